@@ -1,0 +1,1 @@
+"""Plain-Python logic of the provider. Nothing in this package imports Airflow."""

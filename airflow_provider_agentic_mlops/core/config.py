@@ -1,0 +1,230 @@
+"""Per-model configuration (``models.yaml``), validated with pydantic.
+
+A bad entry fails with the model's name, the field and what was expected, e.g.::
+
+    models.yaml: model 'fraud-detector': field 'decision.min_drift_share': Input should be less
+    than or equal to 1 (got 3)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DriftConfig(_Section):
+    """How drift is measured.
+
+    :param reference: path/URI of the reference data (Parquet or CSV), or ``module:function``.
+    :param current: path/URI of the current data, or ``module:function``.
+    """
+
+    reference: str
+    current: str
+    columns: list[str] | None = None
+    exclude_columns: list[str] = Field(default_factory=list)
+    column_methods: dict[str, str] = Field(default_factory=dict)
+    type_methods: dict[Literal["num", "cat"], str] = Field(default_factory=dict)
+    column_thresholds: dict[str, float] = Field(default_factory=dict)
+    drift_share: float = Field(0.5, gt=0, le=1)
+    timestamp_column: str | None = None
+    current_window: str | None = None
+    label_column: str | None = None
+    prediction_column: str | None = None
+    task: Literal["classification", "regression"] | None = None
+    report_sample_rows: int = Field(100_000, gt=0)
+
+
+class DecisionConfig(_Section):
+    """The agent's guardrails and mode."""
+
+    mode: Literal["auto", "rules", "llm"] = "auto"
+    llm_conn_id: str = "agentic_mlops_llm_default"
+    min_drift_share: float = Field(0.1, ge=0, le=1)
+    critical_drift_share: float = Field(0.5, ge=0, le=1)
+    max_null_share: float = Field(0.5, ge=0, le=1)
+    cooldown_hours: float = Field(24, ge=0)
+    max_retrains: int = Field(3, ge=0)
+    budget_window_hours: float = Field(168, gt=0)
+    max_tokens_per_decision: int = Field(8000, gt=0)
+    max_tokens_per_day: int = Field(200_000, gt=0)
+    max_tool_calls: int = Field(3, ge=0)
+
+    @model_validator(mode="after")
+    def _critical_above_minimum(self) -> DecisionConfig:
+        if self.critical_drift_share < self.min_drift_share:
+            raise ValueError(
+                f"critical_drift_share ({self.critical_drift_share}) must be >= min_drift_share "
+                f"({self.min_drift_share})"
+            )
+        return self
+
+
+class RetrainConfig(_Section):
+    """How a new version is trained: exactly one of a training DAG or a callable."""
+
+    trigger_dag_id: str | None = None
+    python_callable: str | None = None
+    conf: dict[str, Any] = Field(default_factory=dict)
+    timeout_minutes: float = Field(120, gt=0)
+    pool: str | None = None
+    mlflow_conn_id: str = "agentic_mlops_mlflow_train"
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> RetrainConfig:
+        if bool(self.trigger_dag_id) == bool(self.python_callable):
+            raise ValueError("set exactly one of trigger_dag_id or python_callable ('module:function')")
+        if self.python_callable and ":" not in self.python_callable:
+            raise ValueError(
+                f"python_callable {self.python_callable!r} must be 'module:function', "
+                "e.g. 'airflow_provider_agentic_mlops.demo.training:train_fraud_detector'"
+            )
+        return self
+
+
+class ValidationConfig(_Section):
+    """Champion vs challenger gates."""
+
+    data: str | None = None
+    primary_metric: str = "roc_auc"
+    higher_is_better: bool = True
+    min_absolute_improvement: float = 0.0
+    min_relative_improvement: float = 0.0
+    guard_metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class ApprovalConfig(_Section):
+    """The human gate before production."""
+
+    timeout_hours: float = Field(24, gt=0)
+    slack_conn_id: str = "slack_api_default"
+    channel: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    approver_usergroup: str | None = None
+    required_approvals: int = Field(1, ge=1, le=5)
+    remind_every_hours: float | None = Field(None, gt=0)
+    escalation_channel: str | None = None
+    deferrable: bool = True
+    poke_interval_seconds: float = Field(30, gt=0)
+
+
+class ModelSpec(_Section):
+    """One production model and the loop that looks after it.
+
+    :param name: model name; the DAG is ``agentic_mlops__<name>``.
+    :param registered_model: name in the MLflow registry (defaults to ``name``).
+    :param schedule: cron, preset (``@daily``) or null for alert/manual runs only.
+    """
+
+    name: str
+    registered_model: str | None = None
+    schedule: str | None = "@daily"
+    owner: str = "mlops"
+    tags: list[str] = Field(default_factory=list)
+    drift: DriftConfig
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    retrain: RetrainConfig
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    state_conn_id: str = "agentic_mlops_state_default"
+    registry_conn_id: str = "agentic_mlops_mlflow_registry"
+    promote_conn_id: str = "agentic_mlops_mlflow_promote"
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "must start with a letter or digit and use only letters, digits, '-', '_' and '.' "
+                "(it becomes part of the DAG id)"
+            )
+        return value
+
+    @property
+    def dag_id(self) -> str:
+        return f"agentic_mlops__{self.name}"
+
+    @property
+    def mlflow_model_name(self) -> str:
+        return self.registered_model or self.name
+
+
+class ModelsFile(_Section):
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    models: list[dict[str, Any]]
+
+
+class ConfigError(ValueError):
+    """models.yaml is wrong; the message names the model, the field and what was expected."""
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(source: str, model: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(entry)"
+        got = e.get("input")
+        got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{source}: model {model!r}: field {field!r}: {e['msg']}{got_s}")
+    return "\n".join(lines)
+
+
+def parse_models(data: Any, *, source: str = "models.yaml") -> list[ModelSpec]:
+    """Validate the parsed YAML document; ``defaults`` are merged under every model entry."""
+    if not isinstance(data, dict) or "models" not in data:
+        raise ConfigError(f"{source}: expected a mapping with a 'models' list, got {type(data).__name__}")
+    try:
+        doc = ModelsFile.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(source, "(file)", err)) from None
+    specs: list[ModelSpec] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(doc.models):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = str(name) if name else f"#{index + 1}"
+        try:
+            spec = ModelSpec.model_validate(_merge(doc.defaults, entry))
+        except ValidationError as err:
+            raise ConfigError(_describe(source, label, err)) from None
+        if spec.name in seen:
+            raise ConfigError(f"{source}: model {spec.name!r} is defined twice; model names must be unique")
+        seen.add(spec.name)
+        specs.append(spec)
+    return specs
+
+
+def load_models(path: str | Path) -> list[ModelSpec]:
+    """Read and validate a models YAML file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(
+            f"cannot read models file {str(path)!r}: {err.strerror}. "
+            "Set [agentic_mlops] models_file or AGENTIC_MLOPS_MODELS_FILE."
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_models(data, source=str(path))

@@ -1,0 +1,770 @@
+"""The state store: jobs, decisions, approvals and the audit trail (SQLAlchemy, no Airflow).
+
+SQLite (WAL, busy timeout, ``BEGIN IMMEDIATE`` for writes) is the embedded default; PostgreSQL is
+the production backend. The schema is created and upgraded by Alembic on first use.
+
+Invariants the database itself enforces, so no caller can race past them:
+
+* one ``running`` job per model (partial unique index);
+* one approval request per model, version and DAG run (unique constraint);
+* one vote per person per request, and the first decision on a request wins (conditional update);
+* the audit trail is append-only (triggers refuse UPDATE and DELETE).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from airflow_provider_agentic_mlops.core import schema
+from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+HEAD_REVISION = "0001"
+
+JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
+PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
+
+
+def utcnow() -> datetime:
+    """Naive UTC: the store keeps every timestamp as naive UTC, the same on SQLite and PostgreSQL."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def default_sqlite_url(airflow_home: str | os.PathLike[str] | None = None) -> str:
+    """``sqlite:///$AIRFLOW_HOME/agentic_mlops.db`` (``~/airflow`` when AIRFLOW_HOME is unset)."""
+    home = Path(airflow_home or os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+    return f"sqlite:///{(home / 'agentic_mlops.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    """What happened to one vote on an approval request.
+
+    :param recorded: the vote changed something (a decision or a counted approval).
+    :param approval: the request as it is now.
+    :param message: a sentence for the person who voted ("Approved by U1", "already denied by U2").
+    """
+
+    recorded: bool
+    approval: dict[str, Any]
+    message: str
+
+    @property
+    def decided(self) -> bool:
+        return self.approval["status"] != PENDING
+
+
+class StateStoreError(RuntimeError):
+    """A state-store operation was refused; the message says why and what to do."""
+
+
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+class StateStore:
+    """Access to the provider's state store.
+
+    :param url: SQLAlchemy URL, e.g. ``sqlite:////abs/path/agentic_mlops.db`` or
+        ``postgresql+psycopg2://user@host:5432/db``.
+    :param migrate: apply Alembic migrations on first use (default). Turn off only if the schema is
+        managed elsewhere.
+    :param engine: an existing engine to share (tests, the API server); ``url`` is then ignored.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or create_engine(url)
+        if migrate:
+            migrate_schema(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE) so a
+        read-then-write cannot fail half-way with SQLITE_BUSY."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def start_job(
+        self,
+        model_name: str,
+        *,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        decision_id: int | None = None,
+        kind: str = "retrain",
+        details: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Start the model's job, or attach to the one already running.
+
+        :return: ``(job, created)``; ``created`` is False when a running job already existed, which
+            is then returned unchanged: the caller must wait for it instead of starting another.
+        """
+        now = utcnow()
+        try:
+            with self._write() as conn:
+                job_id = conn.execute(
+                    jobs.insert().values(
+                        model_name=model_name,
+                        kind=kind,
+                        status=JOB_RUNNING,
+                        dag_id=dag_id,
+                        run_id=run_id,
+                        decision_id=decision_id,
+                        details=details,
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                ).inserted_primary_key[0]
+                self._audit(
+                    conn,
+                    "job_started",
+                    actor=dag_id or "unknown",
+                    model_name=model_name,
+                    subject=f"job:{job_id}",
+                    details={"run_id": run_id, "decision_id": decision_id},
+                )
+        except IntegrityError:
+            running = self.inflight_job(model_name)
+            if running is None:  # it finished between our insert and this read: try once more
+                return self.start_job(
+                    model_name,
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    decision_id=decision_id,
+                    kind=kind,
+                    details=details,
+                )
+            return running, False
+        return self.get_job(job_id), True  # type: ignore[return-value]
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().first()
+        return dict(row) if row else None
+
+    def inflight_job(self, model_name: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING)
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def heartbeat_job(self, job_id: int, **fields: Any) -> None:
+        """Mark the job alive; optionally update ``external_ref`` or ``details`` at the same time."""
+        allowed = {k: v for k, v in fields.items() if k in ("external_ref", "details")}
+        with self._write() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING)
+                .values(heartbeat_at=utcnow(), **allowed)
+            )
+
+    def finish_job(
+        self, job_id: int, *, status: str, result: dict[str, Any] | None = None, error: str | None = None
+    ) -> dict[str, Any]:
+        """Close a running job as ``succeeded`` or ``failed``. Closing a closed job changes nothing."""
+        if status not in (JOB_SUCCEEDED, JOB_FAILED):
+            raise ValueError(f"job status {status!r} is not a final status; use 'succeeded' or 'failed'")
+        with self._write() as conn:
+            updated = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING)
+                .values(status=status, result=result, error=error, finished_at=utcnow())
+            ).rowcount
+            if updated:
+                row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().one()
+                self._audit(
+                    conn,
+                    f"job_{status}",
+                    actor=row["dag_id"] or "unknown",
+                    model_name=row["model_name"],
+                    subject=f"job:{job_id}",
+                    details={"result": result, "error": error},
+                )
+        job = self.get_job(job_id)
+        if job is None:
+            raise StateStoreError(f"job {job_id} does not exist in the state store")
+        return job
+
+    def fail_stale_jobs(self, *, stale_after: timedelta, model_name: str | None = None) -> list[int]:
+        """Mark failed every running job whose last heartbeat is older than ``stale_after``: its worker
+        died, and a job nobody runs must not block the model forever."""
+        cutoff = utcnow() - stale_after
+        cond = [jobs.c.status == JOB_RUNNING, jobs.c.heartbeat_at < cutoff]
+        if model_name is not None:
+            cond.append(jobs.c.model_name == model_name)
+        with self._write() as conn:
+            stale = conn.execute(sa.select(jobs.c.id, jobs.c.model_name).where(*cond)).all()
+            for job_id, model in stale:
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING)
+                    .values(
+                        status=JOB_FAILED,
+                        finished_at=utcnow(),
+                        error=f"no heartbeat for more than {stale_after}; the worker is presumed dead",
+                    )
+                )
+                self._audit(
+                    conn,
+                    "job_failed_stale",
+                    actor="agentic-mlops",
+                    model_name=model,
+                    subject=f"job:{job_id}",
+                    details={"stale_after_s": stale_after.total_seconds()},
+                )
+        return [job_id for job_id, _ in stale]
+
+    def list_jobs(
+        self,
+        model_name: str | None = None,
+        *,
+        since: datetime | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        query = jobs.select().order_by(jobs.c.started_at.desc(), jobs.c.id.desc()).limit(limit)
+        if model_name is not None:
+            query = query.where(jobs.c.model_name == model_name)
+        if since is not None:
+            query = query.where(jobs.c.started_at >= _naive_utc(since))
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def last_retrain(self, model_name: str) -> dict[str, Any] | None:
+        """The model's most recent retraining job that did not fail (running or succeeded)."""
+        query = (
+            jobs.select()
+            .where(jobs.c.model_name == model_name, jobs.c.kind == "retrain", jobs.c.status != JOB_FAILED)
+            .order_by(jobs.c.started_at.desc(), jobs.c.id.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def count_retrains(self, model_name: str, *, since: datetime) -> int:
+        """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too."""
+        query = sa.select(sa.func.count()).where(
+            jobs.c.model_name == model_name, jobs.c.kind == "retrain", jobs.c.started_at >= _naive_utc(since)
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    _DECISION_FIELDS = frozenset(c.name for c in decisions.columns) - {"id", "created_at"}
+
+    def record_decision(self, model_name: str, *, mode: str, final_action: str, **fields: Any) -> int:
+        """Store one decision with its full trace; returns its id.
+
+        :param fields: any of the ``agentic_mlops_decisions`` columns: dag_id, run_id, decided_by,
+            llm_action, override_reason, rationale, confidence, evidence, rules_fired, inputs,
+            inputs_digest, prompt, raw_answer, tool_calls, prompt_tokens, completion_tokens,
+            latency_ms, error.
+        """
+        unknown = set(fields) - self._DECISION_FIELDS
+        if unknown:
+            raise ValueError(
+                f"unknown decision fields {sorted(unknown)}; known: {sorted(self._DECISION_FIELDS)}"
+            )
+        with self._write() as conn:
+            decision_id = conn.execute(
+                decisions.insert().values(
+                    model_name=model_name, mode=mode, final_action=final_action, created_at=utcnow(), **fields
+                )
+            ).inserted_primary_key[0]
+            self._audit(
+                conn,
+                "decision",
+                actor=f"agent:{fields.get('decided_by') or mode}",
+                model_name=model_name,
+                subject=f"decision:{decision_id}",
+                details={"action": final_action, "override": fields.get("override_reason")},
+            )
+        return int(decision_id)
+
+    def get_decision(self, decision_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(decisions.select().where(decisions.c.id == decision_id)).mappings().first()
+        return dict(row) if row else None
+
+    def list_decisions(self, model_name: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+        query = decisions.select().order_by(decisions.c.id.desc()).limit(limit)
+        if model_name is not None:
+            query = query.where(decisions.c.model_name == model_name)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def tokens_used(self, model_name: str, *, since: datetime) -> int:
+        """LLM tokens (prompt + completion) the model's decisions used since ``since``."""
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(decisions.c.prompt_tokens + decisions.c.completion_tokens), 0)
+        ).where(decisions.c.model_name == model_name, decisions.c.created_at >= _naive_utc(since))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- approvals ----------------------------------------------------------------------------
+
+    def request_approval(
+        self,
+        model_name: str,
+        model_version: str,
+        *,
+        dag_id: str,
+        run_id: str,
+        expires_at: datetime,
+        report_digest: str | None = None,
+        required_approvals: int = 1,
+        details: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Create the approval request of this model version in this DAG run, or return the existing one.
+
+        :return: ``(approval, created)``; ``created`` is False on a re-run, which must not ask again.
+        """
+        if required_approvals < 1:
+            raise ValueError(f"required_approvals={required_approvals} must be at least 1")
+        try:
+            with self._write() as conn:
+                approval_id = conn.execute(
+                    approvals.insert().values(
+                        model_name=model_name,
+                        model_version=str(model_version),
+                        dag_id=dag_id,
+                        run_id=run_id,
+                        report_digest=report_digest,
+                        status=PENDING,
+                        required_approvals=required_approvals,
+                        requested_at=utcnow(),
+                        expires_at=_naive_utc(expires_at),
+                        details=details,
+                    )
+                ).inserted_primary_key[0]
+                self._audit(
+                    conn,
+                    "approval_requested",
+                    actor=dag_id,
+                    model_name=model_name,
+                    subject=f"approval:{approval_id}",
+                    details={"version": str(model_version), "run_id": run_id, "digest": report_digest},
+                )
+            created = True
+        except IntegrityError:
+            created = False
+        approval = self.find_approval(model_name, model_version, dag_id=dag_id, run_id=run_id)
+        if approval is None:  # pragma: no cover - the unique constraint said it exists
+            raise StateStoreError(f"approval for {model_name} v{model_version} in {run_id} vanished")
+        return approval, created
+
+    def find_approval(
+        self, model_name: str, model_version: str, *, dag_id: str, run_id: str
+    ) -> dict[str, Any] | None:
+        query = approvals.select().where(
+            approvals.c.model_name == model_name,
+            approvals.c.model_version == str(model_version),
+            approvals.c.dag_id == dag_id,
+            approvals.c.run_id == run_id,
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return self._with_votes(dict(row)) if row else None
+
+    def get_approval(self, approval_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(approvals.select().where(approvals.c.id == approval_id)).mappings().first()
+        return self._with_votes(dict(row)) if row else None
+
+    def list_approvals(
+        self, *, status: str | None = None, model_name: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        query = approvals.select().order_by(approvals.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(approvals.c.status == status)
+        if model_name is not None:
+            query = query.where(approvals.c.model_name == model_name)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _with_votes(self, approval: dict[str, Any]) -> dict[str, Any]:
+        with self._read() as conn:
+            votes = conn.execute(
+                approval_votes.select()
+                .where(approval_votes.c.approval_id == approval["id"])
+                .order_by(approval_votes.c.id)
+            ).mappings()
+            approval["votes"] = [
+                {"user_id": v["user_id"], "vote": v["vote"], "via": v["via"], "at": v["at"]} for v in votes
+            ]
+        return approval
+
+    def set_approval_message(self, approval_id: int, *, channel: str, ts: str) -> None:
+        """Remember where the Slack message of this request is, to update it later."""
+        with self._write() as conn:
+            conn.execute(
+                approvals.update()
+                .where(approvals.c.id == approval_id)
+                .values(slack_channel=channel, slack_ts=ts)
+            )
+
+    def mark_reminded(self, approval_id: int, at: datetime | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                approvals.update()
+                .where(approvals.c.id == approval_id)
+                .values(last_reminded_at=_naive_utc(at) if at else utcnow())
+            )
+
+    def decide_approval(
+        self, approval_id: int, *, approve: bool, user: str, via: str, reason: str | None = None
+    ) -> ApprovalOutcome:
+        """Record one person's vote. The first decision wins; later votes are told who decided.
+
+        A deny decides at once. An approve decides once ``required_approvals`` different people
+        approved. A request past its ``expires_at`` is expired, not decided.
+        """
+        now = utcnow()
+        vote = "approve" if approve else "deny"
+        with self._write() as conn:
+            # Lock the request row (PostgreSQL; SQLite holds the write lock already) so that two
+            # different approvers counting votes at once cannot both miss the other's vote.
+            row = (
+                conn.execute(approvals.select().where(approvals.c.id == approval_id).with_for_update())
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise StateStoreError(
+                    f"approval {approval_id} does not exist; list pending ones with "
+                    "`airflow agentic-mlops approvals list`"
+                )
+            if row["status"] != PENDING:
+                message = _already_decided_message(dict(row))
+                recorded = False
+            elif row["expires_at"] <= now:
+                self._close(
+                    conn,
+                    approval_id,
+                    EXPIRED,
+                    decided_by="timeout",
+                    via="timeout",
+                    reason="no decision before the deadline",
+                    now=now,
+                )
+                message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
+                recorded = False
+            else:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            approval_votes.insert().values(
+                                approval_id=approval_id, user_id=user, vote=vote, via=via, at=now
+                            )
+                        )
+                except IntegrityError:
+                    message = f"{user} already voted on request {approval_id}; it needs another person"
+                    recorded = False
+                else:
+                    recorded = True
+                    self._audit(
+                        conn,
+                        f"approval_vote_{vote}",
+                        actor=user,
+                        model_name=row["model_name"],
+                        subject=f"approval:{approval_id}",
+                        details={"via": via, "reason": reason},
+                    )
+                    approvers = [
+                        u
+                        for (u,) in conn.execute(
+                            sa.select(approval_votes.c.user_id)
+                            .where(
+                                approval_votes.c.approval_id == approval_id,
+                                approval_votes.c.vote == "approve",
+                            )
+                            .order_by(approval_votes.c.id)
+                        )
+                    ]
+                    if not approve:
+                        self._close(
+                            conn, approval_id, DENIED, decided_by=user, via=via, reason=reason, now=now
+                        )
+                        message = f"Denied by {user}"
+                    elif len(approvers) >= row["required_approvals"]:
+                        self._close(
+                            conn,
+                            approval_id,
+                            APPROVED,
+                            decided_by=",".join(approvers),
+                            via=via,
+                            reason=reason,
+                            now=now,
+                        )
+                        message = f"Approved by {', '.join(approvers)}"
+                    else:
+                        message = (
+                            f"Approval {len(approvers)} of {row['required_approvals']} recorded from {user}; "
+                            "waiting for another approver"
+                        )
+        approval = self.get_approval(approval_id)
+        assert approval is not None
+        return ApprovalOutcome(recorded=recorded, approval=approval, message=message)
+
+    def expire_approvals(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Deny by timeout every pending request past its deadline; returns the requests expired."""
+        now = _naive_utc(now) if now else utcnow()
+        with self._write() as conn:
+            due = (
+                conn.execute(
+                    sa.select(approvals.c.id).where(
+                        approvals.c.status == PENDING, approvals.c.expires_at <= now
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for approval_id in due:
+                self._close(
+                    conn,
+                    approval_id,
+                    EXPIRED,
+                    decided_by="timeout",
+                    via="timeout",
+                    reason="no decision before the deadline",
+                    now=now,
+                )
+        return [a for a in (self.get_approval(i) for i in due) if a]
+
+    def _close(
+        self,
+        conn: Connection,
+        approval_id: int,
+        status: str,
+        *,
+        decided_by: str,
+        via: str,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        updated = conn.execute(
+            approvals.update()
+            .where(approvals.c.id == approval_id, approvals.c.status == PENDING)
+            .values(status=status, decided_by=decided_by, decided_via=via, decided_at=now, reason=reason)
+        ).rowcount
+        if updated:
+            model = conn.execute(
+                sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)
+            ).scalar_one()
+            self._audit(
+                conn,
+                f"approval_{status}",
+                actor=decided_by,
+                model_name=model,
+                subject=f"approval:{approval_id}",
+                details={"via": via, "reason": reason},
+            )
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        action: str,
+        *,
+        actor: str,
+        model_name: str | None = None,
+        subject: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one entry to the audit trail."""
+        with self._write() as conn:
+            self._audit(conn, action, actor=actor, model_name=model_name, subject=subject, details=details)
+
+    @staticmethod
+    def _audit(
+        conn: Connection,
+        action: str,
+        *,
+        actor: str,
+        model_name: str | None,
+        subject: str | None,
+        details: dict[str, Any] | None,
+    ) -> None:
+        conn.execute(
+            audit.insert().values(
+                at=utcnow(),
+                actor=actor,
+                action=action,
+                model_name=model_name,
+                subject=subject,
+                details=_jsonable(details),
+            )
+        )
+
+    def audit_trail(self, model_name: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
+        query = audit.select().order_by(audit.c.id.desc()).limit(limit)
+        if model_name is not None:
+            query = query.where(audit.c.model_name == model_name)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _already_decided_message(row: dict[str, Any]) -> str:
+    when = f"{row['decided_at']:%Y-%m-%d %H:%M} UTC" if row.get("decided_at") else "earlier"
+    if row["status"] == EXPIRED:
+        return f"request {row['id']} expired ({when}); nothing recorded"
+    return f"already {row['status']} by {row['decided_by']} ({when})"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# -- engine and migrations ------------------------------------------------------------------------
+
+
+def create_engine(url: str) -> Engine:
+    """An engine with the settings the store relies on: WAL and a busy timeout on SQLite."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN itself
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def migrate_schema(engine: Engine) -> None:
+    """Upgrade the store's schema to the newest revision, once per process and database.
+
+    Safe against several processes starting at once: a file lock (SQLite) or an advisory lock
+    (PostgreSQL) makes the others wait, then they find the schema current.
+    """
+    key = str(engine.url)
+    if key in _migrated:
+        return
+    with _migrate_lock:
+        if key in _migrated or current_revision(engine) == HEAD_REVISION:
+            _migrated.add(key)
+            return
+        with _cross_process_lock(engine) as conn:
+            from alembic import command
+            from alembic.config import Config
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        _migrated.add(key)
+
+
+@contextlib.contextmanager
+def _cross_process_lock(engine: Engine) -> Iterator[Connection]:
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        lock_path = Path(f"{engine.url.database}.migrate.lock")
+        with open(lock_path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                with engine.connect() as conn:
+                    yield conn
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(74201)")  # arbitrary, constant for this provider
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(74201)")
+                conn.commit()
+    else:
+        with engine.connect() as conn:
+            yield conn
+
+
+__all__ = [
+    "APPROVED",
+    "DENIED",
+    "EXPIRED",
+    "JOB_FAILED",
+    "JOB_RUNNING",
+    "JOB_SUCCEEDED",
+    "PENDING",
+    "ApprovalOutcome",
+    "StateStore",
+    "StateStoreError",
+    "default_sqlite_url",
+    "migrate_schema",
+    "schema",
+    "utcnow",
+]
