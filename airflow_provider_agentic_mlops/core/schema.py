@@ -87,9 +87,7 @@ approvals = sa.Table(
     sa.Column("slack_ts", sa.String(64)),
     sa.Column("last_reminded_at", sa.DateTime),
     sa.Column("details", sa.JSON),
-    sa.UniqueConstraint(
-        "model_name", "model_version", "dag_id", "run_id", name="uq_agentic_mlops_approval_run"
-    ),
+    sa.UniqueConstraint("model_name", "model_version", "dag_id", "run_id", name="uq_agentic_mlops_approval_run"),
     sa.Index("ix_agentic_mlops_approvals_status", "status"),
 )
 

@@ -180,9 +180,7 @@ class StateStore:
     def inflight_job(self, model_name: str) -> dict[str, Any] | None:
         with self._read() as conn:
             row = (
-                conn.execute(
-                    jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING)
-                )
+                conn.execute(jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING))
                 .mappings()
                 .first()
             )
@@ -306,9 +304,7 @@ class StateStore:
         """
         unknown = set(fields) - self._DECISION_FIELDS
         if unknown:
-            raise ValueError(
-                f"unknown decision fields {sorted(unknown)}; known: {sorted(self._DECISION_FIELDS)}"
-            )
+            raise ValueError(f"unknown decision fields {sorted(unknown)}; known: {sorted(self._DECISION_FIELDS)}")
         with self._write() as conn:
             decision_id = conn.execute(
                 decisions.insert().values(
@@ -397,9 +393,7 @@ class StateStore:
             raise StateStoreError(f"approval for {model_name} v{model_version} in {run_id} vanished")
         return approval, created
 
-    def find_approval(
-        self, model_name: str, model_version: str, *, dag_id: str, run_id: str
-    ) -> dict[str, Any] | None:
+    def find_approval(self, model_name: str, model_version: str, *, dag_id: str, run_id: str) -> dict[str, Any] | None:
         query = approvals.select().where(
             approvals.c.model_name == model_name,
             approvals.c.model_version == str(model_version),
@@ -442,9 +436,7 @@ class StateStore:
         """Remember where the Slack message of this request is, to update it later."""
         with self._write() as conn:
             conn.execute(
-                approvals.update()
-                .where(approvals.c.id == approval_id)
-                .values(slack_channel=channel, slack_ts=ts)
+                approvals.update().where(approvals.c.id == approval_id).values(slack_channel=channel, slack_ts=ts)
             )
 
     def mark_reminded(self, approval_id: int, at: datetime | None = None) -> None:
@@ -526,9 +518,7 @@ class StateStore:
                         )
                     ]
                     if not approve:
-                        self._close(
-                            conn, approval_id, DENIED, decided_by=user, via=via, reason=reason, now=now
-                        )
+                        self._close(conn, approval_id, DENIED, decided_by=user, via=via, reason=reason, now=now)
                         message = f"Denied by {user}"
                     elif len(approvers) >= row["required_approvals"]:
                         self._close(
@@ -556,9 +546,7 @@ class StateStore:
         with self._write() as conn:
             due = (
                 conn.execute(
-                    sa.select(approvals.c.id).where(
-                        approvals.c.status == PENDING, approvals.c.expires_at <= now
-                    )
+                    sa.select(approvals.c.id).where(approvals.c.status == PENDING, approvals.c.expires_at <= now)
                 )
                 .scalars()
                 .all()
@@ -592,9 +580,7 @@ class StateStore:
             .values(status=status, decided_by=decided_by, decided_via=via, decided_at=now, reason=reason)
         ).rowcount
         if updated:
-            model = conn.execute(
-                sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)
-            ).scalar_one()
+            model = conn.execute(sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)).scalar_one()
             self._audit(
                 conn,
                 f"approval_{status}",
