@@ -224,7 +224,7 @@ def load_models(path: str | Path) -> list[ModelSpec]:
             "Set [agentic_mlops] models_file or AGENTIC_MLOPS_MODELS_FILE."
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C loader when built
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     return parse_models(data, source=str(path))

@@ -1,0 +1,185 @@
+"""One DAG per model, from one ``models.yaml``.
+
+Cheap at parse time: this module imports no pandas, Evidently, MLflow, openai, slack_sdk or
+scikit-learn; the operators import those inside ``execute()``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+from airflow_provider_agentic_mlops.core.config import ModelSpec, load_models
+from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
+from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
+from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
+from airflow_provider_agentic_mlops.operators.promote import PromoteOperator
+from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+
+DAG_ID_PREFIX = "agentic_mlops__"
+START_DATE = datetime(2026, 1, 1)
+
+
+def models_file(default_dir: str | Path | None = None) -> Path:
+    """Where the models file is: ``[agentic_mlops] models_file`` (env
+    ``AIRFLOW__AGENTIC_MLOPS__MODELS_FILE``), else ``models.yaml`` in ``default_dir``."""
+    configured = os.environ.get("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE")
+    if configured is None:
+        from airflow.configuration import conf
+
+        configured = conf.get("agentic_mlops", "models_file", fallback="")
+    if configured:
+        return Path(configured)
+    if default_dir is None:
+        raise ValueError("no models file: set [agentic_mlops] models_file or pass the DAG folder")
+    return Path(default_dir) / "models.yaml"
+
+
+def _resolve(value: str | None, base: Path) -> str | None:
+    """Expand ``${VARS}`` and make relative local paths relative to the models file. URIs and
+    ``module:function`` references are left alone."""
+    if value is None or "{{" in value:
+        return value
+    value = os.path.expandvars(value)
+    if "://" in value or ":" in value.split("/")[0]:
+        return value
+    path = Path(value)
+    return str(path if path.is_absolute() else (base / path))
+
+
+def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
+    """The model's loop: check_drift -> decide -> retrain -> validate -> wait_for_approval -> promote."""
+    base = Path(base_dir)
+    drift, decision, retrain, validation, approval = (
+        spec.drift,
+        spec.decision,
+        spec.retrain,
+        spec.validation,
+        spec.approval,
+    )
+    current = _resolve(drift.current, base)
+    retrain_conf: dict[str, Any] = {
+        k: (_resolve(v, base) if isinstance(v, str) else v) for k, v in retrain.conf.items()
+    }
+
+    with DAG(
+        dag_id=spec.dag_id,
+        schedule=spec.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,  # one loop per model at a time; the state store guards the retrain too
+        tags=["agentic-mlops", *spec.tags],
+        default_args={"owner": spec.owner, "retries": 0},
+        description=f"Agentic MLOps loop of model {spec.name!r}",
+        doc_md=f"Drift -> decision -> retrain -> validation -> approval -> promotion for `{spec.name}` "
+        f"(MLflow model `{spec.mlflow_model_name}`). Generated from the models file.",
+    ) as dag:
+        check_drift = DriftCheckOperator(
+            task_id="check_drift",
+            model_name=spec.name,
+            reference=_resolve(drift.reference, base),
+            current=current,
+            columns=drift.columns,
+            exclude_columns=drift.exclude_columns,
+            column_methods=drift.column_methods,
+            type_methods=drift.type_methods,
+            column_thresholds=drift.column_thresholds,
+            drift_share=drift.drift_share,
+            timestamp_column=drift.timestamp_column,
+            current_window=drift.current_window,
+            label_column=drift.label_column,
+            prediction_column=drift.prediction_column,
+            task=drift.task,
+            report_sample_rows=drift.report_sample_rows,
+            mlflow_conn_id=spec.registry_conn_id,
+        )
+        decide = AgentDecisionOperator(
+            task_id="decide",
+            model_name=spec.name,
+            drift_task_id="check_drift",
+            mode=decision.mode,
+            llm_conn_id=decision.llm_conn_id,
+            state_conn_id=spec.state_conn_id,
+            guardrails=decision.model_dump(exclude={"mode", "llm_conn_id"}),
+        )
+        no_action = EmptyOperator(task_id="no_action")
+        escalate = EscalateOperator(
+            task_id="escalate",
+            model_name=spec.name,
+            slack_conn_id=approval.slack_conn_id,
+            channel=approval.escalation_channel or approval.channel,
+        )
+        retrain_task = RetrainOperator(
+            task_id="retrain",
+            model_name=spec.name,
+            registered_model=spec.mlflow_model_name,
+            trigger_dag_id=retrain.trigger_dag_id,
+            python_callable=retrain.python_callable,
+            conf=retrain_conf,
+            mlflow_conn_id=retrain.mlflow_conn_id,
+            state_conn_id=spec.state_conn_id,
+            timeout=retrain.timeout_minutes,
+            cooldown_hours=decision.cooldown_hours,
+            max_retrains=decision.max_retrains,
+            budget_window_hours=decision.budget_window_hours,
+            pool=retrain.pool or "default_pool",
+        )
+        validate = ValidateOperator(
+            task_id="validate",
+            model_name=spec.name,
+            registered_model=spec.mlflow_model_name,
+            validation_data=_resolve(validation.data, base) or current,
+            label_column=drift.label_column,
+            primary_metric=validation.primary_metric,
+            higher_is_better=validation.higher_is_better,
+            min_absolute_improvement=validation.min_absolute_improvement,
+            min_relative_improvement=validation.min_relative_improvement,
+            guard_metrics=validation.guard_metrics,
+            mlflow_conn_id=retrain.mlflow_conn_id,
+        )
+        rejected = EmptyOperator(task_id="rejected")
+        wait_for_approval = ApprovalSensor(
+            task_id="wait_for_approval",
+            model_name=spec.name,
+            registered_model=spec.mlflow_model_name,
+            timeout_hours=approval.timeout_hours,
+            slack_conn_id=approval.slack_conn_id,
+            channel=approval.channel,
+            approvers=approval.approvers,
+            approver_usergroup=approval.approver_usergroup,
+            required_approvals=approval.required_approvals,
+            remind_every_hours=approval.remind_every_hours,
+            escalation_channel=approval.escalation_channel,
+            state_conn_id=spec.state_conn_id,
+            deferrable=approval.deferrable,
+            poke_interval=approval.poke_interval_seconds,
+        )
+        promote = PromoteOperator(
+            task_id="promote",
+            model_name=spec.name,
+            registered_model=spec.mlflow_model_name,
+            mlflow_conn_id=spec.promote_conn_id,
+            state_conn_id=spec.state_conn_id,
+        )
+
+        check_drift >> decide >> [retrain_task, no_action, escalate]
+        retrain_task >> validate >> [wait_for_approval, rejected]
+        wait_for_approval >> promote
+    return dag
+
+
+def build_dags(path: str | Path) -> dict[str, DAG]:
+    """Every model's DAG, keyed by DAG id. A bad entry raises :class:`ConfigError` naming the model,
+    the field and the expected value, so the DAG file shows one clear import error."""
+    path = Path(path)
+    return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in load_models(path)}
+
+
+__all__ = ["DAG_ID_PREFIX", "build_dag", "build_dags", "models_file"]

@@ -1,0 +1,100 @@
+"""Training of the ``fraud-detector`` demo model; logs a run and registers a new MLflow version.
+
+It follows the provider's training callable contract, so the same function serves the example
+training DAG (``trigger_dag_id`` backend) and ``RetrainOperator(python_callable=...)``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from airflow_provider_agentic_mlops.demo.data import CATEGORICAL, FEATURES, LABEL
+
+
+def build_pipeline(seed: int = 0) -> Any:
+    """One-hot categoricals + scaled numerics + logistic regression: small, fast, and made only of
+    types MLflow's skops serialisation trusts by default."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c in FEATURES if c not in CATEGORICAL]
+    encode = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL), ("num", StandardScaler(), numeric)]
+    )
+    model = LogisticRegression(max_iter=1000, class_weight="balanced", random_state=seed)
+    return Pipeline([("encode", encode), ("model", model)])
+
+
+def classification_metrics(pipeline: Any, frame: Any) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    proba = pipeline.predict_proba(frame[FEATURES])[:, 1]
+    pred = (proba >= 0.5).astype(int)
+    y = frame[LABEL]
+    return {
+        "roc_auc": float(roc_auc_score(y, proba)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "accuracy": float(accuracy_score(y, pred)),
+    }
+
+
+def train_fraud_detector(
+    *,
+    model_name: str,
+    registered_model: str,
+    tracking_uri: str,
+    conf: dict[str, Any],
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """Train on ``conf["train_data"]`` (a Parquet/CSV path with the ``is_fraud`` label), log the run,
+    register a new version of ``registered_model`` tagged with ``tags`` and return it.
+
+    :param model_name: the provider's model name (used for the experiment name).
+    :param registered_model: name in the MLflow model registry.
+    :param tracking_uri: MLflow tracking URI to log to.
+    :param conf: ``train_data`` (required), ``seed`` (optional), ``holdout`` share (default 0.2).
+    :param tags: tags set on the run and the registered version (job id, DAG run, decision id).
+    """
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.model_selection import train_test_split
+
+    path = conf.get("train_data")
+    if not path:
+        raise ValueError(
+            f"model {model_name!r}: training needs conf['train_data'], the path of labelled data; "
+            "set retrain.conf.train_data in models.yaml"
+        )
+    frame = pd.read_csv(path) if str(path).endswith(".csv") else pd.read_parquet(path)
+    missing = [c for c in [*FEATURES, LABEL] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"model {model_name!r}: training data {path} lacks columns {missing}")
+    seed = int(conf.get("seed", 0))
+    train, holdout = train_test_split(
+        frame, test_size=float(conf.get("holdout", 0.2)), random_state=seed, stratify=frame[LABEL]
+    )
+    pipeline = build_pipeline(seed).fit(train[FEATURES], train[LABEL])
+    metrics = classification_metrics(pipeline, holdout)
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_experiment(f"agentic-mlops/{model_name}")
+    with mlflow.start_run(run_name=f"train-{model_name}", tags=tags) as run:
+        mlflow.log_params({"rows": len(frame), "seed": seed, "train_data": str(path)})
+        mlflow.log_metrics(metrics)
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            registered_model_name=registered_model,
+            signature=infer_signature(train[FEATURES].head(50), pipeline.predict_proba(train[FEATURES].head(50))),
+        )
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_model, version, key, str(value))
+    return {"version": version, "run_id": run.info.run_id, "metrics": metrics}
