@@ -1,0 +1,494 @@
+"""Champion vs challenger: metrics, gates, the comparative report, and the retrain budget (no Airflow).
+
+The gates follow the spirit of ``mlflow.validate_evaluation_results``:
+
+* **primary metric** must improve on the champion by at least ``min_absolute_improvement`` *and*
+  ``min_relative_improvement`` (a fraction of the champion's value). Zero means "not worse".
+* **guard metrics** (``{metric: tolerance}``) may not regress by more than ``tolerance`` (absolute).
+* **floors** (``{metric: bound}``) are absolute bounds every challenger must meet: a minimum for
+  metrics where higher is better, a maximum for error metrics (rmse, mae, log_loss, ...).
+
+With no champion yet (the first version of a model), only the floors apply: the challenger passes
+when it meets every floor (and trivially when none is configured; the report says so). A missing or
+NaN metric never passes a gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+Task = Literal["classification", "regression"]
+
+#: Metrics where a lower value is better; every other metric is taken as higher-is-better.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mse", "mae", "log_loss", "mape", "max_error", "brier_score"})
+
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+def compute_metrics(task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], proba: Any = None) -> dict[str, float]:
+    """Standard metrics of one model on labelled data (scikit-learn, imported here).
+
+    :param task: ``classification`` or ``regression``.
+    :param y_true: true labels / targets.
+    :param y_pred: predicted labels / values.
+    :param proba: classification only: class probabilities, shape (n,) for the positive class or
+        (n, n_classes); enables ``roc_auc`` and ``log_loss``.
+    :return: classification: accuracy, precision, recall, f1 (binary, or macro-averaged for more
+        classes), roc_auc and log_loss when ``proba`` is given; regression: rmse, mae, r2.
+    """
+    import numpy as np
+    from sklearn import metrics as skm
+
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}; they must be the same rows")
+    if len(y_true) == 0:
+        raise ValueError("no rows to evaluate on: the validation data is empty")
+    if task == "regression":
+        y_t, y_p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+        return {
+            "rmse": float(math.sqrt(skm.mean_squared_error(y_t, y_p))),
+            "mae": float(skm.mean_absolute_error(y_t, y_p)),
+            "r2": float(skm.r2_score(y_t, y_p)),
+        }
+    if task != "classification":
+        raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
+    labels = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))
+    average = "binary" if len(labels) <= 2 else "macro"
+    pos_label = labels[-1] if average == "binary" else 1
+    out = {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "precision": float(skm.precision_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
+        "recall": float(skm.recall_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
+        "f1": float(skm.f1_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
+    }
+    if proba is not None:
+        p = np.asarray(proba, dtype=float)
+        if p.ndim == 2 and p.shape[1] == 2:
+            p = p[:, 1]
+        true_classes = np.unique(np.asarray(y_true))
+        if len(true_classes) < 2:
+            out["roc_auc"] = float("nan")  # undefined on one class; fails any gate on it, by design
+        elif p.ndim == 1:
+            out["roc_auc"] = float(skm.roc_auc_score(y_true, p))
+        else:
+            out["roc_auc"] = float(skm.roc_auc_score(y_true, p, multi_class="ovr"))
+        try:
+            out["log_loss"] = float(skm.log_loss(y_true, p))
+        except ValueError:
+            out["log_loss"] = float("nan")
+    return out
+
+
+# -- gates ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Thresholds a challenger must meet.
+
+    :param primary_metric: the metric that decides (e.g. ``roc_auc``, ``rmse``).
+    :param higher_is_better: direction of the primary metric.
+    :param min_absolute_improvement: challenger - champion must be at least this (in the better direction).
+    :param min_relative_improvement: the improvement divided by ``|champion|`` must be at least this.
+    :param guard_metrics: ``{metric: tolerance}``: largest allowed regression of each metric (absolute).
+    :param floors: ``{metric: bound}``: minimum (higher-is-better metrics) or maximum (error metrics) every
+        challenger must meet, with or without a champion.
+    """
+
+    primary_metric: str = "roc_auc"
+    higher_is_better: bool = True
+    min_absolute_improvement: float = 0.0
+    min_relative_improvement: float = 0.0
+    guard_metrics: Mapping[str, float] = field(default_factory=dict)
+    floors: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("min_absolute_improvement", self.min_absolute_improvement),
+            ("min_relative_improvement", self.min_relative_improvement),
+        ):
+            if not isinstance(value, (int, float)) or math.isnan(value):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+        for metric, tol in self.guard_metrics.items():
+            if not isinstance(tol, (int, float)) or tol < 0:
+                raise ValueError(
+                    f"guard metric {metric!r}: tolerance must be a number >= 0 (the largest allowed regression), "
+                    f"got {tol!r}"
+                )
+
+    def direction(self, metric: str) -> bool:
+        """True when higher is better for ``metric``."""
+        return self.higher_is_better if metric == self.primary_metric else higher_is_better(metric)
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One gate's verdict, in words a reviewer can read."""
+
+    gate: str  # primary | guard | floor | champion
+    metric: str
+    passed: bool
+    detail: str
+
+
+def _bad(value: Any) -> bool:
+    return value is None or not isinstance(value, (int, float)) or math.isnan(float(value))
+
+
+def evaluate_gates(
+    gates: Gates, challenger: Mapping[str, float], champion: Mapping[str, float] | None
+) -> list[GateCheck]:
+    """Apply ``gates`` to the challenger's metrics (and the champion's, when there is one)."""
+    checks: list[GateCheck] = []
+    for metric, bound in gates.floors.items():
+        value = challenger.get(metric)
+        higher = gates.direction(metric)
+        if _bad(value):
+            checks.append(GateCheck("floor", metric, False, f"{metric}: challenger has no value ({value!r})"))
+            continue
+        ok = value >= bound if higher else value <= bound
+        word = "minimum" if higher else "maximum"
+        checks.append(GateCheck("floor", metric, ok, f"{metric} = {value:.4f}, {word} {bound:.4f}"))
+    if champion is None:
+        checks.append(
+            GateCheck(
+                "champion",
+                gates.primary_metric,
+                True,
+                "no champion yet: the challenger is judged on the absolute floors only"
+                + ("" if gates.floors else " (none configured)"),
+            )
+        )
+        return checks
+
+    metric = gates.primary_metric
+    new, old = challenger.get(metric), champion.get(metric)
+    if _bad(new) or _bad(old):
+        checks.append(
+            GateCheck("primary", metric, False, f"{metric}: missing value (challenger {new!r}, champion {old!r})")
+        )
+    else:
+        improvement = (new - old) if gates.higher_is_better else (old - new)
+        relative = improvement / abs(old) if old != 0 else (math.inf if improvement > 0 else 0.0)
+        ok_abs = improvement >= gates.min_absolute_improvement
+        ok_rel = relative >= gates.min_relative_improvement
+        checks.append(
+            GateCheck(
+                "primary",
+                metric,
+                ok_abs and ok_rel,
+                f"{metric}: challenger {new:.4f} vs champion {old:.4f}: improvement {improvement:+.4f} "
+                f"(required >= {gates.min_absolute_improvement:.4f}), relative {relative:+.2%} "
+                f"(required >= {gates.min_relative_improvement:.2%})",
+            )
+        )
+    for guard, tolerance in gates.guard_metrics.items():
+        new, old = challenger.get(guard), champion.get(guard)
+        if _bad(new) or _bad(old):
+            checks.append(
+                GateCheck("guard", guard, False, f"{guard}: missing value (challenger {new!r}, champion {old!r})")
+            )
+            continue
+        regression = (old - new) if gates.direction(guard) else (new - old)
+        checks.append(
+            GateCheck(
+                "guard",
+                guard,
+                regression <= tolerance,
+                f"{guard}: challenger {new:.4f} vs champion {old:.4f}: regression {max(regression, 0):.4f} "
+                f"(tolerated <= {tolerance:.4f})",
+            )
+        )
+    return checks
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of one champion-vs-challenger comparison, and its rendering for reviewers.
+
+    :param model_name: the model.
+    :param passed: every gate passed.
+    :param reasons: one sentence per gate (failures first).
+    :param checks: the individual gate verdicts.
+    :param drift: the drift summary that caused the run (check_drift's XCom), if known.
+    :param decision: ``{"decision_id", "action", "rationale"}`` of the decide step, if known.
+    """
+
+    model_name: str
+    primary_metric: str
+    champion_version: str | None
+    challenger_version: str
+    champion_metrics: dict[str, float]
+    challenger_metrics: dict[str, float]
+    checks: list[GateCheck]
+    drift: Mapping[str, Any] | None = None
+    decision: Mapping[str, Any] | None = None
+    n_rows: int | None = None
+    data_uri: str | None = None
+    primary_higher_is_better: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        failed = [f"FAILED {c.gate}: {c.detail}" for c in self.checks if not c.passed]
+        ok = [f"passed {c.gate}: {c.detail}" for c in self.checks if c.passed]
+        return failed + ok
+
+    def to_markdown(self) -> str:
+        verdict = "PASSED" if self.passed else "REJECTED"
+        lines = [
+            f"# Validation of {self.model_name} v{self.challenger_version}: {verdict}",
+            "",
+            f"Challenger: version {self.challenger_version}. Champion: "
+            + (f"version {self.champion_version}." if self.champion_version else "none yet."),
+        ]
+        if self.data_uri or self.n_rows is not None:
+            lines.append(f"Validation data: {self.data_uri or '(given)'}, {self.n_rows} rows, the same for both.")
+        lines += ["", "## Decision rationale", ""]
+        lines += [f"- {r}" for r in self.reasons]
+        lines += ["", "## Metrics side by side", "", "| metric | champion | challenger | delta | better is |"]
+        lines.append("|---|---|---|---|---|")
+        for metric, champ, chal, delta, direction in self._rows():
+            mark = " (primary)" if metric == self.primary_metric else ""
+            lines.append(f"| {metric}{mark} | {champ} | {chal} | {delta} | {direction} |")
+        lines += ["", "## Drift that caused this run", ""]
+        lines += self._drift_lines()
+        lines += ["", "## Why the agent retrained", ""]
+        if self.decision:
+            lines.append(
+                f"Decision {self.decision.get('decision_id', '?')}: action `{self.decision.get('action', '?')}`. "
+                f"{self.decision.get('rationale') or '(no rationale recorded)'}"
+            )
+        else:
+            lines.append("No decision recorded for this run (manual retrain).")
+        return "\n".join(lines) + "\n"
+
+    def to_html(self) -> str:
+        e = html.escape
+        verdict = "PASSED" if self.passed else "REJECTED"
+        color = "#1a7f37" if self.passed else "#cf222e"
+        rows = "".join(
+            f"<tr><td>{e(m)}{' <b>(primary)</b>' if m == self.primary_metric else ''}</td><td>{e(a)}</td>"
+            f"<td>{e(b)}</td><td>{e(d)}</td><td>{e(h)}</td></tr>"
+            for m, a, b, d, h in self._rows()
+        )
+        reasons = "".join(
+            f"<li style='color:{'#1a7f37' if not r.startswith('FAILED') else '#cf222e'}'>{e(r)}</li>"
+            for r in self.reasons
+        )
+        drift = "".join(f"<li>{e(line.lstrip('- '))}</li>" for line in self._drift_lines())
+        if self.decision:
+            decision = (
+                f"<p>Decision {e(str(self.decision.get('decision_id', '?')))}: action "
+                f"<code>{e(str(self.decision.get('action', '?')))}</code>. "
+                f"{e(str(self.decision.get('rationale') or '(no rationale recorded)'))}</p>"
+            )
+        else:
+            decision = "<p>No decision recorded for this run (manual retrain).</p>"
+        champion = f"version {e(self.champion_version)}" if self.champion_version else "none yet"
+        return (
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>Validation of {e(self.model_name)} v{e(self.challenger_version)}</title>"
+            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+            "td:first-child{text-align:left}</style></head><body>"
+            f"<h1>Validation of {e(self.model_name)} v{e(self.challenger_version)}: "
+            f"<span style='color:{color}'>{verdict}</span></h1>"
+            f"<p>Challenger: version {e(self.challenger_version)}. Champion: {champion}.</p>"
+            "<h2>Decision rationale</h2>"
+            f"<ul>{reasons}</ul>"
+            "<h2>Metrics side by side</h2><table><tr><th>metric</th><th>champion</th><th>challenger</th>"
+            f"<th>delta</th><th>better is</th></tr>{rows}</table>"
+            f"<h2>Drift that caused this run</h2><ul>{drift}</ul>"
+            f"<h2>Why the agent retrained</h2>{decision}"
+            f"<p><small>sha256 of the Markdown report: {self.digest()}</small></p>"
+            "</body></html>\n"
+        )
+
+    def digest(self) -> str:
+        """sha256 of the Markdown report: what a person approves is bound to exactly this content."""
+        return hashlib.sha256(self.to_markdown().encode("utf-8")).hexdigest()
+
+    def to_dict(self, *, report_uri: str | None = None) -> dict[str, Any]:
+        """The ``validation`` XCom (see COMMON.md): small, JSON-able."""
+        return {
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "primary_metric": self.primary_metric,
+            "champion_version": self.champion_version,
+            "challenger_version": self.challenger_version,
+            "champion_metrics": {k: _json_float(v) for k, v in self.champion_metrics.items()},
+            "challenger_metrics": {k: _json_float(v) for k, v in self.challenger_metrics.items()},
+            "report_uri": report_uri,
+            "report_digest": self.digest(),
+        }
+
+    def _rows(self) -> list[tuple[str, str, str, str, str]]:
+        metrics = list(dict.fromkeys([self.primary_metric, *self.challenger_metrics, *self.champion_metrics]))
+        rows = []
+        for m in metrics:
+            a, b = self.champion_metrics.get(m), self.challenger_metrics.get(m)
+            delta = f"{b - a:+.4f}" if not (_bad(a) or _bad(b)) else "n/a"
+            higher = self.primary_higher_is_better if m == self.primary_metric else higher_is_better(m)
+            rows.append((m, _fmt(a), _fmt(b), delta, "higher" if higher else "lower"))
+        return rows
+
+    def _drift_lines(self) -> list[str]:
+        d = self.drift
+        if not d:
+            return ["- No drift summary for this run."]
+        lines = [
+            f"- Dataset drift: {'yes' if d.get('dataset_drift') else 'no'}; drifted share "
+            f"{_fmt(d.get('drift_share'))} (threshold {_fmt(d.get('share_threshold'))}), "
+            f"{d.get('n_drifted', '?')} of {d.get('n_columns', '?')} columns."
+        ]
+        for col in (d.get("top_drifted") or [])[:10]:
+            lines.append(
+                f"- `{col.get('column')}`: {col.get('method')} score {_fmt(col.get('score'))} "
+                f"(threshold {_fmt(col.get('threshold'))})"
+            )
+        return lines
+
+
+def _fmt(value: Any) -> str:
+    if _bad(value):
+        return "n/a" if value is None else str(value)
+    return f"{float(value):.4f}"
+
+
+def _json_float(value: Any) -> float | None:
+    return None if _bad(value) else float(value)
+
+
+def build_report(
+    *,
+    model_name: str,
+    gates: Gates,
+    challenger_version: str,
+    challenger_metrics: Mapping[str, float],
+    champion_version: str | None = None,
+    champion_metrics: Mapping[str, float] | None = None,
+    drift: Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
+    n_rows: int | None = None,
+    data_uri: str | None = None,
+) -> ValidationReport:
+    """Gate the challenger against the champion and return the full report."""
+    if champion_version is not None and champion_metrics is None:
+        raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
+    checks = evaluate_gates(gates, challenger_metrics, champion_metrics if champion_version is not None else None)
+    return ValidationReport(
+        model_name=model_name,
+        primary_metric=gates.primary_metric,
+        champion_version=champion_version,
+        challenger_version=str(challenger_version),
+        champion_metrics=dict(champion_metrics or {}),
+        challenger_metrics=dict(challenger_metrics),
+        checks=checks,
+        drift=drift,
+        decision=decision,
+        n_rows=n_rows,
+        data_uri=data_uri,
+        primary_higher_is_better=gates.higher_is_better,
+    )
+
+
+# -- budget and cooldown --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """Whether one more retrain is allowed now.
+
+    :param allowed: a retrain may start.
+    :param reason: why (or why not), with the numbers.
+    :param retrains_in_window: retrains counted in the budget window.
+    :param next_allowed_at: earliest time a retrain would be allowed (naive UTC), when refused.
+    """
+
+    allowed: bool
+    reason: str
+    retrains_in_window: int
+    next_allowed_at: datetime | None = None
+
+
+def check_retrain_budget(
+    *,
+    now: datetime,
+    last_retrain_at: datetime | None,
+    retrains_in_window: int,
+    cooldown_hours: float,
+    max_retrains: int,
+    budget_window_hours: float,
+    oldest_in_window_at: datetime | None = None,
+) -> BudgetCheck:
+    """The per-model retrain budget and cooldown, as a pure function (the decide step and
+    RetrainOperator both apply it; all datetimes naive UTC).
+
+    :param last_retrain_at: start of the last retrain that did not fail (None: never).
+    :param retrains_in_window: retrains started in the last ``budget_window_hours`` (failed ones count).
+    :param oldest_in_window_at: start of the oldest of those, to say when the budget frees up.
+    """
+    if cooldown_hours < 0 or max_retrains < 0 or budget_window_hours <= 0:
+        raise ValueError(
+            f"budget settings out of range: cooldown_hours={cooldown_hours} (>= 0), max_retrains={max_retrains} "
+            f"(>= 0), budget_window_hours={budget_window_hours} (> 0)"
+        )
+    if retrains_in_window >= max_retrains:
+        next_at = oldest_in_window_at + timedelta(hours=budget_window_hours) if oldest_in_window_at else None
+        return BudgetCheck(
+            False,
+            f"retrain budget exhausted: {retrains_in_window} retrains in the last {budget_window_hours:g} h "
+            f"(max_retrains={max_retrains})" + (f"; next allowed at {next_at:%Y-%m-%d %H:%M} UTC" if next_at else ""),
+            retrains_in_window,
+            next_at,
+        )
+    if last_retrain_at is not None and cooldown_hours > 0:
+        ready_at = last_retrain_at + timedelta(hours=cooldown_hours)
+        if now < ready_at:
+            return BudgetCheck(
+                False,
+                f"in cooldown: last retrain started {last_retrain_at:%Y-%m-%d %H:%M} UTC, cooldown_hours="
+                f"{cooldown_hours:g}; next allowed at {ready_at:%Y-%m-%d %H:%M} UTC",
+                retrains_in_window,
+                ready_at,
+            )
+    return BudgetCheck(
+        True,
+        f"within budget: {retrains_in_window} of {max_retrains} retrains in the last {budget_window_hours:g} h"
+        + (f", cooldown of {cooldown_hours:g} h elapsed" if last_retrain_at else ", no previous retrain"),
+        retrains_in_window,
+    )
+
+
+__all__ = [
+    "BudgetCheck",
+    "GateCheck",
+    "Gates",
+    "ValidationReport",
+    "build_report",
+    "check_retrain_budget",
+    "compute_metrics",
+    "evaluate_gates",
+    "higher_is_better",
+]

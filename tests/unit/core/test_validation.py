@@ -1,0 +1,236 @@
+"""core/validation.py: metrics, gates, the comparative report and the retrain budget."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime, timedelta
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.validation import (
+    Gates,
+    build_report,
+    check_retrain_budget,
+    compute_metrics,
+    evaluate_gates,
+)
+
+DRIFT = {
+    "dataset_drift": True,
+    "drift_share": 0.6,
+    "share_threshold": 0.5,
+    "n_columns": 5,
+    "n_drifted": 3,
+    "top_drifted": [{"column": "amount", "score": 0.41, "method": "wasserstein", "threshold": 0.1}],
+}
+DECISION = {"decision_id": 7, "action": "retrain", "rationale": "amount drifted <b>hard</b>"}
+
+
+def _report(challenger: dict, champion: dict | None, **gates):
+    return build_report(
+        model_name="fraud",
+        gates=Gates(**gates),
+        challenger_version="3",
+        challenger_metrics=challenger,
+        champion_version="2" if champion is not None else None,
+        champion_metrics=champion,
+        drift=DRIFT,
+        decision=DECISION,
+        n_rows=200,
+        data_uri="/data/val.parquet",
+    )
+
+
+def test_classification_metrics_match_known_values():
+    m = compute_metrics("classification", [0, 0, 1, 1], [0, 1, 1, 1], proba=[0.1, 0.6, 0.7, 0.9])
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx(1.0)
+    assert m["roc_auc"] == pytest.approx(1.0)
+    assert m["log_loss"] > 0
+
+
+def test_classification_without_proba_has_no_roc_auc():
+    assert "roc_auc" not in compute_metrics("classification", [0, 1], [0, 1])
+
+
+def test_regression_metrics_match_known_values():
+    m = compute_metrics("regression", [1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
+    assert m["mae"] == pytest.approx(2 / 3)
+    assert m["rmse"] == pytest.approx(math.sqrt(4 / 3))
+
+
+def test_metrics_refuse_mismatched_rows_naming_both_lengths():
+    with pytest.raises(ValueError, match="3 rows but y_pred has 2"):
+        compute_metrics("regression", [1, 2, 3], [1, 2])
+
+
+def test_challenger_that_improves_enough_passes():
+    report = _report({"roc_auc": 0.90}, {"roc_auc": 0.85}, min_absolute_improvement=0.01)
+    assert report.passed
+    assert all(r.startswith("passed") for r in report.reasons)
+
+
+def test_challenger_below_minimum_absolute_improvement_fails_and_says_by_how_much():
+    report = _report({"roc_auc": 0.855}, {"roc_auc": 0.85}, min_absolute_improvement=0.01)
+    assert not report.passed
+    assert report.reasons[0].startswith("FAILED primary")
+    assert "+0.0050" in report.reasons[0]
+
+
+def test_relative_improvement_gate_uses_the_champion_value_as_base():
+    assert _report({"roc_auc": 0.88}, {"roc_auc": 0.80}, min_relative_improvement=0.05).passed  # +10 %
+    assert not _report({"roc_auc": 0.82}, {"roc_auc": 0.80}, min_relative_improvement=0.05).passed  # +2.5 %
+
+
+def test_lower_is_better_primary_metric_rewards_a_smaller_value():
+    gates = {"primary_metric": "rmse", "higher_is_better": False, "min_absolute_improvement": 0.1}
+    assert _report({"rmse": 1.0}, {"rmse": 1.5}, **gates).passed
+    assert not _report({"rmse": 1.5}, {"rmse": 1.0}, **gates).passed
+
+
+def test_guard_metric_regression_beyond_tolerance_fails_even_if_primary_improves():
+    report = _report(
+        {"roc_auc": 0.95, "recall": 0.60}, {"roc_auc": 0.85, "recall": 0.70}, guard_metrics={"recall": 0.05}
+    )
+    assert not report.passed
+    assert any(r.startswith("FAILED guard") and "recall" in r for r in report.reasons)
+
+
+def test_guard_metric_regression_within_tolerance_passes():
+    assert _report(
+        {"roc_auc": 0.9, "recall": 0.68}, {"roc_auc": 0.85, "recall": 0.70}, guard_metrics={"recall": 0.05}
+    ).passed
+
+
+def test_guard_on_error_metric_counts_an_increase_as_regression():
+    checks = evaluate_gates(
+        Gates(guard_metrics={"log_loss": 0.01}), {"roc_auc": 0.9, "log_loss": 0.5}, {"roc_auc": 0.8, "log_loss": 0.3}
+    )
+    guard = [c for c in checks if c.gate == "guard"][0]
+    assert not guard.passed
+
+
+def test_missing_or_nan_metric_never_passes():
+    assert not _report({"roc_auc": float("nan")}, {"roc_auc": 0.8}).passed
+    assert not _report({"accuracy": 0.9}, {"roc_auc": 0.8}).passed
+
+
+def test_without_champion_the_floors_decide():
+    assert _report({"roc_auc": 0.75}, None, floors={"roc_auc": 0.7}).passed
+    rejected = _report({"roc_auc": 0.65}, None, floors={"roc_auc": 0.7})
+    assert not rejected.passed
+    assert rejected.reasons[0].startswith("FAILED floor")
+
+
+def test_without_champion_and_floors_the_report_says_only_floors_would_apply():
+    report = _report({"roc_auc": 0.5}, None)
+    assert report.passed
+    assert any("no champion yet" in r and "none configured" in r for r in report.reasons)
+
+
+def test_floor_on_error_metric_is_a_maximum():
+    assert not _report({"roc_auc": 0.9, "log_loss": 0.9}, None, floors={"log_loss": 0.5}).passed
+
+
+def test_negative_guard_tolerance_is_refused_with_the_metric_name():
+    with pytest.raises(ValueError, match="'recall'"):
+        Gates(guard_metrics={"recall": -0.1})
+
+
+def test_markdown_report_has_metrics_side_by_side_drift_and_rationale():
+    md = _report({"roc_auc": 0.9, "f1": 0.7}, {"roc_auc": 0.85, "f1": 0.72}).to_markdown()
+    assert "| roc_auc (primary) | 0.8500 | 0.9000 | +0.0500 | higher |" in md
+    assert "| f1 | 0.7200 | 0.7000 | -0.0200 | higher |" in md
+    assert "`amount`: wasserstein score 0.4100" in md
+    assert "Decision 7: action `retrain`" in md
+    assert "PASSED" in md
+
+
+def test_html_report_escapes_text_and_carries_the_digest():
+    report = _report({"roc_auc": 0.9}, {"roc_auc": 0.95})
+    page = report.to_html()
+    assert "&lt;b&gt;hard&lt;/b&gt;" in page and "<b>hard</b>" not in page
+    assert "REJECTED" in page
+    assert report.digest() in page
+
+
+def test_digest_is_sha256_of_the_markdown_and_changes_with_content():
+    a = _report({"roc_auc": 0.9}, {"roc_auc": 0.85})
+    b = _report({"roc_auc": 0.91}, {"roc_auc": 0.85})
+    assert a.digest() == hashlib.sha256(a.to_markdown().encode()).hexdigest()
+    assert a.digest() != b.digest()
+
+
+def test_xcom_dict_follows_the_contract_and_is_json_safe():
+    d = _report({"roc_auc": float("nan")}, {"roc_auc": 0.85}).to_dict(report_uri="runs:/r/validation/report.html")
+    assert set(d) == {
+        "passed",
+        "reasons",
+        "primary_metric",
+        "champion_version",
+        "challenger_version",
+        "champion_metrics",
+        "challenger_metrics",
+        "report_uri",
+        "report_digest",
+    }
+    assert d["challenger_metrics"]["roc_auc"] is None
+    assert d["champion_version"] == "2" and d["challenger_version"] == "3"
+
+
+NOW = datetime(2026, 1, 10, 12, 0)
+
+
+def test_budget_allows_first_retrain():
+    check = check_retrain_budget(
+        now=NOW, last_retrain_at=None, retrains_in_window=0, cooldown_hours=24, max_retrains=3, budget_window_hours=168
+    )
+    assert check.allowed
+
+
+def test_budget_refuses_inside_cooldown_and_says_when_it_ends():
+    check = check_retrain_budget(
+        now=NOW,
+        last_retrain_at=NOW - timedelta(hours=2),
+        retrains_in_window=1,
+        cooldown_hours=24,
+        max_retrains=3,
+        budget_window_hours=168,
+    )
+    assert not check.allowed
+    assert check.next_allowed_at == NOW + timedelta(hours=22)
+    assert "cooldown" in check.reason
+
+
+def test_budget_refuses_when_window_is_full_even_after_cooldown():
+    check = check_retrain_budget(
+        now=NOW,
+        last_retrain_at=NOW - timedelta(hours=30),
+        retrains_in_window=3,
+        cooldown_hours=24,
+        max_retrains=3,
+        budget_window_hours=168,
+        oldest_in_window_at=NOW - timedelta(hours=100),
+    )
+    assert not check.allowed
+    assert "budget exhausted" in check.reason
+    assert check.next_allowed_at == NOW + timedelta(hours=68)
+
+
+def test_budget_allows_after_cooldown_within_window():
+    assert check_retrain_budget(
+        now=NOW,
+        last_retrain_at=NOW - timedelta(hours=25),
+        retrains_in_window=2,
+        cooldown_hours=24,
+        max_retrains=3,
+        budget_window_hours=168,
+    ).allowed
+
+
+def test_zero_max_retrains_disables_retraining():
+    assert not check_retrain_budget(
+        now=NOW, last_retrain_at=None, retrains_in_window=0, cooldown_hours=0, max_retrains=0, budget_window_hours=1
+    ).allowed
