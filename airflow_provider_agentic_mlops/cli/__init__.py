@@ -1,0 +1,1 @@
+"""``airflow agentic-mlops ...`` commands (also installed as the ``agentic-mlops`` script)."""

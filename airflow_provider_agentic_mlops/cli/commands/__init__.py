@@ -1,0 +1,1 @@
+"""Implementations of the CLI commands; each module is imported only when its command runs."""

@@ -1,0 +1,59 @@
+"""``airflow agentic-mlops demo``: the fraud-detector loop on this machine, nothing external."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
+
+
+def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[str, str]:
+    """Settings of the demo's ``airflow standalone``: SQLite, LocalExecutor, few workers (2 cores),
+    no example DAGs, DAGs unpaused, every UI user an admin (local demo only)."""
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(dags_folder / "models.yaml"),
+    }
+
+
+def demo(args: argparse.Namespace) -> None:
+    from airflow_provider_agentic_mlops.demo.setup import setup_demo
+    from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
+
+    airflow_home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
+    os.environ["AIRFLOW_HOME"] = str(airflow_home)
+    if not (REPO_DAGS / "models.yaml").exists():
+        sys.exit(
+            f"The demo runs from a clone of the repository: {REPO_DAGS / 'models.yaml'} was not found. "
+            "Clone it and run ./scripts/demo there."
+        )
+    print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")
+    result = setup_demo(airflow_home, tracking_uri=default_tracking_uri(), drift=not args.no_drift, rows=args.rows)
+    print(f"  data: {Path(result['data']['reference']).parent}")
+    print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
+    print(f"  drift injected: {result['drift']}")
+    env = {**os.environ, **demo_environment(airflow_home, REPO_DAGS, args.port)}
+    approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / 'airflow'} agentic-mlops approvals"
+    print(
+        f"\nOpen http://localhost:{args.port} : DAG agentic_mlops__fraud-detector runs (and can be triggered).\n"
+        "No LLM connection: the rules decide. No Slack connection: the approval request is printed in the\n"
+        f"wait_for_approval task log. Approve it from another terminal with:\n"
+        f"  {approve} list\n  {approve} approve <id>\n"
+    )
+    if args.no_start:
+        return
+    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or shutil.which("airflow")
+    if airflow is None:
+        sys.exit("the `airflow` command is not on PATH; activate the virtualenv where the provider is installed")
+    sys.stdout.flush()
+    os.execvpe(airflow, [airflow, "standalone"], env)

@@ -1,0 +1,170 @@
+"""The ``agentic-mlops`` command group, registered with Airflow through provider info (``cli``).
+
+Command functions are loaded lazily, so ``airflow --help`` stays fast. The same definitions back
+the standalone ``agentic-mlops`` console script (:func:`main`), for Airflow versions that do not
+read provider CLI commands yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+
+from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
+
+_CMD = "airflow_provider_agentic_mlops.cli.commands"
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+ARG_STATE_CONN = Arg(
+    ("--state-conn-id",),
+    help="Connection id of the state store (default: agentic_mlops_state_default; absent: SQLite in $AIRFLOW_HOME)",
+    default="agentic_mlops_state_default",
+)
+ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
+ARG_MODEL_OPT = Arg(("--model",), help="Only this model")
+ARG_LIMIT = Arg(("--limit",), help="At most this many rows (default 20)", type=int, default=20)
+ARG_APPROVAL_ID = Arg(("approval_id",), help="Id of the approval request (see `approvals list`)", type=int)
+ARG_USER = Arg(("--user",), help="Who decides (default: your login name)", default=_default_user())
+ARG_REASON = Arg(("--reason",), help="Why; stored in the audit trail")
+ARG_STATUS = Arg(
+    ("--status",),
+    help="Only requests in this status (default: pending)",
+    choices=("pending", "approved", "denied", "expired", "all"),
+    default="pending",
+)
+ARG_MODELS_FILE = Arg(("--models-file",), help="models.yaml to read (default: [agentic_mlops] models_file)")
+
+APPROVALS_COMMANDS = (
+    ActionCommand(
+        name="list",
+        help="List approval requests",
+        func=lazy_load_command(f"{_CMD}.approvals.approvals_list"),
+        args=(ARG_STATUS, ARG_MODEL_OPT, ARG_OUTPUT, ARG_STATE_CONN),
+    ),
+    ActionCommand(
+        name="approve",
+        help="Approve a pending request (same rules as the Slack button; the first decision wins)",
+        func=lazy_load_command(f"{_CMD}.approvals.approvals_approve"),
+        args=(ARG_APPROVAL_ID, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN),
+    ),
+    ActionCommand(
+        name="deny",
+        help="Deny a pending request; nothing is promoted",
+        func=lazy_load_command(f"{_CMD}.approvals.approvals_deny"),
+        args=(ARG_APPROVAL_ID, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN),
+    ),
+)
+
+DECISIONS_COMMANDS = (
+    ActionCommand(
+        name="list",
+        help="List the agent's decisions, newest first",
+        func=lazy_load_command(f"{_CMD}.decisions.decisions_list"),
+        args=(ARG_MODEL_OPT, ARG_LIMIT, ARG_OUTPUT, ARG_STATE_CONN),
+    ),
+    ActionCommand(
+        name="show",
+        help="Show one decision's full trace: inputs, rules fired, prompt, answer, tokens, override",
+        func=lazy_load_command(f"{_CMD}.decisions.decisions_show"),
+        args=(Arg(("decision_id",), help="Id of the decision", type=int), ARG_OUTPUT, ARG_STATE_CONN),
+    ),
+)
+
+MODELS_COMMANDS = (
+    ActionCommand(
+        name="list",
+        help="List the configured models with their DAG, champion version, running job and last decision",
+        func=lazy_load_command(f"{_CMD}.models.models_list"),
+        args=(ARG_MODELS_FILE, ARG_OUTPUT, ARG_STATE_CONN),
+    ),
+)
+
+AGENTIC_MLOPS_COMMANDS = (
+    GroupCommand(name="approvals", help="Approve or deny model promotions", subcommands=APPROVALS_COMMANDS),
+    GroupCommand(name="decisions", help="Inspect the agent's decisions", subcommands=DECISIONS_COMMANDS),
+    GroupCommand(name="models", help="Models under the agent's care", subcommands=MODELS_COMMANDS),
+    ActionCommand(
+        name="rollback",
+        help="Restore a model's previous champion in MLflow (uses the promoting connection)",
+        func=lazy_load_command(f"{_CMD}.rollback.rollback"),
+        args=(
+            Arg(("model",), help="Model name from models.yaml"),
+            ARG_USER,
+            Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true"),
+            Arg(("--mlflow-conn-id",), help="Promoting MLflow connection", default="agentic_mlops_mlflow_promote"),
+            ARG_STATE_CONN,
+        ),
+    ),
+    ActionCommand(
+        name="slack-listener",
+        help="Handle Slack button clicks over Socket Mode (no public URL needed)",
+        func=lazy_load_command(f"{_CMD}.slack_listener.slack_listener"),
+        args=(
+            Arg(("--slack-conn-id",), help="Slack connection (bot token)", default="slack_api_default"),
+            ARG_STATE_CONN,
+        ),
+    ),
+    ActionCommand(
+        name="demo",
+        help="Set up the fraud-detector demo in $AIRFLOW_HOME and start Airflow (airflow standalone)",
+        func=lazy_load_command(f"{_CMD}.demo.demo"),
+        args=(
+            Arg(
+                ("--no-drift",),
+                help="Keep current data like the reference (the run ends in no_action)",
+                action="store_true",
+            ),
+            Arg(("--no-start",), help="Set up only; do not start Airflow", action="store_true"),
+            Arg(("--port",), help="Port of the Airflow UI (default 8080)", type=int, default=8080),
+            Arg(("--rows",), help="Rows of generated data per file (default 5000)", type=int, default=5000),
+        ),
+    ),
+)
+
+
+def get_agentic_mlops_cli_commands() -> list:
+    """Entry of provider info ``cli``: ``airflow agentic-mlops ...``."""
+    return [
+        GroupCommand(
+            name="agentic-mlops",
+            help="Agentic MLOps: approvals, decisions, models, rollback, the demo",
+            subcommands=AGENTIC_MLOPS_COMMANDS,
+            description="Operate the agentic MLOps provider: approve or deny promotions, read the agent's "
+            "decision traces, list models, roll back a champion, and run the demo.",
+        )
+    ]
+
+
+def _add(subparsers: argparse._SubParsersAction, command: ActionCommand | GroupCommand) -> None:
+    parser = subparsers.add_parser(command.name, help=command.help, description=command.description or command.help)
+    if isinstance(command, GroupCommand):
+        nested = parser.add_subparsers(dest="subcommand", required=True)
+        for sub in command.subcommands:
+            _add(nested, sub)
+    else:
+        for arg in command.args:
+            arg.add_to_parser(parser)
+        parser.set_defaults(func=command.func)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``agentic-mlops`` console script: the same commands as ``airflow agentic-mlops``."""
+    parser = argparse.ArgumentParser(prog="agentic-mlops", description=get_agentic_mlops_cli_commands()[0].description)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for command in AGENTIC_MLOPS_COMMANDS:
+        _add(subparsers, command)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,39 @@
+"""Printing rows as a table or JSON, shared by the CLI commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: str = "table") -> None:
+    """Print ``rows`` (only ``columns``) as an aligned table or a JSON list."""
+    rows = [{c: row.get(c) for c in columns} for row in rows]
+    if output == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        print("(none)")
+        return
+    cells = [[_cell(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for line in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths)))
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
