@@ -29,10 +29,10 @@ def print_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: s
         return
     cells = [[_cell(r[c]) for c in columns] for r in rows]
     widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for line in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(line, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)))
 
 
 def print_json(value: Any) -> None:
