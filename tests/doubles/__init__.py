@@ -1,0 +1,1 @@
+"""Test doubles: local servers that speak the real protocols (OpenAI, Slack Web API) and a real MLflow server. Not features."""

@@ -1,0 +1,223 @@
+"""The state store on SQLite and PostgreSQL: invariants held by the database itself."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_agentic_mlops.core.state import StateStore, StateStoreError, current_revision, utcnow
+
+
+@pytest.fixture
+def store(store_url: str) -> StateStore:
+    s = StateStore(store_url)
+    yield s
+    s.dispose()
+
+
+def test_migrations_create_the_schema_on_first_use(store: StateStore) -> None:
+    assert current_revision(store.engine) == "0001"
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {
+        "agentic_mlops_jobs",
+        "agentic_mlops_decisions",
+        "agentic_mlops_approvals",
+        "agentic_mlops_approval_votes",
+        "agentic_mlops_audit",
+        "agentic_mlops_alembic_version",
+    } <= tables
+    assert "alembic_version" not in tables  # never Airflow's version table
+
+
+def test_sqlite_store_uses_wal_and_a_busy_timeout(tmp_path) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_second_job_for_a_model_attaches_to_the_running_one(store: StateStore) -> None:
+    first, created = store.start_job("m", dag_id="d", run_id="r1")
+    again, created_again = store.start_job("m", dag_id="d", run_id="r2")
+    assert created and not created_again
+    assert again["id"] == first["id"] and again["run_id"] == "r1"
+    other, other_created = store.start_job("other-model", dag_id="d2", run_id="r1")
+    assert other_created and other["id"] != first["id"]
+
+
+def test_a_finished_job_frees_the_model_for_the_next_one(store: StateStore) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1")
+    done = store.finish_job(job["id"], status="succeeded", result={"version": "3"})
+    assert done["status"] == "succeeded" and done["result"] == {"version": "3"}
+    nxt, created = store.start_job("m", dag_id="d", run_id="r2")
+    assert created and nxt["id"] != job["id"]
+    assert store.count_retrains("m", since=utcnow() - timedelta(hours=1)) == 2
+    assert store.last_retrain("m")["id"] == nxt["id"]
+
+
+def test_concurrent_starts_create_exactly_one_job(store: StateStore) -> None:
+    results: list[tuple[dict, bool]] = []
+    barrier = threading.Barrier(8)
+
+    def start(i: int) -> None:
+        barrier.wait()
+        results.append(store.start_job("m", dag_id="d", run_id=f"r{i}"))
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(created for _, created in results) == 1
+    assert len({job["id"] for job, _ in results}) == 1
+    assert len(store.list_jobs("m")) == 1
+
+
+def test_a_job_without_heartbeat_is_marked_failed_and_unblocks_the_model(store: StateStore) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1")
+    assert store.fail_stale_jobs(stale_after=timedelta(hours=1)) == []
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE agentic_mlops_jobs SET heartbeat_at = :t WHERE id = :i"),
+            {"t": utcnow() - timedelta(hours=2), "i": job["id"]},
+        )
+    assert store.fail_stale_jobs(stale_after=timedelta(hours=1)) == [job["id"]]
+    failed = store.get_job(job["id"])
+    assert failed["status"] == "failed" and "presumed dead" in failed["error"]
+    _, created = store.start_job("m", dag_id="d", run_id="r2")
+    assert created
+
+
+def test_finish_job_rejects_a_non_final_status(store: StateStore) -> None:
+    job, _ = store.start_job("m")
+    with pytest.raises(ValueError, match="'running' is not a final status"):
+        store.finish_job(job["id"], status="running")
+
+
+def test_decision_trace_round_trips_and_counts_tokens(store: StateStore) -> None:
+    decision_id = store.record_decision(
+        "m",
+        mode="llm",
+        final_action="no_action",
+        llm_action="retrain",
+        override_reason="cooldown: last retrain 2 h ago",
+        rules_fired=["cooldown"],
+        prompt=[{"role": "user", "content": "x"}],
+        raw_answer='{"action": "retrain"}',
+        prompt_tokens=120,
+        completion_tokens=30,
+    )
+    got = store.get_decision(decision_id)
+    assert got["llm_action"] == "retrain" and got["final_action"] == "no_action"
+    assert got["rules_fired"] == ["cooldown"] and got["prompt"][0]["content"] == "x"
+    assert store.tokens_used("m", since=utcnow() - timedelta(days=1)) == 150
+    assert store.tokens_used("other", since=utcnow() - timedelta(days=1)) == 0
+
+
+def test_record_decision_names_unknown_fields(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="unknown decision fields \\['colour'\\]"):
+        store.record_decision("m", mode="rules", final_action="no_action", colour="red")
+
+
+def _request(store: StateStore, **kw):
+    return store.request_approval(
+        "m", "7", dag_id="d", run_id="r1", expires_at=utcnow() + timedelta(hours=1), report_digest="abc", **kw
+    )
+
+
+def test_rerunning_a_request_returns_the_same_approval(store: StateStore) -> None:
+    first, created = _request(store)
+    again, created_again = _request(store)
+    assert created and not created_again and again["id"] == first["id"]
+
+
+def test_first_decision_wins_and_later_voters_are_told_who_decided(store: StateStore) -> None:
+    approval, _ = _request(store)
+    denied = store.decide_approval(approval["id"], approve=False, user="U1", via="slack", reason="not now")
+    late = store.decide_approval(approval["id"], approve=True, user="U2", via="cli")
+    assert denied.recorded and denied.approval["status"] == "denied"
+    assert not late.recorded and late.approval["status"] == "denied"
+    assert "already denied by U1" in late.message
+
+
+def test_concurrent_votes_record_exactly_one_decision(store: StateStore) -> None:
+    approval, _ = _request(store)
+    outcomes = []
+    barrier = threading.Barrier(10)
+
+    def vote(i: int) -> None:
+        barrier.wait()
+        outcomes.append(store.decide_approval(approval["id"], approve=i % 2 == 0, user=f"U{i}", via="slack"))
+
+    threads = [threading.Thread(target=vote, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(o.recorded for o in outcomes) == 1
+    final = store.get_approval(approval["id"])
+    assert final["status"] in ("approved", "denied") and len(final["votes"]) == 1
+
+
+def test_two_person_rule_needs_two_different_approvers(store: StateStore) -> None:
+    approval, _ = _request(store, required_approvals=2)
+    one = store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
+    same = store.decide_approval(approval["id"], approve=True, user="U1", via="cli")
+    assert one.recorded and one.approval["status"] == "pending"
+    assert not same.recorded and "already voted" in same.message
+    two = store.decide_approval(approval["id"], approve=True, user="U2", via="slack")
+    assert two.approval["status"] == "approved" and two.approval["decided_by"] == "U1,U2"
+
+
+def test_an_expired_request_cannot_be_approved(store: StateStore) -> None:
+    approval, _ = store.request_approval("m", "7", dag_id="d", run_id="r1", expires_at=utcnow() - timedelta(seconds=1))
+    outcome = store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
+    assert not outcome.recorded and outcome.approval["status"] == "expired"
+    assert "expired" in outcome.message
+
+
+def test_expire_approvals_denies_overdue_requests_only(store: StateStore) -> None:
+    overdue, _ = store.request_approval("m", "1", dag_id="d", run_id="r1", expires_at=utcnow() - timedelta(minutes=1))
+    fresh, _ = store.request_approval("m", "2", dag_id="d", run_id="r2", expires_at=utcnow() + timedelta(hours=1))
+    expired = store.expire_approvals()
+    assert [a["id"] for a in expired] == [overdue["id"]]
+    assert store.get_approval(fresh["id"])["status"] == "pending"
+    assert store.get_approval(overdue["id"])["decided_via"] == "timeout"
+
+
+def test_deciding_an_unknown_request_says_how_to_find_one(store: StateStore) -> None:
+    with pytest.raises(StateStoreError, match="approval 999 does not exist.*approvals list"):
+        store.decide_approval(999, approve=True, user="U1", via="cli")
+
+
+def test_audit_trail_is_append_only(store: StateStore) -> None:
+    approval, _ = _request(store)
+    store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
+    actions = [e["action"] for e in store.audit_trail("m")]
+    assert actions[:3] == ["approval_approved", "approval_vote_approve", "approval_requested"]
+    for statement in ("UPDATE agentic_mlops_audit SET actor = 'x'", "DELETE FROM agentic_mlops_audit"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    assert len(store.audit_trail("m")) == len(actions)
+
+
+def test_two_stores_on_one_new_database_migrate_once(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            StateStore(url, engine=None).start_job("m")
+        except BaseException as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert current_revision(StateStore(url).engine) == "0001"
