@@ -1,0 +1,506 @@
+"""The approval service: the one path every way of deciding goes through.
+
+The Slack endpoint, the Socket Mode listener, the CLI, the approvals page and the sensor's timeout
+all call :func:`decide` / :func:`expire_due`; the sensor calls :func:`request` and
+:func:`send_reminders`. The state machine itself (first decision wins, two-person rule, expiry)
+is :class:`~airflow_provider_agentic_mlops.core.state.StateStore`'s; the messages are
+:mod:`~airflow_provider_agentic_mlops.core.slack`'s. This module wires the two together and owns
+the rule of who may decide from Slack.
+
+Who may decide:
+
+* from Slack (``via`` ``slack`` or ``slack-socket``): only a user listed in the request's
+  ``approvers`` or a member of its ``approver_usergroup``. With neither configured every Slack click
+  is refused (fail closed);
+* from the CLI and the approvals page: whoever Airflow lets in (Airflow's own authentication and
+  DAG permissions); the Slack allowlist names Slack identities and does not apply there.
+
+slack_sdk is imported lazily; a missing Slack connection means "no Slack", never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_agentic_mlops.core import slack as slack_messages
+from airflow_provider_agentic_mlops.core.state import PENDING, ApprovalOutcome, StateStore, utcnow
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+log = logging.getLogger(__name__)
+
+SLACK_VIAS = frozenset({"slack", "slack-socket"})
+USERGROUP_CACHE_SECONDS = 60.0
+
+
+class ApprovalRefused(PermissionError):
+    """The person may not decide this request; the message says who and how to fix the allowlist."""
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Who may decide a request from Slack.
+
+    :param approvers: Slack user ids.
+    :param usergroup: Slack user group id (``S...``) whose members may decide.
+    """
+
+    approvers: tuple[str, ...] = ()
+    usergroup: str | None = None
+
+    @classmethod
+    def of(cls, approval: dict[str, Any]) -> Allowlist:
+        details = approval.get("details") or {}
+        return cls(tuple(details.get("approvers") or ()), details.get("approver_usergroup") or None)
+
+    @property
+    def empty(self) -> bool:
+        return not self.approvers and not self.usergroup
+
+
+@dataclass
+class UsergroupMembers:
+    """Members of Slack user groups, fetched with ``usergroups.users.list`` and cached briefly.
+
+    :param ttl_seconds: how long a fetched member list is trusted.
+    """
+
+    ttl_seconds: float = USERGROUP_CACHE_SECONDS
+    _cache: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, usergroup: str, client: WebClient | None) -> frozenset[str]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(usergroup)
+        if hit and now - hit[0] < self.ttl_seconds:
+            return hit[1]
+        if client is None:
+            log.warning("cannot check user group %s: no Slack connection; refusing its members", usergroup)
+            return frozenset()
+        response = client.usergroups_users_list(usergroup=usergroup)
+        members = frozenset(response.get("users") or ())
+        with self._lock:
+            self._cache[usergroup] = (now, members)
+        return members
+
+
+_default_members = UsergroupMembers()
+
+
+def check_allowed(
+    approval: dict[str, Any],
+    user: str,
+    *,
+    allowlist: Allowlist | None = None,
+    slack_client: WebClient | None = None,
+    members: UsergroupMembers | None = None,
+) -> None:
+    """Raise :class:`ApprovalRefused` unless the Slack ``user`` may decide ``approval``."""
+    allowlist = allowlist or Allowlist.of(approval)
+    if allowlist.empty:
+        raise ApprovalRefused(
+            f"request {approval['id']} ({approval['model_name']}) has no Slack approvers, so Slack decisions "
+            "are refused. Set `approvers` or `approver_usergroup` on the model's approval config, or decide "
+            f"with `airflow agentic-mlops approvals approve {approval['id']}` or the approvals page."
+        )
+    if user in allowlist.approvers:
+        return
+    group_members: frozenset[str] = frozenset()
+    if allowlist.usergroup:
+        try:
+            group_members = (members or _default_members).get(allowlist.usergroup, slack_client)
+        except Exception as err:  # Slack down: fail closed, say so
+            raise ApprovalRefused(
+                f"could not check whether {user} is in user group {allowlist.usergroup} ({err}); try again"
+            ) from err
+    if not slack_messages.is_allowed_approver(user, approvers=allowlist.approvers, usergroup_members=group_members):
+        raise ApprovalRefused(
+            f"<@{user}> is not an approver of request {approval['id']} ({approval['model_name']}); "
+            "ask an MLOps admin to add your Slack user id to `approvers` or you to the approver user group"
+        )
+
+
+def slack_client_for(approval: dict[str, Any] | None = None, *, slack_conn_id: str | None = None) -> WebClient | None:
+    """The WebClient of the request's Slack connection (SlackHook), or None when it does not exist."""
+    conn_id = slack_conn_id or ((approval or {}).get("details") or {}).get("slack_conn_id")
+    if not conn_id:
+        return None
+    return _slack_client(conn_id)
+
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _slack_client(conn_id: str) -> WebClient | None:
+    with _clients_lock:
+        if conn_id in _clients:
+            return _clients[conn_id]
+    from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
+
+    if _get_connection_or_none(conn_id) is None:
+        log.info("Slack connection %r does not exist: no Slack messages", conn_id)
+        client = None
+    else:
+        from airflow.providers.slack.hooks.slack import SlackHook
+
+        client = SlackHook(slack_conn_id=conn_id, timeout=10).client
+    with _clients_lock:
+        _clients[conn_id] = client
+    return client
+
+
+def cli_command(approval_id: int, *, approve: bool = True) -> str:
+    return f"airflow agentic-mlops approvals {'approve' if approve else 'deny'} {approval_id}"
+
+
+# -- requests -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """:param approval: the request as stored. :param created: False on a re-run.
+    :param posted: a Slack message was posted by this call."""
+
+    approval: dict[str, Any]
+    created: bool
+    posted: bool
+
+
+def request(
+    store: StateStore,
+    *,
+    model_name: str,
+    model_version: str,
+    dag_id: str,
+    run_id: str,
+    expires_at: datetime,
+    report_digest: str | None = None,
+    required_approvals: int = 1,
+    approvers: Iterable[str] = (),
+    approver_usergroup: str | None = None,
+    slack_conn_id: str | None = None,
+    channel: str | None = None,
+    details: dict[str, Any] | None = None,
+    slack_client: WebClient | None = None,
+) -> RequestResult:
+    """Create the request (or find it on a re-run) and post its Slack message once.
+
+    The message is posted only while the request has no stored message ts, so a re-run never posts a
+    second request. Without a Slack client (no connection) or channel, the CLI command is logged.
+    """
+    stored_details = dict(details or {})
+    stored_details.update(
+        approvers=sorted(set(approvers)),
+        approver_usergroup=approver_usergroup,
+        slack_conn_id=slack_conn_id,
+        channel=channel,
+    )
+    approval, created = store.request_approval(
+        model_name,
+        model_version,
+        dag_id=dag_id,
+        run_id=run_id,
+        expires_at=expires_at,
+        report_digest=report_digest,
+        required_approvals=required_approvals,
+        details=stored_details,
+    )
+    if approval["status"] != PENDING or approval.get("slack_ts"):
+        return RequestResult(approval, created, posted=False)
+    if slack_client is None or not channel:
+        why = "no Slack connection" if slack_client is None else "no Slack channel configured"
+        log.warning(
+            "Approval request %s for %s v%s is waiting (%s). Decide with:\n  %s\n  %s\nor on the approvals page.",
+            approval["id"],
+            model_name,
+            model_version,
+            why,
+            cli_command(approval["id"]),
+            cli_command(approval["id"], approve=False),
+        )
+        return RequestResult(approval, created, posted=False)
+    message = slack_messages.request_message(approval)
+    response = slack_client.chat_postMessage(channel=channel, text=message["text"], blocks=message["blocks"])
+    store.set_approval_message(approval["id"], channel=response["channel"], ts=response["ts"])
+    store.audit(
+        "approval_posted",
+        actor=dag_id,
+        model_name=model_name,
+        subject=f"approval:{approval['id']}",
+        details={"channel": response["channel"], "ts": response["ts"]},
+    )
+    log.info("Posted approval request %s to Slack channel %s (ts %s)", approval["id"], channel, response["ts"])
+    return RequestResult(store.get_approval(approval["id"]) or approval, created, posted=True)
+
+
+# -- decisions ------------------------------------------------------------------------------------
+
+
+def decide(
+    store: StateStore,
+    approval_id: int,
+    *,
+    approve: bool,
+    user: str,
+    via: str,
+    reason: str | None = None,
+    allowlist: Allowlist | None = None,
+    slack_client: WebClient | None = None,
+    members: UsergroupMembers | None = None,
+    update_message: bool = True,
+) -> ApprovalOutcome:
+    """Record one person's decision on a request and bring its Slack message up to date.
+
+    :param via: ``slack``/``slack-socket`` (Slack allowlist enforced), ``cli`` or ``ui``.
+    :param allowlist: overrides the request's stored allowlist (Slack only).
+    :param slack_client: the client for allowlist group lookups and the message update; default: the
+        request's Slack connection.
+    :param update_message: False when the caller updates the message itself (the endpoint does it
+        after answering Slack).
+    :raises ApprovalRefused: a Slack user outside the allowlist; nothing is recorded.
+    :raises StateStoreError: no such request.
+    """
+    approval = _get(store, approval_id)
+    if via in SLACK_VIAS:
+        if slack_client is None and approval.get("status") == PENDING and Allowlist.of(approval).usergroup:
+            slack_client = slack_client_for(approval)
+        try:
+            check_allowed(approval, user, allowlist=allowlist, slack_client=slack_client, members=members)
+        except ApprovalRefused as err:
+            store.audit(
+                "approval_refused",
+                actor=user,
+                model_name=approval["model_name"],
+                subject=f"approval:{approval_id}",
+                details={"via": via, "reason": str(err)},
+            )
+            raise
+    outcome = store.decide_approval(approval_id, approve=approve, user=user, via=via, reason=reason)
+    if update_message and outcome.recorded:
+        refresh_message(outcome.approval, slack_client=slack_client)
+    return outcome
+
+
+def _get(store: StateStore, approval_id: int) -> dict[str, Any]:
+    from airflow_provider_agentic_mlops.core.state import StateStoreError
+
+    approval = store.get_approval(approval_id)
+    if approval is None:
+        raise StateStoreError(
+            f"approval {approval_id} does not exist; list pending ones with `airflow agentic-mlops approvals list`"
+        )
+    return approval
+
+
+def refresh_message(approval: dict[str, Any], *, slack_client: WebClient | None = None) -> bool:
+    """Make the request's Slack message show its current state (buttons or outcome). Never raises."""
+    if not approval.get("slack_ts") or not approval.get("slack_channel"):
+        return False
+    client = slack_client or slack_client_for(approval)
+    if client is None:
+        return False
+    message = slack_messages.current_message(approval)
+    try:
+        client.chat_update(
+            channel=approval["slack_channel"], ts=approval["slack_ts"], text=message["text"], blocks=message["blocks"]
+        )
+    except Exception:
+        log.exception("could not update the Slack message of approval %s", approval["id"])
+        return False
+    return True
+
+
+def tell_user(
+    slack_client: WebClient | None, *, channel: str | None, user: str, text: str, response_url: str | None = None
+) -> bool:
+    """An ephemeral answer only ``user`` sees (chat.postEphemeral; response_url when there is no channel)."""
+    try:
+        if slack_client is not None and channel:
+            slack_client.chat_postEphemeral(channel=channel, user=user, text=text)
+            return True
+        if response_url:
+            from slack_sdk.webhook import WebhookClient
+
+            WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral", replace_original=False)
+            return True
+    except Exception:
+        log.exception("could not answer %s on Slack", user)
+    return False
+
+
+# -- time -----------------------------------------------------------------------------------------
+
+
+def expire_due(
+    store: StateStore,
+    *,
+    now: datetime | None = None,
+    slack_client_of: Callable[[dict[str, Any]], WebClient | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Deny by timeout every pending request past its deadline and update each one's Slack message.
+
+    :param slack_client_of: the client for a request (default: the request's own Slack connection).
+    """
+    expired = store.expire_approvals(now)
+    for approval in expired:
+        log.info(
+            "Approval request %s (%s v%s) expired", approval["id"], approval["model_name"], approval["model_version"]
+        )
+        client = (slack_client_of or slack_client_for)(approval)
+        refresh_message(approval, slack_client=client)
+    return expired
+
+
+def send_reminders(
+    store: StateStore,
+    *,
+    remind_every: timedelta,
+    approval_ids: Iterable[int] | None = None,
+    escalation_channel: str | None = None,
+    now: datetime | None = None,
+    slack_client: WebClient | None = None,
+) -> list[int]:
+    """Remind (threaded reply to the request) about pending requests not reminded for ``remind_every``.
+
+    The escalation channel, when set, gets the same reminder as a new message. Returns reminded ids.
+    """
+    now = now or utcnow()
+    wanted = set(approval_ids) if approval_ids is not None else None
+    reminded: list[int] = []
+    for row in store.list_approvals(status=PENDING, limit=1000):
+        if wanted is not None and row["id"] not in wanted:
+            continue
+        last = row.get("last_reminded_at") or row["requested_at"]
+        if now - last < remind_every or row["expires_at"] <= now:
+            continue
+        client = slack_client or slack_client_for(row)
+        text = slack_messages.reminder_text(row, now=now)
+        if client is None or not row.get("slack_ts"):
+            log.warning("%s Decide with: %s", text, cli_command(row["id"]))
+        else:
+            try:
+                client.chat_postMessage(channel=row["slack_channel"], thread_ts=row["slack_ts"], text=text)
+                if escalation_channel:
+                    client.chat_postMessage(
+                        channel=escalation_channel,
+                        text=slack_messages.escalation_text(row, now=now, channel=row["slack_channel"]),
+                    )
+            except Exception:
+                log.exception("could not send the reminder of approval %s", row["id"])
+                continue
+        store.mark_reminded(row["id"], now)
+        reminded.append(row["id"])
+    return reminded
+
+
+def next_reminder_at(approval: dict[str, Any], remind_every: timedelta | None) -> datetime | None:
+    if remind_every is None:
+        return None
+    return (approval.get("last_reminded_at") or approval["requested_at"]) + remind_every
+
+
+# -- Slack clicks (HTTP endpoint and Socket Mode) ------------------------------------------------
+
+
+@dataclass
+class ClickResult:
+    """What a click did, and the Slack answers still to send (after Slack got its 200).
+
+    :param kind: ``recorded`` | ``already_decided`` | ``not_recorded`` | ``refused`` | ``unknown``.
+    :param text: the sentence for the person who clicked.
+    """
+
+    kind: str
+    text: str
+    click: slack_messages.ApprovalClick
+    approval: dict[str, Any] | None = None
+    slack_client: Any = None
+
+    def send_answers(self) -> None:
+        """Update the request's message and tell the clicker (ephemeral). Never raises."""
+        client = self.slack_client
+        if self.approval is not None and self.kind in ("recorded", "already_decided"):
+            refresh_message(self.approval, slack_client=client)
+        decided_now = self.kind == "recorded" and self.approval is not None and self.approval["status"] != PENDING
+        if not decided_now:
+            tell_user(
+                client,
+                channel=self.click.channel_id,
+                user=self.click.user_id,
+                text=self.text,
+                response_url=self.click.response_url,
+            )
+
+
+def handle_click(
+    store: StateStore,
+    click: slack_messages.ApprovalClick,
+    *,
+    via: str = "slack",
+    slack_client: WebClient | None = None,
+    members: UsergroupMembers | None = None,
+) -> ClickResult:
+    """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``."""
+    from airflow_provider_agentic_mlops.core.state import StateStoreError
+
+    approval = store.get_approval(click.approval_id)
+    if approval is None:
+        return ClickResult(
+            "unknown",
+            f"Request #{click.approval_id} does not exist in this Airflow's state store; nothing recorded.",
+            click,
+            slack_client=slack_client,
+        )
+    client = slack_client if slack_client is not None else slack_client_for(approval)
+    try:
+        outcome = decide(
+            store,
+            click.approval_id,
+            approve=click.approve,
+            user=click.user_id,
+            via=via,
+            slack_client=client,
+            members=members,
+            update_message=False,
+        )
+    except ApprovalRefused as err:
+        return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
+    except StateStoreError as err:
+        return ClickResult("unknown", str(err), click, slack_client=client)
+    if outcome.recorded:
+        kind = "recorded"
+    elif outcome.decided:
+        kind = "already_decided"
+    else:
+        kind = "not_recorded"
+    text = outcome.message[:1].upper() + outcome.message[1:] if outcome.message else kind
+    return ClickResult(kind, text, click, outcome.approval, client)
+
+
+__all__ = [
+    "Allowlist",
+    "ApprovalRefused",
+    "ClickResult",
+    "RequestResult",
+    "SLACK_VIAS",
+    "UsergroupMembers",
+    "check_allowed",
+    "cli_command",
+    "decide",
+    "expire_due",
+    "handle_click",
+    "refresh_message",
+    "request",
+    "send_reminders",
+    "slack_client_for",
+    "tell_user",
+]

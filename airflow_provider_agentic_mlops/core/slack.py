@@ -1,0 +1,339 @@
+"""Slack approval messages (Block Kit) and interaction payloads. Plain Python, no Airflow, no slack_sdk.
+
+The approval request keeps everything its message shows in ``approval["details"]`` (see
+:func:`message_details`), so any process that holds the request (the sensor, the Slack endpoint,
+the CLI, the timeout) rebuilds the same message from the state store alone.
+
+Buttons carry the approval id in their ``value``; their ``action_id`` says approve or deny.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+ACTION_APPROVE = "agentic_mlops_approve"
+ACTION_DENY = "agentic_mlops_deny"
+BLOCK_ID_PREFIX = "agentic_mlops_approval"
+
+_STATUS_ICON = {"approved": ":white_check_mark:", "denied": ":no_entry:", "expired": ":hourglass:"}
+_TOP_DRIFTED = 5
+
+
+class InteractionError(ValueError):
+    """The interaction payload is not one this provider can act on; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class ApprovalClick:
+    """One click on an Approve / Deny button, as Slack reported it.
+
+    :param approval_id: the request the button belongs to (from the button's value).
+    :param approve: True for Approve, False for Deny.
+    :param user_id: Slack user id of the person who clicked.
+    :param user_name: their Slack user name, for messages only (never for authorisation).
+    :param team_id: Slack workspace id.
+    :param channel_id: channel of the message with the buttons.
+    :param message_ts: ts of that message.
+    :param response_url: URL Slack gave for answering this interaction.
+    """
+
+    approval_id: int
+    approve: bool
+    user_id: str
+    user_name: str | None
+    team_id: str | None
+    channel_id: str | None
+    message_ts: str | None
+    response_url: str | None
+
+
+def message_details(
+    *,
+    drift: Mapping[str, Any] | None = None,
+    rationale: str | None = None,
+    validation: Mapping[str, Any] | None = None,
+    links: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The compact, JSON-able part of the DAG run's XComs the message shows (stored with the request)."""
+    details: dict[str, Any] = {}
+    if drift:
+        details["drift"] = {
+            "dataset_drift": drift.get("dataset_drift"),
+            "drift_share": drift.get("drift_share"),
+            "share_threshold": drift.get("share_threshold"),
+            "n_columns": drift.get("n_columns"),
+            "n_drifted": drift.get("n_drifted"),
+            "top_drifted": list(drift.get("top_drifted") or [])[:_TOP_DRIFTED],
+        }
+    if rationale:
+        details["rationale"] = str(rationale)[:2500]
+    if validation:
+        keys = (
+            "passed",
+            "reasons",
+            "primary_metric",
+            "champion_version",
+            "challenger_version",
+            "champion_metrics",
+            "challenger_metrics",
+            "report_uri",
+            "report_digest",
+        )
+        details["validation"] = {k: validation.get(k) for k in keys if k in validation}
+    if links:
+        details["links"] = {str(k): str(v) for k, v in links.items() if v}
+    return details
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+def _title(approval: Mapping[str, Any]) -> str:
+    return f"Promote {approval['model_name']} v{approval['model_version']} to production?"
+
+
+def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
+    details = approval.get("details") or {}
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _title(approval)[:150]}},
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Request *#{approval['id']}* · DAG `{approval['dag_id']}` · run `{approval['run_id']}`"
+                    + (f" · report digest `{approval['report_digest'][:12]}`" if approval.get("report_digest") else ""),
+                }
+            ],
+        },
+    ]
+    drift = details.get("drift")
+    if drift:
+        share = drift.get("drift_share")
+        lines = [
+            f"*Drift:* {'detected' if drift.get('dataset_drift') else 'not detected'} - "
+            f"{_fmt(drift.get('n_drifted'))} of {_fmt(drift.get('n_columns'))} columns drifted"
+            + (f" (share {share:.0%}, threshold {_fmt(drift.get('share_threshold'))})" if share is not None else "")
+        ]
+        for col in drift.get("top_drifted") or []:
+            lines.append(
+                f"• `{col.get('column')}` {col.get('method', '')} score {_fmt(col.get('score'))}"
+                f" (threshold {_fmt(col.get('threshold'))})"
+            )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}})
+    if details.get("rationale"):
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Why retrain:* {details['rationale']}"[:3000]}}
+        )
+    validation = details.get("validation")
+    if validation:
+        champion = validation.get("champion_metrics") or {}
+        challenger = validation.get("challenger_metrics") or {}
+        primary = validation.get("primary_metric")
+        names = sorted(set(champion) | set(challenger), key=lambda m: (m != primary, m))
+        rows = [
+            f"*Champion* v{_fmt(validation.get('champion_version'))} vs "
+            f"*challenger* v{_fmt(validation.get('challenger_version'))}"
+        ]
+        for name in names[:10]:
+            mark = " (primary)" if name == primary else ""
+            rows.append(f"• {name}{mark}: {_fmt(champion.get(name))} -> {_fmt(challenger.get(name))}")
+        if validation.get("reasons"):
+            rows.append("_" + "; ".join(str(r) for r in validation["reasons"])[:500] + "_")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(rows)[:3000]}})
+    links = details.get("links") or {}
+    if links:
+        text = " · ".join(f"<{url}|{name}>" for name, url in links.items())
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]})
+    return blocks
+
+
+def _deadline(approval: Mapping[str, Any]) -> str:
+    expires = approval.get("expires_at")
+    return f"{expires:%Y-%m-%d %H:%M} UTC" if isinstance(expires, datetime) else str(expires)
+
+
+def request_message(approval: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"text", "blocks"}`` of the message asking for a decision, with Approve / Deny buttons."""
+    approval_id = str(approval["id"])
+    needed = int(approval.get("required_approvals") or 1)
+    votes = [v for v in approval.get("votes") or [] if v.get("vote") == "approve"]
+    progress = f" · {len(votes)} of {needed} approvals so far" if needed > 1 else ""
+    blocks = _summary_blocks(approval)
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Denied automatically if nobody decides by {_deadline(approval)}"
+                    + (f" · needs {needed} different approvers" if needed > 1 else "")
+                    + progress,
+                }
+            ],
+        }
+    )
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"{BLOCK_ID_PREFIX}:{approval_id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": ACTION_APPROVE,
+                    "text": {"type": "plain_text", "text": "Approve"},
+                    "style": "primary",
+                    "value": approval_id,
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Promote to production?"},
+                        "text": {"type": "plain_text", "text": _title(approval)[:300]},
+                        "confirm": {"type": "plain_text", "text": "Approve"},
+                        "deny": {"type": "plain_text", "text": "Cancel"},
+                    },
+                },
+                {
+                    "type": "button",
+                    "action_id": ACTION_DENY,
+                    "text": {"type": "plain_text", "text": "Deny"},
+                    "style": "danger",
+                    "value": approval_id,
+                },
+            ],
+        }
+    )
+    return {"text": f"{_title(approval)} (request #{approval_id})", "blocks": blocks}
+
+
+def outcome_text(approval: Mapping[str, Any]) -> str:
+    """One line saying how the request ended: ``approved by U1, U2 via slack at ...``."""
+    status = approval["status"]
+    when = approval.get("decided_at")
+    when_s = f" at {when:%Y-%m-%d %H:%M} UTC" if isinstance(when, datetime) else ""
+    if status == "expired":
+        return f"Expired{when_s}: nobody decided before the deadline, so it was denied. Nothing was promoted."
+    via = f" via {approval['decided_via']}" if approval.get("decided_via") else ""
+    reason = f" - {approval['reason']}" if approval.get("reason") else ""
+    effect = "will be promoted" if status == "approved" else "will not be promoted"
+    return f"{status.capitalize()} by {approval.get('decided_by')}{via}{when_s}{reason}. The version {effect}."
+
+
+def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"text", "blocks"}`` replacing the request once it is decided or expired: no buttons."""
+    line = f"{_STATUS_ICON.get(approval['status'], '')} {outcome_text(approval)}".strip()
+    blocks = _summary_blocks(approval)
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{line}*"[:3000]}})
+    return {"text": f"{_title(approval)} {line}", "blocks": blocks}
+
+
+def current_message(approval: Mapping[str, Any]) -> dict[str, Any]:
+    """The message as it should look now: buttons while pending, the outcome after."""
+    return request_message(approval) if approval["status"] == "pending" else decided_message(approval)
+
+
+def reminder_text(approval: Mapping[str, Any], *, now: datetime) -> str:
+    """Text of a reminder while the request is pending."""
+    left = approval["expires_at"] - now if isinstance(approval.get("expires_at"), datetime) else None
+    hours = f"{max(left.total_seconds(), 0) / 3600:.1f} h" if left is not None else "some time"
+    return (
+        f":bell: Still waiting for a decision on request #{approval['id']}: "
+        f"{_title(approval)} It is denied automatically in {hours} ({_deadline(approval)})."
+    )
+
+
+def escalation_text(approval: Mapping[str, Any], *, now: datetime, channel: str | None = None) -> str:
+    where = f" in <#{channel}>" if channel and channel.startswith("C") else (f" in {channel}" if channel else "")
+    return f":rotating_light: Nobody has decided yet{where}. " + reminder_text(approval, now=now)
+
+
+# -- interactions ---------------------------------------------------------------------------------
+
+
+def parse_form_body(body: bytes) -> dict[str, Any]:
+    """The JSON ``payload`` of an interaction request body (``application/x-www-form-urlencoded``)."""
+    try:
+        form = parse_qs(body.decode("utf-8"), strict_parsing=False)
+    except UnicodeDecodeError as err:
+        raise InteractionError(f"interaction body is not UTF-8: {err}") from None
+    raw = form.get("payload")
+    if not raw:
+        raise InteractionError("interaction body has no 'payload' form field; is this a Slack interaction?")
+    try:
+        payload = json.loads(raw[0])
+    except json.JSONDecodeError as err:
+        raise InteractionError(f"interaction payload is not JSON: {err}") from None
+    if not isinstance(payload, dict):
+        raise InteractionError(f"interaction payload must be a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
+    """The approval click in a ``block_actions`` payload; ``None`` when it is not one of our buttons.
+
+    :raises InteractionError: our button, but a malformed payload (no user, a value that is not an id).
+    """
+    if payload.get("type") != "block_actions":
+        return None
+    action = next(
+        (a for a in payload.get("actions") or [] if a.get("action_id") in (ACTION_APPROVE, ACTION_DENY)),
+        None,
+    )
+    if action is None:
+        return None
+    value = str(action.get("value") or "")
+    if not value.isdigit():
+        raise InteractionError(f"button value {value!r} is not an approval id")
+    user = payload.get("user") or {}
+    user_id = user.get("id")
+    if not user_id:
+        raise InteractionError("interaction payload has no user.id")
+    channel = payload.get("channel") or (payload.get("container") or {}).get("channel_id")
+    channel_id = channel.get("id") if isinstance(channel, dict) else channel
+    message = payload.get("message") or {}
+    return ApprovalClick(
+        approval_id=int(value),
+        approve=action["action_id"] == ACTION_APPROVE,
+        user_id=str(user_id),
+        user_name=user.get("username") or user.get("name"),
+        team_id=(payload.get("team") or {}).get("id"),
+        channel_id=channel_id,
+        message_ts=message.get("ts") or (payload.get("container") or {}).get("message_ts"),
+        response_url=payload.get("response_url"),
+    )
+
+
+def is_allowed_approver(
+    user_id: str, *, approvers: Iterable[str] = (), usergroup_members: Iterable[str] | None = None
+) -> bool:
+    """Whether a Slack user may decide: listed in ``approvers`` or a member of the approver user group.
+
+    Fails closed: with no approvers and no user group members nobody is allowed.
+    """
+    if not user_id:
+        return False
+    return user_id in set(approvers) or user_id in set(usergroup_members or ())
+
+
+__all__ = [
+    "ACTION_APPROVE",
+    "ACTION_DENY",
+    "ApprovalClick",
+    "InteractionError",
+    "current_message",
+    "decided_message",
+    "escalation_text",
+    "is_allowed_approver",
+    "message_details",
+    "outcome_text",
+    "parse_form_body",
+    "parse_interaction",
+    "reminder_text",
+    "request_message",
+]

@@ -1,0 +1,110 @@
+"""The provider's FastAPI app, mounted by Airflow's API server at ``/agentic-mlops``.
+
+Routers live in their own modules and are listed in :data:`ROUTERS`; to add one (e.g. ``/alerts``),
+write ``plugins/<name>_routes.py`` with a ``router`` and add it there. Shared settings (the state
+store, Slack clients, the signing secret) hang off ``app.state.agentic_mlops`` as
+:class:`AppSettings`, built lazily so that importing this module stays cheap.
+
+Authentication: Airflow adds none to plugin apps. The Slack route is authenticated by Slack's
+request signature; the approvals page and its JSON API by Airflow's own auth (see
+``approvals_page.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.approvals import UsergroupMembers
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+log = logging.getLogger(__name__)
+
+ROUTERS: list[str] = [
+    "airflow_provider_agentic_mlops.plugins.slack_routes",
+    "airflow_provider_agentic_mlops.plugins.approvals_page",
+]
+
+
+def configured_signing_secret() -> str:
+    """The Slack signing secret: ``[agentic_mlops] slack_signing_secret``
+    (env ``AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET``). Empty: the Slack endpoint refuses everything."""
+    from airflow.configuration import conf
+
+    return conf.get("agentic_mlops", "slack_signing_secret", fallback="") or ""
+
+
+def configured_store() -> StateStore:
+    from airflow.configuration import conf
+
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    conn_id = conf.get("agentic_mlops", "state_conn_id", fallback=StateStoreHook.default_conn_name)
+    return StateStoreHook(state_conn_id=conn_id).get_store()
+
+
+@dataclass
+class AppSettings:
+    """What the routes share. Every field is resolved on first use, not at import.
+
+    :param signing_secret: the Slack signing secret, or a callable returning it.
+    :param store: the state store, or a callable returning it.
+    :param slack_client: one WebClient for every request (tests, the benchmark); default: each
+        request's own Slack connection.
+    """
+
+    signing_secret: str | Callable[[], str] = configured_signing_secret
+    store: StateStore | Callable[[], StateStore] = configured_store
+    slack_client: Any = None
+    members: UsergroupMembers | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _resolved: dict[str, Any] = field(default_factory=dict)
+
+    def _get(self, name: str) -> Any:
+        value = getattr(self, name)
+        if not callable(value):
+            return value
+        with self._lock:
+            if name not in self._resolved:
+                self._resolved[name] = value()
+            return self._resolved[name]
+
+    def get_signing_secret(self) -> str:
+        return self._get("signing_secret")
+
+    def get_store(self) -> StateStore:
+        return self._get("store")
+
+    def get_members(self) -> UsergroupMembers:
+        if self.members is None:
+            from airflow_provider_agentic_mlops.approvals import UsergroupMembers
+
+            self.members = UsergroupMembers()
+        return self.members
+
+
+def create_app(settings: AppSettings | None = None) -> FastAPI:
+    """Build the plugin app with every router in :data:`ROUTERS`."""
+    import importlib
+
+    app = FastAPI(
+        title="Agentic MLOps",
+        description="Slack interactions and the approvals page of the agentic MLOps provider.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.agentic_mlops = settings or AppSettings()
+    for module_name in ROUTERS:
+        app.include_router(importlib.import_module(module_name).router)
+    return app
+
+
+def settings_of(app: Any) -> AppSettings:
+    return app.state.agentic_mlops

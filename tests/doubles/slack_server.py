@@ -1,0 +1,225 @@
+"""Test double: a LOCAL Slack Web API server (not Slack, not a mock object).
+
+A real HTTP server on 127.0.0.1 and an ephemeral port, in a thread, answering the Slack Web API
+methods the provider uses: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
+``usergroups.users.list`` and ``auth.test``. Tests reach it with the real ``slack_sdk.WebClient``
+(``base_url=server.base_url``) or through the Slack provider's ``SlackHook`` with a connection
+whose extra has ``{"base_url": server.base_url}``. Every call is recorded (method, arguments,
+token) for assertions.
+
+Also here: :func:`sign_interaction`, which builds an interaction request exactly as Slack sends it
+(form-encoded ``payload=<json>``, ``X-Slack-Request-Timestamp``, and ``X-Slack-Signature`` =
+``v0=`` HMAC-SHA256(signing secret, ``v0:<timestamp>:<body>``)), and :func:`click_payload`, the
+``block_actions`` payload of a click on one of the provider's buttons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+
+@dataclass
+class SlackCall:
+    method: str
+    args: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class SlackDouble:
+    """State of the double: the recorded calls and the configured user groups."""
+
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    failing_methods: set[str] = field(default_factory=set)
+    calls: list[SlackCall] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    base_url: str = ""
+
+    def record(self, call: SlackCall) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def next_ts(self) -> str:
+        with self._lock:
+            return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method in self.failing_methods:
+            return {"ok": False, "error": "internal_error"}
+        if method == "auth.test":
+            return {"ok": True, "url": "https://double.slack.test/", "team": "Double", "user": "bot", "user_id": "UBOT"}
+        if method == "chat.postMessage":
+            if not args.get("channel"):
+                return {"ok": False, "error": "channel_not_found"}
+            ts = self.next_ts()
+            return {"ok": True, "channel": args["channel"], "ts": ts, "message": {"ts": ts, "text": args.get("text")}}
+        if method == "chat.update":
+            if not args.get("channel") or not args.get("ts"):
+                return {"ok": False, "error": "message_not_found"}
+            return {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": args.get("text")}
+        if method == "chat.postEphemeral":
+            if not args.get("channel") or not args.get("user"):
+                return {"ok": False, "error": "user_not_in_channel"}
+            return {"ok": True, "message_ts": self.next_ts()}
+        if method == "usergroups.users.list":
+            group = args.get("usergroup")
+            if group not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(self.usergroups[group])}
+        return {"ok": False, "error": "unknown_method"}
+
+
+def _handler(double: SlackDouble) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args: Any) -> None:  # quiet
+            pass
+
+        def _args(self) -> dict[str, Any]:
+            parsed = urlparse(self.path)
+            args: dict[str, Any] = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            ctype = self.headers.get("Content-Type") or ""
+            if body and "json" in ctype:
+                args.update(json.loads(body))
+            elif body:
+                args.update({k: v[0] for k, v in parse_qs(body.decode()).items()})
+            for key in ("blocks", "attachments"):
+                if isinstance(args.get(key), str):
+                    args[key] = json.loads(args[key])
+            return args
+
+        def _serve(self) -> None:
+            method = urlparse(self.path).path.rstrip("/").rsplit("/", 1)[-1]
+            args = self._args()
+            auth = self.headers.get("Authorization") or ""
+            token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else args.get("token")
+            double.record(SlackCall(method, args, token))
+            body = json.dumps(double.answer(method, args)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = _serve
+        do_GET = _serve
+
+    return Handler
+
+
+class SlackServer:
+    """The double's HTTP server; use as a context manager. ``base_url`` ends with ``/api/``."""
+
+    def __init__(self, double: SlackDouble | None = None) -> None:
+        self.double = double or SlackDouble()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.double))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-double", daemon=True)
+        host, port = self._server.server_address[:2]
+        self.base_url = f"http://{host}:{port}/api/"
+        self.double.base_url = self.base_url
+
+    def __enter__(self) -> SlackDouble:
+        self._thread.start()
+        return self.double
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def slack_double() -> Iterator[SlackDouble]:
+    """A running Slack Web API double; ``slack_double.base_url`` for WebClient(base_url=...)."""
+    with SlackServer() as double:
+        yield double
+
+
+@pytest.fixture
+def slack_connection(slack_double: SlackDouble, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Connection ``slack_api_default`` (type slack) pointing SlackHook at the double; returns the conn id."""
+    conn = {"conn_type": "slack", "password": "xoxb-test-token", "extra": {"base_url": slack_double.base_url}}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", json.dumps(conn))
+    return "slack_api_default"
+
+
+# -- signed interactions ------------------------------------------------------------------------
+
+
+def click_payload(
+    approval_id: int,
+    *,
+    approve: bool = True,
+    user_id: str = "U_ALICE",
+    channel: str = "C_APPROVALS",
+    message_ts: str = "1.000001",
+    action_ts: str | None = None,
+) -> dict[str, Any]:
+    """The ``block_actions`` payload Slack sends when a user clicks Approve / Deny on our message."""
+    action_id = "agentic_mlops_approve" if approve else "agentic_mlops_deny"
+    return {
+        "type": "block_actions",
+        "team": {"id": "T_DOUBLE", "domain": "double"},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T_DOUBLE"},
+        "api_app_id": "A_DOUBLE",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "channel": {"id": channel, "name": "approvals"},
+        "message": {"ts": message_ts, "type": "message"},
+        "response_url": "https://hooks.slack.test/actions/T_DOUBLE/1/xyz",
+        "trigger_id": "1.2.3",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": f"agentic_mlops_approval:{approval_id}",
+                "value": str(approval_id),
+                "action_ts": action_ts or f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def sign_interaction(
+    payload: dict[str, Any] | str, signing_secret: str, *, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """``(body, headers)`` of an interaction request exactly as Slack signs it."""
+    from urllib.parse import urlencode
+
+    raw = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    body = urlencode({"payload": raw}).encode()
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return body, signature_headers(body, signing_secret, ts)
+
+
+def signature_headers(body: bytes, signing_secret: str, timestamp: str) -> dict[str, str]:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    digest = hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
