@@ -1,0 +1,74 @@
+"""models.yaml validation: a bad entry names the model, the field and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.config import ConfigError, load_models, parse_models
+from tests.conftest import REPO
+
+GOOD = {
+    "name": "churn",
+    "drift": {"reference": "ref.parquet", "current": "cur.parquet"},
+    "retrain": {"trigger_dag_id": "train_churn"},
+}
+
+
+def test_the_shipped_models_file_is_valid() -> None:
+    specs = load_models(REPO / "dags" / "models.yaml")
+    assert [s.name for s in specs] == ["fraud-detector"]
+    assert specs[0].dag_id == "agentic_mlops__fraud-detector"
+    assert specs[0].approval.timeout_hours == 24  # from defaults
+
+
+def test_defaults_merge_under_each_model_and_the_model_wins() -> None:
+    data = {
+        "defaults": {"schedule": "@hourly", "decision": {"cooldown_hours": 6, "max_retrains": 9}},
+        "models": [{**GOOD, "decision": {"max_retrains": 1}}],
+    }
+    (spec,) = parse_models(data)
+    assert spec.schedule == "@hourly"
+    assert spec.decision.cooldown_hours == 6 and spec.decision.max_retrains == 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            {**GOOD, "decision": {"min_drift_share": 3}},
+            r"model 'churn': field 'decision.min_drift_share': .*less than or equal to 1.*got 3",
+        ),
+        (
+            {**GOOD, "retrain": {}},
+            r"model 'churn': field 'retrain': .*exactly one of trigger_dag_id or python_callable",
+        ),
+        ({**GOOD, "retrain": {"python_callable": "no_colon"}}, r"model 'churn'.*'module:function'"),
+        ({**GOOD, "drift": {"current": "c"}}, r"model 'churn': field 'drift.reference': Field required"),
+        ({**GOOD, "approval": {"timout_hours": 2}}, r"model 'churn': field 'approval.timout_hours': Extra inputs"),
+        ({**GOOD, "name": "bad name!"}, r"model 'bad name!': field 'name': .*letters, digits"),
+        (
+            {**GOOD, "decision": {"min_drift_share": 0.6, "critical_drift_share": 0.2}},
+            r"critical_drift_share \(0.2\) must be >=",
+        ),
+    ],
+)
+def test_a_bad_entry_names_model_field_and_expectation(entry: dict, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        parse_models({"models": [entry]}, source="models.yaml")
+
+
+def test_duplicate_model_names_are_refused() -> None:
+    with pytest.raises(ConfigError, match="model 'churn' is defined twice"):
+        parse_models({"models": [GOOD, GOOD]})
+
+
+def test_missing_file_says_how_to_configure_it(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot read models file .*nope.yaml.*models_file"):
+        load_models(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_names_the_file(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("models: [\n")
+    with pytest.raises(ConfigError, match="models.yaml: not valid YAML"):
+        load_models(path)

@@ -1,0 +1,41 @@
+"""The demo data generator: seeded, and its drift switch moves features and the label relationship."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from airflow_provider_agentic_mlops.demo.data import FEATURES, LABEL, generate_transactions, write_demo_data
+
+
+def test_same_seed_same_data() -> None:
+    pd.testing.assert_frame_equal(generate_transactions(500, seed=3), generate_transactions(500, seed=3))
+    assert not generate_transactions(500, seed=3).equals(generate_transactions(500, seed=4))
+
+
+def test_drift_shifts_feature_distributions() -> None:
+    before = generate_transactions(4000, seed=1)
+    after = generate_transactions(4000, seed=1, drift=True)
+    assert (after["channel"] == "online").mean() > (before["channel"] == "online").mean() + 0.2
+    assert after["tx_last_24h"].mean() > before["tx_last_24h"].mean() + 2
+    assert list(after.columns) == [*FEATURES, LABEL]
+
+
+def test_drift_changes_the_label_relationship_so_retraining_helps() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from airflow_provider_agentic_mlops.demo.training import build_pipeline
+
+    old = generate_transactions(4000, seed=1)
+    new = generate_transactions(4000, seed=2, drift=True)
+    holdout = generate_transactions(4000, seed=3, drift=True)
+    champion = build_pipeline().fit(old[FEATURES], old[LABEL])
+    challenger = build_pipeline().fit(new[FEATURES], new[LABEL])
+    auc_old = roc_auc_score(holdout[LABEL], champion.predict_proba(holdout[FEATURES])[:, 1])
+    auc_new = roc_auc_score(holdout[LABEL], challenger.predict_proba(holdout[FEATURES])[:, 1])
+    assert auc_new > auc_old + 0.2
+
+
+def test_write_demo_data_writes_three_parquet_files(tmp_path) -> None:
+    paths = write_demo_data(tmp_path, drift=True, rows=300)
+    assert {p.name for p in paths.values()} == {"reference.parquet", "current.parquet", "validation.parquet"}
+    assert len(pd.read_parquet(paths["current"])) == 300
