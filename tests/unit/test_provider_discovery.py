@@ -1,0 +1,81 @@
+"""After installation Airflow discovers the provider: `airflow providers get`, hooks, links, CLI, plugin.
+
+These run the real ``airflow`` command in a subprocess against a fresh AIRFLOW_HOME.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+PKG = "airflow_provider_agentic_mlops"
+
+
+def _airflow(*args: str, home: Path) -> str:
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run([AIRFLOW, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, f"airflow {' '.join(args)} failed:\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("airflow_home")
+
+
+def test_providers_get_lists_the_provider_with_its_parts(home: Path) -> None:
+    (info,) = json.loads(
+        _airflow("providers", "get", "airflow-provider-agentic-mlops", "--full", "-o", "json", home=home)
+    )
+    assert info["package-name"] == "airflow-provider-agentic-mlops"
+    operators = info["operators"][0]["python-modules"]
+    assert f"{PKG}.operators.drift" in operators and f"{PKG}.operators.promote" in operators
+    assert info["sensors"][0]["python-modules"] == [f"{PKG}.sensors.approval"]
+    assert info["triggers"][0]["python-modules"] == [f"{PKG}.triggers.approval"]
+    assert {c["connection-type"] for c in info["connection-types"]} == {
+        "agentic_mlops_state",
+        "agentic_mlops_mlflow",
+        "agentic_mlops_llm",
+    }
+    assert all("conn-fields" in c for c in info["connection-types"])
+    assert "agentic_mlops" in info["config"]
+    assert info["plugins"][0]["plugin-class"] == f"{PKG}.plugins.AgenticMlopsPlugin"
+
+
+def test_every_declared_module_and_class_imports(home: Path) -> None:
+    from importlib import import_module
+
+    from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    modules = [
+        m for key in ("operators", "sensors", "triggers", "hooks") for e in info[key] for m in e["python-modules"]
+    ]
+    for module in modules:
+        import_module(module)
+    for path in [c["hook-class-name"] for c in info["connection-types"]] + info["extra-links"]:
+        module, _, name = path.rpartition(".")
+        assert hasattr(import_module(module), name), path
+
+
+def test_connection_types_are_registered_with_their_hooks(home: Path) -> None:
+    hooks = json.loads(_airflow("providers", "hooks", "-o", "json", home=home))
+    ours = {h["connection_type"]: h for h in hooks if h["package_name"] == "airflow-provider-agentic-mlops"}
+    assert ours["agentic_mlops_mlflow"]["class"] == f"{PKG}.hooks.mlflow.MlflowRegistryHook"
+    assert ours["agentic_mlops_llm"]["class"] == f"{PKG}.hooks.llm.LLMHook"
+    assert ours["agentic_mlops_state"]["class"] == f"{PKG}.hooks.state.StateStoreHook"
+
+
+def test_cli_group_and_plugin_are_registered(home: Path) -> None:
+    help_text = _airflow("agentic-mlops", "--help", home=home)
+    for command in ("approvals", "decisions", "models", "demo", "rollback", "slack-listener"):
+        assert command in help_text
+    assert "approve" in _airflow("agentic-mlops", "approvals", "--help", home=home)
+    plugins = json.loads(_airflow("plugins", "-o", "json", home=home))
+    assert any(p["name"] == "agentic_mlops" for p in plugins), plugins
