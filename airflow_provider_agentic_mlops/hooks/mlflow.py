@@ -37,6 +37,80 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{home / 'mlflow.db'}"
 
 
+#: What each connection may do, lowest first. Defence in depth on top of MLflow's own auth: the
+#: provider refuses, client-side, any write its connection is not meant for.
+ACCESS_LEVELS = ("read", "train", "promote")
+#: Access of the provider's default connection ids; any other connection id declares its access in
+#: its extra (``{"access": "train"}``) and is read-only without it (fail closed).
+DEFAULT_ACCESS = {
+    "agentic_mlops_mlflow_registry": "read",
+    "agentic_mlops_mlflow_train": "train",
+    "agentic_mlops_mlflow_promote": "promote",
+}
+#: Aliases that decide what production serves: only a ``promote`` connection may move them.
+PROTECTED_ALIASES = frozenset({"champion", "previous_champion"})
+_WRITE_PREFIXES = (
+    "create_",
+    "set_",
+    "delete_",
+    "update_",
+    "log_",
+    "rename_",
+    "transition_",
+    "copy_",
+    "restore_",
+    "upload_",
+    "finalize_",
+    "link_",
+    "unlink_",
+)
+
+
+class MlflowAccessError(PermissionError):
+    """The connection's access level does not allow this MLflow call; the message says which does."""
+
+
+class _GuardedClient:
+    """An ``MlflowClient`` that refuses what its connection's access level does not allow.
+
+    ``read``: no writes at all. ``train``: runs, versions, tags and the ``challenger`` alias, but no
+    protected alias (champion, previous_champion) and no stage transitions. ``promote``: everything.
+    """
+
+    def __init__(self, client: Any, access: str, conn_id: str) -> None:
+        self._client = client
+        self._access = access
+        self._conn_id = conn_id
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or not name.startswith(_WRITE_PREFIXES) or self._access == "promote":
+            return attr
+        if self._access == "read":
+            return self._refuse(name, "it is read-only")
+        if name == "transition_model_version_stage":
+            return self._refuse(name, "only a promote connection changes what production serves")
+        if name in ("set_registered_model_alias", "delete_registered_model_alias"):
+
+            def guarded(model_name: str, alias: str, *args: Any, **kwargs: Any) -> Any:
+                if alias in PROTECTED_ALIASES:
+                    self._refuse(f"{name}(alias={alias!r})", "only a promote connection moves that alias")()
+                return attr(model_name, alias, *args, **kwargs)
+
+            return guarded
+        return attr
+
+    def _refuse(self, call: str, why: str) -> Any:
+        def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            raise MlflowAccessError(
+                f"MLflow connection {self._conn_id!r} has access {self._access!r}: {call} refused, {why}. "
+                "Use the connection meant for it (agentic_mlops_mlflow_train to train, "
+                'agentic_mlops_mlflow_promote to promote) or set its extra {"access": "train"|"promote"}.'
+            )
+
+        return refuse
+
+
 class MlflowRegistryHook(BaseHook):
     """An MLflow client for one connection.
 
@@ -47,6 +121,9 @@ class MlflowRegistryHook(BaseHook):
     :param mlflow_conn_id: connection id; the provider uses three, one per privilege:
         ``agentic_mlops_mlflow_registry`` (read), ``agentic_mlops_mlflow_train`` (log runs and
         register versions) and ``agentic_mlops_mlflow_promote`` (move the champion alias).
+    :param access: lower the access below the connection's (``read``, ``train``, ``promote``); it
+        can never be raised above what the connection declares (extra ``access``, else
+        :data:`DEFAULT_ACCESS` for the default ids, else ``read``).
     """
 
     conn_name_attr = "mlflow_conn_id"
@@ -54,9 +131,12 @@ class MlflowRegistryHook(BaseHook):
     conn_type = "agentic_mlops_mlflow"
     hook_name = "MLflow (agentic MLOps)"
 
-    def __init__(self, mlflow_conn_id: str = default_conn_name) -> None:
+    def __init__(self, mlflow_conn_id: str = default_conn_name, access: str | None = None) -> None:
         super().__init__()
+        if access is not None and access not in ACCESS_LEVELS:
+            raise ValueError(f"access {access!r} is not one of {ACCESS_LEVELS}")
         self.mlflow_conn_id = mlflow_conn_id
+        self.requested_access = access
 
     @cached_property
     def _settings(self) -> dict[str, Any]:
@@ -64,7 +144,14 @@ class MlflowRegistryHook(BaseHook):
         if conn is None:
             uri = default_tracking_uri()
             self.log.info("MLflow connection %r not found; using tracking URI %s", self.mlflow_conn_id, uri)
-            return {"tracking_uri": uri, "registry_uri": uri, "ui_url": None, "login": None, "password": None}
+            return {
+                "tracking_uri": uri,
+                "registry_uri": uri,
+                "ui_url": None,
+                "login": None,
+                "password": None,
+                "access": DEFAULT_ACCESS.get(self.mlflow_conn_id, "read"),
+            }
         extra = conn.extra_dejson or {}
         host = conn.host or ""
         if host and "://" not in host:
@@ -80,6 +167,7 @@ class MlflowRegistryHook(BaseHook):
             "ui_url": extra.get("ui_url"),
             "login": conn.login,
             "password": conn.password,
+            "access": extra.get("access") or DEFAULT_ACCESS.get(self.mlflow_conn_id, "read"),
         }
 
     @property
@@ -95,13 +183,83 @@ class MlflowRegistryHook(BaseHook):
     def get_conn(self) -> MlflowClient:
         return self.client()
 
+    @property
+    def access(self) -> str:
+        """What this hook may do: the connection's access, lowered by ``access=`` if given."""
+        declared = self._settings["access"]
+        if declared not in ACCESS_LEVELS:
+            raise ValueError(
+                f"MLflow connection {self.mlflow_conn_id!r}: extra access={declared!r} is not one of {ACCESS_LEVELS}"
+            )
+        if self.requested_access is None:
+            return declared
+        return min(declared, self.requested_access, key=ACCESS_LEVELS.index)
+
+    def require_access(self, needed: str, what: str) -> None:
+        """Fail before doing anything when this connection may not do ``what``."""
+        if ACCESS_LEVELS.index(self.access) < ACCESS_LEVELS.index(needed):
+            raise MlflowAccessError(
+                f"{what} needs an MLflow connection with access {needed!r}, but {self.mlflow_conn_id!r} has "
+                f"{self.access!r}. Use agentic_mlops_mlflow_{needed if needed != 'read' else 'registry'} or set "
+                f'the connection\'s extra {{"access": "{needed}"}} (and give it matching MLflow permissions).'
+            )
+
     def client(self) -> MlflowClient:
         """An ``mlflow.MlflowClient`` for this connection (credentials applied to the process env,
-        which is how MLflow reads them)."""
+        which is how MLflow reads them), refusing calls the connection's access does not allow."""
         from mlflow import MlflowClient
 
         self._apply_credentials()
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self._settings["registry_uri"])
+        raw = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self._settings["registry_uri"])
+        return _GuardedClient(raw, self.access, self.mlflow_conn_id)  # type: ignore[return-value]
+
+    # -- registry helpers ---------------------------------------------------------------------
+
+    def get_alias_version(self, registered_model: str, alias: str) -> str | None:
+        """The version ``alias`` points to, or None when the alias (or the model) does not exist."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client().get_model_version_by_alias(registered_model, alias).version)
+        except MlflowException as err:
+            if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or (
+                "not found" in str(err).lower()
+            ):
+                return None
+            raise
+
+    def set_alias(self, registered_model: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version`` (``champion``/``previous_champion`` need a promote connection)."""
+        self.client().set_registered_model_alias(registered_model, alias, str(version))
+
+    def delete_alias(self, registered_model: str, alias: str) -> None:
+        self.client().delete_registered_model_alias(registered_model, alias)
+
+    def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None:
+        client = self.client()
+        for key, value in tags.items():
+            client.set_model_version_tag(registered_model, str(version), key, str(value))
+
+    def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]:
+        """Versions of ``registered_model`` whose tag ``key`` equals ``value``, newest first."""
+        quoted = str(value).replace("'", "\\'")
+        found = self.client().search_model_versions(
+            filter_string=f"name = '{registered_model}' and tags.`{key}` = '{quoted}'"
+        )
+        return sorted(found, key=lambda v: int(v.version), reverse=True)
+
+    def log_text_artifact(self, run_id: str, text: str, artifact_file: str) -> str:
+        """Write ``text`` as an artifact of the run; returns its ``runs:/`` URI."""
+        self.client().log_text(run_id, text, artifact_file)
+        return f"runs:/{run_id}/{artifact_file}"
+
+    def model_version_url(self, registered_model: str, version: str) -> str | None:
+        """The version's page in the MLflow UI, when the UI is an HTTP server."""
+        from urllib.parse import quote
+
+        if not self.ui_url:
+            return None
+        return f"{self.ui_url}/#/models/{quote(registered_model, safe='')}/versions/{version}"
 
     def _apply_credentials(self) -> None:
         login, password = self._settings["login"], self._settings["password"]
