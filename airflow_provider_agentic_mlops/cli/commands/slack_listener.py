@@ -1,0 +1,86 @@
+"""``airflow agentic-mlops slack-listener``: Slack button clicks over Socket Mode (no public URL).
+
+For shops that cannot expose ``/agentic-mlops/slack/interactions``: a Socket Mode client
+(slack_sdk) receives the same ``block_actions`` payloads over a websocket Slack opens outbound, and
+hands them to the same :func:`airflow_provider_agentic_mlops.approvals.handle_click` the HTTP
+endpoint uses (allowlist, first decision wins, message update, ephemeral answers). Slack
+authenticates the websocket with the app-level token, so there is no request signature to check.
+
+Tokens: the bot token is the Slack connection's password (as for SlackHook); the app-level token
+(``xapp-...``, scope ``connections:write``) is the connection extra ``app_token``, or the environment
+variable ``SLACK_APP_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def app_token(slack_conn_id: str) -> str:
+    from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
+
+    conn = _get_connection_or_none(slack_conn_id)
+    token = ((conn.extra_dejson or {}).get("app_token") if conn is not None else None) or os.environ.get(
+        "SLACK_APP_TOKEN"
+    )
+    if not token:
+        raise SystemExit(
+            f"error: no Slack app-level token: set the extra 'app_token' (xapp-...) on connection "
+            f"{slack_conn_id!r} or the environment variable SLACK_APP_TOKEN"
+        )
+    return str(token)
+
+
+def make_listener(store: Any, web_client: Any, *, members: Any = None) -> Any:
+    """The Socket Mode request listener: acknowledge first, then record and answer."""
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_interaction
+
+    def listener(client: Any, req: Any) -> None:
+        if req.type != "interactive":
+            return
+        client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        try:
+            click = parse_interaction(req.payload or {})
+        except InteractionError as err:
+            log.warning("ignoring a malformed interaction: %s", err)
+            return
+        if click is None:
+            return
+        result = approvals.handle_click(store, click, via="slack-socket", slack_client=web_client, members=members)
+        log.info("click on request %s by %s: %s", click.approval_id, click.user_id, result.kind)
+        result.send_answers()
+
+    return listener
+
+
+def slack_listener(args: argparse.Namespace) -> None:
+    """Run the Socket Mode client until SIGINT/SIGTERM."""
+    from slack_sdk.socket_mode import SocketModeClient
+
+    from airflow_provider_agentic_mlops.approvals import UsergroupMembers, slack_client_for
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    slack_conn_id = getattr(args, "slack_conn_id", None) or "slack_api_default"
+    web_client = slack_client_for(slack_conn_id=slack_conn_id)
+    if web_client is None:
+        raise SystemExit(f"error: Slack connection {slack_conn_id!r} does not exist; create it with the bot token")
+    store = StateStoreHook(getattr(args, "state_conn_id", None) or "agentic_mlops_state_default").get_store()
+    client = SocketModeClient(app_token=app_token(slack_conn_id), web_client=web_client)
+    client.socket_mode_request_listeners.append(make_listener(store, web_client, members=UsergroupMembers()))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    client.connect()
+    print(f"Listening for Slack approvals over Socket Mode (connection {slack_conn_id!r}); Ctrl-C to stop.")
+    stop.wait()
+    client.close()

@@ -1,0 +1,281 @@
+"""ApprovalSensor: the human gate before a new model version reaches production."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+
+class ApprovalSensor(BaseSensorOperator):
+    """Ask a person to approve promoting the retrained version, and wait for the answer.
+
+    Creates one approval request bound to the model, the candidate version (``retrain`` XCom
+    ``version``), the DAG run and the validation report's digest, posts one Slack message with Approve /
+    Deny buttons (never a second one on a re-run), then waits: deferred to :class:`ApprovalTrigger` by
+    default (no worker slot held), or in ``mode="reschedule"`` with ``deferrable=False``. Approved returns
+    ``{"approval_id", "status", "decided_by"}``; denied or expired fails the task, so nothing is promoted.
+    The deadline denies by default and the Slack message then says so.
+
+    Slack decisions are accepted only from ``approvers`` or members of ``approver_usergroup``; with
+    neither, every Slack click is refused (fail closed) and decisions come from
+    ``airflow agentic-mlops approvals approve|deny <id>`` or the approvals page, which Airflow's own
+    authentication and DAG permissions protect. Without a Slack connection the sensor logs those commands.
+
+    :param model_name: the model (as in models.yaml).
+    :param registered_model: its MLflow registered model name (default: ``model_name``).
+    :param retrain_task_id: task whose return value holds the candidate ``version``.
+    :param validate_task_id: task whose XCom ``validation`` holds metrics and ``report_digest``.
+    :param decide_task_id: task whose XCom ``rationale`` explains why the model was retrained.
+    :param drift_task_id: task whose return value is the drift summary (key ``report_uri``: the report).
+    :param timeout_hours: hours until the request expires, which denies it.
+    :param slack_conn_id: Slack API connection (bot token; extra ``base_url`` supported). Absent: no Slack.
+    :param channel: Slack channel for the request (id or ``#name``). None: no Slack message.
+    :param approvers: Slack user ids allowed to decide from Slack.
+    :param approver_usergroup: Slack user group id whose members may decide from Slack.
+    :param required_approvals: different people who must approve (a deny always decides at once).
+    :param remind_every_hours: remind in the message's thread this often while pending; None: never.
+    :param escalation_channel: channel that also gets each reminder.
+    :param links: extra links shown in the message (name -> URL), e.g. the MLflow model version.
+    :param state_conn_id: connection of the provider's state store.
+    :param deferrable: wait in the triggerer (default); False waits with ``mode`` (default reschedule).
+    :param poke_interval: seconds between looks at the state store.
+    """
+
+    template_fields = ("model_name", "registered_model", "channel", "approvers", "approver_usergroup", "links")
+    ui_color = "#f4d58d"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        registered_model: str | None = None,
+        retrain_task_id: str = "retrain",
+        validate_task_id: str = "validate",
+        decide_task_id: str = "decide",
+        drift_task_id: str = "check_drift",
+        timeout_hours: float = 24,
+        slack_conn_id: str = "slack_api_default",
+        channel: str | None = None,
+        approvers: list[str] | None = None,
+        approver_usergroup: str | None = None,
+        required_approvals: int = 1,
+        remind_every_hours: float | None = None,
+        escalation_channel: str | None = None,
+        links: dict[str, str] | None = None,
+        state_conn_id: str = "agentic_mlops_state_default",
+        deferrable: bool = True,
+        poke_interval: float = 30,
+        **kwargs: Any,
+    ) -> None:
+        if timeout_hours <= 0:
+            raise ValueError(f"timeout_hours={timeout_hours} must be > 0; it is how long a person has to decide")
+        if not 1 <= int(required_approvals) <= 5:
+            raise ValueError(f"required_approvals={required_approvals} must be between 1 and 5")
+        if remind_every_hours is not None and remind_every_hours <= 0:
+            raise ValueError(f"remind_every_hours={remind_every_hours} must be > 0, or None for no reminders")
+        if not deferrable:
+            kwargs.setdefault("mode", "reschedule")
+        # The request's own deadline decides; Airflow's sensor timeout is only a backstop after it.
+        kwargs.setdefault("timeout", timeout_hours * 3600 + max(3600, 4 * poke_interval))
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.model_name = model_name
+        self.registered_model = registered_model
+        self.retrain_task_id = retrain_task_id
+        self.validate_task_id = validate_task_id
+        self.decide_task_id = decide_task_id
+        self.drift_task_id = drift_task_id
+        self.timeout_hours = timeout_hours
+        self.slack_conn_id = slack_conn_id
+        self.channel = channel
+        self.approvers = approvers or []
+        self.approver_usergroup = approver_usergroup
+        self.required_approvals = int(required_approvals)
+        self.remind_every_hours = remind_every_hours
+        self.escalation_channel = escalation_channel
+        self.links = links or {}
+        self.state_conn_id = state_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def store(self) -> StateStore:
+        from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+        return StateStoreHook(state_conn_id=self.state_conn_id).get_store()
+
+    @cached_property
+    def slack_client(self) -> Any:
+        from airflow_provider_agentic_mlops.approvals import slack_client_for
+
+        return slack_client_for(slack_conn_id=self.slack_conn_id) if self.slack_conn_id else None
+
+    @property
+    def remind_every(self) -> timedelta | None:
+        return timedelta(hours=self.remind_every_hours) if self.remind_every_hours else None
+
+    # -- the request --------------------------------------------------------------------------
+
+    def _ensure_request(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_agentic_mlops import approvals
+        from airflow_provider_agentic_mlops.core.slack import message_details
+        from airflow_provider_agentic_mlops.core.state import utcnow
+
+        ti = context["ti"]
+        retrained = ti.xcom_pull(task_ids=self.retrain_task_id) or {}
+        version = retrained.get("version") if isinstance(retrained, dict) else None
+        if not version:
+            raise AirflowFailException(
+                f"model {self.model_name!r}: task {self.retrain_task_id!r} pushed no candidate 'version' "
+                f"(got {retrained!r}); approval needs the retrained model version. Check the retrain task's result."
+            )
+        validation = ti.xcom_pull(task_ids=self.validate_task_id, key="validation") or {}
+        drift = ti.xcom_pull(task_ids=self.drift_task_id) or {}
+        drift_report = ti.xcom_pull(task_ids=self.drift_task_id, key="report_uri")
+        rationale = ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
+        links = {
+            "Airflow run": _run_url(ti.dag_id, context["run_id"]),
+            "Drift report": drift_report,
+            "Validation report": validation.get("report_uri") if isinstance(validation, dict) else None,
+            **self.links,
+        }
+        result = approvals.request(
+            self.store,
+            model_name=self.model_name,
+            model_version=str(version),
+            dag_id=ti.dag_id,
+            run_id=context["run_id"],
+            expires_at=utcnow() + timedelta(hours=self.timeout_hours),
+            report_digest=validation.get("report_digest") if isinstance(validation, dict) else None,
+            required_approvals=self.required_approvals,
+            approvers=self.approvers,
+            approver_usergroup=self.approver_usergroup,
+            slack_conn_id=self.slack_conn_id,
+            channel=self.channel,
+            details={
+                "registered_model": self.registered_model or self.model_name,
+                **message_details(
+                    drift=drift if isinstance(drift, dict) else None,
+                    rationale=rationale,
+                    validation=validation if isinstance(validation, dict) else None,
+                    links={k: v for k, v in links.items() if v},
+                ),
+            },
+            slack_client=self.slack_client if self.channel else None,
+        )
+        approval = result.approval
+        if not self.approvers and not self.approver_usergroup:
+            self.log.warning(
+                "No Slack approvers configured for %s: Slack clicks are refused (fail closed). Decide with `%s`.",
+                self.model_name,
+                approvals.cli_command(approval["id"]),
+            )
+        self.log.info(
+            "Approval request %s for %s v%s (%s); deadline %s UTC",
+            approval["id"],
+            self.model_name,
+            version,
+            "new" if result.created else "existing",
+            approval["expires_at"],
+        )
+        return approval
+
+    def _check(self, approval_id: int) -> dict[str, Any] | None:
+        """The sensor's result when decided; fails when denied/expired; None while pending."""
+        from airflow_provider_agentic_mlops import approvals
+        from airflow_provider_agentic_mlops.core.state import APPROVED, PENDING, utcnow
+
+        approval = self.store.get_approval(approval_id)
+        if approval is None:
+            raise AirflowFailException(f"approval request {approval_id} vanished from the state store")
+        now = utcnow()
+        if approval["status"] == PENDING and approval["expires_at"] <= now:
+            approvals.expire_due(self.store, now=now)
+            approval = self.store.get_approval(approval_id) or approval
+        if approval["status"] == APPROVED:
+            self.log.info("Approval request %s approved by %s", approval_id, approval["decided_by"])
+            return {"approval_id": approval_id, "status": APPROVED, "decided_by": approval["decided_by"]}
+        if approval["status"] != PENDING:
+            from airflow_provider_agentic_mlops.core.slack import outcome_text
+
+            raise AirflowFailException(
+                f"model {approval['model_name']!r} v{approval['model_version']}: approval request {approval_id} "
+                f"was {approval['status']}: {outcome_text(approval)}"
+            )
+        if self.remind_every is not None:
+            approvals.send_reminders(
+                self.store,
+                remind_every=self.remind_every,
+                approval_ids=[approval_id],
+                escalation_channel=self.escalation_channel,
+                now=now,
+                slack_client=self.slack_client,
+            )
+        return None
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        approval = self._ensure_request(context)
+        self._approval_id = approval["id"]
+        if not self.deferrable:
+            return super().execute(context)
+        result = self._check(approval["id"])
+        if result is not None:
+            return result
+        self._defer(approval["id"])
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        approval_id = getattr(self, "_approval_id", None)
+        if approval_id is None:
+            approval_id = self._ensure_request(context)["id"]
+        result = self._check(approval_id)
+        return PokeReturnValue(is_done=True, xcom_value=result) if result is not None else False
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resumed by the trigger: decided, deadline reached, or a reminder due."""
+        if event.get("status") == "error":
+            raise AirflowFailException(event.get("message") or f"approval trigger failed: {event}")
+        approval_id = int(event["approval_id"])
+        result = self._check(approval_id)
+        if result is not None:
+            return result
+        self._defer(approval_id)
+
+    def _defer(self, approval_id: int) -> None:
+        from airflow_provider_agentic_mlops import approvals
+        from airflow_provider_agentic_mlops.triggers.approval import ApprovalTrigger
+
+        approval = self.store.get_approval(approval_id)
+        assert approval is not None
+        remind_at = approvals.next_reminder_at(approval, self.remind_every)
+        self.defer(
+            trigger=ApprovalTrigger(
+                approval_id=approval_id,
+                state_url=self.store.url,
+                expires_at=approval["expires_at"].isoformat(),
+                remind_at=remind_at.isoformat() if remind_at else None,
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+
+def _run_url(dag_id: str, run_id: str) -> str | None:
+    from urllib.parse import quote
+
+    try:
+        from airflow.configuration import conf
+
+        base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    except Exception:
+        return None
+    return f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id)}" if base else None

@@ -1,0 +1,110 @@
+"""ApprovalTrigger: waits in the triggerer until an approval request needs the sensor again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+def _as_naive_utc(value: str | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+class ApprovalTrigger(BaseTrigger):
+    """Poll the state store (in a thread, never blocking the triggerer's loop) until the request is
+    decided, its deadline passes, or a reminder is due; then fire one event for the sensor.
+
+    Events: ``{"status": "approved"|"denied"|"expired", ...}`` when decided;
+    ``{"status": "due"}`` at the deadline (the sensor expires it and updates the Slack message);
+    ``{"status": "remind"}`` when a reminder is due; ``{"status": "error", "message": ...}`` when the
+    request vanished.
+
+    :param approval_id: the request to watch.
+    :param state_url: SQLAlchemy URL of the state store (trigger kwargs are stored encrypted).
+    :param expires_at: the request's deadline (ISO 8601, UTC).
+    :param remind_at: when the next reminder is due (ISO 8601, UTC), or None.
+    :param poll_interval: seconds between two looks at the store.
+    """
+
+    def __init__(
+        self,
+        approval_id: int,
+        state_url: str,
+        expires_at: str,
+        remind_at: str | None = None,
+        poll_interval: float = 30.0,
+    ) -> None:
+        super().__init__()
+        self.approval_id = int(approval_id)
+        self.state_url = state_url
+        self.expires_at = expires_at
+        self.remind_at = remind_at
+        self.poll_interval = float(poll_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "approval_id": self.approval_id,
+                "state_url": self.state_url,
+                "expires_at": self.expires_at,
+                "remind_at": self.remind_at,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    def _status(self) -> dict[str, Any] | None:
+        from airflow_provider_agentic_mlops.core.state import StateStore
+
+        store = _stores.get(self.state_url)
+        if store is None:
+            store = _stores[self.state_url] = StateStore(self.state_url)
+        return store.get_approval(self.approval_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_agentic_mlops.core.state import PENDING, utcnow
+
+        expires_at = _as_naive_utc(self.expires_at)
+        remind_at = _as_naive_utc(self.remind_at)
+        while True:
+            approval = await asyncio.to_thread(self._status)
+            if approval is None:
+                yield TriggerEvent(
+                    {
+                        "status": "error",
+                        "approval_id": self.approval_id,
+                        "message": f"approval {self.approval_id} no longer exists in the state store",
+                    }
+                )
+                return
+            if approval["status"] != PENDING:
+                yield TriggerEvent(
+                    {
+                        "status": approval["status"],
+                        "approval_id": self.approval_id,
+                        "decided_by": approval.get("decided_by"),
+                    }
+                )
+                return
+            now = utcnow()
+            if expires_at is not None and now >= expires_at:
+                yield TriggerEvent({"status": "due", "approval_id": self.approval_id})
+                return
+            if remind_at is not None and now >= remind_at:
+                yield TriggerEvent({"status": "remind", "approval_id": self.approval_id})
+                return
+            wait = self.poll_interval
+            for moment in (expires_at, remind_at):
+                if moment is not None:
+                    wait = min(wait, max((moment - now).total_seconds(), 0.0))
+            await asyncio.sleep(wait)
+
+
+_stores: dict[str, Any] = {}
