@@ -1,0 +1,464 @@
+"""docker-compose.yaml, Dockerfile and .dockerignore, checked without a Docker engine.
+
+Docker cannot run where these tests run, so the stack must be right by construction: the services,
+their healthchecks and start order, the image that carries the provider, the MLflow server's stores,
+and the connections the provider reads. When a compose CLI is installed, ``config -q`` validates the
+file against the Compose schema as well (no engine needed for that).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yaml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+AIRFLOW_COMPONENTS = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+}
+AIRFLOW_SERVICES = {"airflow-init", *AIRFLOW_COMPONENTS}
+ONE_SHOT_SERVICES = {"airflow-init"}
+MLFLOW_CONNECTIONS = (
+    "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_REGISTRY",
+    "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_TRAIN",
+    "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_PROMOTE",
+)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict:
+    return compose["services"]
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # KEY=value form
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def _depends_on(service: dict) -> dict[str, str]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):  # short form means service_started
+        return dict.fromkeys(deps, "service_started")
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
+
+
+def _command(service: dict) -> list[str]:
+    cmd = service.get("command") or []
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(part) for part in cmd]
+
+
+def _option(args: list[str], name: str) -> str:
+    assert name in args, f"{name} missing from {args}"
+    return args[args.index(name) + 1]
+
+
+def _healthcheck_text(service: dict) -> str:
+    test = service["healthcheck"]["test"]
+    return test if isinstance(test, str) else " ".join(test)
+
+
+def _volume_mounts(service: dict) -> list[tuple[str, str]]:
+    """(source, target) for each short-syntax or long-syntax volume of a service."""
+    mounts = []
+    for vol in service.get("volumes") or []:
+        if isinstance(vol, dict):
+            mounts.append((vol.get("source", ""), vol["target"]))
+        else:
+            source, target = vol.split(":")[:2]
+            mounts.append((source, target))
+    return mounts
+
+
+def _dockerfile_instructions() -> list[tuple[str, str, str]]:
+    """(stage name, INSTRUCTION, arguments) per logical Dockerfile line, comments dropped and
+    backslash continuations joined."""
+    logical: list[str] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    assert not pending, "Dockerfile ends inside a line continuation"
+    result, stage = [], ""
+    for line in logical:
+        instr, _, args = line.partition(" ")
+        instr = instr.upper()
+        if instr == "FROM":
+            match = re.search(r"\bAS\s+(\S+)", args, flags=re.IGNORECASE)
+            stage = match.group(1) if match else ""
+        result.append((stage, instr, args.strip()))
+    return result
+
+
+def _stage(name: str) -> list[tuple[str, str]]:
+    instructions = [(instr, args) for stage, instr, args in _dockerfile_instructions() if stage == name]
+    assert instructions, f"Dockerfile has no stage named {name!r}"
+    return instructions
+
+
+def _resolve_from(image: str) -> str:
+    """Substitute a FROM line's ${ARG} with the ARG's default declared before the first FROM."""
+    defaults = {}
+    for stage, instr, args in _dockerfile_instructions():
+        if instr == "ARG" and stage == "" and "=" in args:
+            key, value = args.split("=", 1)
+            defaults[key] = value
+    return re.sub(r"\$\{(\w+)\}", lambda m: defaults.get(m.group(1), m.group(0)), image)
+
+
+# --- services and start order -------------------------------------------------------------------
+
+
+def test_compose_defines_airflow_3_components_databases_and_mlflow(services: dict) -> None:
+    expected = AIRFLOW_SERVICES | {"postgres", "mlflow-db", "mlflow"}
+    assert expected <= set(services), f"missing services: {sorted(expected - set(services))}"
+    for name, subcommand in AIRFLOW_COMPONENTS.items():
+        assert _command(services[name]) == [subcommand], f"{name} should run `airflow {subcommand}`"
+
+
+def test_every_long_running_service_has_an_enabled_healthcheck(services: dict) -> None:
+    for name, service in services.items():
+        if name in ONE_SHOT_SERVICES:
+            continue
+        check = service.get("healthcheck")
+        assert check, f"{name} has no healthcheck"
+        assert not check.get("disable"), f"{name} disables its healthcheck"
+        assert check.get("test") and check["test"] != ["NONE"], f"{name} healthcheck has no test"
+        assert service.get("restart") in ("always", "unless-stopped", "on-failure"), f"{name} is not restarted"
+
+
+def test_healthchecks_probe_each_service_the_right_way(services: dict) -> None:
+    assert "http://localhost:8080/api/v2/monitor/health" in _healthcheck_text(services["airflow-apiserver"])
+    scheduler = _healthcheck_text(services["airflow-scheduler"])
+    assert "localhost:8974/health" in scheduler
+    # The scheduler serves that endpoint only with its health check server enabled.
+    assert _env(services["airflow-scheduler"])["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"].lower() == "true"
+    assert "DagProcessorJob" in _healthcheck_text(services["airflow-dag-processor"])
+    assert "TriggererJob" in _healthcheck_text(services["airflow-triggerer"])
+    for db in ("postgres", "mlflow-db"):
+        assert "pg_isready" in _healthcheck_text(services[db])
+    assert "http://localhost:5000/health" in _healthcheck_text(services["mlflow"])
+
+
+def test_airflow_components_start_after_init_succeeded_and_postgres_is_healthy(services: dict) -> None:
+    for name in AIRFLOW_COMPONENTS:
+        deps = _depends_on(services[name])
+        assert deps.get("airflow-init") == "service_completed_successfully", name
+        assert deps.get("postgres") == "service_healthy", name
+
+
+def test_airflow_init_waits_for_healthy_postgres_and_runs_once(services: dict) -> None:
+    init = services["airflow-init"]
+    assert _depends_on(init).get("postgres") == "service_healthy"
+    assert init.get("restart") in (None, "no")
+    script = " ".join(_command(init))
+    assert "airflow db migrate" in script
+    assert "airflow providers get airflow-provider-agentic-mlops" in script
+
+
+def test_scheduler_waits_for_healthy_mlflow_because_local_executor_runs_tasks_there(services: dict) -> None:
+    assert _env(services["airflow-scheduler"])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert _depends_on(services["airflow-scheduler"]).get("mlflow") == "service_healthy"
+
+
+def test_mlflow_waits_for_its_own_healthy_database(services: dict) -> None:
+    assert _depends_on(services["mlflow"]) == {"mlflow-db": "service_healthy"}
+
+
+def test_every_dependency_names_an_existing_service(services: dict) -> None:
+    for name, service in services.items():
+        for dep in _depends_on(service):
+            assert dep in services, f"{name} depends on unknown service {dep!r}"
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+def test_airflow_services_share_the_image_built_from_the_dockerfile_airflow_stage(services: dict) -> None:
+    images = set()
+    for name in AIRFLOW_SERVICES:
+        build = services[name].get("build")
+        assert isinstance(build, dict), f"{name} is not built from the Dockerfile"
+        assert (ROOT / build["context"] / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE
+        assert build.get("target") == "airflow", name
+        images.add(services[name]["image"])
+    assert len(images) == 1, f"airflow services use different images: {images}"
+    _stage("airflow")  # the target exists
+
+
+def test_dockerfile_airflow_stage_is_airflow_3_with_the_provider_installed_as_airflow_user() -> None:
+    stage = _stage("airflow")
+    base = _resolve_from(stage[0][1].split()[0])
+    assert re.fullmatch(r"apache/airflow:3\.\d+\.\d+(-python3\.1[0-2])?", base), base
+
+    user = None
+    copied: list[str] = []
+    installs = []  # (user, argv, what was copied before)
+    for instr, args in stage:
+        if instr == "USER":
+            user = args.split(":")[0]
+        elif instr == "COPY":
+            copied.append(args)
+        elif instr == "RUN" and re.search(r"\bpip install\b", args):
+            installs.append((user, shlex.split(args), " ".join(copied)))
+    provider_installs = [install for install in installs if "." in install[1]]
+    assert provider_installs, f"no `pip install ... .` in the airflow stage: {installs}"
+    run_user, argv, copied_before = provider_installs[0]
+    assert run_user == "airflow", "the apache/airflow image wants pip installs as the airflow user"
+    # Keeps pip from replacing the image's Airflow while resolving the provider's dependencies.
+    assert "apache-airflow==${AIRFLOW_VERSION}" in argv
+    assert "airflow_provider_agentic_mlops" in copied_before, "the package is copied after the install"
+    assert "pyproject.toml" in copied_before
+
+
+def test_dockerignore_keeps_everything_the_dockerfile_copies() -> None:
+    patterns = [
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
+    included = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    for _stage_name, instr, args in _dockerfile_instructions():
+        if instr != "COPY" or "--from" in args:
+            continue
+        sources = [s for s in args.split()[:-1] if not s.startswith("--")]
+        for source in sources:
+            name = source.rstrip("/")
+            assert (ROOT / name).exists() or name == "README.md", f"Dockerfile copies missing {source}"
+            if "**" in patterns:
+                assert name in included, f".dockerignore excludes {source}, which the Dockerfile copies"
+
+
+def test_mlflow_image_has_the_postgresql_driver(services: dict) -> None:
+    build = services["mlflow"]["build"]
+    assert build.get("target") == "mlflow"
+    runs = " ".join(args for instr, args in _stage("mlflow") if instr == "RUN")
+    assert re.search(r"pip install\b.*\bmlflow==", runs)
+    assert "psycopg2" in runs
+
+
+# --- MLflow server ----------------------------------------------------------------------------------
+
+
+def test_mlflow_uses_its_postgresql_database_as_backend_store(services: dict) -> None:
+    args = _command(services["mlflow"])
+    assert args[:2] == ["mlflow", "server"]
+    uri = urlsplit(_option(args, "--backend-store-uri"))
+    assert uri.scheme in ("postgresql", "postgresql+psycopg2")
+    db_env = _env(services["mlflow-db"])
+    assert uri.hostname == "mlflow-db"
+    assert (uri.username, uri.password, uri.path.lstrip("/")) == (
+        db_env["POSTGRES_USER"],
+        db_env["POSTGRES_PASSWORD"],
+        db_env["POSTGRES_DB"],
+    )
+
+
+def test_mlflow_serves_artifacts_from_a_declared_named_volume(compose: dict, services: dict) -> None:
+    args = _command(services["mlflow"])
+    assert "--serve-artifacts" in args
+    destination = _option(args, "--artifacts-destination")
+    mounts = dict((target, source) for source, target in _volume_mounts(services["mlflow"]))
+    assert destination in mounts, f"{destination} is not a volume of the mlflow service"
+    assert mounts[destination] in (compose.get("volumes") or {}), "artifact volume not declared top-level"
+
+
+def test_mlflow_accepts_requests_addressed_to_its_service_name(services: dict) -> None:
+    # MLflow 3 rejects Host headers other than localhost / private IPs unless allowed.
+    allowed = _option(_command(services["mlflow"]), "--allowed-hosts").split(",")
+    assert "mlflow:5000" in allowed
+    assert "localhost:*" in allowed
+
+
+def test_ports_8080_and_5000_are_published(services: dict) -> None:
+    def published(service: dict) -> set[str]:
+        return {str(p).split(":")[-2] + ":" + str(p).split(":")[-1] for p in service.get("ports") or []}
+
+    assert "8080:8080" in published(services["airflow-apiserver"])
+    assert "5000:5000" in published(services["mlflow"])
+    assert _option(_command(services["mlflow"]), "--port") == "5000"
+    assert _option(_command(services["mlflow"]), "--host") == "0.0.0.0"
+
+
+def test_every_named_volume_is_declared(compose: dict, services: dict) -> None:
+    declared = set(compose.get("volumes") or {})
+    for name, service in services.items():
+        for source, _target in _volume_mounts(service):
+            if source and not source.startswith((".", "/", "$")):
+                assert source in declared, f"{name} uses undeclared volume {source!r}"
+
+
+# --- Airflow configuration and the provider's connections -------------------------------------------
+
+
+def test_airflow_services_share_metadata_db_secrets_and_provider_settings(services: dict) -> None:
+    shared = (
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE",
+        "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT",
+        *MLFLOW_CONNECTIONS,
+    )
+    values = {key: {_env(services[name]).get(key) for name in AIRFLOW_SERVICES} for key in shared}
+    for key, seen in values.items():
+        assert len(seen) == 1 and None not in seen, f"{key} differs or is missing across airflow services: {seen}"
+
+    env = _env(services["airflow-scheduler"])
+    meta = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    pg_env = _env(services["postgres"])
+    assert meta.hostname == "postgres"
+    assert (meta.username, meta.password, meta.path.lstrip("/")) == (
+        pg_env["POSTGRES_USER"],
+        pg_env["POSTGRES_PASSWORD"],
+        pg_env["POSTGRES_DB"],
+    )
+    execution = urlsplit(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
+    assert (execution.hostname, execution.port, execution.path) == ("airflow-apiserver", 8080, "/execution/")
+
+
+def test_models_file_lies_in_the_mounted_dags_folder(services: dict) -> None:
+    for name in AIRFLOW_SERVICES:
+        mounts = _volume_mounts(services[name])
+        assert any(source.endswith("/dags") and target == "/opt/airflow/dags" for source, target in mounts), name
+    assert _env(services["airflow-scheduler"])["AIRFLOW__AGENTIC_MLOPS__MODELS_FILE"] == "/opt/airflow/dags/models.yaml"
+
+
+def test_state_store_is_the_agentic_mlops_database_created_on_the_airflow_postgres(services: dict) -> None:
+    conn = json.loads(_env(services["airflow-scheduler"])["AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT"])
+    assert conn["conn_type"] == "agentic_mlops_state"
+    url = urlsplit(conn["extra"]["url"])
+    assert (url.hostname, url.path) == ("postgres", "/agentic_mlops")
+
+    init_scripts = [
+        ROOT / source
+        for source, target in _volume_mounts(services["postgres"])
+        if target.startswith("/docker-entrypoint-initdb.d/")
+    ]
+    assert init_scripts, "postgres mounts no init script"
+    sql = " ".join(path.read_text() for path in init_scripts)
+    assert re.search(r"^CREATE DATABASE agentic_mlops\b", sql, flags=re.MULTILINE)
+
+
+def test_mlflow_connections_point_at_the_mlflow_service(services: dict) -> None:
+    env = _env(services["airflow-scheduler"])
+    for key in MLFLOW_CONNECTIONS:
+        conn = json.loads(env[key])
+        assert conn["conn_type"] == "agentic_mlops_mlflow", key
+        assert conn["host"] == "http://mlflow:5000", key
+
+
+def test_compose_connections_resolve_through_the_provider_hooks(services: dict, monkeypatch, tmp_path) -> None:
+    """The env values are read by Airflow's own connection parsing and the provider's hooks."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    env = _env(services["airflow-scheduler"])
+    for key, value in env.items():
+        if key.startswith("AIRFLOW_CONN_"):
+            monkeypatch.setenv(key, value)
+
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+    from airflow_provider_agentic_mlops.hooks.state import resolve_state_url
+
+    assert resolve_state_url("agentic_mlops_state_default") == (
+        "postgresql+psycopg2://airflow:airflow@postgres:5432/agentic_mlops"
+    )
+    for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
+        hook = MlflowRegistryHook(conn_id)
+        assert hook.tracking_uri == "http://mlflow:5000"
+        assert hook.ui_url == "http://localhost:5000"
+
+
+def test_airflow_init_writes_the_login_the_simple_auth_manager_reads(services: dict) -> None:
+    init_env = _env(services["airflow-init"])
+    api_env = _env(services["airflow-apiserver"])
+    assert api_env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+    user = init_env["_AIRFLOW_WWW_USER_USERNAME"]
+    assert api_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == f"{user}:admin"
+    passwords_file = api_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    auth_dir = str(Path(passwords_file).parent)
+    for name in ("airflow-init", "airflow-apiserver"):
+        assert auth_dir in {target for _source, target in _volume_mounts(services[name])}, name
+
+
+def test_airflow_init_script_writes_a_passwords_file_the_simple_auth_manager_accepts(
+    services: dict, tmp_path: Path
+) -> None:
+    """Runs the init command with `airflow` replaced by a recorder; checks the file it leaves."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not available")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "calls"
+    (fake_bin / "airflow").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (fake_bin / "airflow").chmod(0o755)
+    python = fake_bin / "python"
+    python.symlink_to(Path(shutil.which("python3") or shutil.which("python")))
+    passwords = tmp_path / "passwords.json"
+    argv = _command(services["airflow-init"])
+    assert argv[:2] == ["bash", "-c"]
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "_AIRFLOW_WWW_USER_USERNAME": "airflow",
+        "_AIRFLOW_WWW_USER_PASSWORD": "s3cret",
+    }
+    subprocess.run([bash, "-c", argv[2]], env=env, check=True, capture_output=True, timeout=60)
+
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    with passwords.open() as stream:
+        assert SimpleAuthManager._get_passwords(stream) == {"airflow": "s3cret"}
+    assert calls.read_text().splitlines() == ["db migrate", "providers get airflow-provider-agentic-mlops"]
+
+
+# --- the Compose schema, when a compose CLI is installed --------------------------------------------
+
+
+def _compose_cli() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=60)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    return [standalone] if standalone else None
+
+
+def test_compose_file_passes_docker_compose_config_validation(tmp_path: Path) -> None:
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no `docker compose` plugin or docker-compose binary installed; schema validation not run")
+    result = subprocess.run(
+        [*cli, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
