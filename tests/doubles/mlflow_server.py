@@ -104,3 +104,66 @@ def mlflow_tracking_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> 
     """The server's URL, also set as ``MLFLOW_TRACKING_URI`` for this test."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     return mlflow_server
+
+
+# -- tiny real models for tests that need registered versions ------------------------------------
+
+FEATURES = ["f0", "f1", "f2", "f3"]
+LABEL = "label"
+
+
+def labelled_frame(n: int = 300, *, seed: int = 0):  # -> pandas.DataFrame
+    """``n`` rows of four numeric features and a binary label that depends on f0 and f1."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, len(FEATURES)))
+    y = ((x[:, 0] + 0.8 * x[:, 1] + rng.normal(scale=0.5, size=n)) > 0).astype(int)
+    frame = pd.DataFrame(x, columns=FEATURES)
+    frame[LABEL] = y
+    return frame
+
+
+def register_tiny_classifier(
+    tracking_uri: str,
+    registered_model: str,
+    *,
+    quality: str = "good",
+    seed: int = 0,
+    tags: dict[str, str] | None = None,
+) -> dict:
+    """Train a LogisticRegression on a few hundred generated rows, log and register it.
+
+    :param quality: ``good`` learns the real relationship; ``bad`` learns shuffled labels (a model
+        no better than chance), to make a challenger fail validation honestly.
+    :return: the training callable contract's result: ``{"version", "run_id", "metrics"}``.
+    """
+    import mlflow
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    frame = labelled_frame(300, seed=seed)
+    y = frame[LABEL].to_numpy()
+    if quality == "bad":
+        y = np.random.default_rng(seed + 1).permutation(y)
+    model = LogisticRegression(max_iter=500).fit(frame[FEATURES], y)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    mlflow.set_experiment(f"tests/{registered_model}")
+    with mlflow.start_run(tags=tags or {}) as run:
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=registered_model)
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(registered_model, version, key, str(value))
+    return {"version": version, "run_id": run.info.run_id, "metrics": {}}
+
+
+def train_tiny_classifier(
+    *, model_name: str, registered_model: str, tracking_uri: str, conf: dict, tags: dict[str, str]
+) -> dict:
+    """The training callable contract, for RetrainOperator(python_callable=...) in tests."""
+    return register_tiny_classifier(
+        tracking_uri, registered_model, quality=conf.get("quality", "good"), seed=int(conf.get("seed", 0)), tags=tags
+    )

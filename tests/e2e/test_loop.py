@@ -8,7 +8,6 @@ moves MLflow's ``champion`` alias to the new version.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -150,4 +149,3 @@ def test_with_drift_the_loop_retrains_waits_for_approval_and_promotes(deployment
     assert job["status"] == "succeeded" and store.inflight_job("fraud-detector") is None
     actions = {e["action"] for e in store.audit_trail("fraud-detector")}
     assert {"decision", "job_started", "job_succeeded", "approval_requested", "approval_approved"} <= actions
-    json.dumps([str(a) for a in actions])  # the trail is plain data
