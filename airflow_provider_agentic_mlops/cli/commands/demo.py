@@ -26,23 +26,35 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
     }
 
 
+def demo_dags_folder() -> Path:
+    """The repository's ``dags/`` (a clone), else Airflow's DAGs folder when it holds the provider's
+    models.yaml (e.g. the docker-compose deployment, which mounts ``./dags``)."""
+    if (REPO_DAGS / "models.yaml").exists():
+        return REPO_DAGS
+    from airflow.configuration import conf
+
+    configured = Path(conf.get("core", "dags_folder"))
+    if (configured / "models.yaml").exists():
+        return configured
+    sys.exit(
+        f"No models.yaml found in {REPO_DAGS} nor in the DAGs folder {configured}. The demo runs from a clone "
+        "of the repository (./scripts/demo) or where its dags/ folder is mounted (docker-compose)."
+    )
+
+
 def demo(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.demo.setup import setup_demo
     from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
 
     airflow_home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
-    if not (REPO_DAGS / "models.yaml").exists():
-        sys.exit(
-            f"The demo runs from a clone of the repository: {REPO_DAGS / 'models.yaml'} was not found. "
-            "Clone it and run ./scripts/demo there."
-        )
+    dags_folder = demo_dags_folder()
     print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")
     result = setup_demo(airflow_home, tracking_uri=default_tracking_uri(), drift=not args.no_drift, rows=args.rows)
     print(f"  data: {Path(result['data']['reference']).parent}")
     print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
     print(f"  drift injected: {result['drift']}")
-    env = {**os.environ, **demo_environment(airflow_home, REPO_DAGS, args.port)}
+    env = {**os.environ, **demo_environment(airflow_home, dags_folder, args.port)}
     approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / 'airflow'} agentic-mlops approvals"
     print(
         f"\nOpen http://localhost:{args.port} : DAG agentic_mlops__fraud-detector runs (and can be triggered).\n"
