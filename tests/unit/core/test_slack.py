@@ -1,0 +1,170 @@
+"""Block Kit approval messages, interaction parsing and the approver allowlist (no Slack, no Airflow)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from urllib.parse import urlencode
+
+import pytest
+
+from airflow_provider_agentic_mlops.core import slack
+
+APPROVAL = {
+    "id": 42,
+    "model_name": "fraud-detector",
+    "model_version": "7",
+    "dag_id": "agentic_mlops__fraud-detector",
+    "run_id": "manual__2026-01-01",
+    "report_digest": "abcdef0123456789",
+    "status": "pending",
+    "required_approvals": 1,
+    "expires_at": datetime(2026, 1, 2, 12, 0),
+    "votes": [],
+    "details": slack.message_details(
+        drift={
+            "dataset_drift": True,
+            "drift_share": 0.6,
+            "share_threshold": 0.5,
+            "n_columns": 10,
+            "n_drifted": 6,
+            "top_drifted": [{"column": "amount", "score": 0.91, "method": "psi", "threshold": 0.1}] * 7,
+            "columns": {"amount": {"score": 0.91}},
+        },
+        rationale="Drift on amount above the critical share.",
+        validation={
+            "passed": True,
+            "primary_metric": "roc_auc",
+            "champion_version": "6",
+            "challenger_version": "7",
+            "champion_metrics": {"roc_auc": 0.81, "f1": 0.5},
+            "challenger_metrics": {"roc_auc": 0.86, "f1": 0.55},
+            "report_uri": "file:///tmp/report.html",
+            "report_digest": "abcdef0123456789",
+        },
+        links={"MLflow": "http://mlflow/#/models/fraud/versions/7", "empty": ""},
+    ),
+}
+
+
+def _all_text(message: dict) -> str:
+    return json.dumps(message["blocks"])
+
+
+def test_request_message_shows_drift_rationale_metrics_links_and_buttons_carrying_the_id() -> None:
+    message = slack.request_message(APPROVAL)
+    text = _all_text(message)
+    assert "6 of 10 columns drifted" in text
+    assert "Drift on amount above the critical share." in text
+    assert "roc_auc (primary): 0.8100 -> 0.8600" in text
+    assert "http://mlflow/#/models/fraud/versions/7|MLflow" in text
+    actions = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert len(actions) == 1
+    buttons = {e["action_id"]: e["value"] for e in actions[0]["elements"]}
+    assert buttons == {slack.ACTION_APPROVE: "42", slack.ACTION_DENY: "42"}
+    assert "fraud-detector v7" in message["text"]
+
+
+def test_message_details_keep_only_the_top_five_drifted_columns_and_drop_empty_links() -> None:
+    details = APPROVAL["details"]
+    assert len(details["drift"]["top_drifted"]) == 5
+    assert "columns" not in details["drift"]
+    assert details["links"] == {"MLflow": "http://mlflow/#/models/fraud/versions/7"}
+
+
+def test_decided_message_has_no_buttons_and_says_who_decided() -> None:
+    decided = {
+        **APPROVAL,
+        "status": "approved",
+        "decided_by": "U1,U2",
+        "decided_via": "slack",
+        "decided_at": datetime(2026, 1, 1, 9, 30),
+    }
+    message = slack.current_message(decided)
+    assert not [b for b in message["blocks"] if b["type"] == "actions"]
+    assert "Approved by U1,U2 via slack at 2026-01-01 09:30 UTC" in _all_text(message)
+
+
+def test_expired_message_says_it_was_denied_and_nothing_promoted() -> None:
+    message = slack.decided_message({**APPROVAL, "status": "expired", "decided_at": datetime(2026, 1, 2, 12, 0)})
+    assert "nobody decided before the deadline, so it was denied. Nothing was promoted." in _all_text(message)
+
+
+def test_two_person_request_shows_progress() -> None:
+    message = slack.request_message(
+        {**APPROVAL, "required_approvals": 2, "votes": [{"user_id": "U1", "vote": "approve"}]}
+    )
+    assert "1 of 2 approvals so far" in _all_text(message)
+
+
+def test_reminder_says_how_long_is_left() -> None:
+    text = slack.reminder_text(APPROVAL, now=datetime(2026, 1, 2, 9, 0))
+    assert "#42" in text and "3.0 h" in text
+
+
+def _body(payload: dict) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def _click(action_id: str = slack.ACTION_APPROVE, value: str = "42", **extra: object) -> dict:
+    return {
+        "type": "block_actions",
+        "user": {"id": "U1", "username": "alice"},
+        "team": {"id": "T1"},
+        "channel": {"id": "C1"},
+        "message": {"ts": "1.2"},
+        "response_url": "https://hooks.slack.test/x",
+        "actions": [{"action_id": action_id, "value": value}],
+        **extra,
+    }
+
+
+def test_parse_interaction_reads_the_click() -> None:
+    click = slack.parse_interaction(slack.parse_form_body(_body(_click(slack.ACTION_DENY))))
+    assert click == slack.ApprovalClick(
+        approval_id=42,
+        approve=False,
+        user_id="U1",
+        user_name="alice",
+        team_id="T1",
+        channel_id="C1",
+        message_ts="1.2",
+        response_url="https://hooks.slack.test/x",
+    )
+
+
+def test_parse_interaction_ignores_other_payloads_and_other_buttons() -> None:
+    assert slack.parse_interaction({"type": "view_submission"}) is None
+    assert slack.parse_interaction(_click(action_id="someone_elses_button")) is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (_click(value="42; DROP TABLE"), "is not an approval id"),
+        ({**_click(), "user": {}}, "no user.id"),
+    ],
+)
+def test_parse_interaction_rejects_malformed_clicks(payload: dict, error: str) -> None:
+    with pytest.raises(slack.InteractionError, match=error):
+        slack.parse_interaction(payload)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [(b"foo=bar", "no 'payload'"), (b"payload=%7Bnot-json", "not JSON"), (b"payload=%5B1%5D", "JSON object")],
+)
+def test_parse_form_body_rejects_bodies_that_are_not_interactions(body: bytes, error: str) -> None:
+    with pytest.raises(slack.InteractionError, match=error):
+        slack.parse_form_body(body)
+
+
+def test_allowlist_accepts_listed_users_and_group_members_only() -> None:
+    assert slack.is_allowed_approver("U1", approvers=["U1"])
+    assert slack.is_allowed_approver("U2", approvers=["U1"], usergroup_members={"U2"})
+    assert not slack.is_allowed_approver("U3", approvers=["U1"], usergroup_members={"U2"})
+
+
+def test_allowlist_fails_closed_when_empty() -> None:
+    assert not slack.is_allowed_approver("U1")
+    assert not slack.is_allowed_approver("", approvers=[""])

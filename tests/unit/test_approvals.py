@@ -1,0 +1,223 @@
+"""The approval service: request once, decide with the allowlist, update Slack, expire, remind.
+
+Slack is the local Web API test double (tests/doubles/slack_server.py) reached by the real WebClient.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from slack_sdk import WebClient
+
+from airflow_provider_agentic_mlops import approvals
+from airflow_provider_agentic_mlops.core.slack import ApprovalClick
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from tests.doubles.slack_server import SlackDouble, slack_double  # noqa: F401
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def client(slack_double: SlackDouble) -> WebClient:  # noqa: F811
+    return WebClient(token="xoxb-test", base_url=slack_double.base_url)
+
+
+def _request(store: StateStore, client: WebClient | None, **overrides: object) -> approvals.RequestResult:
+    kwargs = {
+        "model_name": "fraud",
+        "model_version": "7",
+        "dag_id": "agentic_mlops__fraud",
+        "run_id": "run1",
+        "expires_at": utcnow() + timedelta(hours=1),
+        "report_digest": "d1",
+        "approvers": ["U_ALICE", "U_BOB"],
+        "channel": "C_APPROVALS",
+        "slack_client": client,
+        **overrides,
+    }
+    return approvals.request(store, **kwargs)  # type: ignore[arg-type]
+
+
+def test_request_posts_one_message_and_a_rerun_posts_none(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    first = _request(store, client)
+    again = _request(store, client)
+    assert first.created and first.posted
+    assert not again.created and not again.posted
+    assert again.approval["id"] == first.approval["id"]
+    posts = slack_double.calls_to("chat.postMessage")
+    assert len(posts) == 1
+    assert posts[0].args["channel"] == "C_APPROVALS"
+    assert again.approval["slack_channel"] == "C_APPROVALS" and again.approval["slack_ts"]
+    assert again.approval["details"]["approvers"] == ["U_ALICE", "U_BOB"]
+
+
+def test_request_without_slack_logs_the_cli_commands(store: StateStore, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.approvals"):
+        result = _request(store, None)
+    approval_id = result.approval["id"]
+    assert not result.posted
+    assert f"airflow agentic-mlops approvals approve {approval_id}" in caplog.text
+    assert f"airflow agentic-mlops approvals deny {approval_id}" in caplog.text
+
+
+def test_slack_decision_from_outside_the_allowlist_is_refused_and_audited(store: StateStore, client: WebClient) -> None:
+    approval_id = _request(store, client).approval["id"]
+    with pytest.raises(approvals.ApprovalRefused, match="U_MALLORY> is not an approver"):
+        approvals.decide(store, approval_id, approve=True, user="U_MALLORY", via="slack", slack_client=client)
+    assert store.get_approval(approval_id)["status"] == "pending"
+    assert store.get_approval(approval_id)["votes"] == []
+    assert store.audit_trail("fraud")[0]["action"] == "approval_refused"
+
+
+def test_empty_allowlist_refuses_every_slack_click_but_the_cli_still_decides(
+    store: StateStore, client: WebClient
+) -> None:
+    approval_id = _request(store, client, approvers=[]).approval["id"]
+    with pytest.raises(approvals.ApprovalRefused, match="no Slack approvers"):
+        approvals.decide(store, approval_id, approve=True, user="U_ALICE", via="slack", slack_client=client)
+    outcome = approvals.decide(store, approval_id, approve=True, user="ops-admin", via="cli", slack_client=client)
+    assert outcome.recorded and outcome.approval["status"] == "approved"
+
+
+def test_usergroup_members_may_decide_and_the_member_list_is_cached(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    slack_double.usergroups["S_MLOPS"] = ["U_CAROL", "U_DAVE"]
+    members = approvals.UsergroupMembers()
+    first = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    second = _request(store, client, run_id="run2", approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    with pytest.raises(approvals.ApprovalRefused):
+        approvals.decide(store, first, approve=True, user="U_EVE", via="slack", slack_client=client, members=members)
+    ok = approvals.decide(store, first, approve=True, user="U_CAROL", via="slack", slack_client=client, members=members)
+    approvals.decide(store, second, approve=False, user="U_DAVE", via="slack", slack_client=client, members=members)
+    assert ok.approval["status"] == "approved"
+    assert store.get_approval(second)["status"] == "denied"
+    assert len(slack_double.calls_to("usergroups.users.list")) == 1
+
+
+def test_unreachable_usergroup_lookup_fails_closed(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    slack_double.failing_methods.add("usergroups.users.list")
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    with pytest.raises(approvals.ApprovalRefused, match="could not check"):
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_CAROL",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
+def test_a_decision_updates_the_slack_message_without_buttons(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    approval = _request(store, client).approval
+    approvals.decide(store, approval["id"], approve=False, user="U_BOB", via="slack", slack_client=client, reason="no")
+    updates = slack_double.calls_to("chat.update")
+    assert len(updates) == 1
+    assert updates[0].args["ts"] == approval["slack_ts"]
+    assert "Denied by U_BOB via slack" in str(updates[0].args["blocks"])
+    assert not [b for b in updates[0].args["blocks"] if b["type"] == "actions"]
+
+
+def test_two_person_rule_needs_two_different_approvers(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    approval_id = _request(store, client, required_approvals=2).approval["id"]
+    first = approvals.decide(store, approval_id, approve=True, user="U_ALICE", via="slack", slack_client=client)
+    repeat = approvals.decide(store, approval_id, approve=True, user="U_ALICE", via="slack", slack_client=client)
+    second = approvals.decide(store, approval_id, approve=True, user="U_BOB", via="slack", slack_client=client)
+    assert first.recorded and not first.decided
+    assert not repeat.recorded and "already voted" in repeat.message
+    assert second.decided and second.approval["decided_by"] == "U_ALICE,U_BOB"
+    updates = slack_double.calls_to("chat.update")
+    assert "1 of 2 approvals so far" in str(updates[0].args["blocks"])
+    assert "Approved by U_ALICE,U_BOB" in str(updates[-1].args["blocks"])
+
+
+def test_expire_due_denies_overdue_requests_and_updates_their_messages(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    overdue = _request(store, client, expires_at=utcnow() - timedelta(seconds=1)).approval["id"]
+    current = _request(store, client, run_id="run2").approval["id"]
+    expired = approvals.expire_due(store, slack_client_of=lambda _a: client)
+    assert [a["id"] for a in expired] == [overdue]
+    assert store.get_approval(overdue)["status"] == "expired"
+    assert store.get_approval(current)["status"] == "pending"
+    assert "Nothing was promoted" in str(slack_double.calls_to("chat.update")[0].args["blocks"])
+
+
+def test_reminders_go_to_the_thread_and_the_escalation_channel_once_per_interval(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    approval = _request(store, client).approval
+    later = utcnow() + timedelta(minutes=31)
+    every = timedelta(minutes=30)
+    kwargs = {"remind_every": every, "escalation_channel": "C_ESCALATE", "slack_client": client}
+    assert approvals.send_reminders(store, now=utcnow(), **kwargs) == []
+    assert approvals.send_reminders(store, now=later, **kwargs) == [approval["id"]]
+    assert approvals.send_reminders(store, now=later + timedelta(minutes=1), **kwargs) == []
+    posts = slack_double.calls_to("chat.postMessage")[1:]
+    assert [(p.args["channel"], p.args.get("thread_ts")) for p in posts] == [
+        ("C_APPROVALS", approval["slack_ts"]),
+        ("C_ESCALATE", None),
+    ]
+    assert "Still waiting for a decision" in posts[0].args["text"]
+
+
+def test_a_late_click_is_told_who_decided_first(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    approval_id = _request(store, client).approval["id"]
+    approvals.decide(store, approval_id, approve=True, user="ops-admin", via="cli", slack_client=client)
+
+    def click(user: str) -> ApprovalClick:
+        return ApprovalClick(approval_id, False, user, None, "T", "C_APPROVALS", "1.1", None)
+
+    result = approvals.handle_click(store, click("U_BOB"), slack_client=client)
+    result.send_answers()
+    assert result.kind == "already_decided"
+    ephemeral = slack_double.calls_to("chat.postEphemeral")
+    assert len(ephemeral) == 1
+    assert ephemeral[0].args["user"] == "U_BOB"
+    assert "Already approved by ops-admin" in ephemeral[0].args["text"]
+    assert store.get_approval(approval_id)["status"] == "approved"
+
+
+def test_a_click_on_an_unknown_request_records_nothing(store: StateStore, client: WebClient) -> None:
+    result = approvals.handle_click(
+        store, ApprovalClick(999, True, "U_ALICE", None, "T", "C", "1.1", None), slack_client=client
+    )
+    assert result.kind == "unknown" and "does not exist" in result.text
