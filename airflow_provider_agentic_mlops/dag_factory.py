@@ -98,7 +98,8 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             prediction_column=drift.prediction_column,
             task=drift.task,
             report_sample_rows=drift.report_sample_rows,
-            mlflow_conn_id=spec.registry_conn_id,
+            # the report is logged to the model's monitoring run: a write, so the training connection
+            mlflow_conn_id=retrain.mlflow_conn_id,
         )
         decide = AgentDecisionOperator(
             task_id="decide",
@@ -115,6 +116,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             model_name=spec.name,
             slack_conn_id=approval.slack_conn_id,
             channel=approval.escalation_channel or approval.channel,
+            state_conn_id=spec.state_conn_id,
         )
         retrain_task = RetrainOperator(
             task_id="retrain",
