@@ -1,0 +1,292 @@
+"""RetrainOperator against a real MLflow server (HTTP) and the SQLite state store."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.doubles.airflow_task import task_context
+from tests.doubles.mlflow_server import mlflow_server, register_tiny_classifier  # noqa: F401 (fixture)
+
+TRAIN = "tests.doubles.mlflow_server:train_tiny_classifier"
+
+
+@pytest.fixture
+def env(airflow_home, mlflow_server, monkeypatch):  # noqa: F811
+    for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}'
+        )
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    return {"url": mlflow_server, "store": StateStoreHook().get_store(), "model": f"m-{uuid.uuid4().hex[:8]}"}
+
+
+def _client(url):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=url, registry_uri=url)
+
+
+def _op(env, **kwargs):
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+
+    params = {
+        "task_id": "retrain",
+        "model_name": env["model"],
+        "python_callable": TRAIN,
+        "cooldown_hours": 0,
+        "max_retrains": 100,
+        "poll_interval": 0.2,
+    }
+    params.update(kwargs)
+    if "trigger_dag_id" in kwargs:
+        params.pop("python_callable")
+    return RetrainOperator(**params)
+
+
+def _ctx(run_id="manual__1", decision_id=7, dag_id="agentic_mlops__m"):
+    return task_context(dag_id=dag_id, run_id=run_id, xcoms={("decide", "decision_id"): decision_id})
+
+
+def test_callable_backend_registers_a_challenger_tagged_with_run_and_decision(env):
+    result = _op(env).execute(_ctx())
+
+    assert set(result) == {"job_id", "model_name", "registered_model", "version", "mlflow_run_id", "attached"}
+    assert result["attached"] is False and result["registered_model"] == env["model"]
+    client = _client(env["url"])
+    challenger = client.get_model_version_by_alias(env["model"], "challenger")
+    assert challenger.version == result["version"]
+    assert challenger.tags["agentic_mlops.job_id"] == str(result["job_id"])
+    assert challenger.tags["agentic_mlops.dag_run_id"] == "manual__1"
+    assert challenger.tags["agentic_mlops.decision_id"] == "7"
+    job = env["store"].get_job(result["job_id"])
+    assert job["status"] == "succeeded" and job["decision_id"] == 7
+    assert job["result"]["version"] == result["version"]
+
+
+def test_callable_may_be_given_as_a_function(env):
+    from tests.doubles.mlflow_server import train_tiny_classifier
+
+    result = _op(env, python_callable=train_tiny_classifier, decision_task_id=None).execute(_ctx())
+    version = _client(env["url"]).get_model_version(env["model"], result["version"])
+    assert "agentic_mlops.decision_id" not in version.tags
+
+
+def test_second_trigger_attaches_to_the_running_job_and_returns_its_version(env):
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+
+    second_is_waiting = threading.Event()
+    calls = []
+
+    def slow_training(**kwargs):
+        calls.append(kwargs["tags"]["agentic_mlops.job_id"])
+        assert second_is_waiting.wait(60), "the second trigger never attached"
+        return register_tiny_classifier(kwargs["tracking_uri"], kwargs["registered_model"], tags=kwargs["tags"])
+
+    class Observed(RetrainOperator):
+        def _attach(self, job, context):
+            second_is_waiting.set()
+            return super()._attach(job, context)
+
+    first = Observed(
+        task_id="retrain", model_name=env["model"], python_callable=slow_training, cooldown_hours=0, poll_interval=0.2
+    )
+    second = Observed(
+        task_id="retrain", model_name=env["model"], python_callable=slow_training, cooldown_hours=0, poll_interval=0.2
+    )
+    results = {}
+    t1 = threading.Thread(target=lambda: results.__setitem__("first", first.execute(_ctx("scheduled__1"))))
+    t1.start()
+    while env["store"].inflight_job(env["model"]) is None and t1.is_alive():
+        threading.Event().wait(0.05)
+    results["second"] = second.execute(_ctx("manual__2"))
+    t1.join(120)
+
+    assert len(calls) == 1, "only one training ran"
+    assert results["first"]["version"] == results["second"]["version"]
+    assert results["first"]["attached"] is False and results["second"]["attached"] is True
+    assert results["first"]["job_id"] == results["second"]["job_id"]
+    assert len(env["store"].list_jobs(env["model"])) == 1
+    assert len(_client(env["url"]).search_model_versions(f"name = '{env['model']}'")) == 1
+
+
+def test_attaching_to_a_job_that_fails_raises_its_error(env):
+    store = env["store"]
+    job, _ = store.start_job(env["model"], dag_id="other", run_id="r0")
+    threading.Timer(0.5, lambda: store.finish_job(job["id"], status="failed", error="OOM in training")).start()
+    with pytest.raises(RuntimeError, match="OOM in training"):
+        _op(env).execute(_ctx())
+
+
+def test_stale_job_of_a_dead_worker_is_failed_and_a_new_job_starts(env):
+    from airflow_provider_agentic_mlops.core.schema import jobs
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    store = env["store"]
+    dead, _ = store.start_job(env["model"], dag_id="other", run_id="r0")
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(jobs).where(jobs.c.id == dead["id"]).values(heartbeat_at=utcnow() - timedelta(minutes=30))
+        )
+
+    result = _op(env, heartbeat_timeout=10).execute(_ctx())
+
+    assert result["attached"] is False and result["job_id"] != dead["id"]
+    dead_now = store.get_job(dead["id"])
+    assert dead_now["status"] == "failed" and "presumed dead" in dead_now["error"]
+
+
+def test_retrain_inside_cooldown_is_refused_with_the_reason(env):
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainBudgetExceeded
+
+    store = env["store"]
+    job, _ = store.start_job(env["model"], dag_id="d", run_id="earlier")
+    store.finish_job(job["id"], status="succeeded", result={"version": "1"})
+    with pytest.raises(RetrainBudgetExceeded, match="cooldown"):
+        _op(env, cooldown_hours=24).execute(_ctx())
+    assert store.inflight_job(env["model"]) is None
+    assert store.audit_trail(env["model"])[0]["action"] == "retrain_refused"
+
+
+def test_retrain_beyond_max_retrains_in_window_is_refused(env):
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainBudgetExceeded
+
+    store = env["store"]
+    for i in range(2):
+        job, _ = store.start_job(env["model"], dag_id="d", run_id=f"r{i}")
+        store.finish_job(job["id"], status="failed", error="x")  # failed retrains cost money too
+    with pytest.raises(RetrainBudgetExceeded, match="budget exhausted: 2 retrains"):
+        _op(env, max_retrains=2, budget_window_hours=24).execute(_ctx())
+
+
+def test_failing_training_fails_the_job_and_does_not_block_the_model(env):
+    def broken(**_):
+        raise RuntimeError("data source unreachable")
+
+    with pytest.raises(RuntimeError, match="data source unreachable"):
+        _op(env, python_callable=broken).execute(_ctx())
+    assert env["store"].inflight_job(env["model"]) is None
+    assert env["store"].list_jobs(env["model"])[0]["error"].endswith("data source unreachable")
+    assert _op(env).execute(_ctx("manual__2"))["attached"] is False
+
+
+def test_training_callable_breaking_the_contract_is_named_in_the_error(env):
+    with pytest.raises(ValueError, match="training callable contract"):
+        _op(env, python_callable=lambda **_: {"model": "x"}).execute(_ctx())
+    assert env["store"].list_jobs(env["model"])[0]["status"] == "failed"
+
+
+def test_read_only_registry_connection_cannot_retrain(env):
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowAccessError
+
+    with pytest.raises(MlflowAccessError, match="agentic_mlops_mlflow_registry"):
+        _op(env, mlflow_conn_id="agentic_mlops_mlflow_registry").execute(_ctx())
+    assert env["store"].list_jobs(env["model"]) == []
+
+
+def test_constructor_refuses_both_or_neither_backend():
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+
+    with pytest.raises(ValueError, match="exactly one of trigger_dag_id"):
+        RetrainOperator(task_id="r", model_name="m")
+    with pytest.raises(ValueError, match="'module:function'"):
+        RetrainOperator(task_id="r", model_name="m", python_callable="no_colon")
+
+
+# -- trigger_dag_id backend: the deferral, tested in-process -----------------------------------
+
+
+def test_dag_backend_triggers_the_training_dag_with_job_tags_and_waits_deferrably(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    op = _op(env, trigger_dag_id="train_m", conf={"train_data": "/d.parquet"})
+    with pytest.raises(DagRunTriggerException) as raised:
+        op.execute(_ctx())
+    drte = raised.value
+    job = env["store"].inflight_job(env["model"])
+    assert drte.trigger_dag_id == "train_m"
+    assert drte.wait_for_completion is True and drte.deferrable is True
+    assert drte.dag_run_id == job["external_ref"]
+    assert drte.conf["train_data"] == "/d.parquet"
+    assert drte.conf["tags"]["agentic_mlops.job_id"] == str(job["id"])
+    assert drte.conf["registered_model"] == env["model"]
+
+
+def _event(run_id, state):
+    return ("airflow.providers.standard.triggers.external_task.DagStateTrigger", {"run_ids": [run_id], run_id: state})
+
+
+def test_dag_backend_finds_the_version_by_job_tag_when_the_training_run_succeeds(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    op = _op(env, trigger_dag_id="train_m")
+    with pytest.raises(DagRunTriggerException) as raised:
+        op.execute(_ctx())
+    register_tiny_classifier(env["url"], env["model"], seed=1)  # an unrelated version registered meanwhile
+    trained = register_tiny_classifier(env["url"], env["model"], tags=raised.value.conf["tags"])
+
+    result = _op(env, trigger_dag_id="train_m").execute_complete(
+        _ctx(), event=_event(raised.value.dag_run_id, "success")
+    )
+
+    assert result["version"] == trained["version"] and result["attached"] is False
+    assert _client(env["url"]).get_model_version_by_alias(env["model"], "challenger").version == trained["version"]
+    assert env["store"].get_job(result["job_id"])["status"] == "succeeded"
+
+
+def test_dag_backend_failed_training_run_fails_the_job(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    with pytest.raises(DagRunTriggerException) as raised:
+        _op(env, trigger_dag_id="train_m").execute(_ctx())
+    with pytest.raises(RuntimeError, match="ended in state 'failed'"):
+        _op(env, trigger_dag_id="train_m").execute_complete(_ctx(), event=_event(raised.value.dag_run_id, "failed"))
+    assert env["store"].inflight_job(env["model"]) is None
+
+
+def test_dag_backend_without_a_tagged_version_fails_and_says_what_the_training_must_do(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    with pytest.raises(DagRunTriggerException) as raised:
+        _op(env, trigger_dag_id="train_m").execute(_ctx())
+    with pytest.raises(RuntimeError, match="conf\\['tags'\\]"):
+        _op(env, trigger_dag_id="train_m").execute_complete(_ctx(), event=_event(raised.value.dag_run_id, "success"))
+
+
+def test_dag_backend_second_trigger_defers_on_the_running_training_run(env):
+    from airflow.providers.standard.triggers.external_task import DagStateTrigger
+    from airflow.sdk.exceptions import DagRunTriggerException, TaskDeferred
+
+    with pytest.raises(DagRunTriggerException) as first:
+        _op(env, trigger_dag_id="train_m").execute(_ctx("scheduled__1"))
+    with pytest.raises(TaskDeferred) as deferred:
+        _op(env, trigger_dag_id="train_m").execute(_ctx("manual__2"))
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, DagStateTrigger)
+    assert trigger.dag_id == "train_m" and trigger.run_ids == [first.value.dag_run_id]
+    assert deferred.value.method_name == "execute_complete" and deferred.value.timeout is not None
+    assert len(env["store"].list_jobs(env["model"])) == 1
+
+    trained = register_tiny_classifier(env["url"], env["model"], tags=first.value.conf["tags"])
+    attached = _op(env, trigger_dag_id="train_m").execute_complete(
+        _ctx("manual__2"), event=_event(first.value.dag_run_id, "success")
+    )
+    owner = _op(env, trigger_dag_id="train_m").execute_complete(
+        _ctx("scheduled__1"), event=_event(first.value.dag_run_id, "success")
+    )
+    assert attached["attached"] is True and owner["attached"] is False
+    assert attached["version"] == owner["version"] == trained["version"]
+    version = _client(env["url"]).get_model_version(env["model"], trained["version"])
+    assert version.tags["agentic_mlops.dag_run_id"] == "scheduled__1"  # the owner's run, not the attacher's
+
+
+def test_dag_backend_refuses_non_deferrable_configuration():
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+
+    with pytest.raises(ValueError, match="deferrable"):
+        RetrainOperator(task_id="r", model_name="m", trigger_dag_id="t", deferrable=False)
