@@ -1,0 +1,220 @@
+"""Reading reference and current data for drift checks: Parquet or CSV, local or through an opener.
+
+Local paths and ``file://`` URIs are read directly. Any other scheme (``s3://``, ``gs://``, ...)
+needs an ``opener``: a callable that takes the URI and returns a binary file object; the Airflow
+operator passes one built on ``ObjectStoragePath``. A callable source is called and must return a
+DataFrame. Every failure is a ``ValueError`` naming the source and what to do.
+
+No Airflow import here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+
+Opener = Callable[[str], IO[bytes]]
+DataSource = str | os.PathLike | Callable[[], pd.DataFrame] | pd.DataFrame
+
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv", ".tsv": "csv"}
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def describe_source(source: DataSource) -> str:
+    """A short name of a source for messages and summaries: the path/URI, or the callable's name."""
+    if isinstance(source, pd.DataFrame):
+        return "DataFrame"
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return f"callable {getattr(source, '__qualname__', None) or getattr(source, '__name__', repr(source))}"
+
+
+def is_local(uri: str) -> bool:
+    """True for plain paths and ``file://`` URIs."""
+    return not _SCHEME.match(uri) or uri.lower().startswith("file://")
+
+
+def local_path(uri: str) -> Path:
+    """The filesystem path of a plain path or ``file://`` URI."""
+    if uri.lower().startswith("file://"):
+        parsed = urlparse(uri)
+        return Path(unquote(parsed.netloc + parsed.path) if parsed.netloc not in ("", "localhost") else parsed.path)
+    return Path(uri).expanduser()
+
+
+def detect_format(uri: str, role: str = "data") -> str:
+    """``"parquet"`` or ``"csv"`` from the file name; directories are Parquet datasets."""
+    name = uri.rstrip("/").lower()
+    for suffix in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return FORMATS[suffix]
+    if is_local(uri) and local_path(uri).is_dir():
+        return "parquet"
+    suffix = Path(name).suffix or "(no extension)"
+    raise ValueError(
+        f"{role} '{uri}': unsupported file type {suffix}. Use Parquet (.parquet, .pq, or a directory "
+        "of Parquet files) or CSV (.csv, .csv.gz, .tsv), or pass a callable returning a DataFrame."
+    )
+
+
+def read_frame(
+    source: DataSource,
+    *,
+    role: str = "data",
+    columns: Sequence[str] | None = None,
+    opener: Opener | None = None,
+    file_format: str | None = None,
+) -> pd.DataFrame:
+    """Read one frame from a path/URI, a callable, or return a given DataFrame.
+
+    :param source: local path, ``file://`` URI, other URI (with ``opener``), a callable returning a
+        DataFrame, or a DataFrame.
+    :param role: what the data is (``"reference data"``, ``"current data"``), for messages.
+    :param columns: read only these columns when present (Parquet and CSV); columns that are absent
+        are simply not read, so the drift check can say which ones are missing.
+    :param opener: ``opener(uri)`` returns a binary file object, for URIs that are not local.
+    :param file_format: ``"parquet"`` or ``"csv"``; default from the file name.
+    :raises ValueError: unsupported type, missing file, unreadable content, or a callable that
+        does not return a DataFrame.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source
+    if callable(source) and not isinstance(source, (str, os.PathLike)):
+        name = describe_source(source)
+        try:
+            frame = source()
+        except Exception as exc:
+            raise ValueError(f"{role} from {name} failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"{role} from {name} returned {type(frame).__name__}; it must return a pandas DataFrame.")
+        return frame
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(
+            f"{role}: expected a path/URI string or a callable returning a DataFrame, got {type(source).__name__}."
+        )
+    uri = str(source).strip()
+    if not uri:
+        raise ValueError(f"{role}: the path is empty. Set the path or URI of a Parquet or CSV file.")
+    fmt = file_format or detect_format(uri, role)
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"{role} '{uri}': file_format must be 'parquet' or 'csv', got {fmt!r}.")
+    wanted = list(dict.fromkeys(columns)) if columns is not None else None
+    if is_local(uri):
+        path = local_path(uri)
+        if not path.exists():
+            raise ValueError(
+                f"{role} not found at '{uri}'. Check the path (and the templated value) and that the "
+                "export job has written it."
+            )
+    elif opener is None:
+        raise ValueError(
+            f"{role} '{uri}': no opener for this URI scheme. Pass opener= (DriftCheckOperator uses "
+            "Airflow's ObjectStoragePath), or use a local path."
+        )
+    try:
+        if is_local(uri):
+            return _read(str(local_path(uri)), fmt, wanted, uri)
+        with opener(uri) as handle:
+            return _read(handle, fmt, wanted, uri)
+    except Exception as exc:  # OSError, pyarrow.ArrowInvalid, pandas ParserError, UnicodeDecodeError, ...
+        raise _unreadable(role, uri, fmt, exc) from exc
+
+
+def _unreadable(role: str, uri: str, fmt: str, exc: BaseException) -> ValueError:
+    if isinstance(exc, FileNotFoundError):
+        return ValueError(f"{role} not found at '{uri}'. Check the path and that the export job has written it.")
+    if isinstance(exc, PermissionError):
+        return ValueError(f"{role} at '{uri}' is not readable (permission denied). Check access rights.")
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ValueError(
+        f"{role} at '{uri}' could not be read as {fmt.upper()}: {detail}. Check that the file is a "
+        f"complete {fmt.upper()} file (re-run the export), or set the right file type."
+    )
+
+
+def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.DataFrame:
+    if fmt == "parquet":
+        if columns is None:
+            return pd.read_parquet(target)
+        import pyarrow.parquet as pq
+
+        if isinstance(target, str) and Path(target).is_dir():
+            names = set(pq.ParquetDataset(target).schema.names)
+        else:
+            names = set(pq.ParquetFile(target).schema_arrow.names)
+            if hasattr(target, "seek"):
+                target.seek(0)
+        return pd.read_parquet(target, columns=[c for c in columns if c in names])
+    sep = "\t" if uri.lower().rstrip("/").endswith(".tsv") else ","
+    compression = "gzip" if uri.lower().endswith(".gz") else "infer"
+    usecols = None if columns is None else (lambda c, keep=frozenset(columns): c in keep)
+    return pd.read_csv(target, sep=sep, usecols=usecols, compression=compression)
+
+
+def parse_window(window: str) -> pd.Timedelta:
+    """A positive duration from ``"7d"``, ``"12h"``, ``"30min"``, ``"2w"`` or ISO ``"P7D"``."""
+    try:
+        delta = pd.Timedelta(window)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"current_window {window!r} is not a duration; use e.g. '7d', '12h', '30min' or 'P7D'."
+        ) from exc
+    if delta <= pd.Timedelta(0):
+        raise ValueError(f"current_window {window!r} must be positive.")
+    return delta
+
+
+def select_window(
+    frame: pd.DataFrame,
+    timestamp_column: str,
+    window: str | None,
+    end: datetime | None = None,
+    *,
+    role: str = "current data",
+) -> pd.DataFrame:
+    """Rows whose timestamp is in ``(end - window, end]``; all rows when ``window`` is None.
+
+    :param frame: the data.
+    :param timestamp_column: column holding the timestamps (datetimes, or strings pandas parses).
+    :param window: duration such as ``"7d"``; None keeps every row.
+    :param end: end of the window (the data interval end); default now, UTC. Naive datetimes are UTC.
+    :param role: what the data is, for messages.
+    """
+    if timestamp_column not in frame.columns:
+        raise ValueError(
+            f"timestamp column '{timestamp_column}' is missing from {role}; it has "
+            f"{list(map(str, frame.columns))[:30]}. Fix timestamp_column or the export."
+        )
+    if window is None:
+        return frame
+    delta = parse_window(window)
+    end_ts = pd.Timestamp(end or datetime.now(timezone.utc))
+    end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts.tz_convert("UTC")
+    stamps = frame[timestamp_column]
+    try:
+        stamps = pd.to_datetime(stamps, utc=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"timestamp column '{timestamp_column}' in {role} does not hold dates ({exc}). "
+            "Fix timestamp_column or the export."
+        ) from exc
+    keep = (stamps > end_ts - delta) & (stamps <= end_ts)
+    return frame.loc[keep.to_numpy()]
+
+
+__all__ = [
+    "describe_source",
+    "detect_format",
+    "is_local",
+    "local_path",
+    "parse_window",
+    "read_frame",
+    "select_window",
+]

@@ -1,0 +1,279 @@
+"""DriftCheckOperator: Evidently data drift of current against reference data, for one model."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+    from airflow_provider_agentic_mlops.core.drift import DriftSummary
+
+REPORT_URI_XCOM_KEY = "report_uri"
+MONITORING_RUN_NAME = "monitoring"
+
+
+def experiment_name(model_name: str) -> str:
+    """The MLflow experiment of a model: ``agentic-mlops/<model_name>``."""
+    return f"agentic-mlops/{model_name}"
+
+
+class DriftReportLink(BaseOperatorLink):
+    """Link from the task to its drift report (MLflow artifact page or object-storage URI)."""
+
+    name = "Drift report"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        uri = XCom.get_value(ti_key=ti_key, key=REPORT_URI_XCOM_KEY)
+        return str(uri) if uri else ""
+
+
+class DriftCheckOperator(BaseOperator):
+    """Check a model's input data for drift, Evidently's way, and save the full report.
+
+    Reads reference and current data (Parquet or CSV from a path or URI, or callables returning
+    DataFrames), computes per-column drift with Evidently's methods and thresholds on all rows,
+    saves Evidently's HTML and JSON report (rendered on a sample) to the model's MLflow
+    ``monitoring`` run or to ``report_prefix``, and returns a compact summary (<= 10 KB) for the
+    decision step. The report URI is pushed to XCom as ``report_uri`` and shown as a task link.
+
+    :param model_name: the model; its MLflow experiment is ``agentic-mlops/<model_name>``.
+    :param reference: reference data: path or URI (local, ``file://``, or any scheme Airflow's
+        ObjectStoragePath knows, e.g. ``s3://``), or a callable returning a DataFrame. (templated)
+    :param current: current data, same forms as ``reference``. (templated)
+    :param columns: columns to check; default all reference columns.
+    :param exclude_columns: columns not to check (ids, ...); the timestamp column is excluded.
+    :param column_methods: Evidently drift method per column, e.g. ``{"amount": "psi"}``.
+    :param type_methods: method per column type, keys ``"num"`` and ``"cat"``.
+    :param column_thresholds: drift threshold per column; default the method's default.
+    :param drift_share: the dataset drifts when at least this share of columns drifts.
+    :param categorical_columns: columns to treat as categorical whatever their dtype.
+    :param timestamp_column: timestamp column of the current data (for ``current_window``).
+    :param current_window: keep current rows whose timestamp is within this duration before the
+        data interval end (or now), e.g. ``"7d"``.
+    :param label_column: label column, for model quality in the summary.
+    :param prediction_column: prediction column (label, or probability of class 1).
+    :param task: ``"classification"`` or ``"regression"``; inferred from the labels when None.
+    :param report_sample_rows: rows sampled from each frame for the HTML/JSON report.
+    :param mlflow_conn_id: MLflow connection for the report artifact.
+    :param report_prefix: object-storage prefix or local directory for the report instead of
+        MLflow, e.g. ``s3://bucket/drift``. (templated)
+    :param strict: fail on broken input (missing, extra or all-null columns, dtype clashes);
+        when False such columns are skipped and listed in the summary's ``data_quality``.
+    :param top_n: how many drifted columns the summary lists in ``top_drifted``.
+    """
+
+    template_fields: Sequence[str] = ("reference", "current", "report_prefix")
+    operator_extra_links = (DriftReportLink(),)
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        reference: str | Callable[[], pd.DataFrame],
+        current: str | Callable[[], pd.DataFrame],
+        columns: list[str] | None = None,
+        exclude_columns: Sequence[str] = (),
+        column_methods: dict[str, str] | None = None,
+        type_methods: dict[str, str] | None = None,
+        column_thresholds: dict[str, float] | None = None,
+        drift_share: float = 0.5,
+        categorical_columns: list[str] | None = None,
+        timestamp_column: str | None = None,
+        current_window: str | None = None,
+        label_column: str | None = None,
+        prediction_column: str | None = None,
+        task: str | None = None,
+        report_sample_rows: int = 100_000,
+        mlflow_conn_id: str = "agentic_mlops_mlflow_registry",
+        report_prefix: str | None = None,
+        strict: bool = True,
+        top_n: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if current_window is not None and timestamp_column is None:
+            raise ValueError(f"model '{model_name}': current_window needs timestamp_column.")
+        self.model_name = model_name
+        self.reference = reference
+        self.current = current
+        self.columns = columns
+        self.exclude_columns = tuple(exclude_columns)
+        self.column_methods = column_methods
+        self.type_methods = type_methods
+        self.column_thresholds = column_thresholds
+        self.drift_share = drift_share
+        self.categorical_columns = categorical_columns
+        self.timestamp_column = timestamp_column
+        self.current_window = current_window
+        self.label_column = label_column
+        self.prediction_column = prediction_column
+        self.task = task
+        self.report_sample_rows = report_sample_rows
+        self.mlflow_conn_id = mlflow_conn_id
+        self.report_prefix = report_prefix
+        self.strict = strict
+        self.top_n = top_n
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_agentic_mlops.core.data_io import describe_source
+        from airflow_provider_agentic_mlops.core.drift import compute_drift, write_evidently_report
+
+        reference = self._read("reference data", self.reference)
+        current = self._read("current data", self.current)
+        exclude = list(self.exclude_columns)
+        if self.timestamp_column is not None:
+            from airflow_provider_agentic_mlops.core.data_io import select_window
+
+            end = context.get("data_interval_end") or datetime.now(timezone.utc)
+            n_before = len(current)
+            current = select_window(
+                current, self.timestamp_column, self.current_window, end, role=self._role("current data")
+            )
+            if self.current_window is not None:
+                self.log.info(
+                    "Kept %d of %d current rows within %s before %s",
+                    len(current),
+                    n_before,
+                    self.current_window,
+                    end,
+                )
+            exclude.append(self.timestamp_column)
+        summary = compute_drift(
+            reference,
+            current,
+            columns=self.columns,
+            exclude_columns=exclude,
+            column_methods=self.column_methods,
+            type_methods=self.type_methods,
+            column_thresholds=self.column_thresholds,
+            drift_share=self.drift_share,
+            categorical_columns=self.categorical_columns,
+            label_column=self.label_column,
+            prediction_column=self.prediction_column,
+            task=self.task,
+            top_n=self.top_n,
+            strict=self.strict,
+            model_name=self.model_name,
+            reference_source=describe_source(self.reference),
+            current_source=describe_source(self.current)
+            + (f", window {self.current_window}" if self.current_window else ""),
+        )
+        self.log.info(
+            "Model %s: %d of %d columns drifted (share %.3f, threshold %.3f); dataset drift: %s; top: %s",
+            self.model_name,
+            summary.n_drifted,
+            summary.n_columns,
+            summary.drift_share,
+            summary.share_threshold,
+            summary.dataset_drift,
+            [c["column"] for c in summary.top_drifted],
+        )
+        with tempfile.TemporaryDirectory(prefix="drift-report-") as tmp:
+            write_evidently_report(
+                reference,
+                current,
+                tmp,
+                sample_rows=self.report_sample_rows,
+                summary=summary,
+                model_name=self.model_name,
+            )
+            summary.report_uri = self._store_report(Path(tmp), summary, context)
+        context["ti"].xcom_push(key=REPORT_URI_XCOM_KEY, value=summary.report_uri)
+        self.log.info("Drift report: %s", summary.report_uri)
+        return summary.to_dict()
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _role(self, role: str) -> str:
+        return f"model '{self.model_name}': {role}"
+
+    def _read(self, role: str, source: Any) -> pd.DataFrame:
+        from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
+
+        wanted = None
+        if self.columns is not None:
+            extra = [self.label_column, self.prediction_column, self.timestamp_column]
+            wanted = list(self.columns) + [c for c in extra if c]
+        opener = None
+        if isinstance(source, str) and not is_local(source):
+            from airflow.sdk import ObjectStoragePath
+
+            def opener(uri: str) -> Any:
+                return ObjectStoragePath(uri).open("rb")
+
+        frame = read_frame(source, role=self._role(role), columns=wanted, opener=opener)
+        self.log.info("Read %s: %d rows x %d columns", role, len(frame), frame.shape[1])
+        return frame
+
+    def _report_folder(self, context: Context) -> str:
+        run_id = str(context.get("run_id") or "")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")
+        return f"{safe}__{stamp}" if safe else stamp
+
+    def _store_report(self, local_dir: Path, summary: DriftSummary, context: Context) -> str:
+        folder = self._report_folder(context)
+        if self.report_prefix:
+            return self._store_in_prefix(local_dir, folder)
+        return self._store_in_mlflow(local_dir, folder, summary)
+
+    def _store_in_prefix(self, local_dir: Path, folder: str) -> str:
+        from airflow_provider_agentic_mlops.core.data_io import is_local, local_path
+
+        prefix = str(self.report_prefix).rstrip("/")
+        if is_local(prefix):
+            import shutil
+
+            target = local_path(prefix) / self.model_name / folder
+            target.mkdir(parents=True, exist_ok=True)
+            for item in local_dir.iterdir():
+                shutil.copyfile(item, target / item.name)
+            return (target / "drift_report.html").resolve().as_uri()
+        from airflow.sdk import ObjectStoragePath
+
+        target = ObjectStoragePath(prefix) / self.model_name / folder
+        for item in local_dir.iterdir():
+            with (target / item.name).open("wb") as out:
+                out.write(item.read_bytes())
+        return str(target / "drift_report.html")
+
+    def _store_in_mlflow(self, local_dir: Path, folder: str, summary: DriftSummary) -> str:
+        from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+        hook = MlflowRegistryHook(mlflow_conn_id=self.mlflow_conn_id)
+        client = hook.client()
+        name = experiment_name(self.model_name)
+        experiment = client.get_experiment_by_name(name)
+        experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`mlflow.runName` = '{MONITORING_RUN_NAME}'",
+            max_results=1,
+            order_by=["attributes.start_time ASC"],
+        )
+        if runs:
+            run_id = runs[0].info.run_id
+        else:
+            run_id = client.create_run(experiment_id, run_name=MONITORING_RUN_NAME).info.run_id
+        artifact_path = f"drift/{folder}"
+        client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
+        for key, value in (("drift_share", summary.drift_share), ("n_drifted_columns", summary.n_drifted)):
+            client.log_metric(run_id, key, float(value))
+        ui_url = getattr(hook, "ui_url", None)
+        if ui_url:
+            return f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_path}/drift_report.html"
+        artifact_uri = client.get_run(run_id).info.artifact_uri.rstrip("/")
+        return f"{artifact_uri}/{artifact_path}/drift_report.html"
