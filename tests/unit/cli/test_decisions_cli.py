@@ -1,0 +1,134 @@
+"""``airflow agentic-mlops decisions list|show`` on a real state store (SQLite in a tmp AIRFLOW_HOME)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+
+import pytest
+
+from airflow_provider_agentic_mlops.cli.commands.decisions import decisions_list, decisions_show
+from airflow_provider_agentic_mlops.core.config import DecisionConfig
+from airflow_provider_agentic_mlops.core.decision import LLMReply, ModelHistory, decide
+from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    return StateStoreHook().get_store()
+
+
+DRIFT = {
+    "drift_share": 0.3,
+    "n_columns": 2,
+    "n_drifted": 1,
+    "columns": {"amount": {"score": 0.8, "method": "psi", "threshold": 0.1, "drifted": True, "type": "num"}},
+    "top_drifted": [{"column": "amount", "score": 0.8, "method": "psi", "threshold": 0.1}],
+    "data_quality": {"null_share": {}, "missing_columns": [], "schema_errors": []},
+}
+
+
+def llm_saying(action: str):
+    def llm(*, messages, tools, response_format, max_tokens, validate):
+        content = json.dumps({"action": action, "rationale": "LLM reasons here", "confidence": 0.6, "evidence": ["e1"]})
+        return LLMReply(content=content, answer=validate(content, None), prompt_tokens=800, completion_tokens=70)
+
+    return llm
+
+
+def record(store, model: str, *, share: float = 0.3, last_retrain_hours_ago: float | None = None) -> int:
+    now = datetime(2025, 6, 1, 12)
+    last = None
+    if last_retrain_hours_ago is not None:
+        from datetime import timedelta
+
+        last = {"id": 1, "status": "succeeded", "started_at": now - timedelta(hours=last_retrain_hours_ago)}
+    decision = decide(
+        model_name=model,
+        drift={**DRIFT, "drift_share": share},
+        history=ModelHistory(now=now, last_retrain=last),
+        config=DecisionConfig(),
+        mode="llm",
+        llm=llm_saying("retrain"),
+    )
+    return store.record_decision(
+        model, dag_id=f"agentic_mlops__{model}", run_id="manual__1", **decision.record_fields()
+    )
+
+
+def ns(**kw) -> argparse.Namespace:
+    return argparse.Namespace(**{"model": None, "limit": 20, "output": "table", "state_conn_id": None, **kw})
+
+
+def test_list_shows_newest_first_with_action_override_and_tokens(store, capsys):
+    first = record(store, "fraud")
+    second = record(store, "fraud", last_retrain_hours_ago=2)  # cooldown: the LLM's retrain is overridden
+    record(store, "churn")
+    decisions_list(ns(model="fraud"))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:6] == ["id", "created_at", "model_name", "mode", "decided_by", "final_action"]
+    body = out[2:]
+    assert [line.split()[0] for line in body] == [str(second), str(first)]
+    assert "guardrail" in body[0] and "escalate" in body[0] and "870" in body[0]
+    assert "LLM chose 'retrain'" in body[0]
+    assert "llm" in body[1] and "retrain" in body[1]
+
+
+def test_list_as_json_with_a_limit(store, capsys):
+    for _ in range(3):
+        record(store, "fraud")
+    decisions_list(ns(output="json", limit=2))
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and rows[0]["id"] > rows[1]["id"]
+    assert rows[0]["tokens"] == 870 and rows[0]["final_action"] == "retrain"
+
+
+def test_list_when_empty_says_none(store, capsys):
+    decisions_list(ns())
+    assert capsys.readouterr().out.strip() == "(none)"
+
+
+def test_show_prints_the_full_trace(store, capsys):
+    decision_id = record(store, "fraud", last_retrain_hours_ago=2)
+    decisions_show(ns(decision_id=decision_id))
+    out = capsys.readouterr().out
+    assert out.startswith(f"Decision {decision_id}  model fraud")
+    for expected in (
+        "Action:      escalate  (decided by guardrail, mode llm)",
+        "LLM action:  retrain",
+        "Override:    LLM chose 'retrain'",
+        "- cooldown: retrain not allowed",
+        "Tokens:      prompt 800, completion 70 (total 870)",
+        "Inputs (sha256 ",
+        '"drift_share": 0.3',
+        "[system]",
+        "[user]",
+        '<untrusted-data id="',
+        "Raw answer:",
+        '"action": "retrain"',
+    ):
+        assert expected in out, expected
+
+
+def test_show_as_json_round_trips_the_stored_row(store, capsys):
+    decision_id = record(store, "fraud")
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    row = json.loads(capsys.readouterr().out)
+    assert row["id"] == decision_id and row["prompt"][1]["role"] == "user" and row["evidence"] == ["e1"]
+
+
+def test_show_unknown_id_is_a_clear_error(store):
+    with pytest.raises(SystemExit, match="decision 999 is not in the state store.*decisions list"):
+        decisions_show(ns(decision_id=999))
+
+
+def test_wired_in_the_agentic_mlops_command(store, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    decision_id = record(store, "fraud")
+    main(["decisions", "show", str(decision_id), "-o", "json"])
+    assert json.loads(capsys.readouterr().out)["id"] == decision_id
+    main(["decisions", "list", "--model", "fraud", "--limit", "1"])
+    assert str(decision_id) in capsys.readouterr().out
