@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 ROUTERS: list[str] = [
     "airflow_provider_agentic_mlops.plugins.slack_routes",
     "airflow_provider_agentic_mlops.plugins.approvals_page",
+    "airflow_provider_agentic_mlops.plugins.alerts",
 ]
 
 

@@ -1,0 +1,441 @@
+"""``POST /alerts``: monitoring alerts start the model's DAG run.
+
+Accepted bodies (JSON):
+
+* Prometheus Alertmanager webhooks (``version`` 4: ``{"status", "alerts": [{"status", "labels",
+  "annotations", "startsAt", "fingerprint"}], "commonLabels", ...}``);
+* Grafana webhooks (unified alerting: the same ``alerts`` list, plus ``orgId``, ``title``, ``message``);
+* a plain form: ``{"model": "fraud-detector", "status": "firing" | "resolved", "summary": "..."}``.
+
+Order of checks, each failing closed:
+
+1. Authentication against the connection ``[agentic_mlops] alerts_conn_id`` (default
+   ``agentic_mlops_alerts``): ``Authorization: Bearer <password>``, or ``Basic`` with the
+   connection's login and password (when it has a login). Compared with :func:`hmac.compare_digest`.
+   Anything else: 401 and nothing recorded. No such connection (or no password): 503.
+2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413).
+3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
+   alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. An unknown model:
+   404 naming the known ones, and nothing is recorded or started for any alert of the request.
+4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
+   alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
+   conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
+   the active run. The alert text is untrusted; the decision step fences it.
+
+At most one run per model, also when alerts arrive together: a per-model lock in this process, and
+around "look for an active run, else create one" a lock every API server sees - a PostgreSQL
+advisory transaction lock on the metadata DB, or a file lock next to a SQLite metadata DB (SQLite
+means one host). On other metadata databases (MySQL) only the in-process lock holds, so two API
+servers could each start a run for the same model at the same instant; the DAG's
+``max_active_runs=1`` then runs them one after the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hmac
+import json
+import logging
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from airflow_provider_agentic_mlops.plugins.app import settings_of
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["alerts"])
+
+DAG_ID_PREFIX = "agentic_mlops__"  # the DAG factory's prefix (kept here so the plugin imports no DAG code)
+DEFAULT_CONN_ID = "agentic_mlops_alerts"
+DEFAULT_MODEL_LABEL = "model"
+MAX_BODY_BYTES = 1_000_000
+MAX_TEXT = 2000  # characters kept of each label / annotation value
+MAX_ENTRIES = 50  # labels / annotations kept per alert
+TRIGGERING_USER = "agentic-mlops-alerts"
+FIRING, RESOLVED = "firing", "resolved"
+
+
+class AlertError(ValueError):
+    """The request cannot be used; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.extra = extra
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+
+def _conf(option: str, fallback: str) -> str:
+    from airflow.configuration import conf
+
+    return conf.get("agentic_mlops", option, fallback=fallback) or fallback
+
+
+def configured_model_label() -> str:
+    """``[agentic_mlops] alert_model_label`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERT_MODEL_LABEL``), default ``model``."""
+    return _conf("alert_model_label", DEFAULT_MODEL_LABEL)
+
+
+def configured_conn_id() -> str:
+    """``[agentic_mlops] alerts_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID``),
+    default ``agentic_mlops_alerts``."""
+    return _conf("alerts_conn_id", DEFAULT_CONN_ID)
+
+
+# -- authentication -------------------------------------------------------------------------------
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def authenticate(authorization: str, *, login: str | None, password: str | None) -> str | None:
+    """The caller's name when ``authorization`` carries the connection's credentials, else None.
+
+    Bearer: the token must equal ``password``. Basic: ``login:password`` must equal the connection's
+    (only when the connection has a login).
+    """
+    if not password:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return "bearer-token" if _same(value, password) else None
+    if scheme.lower() == "basic" and value and login:
+        try:
+            user, sep, secret = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        # evaluate both comparisons (no early exit on a wrong user name)
+        ok = [_same(user, login), _same(secret, password)]
+        return user if sep and all(ok) else None
+    return None
+
+
+def _credentials(conn_id: str) -> tuple[str | None, str | None]:
+    from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
+
+    conn = _get_connection_or_none(conn_id)
+    if conn is None:
+        return None, None
+    return conn.login or None, conn.password or None
+
+
+# -- payloads -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Alert:
+    """One alert, normalised from any accepted form. Label and annotation texts are truncated."""
+
+    source: str  # alertmanager | grafana | plain
+    status: str  # firing | resolved
+    model: str
+    summary: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    starts_at: str | None = None
+    fingerprint: str | None = None
+    url: str | None = None
+
+    def as_conf(self, received_at: str, group_size: int) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "model": self.model,
+            "summary": self.summary,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "starts_at": self.starts_at,
+            "fingerprint": self.fingerprint,
+            "url": self.url,
+            "received_at": received_at,
+            "group_size": group_size,
+        }
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:MAX_TEXT]
+
+
+def _mapping(value: Any, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise AlertError(422, f"{what} must be a JSON object, got {type(value).__name__}")
+    return {str(k)[:200]: _text(v) for k, v in list(value.items())[:MAX_ENTRIES]}
+
+
+def _status(value: Any, where: str) -> str:
+    status = str(value or "").lower()
+    if status not in (FIRING, RESOLVED):
+        raise AlertError(422, f"{where}: status must be 'firing' or 'resolved', got {value!r}")
+    return status
+
+
+def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> list[Alert]:
+    """Every alert of an Alertmanager, Grafana or plain payload, with its model.
+
+    :raises AlertError: 422 with what is wrong and how to fix it.
+    """
+    if not isinstance(payload, dict):
+        raise AlertError(422, f"the body must be a JSON object, got {type(payload).__name__}")
+    if "alerts" in payload:
+        source = "grafana" if "orgId" in payload else "alertmanager"
+        items = payload["alerts"]
+        if not isinstance(items, list) or not items:
+            raise AlertError(422, f"{source} payload: 'alerts' must be a non-empty list")
+        common = _mapping(payload.get("commonLabels"), "commonLabels")
+        alerts = []
+        for index, item in enumerate(items):
+            where = f"{source} payload: alerts[{index}]"
+            if not isinstance(item, dict):
+                raise AlertError(422, f"{where} must be an object")
+            labels = _mapping(item.get("labels"), f"{where}.labels")
+            annotations = _mapping(item.get("annotations"), f"{where}.annotations")
+            model = labels.get(model_label) or common.get(model_label)
+            if not model:
+                raise AlertError(
+                    422,
+                    f"{where} has no label {model_label!r} (nor has commonLabels): add it to the alert rule, "
+                    "or set [agentic_mlops] alert_model_label to the label that names the model",
+                )
+            summary = (
+                annotations.get("summary")
+                or annotations.get("description")
+                or labels.get("alertname")
+                or _text(payload.get("title") or "")
+            )
+            alerts.append(
+                Alert(
+                    source=source,
+                    status=_status(item.get("status") or payload.get("status"), where),
+                    model=model,
+                    summary=summary,
+                    labels=labels,
+                    annotations=annotations,
+                    starts_at=_text(item["startsAt"]) if item.get("startsAt") else None,
+                    fingerprint=_text(item["fingerprint"]) if item.get("fingerprint") else None,
+                    url=_text(item.get("generatorURL") or payload.get("externalURL") or "") or None,
+                )
+            )
+        return alerts
+    model = payload.get("model") or payload.get(model_label)
+    if not model or not isinstance(model, str):
+        raise AlertError(
+            422,
+            "not an Alertmanager or Grafana payload (no 'alerts' list), and no 'model' for the plain form "
+            '{"model": "<name>", "status": "firing", "summary": "..."}',
+        )
+    extra = {k: v for k, v in payload.items() if k not in ("model", "status", "summary", "labels", "annotations")}
+    return [
+        Alert(
+            source="plain",
+            status=_status(payload.get("status", FIRING), "plain payload"),
+            model=model[:250],
+            summary=_text(payload.get("summary") or ""),
+            labels=_mapping(payload.get("labels"), "labels"),
+            annotations={**_mapping(payload.get("annotations"), "annotations"), **_mapping(extra, "fields")},
+        )
+    ]
+
+
+# -- DAG runs -------------------------------------------------------------------------------------
+
+_model_locks: dict[str, threading.Lock] = {}
+_model_locks_guard = threading.Lock()
+
+
+def _model_lock(dag_id: str) -> threading.Lock:
+    with _model_locks_guard:
+        return _model_locks.setdefault(dag_id, threading.Lock())
+
+
+@contextlib.contextmanager
+def _across_api_servers(session: Any, dag_id: str) -> Iterator[None]:
+    """Serialise "find active run, else create one" for ``dag_id`` across processes (see module doc)."""
+    bind = session.get_bind()
+    dialect = bind.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy import text
+
+        key = zlib.crc32(f"agentic_mlops_alert:{dag_id}".encode()) - 2**31  # fits a signed bigint
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})  # released at commit
+        yield
+    elif dialect == "sqlite" and bind.url.database not in (None, "", ":memory:"):
+        with open(Path(f"{bind.url.database}.agentic-mlops-alerts.lock"), "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+def known_models() -> dict[str, dict[str, Any]]:
+    """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused}."""
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(DagModel.dag_id, DagModel.is_paused).where(
+                DagModel.dag_id.startswith(DAG_ID_PREFIX), ~DagModel.is_stale
+            )
+        ).all()
+    return {r.dag_id[len(DAG_ID_PREFIX) :]: {"dag_id": r.dag_id, "paused": bool(r.is_paused)} for r in rows}
+
+
+def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
+    """``(run_id, started)``: the queued/running run of ``dag_id`` if there is one, else a new run
+    (created like Airflow's own REST API does, state queued, with ``conf``)."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType
+    from sqlalchemy import select
+
+    with _model_lock(dag_id), create_session() as session, _across_api_servers(session, dag_id):
+        active = session.scalar(
+            select(DagRun.run_id)
+            .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
+            .order_by(DagRun.id.desc())
+            .limit(1)
+        )
+        if active is not None:
+            return str(active), False
+        run = trigger_dag(
+            dag_id,
+            triggered_by=DagRunTriggeredByType.REST_API,
+            triggering_user_name=TRIGGERING_USER,
+            conf=conf,
+            replace_microseconds=False,
+            note="started by a monitoring alert (agentic MLOps)",
+            session=session,
+        )
+        if run is None:  # trigger_dag's own contract allows it; nothing was created
+            raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
+        run_id = str(run.run_id)
+        session.commit()  # inside the cross-process lock: the next caller sees this run
+        return run_id, True
+
+
+# -- the route ------------------------------------------------------------------------------------
+
+
+def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tuple[int, dict[str, Any]]:
+    """Record every alert and start at most one run per model. Runs in a worker thread."""
+    models = known_models()
+    unknown = sorted({a.model for a in alerts} - set(models))
+    if unknown:
+        raise AlertError(
+            404,
+            f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. "
+            f"Known models: {sorted(models) or 'none (is the models file loaded by the dag-processor?)'}",
+            known_models=sorted(models),
+        )
+    received_at = datetime.now(timezone.utc).isoformat()
+    results = []
+    started_any = False
+    by_model: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_model.setdefault(alert.model, []).append(alert)
+    for model, group in by_model.items():
+        dag_id = models[model]["dag_id"]
+        for alert in (a for a in group if a.status == RESOLVED):
+            store.audit(
+                "alert_resolved",
+                actor=f"alert:{alert.source}:{caller}",
+                model_name=model,
+                subject=alert.fingerprint,
+                details=alert.as_conf(received_at, len(group)),
+            )
+        firing = [a for a in group if a.status == FIRING]
+        result: dict[str, Any] = {
+            "model": model,
+            "dag_id": dag_id,
+            "firing": len(firing),
+            "resolved": len(group) - len(firing),
+        }
+        if firing:
+            alert = firing[0]
+            run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
+            started_any |= started
+            result.update(run_id=run_id, outcome="started" if started else "already_running")
+            if models[model]["paused"]:
+                result["warning"] = f"DAG {dag_id} is paused: the run waits until it is unpaused"
+            for one in firing:
+                store.audit(
+                    "alert_received",
+                    actor=f"alert:{one.source}:{caller}",
+                    model_name=model,
+                    subject=one.fingerprint,
+                    details={**one.as_conf(received_at, len(firing)), "outcome": result["outcome"], "run_id": run_id},
+                )
+            log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
+        else:
+            result["outcome"] = "recorded_resolved"
+        results.append(result)
+    return (201 if started_any else 200), {"results": results}
+
+
+@router.post("/alerts")
+async def receive_alerts(request: Request) -> JSONResponse:
+    """Authenticate, parse, then start (or find) the model's run. 201 when a run started, else 200."""
+    conn_id = configured_conn_id()
+    login, password = await anyio.to_thread.run_sync(_credentials, conn_id)
+    if not password:
+        return JSONResponse(
+            {
+                "detail": f"alerts are not configured: create the connection {conn_id!r} "
+                "(password = bearer token; login + password for basic auth)"
+            },
+            status_code=503,
+        )
+    caller = authenticate(request.headers.get("Authorization") or "", login=login, password=password)
+    if caller is None:
+        return JSONResponse(
+            {"detail": "missing or wrong credentials"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="agentic-mlops-alerts"'},
+        )
+    body = await request.body()
+    try:
+        if len(body) > MAX_BODY_BYTES:
+            raise AlertError(413, f"body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
+        try:
+            payload = json.loads(body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise AlertError(422, f"the body is not JSON: {err}") from None
+        alerts = parse_alerts(payload, model_label=configured_model_label())
+        settings = settings_of(request.app)
+        status, answer = await anyio.to_thread.run_sync(
+            lambda: handle_alerts(alerts, caller=caller, store=settings.get_store())
+        )
+    except AlertError as err:
+        return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
+    return JSONResponse(answer, status_code=status)
+
+
+__all__ = ["Alert", "AlertError", "authenticate", "parse_alerts", "router", "start_run_unless_active"]
