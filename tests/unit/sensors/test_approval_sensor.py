@@ -1,0 +1,226 @@
+"""ApprovalSensor in-process: request once, defer, resume, reschedule mode, deny on timeout.
+
+Slack is the local Web API double, reached through the Slack provider's SlackHook (connection
+extra ``base_url``); the state store is SQLite in a temporary AIRFLOW_HOME.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, TaskDeferred
+
+from airflow_provider_agentic_mlops import approvals
+from airflow_provider_agentic_mlops.core import state
+from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+from airflow_provider_agentic_mlops.triggers.approval import ApprovalTrigger
+from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
+
+XCOMS = {
+    ("retrain", "return_value"): {"version": "7", "model_name": "fraud", "registered_model": "fraud"},
+    ("validate", "validation"): {
+        "passed": True,
+        "primary_metric": "roc_auc",
+        "champion_version": "6",
+        "challenger_version": "7",
+        "champion_metrics": {"roc_auc": 0.8},
+        "challenger_metrics": {"roc_auc": 0.9},
+        "report_uri": "file:///tmp/validation.html",
+        "report_digest": "sha256:feed",
+    },
+    ("check_drift", "return_value"): {"dataset_drift": True, "drift_share": 0.6, "n_columns": 5, "n_drifted": 3},
+    ("check_drift", "report_uri"): "file:///tmp/drift.html",
+    ("decide", "rationale"): "Three of five columns drifted.",
+}
+
+
+class FakeTI:
+    dag_id = "agentic_mlops__fraud"
+    task_id = "wait_for_approval"
+
+    def __init__(self, xcoms: dict[tuple[str, str], Any]) -> None:
+        self.xcoms = xcoms
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value", **_: Any) -> Any:
+        return self.xcoms.get((task_ids, key))
+
+    def get_first_reschedule_date(self, _context: Any) -> None:
+        return None
+
+
+def _context(run_id: str = "manual__1", xcoms: dict | None = None) -> dict[str, Any]:
+    return {"ti": FakeTI(XCOMS if xcoms is None else xcoms), "run_id": run_id}
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    approvals._clients.clear()
+    yield tmp_path
+    approvals._clients.clear()
+
+
+def _sensor(**kwargs: Any) -> ApprovalSensor:
+    defaults: dict[str, Any] = {
+        "task_id": "wait_for_approval",
+        "model_name": "fraud",
+        "channel": "C_APPROVALS",
+        "approvers": ["U_ALICE"],
+        "state_conn_id": "agentic_mlops_state_test",
+    }
+    return ApprovalSensor(**{**defaults, **kwargs})
+
+
+def _defer(sensor: ApprovalSensor, context: dict[str, Any]) -> ApprovalTrigger:
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)
+    assert deferred.value.method_name == "execute_complete"
+    return deferred.value.trigger
+
+
+def test_first_run_creates_the_request_posts_once_and_defers(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    sensor = _sensor()
+    trigger = _defer(sensor, _context())
+    _defer(_sensor(), _context())  # a re-run (retry, clear) must not post again
+    posts = slack_double.calls_to("chat.postMessage")
+    assert len(posts) == 1
+    assert posts[0].token == "xoxb-test-token"
+    blocks = json.dumps(posts[0].args["blocks"])
+    assert "Three of five columns drifted." in blocks and "0.8000 -> 0.9000" in blocks and "drift.html" in blocks
+    approval = sensor.store.get_approval(trigger.approval_id)
+    assert (approval["model_name"], approval["model_version"], approval["run_id"]) == ("fraud", "7", "manual__1")
+    assert approval["dag_id"] == "agentic_mlops__fraud" and approval["report_digest"] == "sha256:feed"
+    assert approval["slack_channel"] == "C_APPROVALS" and approval["slack_ts"]
+        "ts", approval["slack_ts"]
+    )
+    assert trigger.state_url == sensor.store.url
+
+
+def test_resumes_with_the_result_once_approved(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    sensor = _sensor()
+    trigger = _defer(sensor, _context())
+    approvals.decide(sensor.store, trigger.approval_id, approve=True, user="U_ALICE", via="slack")
+    result = sensor.execute_complete(_context(), {"status": "approved", "approval_id": trigger.approval_id})
+    assert result == {"approval_id": trigger.approval_id, "status": "approved", "decided_by": "U_ALICE"}
+
+
+def test_a_denied_request_fails_the_task(slack_double: SlackDouble, slack_connection: str) -> None:  # noqa: F811
+    sensor = _sensor()
+    trigger = _defer(sensor, _context())
+    approvals.decide(sensor.store, trigger.approval_id, approve=False, user="ops", via="cli", reason="too risky")
+    with pytest.raises(AirflowFailException, match="was denied: Denied by ops via cli.*too risky"):
+        sensor.execute_complete(_context(), {"status": "denied", "approval_id": trigger.approval_id})
+
+
+def test_the_deadline_denies_and_updates_the_message(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sensor = _sensor(timeout_hours=1)
+    trigger = _defer(sensor, _context())
+    real_now = state.utcnow
+    monkeypatch.setattr(state, "utcnow", lambda: real_now() + timedelta(hours=2))
+    with pytest.raises(AirflowFailException, match="was expired"):
+        sensor.execute_complete(_context(), {"status": "due", "approval_id": trigger.approval_id})
+    assert sensor.store.get_approval(trigger.approval_id)["status"] == "expired"
+    updates = slack_double.calls_to("chat.update")
+    assert len(updates) == 1 and "Nothing was promoted" in json.dumps(updates[0].args["blocks"])
+
+
+def test_a_due_reminder_is_sent_and_the_sensor_defers_again(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sensor = _sensor(remind_every_hours=1, escalation_channel="C_ESCALATE", timeout_hours=24)
+    trigger = _defer(sensor, _context())
+    assert trigger.remind_at is not None
+    real_now = state.utcnow
+    monkeypatch.setattr(state, "utcnow", lambda: real_now() + timedelta(hours=1, minutes=1))
+    with pytest.raises(TaskDeferred) as again:
+        sensor.execute_complete(_context(), {"status": "remind", "approval_id": trigger.approval_id})
+    channels = [c.args["channel"] for c in slack_double.calls_to("chat.postMessage")]
+    assert channels == ["C_APPROVALS", "C_APPROVALS", "C_ESCALATE"]
+    assert again.value.trigger.remind_at > trigger.remind_at
+
+
+def test_reschedule_mode_pokes_the_store_without_deferring(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    sensor = _sensor(deferrable=False)
+    assert sensor.mode == "reschedule"
+    with pytest.raises(AirflowRescheduleException):
+        sensor.execute(_context())
+    approval_id = sensor.store.list_approvals(status="pending")[0]["id"]
+    approvals.decide(sensor.store, approval_id, approve=True, user="ops", via="cli")
+    assert _sensor(deferrable=False).execute(_context()) == {
+        "approval_id": approval_id,
+        "status": "approved",
+        "decided_by": "ops",
+    }
+    assert len(slack_double.calls_to("chat.postMessage")) == 1
+
+
+def test_without_a_slack_connection_it_logs_the_cli_command(caplog: pytest.LogCaptureFixture) -> None:
+    sensor = _sensor(slack_conn_id="slack_does_not_exist")
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.approvals"):
+        trigger = _defer(sensor, _context())
+    assert f"airflow agentic-mlops approvals approve {trigger.approval_id}" in caplog.text
+    assert sensor.store.get_approval(trigger.approval_id)["slack_ts"] is None
+
+
+def test_without_a_candidate_version_it_fails_with_a_clear_message() -> None:
+    with pytest.raises(AirflowFailException, match="'retrain' pushed no candidate 'version'"):
+        _sensor().execute(_context(xcoms={}))
+
+
+def test_two_person_rule_is_passed_to_the_request(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    sensor = _sensor(required_approvals=2, approvers=["U_ALICE", "U_BOB"])
+    trigger = _defer(sensor, _context())
+    approvals.decide(sensor.store, trigger.approval_id, approve=True, user="U_ALICE", via="slack")
+    with pytest.raises(TaskDeferred):
+        sensor.execute_complete(_context(), {"status": "remind", "approval_id": trigger.approval_id})
+    approvals.decide(sensor.store, trigger.approval_id, approve=True, user="U_BOB", via="slack")
+    result = sensor.execute_complete(_context(), {"status": "approved", "approval_id": trigger.approval_id})
+    assert result["decided_by"] == "U_ALICE,U_BOB"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"timeout_hours": 0}, "timeout_hours=0 must be > 0"),
+        ({"required_approvals": 9}, "between 1 and 5"),
+        ({"remind_every_hours": -1}, "remind_every_hours=-1"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        _sensor(**kwargs)
+
+
+def test_module_imports_no_slack_sdk_at_top_level() -> None:
+    import ast
+
+    import airflow_provider_agentic_mlops.sensors.approval as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    top = {n.module or "" for n in tree.body if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names
+    }
+    assert not {m for m in top if m.split(".")[0] in ("slack_sdk", "pandas", "mlflow", "evidently", "openai")}
