@@ -1,0 +1,133 @@
+"""Reading reference/current data: formats, locations, columns, windows, and errors that help."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from airflow_provider_agentic_mlops.core.data_io import (
+    describe_source,
+    detect_format,
+    parse_window,
+    read_frame,
+    select_window,
+)
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"amount": [1.5, 2.5, 3.5], "country": ["fr", "de", "it"], "n": [1, 2, 3]})
+
+
+def test_reads_csv_and_parquet_from_paths_and_file_uris(frame, tmp_path) -> None:
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    frame.to_parquet(tmp_path / "data.parquet")
+
+    for source in (tmp_path / "data.csv", str(tmp_path / "data.parquet"), (tmp_path / "data.parquet").as_uri()):
+        pd.testing.assert_frame_equal(read_frame(source), frame)
+
+
+def test_reads_a_directory_of_parquet_files(frame, tmp_path) -> None:
+    (tmp_path / "ds").mkdir()
+    frame.iloc[:2].to_parquet(tmp_path / "ds" / "part-0.parquet")
+    frame.iloc[2:].to_parquet(tmp_path / "ds" / "part-1.parquet")
+
+    assert len(read_frame(tmp_path / "ds")) == 3
+
+
+def test_reads_only_requested_columns_that_exist(frame, tmp_path) -> None:
+    frame.to_parquet(tmp_path / "data.parquet")
+    frame.to_csv(tmp_path / "data.csv", index=False)
+
+    for name in ("data.parquet", "data.csv"):
+        read = read_frame(tmp_path / name, columns=["amount", "missing"])
+        assert list(read.columns) == ["amount"]
+
+
+def test_other_schemes_are_read_through_the_opener(frame) -> None:
+    payload = frame.to_parquet()
+    opened = []
+
+    def opener(uri: str) -> io.BytesIO:
+        opened.append(uri)
+        return io.BytesIO(payload)
+
+    read = read_frame("s3://bucket/cur.parquet", opener=opener, columns=["country"])
+
+    assert opened == ["s3://bucket/cur.parquet"]
+    assert list(read["country"]) == ["fr", "de", "it"]
+
+
+def test_other_schemes_without_an_opener_are_refused() -> None:
+    with pytest.raises(ValueError, match="'s3://bucket/cur.parquet': no opener for this URI scheme"):
+        read_frame("s3://bucket/cur.parquet", role="current data")
+
+
+def test_callable_source_is_called_and_must_return_a_dataframe(frame) -> None:
+    assert read_frame(lambda: frame) is frame
+
+    def load_reference() -> list:
+        return []
+
+    with pytest.raises(ValueError, match="load_reference returned list; it must return a pandas DataFrame"):
+        read_frame(load_reference, role="reference data")
+
+
+def test_unsupported_file_type_names_the_file_and_the_supported_ones(tmp_path) -> None:
+    (tmp_path / "data.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"reference data '.*data.json': unsupported file type .json. Use Parquet"):
+        read_frame(tmp_path / "data.json", role="reference data")
+
+
+def test_missing_file_is_named(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"current data not found at '.*nope.csv'"):
+        read_frame(tmp_path / "nope.csv", role="current data")
+
+
+def test_corrupt_parquet_is_named_with_what_to_do(tmp_path) -> None:
+    (tmp_path / "cur.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(ValueError, match=r"current data at '.*cur.parquet' could not be read as PARQUET: .*re-run"):
+        read_frame(tmp_path / "cur.parquet", role="current data")
+
+
+def test_unreadable_csv_is_named(tmp_path) -> None:
+    (tmp_path / "cur.csv").write_bytes(b"\xff\xfe\x00\x00garbage\x00")
+    with pytest.raises(ValueError, match=r"current data at '.*cur.csv' could not be read as CSV"):
+        read_frame(tmp_path / "cur.csv", role="current data")
+
+
+def test_format_detection() -> None:
+    assert detect_format("s3://b/x.PARQUET") == "parquet"
+    assert detect_format("gs://b/x.csv.gz") == "csv"
+    assert describe_source("s3://b/x.csv") == "s3://b/x.csv"
+
+
+def test_window_keeps_rows_within_the_duration_before_the_end() -> None:
+    stamps = pd.to_datetime(["2024-05-01", "2024-05-05", "2024-05-08", "2024-05-09"], utc=True)
+    frame = pd.DataFrame({"ts": stamps, "x": [1, 2, 3, 4]})
+    end = datetime(2024, 5, 8, tzinfo=timezone.utc)
+
+    kept = select_window(frame, "ts", "7d", end)
+
+    assert list(kept["x"]) == [2, 3]
+
+
+def test_window_parses_string_timestamps_and_naive_ends() -> None:
+    frame = pd.DataFrame({"ts": ["2024-05-01T00:00:00", "2024-05-07T12:00:00"], "x": [1, 2]})
+
+    kept = select_window(frame, "ts", "12h", datetime(2024, 5, 7, 23, 0))
+
+    assert list(kept["x"]) == [2]
+
+
+def test_window_errors_name_the_problem() -> None:
+    frame = pd.DataFrame({"ts": ["not a date"], "x": [1]})
+    with pytest.raises(ValueError, match="current_window 'a week' is not a duration"):
+        parse_window("a week")
+    with pytest.raises(ValueError, match="timestamp column 'when' is missing from current data"):
+        select_window(frame, "when", "7d")
+    with pytest.raises(ValueError, match="timestamp column 'ts' in current data does not hold dates"):
+        select_window(frame, "ts", "7d")

@@ -1,0 +1,372 @@
+"""compute_drift: method choice, overrides, the summary, model quality, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from airflow_provider_agentic_mlops.core.drift import (
+    DriftSummary,
+    compute_drift,
+    default_method,
+    wasserstein_distance_sorted,
+    write_evidently_report,
+)
+
+
+@pytest.fixture
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    n = 2000
+    reference = pd.DataFrame(
+        {
+            "amount": rng.normal(100, 10, n),
+            "age": rng.integers(18, 90, n),
+            "country": rng.choice(["fr", "de", "it"], n),
+            "channel": rng.choice(["web", "app"], n),
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "amount": rng.normal(120, 10, n),  # drifted
+            "age": rng.integers(18, 90, n),
+            "country": rng.choice(["fr", "de", "it"], n, p=[0.1, 0.1, 0.8]),  # drifted
+            "channel": rng.choice(["web", "app"], n),
+        }
+    )
+    return reference, current
+
+
+# -- method choice ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("col_type", "n_reference", "n_values", "expected"),
+    [
+        ("num", 1000, 50, "ks"),
+        ("num", 1000, 5, "chisquare"),
+        ("num", 1000, 2, "z"),
+        ("cat", 1000, 3, "chisquare"),
+        ("cat", 1000, 2, "z"),
+        ("num", 1001, 50, "wasserstein"),
+        ("num", 1001, 5, "jensenshannon"),
+        ("cat", 1001, 2, "jensenshannon"),
+        ("text", 1001, 900, "abs_text_content_drift"),
+        ("text", 1000, 900, "perc_text_content_drift"),
+    ],
+)
+def test_default_method_follows_evidentlys_size_and_cardinality_rules(
+    col_type: str, n_reference: int, n_values: int, expected: str
+) -> None:
+    assert default_method(col_type, n_reference, n_values) == expected
+
+
+def test_large_frames_use_wasserstein_for_numbers_and_jensen_shannon_for_categories(frames) -> None:
+    summary = compute_drift(*frames)
+
+    methods = {c: r.method for c, r in summary.columns.items()}
+    assert methods == {
+        "amount": "wasserstein",
+        "age": "wasserstein",
+        "country": "jensenshannon",
+        "channel": "jensenshannon",
+    }
+    assert {c: r.type for c, r in summary.columns.items()} == {
+        "amount": "num",
+        "age": "num",
+        "country": "cat",
+        "channel": "cat",
+    }
+
+
+def test_integer_column_with_few_values_is_categorical_as_in_evidently() -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"stars": rng.integers(1, 6, 3000)})
+    current = pd.DataFrame({"stars": rng.integers(1, 6, 3000)})
+
+    result = compute_drift(reference, current).columns["stars"]
+
+    assert (result.type, result.method) == ("cat", "jensenshannon")
+
+
+def test_categorical_columns_forces_the_categorical_type() -> None:
+    rng = np.random.default_rng(2)
+    reference = pd.DataFrame({"zip": rng.integers(1000, 1100, 3000)})
+    current = pd.DataFrame({"zip": rng.integers(1000, 1100, 3000)})
+
+    result = compute_drift(reference, current, categorical_columns=["zip"]).columns["zip"]
+
+    assert (result.type, result.method) == ("cat", "jensenshannon")
+
+
+def test_column_method_beats_type_method_and_thresholds_apply(frames) -> None:
+    summary = compute_drift(
+        *frames,
+        column_methods={"amount": "psi"},
+        type_methods={"num": "ks", "cat": "chisquare"},
+        column_thresholds={"channel": 0.0},
+    )
+
+    assert summary.columns["amount"].method == "psi"
+    assert summary.columns["age"].method == "ks"
+    assert summary.columns["country"].method == "chisquare"
+    assert summary.columns["channel"].threshold == 0.0
+    assert summary.columns["amount"].threshold == 0.1  # Evidently's PSI default
+    assert summary.columns["age"].threshold == 0.05  # K-S default
+
+
+@pytest.mark.parametrize(("n", "m"), [(500, 500), (500, 731), (10, 3)])
+def test_wasserstein_on_sorted_samples_equals_scipy(n: int, m: int) -> None:
+    rng = np.random.default_rng(n + m)
+    u = np.round(rng.normal(0, 1, n), 1)  # ties
+    v = np.round(rng.normal(0.3, 1.2, m), 1)
+
+    ours = wasserstein_distance_sorted(np.sort(u), np.sort(v))
+
+    assert ours == pytest.approx(stats.wasserstein_distance(u, v), rel=1e-12)
+
+
+# -- the summary --------------------------------------------------------------------------------
+
+
+def test_summary_has_the_keys_other_steps_rely_on(frames) -> None:
+    summary = compute_drift(*frames, drift_share=0.5, model_name="fraud")
+    data = summary.to_dict()
+
+    for key in (
+        "dataset_drift",
+        "drift_share",
+        "share_threshold",
+        "n_columns",
+        "n_drifted",
+        "top_drifted",
+        "columns",
+        "quality",
+        "n_reference",
+        "n_current",
+        "data_quality",
+    ):
+        assert key in data, key
+    assert data["n_columns"] == 4
+    assert data["n_drifted"] == 2
+    assert data["drift_share"] == 0.5
+    assert data["dataset_drift"] is True
+    assert data["quality"] is None
+    assert (data["n_reference"], data["n_current"]) == (2000, 2000)
+    assert set(data["columns"]["amount"]) == {"score", "method", "threshold", "drifted", "type"}
+    assert data["data_quality"] == {
+        "null_share": {"amount": 0.0, "age": 0.0, "country": 0.0, "channel": 0.0},
+        "missing_columns": [],
+        "extra_columns": [],
+        "schema_errors": [],
+    }
+    json.dumps(data)
+
+
+def test_top_drifted_lists_drifted_columns_most_severe_first(frames) -> None:
+    summary = compute_drift(*frames, top_n=1)
+
+    top = summary.to_dict()["top_drifted"]
+
+    assert [t["column"] for t in top] == ["amount"]  # 2 std shift: ~20x its threshold
+    assert set(top[0]) == {"column", "score", "method", "threshold"}
+    assert [t["column"] for t in compute_drift(*frames).top_drifted] == ["amount", "country"]
+
+
+def test_dataset_drift_needs_the_share_threshold(frames) -> None:
+    assert compute_drift(*frames, drift_share=0.5).dataset_drift is True
+    assert compute_drift(*frames, drift_share=0.75).dataset_drift is False
+
+
+def test_summary_stays_under_10kb_with_hundreds_of_columns() -> None:
+    rng = np.random.default_rng(3)
+    n, n_cols = 1500, 300
+    reference = pd.DataFrame({f"feature_with_a_long_name_{i:03d}": rng.normal(0, 1, n) for i in range(n_cols)})
+    current = pd.DataFrame(
+        {f"feature_with_a_long_name_{i:03d}": rng.normal(0.5 * (i % 2), 1, n) for i in range(n_cols)}
+    )
+    current.iloc[:10, :] = np.nan
+
+    summary = compute_drift(reference, current)
+    data = summary.to_dict()
+
+    assert len(json.dumps(data)) <= 10_000
+    assert data["n_columns"] == 300
+    assert data["columns_omitted"] == 300 - len(data["columns"])
+    assert all(entry["drifted"] for entry in data["columns"].values())  # most severe kept
+    assert len(data["top_drifted"]) == 5
+
+
+def test_from_dict_round_trips_the_summary(frames) -> None:
+    summary = compute_drift(*frames, model_name="fraud")
+
+    again = DriftSummary.from_dict(json.loads(json.dumps(summary.to_dict())))
+
+    assert again.to_dict() == summary.to_dict()
+
+
+def test_null_share_is_reported_for_current_data() -> None:
+    reference = pd.DataFrame({"x": np.arange(2000.0), "c": ["a", "b"] * 1000})
+    current = pd.DataFrame({"x": np.arange(2000.0), "c": ["a", None] * 1000})
+    current.loc[:499, "x"] = np.nan
+
+    null_share = compute_drift(reference, current).data_quality["null_share"]
+
+    assert null_share == {"x": 0.25, "c": 0.5}
+
+
+# -- model quality ------------------------------------------------------------------------------
+
+
+def test_classification_quality_from_probabilities() -> None:
+    rng = np.random.default_rng(4)
+    n = 2000
+    y_ref, y_cur = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, n), "label": y_ref, "score": np.clip(y_ref * 0.6 + 0.2, 0, 1)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, n), "label": y_cur, "score": rng.random(n)})
+
+    quality = compute_drift(reference, current, label_column="label", prediction_column="score").quality
+
+    assert set(quality) == {"accuracy", "f1", "roc_auc"}
+    assert quality["accuracy"]["reference"] == 1.0
+    assert quality["roc_auc"]["reference"] == 1.0
+    assert 0.4 < quality["accuracy"]["current"] < 0.6
+    assert 0.4 < quality["roc_auc"]["current"] < 0.6
+
+
+def test_classification_quality_from_labels_has_no_roc_auc() -> None:
+    reference = pd.DataFrame({"label": ["a", "b"] * 600, "pred": ["a", "b"] * 600})
+    current = pd.DataFrame({"label": ["a", "b"] * 600, "pred": ["a", "a"] * 600})
+
+    quality = compute_drift(
+        reference, current, label_column="label", prediction_column="pred", task="classification"
+    ).quality
+
+    assert quality["accuracy"] == {"reference": 1.0, "current": 0.5}
+    assert quality["roc_auc"] == {"reference": None, "current": None}
+
+
+def test_regression_quality_is_mae_and_rmse() -> None:
+    rng = np.random.default_rng(5)
+    n = 1500
+    y = rng.normal(50, 5, n)
+    reference = pd.DataFrame({"y": y, "y_hat": y + 1.0})
+    current = pd.DataFrame({"y": y, "y_hat": y + np.where(np.arange(n) % 2, 3.0, -3.0)})
+
+    quality = compute_drift(reference, current, label_column="y", prediction_column="y_hat").quality
+
+    assert quality["mae"]["reference"] == pytest.approx(1.0)
+    assert quality["mae"]["current"] == pytest.approx(3.0)
+    assert quality["rmse"]["current"] == pytest.approx(3.0)
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+def test_column_missing_from_current_is_named_with_the_source_and_the_fix(frames) -> None:
+    reference, current = frames
+    with pytest.raises(ValueError) as err:
+        compute_drift(
+            reference,
+            current.drop(columns="amount"),
+            model_name="fraud",
+            current_source="s3://bucket/cur.parquet",
+        )
+    assert str(err.value) == (
+        "model 'fraud': column 'amount' is missing from current data (s3://bucket/cur.parquet); "
+        "reference has it. Check the export job or drop it with exclude_columns."
+    )
+
+
+def test_extra_column_in_current_is_an_error_unless_excluded(frames) -> None:
+    reference, current = frames
+    current = current.assign(session_id=range(len(current)))
+
+    with pytest.raises(ValueError, match="column 'session_id' is in current data but not in reference data"):
+        compute_drift(reference, current)
+    assert "session_id" not in compute_drift(reference, current, exclude_columns=["session_id"]).columns
+
+
+def test_listed_column_missing_from_reference_is_named(frames) -> None:
+    reference, current = frames
+    with pytest.raises(ValueError, match="column 'income' is missing from reference data"):
+        compute_drift(reference, current, columns=["amount", "income"])
+
+
+@pytest.mark.parametrize("which", ["reference", "current"])
+def test_empty_frame_is_refused(frames, which: str) -> None:
+    reference, current = frames
+    if which == "reference":
+        reference = reference.iloc[:0]
+    else:
+        current = current.iloc[:0]
+    with pytest.raises(ValueError, match=f"{which} data .*has no rows"):
+        compute_drift(reference, current, reference_source="ref.parquet", current_source="cur.parquet")
+
+
+def test_dtype_clash_between_reference_and_current_is_named(frames) -> None:
+    reference, current = frames
+    current = current.assign(amount=current["amount"].astype(str))
+
+    with pytest.raises(ValueError, match="column 'amount' holds numeric values in reference data but string"):
+        compute_drift(reference, current)
+
+
+def test_all_null_column_is_refused(frames) -> None:
+    reference, current = frames
+    current = current.assign(country=None)
+
+    with pytest.raises(ValueError, match="column 'country' has only null values in current data"):
+        compute_drift(reference, current)
+
+
+def test_unknown_method_lists_the_valid_ones(frames) -> None:
+    with pytest.raises(ValueError, match="'wasserstien', not an Evidently drift method. Use one of"):
+        compute_drift(*frames, column_methods={"amount": "wasserstien"})
+
+
+def test_method_for_the_wrong_column_type_is_refused(frames) -> None:
+    with pytest.raises(ValueError, match="method 'wasserstein' does not apply to column 'country'"):
+        compute_drift(*frames, column_methods={"country": "wasserstein"})
+
+
+def test_override_for_a_column_that_does_not_exist_is_refused(frames) -> None:
+    with pytest.raises(ValueError, match=r"column_thresholds names \['amout'\]"):
+        compute_drift(*frames, column_thresholds={"amout": 0.2})
+
+
+def test_non_strict_mode_skips_broken_columns_and_records_them(frames) -> None:
+    reference, current = frames
+    current = current.drop(columns="age").assign(country=None, extra=1)
+
+    summary = compute_drift(reference, current, strict=False)
+
+    assert set(summary.columns) == {"amount", "channel"}
+    assert summary.data_quality["missing_columns"] == ["age"]
+    assert summary.data_quality["extra_columns"] == ["extra"]
+    assert summary.data_quality["null_share"]["country"] == 1.0
+    assert "column 'country' has only null values" in summary.data_quality["schema_errors"][0]
+
+
+# -- Evidently's report -------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_report_is_written_on_a_sample_and_says_so(frames, tmp_path) -> None:
+    reference, current = frames
+    summary = compute_drift(reference, current, model_name="fraud")
+
+    paths = write_evidently_report(reference, current, tmp_path / "out", sample_rows=500, summary=summary)
+
+    html = (tmp_path / "out" / "drift_report.html").read_text()
+    assert paths["html"].endswith("drift_report.html")
+    assert "random sample of 500 of 2,000 reference rows and 500 of 2,000 current rows" in html
+    assert len(html) > 10_000  # Evidently's page, not an empty file
+    report = json.loads((tmp_path / "out" / "drift_report.json").read_text())
+    columns = {m["config"].get("column") for m in report["metrics"]}
+    assert {"amount", "age", "country", "channel"} <= columns
+    assert json.loads((tmp_path / "out" / "drift_summary.json").read_text())["n_columns"] == 4
