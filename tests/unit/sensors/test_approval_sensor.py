@@ -99,8 +99,6 @@ def test_first_run_creates_the_request_posts_once_and_defers(
     assert (approval["model_name"], approval["model_version"], approval["run_id"]) == ("fraud", "7", "manual__1")
     assert approval["dag_id"] == "agentic_mlops__fraud" and approval["report_digest"] == "sha256:feed"
     assert approval["slack_channel"] == "C_APPROVALS" and approval["slack_ts"]
-        "ts", approval["slack_ts"]
-    )
     assert trigger.state_url == sensor.store.url
 
 
