@@ -28,6 +28,7 @@ def get_provider_info() -> dict:
                 "python-modules": [
                     f"{_PKG}.operators.drift",
                     f"{_PKG}.operators.decision",
+                    f"{_PKG}.operators.escalate",
                     f"{_PKG}.operators.retrain",
                     f"{_PKG}.operators.validate",
                     f"{_PKG}.operators.promote",
@@ -99,6 +100,8 @@ def get_provider_info() -> dict:
                     "model": {"label": "Model", "schema": {"type": ["string", "null"]}},
                     "timeout": {"label": "Timeout (s)", "schema": {"type": ["number", "null"]}},
                     "max_tokens": {"label": "Max tokens", "schema": {"type": ["integer", "null"]}},
+                    "max_retries": {"label": "Max retries", "schema": {"type": ["integer", "null"]}},
+                    "retry_backoff_seconds": {"label": "Retry backoff (s)", "schema": {"type": ["number", "null"]}},
                 },
             },
         ],

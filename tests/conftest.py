@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Test doubles and real local servers, as fixtures for the whole suite.
+pytest_plugins = ["tests.doubles.openai_server", "tests.doubles.slack_server", "tests.doubles.mlflow_server"]
+
 REPO = Path(__file__).resolve().parents[1]
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 ON_CI = os.environ.get("CI", "").lower() == "true"
