@@ -94,7 +94,8 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             drift_share=drift.drift_share,
             timestamp_column=drift.timestamp_column,
             current_window=drift.current_window,
-            label_column=drift.label_column,
+            # model quality needs both columns; the label alone is used by validation
+            label_column=drift.label_column if drift.prediction_column else None,
             prediction_column=drift.prediction_column,
             task=drift.task,
             report_sample_rows=drift.report_sample_rows,
