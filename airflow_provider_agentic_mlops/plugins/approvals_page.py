@@ -166,21 +166,21 @@ vertical-align:top}button{margin-right:.4rem;padding:.3rem .8rem;cursor:pointer}
 .no{background:#dc2626;color:#fff}#msg{margin:1rem 0;font-weight:600}small{color:#6b7280}
 </style></head><body>
 <h2>Model approvals</h2>
-<p><small>Signed in as {user}. Pending requests of the DAGs you can see. A decision here counts exactly like a
+<p><small>Signed in as __USER__. Pending requests of the DAGs you can see. A decision here counts exactly like a
 Slack click or <code>airflow agentic-mlops approvals approve ID</code>: the first decision wins.</small></p>
 <div id="msg"></div>
 <table><thead><tr><th>#</th><th>Model</th><th>Version</th><th>DAG run</th><th>Metrics (champion &rarr; challenger)</th>
-<th>Deadline (UTC)</th><th>Votes</th><th></th></tr></thead><tbody>{rows}</tbody></table>
+<th>Deadline (UTC)</th><th>Votes</th><th></th></tr></thead><tbody>__ROWS__</tbody></table>
 <script>
-async function decide(id, verb) {{
+async function decide(id, verb) {
   const reason = prompt(verb + " request #" + id + "? Optional reason:");
   if (reason === null) return;
-  const r = await fetch("api/approvals/" + id + "/" + verb, {{method: "POST", credentials: "same-origin",
-      headers: {{"Content-Type": "application/json"}}, body: JSON.stringify({{reason: reason || null}})}});
-  const data = await r.json().catch(() => ({{}}));
+  const r = await fetch("api/approvals/" + id + "/" + verb, {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify({reason: reason || null})});
+  const data = await r.json().catch(() => ({}));
   document.getElementById("msg").textContent = data.message || data.detail || ("HTTP " + r.status);
   if (r.ok) setTimeout(() => location.reload(), 800);
-}}
+}
 </script></body></html>"""
 
 
@@ -204,4 +204,4 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
     """The page shown in the Airflow UI (Browse > Model approvals)."""
     pending = await list_approvals(request, user, status="pending")
     rows = "".join(_row(a) for a in pending) or '<tr><td colspan="8">No pending approvals.</td></tr>'
-    return HTMLResponse(_PAGE.format(user=html.escape(user_name(user)), rows=rows))
+    return HTMLResponse(_PAGE.replace("__USER__", html.escape(user_name(user))).replace("__ROWS__", rows))

@@ -1,0 +1,73 @@
+"""The Socket Mode listener handles clicks like the HTTP endpoint: ack first, same rules, same answers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+
+from airflow_provider_agentic_mlops import approvals
+from airflow_provider_agentic_mlops.cli.commands.slack_listener import app_token, make_listener
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from tests.doubles.slack_server import SlackDouble, click_payload, slack_double  # noqa: F401
+
+
+class SocketClient:
+    """Stands in for the websocket side only: records the acknowledgements the listener sends."""
+
+    def __init__(self) -> None:
+        self.acks: list[str] = []
+
+    def send_socket_mode_response(self, response: Any) -> None:
+        self.acks.append(response.envelope_id)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.dispose()
+
+
+def test_a_click_over_socket_mode_is_acknowledged_recorded_and_the_message_updated(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    web = WebClient(token="xoxb", base_url=slack_double.base_url)
+    approval = approvals.request(
+        store,
+        model_name="fraud",
+        model_version="7",
+        dag_id="d",
+        run_id="r",
+        expires_at=utcnow() + timedelta(hours=1),
+        approvers=["U_ALICE"],
+        channel="C_APPROVALS",
+        slack_client=web,
+    ).approval
+    socket = SocketClient()
+    listener = make_listener(store, web)
+    listener(socket, SocketModeRequest("interactive", "env-1", click_payload(approval["id"], user_id="U_MALLORY")))
+    listener(socket, SocketModeRequest("interactive", "env-2", click_payload(approval["id"], user_id="U_ALICE")))
+    listener(socket, SocketModeRequest("events_api", "env-3", {"type": "event_callback"}))
+    assert socket.acks == ["env-1", "env-2"]
+    stored = store.get_approval(approval["id"])
+    assert (stored["status"], stored["decided_by"], stored["decided_via"]) == ("approved", "U_ALICE", "slack-socket")
+    assert "is not an approver" in slack_double.calls_to("chat.postEphemeral")[0].args["text"]
+    assert "Approved by U_ALICE" in str(slack_double.calls_to("chat.update")[0].args["blocks"])
+
+
+def test_the_app_token_comes_from_the_connection_extra_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_SOCKET", '{"conn_type": "slack", "password": "x", "extra": {"app_token": "xapp-1"}}'
+    )
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    assert app_token("slack_socket") == "xapp-1"
+    with pytest.raises(SystemExit, match="SLACK_APP_TOKEN"):
+        app_token("slack_missing")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-env")
+    assert app_token("slack_missing") == "xapp-env"

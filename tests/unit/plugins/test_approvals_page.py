@@ -1,0 +1,149 @@
+"""The plugin: registration, a cheap import, and the approvals page + JSON API behind Airflow's auth."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from airflow_provider_agentic_mlops import approvals
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from airflow_provider_agentic_mlops.plugins import approvals_page
+from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class User:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_name(self) -> str:
+        return self.name
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def permissions(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], bool]:
+    """(dag_id, method) -> allowed, standing in for Airflow's auth manager decision."""
+    allowed: dict[tuple[str, str], bool] = {}
+    calls: list[tuple[str, str, str, str]] = []
+
+    def decide(user: Any, dag_id: str, *, method: str, entity: str) -> bool:
+        calls.append((user.get_name(), dag_id, method, entity))
+        return allowed.get((dag_id, method), False)
+
+    monkeypatch.setattr(approvals_page, "is_authorized_dag", decide)
+    allowed["calls"] = calls  # type: ignore[index]
+    return allowed
+
+
+def _client(store: StateStore, user: str | None = "ui-alice") -> TestClient:
+    root = FastAPI()
+    app = create_app(AppSettings(signing_secret="s", store=store))
+    if user is not None:
+        app.dependency_overrides[approvals_page.authenticated_user] = lambda: User(user)
+    root.mount("/agentic-mlops", app)
+    return TestClient(root)
+
+
+def _request(store: StateStore, dag_id: str = "agentic_mlops__fraud", run_id: str = "r1") -> int:
+    return approvals.request(
+        store,
+        model_name=dag_id.split("__")[-1],
+        model_version="7",
+        dag_id=dag_id,
+        run_id=run_id,
+        expires_at=utcnow() + timedelta(hours=1),
+    ).approval["id"]
+
+
+def test_plugin_registers_the_app_and_an_external_view_airflow_accepts() -> None:
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    from airflow_provider_agentic_mlops.plugins import AgenticMlopsPlugin
+
+    assert AgenticMlopsPlugin.fastapi_apps[0]["url_prefix"] == "/agentic-mlops"
+    view = AgenticMlopsPlugin.external_views[0]
+    assert ExternalViewResponse.model_validate(view).href == "/agentic-mlops/approvals"
+    paths = {r.path for r in AgenticMlopsPlugin.fastapi_apps[0]["app"].routes}
+    assert {"/slack/interactions", "/approvals", "/api/approvals", "/api/approvals/{approval_id}/approve"} <= paths
+
+
+def test_importing_the_plugin_loads_no_slack_sdk_pandas_or_mlflow() -> None:
+    code = (
+        "import sys, airflow_provider_agentic_mlops.plugins as p; "
+        "heavy = [m for m in ('slack_sdk', 'pandas', 'mlflow', 'evidently', 'openai') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_without_an_airflow_token_the_page_and_api_are_401(store: StateStore) -> None:
+    client = _client(store, user=None)
+    assert client.get("/agentic-mlops/approvals").status_code == 401
+    assert client.get("/agentic-mlops/api/approvals").status_code == 401
+    approval_id = _request(store)
+    response = client.post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={})
+    assert response.status_code == 401
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
+def test_the_list_shows_only_requests_of_dags_the_user_may_read(store: StateStore, permissions: dict) -> None:
+    visible = _request(store)
+    _request(store, dag_id="agentic_mlops__secret")
+    permissions[("agentic_mlops__fraud", "GET")] = True
+    rows = _client(store).get("/agentic-mlops/api/approvals").json()
+    assert [r["id"] for r in rows] == [visible]
+    page = _client(store).get("/agentic-mlops/approvals")
+    assert page.status_code == 200 and "ui-alice" in page.text and "agentic_mlops__secret" not in page.text
+
+
+def test_approve_needs_the_dags_hitl_permission_and_records_via_ui(store: StateStore, permissions: dict) -> None:
+    approval_id = _request(store)
+    client = _client(store)
+    forbidden = client.post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={"reason": "ok"})
+    assert forbidden.status_code == 403
+    assert store.get_approval(approval_id)["status"] == "pending"
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    response = client.post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={"reason": "ok"})
+    assert response.status_code == 200 and response.json()["approval"]["status"] == "approved"
+    stored = store.get_approval(approval_id)
+    assert (stored["decided_by"], stored["decided_via"], stored["reason"]) == ("ui-alice", "ui", "ok")
+    assert ("ui-alice", "agentic_mlops__fraud", "PUT", "HITL_DETAIL") in permissions["calls"]
+
+
+def test_a_second_decision_from_the_page_is_409_and_says_who_decided(store: StateStore, permissions: dict) -> None:
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    approvals.decide(
+        store, approval_id, approve=True, user="U_SLACK", via="slack", allowlist=approvals.Allowlist(("U_SLACK",))
+    )
+    response = _client(store, user="ui-bob").post(f"/agentic-mlops/api/approvals/{approval_id}/deny", json={})
+    assert response.status_code == 409 and "already approved by U_SLACK" in response.json()["message"]
+
+
+def test_a_form_post_is_refused_so_a_cross_site_form_cannot_decide(store: StateStore, permissions: dict) -> None:
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    response = _client(store).post(f"/agentic-mlops/api/approvals/{approval_id}/approve", data={"reason": "x"})
+    assert response.status_code == 415
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
+def test_an_unknown_request_is_404(store: StateStore, permissions: dict) -> None:
+    assert _client(store).post("/agentic-mlops/api/approvals/999/approve", json={}).status_code == 404
