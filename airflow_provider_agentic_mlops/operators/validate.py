@@ -1,0 +1,279 @@
+"""ValidateOperator: the challenger against the champion on the same labelled data; a branch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.branch import BaseBranchOperator
+
+from airflow_provider_agentic_mlops.core.validation import REGRESSION_METRICS, Gates, ValidationReport, build_report
+from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from airflow.sdk import Context
+
+CHAMPION = "champion"
+REPORT_DIR = "agentic_mlops/validation"
+
+
+class ValidateOperator(BaseBranchOperator):
+    """Evaluate the challenger (from the retrain task) and the champion (alias ``champion``) on the same
+    labelled validation data, gate the challenger, and branch.
+
+    Both versions are loaded from MLflow and scored on the same rows; the gates are those of
+    :class:`~airflow_provider_agentic_mlops.core.validation.Gates` (minimum absolute / relative
+    improvement of the primary metric, tolerated regression of guard metrics, absolute floors). With
+    no champion yet (a model's first version) only the floors apply: the challenger passes when it
+    meets them, and trivially when no floor is configured (the report says so; a person still approves).
+
+    The comparative report (Markdown and HTML: metrics side by side, the drift that caused the run,
+    the decision rationale; its sha256 digest binds the approval to it) is logged as artifacts of the
+    challenger's MLflow run under ``agentic_mlops/validation/``. XCom key ``validation`` carries the
+    summary. A failing challenger branches to ``reject_task_id``: the run ends without asking anyone,
+    and the log, the report and the version's tag ``agentic_mlops.validation=rejected`` say why.
+
+    :param model_name: the provider's model name.
+    :param registered_model: name in the MLflow registry (default: ``model_name``).
+    :param validation_data: path/URI of labelled Parquet or CSV (templated): the current window.
+    :param label_column: the label column in ``validation_data``.
+    :param feature_columns: the model's input columns; default: the model signature's inputs, else
+        every column except the label.
+    :param task: ``classification`` or ``regression``; default from the primary metric.
+    :param primary_metric: metric that decides (``roc_auc``, ``f1``, ``accuracy``, ``rmse``, ...).
+    :param higher_is_better: direction of the primary metric.
+    :param min_absolute_improvement: challenger - champion on the primary metric must be at least this.
+    :param min_relative_improvement: that improvement over ``|champion|`` must be at least this.
+    :param guard_metrics: ``{metric: tolerance}``: largest tolerated regression of each.
+    :param floors: ``{metric: bound}``: absolute minimum (maximum for error metrics) for any challenger.
+    :param mlflow_conn_id: MLflow connection with ``train`` access (reads both versions, writes the report).
+    :param state_conn_id: state store connection (the audit trail records rejections).
+    :param retrain_task_id: task whose return value names the challenger.
+    :param drift_task_id: task whose return value is the drift summary shown in the report.
+    :param decision_task_id: task whose XComs ``decision_id``/``action``/``rationale`` are shown.
+    :param approve_task_id: branch taken when the challenger passes.
+    :param reject_task_id: branch taken when it fails.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "registered_model", "validation_data")
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        validation_data: str,
+        label_column: str | None,
+        registered_model: str | None = None,
+        feature_columns: Sequence[str] | None = None,
+        task: str | None = None,
+        primary_metric: str = "roc_auc",
+        higher_is_better: bool = True,
+        min_absolute_improvement: float = 0.0,
+        min_relative_improvement: float = 0.0,
+        guard_metrics: Mapping[str, float] | None = None,
+        floors: Mapping[str, float] | None = None,
+        mlflow_conn_id: str = "agentic_mlops_mlflow_train",
+        state_conn_id: str = "agentic_mlops_state_default",
+        retrain_task_id: str = "retrain",
+        drift_task_id: str | None = "check_drift",
+        decision_task_id: str | None = "decide",
+        approve_task_id: str = "wait_for_approval",
+        reject_task_id: str = "rejected",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not label_column:
+            raise ValueError(
+                f"ValidateOperator for model {model_name!r}: label_column is required (the column with the true "
+                "labels in the validation data); set drift.label_column in models.yaml"
+            )
+        if not validation_data:
+            raise ValueError(
+                f"ValidateOperator for model {model_name!r}: validation_data (a labelled Parquet/CSV) is required"
+            )
+        if task is not None and task not in ("classification", "regression"):
+            raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
+        self.gates = Gates(
+            primary_metric=primary_metric,
+            higher_is_better=higher_is_better,
+            min_absolute_improvement=min_absolute_improvement,
+            min_relative_improvement=min_relative_improvement,
+            guard_metrics=dict(guard_metrics or {}),
+            floors=dict(floors or {}),
+        )
+        self.model_name = model_name
+        self.registered_model = registered_model or model_name
+        self.validation_data = validation_data
+        self.label_column = label_column
+        self.feature_columns = list(feature_columns) if feature_columns else None
+        self.task = task
+        self.mlflow_conn_id = mlflow_conn_id
+        self.state_conn_id = state_conn_id
+        self.retrain_task_id = retrain_task_id
+        self.drift_task_id = drift_task_id
+        self.decision_task_id = decision_task_id
+        self.approve_task_id = approve_task_id
+        self.reject_task_id = reject_task_id
+
+    @cached_property
+    def hook(self) -> MlflowRegistryHook:
+        return MlflowRegistryHook(self.mlflow_conn_id)
+
+    @property
+    def ml_task(self) -> str:
+        return self.task or ("regression" if self.gates.primary_metric in REGRESSION_METRICS else "classification")
+
+    def choose_branch(self, context: Context) -> str:
+        self.hook.require_access("train", f"writing the validation report of {self.model_name!r}")
+        ti = context["ti"]
+        retrained = ti.xcom_pull(task_ids=self.retrain_task_id) or {}
+        challenger = retrained.get("version")
+        if not challenger:
+            raise ValueError(
+                f"model {self.model_name!r}: task {self.retrain_task_id!r} returned {retrained!r} "
+                "without a version; "
+                "validate must run after RetrainOperator (set retrain_task_id if it has another id)"
+            )
+        challenger = str(challenger)
+        client = self.hook.client()
+        run_id = retrained.get("mlflow_run_id") or client.get_model_version(self.registered_model, challenger).run_id
+        champion = self.hook.get_alias_version(self.registered_model, CHAMPION)
+
+        frame = self._read_data()
+        y_true = frame[self.label_column]
+        challenger_metrics = self._evaluate(challenger, frame, y_true)
+        champion_metrics = self._evaluate(champion, frame, y_true) if champion else None
+
+        report = build_report(
+            model_name=self.model_name,
+            gates=self.gates,
+            challenger_version=challenger,
+            challenger_metrics=challenger_metrics,
+            champion_version=champion,
+            champion_metrics=champion_metrics,
+            drift=ti.xcom_pull(task_ids=self.drift_task_id) if self.drift_task_id else None,
+            decision=self._decision(ti),
+            n_rows=len(frame),
+            data_uri=str(self.validation_data),
+        )
+        report_uri = self._write_report(report, run_id)
+        summary = report.to_dict(report_uri=report_uri)
+        ti.xcom_push(key="validation", value=summary)
+        self.hook.set_version_tags(
+            self.registered_model,
+            challenger,
+            {
+                "agentic_mlops.validation": "passed" if report.passed else "rejected",
+                "agentic_mlops.report_digest": summary["report_digest"],
+            },
+        )
+        if report.passed:
+            self.log.info(
+                "Challenger %s v%s passed validation:\n  %s",
+                self.registered_model,
+                challenger,
+                "\n  ".join(report.reasons),
+            )
+            return self.approve_task_id
+        self.log.warning(
+            "Challenger %s v%s REJECTED; the run ends here without asking for approval. Why:\n  %s\nReport: %s",
+            self.registered_model,
+            challenger,
+            "\n  ".join(report.reasons),
+            report_uri,
+        )
+        StateStoreHook(self.state_conn_id).get_store().audit(
+            "validation_rejected",
+            actor="agentic-mlops",
+            model_name=self.model_name,
+            subject=f"version:{challenger}",
+            details={"reasons": report.reasons, "report_uri": report_uri, "digest": summary["report_digest"]},
+        )
+        return self.reject_task_id
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _read_data(self) -> pd.DataFrame:
+        from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
+
+        opener = None
+        if isinstance(self.validation_data, str) and not is_local(self.validation_data):
+            from airflow.sdk import ObjectStoragePath
+
+            def opener(uri: str) -> Any:
+                return ObjectStoragePath(uri).open("rb")
+
+        frame = read_frame(self.validation_data, role=f"model '{self.model_name}': validation data", opener=opener)
+        if self.label_column not in frame.columns:
+            raise ValueError(
+                f"model {self.model_name!r}: label column {self.label_column!r} is not in the validation data "
+                f"{self.validation_data} (columns: {sorted(map(str, frame.columns))}); set label_column to the "
+                "column with the true labels"
+            )
+        frame = frame[frame[self.label_column].notna()]
+        if frame.empty:
+            raise ValueError(f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows")
+        return frame
+
+    def _evaluate(self, version: str, frame: pd.DataFrame, y_true: Any) -> dict[str, float]:
+        import mlflow
+
+        from airflow_provider_agentic_mlops.core.validation import compute_metrics
+
+        mlflow.set_tracking_uri(self.hook.tracking_uri)
+        mlflow.set_registry_uri(self.hook.tracking_uri)
+        uri = f"models:/{self.registered_model}/{version}"
+        info = mlflow.models.get_model_info(uri)
+        features = self._features(info, frame, version)
+        x = frame[features]
+        proba = None
+        if "sklearn" in info.flavors:
+            model = mlflow.sklearn.load_model(uri)
+            y_pred = model.predict(x)
+            if self.ml_task == "classification" and hasattr(model, "predict_proba"):
+                proba = model.predict_proba(x)
+        else:
+            output = mlflow.pyfunc.load_model(uri).predict(x)
+            y_pred = getattr(output, "to_numpy", lambda: output)()
+            if self.ml_task == "classification" and getattr(y_pred, "ndim", 1) == 2:
+                proba, y_pred = y_pred, y_pred.argmax(axis=1)
+        metrics = compute_metrics(self.ml_task, list(y_true), list(y_pred), proba)  # type: ignore[arg-type]
+        self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(frame), metrics)
+        return metrics
+
+    def _features(self, info: Any, frame: pd.DataFrame, version: str) -> list[str]:
+        if self.feature_columns:
+            wanted = self.feature_columns
+        else:
+            inputs = info.signature.inputs.input_names() if info.signature is not None else None
+            wanted = [str(c) for c in inputs] if inputs else [c for c in frame.columns if c != self.label_column]
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"model {self.model_name!r}: v{version} needs columns {missing} that the validation data "
+                f"{self.validation_data} lacks; export them or set feature_columns"
+            )
+        return list(wanted)
+
+    def _decision(self, ti: Any) -> dict[str, Any] | None:
+        if not self.decision_task_id:
+            return None
+        decision = {
+            key: ti.xcom_pull(task_ids=self.decision_task_id, key=key) for key in ("decision_id", "action", "rationale")
+        }
+        return decision if any(v is not None for v in decision.values()) else None
+
+    def _write_report(self, report: ValidationReport, run_id: str) -> str:
+        import json
+
+        self.hook.log_text_artifact(run_id, report.to_markdown(), f"{REPORT_DIR}/report.md")
+        self.hook.log_text_artifact(
+            run_id,
+            json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str),
+            f"{REPORT_DIR}/report.json",
+        )
+        return self.hook.log_text_artifact(run_id, report.to_html(), f"{REPORT_DIR}/report.html")

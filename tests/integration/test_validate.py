@@ -1,0 +1,161 @@
+"""ValidateOperator against a real MLflow server (HTTP): real models scored on the same labelled data."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+
+from tests.doubles.airflow_task import task_context
+from tests.doubles.mlflow_server import LABEL, labelled_frame, mlflow_server, register_tiny_classifier  # noqa: F401
+
+DRIFT = {
+    "dataset_drift": True,
+    "drift_share": 0.75,
+    "share_threshold": 0.5,
+    "n_columns": 4,
+    "n_drifted": 3,
+    "top_drifted": [{"column": "f0", "score": 0.33, "method": "wasserstein", "threshold": 0.1}],
+}
+
+
+@pytest.fixture
+def env(airflow_home, mlflow_server, monkeypatch, tmp_path):  # noqa: F811
+    for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}'
+        )
+    data = tmp_path / "current.parquet"
+    labelled_frame(400, seed=42).to_parquet(data)
+    import mlflow
+
+    return {
+        "url": mlflow_server,
+        "model": f"v-{uuid.uuid4().hex[:8]}",
+        "data": str(data),
+        "client": mlflow.MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server),
+    }
+
+
+def _op(env, **kwargs):
+    from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+
+    params = {"task_id": "validate", "model_name": env["model"], "validation_data": env["data"], "label_column": LABEL}
+    params.update(kwargs)
+    return ValidateOperator(**params)
+
+
+def _ctx(challenger: dict):
+    return task_context(
+        xcoms={
+            ("retrain", "return_value"): {"version": challenger["version"], "mlflow_run_id": challenger["run_id"]},
+            ("check_drift", "return_value"): DRIFT,
+            ("decide", "decision_id"): 11,
+            ("decide", "action"): "retrain",
+            ("decide", "rationale"): "f0 drifted beyond the threshold",
+        }
+    )
+
+
+def _champion(env, quality):
+    champion = register_tiny_classifier(env["url"], env["model"], quality=quality, seed=3)
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    return champion
+
+
+def _artifact(env, run_id, name):
+    import mlflow
+
+    return mlflow.artifacts.load_text(f"runs:/{run_id}/agentic_mlops/validation/{name}")
+
+
+def test_better_challenger_passes_and_its_report_is_logged_to_its_run(env):
+    champion = _champion(env, "bad")
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    ctx = _ctx(challenger)
+
+    branch = _op(env, min_absolute_improvement=0.05).choose_branch(ctx)
+
+    assert branch == "wait_for_approval"
+    summary = ctx["ti"].pushed["validation"]
+    assert summary["passed"] is True
+    assert summary["champion_version"] == champion["version"]
+    assert summary["challenger_version"] == challenger["version"]
+    assert summary["challenger_metrics"]["roc_auc"] > summary["champion_metrics"]["roc_auc"] + 0.05
+    assert summary["report_uri"] == f"runs:/{challenger['run_id']}/agentic_mlops/validation/report.html"
+    markdown = _artifact(env, challenger["run_id"], "report.md")
+    assert hashlib.sha256(markdown.encode()).hexdigest() == summary["report_digest"]
+    assert "f0 drifted beyond the threshold" in markdown and "`f0`: wasserstein" in markdown
+    html = _artifact(env, challenger["run_id"], "report.html")
+    assert summary["report_digest"] in html and "<table>" in html
+    tags = env["client"].get_model_version(env["model"], challenger["version"]).tags
+    assert tags["agentic_mlops.validation"] == "passed"
+
+
+def test_worse_challenger_is_rejected_without_approval_and_the_reason_is_recorded(env, airflow_home):
+    _champion(env, "good")
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="bad")
+    ctx = _ctx(challenger)
+
+    assert _op(env).choose_branch(ctx) == "rejected"
+
+    summary = ctx["ti"].pushed["validation"]
+    assert summary["passed"] is False
+    assert summary["reasons"][0].startswith("FAILED primary: roc_auc")
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    entry = StateStoreHook().get_store().audit_trail(env["model"])[0]
+    assert entry["action"] == "validation_rejected" and entry["subject"] == f"version:{challenger['version']}"
+    assert "REJECTED" in _artifact(env, challenger["run_id"], "report.md")
+    tags = env["client"].get_model_version(env["model"], challenger["version"]).tags
+    assert tags["agentic_mlops.validation"] == "rejected"
+
+
+def test_guard_metric_regression_rejects_an_otherwise_equal_challenger(env):
+    _champion(env, "good")
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good", seed=3)  # same as champion
+    ctx = _ctx(challenger)
+    assert _op(env, guard_metrics={"recall": 0.0}).choose_branch(ctx) == "wait_for_approval"  # equal: no regression
+    assert _op(env, min_absolute_improvement=0.01).choose_branch(ctx) == "rejected"  # equal is not an improvement
+
+
+def test_first_version_without_champion_is_judged_on_floors(env, tmp_path):
+    good = register_tiny_classifier(env["url"], env["model"], quality="good")
+    assert _op(env, floors={"roc_auc": 0.8}).choose_branch(_ctx(good)) == "wait_for_approval"
+    bad = register_tiny_classifier(env["url"], env["model"], quality="bad")
+    ctx = _ctx(bad)
+    assert _op(env, floors={"roc_auc": 0.8}).choose_branch(ctx) == "rejected"
+    assert ctx["ti"].pushed["validation"]["champion_version"] is None
+    assert ctx["ti"].pushed["validation"]["reasons"][0].startswith("FAILED floor: roc_auc")
+
+
+def test_csv_validation_data_and_explicit_feature_columns(env, tmp_path):
+    csv = tmp_path / "current.csv"
+    labelled_frame(300, seed=9).to_csv(csv, index=False)
+    challenger = register_tiny_classifier(env["url"], env["model"])
+    ctx = _ctx(challenger)
+    _op(env, validation_data=str(csv), feature_columns=["f0", "f1", "f2", "f3"]).choose_branch(ctx)
+    assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.7
+
+
+def test_missing_label_column_is_named_with_the_fix(env):
+    challenger = register_tiny_classifier(env["url"], env["model"])
+    with pytest.raises(ValueError, match="label column 'is_fraud' is not in the validation data"):
+        _op(env, label_column="is_fraud").choose_branch(_ctx(challenger))
+
+
+def test_missing_feature_column_is_named(env, tmp_path):
+    data = tmp_path / "partial.parquet"
+    labelled_frame(100).drop(columns=["f3"]).to_parquet(data)
+    challenger = register_tiny_classifier(env["url"], env["model"])
+    with pytest.raises(ValueError, match=r"\['f3'\]"):
+        _op(env, validation_data=str(data), feature_columns=["f0", "f1", "f2", "f3"]).choose_branch(_ctx(challenger))
+
+
+def test_read_only_connection_cannot_write_the_report(env):
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowAccessError
+
+    challenger = register_tiny_classifier(env["url"], env["model"])
+    with pytest.raises(MlflowAccessError):
+        _op(env, mlflow_conn_id="agentic_mlops_mlflow_registry").choose_branch(_ctx(challenger))
