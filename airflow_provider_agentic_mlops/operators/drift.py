@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
     from airflow_provider_agentic_mlops.core.drift import DriftSummary
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
 REPORT_URI_XCOM_KEY = "report_uri"
 MONITORING_RUN_NAME = "monitoring"
@@ -25,6 +26,16 @@ MONITORING_RUN_NAME = "monitoring"
 def experiment_name(model_name: str) -> str:
     """The MLflow experiment of a model: ``agentic-mlops/<model_name>``."""
     return f"agentic-mlops/{model_name}"
+
+
+def _sqlite_artifact_location(hook: MlflowRegistryHook) -> str | None:
+    """Artifacts of a local SQLite tracking store go next to the database (``mlartifacts/``),
+    not into the worker's current directory (MLflow's default); None for other stores."""
+    uri = hook.tracking_uri
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri.removeprefix("sqlite:///")).resolve()
+    return (database.parent / "mlartifacts").as_uri()
 
 
 class DriftReportLink(BaseOperatorLink):
@@ -66,7 +77,8 @@ class DriftCheckOperator(BaseOperator):
     :param prediction_column: prediction column (label, or probability of class 1).
     :param task: ``"classification"`` or ``"regression"``; inferred from the labels when None.
     :param report_sample_rows: rows sampled from each frame for the HTML/JSON report.
-    :param mlflow_conn_id: MLflow connection for the report artifact.
+    :param mlflow_conn_id: MLflow connection for the report artifact; it must allow logging runs
+        (access ``train``), which the read-only ``agentic_mlops_mlflow_registry`` does not.
     :param report_prefix: object-storage prefix or local directory for the report instead of
         MLflow, e.g. ``s3://bucket/drift``. (templated)
     :param strict: fail on broken input (missing, extra or all-null columns, dtype clashes);
@@ -97,7 +109,7 @@ class DriftCheckOperator(BaseOperator):
         prediction_column: str | None = None,
         task: str | None = None,
         report_sample_rows: int = 100_000,
-        mlflow_conn_id: str = "agentic_mlops_mlflow_registry",
+        mlflow_conn_id: str = "agentic_mlops_mlflow_train",
         report_prefix: str | None = None,
         strict: bool = True,
         top_n: int = 5,
@@ -131,6 +143,12 @@ class DriftCheckOperator(BaseOperator):
         from airflow_provider_agentic_mlops.core.data_io import describe_source
         from airflow_provider_agentic_mlops.core.drift import compute_drift, write_evidently_report
 
+        hook = None
+        if not self.report_prefix:  # fail before the heavy work when the report cannot be stored
+            from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+            hook = MlflowRegistryHook(mlflow_conn_id=self.mlflow_conn_id)
+            hook.require_access("train", f"DriftCheckOperator logging the drift report of '{self.model_name}'")
         reference = self._read("reference data", self.reference)
         current = self._read("current data", self.current)
         exclude = list(self.exclude_columns)
@@ -190,7 +208,11 @@ class DriftCheckOperator(BaseOperator):
                 summary=summary,
                 model_name=self.model_name,
             )
-            summary.report_uri = self._store_report(Path(tmp), summary, context)
+            folder = self._report_folder(context)
+            if hook is None:
+                summary.report_uri = self._store_in_prefix(Path(tmp), folder)
+            else:
+                summary.report_uri = self._store_in_mlflow(hook, Path(tmp), folder, summary)
         context["ti"].xcom_push(key=REPORT_URI_XCOM_KEY, value=summary.report_uri)
         self.log.info("Drift report: %s", summary.report_uri)
         return summary.to_dict()
@@ -224,12 +246,6 @@ class DriftCheckOperator(BaseOperator):
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")
         return f"{safe}__{stamp}" if safe else stamp
 
-    def _store_report(self, local_dir: Path, summary: DriftSummary, context: Context) -> str:
-        folder = self._report_folder(context)
-        if self.report_prefix:
-            return self._store_in_prefix(local_dir, folder)
-        return self._store_in_mlflow(local_dir, folder, summary)
-
     def _store_in_prefix(self, local_dir: Path, folder: str) -> str:
         from airflow_provider_agentic_mlops.core.data_io import is_local, local_path
 
@@ -250,14 +266,14 @@ class DriftCheckOperator(BaseOperator):
                 out.write(item.read_bytes())
         return str(target / "drift_report.html")
 
-    def _store_in_mlflow(self, local_dir: Path, folder: str, summary: DriftSummary) -> str:
-        from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
-
-        hook = MlflowRegistryHook(mlflow_conn_id=self.mlflow_conn_id)
+    def _store_in_mlflow(self, hook: MlflowRegistryHook, local_dir: Path, folder: str, summary: DriftSummary) -> str:
         client = hook.client()
         name = experiment_name(self.model_name)
         experiment = client.get_experiment_by_name(name)
-        experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
+        if experiment is not None:
+            experiment_id = experiment.experiment_id
+        else:
+            experiment_id = client.create_experiment(name, artifact_location=_sqlite_artifact_location(hook))
         runs = client.search_runs(
             [experiment_id],
             filter_string=f"tags.`mlflow.runName` = '{MONITORING_RUN_NAME}'",

@@ -1,0 +1,218 @@
+"""DriftCheckOperator.execute in-process on real files: summary, report, XCom, window, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator, DriftReportLink
+
+END = datetime(2024, 5, 8, tzinfo=timezone.utc)
+
+
+def make_frames(n: int = 3000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame(
+        {
+            "amount": rng.normal(100, 10, n),
+            "country": rng.choice(["fr", "de", "it"], n),
+            "label": rng.integers(0, 2, n),
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "amount": rng.normal(130, 10, n),
+            "country": rng.choice(["fr", "de", "it"], n),
+            "label": rng.integers(0, 2, n),
+        }
+    )
+    reference["score"] = np.clip(reference["label"] * 0.5 + rng.random(n) * 0.5, 0, 1)
+    current["score"] = rng.random(n)
+    return reference, current
+
+
+def context(ti: mock.MagicMock | None = None) -> dict:
+    return {"ti": ti or mock.MagicMock(), "run_id": "scheduled__2024-05-08T00:00:00+00:00", "data_interval_end": END}
+
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_execute_returns_the_summary_and_saves_the_report_under_the_prefix(tmp_path: Path, fmt: str) -> None:
+    reference, current = make_frames()
+    ref_path, cur_path = tmp_path / f"ref.{fmt}", tmp_path / f"cur.{fmt}"
+    if fmt == "csv":
+        reference.to_csv(ref_path, index=False)
+        current.to_csv(cur_path, index=False)
+    else:
+        reference.to_parquet(ref_path)
+        current.to_parquet(cur_path)
+    ti = mock.MagicMock()
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference=str(ref_path),
+        current=cur_path.as_uri(),
+        label_column="label",
+        prediction_column="score",
+        report_prefix=str(tmp_path / "reports"),
+        report_sample_rows=1000,
+    )
+
+    result = op.execute(context(ti))
+
+    assert len(json.dumps(result)) <= 10_000
+    assert result["n_columns"] == 4
+    assert result["columns"]["amount"] == {
+        "score": pytest.approx(3.0, rel=0.1),
+        "method": "wasserstein",
+        "threshold": 0.1,
+        "drifted": True,
+        "type": "num",
+    }
+    assert result["columns"]["country"]["drifted"] is False
+    assert result["top_drifted"][0]["column"] == "amount"
+    assert (result["n_reference"], result["n_current"]) == (3000, 3000)
+    assert set(result["quality"]) == {"accuracy", "f1", "roc_auc"}
+    assert result["quality"]["roc_auc"]["reference"] > 0.9
+    report_uri = result["report_uri"]
+    ti.xcom_push.assert_called_once_with(key="report_uri", value=report_uri)
+    html = Path(report_uri.removeprefix("file://"))
+    assert html.parent.parent.name == "fraud-detector"
+    assert html.parent.name.startswith("scheduled__2024-05-08T00_00_00_00_00__")
+    assert "random sample of 1,000 of 3,000 reference rows" in html.read_text()
+    assert {p.name for p in html.parent.iterdir()} == {"drift_report.html", "drift_report.json", "drift_summary.json"}
+
+
+def test_callables_and_current_window(tmp_path: Path) -> None:
+    reference, current = make_frames(2000)
+    current["event_time"] = END - pd.to_timedelta(np.arange(2000), unit="h")  # ~83 days back
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference=lambda: reference,
+        current=lambda: current,
+        exclude_columns=["label", "score"],
+        timestamp_column="event_time",
+        current_window="7d",
+        report_prefix=str(tmp_path),
+        report_sample_rows=500,
+    )
+
+    result = op.execute(context())
+
+    assert result["n_current"] == 7 * 24  # (end - 7d, end]
+    assert set(result["columns"]) == {"amount", "country"}
+
+
+def test_broken_input_fails_the_task_and_records_nothing(tmp_path: Path) -> None:
+    reference, current = make_frames(1500)
+    reference.to_parquet(tmp_path / "ref.parquet")
+    current.drop(columns="amount").to_parquet(tmp_path / "cur.parquet")
+    ti = mock.MagicMock()
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference=str(tmp_path / "ref.parquet"),
+        current=str(tmp_path / "cur.parquet"),
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    with pytest.raises(ValueError) as err:
+        op.execute(context(ti))
+
+    assert "model 'fraud-detector': column 'amount' is missing from current data" in str(err.value)
+    assert str(tmp_path / "cur.parquet") in str(err.value)
+    assert "exclude_columns" in str(err.value)
+    ti.xcom_push.assert_not_called()
+    assert not (tmp_path / "reports").exists()
+
+
+def test_unsupported_file_fails_with_the_file_named(tmp_path: Path) -> None:
+    (tmp_path / "ref.xlsx").write_bytes(b"x")
+    op = DriftCheckOperator(
+        task_id="check_drift", model_name="m", reference=str(tmp_path / "ref.xlsx"), current=str(tmp_path / "c.csv")
+    )
+    with pytest.raises(ValueError, match=r"model 'm': reference data '.*ref.xlsx': unsupported file type .xlsx"):
+        op.execute(context())
+
+
+def test_report_goes_to_the_models_mlflow_monitoring_run(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    reference, current = make_frames(1500)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference=lambda: reference,
+        current=lambda: current,
+        report_sample_rows=500,
+        mlflow_conn_id="agentic_mlops_mlflow_train",  # absent: the SQLite fallback store
+    )
+
+    first = op.execute(context())
+    second = op.execute(context())
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("agentic-mlops/fraud-detector")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_name for r in runs] == ["monitoring"]  # one run, reused
+    folders = [a.path for a in client.list_artifacts(runs[0].info.run_id, "drift")]
+    assert len(folders) == 2
+    assert first["report_uri"].endswith("/drift_report.html")
+    assert first["report_uri"] != second["report_uri"]
+    assert runs[0].data.metrics["drift_share"] == first["drift_share"]
+
+
+def test_link_reads_the_report_uri_from_xcom() -> None:
+    op = DriftCheckOperator(task_id="t", model_name="m", reference="r.csv", current="c.csv")
+    with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", return_value="s3://b/r.html") as get_value:
+        link = DriftReportLink().get_link(op, ti_key=mock.sentinel.key)
+    assert link == "s3://b/r.html"
+    assert get_value.call_args.kwargs == {"ti_key": mock.sentinel.key, "key": "report_uri"}
+    assert DriftReportLink.name == "Drift report"
+    assert [type(link) for link in DriftCheckOperator.operator_extra_links] == [DriftReportLink]
+    assert DriftCheckOperator.template_fields == ("reference", "current", "report_prefix")
+
+
+def test_operator_module_imports_no_pandas_evidently_or_mlflow() -> None:
+    code = (
+        "import sys, airflow_provider_agentic_mlops.operators.drift\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'evidently', 'mlflow', 'sklearn'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_window_without_timestamp_column_is_refused_at_definition() -> None:
+    with pytest.raises(ValueError, match="current_window needs timestamp_column"):
+        DriftCheckOperator(task_id="t", model_name="m", reference="r.csv", current="c.csv", current_window="7d")
+
+
+def test_read_only_mlflow_connection_is_refused_before_reading_data(airflow_home: Path) -> None:
+    def never_called() -> pd.DataFrame:
+        raise AssertionError("data read before the access check")
+
+    op = DriftCheckOperator(
+        task_id="t",
+        model_name="m",
+        reference=never_called,
+        current=never_called,
+        mlflow_conn_id="agentic_mlops_mlflow_registry",
+    )
+    with pytest.raises(PermissionError, match="needs an MLflow connection with access 'train'"):
+        op.execute(context())
