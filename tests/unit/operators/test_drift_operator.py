@@ -216,3 +216,36 @@ def test_read_only_mlflow_connection_is_refused_before_reading_data(airflow_home
     )
     with pytest.raises(PermissionError, match="needs an MLflow connection with access 'train'"):
         op.execute(context())
+
+
+def test_object_storage_uris_are_read_and_written_through_object_storage_path() -> None:
+    import fsspec
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import attach
+
+    attach("memory", fs=fsspec.filesystem("memory"))  # stands in for s3://, gs://, ...
+    reference, current = make_frames(1500)
+    with ObjectStoragePath("memory://lake/fraud/ref.parquet").open("wb") as out:
+        reference.to_parquet(out)
+    with ObjectStoragePath("memory://lake/fraud/cur.csv").open("wb") as out:
+        out.write(current.to_csv(index=False).encode())
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference="memory://lake/fraud/ref.parquet",
+        current="memory://lake/fraud/cur.csv",
+        report_prefix="memory://lake/reports/",
+        report_sample_rows=500,
+    )
+
+    result = op.execute(context())
+
+    assert result["n_columns"] == 4
+    assert result["report_uri"].startswith("memory://lake/reports/fraud-detector/")
+    report = ObjectStoragePath(result["report_uri"])
+    assert "random sample of 500 of 1,500 reference rows" in report.read_text()
+    assert sorted(p.name for p in report.parent.iterdir()) == [
+        "drift_report.html",
+        "drift_report.json",
+        "drift_summary.json",
+    ]
