@@ -30,7 +30,7 @@ from tests.conftest import REPO
 
 pytestmark = [pytest.mark.slow]
 
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
+AIRFLOW = [sys.executable, "-m", "airflow"]  # not bin/airflow: its shebang may name another interpreter
 TOKEN = "alert-token-0123456789"
 LOGIN, PASSWORD = "alertmanager", "basic-secret-42"
 MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads"]
@@ -98,8 +98,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         AIRFLOW_CONN_AGENTIC_MLOPS_ALERTS_TOKEN=json.dumps({"conn_type": "http", "password": TOKEN}),
         PYTHONPATH=str(REPO),
     )
-    _run([AIRFLOW, "db", "migrate"], env)
-    _run([AIRFLOW, "dags", "reserialize"], env)
+    _run([*AIRFLOW, "db", "migrate"], env)
+    _run([*AIRFLOW, "dags", "reserialize"], env)
     procs, urls = [], {}
     try:
         for name, conn_id in (("basic", "agentic_mlops_alerts"), ("token", "agentic_mlops_alerts_token")):
