@@ -257,6 +257,7 @@ def decide(
     slack_client: WebClient | None = None,
     members: UsergroupMembers | None = None,
     update_message: bool = True,
+    approval: dict[str, Any] | None = None,
 ) -> ApprovalOutcome:
     """Record one person's decision on a request and bring its Slack message up to date.
 
@@ -266,10 +267,13 @@ def decide(
         request's Slack connection.
     :param update_message: False when the caller updates the message itself (the endpoint does it
         after answering Slack).
+    :param approval: the request as the caller just read it (saves a read; the decision itself is
+        still taken on the locked row inside the store's transaction).
     :raises ApprovalRefused: a Slack user outside the allowlist; nothing is recorded.
     :raises StateStoreError: no such request.
     """
-    approval = _get(store, approval_id)
+    if approval is None or approval.get("id") != approval_id:
+        approval = _get(store, approval_id)
     if via in SLACK_VIAS:
         if slack_client is None and approval.get("status") == PENDING and Allowlist.of(approval).usergroup:
             slack_client = slack_client_for(approval)
@@ -424,11 +428,12 @@ class ClickResult:
     click: slack_messages.ApprovalClick
     approval: dict[str, Any] | None = None
     slack_client: Any = None
+    expired_now: bool = False
 
     def send_answers(self) -> None:
         """Update the request's message and tell the clicker (ephemeral). Never raises."""
         client = self.slack_client
-        if self.approval is not None and self.kind in ("recorded", "already_decided"):
+        if self.approval is not None and (self.kind == "recorded" or self.expired_now):
             refresh_message(self.approval, slack_client=client)
         decided_now = self.kind == "recorded" and self.approval is not None and self.approval["status"] != PENDING
         if not decided_now:
@@ -471,6 +476,7 @@ def handle_click(
             slack_client=client,
             members=members,
             update_message=False,
+            approval=approval,
         )
     except ApprovalRefused as err:
         return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
@@ -483,7 +489,9 @@ def handle_click(
     else:
         kind = "not_recorded"
     text = outcome.message[:1].upper() + outcome.message[1:] if outcome.message else kind
-    return ClickResult(kind, text, click, outcome.approval, client)
+    # the click found the deadline passed and the store expired the request just now: show it
+    expired_now = approval["status"] == PENDING and outcome.approval["status"] == "expired"
+    return ClickResult(kind, text, click, outcome.approval, client, expired_now)
 
 
 __all__ = [

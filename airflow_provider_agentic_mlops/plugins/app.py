@@ -66,6 +66,8 @@ class AppSettings:
     members: UsergroupMembers | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _resolved: dict[str, Any] = field(default_factory=dict)
+    _answers: Any = None
+    _sqlite_writes: threading.Lock = field(default_factory=threading.Lock)
 
     def _get(self, name: str) -> Any:
         value = getattr(self, name)
@@ -81,6 +83,24 @@ class AppSettings:
 
     def get_store(self) -> StateStore:
         return self._get("store")
+
+    def serialized(self) -> Any:
+        """A lock around store writes on SQLite: one writer at a time in this process, handed over at
+        once, instead of SQLite's busy handler sleeping in steps of up to 100 ms. PostgreSQL: no lock."""
+        import contextlib
+
+        if self.get_store().dialect != "sqlite":
+            return contextlib.nullcontext()
+        return self._sqlite_writes
+
+    def run_later(self, fn: Callable[[], None]) -> None:
+        """Run Slack Web API calls on the app's few answer threads, off the request path."""
+        with self._lock:
+            if self._answers is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._answers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentic-mlops-slack")
+        self._answers.submit(fn)
 
     def get_members(self) -> UsergroupMembers:
         if self.members is None:

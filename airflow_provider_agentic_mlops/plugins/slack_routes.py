@@ -79,6 +79,10 @@ def _answer(status: int, outcome: str, detail: str | None = None) -> Response:
     return JSONResponse({"detail": detail}, status_code=status, headers={OUTCOME_HEADER: outcome})
 
 
+async def _after_response(settings: Any, send: Any) -> None:
+    settings.run_later(send)
+
+
 @router.post("/slack/interactions")
 async def slack_interactions(request: Request, background: BackgroundTasks) -> Response:
     """Verify, then record one Approve / Deny click."""
@@ -107,10 +111,17 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
         return _answer(400, "bad_payload", str(err))
     if click is None:
         return _answer(200, "ignored")
-    result = await anyio.to_thread.run_sync(
-        lambda: approvals.handle_click(
-            settings.get_store(), click, via="slack", slack_client=settings.slack_client, members=settings.get_members()
-        )
-    )
-    background.add_task(result.send_answers)
+
+    def record() -> approvals.ClickResult:
+        with settings.serialized():
+            return approvals.handle_click(
+                settings.get_store(),
+                click,
+                via="slack",
+                slack_client=settings.slack_client,
+                members=settings.get_members(),
+            )
+
+    result = await anyio.to_thread.run_sync(record)
+    background.add_task(_after_response, settings, result.send_answers)
     return _answer(200, result.kind)
