@@ -95,6 +95,7 @@ class ValidationConfig(_Section):
     """Champion vs challenger gates."""
 
     data: str | None = None
+    label_column: str | None = None
     primary_metric: str = "roc_auc"
     higher_is_better: bool = True
     min_absolute_improvement: float = 0.0
@@ -148,6 +149,20 @@ class ModelSpec(_Section):
                 "(it becomes part of the DAG id)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _labels_for_validation(self) -> ModelSpec:
+        if not (self.validation.label_column or self.drift.label_column):
+            raise ValueError(
+                "validation compares champion and challenger on labelled data: set drift.label_column "
+                "(or validation.label_column) to the column with the true labels"
+            )
+        return self
+
+    @property
+    def label_column(self) -> str:
+        """The true-label column of the validation data."""
+        return self.validation.label_column or self.drift.label_column  # type: ignore[return-value]
 
     @property
     def dag_id(self) -> str:

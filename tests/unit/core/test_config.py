@@ -9,7 +9,7 @@ from tests.conftest import REPO
 
 GOOD = {
     "name": "churn",
-    "drift": {"reference": "ref.parquet", "current": "cur.parquet"},
+    "drift": {"reference": "ref.parquet", "current": "cur.parquet", "label_column": "y"},
     "retrain": {"trigger_dag_id": "train_churn"},
 }
 
@@ -44,6 +44,10 @@ def test_defaults_merge_under_each_model_and_the_model_wins() -> None:
         ),
         ({**GOOD, "retrain": {"python_callable": "no_colon"}}, r"model 'churn'.*'module:function'"),
         ({**GOOD, "drift": {"current": "c"}}, r"model 'churn': field 'drift.reference': Field required"),
+        (
+            {**GOOD, "drift": {"reference": "r", "current": "c"}},
+            r"model 'churn': field '\(entry\)': .*set drift.label_column \(or validation.label_column\)",
+        ),
         ({**GOOD, "approval": {"timout_hours": 2}}, r"model 'churn': field 'approval.timout_hours': Extra inputs"),
         ({**GOOD, "name": "bad name!"}, r"model 'bad name!': field 'name': .*letters, digits"),
         (

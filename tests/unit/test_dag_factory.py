@@ -1,0 +1,96 @@
+"""The DAG factory: one DAG per model, the loop's shape, and config errors as DAG import errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.config import ConfigError
+from airflow_provider_agentic_mlops.dag_factory import build_dags, models_file
+
+MODELS = """
+defaults:
+  approval: {{channel: "#ml", approvers: [U1]}}
+models:
+  - name: churn
+    schedule: "@hourly"
+    drift: {{reference: data/ref.parquet, current: "${{DATA_ROOT}}/cur.parquet", label_column: y}}
+    retrain: {{trigger_dag_id: train_churn, conf: {{train_data: data/train.csv}}}}
+  - name: fraud
+    schedule: null
+    drift: {{reference: s3://bucket/ref.parquet, current: s3://bucket/cur.parquet}}
+    retrain: {{python_callable: "pkg.mod:train"}}
+    validation: {{data: s3://bucket/val.parquet, label_column: is_fraud}}
+    approval: {{required_approvals: {approvals}}}
+"""
+
+
+@pytest.fixture
+def dags(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_ROOT", "/data/root")
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(approvals=2))
+    return tmp_path, build_dags(path)
+
+
+def test_one_dag_per_model_with_one_active_run(dags) -> None:
+    _, built = dags
+    assert sorted(built) == ["agentic_mlops__churn", "agentic_mlops__fraud"]
+    assert all(dag.max_active_runs == 1 and not dag.catchup for dag in built.values())
+    assert "agentic-mlops" in built["agentic_mlops__churn"].tags
+
+
+def test_the_loop_has_the_documented_shape(dags) -> None:
+    _, built = dags
+    dag = built["agentic_mlops__churn"]
+    down = {tid: sorted(t.downstream_task_ids) for tid, t in dag.task_dict.items()}
+    assert down == {
+        "check_drift": ["decide"],
+        "decide": ["escalate", "no_action", "retrain"],
+        "retrain": ["validate"],
+        "validate": ["rejected", "wait_for_approval"],
+        "wait_for_approval": ["promote"],
+        "promote": [],
+        "no_action": [],
+        "escalate": [],
+        "rejected": [],
+    }
+
+
+def test_paths_resolve_against_the_models_file_and_the_environment(dags) -> None:
+    base, built = dags
+    churn = built["agentic_mlops__churn"].task_dict
+    assert churn["check_drift"].reference == str(base / "data" / "ref.parquet")
+    assert churn["check_drift"].current == "/data/root/cur.parquet"
+    assert churn["retrain"].conf == {"train_data": str(base / "data" / "train.csv")}
+    assert churn["validate"].validation_data == "/data/root/cur.parquet"  # defaults to the current data
+    fraud = built["agentic_mlops__fraud"].task_dict
+    assert fraud["check_drift"].reference == "s3://bucket/ref.parquet"
+    assert fraud["validate"].validation_data == "s3://bucket/val.parquet"
+
+
+def test_model_settings_reach_the_operators(dags) -> None:
+    _, built = dags
+    churn, fraud = built["agentic_mlops__churn"], built["agentic_mlops__fraud"]
+    assert churn.schedule == "@hourly" or str(churn.timetable.summary) == "@hourly"
+    assert churn.task_dict["retrain"].trigger_dag_id == "train_churn"
+    assert fraud.task_dict["retrain"].python_callable == "pkg.mod:train"
+    assert fraud.task_dict["wait_for_approval"].required_approvals == 2
+    assert churn.task_dict["wait_for_approval"].approvers == ["U1"]
+    assert churn.task_dict["promote"].mlflow_conn_id == "agentic_mlops_mlflow_promote"
+    assert churn.task_dict["retrain"].mlflow_conn_id == "agentic_mlops_mlflow_train"
+
+
+def test_a_bad_entry_fails_with_model_field_and_expectation(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(approvals=9))
+    with pytest.raises(
+        ConfigError, match=r"model 'fraud': field 'approval.required_approvals': .*less than or equal to 5"
+    ):
+        build_dags(path)
+
+
+def test_models_file_comes_from_config_else_beside_the_dag_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "elsewhere.yaml"))
+    assert models_file(tmp_path) == tmp_path / "elsewhere.yaml"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
+    assert models_file(tmp_path) == tmp_path / "models.yaml"
