@@ -1,0 +1,73 @@
+"""``airflow agentic-mlops rollback <model>``: restore the previous champion, recorded in the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _registered_model(model: str) -> str:
+    """The MLflow name of ``model`` from models.yaml when the file is there; else the model name itself."""
+    try:
+        from airflow_provider_agentic_mlops.core.config import load_models
+        from airflow_provider_agentic_mlops.dag_factory import models_file
+
+        for spec in load_models(models_file()):
+            if spec.name == model:
+                return spec.mlflow_model_name
+    except Exception as err:  # no models file here: the registered model is named like the model
+        log.debug("models file not read (%s); using %r as the registered model", err, model)
+    return model
+
+
+def rollback(args: argparse.Namespace) -> dict[str, Any]:
+    """Restore ``previous_champion`` of ``args.model`` as its champion (asks first unless ``--yes``)."""
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+    from airflow_provider_agentic_mlops.operators.promote import (
+        CHAMPION,
+        PREVIOUS_CHAMPION,
+        PromotionRefused,
+        rollback_champion,
+    )
+
+    user = getattr(args, "user", None) or getpass.getuser()
+    registered_model = _registered_model(args.model)
+    hook = MlflowRegistryHook(args.mlflow_conn_id)
+    current = hook.get_alias_version(registered_model, CHAMPION)
+    previous = hook.get_alias_version(registered_model, PREVIOUS_CHAMPION)
+    if previous is None:
+        raise SystemExit(
+            f"{args.model}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} version to roll back to "
+            f"(champion is v{current})"
+            if current
+            else f"{args.model}: {registered_model!r} has no champion"
+        )
+    if not getattr(args, "yes", False):
+        if not sys.stdin.isatty():
+            raise SystemExit("refusing to roll back without confirmation: pass --yes when not on a terminal")
+        answer = input(f"Roll back {registered_model}: champion v{current} -> v{previous} as {user}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise SystemExit("rollback cancelled; nothing changed")
+    try:
+        result = rollback_champion(
+            hook,
+            StateStoreHook(args.state_conn_id).get_store(),
+            model_name=args.model,
+            registered_model=registered_model,
+            user=user,
+            reason=getattr(args, "reason", None),
+        )
+    except PromotionRefused as err:
+        raise SystemExit(str(err)) from None
+    url = hook.model_version_url(registered_model, result["version"])
+    print(
+        f"{registered_model}: champion is v{result['version']} again (was v{result['rolled_back_version']}); "
+        f"rolled back by {user}." + (f" {url}" if url else "")
+    )
+    return result

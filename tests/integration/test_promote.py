@@ -1,0 +1,251 @@
+"""PromoteOperator and RollbackOperator against a real MLflow server (HTTP), behind real approvals."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from tests.doubles.airflow_task import task_context
+from tests.doubles.mlflow_server import mlflow_server, register_tiny_classifier  # noqa: F401 (fixture)
+
+DAG_ID, RUN_ID = "agentic_mlops__m", "manual__promote"
+
+
+@pytest.fixture
+def env(airflow_home, mlflow_server, monkeypatch):  # noqa: F811
+    for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}'
+        )
+    import mlflow
+
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    model = f"p-{uuid.uuid4().hex[:8]}"
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    old = register_tiny_classifier(mlflow_server, model, seed=1)["version"]
+    new = register_tiny_classifier(mlflow_server, model, seed=2)["version"]
+    client.set_registered_model_alias(model, "champion", old)
+    return SimpleNamespace(
+        url=mlflow_server, model=model, client=client, old=old, new=new, store=StateStoreHook().get_store()
+    )
+
+
+def _approval(env, *, version=None, run_id=RUN_ID, approve=True, digest="d1", expires_in=timedelta(hours=1)):
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    approval, _ = env.store.request_approval(
+        env.model,
+        version or env.new,
+        dag_id=DAG_ID,
+        run_id=run_id,
+        expires_at=utcnow() + expires_in,
+        report_digest=digest,
+    )
+    if approve is not None:
+        env.store.decide_approval(approval["id"], approve=approve, user="alice" if approve else "bob", via="cli")
+    return approval
+
+
+def _ctx(env, *, digest="d1", passed=True):
+    ctx = task_context(
+        dag_id=DAG_ID,
+        run_id=RUN_ID,
+        xcoms={
+            ("retrain", "return_value"): {"version": env.new},
+            ("validate", "validation"): {"passed": passed, "report_digest": digest},
+        },
+    )
+    ctx["outlet_events"] = defaultdict(SimpleNamespace)
+    return ctx
+
+
+def _promote(env, **kwargs):
+    from airflow_provider_agentic_mlops.operators.promote import PromoteOperator
+
+    return PromoteOperator(task_id="promote", model_name=env.model, **kwargs)
+
+
+def _aliases(env):
+    return dict(env.client.get_registered_model(env.model).aliases)
+
+
+def test_approved_version_becomes_champion_and_old_one_previous_champion(env):
+    approval = _approval(env)
+    ctx = _ctx(env)
+
+    result = _promote(env).execute(ctx)
+
+    assert result == {"version": env.new, "previous_version": env.old, "approval_id": approval["id"], "noop": False}
+    aliases = _aliases(env)
+    assert aliases["champion"] == env.new and aliases["previous_champion"] == env.old
+    tags = env.client.get_model_version(env.model, env.new).tags
+    assert tags["agentic_mlops.approved_by"] == "alice"
+    assert tags["agentic_mlops.approval_id"] == str(approval["id"])
+    assert tags["agentic_mlops.approved_at"] and tags["agentic_mlops.promoted_at"]
+    assert env.store.audit_trail(env.model)[0]["action"] == "promoted"
+    assert ctx["ti"].pushed["mlflow_model_version_url"] == f"{env.url}/#/models/{env.model}/versions/{env.new}"
+
+
+def test_rerun_after_promotion_is_a_noop(env):
+    _approval(env)
+    _promote(env).execute(_ctx(env))
+    again = _promote(env).execute(_ctx(env))
+    assert again["noop"] is True and again["previous_version"] == env.old
+    assert _aliases(env)["champion"] == env.new and _aliases(env)["previous_champion"] == env.old
+
+
+def test_promote_declares_and_emits_the_champion_asset(env):
+    _approval(env)
+    op = _promote(env)
+    assert [a.uri for a in op.outlets] == [f"agentic-mlops://models/{env.model}/champion"]
+    ctx = _ctx(env)
+    op.execute(ctx)
+    (event,) = ctx["outlet_events"].values()
+    assert event.extra["version"] == env.new and event.extra["previous_version"] == env.old
+
+
+def test_promote_without_any_approval_is_refused_and_changes_nothing(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    with pytest.raises(PromotionRefused, match="no approval request"):
+        _promote(env).execute(_ctx(env))
+    assert _aliases(env) == {"champion": env.old}
+
+
+@pytest.mark.parametrize("approve, expected", [(False, "denied by bob"), (None, "is pending")])
+def test_denied_or_pending_approval_is_refused(env, approve, expected):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env, approve=approve)
+    with pytest.raises(PromotionRefused, match=expected):
+        _promote(env).execute(_ctx(env))
+    assert _aliases(env)["champion"] == env.old
+
+
+def test_expired_approval_is_refused(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    approval = _approval(env, approve=None, expires_in=timedelta(seconds=-1))
+    env.store.expire_approvals()
+    assert env.store.get_approval(approval["id"])["status"] == "expired"
+    with pytest.raises(PromotionRefused, match="is expired"):
+        _promote(env).execute(_ctx(env))
+
+
+def test_approval_of_another_run_or_version_does_not_count(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env, run_id="manual__other_run")
+    _approval(env, version=env.old)
+    with pytest.raises(PromotionRefused):
+        _promote(env).execute(_ctx(env))
+    assert _aliases(env)["champion"] == env.old
+
+
+def test_approval_of_a_different_report_is_refused(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env, digest="digest-seen-by-alice")
+    with pytest.raises(PromotionRefused, match="re-run validation"):
+        _promote(env).execute(_ctx(env, digest="digest-of-this-run"))
+
+
+def test_version_that_failed_validation_is_never_promoted(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env)
+    with pytest.raises(PromotionRefused, match="failed validation"):
+        _promote(env).execute(_ctx(env, passed=False))
+
+
+def test_first_promotion_without_a_champion_sets_no_previous(env):
+    env.client.delete_registered_model_alias(env.model, "champion")
+    _approval(env)
+    result = _promote(env).execute(_ctx(env))
+    assert result["previous_version"] is None
+    assert _aliases(env) == {"champion": env.new}
+
+
+@pytest.mark.parametrize("conn_id", ["agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train"])
+def test_only_the_promote_connection_may_promote(env, conn_id):
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowAccessError
+
+    _approval(env)
+    with pytest.raises(MlflowAccessError, match="access 'promote'"):
+        _promote(env, mlflow_conn_id=conn_id).execute(_ctx(env))
+    assert _aliases(env)["champion"] == env.old
+
+
+def test_train_connection_may_set_challenger_but_never_champion(env):
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowAccessError, MlflowRegistryHook
+
+    train = MlflowRegistryHook("agentic_mlops_mlflow_train")
+    train.set_alias(env.model, "challenger", env.new)
+    for alias in ("champion", "previous_champion"):
+        with pytest.raises(MlflowAccessError, match="only a promote connection"):
+            train.set_alias(env.model, alias, env.new)
+        with pytest.raises(MlflowAccessError):
+            train.client().delete_registered_model_alias(env.model, alias)
+    assert _aliases(env) == {"champion": env.old, "challenger": env.new}
+
+
+def test_registry_connection_is_read_only(env):
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowAccessError, MlflowRegistryHook
+
+    registry = MlflowRegistryHook("agentic_mlops_mlflow_registry")
+    assert registry.get_alias_version(env.model, "champion") == env.old  # reads work
+    with pytest.raises(MlflowAccessError, match="read-only"):
+        registry.set_version_tags(env.model, env.new, {"x": "y"})
+    with pytest.raises(MlflowAccessError):
+        registry.client().create_registered_model("sneaky")
+
+
+def test_connection_extra_access_caps_a_custom_connection(env, monkeypatch):
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MY_MLFLOW",
+        f'{{"conn_type": "agentic_mlops_mlflow", "host": "{env.url}", "extra": {{"access": "promote"}}}}',
+    )
+    assert MlflowRegistryHook("my_mlflow").access == "promote"
+    assert MlflowRegistryHook("my_mlflow", access="read").access == "read"  # lowered, never raised
+    assert MlflowRegistryHook("unknown_conn_id").access == "read"  # unknown connection: fail closed
+
+
+# -- rollback ------------------------------------------------------------------------------------
+
+
+def test_rollback_operator_restores_previous_champion_and_records_who(env):
+    from airflow_provider_agentic_mlops.operators.promote import RollbackOperator
+
+    _approval(env)
+    _promote(env).execute(_ctx(env))
+    ctx = _ctx(env)
+
+    result = RollbackOperator(task_id="rollback", model_name=env.model, user="carol", reason="bad latency").execute(ctx)
+
+    assert result == {"version": env.old, "rolled_back_version": env.new, "user": "carol"}
+    assert _aliases(env) == {"champion": env.old}
+    assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == "carol"
+    assert env.client.get_model_version(env.model, env.old).tags["agentic_mlops.restored_by"] == "carol"
+    entry = env.store.audit_trail(env.model)[0]
+    assert entry["action"] == "rollback" and entry["actor"] == "carol"
+    assert entry["details"] == {"from_version": env.new, "to_version": env.old, "reason": "bad latency"}
+    (event,) = ctx["outlet_events"].values()
+    assert event.extra["rollback"] is True and event.extra["version"] == env.old
+
+
+def test_second_rollback_is_refused_instead_of_repromoting_the_bad_version(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused, RollbackOperator
+
+    _approval(env)
+    _promote(env).execute(_ctx(env))
+    RollbackOperator(task_id="rollback", model_name=env.model, user="carol").execute(_ctx(env))
+    with pytest.raises(PromotionRefused, match="nothing to roll back"):
+        RollbackOperator(task_id="rollback", model_name=env.model, user="carol").execute(_ctx(env))
+    assert _aliases(env) == {"champion": env.old}
