@@ -88,7 +88,7 @@ def _store(deployment: dict):
 
 
 def _versions(deployment: dict) -> list[str]:
-    return sorted(v.version for v in _client(deployment).search_model_versions("name='fraud-detector'"))
+    return sorted(str(v.version) for v in _client(deployment).search_model_versions("name='fraud-detector'"))
 
 
 def _setup(deployment: dict, *, drift: bool) -> str:
@@ -116,7 +116,7 @@ def test_without_drift_the_loop_ends_in_no_action_and_registers_nothing(deployme
     assert decisions and decisions[0]["final_action"] == "no_action", out.stdout[-3000:]
     assert decisions[0]["mode"] == "rules"
     assert _versions(deployment) == before
-    assert _client(deployment).get_model_version_by_alias("fraud-detector", "champion").version == champion
+    assert str(_client(deployment).get_model_version_by_alias("fraud-detector", "champion").version) == champion
     assert _store(deployment).list_approvals(model_name="fraud-detector") == []
 
 
@@ -137,8 +137,8 @@ def test_with_drift_the_loop_retrains_waits_for_approval_and_promotes(deployment
     assert len(after) == len(before) + 1
     new_version = max(after, key=int)
     client = _client(deployment)
-    assert client.get_model_version_by_alias("fraud-detector", "champion").version == new_version
-    assert client.get_model_version_by_alias("fraud-detector", "previous_champion").version == champion
+    assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) == new_version
+    assert str(client.get_model_version_by_alias("fraud-detector", "previous_champion").version) == champion
 
     store = _store(deployment)
     decision = store.list_decisions("fraud-detector")[0]
