@@ -1,0 +1,116 @@
+"""``airflow agentic-mlops rollback <model>`` against a real MLflow server (HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.doubles.mlflow_server import mlflow_server, register_tiny_classifier  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def env(airflow_home, mlflow_server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_PROMOTE",
+        f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}',
+    )
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(airflow_home / "absent-models.yaml"))
+    import mlflow
+
+    model = f"r-{uuid.uuid4().hex[:8]}"
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    old = register_tiny_classifier(mlflow_server, model, seed=1)["version"]
+    new = register_tiny_classifier(mlflow_server, model, seed=2)["version"]
+    client.set_registered_model_alias(model, "previous_champion", old)
+    client.set_registered_model_alias(model, "champion", new)
+    return SimpleNamespace(url=mlflow_server, model=model, client=client, old=old, new=new, home=airflow_home)
+
+
+def _args(model, **kw):
+    base = {
+        "model": model,
+        "user": "dave",
+        "yes": True,
+        "mlflow_conn_id": "agentic_mlops_mlflow_promote",
+        "state_conn_id": "agentic_mlops_state_default",
+    }
+    return argparse.Namespace(**{**base, **kw})
+
+
+def _store():
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    return StateStoreHook().get_store()
+
+
+def test_airflow_cli_rollback_restores_previous_champion_and_records_the_user(env):
+    airflow = Path(sys.executable).parent / "airflow"
+    proc = subprocess.run(
+        [str(airflow), "agentic-mlops", "rollback", env.model, "--user", "dave", "--yes"],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"champion is v{env.old} again (was v{env.new}); rolled back by dave" in proc.stdout
+    assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.old}
+    entry = _store().audit_trail(env.model)[0]
+    assert entry["action"] == "rollback" and entry["actor"] == "dave"
+
+
+def test_rollback_without_previous_champion_exits_with_the_reason(env):
+    from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
+
+    env.client.delete_registered_model_alias(env.model, "previous_champion")
+    with pytest.raises(SystemExit, match="no 'previous_champion' version to roll back to"):
+        rollback(_args(env.model))
+    assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.new}
+
+
+def test_rollback_without_yes_off_a_terminal_changes_nothing(env, monkeypatch):
+    from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
+
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115
+    with pytest.raises(SystemExit, match="--yes"):
+        rollback(_args(env.model, yes=False))
+    assert dict(env.client.get_registered_model(env.model).aliases)["champion"] == env.new
+    assert _store().audit_trail(env.model) == []
+
+
+def test_rollback_with_the_read_only_connection_is_refused(env, monkeypatch):
+    from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowAccessError
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_REGISTRY", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{env.url}"}}'
+    )
+    with pytest.raises(MlflowAccessError):
+        rollback(_args(env.model, mlflow_conn_id="agentic_mlops_mlflow_registry"))
+    assert dict(env.client.get_registered_model(env.model).aliases)["champion"] == env.new
+
+
+def test_rollback_uses_the_registered_model_name_from_models_yaml(env, monkeypatch, tmp_path):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        f"""
+models:
+  - name: fraud
+    registered_model: {env.model}
+    drift: {{reference: /r.parquet, current: /c.parquet, label_column: label}}
+    retrain: {{python_callable: "tests.doubles.mlflow_server:train_tiny_classifier"}}
+"""
+    )
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(models))
+    main(["rollback", "fraud", "--user", "erin", "--yes"])
+    assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.old}
+    assert _store().audit_trail("fraud")[0]["actor"] == "erin"
