@@ -20,6 +20,7 @@ slack_sdk is imported lazily; a missing Slack connection means "no Slack", never
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -70,9 +71,12 @@ class UsergroupMembers:
     """Members of Slack user groups, fetched with ``usergroups.users.list`` and cached briefly.
 
     :param ttl_seconds: how long a fetched member list is trusted.
+    :param lookup_timeout_seconds: how long a lookup may take (it runs while Slack waits for its 200);
+        a lookup that fails or times out refuses the click (fail closed) and the person may click again.
     """
 
     ttl_seconds: float = USERGROUP_CACHE_SECONDS
+    lookup_timeout_seconds: float = 2.0
     _cache: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -85,11 +89,26 @@ class UsergroupMembers:
         if client is None:
             log.warning("cannot check user group %s: no Slack connection; refusing its members", usergroup)
             return frozenset()
-        response = client.usergroups_users_list(usergroup=usergroup)
+        response = _with_timeout(client, self.lookup_timeout_seconds).usergroups_users_list(usergroup=usergroup)
         members = frozenset(response.get("users") or ())
         with self._lock:
             self._cache[usergroup] = (now, members)
         return members
+
+
+def _with_timeout(client: WebClient, seconds: float) -> WebClient:
+    """The same client with a short timeout: a lookup on the request path must leave Slack's 3 s intact."""
+    if getattr(client, "timeout", None) is not None and client.timeout <= seconds:
+        return client
+    from slack_sdk import WebClient as _WebClient
+
+    return _WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=int(max(1, seconds)),
+        proxy=client.proxy,
+        headers=client.headers,
+    )
 
 
 _default_members = UsergroupMembers()
@@ -258,6 +277,7 @@ def decide(
     members: UsergroupMembers | None = None,
     update_message: bool = True,
     approval: dict[str, Any] | None = None,
+    write_lock: contextlib.AbstractContextManager[Any] | None = None,
 ) -> ApprovalOutcome:
     """Record one person's decision on a request and bring its Slack message up to date.
 
@@ -269,6 +289,7 @@ def decide(
         after answering Slack).
     :param approval: the request as the caller just read it (saves a read; the decision itself is
         still taken on the locked row inside the store's transaction).
+    :param write_lock: held around the store write only (the API server serialises SQLite writers).
     :raises ApprovalRefused: a Slack user outside the allowlist; nothing is recorded.
     :raises StateStoreError: no such request.
     """
@@ -280,15 +301,17 @@ def decide(
         try:
             check_allowed(approval, user, allowlist=allowlist, slack_client=slack_client, members=members)
         except ApprovalRefused as err:
-            store.audit(
-                "approval_refused",
-                actor=user,
-                model_name=approval["model_name"],
-                subject=f"approval:{approval_id}",
-                details={"via": via, "reason": str(err)},
-            )
+            with write_lock or contextlib.nullcontext():
+                store.audit(
+                    "approval_refused",
+                    actor=user,
+                    model_name=approval["model_name"],
+                    subject=f"approval:{approval_id}",
+                    details={"via": via, "reason": str(err)},
+                )
             raise
-    outcome = store.decide_approval(approval_id, approve=approve, user=user, via=via, reason=reason)
+    with write_lock or contextlib.nullcontext():
+        outcome = store.decide_approval(approval_id, approve=approve, user=user, via=via, reason=reason)
     if update_message and outcome.recorded:
         refresh_message(outcome.approval, slack_client=slack_client)
     return outcome
@@ -428,12 +451,12 @@ class ClickResult:
     click: slack_messages.ApprovalClick
     approval: dict[str, Any] | None = None
     slack_client: Any = None
-    expired_now: bool = False
+    expired: bool = False
 
     def send_answers(self) -> None:
         """Update the request's message and tell the clicker (ephemeral). Never raises."""
         client = self.slack_client
-        if self.approval is not None and (self.kind == "recorded" or self.expired_now):
+        if self.approval is not None and (self.kind == "recorded" or self.expired):
             refresh_message(self.approval, slack_client=client)
         decided_now = self.kind == "recorded" and self.approval is not None and self.approval["status"] != PENDING
         if not decided_now:
@@ -446,6 +469,30 @@ class ClickResult:
             )
 
 
+class RequestFacts:
+    """Recently read requests, keyed by id, for the parts that never change once the Slack message
+    exists (model, allowlist, Slack connection, channel and ts). Never used for the status: the
+    decision is always taken on the locked row inside the store's transaction."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._facts: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, store: StateStore, approval_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            facts = self._facts.get(approval_id)
+        if facts is not None:
+            return facts
+        approval = store.get_approval(approval_id)
+        if approval is not None and approval.get("slack_ts"):
+            with self._lock:
+                if len(self._facts) >= self.max_entries:
+                    self._facts.clear()
+                self._facts[approval_id] = approval
+        return approval
+
+
 def handle_click(
     store: StateStore,
     click: slack_messages.ApprovalClick,
@@ -453,11 +500,17 @@ def handle_click(
     via: str = "slack",
     slack_client: WebClient | None = None,
     members: UsergroupMembers | None = None,
+    facts: RequestFacts | None = None,
+    write_lock: contextlib.AbstractContextManager[Any] | None = None,
 ) -> ClickResult:
-    """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``."""
+    """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``.
+
+    :param facts: a cache of the requests' unchanging parts (the endpoint keeps one per process).
+    :param write_lock: see :func:`decide`.
+    """
     from airflow_provider_agentic_mlops.core.state import StateStoreError
 
-    approval = store.get_approval(click.approval_id)
+    approval = facts.get(store, click.approval_id) if facts is not None else store.get_approval(click.approval_id)
     if approval is None:
         return ClickResult(
             "unknown",
@@ -477,6 +530,7 @@ def handle_click(
             members=members,
             update_message=False,
             approval=approval,
+            write_lock=write_lock,
         )
     except ApprovalRefused as err:
         return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
@@ -489,15 +543,16 @@ def handle_click(
     else:
         kind = "not_recorded"
     text = outcome.message[:1].upper() + outcome.message[1:] if outcome.message else kind
-    # the click found the deadline passed and the store expired the request just now: show it
-    expired_now = approval["status"] == PENDING and outcome.approval["status"] == "expired"
-    return ClickResult(kind, text, click, outcome.approval, client, expired_now)
+    # an expired request's message may still show buttons (the click itself may have expired it): refresh
+    expired = outcome.approval["status"] == "expired"
+    return ClickResult(kind, text, click, outcome.approval, client, expired)
 
 
 __all__ = [
     "Allowlist",
     "ApprovalRefused",
     "ClickResult",
+    "RequestFacts",
     "RequestResult",
     "SLACK_VIAS",
     "UsergroupMembers",

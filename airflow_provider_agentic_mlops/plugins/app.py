@@ -67,6 +67,7 @@ class AppSettings:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _resolved: dict[str, Any] = field(default_factory=dict)
     _answers: Any = None
+    _facts: Any = None
     _sqlite_writes: threading.Lock = field(default_factory=threading.Lock)
 
     def _get(self, name: str) -> Any:
@@ -101,6 +102,14 @@ class AppSettings:
 
                 self._answers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentic-mlops-slack")
         self._answers.submit(fn)
+
+    def get_facts(self) -> Any:
+        with self._lock:
+            if self._facts is None:
+                from airflow_provider_agentic_mlops.approvals import RequestFacts
+
+                self._facts = RequestFacts()
+            return self._facts
 
     def get_members(self) -> UsergroupMembers:
         if self.members is None:

@@ -132,17 +132,18 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
             raise HTTPException(404, f"approval {approval_id} does not exist")
         if not is_authorized_dag(user, approval["dag_id"], method="PUT", entity="HITL_DETAIL"):
             raise HTTPException(403, f"you may not decide approvals of DAG {approval['dag_id']!r}")
-        with settings.serialized():
-            outcome = approvals.decide(
-                store,
-                approval_id,
-                approve=approve,
-                user=user_name(user),
-                via="ui",
-                reason=body.reason,
-                slack_client=settings.slack_client,
-                update_message=False,
-            )
+        outcome = approvals.decide(
+            store,
+            approval_id,
+            approve=approve,
+            user=user_name(user),
+            via="ui",
+            reason=body.reason,
+            slack_client=settings.slack_client,
+            update_message=False,
+            approval=approval,
+            write_lock=settings.serialized(),
+        )
         if outcome.recorded:
             settings.run_later(lambda: approvals.refresh_message(outcome.approval, slack_client=settings.slack_client))
         payload = {"recorded": outcome.recorded, "message": outcome.message, "approval": _public(outcome.approval)}

@@ -113,14 +113,15 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
         return _answer(200, "ignored")
 
     def record() -> approvals.ClickResult:
-        with settings.serialized():
-            return approvals.handle_click(
-                settings.get_store(),
-                click,
-                via="slack",
-                slack_client=settings.slack_client,
-                members=settings.get_members(),
-            )
+        return approvals.handle_click(
+            settings.get_store(),
+            click,
+            via="slack",
+            slack_client=settings.slack_client,
+            members=settings.get_members(),
+            facts=settings.get_facts(),
+            write_lock=settings.serialized(),
+        )
 
     result = await anyio.to_thread.run_sync(record)
     background.add_task(_after_response, settings, result.send_answers)

@@ -43,6 +43,9 @@ class SlackDouble:
 
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     failing_methods: set[str] = field(default_factory=set)
+    # While set, calls to these methods wait until ``release`` is set (a Slack that does not answer).
+    held_methods: set[str] = field(default_factory=set)
+    release: threading.Event = field(default_factory=threading.Event)
     calls: list[SlackCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -118,6 +121,8 @@ def _handler(double: SlackDouble) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization") or ""
             token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else args.get("token")
             double.record(SlackCall(method, args, token))
+            if method in double.held_methods:
+                double.release.wait(timeout=60)
             body = json.dumps(double.answer(method, args)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -319,3 +319,19 @@ def test_the_slack_connection_is_used_through_slackhook_with_its_base_url(
         wait_until(lambda: slack_double.calls_to("chat.update"), "message updated through SlackHook")
         assert slack_double.calls_to("chat.update")[0].token == "xoxb-test-token"
     approvals._clients.clear()
+
+
+def test_slack_gets_its_answer_while_the_web_api_calls_are_still_pending(served: Served) -> None:
+    """Slack allows 3 s: the 200 must not wait for chat.update / chat.postEphemeral."""
+    served.slack.held_methods.update({"chat.update", "chat.postEphemeral"})
+    try:
+        approval = served.request()
+        response = served.click(approval["id"], user_id="U_ALICE")
+        assert response.status_code == 200 and outcome(response) == "recorded"
+        # chat.update reached Slack and is still unanswered (held until release), yet the click got its 200
+        wait_until(lambda: served.slack.calls_to("chat.update"), "chat.update reached Slack")
+        late = served.click(approval["id"], user_id="U_BOB")
+        assert outcome(late) == "already_decided"
+    finally:
+        served.slack.release.set()
+    wait_until(lambda: served.slack.calls_to("chat.postEphemeral"), "the late clicker is told")
