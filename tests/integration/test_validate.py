@@ -112,7 +112,7 @@ def test_worse_challenger_is_rejected_without_approval_and_the_reason_is_recorde
     assert tags["agentic_mlops.validation"] == "rejected"
 
 
-def test_guard_metric_regression_rejects_an_otherwise_equal_challenger(env):
+def test_equal_challenger_passes_a_zero_tolerance_guard_but_not_a_minimum_improvement(env):
     _champion(env, "good")
     challenger = register_tiny_classifier(env["url"], env["model"], quality="good", seed=3)  # same as champion
     ctx = _ctx(challenger)
