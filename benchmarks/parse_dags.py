@@ -57,7 +57,7 @@ import json, sys, time
 import airflow.sdk  # loaded in the DAG processor before any file is parsed
 from airflow.dag_processing.dagbag import DagBag
 start = time.perf_counter()
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False, safe_mode=False)
+bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
 elapsed = time.perf_counter() - start
 assert not bag.import_errors, bag.import_errors
 print(json.dumps({"seconds": elapsed, "dags": len(bag.dags)}))
