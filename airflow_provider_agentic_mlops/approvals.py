@@ -248,7 +248,14 @@ def request(
         )
         return RequestResult(approval, created, posted=False)
     message = slack_messages.request_message(approval)
-    response = slack_client.chat_postMessage(channel=channel, text=message["text"], blocks=message["blocks"])
+    try:
+        response = slack_client.chat_postMessage(channel=channel, text=message["text"], blocks=message["blocks"])
+    except Exception as err:
+        raise RuntimeError(
+            f"could not post approval request {approval['id']} to Slack channel {channel!r} (connection "
+            f"{slack_conn_id!r}): {err}. Check the bot token, that the bot is in the channel, and the channel "
+            f"name; a retry posts it then. Meanwhile decide with `{cli_command(approval['id'])}`."
+        ) from err
     store.set_approval_message(approval["id"], channel=response["channel"], ts=response["ts"])
     store.audit(
         "approval_posted",

@@ -221,3 +221,16 @@ def test_a_click_on_an_unknown_request_records_nothing(store: StateStore, client
         store, ApprovalClick(999, True, "U_ALICE", None, "T", "C", "1.1", None), slack_client=client
     )
     assert result.kind == "unknown" and "does not exist" in result.text
+
+
+def test_a_failed_post_names_the_channel_and_a_retry_posts_it(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    slack_double.failing_methods.add("chat.postMessage")
+    with pytest.raises(RuntimeError, match="could not post approval request 1 to Slack channel 'C_APPROVALS'"):
+        _request(store, client)
+    slack_double.failing_methods.clear()
+    retry = _request(store, client)
+    assert retry.posted and not retry.created and retry.approval["slack_ts"]
