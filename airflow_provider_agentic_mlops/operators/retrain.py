@@ -63,8 +63,9 @@ class RetrainOperator(BaseOperator):
     :param mlflow_conn_id: MLflow connection with ``train`` access (registers versions, sets ``challenger``).
     :param state_conn_id: state store connection.
     :param decision_task_id: task whose XCom ``decision_id`` is tagged on the version (None: no decision).
-    :param timeout: minutes a job may run; attaching waits at most this long; a DAG-backend job running
-        longer is presumed lost.
+    :param timeout: minutes a job may run: the task's ``execution_timeout`` for ``python_callable`` (unless
+        given); attaching waits at most this long; a DAG-backend job running longer is presumed lost (bound the
+        training DAG itself with ``dagrun_timeout``: Airflow's trigger-and-wait deferral has no timeout of its own).
     :param poll_interval: seconds between checks of the training DAG run or the attached job.
     :param heartbeat_timeout: minutes without heartbeat after which a ``python_callable`` job is presumed dead.
     :param deferrable: wait for the training DAG in the triggerer (required for ``trigger_dag_id``).
@@ -97,6 +98,9 @@ class RetrainOperator(BaseOperator):
         budget_window_hours: float = 168,
         **kwargs: Any,
     ) -> None:
+        if python_callable and "execution_timeout" not in kwargs:
+            # training in the task is bounded by `timeout`; the task timing out fails the job too
+            kwargs["execution_timeout"] = timedelta(minutes=timeout)
         super().__init__(**kwargs)
         if bool(trigger_dag_id) == bool(python_callable):
             raise ValueError(
@@ -249,7 +253,7 @@ class RetrainOperator(BaseOperator):
             wait_for_completion=True,
             allowed_states=["success"],
             failed_states=["failed"],
-            poke_interval=int(self.poll_interval),
+            poke_interval=max(1, int(self.poll_interval)),
             deferrable=True,
         )
 
@@ -380,8 +384,6 @@ class RetrainOperator(BaseOperator):
             "metrics": metrics or {},
         }
         finished = self.store.finish_job(job["id"], status="succeeded", result=result)
-        if finished.get("status") != "succeeded":
-            return self._result_of_finished(finished, attached=attached)
         self.log.info("%s v%s is the challenger (job %s)", self.registered_model, version, job["id"])
         return self._result_of_finished(finished, attached=attached)
 

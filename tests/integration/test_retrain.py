@@ -290,3 +290,19 @@ def test_dag_backend_refuses_non_deferrable_configuration():
 
     with pytest.raises(ValueError, match="deferrable"):
         RetrainOperator(task_id="r", model_name="m", trigger_dag_id="t", deferrable=False)
+
+
+def test_training_in_the_task_is_bounded_by_timeout_and_a_timeout_fails_the_job(env):
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    op = _op(env, timeout=45)
+    assert op.execution_timeout == timedelta(minutes=45)
+
+    def hangs(**_):
+        raise AirflowTaskTimeout("Timeout, PID: 1")  # what Airflow raises in the task at execution_timeout
+
+    with pytest.raises(AirflowTaskTimeout):
+        _op(env, python_callable=hangs).execute(_ctx())
+    job = env["store"].list_jobs(env["model"])[0]
+    assert job["status"] == "failed" and "AirflowTaskTimeout" in job["error"]
+    assert env["store"].inflight_job(env["model"]) is None
