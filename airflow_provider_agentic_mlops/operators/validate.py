@@ -162,6 +162,9 @@ class ValidateOperator(BaseBranchOperator):
         )
         report_uri = self._write_report(report, run_id)
         summary = report.to_dict(report_uri=report_uri)
+        if self.hook.ui_url:  # a clickable page for people (Slack message, approvals page); not in the digest
+            experiment_id = client.get_run(run_id).info.experiment_id
+            summary["report_url"] = f"{self.hook.ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts"
         ti.xcom_push(key="validation", value=summary)
         self.hook.set_version_tags(
             self.registered_model,

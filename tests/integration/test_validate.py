@@ -84,6 +84,7 @@ def test_better_challenger_passes_and_its_report_is_logged_to_its_run(env):
     assert summary["challenger_version"] == challenger["version"]
     assert summary["challenger_metrics"]["roc_auc"] > summary["champion_metrics"]["roc_auc"] + 0.05
     assert summary["report_uri"] == f"runs:/{challenger['run_id']}/agentic_mlops/validation/report.html"
+    assert summary["report_url"].startswith(env["url"]) and challenger["run_id"] in summary["report_url"]
     markdown = _artifact(env, challenger["run_id"], "report.md")
     assert hashlib.sha256(markdown.encode()).hexdigest() == summary["report_digest"]
     assert "f0 drifted beyond the threshold" in markdown and "`f0`: wasserstein" in markdown
