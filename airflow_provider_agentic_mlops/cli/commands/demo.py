@@ -67,5 +67,7 @@ def demo(args: argparse.Namespace) -> None:
     airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or shutil.which("airflow")
     if airflow is None:
         sys.exit("the `airflow` command is not on PATH; activate the virtualenv where the provider is installed")
+    # standalone starts its components as `airflow ...` from PATH: the same virtualenv's first
+    env["PATH"] = os.pathsep.join([str(Path(airflow).parent), env.get("PATH", "")])
     sys.stdout.flush()
     os.execvpe(airflow, [airflow, "standalone"], env)
