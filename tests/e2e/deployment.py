@@ -136,15 +136,19 @@ class Deployment:
         home = self.root / "airflow_home"
         home.mkdir(parents=True, exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
-        self._mlflow_proc, self.mlflow_url, self._mlflow_log = start_mlflow_server(self.root / "mlflow")
         self._slack_server = SlackServer()
         self.slack = self._slack_server.__enter__()
         self.openai = OpenAIDouble().start()
         self.openai.answer("retrain", rationale="Drift on several features; retraining is warranted.", times=20)
         self._databases(home)
         self._write_config(home)
+        migrate = self._spawn("db-migrate", "db", "migrate")  # meanwhile: MLflow server and the demo champion
+        self._mlflow_proc, self.mlflow_url, self._mlflow_log = start_mlflow_server(self.root / "mlflow")
+        self._set_mlflow_connections()
         self.champion = self._setup_demo(home)
-        self._run("db", "migrate")
+        if migrate.proc.wait(timeout=600) != 0:
+            raise AssertionError(f"airflow db migrate failed:\n{migrate.log.read_text()[-3000:]}")
+        self.components.remove(migrate)
         api_port = free_port()
         self.api_url = f"http://127.0.0.1:{api_port}"
         self.env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"{self.api_url}/execution/"
@@ -214,7 +218,6 @@ class Deployment:
         data = home / "demo-data" / MODEL
         models = self.root / "models.yaml"
         models.write_text(MODELS_YAML.format(model=MODEL, data=data, channel=CHANNEL, approver=APPROVER))
-        mlflow = {"conn_type": "agentic_mlops_mlflow", "host": self.mlflow_url}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "MLFLOW_"))}
         env.update(
             {
@@ -242,9 +245,6 @@ class Deployment:
                 "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT": json.dumps(
                     {"conn_type": "agentic_mlops_state", "extra": {"url": self.state_url}}
                 ),
-                "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_REGISTRY": json.dumps(mlflow),
-                "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_TRAIN": json.dumps(mlflow),
-                "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_PROMOTE": json.dumps(mlflow),
                 "AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT": self.openai.connection_json(),
                 "AIRFLOW_CONN_SLACK_API_DEFAULT": json.dumps(
                     {"conn_type": "slack", "password": "xoxb-e2e-token", "extra": {"base_url": self.slack.base_url}}
@@ -268,6 +268,11 @@ class Deployment:
             env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
         self.env = env
 
+    def _set_mlflow_connections(self) -> None:
+        mlflow = json.dumps({"conn_type": "agentic_mlops_mlflow", "host": self.mlflow_url})
+        for conn_id in ("REGISTRY", "TRAIN", "PROMOTE"):
+            self.env[f"AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_{conn_id}"] = mlflow
+
     def _setup_demo(self, home: Path) -> str:
         """Demo data with drift (1000 rows) and a champion trained on the reference data."""
         code = (
@@ -284,11 +289,7 @@ class Deployment:
         assert out.returncode == 0, f"demo setup failed:\n{out.stderr[-3000:]}"
         return out.stdout.strip().splitlines()[-1]
 
-    def _run(self, *args: str) -> None:
-        out = subprocess.run([*AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=600)
-        assert out.returncode == 0, f"airflow {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-
-    def _spawn(self, name: str, *args: str) -> None:
+    def _spawn(self, name: str, *args: str) -> Component:
         log = self.root / "logs" / f"{name}.log"
         proc = subprocess.Popen(
             [*AIRFLOW, *args],
@@ -298,7 +299,9 @@ class Deployment:
             cwd=self.root,
             start_new_session=True,  # its own process group: stop() kills it with every child
         )
-        self.components.append(Component(name, proc, log))
+        component = Component(name, proc, log)
+        self.components.append(component)
+        return component
 
     # -- observation ------------------------------------------------------------------------------
 
