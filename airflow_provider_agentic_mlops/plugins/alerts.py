@@ -420,8 +420,11 @@ async def receive_alerts(request: Request) -> JSONResponse:
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="agentic-mlops-alerts"'},
         )
-    body = await request.body()
     try:
+        declared = request.headers.get("Content-Length") or ""
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refuse before reading it
+            raise AlertError(413, f"body of {declared} bytes is larger than {MAX_BODY_BYTES}")
+        body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             raise AlertError(413, f"body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
         try:

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow]
 AIRFLOW = [sys.executable, "-m", "airflow"]  # not bin/airflow: its shebang may name another interpreter
 TOKEN = "alert-token-0123456789"
 LOGIN, PASSWORD = "alertmanager", "basic-secret-42"
-MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads"]
+MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads", "recsys"]
 
 DAGS_FILE = """
 from datetime import datetime
@@ -346,3 +346,31 @@ def test_alerts_arriving_together_at_two_api_servers_start_one_run(servers: dict
     assert len(runs) == 1, runs
     assert sorted(status for status, _ in answers) == [200] * 9 + [201]
     assert {body["results"][0]["run_id"] for _, body in answers} == {runs[0]["run_id"]}
+
+
+def test_a_payload_naming_a_known_and_an_unknown_model_starts_and_records_nothing(servers: dict[str, Any]) -> None:
+    payload = alertmanager("recsys")
+    payload["alerts"].append({**payload["alerts"][0], "labels": {"model": "ghost"}, "fingerprint": "fp-ghost"})
+    payload["commonLabels"] = {"alertname": "FeatureDrift"}
+    status, body = _post(servers["urls"]["token"], payload, _bearer())
+    assert status == 404 and "ghost" in body["detail"], body
+    assert _runs(servers, "recsys") == [] and _audit(servers, "recsys") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b"not json", 422, "not JSON"),
+        (b"[1, 2]", 422, "JSON object"),
+        (json.dumps({"model": "recsys", "status": "exploded"}).encode(), 422, "'firing' or 'resolved'"),
+        (json.dumps({"alerts": []}).encode(), 422, "non-empty list"),
+        (b'{"model": "recsys", "summary": "' + b"x" * 1_000_001 + b'"}', 413, "larger than"),
+    ],
+    ids=["not-json", "a-list", "bad-status", "no-alerts", "too-large"],
+)
+def test_bodies_that_are_not_alerts_are_refused_saying_why(
+    servers: dict[str, Any], body: bytes, status: int, says: str
+) -> None:
+    got, answer = _post(servers["urls"]["token"], body, _bearer())
+    assert got == status and says in answer["detail"], answer
+    assert _runs(servers, "recsys") == []
