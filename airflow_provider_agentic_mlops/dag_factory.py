@@ -145,6 +145,9 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             min_absolute_improvement=validation.min_absolute_improvement,
             min_relative_improvement=validation.min_relative_improvement,
             guard_metrics=validation.guard_metrics,
+            floors=validation.floors,
+            task=validation.task or drift.task,
+            state_conn_id=spec.state_conn_id,
             mlflow_conn_id=retrain.mlflow_conn_id,
         )
         rejected = EmptyOperator(task_id="rejected")

@@ -80,6 +80,12 @@ def get_provider_info() -> dict:
                         "schema": {"type": ["string", "null"]},
                         "description": "Optional. Defaults to the tracking URI.",
                     },
+                    "access": {
+                        "label": "Access",
+                        "schema": {"type": ["string", "null"], "enum": ["read", "train", "promote", None]},
+                        "description": "What this connection may do in MLflow. Default by connection id "
+                        "(agentic_mlops_mlflow_registry: read, _train: train, _promote: promote), else read.",
+                    },
                     "ui_url": {
                         "label": "MLflow UI URL",
                         "schema": {"type": ["string", "null"]},

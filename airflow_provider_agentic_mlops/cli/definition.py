@@ -99,6 +99,7 @@ AGENTIC_MLOPS_COMMANDS = (
         args=(
             Arg(("model",), help="Model name from models.yaml"),
             ARG_USER,
+            ARG_REASON,
             Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true"),
             Arg(("--mlflow-conn-id",), help="Promoting MLflow connection", default="agentic_mlops_mlflow_promote"),
             ARG_STATE_CONN,

@@ -101,6 +101,8 @@ class ValidationConfig(_Section):
     min_absolute_improvement: float = 0.0
     min_relative_improvement: float = 0.0
     guard_metrics: dict[str, float] = Field(default_factory=dict)
+    floors: dict[str, float] = Field(default_factory=dict)
+    task: Literal["classification", "regression"] | None = None
 
 
 class ApprovalConfig(_Section):
