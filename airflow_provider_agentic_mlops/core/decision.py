@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
 from airflow_provider_agentic_mlops.core.config import DecisionConfig
 
 RETRAIN, NO_ACTION, ESCALATE = "retrain", "no_action", "escalate"
@@ -292,14 +293,20 @@ def _drift_share(drift: Mapping[str, Any]) -> float:
     return share
 
 
-def _hours_since(now: datetime, then: Any) -> float | None:
+def _naive_utc(then: Any) -> datetime | None:
+    """A stored timestamp (datetime or ISO string, naive UTC or aware) as naive UTC; None if absent."""
     if isinstance(then, str):
         then = datetime.fromisoformat(then)
     if not isinstance(then, datetime):
         return None
     if then.tzinfo is not None:
         then = then.replace(tzinfo=None) - (then.utcoffset() or timedelta(0))
-    return (now - then).total_seconds() / 3600
+    return then
+
+
+def _hours_since(now: datetime, then: Any) -> float | None:
+    then = _naive_utc(then)
+    return None if then is None else (now - then).total_seconds() / 3600
 
 
 def data_quality_problems(drift: Mapping[str, Any], max_null_share: float) -> list[str]:
@@ -353,19 +360,17 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         g.rationale = f"Drift share {share:.3f} is below the minimum {config.min_drift_share}; nothing to do."
         return g
 
+    budget = check_retrain_budget(
+        now=history.now,
+        last_retrain_at=_naive_utc((history.last_retrain or {}).get("started_at")),
+        retrains_in_window=history.retrains_in_window,
+        cooldown_hours=config.cooldown_hours,
+        max_retrains=config.max_retrains,
+        budget_window_hours=config.budget_window_hours,
+    )
     retrain_blocked: list[str] = []
-    hours = _hours_since(history.now, (history.last_retrain or {}).get("started_at"))
-    if hours is not None and hours < config.cooldown_hours:
-        last_id = (history.last_retrain or {}).get("id")
-        why = f"last retrain (job {last_id}) started {hours:.1f} h ago < cooldown {config.cooldown_hours} h"
-        g.fire("cooldown", f"{RETRAIN} not allowed", why)
-        retrain_blocked.append(why)
-    if history.retrains_in_window >= config.max_retrains:
-        why = (
-            f"{history.retrains_in_window} retrain(s) in the last {config.budget_window_hours} h "
-            f">= max_retrains {config.max_retrains}"
-        )
-        g.fire("retrain_budget", f"{RETRAIN} not allowed", why)
+    for rule, why in budget.violations:
+        g.fire(rule, f"{RETRAIN} not allowed", why)
         retrain_blocked.append(why)
     allowed = [a for a in ACTIONS if not (a == RETRAIN and retrain_blocked)]
 

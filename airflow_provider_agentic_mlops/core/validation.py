@@ -20,7 +20,6 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, Literal
 
 Task = Literal["classification", "regression"]
@@ -416,78 +415,11 @@ def build_report(
 # -- budget and cooldown --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BudgetCheck:
-    """Whether one more retrain is allowed now.
-
-    :param allowed: a retrain may start.
-    :param reason: why (or why not), with the numbers.
-    :param retrains_in_window: retrains counted in the budget window.
-    :param next_allowed_at: earliest time a retrain would be allowed (naive UTC), when refused.
-    """
-
-    allowed: bool
-    reason: str
-    retrains_in_window: int
-    next_allowed_at: datetime | None = None
-
-
-def check_retrain_budget(
-    *,
-    now: datetime,
-    last_retrain_at: datetime | None,
-    retrains_in_window: int,
-    cooldown_hours: float,
-    max_retrains: int,
-    budget_window_hours: float,
-    oldest_in_window_at: datetime | None = None,
-) -> BudgetCheck:
-    """The per-model retrain budget and cooldown, as a pure function (the decide step and
-    RetrainOperator both apply it; all datetimes naive UTC).
-
-    :param last_retrain_at: start of the last retrain that did not fail (None: never).
-    :param retrains_in_window: retrains started in the last ``budget_window_hours`` (failed ones count).
-    :param oldest_in_window_at: start of the oldest of those, to say when the budget frees up.
-    """
-    if cooldown_hours < 0 or max_retrains < 0 or budget_window_hours <= 0:
-        raise ValueError(
-            f"budget settings out of range: cooldown_hours={cooldown_hours} (>= 0), max_retrains={max_retrains} "
-            f"(>= 0), budget_window_hours={budget_window_hours} (> 0)"
-        )
-    if retrains_in_window >= max_retrains:
-        next_at = oldest_in_window_at + timedelta(hours=budget_window_hours) if oldest_in_window_at else None
-        return BudgetCheck(
-            False,
-            f"retrain budget exhausted: {retrains_in_window} retrains in the last {budget_window_hours:g} h "
-            f"(max_retrains={max_retrains})" + (f"; next allowed at {next_at:%Y-%m-%d %H:%M} UTC" if next_at else ""),
-            retrains_in_window,
-            next_at,
-        )
-    if last_retrain_at is not None and cooldown_hours > 0:
-        ready_at = last_retrain_at + timedelta(hours=cooldown_hours)
-        if now < ready_at:
-            return BudgetCheck(
-                False,
-                f"in cooldown: last retrain started {last_retrain_at:%Y-%m-%d %H:%M} UTC, cooldown_hours="
-                f"{cooldown_hours:g}; next allowed at {ready_at:%Y-%m-%d %H:%M} UTC",
-                retrains_in_window,
-                ready_at,
-            )
-    return BudgetCheck(
-        True,
-        f"within budget: {retrains_in_window} of {max_retrains} retrains in the last {budget_window_hours:g} h"
-        + (f", cooldown of {cooldown_hours:g} h elapsed" if last_retrain_at else ", no previous retrain"),
-        retrains_in_window,
-    )
-
-
 __all__ = [
-    "BudgetCheck",
     "GateCheck",
     "Gates",
     "ValidationReport",
     "build_report",
-    "check_retrain_budget",
     "compute_metrics",
     "evaluate_gates",
     "higher_is_better",

@@ -416,8 +416,8 @@ class RetrainOperator(BaseOperator):
     def _check_budget(self) -> None:
         if self.cooldown_hours is None and self.max_retrains is None:
             return
+        from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
         from airflow_provider_agentic_mlops.core.state import utcnow
-        from airflow_provider_agentic_mlops.core.validation import check_retrain_budget
 
         now = utcnow()
         since = now - timedelta(hours=self.budget_window_hours)

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
 from airflow_provider_agentic_mlops.core.validation import (
     Gates,
     build_report,
-    check_retrain_budget,
     compute_metrics,
     evaluate_gates,
 )
