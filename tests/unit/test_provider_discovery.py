@@ -79,3 +79,25 @@ def test_cli_group_and_plugin_are_registered(home: Path) -> None:
     assert "approve" in _airflow("agentic-mlops", "approvals", "--help", home=home)
     plugins = json.loads(_airflow("plugins", "-o", "json", home=home))
     assert any(p["name"] == "agentic_mlops" for p in plugins), plugins
+
+
+@pytest.mark.parametrize(
+    "schema_path",
+    [
+        Path(__file__).resolve().parents[1] / "data" / "provider_info.schema.airflow-3.1.0.json",
+        "installed",
+    ],
+    ids=["airflow-3.1.0", "installed-airflow"],
+)
+def test_provider_info_is_valid_for_airflow_3_1_and_the_installed_airflow(schema_path) -> None:
+    """Airflow 3.1 knows neither `cli` nor `conn-fields`; its schema must still accept them (it does
+    not forbid extra keys), so the same provider info serves 3.1 and 3.2+."""
+    import airflow
+    import jsonschema
+
+    from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
+
+    if schema_path == "installed":
+        schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    schema = json.loads(Path(schema_path).read_text())
+    jsonschema.validate(get_provider_info(), schema)
