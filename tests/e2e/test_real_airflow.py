@@ -71,6 +71,8 @@ def test_alert_then_slack_approve_promotes_the_new_version_with_a_complete_decis
     champion_before = deployment.champion_version()
     run_id, approval_id, call, _ = alert_until_approval_request(deployment)
     assert call.args["channel"] == "C_APPROVALS" and call.token == "xoxb-e2e-token"
+    status, again = deployment.post_alert(alertmanager_payload(summary="still drifting"))
+    assert status == 200 and again["results"][0]["run_id"] == run_id, again  # the active run, nothing new
     status, outcome = deployment.click(approval_id, call, approve=True)
     assert status == 200 and outcome == "recorded", (status, outcome)
 
