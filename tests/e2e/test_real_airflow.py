@@ -16,13 +16,26 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.deployment import DAG_ID, MODEL, Deployment, alertmanager_payload, start_deployment
+from tests.conftest import PG_HOST, PG_PORT, require_server
+from tests.e2e.deployment import (
+    DAG_ID,
+    MODEL,
+    REDIS_HOST,
+    REDIS_PORT,
+    Deployment,
+    alertmanager_payload,
+    start_deployment,
+    use_postgres_and_celery,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    if use_postgres_and_celery():  # under CI=true an absent server fails here, naming it
+        require_server("PostgreSQL", PG_HOST, PG_PORT)
+        require_server("Redis", REDIS_HOST, REDIS_PORT)
     started = time.monotonic()
     deployment = start_deployment(tmp_path_factory.mktemp("real_airflow"))
     print(f"\n[e2e] {deployment.kind}: deployment up in {time.monotonic() - started:.1f} s")
