@@ -24,7 +24,7 @@ Order of checks, each failing closed:
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees - a PostgreSQL
-advisory transaction lock on the metadata DB, or a file lock next to a SQLite metadata DB (SQLite
+advisory lock on the metadata DB (held until the new run is committed), or a file lock next to a SQLite metadata DB (SQLite
 means one host). On other metadata databases (MySQL) only the in-process lock holds, so two API
 servers could each start a run for the same model at the same instant; the DAG's
 ``max_active_runs=1`` then runs them one after the other.
@@ -270,18 +270,30 @@ def _model_lock(dag_id: str) -> threading.Lock:
 
 
 @contextlib.contextmanager
-def _across_api_servers(session: Any, dag_id: str) -> Iterator[None]:
-    """Serialise "find active run, else create one" for ``dag_id`` across processes (see module doc)."""
-    bind = session.get_bind()
-    dialect = bind.dialect.name
-    if dialect == "postgresql":
+def _across_api_servers(dag_id: str) -> Iterator[None]:
+    """Serialise "find active run, else create one" for ``dag_id`` across processes (see module doc).
+
+    The lock lives on its own connection, not on the ORM session: Airflow's sessions are scoped per
+    thread, and a helper that opens "its own" session (``trigger_dag``'s duplicate check does)
+    commits the shared one, which would release a transaction-scoped lock too early.
+    """
+    from airflow import settings
+
+    engine = settings.engine
+    if engine.dialect.name == "postgresql":
         from sqlalchemy import text
 
         key = zlib.crc32(f"agentic_mlops_alert:{dag_id}".encode()) - 2**31  # fits a signed bigint
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})  # released at commit
-        yield
-    elif dialect == "sqlite" and bind.url.database not in (None, "", ":memory:"):
-        with open(Path(f"{bind.url.database}.agentic-mlops-alerts.lock"), "a+") as fh:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+    elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with open(Path(f"{engine.url.database}.agentic-mlops-alerts.lock"), "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -316,7 +328,8 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
     from airflow.utils.types import DagRunTriggeredByType
     from sqlalchemy import select
 
-    with _model_lock(dag_id), create_session() as session, _across_api_servers(session, dag_id):
+    # Order matters: the session commits (leaving create_session) before the locks are released.
+    with _model_lock(dag_id), _across_api_servers(dag_id), create_session() as session:
         active = session.scalar(
             select(DagRun.run_id)
             .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
@@ -337,7 +350,7 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
         if run is None:  # trigger_dag's own contract allows it; nothing was created
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
         run_id = str(run.run_id)
-        session.commit()  # inside the cross-process lock: the next caller sees this run
+        session.commit()  # inside the locks: the next caller sees this run
         return run_id, True
 
 
@@ -400,6 +413,17 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
     return (201 if started_any else 200), {"results": results}
 
 
+async def _read_body(request: Request) -> tuple[bytes, int]:
+    """The body (kept up to :data:`MAX_BODY_BYTES`) and its full size. Reads to the end, so a client
+    sending too much gets its 413 instead of a broken connection, without the server holding it all."""
+    kept, size = bytearray(), 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            kept += chunk
+    return bytes(kept), size
+
+
 @router.post("/alerts")
 async def receive_alerts(request: Request) -> JSONResponse:
     """Authenticate, parse, then start (or find) the model's run. 201 when a run started, else 200."""
@@ -421,12 +445,9 @@ async def receive_alerts(request: Request) -> JSONResponse:
             headers={"WWW-Authenticate": 'Bearer realm="agentic-mlops-alerts"'},
         )
     try:
-        declared = request.headers.get("Content-Length") or ""
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refuse before reading it
-            raise AlertError(413, f"body of {declared} bytes is larger than {MAX_BODY_BYTES}")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise AlertError(413, f"body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
+        body, size = await _read_body(request)
+        if size > MAX_BODY_BYTES:
+            raise AlertError(413, f"body of {size} bytes is larger than {MAX_BODY_BYTES}")
         try:
             payload = json.loads(body or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as err:

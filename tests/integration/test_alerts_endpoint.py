@@ -1,10 +1,11 @@
 """``POST /agentic-mlops/alerts`` over real HTTP, against a real migrated Airflow metadata DB.
 
 Airflow reads AIRFLOW_HOME when it is imported, so the app runs in subprocesses (uvicorn serving the
-provider's plugin app, exactly what the API server mounts) with their own AIRFLOW_HOME: a SQLite
-metadata DB migrated by ``airflow db migrate`` and DAGs ``agentic_mlops__<model>`` serialized by
-``airflow dags reserialize``. No scheduler runs, so a started run stays queued ("active") until a
-test marks it finished in the DB. Two server processes share the DB, like two API servers.
+provider's plugin app, exactly what the API server mounts) with their own AIRFLOW_HOME: a metadata
+DB (SQLite, and a fresh PostgreSQL database) migrated by ``airflow db migrate`` and DAGs
+``agentic_mlops__<model>`` serialized by ``airflow dags reserialize``. No scheduler runs, so a
+started run stays queued ("active") until a test marks it finished in the DB. Two server processes
+share the DB, like two API servers.
 """
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ import base64
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import PG_HOST, PG_PORT, REPO, require_server
 
 pytestmark = [pytest.mark.slow]
 
@@ -82,8 +83,30 @@ def _wait_until_up(url: str, proc: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"alerts app at {url} did not answer: {log.read_text()[-3000:]}")
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def metadata_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Airflow's metadata DB: SQLite, and a fresh PostgreSQL database (the advisory-lock path)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('alerts_sqlite') / 'airflow.db'}"
+        return
+    require_server("PostgreSQL", PG_HOST, PG_PORT)
+    import psycopg2
+
+    name = f"agentic_mlops_alerts_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def servers(tmp_path_factory: pytest.TempPathFactory, metadata_url: str) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("alerts_home")
     dags = home / "dags"
     dags.mkdir()
@@ -94,6 +117,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=metadata_url,
         AIRFLOW_CONN_AGENTIC_MLOPS_ALERTS=json.dumps({"conn_type": "http", "login": LOGIN, "password": PASSWORD}),
         AIRFLOW_CONN_AGENTIC_MLOPS_ALERTS_TOKEN=json.dumps({"conn_type": "http", "password": TOKEN}),
         PYTHONPATH=str(REPO),
@@ -116,7 +140,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             urls[name] = f"http://127.0.0.1:{port}/agentic-mlops/alerts"
         for (proc, log), url in zip(procs, urls.values(), strict=True):
             _wait_until_up(url, proc, log)
-        yield {"home": home, "urls": urls, "env": env}
+        yield {"home": home, "urls": urls, "env": env, "db": metadata_url}
     finally:
         for proc, _ in procs:
             proc.terminate()
@@ -147,18 +171,32 @@ def _basic(login: str = LOGIN, password: str = PASSWORD) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()}
 
 
+def _sql(servers: dict[str, Any], query: str, **params: Any) -> list[Any]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(servers["db"], poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(sa.text(query), params)
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
 def _runs(servers: dict[str, Any], model: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(servers["home"] / "airflow.db") as db:
-        rows = db.execute(
-            "SELECT run_id, state, conf, triggering_user_name FROM dag_run WHERE dag_id = ? ORDER BY id",
-            (f"agentic_mlops__{model}",),
-        ).fetchall()
-    return [{"run_id": r[0], "state": r[1], "conf": json.loads(r[2]) if r[2] else None, "user": r[3]} for r in rows]
+    rows = _sql(
+        servers,
+        "SELECT run_id, state, conf, triggering_user_name FROM dag_run WHERE dag_id = :d ORDER BY id",
+        d=f"agentic_mlops__{model}",
+    )
+    return [
+        {"run_id": r[0], "state": r[1], "conf": json.loads(r[2]) if isinstance(r[2], str) else r[2], "user": r[3]}
+        for r in rows
+    ]
 
 
 def _finish_runs(servers: dict[str, Any], model: str) -> None:
-    with sqlite3.connect(servers["home"] / "airflow.db") as db:
-        db.execute("UPDATE dag_run SET state = 'success' WHERE dag_id = ?", (f"agentic_mlops__{model}",))
+    _sql(servers, "UPDATE dag_run SET state = 'success' WHERE dag_id = :d", d=f"agentic_mlops__{model}")
 
 
 def _audit(servers: dict[str, Any], model: str) -> list[dict[str, Any]]:
