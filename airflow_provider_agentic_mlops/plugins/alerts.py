@@ -23,11 +23,11 @@ Order of checks, each failing closed:
    the active run. The alert text is untrusted; the decision step fences it.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
-around "look for an active run, else create one" a lock every API server sees - a PostgreSQL
-advisory lock on the metadata DB (held until the new run is committed), or a file lock next to a SQLite metadata DB (SQLite
-means one host). On other metadata databases (MySQL) only the in-process lock holds, so two API
-servers could each start a run for the same model at the same instant; the DAG's
-``max_active_runs=1`` then runs them one after the other.
+around "look for an active run, else create one" a lock every API server sees: a PostgreSQL
+advisory lock on the metadata DB (held until the new run is committed), or a file lock next to a
+SQLite metadata DB (SQLite means one host). On other metadata databases (MySQL) only the in-process
+lock holds, so two API servers could each start a run for the same model at the same instant; the
+DAG's ``max_active_runs=1`` then runs them one after the other.
 """
 
 from __future__ import annotations
