@@ -144,6 +144,21 @@ def get_provider_info() -> dict:
                         "example": "http://mlflow:5000",
                         "default": "",
                     },
+                    "alerts_conn_id": {
+                        "description": "Connection whose password is the bearer token of POST "
+                        "/agentic-mlops/alerts (login + password also allow basic auth).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": None,
+                        "default": "agentic_mlops_alerts",
+                    },
+                    "alert_model_label": {
+                        "description": "Alert label naming the model; its DAG is agentic_mlops__<value>.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "service",
+                        "default": "model",
+                    },
                     "slack_signing_secret": {
                         "description": "Slack app signing secret used to verify interaction callbacks.",
                         "version_added": "0.1.0",
