@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ pytest_plugins = ["tests.doubles.openai_server", "tests.doubles.slack_server", "
 REPO = Path(__file__).resolve().parents[1]
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 ON_CI = os.environ.get("CI", "").lower() == "true"
+# The `airflow` command of this interpreter (not bin/airflow: its shebang may name another interpreter).
+AIRFLOW = [sys.executable, "-m", "airflow"]
 
 
 def server_answers(host: str, port: int, timeout: float = 1.0) -> bool:

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import AIRFLOW, REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
 DAG_ID = "agentic_mlops__fraud-detector"
 
 MODELS_YAML = """
@@ -63,7 +60,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     for key in [k for k in env if k.startswith("AIRFLOW_CONN_")]:
         del env[key]  # no LLM, no Slack: rules decide, approval from the store
-    _run([AIRFLOW, "db", "migrate"], env)
+    _run([*AIRFLOW, "db", "migrate"], env)
     return {"home": home, "env": env, "data": data, "tracking_uri": f"sqlite:///{home / 'mlflow.db'}"}
 
 
@@ -111,7 +108,7 @@ def _approve_when_asked(deployment: dict, stop: threading.Event, approved: list)
 def test_without_drift_the_loop_ends_in_no_action_and_registers_nothing(deployment: dict) -> None:
     champion = _setup(deployment, drift=False)
     before = _versions(deployment)
-    out = _run([AIRFLOW, "dags", "test", DAG_ID], deployment["env"])
+    out = _run([*AIRFLOW, "dags", "test", DAG_ID], deployment["env"])
     decisions = _store(deployment).list_decisions("fraud-detector")
     assert decisions and decisions[0]["final_action"] == "no_action", out.stdout[-3000:]
     assert decisions[0]["mode"] == "rules"
@@ -127,7 +124,7 @@ def test_with_drift_the_loop_retrains_waits_for_approval_and_promotes(deployment
     approver = threading.Thread(target=_approve_when_asked, args=(deployment, stop, approved), daemon=True)
     approver.start()
     try:
-        out = _run([AIRFLOW, "dags", "test", DAG_ID], deployment["env"])
+        out = _run([*AIRFLOW, "dags", "test", DAG_ID], deployment["env"])
     finally:
         stop.set()
         approver.join(timeout=5)

@@ -27,11 +27,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_HOST, PG_PORT, REPO, require_server
+from tests.conftest import AIRFLOW, PG_HOST, PG_PORT, REPO, require_server
 
 pytestmark = [pytest.mark.slow]
 
-AIRFLOW = [sys.executable, "-m", "airflow"]  # not bin/airflow: its shebang may name another interpreter
 TOKEN = "alert-token-0123456789"
 LOGIN, PASSWORD = "alertmanager", "basic-secret-42"
 MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads", "recsys"]

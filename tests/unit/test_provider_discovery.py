@@ -8,18 +8,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
+from tests.conftest import AIRFLOW
+
 PKG = "airflow_provider_agentic_mlops"
 
 
 def _airflow(*args: str, home: Path) -> str:
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    out = subprocess.run([AIRFLOW, *args], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([*AIRFLOW, *args], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, f"airflow {' '.join(args)} failed:\n{out.stderr[-3000:]}"
     return out.stdout
 
