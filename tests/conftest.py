@@ -6,6 +6,7 @@ CI=true, where an absent server is a failure (CI always runs them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -52,26 +53,49 @@ def airflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def _pg_admin(sql: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def create_pg_database(prefix: str) -> str:
+    """Create an empty PostgreSQL database with a unique name; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop a database made by :func:`create_pg_database`, and forget that the store migrated it."""
+    from airflow_provider_agentic_mlops.core import state
+
+    state._migrated.discard(url)
+    _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (skipped, or failed under CI, when the server is absent)."""
+    require_server("PostgreSQL", PG_HOST, PG_PORT)
+    url = create_pg_database(prefix)
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
-    require_server("PostgreSQL", PG_HOST, PG_PORT)
-    import psycopg2
-
-    name = f"agentic_mlops_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        from airflow_provider_agentic_mlops.core import state
-
-        state._migrated.discard(f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}")
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with fresh_pg_database("agentic_mlops_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ON_CI, PG_HOST, PG_PORT, REPO, server_answers
+from tests.conftest import ON_CI, PG_HOST, PG_PORT, REPO, create_pg_database, drop_pg_database, server_answers
 from tests.doubles.mlflow_server import start_mlflow_server, stop_mlflow_server
 from tests.doubles.openai_server import OpenAIDouble
 from tests.doubles.slack_server import SlackCall, SlackDouble, SlackServer, click_payload, sign_interaction
@@ -82,18 +82,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _pg_admin(sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 @dataclass
@@ -188,14 +176,12 @@ class Deployment:
             self.openai.stop()
         if self._engine is not None:
             self._engine.dispose()
-        from airflow_provider_agentic_mlops.core import state
 
-        for name in self._pg_databases:
-            state._migrated.discard(f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}")
+        for url in self._pg_databases:
             try:
-                _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                drop_pg_database(url)
             except Exception as err:  # noqa: BLE001 - cleanup must go on
-                print(f"could not drop database {name}: {err}", file=sys.stderr)
+                print(f"could not drop database {url}: {err}", file=sys.stderr)
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -206,13 +192,10 @@ class Deployment:
 
             self.state_url = default_sqlite_url(home)
             return
-        tag = uuid.uuid4().hex[:10]
-        for suffix in ("", "_state"):
-            name = f"agentic_mlops_e2e_{tag}{suffix}"
-            _pg_admin(f'CREATE DATABASE "{name}"')
-            self._pg_databases.append(name)
-        self.metadata_url = f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{self._pg_databases[0]}"
-        self.state_url = f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{self._pg_databases[1]}"
+        self.metadata_url = create_pg_database("agentic_mlops_e2e")
+        self._pg_databases.append(self.metadata_url)
+        self.state_url = create_pg_database("agentic_mlops_e2e_state")
+        self._pg_databases.append(self.state_url)
 
     def _write_config(self, home: Path) -> None:
         data = home / "demo-data" / MODEL

@@ -20,14 +20,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import AIRFLOW, PG_HOST, PG_PORT, REPO, require_server
+from tests.conftest import AIRFLOW, REPO, fresh_pg_database
 
 pytestmark = [pytest.mark.slow]
 
@@ -88,20 +87,8 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('alerts_sqlite') / 'airflow.db'}"
         return
-    require_server("PostgreSQL", PG_HOST, PG_PORT)
-    import psycopg2
-
-    name = f"agentic_mlops_alerts_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with fresh_pg_database("agentic_mlops_alerts") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
