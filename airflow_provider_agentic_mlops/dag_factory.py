@@ -6,6 +6,7 @@ scikit-learn; the operators import those inside ``execute()``.
 
 from __future__ import annotations
 
+import gc
 import os
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ def models_file(default_dir: str | Path | None = None) -> Path:
     return Path(default_dir) / "models.yaml"
 
 
-def _resolve(value: str | None, base: Path) -> str | None:
+def _resolve(value: str | None, base: str) -> str | None:
     """Expand ``${VARS}`` and make relative local paths relative to the models file. URIs and
     ``module:function`` references are left alone."""
     if value is None or "{{" in value:
@@ -50,13 +51,12 @@ def _resolve(value: str | None, base: Path) -> str | None:
     value = os.path.expandvars(value)
     if "://" in value or ":" in value.split("/")[0]:
         return value
-    path = Path(value)
-    return str(path if path.is_absolute() else (base / path))
+    return value if os.path.isabs(value) else os.path.join(base, value)
 
 
 def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
     """The model's loop: check_drift -> decide -> retrain -> validate -> wait_for_approval -> promote."""
-    base = Path(base_dir)
+    base = os.fspath(base_dir)
     drift, decision, retrain, validation, approval = (
         spec.drift,
         spec.decision,
@@ -109,7 +109,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             mode=decision.mode,
             llm_conn_id=decision.llm_conn_id,
             state_conn_id=spec.state_conn_id,
-            guardrails=decision.model_dump(exclude={"mode", "llm_conn_id"}),
+            guardrails=decision,  # validated already; the operator takes the DecisionConfig as is
         )
         no_action = EmptyOperator(task_id="no_action")
         escalate = EscalateOperator(
@@ -181,11 +181,25 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
     return dag
 
 
+def _cache_dir() -> Path | None:
+    home = os.environ.get("AIRFLOW_HOME")
+    return Path(home) / ".cache" / "agentic_mlops" if home else None
+
+
 def build_dags(path: str | Path) -> dict[str, DAG]:
     """Every model's DAG, keyed by DAG id. A bad entry raises :class:`ConfigError` naming the model,
     the field and the expected value, so the DAG file shows one clear import error."""
     path = Path(path)
-    return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in load_models(path)}
+    # Building hundreds of DAGs allocates many long-lived objects and nothing cyclic to free: pause the
+    # cyclic garbage collector meanwhile, which otherwise rescans the growing heap again and again.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        specs = load_models(path, cache_dir=_cache_dir())
+        return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in specs}
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 __all__ = ["DAG_ID_PREFIX", "build_dag", "build_dags", "models_file"]

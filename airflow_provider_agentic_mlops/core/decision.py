@@ -42,12 +42,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
-from airflow_provider_agentic_mlops.core.config import DecisionConfig
+from airflow_provider_agentic_mlops.core.config import (  # noqa: F401 - re-exported: the vocabulary of decisions
+    ACTIONS,
+    ESCALATE,
+    MODE_LLM,
+    MODE_RULES,
+    NO_ACTION,
+    RETRAIN,
+    DecisionConfig,
+)
 
-RETRAIN, NO_ACTION, ESCALATE = "retrain", "no_action", "escalate"
-ACTIONS: tuple[str, ...] = (RETRAIN, NO_ACTION, ESCALATE)
-
-MODE_RULES, MODE_LLM = "rules", "llm"
 BY_RULES, BY_LLM, BY_GUARDRAIL = "rules", "llm", "guardrail"
 
 # Limits for text that comes from data: it is quoted, never obeyed, and never long.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.state import StateStore
 
 _stores: dict[str, StateStore] = {}
 
@@ -33,6 +34,8 @@ def resolve_state_url(conn_id: str | None) -> str:
                 f"connection {conn_id!r} (type {conn.conn_type!r}) has no state-store URL: set its extra "
                 '{"url": "postgresql+psycopg2://user:pass@host:5432/db"} or make it a postgres connection'
             )
+    from airflow_provider_agentic_mlops.core.state import default_sqlite_url
+
     return default_sqlite_url(os.environ.get("AIRFLOW_HOME"))
 
 
@@ -70,6 +73,8 @@ class StateStoreHook(BaseHook):
 
     def get_store(self) -> StateStore:
         """The store, migrated on first use and shared by everything in this process."""
+        from airflow_provider_agentic_mlops.core.state import StateStore
+
         url = resolve_state_url(self.state_conn_id)
         store = _stores.get(url)
         if store is None:

@@ -12,24 +12,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from pydantic import ValidationError
 
-from airflow_provider_agentic_mlops.core.config import DecisionConfig
-from airflow_provider_agentic_mlops.core.decision import (
-    ACTIONS,
-    MODE_LLM,
-    MODE_RULES,
-    Decision,
-    ModelHistory,
-    decide,
-)
-from airflow_provider_agentic_mlops.core.state import utcnow
+from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_agentic_mlops.core.decision import Decision, ModelHistory
     from airflow_provider_agentic_mlops.core.state import StateStore
 
-MODES = ("auto", MODE_RULES, MODE_LLM)
 DEFAULT_ALERT = "{{ ((dag_run.conf if dag_run else None) or {}).get('alert') | tojson }}"
 _NOT_GUARDRAILS = {"mode", "llm_conn_id"}
 
@@ -129,8 +120,12 @@ class AgentDecisionOperator(BaseBranchOperator):
 
     def read_history(self, store: StateStore) -> ModelHistory:
         """What the state store knows about the model (read-only)."""
+        from airflow_provider_agentic_mlops.core.state import utcnow  # not at DAG parse time
+
         now = utcnow()
         config = self.guardrails
+        from airflow_provider_agentic_mlops.core.decision import ModelHistory
+
         return ModelHistory(
             now=now,
             inflight_job=store.inflight_job(self.model_name),
@@ -178,6 +173,8 @@ class AgentDecisionOperator(BaseBranchOperator):
         store = self.store
         history = self.read_history(store)
         mode, llm, no_llm_reason = self._resolve_mode()
+        from airflow_provider_agentic_mlops.core.decision import decide  # not at DAG parse time
+
         decision: Decision = decide(
             model_name=self.model_name,
             drift=drift,

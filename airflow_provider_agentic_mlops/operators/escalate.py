@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_agentic_mlops.core.decision import escalation_message
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook, _get_connection_or_none
 
 if TYPE_CHECKING:
@@ -60,6 +59,8 @@ class EscalateOperator(BaseOperator):
                 "rationale": ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
                 or f"no decision found in XCom of task {self.decide_task_id!r}",
             }
+        from airflow_provider_agentic_mlops.core.decision import escalation_message
+
         text = escalation_message(self.model_name, decision)
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
         if _get_connection_or_none(self.slack_conn_id) is None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from airflow_provider_agentic_mlops.core.config import ConfigError, load_models, parse_models
@@ -76,3 +79,31 @@ def test_invalid_yaml_names_the_file(tmp_path) -> None:
     path.write_text("models: [\n")
     with pytest.raises(ConfigError, match="models.yaml: not valid YAML"):
         load_models(path)
+
+
+def test_parsed_yaml_is_cached_by_content_and_a_changed_file_is_read_again(tmp_path) -> None:
+    path, cache = tmp_path / "models.yaml", tmp_path / "cache"
+    path.write_text((REPO / "dags" / "models.yaml").read_text())
+    fresh = load_models(path, cache_dir=cache)
+    (cached_file,) = cache.iterdir()
+    assert load_models(path, cache_dir=cache) == fresh
+    # the cache is keyed by content: an edit is seen at once
+    path.write_text(path.read_text().replace("timeout_hours: 24", "timeout_hours: 7"))
+    assert load_models(path, cache_dir=cache)[0].approval.timeout_hours == 7
+    # a cached entry is still validated: bad data in it fails like a bad file would
+    digest = hashlib.sha256(path.read_text().encode()).hexdigest()
+    cached_file.write_text(json.dumps({"sha256": digest, "data": {"models": [{"name": "x"}]}}))
+    with pytest.raises(ConfigError, match="model 'x': field 'drift': Field required"):
+        load_models(path, cache_dir=cache)
+
+
+def test_a_corrupt_or_unwritable_cache_only_disables_itself(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text((REPO / "dags" / "models.yaml").read_text())
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the cache folder would be")
+    assert [s.name for s in load_models(path, cache_dir=blocker)] == ["fraud-detector"]
+    cache = tmp_path / "cache"
+    load_models(path, cache_dir=cache)
+    next(cache.iterdir()).write_text("{not json")
+    assert [s.name for s in load_models(path, cache_dir=cache)] == ["fraud-detector"]
