@@ -32,6 +32,19 @@ def test_migrations_create_the_schema_on_first_use(store: StateStore) -> None:
     assert "alembic_version" not in tables  # never Airflow's version table
 
 
+def test_migrated_database_matches_the_schema_module(store: StateStore) -> None:
+    """core/schema.py and the migrations must describe the same tables (alembic's autogenerate diff)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from airflow_provider_agentic_mlops.core.schema import metadata
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    ours = [d for d in diff if "agentic_mlops" in repr(d) and "alembic_version" not in repr(d)]
+    assert ours == []
+
+
 def test_sqlite_store_uses_wal_and_a_busy_timeout(tmp_path) -> None:
     store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
     with store.engine.connect() as conn:
