@@ -475,15 +475,7 @@ class StateStore:
                 message = _already_decided_message(dict(row))
                 recorded = False
             elif row["expires_at"] <= now:
-                self._close(
-                    conn,
-                    approval_id,
-                    EXPIRED,
-                    decided_by="timeout",
-                    via="timeout",
-                    reason="no decision before the deadline",
-                    now=now,
-                )
+                self._expire(conn, approval_id, now)
                 message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
                 recorded = False
             else:
@@ -553,16 +545,20 @@ class StateStore:
                 .all()
             )
             for approval_id in due:
-                self._close(
-                    conn,
-                    approval_id,
-                    EXPIRED,
-                    decided_by="timeout",
-                    via="timeout",
-                    reason="no decision before the deadline",
-                    now=now,
-                )
+                self._expire(conn, approval_id, now)
         return [a for a in (self.get_approval(i) for i in due) if a]
+
+    def _expire(self, conn: Connection, approval_id: int, now: datetime) -> None:
+        """Close a pending request past its deadline: a timeout denies (fail closed)."""
+        self._close(
+            conn,
+            approval_id,
+            EXPIRED,
+            decided_by="timeout",
+            via="timeout",
+            reason="no decision before the deadline",
+            now=now,
+        )
 
     def _close(
         self,
