@@ -13,8 +13,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.state import StateStore
 
 # Test doubles and real local servers, as fixtures for the whole suite.
 pytest_plugins = ["tests.doubles.openai_server", "tests.doubles.slack_server", "tests.doubles.mlflow_server"]
@@ -96,6 +100,16 @@ def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
     with fresh_pg_database("agentic_mlops_test") as url:
         yield url
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[StateStore]:
+    """A state store on SQLite in the test's temporary folder."""
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    yield store
+    store.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -102,13 +102,6 @@ def _served(store: StateStore, slack: SlackDouble, settings: AppSettings) -> Ite
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[StateStore]:
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    yield store
-    store.dispose()
-
-
-@pytest.fixture
 def served(sqlite_store: StateStore, slack_double: SlackDouble) -> Iterator[Served]:  # noqa: F811
     client = WebClient(token="xoxb-test", base_url=slack_double.base_url)
     yield from _served(

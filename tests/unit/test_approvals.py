@@ -6,9 +6,7 @@ Slack is the local Web API test double (tests/doubles/slack_server.py) reached b
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
@@ -20,10 +18,8 @@ from tests.doubles.slack_server import SlackDouble, slack_double  # noqa: F401
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    yield s
-    s.dispose()
+def store(sqlite_store: StateStore) -> StateStore:
+    return sqlite_store
 
 
 @pytest.fixture
