@@ -49,7 +49,7 @@ class DriftConfig(_Section):
     label_column: str | None = None
     prediction_column: str | None = None
     task: Literal["classification", "regression"] | None = None
-    report_sample_rows: int = Field(100_000, gt=0)
+    report_sample_rows: int = Field(10_000, gt=0)
 
 
 class DecisionConfig(_Section):

@@ -18,79 +18,18 @@ from __future__ import annotations
 import hashlib
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Task = Literal["classification", "regression"]
-
-#: Metrics where a lower value is better; every other metric is taken as higher-is-better.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mse", "mae", "log_loss", "mape", "max_error", "brier_score"})
-
-CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
-
-
-# -- metrics --------------------------------------------------------------------------------------
-
-
-def compute_metrics(task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], proba: Any = None) -> dict[str, float]:
-    """Standard metrics of one model on labelled data (scikit-learn, imported here).
-
-    :param task: ``classification`` or ``regression``.
-    :param y_true: true labels / targets.
-    :param y_pred: predicted labels / values.
-    :param proba: classification only: class probabilities, shape (n,) for the positive class or
-        (n, n_classes); enables ``roc_auc`` and ``log_loss``.
-    :return: classification: accuracy, precision, recall, f1 (binary, or macro-averaged for more
-        classes), roc_auc and log_loss when ``proba`` is given; regression: rmse, mae, r2.
-    """
-    import numpy as np
-    from sklearn import metrics as skm
-
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}; they must be the same rows")
-    if len(y_true) == 0:
-        raise ValueError("no rows to evaluate on: the validation data is empty")
-    if task == "regression":
-        y_t, y_p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-        return {
-            "rmse": float(math.sqrt(skm.mean_squared_error(y_t, y_p))),
-            "mae": float(skm.mean_absolute_error(y_t, y_p)),
-            "r2": float(skm.r2_score(y_t, y_p)),
-        }
-    if task != "classification":
-        raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
-    labels = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))
-    average = "binary" if len(labels) <= 2 else "macro"
-    pos_label = labels[-1] if average == "binary" else 1
-    out = {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "precision": float(skm.precision_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
-        "recall": float(skm.recall_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
-        "f1": float(skm.f1_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
-    }
-    if proba is not None:
-        p = np.asarray(proba, dtype=float)
-        if p.ndim == 2 and p.shape[1] == 2:
-            p = p[:, 1]
-        true_classes = np.unique(np.asarray(y_true))
-        if len(true_classes) < 2:
-            out["roc_auc"] = float("nan")  # undefined on one class; fails any gate on it, by design
-        elif p.ndim == 1:
-            out["roc_auc"] = float(skm.roc_auc_score(y_true, p))
-        else:
-            out["roc_auc"] = float(skm.roc_auc_score(y_true, p, multi_class="ovr"))
-        try:
-            out["log_loss"] = float(skm.log_loss(y_true, p))
-        except ValueError:
-            out["log_loss"] = float("nan")
-    return out
-
+from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exported for validation's users
+    CLASSIFICATION_METRICS,
+    LOWER_IS_BETTER,
+    REGRESSION_METRICS,
+    Task,
+    compute_metrics,
+    higher_is_better,
+)
 
 # -- gates ----------------------------------------------------------------------------------------
 

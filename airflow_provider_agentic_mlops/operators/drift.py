@@ -73,10 +73,14 @@ class DriftCheckOperator(BaseOperator):
     :param timestamp_column: timestamp column of the current data (for ``current_window``).
     :param current_window: keep current rows whose timestamp is within this duration before the
         data interval end (or now), e.g. ``"7d"``.
-    :param label_column: label column, for model quality in the summary.
+    :param label_column: label column, for model quality and performance evidence; usable without
+        ``prediction_column`` (the champion then predicts, see ``champion_model_uri``).
     :param prediction_column: prediction column (label, or probability of class 1).
     :param task: ``"classification"`` or ``"regression"``; inferred from the labels when None.
-    :param report_sample_rows: rows sampled from each frame for the HTML/JSON report.
+    :param report_sample_rows: rows sampled from each frame for Evidently's HTML/JSON report (its
+        rendering, not the drift computation, is what costs time on large data). When Evidently
+        cannot render the report the task logs a warning, the summary's ``report`` says
+        ``skipped`` with the reason, and the check goes on.
     :param mlflow_conn_id: MLflow connection for the report artifact; it must allow logging runs
         (access ``train``), which the read-only ``agentic_mlops_mlflow_registry`` does not.
     :param report_prefix: object-storage prefix or local directory for the report instead of
@@ -108,7 +112,7 @@ class DriftCheckOperator(BaseOperator):
         label_column: str | None = None,
         prediction_column: str | None = None,
         task: str | None = None,
-        report_sample_rows: int = 100_000,
+        report_sample_rows: int = 10_000,
         mlflow_conn_id: str = "agentic_mlops_mlflow_train",
         report_prefix: str | None = None,
         strict: bool = True,
@@ -141,7 +145,8 @@ class DriftCheckOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.core.data_io import describe_source
-        from airflow_provider_agentic_mlops.core.drift import compute_drift, write_evidently_report
+        from airflow_provider_agentic_mlops.core.drift import compute_drift
+        from airflow_provider_agentic_mlops.core.drift.report import write_report
 
         hook = None
         if not self.report_prefix:  # fail before the heavy work when the report cannot be stored
@@ -200,19 +205,17 @@ class DriftCheckOperator(BaseOperator):
             [c["column"] for c in summary.top_drifted],
         )
         with tempfile.TemporaryDirectory(prefix="drift-report-") as tmp:
-            write_evidently_report(
-                reference,
-                current,
-                tmp,
-                sample_rows=self.report_sample_rows,
-                summary=summary,
-                model_name=self.model_name,
+            outcome = write_report(
+                reference, current, tmp, summary, sample_rows=self.report_sample_rows, model_name=self.model_name
             )
+            if outcome.status != "written":
+                self.log.warning("Drift report skipped (the drift check goes on): %s", outcome.reason)
             folder = self._report_folder(context)
+            main = Path(outcome.paths.get("html") or outcome.paths["summary"]).name  # what the link opens
             if hook is None:
-                summary.report_uri = self._store_in_prefix(Path(tmp), folder)
+                summary.report_uri = self._store_in_prefix(Path(tmp), folder, main)
             else:
-                summary.report_uri = self._store_in_mlflow(hook, Path(tmp), folder, summary)
+                summary.report_uri = self._store_in_mlflow(hook, Path(tmp), folder, summary, main)
         context["ti"].xcom_push(key=REPORT_URI_XCOM_KEY, value=summary.report_uri)
         self.log.info("Drift report: %s", summary.report_uri)
         return summary.to_dict()
@@ -246,7 +249,7 @@ class DriftCheckOperator(BaseOperator):
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")
         return f"{safe}__{stamp}" if safe else stamp
 
-    def _store_in_prefix(self, local_dir: Path, folder: str) -> str:
+    def _store_in_prefix(self, local_dir: Path, folder: str, main: str) -> str:
         from airflow_provider_agentic_mlops.core.data_io import is_local, local_path
 
         prefix = str(self.report_prefix).rstrip("/")
@@ -257,16 +260,18 @@ class DriftCheckOperator(BaseOperator):
             target.mkdir(parents=True, exist_ok=True)
             for item in local_dir.iterdir():
                 shutil.copyfile(item, target / item.name)
-            return (target / "drift_report.html").resolve().as_uri()
+            return (target / main).resolve().as_uri()
         from airflow.sdk import ObjectStoragePath
 
         target = ObjectStoragePath(prefix) / self.model_name / folder
         for item in local_dir.iterdir():
             with (target / item.name).open("wb") as out:
                 out.write(item.read_bytes())
-        return str(target / "drift_report.html")
+        return str(target / main)
 
-    def _store_in_mlflow(self, hook: MlflowRegistryHook, local_dir: Path, folder: str, summary: DriftSummary) -> str:
+    def _store_in_mlflow(
+        self, hook: MlflowRegistryHook, local_dir: Path, folder: str, summary: DriftSummary, main: str
+    ) -> str:
         client = hook.client()
         name = experiment_name(self.model_name)
         experiment = client.get_experiment_by_name(name)
@@ -290,6 +295,6 @@ class DriftCheckOperator(BaseOperator):
             client.log_metric(run_id, key, float(value))
         ui_url = getattr(hook, "ui_url", None)
         if ui_url:
-            return f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_path}/drift_report.html"
+            return f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_path}/{main}"
         artifact_uri = client.get_run(run_id).info.artifact_uri.rstrip("/")
-        return f"{artifact_uri}/{artifact_path}/drift_report.html"
+        return f"{artifact_uri}/{artifact_path}/{main}"

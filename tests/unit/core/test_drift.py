@@ -163,6 +163,8 @@ def test_summary_has_the_keys_other_steps_rely_on(frames) -> None:
         "missing_columns": [],
         "extra_columns": [],
         "schema_errors": [],
+        "type_changes": [],
+        "skipped_columns": {},
     }
     json.dumps(data)
 
@@ -308,12 +310,18 @@ def test_empty_frame_is_refused(frames, which: str) -> None:
         compute_drift(reference, current, reference_source="ref.parquet", current_source="cur.parquet")
 
 
-def test_dtype_clash_between_reference_and_current_is_named(frames) -> None:
+def test_dtype_clash_is_a_recorded_type_change_not_an_error(frames) -> None:
+    # A type change is a broken feed (the decision escalates naming it), not a broken call: it used
+    # to fail the task, which told nobody in Slack and gave the decision step nothing to read.
     reference, current = frames
     current = current.assign(amount=current["amount"].astype(str))
 
-    with pytest.raises(ValueError, match="column 'amount' holds numeric values in reference data but string"):
-        compute_drift(reference, current)
+    summary = compute_drift(reference, current)
+
+    assert "amount" not in summary.columns
+    assert summary.data_quality["type_changes"] == [
+        {"column": "amount", "reference": "numeric (float64)", "current": "string (object)"}
+    ]
 
 
 def test_all_null_column_is_refused(frames) -> None:
@@ -370,3 +378,18 @@ def test_report_is_written_on_a_sample_and_says_so(frames, tmp_path) -> None:
     columns = {m["config"].get("column") for m in report["metrics"]}
     assert {"amount", "age", "country", "channel"} <= columns
     assert json.loads((tmp_path / "out" / "drift_summary.json").read_text())["n_columns"] == 4
+
+
+def test_summary_quality_agrees_with_validation_on_numeric_labels_2_and_10() -> None:
+    # Labels were sorted as strings ("10" < "2"), so the summary's F1 took 2 as the positive class
+    # (0.80) while validation took 10 (0.889). Both now call core.metrics.compute_metrics.
+    from airflow_provider_agentic_mlops.core.validation import compute_metrics
+
+    y_true = [2, 2, 10, 10, 10, 10, 2, 10]
+    y_pred = [2, 10, 10, 10, 10, 2, 2, 10]
+    frame = pd.DataFrame({"x": np.arange(8.0), "label": y_true, "pred": y_pred})
+
+    summary = compute_drift(frame, frame, label_column="label", prediction_column="pred", task="classification")
+
+    assert summary.quality["f1"]["current"] == pytest.approx(compute_metrics("classification", y_true, y_pred)["f1"])
+    assert summary.quality["f1"]["current"] == pytest.approx(0.8)  # positive class 10: P = R = 4/5

@@ -249,3 +249,126 @@ def test_object_storage_uris_are_read_and_written_through_object_storage_path() 
         "drift_report.json",
         "drift_summary.json",
     ]
+
+
+# -- never crash on valid data: every dtype, every size Evidently treats differently, report included
+
+
+def every_dtype_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ints = rng.integers(0, 4, n)  # few values: a categorical test below 1,001 reference rows
+    floats = rng.normal(shift, 1, n)
+    floats[:3] = [np.inf, -np.inf, np.nan]
+    nullable_int = pd.array(rng.integers(0, 50, n), dtype="Int64")
+    nullable_int[0] = pd.NA
+    nullable_bool = pd.array(rng.random(n) < 0.4, dtype="boolean")
+    nullable_bool[1] = pd.NA
+    return pd.DataFrame(
+        {
+            "int8": ints.astype(np.int8),
+            "int16": rng.integers(0, 300, n).astype(np.int16),
+            "int32": ints.astype(np.int32),
+            "int64": rng.integers(0, 10_000, n),
+            "uint8": ints.astype(np.uint8),
+            "uint64": rng.integers(0, 100, n).astype(np.uint64),
+            "Int64": nullable_int,
+            "float32": floats.astype(np.float32),
+            "float64": floats,
+            "bool": rng.random(n) < 0.3,
+            "boolean": nullable_bool,
+            "object_bool": pd.Series(rng.random(n) < 0.5, dtype=object),
+            "category": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "string": pd.array(rng.choice(["x", "y", "z"], n), dtype="string"),
+            "object_str": rng.choice(["fr", "de", "it"], n).astype(object),
+            "when": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="h"),
+        }
+    )
+
+
+@pytest.mark.parametrize("n_reference", [30, 1000, 1001, 100_000])
+def test_every_dtype_at_every_size_completes_with_the_report(tmp_path: Path, n_reference: int) -> None:
+    reference = every_dtype_frame(n_reference, seed=1)
+    current = every_dtype_frame(min(n_reference, 2000), seed=2, shift=0.5)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="m",
+        reference=lambda: reference,
+        current=lambda: current,
+        report_prefix=str(tmp_path),
+        report_sample_rows=2000,
+    )
+
+    result = op.execute(context())
+
+    skipped = result["data_quality"]["skipped_columns"]
+    assert set(result["columns"]) | set(skipped) == set(reference.columns)
+    assert set(skipped) == {"when"} and "datetime" in skipped["when"]
+    assert result["columns"]["object_bool"]["type"] == "cat"
+    assert result["report"] == {"status": "written", "reason": None}
+    assert Path(result["report_uri"].removeprefix("file://")).name == "drift_report.html"
+
+
+def test_a_report_evidently_cannot_render_is_skipped_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_provider_agentic_mlops.core.drift import report
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ImportError("evidently does not import with pandas 3.1")
+
+    monkeypatch.setattr(report, "write_evidently_report", refuse)
+    reference, current = make_frames(500)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="m",
+        reference=lambda: reference,
+        current=lambda: current,
+        report_prefix=str(tmp_path),
+    )
+
+    result = op.execute(context())
+
+    assert result["report"]["status"] == "skipped"
+    assert "ImportError: evidently does not import with pandas 3.1" in result["report"]["reason"]
+    assert result["columns"]["amount"]["drifted"] is True
+    saved = Path(result["report_uri"].removeprefix("file://"))
+    assert saved.name == "drift_summary.json"
+    assert json.loads(saved.read_text())["report"]["status"] == "skipped"
+    assert "Drift report skipped (the drift check goes on)" in capsys.readouterr().out  # the task log
+
+
+def test_numeric_column_with_few_values_in_a_small_reference_gets_its_report(tmp_path: Path) -> None:
+    # Evidently picks chi-square/Z for <= 5 numeric values at <= 1,000 reference rows, then its own
+    # report refused that method on a numeric column (StatTestInvalidFeatureTypeError).
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"level": rng.choice([0.0, 1.0, 2.0], 800), "x": rng.normal(0, 1, 800)})
+    current = pd.DataFrame({"level": rng.choice([0.0, 1.0, 2.0], 800), "x": rng.normal(0, 1, 800)})
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="m",
+        reference=lambda: reference,
+        current=lambda: current,
+        report_prefix=str(tmp_path),
+    )
+
+    result = op.execute(context())
+
+    assert result["columns"]["level"]["method"] == "chisquare"
+    assert result["report"]["status"] == "written"
+
+
+def test_label_column_without_prediction_column_is_accepted(tmp_path: Path) -> None:
+    reference, current = make_frames(500)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="m",
+        reference=lambda: reference.drop(columns="score"),
+        current=lambda: current.drop(columns="score"),
+        label_column="label",
+        report_prefix=str(tmp_path),
+    )
+
+    result = op.execute(context())
+
+    assert result["quality"] is None
+    assert "label" in result["columns"]

@@ -1,0 +1,142 @@
+"""One column of one frame, cleaned as Evidently cleans it (inf -> NaN, then NaN dropped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class ColumnData:
+    """One column of one frame, cleaned once, with the views the methods need (computed lazily).
+
+    Numeric columns become a float64 array of their finite values (sorted when a method or the
+    default selection needs it); other columns are used through their value counts.
+    """
+
+    def __init__(self, series: pd.Series):
+        self.series = series
+        self.type = ""
+        self.n_rows = len(series)
+        self._sorted: np.ndarray | None = None
+        self._counts: dict[Any, int] | None = None
+        self._clean_series: pd.Series | None = None
+        dtype = series.dtype
+        self.numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        self.values: np.ndarray | None = None
+        if self.numeric:
+            if isinstance(dtype, np.dtype):
+                values = series.to_numpy(dtype=np.float64, copy=False)
+            else:  # nullable extension dtype
+                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = np.isfinite(values)
+            self.n_null = int(np.isnan(values).sum())
+            self.values = values if finite.all() else values[finite]
+
+    @property
+    def n(self) -> int:
+        """Number of values left after dropping null (and, for numbers, infinite) values."""
+        if self.numeric:
+            return int(self.values.size)
+        if pd.api.types.is_datetime64_any_dtype(self.series.dtype):
+            return int(self.series.notna().sum())
+        return int(sum(self.counts.values()))
+
+    @property
+    def null_share(self) -> float:
+        n_null = self.n_null if self.numeric else self.n_rows - self.n
+        return n_null / self.n_rows
+
+    @property
+    def kind(self) -> str:
+        """What the column holds, to compare reference with current: numeric, bool, string,
+        datetime, list, other, or empty (no non-null value)."""
+        series, dtype = self.series, self.series.dtype
+        if (self.n_rows - self.n_null if self.numeric else self.n) == 0:
+            return "empty"
+        if isinstance(dtype, pd.CategoricalDtype):
+            return ColumnData(pd.Series(dtype.categories)).kind
+        if pd.api.types.is_bool_dtype(dtype):
+            return "bool"
+        if self.numeric:
+            return "numeric"
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            return "datetime"
+        if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+            return "string"
+        array = series.to_numpy()
+        first, last = array[0], array[-1]
+        if not (isinstance(first, str) and isinstance(last, str)):  # a null at an end
+            non_null = series.dropna()
+            first, last = non_null.iloc[0], non_null.iloc[-1]
+        if isinstance(first, str) and isinstance(last, str):
+            return "string"
+        if isinstance(first, (list, tuple)):
+            return "list"
+        if isinstance(first, (bool, np.bool_)):
+            return "bool"
+        return "other"
+
+    @property
+    def sorted(self) -> np.ndarray:
+        if self._sorted is None:
+            self._sorted = np.sort(self.values)
+        return self._sorted
+
+    @property
+    def counts(self) -> dict[Any, int]:
+        """Value -> count of the cleaned values, only values that occur."""
+        if self._counts is None:
+            if self.numeric:
+                sorted_values = self.sorted
+                if sorted_values.size == 0:
+                    self._counts = {}
+                else:
+                    starts = np.flatnonzero(np.diff(sorted_values)) + 1
+                    bounds = np.concatenate(([0], starts, [sorted_values.size]))
+                    keys = sorted_values[bounds[:-1]]
+                    counts = np.diff(bounds)
+                    self._counts = dict(zip(python_keys(keys, self.series.dtype), counts.tolist(), strict=True))
+            else:
+                vc = self.series.value_counts(dropna=True, sort=False)
+                vc = vc[vc > 0]
+                self._counts = dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+        return self._counts
+
+    @property
+    def nunique(self) -> int:
+        if self.numeric:
+            sorted_values = self.sorted
+            return 0 if sorted_values.size == 0 else int(np.count_nonzero(np.diff(sorted_values))) + 1
+        return len(self.counts)
+
+    @property
+    def clean_series(self) -> pd.Series:
+        """The cleaned column as a pandas Series, as Evidently's stattests receive it."""
+        if self._clean_series is None:
+            series = self.series
+            if self.numeric or series.dtype == object:
+                series = series.replace([-np.inf, np.inf], np.nan)
+            self._clean_series = series.dropna()
+        return self._clean_series
+
+
+def python_keys(keys: np.ndarray, dtype: Any) -> list[Any]:
+    """Distinct values back in the column's own type (ints stay ints, for sorting and display)."""
+    if pd.api.types.is_integer_dtype(dtype):
+        return [int(k) for k in keys]
+    return keys.tolist()
+
+
+def union_keys(ref: ColumnData, cur: ColumnData) -> list[Any]:
+    return list(set(ref.counts) | set(cur.counts))
+
+
+def n_values(ref: ColumnData, cur: ColumnData) -> int:
+    """Distinct values of reference and current together; cheap when the answer is clearly > 5."""
+    if ref.numeric and cur.numeric:
+        n_ref, n_cur = ref.nunique, cur.nunique
+        if n_ref > 5 or n_cur > 5:
+            return max(n_ref, n_cur)  # only compared with 2 and 5
+    return len(union_keys(ref, cur))

@@ -1,0 +1,207 @@
+"""Evidently's own HTML and JSON report, on a sample, for people to read."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM, TEXT
+from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
+
+#: Default rows sampled from each frame for the report: Evidently's rendering, not the drift
+#: computation, dominates the check's time on large data, and people read a sample as well.
+REPORT_SAMPLE_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What became of the report: ``written`` (``paths`` by kind) or ``skipped`` with the reason.
+
+    :param status: ``"written"`` or ``"skipped"``.
+    :param reason: why it was skipped (the error, one line), or None.
+    :param paths: local files written: ``summary`` always, ``html`` and ``json`` when written.
+    """
+
+    status: str
+    reason: str | None
+    paths: dict[str, str]
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"status": self.status, "reason": self.reason}
+
+
+def write_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    out_dir: str | Path,
+    summary: DriftSummary,
+    *,
+    sample_rows: int = REPORT_SAMPLE_ROWS,
+    model_name: str | None = None,
+) -> ReportOutcome:
+    """The full-data summary (``drift_summary.json``) and, when Evidently can render it, its report.
+
+    The report is for people: when Evidently cannot render it (not importable, e.g. under pandas
+    3; a method it refuses on the sample; any other error) the outcome is ``skipped`` with the
+    reason, and the drift check goes on. The summary's ``report`` field says which.
+
+    :param reference: reference data.
+    :param current: current data.
+    :param out_dir: local directory to write into (created if needed).
+    :param summary: the full-data summary; its ``report`` field is set here.
+    :param sample_rows: rows sampled from each frame for Evidently's report.
+    :param model_name: model name, shown in the report's note.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        paths = write_evidently_report(
+            reference, current, out, sample_rows=sample_rows, summary=summary, model_name=model_name
+        )
+        outcome = ReportOutcome("written", None, paths)
+    except Exception as err:  # noqa: BLE001 - the report must never fail the check; the reason is kept
+        first_line = (str(err).strip().splitlines() or [""])[0][:300]
+        reason = f"Evidently could not render the report: {type(err).__name__}: {first_line}".rstrip(": ")
+        for leftover in ("drift_report.html", "drift_report.json", "drift_summary.json"):
+            (out / leftover).unlink(missing_ok=True)
+        outcome = ReportOutcome("skipped", reason, {})
+    summary.report = outcome.to_dict()
+    summary_path = out / "drift_summary.json"
+    full = summary.to_dict(max_bytes=10**9)
+    if outcome.status == "written":
+        full["report_note"] = _note(model_name, reference, current, sample_rows)
+    summary_path.write_text(json.dumps(full, indent=2, default=str))
+    return ReportOutcome(outcome.status, outcome.reason, {**outcome.paths, "summary": str(summary_path)})
+
+
+def _note(model_name: str | None, reference: pd.DataFrame, current: pd.DataFrame, sample_rows: int) -> str:
+    n_ref, n_cur = min(len(reference), sample_rows), min(len(current), sample_rows)
+    return (
+        f"Evidently data drift report{f' for model {model_name}' if model_name else ''}, rendered on a "
+        f"random sample of {n_ref:,} of {len(reference):,} reference rows and "
+        f"{n_cur:,} of {len(current):,} current rows. The drift decision uses scores "
+        "computed on all rows (drift_summary.json / the task's XCom), so figures here can differ."
+    )
+
+
+def write_evidently_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    sample_rows: int = REPORT_SAMPLE_ROWS,
+    summary: DriftSummary | None = None,
+    column_methods: dict[str, str] | None = None,
+    type_methods: dict[str, str] | None = None,
+    column_thresholds: dict[str, float] | None = None,
+    drift_share: float = 0.5,
+    model_name: str | None = None,
+    random_state: int = 0,
+) -> dict[str, str]:
+    """Write Evidently's data drift report (HTML and JSON) on at most ``sample_rows`` rows of each.
+
+    The HTML starts with a note that it was rendered on a sample and where the full-data result is.
+    With ``summary`` the report checks the same columns, with the same types and methods.
+
+    :param reference: reference data.
+    :param current: current data.
+    :param out_dir: local directory to write into (created if needed).
+    :param sample_rows: rows sampled at random from each frame when it has more.
+    :param summary: the full-data :class:`DriftSummary`; its columns, types, methods and thresholds
+        are used, and it is saved as ``drift_summary.json``.
+    :param column_methods: method per column, when no ``summary`` is given.
+    :param type_methods: method per type (``"num"``, ``"cat"``), when no ``summary`` is given.
+    :param column_thresholds: threshold per column, when no ``summary`` is given.
+    :param drift_share: dataset drift-share threshold.
+    :param model_name: model name, shown in the note.
+    :param random_state: seed of the sample.
+    :return: paths by kind: ``html``, ``json`` and, with a summary, ``summary``.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ref_sample = _sample(reference, sample_rows, random_state)
+    cur_sample = _sample(current, sample_rows, random_state)
+    if summary is not None:
+        cols = list(summary.columns)
+        # A numeric column scored with a categorical test (few values, small reference: Evidently's own
+        # default) is declared categorical, or Evidently's report refuses the method on it.
+        as_cat = {c for c, r in summary.columns.items() if r.type == CAT or NUM not in DRIFT_METHODS[r.method].types}
+        definition = DataDefinition(
+            numerical_columns=[c for c, r in summary.columns.items() if r.type == NUM and c not in as_cat],
+            categorical_columns=[c for c in summary.columns if c in as_cat],
+            text_columns=[c for c, r in summary.columns.items() if r.type == TEXT],
+        )
+        column_methods = {c: r.method for c, r in summary.columns.items()}
+        column_thresholds = {c: r.threshold for c, r in summary.columns.items()}
+        drift_share = summary.share_threshold
+        ref_sample, cur_sample = _numpy_dtypes(ref_sample[cols]), _numpy_dtypes(cur_sample[cols])
+        preset = DataDriftPreset(
+            columns=cols,
+            drift_share=drift_share,
+            per_column_method=column_methods,
+            per_column_threshold=column_thresholds,
+        )
+    else:
+        definition = DataDefinition()
+        preset = DataDriftPreset(
+            drift_share=drift_share,
+            num_method=(type_methods or {}).get(NUM),
+            cat_method=(type_methods or {}).get(CAT),
+            per_column_method=column_methods,
+            per_column_threshold=column_thresholds,
+        )
+    snapshot = Report([preset]).run(
+        Dataset.from_pandas(cur_sample, data_definition=definition),
+        Dataset.from_pandas(ref_sample, data_definition=definition),
+    )
+    html_path, json_path = out / "drift_report.html", out / "drift_report.json"
+    snapshot.save_html(str(html_path))  # needs a path: given a file object it writes nothing
+    snapshot.save_json(str(json_path))
+    note = _note(model_name, reference, current, sample_rows)
+    _add_note_to_html(html_path, note)
+    paths = {"html": str(html_path), "json": str(json_path)}
+    if summary is not None:
+        summary_path = out / "drift_summary.json"
+        full = summary.to_dict(max_bytes=10**9)
+        full["report_note"] = note
+        summary_path.write_text(json.dumps(full, indent=2, default=str))
+        paths["summary"] = str(summary_path)
+    return paths
+
+
+def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable numeric columns (Int64, Float64) as float64 with NaN: Evidently's report computes a
+    correlation matrix with numpy, which fails on the object array that pandas' NA makes."""
+    converted = {
+        c: frame[c].to_numpy(dtype="float64", na_value=float("nan"))
+        for c in frame.columns
+        if isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype)
+        and pd.api.types.is_numeric_dtype(frame[c].dtype)
+        and not pd.api.types.is_bool_dtype(frame[c].dtype)
+    }
+    return frame.assign(**converted) if converted else frame
+
+
+def _sample(frame: pd.DataFrame, rows: int, random_state: int) -> pd.DataFrame:
+    if rows <= 0:
+        raise ValueError(f"sample_rows must be positive, got {rows}")
+    return frame.sample(n=rows, random_state=random_state) if len(frame) > rows else frame
+
+
+def _add_note_to_html(path: Path, note: str) -> None:
+    banner = (
+        '<div style="font-family:sans-serif;padding:10px 16px;margin:8px;background:#fff4d6;'
+        f'border:1px solid #e0b84c;border-radius:4px">{html.escape(note)}</div>'
+    )
+    text = path.read_text(encoding="utf-8")
+    match = re.search(r"<body[^>]*>", text, flags=re.IGNORECASE)
+    text = text[: match.end()] + banner + text[match.end() :] if match else banner + text
+    path.write_text(text, encoding="utf-8")
