@@ -88,9 +88,23 @@ class DriftCheckOperator(BaseOperator):
     :param strict: fail on broken input (missing, extra or all-null columns, dtype clashes);
         when False such columns are skipped and listed in the summary's ``data_quality``.
     :param top_n: how many drifted columns the summary lists in ``top_drifted``.
+    :param champion_model_uri: the champion in MLflow, e.g. ``models:/fraud@champion`` (templated).
+        Loaded to predict when there is no ``prediction_column``, for its feature importances, for
+        a label-free estimate (CBPE) of classifiers, and for the metric logged with it on held-out
+        data (the performance baseline; ``n_holdout`` gives its sample size). A champion that
+        cannot be loaded is noted in the evidence, never a failure.
+    :param feature_columns: the champion's input columns; default the checked columns.
+    :param performance_metric: metric of the performance evidence; default ``accuracy`` or ``r2``.
+    :param performance_baseline: the champion's metric on held-out data, when not logged in MLflow.
+    :param reference_is_holdout: the reference rows were not used to train the champion, so its
+        metric on them is a fair baseline (and CBPE's reference).
+
+    The summary's ``evidence`` holds what the decision reads: pipeline faults (type, scale or unit
+    change, values out of range, vocabulary replaced, constant column), performance measured on
+    labelled current rows or estimated without labels, and importance-weighted drift severity.
     """
 
-    template_fields: Sequence[str] = ("reference", "current", "report_prefix")
+    template_fields: Sequence[str] = ("reference", "current", "report_prefix", "champion_model_uri")
     operator_extra_links = (DriftReportLink(),)
     ui_color = "#e8f4fd"
 
@@ -117,6 +131,11 @@ class DriftCheckOperator(BaseOperator):
         report_prefix: str | None = None,
         strict: bool = True,
         top_n: int = 5,
+        champion_model_uri: str | None = None,
+        feature_columns: list[str] | None = None,
+        performance_metric: str | None = None,
+        performance_baseline: float | None = None,
+        reference_is_holdout: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -142,6 +161,11 @@ class DriftCheckOperator(BaseOperator):
         self.report_prefix = report_prefix
         self.strict = strict
         self.top_n = top_n
+        self.champion_model_uri = champion_model_uri
+        self.feature_columns = feature_columns
+        self.performance_metric = performance_metric
+        self.performance_baseline = performance_baseline
+        self.reference_is_holdout = reference_is_holdout
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.core.data_io import describe_source
@@ -194,6 +218,8 @@ class DriftCheckOperator(BaseOperator):
             current_source=describe_source(self.current)
             + (f", window {self.current_window}" if self.current_window else ""),
         )
+        summary.evidence = self._gather_evidence(reference, current, summary)
+        self._log_evidence(summary.evidence)
         self.log.info(
             "Model %s: %d of %d columns drifted (share %.3f, threshold %.3f); dataset drift: %s; top: %s",
             self.model_name,
@@ -221,6 +247,78 @@ class DriftCheckOperator(BaseOperator):
         return summary.to_dict()
 
     # ----------------------------------------------------------------------------------------------
+
+    def _gather_evidence(self, reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary) -> dict:
+        from airflow_provider_agentic_mlops.core.evidence import gather_evidence
+
+        model, baseline, baseline_n, source, notes = None, self.performance_baseline, None, "performance_baseline", []
+        if self.champion_model_uri:
+            model, logged, logged_n, note = self._load_champion()
+            notes.append(note)
+            if baseline is None and logged is not None:
+                baseline, baseline_n, source = (
+                    logged,
+                    logged_n,
+                    f"metric logged for the champion ({self.champion_model_uri})",
+                )
+        return gather_evidence(
+            reference,
+            current,
+            summary,
+            label_column=self.label_column,
+            prediction_column=self.prediction_column,
+            model=model,
+            features=self.feature_columns,
+            task=self.task,
+            metric=self.performance_metric,
+            baseline=baseline,
+            baseline_n=baseline_n,
+            baseline_source=source if baseline is not None else "",
+            reference_is_holdout=self.reference_is_holdout,
+            notes=notes,
+        )
+
+    def _load_champion(self) -> tuple[Any, float | None, int | None, str]:
+        """(model or None, metric logged for it, rows it was measured on, what happened). Never raises:
+        without a champion (first run, registry down) the evidence says so and drift severity decides."""
+        import mlflow
+
+        from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+        uri = str(self.champion_model_uri)
+        try:
+            hook = MlflowRegistryHook(mlflow_conn_id=self.mlflow_conn_id)
+            mlflow.set_tracking_uri(hook.tracking_uri)
+            mlflow.set_registry_uri(hook.tracking_uri)
+            info = mlflow.models.get_model_info(uri)
+            model = mlflow.sklearn.load_model(uri) if "sklearn" in info.flavors else mlflow.pyfunc.load_model(uri)
+            metric = self.performance_metric or ("r2" if self.task == "regression" else "accuracy")
+            metrics = mlflow.MlflowClient().get_run(info.run_id).data.metrics if info.run_id else {}
+        except Exception as err:  # noqa: BLE001 - no champion is evidence missing, not a failed check
+            self.log.warning("Champion %s not loaded: %s: %s", uri, type(err).__name__, err)
+            return None, None, None, f"champion {uri} not loaded ({type(err).__name__}: {str(err)[:200]})"
+        logged = metrics.get(metric)
+        n = metrics.get("n_holdout")
+        return (
+            model,
+            logged,
+            int(n) if n else None,
+            f"champion {uri} loaded"
+            + (f"; its logged held-out {metric} is the baseline" if logged is not None else f"; no logged {metric}"),
+        )
+
+    def _log_evidence(self, evidence: dict) -> None:
+        perf, severity = evidence.get("performance") or {}, evidence["severity"]
+        self.log.info(
+            "Evidence for %s: %d fault(s) %s; performance %s; importance-weighted drifted share %.3f (%s)",
+            self.model_name,
+            len(evidence["faults"]),
+            [f"{f['column']}: {f['kind']}" for f in evidence["faults"]][:5],
+            {k: perf.get(k) for k in ("kind", "metric", "current", "baseline", "drop", "drop_se") if k in perf}
+            or "none",
+            severity["weighted_share"],
+            severity["importance_source"],
+        )
 
     def _role(self, role: str) -> str:
         return f"model '{self.model_name}': {role}"

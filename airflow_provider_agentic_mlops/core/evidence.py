@@ -1,0 +1,511 @@
+"""The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
+
+* :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change, most
+  values outside the reference range, a category vocabulary replaced, a column gone constant. Each
+  fault names the column and what changed.
+* :func:`measure_performance`: the champion's metric on labelled current data against a baseline
+  that is not in-sample (the metric logged at training on held-out data, or held-out reference
+  data), with the drop's standard error for the sample size.
+* :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
+  classifiers that give probabilities; marked ``estimated``.
+* :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
+  the p-value columns, weighted by the champion's feature importance (equal weights without it).
+* :func:`feature_importance`: the model's own importances, else permutation importance on reference.
+
+:func:`build_evidence` puts them into one JSON-able table that the drift summary carries, the
+decision rules read, and the LLM sees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from airflow_provider_agentic_mlops.core.drift.columns import ColumnData
+from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS, NUM
+from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
+from airflow_provider_agentic_mlops.core.metrics import compute_metrics, higher_is_better, split_scores
+
+#: A spread (10th-90th percentile) this many times larger or smaller than the reference's is a
+#: scale or unit change (x1000, cents -> euros), not drift.
+SCALE_RATIO = 10.0
+#: More than this share of current values outside the reference's [min, max] is a broken feed.
+OUT_OF_RANGE_SHARE = 0.5
+#: More than this share of current rows with categories the reference never had: vocabulary replaced.
+UNSEEN_CATEGORY_SHARE = 0.5
+#: Fewer current values than this are too few to call a column constant or out of range.
+MIN_VALUES_FOR_FAULTS = 20
+#: z for a one-sided 97.5 % bound on the performance drop.
+DROP_Z = 1.96
+#: Effect sizes are capped here so that one absurd column does not dominate a weighted sum.
+MAX_EFFECT = 100.0
+#: Rows used for permutation importance and the bootstrap: enough for a ranking, cheap on 100k rows.
+SAMPLE_ROWS = 2000
+
+
+# -- pipeline faults ------------------------------------------------------------------------------
+
+
+def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary) -> list[dict[str, str]]:
+    """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
+
+    Kinds: ``type_change``, ``scale_change``, ``out_of_range``, ``vocabulary_replaced``, ``constant``.
+    Nulls and missing columns are in the summary's ``data_quality`` already.
+    """
+    faults = [
+        {
+            "column": t["column"],
+            "kind": "type_change",
+            "detail": f"type changed from {t['reference']} to {t['current']}",
+        }
+        for t in summary.data_quality.get("type_changes") or []
+    ]
+    for name, col in summary.columns.items():
+        if name not in reference.columns or name not in current.columns:
+            continue
+        ref, cur = ColumnData(reference[name]), ColumnData(current[name])
+        if cur.n < MIN_VALUES_FOR_FAULTS or ref.n == 0:
+            continue
+        fault = _numeric_fault(name, ref, cur) if ref.numeric and cur.numeric else None
+        if fault is None and col.type != NUM:
+            fault = _categorical_fault(name, ref, cur)
+        if fault is None and cur.nunique == 1 and ref.nunique > 1:
+            value = next(iter(cur.counts))
+            fault = _fault(name, "constant", f"constant at {value!r} (reference had {ref.nunique} distinct values)")
+        if fault is not None:
+            faults.append(fault)
+    return faults
+
+
+def _fault(column: str, kind: str, detail: str) -> dict[str, str]:
+    return {"column": column, "kind": kind, "detail": detail}
+
+
+def _numeric_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str] | None:
+    r10, r90 = np.quantile(ref.values, [0.1, 0.9])
+    c10, c90 = np.quantile(cur.values, [0.1, 0.9])
+    ref_spread, cur_spread = float(r90 - r10), float(c90 - c10)
+    ref_size = float(np.median(np.abs(ref.values)))
+    cur_size = float(np.median(np.abs(cur.values)))
+    if ref_spread > 0 and cur_spread > 0 and ref_size > 0 and cur_size > 0:
+        spread_ratio, size_ratio = cur_spread / ref_spread, cur_size / ref_size
+        # both the spread and the magnitude moved by the same large factor: a unit change
+        if (spread_ratio >= SCALE_RATIO and size_ratio >= SCALE_RATIO) or (
+            spread_ratio <= 1 / SCALE_RATIO and size_ratio <= 1 / SCALE_RATIO
+        ):
+            return _fault(
+                name,
+                "scale_change",
+                f"scale changed about x{spread_ratio:.3g} (10-90% spread {ref_spread:.4g} -> {cur_spread:.4g}, "
+                f"median |value| {ref_size:.4g} -> {cur_size:.4g}): a unit change or a broken transformation?",
+            )
+    low, high = float(ref.sorted[0]), float(ref.sorted[-1])
+    if low < high:
+        outside = float(np.mean((cur.values < low) | (cur.values > high)))
+        if outside > OUT_OF_RANGE_SHARE:
+            return _fault(
+                name,
+                "out_of_range",
+                f"{outside:.0%} of current values outside the reference range [{low:.4g}, {high:.4g}]",
+            )
+    return None
+
+
+def _categorical_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str] | None:
+    seen = set(map(str, ref.counts))
+    unseen = {k: v for k, v in cur.counts.items() if str(k) not in seen}
+    share = sum(unseen.values()) / cur.n
+    if share > UNSEEN_CATEGORY_SHARE:
+        examples = ", ".join(repr(str(k))[:40] for k in sorted(unseen, key=lambda k: -unseen[k])[:3])
+        return _fault(
+            name,
+            "vocabulary_replaced",
+            f"{share:.0%} of current rows have categories the reference never had (e.g. {examples})",
+        )
+    return None
+
+
+# -- performance ----------------------------------------------------------------------------------
+
+
+def measure_performance(
+    task: str,
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    *,
+    metric: str,
+    baseline: float | None,
+    baseline_n: int | None = None,
+    baseline_source: str = "",
+    source: str = "prediction column",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The champion's current ``metric`` on labelled rows against a held-out ``baseline``.
+
+    ``drop`` is positive when the champion got worse; ``drop_se`` is its standard error (current
+    sample, and the baseline's when ``baseline_n`` is known). :func:`performance_verdict` reads them.
+
+    :param task: ``classification`` or ``regression``.
+    :param y_true: labels of the current rows.
+    :param y_pred: the champion's predictions (labels, probability of class 1, or values).
+    :param metric: e.g. ``accuracy``, ``f1``, ``r2``.
+    :param baseline: the metric on held-out data; None: current performance only.
+    :param baseline_n: rows the baseline was measured on, for its standard error.
+    :param baseline_source: where the baseline came from, said in the evidence.
+    :param source: where the predictions came from (prediction column, the champion from MLflow).
+    """
+    y_true = np.asarray(y_true)
+    labels, proba = split_scores(y_true, y_pred) if task == "classification" else (np.asarray(y_pred), None)
+    values = compute_metrics(task, y_true, labels, proba)  # type: ignore[arg-type]
+    if metric not in values:
+        raise ValueError(f"performance metric {metric!r} is not one of {sorted(values)} for {task}")
+    current = float(values[metric])
+    se = _standard_error(task, metric, y_true, labels, proba, current, seed)
+    out: dict[str, Any] = {
+        "kind": "measured",
+        "metric": metric,
+        "current": current,
+        "current_se": se,
+        "n_labelled": int(len(y_true)),
+        "predictions_from": source,
+        "baseline": baseline,
+        "baseline_source": baseline_source if baseline is not None else "none",
+        "drop": None,
+        "drop_se": None,
+    }
+    if baseline is None or math.isnan(current):
+        return out
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    drop = sign * (baseline - current)
+    base_se = math.sqrt(max(baseline * (1 - baseline), 0) / baseline_n) if baseline_n and metric == "accuracy" else 0.0
+    drop_se = math.sqrt(se**2 + base_se**2)
+    out.update(drop=drop, drop_se=drop_se)
+    return out
+
+
+def _standard_error(
+    task: str, metric: str, y_true: np.ndarray, labels: Any, proba: Any, value: float, seed: int
+) -> float:
+    n = len(y_true)
+    if n == 0 or math.isnan(value):
+        return math.nan
+    if metric == "accuracy":
+        return math.sqrt(max(value * (1 - value), 1 / n) / n)
+    rng = np.random.default_rng(seed)
+    m = min(n, SAMPLE_ROWS)
+    stats = []
+    for _ in range(60):
+        idx = rng.integers(0, n, m)
+        p = None if proba is None else np.asarray(proba)[idx]
+        try:
+            stats.append(compute_metrics(task, y_true[idx], np.asarray(labels)[idx], p)[metric])  # type: ignore[arg-type]
+        except ValueError:
+            continue
+    finite = [s for s in stats if not math.isnan(s)]
+    if len(finite) < 10:
+        return math.nan
+    return float(np.std(finite) * math.sqrt(m / n))
+
+
+def estimate_performance(proba_reference: Any, proba_current: Any, *, min_drop: float = 0.01) -> dict[str, Any]:
+    """Confidence-based performance estimation (CBPE) of accuracy without labels.
+
+    For a calibrated classifier the expected accuracy is the mean probability of the predicted class;
+    its change from reference to current estimates the drop the shift causes. It sees covariate
+    shift only (not a changed relation between features and label), so it is marked ``estimated``.
+
+    :param proba_reference: class probabilities on reference rows, shape (n,) for class 1 or (n, k).
+    :param proba_current: the same on current rows.
+    """
+    ref_conf, cur_conf = _confidence(proba_reference), _confidence(proba_current)
+    ref_acc, cur_acc = float(ref_conf.mean()), float(cur_conf.mean())
+    drop = ref_acc - cur_acc
+    drop_se = math.sqrt(ref_conf.var() / len(ref_conf) + cur_conf.var() / len(cur_conf))
+    return {
+        "kind": "estimated",
+        "method": "CBPE (mean confidence of the predicted class)",
+        "metric": "accuracy",
+        "reference_estimate": ref_acc,
+        "current_estimate": cur_acc,
+        "drop": drop,
+        "drop_se": drop_se,
+        "estimated": True,
+    }
+
+
+def _confidence(proba: Any) -> np.ndarray:
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    return np.maximum(p, 1 - p) if p.ndim == 1 else p.max(axis=1)
+
+
+DROP, STABLE, INCONCLUSIVE = "drop", "stable", "inconclusive"
+
+
+def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) -> str | None:
+    """``drop`` (larger than ``min_drop`` and than ``DROP_Z`` standard errors), ``stable`` (no drop
+    beyond ``min_drop``), ``inconclusive`` (a larger drop the sample cannot confirm), or None (no
+    baseline to compare with)."""
+    if not performance or performance.get("drop") is None:
+        return None
+    drop, se = float(performance["drop"]), float(performance.get("drop_se") or 0.0)
+    if math.isnan(drop):
+        return None
+    if drop > min_drop and drop > DROP_Z * (0.0 if math.isnan(se) else se):
+        return DROP
+    return STABLE if drop <= min_drop else INCONCLUSIVE
+
+
+# -- severity -------------------------------------------------------------------------------------
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false-discovery rate), in the input order."""
+    p = np.asarray(p_values, dtype=np.float64)
+    n = p.size
+    if n == 0:
+        return []
+    order = np.argsort(p)
+    ranked = p[order] * n / np.arange(1, n + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(n)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out.tolist()
+
+
+def drift_severity(summary: DriftSummary, importance: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Per-column effect size relative to the threshold, FDR-controlled, weighted by importance.
+
+    ``effect`` is score/threshold for distances and threshold/p for tests (> 1: past the threshold).
+    p-value columns count as drifted only when their Benjamini-Hochberg adjusted p-value is past the
+    threshold: many columns tested on a few hundred rows give chance hits. ``weighted_share`` is the
+    share of the model's importance that sits on drifted columns (equal weights without importances).
+
+    :param importance: feature -> importance (any scale, >= 0); columns not in it weigh nothing.
+    """
+    cols = list(summary.columns.values())
+    p_cols = [c for c in cols if DRIFT_METHODS.get(c.method) and DRIFT_METHODS[c.method].is_p_value]
+    p_adjusted = benjamini_hochberg([_finite(c.score, 1.0) for c in p_cols])
+    adjusted = dict(zip([c.column for c in p_cols], p_adjusted, strict=True))
+    if importance:
+        raw = {c.column: max(float(importance.get(c.column, 0.0)), 0.0) for c in cols}
+        weighted_by = "feature importance"
+    else:
+        raw = {c.column: 1.0 for c in cols}
+        weighted_by = "equal weights (no feature importance available)"
+    total = sum(raw.values()) or 1.0
+    rows = []
+    for c in cols:
+        method = DRIFT_METHODS.get(c.method)
+        if c.column in adjusted:
+            p_adj = adjusted[c.column]
+            drifted = bool(method.drifted(p_adj, c.threshold)) if method else c.drifted
+            effect = math.inf if p_adj <= 0 else c.threshold / p_adj
+        else:
+            p_adj, drifted, effect = None, c.drifted, c.severity
+        rows.append(
+            {
+                "column": c.column,
+                "effect": min(_finite(effect, MAX_EFFECT), MAX_EFFECT),
+                "weight": raw[c.column] / total,
+                "drifted": drifted,
+                "p_adjusted": p_adj,
+            }
+        )
+    rows.sort(key=lambda r: (-r["weight"] * r["effect"], r["column"]))
+    weighted_share = sum(r["weight"] for r in rows if r["drifted"])
+    return {
+        "weighted_share": weighted_share,
+        "weighted_by": weighted_by,
+        "n_drifted_after_fdr": sum(1 for r in rows if r["drifted"]),
+        "n_columns": len(rows),
+        "fdr_columns": len(p_cols),
+        "top": rows[:10],
+    }
+
+
+def _finite(value: Any, default: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return default
+    if math.isnan(value):
+        return default
+    return MAX_EFFECT if math.isinf(value) else value
+
+
+def feature_importance(
+    model: Any, features: Sequence[str], reference: pd.DataFrame | None = None, labels: Any = None, seed: int = 0
+) -> tuple[dict[str, float] | None, str]:
+    """``(importance per feature, source)``: the model's own ``feature_importances_`` or ``|coef_|``
+    (times the feature's spread, so units do not matter), else permutation importance on at most
+    ``SAMPLE_ROWS`` labelled reference rows, else ``(None, why)``."""
+    estimator = getattr(model, "steps", None) and model.steps[-1][1] or model
+    own = getattr(estimator, "feature_importances_", None)
+    if own is not None and len(own) == len(features):
+        return {f: float(v) for f, v in zip(features, own, strict=True)}, "the model's feature_importances_"
+    coef = getattr(estimator, "coef_", None)
+    if coef is not None and reference is not None and getattr(model, "steps", None) is None:
+        coef = np.abs(np.asarray(coef, dtype=np.float64))
+        coef = coef.sum(axis=0) if coef.ndim == 2 else coef
+        if len(coef) == len(features):
+            spread = reference[list(features)].std(numeric_only=False).to_numpy(dtype=np.float64)
+            return {f: float(c * s) for f, c, s in zip(features, coef, np.nan_to_num(spread), strict=True)}, (
+                "the model's |coef_| x feature std"
+            )
+    if reference is None or labels is None:
+        return None, "no importances on the model and no labelled reference for permutation importance"
+    from sklearn.inspection import permutation_importance
+
+    frame = reference[list(features)]
+    y = np.asarray(labels)
+    if len(frame) > SAMPLE_ROWS:
+        idx = np.random.default_rng(seed).choice(len(frame), SAMPLE_ROWS, replace=False)
+        frame, y = frame.iloc[idx], y[idx]
+    try:
+        result = permutation_importance(model, frame, y, n_repeats=3, random_state=seed)
+    except Exception as err:  # noqa: BLE001 - an importance we cannot compute is equal weights, said so
+        return None, f"permutation importance failed: {type(err).__name__}: {str(err)[:200]}"
+    return {f: float(max(v, 0.0)) for f, v in zip(features, result.importances_mean, strict=True)}, (
+        "permutation importance on the reference"
+    )
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
+def build_evidence(
+    summary: DriftSummary,
+    *,
+    faults: list[dict[str, str]],
+    performance: dict[str, Any] | None = None,
+    importance: Mapping[str, float] | None = None,
+    importance_source: str = "",
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The evidence table: what the rules read and the LLM sees, strongest evidence first."""
+    severity = drift_severity(summary, importance)
+    severity["importance_source"] = importance_source or severity["weighted_by"]
+    return {
+        "faults": faults,
+        "performance": performance,
+        "severity": severity,
+        "n_current": summary.n_current,
+        "n_reference": summary.n_reference,
+        "notes": list(notes),
+    }
+
+
+def gather_evidence(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    summary: DriftSummary,
+    *,
+    label_column: str | None = None,
+    prediction_column: str | None = None,
+    model: Any = None,
+    features: Sequence[str] | None = None,
+    task: str | None = None,
+    metric: str | None = None,
+    baseline: float | None = None,
+    baseline_n: int | None = None,
+    baseline_source: str = "",
+    reference_is_holdout: bool = False,
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Everything :func:`build_evidence` needs, from the frames and (optionally) the champion.
+
+    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``features``.
+    The baseline is ``baseline`` (e.g. the metric logged for the champion on held-out data), else,
+    when ``reference_is_holdout``, the champion's metric on the labelled reference rows.
+
+    :param model: the champion (scikit-learn-like: ``predict``, maybe ``predict_proba``), or None.
+    :param features: the champion's input columns; default the checked columns without label/prediction.
+    :param reference_is_holdout: the reference rows were not used to train the champion.
+    """
+    from airflow_provider_agentic_mlops.core.metrics import infer_task
+
+    notes = list(notes)
+    faults = detect_faults(reference, current, summary)
+    drop_cols = {label_column, prediction_column}
+    features = list(features or [c for c in summary.columns if c not in drop_cols])
+    has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
+    task = task or (infer_task(reference[label_column]) if label_column in reference.columns else None)
+    if task is None and model is not None:
+        task = "classification" if hasattr(model, "predict_proba") else "regression"
+    metric = metric or ("r2" if task == "regression" else "accuracy")
+    usable_model = model is not None and all(f in current.columns and f in reference.columns for f in features)
+    if model is not None and not usable_model:
+        notes.append(f"champion not used: it needs columns {features} that the data lacks")
+    performance = None
+    if has_labels and (prediction_column or usable_model):
+        rows = current[current[label_column].notna()]
+        source = "prediction column" if prediction_column else "the champion, loaded and run on current data"
+        y_pred = rows[prediction_column].to_numpy() if prediction_column else model.predict(rows[features])
+        if baseline is None and reference_is_holdout and label_column in reference.columns:
+            ref_rows = reference[reference[label_column].notna()]
+            ref_pred = (
+                ref_rows[prediction_column].to_numpy() if prediction_column else model.predict(ref_rows[features])
+            )
+            ref_perf = measure_performance(
+                task, ref_rows[label_column].to_numpy(), ref_pred, metric=metric, baseline=None
+            )
+            baseline, baseline_n = ref_perf["current"], len(ref_rows)
+            baseline_source = "held-out reference data"
+        performance = measure_performance(
+            task,
+            rows[label_column].to_numpy(),
+            y_pred,
+            metric=metric,
+            baseline=baseline,
+            baseline_n=baseline_n,
+            baseline_source=baseline_source,
+            source=source,
+        )
+        if baseline is None:
+            notes.append(
+                "no held-out baseline: set performance_baseline, log it with the champion, "
+                "or mark the reference held-out"
+            )
+    elif usable_model and task == "classification" and hasattr(model, "predict_proba"):
+        if reference_is_holdout:
+            performance = estimate_performance(
+                model.predict_proba(_sample_rows(reference, features)), model.predict_proba(current[features])
+            )
+        else:
+            notes.append("no labels and no held-out reference: no performance estimate (CBPE needs one)")
+    importance, importance_source = (None, "no champion model")
+    if usable_model:
+        labels = reference[label_column] if label_column in reference.columns else None
+        importance, importance_source = feature_importance(model, features, reference, labels)
+    return build_evidence(
+        summary,
+        faults=faults,
+        performance=performance,
+        importance=importance,
+        importance_source=importance_source,
+        notes=notes,
+    )
+
+
+def _sample_rows(frame: pd.DataFrame, features: Sequence[str], rows: int = 10 * SAMPLE_ROWS) -> pd.DataFrame:
+    frame = frame[list(features)]
+    return frame.sample(n=rows, random_state=0) if len(frame) > rows else frame
+
+
+__all__ = [
+    "benjamini_hochberg",
+    "build_evidence",
+    "detect_faults",
+    "drift_severity",
+    "estimate_performance",
+    "feature_importance",
+    "gather_evidence",
+    "measure_performance",
+    "performance_verdict",
+]
