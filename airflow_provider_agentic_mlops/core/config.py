@@ -53,13 +53,24 @@ class DriftConfig(_Section):
 
 
 class DecisionConfig(_Section):
-    """The agent's guardrails and mode."""
+    """The agent's policy thresholds, guardrails and mode.
+
+    :param min_drift_share: below this importance-weighted share of drifted features (after
+        false-discovery control), drift alone is no reason to act.
+    :param critical_drift_share: at or above it, without performance evidence, the rules retrain.
+    :param max_null_share: a column with more nulls than this in current data is a pipeline fault.
+    :param min_current_rows: fewer current rows than this: ``no_action``, "insufficient data".
+    :param min_performance_drop: a measured or estimated drop of the performance metric larger than
+        this (and than 1.96 standard errors) is a significant drop.
+    """
 
     mode: Literal["auto", "rules", "llm"] = "auto"
     llm_conn_id: str = "agentic_mlops_llm_default"
     min_drift_share: float = Field(0.1, ge=0, le=1)
     critical_drift_share: float = Field(0.5, ge=0, le=1)
     max_null_share: float = Field(0.5, ge=0, le=1)
+    min_current_rows: int = Field(200, ge=0)
+    min_performance_drop: float = Field(0.02, ge=0)
     cooldown_hours: float = Field(24, ge=0)
     max_retrains: int = Field(3, ge=0)
     budget_window_hours: float = Field(168, gt=0)

@@ -3,21 +3,24 @@
 One call, :func:`decide`, turns the drift summary, the model's history and an optional alert into
 one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``, ``escalate``):
 
-1. **Rules before** (:func:`evaluate_guardrails`), in this order:
+1. **Rules before** (:func:`evaluate_guardrails`): one written policy over the evidence table that
+   DriftCheckOperator puts in the summary (``core.evidence``), strongest evidence first:
 
-   * *data-quality stop*: schema errors, missing columns or a column with more nulls than
-     ``max_null_share`` -> ``escalate``; retraining on broken data is wrong.
+   * *pipeline fault*: schema errors, missing columns, more nulls than ``max_null_share``, a type,
+     scale or unit change, most values outside the reference range, a category vocabulary
+     replaced, a column gone constant -> ``escalate``; retraining on broken data is wrong.
    * *in-flight job*: a retraining job for the model is already running -> ``no_action``. That job
      is not started twice; the DAG run that started it validates it and asks for approval, so this
-     run does nothing more than point at it (``Decision.attach_job_id``). A second run that did go
-     on to ``retrain`` would only attach to the same job (the store's one-running-job constraint)
-     and ask a second time for approval of the same version.
-   * *below minimum drift*: ``drift_share < min_drift_share`` -> ``no_action`` without asking the LLM.
+     run does nothing more than point at it (``Decision.attach_job_id``).
+   * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
-   * *critical drift*: ``drift_share >= critical_drift_share`` -> ``retrain`` is the rules' answer
-     (also when the LLM is down) unless cooldown/budget forbid it, then ``escalate``; ``no_action``
-     is not allowed.
-   * otherwise (drift between the thresholds) the rules alone answer ``escalate``: a person looks.
+   * *performance drop* (measured on labelled current rows against a held-out baseline, or
+     estimated without labels), larger than ``min_performance_drop`` and than 1.96 standard
+     errors -> ``retrain``, or ``escalate`` when cooldown/budget forbid it; never ``no_action``.
+   * *performance stable* (measured) -> ``no_action`` even under feature drift; the drift is noted.
+   * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
+     decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
+     below -> ``no_action``. No rule ends the decision on the drift share before this point.
 
 2. **LLM** (mode ``llm``, only when no rule already decided and the token budgets allow): a prompt
    where every data-derived string (column names, category values, alert annotations) is
@@ -39,7 +42,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
 from airflow_provider_agentic_mlops.core.config import (  # noqa: F401 - re-exported: the vocabulary of decisions
@@ -71,23 +76,39 @@ _FENCE_LIKE = re.compile(r"</?\s*untrusted[-_ ]?data[^>]*>", re.IGNORECASE)
 # -- the answer ----------------------------------------------------------------------------------
 
 
+class LLMAnswer(BaseModel):
+    """The LLM's answer. Its JSON schema is the one sent to the LLM (:data:`RESPONSE_FORMAT`), and
+    :func:`parse_answer` validates the reply against this same model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    action: Literal["retrain", "no_action", "escalate"] = Field(description="The one action to take.")
+    rationale: str = Field(description="Why, in two to five sentences, for an engineer.")
+    confidence: float = Field(ge=0, le=1, description="0.0 (guess) to 1.0 (certain).")
+    evidence: list[str] = Field(
+        description="The facts relied on, e.g. 'accuracy 0.91 -> 0.78 (drop 0.13 +- 0.02)', 'fault: amount x1000'."
+    )
+
+    @field_validator("rationale")
+    @classmethod
+    def _rationale(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the LLM answer has no rationale")
+        return value.strip()[:MAX_RATIONALE_CHARS]
+
+    @field_validator("evidence")
+    @classmethod
+    def _evidence(cls, value: list[str]) -> list[str]:
+        return [e[:300] for e in value[:MAX_EVIDENCE_ITEMS]]
+
+
 def answer_schema() -> dict[str, Any]:
-    """The strict JSON schema the LLM must answer with (``response_format`` ``json_schema``)."""
-    return {
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": list(ACTIONS), "description": "The one action to take."},
-            "rationale": {"type": "string", "description": "Why, in two to five sentences, for an engineer."},
-            "confidence": {"type": "number", "description": "0.0 (guess) to 1.0 (certain)."},
-            "evidence": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "The facts relied on, e.g. 'drift_share=0.42', 'column amount score 0.91'.",
-            },
-        },
-        "required": ["action", "rationale", "confidence", "evidence"],
-        "additionalProperties": False,
-    }
+    """The strict JSON schema the LLM must answer with (``response_format`` ``json_schema``):
+    :class:`LLMAnswer`'s own schema, every field required, no other field allowed."""
+    schema = LLMAnswer.model_json_schema()
+    schema.pop("description", None)  # the class docstring is for developers
+    schema["required"] = list(LLMAnswer.model_fields)
+    return schema
 
 
 RESPONSE_FORMAT: dict[str, Any] = {
@@ -101,56 +122,41 @@ class InvalidAnswer(ValueError):
     The LLM client retries on it, within its bounds."""
 
 
-@dataclass(frozen=True)
-class LLMAnswer:
-    """A validated answer of the LLM."""
-
-    action: str
-    rationale: str
-    confidence: float
-    evidence: list[str]
-
-
 def parse_answer(content: str | None, *, refusal: str | None = None) -> LLMAnswer:
-    """Validate the LLM's final message against the answer schema.
+    """Validate the LLM's final message with :class:`LLMAnswer`.
 
     :raises InvalidAnswer: refusal, empty content, invalid JSON, missing/extra fields, an action outside
-        the enum, a confidence outside 0..1.
+        the enum, a confidence outside 0..1, each said in words.
     """
     if refusal:
         raise InvalidAnswer(f"the LLM refused to answer: {refusal[:200]!r}")
     if not content or not content.strip():
         raise InvalidAnswer("the LLM returned an empty answer")
     try:
-        data = json.loads(content)
-    except json.JSONDecodeError as err:
-        raise InvalidAnswer(
-            f"the LLM answer is not valid JSON ({err.msg} at char {err.pos}): {content[:200]!r}"
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidAnswer(f"the LLM answer is a {type(data).__name__}, expected a JSON object")
-    required = {"action", "rationale", "confidence", "evidence"}
-    missing, extra = required - set(data), set(data) - required
+        return LLMAnswer.model_validate_json(content)
+    except ValidationError as err:
+        raise InvalidAnswer(_answer_problem(err, content)) from None
+
+
+def _answer_problem(err: ValidationError, content: str) -> str:
+    errors = err.errors()
+    kinds = {e["type"] for e in errors}
+    if "json_invalid" in kinds or "model_type" in kinds:
+        return f"the LLM answer is not valid JSON object: {content[:200]!r}"
+    missing = sorted(str(e["loc"][0]) for e in errors if e["type"] == "missing")
+    extra = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if missing or extra:
-        raise InvalidAnswer(f"the LLM answer has missing fields {sorted(missing)} / unknown fields {sorted(extra)}")
-    action = data["action"]
-    if action not in ACTIONS:
-        raise InvalidAnswer(f"the LLM chose action {str(action)[:60]!r}, which is not one of {list(ACTIONS)}")
-    rationale = data["rationale"]
-    if not isinstance(rationale, str) or not rationale.strip():
-        raise InvalidAnswer("the LLM answer has no rationale")
-    confidence = data["confidence"]
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
-        raise InvalidAnswer(f"the LLM confidence {confidence!r} is not a number between 0 and 1")
-    evidence = data["evidence"]
-    if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
-        raise InvalidAnswer("the LLM evidence is not a list of strings")
-    return LLMAnswer(
-        action=action,
-        rationale=rationale.strip()[:MAX_RATIONALE_CHARS],
-        confidence=float(confidence),
-        evidence=[e[:300] for e in evidence[:MAX_EVIDENCE_ITEMS]],
-    )
+        return f"the LLM answer has missing fields {missing} / unknown fields {extra}"
+    problems = []
+    for e in errors:
+        field_name = str(e["loc"][0]) if e["loc"] else "(answer)"
+        if field_name == "action":
+            problems.append(f"the LLM chose action {str(e.get('input'))[:60]!r}, which is not one of {list(ACTIONS)}")
+        elif field_name == "confidence":
+            problems.append(f"the LLM confidence {e.get('input')!r} is not a number between 0 and 1")
+        else:
+            problems.append(f"{field_name}: {e['msg']}")
+    return "; ".join(problems)
 
 
 # -- the LLM, as core sees it -------------------------------------------------------------------------
@@ -242,6 +248,7 @@ class ModelHistory:
     :param tokens_used_today: LLM tokens the model's decisions used in the last 24 hours.
     :param recent_decisions: the model's latest decisions (newest first), for the drift-history tool.
     :param now: naive UTC "now" (the store's clock convention).
+    :param oldest_in_window_at: start of the oldest retrain in the budget window (says when it frees up).
     """
 
     now: datetime
@@ -250,6 +257,7 @@ class ModelHistory:
     retrains_in_window: int = 0
     tokens_used_today: int = 0
     recent_decisions: Sequence[Mapping[str, Any]] = ()
+    oldest_in_window_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -331,17 +339,69 @@ def data_quality_problems(drift: Mapping[str, Any], max_null_share: float) -> li
     return problems
 
 
+#: z for a one-sided 97.5 % bound on the performance drop.
+DROP_Z = 1.96
+DROP, STABLE, INCONCLUSIVE = "drop", "stable", "inconclusive"
+
+
+def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) -> str | None:
+    """``drop`` (larger than ``min_drop`` and than ``DROP_Z`` standard errors), ``stable`` (no drop
+    beyond ``min_drop``), ``inconclusive`` (a larger drop the sample cannot confirm), or None (no
+    baseline to compare with)."""
+    if not performance or performance.get("drop") is None:
+        return None
+    drop, se = float(performance["drop"]), float(performance.get("drop_se") or 0.0)
+    if math.isnan(drop):
+        return None
+    if drop > min_drop and drop > DROP_Z * (0.0 if math.isnan(se) else se):
+        return DROP
+    return STABLE if drop <= min_drop else INCONCLUSIVE
+
+
+def fault_problems(drift: Mapping[str, Any]) -> list[str]:
+    """Pipeline faults beyond nulls (``evidence.faults``: type, scale or unit change, values out of
+    range, vocabulary replaced, constant column), as short sentences naming the column."""
+    faults = ((drift.get("evidence") or {}).get("faults")) or []
+    return [
+        f"column {clip(str(f.get('column')), MAX_NAME_CHARS)!r}: {clip(str(f.get('kind')), 40)}: "
+        f"{clip(str(f.get('detail')), MAX_VALUE_CHARS)}"
+        for f in faults[:MAX_LIST_ITEMS]
+    ]
+
+
+def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
+    """The importance-weighted share of drifted columns after FDR control, and how it was weighted;
+    summaries without evidence (older XCom) fall back to the plain drift share."""
+    severity = (drift.get("evidence") or {}).get("severity")
+    if severity and severity.get("weighted_share") is not None:
+        return float(severity["weighted_share"]), str(severity.get("importance_source") or severity.get("weighted_by"))
+    return _drift_share(drift), "plain share of drifted columns (no evidence in the summary)"
+
+
+def _describe_performance(perf: Mapping[str, Any]) -> str:
+    if perf.get("kind") == "estimated":
+        return (
+            f"estimated accuracy ({perf.get('method')}) {perf['reference_estimate']:.3f} -> "
+            f"{perf['current_estimate']:.3f} (drop {perf['drop']:+.3f} +- {perf['drop_se']:.3f}, an estimate)"
+        )
+    return (
+        f"{perf['metric']} {perf['baseline']:.3f} ({perf.get('baseline_source')}) -> {perf['current']:.3f} on "
+        f"{perf.get('n_labelled')} labelled rows (drop {perf['drop']:+.3f} +- {perf['drop_se']:.3f})"
+    )
+
+
 def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
-    """Rules before the LLM; see the module docstring for the order and what each rule does."""
+    """The written policy, before the LLM; see the module docstring for the order."""
     share = _drift_share(drift)
+    evidence = drift.get("evidence") or {}
     g = Guardrails(fired=[], allowed=ACTIONS, fallback=ESCALATE)
 
-    problems = data_quality_problems(drift, config.max_null_share)
+    problems = data_quality_problems(drift, config.max_null_share) + fault_problems(drift)
     if problems:
-        g.fire("data_quality_stop", f"forced {ESCALATE}", "; ".join(problems))
+        g.fire("pipeline_fault", f"forced {ESCALATE}", "; ".join(problems))
         g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
         g.rationale = (
-            "Data-quality stop: " + "; ".join(problems) + ". Retraining on broken data is wrong; a person must look."
+            "Pipeline fault: " + "; ".join(problems) + ". Retraining on broken data is wrong; a person must look."
         )
         return g
 
@@ -354,14 +414,15 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         g.rationale = f"A {detail}; not starting another. That run validates the new version and asks for approval."
         return g
 
-    if share < config.min_drift_share:
-        g.fire(
-            "below_min_drift",
-            f"forced {NO_ACTION}",
-            f"drift_share {share:.3f} < min_drift_share {config.min_drift_share}",
-        )
+    n_current = drift.get("n_current")
+    if isinstance(n_current, int) and n_current < config.min_current_rows:
+        detail = f"{n_current} current rows < min_current_rows {config.min_current_rows}"
+        g.fire("insufficient_data", f"forced {NO_ACTION}", detail)
         g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
-        g.rationale = f"Drift share {share:.3f} is below the minimum {config.min_drift_share}; nothing to do."
+        g.rationale = (
+            f"Insufficient data: {detail}; drift and performance on so few rows are mostly noise. "
+            f"Nothing to do until the window holds more rows (drift share was {share:.3f})."
+        )
         return g
 
     budget = check_retrain_budget(
@@ -371,6 +432,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         cooldown_hours=config.cooldown_hours,
         max_retrains=config.max_retrains,
         budget_window_hours=config.budget_window_hours,
+        oldest_in_window_at=_naive_utc(history.oldest_in_window_at),
     )
     retrain_blocked: list[str] = []
     for rule, why in budget.violations:
@@ -378,34 +440,64 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         retrain_blocked.append(why)
     allowed = [a for a in ACTIONS if not (a == RETRAIN and retrain_blocked)]
 
-    if share >= config.critical_drift_share:
-        allowed = [a for a in allowed if a != NO_ACTION]
+    def retrain_or_escalate(rule: str, why: str) -> None:
+        """Harm is shown: retrain, or escalate when the budget or cooldown forbids it; never no_action."""
+        allowed.remove(NO_ACTION)
         if retrain_blocked:
-            g.fire(
-                "critical_drift",
-                f"{ESCALATE} (retrain blocked)",
-                f"drift_share {share:.3f} >= {config.critical_drift_share}",
+            g.fire(rule, f"{ESCALATE} (retrain blocked)", why)
+            g.fallback = ESCALATE
+            g.rationale = f"{why}, but retraining is blocked: " + "; ".join(retrain_blocked) + ". A person must decide."
+        else:
+            g.fire(rule, f"rules answer {RETRAIN}", why)
+            g.fallback, g.rationale = RETRAIN, f"{why}; retraining."
+
+    severity, weighted_by = _severity_share(drift)
+    drift_note = (
+        f"importance-weighted drifted share {severity:.3f} ({weighted_by}; plain drift share {share:.3f}, "
+        f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns)"
+    )
+    perf = evidence.get("performance")
+    verdict = performance_verdict(perf, config.min_performance_drop)
+    if verdict == DROP:
+        kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
+        retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf)}")
+    elif verdict == STABLE and perf.get("kind") == "measured":
+        g.fire("performance_stable", f"rules answer {NO_ACTION}", _describe_performance(perf))
+        g.fallback = NO_ACTION
+        g.rationale = (
+            f"Measured performance is stable: {_describe_performance(perf)}. The model is not hurt, so no "
+            f"retrain even under feature drift (noted: {drift_note})."
+        )
+        if severity < config.min_drift_share:
+            g.forced, g.allowed = NO_ACTION, (NO_ACTION,)
+            return g
+    else:
+        if verdict is not None:  # inconclusive measurement, or a stable estimate: drift severity decides
+            g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
+        elif perf is None:
+            g.fire("no_performance_evidence", "drift severity decides", "no labels, no estimate")
+        if severity >= config.critical_drift_share:
+            retrain_or_escalate(
+                "severe_drift",
+                f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}",
             )
+        elif severity >= config.min_drift_share:
+            g.fire("moderate_drift", f"rules answer {ESCALATE}", drift_note)
             g.fallback = ESCALATE
             g.rationale = (
-                f"Critical drift (share {share:.3f} >= {config.critical_drift_share}) but retraining is blocked: "
-                + "; ".join(retrain_blocked)
-                + ". A person must decide."
+                f"Drift of the features the model relies on is moderate ({drift_note}, between "
+                f"{config.min_drift_share} and {config.critical_drift_share}) and performance is not shown to "
+                "drop; the rules alone do not retrain on it, a person should look."
             )
         else:
-            g.fire(
-                "critical_drift", f"rules answer {RETRAIN}", f"drift_share {share:.3f} >= {config.critical_drift_share}"
-            )
-            g.fallback = RETRAIN
-            g.rationale = f"Critical drift: share {share:.3f} >= {config.critical_drift_share}; retraining."
-    else:
+            g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
+            g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
+            g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
+            return g
+    if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:
         g.fallback = ESCALATE
-        g.rationale = (
-            f"Drift share {share:.3f} is between the minimum {config.min_drift_share} and the critical "
-            f"{config.critical_drift_share}; the rules alone do not retrain on it, a person should look."
-        )
-        if retrain_blocked:
-            g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
+    if retrain_blocked and RETRAIN not in g.rationale:
+        g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
     g.allowed = tuple(allowed)
     return g
 
@@ -475,11 +567,31 @@ def drift_facts(drift: Mapping[str, Any]) -> dict[str, Any]:
         "n_current": drift.get("n_current"),
         "top_drifted": top,
         "quality": _scrub(drift.get("quality")),
+        "evidence": evidence_facts(drift),
         "data_quality": {
             "max_null_share": _scrub(max((dq.get("null_share") or {}).values(), default=0.0)),
             "missing_columns": _scrub(dq.get("missing_columns") or [], MAX_NAME_CHARS),
             "schema_errors": _scrub(dq.get("schema_errors") or []),
         },
+    }
+
+
+def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The evidence table (faults, performance, severity) as the rules read it, clipped for the LLM."""
+    evidence = drift.get("evidence")
+    if not evidence:
+        return None
+    severity = evidence.get("severity") or {}
+    return {
+        "faults": _scrub(evidence.get("faults") or []),
+        "performance": _scrub(evidence.get("performance")),
+        "severity": {
+            "weighted_share": _scrub(severity.get("weighted_share")),
+            "importance_source": _scrub(severity.get("importance_source")),
+            "n_drifted_after_fdr": severity.get("n_drifted_after_fdr"),
+            "top": _scrub((severity.get("top") or [])[:MAX_TOP_DRIFTED], MAX_NAME_CHARS),
+        },
+        "notes": _scrub(evidence.get("notes") or []),
     }
 
 
@@ -550,6 +662,8 @@ def build_messages(
         "rules_action_if_you_fail": guardrails.fallback,
         "rules_fired": [asdict(r) for r in guardrails.fired],
         "thresholds": {
+            "min_current_rows": config.min_current_rows,
+            "min_performance_drop": config.min_performance_drop,
             "min_drift_share": config.min_drift_share,
             "critical_drift_share": config.critical_drift_share,
             "cooldown_hours": config.cooldown_hours,
@@ -896,7 +1010,7 @@ def _ask_llm(
     if answer.action in g.allowed:
         decision.action, decision.decided_by, decision.rationale = answer.action, BY_LLM, answer.rationale
         return
-    blocking = [r for r in g.fired if r.rule in ("cooldown", "retrain_budget", "critical_drift")]
+    blocking = [r for r in g.fired if r.rule in ("cooldown", "retrain_budget", "performance_drop", "severe_drift")]
     reason = (
         f"LLM chose {answer.action!r}, not allowed by the guardrails (allowed: {', '.join(g.allowed)}); "
         + "; ".join(f"{r.rule}: {r.detail}" for r in blocking)

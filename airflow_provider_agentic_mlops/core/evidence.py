@@ -39,8 +39,6 @@ OUT_OF_RANGE_SHARE = 0.5
 UNSEEN_CATEGORY_SHARE = 0.5
 #: Fewer current values than this are too few to call a column constant or out of range.
 MIN_VALUES_FOR_FAULTS = 20
-#: z for a one-sided 97.5 % bound on the performance drop.
-DROP_Z = 1.96
 #: Effect sizes are capped here so that one absurd column does not dominate a weighted sum.
 MAX_EFFECT = 100.0
 #: Rows used for permutation importance and the bootstrap: enough for a ranking, cheap on 100k rows.
@@ -100,7 +98,7 @@ def _numeric_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str
             return _fault(
                 name,
                 "scale_change",
-                f"scale changed about x{spread_ratio:.3g} (10-90% spread {ref_spread:.4g} -> {cur_spread:.4g}, "
+                f"scale changed about {_factor(size_ratio)} (10-90% spread {ref_spread:.4g} -> {cur_spread:.4g}, "
                 f"median |value| {ref_size:.4g} -> {cur_size:.4g}): a unit change or a broken transformation?",
             )
     low, high = float(ref.sorted[0]), float(ref.sorted[-1])
@@ -113,6 +111,10 @@ def _numeric_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str
                 f"{outside:.0%} of current values outside the reference range [{low:.4g}, {high:.4g}]",
             )
     return None
+
+
+def _factor(ratio: float) -> str:
+    return f"x{ratio:,.0f}" if ratio >= 1 else f"x1/{1 / ratio:,.0f}"
 
 
 def _categorical_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str] | None:
@@ -242,23 +244,6 @@ def _confidence(proba: Any) -> np.ndarray:
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
     return np.maximum(p, 1 - p) if p.ndim == 1 else p.max(axis=1)
-
-
-DROP, STABLE, INCONCLUSIVE = "drop", "stable", "inconclusive"
-
-
-def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) -> str | None:
-    """``drop`` (larger than ``min_drop`` and than ``DROP_Z`` standard errors), ``stable`` (no drop
-    beyond ``min_drop``), ``inconclusive`` (a larger drop the sample cannot confirm), or None (no
-    baseline to compare with)."""
-    if not performance or performance.get("drop") is None:
-        return None
-    drop, se = float(performance["drop"]), float(performance.get("drop_se") or 0.0)
-    if math.isnan(drop):
-        return None
-    if drop > min_drop and drop > DROP_Z * (0.0 if math.isnan(se) else se):
-        return DROP
-    return STABLE if drop <= min_drop else INCONCLUSIVE
 
 
 # -- severity -------------------------------------------------------------------------------------
@@ -507,5 +492,4 @@ __all__ = [
     "feature_importance",
     "gather_evidence",
     "measure_performance",
-    "performance_verdict",
 ]

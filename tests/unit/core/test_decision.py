@@ -101,7 +101,7 @@ def test_below_min_drift_is_no_action_without_asking_the_llm():
     d = decide(model_name="m", drift=drift_summary(0.05), history=history(), config=CONFIG, mode="llm", llm=llm)
     assert d.action == "no_action" and d.decided_by == "rules"
     assert llm.calls == []
-    assert [r["rule"] for r in d.rules_fired] == ["below_min_drift"]
+    assert [r["rule"] for r in d.rules_fired] == ["no_performance_evidence", "low_drift_severity"]
     assert d.prompt is None
 
 
@@ -129,7 +129,7 @@ def test_inflight_job_is_no_action_pointing_at_the_running_job():
 def test_data_quality_problem_escalates_even_at_critical_drift(dq, expected):
     d = decide(model_name="m", drift=drift_summary(0.95, **dq), history=history(), config=CONFIG)
     assert d.action == "escalate"
-    assert d.rules_fired[0]["rule"] == "data_quality_stop"
+    assert d.rules_fired[0]["rule"] == "pipeline_fault"
     assert expected in d.rationale
 
 
@@ -148,7 +148,7 @@ def test_cooldown_blocks_retrain_and_critical_drift_then_escalates():
     last = {"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=5)}
     g = evaluate_guardrails(drift_summary(0.8), history(last_retrain=last), CONFIG)
     assert "retrain" not in g.allowed and g.fallback == "escalate"
-    assert {r.rule for r in g.fired} >= {"cooldown", "critical_drift"}
+    assert {r.rule for r in g.fired} >= {"cooldown", "severe_drift"}
 
 
 def test_cooldown_is_over_after_the_configured_hours():
@@ -400,3 +400,114 @@ def test_record_fields_fit_the_state_store(tmp_path):
     assert row["final_action"] == "no_action" and row["decided_by"] == "llm"
     assert row["prompt"][1]["role"] == "user" and row["raw_answer"].startswith("{")
     assert row["inputs_digest"] == d.inputs_digest and row["inputs"]["drift"]["drift_share"] == 0.3
+
+
+# -- the written policy: faults, performance, severity ------------------------------------------------
+
+
+def with_evidence(share: float = 0.0, *, faults=(), performance=None, weighted_share=None, **kw: Any) -> dict:
+    summary = drift_summary(share, **kw)
+    summary["evidence"] = {
+        "faults": list(faults),
+        "performance": performance,
+        "severity": {
+            "weighted_share": share if weighted_share is None else weighted_share,
+            "importance_source": "the model's feature_importances_",
+            "n_drifted_after_fdr": 1,
+            "top": [],
+        },
+        "notes": [],
+    }
+    return summary
+
+
+def measured(current: float, baseline: float = 0.9, se: float = 0.01) -> dict:
+    return {
+        "kind": "measured",
+        "metric": "accuracy",
+        "current": current,
+        "baseline": baseline,
+        "baseline_source": "metric logged for the champion",
+        "n_labelled": 800,
+        "drop": baseline - current,
+        "drop_se": se,
+    }
+
+
+def test_a_pipeline_fault_escalates_naming_the_column_and_the_change():
+    fault = {"column": "amount", "kind": "scale_change", "detail": "scale changed about x1000"}
+    d = decide(model_name="m", drift=with_evidence(0.0, faults=[fault]), history=history(), config=CONFIG)
+    assert d.action == "escalate" and d.rules_fired[0]["rule"] == "pipeline_fault"
+    assert "'amount': scale_change: scale changed about x1000" in d.rationale
+
+
+def test_too_few_current_rows_is_no_action_with_insufficient_data():
+    drift = with_evidence(0.8, performance=measured(0.5))
+    drift["n_current"] = 50
+    llm = ScriptedLLM()
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.action == "no_action" and "Insufficient data" in d.rationale and "50 current rows" in d.rationale
+    assert llm.calls == []
+
+
+def test_concept_drift_without_feature_drift_retrains_on_the_measured_drop():
+    # the old rule stopped at drift_share < min_drift_share before reading accuracy 1.0 -> 0.53
+    drift = with_evidence(0.0, columns={"amount": 0.01}, performance=measured(0.53, baseline=1.0))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_drop"]
+    assert "accuracy 1.000 (metric logged for the champion) -> 0.530" in d.rationale
+
+
+def test_a_drop_within_the_sampling_error_is_not_a_drop():
+    drift = with_evidence(0.0, performance=measured(0.86, baseline=0.9, se=0.03))  # 0.04 < 1.96 * 0.03
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "low_drift_severity"]
+
+
+def test_stable_performance_is_no_action_even_under_heavy_drift_and_says_so():
+    drift = with_evidence(0.9, performance=measured(0.9, baseline=0.9))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+    assert "not hurt" in d.rationale and "importance-weighted drifted share 0.900" in d.rationale
+    assert set(d.allowed_actions) == {"retrain", "no_action", "escalate"}  # an LLM may still see otherwise
+
+
+def test_an_estimated_drop_retrains_and_is_called_an_estimate():
+    estimate = {
+        "kind": "estimated",
+        "method": "CBPE (mean confidence of the predicted class)",
+        "metric": "accuracy",
+        "reference_estimate": 0.92,
+        "current_estimate": 0.80,
+        "drop": 0.12,
+        "drop_se": 0.01,
+        "estimated": True,
+    }
+    d = decide(model_name="m", drift=with_evidence(0.2, performance=estimate), history=history(), config=CONFIG)
+    assert d.action == "retrain" and "Estimated performance drop" in d.rationale and "an estimate" in d.rationale
+
+
+def test_without_performance_severity_of_important_features_decides_not_the_share():
+    # half the columns drifted, but they carry 5% of the model's importance: nothing to do
+    drift = with_evidence(0.5, weighted_share=0.05)
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "no_action"
+    # one column drifted, but it carries 70% of the importance: retrain
+    drift = with_evidence(0.1, weighted_share=0.7)
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def test_a_performance_drop_during_cooldown_escalates():
+    last = {"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=5)}
+    drift = with_evidence(0.0, performance=measured(0.6))
+    d = decide(model_name="m", drift=drift, history=history(last_retrain=last), config=CONFIG)
+    assert d.action == "escalate" and "retraining is blocked" in d.rationale
+
+
+def test_the_llm_sees_the_evidence_table():
+    fault_free = with_evidence(0.3, performance=measured(0.88, baseline=0.9, se=0.05))
+    llm = ScriptedLLM(answer("escalate"))
+    decide(model_name="m", drift=fault_free, history=history(), config=CONFIG, mode="llm", llm=llm)
+    user = llm.calls[0]["messages"][1]["content"]
+    assert '"performance"' in user and '"weighted_share"' in user and '"min_performance_drop"' in user

@@ -164,7 +164,7 @@ def test_below_min_drift_is_no_action_and_the_llm_gets_no_request(llm_connection
     ti, _ = run(build(), drift_summary(0.05))
     assert ti.pushed["action"] == "no_action"
     assert llm_connection.requests == []
-    assert store.get_decision(ti.pushed["decision_id"])["rules_fired"][0]["rule"] == "below_min_drift"
+    assert store.get_decision(ti.pushed["decision_id"])["rules_fired"][-1]["rule"] == "low_drift_severity"
 
 
 def test_inflight_job_means_no_second_retrain(llm_connection, store):

@@ -1,0 +1,166 @@
+"""core.evidence: pipeline faults, performance measured and estimated, drift severity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airflow_provider_agentic_mlops.core.drift import compute_drift
+from airflow_provider_agentic_mlops.core.evidence import (
+    benjamini_hochberg,
+    detect_faults,
+    drift_severity,
+    estimate_performance,
+    feature_importance,
+    gather_evidence,
+    measure_performance,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def frames(n: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+
+    def one(size: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "amount": rng.lognormal(3, 0.5, size),
+                "age": rng.normal(40, 10, size),
+                "country": rng.choice(["fr", "de", "it", "es"], size),
+            }
+        )
+
+    return one(n), one(n)
+
+
+def faults_of(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    summary = compute_drift(reference, current)
+    return {f["column"]: (f["kind"], f["detail"]) for f in detect_faults(reference, current, summary)}
+
+
+def test_unchanged_data_has_no_fault() -> None:
+    assert faults_of(*frames()) == {}
+
+
+def test_unit_change_is_a_scale_fault_with_the_factor() -> None:
+    reference, current = frames()
+    kind, detail = faults_of(reference, current.assign(amount=current["amount"] * 1000))["amount"]
+    assert kind == "scale_change" and "scale changed about x1,0" in detail  # x1,000 give or take noise
+    kind, detail = faults_of(reference, current.assign(amount=current["amount"] / 100))["amount"]
+    assert kind == "scale_change" and "about x1/99" in detail  # /100, give or take noise
+
+
+def test_values_mostly_outside_the_reference_range_are_a_fault() -> None:
+    reference, current = frames()
+    kind, detail = faults_of(reference, current.assign(age=current["age"] + 80))["age"]
+    assert kind == "out_of_range" and "outside the reference range" in detail
+
+
+def test_replaced_category_vocabulary_is_a_fault() -> None:
+    reference, current = frames()
+    kind, detail = faults_of(reference, current.assign(country=current["country"].str.upper()))["country"]
+    assert kind == "vocabulary_replaced" and "100% of current rows" in detail and "'FR'" in detail
+
+
+def test_a_column_gone_constant_is_a_fault() -> None:
+    reference, current = frames()
+    kind, detail = faults_of(reference, current.assign(age=0.0))["age"]
+    assert kind in ("constant", "out_of_range")
+    kind, detail = faults_of(reference, current.assign(country="fr"))["country"]
+    assert kind == "constant" and "'fr'" in detail
+
+
+def test_a_type_change_is_a_fault() -> None:
+    reference, current = frames()
+    kind, detail = faults_of(reference, current.assign(age=current["age"].astype(str)))["age"]
+    assert kind == "type_change" and "numeric (float64)" in detail and "string (object)" in detail
+
+
+def test_benjamini_hochberg_matches_the_textbook_example() -> None:
+    adjusted = benjamini_hochberg([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.02, 0.04, 0.04, 0.02])
+
+
+def test_chance_hits_among_many_p_value_columns_are_not_drift_after_fdr() -> None:
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({f"x{i}": rng.normal(0, 1, 300) for i in range(40)})
+    current = pd.DataFrame({f"x{i}": rng.normal(0, 1, 300) for i in range(40)})
+    summary = compute_drift(reference, current)  # K-S at <= 1,000 reference rows
+    assert summary.n_drifted >= 1  # chance hits at p < 0.05 among 40 columns
+    assert drift_severity(summary)["n_drifted_after_fdr"] == 0
+
+
+def test_severity_is_weighted_by_importance() -> None:
+    reference, current = frames()
+    current = current.assign(age=current["age"] + 15)
+    summary = compute_drift(reference, current)
+    assert drift_severity(summary, {"amount": 0.9, "age": 0.1, "country": 0.0})["weighted_share"] == pytest.approx(0.1)
+    assert drift_severity(summary, {"amount": 0.1, "age": 0.9})["weighted_share"] == pytest.approx(0.9)
+    assert drift_severity(summary)["weighted_share"] == pytest.approx(1 / 3)
+
+
+def test_measured_drop_has_a_standard_error_that_shrinks_with_the_sample() -> None:
+    rng = np.random.default_rng(1)
+    small = rng.random(100) < 0.8
+    large = rng.random(10_000) < 0.8
+    out_small = measure_performance(
+        "classification", small.astype(int), np.ones(100, int), metric="accuracy", baseline=0.9
+    )
+    out_large = measure_performance(
+        "classification", large.astype(int), np.ones(10_000, int), metric="accuracy", baseline=0.9
+    )
+    assert out_small["drop"] == pytest.approx(0.9 - small.mean())
+    assert out_large["drop_se"] < out_small["drop_se"] / 5
+
+
+def test_r2_drop_of_a_regressor() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(0, 1, 1000)
+    out = measure_performance("regression", y, y + rng.normal(0, 1, 1000), metric="r2", baseline=0.95)
+    assert out["current"] == pytest.approx(0.0, abs=0.15) and out["drop"] > 0.8 and 0 < out["drop_se"] < 0.1
+
+
+def test_cbpe_sees_a_shift_towards_the_decision_boundary_and_says_it_is_an_estimate() -> None:
+    confident = np.full(1000, 0.95)
+    unsure = np.full(1000, 0.6)
+    out = estimate_performance(confident, unsure)
+    assert out["estimated"] is True and out["drop"] == pytest.approx(0.35)
+
+
+def test_permutation_importance_when_the_model_has_none() -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame({"signal": rng.normal(0, 1, 600), "noise": rng.normal(0, 1, 600)})
+    y = (x["signal"] > 0).astype(int)
+    model = KNeighborsClassifier().fit(x, y)
+    importance, source = feature_importance(model, ["signal", "noise"], x, y)
+    assert source == "permutation importance on the reference"
+    assert importance["signal"] > 5 * max(importance["noise"], 0.01)
+
+
+def test_gather_evidence_predicts_with_the_champion_when_there_is_no_prediction_column() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(5)
+
+    def data(n: int, flip: bool = False) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n)})
+        y = (x["a"] > 0).astype(int)
+        return x.assign(label=1 - y if flip else y)
+
+    train = data(2000)
+    model = RandomForestClassifier(30, random_state=0).fit(train[["a", "b"]], train["label"])
+    reference, current = data(1000), data(1000, flip=True)
+    summary = compute_drift(reference, current, label_column="label")
+
+    evidence = gather_evidence(
+        reference, current, summary, label_column="label", model=model, features=["a", "b"], reference_is_holdout=True
+    )
+
+    perf = evidence["performance"]
+    assert perf["predictions_from"].startswith("the champion")
+    assert perf["baseline_source"] == "held-out reference data" and perf["drop"] > 0.8
+    assert evidence["severity"]["importance_source"] == "the model's feature_importances_"
