@@ -859,18 +859,25 @@ def decide(
     mode: str = MODE_RULES,
     llm: LLMClient | None = None,
     alert: Any = None,
+    requested_mode: str | None = None,
+    llm_unavailable: str | None = None,
 ) -> Decision:
     """Rules before, the LLM inside them (mode ``llm``), rules after. Never raises because of the LLM.
 
     :param mode: ``rules`` or ``llm`` (``auto`` is resolved by the caller, which knows whether an LLM
         connection exists).
     :param llm: required in mode ``llm``.
+    :param requested_mode: the mode the user asked for (``auto``, ``llm``), recorded in the trace.
+    :param llm_unavailable: why the LLM is not used although the requested mode allowed it
+        (recorded as the first rule fired, ``llm_unavailable``).
     """
     if mode not in (MODE_RULES, MODE_LLM):
         raise ValueError(f"decision mode {mode!r} is not 'rules' or 'llm' (resolve 'auto' before calling decide)")
     if mode == MODE_LLM and llm is None:
         raise ValueError("decision mode 'llm' needs an LLM client; pass llm=... or use mode='rules'")
     g = evaluate_guardrails(drift, history, config)
+    if llm_unavailable:
+        g.fired.insert(0, RuleFired("llm_unavailable", "rules decide alone", llm_unavailable))
     digest = inputs_digest(drift, alert, history)
     decision = Decision(
         action=g.forced or g.fallback,
@@ -878,7 +885,12 @@ def decide(
         mode=mode,
         decided_by=BY_RULES,
         rules_fired=[],
-        inputs={"drift": drift_facts(drift), "history": history_facts(history), "alert": sanitize_alert(alert)},
+        inputs={
+            "drift": drift_facts(drift),
+            "history": history_facts(history),
+            "alert": sanitize_alert(alert),
+            "requested_mode": requested_mode or mode,
+        },
         inputs_digest=digest,
         allowed_actions=list(g.allowed),
         attach_job_id=g.attach_job_id,

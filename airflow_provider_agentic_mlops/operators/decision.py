@@ -183,13 +183,10 @@ class AgentDecisionOperator(BaseBranchOperator):
             mode=mode,
             llm=llm,
             alert=parse_alert(self.alert),
+            requested_mode=self.mode,
+            llm_unavailable=no_llm_reason if self.mode != MODE_RULES else None,
         )
-        if no_llm_reason and self.mode != MODE_RULES:
-            decision.rules_fired.insert(
-                0, {"rule": "llm_unavailable", "effect": "rules decide alone", "detail": no_llm_reason}
-            )
         fields = decision.record_fields()
-        fields["inputs"]["requested_mode"] = self.mode
         decision_id = store.record_decision(
             self.model_name,
             dag_id=getattr(ti, "dag_id", None),

@@ -329,7 +329,7 @@ def test_escalate_without_slack_prints_the_rationale_and_says_so(store, capsys):
     assert result["posted"] is False
     out = capsys.readouterr().out
     assert "No Slack connection 'no_slack_here' is configured" in out
-    assert f"decisions show {decision_id}" in out and "between the minimum" in out
+    assert f"decisions show {decision_id}" in out and "is moderate" in out
     assert store.audit_trail(MODEL)[0]["action"] == "escalated"
 
 
