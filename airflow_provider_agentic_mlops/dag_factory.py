@@ -84,21 +84,12 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
         check_drift = DriftCheckOperator(
             task_id="check_drift",
             model_name=spec.name,
-            reference=_resolve(drift.reference, base),
-            current=current,
-            columns=drift.columns,
-            exclude_columns=drift.exclude_columns,
-            column_methods=drift.column_methods,
-            type_methods=drift.type_methods,
-            column_thresholds=drift.column_thresholds,
-            drift_share=drift.drift_share,
-            timestamp_column=drift.timestamp_column,
-            current_window=drift.current_window,
-            # model quality needs both columns; the label alone is used by validation
-            label_column=drift.label_column if drift.prediction_column else None,
-            prediction_column=drift.prediction_column,
-            task=drift.task,
-            report_sample_rows=drift.report_sample_rows,
+            **{
+                **drift.operator_kwargs(),
+                "reference": _resolve(drift.reference, base),
+                "current": current,
+                "champion_model_uri": drift.champion_model_uri or f"models:/{spec.mlflow_model_name}@champion",
+            },
             # the report is logged to the model's monitoring run: a write, so the training connection
             mlflow_conn_id=retrain.mlflow_conn_id,
         )

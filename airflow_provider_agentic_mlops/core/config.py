@@ -30,10 +30,12 @@ class _Section(BaseModel):
 
 
 class DriftConfig(_Section):
-    """How drift is measured.
+    """How drift and the decision's evidence are measured: the fields are DriftCheckOperator's
+    arguments of the same names (the DAG factory passes them through, see :meth:`operator_kwargs`).
 
     :param reference: path/URI of the reference data (Parquet or CSV), or ``module:function``.
     :param current: path/URI of the current data, or ``module:function``.
+    :param champion_model_uri: the champion in MLflow; default ``models:/<registered model>@champion``.
     """
 
     reference: str
@@ -50,6 +52,15 @@ class DriftConfig(_Section):
     prediction_column: str | None = None
     task: Literal["classification", "regression"] | None = None
     report_sample_rows: int = Field(10_000, gt=0)
+    champion_model_uri: str | None = None
+    feature_columns: list[str] | None = None
+    performance_metric: str | None = None
+    performance_baseline: float | None = None
+    reference_is_holdout: bool = False
+
+    def operator_kwargs(self) -> dict[str, Any]:
+        """The fields as DriftCheckOperator keyword arguments (one name for each concept)."""
+        return self.model_dump()
 
 
 class DecisionConfig(_Section):

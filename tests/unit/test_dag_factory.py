@@ -94,3 +94,17 @@ def test_models_file_comes_from_config_else_beside_the_dag_file(tmp_path, monkey
     assert models_file(tmp_path) == tmp_path / "elsewhere.yaml"
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
     assert models_file(tmp_path) == tmp_path / "models.yaml"
+
+
+def test_the_drift_config_reaches_the_drift_check_whole(dags) -> None:
+    # every DriftConfig field is a DriftCheckOperator argument of the same name, passed through
+    from airflow_provider_agentic_mlops.core.config import DriftConfig
+
+    _, built = dags
+    check = built["agentic_mlops__churn"].task_dict["check_drift"]
+    for name, default in DriftConfig(reference="r", current="c").model_dump().items():
+        if name not in ("reference", "current", "champion_model_uri"):
+            expected = default if name != "label_column" else "y"
+            assert getattr(check, name) == (tuple(expected) if name == "exclude_columns" else expected), name
+    assert check.label_column == "y" and check.prediction_column is None  # labels alone are evidence now
+    assert check.champion_model_uri == "models:/churn@champion"
