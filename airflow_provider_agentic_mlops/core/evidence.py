@@ -427,6 +427,61 @@ def gather_evidence(
     usable_model = model is not None and all(f in current.columns and f in reference.columns for f in features)
     if model is not None and not usable_model:
         notes.append(f"champion not used: it needs columns {features} that the data lacks")
+    if usable_model and faults:  # broken data: the champion's predictions on it would mean nothing
+        usable_model = False
+        notes.append("champion not run: the current data has pipeline faults")
+    performance = None
+    try:
+        performance = _performance(
+            reference,
+            current,
+            model if usable_model else None,
+            features,
+            label_column,
+            prediction_column,
+            task,
+            metric,
+            baseline,
+            baseline_n,
+            baseline_source,
+            reference_is_holdout,
+            has_labels,
+            notes,
+        )
+    except Exception as err:  # noqa: BLE001 - a champion that cannot predict on this data is noted, not fatal
+        performance = None
+        notes.append(f"performance not measured: {type(err).__name__}: {str(err)[:200]}")
+    importance, importance_source = (None, "no champion model")
+    if usable_model:
+        labels = reference[label_column] if label_column in reference.columns else None
+        importance, importance_source = feature_importance(model, features, reference, labels)
+    return build_evidence(
+        summary,
+        faults=faults,
+        performance=performance,
+        importance=importance,
+        importance_source=importance_source,
+        notes=notes,
+    )
+
+
+def _performance(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    model: Any,
+    features: list[str],
+    label_column: str | None,
+    prediction_column: str | None,
+    task: str | None,
+    metric: str,
+    baseline: float | None,
+    baseline_n: int | None,
+    baseline_source: str,
+    reference_is_holdout: bool,
+    has_labels: bool,
+    notes: list[str],
+) -> dict[str, Any] | None:
+    usable_model = model is not None
     performance = None
     if has_labels and (prediction_column or usable_model):
         rows = current[current[label_column].notna()]
@@ -464,18 +519,7 @@ def gather_evidence(
             )
         else:
             notes.append("no labels and no held-out reference: no performance estimate (CBPE needs one)")
-    importance, importance_source = (None, "no champion model")
-    if usable_model:
-        labels = reference[label_column] if label_column in reference.columns else None
-        importance, importance_source = feature_importance(model, features, reference, labels)
-    return build_evidence(
-        summary,
-        faults=faults,
-        performance=performance,
-        importance=importance,
-        importance_source=importance_source,
-        notes=notes,
-    )
+    return performance
 
 
 def _sample_rows(frame: pd.DataFrame, features: Sequence[str], rows: int = 10 * SAMPLE_ROWS) -> pd.DataFrame:
