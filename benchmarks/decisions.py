@@ -1,0 +1,421 @@
+"""How often the agent's rules decide what a careful engineer would, on scenarios with measured truth.
+
+    python benchmarks/decisions.py [--only NAME ...]
+
+Every scenario is built from data scikit-learn ships (bundled datasets and generators) with a
+controlled change: none, covariate shift on unimportant or important features, concept drift,
+label-free shift, broken feeds, small samples, and regression cases. For each one:
+
+1. a champion is trained on the first part of the data and logged to a local MLflow (SQLite) with
+   its metric on held-out reference data, under the alias ``champion``;
+2. the change is applied to later data, which is split into the current window (what the check
+   sees; labelled unless the scenario is label-free) and a held-out current test part;
+3. the ground truth is *measured*: ``retrain`` when a model of the same kind, retrained on the
+   champion's training data + reference + the labelled current window, beats the champion on the
+   held-out current test part by at least 0.01 (accuracy; R^2 for regression); ``escalate`` for
+   broken feeds; otherwise ``no_action``;
+4. the real operator path decides: ``DriftCheckOperator.execute`` (report included, written to a
+   local prefix), then ``AgentDecisionOperator.choose_branch`` in ``rules`` mode with a SQLite state
+   store, exactly as in the DAG (only the Airflow task context is a stand-in).
+
+It prints one row per scenario, the same scores for the naive rule "drift share > 0.1 -> retrain",
+and last ``recall=<x> wasted=<y> broken_escalated=<z> healthy_escalated=<w>`` where recall is the
+share of ``retrain`` rows retrained, wasted the share of ``no_action`` rows retrained,
+broken_escalated the share of ``escalate`` rows escalated, healthy_escalated the share of
+``no_action`` rows escalated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+warnings.filterwarnings("ignore")
+
+MIN_GAIN = 0.01  # a retrained model must beat the champion by this much for "retrain" to be right
+LABEL = "label"
+
+
+@dataclass
+class Data:
+    frame: pd.DataFrame  # features + label, rows in time order
+    features: list[str]
+    task: str  # classification | regression
+    model: Callable[[], Any]
+
+
+@dataclass
+class Scenario:
+    name: str
+    kind: str  # what the change is, for the table
+    data: Callable[[int], Data]
+    change: Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame] = lambda f, rng: f
+    broken: bool = False
+    labels: bool = True
+    n_current: int | None = None  # rows of the current window (default: half of what is left)
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+def _forest(task: str) -> Callable[[], Any]:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
+    return lambda: cls(n_estimators=40, min_samples_leaf=2, random_state=0, n_jobs=1)
+
+
+def synth_classification(seed: int) -> Data:
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(
+        n_samples=7000, n_features=8, n_informative=3, n_redundant=0, shuffle=False, class_sep=1.2, random_state=seed
+    )
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)])
+    frame["segment"] = pd.qcut(frame["f7"], 4, labels=["north", "south", "east", "west"]).astype(str)
+    frame[LABEL] = y
+    return Data(frame, [f"f{i}" for i in range(8)], "classification", _forest("classification"))
+
+
+def logistic_classification(seed: int) -> Data:
+    from sklearn.linear_model import LogisticRegression
+
+    data = synth_classification(seed)
+    return Data(data.frame, data.features, "classification", lambda: LogisticRegression(max_iter=500))
+
+
+def digits(seed: int) -> Data:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(bunch.target))
+    frame = pd.DataFrame(bunch.data[order], columns=[f"px{i}" for i in range(64)])
+    frame = frame.loc[:, frame.std() > 0]
+    features = list(frame.columns)
+    frame[LABEL] = bunch.target[order]
+    return Data(frame, features, "classification", _forest("classification"))
+
+
+def breast_cancer(seed: int) -> Data:
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    frame = bunch.frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    frame = frame.rename(columns={"target": LABEL})
+    return Data(frame, [c for c in frame.columns if c != LABEL], "classification", _forest("classification"))
+
+
+def friedman(seed: int) -> Data:
+    from sklearn.datasets import make_friedman1
+
+    x, y = make_friedman1(n_samples=7000, n_features=8, noise=0.5, random_state=seed)
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(8)])  # x0-x4 matter, x5-x7 are noise
+    frame[LABEL] = y
+    return Data(frame, [f"x{i}" for i in range(8)], "regression", _forest("regression"))
+
+
+def linear_regression_data(seed: int) -> Data:
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+
+    x, y = make_regression(n_samples=7000, n_features=6, n_informative=3, noise=10, shuffle=False, random_state=seed)
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(6)])
+    frame[LABEL] = y
+    return Data(frame, [f"x{i}" for i in range(6)], "regression", lambda: Ridge())
+
+
+# -- changes ----------------------------------------------------------------------------------------
+
+
+def shift(column: str, by_std: float) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    return lambda f, rng: f.assign(**{column: f[column] + by_std * f[column].std()})
+
+
+def scale(column: str, factor: float) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    return lambda f, rng: f.assign(**{column: f[column] * factor})
+
+
+def flip_where(column: str) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    """Concept drift: the label flips where ``column`` > its median; features unchanged."""
+    return lambda f, rng: f.assign(**{LABEL: np.where(f[column] > f[column].median(), 1 - f[LABEL], f[LABEL])})
+
+
+def swap_digits(a: int, b: int) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    return lambda f, rng: f.assign(**{LABEL: f[LABEL].replace({a: b, b: a})})
+
+
+def new_target_term(column: str, weight: float) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    """Regression concept drift: y gains a term in a feature; the features do not change."""
+    return lambda f, rng: f.assign(**{LABEL: f[LABEL] + weight * f[column] * f[LABEL].std() / f[column].std()})
+
+
+def nulls(column: str, share: float) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    def apply(f: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        values = f[column].copy()
+        values[rng.random(len(f)) < share] = np.nan
+        return f.assign(**{column: values})
+
+    return apply
+
+
+def as_text(column: str) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    return lambda f, rng: f.assign(**{column: f[column].map(lambda v: f"{v:.3f}")})
+
+
+def constant(column: str) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    return lambda f, rng: f.assign(**{column: 0.0})
+
+
+def remap_segment(f: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    return f.assign(segment=f["segment"].map({"north": "N", "south": "S", "east": "E", "west": "W"}))
+
+
+def prior_shift(f: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    keep = (f[LABEL] == 1) | (rng.random(len(f)) < 0.35)  # fewer negatives, same P(x | y)
+    return f[keep]
+
+
+def select(column: str, above: bool) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    """Covariate shift by selection: only rows on one side of the median of ``column``."""
+
+    def apply(f: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        median = f[column].median()
+        inside = f[column] > median if above else f[column] <= median
+        keep = inside | (rng.random(len(f)) < 0.1)
+        return f[keep]
+
+    return apply
+
+
+def both(*changes: Callable) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    def apply(f: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        for change in changes:
+            f = change(f, rng)
+        return f
+
+    return apply
+
+
+SCENARIOS = [
+    Scenario("cls-no-drift", "none", synth_classification),
+    Scenario("cls-no-drift-logistic", "none", logistic_classification),
+    Scenario("digits-no-drift", "none", digits),
+    Scenario("cls-shift-unimportant", "covariate shift, noise feature f6 +2 std", synth_classification, shift("f6", 2)),
+    Scenario(
+        "cls-shift-unimportant-nolabels",
+        "covariate shift, noise features f5,f6 +2 std, no labels",
+        synth_classification,
+        both(shift("f5", 2), shift("f6", 2)),
+        labels=False,
+    ),
+    Scenario("cls-shift-important", "covariate shift, f0 +1.5 std", synth_classification, shift("f0", 1.5)),
+    Scenario("cls-select-important", "selection on f1 > median", synth_classification, select("f1", True)),
+    Scenario(
+        "cls-shift-important-nolabels",
+        "covariate shift, f0 +1.5 std, no labels",
+        synth_classification,
+        shift("f0", 1.5),
+        labels=False,
+    ),
+    Scenario(
+        "cls-shift-important-logistic-nolabels",
+        "covariate shift f1 -1.5 std, no labels, logistic",
+        logistic_classification,
+        shift("f1", -1.5),
+        labels=False,
+    ),
+    Scenario("cls-concept", "concept drift: label flips where f1 > median", synth_classification, flip_where("f1")),
+    Scenario("cls-concept-logistic", "concept drift, logistic", logistic_classification, flip_where("f0")),
+    Scenario("digits-concept", "concept drift: digits 3 and 8 swapped", digits, swap_digits(3, 8)),
+    Scenario("cls-prior-shift", "label prior shift (fewer negatives)", synth_classification, prior_shift),
+    Scenario("breast-cancer-no-drift", "none (569 rows)", breast_cancer, n_current=200),
+    Scenario("cls-broken-nulls", "broken feed: f0 70% null", synth_classification, nulls("f0", 0.7), broken=True),
+    Scenario("cls-broken-unit", "broken feed: f2 x1000", synth_classification, scale("f2", 1000), broken=True),
+    Scenario(
+        "cls-broken-remap", "broken feed: segment codes remapped", synth_classification, remap_segment, broken=True
+    ),
+    Scenario("cls-broken-constant", "broken feed: f1 constant", synth_classification, constant("f1"), broken=True),
+    Scenario("cls-broken-type", "broken feed: f3 as text", synth_classification, as_text("f3"), broken=True),
+    Scenario("digits-broken-unit", "broken feed: px20 x255", digits, scale("px20", 255), broken=True),
+    Scenario("cls-small-no-drift", "50 current rows, no change", synth_classification, n_current=50),
+    Scenario("cls-small-shift", "80 current rows, f6 +1 std", synth_classification, shift("f6", 1), n_current=80),
+    Scenario(
+        "cls-small-concept", "60 current rows, concept drift", synth_classification, flip_where("f1"), n_current=60
+    ),
+    Scenario("reg-no-drift", "none (Friedman #1)", friedman),
+    Scenario("reg-linear-no-drift", "none (linear, Ridge)", linear_regression_data),
+    Scenario("reg-shift-unimportant", "covariate shift, noise x6 +2 std", friedman, shift("x6", 2)),
+    Scenario("reg-concept", "concept drift: y gains a term in x5", friedman, new_target_term("x5", 1.0)),
+    Scenario(
+        "reg-concept-linear", "concept drift: y gains a term in x4", linear_regression_data, new_target_term("x4", 0.8)
+    ),
+    Scenario("reg-shift-important-nolabels", "x0 +1 std, no labels", friedman, shift("x0", 1.0), labels=False),
+    Scenario("reg-broken-unit", "broken feed: x1 x1000", friedman, scale("x1", 1000), broken=True),
+]
+
+
+# -- one scenario -------------------------------------------------------------------------------------
+
+
+def metric(task: str, y_true: Any, y_pred: Any) -> float:
+    from sklearn.metrics import accuracy_score, r2_score
+
+    return float(accuracy_score(y_true, y_pred) if task == "classification" else r2_score(y_true, y_pred))
+
+
+def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str) -> dict[str, Any]:
+    import mlflow
+
+    from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
+    from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
+    from tests.doubles.airflow_task import task_context
+
+    rng = np.random.default_rng(index)
+    data = sc.data(index)
+    frame, features = data.frame, data.features
+    n = len(frame)
+    n_train, n_ref = int(n * 0.35), int(n * 0.2)
+    train, reference, later = frame[:n_train], frame[n_train : n_train + n_ref], frame[n_train + n_ref :]
+    champion = data.model().fit(train[features], train[LABEL])
+
+    # the change, then the current window and a held-out current test part (the same change)
+    changed = sc.change(later.reset_index(drop=True), rng).reset_index(drop=True)
+    n_cur = sc.n_current or len(changed) // 2
+    window, test = changed[:n_cur], changed[len(changed) // 2 :]
+
+    # ground truth, measured by retraining (broken feeds: escalate by definition)
+    if sc.broken:
+        truth, gain = "escalate", float("nan")
+    else:
+        pool = pd.concat([train, reference, window])
+        retrained = data.model().fit(pool[features], pool[LABEL])
+        gain = metric(data.task, test[LABEL], retrained.predict(test[features])) - metric(
+            data.task, test[LABEL], champion.predict(test[features])
+        )
+        truth = "retrain" if gain >= MIN_GAIN else "no_action"
+
+    name = f"bench-{sc.name}"
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    metric_name = "accuracy" if data.task == "classification" else "r2"
+    with mlflow.start_run(run_name=f"train-{name}"):
+        mlflow.log_metrics(
+            {
+                metric_name: metric(data.task, reference[LABEL], champion.predict(reference[features])),
+                "n_holdout": len(reference),
+            }
+        )
+        info = mlflow.sklearn.log_model(
+            champion, name="model", registered_model_name=name, skops_trusted_types=["sklearn.tree._tree.Tree"]
+        )
+    mlflow.MlflowClient().set_registered_model_alias(name, "champion", str(info.registered_model_version))
+
+    current = window if sc.labels else window.drop(columns=[LABEL])
+    check = DriftCheckOperator(
+        task_id="check_drift",
+        model_name=name,
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column=LABEL if sc.labels else None,
+        exclude_columns=[] if sc.labels else [LABEL],
+        task=data.task,
+        champion_model_uri=f"models:/{name}@champion",
+        feature_columns=features,
+        reference_is_holdout=True,
+        report_prefix=str(workdir / "reports"),
+        report_sample_rows=1000,  # Evidently's rendering is for people; keep the run short
+        strict=False,
+    )
+    summary = check.execute(task_context(dag_id=f"agentic_mlops__{name}"))
+    decide = AgentDecisionOperator(task_id="decide", model_name=name, mode="rules")
+    context = task_context(dag_id=f"agentic_mlops__{name}", xcoms={("check_drift", "return_value"): summary})
+    action = decide.choose_branch(context)
+    rules = [r["rule"] for r in decide.store.get_decision(context["ti"].pushed["decision_id"])["rules_fired"]]
+    naive = "retrain" if summary["drift_share"] > 0.1 else "no_action"
+    return {
+        "scenario": sc.name,
+        "change": sc.kind,
+        "truth": truth,
+        "gain": gain,
+        "action": action,
+        "naive": naive,
+        "drift_share": summary["drift_share"],
+        "rules": rules,
+        "report": summary["report"]["status"],
+    }
+
+
+# -- scores ------------------------------------------------------------------------------------------
+
+
+def scores(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    def share(truth: str, action: str) -> float:
+        subset = [r for r in rows if r["truth"] == truth]
+        return sum(r[key] == action for r in subset) / len(subset) if subset else float("nan")
+
+    return {
+        "recall": share("retrain", "retrain"),
+        "wasted": share("no_action", "retrain"),
+        "broken_escalated": share("escalate", "escalate"),
+        "healthy_escalated": share("no_action", "escalate"),
+    }
+
+
+def line(s: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.2f}" for k, v in s.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="run only these scenario names")
+    args = parser.parse_args()
+    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    with tempfile.TemporaryDirectory(prefix="decisions-bench-") as tmp:
+        workdir = Path(tmp)
+        os.environ["AIRFLOW_HOME"] = str(workdir / "airflow")  # the state store: SQLite in AIRFLOW_HOME
+        (workdir / "airflow").mkdir()
+        tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
+        os.environ["AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI"] = tracking_uri
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.chdir(workdir)  # MLflow's default artifact root is relative
+        import logging
+
+        logging.disable(logging.WARNING)
+        started = time.monotonic()
+        rows = []
+        header = f"{'scenario':40} {'truth':9} {'gain':>7} {'rules':9} {'naive':9} {'share':>5}  fired"
+        print(header)
+        print("-" * len(header))
+        for index, sc in enumerate(chosen):
+            row = run_scenario(index, sc, workdir, tracking_uri)
+            rows.append(row)
+            mark = "" if row["action"] == row["truth"] else "  <- differs"
+            print(
+                f"{row['scenario']:40} {row['truth']:9} {row['gain']:+7.3f} {row['action']:9} {row['naive']:9} "
+                f"{row['drift_share']:5.2f}  {','.join(row['rules'])}{mark}",
+                flush=True,
+            )
+        print(f"\n{len(rows)} scenarios in {time.monotonic() - started:.0f} s; change per scenario:")
+        for row in rows:
+            print(f"  {row['scenario']:40} {row['change']}")
+        print(f"\nnaive rule (drift share > 0.1 -> retrain): {line(scores(rows, 'naive'))}")
+        print(f"agent rules: {line(scores(rows, 'action'))}")
+        print(line(scores(rows, "action")))
+
+
+if __name__ == "__main__":
+    main()
