@@ -372,3 +372,47 @@ def test_label_column_without_prediction_column_is_accepted(tmp_path: Path) -> N
 
     assert result["quality"] is None
     assert "label" in result["columns"]
+
+
+def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged_baseline(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", uri)
+    rng = np.random.default_rng(0)
+
+    def data(n: int, flip: bool) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n)})
+        y = (x["a"] > 0).astype(int)
+        return x.assign(label=1 - y if flip else y)
+
+    train, reference, current = data(1000, False), data(600, False), data(600, True)  # concept drift
+    model = LogisticRegression().fit(train[["a", "b"]], train["label"])
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    with mlflow.start_run():
+        mlflow.log_metrics({"accuracy": 0.97, "n_holdout": 500})
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
+    mlflow.MlflowClient().set_registered_model_alias("churn", "champion", str(info.registered_model_version))
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="churn",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="label",
+        champion_model_uri="models:/churn@champion",
+        feature_columns=["a", "b"],
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    result = op.execute(context())
+
+    perf = result["evidence"]["performance"]
+    assert perf["predictions_from"].startswith("the champion")
+    assert perf["baseline"] == 0.97 and perf["baseline_source"].startswith("metric logged for the champion")
+    assert perf["current"] < 0.1 and perf["drop"] > 0.85 and perf["drop_se"] < 0.05
+    assert result["evidence"]["severity"]["importance_source"] == "the model's |coef_| x feature std"
