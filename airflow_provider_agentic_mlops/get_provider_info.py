@@ -167,6 +167,15 @@ def get_provider_info() -> dict:
                         "example": None,
                         "default": "",
                     },
+                    "approver_identities": {
+                        "description": "Who is who for approvals: JSON keyed by Airflow user name, each with "
+                        "the person's Slack user ids ('slack'), OS logins ('os') and e-mail ('email'). "
+                        "Two-person approvals count people, and only mapped ones.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '{"alice": {"slack": ["U012ALICE"], "os": ["alice"], "email": "alice@example.com"}}',
+                        "default": "",
+                    },
                 },
             }
         },

@@ -119,6 +119,7 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
             members=settings.get_members(),
             facts=settings.get_facts(),
             write_lock=settings.serialized(),
+            emails=settings.get_emails(),
         )
 
     result = await anyio.to_thread.run_sync(record)
