@@ -37,6 +37,7 @@ def get_provider_info() -> dict:
         ],
         "sensors": [{"integration-name": "Agentic MLOps", "python-modules": [f"{_PKG}.sensors.approval"]}],
         "triggers": [{"integration-name": "Agentic MLOps", "python-modules": [f"{_PKG}.triggers.approval"]}],
+        "notifications": [f"{_PKG}.notifications.escalation.EscalationNotifier"],
         "hooks": [
             {
                 "integration-name": "Agentic MLOps",
