@@ -5,16 +5,22 @@ The approval request keeps everything its message shows in ``approval["details"]
 the CLI, the timeout) rebuilds the same message from the state store alone.
 
 Buttons carry the approval id in their ``value``; their ``action_id`` says approve or deny.
+
+Every piece of text that enters mrkdwn (model names, rationales from the LLM, column and metric
+names from the data, reasons typed in the UI, links) goes through :func:`escape_mrkdwn` (or
+:func:`code` / :func:`link`, which call it): ``&``, ``<`` and ``>`` escaped, so ``<!channel>`` cannot
+ping anyone and ``<https://evil|MLflow report>`` cannot disguise a link.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlsplit
 
 ACTION_APPROVE = "agentic_mlops_approve"
 ACTION_DENY = "agentic_mlops_deny"
@@ -22,6 +28,35 @@ BLOCK_ID_PREFIX = "agentic_mlops_approval"
 
 _STATUS_ICON = {"approved": ":white_check_mark:", "denied": ":no_entry:", "expired": ":hourglass:"}
 _TOP_DRIFTED = 5
+
+
+def escape_mrkdwn(text: Any) -> str:
+    """``text`` made inert in Slack mrkdwn: ``&``, ``<`` and ``>`` escaped (Slack's own rule), so no
+    mention (``<!channel>``, ``<@U1>``), channel link or disguised ``<url|label>`` survives. The one
+    escaping function of every message this provider sends to Slack."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: Any) -> str:
+    """Untrusted text as inline code: escaped, and without backticks (which would end the span)."""
+    inner = escape_mrkdwn(str(text).replace("`", "'"))
+    return f"`{inner}`"
+
+
+def link(url: Any, label: Any) -> str:
+    """A mrkdwn link ``<url|label>`` whose label is escaped; a URL that is not http(s) (or contains
+    characters that would end the link) is shown as plain, escaped text instead of a link."""
+    raw = str(url)
+    scheme = urlsplit(raw).scheme.lower() if "://" in raw else ""
+    if scheme not in ("http", "https"):
+        return f"{escape_mrkdwn(label)}: {escape_mrkdwn(raw)}"
+    safe_url = quote(raw, safe=":/?#[]@!$&'()*+,;=%~.-_")
+    return f"<{escape_mrkdwn(safe_url)}|{escape_mrkdwn(str(label).replace('|', '/'))}>"
+
+
+def _clip(text: Any, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}...[truncated]"
 
 
 class InteractionError(ValueError):
@@ -96,24 +131,20 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _title(approval: Mapping[str, Any]) -> str:
-    return f"Promote {approval['model_name']} v{approval['model_version']} to production?"
+def _title(approval: Mapping[str, Any], *, plain: bool = False) -> str:
+    """The question; escaped for mrkdwn unless it goes into a ``plain_text`` object."""
+    title = f"Promote {_clip(approval['model_name'], 250)} v{_clip(approval['model_version'], 64)} to production?"
+    return title if plain else escape_mrkdwn(title)
 
 
 def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
     details = approval.get("details") or {}
+    context = f"Request *#{approval['id']}* · DAG {code(approval['dag_id'])} · run {code(approval['run_id'])}"
+    if approval.get("report_digest"):
+        context += f" · report digest {code(approval['report_digest'][:12])}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _title(approval)[:150]}},
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Request *#{approval['id']}* · DAG `{approval['dag_id']}` · run `{approval['run_id']}`"
-                    + (f" · report digest `{approval['report_digest'][:12]}`" if approval.get("report_digest") else ""),
-                }
-            ],
-        },
+        {"type": "header", "text": {"type": "plain_text", "text": _title(approval, plain=True)[:150]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
     ]
     drift = details.get("drift")
     if drift:
@@ -125,14 +156,13 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
         ]
         for col in drift.get("top_drifted") or []:
             lines.append(
-                f"• `{col.get('column')}` {col.get('method', '')} score {_fmt(col.get('score'))}"
-                f" (threshold {_fmt(col.get('threshold'))})"
+                f"• {code(_clip(col.get('column'), 200))} {escape_mrkdwn(col.get('method', ''))} "
+                f"score {escape_mrkdwn(_fmt(col.get('score')))} (threshold {escape_mrkdwn(_fmt(col.get('threshold')))})"
             )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}})
     if details.get("rationale"):
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Why retrain:* {details['rationale']}"[:3000]}}
-        )
+        why = f"*Why retrain:* {escape_mrkdwn(_clip(details['rationale'], 2500))}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": why[:3000]}})
     validation = details.get("validation")
     if validation:
         champion = validation.get("champion_metrics") or {}
@@ -140,18 +170,21 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
         primary = validation.get("primary_metric")
         names = sorted(set(champion) | set(challenger), key=lambda m: (m != primary, m))
         rows = [
-            f"*Champion* v{_fmt(validation.get('champion_version'))} vs "
-            f"*challenger* v{_fmt(validation.get('challenger_version'))}"
+            f"*Champion* v{escape_mrkdwn(_fmt(validation.get('champion_version')))} vs "
+            f"*challenger* v{escape_mrkdwn(_fmt(validation.get('challenger_version')))}"
         ]
         for name in names[:10]:
             mark = " (primary)" if name == primary else ""
-            rows.append(f"• {name}{mark}: {_fmt(champion.get(name))} -> {_fmt(challenger.get(name))}")
+            rows.append(
+                f"• {escape_mrkdwn(_clip(name, 200))}{mark}: "
+                f"{escape_mrkdwn(_fmt(champion.get(name)))} -> {escape_mrkdwn(_fmt(challenger.get(name)))}"
+            )
         if validation.get("reasons"):
-            rows.append("_" + "; ".join(str(r) for r in validation["reasons"])[:500] + "_")
+            rows.append("_" + escape_mrkdwn("; ".join(str(r) for r in validation["reasons"])[:500]) + "_")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(rows)[:3000]}})
     links = details.get("links") or {}
     if links:
-        text = " · ".join(f"<{url}|{name}>" for name, url in links.items())
+        text = " · ".join(link(url, _clip(name, 100)) for name, url in links.items())
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]})
     return blocks
 
@@ -194,7 +227,7 @@ def request_message(approval: Mapping[str, Any]) -> dict[str, Any]:
                     "value": approval_id,
                     "confirm": {
                         "title": {"type": "plain_text", "text": "Promote to production?"},
-                        "text": {"type": "plain_text", "text": _title(approval)[:300]},
+                        "text": {"type": "plain_text", "text": _title(approval, plain=True)[:300]},
                         "confirm": {"type": "plain_text", "text": "Approve"},
                         "deny": {"type": "plain_text", "text": "Cancel"},
                     },
@@ -219,10 +252,11 @@ def outcome_text(approval: Mapping[str, Any]) -> str:
     when_s = f" at {when:%Y-%m-%d %H:%M} UTC" if isinstance(when, datetime) else ""
     if status == "expired":
         return f"Expired{when_s}: nobody decided before the deadline, so it was denied. Nothing was promoted."
-    via = f" via {approval['decided_via']}" if approval.get("decided_via") else ""
-    reason = f" - {approval['reason']}" if approval.get("reason") else ""
+    via = f" via {escape_mrkdwn(approval['decided_via'])}" if approval.get("decided_via") else ""
+    reason = f" - {escape_mrkdwn(_clip(approval['reason'], 500))}" if approval.get("reason") else ""
     effect = "will be promoted" if status == "approved" else "will not be promoted"
-    return f"{status.capitalize()} by {approval.get('decided_by')}{via}{when_s}{reason}. The version {effect}."
+    by = escape_mrkdwn(approval.get("decided_by"))
+    return f"{status.capitalize()} by {by}{via}{when_s}{reason}. The version {effect}."
 
 
 def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:
@@ -249,8 +283,47 @@ def reminder_text(approval: Mapping[str, Any], *, now: datetime) -> str:
 
 
 def escalation_text(approval: Mapping[str, Any], *, now: datetime, channel: str | None = None) -> str:
-    where = f" in <#{channel}>" if channel and channel.startswith("C") else (f" in {channel}" if channel else "")
+    """The reminder that an approval is overdue, for the escalation channel."""
+    if channel and re.fullmatch(r"C[A-Z0-9]{2,30}", channel):
+        where = f" in <#{channel}>"
+    else:
+        where = f" in {escape_mrkdwn(channel)}" if channel else ""
     return f":rotating_light: Nobody has decided yet{where}. " + reminder_text(approval, now=now)
+
+
+def escalation_message(model_name: str, decision: Mapping[str, Any]) -> str:
+    """The text a person gets when the agent escalates: what was decided, why, and where the trace is.
+
+    :param model_name: the model.
+    :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
+    """
+    drift = ((decision.get("inputs") or {}).get("drift")) or {}
+    decision_id = escape_mrkdwn(decision.get("id", "?"))
+    lines = [
+        f":warning: Model *{escape_mrkdwn(_clip(model_name, 64))}* needs a person "
+        f"(decision {decision_id}, decided by {escape_mrkdwn(decision.get('decided_by') or 'rules')}). "
+        "Nothing was started.",
+        f"*Why:* {escape_mrkdwn(_clip(decision.get('rationale') or '', 1500))}",
+    ]
+    if drift:
+        top = ", ".join(
+            f"{escape_mrkdwn(_clip(t.get('column'), 200))} ({escape_mrkdwn(t.get('score'))})"
+            for t in (drift.get("top_drifted") or [])[:5]
+            if isinstance(t, Mapping)
+        )
+        lines.append(
+            f"*Drift:* share {escape_mrkdwn(drift.get('drift_share'))} "
+            f"({escape_mrkdwn(drift.get('n_drifted'))}/{escape_mrkdwn(drift.get('n_columns'))} columns)"
+            + (f"; top: {top}" if top else "")
+        )
+    fired = [r.get("rule") for r in decision.get("rules_fired") or [] if isinstance(r, Mapping)]
+    if fired:
+        lines.append(f"*Rules fired:* {escape_mrkdwn(', '.join(str(r) for r in fired))}")
+    if decision.get("override_reason"):
+        lines.append(f"*Override:* {escape_mrkdwn(_clip(decision['override_reason'], 500))}")
+    trace_command = f"airflow agentic-mlops decisions show {decision.get('id', '?')}"
+    lines.append(f"Full trace: {code(trace_command)}")
+    return "\n".join(lines)
 
 
 # -- interactions ---------------------------------------------------------------------------------
@@ -327,9 +400,13 @@ __all__ = [
     "ApprovalClick",
     "InteractionError",
     "current_message",
+    "code",
     "decided_message",
+    "escalation_message",
     "escalation_text",
+    "escape_mrkdwn",
     "is_allowed_approver",
+    "link",
     "message_details",
     "outcome_text",
     "parse_form_body",

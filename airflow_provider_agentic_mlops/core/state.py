@@ -14,7 +14,6 @@ Invariants the database itself enforces, so no caller can race past them:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
@@ -29,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import schema
+from airflow_provider_agentic_mlops.core.locks import cross_process_lock
 from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -710,7 +710,7 @@ def migrate_schema(engine: Engine) -> None:
         if key in _migrated or current_revision(engine) == HEAD_REVISION:
             _migrated.add(key)
             return
-        with _cross_process_lock(engine) as conn:
+        with cross_process_lock(engine, "migrate") as conn:
             from alembic import command
             from alembic.config import Config
 
@@ -720,31 +720,6 @@ def migrate_schema(engine: Engine) -> None:
             command.upgrade(cfg, "head")
             conn.commit()
         _migrated.add(key)
-
-
-@contextlib.contextmanager
-def _cross_process_lock(engine: Engine) -> Iterator[Connection]:
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        lock_path = Path(f"{engine.url.database}.migrate.lock")
-        with open(lock_path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                with engine.connect() as conn:
-                    yield conn
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-    elif engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT pg_advisory_lock(74201)")  # arbitrary, constant for this provider
-            conn.commit()
-            try:
-                yield conn
-            finally:
-                conn.exec_driver_sql("SELECT pg_advisory_unlock(74201)")
-                conn.commit()
-    else:
-        with engine.connect() as conn:
-            yield conn
 
 
 __all__ = [
