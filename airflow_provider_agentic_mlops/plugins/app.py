@@ -30,6 +30,8 @@ ROUTERS: list[str] = [
     "airflow_provider_agentic_mlops.plugins.slack_routes",
     "airflow_provider_agentic_mlops.plugins.approvals_page",
     "airflow_provider_agentic_mlops.plugins.alerts",
+    "airflow_provider_agentic_mlops.plugins.overview",
+    "airflow_provider_agentic_mlops.plugins.reports",
 ]
 
 
