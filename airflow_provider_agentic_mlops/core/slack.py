@@ -14,7 +14,6 @@ ping anyone and ``<https://evil|MLflow report>`` cannot disguise a link.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -329,56 +328,104 @@ def escalation_message(model_name: str, decision: Mapping[str, Any]) -> str:
 # -- interactions ---------------------------------------------------------------------------------
 
 
+#: Slack ids (users, teams, channels): upper-case letters and digits (``_`` for test workspaces).
+_SLACK_ID = re.compile(r"[A-Z0-9_]{1,64}")
+_MESSAGE_TS = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}")
+_APPROVAL_ID = re.compile(r"[0-9]{1,18}")
+
+
 def parse_form_body(body: bytes) -> dict[str, Any]:
     """The JSON ``payload`` of an interaction request body (``application/x-www-form-urlencoded``)."""
+    from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
+
     try:
-        form = parse_qs(body.decode("utf-8"), strict_parsing=False)
+        form = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=20)
     except UnicodeDecodeError as err:
-        raise InteractionError(f"interaction body is not UTF-8: {err}") from None
+        raise InteractionError(f"interaction body is not UTF-8: {err.reason} at byte {err.start}") from None
+    except ValueError as err:  # more form fields than any interaction has
+        raise InteractionError(f"interaction body is not a Slack interaction form: {err}") from None
     raw = form.get("payload")
     if not raw:
         raise InteractionError("interaction body has no 'payload' form field; is this a Slack interaction?")
     try:
-        payload = json.loads(raw[0])
-    except json.JSONDecodeError as err:
-        raise InteractionError(f"interaction payload is not JSON: {err}") from None
+        payload = parse_json(raw[0], what="interaction payload")
+    except JsonInputError as err:
+        raise InteractionError(str(err)) from None
     if not isinstance(payload, dict):
         raise InteractionError(f"interaction payload must be a JSON object, got {type(payload).__name__}")
     return payload
 
 
+def _object(payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = payload.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InteractionError(f"interaction payload field {key!r} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _slack_id(value: Any, what: str, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise InteractionError(f"interaction payload has no {what}")
+        return None
+    if not isinstance(value, str) or not _SLACK_ID.fullmatch(value):
+        shown = repr(value)[:40]
+        raise InteractionError(f"{what} {shown} is not a Slack id (1-64 upper-case letters and digits)")
+    return value
+
+
 def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
     """The approval click in a ``block_actions`` payload; ``None`` when it is not one of our buttons.
 
-    :raises InteractionError: our button, but a malformed payload (no user, a value that is not an id).
+    Every field is checked for type and shape before use (the signature proves the sender, not that
+    the payload is well-formed).
+
+    :raises InteractionError: our button, but a malformed payload (no user, a value that is not an id,
+        a field of the wrong type or length).
     """
     if payload.get("type") != "block_actions":
         return None
-    action = next(
-        (a for a in payload.get("actions") or [] if a.get("action_id") in (ACTION_APPROVE, ACTION_DENY)),
-        None,
-    )
+    actions = payload.get("actions")
+    if actions is None:
+        return None
+    if not isinstance(actions, list) or not all(isinstance(a, Mapping) for a in actions):
+        raise InteractionError("interaction payload field 'actions' must be a list of objects")
+    action = next((a for a in actions if a.get("action_id") in (ACTION_APPROVE, ACTION_DENY)), None)
     if action is None:
         return None
-    value = str(action.get("value") or "")
-    if not value.isdigit():
-        raise InteractionError(f"button value {value!r} is not an approval id")
-    user = payload.get("user") or {}
-    user_id = user.get("id")
-    if not user_id:
-        raise InteractionError("interaction payload has no user.id")
-    channel = payload.get("channel") or (payload.get("container") or {}).get("channel_id")
-    channel_id = channel.get("id") if isinstance(channel, dict) else channel
-    message = payload.get("message") or {}
+    value = action.get("value")
+    if not isinstance(value, str) or not _APPROVAL_ID.fullmatch(value):
+        raise InteractionError(f"button value {repr(value)[:40]} is not an approval id (1-18 digits)")
+    user = _object(payload, "user")
+    user_id = _slack_id(user.get("id"), "user.id", required=True)
+    team = _object(payload, "team")
+    container = _object(payload, "container")
+    channel = payload.get("channel")
+    channel_id = _object(payload, "channel").get("id") if isinstance(channel, Mapping) else channel
+    if channel_id is None:
+        channel_id = container.get("channel_id")
+    message_ts = _object(payload, "message").get("ts") or container.get("message_ts")
+    if message_ts is not None and (not isinstance(message_ts, str) or not _MESSAGE_TS.fullmatch(message_ts)):
+        raise InteractionError(f"message ts {repr(message_ts)[:40]} is not a Slack ts")
+    response_url = payload.get("response_url")
+    if response_url is not None and (
+        not isinstance(response_url, str) or not response_url.startswith("https://") or len(response_url) > 2000
+    ):
+        raise InteractionError(
+            "interaction payload field 'response_url' is not an https URL of at most 2000 characters"
+        )
+    name = user.get("username") or user.get("name")
     return ApprovalClick(
         approval_id=int(value),
         approve=action["action_id"] == ACTION_APPROVE,
         user_id=str(user_id),
-        user_name=user.get("username") or user.get("name"),
-        team_id=(payload.get("team") or {}).get("id"),
-        channel_id=channel_id,
-        message_ts=message.get("ts") or (payload.get("container") or {}).get("message_ts"),
-        response_url=payload.get("response_url"),
+        user_name=name[:100] if isinstance(name, str) else None,
+        team_id=_slack_id(team.get("id"), "team.id"),
+        channel_id=_slack_id(channel_id, "channel id"),
+        message_ts=message_ts,
+        response_url=response_url,
     )
 
 

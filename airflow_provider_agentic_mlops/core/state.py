@@ -29,10 +29,10 @@ from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import schema
 from airflow_provider_agentic_mlops.core.locks import cross_process_lock
-from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
+from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs, slack_replays
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002_slack_replay"
 
 JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
 PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
@@ -586,6 +586,21 @@ class StateStore:
                 subject=f"approval:{approval_id}",
                 details={"via": via, "reason": reason},
             )
+
+    # -- replay guard -------------------------------------------------------------------------
+
+    def first_use(self, signature: str, *, window: timedelta) -> bool:
+        """Record a signed request's signature; False when it was already recorded within ``window``
+        (a replay). Held by the database, so it holds across API-server workers and hosts."""
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute(slack_replays.delete().where(slack_replays.c.seen_at < now - window))
+            try:
+                with conn.begin_nested():
+                    conn.execute(slack_replays.insert().values(signature=signature[:100], seen_at=now))
+            except IntegrityError:
+                return False
+        return True
 
     # -- audit --------------------------------------------------------------------------------
 

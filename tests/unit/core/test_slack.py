@@ -143,6 +143,18 @@ def test_parse_interaction_ignores_other_payloads_and_other_buttons() -> None:
     [
         (_click(value="42; DROP TABLE"), "is not an approval id"),
         ({**_click(), "user": {}}, "no user.id"),
+        ({**_click(), "user": "U_ALICE"}, "'user' must be an object"),
+        ({**_click(), "user": ["U_ALICE"]}, "'user' must be an object"),
+        ({**_click(), "team": "T1"}, "'team' must be an object"),
+        ({**_click(), "actions": {"action_id": "agentic_mlops_approve"}}, "'actions' must be a list of objects"),
+        ({**_click(), "actions": ["agentic_mlops_approve"]}, "'actions' must be a list of objects"),
+        (_click(value="9" * 5000), "is not an approval id"),
+        (_click(value=42), "is not an approval id"),
+        ({**_click(), "user": {"id": "U" * 300}}, "is not a Slack id"),
+        ({**_click(), "user": {"id": 12}}, "is not a Slack id"),
+        ({**_click(), "channel": {"id": "C" * 300}}, "is not a Slack id"),
+        ({**_click(), "message": {"ts": "x" * 300}}, "is not a Slack ts"),
+        ({**_click(), "response_url": "http://attacker.example/"}, "not an https URL"),
     ],
 )
 def test_parse_interaction_rejects_malformed_clicks(payload: dict, error: str) -> None:
@@ -152,7 +164,16 @@ def test_parse_interaction_rejects_malformed_clicks(payload: dict, error: str) -
 
 @pytest.mark.parametrize(
     ("body", "error"),
-    [(b"foo=bar", "no 'payload'"), (b"payload=%7Bnot-json", "not JSON"), (b"payload=%5B1%5D", "JSON object")],
+    [
+        (b"foo=bar", "no 'payload'"),
+        (b"payload=%7Bnot-json", "not JSON"),
+        (b"payload=%5B1%5D", "JSON object"),
+        (b"payload=" + b"%5B" * 5000 + b"%5D" * 5000, "nested too deeply"),
+        (b"payload=" + b"9" * 5000, "not JSON"),
+        (b"payload=%FF", "not JSON"),
+        (b"payload=\xff", "not UTF-8"),
+        (b"&".join(b"a=%d" % i for i in range(100)), "not a Slack interaction form"),
+    ],
 )
 def test_parse_form_body_rejects_bodies_that_are_not_interactions(body: bytes, error: str) -> None:
     with pytest.raises(slack.InteractionError, match=error):
