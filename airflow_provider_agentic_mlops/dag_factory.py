@@ -6,7 +6,6 @@ scikit-learn; the operators import those inside ``execute()``.
 
 from __future__ import annotations
 
-import gc
 import os
 from datetime import datetime
 from pathlib import Path
@@ -189,16 +188,8 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     """Every model's DAG, keyed by DAG id. A bad entry raises :class:`ConfigError` naming the model,
     the field and the expected value, so the DAG file shows one clear import error."""
     path = Path(path)
-    # Building hundreds of DAGs allocates many long-lived objects and nothing cyclic to free: pause the
-    # cyclic garbage collector meanwhile, which otherwise rescans the growing heap again and again.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        specs = load_models(path, cache_dir=_cache_dir())
-        return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in specs}
-    finally:
-        if was_enabled:
-            gc.enable()
+    specs = load_models(path, cache_dir=_cache_dir())
+    return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in specs}
 
 
 __all__ = ["DAG_ID_PREFIX", "build_dag", "build_dags", "models_file"]

@@ -112,9 +112,19 @@ def get_provider_info() -> dict:
                 },
             },
         ],
+        "asset-uris": [
+            {
+                "schemes": ["agentic-mlops"],
+                "handler": f"{_PKG}.assets.sanitize_uri",
+                "factory": f"{_PKG}.assets.create_asset",
+            }
+        ],
         "extra-links": [
             f"{_PKG}.links.MlflowModelVersionLink",
             f"{_PKG}.links.DriftReportLink",
+            f"{_PKG}.links.ValidationReportLink",
+            f"{_PKG}.links.DecisionTraceLink",
+            f"{_PKG}.links.ModelPageLink",
         ],
         "plugins": [{"name": "agentic_mlops", "plugin-class": f"{_PKG}.plugins.AgenticMlopsPlugin"}],
         "cli": [f"{_PKG}.cli.definition.get_agentic_mlops_cli_commands"],

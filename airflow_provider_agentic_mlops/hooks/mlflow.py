@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_agentic_mlops.hooks.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
@@ -188,6 +189,9 @@ class MlflowRegistryHook(BaseHook):
     default_conn_name = "agentic_mlops_mlflow_registry"
     conn_type = "agentic_mlops_mlflow"
     hook_name = "MLflow (agentic MLOps)"
+    # Airflow 3.1 reads the form from these; 3.2+ from provider info (one declaration: connection_form)
+    get_connection_form_widgets = classmethod(connection_form_widgets)
+    get_ui_field_behaviour = classmethod(ui_field_behaviour)
 
     def __init__(self, mlflow_conn_id: str = default_conn_name, access: str | None = None) -> None:
         super().__init__()
@@ -286,6 +290,15 @@ class MlflowRegistryHook(BaseHook):
         if header is not None:
             _register_header_provider()
         return header
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The connection form's Test button: one read from the registry with this connection."""
+        try:
+            self.client().search_registered_models(max_results=1)
+        except Exception as err:
+            first_line = (str(err).splitlines() or [""])[0]
+            return False, f"{type(err).__name__}: {first_line[:300]}"
+        return True, f"reached the MLflow registry at {self._settings['registry_uri']} (access {self.access})"
 
     # -- registry helpers ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from airflow_provider_agentic_mlops.links import DecisionTraceLink, ModelPageLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -84,6 +85,7 @@ class AgentDecisionOperator(BaseBranchOperator):
     """
 
     template_fields: Sequence[str] = ("model_name", "drift_task_id", "alert")
+    operator_extra_links = (DecisionTraceLink(), ModelPageLink())
     ui_color = "#e8d5f5"
 
     def __init__(
@@ -174,6 +176,7 @@ class AgentDecisionOperator(BaseBranchOperator):
         history = self.read_history(store)
         mode, llm, no_llm_reason = self._resolve_mode()
         from airflow_provider_agentic_mlops.core.decision import decide  # not at DAG parse time
+        from airflow_provider_agentic_mlops.core.model_history import drift_observation
 
         decision: Decision = decide(
             model_name=self.model_name,
@@ -190,6 +193,7 @@ class AgentDecisionOperator(BaseBranchOperator):
             )
         fields = decision.record_fields()
         fields["inputs"]["requested_mode"] = self.mode
+        fields["inputs"]["drift_observed"] = drift_observation(drift)  # per-column history for the model page
         decision_id = store.record_decision(
             self.model_name,
             dag_id=getattr(ti, "dag_id", None),

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator, BaseOperatorLink
+from airflow.sdk import Asset, BaseOperator
 
+from airflow_provider_agentic_mlops.assets import champion_asset_uri
 from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from airflow_provider_agentic_mlops.links import MlflowModelVersionLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
 
     from airflow_provider_agentic_mlops.core.state import StateStore
 
@@ -21,25 +22,8 @@ CHAMPION, PREVIOUS_CHAMPION = "champion", "previous_champion"
 MODEL_VERSION_URL_XCOM_KEY = "mlflow_model_version_url"
 
 
-def champion_asset_uri(model_name: str) -> str:
-    """The Asset a deployment DAG schedules on: updated whenever the model's champion changes."""
-    return f"agentic-mlops://models/{model_name}/champion"
-
-
 class PromotionRefused(PermissionError):
     """Promotion or rollback was refused; the message says why and what to do."""
-
-
-class MlflowModelVersionLink(BaseOperatorLink):
-    """Extra link from the task to the model version it promoted (or restored) in the MLflow UI."""
-
-    name = "MLflow model version"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        url = XCom.get_value(ti_key=ti_key, key=MODEL_VERSION_URL_XCOM_KEY)
-        return str(url) if url else ""
 
 
 # -- the two operations, shared by the operators and the CLI --------------------------------------------

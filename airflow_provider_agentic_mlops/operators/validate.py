@@ -11,6 +11,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow_provider_agentic_mlops.core.validation import REGRESSION_METRICS, Gates, ValidationReport, build_report
 from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +60,7 @@ class ValidateOperator(BaseBranchOperator):
     """
 
     template_fields: Sequence[str] = ("model_name", "registered_model", "validation_data")
+    operator_extra_links = (ValidationReportLink(), ModelPageLink())
     ui_color = "#e8f0fe"
 
     def __init__(

@@ -35,6 +35,8 @@ ROUTERS: list[str] = [
     "airflow_provider_agentic_mlops.plugins.slack_routes",
     "airflow_provider_agentic_mlops.plugins.approvals_page",
     "airflow_provider_agentic_mlops.plugins.alerts",
+    "airflow_provider_agentic_mlops.plugins.overview",
+    "airflow_provider_agentic_mlops.plugins.reports",
 ]
 
 
@@ -135,8 +137,9 @@ class AppSettings:
 
 
 class SecurityHeaders:
-    """ASGI middleware adding the security headers to every response, with a fresh CSP nonce per
-    request in ``scope["state"]["csp_nonce"]`` (``request.state.csp_nonce`` in a route).
+    """ASGI middleware adding the security headers to every response that does not set them itself,
+    with a fresh CSP nonce per request in ``scope["state"]["csp_nonce"]`` (``request.state.csp_nonce``
+    in a route).
 
     :param app: the ASGI app to wrap.
     """
@@ -167,7 +170,10 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *headers]}
+                # a route's own header wins (e.g. the sandbox policy of a served report)
+                own = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(name, value) for name, value in headers if name not in own]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -76,7 +76,7 @@ def test_plugin_registers_the_app_and_an_external_view_airflow_accepts() -> None
     from airflow_provider_agentic_mlops.plugins import AgenticMlopsPlugin
 
     assert AgenticMlopsPlugin.fastapi_apps[0]["url_prefix"] == "/agentic-mlops"
-    view = AgenticMlopsPlugin.external_views[0]
+    view = next(v for v in AgenticMlopsPlugin.external_views if v["name"] == "Model approvals")
     assert ExternalViewResponse.model_validate(view).href == "/agentic-mlops/approvals"
     paths = {r.path for r in AgenticMlopsPlugin.fastapi_apps[0]["app"].routes}
     assert {"/slack/interactions", "/approvals", "/api/approvals", "/api/approvals/{approval_id}/approve"} <= paths
