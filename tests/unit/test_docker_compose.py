@@ -180,7 +180,7 @@ def test_healthchecks_probe_each_service_the_right_way(services: dict) -> None:
     assert "DagProcessorJob" in _healthcheck_text(services["airflow-dag-processor"])
     assert "TriggererJob" in _healthcheck_text(services["airflow-triggerer"])
     assert "pg_isready" in _healthcheck_text(services["postgres"])
-    assert "http://localhost:5000/health" in _healthcheck_text(services["mlflow"])
+    assert "http://127.0.0.1:5000/health" in _healthcheck_text(services["mlflow"])
 
 
 def test_airflow_components_start_after_init_succeeded_and_postgres_is_healthy(services: dict) -> None:
