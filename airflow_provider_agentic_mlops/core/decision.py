@@ -875,6 +875,8 @@ def decide(
         raise ValueError(f"decision mode {mode!r} is not 'rules' or 'llm' (resolve 'auto' before calling decide)")
     if mode == MODE_LLM and llm is None:
         raise ValueError("decision mode 'llm' needs an LLM client; pass llm=... or use mode='rules'")
+    from airflow_provider_agentic_mlops.core.model_history import drift_observation  # pandas: worker side
+
     g = evaluate_guardrails(drift, history, config)
     if llm_unavailable:
         g.fired.insert(0, RuleFired("llm_unavailable", "rules decide alone", llm_unavailable))
@@ -890,6 +892,7 @@ def decide(
             "history": history_facts(history),
             "alert": sanitize_alert(alert),
             "requested_mode": requested_mode or mode,
+            "drift_observed": drift_observation(drift),  # per-column history for the model page
         },
         inputs_digest=digest,
         allowed_actions=list(g.allowed),
@@ -1032,37 +1035,3 @@ def _ask_llm(
     decision.rationale = (
         f"Guardrails overrode the LLM ({answer.action} -> {g.fallback}): {g.rationale} LLM said: {answer.rationale}"
     )
-
-
-def _slack_escape(text: str) -> str:
-    """Slack control characters escaped, so quoted data cannot ping ``<!channel>`` or forge links."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def escalation_message(model_name: str, decision: Mapping[str, Any]) -> str:
-    """The text a person gets when the agent escalates: what was decided, why, and where the trace is.
-
-    :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    """
-    drift = ((decision.get("inputs") or {}).get("drift")) or {}
-    lines = [
-        f":warning: Model *{_slack_escape(clip(model_name, MAX_NAME_CHARS))}* needs a person "
-        f"(decision {decision.get('id', '?')}, decided by {decision.get('decided_by') or 'rules'}). "
-        "Nothing was started.",
-        f"*Why:* {_slack_escape(clip(str(decision.get('rationale') or ''), 1500))}",
-    ]
-    if drift:
-        top = ", ".join(
-            f"{_slack_escape(str(t.get('column')))} ({t.get('score')})" for t in (drift.get("top_drifted") or [])[:5]
-        )
-        lines.append(
-            f"*Drift:* share {drift.get('drift_share')} ({drift.get('n_drifted')}/{drift.get('n_columns')} columns)"
-            + (f"; top: {top}" if top else "")
-        )
-    fired = [r.get("rule") for r in decision.get("rules_fired") or [] if isinstance(r, Mapping)]
-    if fired:
-        lines.append(f"*Rules fired:* {', '.join(str(r) for r in fired)}")
-    if decision.get("override_reason"):
-        lines.append(f"*Override:* {_slack_escape(clip(str(decision['override_reason']), 500))}")
-    lines.append(f"Full trace: `airflow agentic-mlops decisions show {decision.get('id', '?')}`")
-    return "\n".join(lines)

@@ -9,17 +9,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperator
+
+from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
 
 if TYPE_CHECKING:
     import pandas as pd
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
 
     from airflow_provider_agentic_mlops.core.drift import DriftSummary
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
-REPORT_URI_XCOM_KEY = "report_uri"
 MONITORING_RUN_NAME = "monitoring"
 
 
@@ -36,18 +36,6 @@ def _sqlite_artifact_location(hook: MlflowRegistryHook) -> str | None:
         return None
     database = Path(uri.removeprefix("sqlite:///")).resolve()
     return (database.parent / "mlartifacts").as_uri()
-
-
-class DriftReportLink(BaseOperatorLink):
-    """Link from the task to its drift report (MLflow artifact page or object-storage URI)."""
-
-    name = "Drift report"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        uri = XCom.get_value(ti_key=ti_key, key=REPORT_URI_XCOM_KEY)
-        return str(uri) if uri else ""
 
 
 class DriftCheckOperator(BaseOperator):
@@ -105,7 +93,7 @@ class DriftCheckOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("reference", "current", "report_prefix", "champion_model_uri")
-    operator_extra_links = (DriftReportLink(),)
+    operator_extra_links = (DriftReportLink(), ModelPageLink())
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -290,10 +278,12 @@ class DriftCheckOperator(BaseOperator):
             hook = MlflowRegistryHook(mlflow_conn_id=self.mlflow_conn_id)
             mlflow.set_tracking_uri(hook.tracking_uri)
             mlflow.set_registry_uri(hook.tracking_uri)
-            info = mlflow.models.get_model_info(uri)
-            model = mlflow.sklearn.load_model(uri) if "sklearn" in info.flavors else mlflow.pyfunc.load_model(uri)
+            with hook.authenticated():  # the connection's credentials, for these MLflow calls only
+                info = mlflow.models.get_model_info(uri)
+                flavor = mlflow.sklearn if "sklearn" in info.flavors else mlflow.pyfunc
+                model = flavor.load_model(uri)
+                metrics = mlflow.MlflowClient().get_run(info.run_id).data.metrics if info.run_id else {}
             metric = self.performance_metric or ("r2" if self.task == "regression" else "accuracy")
-            metrics = mlflow.MlflowClient().get_run(info.run_id).data.metrics if info.run_id else {}
         except Exception as err:  # noqa: BLE001 - no champion is evidence missing, not a failed check
             self.log.warning("Champion %s not loaded: %s: %s", uri, type(err).__name__, err)
             return None, None, None, f"champion {uri} not loaded ({type(err).__name__}: {str(err)[:200]})"
