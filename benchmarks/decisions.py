@@ -83,6 +83,8 @@ def synth_classification(seed: int) -> Data:
     x, y = make_classification(
         n_samples=7000, n_features=8, n_informative=3, n_redundant=0, shuffle=False, class_sep=1.2, random_state=seed
     )
+    order = np.random.default_rng(seed).permutation(len(y))  # shuffle=False groups rows by class
+    x, y = x[order], y[order]
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)])
     frame["segment"] = pd.qcut(frame["f7"], 4, labels=["north", "south", "east", "west"]).astype(str)
     frame[LABEL] = y
