@@ -324,10 +324,11 @@ def escalate_after(store, **kwargs: Any) -> tuple[dict[str, Any], int]:
     return op.execute({"ti": eti}), ti.pushed["decision_id"]
 
 
-def test_escalate_without_slack_prints_the_rationale_and_says_so(store, capsys):
+def test_escalate_without_slack_prints_the_rationale_and_says_so(store, capsys, caplog):
+    caplog.set_level("WARNING")
     result, decision_id = escalate_after(store, slack_conn_id="no_slack_here", channel="#mlops")
     assert result["posted"] is False
-    out = capsys.readouterr().out
+    out = capsys.readouterr().out + caplog.text  # the task log: structlog (stdout) or the notifier's logger
     assert "No Slack connection 'no_slack_here' is configured" in out
     assert f"decisions show {decision_id}" in out and "is moderate" in out
     assert store.audit_trail(MODEL)[0]["action"] == "escalated"

@@ -186,7 +186,7 @@ def test_link_serves_the_report_uri_from_xcom_through_the_plugin() -> None:
     assert get_value.call_args.kwargs == {"ti_key": mock.sentinel.key, "key": "report_uri"}
     assert DriftReportLink.name == "Drift report"
     assert DriftReportLink in [type(link) for link in DriftCheckOperator.operator_extra_links]
-    assert DriftCheckOperator.template_fields == ("reference", "current", "report_prefix")
+    assert DriftCheckOperator.template_fields == ("reference", "current", "report_prefix", "champion_model_uri")
 
 
 def test_operator_module_imports_no_pandas_evidently_or_mlflow() -> None:
