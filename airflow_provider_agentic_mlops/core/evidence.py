@@ -71,7 +71,9 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
         fault = _numeric_fault(name, ref, cur) if ref.numeric and cur.numeric else None
         if fault is None and col.type != NUM:
             fault = _categorical_fault(name, ref, cur)
-        if fault is None and cur.nunique == 1 and ref.nunique > 1:
+        # gone constant: one current value where the reference varied (not a nearly-constant reference
+        # column, e.g. a border pixel that is almost always 0)
+        if fault is None and cur.nunique == 1 and ref.nunique > 1 and max(ref.counts.values()) / ref.n <= 0.9:
             value = next(iter(cur.counts))
             fault = _fault(name, "constant", f"constant at {value!r} (reference had {ref.nunique} distinct values)")
         if fault is not None:

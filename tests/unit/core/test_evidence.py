@@ -164,3 +164,9 @@ def test_gather_evidence_predicts_with_the_champion_when_there_is_no_prediction_
     assert perf["predictions_from"].startswith("the champion")
     assert perf["baseline_source"] == "held-out reference data" and perf["drop"] > 0.8
     assert evidence["severity"]["importance_source"] == "the model's feature_importances_"
+
+
+def test_a_nearly_constant_reference_column_seen_constant_is_not_a_fault() -> None:
+    reference, current = frames()
+    reference = reference.assign(pixel=np.where(np.arange(len(reference)) % 50 == 0, 3.0, 0.0))  # 98% zeros
+    assert "pixel" not in faults_of(reference, current.assign(pixel=0.0))
