@@ -129,6 +129,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             mlflow_conn_id=retrain.mlflow_conn_id,
             state_conn_id=spec.state_conn_id,
             timeout=retrain.timeout_minutes,
+            heartbeat_timeout=retrain.heartbeat_timeout_minutes,
             cooldown_hours=decision.cooldown_hours,
             max_retrains=decision.max_retrains,
             budget_window_hours=decision.budget_window_hours,

@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import schema
+from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0001"
 
 JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
 PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
+#: Closed because its DAG run can no longer act on it: the run failed (``cancelled``) or a newer request of
+#: the same model replaced it (``superseded``). Deciding such a request records nothing.
+CANCELLED, SUPERSEDED = "cancelled", "superseded"
 
 
 def utcnow() -> datetime:
@@ -161,7 +164,7 @@ class StateStore:
                 )
         except IntegrityError:
             running = self.inflight_job(model_name)
-            if running is None:  # it finished between our insert and this read: try once more
+            if running is None:  # it finished (or was stale) between our insert and this read: try once more
                 return self.start_job(
                     model_name,
                     dag_id=dag_id,
@@ -178,7 +181,18 @@ class StateStore:
             row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().first()
         return dict(row) if row else None
 
-    def inflight_job(self, model_name: str) -> dict[str, Any] | None:
+    def inflight_job(self, model_name: str, *, task_state: TaskStateReader | None = None) -> dict[str, Any] | None:
+        """The model's running job, after failing it if it is stale (see :meth:`fail_stale_jobs`).
+
+        Every reader of the in-flight job goes through here, so a job whose worker died can block the
+        model only until somebody looks, never indefinitely.
+
+        :param task_state: reads the Airflow state of the task that owns the job, if the caller can.
+        """
+        self.fail_stale_jobs(model_name=model_name, task_state=task_state)
+        return self._running_job(model_name)
+
+    def _running_job(self, model_name: str) -> dict[str, Any] | None:
         with self._read() as conn:
             row = (
                 conn.execute(jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING))
@@ -224,34 +238,50 @@ class StateStore:
             raise StateStoreError(f"job {job_id} does not exist in the state store")
         return job
 
-    def fail_stale_jobs(self, *, stale_after: timedelta, model_name: str | None = None) -> list[int]:
-        """Mark failed every running job whose last heartbeat is older than ``stale_after``: its worker
-        died, and a job nobody runs must not block the model forever."""
-        cutoff = utcnow() - stale_after
-        cond = [jobs.c.status == JOB_RUNNING, jobs.c.heartbeat_at < cutoff]
+    def fail_stale_jobs(
+        self,
+        *,
+        model_name: str | None = None,
+        task_state: TaskStateReader | None = None,
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Mark failed every running job nobody runs any more, so it cannot block its model.
+
+        Stale is judged by each job's own limits (recorded when it started, see :func:`job_limits`): no
+        heartbeat for ``heartbeat_timeout``; for a job that cannot heartbeat (waiting on a training DAG),
+        running longer than ``timeout``; or, when ``task_state`` is given, the Airflow task that owns it
+        has ended (failed, up for retry, ...) although the job is still marked running.
+
+        :return: the ids of the jobs marked failed.
+        """
+        now = _naive_utc(now) if now else utcnow()
+        query = sa.select(jobs).where(jobs.c.status == JOB_RUNNING)
         if model_name is not None:
-            cond.append(jobs.c.model_name == model_name)
+            query = query.where(jobs.c.model_name == model_name)
+        with self._read() as conn:
+            running = [dict(r) for r in conn.execute(query).mappings()]
+        stale = [(job, why) for job in running if (why := stale_reason(job, now, task_state))]
+        failed: list[int] = []
+        if not stale:
+            return failed
         with self._write() as conn:
-            stale = conn.execute(sa.select(jobs.c.id, jobs.c.model_name).where(*cond)).all()
-            for job_id, model in stale:
-                conn.execute(
+            for job, why in stale:
+                updated = conn.execute(
                     jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING)
-                    .values(
-                        status=JOB_FAILED,
-                        finished_at=utcnow(),
-                        error=f"no heartbeat for more than {stale_after}; the worker is presumed dead",
+                    .where(jobs.c.id == job["id"], jobs.c.status == JOB_RUNNING)
+                    .values(status=JOB_FAILED, finished_at=now, error=why)
+                ).rowcount
+                if updated:
+                    failed.append(job["id"])
+                    self._audit(
+                        conn,
+                        "job_failed_stale",
+                        actor="agentic-mlops",
+                        model_name=job["model_name"],
+                        subject=f"job:{job['id']}",
+                        details={"reason": why, "run_id": job.get("run_id")},
                     )
-                )
-                self._audit(
-                    conn,
-                    "job_failed_stale",
-                    actor="agentic-mlops",
-                    model_name=model,
-                    subject=f"job:{job_id}",
-                    details={"stale_after_s": stale_after.total_seconds()},
-                )
-        return [job_id for job_id, _ in stale]
+        return failed
 
     def list_jobs(
         self,
@@ -285,11 +315,16 @@ class StateStore:
 
     def count_retrains(self, model_name: str, *, since: datetime) -> int:
         """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too."""
-        query = sa.select(sa.func.count()).where(
+        return self.retrains_since(model_name, since=since)[0]
+
+    def retrains_since(self, model_name: str, *, since: datetime) -> tuple[int, datetime | None]:
+        """``(count, oldest start)`` of the retraining jobs started since ``since``, failed ones included."""
+        query = sa.select(sa.func.count(), sa.func.min(jobs.c.started_at)).where(
             jobs.c.model_name == model_name, jobs.c.kind == "retrain", jobs.c.started_at >= _naive_utc(since)
         )
         with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
+            count, oldest = conn.execute(query).one()
+        return int(count), oldest
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -386,13 +421,109 @@ class StateStore:
                     subject=f"approval:{approval_id}",
                     details={"version": str(model_version), "run_id": run_id, "digest": report_digest},
                 )
+                self._supersede_others(conn, approval_id, model_name, dag_id, run_id)
             created = True
         except IntegrityError:
-            created = False
+            created = self._reopen_cancelled(
+                model_name, str(model_version), dag_id=dag_id, run_id=run_id, expires_at=_naive_utc(expires_at)
+            )
         approval = self.find_approval(model_name, model_version, dag_id=dag_id, run_id=run_id)
         if approval is None:  # pragma: no cover - the unique constraint said it exists
             raise StateStoreError(f"approval for {model_name} v{model_version} in {run_id} vanished")
         return approval, created
+
+    def _supersede_others(self, conn: Connection, approval_id: int, model_name: str, dag_id: str, run_id: str) -> None:
+        """A new request of the same DAG run (the run was cleared and retrained another version) replaces the
+        run's older open ones: the run can only promote its newest candidate."""
+        older = conn.execute(
+            sa.select(approvals.c.id).where(
+                approvals.c.model_name == model_name,
+                approvals.c.dag_id == dag_id,
+                approvals.c.run_id == run_id,
+                approvals.c.status == PENDING,
+                approvals.c.id != approval_id,
+            )
+        ).scalars()
+        for old_id in list(older):
+            self._close(
+                conn,
+                old_id,
+                SUPERSEDED,
+                decided_by="agentic-mlops",
+                via="system",
+                reason=f"replaced by request {approval_id} of the same run",
+                now=utcnow(),
+            )
+
+    def _reopen_cancelled(
+        self, model_name: str, model_version: str, *, dag_id: str, run_id: str, expires_at: datetime
+    ) -> bool:
+        """A cleared run's task asks again for the request its failure cancelled: open it again (with a new
+        deadline and a new Slack message). True when reopened."""
+        with self._write() as conn:
+            row = (
+                conn.execute(
+                    approvals.select()
+                    .where(
+                        approvals.c.model_name == model_name,
+                        approvals.c.model_version == model_version,
+                        approvals.c.dag_id == dag_id,
+                        approvals.c.run_id == run_id,
+                    )
+                    .with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            if row is None or row["status"] != CANCELLED:
+                return False
+            conn.execute(
+                approvals.update()
+                .where(approvals.c.id == row["id"], approvals.c.status == CANCELLED)
+                .values(
+                    status=PENDING,
+                    expires_at=expires_at,
+                    decided_at=None,
+                    decided_by=None,
+                    decided_via=None,
+                    reason=None,
+                    slack_channel=None,
+                    slack_ts=None,
+                )
+            )
+            self._audit(
+                conn,
+                "approval_reopened",
+                actor=dag_id,
+                model_name=model_name,
+                subject=f"approval:{row['id']}",
+                details={"run_id": run_id, "cancelled_because": row["reason"]},
+            )
+            self._supersede_others(conn, row["id"], model_name, dag_id, run_id)
+        return True
+
+    def close_approvals_of_run(
+        self, model_name: str, *, dag_id: str, run_id: str, status: str = CANCELLED, reason: str
+    ) -> list[int]:
+        """Close the open requests of one DAG run that can no longer act on them (it failed): deciding
+        them afterwards answers so and records nothing. Returns the ids closed."""
+        if status not in (CANCELLED, SUPERSEDED):
+            raise ValueError(f"status {status!r}: a run's requests are closed as {CANCELLED!r} or {SUPERSEDED!r}")
+        now = utcnow()
+        with self._write() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(approvals.c.id).where(
+                        approvals.c.model_name == model_name,
+                        approvals.c.dag_id == dag_id,
+                        approvals.c.run_id == run_id,
+                        approvals.c.status == PENDING,
+                    )
+                ).scalars()
+            )
+            for approval_id in ids:
+                self._close(conn, approval_id, status, decided_by="agentic-mlops", via="system", reason=reason, now=now)
+        return ids
 
     def find_approval(self, model_name: str, model_version: str, *, dag_id: str, run_id: str) -> dict[str, Any] | None:
         query = approvals.select().where(
@@ -635,6 +766,11 @@ def _already_decided_message(row: dict[str, Any]) -> str:
     when = f"{row['decided_at']:%Y-%m-%d %H:%M} UTC" if row.get("decided_at") else "earlier"
     if row["status"] == EXPIRED:
         return f"request {row['id']} expired ({when}); nothing recorded"
+    if row["status"] in (CANCELLED, SUPERSEDED):
+        return (
+            f"request {row['id']} was {row['status']} ({when}: {row.get('reason')}); its run can no longer act on "
+            "it, so nothing was recorded"
+        )
     return f"already {row['status']} by {row['decided_by']} ({when})"
 
 
@@ -697,17 +833,29 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
-def migrate_schema(engine: Engine) -> None:
+def head_revision(script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> str:
+    """The newest revision in the migrations' script directory (Alembic's, never a constant to bump)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(script_location)).get_current_head()
+    if head is None:
+        raise StateStoreError(f"no migrations found in {script_location}; the package is incomplete, reinstall it")
+    return head
+
+
+def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> None:
     """Upgrade the store's schema to the newest revision, once per process and database.
 
     Safe against several processes starting at once: a file lock (SQLite) or an advisory lock
     (PostgreSQL) makes the others wait, then they find the schema current.
+
+    :param script_location: the Alembic script directory (tests point it at a copy with more revisions).
     """
-    key = str(engine.url)
+    key = f"{engine.url}|{script_location}"
     if key in _migrated:
         return
     with _migrate_lock:
-        if key in _migrated or current_revision(engine) == HEAD_REVISION:
+        if key in _migrated or current_revision(engine) == head_revision(script_location):
             _migrated.add(key)
             return
         with _cross_process_lock(engine) as conn:
@@ -715,7 +863,7 @@ def migrate_schema(engine: Engine) -> None:
             from alembic.config import Config
 
             cfg = Config()
-            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            cfg.set_main_option("script_location", str(script_location))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             conn.commit()
@@ -755,10 +903,13 @@ __all__ = [
     "JOB_RUNNING",
     "JOB_SUCCEEDED",
     "PENDING",
+    "CANCELLED",
+    "SUPERSEDED",
     "ApprovalOutcome",
     "StateStore",
     "StateStoreError",
     "default_sqlite_url",
+    "head_revision",
     "migrate_schema",
     "schema",
     "utcnow",
