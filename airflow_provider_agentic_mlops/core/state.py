@@ -25,17 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import tenacity
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import schema
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
-from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
+from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs, promotions
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
 PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
+PROMOTION_IN_PROGRESS, PROMOTION_COMPLETED = "in_progress", "completed"
 #: Closed because its DAG run can no longer act on it: the run failed (``cancelled``) or a newer request of
 #: the same model replaced it (``superseded``). Deciding such a request records nothing.
 CANCELLED, SUPERSEDED = "cancelled", "superseded"
@@ -72,6 +74,43 @@ class ApprovalOutcome:
     @property
     def decided(self) -> bool:
         return self.approval["status"] != PENDING
+
+
+_TRANSIENT = (
+    "could not connect",
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "ssl syscall error",
+    "database is locked",
+    "the database system is starting up",
+    "the database system is shutting down",
+)
+
+
+def is_transient(err: BaseException) -> bool:
+    """A dropped or refused database connection (or SQLite's lock timeout): worth trying again. A missing
+    table or a bad query is not."""
+    if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
+        return True
+    if isinstance(err, sa.exc.InterfaceError):
+        return True
+    return isinstance(err, sa.exc.OperationalError) and any(t in str(err).lower() for t in _TRANSIENT)
+
+
+#: Reads of the store retry connection errors with exponential backoff (0.2 s doubling to 5 s, 6 tries,
+#: about 15 s): a PostgreSQL restart, a failover or a killed connection is a blip, not a failed run.
+#: Writes are not retried here: whether a write whose connection dropped was committed is unknown.
+retry_read = tenacity.retry(
+    retry=tenacity.retry_if_exception(is_transient),
+    wait=tenacity.wait_exponential(multiplier=0.2, max=5),
+    stop=tenacity.stop_after_attempt(6),
+    before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
+    reraise=True,
+)
 
 
 class StateStoreError(RuntimeError):
@@ -176,6 +215,7 @@ class StateStore:
             return running, False
         return self.get_job(job_id), True  # type: ignore[return-value]
 
+    @retry_read
     def get_job(self, job_id: int) -> dict[str, Any] | None:
         with self._read() as conn:
             row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().first()
@@ -192,6 +232,7 @@ class StateStore:
         self.fail_stale_jobs(model_name=model_name, task_state=task_state)
         return self._running_job(model_name)
 
+    @retry_read
     def _running_job(self, model_name: str) -> dict[str, Any] | None:
         with self._read() as conn:
             row = (
@@ -283,6 +324,7 @@ class StateStore:
                     )
         return failed
 
+    @retry_read
     def list_jobs(
         self,
         model_name: str | None = None,
@@ -301,6 +343,7 @@ class StateStore:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    @retry_read
     def last_retrain(self, model_name: str) -> dict[str, Any] | None:
         """The model's most recent retraining job that did not fail (running or succeeded)."""
         query = (
@@ -317,6 +360,7 @@ class StateStore:
         """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too."""
         return self.retrains_since(model_name, since=since)[0]
 
+    @retry_read
     def retrains_since(self, model_name: str, *, since: datetime) -> tuple[int, datetime | None]:
         """``(count, oldest start)`` of the retraining jobs started since ``since``, failed ones included."""
         query = sa.select(sa.func.count(), sa.func.min(jobs.c.started_at)).where(
@@ -357,11 +401,13 @@ class StateStore:
             )
         return int(decision_id)
 
+    @retry_read
     def get_decision(self, decision_id: int) -> dict[str, Any] | None:
         with self._read() as conn:
             row = conn.execute(decisions.select().where(decisions.c.id == decision_id)).mappings().first()
         return dict(row) if row else None
 
+    @retry_read
     def list_decisions(self, model_name: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
         query = decisions.select().order_by(decisions.c.id.desc()).limit(limit)
         if model_name is not None:
@@ -369,6 +415,7 @@ class StateStore:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    @retry_read
     def tokens_used(self, model_name: str, *, since: datetime) -> int:
         """LLM tokens (prompt + completion) the model's decisions used since ``since``."""
         query = sa.select(
@@ -525,6 +572,7 @@ class StateStore:
                 self._close(conn, approval_id, status, decided_by="agentic-mlops", via="system", reason=reason, now=now)
         return ids
 
+    @retry_read
     def find_approval(self, model_name: str, model_version: str, *, dag_id: str, run_id: str) -> dict[str, Any] | None:
         query = approvals.select().where(
             approvals.c.model_name == model_name,
@@ -536,11 +584,13 @@ class StateStore:
             row = conn.execute(query).mappings().first()
         return self._with_votes(dict(row)) if row else None
 
+    @retry_read
     def get_approval(self, approval_id: int) -> dict[str, Any] | None:
         with self._read() as conn:
             row = conn.execute(approvals.select().where(approvals.c.id == approval_id)).mappings().first()
         return self._with_votes(dict(row)) if row else None
 
+    @retry_read
     def list_approvals(
         self, *, status: str | None = None, model_name: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
@@ -552,6 +602,7 @@ class StateStore:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    @retry_read
     def _with_votes(self, approval: dict[str, Any]) -> dict[str, Any]:
         with self._read() as conn:
             votes = conn.execute(
@@ -718,6 +769,110 @@ class StateStore:
                 details={"via": via, "reason": reason},
             )
 
+    # -- promotions ---------------------------------------------------------------------------
+
+    def begin_promotion(
+        self,
+        approval_id: int,
+        *,
+        model_name: str,
+        registered_model: str,
+        version: str,
+        previous_version: str | None,
+        dag_id: str,
+        run_id: str,
+    ) -> tuple[dict[str, Any], bool]:
+        """Record the intent to promote before any step runs, or return the intent recorded earlier.
+
+        :return: ``(promotion, created)``; on a re-run ``created`` is False and the promotion carries the
+            values of the first attempt (previous version, start time) and the steps already done.
+        """
+        now = utcnow()
+        try:
+            with self._write() as conn:
+                promotion_id = conn.execute(
+                    promotions.insert().values(
+                        approval_id=approval_id,
+                        model_name=model_name,
+                        registered_model=registered_model,
+                        version=str(version),
+                        previous_version=previous_version,
+                        dag_id=dag_id,
+                        run_id=run_id,
+                        status=PROMOTION_IN_PROGRESS,
+                        steps=[],
+                        started_at=now,
+                    )
+                ).inserted_primary_key[0]
+                self._audit(
+                    conn,
+                    "promotion_started",
+                    actor=dag_id,
+                    model_name=model_name,
+                    subject=f"promotion:{promotion_id}",
+                    details={"version": str(version), "previous_version": previous_version, "approval_id": approval_id},
+                )
+            created = True
+        except IntegrityError:
+            created = False
+        promotion = self.find_promotion(approval_id)
+        if promotion is None:  # pragma: no cover - the unique constraint said it exists
+            raise StateStoreError(f"promotion of approval {approval_id} vanished")
+        return promotion, created
+
+    @retry_read
+    def find_promotion(self, approval_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(promotions.select().where(promotions.c.approval_id == approval_id)).mappings().first()
+        return dict(row) if row else None
+
+    @retry_read
+    def list_promotions(self, model_name: str | None = None, *, status: str | None = None) -> list[dict[str, Any]]:
+        query = promotions.select().order_by(promotions.c.id.desc())
+        if model_name is not None:
+            query = query.where(promotions.c.model_name == model_name)
+        if status is not None:
+            query = query.where(promotions.c.status == status)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def mark_promotion_step(
+        self,
+        promotion_id: int,
+        step: str,
+        *,
+        all_steps: tuple[str, ...],
+        audit_entry: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record ``step`` as done (once); with ``audit_entry`` the audit record is written in the same
+        transaction, so it exists exactly once whatever crashes. The promotion is ``completed`` once every
+        one of ``all_steps`` is done."""
+        with self._write() as conn:
+            row = (
+                conn.execute(promotions.select().where(promotions.c.id == promotion_id).with_for_update())
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise StateStoreError(f"promotion {promotion_id} does not exist in the state store")
+            steps = list(row["steps"] or [])
+            if step not in steps:
+                steps.append(step)
+                if audit_entry is not None:
+                    self._audit(conn, **audit_entry)
+                done = all(s in steps for s in all_steps)
+                conn.execute(
+                    promotions.update()
+                    .where(promotions.c.id == promotion_id)
+                    .values(
+                        steps=steps,
+                        status=PROMOTION_COMPLETED if done else PROMOTION_IN_PROGRESS,
+                        completed_at=utcnow() if done else None,
+                    )
+                )
+            updated = conn.execute(promotions.select().where(promotions.c.id == promotion_id)).mappings().one()
+        return dict(updated)
+
     # -- audit --------------------------------------------------------------------------------
 
     def audit(
@@ -754,6 +909,7 @@ class StateStore:
             )
         )
 
+    @retry_read
     def audit_trail(self, model_name: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
         query = audit.select().order_by(audit.c.id.desc()).limit(limit)
         if model_name is not None:
@@ -824,6 +980,7 @@ def _quiet_alembic() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@retry_read
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -903,6 +1060,8 @@ __all__ = [
     "JOB_RUNNING",
     "JOB_SUCCEEDED",
     "PENDING",
+    "PROMOTION_COMPLETED",
+    "PROMOTION_IN_PROGRESS",
     "CANCELLED",
     "SUPERSEDED",
     "ApprovalOutcome",
@@ -910,6 +1069,8 @@ __all__ = [
     "StateStoreError",
     "default_sqlite_url",
     "head_revision",
+    "is_transient",
+    "retry_read",
     "migrate_schema",
     "schema",
     "utcnow",
