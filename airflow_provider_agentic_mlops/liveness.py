@@ -13,9 +13,17 @@ request it waited on stays ``pending``. Two things end them anyway:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+def with_callback(existing: Any, callback: Callable[..., Any]) -> list[Callable[..., Any]]:
+    """A task's callbacks argument (None, one callable or a list) with ``callback`` appended."""
+    if existing is None:
+        return [callback]
+    return [*existing, callback] if isinstance(existing, (list, tuple)) else [existing, callback]
 
 
 def read_task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
@@ -86,4 +94,4 @@ def cancel_approval_of_failed_task(context: Any) -> None:
         log.exception("Could not cancel the approval request of %s/%s", dag_id, run_id)
 
 
-__all__ = ["cancel_approval_of_failed_task", "fail_job_of_failed_task", "read_task_state"]
+__all__ = ["cancel_approval_of_failed_task", "fail_job_of_failed_task", "read_task_state", "with_callback"]

@@ -105,9 +105,9 @@ class RetrainOperator(BaseOperator):
         if python_callable and "execution_timeout" not in kwargs:
             # training in the task is bounded by `timeout`; the task timing out fails the job too
             kwargs["execution_timeout"] = timedelta(minutes=timeout)
-        from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task
+        from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, with_callback
 
-        kwargs["on_failure_callback"] = _with_callback(kwargs.get("on_failure_callback"), fail_job_of_failed_task)
+        kwargs["on_failure_callback"] = with_callback(kwargs.get("on_failure_callback"), fail_job_of_failed_task)
         super().__init__(**kwargs)
         if deferrable is None:  # the DAG backend can only wait deferred (Airflow 3 resumes it after a deferral)
             deferrable = bool(trigger_dag_id) or airflow_conf.getboolean(
@@ -449,13 +449,6 @@ class RetrainOperator(BaseOperator):
                 "decision.max_retrains in models.yaml if this model really needs more retrains."
             )
         self.log.info("Budget: %s", check.reason)
-
-
-def _with_callback(existing: Any, callback: Callable[..., Any]) -> list[Callable[..., Any]]:
-    """``existing`` (None, one callable or a list) with ``callback`` appended."""
-    if existing is None:
-        return [callback]
-    return [*existing, callback] if isinstance(existing, (list, tuple)) else [existing, callback]
 
 
 def _run_ids(context: Context) -> tuple[str | None, str | None]:
