@@ -88,7 +88,17 @@ MODELS_COMMANDS = (
     ),
 )
 
+DB_COMMANDS = (
+    ActionCommand(
+        name="migrate",
+        help="Migrate the state store's schema to the newest revision (after installing a new provider version)",
+        func=lazy_load_command(f"{_CMD}.db.db_migrate"),
+        args=(ARG_STATE_CONN,),
+    ),
+)
+
 AGENTIC_MLOPS_COMMANDS = (
+    GroupCommand(name="db", help="The provider's state store", subcommands=DB_COMMANDS),
     GroupCommand(name="approvals", help="Approve or deny model promotions", subcommands=APPROVALS_COMMANDS),
     GroupCommand(name="decisions", help="Inspect the agent's decisions", subcommands=DECISIONS_COMMANDS),
     GroupCommand(name="models", help="Models under the agent's care", subcommands=MODELS_COMMANDS),
