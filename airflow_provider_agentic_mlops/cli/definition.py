@@ -38,7 +38,7 @@ ARG_REASON = Arg(("--reason",), help="Why; stored in the audit trail")
 ARG_STATUS = Arg(
     ("--status",),
     help="Only requests in this status (default: pending)",
-    choices=("pending", "approved", "denied", "expired", "all"),
+    choices=("pending", "approved", "denied", "expired", "cancelled", "superseded", "all"),
     default="pending",
 )
 ARG_MODELS_FILE = Arg(("--models-file",), help="models.yaml to read (default: [agentic_mlops] models_file)")
