@@ -331,4 +331,4 @@ def test_two_stores_on_one_new_database_migrate_once(tmp_path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert current_revision(StateStore(url).engine) == "0001"
+    assert current_revision(StateStore(url).engine) == head_revision()
