@@ -119,3 +119,25 @@ def read_budget_inputs(
         retrains_in_window=count,
         oldest_in_window_at=oldest,
     )
+
+
+def check_store_budget(
+    store: StateStore,
+    model_name: str,
+    *,
+    now: datetime,
+    cooldown_hours: float,
+    max_retrains: int,
+    budget_window_hours: float,
+) -> BudgetCheck:
+    """:func:`check_retrain_budget` on what the store knows about ``model_name`` (RetrainOperator, ``models list``)."""
+    inputs = read_budget_inputs(store, model_name, now=now, budget_window_hours=budget_window_hours)
+    return check_retrain_budget(
+        now=now,
+        last_retrain_at=inputs.last_retrain_at,
+        retrains_in_window=inputs.retrains_in_window,
+        cooldown_hours=cooldown_hours,
+        max_retrains=max_retrains,
+        budget_window_hours=budget_window_hours,
+        oldest_in_window_at=inputs.oldest_in_window_at,
+    )

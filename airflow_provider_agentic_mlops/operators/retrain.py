@@ -422,19 +422,16 @@ class RetrainOperator(BaseOperator):
     def _check_budget(self) -> None:
         if self.cooldown_hours is None and self.max_retrains is None:
             return
-        from airflow_provider_agentic_mlops.core.budget import check_retrain_budget, read_budget_inputs
+        from airflow_provider_agentic_mlops.core.budget import check_store_budget
         from airflow_provider_agentic_mlops.core.state import utcnow
 
-        now = utcnow()
-        inputs = read_budget_inputs(self.store, self.model_name, now=now, budget_window_hours=self.budget_window_hours)
-        check = check_retrain_budget(
-            now=now,
-            last_retrain_at=inputs.last_retrain_at,
-            retrains_in_window=inputs.retrains_in_window,
+        check = check_store_budget(
+            self.store,
+            self.model_name,
+            now=utcnow(),
             cooldown_hours=self.cooldown_hours or 0,
             max_retrains=self.max_retrains if self.max_retrains is not None else 10**9,
             budget_window_hours=self.budget_window_hours,
-            oldest_in_window_at=inputs.oldest_in_window_at,
         )
         if not check.allowed:
             self.store.audit(

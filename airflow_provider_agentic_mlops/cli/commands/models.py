@@ -30,7 +30,7 @@ def _champion_version(registered_model: str, conn_id: str) -> str | None:
 
 def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | None) -> str | None:
     """Why a retrain of ``spec`` could not start now (a running or overdue job, cooldown, budget), or None."""
-    from airflow_provider_agentic_mlops.core.budget import check_retrain_budget, read_budget_inputs
+    from airflow_provider_agentic_mlops.core.budget import check_store_budget
     from airflow_provider_agentic_mlops.core.jobs import job_overdue
     from airflow_provider_agentic_mlops.core.state import utcnow
 
@@ -41,15 +41,13 @@ def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | Non
             return f"{overdue}; runs escalate until it ends"
         return f"job {job['id']} running since {job['started_at']:%Y-%m-%d %H:%M} UTC (run {job.get('run_id')})"
     decision = spec.decision
-    inputs = read_budget_inputs(store, spec.name, now=now, budget_window_hours=decision.budget_window_hours)
-    check = check_retrain_budget(
+    check = check_store_budget(
+        store,
+        spec.name,
         now=now,
-        last_retrain_at=inputs.last_retrain_at,
-        retrains_in_window=inputs.retrains_in_window,
         cooldown_hours=decision.cooldown_hours,
         max_retrains=decision.max_retrains,
         budget_window_hours=decision.budget_window_hours,
-        oldest_in_window_at=inputs.oldest_in_window_at,
     )
     return None if check.allowed else check.reason
 
