@@ -14,13 +14,12 @@ Invariants the database itself enforces, so no caller can race past them:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,16 @@ from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import schema
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
-from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs, promotions
+from airflow_provider_agentic_mlops.core.locks import cross_process_lock
+from airflow_provider_agentic_mlops.core.schema import (
+    approval_votes,
+    approvals,
+    audit,
+    decisions,
+    jobs,
+    promotions,
+    slack_replays,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -631,12 +639,22 @@ class StateStore:
             )
 
     def decide_approval(
-        self, approval_id: int, *, approve: bool, user: str, via: str, reason: str | None = None
+        self,
+        approval_id: int,
+        *,
+        approve: bool,
+        user: str,
+        via: str,
+        reason: str | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> ApprovalOutcome:
         """Record one person's vote. The first decision wins; later votes are told who decided.
 
         A deny decides at once. An approve decides once ``required_approvals`` different people
         approved. A request past its ``expires_at`` is expired, not decided.
+
+        :param user: the person the vote counts for (one vote per person and request).
+        :param identity: how they were identified (Slack id, OS login, display name), for the audit trail.
         """
         now = utcnow()
         vote = "approve" if approve else "deny"
@@ -679,7 +697,7 @@ class StateStore:
                         actor=user,
                         model_name=row["model_name"],
                         subject=f"approval:{approval_id}",
-                        details={"via": via, "reason": reason},
+                        details={"via": via, "reason": reason, **({"identity": identity} if identity else {})},
                     )
                     approvers = [
                         u
@@ -873,6 +891,21 @@ class StateStore:
             updated = conn.execute(promotions.select().where(promotions.c.id == promotion_id)).mappings().one()
         return dict(updated)
 
+    # -- replay guard -------------------------------------------------------------------------
+
+    def first_use(self, signature: str, *, window: timedelta) -> bool:
+        """Record a signed request's signature; False when it was already recorded within ``window``
+        (a replay). Held by the database, so it holds across API-server workers and hosts."""
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute(slack_replays.delete().where(slack_replays.c.seen_at < now - window))
+            try:
+                with conn.begin_nested():
+                    conn.execute(slack_replays.insert().values(signature=signature[:100], seen_at=now))
+            except IntegrityError:
+                return False
+        return True
+
     # -- audit --------------------------------------------------------------------------------
 
     def audit(
@@ -1015,7 +1048,7 @@ def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = 
         if key in _migrated or current_revision(engine) == head_revision(script_location):
             _migrated.add(key)
             return
-        with _cross_process_lock(engine) as conn:
+        with cross_process_lock(engine, "migrate") as conn:
             from alembic import command
             from alembic.config import Config
 
@@ -1025,31 +1058,6 @@ def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = 
             command.upgrade(cfg, "head")
             conn.commit()
         _migrated.add(key)
-
-
-@contextlib.contextmanager
-def _cross_process_lock(engine: Engine) -> Iterator[Connection]:
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        lock_path = Path(f"{engine.url.database}.migrate.lock")
-        with open(lock_path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                with engine.connect() as conn:
-                    yield conn
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-    elif engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT pg_advisory_lock(74201)")  # arbitrary, constant for this provider
-            conn.commit()
-            try:
-                yield conn
-            finally:
-                conn.exec_driver_sql("SELECT pg_advisory_unlock(74201)")
-                conn.commit()
-    else:
-        with engine.connect() as conn:
-            yield conn
 
 
 __all__ = [

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -332,3 +332,16 @@ def test_two_stores_on_one_new_database_migrate_once(tmp_path) -> None:
         t.join()
     assert errors == []
     assert current_revision(StateStore(url).engine) == head_revision()
+
+
+def test_a_signature_is_first_used_once_across_stores_on_one_database(store_url: str) -> None:
+    from datetime import timedelta
+
+    one, two = StateStore(store_url), StateStore(store_url)  # two API-server workers
+    window = timedelta(seconds=300)
+    assert one.first_use("v0=abc", window=window)
+    assert not two.first_use("v0=abc", window=window)
+    assert not one.first_use("v0=abc", window=window)
+    assert two.first_use("v0=def", window=window)
+    one.dispose()
+    two.dispose()

@@ -1,7 +1,7 @@
 """Promotions recorded as intent, so a re-run completes a promotion a crash interrupted.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0002_slack_replay
 Create Date: 2026-11-26
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-# TODO(integrator): "0002" once the security engineer's 0002_slack_replay is merged; chained to 0001 until then.
-down_revision = "0001"
+
+down_revision = "0002_slack_replay"
 branch_labels = None
 depends_on = None
 
