@@ -213,6 +213,9 @@ class MlflowRegistryHook(BaseHook):
         which is how MLflow reads them), refusing calls the connection's access does not allow."""
         from mlflow import MlflowClient
 
+        from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
+
+        quiet_known_noise()  # skops' warning flood on model save, MLflow store migrations
         self._apply_credentials()
         raw = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self._settings["registry_uri"])
         return _GuardedClient(raw, self.access, self.mlflow_conn_id)  # type: ignore[return-value]
