@@ -14,7 +14,7 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
-from airflow_provider_agentic_mlops.core.config import ModelSpec, load_models
+from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX, ModelSpec, load_models
 from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
 from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
@@ -23,7 +23,6 @@ from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
 from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
 from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
 
-DAG_ID_PREFIX = "agentic_mlops__"
 START_DATE = datetime(2026, 1, 1)
 
 

@@ -37,6 +37,7 @@ def get_provider_info() -> dict:
         ],
         "sensors": [{"integration-name": "Agentic MLOps", "python-modules": [f"{_PKG}.sensors.approval"]}],
         "triggers": [{"integration-name": "Agentic MLOps", "python-modules": [f"{_PKG}.triggers.approval"]}],
+        "notifications": [f"{_PKG}.notifications.escalation.EscalationNotifier"],
         "hooks": [
             {
                 "integration-name": "Agentic MLOps",
@@ -111,9 +112,19 @@ def get_provider_info() -> dict:
                 },
             },
         ],
+        "asset-uris": [
+            {
+                "schemes": ["agentic-mlops"],
+                "handler": f"{_PKG}.assets.sanitize_uri",
+                "factory": f"{_PKG}.assets.create_asset",
+            }
+        ],
         "extra-links": [
             f"{_PKG}.links.MlflowModelVersionLink",
             f"{_PKG}.links.DriftReportLink",
+            f"{_PKG}.links.ValidationReportLink",
+            f"{_PKG}.links.DecisionTraceLink",
+            f"{_PKG}.links.ModelPageLink",
         ],
         "plugins": [{"name": "agentic_mlops", "plugin-class": f"{_PKG}.plugins.AgenticMlopsPlugin"}],
         "cli": [f"{_PKG}.cli.definition.get_agentic_mlops_cli_commands"],
@@ -165,6 +176,15 @@ def get_provider_info() -> dict:
                         "type": "string",
                         "sensitive": True,
                         "example": None,
+                        "default": "",
+                    },
+                    "approver_identities": {
+                        "description": "Who is who for approvals: JSON keyed by Airflow user name, each with "
+                        "the person's Slack user ids ('slack'), OS logins ('os') and e-mail ('email'). "
+                        "Two-person approvals count people, and only mapped ones.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '{"alice": {"slack": ["U012ALICE"], "os": ["alice"], "email": "alice@example.com"}}',
                         "default": "",
                     },
                 },

@@ -1,11 +1,109 @@
 """Extra links of the provider's operators (listed in provider info ``extra-links``).
 
-Each link is defined beside the operator that fills it; this module is their one public address.
+Every link points at a page of the provider's plugin (``/agentic-mlops/...``), which opens for
+any artifact store: a report is served by the plugin from MLflow's artifact store behind Airflow's
+auth, never as a path on a worker's disk. A link with nothing to point at returns ``""``: Airflow's
+API turns it into ``null`` and the UI does not show it.
 """
 
 from __future__ import annotations
 
-from airflow_provider_agentic_mlops.operators.drift import DriftReportLink
-from airflow_provider_agentic_mlops.operators.promote import MlflowModelVersionLink
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-__all__ = ["DriftReportLink", "MlflowModelVersionLink"]
+from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+#: Where Airflow's API server mounts the plugin's FastAPI app.
+PLUGIN_PREFIX = "/agentic-mlops"
+#: XCom key of the drift report's URI (DriftCheckOperator) and of the validation summary (ValidateOperator).
+REPORT_URI_XCOM_KEY = "report_uri"
+VALIDATION_XCOM_KEY = "validation"
+
+
+def plugin_url(path: str) -> str:
+    """URL path of a plugin page, below Airflow's ``[api] base_url`` path when it has one."""
+    from urllib.parse import urlsplit
+
+    from airflow.configuration import conf
+
+    base = urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
+    return f"{base}{PLUGIN_PREFIX}{path}"
+
+
+def artifact_url(model_name: str, uri: str) -> str:
+    """The plugin page serving artifact ``uri`` (``runs:/``, an artifact-store URI, an MLflow UI URL)."""
+    return plugin_url(f"/models/{quote(model_name, safe='')}/artifact?uri={quote(uri, safe='')}")
+
+
+def _xcom(ti_key: TaskInstanceKey, key: str) -> Any:
+    from airflow.sdk.execution_time.xcom import XCom
+
+    return XCom.get_value(ti_key=ti_key, key=key)
+
+
+class DriftReportLink(BaseOperatorLink):
+    """Link from the drift task to its Evidently report, served by the plugin."""
+
+    name = "Drift report"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        uri = _xcom(ti_key, REPORT_URI_XCOM_KEY)
+        return artifact_url(operator.model_name, str(uri)) if uri else ""
+
+
+class ValidationReportLink(BaseOperatorLink):
+    """Link from the validation task to its champion-vs-challenger report, served by the plugin."""
+
+    name = "Validation report"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        summary = _xcom(ti_key, VALIDATION_XCOM_KEY)
+        uri = summary.get("report_uri") if isinstance(summary, dict) else None
+        return artifact_url(operator.model_name, str(uri)) if uri else ""
+
+
+class ModelPageLink(BaseOperatorLink):
+    """Link from a task to its model's page (drift over time, decisions, champion lineage)."""
+
+    name = "Model overview"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        return plugin_url(f"/models/{quote(operator.model_name, safe='')}")
+
+
+class DecisionTraceLink(BaseOperatorLink):
+    """Link from the decision task to the full trace of the decision it took."""
+
+    name = "Decision trace"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        decision_id = _xcom(ti_key, "decision_id")
+        if decision_id is None:
+            return ""
+        return plugin_url(f"/models/{quote(operator.model_name, safe='')}/decisions/{int(decision_id)}")
+
+
+class MlflowModelVersionLink(BaseOperatorLink):
+    """Link from the promote / rollback task to the champion lineage on the model's page; the page
+    links on to the version in the MLflow UI when MLflow has one."""
+
+    name = "Champion lineage"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        return plugin_url(f"/models/{quote(operator.model_name, safe='')}#lineage")
+
+
+__all__ = [
+    "DecisionTraceLink",
+    "DriftReportLink",
+    "MlflowModelVersionLink",
+    "ModelPageLink",
+    "PLUGIN_PREFIX",
+    "ValidationReportLink",
+    "artifact_url",
+    "plugin_url",
+]

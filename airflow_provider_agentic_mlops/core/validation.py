@@ -1,16 +1,23 @@
-"""Champion vs challenger: metrics, gates, the comparative report, and the retrain budget (no Airflow).
+"""Champion vs challenger: metrics, gates and the comparative report (no Airflow).
 
-The gates follow the spirit of ``mlflow.validate_evaluation_results``:
+The gates are MLflow's model validation (``mlflow.validate_evaluation_results`` with a
+``MetricThreshold`` per metric) where it can express them, and plain comparisons where it cannot:
 
-* **primary metric** must improve on the champion by at least ``min_absolute_improvement`` *and*
-  ``min_relative_improvement`` (a fraction of the champion's value). Zero means "not worse".
-* **guard metrics** (``{metric: tolerance}``) may not regress by more than ``tolerance`` (absolute).
 * **floors** (``{metric: bound}``) are absolute bounds every challenger must meet: a minimum for
   metrics where higher is better, a maximum for error metrics (rmse, mae, log_loss, ...).
+  MLflow: ``MetricThreshold(threshold=bound)``.
+* **primary metric** must improve on the champion by at least ``min_absolute_improvement`` *and*
+  ``min_relative_improvement`` (a fraction of ``|champion|``). MLflow:
+  ``MetricThreshold(min_absolute_change=..., min_relative_change=...)``. Both zero means "not worse",
+  which MLflow cannot say (its absolute change must be > 0), so that one is a plain comparison.
+* **guard metrics** (``{metric: tolerance}``) may not regress by more than ``tolerance`` (absolute):
+  a tolerated regression, which no ``MetricThreshold`` expresses, so a plain comparison.
 
 With no champion yet (the first version of a model), only the floors apply: the challenger passes
 when it meets every floor (and trivially when none is configured; the report says so). A missing or
-NaN metric never passes a gate.
+NaN metric never passes a gate (it is refused before MLflow sees it).
+
+MLflow is imported when gates are evaluated; its validation module ships in ``mlflow-skinny``.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ import hashlib
 import html
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Task = Literal["classification", "regression"]
 
@@ -95,14 +104,15 @@ def compute_metrics(task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], pr
 # -- gates ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Gates:
-    """Thresholds a challenger must meet.
+class GateSettings(BaseModel):
+    """The gate parameters, defined once: models.yaml's ``validation`` section and :class:`Gates` take them.
 
     :param primary_metric: the metric that decides (e.g. ``roc_auc``, ``rmse``).
     :param higher_is_better: direction of the primary metric.
-    :param min_absolute_improvement: challenger - champion must be at least this (in the better direction).
-    :param min_relative_improvement: the improvement divided by ``|champion|`` must be at least this.
+    :param min_absolute_improvement: challenger - champion must be at least this (in the better direction);
+        0 (the default, with ``min_relative_improvement`` 0): the challenger may not be worse.
+    :param min_relative_improvement: the improvement divided by ``|champion|`` must be at least this,
+        a fraction from 0 to 1 as in MLflow's ``MetricThreshold``.
     :param guard_metrics: ``{metric: tolerance}``: largest allowed regression of each metric (absolute).
     :param floors: ``{metric: bound}``: minimum (higher-is-better metrics) or maximum (error metrics) every
         challenger must meet, with or without a champion.
@@ -110,24 +120,27 @@ class Gates:
 
     primary_metric: str = "roc_auc"
     higher_is_better: bool = True
-    min_absolute_improvement: float = 0.0
-    min_relative_improvement: float = 0.0
-    guard_metrics: Mapping[str, float] = field(default_factory=dict)
-    floors: Mapping[str, float] = field(default_factory=dict)
+    min_absolute_improvement: float = Field(0.0, ge=0, allow_inf_nan=False)
+    min_relative_improvement: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    guard_metrics: dict[str, float] = Field(default_factory=dict)
+    floors: dict[str, float] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        for name, value in (
-            ("min_absolute_improvement", self.min_absolute_improvement),
-            ("min_relative_improvement", self.min_relative_improvement),
-        ):
-            if not isinstance(value, (int, float)) or math.isnan(value):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-        for metric, tol in self.guard_metrics.items():
-            if not isinstance(tol, (int, float)) or tol < 0:
+    @field_validator("guard_metrics")
+    @classmethod
+    def _tolerances_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for metric, tol in value.items():
+            if not tol >= 0:  # also refuses NaN
                 raise ValueError(
                     f"guard metric {metric!r}: tolerance must be a number >= 0 (the largest allowed regression), "
                     f"got {tol!r}"
                 )
+        return value
+
+
+class Gates(GateSettings):
+    """Thresholds a challenger must meet (the parameters of :class:`GateSettings`), fixed once built."""
+
+    model_config = ConfigDict(frozen=True)
 
     def direction(self, metric: str) -> bool:
         """True when higher is better for ``metric``."""
@@ -148,6 +161,40 @@ def _bad(value: Any) -> bool:
     return value is None or not isinstance(value, (int, float)) or math.isnan(float(value))
 
 
+def _mlflow_passes(
+    metric: str,
+    challenger: float,
+    champion: float | None = None,
+    *,
+    greater_is_better: bool,
+    threshold: float | None = None,
+    min_absolute_change: float | None = None,
+    min_relative_change: float | None = None,
+) -> bool:
+    """MLflow's verdict on one metric (``validate_evaluation_results`` with one ``MetricThreshold``)."""
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import (
+        MetricThreshold,
+        ModelValidationFailedException,
+        validate_evaluation_results,
+    )
+
+    rule = MetricThreshold(
+        threshold=threshold,
+        min_absolute_change=min_absolute_change,
+        min_relative_change=min_relative_change,
+        greater_is_better=greater_is_better,
+    )
+    baseline = None if champion is None else EvaluationResult(metrics={metric: champion}, artifacts={})
+    try:
+        validate_evaluation_results(
+            {metric: rule}, EvaluationResult(metrics={metric: challenger}, artifacts={}), baseline
+        )
+    except ModelValidationFailedException:
+        return False
+    return True
+
+
 def evaluate_gates(
     gates: Gates, challenger: Mapping[str, float], champion: Mapping[str, float] | None
 ) -> list[GateCheck]:
@@ -159,7 +206,7 @@ def evaluate_gates(
         if _bad(value):
             checks.append(GateCheck("floor", metric, False, f"{metric}: challenger has no value ({value!r})"))
             continue
-        ok = value >= bound if higher else value <= bound
+        ok = _mlflow_passes(metric, float(value), greater_is_better=higher, threshold=float(bound))
         word = "minimum" if higher else "maximum"
         checks.append(GateCheck("floor", metric, ok, f"{metric} = {value:.4f}, {word} {bound:.4f}"))
     if champion is None:
@@ -183,13 +230,22 @@ def evaluate_gates(
     else:
         improvement = (new - old) if gates.higher_is_better else (old - new)
         relative = improvement / abs(old) if old != 0 else (math.inf if improvement > 0 else 0.0)
-        ok_abs = improvement >= gates.min_absolute_improvement
-        ok_rel = relative >= gates.min_relative_improvement
+        if gates.min_absolute_improvement or gates.min_relative_improvement:
+            ok = _mlflow_passes(
+                metric,
+                float(new),
+                float(old),
+                greater_is_better=gates.higher_is_better,
+                min_absolute_change=float(gates.min_absolute_improvement) or None,
+                min_relative_change=float(gates.min_relative_improvement) or None,
+            )
+        else:  # "not worse": MLflow's min_absolute_change must be > 0, so it has no way to say this
+            ok = improvement >= 0
         checks.append(
             GateCheck(
                 "primary",
                 metric,
-                ok_abs and ok_rel,
+                ok,
                 f"{metric}: challenger {new:.4f} vs champion {old:.4f}: improvement {improvement:+.4f} "
                 f"(required >= {gates.min_absolute_improvement:.4f}), relative {relative:+.2%} "
                 f"(required >= {gates.min_relative_improvement:.2%})",
@@ -202,6 +258,7 @@ def evaluate_gates(
                 GateCheck("guard", guard, False, f"{guard}: missing value (challenger {new!r}, champion {old!r})")
             )
             continue
+        # a tolerated regression: MetricThreshold's changes are required improvements, never allowed losses
         regression = (old - new) if gates.direction(guard) else (new - old)
         checks.append(
             GateCheck(
@@ -329,7 +386,7 @@ class ValidationReport:
         return hashlib.sha256(self.to_markdown().encode("utf-8")).hexdigest()
 
     def to_dict(self, *, report_uri: str | None = None) -> dict[str, Any]:
-        """The ``validation`` XCom (see COMMON.md): small, JSON-able."""
+        """The ``validation`` XCom: small, JSON-able (the approval sensor and the Slack message read it)."""
         return {
             "passed": self.passed,
             "reasons": self.reasons,
@@ -412,11 +469,9 @@ def build_report(
     )
 
 
-# -- budget and cooldown --------------------------------------------------------------------------
-
-
 __all__ = [
     "GateCheck",
+    "GateSettings",
     "Gates",
     "ValidationReport",
     "build_report",

@@ -6,14 +6,14 @@ import ast
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from pydantic import ValidationError
 
 from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from airflow_provider_agentic_mlops.links import DecisionTraceLink, ModelPageLink
+from airflow_provider_agentic_mlops.operators._base import StateStoreMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -60,7 +60,7 @@ def parse_alert(alert: Any) -> Any:
         return text
 
 
-class AgentDecisionOperator(BaseBranchOperator):
+class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
     """Decides what the model's loop does next and branches to it: ``retrain``, ``no_action`` or ``escalate``.
 
     Deterministic guardrails run first (data-quality stop, running job, thresholds, cooldown, retrain
@@ -84,6 +84,7 @@ class AgentDecisionOperator(BaseBranchOperator):
     """
 
     template_fields: Sequence[str] = ("model_name", "drift_task_id", "alert")
+    operator_extra_links = (DecisionTraceLink(), ModelPageLink())
     ui_color = "#e8d5f5"
 
     def __init__(
@@ -113,10 +114,6 @@ class AgentDecisionOperator(BaseBranchOperator):
         self.action_task_ids = {**{a: a for a in ACTIONS}, **dict(action_task_ids or {})}
         self.guardrails = guardrails_config(guardrails)
         self.alert = alert
-
-    @cached_property
-    def store(self) -> StateStore:
-        return StateStoreHook(self.state_conn_id).get_store()
 
     def read_history(self, store: StateStore) -> ModelHistory:
         """What the state store knows about the model (read-only)."""
@@ -174,6 +171,7 @@ class AgentDecisionOperator(BaseBranchOperator):
         history = self.read_history(store)
         mode, llm, no_llm_reason = self._resolve_mode()
         from airflow_provider_agentic_mlops.core.decision import decide  # not at DAG parse time
+        from airflow_provider_agentic_mlops.core.model_history import drift_observation
 
         decision: Decision = decide(
             model_name=self.model_name,
@@ -190,6 +188,7 @@ class AgentDecisionOperator(BaseBranchOperator):
             )
         fields = decision.record_fields()
         fields["inputs"]["requested_mode"] = self.mode
+        fields["inputs"]["drift_observed"] = drift_observation(drift)  # per-column history for the model page
         decision_id = store.record_decision(
             self.model_name,
             dag_id=getattr(ti, "dag_id", None),

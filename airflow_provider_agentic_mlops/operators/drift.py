@@ -9,17 +9,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperator
+
+from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
 
 if TYPE_CHECKING:
     import pandas as pd
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
 
     from airflow_provider_agentic_mlops.core.drift import DriftSummary
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
-REPORT_URI_XCOM_KEY = "report_uri"
 MONITORING_RUN_NAME = "monitoring"
 
 
@@ -36,18 +36,6 @@ def _sqlite_artifact_location(hook: MlflowRegistryHook) -> str | None:
         return None
     database = Path(uri.removeprefix("sqlite:///")).resolve()
     return (database.parent / "mlartifacts").as_uri()
-
-
-class DriftReportLink(BaseOperatorLink):
-    """Link from the task to its drift report (MLflow artifact page or object-storage URI)."""
-
-    name = "Drift report"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        uri = XCom.get_value(ti_key=ti_key, key=REPORT_URI_XCOM_KEY)
-        return str(uri) if uri else ""
 
 
 class DriftCheckOperator(BaseOperator):
@@ -87,7 +75,7 @@ class DriftCheckOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("reference", "current", "report_prefix")
-    operator_extra_links = (DriftReportLink(),)
+    operator_extra_links = (DriftReportLink(), ModelPageLink())
     ui_color = "#e8f4fd"
 
     def __init__(

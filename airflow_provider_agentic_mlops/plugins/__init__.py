@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_provider_agentic_mlops.links import PLUGIN_PREFIX as URL_PREFIX
 from airflow_provider_agentic_mlops.plugins.app import create_app
-
-URL_PREFIX = "/agentic-mlops"
 
 app = create_app()
 
@@ -22,12 +21,19 @@ class AgenticMlopsPlugin(AirflowPlugin):
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Agentic MLOps"}]
     external_views = [
         {
+            "name": "Models",
+            "href": f"{URL_PREFIX}/models",
+            "url_route": "agentic-mlops-models",
+            "destination": "nav",
+            "category": "browse",
+        },
+        {
             "name": "Model approvals",
             "href": f"{URL_PREFIX}/approvals",
             "url_route": "agentic-mlops-approvals",
             "destination": "nav",
             "category": "browse",
-        }
+        },
     ]
 
 

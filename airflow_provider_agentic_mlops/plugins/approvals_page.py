@@ -10,51 +10,35 @@ checks the DAG permission of the request's DAG with the configured auth manager:
 
 Decisions go through :func:`airflow_provider_agentic_mlops.approvals.decide` with ``via="ui"``:
 the same store and rules as Slack and the CLI (first decision wins, two-person rule, expiry).
-POSTs must be JSON (``Content-Type: application/json``): a cross-site form cannot send that, which
-keeps the cookie-authenticated page safe from CSRF.
+POSTs must be exactly ``application/json`` (a cross-site form or a no-preflight ``fetch`` cannot
+send that), and when authenticated by the session cookie they must come from this origin
+(``Sec-Fetch-Site``/``Origin``, see :mod:`~airflow_provider_agentic_mlops.plugins.airflow_auth`).
+DAG permissions are checked with the DAG's team, as Airflow's own routes do.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from airflow_provider_agentic_mlops.plugins.airflow_auth import (
+    UserDep,
+    authenticated_user,  # noqa: F401 - the dependency tests and callers override
+    check_same_origin,
+    dag_teams,
+    is_authorized_dag,
+    require_json,
+    user_name,
+)
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 router = APIRouter(tags=["approvals"])
-
-
-async def authenticated_user(request: Request) -> Any:
-    """The Airflow user of this request (401 without a valid token), resolved by Airflow's ``get_user``."""
-    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
-
-    credentials = await bearer_scheme(request)
-    return await get_user(request, None, credentials)
-
-
-UserDep = Annotated[Any, Depends(authenticated_user)]
-
-
-def is_authorized_dag(user: Any, dag_id: str, *, method: str, entity: str) -> bool:
-    """Ask Airflow's auth manager whether ``user`` may ``method`` the DAG's ``entity``."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    return bool(
-        get_auth_manager().is_authorized_dag(
-            method=method, access_entity=DagAccessEntity[entity], details=DagDetails(id=dag_id), user=user
-        )
-    )
-
-
-def user_name(user: Any) -> str:
-    return str(user.get_name() if hasattr(user, "get_name") else user)
 
 
 class DecisionBody(BaseModel):
@@ -93,10 +77,11 @@ def _public(approval: dict[str, Any]) -> dict[str, Any]:
 
 
 def _visible(user: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    allowed: dict[str, bool] = {}
-    for row in rows:
-        if row["dag_id"] not in allowed:
-            allowed[row["dag_id"]] = is_authorized_dag(user, row["dag_id"], method="GET", entity="RUN")
+    teams = dag_teams(r["dag_id"] for r in rows)
+    allowed = {
+        dag_id: is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team)
+        for dag_id, team in teams.items()
+    }
     return [r for r in rows if allowed[r["dag_id"]]]
 
 
@@ -117,8 +102,8 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
 async def _decide(request: Request, user: Any, approval_id: int, approve: bool) -> JSONResponse:
     from airflow_provider_agentic_mlops import approvals
 
-    if "application/json" not in (request.headers.get("content-type") or ""):
-        raise HTTPException(415, "send the decision as JSON (Content-Type: application/json)")
+    require_json(request)
+    check_same_origin(request)
     try:
         body = DecisionBody.model_validate(json.loads((await request.body()) or b"{}"))
     except ValueError as err:
@@ -138,6 +123,7 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
             approve=approve,
             user=user_name(user),
             via="ui",
+            voter=approvals.voter_of(user_name(user), "ui", email=getattr(user, "email", None)),
             reason=body.reason,
             slack_client=settings.slack_client,
             update_message=False,
@@ -176,7 +162,11 @@ Slack click or <code>airflow agentic-mlops approvals approve ID</code>: the firs
 <div id="msg"></div>
 <table><thead><tr><th>#</th><th>Model</th><th>Version</th><th>DAG run</th><th>Metrics (champion &rarr; challenger)</th>
 <th>Deadline (UTC)</th><th>Votes</th><th></th></tr></thead><tbody>__ROWS__</tbody></table>
-<script>
+<script nonce="__NONCE__">
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-verb]");
+  if (button) decide(button.dataset.id, button.dataset.verb);
+});
 async function decide(id, verb) {
   const reason = prompt(verb + " request #" + id + "? Optional reason:");
   if (reason === null) return;
@@ -199,8 +189,8 @@ def _row(a: dict[str, Any]) -> str:
         f"<tr><td>{a['id']}</td><td>{e(a['model_name'])}</td><td>{e(a['model_version'])}</td>"
         f"<td>{e(a['dag_id'])}<br><small>{e(a['run_id'])}</small></td><td>{metrics or '-'}</td>"
         f"<td>{e(str(a['expires_at']))}</td><td>{votes} <small>needs {a['required_approvals']}</small></td>"
-        f'<td><button class="ok" onclick="decide({a["id"]}, \'approve\')">Approve</button>'
-        f'<button class="no" onclick="decide({a["id"]}, \'deny\')">Deny</button></td></tr>'
+        f'<td><button class="ok" data-id="{a["id"]}" data-verb="approve">Approve</button>'
+        f'<button class="no" data-id="{a["id"]}" data-verb="deny">Deny</button></td></tr>'
     )
 
 
@@ -209,4 +199,5 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
     """The page shown in the Airflow UI (Browse > Model approvals)."""
     pending = await list_approvals(request, user, status="pending")
     rows = "".join(_row(a) for a in pending) or '<tr><td colspan="8">No pending approvals.</td></tr>'
-    return HTMLResponse(_PAGE.replace("__USER__", html.escape(user_name(user))).replace("__ROWS__", rows))
+    page = _PAGE.replace("__NONCE__", request.state.csp_nonce).replace("__USER__", html.escape(user_name(user)))
+    return HTMLResponse(page.replace("__ROWS__", rows))

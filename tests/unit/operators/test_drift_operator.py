@@ -178,14 +178,14 @@ def test_report_goes_to_the_models_mlflow_monitoring_run(
     assert runs[0].data.metrics["drift_share"] == first["drift_share"]
 
 
-def test_link_reads_the_report_uri_from_xcom() -> None:
+def test_link_serves_the_report_uri_from_xcom_through_the_plugin() -> None:
     op = DriftCheckOperator(task_id="t", model_name="m", reference="r.csv", current="c.csv")
     with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", return_value="s3://b/r.html") as get_value:
         link = DriftReportLink().get_link(op, ti_key=mock.sentinel.key)
-    assert link == "s3://b/r.html"
+    assert link.endswith("/agentic-mlops/models/m/artifact?uri=s3%3A%2F%2Fb%2Fr.html")
     assert get_value.call_args.kwargs == {"ti_key": mock.sentinel.key, "key": "report_uri"}
     assert DriftReportLink.name == "Drift report"
-    assert [type(link) for link in DriftCheckOperator.operator_extra_links] == [DriftReportLink]
+    assert DriftReportLink in [type(link) for link in DriftCheckOperator.operator_extra_links]
     assert DriftCheckOperator.template_fields == ("reference", "current", "report_prefix")
 
 

@@ -1,0 +1,306 @@
+"""What the state store knows about each model, shaped for the overview and the model page.
+
+Read-only queries over the state store's tables (decisions, jobs, approvals, audit), plus
+:func:`drift_observation`, the compact per-column drift record the decision step stores with each
+decision (``inputs["drift_observed"]``) so that drift over time can be drawn without Airflow's XCom.
+No Airflow import; nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+#: Severity stored for a column infinitely past its threshold (a p-value of 0): JSON has no infinity.
+SEVERITY_CAP = 1000.0
+#: Champion changes recorded in the audit trail, in the words the lineage shows.
+LINEAGE_ACTIONS = {"promoted": "promoted", "rollback": "rolled back to"}
+
+
+def drift_observation(drift: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-column drift of one check, compact: ``{"columns": {name: {"severity", "drifted"}}, "report_uri"}``.
+
+    ``severity`` is the column's score relative to its threshold, oriented so that > 1 means drifted
+    whatever the method (distances: score / threshold; p-values: threshold / score), as computed by
+    :attr:`~airflow_provider_agentic_mlops.core.drift.ColumnDrift.severity`.
+
+    :param drift: the drift summary dict (``DriftSummary.to_dict()``), as the decision step reads it.
+    """
+    from airflow_provider_agentic_mlops.core.drift import ColumnDrift  # pandas/numpy: worker side only
+
+    columns: dict[str, Any] = {}
+    for name, col in (drift.get("columns") or {}).items():
+        score, threshold = col.get("score"), col.get("threshold")
+        if score is None or threshold is None:
+            severity = None
+        else:
+            raw = ColumnDrift(
+                column=str(name),
+                type=str(col.get("type") or ""),
+                method=str(col.get("method") or ""),
+                score=float(score),
+                threshold=float(threshold),
+                drifted=bool(col.get("drifted")),
+            ).severity
+            severity = None if math.isnan(raw) else round(min(raw, SEVERITY_CAP), 4)
+        columns[str(name)] = {"severity": severity, "drifted": bool(col.get("drifted"))}
+    return {
+        "columns": columns,
+        "columns_omitted": int(drift.get("columns_omitted") or 0),
+        "report_uri": drift.get("report_uri"),
+    }
+
+
+@dataclass
+class RunPoint:
+    """One drift check and the decision taken on it.
+
+    :param decision_id: id of the decision in the state store.
+    :param at: when the decision was taken (naive UTC).
+    :param action: the final action (``retrain``, ``no_action``, ``escalate``).
+    :param drift_share: share of drifted columns (None when unknown).
+    :param share_threshold: the dataset drift-share threshold of the check.
+    :param quality: ``{metric: {"reference": x, "current": y}}`` when labels were known.
+    :param columns: ``{column: {"severity", "drifted"}}`` (empty for decisions stored before it existed).
+    :param report_uri: where the drift report of the check was saved.
+    """
+
+    decision_id: int
+    at: datetime
+    action: str
+    decided_by: str | None = None
+    dag_id: str | None = None
+    run_id: str | None = None
+    drift_share: float | None = None
+    share_threshold: float | None = None
+    dataset_drift: bool | None = None
+    quality: dict[str, Any] | None = None
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    report_uri: str | None = None
+    rationale: str | None = None
+
+
+def run_point(decision: Mapping[str, Any]) -> RunPoint:
+    """A :class:`RunPoint` from a decision row of the state store."""
+    inputs = decision.get("inputs") or {}
+    drift = inputs.get("drift") or {}
+    observed = inputs.get("drift_observed") or {}
+    return RunPoint(
+        decision_id=int(decision["id"]),
+        at=decision["created_at"],
+        action=str(decision.get("final_action")),
+        decided_by=decision.get("decided_by"),
+        dag_id=decision.get("dag_id"),
+        run_id=decision.get("run_id"),
+        drift_share=_number(drift.get("drift_share")),
+        share_threshold=_number(drift.get("share_threshold")),
+        dataset_drift=drift.get("dataset_drift"),
+        quality=drift.get("quality") or None,
+        columns=dict(observed.get("columns") or {}),
+        report_uri=observed.get("report_uri"),
+        rationale=decision.get("rationale"),
+    )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if math.isnan(value) else float(value)
+
+
+@dataclass
+class Heatmap:
+    """Columns x runs of drift severity (score relative to threshold; > 1 drifted).
+
+    :param columns: column names, most severe (over all runs) first.
+    :param runs: the runs, oldest first.
+    :param cells: ``cells[i][j]``: severity of ``columns[i]`` in ``runs[j]``, None when not checked.
+    """
+
+    columns: list[str]
+    runs: list[RunPoint]
+    cells: list[list[float | None]]
+
+
+def column_heatmap(points: Iterable[RunPoint], *, max_columns: int = 30) -> Heatmap:
+    """The heatmap of ``points`` (oldest first), keeping the ``max_columns`` most severe columns."""
+    runs = [p for p in points if p.columns]
+    worst: dict[str, float] = {}
+    for p in runs:
+        for name, col in p.columns.items():
+            sev = col.get("severity")
+            worst[name] = max(worst.get(name, -1.0), -1.0 if sev is None else float(sev))
+    names = sorted(worst, key=lambda n: (-worst[n], n))[:max_columns]
+    cells = [[_severity(p.columns.get(n)) for p in runs] for n in names]
+    return Heatmap(columns=names, runs=runs, cells=cells)
+
+
+def _severity(col: Mapping[str, Any] | None) -> float | None:
+    if not col or col.get("severity") is None:
+        return None
+    return float(col["severity"])
+
+
+def quality_series(points: Iterable[RunPoint]) -> dict[str, list[tuple[RunPoint, float]]]:
+    """Model quality on current data per metric, over the runs where labels were known."""
+    series: dict[str, list[tuple[RunPoint, float]]] = {}
+    for p in points:
+        for metric, values in (p.quality or {}).items():
+            current = _number((values or {}).get("current")) if isinstance(values, Mapping) else _number(values)
+            if current is not None:
+                series.setdefault(str(metric), []).append((p, current))
+    return series
+
+
+# -- queries --------------------------------------------------------------------------------------
+
+
+def model_names(store: StateStore) -> list[str]:
+    """Every model the state store has heard of (decisions, jobs, approvals), sorted."""
+    union = sa.union(
+        sa.select(decisions.c.model_name), sa.select(jobs.c.model_name), sa.select(approvals.c.model_name)
+    ).subquery()
+    with store.engine.connect() as conn:
+        return sorted(str(r[0]) for r in conn.execute(sa.select(union.c.model_name).distinct()))
+
+
+def model_runs(store: StateStore, model_name: str, *, limit: int = 200) -> list[RunPoint]:
+    """The model's last ``limit`` decisions as :class:`RunPoint`, oldest first."""
+    return [run_point(d) for d in reversed(store.list_decisions(model_name, limit=limit))]
+
+
+def champion_lineage(store: StateStore, model_name: str, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Champion changes, newest first: ``{"at", "event", "version", "from_version", "by", "approval",
+    "reason", "run_id"}``; ``approval`` carries who approved and the votes, when the change had one."""
+    query = (
+        audit.select()
+        .where(audit.c.model_name == model_name, audit.c.action.in_(list(LINEAGE_ACTIONS)))
+        .order_by(audit.c.id.desc())
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    events = []
+    for row in rows:
+        details = row.get("details") or {}
+        approval_id = details.get("approval_id")
+        approval = store.get_approval(int(approval_id)) if approval_id is not None else None
+        events.append(
+            {
+                "at": row["at"],
+                "event": LINEAGE_ACTIONS[row["action"]],
+                "version": str(row.get("subject") or "").removeprefix("version:"),
+                "from_version": details.get("previous_version") or details.get("from_version"),
+                "by": row.get("actor"),
+                "approval": approval,
+                "reason": details.get("reason") or (approval or {}).get("reason"),
+                "run_id": details.get("run_id"),
+            }
+        )
+    return events
+
+
+def model_dag_id(store: StateStore, model_name: str) -> str:
+    """The DAG of the model's loop, as its latest decision or approval recorded it; the provider's
+    naming (``agentic_mlops__<name>``) when nothing is recorded yet."""
+    with store.engine.connect() as conn:
+        for table, order in ((decisions, decisions.c.id), (approvals, approvals.c.id), (jobs, jobs.c.id)):
+            row = conn.execute(
+                sa.select(table.c.dag_id)
+                .where(table.c.model_name == model_name, table.c.dag_id.is_not(None))
+                .order_by(order.desc())
+                .limit(1)
+            ).first()
+            if row:
+                return str(row[0])
+    return f"agentic_mlops__{model_name}"
+
+
+def decided_approvals(store: StateStore, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Approval requests that are no longer pending, most recently decided first, with their votes."""
+    query = (
+        approvals.select()
+        .where(approvals.c.status != "pending")
+        .order_by(sa.func.coalesce(approvals.c.decided_at, approvals.c.requested_at).desc(), approvals.c.id.desc())
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        ids = [r["id"] for r in rows]
+        votes: dict[int, list[dict[str, Any]]] = {}
+        if ids:
+            for v in conn.execute(
+                approval_votes.select().where(approval_votes.c.approval_id.in_(ids)).order_by(approval_votes.c.id)
+            ).mappings():
+                votes.setdefault(v["approval_id"], []).append(
+                    {"user_id": v["user_id"], "vote": v["vote"], "via": v["via"], "at": v["at"]}
+                )
+    for r in rows:
+        r["votes"] = votes.get(r["id"], [])
+    return rows
+
+
+def model_summary(store: StateStore, model_name: str, *, sparkline_runs: int = 20) -> dict[str, Any]:
+    """One overview row: champion and since when, last decision, drift share (and its recent history),
+    the running job and the pending approval."""
+    runs = model_runs(store, model_name, limit=sparkline_runs)
+    lineage = champion_lineage(store, model_name, limit=1)
+    pending = store.list_approvals(status="pending", model_name=model_name, limit=1)
+    return {
+        "model_name": model_name,
+        "dag_id": model_dag_id(store, model_name),
+        "champion": lineage[0] if lineage else None,
+        "last_decision": runs[-1] if runs else None,
+        "runs": runs,
+        "running_job": store.inflight_job(model_name),
+        "pending_approval": pending[0] if pending else None,
+    }
+
+
+# -- artifacts the provider recorded ---------------------------------------------------------------
+
+
+def recorded_artifact_uris(store: StateStore, model_name: str, *, limit: int = 500) -> set[str]:
+    """Every report URI the provider recorded for the model (drift reports of its decisions, the
+    reports and links of its approval requests, rejected validations). The plugin serves only these:
+    a URI that is not here was not written by the loop and is not fetched."""
+    uris: set[str] = set()
+    for d in store.list_decisions(model_name, limit=limit):
+        uri = ((d.get("inputs") or {}).get("drift_observed") or {}).get("report_uri")
+        if uri:
+            uris.add(str(uri))
+    for a in store.list_approvals(model_name=model_name, limit=limit):
+        details = a.get("details") or {}
+        uris.update(str(v) for v in (details.get("links") or {}).values() if v)
+        uri = (details.get("validation") or {}).get("report_uri")
+        if uri:
+            uris.add(str(uri))
+    for row in store.audit_trail(model_name, limit=limit):
+        uri = (row.get("details") or {}).get("report_uri") if isinstance(row.get("details"), dict) else None
+        if uri:
+            uris.add(str(uri))
+    return uris
+
+
+def artifact_location(uri: str) -> tuple[str | None, str]:
+    """Where MLflow finds an artifact: ``(run_id, path)`` for ``runs:/<run>/<path>`` and MLflow UI
+    URLs (``.../#/experiments/<e>/runs/<run>/artifacts/<path>``); ``(None, uri)`` for an artifact-store
+    URI (``file://``, ``s3://``, ``gs://``, a local path, ...) that MLflow downloads directly."""
+    if uri.startswith("runs:/"):
+        run_id, _, path = uri.removeprefix("runs:/").lstrip("/").partition("/")
+        return run_id, path
+    if uri.startswith(("http://", "https://")) and "/runs/" in uri and "/artifacts" in uri:
+        tail = uri.split("/runs/", 1)[1]
+        run_id, _, rest = tail.partition("/artifacts")
+        return run_id, rest.lstrip("/")
+    return None, uri

@@ -1,0 +1,186 @@
+"""Charts of the model pages as inline SVG, drawn on the server.
+
+No JavaScript and no network at view time: the browser gets finished SVG (each point a ``<circle>``
+with a ``<title>`` tooltip), so the charts work offline and in a locked-down Airflow. Every text
+that came from data (column names, run ids, metric names) is escaped here, at the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.model_history import Heatmap, RunPoint
+
+#: Colour of each action's marker (and the legend).
+ACTION_COLOURS = {"retrain": "#dc2626", "escalate": "#d97706", "no_action": "#16a34a"}
+OTHER_COLOUR = "#6b7280"
+_FONT = 'font-family="system-ui,sans-serif" font-size="11"'
+
+
+def _when(point: RunPoint) -> str:
+    return f"{point.at:%Y-%m-%d %H:%M}" if hasattr(point.at, "strftime") else str(point.at)
+
+
+def _scale(value: float, lo: float, hi: float, out_lo: float, out_hi: float) -> float:
+    if hi <= lo:
+        return (out_lo + out_hi) / 2
+    return out_lo + (value - lo) / (hi - lo) * (out_hi - out_lo)
+
+
+def sparkline(values: Sequence[float | None], *, width: int = 120, height: int = 26) -> str:
+    """A small line of ``values`` (None skipped), one ``<circle class="point">`` per value."""
+    known = [(i, v) for i, v in enumerate(values) if v is not None]
+    if not known:
+        return '<span class="muted">no data</span>'
+    lo, hi = 0.0, max(1e-9, max(v for _, v in known))
+    n = max(1, len(values) - 1)
+    pts = [(_scale(i, 0, n, 3, width - 3), _scale(v, lo, hi, height - 3, 3)) for i, v in known]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+    dots = "".join(
+        f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="2"><title>{v:.3f}</title></circle>'
+        for (x, y), (_, v) in zip(pts, known, strict=True)
+    )
+    return (
+        f'<svg class="sparkline" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="drift share, last {len(known)} runs"><polyline fill="none" stroke="#2563eb" stroke-width="1.5" '
+        f'points="{line}"/>{dots}</svg>'
+    )
+
+
+def drift_chart(runs: Sequence[RunPoint], *, width: int = 760, height: int = 240) -> str:
+    """Drift share per run, the share threshold dashed, each run's marker coloured by its decision."""
+    known = [p for p in runs if p.drift_share is not None]
+    if not known:
+        return '<p class="muted">No drift checks recorded yet.</p>'
+    left, right, top, bottom = 44, 12, 12, 34
+    hi = max([1e-9] + [p.drift_share or 0 for p in known] + [p.share_threshold or 0 for p in known])
+    hi = min(1.0, hi * 1.1) if hi < 0.9 else 1.0
+    n = max(1, len(known) - 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return _scale(i, 0, n, left + 8, width - right - 8), _scale(v, 0, hi, height - bottom, top)
+
+    parts = [
+        f'<svg id="drift-chart" class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="drift share over time">',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#9ca3af"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#9ca3af"/>',
+    ]
+    for tick in (0.0, hi / 2, hi):
+        _, y = xy(0, tick)
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" {_FONT}>{tick:.2f}</text>')
+    threshold = known[-1].share_threshold
+    if threshold is not None and threshold <= hi:
+        _, y = xy(0, threshold)
+        parts.append(
+            f'<line class="threshold" x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#dc2626" '
+            f'stroke-dasharray="4 3"><title>dataset drift threshold {threshold:.2f}</title></line>'
+        )
+    pts = [xy(i, p.drift_share or 0.0) for i, p in enumerate(known)]
+    parts.append(
+        '<polyline fill="none" stroke="#2563eb" stroke-width="1.5" points="'
+        + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+        + '"/>'
+    )
+    for (x, y), p in zip(pts, known, strict=True):
+        colour = ACTION_COLOURS.get(p.action, OTHER_COLOUR)
+        tip = f"{_when(p)} UTC: drift share {p.drift_share:.3f}, decision {p.action} (#{p.decision_id})"
+        parts.append(
+            f'<a href="decisions/{p.decision_id}"><circle class="point" data-action="{escape(p.action)}" '
+            f'cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}" stroke="#fff"><title>{escape(tip)}</title></circle></a>'
+        )
+    for i in sorted({0, len(known) - 1}):
+        x, _ = xy(i, 0)
+        anchor = "start" if i == 0 else "end"
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="{anchor}" {_FONT}>{_when(known[i])}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def severity_colour(severity: float | None) -> str:
+    """White to amber below the threshold (severity < 1), red from it on, grey when unknown."""
+    if severity is None:
+        return "#e5e7eb"
+    if severity >= 1:
+        strength = min(1.0, (severity - 1) / 2)
+        return f"rgb({220 - int(80 * strength)},{38 - int(38 * strength)},{38 - int(38 * strength)})"
+    s = max(0.0, severity)
+    return f"rgb(255,{int(255 - 90 * s)},{int(255 - 200 * s)})"
+
+
+def heatmap_chart(heatmap: Heatmap, *, cell: int = 18) -> str:
+    """Columns (rows of the map) x runs, each cell coloured by drift score relative to its threshold."""
+    if not heatmap.columns:
+        return '<p class="muted">No per-column drift recorded yet.</p>'
+    label_w = min(220, 12 + 7 * max(len(c) for c in heatmap.columns))
+    width = label_w + cell * len(heatmap.runs) + 8
+    height = cell * len(heatmap.columns) + 24
+    parts = [
+        f'<svg id="drift-heatmap" class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="drift per column and run">'
+    ]
+    for i, name in enumerate(heatmap.columns):
+        y = i * cell
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + cell * 0.7:.1f}" text-anchor="end" {_FONT}>{escape(name[:30])}</text>'
+        )
+        for j, run in enumerate(heatmap.runs):
+            sev = heatmap.cells[i][j]
+            state = "not checked" if sev is None else f"{sev:.2f} x threshold" + (" (drifted)" if sev >= 1 else "")
+            tip = f"{name} in run {_when(run)} (decision #{run.decision_id}): {state}"
+            parts.append(
+                f'<rect class="cell" x="{label_w + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
+                f'fill="{severity_colour(sev)}"><title>{escape(tip)}</title></rect>'
+            )
+    parts.append(
+        f'<text x="{label_w}" y="{height - 6}" {_FONT}>runs, oldest to newest; red: past the threshold</text></svg>'
+    )
+    return "".join(parts)
+
+
+def quality_chart(series: dict[str, list[tuple[RunPoint, float]]], *, width: int = 760, height: int = 200) -> str:
+    """Model quality on current data per metric over the runs where labels were known."""
+    if not series:
+        return '<p class="muted">Model quality is not known (no labelled current data in the drift checks).</p>'
+    palette = ["#2563eb", "#7c3aed", "#059669", "#db2777", "#0891b2"]
+    left, right, top, bottom = 44, 120, 12, 26
+    runs = sorted({p.decision_id: p for s in series.values() for p, _ in s}.values(), key=lambda p: p.decision_id)
+    index = {p.decision_id: i for i, p in enumerate(runs)}
+    values = [v for s in series.values() for _, v in s]
+    lo, hi = min(values), max(values)
+    lo, hi = (lo - 0.05, hi + 0.05) if hi - lo < 0.1 else (lo, hi)
+    n = max(1, len(runs) - 1)
+    parts = [
+        f'<svg id="quality-chart" class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="model quality over time">',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#9ca3af"/>',
+    ]
+    for tick in (lo, hi):
+        y = _scale(tick, lo, hi, height - bottom, top)
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" {_FONT}>{tick:.2f}</text>')
+    for k, (metric, points) in enumerate(sorted(series.items())):
+        colour = palette[k % len(palette)]
+        pts = [
+            (_scale(index[p.decision_id], 0, n, left + 8, width - right - 8), _scale(v, lo, hi, height - bottom, top))
+            for p, v in points
+        ]
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="'
+            + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+            + '"/>'
+        )
+        for (x, y), (p, v) in zip(pts, points, strict=True):
+            tip = f"{metric} = {v:.3f} on current data, {_when(p)} UTC"
+            parts.append(
+                f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+        label = escape(metric[:20])
+        parts.append(f'<text x="{width - right + 8}" y="{top + 14 * k + 10}" fill="{colour}" {_FONT}>{label}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

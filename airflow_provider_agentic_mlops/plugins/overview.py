@@ -1,0 +1,138 @@
+"""The model overview (Browse > Models), the per-model page and the decision trace page.
+
+Behind the same auth as the approvals page (:func:`.approvals_page.authenticated_user`) and the
+same DAG permission checks (:func:`.approvals_page.is_authorized_dag`): a model is shown to a user
+who may read its DAG's runs. The data is the state store's (:mod:`..core.model_history`); the last
+DAG run comes from Airflow's metadata database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from airflow_provider_agentic_mlops.plugins import approvals_page, charts
+from airflow_provider_agentic_mlops.plugins.app import settings_of
+from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
+from airflow_provider_agentic_mlops.plugins.pages import render
+
+router = APIRouter(tags=["models"])
+
+SPARKLINE_RUNS = 20
+
+
+def may_read(user: Any, dag_id: str) -> bool:
+    """Whether ``user`` may read the runs of ``dag_id`` (the model's DAG)."""
+    return approvals_page.is_authorized_dag(user, dag_id, method="GET", entity="RUN")
+
+
+def last_dag_runs(dag_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The latest run of each DAG from Airflow's metadata database: ``{dag_id: {"run_id", "state"}}``."""
+    if not dag_ids:
+        return {}
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    out: dict[str, dict[str, Any]] = {}
+    with create_session() as session:
+        for dag_id in dag_ids:
+            run = session.scalars(
+                select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
+            ).first()
+            if run is not None:
+                out[dag_id] = {"run_id": run.run_id, "state": str(getattr(run.state, "value", run.state))}
+    return out
+
+
+def model_or_404(store: Any, user: Any, model_name: str) -> str:
+    from airflow_provider_agentic_mlops.core import model_history
+
+    if model_name not in model_history.model_names(store):
+        raise HTTPException(404, f"model {model_name!r} is unknown to the state store (no decision, job or approval)")
+    dag_id = model_history.model_dag_id(store, model_name)
+    if not may_read(user, dag_id):
+        raise HTTPException(403, f"you may not read DAG {dag_id!r} of model {model_name!r}")
+    return dag_id
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request, user: UserDep) -> HTMLResponse:
+    """One row per model the user can see: champion, last run, last decision, drift, job, approval."""
+    from airflow_provider_agentic_mlops.core import model_history
+
+    store = settings_of(request.app).get_store()
+
+    def load() -> list[dict[str, Any]]:
+        rows = []
+        for name in model_history.model_names(store):
+            summary = model_history.model_summary(store, name, sparkline_runs=SPARKLINE_RUNS)
+            if may_read(user, summary["dag_id"]):
+                summary["sparkline"] = charts.sparkline([r.drift_share for r in summary["runs"]])
+                rows.append(summary)
+        runs = last_dag_runs([r["dag_id"] for r in rows])
+        for r in rows:
+            r["last_run"] = runs.get(r["dag_id"])
+        return rows
+
+    rows = await anyio.to_thread.run_sync(load)
+    return render(request, "models.html", user=user_name(user), models=rows, sparkline_runs=SPARKLINE_RUNS)
+
+
+@router.get("/models/{model_name}", response_class=HTMLResponse)
+async def model_page(request: Request, user: UserDep, model_name: str) -> HTMLResponse:
+    """Drift over time with decisions, per-column heatmap, quality, champion lineage, decisions."""
+    from airflow_provider_agentic_mlops.core import model_history
+
+    store = settings_of(request.app).get_store()
+
+    def load() -> dict[str, Any]:
+        dag_id = model_or_404(store, user, model_name)
+        runs = model_history.model_runs(store, model_name)
+        return {
+            "dag_id": dag_id,
+            "drift_chart": charts.drift_chart(runs),
+            "heatmap": charts.heatmap_chart(model_history.column_heatmap(runs)),
+            "quality_chart": charts.quality_chart(model_history.quality_series(runs)),
+            "lineage": model_history.champion_lineage(store, model_name),
+            "decisions": list(reversed(runs)),
+            "running_job": store.inflight_job(model_name),
+        }
+
+    context = await anyio.to_thread.run_sync(load)
+    return render(
+        request,
+        "model.html",
+        user=user_name(user),
+        model_name=model_name,
+        colours=charts.ACTION_COLOURS,
+        **context,
+    )
+
+
+@router.get("/models/{model_name}/decisions/{decision_id}", response_class=HTMLResponse)
+async def decision_page(request: Request, user: UserDep, model_name: str, decision_id: int) -> HTMLResponse:
+    """The full trace of one decision: rules fired, evidence, prompt, raw answer, tool calls, tokens."""
+    store = settings_of(request.app).get_store()
+
+    def load() -> dict[str, Any]:
+        model_or_404(store, user, model_name)
+        decision = store.get_decision(decision_id)
+        if decision is None or decision["model_name"] != model_name:
+            raise HTTPException(404, f"decision {decision_id} of model {model_name!r} does not exist")
+        return decision
+
+    d = await anyio.to_thread.run_sync(load)
+    observed = (d.get("inputs") or {}).get("drift_observed") or {}
+    messages = [m for m in (d.get("prompt") or []) if isinstance(m, dict)]
+    return render(
+        request,
+        "decision.html",
+        user=user_name(user),
+        d=d,
+        prompt_messages=messages,
+        report_uri=observed.get("report_uri"),
+    )

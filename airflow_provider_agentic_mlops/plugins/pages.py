@@ -1,0 +1,77 @@
+"""HTML pages of the plugin: one Jinja environment (autoescaped) over ``plugins/templates``.
+
+Every value from the state store, the data or the LLM reaches the page through a template, which
+escapes it for HTML; only the server-drawn SVG of :mod:`.charts` (escaped there) is marked safe.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return "-" if value in (None, "") else str(value)
+
+
+def _pretty(value: Any) -> str:
+    if value in (None, "", [], {}):
+        return "-"
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def plugin_root(request: Request) -> str:
+    """The plugin's URL path as the browser sees it (``/agentic-mlops`` behind Airflow's base path)."""
+    return str(request.scope.get("root_path") or "").rstrip("/")
+
+
+def airflow_root(request: Request) -> str:
+    """The Airflow UI's URL path (the plugin's mount point removed)."""
+    from airflow_provider_agentic_mlops.links import PLUGIN_PREFIX
+
+    return plugin_root(request).removesuffix(PLUGIN_PREFIX)
+
+
+def artifact_path(model_name: str, uri: str) -> str:
+    """Path, under the plugin, of the page serving artifact ``uri`` of ``model_name``."""
+    return f"/models/{quote(model_name, safe='')}/artifact?uri={quote(uri, safe='')}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    env.filters["when"] = _when
+    env.filters["pretty"] = _pretty
+    return env
+
+
+def render(request: Request, template: str, *, user: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render ``template`` with the page basics (``root``, ``airflow_root``, ``user``, ``artifact_url``)."""
+    root = plugin_root(request)
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            root=root,
+            airflow_root=airflow_root(request),
+            user=user,
+            artifact_url=lambda model, uri: root + artifact_path(model, uri),
+            **context,
+        )
+    )
+    return HTMLResponse(html, status_code=status_code)

@@ -1,0 +1,113 @@
+"""A model's history written into a state store the way the loop writes it: decisions with their
+drift facts and per-column observations, an approval decided by two people, a promotion and a
+rollback. Used by the plugin's unit tests, the browser tests and scripts/screenshots."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow_provider_agentic_mlops import approvals
+from airflow_provider_agentic_mlops.core.model_history import drift_observation
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+
+#: (drift share, action) of each seeded run, oldest first.
+RUNS = [(0.0, "no_action"), (0.2, "no_action"), (0.6, "retrain"), (0.8, "escalate"), (0.4, "retrain")]
+COLUMNS = ["amount", "merchant_risk", "hour", "country", "<script>alert(1)</script>"]
+
+
+def drift_summary(share: float, *, report_uri: str | None) -> dict[str, Any]:
+    """A drift summary as DriftCheckOperator returns it: the first ``share`` of COLUMNS drifted."""
+    n_drifted = round(share * len(COLUMNS))
+    columns = {
+        name: {
+            "score": 0.3 if i < n_drifted else 0.05,
+            "method": "wasserstein",
+            "threshold": 0.1,
+            "drifted": i < n_drifted,
+            "type": "num",
+        }
+        for i, name in enumerate(COLUMNS)
+    }
+    return {
+        "dataset_drift": share >= 0.5,
+        "drift_share": share,
+        "share_threshold": 0.5,
+        "n_columns": len(COLUMNS),
+        "n_drifted": n_drifted,
+        "columns": columns,
+        "quality": {"roc_auc": {"reference": 0.9, "current": round(0.9 - share / 4, 3)}},
+        "report_uri": report_uri,
+    }
+
+
+def seed_history(
+    store: StateStore, model_name: str = "fraud-detector", *, report_uri: str | None = None
+) -> dict[str, Any]:
+    """Write the history; returns the decision ids (oldest first) and the approval id."""
+    dag_id = f"agentic_mlops__{model_name}"
+    decision_ids = []
+    for i, (share, action) in enumerate(RUNS):
+        drift = drift_summary(share, report_uri=report_uri)
+        decision_ids.append(
+            store.record_decision(
+                model_name,
+                mode="rules",
+                final_action=action,
+                decided_by="rules",
+                dag_id=dag_id,
+                run_id=f"scheduled__2026-01-0{i + 1}",
+                rationale=f"drift share {share:.2f}; quality {drift['quality']['roc_auc']['current']}",
+                rules_fired=[{"rule": "drift_share", "effect": action, "detail": f"share {share}"}],
+                evidence={"drift_share": share},
+                inputs={
+                    "drift": {k: drift[k] for k in ("dataset_drift", "drift_share", "share_threshold", "quality")},
+                    "drift_observed": drift_observation(drift),
+                },
+                prompt=[{"role": "system", "content": "decide"}, {"role": "user", "content": "<b>data</b>"}],
+                raw_answer='{"action": "retrain"}',
+                prompt_tokens=120,
+                completion_tokens=30,
+            )
+        )
+    request = approvals.request(
+        store,
+        model_name=model_name,
+        model_version="2",
+        dag_id=dag_id,
+        run_id="scheduled__2026-01-03",
+        expires_at=utcnow() + timedelta(hours=1),
+        required_approvals=2,
+        details={
+            "drift": {"drift_share": 0.6, "share_threshold": 0.5, "n_columns": 5, "n_drifted": 3},
+            "rationale": "drift on amount and merchant_risk; quality fell",
+            "validation": {
+                "passed": True,
+                "primary_metric": "roc_auc",
+                "champion_metrics": {"roc_auc": 0.45657445497828264, "accuracy": 0.91},
+                "challenger_metrics": {"roc_auc": 0.822458131473438, "accuracy": 0.9},
+                "report_uri": report_uri,
+            },
+            "links": {"Drift report": report_uri} if report_uri else {},
+        },
+    ).approval
+    allow = approvals.Allowlist(("U_ANN", "U_BOB"))
+    for user in ("U_ANN", "U_BOB"):
+        approvals.decide(
+            store, request["id"], approve=True, user=user, via="slack", reason="looks good", allowlist=allow
+        )
+    store.audit(
+        "promoted",
+        actor="U_BOB",
+        model_name=model_name,
+        subject="version:2",
+        details={"previous_version": "1", "approval_id": request["id"], "dag_id": dag_id, "run_id": "r3"},
+    )
+    store.audit(
+        "rollback",
+        actor="carol",
+        model_name=model_name,
+        subject="version:1",
+        details={"from_version": "2", "to_version": "1", "reason": "latency regression"},
+    )
+    return {"decision_ids": decision_ids, "approval_id": request["id"], "dag_id": dag_id}

@@ -1,0 +1,105 @@
+"""Shaping the state store's history for the model pages: runs, heatmap, quality, lineage, artifacts."""
+
+from __future__ import annotations
+
+from airflow_provider_agentic_mlops.core import model_history
+from airflow_provider_agentic_mlops.core.state import StateStore
+from tests.model_history_data import COLUMNS, RUNS, drift_summary, seed_history
+
+
+def test_drift_observation_orients_severity_so_above_one_means_drifted_for_distances_and_p_values() -> None:
+    drift = {
+        "columns": {
+            "dist": {"score": 0.3, "method": "wasserstein", "threshold": 0.1, "drifted": True, "type": "num"},
+            "pval": {"score": 0.01, "method": "ks", "threshold": 0.05, "drifted": True, "type": "num"},
+            "calm": {"score": 0.5, "method": "ks", "threshold": 0.05, "drifted": False, "type": "num"},
+            "zero": {"score": 0.0, "method": "ks", "threshold": 0.05, "drifted": True, "type": "num"},
+        },
+        "report_uri": "runs:/abc/drift/report.html",
+    }
+    observed = model_history.drift_observation(drift)
+    cols = observed["columns"]
+    assert cols["dist"]["severity"] == 3.0 and cols["pval"]["severity"] == 5.0
+    assert cols["calm"]["severity"] == 0.1 and not cols["calm"]["drifted"]
+    assert cols["zero"]["severity"] == model_history.SEVERITY_CAP  # JSON has no infinity
+    assert observed["report_uri"] == "runs:/abc/drift/report.html"
+
+
+def test_runs_come_back_oldest_first_with_share_action_and_columns(sqlite_store: StateStore) -> None:
+    seed_history(sqlite_store)
+    runs = model_history.model_runs(sqlite_store, "fraud-detector")
+    assert [(r.drift_share, r.action) for r in runs] == RUNS
+    assert runs[2].columns["amount"] == {"severity": 3.0, "drifted": True}
+    assert runs[0].share_threshold == 0.5
+
+
+def test_heatmap_is_columns_by_runs_most_drifted_column_first(sqlite_store: StateStore) -> None:
+    seed_history(sqlite_store)
+    heatmap = model_history.column_heatmap(model_history.model_runs(sqlite_store, "fraud-detector"))
+    assert sorted(heatmap.columns) == sorted(COLUMNS)
+    assert len(heatmap.runs) == len(RUNS) and all(len(row) == len(RUNS) for row in heatmap.cells)
+    assert heatmap.columns[0] == "amount"  # drifted in three runs, severity 3
+    assert heatmap.cells[0] == [0.5, 3.0, 3.0, 3.0, 3.0]
+    limited = model_history.column_heatmap(heatmap.runs, max_columns=2)
+    assert len(limited.columns) == 2 and len(limited.cells) == 2
+
+
+def test_quality_series_keeps_runs_with_known_current_quality() -> None:
+    points = [
+        model_history.run_point({"id": i, "created_at": None, "final_action": "no_action", "inputs": {"drift": drift}})
+        for i, drift in enumerate(
+            [drift_summary(0.2, report_uri=None), {"quality": None}, drift_summary(0.8, report_uri=None)]
+        )
+    ]
+    series = model_history.quality_series(points)
+    assert [round(v, 3) for _, v in series["roc_auc"]] == [0.85, 0.7]
+
+
+def test_lineage_lists_promotion_with_its_two_approvers_and_the_rollback(sqlite_store: StateStore) -> None:
+    seeded = seed_history(sqlite_store)
+    lineage = model_history.champion_lineage(sqlite_store, "fraud-detector")
+    assert [(e["event"], e["version"], e["from_version"], e["by"]) for e in lineage] == [
+        ("rolled back to", "1", "2", "carol"),
+        ("promoted", "2", "1", "U_BOB"),
+    ]
+    assert lineage[0]["reason"] == "latency regression"
+    assert lineage[1]["approval"]["id"] == seeded["approval_id"]
+    assert [v["user_id"] for v in lineage[1]["approval"]["votes"]] == ["U_ANN", "U_BOB"]
+
+
+def test_summary_has_champion_last_decision_and_no_pending_approval(sqlite_store: StateStore) -> None:
+    seed_history(sqlite_store)
+    summary = model_history.model_summary(sqlite_store, "fraud-detector")
+    assert summary["champion"]["version"] == "1"  # the rollback is the latest champion change
+    assert summary["last_decision"].action == "retrain" and summary["pending_approval"] is None
+    assert summary["dag_id"] == "agentic_mlops__fraud-detector"
+    assert model_history.model_names(sqlite_store) == ["fraud-detector"]
+
+
+def test_decided_approvals_come_with_their_votes(sqlite_store: StateStore) -> None:
+    seeded = seed_history(sqlite_store)
+    decided = model_history.decided_approvals(sqlite_store)
+    assert [a["id"] for a in decided] == [seeded["approval_id"]]
+    assert decided[0]["status"] == "approved" and len(decided[0]["votes"]) == 2
+
+
+def test_only_report_uris_the_loop_recorded_are_listed(sqlite_store: StateStore) -> None:
+    seed_history(sqlite_store, report_uri="runs:/r1/drift/x/drift_report.html")
+    sqlite_store.audit(
+        "validation_rejected",
+        actor="agentic-mlops",
+        model_name="fraud-detector",
+        details={"report_uri": "runs:/r2/v.html"},
+    )
+    assert model_history.recorded_artifact_uris(sqlite_store, "fraud-detector") == {
+        "runs:/r1/drift/x/drift_report.html",
+        "runs:/r2/v.html",
+    }
+    assert model_history.recorded_artifact_uris(sqlite_store, "other") == set()
+
+
+def test_artifact_location_understands_runs_uris_mlflow_ui_urls_and_store_uris() -> None:
+    assert model_history.artifact_location("runs:/abc/drift/r.html") == ("abc", "drift/r.html")
+    ui = "http://mlflow:5000/#/experiments/3/runs/abc/artifacts/drift/f/drift_report.html"
+    assert model_history.artifact_location(ui) == ("abc", "drift/f/drift_report.html")
+    assert model_history.artifact_location("s3://b/1/abc/artifacts/x.html") == (None, "s3://b/1/abc/artifacts/x.html")

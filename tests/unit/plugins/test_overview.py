@@ -1,0 +1,192 @@
+"""The model overview, the model page, the decision trace and report serving, behind Airflow's auth."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from airflow_provider_agentic_mlops.core.state import StateStore
+from airflow_provider_agentic_mlops.plugins import approvals_page, overview
+from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from tests.model_history_data import COLUMNS, RUNS, seed_history
+
+DAG = "agentic_mlops__fraud-detector"
+
+
+class User:
+    def get_name(self) -> str:
+        return "ui-alice"
+
+
+@pytest.fixture
+def allowed(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """DAG ids the user may read, standing in for Airflow's auth manager."""
+    dags: set[str] = set()
+    monkeypatch.setattr(
+        approvals_page, "is_authorized_dag", lambda user, dag_id, *, method, entity: method == "GET" and dag_id in dags
+    )
+    monkeypatch.setattr(
+        overview, "last_dag_runs", lambda ids: {d: {"run_id": "manual__1", "state": "success"} for d in ids}
+    )
+    return dags
+
+
+def _client(store: StateStore, *, signed_in: bool = True) -> TestClient:
+    root = FastAPI()
+    app = create_app(AppSettings(signing_secret="s", store=store))
+    if signed_in:
+        app.dependency_overrides[approvals_page.authenticated_user] = User
+    root.mount("/agentic-mlops", app)
+    return TestClient(root)
+
+
+def test_pages_need_an_airflow_login(sqlite_store: StateStore) -> None:
+    seed_history(sqlite_store)
+    client = _client(sqlite_store, signed_in=False)
+    for path in ("/models", "/models/fraud-detector", "/models/fraud-detector/decisions/1"):
+        assert client.get(f"/agentic-mlops{path}").status_code == 401
+
+
+def test_overview_lists_only_models_whose_dag_the_user_may_read(sqlite_store: StateStore, allowed: set[str]) -> None:
+    seed_history(sqlite_store)
+    seed_history(sqlite_store, "secret-model")
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models")
+    assert page.status_code == 200
+    assert page.text.count('class="model-row"') == 1 and "secret-model" not in page.text
+    assert "v1" in page.text and "manual__1" in page.text  # champion after the rollback; last DAG run
+    sparkline = re.search(r'<svg class="sparkline".*?</svg>', page.text).group(0)
+    assert sparkline.count('class="point"') == len(RUNS)
+
+
+def test_model_page_draws_each_run_with_its_decision_and_a_cell_per_column_and_run(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    seeded = seed_history(sqlite_store)
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector")
+    assert page.status_code == 200, page.text
+    chart = re.search(r'<svg id="drift-chart".*?</svg>', page.text).group(0)
+    assert re.findall(r'data-action="(\w+)"', chart) == [a for _, a in RUNS]
+    assert f'href="decisions/{seeded["decision_ids"][2]}"' in chart
+    heatmap = re.search(r'<svg id="drift-heatmap".*?</svg>', page.text).group(0)
+    assert heatmap.count('class="cell"') == len(COLUMNS) * len(RUNS)
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    quality = re.search(r'<svg id="quality-chart".*?</svg>', page.text).group(0)
+    assert quality.count('class="point"') == len(RUNS)
+    assert (
+        "rolled back to" in page.text and "latency regression" in page.text and "U_ANN (approve via slack)" in page.text
+    )
+
+
+def test_model_page_of_a_dag_the_user_may_not_read_is_403_and_unknown_model_404(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    seed_history(sqlite_store)
+    client = _client(sqlite_store)
+    assert client.get("/agentic-mlops/models/fraud-detector").status_code == 403
+    assert client.get("/agentic-mlops/models/fraud-detector/decisions/1").status_code == 403
+    allowed.add(DAG)
+    assert client.get("/agentic-mlops/models/nope").status_code == 404
+
+
+def test_decision_page_shows_the_whole_trace_escaped(sqlite_store: StateStore, allowed: set[str]) -> None:
+    seeded = seed_history(sqlite_store)
+    allowed.add(DAG)
+    decision_id = seeded["decision_ids"][2]
+    page = _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}")
+    assert page.status_code == 200
+    for text in ("drift_share", "120 prompt + 30 completion", "&lt;b&gt;data&lt;/b&gt;", "&#34;action&#34;", "retrain"):
+        assert text in page.text
+    other = seed_history(sqlite_store, "other")["decision_ids"][0]
+    assert _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{other}").status_code == 404
+
+
+def _mlflow_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A drift report logged to a local MLflow store; its runs:/ URI."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("agentic-mlops/fraud-detector", artifact_location=(tmp_path / "art").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    client.log_text(run_id, "<html><body><h1>Drift report</h1></body></html>", "drift/f/drift_report.html")
+    return f"runs:/{run_id}/drift/f/drift_report.html"
+
+
+def test_a_recorded_report_is_served_from_mlflows_artifact_store_sandboxed(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import quote
+
+    report = _mlflow_report(tmp_path, monkeypatch)
+    seed_history(sqlite_store, report_uri=report)
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    model_page = client.get("/agentic-mlops/models/fraud-detector").text
+    assert f"/agentic-mlops/models/fraud-detector/artifact?uri={quote(report, safe='')}" in model_page
+    response = client.get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": report})
+    assert response.status_code == 200 and "<h1>Drift report</h1>" in response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"] == "sandbox allow-scripts"
+
+
+def test_an_artifact_the_loop_did_not_record_is_not_fetched(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = _mlflow_report(tmp_path, monkeypatch)
+    seed_history(sqlite_store)  # no report recorded
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    for uri in (report, "file:///etc/passwd"):
+        response = client.get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": uri})
+        assert response.status_code == 404 and "not an artifact the loop recorded" in response.text
+
+
+def test_the_report_needs_read_access_to_the_models_dag(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = _mlflow_report(tmp_path, monkeypatch)
+    seed_history(sqlite_store, report_uri=report)
+    response = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": report})
+    assert response.status_code == 403
+
+
+def test_models_is_a_browse_view_of_the_plugin() -> None:
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    from airflow_provider_agentic_mlops.plugins import AgenticMlopsPlugin
+
+    views = {v["name"]: ExternalViewResponse.model_validate(v) for v in AgenticMlopsPlugin.external_views}
+    assert views["Models"].href == "/agentic-mlops/models" and views["Models"].category == "browse"
+    paths = {r.path for r in AgenticMlopsPlugin.fastapi_apps[0]["app"].routes}
+    assert {"/models", "/models/{model_name}", "/models/{model_name}/artifact"} <= paths
+
+
+def test_links_point_at_plugin_pages_and_hide_when_there_is_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_agentic_mlops import links
+
+    values: dict[str, Any] = {"report_uri": "file:///data/r.html", "decision_id": 7, "validation": None}
+    monkeypatch.setattr(links, "_xcom", lambda ti_key, key: values.get(key))
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example/base/")
+
+    class Op:
+        model_name = "fraud detector"
+
+    assert links.DriftReportLink().get_link(Op(), ti_key=None) == (
+        "/base/agentic-mlops/models/fraud%20detector/artifact?uri=file%3A%2F%2F%2Fdata%2Fr.html"
+    )
+    assert (
+        links.DecisionTraceLink().get_link(Op(), ti_key=None)
+        == "/base/agentic-mlops/models/fraud%20detector/decisions/7"
+    )
+    assert links.ValidationReportLink().get_link(Op(), ti_key=None) == ""
+    values["report_uri"] = None
+    assert links.DriftReportLink().get_link(Op(), ti_key=None) == ""
+    assert links.MlflowModelVersionLink().get_link(Op(), ti_key=None).endswith("/models/fraud%20detector#lineage")
