@@ -17,8 +17,16 @@ USER airflow
 RUN mkdir -p /opt/airflow/provider-src
 WORKDIR /opt/airflow/provider-src
 
+# Dependencies first, from pyproject.toml alone: this layer stays cached while only the package's
+# code, README or LICENSE change (then the last install below takes seconds).
+COPY --chown=airflow:0 pyproject.toml ./
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+        > /tmp/provider-requirements.txt \
+    && pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/provider-requirements.txt \
+    && rm /tmp/provider-requirements.txt
+
 # LICENSE* : whatever pyproject.toml names as license files (none matching is fine).
-COPY --chown=airflow:0 pyproject.toml README.md LICENSE* ./
+COPY --chown=airflow:0 README.md LICENSE* ./
 COPY --chown=airflow:0 airflow_provider_agentic_mlops/ ./airflow_provider_agentic_mlops/
 
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" .

@@ -250,6 +250,16 @@ def test_dockerfile_airflow_stage_is_airflow_3_with_the_provider_installed_as_ai
     assert "pyproject.toml" in copied_before
 
 
+def test_dockerfile_installs_dependencies_before_copying_the_package() -> None:
+    """A change to the code or README reuses the cached dependency layer (minutes on a small machine)."""
+    stage = _stage("airflow")
+    first_install = next(i for i, (instr, args) in enumerate(stage) if instr == "RUN" and "pip install" in args)
+    copied_before = " ".join(args for instr, args in stage[:first_install] if instr == "COPY")
+    assert "pyproject.toml" in copied_before
+    assert "airflow_provider_agentic_mlops" not in copied_before and "README" not in copied_before
+    assert "apache-airflow==${AIRFLOW_VERSION}" in stage[first_install][1]
+
+
 def test_dockerignore_keeps_everything_the_dockerfile_copies() -> None:
     patterns = [
         line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
