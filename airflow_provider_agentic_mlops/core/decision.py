@@ -250,7 +250,6 @@ class ModelHistory:
     :param tokens_used_today: LLM tokens the model's decisions used in the last 24 hours.
     :param recent_decisions: the model's latest decisions (newest first), for the drift-history tool.
     :param now: naive UTC "now" (the store's clock convention).
-    :param oldest_in_window_at: start of the oldest retrain in the budget window (says when it frees up).
     """
 
     now: datetime
@@ -260,7 +259,6 @@ class ModelHistory:
     oldest_in_window_at: datetime | None = None
     tokens_used_today: int = 0
     recent_decisions: Sequence[Mapping[str, Any]] = ()
-    oldest_in_window_at: datetime | None = None
 
 
 @dataclass(frozen=True)
