@@ -7,7 +7,7 @@ scikit-learn; the operators import those inside ``execute()``.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,22 @@ from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
 from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
 
 START_DATE = datetime(2026, 1, 1)
+
+#: Retries of the tasks that are safe to repeat after a crash or a transient error (worker lost, store or
+#: MLflow briefly down). check_drift and validate recompute from the same data; decide records one more
+#: decision and branches the same way; wait_for_approval finds its run's request again (no second Slack
+#: message); promote completes its recorded intent (core/promotion.py). Not retried: retrain (a retry would
+#: train again and spend the retrain budget; the next run decides afresh) and escalate (it would post again).
+TASK_RETRIES = {
+    "check_drift": 2,
+    "decide": 2,
+    "retrain": 0,
+    "validate": 2,
+    "escalate": 0,
+    "wait_for_approval": 2,
+    "promote": 3,
+}
+RETRY_DELAY = timedelta(seconds=30)
 
 
 def models_file(default_dir: str | Path | None = None) -> Path:
@@ -74,7 +90,12 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
         catchup=False,
         max_active_runs=1,  # one loop per model at a time; the state store guards the retrain too
         tags=["agentic-mlops", *spec.tags],
-        default_args={"owner": spec.owner, "retries": 0},
+        default_args={
+            "owner": spec.owner,
+            "retries": 0,  # per task below: TASK_RETRIES
+            "retry_delay": RETRY_DELAY,
+            "retry_exponential_backoff": True,
+        },
         description=f"Agentic MLOps loop of model {spec.name!r}",
         doc_md=f"Drift -> decision -> retrain -> validation -> approval -> promotion for `{spec.name}` "
         f"(MLflow model `{spec.mlflow_model_name}`). Generated from the models file.",
@@ -127,6 +148,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             mlflow_conn_id=retrain.mlflow_conn_id,
             state_conn_id=spec.state_conn_id,
             timeout=retrain.timeout_minutes,
+            heartbeat_timeout=retrain.heartbeat_timeout_minutes,
             cooldown_hours=decision.cooldown_hours,
             max_retrains=decision.max_retrains,
             budget_window_hours=decision.budget_window_hours,
@@ -173,6 +195,9 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             state_conn_id=spec.state_conn_id,
         )
 
+        for task in dag.tasks:
+            task.retries = TASK_RETRIES.get(task.task_id, 0)
+
         check_drift >> decide >> [retrain_task, no_action, escalate]
         retrain_task >> validate >> [wait_for_approval, rejected]
         wait_for_approval >> promote
@@ -192,4 +217,4 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in specs}
 
 
-__all__ = ["DAG_ID_PREFIX", "build_dag", "build_dags", "models_file"]
+__all__ = ["DAG_ID_PREFIX", "TASK_RETRIES", "build_dag", "build_dags", "models_file"]

@@ -186,6 +186,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--executor", choices=["auto", "local", "celery"], default="auto")
     args = parser.parse_args()
+    from tests.doubles import mlflow_server
+
+    mlflow_server.STARTUP_TIMEOUT_S = 600.0  # a loaded shared machine starts it slowly
     choice = {"auto": use_postgres_and_celery(), "local": False, "celery": True}[args.executor]
     sides = {MODEL: "provider", "empty-baseline": "EmptyOperator DAG", "noop-baseline": "no-op @task DAG"}
     samples: dict[str, list[dict[str, float]]] = {model: [] for model in sides}

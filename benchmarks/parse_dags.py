@@ -59,7 +59,8 @@ for i in range({n}):
              catchup=False, max_active_runs=1, tags=["agentic-mlops"],
              default_args={{"owner": "mlops", "retries": 0}},
              description=f"Agentic MLOps loop of model 'model-{{i:04d}}'",
-             doc_md=f"Drift -> decision -> retrain -> validation -> approval -> promotion for `model-{{i:04d}}`",
+             doc_md=f"Drift -> decision -> retrain -> validation -> approval -> promotion for `model-{{i:04d}}` "
+                    f"(MLflow model `model-{{i:04d}}`). Generated from the models file.",
              ) as dag:
         t = {{name: EmptyOperator(task_id=name) for name in (
             "check_drift", "decide", "no_action", "escalate", "retrain", "validate", "rejected",

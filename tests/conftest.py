@@ -80,7 +80,7 @@ def drop_pg_database(url: str) -> None:
     """Drop a database made by :func:`create_pg_database`, and forget that the store migrated it."""
     from airflow_provider_agentic_mlops.core import state
 
-    state._migrated.discard(url)
+    state._migrated.difference_update({key for key in state._migrated if key.split("|", 1)[0] == url})
     _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 

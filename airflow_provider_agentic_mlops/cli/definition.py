@@ -34,7 +34,7 @@ ARG_REASON = Arg(("--reason",), help="Why; stored in the audit trail")
 ARG_STATUS = Arg(
     ("--status",),
     help="Only requests in this status (default: pending)",
-    choices=("pending", "approved", "denied", "expired", "all"),
+    choices=("pending", "approved", "denied", "expired", "cancelled", "superseded", "all"),
     default="pending",
 )
 ARG_MODELS_FILE = Arg(("--models-file",), help="models.yaml to read (default: [agentic_mlops] models_file)")
@@ -84,7 +84,17 @@ MODELS_COMMANDS = (
     ),
 )
 
+DB_COMMANDS = (
+    ActionCommand(
+        name="migrate",
+        help="Migrate the state store's schema to the newest revision (after installing a new provider version)",
+        func=lazy_load_command(f"{_CMD}.db.db_migrate"),
+        args=(ARG_STATE_CONN,),
+    ),
+)
+
 AGENTIC_MLOPS_COMMANDS = (
+    GroupCommand(name="db", help="The provider's state store", subcommands=DB_COMMANDS),
     GroupCommand(name="approvals", help="Approve or deny model promotions", subcommands=APPROVALS_COMMANDS),
     GroupCommand(name="decisions", help="Inspect the agent's decisions", subcommands=DECISIONS_COMMANDS),
     GroupCommand(name="models", help="Models under the agent's care", subcommands=MODELS_COMMANDS),

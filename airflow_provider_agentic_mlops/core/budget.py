@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.state import StateStore
 
 COOLDOWN, RETRAIN_BUDGET = "cooldown", "retrain_budget"
 
@@ -87,4 +91,53 @@ def check_retrain_budget(
         f"within budget: {retrains_in_window} of {max_retrains} retrains in the last {budget_window_hours:g} h"
         + (f", cooldown of {cooldown_hours:g} h elapsed" if last_retrain_at else ", no previous retrain"),
         retrains_in_window,
+    )
+
+
+@dataclass(frozen=True)
+class BudgetInputs:
+    """What the budget rule needs from the state store, read in one place for every caller.
+
+    :param last_retrain_at: start of the last retrain that did not fail (None: never).
+    :param retrains_in_window: retrains started in the budget window, failed ones included.
+    :param oldest_in_window_at: start of the oldest of those (None: none), to say when the budget frees up.
+    """
+
+    last_retrain_at: datetime | None
+    retrains_in_window: int
+    oldest_in_window_at: datetime | None
+
+
+def read_budget_inputs(
+    store: StateStore, model_name: str, *, now: datetime, budget_window_hours: float
+) -> BudgetInputs:
+    """The budget rule's inputs for ``model_name``: used by the decide step and by RetrainOperator alike."""
+    count, oldest = store.retrains_since(model_name, since=now - timedelta(hours=budget_window_hours))
+    last = store.last_retrain(model_name)
+    return BudgetInputs(
+        last_retrain_at=last["started_at"] if last else None,
+        retrains_in_window=count,
+        oldest_in_window_at=oldest,
+    )
+
+
+def check_store_budget(
+    store: StateStore,
+    model_name: str,
+    *,
+    now: datetime,
+    cooldown_hours: float,
+    max_retrains: int,
+    budget_window_hours: float,
+) -> BudgetCheck:
+    """:func:`check_retrain_budget` on what the store knows about ``model_name`` (RetrainOperator, ``models list``)."""
+    inputs = read_budget_inputs(store, model_name, now=now, budget_window_hours=budget_window_hours)
+    return check_retrain_budget(
+        now=now,
+        last_retrain_at=inputs.last_retrain_at,
+        retrains_in_window=inputs.retrains_in_window,
+        cooldown_hours=cooldown_hours,
+        max_retrains=max_retrains,
+        budget_window_hours=budget_window_hours,
+        oldest_in_window_at=inputs.oldest_in_window_at,
     )

@@ -89,6 +89,8 @@ class RetrainConfig(_Section):
     python_callable: str | None = None
     conf: dict[str, Any] = Field(default_factory=dict)
     timeout_minutes: float = Field(120, gt=0)
+    #: minutes without a heartbeat after which a job trained in its task is presumed dead and failed
+    heartbeat_timeout_minutes: float = Field(10, gt=0)
     pool: str | None = None
     mlflow_conn_id: str = "agentic_mlops_mlflow_train"
 
@@ -123,7 +125,8 @@ class ApprovalConfig(_Section):
     required_approvals: int = Field(1, ge=1, le=5)
     remind_every_hours: float | None = Field(None, gt=0)
     escalation_channel: str | None = None
-    deferrable: bool = True
+    #: wait in the triggerer; None: Airflow's ``[operators] default_deferrable``
+    deferrable: bool | None = None
     poke_interval_seconds: float = Field(30, gt=0)
 
 

@@ -51,6 +51,7 @@ from airflow_provider_agentic_mlops.core.config import (  # noqa: F401 - re-expo
     RETRAIN,
     DecisionConfig,
 )
+from airflow_provider_agentic_mlops.core.jobs import job_overdue
 
 BY_RULES, BY_LLM, BY_GUARDRAIL = "rules", "llm", "guardrail"
 
@@ -239,6 +240,7 @@ class ModelHistory:
     :param inflight_job: the running retraining job, if any.
     :param last_retrain: the most recent retraining job that did not fail.
     :param retrains_in_window: retraining jobs started within ``budget_window_hours``.
+    :param oldest_in_window_at: start of the oldest of those, so a refusal says when the next is allowed.
     :param tokens_used_today: LLM tokens the model's decisions used in the last 24 hours.
     :param recent_decisions: the model's latest decisions (newest first), for the drift-history tool.
     :param now: naive UTC "now" (the store's clock convention).
@@ -248,6 +250,7 @@ class ModelHistory:
     inflight_job: Mapping[str, Any] | None = None
     last_retrain: Mapping[str, Any] | None = None
     retrains_in_window: int = 0
+    oldest_in_window_at: datetime | None = None
     tokens_used_today: int = 0
     recent_decisions: Sequence[Mapping[str, Any]] = ()
 
@@ -346,6 +349,12 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         return g
 
     job = history.inflight_job
+    overdue = job_overdue(job, history.now) if job else None
+    if overdue:  # standing down again would end green while the model stays blocked: a person must look
+        g.fire("inflight_job_overdue", f"forced {ESCALATE}", overdue)
+        g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
+        g.rationale = f"The model is blocked: {overdue}. Check its worker or training DAG run, or fail the job."
+        return g
     if job:
         g.attach_job_id = job.get("id")
         detail = f"retraining job {job.get('id')} is running (started {job.get('started_at')}, run {job.get('run_id')})"
@@ -371,6 +380,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         cooldown_hours=config.cooldown_hours,
         max_retrains=config.max_retrains,
         budget_window_hours=config.budget_window_hours,
+        oldest_in_window_at=_naive_utc(history.oldest_in_window_at),
     )
     retrain_blocked: list[str] = []
     for rule, why in budget.violations:

@@ -127,3 +127,24 @@ slack_replays = sa.Table(
     sa.Column("seen_at", sa.DateTime, nullable=False),
     sa.Index("ix_agentic_mlops_slack_replays_seen_at", "seen_at"),
 )
+
+# One promotion per approval, recorded as intent before any step runs: a re-run after a crash
+# completes the steps not yet done (``steps`` lists those done, in order) with the values recorded here.
+promotions = sa.Table(
+    "agentic_mlops_promotions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("approval_id", sa.Integer, sa.ForeignKey("agentic_mlops_approvals.id"), nullable=False),
+    sa.Column("model_name", sa.String(250), nullable=False),
+    sa.Column("registered_model", sa.String(250), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("previous_version", sa.String(64)),
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # in_progress | completed
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("completed_at", sa.DateTime),
+    sa.UniqueConstraint("approval_id", name="uq_agentic_mlops_promotion_approval"),
+    sa.Index("ix_agentic_mlops_promotions_model", "model_name", "status"),
+)

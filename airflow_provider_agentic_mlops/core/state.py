@@ -24,18 +24,31 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import tenacity
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import schema
+from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import cross_process_lock
-from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs, slack_replays
+from airflow_provider_agentic_mlops.core.schema import (
+    approval_votes,
+    approvals,
+    audit,
+    decisions,
+    jobs,
+    promotions,
+    slack_replays,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0002_slack_replay"
 
 JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
 PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
+PROMOTION_IN_PROGRESS, PROMOTION_COMPLETED = "in_progress", "completed"
+#: Closed because its DAG run can no longer act on it: the run failed (``cancelled``) or a newer request of
+#: the same model replaced it (``superseded``). Deciding such a request records nothing.
+CANCELLED, SUPERSEDED = "cancelled", "superseded"
 
 
 def utcnow() -> datetime:
@@ -69,6 +82,43 @@ class ApprovalOutcome:
     @property
     def decided(self) -> bool:
         return self.approval["status"] != PENDING
+
+
+_TRANSIENT = (
+    "could not connect",
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "ssl syscall error",
+    "database is locked",
+    "the database system is starting up",
+    "the database system is shutting down",
+)
+
+
+def is_transient(err: BaseException) -> bool:
+    """A dropped or refused database connection (or SQLite's lock timeout): worth trying again. A missing
+    table or a bad query is not."""
+    if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
+        return True
+    if isinstance(err, sa.exc.InterfaceError):
+        return True
+    return isinstance(err, sa.exc.OperationalError) and any(t in str(err).lower() for t in _TRANSIENT)
+
+
+#: Reads of the store retry connection errors with exponential backoff (0.2 s doubling to 5 s, 6 tries,
+#: about 15 s): a PostgreSQL restart, a failover or a killed connection is a blip, not a failed run.
+#: Writes are not retried here: whether a write whose connection dropped was committed is unknown.
+retry_read = tenacity.retry(
+    retry=tenacity.retry_if_exception(is_transient),
+    wait=tenacity.wait_exponential(multiplier=0.2, max=5),
+    stop=tenacity.stop_after_attempt(6),
+    before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
+    reraise=True,
+)
 
 
 class StateStoreError(RuntimeError):
@@ -161,7 +211,7 @@ class StateStore:
                 )
         except IntegrityError:
             running = self.inflight_job(model_name)
-            if running is None:  # it finished between our insert and this read: try once more
+            if running is None:  # it finished (or was stale) between our insert and this read: try once more
                 return self.start_job(
                     model_name,
                     dag_id=dag_id,
@@ -173,12 +223,25 @@ class StateStore:
             return running, False
         return self.get_job(job_id), True  # type: ignore[return-value]
 
+    @retry_read
     def get_job(self, job_id: int) -> dict[str, Any] | None:
         with self._read() as conn:
             row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().first()
         return dict(row) if row else None
 
-    def inflight_job(self, model_name: str) -> dict[str, Any] | None:
+    def inflight_job(self, model_name: str, *, task_state: TaskStateReader | None = None) -> dict[str, Any] | None:
+        """The model's running job, after failing it if it is stale (see :meth:`fail_stale_jobs`).
+
+        Every reader of the in-flight job goes through here, so a job whose worker died can block the
+        model only until somebody looks, never indefinitely.
+
+        :param task_state: reads the Airflow state of the task that owns the job, if the caller can.
+        """
+        self.fail_stale_jobs(model_name=model_name, task_state=task_state)
+        return self._running_job(model_name)
+
+    @retry_read
+    def _running_job(self, model_name: str) -> dict[str, Any] | None:
         with self._read() as conn:
             row = (
                 conn.execute(jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING))
@@ -224,35 +287,52 @@ class StateStore:
             raise StateStoreError(f"job {job_id} does not exist in the state store")
         return job
 
-    def fail_stale_jobs(self, *, stale_after: timedelta, model_name: str | None = None) -> list[int]:
-        """Mark failed every running job whose last heartbeat is older than ``stale_after``: its worker
-        died, and a job nobody runs must not block the model forever."""
-        cutoff = utcnow() - stale_after
-        cond = [jobs.c.status == JOB_RUNNING, jobs.c.heartbeat_at < cutoff]
-        if model_name is not None:
-            cond.append(jobs.c.model_name == model_name)
-        with self._write() as conn:
-            stale = conn.execute(sa.select(jobs.c.id, jobs.c.model_name).where(*cond)).all()
-            for job_id, model in stale:
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING)
-                    .values(
-                        status=JOB_FAILED,
-                        finished_at=utcnow(),
-                        error=f"no heartbeat for more than {stale_after}; the worker is presumed dead",
-                    )
-                )
-                self._audit(
-                    conn,
-                    "job_failed_stale",
-                    actor="agentic-mlops",
-                    model_name=model,
-                    subject=f"job:{job_id}",
-                    details={"stale_after_s": stale_after.total_seconds()},
-                )
-        return [job_id for job_id, _ in stale]
+    def fail_stale_jobs(
+        self,
+        *,
+        model_name: str | None = None,
+        task_state: TaskStateReader | None = None,
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Mark failed every running job nobody runs any more, so it cannot block its model.
 
+        Stale is judged by each job's own limits (recorded when it started, see :func:`job_limits`): no
+        heartbeat for ``heartbeat_timeout``; for a job that cannot heartbeat (waiting on a training DAG),
+        running longer than ``timeout``; or, when ``task_state`` is given, the Airflow task that owns it
+        has ended (failed, up for retry, ...) although the job is still marked running.
+
+        :return: the ids of the jobs marked failed.
+        """
+        now = _naive_utc(now) if now else utcnow()
+        query = sa.select(jobs).where(jobs.c.status == JOB_RUNNING)
+        if model_name is not None:
+            query = query.where(jobs.c.model_name == model_name)
+        with self._read() as conn:
+            running = [dict(r) for r in conn.execute(query).mappings()]
+        stale = [(job, why) for job in running if (why := stale_reason(job, now, task_state))]
+        failed: list[int] = []
+        if not stale:
+            return failed
+        with self._write() as conn:
+            for job, why in stale:
+                updated = conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job["id"], jobs.c.status == JOB_RUNNING)
+                    .values(status=JOB_FAILED, finished_at=now, error=why)
+                ).rowcount
+                if updated:
+                    failed.append(job["id"])
+                    self._audit(
+                        conn,
+                        "job_failed_stale",
+                        actor="agentic-mlops",
+                        model_name=job["model_name"],
+                        subject=f"job:{job['id']}",
+                        details={"reason": why, "run_id": job.get("run_id")},
+                    )
+        return failed
+
+    @retry_read
     def list_jobs(
         self,
         model_name: str | None = None,
@@ -271,6 +351,7 @@ class StateStore:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    @retry_read
     def last_retrain(self, model_name: str) -> dict[str, Any] | None:
         """The model's most recent retraining job that did not fail (running or succeeded)."""
         query = (
@@ -285,11 +366,17 @@ class StateStore:
 
     def count_retrains(self, model_name: str, *, since: datetime) -> int:
         """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too."""
-        query = sa.select(sa.func.count()).where(
+        return self.retrains_since(model_name, since=since)[0]
+
+    @retry_read
+    def retrains_since(self, model_name: str, *, since: datetime) -> tuple[int, datetime | None]:
+        """``(count, oldest start)`` of the retraining jobs started since ``since``, failed ones included."""
+        query = sa.select(sa.func.count(), sa.func.min(jobs.c.started_at)).where(
             jobs.c.model_name == model_name, jobs.c.kind == "retrain", jobs.c.started_at >= _naive_utc(since)
         )
         with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
+            count, oldest = conn.execute(query).one()
+        return int(count), oldest
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -322,11 +409,13 @@ class StateStore:
             )
         return int(decision_id)
 
+    @retry_read
     def get_decision(self, decision_id: int) -> dict[str, Any] | None:
         with self._read() as conn:
             row = conn.execute(decisions.select().where(decisions.c.id == decision_id)).mappings().first()
         return dict(row) if row else None
 
+    @retry_read
     def list_decisions(self, model_name: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
         query = decisions.select().order_by(decisions.c.id.desc()).limit(limit)
         if model_name is not None:
@@ -334,6 +423,7 @@ class StateStore:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    @retry_read
     def tokens_used(self, model_name: str, *, since: datetime) -> int:
         """LLM tokens (prompt + completion) the model's decisions used since ``since``."""
         query = sa.select(
@@ -386,14 +476,111 @@ class StateStore:
                     subject=f"approval:{approval_id}",
                     details={"version": str(model_version), "run_id": run_id, "digest": report_digest},
                 )
+                self._supersede_others(conn, approval_id, model_name, dag_id, run_id)
             created = True
         except IntegrityError:
-            created = False
+            created = self._reopen_cancelled(
+                model_name, str(model_version), dag_id=dag_id, run_id=run_id, expires_at=_naive_utc(expires_at)
+            )
         approval = self.find_approval(model_name, model_version, dag_id=dag_id, run_id=run_id)
         if approval is None:  # pragma: no cover - the unique constraint said it exists
             raise StateStoreError(f"approval for {model_name} v{model_version} in {run_id} vanished")
         return approval, created
 
+    def _supersede_others(self, conn: Connection, approval_id: int, model_name: str, dag_id: str, run_id: str) -> None:
+        """A new request of the same DAG run (the run was cleared and retrained another version) replaces the
+        run's older open ones: the run can only promote its newest candidate."""
+        older = conn.execute(
+            sa.select(approvals.c.id).where(
+                approvals.c.model_name == model_name,
+                approvals.c.dag_id == dag_id,
+                approvals.c.run_id == run_id,
+                approvals.c.status == PENDING,
+                approvals.c.id != approval_id,
+            )
+        ).scalars()
+        for old_id in list(older):
+            self._close(
+                conn,
+                old_id,
+                SUPERSEDED,
+                decided_by="agentic-mlops",
+                via="system",
+                reason=f"replaced by request {approval_id} of the same run",
+                now=utcnow(),
+            )
+
+    def _reopen_cancelled(
+        self, model_name: str, model_version: str, *, dag_id: str, run_id: str, expires_at: datetime
+    ) -> bool:
+        """A cleared run's task asks again for the request its failure cancelled: open it again (with a new
+        deadline and a new Slack message). True when reopened."""
+        with self._write() as conn:
+            row = (
+                conn.execute(
+                    approvals.select()
+                    .where(
+                        approvals.c.model_name == model_name,
+                        approvals.c.model_version == model_version,
+                        approvals.c.dag_id == dag_id,
+                        approvals.c.run_id == run_id,
+                    )
+                    .with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            if row is None or row["status"] != CANCELLED:
+                return False
+            conn.execute(
+                approvals.update()
+                .where(approvals.c.id == row["id"], approvals.c.status == CANCELLED)
+                .values(
+                    status=PENDING,
+                    expires_at=expires_at,
+                    decided_at=None,
+                    decided_by=None,
+                    decided_via=None,
+                    reason=None,
+                    slack_channel=None,
+                    slack_ts=None,
+                )
+            )
+            self._audit(
+                conn,
+                "approval_reopened",
+                actor=dag_id,
+                model_name=model_name,
+                subject=f"approval:{row['id']}",
+                details={"run_id": run_id, "cancelled_because": row["reason"]},
+            )
+            self._supersede_others(conn, row["id"], model_name, dag_id, run_id)
+        return True
+
+    def close_approvals_of_run(
+        self, model_name: str, *, dag_id: str, run_id: str, status: str = CANCELLED, reason: str
+    ) -> list[int]:
+        """Close the open requests of one DAG run that can no longer act on them (it failed): deciding
+        them afterwards answers so and records nothing. Returns the ids closed."""
+        if status not in (CANCELLED, SUPERSEDED):
+            raise ValueError(f"status {status!r}: a run's requests are closed as {CANCELLED!r} or {SUPERSEDED!r}")
+        now = utcnow()
+        with self._write() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(approvals.c.id).where(
+                        approvals.c.model_name == model_name,
+                        approvals.c.dag_id == dag_id,
+                        approvals.c.run_id == run_id,
+                        approvals.c.status == PENDING,
+                    )
+                ).scalars()
+            )
+            for approval_id in ids:
+                self._close(conn, approval_id, status, decided_by="agentic-mlops", via="system", reason=reason, now=now)
+        return ids
+
+    @retry_read
     def find_approval(self, model_name: str, model_version: str, *, dag_id: str, run_id: str) -> dict[str, Any] | None:
         query = approvals.select().where(
             approvals.c.model_name == model_name,
@@ -405,11 +592,13 @@ class StateStore:
             row = conn.execute(query).mappings().first()
         return self._with_votes(dict(row)) if row else None
 
+    @retry_read
     def get_approval(self, approval_id: int) -> dict[str, Any] | None:
         with self._read() as conn:
             row = conn.execute(approvals.select().where(approvals.c.id == approval_id)).mappings().first()
         return self._with_votes(dict(row)) if row else None
 
+    @retry_read
     def list_approvals(
         self, *, status: str | None = None, model_name: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
@@ -421,6 +610,7 @@ class StateStore:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    @retry_read
     def _with_votes(self, approval: dict[str, Any]) -> dict[str, Any]:
         with self._read() as conn:
             votes = conn.execute(
@@ -597,6 +787,110 @@ class StateStore:
                 details={"via": via, "reason": reason},
             )
 
+    # -- promotions ---------------------------------------------------------------------------
+
+    def begin_promotion(
+        self,
+        approval_id: int,
+        *,
+        model_name: str,
+        registered_model: str,
+        version: str,
+        previous_version: str | None,
+        dag_id: str,
+        run_id: str,
+    ) -> tuple[dict[str, Any], bool]:
+        """Record the intent to promote before any step runs, or return the intent recorded earlier.
+
+        :return: ``(promotion, created)``; on a re-run ``created`` is False and the promotion carries the
+            values of the first attempt (previous version, start time) and the steps already done.
+        """
+        now = utcnow()
+        try:
+            with self._write() as conn:
+                promotion_id = conn.execute(
+                    promotions.insert().values(
+                        approval_id=approval_id,
+                        model_name=model_name,
+                        registered_model=registered_model,
+                        version=str(version),
+                        previous_version=previous_version,
+                        dag_id=dag_id,
+                        run_id=run_id,
+                        status=PROMOTION_IN_PROGRESS,
+                        steps=[],
+                        started_at=now,
+                    )
+                ).inserted_primary_key[0]
+                self._audit(
+                    conn,
+                    "promotion_started",
+                    actor=dag_id,
+                    model_name=model_name,
+                    subject=f"promotion:{promotion_id}",
+                    details={"version": str(version), "previous_version": previous_version, "approval_id": approval_id},
+                )
+            created = True
+        except IntegrityError:
+            created = False
+        promotion = self.find_promotion(approval_id)
+        if promotion is None:  # pragma: no cover - the unique constraint said it exists
+            raise StateStoreError(f"promotion of approval {approval_id} vanished")
+        return promotion, created
+
+    @retry_read
+    def find_promotion(self, approval_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(promotions.select().where(promotions.c.approval_id == approval_id)).mappings().first()
+        return dict(row) if row else None
+
+    @retry_read
+    def list_promotions(self, model_name: str | None = None, *, status: str | None = None) -> list[dict[str, Any]]:
+        query = promotions.select().order_by(promotions.c.id.desc())
+        if model_name is not None:
+            query = query.where(promotions.c.model_name == model_name)
+        if status is not None:
+            query = query.where(promotions.c.status == status)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def mark_promotion_step(
+        self,
+        promotion_id: int,
+        step: str,
+        *,
+        all_steps: tuple[str, ...],
+        audit_entry: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record ``step`` as done (once); with ``audit_entry`` the audit record is written in the same
+        transaction, so it exists exactly once whatever crashes. The promotion is ``completed`` once every
+        one of ``all_steps`` is done."""
+        with self._write() as conn:
+            row = (
+                conn.execute(promotions.select().where(promotions.c.id == promotion_id).with_for_update())
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise StateStoreError(f"promotion {promotion_id} does not exist in the state store")
+            steps = list(row["steps"] or [])
+            if step not in steps:
+                steps.append(step)
+                if audit_entry is not None:
+                    self._audit(conn, **audit_entry)
+                done = all(s in steps for s in all_steps)
+                conn.execute(
+                    promotions.update()
+                    .where(promotions.c.id == promotion_id)
+                    .values(
+                        steps=steps,
+                        status=PROMOTION_COMPLETED if done else PROMOTION_IN_PROGRESS,
+                        completed_at=utcnow() if done else None,
+                    )
+                )
+            updated = conn.execute(promotions.select().where(promotions.c.id == promotion_id)).mappings().one()
+        return dict(updated)
+
     # -- replay guard -------------------------------------------------------------------------
 
     def first_use(self, signature: str, *, window: timedelta) -> bool:
@@ -648,6 +942,7 @@ class StateStore:
             )
         )
 
+    @retry_read
     def audit_trail(self, model_name: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
         query = audit.select().order_by(audit.c.id.desc()).limit(limit)
         if model_name is not None:
@@ -660,6 +955,11 @@ def _already_decided_message(row: dict[str, Any]) -> str:
     when = f"{row['decided_at']:%Y-%m-%d %H:%M} UTC" if row.get("decided_at") else "earlier"
     if row["status"] == EXPIRED:
         return f"request {row['id']} expired ({when}); nothing recorded"
+    if row["status"] in (CANCELLED, SUPERSEDED):
+        return (
+            f"request {row['id']} was {row['status']} ({when}: {row.get('reason')}); its run can no longer act on "
+            "it, so nothing was recorded"
+        )
     return f"already {row['status']} by {row['decided_by']} ({when})"
 
 
@@ -713,6 +1013,7 @@ def _quiet_alembic() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@retry_read
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -722,17 +1023,29 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
-def migrate_schema(engine: Engine) -> None:
+def head_revision(script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> str:
+    """The newest revision in the migrations' script directory (Alembic's, never a constant to bump)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(script_location)).get_current_head()
+    if head is None:
+        raise StateStoreError(f"no migrations found in {script_location}; the package is incomplete, reinstall it")
+    return head
+
+
+def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> None:
     """Upgrade the store's schema to the newest revision, once per process and database.
 
     Safe against several processes starting at once: a file lock (SQLite) or an advisory lock
     (PostgreSQL) makes the others wait, then they find the schema current.
+
+    :param script_location: the Alembic script directory (tests point it at a copy with more revisions).
     """
-    key = str(engine.url)
+    key = f"{engine.url}|{script_location}"
     if key in _migrated:
         return
     with _migrate_lock:
-        if key in _migrated or current_revision(engine) == HEAD_REVISION:
+        if key in _migrated or current_revision(engine) == head_revision(script_location):
             _migrated.add(key)
             return
         with cross_process_lock(engine, "migrate") as conn:
@@ -740,7 +1053,7 @@ def migrate_schema(engine: Engine) -> None:
             from alembic.config import Config
 
             cfg = Config()
-            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            cfg.set_main_option("script_location", str(script_location))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             conn.commit()
@@ -755,10 +1068,17 @@ __all__ = [
     "JOB_RUNNING",
     "JOB_SUCCEEDED",
     "PENDING",
+    "PROMOTION_COMPLETED",
+    "PROMOTION_IN_PROGRESS",
+    "CANCELLED",
+    "SUPERSEDED",
     "ApprovalOutcome",
     "StateStore",
     "StateStoreError",
     "default_sqlite_url",
+    "head_revision",
+    "is_transient",
+    "retry_read",
     "migrate_schema",
     "schema",
     "utcnow",

@@ -80,6 +80,9 @@ def train_fraud_detector(
     pipeline = build_pipeline(seed).fit(train[FEATURES], train[LABEL])
     metrics = classification_metrics(pipeline, holdout)
 
+    from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
+
+    quiet_known_noise()  # skops' module scan on save warns once per Airflow shim otherwise
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -90,11 +93,38 @@ def train_fraud_detector(
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
-            registered_model_name=registered_model,
             signature=infer_signature(train[FEATURES].head(50), pipeline.predict_proba(train[FEATURES].head(50))),
+            # stated, not inferred: inference reloads the model in a subprocess (slow) and warns for skops
+            pip_requirements=_pip_requirements(),
         )
-    version = str(info.registered_model_version)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    for key, value in tags.items():
-        client.set_model_version_tag(registered_model, version, key, str(value))
+    version = _register_version(client, registered_model, info, run.info.run_id, tags)
     return {"version": version, "run_id": run.info.run_id, "metrics": metrics}
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "skops", "pandas")]
+
+
+def _register_version(client: Any, registered_model: str, info: Any, run_id: str, tags: dict[str, str]) -> str:
+    """Register the logged model as a new version through the client, which (unlike
+    ``log_model(registered_model_name=...)``) prints nothing to stderr, where Airflow's task log
+    turns "Registered model ... already exists" into an ERROR line."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(registered_model)
+    except MlflowException as err:
+        if getattr(err, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        client.create_registered_model(registered_model)
+    created = client.create_model_version(
+        registered_model,
+        source=info.model_uri,
+        run_id=run_id,
+        tags={key: str(value) for key, value in tags.items()},
+        model_id=info.model_id,
+    )
+    return str(created.version)

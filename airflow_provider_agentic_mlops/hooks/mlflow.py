@@ -271,6 +271,9 @@ class MlflowRegistryHook(BaseHook):
         not allow. Each call sends the connection's credentials (never through ``os.environ``)."""
         from mlflow import MlflowClient
 
+        from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
+
+        quiet_known_noise()  # skops' warning flood on model save, MLflow store migrations
         authorization = self._authorization_header()
         raw = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self._settings["registry_uri"])
         return _GuardedClient(raw, self.access, self.mlflow_conn_id, authorization)  # type: ignore[return-value]

@@ -158,6 +158,9 @@ class StateStoreHook(BaseHook):
     def get_store(self) -> StateStore:
         """The store, migrated on first use and shared by everything in this process."""
         from airflow_provider_agentic_mlops.core.state import StateStore
+        from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
+
+        quiet_known_noise()  # no migration chatter in task logs
 
         url = resolve_state_url(self.state_conn_id)
         store = _stores.get(url)

@@ -116,20 +116,22 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         self.alert = alert
 
     def read_history(self, store: StateStore) -> ModelHistory:
-        """What the state store knows about the model (read-only)."""
+        """What the state store knows about the model (a stale in-flight job is failed on the way)."""
+        from airflow_provider_agentic_mlops.core.budget import read_budget_inputs
+        from airflow_provider_agentic_mlops.core.decision import ModelHistory
         from airflow_provider_agentic_mlops.core.state import utcnow  # not at DAG parse time
+        from airflow_provider_agentic_mlops.liveness import read_task_state
 
         now = utcnow()
-        config = self.guardrails
-        from airflow_provider_agentic_mlops.core.decision import ModelHistory
-
+        budget = read_budget_inputs(
+            store, self.model_name, now=now, budget_window_hours=self.guardrails.budget_window_hours
+        )
         return ModelHistory(
             now=now,
-            inflight_job=store.inflight_job(self.model_name),
+            inflight_job=store.inflight_job(self.model_name, task_state=read_task_state),
             last_retrain=store.last_retrain(self.model_name),
-            retrains_in_window=store.count_retrains(
-                self.model_name, since=now - timedelta(hours=config.budget_window_hours)
-            ),
+            retrains_in_window=budget.retrains_in_window,
+            oldest_in_window_at=budget.oldest_in_window_at,
             tokens_used_today=store.tokens_used(self.model_name, since=now - timedelta(hours=24)),
             recent_decisions=store.list_decisions(self.model_name, limit=10),
         )

@@ -8,147 +8,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_agentic_mlops.assets import champion_asset_uri
-from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - PromotionRefused re-exported
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    PromotionRefused,
+    promote_version,
+    record_asset_event_sent,
+    rollback_champion,
+)
 from airflow_provider_agentic_mlops.links import MlflowModelVersionLink
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_agentic_mlops.core.state import StateStore
 
-CHAMPION, PREVIOUS_CHAMPION = "champion", "previous_champion"
 MODEL_VERSION_URL_XCOM_KEY = "mlflow_model_version_url"
-
-
-class PromotionRefused(PermissionError):
-    """Promotion or rollback was refused; the message says why and what to do."""
-
-
-# -- the two operations, shared by the operators and the CLI --------------------------------------------
-
-
-def promote_version(
-    hook: MlflowRegistryHook,
-    store: StateStore,
-    *,
-    model_name: str,
-    registered_model: str,
-    version: str,
-    dag_id: str,
-    run_id: str,
-    report_digest: str | None = None,
-) -> dict[str, Any]:
-    """Move ``champion`` to ``version`` (and ``previous_champion`` to the old one), if and only if an
-    approved approval exists for this model, this version and this DAG run. Idempotent.
-
-    :param report_digest: the validation report's digest; when both it and the approval's are known
-        they must match (the person approved exactly this report).
-    :return: ``{"version", "previous_version", "approval_id", "noop"}``.
-    """
-    from airflow_provider_agentic_mlops.core.state import APPROVED, utcnow
-
-    hook.require_access("promote", f"promoting {registered_model} v{version}")
-    version = str(version)
-    approval = store.find_approval(model_name, version, dag_id=dag_id, run_id=run_id)
-    if approval is None:
-        raise PromotionRefused(
-            f"model {model_name!r} v{version}: no approval request exists for DAG run {run_id!r} of {dag_id!r}; "
-            "promotion needs an approval of this exact version in this run (the wait_for_approval task creates it)"
-        )
-    if approval["status"] != APPROVED:
-        by = f" by {approval['decided_by']}" if approval.get("decided_by") else ""
-        raise PromotionRefused(
-            f"model {model_name!r} v{version}: approval {approval['id']} is {approval['status']}{by}, not approved; "
-            "nothing was changed"
-        )
-    if report_digest and approval.get("report_digest") and approval["report_digest"] != report_digest:
-        raise PromotionRefused(
-            f"model {model_name!r} v{version}: approval {approval['id']} was given for report "
-            f"{approval['report_digest'][:12]}, but this run's validation report is {report_digest[:12]}; "
-            "re-run validation and ask again"
-        )
-    current = hook.get_alias_version(registered_model, CHAMPION)
-    if current == version:
-        return {
-            "version": version,
-            "previous_version": hook.get_alias_version(registered_model, PREVIOUS_CHAMPION),
-            "approval_id": approval["id"],
-            "noop": True,
-        }
-    # previous_champion first: a crash between the two calls leaves the old champion serving, and a
-    # re-run completes the move.
-    if current is not None:
-        hook.set_alias(registered_model, PREVIOUS_CHAMPION, current)
-    hook.set_alias(registered_model, CHAMPION, version)
-    now = utcnow()
-    hook.set_version_tags(
-        registered_model,
-        version,
-        {
-            "agentic_mlops.approved_by": approval.get("decided_by") or "",
-            "agentic_mlops.approval_id": approval["id"],
-            "agentic_mlops.approved_at": (approval.get("decided_at") or now).isoformat(),
-            "agentic_mlops.promoted_at": now.isoformat(),
-            "agentic_mlops.promoted_in": f"{dag_id}/{run_id}",
-        },
-    )
-    store.audit(
-        "promoted",
-        actor=approval.get("decided_by") or "unknown",
-        model_name=model_name,
-        subject=f"version:{version}",
-        details={"previous_version": current, "approval_id": approval["id"], "dag_id": dag_id, "run_id": run_id},
-    )
-    return {"version": version, "previous_version": current, "approval_id": approval["id"], "noop": False}
-
-
-def rollback_champion(
-    hook: MlflowRegistryHook,
-    store: StateStore,
-    *,
-    model_name: str,
-    registered_model: str,
-    user: str,
-    reason: str | None = None,
-) -> dict[str, Any]:
-    """Make ``previous_champion`` the champion again and record who did it.
-
-    The ``previous_champion`` alias is removed afterwards, so an accidental second rollback is refused
-    instead of re-promoting the version just rolled back.
-
-    :return: ``{"version" (restored), "rolled_back_version", "user"}``.
-    """
-    from airflow_provider_agentic_mlops.core.state import utcnow
-
-    if not user or not str(user).strip():
-        raise PromotionRefused(f"rollback of {model_name!r}: say who is rolling back (user); the audit trail needs it")
-    hook.require_access("promote", f"rolling back {registered_model}")
-    previous = hook.get_alias_version(registered_model, PREVIOUS_CHAMPION)
-    if previous is None:
-        raise PromotionRefused(
-            f"model {model_name!r}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} alias, nothing to roll back "
-            "to (never promoted twice, or already rolled back). Set the champion alias by hand in MLflow if needed."
-        )
-    current = hook.get_alias_version(registered_model, CHAMPION)
-    hook.set_alias(registered_model, CHAMPION, previous)
-    hook.delete_alias(registered_model, PREVIOUS_CHAMPION)
-    now = utcnow().isoformat()
-    hook.set_version_tags(
-        registered_model, previous, {"agentic_mlops.restored_by": user, "agentic_mlops.restored_at": now}
-    )
-    if current is not None and current != previous:
-        hook.set_version_tags(
-            registered_model, current, {"agentic_mlops.rolled_back_by": user, "agentic_mlops.rolled_back_at": now}
-        )
-    store.audit(
-        "rollback",
-        actor=user,
-        model_name=model_name,
-        subject=f"version:{previous}",
-        details={"from_version": current, "to_version": previous, "reason": reason},
-    )
-    return {"version": previous, "rolled_back_version": current, "user": user}
 
 
 # -- operators ------------------------------------------------------------------------------------
@@ -188,10 +63,14 @@ class PromoteOperator(_ChampionOperator):
 
     Refuses (and changes nothing) unless the state store holds an *approved* approval for this model,
     this version and this DAG run; a denied, expired or pending request is a refusal. Moves
-    ``champion`` to the new version and ``previous_champion`` to the old one, and tags the version with
-    the approver, the approval time and id. Re-running is a no-op (``noop: true``). On success the
+    ``champion`` to the new version and ``previous_champion`` to the old one, tags the version with
+    the approver, the approval time and id, and writes the ``promoted`` audit entry. On success the
     Asset ``agentic-mlops://models/<model_name>/champion`` gets an event (extra: version, previous
     version, noop) so deployment DAGs scheduled on it can react.
+
+    A resumable transaction (``core/promotion.py``): the intent is recorded first and each step when
+    done, so a retry after a crash at any step completes the rest; ``noop: true`` only when an earlier
+    try had done every step, the Asset event included. Safe to retry: the generated DAG gives it retries.
 
     Uses only the promote connection: the one connection allowed to move ``champion``.
 
@@ -214,9 +93,13 @@ class PromoteOperator(_ChampionOperator):
         validate_task_id: str | None = "validate",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_agentic_mlops.liveness import with_callback
+
+        kwargs["on_success_callback"] = with_callback(kwargs.get("on_success_callback"), _asset_event_sent)
         super().__init__(model_name=model_name, **kwargs)
         self.retrain_task_id = retrain_task_id
         self.validate_task_id = validate_task_id
+        self.promotion_id: int | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
@@ -236,8 +119,17 @@ class PromoteOperator(_ChampionOperator):
             run_id=ti.run_id,
             report_digest=validation.get("report_digest"),
         )
+        self.promotion_id = result["promotion_id"]
         if result["noop"]:
             self.log.info("%s v%s is already the champion; nothing to do", self.registered_model, version)
+        elif result["steps_done_before"]:
+            self.log.warning(
+                "Completed promotion %s of %s v%s, interrupted earlier after steps %s",
+                result["promotion_id"],
+                self.registered_model,
+                version,
+                result["steps_done_before"],
+            )
         else:
             self.log.info(
                 "%s v%s is now the champion (previous: %s; approval %s)",
@@ -294,3 +186,12 @@ class RollbackOperator(_ChampionOperator):
         )
         self._publish(context, result["version"], {"version": result["version"], "rollback": True, "user": self.user})
         return result
+
+
+def _asset_event_sent(context: Context) -> None:
+    """``on_success_callback``: Airflow has recorded the task's success and its Asset event; the
+    promotion's last step is done."""
+    task = context["task"]
+    promotion_id = getattr(task, "promotion_id", None)  # set by execute() in this same task process
+    if promotion_id is not None:
+        record_asset_event_sent(task.store, int(promotion_id))

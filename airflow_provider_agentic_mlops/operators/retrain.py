@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf as airflow_conf
 from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin
@@ -35,9 +36,11 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
 
     One job per model: the job is started through the state store, whose unique index admits one
     running job per model. A second trigger attaches to the running job (waits for it and returns its
-    result with ``attached=True``) instead of starting another. A job whose worker died (no
-    heartbeat for ``heartbeat_timeout`` minutes; for the DAG backend, running longer than
-    ``timeout``) is marked failed before anything starts, so it never blocks the model forever.
+    result with ``attached=True``) instead of starting another. The job records its limits; whoever reads
+    the in-flight job (this operator, the decide step, ``models list``) first fails it when its worker
+    died: no heartbeat for ``heartbeat_timeout`` minutes, for the DAG backend running longer than
+    ``timeout``, or its task no longer running in Airflow. When Airflow fails this task (also after a
+    SIGKILL, through ``on_failure_callback``), the job of its run is failed at once.
 
     Budget (defence in depth; the decide step checks the same): a new job is refused with
     :class:`RetrainBudgetExceeded` inside ``cooldown_hours`` of the last retrain or when
@@ -64,7 +67,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         training DAG itself with ``dagrun_timeout``: Airflow's trigger-and-wait deferral has no timeout of its own).
     :param poll_interval: seconds between checks of the training DAG run or the attached job.
     :param heartbeat_timeout: minutes without heartbeat after which a ``python_callable`` job is presumed dead.
-    :param deferrable: wait for the training DAG in the triggerer (required for ``trigger_dag_id``).
+    :param deferrable: wait for the training DAG in the triggerer (required for ``trigger_dag_id``; default
+        ``[operators] default_deferrable``, except that the DAG backend always defers).
     :param cooldown_hours: hours after the last retrain during which none starts (None: no cooldown).
     :param max_retrains: retrains allowed per ``budget_window_hours`` (None: unlimited).
     :param budget_window_hours: the budget's sliding window.
@@ -88,7 +92,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         timeout: float = 120,
         poll_interval: float = 30,
         heartbeat_timeout: float = 10,
-        deferrable: bool = True,
+        deferrable: bool | None = None,
         cooldown_hours: float | None = 24,
         max_retrains: int | None = 3,
         budget_window_hours: float = 168,
@@ -97,7 +101,14 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         if python_callable and "execution_timeout" not in kwargs:
             # training in the task is bounded by `timeout`; the task timing out fails the job too
             kwargs["execution_timeout"] = timedelta(minutes=timeout)
+        from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, with_callback
+
+        kwargs["on_failure_callback"] = with_callback(kwargs.get("on_failure_callback"), fail_job_of_failed_task)
         super().__init__(**kwargs)
+        if deferrable is None:  # the DAG backend can only wait deferred (Airflow 3 resumes it after a deferral)
+            deferrable = bool(trigger_dag_id) or airflow_conf.getboolean(
+                "operators", "default_deferrable", fallback=False
+            )
         if bool(trigger_dag_id) == bool(python_callable):
             raise ValueError(
                 f"RetrainOperator {kwargs.get('task_id')!r} for model {model_name!r}: set exactly one of "
@@ -136,22 +147,14 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         self.max_retrains = max_retrains
         self.budget_window_hours = budget_window_hours
 
-    @property
-    def stale_after(self) -> timedelta:
-        """A running job older than this (no heartbeat) is presumed dead: the heartbeat window for jobs
-        trained in a task; the whole timeout for a training DAG, whose wait cannot heartbeat."""
-        return timedelta(minutes=self.timeout if self.trigger_dag_id else self.heartbeat_timeout)
-
     # -- execute ----------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.hook.require_access("train", f"retraining model {self.model_name!r}")
-        dag_id, run_id = _run_ids(context)
-        stale = self.store.fail_stale_jobs(stale_after=self.stale_after, model_name=self.model_name)
-        if stale:
-            self.log.warning("Marked failed the stale job(s) %s of %s (worker presumed dead)", stale, self.model_name)
+        from airflow_provider_agentic_mlops.liveness import read_task_state
 
-        running = self.store.inflight_job(self.model_name)
+        dag_id, run_id = _run_ids(context)
+        running = self.store.inflight_job(self.model_name, task_state=read_task_state)
         if running is not None and _same_run(running, dag_id, run_id):
             if self.trigger_dag_id and running.get("external_ref"):
                 self.log.info("Resuming the wait for job %s (training run %s)", running["id"], running["external_ref"])
@@ -174,7 +177,10 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
                 "registered_model": self.registered_model,
                 "backend": "trigger_dag" if self.trigger_dag_id else "python_callable",
                 "trigger_dag_id": self.trigger_dag_id,
+                "task_id": self.task_id,
                 "timeout_minutes": self.timeout,
+                # a deferred wait on a training DAG cannot heartbeat: only its timeout applies
+                "heartbeat_timeout_minutes": None if self.trigger_dag_id else self.heartbeat_timeout,
             },
         )
         if not created:
@@ -333,7 +339,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
                     "it will be marked failed once stale. Check its worker, or raise `timeout`."
                 )
             time.sleep(self.poll_interval)
-            self.store.fail_stale_jobs(stale_after=self.stale_after, model_name=self.model_name)
+            self.store.fail_stale_jobs(model_name=self.model_name)
 
     def _result_of_finished(self, job: dict[str, Any], *, attached: bool) -> dict[str, Any]:
         if job["status"] != "succeeded":
@@ -404,22 +410,16 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
     def _check_budget(self) -> None:
         if self.cooldown_hours is None and self.max_retrains is None:
             return
-        from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
+        from airflow_provider_agentic_mlops.core.budget import check_store_budget
         from airflow_provider_agentic_mlops.core.state import utcnow
 
-        now = utcnow()
-        since = now - timedelta(hours=self.budget_window_hours)
-        in_window = self.store.list_jobs(self.model_name, since=since, limit=10_000)
-        in_window = [j for j in in_window if j.get("kind") == "retrain"]
-        last = self.store.last_retrain(self.model_name)
-        check = check_retrain_budget(
-            now=now,
-            last_retrain_at=last["started_at"] if last else None,
-            retrains_in_window=self.store.count_retrains(self.model_name, since=since),
+        check = check_store_budget(
+            self.store,
+            self.model_name,
+            now=utcnow(),
             cooldown_hours=self.cooldown_hours or 0,
             max_retrains=self.max_retrains if self.max_retrains is not None else 10**9,
             budget_window_hours=self.budget_window_hours,
-            oldest_in_window_at=min((j["started_at"] for j in in_window), default=None),
         )
         if not check.allowed:
             self.store.audit(

@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
@@ -25,6 +26,10 @@ class ApprovalSensor(BaseSensorOperator):
     default (no worker slot held), or in ``mode="reschedule"`` with ``deferrable=False``. Approved returns
     ``{"approval_id", "status", "decided_by"}``; denied or expired fails the task, so nothing is promoted.
     The deadline denies by default and the Slack message then says so.
+
+    The request belongs to its DAG run: a retry or a cleared and re-run task finds the same request;
+    when the task fails (the run can no longer promote) the request is ``cancelled``, so a later
+    Approve is answered "cancelled, nothing recorded" instead of being accepted for nothing.
 
     Slack decisions are accepted only from ``approvers`` or members of ``approver_usergroup``; with
     neither, every Slack click is refused (fail closed) and decisions come from
@@ -47,7 +52,8 @@ class ApprovalSensor(BaseSensorOperator):
     :param escalation_channel: channel that also gets each reminder.
     :param links: extra links shown in the message (name -> URL), e.g. the MLflow model version.
     :param state_conn_id: connection of the provider's state store.
-    :param deferrable: wait in the triggerer (default); False waits with ``mode`` (default reschedule).
+    :param deferrable: wait in the triggerer; False waits with ``mode`` (default reschedule). Default:
+        Airflow's ``[operators] default_deferrable``.
     :param poke_interval: seconds between looks at the state store.
     """
 
@@ -73,7 +79,7 @@ class ApprovalSensor(BaseSensorOperator):
         escalation_channel: str | None = None,
         links: dict[str, str] | None = None,
         state_conn_id: str = "agentic_mlops_state_default",
-        deferrable: bool = True,
+        deferrable: bool | None = None,
         poke_interval: float = 30,
         **kwargs: Any,
     ) -> None:
@@ -83,8 +89,13 @@ class ApprovalSensor(BaseSensorOperator):
             raise ValueError(f"required_approvals={required_approvals} must be between 1 and 5")
         if remind_every_hours is not None and remind_every_hours <= 0:
             raise ValueError(f"remind_every_hours={remind_every_hours} must be > 0, or None for no reminders")
+        if deferrable is None:
+            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         if not deferrable:
             kwargs.setdefault("mode", "reschedule")
+        from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, with_callback
+
+        kwargs["on_failure_callback"] = with_callback(kwargs.get("on_failure_callback"), cancel_approval_of_failed_task)
         # The request's own deadline decides; Airflow's sensor timeout is only a backstop after it.
         kwargs.setdefault("timeout", timeout_hours * 3600 + max(3600, 4 * poke_interval))
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -260,7 +271,7 @@ class ApprovalSensor(BaseSensorOperator):
         self.defer(
             trigger=ApprovalTrigger(
                 approval_id=approval_id,
-                state_url=self.store.url,
+                state_conn_id=self.state_conn_id,
                 expires_at=approval["expires_at"].isoformat(),
                 remind_at=remind_at.isoformat() if remind_at else None,
                 poll_interval=self.poke_interval,

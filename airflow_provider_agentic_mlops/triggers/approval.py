@@ -21,13 +21,18 @@ class ApprovalTrigger(BaseTrigger):
     """Poll the state store (in a thread, never blocking the triggerer's loop) until the request is
     decided, its deadline passes, or a reminder is due; then fire one event for the sensor.
 
-    Events: ``{"status": "approved"|"denied"|"expired", ...}`` when decided;
+    The store is reached through the state connection (never a URL in the trigger's kwargs) and never
+    migrated here: migrations run in ``airflow agentic-mlops db migrate`` or at first use by a worker or
+    the API server, before any request to wait on exists. A dropped connection is retried with backoff
+    (the store's reads do that), so one network blip does not fail the run.
+
+    Events: ``{"status": "approved"|"denied"|"expired"|"cancelled"|"superseded", ...}`` when decided;
     ``{"status": "due"}`` at the deadline (the sensor expires it and updates the Slack message);
     ``{"status": "remind"}`` when a reminder is due; ``{"status": "error", "message": ...}`` when the
     request vanished.
 
     :param approval_id: the request to watch.
-    :param state_url: SQLAlchemy URL of the state store (trigger kwargs are stored encrypted).
+    :param state_conn_id: connection of the state store.
     :param expires_at: the request's deadline (ISO 8601, UTC).
     :param remind_at: when the next reminder is due (ISO 8601, UTC), or None.
     :param poll_interval: seconds between two looks at the store.
@@ -36,14 +41,14 @@ class ApprovalTrigger(BaseTrigger):
     def __init__(
         self,
         approval_id: int,
-        state_url: str,
+        state_conn_id: str,
         expires_at: str,
         remind_at: str | None = None,
         poll_interval: float = 30.0,
     ) -> None:
         super().__init__()
         self.approval_id = int(approval_id)
-        self.state_url = state_url
+        self.state_conn_id = state_conn_id
         self.expires_at = expires_at
         self.remind_at = remind_at
         self.poll_interval = float(poll_interval)
@@ -53,28 +58,34 @@ class ApprovalTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "approval_id": self.approval_id,
-                "state_url": self.state_url,
+                "state_conn_id": self.state_conn_id,
                 "expires_at": self.expires_at,
                 "remind_at": self.remind_at,
                 "poll_interval": self.poll_interval,
             },
         )
 
-    def _status(self) -> dict[str, Any] | None:
-        from airflow_provider_agentic_mlops.core.state import StateStore
+    async def _store(self) -> Any:
+        """The store behind the connection (looked up the way triggers must: off the event loop)."""
+        from asgiref.sync import sync_to_async
 
-        store = _stores.get(self.state_url)
+        from airflow_provider_agentic_mlops.core.state import StateStore
+        from airflow_provider_agentic_mlops.hooks.state import resolve_state_url
+
+        url = await sync_to_async(resolve_state_url)(self.state_conn_id)
+        store = _stores.get(url)
         if store is None:
-            store = _stores[self.state_url] = StateStore(self.state_url)
-        return store.get_approval(self.approval_id)
+            store = _stores[url] = StateStore(url, migrate=False)
+        return store
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_agentic_mlops.core.state import PENDING, utcnow
 
         expires_at = _as_naive_utc(self.expires_at)
         remind_at = _as_naive_utc(self.remind_at)
+        store = await self._store()
         while True:
-            approval = await asyncio.to_thread(self._status)
+            approval = await asyncio.to_thread(store.get_approval, self.approval_id)
             if approval is None:
                 yield TriggerEvent(
                     {

@@ -39,10 +39,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_mlflow_server(root: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """Start ``mlflow server`` under ``root``; returns (process, url, log path) once /health answers."""
+def start_mlflow_server(root: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start ``mlflow server`` under ``root``; returns (process, url, log path) once /health answers.
+
+    :param port: the port to listen on (default: a free one); the fault tests restart a server on its port.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "mlflow-server.log"
     cmd = [
@@ -63,7 +66,7 @@ def start_mlflow_server(root: Path) -> tuple[subprocess.Popen[bytes], str, Path]
         "1",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:

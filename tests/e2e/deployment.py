@@ -57,6 +57,7 @@ models:
       python_callable: airflow_provider_agentic_mlops.demo.training:train_fraud_detector
       conf: {{train_data: {data}/current.parquet}}
       timeout_minutes: 10
+      heartbeat_timeout_minutes: {heartbeat_timeout_minutes}
     validation:
       data: {data}/validation.parquet
       min_absolute_improvement: 0.0
@@ -89,6 +90,7 @@ class Component:
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
+    args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -97,6 +99,10 @@ class Deployment:
 
     root: Path
     postgres_celery: bool
+    #: environment added to every Airflow process (the fault suite shortens Airflow's heartbeat timeouts)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    #: the model's retrain.heartbeat_timeout_minutes in models.yaml
+    heartbeat_timeout_minutes: float = 10
     env: dict[str, str] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     api_url: str = ""
@@ -200,7 +206,15 @@ class Deployment:
     def _write_config(self, home: Path) -> None:
         data = home / "demo-data" / MODEL
         models = self.root / "models.yaml"
-        models.write_text(MODELS_YAML.format(model=MODEL, data=data, channel=CHANNEL, approver=APPROVER))
+        models.write_text(
+            MODELS_YAML.format(
+                model=MODEL,
+                data=data,
+                channel=CHANNEL,
+                approver=APPROVER,
+                heartbeat_timeout_minutes=self.heartbeat_timeout_minutes,
+            )
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "MLFLOW_"))}
         env.update(
             {
@@ -210,6 +224,7 @@ class Deployment:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",  # the approval waits in the triggerer
                 "AIRFLOW__CORE__FERNET_KEY": "",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
@@ -249,6 +264,7 @@ class Deployment:
             )
         else:
             env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+        env.update(self.extra_env)
         self.env = env
 
     def _set_mlflow_connections(self) -> None:
@@ -277,14 +293,45 @@ class Deployment:
         proc = subprocess.Popen(
             [*AIRFLOW, *args],
             env=self.env,
-            stdout=log.open("wb"),
+            stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
             cwd=self.root,
             start_new_session=True,  # its own process group: stop() kills it with every child
         )
-        component = Component(name, proc, log)
+        component = Component(name, proc, log, tuple(args))
         self.components.append(component)
         return component
+
+    # -- faults -----------------------------------------------------------------------------------
+
+    def restart(self, name: str, sig: int = signal.SIGKILL) -> Component:
+        """Kill component ``name`` (its whole process group, with ``sig``) and start it again."""
+        [component] = [c for c in self.components if c.name == name]
+        _kill_group(component.proc, sig)
+        component.proc.wait(timeout=60)
+        self.components.remove(component)
+        return self._spawn(name, *component.args)
+
+    def kill_running_tasks(self) -> int:
+        """SIGKILL every task process (supervisor and task runner) of the executor: a worker dying under
+        a task. With Celery the whole worker is killed and started again. Returns the processes killed."""
+        import psutil
+
+        if self.postgres_celery:
+            [worker] = [c for c in self.components if c.name == "celery-worker"]
+            killed = len(psutil.Process(worker.proc.pid).children(recursive=True)) + 1
+            self.restart("celery-worker")
+            return killed
+        [scheduler] = [c for c in self.components if c.name == "scheduler"]
+        victims = []
+        for proc in psutil.Process(scheduler.proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "airflow worker" in " ".join(proc.cmdline()) or "task" in proc.name():
+                    victims.append(proc)
+        for proc in victims:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        return len(victims)
 
     # -- observation ------------------------------------------------------------------------------
 
@@ -417,10 +464,15 @@ def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(proc.pid, sig)
 
 
-def start_deployment(root: Path, *, postgres_celery: bool | None = None) -> Deployment:
-    """Start everything (see the module docstring); on a failure while starting, stop what started."""
+def start_deployment(root: Path, *, postgres_celery: bool | None = None, **settings: Any) -> Deployment:
+    """Start everything (see the module docstring); on a failure while starting, stop what started.
+
+    :param settings: more :class:`Deployment` fields (``extra_env``, ``heartbeat_timeout_minutes``).
+    """
     deployment = Deployment(
-        root=root, postgres_celery=use_postgres_and_celery() if postgres_celery is None else postgres_celery
+        root=root,
+        postgres_celery=use_postgres_and_celery() if postgres_celery is None else postgres_celery,
+        **settings,
     )
     try:
         return deployment.start()

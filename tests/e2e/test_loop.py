@@ -57,6 +57,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(models),
         "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",  # the approval waits deferred, as before
     }
     for key in [k for k in env if k.startswith("AIRFLOW_CONN_")]:
         del env[key]  # no LLM, no Slack: rules decide, approval from the store

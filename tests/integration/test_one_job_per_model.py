@@ -80,7 +80,7 @@ def test_a_stale_job_stops_blocking_once_failed(store_url):
     assert store.start_job("m", dag_id="d", run_id="next")[1] is False  # blocked while it looks alive
     with store.engine.begin() as conn:
         conn.execute(sa.update(jobs).where(jobs.c.id == dead["id"]).values(heartbeat_at=utcnow() - timedelta(hours=1)))
-    assert store.fail_stale_jobs(stale_after=timedelta(minutes=10), model_name="m") == [dead["id"]]
+    assert store.fail_stale_jobs(model_name="m") == [dead["id"]]  # default heartbeat_timeout: 10 min
     job, created = store.start_job("m", dag_id="d", run_id="next")
     assert created and job["id"] != dead["id"]
 

@@ -80,7 +80,13 @@ def test_approved_version_becomes_champion_and_old_one_previous_champion(env):
 
     result = _promote(env).execute(ctx)
 
-    assert result == {"version": env.new, "previous_version": env.old, "approval_id": approval["id"], "noop": False}
+    assert {k: result[k] for k in ("version", "previous_version", "approval_id", "noop", "steps_done_before")} == {
+        "version": env.new,
+        "previous_version": env.old,
+        "approval_id": approval["id"],
+        "noop": False,
+        "steps_done_before": [],
+    }
     aliases = _aliases(env)
     assert aliases["champion"] == env.new and aliases["previous_champion"] == env.old
     tags = env.client.get_model_version(env.model, env.new).tags
@@ -93,9 +99,13 @@ def test_approved_version_becomes_champion_and_old_one_previous_champion(env):
 
 def test_rerun_after_promotion_is_a_noop(env):
     _approval(env)
-    _promote(env).execute(_ctx(env))
+    op = _promote(env)
+    ctx = _ctx(env)
+    op.execute(ctx)
+    op.on_success_callback[-1]({**ctx, "task": op})  # Airflow recorded the success and the Asset event
     again = _promote(env).execute(_ctx(env))
     assert again["noop"] is True and again["previous_version"] == env.old
+    assert [a["action"] for a in env.store.audit_trail(env.model)].count("promoted") == 1
     assert _aliases(env)["champion"] == env.new and _aliases(env)["previous_champion"] == env.old
 
 

@@ -94,7 +94,7 @@ class ApiServer:
 
 
 def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> None:
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, cwd=cwd)
     assert out.returncode == 0, f"{' '.join(cmd[2:])} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
 
 

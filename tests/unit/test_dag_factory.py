@@ -94,3 +94,27 @@ def test_models_file_comes_from_config_else_beside_the_dag_file(tmp_path, monkey
     assert models_file(tmp_path) == tmp_path / "elsewhere.yaml"
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
     assert models_file(tmp_path) == tmp_path / "models.yaml"
+
+
+def test_tasks_safe_to_repeat_are_retried_and_the_others_not(dags) -> None:
+    """Idempotent on retry: check_drift, decide, validate, wait_for_approval (same request, see the sensor
+    tests), promote (resumable, see tests/unit/core/test_promotion.py). Not: retrain, escalate."""
+    _, built = dags
+    retries = {t.task_id: t.retries for t in built["agentic_mlops__fraud"].tasks}
+    assert retries["promote"] >= 2 and retries["wait_for_approval"] >= 1
+    assert retries["check_drift"] >= 1 and retries["validate"] >= 1 and retries["decide"] >= 1
+    assert retries["retrain"] == 0 and retries["escalate"] == 0
+    promote = built["agentic_mlops__fraud"].get_task("promote")
+    assert promote.retry_exponential_backoff
+
+
+def test_job_limits_reach_the_retrain_task(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(approvals=1).replace(
+            'retrain: {{python_callable: "pkg.mod:train"}}'.replace("{{", "{").replace("}}", "}"),
+            'retrain: {python_callable: "pkg.mod:train", timeout_minutes: 30, heartbeat_timeout_minutes: 3}',
+        )
+    )
+    retrain = build_dags(path)["agentic_mlops__fraud"].get_task("retrain")
+    assert (retrain.timeout, retrain.heartbeat_timeout) == (30, 3)

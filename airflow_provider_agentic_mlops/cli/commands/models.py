@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.cli.output import print_rows
 from airflow_provider_agentic_mlops.core.config import load_models
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.config import ModelSpec
+    from airflow_provider_agentic_mlops.core.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +28,39 @@ def _champion_version(registered_model: str, conn_id: str) -> str | None:
         return None
 
 
+def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | None) -> str | None:
+    """Why a retrain of ``spec`` could not start now (a running or overdue job, cooldown, budget), or None."""
+    from airflow_provider_agentic_mlops.core.budget import check_store_budget
+    from airflow_provider_agentic_mlops.core.jobs import job_overdue
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    now = utcnow()
+    if job is not None:
+        overdue = job_overdue(job, now)
+        if overdue:
+            return f"{overdue}; runs escalate until it ends"
+        return f"job {job['id']} running since {job['started_at']:%Y-%m-%d %H:%M} UTC (run {job.get('run_id')})"
+    decision = spec.decision
+    check = check_store_budget(
+        store,
+        spec.name,
+        now=now,
+        cooldown_hours=decision.cooldown_hours,
+        max_retrains=decision.max_retrains,
+        budget_window_hours=decision.budget_window_hours,
+    )
+    return None if check.allowed else check.reason
+
+
 def models_list(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.dag_factory import models_file
+    from airflow_provider_agentic_mlops.liveness import read_task_state
 
     path = Path(args.models_file) if args.models_file else models_file(Path.cwd() / "dags")
     store = StateStoreHook(args.state_conn_id).get_store()
     rows = []
     for spec in load_models(path):
-        job = store.inflight_job(spec.name)
+        job = store.inflight_job(spec.name, task_state=read_task_state)  # fails a dead job first
         last = store.list_decisions(spec.name, limit=1)
         rows.append(
             {
@@ -39,12 +69,13 @@ def models_list(args: argparse.Namespace) -> None:
                 "schedule": spec.schedule,
                 "champion": _champion_version(spec.mlflow_model_name, spec.registry_conn_id),
                 "running_job": job["id"] if job else None,
+                "blocked": blocked_reason(store, spec, job),
                 "last_decision": f"{last[0]['final_action']} (#{last[0]['id']})" if last else None,
                 "pending_approvals": len(store.list_approvals(status="pending", model_name=spec.name)),
             }
         )
     print_rows(
         rows,
-        ["model", "dag_id", "schedule", "champion", "running_job", "last_decision", "pending_approvals"],
+        ["model", "dag_id", "schedule", "champion", "running_job", "blocked", "last_decision", "pending_approvals"],
         args.output,
     )

@@ -45,14 +45,14 @@ def _registered_model(model: str) -> str:
 
 def rollback(args: argparse.Namespace) -> dict[str, Any]:
     """Restore ``previous_champion`` of ``args.model`` as its champion (asks first unless ``--yes``)."""
-    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
-    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
-    from airflow_provider_agentic_mlops.operators.promote import (
+    from airflow_provider_agentic_mlops.core.promotion import (
         CHAMPION,
         PREVIOUS_CHAMPION,
         PromotionRefused,
         rollback_champion,
     )
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
     user = getattr(args, "user", None) or getpass.getuser()
     registered_model = _registered_model(args.model)

@@ -8,7 +8,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from airflow_provider_agentic_mlops.core.state import StateStore, StateStoreError, current_revision, utcnow
+from airflow_provider_agentic_mlops.core.state import (
+    StateStore,
+    StateStoreError,
+    current_revision,
+    head_revision,
+    utcnow,
+)
 
 
 @pytest.fixture
@@ -19,7 +25,7 @@ def store(store_url: str) -> StateStore:
 
 
 def test_migrations_create_the_schema_on_first_use(store: StateStore) -> None:
-    assert current_revision(store.engine) == "0002_slack_replay"
+    assert current_revision(store.engine) == head_revision()
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {
         "agentic_mlops_jobs",
@@ -89,19 +95,111 @@ def test_concurrent_starts_create_exactly_one_job(store: StateStore) -> None:
     assert len(store.list_jobs("m")) == 1
 
 
-def test_a_job_without_heartbeat_is_marked_failed_and_unblocks_the_model(store: StateStore) -> None:
-    job, _ = store.start_job("m", dag_id="d", run_id="r1")
-    assert store.fail_stale_jobs(stale_after=timedelta(hours=1)) == []
+def _age(store: StateStore, job_id: int, **columns: timedelta) -> None:
+    """Move the job's timestamps into the past (``heartbeat_at=timedelta(hours=2)``: two hours ago)."""
     with store.engine.begin() as conn:
         conn.execute(
-            sa.text("UPDATE agentic_mlops_jobs SET heartbeat_at = :t WHERE id = :i"),
-            {"t": utcnow() - timedelta(hours=2), "i": job["id"]},
+            sa.text(f"UPDATE agentic_mlops_jobs SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE id = :i"),
+            {**{c: utcnow() - ago for c, ago in columns.items()}, "i": job_id},
         )
-    assert store.fail_stale_jobs(stale_after=timedelta(hours=1)) == [job["id"]]
+
+
+def test_a_job_without_heartbeat_is_marked_failed_and_unblocks_the_model(store: StateStore) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"heartbeat_timeout_minutes": 60})
+    assert store.fail_stale_jobs() == []
+    _age(store, job["id"], heartbeat_at=timedelta(hours=2))
+    assert store.fail_stale_jobs() == [job["id"]]
     failed = store.get_job(job["id"])
     assert failed["status"] == "failed" and "presumed dead" in failed["error"]
+    assert store.audit_trail("m")[0]["action"] == "job_failed_stale"
     _, created = store.start_job("m", dag_id="d", run_id="r2")
     assert created
+
+
+def test_reading_the_inflight_job_fails_it_first_when_stale(store: StateStore) -> None:
+    """The decide step, the alerts endpoint and `models list` all read through inflight_job: a dead job
+    stops blocking the model the moment anyone looks, not only when a retrain task runs."""
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"heartbeat_timeout_minutes": 5})
+    assert store.inflight_job("m")["id"] == job["id"]
+    _age(store, job["id"], heartbeat_at=timedelta(minutes=6))
+    assert store.inflight_job("m") is None
+    assert store.get_job(job["id"])["status"] == "failed"
+
+
+def test_a_job_that_cannot_heartbeat_is_failed_past_its_timeout(store: StateStore) -> None:
+    details = {"heartbeat_timeout_minutes": None, "timeout_minutes": 30}
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details=details)
+    _age(store, job["id"], heartbeat_at=timedelta(hours=5), started_at=timedelta(minutes=20))
+    assert store.inflight_job("m") is not None  # no heartbeat expected: only the timeout counts
+    _age(store, job["id"], started_at=timedelta(minutes=31))
+    assert store.inflight_job("m") is None
+    assert "longer than its timeout" in store.get_job(job["id"])["error"]
+
+
+@pytest.mark.parametrize(
+    ("state", "fails"), [("failed", True), ("up_for_retry", True), ("running", False), (None, False)]
+)
+def test_a_job_whose_airflow_task_ended_is_failed_at_once(store: StateStore, state: str | None, fails: bool) -> None:
+    """SIGKILL leaves no time to close the job; the task's state in Airflow says the process is gone."""
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"task_id": "retrain"})
+    asked: list[tuple[str, str, str]] = []
+
+    def task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
+        asked.append((dag_id, run_id, task_id))
+        return state
+
+    running = store.inflight_job("m", task_state=task_state)
+    assert asked == [("d", "r1", "retrain")]
+    assert (running is None) is fails
+    if fails:
+        assert f"is {state}" in store.get_job(job["id"])["error"]
+
+
+def test_an_unreadable_task_state_does_not_fail_the_job(store: StateStore) -> None:
+    store.start_job("m", dag_id="d", run_id="r1", details={"task_id": "retrain"})
+
+    def broken(*_: str) -> str:
+        raise ConnectionError("API server down")
+
+    assert store.inflight_job("m", task_state=broken) is not None
+
+
+def test_a_migration_added_later_is_applied_to_a_database_at_the_previous_head(tmp_path) -> None:
+    """The head comes from Alembic's script directory: a new revision is never skipped on existing databases."""
+    import shutil
+
+    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR, head_revision, migrate_schema
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old_head = head_revision()
+    StateStore(url).dispose()
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "9999_test_added.py").write_text(
+        f"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999"
+down_revision = {old_head!r}
+branch_labels = depends_on = None
+
+
+def upgrade():
+    op.create_table("agentic_mlops_test_added", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade():
+    op.drop_table("agentic_mlops_test_added")
+"""
+    )
+    assert head_revision(scripts) == "9999"
+    engine = sa.create_engine(url)
+    assert current_revision(engine) == old_head
+    migrate_schema(engine, script_location=scripts)
+    assert current_revision(engine) == "9999"
+    assert "agentic_mlops_test_added" in sa.inspect(engine).get_table_names()
+    engine.dispose()
 
 
 def test_finish_job_rejects_a_non_final_status(store: StateStore) -> None:
@@ -233,7 +331,7 @@ def test_two_stores_on_one_new_database_migrate_once(tmp_path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert current_revision(StateStore(url).engine) == "0002_slack_replay"
+    assert current_revision(StateStore(url).engine) == head_revision()
 
 
 def test_a_signature_is_first_used_once_across_stores_on_one_database(store_url: str) -> None:

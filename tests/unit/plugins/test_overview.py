@@ -28,8 +28,11 @@ def allowed(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """DAG ids the user may read, standing in for Airflow's auth manager."""
     dags: set[str] = set()
     monkeypatch.setattr(
-        approvals_page, "is_authorized_dag", lambda user, dag_id, *, method, entity: method == "GET" and dag_id in dags
+        approvals_page,
+        "is_authorized_dag",
+        lambda user, dag_id, *, method, entity, team_name=None: method == "GET" and dag_id in dags,
     )
+    monkeypatch.setattr(approvals_page, "dag_teams", lambda dag_ids: dict.fromkeys(dag_ids))
     monkeypatch.setattr(
         overview, "last_dag_runs", lambda ids: {d: {"run_id": "manual__1", "state": "success"} for d in ids}
     )

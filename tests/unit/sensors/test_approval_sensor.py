@@ -72,6 +72,7 @@ def _sensor(**kwargs: Any) -> ApprovalSensor:
         "channel": "C_APPROVALS",
         "approvers": ["U_ALICE"],
         "state_conn_id": "agentic_mlops_state_test",
+        "deferrable": True,
     }
     return ApprovalSensor(**{**defaults, **kwargs})
 
@@ -99,7 +100,7 @@ def test_first_run_creates_the_request_posts_once_and_defers(
     assert (approval["model_name"], approval["model_version"], approval["run_id"]) == ("fraud", "7", "manual__1")
     assert approval["dag_id"] == "agentic_mlops__fraud" and approval["report_digest"] == "sha256:feed"
     assert approval["slack_channel"] == "C_APPROVALS" and approval["slack_ts"]
-    assert trigger.state_url == sensor.store.url
+    assert trigger.state_conn_id == "agentic_mlops_state_test"  # a connection id, never a URL with credentials
 
 
 def test_resumes_with_the_result_once_approved(
@@ -223,3 +224,19 @@ def test_module_imports_no_slack_sdk_at_top_level() -> None:
         a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names
     }
     assert not {m for m in top if m.split(".")[0] in ("slack_sdk", "pandas", "mlflow", "evidently", "openai")}
+
+
+@pytest.mark.parametrize(("configured", "deferrable", "mode"), [("True", True, "poke"), ("False", False, "reschedule")])
+def test_deferrable_defaults_to_airflows_default_deferrable(
+    monkeypatch: pytest.MonkeyPatch, configured: str, deferrable: bool, mode: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", configured)
+    sensor = ApprovalSensor(task_id="wait_for_approval", model_name="fraud")
+    assert (sensor.deferrable, sensor.mode) == (deferrable, mode)
+
+
+def test_a_failed_sensor_cancels_its_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task
+
+    sensor = _sensor(channel=None)
+    assert cancel_approval_of_failed_task in sensor.on_failure_callback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -12,10 +13,15 @@ import pytest
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 from airflow_provider_agentic_mlops.triggers.approval import ApprovalTrigger
 
+CONN_ID = "agentic_mlops_state_trigger"
+
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateStore:
     s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": s.url}})
+    )
     yield s
     s.dispose()
 
@@ -38,7 +44,7 @@ def _first_event(trigger: ApprovalTrigger) -> dict:
 
 
 def test_serialize_round_trips(store: StateStore) -> None:
-    trigger = ApprovalTrigger(3, store.url, "2026-01-01T00:00:00", "2025-12-31T12:00:00", 5)
+    trigger = ApprovalTrigger(3, CONN_ID, "2026-01-01T00:00:00", "2025-12-31T12:00:00", 5)
     path, kwargs = trigger.serialize()
     assert path == "airflow_provider_agentic_mlops.triggers.approval.ApprovalTrigger"
     assert ApprovalTrigger(**kwargs).serialize() == (path, kwargs)
@@ -46,7 +52,7 @@ def test_serialize_round_trips(store: StateStore) -> None:
 
 def test_fires_when_someone_decides_while_it_polls(store: StateStore) -> None:
     approval = _approval(store)
-    trigger = ApprovalTrigger(approval["id"], store.url, approval["expires_at"].isoformat(), poll_interval=0.05)
+    trigger = ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat(), poll_interval=0.05)
     timer = threading.Timer(0.3, lambda: store.decide_approval(approval["id"], approve=True, user="U1", via="slack"))
     timer.start()
     try:
@@ -58,7 +64,7 @@ def test_fires_when_someone_decides_while_it_polls(store: StateStore) -> None:
 
 def test_fires_due_at_the_deadline_without_deciding_itself(store: StateStore) -> None:
     approval = _approval(store, hours=-1)
-    event = _first_event(ApprovalTrigger(approval["id"], store.url, approval["expires_at"].isoformat()))
+    event = _first_event(ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat()))
     assert event == {"status": "due", "approval_id": approval["id"]}
     assert store.get_approval(approval["id"])["status"] == "pending"
 
@@ -66,10 +72,48 @@ def test_fires_due_at_the_deadline_without_deciding_itself(store: StateStore) ->
 def test_fires_remind_when_a_reminder_is_due(store: StateStore) -> None:
     approval = _approval(store)
     remind_at = (utcnow() - timedelta(seconds=1)).isoformat()
-    event = _first_event(ApprovalTrigger(approval["id"], store.url, approval["expires_at"].isoformat(), remind_at))
+    event = _first_event(ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat(), remind_at))
     assert event["status"] == "remind"
 
 
 def test_reports_an_error_when_the_request_does_not_exist(store: StateStore) -> None:
-    event = _first_event(ApprovalTrigger(12345, store.url, utcnow().isoformat()))
+    event = _first_event(ApprovalTrigger(12345, CONN_ID, utcnow().isoformat()))
     assert event["status"] == "error" and "12345" in event["message"]
+
+
+def test_never_migrates_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migrations run in `airflow agentic-mlops db migrate` or at first use by a worker/API server, never in
+    the triggerer: an unmigrated store stays untouched and the trigger fails."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EMPTY_STATE", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": url}})
+    )
+    with pytest.raises(sa.exc.OperationalError, match="no such table"):
+        _first_event(ApprovalTrigger(1, "empty_state", utcnow().isoformat()))
+    assert sa.inspect(sa.create_engine(url)).get_table_names() == []
+
+
+def test_a_dropped_connection_is_retried_not_a_trigger_failure(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.triggers import approval as trigger_module
+
+    approval = _approval(store)
+    store.decide_approval(approval["id"], approve=True, user="U1", via="cli")
+    trigger_store = StateStore(store.url, migrate=False)
+    real_read = trigger_store._read
+    failures = [sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))] * 2
+
+    def flaky_read():
+        if failures:
+            raise failures.pop()
+        return real_read()
+
+    monkeypatch.setattr(trigger_store, "_read", flaky_read)
+    monkeypatch.setitem(trigger_module._stores, store.url, trigger_store)
+    event = _first_event(ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat()))
+    assert event["status"] == "approved" and failures == []

@@ -1,0 +1,25 @@
+"""``airflow agentic-mlops db migrate``: bring the state store's schema to the newest revision."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def db_migrate(args: argparse.Namespace) -> None:
+    """Apply the state store's Alembic migrations (run it after upgrading the provider, like
+    ``airflow db migrate``). Workers and the API server also migrate on first use; the triggerer never does."""
+    from airflow_provider_agentic_mlops.core.state import create_engine, current_revision, head_revision, migrate_schema
+    from airflow_provider_agentic_mlops.hooks.state import resolve_state_url
+
+    engine = create_engine(resolve_state_url(args.state_conn_id))
+    try:
+        before = current_revision(engine)
+        migrate_schema(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if before == after:
+        print(f"State store ({args.state_conn_id}) is at revision {after}, the newest ({head}); nothing to do.")
+    else:
+        print(f"State store ({args.state_conn_id}) migrated from revision {before or '(empty)'} to {after}.")

@@ -1,0 +1,240 @@
+"""Promotion and rollback of a model's champion: the gate, and promotion as a resumable transaction.
+
+The gate: a version is promoted only with an *approved* approval of this model, this version and this
+DAG run, given for this validation report (digest). PromoteOperator and the CLI both call it here.
+
+The transaction: the intent (version, previous champion, start time) is recorded in the state store
+before any step runs, then the steps run in order, each recorded as done:
+
+1. ``previous_alias``  ``previous_champion`` -> the old champion (a crash after it leaves the old one serving);
+2. ``champion_alias``  ``champion`` -> the new version;
+3. ``tags``            the approver, approval and promotion time on the version (times from the intent);
+4. ``audit``           the ``promoted`` audit entry, written in the same transaction as its step mark;
+5. ``asset_event``     the champion Asset event, marked by the operator once Airflow has recorded it.
+
+A re-run (Airflow retry, cleared task) finds the intent and completes the steps not marked done with the
+values recorded, whichever step the crash hit: the final state is the same as without the crash. Steps
+1-3 are idempotent writes to the registry, so one done but not yet marked is harmlessly repeated.
+``noop`` is reported only when every step was already done.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from airflow_provider_agentic_mlops.core.state import APPROVED, StateStore, utcnow
+
+CHAMPION, PREVIOUS_CHAMPION = "champion", "previous_champion"
+PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT = (
+    "previous_alias",
+    "champion_alias",
+    "tags",
+    "audit",
+    "asset_event",
+)
+PROMOTION_STEPS = (PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT)
+
+
+class PromotionRefused(PermissionError):
+    """Promotion or rollback was refused; the message says why and what to do."""
+
+
+class Registry(Protocol):
+    """What promotion needs from the model registry (``MlflowRegistryHook`` provides it)."""
+
+    def require_access(self, needed: str, what: str) -> None: ...
+
+    def get_alias_version(self, registered_model: str, alias: str) -> str | None: ...
+
+    def set_alias(self, registered_model: str, alias: str, version: str) -> None: ...
+
+    def delete_alias(self, registered_model: str, alias: str) -> None: ...
+
+    def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None: ...
+
+
+def check_promotion_gate(
+    store: StateStore,
+    *,
+    model_name: str,
+    version: str,
+    dag_id: str,
+    run_id: str,
+    report_digest: str | None = None,
+) -> dict[str, Any]:
+    """The approved approval that allows promoting ``version`` in this run; raises :class:`PromotionRefused`.
+
+    :param report_digest: the validation report's digest; when both it and the approval's are known they
+        must match (the person approved exactly this report).
+    """
+    approval = store.find_approval(model_name, version, dag_id=dag_id, run_id=run_id)
+    if approval is None:
+        raise PromotionRefused(
+            f"model {model_name!r} v{version}: no approval request exists for DAG run {run_id!r} of {dag_id!r}; "
+            "promotion needs an approval of this exact version in this run (the wait_for_approval task creates it)"
+        )
+    if approval["status"] != APPROVED:
+        by = f" by {approval['decided_by']}" if approval.get("decided_by") else ""
+        raise PromotionRefused(
+            f"model {model_name!r} v{version}: approval {approval['id']} is {approval['status']}{by}, not approved; "
+            "nothing was changed"
+        )
+    if report_digest and approval.get("report_digest") and approval["report_digest"] != report_digest:
+        raise PromotionRefused(
+            f"model {model_name!r} v{version}: approval {approval['id']} was given for report "
+            f"{approval['report_digest'][:12]}, but this run's validation report is {report_digest[:12]}; "
+            "re-run validation and ask again"
+        )
+    return approval
+
+
+def promote_version(
+    registry: Registry,
+    store: StateStore,
+    *,
+    model_name: str,
+    registered_model: str,
+    version: str,
+    dag_id: str,
+    run_id: str,
+    report_digest: str | None = None,
+) -> dict[str, Any]:
+    """Move ``champion`` to ``version`` (and ``previous_champion`` to the old one) behind the gate, as a
+    resumable transaction (see the module docstring). Every step but the Asset event is done on return.
+
+    :return: ``{"version", "previous_version", "approval_id", "promotion_id", "noop", "steps_done_before"}``;
+        ``noop`` is True only when an earlier attempt had done every step.
+    """
+    version = str(version)
+    registry.require_access("promote", f"promoting {registered_model} v{version}")
+    approval = check_promotion_gate(
+        store, model_name=model_name, version=version, dag_id=dag_id, run_id=run_id, report_digest=report_digest
+    )
+    promotion = store.find_promotion(approval["id"])
+    if promotion is None:
+        current = registry.get_alias_version(registered_model, CHAMPION)
+        # A champion already at this version without intent (promoted by hand, or by an earlier release of
+        # the provider): keep the registry's previous champion rather than pointing it at itself.
+        previous = current if current != version else registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
+        promotion, _ = store.begin_promotion(
+            approval["id"],
+            model_name=model_name,
+            registered_model=registered_model,
+            version=version,
+            previous_version=previous,
+            dag_id=dag_id,
+            run_id=run_id,
+        )
+    done_before = list(promotion["steps"] or [])
+    previous = promotion["previous_version"]
+
+    def mark(step: str, audit_entry: dict[str, Any] | None = None) -> None:
+        store.mark_promotion_step(promotion["id"], step, all_steps=PROMOTION_STEPS, audit_entry=audit_entry)
+
+    if PREVIOUS_ALIAS not in done_before:
+        if previous is not None and previous != version:
+            registry.set_alias(registered_model, PREVIOUS_CHAMPION, previous)
+        mark(PREVIOUS_ALIAS)
+    if CHAMPION_ALIAS not in done_before:
+        registry.set_alias(registered_model, CHAMPION, version)
+        mark(CHAMPION_ALIAS)
+    if TAGS not in done_before:
+        registry.set_version_tags(
+            registered_model,
+            version,
+            {
+                "agentic_mlops.approved_by": approval.get("decided_by") or "",
+                "agentic_mlops.approval_id": approval["id"],
+                "agentic_mlops.approved_at": (approval.get("decided_at") or promotion["started_at"]).isoformat(),
+                "agentic_mlops.promoted_at": promotion["started_at"].isoformat(),
+                "agentic_mlops.promoted_in": f"{dag_id}/{run_id}",
+            },
+        )
+        mark(TAGS)
+    if AUDIT not in done_before:
+        mark(
+            AUDIT,
+            audit_entry={
+                "action": "promoted",
+                "actor": approval.get("decided_by") or "unknown",
+                "model_name": model_name,
+                "subject": f"version:{version}",
+                "details": {
+                    "previous_version": previous,
+                    "approval_id": approval["id"],
+                    "promotion_id": promotion["id"],
+                    "dag_id": dag_id,
+                    "run_id": run_id,
+                },
+            },
+        )
+    return {
+        "version": version,
+        "previous_version": previous,
+        "approval_id": approval["id"],
+        "promotion_id": promotion["id"],
+        "noop": all(step in done_before for step in PROMOTION_STEPS),
+        "steps_done_before": done_before,
+    }
+
+
+def record_asset_event_sent(store: StateStore, promotion_id: int) -> dict[str, Any]:
+    """The last step: Airflow recorded the champion Asset event of this promotion (the task succeeded)."""
+    return store.mark_promotion_step(promotion_id, ASSET_EVENT, all_steps=PROMOTION_STEPS)
+
+
+def rollback_champion(
+    registry: Registry,
+    store: StateStore,
+    *,
+    model_name: str,
+    registered_model: str,
+    user: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Make ``previous_champion`` the champion again and record who did it.
+
+    The ``previous_champion`` alias is removed afterwards, so an accidental second rollback is refused
+    instead of re-promoting the version just rolled back.
+
+    :return: ``{"version" (restored), "rolled_back_version", "user"}``.
+    """
+    if not user or not str(user).strip():
+        raise PromotionRefused(f"rollback of {model_name!r}: say who is rolling back (user); the audit trail needs it")
+    registry.require_access("promote", f"rolling back {registered_model}")
+    previous = registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
+    if previous is None:
+        raise PromotionRefused(
+            f"model {model_name!r}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} alias, nothing to roll back "
+            "to (never promoted twice, or already rolled back). Set the champion alias by hand in MLflow if needed."
+        )
+    current = registry.get_alias_version(registered_model, CHAMPION)
+    registry.set_alias(registered_model, CHAMPION, previous)
+    registry.delete_alias(registered_model, PREVIOUS_CHAMPION)
+    now = utcnow().isoformat()
+    registry.set_version_tags(
+        registered_model, previous, {"agentic_mlops.restored_by": user, "agentic_mlops.restored_at": now}
+    )
+    if current is not None and current != previous:
+        registry.set_version_tags(
+            registered_model, current, {"agentic_mlops.rolled_back_by": user, "agentic_mlops.rolled_back_at": now}
+        )
+    store.audit(
+        "rollback",
+        actor=user,
+        model_name=model_name,
+        subject=f"version:{previous}",
+        details={"from_version": current, "to_version": previous, "reason": reason},
+    )
+    return {"version": previous, "rolled_back_version": current, "user": user}
+
+
+__all__ = [
+    "PROMOTION_STEPS",
+    "PromotionRefused",
+    "Registry",
+    "check_promotion_gate",
+    "promote_version",
+    "record_asset_event_sent",
+    "rollback_champion",
+]

@@ -1,0 +1,97 @@
+"""What Airflow knows about the tasks behind the provider's jobs and approvals.
+
+A SIGKILLed worker closes nothing: the retraining job it ran stays ``running`` and the approval
+request it waited on stays ``pending``. Two things end them anyway:
+
+* :func:`read_task_state` lets every reader of the in-flight job ask Airflow whether the task that
+  owns it still runs (see ``core/jobs.py``); inside a task through the Task SDK, elsewhere (CLI, API
+  server) through the metadata database;
+* the ``on_failure_callback`` s below, which Airflow runs when it fails the task (in the task process,
+  or in the DAG processor when the process died), close the job or the request of that task's run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def with_callback(existing: Any, callback: Callable[..., Any]) -> list[Callable[..., Any]]:
+    """A task's callbacks argument (None, one callable or a list) with ``callback`` appended."""
+    if existing is None:
+        return [callback]
+    return [*existing, callback] if isinstance(existing, (list, tuple)) else [existing, callback]
+
+
+def read_task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
+    """The state of one task instance in Airflow, or None when Airflow does not know it."""
+    from airflow.sdk.execution_time import task_runner
+
+    if getattr(task_runner, "SUPERVISOR_COMMS", None) is not None:  # inside a task: no database access
+        states = task_runner.RuntimeTaskInstance.get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id])
+        state = (states.get(run_id) or {}).get(task_id)
+        return str(state) if state is not None else None
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        state = session.scalar(
+            select(TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == task_id,
+                TaskInstance.map_index == -1,
+            )
+        )
+    return str(state) if state is not None else None
+
+
+def _run_of(context: Any) -> tuple[str | None, str | None]:
+    ti = context.get("ti") or context.get("task_instance")
+    return getattr(ti, "dag_id", None), getattr(ti, "run_id", None) or context.get("run_id")
+
+
+def fail_job_of_failed_task(context: Any) -> None:
+    """``on_failure_callback`` of RetrainOperator: fail the running job this task's run started."""
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    task = context["task"]
+    dag_id, run_id = _run_of(context)
+    try:
+        store = StateStoreHook(task.state_conn_id).get_store()
+        job = store.inflight_job(task.model_name)
+        if job is not None and job.get("dag_id") == dag_id and job.get("run_id") == run_id:
+            store.finish_job(job["id"], status="failed", error=f"task {dag_id}/{run_id}/{task.task_id} failed")
+            log.warning("Marked job %s of %s failed: its task failed", job["id"], task.model_name)
+    except Exception:  # a callback must not hide the task's own failure; staleness still ends the job
+        log.exception("Could not close the retraining job of %s/%s", dag_id, run_id)
+
+
+def cancel_approval_of_failed_task(context: Any) -> None:
+    """``on_failure_callback`` of ApprovalSensor: its run can no longer promote, so its open request is
+    cancelled and a later Approve answers so instead of being recorded."""
+    from airflow_provider_agentic_mlops.core.state import CANCELLED
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    task = context["task"]
+    dag_id, run_id = _run_of(context)
+    try:
+        store = StateStoreHook(task.state_conn_id).get_store()
+        closed = store.close_approvals_of_run(
+            task.model_name,
+            dag_id=str(dag_id),
+            run_id=str(run_id),
+            status=CANCELLED,
+            reason=f"task {dag_id}/{run_id}/{task.task_id} failed; its run cannot promote",
+        )
+        if closed:
+            log.warning("Cancelled approval request(s) %s: the run that waited on them failed", closed)
+    except Exception:
+        log.exception("Could not cancel the approval request of %s/%s", dag_id, run_id)
+
+
+__all__ = ["cancel_approval_of_failed_task", "fail_job_of_failed_task", "read_task_state", "with_callback"]

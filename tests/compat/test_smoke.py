@@ -1,0 +1,146 @@
+"""Smoke suite of the compatibility job: the installed wheel works on this Airflow (3.1, 3.2 or 3.3).
+
+Run by scripts/compat in a venv holding only a pinned Airflow plus the wheel; each test says what a
+shop would see fail otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from compat_helpers import BIN, IN_COMPAT_JOB, RUN_LOOP, airflow, run
+
+PKG = "airflow_provider_agentic_mlops"
+DIST = "airflow-provider-agentic-mlops"
+CONN_TYPES = {"agentic_mlops_state", "agentic_mlops_mlflow", "agentic_mlops_llm"}
+MODEL_DAG = "agentic_mlops__fraud-detector"
+
+
+@pytest.mark.skipif(not IN_COMPAT_JOB, reason="only meaningful in scripts/compat's venv")
+def test_the_package_under_test_is_the_installed_wheel() -> None:
+    import airflow_provider_agentic_mlops
+
+    assert "site-packages" in Path(airflow_provider_agentic_mlops.__file__).parts
+    assert not (Path(airflow_provider_agentic_mlops.__file__).parent / ".." / "pyproject.toml").exists()
+
+
+def test_provider_and_its_hooks_are_discovered(airflow_home: Path) -> None:
+    (info,) = json.loads(airflow("providers", "get", DIST, "--full", "-o", "json"))
+    assert info["package-name"] == DIST
+    hooks = json.loads(airflow("providers", "hooks", "-o", "json"))
+    ours = {h["connection_type"]: h["class"] for h in hooks if h["package_name"] == DIST}
+    assert set(ours) == CONN_TYPES, hooks
+
+
+def test_plugin_loads(airflow_home: Path) -> None:
+    plugins = json.loads(airflow("plugins", "-o", "json"))
+    assert any(p["name"] == "agentic_mlops" for p in plugins), plugins
+
+
+def test_moved_names_resolve_and_a_missing_connection_raises_a_not_found_class(airflow_home: Path) -> None:
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_agentic_mlops import version_compat
+
+    assert issubclass(version_compat.AirflowFailException, Exception)
+    assert issubclass(version_compat.DagRunTriggerException, Exception)
+    with pytest.raises(version_compat.CONNECTION_NOT_FOUND):
+        BaseHook.get_connection("agentic_mlops_compat_no_such_connection")
+
+
+def test_connection_forms_show_the_declared_extra_fields(airflow_home: Path) -> None:
+    """3.2+ builds forms from provider info's conn-fields, 3.1 from the hooks' methods: same form."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
+
+    declared = {c["connection-type"]: c for c in get_provider_info()["connection-types"]}
+    shown = {m.connection_type: m for m in HookMetaService.hook_meta_data() if m.connection_type in CONN_TYPES}
+    assert set(shown) == CONN_TYPES
+    for conn_type, meta in shown.items():
+        assert set(meta.extra_fields or {}) == set(declared[conn_type]["conn-fields"]), conn_type
+        hidden = {
+            name
+            for name in ("host", "port", "login", "password")
+            if getattr(meta.standard_fields, name) is not None and getattr(meta.standard_fields, name).hidden
+        }
+        wanted = set(declared[conn_type]["ui-field-behaviour"]["hidden-fields"]) - {"schema"}
+        assert hidden == wanted, conn_type
+
+
+def test_cli_init_and_commands(airflow_home: Path) -> None:
+    from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
+
+    dags = airflow_home / "dags"
+    out = run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
+    assert (dags / "agentic_mlops_models.py").exists() and (dags / "models.yaml").exists(), out
+    assert "unchanged" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
+    assert json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json")) == []
+    if PROVIDER_CLI_COMMANDS_LOADED:  # 3.2+: the same commands under `airflow`
+        help_text = airflow("agentic-mlops", "--help")
+        for command in ("init", "approvals", "decisions", "models", "rollback", "demo"):
+            assert command in help_text
+
+
+def test_dag_files_parse_without_import_errors(airflow_home: Path) -> None:
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # 3.2+
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # 3.1
+
+    dags = airflow_home / "dags"
+    if not (dags / "models.yaml").exists():
+        run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
+    bag = DagBag(dag_folder=str(dags), include_examples=False)
+    assert bag.import_errors == {}
+    assert {MODEL_DAG, "fraud_detector_training"} <= set(bag.dag_ids)
+
+
+@pytest.mark.skipif(not RUN_LOOP, reason="the demo loop runs once, on the newest target (AGENTIC_MLOPS_COMPAT_LOOP=1)")
+def test_demo_loop_from_a_plain_install_retrains_and_promotes_after_approval(airflow_home: Path) -> None:
+    import mlflow
+    import yaml
+
+    run(BIN / "agentic-mlops", "demo", "--no-start", "--rows", "2000")
+    models = airflow_home / "dags" / "models.yaml"
+    config = yaml.safe_load(models.read_text())
+    config["defaults"].setdefault("approval", {})["poke_interval_seconds"] = 1
+    models.write_text(yaml.safe_dump(config))
+    airflow("db", "migrate")
+
+    approved: list[dict] = []
+    stop = threading.Event()
+
+    def approve_when_asked() -> None:
+        while not stop.is_set():
+            pending = json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json"))
+            if pending:
+                run(BIN / "agentic-mlops", "approvals", "approve", str(pending[0]["id"]), "--user", "compat")
+                approved.append(pending[0])
+                return
+            time.sleep(1)
+
+    approver = threading.Thread(target=approve_when_asked, daemon=True)
+    approver.start()
+    try:
+        out = airflow("dags", "test", MODEL_DAG, timeout=1200)
+    finally:
+        stop.set()
+        approver.join(timeout=30)
+    assert approved, out[-3000:]
+
+    uri = f"sqlite:///{airflow_home / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champion = client.get_model_version_by_alias("fraud-detector", "champion").version
+    previous = client.get_model_version_by_alias("fraud-detector", "previous_champion").version
+    assert int(champion) == int(previous) + 1
+    # quiet logs: no warning floods, no ERROR for normal events, no migration chatter
+    assert out.count("DeprecatedImportWarning") == 0, out[-3000:]
+    assert "RESOURCE_ALREADY_EXISTS" not in out and "already exists" not in out
+    assert "Running upgrade" not in out
+    print(f"python {sys.version.split()[0]}; champion moved {previous} -> {champion}")

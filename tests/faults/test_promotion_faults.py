@@ -1,0 +1,116 @@
+"""Promotion under faults, against a real MLflow server and PostgreSQL: a crash after each step, and
+MLflow down while promoting. Each ends with the same complete state in MLflow and the state store."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.promotion import PROMOTION_STEPS
+from tests.doubles.airflow_task import task_context
+
+DAG_ID, RUN_ID = "agentic_mlops__faults", "manual__faults"
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+class Crash(BaseException):
+    """The task process died here (BaseException: nothing in the operator may catch it)."""
+
+
+def _approve(store: Any, env: dict) -> dict:
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    approval, _ = store.request_approval(
+        env["model"], env["new"], dag_id=DAG_ID, run_id=RUN_ID, expires_at=utcnow() + timedelta(hours=1)
+    )
+    return store.decide_approval(approval["id"], approve=True, user="alice", via="cli").approval
+
+
+def _try_promote(env: dict) -> dict:
+    """One try of the promote task as Airflow runs it: execute, then (success recorded) the callbacks."""
+    from airflow_provider_agentic_mlops.operators.promote import PromoteOperator
+
+    op = PromoteOperator(task_id="promote", model_name=env["model"], validate_task_id=None)
+    ctx = task_context(dag_id=DAG_ID, run_id=RUN_ID, xcoms={("retrain", "return_value"): {"version": env["new"]}})
+    ctx["outlet_events"] = defaultdict(SimpleNamespace)
+    result = op.execute(ctx)
+    for callback in op.on_success_callback:
+        callback({**ctx, "task": op})
+    return result
+
+
+def _end_state(store: Any, env: dict) -> dict:
+    client = env["server"].client()
+    model = env["model"]
+    tags = client.get_model_version(model, env["new"]).tags
+    (promotion,) = store.list_promotions(model)
+    return {
+        "aliases": dict(client.get_registered_model(model).aliases),
+        "approved_by": tags.get("agentic_mlops.approved_by"),
+        "promoted_at": tags.get("agentic_mlops.promoted_at"),
+        "promoted_audit_entries": [a["action"] for a in store.audit_trail(model)].count("promoted"),
+        "promotion": (promotion["status"], promotion["steps"]),
+        "intent_time": promotion["started_at"].isoformat(),
+    }
+
+
+def _assert_complete(state: dict, env: dict) -> None:
+    assert state["aliases"] == {"champion": env["new"], "previous_champion": env["old"]}
+    assert state["approved_by"] == "alice" and state["promoted_at"] == state["intent_time"]
+    assert state["promoted_audit_entries"] == 1
+    assert state["promotion"] == ("completed", list(PROMOTION_STEPS))
+
+
+@pytest.mark.parametrize("step", PROMOTION_STEPS)
+def test_a_crash_after_each_promotion_step_is_completed_by_the_retry(
+    pg_store: Any, registry_env: dict, step: str
+) -> None:
+    _approve(pg_store, registry_env)
+    real_mark = pg_store.mark_promotion_step
+
+    def mark_then_die(promotion_id: int, done: str, **kwargs: Any) -> dict:
+        result = real_mark(promotion_id, done, **kwargs)
+        if done == step:
+            raise Crash(f"SIGKILL after {done}")
+        return result
+
+    with pytest.MonkeyPatch.context() as dying, pytest.raises(Crash):
+        dying.setattr(type(pg_store), "mark_promotion_step", lambda self, *a, **k: mark_then_die(*a, **k))
+        _try_promote(registry_env)
+    retry = _try_promote(registry_env)
+    assert retry["noop"] is (step == PROMOTION_STEPS[-1])
+    _assert_complete(_end_state(pg_store, registry_env), registry_env)
+
+
+def test_mlflow_down_during_promote_then_back_promotes_once(pg_store: Any, registry_env: dict) -> None:
+    """MLflow goes away between the two alias moves; the task fails; once MLflow is back the retry
+    completes the promotion from its recorded intent."""
+    _approve(pg_store, registry_env)
+    server = registry_env["server"]
+    real_mark = pg_store.mark_promotion_step
+
+    def mark_then_mlflow_dies(self: Any, promotion_id: int, done: str, **kwargs: Any) -> dict:
+        result = real_mark(promotion_id, done, **kwargs)
+        if done == "previous_alias":
+            server.stop()
+        return result
+
+    try:
+        with pytest.MonkeyPatch.context() as dying, pytest.raises(Exception) as failure:  # noqa: PT011
+            dying.setattr(type(pg_store), "mark_promotion_step", mark_then_mlflow_dies)
+            _try_promote(registry_env)  # whatever the MLflow client raises when the server refuses
+        assert "refused" in str(failure.value).lower() or "max retries" in str(failure.value).lower(), failure.value
+    finally:
+        server.start()
+    (promotion,) = pg_store.list_promotions(registry_env["model"])
+    assert (promotion["status"], promotion["steps"]) == ("in_progress", ["previous_alias"])
+    client = server.client()
+    assert client.get_model_version_by_alias(registry_env["model"], "champion").version == registry_env["old"]
+    retry = _try_promote(registry_env)
+    assert retry["noop"] is False and retry["steps_done_before"] == ["previous_alias"]
+    _assert_complete(_end_state(pg_store, registry_env), registry_env)
+    assert _try_promote(registry_env)["noop"] is True

@@ -1,0 +1,71 @@
+"""``airflow agentic-mlops models list``: which models are blocked, and why."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_agentic_mlops.cli.commands import models as models_cli
+from airflow_provider_agentic_mlops.core.state import utcnow
+from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+MODELS = """
+models:
+  - name: {name}
+    drift: {{reference: r.parquet, current: c.parquet, label_column: y}}
+    decision: {{cooldown_hours: 0, max_retrains: 1, budget_window_hours: 24}}
+    retrain: {{python_callable: "m:f", timeout_minutes: 30, heartbeat_timeout_minutes: 5}}
+"""
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: None)  # no registry in this test
+    return StateStoreHook().get_store()
+
+
+def _list(tmp_path, capsys, name: str = "m") -> dict:
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name=name))
+    models_cli.models_list(
+        argparse.Namespace(models_file=str(path), state_conn_id="agentic_mlops_state_default", output="json")
+    )
+    return json.loads(capsys.readouterr().out)[0]
+
+
+def _age(store, job_id: int, **ago: timedelta) -> None:
+    from airflow_provider_agentic_mlops.core.schema import jobs
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**{k: utcnow() - v for k, v in ago.items()}))
+
+
+def test_a_running_job_blocks_and_is_named(store, tmp_path, capsys) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"timeout_minutes": 30})
+    row = _list(tmp_path, capsys)
+    assert row["running_job"] == job["id"] and f"job {job['id']} running since" in row["blocked"]
+
+
+def test_a_dead_job_is_failed_by_listing_and_the_budget_says_when_the_next_retrain_is_allowed(
+    store, tmp_path, capsys
+) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"heartbeat_timeout_minutes": 5})
+    _age(store, job["id"], heartbeat_at=timedelta(minutes=6))
+    row = _list(tmp_path, capsys)
+    assert row["running_job"] is None and store.get_job(job["id"])["status"] == "failed"
+    assert "retrain budget exhausted" in row["blocked"] and "next allowed at" in row["blocked"]
+
+
+def test_an_overdue_job_says_runs_escalate(store, tmp_path, capsys) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"timeout_minutes": 30})
+    _age(store, job["id"], started_at=timedelta(minutes=40))
+    assert "runs escalate" in _list(tmp_path, capsys)["blocked"]
+
+
+def test_a_free_model_is_not_blocked(store, tmp_path, capsys) -> None:
+    assert _list(tmp_path, capsys)["blocked"] is None

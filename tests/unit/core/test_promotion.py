@@ -1,0 +1,189 @@
+"""core/promotion.py: the gate, and promotion as a resumable transaction.
+
+The registry here is an in-memory double of the ``Registry`` protocol (core is tested without MLflow);
+tests/integration/test_promote.py runs the same crash matrix against a real MLflow server.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.promotion import (
+    PROMOTION_STEPS,
+    PromotionRefused,
+    promote_version,
+    record_asset_event_sent,
+)
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+
+MODEL, DAG_ID, RUN_ID = "m", "agentic_mlops__m", "run1"
+
+
+class RegistryDouble:
+    """Aliases and version tags in dicts; counts writes so a test can see what a re-run repeated."""
+
+    def __init__(self, champion: str | None = "1") -> None:
+        self.aliases: dict[str, str] = {"champion": champion} if champion else {}
+        self.tags: dict[str, dict[str, str]] = defaultdict(dict)
+        self.writes = 0
+
+    def require_access(self, needed: str, what: str) -> None:
+        pass
+
+    def get_alias_version(self, registered_model: str, alias: str) -> str | None:
+        return self.aliases.get(alias)
+
+    def set_alias(self, registered_model: str, alias: str, version: str) -> None:
+        self.writes += 1
+        self.aliases[alias] = str(version)
+
+    def delete_alias(self, registered_model: str, alias: str) -> None:
+        self.aliases.pop(alias, None)
+
+    def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None:
+        self.writes += 1
+        self.tags[str(version)].update({k: str(v) for k, v in tags.items()})
+
+
+class Crash(RuntimeError):
+    """The process died here."""
+
+
+def _approved(store: StateStore, version: str = "2") -> dict:
+    approval, _ = store.request_approval(
+        MODEL, version, dag_id=DAG_ID, run_id=RUN_ID, expires_at=utcnow() + timedelta(hours=1), report_digest="d1"
+    )
+    store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    return approval
+
+
+def _promote(registry: RegistryDouble, store: StateStore) -> dict:
+    return promote_version(
+        registry, store, model_name=MODEL, registered_model=MODEL, version="2", dag_id=DAG_ID, run_id=RUN_ID
+    )
+
+
+def _final_state(registry: RegistryDouble, store: StateStore) -> dict:
+    (promotion,) = store.list_promotions(MODEL)
+    promoted = [a for a in store.audit_trail(MODEL) if a["action"] == "promoted"]
+    return {
+        "aliases": dict(registry.aliases),
+        "tags": dict(registry.tags["2"]),
+        "promoted_audit": [(a["actor"], a["subject"], a["details"]) for a in promoted],
+        "promotion": (promotion["status"], promotion["steps"], promotion["previous_version"]),
+        "tagged_promoted_at_is_intent_time": registry.tags["2"]["agentic_mlops.promoted_at"]
+        == promotion["started_at"].isoformat(),
+    }
+
+
+def _normalised(state: dict) -> dict:
+    """Drop what differs between two databases (ids, times), keep everything else."""
+    tags = {k: v for k, v in state["tags"].items() if not k.endswith(("_at", "approval_id"))}
+    audit = [
+        (actor, subject, {k: v for k, v in d.items() if not k.endswith("_id")})
+        for actor, subject, d in state["promoted_audit"]
+    ]
+    return {**state, "tags": tags, "promoted_audit": audit}
+
+
+@pytest.fixture
+def clean_final_state(tmp_path) -> dict:
+    store = StateStore(f"sqlite:///{tmp_path / 'clean.db'}")
+    registry = RegistryDouble()
+    _approved(store)
+    _promote(registry, store)
+    record_asset_event_sent(store, store.list_promotions(MODEL)[0]["id"])
+    return _final_state(registry, store)
+
+
+def test_an_uninterrupted_promotion_does_every_step_once(sqlite_store: StateStore) -> None:
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    result = _promote(registry, sqlite_store)
+    assert result["noop"] is False and result["previous_version"] == "1" and result["steps_done_before"] == []
+    assert registry.aliases == {"champion": "2", "previous_champion": "1"}
+    (promotion,) = sqlite_store.list_promotions(MODEL)
+    assert promotion["status"] == "in_progress" and promotion["steps"] == list(PROMOTION_STEPS[:-1])
+    record_asset_event_sent(sqlite_store, promotion["id"])
+    again = _promote(registry, sqlite_store)
+    assert again["noop"] is True and again["previous_version"] == "1"
+
+
+@pytest.mark.parametrize("when", ["after_its_effect", "after_it_was_recorded"])
+@pytest.mark.parametrize("step", PROMOTION_STEPS)
+def test_a_crash_at_any_step_is_completed_by_the_rerun_with_an_identical_final_state(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, clean_final_state: dict, step: str, when: str
+) -> None:
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    real_mark = sqlite_store.mark_promotion_step
+    crashed = []
+
+    def mark_then_crash(promotion_id: int, done: str, **kwargs: Any) -> dict:
+        if done == step and not crashed:
+            crashed.append(done)
+            if when == "after_it_was_recorded":
+                real_mark(promotion_id, done, **kwargs)
+            raise Crash(f"killed after {done}")
+        return real_mark(promotion_id, done, **kwargs)
+
+    monkeypatch.setattr(sqlite_store, "mark_promotion_step", mark_then_crash)
+
+    def attempt() -> dict | None:
+        """One try of the promote task: the steps, then (Airflow recorded success) the Asset event."""
+        try:
+            result = _promote(registry, sqlite_store)
+            record_asset_event_sent(sqlite_store, result["promotion_id"])
+        except Crash:
+            return None
+        return result
+
+    assert attempt() is None and crashed == [step]
+    rerun = attempt()
+    everything_was_done = step == PROMOTION_STEPS[-1] and when == "after_it_was_recorded"
+    assert rerun is not None and rerun["noop"] is everything_was_done  # noop only when nothing was left
+    assert _normalised(_final_state(registry, sqlite_store)) == _normalised(clean_final_state)
+    assert _final_state(registry, sqlite_store)["tagged_promoted_at_is_intent_time"]
+    assert attempt()["noop"] is True  # and only now is a re-run a noop
+
+
+def test_the_previous_champion_comes_from_the_intent_not_from_the_registry_after_a_crash(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After champion moved, the registry says champion == the new version; the re-run must still set
+    previous_champion to the old one (the intent recorded it)."""
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    real_set = registry.set_alias
+
+    def crash_before_previous(model: str, alias: str, version: str) -> None:
+        if alias == "previous_champion":
+            registry.aliases["champion"] = "2"  # as if the aliases were written in the other order
+            raise Crash("killed")
+        real_set(model, alias, version)
+
+    monkeypatch.setattr(registry, "set_alias", crash_before_previous)
+    with pytest.raises(Crash):
+        _promote(registry, sqlite_store)
+    monkeypatch.setattr(registry, "set_alias", real_set)
+    assert _promote(registry, sqlite_store)["previous_version"] == "1"
+    assert registry.aliases == {"champion": "2", "previous_champion": "1"}
+
+
+@pytest.mark.parametrize(("decision", "expected"), [(None, "is pending"), (False, "is denied by bob")])
+def test_the_gate_refuses_without_an_approved_request_and_changes_nothing(
+    sqlite_store: StateStore, decision: bool | None, expected: str
+) -> None:
+    registry = RegistryDouble()
+    approval, _ = sqlite_store.request_approval(
+        MODEL, "2", dag_id=DAG_ID, run_id=RUN_ID, expires_at=utcnow() + timedelta(hours=1)
+    )
+    if decision is not None:
+        sqlite_store.decide_approval(approval["id"], approve=decision, user="bob", via="cli")
+    with pytest.raises(PromotionRefused, match=expected):
+        _promote(registry, sqlite_store)
+    assert registry.writes == 0 and sqlite_store.list_promotions(MODEL) == []

@@ -1,0 +1,83 @@
+"""liveness.py: when Airflow fails a task, the job or approval request of its run is closed."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, fail_job_of_failed_task
+
+CONN_ID = "agentic_mlops_state_liveness"
+
+
+@pytest.fixture
+def store(sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch) -> StateStore:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": sqlite_store.url}}),
+    )
+    return sqlite_store
+
+
+def _context(task_id: str, run_id: str = "r1") -> dict:
+    task = SimpleNamespace(task_id=task_id, model_name="m", state_conn_id=CONN_ID)
+    return {"task": task, "ti": SimpleNamespace(dag_id="d", run_id=run_id)}
+
+
+def test_a_failed_retrain_task_fails_the_job_of_its_run_only(store: StateStore) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1")
+    fail_job_of_failed_task(_context("retrain", run_id="other-run"))
+    assert store.get_job(job["id"])["status"] == "running"
+    fail_job_of_failed_task(_context("retrain"))
+    failed = store.get_job(job["id"])
+    assert failed["status"] == "failed" and "d/r1/retrain failed" in failed["error"]
+    assert store.inflight_job("m") is None
+
+
+def test_a_failed_callback_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "http", "host": "nowhere"}))
+    fail_job_of_failed_task(_context("retrain"))  # logged, not raised: the task's own error must show
+    cancel_approval_of_failed_task(_context("wait_for_approval"))
+
+
+def _request(store: StateStore, version: str = "7") -> dict:
+    approval, _ = store.request_approval(
+        "m", version, dag_id="d", run_id="r1", expires_at=utcnow().replace(year=utcnow().year + 1)
+    )
+    return approval
+
+
+def test_approving_the_request_of_a_failed_run_answers_so_and_records_nothing(store: StateStore) -> None:
+    approval = _request(store)
+    cancel_approval_of_failed_task(_context("wait_for_approval"))
+    outcome = store.decide_approval(approval["id"], approve=True, user="U1", via="cli")
+    assert not outcome.recorded
+    assert outcome.approval["status"] == "cancelled" and outcome.approval["votes"] == []
+    assert "cancelled" in outcome.message and "nothing was recorded" in outcome.message
+    assert [a["action"] for a in store.audit_trail("m")][:1] == ["approval_cancelled"]
+
+
+def test_a_cleared_and_rerun_task_finds_the_same_request(store: StateStore) -> None:
+    approval = _request(store)
+    again, created = store.request_approval(
+        "m", "7", dag_id="d", run_id="r1", expires_at=utcnow().replace(year=utcnow().year + 1)
+    )
+    assert again["id"] == approval["id"] and not created and again["status"] == "pending"
+    cancel_approval_of_failed_task(_context("wait_for_approval"))  # the run failed, then was cleared
+    reopened, created = store.request_approval(
+        "m", "7", dag_id="d", run_id="r1", expires_at=utcnow().replace(year=utcnow().year + 1)
+    )
+    assert reopened["id"] == approval["id"] and created and reopened["status"] == "pending"
+    assert store.decide_approval(approval["id"], approve=True, user="U1", via="cli").recorded
+
+
+def test_a_rerun_that_retrained_another_version_supersedes_the_old_request(store: StateStore) -> None:
+    old = _request(store, "7")
+    new = _request(store, "8")
+    assert store.get_approval(old["id"])["status"] == "superseded"
+    outcome = store.decide_approval(old["id"], approve=True, user="U1", via="slack")
+    assert not outcome.recorded and "superseded" in outcome.message
+    assert store.get_approval(new["id"])["status"] == "pending"

@@ -1,0 +1,40 @@
+"""Quiet task logs: skops' module scan and migration chatter stay out, real problems stay in."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+
+from airflow_provider_agentic_mlops.log_hygiene import MIGRATION_LOGGERS, quiet_known_noise
+
+
+def _scan_warnings(quiet: bool) -> list[str]:
+    """What skops' lookup of an object without ``__module__`` warns in a process with Airflow loaded."""
+    pytest.importorskip("skops")
+    import airflow.utils.timezone  # noqa: F401 - one of Airflow's moved-name shim modules
+    from skops.io._utils import whichmodule
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        if quiet:
+            quiet_known_noise()
+        whichmodule(object(), "agentic_mlops_no_such_name")
+        warnings.warn("a real deprecation elsewhere", FutureWarning, stacklevel=1)
+    return [f"{w.category.__name__}: {w.message}" for w in seen]
+
+
+def test_skops_module_scan_warns_per_airflow_shim_unless_quieted() -> None:
+    noisy = _scan_warnings(quiet=False)
+    assert len([w for w in noisy if "agentic_mlops_no_such_name" in w]) > 1  # the flood exists
+    assert _scan_warnings(quiet=True) == ["FutureWarning: a real deprecation elsewhere"]
+
+
+def test_migration_loggers_keep_warnings_and_drop_info(caplog: pytest.LogCaptureFixture) -> None:
+    quiet_known_noise()
+    with caplog.at_level(logging.NOTSET):
+        for name in MIGRATION_LOGGERS:
+            logging.getLogger(f"{name}.runtime.migration").info("Running upgrade  -> 0001, initial")
+            logging.getLogger(name).warning("something is wrong")
+    assert [r.getMessage() for r in caplog.records] == ["something is wrong"] * len(MIGRATION_LOGGERS)
