@@ -314,6 +314,11 @@ def test_mlflow_keeps_its_sqlite_backend_store_in_a_declared_named_volume(compos
     assert _option(args, "--workers") == "1"
 
 
+def test_mlflow_starts_no_job_runner_processes(services: dict) -> None:
+    # MLflow 3's server otherwise starts several job-runner processes the provider never uses.
+    assert _env(services["mlflow"])["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
 def test_mlflow_serves_artifacts_from_a_declared_named_volume(compose: dict, services: dict) -> None:
     args = _command(services["mlflow"])
     assert "--serve-artifacts" in args
