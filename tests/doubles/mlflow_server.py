@@ -66,6 +66,9 @@ def start_mlflow_server(root: Path, port: int | None = None) -> tuple[subprocess
         "1",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # MLflow 3's job runner starts seven huey consumer processes the tests never use (and that
+    # outlive a killed server): off, so a test server costs one process.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
