@@ -69,8 +69,25 @@ def demo_cooldown_hours(dags_folder: Path) -> float:
     raise SystemExit(f"{dags_folder / 'models.yaml'} has no model for DAG {DAG_ID}; the demo needs fraud-detector")
 
 
-def _airflow() -> str:
-    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or shutil.which("airflow")
+def airflow_shim(airflow_home: Path) -> Path:
+    """A folder with an ``airflow`` script that runs this interpreter's Airflow (``python -m airflow``).
+
+    ``airflow standalone`` starts its components as ``airflow ...`` from PATH; a virtualenv's
+    ``bin/airflow`` may name another interpreter in its shebang (a copied or moved venv), which would
+    run another installation's code. The shim, first on PATH, pins every component to this one.
+    """
+    import shlex
+
+    folder = airflow_home / ".demo-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "airflow"
+    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m airflow "$@"\n')
+    script.chmod(0o755)
+    return folder
+
+
+def _airflow(env: dict[str, str]) -> str:
+    airflow = shutil.which("airflow", path=env.get("PATH"))
     if airflow is None:
         sys.exit("the `airflow` command is not on PATH; activate the virtualenv where the provider is installed")
     return airflow
@@ -82,7 +99,7 @@ def trigger_run(env: dict[str, str], *, timeout: float = START_TIMEOUT, note: st
     run_id = f"manual__{note}__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     while time.monotonic() < deadline:
         done = subprocess.run(
-            [_airflow(), "dags", "trigger", DAG_ID, "--run-id", run_id],
+            [_airflow(env), "dags", "trigger", DAG_ID, "--run-id", run_id],
             env=env,
             capture_output=True,
             text=True,
@@ -126,8 +143,7 @@ def demo(args: argparse.Namespace) -> None:
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
     dags_folder = demo_dags_folder()
     env = {**os.environ, **demo_environment(airflow_home, dags_folder, args.port)}
-    # standalone starts its components as `airflow ...` from PATH: the same virtualenv's first
-    env["PATH"] = os.pathsep.join([str(Path(_airflow()).parent), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
     overview = f"http://localhost:{args.port}/agentic-mlops/models"
     if args.shift:
         shift = inject_shift(airflow_home, rows=args.rows)
@@ -156,7 +172,7 @@ def demo(args: argparse.Namespace) -> None:
     if args.no_start:
         return
     sys.stdout.flush()
-    standalone = subprocess.Popen([_airflow(), "standalone"], env=env, start_new_session=True)
+    standalone = subprocess.Popen([_airflow(env), "standalone"], env=env, start_new_session=True)
 
     def stop(signum: int, _frame: Any) -> None:
         print(f"\nStopping the demo (signal {signum}): every process it started.", flush=True)
