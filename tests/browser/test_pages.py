@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.browser.cdp import Browser
-from tests.browser.conftest import Demo
+from tests.browser.demo_process import Demo
 
 DAG_ID = "agentic_mlops__fraud-detector"
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
