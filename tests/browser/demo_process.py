@@ -89,9 +89,9 @@ def start_demo(home: Path, *, rows: int = 1000) -> Demo:
         )
     running = Demo(port=port, home=home, process=process, log=log)
     try:
-        running.wait_until(lambda: _healthy(running.url), 300, "healthy API server")
+        running.wait_until(lambda: _healthy(running.url), LOOP_TIMEOUT, "healthy API server (after the demo set-up)")
         running.wait_until(
-            lambda: "Triggered agentic_mlops__fraud-detector run" in running.output(), 300, "triggered run"
+            lambda: "Triggered agentic_mlops__fraud-detector run" in running.output(), LOOP_TIMEOUT, "triggered run"
         )
         running.wait_until(
             lambda: running.store().list_approvals(status="pending"), LOOP_TIMEOUT, "approval request from the demo run"

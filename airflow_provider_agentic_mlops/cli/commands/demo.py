@@ -39,6 +39,8 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}/",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        # SQLite and four processes on a laptop: the API server can take more than the default 5 s
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(dags_folder / "models.yaml"),
     }
 
