@@ -41,6 +41,10 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
         # SQLite and four processes on a laptop: the API server can take more than the default 5 s
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+        # a busy laptop can stall the scheduler's heartbeat for minutes; do not take that for a dead
+        # scheduler (which resets and retries the running tasks) so soon
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "600",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "900",
         "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(dags_folder / "models.yaml"),
     }
 
