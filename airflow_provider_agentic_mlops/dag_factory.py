@@ -6,7 +6,6 @@ scikit-learn; the operators import those inside ``execute()``.
 
 from __future__ import annotations
 
-import gc
 import os
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
-from airflow_provider_agentic_mlops.core.config import ModelSpec, load_models
+from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX, ModelSpec, load_models
 from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
 from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
@@ -24,7 +23,6 @@ from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
 from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
 from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
 
-DAG_ID_PREFIX = "agentic_mlops__"
 START_DATE = datetime(2026, 1, 1)
 
 
@@ -190,16 +188,8 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     """Every model's DAG, keyed by DAG id. A bad entry raises :class:`ConfigError` naming the model,
     the field and the expected value, so the DAG file shows one clear import error."""
     path = Path(path)
-    # Building hundreds of DAGs allocates many long-lived objects and nothing cyclic to free: pause the
-    # cyclic garbage collector meanwhile, which otherwise rescans the growing heap again and again.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        specs = load_models(path, cache_dir=_cache_dir())
-        return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in specs}
-    finally:
-        if was_enabled:
-            gc.enable()
+    specs = load_models(path, cache_dir=_cache_dir())
+    return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in specs}
 
 
 __all__ = ["DAG_ID_PREFIX", "build_dag", "build_dags", "models_file"]

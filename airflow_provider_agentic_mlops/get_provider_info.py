@@ -111,6 +111,13 @@ def get_provider_info() -> dict:
                 },
             },
         ],
+        "asset-uris": [
+            {
+                "schemes": ["agentic-mlops"],
+                "handler": f"{_PKG}.assets.sanitize_uri",
+                "factory": f"{_PKG}.assets.create_asset",
+            }
+        ],
         "extra-links": [
             f"{_PKG}.links.MlflowModelVersionLink",
             f"{_PKG}.links.DriftReportLink",

@@ -4,16 +4,22 @@ Writes a models.yaml with N models (default 500), then, alternating in fresh int
 (a) the project's ``dags/agentic_mlops_models.py`` and (b) a generated file of N DAGs with the same
 DAG arguments whose tasks are EmptyOperators with the same ids and dependencies, each with
 Airflow's DagBag as the DAG processor does. Both processes pre-import ``airflow.sdk`` (the
-processor has it loaded) so the figure is the file's own cost. Prints medians and
-``ratio=<ours/baseline>`` last. Goal: <= 1.3.
+processor has it loaded) so the figure is the file's own cost.
 
-Like the DAG processor, which re-parses an unchanged file every ``min_file_process_interval``,
-the repeated runs find the factory's cache of the parsed models file (JSON keyed by the file's
-content hash, in ``$AIRFLOW_HOME/.cache``); the first run, without it, is printed separately. The
-factory also pauses the cyclic garbage collector while it builds the DAGs (the baseline file
-does not; that is part of what is measured).
+Both sides get the same garbage-collector treatment, in two variants, each printed:
 
-    python benchmarks/parse_dags.py [--models 500] [--repeat 5]
+- ``gc=on``: Python's default, the collector runs during the parse of either file;
+- ``gc=paused``: the harness pauses the collector around ``DagBag`` for both files (what any DAG
+  file could do for itself).
+
+The factory itself does not touch the collector, so neither variant favours one side. Like the
+DAG processor, which re-parses an unchanged file every ``min_file_process_interval``, the repeated
+runs find the factory's cache of the parsed models file (JSON keyed by the file's content hash,
+in ``$AIRFLOW_HOME/.cache``); the first run, without it, is printed separately. Then the per-DAG
+parse time at 100, 500 and 2,000 models (``--scale``; it must stay flat: linear total cost), and
+last ``ratio=<ours/baseline>``, the larger of the two variants' medians. Goal: <= 1.3.
+
+    python benchmarks/parse_dags.py [--models 500] [--repeat 5] [--scale 100 500 2000]
 """
 
 from __future__ import annotations
@@ -65,63 +71,116 @@ for i in range({n}):
 """
 
 PARSE = """
-import json, sys, time
+import gc, json, sys, time
 import airflow.sdk  # loaded in the DAG processor before any file is parsed
 from airflow.dag_processing.dagbag import DagBag
-start = time.perf_counter()
+paused = sys.argv[2] == "paused"
+gc.collect()  # both sides start from the same collected heap
+if paused:
+    gc.disable()
+start, cpu = time.perf_counter(), time.process_time()
 bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
-elapsed = time.perf_counter() - start
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+assert gc.isenabled() is not paused, "the parsed file changed the garbage collector's state"
 assert not bag.import_errors, bag.import_errors
-print(json.dumps({"seconds": elapsed, "dags": len(bag.dags)}))
+print(json.dumps({"cpu": cpu, "wall": elapsed, "dags": len(bag.dags)}))
 """
 
+VARIANTS = ("on", "paused")
+CLOCK = "cpu"  # set from --clock
 
-def parse_once(path: Path, env: dict[str, str]) -> tuple[float, int]:
-    out = subprocess.run([sys.executable, "-c", PARSE, str(path)], capture_output=True, text=True, env=env, check=False)
+
+def parse_once(path: Path, env: dict[str, str], gc_mode: str = "on") -> tuple[float, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE, str(path), gc_mode], capture_output=True, text=True, env=env, check=False
+    )
     if out.returncode != 0:
         raise SystemExit(f"parsing {path} failed:\n{out.stderr[-4000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return result["seconds"], result["dags"]
+    return result[CLOCK], result["dags"]
+
+
+def prepare(root: Path, n: int) -> tuple[Path, Path, dict[str, str]]:
+    """The two DAG files for ``n`` models under ``root`` and the environment to parse them in."""
+    ours_dir, base_dir = root / "ours", root / "baseline"
+    ours_dir.mkdir(parents=True)
+    base_dir.mkdir(parents=True)
+    models = ours_dir / "models.yaml"
+    models.write_text("models:\n" + "".join(MODEL.format(i=i) for i in range(n)))
+    ours = ours_dir / "agentic_mlops_models.py"
+    ours.write_text((REPO / "dags" / "agentic_mlops_models.py").read_text())
+    baseline = base_dir / "baseline_dags.py"
+    baseline.write_text(BASELINE.format(n=n))
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(root / "home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "0",  # no 30 s limit: a loaded machine must not fail a side
+        "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(models),
+    }
+    return ours, baseline, env
+
+
+def measure(
+    root: Path, n: int, repeat: int, variants: tuple[str, ...]
+) -> tuple[float, dict[tuple[str, str], list[float]]]:
+    """``(first parse of ours, {(variant, side): seconds per run})``, runs interleaved A B B A ..."""
+    ours, baseline, env = prepare(root, n)
+    parse_once(baseline, env)  # warm the OS file cache for both sides
+    first, _ = parse_once(ours, env)  # no models cache yet
+    timings: dict[tuple[str, str], list[float]] = {(v, side): [] for v in variants for side in ("ours", "baseline")}
+    for i in range(repeat):
+        for variant in variants:
+            sides = (("ours", ours), ("baseline", baseline))
+            for side, path in sides if i % 2 == 0 else sides[::-1]:  # neither side always goes first
+                seconds, dags = parse_once(path, env, variant)
+                if dags != n:
+                    raise SystemExit(f"{side}: expected {n} DAGs, DagBag found {dags}")
+                timings[(variant, side)].append(seconds)
+    return first, timings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per side and variant (median kept)")
+    parser.add_argument("--scale", type=int, nargs="*", default=[100, 500, 2000], help="model counts for per-DAG cost")
+    parser.add_argument("--scale-repeat", type=int, default=3)
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="CPU seconds of the parsing process (default: robust on a shared machine) or wall seconds",
+    )
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = args.clock
+    median = statistics.median
 
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        ours_dir, base_dir = tmp_path / "ours", tmp_path / "baseline"
-        ours_dir.mkdir()
-        base_dir.mkdir()
-        models = ours_dir / "models.yaml"
-        models.write_text("models:\n" + "".join(MODEL.format(i=i) for i in range(args.models)))
-        ours = ours_dir / "agentic_mlops_models.py"
-        ours.write_text((REPO / "dags" / "agentic_mlops_models.py").read_text())
-        baseline = base_dir / "baseline_dags.py"
-        baseline.write_text(BASELINE.format(n=args.models))
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(tmp_path / "home"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(models),
-        }
-        parse_once(baseline, env)  # warm the OS file cache for both sides
-        first_ours, _ = parse_once(ours, env)  # no models cache yet
-        timings: dict[str, list[float]] = {"ours": [], "baseline": []}
-        for _ in range(args.repeat):
-            for name, path in (("ours", ours), ("baseline", baseline)):
-                seconds, dags = parse_once(path, env)
-                if dags != args.models:
-                    raise SystemExit(f"{name}: expected {args.models} DAGs, DagBag found {dags}")
-                timings[name].append(seconds)
-    ours_s, base_s = statistics.median(timings["ours"]), statistics.median(timings["baseline"])
-    print(f"models={args.models} repeat={args.repeat}")
-    print(f"ours_first_parse_s={first_ours:.3f} (models cache empty; ratio {first_ours / base_s:.3f})")
-    print(f"ours_median_s={ours_s:.3f} runs={[round(t, 3) for t in timings['ours']]}")
-    print(f"baseline_median_s={base_s:.3f} runs={[round(t, 3) for t in timings['baseline']]}")
-    print(f"ratio={ours_s / base_s:.3f}")
+        first, timings = measure(Path(tmp) / "main", args.models, args.repeat, VARIANTS)
+        base_default = median(timings[("on", "baseline")])
+        print(f"models={args.models} repeat={args.repeat} clock={CLOCK} (interleaved runs; medians)")
+        print(f"ours first parse (models cache empty): {first:.3f}s, {first / base_default:.3f}x the baseline (gc=on)")
+        ratios = {}
+        for variant in VARIANTS:
+            ours_s, base_s = median(timings[(variant, "ours")]), median(timings[(variant, "baseline")])
+            ratios[variant] = ours_s / base_s
+            for side, value in (("ours", ours_s), ("baseline", base_s)):
+                runs = [round(t, 3) for t in timings[(variant, side)]]
+                print(f"gc={variant:<6} {side:<8} median_s={value:.3f} runs={runs}")
+            print(f"gc={variant:<6} ratio={ratios[variant]:.3f}")
+
+        if args.scale:
+            print(f"per-DAG parse time ({CLOCK}), gc=on, median of {args.scale_repeat} (linear cost: flat per DAG)")
+            print(f"{'models':>7} {'ours ms/DAG':>12} {'baseline ms/DAG':>16} {'ratio':>6}")
+            for n in args.scale:
+                _, t = measure(Path(tmp) / f"scale-{n}", n, args.scale_repeat, ("on",))
+                ours_s, base_s = median(t[("on", "ours")]), median(t[("on", "baseline")])
+                print(
+                    f"{n:>7} {1000 * ours_s / n:>12.2f} {1000 * base_s / n:>16.2f} {ours_s / base_s:>6.2f}", flush=True
+                )
+    print(f"ratio={max(ratios.values()):.3f}")
 
 
 if __name__ == "__main__":

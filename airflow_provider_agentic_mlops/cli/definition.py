@@ -115,6 +115,15 @@ AGENTIC_MLOPS_COMMANDS = (
         ),
     ),
     ActionCommand(
+        name="init",
+        help="Write the provider's DAG file and a starter models.yaml into the DAGs folder",
+        func=lazy_load_command(f"{_CMD}.init.init"),
+        args=(
+            Arg(("--dags-folder",), help="Where to write them (default: [core] dags_folder)"),
+            Arg(("--force",), help="Overwrite files that differ from the packaged ones", action="store_true"),
+        ),
+    ),
+    ActionCommand(
         name="demo",
         help="Set up the fraud-detector demo in $AIRFLOW_HOME and start Airflow (airflow standalone)",
         func=lazy_load_command(f"{_CMD}.demo.demo"),
@@ -142,7 +151,7 @@ def get_agentic_mlops_cli_commands() -> list:
     return [
         GroupCommand(
             name="agentic-mlops",
-            help="Agentic MLOps: approvals, decisions, models, rollback, the demo",
+            help="Agentic MLOps: init, approvals, decisions, models, rollback, the demo",
             subcommands=AGENTIC_MLOPS_COMMANDS,
             description="Operate the agentic MLOps provider: approve or deny promotions, read the agent's "
             "decision traces, list models, roll back a champion, and run the demo.",

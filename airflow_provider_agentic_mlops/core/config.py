@@ -15,6 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+#: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
+DAG_ID_PREFIX = "agentic_mlops__"
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 # The closed set of actions the agent may choose, and the decision modes (``auto`` picks ``llm``
@@ -176,7 +179,7 @@ class ModelSpec(_Section):
 
     @property
     def dag_id(self) -> str:
-        return f"agentic_mlops__{self.name}"
+        return f"{DAG_ID_PREFIX}{self.name}"
 
     @property
     def mlflow_model_name(self) -> str:

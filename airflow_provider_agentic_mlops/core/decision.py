@@ -906,37 +906,3 @@ def _ask_llm(
     decision.rationale = (
         f"Guardrails overrode the LLM ({answer.action} -> {g.fallback}): {g.rationale} LLM said: {answer.rationale}"
     )
-
-
-def _slack_escape(text: str) -> str:
-    """Slack control characters escaped, so quoted data cannot ping ``<!channel>`` or forge links."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def escalation_message(model_name: str, decision: Mapping[str, Any]) -> str:
-    """The text a person gets when the agent escalates: what was decided, why, and where the trace is.
-
-    :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    """
-    drift = ((decision.get("inputs") or {}).get("drift")) or {}
-    lines = [
-        f":warning: Model *{_slack_escape(clip(model_name, MAX_NAME_CHARS))}* needs a person "
-        f"(decision {decision.get('id', '?')}, decided by {decision.get('decided_by') or 'rules'}). "
-        "Nothing was started.",
-        f"*Why:* {_slack_escape(clip(str(decision.get('rationale') or ''), 1500))}",
-    ]
-    if drift:
-        top = ", ".join(
-            f"{_slack_escape(str(t.get('column')))} ({t.get('score')})" for t in (drift.get("top_drifted") or [])[:5]
-        )
-        lines.append(
-            f"*Drift:* share {drift.get('drift_share')} ({drift.get('n_drifted')}/{drift.get('n_columns')} columns)"
-            + (f"; top: {top}" if top else "")
-        )
-    fired = [r.get("rule") for r in decision.get("rules_fired") or [] if isinstance(r, Mapping)]
-    if fired:
-        lines.append(f"*Rules fired:* {', '.join(str(r) for r in fired)}")
-    if decision.get("override_reason"):
-        lines.append(f"*Override:* {_slack_escape(clip(str(decision['override_reason']), 500))}")
-    lines.append(f"Full trace: `airflow agentic-mlops decisions show {decision.get('id', '?')}`")
-    return "\n".join(lines)

@@ -117,3 +117,13 @@ audit = sa.Table(
     sa.Column("details", sa.JSON),
     sa.Index("ix_agentic_mlops_audit_model_at", "model_name", "at"),
 )
+
+# Slack request signatures seen in the last few minutes: the replay guard, shared by every API-server
+# worker and host (a second insert of the same signature violates the primary key).
+slack_replays = sa.Table(
+    "agentic_mlops_slack_replays",
+    metadata,
+    sa.Column("signature", sa.String(100), primary_key=True),
+    sa.Column("seen_at", sa.DateTime, nullable=False),
+    sa.Index("ix_agentic_mlops_slack_replays_seen_at", "seen_at"),
+)

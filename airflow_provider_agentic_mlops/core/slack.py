@@ -5,16 +5,21 @@ The approval request keeps everything its message shows in ``approval["details"]
 the CLI, the timeout) rebuilds the same message from the state store alone.
 
 Buttons carry the approval id in their ``value``; their ``action_id`` says approve or deny.
+
+Every piece of text that enters mrkdwn (model names, rationales from the LLM, column and metric
+names from the data, reasons typed in the UI, links) goes through :func:`escape_mrkdwn` (or
+:func:`code` / :func:`link`, which call it): ``&``, ``<`` and ``>`` escaped, so ``<!channel>`` cannot
+ping anyone and ``<https://evil|MLflow report>`` cannot disguise a link.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlsplit
 
 ACTION_APPROVE = "agentic_mlops_approve"
 ACTION_DENY = "agentic_mlops_deny"
@@ -22,6 +27,35 @@ BLOCK_ID_PREFIX = "agentic_mlops_approval"
 
 _STATUS_ICON = {"approved": ":white_check_mark:", "denied": ":no_entry:", "expired": ":hourglass:"}
 _TOP_DRIFTED = 5
+
+
+def escape_mrkdwn(text: Any) -> str:
+    """``text`` made inert in Slack mrkdwn: ``&``, ``<`` and ``>`` escaped (Slack's own rule), so no
+    mention (``<!channel>``, ``<@U1>``), channel link or disguised ``<url|label>`` survives. The one
+    escaping function of every message this provider sends to Slack."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: Any) -> str:
+    """Untrusted text as inline code: escaped, and without backticks (which would end the span)."""
+    inner = escape_mrkdwn(str(text).replace("`", "'"))
+    return f"`{inner}`"
+
+
+def link(url: Any, label: Any) -> str:
+    """A mrkdwn link ``<url|label>`` whose label is escaped; a URL that is not http(s) (or contains
+    characters that would end the link) is shown as plain, escaped text instead of a link."""
+    raw = str(url)
+    scheme = urlsplit(raw).scheme.lower() if "://" in raw else ""
+    if scheme not in ("http", "https"):
+        return f"{escape_mrkdwn(label)}: {escape_mrkdwn(raw)}"
+    safe_url = quote(raw, safe=":/?#[]@!$&'()*+,;=%~.-_")
+    return f"<{escape_mrkdwn(safe_url)}|{escape_mrkdwn(str(label).replace('|', '/'))}>"
+
+
+def _clip(text: Any, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}...[truncated]"
 
 
 class InteractionError(ValueError):
@@ -96,24 +130,20 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _title(approval: Mapping[str, Any]) -> str:
-    return f"Promote {approval['model_name']} v{approval['model_version']} to production?"
+def _title(approval: Mapping[str, Any], *, plain: bool = False) -> str:
+    """The question; escaped for mrkdwn unless it goes into a ``plain_text`` object."""
+    title = f"Promote {_clip(approval['model_name'], 250)} v{_clip(approval['model_version'], 64)} to production?"
+    return title if plain else escape_mrkdwn(title)
 
 
 def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
     details = approval.get("details") or {}
+    context = f"Request *#{approval['id']}* · DAG {code(approval['dag_id'])} · run {code(approval['run_id'])}"
+    if approval.get("report_digest"):
+        context += f" · report digest {code(approval['report_digest'][:12])}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _title(approval)[:150]}},
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Request *#{approval['id']}* · DAG `{approval['dag_id']}` · run `{approval['run_id']}`"
-                    + (f" · report digest `{approval['report_digest'][:12]}`" if approval.get("report_digest") else ""),
-                }
-            ],
-        },
+        {"type": "header", "text": {"type": "plain_text", "text": _title(approval, plain=True)[:150]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
     ]
     drift = details.get("drift")
     if drift:
@@ -125,14 +155,13 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
         ]
         for col in drift.get("top_drifted") or []:
             lines.append(
-                f"• `{col.get('column')}` {col.get('method', '')} score {_fmt(col.get('score'))}"
-                f" (threshold {_fmt(col.get('threshold'))})"
+                f"• {code(_clip(col.get('column'), 200))} {escape_mrkdwn(col.get('method', ''))} "
+                f"score {escape_mrkdwn(_fmt(col.get('score')))} (threshold {escape_mrkdwn(_fmt(col.get('threshold')))})"
             )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}})
     if details.get("rationale"):
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Why retrain:* {details['rationale']}"[:3000]}}
-        )
+        why = f"*Why retrain:* {escape_mrkdwn(_clip(details['rationale'], 2500))}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": why[:3000]}})
     validation = details.get("validation")
     if validation:
         champion = validation.get("champion_metrics") or {}
@@ -140,18 +169,21 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
         primary = validation.get("primary_metric")
         names = sorted(set(champion) | set(challenger), key=lambda m: (m != primary, m))
         rows = [
-            f"*Champion* v{_fmt(validation.get('champion_version'))} vs "
-            f"*challenger* v{_fmt(validation.get('challenger_version'))}"
+            f"*Champion* v{escape_mrkdwn(_fmt(validation.get('champion_version')))} vs "
+            f"*challenger* v{escape_mrkdwn(_fmt(validation.get('challenger_version')))}"
         ]
         for name in names[:10]:
             mark = " (primary)" if name == primary else ""
-            rows.append(f"• {name}{mark}: {_fmt(champion.get(name))} -> {_fmt(challenger.get(name))}")
+            rows.append(
+                f"• {escape_mrkdwn(_clip(name, 200))}{mark}: "
+                f"{escape_mrkdwn(_fmt(champion.get(name)))} -> {escape_mrkdwn(_fmt(challenger.get(name)))}"
+            )
         if validation.get("reasons"):
-            rows.append("_" + "; ".join(str(r) for r in validation["reasons"])[:500] + "_")
+            rows.append("_" + escape_mrkdwn("; ".join(str(r) for r in validation["reasons"])[:500]) + "_")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(rows)[:3000]}})
     links = details.get("links") or {}
     if links:
-        text = " · ".join(f"<{url}|{name}>" for name, url in links.items())
+        text = " · ".join(link(url, _clip(name, 100)) for name, url in links.items())
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]})
     return blocks
 
@@ -194,7 +226,7 @@ def request_message(approval: Mapping[str, Any]) -> dict[str, Any]:
                     "value": approval_id,
                     "confirm": {
                         "title": {"type": "plain_text", "text": "Promote to production?"},
-                        "text": {"type": "plain_text", "text": _title(approval)[:300]},
+                        "text": {"type": "plain_text", "text": _title(approval, plain=True)[:300]},
                         "confirm": {"type": "plain_text", "text": "Approve"},
                         "deny": {"type": "plain_text", "text": "Cancel"},
                     },
@@ -219,10 +251,11 @@ def outcome_text(approval: Mapping[str, Any]) -> str:
     when_s = f" at {when:%Y-%m-%d %H:%M} UTC" if isinstance(when, datetime) else ""
     if status == "expired":
         return f"Expired{when_s}: nobody decided before the deadline, so it was denied. Nothing was promoted."
-    via = f" via {approval['decided_via']}" if approval.get("decided_via") else ""
-    reason = f" - {approval['reason']}" if approval.get("reason") else ""
+    via = f" via {escape_mrkdwn(approval['decided_via'])}" if approval.get("decided_via") else ""
+    reason = f" - {escape_mrkdwn(_clip(approval['reason'], 500))}" if approval.get("reason") else ""
     effect = "will be promoted" if status == "approved" else "will not be promoted"
-    return f"{status.capitalize()} by {approval.get('decided_by')}{via}{when_s}{reason}. The version {effect}."
+    by = escape_mrkdwn(approval.get("decided_by"))
+    return f"{status.capitalize()} by {by}{via}{when_s}{reason}. The version {effect}."
 
 
 def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:
@@ -249,63 +282,150 @@ def reminder_text(approval: Mapping[str, Any], *, now: datetime) -> str:
 
 
 def escalation_text(approval: Mapping[str, Any], *, now: datetime, channel: str | None = None) -> str:
-    where = f" in <#{channel}>" if channel and channel.startswith("C") else (f" in {channel}" if channel else "")
+    """The reminder that an approval is overdue, for the escalation channel."""
+    if channel and re.fullmatch(r"C[A-Z0-9]{2,30}", channel):
+        where = f" in <#{channel}>"
+    else:
+        where = f" in {escape_mrkdwn(channel)}" if channel else ""
     return f":rotating_light: Nobody has decided yet{where}. " + reminder_text(approval, now=now)
+
+
+def escalation_message(model_name: str, decision: Mapping[str, Any]) -> str:
+    """The text a person gets when the agent escalates: what was decided, why, and where the trace is.
+
+    :param model_name: the model.
+    :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
+    """
+    drift = ((decision.get("inputs") or {}).get("drift")) or {}
+    decision_id = escape_mrkdwn(decision.get("id", "?"))
+    lines = [
+        f":warning: Model *{escape_mrkdwn(_clip(model_name, 64))}* needs a person "
+        f"(decision {decision_id}, decided by {escape_mrkdwn(decision.get('decided_by') or 'rules')}). "
+        "Nothing was started.",
+        f"*Why:* {escape_mrkdwn(_clip(decision.get('rationale') or '', 1500))}",
+    ]
+    if drift:
+        top = ", ".join(
+            f"{escape_mrkdwn(_clip(t.get('column'), 200))} ({escape_mrkdwn(t.get('score'))})"
+            for t in (drift.get("top_drifted") or [])[:5]
+            if isinstance(t, Mapping)
+        )
+        lines.append(
+            f"*Drift:* share {escape_mrkdwn(drift.get('drift_share'))} "
+            f"({escape_mrkdwn(drift.get('n_drifted'))}/{escape_mrkdwn(drift.get('n_columns'))} columns)"
+            + (f"; top: {top}" if top else "")
+        )
+    fired = [r.get("rule") for r in decision.get("rules_fired") or [] if isinstance(r, Mapping)]
+    if fired:
+        lines.append(f"*Rules fired:* {escape_mrkdwn(', '.join(str(r) for r in fired))}")
+    if decision.get("override_reason"):
+        lines.append(f"*Override:* {escape_mrkdwn(_clip(decision['override_reason'], 500))}")
+    trace_command = f"airflow agentic-mlops decisions show {decision.get('id', '?')}"
+    lines.append(f"Full trace: {code(trace_command)}")
+    return "\n".join(lines)
 
 
 # -- interactions ---------------------------------------------------------------------------------
 
 
+#: Slack ids (users, teams, channels): upper-case letters and digits (``_`` for test workspaces).
+_SLACK_ID = re.compile(r"[A-Z0-9_]{1,64}")
+_MESSAGE_TS = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}")
+_APPROVAL_ID = re.compile(r"[0-9]{1,18}")
+
+
 def parse_form_body(body: bytes) -> dict[str, Any]:
     """The JSON ``payload`` of an interaction request body (``application/x-www-form-urlencoded``)."""
+    from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
+
     try:
-        form = parse_qs(body.decode("utf-8"), strict_parsing=False)
+        form = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=20)
     except UnicodeDecodeError as err:
-        raise InteractionError(f"interaction body is not UTF-8: {err}") from None
+        raise InteractionError(f"interaction body is not UTF-8: {err.reason} at byte {err.start}") from None
+    except ValueError as err:  # more form fields than any interaction has
+        raise InteractionError(f"interaction body is not a Slack interaction form: {err}") from None
     raw = form.get("payload")
     if not raw:
         raise InteractionError("interaction body has no 'payload' form field; is this a Slack interaction?")
     try:
-        payload = json.loads(raw[0])
-    except json.JSONDecodeError as err:
-        raise InteractionError(f"interaction payload is not JSON: {err}") from None
+        payload = parse_json(raw[0], what="interaction payload")
+    except JsonInputError as err:
+        raise InteractionError(str(err)) from None
     if not isinstance(payload, dict):
         raise InteractionError(f"interaction payload must be a JSON object, got {type(payload).__name__}")
     return payload
 
 
+def _object(payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = payload.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InteractionError(f"interaction payload field {key!r} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _slack_id(value: Any, what: str, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise InteractionError(f"interaction payload has no {what}")
+        return None
+    if not isinstance(value, str) or not _SLACK_ID.fullmatch(value):
+        shown = repr(value)[:40]
+        raise InteractionError(f"{what} {shown} is not a Slack id (1-64 upper-case letters and digits)")
+    return value
+
+
 def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
     """The approval click in a ``block_actions`` payload; ``None`` when it is not one of our buttons.
 
-    :raises InteractionError: our button, but a malformed payload (no user, a value that is not an id).
+    Every field is checked for type and shape before use (the signature proves the sender, not that
+    the payload is well-formed).
+
+    :raises InteractionError: our button, but a malformed payload (no user, a value that is not an id,
+        a field of the wrong type or length).
     """
     if payload.get("type") != "block_actions":
         return None
-    action = next(
-        (a for a in payload.get("actions") or [] if a.get("action_id") in (ACTION_APPROVE, ACTION_DENY)),
-        None,
-    )
+    actions = payload.get("actions")
+    if actions is None:
+        return None
+    if not isinstance(actions, list) or not all(isinstance(a, Mapping) for a in actions):
+        raise InteractionError("interaction payload field 'actions' must be a list of objects")
+    action = next((a for a in actions if a.get("action_id") in (ACTION_APPROVE, ACTION_DENY)), None)
     if action is None:
         return None
-    value = str(action.get("value") or "")
-    if not value.isdigit():
-        raise InteractionError(f"button value {value!r} is not an approval id")
-    user = payload.get("user") or {}
-    user_id = user.get("id")
-    if not user_id:
-        raise InteractionError("interaction payload has no user.id")
-    channel = payload.get("channel") or (payload.get("container") or {}).get("channel_id")
-    channel_id = channel.get("id") if isinstance(channel, dict) else channel
-    message = payload.get("message") or {}
+    value = action.get("value")
+    if not isinstance(value, str) or not _APPROVAL_ID.fullmatch(value):
+        raise InteractionError(f"button value {repr(value)[:40]} is not an approval id (1-18 digits)")
+    user = _object(payload, "user")
+    user_id = _slack_id(user.get("id"), "user.id", required=True)
+    team = _object(payload, "team")
+    container = _object(payload, "container")
+    channel = payload.get("channel")
+    channel_id = _object(payload, "channel").get("id") if isinstance(channel, Mapping) else channel
+    if channel_id is None:
+        channel_id = container.get("channel_id")
+    message_ts = _object(payload, "message").get("ts") or container.get("message_ts")
+    if message_ts is not None and (not isinstance(message_ts, str) or not _MESSAGE_TS.fullmatch(message_ts)):
+        raise InteractionError(f"message ts {repr(message_ts)[:40]} is not a Slack ts")
+    response_url = payload.get("response_url")
+    if response_url is not None and (
+        not isinstance(response_url, str) or not response_url.startswith("https://") or len(response_url) > 2000
+    ):
+        raise InteractionError(
+            "interaction payload field 'response_url' is not an https URL of at most 2000 characters"
+        )
+    name = user.get("username") or user.get("name")
     return ApprovalClick(
         approval_id=int(value),
         approve=action["action_id"] == ACTION_APPROVE,
         user_id=str(user_id),
-        user_name=user.get("username") or user.get("name"),
-        team_id=(payload.get("team") or {}).get("id"),
-        channel_id=channel_id,
-        message_ts=message.get("ts") or (payload.get("container") or {}).get("message_ts"),
-        response_url=payload.get("response_url"),
+        user_name=name[:100] if isinstance(name, str) else None,
+        team_id=_slack_id(team.get("id"), "team.id"),
+        channel_id=_slack_id(channel_id, "channel id"),
+        message_ts=message_ts,
+        response_url=response_url,
     )
 
 
@@ -327,9 +447,13 @@ __all__ = [
     "ApprovalClick",
     "InteractionError",
     "current_message",
+    "code",
     "decided_message",
+    "escalation_message",
     "escalation_text",
+    "escape_mrkdwn",
     "is_allowed_approver",
+    "link",
     "message_details",
     "outcome_text",
     "parse_form_body",

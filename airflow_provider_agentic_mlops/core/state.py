@@ -14,7 +14,6 @@ Invariants the database itself enforces, so no caller can race past them:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
@@ -29,10 +28,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import schema
-from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
+from airflow_provider_agentic_mlops.core.locks import cross_process_lock
+from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs, slack_replays
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002_slack_replay"
 
 JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
 PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
@@ -587,6 +587,21 @@ class StateStore:
                 details={"via": via, "reason": reason},
             )
 
+    # -- replay guard -------------------------------------------------------------------------
+
+    def first_use(self, signature: str, *, window: timedelta) -> bool:
+        """Record a signed request's signature; False when it was already recorded within ``window``
+        (a replay). Held by the database, so it holds across API-server workers and hosts."""
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute(slack_replays.delete().where(slack_replays.c.seen_at < now - window))
+            try:
+                with conn.begin_nested():
+                    conn.execute(slack_replays.insert().values(signature=signature[:100], seen_at=now))
+            except IntegrityError:
+                return False
+        return True
+
     # -- audit --------------------------------------------------------------------------------
 
     def audit(
@@ -710,7 +725,7 @@ def migrate_schema(engine: Engine) -> None:
         if key in _migrated or current_revision(engine) == HEAD_REVISION:
             _migrated.add(key)
             return
-        with _cross_process_lock(engine) as conn:
+        with cross_process_lock(engine, "migrate") as conn:
             from alembic import command
             from alembic.config import Config
 
@@ -720,31 +735,6 @@ def migrate_schema(engine: Engine) -> None:
             command.upgrade(cfg, "head")
             conn.commit()
         _migrated.add(key)
-
-
-@contextlib.contextmanager
-def _cross_process_lock(engine: Engine) -> Iterator[Connection]:
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        lock_path = Path(f"{engine.url.database}.migrate.lock")
-        with open(lock_path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                with engine.connect() as conn:
-                    yield conn
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-    elif engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT pg_advisory_lock(74201)")  # arbitrary, constant for this provider
-            conn.commit()
-            try:
-                yield conn
-            finally:
-                conn.exec_driver_sql("SELECT pg_advisory_unlock(74201)")
-                conn.commit()
-    else:
-        with engine.connect() as conn:
-            yield conn
 
 
 __all__ = [

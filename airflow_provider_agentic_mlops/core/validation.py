@@ -1,16 +1,23 @@
-"""Champion vs challenger: metrics, gates, the comparative report, and the retrain budget (no Airflow).
+"""Champion vs challenger: metrics, gates and the comparative report (no Airflow).
 
-The gates follow the spirit of ``mlflow.validate_evaluation_results``:
+The gates are MLflow's model validation (``mlflow.validate_evaluation_results`` with a
+``MetricThreshold`` per metric) where it can express them, and plain comparisons where it cannot:
 
-* **primary metric** must improve on the champion by at least ``min_absolute_improvement`` *and*
-  ``min_relative_improvement`` (a fraction of the champion's value). Zero means "not worse".
-* **guard metrics** (``{metric: tolerance}``) may not regress by more than ``tolerance`` (absolute).
 * **floors** (``{metric: bound}``) are absolute bounds every challenger must meet: a minimum for
   metrics where higher is better, a maximum for error metrics (rmse, mae, log_loss, ...).
+  MLflow: ``MetricThreshold(threshold=bound)``.
+* **primary metric** must improve on the champion by at least ``min_absolute_improvement`` *and*
+  ``min_relative_improvement`` (a fraction of ``|champion|``). MLflow:
+  ``MetricThreshold(min_absolute_change=..., min_relative_change=...)``. Both zero means "not worse",
+  which MLflow cannot say (its absolute change must be > 0), so that one is a plain comparison.
+* **guard metrics** (``{metric: tolerance}``) may not regress by more than ``tolerance`` (absolute):
+  a tolerated regression, which no ``MetricThreshold`` expresses, so a plain comparison.
 
 With no champion yet (the first version of a model), only the floors apply: the challenger passes
 when it meets every floor (and trivially when none is configured; the report says so). A missing or
-NaN metric never passes a gate.
+NaN metric never passes a gate (it is refused before MLflow sees it).
+
+MLflow is imported when gates are evaluated; its validation module ships in ``mlflow-skinny``.
 """
 
 from __future__ import annotations
@@ -116,12 +123,16 @@ class Gates:
     floors: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, value in (
-            ("min_absolute_improvement", self.min_absolute_improvement),
-            ("min_relative_improvement", self.min_relative_improvement),
-        ):
-            if not isinstance(value, (int, float)) or math.isnan(value):
-                raise ValueError(f"{name} must be a number, got {value!r}")
+        if not _number(self.min_absolute_improvement) or self.min_absolute_improvement < 0:
+            raise ValueError(
+                f"min_absolute_improvement must be a number >= 0 (0: the challenger may not be worse), "
+                f"got {self.min_absolute_improvement!r}"
+            )
+        if not _number(self.min_relative_improvement) or not 0 <= self.min_relative_improvement <= 1:
+            raise ValueError(
+                "min_relative_improvement must be a fraction of the champion's value from 0 to 1 "
+                f"(0.05 = 5 %), got {self.min_relative_improvement!r}"
+            )
         for metric, tol in self.guard_metrics.items():
             if not isinstance(tol, (int, float)) or tol < 0:
                 raise ValueError(
@@ -144,8 +155,46 @@ class GateCheck:
     detail: str
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
 def _bad(value: Any) -> bool:
     return value is None or not isinstance(value, (int, float)) or math.isnan(float(value))
+
+
+def _mlflow_passes(
+    metric: str,
+    challenger: float,
+    champion: float | None = None,
+    *,
+    greater_is_better: bool,
+    threshold: float | None = None,
+    min_absolute_change: float | None = None,
+    min_relative_change: float | None = None,
+) -> bool:
+    """MLflow's verdict on one metric (``validate_evaluation_results`` with one ``MetricThreshold``)."""
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import (
+        MetricThreshold,
+        ModelValidationFailedException,
+        validate_evaluation_results,
+    )
+
+    rule = MetricThreshold(
+        threshold=threshold,
+        min_absolute_change=min_absolute_change,
+        min_relative_change=min_relative_change,
+        greater_is_better=greater_is_better,
+    )
+    baseline = None if champion is None else EvaluationResult(metrics={metric: champion}, artifacts={})
+    try:
+        validate_evaluation_results(
+            {metric: rule}, EvaluationResult(metrics={metric: challenger}, artifacts={}), baseline
+        )
+    except ModelValidationFailedException:
+        return False
+    return True
 
 
 def evaluate_gates(
@@ -159,7 +208,7 @@ def evaluate_gates(
         if _bad(value):
             checks.append(GateCheck("floor", metric, False, f"{metric}: challenger has no value ({value!r})"))
             continue
-        ok = value >= bound if higher else value <= bound
+        ok = _mlflow_passes(metric, float(value), greater_is_better=higher, threshold=float(bound))
         word = "minimum" if higher else "maximum"
         checks.append(GateCheck("floor", metric, ok, f"{metric} = {value:.4f}, {word} {bound:.4f}"))
     if champion is None:
@@ -183,13 +232,22 @@ def evaluate_gates(
     else:
         improvement = (new - old) if gates.higher_is_better else (old - new)
         relative = improvement / abs(old) if old != 0 else (math.inf if improvement > 0 else 0.0)
-        ok_abs = improvement >= gates.min_absolute_improvement
-        ok_rel = relative >= gates.min_relative_improvement
+        if gates.min_absolute_improvement or gates.min_relative_improvement:
+            ok = _mlflow_passes(
+                metric,
+                float(new),
+                float(old),
+                greater_is_better=gates.higher_is_better,
+                min_absolute_change=float(gates.min_absolute_improvement) or None,
+                min_relative_change=float(gates.min_relative_improvement) or None,
+            )
+        else:  # "not worse": MLflow's min_absolute_change must be > 0, so it has no way to say this
+            ok = improvement >= 0
         checks.append(
             GateCheck(
                 "primary",
                 metric,
-                ok_abs and ok_rel,
+                ok,
                 f"{metric}: challenger {new:.4f} vs champion {old:.4f}: improvement {improvement:+.4f} "
                 f"(required >= {gates.min_absolute_improvement:.4f}), relative {relative:+.2%} "
                 f"(required >= {gates.min_relative_improvement:.2%})",
@@ -202,6 +260,7 @@ def evaluate_gates(
                 GateCheck("guard", guard, False, f"{guard}: missing value (challenger {new!r}, champion {old!r})")
             )
             continue
+        # a tolerated regression: MetricThreshold's changes are required improvements, never allowed losses
         regression = (old - new) if gates.direction(guard) else (new - old)
         checks.append(
             GateCheck(
@@ -329,7 +388,7 @@ class ValidationReport:
         return hashlib.sha256(self.to_markdown().encode("utf-8")).hexdigest()
 
     def to_dict(self, *, report_uri: str | None = None) -> dict[str, Any]:
-        """The ``validation`` XCom (see COMMON.md): small, JSON-able."""
+        """The ``validation`` XCom: small, JSON-able (the approval sensor and the Slack message read it)."""
         return {
             "passed": self.passed,
             "reasons": self.reasons,
@@ -410,9 +469,6 @@ def build_report(
         data_uri=data_uri,
         primary_higher_is_better=gates.higher_is_better,
     )
-
-
-# -- budget and cooldown --------------------------------------------------------------------------
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMAnswer, LLMFailure, LLMReply, ToolCall
+from airflow_provider_agentic_mlops.hooks.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ class LLMHook(BaseHook):
     default_conn_name = "agentic_mlops_llm_default"
     conn_type = "agentic_mlops_llm"
     hook_name = "LLM, OpenAI-compatible (agentic MLOps)"
+    # Airflow 3.1 reads the form from these; 3.2+ from provider info (one declaration: connection_form)
+    get_connection_form_widgets = classmethod(connection_form_widgets)
+    get_ui_field_behaviour = classmethod(ui_field_behaviour)
 
     def __init__(self, llm_conn_id: str = default_conn_name) -> None:
         super().__init__()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_agentic_mlops.hooks.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
@@ -66,6 +72,43 @@ _WRITE_PREFIXES = (
 )
 
 
+#: The ``Authorization`` header of the MLflow connection in use, set only around the provider's own
+#: MLflow calls (see :meth:`MlflowRegistryHook.authenticated`): credentials never enter ``os.environ``,
+#: so a later task in the same worker process cannot inherit them.
+_authorization: ContextVar[str | None] = ContextVar("agentic_mlops_mlflow_authorization", default=None)
+_provider_registered = threading.Lock()
+_registered: list[bool] = []
+
+
+def _register_header_provider() -> None:
+    """Teach MLflow's HTTP layer (tracking, registry and artifact requests) to send :data:`_authorization`."""
+    with _provider_registered:
+        if _registered:
+            return
+        from mlflow.tracking.request_header.abstract_request_header_provider import RequestHeaderProvider
+        from mlflow.tracking.request_header.registry import _request_header_provider_registry
+
+        class ConnectionAuthorization(RequestHeaderProvider):
+            def in_context(self) -> bool:
+                return _authorization.get() is not None
+
+            def request_headers(self) -> dict[str, str]:
+                value = _authorization.get()
+                return {"Authorization": value} if value else {}
+
+        _request_header_provider_registry.register(ConnectionAuthorization)
+        _registered.append(True)
+
+
+def authorization_header(login: str | None, password: str | None) -> str | None:
+    """``Basic`` for login + password, ``Bearer`` for a password alone (MLflow's own rule), else None."""
+    if login and password:
+        return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+    if password:
+        return f"Bearer {password}"
+    return None
+
+
 class MlflowAccessError(PermissionError):
     """The connection's access level does not allow this MLflow call; the message says which does."""
 
@@ -77,13 +120,14 @@ class _GuardedClient:
     protected alias (champion, previous_champion) and no stage transitions. ``promote``: everything.
     """
 
-    def __init__(self, client: Any, access: str, conn_id: str) -> None:
+    def __init__(self, client: Any, access: str, conn_id: str, authorization: str | None = None) -> None:
         self._client = client
         self._access = access
         self._conn_id = conn_id
+        self._authorization = authorization
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
+        attr = self._authenticated(getattr(self._client, name))
         if not callable(attr) or not name.startswith(_WRITE_PREFIXES) or self._access == "promote":
             return attr
         if self._access == "read":
@@ -99,6 +143,21 @@ class _GuardedClient:
 
             return guarded
         return attr
+
+    def _authenticated(self, attr: Any) -> Any:
+        """``attr``, called with this connection's credentials in effect (only for that call)."""
+        if not callable(attr) or self._authorization is None:
+            return attr
+        authorization = self._authorization
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            token = _authorization.set(authorization)
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                _authorization.reset(token)
+
+        return call
 
     def _refuse(self, call: str, why: str) -> Any:
         def refuse(*_args: Any, **_kwargs: Any) -> Any:
@@ -130,6 +189,9 @@ class MlflowRegistryHook(BaseHook):
     default_conn_name = "agentic_mlops_mlflow_registry"
     conn_type = "agentic_mlops_mlflow"
     hook_name = "MLflow (agentic MLOps)"
+    # Airflow 3.1 reads the form from these; 3.2+ from provider info (one declaration: connection_form)
+    get_connection_form_widgets = classmethod(connection_form_widgets)
+    get_ui_field_behaviour = classmethod(ui_field_behaviour)
 
     def __init__(self, mlflow_conn_id: str = default_conn_name, access: str | None = None) -> None:
         super().__init__()
@@ -205,13 +267,38 @@ class MlflowRegistryHook(BaseHook):
             )
 
     def client(self) -> MlflowClient:
-        """An ``mlflow.MlflowClient`` for this connection (credentials applied to the process env,
-        which is how MLflow reads them), refusing calls the connection's access does not allow."""
+        """An ``mlflow.MlflowClient`` for this connection, refusing calls the connection's access does
+        not allow. Each call sends the connection's credentials (never through ``os.environ``)."""
         from mlflow import MlflowClient
 
-        self._apply_credentials()
+        authorization = self._authorization_header()
         raw = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self._settings["registry_uri"])
-        return _GuardedClient(raw, self.access, self.mlflow_conn_id)  # type: ignore[return-value]
+        return _GuardedClient(raw, self.access, self.mlflow_conn_id, authorization)  # type: ignore[return-value]
+
+    @contextlib.contextmanager
+    def authenticated(self) -> Iterator[None]:
+        """Send this connection's credentials with MLflow calls made inside the block (the fluent API:
+        ``mlflow.pyfunc.load_model`` ...), in this thread only; ``os.environ`` stays untouched."""
+        token = _authorization.set(self._authorization_header())
+        try:
+            yield
+        finally:
+            _authorization.reset(token)
+
+    def _authorization_header(self) -> str | None:
+        header = authorization_header(self._settings["login"], self._settings["password"])
+        if header is not None:
+            _register_header_provider()
+        return header
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The connection form's Test button: one read from the registry with this connection."""
+        try:
+            self.client().search_registered_models(max_results=1)
+        except Exception as err:
+            first_line = (str(err).splitlines() or [""])[0]
+            return False, f"{type(err).__name__}: {first_line[:300]}"
+        return True, f"reached the MLflow registry at {self._settings['registry_uri']} (access {self.access})"
 
     # -- registry helpers ---------------------------------------------------------------------
 
@@ -260,13 +347,3 @@ class MlflowRegistryHook(BaseHook):
         if not self.ui_url:
             return None
         return f"{self.ui_url}/#/models/{quote(registered_model, safe='')}/versions/{version}"
-
-    def _apply_credentials(self) -> None:
-        login, password = self._settings["login"], self._settings["password"]
-        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
-            os.environ.pop(key, None)
-        if login and password:
-            os.environ["MLFLOW_TRACKING_USERNAME"] = login
-            os.environ["MLFLOW_TRACKING_PASSWORD"] = password
-        elif password:
-            os.environ["MLFLOW_TRACKING_TOKEN"] = password

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_agentic_mlops.hooks.connection_form import connection_form_widgets, ui_field_behaviour
+from airflow_provider_agentic_mlops.version_compat import CONNECTION_NOT_FOUND
+
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
 
@@ -16,8 +19,8 @@ _stores: dict[str, StateStore] = {}
 def resolve_state_url(conn_id: str | None) -> str:
     """URL of the state store behind ``conn_id``; SQLite under $AIRFLOW_HOME when it does not exist.
 
-    A connection gives the URL in its ``url`` extra, or as a postgres/sqlite URI
-    (``postgresql://user:pass@host:5432/db``).
+    A connection gives the URL in its ``url`` extra, or is a postgres connection whose libpq
+    extras (``sslmode``, ``sslrootcert``, ``connect_timeout``, ...) become the URL's query.
     """
     if conn_id:
         conn = _get_connection_or_none(conn_id)
@@ -26,8 +29,7 @@ def resolve_state_url(conn_id: str | None) -> str:
             if extra.get("url"):
                 return str(extra["url"])
             if conn.conn_type in ("postgres", "postgresql"):
-                uri = conn.get_uri().split("?", 1)[0]
-                return "postgresql+psycopg2://" + uri.split("://", 1)[1]
+                return postgres_url(conn.login, conn.password, conn.host, conn.port, conn.schema, extra)
             if conn.host and "://" in conn.host:
                 return conn.host
             raise ValueError(
@@ -39,17 +41,72 @@ def resolve_state_url(conn_id: str | None) -> str:
     return default_sqlite_url(os.environ.get("AIRFLOW_HOME"))
 
 
+#: libpq connection parameters a postgres connection's extras may carry into the state-store URL
+#: (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS). Other extras
+#: (the Postgres provider's ``cursor``, ``iam``, ``aws_conn_id``...) are not libpq's and stay out.
+LIBPQ_PARAMS = frozenset(
+    {
+        "application_name",
+        "channel_binding",
+        "client_encoding",
+        "connect_timeout",
+        "gssencmode",
+        "keepalives",
+        "keepalives_count",
+        "keepalives_idle",
+        "keepalives_interval",
+        "krbsrvname",
+        "load_balance_hosts",
+        "options",
+        "passfile",
+        "require_auth",
+        "service",
+        "ssl_max_protocol_version",
+        "ssl_min_protocol_version",
+        "sslcert",
+        "sslcompression",
+        "sslcrl",
+        "sslcrldir",
+        "sslkey",
+        "sslmode",
+        "sslnegotiation",
+        "sslpassword",
+        "sslrootcert",
+        "sslsni",
+        "target_session_attrs",
+        "tcp_user_timeout",
+    }
+)
+
+
+def postgres_url(
+    login: str | None, password: str | None, host: str | None, port: int | None, database: str | None, extra: dict
+) -> str:
+    """SQLAlchemy URL (psycopg2) of a postgres connection, its libpq extras kept as the query string.
+
+    :param extra: the connection's extras; keys in :data:`LIBPQ_PARAMS` are kept, others dropped.
+    """
+    from sqlalchemy.engine import URL
+
+    query = {key: str(value) for key, value in sorted(extra.items()) if key in LIBPQ_PARAMS and value is not None}
+    url = URL.create(
+        "postgresql+psycopg2",
+        username=login or None,
+        password=password or None,
+        host=host or None,
+        port=int(port) if port else None,
+        database=database or None,
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)
+
+
 def _get_connection_or_none(conn_id: str) -> Any:
+    """The connection, or None when it is not defined (any other failure propagates)."""
     try:
         return BaseHook.get_connection(conn_id)
-    except Exception as err:  # AirflowNotFoundException, and the task SDK's own not-found error
-        if (
-            "isn't defined" in str(err)
-            or "not found" in str(err).lower()
-            or type(err).__name__.endswith("NotFoundException")
-        ):
-            return None
-        raise
+    except CONNECTION_NOT_FOUND:
+        return None
 
 
 class StateStoreHook(BaseHook):
@@ -63,6 +120,9 @@ class StateStoreHook(BaseHook):
     default_conn_name = "agentic_mlops_state_default"
     conn_type = "agentic_mlops_state"
     hook_name = "Agentic MLOps state store"
+    # Airflow 3.1 reads the form from these; 3.2+ from provider info (one declaration: connection_form)
+    get_connection_form_widgets = classmethod(connection_form_widgets)
+    get_ui_field_behaviour = classmethod(ui_field_behaviour)
 
     def __init__(self, state_conn_id: str = default_conn_name) -> None:
         super().__init__()
@@ -70,6 +130,30 @@ class StateStoreHook(BaseHook):
 
     def get_conn(self) -> StateStore:
         return self.get_store()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The connection form's Test button: reach the database (no migration, no write)."""
+        from sqlalchemy import create_engine, inspect, text
+        from sqlalchemy.engine import make_url
+
+        from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+        try:
+            url = resolve_state_url(self.state_conn_id)
+            engine = create_engine(url)
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                    tables = set(inspect(connection).get_table_names())
+            finally:
+                engine.dispose()
+        except Exception as err:
+            first_line = (str(err).splitlines() or [""])[0]
+            return False, f"{type(err).__name__}: {first_line[:300]}"
+        shown = make_url(url).render_as_string(hide_password=True)
+        if VERSION_TABLE not in tables:
+            return True, f"reached {shown}; the provider's tables are not created yet (first use creates them)"
+        return True, f"reached {shown}"
 
     def get_store(self) -> StateStore:
         """The store, migrated on first use and shared by everything in this process."""

@@ -59,7 +59,7 @@ class EscalateOperator(BaseOperator):
                 "rationale": ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
                 or f"no decision found in XCom of task {self.decide_task_id!r}",
             }
-        from airflow_provider_agentic_mlops.core.decision import escalation_message
+        from airflow_provider_agentic_mlops.core.slack import escalation_message
 
         text = escalation_message(self.model_name, decision)
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}

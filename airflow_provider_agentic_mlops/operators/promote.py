@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
+from airflow_provider_agentic_mlops.assets import champion_asset_uri
 from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from airflow_provider_agentic_mlops.links import MlflowModelVersionLink
@@ -19,11 +20,6 @@ if TYPE_CHECKING:
 
 CHAMPION, PREVIOUS_CHAMPION = "champion", "previous_champion"
 MODEL_VERSION_URL_XCOM_KEY = "mlflow_model_version_url"
-
-
-def champion_asset_uri(model_name: str) -> str:
-    """The Asset a deployment DAG schedules on: updated whenever the model's champion changes."""
-    return f"agentic-mlops://models/{model_name}/champion"
 
 
 class PromotionRefused(PermissionError):

@@ -231,7 +231,7 @@ class RetrainOperator(BaseOperator):
     # -- backends ---------------------------------------------------------------------------------
 
     def _trigger_training_dag(self, job: dict[str, Any]) -> None:
-        from airflow.sdk.exceptions import DagRunTriggerException
+        from airflow_provider_agentic_mlops.version_compat import DagRunTriggerException
 
         training_run_id = f"retrain__{self.model_name}__job{job['id']}"
         self.store.heartbeat_job(job["id"], external_ref=training_run_id)

@@ -225,6 +225,10 @@ class ValidateOperator(BaseBranchOperator):
         return frame
 
     def _evaluate(self, version: str, frame: pd.DataFrame, y_true: Any) -> dict[str, float]:
+        with self.hook.authenticated():  # the connection's credentials, for these MLflow calls only
+            return self._evaluate_version(version, frame, y_true)
+
+    def _evaluate_version(self, version: str, frame: pd.DataFrame, y_true: Any) -> dict[str, float]:
         import mlflow
 
         from airflow_provider_agentic_mlops.core.validation import compute_metrics

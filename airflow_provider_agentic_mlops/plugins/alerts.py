@@ -35,22 +35,21 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fcntl
 import hmac
 import json
 import logging
 import threading
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
+from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 if TYPE_CHECKING:
@@ -60,7 +59,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["alerts"])
 
-DAG_ID_PREFIX = "agentic_mlops__"  # the DAG factory's prefix (kept here so the plugin imports no DAG code)
 DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
 MAX_BODY_BYTES = 1_000_000
@@ -271,7 +269,8 @@ def _model_lock(dag_id: str) -> threading.Lock:
 
 @contextlib.contextmanager
 def _across_api_servers(dag_id: str) -> Iterator[None]:
-    """Serialise "find active run, else create one" for ``dag_id`` across processes (see module doc).
+    """Serialise "find active run, else create one" for ``dag_id`` across processes (see module doc),
+    with :func:`~airflow_provider_agentic_mlops.core.locks.cross_process_lock` on the metadata DB.
 
     The lock lives on its own connection, not on the ORM session: Airflow's sessions are scoped per
     thread, and a helper that opens "its own" session (``trigger_dag``'s duplicate check does)
@@ -279,27 +278,9 @@ def _across_api_servers(dag_id: str) -> Iterator[None]:
     """
     from airflow import settings
 
-    engine = settings.engine
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy import text
+    from airflow_provider_agentic_mlops.core.locks import cross_process_lock
 
-        key = zlib.crc32(f"agentic_mlops_alert:{dag_id}".encode()) - 2**31  # fits a signed bigint
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                conn.commit()
-    elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        with open(Path(f"{engine.url.database}.agentic-mlops-alerts.lock"), "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-    else:
+    with cross_process_lock(settings.engine, "agentic-mlops-alerts", dag_id):
         yield
 
 
@@ -311,11 +292,16 @@ def known_models() -> dict[str, dict[str, Any]]:
 
     with create_session() as session:
         rows = session.execute(
+            # autoescape: in LIKE, the prefix's "_" would match any character ("agentic-mlops--x")
             select(DagModel.dag_id, DagModel.is_paused).where(
-                DagModel.dag_id.startswith(DAG_ID_PREFIX), ~DagModel.is_stale
+                DagModel.dag_id.startswith(DAG_ID_PREFIX, autoescape=True), ~DagModel.is_stale
             )
         ).all()
-    return {r.dag_id[len(DAG_ID_PREFIX) :]: {"dag_id": r.dag_id, "paused": bool(r.is_paused)} for r in rows}
+    return {
+        r.dag_id[len(DAG_ID_PREFIX) :]: {"dag_id": r.dag_id, "paused": bool(r.is_paused)}
+        for r in rows
+        if r.dag_id.startswith(DAG_ID_PREFIX)
+    }
 
 
 def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
@@ -449,9 +435,9 @@ async def receive_alerts(request: Request) -> JSONResponse:
         if size > MAX_BODY_BYTES:
             raise AlertError(413, f"body of {size} bytes is larger than {MAX_BODY_BYTES}")
         try:
-            payload = json.loads(body or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise AlertError(422, f"the body is not JSON: {err}") from None
+            payload = parse_json(body or b"null")
+        except JsonInputError as err:
+            raise AlertError(422, str(err)) from None
         alerts = parse_alerts(payload, model_label=configured_model_label())
         settings = settings_of(request.app)
         status, answer = await anyio.to_thread.run_sync(

@@ -7,7 +7,12 @@ store, Slack clients, the signing secret) hang off ``app.state.agentic_mlops`` a
 
 Authentication: Airflow adds none to plugin apps. The Slack route is authenticated by Slack's
 request signature; the approvals page and its JSON API by Airflow's own auth (see
-``approvals_page.py``).
+``airflow_auth.py``).
+
+Every response carries :class:`SecurityHeaders`: a Content-Security-Policy (scripts only from this
+origin or with the response's nonce, ``request.state.csp_nonce``), ``X-Content-Type-Options:
+nosniff``, and a frame policy (``frame-ancestors 'self'`` / ``X-Frame-Options: SAMEORIGIN``) that
+lets Airflow's UI embed the pages as external views and nobody else.
 """
 
 from __future__ import annotations
@@ -122,6 +127,49 @@ class AppSettings:
         return self.members
 
 
+class SecurityHeaders:
+    """ASGI middleware adding the security headers to every response that does not set them itself,
+    with a fresh CSP nonce per request in ``scope["state"]["csp_nonce"]`` (``request.state.csp_nonce``
+    in a route).
+
+    :param app: the ASGI app to wrap.
+    """
+
+    POLICY = (
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'self'"
+    )
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        import secrets
+
+        nonce = secrets.token_urlsafe(16)
+        scope.setdefault("state", {})["csp_nonce"] = nonce
+        headers = [
+            (b"content-security-policy", self.POLICY.format(nonce=nonce).encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"SAMEORIGIN"),
+            (b"referrer-policy", b"same-origin"),
+        ]
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                # a route's own header wins (e.g. the sandbox policy of a served report)
+                own = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(name, value) for name, value in headers if name not in own]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: AppSettings | None = None) -> FastAPI:
     """Build the plugin app with every router in :data:`ROUTERS`."""
     import importlib
@@ -136,6 +184,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     app.state.agentic_mlops = settings or AppSettings()
     for module_name in ROUTERS:
         app.include_router(importlib.import_module(module_name).router)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

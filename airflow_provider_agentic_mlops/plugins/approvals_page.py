@@ -10,50 +10,34 @@ checks the DAG permission of the request's DAG with the configured auth manager:
 
 Decisions go through :func:`airflow_provider_agentic_mlops.approvals.decide` with ``via="ui"``:
 the same store and rules as Slack and the CLI (first decision wins, two-person rule, expiry).
-POSTs must be JSON (``Content-Type: application/json``): a cross-site form cannot send that, which
-keeps the cookie-authenticated page safe from CSRF.
+POSTs must be exactly ``application/json`` (a cross-site form or a no-preflight ``fetch`` cannot
+send that), and when authenticated by the session cookie they must come from this origin
+(``Sec-Fetch-Site``/``Origin``, see :mod:`~airflow_provider_agentic_mlops.plugins.airflow_auth`).
+DAG permissions are checked with the DAG's team, as Airflow's own routes do.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from airflow_provider_agentic_mlops.plugins.airflow_auth import (
+    UserDep,
+    authenticated_user,  # noqa: F401 - the dependency tests and callers override
+    check_same_origin,
+    dag_teams,
+    is_authorized_dag,
+    require_json,
+    user_name,
+)
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 router = APIRouter(tags=["approvals"])
-
-
-async def authenticated_user(request: Request) -> Any:
-    """The Airflow user of this request (401 without a valid token), resolved by Airflow's ``get_user``."""
-    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
-
-    credentials = await bearer_scheme(request)
-    return await get_user(request, None, credentials)
-
-
-UserDep = Annotated[Any, Depends(authenticated_user)]
-
-
-def is_authorized_dag(user: Any, dag_id: str, *, method: str, entity: str) -> bool:
-    """Ask Airflow's auth manager whether ``user`` may ``method`` the DAG's ``entity``."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    return bool(
-        get_auth_manager().is_authorized_dag(
-            method=method, access_entity=DagAccessEntity[entity], details=DagDetails(id=dag_id), user=user
-        )
-    )
-
-
-def user_name(user: Any) -> str:
-    return str(user.get_name() if hasattr(user, "get_name") else user)
 
 
 class DecisionBody(BaseModel):
@@ -92,10 +76,11 @@ def _public(approval: dict[str, Any]) -> dict[str, Any]:
 
 
 def _visible(user: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    allowed: dict[str, bool] = {}
-    for row in rows:
-        if row["dag_id"] not in allowed:
-            allowed[row["dag_id"]] = is_authorized_dag(user, row["dag_id"], method="GET", entity="RUN")
+    teams = dag_teams(r["dag_id"] for r in rows)
+    allowed = {
+        dag_id: is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team)
+        for dag_id, team in teams.items()
+    }
     return [r for r in rows if allowed[r["dag_id"]]]
 
 
@@ -116,8 +101,8 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
 async def _decide(request: Request, user: Any, approval_id: int, approve: bool) -> JSONResponse:
     from airflow_provider_agentic_mlops import approvals
 
-    if "application/json" not in (request.headers.get("content-type") or ""):
-        raise HTTPException(415, "send the decision as JSON (Content-Type: application/json)")
+    require_json(request)
+    check_same_origin(request)
     try:
         body = DecisionBody.model_validate(json.loads((await request.body()) or b"{}"))
     except ValueError as err:

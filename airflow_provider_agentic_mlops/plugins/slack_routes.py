@@ -2,12 +2,16 @@
 
 Order of checks, each failing closed:
 
-1. Slack's v0 signature over the RAW body (slack_sdk's SignatureVerifier; timestamp within 300 s),
+1. Size: a body over :data:`MAX_BODY_BYTES` (64 KB; Slack's interactions are a few KB) is refused
+   with 413 while it is read (a declared ``Content-Length`` over it is refused before reading), so
+   an unauthenticated client cannot make the server hold or hash more than that.
+2. Slack's v0 signature over the RAW body (slack_sdk's SignatureVerifier; timestamp within 300 s),
    before anything is parsed: 401 and nothing recorded otherwise; 503 when no signing secret is set.
-2. Replay: a signature already seen within the 300 s window is refused with 409 (per API-server
-   process; across processes the store's first-decision-wins and one-vote-per-person still hold).
-3. The clicking user against the request's approver allowlist (user ids and/or user-group members).
-4. The decision, recorded atomically by the state store (first decision wins).
+3. Replay: a signature already seen within the 300 s window is refused with 409. The seen
+   signatures are a table of the state store, so this holds across API-server workers and hosts.
+4. The payload's shape (types, id formats, lengths): 400 with a one-line reason otherwise.
+5. The clicking user against the request's approver allowlist (user ids and/or user-group members).
+6. The decision, recorded atomically by the state store (first decision wins).
 
 Slack gets its 200 as soon as the decision is recorded (well within its 3 s); updating the
 original message and the ephemeral "already decided by ..." answer run after the response.
@@ -16,8 +20,7 @@ The header ``X-Agentic-Mlops-Outcome`` says what happened (for logs and tests; S
 
 from __future__ import annotations
 
-import threading
-import time
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -27,38 +30,13 @@ from fastapi.responses import JSONResponse
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 SIGNATURE_WINDOW_SECONDS = 300
+MAX_BODY_BYTES = 64 * 1024
 OUTCOME_HEADER = "X-Agentic-Mlops-Outcome"
 
 router = APIRouter(tags=["slack"])
 
 
-class ReplayGuard:
-    """Remembers signatures seen in the last ``window`` seconds; a second use is a replay."""
-
-    def __init__(self, window: float = SIGNATURE_WINDOW_SECONDS, max_entries: int = 100_000) -> None:
-        self.window = window
-        self.max_entries = max_entries
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def first_use(self, signature: str, now: float | None = None) -> bool:
-        now = time.time() if now is None else now
-        with self._lock:
-            if len(self._seen) >= self.max_entries:
-                self._seen = {s: t for s, t in self._seen.items() if now - t < self.window}
-            seen_at = self._seen.get(signature)
-            if seen_at is not None and now - seen_at < self.window:
-                return False
-            self._seen[signature] = now
-            return True
-
-
-_guards: dict[int, ReplayGuard] = {}
 _verifiers: dict[str, Any] = {}
-
-
-def _guard(app: Any) -> ReplayGuard:
-    return _guards.setdefault(id(app), ReplayGuard())
 
 
 def _verify(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
@@ -79,6 +57,19 @@ def _answer(status: int, outcome: str, detail: str | None = None) -> Response:
     return JSONResponse({"detail": detail}, status_code=status, headers={OUTCOME_HEADER: outcome})
 
 
+async def _read_limited(request: Request) -> bytes | None:
+    """The body, or None as soon as it is known to exceed :data:`MAX_BODY_BYTES` (declared or read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and (len(declared) > 12 or int(declared) > MAX_BODY_BYTES):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
 async def _after_response(settings: Any, send: Any) -> None:
     settings.run_later(send)
 
@@ -90,7 +81,6 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
     from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_form_body, parse_interaction
 
     settings = settings_of(request.app)
-    body = await request.body()
     secret = settings.get_signing_secret()
     if not secret:
         return _answer(
@@ -99,11 +89,19 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
             "no Slack signing secret: set [agentic_mlops] slack_signing_secret "
             "(AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET)",
         )
+    body = await _read_limited(request)
+    if body is None:
+        return _answer(413, "too_large", f"body larger than {MAX_BODY_BYTES} bytes; Slack interactions are smaller")
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
     signature = request.headers.get("X-Slack-Signature", "")
     if not _verify(secret, body, timestamp, signature):
         return _answer(401, "bad_signature", "invalid or stale Slack signature")
-    if not _guard(request.app).first_use(signature):
+
+    def first_use() -> bool:
+        with settings.serialized():
+            return settings.get_store().first_use(signature, window=timedelta(seconds=SIGNATURE_WINDOW_SECONDS))
+
+    if not await anyio.to_thread.run_sync(first_use):
         return _answer(409, "replayed", "this signed request was already received")
     try:
         click = parse_interaction(parse_form_body(body))

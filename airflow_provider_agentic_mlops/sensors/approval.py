@@ -7,7 +7,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -85,7 +85,13 @@ class OpenAIDouble:
                 double._handle(self)
 
             def do_GET(self) -> None:  # noqa: N802
-                double._send(self, ScriptedResponse(status=404, body=_error("not found in the test double", 404)))
+                if self.path.split("?", 1)[0] not in ("/v1/models", "/models"):
+                    double._send(self, ScriptedResponse(status=404, body=_error("not found in the test double", 404)))
+                elif self.headers.get("Authorization") != f"Bearer {double.api_key}":
+                    double._send(self, ScriptedResponse(status=401, body=_error("invalid api key (test double)", 401)))
+                else:  # what LLMHook.test_connection lists
+                    models = [{"id": "double-model", "object": "model", "created": 0, "owned_by": "test-double"}]
+                    double._send(self, ScriptedResponse(status=200, body={"object": "list", "data": models}))
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

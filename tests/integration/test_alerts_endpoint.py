@@ -39,8 +39,12 @@ from datetime import datetime
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
-for name in {models!r} + ["not-a-model"]:
-    dag_id = f"agentic_mlops__{{name}}" if name != "not-a-model" else "unrelated_dag"
+# "unrelated_dag" has no prefix; "agentic-mlops--danger" would match the prefix as an unescaped LIKE
+# pattern ("_" matches any character) but is not a model DAG.
+for name in {models!r} + ["not-a-model", "look-alike"]:
+    dag_id = {{"not-a-model": "unrelated_dag", "look-alike": "agentic-mlops--danger"}}.get(
+        name, f"agentic_mlops__{{name}}"
+    )
     with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
         EmptyOperator(task_id="check_drift")
     globals()[dag_id] = dag
@@ -344,6 +348,13 @@ def test_unknown_model_answers_404_naming_the_known_models_and_records_nothing(s
     assert _audit(servers, "no-such-model") == []
 
 
+def test_a_dag_that_only_looks_like_a_model_dag_is_neither_started_nor_listed(servers: dict[str, Any]) -> None:
+    status, body = _post(servers["urls"]["token"], {"model": "danger"}, _bearer())
+    assert status == 404, body
+    assert "danger" not in body["known_models"]
+    assert _sql(servers, "SELECT run_id FROM dag_run WHERE dag_id = 'agentic-mlops--danger'") == []
+
+
 def test_alert_without_the_model_label_is_refused_naming_the_label(servers: dict[str, Any]) -> None:
     payload = alertmanager("x")
     for part in (payload["commonLabels"], payload["alerts"][0]["labels"]):
@@ -389,8 +400,12 @@ def test_a_payload_naming_a_known_and_an_unknown_model_starts_and_records_nothin
         (json.dumps({"model": "recsys", "status": "exploded"}).encode(), 422, "'firing' or 'resolved'"),
         (json.dumps({"alerts": []}).encode(), 422, "non-empty list"),
         (b'{"model": "recsys", "summary": "' + b"x" * 1_000_001 + b'"}', 413, "larger than"),
+        (b"[" * 5000 + b"]" * 5000, 422, "nested too deeply"),
+        (b'{"model": "recsys", "labels": ' + b'{"a": ' * 40 + b"1" + b"}" * 41, 422, "nested too deeply"),
+        (b'{"model": "recsys", "summary": ' + b"9" * 5000 + b"}", 422, "not JSON"),
+        (b'{"model": "recsys", "summary": "\xff"}', 422, "not UTF-8"),
     ],
-    ids=["not-json", "a-list", "bad-status", "no-alerts", "too-large"],
+    ids=["not-json", "a-list", "bad-status", "no-alerts", "too-large", "deep", "deep-labels", "long-int", "bad-utf8"],
 )
 def test_bodies_that_are_not_alerts_are_refused_saying_why(
     servers: dict[str, Any], body: bytes, status: int, says: str

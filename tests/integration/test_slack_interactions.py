@@ -328,3 +328,69 @@ def test_slack_gets_its_answer_while_the_web_api_calls_are_still_pending(served:
     finally:
         served.slack.release.set()
     wait_until(lambda: served.slack.calls_to("chat.postEphemeral"), "the late clicker is told")
+
+
+def test_a_request_replayed_to_another_worker_is_refused(
+    served: Served,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """Two apps with their own store objects on one database: two API-server workers."""
+    other_store = StateStore(served.store.url)
+    client = WebClient(token="xoxb-test", base_url=slack_double.base_url)
+    settings = AppSettings(signing_secret=SECRET, store=other_store, slack_client=client)
+    try:
+        for other in _served(other_store, slack_double, settings):
+            approval = served.request(required_approvals=2)
+            body, headers = sign_interaction(click_payload(approval["id"], user_id="U_ALICE"), SECRET)
+            first, replay = served.post(body, headers), other.post(body, headers)
+            assert (first.status_code, outcome(first)) == (200, "recorded")
+            assert (replay.status_code, outcome(replay)) == (409, "replayed")
+            assert len(served.store.get_approval(approval["id"])["votes"]) == 1
+    finally:
+        other_store.dispose()
+
+
+def test_an_oversized_unsigned_body_is_413_before_any_signature_work(served: Served) -> None:
+    approval = served.request()
+    body, headers = sign_interaction(click_payload(approval["id"]), SECRET)
+    padded = body + b"&pad=" + b"x" * (64 * 1024)
+    response = served.post(padded, {**headers, "X-Slack-Signature": "v0=" + "0" * 64})
+    assert response.status_code == 413 and outcome(response) == "too_large"
+    # a validly signed but oversized body is refused the same way: the size is checked first
+    from tests.doubles.slack_server import signature_headers
+
+    response = served.post(padded, signature_headers(padded, SECRET, headers["X-Slack-Request-Timestamp"]))
+    assert response.status_code == 413
+    assert served.store.get_approval(approval["id"])["votes"] == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"user": "U_ALICE"},
+        {"team": ["T1"]},
+        {"actions": {"action_id": "agentic_mlops_approve"}},
+        {"user": {"id": "U" * 300}},
+        {"value": "9" * 5000},
+        {"value": "[" * 3000},
+    ],
+    ids=["user-string", "team-list", "actions-object", "long-user-id", "long-digits", "brackets"],
+)
+def test_signed_malformed_payloads_are_400_with_one_line_and_record_nothing(served: Served, change: dict) -> None:
+    approval = served.request()
+    payload = click_payload(approval["id"])
+    if "value" in change:
+        payload["actions"][0]["value"] = change["value"]
+    else:
+        payload.update(change)
+    response = served.post(*sign_interaction(payload, SECRET))
+    assert response.status_code == 400, response.text
+    assert "\n" not in response.json()["detail"]
+    assert served.store.get_approval(approval["id"])["votes"] == []
+    assert [a for a in served.store.audit_trail("fraud") if a["action"] == "approval_refused"] == []
+
+
+def test_a_signed_deeply_nested_payload_is_400(served: Served) -> None:
+    raw = '{"type": "block_actions", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = served.post(*sign_interaction(raw, SECRET))
+    assert response.status_code == 400 and "nested too deeply" in response.json()["detail"]

@@ -1,9 +1,11 @@
-"""docker-compose.yaml, Dockerfile and .dockerignore, checked without a Docker engine.
+"""docker-compose.yaml, Dockerfile, .dockerignore, .env.example and the CI override, checked
+without a Docker engine.
 
-Docker cannot run where these tests run, so the stack must be right by construction: the services,
-their healthchecks and start order, the image that carries the provider, the MLflow server's stores,
-and the connections the provider reads. When a compose CLI is installed, ``config -q`` validates the
-file against the Compose schema as well (no engine needed for that).
+The stack itself runs in CI (scripts/compose-ci starts it and runs the loop); these tests catch a
+broken file before that, in seconds: the services, their healthchecks and start order, the official
+images and the one image that carries the provider, the MLflow server's stores, the connections the
+provider reads, the settings users change in .env, and the override CI adds. When a compose CLI is
+installed, ``config -q`` validates both files against the Compose schema as well (no engine needed).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+ENV_EXAMPLE = ROOT / ".env.example"
+CI_OVERRIDE = ROOT / "docker" / "ci" / "docker-compose.ci.yaml"
 
 AIRFLOW_COMPONENTS = {
     "airflow-apiserver": "api-server",
@@ -71,6 +75,20 @@ def _command(service: dict) -> list[str]:
 def _option(args: list[str], name: str) -> str:
     assert name in args, f"{name} missing from {args}"
     return args[args.index(name) + 1]
+
+
+_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ``${VAR}`` / ``${VAR:-default}`` substitution (unset or empty: the default)."""
+    return _VARIABLE.sub(lambda m: env.get(m[1]) or (m[2] or ""), value)
+
+
+def _variables(text: str) -> set[str]:
+    """Variables a compose file interpolates (comments excluded, ``$${...}`` escapes skipped)."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    return {m[1] for m in _VARIABLE.finditer("\n".join(lines).replace("$$", ""))}
 
 
 def _healthcheck_text(service: dict) -> str:
@@ -135,8 +153,8 @@ def _resolve_from(image: str) -> str:
 # --- services and start order -------------------------------------------------------------------
 
 
-def test_compose_defines_airflow_3_components_databases_and_mlflow(services: dict) -> None:
-    expected = AIRFLOW_SERVICES | {"postgres", "mlflow-db", "mlflow"}
+def test_compose_defines_airflow_3_components_database_and_mlflow(services: dict) -> None:
+    expected = AIRFLOW_SERVICES | {"postgres", "mlflow"}
     assert expected <= set(services), f"missing services: {sorted(expected - set(services))}"
     for name, subcommand in AIRFLOW_COMPONENTS.items():
         assert _command(services[name]) == [subcommand], f"{name} should run `airflow {subcommand}`"
@@ -161,8 +179,7 @@ def test_healthchecks_probe_each_service_the_right_way(services: dict) -> None:
     assert _env(services["airflow-scheduler"])["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"].lower() == "true"
     assert "DagProcessorJob" in _healthcheck_text(services["airflow-dag-processor"])
     assert "TriggererJob" in _healthcheck_text(services["airflow-triggerer"])
-    for db in ("postgres", "mlflow-db"):
-        assert "pg_isready" in _healthcheck_text(services[db])
+    assert "pg_isready" in _healthcheck_text(services["postgres"])
     assert "http://localhost:5000/health" in _healthcheck_text(services["mlflow"])
 
 
@@ -185,10 +202,6 @@ def test_airflow_init_waits_for_healthy_postgres_and_runs_once(services: dict) -
 def test_scheduler_waits_for_healthy_mlflow_because_local_executor_runs_tasks_there(services: dict) -> None:
     assert _env(services["airflow-scheduler"])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert _depends_on(services["airflow-scheduler"]).get("mlflow") == "service_healthy"
-
-
-def test_mlflow_waits_for_its_own_healthy_database(services: dict) -> None:
-    assert _depends_on(services["mlflow"]) == {"mlflow-db": "service_healthy"}
 
 
 def test_every_dependency_names_an_existing_service(services: dict) -> None:
@@ -248,43 +261,56 @@ def test_dockerignore_keeps_everything_the_dockerfile_copies() -> None:
         sources = [s for s in args.split()[:-1] if not s.startswith("--")]
         for source in sources:
             name = source.rstrip("/")
-            assert (ROOT / name).exists() or name == "README.md", f"Dockerfile copies missing {source}"
+            if "*" not in name:  # a wildcard may match nothing (LICENSE* before there is a LICENSE)
+                assert (ROOT / name).exists() or name == "README.md", f"Dockerfile copies missing {source}"
             if "**" in patterns:
                 assert name in included, f".dockerignore excludes {source}, which the Dockerfile copies"
 
 
-def test_mlflow_image_has_the_postgresql_driver(services: dict) -> None:
-    build = services["mlflow"]["build"]
-    assert build.get("target") == "mlflow"
-    runs = " ".join(args for instr, args in _stage("mlflow") if instr == "RUN")
-    assert re.search(r"pip install\b.*\bmlflow==", runs)
-    assert "psycopg2" in runs
+def test_databases_and_mlflow_run_official_images_by_name_unmodified(services: dict) -> None:
+    # Anyone with a registry pulls these; CI builds stand-ins under the same names.
+    assert re.fullmatch(r"postgres:\d+(\.\d+)?-bookworm", services["postgres"]["image"])
+    assert re.fullmatch(r"ghcr\.io/mlflow/mlflow:v3\.\d+\.\d+", services["mlflow"]["image"])
+    for name in ("postgres", "mlflow"):
+        assert "build" not in services[name], f"{name} should run the official image, not a local build"
+
+
+def test_postgres_major_version_is_the_one_debian_bookworm_packages(services: dict) -> None:
+    # scripts/compose-ci builds the postgres stand-in from Debian's postgresql-<major> package; a
+    # data directory is tied to its major version, so the stand-in must be the same major.
+    major = re.match(r"postgres:(\d+)", services["postgres"]["image"]).group(1)
+    assert major == "15", f"postgres:{major} has no Debian bookworm package; CI could not stand in for it"
 
 
 # --- MLflow server ----------------------------------------------------------------------------------
 
 
-def test_mlflow_uses_its_postgresql_database_as_backend_store(services: dict) -> None:
+def _volume_holding(service: dict, path: str) -> str | None:
+    """The source of the service's mount that contains ``path``."""
+    for source, target in _volume_mounts(service):
+        if path == target or path.startswith(target.rstrip("/") + "/"):
+            return source
+    return None
+
+
+def test_mlflow_keeps_its_sqlite_backend_store_in_a_declared_named_volume(compose: dict, services: dict) -> None:
+    # The official MLflow image has no PostgreSQL driver; SQLite takes one writer, so one worker.
     args = _command(services["mlflow"])
     assert args[:2] == ["mlflow", "server"]
-    uri = urlsplit(_option(args, "--backend-store-uri"))
-    assert uri.scheme in ("postgresql", "postgresql+psycopg2")
-    db_env = _env(services["mlflow-db"])
-    assert uri.hostname == "mlflow-db"
-    assert (uri.username, uri.password, uri.path.lstrip("/")) == (
-        db_env["POSTGRES_USER"],
-        db_env["POSTGRES_PASSWORD"],
-        db_env["POSTGRES_DB"],
-    )
+    uri = _option(args, "--backend-store-uri")
+    assert uri.startswith("sqlite:////"), uri
+    volume = _volume_holding(services["mlflow"], uri.removeprefix("sqlite:///"))
+    assert volume in (compose.get("volumes") or {}), f"{uri} is not on a declared named volume"
+    assert _option(args, "--workers") == "1"
 
 
 def test_mlflow_serves_artifacts_from_a_declared_named_volume(compose: dict, services: dict) -> None:
     args = _command(services["mlflow"])
     assert "--serve-artifacts" in args
     destination = _option(args, "--artifacts-destination")
-    mounts = dict((target, source) for source, target in _volume_mounts(services["mlflow"]))
-    assert destination in mounts, f"{destination} is not a volume of the mlflow service"
-    assert mounts[destination] in (compose.get("volumes") or {}), "artifact volume not declared top-level"
+    volume = _volume_holding(services["mlflow"], destination)
+    assert volume is not None, f"{destination} is not on a volume of the mlflow service"
+    assert volume in (compose.get("volumes") or {}), "artifact volume not declared top-level"
 
 
 def test_mlflow_accepts_requests_addressed_to_its_service_name(services: dict) -> None:
@@ -294,12 +320,29 @@ def test_mlflow_accepts_requests_addressed_to_its_service_name(services: dict) -
     assert "localhost:*" in allowed
 
 
-def test_ports_8080_and_5000_are_published(services: dict) -> None:
-    def published(service: dict) -> set[str]:
-        return {str(p).split(":")[-2] + ":" + str(p).split(":")[-1] for p in service.get("ports") or []}
+_PORT = re.compile(r"(?:(?P<ip>[\d.]+):)?(?:\$\{(?P<var>\w+):-(?P<default>\d+)\}|(?P<host>\d+)):(?P<container>\d+)")
 
-    assert "8080:8080" in published(services["airflow-apiserver"])
-    assert "5000:5000" in published(services["mlflow"])
+
+def _published(service: dict) -> list[dict[str, str | None]]:
+    """Each short-syntax port as ip / var / default host port / container port."""
+    ports = []
+    for spec in service.get("ports") or []:
+        match = _PORT.fullmatch(str(spec))
+        assert match, f"unexpected port spec {spec!r}"
+        ports.append({**match.groupdict(), "host": match["host"] or match["default"]})
+    return ports
+
+
+def test_ui_ports_are_published_on_loopback_only_at_8080_and_5000_by_default(services: dict) -> None:
+    publishing = {name for name, service in services.items() if service.get("ports")}
+    assert publishing == {"airflow-apiserver", "mlflow"}, "only the two UIs are published"
+    for name in publishing:
+        for port in _published(services[name]):
+            assert port["ip"] == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+    (airflow,) = _published(services["airflow-apiserver"])
+    (mlflow,) = _published(services["mlflow"])
+    assert (airflow["var"], airflow["host"], airflow["container"]) == ("AIRFLOW_PORT", "8080", "8080")
+    assert (mlflow["var"], mlflow["host"], mlflow["container"]) == ("MLFLOW_PORT", "5000", "5000")
     assert _option(_command(services["mlflow"]), "--port") == "5000"
     assert _option(_command(services["mlflow"]), "--host") == "0.0.0.0"
 
@@ -379,7 +422,7 @@ def test_compose_connections_resolve_through_the_provider_hooks(services: dict, 
     env = _env(services["airflow-scheduler"])
     for key, value in env.items():
         if key.startswith("AIRFLOW_CONN_"):
-            monkeypatch.setenv(key, value)
+            monkeypatch.setenv(key, _interpolate(value, {}))
 
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
     from airflow_provider_agentic_mlops.hooks.state import resolve_state_url
@@ -390,7 +433,37 @@ def test_compose_connections_resolve_through_the_provider_hooks(services: dict, 
     for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
         hook = MlflowRegistryHook(conn_id)
         assert hook.tracking_uri == "http://mlflow:5000"
+        # The browser's MLflow: the published port (default 5000).
         assert hook.ui_url == "http://localhost:5000"
+
+    env = _env(services["airflow-scheduler"])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_REGISTRY",
+        _interpolate(env["AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_REGISTRY"], {"MLFLOW_PORT": "15000"}),
+    )
+    assert MlflowRegistryHook("agentic_mlops_mlflow_registry").ui_url == "http://localhost:15000"
+
+
+def test_alerts_token_from_env_authenticates_at_the_alerts_route(services: dict, monkeypatch, tmp_path) -> None:
+    """POST /agentic-mlops/alerts answers 503 without its connection: compose defines it from .env."""
+    from airflow.models.connection import Connection
+
+    from airflow_provider_agentic_mlops.plugins.alerts import DEFAULT_CONN_ID, authenticate
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    key = f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}"
+    value = _env(services["airflow-apiserver"])[key]
+    monkeypatch.setenv(key, _interpolate(value, {"AGENTIC_MLOPS_ALERTS_TOKEN": "t0ken-from-env"}))
+    conn = Connection.get_connection_from_secrets(DEFAULT_CONN_ID)
+    assert authenticate("Bearer t0ken-from-env", login=conn.login, password=conn.password)
+    assert (
+        authenticate("Bearer agentic-mlops-demo-alerts-token-change-me", login=conn.login, password=conn.password)
+        is None
+    )
+
+    monkeypatch.setenv(key, _interpolate(value, {}))
+    conn = Connection.get_connection_from_secrets(DEFAULT_CONN_ID)
+    assert authenticate("Bearer agentic-mlops-demo-alerts-token-change-me", login=conn.login, password=conn.password)
 
 
 def test_airflow_init_writes_the_login_the_simple_auth_manager_reads(services: dict) -> None:
@@ -455,10 +528,73 @@ def test_compose_file_passes_docker_compose_config_validation(tmp_path: Path) ->
     if cli is None:
         pytest.skip("no `docker compose` plugin or docker-compose binary installed; schema validation not run")
     result = subprocess.run(
-        [*cli, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "config", "-q"],
+        [*cli, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "-f", str(CI_OVERRIDE), "config", "-q"],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- .env: the settings users change ----------------------------------------------------------------
+
+
+def _env_example() -> dict[str, str]:
+    entries = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f".env.example line without '=': {line!r}"
+            entries[key.strip()] = value.strip()
+    return entries
+
+
+def test_env_example_documents_every_setting_the_compose_file_reads_with_its_default() -> None:
+    text = COMPOSE_FILE.read_text()
+    used = _variables(text)
+    documented = _env_example()
+    assert used == set(documented), (
+        f"only in compose: {used - set(documented)}; only in .env.example: {set(documented) - used}"
+    )
+    defaults = {m[1]: m[2] or "" for m in _VARIABLE.finditer(text)}
+    for key, value in documented.items():
+        assert defaults.get(key, "") == value, (
+            f".env.example says {key}={value}, the compose default is {defaults.get(key)!r}"
+        )
+
+
+def test_env_file_is_not_committed_or_sent_to_the_build() -> None:
+    gitignore = (ROOT / ".gitignore").read_text().split()
+    assert ".env" in gitignore
+    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
+    assert "**" in patterns and "!.env" not in patterns
+
+
+# --- the CI override (scripts/compose-ci) ------------------------------------------------------------
+
+
+def test_ci_override_pulls_nothing_and_changes_no_image_port_or_network(services: dict) -> None:
+    override = yaml.safe_load(CI_OVERRIDE.read_text())
+    assert set(override) == {"services"}, "the override adds no networks or volumes of its own"
+    assert set(override["services"]) == set(services), "every service, and only those, is covered"
+    for name, service in override["services"].items():
+        assert service.get("pull_policy") == "never", name
+        assert set(service) <= {"pull_policy", "environment"}, f"{name} overrides {set(service)}"
+
+
+def test_ci_override_stops_scheduled_runs_only(services: dict) -> None:
+    """The run under test in CI is the one the alert starts: no @daily run when the DAG is unpaused."""
+    override = yaml.safe_load(CI_OVERRIDE.read_text())["services"]
+    changed = {name: _env(service) for name, service in override.items() if service.get("environment")}
+    assert changed == {"airflow-scheduler": {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "false"}}
+
+
+def test_ci_stand_ins_exist_for_each_official_image() -> None:
+    ci = ROOT / "docker" / "ci"
+    for name in ("python", "postgres", "mlflow", "airflow"):
+        assert (ci / name / "Dockerfile").is_file(), name
+    script = (ROOT / "scripts" / "compose-ci").read_text()
+    for context in ("docker/ci/python", "docker/ci/postgres", "docker/ci/mlflow", "docker/ci/airflow"):
+        assert context in script, f"scripts/compose-ci does not build {context}"
+    assert "docker/ci/docker-compose.ci.yaml" in script

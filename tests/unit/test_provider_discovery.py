@@ -101,3 +101,18 @@ def test_provider_info_is_valid_for_airflow_3_1_and_the_installed_airflow(schema
         schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
     schema = json.loads(Path(schema_path).read_text())
     jsonschema.validate(get_provider_info(), schema)
+
+
+def test_champion_asset_scheme_is_registered_and_validated(home: Path) -> None:
+    from airflow.sdk import Asset
+
+    from airflow_provider_agentic_mlops.assets import champion_asset_uri, create_asset
+    from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
+
+    (entry,) = get_provider_info()["asset-uris"]
+    assert entry["schemes"] == ["agentic-mlops"]
+    assert create_asset(model_name="fraud-detector").uri == champion_asset_uri("fraud-detector")
+    # Airflow applies the provider's handler: a malformed URI of the scheme is refused by name
+    assert Asset(uri="agentic-mlops://models/fraud-detector/champion/").uri == champion_asset_uri("fraud-detector")
+    with pytest.raises(ValueError, match="is not agentic-mlops://models/<model_name>/champion"):
+        Asset(uri="agentic-mlops://models/fraud-detector")

@@ -51,18 +51,17 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
 
 def demo_dags_folder() -> Path:
     """The repository's ``dags/`` (a clone), else Airflow's DAGs folder when it holds the provider's
-    models.yaml (e.g. the docker-compose deployment, which mounts ``./dags``)."""
+    models.yaml (e.g. the docker-compose deployment, which mounts ``./dags``), else Airflow's DAGs
+    folder after ``agentic-mlops init`` wrote the packaged DAG files there (a plain pip install)."""
+    from airflow_provider_agentic_mlops.cli.commands.init import default_dags_folder, install_dag_files
+
     if (REPO_DAGS / "models.yaml").exists():
         return REPO_DAGS
-    from airflow.configuration import conf
-
-    configured = Path(conf.get("core", "dags_folder"))
-    if (configured / "models.yaml").exists():
-        return configured
-    sys.exit(
-        f"No models.yaml found in {REPO_DAGS} nor in the DAGs folder {configured}. The demo runs from a clone "
-        "of the repository (./scripts/demo) or where its dags/ folder is mounted (docker-compose)."
-    )
+    configured = default_dags_folder()
+    if not (configured / "models.yaml").exists():
+        for path, what in install_dag_files(configured):
+            print(f"  {what} {path}")
+    return configured
 
 
 def demo_cooldown_hours(dags_folder: Path) -> float:
@@ -161,7 +160,11 @@ def demo(args: argparse.Namespace) -> None:
     print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")
     result = setup_demo(airflow_home, tracking_uri=default_tracking_uri(), drift=not args.no_drift, rows=args.rows)
     cooldown = demo_cooldown_hours(dags_folder)
-    approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / 'airflow'} agentic-mlops"
+    from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
+
+    # Airflow 3.1 does not load provider CLI commands: the console script has the same ones
+    command = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
+    approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command}"
     print(f"  data: {Path(result['data']['reference']).parent} (shift #{result['shift']})")
     print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
     print(

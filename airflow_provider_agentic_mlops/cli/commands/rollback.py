@@ -12,16 +12,34 @@ log = logging.getLogger(__name__)
 
 
 def _registered_model(model: str) -> str:
-    """The MLflow name of ``model`` from models.yaml when the file is there; else the model name itself."""
-    try:
-        from airflow_provider_agentic_mlops.core.config import load_models
-        from airflow_provider_agentic_mlops.dag_factory import models_file
+    """The MLflow name of ``model`` from models.yaml.
 
-        for spec in load_models(models_file()):
-            if spec.name == model:
-                return spec.mlflow_model_name
-    except Exception as err:  # no models file here: the registered model is named like the model
-        log.debug("models file not read (%s); using %r as the registered model", err, model)
+    With no models file (none configured, or none at the configured path) or a file that does not
+    list ``model``, the registered model is named like the model. A file that is there but cannot be
+    read or validated stops the rollback: a guessed name could move another model's champion.
+    """
+    from airflow_provider_agentic_mlops.core.config import ConfigError, load_models
+    from airflow_provider_agentic_mlops.dag_factory import models_file
+
+    try:
+        path = models_file()
+    except ValueError:  # no [agentic_mlops] models_file and no DAG folder to look in
+        log.info("no models file configured; using %r as the registered model", model)
+        return model
+    if not path.exists():
+        log.info("no models file at %s; using %r as the registered model", path, model)
+        return model
+    try:
+        specs = load_models(path)
+    except ConfigError as err:
+        raise SystemExit(
+            f"rollback of {model!r} stopped, nothing changed; the models file is broken: {err}\n"
+            "Fix it (or point [agentic_mlops] models_file at the right one) and run again."
+        ) from None  # the error names the file; the traceback would only bury it
+    for spec in specs:
+        if spec.name == model:
+            return spec.mlflow_model_name
+    log.info("%s does not list %r; using %r as the registered model", path, model, model)
     return model
 
 

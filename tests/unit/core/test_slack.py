@@ -143,6 +143,18 @@ def test_parse_interaction_ignores_other_payloads_and_other_buttons() -> None:
     [
         (_click(value="42; DROP TABLE"), "is not an approval id"),
         ({**_click(), "user": {}}, "no user.id"),
+        ({**_click(), "user": "U_ALICE"}, "'user' must be an object"),
+        ({**_click(), "user": ["U_ALICE"]}, "'user' must be an object"),
+        ({**_click(), "team": "T1"}, "'team' must be an object"),
+        ({**_click(), "actions": {"action_id": "agentic_mlops_approve"}}, "'actions' must be a list of objects"),
+        ({**_click(), "actions": ["agentic_mlops_approve"]}, "'actions' must be a list of objects"),
+        (_click(value="9" * 5000), "is not an approval id"),
+        (_click(value=42), "is not an approval id"),
+        ({**_click(), "user": {"id": "U" * 300}}, "is not a Slack id"),
+        ({**_click(), "user": {"id": 12}}, "is not a Slack id"),
+        ({**_click(), "channel": {"id": "C" * 300}}, "is not a Slack id"),
+        ({**_click(), "message": {"ts": "x" * 300}}, "is not a Slack ts"),
+        ({**_click(), "response_url": "http://attacker.example/"}, "not an https URL"),
     ],
 )
 def test_parse_interaction_rejects_malformed_clicks(payload: dict, error: str) -> None:
@@ -152,7 +164,16 @@ def test_parse_interaction_rejects_malformed_clicks(payload: dict, error: str) -
 
 @pytest.mark.parametrize(
     ("body", "error"),
-    [(b"foo=bar", "no 'payload'"), (b"payload=%7Bnot-json", "not JSON"), (b"payload=%5B1%5D", "JSON object")],
+    [
+        (b"foo=bar", "no 'payload'"),
+        (b"payload=%7Bnot-json", "not JSON"),
+        (b"payload=%5B1%5D", "JSON object"),
+        (b"payload=" + b"%5B" * 5000 + b"%5D" * 5000, "nested too deeply"),
+        (b"payload=" + b"9" * 5000, "not JSON"),
+        (b"payload=%FF", "not JSON"),
+        (b"payload=\xff", "not UTF-8"),
+        (b"&".join(b"a=%d" % i for i in range(100)), "not a Slack interaction form"),
+    ],
 )
 def test_parse_form_body_rejects_bodies_that_are_not_interactions(body: bytes, error: str) -> None:
     with pytest.raises(slack.InteractionError, match=error):
@@ -168,3 +189,105 @@ def test_allowlist_accepts_listed_users_and_group_members_only() -> None:
 def test_allowlist_fails_closed_when_empty() -> None:
     assert not slack.is_allowed_approver("U1")
     assert not slack.is_allowed_approver("", approvers=[""])
+
+
+# -- untrusted text in mrkdwn ----------------------------------------------------------------------
+
+HOSTILE = "<!channel> <https://evil.example|MLflow report> & <@U0BOSS>"
+
+
+def _hostile_approval(status: str = "pending") -> dict:
+    return {
+        **APPROVAL,
+        "model_name": f"fraud {HOSTILE}",
+        "model_version": f"7 {HOSTILE}",
+        "dag_id": f"agentic_mlops__x`{HOSTILE}",
+        "run_id": HOSTILE,
+        "status": status,
+        "decided_by": HOSTILE,
+        "decided_via": "ui",
+        "reason": HOSTILE,
+        "details": slack.message_details(
+            drift={
+                "dataset_drift": True,
+                "drift_share": 0.6,
+                "n_columns": 2,
+                "n_drifted": 1,
+                "top_drifted": [{"column": HOSTILE, "method": HOSTILE, "score": HOSTILE, "threshold": 0.1}],
+            },
+            rationale=f"The LLM says {HOSTILE}",
+            validation={
+                "primary_metric": HOSTILE,
+                "champion_version": HOSTILE,
+                "challenger_version": "7",
+                "champion_metrics": {HOSTILE: 0.8},
+                "challenger_metrics": {HOSTILE: 0.9},
+                "reasons": [HOSTILE],
+            },
+            links={HOSTILE: "https://mlflow.example/#/models/x|<!here>", "report": "javascript:alert(1)"},
+        ),
+    }
+
+
+def _mrkdwn_texts(message: dict) -> list[str]:
+    """Every string Slack parses as mrkdwn: the fallback ``text`` and each mrkdwn text object."""
+    found = [message["text"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message["blocks"])
+    return found
+
+
+@pytest.mark.parametrize("status", ["pending", "approved", "denied"])
+def test_hostile_text_in_every_field_cannot_mention_or_disguise_a_link(status: str) -> None:
+    message = slack.current_message(_hostile_approval(status))
+    texts = _mrkdwn_texts(message)
+    assert len(texts) >= 5
+    for text in texts:
+        assert "<!" not in text and "<@" not in text and "<https://evil" not in text, text
+    joined = "\n".join(texts)
+    assert "&lt;!channel&gt;" in joined  # shown, inert
+    # the one real link points where the config said, its label escaped; a javascript: URL is no link
+    assert "<https://mlflow.example/#/models/x%7C%3C!here%3E|&lt;!channel&gt; &lt;https://evil.example/MLflow" in joined
+    assert "<javascript" not in joined
+
+
+def test_reminders_and_escalations_escape_the_model_name_and_channel() -> None:
+    approval = _hostile_approval()
+    now = datetime(2026, 1, 2, 10, 0)
+    for text in (
+        slack.reminder_text(approval, now=now),
+        slack.escalation_text(approval, now=now, channel="<!everyone>"),
+    ):
+        assert "<!" not in text and "<https://evil" not in text, text
+    assert "<#C0123ABC>" in slack.escalation_text(approval, now=now, channel="C0123ABC")
+
+
+def test_escalation_message_escapes_rationale_columns_rules_and_override() -> None:
+    text = slack.escalation_message(
+        f"m {HOSTILE}",
+        {
+            "id": 3,
+            "decided_by": HOSTILE,
+            "rationale": HOSTILE,
+            "override_reason": HOSTILE,
+            "rules_fired": [{"rule": HOSTILE}],
+            "inputs": {"drift": {"drift_share": 0.5, "top_drifted": [{"column": HOSTILE, "score": 0.9}]}},
+        },
+    )
+    assert "<!" not in text and "<@" not in text and "<https://evil" not in text
+    assert text.count("&lt;!channel&gt;") == 6
+
+
+def test_escape_mrkdwn_escapes_ampersand_first() -> None:
+    assert slack.escape_mrkdwn("a & <b>") == "a &amp; &lt;b&gt;"
+    assert slack.escape_mrkdwn("&lt;") == "&amp;lt;"

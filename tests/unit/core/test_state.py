@@ -19,7 +19,7 @@ def store(store_url: str) -> StateStore:
 
 
 def test_migrations_create_the_schema_on_first_use(store: StateStore) -> None:
-    assert current_revision(store.engine) == "0001"
+    assert current_revision(store.engine) == "0002_slack_replay"
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {
         "agentic_mlops_jobs",
@@ -233,4 +233,17 @@ def test_two_stores_on_one_new_database_migrate_once(tmp_path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert current_revision(StateStore(url).engine) == "0001"
+    assert current_revision(StateStore(url).engine) == "0002_slack_replay"
+
+
+def test_a_signature_is_first_used_once_across_stores_on_one_database(store_url: str) -> None:
+    from datetime import timedelta
+
+    one, two = StateStore(store_url), StateStore(store_url)  # two API-server workers
+    window = timedelta(seconds=300)
+    assert one.first_use("v0=abc", window=window)
+    assert not two.first_use("v0=abc", window=window)
+    assert not one.first_use("v0=abc", window=window)
+    assert two.first_use("v0=def", window=window)
+    one.dispose()
+    two.dispose()

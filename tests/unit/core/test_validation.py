@@ -1,4 +1,4 @@
-"""core/validation.py: metrics, gates, the comparative report and the retrain budget."""
+"""core/validation.py: metrics, gates and the comparative report (and core/budget.py's retrain budget)."""
 
 from __future__ import annotations
 
@@ -137,6 +137,55 @@ def test_floor_on_error_metric_is_a_maximum():
 def test_negative_guard_tolerance_is_refused_with_the_metric_name():
     with pytest.raises(ValueError, match="'recall'"):
         Gates(guard_metrics={"recall": -0.1})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("min_absolute_improvement", -0.01), ("min_relative_improvement", -0.1), ("min_relative_improvement", 1.5)],
+)
+def test_improvement_outside_what_mlflow_can_gate_is_refused_with_the_field_and_value(field, value):
+    with pytest.raises(ValueError, match=rf"{field} must be .*got {value}"):
+        Gates(**{field: value})
+
+
+# (challenger, champion, min_absolute_improvement, min_relative_improvement, higher_is_better)
+PRIMARY_CASES = [
+    (0.86, 0.85, 0.01, 0.0, True),  # exactly the minimum absolute improvement
+    (0.855, 0.85, 0.01, 0.0, True),
+    (0.88, 0.80, 0.0, 0.05, True),
+    (0.82, 0.80, 0.0, 0.05, True),
+    (-0.10, -0.20, 0.0, 0.4, True),  # negative champion (an r2 below 0): relative to |champion|
+    (0.0, 0.0, 0.0, 0.05, True),  # zero champion: MLflow asks for a strict improvement
+    (1.0, 1.5, 0.1, 0.2, False),
+    (1.45, 1.5, 0.1, 0.0, False),
+]
+
+
+@pytest.mark.parametrize(("new", "old", "min_abs", "min_rel", "higher"), PRIMARY_CASES)
+def test_primary_gate_gives_mlflow_validate_evaluation_results_verdict(new, old, min_abs, min_rel, higher):
+    from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import ModelValidationFailedException, validate_evaluation_results
+
+    rule = MetricThreshold(
+        min_absolute_change=min_abs or None, min_relative_change=min_rel or None, greater_is_better=higher
+    )
+    try:
+        validate_evaluation_results({"m": rule}, EvaluationResult({"m": new}, {}), EvaluationResult({"m": old}, {}))
+        expected = True
+    except ModelValidationFailedException:
+        expected = False
+    gates = Gates(
+        primary_metric="m", higher_is_better=higher, min_absolute_improvement=min_abs, min_relative_improvement=min_rel
+    )
+    (check,) = evaluate_gates(gates, {"m": new}, {"m": old})
+    assert check.passed is expected
+
+
+def test_without_minimum_improvement_an_equal_challenger_passes_and_a_worse_one_fails():
+    assert _report({"roc_auc": 0.85}, {"roc_auc": 0.85}).passed
+    assert _report({"rmse": 0.0}, {"rmse": 0.0}, primary_metric="rmse", higher_is_better=False).passed
+    assert not _report({"roc_auc": 0.8499}, {"roc_auc": 0.85}).passed
 
 
 def test_markdown_report_has_metrics_side_by_side_drift_and_rationale():

@@ -161,3 +161,13 @@ def test_core_decide_through_the_hook_uses_tools_then_answers(hook, openai_doubl
     second = openai_double.requests[1].body["messages"]
     assert second[-1]["role"] == "tool" and json.loads(second[-1]["content"])["detail"]["score"] == 0.7
     assert second[-2]["tool_calls"][0]["function"]["name"] == "get_column_drift"
+
+
+def test_test_connection_lists_models_with_the_connection_key(hook, openai_double, monkeypatch):
+    assert hook.test_connection() == (True, f"reached {openai_double.base_url}")
+    conn = json.loads(openai_double.connection_json())
+    conn["password"] = "wrong-key"
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_BADKEY", json.dumps(conn))
+    ok, message = LLMHook("llm_badkey").test_connection()
+    assert not ok
+    assert message.startswith("AuthenticationError: ")

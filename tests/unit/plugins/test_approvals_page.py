@@ -39,22 +39,24 @@ def permissions(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], bool]:
     allowed: dict[tuple[str, str], bool] = {}
     calls: list[tuple[str, str, str, str]] = []
 
-    def decide(user: Any, dag_id: str, *, method: str, entity: str) -> bool:
+    def decide(user: Any, dag_id: str, *, method: str, entity: str, team_name: str | None = None) -> bool:
         calls.append((user.get_name(), dag_id, method, entity))
         return allowed.get((dag_id, method), False)
 
     monkeypatch.setattr(approvals_page, "is_authorized_dag", decide)
+    monkeypatch.setattr(approvals_page, "dag_teams", lambda dag_ids: dict.fromkeys(dag_ids))
     allowed["calls"] = calls  # type: ignore[index]
     return allowed
 
 
-def _client(store: StateStore, user: str | None = "ui-alice") -> TestClient:
+def _client(store: StateStore, user: str | None = "ui-alice", headers: dict[str, str] | None = None) -> TestClient:
+    """A client as the page's own script is one: same origin (the browser says so in Sec-Fetch-Site)."""
     root = FastAPI()
     app = create_app(AppSettings(signing_secret="s", store=store))
     if user is not None:
         app.dependency_overrides[approvals_page.authenticated_user] = lambda: User(user)
     root.mount("/agentic-mlops", app)
-    return TestClient(root)
+    return TestClient(root, headers={"Sec-Fetch-Site": "same-origin"} if headers is None else headers)
 
 
 def _request(store: StateStore, dag_id: str = "agentic_mlops__fraud", run_id: str = "r1") -> int:
@@ -187,3 +189,101 @@ def test_the_page_shows_drift_rationale_report_links_progress_and_history(store:
     history = page[page.index('id="history"') :]
     assert f"<td>{decided}</td>" in history and "U_BOB" in history and "U_ANN" in history and "looks good" in history
     assert "slack" in history
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain; application/json", "text/plain", "application/jsonx", "application/x-www-form-urlencoded"],
+)
+def test_only_the_exact_json_media_type_is_accepted(store: StateStore, permissions: dict, content_type: str) -> None:
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    response = _client(store).post(
+        f"/agentic-mlops/api/approvals/{approval_id}/approve", content=b"{}", headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 415
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://testserver:8081"},  # another port of the same host
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Origin": "https://evil.example"},  # a browser without Fetch Metadata
+        {"Origin": "null"},
+        {},  # a cookie and neither header
+    ],
+    ids=["same-site-other-port", "cross-site", "foreign-origin", "null-origin", "no-origin"],
+)
+def test_cookie_authenticated_writes_from_another_origin_are_refused(
+    store: StateStore, permissions: dict, headers: dict[str, str]
+) -> None:
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    response = _client(store, headers=headers).post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={})
+    assert response.status_code == 403, response.text
+    assert store.get_approval(approval_id)["status"] == "pending" and store.get_approval(approval_id)["votes"] == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "http://testserver"}, {"Authorization": "Bearer a-token"}],
+    ids=["same-origin-header", "bearer"],
+)
+def test_same_origin_and_bearer_writes_are_accepted(store: StateStore, permissions: dict, headers: dict) -> None:
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    response = _client(store, headers=headers).post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={})
+    assert response.status_code == 200, response.text
+
+
+def test_the_dag_permission_check_passes_the_dags_team_like_airflow_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    from airflow_provider_agentic_mlops.plugins import airflow_auth
+
+    seen: list[DagDetails] = []
+
+    class AuthManager:
+        def is_authorized_dag(self, *, method: str, access_entity: Any, details: DagDetails, user: Any) -> bool:
+            seen.append(details)
+            return details.team_name == "team_b"
+
+    monkeypatch.setattr("airflow.api_fastapi.app.get_auth_manager", lambda: AuthManager())
+    monkeypatch.setattr(airflow_auth, "dag_teams", lambda ids: {i: "team_a" for i in ids})
+    assert not airflow_auth.is_authorized_dag(User("bob"), "agentic_mlops__a", method="PUT", entity="HITL_DETAIL")
+    assert seen[-1] == DagDetails(id="agentic_mlops__a", team_name="team_a")
+    assert airflow_auth.is_authorized_dag(User("bob"), "x", method="GET", entity="RUN", team_name="team_b")
+
+
+def test_on_airflow_without_teams_the_check_passes_only_the_dag_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_agentic_mlops.plugins import airflow_auth
+
+    seen: list[Any] = []
+
+    class AuthManager:
+        def is_authorized_dag(self, *, method: str, access_entity: Any, details: Any, user: Any) -> bool:
+            seen.append(details)
+            return True
+
+    monkeypatch.setattr("airflow.api_fastapi.app.get_auth_manager", lambda: AuthManager())
+    monkeypatch.setattr(airflow_auth, "airflow_has_teams", lambda: False)
+    assert airflow_auth.dag_teams(["a", "b"]) == {"a": None, "b": None}
+    assert airflow_auth.is_authorized_dag(User("bob"), "a", method="GET", entity="RUN")
+    assert seen[-1].id == "a" and seen[-1].team_name is None
+
+
+def test_pages_send_csp_nosniff_and_a_frame_policy_that_lets_airflow_embed_them(
+    store: StateStore, permissions: dict
+) -> None:
+    response = _client(store).get("/agentic-mlops/approvals")
+    assert response.status_code == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp and "default-src 'self'" in csp
+    nonce = csp.split("'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">' in response.text and "onclick=" not in response.text
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    other = _client(store).get("/agentic-mlops/approvals").headers["Content-Security-Policy"]
+    assert other != csp  # a fresh nonce per response

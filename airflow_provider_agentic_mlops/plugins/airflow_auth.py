@@ -1,0 +1,125 @@
+"""Airflow's authentication and authorisation, as the plugin's routes use them.
+
+Airflow adds no auth to plugin apps. Routes that act for a person depend on
+:func:`authenticated_user` (Airflow's own ``get_user``: the ``Authorization: Bearer`` JWT, or the
+UI's session cookie) and ask the configured auth manager about the DAG with
+:func:`is_authorized_dag`, passing the DAG's team as Airflow's own ``requires_access_dag`` does
+(Airflow 3.2+; Airflow 3.1 has no teams). Writes authenticated by the cookie must also pass
+:func:`check_same_origin` (CSRF): a browser attaches the cookie to cross-site requests too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import Depends, HTTPException, Request
+
+
+async def authenticated_user(request: Request) -> Any:
+    """The Airflow user of this request (401 without a valid token), resolved by Airflow's ``get_user``."""
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+
+    credentials = await bearer_scheme(request)
+    return await get_user(request, None, credentials)
+
+
+UserDep = Annotated[Any, Depends(authenticated_user)]
+
+
+@lru_cache(maxsize=1)
+def airflow_has_teams() -> bool:
+    """Airflow 3.2+ ties DAGs to teams (``DagDetails.team_name``, ``DagModel.get_team_name``); 3.1 does not."""
+    from airflow import __version__
+    from packaging.version import Version
+
+    return Version(Version(__version__).base_version) >= Version("3.2.0")
+
+
+def dag_teams(dag_ids: Iterable[str]) -> dict[str, str | None]:
+    """The team of each DAG (None: no team, or an Airflow without teams), read as Airflow's routes read it."""
+    ids = sorted(set(dag_ids))
+    if not ids or not airflow_has_teams():
+        return dict.fromkeys(ids)
+    from airflow.models.dag import DagModel
+
+    teams = DagModel.get_dag_id_to_team_name_mapping(ids)
+    return {dag_id: teams.get(dag_id) for dag_id in ids}
+
+
+def is_authorized_dag(user: Any, dag_id: str, *, method: str, entity: str, team_name: str | None = None) -> bool:
+    """Ask Airflow's auth manager whether ``user`` may ``method`` the DAG's ``entity``, with the DAG's team.
+
+    :param team_name: the DAG's team when the caller already read it (:func:`dag_teams`); read here otherwise.
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    if airflow_has_teams():
+        team = team_name if team_name is not None else dag_teams([dag_id])[dag_id]
+        details = DagDetails(id=dag_id, team_name=team)
+    else:
+        details = DagDetails(id=dag_id)
+    return bool(
+        get_auth_manager().is_authorized_dag(
+            method=method, access_entity=DagAccessEntity[entity], details=details, user=user
+        )
+    )
+
+
+def user_name(user: Any) -> str:
+    return str(user.get_name() if hasattr(user, "get_name") else user)
+
+
+def require_json(request: Request) -> None:
+    """415 unless the media type is exactly ``application/json`` (parameters such as charset allowed).
+
+    A substring test let ``text/plain; application/json`` through, which a cross-site page may send
+    without a CORS preflight.
+    """
+    media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(415, f"send the decision as JSON (Content-Type: application/json), not {media_type!r}")
+
+
+def check_same_origin(request: Request) -> None:
+    """403 for a cookie-authenticated write that a browser marks as coming from another origin.
+
+    A request with an ``Authorization`` header is not a browser's ambient credential and passes.
+    Otherwise ``Sec-Fetch-Site`` must be ``same-origin`` (``same-site`` includes other ports of the
+    same host); a browser that does not send it must send an ``Origin`` whose host and port are this
+    request's (or those of ``[api] base_url``).
+    """
+    if request.headers.get("authorization"):
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site.strip().lower() != "same-origin":
+            raise HTTPException(403, f"cross-origin write refused (Sec-Fetch-Site: {site[:40]}); use the page itself")
+        return
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        raise HTTPException(403, "write refused: no Origin header; use the approvals page or a bearer token")
+    allowed = {(request.headers.get("host") or "").lower(), _base_url_netloc()}
+    if urlsplit(origin).netloc.lower() not in allowed - {""}:
+        raise HTTPException(403, f"cross-origin write refused (Origin: {origin[:100]}); use the approvals page")
+
+
+def _base_url_netloc() -> str:
+    from airflow.configuration import conf
+
+    return urlsplit(conf.get("api", "base_url", fallback="") or "").netloc.lower()
+
+
+__all__ = [
+    "UserDep",
+    "airflow_has_teams",
+    "authenticated_user",
+    "check_same_origin",
+    "dag_teams",
+    "is_authorized_dag",
+    "require_json",
+    "user_name",
+]

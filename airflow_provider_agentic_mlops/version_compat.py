@@ -1,0 +1,70 @@
+"""What differs between the Airflow versions the provider supports (3.1 to 3.3), in one place.
+
+Modelled on ``airflow/providers/standard/version_compat.py``: version flags, and the names that
+moved between releases, imported from wherever the running Airflow keeps them. Everything else in
+the provider imports these names from here, never with its own ``try/except ImportError``.
+
+- ``AirflowFailException``, ``DagRunTriggerException``: in ``airflow.sdk.exceptions`` since 3.2,
+  in ``airflow.exceptions`` on 3.1 (3.2+ still re-exports them there, with a deprecation warning).
+- ``AirflowNotFoundException`` ("connection not found"): raised by ``BaseHook.get_connection``;
+  one class on 3.2+ (``airflow.sdk.exceptions``, aliased by ``airflow.exceptions``), only in
+  ``airflow.exceptions`` on 3.1. :data:`CONNECTION_NOT_FOUND` holds every class that means it.
+- Connection form fields: 3.2+ reads ``conn-fields`` from provider info; 3.1 only calls the hook's
+  ``get_connection_form_widgets()`` (see :mod:`airflow_provider_agentic_mlops.hooks.connection_form`).
+- Provider CLI commands (provider info ``cli``): read by ``airflow`` from 3.2; on 3.1 the
+  ``agentic-mlops`` console script offers the same commands.
+"""
+
+from __future__ import annotations
+
+
+def get_base_airflow_version_tuple() -> tuple[int, int, int]:
+    """(major, minor, micro) of the running Airflow, pre-release suffixes dropped."""
+    from airflow import __version__
+    from packaging.version import Version
+
+    version = Version(__version__)
+    return version.major, version.minor, version.micro
+
+
+AIRFLOW_V_3_1_PLUS: bool = get_base_airflow_version_tuple() >= (3, 1, 0)
+AIRFLOW_V_3_2_PLUS: bool = get_base_airflow_version_tuple() >= (3, 2, 0)
+AIRFLOW_V_3_3_PLUS: bool = get_base_airflow_version_tuple() >= (3, 3, 0)
+
+if AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, DagRunTriggerException
+else:  # Airflow 3.1
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowFailException,
+        AirflowNotFoundException,
+        DagRunTriggerException,
+    )
+
+
+def _not_found_classes() -> tuple[type[Exception], ...]:
+    classes: list[type[Exception]] = [AirflowNotFoundException]
+    try:  # the core class, raised where hooks run inside the API server or scheduler
+        from airflow.exceptions import AirflowNotFoundException as core_not_found
+    except ImportError:  # pragma: no cover - every supported version has it
+        core_not_found = AirflowNotFoundException
+    if core_not_found not in classes:
+        classes.append(core_not_found)
+    return tuple(classes)
+
+
+#: Exception classes meaning "this connection id is not defined", for ``except CONNECTION_NOT_FOUND:``.
+CONNECTION_NOT_FOUND: tuple[type[Exception], ...] = _not_found_classes()
+
+#: Whether ``airflow`` itself loads the ``cli`` entry of provider info (else use ``agentic-mlops``).
+PROVIDER_CLI_COMMANDS_LOADED: bool = AIRFLOW_V_3_2_PLUS
+
+__all__ = [
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "CONNECTION_NOT_FOUND",
+    "PROVIDER_CLI_COMMANDS_LOADED",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "DagRunTriggerException",
+]

@@ -1,0 +1,401 @@
+"""A fleet: 100 models on one real Airflow deployment, all alerted at once.
+
+Starts the e2e test's deployment (``tests/e2e/deployment.py``: scheduler, dag-processor,
+api-server, triggerer, a real MLflow server, the Slack and OpenAI test doubles) with
+LocalExecutor and ``parallelism`` 4, on SQLite (``--db sqlite``) or PostgreSQL (``--db
+postgres``; both, in turn, with ``--db both``, the default when PostgreSQL answers). The models
+file holds ``--models`` models (default 100), each with its own copy of the demo model's data,
+varied: its own seed, and two in three drifted (the others not, so the rules answer
+``no_action`` without the LLM). Every model gets a champion (one trained, the others registered
+from the same artifact). Once every DAG is parsed, one Alertmanager webhook carrying a firing
+alert for every model is posted, and the benchmark measures:
+
+- the seconds until every model has a decision in the state store (goal: <= 600 s);
+- then, until every run has ended or waits for approval: approval requests per retraining model
+  (must be exactly one where validation passed; none where it rejected the challenger), counted
+  both in the state store and in the Slack double's messages;
+- the peak resident memory of the workers (every process under the scheduler: LocalExecutor
+  workers, task supervisors and task processes), sampled every 0.5 s: sum and largest one;
+- state-store errors (must be 0): failed task instances and log lines in any task or component
+  log with "database is locked", "OperationalError", "IntegrityError", "deadlock detected" or
+  "could not serialize";
+- what limits it: the median queue wait and run time of each task.
+
+Prints ``decided_seconds=<s>`` last for each database.
+
+    python benchmarks/fleet.py [--models 100] [--db sqlite|postgres|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import PG_HOST, PG_PORT, create_pg_database, server_answers  # noqa: E402
+from tests.e2e.deployment import APPROVER, CHANNEL, Deployment, alertmanager_payload  # noqa: E402
+
+PREFIX = "fleet-"
+MODEL_YAML = """
+  - name: {model}
+    schedule: null
+    drift:
+      reference: {data}/reference.parquet
+      current: {data}/current.parquet
+      label_column: is_fraud
+      task: classification
+    decision:
+      mode: llm
+      cooldown_hours: 0
+      max_retrains: 10
+    retrain:
+      python_callable: airflow_provider_agentic_mlops.demo.training:train_fraud_detector
+      conf: {{train_data: {data}/current.parquet}}
+      timeout_minutes: 30
+    validation:
+      data: {data}/validation.parquet
+      min_absolute_improvement: 0.0
+    approval:
+      timeout_hours: 1
+      channel: "{channel}"
+      approvers: ["{approver}"]
+      poke_interval_seconds: 5
+"""
+
+SETUP = r"""
+import json, sys
+import mlflow
+from airflow_provider_agentic_mlops.demo.data import write_demo_data
+from airflow_provider_agentic_mlops.demo.training import train_fraud_detector
+
+home, uri, n, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+source = None
+for i in range(n):
+    model = f"{prefix}{i:03d}"
+    data = f"{home}/demo-data/{model}"
+    write_demo_data(data, drift=False, rows=1000, seed=7 + 10 * i)
+    if source is None:
+        trained = train_fraud_detector(
+            model_name=model, registered_model=model, tracking_uri=uri,
+            conf={"train_data": f"{data}/reference.parquet"}, tags={"agentic_mlops.origin": "fleet-champion"},
+        )
+        version = client.get_model_version(model, trained["version"])
+        source, run_id, champion = version.source, version.run_id, version.version
+    else:
+        client.create_registered_model(model)
+        champion = client.create_model_version(model, source, run_id=run_id).version
+    client.set_registered_model_alias(model, "champion", champion)
+    write_demo_data(data, drift=i % 3 != 0, rows=1000, seed=7 + 10 * i)
+print(json.dumps({"models": n}))
+"""
+
+ERRORS = re.compile(r"database is locked|OperationalError|IntegrityError|deadlock detected|could not serialize")
+
+
+class FleetDeployment(Deployment):
+    """The e2e deployment with LocalExecutor on SQLite or PostgreSQL and ``n_models`` models."""
+
+    n_models: int = 100
+    on_postgres: bool = False
+
+    @property
+    def kind(self) -> str:
+        return f"{'PostgreSQL' if self.on_postgres else 'SQLite'} + LocalExecutor, parallelism 4"
+
+    def _databases(self, home: Path) -> None:
+        if not self.on_postgres:
+            super()._databases(home)
+            return
+        self.metadata_url = create_pg_database("agentic_mlops_fleet")
+        self._pg_databases.append(self.metadata_url)
+        self.state_url = create_pg_database("agentic_mlops_fleet_state")
+        self._pg_databases.append(self.state_url)
+
+    def _write_config(self, home: Path) -> None:
+        super()._write_config(home)  # postgres_celery is False: LocalExecutor, parallelism 4
+        models = Path(self.env["AIRFLOW__AGENTIC_MLOPS__MODELS_FILE"])
+        models.write_text(
+            "models:\n"
+            + "".join(
+                MODEL_YAML.format(model=name, data=home / "demo-data" / name, channel=CHANNEL, approver=APPROVER)
+                for name in self.models()
+            )
+        )
+
+    def models(self) -> list[str]:
+        return [f"{PREFIX}{i:03d}" for i in range(self.n_models)]
+
+    def _setup_demo(self, home: Path) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", SETUP, str(home), self.mlflow_url, str(self.n_models), PREFIX],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        assert out.returncode == 0, f"fleet setup failed:\n{out.stderr[-3000:]}"
+        return "1"
+
+    def _dag_parsed(self) -> bool:
+        rows = self._sql(
+            "SELECT count(*) FROM dag d JOIN serialized_dag s ON s.dag_id = d.dag_id "
+            "WHERE d.dag_id LIKE 'agentic_mlops__fleet-%' AND NOT d.is_stale"
+        )
+        return rows[0][0] == self.n_models
+
+    def state_sql(self, query: str) -> list[Any]:
+        import sqlalchemy as sa
+
+        engine = getattr(self, "_state_engine", None)
+        if engine is None:
+            engine = self._state_engine = sa.create_engine(self.state_url, poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(query)))
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS of every process under the scheduler (its LocalExecutor workers and their tasks)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_total = 0
+        self.peak_single = 0
+        self.peak_processes = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        scheduler = psutil.Process(self.pid)
+        while not self.done.wait(0.5):
+            total = single = count = 0
+            try:
+                children = scheduler.children(recursive=True)
+            except psutil.Error:
+                continue
+            for child in children:
+                try:
+                    rss = child.memory_info().rss
+                except psutil.Error:
+                    continue
+                total, single, count = total + rss, max(single, rss), count + 1
+            self.peak_total = max(self.peak_total, total)
+            self.peak_single = max(self.peak_single, single)
+            self.peak_processes = max(self.peak_processes, count)
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def run_fleet(n_models: int, on_postgres: bool, timeout: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="agentic-mlops-fleet-") as tmp:
+        deployment = FleetDeployment(root=Path(tmp), postgres_celery=False)
+        deployment.n_models, deployment.on_postgres = n_models, on_postgres
+        began = time.monotonic()
+        try:
+            deployment.start()
+            up = time.monotonic() - began
+            deployment.openai.answer("retrain", rationale="Drift on several features.", times=10 * n_models)
+            scheduler = next(c for c in deployment.components if c.name == "scheduler")
+            sampler = MemorySampler(scheduler.proc.pid)
+            sampler.start()
+            alerts = [alertmanager_payload(m)["alerts"][0] for m in deployment.models()]
+            payload = {**alertmanager_payload(deployment.models()[0]), "alerts": alerts}
+            posted, started = time.time(), time.monotonic()
+            status, answer = deployment.post_alert(payload)
+            accepted = time.monotonic() - started
+            outcomes = Counter(r.get("outcome") for r in answer.get("results", []))
+            if status != 201 or outcomes.get("started") != n_models:
+                raise SystemExit(f"the alerts did not start {n_models} runs: HTTP {status} {outcomes} {answer}")
+            print(f"  {n_models} alerts accepted in {accepted:.1f}s: {dict(outcomes)}", flush=True)
+
+            def decided() -> int:
+                return deployment.state_sql(
+                    f"SELECT count(DISTINCT model_name) FROM decisions WHERE model_name LIKE '{PREFIX}%'"
+                )[0][0]
+
+            last = -1
+            decided_seconds = None
+            while time.monotonic() - started < timeout:
+                count = decided()
+                if count != last:
+                    print(f"  {time.monotonic() - started:7.1f}s: {count} of {n_models} decided", flush=True)
+                    last = count
+                if count >= n_models:
+                    decided_seconds = time.monotonic() - started
+                    break
+                if any(c.proc.poll() is not None for c in deployment.components):
+                    raise SystemExit("a component died: " + deployment.log_tails(20))
+                time.sleep(1)
+
+            def settled() -> bool:  # every run ended, or waits for its approval
+                rows = deployment._sql(
+                    "SELECT r.run_id, r.state, t.state FROM dag_run r LEFT JOIN task_instance t ON "
+                    "t.dag_id = r.dag_id AND t.run_id = r.run_id AND t.task_id = 'wait_for_approval' "
+                    "WHERE r.dag_id LIKE 'agentic_mlops__fleet-%'"
+                )
+                return all(r[1] in ("success", "failed") or r[2] == "deferred" for r in rows)
+
+            settled_seconds = None
+            while decided_seconds is not None and time.monotonic() - started < 2 * timeout:
+                if settled():
+                    settled_seconds = time.monotonic() - started
+                    break
+                time.sleep(2)
+            sampler.done.set()
+            result = collect(deployment, posted)
+            result.update(
+                kind=deployment.kind,
+                startup_seconds=up,
+                accepted_seconds=accepted,
+                decided_seconds=decided_seconds,
+                settled_seconds=settled_seconds,
+                peak_total_mb=sampler.peak_total / 2**20,
+                peak_single_mb=sampler.peak_single / 2**20,
+                peak_processes=sampler.peak_processes,
+            )
+            return result
+        except BaseException:
+            print(deployment.log_tails(30), file=sys.stderr)
+            raise
+        finally:
+            deployment.stop()
+
+
+def collect(deployment: FleetDeployment, posted: float) -> dict[str, Any]:
+    decisions = deployment.state_sql(
+        f"SELECT model_name, final_action FROM decisions WHERE model_name LIKE '{PREFIX}%' ORDER BY id"
+    )
+    actions = dict(decisions)  # the last decision per model
+    approvals = Counter(
+        r[0] for r in deployment.state_sql(f"SELECT model_name FROM approvals WHERE model_name LIKE '{PREFIX}%'")
+    )
+    approval_models = {
+        r[0]: r[1]
+        for r in deployment.state_sql(f"SELECT id, model_name FROM approvals WHERE model_name LIKE '{PREFIX}%'")
+    }
+    slack = Counter(approval_models.get(a, f"unknown approval {a}") for a, _ in deployment.approval_requests())
+    tis = deployment._sql(
+        "SELECT dag_id, task_id, state, queued_dttm, start_date, end_date FROM task_instance "
+        "WHERE dag_id LIKE 'agentic_mlops__fleet-%'"
+    )
+    validate_state = {r[0].removeprefix("agentic_mlops__"): r[2] for r in tis if r[1] == "validate"}
+    waits: dict[str, list[float]] = {}
+    durations: dict[str, list[float]] = {}
+    for _dag, task, _state, queued, start, end in tis:
+        q, s, e = _epoch(queued), _epoch(start), _epoch(end)
+        if q is not None and s is not None:
+            waits.setdefault(task, []).append(s - q)
+        if s is not None and e is not None and task != "wait_for_approval":
+            durations.setdefault(task, []).append(e - s)
+    retraining = [m for m, a in actions.items() if a == "retrain"]
+    passed = [m for m in retraining if validate_state.get(m) == "success"]
+    wrong = {
+        m: (approvals.get(m, 0), slack.get(m, 0))
+        for m in deployment.models()
+        if (approvals.get(m, 0), slack.get(m, 0)) != ((1, 1) if m in passed else (0, 0))
+    }
+    error_lines = Counter()
+    logs = list((deployment.root / "airflow_home" / "logs").rglob("*.log")) + [c.log for c in deployment.components]
+    for path in logs:
+        try:
+            for line in path.read_text(errors="replace").splitlines():
+                if match := ERRORS.search(line):
+                    error_lines[match.group(0)] += 1
+        except OSError:
+            continue
+    states = Counter(r[2] for r in tis)
+    return {
+        "actions": dict(Counter(actions.values())),
+        "retraining": len(retraining),
+        "validation_passed": len(passed),
+        "approvals_in_store": sum(approvals.values()),
+        "approval_messages": sum(slack.values()),
+        "approval_mismatches": wrong,
+        "failed_tasks": [(r[0], r[1]) for r in tis if r[2] == "failed"],
+        "task_states": dict(states),
+        "error_lines": dict(error_lines),
+        "waits": {t: statistics.median(v) for t, v in waits.items()},
+        "durations": {t: statistics.median(v) for t, v in durations.items()},
+        "task_seconds": {t: sum(v) for t, v in durations.items()},
+    }
+
+
+def report(n_models: int, r: dict[str, Any]) -> None:
+    print(f"deployment={r['kind']} models={n_models} startup_seconds={r['startup_seconds']:.0f}")
+    print(f"alerts accepted (one webhook, {n_models} alerts): {r['accepted_seconds']:.1f}s")
+    print(f"decisions: {r['actions']}; retraining {r['retraining']}, validation passed {r['validation_passed']}")
+    settled = r["settled_seconds"]
+    print(f"every run ended or waiting for approval after: {settled:.0f}s" if settled else "runs not settled in time")
+    print(
+        f"approval requests: {r['approvals_in_store']} in the state store, {r['approval_messages']} Slack messages; "
+        f"models not at exactly one per passed retraining: {r['approval_mismatches'] or 'none'}"
+    )
+    print(
+        f"worker memory peak: {r['peak_total_mb']:.0f} MB in all, {r['peak_single_mb']:.0f} MB the largest process, "
+        f"{r['peak_processes']} processes at most"
+    )
+    print(f"task states: {r['task_states']}")
+    state_errors = sum(r["error_lines"].values()) + len(r["failed_tasks"])
+    lines, failed = r["error_lines"] or "none", r["failed_tasks"] or "none"
+    print(f"state_store_errors={state_errors} (log lines {lines}; failed tasks {failed})")
+    print(f"{'task':<18}{'median queue wait s':>20}{'median run s':>14}{'task-seconds':>14}")
+    for task in (
+        "check_drift",
+        "decide",
+        "no_action",
+        "escalate",
+        "retrain",
+        "validate",
+        "rejected",
+        "wait_for_approval",
+    ):
+        if task in r["waits"] or task in r["durations"]:
+            wait, run, total = r["waits"].get(task), r["durations"].get(task), r["task_seconds"].get(task)
+            print(
+                f"{task:<18}{wait if wait is None else round(wait, 1)!s:>20}"
+                f"{run if run is None else round(run, 1)!s:>14}{total if total is None else round(total)!s:>14}"
+            )
+    decided = r["decided_seconds"]
+    print(f"decided_seconds={decided:.0f}" if decided is not None else "decided_seconds=timeout")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both", "auto"], default="auto")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for every decision")
+    args = parser.parse_args()
+    pg = server_answers(PG_HOST, PG_PORT)
+    dbs = {"sqlite": [False], "postgres": [True], "both": [False, True], "auto": [False, True] if pg else [False]}
+    for on_postgres in dbs[args.db]:
+        print(f"== {'PostgreSQL' if on_postgres else 'SQLite'}", flush=True)
+        result = run_fleet(args.models, on_postgres, args.timeout)
+        report(args.models, result)
+        print(json.dumps({k: v for k, v in result.items() if k != "failed_tasks"}, default=str), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""`agentic-mlops init`: the packaged DAG files land in a DAGs folder, never overwriting edits silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow_provider_agentic_mlops.cli.commands.init import DAG_FILES
+from airflow_provider_agentic_mlops.cli.definition import main
+from tests.conftest import REPO
+
+
+def test_init_writes_the_packaged_files_then_keeps_edits_unless_forced(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "dags"
+    main(["init", "--dags-folder", str(folder)])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(DAG_FILES)
+    for name in DAG_FILES:  # the repository's dags/ is the packaged folder
+        assert (folder / name).read_bytes() == (REPO / "dags" / name).read_bytes()
+    assert capsys.readouterr().out.count("written") == len(DAG_FILES)
+
+    main(["init", "--dags-folder", str(folder)])
+    assert capsys.readouterr().out.count("unchanged") == len(DAG_FILES)
+
+    edited = "models: []\n"
+    (folder / "models.yaml").write_text(edited)
+    main(["init", "--dags-folder", str(folder)])
+    out = capsys.readouterr().out
+    assert f"kept  {folder / 'models.yaml'} (differs from the packaged file; --force overwrites it)" in out
+    assert (folder / "models.yaml").read_text() == edited
+
+    main(["init", "--dags-folder", str(folder), "--force"])
+    assert f"overwritten  {folder / 'models.yaml'}" in capsys.readouterr().out
+    assert (folder / "models.yaml").read_bytes() == (REPO / "dags" / "models.yaml").read_bytes()
+
+
+def test_init_defaults_to_airflows_dags_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    folder = tmp_path / "configured-dags"
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+    main(["init"])
+    assert (folder / "agentic_mlops_models.py").exists() and (folder / "models.yaml").exists()

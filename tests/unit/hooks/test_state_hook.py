@@ -1,0 +1,119 @@
+"""The state-store hook: URL from the connection, "not found" by exception type, the Test button."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_agentic_mlops.hooks import state as state_hook
+from airflow_provider_agentic_mlops.hooks.state import StateStoreHook, resolve_state_url
+from airflow_provider_agentic_mlops.version_compat import CONNECTION_NOT_FOUND
+from tests.conftest import PG_HOST, PG_PORT, create_pg_database, drop_pg_database, require_server
+
+
+def _set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **conn: object) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+def test_postgres_connection_keeps_its_tls_extras_in_the_url(monkeypatch, airflow_home: Path) -> None:
+    _set_conn(
+        monkeypatch,
+        "state_tls",
+        conn_type="postgres",
+        host="db.example.com",
+        port=5432,
+        login="agent",
+        password="p@ss/word",
+        schema="agentic_mlops",
+        extra={"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem", "cursor": "dictcursor"},
+    )
+    from sqlalchemy.engine import make_url
+
+    url = make_url(resolve_state_url("state_tls"))
+    assert url.drivername == "postgresql+psycopg2"
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "agent",
+        "p@ss/word",
+        "db.example.com",
+        5432,
+        "agentic_mlops",
+    )
+    # libpq's parameters are kept; the Postgres provider's own extras (cursor) are not libpq's
+    assert dict(url.query) == {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem"}
+
+
+@pytest.mark.postgres
+def test_postgres_connection_extras_reach_the_database_session(monkeypatch, airflow_home: Path) -> None:
+    require_server("PostgreSQL", PG_HOST, PG_PORT)
+    url = create_pg_database("statehook")
+    try:
+        database = url.rsplit("/", 1)[1]
+        _set_conn(
+            monkeypatch,
+            "state_pg",
+            conn_type="postgres",
+            host=PG_HOST,
+            port=PG_PORT,
+            login="postgres",
+            schema=database,
+            extra={"application_name": "agentic-mlops-test", "sslmode": "disable"},
+        )
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(resolve_state_url("state_pg"))
+        try:
+            with engine.connect() as connection:
+                name = connection.execute(text("SELECT current_setting('application_name')")).scalar()
+        finally:
+            engine.dispose()
+        assert name == "agentic-mlops-test"
+        ok, message = StateStoreHook("state_pg").test_connection()
+        assert ok, message
+        assert "not created yet" in message
+    finally:
+        drop_pg_database(url)
+
+
+def test_missing_connection_is_recognised_by_its_exception_type(monkeypatch, airflow_home: Path) -> None:
+    not_found = CONNECTION_NOT_FOUND[0]
+
+    def raise_not_found(conn_id: str) -> None:
+        raise not_found(f"no such thing as {conn_id}")  # no "isn't defined" / "not found" wording
+
+    monkeypatch.setattr(state_hook.BaseHook, "get_connection", staticmethod(raise_not_found))
+    assert state_hook._get_connection_or_none("anything") is None
+
+
+def test_other_errors_mentioning_not_found_are_not_taken_for_a_missing_connection(monkeypatch, airflow_home) -> None:
+    def backend_down(conn_id: str) -> None:
+        raise RuntimeError(f"secrets backend: vault path for {conn_id} not found (HTTP 503)")
+
+    monkeypatch.setattr(state_hook.BaseHook, "get_connection", staticmethod(backend_down))
+    with pytest.raises(RuntimeError, match="HTTP 503"):
+        state_hook._get_connection_or_none("anything")
+
+
+def test_a_really_absent_connection_falls_back_to_sqlite(airflow_home: Path) -> None:
+    assert resolve_state_url("agentic_mlops_state_never_defined") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
+
+
+def test_test_connection_reaches_the_store_without_migrating_it(monkeypatch, airflow_home: Path) -> None:
+    db = airflow_home / "store.db"
+    _set_conn(monkeypatch, "state_sqlite", conn_type="agentic_mlops_state", extra={"url": f"sqlite:///{db}"})
+    ok, message = StateStoreHook("state_sqlite").test_connection()
+    assert ok, message
+    assert "not created yet" in message
+
+    StateStoreHook("state_sqlite").get_store()  # first use creates the tables
+    ok, message = StateStoreHook("state_sqlite").test_connection()
+    assert (ok, message) == (True, f"reached sqlite:///{db}")
+
+
+def test_test_connection_reports_an_unreachable_store(monkeypatch, airflow_home: Path) -> None:
+    missing_dir = airflow_home / "no" / "such" / "dir" / "store.db"
+    _set_conn(monkeypatch, "state_bad", conn_type="agentic_mlops_state", extra={"url": f"sqlite:///{missing_dir}"})
+    ok, message = StateStoreHook("state_bad").test_connection()
+    assert not ok
+    assert message.startswith("OperationalError: ")
