@@ -25,7 +25,8 @@ def _open(browser: Browser, demo: Demo, path: str) -> None:
 
 def _same_origin_links(browser: Browser) -> list[str]:
     return browser.evaluate(
-        "[...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => h.startsWith(location.origin))"
+        "[...document.querySelectorAll('a[href]')].map(a => new URL(a.getAttribute('href'), location.href).href)"
+        ".filter(h => h.startsWith(location.origin))"
     )
 
 

@@ -39,7 +39,7 @@ def test_every_link_opens_and_the_drift_report_is_served(browser: Browser, seede
     for path in ("/agentic-mlops/models", "/agentic-mlops/models/fraud-detector", "/agentic-mlops/approvals"):
         _open(browser, seeded_server, path)
         links = browser.evaluate(
-            "[...document.querySelectorAll('a[href]')].map(a => a.href)"
+            "[...document.querySelectorAll('a[href]')].map(a => new URL(a.getAttribute('href'), location.href).href)"
             ".filter(h => h.startsWith(location.origin + '/agentic-mlops'))"
         )
         assert links, f"no links on {path}"
