@@ -73,7 +73,7 @@ def test_model_page_draws_each_run_with_its_decision_and_a_cell_per_column_and_r
     assert page.status_code == 200, page.text
     chart = re.search(r'<svg id="drift-chart".*?</svg>', page.text).group(0)
     assert re.findall(r'data-action="(\w+)"', chart) == [a for _, a in RUNS]
-    assert f'href="decisions/{seeded["decision_ids"][2]}"' in chart
+    assert f'href="/agentic-mlops/models/fraud-detector/decisions/{seeded["decision_ids"][2]}"' in chart
     heatmap = re.search(r'<svg id="drift-heatmap".*?</svg>', page.text).group(0)
     assert heatmap.count('class="cell"') == len(COLUMNS) * len(RUNS)
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
