@@ -4,8 +4,10 @@ The Slack endpoint, the Socket Mode listener, the CLI, the approvals page and th
 all call :func:`decide` / :func:`expire_due`; the sensor calls :func:`request` and
 :func:`send_reminders`. The state machine itself (first decision wins, two-person rule, expiry)
 is :class:`~airflow_provider_agentic_mlops.core.state.StateStore`'s; the messages are
-:mod:`~airflow_provider_agentic_mlops.core.slack`'s. This module wires the two together and owns
-the rule of who may decide from Slack.
+:mod:`~airflow_provider_agentic_mlops.core.slack`'s; the rules of who may decide and who counts as
+whom are :mod:`~airflow_provider_agentic_mlops.core.approval_policy`'s. This module is the
+Slack-facing part: it wires them together and does the Slack lookups the rules need (user-group
+members, a user's e-mail), cached briefly.
 
 Who may decide:
 
@@ -14,6 +16,8 @@ Who may decide:
   is refused (fail closed);
 * from the CLI and the approvals page: whoever Airflow lets in (Airflow's own authentication and
   DAG permissions); the Slack allowlist names Slack identities and does not apply there.
+* a two-person request counts each *person* once, and only mapped people
+  (``[agentic_mlops] approver_identities``).
 
 slack_sdk is imported lazily; a missing Slack connection means "no Slack", never an error.
 """
@@ -30,6 +34,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.core import slack as slack_messages
+from airflow_provider_agentic_mlops.core.approval_policy import (
+    Allowlist,
+    ApprovalRefused,
+    Identities,
+    Voter,
+    check_two_person_rule,
+)
 from airflow_provider_agentic_mlops.core.state import PENDING, ApprovalOutcome, StateStore, utcnow
 
 if TYPE_CHECKING:
@@ -39,31 +50,6 @@ log = logging.getLogger(__name__)
 
 SLACK_VIAS = frozenset({"slack", "slack-socket"})
 USERGROUP_CACHE_SECONDS = 60.0
-
-
-class ApprovalRefused(PermissionError):
-    """The person may not decide this request; the message says who and how to fix the allowlist."""
-
-
-@dataclass(frozen=True)
-class Allowlist:
-    """Who may decide a request from Slack.
-
-    :param approvers: Slack user ids.
-    :param usergroup: Slack user group id (``S...``) whose members may decide.
-    """
-
-    approvers: tuple[str, ...] = ()
-    usergroup: str | None = None
-
-    @classmethod
-    def of(cls, approval: dict[str, Any]) -> Allowlist:
-        details = approval.get("details") or {}
-        return cls(tuple(details.get("approvers") or ()), details.get("approver_usergroup") or None)
-
-    @property
-    def empty(self) -> bool:
-        return not self.approvers and not self.usergroup
 
 
 @dataclass
@@ -124,27 +110,87 @@ def check_allowed(
 ) -> None:
     """Raise :class:`ApprovalRefused` unless the Slack ``user`` may decide ``approval``."""
     allowlist = allowlist or Allowlist.of(approval)
-    if allowlist.empty:
-        raise ApprovalRefused(
-            f"request {approval['id']} ({approval['model_name']}) has no Slack approvers, so Slack decisions "
-            "are refused. Set `approvers` or `approver_usergroup` on the model's approval config, or decide "
-            f"with `airflow agentic-mlops approvals approve {approval['id']}` or the approvals page."
-        )
-    if user in allowlist.approvers:
-        return
     group_members: frozenset[str] = frozenset()
-    if allowlist.usergroup:
+    if allowlist.usergroup and user not in allowlist.approvers:
         try:
             group_members = (members or _default_members).get(allowlist.usergroup, slack_client)
         except Exception as err:  # Slack down: fail closed, say so
             raise ApprovalRefused(
                 f"could not check whether {user} is in user group {allowlist.usergroup} ({err}); try again"
             ) from err
-    if not slack_messages.is_allowed_approver(user, approvers=allowlist.approvers, usergroup_members=group_members):
-        raise ApprovalRefused(
-            f"<@{user}> is not an approver of request {approval['id']} ({approval['model_name']}); "
-            "ask an MLOps admin to add your Slack user id to `approvers` or you to the approver user group"
-        )
+    refusal = allowlist.refusal(approval, user, group_members)
+    if refusal is not None:
+        raise ApprovalRefused(refusal)
+
+
+@dataclass
+class SlackEmails:
+    """The e-mail address Slack reports for a user (``users.info``), cached briefly: how a Slack user
+    is matched to an Airflow user when the identity map lists e-mail addresses.
+
+    :param ttl_seconds: how long a looked-up address is trusted.
+    :param lookup_timeout_seconds: see :class:`UsergroupMembers`; a failed lookup leaves the user unmapped.
+    """
+
+    ttl_seconds: float = USERGROUP_CACHE_SECONDS
+    lookup_timeout_seconds: float = 2.0
+    _cache: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, user_id: str, client: WebClient | None) -> str | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(user_id)
+        if hit and now - hit[0] < self.ttl_seconds:
+            return hit[1]
+        if client is None:
+            return None
+        try:
+            response = _with_timeout(client, self.lookup_timeout_seconds).users_info(user=user_id)
+            email = ((response.get("user") or {}).get("profile") or {}).get("email") or None
+        except Exception:
+            log.warning("could not look up the e-mail of Slack user %s; counting them as unmapped", user_id)
+            return None
+        with self._lock:
+            self._cache[user_id] = (now, email)
+        return email
+
+
+_default_emails = SlackEmails()
+_identities_cache: dict[str, Identities] = {}
+
+
+def configured_identities() -> Identities:
+    """``[agentic_mlops] approver_identities`` (env ``AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES``),
+    parsed once per text."""
+    from airflow.configuration import conf
+
+    text = conf.get("agentic_mlops", "approver_identities", fallback="") or ""
+    identities = _identities_cache.get(text)
+    if identities is None:
+        identities = _identities_cache[text] = Identities.parse(text)
+    return identities
+
+
+def voter_of(
+    user: str,
+    via: str,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    identities: Identities | None = None,
+    slack_client: WebClient | None = None,
+    emails: SlackEmails | None = None,
+) -> Voter:
+    """Who ``user`` is as a voter: a Slack id (``slack*``), an OS login (``cli``) or an Airflow user (``ui``)."""
+    identities = identities if identities is not None else configured_identities()
+    if via in SLACK_VIAS:
+        if email is None and identities.has_emails and not identities.maps_slack_id(user):
+            email = (emails or _default_emails).get(user, slack_client)
+        return identities.slack(user, email=email, display_name=display_name)
+    if via == "cli":
+        return identities.cli(user, display_name=display_name)
+    return identities.airflow(user, email=email)
 
 
 def slack_client_for(approval: dict[str, Any] | None = None, *, slack_conn_id: str | None = None) -> WebClient | None:
@@ -285,10 +331,22 @@ def decide(
     update_message: bool = True,
     approval: dict[str, Any] | None = None,
     write_lock: contextlib.AbstractContextManager[Any] | None = None,
+    voter: Voter | None = None,
+    display_name: str | None = None,
+    identities: Identities | None = None,
+    emails: SlackEmails | None = None,
 ) -> ApprovalOutcome:
     """Record one person's decision on a request and bring its Slack message up to date.
 
+    The vote counts for the person ``user`` maps to (:func:`voter_of`); a two-person request takes
+    approvals only from mapped people (``core.approval_policy.check_two_person_rule``).
+
+    :param user: the identity on ``via``: a Slack user id, the OS login (CLI) or the Airflow user (UI).
     :param via: ``slack``/``slack-socket`` (Slack allowlist enforced), ``cli`` or ``ui``.
+    :param voter: the resolved voter, when the caller has it (else resolved from ``user`` and ``via``).
+    :param display_name: a name to show (CLI ``--user``); never an identity.
+    :param identities: the identity map (default: ``[agentic_mlops] approver_identities``).
+    :param emails: the cache of Slack users' e-mail addresses (the endpoint keeps one per process).
     :param allowlist: overrides the request's stored allowlist (Slack only).
     :param slack_client: the client for allowlist group lookups and the message update; default: the
         request's Slack connection.
@@ -302,23 +360,41 @@ def decide(
     """
     if approval is None or approval.get("id") != approval_id:
         approval = _get(store, approval_id)
-    if via in SLACK_VIAS:
-        if slack_client is None and approval.get("status") == PENDING and Allowlist.of(approval).usergroup:
-            slack_client = slack_client_for(approval)
-        try:
+    identities = identities if identities is not None else configured_identities()
+    try:
+        if via in SLACK_VIAS:
+            if (
+                slack_client is None
+                and approval.get("status") == PENDING
+                and (Allowlist.of(approval).usergroup or identities.has_emails)
+            ):
+                slack_client = slack_client_for(approval)
             check_allowed(approval, user, allowlist=allowlist, slack_client=slack_client, members=members)
-        except ApprovalRefused as err:
-            with write_lock or contextlib.nullcontext():
-                store.audit(
-                    "approval_refused",
-                    actor=user,
-                    model_name=approval["model_name"],
-                    subject=f"approval:{approval_id}",
-                    details={"via": via, "reason": str(err)},
-                )
-            raise
+        if voter is None:
+            voter = voter_of(
+                user,
+                via,
+                display_name=display_name,
+                identities=identities,
+                slack_client=slack_client,
+                emails=emails,
+            )
+        if approval.get("status") == PENDING:
+            check_two_person_rule(approval, voter, approve=approve, via=via)
+    except ApprovalRefused as err:
+        with write_lock or contextlib.nullcontext():
+            store.audit(
+                "approval_refused",
+                actor=user[:200],
+                model_name=approval["model_name"],
+                subject=f"approval:{approval_id}",
+                details={"via": via, "reason": str(err)},
+            )
+        raise
     with write_lock or contextlib.nullcontext():
-        outcome = store.decide_approval(approval_id, approve=approve, user=user, via=via, reason=reason)
+        outcome = store.decide_approval(
+            approval_id, approve=approve, user=voter.person, via=via, reason=reason, identity=voter.details
+        )
     if update_message and outcome.recorded:
         refresh_message(outcome.approval, slack_client=slack_client)
     return outcome
@@ -509,6 +585,7 @@ def handle_click(
     members: UsergroupMembers | None = None,
     facts: RequestFacts | None = None,
     write_lock: contextlib.AbstractContextManager[Any] | None = None,
+    emails: SlackEmails | None = None,
 ) -> ClickResult:
     """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``.
 
@@ -538,6 +615,8 @@ def handle_click(
             update_message=False,
             approval=approval,
             write_lock=write_lock,
+            display_name=click.user_name,
+            emails=emails,
         )
     except ApprovalRefused as err:
         return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
@@ -558,6 +637,11 @@ def handle_click(
 __all__ = [
     "Allowlist",
     "ApprovalRefused",
+    "Identities",
+    "SlackEmails",
+    "Voter",
+    "configured_identities",
+    "voter_of",
     "ClickResult",
     "RequestFacts",
     "RequestResult",

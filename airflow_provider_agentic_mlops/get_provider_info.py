@@ -37,6 +37,7 @@ def get_provider_info() -> dict:
         ],
         "sensors": [{"integration-name": "Agentic MLOps", "python-modules": [f"{_PKG}.sensors.approval"]}],
         "triggers": [{"integration-name": "Agentic MLOps", "python-modules": [f"{_PKG}.triggers.approval"]}],
+        "notifications": [f"{_PKG}.notifications.escalation.EscalationNotifier"],
         "hooks": [
             {
                 "integration-name": "Agentic MLOps",
@@ -175,6 +176,15 @@ def get_provider_info() -> dict:
                         "type": "string",
                         "sensitive": True,
                         "example": None,
+                        "default": "",
+                    },
+                    "approver_identities": {
+                        "description": "Who is who for approvals: JSON keyed by Airflow user name, each with "
+                        "the person's Slack user ids ('slack'), OS logins ('os') and e-mail ('email'). "
+                        "Two-person approvals count people, and only mapped ones.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '{"alice": {"slack": ["U012ALICE"], "os": ["alice"], "email": "alice@example.com"}}',
                         "default": "",
                     },
                 },

@@ -1,9 +1,17 @@
-"""Benchmark: the Slack interactions endpoint under open-loop load (issue 6, criterion 8).
+"""Benchmark: the Slack interactions endpoint under open-loop load (issues 6 and 16).
 
-Serves the plugin app with uvicorn in its own process, mounted at ``/agentic-mlops`` as Airflow's
-API server mounts it; the state store is SQLite in a temporary directory; Slack Web API calls go to
-the local Slack test double (tests/doubles/slack_server.py), in a third process. Everything binds
-127.0.0.1 only.
+By default (``--target airflow``) it runs the real ``airflow api-server`` (one worker) with the
+provider's plugin, after ``airflow db migrate`` in a temporary AIRFLOW_HOME; every request's allowlist
+is a Slack user group, so each click checks membership (``usergroups.users.list`` against the Slack
+test double, cached 60 s as in production) and the Slack clients come from the ``slack_api_default``
+connection through SlackHook. ``--target app`` serves only the plugin app with uvicorn and an injected
+client (the older, narrower setup). The state store is SQLite in the temporary directory. Slack Web
+API calls go to the local Slack test double (tests/doubles/slack_server.py) in its own process.
+Everything binds 127.0.0.1 only.
+
+Before the load, in the same run, it measures the API server's CPU time (all its processes) per
+rejected unsigned 1 MB request (sent one after the other) and per accepted click (one after the
+other), and prints ``cpu_ms_per_rejected_1mb=`` and ``cpu_ms_per_click=``.
 
 Load is open-loop: request *i* is sent at ``start + i / rate`` whether or not earlier ones were
 answered, and its latency is measured from that scheduled moment (no coordinated omission). The mix:
@@ -19,7 +27,8 @@ p99 <= 100 ms with no unexpected answers, prints the main run's achieved rate, p
 the CPU each process used and the machine's load average (latency on a shared machine depends on
 it), and ``p99_ms=<x>`` (the 200 req/s run) last.
 
-    .venv/bin/python benchmarks/slack_endpoint.py [--rate 200] [--duration 30] [--steps 100,200,300,400,600]
+    .venv/bin/python benchmarks/slack_endpoint.py [--target airflow|app] [--rate 200] [--duration 30]
+        [--steps 100,200,300,400,600] [--cpu-samples 300]
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ sys.path.insert(0, str(REPO))
 
 SECRET = "benchmark-signing-secret"
 APPROVERS = ["U_FIRST", "U_SECOND"]
+USERGROUP = "S_BENCH_APPROVERS"
 P99_GOAL_MS = 100.0
 
 
@@ -58,7 +68,7 @@ def run_slack_double(port: int) -> None:
 
     from tests.doubles.slack_server import SlackDouble, _handler
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(SlackDouble()))
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(SlackDouble(usergroups={USERGROUP: APPROVERS})))
     server.daemon_threads = True
     server.serve_forever()
 
@@ -117,7 +127,12 @@ def create_requests(store_url: str, count: int) -> list[int]:
             "expires_at": now + timedelta(hours=4),
             "slack_channel": "C_BENCH",
             "slack_ts": f"1700000000.{i:06d}",
-            "details": {"approvers": APPROVERS, "channel": "C_BENCH"},
+            "details": {
+                "approvers": [],
+                "approver_usergroup": USERGROUP,
+                "slack_conn_id": "slack_api_default",
+                "channel": "C_BENCH",
+            },
         }
         for i in range(count)
     ]
@@ -230,6 +245,94 @@ def report(result: Result, label: str) -> None:
     )
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group ``pgid`` (the API server and its
+    workers; children that exited are counted in their parent's cumulative fields)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat: the process group
+            ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+            total += ticks / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[float, float]:
+    """(CPU ms of the API server per rejected unsigned 1 MB request, per accepted click), each request
+    sent after the previous one was answered; the server's idle CPU over the same time is subtracted."""
+    import httpx
+
+    from tests.doubles.slack_server import click_payload, sign_interaction
+
+    endpoint = f"{url}/agentic-mlops/slack/interactions"
+    big = b"payload=" + b"x" * (1024 * 1024)
+    with httpx.Client(timeout=30) as client:
+        for _ in range(5):  # warm both paths
+            client.post(endpoint, content=big, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        idle_before, t_idle = group_cpu_seconds(pgid), time.perf_counter()
+        time.sleep(2.0)
+        idle_per_s = (group_cpu_seconds(pgid) - idle_before) / (time.perf_counter() - t_idle)
+
+        def run(send: object, n: int) -> float:
+            before, t0 = group_cpu_seconds(pgid), time.perf_counter()
+            for _ in range(n):
+                send()  # type: ignore[operator]
+            wall = time.perf_counter() - t0
+            return max(0.0, group_cpu_seconds(pgid) - before - idle_per_s * wall) * 1000 / n
+
+        def rejected() -> None:
+            r = client.post(endpoint, content=big, headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert r.status_code == 413, r.status_code
+
+        def click() -> None:
+            body, headers = sign_interaction(click_payload(pool.pop(), user_id=APPROVERS[0]), SECRET)
+            r = client.post(endpoint, content=body, headers=headers)
+            assert r.status_code == 200 and r.headers.get("x-agentic-mlops-outcome") == "recorded", r.text
+
+        click()  # first click: the user-group lookup and the Slack client; not measured
+        per_rejected = run(rejected, samples)
+        per_click = run(click, samples)
+        time.sleep(3.0)  # let the background Slack answers of those clicks finish
+    return per_rejected, per_click
+
+
+def run_airflow_api_server(tmp: str, port: int, store_url: str, slack_url: str) -> subprocess.Popen:
+    """``airflow db migrate`` then ``airflow api-server`` with the plugin; returns the server process
+    (its own process group)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": tmp,
+            "PYTHONPATH": str(REPO),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{Path(tmp) / 'airflow.db'}",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "bench-jwt-secret-0123456789abcdef",
+            "AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET": SECRET,
+            "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT": json.dumps(
+                {"conn_type": "agentic_mlops_state", "extra": {"url": store_url}}
+            ),
+            "AIRFLOW_CONN_SLACK_API_DEFAULT": json.dumps(
+                {"conn_type": "slack", "password": "xoxb-bench", "extra": {"base_url": slack_url}}
+            ),
+        }
+    )
+    airflow = [sys.executable, "-m", "airflow"]
+    out = subprocess.run([*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise SystemExit(f"airflow db migrate failed:\n{out.stderr[-3000:]}")
+    log = Path(tmp) / "api-server.log"
+    return subprocess.Popen(
+        [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process used so far (Linux /proc)."""
     try:
@@ -265,6 +368,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of the main run")
     parser.add_argument("--steps", default="50,100,150,200,250,300,400", help="rates to step through (comma separated)")
     parser.add_argument("--step-duration", type=float, default=5.0, help="seconds of each step")
+    parser.add_argument("--target", choices=("airflow", "app"), default="airflow", help="what serves the endpoint")
+    parser.add_argument("--cpu-samples", type=int, default=300, help="requests per CPU measurement")
     parser.add_argument("--serve", nargs=3, metavar=("PORT", "STORE_URL", "SLACK_URL"), help=argparse.SUPPRESS)
     parser.add_argument("--slack-double", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -274,31 +379,47 @@ def main() -> None:
         return run_server(int(args.serve[0]), args.serve[1], args.serve[2])
 
     steps = [float(s) for s in args.steps.split(",") if s.strip()]
-    needed = int(args.rate * args.duration * 0.6) + sum(int(r * args.step_duration * 0.6) for r in steps) + 100
+    needed = (
+        (int(args.rate * args.duration * 0.6) + sum(int(r * args.step_duration * 0.6) for r in steps) + 100)
+        + args.cpu_samples
+        + 10
+    )
     with tempfile.TemporaryDirectory(prefix="agentic-mlops-bench-") as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'state.db'}"
         pool = list(reversed(create_requests(store_url, needed)))
         slack_port, app_port = _free_port(), _free_port()
         env = {**os.environ, "AIRFLOW_HOME": tmp, "PYTHONPATH": str(REPO)}
         me = [sys.executable, str(Path(__file__).resolve())]
-        procs = [
-            subprocess.Popen([*me, "--slack-double", str(slack_port)], env=env),
-            subprocess.Popen(
-                [*me, "--serve", str(app_port), store_url, f"http://127.0.0.1:{slack_port}/api/"], env=env
-            ),
-        ]
+        slack_url = f"http://127.0.0.1:{slack_port}/api/"
+        procs = [subprocess.Popen([*me, "--slack-double", str(slack_port)], env=env)]
         try:
+            if args.target == "airflow":
+                procs.append(run_airflow_api_server(tmp, app_port, store_url, slack_url))
+            else:
+                procs.append(
+                    subprocess.Popen(
+                        [*me, "--serve", str(app_port), store_url, slack_url], env=env, start_new_session=True
+                    )
+                )
             _wait_for_port(slack_port)
-            _wait_for_port(app_port)
+            _wait_for_port(app_port, limit_s=300)
             url = f"http://127.0.0.1:{app_port}"
-            print(f"uvicorn serving the plugin app at {url}/agentic-mlops; state store {store_url}")
+            what = (
+                "airflow api-server (1 worker) with the plugin" if args.target == "airflow" else "uvicorn (plugin app)"
+            )
+            print(f"{what} at {url}/agentic-mlops; state store {store_url}; user-group lookups on")
+            pgid = procs[1].pid  # its own process group
+            per_rejected, per_click = measure_cpu(url, pgid, pool, args.cpu_samples)
+            print(
+                f"API server CPU: {per_rejected:.2f} ms per rejected unsigned 1 MB request, "
+                f"{per_click:.2f} ms per accepted click ({args.cpu_samples} of each, sequential)"
+            )
             # The main run first, on a fresh server; then the steps, lowest rate first, stopping after the
             # first rate that misses the goal (an overloaded step leaves Slack answers queued behind it).
-            before = [cpu_seconds(p.pid) for p in procs] + [time.process_time()]
+            before = [cpu_seconds(procs[0].pid), group_cpu_seconds(pgid), time.process_time()]
             main_run = asyncio.run(offer(url, args.rate, args.duration, pool))
-            used = [
-                a - b for a, b in zip([cpu_seconds(p.pid) for p in procs] + [time.process_time()], before, strict=True)
-            ]
+            after = [cpu_seconds(procs[0].pid), group_cpu_seconds(pgid), time.process_time()]
+            used = [a - b for a, b in zip(after, before, strict=True)]
             load = os.getloadavg()[0]
             time.sleep(2.0)
             best = None
@@ -329,13 +450,20 @@ def main() -> None:
                         "p99_ms": round(main_run.p(0.99), 1),
                         "errors": len(main_run.unexpected),
                         "highest_rate_p99_le_100ms": best,
+                        "cpu_ms_per_rejected_1mb": round(per_rejected, 2),
+                        "cpu_ms_per_click": round(per_click, 2),
                     }
                 )
             )
+            print(f"cpu_ms_per_rejected_1mb={per_rejected:.2f}")
+            print(f"cpu_ms_per_click={per_click:.2f}")
             print(f"p99_ms={main_run.p(0.99):.1f}")
         finally:
             for proc in procs:
-                proc.terminate()
+                if proc is procs[-1]:
+                    os.killpg(proc.pid, 15)
+                else:
+                    proc.terminate()
             for proc in procs:
                 try:
                     proc.wait(timeout=10)

@@ -8,20 +8,12 @@ read provider CLI commands yet.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Sequence
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 
 _CMD = "airflow_provider_agentic_mlops.cli.commands"
-
-
-def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "cli"
 
 
 ARG_STATE_CONN = Arg(
@@ -33,7 +25,11 @@ ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "js
 ARG_MODEL_OPT = Arg(("--model",), help="Only this model")
 ARG_LIMIT = Arg(("--limit",), help="At most this many rows (default 20)", type=int, default=20)
 ARG_APPROVAL_ID = Arg(("approval_id",), help="Id of the approval request (see `approvals list`)", type=int)
-ARG_USER = Arg(("--user",), help="Who decides (default: your login name)", default=_default_user())
+ARG_USER = Arg(
+    ("--user",),
+    help="A display name shown with your decision; it never counts as an identity (that is your OS login, "
+    "mapped to an Airflow user by [agentic_mlops] approver_identities)",
+)
 ARG_REASON = Arg(("--reason",), help="Why; stored in the audit trail")
 ARG_STATUS = Arg(
     ("--status",),

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from airflow_provider_agentic_mlops.core.validation import GateSettings
+
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
 DAG_ID_PREFIX = "agentic_mlops__"
 
@@ -102,17 +104,11 @@ class RetrainConfig(_Section):
         return self
 
 
-class ValidationConfig(_Section):
-    """Champion vs challenger gates."""
+class ValidationConfig(GateSettings, _Section):
+    """Champion vs challenger: the gates (fields of :class:`GateSettings`) and the data they are scored on."""
 
     data: str | None = None
     label_column: str | None = None
-    primary_metric: str = "roc_auc"
-    higher_is_better: bool = True
-    min_absolute_improvement: float = 0.0
-    min_relative_improvement: float = 0.0
-    guard_metrics: dict[str, float] = Field(default_factory=dict)
-    floors: dict[str, float] = Field(default_factory=dict)
     task: Literal["classification", "regression"] | None = None
 
 

@@ -15,7 +15,7 @@ ping anyone and ``<https://evil|MLflow report>`` cannot disguise a link.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -429,18 +429,6 @@ def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
     )
 
 
-def is_allowed_approver(
-    user_id: str, *, approvers: Iterable[str] = (), usergroup_members: Iterable[str] | None = None
-) -> bool:
-    """Whether a Slack user may decide: listed in ``approvers`` or a member of the approver user group.
-
-    Fails closed: with no approvers and no user group members nobody is allowed.
-    """
-    if not user_id:
-        return False
-    return user_id in set(approvers) or user_id in set(usergroup_members or ())
-
-
 __all__ = [
     "ACTION_APPROVE",
     "ACTION_DENY",
@@ -452,7 +440,6 @@ __all__ = [
     "escalation_message",
     "escalation_text",
     "escape_mrkdwn",
-    "is_allowed_approver",
     "link",
     "message_details",
     "outcome_text",

@@ -449,12 +449,22 @@ class StateStore:
             )
 
     def decide_approval(
-        self, approval_id: int, *, approve: bool, user: str, via: str, reason: str | None = None
+        self,
+        approval_id: int,
+        *,
+        approve: bool,
+        user: str,
+        via: str,
+        reason: str | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> ApprovalOutcome:
         """Record one person's vote. The first decision wins; later votes are told who decided.
 
         A deny decides at once. An approve decides once ``required_approvals`` different people
         approved. A request past its ``expires_at`` is expired, not decided.
+
+        :param user: the person the vote counts for (one vote per person and request).
+        :param identity: how they were identified (Slack id, OS login, display name), for the audit trail.
         """
         now = utcnow()
         vote = "approve" if approve else "deny"
@@ -497,7 +507,7 @@ class StateStore:
                         actor=user,
                         model_name=row["model_name"],
                         subject=f"approval:{approval_id}",
-                        details={"via": via, "reason": reason},
+                        details={"via": via, "reason": reason, **({"identity": identity} if identity else {})},
                     )
                     approvers = [
                         u

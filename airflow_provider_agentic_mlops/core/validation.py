@@ -26,8 +26,10 @@ import hashlib
 import html
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Task = Literal["classification", "regression"]
 
@@ -102,14 +104,15 @@ def compute_metrics(task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], pr
 # -- gates ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Gates:
-    """Thresholds a challenger must meet.
+class GateSettings(BaseModel):
+    """The gate parameters, defined once: models.yaml's ``validation`` section and :class:`Gates` take them.
 
     :param primary_metric: the metric that decides (e.g. ``roc_auc``, ``rmse``).
     :param higher_is_better: direction of the primary metric.
-    :param min_absolute_improvement: challenger - champion must be at least this (in the better direction).
-    :param min_relative_improvement: the improvement divided by ``|champion|`` must be at least this.
+    :param min_absolute_improvement: challenger - champion must be at least this (in the better direction);
+        0 (the default, with ``min_relative_improvement`` 0): the challenger may not be worse.
+    :param min_relative_improvement: the improvement divided by ``|champion|`` must be at least this,
+        a fraction from 0 to 1 as in MLflow's ``MetricThreshold``.
     :param guard_metrics: ``{metric: tolerance}``: largest allowed regression of each metric (absolute).
     :param floors: ``{metric: bound}``: minimum (higher-is-better metrics) or maximum (error metrics) every
         challenger must meet, with or without a champion.
@@ -117,28 +120,27 @@ class Gates:
 
     primary_metric: str = "roc_auc"
     higher_is_better: bool = True
-    min_absolute_improvement: float = 0.0
-    min_relative_improvement: float = 0.0
-    guard_metrics: Mapping[str, float] = field(default_factory=dict)
-    floors: Mapping[str, float] = field(default_factory=dict)
+    min_absolute_improvement: float = Field(0.0, ge=0, allow_inf_nan=False)
+    min_relative_improvement: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    guard_metrics: dict[str, float] = Field(default_factory=dict)
+    floors: dict[str, float] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if not _number(self.min_absolute_improvement) or self.min_absolute_improvement < 0:
-            raise ValueError(
-                f"min_absolute_improvement must be a number >= 0 (0: the challenger may not be worse), "
-                f"got {self.min_absolute_improvement!r}"
-            )
-        if not _number(self.min_relative_improvement) or not 0 <= self.min_relative_improvement <= 1:
-            raise ValueError(
-                "min_relative_improvement must be a fraction of the champion's value from 0 to 1 "
-                f"(0.05 = 5 %), got {self.min_relative_improvement!r}"
-            )
-        for metric, tol in self.guard_metrics.items():
-            if not isinstance(tol, (int, float)) or tol < 0:
+    @field_validator("guard_metrics")
+    @classmethod
+    def _tolerances_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for metric, tol in value.items():
+            if not tol >= 0:  # also refuses NaN
                 raise ValueError(
                     f"guard metric {metric!r}: tolerance must be a number >= 0 (the largest allowed regression), "
                     f"got {tol!r}"
                 )
+        return value
+
+
+class Gates(GateSettings):
+    """Thresholds a challenger must meet (the parameters of :class:`GateSettings`), fixed once built."""
+
+    model_config = ConfigDict(frozen=True)
 
     def direction(self, metric: str) -> bool:
         """True when higher is better for ``metric``."""
@@ -153,10 +155,6 @@ class GateCheck:
     metric: str
     passed: bool
     detail: str
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _bad(value: Any) -> bool:
@@ -473,6 +471,7 @@ def build_report(
 
 __all__ = [
     "GateCheck",
+    "GateSettings",
     "Gates",
     "ValidationReport",
     "build_report",

@@ -6,15 +6,14 @@ import ast
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from pydantic import ValidationError
 
 from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from airflow_provider_agentic_mlops.links import DecisionTraceLink, ModelPageLink
+from airflow_provider_agentic_mlops.operators._base import StateStoreMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -61,7 +60,7 @@ def parse_alert(alert: Any) -> Any:
         return text
 
 
-class AgentDecisionOperator(BaseBranchOperator):
+class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
     """Decides what the model's loop does next and branches to it: ``retrain``, ``no_action`` or ``escalate``.
 
     Deterministic guardrails run first (data-quality stop, running job, thresholds, cooldown, retrain
@@ -115,10 +114,6 @@ class AgentDecisionOperator(BaseBranchOperator):
         self.action_task_ids = {**{a: a for a in ACTIONS}, **dict(action_task_ids or {})}
         self.guardrails = guardrails_config(guardrails)
         self.alert = alert
-
-    @cached_property
-    def store(self) -> StateStore:
-        return StateStoreHook(self.state_conn_id).get_store()
 
     def read_history(self, store: StateStore) -> ModelHistory:
         """What the state store knows about the model (read-only)."""

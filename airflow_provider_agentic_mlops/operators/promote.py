@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_agentic_mlops.assets import champion_asset_uri
 from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from airflow_provider_agentic_mlops.links import MlflowModelVersionLink
+from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -155,7 +154,7 @@ def rollback_champion(
 # -- operators ------------------------------------------------------------------------------------
 
 
-class _ChampionOperator(BaseOperator):
+class _ChampionOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
     operator_extra_links = (MlflowModelVersionLink(),)
 
     def __init__(
@@ -173,14 +172,6 @@ class _ChampionOperator(BaseOperator):
         self.registered_model = registered_model or model_name
         self.mlflow_conn_id = mlflow_conn_id
         self.state_conn_id = state_conn_id
-
-    @cached_property
-    def hook(self) -> MlflowRegistryHook:
-        return MlflowRegistryHook(self.mlflow_conn_id)
-
-    @cached_property
-    def store(self) -> StateStore:
-        return StateStoreHook(self.state_conn_id).get_store()
 
     def _publish(self, context: Context, version: str, extra: dict[str, Any]) -> None:
         url = self.hook.model_version_url(self.registered_model, version)
@@ -229,13 +220,7 @@ class PromoteOperator(_ChampionOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
-        retrained = ti.xcom_pull(task_ids=self.retrain_task_id) or {}
-        version = retrained.get("version")
-        if not version:
-            raise ValueError(
-                f"model {self.model_name!r}: task {self.retrain_task_id!r} returned {retrained!r} without a version; "
-                "promote must run after RetrainOperator (set retrain_task_id if it has another id)"
-            )
+        version = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="promote")["version"]
         validation = (
             ti.xcom_pull(task_ids=self.validate_task_id, key="validation") if self.validate_task_id else None
         ) or {}

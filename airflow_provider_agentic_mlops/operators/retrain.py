@@ -6,18 +6,14 @@ import importlib
 import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_agentic_mlops.core.state import StateStore
 
 #: Tag on the registered version (and the training run) that ties it to the retraining job.
 JOB_TAG = "agentic_mlops.job_id"
@@ -28,7 +24,7 @@ class RetrainBudgetExceeded(RuntimeError):
     """The model's retrain budget or cooldown forbids a new retrain now."""
 
 
-class RetrainOperator(BaseOperator):
+class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
     """Retrain a model (at most one job per model at a time) and mark the new version ``challenger``.
 
     Two backends: ``trigger_dag_id`` triggers the model's training DAG with ``conf`` and waits for it
@@ -139,14 +135,6 @@ class RetrainOperator(BaseOperator):
         self.cooldown_hours = cooldown_hours
         self.max_retrains = max_retrains
         self.budget_window_hours = budget_window_hours
-
-    @cached_property
-    def hook(self) -> MlflowRegistryHook:
-        return MlflowRegistryHook(self.mlflow_conn_id)
-
-    @cached_property
-    def store(self) -> StateStore:
-        return StateStoreHook(self.state_conn_id).get_store()
 
     @property
     def stale_after(self) -> timedelta:

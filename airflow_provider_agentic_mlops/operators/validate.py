@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
 from airflow_provider_agentic_mlops.core.validation import REGRESSION_METRICS, Gates, ValidationReport, build_report
-from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
+from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +19,7 @@ CHAMPION = "champion"
 REPORT_DIR = "agentic_mlops/validation"
 
 
-class ValidateOperator(BaseBranchOperator):
+class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     """Evaluate the challenger (from the retrain task) and the champion (alias ``champion``) on the same
     labelled validation data, gate the challenger, and branch.
 
@@ -121,10 +119,6 @@ class ValidateOperator(BaseBranchOperator):
         self.approve_task_id = approve_task_id
         self.reject_task_id = reject_task_id
 
-    @cached_property
-    def hook(self) -> MlflowRegistryHook:
-        return MlflowRegistryHook(self.mlflow_conn_id)
-
     @property
     def ml_task(self) -> str:
         return self.task or ("regression" if self.gates.primary_metric in REGRESSION_METRICS else "classification")
@@ -132,15 +126,8 @@ class ValidateOperator(BaseBranchOperator):
     def choose_branch(self, context: Context) -> str:
         self.hook.require_access("train", f"writing the validation report of {self.model_name!r}")
         ti = context["ti"]
-        retrained = ti.xcom_pull(task_ids=self.retrain_task_id) or {}
-        challenger = retrained.get("version")
-        if not challenger:
-            raise ValueError(
-                f"model {self.model_name!r}: task {self.retrain_task_id!r} returned {retrained!r} "
-                "without a version; "
-                "validate must run after RetrainOperator (set retrain_task_id if it has another id)"
-            )
-        challenger = str(challenger)
+        retrained = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="validate")
+        challenger = str(retrained["version"])
         client = self.hook.client()
         run_id = retrained.get("mlflow_run_id") or client.get_model_version(self.registered_model, challenger).run_id
         champion = self.hook.get_alias_version(self.registered_model, CHAMPION)
@@ -191,7 +178,7 @@ class ValidateOperator(BaseBranchOperator):
             "\n  ".join(report.reasons),
             report_uri,
         )
-        StateStoreHook(self.state_conn_id).get_store().audit(
+        self.store.audit(
             "validation_rejected",
             actor="agentic-mlops",
             model_name=self.model_name,

@@ -11,7 +11,6 @@ UI's session cookie) and ask the configured auth manager about the DAG with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -29,13 +28,12 @@ async def authenticated_user(request: Request) -> Any:
 UserDep = Annotated[Any, Depends(authenticated_user)]
 
 
-@lru_cache(maxsize=1)
 def airflow_has_teams() -> bool:
-    """Airflow 3.2+ ties DAGs to teams (``DagDetails.team_name``, ``DagModel.get_team_name``); 3.1 does not."""
-    from airflow import __version__
-    from packaging.version import Version
+    """Airflow 3.2+ ties DAGs to teams (``DagDetails.team_name``, ``DagModel.get_dag_id_to_team_name_mapping``);
+    3.1 does not (see :mod:`~airflow_provider_agentic_mlops.version_compat`)."""
+    from airflow_provider_agentic_mlops.version_compat import AIRFLOW_V_3_2_PLUS
 
-    return Version(Version(__version__).base_version) >= Version("3.2.0")
+    return AIRFLOW_V_3_2_PLUS
 
 
 def dag_teams(dag_ids: Iterable[str]) -> dict[str, str | None]:

@@ -76,6 +76,7 @@ class AppSettings:
     _resolved: dict[str, Any] = field(default_factory=dict)
     _answers: Any = None
     _facts: Any = None
+    _emails: Any = None
     _sqlite_writes: threading.Lock = field(default_factory=threading.Lock)
 
     def _get(self, name: str) -> Any:
@@ -118,6 +119,15 @@ class AppSettings:
 
                 self._facts = RequestFacts()
             return self._facts
+
+    def get_emails(self) -> Any:
+        """The process's cache of Slack users' e-mail addresses (identity matching)."""
+        with self._lock:
+            if self._emails is None:
+                from airflow_provider_agentic_mlops.approvals import SlackEmails
+
+                self._emails = SlackEmails()
+            return self._emails
 
     def get_members(self) -> UsergroupMembers:
         if self.members is None:

@@ -122,6 +122,7 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
             approve=approve,
             user=user_name(user),
             via="ui",
+            voter=approvals.voter_of(user_name(user), "ui", email=getattr(user, "email", None)),
             reason=body.reason,
             slack_client=settings.slack_client,
             update_message=False,

@@ -31,6 +31,9 @@ from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 SIGNATURE_WINDOW_SECONDS = 300
 MAX_BODY_BYTES = 64 * 1024
+#: How long a seen signature is remembered: a timestamp may be up to the window in the future, so a
+#: signature stays valid for up to twice the window after it is first seen.
+REPLAY_MEMORY = timedelta(seconds=2 * SIGNATURE_WINDOW_SECONDS)
 OUTCOME_HEADER = "X-Agentic-Mlops-Outcome"
 
 router = APIRouter(tags=["slack"])
@@ -99,7 +102,7 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
 
     def first_use() -> bool:
         with settings.serialized():
-            return settings.get_store().first_use(signature, window=timedelta(seconds=SIGNATURE_WINDOW_SECONDS))
+            return settings.get_store().first_use(signature, window=REPLAY_MEMORY)
 
     if not await anyio.to_thread.run_sync(first_use):
         return _answer(409, "replayed", "this signed request was already received")
@@ -119,6 +122,7 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
             members=settings.get_members(),
             facts=settings.get_facts(),
             write_lock=settings.serialized(),
+            emails=settings.get_emails(),
         )
 
     result = await anyio.to_thread.run_sync(record)

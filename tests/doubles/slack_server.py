@@ -2,7 +2,7 @@
 
 A real HTTP server on 127.0.0.1 and an ephemeral port, in a thread, answering the Slack Web API
 methods the provider uses: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``usergroups.users.list`` and ``auth.test``. Tests reach it with the real ``slack_sdk.WebClient``
+``usergroups.users.list``, ``users.info`` and ``auth.test``. Tests reach it with the real ``slack_sdk.WebClient``
 (``base_url=server.base_url``) or through the Slack provider's ``SlackHook`` with a connection
 whose extra has ``{"base_url": server.base_url}``. Every call is recorded (method, arguments,
 token) for assertions.
@@ -42,6 +42,8 @@ class SlackDouble:
     """State of the double: the recorded calls and the configured user groups."""
 
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    # Slack user id -> the e-mail address users.info reports (profile.email)
+    emails: dict[str, str] = field(default_factory=dict)
     failing_methods: set[str] = field(default_factory=set)
     # While set, calls to these methods wait until ``release`` is set (a Slack that does not answer).
     held_methods: set[str] = field(default_factory=set)
@@ -70,6 +72,11 @@ class SlackDouble:
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method in self.failing_methods:
             return {"ok": False, "error": "internal_error"}
+        if method == "users.info":
+            user = args.get("user")
+            if user not in self.emails:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": user, "profile": {"email": self.emails[user]}}}
         if method == "auth.test":
             return {"ok": True, "url": "https://double.slack.test/", "team": "Double", "user": "bot", "user_id": "UBOT"}
         if method == "chat.postMessage":

@@ -109,6 +109,15 @@ def served(sqlite_store: StateStore, slack_double: SlackDouble) -> Iterator[Serv
     )
 
 
+@pytest.fixture
+def two_people(monkeypatch: pytest.MonkeyPatch) -> None:
+    """U_ALICE and U_BOB are the Airflow users alice and bob (two-person requests need mapped people)."""
+    monkeypatch.setenv(
+        "AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES",
+        json.dumps({"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}),
+    )
+
+
 def outcome(response: httpx.Response) -> str:
     return response.headers.get("x-agentic-mlops-outcome", "")
 
@@ -157,16 +166,16 @@ def test_missing_signature_headers_are_401(served: Served) -> None:
     assert response.status_code == 401
 
 
-def test_a_replayed_request_is_refused_and_records_once(served: Served) -> None:
+def test_a_replayed_request_is_refused_and_records_once(served: Served, two_people: None) -> None:
     approval = served.request(required_approvals=2)
     body, headers = sign_interaction(click_payload(approval["id"], user_id="U_ALICE"), SECRET)
     first, replay = served.post(body, headers), served.post(body, headers)
     assert (first.status_code, outcome(first)) == (200, "recorded")
     assert (replay.status_code, outcome(replay)) == (409, "replayed")
-    assert [v["user_id"] for v in served.store.get_approval(approval["id"])["votes"]] == ["U_ALICE"]
+    assert [v["user_id"] for v in served.store.get_approval(approval["id"])["votes"]] == ["alice"]
 
 
-def test_a_fresh_signature_for_the_same_click_is_still_one_vote(served: Served) -> None:
+def test_a_fresh_signature_for_the_same_click_is_still_one_vote(served: Served, two_people: None) -> None:
     approval = served.request(required_approvals=2)
     first = served.click(approval["id"], user_id="U_ALICE")
     again = served.click(approval["id"], user_id="U_ALICE", action_ts="2.0")
@@ -174,7 +183,7 @@ def test_a_fresh_signature_for_the_same_click_is_still_one_vote(served: Served) 
     assert len(served.store.get_approval(approval["id"])["votes"]) == 1
     wait_until(lambda: len(served.slack.calls_to("chat.postEphemeral")) == 2, "two ephemeral answers")
     texts = sorted(c.args["text"] for c in served.slack.calls_to("chat.postEphemeral"))
-    assert "Approval 1 of 2 recorded from U_ALICE" in texts[0] and "U_ALICE already voted" in texts[1]
+    assert "Alice already voted" in texts[0] and "Approval 1 of 2 recorded from alice" in texts[1]
 
 
 @pytest.mark.parametrize("user", ["U_UNKNOWN_TO_EVERYONE", "U_MALLORY"])
@@ -208,7 +217,7 @@ def test_a_button_of_an_expired_request_records_nothing(served: Served) -> None:
 
 def test_a_button_of_an_already_decided_request_is_told_who_decided(served: Served) -> None:
     approval = served.request()
-    approvals.decide(served.store, approval["id"], approve=False, user="ops-admin", via="cli", update_message=False)
+    approvals.decide(served.store, approval["id"], approve=False, user="ops-admin", via="ui", update_message=False)
     response = served.click(approval["id"], user_id="U_BOB")
     assert outcome(response) == "already_decided"
     wait_until(lambda: served.slack.calls_to("chat.postEphemeral"), "ephemeral answer")
@@ -332,6 +341,7 @@ def test_slack_gets_its_answer_while_the_web_api_calls_are_still_pending(served:
 
 def test_a_request_replayed_to_another_worker_is_refused(
     served: Served,
+    two_people: None,
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
     """Two apps with their own store objects on one database: two API-server workers."""

@@ -84,7 +84,7 @@ def test_empty_allowlist_refuses_every_slack_click_but_the_cli_still_decides(
     approval_id = _request(store, client, approvers=[]).approval["id"]
     with pytest.raises(approvals.ApprovalRefused, match="no Slack approvers"):
         approvals.decide(store, approval_id, approve=True, user="U_ALICE", via="slack", slack_client=client)
-    outcome = approvals.decide(store, approval_id, approve=True, user="ops-admin", via="cli", slack_client=client)
+    outcome = approvals.decide(store, approval_id, approve=True, user="ops-admin", via="ui", slack_client=client)
     assert outcome.recorded and outcome.approval["status"] == "approved"
 
 
@@ -145,16 +145,62 @@ def test_two_person_rule_needs_two_different_approvers(
     client: WebClient,
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
+    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
     approval_id = _request(store, client, required_approvals=2).approval["id"]
-    first = approvals.decide(store, approval_id, approve=True, user="U_ALICE", via="slack", slack_client=client)
-    repeat = approvals.decide(store, approval_id, approve=True, user="U_ALICE", via="slack", slack_client=client)
-    second = approvals.decide(store, approval_id, approve=True, user="U_BOB", via="slack", slack_client=client)
+
+    def vote(user: str, via: str = "slack") -> approvals.ApprovalOutcome:
+        return approvals.decide(
+            store, approval_id, approve=True, user=user, via=via, slack_client=client, identities=people
+        )
+
+    first = vote("U_ALICE")
+    repeat = vote("U_ALICE")
+    same_person_on_the_page = vote("alice", via="ui")
+    second = vote("U_BOB")
     assert first.recorded and not first.decided
     assert not repeat.recorded and "already voted" in repeat.message
-    assert second.decided and second.approval["decided_by"] == "U_ALICE,U_BOB"
+    assert not same_person_on_the_page.recorded and "alice already voted" in same_person_on_the_page.message
+    assert second.decided and second.approval["decided_by"] == "alice,bob"
     updates = slack_double.calls_to("chat.update")
     assert "1 of 2 approvals so far" in str(updates[0].args["blocks"])
-    assert "Approved by U_ALICE,U_BOB" in str(updates[-1].args["blocks"])
+    assert "Approved by alice,bob" in str(updates[-1].args["blocks"])
+
+
+def test_two_person_rule_refuses_unmapped_slack_users_and_records_nothing(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    approval_id = _request(store, client, required_approvals=2).approval["id"]
+    with pytest.raises(approvals.ApprovalRefused, match="not mapped to an Airflow user"):
+        approvals.decide(
+            store, approval_id, approve=True, user="U_ALICE", via="slack", identities=approvals.Identities()
+        )
+    assert store.get_approval(approval_id)["votes"] == []
+
+
+def test_a_slack_user_maps_to_an_airflow_user_by_the_email_users_info_reports(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    slack_double.emails["U_ALICE"] = "alice@example.com"
+    people = approvals.Identities.parse('{"alice": {"email": "alice@example.com"}}')
+    approval_id = _request(store, client, required_approvals=2).approval["id"]
+    approvals.decide(
+        store,
+        approval_id,
+        approve=True,
+        user="U_ALICE",
+        via="slack",
+        slack_client=client,
+        identities=people,
+        emails=approvals.SlackEmails(),
+    )
+    again = approvals.decide(store, approval_id, approve=True, user="alice", via="ui", identities=people)
+    assert [v["user_id"] for v in store.get_approval(approval_id)["votes"]] == ["alice"]
+    assert not again.recorded
+    assert [c.args["user"] for c in slack_double.calls_to("users.info")] == ["U_ALICE"]
 
 
 def test_expire_due_denies_overdue_requests_and_updates_their_messages(
@@ -197,7 +243,7 @@ def test_a_late_click_is_told_who_decided_first(
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
     approval_id = _request(store, client).approval["id"]
-    approvals.decide(store, approval_id, approve=True, user="ops-admin", via="cli", slack_client=client)
+    approvals.decide(store, approval_id, approve=True, user="ops-admin", via="ui", slack_client=client)
 
     def click(user: str) -> ApprovalClick:
         return ApprovalClick(approval_id, False, user, None, "T", "C_APPROVALS", "1.1", None)

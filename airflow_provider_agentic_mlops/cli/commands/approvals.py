@@ -5,6 +5,10 @@ A decision from the CLI goes through :func:`airflow_provider_agentic_mlops.appro
 request takes no decision, and the request's Slack message (if any) is updated. The Slack approver
 allowlist names Slack identities and does not apply here: whoever can run the Airflow CLI against
 this deployment's configuration already holds the state store's credentials.
+
+Identity: the vote is the operating-system user's (``getpass.getuser()``), counted as the Airflow
+user it maps to in ``[agentic_mlops] approver_identities`` (both are recorded in the audit trail).
+``--user`` only adds a display name: it can never make one person two voters.
 """
 
 from __future__ import annotations
@@ -36,14 +40,14 @@ def _store(args: argparse.Namespace) -> Any:
     return StateStoreHook(getattr(args, "state_conn_id", None) or StateStoreHook.default_conn_name).get_store()
 
 
-def _user(args: argparse.Namespace) -> str:
-    user = getattr(args, "user", None)
-    if user:
-        return str(user)
+def os_user() -> str:
+    """The operating-system login running the CLI (``uid:<n>`` in containers without a login name)."""
     try:
         return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "cli"
+    except Exception:  # no passwd entry for the uid in some containers
+        import os
+
+        return f"uid:{os.getuid()}"
 
 
 def approvals_list(args: argparse.Namespace) -> None:
@@ -70,11 +74,12 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
             store,
             int(args.approval_id),
             approve=approve,
-            user=_user(args),
+            user=os_user(),
             via="cli",
             reason=getattr(args, "reason", None),
+            display_name=getattr(args, "user", None) or None,
         )
-    except StateStoreError as err:
+    except (StateStoreError, approvals.ApprovalRefused) as err:
         raise SystemExit(f"error: {err}") from None
     if getattr(args, "output", "table") == "json":
         print_json({"recorded": outcome.recorded, "message": outcome.message, "approval": outcome.approval})

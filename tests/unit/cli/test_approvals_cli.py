@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,10 @@ CONN = "agentic_mlops_state_cli_test"  # does not exist: SQLite in $AIRFLOW_HOME
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateStore:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    # this test's OS login is the Airflow user "alice"
+    monkeypatch.setenv(
+        "AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", json.dumps({"alice": {"os": [getpass.getuser()]}})
+    )
     approvals._clients.clear()
     s = StateStore(default_sqlite_url(tmp_path))
     yield s
@@ -28,7 +33,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateStore:
 
 
 def _args(**kwargs: object) -> argparse.Namespace:
-    defaults = {"state_conn_id": CONN, "output": "table", "user": "alice", "reason": None, "status": "pending"}
+    defaults = {"state_conn_id": CONN, "output": "table", "user": None, "reason": None, "status": "pending"}
     return argparse.Namespace(**{**defaults, **kwargs})
 
 
@@ -47,7 +52,7 @@ def _request(store: StateStore, run_id: str = "r1", **kwargs: object) -> int:
 def test_list_shows_pending_requests_with_their_vote_count(store: StateStore, capsys: pytest.CaptureFixture) -> None:
     approval_id = _request(store, required_approvals=2)
     _request(store, run_id="r2")
-    approvals.decide(store, approval_id, approve=True, user="bob", via="cli")
+    approvals.decide(store, approval_id, approve=True, user="bob", via="ui")
     approvals_list(_args(output="json"))
     rows = json.loads(capsys.readouterr().out)
     assert {r["id"]: r["approvals"] for r in rows} == {approval_id: "1/2", approval_id + 1: "0/1"}
@@ -84,11 +89,11 @@ def test_an_unknown_id_exits_with_how_to_list_requests(store: StateStore) -> Non
         approvals_approve(_args(approval_id=404))
 
 
-def test_the_user_defaults_to_the_login_name(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unmapped_login_name_is_recorded_as_an_os_user(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("getpass.getuser", lambda: "loginname")
     approval_id = _request(store)
-    approvals_approve(_args(approval_id=approval_id, user=None))
-    assert store.get_approval(approval_id)["decided_by"] == "loginname"
+    approvals_approve(_args(approval_id=approval_id, user="Someone"))
+    assert store.get_approval(approval_id)["decided_by"] == "os:loginname"
 
 
 def test_a_cli_decision_updates_the_slack_message(
@@ -110,4 +115,47 @@ def test_the_lead_wires_these_functions_to_airflow_agentic_mlops_approvals(store
 
     approval_id = _request(store)
     main(["approvals", "approve", str(approval_id), "--user", "carol", "--state-conn-id", CONN])
-    assert store.get_approval(approval_id)["decided_by"] == "carol"
+    assert store.get_approval(approval_id)["decided_by"] == "alice"  # the login's person; "carol" is shown only
+    vote = next(a for a in store.audit_trail("fraud") if a["action"] == "approval_vote_approve")
+    assert vote["details"]["identity"]["display_name"] == "carol"
+
+
+def test_user_is_only_a_display_name_so_one_login_cannot_cast_both_votes(
+    store: StateStore, capsys: pytest.CaptureFixture
+) -> None:
+    approval_id = _request(store, required_approvals=2)
+    approvals_approve(_args(approval_id=approval_id, user="Alice"))
+    with pytest.raises(SystemExit) as exit_info:
+        approvals_approve(_args(approval_id=approval_id, user="Somebody Else"))
+    assert exit_info.value.code == 1
+    assert "alice already voted" in capsys.readouterr().out
+    stored = store.get_approval(approval_id)
+    assert stored["status"] == "pending" and [v["user_id"] for v in stored["votes"]] == ["alice"]
+    vote = next(a for a in store.audit_trail("fraud") if a["action"] == "approval_vote_approve")
+    assert vote["details"]["identity"] == {
+        "os_user": getpass.getuser(),
+        "display_name": "Alice",
+        "airflow_user": "alice",
+    }
+
+
+def test_an_unmapped_os_user_cannot_approve_a_two_person_request(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", "{}")
+    approval_id = _request(store, required_approvals=2)
+    with pytest.raises(SystemExit, match="not mapped to an Airflow user"):
+        approvals_approve(_args(approval_id=approval_id, user="alice"))
+    assert store.get_approval(approval_id)["votes"] == []
+
+
+def test_a_slack_vote_and_a_cli_vote_of_the_same_person_count_once(store: StateStore, monkeypatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES",
+        json.dumps({"alice": {"os": [getpass.getuser()], "slack": ["U_ALICE"]}}),
+    )
+    approval_id = _request(store, required_approvals=2, approvers=["U_ALICE"])
+    approvals.decide(store, approval_id, approve=True, user="U_ALICE", via="slack")
+    with pytest.raises(SystemExit):
+        approvals_approve(_args(approval_id=approval_id))
+    assert [v["user_id"] for v in store.get_approval(approval_id)["votes"]] == ["alice"]

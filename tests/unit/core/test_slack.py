@@ -180,17 +180,6 @@ def test_parse_form_body_rejects_bodies_that_are_not_interactions(body: bytes, e
         slack.parse_form_body(body)
 
 
-def test_allowlist_accepts_listed_users_and_group_members_only() -> None:
-    assert slack.is_allowed_approver("U1", approvers=["U1"])
-    assert slack.is_allowed_approver("U2", approvers=["U1"], usergroup_members={"U2"})
-    assert not slack.is_allowed_approver("U3", approvers=["U1"], usergroup_members={"U2"})
-
-
-def test_allowlist_fails_closed_when_empty() -> None:
-    assert not slack.is_allowed_approver("U1")
-    assert not slack.is_allowed_approver("", approvers=[""])
-
-
 # -- untrusted text in mrkdwn ----------------------------------------------------------------------
 
 HOSTILE = "<!channel> <https://evil.example|MLflow report> & <@U0BOSS>"

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
+from airflow_provider_agentic_mlops.core.config import ConfigError, parse_models
 from airflow_provider_agentic_mlops.core.validation import (
     Gates,
+    GateSettings,
     build_report,
     compute_metrics,
     evaluate_gates,
@@ -144,8 +146,22 @@ def test_negative_guard_tolerance_is_refused_with_the_metric_name():
     [("min_absolute_improvement", -0.01), ("min_relative_improvement", -0.1), ("min_relative_improvement", 1.5)],
 )
 def test_improvement_outside_what_mlflow_can_gate_is_refused_with_the_field_and_value(field, value):
-    with pytest.raises(ValueError, match=rf"{field} must be .*got {value}"):
+    with pytest.raises(ValueError, match=rf"(?s){field}.*input_value={value}"):
         Gates(**{field: value})
+
+
+def test_models_yaml_gates_are_checked_like_gates_naming_the_model_and_field():
+    entry = {
+        "name": "churn",
+        "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"},
+        "retrain": {"trigger_dag_id": "train_churn"},
+    }
+    with pytest.raises(ConfigError, match=r"model 'churn': field 'validation.min_relative_improvement'.*got 5"):
+        parse_models({"models": [{**entry, "validation": {"min_relative_improvement": 5}}]})
+    with pytest.raises(ConfigError, match=r"model 'churn': field 'validation.guard_metrics'.*'recall'"):
+        parse_models({"models": [{**entry, "validation": {"guard_metrics": {"recall": -0.1}}}]})
+    (spec,) = parse_models({"models": [{**entry, "validation": {"min_absolute_improvement": 0.01}}]})
+    assert Gates(**spec.validation.model_dump(include=set(GateSettings.model_fields))).min_absolute_improvement == 0.01
 
 
 # (challenger, champion, min_absolute_improvement, min_relative_improvement, higher_is_better)

@@ -116,8 +116,8 @@ def test_resumes_with_the_result_once_approved(
 def test_a_denied_request_fails_the_task(slack_double: SlackDouble, slack_connection: str) -> None:  # noqa: F811
     sensor = _sensor()
     trigger = _defer(sensor, _context())
-    approvals.decide(sensor.store, trigger.approval_id, approve=False, user="ops", via="cli", reason="too risky")
-    with pytest.raises(AirflowFailException, match="was denied: Denied by ops via cli.*too risky"):
+    approvals.decide(sensor.store, trigger.approval_id, approve=False, user="ops", via="ui", reason="too risky")
+    with pytest.raises(AirflowFailException, match="was denied: Denied by ops via ui.*too risky"):
         sensor.execute_complete(_context(), {"status": "denied", "approval_id": trigger.approval_id})
 
 
@@ -163,7 +163,7 @@ def test_reschedule_mode_pokes_the_store_without_deferring(
     with pytest.raises(AirflowRescheduleException):
         sensor.execute(_context())
     approval_id = sensor.store.list_approvals(status="pending")[0]["id"]
-    approvals.decide(sensor.store, approval_id, approve=True, user="ops", via="cli")
+    approvals.decide(sensor.store, approval_id, approve=True, user="ops", via="ui")
     assert _sensor(deferrable=False).execute(_context()) == {
         "approval_id": approval_id,
         "status": "approved",
@@ -189,14 +189,15 @@ def test_two_person_rule_is_passed_to_the_request(
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
 ) -> None:
+    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
     sensor = _sensor(required_approvals=2, approvers=["U_ALICE", "U_BOB"])
     trigger = _defer(sensor, _context())
-    approvals.decide(sensor.store, trigger.approval_id, approve=True, user="U_ALICE", via="slack")
+    approvals.decide(sensor.store, trigger.approval_id, approve=True, user="U_ALICE", via="slack", identities=people)
     with pytest.raises(TaskDeferred):
         sensor.execute_complete(_context(), {"status": "remind", "approval_id": trigger.approval_id})
-    approvals.decide(sensor.store, trigger.approval_id, approve=True, user="U_BOB", via="slack")
+    approvals.decide(sensor.store, trigger.approval_id, approve=True, user="U_BOB", via="slack", identities=people)
     result = sensor.execute_complete(_context(), {"status": "approved", "approval_id": trigger.approval_id})
-    assert result["decided_by"] == "U_ALICE,U_BOB"
+    assert result["decided_by"] == "alice,bob"
 
 
 @pytest.mark.parametrize(

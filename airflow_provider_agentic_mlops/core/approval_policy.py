@@ -1,0 +1,212 @@
+"""Who may decide an approval request, and who counts as whom (plain Python, no Airflow, no Slack).
+
+Two rules live here:
+
+* **The Slack allowlist** (:class:`Allowlist`): a Slack click counts only from a user listed in the
+  request's ``approvers`` or a member of its ``approver_usergroup``; with neither, every Slack click
+  is refused (fail closed). The CLI and the approvals page are governed by Airflow's own auth.
+* **Identities** (:class:`Identities`): one person may reach a request through Slack (a Slack user
+  id), the approvals page (an Airflow user) and the CLI (an operating-system login). A vote counts
+  for a *person*: the Airflow user name the identity maps to. A Slack id maps through the config's
+  ``slack`` ids, else through the e-mail address Slack reports for it (``users.info``) matched to
+  the config's ``email``; an OS login through the config's ``os`` logins. An Airflow user is itself.
+  A request with ``required_approvals`` > 1 takes approvals only from mapped people, so one person
+  cannot vote twice through two channels; the store's one-vote-per-person constraint does the rest.
+
+The config (``[agentic_mlops] approver_identities``, JSON), keyed by Airflow user name::
+
+    {"alice": {"slack": ["U012ALICE"], "os": ["alice", "asmith"], "email": "alice@example.com"}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The longest identity stored (the votes' ``user_id`` column holds 250 characters).
+MAX_IDENTITY_CHARS = 200
+
+
+class ApprovalRefused(PermissionError):
+    """The person may not decide this request; the message says who and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Who may decide a request from Slack.
+
+    :param approvers: Slack user ids.
+    :param usergroup: Slack user group id (``S...``) whose members may decide.
+    """
+
+    approvers: tuple[str, ...] = ()
+    usergroup: str | None = None
+
+    @classmethod
+    def of(cls, approval: Mapping[str, Any]) -> Allowlist:
+        details = approval.get("details") or {}
+        return cls(tuple(details.get("approvers") or ()), details.get("approver_usergroup") or None)
+
+    @property
+    def empty(self) -> bool:
+        return not self.approvers and not self.usergroup
+
+    def refusal(self, approval: Mapping[str, Any], user: str, group_members: Iterable[str] = ()) -> str | None:
+        """Why the Slack ``user`` may not decide ``approval`` (None: they may)."""
+        if self.empty:
+            return (
+                f"request {approval['id']} ({approval['model_name']}) has no Slack approvers, so Slack decisions "
+                "are refused. Set `approvers` or `approver_usergroup` on the model's approval config, or decide "
+                f"with `airflow agentic-mlops approvals approve {approval['id']}` or the approvals page."
+            )
+        if user and (user in self.approvers or user in set(group_members)):
+            return None
+        return (
+            f"<@{user}> is not an approver of request {approval['id']} ({approval['model_name']}); "
+            "ask an MLOps admin to add your Slack user id to `approvers` or you to the approver user group"
+        )
+
+
+@dataclass(frozen=True)
+class Voter:
+    """One identity casting a vote.
+
+    :param person: what counts as one vote: the Airflow user name when the identity is mapped,
+        else the identity itself with its channel (``slack:U1``, ``os:alice``).
+    :param mapped: the identity is known to belong to an Airflow user.
+    :param details: the raw identities for the audit trail (Slack id, OS login, display name ...).
+    """
+
+    person: str
+    mapped: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Person:
+    """One Airflow user and the Slack ids, OS logins and e-mail addresses that are theirs."""
+
+    airflow_user: str
+    slack_ids: frozenset[str] = frozenset()
+    os_users: frozenset[str] = frozenset()
+    emails: frozenset[str] = frozenset()
+
+
+class Identities:
+    """The identity map (see the module docstring).
+
+    :param people: the mapped people; an identity may belong to one person only.
+    """
+
+    OPTION = "[agentic_mlops] approver_identities"
+
+    def __init__(self, people: Iterable[Person] = ()) -> None:
+        self.people = {p.airflow_user: p for p in people}
+        self._slack: dict[str, str] = {}
+        self._os: dict[str, str] = {}
+        self._email: dict[str, str] = {}
+        for person in self.people.values():
+            for index, keys in (
+                (self._slack, person.slack_ids),
+                (self._os, person.os_users),
+                (self._email, person.emails),
+            ):
+                for key in keys:
+                    other = index.setdefault(key, person.airflow_user)
+                    if other != person.airflow_user:
+                        raise ValueError(
+                            f"{self.OPTION}: {key!r} is listed for both {other!r} and {person.airflow_user!r}; "
+                            "an identity belongs to one person"
+                        )
+
+    @classmethod
+    def parse(cls, text: str | None) -> Identities:
+        """The map from its JSON text (empty text: nobody mapped).
+
+        :raises ValueError: not JSON of the documented shape; the message names the option and the entry.
+        """
+        if not text or not text.strip():
+            return cls()
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"{cls.OPTION} is not JSON ({err}); see the README's 'Who counts as whom'") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.OPTION} must be a JSON object keyed by Airflow user name")
+        people = []
+        for user, entry in data.items():
+            if not isinstance(entry, dict):
+                raise ValueError(f"{cls.OPTION}: the entry of {user!r} must be an object with slack/os/email")
+
+            def names(key: str, entry: dict[str, Any] = entry, user: str = user) -> frozenset[str]:
+                value = entry.get(key) or []
+                value = [value] if isinstance(value, str) else value
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError(f"{cls.OPTION}: {user!r}.{key} must be a string or a list of strings")
+                return frozenset(v.strip() for v in value if v.strip())
+
+            emails = frozenset(e.lower() for e in names("email") | names("emails"))
+            people.append(Person(str(user), names("slack"), names("os"), emails))
+        return cls(people)
+
+    @property
+    def has_emails(self) -> bool:
+        """Whether Slack users may be matched by e-mail (worth a ``users.info`` lookup)."""
+        return bool(self._email)
+
+    def maps_slack_id(self, slack_id: str) -> bool:
+        return slack_id in self._slack
+
+    def slack(self, slack_id: str, *, email: str | None = None, display_name: str | None = None) -> Voter:
+        """The voter behind a Slack user id (``email``: what Slack's ``users.info`` reports for it)."""
+        details = {"slack_user": slack_id, "display_name": display_name, "email": email}
+        person = self._slack.get(slack_id) or (self._email.get(email.lower()) if email else None)
+        if person is not None:
+            return Voter(person, True, {**details, "airflow_user": person})
+        return Voter(_clip(slack_id), False, details)
+
+    def cli(self, os_user: str, *, display_name: str | None = None) -> Voter:
+        """The voter running the CLI as operating-system user ``os_user``; ``display_name`` is shown, never counted."""
+        details = {"os_user": os_user, "display_name": display_name}
+        person = self._os.get(os_user)
+        if person is not None:
+            return Voter(person, True, {**details, "airflow_user": person})
+        return Voter(_clip(f"os:{os_user}"), False, details)
+
+    def airflow(self, username: str, *, email: str | None = None) -> Voter:
+        """The voter signed in to Airflow as ``username`` (the approvals page): an Airflow user is a person."""
+        person = username if username in self.people else (self._email.get(email.lower()) if email else None)
+        person = person or username
+        return Voter(_clip(person), True, {"airflow_user": username, "email": email})
+
+
+def check_two_person_rule(approval: Mapping[str, Any], voter: Voter, *, approve: bool, via: str) -> None:
+    """Refuse an approval of a two-person request from an identity not mapped to an Airflow user:
+    otherwise one person's Slack id and Airflow login would count as two people. Denials always count.
+    """
+    if not approve or int(approval.get("required_approvals") or 1) < 2 or voter.mapped:
+        return
+    raw = voter.details.get("slack_user") or voter.details.get("os_user") or voter.person
+    kind = "Slack user" if via.startswith("slack") else "OS user" if via == "cli" else "user"
+    raise ApprovalRefused(
+        f"request {approval['id']} needs {approval['required_approvals']} different people, and {kind} {raw!r} "
+        f"is not mapped to an Airflow user; add it to {Identities.OPTION} (see the README's 'Who counts as "
+        "whom'), or approve from the approvals page"
+    )
+
+
+def _clip(identity: str) -> str:
+    return identity[:MAX_IDENTITY_CHARS]
+
+
+__all__ = [
+    "Allowlist",
+    "ApprovalRefused",
+    "Identities",
+    "MAX_IDENTITY_CHARS",
+    "Person",
+    "Voter",
+    "check_two_person_rule",
+]

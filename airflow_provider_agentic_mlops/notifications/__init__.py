@@ -1,0 +1,1 @@
+"""Notifiers of the agentic MLOps provider (Airflow ``BaseNotifier``: usable as task callbacks)."""

@@ -1,0 +1,104 @@
+"""EscalationNotifier: tell a person in Slack why the agent escalated a model (the Slack provider's
+``SlackNotifier`` pattern), usable by :class:`~airflow_provider_agentic_mlops.operators.escalate.EscalateOperator`
+and as a task callback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseNotifier
+
+from airflow_provider_agentic_mlops.hooks.state import StateStoreHook, _get_connection_or_none
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+
+
+class EscalationNotifier(BaseNotifier):
+    """Posts the decision's rationale, drift and rules fired to Slack, escaped for mrkdwn by
+    :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`; logs it when the Slack
+    connection does not exist. Records ``escalated`` in the audit trail.
+
+    Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
+    channel="C0123")``: the decision is read from the ``decide`` task's XCom and the state store.
+
+    :param model_name: the model.
+    :param channel: Slack channel (required when the Slack connection exists).
+    :param slack_conn_id: Slack API connection (the Slack provider's ``SlackHook``).
+    :param decide_task_id: the AgentDecisionOperator's task id.
+    :param state_conn_id: connection of the state store.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "channel", "slack_conn_id")
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        channel: str | None = None,
+        slack_conn_id: str = "slack_api_default",
+        decide_task_id: str = "decide",
+        state_conn_id: str = "agentic_mlops_state_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_name = model_name
+        self.channel = channel
+        self.slack_conn_id = slack_conn_id
+        self.decide_task_id = decide_task_id
+        self.state_conn_id = state_conn_id
+
+    def notify(self, context: Context) -> None:
+        self.send(context)
+
+    def send(self, context: Context) -> dict[str, Any]:
+        """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}``."""
+        from airflow_provider_agentic_mlops.core.slack import escalation_message
+
+        ti = context["ti"]
+        decision_id = ti.xcom_pull(task_ids=self.decide_task_id, key="decision_id")
+        store = StateStoreHook(self.state_conn_id).get_store()
+        decision = store.get_decision(int(decision_id)) if decision_id is not None else None
+        if decision is None:
+            decision = {
+                "id": decision_id,
+                "action": ti.xcom_pull(task_ids=self.decide_task_id, key="action") or "escalate",
+                "rationale": ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
+                or f"no decision found in XCom of task {self.decide_task_id!r}",
+            }
+        text = escalation_message(self.model_name, decision)
+        result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
+        if _get_connection_or_none(self.slack_conn_id) is None:
+            log.warning(
+                "No Slack connection %r is configured; the escalation is only in this log:\n%s",
+                self.slack_conn_id,
+                text,
+            )
+        else:
+            if not self.channel:
+                raise ValueError(
+                    f"model {self.model_name!r}: escalation has Slack connection {self.slack_conn_id!r} but no "
+                    "channel; set approval.escalation_channel or approval.channel in models.yaml (or channel=...)"
+                )
+            from airflow.providers.slack.hooks.slack import SlackHook
+
+            response = SlackHook(slack_conn_id=self.slack_conn_id).client.chat_postMessage(
+                channel=self.channel, text=text, unfurl_links=False, unfurl_media=False
+            )
+            result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
+            log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
+        store.audit(
+            "escalated",
+            actor=f"dag:{getattr(ti, 'dag_id', None) or 'unknown'}",
+            model_name=self.model_name,
+            subject=f"decision:{decision_id}",
+            details={"posted": result["posted"], "channel": result["channel"]},
+        )
+        return result
+
+
+__all__ = ["EscalationNotifier"]

@@ -1,0 +1,55 @@
+"""What several operators share: the MLflow registry hook and the state store of their connections,
+and the retrain task's result that names the challenger.
+
+Mix in before the Airflow base class (``class ValidateOperator(MlflowHookMixin, BaseBranchOperator)``);
+the operator's ``__init__`` sets ``mlflow_conn_id`` / ``state_conn_id``. Each is built on first use, once
+per task instance, never at DAG parse time.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+
+class MlflowHookMixin:
+    """``self.hook``: the MLflow registry hook of ``self.mlflow_conn_id``."""
+
+    mlflow_conn_id: str
+
+    @cached_property
+    def hook(self) -> MlflowRegistryHook:
+        return MlflowRegistryHook(self.mlflow_conn_id)
+
+
+class StateStoreMixin:
+    """``self.store``: the state store behind ``self.state_conn_id``."""
+
+    state_conn_id: str
+
+    @cached_property
+    def store(self) -> StateStore:
+        return StateStoreHook(self.state_conn_id).get_store()
+
+
+def pull_retrain_result(ti: Any, retrain_task_id: str, *, model_name: str, task: str) -> dict[str, Any]:
+    """The return value of the retrain task, which names the challenger (``{"version": ..., ...}``).
+
+    :param ti: the running task instance.
+    :param retrain_task_id: the RetrainOperator's task id.
+    :param model_name: the provider's model name, for the error.
+    :param task: what needs the version (``validate``, ``promote``), for the error.
+    """
+    retrained = ti.xcom_pull(task_ids=retrain_task_id) or {}
+    if not isinstance(retrained, dict) or not retrained.get("version"):
+        raise ValueError(
+            f"model {model_name!r}: task {retrain_task_id!r} returned {retrained!r} without a version; "
+            f"{task} must run after RetrainOperator (set retrain_task_id if it has another id)"
+        )
+    return retrained

@@ -1,0 +1,74 @@
+"""Who may decide, and who counts as whom (no Slack, no Airflow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.approval_policy import (
+    Allowlist,
+    ApprovalRefused,
+    Identities,
+    check_two_person_rule,
+)
+
+APPROVAL = {"id": 7, "model_name": "fraud", "required_approvals": 2}
+IDENTITIES = Identities.parse(
+    '{"alice": {"slack": ["U_ALICE"], "os": ["alice", "asmith"], "email": "Alice@Example.com"},'
+    ' "bob": {"slack": "U_BOB"}}'
+)
+
+
+def test_allowlist_accepts_listed_users_and_group_members_only() -> None:
+    allowlist = Allowlist(("U1",), "S1")
+    assert allowlist.refusal(APPROVAL, "U1") is None
+    assert allowlist.refusal(APPROVAL, "U2", {"U2"}) is None
+    assert "not an approver" in allowlist.refusal(APPROVAL, "U3", {"U2"})
+
+
+def test_allowlist_fails_closed_when_empty() -> None:
+    assert "no Slack approvers" in Allowlist().refusal(APPROVAL, "U1")
+    assert Allowlist(("",)).refusal(APPROVAL, "") is not None
+
+
+def test_a_slack_id_an_os_login_and_an_airflow_login_of_one_person_are_one_person() -> None:
+    by_slack = IDENTITIES.slack("U_ALICE")
+    by_cli = IDENTITIES.cli("asmith", display_name="Alice S.")
+    by_ui = IDENTITIES.airflow("alice")
+    assert by_slack.person == by_cli.person == by_ui.person == "alice"
+    assert by_slack.mapped and by_cli.mapped and by_ui.mapped
+    assert by_cli.details == {"os_user": "asmith", "display_name": "Alice S.", "airflow_user": "alice"}
+
+
+def test_a_slack_user_maps_by_the_email_slack_reports() -> None:
+    assert IDENTITIES.slack("U_OTHER", email="alice@example.com").person == "alice"
+    assert IDENTITIES.has_emails
+
+
+def test_unmapped_identities_count_as_themselves_and_the_display_name_never_counts() -> None:
+    assert IDENTITIES.cli("mallory", display_name="alice").person == "os:mallory"
+    assert not IDENTITIES.cli("mallory", display_name="alice").mapped
+    assert IDENTITIES.slack("U_X" + "X" * 300).person == ("U_X" + "X" * 300)[:200]
+
+
+def test_two_person_approvals_need_mapped_people_but_a_deny_always_counts() -> None:
+    with pytest.raises(ApprovalRefused, match="not mapped to an Airflow user.*approver_identities"):
+        check_two_person_rule(APPROVAL, IDENTITIES.cli("mallory"), approve=True, via="cli")
+    check_two_person_rule(APPROVAL, IDENTITIES.cli("mallory"), approve=False, via="cli")
+    check_two_person_rule({**APPROVAL, "required_approvals": 1}, IDENTITIES.cli("mallory"), approve=True, via="cli")
+    check_two_person_rule(APPROVAL, IDENTITIES.slack("U_BOB"), approve=True, via="slack")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("not json", "not JSON"),
+        ("[]", "JSON object keyed by Airflow user name"),
+        ('{"a": "U1"}', "must be an object"),
+        ('{"a": {"slack": 5}}', "'a'.slack must be a string or a list"),
+        ('{"a": {"slack": "U1"}, "b": {"slack": ["U1"]}}', "listed for both 'a' and 'b'"),
+    ],
+)
+def test_a_bad_identity_map_is_refused_naming_the_option(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says) as err:
+        Identities.parse(text)
+    assert "approver_identities" in str(err.value)

@@ -1,0 +1,58 @@
+"""EscalationNotifier: the escalation through the notifier pattern, as an operator and as a callback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
+from airflow_provider_agentic_mlops.notifications.escalation import EscalationNotifier
+from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
+from tests.doubles.airflow_task import task_context
+from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
+
+HOSTILE = "<!channel> see <https://evil.example|the MLflow report>"
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateStore:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    return StateStore(default_sqlite_url(tmp_path))
+
+
+def _context(store: StateStore) -> dict:
+    decision_id = store.record_decision("fraud", mode="llm", final_action="escalate", rationale=HOSTILE)
+    return task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+
+
+def test_the_notifier_works_as_a_callback_and_posts_the_escaped_rationale(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_x")
+    notifier(_context(store))  # how Airflow calls a callback
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert post.args["channel"] == "C_OPS"
+    assert "&lt;!channel&gt;" in post.args["text"] and "<!channel>" not in post.args["text"]
+    assert "<https://evil" not in post.args["text"]
+    assert [a["action"] for a in store.audit_trail("fraud")][0] == "escalated"
+
+
+def test_the_operator_sends_through_the_notifier(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_x"
+    )
+    result = operator.execute(_context(store))
+    assert result["posted"] and result["channel"] == "C_OPS"
+    assert len(slack_double.calls_to("chat.postMessage")) == 1
+
+
+def test_without_a_slack_connection_the_escalation_is_logged(store: StateStore, caplog) -> None:
+    result = EscalationNotifier(model_name="fraud", slack_conn_id="no_such_slack").send(_context(store))
+    assert not result["posted"] and "&lt;!channel&gt;" in caplog.text
