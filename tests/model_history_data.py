@@ -91,14 +91,11 @@ def seed_history(
             "links": {"Drift report": report_uri} if report_uri else {},
         },
     ).approval
-    allow = approvals.Allowlist(("U_ANN", "U_BOB"))
-    for user in ("U_ANN", "U_BOB"):
-        approvals.decide(
-            store, request["id"], approve=True, user=user, via="slack", reason="looks good", allowlist=allow
-        )
+    for user in ("ann", "bob"):  # two Airflow users on the approvals page: the two-person rule
+        approvals.decide(store, request["id"], approve=True, user=user, via="ui", reason="looks good")
     store.audit(
         "promoted",
-        actor="U_BOB",
+        actor="bob",
         model_name=model_name,
         subject="version:2",
         details={"previous_version": "1", "approval_id": request["id"], "dag_id": dag_id, "run_id": "r3"},

@@ -187,8 +187,8 @@ def test_the_page_shows_drift_rationale_report_links_progress_and_history(store:
     assert "/agentic-mlops/models/fraud-detector/artifact?uri=runs%3A%2Fabc%2Fdrift%2Ff%2Fdrift_report.html" in section
     assert "1 of 2 needed" in section and "ui-carol (approve via ui" in section
     history = page[page.index('id="history"') :]
-    assert f"<td>{decided}</td>" in history and "U_BOB" in history and "U_ANN" in history and "looks good" in history
-    assert "slack" in history
+    assert f"<td>{decided}</td>" in history and "bob" in history and "ann" in history and "looks good" in history
+    assert ">ui<" in history
 
 
 @pytest.mark.parametrize(
