@@ -109,7 +109,7 @@ def seed_history(
         )
     store.audit(
         "promoted",
-        actor="U_BOB",
+        actor="bob",
         model_name=model_name,
         subject="version:2",
         details={"previous_version": "1", "approval_id": request["id"], "dag_id": dag_id, "run_id": "r3"},

@@ -140,6 +140,11 @@ AGENTIC_MLOPS_COMMANDS = (
                 action="store_true",
             ),
             Arg(("--no-start",), help="Set up only; do not start Airflow", action="store_true"),
+            Arg(
+                ("--shift",),
+                help="Move the running demo's data on to a new regime (new drift) and trigger a run",
+                action="store_true",
+            ),
             Arg(("--port",), help="Port of the Airflow UI (default 8080)", type=int, default=8080),
             Arg(("--rows",), help="Rows of generated data per file (default 5000)", type=int, default=5000),
         ),

@@ -109,3 +109,39 @@ def write_demo_data(data_dir: str | Path, *, drift: bool, rows: int = 5000, seed
     generate_transactions(rows, seed=seed + 1, drift=drift).to_parquet(paths["current"], index=False)
     generate_transactions(rows, seed=seed + 2, drift=drift).to_parquet(paths["validation"], index=False)
     return paths
+
+
+SHIFT_FILE = "shift.json"
+
+
+def current_shift(data_dir: str | Path) -> int:
+    """How many shifts the demo data has been through (0: none; 1: the first drift)."""
+    import json
+
+    marker = Path(data_dir) / SHIFT_FILE
+    return int(json.loads(marker.read_text())["shift"]) if marker.exists() else 0
+
+
+def write_shift(data_dir: str | Path, shift: int, *, rows: int = 5000, seed: int = 7) -> dict[str, Path]:
+    """Write the data of shift number ``shift``: the reference is the regime of shift ``shift - 1`` (what a
+    champion retrained after that shift learned from), the current and validation data a new regime.
+
+    Regimes alternate between the two fraud patterns of :func:`generate_transactions` with fresh seeds, so
+    each shift drifts against the one before and a champion of the previous regime loses quality.
+    """
+    import json
+
+    if shift < 1:
+        raise ValueError(f"shift={shift}: shifts are numbered from 1 (the first drift)")
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: data_dir / f"{name}.parquet" for name in ("reference", "current", "validation")}
+
+    def regime(k: int, offset: int) -> pd.DataFrame:
+        return generate_transactions(rows, seed=seed + 10 * k + offset, drift=bool(k % 2))
+
+    regime(shift - 1, 0).to_parquet(paths["reference"], index=False)
+    regime(shift, 1).to_parquet(paths["current"], index=False)
+    regime(shift, 2).to_parquet(paths["validation"], index=False)
+    (data_dir / SHIFT_FILE).write_text(json.dumps({"shift": shift}))
+    return paths

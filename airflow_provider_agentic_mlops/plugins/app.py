@@ -37,6 +37,7 @@ ROUTERS: list[str] = [
     "airflow_provider_agentic_mlops.plugins.alerts",
     "airflow_provider_agentic_mlops.plugins.overview",
     "airflow_provider_agentic_mlops.plugins.reports",
+    "airflow_provider_agentic_mlops.plugins.pages",
 ]
 
 

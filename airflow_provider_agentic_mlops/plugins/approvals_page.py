@@ -18,7 +18,6 @@ DAG permissions are checked with the DAG's team, as Airflow's own routes do.
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
@@ -148,56 +147,98 @@ async def deny(request: Request, user: UserDep, approval_id: int) -> JSONRespons
     return await _decide(request, user, approval_id, False)
 
 
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Model approvals</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f2937}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e5e7eb;padding:.5rem;text-align:left;
-vertical-align:top}button{margin-right:.4rem;padding:.3rem .8rem;cursor:pointer}.ok{background:#16a34a;color:#fff}
-.no{background:#dc2626;color:#fff}#msg{margin:1rem 0;font-weight:600}small{color:#6b7280}
-</style></head><body>
-<h2>Model approvals</h2>
-<p><small>Signed in as __USER__. Pending requests of the DAGs you can see. A decision here counts exactly like a
-Slack click or <code>airflow agentic-mlops approvals approve ID</code>: the first decision wins.</small></p>
-<div id="msg"></div>
-<table><thead><tr><th>#</th><th>Model</th><th>Version</th><th>DAG run</th><th>Metrics (champion &rarr; challenger)</th>
-<th>Deadline (UTC)</th><th>Votes</th><th></th></tr></thead><tbody>__ROWS__</tbody></table>
-<script nonce="__NONCE__">
-document.addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-verb]");
-  if (button) decide(button.dataset.id, button.dataset.verb);
-});
-async function decide(id, verb) {
-  const reason = prompt(verb + " request #" + id + "? Optional reason:");
-  if (reason === null) return;
-  const r = await fetch("api/approvals/" + id + "/" + verb, {method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify({reason: reason || null})});
-  const data = await r.json().catch(() => ({}));
-  document.getElementById("msg").textContent = data.message || data.detail || ("HTTP " + r.status);
-  if (r.ok) setTimeout(() => location.reload(), 800);
-}
-</script></body></html>"""
+#: Links of a request that name an artifact: served by the plugin from MLflow, not linked raw.
+ARTIFACT_LINKS = ("Drift report", "Validation report")
 
 
-def _row(a: dict[str, Any]) -> str:
-    e = html.escape
-    v = a.get("validation") or {}
+def _round(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else str(value)
+    return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.4g}"
+
+
+def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Champion vs challenger per metric, rounded, with the change and whether it is better.
+
+    ``direction`` is ``up`` (better), ``down`` (worse) or ``""`` (equal or unknown), by the metric's
+    direction (``rmse`` lower is better; the primary metric's as validated).
+    """
+    from airflow_provider_agentic_mlops.core.validation import higher_is_better
+
+    v = validation or {}
     champ, chall = v.get("champion_metrics") or {}, v.get("challenger_metrics") or {}
-    metrics = "<br>".join(f"{e(str(m))}: {e(str(champ.get(m)))} &rarr; {e(str(chall.get(m)))}" for m in sorted(chall))
-    votes = ", ".join(f"{e(str(x['user_id']))} ({e(str(x['vote']))})" for x in a.get("votes") or []) or "-"
-    return (
-        f"<tr><td>{a['id']}</td><td>{e(a['model_name'])}</td><td>{e(a['model_version'])}</td>"
-        f"<td>{e(a['dag_id'])}<br><small>{e(a['run_id'])}</small></td><td>{metrics or '-'}</td>"
-        f"<td>{e(str(a['expires_at']))}</td><td>{votes} <small>needs {a['required_approvals']}</small></td>"
-        f'<td><button class="ok" data-id="{a["id"]}" data-verb="approve">Approve</button>'
-        f'<button class="no" data-id="{a["id"]}" data-verb="deny">Deny</button></td></tr>'
-    )
+    primary = v.get("primary_metric")
+    rows = []
+    for metric in sorted(set(champ) | set(chall), key=lambda m: (m != primary, m)):
+        old, new = champ.get(metric), chall.get(metric)
+        row = {"metric": metric, "primary": metric == primary, "champion": _round(old), "challenger": _round(new)}
+        row.update(delta="", arrow="", direction="", direction_word="")
+        if isinstance(old, (int, float)) and isinstance(new, (int, float)) and new != old:
+            delta = new - old
+            better = (delta > 0) == higher_is_better(str(metric))
+            row.update(
+                delta=("+" if delta > 0 else "-") + _round(abs(delta)),
+                arrow="\u25b2" if delta > 0 else "\u25bc",
+                direction="up" if better else "down",
+                direction_word="better" if better else "worse",
+            )
+        rows.append(row)
+    return rows
+
+
+def _drift_line(drift: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not drift:
+        return None
+    return {
+        "n_drifted": drift.get("n_drifted", "?"),
+        "n_columns": drift.get("n_columns", "?"),
+        "share": _round(drift.get("drift_share")),
+        "threshold": _round(drift.get("share_threshold")),
+        "top": [str(t.get("column")) for t in (drift.get("top_drifted") or [])[:5] if isinstance(t, dict)],
+    }
+
+
+def _link_rows(root: str, approval: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, URL) of the request's links: reports through the plugin, web pages as they are."""
+    from airflow_provider_agentic_mlops.plugins.pages import artifact_path
+
+    rows = []
+    for name, target in ((approval.get("details") or {}).get("links") or {}).items():
+        if name in ARTIFACT_LINKS:
+            rows.append((name, root + artifact_path(approval["model_name"], str(target))))
+        elif str(target).startswith(("http://", "https://", "/")):
+            rows.append((name, str(target)))
+    return rows
+
+
+def page_request(root: str, approval: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows of one pending request."""
+    details = approval.get("details") or {}
+    votes = approval.get("votes") or []
+    return {
+        **approval,
+        "validation": details.get("validation") or {},
+        "metric_rows": metric_rows(details.get("validation")),
+        "drift": _drift_line(details.get("drift")),
+        "rationale": details.get("rationale"),
+        "link_rows": _link_rows(root, approval),
+        "approve_count": sum(1 for v in votes if v.get("vote") == "approve"),
+    }
 
 
 @router.get("/approvals", response_class=HTMLResponse)
 async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
-    """The page shown in the Airflow UI (Browse > Model approvals)."""
-    pending = await list_approvals(request, user, status="pending")
-    rows = "".join(_row(a) for a in pending) or '<tr><td colspan="8">No pending approvals.</td></tr>'
-    page = _PAGE.replace("__NONCE__", request.state.csp_nonce).replace("__USER__", html.escape(user_name(user)))
-    return HTMLResponse(page.replace("__ROWS__", rows))
+    """The page shown in the Airflow UI (Browse > Model approvals): pending requests and decided ones."""
+    from airflow_provider_agentic_mlops.core.model_history import decided_approvals
+    from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
+
+    settings = settings_of(request.app)
+    root = plugin_root(request)
+
+    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        store = settings.get_store()
+        pending = [store.get_approval(r["id"]) or r for r in _visible(user, store.list_approvals(status="pending"))]
+        return [page_request(root, a) for a in pending], _visible(user, decided_approvals(store, limit=50))
+
+    pending, history = await anyio.to_thread.run_sync(load)
+    return render(request, "approvals.html", user=user_name(user), pending=pending, history=history)

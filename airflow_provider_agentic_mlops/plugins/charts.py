@@ -50,8 +50,11 @@ def sparkline(values: Sequence[float | None], *, width: int = 120, height: int =
     )
 
 
-def drift_chart(runs: Sequence[RunPoint], *, width: int = 760, height: int = 240) -> str:
-    """Drift share per run, the share threshold dashed, each run's marker coloured by its decision."""
+def drift_chart(
+    runs: Sequence[RunPoint], *, decisions_url: str = "decisions/", width: int = 760, height: int = 240
+) -> str:
+    """Drift share per run, the share threshold dashed, each run's marker coloured by its decision and
+    linking to ``decisions_url + <decision id>`` (the decision's trace page)."""
     known = [p for p in runs if p.drift_share is not None]
     if not known:
         return '<p class="muted">No drift checks recorded yet.</p>'
@@ -89,7 +92,7 @@ def drift_chart(runs: Sequence[RunPoint], *, width: int = 760, height: int = 240
         colour = ACTION_COLOURS.get(p.action, OTHER_COLOUR)
         tip = f"{_when(p)} UTC: drift share {p.drift_share:.3f}, decision {p.action} (#{p.decision_id})"
         parts.append(
-            f'<a href="decisions/{p.decision_id}"><circle class="point" data-action="{escape(p.action)}" '
+            f'<a href="{escape(decisions_url)}{p.decision_id}"><circle class="point" data-action="{escape(p.action)}" '
             f'cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}" stroke="#fff"><title>{escape(tip)}</title></circle></a>'
         )
     for i in sorted({0, len(known) - 1}):

@@ -9,6 +9,7 @@ DAG run comes from Airflow's metadata database.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request
@@ -17,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from airflow_provider_agentic_mlops.plugins import approvals_page, charts
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
-from airflow_provider_agentic_mlops.plugins.pages import render
+from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
 
 router = APIRouter(tags=["models"])
 
@@ -88,13 +89,16 @@ async def model_page(request: Request, user: UserDep, model_name: str) -> HTMLRe
     from airflow_provider_agentic_mlops.core import model_history
 
     store = settings_of(request.app).get_store()
+    root = plugin_root(request)
 
     def load() -> dict[str, Any]:
         dag_id = model_or_404(store, user, model_name)
         runs = model_history.model_runs(store, model_name)
         return {
             "dag_id": dag_id,
-            "drift_chart": charts.drift_chart(runs),
+            "drift_chart": charts.drift_chart(
+                runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
+            ),
             "heatmap": charts.heatmap_chart(model_history.column_heatmap(runs)),
             "quality_chart": charts.quality_chart(model_history.quality_series(runs)),
             "lineage": model_history.champion_lineage(store, model_name),

@@ -13,10 +13,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: Scripts the pages load (files, not inline, so a strict Content-Security-Policy can forbid inline ones).
+ASSETS = {"approvals.js": "text/javascript"}
+
+router = APIRouter(tags=["assets"])
+
+
+@router.get("/assets/{name}")
+async def asset(name: str) -> Response:
+    """A script of the pages (public: it holds no data)."""
+    if name not in ASSETS:
+        raise HTTPException(404, f"no asset {name!r}")
+    return Response((TEMPLATES / name).read_bytes(), media_type=ASSETS[name], headers={"Cache-Control": "max-age=300"})
 
 
 def _when(value: Any) -> str:
@@ -53,7 +65,7 @@ def environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.ChainableUndefined
     )
     env.filters["when"] = _when
     env.filters["pretty"] = _pretty

@@ -1,19 +1,34 @@
-"""``airflow agentic-mlops demo``: the fraud-detector loop on this machine, nothing external."""
+"""``airflow agentic-mlops demo``: the fraud-detector loop on this machine, nothing external.
+
+The demo starts ``airflow standalone`` in its own process group, triggers a run of the demo DAG once
+the DAG is parsed (a restarted demo shows the loop at once instead of waiting for ``@daily``), prints
+where to look, and on Ctrl-C / SIGTERM stops the whole group: every process it started.
+``--shift`` moves the data on to a new regime and triggers a run, for a demo that is already running.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
+DAG_ID = "agentic_mlops__fraud-detector"
+#: Seconds to wait for Airflow's API server and for the DAG to be parsed before giving up triggering.
+START_TIMEOUT = 600
 
 
 def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[str, str]:
     """Settings of the demo's ``airflow standalone``: SQLite, LocalExecutor, few workers (2 cores),
-    no example DAGs, DAGs unpaused, every UI user an admin (local demo only)."""
+    no example DAGs, DAGs unpaused, every UI user an admin (local demo only), and the API server and
+    the execution API (which task processes call) on ``port``."""
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
@@ -22,6 +37,14 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}/",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        # SQLite and four processes on a laptop: the API server can take more than the default 5 s
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+        # a busy laptop can stall the scheduler's heartbeat for minutes; do not take that for a dead
+        # scheduler (which resets and retries the running tasks) so soon
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "600",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "900",
         "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(dags_folder / "models.yaml"),
     }
 
@@ -41,36 +64,144 @@ def demo_dags_folder() -> Path:
     return configured
 
 
+def demo_cooldown_hours(dags_folder: Path) -> float:
+    """The demo model's retrain cooldown as models.yaml sets it."""
+    from airflow_provider_agentic_mlops.core.config import load_models
+
+    for spec in load_models(dags_folder / "models.yaml"):
+        if spec.dag_id == DAG_ID:
+            return float(spec.decision.cooldown_hours)
+    raise SystemExit(f"{dags_folder / 'models.yaml'} has no model for DAG {DAG_ID}; the demo needs fraud-detector")
+
+
+def airflow_shim(airflow_home: Path) -> Path:
+    """A folder with an ``airflow`` script that runs this interpreter's Airflow (``python -m airflow``).
+
+    ``airflow standalone`` starts its components as ``airflow ...`` from PATH; a virtualenv's
+    ``bin/airflow`` may name another interpreter in its shebang (a copied or moved venv), which would
+    run another installation's code. The shim, first on PATH, pins every component to this one.
+    """
+    import shlex
+
+    folder = airflow_home / ".demo-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "airflow"
+    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m airflow "$@"\n')
+    script.chmod(0o755)
+    return folder
+
+
+def _airflow(env: dict[str, str]) -> str:
+    airflow = shutil.which("airflow", path=env.get("PATH"))
+    if airflow is None:
+        sys.exit("the `airflow` command is not on PATH; activate the virtualenv where the provider is installed")
+    return airflow
+
+
+def trigger_run(env: dict[str, str], *, timeout: float = START_TIMEOUT, note: str = "demo") -> str | None:
+    """Trigger a run of the demo DAG, retrying until the DAG is parsed; the run id, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    run_id = f"manual__{note}__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            [_airflow(env), "dags", "trigger", DAG_ID, "--run-id", run_id],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            return run_id
+        time.sleep(5)
+    return None
+
+
+def _api_healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://localhost:{port}/api/v2/monitor/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def stop_group(process: subprocess.Popen[Any], *, grace: float = 20.0) -> None:
+    """Stop ``process`` and everything it started (its process group): SIGTERM, then SIGKILL."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def demo(args: argparse.Namespace) -> None:
-    from airflow_provider_agentic_mlops.demo.setup import setup_demo
+    from airflow_provider_agentic_mlops.demo.setup import inject_shift, setup_demo
     from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
 
     airflow_home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
     dags_folder = demo_dags_folder()
+    env = {**os.environ, **demo_environment(airflow_home, dags_folder, args.port)}
+    env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
+    overview = f"http://localhost:{args.port}/agentic-mlops/models"
+    if args.shift:
+        shift = inject_shift(airflow_home, rows=args.rows)
+        print(f"Injected shift #{shift}: the reference is now the previous regime, the current data a new one.")
+        run_id = trigger_run(env, timeout=60, note=f"shift{shift}")
+        print(f"Triggered {DAG_ID} run {run_id}." if run_id else "Could not trigger a run (is the demo's Airflow up?).")
+        print(f"Watch it at {overview}")
+        return
     print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")
     result = setup_demo(airflow_home, tracking_uri=default_tracking_uri(), drift=not args.no_drift, rows=args.rows)
-    print(f"  data: {Path(result['data']['reference']).parent}")
-    print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
-    print(f"  drift injected: {result['drift']}")
-    env = {**os.environ, **demo_environment(airflow_home, dags_folder, args.port)}
+    cooldown = demo_cooldown_hours(dags_folder)
     from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
 
     # Airflow 3.1 does not load provider CLI commands: the console script has the same ones
     command = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
-    approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command} approvals"
+    approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command}"
+    print(f"  data: {Path(result['data']['reference']).parent} (shift #{result['shift']})")
+    print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
     print(
-        f"\nOpen http://localhost:{args.port} : DAG agentic_mlops__fraud-detector runs (and can be triggered).\n"
-        "No LLM connection: the rules decide. No Slack connection: the approval request is printed in the\n"
-        f"wait_for_approval task log. Approve it from another terminal with:\n"
-        f"  {approve} list\n  {approve} approve <id>\n"
+        f"  retrain cooldown of the demo model: {cooldown * 60:g} minutes (models.yaml decision.cooldown_hours;\n"
+        "  production default 24 h). Within it a new drift escalates to a person instead of retraining again."
+    )
+    print(
+        f"\nOpen {overview} (Browse > Models): drift over time, decisions and their traces.\n"
+        f"DAG {DAG_ID} gets a run as soon as Airflow is up; no LLM connection: the rules decide;\n"
+        "no Slack connection: approve on Browse > Model approvals, or from another terminal:\n"
+        f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
+        f"After a promotion, inject a new shift (from another terminal) with:\n  {approve} demo --shift\n"
     )
     if args.no_start:
         return
-    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or shutil.which("airflow")
-    if airflow is None:
-        sys.exit("the `airflow` command is not on PATH; activate the virtualenv where the provider is installed")
-    # standalone starts its components as `airflow ...` from PATH: the same virtualenv's first
-    env["PATH"] = os.pathsep.join([str(Path(airflow).parent), env.get("PATH", "")])
     sys.stdout.flush()
-    os.execvpe(airflow, [airflow, "standalone"], env)
+    standalone = subprocess.Popen([_airflow(env), "standalone"], env=env, start_new_session=True)
+
+    def stop(signum: int, _frame: Any) -> None:
+        print(f"\nStopping the demo (signal {signum}): every process it started.", flush=True)
+        stop_group(standalone)
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _api_healthy(args.port) and standalone.poll() is None and time.monotonic() < deadline:
+            time.sleep(2)
+        if standalone.poll() is None:
+            run_id = trigger_run(env)
+            print(
+                f"\nTriggered {DAG_ID} run {run_id}. Overview: {overview}\n"
+                if run_id
+                else f"\nThe DAG was not parsed within {START_TIMEOUT} s; trigger it in the UI. Overview: {overview}\n",
+                flush=True,
+            )
+        standalone.wait()
+    finally:
+        stop_group(standalone)

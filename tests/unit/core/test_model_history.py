@@ -60,11 +60,11 @@ def test_lineage_lists_promotion_with_its_two_approvers_and_the_rollback(sqlite_
     lineage = model_history.champion_lineage(sqlite_store, "fraud-detector")
     assert [(e["event"], e["version"], e["from_version"], e["by"]) for e in lineage] == [
         ("rolled back to", "1", "2", "carol"),
-        ("promoted", "2", "1", "U_BOB"),
+        ("promoted", "2", "1", "bob"),
     ]
     assert lineage[0]["reason"] == "latency regression"
     assert lineage[1]["approval"]["id"] == seeded["approval_id"]
-    assert [v["user_id"] for v in lineage[1]["approval"]["votes"]] == ["U_ANN", "U_BOB"]
+    assert [v["user_id"] for v in lineage[1]["approval"]["votes"]] == ["ann", "bob"]
 
 
 def test_summary_has_champion_last_decision_and_no_pending_approval(sqlite_store: StateStore) -> None:

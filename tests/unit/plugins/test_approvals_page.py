@@ -148,6 +148,49 @@ def test_an_unknown_request_is_404(store: StateStore, permissions: dict) -> None
     assert _client(store).post("/agentic-mlops/api/approvals/999/approve", json={}).status_code == 404
 
 
+def test_metrics_are_rounded_with_their_change_and_whether_it_is_better() -> None:
+    rows = approvals_page.metric_rows(
+        {
+            "primary_metric": "roc_auc",
+            "champion_metrics": {"roc_auc": 0.45657445497828264, "rmse": 2.0, "accuracy": 0.91},
+            "challenger_metrics": {"roc_auc": 0.822458131473438, "rmse": 2.5, "accuracy": 0.91},
+        }
+    )
+    assert [r["metric"] for r in rows] == ["roc_auc", "accuracy", "rmse"]  # the primary metric first
+    auc, acc, rmse = rows
+    assert (auc["champion"], auc["challenger"], auc["delta"], auc["direction"]) == ("0.4566", "0.8225", "+0.3659", "up")
+    assert (rmse["delta"], rmse["direction_word"]) == ("+0.5", "worse")  # an error metric going up is worse
+    assert acc["delta"] == "" and acc["direction"] == ""
+
+
+def test_the_page_shows_drift_rationale_report_links_progress_and_history(store: StateStore, permissions: dict) -> None:
+    from tests.model_history_data import seed_history
+
+    decided = seed_history(store, report_uri="runs:/abc/drift/f/drift_report.html")["approval_id"]
+    pending = approvals.request(
+        store,
+        model_name="fraud-detector",
+        model_version="3",
+        dag_id="agentic_mlops__fraud-detector",
+        run_id="r9",
+        expires_at=utcnow() + timedelta(hours=1),
+        required_approvals=2,
+        details=(store.get_approval(decided) or {})["details"],
+    ).approval["id"]
+    approvals.decide(store, pending, approve=True, user="ui-carol", via="ui", reason="fine")
+    permissions[("agentic_mlops__fraud-detector", "GET")] = True
+    page = _client(store).get("/agentic-mlops/approvals").text
+    section = page[page.index(f'id="request-{pending}"') : page.index("Decided requests")]
+    assert "0.4566" in section and "0.8225" in section and "+0.3659" in section and "better" in section
+    assert "0.45657445497828264" not in section
+    assert "3 of 5 columns drifted" in section and "drift on amount and merchant_risk" in section
+    assert "/agentic-mlops/models/fraud-detector/artifact?uri=runs%3A%2Fabc%2Fdrift%2Ff%2Fdrift_report.html" in section
+    assert "1 of 2 needed" in section and "ui-carol (approve via ui" in section
+    history = page[page.index('id="history"') :]
+    assert f"<td>{decided}</td>" in history and "bob" in history and "ann" in history and "looks good" in history
+    assert ">ui<" in history
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain; application/json", "text/plain", "application/jsonx", "application/x-www-form-urlencoded"],
@@ -238,8 +281,10 @@ def test_pages_send_csp_nosniff_and_a_frame_policy_that_lets_airflow_embed_them(
     assert response.status_code == 200
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp and "default-src 'self'" in csp
-    nonce = csp.split("'nonce-", 1)[1].split("'", 1)[0]
-    assert f'<script nonce="{nonce}">' in response.text and "onclick=" not in response.text
+    assert "script-src 'self' 'nonce-" in csp
+    # no inline script at all: the buttons' script is a file from this origin
+    assert '<script src="/agentic-mlops/assets/approvals.js"' in response.text
+    assert "<script>" not in response.text and "onclick=" not in response.text
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     other = _client(store).get("/agentic-mlops/approvals").headers["Content-Security-Policy"]

@@ -76,15 +76,13 @@ def test_model_page_draws_each_run_with_its_decision_and_a_cell_per_column_and_r
     assert page.status_code == 200, page.text
     chart = re.search(r'<svg id="drift-chart".*?</svg>', page.text).group(0)
     assert re.findall(r'data-action="(\w+)"', chart) == [a for _, a in RUNS]
-    assert f'href="decisions/{seeded["decision_ids"][2]}"' in chart
+    assert f'href="/agentic-mlops/models/fraud-detector/decisions/{seeded["decision_ids"][2]}"' in chart
     heatmap = re.search(r'<svg id="drift-heatmap".*?</svg>', page.text).group(0)
     assert heatmap.count('class="cell"') == len(COLUMNS) * len(RUNS)
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     quality = re.search(r'<svg id="quality-chart".*?</svg>', page.text).group(0)
     assert quality.count('class="point"') == len(RUNS)
-    assert (
-        "rolled back to" in page.text and "latency regression" in page.text and "U_ANN (approve via slack)" in page.text
-    )
+    assert "rolled back to" in page.text and "latency regression" in page.text and "ann (approve via ui" in page.text
 
 
 def test_model_page_of_a_dag_the_user_may_not_read_is_403_and_unknown_model_404(

@@ -1,0 +1,71 @@
+"""The pages in headless Chromium against a real ``airflow api-server`` over a seeded state store:
+quick (no scheduler, no loop), so the page behaviour is checked even where the full demo is too slow."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from tests.browser.cdp import Browser
+from tests.browser.conftest import SeededServer
+from tests.model_history_data import COLUMNS, RUNS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _open(browser: Browser, server: SeededServer, path: str) -> None:
+    browser.clear_events()
+    browser.open(f"{server.url}/auth/token/login?next={quote(server.url + path, safe='')}")
+    assert browser.evaluate("location.pathname") == path
+
+
+def test_overview_and_model_page_render_their_charts_without_console_errors(
+    browser: Browser, seeded_server: SeededServer
+) -> None:
+    _open(browser, seeded_server, "/agentic-mlops/models")
+    assert browser.evaluate("document.querySelectorAll('tr.model-row').length") == 1
+    assert browser.evaluate("document.querySelectorAll('svg.sparkline circle.point').length") == len(RUNS)
+    assert browser.console_errors() == []
+    _open(browser, seeded_server, "/agentic-mlops/models/fraud-detector")
+    assert browser.evaluate("document.querySelectorAll('#drift-chart circle.point').length") == len(RUNS)
+    assert browser.evaluate("document.querySelectorAll('#drift-heatmap rect.cell').length") == len(COLUMNS) * len(RUNS)
+    assert browser.evaluate("document.querySelectorAll('#quality-chart circle.point').length") == len(RUNS)
+    assert browser.evaluate("document.getElementById('drift-chart').getBoundingClientRect().width") > 100
+    assert browser.console_errors() == []
+
+
+def test_every_link_opens_and_the_drift_report_is_served(browser: Browser, seeded_server: SeededServer) -> None:
+    for path in ("/agentic-mlops/models", "/agentic-mlops/models/fraud-detector", "/agentic-mlops/approvals"):
+        _open(browser, seeded_server, path)
+        links = browser.evaluate(
+            "[...document.querySelectorAll('a[href]')].map(a => new URL(a.getAttribute('href'), location.href).href)"
+            ".filter(h => h.startsWith(location.origin + '/agentic-mlops'))"
+        )
+        assert links, f"no links on {path}"
+        for link in links:
+            assert browser.status_of(link) == 200, f"{link} (on {path}) does not open"
+        assert browser.console_errors() == []
+    _open(browser, seeded_server, "/agentic-mlops/models/fraud-detector")
+    report = browser.evaluate("[...document.querySelectorAll('a')].find(a => a.textContent === 'drift report').href")
+    browser.open(report)
+    assert browser.evaluate("document.querySelector('h1').textContent") == "Drift report"
+
+
+def test_approve_works_from_the_page(browser: Browser, seeded_server: SeededServer) -> None:
+    pending = seeded_server.seeded["pending_id"]
+    _open(browser, seeded_server, "/agentic-mlops/approvals")
+    browser.evaluate("window.prompt = () => 'approved in the browser test'")
+    browser.evaluate(f"document.querySelector('button[data-id=\"{pending}\"][data-verb=approve]').click()")
+    import time
+
+    deadline = time.monotonic() + 60
+    while not browser.evaluate("document.getElementById('msg').textContent") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    decided = seeded_server.store().get_approval(pending)
+    assert (decided["status"], decided["decided_via"], decided["reason"]) == (
+        "approved",
+        "ui",
+        "approved in the browser test",
+    )
+    assert browser.console_errors() == []

@@ -1,0 +1,77 @@
+"""The demo command: its port, its short cooldown, new shifts, and stopping every process it started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from airflow_provider_agentic_mlops.cli.commands import demo
+from airflow_provider_agentic_mlops.demo.data import current_shift, write_shift
+from airflow_provider_agentic_mlops.demo.setup import inject_shift
+
+
+def test_another_port_moves_the_execution_api_too(tmp_path: Path) -> None:
+    env = demo.demo_environment(tmp_path, tmp_path / "dags", 8794)
+    assert env["AIRFLOW__API__PORT"] == "8794"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://localhost:8794/execution/"
+    assert env["AIRFLOW__API__BASE_URL"] == "http://localhost:8794/"
+
+
+def test_the_demo_models_cooldown_is_minutes_not_a_day(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    assert demo.demo_cooldown_hours(demo.REPO_DAGS) * 60 <= 10
+
+
+def test_each_shift_drifts_against_the_regime_before(tmp_path: Path) -> None:
+    def online_share(name: str) -> float:
+        return float((pd.read_parquet(tmp_path / f"{name}.parquet")["channel"] == "online").mean())
+
+    write_shift(tmp_path, 1, rows=2000)
+    assert current_shift(tmp_path) == 1
+    first_current = online_share("current")
+    write_shift(tmp_path, 2, rows=2000)
+    assert current_shift(tmp_path) == 2
+    # the reference of shift 2 is shift 1's regime (online fraud); the current data moved away from it
+    assert abs(online_share("reference") - first_current) < 0.05
+    assert online_share("reference") - online_share("current") > 0.2
+
+
+def test_inject_shift_counts_up_in_the_demo_home(tmp_path: Path) -> None:
+    assert inject_shift(tmp_path, rows=50) == 1
+    assert inject_shift(tmp_path, rows=50) == 2
+    assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie waits only for its parent to reap it
+        return stat.read().split()[2] != "Z"
+
+
+def test_stopping_the_demo_stops_the_processes_its_processes_started(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    code = (
+        "import subprocess, sys, time; "
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']) for _ in range(2)]; "
+        f"open({str(pids)!r}, 'w').write(' '.join(str(k.pid) for k in kids)); time.sleep(300)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    children = [int(p) for p in pids.read_text().split()]
+    assert all(_alive(p) for p in children)
+    demo.stop_group(parent, grace=10)
+    assert parent.poll() is not None
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in children)
