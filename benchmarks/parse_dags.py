@@ -49,7 +49,7 @@ MODEL = """  - name: model-{i:04d}
 """
 
 BASELINE = """
-from datetime import datetime
+from datetime import datetime, timedelta
 from airflow.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
 
@@ -57,7 +57,8 @@ for i in range({n}):
     # the same DAG arguments as the factory's DAGs; only the tasks differ (EmptyOperators)
     with DAG(dag_id=f"agentic_mlops__model-{{i:04d}}", schedule="@daily", start_date=datetime(2026, 1, 1),
              catchup=False, max_active_runs=1, tags=["agentic-mlops"],
-             default_args={{"owner": "mlops", "retries": 0}},
+             default_args={{"owner": "mlops", "retries": 0, "retry_delay": timedelta(seconds=30),
+                           "retry_exponential_backoff": True}},
              description=f"Agentic MLOps loop of model 'model-{{i:04d}}'",
              doc_md=f"Drift -> decision -> retrain -> validation -> approval -> promotion for `model-{{i:04d}}` "
                     f"(MLflow model `model-{{i:04d}}`). Generated from the models file.",

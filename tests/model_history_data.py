@@ -16,10 +16,6 @@ RUNS = [(0.0, "no_action"), (0.2, "no_action"), (0.6, "retrain"), (0.8, "escalat
 COLUMNS = ["amount", "merchant_risk", "hour", "country", "<script>alert(1)</script>"]
 
 
-# each Slack id is its own (mapped) person: a two-person request takes approvals only from mapped people
-TWO_PEOPLE = approvals.Identities.parse('{"U_ANN": {"slack": "U_ANN"}, "U_BOB": {"slack": "U_BOB"}}')
-
-
 def drift_summary(share: float, *, report_uri: str | None) -> dict[str, Any]:
     """A drift summary as DriftCheckOperator returns it: the first ``share`` of COLUMNS drifted."""
     n_drifted = round(share * len(COLUMNS))
@@ -95,18 +91,8 @@ def seed_history(
             "links": {"Drift report": report_uri} if report_uri else {},
         },
     ).approval
-    allow = approvals.Allowlist(("U_ANN", "U_BOB"))
-    for user in ("U_ANN", "U_BOB"):
-        approvals.decide(
-            store,
-            request["id"],
-            approve=True,
-            user=user,
-            via="slack",
-            reason="looks good",
-            allowlist=allow,
-            identities=TWO_PEOPLE,
-        )
+    for user in ("ann", "bob"):  # two Airflow users on the approvals page: the two-person rule
+        approvals.decide(store, request["id"], approve=True, user=user, via="ui", reason="looks good")
     store.audit(
         "promoted",
         actor="bob",

@@ -67,7 +67,7 @@ def test_basic_credentials_go_with_the_hooks_calls_and_never_into_the_environmen
     # a later, unrelated MLflow client in the same process (another task) inherits nothing
     from mlflow import MlflowClient
 
-    MlflowClient(tracking_uri=registry["url"]).get_registered_model("fraud")
+    MlflowClient(tracking_uri=registry["url"], registry_uri=registry["url"]).get_registered_model("fraud")
     assert registry["seen"][-1] is None
 
 
@@ -79,8 +79,8 @@ def test_a_password_alone_is_a_bearer_token_and_the_fluent_api_gets_it_inside_au
     from mlflow import MlflowClient
 
     with hook.authenticated():
-        MlflowClient(tracking_uri=registry["url"]).get_registered_model("fraud")
+        MlflowClient(tracking_uri=registry["url"], registry_uri=registry["url"]).get_registered_model("fraud")
     assert registry["seen"][-1] == "Bearer tok-123"
-    MlflowClient(tracking_uri=registry["url"]).get_registered_model("fraud")
+    MlflowClient(tracking_uri=registry["url"], registry_uri=registry["url"]).get_registered_model("fraud")
     assert registry["seen"][-1] is None
     assert [k for k in MLFLOW_ENV if k in os.environ] == []

@@ -394,6 +394,7 @@ def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged
     model = LogisticRegression().fit(train[["a", "b"]], train["label"])
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("labels-alone")  # not an experiment id another test left active
     with mlflow.start_run():
         mlflow.log_metrics({"accuracy": 0.97, "n_holdout": 500})
         info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
