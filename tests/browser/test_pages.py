@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         os.environ.get("AGENTIC_MLOPS_DEMO_BROWSER_TESTS") != "1",
-        reason="the full-demo browser run is opt-in (AGENTIC_MLOPS_DEMO_BROWSER_TESTS=1); see the module docstring",
+        reason="the full-demo browser run is opt-in (AGENTIC_MLOPS_DEMO_BROWSER_TESTS=1); see the comment above",
     ),
 ]
 
