@@ -50,21 +50,26 @@ def read_task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
     return str(state) if state is not None else None
 
 
-def _run_of(context: Any) -> tuple[str | None, str | None]:
+def run_of(context: Any) -> tuple[str | None, str | None]:
+    """``(dag_id, run_id)`` of the task's DAG run, from its task instance, else from the DAG run."""
     ti = context.get("ti") or context.get("task_instance")
-    return getattr(ti, "dag_id", None), getattr(ti, "run_id", None) or context.get("run_id")
+    dag_run = context.get("dag_run")
+    dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None)
+    run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None) or context.get("run_id")
+    return dag_id, run_id
 
 
 def fail_job_of_failed_task(context: Any) -> None:
     """``on_failure_callback`` of RetrainOperator: fail the running job this task's run started."""
+    from airflow_provider_agentic_mlops.core.retraining import same_run
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
     task = context["task"]
-    dag_id, run_id = _run_of(context)
+    dag_id, run_id = run_of(context)
     try:
         store = StateStoreHook(task.state_conn_id).get_store()
         job = store.inflight_job(task.model_name)
-        if job is not None and job.get("dag_id") == dag_id and job.get("run_id") == run_id:
+        if job is not None and same_run(job, dag_id, run_id):
             store.finish_job(job["id"], status="failed", error=f"task {dag_id}/{run_id}/{task.task_id} failed")
             log.warning("Marked job %s of %s failed: its task failed", job["id"], task.model_name)
     except Exception:  # a callback must not hide the task's own failure; staleness still ends the job
@@ -78,7 +83,7 @@ def cancel_approval_of_failed_task(context: Any) -> None:
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
     task = context["task"]
-    dag_id, run_id = _run_of(context)
+    dag_id, run_id = run_of(context)
     try:
         store = StateStoreHook(task.state_conn_id).get_store()
         closed = store.close_approvals_of_run(
@@ -94,4 +99,4 @@ def cancel_approval_of_failed_task(context: Any) -> None:
         log.exception("Could not cancel the approval request of %s/%s", dag_id, run_id)
 
 
-__all__ = ["cancel_approval_of_failed_task", "fail_job_of_failed_task", "read_task_state", "with_callback"]
+__all__ = ["cancel_approval_of_failed_task", "fail_job_of_failed_task", "read_task_state", "run_of", "with_callback"]

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import importlib
-import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf as airflow_conf
 from airflow.sdk import BaseOperator
 
+from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB_TAG, RetrainBudgetExceeded re-exported
+    JOB_TAG,
+    RetrainBudgetExceeded,
+    Retraining,
+    same_run,
+)
+from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, run_of, with_callback
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-#: Tag on the registered version (and the training run) that ties it to the retraining job.
-JOB_TAG = "agentic_mlops.job_id"
-CHALLENGER = "challenger"
-
-
-class RetrainBudgetExceeded(RuntimeError):
-    """The model's retrain budget or cooldown forbids a new retrain now."""
 
 
 class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
@@ -101,8 +99,6 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         if python_callable and "execution_timeout" not in kwargs:
             # training in the task is bounded by `timeout`; the task timing out fails the job too
             kwargs["execution_timeout"] = timedelta(minutes=timeout)
-        from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, with_callback
-
         kwargs["on_failure_callback"] = with_callback(kwargs.get("on_failure_callback"), fail_job_of_failed_task)
         super().__init__(**kwargs)
         if deferrable is None:  # the DAG backend can only wait deferred (Airflow 3 resumes it after a deferral)
@@ -147,15 +143,18 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         self.max_retrains = max_retrains
         self.budget_window_hours = budget_window_hours
 
-    # -- execute ----------------------------------------------------------------------------------
+    @cached_property
+    def retraining(self) -> Retraining:
+        """This model's jobs in the state store and the registry (``core/retraining.py``)."""
+        return Retraining(self.hook, self.store, self.model_name, self.registered_model)
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.hook.require_access("train", f"retraining model {self.model_name!r}")
         from airflow_provider_agentic_mlops.liveness import read_task_state
 
-        dag_id, run_id = _run_ids(context)
+        dag_id, run_id = run_of(context)
         running = self.store.inflight_job(self.model_name, task_state=read_task_state)
-        if running is not None and _same_run(running, dag_id, run_id):
+        if running is not None and same_run(running, dag_id, run_id):
             if self.trigger_dag_id and running.get("external_ref"):
                 self.log.info("Resuming the wait for job %s (training run %s)", running["id"], running["external_ref"])
                 return self._defer_on_training_run(running)
@@ -165,23 +164,24 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         if running is not None:
             return self._attach(running, context)
 
-        self._check_budget()
+        self.retraining.enforce_budget(
+            cooldown_hours=self.cooldown_hours,
+            max_retrains=self.max_retrains,
+            budget_window_hours=self.budget_window_hours,
+            subject=f"task:{self.task_id}",
+        )
         decision_id = self._decision_id(context)
+        details = {
+            "registered_model": self.registered_model,
+            "backend": "trigger_dag" if self.trigger_dag_id else "python_callable",
+            "trigger_dag_id": self.trigger_dag_id,
+            "task_id": self.task_id,
+            "timeout_minutes": self.timeout,
+            # a deferred wait on a training DAG cannot heartbeat: only its timeout applies
+            "heartbeat_timeout_minutes": None if self.trigger_dag_id else self.heartbeat_timeout,
+        }
         job, created = self.store.start_job(
-            self.model_name,
-            dag_id=dag_id,
-            run_id=run_id,
-            decision_id=decision_id,
-            kind="retrain",
-            details={
-                "registered_model": self.registered_model,
-                "backend": "trigger_dag" if self.trigger_dag_id else "python_callable",
-                "trigger_dag_id": self.trigger_dag_id,
-                "task_id": self.task_id,
-                "timeout_minutes": self.timeout,
-                # a deferred wait on a training DAG cannot heartbeat: only its timeout applies
-                "heartbeat_timeout_minutes": None if self.trigger_dag_id else self.heartbeat_timeout,
-            },
+            self.model_name, dag_id=dag_id, run_id=run_id, decision_id=decision_id, kind="retrain", details=details
         )
         if not created:
             self.log.info("Another trigger started job %s first; attaching to it", job["id"])
@@ -189,7 +189,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         self.log.info("Started retraining job %s for %s (decision %s)", job["id"], self.model_name, decision_id)
         if self.trigger_dag_id:
             self._trigger_training_dag(job)  # raises: the task runner triggers the DAG and defers
-        return self._train_in_task(job)
+        heartbeat_every = min(self.poll_interval, self.heartbeat_timeout * 60 / 3)
+        return self.retraining.train(job, self.python_callable, self.conf, heartbeat_every=heartbeat_every)
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Back from waiting on the training DAG run (ours, or the one of the job we attached to)."""
@@ -197,32 +198,13 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         run_ids = payload.get("run_ids") or []
         if len(run_ids) != 1:
             raise RuntimeError(f"unexpected trigger event for model {self.model_name!r}: {event!r}")
-        training_run_id = run_ids[0]
-        job = self._job_by_external_ref(training_run_id)
-        dag_id, run_id = _run_ids(context)
-        attached = not _same_run(job, dag_id, run_id)
-        if job["status"] != "running":
-            return self._result_of_finished(job, attached=attached)
-        state = str(payload.get(training_run_id, "")).lower()
-        if state != "success":
-            error = (
-                f"training DAG {self.trigger_dag_id!r} run {training_run_id!r} ended in state {state or 'unknown'!r}"
-            )
-            self.store.finish_job(job["id"], status="failed", error=error)
-            raise RuntimeError(f"model {self.model_name!r}: job {job['id']} failed: {error}")
-        versions = self.hook.search_versions_by_tag(self.registered_model, JOB_TAG, str(job["id"]))
-        if not versions:
-            error = (
-                f"training DAG {self.trigger_dag_id!r} run {training_run_id!r} succeeded but registered no version of "
-                f"{self.registered_model!r} tagged {JOB_TAG}={job['id']}; the training must set the tags it receives "
-                "in conf['tags'] on the version it registers"
-            )
-            self.store.finish_job(job["id"], status="failed", error=error)
-            raise RuntimeError(error)
-        version = versions[0]
-        return self._finalize(job, version=str(version.version), mlflow_run_id=version.run_id, attached=attached)
-
-    # -- backends ---------------------------------------------------------------------------------
+        training_run = run_ids[0]
+        job = self.retraining.job_of_training_run(training_run, store_name=self.state_conn_id)
+        state = str(payload.get(training_run, "")).lower()
+        attached = not same_run(job, *run_of(context))
+        return self.retraining.finish_training_run(
+            job, training_run, state, training_dag=self.trigger_dag_id, attached=attached
+        )
 
     def _trigger_training_dag(self, job: dict[str, Any]) -> None:
         from airflow_provider_agentic_mlops.version_compat import DagRunTriggerException
@@ -234,7 +216,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             "model_name": self.model_name,
             "registered_model": self.registered_model,
             "mlflow_conn_id": self.mlflow_conn_id,
-            "tags": self._tags(job),
+            "tags": self.retraining.tags(job),
         }
         self.log.info("Triggering %s run %s for job %s", self.trigger_dag_id, training_run_id, job["id"])
         raise DagRunTriggerException(
@@ -258,67 +240,17 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
 
         trigger_dag_id = (job.get("details") or {}).get("trigger_dag_id") or self.trigger_dag_id
         remaining = timedelta(minutes=self.timeout) - (utcnow() - job["started_at"])
-        self.defer(
-            trigger=DagStateTrigger(
-                dag_id=trigger_dag_id,
-                states=["success", "failed"],
-                run_ids=[job["external_ref"]],
-                execution_dates=None,
-                poll_interval=self.poll_interval,
-            ),
-            method_name="execute_complete",
-            timeout=max(remaining, timedelta(minutes=1)),
+        trigger = DagStateTrigger(
+            dag_id=trigger_dag_id,
+            states=["success", "failed"],
+            run_ids=[job["external_ref"]],
+            execution_dates=None,
+            poll_interval=self.poll_interval,
         )
-
-    def _train_in_task(self, job: dict[str, Any]) -> dict[str, Any]:
-        fn = _load_callable(self.python_callable)
-        stop = threading.Event()
-        interval = min(self.poll_interval, self.heartbeat_timeout * 60 / 3)
-
-        def beat() -> None:
-            while not stop.wait(interval):
-                try:
-                    self.store.heartbeat_job(job["id"])
-                except Exception:  # a missed beat is not fatal; staleness is judged over minutes
-                    self.log.warning("Heartbeat of job %s failed", job["id"], exc_info=True)
-
-        beater = threading.Thread(target=beat, name=f"heartbeat-job-{job['id']}", daemon=True)
-        beater.start()
-        try:
-            result = fn(
-                model_name=self.model_name,
-                registered_model=self.registered_model,
-                tracking_uri=self.hook.tracking_uri,
-                conf=dict(self.conf),
-                tags=self._tags(job),
-            )
-            if not isinstance(result, dict) or not result.get("version") or not result.get("run_id"):
-                raise ValueError(
-                    f"training callable {self.python_callable!r} returned {result!r}; it must return "
-                    '{"version": str, "run_id": str, "metrics": dict} (the training callable contract)'
-                )
-            return self._finalize(
-                job,
-                version=str(result["version"]),
-                mlflow_run_id=str(result["run_id"]),
-                attached=False,
-                metrics=result.get("metrics") or {},
-            )
-        except BaseException as err:
-            self.store.finish_job(job["id"], status="failed", error=f"{type(err).__name__}: {err}"[:4000])
-            raise
-        finally:
-            stop.set()
-            beater.join(timeout=5)
-
-    # -- attach -----------------------------------------------------------------------------------
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=max(remaining, timedelta(minutes=1)))
 
     def _attach(self, job: dict[str, Any], context: Context) -> dict[str, Any]:
         """Wait for the model's running job instead of starting a second one, and return its result."""
-        import time
-
-        from airflow_provider_agentic_mlops.core.state import utcnow
-
         self.log.info(
             "Job %s of %s is already running (DAG run %s, started %s): attaching instead of starting another",
             job["id"],
@@ -326,139 +258,18 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             job.get("run_id"),
             job.get("started_at"),
         )
-        deadline = job["started_at"] + timedelta(minutes=self.timeout)
-        while True:
-            current = self.store.get_job(job["id"]) or job
-            if current["status"] != "running":
-                return self._result_of_finished(current, attached=True)
-            if self.trigger_dag_id and current.get("external_ref"):
-                return self._defer_on_training_run(current)
-            if utcnow() >= deadline:
-                raise TimeoutError(
-                    f"model {self.model_name!r}: job {job['id']} is still running after {self.timeout:g} minutes; "
-                    "it will be marked failed once stale. Check its worker, or raise `timeout`."
-                )
-            time.sleep(self.poll_interval)
-            self.store.fail_stale_jobs(model_name=self.model_name)
-
-    def _result_of_finished(self, job: dict[str, Any], *, attached: bool) -> dict[str, Any]:
-        if job["status"] != "succeeded":
-            raise RuntimeError(
-                f"model {self.model_name!r}: retraining job {job['id']} {job['status']}: {job.get('error')}"
-            )
-        result = job.get("result") or {}
-        return {
-            "job_id": job["id"],
-            "model_name": self.model_name,
-            "registered_model": result.get("registered_model", self.registered_model),
-            "version": str(result["version"]),
-            "mlflow_run_id": result.get("mlflow_run_id"),
-            "attached": attached,
-        }
-
-    # -- helpers ----------------------------------------------------------------------------------
-
-    def _finalize(
-        self,
-        job: dict[str, Any],
-        *,
-        version: str,
-        mlflow_run_id: str | None,
-        attached: bool,
-        metrics: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Tag the version with its job, DAG run and decision, point ``challenger`` at it, close the job.
-        Idempotent: whoever gets here first (owner or attached task) does it, the rest repeat it harmlessly."""
-        self.hook.set_version_tags(self.registered_model, version, self._tags(job))
-        self.hook.set_alias(self.registered_model, CHALLENGER, version)
-        result = {
-            "registered_model": self.registered_model,
-            "version": version,
-            "mlflow_run_id": mlflow_run_id,
-            "metrics": metrics or {},
-        }
-        finished = self.store.finish_job(job["id"], status="succeeded", result=result)
-        self.log.info("%s v%s is the challenger (job %s)", self.registered_model, version, job["id"])
-        return self._result_of_finished(finished, attached=attached)
-
-    def _tags(self, job: dict[str, Any]) -> dict[str, str]:
-        tags = {
-            JOB_TAG: str(job["id"]),
-            "agentic_mlops.model_name": self.model_name,
-            "agentic_mlops.dag_id": str(job.get("dag_id") or ""),
-            "agentic_mlops.dag_run_id": str(job.get("run_id") or ""),
-        }
-        if job.get("decision_id") is not None:
-            tags["agentic_mlops.decision_id"] = str(job["decision_id"])
-        return tags
-
-    def _job_by_external_ref(self, training_run_id: str) -> dict[str, Any]:
-        for job in self.store.list_jobs(self.model_name, limit=200):
-            if job.get("external_ref") == training_run_id:
-                return job
-        raise RuntimeError(
-            f"model {self.model_name!r}: no retraining job refers to training run {training_run_id!r} in the state "
-            f"store ({self.state_conn_id!r}); was the store reset while the task was deferred?"
+        current = self.retraining.wait_for(
+            job,
+            timeout_minutes=self.timeout,
+            poll_interval=self.poll_interval,
+            until_external_ref=bool(self.trigger_dag_id),
         )
+        if current["status"] == "running":  # it has named its training DAG run: wait on that, deferred
+            return self._defer_on_training_run(current)
+        return self.retraining.result(current, attached=True)
 
     def _decision_id(self, context: Context) -> int | None:
         if not self.decision_task_id:
             return None
         value = context["ti"].xcom_pull(task_ids=self.decision_task_id, key="decision_id")
         return int(value) if value is not None else None
-
-    def _check_budget(self) -> None:
-        if self.cooldown_hours is None and self.max_retrains is None:
-            return
-        from airflow_provider_agentic_mlops.core.budget import check_store_budget
-        from airflow_provider_agentic_mlops.core.state import utcnow
-
-        check = check_store_budget(
-            self.store,
-            self.model_name,
-            now=utcnow(),
-            cooldown_hours=self.cooldown_hours or 0,
-            max_retrains=self.max_retrains if self.max_retrains is not None else 10**9,
-            budget_window_hours=self.budget_window_hours,
-        )
-        if not check.allowed:
-            self.store.audit(
-                "retrain_refused",
-                actor="agentic-mlops",
-                model_name=self.model_name,
-                subject=f"task:{self.task_id}",
-                details={"reason": check.reason},
-            )
-            raise RetrainBudgetExceeded(
-                f"model {self.model_name!r}: retrain refused, {check.reason}. Wait, or raise decision.cooldown_hours / "
-                "decision.max_retrains in models.yaml if this model really needs more retrains."
-            )
-        self.log.info("Budget: %s", check.reason)
-
-
-def _run_ids(context: Context) -> tuple[str | None, str | None]:
-    ti = context.get("ti") or context.get("task_instance")
-    dag_run = context.get("dag_run")
-    dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None)
-    run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None) or context.get("run_id")
-    return dag_id, run_id
-
-
-def _same_run(job: dict[str, Any], dag_id: str | None, run_id: str | None) -> bool:
-    return job.get("dag_id") == dag_id and job.get("run_id") == run_id
-
-
-def _load_callable(target: str | Callable[..., dict[str, Any]] | None) -> Callable[..., dict[str, Any]]:
-    if callable(target):
-        return target
-    if not isinstance(target, str) or ":" not in target:
-        raise ValueError(f"python_callable {target!r} must be 'module:function' or a callable")
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"python_callable {target!r}: cannot import module {module_name!r}: {err}") from err
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ValueError(f"python_callable {target!r}: {module_name!r} has no callable {attr!r}")
-    return fn

@@ -1,0 +1,254 @@
+"""A retraining job from start to challenger, without Airflow: the budget it must fit, the training
+callable run with a heartbeat, the wait of a second trigger on the running job, and the version it ends
+in (tagged with its job, DAG run and decision, alias ``challenger``). RetrainOperator calls it; the
+job's liveness rules are in ``core/jobs.py``, the budget rule in ``core/budget.py``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+
+log = logging.getLogger(__name__)
+
+#: Tag on the registered version (and the training run) that ties it to the retraining job.
+JOB_TAG = "agentic_mlops.job_id"
+CHALLENGER = "challenger"
+
+#: ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``.
+TrainingCallable = Callable[..., dict[str, Any]]
+
+
+class RetrainBudgetExceeded(RuntimeError):
+    """The model's retrain budget or cooldown forbids a new retrain now."""
+
+
+class ChallengerRegistry(Protocol):
+    """What retraining needs from the model registry (``MlflowRegistryHook`` provides it)."""
+
+    @property
+    def tracking_uri(self) -> str: ...
+
+    def set_alias(self, registered_model: str, alias: str, version: str) -> None: ...
+
+    def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None: ...
+
+    def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]: ...
+
+
+def same_run(job: dict[str, Any], dag_id: str | None, run_id: str | None) -> bool:
+    """Whether ``job`` was started by the DAG run ``dag_id``/``run_id``."""
+    return job.get("dag_id") == dag_id and job.get("run_id") == run_id
+
+
+def load_training_callable(target: str | TrainingCallable | None) -> TrainingCallable:
+    """The training callable named ``"module:function"`` (or ``target`` itself when it is callable)."""
+    if callable(target):
+        return target
+    if not isinstance(target, str) or ":" not in target:
+        raise ValueError(f"python_callable {target!r} must be 'module:function' or a callable")
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"python_callable {target!r}: cannot import module {module_name!r}: {err}") from err
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ValueError(f"python_callable {target!r}: {module_name!r} has no callable {attr!r}")
+    return fn
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """One model's retraining jobs, in the state store and the registry.
+
+    :param registry: the registry (with ``train`` access) that receives tags and the ``challenger`` alias.
+    :param store: the state store that holds the jobs.
+    :param model_name: the provider's model name (the state store's key).
+    :param registered_model: its name in the registry.
+    """
+
+    registry: ChallengerRegistry
+    store: StateStore
+    model_name: str
+    registered_model: str
+
+    def enforce_budget(
+        self, *, cooldown_hours: float | None, max_retrains: int | None, budget_window_hours: float, subject: str
+    ) -> None:
+        """Raise :class:`RetrainBudgetExceeded` (and audit ``retrain_refused`` for ``subject``) when the
+        cooldown or the budget forbids a new job now; None for either setting means no such limit."""
+        if cooldown_hours is None and max_retrains is None:
+            return
+        from airflow_provider_agentic_mlops.core.budget import check_store_budget
+
+        check = check_store_budget(
+            self.store,
+            self.model_name,
+            now=utcnow(),
+            cooldown_hours=cooldown_hours or 0,
+            max_retrains=max_retrains if max_retrains is not None else 10**9,
+            budget_window_hours=budget_window_hours,
+        )
+        if not check.allowed:
+            details = {"reason": check.reason}
+            self.store.audit(
+                "retrain_refused", actor="agentic-mlops", model_name=self.model_name, subject=subject, details=details
+            )
+            raise RetrainBudgetExceeded(
+                f"model {self.model_name!r}: retrain refused, {check.reason}. Wait, or raise decision.cooldown_hours / "
+                "decision.max_retrains in models.yaml if this model really needs more retrains."
+            )
+        log.info("Budget: %s", check.reason)
+
+    def tags(self, job: dict[str, Any]) -> dict[str, str]:
+        """The tags that tie a version to ``job``, its DAG run and its decision (the training sets them too)."""
+        tags = {
+            JOB_TAG: str(job["id"]),
+            "agentic_mlops.model_name": self.model_name,
+            "agentic_mlops.dag_id": str(job.get("dag_id") or ""),
+            "agentic_mlops.dag_run_id": str(job.get("run_id") or ""),
+        }
+        if job.get("decision_id") is not None:
+            tags["agentic_mlops.decision_id"] = str(job["decision_id"])
+        return tags
+
+    def result(self, job: dict[str, Any], *, attached: bool) -> dict[str, Any]:
+        """The retrain task's return value for a finished ``job``; raises when the job did not succeed.
+
+        :return: ``{"job_id", "model_name", "registered_model", "version", "mlflow_run_id", "attached"}``.
+        """
+        if job["status"] != "succeeded":
+            raise RuntimeError(
+                f"model {self.model_name!r}: retraining job {job['id']} {job['status']}: {job.get('error')}"
+            )
+        result = job.get("result") or {}
+        return {
+            "job_id": job["id"],
+            "model_name": self.model_name,
+            "registered_model": result.get("registered_model", self.registered_model),
+            "version": str(result["version"]),
+            "mlflow_run_id": result.get("mlflow_run_id"),
+            "attached": attached,
+        }
+
+    def finish(
+        self,
+        job: dict[str, Any],
+        version: str,
+        mlflow_run_id: str | None,
+        *,
+        attached: bool,
+        metrics: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Tag the version with its job, DAG run and decision, point ``challenger`` at it, close the job.
+        Idempotent: whoever gets here first (owner or attached task) does it, the rest repeat it harmlessly."""
+        self.registry.set_version_tags(self.registered_model, version, self.tags(job))
+        self.registry.set_alias(self.registered_model, CHALLENGER, version)
+        result = {
+            "registered_model": self.registered_model,
+            "version": version,
+            "mlflow_run_id": mlflow_run_id,
+            "metrics": metrics or {},
+        }
+        finished = self.store.finish_job(job["id"], status="succeeded", result=result)
+        log.info("%s v%s is the challenger (job %s)", self.registered_model, version, job["id"])
+        return self.result(finished, attached=attached)
+
+    def train(
+        self, job: dict[str, Any], target: str | TrainingCallable, conf: dict[str, Any], *, heartbeat_every: float
+    ) -> dict[str, Any]:
+        """Run the training callable ``target`` in this process, heartbeating ``job`` every ``heartbeat_every``
+        seconds; the job fails with any error of the training (the callable's, a broken contract, a timeout)."""
+        fn = load_training_callable(target)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(heartbeat_every):
+                try:
+                    self.store.heartbeat_job(job["id"])
+                except Exception:  # a missed beat is not fatal; staleness is judged over minutes
+                    log.warning("Heartbeat of job %s failed", job["id"], exc_info=True)
+
+        beater = threading.Thread(target=beat, name=f"heartbeat-job-{job['id']}", daemon=True)
+        beater.start()
+        try:
+            result = fn(
+                model_name=self.model_name,
+                registered_model=self.registered_model,
+                tracking_uri=self.registry.tracking_uri,
+                conf=dict(conf),
+                tags=self.tags(job),
+            )
+            if not isinstance(result, dict) or not result.get("version") or not result.get("run_id"):
+                raise ValueError(
+                    f"training callable {target!r} returned {result!r}; it must return "
+                    '{"version": str, "run_id": str, "metrics": dict} (the training callable contract)'
+                )
+            metrics = result.get("metrics") or {}
+            return self.finish(job, str(result["version"]), str(result["run_id"]), attached=False, metrics=metrics)
+        except BaseException as err:
+            self.store.finish_job(job["id"], status="failed", error=f"{type(err).__name__}: {err}"[:4000])
+            raise
+        finally:
+            stop.set()
+            beater.join(timeout=5)
+
+    def wait_for(
+        self, job: dict[str, Any], *, timeout_minutes: float, poll_interval: float, until_external_ref: bool = False
+    ) -> dict[str, Any]:
+        """Wait until another task's running ``job`` ends (or, with ``until_external_ref``, names its
+        training run, which the caller then waits on deferred), failing it meanwhile once stale; at most
+        ``timeout_minutes`` from its start."""
+        deadline = job["started_at"] + timedelta(minutes=timeout_minutes)
+        while True:
+            current = self.store.get_job(job["id"]) or job
+            if current["status"] != "running" or (until_external_ref and current.get("external_ref")):
+                return current
+            if utcnow() >= deadline:
+                raise TimeoutError(
+                    f"model {self.model_name!r}: job {job['id']} is still running after {timeout_minutes:g} minutes; "
+                    "it will be marked failed once stale. Check its worker, or raise `timeout`."
+                )
+            time.sleep(poll_interval)
+            self.store.fail_stale_jobs(model_name=self.model_name)
+
+    def job_of_training_run(self, training_run_id: str, *, store_name: str) -> dict[str, Any]:
+        """The job that triggered the training DAG run ``training_run_id`` (its ``external_ref``)."""
+        for job in self.store.list_jobs(self.model_name, limit=200):
+            if job.get("external_ref") == training_run_id:
+                return job
+        raise RuntimeError(
+            f"model {self.model_name!r}: no retraining job refers to training run {training_run_id!r} in the state "
+            f"store ({store_name!r}); was the store reset while the task was deferred?"
+        )
+
+    def finish_training_run(
+        self, job: dict[str, Any], training_run: str, state: str, *, training_dag: str | None, attached: bool
+    ) -> dict[str, Any]:
+        """Close ``job`` once its training DAG run ended in ``state``: on success with the version the run
+        registered (found by its tag ``agentic_mlops.job_id``), else failed."""
+        if job["status"] != "running":
+            return self.result(job, attached=attached)
+        if state != "success":
+            error = f"training DAG {training_dag!r} run {training_run!r} ended in state {state or 'unknown'!r}"
+            self.store.finish_job(job["id"], status="failed", error=error)
+            raise RuntimeError(f"model {self.model_name!r}: job {job['id']} failed: {error}")
+        versions = self.registry.search_versions_by_tag(self.registered_model, JOB_TAG, str(job["id"]))
+        if not versions:
+            error = (
+                f"training DAG {training_dag!r} run {training_run!r} succeeded but registered no version of "
+                f"{self.registered_model!r} tagged {JOB_TAG}={job['id']}; the training must set the tags it receives "
+                "in conf['tags'] on the version it registers"
+            )
+            self.store.finish_job(job["id"], status="failed", error=error)
+            raise RuntimeError(error)
+        version = versions[0]
+        return self.finish(job, str(version.version), version.run_id, attached=attached)
