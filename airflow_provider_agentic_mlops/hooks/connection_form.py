@@ -2,11 +2,9 @@
 
 Airflow 3.2+ builds the connection form from ``conn-fields`` and ``ui-field-behaviour`` in
 provider info and no longer calls hook methods. Airflow 3.1 ignores both keys and calls the hook's
-``get_connection_form_widgets()`` / ``get_ui_field_behaviour()`` (it checks the hook class's own
-``__dict__``, so each hook assigns them in its body)::
-
-    get_connection_form_widgets = classmethod(connection_form_widgets)
-    get_ui_field_behaviour = classmethod(ui_field_behaviour)
+``get_connection_form_widgets()`` / ``get_ui_field_behaviour()``; it looks for them in the hook
+class's own ``__dict__`` (not inherited), so each hook class is decorated with
+:func:`with_connection_form`, which sets them there.
 
 Both read :func:`~airflow_provider_agentic_mlops.get_provider_info.get_provider_info`, so the
 fields are declared once. wtforms and flask_appbuilder are imported only when called (3.1's API
@@ -15,7 +13,9 @@ server stands in mocks for them when FAB is not installed).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+HookClass = TypeVar("HookClass", bound=type)
 
 
 def _connection_type(conn_type: str) -> dict[str, Any]:
@@ -68,3 +68,14 @@ def ui_field_behaviour(cls: Any) -> dict[str, Any]:
     """
     behaviour = _connection_type(cls.conn_type).get("ui-field-behaviour", {})
     return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+
+def with_connection_form(cls: HookClass) -> HookClass:
+    """Class decorator: give the hook ``get_connection_form_widgets`` / ``get_ui_field_behaviour`` in its
+    own ``__dict__``, where Airflow 3.1 looks for them (3.2+ reads provider info and ignores them).
+
+    :param cls: the hook class; its ``conn_type`` must be declared in provider info.
+    """
+    cls.get_connection_form_widgets = classmethod(connection_form_widgets)  # type: ignore[attr-defined]
+    cls.get_ui_field_behaviour = classmethod(ui_field_behaviour)  # type: ignore[attr-defined]
+    return cls

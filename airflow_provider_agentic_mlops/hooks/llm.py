@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMAnswer, LLMFailure, LLMReply, ToolCall
-from airflow_provider_agentic_mlops.hooks.connection_form import connection_form_widgets, ui_field_behaviour
+from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ class _Retryable(Exception):
     """An attempt failed in a way another attempt may fix (timeout, 5xx/429, invalid answer)."""
 
 
+@with_connection_form
 class LLMHook(BaseHook):
     """Chat completions with a strict JSON-schema answer, tool calls and bounded retries.
 
@@ -47,9 +48,6 @@ class LLMHook(BaseHook):
     default_conn_name = "agentic_mlops_llm_default"
     conn_type = "agentic_mlops_llm"
     hook_name = "LLM, OpenAI-compatible (agentic MLOps)"
-    # Airflow 3.1 reads the form from these; 3.2+ from provider info (one declaration: connection_form)
-    get_connection_form_widgets = classmethod(connection_form_widgets)
-    get_ui_field_behaviour = classmethod(ui_field_behaviour)
 
     def __init__(self, llm_conn_id: str = default_conn_name) -> None:
         super().__init__()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_agentic_mlops.hooks.connection_form import connection_form_widgets, ui_field_behaviour
+from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
@@ -170,6 +170,7 @@ class _GuardedClient:
         return refuse
 
 
+@with_connection_form
 class MlflowRegistryHook(BaseHook):
     """An MLflow client for one connection.
 
@@ -189,9 +190,6 @@ class MlflowRegistryHook(BaseHook):
     default_conn_name = "agentic_mlops_mlflow_registry"
     conn_type = "agentic_mlops_mlflow"
     hook_name = "MLflow (agentic MLOps)"
-    # Airflow 3.1 reads the form from these; 3.2+ from provider info (one declaration: connection_form)
-    get_connection_form_widgets = classmethod(connection_form_widgets)
-    get_ui_field_behaviour = classmethod(ui_field_behaviour)
 
     def __init__(self, mlflow_conn_id: str = default_conn_name, access: str | None = None) -> None:
         super().__init__()

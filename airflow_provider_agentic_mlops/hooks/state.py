@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_agentic_mlops.hooks.connection_form import connection_form_widgets, ui_field_behaviour
+from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.version_compat import CONNECTION_NOT_FOUND
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ def _get_connection_or_none(conn_id: str) -> Any:
         return None
 
 
+@with_connection_form
 class StateStoreHook(BaseHook):
     """Gives operators, sensors, the CLI and the plugin the provider's state store.
 
@@ -120,9 +121,6 @@ class StateStoreHook(BaseHook):
     default_conn_name = "agentic_mlops_state_default"
     conn_type = "agentic_mlops_state"
     hook_name = "Agentic MLOps state store"
-    # Airflow 3.1 reads the form from these; 3.2+ from provider info (one declaration: connection_form)
-    get_connection_form_widgets = classmethod(connection_form_widgets)
-    get_ui_field_behaviour = classmethod(ui_field_behaviour)
 
     def __init__(self, state_conn_id: str = default_conn_name) -> None:
         super().__init__()
