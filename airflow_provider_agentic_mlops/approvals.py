@@ -401,13 +401,11 @@ def decide(
 
 
 def _get(store: StateStore, approval_id: int) -> dict[str, Any]:
-    from airflow_provider_agentic_mlops.core.state import StateStoreError
+    from airflow_provider_agentic_mlops.core.state import StateStoreError, missing_approval_message
 
     approval = store.get_approval(approval_id)
     if approval is None:
-        raise StateStoreError(
-            f"approval {approval_id} does not exist; list pending ones with `airflow agentic-mlops approvals list`"
-        )
+        raise StateStoreError(missing_approval_message(approval_id))
     return approval
 
 

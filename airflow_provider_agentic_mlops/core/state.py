@@ -168,6 +168,16 @@ class StateStore:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    def _fetch_one(self, query: sa.Select[Any]) -> dict[str, Any] | None:
+        """The first row of ``query`` as a dict, or None."""
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def _fetch_all(self, query: sa.Select[Any]) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     # -- jobs -------------------------------------------------------------------------------
 
     def start_job(
@@ -225,9 +235,7 @@ class StateStore:
 
     @retry_read
     def get_job(self, job_id: int) -> dict[str, Any] | None:
-        with self._read() as conn:
-            row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().first()
-        return dict(row) if row else None
+        return self._fetch_one(jobs.select().where(jobs.c.id == job_id))
 
     def inflight_job(self, model_name: str, *, task_state: TaskStateReader | None = None) -> dict[str, Any] | None:
         """The model's running job, after failing it if it is stale (see :meth:`fail_stale_jobs`).
@@ -242,13 +250,7 @@ class StateStore:
 
     @retry_read
     def _running_job(self, model_name: str) -> dict[str, Any] | None:
-        with self._read() as conn:
-            row = (
-                conn.execute(jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING))
-                .mappings()
-                .first()
-            )
-        return dict(row) if row else None
+        return self._fetch_one(jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING))
 
     def heartbeat_job(self, job_id: int, **fields: Any) -> None:
         """Mark the job alive; optionally update ``external_ref`` or ``details`` at the same time."""
@@ -304,11 +306,9 @@ class StateStore:
         :return: the ids of the jobs marked failed.
         """
         now = _naive_utc(now) if now else utcnow()
-        query = sa.select(jobs).where(jobs.c.status == JOB_RUNNING)
-        if model_name is not None:
-            query = query.where(jobs.c.model_name == model_name)
-        with self._read() as conn:
-            running = [dict(r) for r in conn.execute(query).mappings()]
+        running = self._fetch_all(
+            _where_given(sa.select(jobs).where(jobs.c.status == JOB_RUNNING), jobs, model_name=model_name)
+        )
         stale = [(job, why) for job in running if (why := stale_reason(job, now, task_state))]
         failed: list[int] = []
         if not stale:
@@ -342,14 +342,9 @@ class StateStore:
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         query = jobs.select().order_by(jobs.c.started_at.desc(), jobs.c.id.desc()).limit(limit)
-        if model_name is not None:
-            query = query.where(jobs.c.model_name == model_name)
         if since is not None:
             query = query.where(jobs.c.started_at >= _naive_utc(since))
-        if status is not None:
-            query = query.where(jobs.c.status == status)
-        with self._read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        return self._fetch_all(_where_given(query, jobs, model_name=model_name, status=status))
 
     @retry_read
     def last_retrain(self, model_name: str) -> dict[str, Any] | None:
@@ -360,9 +355,7 @@ class StateStore:
             .order_by(jobs.c.started_at.desc(), jobs.c.id.desc())
             .limit(1)
         )
-        with self._read() as conn:
-            row = conn.execute(query).mappings().first()
-        return dict(row) if row else None
+        return self._fetch_one(query)
 
     def count_retrains(self, model_name: str, *, since: datetime) -> int:
         """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too."""
@@ -411,17 +404,15 @@ class StateStore:
 
     @retry_read
     def get_decision(self, decision_id: int) -> dict[str, Any] | None:
-        with self._read() as conn:
-            row = conn.execute(decisions.select().where(decisions.c.id == decision_id)).mappings().first()
-        return dict(row) if row else None
+        return self._fetch_one(decisions.select().where(decisions.c.id == decision_id))
 
     @retry_read
     def list_decisions(self, model_name: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
-        query = decisions.select().order_by(decisions.c.id.desc()).limit(limit)
-        if model_name is not None:
-            query = query.where(decisions.c.model_name == model_name)
-        with self._read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        return self._fetch_all(
+            _where_given(
+                decisions.select().order_by(decisions.c.id.desc()).limit(limit), decisions, model_name=model_name
+            )
+        )
 
     @retry_read
     def tokens_used(self, model_name: str, *, since: datetime) -> int:
@@ -588,27 +579,20 @@ class StateStore:
             approvals.c.dag_id == dag_id,
             approvals.c.run_id == run_id,
         )
-        with self._read() as conn:
-            row = conn.execute(query).mappings().first()
-        return self._with_votes(dict(row)) if row else None
+        row = self._fetch_one(query)
+        return self._with_votes(row) if row else None
 
     @retry_read
     def get_approval(self, approval_id: int) -> dict[str, Any] | None:
-        with self._read() as conn:
-            row = conn.execute(approvals.select().where(approvals.c.id == approval_id)).mappings().first()
-        return self._with_votes(dict(row)) if row else None
+        row = self._fetch_one(approvals.select().where(approvals.c.id == approval_id))
+        return self._with_votes(row) if row else None
 
     @retry_read
     def list_approvals(
         self, *, status: str | None = None, model_name: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         query = approvals.select().order_by(approvals.c.id.desc()).limit(limit)
-        if status is not None:
-            query = query.where(approvals.c.status == status)
-        if model_name is not None:
-            query = query.where(approvals.c.model_name == model_name)
-        with self._read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        return self._fetch_all(_where_given(query, approvals, status=status, model_name=model_name))
 
     @retry_read
     def _with_votes(self, approval: dict[str, Any]) -> dict[str, Any]:
@@ -659,20 +643,11 @@ class StateStore:
         now = utcnow()
         vote = "approve" if approve else "deny"
         with self._write() as conn:
-            # Lock the request row (PostgreSQL; SQLite holds the write lock already) so that two
-            # different approvers counting votes at once cannot both miss the other's vote.
-            row = (
-                conn.execute(approvals.select().where(approvals.c.id == approval_id).with_for_update())
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise StateStoreError(
-                    f"approval {approval_id} does not exist; list pending ones with "
-                    "`airflow agentic-mlops approvals list`"
-                )
+            # Lock the request row so that two different approvers counting votes at once cannot both
+            # miss the other's vote.
+            row = _locked_row(conn, approvals, approval_id, missing=missing_approval_message(approval_id))
             if row["status"] != PENDING:
-                message = _already_decided_message(dict(row))
+                message = _already_decided_message(row)
                 recorded = False
             elif row["expires_at"] <= now:
                 self._expire(conn, approval_id, now)
@@ -840,19 +815,12 @@ class StateStore:
 
     @retry_read
     def find_promotion(self, approval_id: int) -> dict[str, Any] | None:
-        with self._read() as conn:
-            row = conn.execute(promotions.select().where(promotions.c.approval_id == approval_id)).mappings().first()
-        return dict(row) if row else None
+        return self._fetch_one(promotions.select().where(promotions.c.approval_id == approval_id))
 
     @retry_read
     def list_promotions(self, model_name: str | None = None, *, status: str | None = None) -> list[dict[str, Any]]:
         query = promotions.select().order_by(promotions.c.id.desc())
-        if model_name is not None:
-            query = query.where(promotions.c.model_name == model_name)
-        if status is not None:
-            query = query.where(promotions.c.status == status)
-        with self._read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        return self._fetch_all(_where_given(query, promotions, model_name=model_name, status=status))
 
     def mark_promotion_step(
         self,
@@ -866,13 +834,9 @@ class StateStore:
         transaction, so it exists exactly once whatever crashes. The promotion is ``completed`` once every
         one of ``all_steps`` is done."""
         with self._write() as conn:
-            row = (
-                conn.execute(promotions.select().where(promotions.c.id == promotion_id).with_for_update())
-                .mappings()
-                .first()
+            row = _locked_row(
+                conn, promotions, promotion_id, missing=f"promotion {promotion_id} does not exist in the state store"
             )
-            if row is None:
-                raise StateStoreError(f"promotion {promotion_id} does not exist in the state store")
             steps = list(row["steps"] or [])
             if step not in steps:
                 steps.append(step)
@@ -944,11 +908,32 @@ class StateStore:
 
     @retry_read
     def audit_trail(self, model_name: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
-        query = audit.select().order_by(audit.c.id.desc()).limit(limit)
-        if model_name is not None:
-            query = query.where(audit.c.model_name == model_name)
-        with self._read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        return self._fetch_all(
+            _where_given(audit.select().order_by(audit.c.id.desc()).limit(limit), audit, model_name=model_name)
+        )
+
+
+def missing_approval_message(approval_id: int) -> str:
+    """The error for an approval id the store does not hold, with how to find the right one."""
+    return f"approval {approval_id} does not exist; list pending ones with `airflow agentic-mlops approvals list`"
+
+
+def _where_given(query: sa.Select[Any], table: sa.Table, **equal: Any) -> sa.Select[Any]:
+    """``query`` narrowed to rows of ``table`` whose column equals each given value (None: no condition)."""
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    return query
+
+
+def _locked_row(conn: Connection, table: sa.Table, row_id: int, *, missing: str) -> dict[str, Any]:
+    """The row ``row_id`` of ``table``, locked until the transaction ends (``SELECT ... FOR UPDATE`` on
+    PostgreSQL; SQLite's write transaction holds the database lock already); StateStoreError(missing)
+    when there is none."""
+    row = conn.execute(table.select().where(table.c.id == row_id).with_for_update()).mappings().first()
+    if row is None:
+        raise StateStoreError(missing)
+    return dict(row)
 
 
 def _already_decided_message(row: dict[str, Any]) -> str:
