@@ -243,24 +243,25 @@ class RequestResult:
 def request(
     store: StateStore,
     *,
-    model_name: str,
-    model_version: str,
-    dag_id: str,
-    run_id: str,
-    expires_at: datetime,
-    report_digest: str | None = None,
-    required_approvals: int = 1,
     approvers: Iterable[str] = (),
     approver_usergroup: str | None = None,
     slack_conn_id: str | None = None,
     channel: str | None = None,
     details: dict[str, Any] | None = None,
     slack_client: WebClient | None = None,
+    **request_fields: Any,
 ) -> RequestResult:
     """Create the request (or find it on a re-run) and post its Slack message once.
 
     The message is posted only while the request has no stored message ts, so a re-run never posts a
     second request. Without a Slack client (no connection) or channel, the CLI command is logged.
+
+    :param request_fields: the request itself, as :meth:`StateStore.request_approval` takes it:
+        ``model_name``, ``model_version``, ``dag_id``, ``run_id``, ``expires_at`` and optionally
+        ``report_digest``, ``required_approvals``.
+    :param approvers: Slack user ids allowed to decide from Slack (stored in the request's details).
+    :param approver_usergroup: Slack user group whose members may decide from Slack.
+    :param slack_conn_id: the request's Slack connection; ``channel``: where its message goes.
     """
     stored_details = dict(details or {})
     stored_details.update(
@@ -269,16 +270,7 @@ def request(
         slack_conn_id=slack_conn_id,
         channel=channel,
     )
-    approval, created = store.request_approval(
-        model_name,
-        model_version,
-        dag_id=dag_id,
-        run_id=run_id,
-        expires_at=expires_at,
-        report_digest=report_digest,
-        required_approvals=required_approvals,
-        details=stored_details,
-    )
+    approval, created = store.request_approval(**request_fields, details=stored_details)
     if approval["status"] != PENDING or approval.get("slack_ts"):
         return RequestResult(approval, created, posted=False)
     if slack_client is None or not channel:
@@ -286,8 +278,8 @@ def request(
         log.warning(
             "Approval request %s for %s v%s is waiting (%s). Decide with:\n  %s\n  %s\nor on the approvals page.",
             approval["id"],
-            model_name,
-            model_version,
+            approval["model_name"],
+            approval["model_version"],
             why,
             cli_command(approval["id"]),
             cli_command(approval["id"], approve=False),
@@ -305,8 +297,8 @@ def request(
     store.set_approval_message(approval["id"], channel=response["channel"], ts=response["ts"])
     store.audit(
         "approval_posted",
-        actor=dag_id,
-        model_name=model_name,
+        actor=approval["dag_id"],
+        model_name=approval["model_name"],
         subject=f"approval:{approval['id']}",
         details={"channel": response["channel"], "ts": response["ts"]},
     )
