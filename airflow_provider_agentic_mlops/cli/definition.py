@@ -16,6 +16,11 @@ from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_c
 _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
 
+def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> ActionCommand:
+    """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily."""
+    return ActionCommand(name=name, help=help_text, func=lazy_load_command(f"{_CMD}.{func}"), args=args)
+
+
 ARG_STATE_CONN = Arg(
     ("--state-conn-id",),
     help="Connection id of the state store (default: agentic_mlops_state_default; absent: SQLite in $AIRFLOW_HOME)",
@@ -40,56 +45,56 @@ ARG_STATUS = Arg(
 ARG_MODELS_FILE = Arg(("--models-file",), help="models.yaml to read (default: [agentic_mlops] models_file)")
 
 APPROVALS_COMMANDS = (
-    ActionCommand(
-        name="list",
-        help="List approval requests",
-        func=lazy_load_command(f"{_CMD}.approvals.approvals_list"),
-        args=(ARG_STATUS, ARG_MODEL_OPT, ARG_OUTPUT, ARG_STATE_CONN),
+    _command(
+        "list",
+        "approvals.approvals_list",
+        "List approval requests",
+        (ARG_STATUS, ARG_MODEL_OPT, ARG_OUTPUT, ARG_STATE_CONN),
     ),
-    ActionCommand(
-        name="approve",
-        help="Approve a pending request (same rules as the Slack button; the first decision wins)",
-        func=lazy_load_command(f"{_CMD}.approvals.approvals_approve"),
-        args=(ARG_APPROVAL_ID, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN),
+    _command(
+        "approve",
+        "approvals.approvals_approve",
+        "Approve a pending request (same rules as the Slack button; the first decision wins)",
+        (ARG_APPROVAL_ID, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN),
     ),
-    ActionCommand(
-        name="deny",
-        help="Deny a pending request; nothing is promoted",
-        func=lazy_load_command(f"{_CMD}.approvals.approvals_deny"),
-        args=(ARG_APPROVAL_ID, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN),
+    _command(
+        "deny",
+        "approvals.approvals_deny",
+        "Deny a pending request; nothing is promoted",
+        (ARG_APPROVAL_ID, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN),
     ),
 )
 
 DECISIONS_COMMANDS = (
-    ActionCommand(
-        name="list",
-        help="List the agent's decisions, newest first",
-        func=lazy_load_command(f"{_CMD}.decisions.decisions_list"),
-        args=(ARG_MODEL_OPT, ARG_LIMIT, ARG_OUTPUT, ARG_STATE_CONN),
+    _command(
+        "list",
+        "decisions.decisions_list",
+        "List the agent's decisions, newest first",
+        (ARG_MODEL_OPT, ARG_LIMIT, ARG_OUTPUT, ARG_STATE_CONN),
     ),
-    ActionCommand(
-        name="show",
-        help="Show one decision's full trace: inputs, rules fired, prompt, answer, tokens, override",
-        func=lazy_load_command(f"{_CMD}.decisions.decisions_show"),
-        args=(Arg(("decision_id",), help="Id of the decision", type=int), ARG_OUTPUT, ARG_STATE_CONN),
+    _command(
+        "show",
+        "decisions.decisions_show",
+        "Show one decision's full trace: inputs, rules fired, prompt, answer, tokens, override",
+        (Arg(("decision_id",), help="Id of the decision", type=int), ARG_OUTPUT, ARG_STATE_CONN),
     ),
 )
 
 MODELS_COMMANDS = (
-    ActionCommand(
-        name="list",
-        help="List the configured models with their DAG, champion version, running job and last decision",
-        func=lazy_load_command(f"{_CMD}.models.models_list"),
-        args=(ARG_MODELS_FILE, ARG_OUTPUT, ARG_STATE_CONN),
+    _command(
+        "list",
+        "models.models_list",
+        "List the configured models with their DAG, champion version, running job and last decision",
+        (ARG_MODELS_FILE, ARG_OUTPUT, ARG_STATE_CONN),
     ),
 )
 
 DB_COMMANDS = (
-    ActionCommand(
-        name="migrate",
-        help="Migrate the state store's schema to the newest revision (after installing a new provider version)",
-        func=lazy_load_command(f"{_CMD}.db.db_migrate"),
-        args=(ARG_STATE_CONN,),
+    _command(
+        "migrate",
+        "db.db_migrate",
+        "Migrate the state store's schema to the newest revision (after installing a new provider version)",
+        (ARG_STATE_CONN,),
     ),
 )
 
@@ -98,11 +103,11 @@ AGENTIC_MLOPS_COMMANDS = (
     GroupCommand(name="approvals", help="Approve or deny model promotions", subcommands=APPROVALS_COMMANDS),
     GroupCommand(name="decisions", help="Inspect the agent's decisions", subcommands=DECISIONS_COMMANDS),
     GroupCommand(name="models", help="Models under the agent's care", subcommands=MODELS_COMMANDS),
-    ActionCommand(
-        name="rollback",
-        help="Restore a model's previous champion in MLflow (uses the promoting connection)",
-        func=lazy_load_command(f"{_CMD}.rollback.rollback"),
-        args=(
+    _command(
+        "rollback",
+        "rollback.rollback",
+        "Restore a model's previous champion in MLflow (uses the promoting connection)",
+        (
             Arg(("model",), help="Model name from models.yaml"),
             ARG_USER,
             ARG_REASON,
@@ -111,29 +116,29 @@ AGENTIC_MLOPS_COMMANDS = (
             ARG_STATE_CONN,
         ),
     ),
-    ActionCommand(
-        name="slack-listener",
-        help="Handle Slack button clicks over Socket Mode (no public URL needed)",
-        func=lazy_load_command(f"{_CMD}.slack_listener.slack_listener"),
-        args=(
+    _command(
+        "slack-listener",
+        "slack_listener.slack_listener",
+        "Handle Slack button clicks over Socket Mode (no public URL needed)",
+        (
             Arg(("--slack-conn-id",), help="Slack connection (bot token)", default="slack_api_default"),
             ARG_STATE_CONN,
         ),
     ),
-    ActionCommand(
-        name="init",
-        help="Write the provider's DAG file and a starter models.yaml into the DAGs folder",
-        func=lazy_load_command(f"{_CMD}.init.init"),
-        args=(
+    _command(
+        "init",
+        "init.init",
+        "Write the provider's DAG file and a starter models.yaml into the DAGs folder",
+        (
             Arg(("--dags-folder",), help="Where to write them (default: [core] dags_folder)"),
             Arg(("--force",), help="Overwrite files that differ from the packaged ones", action="store_true"),
         ),
     ),
-    ActionCommand(
-        name="demo",
-        help="Set up the fraud-detector demo in $AIRFLOW_HOME and start Airflow (airflow standalone)",
-        func=lazy_load_command(f"{_CMD}.demo.demo"),
-        args=(
+    _command(
+        "demo",
+        "demo.demo",
+        "Set up the fraud-detector demo in $AIRFLOW_HOME and start Airflow (airflow standalone)",
+        (
             Arg(
                 ("--no-drift",),
                 help="Keep current data like the reference (the run ends in no_action)",
