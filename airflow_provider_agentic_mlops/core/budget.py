@@ -121,6 +121,36 @@ def read_budget_inputs(
     )
 
 
+@dataclass(frozen=True)
+class RetrainBudget:
+    """A model's retrain limits, as RetrainOperator and ``models list`` apply them to the state store.
+
+    :param cooldown_hours: hours after the last retrain during which none starts (None or 0: no cooldown).
+    :param max_retrains: retrains allowed per ``budget_window_hours`` (None: unlimited).
+    :param budget_window_hours: the budget's sliding window.
+    """
+
+    cooldown_hours: float | None = 24
+    max_retrains: int | None = 3
+    budget_window_hours: float = 168
+
+    @property
+    def unlimited(self) -> bool:
+        """Neither a cooldown nor a budget is set: nothing to check."""
+        return self.cooldown_hours is None and self.max_retrains is None
+
+    def check(self, store: StateStore, model_name: str, *, now: datetime) -> BudgetCheck:
+        """:func:`check_store_budget` with these limits (None read as "no limit")."""
+        return check_store_budget(
+            store,
+            model_name,
+            now=now,
+            cooldown_hours=self.cooldown_hours or 0,
+            max_retrains=self.max_retrains if self.max_retrains is not None else 10**9,
+            budget_window_hours=self.budget_window_hours,
+        )
+
+
 def check_store_budget(
     store: StateStore,
     model_name: str,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from airflow_provider_agentic_mlops.core.budget import RetrainBudget
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 
 log = logging.getLogger(__name__)
@@ -80,23 +81,12 @@ class Retraining:
     model_name: str
     registered_model: str
 
-    def enforce_budget(
-        self, *, cooldown_hours: float | None, max_retrains: int | None, budget_window_hours: float, subject: str
-    ) -> None:
+    def enforce_budget(self, budget: RetrainBudget, *, subject: str) -> None:
         """Raise :class:`RetrainBudgetExceeded` (and audit ``retrain_refused`` for ``subject``) when the
-        cooldown or the budget forbids a new job now; None for either setting means no such limit."""
-        if cooldown_hours is None and max_retrains is None:
+        cooldown or the budget forbids a new job now."""
+        if budget.unlimited:
             return
-        from airflow_provider_agentic_mlops.core.budget import check_store_budget
-
-        check = check_store_budget(
-            self.store,
-            self.model_name,
-            now=utcnow(),
-            cooldown_hours=cooldown_hours or 0,
-            max_retrains=max_retrains if max_retrains is not None else 10**9,
-            budget_window_hours=budget_window_hours,
-        )
+        check = budget.check(self.store, self.model_name, now=utcnow())
         if not check.allowed:
             details = {"reason": check.reason}
             self.store.audit(

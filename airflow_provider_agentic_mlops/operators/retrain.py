@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf as airflow_conf
 from airflow.sdk import BaseOperator
 
+from airflow_provider_agentic_mlops.core.budget import RetrainBudget
 from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB_TAG, RetrainBudgetExceeded re-exported
     JOB_TAG,
     RetrainBudgetExceeded,
@@ -139,9 +140,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.deferrable = deferrable
-        self.cooldown_hours = cooldown_hours
-        self.max_retrains = max_retrains
-        self.budget_window_hours = budget_window_hours
+        self.budget = RetrainBudget(cooldown_hours, max_retrains, budget_window_hours)
 
     @cached_property
     def retraining(self) -> Retraining:
@@ -164,12 +163,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         if running is not None:
             return self._attach(running, context)
 
-        self.retraining.enforce_budget(
-            cooldown_hours=self.cooldown_hours,
-            max_retrains=self.max_retrains,
-            budget_window_hours=self.budget_window_hours,
-            subject=f"task:{self.task_id}",
-        )
+        self.retraining.enforce_budget(self.budget, subject=f"task:{self.task_id}")
         decision_id = self._decision_id(context)
         details = {
             "registered_model": self.registered_model,

@@ -30,7 +30,7 @@ def _champion_version(registered_model: str, conn_id: str) -> str | None:
 
 def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | None) -> str | None:
     """Why a retrain of ``spec`` could not start now (a running or overdue job, cooldown, budget), or None."""
-    from airflow_provider_agentic_mlops.core.budget import check_store_budget
+    from airflow_provider_agentic_mlops.core.budget import RetrainBudget
     from airflow_provider_agentic_mlops.core.jobs import job_overdue
     from airflow_provider_agentic_mlops.core.state import utcnow
 
@@ -41,14 +41,8 @@ def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | Non
             return f"{overdue}; runs escalate until it ends"
         return f"job {job['id']} running since {job['started_at']:%Y-%m-%d %H:%M} UTC (run {job.get('run_id')})"
     decision = spec.decision
-    check = check_store_budget(
-        store,
-        spec.name,
-        now=now,
-        cooldown_hours=decision.cooldown_hours,
-        max_retrains=decision.max_retrains,
-        budget_window_hours=decision.budget_window_hours,
-    )
+    budget = RetrainBudget(decision.cooldown_hours, decision.max_retrains, decision.budget_window_hours)
+    check = budget.check(store, spec.name, now=now)
     return None if check.allowed else check.reason
 
 
