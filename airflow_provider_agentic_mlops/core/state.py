@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -178,6 +178,37 @@ class StateStore:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def _insert_once(
+        self,
+        table: sa.Table,
+        row: dict[str, Any],
+        *,
+        action: str,
+        actor: str,
+        details: dict[str, Any],
+        then: Callable[[Connection, int], None] | None = None,
+    ) -> int | None:
+        """Insert ``row`` and its audit entry ``action`` (subject ``<kind>:<id>``, kind ``job``, ``approval``,
+        ``promotion``) in one transaction, with ``then(conn, id)`` inside it; None when one of the table's
+        unique constraints says the row exists already."""
+        subject = _AUDIT_SUBJECT[table.name]
+        try:
+            with self._write() as conn:
+                row_id = int(conn.execute(table.insert().values(**row)).inserted_primary_key[0])
+                self._audit(
+                    conn,
+                    action,
+                    actor=actor,
+                    model_name=row["model_name"],
+                    subject=f"{subject}:{row_id}",
+                    details=details,
+                )
+                if then is not None:
+                    then(conn, row_id)
+        except IntegrityError:
+            return None
+        return row_id
+
     # -- jobs -------------------------------------------------------------------------------
 
     def start_job(
@@ -196,39 +227,28 @@ class StateStore:
             is then returned unchanged: the caller must wait for it instead of starting another.
         """
         now = utcnow()
-        try:
-            with self._write() as conn:
-                job_id = conn.execute(
-                    jobs.insert().values(
-                        model_name=model_name,
-                        kind=kind,
-                        status=JOB_RUNNING,
-                        dag_id=dag_id,
-                        run_id=run_id,
-                        decision_id=decision_id,
-                        details=details,
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
-                ).inserted_primary_key[0]
-                self._audit(
-                    conn,
-                    "job_started",
-                    actor=dag_id or "unknown",
-                    model_name=model_name,
-                    subject=f"job:{job_id}",
-                    details={"run_id": run_id, "decision_id": decision_id},
-                )
-        except IntegrityError:
+        job_id = self._insert_once(
+            jobs,
+            {
+                "model_name": model_name,
+                "kind": kind,
+                "status": JOB_RUNNING,
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "decision_id": decision_id,
+                "details": details,
+                "started_at": now,
+                "heartbeat_at": now,
+            },
+            action="job_started",
+            actor=dag_id or "unknown",
+            details={"run_id": run_id, "decision_id": decision_id},
+        )
+        if job_id is None:  # the unique index: the model has a running job
             running = self.inflight_job(model_name)
             if running is None:  # it finished (or was stale) between our insert and this read: try once more
                 return self.start_job(
-                    model_name,
-                    dag_id=dag_id,
-                    run_id=run_id,
-                    decision_id=decision_id,
-                    kind=kind,
-                    details=details,
+                    model_name, dag_id=dag_id, run_id=run_id, decision_id=decision_id, kind=kind, details=details
                 )
             return running, False
         return self.get_job(job_id), True  # type: ignore[return-value]
@@ -443,33 +463,28 @@ class StateStore:
         """
         if required_approvals < 1:
             raise ValueError(f"required_approvals={required_approvals} must be at least 1")
-        try:
-            with self._write() as conn:
-                approval_id = conn.execute(
-                    approvals.insert().values(
-                        model_name=model_name,
-                        model_version=str(model_version),
-                        dag_id=dag_id,
-                        run_id=run_id,
-                        report_digest=report_digest,
-                        status=PENDING,
-                        required_approvals=required_approvals,
-                        requested_at=utcnow(),
-                        expires_at=_naive_utc(expires_at),
-                        details=details,
-                    )
-                ).inserted_primary_key[0]
-                self._audit(
-                    conn,
-                    "approval_requested",
-                    actor=dag_id,
-                    model_name=model_name,
-                    subject=f"approval:{approval_id}",
-                    details={"version": str(model_version), "run_id": run_id, "digest": report_digest},
-                )
-                self._supersede_others(conn, approval_id, model_name, dag_id, run_id)
-            created = True
-        except IntegrityError:
+        version = str(model_version)
+        approval_id = self._insert_once(
+            approvals,
+            {
+                "model_name": model_name,
+                "model_version": version,
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "report_digest": report_digest,
+                "status": PENDING,
+                "required_approvals": required_approvals,
+                "requested_at": utcnow(),
+                "expires_at": _naive_utc(expires_at),
+                "details": details,
+            },
+            action="approval_requested",
+            actor=dag_id,
+            details={"version": version, "run_id": run_id, "digest": report_digest},
+            then=lambda conn, new_id: self._supersede_others(conn, new_id, model_name, dag_id, run_id),
+        )
+        created = approval_id is not None
+        if not created:  # this version's request in this run exists: reopened if it was cancelled
             created = self._reopen_cancelled(
                 model_name, str(model_version), dag_id=dag_id, run_id=run_id, expires_at=_naive_utc(expires_at)
             )
@@ -780,34 +795,26 @@ class StateStore:
         :return: ``(promotion, created)``; on a re-run ``created`` is False and the promotion carries the
             values of the first attempt (previous version, start time) and the steps already done.
         """
-        now = utcnow()
-        try:
-            with self._write() as conn:
-                promotion_id = conn.execute(
-                    promotions.insert().values(
-                        approval_id=approval_id,
-                        model_name=model_name,
-                        registered_model=registered_model,
-                        version=str(version),
-                        previous_version=previous_version,
-                        dag_id=dag_id,
-                        run_id=run_id,
-                        status=PROMOTION_IN_PROGRESS,
-                        steps=[],
-                        started_at=now,
-                    )
-                ).inserted_primary_key[0]
-                self._audit(
-                    conn,
-                    "promotion_started",
-                    actor=dag_id,
-                    model_name=model_name,
-                    subject=f"promotion:{promotion_id}",
-                    details={"version": str(version), "previous_version": previous_version, "approval_id": approval_id},
-                )
-            created = True
-        except IntegrityError:
-            created = False
+        intent = {"version": str(version), "previous_version": previous_version, "approval_id": approval_id}
+        created = (
+            self._insert_once(
+                promotions,
+                {
+                    **intent,
+                    "model_name": model_name,
+                    "registered_model": registered_model,
+                    "dag_id": dag_id,
+                    "run_id": run_id,
+                    "status": PROMOTION_IN_PROGRESS,
+                    "steps": [],
+                    "started_at": utcnow(),
+                },
+                action="promotion_started",
+                actor=dag_id,
+                details=intent,
+            )
+            is not None
+        )
         promotion = self.find_promotion(approval_id)
         if promotion is None:  # pragma: no cover - the unique constraint said it exists
             raise StateStoreError(f"promotion of approval {approval_id} vanished")
@@ -911,6 +918,10 @@ class StateStore:
         return self._fetch_all(
             _where_given(audit.select().order_by(audit.c.id.desc()).limit(limit), audit, model_name=model_name)
         )
+
+
+#: The audit trail's name for a row of each table (``job:7``).
+_AUDIT_SUBJECT = {jobs.name: "job", approvals.name: "approval", promotions.name: "promotion"}
 
 
 def missing_approval_message(approval_id: int) -> str:
