@@ -522,35 +522,14 @@ class StateStore:
         """A cleared run's task asks again for the request its failure cancelled: open it again (with a new
         deadline and a new Slack message). True when reopened."""
         with self._write() as conn:
-            row = (
-                conn.execute(
-                    approvals.select()
-                    .where(
-                        approvals.c.model_name == model_name,
-                        approvals.c.model_version == model_version,
-                        approvals.c.dag_id == dag_id,
-                        approvals.c.run_id == run_id,
-                    )
-                    .with_for_update()
-                )
-                .mappings()
-                .first()
-            )
+            query = _approval_of_run(model_name, model_version, dag_id, run_id).with_for_update()
+            row = conn.execute(query).mappings().first()
             if row is None or row["status"] != CANCELLED:
                 return False
             conn.execute(
                 approvals.update()
                 .where(approvals.c.id == row["id"], approvals.c.status == CANCELLED)
-                .values(
-                    status=PENDING,
-                    expires_at=expires_at,
-                    decided_at=None,
-                    decided_by=None,
-                    decided_via=None,
-                    reason=None,
-                    slack_channel=None,
-                    slack_ts=None,
-                )
+                .values(status=PENDING, expires_at=expires_at, **_FORGOTTEN_ON_REOPEN)
             )
             self._audit(
                 conn,
@@ -588,13 +567,7 @@ class StateStore:
 
     @retry_read
     def find_approval(self, model_name: str, model_version: str, *, dag_id: str, run_id: str) -> dict[str, Any] | None:
-        query = approvals.select().where(
-            approvals.c.model_name == model_name,
-            approvals.c.model_version == str(model_version),
-            approvals.c.dag_id == dag_id,
-            approvals.c.run_id == run_id,
-        )
-        row = self._fetch_one(query)
+        row = self._fetch_one(_approval_of_run(model_name, model_version, dag_id, run_id))
         return self._with_votes(row) if row else None
 
     @retry_read
@@ -918,6 +891,20 @@ class StateStore:
         return self._fetch_all(
             _where_given(audit.select().order_by(audit.c.id.desc()).limit(limit), audit, model_name=model_name)
         )
+
+
+#: What a cancelled request forgets when its run asks again: the cancellation and its old Slack message.
+_FORGOTTEN_ON_REOPEN = dict.fromkeys(("decided_at", "decided_by", "decided_via", "reason", "slack_channel", "slack_ts"))
+
+
+def _approval_of_run(model_name: str, model_version: str, dag_id: str, run_id: str) -> sa.Select[Any]:
+    """The approval request of this model version in this DAG run (at most one: a unique constraint)."""
+    return approvals.select().where(
+        approvals.c.model_name == model_name,
+        approvals.c.model_version == str(model_version),
+        approvals.c.dag_id == dag_id,
+        approvals.c.run_id == run_id,
+    )
 
 
 #: The audit trail's name for a row of each table (``job:7``).

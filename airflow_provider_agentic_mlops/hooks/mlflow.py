@@ -6,7 +6,7 @@ import base64
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +18,7 @@ from airflow_provider_agentic_mlops.hooks.connection_form import with_connection
 from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
 
 
@@ -340,6 +341,42 @@ class MlflowRegistryHook(BaseHook):
         """Write ``text`` as an artifact of the run; returns its ``runs:/`` URI."""
         self.client().log_text(run_id, text, artifact_file)
         return f"runs:/{run_id}/{artifact_file}"
+
+    def predict_version(
+        self,
+        registered_model: str,
+        version: str,
+        frame: pd.DataFrame,
+        *,
+        columns: Callable[[list[str] | None], list[str]],
+        classification: bool,
+    ) -> tuple[Any, Any]:
+        """Load ``version`` of ``registered_model`` with this connection's credentials and predict ``frame``.
+
+        :param columns: picks the model's input columns of ``frame``, given the input names of the model's
+            signature (None when it has none).
+        :param classification: also return class probabilities, when the model gives them.
+        :return: ``(predictions, probabilities or None)``; a pyfunc model returning one column per class
+            gives the most probable class as prediction.
+        """
+        import mlflow
+
+        with self.authenticated():
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            uri = f"models:/{registered_model}/{version}"
+            info = mlflow.models.get_model_info(uri)
+            inputs = info.signature.inputs.input_names() if info.signature is not None else None
+            x = frame[columns([str(c) for c in inputs] if inputs else None)]
+            if "sklearn" in info.flavors:
+                model = mlflow.sklearn.load_model(uri)
+                proba = model.predict_proba(x) if classification and hasattr(model, "predict_proba") else None
+                return model.predict(x), proba
+            output = mlflow.pyfunc.load_model(uri).predict(x)
+        y_pred = getattr(output, "to_numpy", lambda: output)()
+        if classification and getattr(y_pred, "ndim", 1) == 2:
+            return y_pred.argmax(axis=1), y_pred
+        return y_pred, None
 
     def model_version_url(self, registered_model: str, version: str) -> str | None:
         """The version's page in the MLflow UI, when the UI is an HTTP server."""

@@ -212,41 +212,22 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         return frame
 
     def _evaluate(self, version: str, frame: pd.DataFrame, y_true: Any) -> dict[str, float]:
-        with self.hook.authenticated():  # the connection's credentials, for these MLflow calls only
-            return self._evaluate_version(version, frame, y_true)
-
-    def _evaluate_version(self, version: str, frame: pd.DataFrame, y_true: Any) -> dict[str, float]:
-        import mlflow
-
         from airflow_provider_agentic_mlops.core.validation import compute_metrics
 
-        mlflow.set_tracking_uri(self.hook.tracking_uri)
-        mlflow.set_registry_uri(self.hook.tracking_uri)
-        uri = f"models:/{self.registered_model}/{version}"
-        info = mlflow.models.get_model_info(uri)
-        features = self._features(info, frame, version)
-        x = frame[features]
-        proba = None
-        if "sklearn" in info.flavors:
-            model = mlflow.sklearn.load_model(uri)
-            y_pred = model.predict(x)
-            if self.ml_task == "classification" and hasattr(model, "predict_proba"):
-                proba = model.predict_proba(x)
-        else:
-            output = mlflow.pyfunc.load_model(uri).predict(x)
-            y_pred = getattr(output, "to_numpy", lambda: output)()
-            if self.ml_task == "classification" and getattr(y_pred, "ndim", 1) == 2:
-                proba, y_pred = y_pred, y_pred.argmax(axis=1)
+        y_pred, proba = self.hook.predict_version(
+            self.registered_model,
+            version,
+            frame,
+            columns=lambda inputs: self._features(inputs, frame, version),
+            classification=self.ml_task == "classification",
+        )
         metrics = compute_metrics(self.ml_task, list(y_true), list(y_pred), proba)  # type: ignore[arg-type]
         self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(frame), metrics)
         return metrics
 
-    def _features(self, info: Any, frame: pd.DataFrame, version: str) -> list[str]:
-        if self.feature_columns:
-            wanted = self.feature_columns
-        else:
-            inputs = info.signature.inputs.input_names() if info.signature is not None else None
-            wanted = [str(c) for c in inputs] if inputs else [c for c in frame.columns if c != self.label_column]
+    def _features(self, inputs: list[str] | None, frame: pd.DataFrame, version: str) -> list[str]:
+        """The columns to feed the model: ``feature_columns``, else its signature's inputs, else all but the label."""
+        wanted = self.feature_columns or inputs or [c for c in frame.columns if c != self.label_column]
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
             raise ValueError(
