@@ -130,9 +130,9 @@ class RetrainBudget:
     :param budget_window_hours: the budget's sliding window.
     """
 
-    cooldown_hours: float | None = 24
-    max_retrains: int | None = 3
-    budget_window_hours: float = 168
+    cooldown_hours: float | None
+    max_retrains: int | None
+    budget_window_hours: float
 
     @property
     def unlimited(self) -> bool:
