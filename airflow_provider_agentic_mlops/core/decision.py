@@ -7,7 +7,7 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    DriftCheckOperator puts in the summary (``core.evidence``), strongest evidence first:
 
    * *pipeline fault*: schema errors, missing columns, more nulls than ``max_null_share``, a type,
-     scale or unit change, most values outside the reference range, a category vocabulary
+     scale or unit change, nearly all values outside the reference range, a category vocabulary
      replaced, a column gone constant -> ``escalate``; retraining on broken data is wrong.
    * *in-flight job*: a retraining job for the model is already running -> ``no_action``. That job
      is not started twice; the DAG run that started it validates it and asks for approval, so this
@@ -15,9 +15,14 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
    * *performance drop* (measured on labelled current rows against a held-out baseline, or
-     estimated without labels), larger than ``min_performance_drop`` and than 1.96 standard
-     errors -> ``retrain``, or ``escalate`` when cooldown/budget forbid it; never ``no_action``.
-   * *performance stable* (measured) -> ``no_action`` even under feature drift; the drift is noted.
+     estimated without labels) larger than ``min_performance_drop`` by 1.96 standard errors (the
+     drop's lower 97.5 % bound is past it) -> ``retrain``, or ``escalate`` when cooldown/budget
+     forbid it; never ``no_action``.
+   * *performance stable* (measured, drop <= ``min_performance_drop``) -> ``no_action`` even under
+     feature drift; the drift is noted.
+   * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
+     class mix is stable -> ``no_action``: each class is predicted as well as before, the plain
+     accuracy and the features moved with the mix; retraining does not fix that.
    * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
      decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
      below -> ``no_action``. No rule ends the decision on the drift share before this point.
@@ -342,21 +347,41 @@ def data_quality_problems(drift: Mapping[str, Any], max_null_share: float) -> li
 
 #: z for a one-sided 97.5 % bound on the performance drop.
 DROP_Z = 1.96
-DROP, STABLE, INCONCLUSIVE = "drop", "stable", "inconclusive"
+DROP, STABLE, INCONCLUSIVE, LABEL_SHIFT = "drop", "stable", "inconclusive", "label_shift"
+#: A class mix that moved at least this far (total variation) can explain an accuracy change.
+MIN_MIX_CHANGE = 0.05
+
+
+def _drop_verdict(drop: Any, se: Any, min_drop: float) -> str | None:
+    try:
+        drop, se = float(drop), float(se or 0.0)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(drop):
+        return None
+    if drop - DROP_Z * (0.0 if math.isnan(se) else se) > min_drop:
+        return DROP
+    return STABLE if drop <= min_drop else INCONCLUSIVE
 
 
 def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) -> str | None:
-    """``drop`` (larger than ``min_drop`` and than ``DROP_Z`` standard errors), ``stable`` (no drop
-    beyond ``min_drop``), ``inconclusive`` (a larger drop the sample cannot confirm), or None (no
-    baseline to compare with)."""
+    """``drop`` (the drop's lower bound, ``drop - DROP_Z * drop_se``, is past ``min_drop``: the model is
+    hurt by more than the tolerance, beyond the sample's noise), ``stable`` (no drop beyond
+    ``min_drop``), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
+    at the reference's mix is stable), ``inconclusive`` (a larger drop the sample cannot confirm), or
+    None (no baseline to compare with)."""
     if not performance or performance.get("drop") is None:
         return None
-    drop, se = float(performance["drop"]), float(performance.get("drop_se") or 0.0)
-    if math.isnan(drop):
-        return None
-    if drop > min_drop and drop > DROP_Z * (0.0 if math.isnan(se) else se):
-        return DROP
-    return STABLE if drop <= min_drop else INCONCLUSIVE
+    verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
+    mix = performance.get("class_mix") or {}
+    mix_moved = (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE
+    if (
+        verdict in (DROP, INCONCLUSIVE)
+        and mix_moved
+        and _drop_verdict(mix.get("adjusted_drop"), mix.get("adjusted_drop_se"), min_drop) == STABLE
+    ):
+        return LABEL_SHIFT
+    return verdict
 
 
 def fault_problems(drift: Mapping[str, Any]) -> list[str]:
@@ -385,10 +410,17 @@ def _describe_performance(perf: Mapping[str, Any]) -> str:
             f"estimated accuracy ({perf.get('method')}) {perf['reference_estimate']:.3f} -> "
             f"{perf['current_estimate']:.3f} (drop {perf['drop']:+.3f} +- {perf['drop_se']:.3f}, an estimate)"
         )
-    return (
+    text = (
         f"{perf['metric']} {perf['baseline']:.3f} ({perf.get('baseline_source')}) -> {perf['current']:.3f} on "
         f"{perf.get('n_labelled')} labelled rows (drop {perf['drop']:+.3f} +- {perf['drop_se']:.3f})"
     )
+    mix = perf.get("class_mix")
+    if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
+        text += (
+            f"; the class mix moved (total variation {mix['mix_change']:.2f}); at the reference's mix the accuracy "
+            f"is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- {mix['adjusted_drop_se']:.3f})"
+        )
+    return text
 
 
 def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
@@ -468,13 +500,20 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
         retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf)}")
-    elif verdict == STABLE and perf.get("kind") == "measured":
-        g.fire("performance_stable", f"rules answer {NO_ACTION}", _describe_performance(perf))
+    elif verdict in (STABLE, LABEL_SHIFT) and perf.get("kind") == "measured":
+        g.fire(f"performance_{verdict}", f"rules answer {NO_ACTION}", _describe_performance(perf))
         g.fallback = NO_ACTION
-        g.rationale = (
-            f"Measured performance is stable: {_describe_performance(perf)}. The model is not hurt, so no "
-            f"retrain even under feature drift (noted: {drift_note})."
-        )
+        if verdict == LABEL_SHIFT:
+            g.rationale = (
+                f"Label shift: {_describe_performance(perf)}. Each class is predicted as well as before; the "
+                f"accuracy and the features moved with the class mix, which retraining does not fix, so no "
+                f"retrain (noted: {drift_note}; a person may recalibrate the decision threshold)."
+            )
+        else:
+            g.rationale = (
+                f"Measured performance is stable: {_describe_performance(perf)}. The model is not hurt, so no "
+                f"retrain even under feature drift (noted: {drift_note})."
+            )
         if severity < config.min_drift_share:
             g.forced, g.allowed = NO_ACTION, (NO_ACTION,)
             return g

@@ -1,11 +1,12 @@
 """The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
 
 * :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change, most
-  values outside the reference range, a category vocabulary replaced, a column gone constant. Each
+  values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant. Each
   fault names the column and what changed.
 * :func:`measure_performance`: the champion's metric on labelled current data against a baseline
   that is not in-sample (the metric logged at training on held-out data, or held-out reference
-  data), with the drop's standard error for the sample size.
+  data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
+  reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
   classifiers that give probabilities; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
@@ -33,8 +34,11 @@ from airflow_provider_agentic_mlops.core.metrics import compute_metrics, higher_
 #: A spread (10th-90th percentile) this many times larger or smaller than the reference's is a
 #: scale or unit change (x1000, cents -> euros), not drift.
 SCALE_RATIO = 10.0
-#: More than this share of current values outside the reference's [min, max] is a broken feed.
-OUT_OF_RANGE_SHARE = 0.5
+#: At least this share of current values outside the reference's [min, max] is a broken feed: the
+#: column no longer overlaps the reference (an offset, a wrong column, a sentinel). A genuine shift of
+#: a continuous feature moves part of its mass past the range (a uniform feature +2 std: 58%), not
+#: nearly all of it; that is drift, weighed by severity, not a fault.
+OUT_OF_RANGE_SHARE = 0.95
 #: More than this share of current rows with categories the reference never had: vocabulary replaced.
 UNSEEN_CATEGORY_SHARE = 0.5
 #: Fewer current values than this are too few to call a column constant or out of range.
@@ -106,7 +110,7 @@ def _numeric_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str
     low, high = float(ref.sorted[0]), float(ref.sorted[-1])
     if low < high:
         outside = float(np.mean((cur.values < low) | (cur.values > high)))
-        if outside > OUT_OF_RANGE_SHARE:
+        if outside >= OUT_OF_RANGE_SHARE:
             return _fault(
                 name,
                 "out_of_range",
@@ -146,6 +150,7 @@ def measure_performance(
     baseline_n: int | None = None,
     baseline_source: str = "",
     source: str = "prediction column",
+    reference_labels: Sequence[Any] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """The champion's current ``metric`` on labelled rows against a held-out ``baseline``.
@@ -161,6 +166,8 @@ def measure_performance(
     :param baseline_n: rows the baseline was measured on, for its standard error.
     :param baseline_source: where the baseline came from, said in the evidence.
     :param source: where the predictions came from (prediction column, the champion from MLflow).
+    :param reference_labels: labels of the reference rows (classification, accuracy): their class mix
+        gives ``class_mix``, the current accuracy re-weighted to it (see :func:`class_mix`).
     """
     y_true = np.asarray(y_true)
     labels, proba = split_scores(y_true, y_pred) if task == "classification" else (np.asarray(y_pred), None)
@@ -188,7 +195,48 @@ def measure_performance(
     base_se = math.sqrt(max(baseline * (1 - baseline), 0) / baseline_n) if baseline_n and metric == "accuracy" else 0.0
     drop_se = math.sqrt(se**2 + base_se**2)
     out.update(drop=drop, drop_se=drop_se)
+    if task == "classification" and metric == "accuracy" and reference_labels is not None:
+        out["class_mix"] = class_mix(y_true, labels, reference_labels, baseline=baseline, baseline_se=base_se)
     return out
+
+
+def class_mix(
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    reference_labels: Sequence[Any],
+    *,
+    baseline: float,
+    baseline_se: float,
+) -> dict[str, Any] | None:
+    """Accuracy at the reference's class mix: ``sum_c p_ref(c) * recall_current(c)``.
+
+    Under label shift (the class mix changes, each class looks as before) the per-class recalls hold
+    and the plain accuracy moves only because the mix moved; retraining does not fix that. The
+    adjusted drop (baseline minus this accuracy) says whether the model itself got worse.
+    ``mix_change`` is the total-variation distance between the two class mixes. None when a
+    reference class has no current row (its recall is unknown).
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    ref = pd.Series(np.asarray(reference_labels)).dropna().astype(str).value_counts(normalize=True)
+    cur_true, cur_pred = pd.Series(y_true).astype(str), pd.Series(y_pred).astype(str)
+    cur = cur_true.value_counts(normalize=True)
+    if ref.empty or any(c not in cur.index for c in ref.index):
+        return None
+    adjusted, var = 0.0, 0.0
+    for c, p in ref.items():
+        rows = (cur_true == c).to_numpy()
+        recall = float((cur_pred[rows] == c).mean())
+        adjusted += p * recall
+        var += p**2 * max(recall * (1 - recall), 1 / rows.sum()) / rows.sum()
+    classes = sorted(set(ref.index) | set(cur.index))
+    return {
+        "reference_mix": {c: round(float(ref.get(c, 0.0)), 4) for c in classes[:20]},
+        "current_mix": {c: round(float(cur.get(c, 0.0)), 4) for c in classes[:20]},
+        "mix_change": 0.5 * sum(abs(float(ref.get(c, 0.0)) - float(cur.get(c, 0.0))) for c in classes),
+        "adjusted_current": adjusted,
+        "adjusted_drop": baseline - adjusted,
+        "adjusted_drop_se": math.sqrt(var + baseline_se**2),
+    }
 
 
 def _standard_error(
@@ -508,6 +556,7 @@ def _performance(
             baseline_n=baseline_n,
             baseline_source=baseline_source,
             source=source,
+            reference_labels=reference[label_column].to_numpy() if label_column in reference.columns else None,
         )
         if baseline is None:
             notes.append(
@@ -516,7 +565,7 @@ def _performance(
             )
     elif usable_model and task == "classification" and hasattr(model, "predict_proba"):
         if reference_is_holdout:
-            performance = estimate_performance(
+            performance = estimate_performance(  # CBPE
                 model.predict_proba(_sample_rows(reference, features)), model.predict_proba(current[features])
             )
         else:
@@ -532,6 +581,7 @@ def _sample_rows(frame: pd.DataFrame, features: Sequence[str], rows: int = 10 * 
 __all__ = [
     "benjamini_hochberg",
     "build_evidence",
+    "class_mix",
     "detect_faults",
     "drift_severity",
     "estimate_performance",

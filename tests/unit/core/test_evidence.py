@@ -58,6 +58,18 @@ def test_values_mostly_outside_the_reference_range_are_a_fault() -> None:
     assert kind == "out_of_range" and "outside the reference range" in detail
 
 
+def test_a_genuine_shift_past_the_range_is_drift_not_a_fault() -> None:
+    # a uniform feature shifted by +2 std: 58% of its values pass the reference's maximum
+    rng = np.random.default_rng(1)
+    reference, current = (pd.DataFrame({"u": rng.uniform(0, 1, 3000)}) for _ in range(2))
+    shifted = current.assign(u=current["u"] + 2 * current["u"].std())
+    assert faults_of(reference, shifted) == {}
+    assert compute_drift(reference, shifted).columns["u"].drifted  # drift, weighed by severity
+    # shifted past the whole reference range: nothing overlaps any more, a broken feed
+    kind, detail = faults_of(reference, current.assign(u=current["u"] + 1.5))["u"]
+    assert kind == "out_of_range" and "100% of current values outside" in detail
+
+
 def test_replaced_category_vocabulary_is_a_fault() -> None:
     reference, current = frames()
     kind, detail = faults_of(reference, current.assign(country=current["country"].str.upper()))["country"]
@@ -113,6 +125,40 @@ def test_measured_drop_has_a_standard_error_that_shrinks_with_the_sample() -> No
     )
     assert out_small["drop"] == pytest.approx(0.9 - small.mean())
     assert out_large["drop_se"] < out_small["drop_se"] / 5
+
+
+def test_class_mix_adjusted_accuracy_tells_label_shift_from_a_worse_model() -> None:
+    rng = np.random.default_rng(3)
+
+    def predict(y: np.ndarray, recall: dict[int, float]) -> np.ndarray:
+        hit = rng.random(len(y)) < np.vectorize(recall.get)(y)
+        return np.where(hit, y, 1 - y)
+
+    reference_labels = rng.random(4000) < 0.5  # half positives
+    y = (rng.random(4000) < 0.85).astype(int)  # now 85% positives: label shift
+    recall = {0: 0.98, 1: 0.90}  # as on the reference: accuracy there 0.94
+    out = measure_performance(
+        "classification",
+        y,
+        predict(y, recall),
+        metric="accuracy",
+        baseline=0.94,
+        baseline_n=4000,
+        reference_labels=reference_labels.astype(int),
+    )
+    mix = out["class_mix"]
+    assert out["drop"] > 0.02  # the plain accuracy fell with the mix (0.94 -> about 0.91)
+    assert mix["mix_change"] == pytest.approx(0.35, abs=0.03)
+    assert abs(mix["adjusted_drop"]) < 2 * mix["adjusted_drop_se"]  # per class nothing changed
+    worse = measure_performance(
+        "classification",
+        y,
+        predict(y, {0: 0.8, 1: 0.8}),
+        metric="accuracy",
+        baseline=0.94,
+        reference_labels=reference_labels.astype(int),
+    )
+    assert worse["class_mix"]["adjusted_drop"] > 0.1
 
 
 def test_r2_drop_of_a_regressor() -> None:
