@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData
 from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS, NUM
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
@@ -440,31 +441,36 @@ def gather_evidence(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     summary: DriftSummary,
+    settings: DriftSettings | Mapping[str, Any] | None = None,
     *,
-    label_column: str | None = None,
-    prediction_column: str | None = None,
     model: Any = None,
-    features: Sequence[str] | None = None,
-    task: str | None = None,
-    metric: str | None = None,
     baseline: float | None = None,
     baseline_n: int | None = None,
     baseline_source: str = "",
-    reference_is_holdout: bool = False,
     notes: Sequence[str] = (),
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Everything :func:`build_evidence` needs, from the frames and (optionally) the champion.
 
-    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``features``.
-    The baseline is ``baseline`` (e.g. the metric logged for the champion on held-out data), else,
-    when ``reference_is_holdout``, the champion's metric on the labelled reference rows.
+    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``feature_columns``.
+    The baseline is ``performance_baseline`` when set, else ``baseline`` (e.g. the metric logged for
+    the champion on held-out data), else, when ``reference_is_holdout``, the champion's metric on the
+    labelled reference rows.
 
+    :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
+        label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
+        ``performance_baseline``, ``reference_is_holdout``); ``overrides`` are its fields as keywords.
     :param model: the champion (scikit-learn-like: ``predict``, maybe ``predict_proba``), or None.
-    :param features: the champion's input columns; default the checked columns without label/prediction.
-    :param reference_is_holdout: the reference rows were not used to train the champion.
+    :param baseline: the champion's metric logged on held-out data, and ``baseline_n`` its rows.
+    :param baseline_source: where ``baseline`` came from, said in the evidence.
     """
     from airflow_provider_agentic_mlops.core.metrics import infer_task
 
+    s = DriftSettings.resolve(settings, **overrides)
+    label_column, prediction_column, task = s.label_column, s.prediction_column, s.task
+    features, metric, reference_is_holdout = s.feature_columns, s.performance_metric, s.reference_is_holdout
+    if s.performance_baseline is not None:
+        baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
     notes = list(notes)
     faults = detect_faults(reference, current, summary)
     drop_cols = {label_column, prediction_column}

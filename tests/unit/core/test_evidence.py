@@ -203,7 +203,13 @@ def test_gather_evidence_predicts_with_the_champion_when_there_is_no_prediction_
     summary = compute_drift(reference, current, label_column="label")
 
     evidence = gather_evidence(
-        reference, current, summary, label_column="label", model=model, features=["a", "b"], reference_is_holdout=True
+        reference,
+        current,
+        summary,
+        label_column="label",
+        model=model,
+        feature_columns=["a", "b"],
+        reference_is_holdout=True,
     )
 
     perf = evidence["performance"]
