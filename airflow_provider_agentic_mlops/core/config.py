@@ -148,7 +148,10 @@ class DecisionConfig(_Section):
     :param max_null_share: a column with more nulls than this in current data is a pipeline fault.
     :param min_current_rows: fewer current rows than this: ``no_action``, "insufficient data".
     :param min_performance_drop: a measured or estimated drop of the performance metric larger than
-        this (and than 1.96 standard errors) is a significant drop.
+        this by 1.96 standard errors (its lower 97.5 % bound is past it) is a significant drop.
+    :param max_extrapolated_share: without a measured performance verdict, when at least this share
+        of current rows has a feature the model relies on outside the reference's range (the model
+        extrapolates), the rules retrain.
     """
 
     mode: Literal["auto", "rules", "llm"] = "auto"
@@ -158,6 +161,7 @@ class DecisionConfig(_Section):
     max_null_share: float = Field(0.5, ge=0, le=1)
     min_current_rows: int = Field(200, ge=0)
     min_performance_drop: float = Field(0.02, ge=0)
+    max_extrapolated_share: float = Field(0.2, gt=0, le=1)
     cooldown_hours: float = Field(24, ge=0)
     max_retrains: int = Field(3, ge=0)
     budget_window_hours: float = Field(168, gt=0)

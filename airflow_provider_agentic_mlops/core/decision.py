@@ -23,6 +23,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
      class mix is stable -> ``no_action``: each class is predicted as well as before, the plain
      accuracy and the features moved with the mix; retraining does not fix that.
+   * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
+     have a feature the model relies on outside the reference's range -> ``retrain`` (or
+     ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
    * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
      decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
      below -> ``no_action``. No rule ends the decision on the drift share before this point.
@@ -522,7 +525,19 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
         elif perf is None:
             g.fire("no_performance_evidence", "drift severity decides", "no labels, no estimate")
-        if severity >= config.critical_drift_share:
+        extrapolated = evidence.get("extrapolation") or {}
+        excess = extrapolated.get("excess_share", extrapolated.get("share_rows")) or 0.0
+        if excess >= config.max_extrapolated_share:
+            columns = ", ".join(
+                f"{clip(str(c), MAX_NAME_CHARS)} {v:.0%}" for c, v in (extrapolated.get("columns") or {}).items()
+            )
+            retrain_or_escalate(
+                "extrapolation",
+                f"The model extrapolates: {extrapolated['share_rows']:.0%} of current rows have a feature it relies "
+                f"on outside the reference range ({columns}; {excess:.0%} beyond chance) >= max_extrapolated_share "
+                f"{config.max_extrapolated_share}; no model has seen such inputs (noted: {drift_note})",
+            )
+        elif severity >= config.critical_drift_share:
             retrain_or_escalate(
                 "severe_drift",
                 f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}",
@@ -631,6 +646,7 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
     return {
         "faults": _scrub(evidence.get("faults") or []),
         "performance": _scrub(evidence.get("performance")),
+        "extrapolation": _scrub(evidence.get("extrapolation"), MAX_NAME_CHARS),
         "severity": {
             "weighted_share": _scrub(severity.get("weighted_share")),
             "importance_source": _scrub(severity.get("importance_source")),
@@ -710,6 +726,7 @@ def build_messages(
         "thresholds": {
             "min_current_rows": config.min_current_rows,
             "min_performance_drop": config.min_performance_drop,
+            "max_extrapolated_share": config.max_extrapolated_share,
             "min_drift_share": config.min_drift_share,
             "critical_drift_share": config.critical_drift_share,
             "cooldown_hours": config.cooldown_hours,
@@ -1071,7 +1088,11 @@ def _ask_llm(
     if answer.action in g.allowed:
         decision.action, decision.decided_by, decision.rationale = answer.action, BY_LLM, answer.rationale
         return
-    blocking = [r for r in g.fired if r.rule in ("cooldown", "retrain_budget", "performance_drop", "severe_drift")]
+    blocking = [
+        r
+        for r in g.fired
+        if r.rule in ("cooldown", "retrain_budget", "performance_drop", "severe_drift", "extrapolation")
+    ]
     reason = (
         f"LLM chose {answer.action!r}, not allowed by the guardrails (allowed: {', '.join(g.allowed)}); "
         + "; ".join(f"{r.rule}: {r.detail}" for r in blocking)

@@ -46,6 +46,8 @@ UNSEEN_CATEGORY_SHARE = 0.5
 MIN_VALUES_FOR_FAULTS = 20
 #: Effect sizes are capped here so that one absurd column does not dominate a weighted sum.
 MAX_EFFECT = 100.0
+#: Columns listed in the extrapolation evidence.
+MAX_EXTRAPOLATION_COLUMNS = 5
 #: Rows used for permutation importance and the bootstrap: enough for a ranking, cheap on 100k rows.
 SAMPLE_ROWS = 2000
 
@@ -412,6 +414,63 @@ def feature_importance(
     )
 
 
+def extrapolation(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features: Sequence[str],
+    importance: Mapping[str, float] | None = None,
+) -> dict[str, Any] | None:
+    """The share of current rows the champion must extrapolate on: a numeric feature it relies on
+    (at least the average importance; every feature without importances) outside the reference's
+    [min, max]. ``excess_share`` is that share less what unchanged data gives by chance (a small
+    reference's range is narrow: each new value falls outside it with probability 2 / (n + 1)).
+
+    No model has seen such inputs: trees predict the edge of their range, linear models extend a
+    line. It is label-free evidence of harm that drift scores miss (a +1 std shift of a bounded
+    feature leaves a third of the rows outside) and that CBPE does not see (a forest stays
+    confident past its range). None when no feature is numeric in both frames.
+    """
+    numeric = [
+        f
+        for f in features
+        if f in reference.columns
+        and f in current.columns
+        and ColumnData(reference[f]).numeric
+        and ColumnData(current[f]).numeric
+    ]
+    if not numeric or len(current) == 0:
+        return None
+    raw = {f: max(float((importance or {}).get(f, 0.0)), 0.0) if importance else 1.0 for f in numeric}
+    total = sum(raw.values())
+    if total <= 0:
+        return None
+    relied = [f for f in numeric if raw[f] / total >= 1 / len(numeric) - 1e-12]
+    outside_any = np.zeros(len(current), dtype=bool)
+    per_column: dict[str, float] = {}
+    inside_by_chance = 1.0
+    for f in relied:
+        ref = ColumnData(reference[f]).values
+        if ref is None or ref.size == 0:
+            continue
+        inside_by_chance *= 1 - 2 / (ref.size + 1)  # a new draw of the same data passes min or max
+        values = current[f].to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            outside = (values < ref.min()) | (values > ref.max())  # NaN compares False: not extrapolated
+        per_column[f] = float(outside.mean())
+        outside_any |= outside
+    top = sorted(per_column.items(), key=lambda kv: -kv[1])[:MAX_EXTRAPOLATION_COLUMNS]
+    share = float(outside_any.mean())
+    expected = 1 - inside_by_chance
+    return {
+        "share_rows": share,
+        "expected_by_chance": expected,
+        "excess_share": max(share - expected, 0.0),
+        "columns": {f: round(v, 4) for f, v in top if v > 0},
+        "features_checked": len(relied),
+        "weighted_by": "feature importance (at least the average)" if importance else "every numeric feature",
+    }
+
+
 # -- the table ------------------------------------------------------------------------------------
 
 
@@ -422,6 +481,7 @@ def build_evidence(
     performance: dict[str, Any] | None = None,
     importance: Mapping[str, float] | None = None,
     importance_source: str = "",
+    extrapolation: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The evidence table: what the rules read and the LLM sees, strongest evidence first."""
@@ -431,6 +491,7 @@ def build_evidence(
         "faults": faults,
         "performance": performance,
         "severity": severity,
+        "extrapolation": extrapolation,
         "n_current": summary.n_current,
         "n_reference": summary.n_reference,
         "notes": list(notes),
@@ -517,6 +578,7 @@ def gather_evidence(
         performance=performance,
         importance=importance,
         importance_source=importance_source,
+        extrapolation=None if faults else extrapolation(reference, current, features, importance),
         notes=notes,
     )
 
@@ -591,6 +653,7 @@ __all__ = [
     "detect_faults",
     "drift_severity",
     "estimate_performance",
+    "extrapolation",
     "feature_importance",
     "gather_evidence",
     "measure_performance",

@@ -542,3 +542,16 @@ def test_a_drop_explained_by_the_class_mix_is_label_shift_not_a_retrain():
     perf["class_mix"] = {**perf["class_mix"], "adjusted_current": 0.85, "adjusted_drop": 0.12}
     perf.update(current=0.85, drop=0.12)
     assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def test_without_a_measured_verdict_a_model_extrapolating_on_many_rows_retrains():
+    drift = with_evidence(0.125, weighted_share=0.2)  # one important feature drifted: moderate alone
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.29, "columns": {"x0": 0.29}, "features_checked": 5}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "extrapolation"
+    assert "29% of current rows" in d.rationale and "x0 29%" in d.rationale
+    drift["evidence"]["extrapolation"]["share_rows"] = 0.05  # a few rows past the range: severity decides
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "escalate"
+    # measured stable performance outranks it: the model is not hurt on those rows
+    drift["evidence"].update(performance=measured(0.9), extrapolation={"share_rows": 0.5, "columns": {}})
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "no_action"

@@ -12,6 +12,7 @@ from airflow_provider_agentic_mlops.core.evidence import (
     detect_faults,
     drift_severity,
     estimate_performance,
+    extrapolation,
     feature_importance,
     gather_evidence,
     measure_performance,
@@ -222,3 +223,25 @@ def test_a_nearly_constant_reference_column_seen_constant_is_not_a_fault() -> No
     reference, current = frames()
     reference = reference.assign(pixel=np.where(np.arange(len(reference)) % 50 == 0, 3.0, 0.0))  # 98% zeros
     assert "pixel" not in faults_of(reference, current.assign(pixel=0.0))
+
+
+def test_extrapolation_counts_rows_outside_the_range_on_features_the_model_relies_on() -> None:
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"x0": rng.uniform(0, 1, 4000), "noise": rng.uniform(0, 1, 4000)})
+    current = pd.DataFrame({"x0": rng.uniform(0, 1, 4000) + 0.29, "noise": rng.uniform(0, 1, 4000) + 0.58})
+    relied = extrapolation(reference, current, ["x0", "noise"], {"x0": 0.9, "noise": 0.1})
+    assert relied["share_rows"] == pytest.approx(0.29, abs=0.03)  # only x0 counts: noise is below average
+    assert list(relied["columns"]) == ["x0"] and relied["features_checked"] == 1
+    unweighted = extrapolation(reference, current, ["x0", "noise"])  # no importances: every numeric feature
+    assert unweighted["share_rows"] == pytest.approx(1 - 0.71 * 0.42, abs=0.03)
+    assert extrapolation(reference, reference.sample(frac=1, random_state=0), ["x0", "noise"])["share_rows"] == 0
+
+
+def test_extrapolation_by_chance_on_a_small_reference_is_not_counted_as_excess() -> None:
+    rng = np.random.default_rng(5)
+    columns = [f"f{i}" for i in range(20)]
+    reference = pd.DataFrame(rng.normal(0, 1, (100, 20)), columns=columns)  # 100 rows: narrow ranges
+    current = pd.DataFrame(rng.normal(0, 1, (2000, 20)), columns=columns)
+    out = extrapolation(reference, current, columns)
+    assert out["share_rows"] > 0.2  # a third of the rows pass some column's range by chance...
+    assert out["excess_share"] < 0.1  # ...which is what unchanged data gives
