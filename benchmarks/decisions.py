@@ -379,7 +379,27 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str) -> 
         "drift_share": summary["drift_share"],
         "rules": rules,
         "report": summary["report"]["status"],
+        "evidence": evidence_cell(summary.get("evidence") or {}),
     }
+
+
+def evidence_cell(evidence: dict[str, Any]) -> str:
+    """What the rules read, short: the performance drop +- its standard error (``est`` when
+    estimated, ``mix`` the drop at the reference's class mix), the weighted drifted share, and the
+    share of rows extrapolated beyond chance."""
+    perf, parts = evidence.get("performance") or {}, []
+    if perf.get("drop") is not None:
+        parts.append(
+            f"{'est ' if perf.get('kind') == 'estimated' else ''}drop {perf['drop']:+.3f}+-{perf['drop_se']:.3f}"
+        )
+        mix = perf.get("class_mix") or {}
+        if mix.get("mix_change", 0) >= 0.05:
+            parts.append(f"mix {mix['adjusted_drop']:+.3f}")
+    parts.append(f"sev {evidence.get('severity', {}).get('weighted_share', float('nan')):.2f}")
+    extra = evidence.get("extrapolation") or {}
+    if extra.get("excess_share"):
+        parts.append(f"extrap {extra['excess_share']:.2f}")
+    return " ".join(parts)
 
 
 # -- scores ------------------------------------------------------------------------------------------
@@ -424,7 +444,7 @@ def main() -> None:
         logging.disable(logging.WARNING)
         started = time.monotonic()
         rows = []
-        header = f"{'scenario':40} {'truth':9} {'gain':>7} {'rules':9} {'naive':9} {'share':>5}  fired"
+        header = f"{'scenario':40} {'truth':9} {'gain':>7} {'rules':9} {'naive':9} {'share':>5}  {'evidence':38} fired"
         print(header)
         print("-" * len(header))
         for index, sc in chosen:
@@ -433,7 +453,7 @@ def main() -> None:
             mark = "" if row["action"] == row["truth"] else "  <- differs"
             print(
                 f"{row['scenario']:40} {row['truth']:9} {row['gain']:+7.3f} {row['action']:9} {row['naive']:9} "
-                f"{row['drift_share']:5.2f}  {','.join(row['rules'])}{mark}",
+                f"{row['drift_share']:5.2f}  {row['evidence']:38} {','.join(row['rules'])}{mark}",
                 flush=True,
             )
         print(f"\n{len(rows)} scenarios in {time.monotonic() - started:.0f} s; change per scenario:")
