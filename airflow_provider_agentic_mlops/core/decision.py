@@ -29,6 +29,8 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
      decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
      below -> ``no_action``. No rule ends the decision on the drift share before this point.
+     Extrapolation and critical drift escalate instead of retraining when labels measured the
+     performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
 
 2. **LLM** (mode ``llm``, only when no rule already decided and the token budgets allow): a prompt
    where every data-derived string (column names, category values, alert annotations) is
@@ -525,20 +527,36 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
         elif perf is None:
             g.fire("no_performance_evidence", "drift severity decides", "no labels, no estimate")
+        unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
+
+        def act_on_drift(rule: str, why: str) -> None:
+            """Drift or extrapolation says harm: retrain, unless labels measured the performance and
+            did not confirm a drop past the tolerance; measured evidence outranks drift, so escalate."""
+            if not unconfirmed:
+                retrain_or_escalate(rule, why)
+                return
+            g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
+            g.fallback = ESCALATE
+            g.rationale = (
+                f"{why}, but the performance measured on labelled rows does not confirm a drop past "
+                f"min_performance_drop {config.min_performance_drop} ({_describe_performance(perf)}); "
+                "the rules do not retrain on drift against a measurement, a person should look."
+            )
+
         extrapolated = evidence.get("extrapolation") or {}
         excess = extrapolated.get("excess_share", extrapolated.get("share_rows")) or 0.0
         if excess >= config.max_extrapolated_share:
             columns = ", ".join(
                 f"{clip(str(c), MAX_NAME_CHARS)} {v:.0%}" for c, v in (extrapolated.get("columns") or {}).items()
             )
-            retrain_or_escalate(
+            act_on_drift(
                 "extrapolation",
                 f"The model extrapolates: {extrapolated['share_rows']:.0%} of current rows have a feature it relies "
                 f"on outside the reference range ({columns}; {excess:.0%} beyond chance) >= max_extrapolated_share "
                 f"{config.max_extrapolated_share}; no model has seen such inputs (noted: {drift_note})",
             )
         elif severity >= config.critical_drift_share:
-            retrain_or_escalate(
+            act_on_drift(
                 "severe_drift",
                 f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}",
             )

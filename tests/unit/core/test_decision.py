@@ -555,3 +555,15 @@ def test_without_a_measured_verdict_a_model_extrapolating_on_many_rows_retrains(
     # measured stable performance outranks it: the model is not hurt on those rows
     drift["evidence"].update(performance=measured(0.9), extrapolation={"share_rows": 0.5, "columns": {}})
     assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "no_action"
+
+
+def test_severe_drift_against_an_unconfirmed_measured_drop_escalates_not_retrains():
+    # labels measured 0.021 +- 0.008: a drop, but not confirmed past the 0.02 tolerance; the features
+    # moved a lot (a class-mix change moves them all): measured evidence outranks drift
+    drift = with_evidence(0.5, weighted_share=0.83, performance=measured(0.949, baseline=0.97, se=0.008))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "severe_drift"
+    assert "does not confirm a drop" in d.rationale
+    # without labels the same drift retrains (no measurement to outrank it)
+    drift = with_evidence(0.5, weighted_share=0.83)
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
