@@ -245,3 +245,17 @@ def test_extrapolation_by_chance_on_a_small_reference_is_not_counted_as_excess()
     out = extrapolation(reference, current, columns)
     assert out["share_rows"] > 0.2  # a third of the rows pass some column's range by chance...
     assert out["excess_share"] < 0.1  # ...which is what unchanged data gives
+
+
+def test_faults_on_frames_larger_than_the_fault_sample_are_still_found() -> None:
+    from airflow_provider_agentic_mlops.core.evidence import FAULT_SAMPLE_ROWS
+
+    reference, current = frames(n=FAULT_SAMPLE_ROWS + 50_000, seed=6)
+    broken = current.assign(amount=current["amount"] * 1000, age=0.0, country=current["country"].str.upper())
+    found = faults_of(reference, broken)
+    assert {c: kind for c, (kind, _) in found.items()} == {
+        "amount": "scale_change",
+        "age": "constant",
+        "country": "vocabulary_replaced",
+    }
+    assert faults_of(reference, current) == {}
