@@ -223,7 +223,8 @@ class DriftCheckOperator(BaseOperator):
     def _log_evidence(self, evidence: dict) -> None:
         perf, severity = evidence.get("performance") or {}, evidence["severity"]
         self.log.info(
-            "Evidence for %s: %d fault(s) %s; performance %s; importance-weighted drifted share %.3f (%s)",
+            "Evidence for %s: %d fault(s) %s; performance %s; importance-weighted drifted share %.3f (%s); "
+            "rows extrapolated beyond chance: %s",
             self.model_name,
             len(evidence["faults"]),
             [f"{f['column']}: {f['kind']}" for f in evidence["faults"]][:5],
@@ -231,6 +232,7 @@ class DriftCheckOperator(BaseOperator):
             or "none",
             severity["weighted_share"],
             severity["importance_source"],
+            (evidence.get("extrapolation") or {}).get("excess_share", "n/a"),
         )
 
     def _role(self, role: str) -> str:
