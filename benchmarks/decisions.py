@@ -22,7 +22,8 @@ It prints one row per scenario, the same scores for the naive rule "drift share 
 and last ``recall=<x> wasted=<y> broken_escalated=<z> healthy_escalated=<w>`` where recall is the
 share of ``retrain`` rows retrained, wasted the share of ``no_action`` rows retrained,
 broken_escalated the share of ``escalate`` rows escalated, healthy_escalated the share of
-``no_action`` rows escalated. ``--only NAME ...`` runs a subset with the full run's seeds.
+``no_action`` rows escalated. ``--only NAME ...`` runs a subset with the full run's seeds;
+``--seed N`` draws other data for the same scenarios.
 
 Champions on a flat learning curve. A "no drift" scenario whose champion was trained on too few
 rows measures as ``retrain`` (more data alone helps), which tests the training set, not the policy.
@@ -433,6 +434,9 @@ def line(s: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run only these scenario names")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="offset of every scenario's seed: other data, same scenarios (default 0)"
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.only or ()) - {s.name for s in SCENARIOS})
     if unknown:
@@ -456,7 +460,7 @@ def main() -> None:
         print(header)
         print("-" * len(header))
         for index, sc in chosen:
-            row = run_scenario(index, sc, workdir, tracking_uri)
+            row = run_scenario(index + 1000 * args.seed, sc, workdir, tracking_uri)
             rows.append(row)
             mark = "" if row["action"] == row["truth"] else "  <- differs"
             print(
