@@ -92,10 +92,15 @@ def _forest(task: str) -> Callable[[], Any]:
 
 
 def synth_classification(seed: int) -> Data:
+    """Eight features, three informative, a forest champion on 7,000 of 20,000 rows: there its
+    learning curve is flat (retraining on 2.2x the rows gains accuracy +0.004, measured over 5
+    seeds; on 2,450 of 7,000 rows it gained +0.007, close enough to the 0.01 line that noise made
+    "no change" scenarios measure as ``retrain``), and the 4,500-row windows measure a drop to
+    about +-0.006."""
     from sklearn.datasets import make_classification
 
     x, y = make_classification(
-        n_samples=7000, n_features=8, n_informative=3, n_redundant=0, shuffle=False, class_sep=1.2, random_state=seed
+        n_samples=20_000, n_features=8, n_informative=3, n_redundant=0, shuffle=False, class_sep=1.2, random_state=seed
     )
     order = np.random.default_rng(seed).permutation(len(y))  # shuffle=False groups rows by class
     x, y = x[order], y[order]
