@@ -103,12 +103,10 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
         check_drift = DriftCheckOperator(
             task_id="check_drift",
             model_name=spec.name,
-            **{
-                **drift.operator_kwargs(),
-                "reference": _resolve(drift.reference, base),
-                "current": current,
-                "champion_model_uri": drift.champion_model_uri or f"models:/{spec.mlflow_model_name}@champion",
-            },
+            reference=_resolve(drift.reference, base),
+            current=current,
+            settings=drift,  # the drift section is a DriftSettings: every parameter passed through whole
+            champion_model_uri=drift.champion_model_uri or f"models:/{spec.mlflow_model_name}@champion",
             # the report is logged to the model's monitoring run: a write, so the training connection
             mlflow_conn_id=retrain.mlflow_conn_id,
         )

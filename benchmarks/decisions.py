@@ -22,7 +22,16 @@ It prints one row per scenario, the same scores for the naive rule "drift share 
 and last ``recall=<x> wasted=<y> broken_escalated=<z> healthy_escalated=<w>`` where recall is the
 share of ``retrain`` rows retrained, wasted the share of ``no_action`` rows retrained,
 broken_escalated the share of ``escalate`` rows escalated, healthy_escalated the share of
-``no_action`` rows escalated.
+``no_action`` rows escalated. ``--only NAME ...`` runs a subset with the full run's seeds;
+``--seed N`` draws other data for the same scenarios.
+
+Champions on a flat learning curve. A "no drift" scenario whose champion was trained on too few
+rows measures as ``retrain`` (more data alone helps), which tests the training set, not the policy.
+So the champions sit where their learning curve is flat, measured by retraining on 2.2x the rows
+over 4 seeds: Friedman #1 (the ``reg-`` scenarios but the linear ones) uses gradient boosting on
+7,000 of 20,000 rows (+0.003 R^2; the former random forest on 2,450 of 7,000 rows gained +0.024),
+and ``digits-no-drift`` an SVC (gamma 0.001) on 60% of the 1,797 rows (+0.002 accuracy; the forest
+on 35% gained +0.020). The truth rule itself is unchanged.
 """
 
 from __future__ import annotations
@@ -43,9 +52,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # gradient boosting: one thread, as the forests (n_jobs=1)
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the table, not the task logs
 
 MIN_GAIN = 0.01  # a retrained model must beat the champion by this much for "retrain" to be right
 LABEL = "label"
+#: types of the champions the benchmark itself trains, trusted when MLflow saves them with skops
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
 
 @dataclass
@@ -65,6 +78,7 @@ class Scenario:
     broken: bool = False
     labels: bool = True
     n_current: int | None = None  # rows of the current window (default: half of what is left)
+    train_share: float = 0.35  # rows the champion is trained on; the next 20% are the reference
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -78,10 +92,15 @@ def _forest(task: str) -> Callable[[], Any]:
 
 
 def synth_classification(seed: int) -> Data:
+    """Eight features, three informative, a forest champion on 7,000 of 20,000 rows: there its
+    learning curve is flat (retraining on 2.2x the rows gains accuracy +0.004, measured over 5
+    seeds; on 2,450 of 7,000 rows it gained +0.007, close enough to the 0.01 line that noise made
+    "no change" scenarios measure as ``retrain``), and the 4,500-row windows measure a drop to
+    about +-0.006."""
     from sklearn.datasets import make_classification
 
     x, y = make_classification(
-        n_samples=7000, n_features=8, n_informative=3, n_redundant=0, shuffle=False, class_sep=1.2, random_state=seed
+        n_samples=20_000, n_features=8, n_informative=3, n_redundant=0, shuffle=False, class_sep=1.2, random_state=seed
     )
     order = np.random.default_rng(seed).permutation(len(y))  # shuffle=False groups rows by class
     x, y = x[order], y[order]
@@ -111,6 +130,16 @@ def digits(seed: int) -> Data:
     return Data(frame, features, "classification", _forest("classification"))
 
 
+def digits_svc(seed: int) -> Data:
+    """Digits with an SVC champion (scikit-learn's own digits example), trained on 60% of the rows
+    (``train_share``): its learning curve is flat there (retraining on the rows after it gains
+    accuracy +0.002, measured over 4 seeds). The forest on 35% gained +0.020 from more rows alone."""
+    from sklearn.svm import SVC
+
+    data = digits(seed)
+    return Data(data.frame, data.features, "classification", lambda: SVC(gamma=0.001))
+
+
 def breast_cancer(seed: int) -> Data:
     from sklearn.datasets import load_breast_cancer
 
@@ -122,12 +151,17 @@ def breast_cancer(seed: int) -> Data:
 
 
 def friedman(seed: int) -> Data:
+    """Friedman #1 with a gradient-boosted champion on 7,000 rows: there its learning curve is flat
+    (retraining on 2.2x the rows gains R^2 +0.003, measured over 4 seeds), so a retrain wins only
+    when the data changed. (A random forest on 2,450 rows, as before, gained +0.024 from more rows
+    alone, which made "no drift" scenarios measure as ``retrain``.)"""
     from sklearn.datasets import make_friedman1
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
-    x, y = make_friedman1(n_samples=7000, n_features=8, noise=0.5, random_state=seed)
+    x, y = make_friedman1(n_samples=20_000, n_features=8, noise=0.5, random_state=seed)
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(8)])  # x0-x4 matter, x5-x7 are noise
     frame[LABEL] = y
-    return Data(frame, [f"x{i}" for i in range(8)], "regression", _forest("regression"))
+    return Data(frame, [f"x{i}" for i in range(8)], "regression", lambda: HistGradientBoostingRegressor(random_state=0))
 
 
 def linear_regression_data(seed: int) -> Data:
@@ -215,7 +249,7 @@ def both(*changes: Callable) -> Callable[[pd.DataFrame, np.random.Generator], pd
 SCENARIOS = [
     Scenario("cls-no-drift", "none", synth_classification),
     Scenario("cls-no-drift-logistic", "none", logistic_classification),
-    Scenario("digits-no-drift", "none", digits),
+    Scenario("digits-no-drift", "none (SVC on 60% of rows)", digits_svc, train_share=0.6),
     Scenario("cls-shift-unimportant", "covariate shift, noise feature f6 +2 std", synth_classification, shift("f6", 2)),
     Scenario(
         "cls-shift-unimportant-nolabels",
@@ -290,7 +324,8 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str) -> 
     data = sc.data(index)
     frame, features = data.frame, data.features
     n = len(frame)
-    n_train, n_ref = int(n * 0.35), int(n * 0.2)
+    n_train = int(n * sc.train_share)
+    n_ref = min(int(n * 0.2), (n - n_train) // 3)
     train, reference, later = frame[:n_train], frame[n_train : n_train + n_ref], frame[n_train + n_ref :]
     champion = data.model().fit(train[features], train[LABEL])
 
@@ -322,7 +357,7 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str) -> 
             }
         )
         info = mlflow.sklearn.log_model(
-            champion, name="model", registered_model_name=name, skops_trusted_types=["sklearn.tree._tree.Tree"]
+            champion, name="model", registered_model_name=name, skops_trusted_types=TRUSTED_TYPES
         )
     mlflow.MlflowClient().set_registered_model_alias(name, "champion", str(info.registered_model_version))
 
@@ -358,7 +393,27 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str) -> 
         "drift_share": summary["drift_share"],
         "rules": rules,
         "report": summary["report"]["status"],
+        "evidence": evidence_cell(summary.get("evidence") or {}),
     }
+
+
+def evidence_cell(evidence: dict[str, Any]) -> str:
+    """What the rules read, short: the performance drop +- its standard error (``est`` when
+    estimated, ``mix`` the drop at the reference's class mix), the weighted drifted share, and the
+    share of rows extrapolated beyond chance."""
+    perf, parts = evidence.get("performance") or {}, []
+    if perf.get("drop") is not None:
+        parts.append(
+            f"{'est ' if perf.get('kind') == 'estimated' else ''}drop {perf['drop']:+.3f}+-{perf['drop_se']:.3f}"
+        )
+        mix = perf.get("class_mix") or {}
+        if mix.get("mix_change", 0) >= 0.05:
+            parts.append(f"mix {mix['adjusted_drop']:+.3f}")
+    parts.append(f"sev {evidence.get('severity', {}).get('weighted_share', float('nan')):.2f}")
+    extra = evidence.get("extrapolation") or {}
+    if extra.get("excess_share"):
+        parts.append(f"extrap {extra['excess_share']:.2f}")
+    return " ".join(parts)
 
 
 # -- scores ------------------------------------------------------------------------------------------
@@ -384,8 +439,15 @@ def line(s: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run only these scenario names")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="offset of every scenario's seed: other data, same scenarios (default 0)"
+    )
     args = parser.parse_args()
-    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    unknown = sorted(set(args.only or ()) - {s.name for s in SCENARIOS})
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; known: {[s.name for s in SCENARIOS]}")
+    # the seed is the scenario's place in the full suite, so a subset run reproduces the full run's rows
+    chosen = [(i, s) for i, s in enumerate(SCENARIOS) if not args.only or s.name in args.only]
     with tempfile.TemporaryDirectory(prefix="decisions-bench-") as tmp:
         workdir = Path(tmp)
         os.environ["AIRFLOW_HOME"] = str(workdir / "airflow")  # the state store: SQLite in AIRFLOW_HOME
@@ -399,16 +461,16 @@ def main() -> None:
         logging.disable(logging.WARNING)
         started = time.monotonic()
         rows = []
-        header = f"{'scenario':40} {'truth':9} {'gain':>7} {'rules':9} {'naive':9} {'share':>5}  fired"
+        header = f"{'scenario':40} {'truth':9} {'gain':>7} {'rules':9} {'naive':9} {'share':>5}  {'evidence':38} fired"
         print(header)
         print("-" * len(header))
-        for index, sc in enumerate(chosen):
-            row = run_scenario(index, sc, workdir, tracking_uri)
+        for index, sc in chosen:
+            row = run_scenario(index + 1000 * args.seed, sc, workdir, tracking_uri)
             rows.append(row)
             mark = "" if row["action"] == row["truth"] else "  <- differs"
             print(
                 f"{row['scenario']:40} {row['truth']:9} {row['gain']:+7.3f} {row['action']:9} {row['naive']:9} "
-                f"{row['drift_share']:5.2f}  {','.join(row['rules'])}{mark}",
+                f"{row['drift_share']:5.2f}  {row['evidence']:38} {','.join(row['rules'])}{mark}",
                 flush=True,
             )
         print(f"\n{len(rows)} scenarios in {time.monotonic() - started:.0f} s; change per scenario:")

@@ -7,7 +7,7 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    DriftCheckOperator puts in the summary (``core.evidence``), strongest evidence first:
 
    * *pipeline fault*: schema errors, missing columns, more nulls than ``max_null_share``, a type,
-     scale or unit change, most values outside the reference range, a category vocabulary
+     scale or unit change, nearly all values outside the reference range, a category vocabulary
      replaced, a column gone constant -> ``escalate``; retraining on broken data is wrong.
    * *in-flight job*: a retraining job for the model is already running -> ``no_action``. That job
      is not started twice; the DAG run that started it validates it and asks for approval, so this
@@ -15,12 +15,22 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
    * *performance drop* (measured on labelled current rows against a held-out baseline, or
-     estimated without labels), larger than ``min_performance_drop`` and than 1.96 standard
-     errors -> ``retrain``, or ``escalate`` when cooldown/budget forbid it; never ``no_action``.
-   * *performance stable* (measured) -> ``no_action`` even under feature drift; the drift is noted.
+     estimated without labels) larger than ``min_performance_drop`` by 1.96 standard errors (the
+     drop's lower 97.5 % bound is past it) -> ``retrain``, or ``escalate`` when cooldown/budget
+     forbid it; never ``no_action``.
+   * *performance stable* (measured, drop <= ``min_performance_drop``) -> ``no_action`` even under
+     feature drift; the drift is noted.
+   * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
+     class mix is stable -> ``no_action``: each class is predicted as well as before, the plain
+     accuracy and the features moved with the mix; retraining does not fix that.
+   * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
+     have a feature the model relies on outside the reference's range -> ``retrain`` (or
+     ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
    * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
      decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
      below -> ``no_action``. No rule ends the decision on the drift share before this point.
+     Extrapolation and critical drift escalate instead of retraining when labels measured the
+     performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
 
 2. **LLM** (mode ``llm``, only when no rule already decided and the token budgets allow): a prompt
    where every data-derived string (column names, category values, alert annotations) is
@@ -342,21 +352,41 @@ def data_quality_problems(drift: Mapping[str, Any], max_null_share: float) -> li
 
 #: z for a one-sided 97.5 % bound on the performance drop.
 DROP_Z = 1.96
-DROP, STABLE, INCONCLUSIVE = "drop", "stable", "inconclusive"
+DROP, STABLE, INCONCLUSIVE, LABEL_SHIFT = "drop", "stable", "inconclusive", "label_shift"
+#: A class mix that moved at least this far (total variation) can explain an accuracy change.
+MIN_MIX_CHANGE = 0.05
+
+
+def _drop_verdict(drop: Any, se: Any, min_drop: float) -> str | None:
+    try:
+        drop, se = float(drop), float(se or 0.0)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(drop):
+        return None
+    if drop - DROP_Z * (0.0 if math.isnan(se) else se) > min_drop:
+        return DROP
+    return STABLE if drop <= min_drop else INCONCLUSIVE
 
 
 def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) -> str | None:
-    """``drop`` (larger than ``min_drop`` and than ``DROP_Z`` standard errors), ``stable`` (no drop
-    beyond ``min_drop``), ``inconclusive`` (a larger drop the sample cannot confirm), or None (no
-    baseline to compare with)."""
+    """``drop`` (the drop's lower bound, ``drop - DROP_Z * drop_se``, is past ``min_drop``: the model is
+    hurt by more than the tolerance, beyond the sample's noise), ``stable`` (no drop beyond
+    ``min_drop``), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
+    at the reference's mix is stable), ``inconclusive`` (a larger drop the sample cannot confirm), or
+    None (no baseline to compare with)."""
     if not performance or performance.get("drop") is None:
         return None
-    drop, se = float(performance["drop"]), float(performance.get("drop_se") or 0.0)
-    if math.isnan(drop):
-        return None
-    if drop > min_drop and drop > DROP_Z * (0.0 if math.isnan(se) else se):
-        return DROP
-    return STABLE if drop <= min_drop else INCONCLUSIVE
+    verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
+    mix = performance.get("class_mix") or {}
+    mix_moved = (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE
+    if (
+        verdict in (DROP, INCONCLUSIVE)
+        and mix_moved
+        and _drop_verdict(mix.get("adjusted_drop"), mix.get("adjusted_drop_se"), min_drop) == STABLE
+    ):
+        return LABEL_SHIFT
+    return verdict
 
 
 def fault_problems(drift: Mapping[str, Any]) -> list[str]:
@@ -385,10 +415,17 @@ def _describe_performance(perf: Mapping[str, Any]) -> str:
             f"estimated accuracy ({perf.get('method')}) {perf['reference_estimate']:.3f} -> "
             f"{perf['current_estimate']:.3f} (drop {perf['drop']:+.3f} +- {perf['drop_se']:.3f}, an estimate)"
         )
-    return (
+    text = (
         f"{perf['metric']} {perf['baseline']:.3f} ({perf.get('baseline_source')}) -> {perf['current']:.3f} on "
         f"{perf.get('n_labelled')} labelled rows (drop {perf['drop']:+.3f} +- {perf['drop_se']:.3f})"
     )
+    mix = perf.get("class_mix")
+    if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
+        text += (
+            f"; the class mix moved (total variation {mix['mix_change']:.2f}); at the reference's mix the accuracy "
+            f"is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- {mix['adjusted_drop_se']:.3f})"
+        )
+    return text
 
 
 def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
@@ -468,13 +505,20 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
         retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf)}")
-    elif verdict == STABLE and perf.get("kind") == "measured":
-        g.fire("performance_stable", f"rules answer {NO_ACTION}", _describe_performance(perf))
+    elif verdict in (STABLE, LABEL_SHIFT) and perf.get("kind") == "measured":
+        g.fire(f"performance_{verdict}", f"rules answer {NO_ACTION}", _describe_performance(perf))
         g.fallback = NO_ACTION
-        g.rationale = (
-            f"Measured performance is stable: {_describe_performance(perf)}. The model is not hurt, so no "
-            f"retrain even under feature drift (noted: {drift_note})."
-        )
+        if verdict == LABEL_SHIFT:
+            g.rationale = (
+                f"Label shift: {_describe_performance(perf)}. Each class is predicted as well as before; the "
+                f"accuracy and the features moved with the class mix, which retraining does not fix, so no "
+                f"retrain (noted: {drift_note}; a person may recalibrate the decision threshold)."
+            )
+        else:
+            g.rationale = (
+                f"Measured performance is stable: {_describe_performance(perf)}. The model is not hurt, so no "
+                f"retrain even under feature drift (noted: {drift_note})."
+            )
         if severity < config.min_drift_share:
             g.forced, g.allowed = NO_ACTION, (NO_ACTION,)
             return g
@@ -483,8 +527,36 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
         elif perf is None:
             g.fire("no_performance_evidence", "drift severity decides", "no labels, no estimate")
-        if severity >= config.critical_drift_share:
-            retrain_or_escalate(
+        unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
+
+        def act_on_drift(rule: str, why: str) -> None:
+            """Drift or extrapolation says harm: retrain, unless labels measured the performance and
+            did not confirm a drop past the tolerance; measured evidence outranks drift, so escalate."""
+            if not unconfirmed:
+                retrain_or_escalate(rule, why)
+                return
+            g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
+            g.fallback = ESCALATE
+            g.rationale = (
+                f"{why}, but the performance measured on labelled rows does not confirm a drop past "
+                f"min_performance_drop {config.min_performance_drop} ({_describe_performance(perf)}); "
+                "the rules do not retrain on drift against a measurement, a person should look."
+            )
+
+        extrapolated = evidence.get("extrapolation") or {}
+        excess = extrapolated.get("excess_share", extrapolated.get("share_rows")) or 0.0
+        if excess >= config.max_extrapolated_share:
+            columns = ", ".join(
+                f"{clip(str(c), MAX_NAME_CHARS)} {v:.0%}" for c, v in (extrapolated.get("columns") or {}).items()
+            )
+            act_on_drift(
+                "extrapolation",
+                f"The model extrapolates: {extrapolated['share_rows']:.0%} of current rows have a feature it relies "
+                f"on outside the reference range ({columns}; {excess:.0%} beyond chance) >= max_extrapolated_share "
+                f"{config.max_extrapolated_share}; no model has seen such inputs (noted: {drift_note})",
+            )
+        elif severity >= config.critical_drift_share:
+            act_on_drift(
                 "severe_drift",
                 f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}",
             )
@@ -592,6 +664,7 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
     return {
         "faults": _scrub(evidence.get("faults") or []),
         "performance": _scrub(evidence.get("performance")),
+        "extrapolation": _scrub(evidence.get("extrapolation"), MAX_NAME_CHARS),
         "severity": {
             "weighted_share": _scrub(severity.get("weighted_share")),
             "importance_source": _scrub(severity.get("importance_source")),
@@ -671,6 +744,7 @@ def build_messages(
         "thresholds": {
             "min_current_rows": config.min_current_rows,
             "min_performance_drop": config.min_performance_drop,
+            "max_extrapolated_share": config.max_extrapolated_share,
             "min_drift_share": config.min_drift_share,
             "critical_drift_share": config.critical_drift_share,
             "cooldown_hours": config.cooldown_hours,
@@ -1032,7 +1106,11 @@ def _ask_llm(
     if answer.action in g.allowed:
         decision.action, decision.decided_by, decision.rationale = answer.action, BY_LLM, answer.rationale
         return
-    blocking = [r for r in g.fired if r.rule in ("cooldown", "retrain_budget", "performance_drop", "severe_drift")]
+    blocking = [
+        r
+        for r in g.fired
+        if r.rule in ("cooldown", "retrain_budget", "performance_drop", "severe_drift", "extrapolation")
+    ]
     reason = (
         f"LLM chose {answer.action!r}, not allowed by the guardrails (allowed: {', '.join(g.allowed)}); "
         + "; ".join(f"{r.rule}: {r.detail}" for r in blocking)

@@ -1,11 +1,12 @@
 """The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
 
 * :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change, most
-  values outside the reference range, a category vocabulary replaced, a column gone constant. Each
+  values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant. Each
   fault names the column and what changed.
 * :func:`measure_performance`: the champion's metric on labelled current data against a baseline
   that is not in-sample (the metric logged at training on held-out data, or held-out reference
-  data), with the drop's standard error for the sample size.
+  data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
+  reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
   classifiers that give probabilities; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData
 from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS, NUM
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
@@ -33,14 +35,19 @@ from airflow_provider_agentic_mlops.core.metrics import compute_metrics, higher_
 #: A spread (10th-90th percentile) this many times larger or smaller than the reference's is a
 #: scale or unit change (x1000, cents -> euros), not drift.
 SCALE_RATIO = 10.0
-#: More than this share of current values outside the reference's [min, max] is a broken feed.
-OUT_OF_RANGE_SHARE = 0.5
+#: At least this share of current values outside the reference's [min, max] is a broken feed: the
+#: column no longer overlaps the reference (an offset, a wrong column, a sentinel). A genuine shift of
+#: a continuous feature moves part of its mass past the range (a uniform feature +2 std: 58%), not
+#: nearly all of it; that is drift, weighed by severity, not a fault.
+OUT_OF_RANGE_SHARE = 0.95
 #: More than this share of current rows with categories the reference never had: vocabulary replaced.
 UNSEEN_CATEGORY_SHARE = 0.5
 #: Fewer current values than this are too few to call a column constant or out of range.
 MIN_VALUES_FOR_FAULTS = 20
 #: Effect sizes are capped here so that one absurd column does not dominate a weighted sum.
 MAX_EFFECT = 100.0
+#: Columns listed in the extrapolation evidence.
+MAX_EXTRAPOLATION_COLUMNS = 5
 #: Rows used for permutation importance and the bootstrap: enough for a ranking, cheap on 100k rows.
 SAMPLE_ROWS = 2000
 
@@ -52,7 +59,10 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
     Kinds: ``type_change``, ``scale_change``, ``out_of_range``, ``vocabulary_replaced``, ``constant``.
-    Nulls and missing columns are in the summary's ``data_quality`` already.
+    Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
+    "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
+    design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
+    check would otherwise cost as much as the drift computation).
     """
     faults = [
         {
@@ -62,35 +72,65 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
         }
         for t in summary.data_quality.get("type_changes") or []
     ]
+    ref_rows, cur_rows = _sample_index(len(reference)), _sample_index(len(current))
     for name, col in summary.columns.items():
         if name not in reference.columns or name not in current.columns:
             continue
-        ref, cur = ColumnData(reference[name]), ColumnData(current[name])
-        if cur.n < MIN_VALUES_FOR_FAULTS or ref.n == 0:
+        ref, cur = ColumnData(reference[name]), ColumnData(current[name])  # numbers: one float array each
+        ref_s = ref if ref_rows is None else ColumnData(reference[name].iloc[ref_rows])
+        cur_s = cur if cur_rows is None else ColumnData(current[name].iloc[cur_rows])
+        if cur_s.n < MIN_VALUES_FOR_FAULTS or ref_s.n == 0:  # categories counted on the sample only
             continue
-        fault = _numeric_fault(name, ref, cur) if ref.numeric and cur.numeric else None
+        fault = None
+        if ref.numeric and cur.numeric:
+            fault = _numeric_fault(name, ref, cur, ref_s, cur_s)
         if fault is None and col.type != NUM:
-            fault = _categorical_fault(name, ref, cur)
-        # gone constant: one current value where the reference varied (not a nearly-constant reference
-        # column, e.g. a border pixel that is almost always 0)
-        if fault is None and cur.nunique == 1 and ref.nunique > 1 and max(ref.counts.values()) / ref.n <= 0.9:
-            value = next(iter(cur.counts))
-            fault = _fault(name, "constant", f"constant at {value!r} (reference had {ref.nunique} distinct values)")
+            fault = _categorical_fault(name, ref_s, cur_s)
+        if fault is None:
+            fault = _constant_fault(name, ref_s, cur, cur_s, current[name])
         if fault is not None:
             faults.append(fault)
     return faults
+
+
+#: Rows sampled from each frame for the fault checks that read shares and spreads.
+FAULT_SAMPLE_ROWS = 100_000
+
+
+def _sample_index(n: int) -> np.ndarray | None:
+    if n <= FAULT_SAMPLE_ROWS:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n, FAULT_SAMPLE_ROWS, replace=False))
+
+
+def _constant_fault(
+    name: str, ref_s: ColumnData, cur: ColumnData, cur_s: ColumnData, series: pd.Series
+) -> dict[str, str] | None:
+    """Gone constant: one current value where the reference varied (not a nearly-constant reference
+    column, e.g. a border pixel that is almost always 0)."""
+    if cur.numeric:
+        if cur.values.size == 0 or cur.values.min() != cur.values.max():
+            return None
+    elif cur_s.nunique != 1 or series.nunique(dropna=True) != 1:
+        return None
+    if ref_s.nunique <= 1 or max(ref_s.counts.values()) / ref_s.n > 0.9:
+        return None
+    value = next(iter(cur_s.counts))
+    return _fault(name, "constant", f"constant at {value!r} (reference had {ref_s.nunique} distinct values)")
 
 
 def _fault(column: str, kind: str, detail: str) -> dict[str, str]:
     return {"column": column, "kind": kind, "detail": detail}
 
 
-def _numeric_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str] | None:
-    r10, r90 = np.quantile(ref.values, [0.1, 0.9])
-    c10, c90 = np.quantile(cur.values, [0.1, 0.9])
+def _numeric_fault(
+    name: str, ref: ColumnData, cur: ColumnData, ref_s: ColumnData, cur_s: ColumnData
+) -> dict[str, str] | None:
+    r10, r90 = np.quantile(ref_s.values, [0.1, 0.9])
+    c10, c90 = np.quantile(cur_s.values, [0.1, 0.9])
     ref_spread, cur_spread = float(r90 - r10), float(c90 - c10)
-    ref_size = float(np.median(np.abs(ref.values)))
-    cur_size = float(np.median(np.abs(cur.values)))
+    ref_size = float(np.median(np.abs(ref_s.values)))
+    cur_size = float(np.median(np.abs(cur_s.values)))
     if ref_spread > 0 and cur_spread > 0 and ref_size > 0 and cur_size > 0:
         spread_ratio, size_ratio = cur_spread / ref_spread, cur_size / ref_size
         # both the spread and the magnitude moved by the same large factor: a unit change
@@ -103,10 +143,10 @@ def _numeric_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str
                 f"scale changed about {_factor(size_ratio)} (10-90% spread {ref_spread:.4g} -> {cur_spread:.4g}, "
                 f"median |value| {ref_size:.4g} -> {cur_size:.4g}): a unit change or a broken transformation?",
             )
-    low, high = float(ref.sorted[0]), float(ref.sorted[-1])
+    low, high = float(ref.values.min()), float(ref.values.max())
     if low < high:
         outside = float(np.mean((cur.values < low) | (cur.values > high)))
-        if outside > OUT_OF_RANGE_SHARE:
+        if outside >= OUT_OF_RANGE_SHARE:
             return _fault(
                 name,
                 "out_of_range",
@@ -146,6 +186,7 @@ def measure_performance(
     baseline_n: int | None = None,
     baseline_source: str = "",
     source: str = "prediction column",
+    reference_labels: Sequence[Any] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """The champion's current ``metric`` on labelled rows against a held-out ``baseline``.
@@ -161,6 +202,8 @@ def measure_performance(
     :param baseline_n: rows the baseline was measured on, for its standard error.
     :param baseline_source: where the baseline came from, said in the evidence.
     :param source: where the predictions came from (prediction column, the champion from MLflow).
+    :param reference_labels: labels of the reference rows (classification, accuracy): their class mix
+        gives ``class_mix``, the current accuracy re-weighted to it (see :func:`class_mix`).
     """
     y_true = np.asarray(y_true)
     labels, proba = split_scores(y_true, y_pred) if task == "classification" else (np.asarray(y_pred), None)
@@ -188,7 +231,48 @@ def measure_performance(
     base_se = math.sqrt(max(baseline * (1 - baseline), 0) / baseline_n) if baseline_n and metric == "accuracy" else 0.0
     drop_se = math.sqrt(se**2 + base_se**2)
     out.update(drop=drop, drop_se=drop_se)
+    if task == "classification" and metric == "accuracy" and reference_labels is not None:
+        out["class_mix"] = class_mix(y_true, labels, reference_labels, baseline=baseline, baseline_se=base_se)
     return out
+
+
+def class_mix(
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    reference_labels: Sequence[Any],
+    *,
+    baseline: float,
+    baseline_se: float,
+) -> dict[str, Any] | None:
+    """Accuracy at the reference's class mix: ``sum_c p_ref(c) * recall_current(c)``.
+
+    Under label shift (the class mix changes, each class looks as before) the per-class recalls hold
+    and the plain accuracy moves only because the mix moved; retraining does not fix that. The
+    adjusted drop (baseline minus this accuracy) says whether the model itself got worse.
+    ``mix_change`` is the total-variation distance between the two class mixes. None when a
+    reference class has no current row (its recall is unknown).
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    ref = pd.Series(np.asarray(reference_labels)).dropna().astype(str).value_counts(normalize=True)
+    cur_true, cur_pred = pd.Series(y_true).astype(str), pd.Series(y_pred).astype(str)
+    cur = cur_true.value_counts(normalize=True)
+    if ref.empty or any(c not in cur.index for c in ref.index):
+        return None
+    adjusted, var = 0.0, 0.0
+    for c, p in ref.items():
+        rows = (cur_true == c).to_numpy()
+        recall = float((cur_pred[rows] == c).mean())
+        adjusted += p * recall
+        var += p**2 * max(recall * (1 - recall), 1 / rows.sum()) / rows.sum()
+    classes = sorted(set(ref.index) | set(cur.index))
+    return {
+        "reference_mix": {c: round(float(ref.get(c, 0.0)), 4) for c in classes[:20]},
+        "current_mix": {c: round(float(cur.get(c, 0.0)), 4) for c in classes[:20]},
+        "mix_change": 0.5 * sum(abs(float(ref.get(c, 0.0)) - float(cur.get(c, 0.0))) for c in classes),
+        "adjusted_current": adjusted,
+        "adjusted_drop": baseline - adjusted,
+        "adjusted_drop_se": math.sqrt(var + baseline_se**2),
+    }
 
 
 def _standard_error(
@@ -363,6 +447,63 @@ def feature_importance(
     )
 
 
+def extrapolation(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features: Sequence[str],
+    importance: Mapping[str, float] | None = None,
+) -> dict[str, Any] | None:
+    """The share of current rows the champion must extrapolate on: a numeric feature it relies on
+    (at least the average importance; every feature without importances) outside the reference's
+    [min, max]. ``excess_share`` is that share less what unchanged data gives by chance (a small
+    reference's range is narrow: each new value falls outside it with probability 2 / (n + 1)).
+
+    No model has seen such inputs: trees predict the edge of their range, linear models extend a
+    line. It is label-free evidence of harm that drift scores miss (a +1 std shift of a bounded
+    feature leaves a third of the rows outside) and that CBPE does not see (a forest stays
+    confident past its range). None when no feature is numeric in both frames.
+    """
+    numeric = [
+        f
+        for f in features
+        if f in reference.columns
+        and f in current.columns
+        and ColumnData(reference[f]).numeric
+        and ColumnData(current[f]).numeric
+    ]
+    if not numeric or len(current) == 0:
+        return None
+    raw = {f: max(float((importance or {}).get(f, 0.0)), 0.0) if importance else 1.0 for f in numeric}
+    total = sum(raw.values())
+    if total <= 0:
+        return None
+    relied = [f for f in numeric if raw[f] / total >= 1 / len(numeric) - 1e-12]
+    outside_any = np.zeros(len(current), dtype=bool)
+    per_column: dict[str, float] = {}
+    inside_by_chance = 1.0
+    for f in relied:
+        ref = ColumnData(reference[f]).values
+        if ref is None or ref.size == 0:
+            continue
+        inside_by_chance *= 1 - 2 / (ref.size + 1)  # a new draw of the same data passes min or max
+        values = current[f].to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            outside = (values < ref.min()) | (values > ref.max())  # NaN compares False: not extrapolated
+        per_column[f] = float(outside.mean())
+        outside_any |= outside
+    top = sorted(per_column.items(), key=lambda kv: -kv[1])[:MAX_EXTRAPOLATION_COLUMNS]
+    share = float(outside_any.mean())
+    expected = 1 - inside_by_chance
+    return {
+        "share_rows": share,
+        "expected_by_chance": expected,
+        "excess_share": max(share - expected, 0.0),
+        "columns": {f: round(v, 4) for f, v in top if v > 0},
+        "features_checked": len(relied),
+        "weighted_by": "feature importance (at least the average)" if importance else "every numeric feature",
+    }
+
+
 # -- the table ------------------------------------------------------------------------------------
 
 
@@ -373,6 +514,7 @@ def build_evidence(
     performance: dict[str, Any] | None = None,
     importance: Mapping[str, float] | None = None,
     importance_source: str = "",
+    extrapolation: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The evidence table: what the rules read and the LLM sees, strongest evidence first."""
@@ -382,6 +524,7 @@ def build_evidence(
         "faults": faults,
         "performance": performance,
         "severity": severity,
+        "extrapolation": extrapolation,
         "n_current": summary.n_current,
         "n_reference": summary.n_reference,
         "notes": list(notes),
@@ -392,31 +535,36 @@ def gather_evidence(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     summary: DriftSummary,
+    settings: DriftSettings | Mapping[str, Any] | None = None,
     *,
-    label_column: str | None = None,
-    prediction_column: str | None = None,
     model: Any = None,
-    features: Sequence[str] | None = None,
-    task: str | None = None,
-    metric: str | None = None,
     baseline: float | None = None,
     baseline_n: int | None = None,
     baseline_source: str = "",
-    reference_is_holdout: bool = False,
     notes: Sequence[str] = (),
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Everything :func:`build_evidence` needs, from the frames and (optionally) the champion.
 
-    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``features``.
-    The baseline is ``baseline`` (e.g. the metric logged for the champion on held-out data), else,
-    when ``reference_is_holdout``, the champion's metric on the labelled reference rows.
+    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``feature_columns``.
+    The baseline is ``performance_baseline`` when set, else ``baseline`` (e.g. the metric logged for
+    the champion on held-out data), else, when ``reference_is_holdout``, the champion's metric on the
+    labelled reference rows.
 
+    :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
+        label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
+        ``performance_baseline``, ``reference_is_holdout``); ``overrides`` are its fields as keywords.
     :param model: the champion (scikit-learn-like: ``predict``, maybe ``predict_proba``), or None.
-    :param features: the champion's input columns; default the checked columns without label/prediction.
-    :param reference_is_holdout: the reference rows were not used to train the champion.
+    :param baseline: the champion's metric logged on held-out data, and ``baseline_n`` its rows.
+    :param baseline_source: where ``baseline`` came from, said in the evidence.
     """
     from airflow_provider_agentic_mlops.core.metrics import infer_task
 
+    s = DriftSettings.resolve(settings, **overrides)
+    label_column, prediction_column, task = s.label_column, s.prediction_column, s.task
+    features, metric, reference_is_holdout = s.feature_columns, s.performance_metric, s.reference_is_holdout
+    if s.performance_baseline is not None:
+        baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
     notes = list(notes)
     faults = detect_faults(reference, current, summary)
     drop_cols = {label_column, prediction_column}
@@ -463,6 +611,7 @@ def gather_evidence(
         performance=performance,
         importance=importance,
         importance_source=importance_source,
+        extrapolation=None if faults else extrapolation(reference, current, features, importance),
         notes=notes,
     )
 
@@ -508,6 +657,7 @@ def _performance(
             baseline_n=baseline_n,
             baseline_source=baseline_source,
             source=source,
+            reference_labels=reference[label_column].to_numpy() if label_column in reference.columns else None,
         )
         if baseline is None:
             notes.append(
@@ -516,7 +666,7 @@ def _performance(
             )
     elif usable_model and task == "classification" and hasattr(model, "predict_proba"):
         if reference_is_holdout:
-            performance = estimate_performance(
+            performance = estimate_performance(  # CBPE
                 model.predict_proba(_sample_rows(reference, features)), model.predict_proba(current[features])
             )
         else:
@@ -532,9 +682,11 @@ def _sample_rows(frame: pd.DataFrame, features: Sequence[str], rows: int = 10 * 
 __all__ = [
     "benjamini_hochberg",
     "build_evidence",
+    "class_mix",
     "detect_faults",
     "drift_severity",
     "estimate_performance",
+    "extrapolation",
     "feature_importance",
     "gather_evidence",
     "measure_performance",

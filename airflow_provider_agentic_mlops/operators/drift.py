@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
 
 if TYPE_CHECKING:
@@ -46,46 +47,28 @@ class DriftCheckOperator(BaseOperator):
     saves Evidently's HTML and JSON report (rendered on a sample) to the model's MLflow
     ``monitoring`` run or to ``report_prefix``, and returns a compact summary (<= 10 KB) for the
     decision step. The report URI is pushed to XCom as ``report_uri`` and shown as a task link.
+    When Evidently cannot render the report the task logs a warning, the summary's ``report`` says
+    ``skipped`` with the reason, and the check goes on.
+
+    How drift and evidence are measured is a
+    :class:`~airflow_provider_agentic_mlops.core.config.DriftSettings` (documented there, once):
+    pass ``settings=`` (the DAG factory passes the model's ``drift`` section whole) and/or its
+    fields as keyword arguments, e.g. ``label_column="churned", column_methods={"amount": "psi"}``.
 
     :param model_name: the model; its MLflow experiment is ``agentic-mlops/<model_name>``.
     :param reference: reference data: path or URI (local, ``file://``, or any scheme Airflow's
         ObjectStoragePath knows, e.g. ``s3://``), or a callable returning a DataFrame. (templated)
     :param current: current data, same forms as ``reference``. (templated)
-    :param columns: columns to check; default all reference columns.
-    :param exclude_columns: columns not to check (ids, ...); the timestamp column is excluded.
-    :param column_methods: Evidently drift method per column, e.g. ``{"amount": "psi"}``.
-    :param type_methods: method per column type, keys ``"num"`` and ``"cat"``.
-    :param column_thresholds: drift threshold per column; default the method's default.
-    :param drift_share: the dataset drifts when at least this share of columns drifts.
-    :param categorical_columns: columns to treat as categorical whatever their dtype.
-    :param timestamp_column: timestamp column of the current data (for ``current_window``).
-    :param current_window: keep current rows whose timestamp is within this duration before the
-        data interval end (or now), e.g. ``"7d"``.
-    :param label_column: label column, for model quality and performance evidence; usable without
-        ``prediction_column`` (the champion then predicts, see ``champion_model_uri``).
-    :param prediction_column: prediction column (label, or probability of class 1).
-    :param task: ``"classification"`` or ``"regression"``; inferred from the labels when None.
-    :param report_sample_rows: rows sampled from each frame for Evidently's HTML/JSON report (its
-        rendering, not the drift computation, is what costs time on large data). When Evidently
-        cannot render the report the task logs a warning, the summary's ``report`` says
-        ``skipped`` with the reason, and the check goes on.
-    :param mlflow_conn_id: MLflow connection for the report artifact; it must allow logging runs
-        (access ``train``), which the read-only ``agentic_mlops_mlflow_registry`` does not.
-    :param report_prefix: object-storage prefix or local directory for the report instead of
-        MLflow, e.g. ``s3://bucket/drift``. (templated)
-    :param strict: fail on broken input (missing, extra or all-null columns, dtype clashes);
-        when False such columns are skipped and listed in the summary's ``data_quality``.
-    :param top_n: how many drifted columns the summary lists in ``top_drifted``.
+    :param settings: the drift parameters; keyword arguments named after its fields override them.
     :param champion_model_uri: the champion in MLflow, e.g. ``models:/fraud@champion`` (templated).
         Loaded to predict when there is no ``prediction_column``, for its feature importances, for
         a label-free estimate (CBPE) of classifiers, and for the metric logged with it on held-out
         data (the performance baseline; ``n_holdout`` gives its sample size). A champion that
         cannot be loaded is noted in the evidence, never a failure.
-    :param feature_columns: the champion's input columns; default the checked columns.
-    :param performance_metric: metric of the performance evidence; default ``accuracy`` or ``r2``.
-    :param performance_baseline: the champion's metric on held-out data, when not logged in MLflow.
-    :param reference_is_holdout: the reference rows were not used to train the champion, so its
-        metric on them is a fair baseline (and CBPE's reference).
+    :param mlflow_conn_id: MLflow connection for the report artifact; it must allow logging runs
+        (access ``train``), which the read-only ``agentic_mlops_mlflow_registry`` does not.
+    :param report_prefix: object-storage prefix or local directory for the report instead of
+        MLflow, e.g. ``s3://bucket/drift``. (templated)
 
     The summary's ``evidence`` holds what the decision reads: pipeline faults (type, scale or unit
     change, values out of range, vocabulary replaced, constant column), performance measured on
@@ -102,58 +85,21 @@ class DriftCheckOperator(BaseOperator):
         model_name: str,
         reference: str | Callable[[], pd.DataFrame],
         current: str | Callable[[], pd.DataFrame],
-        columns: list[str] | None = None,
-        exclude_columns: Sequence[str] = (),
-        column_methods: dict[str, str] | None = None,
-        type_methods: dict[str, str] | None = None,
-        column_thresholds: dict[str, float] | None = None,
-        drift_share: float = 0.5,
-        categorical_columns: list[str] | None = None,
-        timestamp_column: str | None = None,
-        current_window: str | None = None,
-        label_column: str | None = None,
-        prediction_column: str | None = None,
-        task: str | None = None,
-        report_sample_rows: int = 10_000,
+        settings: DriftSettings | Mapping[str, Any] | None = None,
+        champion_model_uri: str | None = None,
         mlflow_conn_id: str = "agentic_mlops_mlflow_train",
         report_prefix: str | None = None,
-        strict: bool = True,
-        top_n: int = 5,
-        champion_model_uri: str | None = None,
-        feature_columns: list[str] | None = None,
-        performance_metric: str | None = None,
-        performance_baseline: float | None = None,
-        reference_is_holdout: bool = False,
         **kwargs: Any,
     ) -> None:
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in DriftSettings.model_fields}
         super().__init__(**kwargs)
-        if current_window is not None and timestamp_column is None:
-            raise ValueError(f"model '{model_name}': current_window needs timestamp_column.")
         self.model_name = model_name
         self.reference = reference
         self.current = current
-        self.columns = columns
-        self.exclude_columns = tuple(exclude_columns)
-        self.column_methods = column_methods
-        self.type_methods = type_methods
-        self.column_thresholds = column_thresholds
-        self.drift_share = drift_share
-        self.categorical_columns = categorical_columns
-        self.timestamp_column = timestamp_column
-        self.current_window = current_window
-        self.label_column = label_column
-        self.prediction_column = prediction_column
-        self.task = task
-        self.report_sample_rows = report_sample_rows
+        self.settings = DriftSettings.resolve(settings, role=f"model '{model_name}': DriftCheckOperator", **overrides)
+        self.champion_model_uri = champion_model_uri
         self.mlflow_conn_id = mlflow_conn_id
         self.report_prefix = report_prefix
-        self.strict = strict
-        self.top_n = top_n
-        self.champion_model_uri = champion_model_uri
-        self.feature_columns = feature_columns
-        self.performance_metric = performance_metric
-        self.performance_baseline = performance_baseline
-        self.reference_is_holdout = reference_is_holdout
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.core.data_io import describe_source
@@ -168,43 +114,31 @@ class DriftCheckOperator(BaseOperator):
             hook.require_access("train", f"DriftCheckOperator logging the drift report of '{self.model_name}'")
         reference = self._read("reference data", self.reference)
         current = self._read("current data", self.current)
-        exclude = list(self.exclude_columns)
-        if self.timestamp_column is not None:
+        settings = self.settings
+        if settings.timestamp_column is not None:
             from airflow_provider_agentic_mlops.core.data_io import select_window
 
             end = context.get("data_interval_end") or datetime.now(timezone.utc)
             n_before = len(current)
             current = select_window(
-                current, self.timestamp_column, self.current_window, end, role=self._role("current data")
+                current, settings.timestamp_column, settings.current_window, end, role=self._role("current data")
             )
-            if self.current_window is not None:
+            if settings.current_window is not None:
                 self.log.info(
                     "Kept %d of %d current rows within %s before %s",
                     len(current),
                     n_before,
-                    self.current_window,
+                    settings.current_window,
                     end,
                 )
-            exclude.append(self.timestamp_column)
         summary = compute_drift(
             reference,
             current,
-            columns=self.columns,
-            exclude_columns=exclude,
-            column_methods=self.column_methods,
-            type_methods=self.type_methods,
-            column_thresholds=self.column_thresholds,
-            drift_share=self.drift_share,
-            categorical_columns=self.categorical_columns,
-            label_column=self.label_column,
-            prediction_column=self.prediction_column,
-            task=self.task,
-            top_n=self.top_n,
-            strict=self.strict,
+            settings,
             model_name=self.model_name,
             reference_source=describe_source(self.reference),
             current_source=describe_source(self.current)
-            + (f", window {self.current_window}" if self.current_window else ""),
+            + (f", window {settings.current_window}" if settings.current_window else ""),
         )
         summary.evidence = self._gather_evidence(reference, current, summary)
         self._log_evidence(summary.evidence)
@@ -220,7 +154,7 @@ class DriftCheckOperator(BaseOperator):
         )
         with tempfile.TemporaryDirectory(prefix="drift-report-") as tmp:
             outcome = write_report(
-                reference, current, tmp, summary, sample_rows=self.report_sample_rows, model_name=self.model_name
+                reference, current, tmp, summary, sample_rows=settings.report_sample_rows, model_name=self.model_name
             )
             if outcome.status != "written":
                 self.log.warning("Drift report skipped (the drift check goes on): %s", outcome.reason)
@@ -239,30 +173,19 @@ class DriftCheckOperator(BaseOperator):
     def _gather_evidence(self, reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary) -> dict:
         from airflow_provider_agentic_mlops.core.evidence import gather_evidence
 
-        model, baseline, baseline_n, source, notes = None, self.performance_baseline, None, "performance_baseline", []
+        model, baseline, baseline_n, notes = None, None, None, []
         if self.champion_model_uri:
-            model, logged, logged_n, note = self._load_champion()
+            model, baseline, baseline_n, note = self._load_champion()
             notes.append(note)
-            if baseline is None and logged is not None:
-                baseline, baseline_n, source = (
-                    logged,
-                    logged_n,
-                    f"metric logged for the champion ({self.champion_model_uri})",
-                )
         return gather_evidence(
             reference,
             current,
             summary,
-            label_column=self.label_column,
-            prediction_column=self.prediction_column,
+            self.settings,
             model=model,
-            features=self.feature_columns,
-            task=self.task,
-            metric=self.performance_metric,
             baseline=baseline,
             baseline_n=baseline_n,
-            baseline_source=source if baseline is not None else "",
-            reference_is_holdout=self.reference_is_holdout,
+            baseline_source=f"metric logged for the champion ({self.champion_model_uri})",
             notes=notes,
         )
 
@@ -283,7 +206,7 @@ class DriftCheckOperator(BaseOperator):
                 flavor = mlflow.sklearn if "sklearn" in info.flavors else mlflow.pyfunc
                 model = flavor.load_model(uri)
                 metrics = mlflow.MlflowClient().get_run(info.run_id).data.metrics if info.run_id else {}
-            metric = self.performance_metric or ("r2" if self.task == "regression" else "accuracy")
+            metric = self.settings.performance_metric or ("r2" if self.settings.task == "regression" else "accuracy")
         except Exception as err:  # noqa: BLE001 - no champion is evidence missing, not a failed check
             self.log.warning("Champion %s not loaded: %s: %s", uri, type(err).__name__, err)
             return None, None, None, f"champion {uri} not loaded ({type(err).__name__}: {str(err)[:200]})"
@@ -300,7 +223,8 @@ class DriftCheckOperator(BaseOperator):
     def _log_evidence(self, evidence: dict) -> None:
         perf, severity = evidence.get("performance") or {}, evidence["severity"]
         self.log.info(
-            "Evidence for %s: %d fault(s) %s; performance %s; importance-weighted drifted share %.3f (%s)",
+            "Evidence for %s: %d fault(s) %s; performance %s; importance-weighted drifted share %.3f (%s); "
+            "rows extrapolated beyond chance: %s",
             self.model_name,
             len(evidence["faults"]),
             [f"{f['column']}: {f['kind']}" for f in evidence["faults"]][:5],
@@ -308,6 +232,7 @@ class DriftCheckOperator(BaseOperator):
             or "none",
             severity["weighted_share"],
             severity["importance_source"],
+            (evidence.get("extrapolation") or {}).get("excess_share", "n/a"),
         )
 
     def _role(self, role: str) -> str:
@@ -317,9 +242,10 @@ class DriftCheckOperator(BaseOperator):
         from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
 
         wanted = None
-        if self.columns is not None:
-            extra = [self.label_column, self.prediction_column, self.timestamp_column]
-            wanted = list(self.columns) + [c for c in extra if c]
+        settings = self.settings
+        if settings.columns is not None:
+            extra = [settings.label_column, settings.prediction_column, settings.timestamp_column]
+            wanted = list(settings.columns) + [c for c in extra if c]
         opener = None
         if isinstance(source, str) and not is_local(source):
             from airflow.sdk import ObjectStoragePath

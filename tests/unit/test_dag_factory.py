@@ -97,16 +97,15 @@ def test_models_file_comes_from_config_else_beside_the_dag_file(tmp_path, monkey
 
 
 def test_the_drift_config_reaches_the_drift_check_whole(dags) -> None:
-    # every DriftConfig field is a DriftCheckOperator argument of the same name, passed through
-    from airflow_provider_agentic_mlops.core.config import DriftConfig
+    # the drift section is the check's DriftSettings, every field passed through (defined once, in core.config)
+    from airflow_provider_agentic_mlops.core.config import DriftSettings, load_models
 
-    _, built = dags
+    tmp_path, built = dags
     check = built["agentic_mlops__churn"].task_dict["check_drift"]
-    for name, default in DriftConfig(reference="r", current="c").model_dump().items():
-        if name not in ("reference", "current", "champion_model_uri"):
-            expected = default if name != "label_column" else "y"
-            assert getattr(check, name) == (tuple(expected) if name == "exclude_columns" else expected), name
-    assert check.label_column == "y" and check.prediction_column is None  # labels alone are evidence now
+    churn = next(s for s in load_models(tmp_path / "models.yaml") if s.name == "churn")
+    assert check.settings == DriftSettings.resolve(churn.drift)
+    assert set(DriftSettings.model_fields) < set(type(churn.drift).model_fields)
+    assert check.settings.label_column == "y" and check.settings.prediction_column is None  # labels alone suffice
     assert check.champion_model_uri == "models:/churn@champion"
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
+from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, n_values
 from airflow_provider_agentic_mlops.core.drift.methods import (
     CAT,
@@ -75,22 +77,12 @@ def _quality(frame: pd.DataFrame, label: str, prediction: str, task: str) -> dic
 def compute_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
+    settings: DriftSettings | Mapping[str, Any] | None = None,
     *,
-    columns: list[str] | None = None,
-    exclude_columns: Sequence[str] = (),
-    column_methods: dict[str, str] | None = None,
-    type_methods: dict[str, str] | None = None,
-    column_thresholds: dict[str, float] | None = None,
-    drift_share: float = 0.5,
-    categorical_columns: list[str] | None = None,
-    label_column: str | None = None,
-    prediction_column: str | None = None,
-    task: str | None = None,
-    top_n: int = 5,
-    strict: bool = True,
     model_name: str | None = None,
     reference_source: str | None = None,
     current_source: str | None = None,
+    **overrides: Any,
 ) -> DriftSummary:
     """Drift per column and for the dataset, with Evidently 0.7's methods and scores.
 
@@ -101,24 +93,26 @@ def compute_drift(
 
     :param reference: reference data (what the model was trained or validated on).
     :param current: current data (what the model sees now).
-    :param columns: columns to check; default all reference columns.
-    :param exclude_columns: columns not to check (ids, timestamps, ...).
-    :param column_methods: Evidently method name per column, e.g. ``{"amount": "psi"}``.
-    :param type_methods: method per column type, keys ``"num"``, ``"cat"`` (and ``"text"``).
-    :param column_thresholds: threshold per column; default the method's Evidently default.
-    :param drift_share: the dataset drifts when at least this share of columns drifts.
-    :param categorical_columns: columns to treat as categorical whatever their dtype.
-    :param label_column: label column, for model quality (checked for drift like any column).
-    :param prediction_column: prediction column (label, or probability of class 1 for binary).
-    :param task: ``"classification"`` or ``"regression"``; inferred from the labels when None.
-    :param top_n: how many drifted columns the summary lists in ``top_drifted``.
-    :param strict: raise ``ValueError`` on broken input (missing, extra, all-null columns, dtype
-        clashes). When False, such columns are skipped and listed in ``data_quality``.
+    :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`,
+        documented there once: columns, methods, thresholds, ``drift_share``, label and prediction
+        columns, ``strict``, ...); ``overrides`` are any of its fields as keyword arguments, e.g.
+        ``compute_drift(ref, cur, column_methods={"amount": "psi"})``. The timestamp column is not checked.
     :param model_name: model name, for error messages and the summary.
     :param reference_source: where the reference came from (path/URI), for error messages.
     :param current_source: where the current data came from, for error messages.
     :raises ValueError: on unusable input, naming the column or source and what to do.
     """
+    s = DriftSettings.resolve(settings, role=f"model '{model_name}'" if model_name else "", **overrides)
+    columns, column_methods, type_methods = s.columns, s.column_methods, s.type_methods
+    column_thresholds, drift_share, categorical_columns = s.column_thresholds, s.drift_share, s.categorical_columns
+    label_column, prediction_column, task, top_n, strict = (
+        s.label_column,
+        s.prediction_column,
+        s.task,
+        s.top_n,
+        s.strict,
+    )
+    exclude_columns = [*s.exclude_columns, *([s.timestamp_column] if s.timestamp_column else [])]
     ctx = _Context(model_name, reference_source, current_source)
     ref_name, cur_name = ctx.sources["reference"], ctx.sources["current"]
     for frame, name in ((reference, ref_name), (current, cur_name)):
@@ -131,8 +125,6 @@ def compute_drift(
             raise ctx.error(
                 f"{name} has no rows. Check the export job, the path, and the time window (current_window)."
             )
-    if not 0 < drift_share <= 1:
-        raise ctx.error(f"drift_share must be in (0, 1], got {drift_share!r}.")
     _check_method_names(ctx, column_methods, type_methods)
     excluded = set(exclude_columns)
     missing: list[str] = []

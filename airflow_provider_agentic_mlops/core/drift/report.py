@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM, TEXT
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 
-#: Default rows sampled from each frame for the report: Evidently's rendering, not the drift
-#: computation, dominates the check's time on large data, and people read a sample as well.
-REPORT_SAMPLE_ROWS = 10_000
+#: Default rows sampled from each frame for the report (``DriftSettings.report_sample_rows``).
+REPORT_SAMPLE_ROWS = DriftSettings.model_fields["report_sample_rows"].default
 
 
 @dataclass(frozen=True)

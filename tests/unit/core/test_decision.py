@@ -511,3 +511,59 @@ def test_the_llm_sees_the_evidence_table():
     decide(model_name="m", drift=fault_free, history=history(), config=CONFIG, mode="llm", llm=llm)
     user = llm.calls[0]["messages"][1]["content"]
     assert '"performance"' in user and '"weighted_share"' in user and '"min_performance_drop"' in user
+
+
+def test_a_drop_barely_past_the_tolerance_is_not_confirmed_by_a_noisy_sample():
+    # 0.022 +- 0.011 (1,500 rows): past min_performance_drop 0.02, but its lower bound 0.0004 is not
+    drift = with_evidence(0.1, weighted_share=0.04, performance=measured(0.878, baseline=0.9, se=0.011))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "low_drift_severity"]
+    # the same drop measured on many rows is confirmed: retrain
+    drift = with_evidence(0.1, weighted_share=0.04, performance=measured(0.85, baseline=0.9, se=0.005))
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def test_a_drop_explained_by_the_class_mix_is_label_shift_not_a_retrain():
+    perf = measured(0.949, baseline=0.97, se=0.008)
+    perf["class_mix"] = {
+        "reference_mix": {"0": 0.5, "1": 0.5},
+        "current_mix": {"0": 0.26, "1": 0.74},
+        "mix_change": 0.24,
+        "adjusted_current": 0.965,
+        "adjusted_drop": 0.005,
+        "adjusted_drop_se": 0.009,
+    }
+    drift = with_evidence(0.5, weighted_share=0.8, performance=perf)  # the features moved with the mix
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_label_shift"
+    assert "Label shift" in d.rationale and "at the reference's mix the accuracy is 0.965" in d.rationale
+    # the same class mix with a model that got worse per class is a drop
+    perf["class_mix"] = {**perf["class_mix"], "adjusted_current": 0.85, "adjusted_drop": 0.12}
+    perf.update(current=0.85, drop=0.12)
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def test_without_a_measured_verdict_a_model_extrapolating_on_many_rows_retrains():
+    drift = with_evidence(0.125, weighted_share=0.2)  # one important feature drifted: moderate alone
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.29, "columns": {"x0": 0.29}, "features_checked": 5}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "extrapolation"
+    assert "29% of current rows" in d.rationale and "x0 29%" in d.rationale
+    drift["evidence"]["extrapolation"]["share_rows"] = 0.05  # a few rows past the range: severity decides
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "escalate"
+    # measured stable performance outranks it: the model is not hurt on those rows
+    drift["evidence"].update(performance=measured(0.9), extrapolation={"share_rows": 0.5, "columns": {}})
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "no_action"
+
+
+def test_severe_drift_against_an_unconfirmed_measured_drop_escalates_not_retrains():
+    # labels measured 0.021 +- 0.008: a drop, but not confirmed past the 0.02 tolerance; the features
+    # moved a lot (a class-mix change moves them all): measured evidence outranks drift
+    drift = with_evidence(0.5, weighted_share=0.83, performance=measured(0.949, baseline=0.97, se=0.008))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "severe_drift"
+    assert "does not confirm a drop" in d.rationale
+    # without labels the same drift retrains (no measurement to outrank it)
+    drift = with_evidence(0.5, weighted_share=0.83)
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"

@@ -184,6 +184,19 @@ def test_dataset_drift_needs_the_share_threshold(frames) -> None:
     assert compute_drift(*frames, drift_share=0.75).dataset_drift is False
 
 
+def test_drift_parameters_are_one_settings_object_with_keyword_overrides(frames) -> None:
+    from airflow_provider_agentic_mlops.core.config import DriftSettings
+
+    settings = DriftSettings(column_methods={"amount": "psi"}, drift_share=0.75)
+    summary = compute_drift(*frames, settings)
+    assert summary.share_threshold == 0.75 and summary.columns["amount"].method == "psi"
+    assert compute_drift(*frames, settings, drift_share=0.5).share_threshold == 0.5  # a keyword wins
+    with pytest.raises(ValueError, match="'drift_shar' is not a drift setting; known: .*'drift_share'"):
+        compute_drift(*frames, drift_shar=0.5)
+    with pytest.raises(ValueError, match=r"model 'fraud': drift settings: 'drift_share': .*less than or equal to 1"):
+        compute_drift(*frames, drift_share=3, model_name="fraud")
+
+
 def test_summary_stays_under_10kb_with_hundreds_of_columns() -> None:
     rng = np.random.default_rng(3)
     n, n_cols = 1500, 300

@@ -12,6 +12,7 @@ from airflow_provider_agentic_mlops.core.evidence import (
     detect_faults,
     drift_severity,
     estimate_performance,
+    extrapolation,
     feature_importance,
     gather_evidence,
     measure_performance,
@@ -56,6 +57,18 @@ def test_values_mostly_outside_the_reference_range_are_a_fault() -> None:
     reference, current = frames()
     kind, detail = faults_of(reference, current.assign(age=current["age"] + 80))["age"]
     assert kind == "out_of_range" and "outside the reference range" in detail
+
+
+def test_a_genuine_shift_past_the_range_is_drift_not_a_fault() -> None:
+    # a uniform feature shifted by +2 std: 58% of its values pass the reference's maximum
+    rng = np.random.default_rng(1)
+    reference, current = (pd.DataFrame({"u": rng.uniform(0, 1, 3000)}) for _ in range(2))
+    shifted = current.assign(u=current["u"] + 2 * current["u"].std())
+    assert faults_of(reference, shifted) == {}
+    assert compute_drift(reference, shifted).columns["u"].drifted  # drift, weighed by severity
+    # shifted past the whole reference range: nothing overlaps any more, a broken feed
+    kind, detail = faults_of(reference, current.assign(u=current["u"] + 1.5))["u"]
+    assert kind == "out_of_range" and "100% of current values outside" in detail
 
 
 def test_replaced_category_vocabulary_is_a_fault() -> None:
@@ -115,6 +128,40 @@ def test_measured_drop_has_a_standard_error_that_shrinks_with_the_sample() -> No
     assert out_large["drop_se"] < out_small["drop_se"] / 5
 
 
+def test_class_mix_adjusted_accuracy_tells_label_shift_from_a_worse_model() -> None:
+    rng = np.random.default_rng(3)
+
+    def predict(y: np.ndarray, recall: dict[int, float]) -> np.ndarray:
+        hit = rng.random(len(y)) < np.vectorize(recall.get)(y)
+        return np.where(hit, y, 1 - y)
+
+    reference_labels = rng.random(4000) < 0.5  # half positives
+    y = (rng.random(4000) < 0.85).astype(int)  # now 85% positives: label shift
+    recall = {0: 0.98, 1: 0.90}  # as on the reference: accuracy there 0.94
+    out = measure_performance(
+        "classification",
+        y,
+        predict(y, recall),
+        metric="accuracy",
+        baseline=0.94,
+        baseline_n=4000,
+        reference_labels=reference_labels.astype(int),
+    )
+    mix = out["class_mix"]
+    assert out["drop"] > 0.02  # the plain accuracy fell with the mix (0.94 -> about 0.91)
+    assert mix["mix_change"] == pytest.approx(0.35, abs=0.03)
+    assert abs(mix["adjusted_drop"]) < 2 * mix["adjusted_drop_se"]  # per class nothing changed
+    worse = measure_performance(
+        "classification",
+        y,
+        predict(y, {0: 0.8, 1: 0.8}),
+        metric="accuracy",
+        baseline=0.94,
+        reference_labels=reference_labels.astype(int),
+    )
+    assert worse["class_mix"]["adjusted_drop"] > 0.1
+
+
 def test_r2_drop_of_a_regressor() -> None:
     rng = np.random.default_rng(2)
     y = rng.normal(0, 1, 1000)
@@ -157,7 +204,13 @@ def test_gather_evidence_predicts_with_the_champion_when_there_is_no_prediction_
     summary = compute_drift(reference, current, label_column="label")
 
     evidence = gather_evidence(
-        reference, current, summary, label_column="label", model=model, features=["a", "b"], reference_is_holdout=True
+        reference,
+        current,
+        summary,
+        label_column="label",
+        model=model,
+        feature_columns=["a", "b"],
+        reference_is_holdout=True,
     )
 
     perf = evidence["performance"]
@@ -170,3 +223,39 @@ def test_a_nearly_constant_reference_column_seen_constant_is_not_a_fault() -> No
     reference, current = frames()
     reference = reference.assign(pixel=np.where(np.arange(len(reference)) % 50 == 0, 3.0, 0.0))  # 98% zeros
     assert "pixel" not in faults_of(reference, current.assign(pixel=0.0))
+
+
+def test_extrapolation_counts_rows_outside_the_range_on_features_the_model_relies_on() -> None:
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"x0": rng.uniform(0, 1, 4000), "noise": rng.uniform(0, 1, 4000)})
+    current = pd.DataFrame({"x0": rng.uniform(0, 1, 4000) + 0.29, "noise": rng.uniform(0, 1, 4000) + 0.58})
+    relied = extrapolation(reference, current, ["x0", "noise"], {"x0": 0.9, "noise": 0.1})
+    assert relied["share_rows"] == pytest.approx(0.29, abs=0.03)  # only x0 counts: noise is below average
+    assert list(relied["columns"]) == ["x0"] and relied["features_checked"] == 1
+    unweighted = extrapolation(reference, current, ["x0", "noise"])  # no importances: every numeric feature
+    assert unweighted["share_rows"] == pytest.approx(1 - 0.71 * 0.42, abs=0.03)
+    assert extrapolation(reference, reference.sample(frac=1, random_state=0), ["x0", "noise"])["share_rows"] == 0
+
+
+def test_extrapolation_by_chance_on_a_small_reference_is_not_counted_as_excess() -> None:
+    rng = np.random.default_rng(5)
+    columns = [f"f{i}" for i in range(20)]
+    reference = pd.DataFrame(rng.normal(0, 1, (100, 20)), columns=columns)  # 100 rows: narrow ranges
+    current = pd.DataFrame(rng.normal(0, 1, (2000, 20)), columns=columns)
+    out = extrapolation(reference, current, columns)
+    assert out["share_rows"] > 0.2  # a third of the rows pass some column's range by chance...
+    assert out["excess_share"] < 0.1  # ...which is what unchanged data gives
+
+
+def test_faults_on_frames_larger_than_the_fault_sample_are_still_found() -> None:
+    from airflow_provider_agentic_mlops.core.evidence import FAULT_SAMPLE_ROWS
+
+    reference, current = frames(n=FAULT_SAMPLE_ROWS + 50_000, seed=6)
+    broken = current.assign(amount=current["amount"] * 1000, age=0.0, country=current["country"].str.upper())
+    found = faults_of(reference, broken)
+    assert {c: kind for c, (kind, _) in found.items()} == {
+        "amount": "scale_change",
+        "age": "constant",
+        "country": "vocabulary_replaced",
+    }
+    assert faults_of(reference, current) == {}
