@@ -121,6 +121,20 @@ class Browser:
             raise RuntimeError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def wait_for(self, expression: str, timeout: float = 120, interval: float = 0.2) -> Any:
+        """The value of ``expression`` once it is truthy; the page may reload meanwhile (an evaluation
+        that lands while the document is replaced counts as not yet)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:
+                value = None
+            if value:
+                return value
+            time.sleep(interval)
+        raise TimeoutError(f"{expression!r} stayed false for {timeout} s")
+
     def status_of(self, url: str) -> int:
         """HTTP status of a same-origin GET from the page (with its cookies)."""
         return int(
