@@ -107,7 +107,10 @@ def test_approve_from_the_page_records_the_decision_and_the_run_promotes(browser
     assert browser.evaluate("document.querySelectorAll('section.request').length") == 1
     browser.evaluate("window.prompt = () => 'checked the reports in the browser test'")
     browser.evaluate(f"document.querySelector('button[data-id=\"{pending['id']}\"][data-verb=approve]').click()")
-    demo.wait_until(lambda: browser.evaluate("document.getElementById('msg')?.textContent"), 30, "the page's answer")
+    # the page reloads after the answer (the request moves to the history) and shows the answer again
+    browser.wait_for(
+        f"document.getElementById('request-{pending['id']}') === null && document.getElementById('msg').textContent"
+    )
     decided = demo.store().get_approval(pending["id"])
     assert (decided["status"], decided["decided_via"]) == ("approved", "ui")
     assert decided["reason"] == "checked the reports in the browser test"
