@@ -9,6 +9,7 @@ where to look, and on Ctrl-C / SIGTERM stops the whole group: every process it s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -125,19 +126,31 @@ def _api_healthy(port: int) -> bool:
 
 
 def stop_group(process: subprocess.Popen[Any], *, grace: float = 20.0) -> None:
-    """Stop ``process`` and everything it started (its process group): SIGTERM, then SIGKILL."""
+    """Stop ``process`` and everything it started: SIGTERM to its process group, then SIGKILL to the
+    group and to every descendant still alive. Descendants are listed too because Airflow's
+    supervisor puts each task runner in a process group of its own, out of reach of the group signal."""
+    import psutil
+
     if process.poll() is not None:
         return
+    try:
+        tree = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        tree = []
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
+        if sig == signal.SIGKILL:
+            for proc in tree:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
         try:
             process.wait(timeout=wait)
-            return
         except subprocess.TimeoutExpired:
             continue
+        _, alive = psutil.wait_procs(tree, timeout=wait)
+        if not alive:
+            return
 
 
 def demo(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from airflow_provider_agentic_mlops.cli.commands import demo
 from airflow_provider_agentic_mlops.demo.data import current_shift, write_shift
@@ -56,11 +57,17 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
-def test_stopping_the_demo_stops_the_processes_its_processes_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "own_group",
+    [False, True],
+    ids=["children-in-its-group", "children-in-their-own-group-like-airflow-task-runners"],
+)
+def test_stopping_the_demo_stops_the_processes_its_processes_started(tmp_path: Path, own_group: bool) -> None:
     pids = tmp_path / "pids"
     code = (
         "import subprocess, sys, time; "
-        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']) for _ in range(2)]; "
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], "
+        f"start_new_session={own_group}) for _ in range(2)]; "
         f"open({str(pids)!r}, 'w').write(' '.join(str(k.pid) for k in kids)); time.sleep(300)"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
