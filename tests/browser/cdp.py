@@ -160,14 +160,16 @@ class Browser:
         self.events = []
 
     def screenshot(self, path: Path) -> None:
-        """A PNG of the whole page."""
+        """A PNG of the whole page, as tall as its content (not the window) and at most 4000 px."""
         metrics = self.send("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
+        content = self.evaluate("Math.ceil(document.body.getBoundingClientRect().bottom) + 16")
+        height = min(size["height"], content or size["height"], 4000)
         shot = self.send(
             "Page.captureScreenshot",
             format="png",
             captureBeyondViewport=True,
-            clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1},
+            clip={"x": 0, "y": 0, "width": size["width"], "height": height, "scale": 1},
         )
         path.write_bytes(base64.b64decode(shot["data"]))
 
