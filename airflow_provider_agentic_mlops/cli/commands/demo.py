@@ -182,7 +182,7 @@ def demo(args: argparse.Namespace) -> None:
     print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
     print(
         f"  retrain cooldown of the demo model: {cooldown * 60:g} minutes (models.yaml decision.cooldown_hours;\n"
-        "  production default 24 h). Within it a new drift escalates to a person instead of retraining again."
+        "  production default 24 h). Within it, drift that calls for retraining escalates to a person instead."
     )
     print(
         f"\nOpen {overview} (Browse > Models): drift over time, decisions and their traces.\n"
