@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,15 @@ def _api_healthy(port: int) -> bool:
 
 
 def stop_group(process: subprocess.Popen[Any], *, grace: float = 20.0) -> None:
-    """Stop ``process`` and everything it started: SIGTERM to its process group, then SIGKILL to the
-    group and to every descendant still alive. Descendants are listed too because Airflow's
-    supervisor puts each task runner in a process group of its own, out of reach of the group signal."""
+    """Stop ``process`` and everything it started: SIGTERM to its process group and to each of its
+    descendants, then SIGKILL to whatever is left after ``grace`` seconds. Descendants are signalled
+    one by one too because Airflow's supervisor puts each task runner in a process group of its
+    own, out of reach of the group signal."""
     import psutil
 
-    if process.poll() is not None:
+    if process.poll() is not None:  # it ended on its own: end whatever of its group is left
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         return
     try:
         tree = psutil.Process(process.pid).children(recursive=True)
@@ -140,10 +144,9 @@ def stop_group(process: subprocess.Popen[Any], *, grace: float = 20.0) -> None:
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        if sig == signal.SIGKILL:
-            for proc in tree:
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
         try:
             process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
@@ -151,6 +154,33 @@ def stop_group(process: subprocess.Popen[Any], *, grace: float = 20.0) -> None:
         _, alive = psutil.wait_procs(tree, timeout=wait)
         if not alive:
             return
+
+
+@contextlib.contextmanager
+def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> Iterator[None]:
+    """Run the body; when it ends, or on Ctrl-C / SIGTERM, stop ``process`` and everything it started.
+
+    The signal handler only raises ``SystemExit``; the stopping happens after the body (typically
+    ``process.wait()``) has unwound. Stopping inside the handler cannot work: the ``wait()`` it
+    interrupted holds the Popen's wait lock, so the handler could not reap the exited child and
+    would wait out the whole grace period for it.
+    """
+
+    def stop(signum: int, _frame: Any) -> None:
+        print(f"\nStopping the demo (signal {signum}): every process it started.", flush=True)
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig in previous:  # a second Ctrl-C must not cut the stopping short
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            stop_group(process, grace=grace)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def demo(args: argparse.Namespace) -> None:
@@ -195,15 +225,7 @@ def demo(args: argparse.Namespace) -> None:
         return
     sys.stdout.flush()
     standalone = subprocess.Popen([_airflow(env), "standalone"], env=env, start_new_session=True)
-
-    def stop(signum: int, _frame: Any) -> None:
-        print(f"\nStopping the demo (signal {signum}): every process it started.", flush=True)
-        stop_group(standalone)
-        sys.exit(0)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
+    with stopped_on_exit(standalone):
         deadline = time.monotonic() + START_TIMEOUT
         while not _api_healthy(args.port) and standalone.poll() is None and time.monotonic() < deadline:
             time.sleep(2)
@@ -216,5 +238,3 @@ def demo(args: argparse.Namespace) -> None:
                 flush=True,
             )
         standalone.wait()
-    finally:
-        stop_group(standalone)
