@@ -105,12 +105,17 @@ def test_sigterm_stops_the_demo_without_waiting_out_the_grace_period(tmp_path: P
         "    child.wait()\n"
     )
     running = subprocess.Popen([sys.executable, str(the_demo)], stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    runner = int(pids.read_text())
-    running.send_signal(signal.SIGTERM)
-    out, _ = running.communicate(timeout=60)  # far below the 300 s grace
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        runner = int(pids.read_text())
+        running.send_signal(signal.SIGTERM)
+        out, _ = running.communicate(timeout=60)  # far below the 300 s grace
+    finally:
+        if running.poll() is None:  # the test failed: leave nothing behind
+            running.kill()
+            running.wait()
     assert running.returncode == 0
     assert "Stopping the demo (signal 15)" in out
     deadline = time.monotonic() + 10
