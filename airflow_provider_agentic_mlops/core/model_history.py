@@ -105,11 +105,28 @@ def run_point(decision: Mapping[str, Any]) -> RunPoint:
         drift_share=_number(drift.get("drift_share")),
         share_threshold=_number(drift.get("share_threshold")),
         dataset_drift=drift.get("dataset_drift"),
-        quality=drift.get("quality") or None,
+        quality=drift.get("quality") or measured_quality(drift.get("evidence")),
         columns=dict(observed.get("columns") or {}),
         report_uri=observed.get("report_uri"),
         rationale=decision.get("rationale"),
     )
+
+
+def measured_quality(evidence: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Quality on current data measured by the drift check's evidence, as ``{metric: {"reference",
+    "current"}}``: the champion's own predictions scored against the labels of the current data (a
+    check with a ``label_column`` and no ``prediction_column``). None when the performance was only
+    estimated (no labels) or not measured at all.
+
+    :param evidence: the drift summary's ``evidence`` (``core.evidence.gather_evidence``).
+    """
+    performance = (evidence or {}).get("performance") if isinstance(evidence, Mapping) else None
+    if not isinstance(performance, Mapping) or performance.get("kind") != "measured":
+        return None
+    current = _number(performance.get("current"))
+    if current is None or not performance.get("metric"):
+        return None
+    return {str(performance["metric"]): {"reference": _number(performance.get("baseline")), "current": current}}
 
 
 def _number(value: Any) -> float | None:

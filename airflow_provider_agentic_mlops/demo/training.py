@@ -80,13 +80,17 @@ def train_fraud_detector(
     pipeline = build_pipeline(seed).fit(train[FEATURES], train[LABEL])
     metrics = classification_metrics(pipeline, holdout)
 
+    from airflow_provider_agentic_mlops.hooks.mlflow import local_artifact_location
     from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
 
     quiet_known_noise()  # skops' module scan on save warns once per Airflow shim otherwise
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_experiment(f"agentic-mlops/{model_name}")
+    experiment = f"agentic-mlops/{model_name}"
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=local_artifact_location(tracking_uri))
+    mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"train-{model_name}", tags=tags) as run:
         mlflow.log_params({"rows": len(frame), "seed": seed, "train_data": str(path)})
         mlflow.log_metrics(metrics)

@@ -44,6 +44,18 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{home / 'mlflow.db'}"
 
 
+def local_artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment of a local SQLite tracking store keeps its artifacts: ``mlartifacts/``
+    next to the database, not MLflow's default ``./mlruns`` in whatever directory the process runs
+    in. None for other stores (a tracking server or a database decides for itself).
+
+    :param tracking_uri: the MLflow tracking URI.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return (Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+
+
 #: What each connection may do, lowest first. Defence in depth on top of MLflow's own auth: the
 #: provider refuses, client-side, any write its connection is not meant for.
 ACCESS_LEVELS = ("read", "train", "promote")

@@ -29,16 +29,6 @@ def experiment_name(model_name: str) -> str:
     return f"agentic-mlops/{model_name}"
 
 
-def _sqlite_artifact_location(hook: MlflowRegistryHook) -> str | None:
-    """Artifacts of a local SQLite tracking store go next to the database (``mlartifacts/``),
-    not into the worker's current directory (MLflow's default); None for other stores."""
-    uri = hook.tracking_uri
-    if not uri.startswith("sqlite:///"):
-        return None
-    database = Path(uri.removeprefix("sqlite:///")).resolve()
-    return (database.parent / "mlartifacts").as_uri()
-
-
 class DriftCheckOperator(BaseOperator):
     """Check a model's input data for drift, Evidently's way, and save the full report.
 
@@ -286,13 +276,15 @@ class DriftCheckOperator(BaseOperator):
     def _store_in_mlflow(
         self, hook: MlflowRegistryHook, local_dir: Path, folder: str, summary: DriftSummary, main: str
     ) -> str:
+        from airflow_provider_agentic_mlops.hooks.mlflow import local_artifact_location
+
         client = hook.client()
         name = experiment_name(self.model_name)
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             experiment_id = experiment.experiment_id
         else:
-            experiment_id = client.create_experiment(name, artifact_location=_sqlite_artifact_location(hook))
+            experiment_id = client.create_experiment(name, artifact_location=local_artifact_location(hook.tracking_uri))
         runs = client.search_runs(
             [experiment_id],
             filter_string=f"tags.`mlflow.runName` = '{MONITORING_RUN_NAME}'",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 ACTION_COLOURS = {"retrain": "#dc2626", "escalate": "#d97706", "no_action": "#16a34a"}
 OTHER_COLOUR = "#6b7280"
 _FONT = 'font-family="system-ui,sans-serif" font-size="11"'
+HEATMAP_CAPTION = "runs, oldest to newest; red: past the threshold"
 
 
 def _when(point: RunPoint) -> str:
@@ -121,7 +122,8 @@ def heatmap_chart(heatmap: Heatmap, *, cell: int = 18) -> str:
     if not heatmap.columns:
         return '<p class="muted">No per-column drift recorded yet.</p>'
     label_w = min(220, 12 + 7 * max(len(c) for c in heatmap.columns))
-    width = label_w + cell * len(heatmap.runs) + 8
+    # wide enough for the caption under the cells too (with few runs the cells alone are narrow)
+    width = label_w + max(cell * len(heatmap.runs) + 8, 7 * len(HEATMAP_CAPTION))
     height = cell * len(heatmap.columns) + 24
     parts = [
         f'<svg id="drift-heatmap" class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
@@ -140,9 +142,7 @@ def heatmap_chart(heatmap: Heatmap, *, cell: int = 18) -> str:
                 f'<rect class="cell" x="{label_w + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
                 f'fill="{severity_colour(sev)}"><title>{escape(tip)}</title></rect>'
             )
-    parts.append(
-        f'<text x="{label_w}" y="{height - 6}" {_FONT}>runs, oldest to newest; red: past the threshold</text></svg>'
-    )
+    parts.append(f'<text x="{label_w}" y="{height - 6}" {_FONT}>{HEATMAP_CAPTION}</text></svg>')
     return "".join(parts)
 
 

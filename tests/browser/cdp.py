@@ -121,6 +121,20 @@ class Browser:
             raise RuntimeError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def wait_for(self, expression: str, timeout: float = 120, interval: float = 0.2) -> Any:
+        """The value of ``expression`` once it is truthy; the page may reload meanwhile (an evaluation
+        that lands while the document is replaced counts as not yet)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:
+                value = None
+            if value:
+                return value
+            time.sleep(interval)
+        raise TimeoutError(f"{expression!r} stayed false for {timeout} s")
+
     def status_of(self, url: str) -> int:
         """HTTP status of a same-origin GET from the page (with its cookies)."""
         return int(
@@ -146,14 +160,16 @@ class Browser:
         self.events = []
 
     def screenshot(self, path: Path) -> None:
-        """A PNG of the whole page."""
+        """A PNG of the whole page, as tall as its content (not the window) and at most 4000 px."""
         metrics = self.send("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
+        content = self.evaluate("Math.ceil(document.body.getBoundingClientRect().bottom) + 16")
+        height = min(size["height"], content or size["height"], 4000)
         shot = self.send(
             "Page.captureScreenshot",
             format="png",
             captureBeyondViewport=True,
-            clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1},
+            clip={"x": 0, "y": 0, "width": size["width"], "height": height, "scale": 1},
         )
         path.write_bytes(base64.b64decode(shot["data"]))
 

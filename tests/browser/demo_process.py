@@ -1,17 +1,19 @@
-"""The demo as a user starts it (``airflow agentic-mlops demo --port P`` on a free port), for the
-browser tests and ``scripts/screenshots``: started, waited on until its first run asks for
-approval, and stopped with SIGTERM (the demo stops everything it started)."""
+"""The demo as a user starts it (``./scripts/demo --port P`` on a free port), for the browser tests
+and ``scripts/screenshots``: started, waited on until its first run asks for approval, and stopped
+with SIGTERM (the demo stops everything it started; :func:`stop_demo` says which processes it did not)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from tests.conftest import REPO
 from tests.e2e.deployment import free_port
@@ -67,11 +69,6 @@ def _healthy(url: str) -> bool:
         return response.status == 200
 
 
-def _healthy(url: str) -> bool:
-    with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as response:
-        return response.status == 200
-
-
 def start_demo(home: Path, *, rows: int = 1000) -> Demo:
     """Start the demo in ``home`` on a free port; return once its first run waits for approval."""
     port = free_port()
@@ -80,7 +77,7 @@ def start_demo(home: Path, *, rows: int = 1000) -> Demo:
     env.update(AIRFLOW_HOME=str(home), PYTHONUNBUFFERED="1")
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "agentic-mlops", "demo", "--port", str(port), "--rows", str(rows)],
+            [str(REPO / "scripts" / "demo"), "--port", str(port), "--rows", str(rows)],
             cwd=REPO,
             env=env,
             stdout=out,
@@ -102,10 +99,31 @@ def start_demo(home: Path, *, rows: int = 1000) -> Demo:
     return running
 
 
-def stop_demo(running: Demo) -> None:
-    """SIGTERM to the demo, which stops its whole process group; SIGKILL the group if it hangs."""
-    running.process.send_signal(signal.SIGTERM)
+def demo_processes(home: Path) -> list[psutil.Process]:
+    """Every process running with ``AIRFLOW_HOME=home``: the demo and whatever it started, also
+    processes that left its process tree (re-parented to init when their parent died)."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != os.getpid() and proc.environ().get("AIRFLOW_HOME") == str(home):
+                found.append(proc)
+    return found
+
+
+def stop_demo(running: Demo) -> list[str]:
+    """SIGTERM to the demo, as Ctrl-C or ``kill`` would; the demo stops every process it started.
+    Returns the processes it left running (``pid cmdline``), after SIGKILLing them."""
+    if running.process.poll() is None:
+        running.process.send_signal(signal.SIGTERM)
     try:
-        running.process.wait(timeout=60)
+        running.process.wait(timeout=120)
     except subprocess.TimeoutExpired:
-        os.killpg(running.process.pid, signal.SIGKILL)
+        running.process.kill()
+        running.process.wait(timeout=30)
+    _, alive = psutil.wait_procs(demo_processes(running.home), timeout=10)
+    left = []
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            left.append(f"{proc.pid} {' '.join(proc.cmdline())[:200]}")
+            proc.kill()
+    return left

@@ -1,30 +1,20 @@
-"""The provider's pages in a real browser (headless Chromium) against the demo's real Airflow:
-they load without console errors, the charts have a point per run, every link opens, and Approve
-on the approvals page lets the run promote the challenger."""
+"""The provider's pages in a real browser (headless Chromium) against the demo's real Airflow,
+started as a user starts it (``./scripts/demo --port P``, a port other than 8080): they load without
+console errors, the charts have a point per run, every link opens, Approve on the approvals page
+lets the run promote the challenger, and stopping the demo stops every process it started."""
 
 from __future__ import annotations
 
 import json
-import os
 from urllib.parse import quote
 
 import pytest
 
 from tests.browser.cdp import Browser
-from tests.browser.demo_process import Demo
+from tests.browser.demo_process import Demo, demo_processes, stop_demo
 
 DAG_ID = "agentic_mlops__fraud-detector"
-# Opt-in until it passes: in the last full run two of these six checks failed on the demo (the
-# model page's point counts, and Approve through to promotion). The same pages, the same real
-# api-server and Chromium, run in CI through test_pages_seeded.py.
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("AGENTIC_MLOPS_DEMO_BROWSER_TESTS") != "1",
-        reason="the full-demo browser run is opt-in (AGENTIC_MLOPS_DEMO_BROWSER_TESTS=1); see the comment above",
-    ),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _open(browser: Browser, demo: Demo, path: str) -> None:
@@ -43,6 +33,7 @@ def _same_origin_links(browser: Browser) -> list[str]:
 
 def test_overview_lists_the_demo_model_with_a_sparkline_point_per_decision(browser: Browser, demo: Demo) -> None:
     decisions = demo.store().list_decisions("fraud-detector")
+    assert f"{demo.url}/agentic-mlops/models" in demo.output()  # the demo prints the overview's URL
     _open(browser, demo, "/agentic-mlops/models")
     assert browser.evaluate("document.querySelectorAll('tr.model-row').length") == 1
     assert browser.evaluate("document.querySelectorAll('svg.sparkline circle.point').length") == len(decisions)
@@ -107,7 +98,10 @@ def test_approve_from_the_page_records_the_decision_and_the_run_promotes(browser
     assert browser.evaluate("document.querySelectorAll('section.request').length") == 1
     browser.evaluate("window.prompt = () => 'checked the reports in the browser test'")
     browser.evaluate(f"document.querySelector('button[data-id=\"{pending['id']}\"][data-verb=approve]').click()")
-    demo.wait_until(lambda: browser.evaluate("document.getElementById('msg')?.textContent"), 30, "the page's answer")
+    # the page reloads after the answer (the request moves to the history) and shows the answer again
+    browser.wait_for(
+        f"document.getElementById('request-{pending['id']}') === null && document.getElementById('msg').textContent"
+    )
     decided = demo.store().get_approval(pending["id"])
     assert (decided["status"], decided["decided_via"]) == ("approved", "ui")
     assert decided["reason"] == "checked the reports in the browser test"
@@ -119,3 +113,10 @@ def test_approve_from_the_page_records_the_decision_and_the_run_promotes(browser
     _open(browser, demo, "/agentic-mlops/approvals")
     assert "checked the reports in the browser test" in browser.evaluate("document.getElementById('history').innerText")
     assert browser.console_errors() == []
+
+
+def test_stopping_the_demo_stops_every_process_it_started(demo: Demo) -> None:
+    assert len(demo_processes(demo.home)) > 3  # the demo, airflow standalone and its components
+    assert stop_demo(demo) == []
+    assert demo.process.returncode == 0
+    assert "Stopping the demo" in demo.output()

@@ -52,20 +52,23 @@ def test_every_link_opens_and_the_drift_report_is_served(browser: Browser, seede
     assert browser.evaluate("document.querySelector('h1').textContent") == "Drift report"
 
 
-def test_approve_works_from_the_page(browser: Browser, seeded_server: SeededServer) -> None:
+def test_approve_works_from_the_page_and_its_answer_stays_after_the_reload(
+    browser: Browser, seeded_server: SeededServer
+) -> None:
     pending = seeded_server.seeded["pending_id"]
     _open(browser, seeded_server, "/agentic-mlops/approvals")
     browser.evaluate("window.prompt = () => 'approved in the browser test'")
     browser.evaluate(f"document.querySelector('button[data-id=\"{pending}\"][data-verb=approve]').click()")
-    import time
-
-    deadline = time.monotonic() + 60
-    while not browser.evaluate("document.getElementById('msg').textContent") and time.monotonic() < deadline:
-        time.sleep(0.5)
+    # the page reloads after the answer (the request moves to the history) and shows the answer again
+    answer = browser.wait_for(
+        f"document.getElementById('request-{pending}') === null && document.getElementById('msg').textContent"
+    )
     decided = seeded_server.store().get_approval(pending)
     assert (decided["status"], decided["decided_via"], decided["reason"]) == (
         "approved",
         "ui",
         "approved in the browser test",
     )
+    assert "approved" in answer.lower()
+    assert "approved in the browser test" in browser.evaluate("document.getElementById('history').innerText")
     assert browser.console_errors() == []

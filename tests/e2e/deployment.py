@@ -314,14 +314,22 @@ class Deployment:
 
     def kill_running_tasks(self) -> int:
         """SIGKILL every task process (supervisor and task runner) of the executor: a worker dying under
-        a task. With Celery the whole worker is killed and started again. Returns the processes killed."""
+        a task. With Celery the whole worker is killed, with every process under it, and started
+        again. Returns the processes killed.
+
+        Airflow's supervisor puts each task runner in a process group of its own, so killing the
+        worker's process group alone would leave the task running as an orphan (which then fails on
+        its own when it next writes to its dead supervisor: not the fault this injects)."""
         import psutil
 
         if self.postgres_celery:
             [worker] = [c for c in self.components if c.name == "celery-worker"]
-            killed = len(psutil.Process(worker.proc.pid).children(recursive=True)) + 1
+            victims = psutil.Process(worker.proc.pid).children(recursive=True)
+            for proc in victims:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
             self.restart("celery-worker")
-            return killed
+            return len(victims) + 1
         [scheduler] = [c for c in self.components if c.name == "scheduler"]
         victims = []
         for proc in psutil.Process(scheduler.proc.pid).children(recursive=True):

@@ -13,7 +13,6 @@ One scenario, in order, on one deployment (starting it is the expensive part):
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -32,17 +31,7 @@ from tests.e2e.deployment import (
     use_postgres_and_celery,
 )
 
-# Opt-in until it passes: its one full run here failed. The same faults are injected in-process
-# against real PostgreSQL, MLflow and processes by the other tests of tests/faults, which CI runs.
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.timeout(1500),
-    pytest.mark.skipif(
-        os.environ.get("AGENTIC_MLOPS_DEPLOYMENT_FAULT_TESTS") != "1",
-        reason="the real-deployment fault run is opt-in (AGENTIC_MLOPS_DEPLOYMENT_FAULT_TESTS=1); see above",
-    ),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 #: Airflow fails a task whose heartbeat stopped after this many seconds (default 300)
 TASK_HEARTBEAT_TIMEOUT_S = 20

@@ -9,6 +9,7 @@ where to look, and on Ctrl-C / SIGTERM stops the whole group: every process it s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,19 +127,60 @@ def _api_healthy(port: int) -> bool:
 
 
 def stop_group(process: subprocess.Popen[Any], *, grace: float = 20.0) -> None:
-    """Stop ``process`` and everything it started (its process group): SIGTERM, then SIGKILL."""
-    if process.poll() is not None:
+    """Stop ``process`` and everything it started: SIGTERM to its process group and to each of its
+    descendants, then SIGKILL to whatever is left after ``grace`` seconds. Descendants are signalled
+    one by one too because Airflow's supervisor puts each task runner in a process group of its
+    own, out of reach of the group signal."""
+    import psutil
+
+    if process.poll() is not None:  # it ended on its own: end whatever of its group is left
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         return
+    try:
+        tree = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        tree = []
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
         try:
             process.wait(timeout=wait)
-            return
         except subprocess.TimeoutExpired:
             continue
+        _, alive = psutil.wait_procs(tree, timeout=wait)
+        if not alive:
+            return
+
+
+@contextlib.contextmanager
+def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> Iterator[None]:
+    """Run the body; when it ends, or on Ctrl-C / SIGTERM, stop ``process`` and everything it started.
+
+    The signal handler only raises ``SystemExit``; the stopping happens after the body (typically
+    ``process.wait()``) has unwound. Stopping inside the handler cannot work: the ``wait()`` it
+    interrupted holds the Popen's wait lock, so the handler could not reap the exited child and
+    would wait out the whole grace period for it.
+    """
+
+    def stop(signum: int, _frame: Any) -> None:
+        print(f"\nStopping the demo (signal {signum}): every process it started.", flush=True)
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig in previous:  # a second Ctrl-C must not cut the stopping short
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            stop_group(process, grace=grace)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def demo(args: argparse.Namespace) -> None:
@@ -169,7 +212,7 @@ def demo(args: argparse.Namespace) -> None:
     print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
     print(
         f"  retrain cooldown of the demo model: {cooldown * 60:g} minutes (models.yaml decision.cooldown_hours;\n"
-        "  production default 24 h). Within it a new drift escalates to a person instead of retraining again."
+        "  production default 24 h). Within it, drift that calls for retraining escalates to a person instead."
     )
     print(
         f"\nOpen {overview} (Browse > Models): drift over time, decisions and their traces.\n"
@@ -182,15 +225,7 @@ def demo(args: argparse.Namespace) -> None:
         return
     sys.stdout.flush()
     standalone = subprocess.Popen([_airflow(env), "standalone"], env=env, start_new_session=True)
-
-    def stop(signum: int, _frame: Any) -> None:
-        print(f"\nStopping the demo (signal {signum}): every process it started.", flush=True)
-        stop_group(standalone)
-        sys.exit(0)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
+    with stopped_on_exit(standalone):
         deadline = time.monotonic() + START_TIMEOUT
         while not _api_healthy(args.port) and standalone.poll() is None and time.monotonic() < deadline:
             time.sleep(2)
@@ -203,5 +238,3 @@ def demo(args: argparse.Namespace) -> None:
                 flush=True,
             )
         standalone.wait()
-    finally:
-        stop_group(standalone)

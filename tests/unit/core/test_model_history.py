@@ -55,6 +55,25 @@ def test_quality_series_keeps_runs_with_known_current_quality() -> None:
     assert [round(v, 3) for _, v in series["roc_auc"]] == [0.85, 0.7]
 
 
+def test_quality_is_also_the_champions_measured_performance_when_the_check_had_no_prediction_column() -> None:
+    # the demo's check: labels in the current data, no prediction column; the champion predicted
+    measured = {"kind": "measured", "metric": "accuracy", "current": 0.681, "baseline": 0.735, "n_labelled": 1000}
+    estimated = {"kind": "estimated", "metric": "accuracy", "current": 0.7}
+    points = [
+        model_history.run_point({"id": i, "created_at": None, "final_action": "retrain", "inputs": {"drift": drift}})
+        for i, drift in enumerate(
+            [
+                {"quality": None, "evidence": {"performance": measured}},
+                {"quality": None, "evidence": {"performance": estimated}},  # no labels: not known
+                {"quality": None, "evidence": {"performance": None}},
+            ]
+        )
+    ]
+    assert points[0].quality == {"accuracy": {"reference": 0.735, "current": 0.681}}
+    assert points[1].quality is None and points[2].quality is None
+    assert [(p.decision_id, v) for p, v in model_history.quality_series(points)["accuracy"]] == [(0, 0.681)]
+
+
 def test_lineage_lists_promotion_with_its_two_approvers_and_the_rollback(sqlite_store: StateStore) -> None:
     seeded = seed_history(sqlite_store)
     lineage = model_history.champion_lineage(sqlite_store, "fraud-detector")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from airflow_provider_agentic_mlops.cli.commands import demo
 from airflow_provider_agentic_mlops.demo.data import current_shift, write_shift
@@ -56,11 +58,17 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
-def test_stopping_the_demo_stops_the_processes_its_processes_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "own_group",
+    [False, True],
+    ids=["children-in-its-group", "children-in-their-own-group-like-airflow-task-runners"],
+)
+def test_stopping_the_demo_stops_the_processes_its_processes_started(tmp_path: Path, own_group: bool) -> None:
     pids = tmp_path / "pids"
     code = (
         "import subprocess, sys, time; "
-        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']) for _ in range(2)]; "
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], "
+        f"start_new_session={own_group}) for _ in range(2)]; "
         f"open({str(pids)!r}, 'w').write(' '.join(str(k.pid) for k in kids)); time.sleep(300)"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
@@ -75,3 +83,42 @@ def test_stopping_the_demo_stops_the_processes_its_processes_started(tmp_path: P
     while any(_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in children)
+
+
+def test_sigterm_stops_the_demo_without_waiting_out_the_grace_period(tmp_path: Path) -> None:
+    # the demo waits on `airflow standalone`; SIGTERM (or Ctrl-C) stops it and everything it started.
+    # The grace period is long: a stop that had to wait it out would fail here.
+    pids = tmp_path / "pids"
+    standalone = tmp_path / "standalone.py"  # stands in for `airflow standalone` and a task runner
+    standalone.write_text(
+        "import subprocess, sys, time\n"
+        "runner = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\n"
+        f"open({str(pids)!r}, 'w').write(str(runner.pid))\n"
+        "time.sleep(300)\n"
+    )
+    the_demo = tmp_path / "the_demo.py"
+    the_demo.write_text(
+        "import subprocess, sys\n"
+        "from airflow_provider_agentic_mlops.cli.commands import demo\n"
+        f"child = subprocess.Popen([sys.executable, {str(standalone)!r}], start_new_session=True)\n"
+        "with demo.stopped_on_exit(child, grace=300):\n"
+        "    child.wait()\n"
+    )
+    running = subprocess.Popen([sys.executable, str(the_demo)], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        runner = int(pids.read_text())
+        running.send_signal(signal.SIGTERM)
+        out, _ = running.communicate(timeout=60)  # far below the 300 s grace
+    finally:
+        if running.poll() is None:  # the test failed: leave nothing behind
+            running.kill()
+            running.wait()
+    assert running.returncode == 0
+    assert "Stopping the demo (signal 15)" in out
+    deadline = time.monotonic() + 10
+    while _alive(runner) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(runner)

@@ -1,0 +1,33 @@
+"""The demo's training callable: where a local MLflow store keeps what it logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_agentic_mlops.demo.data import write_demo_data
+from airflow_provider_agentic_mlops.demo.training import train_fraud_detector
+
+
+def test_a_local_tracking_store_keeps_the_model_next_to_its_database_not_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    workdir = tmp_path / "started-here"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # the demo runs from a clone; MLflow's default would be ./mlruns there
+    data = write_demo_data(tmp_path / "data", drift=False, rows=400)
+    tracking = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    (tmp_path / "home").mkdir()
+    result = train_fraud_detector(
+        model_name="fraud-detector",
+        registered_model="fraud-detector",
+        tracking_uri=tracking,
+        conf={"train_data": str(data["reference"])},
+        tags={},
+    )
+    run = mlflow.MlflowClient(tracking_uri=tracking).get_run(result["run_id"])
+    assert run.info.artifact_uri.startswith((tmp_path / "home" / "mlartifacts").as_uri())
+    assert not (workdir / "mlruns").exists()
