@@ -29,6 +29,28 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 # The `airflow` command of this interpreter (not bin/airflow: its shebang may name another interpreter).
 AIRFLOW = [sys.executable, "-m", "airflow"]
 
+#: MLflow's process-global settings. ``mlflow.set_tracking_uri``/``set_registry_uri`` (called by the demo's
+#: training and by tests) also write these into ``os.environ`` "so that subprocesses inherit them": a test
+#: that trains in-process would otherwise point every later test's Airflow subprocess at its store.
+_MLFLOW_GLOBALS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID")
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mlflow_globals() -> Iterator[None]:
+    """Each test starts and ends with the MLflow environment and global URIs it found."""
+    saved = {key: os.environ.get(key) for key in _MLFLOW_GLOBALS}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if "mlflow" in sys.modules:  # only reset what a test could have set; never import MLflow for it
+        from mlflow.tracking import _model_registry, _tracking_service
+
+        _tracking_service.utils._tracking_uri = saved["MLFLOW_TRACKING_URI"]
+        _model_registry.utils._registry_uri = saved["MLFLOW_REGISTRY_URI"]
+
 
 def server_answers(host: str, port: int, timeout: float = 1.0) -> bool:
     try:
