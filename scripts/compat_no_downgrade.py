@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -63,6 +64,15 @@ def main(argv: list[str]) -> int:
     for line in upgraded:
         print(f"   {line}")
     print(f"   {added} package(s) added, {len(upgraded)} upgraded, {len(problems)} downgraded or removed")
+    if added:
+        print(
+            textwrap.fill(
+                ", ".join(n.split(None, 1)[1] for n in notes if n.startswith("added")),
+                100,
+                initial_indent="   added: ",
+                subsequent_indent="     ",
+            )
+        )
     for line in problems:
         print(f"   {line}")
     if problems:

@@ -7,6 +7,7 @@ shop would see fail otherwise.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -27,6 +28,21 @@ def test_the_package_under_test_is_the_installed_wheel() -> None:
 
     assert "site-packages" in Path(airflow_provider_agentic_mlops.__file__).parts
     assert not (Path(airflow_provider_agentic_mlops.__file__).parent / ".." / "pyproject.toml").exists()
+
+
+def test_the_wheel_carries_license_author_and_no_test_extras() -> None:
+    from importlib.metadata import distribution
+
+    dist = distribution(DIST)
+    meta = dist.metadata
+    assert meta["License-Expression"] == "Apache-2.0"
+    assert any(str(f).endswith("licenses/LICENSE") for f in dist.files or []), dist.files
+    assert "Apache License" in (dist.read_text("licenses/LICENSE") or "")
+    assert meta["Author"] or meta["Author-email"]
+    assert set(meta.get_all("Provides-Extra") or []) == {"report", "postgres"}  # test tools are a dependency group
+    packaged = {str(f) for f in dist.files or []}
+    for name in ("dags/agentic_mlops_models.py", "dags/models.yaml", "dags/example_fraud_detector_training.py"):
+        assert f"{PKG}/{name}" in packaged, name
 
 
 def test_provider_and_its_hooks_are_discovered(airflow_home: Path) -> None:
@@ -80,6 +96,13 @@ def test_cli_init_and_commands(airflow_home: Path) -> None:
     out = run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
     assert (dags / "agentic_mlops_models.py").exists() and (dags / "models.yaml").exists(), out
     assert "unchanged" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
+    models = dags / "models.yaml"
+    packaged = models.read_text()
+    models.write_text(packaged + "# edited by the shop\n")
+    assert "kept" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags)  # never overwritten...
+    assert models.read_text().endswith("# edited by the shop\n")
+    assert "overwritten" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags, "--force")  # ...unless told
+    assert models.read_text() == packaged
     assert json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json")) == []
     if PROVIDER_CLI_COMMANDS_LOADED:  # 3.2+: the same commands under `airflow`
         help_text = airflow("agentic-mlops", "--help")
@@ -129,7 +152,10 @@ def test_demo_loop_from_a_plain_install_retrains_and_promotes_after_approval(air
     approver.start()
     try:
         out = airflow("dags", "test", MODEL_DAG, timeout=1200)
-        (airflow_home / "dags-test.log").write_text(out)  # kept for a look when an assertion below fails
+        # kept for a look when an assertion below fails (scripts/compat keeps it under its cache)
+        log_dir = Path(os.environ.get("AGENTIC_MLOPS_COMPAT_LOGS") or airflow_home)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        (log_dir / "dags-test.log").write_text(out)
     finally:
         stop.set()
         approver.join(timeout=30)
@@ -143,7 +169,7 @@ def test_demo_loop_from_a_plain_install_retrains_and_promotes_after_approval(air
     # quiet logs: no warning floods, no ERROR for normal events, no migration chatter
     flood = out.count("DeprecatedImportWarning")
     assert flood == 0, f"{flood} DeprecatedImportWarning lines, the first:\n" + _around(out, "DeprecatedImportWarning")
-    for noise in ("RESOURCE_ALREADY_EXISTS", "already exists", "Running upgrade"):
+    for noise in ("RESOURCE_ALREADY_EXISTS", "already exists", "Running upgrade", "[error", "[critical"):
         assert noise not in out, _around(out, noise)
     print(f"python {sys.version.split()[0]}; champion moved {previous} -> {champion}")
 
