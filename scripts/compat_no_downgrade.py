@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
     tolerated = [p for p in problems if p.split()[1] in known]
     problems = [p for p in problems if p not in tolerated]
     for line in tolerated:
-        print(f"   KNOWN {line} (a known upstream cap, tolerated: see known_downgrades in scripts/compat)")
+        print(f"   KNOWN {line} (a known upstream cap, tolerated: see known_downgrades_latest in scripts/compat)")
     upgraded = [n for n in notes if n.startswith("upgraded")]
     added = len(notes) - len(upgraded)
     for line in upgraded:
