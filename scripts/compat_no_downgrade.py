@@ -3,14 +3,16 @@
 Usage: python scripts/compat_no_downgrade.py BEFORE_FREEZE AFTER_FREEZE [KNOWN ...]
 (freeze files are ``pip freeze --all`` output). Prints what changed: downgrades and removals fail;
 upgrades and additions are listed for the record. KNOWN names packages whose downgrade is a known
-upstream cap (e.g. ``cachetools`` and ``importlib-metadata``, capped by mlflow-skinny 3.17.2 below
-the versions Airflow 3.2+ installs): still printed, as KNOWN, but not failing.
+upstream cap (scripts/compat passes ``cachetools`` and ``importlib-metadata``, which every
+mlflow-skinny 3.x caps below the versions Airflow 3.2+ resolves to): still printed, as KNOWN, but
+not failing.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -56,12 +58,21 @@ def main(argv: list[str]) -> int:
     tolerated = [p for p in problems if p.split()[1] in known]
     problems = [p for p in problems if p not in tolerated]
     for line in tolerated:
-        print(f"   KNOWN {line} (upstream cap, tolerated by COMPAT_KNOWN_DOWNGRADES)")
+        print(f"   KNOWN {line} (a known upstream cap, tolerated: see known_downgrades_latest in scripts/compat)")
     upgraded = [n for n in notes if n.startswith("upgraded")]
     added = len(notes) - len(upgraded)
     for line in upgraded:
         print(f"   {line}")
     print(f"   {added} package(s) added, {len(upgraded)} upgraded, {len(problems)} downgraded or removed")
+    if added:
+        print(
+            textwrap.fill(
+                ", ".join(n.split(None, 1)[1] for n in notes if n.startswith("added")),
+                100,
+                initial_indent="   added: ",
+                subsequent_indent="     ",
+            )
+        )
     for line in problems:
         print(f"   {line}")
     if problems:

@@ -293,6 +293,9 @@ class MlflowRegistryHook(BaseHook):
     def authenticated(self) -> Iterator[None]:
         """Send this connection's credentials with MLflow calls made inside the block (the fluent API:
         ``mlflow.pyfunc.load_model`` ...), in this thread only; ``os.environ`` stays untouched."""
+        from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
+
+        quiet_known_noise()  # loading a skops model scans modules too (the drift check's champion)
         token = _authorization.set(self._authorization_header())
         try:
             yield

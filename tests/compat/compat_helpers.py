@@ -14,14 +14,19 @@ RUN_LOOP = os.environ.get("AGENTIC_MLOPS_COMPAT_LOOP") == "1"
 BIN = Path(sys.executable).parent
 
 
-def run(*cmd: str | Path, timeout: float = 600) -> str:
-    """Run a command of this venv; fail with its output when it fails."""
+def run(*cmd: str | Path, timeout: float = 600, log: Path | None = None) -> str:
+    """Run a command of this venv; fail with its output when it fails. ``log``: keep the whole
+    output (stdout, then stderr) in that file, failed or not."""
     out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, env=os.environ)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(out.stdout + "\n--- stderr ---\n" + out.stderr)
     assert out.returncode == 0, (
         f"{' '.join(map(str, cmd))} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-4000:]}"
+        + (f"\n(whole output: {log})" if log else "")
     )
     return out.stdout
 
 
-def airflow(*args: str, timeout: float = 600) -> str:
-    return run(sys.executable, "-m", "airflow", *args, timeout=timeout)
+def airflow(*args: str, timeout: float = 600, log: Path | None = None) -> str:
+    return run(sys.executable, "-m", "airflow", *args, timeout=timeout, log=log)

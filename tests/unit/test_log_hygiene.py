@@ -31,6 +31,31 @@ def test_skops_module_scan_warns_per_airflow_shim_unless_quieted() -> None:
     assert _scan_warnings(quiet=True) == ["FutureWarning: a real deprecation elsewhere"]
 
 
+def test_mlflow_calls_through_the_hooks_authenticated_block_are_quieted_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    """The drift check loads the champion with ``mlflow.sklearn.load_model`` inside
+    ``hook.authenticated()``, not through ``hook.client()``: skops scans modules on load as well."""
+    pytest.importorskip("skops")
+    import json
+
+    import airflow.utils.timezone  # noqa: F401 - one of Airflow's moved-name shim modules
+    from skops.io._utils import whichmodule
+
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_HYGIENE",
+        json.dumps({"conn_type": "agentic_mlops_mlflow", "host": f"sqlite:///{tmp_path}/mlflow.db"}),
+    )
+    hook = MlflowRegistryHook("agentic_mlops_hygiene")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with hook.authenticated():
+            whichmodule(object(), "agentic_mlops_no_such_name")
+    assert [str(w.message) for w in seen] == []
+
+
 def test_migration_loggers_keep_warnings_and_drop_info(caplog: pytest.LogCaptureFixture) -> None:
     quiet_known_noise()
     with caplog.at_level(logging.NOTSET):

@@ -257,7 +257,10 @@ def compute_drift(
             score = score_fast(method, ref_data, cur_data)
             drifted = spec.drifted(score, threshold)
         else:
-            score, drifted = score_with_evidently(method, ref_data, cur_data, threshold)
+            try:
+                score, drifted = score_with_evidently(method, ref_data, cur_data, threshold)
+            except ImportError as err:  # Evidently absent, or present but not importable (pandas 3)
+                raise ctx.error(_evidently_needed(method, str(column), chosen, err)) from err
         results[str(column)] = ColumnDrift(str(column), col_type, method, score, threshold, drifted)
         del ref_data, cur_data
 
@@ -292,6 +295,21 @@ def compute_drift(
         },
         top_n=top_n,
         model_name=model_name,
+    )
+
+
+def _evidently_needed(method: str, column: str, chosen: bool, err: ImportError) -> str:
+    """The error for a method without a fast path when Evidently cannot be imported."""
+    missing = isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] == "evidently"
+    why = "is not installed" if missing else f"does not import here ({type(err).__name__}: {err})"
+    if chosen:
+        instead = f"choose one of {sorted(FAST_METHODS)} in column_methods/type_methods"
+    else:  # a default method: only text columns have no fast path
+        instead = "exclude the column with exclude_columns"
+    return (
+        f"drift method '{method}' (column '{column}') is computed by Evidently, which {why}. "
+        "Install it with `pip install 'airflow-provider-agentic-mlops[report]'` (Evidently 0.7 needs "
+        f"pandas below 3), or {instead}."
     )
 
 
