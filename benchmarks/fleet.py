@@ -42,6 +42,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -95,9 +97,13 @@ for i in range(n):
         )
         version = client.get_model_version(model, trained["version"])
         source, run_id, champion = version.source, version.run_id, version.version
+        # MLflow 3: the source is the logged model's URI (models:/<model id>); the server wants its id too
+        model_id = getattr(version, "model_id", None) or (
+            source.removeprefix("models:/") if source.startswith("models:/m-") else None
+        )
     else:
         client.create_registered_model(model)
-        champion = client.create_model_version(model, source, run_id=run_id).version
+        champion = client.create_model_version(model, source, run_id=run_id, model_id=model_id).version
     client.set_registered_model_alias(model, "champion", champion)
     write_demo_data(data, drift=i % 3 != 0, rows=1000, seed=7 + 10 * i)
 print(json.dumps({"models": n}))
@@ -239,9 +245,12 @@ def run_fleet(n_models: int, on_postgres: bool, timeout: float) -> dict[str, Any
             print(f"  {n_models} alerts accepted in {accepted:.1f}s: {dict(outcomes)}", flush=True)
 
             def decided() -> int:
-                return deployment.state_sql(
-                    f"SELECT count(DISTINCT model_name) FROM decisions WHERE model_name LIKE '{PREFIX}%'"
-                )[0][0]
+                try:
+                    return deployment.state_sql(
+                        f"SELECT count(DISTINCT model_name) FROM decisions WHERE model_name LIKE '{PREFIX}%'"
+                    )[0][0]
+                except sa.exc.OperationalError:  # no task has opened (and so migrated) the state store yet
+                    return 0
 
             last = -1
             decided_seconds = None
