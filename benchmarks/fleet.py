@@ -247,7 +247,8 @@ def run_fleet(n_models: int, on_postgres: bool, timeout: float) -> dict[str, Any
             def decided() -> int:
                 try:
                     return deployment.state_sql(
-                        f"SELECT count(DISTINCT model_name) FROM decisions WHERE model_name LIKE '{PREFIX}%'"
+                        f"SELECT count(DISTINCT model_name) FROM agentic_mlops_decisions "
+                        f"WHERE model_name LIKE '{PREFIX}%'"
                     )[0][0]
                 except sa.exc.OperationalError:  # no task has opened (and so migrated) the state store yet
                     return 0
@@ -302,15 +303,20 @@ def run_fleet(n_models: int, on_postgres: bool, timeout: float) -> dict[str, Any
 
 def collect(deployment: FleetDeployment, posted: float) -> dict[str, Any]:
     decisions = deployment.state_sql(
-        f"SELECT model_name, final_action FROM decisions WHERE model_name LIKE '{PREFIX}%' ORDER BY id"
+        f"SELECT model_name, final_action FROM agentic_mlops_decisions WHERE model_name LIKE '{PREFIX}%' ORDER BY id"
     )
     actions = dict(decisions)  # the last decision per model
     approvals = Counter(
-        r[0] for r in deployment.state_sql(f"SELECT model_name FROM approvals WHERE model_name LIKE '{PREFIX}%'")
+        r[0]
+        for r in deployment.state_sql(
+            f"SELECT model_name FROM agentic_mlops_approvals WHERE model_name LIKE '{PREFIX}%'"
+        )
     )
     approval_models = {
         r[0]: r[1]
-        for r in deployment.state_sql(f"SELECT id, model_name FROM approvals WHERE model_name LIKE '{PREFIX}%'")
+        for r in deployment.state_sql(
+            f"SELECT id, model_name FROM agentic_mlops_approvals WHERE model_name LIKE '{PREFIX}%'"
+        )
     }
     slack = Counter(approval_models.get(a, f"unknown approval {a}") for a, _ in deployment.approval_requests())
     tis = deployment._sql(
