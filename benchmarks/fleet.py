@@ -168,8 +168,6 @@ class FleetDeployment(Deployment):
         return rows[0][0] == self.n_models
 
     def state_sql(self, query: str) -> list[Any]:
-        import sqlalchemy as sa
-
         engine = getattr(self, "_state_engine", None)
         if engine is None:
             engine = self._state_engine = sa.create_engine(self.state_url, poolclass=sa.pool.NullPool)
