@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMAnswer, LLMFailure, LLMReply, ToolCall
+from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
     from openai import OpenAI
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
+    from airflow_provider_agentic_mlops.core.decision import LLMRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -114,19 +117,13 @@ class LLMHook(BaseHook):
     def get_conn(self) -> OpenAI:
         return self.client
 
-    def complete(
-        self,
-        *,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        response_format: dict[str, Any],
-        max_tokens: int,
-        validate: Callable[[str | None, str | None], LLMAnswer],
-    ) -> LLMReply:
-        """One chat completion; retried with exponential backoff on timeouts, connection errors,
-        HTTP 408/409/429/5xx and answers ``validate`` rejects (invalid JSON, refusal, unknown action).
+    def complete(self, **request: Unpack[LLMRequest]) -> LLMReply:
+        """One chat completion (the :class:`~airflow_provider_agentic_mlops.core.decision.LLMClient` of
+        ``decide``); retried with exponential backoff on timeouts, connection errors, HTTP 408/409/429/5xx
+        and answers ``validate`` rejects (invalid JSON, refusal, unknown action).
 
-        :param max_tokens: completion cap for this call; the connection's ``max_tokens`` caps it too.
+        :param request: the fields of :class:`~airflow_provider_agentic_mlops.core.decision.LLMRequest`;
+            its ``max_tokens`` is capped by the connection's ``max_tokens`` too.
         :return: the reply with token usage summed over every attempt and the total latency.
         :raises LLMFailure: all attempts failed, or a non-retryable error (401, 400, ...).
         """
@@ -138,18 +135,19 @@ class LLMHook(BaseHook):
         errors: list[str] = []
         last_raw: list[str | None] = [None]
         started = time.monotonic()
-        request: dict[str, Any] = {
+        validate = request["validate"]
+        body: dict[str, Any] = {
             "model": s["model"],
-            "messages": messages,
-            "response_format": response_format,
-            s["max_tokens_param"]: max(1, min(int(max_tokens), s["max_tokens"])),
+            "messages": request["messages"],
+            "response_format": request["response_format"],
+            s["max_tokens_param"]: max(1, min(int(request["max_tokens"]), s["max_tokens"])),
         }
-        if tools:
-            request["tools"] = tools
+        if request["tools"]:
+            body["tools"] = request["tools"]
 
         def attempt() -> LLMReply:
             try:
-                response = self.client.chat.completions.create(**request)
+                response = self.client.chat.completions.create(**body)
             except openai.APITimeoutError:
                 errors.append(f"timeout after {s['timeout']} s")
                 raise _Retryable from None
