@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
+from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
-from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -59,11 +59,11 @@ class LLMHook(BaseHook):
     @classmethod
     def connection_exists(cls, llm_conn_id: str) -> bool:
         """Whether the connection is configured (mode ``auto`` uses the LLM only then)."""
-        return _get_connection_or_none(llm_conn_id) is not None
+        return get_connection_or_none(llm_conn_id) is not None
 
     @cached_property
     def settings(self) -> dict[str, Any]:
-        conn = _get_connection_or_none(self.llm_conn_id)
+        conn = get_connection_or_none(self.llm_conn_id)
         if conn is None:
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r} does not exist; create it (type agentic_mlops_llm: host = base "
@@ -75,9 +75,7 @@ class LLMHook(BaseHook):
             raise ValueError(
                 f'LLM connection {self.llm_conn_id!r} has no model; set its extra, e.g. {{"model": "gpt-4o-mini"}}'
             )
-        host = conn.host or DEFAULT_BASE_URL
-        if "://" not in host:
-            host = f"{conn.schema or 'https'}://{host}" + (f":{conn.port}" if conn.port else "")
+        host = connection_url(conn, default_scheme="https", default=DEFAULT_BASE_URL)
 
         def number(key: str, default: float, cast: Callable[[Any], Any]) -> Any:
             value = extra.get(key, default)
