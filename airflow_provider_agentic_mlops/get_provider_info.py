@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow_provider_agentic_mlops import __version__
 
 _PKG = "airflow_provider_agentic_mlops"
+
+
+def _extra_field(
+    label: str, json_type: str, description: str | None = None, *, enum: list[str | None] | None = None
+) -> dict[str, Any]:
+    """A ``conn-fields`` entry: an optional extra of the connection form (``null`` allowed)."""
+    schema: dict[str, Any] = {"type": [json_type, "null"]}
+    if enum is not None:
+        schema["enum"] = enum
+    field: dict[str, Any] = {"label": label, "schema": schema}
+    if description is not None:
+        field["description"] = description
+    return field
+
+
+def _option(description: str, *, example: str | None, default: str, sensitive: bool = False) -> dict[str, Any]:
+    """A string option of the ``[agentic_mlops]`` config section (all added in 0.1.0)."""
+    option: dict[str, Any] = {"description": description, "version_added": "0.1.0", "type": "string"}
+    if sensitive:
+        option["sensitive"] = True
+    return {**option, "example": example, "default": default}
 
 
 def get_provider_info() -> dict:
@@ -55,11 +78,11 @@ def get_provider_info() -> dict:
                     "placeholders": {"extra": '{"url": "postgresql+psycopg2://user:pass@host:5432/db"}'},
                 },
                 "conn-fields": {
-                    "url": {
-                        "label": "SQLAlchemy URL",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Database URL of the state store. Empty: SQLite under $AIRFLOW_HOME.",
-                    }
+                    "url": _extra_field(
+                        "SQLAlchemy URL",
+                        "string",
+                        "Database URL of the state store. Empty: SQLite under $AIRFLOW_HOME.",
+                    )
                 },
             },
             {
@@ -76,22 +99,17 @@ def get_provider_info() -> dict:
                     "placeholders": {"host": "http://mlflow:5000"},
                 },
                 "conn-fields": {
-                    "registry_uri": {
-                        "label": "Registry URI",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Optional. Defaults to the tracking URI.",
-                    },
-                    "access": {
-                        "label": "Access",
-                        "schema": {"type": ["string", "null"], "enum": ["read", "train", "promote", None]},
-                        "description": "What this connection may do in MLflow. Default by connection id "
+                    "registry_uri": _extra_field("Registry URI", "string", "Optional. Defaults to the tracking URI."),
+                    "access": _extra_field(
+                        "Access",
+                        "string",
+                        "What this connection may do in MLflow. Default by connection id "
                         "(agentic_mlops_mlflow_registry: read, _train: train, _promote: promote), else read.",
-                    },
-                    "ui_url": {
-                        "label": "MLflow UI URL",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Optional. Base URL for extra links; defaults to the tracking URI.",
-                    },
+                        enum=["read", "train", "promote", None],
+                    ),
+                    "ui_url": _extra_field(
+                        "MLflow UI URL", "string", "Optional. Base URL for extra links; defaults to the tracking URI."
+                    ),
                 },
             },
             {
@@ -104,11 +122,11 @@ def get_provider_info() -> dict:
                     "placeholders": {"host": "https://api.openai.com/v1"},
                 },
                 "conn-fields": {
-                    "model": {"label": "Model", "schema": {"type": ["string", "null"]}},
-                    "timeout": {"label": "Timeout (s)", "schema": {"type": ["number", "null"]}},
-                    "max_tokens": {"label": "Max tokens", "schema": {"type": ["integer", "null"]}},
-                    "max_retries": {"label": "Max retries", "schema": {"type": ["integer", "null"]}},
-                    "retry_backoff_seconds": {"label": "Retry backoff (s)", "schema": {"type": ["number", "null"]}},
+                    "model": _extra_field("Model", "string"),
+                    "timeout": _extra_field("Timeout (s)", "number"),
+                    "max_tokens": _extra_field("Max tokens", "integer"),
+                    "max_retries": _extra_field("Max retries", "integer"),
+                    "retry_backoff_seconds": _extra_field("Retry backoff (s)", "number"),
                 },
             },
         ],
@@ -132,61 +150,47 @@ def get_provider_info() -> dict:
             "agentic_mlops": {
                 "description": "Settings of the agentic MLOps provider.",
                 "options": {
-                    "models_file": {
-                        "description": "Path of the models YAML file read by the per-model DAG file.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "/opt/airflow/dags/models.yaml",
-                        "default": "",
-                    },
-                    "state_conn_id": {
-                        "description": "Connection id of the state store (jobs, decisions, approvals, "
+                    "models_file": _option(
+                        "Path of the models YAML file read by the per-model DAG file.",
+                        example="/opt/airflow/dags/models.yaml",
+                        default="",
+                    ),
+                    "state_conn_id": _option(
+                        "Connection id of the state store (jobs, decisions, approvals, "
                         "audit). Absent connection: SQLite at $AIRFLOW_HOME/agentic_mlops.db.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": None,
-                        "default": "agentic_mlops_state_default",
-                    },
-                    "mlflow_tracking_uri": {
-                        "description": "Fallback MLflow tracking URI used when a model's MLflow "
+                        example=None,
+                        default="agentic_mlops_state_default",
+                    ),
+                    "mlflow_tracking_uri": _option(
+                        "Fallback MLflow tracking URI used when a model's MLflow "
                         "connection does not exist. Empty: sqlite under $AIRFLOW_HOME.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "http://mlflow:5000",
-                        "default": "",
-                    },
-                    "alerts_conn_id": {
-                        "description": "Connection whose password is the bearer token of POST "
+                        example="http://mlflow:5000",
+                        default="",
+                    ),
+                    "alerts_conn_id": _option(
+                        "Connection whose password is the bearer token of POST "
                         "/agentic-mlops/alerts (login + password also allow basic auth).",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": None,
-                        "default": "agentic_mlops_alerts",
-                    },
-                    "alert_model_label": {
-                        "description": "Alert label naming the model; its DAG is agentic_mlops__<value>.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "service",
-                        "default": "model",
-                    },
-                    "slack_signing_secret": {
-                        "description": "Slack app signing secret used to verify interaction callbacks.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "sensitive": True,
-                        "example": None,
-                        "default": "",
-                    },
-                    "approver_identities": {
-                        "description": "Who is who for approvals: JSON keyed by Airflow user name, each with "
+                        example=None,
+                        default="agentic_mlops_alerts",
+                    ),
+                    "alert_model_label": _option(
+                        "Alert label naming the model; its DAG is agentic_mlops__<value>.",
+                        example="service",
+                        default="model",
+                    ),
+                    "slack_signing_secret": _option(
+                        "Slack app signing secret used to verify interaction callbacks.",
+                        example=None,
+                        default="",
+                        sensitive=True,
+                    ),
+                    "approver_identities": _option(
+                        "Who is who for approvals: JSON keyed by Airflow user name, each with "
                         "the person's Slack user ids ('slack'), OS logins ('os') and e-mail ('email'). "
                         "Two-person approvals count people, and only mapped ones.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": '{"alice": {"slack": ["U012ALICE"], "os": ["alice"], "email": "alice@example.com"}}',
-                        "default": "",
-                    },
+                        example='{"alice": {"slack": ["U012ALICE"], "os": ["alice"], "email": "alice@example.com"}}',
+                        default="",
+                    ),
                 },
             }
         },

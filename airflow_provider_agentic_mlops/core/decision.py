@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -67,6 +67,9 @@ from airflow_provider_agentic_mlops.core.config import (  # noqa: F401 - re-expo
     DecisionConfig,
 )
 from airflow_provider_agentic_mlops.core.jobs import job_overdue
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 BY_RULES, BY_LLM, BY_GUARDRAIL = "rules", "llm", "guardrail"
 
@@ -228,6 +231,23 @@ class LLMFailure(RuntimeError):
         self.latency_ms = latency_ms
 
 
+class LLMRequest(TypedDict):
+    """The keyword arguments of one call to an :class:`LLMClient`, named once for the protocol and ``LLMHook``.
+
+    :param messages: the chat messages.
+    :param tools: tool specs the LLM may call, or None.
+    :param response_format: the strict JSON-schema answer format.
+    :param max_tokens: completion cap for this call.
+    :param validate: turns the answer's text and refusal into an :class:`LLMAnswer`, or raises :class:`InvalidAnswer`.
+    """
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    response_format: dict[str, Any]
+    max_tokens: int
+    validate: Callable[[str | None, str | None], LLMAnswer]
+
+
 class LLMClient(Protocol):
     """What :func:`decide` needs from an LLM; ``LLMHook.complete`` implements it over ``openai``.
 
@@ -235,15 +255,7 @@ class LLMClient(Protocol):
     rejects with :class:`InvalidAnswer`, and raises :class:`LLMFailure` when it gives up.
     """
 
-    def __call__(
-        self,
-        *,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        response_format: dict[str, Any],
-        max_tokens: int,
-        validate: Callable[[str | None, str | None], LLMAnswer],
-    ) -> LLMReply: ...
+    def __call__(self, **request: Unpack[LLMRequest]) -> LLMReply: ...
 
 
 # -- inputs -------------------------------------------------------------------------------------------

@@ -81,6 +81,23 @@ class Gates(GateSettings):
 
     model_config = ConfigDict(frozen=True)
 
+    @classmethod
+    def resolve(cls, settings: GateSettings | Mapping[str, Any] | None = None, /, **overrides: Any) -> Gates:
+        """``settings`` (a GateSettings, e.g. models.yaml's ``validation`` section, whose data fields are left
+        out; a mapping; or None for the defaults) with ``overrides`` on top; an override of None is not given.
+
+        :raises ValueError: a name that is not a gate parameter, or a bad value.
+        """
+        if isinstance(settings, BaseModel):
+            base = settings.model_dump(include=set(GateSettings.model_fields))
+        else:
+            base = dict(settings or {})
+        given = {**base, **{name: value for name, value in overrides.items() if value is not None}}
+        unknown = sorted(set(given) - set(GateSettings.model_fields))
+        if unknown:
+            raise ValueError(f"{unknown} are not gate parameters; known: {sorted(GateSettings.model_fields)}")
+        return cls.model_validate(given)
+
     def direction(self, metric: str) -> bool:
         """True when higher is better for ``metric``."""
         return self.higher_is_better if metric == self.primary_metric else higher_is_better(metric)

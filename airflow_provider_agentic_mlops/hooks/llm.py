@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMAnswer, LLMFailure, LLMReply, ToolCall
+from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
+from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
-from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
     from openai import OpenAI
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
+    from airflow_provider_agentic_mlops.core.decision import LLMRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -56,11 +59,11 @@ class LLMHook(BaseHook):
     @classmethod
     def connection_exists(cls, llm_conn_id: str) -> bool:
         """Whether the connection is configured (mode ``auto`` uses the LLM only then)."""
-        return _get_connection_or_none(llm_conn_id) is not None
+        return get_connection_or_none(llm_conn_id) is not None
 
     @cached_property
     def settings(self) -> dict[str, Any]:
-        conn = _get_connection_or_none(self.llm_conn_id)
+        conn = get_connection_or_none(self.llm_conn_id)
         if conn is None:
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r} does not exist; create it (type agentic_mlops_llm: host = base "
@@ -72,9 +75,7 @@ class LLMHook(BaseHook):
             raise ValueError(
                 f'LLM connection {self.llm_conn_id!r} has no model; set its extra, e.g. {{"model": "gpt-4o-mini"}}'
             )
-        host = conn.host or DEFAULT_BASE_URL
-        if "://" not in host:
-            host = f"{conn.schema or 'https'}://{host}" + (f":{conn.port}" if conn.port else "")
+        host = connection_url(conn, default_scheme="https", default=DEFAULT_BASE_URL)
 
         def number(key: str, default: float, cast: Callable[[Any], Any]) -> Any:
             value = extra.get(key, default)
@@ -114,19 +115,13 @@ class LLMHook(BaseHook):
     def get_conn(self) -> OpenAI:
         return self.client
 
-    def complete(
-        self,
-        *,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        response_format: dict[str, Any],
-        max_tokens: int,
-        validate: Callable[[str | None, str | None], LLMAnswer],
-    ) -> LLMReply:
-        """One chat completion; retried with exponential backoff on timeouts, connection errors,
-        HTTP 408/409/429/5xx and answers ``validate`` rejects (invalid JSON, refusal, unknown action).
+    def complete(self, **request: Unpack[LLMRequest]) -> LLMReply:
+        """One chat completion (the :class:`~airflow_provider_agentic_mlops.core.decision.LLMClient` of
+        ``decide``); retried with exponential backoff on timeouts, connection errors, HTTP 408/409/429/5xx
+        and answers ``validate`` rejects (invalid JSON, refusal, unknown action).
 
-        :param max_tokens: completion cap for this call; the connection's ``max_tokens`` caps it too.
+        :param request: the fields of :class:`~airflow_provider_agentic_mlops.core.decision.LLMRequest`;
+            its ``max_tokens`` is capped by the connection's ``max_tokens`` too.
         :return: the reply with token usage summed over every attempt and the total latency.
         :raises LLMFailure: all attempts failed, or a non-retryable error (401, 400, ...).
         """
@@ -138,18 +133,19 @@ class LLMHook(BaseHook):
         errors: list[str] = []
         last_raw: list[str | None] = [None]
         started = time.monotonic()
-        request: dict[str, Any] = {
+        validate = request["validate"]
+        body: dict[str, Any] = {
             "model": s["model"],
-            "messages": messages,
-            "response_format": response_format,
-            s["max_tokens_param"]: max(1, min(int(max_tokens), s["max_tokens"])),
+            "messages": request["messages"],
+            "response_format": request["response_format"],
+            s["max_tokens_param"]: max(1, min(int(request["max_tokens"]), s["max_tokens"])),
         }
-        if tools:
-            request["tools"] = tools
+        if request["tools"]:
+            body["tools"] = request["tools"]
 
         def attempt() -> LLMReply:
             try:
-                response = self.client.chat.completions.create(**request)
+                response = self.client.chat.completions.create(**body)
             except openai.APITimeoutError:
                 errors.append(f"timeout after {s['timeout']} s")
                 raise _Retryable from None

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
-from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -213,7 +213,7 @@ class MlflowRegistryHook(BaseHook):
 
     @cached_property
     def _settings(self) -> dict[str, Any]:
-        conn = _get_connection_or_none(self.mlflow_conn_id)
+        conn = get_connection_or_none(self.mlflow_conn_id)
         if conn is None:
             uri = default_tracking_uri()
             self.log.info("MLflow connection %r not found; using tracking URI %s", self.mlflow_conn_id, uri)
@@ -226,9 +226,7 @@ class MlflowRegistryHook(BaseHook):
                 "access": DEFAULT_ACCESS.get(self.mlflow_conn_id, "read"),
             }
         extra = conn.extra_dejson or {}
-        host = conn.host or ""
-        if host and "://" not in host:
-            host = f"{conn.schema or 'http'}://{host}" + (f":{conn.port}" if conn.port else "")
+        host = connection_url(conn, default_scheme="http")
         if not host:
             raise ValueError(
                 f"MLflow connection {self.mlflow_conn_id!r} has no host; set it to the tracking URI, "

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 
+# under its old name too: the CLI, approvals and the plugins import it from here
+from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none as _get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
-from airflow_provider_agentic_mlops.version_compat import CONNECTION_NOT_FOUND
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -99,14 +100,6 @@ def postgres_url(
         query=query,
     )
     return url.render_as_string(hide_password=False)
-
-
-def _get_connection_or_none(conn_id: str) -> Any:
-    """The connection, or None when it is not defined (any other failure propagates)."""
-    try:
-        return BaseHook.get_connection(conn_id)
-    except CONNECTION_NOT_FOUND:
-        return None
 
 
 @with_connection_form

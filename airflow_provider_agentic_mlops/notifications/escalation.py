@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook, _get_connection_or_none
+from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -57,6 +57,7 @@ class EscalationNotifier(BaseNotifier):
 
     def send(self, context: Context) -> dict[str, Any]:
         """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}``."""
+        from airflow_provider_agentic_mlops.approvals import slack_client_for
         from airflow_provider_agentic_mlops.core.slack import escalation_message
 
         ti = context["ti"]
@@ -72,7 +73,8 @@ class EscalationNotifier(BaseNotifier):
             }
         text = escalation_message(self.model_name, decision)
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
-        if _get_connection_or_none(self.slack_conn_id) is None:
+        client = slack_client_for(slack_conn_id=self.slack_conn_id)
+        if client is None:
             log.warning(
                 "No Slack connection %r is configured; the escalation is only in this log:\n%s",
                 self.slack_conn_id,
@@ -84,11 +86,7 @@ class EscalationNotifier(BaseNotifier):
                     f"model {self.model_name!r}: escalation has Slack connection {self.slack_conn_id!r} but no "
                     "channel; set approval.escalation_channel or approval.channel in models.yaml (or channel=...)"
                 )
-            from airflow.providers.slack.hooks.slack import SlackHook
-
-            response = SlackHook(slack_conn_id=self.slack_conn_id).client.chat_postMessage(
-                channel=self.channel, text=text, unfurl_links=False, unfurl_media=False
-            )
+            response = client.chat_postMessage(channel=self.channel, text=text, unfurl_links=False, unfurl_media=False)
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
             log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
         store.audit(

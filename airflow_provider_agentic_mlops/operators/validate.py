@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
-from airflow_provider_agentic_mlops.core.validation import REGRESSION_METRICS, Gates, ValidationReport, build_report
+from airflow_provider_agentic_mlops.core.validation import (
+    REGRESSION_METRICS,
+    Gates,
+    GateSettings,
+    ValidationReport,
+    build_report,
+)
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
 
@@ -42,12 +48,10 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     :param feature_columns: the model's input columns; default: the model signature's inputs, else
         every column except the label.
     :param task: ``classification`` or ``regression``; default from the primary metric.
-    :param primary_metric: metric that decides (``roc_auc``, ``f1``, ``accuracy``, ``rmse``, ...).
-    :param higher_is_better: direction of the primary metric.
-    :param min_absolute_improvement: challenger - champion on the primary metric must be at least this.
-    :param min_relative_improvement: that improvement over ``|champion|`` must be at least this.
-    :param guard_metrics: ``{metric: tolerance}``: largest tolerated regression of each.
-    :param floors: ``{metric: bound}``: absolute minimum (maximum for error metrics) for any challenger.
+    :param gates: the gate parameters, a
+        :class:`~airflow_provider_agentic_mlops.core.validation.GateSettings` (documented there, once; the
+        DAG factory passes the model's ``validation`` section whole) or a mapping. Its fields may also be
+        given as keyword arguments, which override it: ``primary_metric="f1", floors={"f1": 0.7}``.
     :param mlflow_conn_id: MLflow connection with ``train`` access (reads both versions, writes the report).
     :param state_conn_id: state store connection (the audit trail records rejections).
     :param retrain_task_id: task whose return value names the challenger.
@@ -70,12 +74,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         registered_model: str | None = None,
         feature_columns: Sequence[str] | None = None,
         task: str | None = None,
-        primary_metric: str = "roc_auc",
-        higher_is_better: bool = True,
-        min_absolute_improvement: float = 0.0,
-        min_relative_improvement: float = 0.0,
-        guard_metrics: Mapping[str, float] | None = None,
-        floors: Mapping[str, float] | None = None,
+        gates: GateSettings | Mapping[str, Any] | None = None,
         mlflow_conn_id: str = "agentic_mlops_mlflow_train",
         state_conn_id: str = "agentic_mlops_state_default",
         retrain_task_id: str = "retrain",
@@ -85,6 +84,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         reject_task_id: str = "rejected",
         **kwargs: Any,
     ) -> None:
+        overrides = {name: kwargs.pop(name) for name in list(kwargs) if name in GateSettings.model_fields}
         super().__init__(**kwargs)
         if not label_column:
             raise ValueError(
@@ -97,14 +97,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             )
         if task is not None and task not in ("classification", "regression"):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
-        self.gates = Gates(
-            primary_metric=primary_metric,
-            higher_is_better=higher_is_better,
-            min_absolute_improvement=min_absolute_improvement,
-            min_relative_improvement=min_relative_improvement,
-            guard_metrics=dict(guard_metrics or {}),
-            floors=dict(floors or {}),
-        )
+        self.gates = Gates.resolve(gates, **overrides)
         self.model_name = model_name
         self.registered_model = registered_model or model_name
         self.validation_data = validation_data

@@ -172,11 +172,19 @@ def slack_double() -> Iterator[SlackDouble]:
 
 
 @pytest.fixture
-def slack_connection(slack_double: SlackDouble, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Connection ``slack_api_default`` (type slack) pointing SlackHook at the double; returns the conn id."""
+def slack_connection(slack_double: SlackDouble, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Connection ``slack_api_default`` (type slack) pointing SlackHook at the double; yields the conn id.
+
+    The per-process Slack clients (``approvals.slack_client_for``) are forgotten before and after, so no
+    test reaches another test's double, or a client where it expects no connection.
+    """
+    from airflow_provider_agentic_mlops import approvals
+
     conn = {"conn_type": "slack", "password": "xoxb-test-token", "extra": {"base_url": slack_double.base_url}}
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", json.dumps(conn))
-    return "slack_api_default"
+    approvals._clients.clear()
+    yield "slack_api_default"
+    approvals._clients.clear()
 
 
 # -- signed interactions ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ models:
     schedule: null
     drift: {{reference: s3://bucket/ref.parquet, current: s3://bucket/cur.parquet}}
     retrain: {{python_callable: "pkg.mod:train"}}
-    validation: {{data: s3://bucket/val.parquet, label_column: is_fraud}}
+    validation: {{data: s3://bucket/val.parquet, label_column: is_fraud, primary_metric: f1, floors: {{f1: 0.7}}}}
     approval: {{required_approvals: {approvals}}}
 """
 
@@ -66,6 +66,8 @@ def test_paths_resolve_against_the_models_file_and_the_environment(dags) -> None
     fraud = built["agentic_mlops__fraud"].task_dict
     assert fraud["check_drift"].reference == "s3://bucket/ref.parquet"
     assert fraud["validate"].validation_data == "s3://bucket/val.parquet"
+    gates = fraud["validate"].gates  # the validation section's gate fields, passed whole
+    assert (gates.primary_metric, gates.floors, gates.higher_is_better) == ("f1", {"f1": 0.7}, True)
 
 
 def test_model_settings_reach_the_operators(dags) -> None:

@@ -161,7 +161,18 @@ def test_models_yaml_gates_are_checked_like_gates_naming_the_model_and_field():
     with pytest.raises(ConfigError, match=r"model 'churn': field 'validation.guard_metrics'.*'recall'"):
         parse_models({"models": [{**entry, "validation": {"guard_metrics": {"recall": -0.1}}}]})
     (spec,) = parse_models({"models": [{**entry, "validation": {"min_absolute_improvement": 0.01}}]})
-    assert Gates(**spec.validation.model_dump(include=set(GateSettings.model_fields))).min_absolute_improvement == 0.01
+    assert Gates.resolve(spec.validation).min_absolute_improvement == 0.01
+
+
+def test_gates_resolve_takes_the_section_whole_with_keyword_overrides_and_refuses_unknown_names():
+    section = GateSettings(primary_metric="rmse", higher_is_better=False, floors={"rmse": 3.0})
+    gates = Gates.resolve(section, min_absolute_improvement=0.1, guard_metrics=None)  # None: not given
+    assert (gates.primary_metric, gates.higher_is_better, gates.floors) == ("rmse", False, {"rmse": 3.0})
+    assert gates.min_absolute_improvement == 0.1 and gates.guard_metrics == {}
+    assert Gates.resolve({"primary_metric": "f1"}).primary_metric == "f1"
+    assert Gates.resolve() == Gates()
+    with pytest.raises(ValueError, match=r"\['primry_metric'\] are not gate parameters"):
+        Gates.resolve({"primry_metric": "f1"})
 
 
 # (challenger, champion, min_absolute_improvement, min_relative_improvement, higher_is_better)
