@@ -643,13 +643,8 @@ class StateStore:
                 message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
                 recorded = False
             else:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            _INSERT_VOTE,
-                            {"approval_id": approval_id, "user_id": user, "vote": vote, "via": via, "at": now},
-                        )
-                except IntegrityError:
+                vote_row = {"approval_id": approval_id, "user_id": user, "vote": vote, "via": via, "at": now}
+                if not _insert_unless_present(conn, approval_votes, vote_row):
                     message = f"{user} already voted on request {approval_id}; it needs another person"
                     recorded = False
                 else:
@@ -862,10 +857,7 @@ class StateStore:
         with self._write() as conn:
             if prune:
                 conn.execute(_PRUNE_REPLAYS, {"cutoff": now - window})
-            try:
-                with conn.begin_nested():
-                    conn.execute(_INSERT_REPLAY, {"signature": signature[:100], "seen_at": now})
-            except IntegrityError:
+            if not _insert_unless_present(conn, slack_replays, {"signature": signature[:100], "seen_at": now}):
                 return False
         if prune:
             self._replays_pruned_at = time.monotonic()
@@ -937,9 +929,36 @@ _APPROVERS_OF = (
     .order_by(approval_votes.c.id)
 )
 _CLOSE_PENDING = approvals.update().where(approvals.c.id == sa.bindparam("approval_id"), approvals.c.status == PENDING)
-_INSERT_VOTE = approval_votes.insert()
 _INSERT_AUDIT = audit.insert()
-_INSERT_REPLAY = slack_replays.insert()
+_INSERT_IGNORING_CONFLICTS: dict[tuple[str, str], sa.Insert] = {}
+#: Databases whose dialect has ``INSERT ... ON CONFLICT DO NOTHING``.
+ON_CONFLICT_DIALECTS = ("sqlite", "postgresql")
+
+
+def _insert_unless_present(conn: Connection, table: sa.Table, row: dict[str, Any]) -> bool:
+    """Insert ``row`` into ``table``; False when one of the table's unique constraints says it exists.
+
+    SQLite and PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING`` (one statement); other databases: the
+    insert inside a savepoint, whose IntegrityError means the row exists.
+    """
+    dialect = conn.dialect.name
+    if dialect not in ON_CONFLICT_DIALECTS:
+        try:
+            with conn.begin_nested():
+                conn.execute(table.insert(), row)
+        except IntegrityError:
+            return False
+        return True
+    statement = _INSERT_IGNORING_CONFLICTS.get((dialect, table.name))
+    if statement is None:
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        statement = _INSERT_IGNORING_CONFLICTS[(dialect, table.name)] = insert(table).on_conflict_do_nothing()
+    return conn.execute(statement, row).rowcount == 1
+
+
 _PRUNE_REPLAYS = slack_replays.delete().where(slack_replays.c.seen_at < sa.bindparam("cutoff"))
 
 
