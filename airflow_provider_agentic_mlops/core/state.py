@@ -930,6 +930,7 @@ _APPROVERS_OF = (
 )
 _CLOSE_PENDING = approvals.update().where(approvals.c.id == sa.bindparam("approval_id"), approvals.c.status == PENDING)
 _INSERT_AUDIT = audit.insert()
+_PRUNE_REPLAYS = slack_replays.delete().where(slack_replays.c.seen_at < sa.bindparam("cutoff"))
 _INSERT_IGNORING_CONFLICTS: dict[tuple[str, str], sa.Insert] = {}
 #: Databases whose dialect has ``INSERT ... ON CONFLICT DO NOTHING``.
 ON_CONFLICT_DIALECTS = ("sqlite", "postgresql")
@@ -957,9 +958,6 @@ def _insert_unless_present(conn: Connection, table: sa.Table, row: dict[str, Any
             from sqlalchemy.dialects.postgresql import insert
         statement = _INSERT_IGNORING_CONFLICTS[(dialect, table.name)] = insert(table).on_conflict_do_nothing()
     return conn.execute(statement, row).rowcount == 1
-
-
-_PRUNE_REPLAYS = slack_replays.delete().where(slack_replays.c.seen_at < sa.bindparam("cutoff"))
 
 
 def _votes_of(conn: Connection, approval_id: int) -> list[dict[str, Any]]:
