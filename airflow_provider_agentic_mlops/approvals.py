@@ -544,8 +544,9 @@ class ClickResult:
 
 class RequestFacts:
     """Recently read requests, keyed by id, for the parts that never change once the Slack message
-    exists (model, allowlist, Slack connection, channel and ts). Never used for the status: the
-    decision is always taken on the locked row inside the store's transaction."""
+    exists (model, allowlist, Slack connection, channel and ts), read without their votes. Never used
+    for the status or the votes: the decision is always taken on the locked row inside the store's
+    transaction."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
@@ -557,7 +558,7 @@ class RequestFacts:
             facts = self._facts.get(approval_id)
         if facts is not None:
             return facts
-        approval = store.get_approval(approval_id)
+        approval = store.get_approval(approval_id, with_votes=False)
         if approval is not None and approval.get("slack_ts"):
             with self._lock:
                 if len(self._facts) >= self.max_entries:

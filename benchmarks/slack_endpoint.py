@@ -11,7 +11,10 @@ Everything binds 127.0.0.1 only.
 
 Before the load, in the same run, it measures the API server's CPU time (all its processes) per
 rejected unsigned 1 MB request (sent one after the other) and per accepted click (one after the
-other), and prints ``cpu_ms_per_rejected_1mb=`` and ``cpu_ms_per_click=``.
+other), and prints ``cpu_ms_per_rejected_1mb=``, ``cpu_ms_per_click=`` and their ratio
+``cpu_ratio_click_to_rejected=``. With ``--compare-with GIT_REF`` it first serves the provider as it
+was at that ref in a second API server and measures both side by side, the requests alternating
+between them so both run under the same load, and prints ``cpu_ratio_click_vs_baseline=``.
 
 Load is open-loop: request *i* is sent at ``start + i / rate`` whether or not earlier ones were
 answered, and its latency is measured from that scheduled moment (no coordinated omission). The mix:
@@ -22,13 +25,14 @@ answered, and its latency is measured from that scheduled moment (no coordinated
 * 15 % requests with a bad signature (-> 401, nothing recorded).
 
 It runs 200 requests/s for 30 s first (on a fresh server), then steps a few offered rates (short
-runs, lowest first, stopping at the first miss) to find the highest one that still holds
-p99 <= 100 ms with no unexpected answers, prints the main run's achieved rate, p50, p99 and errors,
-the CPU each process used and the machine's load average (latency on a shared machine depends on
-it), and ``p99_ms=<x>`` (the 200 req/s run) last.
+runs, lowest first, stopping at the first miss; each step starts once the server has gone idle, so
+the Slack answers still queued from an overloaded run do not count against the next one) to find
+the highest one that still holds p99 <= 100 ms with no unexpected answers, prints the main run's
+achieved rate, p50, p99 and errors, the CPU each process used and the machine's load average
+(latency on a shared machine depends on it), and ``p99_ms=<x>`` (the 200 req/s run) last.
 
     .venv/bin/python benchmarks/slack_endpoint.py [--target airflow|app] [--rate 200] [--duration 30]
-        [--steps 100,200,300,400,600] [--cpu-samples 300]
+        [--steps 100,200,300,400,600] [--cpu-samples 300] [--compare-with GIT_REF]
 """
 
 from __future__ import annotations
@@ -260,6 +264,20 @@ def group_cpu_seconds(pgid: int) -> float:
     return total
 
 
+def wait_until_idle(pgid: int, limit_s: float = 120.0, busy_share: float = 0.05) -> float:
+    """Wait until the API server's processes use under ``busy_share`` of a core over half a second: an
+    overloaded run leaves its Slack answers (chat.update, ephemeral messages) queued on the server's
+    answer threads, and a step started before they finish measures that backlog, not its own rate.
+    Returns the seconds waited (at most ``limit_s``)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit_s:
+        before = group_cpu_seconds(pgid)
+        time.sleep(0.5)
+        if group_cpu_seconds(pgid) - before < busy_share * 0.5:
+            break
+    return time.perf_counter() - t0
+
+
 def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[float, float]:
     """(CPU ms of the API server per rejected unsigned 1 MB request, per accepted click), each request
     sent after the previous one was answered; the server's idle CPU over the same time is subtracted."""
@@ -299,14 +317,15 @@ def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[flo
     return per_rejected, per_click
 
 
-def run_airflow_api_server(tmp: str, port: int, store_url: str, slack_url: str) -> subprocess.Popen:
-    """``airflow db migrate`` then ``airflow api-server`` with the plugin; returns the server process
-    (its own process group)."""
+def run_airflow_api_server(tmp: str, port: int, store_url: str, slack_url: str, repo: Path = REPO) -> subprocess.Popen:
+    """``airflow db migrate`` then ``airflow api-server`` with the plugin of the checkout ``repo``; returns
+    the server process (its own process group). Both run in ``tmp``: ``python -m`` puts the working
+    directory first on sys.path, and a provider checkout there would shadow ``repo``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
     env.update(
         {
             "AIRFLOW_HOME": tmp,
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": str(repo),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{Path(tmp) / 'airflow.db'}",
             "AIRFLOW__API_AUTH__JWT_SECRET": "bench-jwt-secret-0123456789abcdef",
@@ -320,17 +339,74 @@ def run_airflow_api_server(tmp: str, port: int, store_url: str, slack_url: str) 
         }
     )
     airflow = [sys.executable, "-m", "airflow"]
-    out = subprocess.run([*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run([*airflow, "db", "migrate"], env=env, cwd=tmp, capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
         raise SystemExit(f"airflow db migrate failed:\n{out.stderr[-3000:]}")
     log = Path(tmp) / "api-server.log"
     return subprocess.Popen(
         [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         env=env,
+        cwd=tmp,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def export_checkout(ref: str, into: Path) -> Path:
+    """The provider as it was at git ``ref`` of this repository, extracted into ``into``."""
+    import io
+    import tarfile
+
+    out = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True, timeout=120)
+    if out.returncode != 0:
+        raise SystemExit(f"git archive {ref} failed: {out.stderr.decode()[-500:]}")
+    into.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as archive:
+        archive.extractall(into, filter="data")
+    return into
+
+
+def measure_cpu_side_by_side(
+    servers: dict[str, tuple[str, int, list[int]]], samples: int
+) -> dict[str, tuple[float, float]]:
+    """For each server (name -> (url, process group, request pool)): CPU ms per rejected unsigned 1 MB
+    request and per accepted click, the requests alternating between the servers so that both run under
+    the same load; each server's CPU is counted over the whole phase (its Slack answers included)."""
+    import httpx
+
+    from tests.doubles.slack_server import click_payload, sign_interaction
+
+    big = b"payload=" + b"x" * (1024 * 1024)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with httpx.Client(timeout=30) as client:
+
+        def rejected(name: str) -> None:
+            r = client.post(f"{servers[name][0]}/agentic-mlops/slack/interactions", content=big, headers=form)
+            assert r.status_code == 413, r.status_code
+
+        def click(name: str) -> None:
+            url, _, pool = servers[name]
+            body, headers = sign_interaction(click_payload(pool.pop(), user_id=APPROVERS[0]), SECRET)
+            r = client.post(f"{url}/agentic-mlops/slack/interactions", content=body, headers=headers)
+            assert r.status_code == 200 and r.headers.get("x-agentic-mlops-outcome") == "recorded", r.text
+
+        for name in servers:  # warm both paths of each server
+            for _ in range(5):
+                rejected(name)
+                click(name)
+        time.sleep(2.0)
+        per: dict[str, list[float]] = {name: [] for name in servers}
+        names = list(servers)
+        for send in (rejected, click):
+            before = {name: group_cpu_seconds(servers[name][1]) for name in names}
+            for i in range(samples):
+                for name in names if i % 2 else reversed(names):
+                    send(name)
+            time.sleep(2.0)  # the background Slack answers of the clicks finish (and are counted)
+            for name in names:
+                per[name].append((group_cpu_seconds(servers[name][1]) - before[name]) * 1000 / samples)
+    return {name: (values[0], values[1]) for name, values in per.items()}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -362,6 +438,33 @@ def check_one_decision_each(store_url: str) -> tuple[int, int]:
     return int(decided), int(wrong)
 
 
+def compare(ref: str, tmp: Path, url: str, pgid: int, pool: list[int], slack_url: str, samples: int) -> None:
+    """CPU per click and per rejected request of this checkout and of ``ref``, side by side (see
+    :func:`measure_cpu_side_by_side`); the second server is stopped afterwards."""
+    home = tmp / "baseline"
+    old_repo = export_checkout(ref, tmp / "baseline-checkout")
+    home.mkdir()
+    store_url = f"sqlite:///{home / 'state.db'}"
+    old_pool = list(reversed(create_requests(store_url, samples + 20)))
+    port = _free_port()
+    proc = run_airflow_api_server(str(home), port, store_url, slack_url, repo=old_repo)
+    try:
+        _wait_for_port(port, limit_s=300)
+        servers = {"this checkout": (url, pgid, pool), ref: (f"http://127.0.0.1:{port}", proc.pid, old_pool)}
+        figures = measure_cpu_side_by_side(servers, samples)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+    (new_rejected, new_click), (old_rejected, old_click) = figures["this checkout"], figures[ref]
+    print(
+        f"side by side with {ref} (requests alternating between the two servers, load average "
+        f"{os.getloadavg()[0]:.1f}): {new_click:.2f} vs {old_click:.2f} ms per accepted click (ratio "
+        f"{new_click / old_click:.2f}), {new_rejected:.2f} vs {old_rejected:.2f} ms per rejected request "
+        f"(ratio {new_rejected / old_rejected:.2f})"
+    )
+    print(f"cpu_ratio_click_vs_baseline={new_click / old_click:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="offered rate of the main run (req/s)")
@@ -370,6 +473,12 @@ def main() -> None:
     parser.add_argument("--step-duration", type=float, default=5.0, help="seconds of each step")
     parser.add_argument("--target", choices=("airflow", "app"), default="airflow", help="what serves the endpoint")
     parser.add_argument("--cpu-samples", type=int, default=300, help="requests per CPU measurement")
+    parser.add_argument(
+        "--compare-with",
+        metavar="GIT_REF",
+        help="also serve the provider as it was at this git ref in a second API server, and measure both "
+        "servers' CPU per click and per rejected request side by side (prints new/old ratios); airflow only",
+    )
     parser.add_argument("--serve", nargs=3, metavar=("PORT", "STORE_URL", "SLACK_URL"), help=argparse.SUPPRESS)
     parser.add_argument("--slack-double", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -381,8 +490,8 @@ def main() -> None:
     steps = [float(s) for s in args.steps.split(",") if s.strip()]
     needed = (
         (int(args.rate * args.duration * 0.6) + sum(int(r * args.step_duration * 0.6) for r in steps) + 100)
-        + args.cpu_samples
-        + 10
+        + args.cpu_samples * (2 if args.compare_with else 1)
+        + 30
     )
     with tempfile.TemporaryDirectory(prefix="agentic-mlops-bench-") as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'state.db'}"
@@ -409,10 +518,15 @@ def main() -> None:
             )
             print(f"{what} at {url}/agentic-mlops; state store {store_url}; user-group lookups on")
             pgid = procs[1].pid  # its own process group
+            if args.compare_with and args.target == "airflow":
+                compare(args.compare_with, Path(tmp), url, pgid, pool, slack_url, args.cpu_samples)
             per_rejected, per_click = measure_cpu(url, pgid, pool, args.cpu_samples)
             print(
                 f"API server CPU: {per_rejected:.2f} ms per rejected unsigned 1 MB request, "
-                f"{per_click:.2f} ms per accepted click ({args.cpu_samples} of each, sequential)"
+                f"{per_click:.2f} ms per accepted click ({args.cpu_samples} of each, sequential); "
+                f"ratio click / rejected {per_click / max(per_rejected, 1e-9):.1f} (the rejected request passes "
+                f"the same Airflow middleware and is refused before the body is read: the ratio says what the "
+                f"click path adds, and moves less with the machine's load than either figure)"
             )
             # The main run first, on a fresh server; then the steps, lowest rate first, stopping after the
             # first rate that misses the goal (an overloaded step leaves Slack answers queued behind it).
@@ -421,12 +535,11 @@ def main() -> None:
             after = [cpu_seconds(procs[0].pid), group_cpu_seconds(pgid), time.process_time()]
             used = [a - b for a, b in zip(after, before, strict=True)]
             load = os.getloadavg()[0]
-            time.sleep(2.0)
             best = None
             for rate in sorted(steps):
+                waited = wait_until_idle(pgid)
                 step = asyncio.run(offer(url, rate, args.step_duration, pool))
-                report(step, f"step {rate:.0f}")
-                time.sleep(2.0)
+                report(step, f"step {rate:.0f} (after waiting {waited:.0f} s for the server to go idle)")
                 if step.p(0.99) > P99_GOAL_MS or step.unexpected:
                     break
                 best = rate
@@ -452,11 +565,13 @@ def main() -> None:
                         "highest_rate_p99_le_100ms": best,
                         "cpu_ms_per_rejected_1mb": round(per_rejected, 2),
                         "cpu_ms_per_click": round(per_click, 2),
+                        "cpu_ratio_click_to_rejected": round(per_click / max(per_rejected, 1e-9), 1),
                     }
                 )
             )
             print(f"cpu_ms_per_rejected_1mb={per_rejected:.2f}")
             print(f"cpu_ms_per_click={per_click:.2f}")
+            print(f"cpu_ratio_click_to_rejected={per_click / max(per_rejected, 1e-9):.1f}")
             print(f"p99_ms={main_run.p(0.99):.1f}")
         finally:
             for proc in procs:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -142,6 +143,7 @@ class StateStore:
     def __init__(self, url: str, *, migrate: bool = True, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or create_engine(url)
+        self._replays_pruned_at = float("-inf")
         if migrate:
             migrate_schema(self.engine)
 
@@ -571,9 +573,13 @@ class StateStore:
         return self._with_votes(row) if row else None
 
     @retry_read
-    def get_approval(self, approval_id: int) -> dict[str, Any] | None:
-        row = self._fetch_one(approvals.select().where(approvals.c.id == approval_id))
-        return self._with_votes(row) if row else None
+    def get_approval(self, approval_id: int, *, with_votes: bool = True) -> dict[str, Any] | None:
+        """The request ``approval_id`` with its ``votes`` (one read transaction), or None.
+
+        :param with_votes: False skips the votes (callers that need only the request's own fields).
+        """
+        with self._read() as conn:
+            return _read_approval(conn, approval_id, with_votes=with_votes)
 
     @retry_read
     def list_approvals(
@@ -585,14 +591,7 @@ class StateStore:
     @retry_read
     def _with_votes(self, approval: dict[str, Any]) -> dict[str, Any]:
         with self._read() as conn:
-            votes = conn.execute(
-                approval_votes.select()
-                .where(approval_votes.c.approval_id == approval["id"])
-                .order_by(approval_votes.c.id)
-            ).mappings()
-            approval["votes"] = [
-                {"user_id": v["user_id"], "vote": v["vote"], "via": v["via"], "at": v["at"]} for v in votes
-            ]
+            approval["votes"] = _votes_of(conn, approval["id"])
         return approval
 
     def set_approval_message(self, approval_id: int, *, channel: str, ts: str) -> None:
@@ -633,7 +632,9 @@ class StateStore:
         with self._write() as conn:
             # Lock the request row so that two different approvers counting votes at once cannot both
             # miss the other's vote.
-            row = _locked_row(conn, approvals, approval_id, missing=missing_approval_message(approval_id))
+            row = conn.execute(_APPROVAL_LOCKED, {"approval_id": approval_id}).mappings().first()
+            if row is None:
+                raise StateStoreError(missing_approval_message(approval_id))
             if row["status"] != PENDING:
                 message = _already_decided_message(row)
                 recorded = False
@@ -642,14 +643,8 @@ class StateStore:
                 message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
                 recorded = False
             else:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            approval_votes.insert().values(
-                                approval_id=approval_id, user_id=user, vote=vote, via=via, at=now
-                            )
-                        )
-                except IntegrityError:
+                vote_row = {"approval_id": approval_id, "user_id": user, "vote": vote, "via": via, "at": now}
+                if not _insert_unless_present(conn, approval_votes, vote_row):
                     message = f"{user} already voted on request {approval_id}; it needs another person"
                     recorded = False
                 else:
@@ -662,19 +657,19 @@ class StateStore:
                         subject=f"approval:{approval_id}",
                         details={"via": via, "reason": reason, **({"identity": identity} if identity else {})},
                     )
-                    approvers = [
-                        u
-                        for (u,) in conn.execute(
-                            sa.select(approval_votes.c.user_id)
-                            .where(
-                                approval_votes.c.approval_id == approval_id,
-                                approval_votes.c.vote == "approve",
-                            )
-                            .order_by(approval_votes.c.id)
-                        )
-                    ]
+                    approvers = [u for (u,) in conn.execute(_APPROVERS_OF, {"approval_id": approval_id})]
+                    model = row["model_name"]
                     if not approve:
-                        self._close(conn, approval_id, DENIED, decided_by=user, via=via, reason=reason, now=now)
+                        self._close(
+                            conn,
+                            approval_id,
+                            DENIED,
+                            decided_by=user,
+                            via=via,
+                            reason=reason,
+                            now=now,
+                            model_name=model,
+                        )
                         message = f"Denied by {user}"
                     elif len(approvers) >= row["required_approvals"]:
                         self._close(
@@ -685,6 +680,7 @@ class StateStore:
                             via=via,
                             reason=reason,
                             now=now,
+                            model_name=model,
                         )
                         message = f"Approved by {', '.join(approvers)}"
                     else:
@@ -692,7 +688,8 @@ class StateStore:
                             f"Approval {len(approvers)} of {row['required_approvals']} recorded from {user}; "
                             "waiting for another approver"
                         )
-        approval = self.get_approval(approval_id)
+            # the request as this transaction left it (no second transaction to read it back)
+            approval = _read_approval(conn, approval_id)
         assert approval is not None
         return ApprovalOutcome(recorded=recorded, approval=approval, message=message)
 
@@ -733,14 +730,25 @@ class StateStore:
         via: str,
         reason: str | None,
         now: datetime,
+        model_name: str | None = None,
     ) -> None:
+        """Close a pending request (``model_name``: the request's, when the caller has read it already)."""
         updated = conn.execute(
-            approvals.update()
-            .where(approvals.c.id == approval_id, approvals.c.status == PENDING)
-            .values(status=status, decided_by=decided_by, decided_via=via, decided_at=now, reason=reason)
+            _CLOSE_PENDING,
+            {
+                "approval_id": approval_id,
+                "status": status,
+                "decided_by": decided_by,
+                "decided_via": via,
+                "decided_at": now,
+                "reason": reason,
+            },
         ).rowcount
         if updated:
-            model = conn.execute(sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)).scalar_one()
+            model = (
+                model_name
+                or conn.execute(sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)).scalar_one()
+            )
             self._audit(
                 conn,
                 f"approval_{status}",
@@ -839,15 +847,20 @@ class StateStore:
 
     def first_use(self, signature: str, *, window: timedelta) -> bool:
         """Record a signed request's signature; False when it was already recorded within ``window``
-        (a replay). Held by the database, so it holds across API-server workers and hosts."""
+        (a replay). Held by the database, so it holds across API-server workers and hosts.
+
+        Signatures older than ``window`` are deleted at most every :data:`REPLAY_PRUNE_SECONDS` per
+        process, not on every request: a row kept a little longer refuses nothing legitimate, since a
+        signature older than the window carries a timestamp the signature check refuses anyway."""
         now = utcnow()
+        prune = time.monotonic() - self._replays_pruned_at >= REPLAY_PRUNE_SECONDS
         with self._write() as conn:
-            conn.execute(slack_replays.delete().where(slack_replays.c.seen_at < now - window))
-            try:
-                with conn.begin_nested():
-                    conn.execute(slack_replays.insert().values(signature=signature[:100], seen_at=now))
-            except IntegrityError:
+            if prune:
+                conn.execute(_PRUNE_REPLAYS, {"cutoff": now - window})
+            if not _insert_unless_present(conn, slack_replays, {"signature": signature[:100], "seen_at": now}):
                 return False
+        if prune:
+            self._replays_pruned_at = time.monotonic()
         return True
 
     # -- audit --------------------------------------------------------------------------------
@@ -876,14 +889,15 @@ class StateStore:
         details: dict[str, Any] | None,
     ) -> None:
         conn.execute(
-            audit.insert().values(
-                at=utcnow(),
-                actor=actor,
-                action=action,
-                model_name=model_name,
-                subject=subject,
-                details=_jsonable(details),
-            )
+            _INSERT_AUDIT,
+            {
+                "at": utcnow(),
+                "actor": actor,
+                "action": action,
+                "model_name": model_name,
+                "subject": subject,
+                "details": _jsonable(details),
+            },
         )
 
     @retry_read
@@ -895,6 +909,70 @@ class StateStore:
 
 #: What a cancelled request forgets when its run asks again: the cancellation and its old Slack message.
 _FORGOTTEN_ON_REOPEN = dict.fromkeys(("decided_at", "decided_by", "decided_via", "reason", "slack_channel", "slack_ts"))
+
+
+#: How often one process deletes the replay guard's expired signatures (see ``StateStore.first_use``).
+REPLAY_PRUNE_SECONDS = 30.0
+
+# The statements of the Slack click path, built once: building a SQLAlchemy statement and its cache key
+# on every call cost more CPU than executing it. Values are bound at execution.
+_APPROVAL_BY_ID = approvals.select().where(approvals.c.id == sa.bindparam("approval_id"))
+_APPROVAL_LOCKED = _APPROVAL_BY_ID.with_for_update()
+_VOTES_OF = (
+    sa.select(approval_votes.c.user_id, approval_votes.c.vote, approval_votes.c.via, approval_votes.c.at)
+    .where(approval_votes.c.approval_id == sa.bindparam("approval_id"))
+    .order_by(approval_votes.c.id)
+)
+_APPROVERS_OF = (
+    sa.select(approval_votes.c.user_id)
+    .where(approval_votes.c.approval_id == sa.bindparam("approval_id"), approval_votes.c.vote == "approve")
+    .order_by(approval_votes.c.id)
+)
+_CLOSE_PENDING = approvals.update().where(approvals.c.id == sa.bindparam("approval_id"), approvals.c.status == PENDING)
+_INSERT_AUDIT = audit.insert()
+_PRUNE_REPLAYS = slack_replays.delete().where(slack_replays.c.seen_at < sa.bindparam("cutoff"))
+_INSERT_IGNORING_CONFLICTS: dict[tuple[str, str], sa.Insert] = {}
+#: Databases whose dialect has ``INSERT ... ON CONFLICT DO NOTHING``.
+ON_CONFLICT_DIALECTS = ("sqlite", "postgresql")
+
+
+def _insert_unless_present(conn: Connection, table: sa.Table, row: dict[str, Any]) -> bool:
+    """Insert ``row`` into ``table``; False when one of the table's unique constraints says it exists.
+
+    SQLite and PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING`` (one statement); other databases: the
+    insert inside a savepoint, whose IntegrityError means the row exists.
+    """
+    dialect = conn.dialect.name
+    if dialect not in ON_CONFLICT_DIALECTS:
+        try:
+            with conn.begin_nested():
+                conn.execute(table.insert(), row)
+        except IntegrityError:
+            return False
+        return True
+    statement = _INSERT_IGNORING_CONFLICTS.get((dialect, table.name))
+    if statement is None:
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        statement = _INSERT_IGNORING_CONFLICTS[(dialect, table.name)] = insert(table).on_conflict_do_nothing()
+    return conn.execute(statement, row).rowcount == 1
+
+
+def _votes_of(conn: Connection, approval_id: int) -> list[dict[str, Any]]:
+    return [dict(v) for v in conn.execute(_VOTES_OF, {"approval_id": approval_id}).mappings()]
+
+
+def _read_approval(conn: Connection, approval_id: int, *, with_votes: bool = True) -> dict[str, Any] | None:
+    """The request ``approval_id`` (with its ``votes``) read on ``conn``, or None."""
+    row = conn.execute(_APPROVAL_BY_ID, {"approval_id": approval_id}).mappings().first()
+    if row is None:
+        return None
+    approval = dict(row)
+    if with_votes:
+        approval["votes"] = _votes_of(conn, approval_id)
+    return approval
 
 
 def _approval_of_run(model_name: str, model_version: str, dag_id: str, run_id: str) -> sa.Select[Any]:

@@ -100,21 +100,19 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
     if not _verify(secret, body, timestamp, signature):
         return _answer(401, "bad_signature", "invalid or stale Slack signature")
 
-    def first_use() -> bool:
+    def check_and_record() -> tuple[Response, approvals.ClickResult | None]:
+        # steps 3 to 6 in one worker thread: one hop off the event loop per click, not one per step
         with settings.serialized():
-            return settings.get_store().first_use(signature, window=REPLAY_MEMORY)
-
-    if not await anyio.to_thread.run_sync(first_use):
-        return _answer(409, "replayed", "this signed request was already received")
-    try:
-        click = parse_interaction(parse_form_body(body))
-    except InteractionError as err:
-        return _answer(400, "bad_payload", str(err))
-    if click is None:
-        return _answer(200, "ignored")
-
-    def record() -> approvals.ClickResult:
-        return approvals.handle_click(
+            first_use = settings.get_store().first_use(signature, window=REPLAY_MEMORY)
+        if not first_use:
+            return _answer(409, "replayed", "this signed request was already received"), None
+        try:
+            click = parse_interaction(parse_form_body(body))
+        except InteractionError as err:
+            return _answer(400, "bad_payload", str(err)), None
+        if click is None:
+            return _answer(200, "ignored"), None
+        result = approvals.handle_click(
             settings.get_store(),
             click,
             via="slack",
@@ -124,7 +122,9 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
             write_lock=settings.serialized(),
             emails=settings.get_emails(),
         )
+        return _answer(200, result.kind), result
 
-    result = await anyio.to_thread.run_sync(record)
-    background.add_task(_after_response, settings, result.send_answers)
-    return _answer(200, result.kind)
+    response, result = await anyio.to_thread.run_sync(check_and_record)
+    if result is not None:
+        background.add_task(_after_response, settings, result.send_answers)
+    return response

@@ -345,3 +345,58 @@ def test_a_signature_is_first_used_once_across_stores_on_one_database(store_url:
     assert two.first_use("v0=def", window=window)
     one.dispose()
     two.dispose()
+
+
+def test_expired_signatures_are_pruned_at_most_every_prune_interval(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_agentic_mlops.core import state
+    from airflow_provider_agentic_mlops.core.schema import slack_replays
+
+    def seen() -> set[str]:
+        with store.engine.connect() as conn:
+            return set(conn.execute(sa.select(slack_replays.c.signature)).scalars())
+
+    window = timedelta(seconds=1)
+    start = utcnow()
+    monkeypatch.setattr(state, "utcnow", lambda: start)
+    assert store.first_use("v0=old", window=window)
+    monkeypatch.setattr(state, "utcnow", lambda: start + timedelta(seconds=5))
+    assert store.first_use("v0=new", window=window)
+    assert seen() == {"v0=old", "v0=new"}  # pruned on the first use only, not again within the interval
+    assert not store.first_use("v0=new", window=window)  # a replay is refused between prunes
+    monkeypatch.setattr(state, "REPLAY_PRUNE_SECONDS", 0.0)
+    assert store.first_use("v0=newer", window=window)
+    assert seen() == {"v0=new", "v0=newer"}
+
+
+def test_a_decision_returns_the_request_with_its_votes(store: StateStore) -> None:
+    approval, _ = _request(store, required_approvals=2)
+    one = store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
+    two = store.decide_approval(approval["id"], approve=True, user="U2", via="cli")
+    assert [v["user_id"] for v in one.approval["votes"]] == ["U1"]
+    assert [(v["user_id"], v["via"]) for v in two.approval["votes"]] == [("U1", "slack"), ("U2", "cli")]
+    assert two.approval == store.get_approval(approval["id"])
+
+
+def test_a_request_can_be_read_without_its_votes(store: StateStore) -> None:
+    approval, _ = _request(store)
+    store.decide_approval(approval["id"], approve=False, user="U1", via="slack")
+    bare = store.get_approval(approval["id"], with_votes=False)
+    assert "votes" not in bare and bare["status"] == "denied"
+    assert store.get_approval(approval["id"] + 1000, with_votes=False) is None
+
+
+def test_a_second_vote_is_refused_on_databases_without_on_conflict(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other databases insert inside a savepoint; the unique constraint still says 'already voted'."""
+    from airflow_provider_agentic_mlops.core import state
+
+    approval, _ = _request(store, required_approvals=2)
+    monkeypatch.setattr(state, "ON_CONFLICT_DIALECTS", ())
+    one = store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
+    same = store.decide_approval(approval["id"], approve=True, user="U1", via="cli")
+    assert one.recorded and not same.recorded and "already voted" in same.message
+    assert store.first_use("v0=x", window=timedelta(seconds=300))
+    assert not store.first_use("v0=x", window=timedelta(seconds=300))
