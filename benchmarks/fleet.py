@@ -30,6 +30,7 @@ alert for every model is posted, and the benchmark measures:
 Prints ``decided_seconds=<s>`` last for each database.
 
     python benchmarks/fleet.py [--models 100] [--db sqlite|postgres|both] [--timeout S] [--settle-timeout S]
+                               [--stop-file PATH]
 """
 
 from __future__ import annotations
@@ -270,7 +271,9 @@ def _epoch(value: Any) -> float | None:
     return value.timestamp()
 
 
-def run_fleet(n_models: int, on_postgres: bool, timeout: float, settle_timeout: float) -> dict[str, Any]:
+def run_fleet(
+    n_models: int, on_postgres: bool, timeout: float, settle_timeout: float, stop_file: Path | None = None
+) -> dict[str, Any]:
     from tests.doubles import mlflow_server
 
     mlflow_server.STARTUP_TIMEOUT_S = 600.0  # a loaded shared machine starts it slowly
@@ -306,7 +309,11 @@ def run_fleet(n_models: int, on_postgres: bool, timeout: float, settle_timeout: 
 
             last = -1
             decided_seconds, at_decided = None, {}
-            while time.monotonic() - started < timeout:
+
+            def stop_asked() -> bool:  # a loaded machine: end the waits now, and report what happened so far
+                return stop_file is not None and stop_file.exists()
+
+            while time.monotonic() - started < timeout and not stop_asked():
                 count = decided()
                 if count != last:
                     print(f"  {time.monotonic() - started:7.1f}s: {count} of {n_models} decided", flush=True)
@@ -342,6 +349,8 @@ def run_fleet(n_models: int, on_postgres: bool, timeout: float, settle_timeout: 
                 if not still:
                     settled_seconds = time.monotonic() - started
                     break
+                if stop_asked():
+                    break
                 time.sleep(2)
             sampler.done.set()
             result = collect(deployment, posted, set(still))
@@ -349,6 +358,7 @@ def run_fleet(n_models: int, on_postgres: bool, timeout: float, settle_timeout: 
                 kind=deployment.kind,
                 startup_seconds=up,
                 accepted_seconds=accepted,
+                decided_count=last,
                 decided_seconds=decided_seconds,
                 settled_seconds=settled_seconds,
                 peak_pss_mb=sampler.peak_pss / 2**20,
@@ -524,6 +534,8 @@ def report(n_models: int, r: dict[str, Any]) -> None:
         for stage, seconds in r["drift_stages"].items():
             print(f"  {stage:<40}{seconds:>8.1f}")
     decided = r["decided_seconds"]
+    if decided is None:
+        print(f"decided: {r['decided_count']} of {n_models} when the wait ended")
     print(f"decided_seconds={decided:.0f}" if decided is not None else "decided_seconds=timeout")
 
 
@@ -538,12 +550,18 @@ def main() -> None:
         default=1800,
         help="seconds to wait, after the last decision, for every run to end or wait for approval",
     )
+    parser.add_argument(
+        "--stop-file",
+        type=Path,
+        default=None,
+        help="when this file exists, stop waiting (for decisions or settled runs) and report what happened so far",
+    )
     args = parser.parse_args()
     pg = server_answers(PG_HOST, PG_PORT)
     dbs = {"sqlite": [False], "postgres": [True], "both": [False, True], "auto": [False, True] if pg else [False]}
     for on_postgres in dbs[args.db]:
         print(f"== {'PostgreSQL' if on_postgres else 'SQLite'}", flush=True)
-        result = run_fleet(args.models, on_postgres, args.timeout, args.settle_timeout)
+        result = run_fleet(args.models, on_postgres, args.timeout, args.settle_timeout, args.stop_file)
         report(args.models, result)
         print(json.dumps({k: v for k, v in result.items() if k != "failed_tasks"}, default=str), file=sys.stderr)
 
