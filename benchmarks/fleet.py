@@ -346,7 +346,7 @@ def run_fleet(
                         f"SELECT count(DISTINCT model_name) FROM agentic_mlops_decisions "
                         f"WHERE model_name LIKE '{PREFIX}%'"
                     )[0][0]
-                except sa.exc.OperationalError:  # no task has opened (and so migrated) the state store yet
+                except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no task has migrated the store yet
                     return 0
 
             last = -1
