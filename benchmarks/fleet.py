@@ -450,6 +450,24 @@ def drift_stages(logs: list[Path]) -> dict[str, float]:
     return {stage: statistics.median(v) for stage, v in spans.items()}
 
 
+def failure_reason(logs_dir: Path, dag_id: str, task_id: str) -> str:
+    """The last error a failed task logged (its last attempt's log), or why there is none."""
+    attempts = sorted(logs_dir.glob(f"dag_id={dag_id}/*/task_id={task_id}/attempt=*.log"))
+    if not attempts:
+        return "no task log"
+    reason = "no error line in its log"
+    for line in attempts[-1].read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("level") in ("error", "critical") and "Downloading artifacts" not in str(record.get("event")):
+            detail = record.get("error_detail") or []
+            last = detail[-1] if isinstance(detail, list) and detail else {}
+            reason = f"{record.get('event')}: {last.get('exc_type', '')}: {str(last.get('exc_value', ''))[:300]}"
+    return reason
+
+
 def collect(deployment: FleetDeployment, posted: float, unsettled: set[str]) -> dict[str, Any]:
     """What the state store, the Slack double, the metadata DB and the logs hold; approvals are
     checked on the models whose run has ended or waits for approval (``unsettled`` are left out)."""
@@ -512,6 +530,11 @@ def collect(deployment: FleetDeployment, posted: float, unsettled: set[str]) -> 
         "approval_mismatches": wrong,
         "unsettled": sorted(unsettled),
         "failed_tasks": [(r[0], r[1]) for r in tis if r[2] == "failed"],
+        "failure_reasons": {
+            f"{r[0]}.{r[1]}": failure_reason(deployment.root / "airflow_home" / "logs", r[0], r[1])
+            for r in tis
+            if r[2] == "failed"
+        },
         "task_states": dict(states),
         "error_lines": dict(error_lines),
         "waits": {t: statistics.median(v) for t, v in waits.items()},
@@ -555,6 +578,8 @@ def report(n_models: int, r: dict[str, Any]) -> None:
     state_errors = sum(r["error_lines"].values()) + len(r["failed_tasks"])
     lines, failed = r["error_lines"] or "none", r["failed_tasks"] or "none"
     print(f"state_store_errors={state_errors} (log lines {lines}; failed tasks {failed})")
+    for task, reason in r["failure_reasons"].items():
+        print(f"  {task} failed: {reason}")
     print(f"tasks retried: {r['retried_tasks'] or 'none'}")
     print(f"{'task':<18}{'median queue wait s':>20}{'median run s':>14}{'task-seconds':>14}")
     for task in (
