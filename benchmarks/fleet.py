@@ -18,6 +18,7 @@ alert for every model is posted, and the benchmark measures:
 - the peak memory of the workers (every process under the scheduler: LocalExecutor workers, task
   supervisors and task processes, and the scheduler's log server), sampled every second: the sum of
   PSS (shared pages counted once: what the fleet holds), the sum of RSS, and the largest process;
+  and, apart, the scheduler's own PSS (with ``--preload`` it holds the libraries the tasks share);
 - state-store errors (must be 0): failed task instances and log lines in any task or component
   log with "database is locked", "OperationalError", "IntegrityError", "deadlock detected" or
   "could not serialize"; and tasks that needed a retry;
@@ -247,6 +248,7 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_pss = self.peak_rss = self.peak_single = self.peak_processes = 0
+        self.peak_scheduler_pss = 0  # not in the sums: with --preload it holds the libraries the tasks share
         self.worker_cpu: dict[tuple[int, float], float] = {}
         self.loads: list[float] = []
         self.machine_busy = self.machine_total = 0.0
@@ -268,6 +270,7 @@ class MemorySampler(threading.Thread):
         while not self.done.wait(1.0):
             pss = rss = single = count = 0
             try:
+                self.peak_scheduler_pss = max(self.peak_scheduler_pss, scheduler.memory_full_info().pss)
                 children = scheduler.children(recursive=True)
                 direct = {c.pid for c in scheduler.children()}
             except psutil.Error:
@@ -406,6 +409,7 @@ def run_fleet(
                 peak_pss_mb=sampler.peak_pss / 2**20,
                 peak_rss_mb=sampler.peak_rss / 2**20,
                 peak_single_mb=sampler.peak_single / 2**20,
+                peak_scheduler_pss_mb=sampler.peak_scheduler_pss / 2**20,
                 peak_processes=sampler.peak_processes,
                 worker_cpu_seconds=sum(sampler.worker_cpu.values()),
                 machine_busy_seconds=sampler.machine_busy,
@@ -561,7 +565,8 @@ def report(n_models: int, r: dict[str, Any]) -> None:
     print(
         f"worker memory peak: {r['peak_pss_mb']:.0f} MB in all (PSS: shared pages counted once; "
         f"{r['peak_rss_mb']:.0f} MB summing each process's RSS), {r['peak_single_mb']:.0f} MB the largest "
-        f"process (RSS), {r['peak_processes']} processes at most"
+        f"process (RSS), {r['peak_processes']} processes at most; the scheduler itself, not in these: "
+        f"{r['peak_scheduler_pss_mb']:.0f} MB PSS"
     )
     cores = os.cpu_count() or 1
     for label, c in (("until every model was decided", r["at_decided"]), ("until the runs settled", r)):
