@@ -11,25 +11,38 @@ from the same artifact). Once every DAG is parsed, one Alertmanager webhook carr
 alert for every model is posted, and the benchmark measures:
 
 - the seconds until every model has a decision in the state store (goal: <= 600 s);
-- then, until every run has ended or waits for approval: approval requests per retraining model
-  (must be exactly one where validation passed; none where it rejected the challenger), counted
-  both in the state store and in the Slack double's messages;
-- the peak resident memory of the workers (every process under the scheduler: LocalExecutor
-  workers, task supervisors and task processes), sampled every 0.5 s: sum and largest one;
+- then, until every run has ended or waits for approval (at most ``--settle-timeout`` more
+  seconds; runs still going then are named and left out of the check): approval requests per
+  retraining model (must be exactly one where validation passed; none where it rejected the
+  challenger), counted both in the state store and in the Slack double's messages;
+- the peak memory of the workers (every process under the scheduler: LocalExecutor workers, task
+  supervisors and task processes, and the scheduler's log server), sampled every second: the sum of
+  PSS (shared pages counted once: what the fleet holds), the sum of RSS, and the largest process;
+  and, apart, the scheduler's own PSS (with ``--preload`` it holds the libraries the tasks share);
 - state-store errors (must be 0): failed task instances and log lines in any task or component
   log with "database is locked", "OperationalError", "IntegrityError", "deadlock detected" or
-  "could not serialize";
-- what limits it: the median queue wait and run time of each task.
+  "could not serialize"; and tasks that needed a retry;
+- what limits it: the CPU-seconds the workers and their tasks used (until every model was decided,
+  and until the runs settled) against the machine's busy CPU-seconds and the load average over the
+  same time; the median queue wait and run time of each task; and, from the check_drift task logs,
+  the median seconds of each stage of a drift check (task start and DAG parse, the provider's
+  imports, reading, summary + champion + evidence, Evidently's report + MLflow logging).
 
 Prints ``decided_seconds=<s>`` last for each database.
 
-    python benchmarks/fleet.py [--models 100] [--db sqlite|postgres|both]
+    python benchmarks/fleet.py [--models 100] [--db sqlite|postgres|both] [--timeout S] [--settle-timeout S]
+                               [--stop-file PATH] [--preload]
+
+``--preload`` writes an ``airflow_local_settings.py`` with which the scheduler imports the heavy
+libraries once; LocalExecutor forks its workers from the scheduler and each task from a worker, so
+the tasks inherit them. Compare the two runs' CPU-seconds per model.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -109,6 +122,46 @@ for i in range(n):
 print(json.dumps({"models": n}))
 """
 
+#: ``--preload``: the deployment's ``airflow_local_settings.py`` (``$AIRFLOW_HOME/config``).
+PRELOAD = '''"""Written by benchmarks/fleet.py --preload: the scheduler imports the provider's heavy libraries
+once; LocalExecutor forks its workers from it and each worker forks its tasks, so every task
+process inherits them instead of importing them again."""
+
+import sys
+
+if sys.argv[1:2] == ["scheduler"]:
+    import time
+    import warnings
+
+    _start = time.process_time()
+    with warnings.catch_warnings():  # skops scans sys.modules, where Airflow's deprecation shims warn
+        warnings.simplefilter("ignore")
+        import evidently
+        import evidently.presets
+        import mlflow
+        import mlflow.sklearn
+        import pyarrow.parquet
+        import scipy.stats
+        import skops.io
+        import sklearn.compose
+        import sklearn.linear_model
+        import sklearn.pipeline
+        import sklearn.preprocessing
+    print(f"agentic-mlops fleet: preloaded in {time.process_time() - _start:.1f} CPU-s", file=sys.stderr)
+'''
+
+#: check_drift's log lines that end each stage (the operator logs them), in order: the median time
+#: between consecutive ones says where a drift task spends its time.
+DRIFT_STAGES = (
+    ("task start to DAG parsed", "::endgroup::"),
+    ("provider imports, MLflow access check", "Read reference data"),
+    ("read both files", "Read current data"),
+    ("summary, champion load, evidence", "Evidence for "),
+    ("log line", "Model "),
+    ("Evidently report, MLflow logging", "Drift report: "),
+    ("post execute (XCom)", None),  # the last line
+)
+
 ERRORS = re.compile(r"database is locked|OperationalError|IntegrityError|deadlock detected|could not serialize")
 
 
@@ -117,10 +170,12 @@ class FleetDeployment(Deployment):
 
     n_models: int = 100
     on_postgres: bool = False
+    preload: bool = False
 
     @property
     def kind(self) -> str:
-        return f"{'PostgreSQL' if self.on_postgres else 'SQLite'} + LocalExecutor, parallelism 4"
+        preloaded = ", libraries preloaded in the scheduler" if self.preload else ""
+        return f"{'PostgreSQL' if self.on_postgres else 'SQLite'} + LocalExecutor, parallelism 4{preloaded}"
 
     def _databases(self, home: Path) -> None:
         if not self.on_postgres:
@@ -133,6 +188,9 @@ class FleetDeployment(Deployment):
 
     def _write_config(self, home: Path) -> None:
         super()._write_config(home)  # postgres_celery is False: LocalExecutor, parallelism 4
+        if self.preload:
+            (home / "config").mkdir(exist_ok=True)
+            (home / "config" / "airflow_local_settings.py").write_text(PRELOAD)
         models = Path(self.env["AIRFLOW__AGENTIC_MLOPS__MODELS_FILE"])
         models.write_text(
             "models:\n"
@@ -176,35 +234,71 @@ class FleetDeployment(Deployment):
 
 
 class MemorySampler(threading.Thread):
-    """Peak RSS of every process under the scheduler (its LocalExecutor workers and their tasks)."""
+    """Memory and CPU of every process under the scheduler (its LocalExecutor workers, their task
+    supervisors and task processes), and the machine's load, sampled every second (reading PSS costs CPU).
+
+    Memory: the largest sum of PSS (proportional set size: a page shared by forked processes counts
+    once in all, so the sum is what the fleet really holds) and of RSS (each process's pages,
+    shared ones in every process), and the largest single RSS. CPU: user + system seconds of the
+    scheduler's children including their reaped children (every ended task), taken at the last
+    sample; the machine's busy CPU-seconds over the same interval, from ``/proc/stat``.
+    """
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
-        self.peak_total = 0
-        self.peak_single = 0
-        self.peak_processes = 0
+        self.peak_pss = self.peak_rss = self.peak_single = self.peak_processes = 0
+        self.peak_scheduler_pss = 0  # not in the sums: with --preload it holds the libraries the tasks share
+        self.worker_cpu: dict[tuple[int, float], float] = {}
+        self.loads: list[float] = []
+        self.machine_busy = self.machine_total = 0.0
         self.done = threading.Event()
+
+    @staticmethod
+    def _machine() -> tuple[float, float]:
+        """(busy, total) CPU-seconds of the machine since boot, all cores."""
+        fields = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+        tick = os.sysconf("SC_CLK_TCK")
+        return (sum(fields) - idle) / tick, sum(fields) / tick
 
     def run(self) -> None:
         import psutil
 
         scheduler = psutil.Process(self.pid)
-        while not self.done.wait(0.5):
-            total = single = count = 0
+        busy0, total0 = self._machine()
+        while not self.done.wait(1.0):
+            pss = rss = single = count = 0
             try:
+                self.peak_scheduler_pss = max(self.peak_scheduler_pss, scheduler.memory_full_info().pss)
                 children = scheduler.children(recursive=True)
+                direct = {c.pid for c in scheduler.children()}
             except psutil.Error:
                 continue
             for child in children:
                 try:
-                    rss = child.memory_info().rss
+                    mem = child.memory_full_info()
+                    if child.pid in direct:  # the workers: their own CPU and that of every reaped task
+                        t = child.cpu_times()
+                        cpu = t.user + t.system + t.children_user + t.children_system
+                        self.worker_cpu[(child.pid, child.create_time())] = cpu
                 except psutil.Error:
                     continue
-                total, single, count = total + rss, max(single, rss), count + 1
-            self.peak_total = max(self.peak_total, total)
-            self.peak_single = max(self.peak_single, single)
-            self.peak_processes = max(self.peak_processes, count)
+                pss, rss, single, count = pss + mem.pss, rss + mem.rss, max(single, mem.rss), count + 1
+            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+            self.peak_single, self.peak_processes = max(self.peak_single, single), max(self.peak_processes, count)
+            self.loads.append(float(Path("/proc/loadavg").read_text().split()[0]))
+            busy, total = self._machine()
+            self.machine_busy, self.machine_total = busy - busy0, total - total0
+
+    def snapshot(self) -> dict[str, float]:
+        """CPU and load so far (taken when every model has a decision)."""
+        return {
+            "worker_cpu_seconds": sum(self.worker_cpu.values()),
+            "machine_busy_seconds": self.machine_busy,
+            "machine_total_seconds": self.machine_total,
+            "load_mean": statistics.mean(self.loads) if self.loads else 0.0,
+        }
 
 
 def _epoch(value: Any) -> float | None:
@@ -217,13 +311,20 @@ def _epoch(value: Any) -> float | None:
     return value.timestamp()
 
 
-def run_fleet(n_models: int, on_postgres: bool, timeout: float) -> dict[str, Any]:
+def run_fleet(
+    n_models: int,
+    on_postgres: bool,
+    timeout: float,
+    settle_timeout: float,
+    stop_file: Path | None = None,
+    preload: bool = False,
+) -> dict[str, Any]:
     from tests.doubles import mlflow_server
 
     mlflow_server.STARTUP_TIMEOUT_S = 600.0  # a loaded shared machine starts it slowly
     with tempfile.TemporaryDirectory(prefix="agentic-mlops-fleet-") as tmp:
         deployment = FleetDeployment(root=Path(tmp), postgres_celery=False)
-        deployment.n_models, deployment.on_postgres = n_models, on_postgres
+        deployment.n_models, deployment.on_postgres, deployment.preload = n_models, on_postgres, preload
         began = time.monotonic()
         try:
             deployment.start()
@@ -248,48 +349,75 @@ def run_fleet(n_models: int, on_postgres: bool, timeout: float) -> dict[str, Any
                         f"SELECT count(DISTINCT model_name) FROM agentic_mlops_decisions "
                         f"WHERE model_name LIKE '{PREFIX}%'"
                     )[0][0]
-                except sa.exc.OperationalError:  # no task has opened (and so migrated) the state store yet
+                except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no task has migrated the store yet
                     return 0
 
             last = -1
-            decided_seconds = None
-            while time.monotonic() - started < timeout:
+            decided_seconds, at_decided = None, {}
+
+            def stop_asked() -> bool:  # a loaded machine: end the waits now, and report what happened so far
+                return stop_file is not None and stop_file.exists()
+
+            while time.monotonic() - started < timeout and not stop_asked():
                 count = decided()
                 if count != last:
                     print(f"  {time.monotonic() - started:7.1f}s: {count} of {n_models} decided", flush=True)
                     last = count
                 if count >= n_models:
                     decided_seconds = time.monotonic() - started
+                    at_decided = sampler.snapshot()
+                    print(
+                        f"  every model decided; so far: {at_decided}, peak PSS {sampler.peak_pss / 2**20:.0f} MB",
+                        flush=True,
+                    )
                     break
                 if any(c.proc.poll() is not None for c in deployment.components):
                     raise SystemExit("a component died: " + deployment.log_tails(20))
                 time.sleep(1)
 
-            def settled() -> bool:  # every run ended, or waits for its approval
+            def unsettled() -> list[str]:  # models whose run has neither ended nor reached its approval wait
                 rows = deployment._sql(
-                    "SELECT r.run_id, r.state, t.state FROM dag_run r LEFT JOIN task_instance t ON "
+                    "SELECT r.dag_id, r.state, t.state FROM dag_run r LEFT JOIN task_instance t ON "
                     "t.dag_id = r.dag_id AND t.run_id = r.run_id AND t.task_id = 'wait_for_approval' "
                     "WHERE r.dag_id LIKE 'agentic_mlops__fleet-%'"
                 )
-                return all(r[1] in ("success", "failed") or r[2] == "deferred" for r in rows)
+                return [
+                    r[0].removeprefix("agentic_mlops__")
+                    for r in rows
+                    if r[1] not in ("success", "failed") and r[2] not in ("deferred", "success")
+                ]
 
             settled_seconds = None
-            while decided_seconds is not None and time.monotonic() - started < 2 * timeout:
-                if settled():
+            still = unsettled()
+            while decided_seconds is not None and time.monotonic() - started < decided_seconds + settle_timeout:
+                still = unsettled()
+                if not still:
                     settled_seconds = time.monotonic() - started
+                    break
+                if stop_asked():
                     break
                 time.sleep(2)
             sampler.done.set()
-            result = collect(deployment, posted)
+            result = collect(deployment, posted, set(still))
             result.update(
                 kind=deployment.kind,
                 startup_seconds=up,
                 accepted_seconds=accepted,
+                decided_count=last,
                 decided_seconds=decided_seconds,
                 settled_seconds=settled_seconds,
-                peak_total_mb=sampler.peak_total / 2**20,
+                peak_pss_mb=sampler.peak_pss / 2**20,
+                peak_rss_mb=sampler.peak_rss / 2**20,
                 peak_single_mb=sampler.peak_single / 2**20,
+                peak_scheduler_pss_mb=sampler.peak_scheduler_pss / 2**20,
                 peak_processes=sampler.peak_processes,
+                worker_cpu_seconds=sum(sampler.worker_cpu.values()),
+                machine_busy_seconds=sampler.machine_busy,
+                machine_total_seconds=sampler.machine_total,
+                load_mean=statistics.mean(sampler.loads) if sampler.loads else None,
+                load_max=max(sampler.loads, default=None),
+                sampled_seconds=1.0 * len(sampler.loads),
+                at_decided=at_decided,
             )
             return result
         except BaseException:
@@ -299,7 +427,54 @@ def run_fleet(n_models: int, on_postgres: bool, timeout: float) -> dict[str, Any
             deployment.stop()
 
 
-def collect(deployment: FleetDeployment, posted: float) -> dict[str, Any]:
+def drift_stages(logs: list[Path]) -> dict[str, float]:
+    """Median seconds of each :data:`DRIFT_STAGES` stage over the check_drift task logs."""
+    spans: dict[str, list[float]] = {}
+    for path in logs:
+        times: list[tuple[float, str]] = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                times.append((_epoch(record["timestamp"]), str(record.get("event", ""))))
+            except (ValueError, KeyError, TypeError):
+                continue
+        if not times:
+            continue
+        last, i = times[0][0], 0
+        for stage, marker in DRIFT_STAGES:
+            if marker is None:
+                spans.setdefault(stage, []).append(times[-1][0] - last)
+                break
+            while i < len(times) and not times[i][1].startswith(marker):
+                i += 1
+            if i == len(times):
+                break  # the task failed, or logs differently: its later stages are not counted
+            spans.setdefault(stage, []).append(times[i][0] - last)
+            last = times[i][0]
+    return {stage: statistics.median(v) for stage, v in spans.items()}
+
+
+def failure_reason(logs_dir: Path, dag_id: str, task_id: str) -> str:
+    """The last error a failed task logged (its last attempt's log), or why there is none."""
+    attempts = sorted(logs_dir.glob(f"dag_id={dag_id}/*/task_id={task_id}/attempt=*.log"))
+    if not attempts:
+        return "no task log"
+    reason = "no error line in its log"
+    for line in attempts[-1].read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("level") in ("error", "critical") and "Downloading artifacts" not in str(record.get("event")):
+            detail = record.get("error_detail") or []
+            last = detail[-1] if isinstance(detail, list) and detail else {}
+            reason = f"{record.get('event')}: {last.get('exc_type', '')}: {str(last.get('exc_value', ''))[:300]}"
+    return reason
+
+
+def collect(deployment: FleetDeployment, posted: float, unsettled: set[str]) -> dict[str, Any]:
+    """What the state store, the Slack double, the metadata DB and the logs hold; approvals are
+    checked on the models whose run has ended or waits for approval (``unsettled`` are left out)."""
     decisions = deployment.state_sql(
         f"SELECT model_name, final_action FROM agentic_mlops_decisions WHERE model_name LIKE '{PREFIX}%' ORDER BY id"
     )
@@ -318,13 +493,13 @@ def collect(deployment: FleetDeployment, posted: float) -> dict[str, Any]:
     }
     slack = Counter(approval_models.get(a, f"unknown approval {a}") for a, _ in deployment.approval_requests())
     tis = deployment._sql(
-        "SELECT dag_id, task_id, state, queued_dttm, start_date, end_date FROM task_instance "
+        "SELECT dag_id, task_id, state, queued_dttm, start_date, end_date, try_number FROM task_instance "
         "WHERE dag_id LIKE 'agentic_mlops__fleet-%'"
     )
     validate_state = {r[0].removeprefix("agentic_mlops__"): r[2] for r in tis if r[1] == "validate"}
     waits: dict[str, list[float]] = {}
     durations: dict[str, list[float]] = {}
-    for _dag, task, _state, queued, start, end in tis:
+    for _dag, task, _state, queued, start, end, _try in tis:
         q, s, e = _epoch(queued), _epoch(start), _epoch(end)
         if q is not None and s is not None:
             waits.setdefault(task, []).append(s - q)
@@ -335,7 +510,7 @@ def collect(deployment: FleetDeployment, posted: float) -> dict[str, Any]:
     wrong = {
         m: (approvals.get(m, 0), slack.get(m, 0))
         for m in deployment.models()
-        if (approvals.get(m, 0), slack.get(m, 0)) != ((1, 1) if m in passed else (0, 0))
+        if m not in unsettled and (approvals.get(m, 0), slack.get(m, 0)) != ((1, 1) if m in passed else (0, 0))
     }
     error_lines = Counter()
     logs = list((deployment.root / "airflow_home" / "logs").rglob("*.log")) + [c.log for c in deployment.components]
@@ -347,14 +522,23 @@ def collect(deployment: FleetDeployment, posted: float) -> dict[str, Any]:
         except OSError:
             continue
     states = Counter(r[2] for r in tis)
+    drift_logs = [p for p in logs if "task_id=check_drift" in str(p)]
     return {
+        "retried_tasks": [(r[0], r[1], r[6]) for r in tis if (r[6] or 0) > 1],
+        "drift_stages": drift_stages(drift_logs),
         "actions": dict(Counter(actions.values())),
         "retraining": len(retraining),
         "validation_passed": len(passed),
         "approvals_in_store": sum(approvals.values()),
         "approval_messages": sum(slack.values()),
         "approval_mismatches": wrong,
+        "unsettled": sorted(unsettled),
         "failed_tasks": [(r[0], r[1]) for r in tis if r[2] == "failed"],
+        "failure_reasons": {
+            f"{r[0]}.{r[1]}": failure_reason(deployment.root / "airflow_home" / "logs", r[0], r[1])
+            for r in tis
+            if r[2] == "failed"
+        },
         "task_states": dict(states),
         "error_lines": dict(error_lines),
         "waits": {t: statistics.median(v) for t, v in waits.items()},
@@ -368,19 +552,40 @@ def report(n_models: int, r: dict[str, Any]) -> None:
     print(f"alerts accepted (one webhook, {n_models} alerts): {r['accepted_seconds']:.1f}s")
     print(f"decisions: {r['actions']}; retraining {r['retraining']}, validation passed {r['validation_passed']}")
     settled = r["settled_seconds"]
-    print(f"every run ended or waiting for approval after: {settled:.0f}s" if settled else "runs not settled in time")
+    if settled:
+        print(f"every run ended or waiting for approval after: {settled:.0f}s")
+    else:
+        left = r["unsettled"]
+        more = f" and {len(left) - 10} more" if len(left) > 10 else ""
+        print(f"runs not settled in time: {len(left)} left out of the approval check ({', '.join(left[:10])}{more})")
     print(
         f"approval requests: {r['approvals_in_store']} in the state store, {r['approval_messages']} Slack messages; "
         f"models not at exactly one per passed retraining: {r['approval_mismatches'] or 'none'}"
     )
     print(
-        f"worker memory peak: {r['peak_total_mb']:.0f} MB in all, {r['peak_single_mb']:.0f} MB the largest process, "
-        f"{r['peak_processes']} processes at most"
+        f"worker memory peak: {r['peak_pss_mb']:.0f} MB in all (PSS: shared pages counted once; "
+        f"{r['peak_rss_mb']:.0f} MB summing each process's RSS), {r['peak_single_mb']:.0f} MB the largest "
+        f"process (RSS), {r['peak_processes']} processes at most; the scheduler itself, not in these: "
+        f"{r['peak_scheduler_pss_mb']:.0f} MB PSS"
     )
+    cores = os.cpu_count() or 1
+    for label, c in (("until every model was decided", r["at_decided"]), ("until the runs settled", r)):
+        if not c:
+            continue
+        wall = c["machine_total_seconds"] / cores
+        print(
+            f"CPU {label}: fleet workers and tasks {c['worker_cpu_seconds']:.0f} CPU-s "
+            f"({c['worker_cpu_seconds'] / n_models:.1f} per model); machine busy {c['machine_busy_seconds']:.0f} "
+            f"of {c['machine_total_seconds']:.0f} CPU-s ({cores} cores x {wall:.0f} s); "
+            f"load average (1 min) {c['load_mean']:.1f} mean"
+        )
     print(f"task states: {r['task_states']}")
     state_errors = sum(r["error_lines"].values()) + len(r["failed_tasks"])
     lines, failed = r["error_lines"] or "none", r["failed_tasks"] or "none"
     print(f"state_store_errors={state_errors} (log lines {lines}; failed tasks {failed})")
+    for task, reason in r["failure_reasons"].items():
+        print(f"  {task} failed: {reason}")
+    print(f"tasks retried: {r['retried_tasks'] or 'none'}")
     print(f"{'task':<18}{'median queue wait s':>20}{'median run s':>14}{'task-seconds':>14}")
     for task in (
         "check_drift",
@@ -398,7 +603,13 @@ def report(n_models: int, r: dict[str, Any]) -> None:
                 f"{task:<18}{wait if wait is None else round(wait, 1)!s:>20}"
                 f"{run if run is None else round(run, 1)!s:>14}{total if total is None else round(total)!s:>14}"
             )
+    if r["drift_stages"]:
+        print("check_drift, median seconds per stage (from its task log):")
+        for stage, seconds in r["drift_stages"].items():
+            print(f"  {stage:<40}{seconds:>8.1f}")
     decided = r["decided_seconds"]
+    if decided is None:
+        print(f"decided: {r['decided_count']} of {n_models} when the wait ended")
     print(f"decided_seconds={decided:.0f}" if decided is not None else "decided_seconds=timeout")
 
 
@@ -407,12 +618,30 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both", "auto"], default="auto")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for every decision")
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=1800,
+        help="seconds to wait, after the last decision, for every run to end or wait for approval",
+    )
+    parser.add_argument(
+        "--stop-file",
+        type=Path,
+        default=None,
+        help="when this file exists, stop waiting (for decisions or settled runs) and report what happened so far",
+    )
+    parser.add_argument(
+        "--preload",
+        action="store_true",
+        help="the scheduler imports Evidently, MLflow, skops, scikit-learn and SciPy once (airflow_local_settings.py)"
+        " so that every task process, forked from it, inherits them",
+    )
     args = parser.parse_args()
     pg = server_answers(PG_HOST, PG_PORT)
     dbs = {"sqlite": [False], "postgres": [True], "both": [False, True], "auto": [False, True] if pg else [False]}
     for on_postgres in dbs[args.db]:
         print(f"== {'PostgreSQL' if on_postgres else 'SQLite'}", flush=True)
-        result = run_fleet(args.models, on_postgres, args.timeout)
+        result = run_fleet(args.models, on_postgres, args.timeout, args.settle_timeout, args.stop_file, args.preload)
         report(args.models, result)
         print(json.dumps({k: v for k, v in result.items() if k != "failed_tasks"}, default=str), file=sys.stderr)
 
