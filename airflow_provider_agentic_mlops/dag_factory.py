@@ -68,8 +68,20 @@ def _resolve(value: str | None, base: str) -> str | None:
     return value if os.path.isabs(value) else os.path.join(base, value)
 
 
-def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
-    """The model's loop: check_drift -> decide -> retrain -> validate -> wait_for_approval -> promote."""
+def default_deferrable() -> bool:
+    """Airflow's ``[operators] default_deferrable``. The factory reads it once per models file and hands
+    it to every ApprovalSensor, instead of each sensor reading the configuration (a parse-time cost)."""
+    from airflow.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".", deferrable: bool | None = None) -> DAG:
+    """The model's loop: check_drift -> decide -> retrain -> validate -> wait_for_approval -> promote.
+
+    :param deferrable: whether ApprovalSensor waits in the triggerer when the model's ``approval.deferrable``
+        is unset; None: the sensor reads ``[operators] default_deferrable`` itself.
+    """
     base = os.fspath(base_dir)
     drift, decision, retrain, validation, approval = (
         spec.drift,
@@ -102,6 +114,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
     ) as dag:
         check_drift = DriftCheckOperator(
             task_id="check_drift",
+            retries=TASK_RETRIES["check_drift"],
             model_name=spec.name,
             reference=_resolve(drift.reference, base),
             current=current,
@@ -112,6 +125,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
         )
         decide = AgentDecisionOperator(
             task_id="decide",
+            retries=TASK_RETRIES["decide"],
             model_name=spec.name,
             drift_task_id="check_drift",
             mode=decision.mode,
@@ -122,6 +136,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
         no_action = EmptyOperator(task_id="no_action")
         escalate = EscalateOperator(
             task_id="escalate",
+            retries=TASK_RETRIES["escalate"],
             model_name=spec.name,
             slack_conn_id=approval.slack_conn_id,
             channel=approval.escalation_channel or approval.channel,
@@ -129,6 +144,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
         )
         retrain_task = RetrainOperator(
             task_id="retrain",
+            retries=TASK_RETRIES["retrain"],
             model_name=spec.name,
             registered_model=spec.mlflow_model_name,
             trigger_dag_id=retrain.trigger_dag_id,
@@ -145,6 +161,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
         )
         validate = ValidateOperator(
             task_id="validate",
+            retries=TASK_RETRIES["validate"],
             model_name=spec.name,
             registered_model=spec.mlflow_model_name,
             validation_data=_resolve(validation.data, base) or current,
@@ -157,6 +174,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
         rejected = EmptyOperator(task_id="rejected")
         wait_for_approval = ApprovalSensor(
             task_id="wait_for_approval",
+            retries=TASK_RETRIES["wait_for_approval"],
             model_name=spec.name,
             registered_model=spec.mlflow_model_name,
             timeout_hours=approval.timeout_hours,
@@ -168,19 +186,17 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".") -> DAG:
             remind_every_hours=approval.remind_every_hours,
             escalation_channel=approval.escalation_channel,
             state_conn_id=spec.state_conn_id,
-            deferrable=approval.deferrable,
+            deferrable=deferrable if approval.deferrable is None else approval.deferrable,
             poke_interval=approval.poke_interval_seconds,
         )
         promote = PromoteOperator(
             task_id="promote",
+            retries=TASK_RETRIES["promote"],
             model_name=spec.name,
             registered_model=spec.mlflow_model_name,
             mlflow_conn_id=spec.promote_conn_id,
             state_conn_id=spec.state_conn_id,
         )
-
-        for task in dag.tasks:
-            task.retries = TASK_RETRIES.get(task.task_id, 0)
 
         check_drift >> decide >> [retrain_task, no_action, escalate]
         retrain_task >> validate >> [wait_for_approval, rejected]
@@ -198,7 +214,8 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     the field and the expected value, so the DAG file shows one clear import error."""
     path = Path(path)
     specs = load_models(path, cache_dir=_cache_dir())
-    return {spec.dag_id: build_dag(spec, base_dir=path.parent) for spec in specs}
+    deferrable = default_deferrable()
+    return {spec.dag_id: build_dag(spec, base_dir=path.parent, deferrable=deferrable) for spec in specs}
 
 
 __all__ = ["DAG_ID_PREFIX", "TASK_RETRIES", "build_dag", "build_dags", "models_file"]

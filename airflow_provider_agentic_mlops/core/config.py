@@ -109,7 +109,9 @@ class DriftSettings(_Section):
         :param role: said first in an error, e.g. ``"model 'fraud': DriftCheckOperator"``.
         :raises ValueError: an unknown name or a bad value, naming the field, the value and what is expected.
         """
-        if isinstance(settings, BaseModel):
+        if isinstance(settings, cls):  # its fields as they are: cheaper than model_dump, paid once per DAG
+            base = {name: getattr(settings, name) for name in cls.model_fields}
+        elif isinstance(settings, BaseModel):
             base = settings.model_dump(include=set(cls.model_fields))
         else:
             base = dict(settings or {})

@@ -20,9 +20,10 @@ values recorded, whichever step the crash hit: the final state is the same as wi
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_agentic_mlops.core.state import APPROVED, StateStore, utcnow
+if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
+    from airflow_provider_agentic_mlops.core.state import StateStore
 
 CHAMPION, PREVIOUS_CHAMPION = "champion", "previous_champion"
 PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT = (
@@ -73,6 +74,8 @@ def check_promotion_gate(
             f"model {model_name!r} v{version}: no approval request exists for DAG run {run_id!r} of {dag_id!r}; "
             "promotion needs an approval of this exact version in this run (the wait_for_approval task creates it)"
         )
+    from airflow_provider_agentic_mlops.core.state import APPROVED
+
     if approval["status"] != APPROVED:
         by = f" by {approval['decided_by']}" if approval.get("decided_by") else ""
         raise PromotionRefused(
@@ -211,6 +214,8 @@ def rollback_champion(
     current = registry.get_alias_version(registered_model, CHAMPION)
     registry.set_alias(registered_model, CHAMPION, previous)
     registry.delete_alias(registered_model, PREVIOUS_CHAMPION)
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
     now = utcnow().isoformat()
     registry.set_version_tags(
         registered_model, previous, {"agentic_mlops.restored_by": user, "agentic_mlops.restored_at": now}

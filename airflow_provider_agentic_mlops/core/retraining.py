@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_agentic_mlops.core.budget import RetrainBudget
-from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+
+if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
+    from airflow_provider_agentic_mlops.core.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class Retraining:
         cooldown or the budget forbids a new job now."""
         if budget.unlimited:
             return
+        from airflow_provider_agentic_mlops.core.state import utcnow
+
         check = budget.check(self.store, self.model_name, now=utcnow())
         if not check.allowed:
             details = {"reason": check.reason}
@@ -197,6 +201,8 @@ class Retraining:
         """Wait until another task's running ``job`` ends (or, with ``until_external_ref``, names its
         training run, which the caller then waits on deferred), failing it meanwhile once stale; at most
         ``timeout_minutes`` from its start."""
+        from airflow_provider_agentic_mlops.core.state import utcnow
+
         deadline = job["started_at"] + timedelta(minutes=timeout_minutes)
         while True:
             current = self.store.get_job(job["id"]) or job

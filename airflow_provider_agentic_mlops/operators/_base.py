@@ -11,11 +11,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the hooks are imported on first use, in the task, not at DAG parse time
     from airflow_provider_agentic_mlops.core.state import StateStore
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
 
 class MlflowHookMixin:
@@ -25,6 +23,8 @@ class MlflowHookMixin:
 
     @cached_property
     def hook(self) -> MlflowRegistryHook:
+        from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
         return MlflowRegistryHook(self.mlflow_conn_id)
 
 
@@ -35,6 +35,8 @@ class StateStoreMixin:
 
     @cached_property
     def store(self) -> StateStore:
+        from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
         return StateStoreHook(self.state_conn_id).get_store()
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.configuration import conf as airflow_conf
 from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.budget import RetrainBudget
@@ -66,8 +65,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         training DAG itself with ``dagrun_timeout``: Airflow's trigger-and-wait deferral has no timeout of its own).
     :param poll_interval: seconds between checks of the training DAG run or the attached job.
     :param heartbeat_timeout: minutes without heartbeat after which a ``python_callable`` job is presumed dead.
-    :param deferrable: wait for the training DAG in the triggerer (required for ``trigger_dag_id``; default
-        ``[operators] default_deferrable``, except that the DAG backend always defers).
+    :param deferrable: wait for the training DAG in the triggerer (required for ``trigger_dag_id``, the
+        default there); ``python_callable`` trains inside the task and has nothing to defer.
     :param cooldown_hours: hours after the last retrain during which none starts (None: no cooldown).
     :param max_retrains: retrains allowed per ``budget_window_hours`` (None: unlimited).
     :param budget_window_hours: the budget's sliding window.
@@ -103,9 +102,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         kwargs["on_failure_callback"] = with_callback(kwargs.get("on_failure_callback"), fail_job_of_failed_task)
         super().__init__(**kwargs)
         if deferrable is None:  # the DAG backend can only wait deferred (Airflow 3 resumes it after a deferral)
-            deferrable = bool(trigger_dag_id) or airflow_conf.getboolean(
-                "operators", "default_deferrable", fallback=False
-            )
+            deferrable = bool(trigger_dag_id)
         if bool(trigger_dag_id) == bool(python_callable):
             raise ValueError(
                 f"RetrainOperator {kwargs.get('task_id')!r} for model {model_name!r}: set exactly one of "

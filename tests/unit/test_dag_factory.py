@@ -133,3 +133,19 @@ def test_job_limits_reach_the_retrain_task(tmp_path) -> None:
     )
     retrain = build_dags(path)["agentic_mlops__fraud"].get_task("retrain")
     assert (retrain.timeout, retrain.heartbeat_timeout) == (30, 3)
+
+
+@pytest.mark.parametrize("configured", ["True", "False"])
+def test_approval_waits_as_airflows_default_deferrable_says_unless_the_model_says(
+    tmp_path, monkeypatch, configured
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", configured)
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(approvals=1).replace("approval: {required_approvals: 1}", "approval: {deferrable: false}")
+    )
+    built = build_dags(path)
+    churn = built["agentic_mlops__churn"].get_task("wait_for_approval")
+    fraud = built["agentic_mlops__fraud"].get_task("wait_for_approval")
+    assert churn.deferrable is (configured == "True")
+    assert (fraud.deferrable, fraud.mode) == (False, "reschedule")

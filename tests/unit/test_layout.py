@@ -52,3 +52,13 @@ def test_dag_file_and_top_level_modules_import_nothing_heavy(tmp_path) -> None:
     loaded = _loaded_after(code, {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(models)})
     heavy = sorted({m.split(".")[0] for m in loaded} & set(HEAVY))
     assert heavy == [], f"parse-time imports of {heavy}; import them inside execute() or the hook"
+
+
+def test_parsing_the_dag_file_leaves_the_state_store_and_the_hooks_unimported(tmp_path) -> None:
+    # the state store's SQLAlchemy tables and the hooks cost the DAG processor ~60 ms per parse; tasks import them
+    models = tmp_path / "models.yaml"
+    models.write_text((REPO / "dags" / "models.yaml").read_text())
+    code = f"import runpy\nns = runpy.run_path({str(REPO / 'dags' / 'agentic_mlops_models.py')!r})"
+    loaded = _loaded_after(code, {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(models)})
+    ours = "airflow_provider_agentic_mlops."
+    assert [m for m in loaded if m in (ours + "core.state", ours + "approvals") or m.startswith(ours + "hooks")] == []
