@@ -338,6 +338,28 @@ def metric(task: str, y_true: Any, y_pred: Any) -> float:
     return float(accuracy_score(y_true, y_pred) if task == "classification" else r2_score(y_true, y_pred))
 
 
+def split(
+    sc: Scenario, data: Data, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(train, reference, window, test)``: the champion's rows, the reference after them, then the
+    change applied to the rest, split into the current window and a held-out current test part.
+
+    The change keeps row labels, so the generators' extra rows (after ``n_base``) are told apart and
+    join the test part only. The test part never overlaps the window (a window longer than half
+    the rows, as breast cancer's 200 of 257, used to share rows with it: the retrained model had
+    seen a quarter of its test rows).
+    """
+    frame = data.frame
+    n = data.n_base or len(frame)
+    n_train = int(n * sc.train_share)
+    n_ref = min(int(n * 0.2), (n - n_train) // 3)
+    changed = sc.change(frame[n_train + n_ref :].reset_index(drop=True), rng)
+    base = changed[changed.index < n - n_train - n_ref].reset_index(drop=True)
+    n_cur = sc.n_current or len(base) // 2
+    test = pd.concat([base[max(n_cur, len(base) // 2) :], changed[changed.index >= n - n_train - n_ref]])
+    return frame[:n_train], frame[n_train : n_train + n_ref], base[:n_cur], test.reset_index(drop=True)
+
+
 def retrain_gain(data: Data, champion: Any, pool: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
     """``(gain, standard error)`` of models retrained on ``pool`` over the champion on ``test``.
 
@@ -374,25 +396,10 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
     from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
     from tests.doubles.airflow_task import task_context
 
-    rng = np.random.default_rng(index)
     data = sc.data(index)
-    frame, features = data.frame, data.features
-    n = data.n_base or len(frame)
-    n_train = int(n * sc.train_share)
-    n_ref = min(int(n * 0.2), (n - n_train) // 3)
-    train, reference = frame[:n_train], frame[n_train : n_train + n_ref]
+    train, reference, window, test = split(sc, data, np.random.default_rng(index))
+    features = data.features
     champion = data.model().fit(train[features], train[LABEL])
-
-    # the change, then the current window and a held-out current test part (the same change); the
-    # change keeps row labels, so the generators' extra rows are told apart and join the test part
-    changed = sc.change(frame[n_train + n_ref :].reset_index(drop=True), rng)
-    base = changed[changed.index < n - n_train - n_ref].reset_index(drop=True)
-    n_cur = sc.n_current or len(base) // 2
-    window = base[:n_cur]
-    # the test part never overlaps the window (a window longer than half the rows, as breast cancer's
-    # 200 of 257, used to share rows with it: the retrained model had seen a quarter of its test rows)
-    test = pd.concat([base[max(n_cur, len(base) // 2) :], changed[changed.index >= n - n_train - n_ref]])
-    test = test.reset_index(drop=True)
 
     # ground truth, measured by retraining (broken feeds: escalate by definition)
     if sc.broken:
