@@ -515,7 +515,7 @@ def run_seed(seed: int, chosen: list[tuple[int, Scenario]], workdir: Path, track
         row = run_scenario(index + 1000 * seed, sc, workdir, tracking_uri, name)
         rows.append(row)
         mark = "" if row["action"] == row["truth"] else "  <- differs"
-        near = abs(row["gain"] - MIN_GAIN) < 2 * row["gain_se"]  # the truth itself is within 2 se of the line
+        near = row["truth"] != "escalate" and not clear_of_line([row])  # the truth is within 2 se of the line
         gain = f"{row['gain']:+.3f}+-{row['gain_se']:.3f}{'~' if near else ' '}"
         print(
             f"{row['scenario']:40} {row['truth']:9} {gain:>14} {row['action']:9} {row['naive']:9} "
@@ -528,7 +528,15 @@ def run_seed(seed: int, chosen: list[tuple[int, Scenario]], workdir: Path, track
     print("(~: the measured gain is within 2 standard errors of the 0.01 line; the truth could go either way)")
     print(f"\nnaive rule (drift share > 0.1 -> retrain): {line(scores(rows, 'naive'))}")
     print(f"agent rules: {line(scores(rows, 'action'))}")
+    clear = clear_of_line(rows)
+    print(f"agent rules, the {len(clear)} rows whose truth is clear of the line: {line(scores(clear, 'action'))}")
     return rows
+
+
+def clear_of_line(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose truth another draw would not flip: broken feeds, and gains further than 2
+    standard errors from ``MIN_GAIN``."""
+    return [r for r in rows if r["truth"] == "escalate" or abs(r["gain"] - MIN_GAIN) >= 2 * r["gain_se"]]
 
 
 def main() -> None:

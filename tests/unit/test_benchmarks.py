@@ -146,3 +146,14 @@ def test_decisions_benchmark_worst_scores_take_the_bad_side_of_each() -> None:
         "broken_escalated": 1.0,
         "healthy_escalated": 0.1,
     }
+
+
+def test_decisions_benchmark_tells_truths_near_the_line_from_clear_ones() -> None:
+    decisions = decisions_benchmark()
+    rows = [
+        {"truth": "retrain", "gain": 0.013, "gain_se": 0.001},  # 3 se past the line: clear
+        {"truth": "retrain", "gain": 0.012, "gain_se": 0.013},  # breast cancer's 57 test rows: near
+        {"truth": "no_action", "gain": 0.009, "gain_se": 0.001},  # 1 se under: near
+        {"truth": "escalate", "gain": float("nan"), "gain_se": float("nan")},  # broken feed: by definition
+    ]
+    assert decisions.clear_of_line(rows) == [rows[0], rows[3]]
