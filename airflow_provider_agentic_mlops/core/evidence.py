@@ -8,7 +8,7 @@
   data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
   reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
-  classifiers that give probabilities; marked ``estimated``.
+  classifiers that give probabilities, calibrated on the labelled reference; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
   the p-value columns, weighted by the champion's feature importance (equal weights without it).
 * :func:`feature_importance`: the model's own importances, else permutation importance on reference.
