@@ -8,7 +8,7 @@
   data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
   reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
-  classifiers that give probabilities; marked ``estimated``.
+  classifiers that give probabilities, calibrated on the labelled reference; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
   the p-value columns, weighted by the champion's feature importance (equal weights without it).
 * :func:`feature_importance`: the model's own importances, else permutation importance on reference.
@@ -199,7 +199,8 @@ def measure_performance(
     :param y_pred: the champion's predictions (labels, probability of class 1, or values).
     :param metric: e.g. ``accuracy``, ``f1``, ``r2``.
     :param baseline: the metric on held-out data; None: current performance only.
-    :param baseline_n: rows the baseline was measured on, for its standard error.
+    :param baseline_n: rows the baseline was measured on, for its standard error (accuracy: binomial;
+        other metrics: the current standard error scaled by ``sqrt(n_current / baseline_n)``).
     :param baseline_source: where the baseline came from, said in the evidence.
     :param source: where the predictions came from (prediction column, the champion from MLflow).
     :param reference_labels: labels of the reference rows (classification, accuracy): their class mix
@@ -228,7 +229,11 @@ def measure_performance(
         return out
     sign = 1.0 if higher_is_better(metric) else -1.0
     drop = sign * (baseline - current)
-    base_se = math.sqrt(max(baseline * (1 - baseline), 0) / baseline_n) if baseline_n and metric == "accuracy" else 0.0
+    base_se = 0.0  # the baseline is a measurement too: its own sampling error adds to the drop's
+    if baseline_n and metric == "accuracy":
+        base_se = math.sqrt(max(baseline * (1 - baseline), 0) / baseline_n)
+    elif baseline_n and not math.isnan(se):  # other metrics: the current's error, scaled to the baseline's rows
+        base_se = se * math.sqrt(len(y_true) / baseline_n)
     drop_se = math.sqrt(se**2 + base_se**2)
     out.update(drop=drop, drop_se=drop_se)
     if task == "classification" and metric == "accuracy" and reference_labels is not None:
@@ -299,30 +304,74 @@ def _standard_error(
     return float(np.std(finite) * math.sqrt(m / n))
 
 
-def estimate_performance(proba_reference: Any, proba_current: Any, *, min_drop: float = 0.01) -> dict[str, Any]:
+#: Labelled reference rows needed to calibrate CBPE's confidences; fewer: the raw confidences, said so.
+MIN_CALIBRATION_ROWS = 100
+#: Bootstrap resamples for the standard error of a calibrated estimate (calibration map included).
+CALIBRATION_BOOTSTRAP = 50
+
+
+def estimate_performance(
+    proba_reference: Any,
+    proba_current: Any,
+    *,
+    reference_correct: Sequence[bool] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Confidence-based performance estimation (CBPE) of accuracy without labels.
 
-    For a calibrated classifier the expected accuracy is the mean probability of the predicted class;
-    its change from reference to current estimates the drop the shift causes. It sees covariate
-    shift only (not a changed relation between features and label), so it is marked ``estimated``.
+    The expected accuracy is the mean probability that the predicted class is right. Raw
+    probabilities are rarely calibrated (a random forest's are pulled towards 0.5, so a shift that
+    only lowers its confidence reads as a drop the accuracy does not show), so, as NannyML does, the
+    confidences are first calibrated on the labelled reference: an isotonic map from the confidence
+    to "the prediction was right" (``reference_correct``). Isotonic fits keep the mean, so the
+    reference estimate is then the measured reference accuracy, and the current estimate is the
+    mean calibrated confidence of the current rows. ``drop_se`` is bootstrapped over both frames,
+    refitting the map each time, so the calibration's own noise counts. Without at least
+    ``MIN_CALIBRATION_ROWS`` labelled reference rows the raw confidences are used and ``method`` says
+    so. CBPE sees covariate shift only (not a changed relation between features and label), and it
+    trusts that the calibration carries over to the shifted rows, so it is marked ``estimated``.
 
     :param proba_reference: class probabilities on reference rows, shape (n,) for class 1 or (n, k).
     :param proba_current: the same on current rows.
+    :param reference_correct: per reference row, whether the champion's predicted class is the label.
+    :param seed: the bootstrap's seed.
     """
     ref_conf, cur_conf = _confidence(proba_reference), _confidence(proba_current)
-    ref_acc, cur_acc = float(ref_conf.mean()), float(cur_conf.mean())
-    drop = ref_acc - cur_acc
-    drop_se = math.sqrt(ref_conf.var() / len(ref_conf) + cur_conf.var() / len(cur_conf))
+    correct = None if reference_correct is None else np.asarray(reference_correct, dtype=np.float64)
+    if correct is not None and (correct.shape != ref_conf.shape or correct.size < MIN_CALIBRATION_ROWS):
+        correct = None
+    if correct is None:
+        ref_acc, cur_acc = float(ref_conf.mean()), float(cur_conf.mean())
+        drop_se = math.sqrt(ref_conf.var() / len(ref_conf) + cur_conf.var() / len(cur_conf))
+        method = "CBPE (mean confidence of the predicted class; not calibrated: no labelled reference)"
+    else:
+        ref_acc = float(correct.mean())
+        cur_acc = float(_calibration(ref_conf, correct).predict(cur_conf).mean())
+        rng = np.random.default_rng(seed)
+        drops = []
+        for _ in range(CALIBRATION_BOOTSTRAP):
+            r = rng.integers(0, ref_conf.size, ref_conf.size)
+            c = rng.integers(0, cur_conf.size, cur_conf.size)
+            drops.append(correct[r].mean() - _calibration(ref_conf[r], correct[r]).predict(cur_conf[c]).mean())
+        drop_se = float(np.std(drops))
+        method = f"CBPE (confidence calibrated on {correct.size} labelled reference rows, isotonic)"
     return {
         "kind": "estimated",
-        "method": "CBPE (mean confidence of the predicted class)",
+        "method": method,
         "metric": "accuracy",
         "reference_estimate": ref_acc,
         "current_estimate": cur_acc,
-        "drop": drop,
+        "drop": ref_acc - cur_acc,
         "drop_se": drop_se,
+        "calibrated": correct is not None,
         "estimated": True,
     }
+
+
+def _calibration(confidence: np.ndarray, correct: np.ndarray) -> Any:
+    from sklearn.isotonic import IsotonicRegression
+
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(confidence, correct)
 
 
 def _confidence(proba: Any) -> np.ndarray:
@@ -666,8 +715,17 @@ def _performance(
             )
     elif usable_model and task == "classification" and hasattr(model, "predict_proba"):
         if reference_is_holdout:
+            labelled = label_column is not None and label_column in reference.columns
+            if labelled and reference[label_column].notna().sum() >= MIN_CALIBRATION_ROWS:
+                ref_rows = _sample_rows(reference[reference[label_column].notna()], [*features, label_column])
+                # the labelled reference calibrates the confidences
+                correct = model.predict(ref_rows[features]) == ref_rows[label_column].to_numpy()
+            else:
+                ref_rows, correct = _sample_rows(reference, features), None
             performance = estimate_performance(  # CBPE
-                model.predict_proba(_sample_rows(reference, features)), model.predict_proba(current[features])
+                model.predict_proba(ref_rows[features]),
+                model.predict_proba(current[features]),
+                reference_correct=correct,
             )
         else:
             notes.append("no labels and no held-out reference: no performance estimate (CBPE needs one)")

@@ -11,6 +11,8 @@ import gc
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from airflow_provider_agentic_mlops.dag_factory import build_dags
@@ -87,3 +89,71 @@ def test_drift_memory_probe_sees_an_allocation_in_the_child() -> None:
     added = drift_benchmark.peak_memory_added(lambda: np.ones(64 * 2**20 // 8).sum())
 
     assert 60 * 2**20 <= added <= 200 * 2**20
+
+
+def decisions_benchmark() -> Any:
+    import warnings
+
+    with warnings.catch_warnings():  # the benchmark silences warnings for its table; not for the tests
+        from benchmarks import decisions
+    return decisions
+
+
+def test_decisions_benchmark_never_scores_the_truth_on_rows_of_the_window() -> None:
+    decisions = decisions_benchmark()
+    for name in ("breast-cancer-no-drift", "cls-small-no-drift", "reg-linear-no-drift"):
+        sc = next(s for s in decisions.SCENARIOS if s.name == name)
+        data = sc.data(0)
+        _, _, window, test = decisions.split(sc, data, np.random.default_rng(0))
+        shared = window[data.features].merge(test[data.features], how="inner")
+        assert len(shared) == 0, name
+    # the generators' extra rows enlarge only the test part
+    sc = next(s for s in decisions.SCENARIOS if s.name == "reg-linear-no-drift")
+    train, reference, window, test = decisions.split(sc, sc.data(0), np.random.default_rng(0))
+    assert len(train) + len(reference) + 2 * len(window) == 7000 and len(test) >= decisions.EXTRA_TEST_ROWS
+
+
+def test_decisions_benchmark_gain_is_the_paired_metric_difference() -> None:
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+
+    decisions = decisions_benchmark()
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame({"a": rng.normal(0, 1, 3000)})
+    frame = x.assign(label=2 * x["a"] + rng.normal(0, 1, 3000))
+    data = decisions.Data(frame, ["a"], "regression", Ridge)
+    champion = Ridge().fit(frame[:100][["a"]], frame[:100]["label"])
+    pool, test = frame[:2000], frame[2000:]
+
+    gain, se = decisions.retrain_gain(data, champion, pool, test)
+
+    retrained = Ridge().fit(pool[["a"]], pool["label"])
+    expected = r2_score(test["label"], retrained.predict(test[["a"]])) - r2_score(
+        test["label"], champion.predict(test[["a"]])
+    )
+    assert gain == pytest.approx(expected) and 0 < se < abs(gain) + 0.05
+    # retrained on the champion's own rows: no gain, no spread
+    assert decisions.retrain_gain(data, champion, frame[:100], test) == pytest.approx((0.0, 0.0))
+
+
+def test_decisions_benchmark_worst_scores_take_the_bad_side_of_each() -> None:
+    decisions = decisions_benchmark()
+    a = {"recall": 1.0, "wasted": 0.0, "broken_escalated": 1.0, "healthy_escalated": 0.1}
+    b = {"recall": 0.8, "wasted": 0.2, "broken_escalated": 1.0, "healthy_escalated": 0.0}
+    assert decisions.worst_scores([a, b]) == {
+        "recall": 0.8,
+        "wasted": 0.2,
+        "broken_escalated": 1.0,
+        "healthy_escalated": 0.1,
+    }
+
+
+def test_decisions_benchmark_tells_truths_near_the_line_from_clear_ones() -> None:
+    decisions = decisions_benchmark()
+    rows = [
+        {"truth": "retrain", "gain": 0.013, "gain_se": 0.001},  # 3 se past the line: clear
+        {"truth": "retrain", "gain": 0.012, "gain_se": 0.013},  # breast cancer's 57 test rows: near
+        {"truth": "no_action", "gain": 0.009, "gain_se": 0.001},  # 1 se under: near
+        {"truth": "escalate", "gain": float("nan"), "gain_se": float("nan")},  # broken feed: by definition
+    ]
+    assert decisions.clear_of_line(rows) == [rows[0], rows[3]]

@@ -127,6 +127,8 @@ def compute_drift(
             )
     _check_method_names(ctx, column_methods, type_methods)
     excluded = set(exclude_columns)
+    if label_column is not None and label_column in reference.columns and label_column not in current.columns:
+        excluded.add(label_column)  # labels not in yet; the reference's labels still calibrate CBPE
     missing: list[str] = []
     extra: list[str] = []
     schema_errors: list[str] = []
@@ -172,7 +174,12 @@ def compute_drift(
                     c,
                 )
     for role, column in (("label_column", label_column), ("prediction_column", prediction_column)):
-        if column is not None and (column not in reference.columns or column not in current.columns):
+        labels_pending = role == "label_column" and column in excluded and prediction_column is None
+        if (
+            column is not None
+            and not labels_pending
+            and (column not in reference.columns or column not in current.columns)
+        ):
             where = ref_name if column not in reference.columns else cur_name
             raise ctx.error(f"{role} '{column}' is missing from {where}. Fix the export or unset {role}.")
     candidates = [c for c in candidates if c in reference.columns and c in current.columns]

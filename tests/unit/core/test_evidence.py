@@ -169,11 +169,85 @@ def test_r2_drop_of_a_regressor() -> None:
     assert out["current"] == pytest.approx(0.0, abs=0.15) and out["drop"] > 0.8 and 0 < out["drop_se"] < 0.1
 
 
+def test_an_r2_baseline_measured_on_few_rows_widens_the_drops_standard_error() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.normal(0, 1, 2000)
+    pred = y + rng.normal(0, 0.5, 2000)
+    alone = measure_performance("regression", y, pred, metric="r2", baseline=0.8)
+    with_base = measure_performance("regression", y, pred, metric="r2", baseline=0.8, baseline_n=500)
+    # the baseline's error on 500 rows is twice the current's on 2,000: sqrt(1 + 4) times the drop's
+    assert with_base["drop_se"] == pytest.approx(alone["drop_se"] * 5**0.5)
+
+
 def test_cbpe_sees_a_shift_towards_the_decision_boundary_and_says_it_is_an_estimate() -> None:
     confident = np.full(1000, 0.95)
     unsure = np.full(1000, 0.6)
     out = estimate_performance(confident, unsure)
     assert out["estimated"] is True and out["drop"] == pytest.approx(0.35)
+
+
+def test_cbpe_calibrated_on_the_labelled_reference_ignores_an_underconfident_models_lost_confidence() -> None:
+    # an underconfident model (as a forest): right 98% of the time whatever its confidence says; a
+    # shift lowers its confidence from 0.75-0.9 to 0.6-0.75 without changing its accuracy
+    rng = np.random.default_rng(11)
+    reference = rng.uniform(0.6, 0.9, 4000)
+    right = rng.random(4000) < 0.98
+    current = rng.uniform(0.6, 0.75, 2000)
+
+    raw = estimate_performance(reference[reference > 0.75], current)
+    calibrated = estimate_performance(reference, current, reference_correct=right)
+
+    assert raw["drop"] > 0.1 and raw["calibrated"] is False
+    assert calibrated["calibrated"] is True and "calibrated on 4000" in calibrated["method"]
+    assert calibrated["reference_estimate"] == pytest.approx(right.mean())
+    assert abs(calibrated["drop"]) < 0.02 and 0 < calibrated["drop_se"] < 0.01
+
+
+def test_cbpe_calibrated_still_sees_a_shift_towards_where_the_model_is_wrong() -> None:
+    rng = np.random.default_rng(12)
+    reference = rng.uniform(0.5, 1.0, 4000)
+    right = rng.random(4000) < reference  # calibrated: right with probability = confidence
+    current = rng.uniform(0.5, 0.7, 2000)
+
+    out = estimate_performance(reference, current, reference_correct=right)
+
+    assert out["drop"] == pytest.approx(0.75 - 0.6, abs=0.03)
+    assert out["drop"] - 1.96 * out["drop_se"] > 0.1
+
+
+def test_cbpe_without_enough_labelled_reference_rows_is_uncalibrated_and_says_so() -> None:
+    out = estimate_performance(np.full(50, 0.9), np.full(50, 0.8), reference_correct=np.ones(50, dtype=bool))
+    assert out["calibrated"] is False and "not calibrated" in out["method"]
+    assert out["drop"] == pytest.approx(0.1)
+
+
+def test_gather_evidence_calibrates_cbpe_with_reference_labels_when_the_window_has_none() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(6)
+
+    def data(n: int, noise_shift: float = 0.0) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "noise": rng.normal(noise_shift, 1, n)})
+        return x.assign(label=(x["a"] > 0).astype(int))
+
+    train = data(3000)
+    model = RandomForestClassifier(30, min_samples_leaf=2, random_state=0).fit(train[["a", "noise"]], train["label"])
+    reference, current = data(2000), data(2000, noise_shift=2.0).drop(columns=["label"])
+    summary = compute_drift(reference, current, label_column="label")  # labels not in yet: no error
+
+    evidence = gather_evidence(
+        reference,
+        current,
+        summary,
+        label_column="label",
+        model=model,
+        feature_columns=["a", "noise"],
+        reference_is_holdout=True,
+    )
+
+    perf = evidence["performance"]
+    assert perf["kind"] == "estimated" and perf["calibrated"] is True
+    assert "label" not in summary.columns and not summary.data_quality["missing_columns"]
 
 
 def test_permutation_importance_when_the_model_has_none() -> None:
