@@ -732,23 +732,20 @@ confidence (0..1), evidence (the facts you relied on).
 """
 
 
+# The facts of a decision's trace (``Decision.inputs``) that the LLM is shown, so that the trace records
+# exactly what the LLM read.
+LLM_FACTS = ("drift", "history", "alert")
+
+
 def build_messages(
-    *,
-    model_name: str,
-    drift: Mapping[str, Any],
-    history: ModelHistory,
-    alert: Any,
-    guardrails: Guardrails,
-    config: DecisionConfig,
-    fence: str,
+    *, model_name: str, inputs: Mapping[str, Any], guardrails: Guardrails, config: DecisionConfig, fence: str
 ) -> list[dict[str, Any]]:
-    """System + user messages; data-derived text appears only inside the fenced, clipped JSON."""
-    facts = {
-        "model": clip(model_name, MAX_NAME_CHARS),
-        "drift": drift_facts(drift),
-        "history": history_facts(history),
-        "alert": sanitize_alert(alert),
-    }
+    """System + user messages; data-derived text appears only inside the fenced, clipped JSON.
+
+    :param inputs: the decision's recorded inputs (``drift_facts``, ``history_facts``, ``sanitize_alert``
+        already applied); the keys in :data:`LLM_FACTS` are shown.
+    """
+    facts = {"model": clip(model_name, MAX_NAME_CHARS), **{key: inputs[key] for key in LLM_FACTS}}
     rules = {
         "allowed_actions": list(guardrails.allowed),
         "rules_action_if_you_fail": guardrails.fallback,
@@ -992,7 +989,7 @@ def decide(
         attach_job_id=g.attach_job_id,
     )
     if mode == MODE_LLM and g.forced is None:
-        _ask_llm(decision, g, llm, model_name=model_name, drift=drift, history=history, alert=alert, config=config)  # type: ignore[arg-type]
+        _ask_llm(decision, g, llm, model_name=model_name, drift=drift, history=history, config=config)  # type: ignore[arg-type]
     decision.rules_fired = [asdict(r) for r in g.fired]
     return decision
 
@@ -1005,7 +1002,6 @@ def _ask_llm(
     model_name: str,
     drift: Mapping[str, Any],
     history: ModelHistory,
-    alert: Any,
     config: DecisionConfig,
 ) -> None:
     day_left = config.max_tokens_per_day - history.tokens_used_today
@@ -1020,13 +1016,7 @@ def _ask_llm(
         return
     budget = min(config.max_tokens_per_decision, day_left)
     messages = build_messages(
-        model_name=model_name,
-        drift=drift,
-        history=history,
-        alert=alert,
-        guardrails=g,
-        config=config,
-        fence=decision.inputs_digest[:16],
+        model_name=model_name, inputs=decision.inputs, guardrails=g, config=config, fence=decision.inputs_digest[:16]
     )
     decision.prompt = messages
     if estimate_tokens(messages) >= budget:

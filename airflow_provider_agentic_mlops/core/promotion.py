@@ -119,15 +119,7 @@ def promote_version(
         # A champion already at this version without intent (promoted by hand, or by an earlier release of
         # the provider): keep the registry's previous champion rather than pointing it at itself.
         previous = current if current != version else registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
-        promotion, _ = store.begin_promotion(
-            approval["id"],
-            model_name=model_name,
-            registered_model=registered_model,
-            version=version,
-            previous_version=previous,
-            dag_id=dag_id,
-            run_id=run_id,
-        )
+        promotion, _ = store.begin_promotion(approval, registered_model=registered_model, previous_version=previous)
     done_before = list(promotion["steps"] or [])
     previous = promotion["previous_version"]
 

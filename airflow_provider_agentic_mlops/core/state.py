@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -761,45 +761,37 @@ class StateStore:
     # -- promotions ---------------------------------------------------------------------------
 
     def begin_promotion(
-        self,
-        approval_id: int,
-        *,
-        model_name: str,
-        registered_model: str,
-        version: str,
-        previous_version: str | None,
-        dag_id: str,
-        run_id: str,
+        self, approval: Mapping[str, Any], *, registered_model: str, previous_version: str | None
     ) -> tuple[dict[str, Any], bool]:
         """Record the intent to promote before any step runs, or return the intent recorded earlier.
+
+        The model, version, DAG and run are the approval's own (a row of :meth:`find_approval`), so an intent
+        can only be recorded for exactly what a person approved.
 
         :return: ``(promotion, created)``; on a re-run ``created`` is False and the promotion carries the
             values of the first attempt (previous version, start time) and the steps already done.
         """
-        intent = {"version": str(version), "previous_version": previous_version, "approval_id": approval_id}
-        created = (
-            self._insert_once(
-                promotions,
-                {
-                    **intent,
-                    "model_name": model_name,
-                    "registered_model": registered_model,
-                    "dag_id": dag_id,
-                    "run_id": run_id,
-                    "status": PROMOTION_IN_PROGRESS,
-                    "steps": [],
-                    "started_at": utcnow(),
-                },
-                action="promotion_started",
-                actor=dag_id,
-                details=intent,
-            )
-            is not None
-        )
+        approval_id = approval["id"]
+        intent = {
+            "version": approval["model_version"],
+            "previous_version": previous_version,
+            "approval_id": approval_id,
+        }
+        row = {
+            **intent,
+            "model_name": approval["model_name"],
+            "registered_model": registered_model,
+            "dag_id": approval["dag_id"],
+            "run_id": approval["run_id"],
+            "status": PROMOTION_IN_PROGRESS,
+            "steps": [],
+            "started_at": utcnow(),
+        }
+        created = self._insert_once(promotions, row, action="promotion_started", actor=row["dag_id"], details=intent)
         promotion = self.find_promotion(approval_id)
         if promotion is None:  # pragma: no cover - the unique constraint said it exists
             raise StateStoreError(f"promotion of approval {approval_id} vanished")
-        return promotion, created
+        return promotion, created is not None
 
     @retry_read
     def find_promotion(self, approval_id: int) -> dict[str, Any] | None:
