@@ -549,15 +549,17 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
 
         def act_on_drift(rule: str, why: str) -> None:
             """Drift or extrapolation says harm: retrain, unless labels measured the performance and
-            did not confirm a drop past the tolerance; measured evidence outranks drift, so escalate."""
+            the sample confirmed neither a drop past the tolerance nor that it is within it (an
+            inconclusive measurement); measured evidence outranks drift, so escalate."""
             if not unconfirmed:
                 retrain_or_escalate(rule, why)
                 return
             g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
             g.fallback = ESCALATE
             g.rationale = (
-                f"{why}, but the performance measured on labelled rows does not confirm a drop past "
-                f"min_performance_drop {config.min_performance_drop} ({_describe_performance(perf)}); "
+                f"{why}, but the performance measured on labelled rows confirms neither a drop past "
+                f"min_performance_drop {config.min_performance_drop} nor that it is within it "
+                f"({_describe_performance(perf)}); "
                 "the rules do not retrain on drift against a measurement, a person should look."
             )
 
