@@ -18,11 +18,13 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      estimated without labels) larger than ``min_performance_drop`` by 1.96 standard errors (the
      drop's lower 97.5 % bound is past it) -> ``retrain``, or ``escalate`` when cooldown/budget
      forbid it; never ``no_action``.
-   * *performance stable* (measured, drop <= ``min_performance_drop``) -> ``no_action`` even under
-     feature drift; the drift is noted.
+   * *performance stable* (measured, and the drop's upper 97.5 % bound, drop + 1.96 standard
+     errors, is within ``min_performance_drop``) -> ``no_action`` even under feature drift; the
+     drift is noted. A drop the window can neither confirm past the tolerance nor confirm within it
+     is *inconclusive*: it does not end the decision, the drift evidence below does.
    * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
-     class mix is stable -> ``no_action``: each class is predicted as well as before, the plain
-     accuracy and the features moved with the mix; retraining does not fix that.
+     class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
+     the plain accuracy and the features moved with the mix; retraining does not fix that.
    * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
      have a feature the model relies on outside the reference's range -> ``retrain`` (or
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
@@ -370,23 +372,27 @@ MIN_MIX_CHANGE = 0.05
 
 
 def _drop_verdict(drop: Any, se: Any, min_drop: float) -> str | None:
+    """``drop`` when the drop's lower bound is past ``min_drop``, ``stable`` when its upper bound is
+    within it, else ``inconclusive``: both ends are read at ``DROP_Z`` standard errors."""
     try:
         drop, se = float(drop), float(se or 0.0)
     except (TypeError, ValueError):
         return None
     if math.isnan(drop):
         return None
-    if drop - DROP_Z * (0.0 if math.isnan(se) else se) > min_drop:
+    margin = DROP_Z * (0.0 if math.isnan(se) else se)
+    if drop - margin > min_drop:
         return DROP
-    return STABLE if drop <= min_drop else INCONCLUSIVE
+    return STABLE if drop + margin <= min_drop else INCONCLUSIVE
 
 
 def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) -> str | None:
     """``drop`` (the drop's lower bound, ``drop - DROP_Z * drop_se``, is past ``min_drop``: the model is
-    hurt by more than the tolerance, beyond the sample's noise), ``stable`` (no drop beyond
-    ``min_drop``), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
-    at the reference's mix is stable), ``inconclusive`` (a larger drop the sample cannot confirm), or
-    None (no baseline to compare with)."""
+    hurt by more than the tolerance, beyond the sample's noise), ``stable`` (the upper bound,
+    ``drop + DROP_Z * drop_se``, is within ``min_drop``: the sample shows the model is not hurt beyond
+    the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
+    at the reference's mix is stable), ``inconclusive`` (the sample shows neither: e.g. 0.015 +- 0.006
+    against 0.02, or 0.03 +- 0.02), or None (no baseline to compare with)."""
     if not performance or performance.get("drop") is None:
         return None
     verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
@@ -543,15 +549,17 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
 
         def act_on_drift(rule: str, why: str) -> None:
             """Drift or extrapolation says harm: retrain, unless labels measured the performance and
-            did not confirm a drop past the tolerance; measured evidence outranks drift, so escalate."""
+            the sample confirmed neither a drop past the tolerance nor that it is within it (an
+            inconclusive measurement); measured evidence outranks drift, so escalate."""
             if not unconfirmed:
                 retrain_or_escalate(rule, why)
                 return
             g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
             g.fallback = ESCALATE
             g.rationale = (
-                f"{why}, but the performance measured on labelled rows does not confirm a drop past "
-                f"min_performance_drop {config.min_performance_drop} ({_describe_performance(perf)}); "
+                f"{why}, but the performance measured on labelled rows confirms neither a drop past "
+                f"min_performance_drop {config.min_performance_drop} nor that it is within it "
+                f"({_describe_performance(perf)}); "
                 "the rules do not retrain on drift against a measurement, a person should look."
             )
 

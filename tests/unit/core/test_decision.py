@@ -535,6 +535,13 @@ def test_a_drop_explained_by_the_class_mix_is_label_shift_not_a_retrain():
         "adjusted_drop_se": 0.009,
     }
     drift = with_evidence(0.5, weighted_share=0.8, performance=perf)  # the features moved with the mix
+    # 0.005 +- 0.009 at the reference's mix: its upper bound 0.023 is past the 0.02 tolerance, so the
+    # mix does not show the model unhurt; the plain drop is not confirmed either: the severe drift
+    # against an unconfirmed measurement escalates
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
+    # measured on more rows (0.005 +- 0.004) the class mix explains the drop: label shift
+    perf["class_mix"]["adjusted_drop_se"] = 0.004
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
     assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_label_shift"
     assert "Label shift" in d.rationale and "at the reference's mix the accuracy is 0.965" in d.rationale
@@ -563,7 +570,41 @@ def test_severe_drift_against_an_unconfirmed_measured_drop_escalates_not_retrain
     drift = with_evidence(0.5, weighted_share=0.83, performance=measured(0.949, baseline=0.97, se=0.008))
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
     assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "severe_drift"
-    assert "does not confirm a drop" in d.rationale
+    assert "confirms neither a drop" in d.rationale
     # without labels the same drift retrains (no measurement to outrank it)
     drift = with_evidence(0.5, weighted_share=0.83)
     assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def test_a_small_drop_is_stable_only_when_its_upper_bound_is_within_the_tolerance():
+    # 0.015 +- 0.006 against min_performance_drop 0.02: not confirmed past it (lower bound 0.003), but
+    # not confirmed within it either (upper bound 0.027): inconclusive, the drift evidence decides
+    perf = measured(0.885, baseline=0.9, se=0.006)
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.1, weighted_share=0.03, performance=perf),
+        history=history(),
+        config=CONFIG,
+    )
+    assert d.action == "no_action"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "low_drift_severity"]
+    # the same window with the features the model relies on moderately drifted: a person looks
+    d = decide(
+        model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "moderate_drift"
+    # the same drop on many rows (+- 0.002, upper bound 0.019) is stable: no_action despite the drift
+    perf = measured(0.885, baseline=0.9, se=0.002)
+    d = decide(
+        model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+
+
+def test_a_noisy_window_on_an_unchanged_model_stays_no_action():
+    # no drop at all, but 0.0 +- 0.015 cannot show the model is within 0.02: with no drift of what the
+    # model relies on, the inconclusive measurement ends at no_action, neither retrain nor escalate
+    drift = with_evidence(0.0, weighted_share=0.0, performance=measured(0.9, baseline=0.9, se=0.015))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.allowed_actions == ["no_action"]
+    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "low_drift_severity"]
