@@ -20,11 +20,11 @@ The header ``X-Agentic-Mlops-Outcome`` says what happened (for logs and tests; S
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
-import anyio
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from airflow_provider_agentic_mlops.plugins.app import settings_of
@@ -73,12 +73,23 @@ async def _read_limited(request: Request) -> bytes | None:
     return bytes(body)
 
 
-async def _after_response(settings: Any, send: Any) -> None:
-    settings.run_later(send)
+class _AnswerLater:
+    """A response's ``background``: hands the Slack answers to the app's answer threads once the
+    response is sent. Starlette calls it with no arguments; a plain awaitable object spares the
+    per-request ``BackgroundTasks`` / ``BackgroundTask`` (which inspects the callable each time)."""
+
+    __slots__ = ("send", "settings")
+
+    def __init__(self, settings: Any, send: Any) -> None:
+        self.settings = settings
+        self.send = send
+
+    async def __call__(self) -> None:
+        self.settings.run_later(self.send)
 
 
 @router.post("/slack/interactions")
-async def slack_interactions(request: Request, background: BackgroundTasks) -> Response:
+async def slack_interactions(request: Request) -> Response:
     """Verify, then record one Approve / Deny click."""
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_form_body, parse_interaction
@@ -124,7 +135,8 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
         )
         return _answer(200, result.kind), result
 
-    response, result = await anyio.to_thread.run_sync(check_and_record)
+    loop = asyncio.get_running_loop()
+    response, result = await loop.run_in_executor(settings.click_executor(), check_and_record)
     if result is not None:
-        background.add_task(_after_response, settings, result.send_answers)
+        response.background = _AnswerLater(settings, result.send_answers)  # type: ignore[assignment]
     return response
