@@ -554,17 +554,27 @@ class RequestFacts:
         self._lock = threading.Lock()
 
     def get(self, store: StateStore, approval_id: int) -> dict[str, Any] | None:
-        with self._lock:
-            facts = self._facts.get(approval_id)
+        facts = self.peek(approval_id)
         if facts is not None:
             return facts
         approval = store.get_approval(approval_id, with_votes=False)
-        if approval is not None and approval.get("slack_ts"):
-            with self._lock:
-                if len(self._facts) >= self.max_entries:
-                    self._facts.clear()
-                self._facts[approval_id] = approval
+        self.remember(approval)
         return approval
+
+    def peek(self, approval_id: int) -> dict[str, Any] | None:
+        """The request's facts when they are cached, without reading the store."""
+        with self._lock:
+            return self._facts.get(approval_id)
+
+    def remember(self, approval: dict[str, Any] | None) -> None:
+        """Cache a request just read (without its votes) by the caller; one without a Slack message yet
+        is not cached (its message fields will still change)."""
+        if approval is None or not approval.get("slack_ts"):
+            return
+        with self._lock:
+            if len(self._facts) >= self.max_entries:
+                self._facts.clear()
+            self._facts[approval["id"]] = approval
 
 
 def handle_click(

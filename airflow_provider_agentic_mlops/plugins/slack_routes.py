@@ -111,24 +111,37 @@ async def slack_interactions(request: Request) -> Response:
         return _answer(401, "bad_signature", "invalid or stale Slack signature")
 
     def check_and_record() -> tuple[Response, approvals.ClickResult | None]:
-        # steps 3 to 6 in one worker thread: one hop off the event loop per click, not one per step
+        # steps 3 to 6 in one worker thread: one hop off the event loop per click, not one per step.
+        # The signed body is parsed first so that the replay record and the first read of the request
+        # share one transaction; a replay is still refused (409) before anything else is answered.
+        try:
+            click, bad = parse_interaction(parse_form_body(body)), None
+        except InteractionError as err:
+            click, bad = None, err
+        store, facts = settings.get_store(), settings.get_facts()
+        cached = facts.peek(click.approval_id) if click is not None else None
         with settings.serialized():
-            first_use = settings.get_store().first_use(signature, window=REPLAY_MEMORY)
+            if click is None or cached is not None:
+                first_use, approval = store.first_use(signature, window=REPLAY_MEMORY), cached
+            else:
+                first_use, approval = store.first_use_reading(
+                    signature, window=REPLAY_MEMORY, approval_id=click.approval_id
+                )
         if not first_use:
             return _answer(409, "replayed", "this signed request was already received"), None
-        try:
-            click = parse_interaction(parse_form_body(body))
-        except InteractionError as err:
-            return _answer(400, "bad_payload", str(err)), None
+        if bad is not None:
+            return _answer(400, "bad_payload", str(bad)), None
         if click is None:
             return _answer(200, "ignored"), None
+        if cached is None:
+            facts.remember(approval)  # handle_click reads it from there (and reads the store if it was not kept)
         result = approvals.handle_click(
-            settings.get_store(),
+            store,
             click,
             via="slack",
             slack_client=settings.slack_client,
             members=settings.get_members(),
-            facts=settings.get_facts(),
+            facts=facts,
             write_lock=settings.serialized(),
             emails=settings.get_emails(),
         )
