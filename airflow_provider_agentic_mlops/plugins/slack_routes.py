@@ -9,7 +9,9 @@ Order of checks, each failing closed:
    before anything is parsed: 401 and nothing recorded otherwise; 503 when no signing secret is set.
 3. Replay: a signature already seen within the 300 s window is refused with 409. The seen
    signatures are a table of the state store, so this holds across API-server workers and hosts.
-4. The payload's shape (types, id formats, lengths): 400 with a one-line reason otherwise.
+4. The payload's shape (types, id formats, lengths): 400 with a one-line reason otherwise. (The
+   signed body is parsed before step 3 is recorded, so that the replay record and the first read of
+   the clicked request share one transaction; a replay is still answered 409 before any 400.)
 5. The clicking user against the request's approver allowlist (user ids and/or user-group members).
 6. The decision, recorded atomically by the state store (first decision wins).
 
