@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import io
 import select
+import socket
 import threading
 from typing import Any
 from urllib.error import HTTPError
@@ -61,6 +62,10 @@ class KeepAliveWebClient(WebClient):
                 conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.ssl)
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            conn.connect()
+            # http.client writes a request's headers and body in two sends; on a connection kept open,
+            # Nagle's algorithm would hold the body until the server's delayed ACK of the headers (~40 ms)
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conns[key] = conn
         return conn
 
