@@ -82,19 +82,25 @@ class UsergroupMembers:
         return members
 
 
+_short_timeout: dict[tuple[int, int], tuple[WebClient, WebClient]] = {}
+
+
 def _with_timeout(client: WebClient, seconds: float) -> WebClient:
-    """The same client with a short timeout: a lookup on the request path must leave Slack's 3 s intact."""
+    """The same client with a short timeout: a lookup on the request path must leave Slack's 3 s intact.
+    Built once per client and timeout (a keep-alive client keeps its connections)."""
     if getattr(client, "timeout", None) is not None and client.timeout <= seconds:
         return client
-    from slack_sdk import WebClient as _WebClient
+    key = (id(client), int(max(1, seconds)))
+    hit = _short_timeout.get(key)
+    if hit is not None and hit[0] is client:
+        return hit[1]
+    from airflow_provider_agentic_mlops.core.slack_http import KeepAliveWebClient
 
-    return _WebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=int(max(1, seconds)),
-        proxy=client.proxy,
-        headers=client.headers,
-    )
+    short = KeepAliveWebClient.like(client, timeout=key[1])
+    if len(_short_timeout) >= 100:
+        _short_timeout.clear()
+    _short_timeout[key] = (client, short)
+    return short
 
 
 _default_members = UsergroupMembers()
@@ -217,7 +223,10 @@ def _slack_client(conn_id: str) -> WebClient | None:
     else:
         from airflow.providers.slack.hooks.slack import SlackHook
 
-        client = SlackHook(slack_conn_id=conn_id, timeout=10).client
+        from airflow_provider_agentic_mlops.core.slack_http import KeepAliveWebClient
+
+        # the hook's client with its settings, on connections kept open between calls
+        client = KeepAliveWebClient.like(SlackHook(slack_conn_id=conn_id, timeout=10).client)
     with _clients_lock:
         _clients[conn_id] = client
     return client
@@ -554,17 +563,27 @@ class RequestFacts:
         self._lock = threading.Lock()
 
     def get(self, store: StateStore, approval_id: int) -> dict[str, Any] | None:
-        with self._lock:
-            facts = self._facts.get(approval_id)
+        facts = self.peek(approval_id)
         if facts is not None:
             return facts
         approval = store.get_approval(approval_id, with_votes=False)
-        if approval is not None and approval.get("slack_ts"):
-            with self._lock:
-                if len(self._facts) >= self.max_entries:
-                    self._facts.clear()
-                self._facts[approval_id] = approval
+        self.remember(approval)
         return approval
+
+    def peek(self, approval_id: int) -> dict[str, Any] | None:
+        """The request's facts when they are cached, without reading the store."""
+        with self._lock:
+            return self._facts.get(approval_id)
+
+    def remember(self, approval: dict[str, Any] | None) -> None:
+        """Cache a request just read (without its votes) by the caller; one without a Slack message yet
+        is not cached (its message fields will still change)."""
+        if approval is None or not approval.get("slack_ts"):
+            return
+        with self._lock:
+            if len(self._facts) >= self.max_entries:
+                self._facts.clear()
+            self._facts[approval["id"]] = approval
 
 
 def handle_click(

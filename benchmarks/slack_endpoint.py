@@ -32,7 +32,7 @@ achieved rate, p50, p99 and errors, the CPU each process used and the machine's 
 (latency on a shared machine depends on it), and ``p99_ms=<x>`` (the 200 req/s run) last.
 
     .venv/bin/python benchmarks/slack_endpoint.py [--target airflow|app] [--rate 200] [--duration 30]
-        [--steps 100,200,300,400,600] [--cpu-samples 300] [--compare-with GIT_REF]
+        [--steps 100,200,300,400,600] [--cpu-samples 300] [--compare-with GIT_REF] [--cpu-only]
 """
 
 from __future__ import annotations
@@ -479,6 +479,11 @@ def main() -> None:
         help="also serve the provider as it was at this git ref in a second API server, and measure both "
         "servers' CPU per click and per rejected request side by side (prints new/old ratios); airflow only",
     )
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="measure the CPU per request (and side by side with --compare-with) only, without the load runs",
+    )
     parser.add_argument("--serve", nargs=3, metavar=("PORT", "STORE_URL", "SLACK_URL"), help=argparse.SUPPRESS)
     parser.add_argument("--slack-double", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -528,6 +533,10 @@ def main() -> None:
                 f"the same Airflow middleware and is refused before the body is read: the ratio says what the "
                 f"click path adds, and moves less with the machine's load than either figure)"
             )
+            if args.cpu_only:
+                print(f"cpu_ms_per_rejected_1mb={per_rejected:.2f}")
+                print(f"cpu_ms_per_click={per_click:.2f}")
+                return
             # The main run first, on a fresh server; then the steps, lowest rate first, stopping after the
             # first rate that misses the goal (an overloaded step leaves Slack answers queued behind it).
             before = [cpu_seconds(procs[0].pid), group_cpu_seconds(pgid), time.process_time()]

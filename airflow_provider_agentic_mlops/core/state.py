@@ -844,16 +844,27 @@ class StateStore:
         Signatures older than ``window`` are deleted at most every :data:`REPLAY_PRUNE_SECONDS` per
         process, not on every request: a row kept a little longer refuses nothing legitimate, since a
         signature older than the window carries a timestamp the signature check refuses anyway."""
+        return self.first_use_reading(signature, window=window)[0]
+
+    def first_use_reading(
+        self, signature: str, *, window: timedelta, approval_id: int | None = None
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """:meth:`first_use`, and on a first use the request ``approval_id`` without its votes (None
+        when there is no such request, or no id is given), read in the same transaction: a Slack click
+        needs both, and one transaction costs half of two."""
         now = utcnow()
         prune = time.monotonic() - self._replays_pruned_at >= REPLAY_PRUNE_SECONDS
+        approval = None
         with self._write() as conn:
             if prune:
                 conn.execute(_PRUNE_REPLAYS, {"cutoff": now - window})
             if not _insert_unless_present(conn, slack_replays, {"signature": signature[:100], "seen_at": now}):
-                return False
+                return False, None
+            if approval_id is not None:
+                approval = _read_approval(conn, approval_id, with_votes=False)
         if prune:
             self._replays_pruned_at = time.monotonic()
-        return True
+        return True, approval
 
     # -- audit --------------------------------------------------------------------------------
 

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Threads for the Slack clicks' store work (anyio's default for ``to_thread`` is 40; on SQLite the
+#: writes are serialised anyway; on PostgreSQL each thread holds one pooled connection at a time, and
+#: SQLAlchemy's default pool has 5 + 10).
+CLICK_THREADS = 8
+
 ROUTERS: list[str] = [
     "airflow_provider_agentic_mlops.plugins.slack_routes",
     "airflow_provider_agentic_mlops.plugins.approvals_page",
@@ -75,6 +80,7 @@ class AppSettings:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _resolved: dict[str, Any] = field(default_factory=dict)
     _answers: Any = None
+    _clicks: Any = None
     _facts: Any = None
     _emails: Any = None
     _sqlite_writes: threading.Lock = field(default_factory=threading.Lock)
@@ -111,6 +117,17 @@ class AppSettings:
 
                 self._answers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentic-mlops-slack")
         self._answers.submit(fn)
+
+    def click_executor(self) -> Any:
+        """The threads the Slack clicks' store work runs on: a plain executor handed to the event loop's
+        ``run_in_executor`` costs a fraction of ``anyio.to_thread`` (capacity limiter, cancel scope and
+        per-call bookkeeping) on a path that takes one hop per click."""
+        with self._lock:
+            if self._clicks is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._clicks = ThreadPoolExecutor(max_workers=CLICK_THREADS, thread_name_prefix="agentic-mlops-click")
+        return self._clicks
 
     def get_facts(self) -> Any:
         with self._lock:

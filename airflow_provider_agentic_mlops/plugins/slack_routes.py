@@ -9,7 +9,9 @@ Order of checks, each failing closed:
    before anything is parsed: 401 and nothing recorded otherwise; 503 when no signing secret is set.
 3. Replay: a signature already seen within the 300 s window is refused with 409. The seen
    signatures are a table of the state store, so this holds across API-server workers and hosts.
-4. The payload's shape (types, id formats, lengths): 400 with a one-line reason otherwise.
+4. The payload's shape (types, id formats, lengths): 400 with a one-line reason otherwise. (The
+   signed body is parsed before step 3 is recorded, so that the replay record and the first read of
+   the clicked request share one transaction; a replay is still answered 409 before any 400.)
 5. The clicking user against the request's approver allowlist (user ids and/or user-group members).
 6. The decision, recorded atomically by the state store (first decision wins).
 
@@ -20,11 +22,11 @@ The header ``X-Agentic-Mlops-Outcome`` says what happened (for logs and tests; S
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
-import anyio
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from airflow_provider_agentic_mlops.plugins.app import settings_of
@@ -73,12 +75,22 @@ async def _read_limited(request: Request) -> bytes | None:
     return bytes(body)
 
 
-async def _after_response(settings: Any, send: Any) -> None:
-    settings.run_later(send)
+class _AnswerLater:
+    """A response's ``background``: hands the Slack answers to the app's answer threads once the
+    response is sent. Starlette calls it with no arguments; a plain awaitable object spares the
+    per-request ``BackgroundTasks`` / ``BackgroundTask`` (which inspects the callable each time)."""
+
+    __slots__ = ("send", "settings")
+
+    def __init__(self, settings: Any, send: Any) -> None:
+        self.settings = settings
+        self.send = send
+
+    async def __call__(self) -> None:
+        self.settings.run_later(self.send)
 
 
-@router.post("/slack/interactions")
-async def slack_interactions(request: Request, background: BackgroundTasks) -> Response:
+async def slack_interactions(request: Request) -> Response:
     """Verify, then record one Approve / Deny click."""
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_form_body, parse_interaction
@@ -101,30 +113,49 @@ async def slack_interactions(request: Request, background: BackgroundTasks) -> R
         return _answer(401, "bad_signature", "invalid or stale Slack signature")
 
     def check_and_record() -> tuple[Response, approvals.ClickResult | None]:
-        # steps 3 to 6 in one worker thread: one hop off the event loop per click, not one per step
+        # steps 3 to 6 in one worker thread: one hop off the event loop per click, not one per step.
+        # The signed body is parsed first so that the replay record and the first read of the request
+        # share one transaction; a replay is still refused (409) before anything else is answered.
+        try:
+            click, bad = parse_interaction(parse_form_body(body)), None
+        except InteractionError as err:
+            click, bad = None, err
+        store, facts = settings.get_store(), settings.get_facts()
+        cached = facts.peek(click.approval_id) if click is not None else None
         with settings.serialized():
-            first_use = settings.get_store().first_use(signature, window=REPLAY_MEMORY)
+            if click is None or cached is not None:
+                first_use, approval = store.first_use(signature, window=REPLAY_MEMORY), cached
+            else:
+                first_use, approval = store.first_use_reading(
+                    signature, window=REPLAY_MEMORY, approval_id=click.approval_id
+                )
         if not first_use:
             return _answer(409, "replayed", "this signed request was already received"), None
-        try:
-            click = parse_interaction(parse_form_body(body))
-        except InteractionError as err:
-            return _answer(400, "bad_payload", str(err)), None
+        if bad is not None:
+            return _answer(400, "bad_payload", str(bad)), None
         if click is None:
             return _answer(200, "ignored"), None
+        if cached is None:
+            facts.remember(approval)  # handle_click reads it from there (and reads the store if it was not kept)
         result = approvals.handle_click(
-            settings.get_store(),
+            store,
             click,
             via="slack",
             slack_client=settings.slack_client,
             members=settings.get_members(),
-            facts=settings.get_facts(),
+            facts=facts,
             write_lock=settings.serialized(),
             emails=settings.get_emails(),
         )
         return _answer(200, result.kind), result
 
-    response, result = await anyio.to_thread.run_sync(check_and_record)
+    loop = asyncio.get_running_loop()
+    response, result = await loop.run_in_executor(settings.click_executor(), check_and_record)
     if result is not None:
-        background.add_task(_after_response, settings, result.send_answers)
+        response.background = _AnswerLater(settings, result.send_answers)  # type: ignore[assignment]
     return response
+
+
+# A plain Starlette route: the endpoint takes the raw request and nothing FastAPI would inject or
+# validate, so its per-request dependency solving and response handling is cost without use.
+router.add_route("/slack/interactions", slack_interactions, methods=["POST"], include_in_schema=False)

@@ -103,6 +103,9 @@ class SlackDouble:
 def _handler(double: SlackDouble) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body are two writes; with Nagle on, a client that keeps its connection open
+        # would get the body only after its delayed ACK (~40 ms), as no real Slack server makes it wait
+        disable_nagle_algorithm = True
 
         def log_message(self, *_args: Any) -> None:  # quiet
             pass

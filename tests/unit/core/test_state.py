@@ -347,6 +347,17 @@ def test_a_signature_is_first_used_once_across_stores_on_one_database(store_url:
     two.dispose()
 
 
+def test_a_first_use_reads_the_request_in_its_transaction_and_a_replay_reads_nothing(store: StateStore) -> None:
+    approval, _ = _request(store)
+    window = timedelta(seconds=300)
+    first, read = store.first_use_reading("v0=abc", window=window, approval_id=approval["id"])
+    assert first and read is not None
+    assert read["id"] == approval["id"] and read["status"] == "pending" and "votes" not in read
+    assert store.first_use_reading("v0=abc", window=window, approval_id=approval["id"]) == (False, None)
+    assert store.first_use_reading("v0=def", window=window, approval_id=approval["id"] + 999) == (True, None)
+    assert not store.first_use("v0=def", window=window)
+
+
 def test_expired_signatures_are_pruned_at_most_every_prune_interval(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
