@@ -81,7 +81,7 @@ class DriftCheckOperator(BaseOperator):
         report_prefix: str | None = None,
         **kwargs: Any,
     ) -> None:
-        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in DriftSettings.model_fields}
+        overrides = {k: kwargs.pop(k) for k in DriftSettings.model_fields.keys() & kwargs}  # one lookup, not per key
         super().__init__(**kwargs)
         self.model_name = model_name
         self.reference = reference

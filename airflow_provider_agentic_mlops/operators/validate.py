@@ -84,7 +84,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         reject_task_id: str = "rejected",
         **kwargs: Any,
     ) -> None:
-        overrides = {name: kwargs.pop(name) for name in list(kwargs) if name in GateSettings.model_fields}
+        overrides = {name: kwargs.pop(name) for name in GateSettings.model_fields.keys() & kwargs}  # one lookup
         super().__init__(**kwargs)
         if not label_column:
             raise ValueError(
