@@ -12,6 +12,11 @@ Both sides get the same garbage-collector treatment, in two variants, each print
 - ``gc=paused``: the harness pauses the collector around ``DagBag`` for both files (what any DAG
   file could do for itself).
 
+For ``gc=on`` it also prints how many full (generation 2) collections each side's parse ran and the CPU
+seconds they took, counted the same way on both sides: a full collection walks the whole heap (Airflow's
+included) and runs once the objects that survived since the last one exceed a share of the heap, so at a
+given size one side may cross that line and the other not, which moves ``gc=on`` by a step.
+
 Both sides import compiled modules (``.pyc``), as a DAG processor does with Airflow and an installed
 provider: in a shell with ``PYTHONDONTWRITEBYTECODE`` (set here), an editable checkout of the provider
 would otherwise compile its modules from source at every run (about 0.1 s) while Airflow's, EmptyOperator
@@ -84,14 +89,28 @@ import airflow.sdk  # loaded in the DAG processor before any file is parsed
 from airflow.dag_processing.dagbag import DagBag
 paused = sys.argv[2] == "paused"
 gc.collect()  # both sides start from the same collected heap
+full = [0, 0.0, 0.0]  # full (generation 2) collections during the parse, their CPU seconds, the last start
+
+
+def count_full_collections(phase, info):  # reporting only; the same on both sides
+    if info["generation"] == 2:
+        if phase == "start":
+            full[2] = time.process_time()
+        else:
+            full[0] += 1
+            full[1] += time.process_time() - full[2]
+
+
+gc.callbacks.append(count_full_collections)
 if paused:
     gc.disable()
 start, cpu = time.perf_counter(), time.process_time()
 bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+gc.callbacks.remove(count_full_collections)
 assert gc.isenabled() is not paused, "the parsed file changed the garbage collector's state"
 assert not bag.import_errors, bag.import_errors
-print(json.dumps({"cpu": cpu, "wall": elapsed, "dags": len(bag.dags)}))
+print(json.dumps({"cpu": cpu, "wall": elapsed, "dags": len(bag.dags), "full_gc": full[0], "full_gc_s": full[1]}))
 """
 
 # what either DAG file imports, compiled once before the measured runs (see the module docstring)
@@ -105,18 +124,24 @@ VARIANTS = ("on", "paused")
 CLOCK = "cpu"  # set from --clock
 
 
-def parse_once(path: Path, env: dict[str, str], gc_mode: str = "on") -> tuple[float, int]:
+FULL_GC: dict[tuple[str, str], list[tuple[int, float]]] = {}  # (variant, side): (full collections, seconds)
+
+
+def parse_once(path: Path, env: dict[str, str], gc_mode: str = "on", side: str = "") -> tuple[float, int]:
     out = subprocess.run(
         [sys.executable, "-c", PARSE, str(path), gc_mode], capture_output=True, text=True, env=env, check=False
     )
     if out.returncode != 0:
         raise SystemExit(f"parsing {path} failed:\n{out.stderr[-4000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    if side:
+        FULL_GC.setdefault((gc_mode, side), []).append((result["full_gc"], result["full_gc_s"]))
     return result[CLOCK], result["dags"]
 
 
 def prepare(root: Path, n: int) -> tuple[Path, Path, dict[str, str]]:
     """The two DAG files for ``n`` models under ``root`` and the environment to parse them in."""
+    FULL_GC.clear()
     ours_dir, base_dir = root / "ours", root / "baseline"
     ours_dir.mkdir(parents=True)
     base_dir.mkdir(parents=True)
@@ -149,7 +174,7 @@ def measure(
         for variant in variants:
             sides = (("ours", ours), ("baseline", baseline))
             for side, path in sides if i % 2 == 0 else sides[::-1]:  # neither side always goes first
-                seconds, dags = parse_once(path, env, variant)
+                seconds, dags = parse_once(path, env, variant, side)
                 if dags != n:
                     raise SystemExit(f"{side}: expected {n} DAGs, DagBag found {dags}")
                 timings[(variant, side)].append(seconds)
@@ -186,15 +211,27 @@ def main() -> None:
                 runs = [round(t, 3) for t in timings[(variant, side)]]
                 print(f"gc={variant:<6} {side:<8} median_s={value:.3f} runs={runs}")
             print(f"gc={variant:<6} ratio={ratios[variant]:.3f}")
+        # where gc=on and gc=paused differ: the collector's full passes over the whole heap, which run when
+        # the objects that survived since the last one exceed a share of the heap (a threshold either side
+        # may cross or not at a given size)
+        for side in ("ours", "baseline"):
+            runs = FULL_GC[("on", side)]
+            print(
+                f"gc=on     {side:<8} full collections per parse {[n for n, _ in runs]}, "
+                f"CPU s in them (median) {median(t for _, t in runs):.3f}"
+            )
 
         if args.scale:
             print(f"per-DAG parse time ({CLOCK}), gc=on, median of {args.scale_repeat} (linear cost: flat per DAG)")
-            print(f"{'models':>7} {'ours ms/DAG':>12} {'baseline ms/DAG':>16} {'ratio':>6}")
+            print(f"{'models':>7} {'ours ms/DAG':>12} {'baseline ms/DAG':>16} {'ratio':>6} {'full GCs ours/base':>19}")
             for n in args.scale:
                 _, t = measure(Path(tmp) / f"scale-{n}", n, args.scale_repeat, ("on",))
                 ours_s, base_s = median(t[("on", "ours")]), median(t[("on", "baseline")])
+                full_gcs = "/".join(str(median(c for c, _ in FULL_GC[("on", side)])) for side in ("ours", "baseline"))
                 print(
-                    f"{n:>7} {1000 * ours_s / n:>12.2f} {1000 * base_s / n:>16.2f} {ours_s / base_s:>6.2f}", flush=True
+                    f"{n:>7} {1000 * ours_s / n:>12.2f} {1000 * base_s / n:>16.2f} {ours_s / base_s:>6.2f} "
+                    f"{full_gcs:>19}",
+                    flush=True,
                 )
     print(f"ratio={max(ratios.values()):.3f}")
 

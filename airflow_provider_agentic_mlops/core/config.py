@@ -111,6 +111,8 @@ class DriftSettings(_Section):
         """
         if isinstance(settings, cls):  # its fields as they are: cheaper than model_dump, paid once per DAG
             base = {name: getattr(settings, name) for name in cls.model_fields}
+            if not overrides:  # validated already (a DriftConfig is validated whole): not again at every parse
+                return cls.model_construct(**base)
         elif isinstance(settings, BaseModel):
             base = settings.model_dump(include=set(cls.model_fields))
         else:

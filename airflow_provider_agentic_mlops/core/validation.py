@@ -88,11 +88,14 @@ class Gates(GateSettings):
 
         :raises ValueError: a name that is not a gate parameter, or a bad value.
         """
+        given_overrides = {name: value for name, value in overrides.items() if value is not None}
+        if isinstance(settings, GateSettings) and not given_overrides:  # validated already: not again per parse
+            return cls.model_construct(**{name: getattr(settings, name) for name in GateSettings.model_fields})
         if isinstance(settings, BaseModel):
             base = settings.model_dump(include=set(GateSettings.model_fields))
         else:
             base = dict(settings or {})
-        given = {**base, **{name: value for name, value in overrides.items() if value is not None}}
+        given = {**base, **given_overrides}
         unknown = sorted(set(given) - set(GateSettings.model_fields))
         if unknown:
             raise ValueError(f"{unknown} are not gate parameters; known: {sorted(GateSettings.model_fields)}")

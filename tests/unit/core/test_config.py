@@ -107,3 +107,24 @@ def test_a_corrupt_or_unwritable_cache_only_disables_itself(tmp_path) -> None:
     load_models(path, cache_dir=cache)
     next(cache.iterdir()).write_text("{not json")
     assert [s.name for s in load_models(path, cache_dir=cache)] == ["fraud-detector"]
+
+
+def test_drift_settings_of_a_validated_drift_section_equal_the_settings_validated_again():
+    from airflow_provider_agentic_mlops.core.config import DriftSettings
+
+    (spec,) = parse_models(
+        {
+            "models": [
+                {
+                    "name": "churn",
+                    "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y", "top_n": 3},
+                    "retrain": {"trigger_dag_id": "train_churn"},
+                }
+            ]
+        }
+    )
+    settings = DriftSettings.resolve(spec.drift)  # the DAG factory's case: no overrides, not validated again
+    validated = DriftSettings.model_validate(spec.drift.model_dump(include=set(DriftSettings.model_fields)))
+    assert type(settings) is DriftSettings and settings == validated
+    assert settings.model_fields_set == validated.model_fields_set
+    assert DriftSettings.resolve(spec.drift, top_n=7).top_n == 7

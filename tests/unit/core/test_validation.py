@@ -175,6 +175,25 @@ def test_gates_resolve_takes_the_section_whole_with_keyword_overrides_and_refuse
         Gates.resolve({"primry_metric": "f1"})
 
 
+def test_gates_from_a_validated_section_equal_the_gates_validated_again():
+    (spec,) = parse_models(
+        {
+            "models": [
+                {
+                    "name": "churn",
+                    "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"},
+                    "retrain": {"trigger_dag_id": "train_churn"},
+                    "validation": {"primary_metric": "f1", "guard_metrics": {"recall": 0.02}, "data": "v.parquet"},
+                }
+            ]
+        }
+    )
+    gates = Gates.resolve(spec.validation)  # the DAG factory's case: no overrides, not validated again
+    validated = Gates.model_validate(spec.validation.model_dump(include=set(GateSettings.model_fields)))
+    assert type(gates) is Gates and gates == validated
+    assert gates.model_fields_set == validated.model_fields_set
+
+
 # (challenger, champion, min_absolute_improvement, min_relative_improvement, higher_is_better)
 PRIMARY_CASES = [
     (0.86, 0.85, 0.01, 0.0, True),  # exactly the minimum absolute improvement
