@@ -92,7 +92,6 @@ class PromoteOperator(_ChampionOperator):
 
     template_fields: Sequence[str] = ("registered_model",)
     ui_color = "#d7f5dd"
-    promotion_id: int | None  # None until execute() records the promotion; read by the success callback
 
     def __init__(
         self,
