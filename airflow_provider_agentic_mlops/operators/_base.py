@@ -40,23 +40,6 @@ class StateStoreMixin:
         return StateStoreHook(self.state_conn_id).get_store()
 
 
-def store_arguments(operator: Any, **arguments: Any) -> None:
-    """Set the operator's own arguments as attributes, in ``__init__`` after ``super().__init__()``.
-
-    One update of the instance dict instead of one ``BaseOperator.__setattr__`` per attribute. That hook
-    converts Airflow's own arguments (``retries``, ``retry_delay``...), keeps the arguments it recorded for
-    mapped tasks in step, and resolves XCom upstreams of a template field assigned after construction;
-    none of it concerns a provider argument stored during ``__init__`` (Airflow resolves the template
-    fields' upstreams when ``__init__`` returns), and at DAG parse time the hook costs about a microsecond
-    per attribute, for every task of every model. ``tests/unit/operators/test_store_arguments.py`` checks
-    that no stored name is one of Airflow's.
-
-    :param operator: the operator being initialised.
-    :param arguments: attribute names and values.
-    """
-    vars(operator).update(arguments)
-
-
 def pull_retrain_result(ti: Any, retrain_task_id: str, *, model_name: str, task: str) -> dict[str, Any]:
     """The return value of the retrain task, which names the challenger (``{"version": ..., ...}``).
 

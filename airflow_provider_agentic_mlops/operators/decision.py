@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
 from airflow_provider_agentic_mlops.links import DecisionTraceLink, ModelPageLink
-from airflow_provider_agentic_mlops.operators._base import StateStoreMixin, store_arguments
+from airflow_provider_agentic_mlops.operators._base import StateStoreMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -106,17 +106,14 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         unknown = set(action_task_ids or {}) - set(ACTIONS)
         if unknown:
             raise ValueError(f"action_task_ids has unknown actions {sorted(unknown)}; the actions are {list(ACTIONS)}")
-        store_arguments(
-            self,
-            model_name=model_name,
-            drift_task_id=drift_task_id,
-            mode=mode,
-            llm_conn_id=llm_conn_id,
-            state_conn_id=state_conn_id,
-            action_task_ids={**{a: a for a in ACTIONS}, **dict(action_task_ids or {})},
-            guardrails=guardrails_config(guardrails),
-            alert=alert,
-        )
+        self.model_name = model_name
+        self.drift_task_id = drift_task_id
+        self.mode = mode
+        self.llm_conn_id = llm_conn_id
+        self.state_conn_id = state_conn_id
+        self.action_task_ids = {**{a: a for a in ACTIONS}, **dict(action_task_ids or {})}
+        self.guardrails = guardrails_config(guardrails)
+        self.alert = alert
 
     def read_history(self, store: StateStore) -> ModelHistory:
         """What the state store knows about the model (a stale in-flight job is failed on the way)."""

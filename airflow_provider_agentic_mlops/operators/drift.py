@@ -13,7 +13,6 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
-from airflow_provider_agentic_mlops.operators._base import store_arguments
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,16 +83,13 @@ class DriftCheckOperator(BaseOperator):
     ) -> None:
         overrides = {k: kwargs.pop(k) for k in DriftSettings.model_fields.keys() & kwargs}  # one lookup, not per key
         super().__init__(**kwargs)
-        store_arguments(
-            self,
-            model_name=model_name,
-            reference=reference,
-            current=current,
-            settings=DriftSettings.resolve(settings, role=f"model '{model_name}': DriftCheckOperator", **overrides),
-            champion_model_uri=champion_model_uri,
-            mlflow_conn_id=mlflow_conn_id,
-            report_prefix=report_prefix,
-        )
+        self.model_name = model_name
+        self.reference = reference
+        self.current = current
+        self.settings = DriftSettings.resolve(settings, role=f"model '{model_name}': DriftCheckOperator", **overrides)
+        self.champion_model_uri = champion_model_uri
+        self.mlflow_conn_id = mlflow_conn_id
+        self.report_prefix = report_prefix
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.core.data_io import describe_source

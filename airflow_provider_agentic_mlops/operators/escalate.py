@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_agentic_mlops.operators._base import store_arguments
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -40,14 +38,11 @@ class EscalateOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        store_arguments(
-            self,
-            model_name=model_name,
-            decide_task_id=decide_task_id,
-            slack_conn_id=slack_conn_id,
-            channel=channel,
-            state_conn_id=state_conn_id,
-        )
+        self.model_name = model_name
+        self.decide_task_id = decide_task_id
+        self.slack_conn_id = slack_conn_id
+        self.channel = channel
+        self.state_conn_id = state_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.notifications.escalation import EscalationNotifier

@@ -17,12 +17,7 @@ from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - Prom
     rollback_champion,
 )
 from airflow_provider_agentic_mlops.links import MlflowModelVersionLink
-from airflow_provider_agentic_mlops.operators._base import (
-    MlflowHookMixin,
-    StateStoreMixin,
-    pull_retrain_result,
-    store_arguments,
-)
+from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -48,13 +43,10 @@ class _ChampionOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
     ) -> None:
         kwargs.setdefault("outlets", [Asset(uri=champion_asset_uri(model_name))])
         super().__init__(**kwargs)
-        store_arguments(
-            self,
-            model_name=model_name,
-            registered_model=registered_model or model_name,
-            mlflow_conn_id=mlflow_conn_id,
-            state_conn_id=state_conn_id,
-        )
+        self.model_name = model_name
+        self.registered_model = registered_model or model_name
+        self.mlflow_conn_id = mlflow_conn_id
+        self.state_conn_id = state_conn_id
 
     def _publish(self, context: Context, version: str, extra: dict[str, Any]) -> None:
         url = self.hook.model_version_url(self.registered_model, version)
@@ -105,7 +97,9 @@ class PromoteOperator(_ChampionOperator):
 
         kwargs["on_success_callback"] = with_callback(kwargs.get("on_success_callback"), _asset_event_sent)
         super().__init__(model_name=model_name, **kwargs)
-        store_arguments(self, retrain_task_id=retrain_task_id, validate_task_id=validate_task_id, promotion_id=None)
+        self.retrain_task_id = retrain_task_id
+        self.validate_task_id = validate_task_id
+        self.promotion_id: int | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]

@@ -17,7 +17,7 @@ from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB
     same_run,
 )
 from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, run_of, with_callback
-from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, store_arguments
+from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -125,22 +125,19 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         ):
             if value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
-        store_arguments(
-            self,
-            model_name=model_name,
-            registered_model=registered_model or model_name,
-            trigger_dag_id=trigger_dag_id,
-            python_callable=python_callable,
-            conf=conf or {},
-            mlflow_conn_id=mlflow_conn_id,
-            state_conn_id=state_conn_id,
-            decision_task_id=decision_task_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            heartbeat_timeout=heartbeat_timeout,
-            deferrable=deferrable,
-            budget=RetrainBudget(cooldown_hours, max_retrains, budget_window_hours),
-        )
+        self.model_name = model_name
+        self.registered_model = registered_model or model_name
+        self.trigger_dag_id = trigger_dag_id
+        self.python_callable = python_callable
+        self.conf = conf or {}
+        self.mlflow_conn_id = mlflow_conn_id
+        self.state_conn_id = state_conn_id
+        self.decision_task_id = decision_task_id
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.deferrable = deferrable
+        self.budget = RetrainBudget(cooldown_hours, max_retrains, budget_window_hours)
 
     @cached_property
     def retraining(self) -> Retraining:

@@ -15,12 +15,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     build_report,
 )
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
-from airflow_provider_agentic_mlops.operators._base import (
-    MlflowHookMixin,
-    StateStoreMixin,
-    pull_retrain_result,
-    store_arguments,
-)
+from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,23 +97,20 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             )
         if task is not None and task not in ("classification", "regression"):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
-        store_arguments(
-            self,
-            gates=Gates.resolve(gates, **overrides),
-            model_name=model_name,
-            registered_model=registered_model or model_name,
-            validation_data=validation_data,
-            label_column=label_column,
-            feature_columns=list(feature_columns) if feature_columns else None,
-            task=task,
-            mlflow_conn_id=mlflow_conn_id,
-            state_conn_id=state_conn_id,
-            retrain_task_id=retrain_task_id,
-            drift_task_id=drift_task_id,
-            decision_task_id=decision_task_id,
-            approve_task_id=approve_task_id,
-            reject_task_id=reject_task_id,
-        )
+        self.gates = Gates.resolve(gates, **overrides)
+        self.model_name = model_name
+        self.registered_model = registered_model or model_name
+        self.validation_data = validation_data
+        self.label_column = label_column
+        self.feature_columns = list(feature_columns) if feature_columns else None
+        self.task = task
+        self.mlflow_conn_id = mlflow_conn_id
+        self.state_conn_id = state_conn_id
+        self.retrain_task_id = retrain_task_id
+        self.drift_task_id = drift_task_id
+        self.decision_task_id = decision_task_id
+        self.approve_task_id = approve_task_id
+        self.reject_task_id = reject_task_id
 
     @property
     def ml_task(self) -> str:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_agentic_mlops.operators._base import store_arguments
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -100,26 +99,23 @@ class ApprovalSensor(BaseSensorOperator):
         # The request's own deadline decides; Airflow's sensor timeout is only a backstop after it.
         kwargs.setdefault("timeout", timeout_hours * 3600 + max(3600, 4 * poke_interval))
         super().__init__(poke_interval=poke_interval, **kwargs)
-        store_arguments(
-            self,
-            model_name=model_name,
-            registered_model=registered_model,
-            retrain_task_id=retrain_task_id,
-            validate_task_id=validate_task_id,
-            decide_task_id=decide_task_id,
-            drift_task_id=drift_task_id,
-            timeout_hours=timeout_hours,
-            slack_conn_id=slack_conn_id,
-            channel=channel,
-            approvers=approvers or [],
-            approver_usergroup=approver_usergroup,
-            required_approvals=int(required_approvals),
-            remind_every_hours=remind_every_hours,
-            escalation_channel=escalation_channel,
-            links=links or {},
-            state_conn_id=state_conn_id,
-            deferrable=deferrable,
-        )
+        self.model_name = model_name
+        self.registered_model = registered_model
+        self.retrain_task_id = retrain_task_id
+        self.validate_task_id = validate_task_id
+        self.decide_task_id = decide_task_id
+        self.drift_task_id = drift_task_id
+        self.timeout_hours = timeout_hours
+        self.slack_conn_id = slack_conn_id
+        self.channel = channel
+        self.approvers = approvers or []
+        self.approver_usergroup = approver_usergroup
+        self.required_approvals = int(required_approvals)
+        self.remind_every_hours = remind_every_hours
+        self.escalation_channel = escalation_channel
+        self.links = links or {}
+        self.state_conn_id = state_conn_id
+        self.deferrable = deferrable
 
     @cached_property
     def store(self) -> StateStore:
