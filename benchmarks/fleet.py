@@ -147,6 +147,11 @@ if sys.argv[1:2] == ["scheduler"]:
         import sklearn.linear_model
         import sklearn.pipeline
         import sklearn.preprocessing
+    import gc
+
+    # the preloaded objects live as long as the scheduler: keep them out of its collections, and keep the
+    # collector from touching (and so copying) the pages the forked workers and tasks share with it
+    gc.freeze()
     print(f"agentic-mlops fleet: preloaded in {time.process_time() - _start:.1f} CPU-s", file=sys.stderr)
 '''
 
