@@ -5,7 +5,9 @@ over HTTP with the real MLflow client. Session-scoped, so the suite starts it on
 
 Enable it for the whole suite with ``pytest_plugins = ["tests.doubles.mlflow_server"]`` in
 ``tests/conftest.py``; fixtures: ``mlflow_server`` (the URL) and ``mlflow_tracking_uri`` (sets
-``MLFLOW_TRACKING_URI`` for one test).
+``MLFLOW_TRACKING_URI`` for one test). Do not import the ``mlflow_server`` fixture into a test module:
+pytest then holds one more session fixture of that name, and starts (and keeps until the session ends)
+one more server for that module.
 """
 
 from __future__ import annotations
