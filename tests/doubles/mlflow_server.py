@@ -5,7 +5,9 @@ over HTTP with the real MLflow client. Session-scoped, so the suite starts it on
 
 Enable it for the whole suite with ``pytest_plugins = ["tests.doubles.mlflow_server"]`` in
 ``tests/conftest.py``; fixtures: ``mlflow_server`` (the URL) and ``mlflow_tracking_uri`` (sets
-``MLFLOW_TRACKING_URI`` for one test).
+``MLFLOW_TRACKING_URI`` for one test). Do not import the ``mlflow_server`` fixture into a test module:
+pytest then holds one more session fixture of that name, and starts (and keeps until the session ends)
+one more server for that module.
 """
 
 from __future__ import annotations
@@ -131,6 +133,15 @@ def labelled_frame(n: int = 300, *, seed: int = 0):  # -> pandas.DataFrame
     return frame
 
 
+def tiny_model_requirements() -> list[str]:
+    """The pip requirements of a scikit-learn model logged by the tests, stated so that MLflow does not
+    infer them: inference loads the model in a fresh Python subprocess (5-8 s a model on this machine),
+    which was most of the time of every test that logs one."""
+    from importlib.metadata import version
+
+    return [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "skops", "numpy", "scipy", "pandas")]
+
+
 def register_tiny_classifier(
     tracking_uri: str,
     registered_model: str,
@@ -158,7 +169,9 @@ def register_tiny_classifier(
     mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment(f"tests/{registered_model}")
     with mlflow.start_run(tags=tags or {}) as run:
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=registered_model)
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=registered_model, pip_requirements=tiny_model_requirements()
+        )
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     for key, value in (tags or {}).items():

@@ -33,6 +33,8 @@ from typing import Any
 
 import pytest
 
+from tests.doubles import SHUTDOWN_POLL_S
+
 
 @dataclass
 class ScriptedResponse:
@@ -95,7 +97,12 @@ class OpenAIDouble:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="openai-double", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_S},
+            name="openai-double",
+            daemon=True,
+        )
         self._thread.start()
         return self
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from tests.doubles.airflow_task import task_context
-from tests.doubles.mlflow_server import mlflow_server, register_tiny_classifier  # noqa: F401 (fixture)
+from tests.doubles.mlflow_server import register_tiny_classifier
 
 N_RACERS = 6
 
@@ -88,7 +88,7 @@ def test_a_stale_job_stops_blocking_once_failed(store_url):
 def test_concurrent_retrain_operators_train_once_and_all_get_the_same_version(
     store_url,
     airflow_home,
-    mlflow_server,  # noqa: F811
+    mlflow_server,
     monkeypatch,
 ):
     from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator

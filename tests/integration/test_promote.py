@@ -10,13 +10,13 @@ from types import SimpleNamespace
 import pytest
 
 from tests.doubles.airflow_task import task_context
-from tests.doubles.mlflow_server import mlflow_server, register_tiny_classifier  # noqa: F401 (fixture)
+from tests.doubles.mlflow_server import register_tiny_classifier
 
 DAG_ID, RUN_ID = "agentic_mlops__m", "manual__promote"
 
 
 @pytest.fixture
-def env(airflow_home, mlflow_server, monkeypatch):  # noqa: F811
+def env(airflow_home, mlflow_server, monkeypatch):
     for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
         monkeypatch.setenv(
             f"AIRFLOW_CONN_{conn_id.upper()}", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}'

@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from tests.doubles.airflow_task import task_context
-from tests.doubles.mlflow_server import mlflow_server, register_tiny_classifier  # noqa: F401 (fixture)
+from tests.doubles.mlflow_server import register_tiny_classifier
 
 TRAIN = "tests.doubles.mlflow_server:train_tiny_classifier"
 
 
 @pytest.fixture
-def env(airflow_home, mlflow_server, monkeypatch):  # noqa: F811
+def env(airflow_home, mlflow_server, monkeypatch):
     for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
         monkeypatch.setenv(
             f"AIRFLOW_CONN_{conn_id.upper()}", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}'

@@ -12,11 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.doubles.mlflow_server import mlflow_server, register_tiny_classifier  # noqa: F401 (fixture)
+from tests.doubles.mlflow_server import register_tiny_classifier
 
 
 @pytest.fixture
-def env(airflow_home, mlflow_server, monkeypatch):  # noqa: F811
+def env(airflow_home, mlflow_server, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_PROMOTE",
         f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}',

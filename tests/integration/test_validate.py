@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.doubles.airflow_task import task_context
-from tests.doubles.mlflow_server import LABEL, labelled_frame, mlflow_server, register_tiny_classifier  # noqa: F401
+from tests.doubles.mlflow_server import LABEL, labelled_frame, register_tiny_classifier
 
 DRIFT = {
     "dataset_drift": True,
@@ -21,7 +21,7 @@ DRIFT = {
 
 
 @pytest.fixture
-def env(airflow_home, mlflow_server, monkeypatch, tmp_path):  # noqa: F811
+def env(airflow_home, mlflow_server, monkeypatch, tmp_path):
     for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
         monkeypatch.setenv(
             f"AIRFLOW_CONN_{conn_id.upper()}", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}'

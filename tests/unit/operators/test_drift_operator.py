@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator, DriftReportLink
+from tests.doubles.mlflow_server import tiny_model_requirements
 
 END = datetime(2024, 5, 8, tzinfo=timezone.utc)
 
@@ -397,7 +398,9 @@ def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged
     mlflow.set_experiment("labels-alone")  # not an experiment id another test left active
     with mlflow.start_run():
         mlflow.log_metrics({"accuracy": 0.97, "n_holdout": 500})
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name="churn", pip_requirements=tiny_model_requirements()
+        )
     mlflow.MlflowClient().set_registered_model_alias("churn", "champion", str(info.registered_model_version))
     op = DriftCheckOperator(
         task_id="check_drift",
