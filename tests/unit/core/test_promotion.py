@@ -113,6 +113,17 @@ def test_an_uninterrupted_promotion_does_every_step_once(sqlite_store: StateStor
     assert again["noop"] is True and again["previous_version"] == "1"
 
 
+def test_the_promotion_intent_is_recorded_for_exactly_what_was_approved(sqlite_store: StateStore) -> None:
+    approval = _approved(sqlite_store)
+    promotion, created = sqlite_store.begin_promotion(approval, registered_model="registry-name", previous_version="1")
+    assert created is True
+    bound = ("model_name", "version", "dag_id", "run_id", "approval_id")
+    assert [promotion[k] for k in bound] == [MODEL, "2", DAG_ID, RUN_ID, approval["id"]]
+    assert (promotion["registered_model"], promotion["previous_version"]) == ("registry-name", "1")
+    again, created = sqlite_store.begin_promotion(approval, registered_model="registry-name", previous_version="9")
+    assert created is False and again["id"] == promotion["id"] and again["previous_version"] == "1"
+
+
 @pytest.mark.parametrize("when", ["after_its_effect", "after_it_was_recorded"])
 @pytest.mark.parametrize("step", PROMOTION_STEPS)
 def test_a_crash_at_any_step_is_completed_by_the_rerun_with_an_identical_final_state(
