@@ -502,6 +502,9 @@ def collect(deployment: FleetDeployment, posted: float, unsettled: set[str]) -> 
         "WHERE dag_id LIKE 'agentic_mlops__fleet-%'"
     )
     validate_state = {r[0].removeprefix("agentic_mlops__"): r[2] for r in tis if r[1] == "validate"}
+    # validate is a branch operator: it succeeds whichever branch it takes, so a challenger the gates
+    # rejected shows in the branch it took (its ``rejected`` task ran, the approval wait was skipped)
+    rejected_state = {r[0].removeprefix("agentic_mlops__"): r[2] for r in tis if r[1] == "rejected"}
     waits: dict[str, list[float]] = {}
     durations: dict[str, list[float]] = {}
     for _dag, task, _state, queued, start, end, _try in tis:
@@ -511,7 +514,7 @@ def collect(deployment: FleetDeployment, posted: float, unsettled: set[str]) -> 
         if s is not None and e is not None and task != "wait_for_approval":
             durations.setdefault(task, []).append(e - s)
     retraining = [m for m, a in actions.items() if a == "retrain"]
-    passed = [m for m in retraining if validate_state.get(m) == "success"]
+    passed = [m for m in retraining if validate_state.get(m) == "success" and rejected_state.get(m) == "skipped"]
     wrong = {
         m: (approvals.get(m, 0), slack.get(m, 0))
         for m in deployment.models()
