@@ -13,7 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -60,14 +60,22 @@ def server_answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def skip_unless_ci(message: str, *, absent: str) -> NoReturn:
+    """Skip with ``message``; under CI=true fail instead, since CI provides everything the tests need.
+
+    :param absent: what is missing, for the failure's note (``an absent server``, ``a missing browser``).
+    """
+    if ON_CI:
+        pytest.fail(f"{message} (CI=true: {absent} is a failure, not a skip)")
+    pytest.skip(message)
+
+
 def require_server(name: str, host: str, port: int) -> None:
     """Skip (fail under CI=true) when the server does not answer."""
-    if server_answers(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}; start one there to run this test"
-    if ON_CI:
-        pytest.fail(f"{message} (CI=true: an absent server is a failure, not a skip)")
-    pytest.skip(message)
+    if not server_answers(host, port):
+        skip_unless_ci(
+            f"{name} is not reachable at {host}:{port}; start one there to run this test", absent="an absent server"
+        )
 
 
 @pytest.fixture

@@ -13,17 +13,16 @@ import pytest
 
 from tests.browser.cdp import Browser, find_chromium
 from tests.browser.demo_process import Demo, start_demo, stop_demo
-from tests.conftest import ON_CI
+from tests.conftest import skip_unless_ci
 
 
 def require_chromium() -> str:
     binary = find_chromium()
     if binary:
         return binary
-    message = "Chromium is not installed (apt-get install -y chromium); the browser tests need it"
-    if ON_CI:
-        pytest.fail(f"{message} (CI=true: a missing browser is a failure, not a skip)")
-    pytest.skip(message)
+    skip_unless_ci(
+        "Chromium is not installed (apt-get install -y chromium); the browser tests need it", absent="a missing browser"
+    )
 
 
 @pytest.fixture(scope="session")
