@@ -6,16 +6,27 @@ DAG arguments whose tasks are EmptyOperators with the same ids and dependencies,
 Airflow's DagBag as the DAG processor does. Both processes pre-import ``airflow.sdk`` (the
 processor has it loaded) so the figure is the file's own cost.
 
-Both sides get the same garbage-collector treatment, in two variants, each printed:
+Both sides get the same garbage-collector treatment, in three variants, each printed:
 
-- ``gc=on``: Python's default, the collector runs during the parse of either file;
+- ``gc=on``: Python's default, the collector runs during the parse of either file over the whole heap,
+  Airflow's modules included (Airflow 3.1's DAG processor forks its parsing processes so);
+- ``gc=frozen``: the collector runs, but the heap that exists before the parse is frozen first
+  (``gc.freeze()``), as Airflow 3.2+'s DAG processor does before it forks its parsing processes, so a
+  collection walks only what the parse itself made;
 - ``gc=paused``: the harness pauses the collector around ``DagBag`` for both files (what any DAG
   file could do for itself).
 
-For ``gc=on`` it also prints how many full (generation 2) collections each side's parse ran and the CPU
-seconds they took, counted the same way on both sides: a full collection walks the whole heap (Airflow's
-included) and runs once the objects that survived since the last one exceed a share of the heap, so at a
-given size one side may cross that line and the other not, which moves ``gc=on`` by a step.
+A third side, ``floor``, parses the factory's own DAGs with each provider operator replaced by a
+``BaseOperator`` subclass that only keeps the arguments it is given (one ``__init__`` over Airflow's,
+one attribute per argument). It is what any operator that keeps its arguments pays over an
+``EmptyOperator`` in Airflow's ``__init__`` machinery; ``floor_ratio=`` (floor / baseline) is printed
+per variant, so the provider's own share of the cost (ours / floor) can be read apart from it.
+
+For ``gc=on`` and ``gc=frozen`` it also prints how many full (generation 2) collections each side's
+parse ran and the CPU seconds they took, counted the same way on both sides: a full collection walks the
+whole heap not frozen (with ``gc=on``, Airflow's included) and runs once the objects that survived since
+the last one exceed a share of that heap, so at a given size one side may cross that line and the other
+not, which moves ``gc=on`` by a step.
 
 Both sides import compiled modules (``.pyc``), as a DAG processor does with Airflow and an installed
 provider: in a shell with ``PYTHONDONTWRITEBYTECODE`` (set here), an editable checkout of the provider
@@ -23,12 +34,12 @@ would otherwise compile its modules from source at every run (about 0.1 s) while
 included, come from the bytecode pip wrote at install. The child processes may write bytecode, and one
 import of both sides' modules, before any measured run, compiles it.
 
-The factory itself does not touch the collector, so neither variant favours one side. Like the
+The factory itself does not touch the collector, so no variant favours one side. Like the
 DAG processor, which re-parses an unchanged file every ``min_file_process_interval``, the repeated
 runs find the factory's cache of the parsed models file (JSON keyed by the file's content hash,
 in ``$AIRFLOW_HOME/.cache``); the first run, without it, is printed separately. Then the per-DAG
 parse time at 100, 500 and 2,000 models (``--scale``; it must stay flat: linear total cost), and
-last ``ratio=<ours/baseline>``, the larger of the two variants' medians. Goal: <= 1.3.
+last ``ratio=<ours/baseline>``, the largest of the three variants' medians. Goal: <= 1.3.
 
     python benchmarks/parse_dags.py [--models 500] [--repeat 5] [--scale 100 500 2000]
 """
@@ -89,6 +100,8 @@ import airflow.sdk  # loaded in the DAG processor before any file is parsed
 from airflow.dag_processing.dagbag import DagBag
 paused = sys.argv[2] == "paused"
 gc.collect()  # both sides start from the same collected heap
+if sys.argv[2] == "frozen":
+    gc.freeze()  # Airflow 3.2+'s DAG processor, before it forks the process that parses a file
 full = [0, 0.0, 0.0]  # full (generation 2) collections during the parse, their CPU seconds, the last start
 
 
@@ -120,7 +133,35 @@ import airflow.providers.standard.operators.empty
 import airflow_provider_agentic_mlops.dag_factory
 """
 
-VARIANTS = ("on", "paused")
+# the floor side: the factory's DAGs whose provider operators only keep their arguments
+FLOOR = """
+import inspect
+from pathlib import Path
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_agentic_mlops import dag_factory
+
+BASE_ARGS = set(inspect.signature(BaseOperator.__init__).parameters)
+
+
+class KeepsArguments(BaseOperator):
+    def __init__(self, **kwargs):
+        own = {name: kwargs.pop(name) for name in list(kwargs) if name not in BASE_ARGS}
+        super().__init__(**kwargs)
+        for name, value in own.items():
+            setattr(self, name, value)
+
+
+for name in ("DriftCheckOperator", "AgentDecisionOperator", "EscalateOperator", "RetrainOperator",
+             "ValidateOperator", "ApprovalSensor", "PromoteOperator"):
+    assert isinstance(getattr(dag_factory, name), type), name  # the factory still builds these
+    setattr(dag_factory, name, type(name, (KeepsArguments,), {}))
+globals().update(dag_factory.build_dags(dag_factory.models_file(Path(__file__).parent)))
+"""
+
+SIDES = ("ours", "baseline", "floor")
+VARIANTS = ("on", "frozen", "paused")
 CLOCK = "cpu"  # set from --clock
 
 
@@ -139,18 +180,20 @@ def parse_once(path: Path, env: dict[str, str], gc_mode: str = "on", side: str =
     return result[CLOCK], result["dags"]
 
 
-def prepare(root: Path, n: int) -> tuple[Path, Path, dict[str, str]]:
-    """The two DAG files for ``n`` models under ``root`` and the environment to parse them in."""
+def prepare(root: Path, n: int) -> tuple[dict[str, Path], dict[str, str]]:
+    """The DAG file of each side for ``n`` models under ``root`` and the environment to parse them in."""
     FULL_GC.clear()
-    ours_dir, base_dir = root / "ours", root / "baseline"
-    ours_dir.mkdir(parents=True)
-    base_dir.mkdir(parents=True)
+    ours_dir, base_dir, floor_dir = root / "ours", root / "baseline", root / "floor"
+    for folder in (ours_dir, base_dir, floor_dir):
+        folder.mkdir(parents=True)
     models = ours_dir / "models.yaml"
     models.write_text("models:\n" + "".join(MODEL.format(i=i) for i in range(n)))
     ours = ours_dir / "agentic_mlops_models.py"
     ours.write_text((REPO / "dags" / "agentic_mlops_models.py").read_text())
     baseline = base_dir / "baseline_dags.py"
     baseline.write_text(BASELINE.format(n=n))
+    floor = floor_dir / "floor_dags.py"
+    floor.write_text(FLOOR)
     env = {
         **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},  # bytecode as installed
         "AIRFLOW_HOME": str(root / "home"),
@@ -158,22 +201,24 @@ def prepare(root: Path, n: int) -> tuple[Path, Path, dict[str, str]]:
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "0",  # no 30 s limit: a loaded machine must not fail a side
         "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(models),
     }
-    return ours, baseline, env
+    return {"ours": ours, "baseline": baseline, "floor": floor}, env
 
 
 def measure(
-    root: Path, n: int, repeat: int, variants: tuple[str, ...]
+    root: Path, n: int, repeat: int, variants: tuple[str, ...], sides: tuple[str, ...] = SIDES
 ) -> tuple[float, dict[tuple[str, str], list[float]]]:
-    """``(first parse of ours, {(variant, side): seconds per run})``, runs interleaved A B B A ..."""
-    ours, baseline, env = prepare(root, n)
-    subprocess.run([sys.executable, "-c", COMPILE], env=env, check=True)  # both sides' bytecode, once
-    parse_once(baseline, env)  # warm the OS file cache for both sides
-    first, _ = parse_once(ours, env)  # no models cache yet
-    timings: dict[tuple[str, str], list[float]] = {(v, side): [] for v in variants for side in ("ours", "baseline")}
+    """``(first parse of ours, {(variant, side): seconds per run})``, the sides' order rotating per run."""
+    files, env = prepare(root, n)
+    subprocess.run([sys.executable, "-c", COMPILE], env=env, check=True)  # every side's bytecode, once
+    parse_once(files["baseline"], env)  # warm the OS file cache for every side
+    first, _ = parse_once(files["ours"], env)  # no models cache yet
+    parse_once(files["floor"], env)
+    timings: dict[tuple[str, str], list[float]] = {(v, side): [] for v in variants for side in sides}
     for i in range(repeat):
         for variant in variants:
-            sides = (("ours", ours), ("baseline", baseline))
-            for side, path in sides if i % 2 == 0 else sides[::-1]:  # neither side always goes first
+            order = sides[i % len(sides) :] + sides[: i % len(sides)]  # no side always goes first
+            for side in order:
+                path = files[side]
                 seconds, dags = parse_once(path, env, variant, side)
                 if dags != n:
                     raise SystemExit(f"{side}: expected {n} DAGs, DagBag found {dags}")
@@ -205,27 +250,31 @@ def main() -> None:
         print(f"ours first parse (models cache empty): {first:.3f}s, {first / base_default:.3f}x the baseline (gc=on)")
         ratios = {}
         for variant in VARIANTS:
-            ours_s, base_s = median(timings[(variant, "ours")]), median(timings[(variant, "baseline")])
-            ratios[variant] = ours_s / base_s
-            for side, value in (("ours", ours_s), ("baseline", base_s)):
+            medians = {side: median(timings[(variant, side)]) for side in SIDES}
+            ratios[variant] = medians["ours"] / medians["baseline"]
+            for side in SIDES:
                 runs = [round(t, 3) for t in timings[(variant, side)]]
-                print(f"gc={variant:<6} {side:<8} median_s={value:.3f} runs={runs}")
-            print(f"gc={variant:<6} ratio={ratios[variant]:.3f}")
-        # where gc=on and gc=paused differ: the collector's full passes over the whole heap, which run when
-        # the objects that survived since the last one exceed a share of the heap (a threshold either side
-        # may cross or not at a given size)
-        for side in ("ours", "baseline"):
-            runs = FULL_GC[("on", side)]
+                print(f"gc={variant:<6} {side:<8} median_s={medians[side]:.3f} runs={runs}")
             print(
-                f"gc=on     {side:<8} full collections per parse {[n for n, _ in runs]}, "
-                f"CPU s in them (median) {median(t for _, t in runs):.3f}"
+                f"gc={variant:<6} ratio={ratios[variant]:.3f} floor_ratio={medians['floor'] / medians['baseline']:.3f} "
+                f"ours/floor={medians['ours'] / medians['floor']:.3f}"
             )
+        # where gc=on and the other variants differ: the collector's full passes over the whole heap, which run
+        # when the objects that survived since the last one exceed a share of the heap (a threshold either side
+        # may cross or not at a given size); frozen, the heap before the parse is not walked nor counted
+        for variant in ("on", "frozen"):
+            for side in SIDES:
+                runs = FULL_GC[(variant, side)]
+                print(
+                    f"gc={variant:<6} {side:<8} full collections per parse {[n for n, _ in runs]}, "
+                    f"CPU s in them (median) {median(t for _, t in runs):.3f}"
+                )
 
         if args.scale:
             print(f"per-DAG parse time ({CLOCK}), gc=on, median of {args.scale_repeat} (linear cost: flat per DAG)")
             print(f"{'models':>7} {'ours ms/DAG':>12} {'baseline ms/DAG':>16} {'ratio':>6} {'full GCs ours/base':>19}")
             for n in args.scale:
-                _, t = measure(Path(tmp) / f"scale-{n}", n, args.scale_repeat, ("on",))
+                _, t = measure(Path(tmp) / f"scale-{n}", n, args.scale_repeat, ("on",), ("ours", "baseline"))
                 ours_s, base_s = median(t[("on", "ours")]), median(t[("on", "baseline")])
                 full_gcs = "/".join(str(median(c for c, _ in FULL_GC[("on", side)])) for side in ("ours", "baseline"))
                 print(
