@@ -62,6 +62,37 @@ def test_parse_baseline_has_the_factorys_tasks_dependencies_and_dag_arguments(tm
         assert dag_arguments(baseline[dag_id]) == dag_arguments(dag), dag_id
 
 
+def test_parse_floor_is_the_factorys_dags_with_operators_that_only_keep_their_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_agentic_mlops import dag_factory
+
+    ours = factory_dags(tmp_path, 2)
+    replaced = ("DriftCheckOperator", "AgentDecisionOperator", "EscalateOperator", "RetrainOperator")
+    replaced += ("ValidateOperator", "ApprovalSensor", "PromoteOperator")
+    for name in replaced:  # the floor file swaps them in the factory module; put them back afterwards
+        monkeypatch.setattr(dag_factory, name, getattr(dag_factory, name))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "models.yaml"))
+    namespace: dict[str, Any] = {"__file__": str(tmp_path / "floor_dags.py")}
+    exec(compile(parse_dags.FLOOR, "<floor>", "exec"), namespace)  # noqa: S102 - the benchmark's own file
+    from airflow.sdk import DAG
+
+    floor = {v.dag_id: v for v in namespace.values() if isinstance(v, DAG)}
+
+    assert sorted(floor) == sorted(ours)
+    for dag_id, dag in ours.items():
+        assert shape(floor[dag_id]) == shape(dag), dag_id
+        assert dag_arguments(floor[dag_id]) == dag_arguments(dag), dag_id
+        for task in dag.tasks:
+            stand_in = floor[dag_id].get_task(task.task_id)
+            assert type(stand_in).__name__ == type(task).__name__
+            assert (type(stand_in).__mro__[1].__name__ == "KeepsArguments") == (type(task).__name__ in replaced)
+            assert stand_in.retries == task.retries
+    drift = floor["agentic_mlops__model-0000"].get_task("check_drift")
+    assert drift.model_name == "model-0000"
+    assert drift.settings is not None and drift.mlflow_conn_id == "agentic_mlops_mlflow_train"
+
+
 def test_e2e_baselines_have_the_factorys_tasks_and_dependencies(tmp_path: Path) -> None:
     (ours,) = factory_dags(tmp_path, 1).values()
     baselines = exec_dags(e2e_latency.BASELINES.format(names=e2e_latency.TASKS))
