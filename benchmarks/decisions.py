@@ -392,10 +392,10 @@ def retrain_gain(data: Data, champion: Any, pool: pd.DataFrame, test: pd.DataFra
 def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, name: str) -> dict[str, Any]:
     import mlflow
 
+    from airflow_provider_agentic_mlops.demo.training import sklearn_pip_requirements
     from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
     from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
     from tests.doubles.airflow_task import task_context
-    from tests.doubles.mlflow_server import tiny_model_requirements
 
     data = sc.data(index)
     train, reference, window, test = split(sc, data, np.random.default_rng(index))
@@ -425,7 +425,7 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
             registered_model_name=name,
             skops_trusted_types=TRUSTED_TYPES,
             # stated, so that MLflow does not infer them by loading the model in a fresh Python (5-8 s a model)
-            pip_requirements=tiny_model_requirements(),
+            pip_requirements=sklearn_pip_requirements(),
         )
     mlflow.MlflowClient().set_registered_model_alias(name, "champion", str(info.registered_model_version))
 

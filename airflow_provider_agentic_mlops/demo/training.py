@@ -99,17 +99,19 @@ def train_fraud_detector(
             name="model",
             signature=infer_signature(train[FEATURES].head(50), pipeline.predict_proba(train[FEATURES].head(50))),
             # stated, not inferred: inference reloads the model in a subprocess (slow) and warns for skops
-            pip_requirements=_pip_requirements(),
+            pip_requirements=sklearn_pip_requirements(),
         )
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     version = _register_version(client, registered_model, info, run.info.run_id, tags)
     return {"version": version, "run_id": run.info.run_id, "metrics": metrics}
 
 
-def _pip_requirements() -> list[str]:
+def sklearn_pip_requirements() -> list[str]:
+    """The pip requirements of a scikit-learn model, pinned to what is installed, to state when logging it.
+    MLflow otherwise infers them by loading the model in a fresh Python subprocess (5-8 s a model)."""
     from importlib.metadata import version
 
-    return [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "skops", "pandas")]
+    return [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "skops", "numpy", "scipy", "pandas")]
 
 
 def _register_version(client: Any, registered_model: str, info: Any, run_id: str, tags: dict[str, str]) -> str:

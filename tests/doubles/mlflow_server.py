@@ -133,15 +133,6 @@ def labelled_frame(n: int = 300, *, seed: int = 0):  # -> pandas.DataFrame
     return frame
 
 
-def tiny_model_requirements() -> list[str]:
-    """The pip requirements of a scikit-learn model logged by the tests, stated so that MLflow does not
-    infer them: inference loads the model in a fresh Python subprocess (5-8 s a model on this machine),
-    which was most of the time of every test that logs one."""
-    from importlib.metadata import version
-
-    return [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "skops", "numpy", "scipy", "pandas")]
-
-
 def register_tiny_classifier(
     tracking_uri: str,
     registered_model: str,
@@ -160,6 +151,8 @@ def register_tiny_classifier(
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
+    from airflow_provider_agentic_mlops.demo.training import sklearn_pip_requirements
+
     frame = labelled_frame(300, seed=seed)
     y = frame[LABEL].to_numpy()
     if quality == "bad":
@@ -170,7 +163,7 @@ def register_tiny_classifier(
     mlflow.set_experiment(f"tests/{registered_model}")
     with mlflow.start_run(tags=tags or {}) as run:
         info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=registered_model, pip_requirements=tiny_model_requirements()
+            model, name="model", registered_model_name=registered_model, pip_requirements=sklearn_pip_requirements()
         )
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_provider_agentic_mlops.demo.training import sklearn_pip_requirements
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator, DriftReportLink
-from tests.doubles.mlflow_server import tiny_model_requirements
 
 END = datetime(2024, 5, 8, tzinfo=timezone.utc)
 
@@ -399,7 +399,7 @@ def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged
     with mlflow.start_run():
         mlflow.log_metrics({"accuracy": 0.97, "n_holdout": 500})
         info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name="churn", pip_requirements=tiny_model_requirements()
+            model, name="model", registered_model_name="churn", pip_requirements=sklearn_pip_requirements()
         )
     mlflow.MlflowClient().set_registered_model_alias("churn", "champion", str(info.registered_model_version))
     op = DriftCheckOperator(
