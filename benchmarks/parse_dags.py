@@ -6,7 +6,7 @@ DAG arguments whose tasks are EmptyOperators with the same ids and dependencies,
 Airflow's DagBag as the DAG processor does. Both processes pre-import ``airflow.sdk`` (the
 processor has it loaded) so the figure is the file's own cost.
 
-Both sides get the same garbage-collector treatment, in three variants, each printed:
+Every side gets the same garbage-collector treatment, in three variants, each printed:
 
 - ``gc=on``: Python's default, the collector runs during the parse of either file over the whole heap,
   Airflow's modules included (Airflow 3.1's DAG processor forks its parsing processes so);
