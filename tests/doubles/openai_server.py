@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from tests.doubles import SHUTDOWN_POLL_S
+from tests.doubles import serving_thread
 
 
 @dataclass
@@ -96,13 +96,7 @@ class OpenAIDouble:
                     double._send(self, ScriptedResponse(status=200, body={"object": "list", "data": models}))
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": SHUTDOWN_POLL_S},
-            name="openai-double",
-            daemon=True,
-        )
+        self._thread = serving_thread(self._server, "openai-double")
         self._thread.start()
         return self
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.doubles import SHUTDOWN_POLL_S
+from tests.doubles import serving_thread
 
 
 @dataclass
@@ -154,13 +154,7 @@ class SlackServer:
     def __init__(self, double: SlackDouble | None = None) -> None:
         self.double = double or SlackDouble()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.double))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": SHUTDOWN_POLL_S},
-            name="slack-double",
-            daemon=True,
-        )
+        self._thread = serving_thread(self._server, "slack-double")
         host, port = self._server.server_address[:2]
         self.base_url = f"http://{host}:{port}/api/"
         self.double.base_url = self.base_url
