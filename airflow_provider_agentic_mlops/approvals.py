@@ -41,7 +41,13 @@ from airflow_provider_agentic_mlops.core.approval_policy import (
     Voter,
     check_two_person_rule,
 )
-from airflow_provider_agentic_mlops.core.state import PENDING, ApprovalOutcome, StateStore, utcnow
+from airflow_provider_agentic_mlops.core.state import (
+    PENDING,
+    ApprovalOutcome,
+    StateStore,
+    already_decided_message,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -366,7 +372,7 @@ def decide(
         if via in SLACK_VIAS:
             if (
                 slack_client is None
-                and approval.get("status") == PENDING
+                and approval.get("status", PENDING) == PENDING
                 and (Allowlist.of(approval).usergroup or identities.has_emails)
             ):
                 slack_client = slack_client_for(approval)
@@ -380,8 +386,16 @@ def decide(
                 slack_client=slack_client,
                 emails=emails,
             )
-        if approval.get("status") == PENDING:
+        try:
             check_two_person_rule(approval, voter, approve=approve, via=via)
+        except ApprovalRefused:
+            # ``approval`` may be a cached copy whose status is stale (a cancelled request reopened):
+            # only a fresh read showing the request decided lets the voter through, to be told so.
+            # Nothing is written on that path, so a reopen right after the read cannot take the vote.
+            fresh = store.get_approval(approval_id)
+            if fresh is None or fresh["status"] == PENDING:
+                raise
+            return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
     except ApprovalRefused as err:
         with write_lock or contextlib.nullcontext():
             store.audit(
@@ -553,9 +567,12 @@ class ClickResult:
 
 class RequestFacts:
     """Recently read requests, keyed by id, for the parts that never change once the Slack message
-    exists (model, allowlist, Slack connection, channel and ts), read without their votes. Never used
-    for the status or the votes: the decision is always taken on the locked row inside the store's
-    transaction."""
+    exists (model, allowlist, Slack connection, channel and ts). The status, the decision and the
+    votes are not kept, so nothing can rely on them: the decision is always taken on the locked row
+    inside the store's transaction."""
+
+    #: what changes while a request lives (a cancelled request can be reopened): never cached
+    CHANGING = frozenset({"status", "decided_at", "decided_by", "decided_via", "reason", "votes"})
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
@@ -580,10 +597,11 @@ class RequestFacts:
         is not cached (its message fields will still change)."""
         if approval is None or not approval.get("slack_ts"):
             return
+        facts = {key: value for key, value in approval.items() if key not in self.CHANGING}
         with self._lock:
             if len(self._facts) >= self.max_entries:
                 self._facts.clear()
-            self._facts[approval["id"]] = approval
+            self._facts[approval["id"]] = facts
 
 
 def handle_click(

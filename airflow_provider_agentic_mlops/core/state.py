@@ -636,7 +636,7 @@ class StateStore:
             if row is None:
                 raise StateStoreError(missing_approval_message(approval_id))
             if row["status"] != PENDING:
-                message = _already_decided_message(row)
+                message = already_decided_message(row)
                 recorded = False
             elif row["expires_at"] <= now:
                 self._expire(conn, approval_id, now)
@@ -1015,7 +1015,7 @@ def _locked_row(conn: Connection, table: sa.Table, row_id: int, *, missing: str)
     return dict(row)
 
 
-def _already_decided_message(row: dict[str, Any]) -> str:
+def already_decided_message(row: dict[str, Any]) -> str:
     when = f"{row['decided_at']:%Y-%m-%d %H:%M} UTC" if row.get("decided_at") else "earlier"
     if row["status"] == EXPIRED:
         return f"request {row['id']} expired ({when}); nothing recorded"

@@ -224,6 +224,40 @@ def test_a_button_of_an_already_decided_request_is_told_who_decided(served: Serv
     assert "Already denied by ops-admin" in served.slack.calls_to("chat.postEphemeral")[0].args["text"]
 
 
+def test_a_reopened_two_person_request_refuses_an_unmapped_slack_approval(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The endpoint caches a request it read; a click on the cancelled request caches it as
+    cancelled. Once the run is cleared and the request reopened, the cached status must not let an
+    unmapped Slack user's approval past the two-person rule (it would pair with their Airflow login)."""
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", json.dumps({"bob": {"slack": "U_BOB"}}))
+    kwargs = {"run_id": "run-reopened", "required_approvals": 2}
+    approval = served.request(**kwargs)
+    served.store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run-reopened", reason="failed")
+    late = served.click(approval["id"], user_id="U_BOB")  # caches the request as cancelled
+    assert outcome(late) == "already_decided"
+    assert served.request(**kwargs)["status"] == "pending"  # the cleared run reopens the same request
+
+    response = served.click(approval["id"], user_id="U_ALICE", message_ts="2.000002")
+    assert outcome(response) == "refused"
+    stored = served.store.get_approval(approval["id"])
+    assert stored["status"] == "pending" and stored["votes"] == []
+    wait_until(lambda: len(served.slack.calls_to("chat.postEphemeral")) >= 2, "refusal told")
+    assert "not mapped to an Airflow user" in served.slack.calls_to("chat.postEphemeral")[-1].args["text"]
+
+
+def test_a_cancelled_two_person_request_tells_an_unmapped_voter_so(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two-person rule only refuses while the request is open: a decided one answers why."""
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", json.dumps({"bob": {"slack": "U_BOB"}}))
+    approval = served.request(run_id="run-cancelled", required_approvals=2)
+    served.store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run-cancelled", reason="failed")
+    for _ in range(2):  # the first click reads the store, the second the endpoint's cache
+        assert outcome(served.click(approval["id"], user_id="U_ALICE")) == "already_decided"
+    assert served.store.get_approval(approval["id"])["votes"] == []
+
+
 def test_a_button_of_an_unknown_request_records_nothing(served: Served) -> None:
     response = served.click(999_999, user_id="U_ALICE")
     assert response.status_code == 200 and outcome(response) == "unknown"
