@@ -6,7 +6,7 @@ request takes no decision, and the request's Slack message (if any) is updated. 
 allowlist names Slack identities and does not apply here: whoever can run the Airflow CLI against
 this deployment's configuration already holds the state store's credentials.
 
-Identity: the vote is the operating-system user's (``getpass.getuser()``), counted as the Airflow
+Identity: the vote is the operating-system user's (the real uid's login, :func:`os_user`), counted as the Airflow
 user it maps to in ``[agentic_mlops] approver_identities`` (both are recorded in the audit trail).
 ``--user`` only adds a display name: it can never make one person two voters.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 from typing import Any
 
 from airflow_provider_agentic_mlops.cli.output import print_json, print_rows
@@ -41,13 +42,19 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def os_user() -> str:
-    """The operating-system login running the CLI (``uid:<n>`` in containers without a login name)."""
+    """The login of the real uid running the CLI, from the password database; ``uid:<n>`` when the uid
+    has no entry (some containers). Not ``getpass.getuser()``: it reads ``$LOGNAME`` / ``$USER`` first,
+    so one account could vote as two people. Platforms without ``pwd`` (Windows) have no such lookup:
+    there the login name from the environment is all there is."""
     try:
+        import pwd
+    except ImportError:
         return getpass.getuser()
-    except Exception:  # no passwd entry for the uid in some containers
-        import os
-
-        return f"uid:{os.getuid()}"
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
 
 
 def approvals_list(args: argparse.Namespace) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
+import os
+import pwd
+import types
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from airflow_provider_agentic_mlops.cli.commands.approvals import approvals_appr
 from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url, utcnow
 from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
+LOGIN = pwd.getpwuid(os.getuid()).pw_name  # the real uid's login: the CLI's voter
 CONN = "agentic_mlops_state_cli_test"  # does not exist: SQLite in $AIRFLOW_HOME
 
 
@@ -22,9 +25,7 @@ CONN = "agentic_mlops_state_cli_test"  # does not exist: SQLite in $AIRFLOW_HOME
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateStore:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     # this test's OS login is the Airflow user "alice"
-    monkeypatch.setenv(
-        "AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", json.dumps({"alice": {"os": [getpass.getuser()]}})
-    )
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", json.dumps({"alice": {"os": [LOGIN]}}))
     approvals._clients.clear()
     s = StateStore(default_sqlite_url(tmp_path))
     yield s
@@ -90,7 +91,7 @@ def test_an_unknown_id_exits_with_how_to_list_requests(store: StateStore) -> Non
 
 
 def test_an_unmapped_login_name_is_recorded_as_an_os_user(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("getpass.getuser", lambda: "loginname")
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: types.SimpleNamespace(pw_name="loginname"))
     approval_id = _request(store)
     approvals_approve(_args(approval_id=approval_id, user="Someone"))
     assert store.get_approval(approval_id)["decided_by"] == "os:loginname"
@@ -133,7 +134,7 @@ def test_user_is_only_a_display_name_so_one_login_cannot_cast_both_votes(
     assert stored["status"] == "pending" and [v["user_id"] for v in stored["votes"]] == ["alice"]
     vote = next(a for a in store.audit_trail("fraud") if a["action"] == "approval_vote_approve")
     assert vote["details"]["identity"] == {
-        "os_user": getpass.getuser(),
+        "os_user": LOGIN,
         "display_name": "Alice",
         "airflow_user": "alice",
     }
@@ -152,10 +153,27 @@ def test_an_unmapped_os_user_cannot_approve_a_two_person_request(
 def test_a_slack_vote_and_a_cli_vote_of_the_same_person_count_once(store: StateStore, monkeypatch) -> None:
     monkeypatch.setenv(
         "AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES",
-        json.dumps({"alice": {"os": [getpass.getuser()], "slack": ["U_ALICE"]}}),
+        json.dumps({"alice": {"os": [LOGIN], "slack": ["U_ALICE"]}}),
     )
     approval_id = _request(store, required_approvals=2, approvers=["U_ALICE"])
     approvals.decide(store, approval_id, approve=True, user="U_ALICE", via="slack")
     with pytest.raises(SystemExit):
         approvals_approve(_args(approval_id=approval_id))
     assert [v["user_id"] for v in store.get_approval(approval_id)["votes"]] == ["alice"]
+
+
+def test_login_variables_cannot_make_one_account_two_voters(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", json.dumps({"bob": {"os": LOGIN}, "alice": {"os": "alice"}})
+    )
+    approval_id = _request(store, required_approvals=2)
+    approvals_approve(_args(approval_id=approval_id))
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(name, "alice")  # getpass.getuser() would say alice
+    with pytest.raises(SystemExit):
+        approvals_approve(_args(approval_id=approval_id))
+    assert "bob already voted" in capsys.readouterr().out
+    stored = store.get_approval(approval_id)
+    assert stored["status"] == "pending" and [v["user_id"] for v in stored["votes"]] == ["bob"]
