@@ -483,6 +483,10 @@ def expire_due(
     return expired
 
 
+#: how soon a reminder Slack refused is tried again (or after ``remind_every``, when that is shorter)
+REMINDER_RETRY = timedelta(minutes=15)
+
+
 def send_reminders(
     store: StateStore,
     *,
@@ -494,7 +498,8 @@ def send_reminders(
 ) -> list[int]:
     """Remind (threaded reply to the request) about pending requests not reminded for ``remind_every``.
 
-    The escalation channel, when set, gets the same reminder as a new message. Returns reminded ids.
+    The escalation channel, when set, gets the same reminder as a new message. A reminder Slack
+    refuses is logged and tried again after :data:`REMINDER_RETRY` at most. Returns reminded ids.
     """
     now = now or utcnow()
     wanted = set(approval_ids) if approval_ids is not None else None
@@ -517,8 +522,19 @@ def send_reminders(
                         channel=escalation_channel,
                         text=slack_messages.escalation_text(row, now=now, channel=row["slack_channel"]),
                     )
-            except Exception:
-                log.exception("could not send the reminder of approval %s", row["id"])
+            except Exception as err:
+                # record the attempt as if it had been made ``retry_in`` before the next interval, so
+                # the next one is due after a short back-off, not at once: a deferred sensor would
+                # otherwise resume, fail and defer again in a loop until the deadline
+                retry_in = min(remind_every, REMINDER_RETRY)
+                log.warning(
+                    "could not send the reminder of approval %s (%s: %s); trying again in %s",
+                    row["id"],
+                    type(err).__name__,
+                    err,
+                    retry_in,
+                )
+                store.mark_reminded(row["id"], now - remind_every + retry_in)
                 continue
         store.mark_reminded(row["id"], now)
         reminded.append(row["id"])

@@ -155,6 +155,33 @@ def test_a_due_reminder_is_sent_and_the_sensor_defers_again(
     assert again.value.trigger.remind_at > trigger.remind_at
 
 
+class RefusingSlack:
+    """A Slack that refuses the bot's posts (bot removed from the channel, channel archived ...)."""
+
+    def chat_postMessage(self, **kwargs: Any) -> None:  # noqa: N802 (slack_sdk's name)
+        raise RuntimeError("not_in_channel")
+
+
+def test_a_failed_reminder_is_retried_later_not_at_once(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sensor = _sensor(remind_every_hours=1, timeout_hours=24)
+    trigger = _defer(sensor, _context())
+    sensor.__dict__["slack_client"] = RefusingSlack()
+    real_now = state.utcnow
+    monkeypatch.setattr(state, "utcnow", lambda: real_now() + timedelta(hours=1, minutes=1))
+    with caplog.at_level(logging.WARNING), pytest.raises(TaskDeferred) as again:
+        sensor.execute_complete(_context(), {"status": "remind", "approval_id": trigger.approval_id})
+    # a remind_at in the past would make the trigger fire at once: a resume loop until the deadline
+    remind_at = again.value.trigger.remind_at
+    assert state.utcnow().isoformat() < remind_at
+    assert remind_at <= (state.utcnow() + approvals.REMINDER_RETRY).isoformat()
+    assert "not_in_channel" in caplog.text
+
+
 def test_reschedule_mode_pokes_the_store_without_deferring(
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
