@@ -344,7 +344,18 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
 
 
 def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tuple[int, dict[str, Any]]:
-    """Record every alert and start at most one run per model. Runs in a worker thread."""
+    """Record every alert and start at most one run per model. Runs in a worker thread.
+
+    An audit row's subject is the alert's fingerprint clipped to the column (PostgreSQL refuses a
+    longer one); the details keep it whole.
+    """
+    from airflow_provider_agentic_mlops.core.schema import audit
+
+    subject_length: int = audit.c.subject.type.length
+
+    def subject(alert: Alert) -> str | None:
+        return alert.fingerprint[:subject_length] if alert.fingerprint else None
+
     models = known_models()
     unknown = sorted({a.model for a in alerts} - set(models))
     if unknown:
@@ -367,7 +378,7 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
                 "alert_resolved",
                 actor=f"alert:{alert.source}:{caller}",
                 model_name=model,
-                subject=alert.fingerprint,
+                subject=subject(alert),
                 details=alert.as_conf(received_at, len(group)),
             )
         firing = [a for a in group if a.status == FIRING]
@@ -389,7 +400,7 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
                     "alert_received",
                     actor=f"alert:{one.source}:{caller}",
                     model_name=model,
-                    subject=one.fingerprint,
+                    subject=subject(one),
                     details={**one.as_conf(received_at, len(firing)), "outcome": result["outcome"], "run_id": run_id},
                 )
             log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)

@@ -1,13 +1,19 @@
-"""Alert parsing and credential checks of the alerts endpoint (no server; the endpoint itself is
-tested over HTTP in tests/integration/test_alerts_endpoint.py)."""
+"""Alert parsing and credential checks of the alerts endpoint (no Airflow; the endpoint itself is
+tested over HTTP in tests/integration/test_alerts_endpoint.py), and its audit rows on each store."""
 
 from __future__ import annotations
 
 import base64
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from airflow_provider_agentic_mlops.core.schema import audit
+from airflow_provider_agentic_mlops.core.state import StateStore
+from airflow_provider_agentic_mlops.plugins import alerts
 from airflow_provider_agentic_mlops.plugins.alerts import MAX_TEXT, AlertError, authenticate, parse_alerts
+from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 
 
 def _basic(user: str, password: str) -> str:
@@ -73,3 +79,26 @@ def test_only_the_connections_credentials_authenticate(
     header: str, login: str | None, password: str | None, who: str | None
 ) -> None:
     assert authenticate(header, login=login, password=password) == who
+
+
+@pytest.mark.parametrize("status", ["firing", "resolved"])
+def test_a_long_fingerprint_is_clipped_to_the_audit_subject(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, status: str
+) -> None:
+    """PostgreSQL enforces the subject column's length: an unclipped fingerprint was a 500 after the
+    run had been started."""
+    store = StateStore(store_url)
+    monkeypatch.setattr(alerts, "_credentials", lambda conn_id: (None, "tok"))
+    monkeypatch.setattr(alerts, "known_models", lambda: {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("run-1", True))
+    root = FastAPI()
+    root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
+    body = {"alerts": [{"status": status, "labels": {"model": "fraud"}, "fingerprint": "f" * 1000}]}
+    try:
+        response = TestClient(root).post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+        assert response.status_code in (200, 201)
+        [row] = store.audit_trail("fraud")
+    finally:
+        store.dispose()
+    assert row["subject"] == "f" * audit.c.subject.type.length
+    assert row["details"]["fingerprint"] == "f" * 1000
