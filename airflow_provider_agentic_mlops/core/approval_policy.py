@@ -28,6 +28,19 @@ from typing import Any
 #: The longest identity stored (the votes' ``user_id`` column holds 250 characters).
 MAX_IDENTITY_CHARS = 200
 
+#: Approval ids have at most this many digits (Slack button values, page and CLI arguments): no
+#: request has a larger one, and SQLite's integer overflows a little above.
+APPROVAL_ID_DIGITS = 18
+
+
+def bad_approval_id(approval_id: int) -> str | None:
+    """Why no request can have ``approval_id`` (None when one may)."""
+    if 0 < approval_id < 10**APPROVAL_ID_DIGITS:
+        return None
+    shown = str(approval_id)
+    shown = shown if len(shown) <= 24 else shown[:24] + "..."
+    return f"approval {shown} does not exist: approval ids are 1-{APPROVAL_ID_DIGITS} digits (see `approvals list`)"
+
 
 class ApprovalRefused(PermissionError):
     """The person may not decide this request; the message says who and how to fix it."""
@@ -205,8 +218,10 @@ __all__ = [
     "Allowlist",
     "ApprovalRefused",
     "Identities",
+    "APPROVAL_ID_DIGITS",
     "MAX_IDENTITY_CHARS",
     "Person",
     "Voter",
+    "bad_approval_id",
     "check_two_person_rule",
 ]

@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
+
 ACTION_APPROVE = "agentic_mlops_approve"
 ACTION_DENY = "agentic_mlops_deny"
 BLOCK_ID_PREFIX = "agentic_mlops_approval"
@@ -331,7 +333,7 @@ def escalation_message(model_name: str, decision: Mapping[str, Any]) -> str:
 #: Slack ids (users, teams, channels): upper-case letters and digits (``_`` for test workspaces).
 _SLACK_ID = re.compile(r"[A-Z0-9_]{1,64}")
 _MESSAGE_TS = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}")
-_APPROVAL_ID = re.compile(r"[0-9]{1,18}")
+_APPROVAL_ID = re.compile(rf"[0-9]{{1,{APPROVAL_ID_DIGITS}}}")
 
 
 def parse_form_body(body: bytes) -> dict[str, Any]:
@@ -397,7 +399,7 @@ def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
         return None
     value = action.get("value")
     if not isinstance(value, str) or not _APPROVAL_ID.fullmatch(value):
-        raise InteractionError(f"button value {repr(value)[:40]} is not an approval id (1-18 digits)")
+        raise InteractionError(f"button value {repr(value)[:40]} is not an approval id (1-{APPROVAL_ID_DIGITS} digits)")
     user = _object(payload, "user")
     user_id = _slack_id(user.get("id"), "user.id", required=True)
     team = _object(payload, "team")

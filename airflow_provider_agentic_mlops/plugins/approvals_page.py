@@ -18,7 +18,6 @@ DAG permissions are checked with the DAG's team, as Airflow's own routes do.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio
@@ -26,6 +25,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
+from airflow_provider_agentic_mlops.core.json_input import parse_json
 from airflow_provider_agentic_mlops.plugins.airflow_auth import (
     UserDep,
     authenticated_user,  # noqa: F401 - the dependency tests and callers override
@@ -103,9 +104,12 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
 
     require_json(request)
     check_same_origin(request)
+    bad_id = bad_approval_id(approval_id)
+    if bad_id is not None:
+        raise HTTPException(404, bad_id)
     try:
-        body = DecisionBody.model_validate(json.loads((await request.body()) or b"{}"))
-    except ValueError as err:
+        body = DecisionBody.model_validate(parse_json((await request.body()) or b"{}", what="the decision body"))
+    except ValueError as err:  # JsonInputError and pydantic's ValidationError
         raise HTTPException(422, f"bad decision body: {err}") from None
     settings = settings_of(request.app)
 

@@ -73,8 +73,12 @@ def approvals_list(args: argparse.Namespace) -> None:
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> None:
     from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
     from airflow_provider_agentic_mlops.core.state import StateStoreError
 
+    bad_id = bad_approval_id(int(args.approval_id))
+    if bad_id is not None:
+        raise SystemExit(f"error: {bad_id}")
     store = _store(args)
     try:
         outcome = approvals.decide(

@@ -90,6 +90,11 @@ def test_an_unknown_id_exits_with_how_to_list_requests(store: StateStore) -> Non
         approvals_approve(_args(approval_id=404))
 
 
+def test_an_id_no_request_can_have_exits_with_a_clear_error(store: StateStore) -> None:
+    with pytest.raises(SystemExit, match="approval 99999999999999999999 does not exist.*1-18 digits"):
+        approvals_approve(_args(approval_id=99999999999999999999))
+
+
 def test_an_unmapped_login_name_is_recorded_as_an_os_user(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pwd, "getpwuid", lambda uid: types.SimpleNamespace(pw_name="loginname"))
     approval_id = _request(store)

@@ -148,6 +148,24 @@ def test_an_unknown_request_is_404(store: StateStore, permissions: dict) -> None
     assert _client(store).post("/agentic-mlops/api/approvals/999/approve", json={}).status_code == 404
 
 
+def test_a_deeply_nested_body_is_422_not_a_recursion_error(store: StateStore, permissions: dict) -> None:
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    response = _client(store).post(
+        f"/agentic-mlops/api/approvals/{approval_id}/approve",
+        content=b"[" * 200_000 + b"]" * 200_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and "nested too deeply" in response.json()["detail"]
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
+@pytest.mark.parametrize("approval_id", ["99999999999999999999", "1000000000000000000", "0"])
+def test_an_id_no_request_can_have_is_404(store: StateStore, permissions: dict, approval_id: str) -> None:
+    response = _client(store).post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={})
+    assert response.status_code == 404 and "1-18 digits" in response.json()["detail"]
+
+
 def test_metrics_are_rounded_with_their_change_and_whether_it_is_better() -> None:
     rows = approvals_page.metric_rows(
         {
