@@ -6,7 +6,8 @@ checks the DAG permission of the request's DAG with the configured auth manager:
 
 * list: ``GET`` on the DAG's runs (requests of DAGs the user cannot read are left out);
 * approve / deny: ``PUT`` on the DAG's ``HITL_DETAIL`` (the permission Airflow's own
-  human-in-the-loop approvals use).
+  human-in-the-loop approvals use); to a user who may not read the DAG's runs a request is
+  answered as missing (404), so the DAG's id and the request's existence do not leak.
 
 Decisions go through :func:`airflow_provider_agentic_mlops.approvals.decide` with ``via="ui"``:
 the same store and rules as Slack and the CLI (first decision wins, two-person rule, expiry).
@@ -116,10 +117,15 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
     def run() -> JSONResponse:
         store = settings.get_store()
         approval = store.get_approval(approval_id)
+        missing = HTTPException(404, f"approval {approval_id} does not exist")
         if approval is None:
-            raise HTTPException(404, f"approval {approval_id} does not exist")
-        if not is_authorized_dag(user, approval["dag_id"], method="PUT", entity="HITL_DETAIL"):
-            raise HTTPException(403, f"you may not decide approvals of DAG {approval['dag_id']!r}")
+            raise missing
+        dag_id, team = approval["dag_id"], dag_teams([approval["dag_id"]])[approval["dag_id"]]
+        if not is_authorized_dag(user, dag_id, method="PUT", entity="HITL_DETAIL", team_name=team):
+            # a user who cannot see the request in the list learns nothing, not even that it exists
+            if not is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team):
+                raise missing
+            raise HTTPException(403, f"you may not decide approvals of DAG {dag_id!r}")
         outcome = approvals.decide(
             store,
             approval_id,

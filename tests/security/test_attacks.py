@@ -229,7 +229,9 @@ def test_a_user_of_another_team_neither_sees_nor_decides(api_server: ApiServer) 
     )
     assert listed.status_code == 200 and approval["id"] not in [a["id"] for a in listed.json()]
     response = _page_post(api_server, approval["id"], user="bob", headers={"Content-Type": "application/json"})
-    assert response.status_code == 403, response.text
+    # answered as a missing request: the DAG's id and the request's existence do not leak
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == f"approval {approval['id']} does not exist" and DAG_A not in response.text
     _unchanged(api_server, approval)
     # Airflow's own API agrees: bob may not read team A's DAG
     own = httpx.get(

@@ -115,6 +115,7 @@ def test_the_list_shows_only_requests_of_dags_the_user_may_read(store: StateStor
 def test_approve_needs_the_dags_hitl_permission_and_records_via_ui(store: StateStore, permissions: dict) -> None:
     approval_id = _request(store)
     client = _client(store)
+    permissions[("agentic_mlops__fraud", "GET")] = True
     forbidden = client.post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={"reason": "ok"})
     assert forbidden.status_code == 403
     assert store.get_approval(approval_id)["status"] == "pending"
@@ -146,6 +147,18 @@ def test_a_form_post_is_refused_so_a_cross_site_form_cannot_decide(store: StateS
 
 def test_an_unknown_request_is_404(store: StateStore, permissions: dict) -> None:
     assert _client(store).post("/agentic-mlops/api/approvals/999/approve", json={}).status_code == 404
+
+
+def test_a_request_of_a_dag_the_user_cannot_read_is_answered_as_missing(store: StateStore, permissions: dict) -> None:
+    """Neither the DAG's id nor the request's existence leaks to a user who may not read the DAG."""
+    approval_id = _request(store, dag_id="agentic_mlops__team_a_secret_model")
+    client = _client(store, user="bob")
+    hidden = client.post(f"/agentic-mlops/api/approvals/{approval_id}/deny", json={})
+    missing = client.post("/agentic-mlops/api/approvals/999/deny", json={})
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert hidden.json()["detail"] == missing.json()["detail"].replace("999", str(approval_id))
+    assert "secret" not in hidden.text
+    assert store.get_approval(approval_id)["status"] == "pending"
 
 
 def test_a_deeply_nested_body_is_422_not_a_recursion_error(store: StateStore, permissions: dict) -> None:
