@@ -445,7 +445,12 @@ def refresh_message(approval: dict[str, Any], *, slack_client: WebClient | None 
 def tell_user(
     slack_client: WebClient | None, *, channel: str | None, user: str, text: str, response_url: str | None = None
 ) -> bool:
-    """An ephemeral answer only ``user`` sees (chat.postEphemeral; response_url when there is no channel)."""
+    """An ephemeral answer only ``user`` sees (chat.postEphemeral; response_url when there is no channel).
+
+    ``text`` is plain text (the store's messages name people and carry reasons): escaped for mrkdwn here,
+    so a name like ``<!channel>`` neither pings nor disguises a link.
+    """
+    text = slack_messages.escape_mrkdwn(text)
     try:
         if slack_client is not None and channel:
             slack_client.chat_postEphemeral(channel=channel, user=user, text=text)

@@ -77,7 +77,7 @@ class Allowlist:
         if user and (user in self.approvers or user in set(group_members)):
             return None
         return (
-            f"<@{user}> is not an approver of request {approval['id']} ({approval['model_name']}); "
+            f"Slack user {user} is not an approver of request {approval['id']} ({approval['model_name']}); "
             "ask an MLOps admin to add your Slack user id to `approvers` or you to the approver user group"
         )
 

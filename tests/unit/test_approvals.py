@@ -71,7 +71,7 @@ def test_request_without_slack_logs_the_cli_commands(store: StateStore, caplog: 
 
 def test_slack_decision_from_outside_the_allowlist_is_refused_and_audited(store: StateStore, client: WebClient) -> None:
     approval_id = _request(store, client).approval["id"]
-    with pytest.raises(approvals.ApprovalRefused, match="U_MALLORY> is not an approver"):
+    with pytest.raises(approvals.ApprovalRefused, match="Slack user U_MALLORY is not an approver"):
         approvals.decide(store, approval_id, approve=True, user="U_MALLORY", via="slack", slack_client=client)
     assert store.get_approval(approval_id)["status"] == "pending"
     assert store.get_approval(approval_id)["votes"] == []
@@ -256,6 +256,30 @@ def test_a_late_click_is_told_who_decided_first(
     assert ephemeral[0].args["user"] == "U_BOB"
     assert "Already approved by ops-admin" in ephemeral[0].args["text"]
     assert store.get_approval(approval_id)["status"] == "approved"
+
+
+HOSTILE = "<!channel> <https://evil.example|Re-approve here>"
+
+
+@pytest.mark.parametrize("closed_by", ["decider", "cancel_reason"])
+def test_ephemeral_answers_escape_names_and_reasons_for_slack(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    closed_by: str,
+) -> None:
+    approval_id = _request(store, client).approval["id"]
+    if closed_by == "decider":
+        approvals.decide(store, approval_id, approve=False, user=HOSTILE, via="ui", update_message=False)
+    else:
+        store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason=HOSTILE)
+    click = ApprovalClick(approval_id, True, "U_ALICE", None, "T", "C_APPROVALS", "1.1", None)
+    approvals.handle_click(store, click, slack_client=client).send_answers()
+    [ephemeral] = slack_double.calls_to("chat.postEphemeral")
+    text = ephemeral.args["text"]
+    assert "<!channel>" not in text and "<https://evil" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example|Re-approve here&gt;" in text
+    assert HOSTILE in store.get_approval(approval_id)["decided_by" if closed_by == "decider" else "reason"]
 
 
 def test_a_click_on_an_unknown_request_records_nothing(store: StateStore, client: WebClient) -> None:
