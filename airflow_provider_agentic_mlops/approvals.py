@@ -14,8 +14,9 @@ Who may decide:
 * from Slack (``via`` ``slack`` or ``slack-socket``): only a user listed in the request's
   ``approvers`` or a member of its ``approver_usergroup``. With neither configured every Slack click
   is refused (fail closed);
-* from the CLI and the approvals page: whoever Airflow lets in (Airflow's own authentication and
-  DAG permissions); the Slack allowlist names Slack identities and does not apply there.
+* from the approvals page: whoever Airflow lets in (Airflow's own authentication and DAG
+  permissions); from the CLI: whoever holds the state store's credentials (no Airflow check). The
+  Slack allowlist names Slack identities and does not apply there.
 * a two-person request counts each *person* once, and only mapped people
   (``[agentic_mlops] approver_identities``).
 

@@ -4,7 +4,8 @@ Two rules live here:
 
 * **The Slack allowlist** (:class:`Allowlist`): a Slack click counts only from a user listed in the
   request's ``approvers`` or a member of its ``approver_usergroup``; with neither, every Slack click
-  is refused (fail closed). The CLI and the approvals page are governed by Airflow's own auth.
+  is refused (fail closed). The approvals page is governed by Airflow's own auth, the CLI by
+  access to the state store's credentials.
 * **Identities** (:class:`Identities`): one person may reach a request through Slack (a Slack user
   id), the approvals page (an Airflow user) and the CLI (an operating-system login). A vote counts
   for a *person*: the Airflow user name the identity maps to. A Slack id maps through the config's
