@@ -311,6 +311,9 @@ class StateStore:
             raise StateStoreError(f"job {job_id} does not exist in the state store")
         return job
 
+    # Retried as a whole like a read: the update touches only jobs still running, so a retry after a dropped
+    # connection (committed or not) fails each stale job once; a committed one drops out of the return value.
+    @retry_read
     def fail_stale_jobs(
         self,
         *,
