@@ -208,7 +208,7 @@ def rollback_champion(
     registry.require_access("promote", f"rolling back {registered_model}")
     previous = registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
     current = registry.get_alias_version(registered_model, CHAMPION)
-    intent = _unfinished_rollback(store, model_name, current=current, previous=previous)
+    intent = unfinished_rollback(store, model_name, current=current, previous=previous)
     resumed = intent is not None
     if intent is None:
         if previous is None:
@@ -257,7 +257,7 @@ def rollback_champion(
     return {"version": restored, "rolled_back_version": rolled_back, "user": user, "resumed": resumed}
 
 
-def _unfinished_rollback(
+def unfinished_rollback(
     store: StateStore, model_name: str, *, current: str | None, previous: str | None
 ) -> dict[str, Any] | None:
     """The last ``rollback_started`` intent of the model when no ``rollback`` completed it and the registry
@@ -285,4 +285,5 @@ __all__ = [
     "promote_version",
     "record_asset_event_sent",
     "rollback_champion",
+    "unfinished_rollback",
 ]
