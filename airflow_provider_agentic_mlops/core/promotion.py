@@ -178,6 +178,9 @@ def record_asset_event_sent(store: StateStore, promotion_id: int) -> dict[str, A
     return store.mark_promotion_step(promotion_id, ASSET_EVENT, all_steps=PROMOTION_STEPS)
 
 
+ROLLBACK_STARTED, ROLLBACK = "rollback_started", "rollback"
+
+
 def rollback_champion(
     registry: Registry,
     store: StateStore,
@@ -192,46 +195,95 @@ def rollback_champion(
     The ``previous_champion`` alias is removed afterwards, so an accidental second rollback is refused
     instead of re-promoting the version just rolled back.
 
-    :return: ``{"version" (restored), "rolled_back_version", "user"}``.
+    Resumable like promotion, with the audit trail as its log: the intent (``rollback_started``: from and
+    to versions, who, why) is written before the registry is touched and the ``rollback`` entry after the
+    last step. A retry that finds an intent with no ``rollback`` after it, while the registry is still
+    where that intent left it (champion on its from or to version), completes the intent's steps (all
+    idempotent) instead of refusing for the missing ``previous_champion`` alias.
+
+    :return: ``{"version" (restored), "rolled_back_version", "user", "resumed"}``.
     """
     if not user or not str(user).strip():
         raise PromotionRefused(f"rollback of {model_name!r}: say who is rolling back (user); the audit trail needs it")
     registry.require_access("promote", f"rolling back {registered_model}")
     previous = registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
-    if previous is None:
-        raise PromotionRefused(
-            f"model {model_name!r}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} alias, nothing to roll back "
-            "to (never promoted twice, or already rolled back). Set the champion alias by hand in MLflow if needed."
-        )
     current = registry.get_alias_version(registered_model, CHAMPION)
-    registry.set_alias(registered_model, CHAMPION, previous)
-    registry.delete_alias(registered_model, PREVIOUS_CHAMPION)
-    from airflow_provider_agentic_mlops.core.state import utcnow
-
-    now = utcnow().isoformat()
+    intent = unfinished_rollback(store, model_name, current=current, previous=previous)
+    resumed = intent is not None
+    if intent is None:
+        if previous is None:
+            raise PromotionRefused(
+                f"model {model_name!r}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} alias, nothing to roll back "
+                "to (never promoted twice, or already rolled back). Set the champion alias by hand in MLflow if needed."
+            )
+        store.audit(
+            ROLLBACK_STARTED,
+            actor=user,
+            model_name=model_name,
+            subject=f"version:{previous}",
+            details={"from_version": current, "to_version": previous, "reason": reason},
+        )
+        intent = store.last_audit(model_name, (ROLLBACK_STARTED,))
+        if intent is None:  # pragma: no cover - written just above
+            raise RuntimeError(f"model {model_name!r}: the rollback intent was not recorded; nothing was changed")
+    details = intent["details"]
+    restored, rolled_back = str(details["to_version"]), details["from_version"]
+    at = intent["at"].isoformat()  # the intent's time: a retry writes the same tags
+    registry.set_alias(registered_model, CHAMPION, restored)
+    if previous is not None:
+        registry.delete_alias(registered_model, PREVIOUS_CHAMPION)
     registry.set_version_tags(
-        registered_model, previous, {"agentic_mlops.restored_by": user, "agentic_mlops.restored_at": now}
+        registered_model, restored, {"agentic_mlops.restored_by": intent["actor"], "agentic_mlops.restored_at": at}
     )
-    if current is not None and current != previous:
+    if rolled_back is not None and rolled_back != restored:
         registry.set_version_tags(
-            registered_model, current, {"agentic_mlops.rolled_back_by": user, "agentic_mlops.rolled_back_at": now}
+            registered_model,
+            rolled_back,
+            {"agentic_mlops.rolled_back_by": intent["actor"], "agentic_mlops.rolled_back_at": at},
         )
     store.audit(
-        "rollback",
+        ROLLBACK,
         actor=user,
         model_name=model_name,
-        subject=f"version:{previous}",
-        details={"from_version": current, "to_version": previous, "reason": reason},
+        subject=f"version:{restored}",
+        details={
+            "from_version": rolled_back,
+            "to_version": restored,
+            "reason": details.get("reason"),
+            "intent_id": intent["id"],
+            "started_by": intent["actor"],
+        },
     )
-    return {"version": previous, "rolled_back_version": current, "user": user}
+    return {"version": restored, "rolled_back_version": rolled_back, "user": user, "resumed": resumed}
+
+
+def unfinished_rollback(
+    store: StateStore, model_name: str, *, current: str | None, previous: str | None
+) -> dict[str, Any] | None:
+    """The last ``rollback_started`` intent of the model when no ``rollback`` completed it and the registry
+    is still where it left it: nothing moved yet (champion on its from version, ``previous_champion`` on its
+    to version) or the champion already moved back. Else None (none, done, or overtaken by later changes)."""
+    last = store.last_audit(model_name, (ROLLBACK_STARTED, ROLLBACK))
+    if last is None or last["action"] != ROLLBACK_STARTED:
+        return None
+    details = last["details"] or {}
+    to_version, from_version = str(details.get("to_version")), details.get("from_version")
+    if current == to_version and previous in (to_version, None):
+        return last  # the champion moved back; the alias removal, tags or audit are left
+    if current == from_version and previous == to_version:
+        return last  # died before the champion moved
+    return None
 
 
 __all__ = [
     "PROMOTION_STEPS",
+    "ROLLBACK",
+    "ROLLBACK_STARTED",
     "PromotionRefused",
     "Registry",
     "check_promotion_gate",
     "promote_version",
     "record_asset_event_sent",
     "rollback_champion",
+    "unfinished_rollback",
 ]

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -311,6 +311,9 @@ class StateStore:
             raise StateStoreError(f"job {job_id} does not exist in the state store")
         return job
 
+    # Retried as a whole like a read: the update touches only jobs still running, so a retry after a dropped
+    # connection (committed or not) fails each stale job once; a committed one drops out of the return value.
+    @retry_read
     def fail_stale_jobs(
         self,
         *,
@@ -908,6 +911,12 @@ class StateStore:
         return self._fetch_all(
             _where_given(audit.select().order_by(audit.c.id.desc()).limit(limit), audit, model_name=model_name)
         )
+
+    @retry_read
+    def last_audit(self, model_name: str, actions: Sequence[str]) -> dict[str, Any] | None:
+        """The newest audit entry of ``model_name`` with one of ``actions``, or None."""
+        query = audit.select().where(audit.c.model_name == model_name, audit.c.action.in_(list(actions)))
+        return self._fetch_one(query.order_by(audit.c.id.desc()).limit(1))
 
 
 #: What a cancelled request forgets when its run asks again: the cancellation and its old Slack message.

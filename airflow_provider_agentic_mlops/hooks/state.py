@@ -21,22 +21,25 @@ def resolve_state_url(conn_id: str | None) -> str:
     """URL of the state store behind ``conn_id``; SQLite under $AIRFLOW_HOME when it does not exist.
 
     A connection gives the URL in its ``url`` extra, or is a postgres connection whose libpq
-    extras (``sslmode``, ``sslrootcert``, ``connect_timeout``, ...) become the URL's query.
+    extras (``sslmode``, ``sslrootcert``, ``connect_timeout``, ...) become the URL's query. An
+    ``agentic_mlops_state`` connection with an empty ``url`` means the SQLite default, as its form says.
     """
     if conn_id:
         conn = _get_connection_or_none(conn_id)
         if conn is not None:
             extra = conn.extra_dejson or {}
-            if extra.get("url"):
-                return str(extra["url"])
+            url = str(extra.get("url") or "").strip()
+            if url:
+                return url
             if conn.conn_type in ("postgres", "postgresql"):
                 return postgres_url(conn.login, conn.password, conn.host, conn.port, conn.schema, extra)
             if conn.host and "://" in conn.host:
                 return conn.host
-            raise ValueError(
-                f"connection {conn_id!r} (type {conn.conn_type!r}) has no state-store URL: set its extra "
-                '{"url": "postgresql+psycopg2://user:pass@host:5432/db"} or make it a postgres connection'
-            )
+            if conn.conn_type != StateStoreHook.conn_type:
+                raise ValueError(
+                    f"connection {conn_id!r} (type {conn.conn_type!r}) has no state-store URL: set its extra "
+                    '{"url": "postgresql+psycopg2://user:pass@host:5432/db"} or make it a postgres connection'
+                )
     from airflow_provider_agentic_mlops.core.state import default_sqlite_url
 
     return default_sqlite_url(os.environ.get("AIRFLOW_HOME"))

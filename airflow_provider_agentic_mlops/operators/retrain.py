@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+#: States of a training DAG run that has not ended yet.
+_NOT_ENDED = ("queued", "running")
+
+
 class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
     """Retrain a model (at most one job per model at a time) and mark the new version ``challenger``.
 
@@ -61,8 +65,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
     :param state_conn_id: state store connection.
     :param decision_task_id: task whose XCom ``decision_id`` is tagged on the version (None: no decision).
     :param timeout: minutes a job may run: the task's ``execution_timeout`` for ``python_callable`` (unless
-        given); attaching waits at most this long; a DAG-backend job running longer is presumed lost (bound the
-        training DAG itself with ``dagrun_timeout``: Airflow's trigger-and-wait deferral has no timeout of its own).
+        given); attaching waits at most this long; a DAG-backend job running longer is presumed lost, and the task's
+        wait on its training run ends after this long with the task and the job failed.
     :param poll_interval: seconds between checks of the training DAG run or the attached job.
     :param heartbeat_timeout: minutes without heartbeat after which a ``python_callable`` job is presumed dead.
     :param deferrable: wait for the training DAG in the triggerer (required for ``trigger_dag_id``, the
@@ -192,6 +196,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         training_run = run_ids[0]
         job = self.retraining.job_of_training_run(training_run, store_name=self.state_conn_id)
         state = str(payload.get(training_run, "")).lower()
+        if state in _NOT_ENDED and job["status"] == "running":  # the run exists: now wait for its end, bounded
+            return self._defer_on_training_run(job)
         attached = not same_run(job, *run_of(context))
         return self.retraining.finish_training_run(
             job, training_run, state, training_dag=self.trigger_dag_id, attached=attached
@@ -217,12 +223,32 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             logical_date=None,
             reset_dag_run=False,
             skip_when_already_exists=False,
+            # Airflow defers on the run with no timeout: end that first wait as soon as the run exists, so
+            # execute_complete waits for its end on a deferral bounded by `timeout` (a deleted or paused run
+            # must not hold the task, and with max_active_runs=1 the model, forever)
             wait_for_completion=True,
-            allowed_states=["success"],
+            allowed_states=[*_NOT_ENDED, "success"],
             failed_states=["failed"],
             poke_interval=max(1, int(self.poll_interval)),
             deferrable=True,
         )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """A wait on the training run that timed out fails the job of this run and says what to check."""
+        error = str((next_kwargs or {}).get("error", ""))
+        if next_method == "__fail__" and "timeout" in error.lower():
+            job = self.store.inflight_job(self.model_name)
+            message = (
+                f"model {self.model_name!r}: the training DAG {self.trigger_dag_id!r} run did not end within "
+                f"timeout={self.timeout} minutes (deleted, its DAG paused, or stuck?)"
+            )
+            if job is not None and same_run(job, *run_of(context)):
+                message += f"; job {job['id']} (training run {job.get('external_ref')!r}) marked failed"
+                self.store.finish_job(
+                    job["id"], status="failed", error=f"training run did not end within {self.timeout} min"
+                )
+            raise RuntimeError(f"{message}. Check the training DAG run, then clear this task to retrain.")
+        return super().resume_execution(next_method, next_kwargs, context)
 
     def _defer_on_training_run(self, job: dict[str, Any]) -> Any:
         from airflow.providers.standard.triggers.external_task import DagStateTrigger

@@ -114,3 +114,85 @@ def test_mlflow_down_during_promote_then_back_promotes_once(pg_store: Any, regis
     assert retry["noop"] is False and retry["steps_done_before"] == ["previous_alias"]
     _assert_complete(_end_state(pg_store, registry_env), registry_env)
     assert _try_promote(registry_env)["noop"] is True
+
+
+# -- rollback: the audit trail holds its intent, so an interrupted rollback is completed, not refused ----------
+
+
+class _DyingRegistry:
+    """The promoting registry hook, with the process dying right after ``die_after`` (once)."""
+
+    def __init__(self, hook: Any, die_after: str | None) -> None:
+        self.hook, self.die_after = hook, die_after
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.hook, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            if name == self.die_after:
+                self.die_after = None
+                raise Crash(f"SIGKILL after {name}")
+            return result
+
+        return call
+
+
+def _promoted_then_rollback_env(store: Any, env: dict) -> Any:
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+    _approve(store, env)
+    _try_promote(env)  # champion: new, previous_champion: old
+    return MlflowRegistryHook("agentic_mlops_mlflow_promote")
+
+
+@pytest.mark.parametrize("die_after", ["set_alias", "delete_alias", "set_version_tags", "audit"])
+def test_a_rollback_interrupted_after_each_step_is_completed_and_recorded_by_the_retry(
+    pg_store: Any, registry_env: dict, die_after: str
+) -> None:
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.promotion import rollback_champion
+
+    hook = _promoted_then_rollback_env(pg_store, registry_env)
+    model, old, new = registry_env["model"], registry_env["old"], registry_env["new"]
+    registry = _DyingRegistry(hook, die_after)
+    real_audit = pg_store.audit
+
+    def audit_with_blip(self: Any, action: str, **kwargs: Any) -> None:
+        if action == "rollback" and die_after == "audit":  # the store fails over as the rollback is recorded
+            raise sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+        real_audit(action, **kwargs)
+
+    with pytest.MonkeyPatch.context() as dying, pytest.raises((Crash, sa.exc.OperationalError)):
+        dying.setattr(type(pg_store), "audit", audit_with_blip)
+        rollback_champion(registry, pg_store, model_name=model, registered_model=model, user="alice", reason="bad")
+    retry = rollback_champion(hook, pg_store, model_name=model, registered_model=model, user="bob", reason="retry")
+
+    assert retry == {"version": old, "rolled_back_version": new, "user": "bob", "resumed": True}
+    client = registry_env["server"].client()
+    assert dict(client.get_registered_model(model).aliases) == {"champion": old}
+    assert client.get_model_version(model, old).tags["agentic_mlops.restored_by"] == "alice"
+    assert client.get_model_version(model, new).tags["agentic_mlops.rolled_back_by"] == "alice"
+    trail = [e for e in pg_store.audit_trail(model) if e["action"].startswith("rollback")]
+    assert [e["action"] for e in trail] == ["rollback", "rollback_started"]
+    done, started = trail
+    assert done["actor"] == "bob" and done["details"]["started_by"] == "alice"
+    assert done["details"]["intent_id"] == started["id"]
+    assert (done["details"]["from_version"], done["details"]["to_version"], done["details"]["reason"]) == (
+        new,
+        old,
+        "bad",
+    )
+
+
+def test_a_completed_rollback_is_not_repeated(pg_store: Any, registry_env: dict) -> None:
+    from airflow_provider_agentic_mlops.core.promotion import PromotionRefused, rollback_champion
+
+    hook = _promoted_then_rollback_env(pg_store, registry_env)
+    model = registry_env["model"]
+    done = rollback_champion(hook, pg_store, model_name=model, registered_model=model, user="alice")
+    assert done["resumed"] is False and done["version"] == registry_env["old"]
+    with pytest.raises(PromotionRefused, match="no 'previous_champion' alias"):
+        rollback_champion(hook, pg_store, model_name=model, registered_model=model, user="alice")
+    assert [e["action"] for e in pg_store.audit_trail(model)].count("rollback") == 1

@@ -239,13 +239,16 @@ def test_rollback_operator_restores_previous_champion_and_records_who(env):
 
     result = RollbackOperator(task_id="rollback", model_name=env.model, user="carol", reason="bad latency").execute(ctx)
 
-    assert result == {"version": env.old, "rolled_back_version": env.new, "user": "carol"}
+    assert result == {"version": env.old, "rolled_back_version": env.new, "user": "carol", "resumed": False}
     assert _aliases(env) == {"champion": env.old}
     assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == "carol"
     assert env.client.get_model_version(env.model, env.old).tags["agentic_mlops.restored_by"] == "carol"
     entry = env.store.audit_trail(env.model)[0]
     assert entry["action"] == "rollback" and entry["actor"] == "carol"
-    assert entry["details"] == {"from_version": env.new, "to_version": env.old, "reason": "bad latency"}
+    started = env.store.audit_trail(env.model)[1]  # the intent, written before MLflow was touched
+    assert started["action"] == "rollback_started" and started["actor"] == "carol"
+    assert started["details"] == {"from_version": env.new, "to_version": env.old, "reason": "bad latency"}
+    assert entry["details"] == {**started["details"], "intent_id": started["id"], "started_by": "carol"}
     (event,) = ctx["outlet_events"].values()
     assert event.extra["rollback"] is True and event.extra["version"] == env.old
 

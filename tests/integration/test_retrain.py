@@ -285,6 +285,45 @@ def test_dag_backend_second_trigger_defers_on_the_running_training_run(env):
     assert version.tags["agentic_mlops.dag_run_id"] == "scheduled__1"  # the owner's run, not the attacher's
 
 
+def test_dag_backend_waits_for_the_end_of_the_training_run_with_the_remaining_timeout(env):
+    from unittest import mock
+
+    from airflow.providers.standard.triggers.external_task import DagStateTrigger
+    from airflow.sdk.exceptions import DagRunTriggerException, TaskDeferred
+    from airflow.sdk.execution_time import task_runner
+
+    ctx = _ctx()
+    with pytest.raises(DagRunTriggerException) as raised:
+        _op(env, trigger_dag_id="train_m", timeout=60).execute(ctx)
+    # Airflow's task runner triggers the run and defers with no timeout: that wait must end once the run exists
+    with mock.patch.object(task_runner, "SUPERVISOR_COMMS", create=True):
+        msg, _ = task_runner._handle_trigger_dag_run(raised.value, ctx, ctx["ti"], mock.MagicMock())
+    assert msg.trigger_timeout is None and {"queued", "running"} <= set(msg.trigger_kwargs["states"])
+
+    run_id = raised.value.dag_run_id
+    with pytest.raises(TaskDeferred) as deferred:  # a queued run (e.g. its DAG paused) is waited on, bounded
+        _op(env, trigger_dag_id="train_m", timeout=60).execute_complete(ctx, event=_event(run_id, "queued"))
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, DagStateTrigger) and trigger.run_ids == [run_id]
+    assert set(trigger.states) == {"success", "failed"}
+    assert timedelta(minutes=59) < deferred.value.timeout <= timedelta(minutes=60)
+    assert deferred.value.method_name == "execute_complete"
+
+
+def test_dag_backend_training_run_that_never_ends_fails_the_task_and_the_job_at_timeout(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    with pytest.raises(DagRunTriggerException):
+        _op(env, trigger_dag_id="train_m").execute(_ctx())
+    job = env["store"].inflight_job(env["model"])
+
+    # what Airflow calls when the deferral's timeout passes (the run was deleted, or stays queued)
+    with pytest.raises(RuntimeError, match=rf"did not end within timeout=120 minutes.*job {job['id']}.*marked failed"):
+        _op(env, trigger_dag_id="train_m").resume_execution("__fail__", {"error": "Trigger timeout"}, _ctx())
+    assert env["store"].get_job(job["id"])["status"] == "failed"
+    assert env["store"].inflight_job(env["model"]) is None
+
+
 def test_dag_backend_refuses_non_deferrable_configuration():
     from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
 

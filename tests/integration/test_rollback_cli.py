@@ -75,6 +75,28 @@ def test_rollback_without_previous_champion_exits_with_the_reason(env):
     assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.new}
 
 
+def test_rollback_completes_a_rollback_interrupted_after_the_aliases_moved(env, capsys):
+    from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
+
+    # what a rollback leaves when its process dies after removing previous_champion: the intent only
+    _store().audit(
+        "rollback_started",
+        actor="erin",
+        model_name=env.model,
+        details={"from_version": env.new, "to_version": env.old, "reason": "bad"},
+    )
+    env.client.set_registered_model_alias(env.model, "champion", env.old)
+    env.client.delete_registered_model_alias(env.model, "previous_champion")
+
+    result = rollback(_args(env.model))
+
+    assert result["resumed"] is True and (result["version"], result["rolled_back_version"]) == (env.old, env.new)
+    assert "Completing the rollback erin started" in capsys.readouterr().out
+    assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == "erin"
+    entry = _store().audit_trail(env.model)[0]
+    assert entry["action"] == "rollback" and entry["details"]["started_by"] == "erin"
+
+
 def test_rollback_without_yes_off_a_terminal_changes_nothing(env, monkeypatch):
     from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
 

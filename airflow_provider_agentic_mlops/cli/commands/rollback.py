@@ -50,6 +50,7 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
         PREVIOUS_CHAMPION,
         PromotionRefused,
         rollback_champion,
+        unfinished_rollback,
     )
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
@@ -59,7 +60,12 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     hook = MlflowRegistryHook(args.mlflow_conn_id)
     current = hook.get_alias_version(registered_model, CHAMPION)
     previous = hook.get_alias_version(registered_model, PREVIOUS_CHAMPION)
-    if previous is None:
+    store = StateStoreHook(args.state_conn_id).get_store()
+    interrupted = unfinished_rollback(store, args.model, current=current, previous=previous)
+    if interrupted is not None:  # an earlier rollback stopped halfway: this one completes it
+        current, previous = interrupted["details"]["from_version"], interrupted["details"]["to_version"]
+        print(f"Completing the rollback {interrupted['actor']} started at {interrupted['at']:%Y-%m-%d %H:%M} UTC.")
+    elif previous is None:
         raise SystemExit(
             f"{args.model}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} version to roll back to "
             f"(champion is v{current})"
@@ -75,7 +81,7 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     try:
         result = rollback_champion(
             hook,
-            StateStoreHook(args.state_conn_id).get_store(),
+            store,
             model_name=args.model,
             registered_model=registered_model,
             user=user,

@@ -126,6 +126,39 @@ def test_reading_the_inflight_job_fails_it_first_when_stale(store: StateStore) -
     assert store.get_job(job["id"])["status"] == "failed"
 
 
+def _drop_connections(store: StateStore, monkeypatch: pytest.MonkeyPatch, *, fail_calls: set[int]) -> None:
+    """The store's ``engine.connect`` calls numbered in ``fail_calls`` (from 1) fail as a dropped connection."""
+    real, calls = store.engine.connect, [0]
+
+    def connect(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] in fail_calls:
+            raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.engine, "connect", connect)
+
+
+def test_reading_the_inflight_job_retries_a_dropped_connection(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1")
+    _drop_connections(store, monkeypatch, fail_calls={1})  # the stale-jobs read inside inflight_job
+    assert store.inflight_job("m")["id"] == job["id"]
+
+
+def test_failing_a_stale_job_retries_a_dropped_connection_and_fails_it_once(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry of the whole read-then-fail is safe: the update only touches jobs still running."""
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"heartbeat_timeout_minutes": 5})
+    _age(store, job["id"], heartbeat_at=timedelta(minutes=6))
+    _drop_connections(store, monkeypatch, fail_calls={2})  # the read succeeds, the write's connection drops
+    assert store.inflight_job("m") is None
+    assert store.get_job(job["id"])["status"] == "failed"
+    assert [e["action"] for e in store.audit_trail("m")].count("job_failed_stale") == 1
+
+
 def test_a_job_that_cannot_heartbeat_is_failed_past_its_timeout(store: StateStore) -> None:
     details = {"heartbeat_timeout_minutes": None, "timeout_minutes": 30}
     job, _ = store.start_job("m", dag_id="d", run_id="r1", details=details)

@@ -117,3 +117,19 @@ def test_test_connection_reports_an_unreachable_store(monkeypatch, airflow_home:
     ok, message = StateStoreHook("state_bad").test_connection()
     assert not ok
     assert message.startswith("OperationalError: ")
+
+
+@pytest.mark.parametrize("extra", [{"url": ""}, {"url": "  "}, {}])
+def test_a_state_connection_with_an_empty_url_means_sqlite_as_its_form_says(
+    monkeypatch, airflow_home: Path, extra: dict
+) -> None:
+    import json
+
+    monkeypatch.setenv("AIRFLOW_CONN_STATE_EMPTY", json.dumps({"conn_type": "agentic_mlops_state", "extra": extra}))
+    assert resolve_state_url("state_empty") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
+
+
+def test_a_connection_of_another_type_without_a_url_is_refused(monkeypatch, airflow_home: Path) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_STATE_HTTP", '{"conn_type": "http", "extra": {"url": ""}}')
+    with pytest.raises(ValueError, match="'state_http' \\(type 'http'\\) has no state-store URL"):
+        resolve_state_url("state_http")
