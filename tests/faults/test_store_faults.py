@@ -95,7 +95,9 @@ def _terminate_connections(url: str) -> int:
         conn.close()
 
 
-def test_connections_terminated_while_the_trigger_waits_then_approving_resumes_once(pg_store: Any) -> None:
+def test_connections_terminated_while_the_trigger_waits_then_approving_resumes_once(
+    pg_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
     from airflow_provider_agentic_mlops.triggers.approval import ApprovalTrigger
 
@@ -112,9 +114,12 @@ def test_connections_terminated_while_the_trigger_waits_then_approving_resumes_o
         events.append((await asyncio.wait_for(gen.__anext__(), timeout=120)).payload)
         await gen.aclose()
 
+    from airflow_provider_agentic_mlops.triggers import approval as trigger_module
+
+    # the triggerer process's store cache: start empty, whatever earlier tests in this process opened
+    monkeypatch.setattr(trigger_module, "_stores", {})
     waiter = threading.Thread(target=lambda: asyncio.run(wait()), daemon=True)
     waiter.start()
-    from airflow_provider_agentic_mlops.triggers import approval as trigger_module
 
     _wait_for(lambda: trigger_module._stores, "the trigger to open its store")
     (trigger_store,) = trigger_module._stores.values()
