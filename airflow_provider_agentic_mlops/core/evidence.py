@@ -28,7 +28,7 @@ import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData
-from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS, NUM
+from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import compute_metrics, higher_is_better, split_scores
 
@@ -84,7 +84,7 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
         fault = None
         if ref.numeric and cur.numeric:
             fault = _numeric_fault(name, ref, cur, ref_s, cur_s)
-        if fault is None and col.type != NUM:
+        if fault is None and col.type == CAT:  # text (reviews, ids) is mostly new values on every run
             fault = _categorical_fault(name, ref_s, cur_s)
         if fault is None:
             fault = _constant_fault(name, ref_s, cur, cur_s, current[name])

@@ -133,7 +133,11 @@ def write_evidently_report(
         cols = list(summary.columns)
         # A numeric column scored with a categorical test (few values, small reference: Evidently's own
         # default) is declared categorical, or Evidently's report refuses the method on it.
-        as_cat = {c for c, r in summary.columns.items() if r.type == CAT or NUM not in DRIFT_METHODS[r.method].types}
+        as_cat = {
+            c
+            for c, r in summary.columns.items()
+            if r.type == CAT or (r.type == NUM and NUM not in DRIFT_METHODS[r.method].types)
+        }
         definition = DataDefinition(
             numerical_columns=[c for c, r in summary.columns.items() if r.type == NUM and c not in as_cat],
             categorical_columns=[c for c in summary.columns if c in as_cat],

@@ -77,6 +77,25 @@ def test_replaced_category_vocabulary_is_a_fault() -> None:
     assert kind == "vocabulary_replaced" and "100% of current rows" in detail and "'FR'" in detail
 
 
+def test_free_text_and_id_columns_on_unchanged_data_are_not_a_replaced_vocabulary() -> None:
+    # Text columns (random reviews, user ids) are mostly unseen values on every run: their drift is
+    # the text method's to judge, not the category-vocabulary check's.
+    reference, current = frames()
+    rng = np.random.default_rng(1)
+    words = ["good", "bad", "fast", "slow", "price", "ship", "late", "ok", "love", "item"]
+
+    def text(n: int, offset: int) -> dict[str, list[str]]:
+        return {
+            "review": [" ".join(rng.choice(words, 6)) for _ in range(n)],
+            "user_id": [f"u{i + offset}" for i in range(n)],
+        }
+
+    reference = reference.assign(**text(len(reference), 0))
+    current = current.assign(**text(len(current), len(reference)))
+    assert compute_drift(reference, current).columns["review"].type == "text"
+    assert faults_of(reference, current) == {}
+
+
 def test_a_column_gone_constant_is_a_fault() -> None:
     reference, current = frames()
     kind, detail = faults_of(reference, current.assign(age=0.0))["age"]

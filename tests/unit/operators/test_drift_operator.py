@@ -420,3 +420,39 @@ def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged
     assert perf["baseline"] == 0.97 and perf["baseline_source"].startswith("metric logged for the champion")
     assert perf["current"] < 0.1 and perf["drop"] > 0.85 and perf["drop_se"] < 0.05
     assert result["evidence"]["severity"]["importance_source"] == "the model's |coef_| x feature std"
+
+
+# -- valid data the review found broken: no crash, no false fault, report included
+
+
+def check(tmp_path: Path, reference: pd.DataFrame, current: pd.DataFrame, **kwargs: object) -> dict:
+    """The operator's result on the two frames, its report written under ``tmp_path``."""
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="m",
+        reference=lambda: reference,
+        current=lambda: current,
+        report_prefix=str(tmp_path),
+        **kwargs,
+    )
+    return op.execute(context())
+
+
+def test_unchanged_free_text_and_ids_raise_no_fault(tmp_path: Path) -> None:
+    words = ["good", "bad", "fast", "slow", "price", "ship", "late", "ok", "love", "item"]
+
+    def frame(n: int, seed: int, first_id: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame(
+            {
+                "x": rng.normal(0, 1, n),
+                "review": [" ".join(rng.choice(words, 6)) for _ in range(n)],
+                "user_id": [f"u{i}" for i in range(first_id, first_id + n)],
+            }
+        )
+
+    result = check(tmp_path, frame(1500, 1, 0), frame(1500, 2, 1500))
+
+    assert result["columns"]["review"]["type"] == "text"
+    assert result["evidence"]["faults"] == []
+    assert result["report"]["status"] == "written"
