@@ -14,7 +14,7 @@ TEXT = "text"
 
 #: Evidently switches from tests (K-S, chi-square, Z) to distances above this many reference rows.
 EVIDENTLY_SIZE_SWITCH = 1000
-#: Evidently treats integer columns with at most this many distinct current values as categorical.
+#: Evidently treats integer columns with at most this many distinct values as categorical.
 INTEGER_CARDINALITY_LIMIT = 10
 TYPE_WORDS = {NUM: "numeric", CAT: "categorical", TEXT: "text"}
 
@@ -82,7 +82,10 @@ FAST_METHODS = frozenset({"wasserstein", "jensenshannon", "psi", "kl_div", "ks",
 
 
 def infer_column_type(data: ColumnData) -> str | None:
-    """Evidently 0.7's ``infer_column_type`` on the current data: num, cat, text, or None (not checked).
+    """Evidently 0.7's ``infer_column_type``: num, cat, text, or None (not checked).
+
+    Called on the reference data (Evidently reads whichever frame comes first, the current one): a
+    current window of a few rows always has most values distinct and would read as text.
 
     Nullable extension dtypes (Int64, Float64, boolean, string) are read like their numpy
     counterparts; Evidently would leave Int64/Float64 unchecked ("unknown").

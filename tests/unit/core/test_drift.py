@@ -93,6 +93,18 @@ def test_integer_column_with_few_values_is_categorical_as_in_evidently() -> None
     assert (result.type, result.method) == ("cat", "jensenshannon")
 
 
+def test_column_type_comes_from_the_reference_so_a_tiny_window_keeps_its_categories() -> None:
+    # Two current rows always have more than half their values distinct: read from the current
+    # window, "size" was text, and Evidently's text method failed with "empty vocabulary".
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "size": rng.choice(["S", "M", "L"], 1500)})
+    current = pd.DataFrame({"x": [0.1, -0.3], "size": ["S", "M"]})
+
+    result = compute_drift(reference, current)
+
+    assert result.columns["size"].type == "cat" and result.n_current == 2
+
+
 def test_categorical_columns_forces_the_categorical_type() -> None:
     rng = np.random.default_rng(2)
     reference = pd.DataFrame({"zip": rng.integers(1000, 1100, 3000)})

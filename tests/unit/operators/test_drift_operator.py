@@ -456,3 +456,14 @@ def test_unchanged_free_text_and_ids_raise_no_fault(tmp_path: Path) -> None:
     assert result["columns"]["review"]["type"] == "text"
     assert result["evidence"]["faults"] == []
     assert result["report"]["status"] == "written"
+
+
+def test_a_two_row_window_with_categories_completes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "size": rng.choice(["S", "M", "L"], 1500)})
+    current = pd.DataFrame({"x": [0.1, -0.3], "size": ["S", "M"]})
+
+    result = check(tmp_path, reference, current)
+
+    assert result["columns"]["size"]["type"] == "cat" and result["n_current"] == 2
+    assert result["report"]["status"] == "written"
