@@ -619,6 +619,8 @@ def gather_evidence(
     drop_cols = {label_column, prediction_column}
     features = list(features or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
+    if label_column is not None and not has_labels:
+        notes.append(f"labels not in yet: the current window has no '{label_column}' values; no measured performance")
     task = task or (infer_task(reference[label_column]) if label_column in reference.columns else None)
     if task is None and model is not None:
         task = "classification" if hasattr(model, "predict_proba") else "regression"

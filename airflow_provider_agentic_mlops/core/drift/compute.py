@@ -58,6 +58,8 @@ def model_quality(
 
 
 def _quality(frame: pd.DataFrame, label: str, prediction: str, task: str) -> dict[str, float | None]:
+    if label not in frame.columns:  # labels not in yet
+        return dict.fromkeys(SUMMARY_METRICS[task])
     rows = frame[[label, prediction]].dropna()
     if rows.empty:
         return dict.fromkeys(SUMMARY_METRICS[task])
@@ -127,8 +129,19 @@ def compute_drift(
             )
     _check_method_names(ctx, column_methods, type_methods)
     excluded = set(exclude_columns)
-    if label_column is not None and label_column in reference.columns and label_column not in current.columns:
-        excluded.add(label_column)  # labels not in yet; the reference's labels still calibrate CBPE
+    skipped: dict[str, str] = {}
+    # Labels absent or all null in the current window: not in yet. The label is no drift column then,
+    # nothing is measured on the window, and the reference's labels still calibrate CBPE.
+    labels_pending = (
+        label_column is not None
+        and label_column in reference.columns
+        and (label_column not in current.columns or not current[label_column].notna().any())
+    )
+    if labels_pending:
+        excluded.add(label_column)
+        skipped[str(label_column)] = (
+            "labels not in yet (none in the current window): not checked for drift, performance not measured"
+        )
     missing: list[str] = []
     extra: list[str] = []
     schema_errors: list[str] = []
@@ -174,12 +187,8 @@ def compute_drift(
                     c,
                 )
     for role, column in (("label_column", label_column), ("prediction_column", prediction_column)):
-        labels_pending = role == "label_column" and column in excluded and prediction_column is None
-        if (
-            column is not None
-            and not labels_pending
-            and (column not in reference.columns or column not in current.columns)
-        ):
+        pending = role == "label_column" and labels_pending
+        if column is not None and not pending and (column not in reference.columns or column not in current.columns):
             where = ref_name if column not in reference.columns else cur_name
             raise ctx.error(f"{role} '{column}' is missing from {where}. Fix the export or unset {role}.")
     candidates = [c for c in candidates if c in reference.columns and c in current.columns]
@@ -199,7 +208,6 @@ def compute_drift(
     results: dict[str, ColumnDrift] = {}
     null_share: dict[str, float] = {}
     type_changes: list[dict[str, str]] = []
-    skipped: dict[str, str] = {}
     for column in candidates:
         ref_series, cur_series = reference[column], current[column]
         ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)

@@ -265,6 +265,43 @@ def test_classification_quality_from_probabilities() -> None:
     assert 0.4 < quality["roc_auc"]["current"] < 0.6
 
 
+def labelled_frames(n: int = 1500) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(5)
+
+    def one() -> pd.DataFrame:
+        x = rng.normal(0, 1, n)
+        label = (x + rng.normal(0, 0.5, n) > 0).astype(int)
+        return pd.DataFrame({"x": x, "c": rng.choice(["a", "b"], n), "label": label, "pred": (x > 0).astype(int)})
+
+    return one(), one()
+
+
+@pytest.mark.parametrize("labels", ["all null", "absent", "all NA Int64"])
+@pytest.mark.parametrize("prediction_column", ["pred", None])
+def test_labels_not_in_yet_are_no_measured_quality_not_an_error(labels: str, prediction_column: str | None) -> None:
+    reference, current = labelled_frames()
+    if labels == "all null":
+        current["label"] = np.nan
+    elif labels == "absent":
+        current = current.drop(columns="label")
+    else:
+        current["label"] = pd.array([pd.NA] * len(current), dtype="Int64")
+
+    summary = compute_drift(reference, current, label_column="label", prediction_column=prediction_column)
+
+    assert "label" not in summary.columns and "labels not in yet" in summary.data_quality["skipped_columns"]["label"]
+    if prediction_column:
+        assert summary.quality["accuracy"]["current"] is None and summary.quality["accuracy"]["reference"] > 0.7
+
+
+def test_labels_in_the_current_window_are_still_a_drift_column() -> None:
+    reference, current = labelled_frames()
+
+    summary = compute_drift(reference, current, label_column="label", prediction_column="pred")
+
+    assert "label" in summary.columns and summary.quality["accuracy"]["current"] > 0.7
+
+
 def test_classification_quality_from_labels_has_no_roc_auc() -> None:
     reference = pd.DataFrame({"label": ["a", "b"] * 600, "pred": ["a", "b"] * 600})
     current = pd.DataFrame({"label": ["a", "b"] * 600, "pred": ["a", "a"] * 600})

@@ -352,3 +352,18 @@ def test_faults_on_frames_larger_than_the_fault_sample_are_still_found() -> None
         "country": "vocabulary_replaced",
     }
     assert faults_of(reference, current) == {}
+
+
+def test_labels_not_in_yet_measure_nothing_and_say_so() -> None:
+    rng = np.random.default_rng(6)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500)})
+    reference["label"] = (reference["x"] > 0).astype(int)
+    reference["pred"] = reference["label"]
+    current = reference.assign(label=np.nan)
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    evidence = gather_evidence(reference, current, summary, **kwargs)
+
+    assert evidence["performance"] is None and evidence["faults"] == []
+    assert any("labels not in yet" in note for note in evidence["notes"])

@@ -467,3 +467,16 @@ def test_a_two_row_window_with_categories_completes(tmp_path: Path) -> None:
 
     assert result["columns"]["size"]["type"] == "cat" and result["n_current"] == 2
     assert result["report"]["status"] == "written"
+
+
+@pytest.mark.parametrize("labels", ["all null", "absent"])
+def test_labels_not_in_yet_complete_without_measured_performance(tmp_path: Path, labels: str) -> None:
+    reference, current = make_frames(1500)
+    current = current.assign(label=np.nan) if labels == "all null" else current.drop(columns="label")
+
+    result = check(tmp_path, reference, current, label_column="label", prediction_column="score")
+
+    assert "labels not in yet" in result["data_quality"]["skipped_columns"]["label"]
+    assert result["quality"]["accuracy"]["current"] is None
+    assert result["evidence"]["performance"] is None
+    assert result["report"]["status"] == "written"
