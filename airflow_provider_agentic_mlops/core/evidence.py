@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
-from airflow_provider_agentic_mlops.core.drift.columns import ColumnData
+from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import compute_metrics, higher_is_better, split_scores
@@ -64,6 +64,10 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
     check would otherwise cost as much as the drift computation).
     """
+    reference, current = (
+        with_text_column_names(reference, "reference data"),
+        with_text_column_names(current, "current data"),
+    )
     faults = [
         {
             "column": t["column"],
@@ -610,6 +614,10 @@ def gather_evidence(
     from airflow_provider_agentic_mlops.core.metrics import infer_task
 
     s = DriftSettings.resolve(settings, **overrides)
+    reference, current = (
+        with_text_column_names(reference, "reference data"),
+        with_text_column_names(current, "current data"),
+    )
     label_column, prediction_column, task = s.label_column, s.prediction_column, s.task
     features, metric, reference_is_holdout = s.feature_columns, s.performance_metric, s.reference_is_holdout
     if s.performance_baseline is not None:

@@ -140,3 +140,29 @@ def n_values(ref: ColumnData, cur: ColumnData) -> int:
         if n_ref > 5 or n_cur > 5:
             return max(n_ref, n_cur)  # only compared with 2 and 5
     return len(union_keys(ref, cur))
+
+
+def with_text_column_names(frame: pd.DataFrame, name: str = "data") -> pd.DataFrame:
+    """``frame`` with every column label as text (``0`` -> ``"0"``), the data shared, not copied.
+
+    The summary, the settings and the evidence name columns by text; frames from ``DataFrame({0: ...})``
+    or a header-less file label them with integers. Two labels with the same text are an error.
+
+    :param frame: the data.
+    :param name: the frame, as error messages name it (``"current data (s3://...)"``).
+    :raises ValueError: when two columns have the same name as text (``1`` and ``"1"``).
+    """
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    seen: dict[str, Any] = {}
+    for column in frame.columns:
+        other = seen.setdefault(str(column), column)
+        if other is not column and other != column:
+            raise ValueError(
+                f"{name} has columns {other!r} ({type(other).__name__}) and {column!r} "
+                f"({type(column).__name__}), which are the same name as text, as columns are compared; "
+                "rename one in the export."
+            )
+    out = frame.copy(deep=False)
+    out.columns = [str(c) for c in frame.columns]
+    return out

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
-from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, n_values
+from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, n_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import (
     CAT,
     DRIFT_METHODS,
@@ -120,6 +120,11 @@ def compute_drift(
     for frame, name in ((reference, ref_name), (current, cur_name)):
         if not isinstance(frame, pd.DataFrame):
             raise ctx.error(f"{name} is a {type(frame).__name__}, expected a pandas DataFrame.")
+    try:  # columns are named by text everywhere (summary, settings, evidence): 0 becomes "0"
+        reference, current = with_text_column_names(reference, ref_name), with_text_column_names(current, cur_name)
+    except ValueError as err:
+        raise ctx.error(str(err)) from None
+    for frame, name in ((reference, ref_name), (current, cur_name)):
         if frame.columns.duplicated().any():
             dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
             raise ctx.error(f"{name} has duplicate column names {dupes}; rename them in the export.")

@@ -394,6 +394,23 @@ def test_all_null_column_is_refused(frames) -> None:
         compute_drift(reference, current)
 
 
+def test_columns_named_by_integers_are_checked_under_their_text_names() -> None:
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({0: rng.normal(0, 1, 1500), 1: rng.choice(["a", "b"], 1500)})
+    current = pd.DataFrame({0: rng.normal(0, 1, 1500), 1: rng.choice(["a", "b"], 1500)})
+
+    summary = compute_drift(reference, current, column_methods={"0": "ks"})
+
+    assert set(summary.columns) == {"0", "1"} and summary.columns["0"].method == "ks"
+
+
+def test_columns_that_collide_as_text_are_named_both() -> None:
+    reference = pd.DataFrame({1: np.arange(10.0), "1": np.arange(10.0)})
+
+    with pytest.raises(ValueError, match=r"columns 1 \(int\) and '1' \(str\)"):
+        compute_drift(reference, reference.copy())
+
+
 def test_unknown_method_lists_the_valid_ones(frames) -> None:
     with pytest.raises(ValueError, match="'wasserstien', not an Evidently drift method. Use one of"):
         compute_drift(*frames, column_methods={"amount": "wasserstien"})

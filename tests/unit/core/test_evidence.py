@@ -96,6 +96,16 @@ def test_free_text_and_id_columns_on_unchanged_data_are_not_a_replaced_vocabular
     assert faults_of(reference, current) == {}
 
 
+def test_a_unit_change_in_a_column_named_by_an_integer_is_found() -> None:
+    reference, current = frames()
+    current = current.assign(amount=current["amount"] * 1000)
+    reference, current = reference.set_axis([0, 1, 2], axis=1), current.set_axis([0, 1, 2], axis=1)
+
+    kind, _ = faults_of(reference, current)["0"]
+
+    assert kind == "scale_change"
+
+
 def test_a_column_gone_constant_is_a_fault() -> None:
     reference, current = frames()
     kind, detail = faults_of(reference, current.assign(age=0.0))["age"]

@@ -480,3 +480,14 @@ def test_labels_not_in_yet_complete_without_measured_performance(tmp_path: Path,
     assert result["quality"]["accuracy"]["current"] is None
     assert result["evidence"]["performance"] is None
     assert result["report"]["status"] == "written"
+
+
+def test_columns_named_by_integers_get_their_faults_and_report(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    reference = pd.DataFrame({0: rng.normal(50, 10, 1500), 1: rng.normal(0, 1, 1500)})
+    current = pd.DataFrame({0: rng.normal(50, 10, 1500) * 1000, 1: rng.normal(0, 1, 1500)})
+
+    result = check(tmp_path, reference, current)
+
+    assert [(f["column"], f["kind"]) for f in result["evidence"]["faults"]] == [("0", "scale_change")]
+    assert result["report"]["status"] == "written"
