@@ -25,6 +25,12 @@ class ColumnData:
         dtype = series.dtype
         self.numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         self.values: np.ndarray | None = None
+        #: pandas' reading of an object column's values (``"string"``, ``"boolean"``, ``"mixed"``...).
+        self.inferred = pd.api.types.infer_dtype(series, skipna=True) if pd.api.types.is_object_dtype(dtype) else None
+        if self.inferred in ("mixed", "mixed-integer") and any(isinstance(v, str) for v in series.to_numpy()):
+            # text mixed with numbers (ids such as 123 and "A12"): compared as text, whatever the order
+            self.series = series.where(series.isna(), series.astype(str))
+            self.inferred = "string"
         if self.numeric:
             if isinstance(dtype, np.dtype):
                 values = series.to_numpy(dtype=np.float64, copy=False)
@@ -65,17 +71,13 @@ class ColumnData:
             return "datetime"
         if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
             return "string"
-        array = series.to_numpy()
-        first, last = array[0], array[-1]
-        if not (isinstance(first, str) and isinstance(last, str)):  # a null at an end
-            non_null = series.dropna()
-            first, last = non_null.iloc[0], non_null.iloc[-1]
-        if isinstance(first, str) and isinstance(last, str):
+        # an object column: read on all its values, so that the order of the rows does not matter
+        if self.inferred == "string":
             return "string"
-        if isinstance(first, (list, tuple)):
-            return "list"
-        if isinstance(first, (bool, np.bool_)):
+        if self.inferred == "boolean":
             return "bool"
+        if isinstance(series.dropna().iloc[0], (list, tuple)):
+            return "list"
         return "other"
 
     @property

@@ -411,6 +411,18 @@ def test_columns_that_collide_as_text_are_named_both() -> None:
         compute_drift(reference, reference.copy())
 
 
+def test_a_mixed_type_column_is_judged_on_all_its_values_not_its_first_and_last() -> None:
+    rng = np.random.default_rng(9)
+    values = ["a" if i % 2 else 1 for i in range(1500)]  # starts with 1, ends with "a"
+    reordered = ["a", *values[1:-1], "a"]  # starts and ends with "a"
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "m": pd.Series(values, dtype=object)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "m": pd.Series(reordered, dtype=object)})
+
+    for ref, cur in ((reference, current), (current, reference)):
+        summary = compute_drift(ref, cur)
+        assert summary.data_quality["type_changes"] == [] and summary.columns["m"].type == "cat"
+
+
 def test_unknown_method_lists_the_valid_ones(frames) -> None:
     with pytest.raises(ValueError, match="'wasserstien', not an Evidently drift method. Use one of"):
         compute_drift(*frames, column_methods={"amount": "wasserstien"})

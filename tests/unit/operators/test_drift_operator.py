@@ -491,3 +491,14 @@ def test_columns_named_by_integers_get_their_faults_and_report(tmp_path: Path) -
 
     assert [(f["column"], f["kind"]) for f in result["evidence"]["faults"]] == [("0", "scale_change")]
     assert result["report"]["status"] == "written"
+
+
+def test_a_reordered_mixed_type_column_is_no_type_change(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    values = ["a" if i % 2 else 1 for i in range(1500)]
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "m": pd.Series(values, dtype=object)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "m": pd.Series(["a", *values[1:-1], "a"], dtype=object)})
+
+    result = check(tmp_path, reference, current)
+
+    assert result["evidence"]["faults"] == [] and result["columns"]["m"]["type"] == "cat"
