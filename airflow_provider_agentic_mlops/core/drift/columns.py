@@ -16,6 +16,8 @@ class ColumnData:
     """
 
     def __init__(self, series: pd.Series):
+        if _is_arrow_dictionary(series.dtype):  # pyarrow's categories (read_parquet(dtype_backend="pyarrow"))
+            series = series.astype("category")
         self.series = series
         self.type = ""
         self.n_rows = len(series)
@@ -122,6 +124,14 @@ class ColumnData:
                 series = series.replace([-np.inf, np.inf], np.nan)
             self._clean_series = series.dropna()
         return self._clean_series
+
+
+def _is_arrow_dictionary(dtype: Any) -> bool:
+    if not isinstance(dtype, pd.ArrowDtype):
+        return False
+    import pyarrow as pa  # an ArrowDtype means pyarrow is installed
+
+    return pa.types.is_dictionary(dtype.pyarrow_dtype)
 
 
 def python_keys(keys: np.ndarray, dtype: Any) -> list[Any]:

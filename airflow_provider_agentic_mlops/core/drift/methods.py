@@ -90,14 +90,19 @@ def infer_column_type(data: ColumnData) -> str | None:
     Nullable extension dtypes (Int64, Float64, boolean, string) are read like their numpy
     counterparts; Evidently would leave Int64/Float64 unchecked ("unknown").
     """
-    name = data.series.dtype.name.lower()
-    if name.startswith("float"):
-        return NUM
-    if name.startswith(("int", "uint")):
-        return CAT if data.nunique <= INTEGER_CARDINALITY_LIMIT else NUM
-    if name in ("bool", "boolean", "category") or data.kind == "bool":  # object columns of True/False too
+    # By dtype kind, not dtype name: numpy, nullable and pyarrow-backed dtypes alike
+    # (``double[pyarrow]``, ``large_string[pyarrow]``; pyarrow dictionaries arrive as categories).
+    import pandas as pd
+
+    dtype = data.series.dtype
+    types = pd.api.types
+    if isinstance(dtype, pd.CategoricalDtype) or data.kind == "bool":  # object columns of True/False too
         return CAT
-    if data.kind == "string" and name in ("string", "str", "object"):
+    if data.numeric and types.is_float_dtype(dtype):
+        return NUM
+    if data.numeric and types.is_integer_dtype(dtype):
+        return CAT if data.nunique <= INTEGER_CARDINALITY_LIMIT else NUM
+    if data.kind == "string":
         return TEXT if data.nunique > data.n * 0.5 else CAT
     return None
 

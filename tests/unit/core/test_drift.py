@@ -423,6 +423,47 @@ def test_a_mixed_type_column_is_judged_on_all_its_values_not_its_first_and_last(
         assert summary.data_quality["type_changes"] == [] and summary.columns["m"].type == "cat"
 
 
+def pyarrow_frame(n: int, seed: int) -> pd.DataFrame:
+    pa = pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(seed)
+    words = rng.choice(["fr", "de", "it"], n)
+    return pd.DataFrame(
+        {
+            "double": pd.Series(rng.normal(0, 1, n), dtype="double[pyarrow]"),
+            "int64": pd.Series(rng.integers(0, 1000, n), dtype="int64[pyarrow]"),
+            "few_ints": pd.Series(rng.integers(0, 4, n), dtype="int64[pyarrow]"),
+            "bool": pd.Series(rng.random(n) < 0.3, dtype="bool[pyarrow]"),
+            "string": pd.Series(words, dtype=pd.ArrowDtype(pa.string())),
+            "large_string": pd.Series(words, dtype=pd.ArrowDtype(pa.large_string())),
+            "dictionary": pd.Series(
+                pa.array(words).dictionary_encode(), dtype=pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))
+            ),
+        }
+    )
+
+
+PYARROW_TYPES = {
+    "double": "num",
+    "int64": "num",
+    "few_ints": "cat",
+    "bool": "cat",
+    "string": "cat",
+    "large_string": "cat",
+    "dictionary": "cat",
+}
+
+
+def test_pyarrow_backed_dtypes_are_checked_like_their_numpy_twins(tmp_path) -> None:
+    path = tmp_path / "ref.parquet"
+    pyarrow_frame(1500, 1).to_parquet(path)
+    reference = pd.read_parquet(path, dtype_backend="pyarrow")
+
+    summary = compute_drift(reference, pyarrow_frame(1500, 2))
+
+    assert {c: r.type for c, r in summary.columns.items()} == PYARROW_TYPES
+    assert summary.data_quality["type_changes"] == []
+
+
 def test_unknown_method_lists_the_valid_ones(frames) -> None:
     with pytest.raises(ValueError, match="'wasserstien', not an Evidently drift method. Use one of"):
         compute_drift(*frames, column_methods={"amount": "wasserstien"})

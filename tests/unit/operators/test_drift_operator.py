@@ -502,3 +502,13 @@ def test_a_reordered_mixed_type_column_is_no_type_change(tmp_path: Path) -> None
     result = check(tmp_path, reference, current)
 
     assert result["evidence"]["faults"] == [] and result["columns"]["m"]["type"] == "cat"
+
+
+def test_pyarrow_backed_frames_complete_with_the_report(tmp_path: Path) -> None:
+    from tests.unit.core.test_drift import PYARROW_TYPES, pyarrow_frame
+
+    result = check(tmp_path, pyarrow_frame(1500, 1), pyarrow_frame(1500, 2))
+
+    assert {c: r["type"] for c, r in result["columns"].items()} == PYARROW_TYPES
+    assert result["evidence"]["faults"] == []
+    assert result["report"]["status"] == "written"
