@@ -24,6 +24,7 @@ class ColumnData:
         self._sorted: np.ndarray | None = None
         self._counts: dict[Any, int] | None = None
         self._clean_series: pd.Series | None = None
+        self._kind: str | None = None
         dtype = series.dtype
         self.numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         self.values: np.ndarray | None = None
@@ -59,7 +60,15 @@ class ColumnData:
     @property
     def kind(self) -> str:
         """What the column holds, to compare reference with current: numeric, bool, string,
-        datetime, list, other, or empty (no non-null value)."""
+        datetime, list, other, or empty (no non-null value). Text that is all ISO datetimes (a
+        datetime column read from CSV) is datetime."""
+        if self._kind is None:
+            self._kind = self._read_kind()
+            if self._kind == "string" and _all_iso_datetimes(self.series):
+                self._kind = "datetime"
+        return self._kind
+
+    def _read_kind(self) -> str:
         series, dtype = self.series, self.series.dtype
         if (self.n_rows - self.n_null if self.numeric else self.n) == 0:
             return "empty"
@@ -124,6 +133,24 @@ class ColumnData:
                 series = series.replace([-np.inf, np.inf], np.nan)
             self._clean_series = series.dropna()
         return self._clean_series
+
+
+#: How an ISO 8601 date or datetime starts (``2024-05-08``, ``2024-05-08T10:00:00+00:00``).
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
+#: Values tried first: text that is not datetimes is told from the first few, at no cost.
+_DATETIME_SAMPLE = 20
+
+
+def _all_iso_datetimes(series: pd.Series) -> bool:
+    """Whether every non-null value is an ISO 8601 date or datetime: a few values first, then all."""
+    values = series.dropna()
+    for part in (values.iloc[:_DATETIME_SAMPLE], values):
+        text = part.astype(str)
+        if text.empty or not text.str.match(_ISO_DATE).all():
+            return False
+        if pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).isna().any():
+            return False
+    return True
 
 
 def _is_arrow_dictionary(dtype: Any) -> bool:

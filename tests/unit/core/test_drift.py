@@ -464,6 +464,29 @@ def test_pyarrow_backed_dtypes_are_checked_like_their_numpy_twins(tmp_path) -> N
     assert summary.data_quality["type_changes"] == []
 
 
+@pytest.mark.parametrize("shape", ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S+00:00", "%Y-%m-%d"])
+def test_datetimes_read_from_csv_as_text_are_skipped_like_datetimes(tmp_path, shape: str) -> None:
+    rng = np.random.default_rng(10)
+
+    def frame(start: str) -> pd.DataFrame:
+        when = pd.Timestamp(start) + pd.to_timedelta(rng.integers(0, 1000, 1500), unit="h")
+        return pd.DataFrame({"x": rng.normal(0, 1, 1500), "when": when.strftime(shape)})
+
+    reference, current = frame("2024-01-01"), frame("2024-03-01")  # a later window, as in production
+    reference.loc[3, "when"] = None  # a missing timestamp is still a datetime column
+
+    summary = compute_drift(reference, current)
+
+    assert "when" not in summary.columns and "datetime" in summary.data_quality["skipped_columns"]["when"]
+    assert summary.data_quality["type_changes"] == []
+
+
+def test_text_that_only_starts_like_a_date_is_still_text() -> None:
+    reference = pd.DataFrame({"note": ["2024-01-01 shipped", "2024-01-02 late"] * 750})
+
+    assert compute_drift(reference, reference.copy()).columns["note"].type == "cat"
+
+
 def test_unknown_method_lists_the_valid_ones(frames) -> None:
     with pytest.raises(ValueError, match="'wasserstien', not an Evidently drift method. Use one of"):
         compute_drift(*frames, column_methods={"amount": "wasserstien"})

@@ -425,13 +425,13 @@ def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged
 # -- valid data the review found broken: no crash, no false fault, report included
 
 
-def check(tmp_path: Path, reference: pd.DataFrame, current: pd.DataFrame, **kwargs: object) -> dict:
-    """The operator's result on the two frames, its report written under ``tmp_path``."""
+def check(tmp_path: Path, reference: pd.DataFrame | str, current: pd.DataFrame | str, **kwargs: object) -> dict:
+    """The operator's result on the two frames (or files), its report written under ``tmp_path``."""
     op = DriftCheckOperator(
         task_id="check_drift",
         model_name="m",
-        reference=lambda: reference,
-        current=lambda: current,
+        reference=reference if isinstance(reference, str) else lambda: reference,
+        current=current if isinstance(current, str) else lambda: current,
         report_prefix=str(tmp_path),
         **kwargs,
     )
@@ -511,4 +511,17 @@ def test_pyarrow_backed_frames_complete_with_the_report(tmp_path: Path) -> None:
 
     assert {c: r["type"] for c, r in result["columns"].items()} == PYARROW_TYPES
     assert result["evidence"]["faults"] == []
+    assert result["report"]["status"] == "written"
+
+
+def test_datetime_columns_in_csv_files_are_skipped_not_a_fault(tmp_path: Path) -> None:
+    reference, current = every_dtype_frame(1500, seed=1), every_dtype_frame(1500, seed=2)
+    current["when"] += pd.Timedelta(days=60)  # a later window, as in production
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.to_csv(tmp_path / "cur.csv", index=False)
+
+    result = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"))
+
+    assert "datetime" in result["data_quality"]["skipped_columns"]["when"]
+    assert "when" not in result["columns"] and result["evidence"]["faults"] == []
     assert result["report"]["status"] == "written"
