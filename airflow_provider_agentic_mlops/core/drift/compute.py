@@ -64,11 +64,12 @@ def _quality(frame: pd.DataFrame, label: str, prediction: str, task: str) -> dic
     if rows.empty:
         return dict.fromkeys(SUMMARY_METRICS[task])
     y_true = rows[label].to_numpy()
+    names = (f"label_column '{label}'", f"prediction_column '{prediction}'")
     if task == "regression":
-        values = compute_metrics("regression", y_true, rows[prediction].to_numpy())
+        values = compute_metrics("regression", y_true, rows[prediction].to_numpy(), names=names)
     else:
         y_pred, proba = split_scores(y_true, rows[prediction].to_numpy())
-        values = compute_metrics("classification", y_true, y_pred, proba)
+        values = compute_metrics("classification", y_true, y_pred, proba, names=names)
     return {name: json_float(values[name]) if name in values else None for name in SUMMARY_METRICS[task]}
 
 
@@ -288,7 +289,10 @@ def compute_drift(
 
     quality = None
     if label_column is not None and prediction_column is not None:
-        quality = model_quality(reference, current, label_column, prediction_column, task)
+        try:
+            quality = model_quality(reference, current, label_column, prediction_column, task)
+        except ValueError as err:  # labels and predictions that do not fit: say for which model
+            raise ctx.error(str(err)) from None
     if not results and not type_changes:
         raise ctx.error(
             "no column could be checked for drift"

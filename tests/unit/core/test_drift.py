@@ -302,6 +302,25 @@ def test_labels_in_the_current_window_are_still_a_drift_column() -> None:
     assert "label" in summary.columns and summary.quality["accuracy"]["current"] > 0.7
 
 
+@pytest.mark.parametrize("case", ["yes/no labels, probability predictions", "labels 1 and '1'"])
+def test_labels_and_predictions_of_types_that_do_not_compare_are_a_clear_error(case: str) -> None:
+    reference, current = labelled_frames()
+    if case.startswith("yes/no"):
+        for frame in (reference, current):
+            frame["label"] = np.where(frame["label"] == 1, "yes", "no")
+            frame["pred"] = np.where(frame["x"] > 0, 0.8, 0.2)
+    else:
+        reference["label"] = reference["label"].astype(object)
+        reference.loc[:49, "label"] = "1"
+
+    with pytest.raises(ValueError) as err:
+        compute_drift(reference, current, label_column="label", prediction_column="pred")
+
+    message = str(err.value)
+    assert "label_column 'label'" in message and "prediction_column 'pred'" in message
+    assert "str" in message and "probability of the positive class" in message
+
+
 def test_classification_quality_from_labels_has_no_roc_auc() -> None:
     reference = pd.DataFrame({"label": ["a", "b"] * 600, "pred": ["a", "b"] * 600})
     current = pd.DataFrame({"label": ["a", "b"] * 600, "pred": ["a", "a"] * 600})

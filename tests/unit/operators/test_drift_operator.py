@@ -525,3 +525,12 @@ def test_datetime_columns_in_csv_files_are_skipped_not_a_fault(tmp_path: Path) -
     assert "datetime" in result["data_quality"]["skipped_columns"]["when"]
     assert "when" not in result["columns"] and result["evidence"]["faults"] == []
     assert result["report"]["status"] == "written"
+
+
+def test_yes_no_labels_with_probability_predictions_fail_with_the_fix(tmp_path: Path) -> None:
+    reference, current = make_frames(1500)
+    for frame in (reference, current):
+        frame["label"] = np.where(frame["label"] == 1, "yes", "no")
+
+    with pytest.raises(ValueError, match=r"model 'm': label_column 'label' \(str\).*prediction_column 'score' \(float"):
+        check(tmp_path, reference, current, label_column="label", prediction_column="score")
