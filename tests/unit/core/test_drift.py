@@ -506,6 +506,17 @@ def test_text_that_only_starts_like_a_date_is_still_text() -> None:
     assert compute_drift(reference, reference.copy()).columns["note"].type == "cat"
 
 
+def test_wasserstein_near_the_largest_float_is_finite_and_scale_free() -> None:
+    rng = np.random.default_rng(11)
+    u, v = rng.uniform(0, 1, 1500), rng.uniform(0.5, 1.5, 1500) / 1.5
+    small = compute_drift(pd.DataFrame({"x": u}), pd.DataFrame({"x": v})).columns["x"]
+
+    huge = compute_drift(pd.DataFrame({"x": u * 1e308}), pd.DataFrame({"x": v * 1e308})).columns["x"]
+
+    assert huge.method == "wasserstein" and huge.drifted
+    assert huge.score == pytest.approx(small.score, rel=1e-9)
+
+
 def test_unknown_method_lists_the_valid_ones(frames) -> None:
     with pytest.raises(ValueError, match="'wasserstien', not an Evidently drift method. Use one of"):
         compute_drift(*frames, column_methods={"amount": "wasserstien"})

@@ -534,3 +534,14 @@ def test_yes_no_labels_with_probability_predictions_fail_with_the_fix(tmp_path: 
 
     with pytest.raises(ValueError, match=r"model 'm': label_column 'label' \(str\).*prediction_column 'score' \(float"):
         check(tmp_path, reference, current, label_column="label", prediction_column="score")
+
+
+def test_values_near_the_largest_float_get_a_finite_score(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    reference = pd.DataFrame({"x": rng.uniform(0, 1, 1500) * 1e308})
+    current = pd.DataFrame({"x": rng.uniform(0, 1, 1500) * 1e308})
+
+    result = check(tmp_path, reference, current)
+
+    assert result["columns"]["x"]["score"] is not None and result["columns"]["x"]["drifted"] is False
+    assert result["evidence"]["faults"] == []
