@@ -165,7 +165,8 @@ def _factor(ratio: float) -> str:
 
 def _categorical_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str] | None:
     seen = set(map(str, ref.counts))
-    unseen = {k: v for k, v in cur.counts.items() if str(k) not in seen}
+    # the same value (2 and 2.0: an integer column with a null arrives as float) or the same text (2 and "2")
+    unseen = {k: v for k, v in cur.counts.items() if k not in ref.counts and str(k) not in seen}
     share = sum(unseen.values()) / cur.n
     if share > UNSEEN_CATEGORY_SHARE:
         examples = ", ".join(repr(str(k))[:40] for k in sorted(unseen, key=lambda k: -unseen[k])[:3])

@@ -89,9 +89,10 @@ def compute_drift(
 ) -> DriftSummary:
     """Drift per column and for the dataset, with Evidently 0.7's methods and scores.
 
-    Column types follow Evidently's inference, on the reference data (float: numeric; integer:
-    categorical with at most 10 distinct values; strings: categorical, or text when more than
-    half the values are distinct; bool and category: categorical; datetime: not checked). Null
+    Column types follow Evidently's inference, on the frame with more values, usually the
+    reference (float: numeric; integer: categorical with at most 10 distinct values; strings:
+    categorical, or text when more than half the values are distinct; bool and category:
+    categorical; datetime: not checked). Null
     and infinite values are dropped per column before scoring, as Evidently does.
 
     :param reference: reference data (what the model was trained or validated on).
@@ -241,9 +242,11 @@ def compute_drift(
                     "have the same type, or drop it with exclude_columns."
                 )
             continue
-        # The kind is read on the reference (larger, trusted) and used for both frames: a window of a few
-        # rows always looks like text (most values distinct), which Evidently's text method cannot score.
-        col_type = CAT if column in forced_cat else infer_column_type(ref_data)
+        # The kind is read on the reference (larger, trusted), or on the current data if the reference has
+        # fewer values, and used for both frames: a few rows always look like text (most values distinct),
+        # which Evidently's text method cannot score.
+        larger = ref_data if ref_data.n >= cur_data.n else cur_data
+        col_type = CAT if column in forced_cat else infer_column_type(larger)
         if col_type is None:
             if cur_kind == "datetime":  # Evidently does not check datetime columns; neither do we, and we say so
                 skipped[str(column)] = "datetime values: not checked for drift (exclude it, or derive features)"

@@ -84,8 +84,8 @@ FAST_METHODS = frozenset({"wasserstein", "jensenshannon", "psi", "kl_div", "ks",
 def infer_column_type(data: ColumnData) -> str | None:
     """Evidently 0.7's ``infer_column_type``: num, cat, text, or None (not checked).
 
-    Called on the reference data (Evidently reads whichever frame comes first, the current one): a
-    current window of a few rows always has most values distinct and would read as text.
+    Called on the reference data, or the current data when it has more values (Evidently reads the
+    current one): a window of a few rows always has most values distinct and would read as text.
 
     Nullable extension dtypes (Int64, Float64, boolean, string) are read like their numpy
     counterparts; Evidently would leave Int64/Float64 unchecked ("unknown").

@@ -105,6 +105,14 @@ def test_column_type_comes_from_the_reference_so_a_tiny_window_keeps_its_categor
     assert result.columns["size"].type == "cat" and result.n_current == 2
 
 
+def test_a_one_row_reference_keeps_the_categories_of_a_full_window() -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": [0.2], "size": ["S"]})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "size": rng.choice(["S", "M", "L"], 1500)})
+
+    assert compute_drift(reference, current).columns["size"].type == "cat"
+
+
 def test_categorical_columns_forces_the_categorical_type() -> None:
     rng = np.random.default_rng(2)
     reference = pd.DataFrame({"zip": rng.integers(1000, 1100, 3000)})

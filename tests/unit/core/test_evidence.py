@@ -106,6 +106,18 @@ def test_a_unit_change_in_a_column_named_by_an_integer_is_found() -> None:
     assert kind == "scale_change"
 
 
+def test_integer_categories_read_back_as_floats_are_the_same_categories() -> None:
+    # An integer column with a missing value arrives as float (1 -> 1.0): the same categories.
+    reference, current = frames()
+    rng = np.random.default_rng(2)
+    reference["stars"] = rng.integers(1, 6, len(reference))
+    current["stars"] = rng.integers(1, 6, len(current)).astype(float)
+    current.loc[:9, "stars"] = np.nan
+
+    assert compute_drift(reference, current).columns["stars"].type == "cat"
+    assert faults_of(reference, current) == {}
+
+
 def test_a_column_gone_constant_is_a_fault() -> None:
     reference, current = frames()
     kind, detail = faults_of(reference, current.assign(age=0.0))["age"]

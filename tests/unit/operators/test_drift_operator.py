@@ -545,3 +545,14 @@ def test_values_near_the_largest_float_get_a_finite_score(tmp_path: Path) -> Non
 
     assert result["columns"]["x"]["score"] is not None and result["columns"]["x"]["drifted"] is False
     assert result["evidence"]["faults"] == []
+
+
+def test_an_integer_column_that_arrives_as_float_with_nulls_is_no_fault(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "stars": rng.integers(1, 6, 1500)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "stars": rng.integers(1, 6, 1500).astype(float)})
+    current.loc[:9, "stars"] = np.nan
+
+    result = check(tmp_path, reference, current)
+
+    assert result["evidence"]["faults"] == [] and result["columns"]["stars"]["drifted"] is False
