@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
-from airflow_provider_agentic_mlops.core.drift.columns import ColumnData
-from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS, NUM
+from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
+from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import compute_metrics, higher_is_better, split_scores
 
@@ -64,6 +64,10 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
     check would otherwise cost as much as the drift computation).
     """
+    reference, current = (
+        with_text_column_names(reference, "reference data"),
+        with_text_column_names(current, "current data"),
+    )
     faults = [
         {
             "column": t["column"],
@@ -84,7 +88,7 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
         fault = None
         if ref.numeric and cur.numeric:
             fault = _numeric_fault(name, ref, cur, ref_s, cur_s)
-        if fault is None and col.type != NUM:
+        if fault is None and col.type == CAT:  # text (reviews, ids) is mostly new values on every run
             fault = _categorical_fault(name, ref_s, cur_s)
         if fault is None:
             fault = _constant_fault(name, ref_s, cur, cur_s, current[name])
@@ -161,7 +165,8 @@ def _factor(ratio: float) -> str:
 
 def _categorical_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str] | None:
     seen = set(map(str, ref.counts))
-    unseen = {k: v for k, v in cur.counts.items() if str(k) not in seen}
+    # the same value (2 and 2.0: an integer column with a null arrives as float) or the same text (2 and "2")
+    unseen = {k: v for k, v in cur.counts.items() if k not in ref.counts and str(k) not in seen}
     share = sum(unseen.values()) / cur.n
     if share > UNSEEN_CATEGORY_SHARE:
         examples = ", ".join(repr(str(k))[:40] for k in sorted(unseen, key=lambda k: -unseen[k])[:3])
@@ -610,6 +615,10 @@ def gather_evidence(
     from airflow_provider_agentic_mlops.core.metrics import infer_task
 
     s = DriftSettings.resolve(settings, **overrides)
+    reference, current = (
+        with_text_column_names(reference, "reference data"),
+        with_text_column_names(current, "current data"),
+    )
     label_column, prediction_column, task = s.label_column, s.prediction_column, s.task
     features, metric, reference_is_holdout = s.feature_columns, s.performance_metric, s.reference_is_holdout
     if s.performance_baseline is not None:
@@ -619,6 +628,8 @@ def gather_evidence(
     drop_cols = {label_column, prediction_column}
     features = list(features or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
+    if label_column is not None and not has_labels:
+        notes.append(f"labels not in yet: the current window has no '{label_column}' values; no measured performance")
     task = task or (infer_task(reference[label_column]) if label_column in reference.columns else None)
     if task is None and model is not None:
         task = "classification" if hasattr(model, "predict_proba") else "regression"

@@ -25,7 +25,14 @@ def higher_is_better(metric: str) -> bool:
 # -- metrics --------------------------------------------------------------------------------------
 
 
-def compute_metrics(task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], proba: Any = None) -> dict[str, float]:
+def compute_metrics(
+    task: Task,
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    proba: Any = None,
+    *,
+    names: tuple[str, str] = ("labels", "predictions"),
+) -> dict[str, float]:
     """Standard metrics of one model on labelled data (scikit-learn, imported here).
 
     :param task: ``classification`` or ``regression``.
@@ -33,6 +40,7 @@ def compute_metrics(task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], pr
     :param y_pred: predicted labels / values.
     :param proba: classification only: class probabilities, shape (n,) for the positive class or
         (n, n_classes); enables ``roc_auc`` and ``log_loss``.
+    :param names: what ``y_true`` and ``y_pred`` are, for errors (``"label_column 'churned'"``).
     :return: classification: accuracy, precision, recall, f1 (binary, or macro-averaged for more
         classes), roc_auc and log_loss when ``proba`` is given; regression: rmse, mae, r2.
     """
@@ -52,7 +60,14 @@ def compute_metrics(task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], pr
         }
     if task != "classification":
         raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
-    labels = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))
+    try:
+        labels = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))
+    except TypeError:  # e.g. "yes"/"no" against 0.83, or labels mixing 1 and "1"
+        raise ValueError(
+            f"{names[0]} ({_types_seen(y_true)}) and {names[1]} ({_types_seen(y_pred)}) hold values that "
+            "cannot be compared as classes. Predictions must be class labels of the labels' type, or the "
+            "probability of the positive class with numeric 0/1 labels; cast the columns in the export."
+        ) from None
     average = "binary" if len(labels) <= 2 else "macro"
     pos_label = labels[-1] if average == "binary" else 1
     out = {
@@ -77,6 +92,12 @@ def compute_metrics(task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], pr
         except ValueError:
             out["log_loss"] = float("nan")
     return out
+
+
+def _types_seen(values: Sequence[Any]) -> str:
+    import numpy as np
+
+    return ", ".join(sorted({type(v).__name__ for v in np.asarray(values).tolist()}))
 
 
 def infer_task(labels: Sequence[Any]) -> str:

@@ -1,8 +1,8 @@
 """Data drift between reference and current data: Evidently's semantics at numpy speed.
 
-:func:`compute_drift` picks the drift method per column exactly as Evidently 0.7 does (column type
-inferred from the current data, then the reference size and number of distinct values), and
-computes the score with vectorised numpy on sorted arrays and value counts instead of Evidently's
+:func:`compute_drift` picks the drift method per column as Evidently 0.7 does (column type inferred
+with Evidently's rules, read on the reference data; then the reference size and number of distinct
+values), and computes the score with vectorised numpy on sorted arrays and value counts instead of Evidently's
 per-column pandas code. The scores equal Evidently's to floating-point rounding (the equivalence
 tests hold them to a relative 1e-9). Methods without a fast path here are delegated to Evidently's
 own implementation, so every Evidently method name works.

@@ -16,15 +16,24 @@ class ColumnData:
     """
 
     def __init__(self, series: pd.Series):
+        if _is_arrow_dictionary(series.dtype):  # pyarrow's categories (read_parquet(dtype_backend="pyarrow"))
+            series = series.astype("category")
         self.series = series
         self.type = ""
         self.n_rows = len(series)
         self._sorted: np.ndarray | None = None
         self._counts: dict[Any, int] | None = None
         self._clean_series: pd.Series | None = None
+        self._kind: str | None = None
         dtype = series.dtype
         self.numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         self.values: np.ndarray | None = None
+        #: pandas' reading of an object column's values (``"string"``, ``"boolean"``, ``"mixed"``...).
+        self.inferred = pd.api.types.infer_dtype(series, skipna=True) if pd.api.types.is_object_dtype(dtype) else None
+        if self.inferred in ("mixed", "mixed-integer") and any(isinstance(v, str) for v in series.to_numpy()):
+            # text mixed with numbers (ids such as 123 and "A12"): compared as text, whatever the order
+            self.series = series.where(series.isna(), series.astype(str))
+            self.inferred = "string"
         if self.numeric:
             if isinstance(dtype, np.dtype):
                 values = series.to_numpy(dtype=np.float64, copy=False)
@@ -51,7 +60,15 @@ class ColumnData:
     @property
     def kind(self) -> str:
         """What the column holds, to compare reference with current: numeric, bool, string,
-        datetime, list, other, or empty (no non-null value)."""
+        datetime, list, other, or empty (no non-null value). Text that is all ISO datetimes (a
+        datetime column read from CSV) is datetime."""
+        if self._kind is None:
+            self._kind = self._read_kind()
+            if self._kind == "string" and _all_iso_datetimes(self.series):
+                self._kind = "datetime"
+        return self._kind
+
+    def _read_kind(self) -> str:
         series, dtype = self.series, self.series.dtype
         if (self.n_rows - self.n_null if self.numeric else self.n) == 0:
             return "empty"
@@ -65,17 +82,13 @@ class ColumnData:
             return "datetime"
         if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
             return "string"
-        array = series.to_numpy()
-        first, last = array[0], array[-1]
-        if not (isinstance(first, str) and isinstance(last, str)):  # a null at an end
-            non_null = series.dropna()
-            first, last = non_null.iloc[0], non_null.iloc[-1]
-        if isinstance(first, str) and isinstance(last, str):
+        # an object column: read on all its values, so that the order of the rows does not matter
+        if self.inferred == "string":
             return "string"
-        if isinstance(first, (list, tuple)):
-            return "list"
-        if isinstance(first, (bool, np.bool_)):
+        if self.inferred == "boolean":
             return "bool"
+        if isinstance(series.dropna().iloc[0], (list, tuple)):
+            return "list"
         return "other"
 
     @property
@@ -122,6 +135,32 @@ class ColumnData:
         return self._clean_series
 
 
+#: How an ISO 8601 date or datetime starts (``2024-05-08``, ``2024-05-08T10:00:00+00:00``).
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
+#: Values tried first: text that is not datetimes is told from the first few, at no cost.
+_DATETIME_SAMPLE = 20
+
+
+def _all_iso_datetimes(series: pd.Series) -> bool:
+    """Whether every non-null value is an ISO 8601 date or datetime: a few values first, then all."""
+    values = series.dropna()
+    for part in (values.iloc[:_DATETIME_SAMPLE], values):
+        text = part.astype(str)
+        if text.empty or not text.str.match(_ISO_DATE).all():
+            return False
+        if pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).isna().any():
+            return False
+    return True
+
+
+def _is_arrow_dictionary(dtype: Any) -> bool:
+    if not isinstance(dtype, pd.ArrowDtype):
+        return False
+    import pyarrow as pa  # an ArrowDtype means pyarrow is installed
+
+    return pa.types.is_dictionary(dtype.pyarrow_dtype)
+
+
 def python_keys(keys: np.ndarray, dtype: Any) -> list[Any]:
     """Distinct values back in the column's own type (ints stay ints, for sorting and display)."""
     if pd.api.types.is_integer_dtype(dtype):
@@ -140,3 +179,29 @@ def n_values(ref: ColumnData, cur: ColumnData) -> int:
         if n_ref > 5 or n_cur > 5:
             return max(n_ref, n_cur)  # only compared with 2 and 5
     return len(union_keys(ref, cur))
+
+
+def with_text_column_names(frame: pd.DataFrame, name: str = "data") -> pd.DataFrame:
+    """``frame`` with every column label as text (``0`` -> ``"0"``), the data shared, not copied.
+
+    The summary, the settings and the evidence name columns by text; frames from ``DataFrame({0: ...})``
+    or a header-less file label them with integers. Two labels with the same text are an error.
+
+    :param frame: the data.
+    :param name: the frame, as error messages name it (``"current data (s3://...)"``).
+    :raises ValueError: when two columns have the same name as text (``1`` and ``"1"``).
+    """
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    seen: dict[str, Any] = {}
+    for column in frame.columns:
+        other = seen.setdefault(str(column), column)
+        if other is not column and other != column:
+            raise ValueError(
+                f"{name} has columns {other!r} ({type(other).__name__}) and {column!r} "
+                f"({type(column).__name__}), which are the same name as text, as columns are compared; "
+                "rename one in the export."
+            )
+    out = frame.copy(deep=False)
+    out.columns = [str(c) for c in frame.columns]
+    return out

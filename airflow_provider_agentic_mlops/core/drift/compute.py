@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
-from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, n_values
+from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, n_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import (
     CAT,
     DRIFT_METHODS,
@@ -58,15 +58,18 @@ def model_quality(
 
 
 def _quality(frame: pd.DataFrame, label: str, prediction: str, task: str) -> dict[str, float | None]:
+    if label not in frame.columns:  # labels not in yet
+        return dict.fromkeys(SUMMARY_METRICS[task])
     rows = frame[[label, prediction]].dropna()
     if rows.empty:
         return dict.fromkeys(SUMMARY_METRICS[task])
     y_true = rows[label].to_numpy()
+    names = (f"label_column '{label}'", f"prediction_column '{prediction}'")
     if task == "regression":
-        values = compute_metrics("regression", y_true, rows[prediction].to_numpy())
+        values = compute_metrics("regression", y_true, rows[prediction].to_numpy(), names=names)
     else:
         y_pred, proba = split_scores(y_true, rows[prediction].to_numpy())
-        values = compute_metrics("classification", y_true, y_pred, proba)
+        values = compute_metrics("classification", y_true, y_pred, proba, names=names)
     return {name: json_float(values[name]) if name in values else None for name in SUMMARY_METRICS[task]}
 
 
@@ -86,9 +89,10 @@ def compute_drift(
 ) -> DriftSummary:
     """Drift per column and for the dataset, with Evidently 0.7's methods and scores.
 
-    Column types follow Evidently's inference on the current data (float: numeric; integer:
-    categorical with at most 10 distinct values; strings: categorical, or text when more than
-    half the values are distinct; bool and category: categorical; datetime: not checked). Null
+    Column types follow Evidently's inference, on the frame with more values, usually the
+    reference (float: numeric; integer: categorical with at most 10 distinct values; strings:
+    categorical, or text when more than half the values are distinct; bool and category:
+    categorical; datetime: not checked). Null
     and infinite values are dropped per column before scoring, as Evidently does.
 
     :param reference: reference data (what the model was trained or validated on).
@@ -118,6 +122,11 @@ def compute_drift(
     for frame, name in ((reference, ref_name), (current, cur_name)):
         if not isinstance(frame, pd.DataFrame):
             raise ctx.error(f"{name} is a {type(frame).__name__}, expected a pandas DataFrame.")
+    try:  # columns are named by text everywhere (summary, settings, evidence): 0 becomes "0"
+        reference, current = with_text_column_names(reference, ref_name), with_text_column_names(current, cur_name)
+    except ValueError as err:
+        raise ctx.error(str(err)) from None
+    for frame, name in ((reference, ref_name), (current, cur_name)):
         if frame.columns.duplicated().any():
             dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
             raise ctx.error(f"{name} has duplicate column names {dupes}; rename them in the export.")
@@ -127,8 +136,19 @@ def compute_drift(
             )
     _check_method_names(ctx, column_methods, type_methods)
     excluded = set(exclude_columns)
-    if label_column is not None and label_column in reference.columns and label_column not in current.columns:
-        excluded.add(label_column)  # labels not in yet; the reference's labels still calibrate CBPE
+    skipped: dict[str, str] = {}
+    # Labels absent or all null in the current window: not in yet. The label is no drift column then,
+    # nothing is measured on the window, and the reference's labels still calibrate CBPE.
+    labels_pending = (
+        label_column is not None
+        and label_column in reference.columns
+        and (label_column not in current.columns or not current[label_column].notna().any())
+    )
+    if labels_pending:
+        excluded.add(label_column)
+        skipped[str(label_column)] = (
+            "labels not in yet (none in the current window): not checked for drift, performance not measured"
+        )
     missing: list[str] = []
     extra: list[str] = []
     schema_errors: list[str] = []
@@ -174,12 +194,8 @@ def compute_drift(
                     c,
                 )
     for role, column in (("label_column", label_column), ("prediction_column", prediction_column)):
-        labels_pending = role == "label_column" and column in excluded and prediction_column is None
-        if (
-            column is not None
-            and not labels_pending
-            and (column not in reference.columns or column not in current.columns)
-        ):
+        pending = role == "label_column" and labels_pending
+        if column is not None and not pending and (column not in reference.columns or column not in current.columns):
             where = ref_name if column not in reference.columns else cur_name
             raise ctx.error(f"{role} '{column}' is missing from {where}. Fix the export or unset {role}.")
     candidates = [c for c in candidates if c in reference.columns and c in current.columns]
@@ -199,7 +215,6 @@ def compute_drift(
     results: dict[str, ColumnDrift] = {}
     null_share: dict[str, float] = {}
     type_changes: list[dict[str, str]] = []
-    skipped: dict[str, str] = {}
     for column in candidates:
         ref_series, cur_series = reference[column], current[column]
         ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
@@ -227,7 +242,11 @@ def compute_drift(
                     "have the same type, or drop it with exclude_columns."
                 )
             continue
-        col_type = CAT if column in forced_cat else infer_column_type(cur_data)
+        # The kind is read on the reference (larger, trusted), or on the current data if the reference has
+        # fewer values, and used for both frames: a few rows always look like text (most values distinct),
+        # which Evidently's text method cannot score.
+        larger = ref_data if ref_data.n >= cur_data.n else cur_data
+        col_type = CAT if column in forced_cat else infer_column_type(larger)
         if col_type is None:
             if cur_kind == "datetime":  # Evidently does not check datetime columns; neither do we, and we say so
                 skipped[str(column)] = "datetime values: not checked for drift (exclude it, or derive features)"
@@ -273,7 +292,10 @@ def compute_drift(
 
     quality = None
     if label_column is not None and prediction_column is not None:
-        quality = model_quality(reference, current, label_column, prediction_column, task)
+        try:
+            quality = model_quality(reference, current, label_column, prediction_column, task)
+        except ValueError as err:  # labels and predictions that do not fit: say for which model
+            raise ctx.error(str(err)) from None
     if not results and not type_changes:
         raise ctx.error(
             "no column could be checked for drift"

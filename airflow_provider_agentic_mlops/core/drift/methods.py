@@ -14,7 +14,7 @@ TEXT = "text"
 
 #: Evidently switches from tests (K-S, chi-square, Z) to distances above this many reference rows.
 EVIDENTLY_SIZE_SWITCH = 1000
-#: Evidently treats integer columns with at most this many distinct current values as categorical.
+#: Evidently treats integer columns with at most this many distinct values as categorical.
 INTEGER_CARDINALITY_LIMIT = 10
 TYPE_WORDS = {NUM: "numeric", CAT: "categorical", TEXT: "text"}
 
@@ -82,19 +82,27 @@ FAST_METHODS = frozenset({"wasserstein", "jensenshannon", "psi", "kl_div", "ks",
 
 
 def infer_column_type(data: ColumnData) -> str | None:
-    """Evidently 0.7's ``infer_column_type`` on the current data: num, cat, text, or None (not checked).
+    """Evidently 0.7's ``infer_column_type``: num, cat, text, or None (not checked).
+
+    Called on the reference data, or the current data when it has more values (Evidently reads the
+    current one): a window of a few rows always has most values distinct and would read as text.
 
     Nullable extension dtypes (Int64, Float64, boolean, string) are read like their numpy
     counterparts; Evidently would leave Int64/Float64 unchecked ("unknown").
     """
-    name = data.series.dtype.name.lower()
-    if name.startswith("float"):
-        return NUM
-    if name.startswith(("int", "uint")):
-        return CAT if data.nunique <= INTEGER_CARDINALITY_LIMIT else NUM
-    if name in ("bool", "boolean", "category") or data.kind == "bool":  # object columns of True/False too
+    # By dtype kind, not dtype name: numpy, nullable and pyarrow-backed dtypes alike
+    # (``double[pyarrow]``, ``large_string[pyarrow]``; pyarrow dictionaries arrive as categories).
+    import pandas as pd
+
+    dtype = data.series.dtype
+    types = pd.api.types
+    if isinstance(dtype, pd.CategoricalDtype) or data.kind == "bool":  # object columns of True/False too
         return CAT
-    if data.kind == "string" and name in ("string", "str", "object"):
+    if data.numeric and types.is_float_dtype(dtype):
+        return NUM
+    if data.numeric and types.is_integer_dtype(dtype):
+        return CAT if data.nunique <= INTEGER_CARDINALITY_LIMIT else NUM
+    if data.kind == "string":
         return TEXT if data.nunique > data.n * 0.5 else CAT
     return None
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
+from airflow_provider_agentic_mlops.core.drift.columns import with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM, TEXT
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 
@@ -59,6 +60,10 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    reference, current = (
+        with_text_column_names(reference, "reference data"),
+        with_text_column_names(current, "current data"),
+    )
     try:
         paths = write_evidently_report(
             reference, current, out, sample_rows=sample_rows, summary=summary, model_name=model_name
@@ -127,13 +132,21 @@ def write_evidently_report(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    reference, current = (
+        with_text_column_names(reference, "reference data"),
+        with_text_column_names(current, "current data"),
+    )
     ref_sample = _sample(reference, sample_rows, random_state)
     cur_sample = _sample(current, sample_rows, random_state)
     if summary is not None:
         cols = list(summary.columns)
         # A numeric column scored with a categorical test (few values, small reference: Evidently's own
         # default) is declared categorical, or Evidently's report refuses the method on it.
-        as_cat = {c for c, r in summary.columns.items() if r.type == CAT or NUM not in DRIFT_METHODS[r.method].types}
+        as_cat = {
+            c
+            for c, r in summary.columns.items()
+            if r.type == CAT or (r.type == NUM and NUM not in DRIFT_METHODS[r.method].types)
+        }
         definition = DataDefinition(
             numerical_columns=[c for c, r in summary.columns.items() if r.type == NUM and c not in as_cat],
             categorical_columns=[c for c in summary.columns if c in as_cat],

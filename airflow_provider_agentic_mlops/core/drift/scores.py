@@ -76,8 +76,7 @@ def score_fast(method: str, ref: ColumnData, cur: ColumnData) -> float:
     from scipy.spatial import distance
 
     if method == "wasserstein":
-        norm = max(float(np.std(ref.values)), 0.001)
-        return wasserstein_distance_sorted(ref.sorted, cur.sorted) / norm
+        return _normed_wasserstein(ref, cur)
     if method == "ks":
         return float(stats.ks_2samp(ref.sorted, cur.sorted)[1])
     if method == "jensenshannon":
@@ -98,6 +97,23 @@ def score_fast(method: str, ref: ColumnData, cur: ColumnData) -> float:
     if method == "z":
         return _z_test(ref, cur)
     raise AssertionError(method)
+
+
+#: Above this magnitude the std and the distance can overflow (values near the largest float).
+_HUGE = 1e150
+
+
+def _normed_wasserstein(ref: ColumnData, cur: ColumnData) -> float:
+    """Evidently's normed Wasserstein distance: the distance over the reference's std (at least 0.001).
+
+    Both are linear in the values, so columns near the largest float are first divided by the
+    largest magnitude of the two samples (the std floor with them): the same score, finite.
+    """
+    u, v, floor = ref.sorted, cur.sorted, 0.001
+    scale = max(abs(float(u[0])), abs(float(u[-1])), abs(float(v[0])), abs(float(v[-1])))
+    if scale > _HUGE:
+        u, v, floor = u / scale, v / scale, floor / scale
+    return wasserstein_distance_sorted(u, v) / max(float(np.std(u)), floor)
 
 
 def _z_test(ref: ColumnData, cur: ColumnData) -> float:

@@ -93,6 +93,26 @@ def test_integer_column_with_few_values_is_categorical_as_in_evidently() -> None
     assert (result.type, result.method) == ("cat", "jensenshannon")
 
 
+def test_column_type_comes_from_the_reference_so_a_tiny_window_keeps_its_categories() -> None:
+    # Two current rows always have more than half their values distinct: read from the current
+    # window, "size" was text, and Evidently's text method failed with "empty vocabulary".
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "size": rng.choice(["S", "M", "L"], 1500)})
+    current = pd.DataFrame({"x": [0.1, -0.3], "size": ["S", "M"]})
+
+    result = compute_drift(reference, current)
+
+    assert result.columns["size"].type == "cat" and result.n_current == 2
+
+
+def test_a_one_row_reference_keeps_the_categories_of_a_full_window() -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": [0.2], "size": ["S"]})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "size": rng.choice(["S", "M", "L"], 1500)})
+
+    assert compute_drift(reference, current).columns["size"].type == "cat"
+
+
 def test_categorical_columns_forces_the_categorical_type() -> None:
     rng = np.random.default_rng(2)
     reference = pd.DataFrame({"zip": rng.integers(1000, 1100, 3000)})
@@ -253,6 +273,62 @@ def test_classification_quality_from_probabilities() -> None:
     assert 0.4 < quality["roc_auc"]["current"] < 0.6
 
 
+def labelled_frames(n: int = 1500) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(5)
+
+    def one() -> pd.DataFrame:
+        x = rng.normal(0, 1, n)
+        label = (x + rng.normal(0, 0.5, n) > 0).astype(int)
+        return pd.DataFrame({"x": x, "c": rng.choice(["a", "b"], n), "label": label, "pred": (x > 0).astype(int)})
+
+    return one(), one()
+
+
+@pytest.mark.parametrize("labels", ["all null", "absent", "all NA Int64"])
+@pytest.mark.parametrize("prediction_column", ["pred", None])
+def test_labels_not_in_yet_are_no_measured_quality_not_an_error(labels: str, prediction_column: str | None) -> None:
+    reference, current = labelled_frames()
+    if labels == "all null":
+        current["label"] = np.nan
+    elif labels == "absent":
+        current = current.drop(columns="label")
+    else:
+        current["label"] = pd.array([pd.NA] * len(current), dtype="Int64")
+
+    summary = compute_drift(reference, current, label_column="label", prediction_column=prediction_column)
+
+    assert "label" not in summary.columns and "labels not in yet" in summary.data_quality["skipped_columns"]["label"]
+    if prediction_column:
+        assert summary.quality["accuracy"]["current"] is None and summary.quality["accuracy"]["reference"] > 0.7
+
+
+def test_labels_in_the_current_window_are_still_a_drift_column() -> None:
+    reference, current = labelled_frames()
+
+    summary = compute_drift(reference, current, label_column="label", prediction_column="pred")
+
+    assert "label" in summary.columns and summary.quality["accuracy"]["current"] > 0.7
+
+
+@pytest.mark.parametrize("case", ["yes/no labels, probability predictions", "labels 1 and '1'"])
+def test_labels_and_predictions_of_types_that_do_not_compare_are_a_clear_error(case: str) -> None:
+    reference, current = labelled_frames()
+    if case.startswith("yes/no"):
+        for frame in (reference, current):
+            frame["label"] = np.where(frame["label"] == 1, "yes", "no")
+            frame["pred"] = np.where(frame["x"] > 0, 0.8, 0.2)
+    else:
+        reference["label"] = reference["label"].astype(object)
+        reference.loc[:49, "label"] = "1"
+
+    with pytest.raises(ValueError) as err:
+        compute_drift(reference, current, label_column="label", prediction_column="pred")
+
+    message = str(err.value)
+    assert "label_column 'label'" in message and "prediction_column 'pred'" in message
+    assert "str" in message and "probability of the positive class" in message
+
+
 def test_classification_quality_from_labels_has_no_roc_auc() -> None:
     reference = pd.DataFrame({"label": ["a", "b"] * 600, "pred": ["a", "b"] * 600})
     current = pd.DataFrame({"label": ["a", "b"] * 600, "pred": ["a", "a"] * 600})
@@ -343,6 +419,110 @@ def test_all_null_column_is_refused(frames) -> None:
 
     with pytest.raises(ValueError, match="column 'country' has only null values in current data"):
         compute_drift(reference, current)
+
+
+def test_columns_named_by_integers_are_checked_under_their_text_names() -> None:
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({0: rng.normal(0, 1, 1500), 1: rng.choice(["a", "b"], 1500)})
+    current = pd.DataFrame({0: rng.normal(0, 1, 1500), 1: rng.choice(["a", "b"], 1500)})
+
+    summary = compute_drift(reference, current, column_methods={"0": "ks"})
+
+    assert set(summary.columns) == {"0", "1"} and summary.columns["0"].method == "ks"
+
+
+def test_columns_that_collide_as_text_are_named_both() -> None:
+    reference = pd.DataFrame({1: np.arange(10.0), "1": np.arange(10.0)})
+
+    with pytest.raises(ValueError, match=r"columns 1 \(int\) and '1' \(str\)"):
+        compute_drift(reference, reference.copy())
+
+
+def test_a_mixed_type_column_is_judged_on_all_its_values_not_its_first_and_last() -> None:
+    rng = np.random.default_rng(9)
+    values = ["a" if i % 2 else 1 for i in range(1500)]  # starts with 1, ends with "a"
+    reordered = ["a", *values[1:-1], "a"]  # starts and ends with "a"
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "m": pd.Series(values, dtype=object)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "m": pd.Series(reordered, dtype=object)})
+
+    for ref, cur in ((reference, current), (current, reference)):
+        summary = compute_drift(ref, cur)
+        assert summary.data_quality["type_changes"] == [] and summary.columns["m"].type == "cat"
+
+
+def pyarrow_frame(n: int, seed: int) -> pd.DataFrame:
+    pa = pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(seed)
+    words = rng.choice(["fr", "de", "it"], n)
+    return pd.DataFrame(
+        {
+            "double": pd.Series(rng.normal(0, 1, n), dtype="double[pyarrow]"),
+            "int64": pd.Series(rng.integers(0, 1000, n), dtype="int64[pyarrow]"),
+            "few_ints": pd.Series(rng.integers(0, 4, n), dtype="int64[pyarrow]"),
+            "bool": pd.Series(rng.random(n) < 0.3, dtype="bool[pyarrow]"),
+            "string": pd.Series(words, dtype=pd.ArrowDtype(pa.string())),
+            "large_string": pd.Series(words, dtype=pd.ArrowDtype(pa.large_string())),
+            "dictionary": pd.Series(
+                pa.array(words).dictionary_encode(), dtype=pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))
+            ),
+        }
+    )
+
+
+PYARROW_TYPES = {
+    "double": "num",
+    "int64": "num",
+    "few_ints": "cat",
+    "bool": "cat",
+    "string": "cat",
+    "large_string": "cat",
+    "dictionary": "cat",
+}
+
+
+def test_pyarrow_backed_dtypes_are_checked_like_their_numpy_twins(tmp_path) -> None:
+    path = tmp_path / "ref.parquet"
+    pyarrow_frame(1500, 1).to_parquet(path)
+    reference = pd.read_parquet(path, dtype_backend="pyarrow")
+
+    summary = compute_drift(reference, pyarrow_frame(1500, 2))
+
+    assert {c: r.type for c, r in summary.columns.items()} == PYARROW_TYPES
+    assert summary.data_quality["type_changes"] == []
+
+
+@pytest.mark.parametrize("shape", ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S+00:00", "%Y-%m-%d"])
+def test_datetimes_read_from_csv_as_text_are_skipped_like_datetimes(tmp_path, shape: str) -> None:
+    rng = np.random.default_rng(10)
+
+    def frame(start: str) -> pd.DataFrame:
+        when = pd.Timestamp(start) + pd.to_timedelta(rng.integers(0, 1000, 1500), unit="h")
+        return pd.DataFrame({"x": rng.normal(0, 1, 1500), "when": when.strftime(shape)})
+
+    reference, current = frame("2024-01-01"), frame("2024-03-01")  # a later window, as in production
+    reference.loc[3, "when"] = None  # a missing timestamp is still a datetime column
+
+    summary = compute_drift(reference, current)
+
+    assert "when" not in summary.columns and "datetime" in summary.data_quality["skipped_columns"]["when"]
+    assert summary.data_quality["type_changes"] == []
+
+
+def test_text_that_only_starts_like_a_date_is_still_text() -> None:
+    reference = pd.DataFrame({"note": ["2024-01-01 shipped", "2024-01-02 late"] * 750})
+
+    assert compute_drift(reference, reference.copy()).columns["note"].type == "cat"
+
+
+def test_wasserstein_near_the_largest_float_is_finite_and_scale_free() -> None:
+    rng = np.random.default_rng(11)
+    u, v = rng.uniform(0, 1, 1500), rng.uniform(0.5, 1.5, 1500) / 1.5
+    small = compute_drift(pd.DataFrame({"x": u}), pd.DataFrame({"x": v})).columns["x"]
+
+    huge = compute_drift(pd.DataFrame({"x": u * 1e308}), pd.DataFrame({"x": v * 1e308})).columns["x"]
+
+    assert huge.method == "wasserstein" and huge.drifted
+    assert huge.score == pytest.approx(small.score, rel=1e-9)
 
 
 def test_unknown_method_lists_the_valid_ones(frames) -> None:

@@ -77,6 +77,47 @@ def test_replaced_category_vocabulary_is_a_fault() -> None:
     assert kind == "vocabulary_replaced" and "100% of current rows" in detail and "'FR'" in detail
 
 
+def test_free_text_and_id_columns_on_unchanged_data_are_not_a_replaced_vocabulary() -> None:
+    # Text columns (random reviews, user ids) are mostly unseen values on every run: their drift is
+    # the text method's to judge, not the category-vocabulary check's.
+    reference, current = frames()
+    rng = np.random.default_rng(1)
+    words = ["good", "bad", "fast", "slow", "price", "ship", "late", "ok", "love", "item"]
+
+    def text(n: int, offset: int) -> dict[str, list[str]]:
+        return {
+            "review": [" ".join(rng.choice(words, 6)) for _ in range(n)],
+            "user_id": [f"u{i + offset}" for i in range(n)],
+        }
+
+    reference = reference.assign(**text(len(reference), 0))
+    current = current.assign(**text(len(current), len(reference)))
+    assert compute_drift(reference, current).columns["review"].type == "text"
+    assert faults_of(reference, current) == {}
+
+
+def test_a_unit_change_in_a_column_named_by_an_integer_is_found() -> None:
+    reference, current = frames()
+    current = current.assign(amount=current["amount"] * 1000)
+    reference, current = reference.set_axis([0, 1, 2], axis=1), current.set_axis([0, 1, 2], axis=1)
+
+    kind, _ = faults_of(reference, current)["0"]
+
+    assert kind == "scale_change"
+
+
+def test_integer_categories_read_back_as_floats_are_the_same_categories() -> None:
+    # An integer column with a missing value arrives as float (1 -> 1.0): the same categories.
+    reference, current = frames()
+    rng = np.random.default_rng(2)
+    reference["stars"] = rng.integers(1, 6, len(reference))
+    current["stars"] = rng.integers(1, 6, len(current)).astype(float)
+    current.loc[:9, "stars"] = np.nan
+
+    assert compute_drift(reference, current).columns["stars"].type == "cat"
+    assert faults_of(reference, current) == {}
+
+
 def test_a_column_gone_constant_is_a_fault() -> None:
     reference, current = frames()
     kind, detail = faults_of(reference, current.assign(age=0.0))["age"]
@@ -333,3 +374,18 @@ def test_faults_on_frames_larger_than_the_fault_sample_are_still_found() -> None
         "country": "vocabulary_replaced",
     }
     assert faults_of(reference, current) == {}
+
+
+def test_labels_not_in_yet_measure_nothing_and_say_so() -> None:
+    rng = np.random.default_rng(6)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500)})
+    reference["label"] = (reference["x"] > 0).astype(int)
+    reference["pred"] = reference["label"]
+    current = reference.assign(label=np.nan)
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    evidence = gather_evidence(reference, current, summary, **kwargs)
+
+    assert evidence["performance"] is None and evidence["faults"] == []
+    assert any("labels not in yet" in note for note in evidence["notes"])

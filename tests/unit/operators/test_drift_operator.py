@@ -420,3 +420,139 @@ def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged
     assert perf["baseline"] == 0.97 and perf["baseline_source"].startswith("metric logged for the champion")
     assert perf["current"] < 0.1 and perf["drop"] > 0.85 and perf["drop_se"] < 0.05
     assert result["evidence"]["severity"]["importance_source"] == "the model's |coef_| x feature std"
+
+
+# -- valid data the review found broken: no crash, no false fault, report included
+
+
+def check(tmp_path: Path, reference: pd.DataFrame | str, current: pd.DataFrame | str, **kwargs: object) -> dict:
+    """The operator's result on the two frames (or files), its report written under ``tmp_path``."""
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="m",
+        reference=reference if isinstance(reference, str) else lambda: reference,
+        current=current if isinstance(current, str) else lambda: current,
+        report_prefix=str(tmp_path),
+        **kwargs,
+    )
+    return op.execute(context())
+
+
+def test_unchanged_free_text_and_ids_raise_no_fault(tmp_path: Path) -> None:
+    words = ["good", "bad", "fast", "slow", "price", "ship", "late", "ok", "love", "item"]
+
+    def frame(n: int, seed: int, first_id: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame(
+            {
+                "x": rng.normal(0, 1, n),
+                "review": [" ".join(rng.choice(words, 6)) for _ in range(n)],
+                "user_id": [f"u{i}" for i in range(first_id, first_id + n)],
+            }
+        )
+
+    result = check(tmp_path, frame(1500, 1, 0), frame(1500, 2, 1500))
+
+    assert result["columns"]["review"]["type"] == "text"
+    assert result["evidence"]["faults"] == []
+    assert result["report"]["status"] == "written"
+
+
+def test_a_two_row_window_with_categories_completes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "size": rng.choice(["S", "M", "L"], 1500)})
+    current = pd.DataFrame({"x": [0.1, -0.3], "size": ["S", "M"]})
+
+    result = check(tmp_path, reference, current)
+
+    assert result["columns"]["size"]["type"] == "cat" and result["n_current"] == 2
+    assert result["report"]["status"] == "written"
+
+
+@pytest.mark.parametrize("labels", ["all null", "absent"])
+def test_labels_not_in_yet_complete_without_measured_performance(tmp_path: Path, labels: str) -> None:
+    reference, current = make_frames(1500)
+    current = current.assign(label=np.nan) if labels == "all null" else current.drop(columns="label")
+
+    result = check(tmp_path, reference, current, label_column="label", prediction_column="score")
+
+    assert "labels not in yet" in result["data_quality"]["skipped_columns"]["label"]
+    assert result["quality"]["accuracy"]["current"] is None
+    assert result["evidence"]["performance"] is None
+    assert result["report"]["status"] == "written"
+
+
+def test_columns_named_by_integers_get_their_faults_and_report(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    reference = pd.DataFrame({0: rng.normal(50, 10, 1500), 1: rng.normal(0, 1, 1500)})
+    current = pd.DataFrame({0: rng.normal(50, 10, 1500) * 1000, 1: rng.normal(0, 1, 1500)})
+
+    result = check(tmp_path, reference, current)
+
+    assert [(f["column"], f["kind"]) for f in result["evidence"]["faults"]] == [("0", "scale_change")]
+    assert result["report"]["status"] == "written"
+
+
+def test_a_reordered_mixed_type_column_is_no_type_change(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    values = ["a" if i % 2 else 1 for i in range(1500)]
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "m": pd.Series(values, dtype=object)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "m": pd.Series(["a", *values[1:-1], "a"], dtype=object)})
+
+    result = check(tmp_path, reference, current)
+
+    assert result["evidence"]["faults"] == [] and result["columns"]["m"]["type"] == "cat"
+
+
+def test_pyarrow_backed_frames_complete_with_the_report(tmp_path: Path) -> None:
+    from tests.unit.core.test_drift import PYARROW_TYPES, pyarrow_frame
+
+    result = check(tmp_path, pyarrow_frame(1500, 1), pyarrow_frame(1500, 2))
+
+    assert {c: r["type"] for c, r in result["columns"].items()} == PYARROW_TYPES
+    assert result["evidence"]["faults"] == []
+    assert result["report"]["status"] == "written"
+
+
+def test_datetime_columns_in_csv_files_are_skipped_not_a_fault(tmp_path: Path) -> None:
+    reference, current = every_dtype_frame(1500, seed=1), every_dtype_frame(1500, seed=2)
+    current["when"] += pd.Timedelta(days=60)  # a later window, as in production
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.to_csv(tmp_path / "cur.csv", index=False)
+
+    result = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"))
+
+    assert "datetime" in result["data_quality"]["skipped_columns"]["when"]
+    assert "when" not in result["columns"] and result["evidence"]["faults"] == []
+    assert result["report"]["status"] == "written"
+
+
+def test_yes_no_labels_with_probability_predictions_fail_with_the_fix(tmp_path: Path) -> None:
+    reference, current = make_frames(1500)
+    for frame in (reference, current):
+        frame["label"] = np.where(frame["label"] == 1, "yes", "no")
+
+    with pytest.raises(ValueError, match=r"model 'm': label_column 'label' \(str\).*prediction_column 'score' \(float"):
+        check(tmp_path, reference, current, label_column="label", prediction_column="score")
+
+
+def test_values_near_the_largest_float_get_a_finite_score(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    reference = pd.DataFrame({"x": rng.uniform(0, 1, 1500) * 1e308})
+    current = pd.DataFrame({"x": rng.uniform(0, 1, 1500) * 1e308})
+
+    result = check(tmp_path, reference, current)
+
+    assert result["columns"]["x"]["score"] is not None and result["columns"]["x"]["drifted"] is False
+    assert result["evidence"]["faults"] == []
+
+
+def test_an_integer_column_that_arrives_as_float_with_nulls_is_no_fault(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "stars": rng.integers(1, 6, 1500)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "stars": rng.integers(1, 6, 1500).astype(float)})
+    current.loc[:9, "stars"] = np.nan
+
+    result = check(tmp_path, reference, current)
+
+    assert result["evidence"]["faults"] == [] and result["columns"]["stars"]["drifted"] is False
