@@ -142,15 +142,20 @@ _DATETIME_SAMPLE = 20
 
 
 def _all_iso_datetimes(series: pd.Series) -> bool:
-    """Whether every non-null value is an ISO 8601 date or datetime: a few values first, then all."""
-    values = series.dropna()
-    for part in (values.iloc[:_DATETIME_SAMPLE], values):
-        text = part.astype(str)
-        if text.empty or not text.str.match(_ISO_DATE).all():
-            return False
-        if pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).isna().any():
-            return False
-    return True
+    """Whether every non-null value is an ISO 8601 date or datetime: a few values first, then all.
+
+    The few are taken from the head of the column, so that text (most columns) is told apart without
+    a pass over all the values (dropping the nulls of a 1M-row object column costs ~70 ms)."""
+    head = series.iloc[: 5 * _DATETIME_SAMPLE].dropna()
+    sample = head.iloc[:_DATETIME_SAMPLE] if not head.empty else series.dropna().iloc[:_DATETIME_SAMPLE]
+    return _iso_datetimes(sample) and _iso_datetimes(series.dropna())
+
+
+def _iso_datetimes(values: pd.Series) -> bool:
+    text = values.astype(str)
+    if text.empty or not text.str.match(_ISO_DATE).all():
+        return False
+    return not pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).isna().any()
 
 
 def _is_arrow_dictionary(dtype: Any) -> bool:
