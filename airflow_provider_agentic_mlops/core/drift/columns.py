@@ -28,12 +28,8 @@ class ColumnData:
         dtype = series.dtype
         self.numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         self.values: np.ndarray | None = None
-        #: pandas' reading of an object column's values (``"string"``, ``"boolean"``, ``"mixed"``...).
-        self.inferred = pd.api.types.infer_dtype(series, skipna=True) if pd.api.types.is_object_dtype(dtype) else None
-        if self.inferred in ("mixed", "mixed-integer") and any(isinstance(v, str) for v in series.to_numpy()):
-            # text mixed with numbers (ids such as 123 and "A12"): compared as text, whatever the order
-            self.series = series.where(series.isna(), series.astype(str))
-            self.inferred = "string"
+        self._object = pd.api.types.is_object_dtype(dtype)
+        self._inferred: str | None = None
         if self.numeric:
             if isinstance(dtype, np.dtype):
                 values = series.to_numpy(dtype=np.float64, copy=False)
@@ -82,7 +78,7 @@ class ColumnData:
             return "datetime"
         if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
             return "string"
-        # an object column: read on all its values, so that the order of the rows does not matter
+        # an object column: read on all its distinct values, so that the order of the rows does not matter
         if self.inferred == "string":
             return "string"
         if self.inferred == "boolean":
@@ -112,10 +108,34 @@ class ColumnData:
                     counts = np.diff(bounds)
                     self._counts = dict(zip(python_keys(keys, self.series.dtype), counts.tolist(), strict=True))
             else:
-                vc = self.series.value_counts(dropna=True, sort=False)
-                vc = vc[vc > 0]
-                self._counts = dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+                self._counts = self._value_counts()
+                if self._object:
+                    self._read_object_values()
         return self._counts
+
+    @property
+    def inferred(self) -> str | None:
+        """pandas' reading of an object column's distinct values (``"string"``, ``"boolean"``,
+        ``"mixed"``...); None for other dtypes."""
+        if self._object:
+            self.counts  # noqa: B018 - reads it
+        return self._inferred
+
+    def _value_counts(self) -> dict[Any, int]:
+        vc = self.series.value_counts(dropna=True, sort=False)
+        vc = vc[vc > 0]
+        return dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+
+    def _read_object_values(self) -> None:
+        """Infer an object column's type on its distinct values (cheap next to all its rows), once; text
+        mixed with numbers (ids such as 123 and "A12") becomes text, whatever the order of the rows."""
+        self._object = False  # done
+        keys = list(self._counts or ())
+        self._inferred = pd.api.types.infer_dtype(keys, skipna=True)
+        if self._inferred in ("mixed", "mixed-integer") and any(isinstance(k, str) for k in keys):
+            series = self.series
+            self.series = series.where(series.isna(), series.astype(str))
+            self._counts, self._clean_series, self._inferred = self._value_counts(), None, "string"
 
     @property
     def nunique(self) -> int:
@@ -128,6 +148,8 @@ class ColumnData:
     def clean_series(self) -> pd.Series:
         """The cleaned column as a pandas Series, as Evidently's stattests receive it."""
         if self._clean_series is None:
+            if self._object:
+                self.counts  # noqa: B018 - settles the values' type first (mixed numbers and text: text)
             series = self.series
             if self.numeric or series.dtype == object:
                 series = series.replace([-np.inf, np.inf], np.nan)
