@@ -60,11 +60,7 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    reference, current = (
-        with_text_column_names(reference, "reference data"),
-        with_text_column_names(current, "current data"),
-    )
-    try:
+    try:  # write_evidently_report names the columns by text itself
         paths = write_evidently_report(
             reference, current, out, sample_rows=sample_rows, summary=summary, model_name=model_name
         )
