@@ -23,6 +23,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
+    from collections.abc import Mapping
+
     from airflow_provider_agentic_mlops.core.state import StateStore
 
 CHAMPION, PREVIOUS_CHAMPION = "champion", "previous_champion"
@@ -189,8 +191,12 @@ def rollback_champion(
     registered_model: str,
     user: str,
     reason: str | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Make ``previous_champion`` the champion again and record who did it.
+
+    ``user`` is the audit trail's actor; ``identity`` (e.g. the OS login and a display name the person
+    gave) is kept with the intent, shown, never counted as the actor.
 
     The ``previous_champion`` alias is removed afterwards, so an accidental second rollback is refused
     instead of re-promoting the version just rolled back.
@@ -221,7 +227,7 @@ def rollback_champion(
             actor=user,
             model_name=model_name,
             subject=f"version:{previous}",
-            details={"from_version": current, "to_version": previous, "reason": reason},
+            details={"from_version": current, "to_version": previous, "reason": reason, **dict(identity or {})},
         )
         intent = store.last_audit(model_name, (ROLLBACK_STARTED,))
         if intent is None:  # pragma: no cover - written just above

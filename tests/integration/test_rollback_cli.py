@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pwd
 import subprocess
 import sys
 import uuid
@@ -13,6 +15,8 @@ from types import SimpleNamespace
 import pytest
 
 from tests.doubles.mlflow_server import register_tiny_classifier
+
+LOGIN = pwd.getpwuid(os.getuid()).pw_name  # the real uid's login: who runs the CLI
 
 
 @pytest.fixture
@@ -50,20 +54,35 @@ def _store():
     return StateStoreHook().get_store()
 
 
-def test_airflow_cli_rollback_restores_previous_champion_and_records_the_user(env):
+def test_airflow_cli_rollback_restores_previous_champion_and_records_the_user(env, monkeypatch):
+    # the OS login, mapped to the Airflow user dave, is who rolled back (as for a CLI vote)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", json.dumps({"dave": {"os": LOGIN}}))
     airflow = Path(sys.executable).parent / "airflow"
     proc = subprocess.run(
-        [str(airflow), "agentic-mlops", "rollback", env.model, "--user", "dave", "--yes"],
+        [str(airflow), "agentic-mlops", "rollback", env.model, "--user", "Dave D.", "--yes"],
         capture_output=True,
         text=True,
         env={**os.environ},
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"champion is v{env.old} again (was v{env.new}); rolled back by dave" in proc.stdout
+    assert f"champion is v{env.old} again (was v{env.new}); rolled back by dave (Dave D.)" in proc.stdout
     assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.old}
-    entry = _store().audit_trail(env.model)[0]
+    entry, intent = _store().audit_trail(env.model)[:2]
     assert entry["action"] == "rollback" and entry["actor"] == "dave"
+    assert intent["action"] == "rollback_started"
+    assert intent["details"]["os_user"] == LOGIN and intent["details"]["display_name"] == "Dave D."
+
+
+def test_rollback_actor_is_the_os_login_not_the_user_flag_or_login_variables(env, monkeypatch):
+    from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(name, "mallory")  # getpass.getuser() would say mallory
+    result = rollback(_args(env.model, user="alice"))
+    entry = _store().audit_trail(env.model)[0]
+    assert result["user"] == entry["actor"] == f"os:{LOGIN}"
+    assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == f"os:{LOGIN}"
 
 
 def test_rollback_without_previous_champion_exits_with_the_reason(env):
@@ -135,4 +154,4 @@ models:
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(models))
     main(["rollback", "fraud", "--user", "erin", "--yes"])
     assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.old}
-    assert _store().audit_trail("fraud")[0]["actor"] == "erin"
+    assert _store().audit_trail("fraud")[0]["actor"] == f"os:{LOGIN}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import sys
 from typing import Any
@@ -55,7 +54,14 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
-    user = getattr(args, "user", None) or getpass.getuser()
+    from airflow_provider_agentic_mlops.approvals import configured_identities
+    from airflow_provider_agentic_mlops.cli.commands.approvals import os_user
+
+    # who rolled back is the OS login (mapped to an Airflow user by approver_identities), as for a CLI vote:
+    # --user is a display name and $USER/$LOGNAME can say anything, so neither is the audit trail's actor
+    display_name = getattr(args, "user", None) or None
+    voter = configured_identities().cli(os_user(), display_name=display_name)
+    user = voter.person
     registered_model = _registered_model(args.model)
     hook = MlflowRegistryHook(args.mlflow_conn_id)
     current = hook.get_alias_version(registered_model, CHAMPION)
@@ -86,12 +92,14 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
             registered_model=registered_model,
             user=user,
             reason=getattr(args, "reason", None),
+            identity={k: v for k, v in voter.details.items() if v},
         )
     except PromotionRefused as err:
         raise SystemExit(str(err)) from None
     url = hook.model_version_url(registered_model, result["version"])
     print(
         f"{registered_model}: champion is v{result['version']} again (was v{result['rolled_back_version']}); "
-        f"rolled back by {user}." + (f" {url}" if url else "")
+        f"rolled back by {user}" + (f" ({display_name})" if display_name and display_name != user else "") + "."
+        + (f" {url}" if url else "")
     )
     return result
