@@ -44,6 +44,8 @@ def _registered_model(model: str) -> str:
 
 def rollback(args: argparse.Namespace) -> dict[str, Any]:
     """Restore ``previous_champion`` of ``args.model`` as its champion (asks first unless ``--yes``)."""
+    from airflow_provider_agentic_mlops.approvals import configured_identities
+    from airflow_provider_agentic_mlops.cli.commands.approvals import os_user
     from airflow_provider_agentic_mlops.core.promotion import (
         CHAMPION,
         PREVIOUS_CHAMPION,
@@ -53,9 +55,6 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     )
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
-
-    from airflow_provider_agentic_mlops.approvals import configured_identities
-    from airflow_provider_agentic_mlops.cli.commands.approvals import os_user
 
     # who rolled back is the OS login (mapped to an Airflow user by approver_identities), as for a CLI vote:
     # --user is a display name and $USER/$LOGNAME can say anything, so neither is the audit trail's actor
@@ -99,7 +98,9 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     url = hook.model_version_url(registered_model, result["version"])
     print(
         f"{registered_model}: champion is v{result['version']} again (was v{result['rolled_back_version']}); "
-        f"rolled back by {user}" + (f" ({display_name})" if display_name and display_name != user else "") + "."
+        f"rolled back by {user}"
+        + (f" ({display_name})" if display_name and display_name != user else "")
+        + "."
         + (f" {url}" if url else "")
     )
     return result
