@@ -154,7 +154,10 @@ class RollbackOperator(_ChampionOperator):
 
     :param model_name: the provider's model name.
     :param registered_model: name in the MLflow registry (default: ``model_name``).
-    :param user: who rolls back (templated, e.g. ``"{{ dag_run.conf['user'] }}"``); required.
+    :param user: who rolls back (templated, e.g. ``"{{ dag_run.conf['user'] }}"``). When Airflow tells the
+        task which signed-in user triggered the run (``dag_run.triggering_user_name``, not on Airflow 3.1),
+        that user is the audit trail's actor and ``user`` only a display name: a run's conf is whatever the
+        person typed. Without either the rollback is refused.
     :param reason: why, for the audit trail (templated).
     :param mlflow_conn_id: MLflow connection with ``promote`` access.
     :param state_conn_id: state store connection (audit trail).
@@ -163,28 +166,32 @@ class RollbackOperator(_ChampionOperator):
     template_fields: Sequence[str] = ("registered_model", "user", "reason")
     ui_color = "#fde2e1"
 
-    def __init__(self, *, model_name: str, user: str, reason: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, model_name: str, user: str | None = None, reason: str | None = None, **kwargs: Any) -> None:
         super().__init__(model_name=model_name, **kwargs)
         self.user = user
         self.reason = reason
 
     def execute(self, context: Context) -> dict[str, Any]:
+        triggered_by = getattr(context.get("dag_run"), "triggering_user_name", None)
+        actor = triggered_by or self.user or ""
+        shown = {"display_name": self.user} if triggered_by and self.user and self.user != triggered_by else None
         result = rollback_champion(
             self.hook,
             self.store,
             model_name=self.model_name,
             registered_model=self.registered_model,
-            user=self.user,
+            user=actor,
             reason=self.reason,
+            identity=shown,
         )
         self.log.warning(
             "%s rolled back by %s: champion is v%s again (was v%s)",
             self.registered_model,
-            self.user,
+            actor,
             result["version"],
             result["rolled_back_version"],
         )
-        self._publish(context, result["version"], {"version": result["version"], "rollback": True, "user": self.user})
+        self._publish(context, result["version"], {"version": result["version"], "rollback": True, "user": actor})
         return result
 
 

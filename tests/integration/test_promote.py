@@ -253,6 +253,32 @@ def test_rollback_operator_restores_previous_champion_and_records_who(env):
     assert event.extra["rollback"] is True and event.extra["version"] == env.old
 
 
+def test_rollback_operator_records_the_airflow_user_who_triggered_the_run_not_the_conf_user(env):
+    from airflow_provider_agentic_mlops.operators.promote import RollbackOperator
+
+    _approval(env)
+    _promote(env).execute(_ctx(env))
+    ctx = {**_ctx(env), "dag_run": SimpleNamespace(triggering_user_name="erin")}
+
+    result = RollbackOperator(task_id="rollback", model_name=env.model, user="carol").execute(ctx)
+
+    assert result["user"] == "erin"
+    entry, started = env.store.audit_trail(env.model)[:2]
+    assert entry["actor"] == started["actor"] == "erin"
+    assert started["details"]["display_name"] == "carol"  # what the conf said: shown, not the actor
+    assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == "erin"
+
+
+def test_rollback_operator_with_no_user_at_all_is_refused(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused, RollbackOperator
+
+    _approval(env)
+    _promote(env).execute(_ctx(env))
+    with pytest.raises(PromotionRefused, match="say who is rolling back"):
+        RollbackOperator(task_id="rollback", model_name=env.model).execute(_ctx(env))
+    assert _aliases(env)["champion"] == env.new
+
+
 def test_second_rollback_is_refused_instead_of_repromoting_the_bad_version(env):
     from airflow_provider_agentic_mlops.operators.promote import PromotionRefused, RollbackOperator
 
