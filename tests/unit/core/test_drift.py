@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -571,6 +573,46 @@ def test_report_is_written_on_a_sample_and_says_so(frames, tmp_path) -> None:
     columns = {m["config"].get("column") for m in report["metrics"]}
     assert {"amount", "age", "country", "channel"} <= columns
     assert json.loads((tmp_path / "out" / "drift_summary.json").read_text())["n_columns"] == 4
+
+
+def test_skipping_unshown_widgets_leaves_the_report_unchanged(frames, tmp_path, monkeypatch) -> None:
+    """The gate for an Evidently upgrade: the report drawn without the per-column ValueDrift widgets
+    (which DataDriftPreset computes and never shows) is Evidently's own, byte for byte once its random
+    ids are masked, and those widgets are really not drawn."""
+    import re
+
+    from evidently.metrics.column_statistics import ValueDriftCalculation
+
+    from airflow_provider_agentic_mlops.core.drift import report as report_module
+
+    reference, current = frames
+    summary = compute_drift(reference, current, model_name="fraud")
+    drawn = []
+    original = ValueDriftCalculation._render
+    monkeypatch.setattr(
+        ValueDriftCalculation, "_render", lambda self, *a, **k: drawn.append(1) or original(self, *a, **k)
+    )
+    counting = ValueDriftCalculation.__dict__["_render"]
+
+    skipped = write_evidently_report(reference, current, tmp_path / "skipped", sample_rows=500, summary=summary)
+    assert drawn == []  # not drawn
+    assert ValueDriftCalculation.__dict__["_render"] is counting  # and put back afterwards
+
+    @contextlib.contextmanager
+    def draw_everything():
+        yield
+
+    monkeypatch.setattr(report_module, "_unshown_value_drift_widgets_skipped", draw_everything)
+    full = write_evidently_report(reference, current, tmp_path / "full", sample_rows=500, summary=summary)
+    assert len(drawn) == 4  # one ValueDrift per column drew its widget
+
+    def masked(path: str) -> str:
+        text = Path(path).read_text()
+        text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", "ID", text)
+        return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?", "TIME", text)
+
+    for kind in ("html", "json"):
+        assert masked(skipped[kind]) == masked(full[kind]), kind
 
 
 def test_summary_quality_agrees_with_validation_on_numeric_labels_2_and_10() -> None:
