@@ -58,14 +58,34 @@ def models_file(default_dir: str | Path | None = None) -> Path:
 
 
 def _resolve(value: str | None, base: str) -> str | None:
-    """Expand ``${VARS}`` and make relative local paths relative to the models file. URIs and
+    """Expand ``${VARS}`` and ``~``, and make relative local paths relative to the models file. URIs and
     ``module:function`` references are left alone."""
     if value is None or "{{" in value:
         return value
-    value = os.path.expandvars(value)
+    value = os.path.expanduser(os.path.expandvars(value))
     if "://" in value or ":" in value.split("/")[0]:
         return value
     return value if os.path.isabs(value) else os.path.join(base, value)
+
+
+#: File names that make a ``retrain.conf`` string a path (data_io's formats); other strings are passed as written.
+_CONF_PATH_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
+
+
+def _resolve_conf(value: Any, base: str) -> Any:
+    """A ``retrain.conf`` value for the training DAG / callable: ``${VARS}`` expanded in every string, and only
+    clear local paths (starting with ``./``, ``../`` or ``~``, or naming a Parquet/CSV file) resolved like the
+    data paths. Names, run names, cron hints and dates are parameters, not paths: passed as written."""
+    if isinstance(value, dict):
+        return {k: _resolve_conf(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_conf(v, base) for v in value]
+    if not isinstance(value, str) or "{{" in value:
+        return value
+    expanded = os.path.expandvars(value)
+    if expanded.startswith(("./", "../", "~")) or expanded.lower().endswith(_CONF_PATH_SUFFIXES):
+        return _resolve(expanded, base)
+    return expanded
 
 
 def default_deferrable() -> bool:
@@ -91,9 +111,7 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".", deferrable: bool |
         spec.approval,
     )
     current = _resolve(drift.current, base)
-    retrain_conf: dict[str, Any] = {
-        k: (_resolve(v, base) if isinstance(v, str) else v) for k, v in retrain.conf.items()
-    }
+    retrain_conf: dict[str, Any] = _resolve_conf(retrain.conf, base)
 
     with DAG(
         dag_id=spec.dag_id,

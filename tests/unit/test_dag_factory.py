@@ -149,3 +149,48 @@ def test_approval_waits_as_airflows_default_deferrable_says_unless_the_model_say
     fraud = built["agentic_mlops__fraud"].get_task("wait_for_approval")
     assert churn.deferrable is (configured == "True")
     assert (fraud.deferrable, fraud.mode) == (False, "reschedule")
+
+
+def test_retrain_conf_is_passed_as_written_but_for_variables_and_relative_data_paths(tmp_path, monkeypatch) -> None:
+    import datetime
+    import os
+
+    monkeypatch.setenv("DATA_ROOT", "/data/root")
+    monkeypatch.setenv("HOME", "/home/ml")
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        """
+models:
+  - name: churn
+    drift: {reference: ~/data/ref.parquet, current: cur.parquet, label_column: churned}
+    retrain:
+      trigger_dag_id: train_churn
+      conf:
+        target: churned
+        run_name: nightly retrain
+        experiment_name: team/churn
+        cron_hint: "0 3 * * *"
+        since: 2024-01-01
+        train_data: data/train.parquet
+        root_data: ${DATA_ROOT}/train.csv
+        home_data: ~/train.csv
+        out_dir: ./out
+        files: [data/a.parquet, plain]
+        nested: {holdout: ../holdout.csv, algorithm: xgboost}
+"""
+    )
+    dag = build_dags(path)["agentic_mlops__churn"]
+    assert dag.get_task("check_drift").reference == "/home/ml/data/ref.parquet"
+    assert dag.get_task("retrain").conf == {
+        "target": "churned",
+        "run_name": "nightly retrain",
+        "experiment_name": "team/churn",
+        "cron_hint": "0 3 * * *",
+        "since": datetime.date(2024, 1, 1),
+        "train_data": str(tmp_path / "data" / "train.parquet"),
+        "root_data": "/data/root/train.csv",
+        "home_data": "/home/ml/train.csv",
+        "out_dir": os.path.join(tmp_path, "./out"),
+        "files": [str(tmp_path / "data" / "a.parquet"), "plain"],
+        "nested": {"holdout": os.path.join(tmp_path, "../holdout.csv"), "algorithm": "xgboost"},
+    }
