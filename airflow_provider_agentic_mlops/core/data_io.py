@@ -2,14 +2,16 @@
 
 Local paths and ``file://`` URIs are read directly. Any other scheme (``s3://``, ``gs://``, ...)
 needs an ``opener``: a callable that takes the URI and returns a binary file object; the Airflow
-operator passes one built on ``ObjectStoragePath``. A callable source is called and must return a
-DataFrame. Every failure is a ``ValueError`` naming the source and what to do.
+operator passes one built on ``ObjectStoragePath``. A callable source, or a ``"package.module:function"``
+string naming one (imported when read, on the worker), is called and must return a DataFrame. Every
+failure is a ``ValueError`` naming the source and what to do.
 
 No Airflow import here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -25,6 +27,34 @@ DataSource = str | os.PathLike | Callable[[], pd.DataFrame] | pd.DataFrame
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv", ".tsv": "csv"}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_MODULE_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def is_module_function(source: Any) -> bool:
+    """True for a ``"package.module:function"`` string (a source to import and call, not a path)."""
+    return isinstance(source, str) and bool(_MODULE_FUNCTION.match(source.strip()))
+
+
+def import_source(spec: str, role: str = "data") -> Callable[[], pd.DataFrame]:
+    """The function a ``"package.module:function"`` source names.
+
+    :raises ValueError: the module cannot be imported or has no such function, naming the value.
+    """
+    module_name, _, attr = spec.strip().partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or whatever the module raises while importing
+        raise ValueError(
+            f"{role} '{spec}': cannot import module '{module_name}' ({type(exc).__name__}: {exc}). Install it "
+            "where the tasks run, or fix the value: 'package.module:function' returning a pandas DataFrame."
+        ) from exc
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ValueError(
+            f"{role} '{spec}': module '{module_name}' has no function '{attr}'. Fix the value: "
+            "'package.module:function' returning a pandas DataFrame."
+        )
+    return fn
 
 
 def describe_source(source: DataSource) -> str:
@@ -60,7 +90,8 @@ def detect_format(uri: str, role: str = "data") -> str:
     suffix = Path(name).suffix or "(no extension)"
     raise ValueError(
         f"{role} '{uri}': unsupported file type {suffix}. Use Parquet (.parquet, .pq, or a directory "
-        "of Parquet files) or CSV (.csv, .csv.gz, .tsv), or pass a callable returning a DataFrame."
+        "of Parquet files) or CSV (.csv, .csv.gz, .tsv), or a callable returning a DataFrame "
+        "('package.module:function' in models.yaml)."
     )
 
 
@@ -75,19 +106,22 @@ def read_frame(
     """Read one frame from a path/URI, a callable, or return a given DataFrame.
 
     :param source: local path, ``file://`` URI, other URI (with ``opener``), a callable returning a
-        DataFrame, or a DataFrame.
+        DataFrame, a ``"package.module:function"`` string naming one, or a DataFrame.
     :param role: what the data is (``"reference data"``, ``"current data"``), for messages.
     :param columns: read only these columns when present (Parquet and CSV); columns that are absent
         are simply not read, so the drift check can say which ones are missing.
     :param opener: ``opener(uri)`` returns a binary file object, for URIs that are not local.
     :param file_format: ``"parquet"`` or ``"csv"``; default from the file name.
-    :raises ValueError: unsupported type, missing file, unreadable content, or a callable that
-        does not return a DataFrame.
+    :raises ValueError: unsupported type, missing file, unreadable content, a ``module:function``
+        that cannot be imported, or a callable that does not return a DataFrame.
     """
     if isinstance(source, pd.DataFrame):
         return source
+    name = None
+    if is_module_function(source):
+        name, source = f"'{str(source).strip()}'", import_source(str(source), role)
     if callable(source) and not isinstance(source, (str, os.PathLike)):
-        name = describe_source(source)
+        name = name or describe_source(source)
         try:
             frame = source()
         except Exception as exc:
@@ -212,7 +246,9 @@ def select_window(
 __all__ = [
     "describe_source",
     "detect_format",
+    "import_source",
     "is_local",
+    "is_module_function",
     "local_path",
     "parse_window",
     "read_frame",

@@ -47,7 +47,8 @@ class DriftCheckOperator(BaseOperator):
 
     :param model_name: the model; its MLflow experiment is ``agentic-mlops/<model_name>``.
     :param reference: reference data: path or URI (local, ``file://``, or any scheme Airflow's
-        ObjectStoragePath knows, e.g. ``s3://``), or a callable returning a DataFrame. (templated)
+        ObjectStoragePath knows, e.g. ``s3://``), or a callable returning a DataFrame, or a
+        ``"package.module:function"`` string naming one (imported when the task runs). (templated)
     :param current: current data, same forms as ``reference``. (templated)
     :param settings: the drift parameters; keyword arguments named after its fields override them.
     :param champion_model_uri: the champion in MLflow, e.g. ``models:/fraud@champion`` (templated).

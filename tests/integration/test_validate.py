@@ -140,6 +140,19 @@ def test_csv_validation_data_and_explicit_feature_columns(env, tmp_path):
     assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.7
 
 
+def test_module_function_validation_data_is_imported_and_called(env, tmp_path, monkeypatch):
+    # models.yaml's `module:function` data source (validation.data, or drift.current by default)
+    (tmp_path / "validation_exports.py").write_text(
+        "from tests.doubles.mlflow_server import labelled_frame\n"
+        "def labelled():\n    return labelled_frame(300, seed=9)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    challenger = register_tiny_classifier(env["url"], env["model"])
+    ctx = _ctx(challenger)
+    _op(env, validation_data="validation_exports:labelled").choose_branch(ctx)
+    assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.7
+
+
 def test_missing_label_column_is_named_with_the_fix(env):
     challenger = register_tiny_classifier(env["url"], env["model"])
     with pytest.raises(ValueError, match="label column 'is_fraud' is not in the validation data"):

@@ -76,6 +76,29 @@ def test_callable_source_is_called_and_must_return_a_dataframe(frame) -> None:
         read_frame(load_reference, role="reference data")
 
 
+def test_module_function_source_is_imported_when_read_and_must_return_a_dataframe(frame, tmp_path, monkeypatch) -> None:
+    (tmp_path / "team_exports.py").write_text(
+        "import pandas as pd\n"
+        "def load():\n    return pd.DataFrame({'amount': [1.5], 'n': [1]})\n"
+        "def rows():\n    return [1, 2]\n"
+        "def broken():\n    raise RuntimeError('warehouse down')\n"
+        "not_callable = 3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    assert read_frame("team_exports:load", role="reference data").to_dict("list") == {"amount": [1.5], "n": [1]}
+    assert describe_source("team_exports:load") == "team_exports:load"
+    for source, expected in (
+        ("team_exports:rows", r"from 'team_exports:rows' returned list; it must return a pandas DataFrame"),
+        ("team_exports:broken", r"reference data from 'team_exports:broken' failed: RuntimeError: warehouse down"),
+        ("team_exports:nothing", r"reference data 'team_exports:nothing': module 'team_exports' has no function"),
+        ("team_exports:not_callable", r"'team_exports:not_callable': module 'team_exports' has no function"),
+        ("no_such_team_module:load", r"'no_such_team_module:load': cannot import module 'no_such_team_module'"),
+    ):
+        with pytest.raises(ValueError, match=expected):
+            read_frame(source, role="reference data")
+
+
 def test_unsupported_file_type_names_the_file_and_the_supported_ones(tmp_path) -> None:
     (tmp_path / "data.json").write_text("{}")
     with pytest.raises(ValueError, match=r"reference data '.*data.json': unsupported file type .json. Use Parquet"):

@@ -115,6 +115,33 @@ def test_callables_and_current_window(tmp_path: Path) -> None:
     assert set(result["columns"]) == {"amount", "country"}
 
 
+def test_module_function_sources_are_imported_and_called(tmp_path: Path, monkeypatch) -> None:
+    # models.yaml's documented `drift.reference: package.module:function` form
+    reference, current = make_frames(1000)
+    reference.to_parquet(tmp_path / "ref.parquet")
+    current.to_parquet(tmp_path / "cur.parquet")
+    (tmp_path / "fraud_exports.py").write_text(
+        "import pandas as pd\n"
+        f"def reference():\n    return pd.read_parquet({str(tmp_path / 'ref.parquet')!r})\n"
+        f"def current():\n    return pd.read_parquet({str(tmp_path / 'cur.parquet')!r})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference="fraud_exports:reference",
+        current="fraud_exports:current",
+        label_column="label",
+        report_prefix=str(tmp_path / "reports"),
+        report_sample_rows=500,
+    )
+
+    result = op.execute(context())
+
+    assert (result["n_reference"], result["n_current"]) == (1000, 1000)
+    assert result["columns"]["amount"]["drifted"]
+
+
 def test_broken_input_fails_the_task_and_records_nothing(tmp_path: Path) -> None:
     reference, current = make_frames(1500)
     reference.to_parquet(tmp_path / "ref.parquet")
