@@ -8,6 +8,7 @@ A bad entry fails with the model's name, the field and what was expected, e.g.::
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -377,7 +378,12 @@ def _parse_yaml(text: str, path: Path, cache_dir: str | Path | None) -> Any:
     import yaml
 
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C loader when built
+        data = yaml.load(text, Loader=_strict_loader())
+    except _DuplicateKey as dup:
+        raise ConfigError(
+            f"{path}: {_model_at(text, dup.line)}key {dup.key!r} is given twice (lines {dup.first_line} and "
+            f"{dup.line}); YAML would keep only the last one. Merge the two into one."
+        ) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if cache is not None:
@@ -389,3 +395,55 @@ def _parse_yaml(text: str, path: Path, cache_dir: str | Path | None) -> Any:
         except (OSError, TypeError, ValueError):
             pass  # the cache is an optimisation only
     return data
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first_line: int, line: int) -> None:
+        super().__init__(key)
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+@functools.cache
+def _strict_loader() -> type:
+    """PyYAML's safe loader (the C one when built) refusing a key given twice in one mapping: PyYAML keeps
+    the last silently, so a second ``decision:`` block would drop the first one's guardrails."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class StrictLoader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            if isinstance(node, yaml.MappingNode):
+                seen: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` keys may be overridden
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.setdefault(key, key_node.start_mark.line + 1)
+                    except TypeError:  # an unhashable key: PyYAML's own error says so
+                        continue
+                    if first != key_node.start_mark.line + 1:
+                        raise _DuplicateKey(key, first, key_node.start_mark.line + 1)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def _model_at(text: str, line: int) -> str:
+    """``"model 'name': "`` for the models entry that holds 1-based ``line``, else ``""`` (for messages)."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return ""
+    entries = next(
+        (v for k, v in getattr(root, "value", []) if isinstance(root, yaml.MappingNode) and k.value == "models"),
+        None,
+    )
+    for index, entry in enumerate(getattr(entries, "value", []) if isinstance(entries, yaml.SequenceNode) else []):
+        if entry.start_mark.line < line <= entry.end_mark.line + 1 and isinstance(entry, yaml.MappingNode):
+            names = [v.value for k, v in entry.value if k.value == "name" and isinstance(v, yaml.ScalarNode)]
+            return f"model {names[0] if names else '#' + str(index + 1)!r}: "
+    return ""

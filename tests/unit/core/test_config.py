@@ -81,6 +81,42 @@ def test_invalid_yaml_names_the_file(tmp_path) -> None:
         load_models(path)
 
 
+def test_a_key_given_twice_is_refused_with_the_model_the_key_and_the_lines(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "models:\n"
+        "  - name: fraud\n"
+        "    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n"
+        "    retrain: {python_callable: 'pkg.train:fit'}\n"
+        "    decision:\n"
+        "      max_retrains: 1\n"
+        "    approval: {required_approvals: 2}\n"
+        "    decision:\n"
+        "      mode: llm\n"
+    )
+    with pytest.raises(ConfigError, match=r"yaml: model 'fraud': key 'decision' is given twice \(lines 5 and 8\)"):
+        load_models(path, cache_dir=tmp_path / "cache")
+    path.write_text("defaults:\n  schedule: '@daily'\n  schedule: '@hourly'\nmodels: []\n")
+    with pytest.raises(ConfigError, match=r"key 'schedule' is given twice \(lines 2 and 3\)"):
+        load_models(path)
+
+
+def test_a_yaml_merge_key_may_be_overridden(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "models:\n"
+        "  - name: fraud\n"
+        "    drift: &drift {reference: r.parquet, current: c.parquet, label_column: y}\n"
+        "    retrain: {python_callable: 'pkg.train:fit'}\n"
+        "  - name: churn\n"
+        "    drift: {<<: *drift, current: other.parquet}\n"
+        "    retrain: {python_callable: 'pkg.train:fit'}\n"
+    )
+    fraud, churn = load_models(path)
+    assert (fraud.drift.current, churn.drift.current) == ("c.parquet", "other.parquet")
+    assert churn.drift.reference == "r.parquet"
+
+
 def test_parsed_yaml_is_cached_by_content_and_a_changed_file_is_read_again(tmp_path) -> None:
     path, cache = tmp_path / "models.yaml", tmp_path / "cache"
     path.write_text((REPO / "dags" / "models.yaml").read_text())
