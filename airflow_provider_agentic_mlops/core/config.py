@@ -315,6 +315,8 @@ def _describe(source: str, model: str, err: ValidationError) -> str:
         field = ".".join(str(p) for p in e["loc"]) or "(entry)"
         got = e.get("input")
         got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+        if e["type"] == "string_type" and isinstance(got, (int, float, bool)):
+            got_s += f"; quote it in YAML ('{got}') when it is a name"
         lines.append(f"{source}: model {model!r}: field {field!r}: {e['msg']}{got_s}")
     return "\n".join(lines)
 
@@ -348,7 +350,9 @@ def load_models(path: str | Path, *, cache_dir: str | Path | None = None) -> lis
 
     :param cache_dir: where to keep the parsed YAML as JSON, keyed by the file's content hash. The DAG
         processor re-reads the file every parse; JSON loads ~40x faster than YAML, and the result is
-        validated by pydantic either way. A missing or unwritable directory only disables the cache.
+        validated by pydantic either way. Only a document JSON holds unchanged is cached (a date or a
+        number as a mapping key is not), so the cache never changes the result. A missing or unwritable
+        directory only disables the cache.
     """
     path = Path(path)
     try:
@@ -388,10 +392,15 @@ def _parse_yaml(text: str, path: Path, cache_dir: str | Path | None) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if cache is not None:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"sha256": digest, "data": data}, default=str))
-            os.replace(tmp, cache)  # atomic: a concurrent reader sees the old file or the new one
+            dumped = json.dumps({"sha256": digest, "data": data})
+            # Cached only when JSON gives back exactly the YAML's values: dates, sets or non-string keys
+            # (JSON would turn them into strings, or refuse them) are parsed from the YAML every time, so
+            # a cache hit validates to the same specs, or fails the same way, as a cold parse.
+            if json.loads(dumped)["data"] == data:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(dumped)
+                os.replace(tmp, cache)  # atomic: a concurrent reader sees the old file or the new one
         except (OSError, TypeError, ValueError):
             pass  # the cache is an optimisation only
     return data

@@ -133,6 +133,26 @@ def test_parsed_yaml_is_cached_by_content_and_a_changed_file_is_read_again(tmp_p
         load_models(path, cache_dir=cache)
 
 
+def test_the_cache_gives_what_a_cold_parse_gives(tmp_path) -> None:
+    # JSON has no dates and only string keys: what it would change is parsed from the YAML every time
+    path, cache = tmp_path / "models.yaml", tmp_path / "cache"
+    path.write_text(
+        "models:\n"
+        "  - name: sensors\n"
+        "    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n"
+        "    retrain: {python_callable: 'pkg.train:fit', conf: {since: 2024-01-01, until: 2024-06-30T00:00:00}}\n"
+    )
+    cold = load_models(path)
+    assert load_models(path, cache_dir=cache) == cold
+    assert load_models(path, cache_dir=cache) == cold
+    path.write_text(path.read_text().replace("label_column: y}", "label_column: y, column_thresholds: {101: 0.2}}"))
+    for _ in range(3):
+        with pytest.raises(
+            ConfigError, match=r"field 'drift.column_thresholds.101.\[key\]'.*quote it in YAML \('101'\)"
+        ):
+            load_models(path, cache_dir=cache)
+
+
 def test_a_corrupt_or_unwritable_cache_only_disables_itself(tmp_path) -> None:
     path = tmp_path / "models.yaml"
     path.write_text((REPO / "dags" / "models.yaml").read_text())
