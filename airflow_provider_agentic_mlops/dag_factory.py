@@ -14,7 +14,7 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
-from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX, ModelSpec, load_models
+from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX, ConfigError, ModelSpec, load_models
 from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
 from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
@@ -219,7 +219,20 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".", deferrable: bool |
         check_drift >> decide >> [retrain_task, no_action, escalate]
         retrain_task >> validate >> [wait_for_approval, rejected]
         wait_for_approval >> promote
+    _check_schedule(dag, spec)
     return dag
+
+
+def _check_schedule(dag: DAG, spec: ModelSpec) -> None:
+    """Refuse a schedule Airflow would refuse (``0 25 * * *``, ``@dialy``) now, naming the model and the field:
+    the DAG processor's own error (AirflowTimetableInvalid) names neither."""
+    try:
+        dag.timetable.validate()  # croniter parses the expression, as the DAG processor will
+    except Exception as err:  # noqa: BLE001 - AirflowTimetableInvalid (its module differs across Airflow versions)
+        raise ConfigError(
+            f"model {spec.name!r}: field 'schedule': {spec.schedule!r} is not a cron expression or an Airflow "
+            f"preset ({err}); use e.g. '@daily', '@hourly', '0 3 * * *', or null for alert/manual runs only"
+        ) from None
 
 
 def _cache_dir() -> Path | None:
@@ -233,7 +246,13 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     path = Path(path)
     specs = load_models(path, cache_dir=_cache_dir())
     deferrable = default_deferrable()
-    return {spec.dag_id: build_dag(spec, base_dir=path.parent, deferrable=deferrable) for spec in specs}
+    dags = {}
+    for spec in specs:
+        try:
+            dags[spec.dag_id] = build_dag(spec, base_dir=path.parent, deferrable=deferrable)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    return dags
 
 
 __all__ = ["DAG_ID_PREFIX", "TASK_RETRIES", "build_dag", "build_dags", "models_file"]

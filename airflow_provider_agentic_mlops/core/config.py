@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from airflow_provider_agentic_mlops.core.durations import parse_duration
 from airflow_provider_agentic_mlops.core.validation import GateSettings
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
@@ -52,7 +53,8 @@ class DriftSettings(_Section):
     :param categorical_columns: columns to treat as categorical whatever their dtype.
     :param timestamp_column: timestamp column of the current data (for ``current_window``).
     :param current_window: keep current rows whose timestamp is within this duration before the
-        data interval end (or now), e.g. ``"7d"``; needs ``timestamp_column``.
+        data interval end (or now), e.g. ``"7d"``, ``"12h"``, ``"P7D"`` (see ``core.durations``); needs
+        ``timestamp_column``.
     :param label_column: label column, for model quality and performance evidence; usable without
         ``prediction_column`` (the champion then predicts).
     :param prediction_column: prediction column (label, or probability of class 1).
@@ -91,6 +93,13 @@ class DriftSettings(_Section):
     performance_metric: str | None = None
     performance_baseline: float | None = None
     reference_is_holdout: bool = False
+
+    @field_validator("current_window")
+    @classmethod
+    def _window_is_a_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)  # the parser data_io's select_window uses, without pandas
+        return value
 
     @model_validator(mode="after")
     def _window_needs_timestamp(self) -> DriftSettings:
@@ -240,7 +249,8 @@ class ModelSpec(_Section):
 
     :param name: model name; the DAG is ``agentic_mlops__<name>``.
     :param registered_model: name in the MLflow registry (defaults to ``name``).
-    :param schedule: cron, preset (``@daily``) or null for alert/manual runs only.
+    :param schedule: cron, preset (``@daily``) or null for alert/manual runs only; the DAG factory checks
+        it with Airflow's parser (core imports no Airflow).
     """
 
     name: str

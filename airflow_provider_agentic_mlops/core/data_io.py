@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
+from airflow_provider_agentic_mlops.core.durations import parse_duration
+
 Opener = Callable[[str], IO[bytes]]
 DataSource = str | os.PathLike | Callable[[], pd.DataFrame] | pd.DataFrame
 
@@ -193,16 +195,9 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
 
 
 def parse_window(window: str) -> pd.Timedelta:
-    """A positive duration from ``"7d"``, ``"12h"``, ``"30min"``, ``"2w"`` or ISO ``"P7D"``."""
-    try:
-        delta = pd.Timedelta(window)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"current_window {window!r} is not a duration; use e.g. '7d', '12h', '30min' or 'P7D'."
-        ) from exc
-    if delta <= pd.Timedelta(0):
-        raise ValueError(f"current_window {window!r} must be positive.")
-    return delta
+    """A positive duration from ``"7d"``, ``"12h"``, ``"30min"``, ``"2w"`` or ISO ``"P7D"``: models.yaml's
+    check reads it with the same parser (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`)."""
+    return pd.Timedelta(parse_duration(window))
 
 
 def select_window(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from airflow_provider_agentic_mlops.core.config import ConfigError
@@ -194,3 +196,19 @@ models:
         "files": [str(tmp_path / "data" / "a.parquet"), "plain"],
         "nested": {"holdout": os.path.join(tmp_path, "../holdout.csv"), "algorithm": "xgboost"},
     }
+
+
+@pytest.mark.parametrize("schedule", ["0 25 * * *", "@dialy", "every day"])
+def test_a_schedule_airflow_refuses_fails_with_model_field_and_value(tmp_path, schedule) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(approvals=1).replace('schedule: "@hourly"', f"schedule: {schedule!r}"))
+    expected = rf"models.yaml: model 'churn': field 'schedule': '{re.escape(schedule)}' is not a cron expression"
+    with pytest.raises(ConfigError, match=expected):
+        build_dags(path)
+
+
+@pytest.mark.parametrize("schedule", ["@daily", "@once", "@continuous", "0 3 * * 1-5", "*/15 * * * *"])
+def test_cron_expressions_and_presets_are_accepted(tmp_path, schedule) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(approvals=1).replace('schedule: "@hourly"', f"schedule: {schedule!r}"))
+    assert "agentic_mlops__churn" in build_dags(path)

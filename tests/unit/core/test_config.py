@@ -57,6 +57,18 @@ def test_defaults_merge_under_each_model_and_the_model_wins() -> None:
             {**GOOD, "decision": {"min_drift_share": 0.6, "critical_drift_share": 0.2}},
             r"critical_drift_share \(0.2\) must be >=",
         ),
+        (
+            {**GOOD, "drift": {**GOOD["drift"], "timestamp_column": "ts", "current_window": "7x"}},
+            r"model 'churn': field 'drift.current_window': .*'7x' is not a duration; use e.g. '7d'",
+        ),
+        (
+            {**GOOD, "drift": {**GOOD["drift"], "timestamp_column": "ts", "current_window": "7"}},
+            r"model 'churn': field 'drift.current_window': .*'7' is not a duration",
+        ),
+        (
+            {**GOOD, "drift": {**GOOD["drift"], "timestamp_column": "ts", "current_window": "0d"}},
+            r"model 'churn': field 'drift.current_window': .*'0d' must be positive",
+        ),
     ],
 )
 def test_a_bad_entry_names_model_field_and_expectation(entry: dict, expected: str) -> None:

@@ -146,6 +146,35 @@ def test_window_parses_string_timestamps_and_naive_ends() -> None:
     assert list(kept["x"]) == [2]
 
 
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        ("7d", pd.Timedelta(days=7)),
+        ("7 days", pd.Timedelta(days=7)),
+        ("12h", pd.Timedelta(hours=12)),
+        ("12 hours", pd.Timedelta(hours=12)),
+        ("30min", pd.Timedelta(minutes=30)),
+        ("90s", pd.Timedelta(seconds=90)),
+        ("2w", pd.Timedelta(weeks=2)),
+        ("1d12h", pd.Timedelta(hours=36)),
+        ("1.5h", pd.Timedelta(minutes=90)),
+        ("P7D", pd.Timedelta(days=7)),
+        ("PT12H", pd.Timedelta(hours=12)),
+        ("P1DT2H30M", pd.Timedelta(minutes=1590)),
+        ("PT1.5H", pd.Timedelta(minutes=90)),
+    ],
+)
+def test_window_durations(window: str, expected: pd.Timedelta) -> None:
+    assert parse_window(window) == expected
+
+
+@pytest.mark.parametrize("window", ["7", "1M", "1y", "7dd", "d", "P", "PT", ""])
+def test_a_window_without_a_clear_unit_is_refused(window: str) -> None:
+    # pandas reads "7" as 7 nanoseconds: a window that silently keeps no rows
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_window(window)
+
+
 def test_window_errors_name_the_problem() -> None:
     frame = pd.DataFrame({"ts": ["not a date"], "x": [1]})
     with pytest.raises(ValueError, match="current_window 'a week' is not a duration"):
