@@ -184,6 +184,10 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".", deferrable: bool |
             registered_model=spec.mlflow_model_name,
             validation_data=_resolve(validation.data, base) or current,
             label_column=spec.label_column,
+            # the champion's inputs, as the drift check knows them; else (no signature either) every column
+            # but the label, the timestamp and the production predictions
+            feature_columns=drift.feature_columns,
+            exclude_columns=[c for c in (drift.timestamp_column, drift.prediction_column) if c],
             gates=validation,  # a GateSettings: the gate parameters passed through whole
             task=validation.task or drift.task,
             state_conn_id=spec.state_conn_id,

@@ -46,7 +46,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     :param validation_data: path/URI of labelled Parquet or CSV (templated): the current window.
     :param label_column: the label column in ``validation_data``.
     :param feature_columns: the model's input columns; default: the model signature's inputs, else
-        every column except the label.
+        every column except the label and ``exclude_columns``.
+    :param exclude_columns: columns that are no model input (the timestamp, the production predictions),
+        left out when neither ``feature_columns`` nor the model's signature names the inputs.
     :param task: ``classification`` or ``regression``; default from the primary metric.
     :param gates: the gate parameters, a
         :class:`~airflow_provider_agentic_mlops.core.validation.GateSettings` (documented there, once; the
@@ -73,6 +75,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         label_column: str | None,
         registered_model: str | None = None,
         feature_columns: Sequence[str] | None = None,
+        exclude_columns: Sequence[str] = (),
         task: str | None = None,
         gates: GateSettings | Mapping[str, Any] | None = None,
         mlflow_conn_id: str = "agentic_mlops_mlflow_train",
@@ -103,6 +106,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         self.validation_data = validation_data
         self.label_column = label_column
         self.feature_columns = list(feature_columns) if feature_columns else None
+        self.exclude_columns = list(exclude_columns)
         self.task = task
         self.mlflow_conn_id = mlflow_conn_id
         self.state_conn_id = state_conn_id
@@ -219,8 +223,10 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         return metrics
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, version: str) -> list[str]:
-        """The columns to feed the model: ``feature_columns``, else its signature's inputs, else all but the label."""
-        wanted = self.feature_columns or inputs or [c for c in frame.columns if c != self.label_column]
+        """The columns to feed the model: ``feature_columns``, else its signature's inputs, else all but the label
+        and ``exclude_columns``."""
+        excluded = {self.label_column, *self.exclude_columns}
+        wanted = self.feature_columns or inputs or [c for c in frame.columns if c not in excluded]
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
             raise ValueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+import pandas as pd
 import pytest
 
 from tests.doubles.airflow_task import task_context
@@ -150,6 +151,18 @@ def test_module_function_validation_data_is_imported_and_called(env, tmp_path, m
     challenger = register_tiny_classifier(env["url"], env["model"])
     ctx = _ctx(challenger)
     _op(env, validation_data="validation_exports:labelled").choose_branch(ctx)
+    assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.7
+
+
+def test_without_feature_columns_or_signature_the_excluded_columns_are_not_fed_to_the_model(env, tmp_path):
+    # the current data carries its timestamp and the production predictions; the model has no signature
+    data = tmp_path / "current_with_extras.parquet"
+    frame = labelled_frame(300, seed=9)
+    frame["ts"], frame["score"] = pd.date_range("2026-11-01", periods=len(frame), freq="h"), 0.5
+    frame.to_parquet(data)
+    challenger = register_tiny_classifier(env["url"], env["model"])
+    ctx = _ctx(challenger)
+    _op(env, validation_data=str(data), exclude_columns=["ts", "score"]).choose_branch(ctx)
     assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.7
 
 

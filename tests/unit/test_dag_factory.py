@@ -212,3 +212,22 @@ def test_cron_expressions_and_presets_are_accepted(tmp_path, schedule) -> None:
     path = tmp_path / "models.yaml"
     path.write_text(MODELS.format(approvals=1).replace('schedule: "@hourly"', f"schedule: {schedule!r}"))
     assert "agentic_mlops__churn" in build_dags(path)
+
+
+def test_validation_feeds_the_model_drift_feature_columns_else_not_the_timestamp_or_predictions(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        """
+models:
+  - name: churn
+    drift: {reference: r.parquet, current: c.parquet, label_column: y, timestamp_column: ts, prediction_column: p}
+    retrain: {trigger_dag_id: train_churn}
+  - name: fraud
+    drift: {reference: r.parquet, current: c.parquet, label_column: y, prediction_column: p, feature_columns: [a, b]}
+    retrain: {trigger_dag_id: train_fraud}
+"""
+    )
+    built = build_dags(path)
+    churn, fraud = (built[f"agentic_mlops__{m}"].get_task("validate") for m in ("churn", "fraud"))
+    assert (churn.feature_columns, sorted(churn.exclude_columns)) == (None, ["p", "ts"])
+    assert fraud.feature_columns == ["a", "b"]
