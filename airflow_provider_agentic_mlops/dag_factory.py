@@ -227,9 +227,16 @@ def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".", deferrable: bool |
     return dag
 
 
+#: Schedules already found valid in this process: a fleet shares a few, and each is parsed once, not per DAG.
+_VALID_SCHEDULES: set[str] = set()
+
+
 def _check_schedule(dag: DAG, spec: ModelSpec) -> None:
     """Refuse a schedule Airflow would refuse (``0 25 * * *``, ``@dialy``) now, naming the model and the field:
     the DAG processor's own error (AirflowTimetableInvalid) names neither."""
+    key = repr(spec.schedule)
+    if key in _VALID_SCHEDULES:
+        return
     try:
         dag.timetable.validate()  # croniter parses the expression, as the DAG processor will
     except Exception as err:  # noqa: BLE001 - AirflowTimetableInvalid (its module differs across Airflow versions)
@@ -237,6 +244,7 @@ def _check_schedule(dag: DAG, spec: ModelSpec) -> None:
             f"model {spec.name!r}: field 'schedule': {spec.schedule!r} is not a cron expression or an Airflow "
             f"preset ({err}); use e.g. '@daily', '@hourly', '0 3 * * *', or null for alert/manual runs only"
         ) from None
+    _VALID_SCHEDULES.add(key)
 
 
 def _cache_dir() -> Path | None:
