@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exported for validation's users
     CLASSIFICATION_METRICS,
@@ -47,7 +47,9 @@ class GateSettings(BaseModel):
     """The gate parameters, defined once: models.yaml's ``validation`` section and :class:`Gates` take them.
 
     :param primary_metric: the metric that decides (e.g. ``roc_auc``, ``rmse``).
-    :param higher_is_better: direction of the primary metric.
+    :param higher_is_better: direction of the primary metric; None (the default): the metric's own
+        (lower for error metrics such as ``rmse``, ``mae``, ``log_loss``). Needed only for a metric the
+        provider does not know; a value contradicting a known metric's direction is refused.
     :param min_absolute_improvement: challenger - champion must be at least this (in the better direction);
         0 (the default, with ``min_relative_improvement`` 0): the challenger may not be worse.
     :param min_relative_improvement: the improvement divided by ``|champion|`` must be at least this,
@@ -58,7 +60,7 @@ class GateSettings(BaseModel):
     """
 
     primary_metric: str = "roc_auc"
-    higher_is_better: bool = True
+    higher_is_better: bool | None = None
     min_absolute_improvement: float = Field(0.0, ge=0, allow_inf_nan=False)
     min_relative_improvement: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     guard_metrics: dict[str, float] = Field(default_factory=dict)
@@ -75,11 +77,48 @@ class GateSettings(BaseModel):
                 )
         return value
 
+    @model_validator(mode="after")
+    def _direction_agrees_with_the_metric(self) -> GateSettings:
+        _check_direction(self.primary_metric, self.higher_is_better)
+        return self
+
+
+def _check_direction(metric: str, higher: bool | None) -> None:
+    """Refuse a ``higher_is_better`` that contradicts a known metric: a gate that rewards the worse model."""
+    if higher is None or metric not in _KNOWN_METRICS or higher == higher_is_better(metric):
+        return
+    raise ValueError(
+        f"higher_is_better: {str(higher).lower()} contradicts primary_metric {metric!r}, where "
+        f"{'higher' if higher_is_better(metric) else 'lower'} is better; leave higher_is_better out "
+        "(it follows the metric)"
+    )
+
+
+#: Metrics whose direction the provider knows (every one compute_metrics reports, and the error metrics).
+_KNOWN_METRICS = frozenset(CLASSIFICATION_METRICS) | frozenset(REGRESSION_METRICS) | LOWER_IS_BETTER
+
 
 class Gates(GateSettings):
-    """Thresholds a challenger must meet (the parameters of :class:`GateSettings`), fixed once built."""
+    """Thresholds a challenger must meet (the parameters of :class:`GateSettings`), fixed once built;
+    ``higher_is_better`` is always set (from the primary metric when not given)."""
 
     model_config = ConfigDict(frozen=True)
+
+    higher_is_better: bool
+
+    @model_validator(mode="before")
+    @classmethod
+    def _direction_from_the_metric(cls, data: Any) -> Any:
+        return cls._concrete(data) if isinstance(data, Mapping) else data
+
+    @staticmethod
+    def _concrete(data: Mapping[str, Any]) -> dict[str, Any]:
+        """``data`` with ``higher_is_better`` filled in from the primary metric when it is not given."""
+        filled = dict(data)
+        if filled.get("higher_is_better") is None:
+            metric = filled.get("primary_metric") or GateSettings.model_fields["primary_metric"].default
+            filled["higher_is_better"] = higher_is_better(metric)
+        return filled
 
     @classmethod
     def resolve(cls, settings: GateSettings | Mapping[str, Any] | None = None, /, **overrides: Any) -> Gates:
@@ -90,7 +129,9 @@ class Gates(GateSettings):
         """
         given_overrides = {name: value for name, value in overrides.items() if value is not None}
         if isinstance(settings, GateSettings) and not given_overrides:  # validated already: not again per parse
-            return cls.model_construct(**{name: getattr(settings, name) for name in GateSettings.model_fields})
+            return cls.model_construct(
+                **cls._concrete({name: getattr(settings, name) for name in GateSettings.model_fields})
+            )
         if isinstance(settings, BaseModel):
             base = settings.model_dump(include=set(GateSettings.model_fields))
         else:

@@ -92,6 +92,36 @@ def test_lower_is_better_primary_metric_rewards_a_smaller_value():
     assert not _report({"rmse": 1.5}, {"rmse": 1.0}, **gates).passed
 
 
+@pytest.mark.parametrize("metric", ["rmse", "mae", "log_loss"])
+def test_error_metric_primary_follows_the_metric_direction_when_none_is_given(metric):
+    gates = {"primary_metric": metric, "min_absolute_improvement": 0.1}
+    assert _report({metric: 1.0}, {metric: 1.5}, **gates).passed
+    assert not _report({metric: 1.5}, {metric: 1.0}, **gates).passed  # worse: rejected
+    floor = _report({metric: 0.9}, None, primary_metric=metric, floors={metric: 0.5})
+    assert not floor.passed and "maximum 0.5000" in floor.reasons[0]
+    assert (
+        f"| {metric} (primary) | 1.0000 | 1.5000 | +0.5000 | lower |"
+        in _report({metric: 1.5}, {metric: 1.0}, **gates).to_markdown()
+    )
+
+
+def test_direction_contradicting_a_known_metric_is_refused_naming_both():
+    with pytest.raises(ValueError, match=r"higher_is_better: true contradicts primary_metric 'rmse'.*lower is better"):
+        Gates(primary_metric="rmse", higher_is_better=True)
+    with pytest.raises(ValueError, match=r"higher_is_better: false contradicts primary_metric 'roc_auc'"):
+        Gates.resolve({"primary_metric": "roc_auc", "higher_is_better": False})
+    assert Gates(primary_metric="my_score", higher_is_better=False).direction("my_score") is False  # unknown: as told
+    assert Gates(primary_metric="rmse", higher_is_better=False).higher_is_better is False  # agreeing: fine
+    entry = {
+        "name": "demand",
+        "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"},
+        "retrain": {"trigger_dag_id": "train_demand"},
+        "validation": {"primary_metric": "mae", "higher_is_better": True},
+    }
+    with pytest.raises(ConfigError, match=r"model 'demand': field 'validation'.*contradicts primary_metric 'mae'"):
+        parse_models({"models": [entry]})
+
+
 def test_guard_metric_regression_beyond_tolerance_fails_even_if_primary_improves():
     report = _report(
         {"roc_auc": 0.95, "recall": 0.60}, {"roc_auc": 0.85, "recall": 0.70}, guard_metrics={"recall": 0.05}
