@@ -16,6 +16,10 @@ LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mse", "mae", "log_loss", "
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+#: What :func:`compute_metrics` reports per task; a gate on any other name can never pass.
+TASK_METRICS: dict[str, tuple[str, ...]] = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+#: The metric a challenger must improve when the configuration names none.
+DEFAULT_PRIMARY_METRIC: dict[str, str] = {"classification": "roc_auc", "regression": "rmse"}
 
 
 def higher_is_better(metric: str) -> bool:

@@ -13,6 +13,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     GateSettings,
     ValidationReport,
     build_report,
+    check_metric_names,
 )
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
@@ -47,7 +48,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     :param label_column: the label column in ``validation_data``.
     :param feature_columns: the model's input columns; default: the model signature's inputs, else
         every column except the label.
-    :param task: ``classification`` or ``regression``; default from the primary metric.
+    :param task: ``classification`` or ``regression``; default: the primary metric's task when one is
+        named, else inferred from the labels (as the drift check does) when the task runs.
     :param gates: the gate parameters, a
         :class:`~airflow_provider_agentic_mlops.core.validation.GateSettings` (documented there, once; the
         DAG factory passes the model's ``validation`` section whole) or a mapping. Its fields may also be
@@ -97,8 +99,14 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             )
         if task is not None and task not in ("classification", "regression"):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
-        self.gates = Gates.resolve(gates, **overrides)
+        named = gates.primary_metric if isinstance(gates, GateSettings) else dict(gates or {}).get("primary_metric")
+        named = overrides.get("primary_metric") or named
+        if task is None and named:
+            task = "regression" if named in REGRESSION_METRICS else "classification"
+        self._gate_settings, self._gate_overrides = gates, overrides  # resolved again once the labels tell the task
+        self.gates = Gates.resolve(gates, task=task, **overrides)
         self.model_name = model_name
+        self._check_metric_names(task)  # task unknown: against every task's metrics, until the labels tell
         self.registered_model = registered_model or model_name
         self.validation_data = validation_data
         self.label_column = label_column
@@ -112,10 +120,6 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         self.approve_task_id = approve_task_id
         self.reject_task_id = reject_task_id
 
-    @property
-    def ml_task(self) -> str:
-        return self.task or ("regression" if self.gates.primary_metric in REGRESSION_METRICS else "classification")
-
     def choose_branch(self, context: Context) -> str:
         self.hook.require_access("train", f"writing the validation report of {self.model_name!r}")
         ti = context["ti"]
@@ -127,6 +131,13 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
         frame = self._read_data()
         y_true = frame[self.label_column]
+        if self.task is None:  # neither a task nor a metric was named: the labels tell, and the default metric
+            from airflow_provider_agentic_mlops.core.metrics import infer_task
+
+            self.task = infer_task(y_true)
+            self.gates = Gates.resolve(self._gate_settings, task=self.task, **self._gate_overrides)
+            self._check_metric_names(self.task)
+            self.log.info("Task inferred from the labels: %s; primary metric %s", self.task, self.gates.primary_metric)
         challenger_metrics = self._evaluate(challenger, frame, y_true)
         champion_metrics = self._evaluate(champion, frame, y_true) if champion else None
 
@@ -182,6 +193,12 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
     # -- steps ------------------------------------------------------------------------------------
 
+    def _check_metric_names(self, task: str | None) -> None:
+        try:
+            check_metric_names(self.gates, task)
+        except ValueError as err:
+            raise ValueError(f"ValidateOperator for model {self.model_name!r}: {err}") from None
+
     def _read_data(self) -> pd.DataFrame:
         from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
 
@@ -212,9 +229,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             version,
             frame,
             columns=lambda inputs: self._features(inputs, frame, version),
-            classification=self.ml_task == "classification",
+            classification=self.task == "classification",
         )
-        metrics = compute_metrics(self.ml_task, list(y_true), list(y_pred), proba)  # type: ignore[arg-type]
+        metrics = compute_metrics(self.task, list(y_true), list(y_pred), proba)  # type: ignore[arg-type]
         self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(frame), metrics)
         return metrics
 

@@ -64,6 +64,25 @@ def _champion(env, quality):
     return champion
 
 
+def _register(env, model, *, name: str | None = None) -> dict:
+    """Log and register ``model`` (a fitted scikit-learn estimator, or a pyfunc ``PythonModel``)."""
+    import mlflow
+
+    from airflow_provider_agentic_mlops.demo.training import sklearn_pip_requirements
+
+    name = name or env["model"]
+    mlflow.set_tracking_uri(env["url"])
+    mlflow.set_registry_uri(env["url"])
+    mlflow.set_experiment(f"tests/{name}")
+    flavor = mlflow.pyfunc if isinstance(model, mlflow.pyfunc.PythonModel) else mlflow.sklearn
+    with mlflow.start_run() as run:
+        kwargs = {"python_model": model} if flavor is mlflow.pyfunc else {"sk_model": model}
+        info = flavor.log_model(
+            name="model", registered_model_name=name, pip_requirements=sklearn_pip_requirements(), **kwargs
+        )
+    return {"version": str(info.registered_model_version), "run_id": run.info.run_id}
+
+
 def _artifact(env, run_id, name):
     import mlflow
 
@@ -160,3 +179,36 @@ def test_read_only_connection_cannot_write_the_report(env):
     challenger = register_tiny_classifier(env["url"], env["model"])
     with pytest.raises(MlflowAccessError):
         _op(env, mlflow_conn_id="agentic_mlops_mlflow_registry").choose_branch(_ctx(challenger))
+
+
+def test_default_primary_metric_follows_the_task_and_unknown_metric_names_are_refused_when_built():
+    from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+
+    params = {"task_id": "validate", "model_name": "demand", "validation_data": "v.parquet", "label_column": "y"}
+    assert ValidateOperator(**params, task="regression").gates.primary_metric == "rmse"
+    assert ValidateOperator(**params, task="classification").gates.primary_metric == "roc_auc"
+    with pytest.raises(ValueError, match=r"model 'demand'.*primary_metric 'auc'.*roc_auc"):
+        ValidateOperator(**params, primary_metric="auc")
+    with pytest.raises(ValueError, match=r"model 'demand'.*floors 'roc_auc'.*a regression model.*rmse"):
+        ValidateOperator(**params, task="regression", floors={"roc_auc": 0.7})
+
+
+def test_regression_model_without_task_or_metric_is_gated_on_rmse_of_its_labels(env, tmp_path):
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    frame = labelled_frame(300, seed=5)
+    frame[LABEL] = 3 * frame["f0"] - frame["f1"] + np.random.default_rng(5).normal(scale=0.3, size=len(frame))
+    data = tmp_path / "units.parquet"
+    frame.to_parquet(data)
+    features = ["f0", "f1", "f2", "f3"]
+    champion = _register(env, LinearRegression().fit(frame[["f0"]].assign(f1=0, f2=0, f3=0)[features], frame[LABEL]))
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, LinearRegression().fit(frame[features], frame[LABEL]))
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data)).choose_branch(ctx) == "wait_for_approval"
+
+    summary = ctx["ti"].pushed["validation"]
+    assert summary["primary_metric"] == "rmse"
+    assert summary["challenger_metrics"]["rmse"] < summary["champion_metrics"]["rmse"]

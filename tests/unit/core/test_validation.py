@@ -194,6 +194,59 @@ def test_models_yaml_gates_are_checked_like_gates_naming_the_model_and_field():
     assert Gates.resolve(spec.validation).min_absolute_improvement == 0.01
 
 
+def _entry(drift_task: str | None = None, /, **validation) -> dict:
+    """A models.yaml entry with ``drift.task`` and the given ``validation`` section."""
+    drift = {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"}
+    return {
+        "name": "demand",
+        "drift": {**drift, "task": drift_task} if drift_task else drift,
+        "retrain": {"trigger_dag_id": "train_demand"},
+        "validation": validation,
+    }
+
+
+def test_default_primary_metric_follows_the_task():
+    (regression,) = parse_models({"models": [_entry("regression")]})
+    gates = Gates.resolve(regression.validation, task="regression")  # the DAG factory passes the task
+    assert (gates.primary_metric, gates.higher_is_better) == ("rmse", False)
+    y = [1.0, 2.0, 3.0, 4.0]
+    champion, perfect = compute_metrics("regression", y, [1.5, 2.5, 2.5, 4.5]), compute_metrics("regression", y, y)
+    assert build_report(
+        model_name="demand",
+        gates=gates,
+        challenger_version="2",
+        challenger_metrics=perfect,
+        champion_version="1",
+        champion_metrics=champion,
+    ).passed
+    assert Gates.resolve(GateSettings(), task="classification").primary_metric == "roc_auc"
+    assert Gates().primary_metric == "roc_auc"  # no task known: as before
+
+
+@pytest.mark.parametrize(
+    ("task", "validation", "expected"),
+    [
+        ("classification", {"primary_metric": "auc"}, r"validation.primary_metric 'auc'.*classification.*roc_auc"),
+        ("classification", {"guard_metrics": {"acc": 0.05}}, r"validation.guard_metrics 'acc'.*accuracy"),
+        ("classification", {"floors": {"precission": 0.5}}, r"validation.floors 'precission'.*precision"),
+        ("regression", {"primary_metric": "roc_auc"}, r"primary_metric 'roc_auc'.*regression.*rmse, mae, r2"),
+        (None, {"primary_metric": "auc"}, r"validation.primary_metric 'auc'.*roc_auc.*rmse"),
+    ],
+)
+def test_gate_metric_names_the_task_does_not_compute_are_refused_naming_model_field_and_choices(
+    task, validation, expected
+):
+    with pytest.raises(ConfigError, match=rf"model 'demand'.*{expected}"):
+        parse_models({"models": [_entry(task, **validation)]})
+
+
+def test_gate_metric_names_are_checked_against_the_validation_task_first_and_every_task_when_unknown():
+    parse_models({"models": [_entry("classification", task="regression", primary_metric="rmse")]})
+    parse_models({"models": [_entry(None, primary_metric="rmse", guard_metrics={"f1": 0.1})]})  # task unknown
+    with pytest.raises(ConfigError, match="validation.primary_metric 'f1'"):
+        parse_models({"models": [_entry("classification", task="regression", primary_metric="f1")]})
+
+
 def test_gates_resolve_takes_the_section_whole_with_keyword_overrides_and_refuses_unknown_names():
     section = GateSettings(primary_metric="rmse", higher_is_better=False, floors={"rmse": 3.0})
     gates = Gates.resolve(section, min_absolute_improvement=0.1, guard_metrics=None)  # None: not given
