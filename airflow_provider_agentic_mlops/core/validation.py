@@ -38,8 +38,10 @@ from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exp
     REGRESSION_METRICS,
     TASK_METRICS,
     Task,
+    class_labels,
     compute_metrics,
     higher_is_better,
+    read_predictions,
 )
 
 # -- gates ----------------------------------------------------------------------------------------
@@ -522,7 +524,9 @@ __all__ = [
     "ValidationReport",
     "build_report",
     "check_metric_names",
+    "class_labels",
     "compute_metrics",
     "evaluate_gates",
     "higher_is_better",
+    "read_predictions",
 ]

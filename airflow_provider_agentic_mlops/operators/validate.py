@@ -138,16 +138,16 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             self.gates = Gates.resolve(self._gate_settings, task=self.task, **self._gate_overrides)
             self._check_metric_names(self.task)
             self.log.info("Task inferred from the labels: %s; primary metric %s", self.task, self.gates.primary_metric)
-        challenger_metrics = self._evaluate(challenger, frame, y_true)
-        champion_metrics = self._evaluate(champion, frame, y_true) if champion else None
+        versions = [challenger, champion] if champion else [challenger]
+        metrics = self._score({version: self._predict(version, frame, y_true) for version in versions}, y_true)
 
         report = build_report(
             model_name=self.model_name,
             gates=self.gates,
             challenger_version=challenger,
-            challenger_metrics=challenger_metrics,
+            challenger_metrics=metrics[challenger],
             champion_version=champion,
-            champion_metrics=champion_metrics,
+            champion_metrics=metrics[champion] if champion else None,
             drift=ti.xcom_pull(task_ids=self.drift_task_id) if self.drift_task_id else None,
             decision=self._decision(ti),
             n_rows=len(frame),
@@ -221,19 +221,44 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows")
         return frame
 
-    def _evaluate(self, version: str, frame: pd.DataFrame, y_true: Any) -> dict[str, float]:
-        from airflow_provider_agentic_mlops.core.validation import compute_metrics
+    def _predict(self, version: str, frame: pd.DataFrame, y_true: Any) -> tuple[Any, Any, list[Any] | None]:
+        """``(predictions, probabilities or None, their classes or None)`` of ``version`` on ``frame``."""
+        from airflow_provider_agentic_mlops.core.metrics import read_predictions
 
-        y_pred, proba = self.hook.predict_version(
+        output, proba, classes = self.hook.predict_version(
             self.registered_model,
             version,
             frame,
             columns=lambda inputs: self._features(inputs, frame, version),
             classification=self.task == "classification",
         )
-        metrics = compute_metrics(self.task, list(y_true), list(y_pred), proba)  # type: ignore[arg-type]
-        self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(frame), metrics)
-        return metrics
+        name = f"model {self.model_name!r}: v{version}"
+        return read_predictions(self.task, y_true.to_numpy(), output, proba, classes, name=name)  # type: ignore[arg-type]
+
+    def _score(
+        self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any
+    ) -> dict[str, dict[str, float]]:
+        """Every version's metrics, over one set of classes: the same definitions for champion and challenger."""
+        from airflow_provider_agentic_mlops.core.metrics import class_labels, compute_metrics
+
+        labels = None
+        if self.task == "classification":
+            known = [pred if classes is None else classes for pred, _, classes in predictions.values()]
+            names = (f"label_column {self.label_column!r}", "the models' predictions")
+            labels = class_labels(y_true.to_numpy(), *known, names=names)
+        scores = {}
+        for version, (y_pred, proba, classes) in predictions.items():
+            scores[version] = compute_metrics(
+                self.task,  # type: ignore[arg-type]
+                y_true.to_numpy(),
+                y_pred,
+                proba,
+                names=(f"label_column {self.label_column!r}", f"v{version}'s predictions"),
+                labels=labels,
+                classes=classes,
+            )
+            self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(y_true), scores[version])
+        return scores
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, version: str) -> list[str]:
         """The columns to feed the model: ``feature_columns``, else its signature's inputs, else all but the label."""

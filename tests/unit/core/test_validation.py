@@ -14,8 +14,10 @@ from airflow_provider_agentic_mlops.core.validation import (
     Gates,
     GateSettings,
     build_report,
+    class_labels,
     compute_metrics,
     evaluate_gates,
+    read_predictions,
 )
 
 DRIFT = {
@@ -66,6 +68,88 @@ def test_regression_metrics_match_known_values():
 def test_metrics_refuse_mismatched_rows_naming_both_lengths():
     with pytest.raises(ValueError, match="3 rows but y_pred has 2"):
         compute_metrics("regression", [1, 2, 3], [1, 2])
+
+
+def test_multiclass_champion_and_challenger_are_scored_over_one_label_set():
+    from sklearn.metrics import f1_score, precision_score
+
+    y = [1] * 50 + [2] * 50  # a 3-class model; class 0 absent from this window
+    champion = [0] + y[1:]  # 99 of 100 right
+    challenger = [2] * 20 + y[20:]  # 80 of 100 right
+    labels = class_labels(y, [0, 1, 2], [0, 1, 2])  # y plus both models' classes
+    assert labels == [0, 1, 2]
+    m_champion = compute_metrics("classification", y, champion, labels=labels)
+    m_challenger = compute_metrics("classification", y, challenger, labels=labels)
+    for pred, m in ((champion, m_champion), (challenger, m_challenger)):
+        assert m["f1"] == pytest.approx(f1_score(y, pred, labels=labels, average="macro", zero_division=0))
+        assert m["precision"] == pytest.approx(
+            precision_score(y, pred, labels=labels, average="macro", zero_division=0)
+        )
+    assert m_champion["f1"] > m_challenger["f1"]
+    checks = evaluate_gates(Gates(primary_metric="f1"), m_challenger, m_champion)
+    assert not [c for c in checks if c.gate == "primary"][0].passed
+
+
+def test_class_labels_without_known_classes_take_the_predictions():
+    assert class_labels([1, 2, 2], [1, 2, 0], [2, 1]) == [0, 1, 2]
+    with pytest.raises(ValueError, match="cannot be compared as classes"):
+        class_labels(["yes", "no"], [0.8, 0.1])
+
+
+def test_multiclass_probabilities_with_a_class_absent_or_unseen_give_nan_not_a_crash():
+    from sklearn.metrics import log_loss
+
+    proba = [[0.1, 0.8, 0.1], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]]
+    y = [1, 2, 1, 2]  # class 0 of the model's [0, 1, 2] absent
+    m = compute_metrics("classification", y, [1, 2, 1, 2], proba, labels=[0, 1, 2], classes=[0, 1, 2])
+    assert m["accuracy"] == 1.0 and math.isnan(m["roc_auc"])  # one-vs-rest undefined for class 0
+    assert m["log_loss"] == pytest.approx(log_loss(y, proba, labels=[0, 1, 2]))
+    y_unseen = [0, 1, 2, 1]  # class 2 never seen by a binary model
+    binary = compute_metrics(
+        "classification", y_unseen, [0, 1, 1, 1], [0.2, 0.9, 0.6, 0.7], labels=[0, 1, 2], classes=[0, 1]
+    )
+    assert binary["accuracy"] == 0.75 and math.isnan(binary["roc_auc"]) and math.isnan(binary["log_loss"])
+
+
+def test_probability_columns_follow_the_model_classes_order():
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    y = ["yes", "no", "yes", "no"]
+    p_yes = [0.9, 0.2, 0.6, 0.4]
+    by_columns = [[py, 1 - py] for py in p_yes]  # columns ["yes", "no"]: not sorted
+    m = compute_metrics("classification", y, ["yes", "no", "yes", "no"], by_columns, classes=["yes", "no"])
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p_yes))
+    assert m["log_loss"] == pytest.approx(log_loss(y, p_yes, labels=["no", "yes"]))
+
+
+def test_model_output_one_column_is_labels_and_probability_columns_named_by_class_give_class_names():
+    import numpy as np
+    import pandas as pd
+
+    y = np.array([0, 1, 1, 0])
+    labels, proba, classes = read_predictions("classification", y, pd.DataFrame({"prediction": [0, 1, 1, 1]}))
+    assert labels.tolist() == [0, 1, 1, 1] and proba is None and classes is None
+    frame = pd.DataFrame({"no": [0.9, 0.3, 0.2, 0.6], "yes": [0.1, 0.7, 0.8, 0.4]})
+    labels, proba, classes = read_predictions("classification", np.array(["no", "yes", "yes", "no"]), frame)
+    assert labels.tolist() == ["no", "yes", "yes", "no"] and classes == ["no", "yes"]
+    assert proba.tolist() == frame.to_numpy().tolist()
+    labels, proba, classes = read_predictions("classification", y, np.array([0.2, 0.7, 0.9, 0.4]))
+    assert labels.tolist() == [0, 1, 1, 0] and proba.tolist() == [0.2, 0.7, 0.9, 0.4]
+    assert read_predictions("regression", y, pd.DataFrame({"units": [1.0, 2.0, 3.0, 4.0]}))[0].tolist() == [
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+    ]
+
+
+def test_probability_columns_not_named_by_class_are_refused_naming_columns_and_labels():
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"p_no": [0.9, 0.3], "p_yes": [0.1, 0.7]})
+    with pytest.raises(ValueError, match=r"\['p_no', 'p_yes'\].*\['no', 'yes'\]"):
+        read_predictions("classification", np.array(["no", "yes"]), frame)
 
 
 def test_challenger_that_improves_enough_passes():
