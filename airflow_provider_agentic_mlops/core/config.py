@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.durations import parse_duration
-from airflow_provider_agentic_mlops.core.validation import GateSettings
+from airflow_provider_agentic_mlops.core.validation import GateSettings, check_metric_names
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
 DAG_ID_PREFIX = "agentic_mlops__"
@@ -284,6 +284,11 @@ class ModelSpec(_Section):
                 "validation compares champion and challenger on labelled data: set drift.label_column "
                 "(or validation.label_column) to the column with the true labels"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _gate_metrics_of_the_task(self) -> ModelSpec:
+        check_metric_names(self.validation, self.validation.task or self.drift.task, prefix="validation.")
         return self
 
     @property

@@ -5,9 +5,12 @@ No Airflow import; scikit-learn and numpy are imported inside the functions.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
+
+_log = logging.getLogger(__name__)
 
 Task = Literal["classification", "regression"]
 
@@ -16,6 +19,10 @@ LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mse", "mae", "log_loss", "
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+#: What :func:`compute_metrics` reports per task; a gate on any other name can never pass.
+TASK_METRICS: dict[str, tuple[str, ...]] = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+#: The metric a challenger must improve when the configuration names none.
+DEFAULT_PRIMARY_METRIC: dict[str, str] = {"classification": "roc_auc", "regression": "rmse"}
 
 
 def higher_is_better(metric: str) -> bool:
@@ -32,6 +39,8 @@ def compute_metrics(
     proba: Any = None,
     *,
     names: tuple[str, str] = ("labels", "predictions"),
+    labels: Sequence[Any] | None = None,
+    classes: Sequence[Any] | None = None,
 ) -> dict[str, float]:
     """Standard metrics of one model on labelled data (scikit-learn, imported here).
 
@@ -41,8 +50,14 @@ def compute_metrics(
     :param proba: classification only: class probabilities, shape (n,) for the positive class or
         (n, n_classes); enables ``roc_auc`` and ``log_loss``.
     :param names: what ``y_true`` and ``y_pred`` are, for errors (``"label_column 'churned'"``).
-    :return: classification: accuracy, precision, recall, f1 (binary, or macro-averaged for more
-        classes), roc_auc and log_loss when ``proba`` is given; regression: rmse, mae, r2.
+    :param labels: classification: the classes precision, recall and f1 are computed over (binary for at
+        most two, the last one positive; else macro-averaged). Versions compared on the same rows must be
+        given the same (:func:`class_labels`); default: those of ``y_true``, ``y_pred`` and ``classes``.
+    :param classes: classification: the model's classes in the order of ``proba``'s columns (scikit-learn's
+        ``classes_``); default: the sorted labels. ``roc_auc`` and ``log_loss`` are NaN (logged with the
+        reason) where undefined: a class absent from ``y_true``, or a label the model has no class for.
+    :return: classification: accuracy, precision, recall, f1, and roc_auc and log_loss when ``proba`` is
+        given; regression: rmse, mae, r2.
     """
     import numpy as np
     from sklearn import metrics as skm
@@ -60,38 +75,140 @@ def compute_metrics(
         }
     if task != "classification":
         raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
+    if labels is None:
+        labels = class_labels(y_true, y_pred, *([] if classes is None else [classes]), names=names)
+    labels = list(labels)
+    # one definition for every version scored with these labels, whatever each one predicted
+    scope: dict[str, Any] = {"average": "binary", "pos_label": labels[-1]} if len(labels) <= 2 else {}
+    scope = scope or {"average": "macro", "labels": labels}
+    out = {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "precision": float(skm.precision_score(y_true, y_pred, zero_division=0, **scope)),
+        "recall": float(skm.recall_score(y_true, y_pred, zero_division=0, **scope)),
+        "f1": float(skm.f1_score(y_true, y_pred, zero_division=0, **scope)),
+    }
+    if proba is not None:
+        out.update(_probability_metrics(y_true, proba, classes))
+    return out
+
+
+def _probability_metrics(y_true: Sequence[Any], proba: Any, classes: Sequence[Any] | None) -> dict[str, float]:
+    """``roc_auc`` and ``log_loss`` of class probabilities; NaN, logged with the reason, where undefined."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    p = np.asarray(proba, dtype=float)
+    known = None
+    if classes is not None:  # scikit-learn wants the columns in sorted class order, and those classes as labels
+        order = sorted(range(len(classes)), key=lambda i: classes[i])
+        known = [classes[i] for i in order]
+        if p.ndim == 2:
+            p = p[:, order]
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1]
+    y = np.asarray(y_true)
+    unseen = sorted(set(y.tolist()) - set(known), key=str) if known is not None else []
+    if unseen:
+        reason = f"the labels hold classes {unseen[:10]} the model has no probability for (its classes: {known})"
+        _log.info("roc_auc and log_loss are undefined (NaN): %s", reason)
+        return {"roc_auc": float("nan"), "log_loss": float("nan")}
+    out: dict[str, float] = {}
+    if len(np.unique(y)) < 2:
+        out["roc_auc"] = float("nan")  # undefined on one class; fails any gate on it, by design
+    else:
+        try:
+            if p.ndim == 1:
+                out["roc_auc"] = float(skm.roc_auc_score(y, p))
+            else:
+                out["roc_auc"] = float(skm.roc_auc_score(y, p, multi_class="ovr", labels=known))
+        except ValueError as err:  # e.g. a class of the model absent from these rows: one-vs-rest undefined
+            _log.info("roc_auc is undefined on these rows (NaN): %s", err)
+            out["roc_auc"] = float("nan")
     try:
-        labels = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))
+        out["log_loss"] = float(skm.log_loss(y, p, labels=known))
+    except ValueError as err:
+        _log.info("log_loss is undefined on these rows (NaN): %s", err)
+        out["log_loss"] = float("nan")
+    return out
+
+
+def class_labels(
+    y_true: Sequence[Any], *known: Sequence[Any], names: tuple[str, str] = ("labels", "predictions")
+) -> list[Any]:
+    """The classes to score over, sorted: those of ``y_true`` and of each ``known`` (a model's classes, or
+    its predictions when its classes are unknown). Champion and challenger scored with one set get the same
+    definition of precision, recall and f1 (averaging, positive class), whatever each one predicted.
+
+    :param names: what ``y_true`` and ``known`` are, for errors.
+    :raises ValueError: values that cannot be compared as classes (labels against probabilities, 1 against "1").
+    """
+    import numpy as np
+
+    arrays = [np.asarray(y_true), *(np.asarray(k) for k in known)]
+    kinds = {"text" if a.dtype.kind in "US" else "number" for a in arrays if a.dtype.kind in "USbiuf"}
+    try:
+        if len(kinds) > 1:
+            raise TypeError("text and numbers")
+        return np.unique(np.concatenate(arrays)).tolist()
     except TypeError:  # e.g. "yes"/"no" against 0.83, or labels mixing 1 and "1"
+        others = np.concatenate([np.asarray(k, dtype=object) for k in known]) if known else []
         raise ValueError(
-            f"{names[0]} ({_types_seen(y_true)}) and {names[1]} ({_types_seen(y_pred)}) hold values that "
+            f"{names[0]} ({_types_seen(y_true)}) and {names[1]} ({_types_seen(others)}) hold values that "
             "cannot be compared as classes. Predictions must be class labels of the labels' type, or the "
             "probability of the positive class with numeric 0/1 labels; cast the columns in the export."
         ) from None
-    average = "binary" if len(labels) <= 2 else "macro"
-    pos_label = labels[-1] if average == "binary" else 1
-    out = {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "precision": float(skm.precision_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
-        "recall": float(skm.recall_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
-        "f1": float(skm.f1_score(y_true, y_pred, average=average, pos_label=pos_label, zero_division=0)),
-    }
+
+
+def read_predictions(
+    task: Task,
+    y_true: Sequence[Any],
+    output: Any,
+    proba: Any = None,
+    classes: Sequence[Any] | None = None,
+    *,
+    name: str = "the model",
+) -> tuple[Any, Any, list[Any] | None]:
+    """``(predictions, probabilities or None, their classes or None)`` from what a model's ``predict`` returned.
+
+    Classification: one column (1-D, or a one-column frame or array) is the predicted labels, or, when it
+    holds floats in [0, 1] and the labels are 0/1, the probability of class 1 (:func:`split_scores`).
+    Several columns are one probability per class, named by class (a frame's columns) or by position
+    (an array's), and the most probable class is the prediction. Regression: one column of values.
+
+    :param y_true: the true labels of the same rows.
+    :param output: what ``predict`` returned (array, Series, DataFrame).
+    :param proba: probabilities the model gave besides (scikit-learn's ``predict_proba``): then ``output``
+        is the labels.
+    :param classes: the classes of ``proba``'s columns (scikit-learn's ``classes_``).
+    :param name: the model, for errors.
+    :raises ValueError: a regressor returning several columns; probability columns named by no label.
+    """
+    import numpy as np
+    import pandas as pd
+
+    columns = pd.Index(output.columns).tolist() if isinstance(output, pd.DataFrame) else None
+    values = np.asarray(output.to_numpy() if hasattr(output, "to_numpy") else output)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values, columns = values[:, 0], None  # one column: the predictions themselves
+    if task == "regression":
+        if values.ndim != 1:
+            raise ValueError(f"{name} returned {values.shape[1]} columns per row; a regressor must return one value")
+        return values, None, None
     if proba is not None:
-        p = np.asarray(proba, dtype=float)
-        if p.ndim == 2 and p.shape[1] == 2:
-            p = p[:, 1]
-        true_classes = np.unique(np.asarray(y_true))
-        if len(true_classes) < 2:
-            out["roc_auc"] = float("nan")  # undefined on one class; fails any gate on it, by design
-        elif p.ndim == 1:
-            out["roc_auc"] = float(skm.roc_auc_score(y_true, p))
-        else:
-            out["roc_auc"] = float(skm.roc_auc_score(y_true, p, multi_class="ovr"))
-        try:
-            out["log_loss"] = float(skm.log_loss(y_true, p))
-        except ValueError:
-            out["log_loss"] = float("nan")
-    return out
+        return values, np.asarray(proba, dtype=float), None if classes is None else np.asarray(classes).tolist()
+    if values.ndim == 1:
+        labels, scores = split_scores(y_true, values)
+        return labels, scores, None
+    names = columns if columns is not None else list(range(values.shape[1]))
+    seen = set(np.asarray(y_true).tolist())
+    if not seen & set(names):
+        raise ValueError(
+            f"{name} returned {len(names)} columns, read as one probability per class, but the columns "
+            f"{names} are none of the labels {sorted(seen, key=str)[:10]}; name the probability columns "
+            "after the classes, or return the labels"
+        )
+    probabilities = values.astype(float)
+    return np.asarray(names)[probabilities.argmax(axis=1)], probabilities, names
 
 
 def _types_seen(values: Sequence[Any]) -> str:

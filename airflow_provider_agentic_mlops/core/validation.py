@@ -29,15 +29,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exported for validation's users
     CLASSIFICATION_METRICS,
+    DEFAULT_PRIMARY_METRIC,
     LOWER_IS_BETTER,
     REGRESSION_METRICS,
+    TASK_METRICS,
     Task,
+    class_labels,
     compute_metrics,
     higher_is_better,
+    read_predictions,
 )
 
 # -- gates ----------------------------------------------------------------------------------------
@@ -46,8 +50,11 @@ from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exp
 class GateSettings(BaseModel):
     """The gate parameters, defined once: models.yaml's ``validation`` section and :class:`Gates` take them.
 
-    :param primary_metric: the metric that decides (e.g. ``roc_auc``, ``rmse``).
-    :param higher_is_better: direction of the primary metric.
+    :param primary_metric: the metric that decides (e.g. ``roc_auc``, ``rmse``); None (the default): the
+        task's, ``roc_auc`` for classification and ``rmse`` for regression (``roc_auc`` when the task is unknown).
+    :param higher_is_better: direction of the primary metric; None (the default): the metric's own
+        (lower for error metrics such as ``rmse``, ``mae``, ``log_loss``). Needed only for a metric the
+        provider does not know; a value contradicting a known metric's direction is refused.
     :param min_absolute_improvement: challenger - champion must be at least this (in the better direction);
         0 (the default, with ``min_relative_improvement`` 0): the challenger may not be worse.
     :param min_relative_improvement: the improvement divided by ``|champion|`` must be at least this,
@@ -57,8 +64,8 @@ class GateSettings(BaseModel):
         challenger must meet, with or without a champion.
     """
 
-    primary_metric: str = "roc_auc"
-    higher_is_better: bool = True
+    primary_metric: str | None = None
+    higher_is_better: bool | None = None
     min_absolute_improvement: float = Field(0.0, ge=0, allow_inf_nan=False)
     min_relative_improvement: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     guard_metrics: dict[str, float] = Field(default_factory=dict)
@@ -75,22 +82,104 @@ class GateSettings(BaseModel):
                 )
         return value
 
+    @model_validator(mode="after")
+    def _direction_agrees_with_the_metric(self) -> GateSettings:
+        if self.primary_metric is None:
+            if self.higher_is_better is not None:
+                raise ValueError(
+                    "higher_is_better is given without primary_metric: name the metric it is the direction of "
+                    "(the default metric's direction is known)"
+                )
+        else:
+            _check_direction(self.primary_metric, self.higher_is_better)
+        return self
+
+
+def _check_direction(metric: str, higher: bool | None) -> None:
+    """Refuse a ``higher_is_better`` that contradicts a known metric: a gate that rewards the worse model."""
+    if higher is None or metric not in _KNOWN_METRICS or higher == higher_is_better(metric):
+        return
+    raise ValueError(
+        f"higher_is_better: {str(higher).lower()} contradicts primary_metric {metric!r}, where "
+        f"{'higher' if higher_is_better(metric) else 'lower'} is better; leave higher_is_better out "
+        "(it follows the metric)"
+    )
+
+
+#: Metrics whose direction the provider knows (every one compute_metrics reports, and the error metrics).
+_KNOWN_METRICS = frozenset(CLASSIFICATION_METRICS) | frozenset(REGRESSION_METRICS) | LOWER_IS_BETTER
+
+
+def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:
+    """Refuse gate metrics that ``task``'s models are not scored on: a typo (``auc``) or the other task's
+    metric would otherwise reject every challenger, and only after a retrain.
+
+    :param gates: the gate parameters (a ``primary_metric`` of None is the task's default: valid).
+    :param task: ``classification`` or ``regression``; None (unknown): a metric of either task is accepted.
+    :param prefix: put before the field names in the message (``"validation."`` for models.yaml).
+    :raises ValueError: naming the fields, the values and the valid names.
+    """
+    if task:
+        valid: tuple[str, ...] = TASK_METRICS[task]
+        choices = ", ".join(valid)
+    else:
+        valid = CLASSIFICATION_METRICS + REGRESSION_METRICS
+        choices = "; ".join(f"{name}: {', '.join(metrics)}" for name, metrics in TASK_METRICS.items())
+    named = [("primary_metric", gates.primary_metric)] if gates.primary_metric is not None else []
+    named += [("guard_metrics", metric) for metric in gates.guard_metrics]
+    named += [("floors", metric) for metric in gates.floors]
+    wrong = [f"{prefix}{field} {metric!r}" for field, metric in named if metric not in valid]
+    if wrong:
+        raise ValueError(
+            f"{', '.join(wrong)}: not a metric {f'a {task} model' if task else 'a model'} is scored on; "
+            f"use one of {choices}"
+        )
+
 
 class Gates(GateSettings):
-    """Thresholds a challenger must meet (the parameters of :class:`GateSettings`), fixed once built."""
+    """Thresholds a challenger must meet (the parameters of :class:`GateSettings`), fixed once built;
+    ``primary_metric`` and ``higher_is_better`` are always set (defaults: the task's metric, its direction)."""
 
     model_config = ConfigDict(frozen=True)
 
+    primary_metric: str
+    higher_is_better: bool
+
+    @model_validator(mode="before")
     @classmethod
-    def resolve(cls, settings: GateSettings | Mapping[str, Any] | None = None, /, **overrides: Any) -> Gates:
+    def _metric_and_direction(cls, data: Any) -> Any:
+        return cls._concrete(data) if isinstance(data, Mapping) else data
+
+    @staticmethod
+    def _concrete(data: Mapping[str, Any], task: str | None = None) -> dict[str, Any]:
+        """``data`` with the primary metric (``task``'s default) and its direction filled in when not given."""
+        filled = dict(data)
+        if filled.get("primary_metric") is None:
+            filled["primary_metric"] = DEFAULT_PRIMARY_METRIC[task or "classification"]
+        if filled.get("higher_is_better") is None:
+            filled["higher_is_better"] = higher_is_better(filled["primary_metric"])
+        return filled
+
+    @classmethod
+    def resolve(
+        cls,
+        settings: GateSettings | Mapping[str, Any] | None = None,
+        /,
+        *,
+        task: str | None = None,
+        **overrides: Any,
+    ) -> Gates:
         """``settings`` (a GateSettings, e.g. models.yaml's ``validation`` section, whose data fields are left
         out; a mapping; or None for the defaults) with ``overrides`` on top; an override of None is not given.
 
+        :param task: ``classification`` or ``regression``: picks the default primary metric; None: unknown.
         :raises ValueError: a name that is not a gate parameter, or a bad value.
         """
         given_overrides = {name: value for name, value in overrides.items() if value is not None}
         if isinstance(settings, GateSettings) and not given_overrides:  # validated already: not again per parse
-            return cls.model_construct(**{name: getattr(settings, name) for name in GateSettings.model_fields})
+            return cls.model_construct(
+                **cls._concrete({name: getattr(settings, name) for name in GateSettings.model_fields}, task)
+            )
         if isinstance(settings, BaseModel):
             base = settings.model_dump(include=set(GateSettings.model_fields))
         else:
@@ -99,7 +188,7 @@ class Gates(GateSettings):
         unknown = sorted(set(given) - set(GateSettings.model_fields))
         if unknown:
             raise ValueError(f"{unknown} are not gate parameters; known: {sorted(GateSettings.model_fields)}")
-        return cls.model_validate(given)
+        return cls.model_validate(cls._concrete(given, task))
 
     def direction(self, metric: str) -> bool:
         """True when higher is better for ``metric``."""
@@ -434,7 +523,10 @@ __all__ = [
     "Gates",
     "ValidationReport",
     "build_report",
+    "check_metric_names",
+    "class_labels",
     "compute_metrics",
     "evaluate_gates",
     "higher_is_better",
+    "read_predictions",
 ]

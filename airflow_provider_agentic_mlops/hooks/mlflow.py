@@ -363,14 +363,15 @@ class MlflowRegistryHook(BaseHook):
         *,
         columns: Callable[[list[str] | None], list[str]],
         classification: bool,
-    ) -> tuple[Any, Any]:
+    ) -> tuple[Any, Any, Any]:
         """Load ``version`` of ``registered_model`` with this connection's credentials and predict ``frame``.
 
         :param columns: picks the model's input columns of ``frame``, given the input names of the model's
             signature (None when it has none).
         :param classification: also return class probabilities, when the model gives them.
-        :return: ``(predictions, probabilities or None)``; a pyfunc model returning one column per class
-            gives the most probable class as prediction.
+        :return: ``(output, probabilities or None, their classes or None)``: a scikit-learn model's labels,
+            ``predict_proba`` and ``classes_``; a pyfunc model's output as it returned it (labels, scores or
+            a column per class: ``core.metrics.read_predictions`` tells them apart, given the labels).
         """
         import mlflow
 
@@ -383,13 +384,10 @@ class MlflowRegistryHook(BaseHook):
             x = frame[columns([str(c) for c in inputs] if inputs else None)]
             if "sklearn" in info.flavors:
                 model = mlflow.sklearn.load_model(uri)
-                proba = model.predict_proba(x) if classification and hasattr(model, "predict_proba") else None
-                return model.predict(x), proba
-            output = mlflow.pyfunc.load_model(uri).predict(x)
-        y_pred = getattr(output, "to_numpy", lambda: output)()
-        if classification and getattr(y_pred, "ndim", 1) == 2:
-            return y_pred.argmax(axis=1), y_pred
-        return y_pred, None
+                if classification and hasattr(model, "predict_proba"):
+                    return model.predict(x), model.predict_proba(x), getattr(model, "classes_", None)
+                return model.predict(x), None, None
+            return mlflow.pyfunc.load_model(uri).predict(x), None, None
 
     def model_version_url(self, registered_model: str, version: str) -> str | None:
         """The version's page in the MLflow UI, when the UI is an HTTP server."""

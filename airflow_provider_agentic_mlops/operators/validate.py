@@ -13,6 +13,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     GateSettings,
     ValidationReport,
     build_report,
+    check_metric_names,
 )
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
@@ -49,7 +50,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         every column except the label and ``exclude_columns``.
     :param exclude_columns: columns that are no model input (the timestamp, the production predictions),
         left out when neither ``feature_columns`` nor the model's signature names the inputs.
-    :param task: ``classification`` or ``regression``; default from the primary metric.
+    :param task: ``classification`` or ``regression``; default: the primary metric's task when one is
+        named, else inferred from the labels (as the drift check does) when the task runs.
     :param gates: the gate parameters, a
         :class:`~airflow_provider_agentic_mlops.core.validation.GateSettings` (documented there, once; the
         DAG factory passes the model's ``validation`` section whole) or a mapping. Its fields may also be
@@ -100,8 +102,14 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             )
         if task is not None and task not in ("classification", "regression"):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
-        self.gates = Gates.resolve(gates, **overrides)
+        named = gates.primary_metric if isinstance(gates, GateSettings) else dict(gates or {}).get("primary_metric")
+        named = overrides.get("primary_metric") or named
+        if task is None and named:
+            task = "regression" if named in REGRESSION_METRICS else "classification"
+        self._gate_settings, self._gate_overrides = gates, overrides  # resolved again once the labels tell the task
+        self.gates = Gates.resolve(gates, task=task, **overrides)
         self.model_name = model_name
+        self._check_metric_names(task)  # task unknown: against every task's metrics, until the labels tell
         self.registered_model = registered_model or model_name
         self.validation_data = validation_data
         self.label_column = label_column
@@ -116,10 +124,6 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         self.approve_task_id = approve_task_id
         self.reject_task_id = reject_task_id
 
-    @property
-    def ml_task(self) -> str:
-        return self.task or ("regression" if self.gates.primary_metric in REGRESSION_METRICS else "classification")
-
     def choose_branch(self, context: Context) -> str:
         self.hook.require_access("train", f"writing the validation report of {self.model_name!r}")
         ti = context["ti"]
@@ -131,16 +135,23 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
         frame = self._read_data()
         y_true = frame[self.label_column]
-        challenger_metrics = self._evaluate(challenger, frame, y_true)
-        champion_metrics = self._evaluate(champion, frame, y_true) if champion else None
+        if self.task is None:  # neither a task nor a metric was named: the labels tell, and the default metric
+            from airflow_provider_agentic_mlops.core.metrics import infer_task
+
+            self.task = infer_task(y_true)
+            self.gates = Gates.resolve(self._gate_settings, task=self.task, **self._gate_overrides)
+            self._check_metric_names(self.task)
+            self.log.info("Task inferred from the labels: %s; primary metric %s", self.task, self.gates.primary_metric)
+        versions = [challenger, champion] if champion else [challenger]
+        metrics = self._score({version: self._predict(version, frame, y_true) for version in versions}, y_true)
 
         report = build_report(
             model_name=self.model_name,
             gates=self.gates,
             challenger_version=challenger,
-            challenger_metrics=challenger_metrics,
+            challenger_metrics=metrics[challenger],
             champion_version=champion,
-            champion_metrics=champion_metrics,
+            champion_metrics=metrics[champion] if champion else None,
             drift=ti.xcom_pull(task_ids=self.drift_task_id) if self.drift_task_id else None,
             decision=self._decision(ti),
             n_rows=len(frame),
@@ -186,6 +197,12 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
     # -- steps ------------------------------------------------------------------------------------
 
+    def _check_metric_names(self, task: str | None) -> None:
+        try:
+            check_metric_names(self.gates, task)
+        except ValueError as err:
+            raise ValueError(f"ValidateOperator for model {self.model_name!r}: {err}") from None
+
     def _read_data(self) -> pd.DataFrame:
         from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
 
@@ -208,19 +225,44 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows")
         return frame
 
-    def _evaluate(self, version: str, frame: pd.DataFrame, y_true: Any) -> dict[str, float]:
-        from airflow_provider_agentic_mlops.core.validation import compute_metrics
+    def _predict(self, version: str, frame: pd.DataFrame, y_true: Any) -> tuple[Any, Any, list[Any] | None]:
+        """``(predictions, probabilities or None, their classes or None)`` of ``version`` on ``frame``."""
+        from airflow_provider_agentic_mlops.core.metrics import read_predictions
 
-        y_pred, proba = self.hook.predict_version(
+        output, proba, classes = self.hook.predict_version(
             self.registered_model,
             version,
             frame,
             columns=lambda inputs: self._features(inputs, frame, version),
-            classification=self.ml_task == "classification",
+            classification=self.task == "classification",
         )
-        metrics = compute_metrics(self.ml_task, list(y_true), list(y_pred), proba)  # type: ignore[arg-type]
-        self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(frame), metrics)
-        return metrics
+        name = f"model {self.model_name!r}: v{version}"
+        return read_predictions(self.task, y_true.to_numpy(), output, proba, classes, name=name)  # type: ignore[arg-type]
+
+    def _score(
+        self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any
+    ) -> dict[str, dict[str, float]]:
+        """Every version's metrics, over one set of classes: the same definitions for champion and challenger."""
+        from airflow_provider_agentic_mlops.core.metrics import class_labels, compute_metrics
+
+        labels = None
+        if self.task == "classification":
+            known = [pred if classes is None else classes for pred, _, classes in predictions.values()]
+            names = (f"label_column {self.label_column!r}", "the models' predictions")
+            labels = class_labels(y_true.to_numpy(), *known, names=names)
+        scores = {}
+        for version, (y_pred, proba, classes) in predictions.items():
+            scores[version] = compute_metrics(
+                self.task,  # type: ignore[arg-type]
+                y_true.to_numpy(),
+                y_pred,
+                proba,
+                names=(f"label_column {self.label_column!r}", f"v{version}'s predictions"),
+                labels=labels,
+                classes=classes,
+            )
+            self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(y_true), scores[version])
+        return scores
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, version: str) -> list[str]:
         """The columns to feed the model: ``feature_columns``, else its signature's inputs, else all but the label

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 
 import pandas as pd
@@ -63,6 +64,25 @@ def _champion(env, quality):
     champion = register_tiny_classifier(env["url"], env["model"], quality=quality, seed=3)
     env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
     return champion
+
+
+def _register(env, model, *, name: str | None = None) -> dict:
+    """Log and register ``model`` (a fitted scikit-learn estimator, or a pyfunc ``PythonModel``)."""
+    import mlflow
+
+    from airflow_provider_agentic_mlops.demo.training import sklearn_pip_requirements
+
+    name = name or env["model"]
+    mlflow.set_tracking_uri(env["url"])
+    mlflow.set_registry_uri(env["url"])
+    mlflow.set_experiment(f"tests/{name}")
+    flavor = mlflow.pyfunc if isinstance(model, mlflow.pyfunc.PythonModel) else mlflow.sklearn
+    with mlflow.start_run() as run:
+        kwargs = {"python_model": model} if flavor is mlflow.pyfunc else {"sk_model": model}
+        info = flavor.log_model(
+            name="model", registered_model_name=name, pip_requirements=sklearn_pip_requirements(), **kwargs
+        )
+    return {"version": str(info.registered_model_version), "run_id": run.info.run_id}
 
 
 def _artifact(env, run_id, name):
@@ -186,3 +206,136 @@ def test_read_only_connection_cannot_write_the_report(env):
     challenger = register_tiny_classifier(env["url"], env["model"])
     with pytest.raises(MlflowAccessError):
         _op(env, mlflow_conn_id="agentic_mlops_mlflow_registry").choose_branch(_ctx(challenger))
+
+
+def test_default_primary_metric_follows_the_task_and_unknown_metric_names_are_refused_when_built():
+    from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+
+    params = {"task_id": "validate", "model_name": "demand", "validation_data": "v.parquet", "label_column": "y"}
+    assert ValidateOperator(**params, task="regression").gates.primary_metric == "rmse"
+    assert ValidateOperator(**params, task="classification").gates.primary_metric == "roc_auc"
+    with pytest.raises(ValueError, match=r"model 'demand'.*primary_metric 'auc'.*roc_auc"):
+        ValidateOperator(**params, primary_metric="auc")
+    with pytest.raises(ValueError, match=r"model 'demand'.*floors 'roc_auc'.*a regression model.*rmse"):
+        ValidateOperator(**params, task="regression", floors={"roc_auc": 0.7})
+
+
+def test_regression_model_without_task_or_metric_is_gated_on_rmse_of_its_labels(env, tmp_path):
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    frame = labelled_frame(300, seed=5)
+    frame[LABEL] = 3 * frame["f0"] - frame["f1"] + np.random.default_rng(5).normal(scale=0.3, size=len(frame))
+    data = tmp_path / "units.parquet"
+    frame.to_parquet(data)
+    features = ["f0", "f1", "f2", "f3"]
+    champion = _register(env, LinearRegression().fit(frame[["f0"]].assign(f1=0, f2=0, f3=0)[features], frame[LABEL]))
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, LinearRegression().fit(frame[features], frame[LABEL]))
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data)).choose_branch(ctx) == "wait_for_approval"
+
+    summary = ctx["ti"].pushed["validation"]
+    assert summary["primary_metric"] == "rmse"
+    assert summary["challenger_metrics"]["rmse"] < summary["champion_metrics"]["rmse"]
+
+
+# -- what models return -----------------------------------------------------------------------------
+
+
+def _pyfunc(predict):
+    """A pyfunc model whose predict is ``predict(model_input)``."""
+    import mlflow.pyfunc
+
+    class Model(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return predict(model_input)
+
+    return Model()
+
+
+def _sigmoid(frame):
+    import numpy as np
+
+    return 1 / (1 + np.exp(-4 * frame["f0"].to_numpy()))
+
+
+def _binary_data(tmp_path, name, labels=(0, 1)):
+    import numpy as np
+
+    frame = labelled_frame(300, seed=8)
+    frame[LABEL] = np.where(frame["f0"] > 0, labels[1], labels[0])
+    path = tmp_path / f"{name}.parquet"
+    frame.to_parquet(path)
+    return str(path)
+
+
+def test_pyfunc_returning_a_one_column_frame_of_labels_is_scored_on_those_labels(env, tmp_path):
+    import pandas as pd
+
+    model = _pyfunc(lambda x: pd.DataFrame({"prediction": (x["f0"] > 0).astype(int)}))  # a perfect classifier
+    ctx = _ctx(_register(env, model))
+    _op(env, validation_data=_binary_data(tmp_path, "v1"), primary_metric="accuracy").choose_branch(ctx)
+    assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] == 1.0
+
+
+def test_pyfunc_returning_the_positive_class_probability_is_scored_on_labels_and_scores(env, tmp_path):
+    ctx = _ctx(_register(env, _pyfunc(_sigmoid)))
+    _op(env, validation_data=_binary_data(tmp_path, "v2a")).choose_branch(ctx)
+    metrics = ctx["ti"].pushed["validation"]["challenger_metrics"]
+    assert metrics["accuracy"] == 1.0 and metrics["roc_auc"] == 1.0
+
+
+def test_pyfunc_returning_a_probability_per_named_class_predicts_the_class_names(env, tmp_path):
+    import pandas as pd
+
+    model = _pyfunc(lambda x: pd.DataFrame({"no": 1 - _sigmoid(x), "yes": _sigmoid(x)}))
+    ctx = _ctx(_register(env, model))
+    _op(env, validation_data=_binary_data(tmp_path, "v2b", labels=("no", "yes"))).choose_branch(ctx)
+    metrics = ctx["ti"].pushed["validation"]["challenger_metrics"]
+    assert metrics["accuracy"] == 1.0 and metrics["roc_auc"] == 1.0
+
+
+def test_multiclass_champion_and_challenger_are_compared_over_the_same_classes(env, tmp_path):
+    import numpy as np
+
+    frame = labelled_frame(100, seed=4)
+    frame[LABEL] = np.repeat([1, 2], 50)  # classes 1 and 2 in this window; the models know 0, 1 and 2
+    frame["champion_says"] = frame[LABEL].where(frame.index != 0, 0)  # 99 of 100 right, once class 0
+    frame["challenger_says"] = frame[LABEL].where(frame.index >= 20, 2)  # 80 of 100 right
+    data = tmp_path / "multiclass.parquet"
+    frame.to_parquet(data)
+    champion = _register(env, _pyfunc(lambda x: x["champion_says"].to_numpy()))
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    ctx = _ctx(_register(env, _pyfunc(lambda x: x["challenger_says"].to_numpy())))
+
+    branch = _op(env, validation_data=str(data), primary_metric="f1").choose_branch(ctx)
+
+    summary = ctx["ti"].pushed["validation"]
+    assert summary["champion_metrics"]["f1"] > summary["challenger_metrics"]["f1"]
+    assert branch == "rejected"
+
+
+def test_multiclass_window_missing_a_class_or_with_an_unseen_one_is_scored_not_a_crash(env, tmp_path):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    frame = labelled_frame(600, seed=2)
+    y = np.digitize(frame["f0"], [-1.0, 1.0])  # classes 0, 1, 2
+    features = ["f0", "f1", "f2", "f3"]
+    window = frame.assign(**{LABEL: y})
+    absent = tmp_path / "absent.parquet"
+    window[window[LABEL] > 0].to_parquet(absent)  # class 0 absent this week
+    ctx = _ctx(_register(env, LogisticRegression(max_iter=500).fit(frame[features], y)))
+    assert _op(env, validation_data=str(absent), primary_metric="f1", floors={"f1": 0.5}).choose_branch(ctx) == (
+        "wait_for_approval"
+    )
+    assert math.isnan(ctx["ti"].pushed["validation"]["challenger_metrics"]["roc_auc"] or math.nan)
+
+    unseen = tmp_path / "unseen.parquet"
+    window.to_parquet(unseen)  # class 2 never seen by a binary model
+    binary = LogisticRegression(max_iter=500).fit(frame[features][y < 2], y[y < 2])
+    ctx = _ctx(_register(env, binary, name=f"{env['model']}-b"))
+    _op(env, model_name=f"{env['model']}-b", validation_data=str(unseen), primary_metric="accuracy").choose_branch(ctx)
+    assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.5

@@ -14,8 +14,10 @@ from airflow_provider_agentic_mlops.core.validation import (
     Gates,
     GateSettings,
     build_report,
+    class_labels,
     compute_metrics,
     evaluate_gates,
+    read_predictions,
 )
 
 DRIFT = {
@@ -68,6 +70,88 @@ def test_metrics_refuse_mismatched_rows_naming_both_lengths():
         compute_metrics("regression", [1, 2, 3], [1, 2])
 
 
+def test_multiclass_champion_and_challenger_are_scored_over_one_label_set():
+    from sklearn.metrics import f1_score, precision_score
+
+    y = [1] * 50 + [2] * 50  # a 3-class model; class 0 absent from this window
+    champion = [0] + y[1:]  # 99 of 100 right
+    challenger = [2] * 20 + y[20:]  # 80 of 100 right
+    labels = class_labels(y, [0, 1, 2], [0, 1, 2])  # y plus both models' classes
+    assert labels == [0, 1, 2]
+    m_champion = compute_metrics("classification", y, champion, labels=labels)
+    m_challenger = compute_metrics("classification", y, challenger, labels=labels)
+    for pred, m in ((champion, m_champion), (challenger, m_challenger)):
+        assert m["f1"] == pytest.approx(f1_score(y, pred, labels=labels, average="macro", zero_division=0))
+        assert m["precision"] == pytest.approx(
+            precision_score(y, pred, labels=labels, average="macro", zero_division=0)
+        )
+    assert m_champion["f1"] > m_challenger["f1"]
+    checks = evaluate_gates(Gates(primary_metric="f1"), m_challenger, m_champion)
+    assert not [c for c in checks if c.gate == "primary"][0].passed
+
+
+def test_class_labels_without_known_classes_take_the_predictions():
+    assert class_labels([1, 2, 2], [1, 2, 0], [2, 1]) == [0, 1, 2]
+    with pytest.raises(ValueError, match="cannot be compared as classes"):
+        class_labels(["yes", "no"], [0.8, 0.1])
+
+
+def test_multiclass_probabilities_with_a_class_absent_or_unseen_give_nan_not_a_crash():
+    from sklearn.metrics import log_loss
+
+    proba = [[0.1, 0.8, 0.1], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]]
+    y = [1, 2, 1, 2]  # class 0 of the model's [0, 1, 2] absent
+    m = compute_metrics("classification", y, [1, 2, 1, 2], proba, labels=[0, 1, 2], classes=[0, 1, 2])
+    assert m["accuracy"] == 1.0 and math.isnan(m["roc_auc"])  # one-vs-rest undefined for class 0
+    assert m["log_loss"] == pytest.approx(log_loss(y, proba, labels=[0, 1, 2]))
+    y_unseen = [0, 1, 2, 1]  # class 2 never seen by a binary model
+    binary = compute_metrics(
+        "classification", y_unseen, [0, 1, 1, 1], [0.2, 0.9, 0.6, 0.7], labels=[0, 1, 2], classes=[0, 1]
+    )
+    assert binary["accuracy"] == 0.75 and math.isnan(binary["roc_auc"]) and math.isnan(binary["log_loss"])
+
+
+def test_probability_columns_follow_the_model_classes_order():
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    y = ["yes", "no", "yes", "no"]
+    p_yes = [0.9, 0.2, 0.6, 0.4]
+    by_columns = [[py, 1 - py] for py in p_yes]  # columns ["yes", "no"]: not sorted
+    m = compute_metrics("classification", y, ["yes", "no", "yes", "no"], by_columns, classes=["yes", "no"])
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p_yes))
+    assert m["log_loss"] == pytest.approx(log_loss(y, p_yes, labels=["no", "yes"]))
+
+
+def test_model_output_one_column_is_labels_and_probability_columns_named_by_class_give_class_names():
+    import numpy as np
+    import pandas as pd
+
+    y = np.array([0, 1, 1, 0])
+    labels, proba, classes = read_predictions("classification", y, pd.DataFrame({"prediction": [0, 1, 1, 1]}))
+    assert labels.tolist() == [0, 1, 1, 1] and proba is None and classes is None
+    frame = pd.DataFrame({"no": [0.9, 0.3, 0.2, 0.6], "yes": [0.1, 0.7, 0.8, 0.4]})
+    labels, proba, classes = read_predictions("classification", np.array(["no", "yes", "yes", "no"]), frame)
+    assert labels.tolist() == ["no", "yes", "yes", "no"] and classes == ["no", "yes"]
+    assert proba.tolist() == frame.to_numpy().tolist()
+    labels, proba, classes = read_predictions("classification", y, np.array([0.2, 0.7, 0.9, 0.4]))
+    assert labels.tolist() == [0, 1, 1, 0] and proba.tolist() == [0.2, 0.7, 0.9, 0.4]
+    assert read_predictions("regression", y, pd.DataFrame({"units": [1.0, 2.0, 3.0, 4.0]}))[0].tolist() == [
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+    ]
+
+
+def test_probability_columns_not_named_by_class_are_refused_naming_columns_and_labels():
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"p_no": [0.9, 0.3], "p_yes": [0.1, 0.7]})
+    with pytest.raises(ValueError, match=r"\['p_no', 'p_yes'\].*\['no', 'yes'\]"):
+        read_predictions("classification", np.array(["no", "yes"]), frame)
+
+
 def test_challenger_that_improves_enough_passes():
     report = _report({"roc_auc": 0.90}, {"roc_auc": 0.85}, min_absolute_improvement=0.01)
     assert report.passed
@@ -90,6 +174,36 @@ def test_lower_is_better_primary_metric_rewards_a_smaller_value():
     gates = {"primary_metric": "rmse", "higher_is_better": False, "min_absolute_improvement": 0.1}
     assert _report({"rmse": 1.0}, {"rmse": 1.5}, **gates).passed
     assert not _report({"rmse": 1.5}, {"rmse": 1.0}, **gates).passed
+
+
+@pytest.mark.parametrize("metric", ["rmse", "mae", "log_loss"])
+def test_error_metric_primary_follows_the_metric_direction_when_none_is_given(metric):
+    gates = {"primary_metric": metric, "min_absolute_improvement": 0.1}
+    assert _report({metric: 1.0}, {metric: 1.5}, **gates).passed
+    assert not _report({metric: 1.5}, {metric: 1.0}, **gates).passed  # worse: rejected
+    floor = _report({metric: 0.9}, None, primary_metric=metric, floors={metric: 0.5})
+    assert not floor.passed and "maximum 0.5000" in floor.reasons[0]
+    assert (
+        f"| {metric} (primary) | 1.0000 | 1.5000 | +0.5000 | lower |"
+        in _report({metric: 1.5}, {metric: 1.0}, **gates).to_markdown()
+    )
+
+
+def test_direction_contradicting_a_known_metric_is_refused_naming_both():
+    with pytest.raises(ValueError, match=r"higher_is_better: true contradicts primary_metric 'rmse'.*lower is better"):
+        Gates(primary_metric="rmse", higher_is_better=True)
+    with pytest.raises(ValueError, match=r"higher_is_better: false contradicts primary_metric 'roc_auc'"):
+        Gates.resolve({"primary_metric": "roc_auc", "higher_is_better": False})
+    assert Gates(primary_metric="my_score", higher_is_better=False).direction("my_score") is False  # unknown: as told
+    assert Gates(primary_metric="rmse", higher_is_better=False).higher_is_better is False  # agreeing: fine
+    entry = {
+        "name": "demand",
+        "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"},
+        "retrain": {"trigger_dag_id": "train_demand"},
+        "validation": {"primary_metric": "mae", "higher_is_better": True},
+    }
+    with pytest.raises(ConfigError, match=r"model 'demand': field 'validation'.*contradicts primary_metric 'mae'"):
+        parse_models({"models": [entry]})
 
 
 def test_guard_metric_regression_beyond_tolerance_fails_even_if_primary_improves():
@@ -162,6 +276,59 @@ def test_models_yaml_gates_are_checked_like_gates_naming_the_model_and_field():
         parse_models({"models": [{**entry, "validation": {"guard_metrics": {"recall": -0.1}}}]})
     (spec,) = parse_models({"models": [{**entry, "validation": {"min_absolute_improvement": 0.01}}]})
     assert Gates.resolve(spec.validation).min_absolute_improvement == 0.01
+
+
+def _entry(drift_task: str | None = None, /, **validation) -> dict:
+    """A models.yaml entry with ``drift.task`` and the given ``validation`` section."""
+    drift = {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"}
+    return {
+        "name": "demand",
+        "drift": {**drift, "task": drift_task} if drift_task else drift,
+        "retrain": {"trigger_dag_id": "train_demand"},
+        "validation": validation,
+    }
+
+
+def test_default_primary_metric_follows_the_task():
+    (regression,) = parse_models({"models": [_entry("regression")]})
+    gates = Gates.resolve(regression.validation, task="regression")  # the DAG factory passes the task
+    assert (gates.primary_metric, gates.higher_is_better) == ("rmse", False)
+    y = [1.0, 2.0, 3.0, 4.0]
+    champion, perfect = compute_metrics("regression", y, [1.5, 2.5, 2.5, 4.5]), compute_metrics("regression", y, y)
+    assert build_report(
+        model_name="demand",
+        gates=gates,
+        challenger_version="2",
+        challenger_metrics=perfect,
+        champion_version="1",
+        champion_metrics=champion,
+    ).passed
+    assert Gates.resolve(GateSettings(), task="classification").primary_metric == "roc_auc"
+    assert Gates().primary_metric == "roc_auc"  # no task known: as before
+
+
+@pytest.mark.parametrize(
+    ("task", "validation", "expected"),
+    [
+        ("classification", {"primary_metric": "auc"}, r"validation.primary_metric 'auc'.*classification.*roc_auc"),
+        ("classification", {"guard_metrics": {"acc": 0.05}}, r"validation.guard_metrics 'acc'.*accuracy"),
+        ("classification", {"floors": {"precission": 0.5}}, r"validation.floors 'precission'.*precision"),
+        ("regression", {"primary_metric": "roc_auc"}, r"primary_metric 'roc_auc'.*regression.*rmse, mae, r2"),
+        (None, {"primary_metric": "auc"}, r"validation.primary_metric 'auc'.*roc_auc.*rmse"),
+    ],
+)
+def test_gate_metric_names_the_task_does_not_compute_are_refused_naming_model_field_and_choices(
+    task, validation, expected
+):
+    with pytest.raises(ConfigError, match=rf"model 'demand'.*{expected}"):
+        parse_models({"models": [_entry(task, **validation)]})
+
+
+def test_gate_metric_names_are_checked_against_the_validation_task_first_and_every_task_when_unknown():
+    parse_models({"models": [_entry("classification", task="regression", primary_metric="rmse")]})
+    parse_models({"models": [_entry(None, primary_metric="rmse", guard_metrics={"f1": 0.1})]})  # task unknown
+    with pytest.raises(ConfigError, match="validation.primary_metric 'f1'"):
+        parse_models({"models": [_entry("classification", task="regression", primary_metric="f1")]})
 
 
 def test_gates_resolve_takes_the_section_whole_with_keyword_overrides_and_refuses_unknown_names():
