@@ -51,8 +51,9 @@ def compute_metrics(
         (n, n_classes); enables ``roc_auc`` and ``log_loss``.
     :param names: what ``y_true`` and ``y_pred`` are, for errors (``"label_column 'churned'"``).
     :param labels: classification: the classes precision, recall and f1 are computed over (binary for at
-        most two, the last one positive; else macro-averaged). Versions compared on the same rows must be
-        given the same (:func:`class_labels`); default: those of ``y_true``, ``y_pred`` and ``classes``.
+        most two, the last one positive, unless the model has more classes; else macro-averaged). Versions
+        compared on the same rows must be given the same (:func:`class_labels`); default: from ``y_true``,
+        ``y_pred`` and ``classes``.
     :param classes: classification: the model's classes in the order of ``proba``'s columns (scikit-learn's
         ``classes_``); default: the sorted labels. ``roc_auc`` and ``log_loss`` are NaN (logged with the
         reason) where undefined: a class absent from ``y_true``, or a label the model has no class for.
@@ -76,10 +77,12 @@ def compute_metrics(
     if task != "classification":
         raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
     if labels is None:
-        labels = class_labels(y_true, y_pred, *([] if classes is None else [classes]), names=names)
+        labels = class_labels(y_true, y_pred, classes=[] if classes is None else [classes], names=names)
     labels = list(labels)
-    # one definition for every version scored with these labels, whatever each one predicted
-    scope: dict[str, Any] = {"average": "binary", "pos_label": labels[-1]} if len(labels) <= 2 else {}
+    # one definition for every version scored with these labels, whatever each one predicted; a model with more
+    # than two classes is scored macro-averaged even on a window holding two of them
+    binary = len(labels) <= 2 and (classes is None or len(classes) <= 2)
+    scope: dict[str, Any] = {"average": "binary", "pos_label": labels[-1]} if binary else {}
     scope = scope or {"average": "macro", "labels": labels}
     out = {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
@@ -133,15 +136,32 @@ def _probability_metrics(y_true: Sequence[Any], proba: Any, classes: Sequence[An
 
 
 def class_labels(
-    y_true: Sequence[Any], *known: Sequence[Any], names: tuple[str, str] = ("labels", "predictions")
+    y_true: Sequence[Any],
+    *predictions: Sequence[Any],
+    classes: Sequence[Sequence[Any]] = (),
+    names: tuple[str, str] = ("labels", "predictions"),
 ) -> list[Any]:
-    """The classes to score over, sorted: those of ``y_true`` and of each ``known`` (a model's classes, or
-    its predictions when its classes are unknown). Champion and challenger scored with one set get the same
-    definition of precision, recall and f1 (averaging, positive class), whatever each one predicted.
+    """The classes precision, recall and f1 are computed over, sorted: one list for every version scored on
+    the same rows, so champion and challenger get the same definition whatever each one predicted.
 
-    :param names: what ``y_true`` and ``known`` are, for errors.
+    Binary (at most two classes among the labels, the ``predictions`` and the models' ``classes``): those,
+    the greater one positive whatever this window holds. Multiclass: the classes of the labels and of the
+    predictions, macro-averaged. A model's class that neither occurs in the window nor is predicted by any
+    version is left out: it would count 0 for every version alike and only pull the average down, so a
+    perfect model would fail an f1 floor whenever a rare class is absent from the window.
+
+    :param predictions: each version's predicted labels.
+    :param classes: each model's classes (scikit-learn's ``classes_``), where known.
+    :param names: what ``y_true`` and ``predictions`` are, for errors.
     :raises ValueError: values that cannot be compared as classes (labels against probabilities, 1 against "1").
     """
+    every = _unique_classes(y_true, [*predictions, *classes], names)
+    if len(every) <= 2:
+        return every
+    return _unique_classes(y_true, list(predictions), names)
+
+
+def _unique_classes(y_true: Sequence[Any], known: list[Sequence[Any]], names: tuple[str, str]) -> list[Any]:
     import numpy as np
 
     arrays = [np.asarray(y_true), *(np.asarray(k) for k in known)]

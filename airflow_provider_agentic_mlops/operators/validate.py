@@ -247,9 +247,13 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
         labels = None
         if self.task == "classification":
-            known = [pred if classes is None else classes for pred, _, classes in predictions.values()]
             names = (f"label_column {self.label_column!r}", "the models' predictions")
-            labels = class_labels(y_true.to_numpy(), *known, names=names)
+            labels = class_labels(
+                y_true.to_numpy(),
+                *(pred for pred, _, _ in predictions.values()),
+                classes=[classes for _, _, classes in predictions.values() if classes is not None],
+                names=names,
+            )
         scores = {}
         for version, (y_pred, proba, classes) in predictions.items():
             scores[version] = compute_metrics(

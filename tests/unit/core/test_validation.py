@@ -76,8 +76,8 @@ def test_multiclass_champion_and_challenger_are_scored_over_one_label_set():
     y = [1] * 50 + [2] * 50  # a 3-class model; class 0 absent from this window
     champion = [0] + y[1:]  # 99 of 100 right
     challenger = [2] * 20 + y[20:]  # 80 of 100 right
-    labels = class_labels(y, [0, 1, 2], [0, 1, 2])  # y plus both models' classes
-    assert labels == [0, 1, 2]
+    labels = class_labels(y, champion, challenger, classes=[[0, 1, 2], [0, 1, 2]])
+    assert labels == [0, 1, 2]  # the champion predicted class 0: both are scored over it
     m_champion = compute_metrics("classification", y, champion, labels=labels)
     m_challenger = compute_metrics("classification", y, challenger, labels=labels)
     for pred, m in ((champion, m_champion), (challenger, m_challenger)):
@@ -88,6 +88,19 @@ def test_multiclass_champion_and_challenger_are_scored_over_one_label_set():
     assert m_champion["f1"] > m_challenger["f1"]
     checks = evaluate_gates(Gates(primary_metric="f1"), m_challenger, m_champion)
     assert not [c for c in checks if c.gate == "primary"][0].passed
+
+
+def test_a_model_class_absent_from_the_window_and_never_predicted_does_not_pull_f1_down():
+    y = [1] * 50 + [2] * 50  # a 3-class model; class 0 absent from this window and never predicted
+    labels = class_labels(y, y, y, classes=[[0, 1, 2], [0, 1, 2]])
+    assert labels == [1, 2]
+    perfect = compute_metrics("classification", y, y, labels=labels, classes=[0, 1, 2])
+    assert perfect["f1"] == pytest.approx(1.0)  # macro over [1, 2]; over [0, 1, 2] it would be 0.667
+
+
+def test_binary_positive_class_comes_from_the_model_not_the_window():
+    y = [0] * 10  # a window holding negatives only
+    assert class_labels(y, y, classes=[[0, 1]]) == [0, 1]  # 1 stays the positive class
 
 
 def test_class_labels_without_known_classes_take_the_predictions():
