@@ -23,8 +23,8 @@ def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> Act
 
 ARG_STATE_CONN = Arg(
     ("--state-conn-id",),
-    help="Connection id of the state store (default: agentic_mlops_state_default; absent: SQLite in $AIRFLOW_HOME)",
-    default="agentic_mlops_state_default",
+    help="Connection id of the state store (default: [agentic_mlops] state_conn_id, else "
+    "agentic_mlops_state_default, which absent means SQLite in $AIRFLOW_HOME)",
 )
 ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
 ARG_MODEL_OPT = Arg(("--model",), help="Only this model")

@@ -10,6 +10,7 @@ from airflow.sdk import BaseHook
 # under its old name too: the CLI, approvals and the plugins import it from here
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none as _get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
+from airflow_provider_agentic_mlops.settings import DEFAULT_STATE_CONN_ID, configured_state_conn_id
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -109,18 +110,19 @@ def postgres_url(
 class StateStoreHook(BaseHook):
     """Gives operators, sensors, the CLI and the plugin the provider's state store.
 
-    :param state_conn_id: connection of the store (type ``agentic_mlops_state`` or ``postgres``).
-        When it does not exist the store is SQLite at ``$AIRFLOW_HOME/agentic_mlops.db``.
+    :param state_conn_id: connection of the store (type ``agentic_mlops_state`` or ``postgres``);
+        None: :func:`configured_state_conn_id`. When it does not exist the store is SQLite at
+        ``$AIRFLOW_HOME/agentic_mlops.db``.
     """
 
     conn_name_attr = "state_conn_id"
-    default_conn_name = "agentic_mlops_state_default"
+    default_conn_name = DEFAULT_STATE_CONN_ID
     conn_type = "agentic_mlops_state"
     hook_name = "Agentic MLOps state store"
 
-    def __init__(self, state_conn_id: str = default_conn_name) -> None:
+    def __init__(self, state_conn_id: str | None = None) -> None:
         super().__init__()
-        self.state_conn_id = state_conn_id
+        self.state_conn_id = state_conn_id or configured_state_conn_id()
 
     def get_conn(self) -> StateStore:
         return self.get_store()

@@ -10,8 +10,10 @@ def db_migrate(args: argparse.Namespace) -> None:
     ``airflow db migrate``). Workers and the API server also migrate on first use; the triggerer never does."""
     from airflow_provider_agentic_mlops.core.state import create_engine, current_revision, head_revision, migrate_schema
     from airflow_provider_agentic_mlops.hooks.state import resolve_state_url
+    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
 
-    engine = create_engine(resolve_state_url(args.state_conn_id))
+    conn_id = args.state_conn_id or configured_state_conn_id()
+    engine = create_engine(resolve_state_url(conn_id))
     try:
         before = current_revision(engine)
         migrate_schema(engine)
@@ -20,6 +22,6 @@ def db_migrate(args: argparse.Namespace) -> None:
         engine.dispose()
     head = head_revision()
     if before == after:
-        print(f"State store ({args.state_conn_id}) is at revision {after}, the newest ({head}); nothing to do.")
+        print(f"State store ({conn_id}) is at revision {after}, the newest ({head}); nothing to do.")
     else:
-        print(f"State store ({args.state_conn_id}) migrated from revision {before or '(empty)'} to {after}.")
+        print(f"State store ({conn_id}) migrated from revision {before or '(empty)'} to {after}.")
