@@ -8,8 +8,10 @@ read provider CLI commands yet.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 
@@ -18,7 +20,25 @@ _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
 def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> ActionCommand:
     """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily."""
-    return ActionCommand(name=name, help=help_text, func=lazy_load_command(f"{_CMD}.{func}"), args=args)
+    return ActionCommand(name=name, help=help_text, func=_clear_errors(lazy_load_command(f"{_CMD}.{func}")), args=args)
+
+
+def _clear_errors(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
+    """``func``, with the errors whose message already says what is wrong and how to fix it (a state
+    connection that does not exist) shown as that message, not as a traceback."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> Any:
+        try:
+            return func(args)
+        except Exception as err:
+            from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
+
+            if isinstance(err, StateConnectionNotFound):
+                raise SystemExit(f"error: {err}") from None
+            raise
+
+    return run
 
 
 ARG_STATE_CONN = Arg(
