@@ -62,7 +62,10 @@ ARG_STATUS = Arg(
     choices=("pending", "approved", "denied", "expired", "cancelled", "superseded", "all"),
     default="pending",
 )
-ARG_MODELS_FILE = Arg(("--models-file",), help="models.yaml to read (default: [agentic_mlops] models_file)")
+ARG_MODELS_FILE = Arg(
+    ("--models-file",),
+    help="models.yaml to read (default: [agentic_mlops] models_file, else models.yaml in [core] dags_folder)",
+)
 
 APPROVALS_COMMANDS = (
     _command(
@@ -129,6 +132,12 @@ AGENTIC_MLOPS_COMMANDS = (
         "Restore a model's previous champion in MLflow (uses the promoting connection)",
         (
             Arg(("model",), help="Model name from models.yaml"),
+            Arg(
+                ("--registered-model",),
+                help="Its MLflow registered model, when the models file does not list the model "
+                "(checked against the file when it does)",
+            ),
+            ARG_MODELS_FILE,
             ARG_USER,
             ARG_REASON,
             Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true"),

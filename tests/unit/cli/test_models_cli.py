@@ -69,3 +69,14 @@ def test_an_overdue_job_says_runs_escalate(store, tmp_path, capsys) -> None:
 
 def test_a_free_model_is_not_blocked(store, tmp_path, capsys) -> None:
     assert _list(tmp_path, capsys)["blocked"] is None
+
+
+def test_without_models_file_the_list_reads_models_yaml_in_the_dags_folder(store, tmp_path, monkeypatch, capsys):
+    dags = tmp_path / "dags-folder"
+    dags.mkdir()
+    (dags / "models.yaml").write_text(MODELS.format(name="from-dags-folder"))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    monkeypatch.chdir(tmp_path.parent)  # not where the DAGs are
+    models_cli.models_list(argparse.Namespace(models_file=None, state_conn_id=None, output="json"))
+    assert [row["model"] for row in json.loads(capsys.readouterr().out)] == ["from-dags-folder"]
