@@ -20,17 +20,21 @@ _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
 def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> ActionCommand:
     """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily."""
-    return ActionCommand(name=name, help=help_text, func=_clear_errors(lazy_load_command(f"{_CMD}.{func}")), args=args)
+    return ActionCommand(name=name, help=help_text, func=_wrapped(lazy_load_command(f"{_CMD}.{func}")), args=args)
 
 
-def _clear_errors(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
-    """``func``, with the errors whose message already says what is wrong and how to fix it (a state
-    connection that does not exist) shown as that message, not as a traceback."""
+def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
+    """``func``, with only the document on stdout under ``-o json``, and the errors whose message already
+    says what is wrong and how to fix it (a state connection that does not exist) shown as that message,
+    not as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
+        from airflow_provider_agentic_mlops.cli.output import document_only_on_stdout
+
         try:
-            return func(args)
+            with document_only_on_stdout(getattr(args, "output", None)):
+                return func(args)
         except Exception as err:
             from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
 
