@@ -25,8 +25,8 @@ def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> Act
 
 def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
     """``func``, with only the document on stdout under ``-o json``, and the errors whose message already
-    says what is wrong and how to fix it (a state connection that does not exist) shown as that message,
-    not as a traceback."""
+    says what is wrong and how to fix it (a state connection that does not exist, a store of a newer
+    provider) shown as that message, not as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
@@ -36,9 +36,10 @@ def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Na
             with document_only_on_stdout(getattr(args, "output", None)):
                 return func(args)
         except Exception as err:
+            from airflow_provider_agentic_mlops.core.state import UnknownSchemaRevision
             from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
 
-            if isinstance(err, StateConnectionNotFound):
+            if isinstance(err, (StateConnectionNotFound, UnknownSchemaRevision)):
                 raise SystemExit(f"error: {err}") from None
             raise
 

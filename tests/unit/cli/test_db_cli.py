@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from airflow_provider_agentic_mlops.cli.commands.db import db_migrate
 from airflow_provider_agentic_mlops.cli.definition import main
+from airflow_provider_agentic_mlops.core import state
 from airflow_provider_agentic_mlops.core.state import current_revision, default_sqlite_url, head_revision
 
 
@@ -43,3 +44,17 @@ def test_a_connection_that_does_not_exist_is_an_error_not_a_new_store(tmp_path, 
     with pytest.raises(SystemExit, match="'agentic_mlops_state_prd' does not exist"):
         main(["db", "migrate", "--state-conn-id", "agentic_mlops_state_prd"])
     assert not (tmp_path / "agentic_mlops.db").exists()
+
+
+def test_a_store_of_a_newer_provider_is_a_clear_cli_error(tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0099_future'"))
+    engine.dispose()
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    with pytest.raises(SystemExit, match="revision '0099_future', which this provider version does not know"):
+        main(["db", "migrate"])
