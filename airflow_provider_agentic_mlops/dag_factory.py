@@ -22,6 +22,7 @@ from airflow_provider_agentic_mlops.operators.promote import PromoteOperator
 from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
 from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
 from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+from airflow_provider_agentic_mlops.settings import configured_state_conn_id
 
 START_DATE = datetime(2026, 1, 1)
 
@@ -96,12 +97,21 @@ def default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
-def build_dag(spec: ModelSpec, *, base_dir: str | Path = ".", deferrable: bool | None = None) -> DAG:
+def build_dag(
+    spec: ModelSpec,
+    *,
+    base_dir: str | Path = ".",
+    deferrable: bool | None = None,
+    state_conn_id: str | None = None,
+) -> DAG:
     """The model's loop: check_drift -> decide -> retrain -> validate -> wait_for_approval -> promote.
 
     :param deferrable: whether ApprovalSensor waits in the triggerer when the model's ``approval.deferrable``
         is unset; None: the sensor reads ``[operators] default_deferrable`` itself.
+    :param state_conn_id: the state store of a model that names none; None: ``[agentic_mlops] state_conn_id``.
     """
+    if spec.state_conn_id is None:  # the deployment's store, shared with the CLI and the web plugin
+        spec = spec.model_copy(update={"state_conn_id": state_conn_id or configured_state_conn_id()})
     base = os.fspath(base_dir)
     drift, decision, retrain, validation, approval = (
         spec.drift,
@@ -257,13 +267,14 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     the field and the expected value, so the DAG file shows one clear import error."""
     path = Path(path)
     specs = load_models(path, cache_dir=_cache_dir())
-    deferrable = default_deferrable()
+    deferrable, state_conn_id = default_deferrable(), configured_state_conn_id()
     dags = {}
     for spec in specs:
         try:
-            dags[spec.dag_id] = build_dag(spec, base_dir=path.parent, deferrable=deferrable)
+            dag = build_dag(spec, base_dir=path.parent, deferrable=deferrable, state_conn_id=state_conn_id)
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from None
+        dags[spec.dag_id] = dag
     return dags
 
 

@@ -8,8 +8,10 @@ read provider CLI commands yet.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 
@@ -18,13 +20,36 @@ _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
 def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> ActionCommand:
     """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily."""
-    return ActionCommand(name=name, help=help_text, func=lazy_load_command(f"{_CMD}.{func}"), args=args)
+    return ActionCommand(name=name, help=help_text, func=_wrapped(lazy_load_command(f"{_CMD}.{func}")), args=args)
+
+
+def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
+    """``func``, with only the document on stdout under ``-o json``, and the errors whose message already
+    says what is wrong and how to fix it (a state connection that does not exist, a store of a newer
+    provider) shown as that message, not as a traceback."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> Any:
+        from airflow_provider_agentic_mlops.cli.output import document_only_on_stdout
+
+        try:
+            with document_only_on_stdout(getattr(args, "output", None)):
+                return func(args)
+        except Exception as err:
+            from airflow_provider_agentic_mlops.core.state import UnknownSchemaRevision
+            from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
+
+            if isinstance(err, (StateConnectionNotFound, UnknownSchemaRevision)):
+                raise SystemExit(f"error: {err}") from None
+            raise
+
+    return run
 
 
 ARG_STATE_CONN = Arg(
     ("--state-conn-id",),
-    help="Connection id of the state store (default: agentic_mlops_state_default; absent: SQLite in $AIRFLOW_HOME)",
-    default="agentic_mlops_state_default",
+    help="Connection id of the state store (default: [agentic_mlops] state_conn_id, else "
+    "agentic_mlops_state_default, which absent means SQLite in $AIRFLOW_HOME)",
 )
 ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
 ARG_MODEL_OPT = Arg(("--model",), help="Only this model")
@@ -42,7 +67,10 @@ ARG_STATUS = Arg(
     choices=("pending", "approved", "denied", "expired", "cancelled", "superseded", "all"),
     default="pending",
 )
-ARG_MODELS_FILE = Arg(("--models-file",), help="models.yaml to read (default: [agentic_mlops] models_file)")
+ARG_MODELS_FILE = Arg(
+    ("--models-file",),
+    help="models.yaml to read (default: [agentic_mlops] models_file, else models.yaml in [core] dags_folder)",
+)
 
 APPROVALS_COMMANDS = (
     _command(
@@ -109,6 +137,12 @@ AGENTIC_MLOPS_COMMANDS = (
         "Restore a model's previous champion in MLflow (uses the promoting connection)",
         (
             Arg(("model",), help="Model name from models.yaml"),
+            Arg(
+                ("--registered-model",),
+                help="Its MLflow registered model, when the models file does not list the model "
+                "(checked against the file when it does)",
+            ),
+            ARG_MODELS_FILE,
             ARG_USER,
             ARG_REASON,
             Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true"),

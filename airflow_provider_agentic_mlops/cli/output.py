@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
+
+#: where the JSON document goes while :func:`document_only_on_stdout` sends everything else to stderr
+_document_out: TextIO | None = None
+
+
+@contextlib.contextmanager
+def document_only_on_stdout(output: str | None) -> Iterator[None]:
+    """With ``-o json``, keep stdout for the JSON document: anything else written there meanwhile
+    (log lines of the hooks, which Airflow's logging writes to stdout; notes) goes to stderr, so
+    ``... -o json | jq`` works. Other formats are left alone.
+
+    :param output: the command's ``--output``.
+    """
+    global _document_out
+    if output != "json":
+        yield
+        return
+    _document_out = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _document_out = None
+
+
+def _out() -> TextIO:
+    return _document_out or sys.stdout
 
 
 def _cell(value: Any) -> str:
@@ -22,7 +51,7 @@ def print_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: s
     """Print ``rows`` (only ``columns``) as an aligned table or a JSON list."""
     rows = [{c: row.get(c) for c in columns} for row in rows]
     if output == "json":
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps(rows, indent=2, default=str), file=_out())
         return
     if not rows:
         print("(none)")
@@ -36,4 +65,4 @@ def print_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: s
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
+    print(json.dumps(value, indent=2, default=str), file=_out())

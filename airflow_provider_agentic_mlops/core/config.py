@@ -263,7 +263,8 @@ class ModelSpec(_Section):
     retrain: RetrainConfig
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
-    state_conn_id: str = "agentic_mlops_state_default"
+    #: None: the deployment's default (``[agentic_mlops] state_conn_id``), which the DAG factory fills in
+    state_conn_id: str | None = None
     registry_conn_id: str = "agentic_mlops_mlflow_registry"
     promote_conn_id: str = "agentic_mlops_mlflow_promote"
 

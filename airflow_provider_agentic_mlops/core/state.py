@@ -1106,6 +1106,27 @@ def head_revision(script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> s
     return head
 
 
+class UnknownSchemaRevision(StateStoreError):
+    """The store is at a schema revision this provider's migrations do not have: a newer provider wrote it."""
+
+
+def _check_known_revision(engine: Engine, current: str | None, script_location: str | os.PathLike[str]) -> None:
+    """Raise :class:`UnknownSchemaRevision` when ``current`` is not one of the script directory's
+    revisions; Alembic would only say "Can't locate revision", with no hint of the cause or the fix."""
+    from alembic.script import ScriptDirectory
+
+    known = [script.revision for script in ScriptDirectory(str(script_location)).walk_revisions()][::-1]
+    if current is None or current in known:
+        return
+    raise UnknownSchemaRevision(
+        f"the state store at {engine.url.render_as_string(hide_password=True)} is at schema revision "
+        f"{current!r}, which this provider version does not know (it knows {', '.join(known)}): a newer "
+        "airflow-provider-agentic-mlops migrated it. Upgrade the provider to that version or later on every "
+        "Airflow component (scheduler, workers, triggerer, API server), then run again; nothing was changed. "
+        "Running an older provider on a newer store is not supported."
+    )
+
+
 def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> None:
     """Upgrade the store's schema to the newest revision, once per process and database.
 
@@ -1118,9 +1139,11 @@ def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = 
     if key in _migrated:
         return
     with _migrate_lock:
-        if key in _migrated or current_revision(engine) == head_revision(script_location):
+        current = current_revision(engine)
+        if key in _migrated or current == head_revision(script_location):
             _migrated.add(key)
             return
+        _check_known_revision(engine, current, script_location)
         with cross_process_lock(engine, "migrate") as conn:
             from alembic import command
             from alembic.config import Config
@@ -1148,6 +1171,7 @@ __all__ = [
     "ApprovalOutcome",
     "StateStore",
     "StateStoreError",
+    "UnknownSchemaRevision",
     "default_sqlite_url",
     "head_revision",
     "is_transient",

@@ -10,6 +10,7 @@ from airflow.sdk import BaseHook
 # under its old name too: the CLI, approvals and the plugins import it from here
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none as _get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
+from airflow_provider_agentic_mlops.settings import DEFAULT_STATE_CONN_ID, configured_state_conn_id
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -17,29 +18,52 @@ if TYPE_CHECKING:
 _stores: dict[str, StateStore] = {}
 
 
+class StateConnectionNotFound(ValueError):
+    """A state-store connection other than the default one does not exist (a typo, or not created yet)."""
+
+
 def resolve_state_url(conn_id: str | None) -> str:
-    """URL of the state store behind ``conn_id``; SQLite under $AIRFLOW_HOME when it does not exist.
+    """URL of the state store behind ``conn_id`` (None: :func:`configured_state_conn_id`).
 
     A connection gives the URL in its ``url`` extra, or is a postgres connection whose libpq
     extras (``sslmode``, ``sslrootcert``, ``connect_timeout``, ...) become the URL's query. An
     ``agentic_mlops_state`` connection with an empty ``url`` means the SQLite default, as its form says.
+
+    Only the default connection (``agentic_mlops_state_default``, or ``[agentic_mlops] state_conn_id``)
+    may be absent: it then means SQLite under $AIRFLOW_HOME. Any other absent id raises
+    :class:`StateConnectionNotFound`: a typo falling back to a local file would give each worker a store
+    of its own (no shared one-retrain-per-model, approvals nobody sees).
     """
-    if conn_id:
-        conn = _get_connection_or_none(conn_id)
-        if conn is not None:
-            extra = conn.extra_dejson or {}
-            url = str(extra.get("url") or "").strip()
-            if url:
-                return url
-            if conn.conn_type in ("postgres", "postgresql"):
-                return postgres_url(conn.login, conn.password, conn.host, conn.port, conn.schema, extra)
-            if conn.host and "://" in conn.host:
-                return conn.host
-            if conn.conn_type != StateStoreHook.conn_type:
-                raise ValueError(
-                    f"connection {conn_id!r} (type {conn.conn_type!r}) has no state-store URL: set its extra "
-                    '{"url": "postgresql+psycopg2://user:pass@host:5432/db"} or make it a postgres connection'
-                )
+    conn_id = conn_id or configured_state_conn_id()
+    conn = _get_connection_or_none(conn_id)
+    if conn is None:
+        defaults = dict.fromkeys((DEFAULT_STATE_CONN_ID, configured_state_conn_id()))
+        if conn_id not in defaults:
+            raise StateConnectionNotFound(
+                f"state store connection {conn_id!r} does not exist. Fix the id (models.yaml's state_conn_id "
+                f"or --state-conn-id), or create the connection: airflow connections add {conn_id} "
+                "--conn-type agentic_mlops_state --conn-extra "
+                '\'{"url": "postgresql+psycopg2://user:pass@host:5432/db"}\'. An absent connection means '
+                f"SQLite in $AIRFLOW_HOME only for {' and '.join(map(repr, defaults))}."
+            )
+        return _default_url()
+    extra = conn.extra_dejson or {}
+    url = str(extra.get("url") or "").strip()
+    if url:
+        return url
+    if conn.conn_type in ("postgres", "postgresql"):
+        return postgres_url(conn.login, conn.password, conn.host, conn.port, conn.schema, extra)
+    if conn.host and "://" in conn.host:
+        return conn.host
+    if conn.conn_type != StateStoreHook.conn_type:
+        raise ValueError(
+            f"connection {conn_id!r} (type {conn.conn_type!r}) has no state-store URL: set its extra "
+            '{"url": "postgresql+psycopg2://user:pass@host:5432/db"} or make it a postgres connection'
+        )
+    return _default_url()  # an agentic_mlops_state connection with an empty url, as its form says
+
+
+def _default_url() -> str:
     from airflow_provider_agentic_mlops.core.state import default_sqlite_url
 
     return default_sqlite_url(os.environ.get("AIRFLOW_HOME"))
@@ -109,18 +133,19 @@ def postgres_url(
 class StateStoreHook(BaseHook):
     """Gives operators, sensors, the CLI and the plugin the provider's state store.
 
-    :param state_conn_id: connection of the store (type ``agentic_mlops_state`` or ``postgres``).
-        When it does not exist the store is SQLite at ``$AIRFLOW_HOME/agentic_mlops.db``.
+    :param state_conn_id: connection of the store (type ``agentic_mlops_state`` or ``postgres``);
+        None: :func:`configured_state_conn_id`. When the default one does not exist the store is SQLite
+        at ``$AIRFLOW_HOME/agentic_mlops.db``; any other absent id is an error (:func:`resolve_state_url`).
     """
 
     conn_name_attr = "state_conn_id"
-    default_conn_name = "agentic_mlops_state_default"
+    default_conn_name = DEFAULT_STATE_CONN_ID
     conn_type = "agentic_mlops_state"
     hook_name = "Agentic MLOps state store"
 
-    def __init__(self, state_conn_id: str = default_conn_name) -> None:
+    def __init__(self, state_conn_id: str | None = None) -> None:
         super().__init__()
-        self.state_conn_id = state_conn_id
+        self.state_conn_id = state_conn_id or configured_state_conn_id()
 
     def get_conn(self) -> StateStore:
         return self.get_store()

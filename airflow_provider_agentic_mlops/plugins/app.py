@@ -55,12 +55,10 @@ def configured_signing_secret() -> str:
 
 
 def configured_store() -> StateStore:
-    from airflow.configuration import conf
-
+    """The store of ``[agentic_mlops] state_conn_id``, the one the DAGs and the CLI use by default."""
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
-    conn_id = conf.get("agentic_mlops", "state_conn_id", fallback=StateStoreHook.default_conn_name)
-    return StateStoreHook(state_conn_id=conn_id).get_store()
+    return StateStoreHook().get_store()
 
 
 @dataclass

@@ -25,10 +25,19 @@ def env(airflow_home, mlflow_server, monkeypatch):
         "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_PROMOTE",
         f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}',
     )
-    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(airflow_home / "absent-models.yaml"))
     import mlflow
 
     model = f"r-{uuid.uuid4().hex[:8]}"
+    models = airflow_home / "models.yaml"  # rollback looks the registered model up, never guesses it
+    models.write_text(
+        f"""
+models:
+  - name: {model}
+    drift: {{reference: /r.parquet, current: /c.parquet, label_column: label}}
+    retrain: {{python_callable: "tests.doubles.mlflow_server:train_tiny_classifier"}}
+"""
+    )
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(models))
     client = mlflow.MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     old = register_tiny_classifier(mlflow_server, model, seed=1)["version"]
     new = register_tiny_classifier(mlflow_server, model, seed=2)["version"]

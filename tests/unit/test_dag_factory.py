@@ -84,6 +84,21 @@ def test_model_settings_reach_the_operators(dags) -> None:
     assert churn.task_dict["retrain"].mlflow_conn_id == "agentic_mlops_mlflow_train"
 
 
+STATE_TASKS = ("decide", "escalate", "retrain", "validate", "wait_for_approval", "promote")
+
+
+def test_the_state_connection_setting_is_the_default_of_models_that_name_none(tmp_path, monkeypatch) -> None:
+    # the DAGs, the CLI and the web plugin must share one store: the setting moves them together
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "team_state")
+    path = tmp_path / "models.yaml"
+    own = MODELS.format(approvals=1).replace("  - name: fraud\n", "  - name: fraud\n    state_conn_id: own\n")
+    path.write_text(own)
+    built = build_dags(path)
+    churn, fraud = built["agentic_mlops__churn"], built["agentic_mlops__fraud"]
+    assert {churn.get_task(t).state_conn_id for t in STATE_TASKS} == {"team_state"}
+    assert {fraud.get_task(t).state_conn_id for t in STATE_TASKS} == {"own"}  # a model's own choice stays
+
+
 def test_a_bad_entry_fails_with_model_field_and_expectation(tmp_path) -> None:
     path = tmp_path / "models.yaml"
     path.write_text(MODELS.format(approvals=9))

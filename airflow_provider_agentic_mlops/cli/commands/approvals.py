@@ -38,7 +38,7 @@ _COLUMNS = (
 def _store(args: argparse.Namespace) -> Any:
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
-    return StateStoreHook(getattr(args, "state_conn_id", None) or StateStoreHook.default_conn_name).get_store()
+    return StateStoreHook(getattr(args, "state_conn_id", None)).get_store()
 
 
 def os_user() -> str:

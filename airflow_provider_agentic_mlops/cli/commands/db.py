@@ -8,10 +8,17 @@ import argparse
 def db_migrate(args: argparse.Namespace) -> None:
     """Apply the state store's Alembic migrations (run it after upgrading the provider, like
     ``airflow db migrate``). Workers and the API server also migrate on first use; the triggerer never does."""
+    from sqlalchemy.engine import make_url
+
     from airflow_provider_agentic_mlops.core.state import create_engine, current_revision, head_revision, migrate_schema
     from airflow_provider_agentic_mlops.hooks.state import resolve_state_url
+    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
 
-    engine = create_engine(resolve_state_url(args.state_conn_id))
+    conn_id = args.state_conn_id or configured_state_conn_id()
+    url = resolve_state_url(conn_id)
+    # which database, before touching it: the answer to "did it migrate the store I meant?"
+    print(f"State store {conn_id}: {make_url(url).render_as_string(hide_password=True)}")
+    engine = create_engine(url)
     try:
         before = current_revision(engine)
         migrate_schema(engine)
@@ -20,6 +27,6 @@ def db_migrate(args: argparse.Namespace) -> None:
         engine.dispose()
     head = head_revision()
     if before == after:
-        print(f"State store ({args.state_conn_id}) is at revision {after}, the newest ({head}); nothing to do.")
+        print(f"State store ({conn_id}) is at revision {after}, the newest ({head}); nothing to do.")
     else:
-        print(f"State store ({args.state_conn_id}) migrated from revision {before or '(empty)'} to {after}.")
+        print(f"State store ({conn_id}) migrated from revision {before or '(empty)'} to {after}.")

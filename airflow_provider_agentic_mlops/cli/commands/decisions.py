@@ -24,7 +24,7 @@ LIST_COLUMNS = (
 
 
 def _store(args: argparse.Namespace) -> Any:
-    return StateStoreHook(getattr(args, "state_conn_id", None) or "agentic_mlops_state_default").get_store()
+    return StateStoreHook(getattr(args, "state_conn_id", None)).get_store()
 
 
 def _short(text: Any, limit: int) -> str | None:

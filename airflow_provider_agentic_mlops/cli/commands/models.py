@@ -46,11 +46,25 @@ def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | Non
     return None if check.allowed else check.reason
 
 
-def models_list(args: argparse.Namespace) -> None:
+def cli_models_file(explicit: str | None = None) -> Path:
+    """The models file the DAG file reads: ``explicit`` (``--models-file``), else ``[agentic_mlops]
+    models_file``, else ``models.yaml`` in ``[core] dags_folder`` (where ``init`` writes it, beside the DAG
+    file), wherever the command runs from.
+
+    :param explicit: a path the user gave; used as is (``~`` expanded).
+    """
+    from airflow_provider_agentic_mlops.cli.commands.init import default_dags_folder
     from airflow_provider_agentic_mlops.dag_factory import models_file
+
+    if explicit:
+        return Path(explicit).expanduser()
+    return models_file(default_dags_folder())
+
+
+def models_list(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.liveness import read_task_state
 
-    path = Path(args.models_file) if args.models_file else models_file(Path.cwd() / "dags")
+    path = cli_models_file(args.models_file)
     store = StateStoreHook(args.state_conn_id).get_store()
     rows = []
     for spec in load_models(path):

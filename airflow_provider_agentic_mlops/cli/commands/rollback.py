@@ -3,43 +3,55 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
-log = logging.getLogger(__name__)
 
+def _registered_model(model: str, registered_model: str | None = None, models_file: str | None = None) -> str:
+    """The MLflow name of ``model``, from the models file the DAGs read.
 
-def _registered_model(model: str) -> str:
-    """The MLflow name of ``model`` from models.yaml.
+    Never guessed: the model's own name may be another model's registered model, and rolling that
+    back would move the wrong champion. So a missing models file, or one that does not list
+    ``model``, stops the rollback unless ``registered_model`` names it; a file that cannot be read or
+    validated stops it too.
 
-    With no models file (none configured, or none at the configured path) or a file that does not
-    list ``model``, the registered model is named like the model. A file that is there but cannot be
-    read or validated stops the rollback: a guessed name could move another model's champion.
+    :param registered_model: ``--registered-model``; must agree with the models file when that lists ``model``.
+    :param models_file: ``--models-file``; default: the DAGs' (:func:`cli_models_file`).
     """
+    from airflow_provider_agentic_mlops.cli.commands.models import cli_models_file
     from airflow_provider_agentic_mlops.core.config import ConfigError, load_models
-    from airflow_provider_agentic_mlops.dag_factory import models_file
 
-    try:
-        path = models_file()
-    except ValueError:  # no [agentic_mlops] models_file and no DAG folder to look in
-        log.info("no models file configured; using %r as the registered model", model)
-        return model
+    stopped = f"rollback of {model!r} stopped, nothing changed"
+    name_it = f"or name its MLflow registered model: rollback {model} --registered-model NAME"
+    path = cli_models_file(models_file)
     if not path.exists():
-        log.info("no models file at %s; using %r as the registered model", path, model)
-        return model
+        if registered_model:
+            return registered_model
+        raise SystemExit(
+            f"{stopped}: no models file at {path} to look up {model!r}'s MLflow registered model.\n"
+            f"Point [agentic_mlops] models_file (or --models-file) at the models.yaml the DAGs read, {name_it}."
+        )
     try:
         specs = load_models(path)
     except ConfigError as err:
         raise SystemExit(
-            f"rollback of {model!r} stopped, nothing changed; the models file is broken: {err}\n"
+            f"{stopped}; the models file is broken: {err}\n"
             "Fix it (or point [agentic_mlops] models_file at the right one) and run again."
         ) from None  # the error names the file; the traceback would only bury it
-    for spec in specs:
-        if spec.name == model:
-            return spec.mlflow_model_name
-    log.info("%s does not list %r; using %r as the registered model", path, model, model)
-    return model
+    listed = {spec.name: spec.mlflow_model_name for spec in specs}
+    if model not in listed:
+        if registered_model:
+            return registered_model
+        raise SystemExit(
+            f"{stopped}: {path} does not list model {model!r} (it lists {', '.join(map(repr, listed)) or 'none'}).\n"
+            f"Check the model name (see `models list`), {name_it}."
+        )
+    if registered_model and registered_model != listed[model]:
+        raise SystemExit(
+            f"{stopped}: {path} says {model!r} is the registered model {listed[model]!r}, "
+            f"not {registered_model!r}; drop --registered-model or fix the models file."
+        )
+    return listed[model]
 
 
 def rollback(args: argparse.Namespace) -> dict[str, Any]:
@@ -61,7 +73,9 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     display_name = getattr(args, "user", None) or None
     voter = configured_identities().cli(os_user(), display_name=display_name)
     user = voter.person
-    registered_model = _registered_model(args.model)
+    registered_model = _registered_model(
+        args.model, getattr(args, "registered_model", None), getattr(args, "models_file", None)
+    )
     hook = MlflowRegistryHook(args.mlflow_conn_id)
     current = hook.get_alias_version(registered_model, CHAMPION)
     previous = hook.get_alias_version(registered_model, PREVIOUS_CHAMPION)

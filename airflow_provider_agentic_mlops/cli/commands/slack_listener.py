@@ -74,7 +74,7 @@ def slack_listener(args: argparse.Namespace) -> None:
     web_client = slack_client_for(slack_conn_id=slack_conn_id)
     if web_client is None:
         raise SystemExit(f"error: Slack connection {slack_conn_id!r} does not exist; create it with the bot token")
-    store = StateStoreHook(getattr(args, "state_conn_id", None) or "agentic_mlops_state_default").get_store()
+    store = StateStoreHook(getattr(args, "state_conn_id", None)).get_store()
     client = SocketModeClient(app_token=app_token(slack_conn_id), web_client=web_client)
     client.socket_mode_request_listeners.append(make_listener(store, web_client, members=UsergroupMembers()))
     stop = threading.Event()

@@ -18,12 +18,16 @@ from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite
 from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
 LOGIN = pwd.getpwuid(os.getuid()).pw_name  # the real uid's login: the CLI's voter
-CONN = "agentic_mlops_state_cli_test"  # does not exist: SQLite in $AIRFLOW_HOME
+CONN = "agentic_mlops_state_cli_test"  # the SQLite store in $AIRFLOW_HOME
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateStore:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN.upper()}",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": default_sqlite_url(tmp_path)}}),
+    )
     # this test's OS login is the Airflow user "alice"
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", json.dumps({"alice": {"os": [LOGIN]}}))
     approvals._clients.clear()

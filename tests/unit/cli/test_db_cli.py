@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
 import sqlalchemy as sa
 
 from airflow_provider_agentic_mlops.cli.commands.db import db_migrate
+from airflow_provider_agentic_mlops.cli.definition import main
+from airflow_provider_agentic_mlops.core import state
 from airflow_provider_agentic_mlops.core.state import current_revision, default_sqlite_url, head_revision
 
 
@@ -20,3 +23,38 @@ def test_migrates_an_empty_store_to_the_head_then_says_nothing_to_do(tmp_path, m
     engine.dispose()
     db_migrate(args)
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_names_the_database_it_migrated_without_its_password(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    db_migrate(argparse.Namespace(state_conn_id="agentic_mlops_state_default"))
+    assert f"sqlite:///{tmp_path / 'agentic_mlops.db'}" in capsys.readouterr().out
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STATE_PG",
+        '{"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "agent", "password": "s3cret"}',
+    )
+    with pytest.raises(Exception):  # noqa: B017, PT011 - nothing listens there; the message matters
+        db_migrate(argparse.Namespace(state_conn_id="state_pg"))
+    printed = capsys.readouterr()
+    assert "agent:***@127.0.0.1:1" in printed.out and "s3cret" not in printed.out + printed.err
+
+
+def test_a_connection_that_does_not_exist_is_an_error_not_a_new_store(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    with pytest.raises(SystemExit, match="'agentic_mlops_state_prd' does not exist"):
+        main(["db", "migrate", "--state-conn-id", "agentic_mlops_state_prd"])
+    assert not (tmp_path / "agentic_mlops.db").exists()
+
+
+def test_a_store_of_a_newer_provider_is_a_clear_cli_error(tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0099_future'"))
+    engine.dispose()
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    with pytest.raises(SystemExit, match="revision '0099_future', which this provider version does not know"):
+        main(["db", "migrate"])

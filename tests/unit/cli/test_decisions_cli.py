@@ -132,3 +132,18 @@ def test_wired_in_the_agentic_mlops_command(store, capsys):
     assert json.loads(capsys.readouterr().out)["id"] == decision_id
     main(["decisions", "list", "--model", "fraud", "--limit", "1"])
     assert str(decision_id) in capsys.readouterr().out
+
+
+def test_without_state_conn_id_the_cli_reads_the_store_the_setting_names(store, tmp_path, monkeypatch, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    team = tmp_path / "team.db"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TEAM_STATE",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": f"sqlite:///{team}"}}),
+    )
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "team_state")
+    record(StateStoreHook("team_state").get_store(), "fraud")
+    record(store, "other")  # in the default store, which the setting moved away from
+    main(["decisions", "list", "-o", "json"])
+    assert [row["model_name"] for row in json.loads(capsys.readouterr().out)] == ["fraud"]

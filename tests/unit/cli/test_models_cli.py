@@ -69,3 +69,29 @@ def test_an_overdue_job_says_runs_escalate(store, tmp_path, capsys) -> None:
 
 def test_a_free_model_is_not_blocked(store, tmp_path, capsys) -> None:
     assert _list(tmp_path, capsys)["blocked"] is None
+
+
+def test_without_models_file_the_list_reads_models_yaml_in_the_dags_folder(store, tmp_path, monkeypatch, capsys):
+    dags = tmp_path / "dags-folder"
+    dags.mkdir()
+    (dags / "models.yaml").write_text(MODELS.format(name="from-dags-folder"))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    monkeypatch.chdir(tmp_path.parent)  # not where the DAGs are
+    models_cli.models_list(argparse.Namespace(models_file=None, state_conn_id=None, output="json"))
+    assert [row["model"] for row in json.loads(capsys.readouterr().out)] == ["from-dags-folder"]
+
+
+def test_json_output_is_only_the_json_document_when_the_hooks_log(tmp_path, monkeypatch, capsys):
+    # no MLflow connection: the hook logs which tracking URI it falls back to; that must not reach stdout
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name="m"))
+    main(["models", "list", "--models-file", str(path), "-o", "json"])
+    captured = capsys.readouterr()
+    assert [row["model"] for row in json.loads(captured.out)] == ["m"]
+    assert "MLflow connection 'agentic_mlops_mlflow_registry' not found" in captured.err

@@ -65,11 +65,41 @@ def test_registered_model_comes_from_models_yaml(models_yaml):
     assert _registered_model("fraud") == "fraud-detector-prod"
 
 
-def test_without_a_models_file_the_registered_model_is_named_like_the_model(models_yaml):
+def test_without_a_models_file_rollback_refuses_to_guess_the_registered_model(models_yaml):
+    # the model's name may be another model's registered model: guessing could move that one's champion
     assert not models_yaml.exists()
-    assert _registered_model("fraud") == "fraud"
+    with pytest.raises(SystemExit) as exc:
+        _registered_model("fraud")
+    message = str(exc.value)
+    assert f"no models file at {models_yaml}" in message and "--registered-model" in message
+    assert "nothing changed" in message
 
 
-def test_model_absent_from_models_yaml_is_named_like_the_model(models_yaml):
+def test_a_model_absent_from_models_yaml_is_refused_not_guessed(models_yaml):
     models_yaml.write_text(VALID)
-    assert _registered_model("churn") == "churn"
+    with pytest.raises(SystemExit, match=r"(?s)does not list model 'churn' \(it lists 'fraud'\).*--registered-model"):
+        _registered_model("churn")
+
+
+def test_registered_model_flag_names_a_model_the_models_file_cannot(models_yaml):
+    assert _registered_model("fraud", registered_model="fraud-detector-prod") == "fraud-detector-prod"
+    models_yaml.write_text(VALID)
+    assert _registered_model("churn", registered_model="churn-prod") == "churn-prod"
+    assert _registered_model("fraud", registered_model="fraud-detector-prod") == "fraud-detector-prod"
+
+
+def test_registered_model_flag_contradicting_models_yaml_is_refused(models_yaml):
+    models_yaml.write_text(VALID)
+    with pytest.raises(SystemExit, match="'fraud-detector-prod'.*not 'fraud'"):
+        _registered_model("fraud", registered_model="fraud")
+
+
+def test_without_models_file_setting_the_models_yaml_in_the_dags_folder_is_read(airflow_home, monkeypatch):
+    # as `init` writes it and the DAG file reads it: [core] dags_folder, wherever the CLI runs from
+    dags = airflow_home / "dags"
+    dags.mkdir()
+    (dags / "models.yaml").write_text(VALID)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    monkeypatch.chdir(airflow_home.parent)
+    assert _registered_model("fraud") == "fraud-detector-prod"

@@ -235,6 +235,27 @@ def downgrade():
     engine.dispose()
 
 
+def test_a_store_written_by_a_newer_provider_is_a_clear_error_not_an_alembic_traceback(tmp_path, monkeypatch) -> None:
+    # e.g. after downgrading the provider: the store's revision is one this version's migrations do not have
+    from airflow_provider_agentic_mlops.core import state
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+    from airflow_provider_agentic_mlops.core.state import UnknownSchemaRevision
+
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    StateStore(url).dispose()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0099_future'"))
+    engine.dispose()
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    with pytest.raises(UnknownSchemaRevision) as exc:
+        StateStore(url)
+    message = str(exc.value)
+    assert "revision '0099_future'" in message and url in message
+    assert f"{head_revision()}" in message and "0001" in message  # the revisions this version knows
+    assert "Upgrade the provider" in message and "Can't locate" not in message
+
+
 def test_finish_job_rejects_a_non_final_status(store: StateStore) -> None:
     job, _ = store.start_job("m")
     with pytest.raises(ValueError, match="'running' is not a final status"):

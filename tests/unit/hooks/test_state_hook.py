@@ -95,8 +95,23 @@ def test_other_errors_mentioning_not_found_are_not_taken_for_a_missing_connectio
         state_hook._get_connection_or_none("anything")
 
 
-def test_a_really_absent_connection_falls_back_to_sqlite(airflow_home: Path) -> None:
-    assert resolve_state_url("agentic_mlops_state_never_defined") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
+def test_the_absent_default_connection_falls_back_to_sqlite(airflow_home: Path) -> None:
+    assert resolve_state_url("agentic_mlops_state_default") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
+
+
+def test_the_absent_configured_connection_falls_back_to_sqlite(monkeypatch, airflow_home: Path) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "team_state")
+    assert resolve_state_url("team_state") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
+
+
+def test_another_absent_connection_is_an_error_naming_it_not_a_new_empty_store(airflow_home: Path) -> None:
+    # a typo must not give each worker its own SQLite file (no shared one-retrain-per-model, no shared approvals)
+    with pytest.raises(state_hook.StateConnectionNotFound) as exc:
+        StateStoreHook("agentic_mlops_state_prd").get_store()
+    message = str(exc.value)
+    assert "'agentic_mlops_state_prd' does not exist" in message
+    assert "airflow connections add agentic_mlops_state_prd" in message
+    assert not (airflow_home / "agentic_mlops.db").exists()
 
 
 def test_test_connection_reaches_the_store_without_migrating_it(monkeypatch, airflow_home: Path) -> None:

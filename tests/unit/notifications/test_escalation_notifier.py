@@ -31,7 +31,7 @@ def test_the_notifier_works_as_a_callback_and_posts_the_escaped_rationale(
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
 ) -> None:
-    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_x")
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
     notifier(_context(store))  # how Airflow calls a callback
     [post] = slack_double.calls_to("chat.postMessage")
     assert post.args["channel"] == "C_OPS"
@@ -46,7 +46,7 @@ def test_the_operator_sends_through_the_notifier(
     slack_connection: str,  # noqa: F811
 ) -> None:
     operator = EscalateOperator(
-        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_x"
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
     )
     result = operator.execute(_context(store))
     assert result["posted"] and result["channel"] == "C_OPS"

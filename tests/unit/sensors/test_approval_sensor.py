@@ -60,6 +60,10 @@ def _context(run_id: str = "manual__1", xcoms: dict | None = None) -> dict[str, 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    url = state.default_sqlite_url(tmp_path)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_TEST", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": url}})
+    )
     approvals._clients.clear()
     yield tmp_path
     approvals._clients.clear()
