@@ -21,7 +21,8 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *performance stable* (measured, and the drop's upper 97.5 % bound, drop + 1.96 standard
      errors, is within ``min_performance_drop``) -> ``no_action`` even under feature drift; the
      drift is noted. A drop the window can neither confirm past the tolerance nor confirm within it
-     is *inconclusive*: it does not end the decision, the drift evidence below does.
+     is *inconclusive*: it does not end the decision, the drift evidence below does. So is a
+     measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows or with an unknown standard error.
    * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
      class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
      the plain accuracy and the features moved with the mix; retraining does not fix that.
@@ -369,21 +370,42 @@ DROP_Z = 1.96
 DROP, STABLE, INCONCLUSIVE, LABEL_SHIFT = "drop", "stable", "inconclusive", "label_shift"
 #: A class mix that moved at least this far (total variation) can explain an accuracy change.
 MIN_MIX_CHANGE = 0.05
+#: Fewer labelled rows than this give no measured verdict (inconclusive): a metric and its standard
+#: error on a handful of rows (bootstrapped or not) bound nothing.
+MIN_LABELLED_ROWS = 30
 
 
 def _drop_verdict(drop: Any, se: Any, min_drop: float) -> str | None:
     """``drop`` when the drop's lower bound is past ``min_drop``, ``stable`` when its upper bound is
-    within it, else ``inconclusive``: both ends are read at ``DROP_Z`` standard errors."""
+    within it, else ``inconclusive``: both ends are read at ``DROP_Z`` standard errors. An unknown
+    standard error (None, NaN) bounds nothing: ``inconclusive``."""
     try:
-        drop, se = float(drop), float(se or 0.0)
+        drop = float(drop)
     except (TypeError, ValueError):
         return None
     if math.isnan(drop):
         return None
-    margin = DROP_Z * (0.0 if math.isnan(se) else se)
+    se = _number(se)
+    if se is None:
+        return INCONCLUSIVE
+    margin = DROP_Z * se
     if drop - margin > min_drop:
         return DROP
     return STABLE if drop + margin <= min_drop else INCONCLUSIVE
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (absent, NaN, not a number)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _too_few_labels(performance: Mapping[str, Any]) -> bool:
+    n = performance.get("n_labelled")
+    return performance.get("kind") == "measured" and isinstance(n, int) and n < MIN_LABELLED_ROWS
 
 
 def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) -> str | None:
@@ -392,9 +414,12 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     ``drop + DROP_Z * drop_se``, is within ``min_drop``: the sample shows the model is not hurt beyond
     the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
     at the reference's mix is stable), ``inconclusive`` (the sample shows neither: e.g. 0.015 +- 0.006
-    against 0.02, or 0.03 +- 0.02), or None (no baseline to compare with)."""
+    against 0.02, or 0.03 +- 0.02; also with fewer than ``MIN_LABELLED_ROWS`` labelled rows or an
+    unknown standard error), or None (no baseline to compare with)."""
     if not performance or performance.get("drop") is None:
         return None
+    if _too_few_labels(performance) and _number(performance["drop"]) is not None:
+        return INCONCLUSIVE
     verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
     mix = performance.get("class_mix") or {}
     mix_moved = (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE
@@ -428,15 +453,19 @@ def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
 
 
 def _describe_performance(perf: Mapping[str, Any]) -> str:
+    se = _number(perf.get("drop_se"))
+    spread = "standard error unknown" if se is None else f"+- {se:.3f}"
     if perf.get("kind") == "estimated":
         return (
             f"estimated accuracy ({perf.get('method')}) {perf['reference_estimate']:.3f} -> "
-            f"{perf['current_estimate']:.3f} (drop {perf['drop']:+.3f} +- {perf['drop_se']:.3f}, an estimate)"
+            f"{perf['current_estimate']:.3f} (drop {perf['drop']:+.3f} {spread}, an estimate)"
         )
     text = (
         f"{perf['metric']} {perf['baseline']:.3f} ({perf.get('baseline_source')}) -> {perf['current']:.3f} on "
-        f"{perf.get('n_labelled')} labelled rows (drop {perf['drop']:+.3f} +- {perf['drop_se']:.3f})"
+        f"{perf.get('n_labelled')} labelled rows (drop {perf['drop']:+.3f} {spread})"
     )
+    if _too_few_labels(perf):
+        text += f"; too few labelled rows for a verdict (fewer than {MIN_LABELLED_ROWS})"
     mix = perf.get("class_mix")
     if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
         text += (

@@ -306,7 +306,15 @@ def _standard_error(
     finite = [s for s in stats if not math.isnan(s)]
     if len(finite) < 10:
         return math.nan
-    return float(np.std(finite) * math.sqrt(m / n))
+    # Floored at one row's worth (accuracy's binomial floor is 1/n too): on a few perfectly separated
+    # rows every resample scores the same and the spread is 0, which is not "known exactly".
+    floor = (abs(value) if metric in UNIT_METRICS else 1.0) / n
+    return max(float(np.std(finite) * math.sqrt(m / n)), floor)
+
+
+#: Metrics in the target's units or unbounded (the others lie in [0, 1], r2 at most 1): their
+#: standard-error floor is relative to the value.
+UNIT_METRICS = frozenset({"rmse", "mae", "log_loss"})
 
 
 #: Labelled reference rows needed to calibrate CBPE's confidences; fewer: the raw confidences, said so.

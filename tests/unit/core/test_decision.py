@@ -466,6 +466,23 @@ def test_a_drop_within_the_sampling_error_is_not_a_drop():
     assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "low_drift_severity"]
 
 
+def test_a_few_labelled_rows_give_no_measured_verdict_and_the_drift_decides():
+    perf = measured(1.0, baseline=0.9, se=0.0) | {"n_labelled": 12}  # "stable" with certainty on 12 rows
+    d = decide(model_name="m", drift=with_evidence(0.9, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "escalate"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
+    assert "too few" in d.rules_fired[0]["detail"] and "too few" in d.rationale
+
+
+@pytest.mark.parametrize("se", [float("nan"), None])
+def test_an_unknown_standard_error_is_an_inconclusive_measurement(se):
+    drift = with_evidence(0.9, performance=measured(0.9, baseline=0.9) | {"drop_se": se})
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
+    assert "standard error unknown" in d.rules_fired[0]["detail"]
+
+
 def test_stable_performance_is_no_action_even_under_heavy_drift_and_says_so():
     drift = with_evidence(0.9, performance=measured(0.9, baseline=0.9))
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)

@@ -200,6 +200,15 @@ def test_measured_drop_has_a_standard_error_that_shrinks_with_the_sample() -> No
     assert out_large["drop_se"] < out_small["drop_se"] / 5
 
 
+@pytest.mark.parametrize("metric", ["roc_auc", "f1", "accuracy"])
+def test_a_bootstrapped_standard_error_on_a_few_perfectly_separated_rows_does_not_collapse_to_zero(metric) -> None:
+    y = [0, 1] * 6
+    proba = [0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.35, 0.65, 0.4, 0.6, 0.45, 0.55]  # every resample scores 1.0
+    out = measure_performance("classification", y, proba, metric=metric, baseline=0.9)
+    assert out["current"] == 1.0
+    assert out["current_se"] >= 1 / len(y)  # no finer than one row of twelve, as accuracy's binomial floor
+
+
 def test_class_mix_adjusted_accuracy_tells_label_shift_from_a_worse_model() -> None:
     rng = np.random.default_rng(3)
 
