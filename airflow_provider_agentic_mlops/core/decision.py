@@ -204,6 +204,7 @@ class LLMReply:
     latency_ms: float = 0.0
     attempts: int = 1
     errors: list[str] = field(default_factory=list)
+    usage_estimated: bool = False
 
 
 class LLMFailure(RuntimeError):
@@ -212,6 +213,7 @@ class LLMFailure(RuntimeError):
     :param attempts: requests made, failed ones included.
     :param errors: one line per failed attempt.
     :param raw: the last raw content received, if any.
+    :param usage_estimated: the server sent no token usage; the token counts are estimates.
     """
 
     def __init__(
@@ -224,6 +226,7 @@ class LLMFailure(RuntimeError):
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
         latency_ms: float = 0.0,
+        usage_estimated: bool = False,
     ) -> None:
         super().__init__(message)
         self.attempts = attempts
@@ -232,6 +235,7 @@ class LLMFailure(RuntimeError):
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
         self.latency_ms = latency_ms
+        self.usage_estimated = usage_estimated
 
 
 class LLMRequest(TypedDict):
@@ -240,7 +244,8 @@ class LLMRequest(TypedDict):
     :param messages: the chat messages.
     :param tools: tool specs the LLM may call, or None.
     :param response_format: the strict JSON-schema answer format.
-    :param max_tokens: completion cap for this call.
+    :param max_tokens: completion cap for this call: what the decision's token budget leaves after
+        this prompt; the client's retries together spend at most the prompt plus this.
     :param validate: turns the answer's text and refusal into an :class:`LLMAnswer`, or raises :class:`InvalidAnswer`.
     """
 
@@ -1070,6 +1075,7 @@ def _ask_llm(
     retried: list[str] = []
     started = time.monotonic()
     answer: LLMAnswer | None = None
+    usage_estimated = False
     try:
         while True:
             left = budget - decision.total_tokens - estimate_tokens(messages)
@@ -1082,15 +1088,21 @@ def _ask_llm(
                 )
                 raise LLMFailure(f"token budget of {budget} tokens spent before an answer")
             offer_tools = tools if tool_calls_made < config.max_tool_calls else None
-            reply = llm(
-                messages=messages,
-                tools=offer_tools,
-                response_format=RESPONSE_FORMAT,
-                max_tokens=left,
-                validate=lambda content, refusal: parse_answer(content, refusal=refusal),
-            )
+            try:
+                reply = llm(
+                    messages=messages,
+                    tools=offer_tools,
+                    response_format=RESPONSE_FORMAT,
+                    max_tokens=left,
+                    validate=lambda content, refusal: parse_answer(content, refusal=refusal),
+                )
+            except LLMFailure:
+                raise
+            except Exception as err:  # noqa: BLE001 - never raises because of the LLM: the rules decide
+                raise LLMFailure(f"the LLM client failed: {type(err).__name__}: {clip(str(err), 300)}") from None
             decision.prompt_tokens += reply.prompt_tokens
             decision.completion_tokens += reply.completion_tokens
+            usage_estimated = usage_estimated or reply.usage_estimated
             retried.extend(reply.errors)
             decision.raw_answer = reply.content
             if reply.tool_calls:
@@ -1126,6 +1138,7 @@ def _ask_llm(
     except LLMFailure as err:
         decision.prompt_tokens += err.prompt_tokens
         decision.completion_tokens += err.completion_tokens
+        usage_estimated = usage_estimated or err.usage_estimated
         decision.raw_answer = err.raw if err.raw is not None else decision.raw_answer
         detail = str(err) + (f" (attempts: {err.attempts}; " + " | ".join(err.errors[-3:]) + ")" if err.errors else "")
         decision.error = clip(detail, 2000)
@@ -1135,6 +1148,13 @@ def _ask_llm(
     finally:
         decision.latency_ms = round((time.monotonic() - started) * 1000, 1)
         decision.prompt = messages
+        if usage_estimated:
+            g.fire(
+                "llm_usage_estimated",
+                "token budgets count an estimate",
+                f"the LLM server sent no token usage; {decision.total_tokens} tokens counted from the text "
+                "(4 characters a token)",
+            )
 
     if retried:
         decision.error = clip(f"{len(retried)} failed attempt(s) before the answer: " + " | ".join(retried), 2000)

@@ -208,6 +208,32 @@ def test_llm_failure_leaves_the_rules_decision_and_is_recorded():
     assert any(r["rule"] == "llm_failed" for r in d.rules_fired)
 
 
+def test_any_exception_from_the_llm_client_leaves_the_rules_decision():
+    llm = ScriptedLLM(AttributeError("'str' object has no attribute 'usage'"))
+    d = decide(model_name="m", drift=drift_summary(0.3), history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.action == "escalate" and d.decided_by == "rules"
+    assert "AttributeError" in d.error and any(r["rule"] == "llm_failed" for r in d.rules_fired)
+
+
+def test_estimated_token_usage_is_said_in_the_trace():
+    class NoUsage(ScriptedLLM):
+        def __call__(self, **request):
+            reply = super().__call__(**request)
+            reply.usage_estimated = True
+            return reply
+
+    d = decide(
+        model_name="m",
+        drift=drift_summary(0.3),
+        history=history(),
+        config=CONFIG,
+        mode="llm",
+        llm=NoUsage(answer("escalate")),
+    )
+    assert d.decided_by == "llm" and d.total_tokens > 0
+    assert [r for r in d.rules_fired if r["rule"] == "llm_usage_estimated"]
+
+
 def test_llm_failure_at_critical_drift_still_retrains():
     d = decide(
         model_name="m",
