@@ -255,8 +255,16 @@ def test_tool_calls_are_answered_from_the_data_and_bounded():
     assert d.tool_calls[0]["result"]["detail"]["score"] == 0.9
     assert llm.calls[0]["tools"] and llm.calls[1]["tools"] is None  # limit reached: no more tools offered
     tool_msg = llm.calls[1]["messages"][-1]
-    assert tool_msg["role"] == "tool" and json.loads(tool_msg["content"])["column"] == "amount"
+    assert tool_msg["role"] == "tool" and json.loads(unfenced(tool_msg["content"], d))["column"] == "amount"
     assert d.prompt_tokens == 200
+
+
+def unfenced(text: str, d) -> str:
+    """The text between the decision's untrusted-data fence, which must wrap all of ``text``."""
+    fence = d.inputs_digest[:16]
+    opening, closing = f'<untrusted-data id="{fence}">', f'</untrusted-data id="{fence}">'
+    assert text.strip().startswith(opening) and text.strip().endswith(closing)
+    return text.strip()[len(opening) : -len(closing)]
 
 
 def test_tool_call_after_the_limit_makes_the_rules_decide():
@@ -351,6 +359,29 @@ def test_injected_column_name_is_fenced_and_cannot_buy_a_retrain_during_cooldown
     opened, closed = user.index(f'<untrusted-data id="{fence}">'), user.index(f'</untrusted-data id="{fence}">')
     assert opened < user.index(INJECTION) < closed
     assert user.count(INJECTION) == 1
+
+
+@pytest.mark.parametrize("where", ["extrapolated column", "importance source", "tool result"])
+def test_data_in_rule_details_and_tool_results_stays_inside_the_fence(where):
+    drift = with_evidence(0.3, columns={"amount": 0.5, INJECTION: 0.2})
+    if where == "extrapolated column":
+        drift["evidence"]["extrapolation"] = {"share_rows": 0.4, "excess_share": 0.39, "columns": {INJECTION: 0.4}}
+    elif where == "importance source":
+        drift["evidence"]["severity"]["importance_source"] = (
+            f"permutation importance failed: '{INJECTION}' " + "x" * 500
+        )
+    llm = ScriptedLLM(ToolCall("c1", "get_column_drift", '{"column": "nope"}'), answer("escalate"))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
+    messages = llm.calls[1]["messages"]
+    trusted, _, facts = messages[1]["content"].partition("Facts (untrusted data):")
+    assert INJECTION not in trusted and INJECTION not in messages[0]["content"]
+    assert INJECTION in unfenced(facts.removesuffix("Decide.").strip(), d)
+    assert [r["rule"] for r in json.loads(trusted.partition("\n")[2])["rules_fired"]] == [
+        r["rule"] for r in d.rules_fired if r["rule"] != "llm_usage_estimated"
+    ]
+    tool = messages[-1]
+    assert tool["role"] == "tool" and INJECTION in unfenced(tool["content"], d)
+    assert "x" * 200 not in messages[1]["content"]  # data-derived text is clipped
 
 
 def test_injected_alert_annotation_is_truncated_and_cannot_close_the_fence():

@@ -286,7 +286,13 @@ def test_core_decide_through_the_hook_uses_tools_then_answers(hook, openai_doubl
     assert (d.action, d.decided_by) == ("retrain", "llm")
     assert (d.prompt_tokens, d.completion_tokens) == (500, 50)
     second = openai_double.requests[1].body["messages"]
-    assert second[-1]["role"] == "tool" and json.loads(second[-1]["content"])["detail"]["score"] == 0.7
+    fence = d.inputs_digest[:16]
+    content = second[-1]["content"]
+    assert content.startswith(f'<untrusted-data id="{fence}">')  # tool results are data, fenced as the facts
+    result = json.loads(
+        content.removeprefix(f'<untrusted-data id="{fence}">').removesuffix(f'</untrusted-data id="{fence}">')
+    )
+    assert second[-1]["role"] == "tool" and result["detail"]["score"] == 0.7
     assert second[-2]["tool_calls"][0]["function"]["name"] == "get_column_drift"
 
 
