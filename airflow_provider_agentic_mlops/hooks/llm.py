@@ -12,11 +12,12 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
-from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
+from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class LLMHook(BaseHook):
             raise ValueError(
                 f'LLM connection {self.llm_conn_id!r} has no model; set its extra, e.g. {{"model": "gpt-4o-mini"}}'
             )
-        host = connection_url(conn, default_scheme="https", default=DEFAULT_BASE_URL)
+        host = self._base_url(conn)
 
         def number(key: str, default: float, cast: Callable[[Any], Any], minimum: float, rule: str) -> Any:
             value = extra.get(key, default)
@@ -169,6 +170,31 @@ class LLMHook(BaseHook):
             "max_tokens_param": param,
             "default_headers": self._headers(extra.get("default_headers")),
         }
+
+    def _base_url(self, conn: Any) -> str:
+        """The connection's base URL. JSON form: the host is the URL (``http://host:8000/v1``), or a bare
+        host with ``schema`` http/https and ``port``. URI form (``agentic-mlops-llm://:key@host:port/v1``,
+        or ``agentic-mlops-llm://http://host:port/v1`` for plain http): Airflow puts the path in
+        ``schema``, so a ``schema`` that is not http/https is the URL's path (https unless the host
+        gives the protocol); the port is added when the host has none."""
+        host = conn.host or ""
+        if not host:
+            return DEFAULT_BASE_URL
+        schema = (conn.schema or "").strip().strip("/")
+        scheme_given = schema.lower() in ("http", "https")
+        url = host if "://" in host else f"{schema.lower() if scheme_given else 'https'}://{host}"
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: base URL {url!r} is not an http(s) URL; set the host to "
+                "the server's base URL, e.g. https://host:port/v1 (or http:// for a local server)"
+            )
+        netloc, path = parts.netloc, parts.path
+        if conn.port and parts.port is None:
+            netloc += f":{conn.port}"
+        if schema and not scheme_given:
+            path = f"{path.rstrip('/')}/{schema}"
+        return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
 
     def _headers(self, value: Any) -> dict[str, str] | None:
         """The ``default_headers`` extra: a JSON object of strings, or its JSON text (a URI-form

@@ -249,6 +249,30 @@ def test_retry_after_is_read_in_seconds_milliseconds_or_as_a_date(headers, secon
     assert retry_after_seconds(httpx.Headers(headers)) == seconds
 
 
+def test_a_uri_form_connection_keeps_its_path_as_the_base_urls_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_URI", "agentic-mlops-llm://:sk-x@llm.example.com:8443/v1?model=m")
+    assert LLMHook("llm_uri").settings["base_url"] == "https://llm.example.com:8443/v1"
+    double = OpenAIDouble(api_key="not-needed").start()  # a keyless local server, its URI with a protocol
+    try:
+        uri = f"agentic-mlops-llm://http://127.0.0.1:{double.port}/v1?model=double-model"
+        monkeypatch.setenv("AIRFLOW_CONN_LLM_LOCAL", uri)
+        hook = LLMHook("llm_local")
+        assert hook.settings["base_url"] == double.base_url
+        double.answer("escalate")
+        assert complete(hook).answer.action == "escalate"
+    finally:
+        double.stop()
+
+
+def test_a_base_url_that_is_not_http_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = {"conn_type": "agentic_mlops_llm", "host": "ftp://llm.example.com/v1", "extra": {"model": "m"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_FTP", json.dumps(conn))
+    with pytest.raises(ValueError, match="'ftp://llm.example.com/v1' is not an http\\(s\\) URL.*https://host:port/v1"):
+        _ = LLMHook("llm_ftp").settings
+
+
 def test_missing_connection_and_missing_model_are_clear_errors(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert LLMHook.connection_exists("no_such_llm") is False
