@@ -1044,6 +1044,13 @@ def decide(
         allowed_actions=list(g.allowed),
         attach_job_id=g.attach_job_id,
     )
+    if mode == MODE_LLM and g.forced is None and len(g.allowed) == 1:  # nothing to choose: the rules decided
+        g.fire(
+            "single_allowed_action",
+            "LLM not asked",
+            f"the guardrails allow only {g.allowed[0]}; there is nothing for the LLM to choose",
+        )
+        g.forced = decision.action = g.allowed[0]
     if mode == MODE_LLM and g.forced is None:
         _ask_llm(decision, g, llm, model_name=model_name, drift=drift, history=history, config=config)  # type: ignore[arg-type]
     decision.rules_fired = [asdict(r) for r in g.fired]

@@ -198,6 +198,16 @@ def test_llm_no_action_at_critical_drift_is_overridden_to_retrain():
     assert d.action == "retrain" and d.decided_by == "guardrail" and d.llm_action == "no_action"
 
 
+def test_one_allowed_action_is_the_rules_decision_without_asking_the_llm():
+    drift = with_evidence(0.3, performance=measured(0.70))  # a confirmed drop...
+    last = {"id": 1, "status": "succeeded", "started_at": NOW - timedelta(hours=2)}  # ...during cooldown
+    llm = ScriptedLLM(answer("escalate"))
+    d = decide(model_name="m", drift=drift, history=history(last_retrain=last), config=CONFIG, mode="llm", llm=llm)
+    assert d.allowed_actions == ["escalate"] and d.action == "escalate"
+    assert d.decided_by == "rules" and llm.calls == [] and d.total_tokens == 0
+    assert d.rules_fired[-1]["rule"] == "single_allowed_action" and "LLM not asked" in d.rules_fired[-1]["effect"]
+
+
 def test_llm_failure_leaves_the_rules_decision_and_is_recorded():
     failure = LLMFailure("gave up", attempts=3, errors=["HTTP 500", "HTTP 500", "timeout"], prompt_tokens=50)
     llm = ScriptedLLM(failure)
