@@ -86,6 +86,7 @@ MAX_COLUMNS_IN_PROMPT = 30
 MAX_RATIONALE_CHARS = 2000
 MAX_EVIDENCE_ITEMS = 10
 MAX_RULE_DETAIL_CHARS = 1000
+MAX_RAW_ANSWER_CHARS = 20_000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _FENCE_LIKE = re.compile(r"</?\s*untrusted[-_ ]?data[^>]*>", re.IGNORECASE)
@@ -150,10 +151,29 @@ def parse_answer(content: str | None, *, refusal: str | None = None) -> LLMAnswe
         raise InvalidAnswer(f"the LLM refused to answer: {refusal[:200]!r}")
     if not content or not content.strip():
         raise InvalidAnswer("the LLM returned an empty answer")
+    repeated = _repeated_keys(content)
+    if repeated:  # JSON parsers keep the last value: which action was meant is unknown
+        raise InvalidAnswer(f"the LLM answer has keys more than once: {repeated}")
     try:
         return LLMAnswer.model_validate_json(content)
     except ValidationError as err:
         raise InvalidAnswer(_answer_problem(err, content)) from None
+
+
+def _repeated_keys(content: str) -> list[str]:
+    """Top-level keys given more than once in the answer's JSON object (none when it is not JSON)."""
+    found: list[list[str]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        found.append(sorted({clip(k, 40) for k in keys if keys.count(k) > 1}))
+        return dict(items)
+
+    try:
+        json.loads(content, object_pairs_hook=pairs)
+    except ValueError:
+        return []
+    return found[-1] if found else []  # the outermost object is built last
 
 
 def _answer_problem(err: ValidationError, content: str) -> str:
@@ -824,6 +844,13 @@ def build_messages(
     ]
 
 
+def _raw(content: str | None) -> str | None:
+    """The LLM's raw answer as stored in the trace: at most ``MAX_RAW_ANSWER_CHARS``, the rest counted."""
+    if content is None or len(content) <= MAX_RAW_ANSWER_CHARS:
+        return content
+    return f"{content[:MAX_RAW_ANSWER_CHARS]}...[truncated {len(content) - MAX_RAW_ANSWER_CHARS} chars]"
+
+
 def fenced(body: str, fence: str) -> str:
     """``body`` (clipped data, JSON) between the prompt's untrusted-data fence."""
     return f'<untrusted-data id="{fence}">\n{body}\n</untrusted-data id="{fence}">'
@@ -1125,7 +1152,7 @@ def _ask_llm(
             decision.completion_tokens += reply.completion_tokens
             usage_estimated = usage_estimated or reply.usage_estimated
             retried.extend(reply.errors)
-            decision.raw_answer = reply.content
+            decision.raw_answer = _raw(reply.content)
             if reply.tool_calls:
                 if offer_tools is None:
                     raise LLMFailure(f"the LLM asked for tools after the limit of {config.max_tool_calls} calls")
@@ -1159,7 +1186,7 @@ def _ask_llm(
         decision.prompt_tokens += err.prompt_tokens
         decision.completion_tokens += err.completion_tokens
         usage_estimated = usage_estimated or err.usage_estimated
-        decision.raw_answer = err.raw if err.raw is not None else decision.raw_answer
+        decision.raw_answer = _raw(err.raw) if err.raw is not None else decision.raw_answer
         detail = str(err) + (f" (attempts: {err.attempts}; " + " | ".join(err.errors[-3:]) + ")" if err.errors else "")
         decision.error = clip(detail, 2000)
         g.fire("llm_failed", f"rules decide {decision.action}", decision.error)

@@ -208,6 +208,19 @@ def test_one_allowed_action_is_the_rules_decision_without_asking_the_llm():
     assert d.rules_fired[-1]["rule"] == "single_allowed_action" and "LLM not asked" in d.rules_fired[-1]["effect"]
 
 
+def test_duplicate_keys_in_the_answer_are_invalid():
+    with pytest.raises(InvalidAnswer, match="more than once.*action"):
+        parse_answer('{"action": "escalate", "rationale": "r", "confidence": 0.5, "evidence": [], "action": "retrain"}')
+
+
+def test_a_huge_raw_answer_is_stored_clipped_and_says_so():
+    huge = json.dumps(answer("escalate")) + " " * 100_000
+    d = decide(
+        model_name="m", drift=drift_summary(0.3), history=history(), config=CONFIG, mode="llm", llm=ScriptedLLM(huge)
+    )
+    assert d.decided_by == "llm" and len(d.raw_answer) < 25_000 and d.raw_answer.endswith("chars]")
+
+
 def test_llm_failure_leaves_the_rules_decision_and_is_recorded():
     failure = LLMFailure("gave up", attempts=3, errors=["HTTP 500", "HTTP 500", "timeout"], prompt_tokens=50)
     llm = ScriptedLLM(failure)
