@@ -306,7 +306,15 @@ def _standard_error(
     finite = [s for s in stats if not math.isnan(s)]
     if len(finite) < 10:
         return math.nan
-    return float(np.std(finite) * math.sqrt(m / n))
+    # Floored at one row's worth (accuracy's binomial floor is 1/n too): on a few perfectly separated
+    # rows every resample scores the same and the spread is 0, which is not "known exactly".
+    floor = (abs(value) if metric in UNIT_METRICS else 1.0) / n
+    return max(float(np.std(finite) * math.sqrt(m / n)), floor)
+
+
+#: Metrics in the target's units or unbounded (the others lie in [0, 1], r2 at most 1): their
+#: standard-error floor is relative to the value.
+UNIT_METRICS = frozenset({"rmse", "mae", "log_loss"})
 
 
 #: Labelled reference rows needed to calibrate CBPE's confidences; fewer: the raw confidences, said so.
@@ -417,12 +425,15 @@ def drift_severity(summary: DriftSummary, importance: Mapping[str, float] | None
     p_cols = [c for c in cols if DRIFT_METHODS.get(c.method) and DRIFT_METHODS[c.method].is_p_value]
     p_adjusted = benjamini_hochberg([_finite(c.score, 1.0) for c in p_cols])
     adjusted = dict(zip([c.column for c in p_cols], p_adjusted, strict=True))
-    if importance:
-        raw = {c.column: max(float(importance.get(c.column, 0.0)), 0.0) for c in cols}
-        weighted_by = "feature importance"
-    else:
+    raw = {c.column: _weight(importance.get(c.column)) for c in cols} if importance else {}
+    if not importance:
         raw = {c.column: 1.0 for c in cols}
         weighted_by = "equal weights (no feature importance available)"
+    elif sum(raw.values()) <= 0:  # importances that tell nothing must not make every drift weigh nothing
+        raw = {c.column: 1.0 for c in cols}
+        weighted_by = ZERO_IMPORTANCE
+    else:
+        weighted_by = "feature importance"
     total = sum(raw.values()) or 1.0
     rows = []
     for c in cols:
@@ -452,6 +463,19 @@ def drift_severity(summary: DriftSummary, importance: Mapping[str, float] | None
         "fdr_columns": len(p_cols),
         "top": rows[:10],
     }
+
+
+#: How the severity says that the importances were all zero (or not finite) and equal weights were used.
+ZERO_IMPORTANCE = "equal weights (the feature importances are all zero or not finite: they tell nothing)"
+
+
+def _weight(value: Any) -> float:
+    """An importance as a weight: finite and >= 0, else 0."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) and value > 0 else 0.0
 
 
 def _finite(value: Any, default: float) -> float:
@@ -492,13 +516,36 @@ def feature_importance(
     if len(frame) > SAMPLE_ROWS:
         idx = np.random.default_rng(seed).choice(len(frame), SAMPLE_ROWS, replace=False)
         frame, y = frame.iloc[idx], y[idx]
-    try:
-        result = permutation_importance(model, frame, y, n_repeats=3, random_state=seed)
-    except Exception as err:  # noqa: BLE001 - an importance we cannot compute is equal weights, said so
-        return None, f"permutation importance failed: {type(err).__name__}: {str(err)[:200]}"
-    return {f: float(max(v, 0.0)) for f, v in zip(features, result.importances_mean, strict=True)}, (
-        "permutation importance on the reference"
-    )
+    # Scored by the log-loss of the probabilities when the model gives them: accuracy is blind to a
+    # classifier that predicts the majority class on every row (1-5 % positives, threshold 0.5), so
+    # every feature would get importance 0 while the probabilities still move with the features.
+    scorers: list[tuple[Any, str]] = [(None, "permutation importance on the reference")]
+    if hasattr(model, "predict_proba"):
+        scorers.insert(
+            0, (_log_loss_scorer(y), "permutation importance (log-loss of the probabilities) on the reference")
+        )
+    failure = ""
+    for scoring, source in scorers:
+        try:
+            result = permutation_importance(model, frame, y, scoring=scoring, n_repeats=3, random_state=seed)
+        except Exception as err:  # noqa: BLE001 - an importance we cannot compute is equal weights, said so
+            failure = f"permutation importance failed: {type(err).__name__}: {str(err)[:200]}"
+            continue
+        return {f: _weight(v) for f, v in zip(features, result.importances_mean, strict=True)}, source
+    return None, failure
+
+
+def _log_loss_scorer(y: np.ndarray) -> Any:
+    """A scorer (higher is better) of the negative log-loss of ``predict_proba``, over the model's
+    classes (``classes_``) or the labels', so a sample that lacks a class still scores."""
+    from sklearn.metrics import log_loss
+
+    def score(estimator: Any, x: pd.DataFrame, y_true: Any) -> float:
+        classes = getattr(estimator, "classes_", None)
+        labels = list(classes) if classes is not None else sorted(pd.unique(np.asarray(y)))
+        return -float(log_loss(y_true, estimator.predict_proba(x), labels=labels))
+
+    return score
 
 
 def extrapolation(
@@ -527,10 +574,11 @@ def extrapolation(
     ]
     if not numeric or len(current) == 0:
         return None
-    raw = {f: max(float((importance or {}).get(f, 0.0)), 0.0) if importance else 1.0 for f in numeric}
+    raw = {f: _weight(importance.get(f)) if importance else 1.0 for f in numeric}
+    weighted_by = "feature importance (at least the average)" if importance else "every numeric feature"
+    if sum(raw.values()) <= 0:  # importances that tell nothing: every numeric feature, said so
+        raw, weighted_by = {f: 1.0 for f in numeric}, "every numeric feature (the feature importances are all zero)"
     total = sum(raw.values())
-    if total <= 0:
-        return None
     relied = [f for f in numeric if raw[f] / total >= 1 / len(numeric) - 1e-12]
     outside_any = np.zeros(len(current), dtype=bool)
     per_column: dict[str, float] = {}
@@ -554,7 +602,7 @@ def extrapolation(
         "excess_share": max(share - expected, 0.0),
         "columns": {f: round(v, 4) for f, v in top if v > 0},
         "features_checked": len(relied),
-        "weighted_by": "feature importance (at least the average)" if importance else "every numeric feature",
+        "weighted_by": weighted_by,
     }
 
 
@@ -573,7 +621,10 @@ def build_evidence(
 ) -> dict[str, Any]:
     """The evidence table: what the rules read and the LLM sees, strongest evidence first."""
     severity = drift_severity(summary, importance)
-    severity["importance_source"] = importance_source or severity["weighted_by"]
+    if severity["weighted_by"] == ZERO_IMPORTANCE:
+        severity["importance_source"] = f"{ZERO_IMPORTANCE}; from {importance_source or 'the importances given'}"
+    else:
+        severity["importance_source"] = importance_source or severity["weighted_by"]
     return {
         "faults": faults,
         "performance": performance,

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
-from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
+from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 
 if TYPE_CHECKING:
     from openai import OpenAI
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
-    from airflow_provider_agentic_mlops.core.decision import LLMRequest
+    from airflow_provider_agentic_mlops.core.decision import LLMClient, LLMRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -27,8 +33,58 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_BACKOFF = 1.0
 
 
-class _Retryable(Exception):
-    """An attempt failed in a way another attempt may fix (timeout, 5xx/429, invalid answer)."""
+#: The whole call's deadline, when the connection sets no ``decision_timeout``: this many ``timeout``\ s.
+DECISION_TIMEOUTS = 4
+#: Longest exponential backoff between attempts (a server's ``Retry-After`` is bounded by the deadline only).
+MAX_BACKOFF = 30.0
+#: Fewer completion tokens left than this: another attempt could not answer, so none is made.
+MIN_COMPLETION_TOKENS = 16
+
+
+class _Attempt(Exception):
+    """One attempt failed: why (a line of the trace), whether another attempt may fix it (timeout,
+    5xx/429, an invalid answer), how long the server asked to wait, the raw answer if any, and the
+    failure's message when it ends the call."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        wait: float | None = None,
+        raw: str | None = None,
+        final: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message, self.retryable, self.wait, self.raw, self.final = message, retryable, wait, raw, final
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The wait a 429/503 response asks for: ``retry-after-ms``, ``Retry-After`` in seconds or as an
+    HTTP date; None when absent or unreadable.
+
+    :param headers: the response headers (case-insensitive mapping, as httpx's).
+    """
+    if not headers:
+        return None
+    for key, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(key)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            if key == "retry-after-ms":
+                continue
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            seconds = (when - datetime.now(timezone.utc)).total_seconds()
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    return None
 
 
 @with_connection_form
@@ -40,9 +96,10 @@ class LLMHook(BaseHook):
     endpoint, vLLM/Ollama/LiteLLM ``http://host:port/v1``). Extras: ``model`` (required),
     ``timeout`` (seconds, default 30), ``max_tokens`` (completion cap, default 1024),
     ``max_retries`` (retries after the first attempt, default 2), ``retry_backoff_seconds`` (first
-    backoff, doubled each retry, default 1), ``max_tokens_param`` (``max_tokens`` or
-    ``max_completion_tokens`` for models that require it), ``default_headers`` (dict, e.g. for a
-    gateway).
+    backoff, doubled each retry, default 1; a 429/503's ``Retry-After`` wins), ``decision_timeout``
+    (seconds for all of a decision's calls, default 4 x ``timeout``), ``max_tokens_param``
+    (``max_tokens`` or ``max_completion_tokens`` for models that require it), ``default_headers``
+    (a JSON object of strings, e.g. for a gateway).
 
     :param llm_conn_id: the connection id.
     """
@@ -63,6 +120,8 @@ class LLMHook(BaseHook):
 
     @cached_property
     def settings(self) -> dict[str, Any]:
+        """The connection's settings, checked: a bad extra is a ``ValueError`` naming it and the fix
+        (the operator then lets the rules decide alone and says why)."""
         conn = get_connection_or_none(self.llm_conn_id)
         if conn is None:
             raise ValueError(
@@ -75,28 +134,86 @@ class LLMHook(BaseHook):
             raise ValueError(
                 f'LLM connection {self.llm_conn_id!r} has no model; set its extra, e.g. {{"model": "gpt-4o-mini"}}'
             )
-        host = connection_url(conn, default_scheme="https", default=DEFAULT_BASE_URL)
+        host = self._base_url(conn)
 
-        def number(key: str, default: float, cast: Callable[[Any], Any]) -> Any:
+        def number(key: str, default: float, cast: Callable[[Any], Any], minimum: float, rule: str) -> Any:
             value = extra.get(key, default)
             try:
-                return cast(value)
+                number = cast(value)
             except (TypeError, ValueError):
+                number = None
+            if number is None or not math.isfinite(number) or number < minimum:
                 raise ValueError(
-                    f"LLM connection {self.llm_conn_id!r}: extra {key!r} = {value!r} is not a number"
+                    f"LLM connection {self.llm_conn_id!r}: extra {key!r} = {value!r} is not a number {rule}; "
+                    f"fix it in the connection's extra or remove it (default {default})"
                 ) from None
+            return number
 
+        timeout = number("timeout", DEFAULT_TIMEOUT, float, 1e-3, "greater than 0 (seconds)")
+        param = extra.get("max_tokens_param", "max_tokens")
+        if param not in ("max_tokens", "max_completion_tokens"):
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: extra 'max_tokens_param' = {param!r} is neither 'max_tokens' "
+                "nor 'max_completion_tokens' (for models that require it)"
+            )
         return {
             "base_url": host.rstrip("/"),
             "api_key": conn.password or "not-needed",  # local servers (vLLM, Ollama) accept any key
             "model": str(model),
-            "timeout": number("timeout", DEFAULT_TIMEOUT, float),
-            "max_tokens": number("max_tokens", DEFAULT_MAX_TOKENS, int),
-            "max_retries": max(0, number("max_retries", DEFAULT_MAX_RETRIES, int)),
-            "backoff": max(0.0, number("retry_backoff_seconds", DEFAULT_BACKOFF, float)),
-            "max_tokens_param": extra.get("max_tokens_param", "max_tokens"),
-            "default_headers": extra.get("default_headers") or None,
+            "timeout": timeout,
+            "decision_timeout": number(
+                "decision_timeout", DECISION_TIMEOUTS * timeout, float, 1e-3, "greater than 0 (seconds)"
+            ),
+            "max_tokens": number("max_tokens", DEFAULT_MAX_TOKENS, int, 1, "at least 1"),
+            "max_retries": number("max_retries", DEFAULT_MAX_RETRIES, int, 0, "at least 0"),
+            "backoff": number("retry_backoff_seconds", DEFAULT_BACKOFF, float, 0, "at least 0 (seconds)"),
+            "max_tokens_param": param,
+            "default_headers": self._headers(extra.get("default_headers")),
         }
+
+    def _base_url(self, conn: Any) -> str:
+        """The connection's base URL. JSON form: the host is the URL (``http://host:8000/v1``), or a bare
+        host with ``schema`` http/https and ``port``. URI form (``agentic-mlops-llm://:key@host:port/v1``,
+        or ``agentic-mlops-llm://http://host:port/v1`` for plain http): Airflow puts the path in
+        ``schema``, so a ``schema`` that is not http/https is the URL's path (https unless the host
+        gives the protocol); the port is added when the host has none."""
+        host = conn.host or ""
+        if not host:
+            return DEFAULT_BASE_URL
+        schema = (conn.schema or "").strip().strip("/")
+        scheme_given = schema.lower() in ("http", "https")
+        url = host if "://" in host else f"{schema.lower() if scheme_given else 'https'}://{host}"
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: base URL {url!r} is not an http(s) URL; set the host to "
+                "the server's base URL, e.g. https://host:port/v1 (or http:// for a local server)"
+            )
+        netloc, path = parts.netloc, parts.path
+        if conn.port and parts.port is None:
+            netloc += f":{conn.port}"
+        if schema and not scheme_given:
+            path = f"{path.rstrip('/')}/{schema}"
+        return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+    def _headers(self, value: Any) -> dict[str, str] | None:
+        """The ``default_headers`` extra: a JSON object of strings, or its JSON text (a URI-form
+        connection's extra holds text)."""
+        if value in (None, "", {}):
+            return None
+        headers = value
+        if isinstance(value, str):
+            try:
+                headers = json.loads(value)
+            except json.JSONDecodeError:
+                headers = None
+        strings = isinstance(headers, dict) and all(isinstance(x, str) for kv in headers.items() for x in kv)
+        if not strings:
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: extra 'default_headers' must be a JSON object of strings, "
+                'e.g. {"X-Api-Key": "..."}; got ' + _short(repr(value), 80)
+            )
+        return headers
 
     @cached_property
     def client(self) -> OpenAI:
@@ -115,106 +232,246 @@ class LLMHook(BaseHook):
     def get_conn(self) -> OpenAI:
         return self.client
 
-    def complete(self, **request: Unpack[LLMRequest]) -> LLMReply:
-        """One chat completion (the :class:`~airflow_provider_agentic_mlops.core.decision.LLMClient` of
-        ``decide``); retried with exponential backoff on timeouts, connection errors, HTTP 408/409/429/5xx
-        and answers ``validate`` rejects (invalid JSON, refusal, unknown action).
+    def decision_client(self) -> LLMClient:
+        """:meth:`complete` for one decision: every call shares one deadline, the connection's
+        ``decision_timeout`` from the first call, so tool rounds and retries together end by then."""
+        deadline: list[float] = []
 
+        def client(**request: Unpack[LLMRequest]) -> LLMReply:
+            if not deadline:
+                deadline.append(time.monotonic() + self.settings["decision_timeout"])
+            return self.complete(deadline=deadline[0], **request)
+
+        return client
+
+    def complete(self, *, deadline: float | None = None, **request: Unpack[LLMRequest]) -> LLMReply:
+        """One chat completion (the :class:`~airflow_provider_agentic_mlops.core.decision.LLMClient` of
+        ``decide``); retried with backoff (or as the server's ``Retry-After`` asks) on timeouts,
+        connection errors, HTTP 408/409/429/5xx and answers ``validate`` rejects (invalid JSON,
+        refusal, unknown action).
+
+        Bounds: each attempt ends by the connection's ``timeout`` (a wall-clock deadline, not a
+        per-read timeout), and the call by ``deadline`` (or ``decision_timeout`` from now); together
+        the attempts spend at most the prompt plus ``max_tokens`` tokens (the decision's budget left),
+        each attempt's cap shrinking with what the previous ones spent. An answer cut at the token
+        cap (``finish_reason`` ``length``) is not retried. Without ``usage`` in the response the
+        tokens are estimated (4 characters a token) and the reply says so.
+
+        :param deadline: ``time.monotonic()`` by which the call ends (:meth:`decision_client` passes one).
         :param request: the fields of :class:`~airflow_provider_agentic_mlops.core.decision.LLMRequest`;
             its ``max_tokens`` is capped by the connection's ``max_tokens`` too.
         :return: the reply with token usage summed over every attempt and the total latency.
-        :raises LLMFailure: all attempts failed, or a non-retryable error (401, 400, ...).
+        :raises LLMFailure: all attempts failed, or a non-retryable failure (401, 400, a response that
+            is not a chat completion, a truncated answer, the budget or the deadline spent); any
+            other error is turned into one too, so the rules decide.
         """
-        import openai
-        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+        try:
+            return self._complete(deadline, request)
+        except LLMFailure:
+            raise
+        except Exception as err:  # noqa: BLE001 - "never raises because of the LLM": the rules decide
+            raise LLMFailure(
+                f"LLM connection {self.llm_conn_id!r} failed: {type(err).__name__}: {_short(str(err))}"
+            ) from None
+
+    def _complete(self, deadline: float | None, request: LLMRequest) -> LLMReply:
+        from airflow_provider_agentic_mlops.core.decision import estimate_tokens
 
         s = self.settings
-        usage = {"prompt": 0, "completion": 0}
-        errors: list[str] = []
-        last_raw: list[str | None] = [None]
+        where = f"LLM connection {self.llm_conn_id!r} ({s['base_url']}, model {s['model']!r})"
         started = time.monotonic()
+        deadline = min(deadline if deadline is not None else math.inf, started + s["decision_timeout"])
+        usage = {"prompt": 0, "completion": 0}
+        estimated: list[str] = []
+        errors: list[str] = []
+        last_raw: str | None = None
         validate = request["validate"]
+        prompt_cost = estimate_tokens(request["messages"])
+        budget = prompt_cost + max(1, int(request["max_tokens"]))  # the call's share of the decision's budget
         body: dict[str, Any] = {
             "model": s["model"],
             "messages": request["messages"],
             "response_format": request["response_format"],
-            s["max_tokens_param"]: max(1, min(int(request["max_tokens"]), s["max_tokens"])),
         }
         if request["tools"]:
             body["tools"] = request["tools"]
 
-        def attempt() -> LLMReply:
-            try:
-                response = self.client.chat.completions.create(**body)
-            except openai.APITimeoutError:
-                errors.append(f"timeout after {s['timeout']} s")
-                raise _Retryable from None
-            except openai.APIConnectionError as err:
-                errors.append(f"connection error: {err}")
-                raise _Retryable from None
-            except openai.APIStatusError as err:
-                errors.append(f"HTTP {err.status_code}: {_short(err.message)}")
-                if err.status_code in (408, 409, 429) or err.status_code >= 500:
-                    raise _Retryable from None
-                raise LLMFailure(
-                    f"LLM connection {self.llm_conn_id!r} ({s['base_url']}, model {s['model']!r}) answered "
-                    f"HTTP {err.status_code}: {_short(err.message)}; check the API key, base URL and model",
-                    attempts=len(errors),
-                    errors=errors,
-                ) from None
-            if response.usage is not None:
-                usage["prompt"] += response.usage.prompt_tokens or 0
-                usage["completion"] += response.usage.completion_tokens or 0
-            if not response.choices:
-                errors.append("no choices in the response")
-                raise _Retryable
-            message = response.choices[0].message
-            last_raw[0] = message.content if message.content is not None else (message.refusal or None)
-            calls = [
-                ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-                for c in (message.tool_calls or [])
-                if getattr(c, "function", None) is not None
-            ]
-            reply = LLMReply(content=message.content, tool_calls=calls)
-            if not calls:
-                try:
-                    reply.answer = validate(message.content, getattr(message, "refusal", None))
-                except InvalidAnswer as err:
-                    errors.append(str(err))
-                    raise _Retryable from None
-            return reply
-
-        retrying = Retrying(
-            stop=stop_after_attempt(1 + s["max_retries"]),
-            wait=wait_exponential(multiplier=s["backoff"], min=s["backoff"], max=max(s["backoff"], 30.0)),
-            retry=retry_if_exception_type(_Retryable),
-            reraise=False,
-        )
-        try:
-            reply = retrying(attempt)
-        except RetryError:
-            raise LLMFailure(
-                f"no usable answer from LLM connection {self.llm_conn_id!r} after {len(errors)} attempt(s)",
+        def failure(message: str) -> LLMFailure:
+            return LLMFailure(
+                message,
                 attempts=len(errors),
                 errors=errors,
-                raw=last_raw[0],
+                raw=last_raw,
                 prompt_tokens=usage["prompt"],
                 completion_tokens=usage["completion"],
                 latency_ms=_ms(started),
-            ) from None
-        except LLMFailure as err:
-            err.prompt_tokens, err.completion_tokens, err.latency_ms = (
-                usage["prompt"],
-                usage["completion"],
-                _ms(started),
+                usage_estimated=bool(estimated),
             )
-            raise
-        reply.prompt_tokens, reply.completion_tokens = usage["prompt"], usage["completion"]
-        reply.latency_ms = _ms(started)
-        reply.attempts = len(errors) + 1
-        reply.errors = errors
-        if errors:
-            self.log.warning("LLM answered after %d failed attempt(s): %s", len(errors), " | ".join(errors))
+
+        attempts = 1 + s["max_retries"]
+        for attempt in range(attempts):
+            spent = usage["prompt"] + usage["completion"]
+            cap = min(s["max_tokens"], budget - spent - prompt_cost)
+            if attempt and cap < MIN_COMPLETION_TOKENS:
+                errors.append(f"token budget: {spent} of {budget} tokens spent, too few left for another attempt")
+                raise failure(f"{where}: no usable answer within the token budget ({len(errors) - 1} attempt(s))")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                errors.append(f"deadline: {s['decision_timeout']} s (decision_timeout) passed")
+                raise failure(f"{where}: no usable answer before the deadline")
+            body[s["max_tokens_param"]] = max(1, cap)
+            prompted = usage["prompt"]
+            try:
+                reply = self._read(
+                    self._request(body, min(s["timeout"], left)), where, validate, usage, estimated, request, cap
+                )
+            except _Attempt as err:
+                errors.append(err.message)
+                if err.raw is not None:
+                    last_raw = err.raw
+                if not err.retryable:
+                    raise failure(err.final or err.message) from None
+                wait = err.wait
+            else:
+                reply.prompt_tokens, reply.completion_tokens = usage["prompt"], usage["completion"]
+                reply.latency_ms = _ms(started)
+                reply.attempts = len(errors) + 1
+                reply.errors = errors
+                reply.usage_estimated = bool(estimated)
+                if errors:
+                    self.log.warning("LLM answered after %d failed attempt(s): %s", len(errors), " | ".join(errors))
+                return reply
+            finally:
+                prompt_cost = max(prompt_cost, usage["prompt"] - prompted)  # the server's count, once known
+            if attempt + 1 == attempts:
+                break
+            pause = wait if wait is not None else min(s["backoff"] * 2**attempt, MAX_BACKOFF)
+            if time.monotonic() + pause >= deadline:
+                if wait is not None:
+                    errors[-1] += f" (Retry-After {wait:g} s is past the deadline)"
+                raise failure(f"{where}: no usable answer before the deadline ({len(errors)} attempt(s))")
+            time.sleep(pause)
+        raise failure(f"no usable answer from LLM connection {self.llm_conn_id!r} after {len(errors)} attempt(s)")
+
+    def _request(self, body: dict[str, Any], seconds: float) -> Any:
+        """``chat.completions.create`` bounded by ``seconds`` of wall clock: httpx's timeout bounds each
+        read, so a server trickling bytes would hold the call forever. The request runs in a daemon
+        thread; past the bound it is abandoned and the client closed (its socket with it)."""
+        import openai
+
+        box: dict[str, Any] = {}
+        create = self.client.chat.completions.create  # built here: the bound is for the request alone
+
+        def run() -> None:
+            try:
+                box["response"] = create(**body, timeout=seconds)
+            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = err
+
+        worker = threading.Thread(target=run, name=f"llm-{self.llm_conn_id}", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            self._drop_client()
+            raise _Attempt(f"timeout: no complete answer within {seconds:g} s", retryable=True)
+        err = box.get("error")
+        if err is None:
+            return box["response"]
+        base_url = self.settings["base_url"]
+        if isinstance(err, openai.APITimeoutError):
+            raise _Attempt(f"timeout after {seconds:g} s", retryable=True)
+        if isinstance(err, openai.APIConnectionError):
+            raise _Attempt(f"connection error to {base_url}: {err}", retryable=True)
+        if isinstance(err, openai.APIStatusError):
+            message = f"HTTP {err.status_code}: {_short(err.message)}"
+            if err.status_code in (408, 409, 429) or err.status_code >= 500:
+                raise _Attempt(message, retryable=True, wait=retry_after_seconds(err.response.headers))
+            raise _Attempt(
+                message,
+                final=f"LLM connection {self.llm_conn_id!r} ({base_url}, model {self.settings['model']!r}) answered "
+                f"{message}; check the API key, base URL and model",
+            )
+        if isinstance(err, ValueError):  # the client could not decode the body (JSONDecodeError)
+            raise _Attempt(self._not_a_completion(f"{type(err).__name__}: {_short(str(err), 120)}"))
+        raise _Attempt(f"{type(err).__name__}: {_short(str(err))}")
+
+    def _drop_client(self) -> None:
+        client = self.__dict__.pop("client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing an abandoned client is best effort
+                client.close()
+
+    def _not_a_completion(self, what: str) -> str:
+        return (
+            f"LLM connection {self.llm_conn_id!r} ({self.settings['base_url']}) answered HTTP 200 with something "
+            f"that is not a chat completion ({what}); check the base URL (an OpenAI-compatible .../v1 endpoint, "
+            "not a web page or a proxy's sign-in)"
+        )
+
+    def _read(
+        self,
+        response: Any,
+        where: str,
+        validate: Callable[[str | None, str | None], Any],
+        usage: dict[str, int],
+        estimated: list[str],
+        request: LLMRequest,
+        cap: int,
+    ) -> LLMReply:
+        """The attempt's reply (answer or tool calls), its tokens added to ``usage``; raises
+        :class:`_Attempt` for a response that is no chat completion, truncated, empty or invalid."""
+        from openai.types.chat import ChatCompletion
+
+        from airflow_provider_agentic_mlops.core.decision import estimate_tokens
+
+        choices = getattr(response, "choices", None) if isinstance(response, ChatCompletion) else None
+        if not isinstance(choices, list):
+            raise _Attempt(self._not_a_completion(f"a {type(response).__name__}: {_short(str(response), 120)}"))
+        try:
+            message = choices[0].message if choices else None
+            content = None if message is None else message.content
+            refusal = None if message is None else getattr(message, "refusal", None)
+            calls = [
+                ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+                for c in ((message.tool_calls if message is not None else None) or [])
+                if getattr(c, "function", None) is not None
+            ]
+            finish = getattr(choices[0], "finish_reason", None) if choices else None
+        except (AttributeError, IndexError, TypeError) as err:
+            raise _Attempt(self._not_a_completion(f"{type(err).__name__}: {_short(str(err), 120)}")) from None
+        counted = getattr(response, "usage", None)
+        prompt_tokens = getattr(counted, "prompt_tokens", None)
+        completion_tokens = getattr(counted, "completion_tokens", None)
+        if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
+            usage["prompt"] += prompt_tokens
+            usage["completion"] += completion_tokens
+        else:  # some servers and gateways send no usage: estimate it, or the budgets would never hold
+            prompt_tokens = estimate_tokens(request["messages"])
+            answered = (content or "") + (refusal or "") + "".join(c.arguments for c in calls)
+            usage["prompt"] += prompt_tokens
+            usage["completion"] += len(answered) // 4 + 1
+            if not estimated:
+                self.log.warning("%s sent no token usage; counting an estimate (4 characters a token)", where)
+            estimated.append("usage estimated")
+        if not choices:
+            raise _Attempt("no choices in the response", retryable=True)
+        raw = content if content is not None else (refusal or None)
+        if finish == "length":
+            message_text = (
+                f"the answer was truncated at {self.settings['max_tokens_param']}={cap} tokens (finish_reason=length)"
+            )
+            raise _Attempt(
+                message_text,
+                raw=raw,
+                final=f"{where}: {message_text}; raise the connection's max_tokens or the decision's "
+                "max_tokens_per_decision (a reasoning model spends tokens before answering)",
+            )
+        reply = LLMReply(content=content, tool_calls=calls)
+        if not calls:
+            try:
+                reply.answer = validate(content, refusal)
+            except InvalidAnswer as err:
+                raise _Attempt(str(err), retryable=True, raw=raw) from None
         return reply
 
     def test_connection(self) -> tuple[bool, str]:

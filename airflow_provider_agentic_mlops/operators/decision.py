@@ -159,7 +159,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         self.log.info(
             "Decision mode %r: LLM %r at %s, inside the guardrails.", self.mode, settings["model"], settings["base_url"]
         )
-        return MODE_LLM, hook.complete, None
+        return MODE_LLM, hook.decision_client(), None
 
     def choose_branch(self, context: Context) -> str:
         ti = context["ti"]

@@ -10,7 +10,8 @@ responses, one per request:
 * :meth:`OpenAIDouble.http_error` - HTTP 500/429/401 with an OpenAI-shaped error body;
 * :meth:`OpenAIDouble.content` - any raw content (invalid JSON, out-of-enum actions);
 * :meth:`OpenAIDouble.refusal` - a refusal message;
-* ``delay=`` on any of them - sleep before answering (client timeouts).
+* ``delay=`` on any of them - sleep before answering (client timeouts); ``trickle=`` on a
+  :class:`ScriptedResponse` - keep-alive whitespace, a byte every 0.2 s, before the body.
 
 Every request received is recorded (path, headers, JSON body) in :attr:`OpenAIDouble.requests`.
 When the queue is empty the server answers HTTP 500 "no scripted response left", so a test that
@@ -45,6 +46,7 @@ class ScriptedResponse:
     raw_body: bytes | None = None
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    trickle: float = 0.0  # seconds of keep-alive whitespace, a byte every 0.2 s, before the body
 
 
 @dataclass
@@ -233,13 +235,18 @@ class OpenAIDouble:
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, response: ScriptedResponse) -> None:
         payload = response.raw_body if response.raw_body is not None else json.dumps(response.body).encode()
+        pad = b" " * int(response.trickle / 0.2)
         try:
             handler.send_response(response.status)
             handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(payload)))
+            handler.send_header("Content-Length", str(len(pad) + len(payload)))
             for key, value in response.headers.items():
                 handler.send_header(key, value)
             handler.end_headers()
+            for byte in pad:  # as a gateway keeping a long request alive
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.2)
             handler.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):  # the client timed out and went away
             pass

@@ -198,6 +198,29 @@ def test_llm_no_action_at_critical_drift_is_overridden_to_retrain():
     assert d.action == "retrain" and d.decided_by == "guardrail" and d.llm_action == "no_action"
 
 
+def test_one_allowed_action_is_the_rules_decision_without_asking_the_llm():
+    drift = with_evidence(0.3, performance=measured(0.70))  # a confirmed drop...
+    last = {"id": 1, "status": "succeeded", "started_at": NOW - timedelta(hours=2)}  # ...during cooldown
+    llm = ScriptedLLM(answer("escalate"))
+    d = decide(model_name="m", drift=drift, history=history(last_retrain=last), config=CONFIG, mode="llm", llm=llm)
+    assert d.allowed_actions == ["escalate"] and d.action == "escalate"
+    assert d.decided_by == "rules" and llm.calls == [] and d.total_tokens == 0
+    assert d.rules_fired[-1]["rule"] == "single_allowed_action" and "LLM not asked" in d.rules_fired[-1]["effect"]
+
+
+def test_duplicate_keys_in_the_answer_are_invalid():
+    with pytest.raises(InvalidAnswer, match="more than once.*action"):
+        parse_answer('{"action": "escalate", "rationale": "r", "confidence": 0.5, "evidence": [], "action": "retrain"}')
+
+
+def test_a_huge_raw_answer_is_stored_clipped_and_says_so():
+    huge = json.dumps(answer("escalate")) + " " * 100_000
+    d = decide(
+        model_name="m", drift=drift_summary(0.3), history=history(), config=CONFIG, mode="llm", llm=ScriptedLLM(huge)
+    )
+    assert d.decided_by == "llm" and len(d.raw_answer) < 25_000 and d.raw_answer.endswith("chars]")
+
+
 def test_llm_failure_leaves_the_rules_decision_and_is_recorded():
     failure = LLMFailure("gave up", attempts=3, errors=["HTTP 500", "HTTP 500", "timeout"], prompt_tokens=50)
     llm = ScriptedLLM(failure)
@@ -206,6 +229,32 @@ def test_llm_failure_leaves_the_rules_decision_and_is_recorded():
     assert "timeout" in d.error and "attempts: 3" in d.error
     assert d.prompt_tokens == 50
     assert any(r["rule"] == "llm_failed" for r in d.rules_fired)
+
+
+def test_any_exception_from_the_llm_client_leaves_the_rules_decision():
+    llm = ScriptedLLM(AttributeError("'str' object has no attribute 'usage'"))
+    d = decide(model_name="m", drift=drift_summary(0.3), history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.action == "escalate" and d.decided_by == "rules"
+    assert "AttributeError" in d.error and any(r["rule"] == "llm_failed" for r in d.rules_fired)
+
+
+def test_estimated_token_usage_is_said_in_the_trace():
+    class NoUsage(ScriptedLLM):
+        def __call__(self, **request):
+            reply = super().__call__(**request)
+            reply.usage_estimated = True
+            return reply
+
+    d = decide(
+        model_name="m",
+        drift=drift_summary(0.3),
+        history=history(),
+        config=CONFIG,
+        mode="llm",
+        llm=NoUsage(answer("escalate")),
+    )
+    assert d.decided_by == "llm" and d.total_tokens > 0
+    assert [r for r in d.rules_fired if r["rule"] == "llm_usage_estimated"]
 
 
 def test_llm_failure_at_critical_drift_still_retrains():
@@ -229,8 +278,16 @@ def test_tool_calls_are_answered_from_the_data_and_bounded():
     assert d.tool_calls[0]["result"]["detail"]["score"] == 0.9
     assert llm.calls[0]["tools"] and llm.calls[1]["tools"] is None  # limit reached: no more tools offered
     tool_msg = llm.calls[1]["messages"][-1]
-    assert tool_msg["role"] == "tool" and json.loads(tool_msg["content"])["column"] == "amount"
+    assert tool_msg["role"] == "tool" and json.loads(unfenced(tool_msg["content"], d))["column"] == "amount"
     assert d.prompt_tokens == 200
+
+
+def unfenced(text: str, d) -> str:
+    """The text between the decision's untrusted-data fence, which must wrap all of ``text``."""
+    fence = d.inputs_digest[:16]
+    opening, closing = f'<untrusted-data id="{fence}">', f'</untrusted-data id="{fence}">'
+    assert text.strip().startswith(opening) and text.strip().endswith(closing)
+    return text.strip()[len(opening) : -len(closing)]
 
 
 def test_tool_call_after_the_limit_makes_the_rules_decide():
@@ -325,6 +382,29 @@ def test_injected_column_name_is_fenced_and_cannot_buy_a_retrain_during_cooldown
     opened, closed = user.index(f'<untrusted-data id="{fence}">'), user.index(f'</untrusted-data id="{fence}">')
     assert opened < user.index(INJECTION) < closed
     assert user.count(INJECTION) == 1
+
+
+@pytest.mark.parametrize("where", ["extrapolated column", "importance source", "tool result"])
+def test_data_in_rule_details_and_tool_results_stays_inside_the_fence(where):
+    drift = with_evidence(0.3, columns={"amount": 0.5, INJECTION: 0.2})
+    if where == "extrapolated column":
+        drift["evidence"]["extrapolation"] = {"share_rows": 0.4, "excess_share": 0.39, "columns": {INJECTION: 0.4}}
+    elif where == "importance source":
+        drift["evidence"]["severity"]["importance_source"] = (
+            f"permutation importance failed: '{INJECTION}' " + "x" * 500
+        )
+    llm = ScriptedLLM(ToolCall("c1", "get_column_drift", '{"column": "nope"}'), answer("escalate"))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
+    messages = llm.calls[1]["messages"]
+    trusted, _, facts = messages[1]["content"].partition("Facts (untrusted data):")
+    assert INJECTION not in trusted and INJECTION not in messages[0]["content"]
+    assert INJECTION in unfenced(facts.removesuffix("Decide.").strip(), d)
+    assert [r["rule"] for r in json.loads(trusted.partition("\n")[2])["rules_fired"]] == [
+        r["rule"] for r in d.rules_fired if r["rule"] != "llm_usage_estimated"
+    ]
+    tool = messages[-1]
+    assert tool["role"] == "tool" and INJECTION in unfenced(tool["content"], d)
+    assert "x" * 200 not in messages[1]["content"]  # data-derived text is clipped
 
 
 def test_injected_alert_annotation_is_truncated_and_cannot_close_the_fence():
@@ -464,6 +544,23 @@ def test_a_drop_within_the_sampling_error_is_not_a_drop():
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
     assert d.action == "no_action"
     assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "low_drift_severity"]
+
+
+def test_a_few_labelled_rows_give_no_measured_verdict_and_the_drift_decides():
+    perf = measured(1.0, baseline=0.9, se=0.0) | {"n_labelled": 12}  # "stable" with certainty on 12 rows
+    d = decide(model_name="m", drift=with_evidence(0.9, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "escalate"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
+    assert "too few" in d.rules_fired[0]["detail"] and "too few" in d.rationale
+
+
+@pytest.mark.parametrize("se", [float("nan"), None])
+def test_an_unknown_standard_error_is_an_inconclusive_measurement(se):
+    drift = with_evidence(0.9, performance=measured(0.9, baseline=0.9) | {"drop_se": se})
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
+    assert "standard error unknown" in d.rules_fired[0]["detail"]
 
 
 def test_stable_performance_is_no_action_even_under_heavy_drift_and_says_so():

@@ -9,6 +9,7 @@ import pytest
 from airflow_provider_agentic_mlops.core.drift import compute_drift
 from airflow_provider_agentic_mlops.core.evidence import (
     benjamini_hochberg,
+    build_evidence,
     detect_faults,
     drift_severity,
     estimate_performance,
@@ -155,6 +156,36 @@ def test_severity_is_weighted_by_importance() -> None:
     assert drift_severity(summary)["weighted_share"] == pytest.approx(1 / 3)
 
 
+def test_all_zero_importances_weigh_every_column_equally_and_say_so() -> None:
+    reference, current = frames()
+    current = current.assign(age=current["age"] + 15)
+    summary = compute_drift(reference, current)
+    zero = {"amount": 0.0, "age": 0.0, "country": 0.0}
+    severity = drift_severity(summary, zero)
+    assert severity["weighted_share"] == pytest.approx(drift_severity(summary)["weighted_share"])
+    assert "equal weights" in severity["weighted_by"] and "zero" in severity["weighted_by"]
+    evidence = build_evidence(summary, faults=[], importance=zero, importance_source="permutation importance")
+    assert "equal weights" in evidence["severity"]["importance_source"]
+    assert "permutation importance" in evidence["severity"]["importance_source"]
+    relied = extrapolation(reference, current, ["amount", "age"], {"amount": 0.0, "age": float("nan")})
+    assert relied is not None and relied["features_checked"] == 2 and "zero" in relied["weighted_by"]
+
+
+def test_permutation_importance_of_a_classifier_predicting_the_majority_class_reads_its_probabilities() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({f"x{i}": rng.normal(0, 1, 3000) for i in range(3)})
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(-3.0 + 0.6 * x["x0"])))).astype(int)  # 6% positives
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+    assert model.predict(x).sum() == 0  # accuracy cannot tell the features apart
+    importance, source = feature_importance(model, list(x.columns), x, y)
+    assert importance["x0"] > 5 * max(importance["x1"], importance["x2"], 1e-6)
+    assert "probabilit" in source
+
+
 def test_measured_drop_has_a_standard_error_that_shrinks_with_the_sample() -> None:
     rng = np.random.default_rng(1)
     small = rng.random(100) < 0.8
@@ -167,6 +198,15 @@ def test_measured_drop_has_a_standard_error_that_shrinks_with_the_sample() -> No
     )
     assert out_small["drop"] == pytest.approx(0.9 - small.mean())
     assert out_large["drop_se"] < out_small["drop_se"] / 5
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "f1", "accuracy"])
+def test_a_bootstrapped_standard_error_on_a_few_perfectly_separated_rows_does_not_collapse_to_zero(metric) -> None:
+    y = [0, 1] * 6
+    proba = [0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.35, 0.65, 0.4, 0.6, 0.45, 0.55]  # every resample scores 1.0
+    out = measure_performance("classification", y, proba, metric=metric, baseline=0.9)
+    assert out["current"] == 1.0
+    assert out["current_se"] >= 1 / len(y)  # no finer than one row of twelve, as accuracy's binomial floor
 
 
 def test_class_mix_adjusted_accuracy_tells_label_shift_from_a_worse_model() -> None:
@@ -299,7 +339,7 @@ def test_permutation_importance_when_the_model_has_none() -> None:
     y = (x["signal"] > 0).astype(int)
     model = KNeighborsClassifier().fit(x, y)
     importance, source = feature_importance(model, ["signal", "noise"], x, y)
-    assert source == "permutation importance on the reference"
+    assert source.startswith("permutation importance") and source.endswith("on the reference")
     assert importance["signal"] > 5 * max(importance["noise"], 0.01)
 
 

@@ -13,13 +13,14 @@ from airflow_provider_agentic_mlops.core.decision import (
     parse_answer,
     tool_specs,
 )
-from airflow_provider_agentic_mlops.hooks.llm import LLMHook
+from airflow_provider_agentic_mlops.hooks.llm import LLMHook, retry_after_seconds
 from tests.doubles import openai_server
-from tests.doubles.openai_server import OpenAIDouble
+from tests.doubles.openai_server import OpenAIDouble, ScriptedResponse, _completion
 
 openai_double = openai_server.openai_double  # the TEST DOUBLE fixture, until tests/conftest.py registers the plugin
 
 MESSAGES = [{"role": "system", "content": "decide"}, {"role": "user", "content": "facts"}]
+ANSWER = {"action": "escalate", "rationale": "Scripted.", "confidence": 0.5, "evidence": ["x"]}
 
 
 def validate(content, refusal):
@@ -122,6 +123,156 @@ def test_authentication_error_is_not_retried(openai_double, monkeypatch, tmp_pat
     assert len(openai_double.requests) == 1
 
 
+@pytest.mark.parametrize("payload", [b"<html><body>Sign in</body></html>", b"[]", b'{"object": "list"}'])
+def test_a_200_answer_that_is_not_a_chat_completion_is_an_llm_failure_naming_the_base_url(hook, openai_double, payload):
+    openai_double._push(ScriptedResponse(raw_body=payload))
+    with pytest.raises(LLMFailure, match="not a chat completion.*check the base URL") as info:
+        complete(hook)
+    assert openai_double.base_url in str(info.value)
+    assert len(openai_double.requests) == 1  # the same URL answers the same page: not retried
+
+
+def test_decide_through_the_hook_never_raises_on_a_broken_answer(hook, openai_double):
+    from datetime import datetime
+
+    from airflow_provider_agentic_mlops.core.config import DecisionConfig
+    from airflow_provider_agentic_mlops.core.decision import ModelHistory
+
+    openai_double._push(ScriptedResponse(raw_body=b"<html>Bad gateway</html>"))
+    drift = {"drift_share": 0.3, "n_columns": 1, "n_drifted": 0, "columns": {}, "data_quality": {}}
+    d = decide(
+        model_name="m",
+        drift=drift,
+        history=ModelHistory(now=datetime(2025, 1, 1)),
+        config=DecisionConfig(),
+        mode="llm",
+        llm=hook.complete,
+    )
+    assert d.decided_by == "rules" and "not a chat completion" in d.error
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"default_headers": "X-Api-Key: abc123"}, "'default_headers'.*JSON object"),
+        ({"default_headers": {"X-Api-Key": 5}}, "'default_headers'.*strings"),
+        ({"timeout": -5}, "'timeout' = -5.*greater than 0"),
+        ({"max_tokens": 0}, "'max_tokens' = 0.*at least 1"),
+        ({"max_tokens_param": "max_length"}, "'max_tokens_param'.*max_completion_tokens"),
+    ],
+)
+def test_bad_connection_extras_are_clear_errors_naming_the_extra(openai_double, monkeypatch, tmp_path, extra, message):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_EXTRA", openai_double.connection_json(**extra))
+    with pytest.raises(ValueError, match=message):
+        _ = LLMHook("llm_extra").settings
+
+
+def test_default_headers_given_as_json_text_are_sent(openai_double, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    headers = json.dumps({"X-Gateway-Key": "abc123"})  # what a URI-form connection's extra holds
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_HEADERS", openai_double.connection_json(default_headers=headers))
+    openai_double.answer("no_action")
+    complete(LLMHook("llm_headers"))
+    assert openai_double.requests[0].headers["x-gateway-key"] == "abc123"
+
+
+def test_retries_together_stay_within_the_token_budget_of_the_call(hook, openai_double):
+    openai_double.content("{broken", usage=(100, 150), times=3)
+    with pytest.raises(LLMFailure, match="token budget") as info:
+        complete(hook, max_tokens=400)  # the prompt (~30 tokens) plus 400: the call's share of the budget
+    caps = [r.body["max_tokens"] for r in openai_double.requests]
+    assert caps[0] == 400 and caps[1] < 400 - 150  # the second attempt gets what the first left
+    assert info.value.prompt_tokens + info.value.completion_tokens <= 400 + 100
+
+
+def test_an_answer_cut_at_the_token_cap_is_reported_as_truncated_and_not_resent(hook, openai_double):
+    truncated = _completion({"role": "assistant", "content": '{"action": "escalate", "ratio'}, (100, 64), "length")
+    openai_double._push(ScriptedResponse(body=truncated), times=3)
+    with pytest.raises(LLMFailure, match=r"truncated at max_tokens=64 tokens \(finish_reason=length\).*raise") as info:
+        complete(hook, max_tokens=64)
+    assert len(openai_double.requests) == 1
+    assert info.value.raw.startswith('{"action"') and info.value.completion_tokens == 64
+
+
+def test_without_usage_in_the_response_the_tokens_are_estimated_and_said_so(hook, openai_double):
+    body = _completion({"role": "assistant", "content": json.dumps(ANSWER)}, (0, 0))
+    del body["usage"]
+    openai_double._push(ScriptedResponse(body=body))
+    reply = complete(hook)
+    assert reply.usage_estimated is True
+    assert reply.prompt_tokens > 0 and reply.completion_tokens >= len(json.dumps(ANSWER)) // 4
+
+
+def test_a_server_trickling_bytes_is_abandoned_at_the_timeout(openai_double, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_TRICKLE", openai_double.connection_json(timeout=0.5, max_retries=0))
+    body = _completion({"role": "assistant", "content": json.dumps(ANSWER)}, (10, 10))
+    openai_double._push(ScriptedResponse(body=body, trickle=10))  # a byte every 0.2 s: no read ever times out
+    with pytest.raises(LLMFailure) as info:
+        complete(LLMHook("llm_trickle"))
+    assert "timeout: no complete answer within 0.5 s" in info.value.errors[0]
+
+
+def test_retry_after_past_the_deadline_is_not_waited_for_and_said_so(openai_double, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_LIMITED", openai_double.connection_json(timeout=1, decision_timeout=5))
+    error = {"error": {"message": "rate limited", "type": "rate_limit_exceeded", "code": "429"}}
+    openai_double._push(ScriptedResponse(status=429, body=error, headers={"Retry-After": "600"}))
+    openai_double.answer("escalate")  # a client ignoring Retry-After would take this one
+    with pytest.raises(LLMFailure, match="deadline") as info:
+        complete(LLMHook("llm_limited"))
+    assert len(openai_double.requests) == 1
+    assert "HTTP 429" in info.value.errors[0] and "Retry-After 600 s" in info.value.errors[0]
+
+
+def test_retry_after_within_the_deadline_is_waited_for_then_answered(hook, openai_double):
+    error = {"error": {"message": "rate limited", "type": "rate_limit_exceeded", "code": "429"}}
+    openai_double._push(ScriptedResponse(status=429, body=error, headers={"retry-after-ms": "300"}))
+    openai_double.answer("escalate")
+    assert complete(hook).answer.action == "escalate"
+
+
+@pytest.mark.parametrize(
+    "headers, seconds",
+    [
+        ({"Retry-After": "6"}, 6.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: now
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_is_read_in_seconds_milliseconds_or_as_a_date(headers, seconds):
+    import httpx
+
+    assert retry_after_seconds(httpx.Headers(headers)) == seconds
+
+
+def test_a_uri_form_connection_keeps_its_path_as_the_base_urls_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_URI", "agentic-mlops-llm://:sk-x@llm.example.com:8443/v1?model=m")
+    assert LLMHook("llm_uri").settings["base_url"] == "https://llm.example.com:8443/v1"
+    double = OpenAIDouble(api_key="not-needed").start()  # a keyless local server, its URI with a protocol
+    try:
+        uri = f"agentic-mlops-llm://http://127.0.0.1:{double.port}/v1?model=double-model"
+        monkeypatch.setenv("AIRFLOW_CONN_LLM_LOCAL", uri)
+        hook = LLMHook("llm_local")
+        assert hook.settings["base_url"] == double.base_url
+        double.answer("escalate")
+        assert complete(hook).answer.action == "escalate"
+    finally:
+        double.stop()
+
+
+def test_a_base_url_that_is_not_http_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = {"conn_type": "agentic_mlops_llm", "host": "ftp://llm.example.com/v1", "extra": {"model": "m"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_FTP", json.dumps(conn))
+    with pytest.raises(ValueError, match="'ftp://llm.example.com/v1' is not an http\\(s\\) URL.*https://host:port/v1"):
+        _ = LLMHook("llm_ftp").settings
+
+
 def test_missing_connection_and_missing_model_are_clear_errors(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert LLMHook.connection_exists("no_such_llm") is False
@@ -159,7 +310,13 @@ def test_core_decide_through_the_hook_uses_tools_then_answers(hook, openai_doubl
     assert (d.action, d.decided_by) == ("retrain", "llm")
     assert (d.prompt_tokens, d.completion_tokens) == (500, 50)
     second = openai_double.requests[1].body["messages"]
-    assert second[-1]["role"] == "tool" and json.loads(second[-1]["content"])["detail"]["score"] == 0.7
+    fence = d.inputs_digest[:16]
+    content = second[-1]["content"]
+    assert content.startswith(f'<untrusted-data id="{fence}">')  # tool results are data, fenced as the facts
+    result = json.loads(
+        content.removeprefix(f'<untrusted-data id="{fence}">').removesuffix(f'</untrusted-data id="{fence}">')
+    )
+    assert second[-1]["role"] == "tool" and result["detail"]["score"] == 0.7
     assert second[-2]["tool_calls"][0]["function"]["name"] == "get_column_drift"
 
 

@@ -197,7 +197,10 @@ def test_retrain_budget_blocks_retrain_at_critical_drift(llm_connection, store):
     llm_connection.answer("retrain")
     ti, _ = run(build(guardrails={**GUARDRAILS, "cooldown_hours": 0}), drift_summary(0.9))
     row = store.get_decision(ti.pushed["decision_id"])
-    assert row["final_action"] == "escalate" and "retrain_budget" in row["override_reason"]
+    assert row["final_action"] == "escalate" and row["decided_by"] == "rules"
+    fired = [r["rule"] for r in row["rules_fired"]]
+    assert "retrain_budget" in fired and fired[-1] == "single_allowed_action"  # escalate alone: LLM not asked
+    assert llm_connection.requests == []
 
 
 # -- failures --------------------------------------------------------------------------------------------
