@@ -239,6 +239,59 @@ def test_dag_backend_finds_the_version_by_job_tag_when_the_training_run_succeeds
     assert env["store"].get_job(result["job_id"])["status"] == "succeeded"
 
 
+def test_dag_backend_ignores_a_version_of_another_deployment_with_the_same_job_id(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    with pytest.raises(DagRunTriggerException) as raised:
+        _op(env, trigger_dag_id="train_m").execute(_ctx())
+    tags = raised.value.conf["tags"]
+    trained = register_tiny_classifier(env["url"], env["model"], tags=tags)
+    # staging shares the registry and is on the same job id, with its own job token; it registers later
+    staging_tags = {**tags, "agentic_mlops.job_token": "staging", "agentic_mlops.dag_run_id": "scheduled__staging"}
+    staging = register_tiny_classifier(env["url"], env["model"], seed=1, tags=staging_tags)
+
+    result = _op(env, trigger_dag_id="train_m").execute_complete(
+        _ctx(), event=_event(raised.value.dag_run_id, "success")
+    )
+
+    assert result["version"] == trained["version"]
+    staging_version = _client(env["url"]).get_model_version(env["model"], staging["version"])
+    assert staging_version.tags["agentic_mlops.dag_run_id"] == "scheduled__staging"
+
+
+def test_dag_backend_training_that_sets_only_the_job_id_tag_fails_naming_the_job_token(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    with pytest.raises(DagRunTriggerException) as raised:
+        _op(env, trigger_dag_id="train_m").execute(_ctx())
+    job_id = raised.value.conf["tags"]["agentic_mlops.job_id"]
+    # what an old state store's job with the same id, or a training setting only the job id, leaves
+    register_tiny_classifier(env["url"], env["model"], tags={"agentic_mlops.job_id": job_id})
+
+    with pytest.raises(RuntimeError, match="registered no version.*agentic_mlops.job_token"):
+        _op(env, trigger_dag_id="train_m").execute_complete(_ctx(), event=_event(raised.value.dag_run_id, "success"))
+    assert env["store"].get_job(int(job_id))["status"] == "failed"
+    assert _client(env["url"]).get_registered_model(env["model"]).aliases == {}
+
+
+def test_dag_backend_ignores_a_tagged_version_created_before_the_job_started(env):
+    from airflow_provider_agentic_mlops.core.schema import jobs
+
+    store = env["store"]
+    # a job started by a release without job tokens: matched by job id, DAG and run, and by time
+    job, _ = store.start_job(env["model"], dag_id="agentic_mlops__m", run_id="manual__1", details={})
+    store.heartbeat_job(job["id"], external_ref="retrain__m__job")
+    tags = {"agentic_mlops.job_id": str(job["id"]), "agentic_mlops.dag_id": "agentic_mlops__m"}
+    register_tiny_classifier(env["url"], env["model"], tags={**tags, "agentic_mlops.dag_run_id": "manual__1"})
+    with store.engine.begin() as conn:  # the version is older than the job: an old store's job with this id
+        later = job["started_at"] + timedelta(hours=1)
+        conn.execute(sa.update(jobs).where(jobs.c.id == job["id"]).values(started_at=later))
+
+    with pytest.raises(RuntimeError, match="registered no version"):
+        _op(env, trigger_dag_id="train_m").execute_complete(_ctx(), event=_event("retrain__m__job", "success"))
+    assert store.get_job(job["id"])["status"] == "failed"
+
+
 def test_dag_backend_failed_training_run_fails_the_job(env):
     from airflow.sdk.exceptions import DagRunTriggerException
 
