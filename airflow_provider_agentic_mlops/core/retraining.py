@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,7 +33,8 @@ JOB_TOKEN_TAG = "agentic_mlops.job_token"
 CLOCK_SKEW = timedelta(minutes=1)
 CHALLENGER = "challenger"
 
-#: ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``.
+#: ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``, called
+#: inside the connection's ``authenticated()``: its MLflow calls in the calling thread carry the credentials.
 TrainingCallable = Callable[..., dict[str, Any]]
 
 
@@ -51,6 +53,8 @@ class ChallengerRegistry(Protocol):
     def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None: ...
 
     def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]: ...
+
+    def authenticated(self) -> AbstractContextManager[None]: ...
 
 
 def new_job_details(**details: Any) -> dict[str, Any]:
@@ -211,13 +215,15 @@ class Retraining:
         beater = threading.Thread(target=beat, name=f"heartbeat-job-{job['id']}", daemon=True)
         beater.start()
         try:
-            result = fn(
-                model_name=self.model_name,
-                registered_model=self.registered_model,
-                tracking_uri=self.registry.tracking_uri,
-                conf=dict(conf),
-                tags=self.tags(job),
-            )
+            # MLflow calls the callable makes in this thread carry the connection's credentials
+            with self.registry.authenticated():
+                result = fn(
+                    model_name=self.model_name,
+                    registered_model=self.registered_model,
+                    tracking_uri=self.registry.tracking_uri,
+                    conf=dict(conf),
+                    tags=self.tags(job),
+                )
             if not isinstance(result, dict) or not result.get("version") or not result.get("run_id"):
                 raise ValueError(
                     f"training callable {target!r} returned {result!r}; it must return "

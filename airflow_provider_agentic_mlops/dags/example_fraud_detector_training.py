@@ -27,13 +27,14 @@ def fraud_detector_training():
 
         conf = dict(get_current_context()["dag_run"].conf or {})
         hook = MlflowRegistryHook(conf.pop("mlflow_conn_id", "agentic_mlops_mlflow_train"))
-        return train_fraud_detector(
-            model_name=conf.pop("model_name", "fraud-detector"),
-            registered_model=conf.pop("registered_model", "fraud-detector"),
-            tracking_uri=hook.tracking_uri,
-            tags={str(k): str(v) for k, v in (conf.pop("tags", None) or {}).items()},
-            conf=conf,
-        )
+        with hook.authenticated():  # MLflow calls in this block send the connection's credentials
+            return train_fraud_detector(
+                model_name=conf.pop("model_name", "fraud-detector"),
+                registered_model=conf.pop("registered_model", "fraud-detector"),
+                tracking_uri=hook.tracking_uri,
+                tags={str(k): str(v) for k, v in (conf.pop("tags", None) or {}).items()},
+                conf=conf,
+            )
 
     train()
 

@@ -61,7 +61,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         ``registered_model``, ``mlflow_conn_id`` and ``tags`` (which it must set on the version it
         registers, see the training callable contract).
     :param python_callable: ``"module:function"`` or a callable with the training callable contract
-        ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``.
+        ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``,
+        called inside the connection's ``authenticated()`` (its MLflow calls in this thread send the credentials).
     :param conf: training configuration passed to the DAG or the callable (templated).
     :param mlflow_conn_id: MLflow connection with ``train`` access (registers versions, sets ``challenger``).
     :param state_conn_id: state store connection.

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -67,6 +74,63 @@ def test_callable_backend_registers_a_challenger_tagged_with_run_and_decision(en
     job = env["store"].get_job(result["job_id"])
     assert job["status"] == "succeeded" and job["decision_id"] == 7
     assert job["result"]["version"] == result["version"]
+
+
+@pytest.fixture
+def auth_mlflow(env, monkeypatch) -> Iterator[dict[str, Any]]:
+    """An MLflow that requires credentials: a basic-auth proxy in front of the real server, with the
+    connection ``auth_train`` (login, password, ``train`` access) and the requests it refused."""
+    good = "Basic " + base64.b64encode(b"trainer:s3cret").decode()
+    refused: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def _forward(self) -> None:
+            if self.headers.get("Authorization") != good:
+                refused.append(f"{self.command} {self.path}")
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+            request = urllib.request.Request(
+                env["url"] + self.path, data=self.rfile.read(length) if length else None, method=self.command
+            )
+            for key, value in headers.items():
+                request.add_header(key, value)
+            try:
+                with urllib.request.urlopen(request) as response:
+                    status, body, kind = response.status, response.read(), response.headers.get("Content-Type", "")
+            except urllib.error.HTTPError as err:
+                status, body, kind = err.code, err.read(), err.headers.get("Content-Type", "")
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - http.server's names
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    connection = {"conn_type": "agentic_mlops_mlflow", "host": url, "login": "trainer", "password": "s3cret"}
+    monkeypatch.setenv("AIRFLOW_CONN_AUTH_TRAIN", json.dumps({**connection, "extra": {"access": "train"}}))
+    try:
+        yield {"conn_id": "auth_train", "refused": refused}
+    finally:
+        server.shutdown()
+
+
+def test_training_callable_runs_with_the_connections_credentials(env, auth_mlflow):
+    result = _op(env, mlflow_conn_id=auth_mlflow["conn_id"]).execute(_ctx())
+
+    assert auth_mlflow["refused"] == []
+    assert _client(env["url"]).get_model_version_by_alias(env["model"], "challenger").version == result["version"]
+    assert env["store"].get_job(result["job_id"])["status"] == "succeeded"
 
 
 def test_callable_may_be_given_as_a_function(env):
