@@ -20,7 +20,8 @@ values recorded, whichever step the crash hit: the final state is the same as wi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
     from collections.abc import Mapping
@@ -40,6 +41,14 @@ PROMOTION_STEPS = (PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT)
 
 class PromotionRefused(PermissionError):
     """Promotion or rollback was refused; the message says why and what to do."""
+
+
+class _Unknown(Enum):
+    UNKNOWN = "unknown"
+
+
+#: ``promote_version(validated_champion=...)`` when no validation report says which champion it compared with.
+UNKNOWN_CHAMPION = _Unknown.UNKNOWN
 
 
 class Registry(Protocol):
@@ -103,10 +112,15 @@ def promote_version(
     dag_id: str,
     run_id: str,
     report_digest: str | None = None,
+    validated_champion: str | None | Literal[_Unknown.UNKNOWN] = UNKNOWN_CHAMPION,
 ) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (and ``previous_champion`` to the old one) behind the gate, as a
     resumable transaction (see the module docstring). Every step but the Asset event is done on return.
 
+    :param report_digest: the validation report's digest, which the approval must have been given for.
+    :param validated_champion: the champion the validation compared ``version`` with (None: there was none).
+        Until ``champion`` has moved, the promotion is refused unless the champion is still that one (or
+        already ``version``): the approval covers exactly that comparison. :data:`UNKNOWN_CHAMPION`: no check.
     :return: ``{"version", "previous_version", "approval_id", "promotion_id", "noop", "steps_done_before"}``;
         ``noop`` is True only when an earlier attempt had done every step.
     """
@@ -116,6 +130,8 @@ def promote_version(
         store, model_name=model_name, version=version, dag_id=dag_id, run_id=run_id, report_digest=report_digest
     )
     promotion = store.find_promotion(approval["id"])
+    if validated_champion is not UNKNOWN_CHAMPION and CHAMPION_ALIAS not in ((promotion or {}).get("steps") or []):
+        _require_validated_champion(registry, model_name, registered_model, version, validated_champion)
     if promotion is None:
         current = registry.get_alias_version(registered_model, CHAMPION)
         # A champion already at this version without intent (promoted by hand, or by an earlier release of
@@ -173,6 +189,23 @@ def promote_version(
         "noop": all(step in done_before for step in PROMOTION_STEPS),
         "steps_done_before": done_before,
     }
+
+
+def _require_validated_champion(
+    registry: Registry, model_name: str, registered_model: str, version: str, validated: str | None
+) -> None:
+    """Raise :class:`PromotionRefused` unless ``champion`` is still ``validated`` (or already ``version``)."""
+    current = registry.get_alias_version(registered_model, CHAMPION)
+    if current in (version, None if validated is None else str(validated)):
+        return
+
+    against = f"champion v{validated}" if validated is not None else "no champion (there was none)"
+    now = f"the champion is now v{current}" if current is not None else "there is now no champion"
+    raise PromotionRefused(
+        f"model {model_name!r} v{version}: it was validated against {against}, but {now} (moved while the "
+        "approval was pending: a rollback or a change by hand?); nothing was changed. Re-run validation (clear "
+        "the validate task) so the comparison and the approval cover the current champion"
+    )
 
 
 def record_asset_event_sent(store: StateStore, promotion_id: int) -> dict[str, Any]:
@@ -285,6 +318,7 @@ __all__ = [
     "PROMOTION_STEPS",
     "ROLLBACK",
     "ROLLBACK_STARTED",
+    "UNKNOWN_CHAMPION",
     "PromotionRefused",
     "Registry",
     "check_promotion_gate",

@@ -9,9 +9,11 @@ import importlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_agentic_mlops.core.budget import RetrainBudget
@@ -23,9 +25,16 @@ log = logging.getLogger(__name__)
 
 #: Tag on the registered version (and the training run) that ties it to the retraining job.
 JOB_TAG = "agentic_mlops.job_id"
+#: Tag with the job's globally unique token, by which the DAG backend finds the version the training
+#: registered: job ids are unique only within one state store, and a registry may be shared by
+#: deployments (prod, staging) or outlive a state store (a new AIRFLOW_HOME restarts at job 1).
+JOB_TOKEN_TAG = "agentic_mlops.job_token"
+#: How much earlier than the job's start a version may look created (the MLflow server's clock).
+CLOCK_SKEW = timedelta(minutes=1)
 CHALLENGER = "challenger"
 
-#: ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``.
+#: ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``, called
+#: inside the connection's ``authenticated()``: its MLflow calls in the calling thread carry the credentials.
 TrainingCallable = Callable[..., dict[str, Any]]
 
 
@@ -44,6 +53,18 @@ class ChallengerRegistry(Protocol):
     def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None: ...
 
     def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]: ...
+
+    def authenticated(self) -> AbstractContextManager[None]: ...
+
+
+def new_job_details(**details: Any) -> dict[str, Any]:
+    """A new job's ``details``: ``details`` plus its globally unique ``job_token``."""
+    return {**details, "job_token": uuid.uuid4().hex}
+
+
+def job_token(job: dict[str, Any]) -> str | None:
+    """The job's globally unique token (None for a job started by a release without tokens)."""
+    return (job.get("details") or {}).get("job_token")
 
 
 def same_run(job: dict[str, Any], dag_id: str | None, run_id: str | None) -> bool:
@@ -112,7 +133,27 @@ class Retraining:
         }
         if job.get("decision_id") is not None:
             tags["agentic_mlops.decision_id"] = str(job["decision_id"])
+        if job_token(job):
+            tags[JOB_TOKEN_TAG] = str(job_token(job))
         return tags
+
+    def registered_by(self, job: dict[str, Any]) -> list[Any]:
+        """The versions the training of ``job`` registered, newest first: tagged with its token and created
+        after it started. A job without token (started by an earlier release) is matched by its job id, DAG
+        and DAG run tags instead."""
+        token = job_token(job)
+        if token:
+            found = self.registry.search_versions_by_tag(self.registered_model, JOB_TOKEN_TAG, token)
+        else:
+            expected = self.tags(job)
+            same_dag_run = ("agentic_mlops.dag_id", "agentic_mlops.dag_run_id")
+            found = [
+                v
+                for v in self.registry.search_versions_by_tag(self.registered_model, JOB_TAG, str(job["id"]))
+                if all((v.tags or {}).get(k) == expected[k] for k in same_dag_run)
+            ]
+        started = job["started_at"].replace(tzinfo=timezone.utc) - CLOCK_SKEW
+        return [v for v in found if (v.creation_timestamp or 0) >= started.timestamp() * 1000]
 
     def result(self, job: dict[str, Any], *, attached: bool) -> dict[str, Any]:
         """The retrain task's return value for a finished ``job``; raises when the job did not succeed.
@@ -174,13 +215,15 @@ class Retraining:
         beater = threading.Thread(target=beat, name=f"heartbeat-job-{job['id']}", daemon=True)
         beater.start()
         try:
-            result = fn(
-                model_name=self.model_name,
-                registered_model=self.registered_model,
-                tracking_uri=self.registry.tracking_uri,
-                conf=dict(conf),
-                tags=self.tags(job),
-            )
+            # MLflow calls the callable makes in this thread carry the connection's credentials
+            with self.registry.authenticated():
+                result = fn(
+                    model_name=self.model_name,
+                    registered_model=self.registered_model,
+                    tracking_uri=self.registry.tracking_uri,
+                    conf=dict(conf),
+                    tags=self.tags(job),
+                )
             if not isinstance(result, dict) or not result.get("version") or not result.get("run_id"):
                 raise ValueError(
                     f"training callable {target!r} returned {result!r}; it must return "
@@ -230,19 +273,22 @@ class Retraining:
         self, job: dict[str, Any], training_run: str, state: str, *, training_dag: str | None, attached: bool
     ) -> dict[str, Any]:
         """Close ``job`` once its training DAG run ended in ``state``: on success with the version the run
-        registered (found by its tag ``agentic_mlops.job_id``), else failed."""
+        registered (found by :meth:`registered_by`), else failed."""
         if job["status"] != "running":
             return self.result(job, attached=attached)
         if state != "success":
             error = f"training DAG {training_dag!r} run {training_run!r} ended in state {state or 'unknown'!r}"
             self.store.finish_job(job["id"], status="failed", error=error)
             raise RuntimeError(f"model {self.model_name!r}: job {job['id']} failed: {error}")
-        versions = self.registry.search_versions_by_tag(self.registered_model, JOB_TAG, str(job["id"]))
+        versions = self.registered_by(job)
         if not versions:
+            token = job_token(job)
+            tagged = f"{JOB_TOKEN_TAG}={token}" if token else f"{JOB_TAG}={job['id']}"
             error = (
                 f"training DAG {training_dag!r} run {training_run!r} succeeded but registered no version of "
-                f"{self.registered_model!r} tagged {JOB_TAG}={job['id']}; the training must set the tags it receives "
-                "in conf['tags'] on the version it registers"
+                f"{self.registered_model!r} tagged {tagged} after job {job['id']} started; the training must set "
+                f"all the tags it receives in conf['tags'] on the version it registers ({JOB_TAG} alone is not "
+                "enough: job ids repeat across state stores)"
             )
             self.store.finish_job(job["id"], status="failed", error=error)
             raise RuntimeError(error)

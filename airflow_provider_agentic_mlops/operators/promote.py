@@ -11,6 +11,7 @@ from airflow_provider_agentic_mlops.assets import champion_asset_uri
 from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - PromotionRefused re-exported
     CHAMPION,
     PREVIOUS_CHAMPION,
+    UNKNOWN_CHAMPION,
     PromotionRefused,
     promote_version,
     record_asset_event_sent,
@@ -62,7 +63,9 @@ class PromoteOperator(_ChampionOperator):
     """Promote the validated, approved challenger to ``champion`` in the MLflow registry.
 
     Refuses (and changes nothing) unless the state store holds an *approved* approval for this model,
-    this version and this DAG run; a denied, expired or pending request is a refusal. Moves
+    this version and this DAG run; a denied, expired or pending request is a refusal. Refuses too when
+    the champion is no longer the one the validation report compared against (moved while the approval
+    was pending): the approval covers exactly that comparison. Moves
     ``champion`` to the new version and ``previous_champion`` to the old one, tags the version with
     the approver, the approval time and id, and writes the ``promoted`` audit entry. On success the
     Asset ``agentic-mlops://models/<model_name>/champion`` gets an event (extra: version, previous
@@ -79,7 +82,8 @@ class PromoteOperator(_ChampionOperator):
     :param mlflow_conn_id: MLflow connection with ``promote`` access.
     :param state_conn_id: state store connection (approvals, audit trail).
     :param retrain_task_id: task whose return value names the version to promote.
-    :param validate_task_id: task whose XCom ``validation`` carries the report digest the approval must match.
+    :param validate_task_id: task whose XCom ``validation`` carries the report digest the approval must match
+        and the champion version it compared against.
     """
 
     template_fields: Sequence[str] = ("registered_model",)
@@ -118,6 +122,8 @@ class PromoteOperator(_ChampionOperator):
             dag_id=ti.dag_id,
             run_id=ti.run_id,
             report_digest=validation.get("report_digest"),
+            # the champion the report compared with: promotion is refused if it moved since
+            validated_champion=validation.get("champion_version", UNKNOWN_CHAMPION),
         )
         self.promotion_id = result["promotion_id"]
         if result["noop"]:

@@ -14,6 +14,7 @@ from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB
     JOB_TAG,
     RetrainBudgetExceeded,
     Retraining,
+    new_job_details,
     same_run,
 )
 from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, run_of, with_callback
@@ -32,7 +33,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
 
     Two backends: ``trigger_dag_id`` triggers the model's training DAG with ``conf`` and waits for it
     deferrably (Airflow's own TriggerDagRunOperator mechanism and ``DagStateTrigger``), then finds
-    the version the DAG registered by its tag ``agentic_mlops.job_id=<job id>``; ``python_callable``
+    the version the DAG registered after the job started by its tag ``agentic_mlops.job_token`` (the job's
+    globally unique token; the DAG sets all the tags it receives); ``python_callable``
     trains inside the task. Either way the version gets alias ``challenger`` and tags with the DAG
     run and the decision id.
 
@@ -59,7 +61,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         ``registered_model``, ``mlflow_conn_id`` and ``tags`` (which it must set on the version it
         registers, see the training callable contract).
     :param python_callable: ``"module:function"`` or a callable with the training callable contract
-        ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``.
+        ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``,
+        called inside the connection's ``authenticated()`` (its MLflow calls in this thread send the credentials).
     :param conf: training configuration passed to the DAG or the callable (templated).
     :param mlflow_conn_id: MLflow connection with ``train`` access (registers versions, sets ``challenger``).
     :param state_conn_id: state store connection.
@@ -166,15 +169,15 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
 
         self.retraining.enforce_budget(self.budget, subject=f"task:{self.task_id}")
         decision_id = self._decision_id(context)
-        details = {
-            "registered_model": self.registered_model,
-            "backend": "trigger_dag" if self.trigger_dag_id else "python_callable",
-            "trigger_dag_id": self.trigger_dag_id,
-            "task_id": self.task_id,
-            "timeout_minutes": self.timeout,
+        details = new_job_details(
+            registered_model=self.registered_model,
+            backend="trigger_dag" if self.trigger_dag_id else "python_callable",
+            trigger_dag_id=self.trigger_dag_id,
+            task_id=self.task_id,
+            timeout_minutes=self.timeout,
             # a deferred wait on a training DAG cannot heartbeat: only its timeout applies
-            "heartbeat_timeout_minutes": None if self.trigger_dag_id else self.heartbeat_timeout,
-        }
+            heartbeat_timeout_minutes=None if self.trigger_dag_id else self.heartbeat_timeout,
+        )
         job, created = self.store.start_job(
             self.model_name, dag_id=dag_id, run_id=run_id, decision_id=decision_id, kind="retrain", details=details
         )

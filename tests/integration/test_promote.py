@@ -51,14 +51,13 @@ def _approval(env, *, version=None, run_id=RUN_ID, approve=True, digest="d1", ex
     return approval
 
 
-def _ctx(env, *, digest="d1", passed=True):
+def _ctx(env, *, digest="d1", passed=True, champion="old"):
+    """The task's context; the validation compared the challenger with ``champion`` (default: ``env.old``)."""
+    validation = {"passed": passed, "report_digest": digest, "champion_version": env.old if champion == "old" else None}
     ctx = task_context(
         dag_id=DAG_ID,
         run_id=RUN_ID,
-        xcoms={
-            ("retrain", "return_value"): {"version": env.new},
-            ("validate", "validation"): {"passed": passed, "report_digest": digest},
-        },
+        xcoms={("retrain", "return_value"): {"version": env.new}, ("validate", "validation"): validation},
     )
     ctx["outlet_events"] = defaultdict(SimpleNamespace)
     return ctx
@@ -165,6 +164,17 @@ def test_approval_of_a_different_report_is_refused(env):
         _promote(env).execute(_ctx(env, digest="digest-of-this-run"))
 
 
+def test_promotion_is_refused_when_the_champion_is_no_longer_the_one_validated_against(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env)
+    other = register_tiny_classifier(env.url, env.model, seed=3)["version"]
+    env.client.set_registered_model_alias(env.model, "champion", other)  # moved while the approval was pending
+    with pytest.raises(PromotionRefused, match=f"validated against champion v{env.old}.*now v{other}"):
+        _promote(env).execute(_ctx(env))
+    assert _aliases(env) == {"champion": other}
+
+
 def test_version_that_failed_validation_is_never_promoted(env):
     from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
 
@@ -176,7 +186,7 @@ def test_version_that_failed_validation_is_never_promoted(env):
 def test_first_promotion_without_a_champion_sets_no_previous(env):
     env.client.delete_registered_model_alias(env.model, "champion")
     _approval(env)
-    result = _promote(env).execute(_ctx(env))
+    result = _promote(env).execute(_ctx(env, champion=None))
     assert result["previous_version"] is None
     assert _aliases(env) == {"champion": env.new}
 

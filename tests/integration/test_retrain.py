@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -67,6 +74,63 @@ def test_callable_backend_registers_a_challenger_tagged_with_run_and_decision(en
     job = env["store"].get_job(result["job_id"])
     assert job["status"] == "succeeded" and job["decision_id"] == 7
     assert job["result"]["version"] == result["version"]
+
+
+@pytest.fixture
+def auth_mlflow(env, monkeypatch) -> Iterator[dict[str, Any]]:
+    """An MLflow that requires credentials: a basic-auth proxy in front of the real server, with the
+    connection ``auth_train`` (login, password, ``train`` access) and the requests it refused."""
+    good = "Basic " + base64.b64encode(b"trainer:s3cret").decode()
+    refused: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def _forward(self) -> None:
+            if self.headers.get("Authorization") != good:
+                refused.append(f"{self.command} {self.path}")
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+            request = urllib.request.Request(
+                env["url"] + self.path, data=self.rfile.read(length) if length else None, method=self.command
+            )
+            for key, value in headers.items():
+                request.add_header(key, value)
+            try:
+                with urllib.request.urlopen(request) as response:
+                    status, body, kind = response.status, response.read(), response.headers.get("Content-Type", "")
+            except urllib.error.HTTPError as err:
+                status, body, kind = err.code, err.read(), err.headers.get("Content-Type", "")
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - http.server's names
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    connection = {"conn_type": "agentic_mlops_mlflow", "host": url, "login": "trainer", "password": "s3cret"}
+    monkeypatch.setenv("AIRFLOW_CONN_AUTH_TRAIN", json.dumps({**connection, "extra": {"access": "train"}}))
+    try:
+        yield {"conn_id": "auth_train", "refused": refused}
+    finally:
+        server.shutdown()
+
+
+def test_training_callable_runs_with_the_connections_credentials(env, auth_mlflow):
+    result = _op(env, mlflow_conn_id=auth_mlflow["conn_id"]).execute(_ctx())
+
+    assert auth_mlflow["refused"] == []
+    assert _client(env["url"]).get_model_version_by_alias(env["model"], "challenger").version == result["version"]
+    assert env["store"].get_job(result["job_id"])["status"] == "succeeded"
 
 
 def test_callable_may_be_given_as_a_function(env):
@@ -237,6 +301,59 @@ def test_dag_backend_finds_the_version_by_job_tag_when_the_training_run_succeeds
     assert result["version"] == trained["version"] and result["attached"] is False
     assert _client(env["url"]).get_model_version_by_alias(env["model"], "challenger").version == trained["version"]
     assert env["store"].get_job(result["job_id"])["status"] == "succeeded"
+
+
+def test_dag_backend_ignores_a_version_of_another_deployment_with_the_same_job_id(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    with pytest.raises(DagRunTriggerException) as raised:
+        _op(env, trigger_dag_id="train_m").execute(_ctx())
+    tags = raised.value.conf["tags"]
+    trained = register_tiny_classifier(env["url"], env["model"], tags=tags)
+    # staging shares the registry and is on the same job id, with its own job token; it registers later
+    staging_tags = {**tags, "agentic_mlops.job_token": "staging", "agentic_mlops.dag_run_id": "scheduled__staging"}
+    staging = register_tiny_classifier(env["url"], env["model"], seed=1, tags=staging_tags)
+
+    result = _op(env, trigger_dag_id="train_m").execute_complete(
+        _ctx(), event=_event(raised.value.dag_run_id, "success")
+    )
+
+    assert result["version"] == trained["version"]
+    staging_version = _client(env["url"]).get_model_version(env["model"], staging["version"])
+    assert staging_version.tags["agentic_mlops.dag_run_id"] == "scheduled__staging"
+
+
+def test_dag_backend_training_that_sets_only_the_job_id_tag_fails_naming_the_job_token(env):
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    with pytest.raises(DagRunTriggerException) as raised:
+        _op(env, trigger_dag_id="train_m").execute(_ctx())
+    job_id = raised.value.conf["tags"]["agentic_mlops.job_id"]
+    # what an old state store's job with the same id, or a training setting only the job id, leaves
+    register_tiny_classifier(env["url"], env["model"], tags={"agentic_mlops.job_id": job_id})
+
+    with pytest.raises(RuntimeError, match="registered no version.*agentic_mlops.job_token"):
+        _op(env, trigger_dag_id="train_m").execute_complete(_ctx(), event=_event(raised.value.dag_run_id, "success"))
+    assert env["store"].get_job(int(job_id))["status"] == "failed"
+    assert _client(env["url"]).get_registered_model(env["model"]).aliases == {}
+
+
+def test_dag_backend_ignores_a_tagged_version_created_before_the_job_started(env):
+    from airflow_provider_agentic_mlops.core.schema import jobs
+
+    store = env["store"]
+    # a job started by a release without job tokens: matched by job id, DAG and run, and by time
+    job, _ = store.start_job(env["model"], dag_id="agentic_mlops__m", run_id="manual__1", details={})
+    store.heartbeat_job(job["id"], external_ref="retrain__m__job")
+    tags = {"agentic_mlops.job_id": str(job["id"]), "agentic_mlops.dag_id": "agentic_mlops__m"}
+    register_tiny_classifier(env["url"], env["model"], tags={**tags, "agentic_mlops.dag_run_id": "manual__1"})
+    with store.engine.begin() as conn:  # the version is older than the job: an old store's job with this id
+        later = job["started_at"] + timedelta(hours=1)
+        conn.execute(sa.update(jobs).where(jobs.c.id == job["id"]).values(started_at=later))
+
+    with pytest.raises(RuntimeError, match="registered no version"):
+        _op(env, trigger_dag_id="train_m").execute_complete(_ctx(), event=_event("retrain__m__job", "success"))
+    assert store.get_job(job["id"])["status"] == "failed"
 
 
 def test_dag_backend_failed_training_run_fails_the_job(env):

@@ -61,9 +61,16 @@ def _approved(store: StateStore, version: str = "2") -> dict:
     return approval
 
 
-def _promote(registry: RegistryDouble, store: StateStore) -> dict:
+def _promote(registry: RegistryDouble, store: StateStore, *, validated_champion: str | None = "1") -> dict:
     return promote_version(
-        registry, store, model_name=MODEL, registered_model=MODEL, version="2", dag_id=DAG_ID, run_id=RUN_ID
+        registry,
+        store,
+        model_name=MODEL,
+        registered_model=MODEL,
+        version="2",
+        dag_id=DAG_ID,
+        run_id=RUN_ID,
+        validated_champion=validated_champion,
     )
 
 
@@ -198,3 +205,33 @@ def test_the_gate_refuses_without_an_approved_request_and_changes_nothing(
     with pytest.raises(PromotionRefused, match=expected):
         _promote(registry, sqlite_store)
     assert registry.writes == 0 and sqlite_store.list_promotions(MODEL) == []
+
+
+@pytest.mark.parametrize(("validated", "champion_now"), [("1", "3"), ("1", None), (None, "3")])
+def test_promotion_is_refused_when_the_champion_moved_since_validation(
+    sqlite_store: StateStore, validated: str | None, champion_now: str | None
+) -> None:
+    registry = RegistryDouble(champion=champion_now)  # e.g. a rollback while the approval was pending
+    _approved(sqlite_store)
+    with pytest.raises(PromotionRefused, match="Re-run validation") as refused:
+        _promote(registry, sqlite_store, validated_champion=validated)
+    said = str(refused.value)
+    assert (f"validated against champion v{validated}" if validated else "validated against no champion") in said
+    assert (f"champion is now v{champion_now}" if champion_now else "now no champion") in said
+    assert registry.writes == 0 and sqlite_store.list_promotions(MODEL) == []
+
+
+def test_the_first_model_is_promoted_when_there_is_still_no_champion(sqlite_store: StateStore) -> None:
+    registry = RegistryDouble(champion=None)
+    _approved(sqlite_store)
+    result = _promote(registry, sqlite_store, validated_champion=None)
+    assert result["previous_version"] is None and registry.aliases == {"champion": "2"}
+
+
+def test_a_completed_promotion_rerun_after_the_champion_moved_changes_nothing(sqlite_store: StateStore) -> None:
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    record_asset_event_sent(sqlite_store, _promote(registry, sqlite_store)["promotion_id"])
+    registry.aliases["champion"] = "1"  # rolled back after the promotion
+    assert _promote(registry, sqlite_store)["noop"] is True
+    assert registry.aliases["champion"] == "1"
