@@ -15,6 +15,7 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
 from airflow_provider_agentic_mlops.plugins import approvals_page, charts
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
@@ -121,12 +122,16 @@ async def model_page(request: Request, user: UserDep, model_name: str) -> HTMLRe
 async def decision_page(request: Request, user: UserDep, model_name: str, decision_id: int) -> HTMLResponse:
     """The full trace of one decision: rules fired, evidence, prompt, raw answer, tool calls, tokens."""
     store = settings_of(request.app).get_store()
+    missing = HTTPException(404, f"decision {str(decision_id)[:24]} of model {model_name!r} does not exist")
 
     def load() -> dict[str, Any]:
         model_or_404(store, user, model_name)
+        # ids are row ids: an id out of their range would overflow the database's integer, not miss
+        if not 0 < decision_id < 10**APPROVAL_ID_DIGITS:
+            raise missing
         decision = store.get_decision(decision_id)
         if decision is None or decision["model_name"] != model_name:
-            raise HTTPException(404, f"decision {decision_id} of model {model_name!r} does not exist")
+            raise missing
         return decision
 
     d = await anyio.to_thread.run_sync(load)

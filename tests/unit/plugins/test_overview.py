@@ -191,3 +191,15 @@ def test_links_point_at_plugin_pages_and_hide_when_there_is_nothing(monkeypatch:
     values["report_uri"] = None
     assert links.DriftReportLink().get_link(Op(), ti_key=None) == ""
     assert links.MlflowModelVersionLink().get_link(Op(), ti_key=None).endswith("/models/fraud%20detector#lineage")
+
+
+def test_a_decision_id_no_decision_can_have_is_404_not_a_database_error(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    seed_history(sqlite_store)
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    for decision_id in ("99999999999999999999", "0", "-3"):
+        response = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}")
+        assert response.status_code == 404, (decision_id, response.text)
+        assert "does not exist" in response.json()["detail"]
