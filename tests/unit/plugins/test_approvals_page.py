@@ -244,8 +244,12 @@ def test_only_the_exact_json_media_type_is_accepted(store: StateStore, permissio
         {"Origin": "https://evil.example"},  # a browser without Fetch Metadata
         {"Origin": "null"},
         {},  # a cookie and neither header
+        # Airflow's get_user reads only a Bearer credential and falls back to the cookie otherwise, and
+        # a browser attaches cached Basic credentials (a proxy's) to cross-site requests by itself
+        {"Sec-Fetch-Site": "cross-site", "Authorization": "Basic dXNlcjpwYXNz"},
+        {"Origin": "https://evil.example", "Authorization": "Bearer "},
     ],
-    ids=["same-site-other-port", "cross-site", "foreign-origin", "null-origin", "no-origin"],
+    ids=["same-site-other-port", "cross-site", "foreign-origin", "null-origin", "no-origin", "basic", "empty-bearer"],
 )
 def test_cookie_authenticated_writes_from_another_origin_are_refused(
     store: StateStore, permissions: dict, headers: dict[str, str]
@@ -259,8 +263,8 @@ def test_cookie_authenticated_writes_from_another_origin_are_refused(
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Origin": "http://testserver"}, {"Authorization": "Bearer a-token"}],
-    ids=["same-origin-header", "bearer"],
+    [{"Origin": "http://testserver"}, {"Authorization": "Bearer a-token"}, {"Authorization": "bearer a-token"}],
+    ids=["same-origin-header", "bearer", "bearer-lower-case"],
 )
 def test_same_origin_and_bearer_writes_are_accepted(store: StateStore, permissions: dict, headers: dict) -> None:
     permissions[("agentic_mlops__fraud", "PUT")] = True
