@@ -203,3 +203,26 @@ def test_a_decision_id_no_decision_can_have_is_404_not_a_database_error(
         response = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}")
         assert response.status_code == 404, (decision_id, response.text)
         assert "does not exist" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "prefix"),
+    [("http://host/airflow/", "/airflow"), ("http://host:8080", ""), ("http://[bad", "")],
+    ids=["base-path", "no-path", "malformed"],
+)
+def test_browse_entries_are_below_airflows_base_path(base_url: str, prefix: str) -> None:
+    """The UI uses a relative href as the iframe's src as it is, so it must carry [api] base_url's path,
+    as the task links do; a base_url that is not a URL leaves the plugin loadable."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from airflow_provider_agentic_mlops.plugins import AgenticMlopsPlugin as P; "
+        "print(json.dumps({v['name']: v['href'] for v in P.external_views}))"
+    )
+    env = {**os.environ, "AIRFLOW__API__BASE_URL": base_url}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    hrefs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert hrefs == {"Models": f"{prefix}/agentic-mlops/models", "Model approvals": f"{prefix}/agentic-mlops/approvals"}
