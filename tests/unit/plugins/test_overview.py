@@ -226,3 +226,41 @@ def test_browse_entries_are_below_airflows_base_path(base_url: str, prefix: str)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     hrefs = json.loads(out.stdout.strip().splitlines()[-1])
     assert hrefs == {"Models": f"{prefix}/agentic-mlops/models", "Model approvals": f"{prefix}/agentic-mlops/approvals"}
+
+
+def _client_of(settings: AppSettings) -> TestClient:
+    root = FastAPI()
+    app = create_app(settings)
+    app.dependency_overrides[approvals_page.authenticated_user] = User
+    root.mount("/agentic-mlops", app)
+    return TestClient(root, raise_server_exceptions=False)
+
+
+PAGES = ("/agentic-mlops/models", "/agentic-mlops/models/m", "/agentic-mlops/approvals", "/agentic-mlops/api/approvals")
+
+
+def test_a_misconfigured_state_connection_is_503_naming_the_connection(
+    monkeypatch: pytest.MonkeyPatch, allowed: set[str]
+) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "team_state")
+    monkeypatch.setenv("AIRFLOW_CONN_TEAM_STATE", '{"conn_type": "http", "host": "example.com"}')
+    client = _client_of(AppSettings(signing_secret="s"))
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 503, (path, response.text)
+        detail = response.json()["detail"]
+        assert "'team_state'" in detail and "ValueError" in detail and "has no state-store URL" in detail
+
+
+def test_an_unreachable_state_store_is_503_with_the_error_class_and_no_password(allowed: set[str]) -> None:
+    url = "postgresql+psycopg2://loop:s3cret-pw@127.0.0.1:1/state?connect_timeout=1"
+    client = _client_of(AppSettings(signing_secret="s", store=lambda: StateStore(url)))
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 503, (path, response.text)
+        detail = response.json()["detail"]
+        assert "OperationalError" in detail and "s3cret-pw" not in detail
+    # the store opened, then the database went away: a query's error is answered the same way
+    broken = StateStore(url, migrate=False)
+    response = _client_of(AppSettings(signing_secret="s", store=broken)).get("/agentic-mlops/models")
+    assert response.status_code == 503 and "OperationalError" in response.json()["detail"]
