@@ -287,26 +287,35 @@ def model_summary(store: StateStore, model_name: str, *, sparkline_runs: int = 2
 # -- artifacts the provider recorded ---------------------------------------------------------------
 
 
-def recorded_artifact_uris(store: StateStore, model_name: str, *, limit: int = 500) -> set[str]:
-    """Every report URI the provider recorded for the model (drift reports of its decisions, the
-    reports and links of its approval requests, rejected validations). The plugin serves only these:
-    a URI that is not here was not written by the loop and is not fetched."""
-    uris: set[str] = set()
-    for d in store.list_decisions(model_name, limit=limit):
-        uri = ((d.get("inputs") or {}).get("drift_observed") or {}).get("report_uri")
-        if uri:
-            uris.add(str(uri))
-    for a in store.list_approvals(model_name=model_name, limit=limit):
-        details = a.get("details") or {}
-        uris.update(str(v) for v in (details.get("links") or {}).values() if v)
-        uri = (details.get("validation") or {}).get("report_uri")
-        if uri:
-            uris.add(str(uri))
-    for row in store.audit_trail(model_name, limit=limit):
-        uri = (row.get("details") or {}).get("report_uri") if isinstance(row.get("details"), dict) else None
-        if uri:
-            uris.add(str(uri))
-    return uris
+#: Links of an approval request that name an artifact (served by the plugin); the others are web pages.
+ARTIFACT_LINKS = ("Drift report", "Validation report")
+
+
+def is_recorded_artifact(store: StateStore, model_name: str, uri: str) -> bool:
+    """Whether the provider recorded report ``uri`` for the model: the drift report of one of its
+    decisions, a report an approval request of it links to (:data:`ARTIFACT_LINKS`) or validated, a
+    rejected validation's report. The plugin serves only these: a URI that is not one was not written
+    by the loop and is not fetched. One indexed lookup per table, however old the record.
+
+    :param uri: the URI exactly as recorded.
+    """
+    links = approvals.c.details
+    queries = [
+        sa.select(decisions.c.id).where(
+            decisions.c.model_name == model_name,
+            decisions.c.inputs[("drift_observed", "report_uri")].as_string() == uri,
+        ),
+        sa.select(approvals.c.id).where(
+            approvals.c.model_name == model_name,
+            sa.or_(
+                links[("validation", "report_uri")].as_string() == uri,
+                *(links[("links", name)].as_string() == uri for name in ARTIFACT_LINKS),
+            ),
+        ),
+        sa.select(audit.c.id).where(audit.c.model_name == model_name, audit.c.details["report_uri"].as_string() == uri),
+    ]
+    with store.engine.connect() as conn:
+        return any(conn.execute(query.limit(1)).first() is not None for query in queries)
 
 
 def artifact_location(uri: str) -> tuple[str | None, str]:

@@ -26,6 +26,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from airflow_provider_agentic_mlops.core import model_history
 from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
 from airflow_provider_agentic_mlops.core.json_input import parse_json
 from airflow_provider_agentic_mlops.plugins.airflow_auth import (
@@ -158,7 +159,7 @@ async def deny(request: Request, user: UserDep, approval_id: int) -> JSONRespons
 
 
 #: Links of a request that name an artifact: served by the plugin from MLflow, not linked raw.
-ARTIFACT_LINKS = ("Drift report", "Validation report")
+ARTIFACT_LINKS = model_history.ARTIFACT_LINKS
 
 
 def _round(value: Any) -> str:
