@@ -85,15 +85,72 @@ def test_model_page_draws_each_run_with_its_decision_and_a_cell_per_column_and_r
     assert "rolled back to" in page.text and "latency regression" in page.text and "ann (approve via ui" in page.text
 
 
-def test_model_page_of_a_dag_the_user_may_not_read_is_403_and_unknown_model_404(
-    sqlite_store: StateStore, allowed: set[str]
-) -> None:
+def test_a_model_the_user_may_not_read_is_answered_as_unknown(sqlite_store: StateStore, allowed: set[str]) -> None:
+    """Like the approvals API: no 403 naming the DAG, so the model's existence and DAG do not leak."""
     seed_history(sqlite_store)
     client = _client(sqlite_store)
-    assert client.get("/agentic-mlops/models/fraud-detector").status_code == 403
-    assert client.get("/agentic-mlops/models/fraud-detector/decisions/1").status_code == 403
-    allowed.add(DAG)
-    assert client.get("/agentic-mlops/models/nope").status_code == 404
+    unknown = client.get("/agentic-mlops/models/nope")
+    assert unknown.status_code == 404
+    for path in ("", "/decisions/1", "/artifact?uri=x"):
+        response = client.get(f"/agentic-mlops/models/fraud-detector{path}")
+        assert response.status_code == 404, path
+        assert DAG not in response.text
+    assert client.get("/agentic-mlops/models/fraud-detector").json()["detail"] == unknown.json()["detail"].replace(
+        "nope", "fraud-detector"
+    )
+
+
+def _decision(store: StateStore, dag_id: str | None, rationale: str, report_uri: str) -> int:
+    return store.record_decision(
+        "churn",
+        mode="rules",
+        final_action="retrain",
+        decided_by="rules",
+        dag_id=dag_id,
+        run_id="r1",
+        rationale=rationale,
+        rules_fired=[],
+        evidence={},
+        inputs={"drift": {"drift_share": 0.6}, "drift_observed": {"columns": {}, "report_uri": report_uri}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+
+
+def test_each_row_of_a_model_is_shown_only_to_readers_of_the_dag_that_recorded_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One model run by two teams' DAGs (hand-written DAGs, or a renamed one): neither sees the other's."""
+    from airflow_provider_agentic_mlops.plugins import reports
+
+    def fetched(uri: str, dst: Path) -> Path:  # stands in for MLflow: only the route's gate is under test
+        (dst / "r.html").write_text(f"<p>{uri}</p>")
+        return dst / "r.html"
+
+    monkeypatch.setattr(reports, "fetch_artifact", fetched)
+    b = _decision(sqlite_store, "team_b_churn", "TEAM-B rationale", "s3://team-b/r.html")
+    promoted = {"dag_id": "team_b_churn"}
+    sqlite_store.audit("promoted", actor="bo", model_name="churn", subject="version:9", details=promoted)
+    a = _decision(sqlite_store, "team_a_churn", "TEAM-A rationale", "s3://team-a/r.html")  # the latest
+    client = _client(sqlite_store)
+    for mine, theirs, mine_id, theirs_id in (("a", "b", a, b), ("b", "a", b, a)):
+        allowed.clear()
+        allowed.add(f"team_{mine}_churn")
+        page = client.get("/agentic-mlops/models/churn")
+        assert page.status_code == 200
+        assert f"TEAM-{mine.upper()}" in page.text and f"TEAM-{theirs.upper()}" not in page.text
+        assert f"team_{mine}_churn" in page.text and f"team_{theirs}_churn" not in page.text
+        assert ("v9" in page.text) == (mine == "b")  # team B's promotion
+        assert client.get(f"/agentic-mlops/models/churn/decisions/{mine_id}").status_code == 200
+        theirs_page = client.get(f"/agentic-mlops/models/churn/decisions/{theirs_id}")
+        assert theirs_page.status_code == 404 and f"TEAM-{theirs.upper()}" not in theirs_page.text
+        report = "/agentic-mlops/models/churn/artifact"
+        assert client.get(report, params={"uri": f"s3://team-{mine}/r.html"}).status_code == 200
+        assert client.get(report, params={"uri": f"s3://team-{theirs}/r.html"}).status_code == 404
+        overview = client.get("/agentic-mlops/models").text
+        assert f"team_{mine}_churn" in overview and f"team_{theirs}_churn" not in overview
 
 
 def test_decision_page_shows_the_whole_trace_escaped(sqlite_store: StateStore, allowed: set[str]) -> None:
@@ -156,7 +213,7 @@ def test_the_report_needs_read_access_to_the_models_dag(
     report = _mlflow_report(tmp_path, monkeypatch)
     seed_history(sqlite_store, report_uri=report)
     response = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": report})
-    assert response.status_code == 403
+    assert response.status_code == 404
 
 
 def test_models_is_a_browse_view_of_the_plugin() -> None:
@@ -264,3 +321,12 @@ def test_an_unreachable_state_store_is_503_with_the_error_class_and_no_password(
     broken = StateStore(url, migrate=False)
     response = _client_of(AppSettings(signing_secret="s", store=broken)).get("/agentic-mlops/models")
     assert response.status_code == 503 and "OperationalError" in response.json()["detail"]
+
+
+def test_a_row_that_recorded_no_dag_belongs_to_the_models_dag(sqlite_store: StateStore, allowed: set[str]) -> None:
+    decision_id = _decision(sqlite_store, None, "NO-DAG rationale", "s3://x/r.html")  # an operator outside a DAG
+    client = _client(sqlite_store)
+    assert client.get(f"/agentic-mlops/models/churn/decisions/{decision_id}").status_code == 404
+    allowed.add("agentic_mlops__churn")
+    assert client.get(f"/agentic-mlops/models/churn/decisions/{decision_id}").status_code == 200
+    assert "NO-DAG rationale" in client.get("/agentic-mlops/models/churn").text
