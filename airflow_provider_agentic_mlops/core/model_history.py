@@ -292,11 +292,20 @@ def model_dag_id(store: StateStore, model_name: str) -> str:
     return f"agentic_mlops__{model_name}"
 
 
-def decided_approvals(store: StateStore, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Approval requests that are no longer pending, most recently decided first, with their votes."""
+def approval_dag_ids(store: StateStore) -> list[str]:
+    """Every DAG that asked for an approval, sorted."""
+    with store.engine.connect() as conn:
+        return sorted(str(r[0]) for r in conn.execute(sa.select(approvals.c.dag_id).distinct()))
+
+
+def decided_approvals(store: StateStore, *, limit: int = 50, dag_ids: DagIds = None) -> list[dict[str, Any]]:
+    """Approval requests that are no longer pending, most recently decided first, with their votes.
+
+    :param dag_ids: only requests of these DAGs (:data:`DagIds`), before the limit.
+    """
     query = (
         approvals.select()
-        .where(approvals.c.status != "pending")
+        .where(approvals.c.status != "pending", _of_dags(approvals.c.dag_id, dag_ids))
         .order_by(sa.func.coalesce(approvals.c.decided_at, approvals.c.requested_at).desc(), approvals.c.id.desc())
         .limit(limit)
     )

@@ -112,6 +112,28 @@ def test_the_list_shows_only_requests_of_dags_the_user_may_read(store: StateStor
     assert page.status_code == 200 and "ui-alice" in page.text and "agentic_mlops__secret" not in page.text
 
 
+def test_a_teams_requests_are_listed_however_many_newer_ones_other_dags_have(
+    store: StateStore, permissions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The permission filter is applied before the limit, not to the newest N of every DAG."""
+    monkeypatch.setattr(approvals_page, "PENDING_SHOWN", 2)
+    monkeypatch.setattr(approvals_page, "HISTORY_SHOWN", 2)
+    pending = _request(store)
+    decided = _request(store, run_id="r0")
+    approvals.decide(store, decided, approve=True, user="ann", via="ui")
+    for i in range(3):  # other teams' requests, newer
+        approvals.decide(store, _request(store, dag_id=f"agentic_mlops__m{i}"), approve=True, user="bob", via="ui")
+        _request(store, dag_id=f"agentic_mlops__p{i}")
+    permissions[("agentic_mlops__fraud", "GET")] = True
+    client = _client(store)
+    assert [r["id"] for r in client.get("/agentic-mlops/api/approvals", params={"limit": 2}).json()] == [pending]
+    listed = client.get("/agentic-mlops/api/approvals", params={"status": "all", "limit": 2}).json()
+    assert [r["id"] for r in listed] == [decided, pending]
+    page = client.get("/agentic-mlops/approvals").text
+    assert f'id="request-{pending}"' in page and f"<td>{decided}</td>" in page
+    assert "No pending approvals." not in page and "No decided requests yet." not in page
+
+
 def test_approve_needs_the_dags_hitl_permission_and_records_via_ui(store: StateStore, permissions: dict) -> None:
     approval_id = _request(store)
     client = _client(store)
