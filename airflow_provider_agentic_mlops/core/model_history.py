@@ -209,10 +209,13 @@ def model_names(store: StateStore) -> list[str]:
         return sorted(str(r[0]) for r in conn.execute(sa.select(union.c.model_name).distinct()))
 
 
-def model_runs(store: StateStore, model_name: str, *, limit: int = 200, dag_ids: DagIds = None) -> list[RunPoint]:
+def model_runs(
+    store: StateStore, model_name: str, *, limit: int = 200, dag_ids: DagIds = None, before: int | None = None
+) -> list[RunPoint]:
     """The model's last ``limit`` decisions as :class:`RunPoint`, oldest first.
 
     :param dag_ids: only decisions of these DAGs (:data:`DagIds`).
+    :param before: only decisions older than this decision id (the next page back).
     """
     query = (
         decisions.select()
@@ -220,9 +223,20 @@ def model_runs(store: StateStore, model_name: str, *, limit: int = 200, dag_ids:
         .order_by(decisions.c.id.desc())
         .limit(limit)
     )
+    if before is not None:
+        query = query.where(decisions.c.id < before)
     with store.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     return [run_point(d) for d in reversed(rows)]
+
+
+def decision_count(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> int:
+    """How many decisions the model has (of ``dag_ids``, :data:`DagIds`)."""
+    query = sa.select(sa.func.count()).where(
+        decisions.c.model_name == model_name, _of_dags(decisions.c.dag_id, dag_ids)
+    )
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def champion_lineage(

@@ -25,6 +25,14 @@ from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
 router = APIRouter(tags=["models"])
 
 SPARKLINE_RUNS = 20
+#: Decisions per page of a model (the charts draw the same ones); older ones are a link away.
+DECISIONS_SHOWN = 200
+
+
+def bad_row_id(row_id: int) -> bool:
+    """Whether no row can have ``row_id``: out of the range of the store's ids (the approvals API's
+    bound), it would overflow the database's integer instead of matching nothing."""
+    return not 0 < row_id < 10**APPROVAL_ID_DIGITS
 
 
 def may_read(user: Any, dag_id: str) -> bool:
@@ -109,8 +117,9 @@ async def models_page(request: Request, user: UserDep) -> HTMLResponse:
 
 
 @router.get("/models/{model_name}", response_class=HTMLResponse)
-async def model_page(request: Request, user: UserDep, model_name: str) -> HTMLResponse:
-    """Drift over time with decisions, per-column heatmap, quality, champion lineage, decisions."""
+async def model_page(request: Request, user: UserDep, model_name: str, before: int | None = None) -> HTMLResponse:
+    """Drift over time with decisions, per-column heatmap, quality, champion lineage, decisions: the
+    newest :data:`DECISIONS_SHOWN`, or those older than decision ``before`` (the "older" link)."""
     from airflow_provider_agentic_mlops.core import model_history
 
     store = settings_of(request.app).get_store()
@@ -118,9 +127,16 @@ async def model_page(request: Request, user: UserDep, model_name: str) -> HTMLRe
 
     def load() -> dict[str, Any]:
         dag_id, dag_ids = model_or_404(store, user, model_name)
-        runs = model_history.model_runs(store, model_name, dag_ids=dag_ids)
+        if before is not None and bad_row_id(before):
+            raise HTTPException(404, f"before={str(before)[:24]} is not a decision id; open the newest page")
+        runs = model_history.model_runs(store, model_name, dag_ids=dag_ids, before=before, limit=DECISIONS_SHOWN + 1)
+        older = len(runs) > DECISIONS_SHOWN
+        runs = runs[1:] if older else runs
         return {
             "dag_id": dag_id,
+            "before": before,
+            "older_than": runs[0].decision_id if older else None,
+            "total_decisions": model_history.decision_count(store, model_name, dag_ids=dag_ids),
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),
@@ -152,8 +168,7 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
         from airflow_provider_agentic_mlops.core.model_history import of_dags
 
         _, dag_ids = model_or_404(store, user, model_name)
-        # ids are row ids: an id out of their range would overflow the database's integer, not miss
-        if not 0 < decision_id < 10**APPROVAL_ID_DIGITS:
+        if bad_row_id(decision_id):
             raise missing
         decision = store.get_decision(decision_id)
         if decision is None or decision["model_name"] != model_name or not of_dags(decision["dag_id"], dag_ids):

@@ -330,3 +330,28 @@ def test_a_row_that_recorded_no_dag_belongs_to_the_models_dag(sqlite_store: Stat
     allowed.add("agentic_mlops__churn")
     assert client.get(f"/agentic-mlops/models/churn/decisions/{decision_id}").status_code == 200
     assert "NO-DAG rationale" in client.get("/agentic-mlops/models/churn").text
+
+
+def test_the_model_page_pages_through_every_decision_and_says_which_it_shows(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(overview, "DECISIONS_SHOWN", 2)
+    ids = seed_history(sqlite_store)["decision_ids"]  # five, oldest first
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    seen: list[int] = []
+    path = "/agentic-mlops/models/fraud-detector"
+    pages = 0
+    while path:
+        page = client.get(path)
+        assert page.status_code == 200, page.text
+        shown = [int(i) for i in re.findall(r'<tr><td><a href="[^"]*/decisions/(\d+)"', page.text)]
+        assert len(shown) <= 2 and f"of {len(ids)} decisions" in page.text
+        seen += shown
+        older = re.search(r'<a id="older-decisions" href="([^"]+)"', page.text)
+        path = older.group(1).replace("&amp;", "&") if older else None
+        pages += 1
+    assert seen == list(reversed(ids)) and pages == 3  # newest first, each once
+    assert 'id="newest-decisions"' in page.text  # the last page links back to the newest
+    for before in ("0", "99999999999999999999"):
+        assert client.get("/agentic-mlops/models/fraud-detector", params={"before": before}).status_code == 404
