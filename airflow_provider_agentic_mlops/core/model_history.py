@@ -9,7 +9,7 @@ No Airflow import; nothing heavy at module level.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -181,6 +181,24 @@ def quality_series(points: Iterable[RunPoint]) -> dict[str, list[tuple[RunPoint,
 
 # -- queries --------------------------------------------------------------------------------------
 
+#: The DAGs whose rows a query keeps (e.g. those the reader may read); None among them keeps the rows
+#: that recorded no DAG (they belong to the model's DAG, :func:`model_dag_id`). None: every row.
+DagIds = Collection[str | None] | None
+
+
+def _of_dags(column: Any, dag_ids: DagIds) -> Any:
+    """The condition that ``column`` (a DAG id) is one of ``dag_ids``."""
+    if dag_ids is None:
+        return sa.true()
+    named = sorted(d for d in dag_ids if d)
+    unset = [column.is_(None), column == ""] if None in dag_ids else []
+    return sa.or_(sa.false(), *([column.in_(named)] if named else []), *unset)
+
+
+def of_dags(dag_id: str | None, dag_ids: DagIds) -> bool:
+    """Whether a row that recorded ``dag_id`` is one of ``dag_ids`` (:data:`DagIds`)."""
+    return dag_ids is None or (dag_id or None) in dag_ids
+
 
 def model_names(store: StateStore) -> list[str]:
     """Every model the state store has heard of (decisions, jobs, approvals), sorted."""
@@ -191,17 +209,52 @@ def model_names(store: StateStore) -> list[str]:
         return sorted(str(r[0]) for r in conn.execute(sa.select(union.c.model_name).distinct()))
 
 
-def model_runs(store: StateStore, model_name: str, *, limit: int = 200) -> list[RunPoint]:
-    """The model's last ``limit`` decisions as :class:`RunPoint`, oldest first."""
-    return [run_point(d) for d in reversed(store.list_decisions(model_name, limit=limit))]
+def model_runs(
+    store: StateStore, model_name: str, *, limit: int = 200, dag_ids: DagIds = None, before: int | None = None
+) -> list[RunPoint]:
+    """The model's last ``limit`` decisions as :class:`RunPoint`, oldest first.
+
+    :param dag_ids: only decisions of these DAGs (:data:`DagIds`).
+    :param before: only decisions older than this decision id (the next page back).
+    """
+    query = (
+        decisions.select()
+        .where(decisions.c.model_name == model_name, _of_dags(decisions.c.dag_id, dag_ids))
+        .order_by(decisions.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(decisions.c.id < before)
+    with store.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    return [run_point(d) for d in reversed(rows)]
 
 
-def champion_lineage(store: StateStore, model_name: str, *, limit: int = 50) -> list[dict[str, Any]]:
+def decision_count(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> int:
+    """How many decisions the model has (of ``dag_ids``, :data:`DagIds`)."""
+    query = sa.select(sa.func.count()).where(
+        decisions.c.model_name == model_name, _of_dags(decisions.c.dag_id, dag_ids)
+    )
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def champion_lineage(
+    store: StateStore, model_name: str, *, limit: int = 50, dag_ids: DagIds = None
+) -> list[dict[str, Any]]:
     """Champion changes, newest first: ``{"at", "event", "version", "from_version", "by", "approval",
-    "reason", "run_id"}``; ``approval`` carries who approved and the votes, when the change had one."""
+    "reason", "run_id"}``; ``approval`` carries who approved and the votes, when the change had one.
+
+    :param dag_ids: only changes made by these DAGs (:data:`DagIds`; a promotion records its DAG, a
+        rollback none).
+    """
     query = (
         audit.select()
-        .where(audit.c.model_name == model_name, audit.c.action.in_(list(LINEAGE_ACTIONS)))
+        .where(
+            audit.c.model_name == model_name,
+            audit.c.action.in_(list(LINEAGE_ACTIONS)),
+            _of_dags(audit.c.details["dag_id"].as_string(), dag_ids),
+        )
         .order_by(audit.c.id.desc())
         .limit(limit)
     )
@@ -227,6 +280,16 @@ def champion_lineage(store: StateStore, model_name: str, *, limit: int = 50) -> 
     return events
 
 
+def model_dags(store: StateStore, model_name: str) -> set[str | None]:
+    """Every DAG that recorded a decision, approval request or job of the model (None: a row that
+    recorded none); empty when the store never heard of the model."""
+    union = sa.union(
+        *(sa.select(t.c.dag_id).where(t.c.model_name == model_name) for t in (decisions, approvals, jobs))
+    ).subquery()
+    with store.engine.connect() as conn:
+        return {(r[0] or None) for r in conn.execute(sa.select(union.c.dag_id).distinct())}
+
+
 def model_dag_id(store: StateStore, model_name: str) -> str:
     """The DAG of the model's loop, as its latest decision or approval recorded it; the provider's
     naming (``agentic_mlops__<name>``) when nothing is recorded yet."""
@@ -243,11 +306,20 @@ def model_dag_id(store: StateStore, model_name: str) -> str:
     return f"agentic_mlops__{model_name}"
 
 
-def decided_approvals(store: StateStore, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Approval requests that are no longer pending, most recently decided first, with their votes."""
+def approval_dag_ids(store: StateStore) -> list[str]:
+    """Every DAG that asked for an approval, sorted."""
+    with store.engine.connect() as conn:
+        return sorted(str(r[0]) for r in conn.execute(sa.select(approvals.c.dag_id).distinct()))
+
+
+def decided_approvals(store: StateStore, *, limit: int = 50, dag_ids: DagIds = None) -> list[dict[str, Any]]:
+    """Approval requests that are no longer pending, most recently decided first, with their votes.
+
+    :param dag_ids: only requests of these DAGs (:data:`DagIds`), before the limit.
+    """
     query = (
         approvals.select()
-        .where(approvals.c.status != "pending")
+        .where(approvals.c.status != "pending", _of_dags(approvals.c.dag_id, dag_ids))
         .order_by(sa.func.coalesce(approvals.c.decided_at, approvals.c.requested_at).desc(), approvals.c.id.desc())
         .limit(limit)
     )
@@ -267,46 +339,74 @@ def decided_approvals(store: StateStore, *, limit: int = 50) -> list[dict[str, A
     return rows
 
 
-def model_summary(store: StateStore, model_name: str, *, sparkline_runs: int = 20) -> dict[str, Any]:
+def model_summary(
+    store: StateStore, model_name: str, *, sparkline_runs: int = 20, dag_ids: DagIds = None
+) -> dict[str, Any]:
     """One overview row: champion and since when, last decision, drift share (and its recent history),
-    the running job and the pending approval."""
-    runs = model_runs(store, model_name, limit=sparkline_runs)
-    lineage = champion_lineage(store, model_name, limit=1)
-    pending = store.list_approvals(status="pending", model_name=model_name, limit=1)
+    the running job and the pending approval.
+
+    :param dag_ids: only what these DAGs recorded (:data:`DagIds`).
+    """
+    runs = model_runs(store, model_name, limit=sparkline_runs, dag_ids=dag_ids)
+    lineage = champion_lineage(store, model_name, limit=1, dag_ids=dag_ids)
+    named = None if dag_ids is None else [d for d in dag_ids if d]
+    pending = store.list_approvals(status="pending", model_name=model_name, dag_ids=named, limit=1)
     return {
         "model_name": model_name,
         "dag_id": model_dag_id(store, model_name),
         "champion": lineage[0] if lineage else None,
         "last_decision": runs[-1] if runs else None,
         "runs": runs,
-        "running_job": store.inflight_job(model_name),
+        "running_job": running_job(store, model_name, dag_ids=dag_ids),
         "pending_approval": pending[0] if pending else None,
     }
+
+
+def running_job(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> dict[str, Any] | None:
+    """The model's running job when one of ``dag_ids`` (:data:`DagIds`) started it."""
+    job = store.inflight_job(model_name)
+    return job if job is not None and of_dags(job.get("dag_id"), dag_ids) else None
 
 
 # -- artifacts the provider recorded ---------------------------------------------------------------
 
 
-def recorded_artifact_uris(store: StateStore, model_name: str, *, limit: int = 500) -> set[str]:
-    """Every report URI the provider recorded for the model (drift reports of its decisions, the
-    reports and links of its approval requests, rejected validations). The plugin serves only these:
-    a URI that is not here was not written by the loop and is not fetched."""
-    uris: set[str] = set()
-    for d in store.list_decisions(model_name, limit=limit):
-        uri = ((d.get("inputs") or {}).get("drift_observed") or {}).get("report_uri")
-        if uri:
-            uris.add(str(uri))
-    for a in store.list_approvals(model_name=model_name, limit=limit):
-        details = a.get("details") or {}
-        uris.update(str(v) for v in (details.get("links") or {}).values() if v)
-        uri = (details.get("validation") or {}).get("report_uri")
-        if uri:
-            uris.add(str(uri))
-    for row in store.audit_trail(model_name, limit=limit):
-        uri = (row.get("details") or {}).get("report_uri") if isinstance(row.get("details"), dict) else None
-        if uri:
-            uris.add(str(uri))
-    return uris
+#: Links of an approval request that name an artifact (served by the plugin); the others are web pages.
+ARTIFACT_LINKS = ("Drift report", "Validation report")
+
+
+def is_recorded_artifact(store: StateStore, model_name: str, uri: str, *, dag_ids: DagIds = None) -> bool:
+    """Whether the provider recorded report ``uri`` for the model: the drift report of one of its
+    decisions, a report an approval request of it links to (:data:`ARTIFACT_LINKS`) or validated, a
+    rejected validation's report. The plugin serves only these: a URI that is not one was not written
+    by the loop and is not fetched. One indexed lookup per table, however old the record.
+
+    :param uri: the URI exactly as recorded.
+    :param dag_ids: only what these DAGs recorded (:data:`DagIds`).
+    """
+    links = approvals.c.details
+    queries = [
+        sa.select(decisions.c.id).where(
+            decisions.c.model_name == model_name,
+            decisions.c.inputs[("drift_observed", "report_uri")].as_string() == uri,
+            _of_dags(decisions.c.dag_id, dag_ids),
+        ),
+        sa.select(approvals.c.id).where(
+            approvals.c.model_name == model_name,
+            sa.or_(
+                links[("validation", "report_uri")].as_string() == uri,
+                *(links[("links", name)].as_string() == uri for name in ARTIFACT_LINKS),
+            ),
+            _of_dags(approvals.c.dag_id, dag_ids),
+        ),
+        sa.select(audit.c.id).where(
+            audit.c.model_name == model_name,
+            audit.c.details["report_uri"].as_string() == uri,
+            _of_dags(audit.c.details["dag_id"].as_string(), dag_ids),
+        ),
+    ]
+    with store.engine.connect() as conn:
+        return any(conn.execute(query.limit(1)).first() is not None for query in queries)
 
 
 def artifact_location(uri: str) -> tuple[str | None, str]:

@@ -586,9 +586,20 @@ class StateStore:
 
     @retry_read
     def list_approvals(
-        self, *, status: str | None = None, model_name: str | None = None, limit: int = 100
+        self,
+        *,
+        status: str | None = None,
+        model_name: str | None = None,
+        dag_ids: Sequence[str] | None = None,
+        limit: int = 100,
     ) -> list[dict[str, Any]]:
+        """The newest ``limit`` requests, narrowed by each filter given.
+
+        :param dag_ids: only requests of these DAGs (e.g. those the reader may see), before the limit.
+        """
         query = approvals.select().order_by(approvals.c.id.desc()).limit(limit)
+        if dag_ids is not None:
+            query = query.where(approvals.c.dag_id.in_(list(dag_ids)))
         return self._fetch_all(_where_given(query, approvals, status=status, model_name=model_name))
 
     @retry_read

@@ -9,9 +9,22 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from airflow_provider_agentic_mlops.links import PLUGIN_PREFIX as URL_PREFIX
+from airflow_provider_agentic_mlops.links import plugin_url
 from airflow_provider_agentic_mlops.plugins.app import create_app
 
 app = create_app()
+
+
+def nav_href(path: str) -> str:
+    """Href of a Browse entry: the UI loads a relative href as the iframe's src unchanged, so it must
+    carry ``[api] base_url``'s path, as the task links do (:func:`~..links.plugin_url`).
+
+    :param path: the page below the plugin, e.g. ``/models``.
+    """
+    try:
+        return plugin_url(path)
+    except ValueError:  # a base_url urlsplit cannot parse: the plugin still loads, at the bare prefix
+        return f"{URL_PREFIX}{path}"
 
 
 class AgenticMlopsPlugin(AirflowPlugin):
@@ -22,14 +35,14 @@ class AgenticMlopsPlugin(AirflowPlugin):
     external_views = [
         {
             "name": "Models",
-            "href": f"{URL_PREFIX}/models",
+            "href": nav_href("/models"),
             "url_route": "agentic-mlops-models",
             "destination": "nav",
             "category": "browse",
         },
         {
             "name": "Model approvals",
-            "href": f"{URL_PREFIX}/approvals",
+            "href": nav_href("/approvals"),
             "url_route": "agentic-mlops-approvals",
             "destination": "nav",
             "category": "browse",
@@ -37,4 +50,4 @@ class AgenticMlopsPlugin(AirflowPlugin):
     ]
 
 
-__all__ = ["AgenticMlopsPlugin", "URL_PREFIX", "app"]
+__all__ = ["AgenticMlopsPlugin", "URL_PREFIX", "app", "nav_href"]

@@ -85,12 +85,18 @@ def require_json(request: Request) -> None:
 def check_same_origin(request: Request) -> None:
     """403 for a cookie-authenticated write that a browser marks as coming from another origin.
 
-    A request with an ``Authorization`` header is not a browser's ambient credential and passes.
-    Otherwise ``Sec-Fetch-Site`` must be ``same-origin`` (``same-site`` includes other ports of the
-    same host); a browser that does not send it must send an ``Origin`` whose host and port are this
-    request's (or those of ``[api] base_url``).
+    A request with a ``Bearer`` credential is not a browser's ambient credential and passes: Airflow's
+    ``get_user`` then authenticates it by that token alone. Any other ``Authorization`` (e.g. the
+    Basic credentials of a proxy, which a browser resends by itself) does not: ``get_user`` ignores
+    it and falls back to the cookie. Otherwise ``Sec-Fetch-Site`` must be ``same-origin``
+    (``same-site`` includes other ports of the same host); a browser that does not send it must send
+    an ``Origin`` whose host and port are this request's (or those of ``[api] base_url``).
     """
-    if request.headers.get("authorization"):
+    from fastapi.security.utils import get_authorization_scheme_param
+
+    # the same parse as Airflow's bearer_scheme (HTTPBearer): scheme case-insensitive, token non-empty
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() == "bearer" and token:
         return
     site = request.headers.get("sec-fetch-site")
     if site is not None:

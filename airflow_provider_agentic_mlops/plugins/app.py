@@ -18,6 +18,7 @@ lets Airflow's UI embed the pages as external views and nobody else.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,43 @@ def configured_store() -> StateStore:
     return StateStoreHook().get_store()
 
 
+def state_conn_id() -> str:
+    """``[agentic_mlops] state_conn_id``, the connection :func:`configured_store` opens."""
+    from airflow.configuration import conf
+
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    return conf.get("agentic_mlops", "state_conn_id", fallback=StateStoreHook.default_conn_name)
+
+
+class StoreUnavailable(RuntimeError):
+    """The state store could not be opened (bad connection, missing driver, database down).
+
+    :param where: which store, e.g. ``connection 'agentic_mlops_state'``.
+    :param error: what opening it raised.
+    """
+
+    def __init__(self, where: str, error: BaseException) -> None:
+        super().__init__(where)
+        self.where = where
+        self.error = error
+
+
+#: ``scheme://user:password@`` in an error message: the password is replaced before it is shown.
+_URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^\s:/@]*):[^\s@]*@")
+
+
+def store_error_detail(where: str, error: BaseException) -> str:
+    """What a page says when the state store fails: which store, the error's class and first line
+    (any URL's password masked), and where to look."""
+    first = (str(error).strip().splitlines() or [""])[0]
+    first = _URL_PASSWORD.sub(r"\1:***@", first)[:300]
+    return (
+        f"the state store ({where}) is unavailable: {type(error).__name__}: {first}. Check the connection "
+        "and that its database is up; the API server log has the details."
+    )
+
+
 @dataclass
 class AppSettings:
     """What the routes share. Every field is resolved on first use, not at import.
@@ -96,7 +134,20 @@ class AppSettings:
         return self._get("signing_secret")
 
     def get_store(self) -> StateStore:
-        return self._get("store")
+        """The state store, opened on first use; :class:`StoreUnavailable` when it cannot be opened
+        (tried again on the next request)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return self._get("store")
+        except (ValueError, ImportError, SQLAlchemyError) as err:  # the connection's URL, driver, database
+            raise StoreUnavailable(self.store_name(), err) from err
+
+    def store_name(self) -> str:
+        """The store as error messages name it: its Airflow connection when the plugin opens it."""
+        if self.store is configured_store:
+            return f"connection {state_conn_id()!r}"
+        return "given to the app"
 
     def serialized(self) -> Any:
         """A lock around store writes on SQLite: one writer at a time in this process, handed over at
@@ -209,8 +260,25 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     app.state.agentic_mlops = settings or AppSettings()
     for module_name in ROUTERS:
         app.include_router(importlib.import_module(module_name).router)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
+    app.add_exception_handler(SQLAlchemyError, store_unavailable)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+async def store_unavailable(request: Any, exc: Exception) -> Any:
+    """503 naming the store and the error for a store that cannot be opened or queried (not a bare 500)."""
+    from fastapi.responses import JSONResponse
+
+    if isinstance(exc, StoreUnavailable):
+        where, error = exc.where, exc.error
+    else:
+        where, error = settings_of(request.app).store_name(), exc
+    detail = store_error_detail(where, error)
+    log.warning("%s %s: %s", request.method, request.url.path, detail, exc_info=error)
+    return JSONResponse({"detail": detail}, status_code=503)
 
 
 def settings_of(app: Any) -> AppSettings:

@@ -4,7 +4,8 @@ Airflow adds no auth to plugin apps, so every route here depends on :func:`authe
 (Airflow's own ``get_user``: the ``Authorization: Bearer`` JWT or the UI's session cookie) and
 checks the DAG permission of the request's DAG with the configured auth manager:
 
-* list: ``GET`` on the DAG's runs (requests of DAGs the user cannot read are left out);
+* list: ``GET`` on the DAG's runs (requests of DAGs the user cannot read are left out, before the
+  list's limit);
 * approve / deny: ``PUT`` on the DAG's ``HITL_DETAIL`` (the permission Airflow's own
   human-in-the-loop approvals use); to a user who may not read the DAG's runs a request is
   answered as missing (404), so the DAG's id and the request's existence do not leak.
@@ -26,6 +27,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from airflow_provider_agentic_mlops.core import model_history
 from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
 from airflow_provider_agentic_mlops.core.json_input import parse_json
 from airflow_provider_agentic_mlops.plugins.airflow_auth import (
@@ -77,13 +79,20 @@ def _public(approval: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _visible(user: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    teams = dag_teams(r["dag_id"] for r in rows)
-    allowed = {
-        dag_id: is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team)
+#: Pending requests and decided ones the page shows (the newest of the DAGs the user may read).
+PENDING_SHOWN = 100
+HISTORY_SHOWN = 50
+
+
+def readable_dag_ids(user: Any, store: Any) -> list[str]:
+    """The DAGs with approval requests whose runs ``user`` may read: the queries keep only their
+    requests before they apply a limit, so newer requests of other DAGs cannot crowd a team's out."""
+    teams = dag_teams(model_history.approval_dag_ids(store))
+    return [
+        dag_id
         for dag_id, team in teams.items()
-    }
-    return [r for r in rows if allowed[r["dag_id"]]]
+        if is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team)
+    ]
 
 
 @router.get("/api/approvals")
@@ -94,8 +103,9 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
 
     def load() -> list[dict[str, Any]]:
         store = settings.get_store()
-        rows = store.list_approvals(status=wanted, limit=max(1, min(limit, 1000)))
-        return [store.get_approval(r["id"]) or r for r in _visible(user, rows)]
+        dag_ids = readable_dag_ids(user, store)
+        rows = store.list_approvals(status=wanted, dag_ids=dag_ids, limit=max(1, min(limit, 1000)))
+        return [store.get_approval(r["id"]) or r for r in rows]
 
     return [_public(a) for a in await anyio.to_thread.run_sync(load)]
 
@@ -158,7 +168,7 @@ async def deny(request: Request, user: UserDep, approval_id: int) -> JSONRespons
 
 
 #: Links of a request that name an artifact: served by the plugin from MLflow, not linked raw.
-ARTIFACT_LINKS = ("Drift report", "Validation report")
+ARTIFACT_LINKS = model_history.ARTIFACT_LINKS
 
 
 def _round(value: Any) -> str:
@@ -247,8 +257,10 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
 
     def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         store = settings.get_store()
-        pending = [store.get_approval(r["id"]) or r for r in _visible(user, store.list_approvals(status="pending"))]
-        return [page_request(root, a) for a in pending], _visible(user, decided_approvals(store, limit=50))
+        dag_ids = readable_dag_ids(user, store)
+        rows = store.list_approvals(status="pending", dag_ids=dag_ids, limit=PENDING_SHOWN)
+        pending = [store.get_approval(r["id"]) or r for r in rows]
+        return [page_request(root, a) for a in pending], decided_approvals(store, dag_ids=dag_ids, limit=HISTORY_SHOWN)
 
     pending, history = await anyio.to_thread.run_sync(load)
     return render(request, "approvals.html", user=user_name(user), pending=pending, history=history)

@@ -1,9 +1,10 @@
 """The model overview (Browse > Models), the per-model page and the decision trace page.
 
 Behind the same auth as the approvals page (:func:`.approvals_page.authenticated_user`) and the
-same DAG permission checks (:func:`.approvals_page.is_authorized_dag`): a model is shown to a user
-who may read its DAG's runs. The data is the state store's (:mod:`..core.model_history`); the last
-DAG run comes from Airflow's metadata database.
+same DAG permission checks (:func:`.approvals_page.is_authorized_dag`): each decision, approval,
+job and champion change is shown to a user who may read the runs of the DAG that recorded it, and
+a model none of whose DAGs the user may read is answered as unknown (404). The data is the state
+store's (:mod:`..core.model_history`); the last DAG run comes from Airflow's metadata database.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
 from airflow_provider_agentic_mlops.plugins import approvals_page, charts
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
@@ -23,6 +25,14 @@ from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
 router = APIRouter(tags=["models"])
 
 SPARKLINE_RUNS = 20
+#: Decisions per page of a model (the charts draw the same ones); older ones are a link away.
+DECISIONS_SHOWN = 200
+
+
+def bad_row_id(row_id: int) -> bool:
+    """Whether no row can have ``row_id``: out of the range of the store's ids (the approvals API's
+    bound), it would overflow the database's integer instead of matching nothing."""
+    return not 0 < row_id < 10**APPROVAL_ID_DIGITS
 
 
 def may_read(user: Any, dag_id: str) -> bool:
@@ -49,15 +59,35 @@ def last_dag_runs(dag_ids: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def model_or_404(store: Any, user: Any, model_name: str) -> str:
+def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str | None]] | None:
+    """The DAGs of ``model_name`` whose rows ``user`` may read, and the one its page names (the model's
+    own DAG when readable); None when the user may read none of them.
+
+    A model's rows can come from several DAGs (operators in hand-written DAGs of two teams, a DAG that
+    was renamed): each row is shown only to readers of its own DAG. A row that recorded no DAG belongs
+    to the model's DAG (:func:`~..core.model_history.model_dag_id`), marked by None in the set.
+    """
     from airflow_provider_agentic_mlops.core import model_history
 
-    if model_name not in model_history.model_names(store):
+    dags = model_history.model_dags(store, model_name)
+    if not dags:
+        return None
+    own = model_history.model_dag_id(store, model_name)
+    readable: set[str | None] = {d for d in (dags - {None}) | {own} if may_read(user, d)}
+    if not readable:
+        return None
+    if own in readable:
+        readable.add(None)
+    return (own if own in readable else min(d for d in readable if d)), readable
+
+
+def model_or_404(store: Any, user: Any, model_name: str) -> tuple[str, set[str | None]]:
+    """:func:`readable_dags`, or 404: a model the user may not read is answered as unknown, so its
+    existence and its DAG's id do not leak (as the approvals API answers)."""
+    access = readable_dags(store, user, model_name)
+    if access is None:
         raise HTTPException(404, f"model {model_name!r} is unknown to the state store (no decision, job or approval)")
-    dag_id = model_history.model_dag_id(store, model_name)
-    if not may_read(user, dag_id):
-        raise HTTPException(403, f"you may not read DAG {dag_id!r} of model {model_name!r}")
-    return dag_id
+    return access
 
 
 @router.get("/models", response_class=HTMLResponse)
@@ -70,10 +100,13 @@ async def models_page(request: Request, user: UserDep) -> HTMLResponse:
     def load() -> list[dict[str, Any]]:
         rows = []
         for name in model_history.model_names(store):
-            summary = model_history.model_summary(store, name, sparkline_runs=SPARKLINE_RUNS)
-            if may_read(user, summary["dag_id"]):
-                summary["sparkline"] = charts.sparkline([r.drift_share for r in summary["runs"]])
-                rows.append(summary)
+            access = readable_dags(store, user, name)
+            if access is None:
+                continue
+            summary = model_history.model_summary(store, name, sparkline_runs=SPARKLINE_RUNS, dag_ids=access[1])
+            summary["dag_id"] = access[0]
+            summary["sparkline"] = charts.sparkline([r.drift_share for r in summary["runs"]])
+            rows.append(summary)
         runs = last_dag_runs([r["dag_id"] for r in rows])
         for r in rows:
             r["last_run"] = runs.get(r["dag_id"])
@@ -84,26 +117,34 @@ async def models_page(request: Request, user: UserDep) -> HTMLResponse:
 
 
 @router.get("/models/{model_name}", response_class=HTMLResponse)
-async def model_page(request: Request, user: UserDep, model_name: str) -> HTMLResponse:
-    """Drift over time with decisions, per-column heatmap, quality, champion lineage, decisions."""
+async def model_page(request: Request, user: UserDep, model_name: str, before: int | None = None) -> HTMLResponse:
+    """Drift over time with decisions, per-column heatmap, quality, champion lineage, decisions: the
+    newest :data:`DECISIONS_SHOWN`, or those older than decision ``before`` (the "older" link)."""
     from airflow_provider_agentic_mlops.core import model_history
 
     store = settings_of(request.app).get_store()
     root = plugin_root(request)
 
     def load() -> dict[str, Any]:
-        dag_id = model_or_404(store, user, model_name)
-        runs = model_history.model_runs(store, model_name)
+        dag_id, dag_ids = model_or_404(store, user, model_name)
+        if before is not None and bad_row_id(before):
+            raise HTTPException(404, f"before={str(before)[:24]} is not a decision id; open the newest page")
+        runs = model_history.model_runs(store, model_name, dag_ids=dag_ids, before=before, limit=DECISIONS_SHOWN + 1)
+        older = len(runs) > DECISIONS_SHOWN
+        runs = runs[1:] if older else runs
         return {
             "dag_id": dag_id,
+            "before": before,
+            "older_than": runs[0].decision_id if older else None,
+            "total_decisions": model_history.decision_count(store, model_name, dag_ids=dag_ids),
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),
             "heatmap": charts.heatmap_chart(model_history.column_heatmap(runs)),
             "quality_chart": charts.quality_chart(model_history.quality_series(runs)),
-            "lineage": model_history.champion_lineage(store, model_name),
+            "lineage": model_history.champion_lineage(store, model_name, dag_ids=dag_ids),
             "decisions": list(reversed(runs)),
-            "running_job": store.inflight_job(model_name),
+            "running_job": model_history.running_job(store, model_name, dag_ids=dag_ids),
         }
 
     context = await anyio.to_thread.run_sync(load)
@@ -121,12 +162,17 @@ async def model_page(request: Request, user: UserDep, model_name: str) -> HTMLRe
 async def decision_page(request: Request, user: UserDep, model_name: str, decision_id: int) -> HTMLResponse:
     """The full trace of one decision: rules fired, evidence, prompt, raw answer, tool calls, tokens."""
     store = settings_of(request.app).get_store()
+    missing = HTTPException(404, f"decision {str(decision_id)[:24]} of model {model_name!r} does not exist")
 
     def load() -> dict[str, Any]:
-        model_or_404(store, user, model_name)
+        from airflow_provider_agentic_mlops.core.model_history import of_dags
+
+        _, dag_ids = model_or_404(store, user, model_name)
+        if bad_row_id(decision_id):
+            raise missing
         decision = store.get_decision(decision_id)
-        if decision is None or decision["model_name"] != model_name:
-            raise HTTPException(404, f"decision {decision_id} of model {model_name!r} does not exist")
+        if decision is None or decision["model_name"] != model_name or not of_dags(decision["dag_id"], dag_ids):
+            raise missing
         return decision
 
     d = await anyio.to_thread.run_sync(load)

@@ -2,10 +2,11 @@
 
 ``GET /models/{model}/artifact?uri=...`` downloads the artifact with MLflow's own artifact API (so
 any store MLflow supports works: local, S3, GCS, Azure, an MLflow server's proxied artifacts) and
-returns it, behind the same Airflow auth and DAG permission as the model's page. Only URIs the loop
-recorded for that model are served (:func:`~..core.model_history.recorded_artifact_uris`): the route
-is not a general file or URL fetcher. HTML is served with ``Content-Security-Policy: sandbox
-allow-scripts``, so a report's scripts run in an opaque origin, without the Airflow session.
+returns it, behind the same Airflow auth and DAG permission as the model's page (that of the DAG
+that recorded it). Only URIs the loop recorded for that model are served
+(:func:`~..core.model_history.is_recorded_artifact`): the route is not a general file or URL
+fetcher. HTML is served with ``Content-Security-Policy: sandbox allow-scripts``, so a report's
+scripts run in an opaque origin, without the Airflow session.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -
     store = settings_of(request.app).get_store()
 
     def load() -> tuple[bytes, str]:
-        overview.model_or_404(store, user, model_name)
-        if uri not in model_history.recorded_artifact_uris(store, model_name):
+        _, dag_ids = overview.model_or_404(store, user, model_name)
+        # recorded by a DAG the user may read: a report of another team's DAG is as unknown as any URI
+        if not model_history.is_recorded_artifact(store, model_name, uri, dag_ids=dag_ids):
             raise HTTPException(404, f"{uri!r} is not an artifact the loop recorded for model {model_name!r}")
         with tempfile.TemporaryDirectory(prefix="agentic-mlops-artifact-") as tmp:
             try:

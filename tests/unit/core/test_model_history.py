@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from functools import partial
+
+from airflow_provider_agentic_mlops import approvals
 from airflow_provider_agentic_mlops.core import model_history
-from airflow_provider_agentic_mlops.core.state import StateStore
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 from tests.model_history_data import COLUMNS, RUNS, drift_summary, seed_history
 
 
@@ -102,19 +106,55 @@ def test_decided_approvals_come_with_their_votes(sqlite_store: StateStore) -> No
     assert decided[0]["status"] == "approved" and len(decided[0]["votes"]) == 2
 
 
-def test_only_report_uris_the_loop_recorded_are_listed(sqlite_store: StateStore) -> None:
-    seed_history(sqlite_store, report_uri="runs:/r1/drift/x/drift_report.html")
-    sqlite_store.audit(
+def test_only_report_uris_the_loop_recorded_are_recognised(store_url: str) -> None:
+    """On each backend: the lookup reads the JSON columns with the database's own JSON operators."""
+    store = StateStore(store_url)
+    seed_history(store, report_uri="runs:/r1/drift/x/drift_report.html")
+    store.audit(
         "validation_rejected",
         actor="agentic-mlops",
         model_name="fraud-detector",
         details={"report_uri": "runs:/r2/v.html"},
     )
-    assert model_history.recorded_artifact_uris(sqlite_store, "fraud-detector") == {
-        "runs:/r1/drift/x/drift_report.html",
-        "runs:/r2/v.html",
-    }
-    assert model_history.recorded_artifact_uris(sqlite_store, "other") == set()
+    approvals.request(
+        store,
+        model_name="fraud-detector",
+        model_version="3",
+        dag_id="agentic_mlops__fraud-detector",
+        run_id="r9",
+        expires_at=utcnow() + timedelta(hours=1),
+        details={"links": {"Validation report": 's3://b/v "ü".html', "Runbook": "https://wiki.example/runbook"}},
+    )
+    recorded = partial(model_history.is_recorded_artifact, store)
+    for uri in ("runs:/r1/drift/x/drift_report.html", "runs:/r2/v.html", 's3://b/v "ü".html'):
+        assert recorded("fraud-detector", uri), uri
+    assert not recorded("other", "runs:/r1/drift/x/drift_report.html")  # recorded for another model
+    # a web page a request links to is linked as it is, never fetched as an artifact
+    for uri in ("https://wiki.example/runbook", "file:///etc/passwd", "runs:/r1"):
+        assert not recorded("fraud-detector", uri), uri
+    store.dispose()
+
+
+def test_a_report_is_recognised_however_many_decisions_came_after_it(sqlite_store: StateStore) -> None:
+    for k in range(520):  # hourly checks for three weeks
+        sqlite_store.record_decision(
+            "hourly",
+            mode="rules",
+            final_action="no_action",
+            decided_by="rules",
+            dag_id="agentic_mlops__hourly",
+            run_id=f"r{k}",
+            rationale="",
+            rules_fired=[],
+            evidence={},
+            inputs={"drift_observed": {"columns": {}, "report_uri": f"runs:/run{k}/drift/drift_report.html"}},
+            prompt=[],
+            raw_answer="",
+            prompt_tokens=0,
+            completion_tokens=0,
+        )
+    assert model_history.is_recorded_artifact(sqlite_store, "hourly", "runs:/run0/drift/drift_report.html")
+    assert model_history.is_recorded_artifact(sqlite_store, "hourly", "runs:/run519/drift/drift_report.html")
 
 
 def test_artifact_location_understands_runs_uris_mlflow_ui_urls_and_store_uris() -> None:

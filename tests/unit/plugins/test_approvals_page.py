@@ -112,6 +112,28 @@ def test_the_list_shows_only_requests_of_dags_the_user_may_read(store: StateStor
     assert page.status_code == 200 and "ui-alice" in page.text and "agentic_mlops__secret" not in page.text
 
 
+def test_a_teams_requests_are_listed_however_many_newer_ones_other_dags_have(
+    store: StateStore, permissions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The permission filter is applied before the limit, not to the newest N of every DAG."""
+    monkeypatch.setattr(approvals_page, "PENDING_SHOWN", 2)
+    monkeypatch.setattr(approvals_page, "HISTORY_SHOWN", 2)
+    pending = _request(store)
+    decided = _request(store, run_id="r0")
+    approvals.decide(store, decided, approve=True, user="ann", via="ui")
+    for i in range(3):  # other teams' requests, newer
+        approvals.decide(store, _request(store, dag_id=f"agentic_mlops__m{i}"), approve=True, user="bob", via="ui")
+        _request(store, dag_id=f"agentic_mlops__p{i}")
+    permissions[("agentic_mlops__fraud", "GET")] = True
+    client = _client(store)
+    assert [r["id"] for r in client.get("/agentic-mlops/api/approvals", params={"limit": 2}).json()] == [pending]
+    listed = client.get("/agentic-mlops/api/approvals", params={"status": "all", "limit": 2}).json()
+    assert [r["id"] for r in listed] == [decided, pending]
+    page = client.get("/agentic-mlops/approvals").text
+    assert f'id="request-{pending}"' in page and f"<td>{decided}</td>" in page
+    assert "No pending approvals." not in page and "No decided requests yet." not in page
+
+
 def test_approve_needs_the_dags_hitl_permission_and_records_via_ui(store: StateStore, permissions: dict) -> None:
     approval_id = _request(store)
     client = _client(store)
@@ -244,8 +266,12 @@ def test_only_the_exact_json_media_type_is_accepted(store: StateStore, permissio
         {"Origin": "https://evil.example"},  # a browser without Fetch Metadata
         {"Origin": "null"},
         {},  # a cookie and neither header
+        # Airflow's get_user reads only a Bearer credential and falls back to the cookie otherwise, and
+        # a browser attaches cached Basic credentials (a proxy's) to cross-site requests by itself
+        {"Sec-Fetch-Site": "cross-site", "Authorization": "Basic dXNlcjpwYXNz"},
+        {"Origin": "https://evil.example", "Authorization": "Bearer "},
     ],
-    ids=["same-site-other-port", "cross-site", "foreign-origin", "null-origin", "no-origin"],
+    ids=["same-site-other-port", "cross-site", "foreign-origin", "null-origin", "no-origin", "basic", "empty-bearer"],
 )
 def test_cookie_authenticated_writes_from_another_origin_are_refused(
     store: StateStore, permissions: dict, headers: dict[str, str]
@@ -259,8 +285,8 @@ def test_cookie_authenticated_writes_from_another_origin_are_refused(
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Origin": "http://testserver"}, {"Authorization": "Bearer a-token"}],
-    ids=["same-origin-header", "bearer"],
+    [{"Origin": "http://testserver"}, {"Authorization": "Bearer a-token"}, {"Authorization": "bearer a-token"}],
+    ids=["same-origin-header", "bearer", "bearer-lower-case"],
 )
 def test_same_origin_and_bearer_writes_are_accepted(store: StateStore, permissions: dict, headers: dict) -> None:
     permissions[("agentic_mlops__fraud", "PUT")] = True

@@ -85,15 +85,72 @@ def test_model_page_draws_each_run_with_its_decision_and_a_cell_per_column_and_r
     assert "rolled back to" in page.text and "latency regression" in page.text and "ann (approve via ui" in page.text
 
 
-def test_model_page_of_a_dag_the_user_may_not_read_is_403_and_unknown_model_404(
-    sqlite_store: StateStore, allowed: set[str]
-) -> None:
+def test_a_model_the_user_may_not_read_is_answered_as_unknown(sqlite_store: StateStore, allowed: set[str]) -> None:
+    """Like the approvals API: no 403 naming the DAG, so the model's existence and DAG do not leak."""
     seed_history(sqlite_store)
     client = _client(sqlite_store)
-    assert client.get("/agentic-mlops/models/fraud-detector").status_code == 403
-    assert client.get("/agentic-mlops/models/fraud-detector/decisions/1").status_code == 403
-    allowed.add(DAG)
-    assert client.get("/agentic-mlops/models/nope").status_code == 404
+    unknown = client.get("/agentic-mlops/models/nope")
+    assert unknown.status_code == 404
+    for path in ("", "/decisions/1", "/artifact?uri=x"):
+        response = client.get(f"/agentic-mlops/models/fraud-detector{path}")
+        assert response.status_code == 404, path
+        assert DAG not in response.text
+    assert client.get("/agentic-mlops/models/fraud-detector").json()["detail"] == unknown.json()["detail"].replace(
+        "nope", "fraud-detector"
+    )
+
+
+def _decision(store: StateStore, dag_id: str | None, rationale: str, report_uri: str) -> int:
+    return store.record_decision(
+        "churn",
+        mode="rules",
+        final_action="retrain",
+        decided_by="rules",
+        dag_id=dag_id,
+        run_id="r1",
+        rationale=rationale,
+        rules_fired=[],
+        evidence={},
+        inputs={"drift": {"drift_share": 0.6}, "drift_observed": {"columns": {}, "report_uri": report_uri}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+
+
+def test_each_row_of_a_model_is_shown_only_to_readers_of_the_dag_that_recorded_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One model run by two teams' DAGs (hand-written DAGs, or a renamed one): neither sees the other's."""
+    from airflow_provider_agentic_mlops.plugins import reports
+
+    def fetched(uri: str, dst: Path) -> Path:  # stands in for MLflow: only the route's gate is under test
+        (dst / "r.html").write_text(f"<p>{uri}</p>")
+        return dst / "r.html"
+
+    monkeypatch.setattr(reports, "fetch_artifact", fetched)
+    b = _decision(sqlite_store, "team_b_churn", "TEAM-B rationale", "s3://team-b/r.html")
+    promoted = {"dag_id": "team_b_churn"}
+    sqlite_store.audit("promoted", actor="bo", model_name="churn", subject="version:9", details=promoted)
+    a = _decision(sqlite_store, "team_a_churn", "TEAM-A rationale", "s3://team-a/r.html")  # the latest
+    client = _client(sqlite_store)
+    for mine, theirs, mine_id, theirs_id in (("a", "b", a, b), ("b", "a", b, a)):
+        allowed.clear()
+        allowed.add(f"team_{mine}_churn")
+        page = client.get("/agentic-mlops/models/churn")
+        assert page.status_code == 200
+        assert f"TEAM-{mine.upper()}" in page.text and f"TEAM-{theirs.upper()}" not in page.text
+        assert f"team_{mine}_churn" in page.text and f"team_{theirs}_churn" not in page.text
+        assert ("v9" in page.text) == (mine == "b")  # team B's promotion
+        assert client.get(f"/agentic-mlops/models/churn/decisions/{mine_id}").status_code == 200
+        theirs_page = client.get(f"/agentic-mlops/models/churn/decisions/{theirs_id}")
+        assert theirs_page.status_code == 404 and f"TEAM-{theirs.upper()}" not in theirs_page.text
+        report = "/agentic-mlops/models/churn/artifact"
+        assert client.get(report, params={"uri": f"s3://team-{mine}/r.html"}).status_code == 200
+        assert client.get(report, params={"uri": f"s3://team-{theirs}/r.html"}).status_code == 404
+        overview = client.get("/agentic-mlops/models").text
+        assert f"team_{mine}_churn" in overview and f"team_{theirs}_churn" not in overview
 
 
 def test_decision_page_shows_the_whole_trace_escaped(sqlite_store: StateStore, allowed: set[str]) -> None:
@@ -156,7 +213,7 @@ def test_the_report_needs_read_access_to_the_models_dag(
     report = _mlflow_report(tmp_path, monkeypatch)
     seed_history(sqlite_store, report_uri=report)
     response = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": report})
-    assert response.status_code == 403
+    assert response.status_code == 404
 
 
 def test_models_is_a_browse_view_of_the_plugin() -> None:
@@ -191,3 +248,110 @@ def test_links_point_at_plugin_pages_and_hide_when_there_is_nothing(monkeypatch:
     values["report_uri"] = None
     assert links.DriftReportLink().get_link(Op(), ti_key=None) == ""
     assert links.MlflowModelVersionLink().get_link(Op(), ti_key=None).endswith("/models/fraud%20detector#lineage")
+
+
+def test_a_decision_id_no_decision_can_have_is_404_not_a_database_error(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    seed_history(sqlite_store)
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    for decision_id in ("99999999999999999999", "0", "-3"):
+        response = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}")
+        assert response.status_code == 404, (decision_id, response.text)
+        assert "does not exist" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "prefix"),
+    [("http://host/airflow/", "/airflow"), ("http://host:8080", ""), ("http://[bad", "")],
+    ids=["base-path", "no-path", "malformed"],
+)
+def test_browse_entries_are_below_airflows_base_path(base_url: str, prefix: str) -> None:
+    """The UI uses a relative href as the iframe's src as it is, so it must carry [api] base_url's path,
+    as the task links do; a base_url that is not a URL leaves the plugin loadable."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from airflow_provider_agentic_mlops.plugins import AgenticMlopsPlugin as P; "
+        "print(json.dumps({v['name']: v['href'] for v in P.external_views}))"
+    )
+    env = {**os.environ, "AIRFLOW__API__BASE_URL": base_url}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    hrefs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert hrefs == {"Models": f"{prefix}/agentic-mlops/models", "Model approvals": f"{prefix}/agentic-mlops/approvals"}
+
+
+def _client_of(settings: AppSettings) -> TestClient:
+    root = FastAPI()
+    app = create_app(settings)
+    app.dependency_overrides[approvals_page.authenticated_user] = User
+    root.mount("/agentic-mlops", app)
+    return TestClient(root, raise_server_exceptions=False)
+
+
+PAGES = ("/agentic-mlops/models", "/agentic-mlops/models/m", "/agentic-mlops/approvals", "/agentic-mlops/api/approvals")
+
+
+def test_a_misconfigured_state_connection_is_503_naming_the_connection(
+    monkeypatch: pytest.MonkeyPatch, allowed: set[str]
+) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "team_state")
+    monkeypatch.setenv("AIRFLOW_CONN_TEAM_STATE", '{"conn_type": "http", "host": "example.com"}')
+    client = _client_of(AppSettings(signing_secret="s"))
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 503, (path, response.text)
+        detail = response.json()["detail"]
+        assert "'team_state'" in detail and "ValueError" in detail and "has no state-store URL" in detail
+
+
+def test_an_unreachable_state_store_is_503_with_the_error_class_and_no_password(allowed: set[str]) -> None:
+    url = "postgresql+psycopg2://loop:s3cret-pw@127.0.0.1:1/state?connect_timeout=1"
+    client = _client_of(AppSettings(signing_secret="s", store=lambda: StateStore(url)))
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 503, (path, response.text)
+        detail = response.json()["detail"]
+        assert "OperationalError" in detail and "s3cret-pw" not in detail
+    # the store opened, then the database went away: a query's error is answered the same way
+    broken = StateStore(url, migrate=False)
+    response = _client_of(AppSettings(signing_secret="s", store=broken)).get("/agentic-mlops/models")
+    assert response.status_code == 503 and "OperationalError" in response.json()["detail"]
+
+
+def test_a_row_that_recorded_no_dag_belongs_to_the_models_dag(sqlite_store: StateStore, allowed: set[str]) -> None:
+    decision_id = _decision(sqlite_store, None, "NO-DAG rationale", "s3://x/r.html")  # an operator outside a DAG
+    client = _client(sqlite_store)
+    assert client.get(f"/agentic-mlops/models/churn/decisions/{decision_id}").status_code == 404
+    allowed.add("agentic_mlops__churn")
+    assert client.get(f"/agentic-mlops/models/churn/decisions/{decision_id}").status_code == 200
+    assert "NO-DAG rationale" in client.get("/agentic-mlops/models/churn").text
+
+
+def test_the_model_page_pages_through_every_decision_and_says_which_it_shows(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(overview, "DECISIONS_SHOWN", 2)
+    ids = seed_history(sqlite_store)["decision_ids"]  # five, oldest first
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    seen: list[int] = []
+    path = "/agentic-mlops/models/fraud-detector"
+    pages = 0
+    while path:
+        page = client.get(path)
+        assert page.status_code == 200, page.text
+        shown = [int(i) for i in re.findall(r'<tr><td><a href="[^"]*/decisions/(\d+)"', page.text)]
+        assert len(shown) <= 2 and f"of {len(ids)} decisions" in page.text
+        seen += shown
+        older = re.search(r'<a id="older-decisions" href="([^"]+)"', page.text)
+        path = older.group(1).replace("&amp;", "&") if older else None
+        pages += 1
+    assert seen == list(reversed(ids)) and pages == 3  # newest first, each once
+    assert 'id="newest-decisions"' in page.text  # the last page links back to the newest
+    for before in ("0", "99999999999999999999"):
+        assert client.get("/agentic-mlops/models/fraud-detector", params={"before": before}).status_code == 404
