@@ -250,7 +250,8 @@ class DriftCheckOperator(BaseOperator):
 
     def _report_folder(self, context: Context) -> str:
         run_id = str(context.get("run_id") or "")
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        # to the microsecond: a task retried (or re-run) within the same second must not overwrite the first report
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")
         return f"{safe}__{stamp}" if safe else stamp
 
