@@ -401,8 +401,9 @@ def _parse_yaml(text: str, path: Path, cache_dir: str | Path | None) -> Any:
         data = yaml.load(text, Loader=_strict_loader())
     except _DuplicateKey as dup:
         raise ConfigError(
-            f"{path}: {_model_at(text, dup.line)}key {dup.key!r} is given twice (lines {dup.first_line} and "
-            f"{dup.line}); YAML would keep only the last one. Merge the two into one."
+            f"{path}: {_model_at(text, dup.line)}key {dup.key!r} is given twice ("
+            + (f"lines {dup.first_line} and {dup.line}" if dup.first_line != dup.line else f"both on line {dup.line}")
+            + "); YAML would keep only the last one. Merge the two into one."
         ) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
@@ -444,12 +445,13 @@ def _strict_loader() -> type:
                     if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` keys may be overridden
                         continue
                     key = self.construct_object(key_node, deep=True)
+                    line = key_node.start_mark.line + 1
                     try:
-                        first = seen.setdefault(key, key_node.start_mark.line + 1)
+                        if key in seen:  # also on one line: `{x: 1, x: 2}`
+                            raise _DuplicateKey(key, seen[key], line)
+                        seen[key] = line
                     except TypeError:  # an unhashable key: PyYAML's own error says so
                         continue
-                    if first != key_node.start_mark.line + 1:
-                        raise _DuplicateKey(key, first, key_node.start_mark.line + 1)
             return super().construct_mapping(node, deep=deep)
 
     return StrictLoader

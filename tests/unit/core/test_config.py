@@ -111,6 +111,11 @@ def test_a_key_given_twice_is_refused_with_the_model_the_key_and_the_lines(tmp_p
     path.write_text("defaults:\n  schedule: '@daily'\n  schedule: '@hourly'\nmodels: []\n")
     with pytest.raises(ConfigError, match=r"key 'schedule' is given twice \(lines 2 and 3\)"):
         load_models(path)
+    path.write_text(  # flow style: both on one line
+        "models:\n  - {name: fraud, decision: {max_retrains: 1}, decision: {cooldown_hours: 2}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"key 'decision' is given twice \(both on line 2\)"):
+        load_models(path)
 
 
 def test_a_yaml_merge_key_may_be_overridden(tmp_path) -> None:
