@@ -54,9 +54,11 @@ class _Attempt(Exception):
         wait: float | None = None,
         raw: str | None = None,
         final: str | None = None,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(message)
         self.message, self.retryable, self.wait, self.raw, self.final = message, retryable, wait, raw, final
+        self.timed_out = timed_out
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -255,7 +257,8 @@ class LLMHook(BaseHook):
         the attempts spend at most the prompt plus ``max_tokens`` tokens (the decision's budget left),
         each attempt's cap shrinking with what the previous ones spent. An answer cut at the token
         cap (``finish_reason`` ``length``) is not retried. Without ``usage`` in the response the
-        tokens are estimated (4 characters a token) and the reply says so.
+        tokens are estimated (4 characters a token) and the reply says so; an attempt that timed out is
+        counted at its worst (the prompt and its whole cap, the server may have spent them), estimated too.
 
         :param deadline: ``time.monotonic()`` by which the call ends (:meth:`decision_client` passes one).
         :param request: the fields of :class:`~airflow_provider_agentic_mlops.core.decision.LLMRequest`;
@@ -327,6 +330,10 @@ class LLMHook(BaseHook):
                 )
             except _Attempt as err:
                 errors.append(err.message)
+                if err.timed_out:  # the server may have spent the tokens: counted at worst, as an estimate
+                    usage["prompt"] += prompt_cost
+                    usage["completion"] += max(1, cap)
+                    estimated.append("timeout")
                 if err.raw is not None:
                     last_raw = err.raw
                 if not err.retryable:
@@ -373,13 +380,13 @@ class LLMHook(BaseHook):
         worker.join(seconds)
         if worker.is_alive():
             self._drop_client()
-            raise _Attempt(f"timeout: no complete answer within {seconds:g} s", retryable=True)
+            raise _Attempt(f"timeout: no complete answer within {seconds:g} s", retryable=True, timed_out=True)
         err = box.get("error")
         if err is None:
             return box["response"]
         base_url = self.settings["base_url"]
         if isinstance(err, openai.APITimeoutError):
-            raise _Attempt(f"timeout after {seconds:g} s", retryable=True)
+            raise _Attempt(f"timeout after {seconds:g} s", retryable=True, timed_out=True)
         if isinstance(err, openai.APIConnectionError):
             raise _Attempt(f"connection error to {base_url}: {err}", retryable=True)
         if isinstance(err, openai.APIStatusError):

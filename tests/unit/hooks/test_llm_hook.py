@@ -95,7 +95,8 @@ def test_tool_calls_are_returned_to_the_caller(hook, openai_double):
 def test_failure_is_retried_then_the_next_attempt_answers(hook, openai_double, script, error):
     script(openai_double)
     openai_double.answer("escalate")
-    reply = complete(hook)
+    # a budget with room for two attempts: one that timed out counts its whole cap (1024, the connection's)
+    reply = complete(hook, max_tokens=4000)
     assert reply.answer.action == "escalate"
     assert reply.attempts == 2 and len(openai_double.requests) == 2
     assert error in reply.errors[0]
@@ -184,6 +185,18 @@ def test_retries_together_stay_within_the_token_budget_of_the_call(hook, openai_
     caps = [r.body["max_tokens"] for r in openai_double.requests]
     assert caps[0] == 400 and caps[1] < 400 - 150  # the second attempt gets what the first left
     assert info.value.prompt_tokens + info.value.completion_tokens <= 400 + 100
+
+
+def test_an_attempt_that_timed_out_counts_its_worst_case_against_the_budget(openai_double, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_SLOW", openai_double.connection_json(timeout=0.5, max_retries=2))
+    openai_double.answer("no_action", usage=(300, 500), delay=1.0, times=3)
+    with pytest.raises(LLMFailure, match="token budget") as info:
+        complete(LLMHook("llm_slow"), max_tokens=600)
+    # the first attempt may have spent its prompt and its whole cap: no room is left for another one
+    assert [r.body["max_tokens"] for r in openai_double.requests] == [600]
+    assert info.value.completion_tokens == 600 and info.value.prompt_tokens > 0
+    assert info.value.usage_estimated is True
 
 
 def test_an_answer_cut_at_the_token_cap_is_reported_as_truncated_and_not_resent(hook, openai_double):
