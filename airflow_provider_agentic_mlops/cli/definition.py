@@ -146,8 +146,16 @@ AGENTIC_MLOPS_COMMANDS = (
             ARG_USER,
             ARG_REASON,
             Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true"),
-            Arg(("--mlflow-conn-id",), help="Promoting MLflow connection", default="agentic_mlops_mlflow_promote"),
-            ARG_STATE_CONN,
+            Arg(
+                ("--mlflow-conn-id",),
+                help="Promoting MLflow connection (default: the model's promote_conn_id in the models file, "
+                "else agentic_mlops_mlflow_promote)",
+            ),
+            Arg(
+                ("--state-conn-id",),
+                help="Connection id of the state store (default: the model's state_conn_id in the models file, "
+                "else [agentic_mlops] state_conn_id)",
+            ),
         ),
     ),
     _command(

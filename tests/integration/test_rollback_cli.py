@@ -164,3 +164,35 @@ models:
     main(["rollback", "fraud", "--user", "erin", "--yes"])
     assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.old}
     assert _store().audit_trail("fraud")[0]["actor"] == f"os:{LOGIN}"
+
+
+def test_rollback_uses_the_models_own_promote_and_state_connections(env, monkeypatch, tmp_path):
+    from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    team_db = tmp_path / "team.db"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TEAM_PROMOTE",
+        json.dumps({"conn_type": "agentic_mlops_mlflow", "host": env.url, "extra": {"access": "promote"}}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TEAM_STATE",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": f"sqlite:///{team_db}"}}),
+    )
+    # the default promoting connection points nowhere: using it would fail
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_PROMOTE",
+        '{"conn_type": "agentic_mlops_mlflow", "host": "http://127.0.0.1:9"}',
+    )
+    models = env.home / "models.yaml"
+    models.write_text(
+        models.read_text().replace(
+            "    drift:", "    promote_conn_id: team_promote\n    state_conn_id: team_state\n    drift:", 1
+        )
+    )
+
+    rollback(_args(env.model, mlflow_conn_id=None, state_conn_id=None))
+
+    assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.old}
+    assert StateStoreHook("team_state").get_store().audit_trail(env.model)[0]["action"] == "rollback"
+    assert _store().audit_trail(env.model) == []  # not in the deployment's default store

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.config import ModelSpec
 
 
 def _registered_model(model: str, registered_model: str | None = None, models_file: str | None = None) -> str:
-    """The MLflow name of ``model``, from the models file the DAGs read.
+    """The MLflow name of ``model``, from the models file the DAGs read (see :func:`_model_entry`)."""
+    return _model_entry(model, registered_model, models_file)[0]
+
+
+def _model_entry(
+    model: str, registered_model: str | None = None, models_file: str | None = None
+) -> tuple[str, ModelSpec | None]:
+    """The MLflow name of ``model`` and its models-file entry (None when only ``registered_model`` names it).
 
     Never guessed: the model's own name may be another model's registered model, and rolling that
     back would move the wrong champion. So a missing models file, or one that does not list
@@ -26,7 +36,7 @@ def _registered_model(model: str, registered_model: str | None = None, models_fi
     path = cli_models_file(models_file)
     if not path.exists():
         if registered_model:
-            return registered_model
+            return registered_model, None
         raise SystemExit(
             f"{stopped}: no models file at {path} to look up {model!r}'s MLflow registered model.\n"
             f"Point [agentic_mlops] models_file (or --models-file) at the models.yaml the DAGs read, {name_it}."
@@ -41,7 +51,7 @@ def _registered_model(model: str, registered_model: str | None = None, models_fi
     listed = {spec.name: spec.mlflow_model_name for spec in specs}
     if model not in listed:
         if registered_model:
-            return registered_model
+            return registered_model, None
         raise SystemExit(
             f"{stopped}: {path} does not list model {model!r} (it lists {', '.join(map(repr, listed)) or 'none'}).\n"
             f"Check the model name (see `models list`), {name_it}."
@@ -51,7 +61,11 @@ def _registered_model(model: str, registered_model: str | None = None, models_fi
             f"{stopped}: {path} says {model!r} is the registered model {listed[model]!r}, "
             f"not {registered_model!r}; drop --registered-model or fix the models file."
         )
-    return listed[model]
+    return listed[model], next(spec for spec in specs if spec.name == model)
+
+
+#: The promoting MLflow connection of a model the models file does not list (``--registered-model``).
+DEFAULT_PROMOTE_CONN_ID = "agentic_mlops_mlflow_promote"
 
 
 def rollback(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,13 +87,16 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     display_name = getattr(args, "user", None) or None
     voter = configured_identities().cli(os_user(), display_name=display_name)
     user = voter.person
-    registered_model = _registered_model(
+    registered_model, spec = _model_entry(
         args.model, getattr(args, "registered_model", None), getattr(args, "models_file", None)
     )
-    hook = MlflowRegistryHook(args.mlflow_conn_id)
+    # the model's own connections, as its DAG's promote task and store use them, unless the flags say otherwise
+    mlflow_conn_id = getattr(args, "mlflow_conn_id", None) or (spec.promote_conn_id if spec else None)
+    state_conn_id = getattr(args, "state_conn_id", None) or (spec.state_conn_id if spec else None)
+    hook = MlflowRegistryHook(mlflow_conn_id or DEFAULT_PROMOTE_CONN_ID)
     current = hook.get_alias_version(registered_model, CHAMPION)
     previous = hook.get_alias_version(registered_model, PREVIOUS_CHAMPION)
-    store = StateStoreHook(args.state_conn_id).get_store()
+    store = StateStoreHook(state_conn_id).get_store()  # None: [agentic_mlops] state_conn_id
     interrupted = unfinished_rollback(store, args.model, current=current, previous=previous)
     if interrupted is not None:  # an earlier rollback stopped halfway: this one completes it
         current, previous = interrupted["details"]["from_version"], interrupted["details"]["to_version"]
