@@ -229,7 +229,8 @@ def rollback_champion(
     """Make ``previous_champion`` the champion again and record who did it.
 
     ``user`` is the audit trail's actor; ``identity`` (e.g. the OS login and a display name the person
-    gave) is kept with the intent, shown, never counted as the actor.
+    gave) is kept with the intent, shown, never counted as the actor; its ``dag_id`` and ``run_id`` (the
+    DAG run rolling back) are kept with the ``rollback`` entry too.
 
     The ``previous_champion`` alias is removed afterwards, so an accidental second rollback is refused
     instead of re-promoting the version just rolled back.
@@ -291,6 +292,8 @@ def rollback_champion(
             "reason": details.get("reason"),
             "intent_id": intent["id"],
             "started_by": intent["actor"],
+            # the DAG run that rolled back, if one did: the UI shows the row to readers of that DAG only
+            **{key: details[key] for key in ("dag_id", "run_id") if details.get(key)},
         },
     )
     return {"version": restored, "rolled_back_version": rolled_back, "user": user, "resumed": resumed}

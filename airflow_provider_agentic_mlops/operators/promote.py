@@ -180,7 +180,10 @@ class RollbackOperator(_ChampionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         triggered_by = getattr(context.get("dag_run"), "triggering_user_name", None)
         actor = triggered_by or self.user or ""
-        shown = {"display_name": self.user} if triggered_by and self.user and self.user != triggered_by else None
+        ti = context["ti"]
+        shown: dict[str, Any] = {"dag_id": ti.dag_id, "run_id": ti.run_id}  # whose row it is, for the UI
+        if triggered_by and self.user and self.user != triggered_by:
+            shown["display_name"] = self.user
         result = rollback_champion(
             self.hook,
             self.store,

@@ -191,7 +191,14 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             actor="agentic-mlops",
             model_name=self.model_name,
             subject=f"version:{challenger}",
-            details={"reasons": report.reasons, "report_uri": report_uri, "digest": summary["report_digest"]},
+            details={
+                "reasons": report.reasons,
+                "report_uri": report_uri,
+                "digest": summary["report_digest"],
+                # whose row it is: the UI shows it (and serves its report) to readers of this DAG only
+                "dag_id": ti.dag_id,
+                "run_id": ti.run_id,
+            },
         )
         return self.reject_task_id
 

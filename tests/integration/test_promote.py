@@ -257,7 +257,13 @@ def test_rollback_operator_restores_previous_champion_and_records_who(env):
     assert entry["action"] == "rollback" and entry["actor"] == "carol"
     started = env.store.audit_trail(env.model)[1]  # the intent, written before MLflow was touched
     assert started["action"] == "rollback_started" and started["actor"] == "carol"
-    assert started["details"] == {"from_version": env.new, "to_version": env.old, "reason": "bad latency"}
+    assert started["details"] == {
+        "from_version": env.new,
+        "to_version": env.old,
+        "reason": "bad latency",
+        "dag_id": DAG_ID,  # the DAG run that rolled back: the UI shows the rows to its readers
+        "run_id": RUN_ID,
+    }
     assert entry["details"] == {**started["details"], "intent_id": started["id"], "started_by": "carol"}
     (event,) = ctx["outlet_events"].values()
     assert event.extra["rollback"] is True and event.extra["version"] == env.old

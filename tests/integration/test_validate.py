@@ -129,6 +129,8 @@ def test_worse_challenger_is_rejected_without_approval_and_the_reason_is_recorde
 
     entry = StateStoreHook().get_store().audit_trail(env["model"])[0]
     assert entry["action"] == "validation_rejected" and entry["subject"] == f"version:{challenger['version']}"
+    ti = ctx["ti"]  # whose row it is: the UI shows it, and serves its report, to readers of this DAG only
+    assert (entry["details"]["dag_id"], entry["details"]["run_id"]) == (ti.dag_id, ti.run_id)
     assert "REJECTED" in _artifact(env, challenger["run_id"], "report.md")
     tags = env["client"].get_model_version(env["model"], challenger["version"]).tags
     assert tags["agentic_mlops.validation"] == "rejected"
