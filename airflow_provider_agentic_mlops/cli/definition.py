@@ -26,7 +26,7 @@ def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> Act
 def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
     """``func``, with only the document on stdout under ``-o json``, and the errors whose message already
     says what is wrong and how to fix it (a state connection that does not exist, a store of a newer
-    provider) shown as that message, not as a traceback."""
+    provider, a models file that is missing or invalid) shown as that message, not as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
@@ -36,10 +36,11 @@ def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Na
             with document_only_on_stdout(getattr(args, "output", None)):
                 return func(args)
         except Exception as err:
+            from airflow_provider_agentic_mlops.core.config import ConfigError
             from airflow_provider_agentic_mlops.core.state import UnknownSchemaRevision
             from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
 
-            if isinstance(err, (StateConnectionNotFound, UnknownSchemaRevision)):
+            if isinstance(err, (StateConnectionNotFound, UnknownSchemaRevision, ConfigError)):
                 raise SystemExit(f"error: {err}") from None
             raise
 

@@ -18,14 +18,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: The champion cell when the registry could not be asked (unreachable, refused, misconfigured): not "no champion".
+UNKNOWN_CHAMPION = "?"
+
+
 def _champion_version(registered_model: str, conn_id: str) -> str | None:
+    """The champion's version, None when there is none yet, :data:`UNKNOWN_CHAMPION` (with a warning naming
+    the connection and the error) when the registry could not say."""
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
     try:
-        return MlflowRegistryHook(conn_id).client().get_model_version_by_alias(registered_model, "champion").version
-    except Exception as err:  # no such model/alias yet, or the registry is unreachable
-        log.debug("no champion for %s: %s", registered_model, err)
-        return None
+        return MlflowRegistryHook(conn_id).get_alias_version(registered_model, "champion")
+    except Exception as err:  # noqa: BLE001 - one model's registry error must not hide the other rows
+        first_line = (str(err).strip().splitlines() or [""])[0][:200]
+        log.warning(
+            "champion of %s unknown (shown as %r): MLflow connection %r failed: %s: %s",
+            registered_model,
+            UNKNOWN_CHAMPION,
+            conn_id,
+            type(err).__name__,
+            first_line,
+        )
+        return UNKNOWN_CHAMPION
 
 
 def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | None) -> str | None:

@@ -95,3 +95,26 @@ def test_json_output_is_only_the_json_document_when_the_hooks_log(tmp_path, monk
     captured = capsys.readouterr()
     assert [row["model"] for row in json.loads(captured.out)] == ["m"]
     assert "MLflow connection 'agentic_mlops_mlflow_registry' not found" in captured.err
+
+
+def test_an_unreachable_registry_is_an_unknown_champion_with_a_warning_not_no_champion(
+    tmp_path, monkeypatch, caplog
+) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv(  # nothing listens on port 9
+        "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_REGISTRY",
+        json.dumps({"conn_type": "agentic_mlops_mlflow", "host": "http://127.0.0.1:9", "extra": {"max_retries": 0}}),
+    )
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with caplog.at_level("WARNING"):
+        assert models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry") == models_cli.UNKNOWN_CHAMPION
+    assert "MLflow connection 'agentic_mlops_mlflow_registry' failed" in caplog.text
+
+
+def test_a_missing_models_file_is_a_one_line_error_not_a_traceback(tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "list", "--models-file", str(tmp_path / "absent.yaml")])
+    assert str(exc.value).startswith("error: ") and "absent.yaml" in str(exc.value)
