@@ -94,6 +94,16 @@ class DriftSettings(_Section):
     performance_baseline: float | None = None
     reference_is_holdout: bool = False
 
+    @field_validator("column_methods", "type_methods")
+    @classmethod
+    def _known_methods(cls, value: dict[str, str]) -> dict[str, str]:
+        from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS  # no pandas: cheap at parse
+
+        for key, method in value.items():
+            if method not in DRIFT_METHODS:
+                raise ValueError(f"{key!r}: {method!r} is not a drift method; use one of {sorted(DRIFT_METHODS)}")
+        return value
+
     @field_validator("current_window")
     @classmethod
     def _window_is_a_duration(cls, value: str | None) -> str | None:

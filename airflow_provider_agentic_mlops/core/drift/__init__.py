@@ -25,11 +25,28 @@ fast path is used, so the drift computation works where Evidently does not impor
 
 from __future__ import annotations
 
-from airflow_provider_agentic_mlops.core.drift.compute import compute_drift
-from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS, DriftMethod, default_method
-from airflow_provider_agentic_mlops.core.drift.report import write_evidently_report
-from airflow_provider_agentic_mlops.core.drift.scores import wasserstein_distance_sorted
-from airflow_provider_agentic_mlops.core.drift.summary import ColumnDrift, DriftSummary
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.core.drift.compute import compute_drift
+    from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS, DriftMethod, default_method
+    from airflow_provider_agentic_mlops.core.drift.report import write_evidently_report
+    from airflow_provider_agentic_mlops.core.drift.scores import wasserstein_distance_sorted
+    from airflow_provider_agentic_mlops.core.drift.summary import ColumnDrift, DriftSummary
+
+#: Where each name lives. Imported on first use, so that the config (checking method names while a DAG
+#: file is parsed) can import :mod:`.methods` without pandas and numpy coming along.
+_EXPORTS = {
+    "DRIFT_METHODS": "methods",
+    "ColumnDrift": "summary",
+    "DriftMethod": "methods",
+    "DriftSummary": "summary",
+    "compute_drift": "compute",
+    "default_method": "methods",
+    "wasserstein_distance_sorted": "scores",
+    "write_evidently_report": "report",
+}
 
 __all__ = [
     "DRIFT_METHODS",
@@ -41,3 +58,12 @@ __all__ = [
     "wasserstein_distance_sorted",
     "write_evidently_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once
+    return value

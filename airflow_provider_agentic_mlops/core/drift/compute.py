@@ -13,8 +13,6 @@ from airflow_provider_agentic_mlops.core.drift.methods import (
     CAT,
     DRIFT_METHODS,
     FAST_METHODS,
-    NUM,
-    TEXT,
     TYPE_WORDS,
     default_method,
     infer_column_type,
@@ -134,7 +132,6 @@ def compute_drift(
             raise ctx.error(
                 f"{name} has no rows. Check the export job, the path, and the time window (current_window)."
             )
-    _check_method_names(ctx, column_methods, type_methods)
     excluded = set(exclude_columns)
     skipped: dict[str, str] = {}
     # Labels absent or all null in the current window: not in yet. The label is no drift column then,
@@ -340,18 +337,3 @@ def _evidently_needed(method: str, column: str, chosen: bool, err: ImportError) 
         "Install it with `pip install 'airflow-provider-agentic-mlops[report]'` (Evidently 0.7 needs "
         f"pandas below 3), or {instead}."
     )
-
-
-def _check_method_names(
-    ctx: _Context, column_methods: Mapping[str, str] | None, type_methods: Mapping[str, str] | None
-) -> None:
-    for key in type_methods or {}:
-        if key not in (NUM, CAT, TEXT):
-            raise ctx.error(f"type_methods keys are 'num', 'cat' and 'text', got {key!r}.")
-    for option, mapping in (("column_methods", column_methods), ("type_methods", type_methods)):
-        for key, method in (mapping or {}).items():
-            if method not in DRIFT_METHODS:
-                raise ctx.error(
-                    f"{option}[{key!r}] is {method!r}, not an Evidently drift method. "
-                    f"Use one of {sorted(DRIFT_METHODS)}."
-                )

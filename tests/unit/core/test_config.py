@@ -69,6 +69,14 @@ def test_defaults_merge_under_each_model_and_the_model_wins() -> None:
             {**GOOD, "drift": {**GOOD["drift"], "timestamp_column": "ts", "current_window": "0d"}},
             r"model 'churn': field 'drift.current_window': .*'0d' must be positive",
         ),
+        (  # a method name is checked when the DAG file is parsed, not when the drift check first runs
+            {**GOOD, "drift": {**GOOD["drift"], "column_methods": {"amount": "PSI"}}},
+            r"model 'churn': field 'drift.column_methods': .*'amount': 'PSI' is not a drift method; use one of .*'psi'",
+        ),
+        (
+            {**GOOD, "drift": {**GOOD["drift"], "type_methods": {"num": "kolmogorov"}}},
+            r"model 'churn': field 'drift.type_methods': .*'num': 'kolmogorov' is not a drift method",
+        ),
     ],
 )
 def test_a_bad_entry_names_model_field_and_expectation(entry: dict, expected: str) -> None:
