@@ -167,6 +167,11 @@ def get_provider_info() -> dict:
                         example="http://mlflow:5000",
                         default="",
                     ),
+                    "mlflow_read_conn_id": _option(
+                        "Read-only MLflow connection the web plugin fetches drift and validation reports through.",
+                        example=None,
+                        default="agentic_mlops_mlflow_registry",
+                    ),
                     "alerts_conn_id": _option(
                         "Connection whose password is the bearer token of POST "
                         "/agentic-mlops/alerts (login + password also allow basic auth).",

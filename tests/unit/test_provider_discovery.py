@@ -116,3 +116,20 @@ def test_champion_asset_scheme_is_registered_and_validated(home: Path) -> None:
     assert Asset(uri="agentic-mlops://models/fraud-detector/champion/").uri == champion_asset_uri("fraud-detector")
     with pytest.raises(ValueError, match="is not agentic-mlops://models/<model_name>/champion"):
         Asset(uri="agentic-mlops://models/fraud-detector")
+
+
+def test_every_setting_the_code_reads_is_declared_in_provider_info() -> None:
+    """A setting read but not declared is missing from `airflow config list` and warns 'not found' on
+    `config get-value` (mlflow_read_conn_id was)."""
+    import re
+
+    from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
+
+    declared = set(get_provider_info()["config"]["agentic_mlops"]["options"])
+    read = {
+        name
+        for source in Path(PKG).rglob("*.py")
+        for name in re.findall(r'"agentic_mlops",\s*"([a-z_]+)"', source.read_text())
+    }
+    assert read, "no setting found: the pattern no longer matches how the code reads settings"
+    assert read <= declared, f"read but not declared: {sorted(read - declared)}"
