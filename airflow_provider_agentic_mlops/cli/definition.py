@@ -193,7 +193,7 @@ AGENTIC_MLOPS_COMMANDS = (
                 help="Move the running demo's data on to a new regime (new drift) and trigger a run",
                 action="store_true",
             ),
-            Arg(("--port",), help="Port of the Airflow UI (default 8080)", type=int, default=8080),
+            Arg(("--port",), help="Port of the Airflow UI (default 8080)", type=int, default=8080),  # demo.DEFAULT_PORT
             Arg(("--rows",), help="Rows of generated data per file (default 5000)", type=int, default=5000),
         ),
     ),

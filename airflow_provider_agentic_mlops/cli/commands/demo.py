@@ -23,6 +23,8 @@ from typing import Any
 
 REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
 DAG_ID = "agentic_mlops__fraud-detector"
+#: The demo's Airflow port unless ``--port`` says otherwise.
+DEFAULT_PORT = 8080
 #: Seconds to wait for Airflow's API server and for the DAG to be parsed before giving up triggering.
 START_TIMEOUT = 600
 
@@ -49,6 +51,36 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "900",
         "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE": str(dags_folder / "models.yaml"),
     }
+
+
+def write_demo_config(airflow_home: Path, dags_folder: Path) -> Path:
+    """Put the demo's DAGs folder and models file in ``$AIRFLOW_HOME/airflow.cfg`` (created, or updated
+    keeping its other settings), so that the CLI commands the demo prints, run with only
+    ``AIRFLOW_HOME`` set, read the demo's models (``models list``, ``rollback``) as its Airflow does.
+
+    :return: the config file's path.
+    """
+    import configparser
+
+    path = airflow_home / "airflow.cfg"
+    if not path.exists():  # Airflow's own first, with its generated keys (fernet, JWT) that every process shares
+        airflow_home.mkdir(parents=True, exist_ok=True)
+        code = "from airflow.configuration import write_default_airflow_configuration_if_needed as w; w()"
+        env = {**os.environ, "AIRFLOW_HOME": str(airflow_home)}
+        env.pop("AIRFLOW_CONFIG", None)
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(path)
+    for section, key, value in (
+        ("core", "dags_folder", str(dags_folder)),
+        ("agentic_mlops", "models_file", str(dags_folder / "models.yaml")),
+    ):
+        if not config.has_section(section):
+            config.add_section(section)
+        config.set(section, key, value)
+    with path.open("w") as out:
+        config.write(out)
+    return path
 
 
 def demo_dags_folder() -> Path:
@@ -201,6 +233,7 @@ def demo(args: argparse.Namespace) -> None:
         print(f"Watch it at {overview}")
         return
     print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")
+    write_demo_config(airflow_home, dags_folder)
     result = setup_demo(airflow_home, tracking_uri=default_tracking_uri(), drift=not args.no_drift, rows=args.rows)
     cooldown = demo_cooldown_hours(dags_folder)
     from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
@@ -219,7 +252,9 @@ def demo(args: argparse.Namespace) -> None:
         f"DAG {DAG_ID} gets a run as soon as Airflow is up; no LLM connection: the rules decide;\n"
         "no Slack connection: approve on Browse > Model approvals, or from another terminal:\n"
         f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
-        f"After a promotion, inject a new shift (from another terminal) with:\n  {approve} demo --shift\n"
+        f"After a promotion, inject a new shift (from another terminal) with:\n  {approve} demo --shift"
+        + (f" --port {args.port}" if args.port != DEFAULT_PORT else "")
+        + "\n"
     )
     if args.no_start:
         return

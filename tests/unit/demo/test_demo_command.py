@@ -122,3 +122,26 @@ def test_sigterm_stops_the_demo_without_waiting_out_the_grace_period(tmp_path: P
     while _alive(runner) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(runner)
+
+
+def test_the_demo_home_config_points_the_cli_at_the_demo_models(tmp_path: Path) -> None:
+    home, dags = tmp_path / "home", tmp_path / "dags"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONFIG"))}
+    env["AIRFLOW_HOME"] = str(home)
+    code = (
+        "from airflow.configuration import conf; print(conf.get('core', 'dags_folder')); "
+        "print(conf.get('agentic_mlops', 'models_file', fallback='-')); print(conf.get('api_auth', 'jwt_secret')); "
+        "print(conf.get('logging', 'simple_log_format'))"
+    )
+
+    def settings() -> list[str]:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.splitlines()
+
+    demo.write_demo_config(home, dags)  # no airflow.cfg yet: Airflow writes its own first
+    first = settings()
+    assert first[:2] == [str(dags), str(dags / "models.yaml")]
+    demo.write_demo_config(home, dags)  # a restarted demo: the file is updated, its generated keys kept
+    assert settings() == first
+    assert "%(" in first[3]  # Airflow's '%%' survived the rewrite
