@@ -95,10 +95,11 @@ class ApprovalSensor(BaseSensorOperator):
             kwargs.setdefault("mode", "reschedule")
         from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, with_callback
 
-        kwargs["on_failure_callback"] = with_callback(kwargs.get("on_failure_callback"), cancel_approval_of_failed_task)
         # The request's own deadline decides; Airflow's sensor timeout is only a backstop after it.
         kwargs.setdefault("timeout", timeout_hours * 3600 + max(3600, 4 * poke_interval))
         super().__init__(poke_interval=poke_interval, **kwargs)
+        # appended after Airflow merged default_args: setting the kwarg would replace the DAG's callback
+        self.on_failure_callback = with_callback(self.on_failure_callback, cancel_approval_of_failed_task)
         self.model_name = model_name
         self.registered_model = registered_model
         self.retrain_task_id = retrain_task_id
