@@ -237,6 +237,32 @@ def test_reminders_go_to_the_thread_and_the_escalation_channel_once_per_interval
     assert "Still waiting for a decision" in posts[0].args["text"]
 
 
+def test_a_refused_escalation_does_not_repeat_the_thread_reminder(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answer = slack_double.answer  # the bot was not invited to the escalation channel
+
+    def refusing(method: str, args: dict) -> dict:
+        if args.get("channel") == "C_ESCALATE":
+            return {"ok": False, "error": "not_in_channel"}
+        return answer(method, args)
+
+    monkeypatch.setattr(slack_double, "answer", refusing)
+    approval = _request(store, client, expires_at=utcnow() + timedelta(days=1)).approval
+    every = timedelta(hours=1)
+    kwargs = {"remind_every": every, "escalation_channel": "C_ESCALATE", "slack_client": client}
+    first = utcnow() + every + timedelta(minutes=1)
+    assert approvals.send_reminders(store, now=first, **kwargs) == [approval["id"]]
+    for minutes in (16, 32, 48):  # past the retry back-off, before the next interval
+        assert approvals.send_reminders(store, now=first + timedelta(minutes=minutes), **kwargs) == []
+    threaded = [p for p in slack_double.calls_to("chat.postMessage") if p.args.get("thread_ts")]
+    assert len(threaded) == 1
+    assert approvals.next_reminder_at(store.get_approval(approval["id"]), every) == first + every
+
+
 def test_a_late_click_is_told_who_decided_first(
     store: StateStore,
     client: WebClient,
