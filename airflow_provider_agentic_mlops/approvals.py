@@ -507,13 +507,18 @@ def send_reminders(
     The escalation channel, when set, gets the same reminder as a new message; a refused escalation is
     only logged (the thread reminder was sent, so it is not repeated). A thread reminder Slack refuses is
     logged and tried again after :data:`REMINDER_RETRY` at most. Returns the ids reminded in their thread.
+
+    :param approval_ids: only these requests (read one by one, however many others are pending);
+        None: every pending request (the newest 1000).
     """
     now = now or utcnow()
-    wanted = set(approval_ids) if approval_ids is not None else None
+    if approval_ids is not None:
+        given = (store.get_approval(approval_id, with_votes=False) for approval_id in approval_ids)
+        rows = [row for row in given if row is not None and row["status"] == PENDING]
+    else:
+        rows = store.list_approvals(status=PENDING, limit=1000)
     reminded: list[int] = []
-    for row in store.list_approvals(status=PENDING, limit=1000):
-        if wanted is not None and row["id"] not in wanted:
-            continue
+    for row in rows:
         last = row.get("last_reminded_at") or row["requested_at"]
         if now - last < remind_every or row["expires_at"] <= now:
             continue

@@ -269,6 +269,11 @@ class ApprovalSensor(BaseSensorOperator):
         approval = self.store.get_approval(approval_id)
         assert approval is not None
         remind_at = approvals.next_reminder_at(approval, self.remind_every)
+        if remind_at is not None and self.remind_every is not None:
+            # never in the past: the trigger would fire at once and resume the sensor in a loop
+            from airflow_provider_agentic_mlops.core.state import utcnow
+
+            remind_at = max(remind_at, utcnow() + min(self.remind_every, approvals.REMINDER_RETRY))
         self.defer(
             trigger=ApprovalTrigger(
                 approval_id=approval_id,

@@ -263,6 +263,39 @@ def test_a_refused_escalation_does_not_repeat_the_thread_reminder(
     assert approvals.next_reminder_at(store.get_approval(approval["id"]), every) == first + every
 
 
+def test_the_reminder_of_a_given_request_is_sent_however_many_newer_requests_wait(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    from airflow_provider_agentic_mlops.core.schema import approvals as approvals_table
+
+    approval = _request(store, client, expires_at=utcnow() + timedelta(days=7)).approval
+    now = utcnow()
+    newer = [
+        {
+            "model_name": f"m{i % 200}",
+            "model_version": str(i),
+            "dag_id": f"agentic_mlops__m{i % 200}",
+            "run_id": f"r{i}",
+            "status": "pending",
+            "required_approvals": 1,
+            "requested_at": now,
+            "expires_at": now + timedelta(days=7),
+        }
+        for i in range(1001)
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(approvals_table.insert(), newer)
+    later = now + timedelta(hours=1, minutes=1)
+    reminded = approvals.send_reminders(
+        store, remind_every=timedelta(hours=1), approval_ids=[approval["id"]], now=later, slack_client=client
+    )
+    assert reminded == [approval["id"]]
+    assert [p.args.get("thread_ts") for p in slack_double.calls_to("chat.postMessage")[1:]] == [approval["slack_ts"]]
+    assert approvals.next_reminder_at(store.get_approval(approval["id"]), timedelta(hours=1)) > later
+
+
 def test_a_late_click_is_told_who_decided_first(
     store: StateStore,
     client: WebClient,

@@ -186,6 +186,19 @@ def test_a_failed_reminder_is_retried_later_not_at_once(
     assert "not_in_channel" in caplog.text
 
 
+def test_a_deferral_never_schedules_a_reminder_in_the_past(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    sensor = _sensor(remind_every_hours=1, timeout_hours=24)
+    trigger = _defer(sensor, _context())
+    # a reminder due but not recorded (whatever the reason): the trigger must not fire again at once
+    sensor.store.mark_reminded(trigger.approval_id, state.utcnow() - timedelta(hours=2))
+    with pytest.raises(TaskDeferred) as again:
+        sensor._defer(trigger.approval_id)
+    assert again.value.trigger.remind_at > state.utcnow().isoformat()
+
+
 def test_reschedule_mode_pokes_the_store_without_deferring(
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
