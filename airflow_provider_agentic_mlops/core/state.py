@@ -534,7 +534,7 @@ class StateStore:
             conn.execute(
                 approvals.update()
                 .where(approvals.c.id == row["id"], approvals.c.status == CANCELLED)
-                .values(status=PENDING, expires_at=expires_at, **_FORGOTTEN_ON_REOPEN)
+                .values(status=PENDING, requested_at=utcnow(), expires_at=expires_at, **_FORGOTTEN_ON_REOPEN)
             )
             self._audit(
                 conn,
@@ -930,8 +930,11 @@ class StateStore:
         return self._fetch_one(query.order_by(audit.c.id.desc()).limit(1))
 
 
-#: What a cancelled request forgets when its run asks again: the cancellation and its old Slack message.
-_FORGOTTEN_ON_REOPEN = dict.fromkeys(("decided_at", "decided_by", "decided_via", "reason", "slack_channel", "slack_ts"))
+#: What a cancelled request forgets when its run asks again: the cancellation, its old Slack message and
+#: its reminders (the first reminder is due ``remind_every`` after the new message, not at once).
+_FORGOTTEN_ON_REOPEN = dict.fromkeys(
+    ("decided_at", "decided_by", "decided_via", "reason", "slack_channel", "slack_ts", "last_reminded_at")
+)
 
 
 #: How often one process deletes the replay guard's expired signatures (see ``StateStore.first_use``).

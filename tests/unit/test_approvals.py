@@ -296,6 +296,31 @@ def test_the_reminder_of_a_given_request_is_sent_however_many_newer_requests_wai
     assert approvals.next_reminder_at(store.get_approval(approval["id"]), timedelta(hours=1)) > later
 
 
+def test_a_reopened_request_is_first_reminded_one_interval_after_its_new_message(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_agentic_mlops.core import state
+
+    approval = _request(store, client, expires_at=utcnow() + timedelta(days=3)).approval
+    every = timedelta(hours=4)
+    approvals.send_reminders(store, remind_every=every, now=utcnow() + every, slack_client=client)
+    store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason="the task failed")
+    two_days_later = utcnow() + timedelta(days=2)
+    monkeypatch.setattr(state, "utcnow", lambda: two_days_later)  # the run is cleared two days later
+    reopened = _request(store, client, expires_at=two_days_later + timedelta(days=1))
+    assert reopened.created and reopened.approval["id"] == approval["id"]
+    slack_double.clear()
+    kwargs = {"remind_every": every, "slack_client": client}
+    assert approvals.send_reminders(store, now=two_days_later + timedelta(minutes=1), **kwargs) == []
+    assert approvals.send_reminders(store, now=two_days_later + every, **kwargs) == [approval["id"]]
+    assert [p.args.get("thread_ts") for p in slack_double.calls_to("chat.postMessage")] == [
+        reopened.approval["slack_ts"]
+    ]
+
+
 def test_a_late_click_is_told_who_decided_first(
     store: StateStore,
     client: WebClient,
