@@ -110,9 +110,10 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, sa.exc.OperationalError) and any(t in str(err).lower() for t in _TRANSIENT)
 
 
-#: Reads of the store retry connection errors with exponential backoff (0.2 s doubling to 5 s, 6 tries,
-#: about 15 s): a PostgreSQL restart, a failover or a killed connection is a blip, not a failed run.
-#: Writes are not retried here: whether a write whose connection dropped was committed is unknown.
+#: Reads of the store retry connection errors with exponential backoff (0.2 s doubling, 6 tries, about
+#: 6 s): a killed connection or a quick restart is a blip, not a failed run. A longer outage (a failover)
+#: outlasts them; the approval trigger polls through it until its deadline. Writes are not retried here:
+#: whether a write whose connection dropped was committed is unknown.
 retry_read = tenacity.retry(
     retry=tenacity.retry_if_exception(is_transient),
     wait=tenacity.wait_exponential(multiplier=0.2, max=5),
