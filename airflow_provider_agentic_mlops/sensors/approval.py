@@ -153,10 +153,11 @@ class ApprovalSensor(BaseSensorOperator):
         drift = ti.xcom_pull(task_ids=self.drift_task_id) or {}
         drift_report = ti.xcom_pull(task_ids=self.drift_task_id, key="report_uri")
         rationale = ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
+        validation_report = validation.get("report_uri") if isinstance(validation, dict) else None
         links = {
             "Airflow run": _run_url(ti.dag_id, context["run_id"]),
-            "Drift report": drift_report,
-            "Validation report": validation.get("report_uri") if isinstance(validation, dict) else None,
+            "Drift report": _report_url(self.model_name, drift_report),
+            "Validation report": _report_url(self.model_name, validation_report),
             **self.links,
         }
         result = approvals.request(
@@ -287,13 +288,31 @@ class ApprovalSensor(BaseSensorOperator):
         )
 
 
-def _run_url(dag_id: str, run_id: str) -> str | None:
-    from urllib.parse import quote
-
+def _base_url() -> str:
     try:
         from airflow.configuration import conf
 
-        base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+        return (conf.get("api", "base_url", fallback="") or "").rstrip("/")
     except Exception:
-        return None
+        return ""
+
+
+def _run_url(dag_id: str, run_id: str) -> str | None:
+    from urllib.parse import quote
+
+    base = _base_url()
     return f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id)}" if base else None
+
+
+def _report_url(model_name: str, uri: Any) -> Any:
+    """The plugin page serving report ``uri`` (a ``runs:/`` or artifact-store URI Slack cannot open) when
+    Airflow's ``[api] base_url`` is set; else ``uri`` itself, shown as text."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from airflow_provider_agentic_mlops.links import artifact_url
+
+    base = urlsplit(_base_url())
+    if not uri or not base.netloc:
+        return uri
+    # artifact_url already starts with base_url's path
+    return urlunsplit((base.scheme, base.netloc, "", "", "")) + artifact_url(model_name, str(uri))
