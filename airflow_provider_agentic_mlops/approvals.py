@@ -504,15 +504,21 @@ def send_reminders(
 ) -> list[int]:
     """Remind (threaded reply to the request) about pending requests not reminded for ``remind_every``.
 
-    The escalation channel, when set, gets the same reminder as a new message. A reminder Slack
-    refuses is logged and tried again after :data:`REMINDER_RETRY` at most. Returns reminded ids.
+    The escalation channel, when set, gets the same reminder as a new message; a refused escalation is
+    only logged (the thread reminder was sent, so it is not repeated). A thread reminder Slack refuses is
+    logged and tried again after :data:`REMINDER_RETRY` at most. Returns the ids reminded in their thread.
+
+    :param approval_ids: only these requests (read one by one, however many others are pending);
+        None: every pending request (the newest 1000).
     """
     now = now or utcnow()
-    wanted = set(approval_ids) if approval_ids is not None else None
+    if approval_ids is not None:
+        given = (store.get_approval(approval_id, with_votes=False) for approval_id in approval_ids)
+        rows = [row for row in given if row is not None and row["status"] == PENDING]
+    else:
+        rows = store.list_approvals(status=PENDING, limit=1000)
     reminded: list[int] = []
-    for row in store.list_approvals(status=PENDING, limit=1000):
-        if wanted is not None and row["id"] not in wanted:
-            continue
+    for row in rows:
         last = row.get("last_reminded_at") or row["requested_at"]
         if now - last < remind_every or row["expires_at"] <= now:
             continue
@@ -520,30 +526,42 @@ def send_reminders(
         text = slack_messages.reminder_text(row, now=now)
         if client is None or not row.get("slack_ts"):
             log.warning("%s Decide with: %s", text, cli_command(row["id"]))
-        else:
-            try:
-                client.chat_postMessage(channel=row["slack_channel"], thread_ts=row["slack_ts"], text=text)
-                if escalation_channel:
-                    client.chat_postMessage(
-                        channel=escalation_channel,
-                        text=slack_messages.escalation_text(row, now=now, channel=row["slack_channel"]),
-                    )
-            except Exception as err:
-                # record the attempt as if it had been made ``retry_in`` before the next interval, so
-                # the next one is due after a short back-off, not at once: a deferred sensor would
-                # otherwise resume, fail and defer again in a loop until the deadline
-                retry_in = min(remind_every, REMINDER_RETRY)
-                log.warning(
-                    "could not send the reminder of approval %s (%s: %s); trying again in %s",
-                    row["id"],
-                    type(err).__name__,
-                    err,
-                    retry_in,
-                )
-                store.mark_reminded(row["id"], now - remind_every + retry_in)
-                continue
+            store.mark_reminded(row["id"], now)
+            reminded.append(row["id"])
+            continue
+        try:
+            client.chat_postMessage(channel=row["slack_channel"], thread_ts=row["slack_ts"], text=text)
+        except Exception as err:
+            # record the attempt as if it had been made ``retry_in`` before the next interval, so
+            # the next one is due after a short back-off, not at once: a deferred sensor would
+            # otherwise resume, fail and defer again in a loop until the deadline
+            retry_in = min(remind_every, REMINDER_RETRY)
+            log.warning(
+                "could not send the reminder of approval %s (%s: %s); trying again in %s",
+                row["id"],
+                type(err).__name__,
+                err,
+                retry_in,
+            )
+            store.mark_reminded(row["id"], now - remind_every + retry_in)
+            continue
         store.mark_reminded(row["id"], now)
         reminded.append(row["id"])
+        if escalation_channel:
+            try:
+                client.chat_postMessage(
+                    channel=escalation_channel,
+                    text=slack_messages.escalation_text(row, now=now, channel=row["slack_channel"]),
+                )
+            except Exception as err:  # the next reminder escalates again
+                log.warning(
+                    "could not escalate the reminder of approval %s to Slack channel %r (%s: %s); "
+                    "invite the bot there or fix escalation_channel",
+                    row["id"],
+                    escalation_channel,
+                    type(err).__name__,
+                    err,
+                )
     return reminded
 
 

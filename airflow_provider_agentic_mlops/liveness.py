@@ -51,10 +51,13 @@ def read_task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
 
 
 def run_of(context: Any) -> tuple[str | None, str | None]:
-    """``(dag_id, run_id)`` of the task's DAG run, from its task instance, else from the DAG run."""
+    """``(dag_id, run_id)`` of the task's DAG run, from its task instance, else from the DAG run (or the
+    DAG, in a DAG-level callback's context)."""
     ti = context.get("ti") or context.get("task_instance")
     dag_run = context.get("dag_run")
-    dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None)
+    dag_id = (
+        getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", None)
+    )
     run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None) or context.get("run_id")
     return dag_id, run_id
 

@@ -110,9 +110,10 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, sa.exc.OperationalError) and any(t in str(err).lower() for t in _TRANSIENT)
 
 
-#: Reads of the store retry connection errors with exponential backoff (0.2 s doubling to 5 s, 6 tries,
-#: about 15 s): a PostgreSQL restart, a failover or a killed connection is a blip, not a failed run.
-#: Writes are not retried here: whether a write whose connection dropped was committed is unknown.
+#: Reads of the store retry connection errors with exponential backoff (0.2 s doubling, 6 tries, about
+#: 6 s): a killed connection or a quick restart is a blip, not a failed run. A longer outage (a failover)
+#: outlasts them; the approval trigger polls through it until its deadline. Writes are not retried here:
+#: whether a write whose connection dropped was committed is unknown.
 retry_read = tenacity.retry(
     retry=tenacity.retry_if_exception(is_transient),
     wait=tenacity.wait_exponential(multiplier=0.2, max=5),
@@ -534,7 +535,7 @@ class StateStore:
             conn.execute(
                 approvals.update()
                 .where(approvals.c.id == row["id"], approvals.c.status == CANCELLED)
-                .values(status=PENDING, expires_at=expires_at, **_FORGOTTEN_ON_REOPEN)
+                .values(status=PENDING, requested_at=utcnow(), expires_at=expires_at, **_FORGOTTEN_ON_REOPEN)
             )
             self._audit(
                 conn,
@@ -930,8 +931,11 @@ class StateStore:
         return self._fetch_one(query.order_by(audit.c.id.desc()).limit(1))
 
 
-#: What a cancelled request forgets when its run asks again: the cancellation and its old Slack message.
-_FORGOTTEN_ON_REOPEN = dict.fromkeys(("decided_at", "decided_by", "decided_via", "reason", "slack_channel", "slack_ts"))
+#: What a cancelled request forgets when its run asks again: the cancellation, its old Slack message and
+#: its reminders (the first reminder is due ``remind_every`` after the new message, not at once).
+_FORGOTTEN_ON_REOPEN = dict.fromkeys(
+    ("decided_at", "decided_by", "decided_via", "reason", "slack_channel", "slack_ts", "last_reminded_at")
+)
 
 
 #: How often one process deletes the replay guard's expired signatures (see ``StateStore.first_use``).

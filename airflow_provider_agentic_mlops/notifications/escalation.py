@@ -56,20 +56,42 @@ class EscalationNotifier(BaseNotifier):
         self.send(context)
 
     def send(self, context: Context) -> dict[str, Any]:
-        """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}``."""
+        """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}``.
+
+        The state store is best-effort: when it is down (often why the task failed) the decision comes
+        from the ``decide`` task's XCom and the audit entry is skipped with a warning. Without a task
+        instance (a DAG-level callback) the DAG run's failure ``reason`` is the rationale.
+        """
         from airflow_provider_agentic_mlops.approvals import slack_client_for
         from airflow_provider_agentic_mlops.core.slack import escalation_message
+        from airflow_provider_agentic_mlops.liveness import run_of
 
-        ti = context["ti"]
-        decision_id = ti.xcom_pull(task_ids=self.decide_task_id, key="decision_id")
-        store = StateStoreHook(self.state_conn_id).get_store()
-        decision = store.get_decision(int(decision_id)) if decision_id is not None else None
-        if decision is None:
+        ti = context.get("ti")
+        dag_id, run_id = run_of(context)
+        decision_id = ti.xcom_pull(task_ids=self.decide_task_id, key="decision_id") if ti is not None else None
+        store, decision = None, None
+        try:
+            store = StateStoreHook(self.state_conn_id).get_store()
+            decision = store.get_decision(int(decision_id)) if decision_id is not None else None
+        except Exception as err:
+            log.warning(
+                "Could not read decision %s from the state store (%s: %s); escalating with what XCom has",
+                decision_id,
+                type(err).__name__,
+                str(err).splitlines()[0] if str(err) else "",
+            )
+        if decision is None and ti is not None:
             decision = {
                 "id": decision_id,
                 "action": ti.xcom_pull(task_ids=self.decide_task_id, key="action") or "escalate",
                 "rationale": ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
                 or f"no decision found in XCom of task {self.decide_task_id!r}",
+            }
+        elif decision is None:
+            decision = {
+                "id": decision_id,
+                "action": "escalate",
+                "rationale": f"DAG run {run_id} of {dag_id} failed: {context.get('reason') or 'no reason given'}",
             }
         text = escalation_message(self.model_name, decision)
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
@@ -89,13 +111,24 @@ class EscalationNotifier(BaseNotifier):
             response = client.chat_postMessage(channel=self.channel, text=text, unfurl_links=False, unfurl_media=False)
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
             log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
-        store.audit(
-            "escalated",
-            actor=f"dag:{getattr(ti, 'dag_id', None) or 'unknown'}",
-            model_name=self.model_name,
-            subject=f"decision:{decision_id}",
-            details={"posted": result["posted"], "channel": result["channel"]},
-        )
+        if store is None:
+            log.warning("The state store is unreachable: the 'escalated' audit entry of %s is not recorded", dag_id)
+            return result
+        try:
+            store.audit(
+                "escalated",
+                actor=f"dag:{dag_id or 'unknown'}",
+                model_name=self.model_name,
+                subject=f"decision:{decision_id}",
+                details={"posted": result["posted"], "channel": result["channel"]},
+            )
+        except Exception as err:  # the escalation was sent; a missing audit row must not fail the callback
+            log.warning(
+                "Could not record the 'escalated' audit entry of %s (%s: %s)",
+                dag_id,
+                type(err).__name__,
+                str(err).splitlines()[0] if str(err) else "",
+            )
         return result
 
 

@@ -99,8 +99,9 @@ class PromoteOperator(_ChampionOperator):
     ) -> None:
         from airflow_provider_agentic_mlops.liveness import with_callback
 
-        kwargs["on_success_callback"] = with_callback(kwargs.get("on_success_callback"), _asset_event_sent)
         super().__init__(model_name=model_name, **kwargs)
+        # appended after Airflow merged default_args: setting the kwarg would replace the DAG's callback
+        self.on_success_callback = with_callback(self.on_success_callback, _asset_event_sent)
         self.retrain_task_id = retrain_task_id
         self.validate_task_id = validate_task_id
         self.promotion_id: int | None = None

@@ -106,8 +106,9 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         if python_callable and "execution_timeout" not in kwargs:
             # training in the task is bounded by `timeout`; the task timing out fails the job too
             kwargs["execution_timeout"] = timedelta(minutes=timeout)
-        kwargs["on_failure_callback"] = with_callback(kwargs.get("on_failure_callback"), fail_job_of_failed_task)
         super().__init__(**kwargs)
+        # appended after Airflow merged default_args: setting the kwarg would replace the DAG's callback
+        self.on_failure_callback = with_callback(self.on_failure_callback, fail_job_of_failed_task)
         if deferrable is None:  # the DAG backend can only wait deferred (Airflow 3 resumes it after a deferral)
             deferrable = bool(trigger_dag_id)
         if bool(trigger_dag_id) == bool(python_callable):

@@ -95,10 +95,11 @@ class ApprovalSensor(BaseSensorOperator):
             kwargs.setdefault("mode", "reschedule")
         from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, with_callback
 
-        kwargs["on_failure_callback"] = with_callback(kwargs.get("on_failure_callback"), cancel_approval_of_failed_task)
         # The request's own deadline decides; Airflow's sensor timeout is only a backstop after it.
         kwargs.setdefault("timeout", timeout_hours * 3600 + max(3600, 4 * poke_interval))
         super().__init__(poke_interval=poke_interval, **kwargs)
+        # appended after Airflow merged default_args: setting the kwarg would replace the DAG's callback
+        self.on_failure_callback = with_callback(self.on_failure_callback, cancel_approval_of_failed_task)
         self.model_name = model_name
         self.registered_model = registered_model
         self.retrain_task_id = retrain_task_id
@@ -152,10 +153,11 @@ class ApprovalSensor(BaseSensorOperator):
         drift = ti.xcom_pull(task_ids=self.drift_task_id) or {}
         drift_report = ti.xcom_pull(task_ids=self.drift_task_id, key="report_uri")
         rationale = ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
+        validation_report = validation.get("report_uri") if isinstance(validation, dict) else None
         links = {
             "Airflow run": _run_url(ti.dag_id, context["run_id"]),
-            "Drift report": drift_report,
-            "Validation report": validation.get("report_uri") if isinstance(validation, dict) else None,
+            "Drift report": _report_url(self.model_name, drift_report),
+            "Validation report": _report_url(self.model_name, validation_report),
             **self.links,
         }
         result = approvals.request(
@@ -268,6 +270,11 @@ class ApprovalSensor(BaseSensorOperator):
         approval = self.store.get_approval(approval_id)
         assert approval is not None
         remind_at = approvals.next_reminder_at(approval, self.remind_every)
+        if remind_at is not None and self.remind_every is not None:
+            # never in the past: the trigger would fire at once and resume the sensor in a loop
+            from airflow_provider_agentic_mlops.core.state import utcnow
+
+            remind_at = max(remind_at, utcnow() + min(self.remind_every, approvals.REMINDER_RETRY))
         self.defer(
             trigger=ApprovalTrigger(
                 approval_id=approval_id,
@@ -281,13 +288,31 @@ class ApprovalSensor(BaseSensorOperator):
         )
 
 
-def _run_url(dag_id: str, run_id: str) -> str | None:
-    from urllib.parse import quote
-
+def _base_url() -> str:
     try:
         from airflow.configuration import conf
 
-        base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+        return (conf.get("api", "base_url", fallback="") or "").rstrip("/")
     except Exception:
-        return None
+        return ""
+
+
+def _run_url(dag_id: str, run_id: str) -> str | None:
+    from urllib.parse import quote
+
+    base = _base_url()
     return f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id)}" if base else None
+
+
+def _report_url(model_name: str, uri: Any) -> Any:
+    """The plugin page serving report ``uri`` (a ``runs:/`` or artifact-store URI Slack cannot open) when
+    Airflow's ``[api] base_url`` is set; else ``uri`` itself, shown as text."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from airflow_provider_agentic_mlops.links import artifact_url
+
+    base = urlsplit(_base_url())
+    if not uri or not base.netloc:
+        return uri
+    # artifact_url already starts with base_url's path
+    return urlunsplit((base.scheme, base.netloc, "", "", "")) + artifact_url(model_name, str(uri))

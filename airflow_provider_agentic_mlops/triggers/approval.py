@@ -24,7 +24,8 @@ class ApprovalTrigger(BaseTrigger):
     The store is reached through the state connection (never a URL in the trigger's kwargs) and never
     migrated here: migrations run in ``airflow agentic-mlops db migrate`` or at first use by a worker or
     the API server, before any request to wait on exists. A dropped connection is retried with backoff
-    (the store's reads do that), so one network blip does not fail the run.
+    (the store's reads do that); a longer outage (a PostgreSQL restart or failover) is logged and polled
+    through until the deadline, so it does not fail the run. Other errors (a missing table) do.
 
     Events: ``{"status": "approved"|"denied"|"expired"|"cancelled"|"superseded", ...}`` when decided;
     ``{"status": "due"}`` at the deadline (the sensor expires it and updates the Slack message);
@@ -79,13 +80,30 @@ class ApprovalTrigger(BaseTrigger):
         return store
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_agentic_mlops.core.state import PENDING, utcnow
+        from airflow_provider_agentic_mlops.core.state import PENDING, is_transient, utcnow
 
         expires_at = _as_naive_utc(self.expires_at)
         remind_at = _as_naive_utc(self.remind_at)
         store = await self._store()
         while True:
-            approval = await asyncio.to_thread(store.get_approval, self.approval_id)
+            try:
+                approval = await asyncio.to_thread(store.get_approval, self.approval_id)
+            except Exception as err:
+                if not is_transient(err):
+                    raise
+                now = utcnow()
+                if expires_at is not None and now >= expires_at:  # the sensor decides what the deadline means
+                    yield TriggerEvent({"status": "due", "approval_id": self.approval_id})
+                    return
+                self.log.warning(
+                    "State store unreachable while waiting on approval %s (%s); polling again in %ss until %s",
+                    self.approval_id,
+                    str(err).splitlines()[0],
+                    self.poll_interval,
+                    self.expires_at,
+                )
+                await asyncio.sleep(self.poll_interval)
+                continue
             if approval is None:
                 yield TriggerEvent(
                     {

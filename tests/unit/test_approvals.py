@@ -237,6 +237,90 @@ def test_reminders_go_to_the_thread_and_the_escalation_channel_once_per_interval
     assert "Still waiting for a decision" in posts[0].args["text"]
 
 
+def test_a_refused_escalation_does_not_repeat_the_thread_reminder(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answer = slack_double.answer  # the bot was not invited to the escalation channel
+
+    def refusing(method: str, args: dict) -> dict:
+        if args.get("channel") == "C_ESCALATE":
+            return {"ok": False, "error": "not_in_channel"}
+        return answer(method, args)
+
+    monkeypatch.setattr(slack_double, "answer", refusing)
+    approval = _request(store, client, expires_at=utcnow() + timedelta(days=1)).approval
+    every = timedelta(hours=1)
+    kwargs = {"remind_every": every, "escalation_channel": "C_ESCALATE", "slack_client": client}
+    first = utcnow() + every + timedelta(minutes=1)
+    assert approvals.send_reminders(store, now=first, **kwargs) == [approval["id"]]
+    for minutes in (16, 32, 48):  # past the retry back-off, before the next interval
+        assert approvals.send_reminders(store, now=first + timedelta(minutes=minutes), **kwargs) == []
+    threaded = [p for p in slack_double.calls_to("chat.postMessage") if p.args.get("thread_ts")]
+    assert len(threaded) == 1
+    assert approvals.next_reminder_at(store.get_approval(approval["id"]), every) == first + every
+
+
+def test_the_reminder_of_a_given_request_is_sent_however_many_newer_requests_wait(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    from airflow_provider_agentic_mlops.core.schema import approvals as approvals_table
+
+    approval = _request(store, client, expires_at=utcnow() + timedelta(days=7)).approval
+    now = utcnow()
+    newer = [
+        {
+            "model_name": f"m{i % 200}",
+            "model_version": str(i),
+            "dag_id": f"agentic_mlops__m{i % 200}",
+            "run_id": f"r{i}",
+            "status": "pending",
+            "required_approvals": 1,
+            "requested_at": now,
+            "expires_at": now + timedelta(days=7),
+        }
+        for i in range(1001)
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(approvals_table.insert(), newer)
+    later = now + timedelta(hours=1, minutes=1)
+    reminded = approvals.send_reminders(
+        store, remind_every=timedelta(hours=1), approval_ids=[approval["id"]], now=later, slack_client=client
+    )
+    assert reminded == [approval["id"]]
+    assert [p.args.get("thread_ts") for p in slack_double.calls_to("chat.postMessage")[1:]] == [approval["slack_ts"]]
+    assert approvals.next_reminder_at(store.get_approval(approval["id"]), timedelta(hours=1)) > later
+
+
+def test_a_reopened_request_is_first_reminded_one_interval_after_its_new_message(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_agentic_mlops.core import state
+
+    approval = _request(store, client, expires_at=utcnow() + timedelta(days=3)).approval
+    every = timedelta(hours=4)
+    approvals.send_reminders(store, remind_every=every, now=utcnow() + every, slack_client=client)
+    store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason="the task failed")
+    two_days_later = utcnow() + timedelta(days=2)
+    monkeypatch.setattr(state, "utcnow", lambda: two_days_later)  # the run is cleared two days later
+    reopened = _request(store, client, expires_at=two_days_later + timedelta(days=1))
+    assert reopened.created and reopened.approval["id"] == approval["id"]
+    slack_double.clear()
+    kwargs = {"remind_every": every, "slack_client": client}
+    assert approvals.send_reminders(store, now=two_days_later + timedelta(minutes=1), **kwargs) == []
+    assert approvals.send_reminders(store, now=two_days_later + every, **kwargs) == [approval["id"]]
+    assert [p.args.get("thread_ts") for p in slack_double.calls_to("chat.postMessage")] == [
+        reopened.approval["slack_ts"]
+    ]
+
+
 def test_a_late_click_is_told_who_decided_first(
     store: StateStore,
     client: WebClient,

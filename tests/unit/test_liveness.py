@@ -81,3 +81,30 @@ def test_a_rerun_that_retrained_another_version_supersedes_the_old_request(store
     outcome = store.decide_approval(old["id"], approve=True, user="U1", via="slack")
     assert not outcome.recorded and "superseded" in outcome.message
     assert store.get_approval(new["id"])["status"] == "pending"
+
+
+def test_the_dags_default_args_callbacks_run_as_well_as_the_providers_own() -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task
+    from airflow_provider_agentic_mlops.operators.promote import PromoteOperator, _asset_event_sent
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+    from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+
+    def page_oncall(context: dict) -> None: ...
+
+    def announce(context: dict) -> None: ...
+
+    def task_own(context: dict) -> None: ...
+
+    with DAG("d", default_args={"on_failure_callback": page_oncall, "on_success_callback": announce}):
+        sensor = ApprovalSensor(task_id="wait_for_approval", model_name="m", deferrable=True)
+        retrain = RetrainOperator(task_id="retrain", model_name="m", python_callable="mod:fn")
+        promote = PromoteOperator(task_id="promote", model_name="m")
+        explicit = ApprovalSensor(task_id="w2", model_name="m", deferrable=True, on_failure_callback=task_own)
+    assert sensor.on_failure_callback == [page_oncall, cancel_approval_of_failed_task]
+    assert retrain.on_failure_callback == [page_oncall, fail_job_of_failed_task]
+    assert promote.on_failure_callback == page_oncall or promote.on_failure_callback == [page_oncall]
+    assert promote.on_success_callback == [announce, _asset_event_sent]
+    assert sensor.on_success_callback in (announce, [announce])
+    assert explicit.on_failure_callback == [task_own, cancel_approval_of_failed_task]  # the task's own wins

@@ -56,3 +56,48 @@ def test_the_operator_sends_through_the_notifier(
 def test_without_a_slack_connection_the_escalation_is_logged(store: StateStore, caplog) -> None:
     result = EscalationNotifier(model_name="fraud", slack_conn_id="no_such_slack").send(_context(store))
     assert not result["posted"] and "&lt;!channel&gt;" in caplog.text
+
+
+def test_with_the_state_store_down_the_escalation_is_still_posted_from_xcom(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The decide task failed because the store is down; its failure callback must still reach a person."""
+    import json
+
+    import tenacity
+
+    from airflow_provider_agentic_mlops.core import state
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv(  # nothing listens on port 1: connection refused
+        "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DOWN",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": "postgresql+psycopg2://u:p@127.0.0.1:1/s"}}),
+    )
+    for read in (state.current_revision, state.StateStore.get_decision):  # the outage, without its retries' time
+        monkeypatch.setattr(read.retry, "wait", tenacity.wait_none())
+    xcoms = {("decide", "decision_id"): 42, ("decide", "rationale"): "pipeline fault: column amount missing"}
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_down")
+    result = notifier.send(task_context(dag_id="agentic_mlops__fraud", xcoms=xcoms))
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert result["posted"] and "pipeline fault: column amount missing" in post.args["text"]
+    assert "Connection refused" in caplog.text  # the audit entry could not be written: said so
+
+
+def test_as_a_dag_failure_callback_without_a_task_instance_it_posts_the_reason(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    from airflow.sdk import DAG
+
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    dag = DAG("agentic_mlops__fraud", on_failure_callback=notifier)
+    notifier({"dag": dag, "run_id": "scheduled__2026", "reason": "timed_out"})  # what the DAG processor passes
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert "timed_out" in post.args["text"] and "scheduled__2026" in post.args["text"]
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["actor"] == "dag:agentic_mlops__fraud"

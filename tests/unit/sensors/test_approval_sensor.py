@@ -107,6 +107,29 @@ def test_first_run_creates_the_request_posts_once_and_defers(
     assert trigger.state_conn_id == "agentic_mlops_state_test"  # a connection id, never a URL with credentials
 
 
+def test_the_report_links_open_the_plugins_pages_when_airflows_base_url_is_set(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_agentic_mlops.links import artifact_url
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/airflow/")
+    xcoms = {
+        **XCOMS,
+        ("check_drift", "report_uri"): "runs:/0a1b2c/drift/report.html",
+        ("validate", "validation"): {**XCOMS[("validate", "validation")], "report_uri": "mlflow-artifacts:/1/v.html"},
+    }
+    _defer(_sensor(), _context(xcoms=xcoms))
+    blocks = json.dumps(slack_double.calls_to("chat.postMessage")[0].args["blocks"])
+    for uri, label in (
+        ("runs:/0a1b2c/drift/report.html", "Drift report"),
+        ("mlflow-artifacts:/1/v.html", "Validation report"),
+    ):
+        assert f"<https://airflow.example.com{artifact_url('fraud', uri)}|{label}>" in blocks
+    assert "/airflow/agentic-mlops/models/fraud/artifact?uri=" in blocks
+
+
 def test_resumes_with_the_result_once_approved(
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
@@ -184,6 +207,19 @@ def test_a_failed_reminder_is_retried_later_not_at_once(
     assert state.utcnow().isoformat() < remind_at
     assert remind_at <= (state.utcnow() + approvals.REMINDER_RETRY).isoformat()
     assert "not_in_channel" in caplog.text
+
+
+def test_a_deferral_never_schedules_a_reminder_in_the_past(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    sensor = _sensor(remind_every_hours=1, timeout_hours=24)
+    trigger = _defer(sensor, _context())
+    # a reminder due but not recorded (whatever the reason): the trigger must not fire again at once
+    sensor.store.mark_reminded(trigger.approval_id, state.utcnow() - timedelta(hours=2))
+    with pytest.raises(TaskDeferred) as again:
+        sensor._defer(trigger.approval_id)
+    assert again.value.trigger.remind_at > state.utcnow().isoformat()
 
 
 def test_reschedule_mode_pokes_the_store_without_deferring(

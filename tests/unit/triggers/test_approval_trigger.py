@@ -117,3 +117,33 @@ def test_a_dropped_connection_is_retried_not_a_trigger_failure(
     monkeypatch.setitem(trigger_module._stores, store.url, trigger_store)
     event = _first_event(ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat()))
     assert event["status"] == "approved" and failures == []
+
+
+def test_an_outage_longer_than_the_read_retries_keeps_the_trigger_waiting(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failover lasts longer than one read's retries: the trigger logs and polls again, it does not fail."""
+    import sqlalchemy as sa
+    import tenacity
+
+    from airflow_provider_agentic_mlops.triggers import approval as trigger_module
+
+    monkeypatch.setattr(StateStore.get_approval.retry, "wait", tenacity.wait_none())  # the outage, without its time
+    approval = _approval(store)
+    store.decide_approval(approval["id"], approve=True, user="U1", via="cli")
+    trigger_store = StateStore(store.url, migrate=False)
+    real_read = trigger_store._read
+    refused = sa.exc.OperationalError("SELECT", {}, Exception("could not connect to server: Connection refused"))
+    failures = [refused] * 14  # two reads' worth of retries, and then some
+
+    def down_read():
+        if failures:
+            raise failures.pop()
+        return real_read()
+
+    monkeypatch.setattr(trigger_store, "_read", down_read)
+    monkeypatch.setitem(trigger_module._stores, store.url, trigger_store)
+    trigger = ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat(), poll_interval=0.01)
+    event = _first_event(trigger)
+    assert event["status"] == "approved" and failures == []
+    assert "Connection refused" in caplog.text
