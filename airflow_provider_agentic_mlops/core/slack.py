@@ -94,8 +94,13 @@ def message_details(
     rationale: str | None = None,
     validation: Mapping[str, Any] | None = None,
     links: Mapping[str, str] | None = None,
+    open_links: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The compact, JSON-able part of the DAG run's XComs the message shows (stored with the request)."""
+    """The compact, JSON-able part of the DAG run's XComs the message shows (stored with the request).
+
+    :param links: name -> URL or URI (a report's ``runs:/`` URI), kept as given.
+    :param open_links: name -> a web page the message links instead, for a link Slack cannot open.
+    """
     details: dict[str, Any] = {}
     if drift:
         details["drift"] = {
@@ -123,6 +128,8 @@ def message_details(
         details["validation"] = {k: validation.get(k) for k in keys if k in validation}
     if links:
         details["links"] = {str(k): str(v) for k, v in links.items() if v}
+    if open_links:
+        details["open_links"] = {str(k): str(v) for k, v in open_links.items() if v}
     return details
 
 
@@ -185,7 +192,8 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(rows)[:3000]}})
     links = details.get("links") or {}
     if links:
-        text = " · ".join(link(url, _clip(name, 100)) for name, url in links.items())
+        opened = details.get("open_links") or {}
+        text = " · ".join(link(opened.get(name) or url, _clip(name, 100)) for name, url in links.items())
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]})
     return blocks
 

@@ -156,9 +156,16 @@ class ApprovalSensor(BaseSensorOperator):
         validation_report = validation.get("report_uri") if isinstance(validation, dict) else None
         links = {
             "Airflow run": _run_url(ti.dag_id, context["run_id"]),
-            "Drift report": _report_url(self.model_name, drift_report),
-            "Validation report": _report_url(self.model_name, validation_report),
+            "Drift report": drift_report,
+            "Validation report": validation_report,
             **self.links,
+        }
+        # Slack cannot open runs:/ or artifact-store URIs: the message links the plugin's page for each; the
+        # request keeps the URIs themselves, which the approvals page and the report route look up
+        open_links = {
+            name: _report_url(self.model_name, uri)
+            for name, uri in (("Drift report", drift_report), ("Validation report", validation_report))
+            if uri and _report_url(self.model_name, uri) != uri
         }
         result = approvals.request(
             self.store,
@@ -180,6 +187,7 @@ class ApprovalSensor(BaseSensorOperator):
                     rationale=rationale,
                     validation=validation if isinstance(validation, dict) else None,
                     links={k: v for k, v in links.items() if v},
+                    open_links=open_links,
                 ),
             },
             slack_client=self.slack_client if self.channel else None,

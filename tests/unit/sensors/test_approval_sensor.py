@@ -120,7 +120,8 @@ def test_the_report_links_open_the_plugins_pages_when_airflows_base_url_is_set(
         ("check_drift", "report_uri"): "runs:/0a1b2c/drift/report.html",
         ("validate", "validation"): {**XCOMS[("validate", "validation")], "report_uri": "mlflow-artifacts:/1/v.html"},
     }
-    _defer(_sensor(), _context(xcoms=xcoms))
+    sensor = _sensor()
+    trigger = _defer(sensor, _context(xcoms=xcoms))
     blocks = json.dumps(slack_double.calls_to("chat.postMessage")[0].args["blocks"])
     for uri, label in (
         ("runs:/0a1b2c/drift/report.html", "Drift report"),
@@ -128,6 +129,10 @@ def test_the_report_links_open_the_plugins_pages_when_airflows_base_url_is_set(
     ):
         assert f"<https://airflow.example.com{artifact_url('fraud', uri)}|{label}>" in blocks
     assert "/airflow/agentic-mlops/models/fraud/artifact?uri=" in blocks
+    # the request keeps the URIs themselves: the approvals page and the report route look them up
+    links = sensor.store.get_approval(trigger.approval_id)["details"]["links"]
+    assert links["Drift report"] == "runs:/0a1b2c/drift/report.html"
+    assert links["Validation report"] == "mlflow-artifacts:/1/v.html"
 
 
 def test_resumes_with_the_result_once_approved(
