@@ -98,7 +98,7 @@ class ApprovalTrigger(BaseTrigger):
                 self.log.warning(
                     "State store unreachable while waiting on approval %s (%s); polling again in %ss until %s",
                     self.approval_id,
-                    str(err).splitlines()[0],
+                    (str(err).splitlines() or [type(err).__name__])[0],
                     self.poll_interval,
                     self.expires_at,
                 )
