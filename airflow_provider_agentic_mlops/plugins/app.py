@@ -62,15 +62,6 @@ def configured_store() -> StateStore:
     return StateStoreHook().get_store()
 
 
-def state_conn_id() -> str:
-    """``[agentic_mlops] state_conn_id``, the connection :func:`configured_store` opens."""
-    from airflow.configuration import conf
-
-    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
-
-    return conf.get("agentic_mlops", "state_conn_id", fallback=StateStoreHook.default_conn_name)
-
-
 class StoreUnavailable(RuntimeError):
     """The state store could not be opened (bad connection, missing driver, database down).
 
@@ -146,7 +137,9 @@ class AppSettings:
     def store_name(self) -> str:
         """The store as error messages name it: its Airflow connection when the plugin opens it."""
         if self.store is configured_store:
-            return f"connection {state_conn_id()!r}"
+            from airflow_provider_agentic_mlops.settings import configured_state_conn_id
+
+            return f"connection {configured_state_conn_id()!r}"  # the one configured_store opens
         return "given to the app"
 
     def serialized(self) -> Any:
