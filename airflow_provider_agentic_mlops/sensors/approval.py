@@ -162,11 +162,11 @@ class ApprovalSensor(BaseSensorOperator):
         }
         # Slack cannot open runs:/ or artifact-store URIs: the message links the plugin's page for each; the
         # request keeps the URIs themselves, which the approvals page and the report route look up
-        open_links = {
-            name: _report_url(self.model_name, uri)
-            for name, uri in (("Drift report", drift_report), ("Validation report", validation_report))
-            if uri and _report_url(self.model_name, uri) != uri
-        }
+        open_links = {}
+        for name, uri in (("Drift report", drift_report), ("Validation report", validation_report)):
+            page = _report_url(self.model_name, uri) if uri else None
+            if page and page != uri:
+                open_links[name] = page
         result = approvals.request(
             self.store,
             model_name=self.model_name,
