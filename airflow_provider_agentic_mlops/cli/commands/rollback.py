@@ -10,11 +10,6 @@ if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.config import ModelSpec
 
 
-def _registered_model(model: str, registered_model: str | None = None, models_file: str | None = None) -> str:
-    """The MLflow name of ``model``, from the models file the DAGs read (see :func:`_model_entry`)."""
-    return _model_entry(model, registered_model, models_file)[0]
-
-
 def _model_entry(
     model: str, registered_model: str | None = None, models_file: str | None = None
 ) -> tuple[str, ModelSpec | None]:
@@ -48,20 +43,21 @@ def _model_entry(
             f"{stopped}; the models file is broken: {err}\n"
             "Fix it (or point [agentic_mlops] models_file at the right one) and run again."
         ) from None  # the error names the file; the traceback would only bury it
-    listed = {spec.name: spec.mlflow_model_name for spec in specs}
-    if model not in listed:
+    listed = {spec.name: spec for spec in specs}
+    spec = listed.get(model)
+    if spec is None:
         if registered_model:
             return registered_model, None
         raise SystemExit(
             f"{stopped}: {path} does not list model {model!r} (it lists {', '.join(map(repr, listed)) or 'none'}).\n"
             f"Check the model name (see `models list`), {name_it}."
         )
-    if registered_model and registered_model != listed[model]:
+    if registered_model and registered_model != spec.mlflow_model_name:
         raise SystemExit(
-            f"{stopped}: {path} says {model!r} is the registered model {listed[model]!r}, "
+            f"{stopped}: {path} says {model!r} is the registered model {spec.mlflow_model_name!r}, "
             f"not {registered_model!r}; drop --registered-model or fix the models file."
         )
-    return listed[model], next(spec for spec in specs if spec.name == model)
+    return spec.mlflow_model_name, spec
 
 
 #: The promoting MLflow connection of a model the models file does not list (``--registered-model``).

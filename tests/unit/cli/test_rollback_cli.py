@@ -10,7 +10,7 @@ import argparse
 
 import pytest
 
-from airflow_provider_agentic_mlops.cli.commands.rollback import _registered_model, rollback
+from airflow_provider_agentic_mlops.cli.commands.rollback import _model_entry, rollback
 
 VALID = """
 models:
@@ -19,6 +19,11 @@ models:
     drift: {reference: /r.parquet, current: /c.parquet, label_column: label}
     retrain: {python_callable: "tests.doubles.mlflow_server:train_tiny_classifier"}
 """
+
+
+def _registered_model(model: str, **kw) -> str:
+    """The MLflow name rollback would act on."""
+    return _model_entry(model, **kw)[0]
 
 
 @pytest.fixture
