@@ -85,7 +85,7 @@ def _resolve_conf(value: Any, base: str) -> Any:
         return value
     expanded = os.path.expandvars(value)
     if expanded.startswith(("./", "../", "~")) or expanded.lower().endswith(_CONF_PATH_SUFFIXES):
-        return _resolve(expanded, base)
+        return _resolve(value, base)  # expands the variables itself: once, not again in their values
     return expanded
 
 
