@@ -11,7 +11,6 @@ No Airflow import here.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.durations import parse_duration
+from airflow_provider_agentic_mlops.core.imports import import_function
 
 Opener = Callable[[str], IO[bytes]]
 DataSource = str | os.PathLike | Callable[[], pd.DataFrame] | pd.DataFrame
@@ -35,28 +35,6 @@ _MODULE_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 def is_module_function(source: Any) -> bool:
     """True for a ``"package.module:function"`` string (a source to import and call, not a path)."""
     return isinstance(source, str) and bool(_MODULE_FUNCTION.match(source.strip()))
-
-
-def import_source(spec: str, role: str = "data") -> Callable[[], pd.DataFrame]:
-    """The function a ``"package.module:function"`` source names.
-
-    :raises ValueError: the module cannot be imported or has no such function, naming the value.
-    """
-    module_name, _, attr = spec.strip().partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or whatever the module raises while importing
-        raise ValueError(
-            f"{role} '{spec}': cannot import module '{module_name}' ({type(exc).__name__}: {exc}). Install it "
-            "where the tasks run, or fix the value: 'package.module:function' returning a pandas DataFrame."
-        ) from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ValueError(
-            f"{role} '{spec}': module '{module_name}' has no function '{attr}'. Fix the value: "
-            "'package.module:function' returning a pandas DataFrame."
-        )
-    return fn
 
 
 def describe_source(source: DataSource) -> str:
@@ -121,7 +99,8 @@ def read_frame(
         return source
     name = None
     if is_module_function(source):
-        name, source = f"'{str(source).strip()}'", import_source(str(source), role)
+        fn = import_function(str(source), role=role, returning="returning a pandas DataFrame")
+        name, source = f"'{str(source).strip()}'", fn
     if callable(source) and not isinstance(source, (str, os.PathLike)):
         name = name or describe_source(source)
         try:
@@ -241,7 +220,6 @@ def select_window(
 __all__ = [
     "describe_source",
     "detect_format",
-    "import_source",
     "is_local",
     "is_module_function",
     "local_path",

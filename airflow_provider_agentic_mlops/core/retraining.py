@@ -5,7 +5,6 @@ job's liveness rules are in ``core/jobs.py``, the budget rule in ``core/budget.p
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -78,15 +77,9 @@ def load_training_callable(target: str | TrainingCallable | None) -> TrainingCal
         return target
     if not isinstance(target, str) or ":" not in target:
         raise ValueError(f"python_callable {target!r} must be 'module:function' or a callable")
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"python_callable {target!r}: cannot import module {module_name!r}: {err}") from err
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ValueError(f"python_callable {target!r}: {module_name!r} has no callable {attr!r}")
-    return fn
+    from airflow_provider_agentic_mlops.core.imports import import_function
+
+    return import_function(target, role="python_callable", returning="returning {'version', 'run_id', 'metrics'}")
 
 
 @dataclass(frozen=True)
