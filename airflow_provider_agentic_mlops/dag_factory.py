@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
@@ -25,6 +25,7 @@ from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
 from airflow_provider_agentic_mlops.settings import configured_state_conn_id
 
 START_DATE = datetime(2026, 1, 1)
+_T = TypeVar("_T")
 
 #: Retries of the tasks that are safe to repeat after a crash or a transient error (worker lost, store or
 #: MLflow briefly down). check_drift and validate recompute from the same data; decide records one more
@@ -140,10 +141,16 @@ def build_dag(
         doc_md=f"Drift -> decision -> retrain -> validation -> approval -> promotion for `{spec.name}` "
         f"(MLflow model `{spec.mlflow_model_name}`). Generated from the models file.",
     ) as dag:
-        check_drift = DriftCheckOperator(
-            task_id="check_drift",
-            retries=TASK_RETRIES["check_drift"],
-            model_name=spec.name,
+        model = {"model_name": spec.name}
+        in_registry = {**model, "registered_model": spec.mlflow_model_name, "state_conn_id": spec.state_conn_id}
+
+        def task(operator: type[_T], task_id: str, **kwargs: Any) -> _T:
+            return operator(task_id=task_id, retries=TASK_RETRIES[task_id], **kwargs)
+
+        check_drift = task(
+            DriftCheckOperator,
+            "check_drift",
+            **model,
             reference=_resolve(drift.reference, base),
             current=current,
             settings=drift,  # the drift section is a DriftSettings: every parameter passed through whole
@@ -151,10 +158,10 @@ def build_dag(
             # the report is logged to the model's monitoring run: a write, so the training connection
             mlflow_conn_id=retrain.mlflow_conn_id,
         )
-        decide = AgentDecisionOperator(
-            task_id="decide",
-            retries=TASK_RETRIES["decide"],
-            model_name=spec.name,
+        decide = task(
+            AgentDecisionOperator,
+            "decide",
+            **model,
             drift_task_id="check_drift",
             mode=decision.mode,
             llm_conn_id=decision.llm_conn_id,
@@ -162,24 +169,22 @@ def build_dag(
             guardrails=decision,  # validated already; the operator takes the DecisionConfig as is
         )
         no_action = EmptyOperator(task_id="no_action")
-        escalate = EscalateOperator(
-            task_id="escalate",
-            retries=TASK_RETRIES["escalate"],
-            model_name=spec.name,
+        escalate = task(
+            EscalateOperator,
+            "escalate",
+            **model,
             slack_conn_id=approval.slack_conn_id,
             channel=approval.escalation_channel or approval.channel,
             state_conn_id=spec.state_conn_id,
         )
-        retrain_task = RetrainOperator(
-            task_id="retrain",
-            retries=TASK_RETRIES["retrain"],
-            model_name=spec.name,
-            registered_model=spec.mlflow_model_name,
+        retrain_task = task(
+            RetrainOperator,
+            "retrain",
+            **in_registry,
             trigger_dag_id=retrain.trigger_dag_id,
             python_callable=retrain.python_callable,
             conf=retrain_conf,
             mlflow_conn_id=retrain.mlflow_conn_id,
-            state_conn_id=spec.state_conn_id,
             timeout=retrain.timeout_minutes,
             heartbeat_timeout=retrain.heartbeat_timeout_minutes,
             cooldown_hours=decision.cooldown_hours,
@@ -187,11 +192,10 @@ def build_dag(
             budget_window_hours=decision.budget_window_hours,
             pool=retrain.pool or "default_pool",
         )
-        validate = ValidateOperator(
-            task_id="validate",
-            retries=TASK_RETRIES["validate"],
-            model_name=spec.name,
-            registered_model=spec.mlflow_model_name,
+        validate = task(
+            ValidateOperator,
+            "validate",
+            **in_registry,
             validation_data=_resolve(validation.data, base) or current,
             label_column=spec.label_column,
             # the champion's inputs, as the drift check knows them; else (no signature either) every column
@@ -200,15 +204,13 @@ def build_dag(
             exclude_columns=[c for c in (drift.timestamp_column, drift.prediction_column) if c],
             gates=validation,  # a GateSettings: the gate parameters passed through whole
             task=validation.task or drift.task,
-            state_conn_id=spec.state_conn_id,
             mlflow_conn_id=retrain.mlflow_conn_id,
         )
         rejected = EmptyOperator(task_id="rejected")
-        wait_for_approval = ApprovalSensor(
-            task_id="wait_for_approval",
-            retries=TASK_RETRIES["wait_for_approval"],
-            model_name=spec.name,
-            registered_model=spec.mlflow_model_name,
+        wait_for_approval = task(
+            ApprovalSensor,
+            "wait_for_approval",
+            **in_registry,
             timeout_hours=approval.timeout_hours,
             slack_conn_id=approval.slack_conn_id,
             channel=approval.channel,
@@ -217,18 +219,10 @@ def build_dag(
             required_approvals=approval.required_approvals,
             remind_every_hours=approval.remind_every_hours,
             escalation_channel=approval.escalation_channel,
-            state_conn_id=spec.state_conn_id,
             deferrable=deferrable if approval.deferrable is None else approval.deferrable,
             poke_interval=approval.poke_interval_seconds,
         )
-        promote = PromoteOperator(
-            task_id="promote",
-            retries=TASK_RETRIES["promote"],
-            model_name=spec.name,
-            registered_model=spec.mlflow_model_name,
-            mlflow_conn_id=spec.promote_conn_id,
-            state_conn_id=spec.state_conn_id,
-        )
+        promote = task(PromoteOperator, "promote", **in_registry, mlflow_conn_id=spec.promote_conn_id)
 
         check_drift >> decide >> [retrain_task, no_action, escalate]
         retrain_task >> validate >> [wait_for_approval, rejected]
