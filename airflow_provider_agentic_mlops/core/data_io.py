@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.durations import parse_duration
+from airflow_provider_agentic_mlops.core.errors import first_line
 from airflow_provider_agentic_mlops.core.imports import import_function
 
 Opener = Callable[[str], IO[bytes]]
@@ -147,7 +148,7 @@ def _unreadable(role: str, uri: str, fmt: str, exc: BaseException) -> ValueError
         return ValueError(f"{role} not found at '{uri}'. Check the path and that the export job has written it.")
     if isinstance(exc, PermissionError):
         return ValueError(f"{role} at '{uri}' is not readable (permission denied). Check access rights.")
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    detail = first_line(exc) or type(exc).__name__
     return ValueError(
         f"{role} at '{uri}' could not be read as {fmt.upper()}: {detail}. Check that the file is a "
         f"complete {fmt.upper()} file (re-run the export), or set the right file type."

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from airflow_provider_agentic_mlops.core.errors import first_line
+
 #: Nesting deeper than this is refused; real alert and Slack payloads stay under 10.
 MAX_DEPTH = 32
 
@@ -29,7 +31,7 @@ def parse_json(data: bytes | str, *, what: str = "the body", max_depth: int = MA
     except UnicodeDecodeError as err:
         raise JsonInputError(f"{what} is not UTF-8: {err.reason} at byte {err.start}") from None
     except ValueError as err:  # JSONDecodeError, and ints beyond sys.get_int_max_str_digits()
-        raise JsonInputError(f"{what} is not JSON: {str(err).splitlines()[0][:200]}") from None
+        raise JsonInputError(f"{what} is not JSON: {first_line(err, 200)}") from None
     if depth_exceeds(value, max_depth):
         raise JsonInputError(f"{what} is nested too deeply (more than {max_depth} levels)")
     return value

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 
@@ -311,8 +312,7 @@ class MlflowRegistryHook(BaseHook):
         try:
             self.client().search_registered_models(max_results=1)
         except Exception as err:
-            first_line = (str(err).splitlines() or [""])[0]
-            return False, f"{type(err).__name__}: {first_line[:300]}"
+            return False, describe(err)
         return True, f"reached the MLflow registry at {self._settings['registry_uri']} (access {self.access})"
 
     # -- registry helpers ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from airflow.sdk import BaseHook
 
 # under its old name too: the CLI, approvals and the plugins import it from here
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none as _get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.settings import DEFAULT_STATE_CONN_ID, configured_state_conn_id
@@ -167,8 +168,7 @@ class StateStoreHook(BaseHook):
             finally:
                 engine.dispose()
         except Exception as err:
-            first_line = (str(err).splitlines() or [""])[0]
-            return False, f"{type(err).__name__}: {first_line[:300]}"
+            return False, describe(err)
         shown = make_url(url).render_as_string(hide_password=True)
         if VERSION_TABLE not in tables:
             return True, f"reached {shown}; the provider's tables are not created yet (first use creates them)"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
 if TYPE_CHECKING:
@@ -75,10 +76,9 @@ class EscalationNotifier(BaseNotifier):
             decision = store.get_decision(int(decision_id)) if decision_id is not None else None
         except Exception as err:
             log.warning(
-                "Could not read decision %s from the state store (%s: %s); escalating with what XCom has",
+                "Could not read decision %s from the state store (%s); escalating with what XCom has",
                 decision_id,
-                type(err).__name__,
-                str(err).splitlines()[0] if str(err) else "",
+                describe(err),
             )
         if decision is None and ti is not None:
             decision = {
@@ -124,10 +124,9 @@ class EscalationNotifier(BaseNotifier):
             )
         except Exception as err:  # the escalation was sent; a missing audit row must not fail the callback
             log.warning(
-                "Could not record the 'escalated' audit entry of %s (%s: %s)",
+                "Could not record the 'escalated' audit entry of %s (%s)",
                 dag_id,
-                type(err).__name__,
-                str(err).splitlines()[0] if str(err) else "",
+                describe(err),
             )
         return result
 

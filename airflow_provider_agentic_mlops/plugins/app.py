@@ -18,13 +18,14 @@ lets Airflow's UI embed the pages as external views and nobody else.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+
+from airflow_provider_agentic_mlops.core.errors import describe
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.approvals import UsergroupMembers
@@ -75,17 +76,11 @@ class StoreUnavailable(RuntimeError):
         self.error = error
 
 
-#: ``scheme://user:password@`` in an error message: the password is replaced before it is shown.
-_URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^\s:/@]*):[^\s@]*@")
-
-
 def store_error_detail(where: str, error: BaseException) -> str:
     """What a page says when the state store fails: which store, the error's class and first line
     (any URL's password masked), and where to look."""
-    first = (str(error).strip().splitlines() or [""])[0]
-    first = _URL_PASSWORD.sub(r"\1:***@", first)[:300]
     return (
-        f"the state store ({where}) is unavailable: {type(error).__name__}: {first}. Check the connection "
+        f"the state store ({where}) is unavailable: {describe(error)}. Check the connection "
         "and that its database is up; the API server log has the details."
     )
 

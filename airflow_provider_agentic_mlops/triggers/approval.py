@@ -9,6 +9,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_agentic_mlops.core.errors import describe
+
 
 def _as_naive_utc(value: str | datetime | None) -> datetime | None:
     if value is None:
@@ -98,7 +100,7 @@ class ApprovalTrigger(BaseTrigger):
                 self.log.warning(
                     "State store unreachable while waiting on approval %s (%s); polling again in %ss until %s",
                     self.approval_id,
-                    (str(err).splitlines() or [type(err).__name__])[0],
+                    describe(err),
                     self.poll_interval,
                     self.expires_at,
                 )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.cli.output import print_rows
 from airflow_provider_agentic_mlops.core.config import load_models
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
 if TYPE_CHECKING:
@@ -30,14 +31,12 @@ def _champion_version(registered_model: str, conn_id: str) -> str | None:
     try:
         return MlflowRegistryHook(conn_id).get_alias_version(registered_model, "champion")
     except Exception as err:  # noqa: BLE001 - one model's registry error must not hide the other rows
-        first_line = (str(err).strip().splitlines() or [""])[0][:200]
         log.warning(
-            "champion of %s unknown (shown as %r): MLflow connection %r failed: %s: %s",
+            "champion of %s unknown (shown as %r): MLflow connection %r failed: %s",
             registered_model,
             UNKNOWN_CHAMPION,
             conn_id,
-            type(err).__name__,
-            first_line,
+            describe(err, 200),
         )
         return UNKNOWN_CHAMPION
 

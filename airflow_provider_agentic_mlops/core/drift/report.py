@@ -16,6 +16,7 @@ from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM, TEXT
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
+from airflow_provider_agentic_mlops.core.errors import describe
 
 #: Default rows sampled from each frame for the report (``DriftSettings.report_sample_rows``).
 REPORT_SAMPLE_ROWS = DriftSettings.model_fields["report_sample_rows"].default
@@ -68,8 +69,7 @@ def write_report(
         )
         outcome = ReportOutcome("written", None, paths)
     except Exception as err:  # noqa: BLE001 - the report must never fail the check; the reason is kept
-        first_line = (str(err).strip().splitlines() or [""])[0][:300]
-        reason = f"Evidently could not render the report: {type(err).__name__}: {first_line}".rstrip(": ")
+        reason = f"Evidently could not render the report: {describe(err)}"
         for leftover in ("drift_report.html", "drift_report.json", "drift_summary.json"):
             (out / leftover).unlink(missing_ok=True)
         outcome = ReportOutcome("skipped", reason, {})
