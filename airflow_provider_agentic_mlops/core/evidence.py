@@ -493,21 +493,32 @@ def feature_importance(
 ) -> tuple[dict[str, float] | None, str]:
     """``(importance per feature, source)``: the model's own ``feature_importances_`` or ``|coef_|``
     (times the feature's spread, so units do not matter), else permutation importance on at most
-    ``SAMPLE_ROWS`` labelled reference rows, else ``(None, why)``."""
+    ``SAMPLE_ROWS`` labelled reference rows, else ``(None, why)``.
+
+    The model's own importances are matched to the features by name (:func:`_model_input_features`):
+    a pipeline's transformers reorder, encode and drop columns, so its estimator's importances are in
+    the transformers' output order. Encoded columns (one-hot) add up to their feature; a feature the
+    model never sees weighs 0. Importances of columns that are no feature (PCA components) cannot be
+    matched: permutation importance, which perturbs the features themselves, answers instead.
+    """
     estimator = getattr(model, "steps", None) and model.steps[-1][1] or model
+    inputs, unmatched = _model_input_features(model, features)
     own = getattr(estimator, "feature_importances_", None)
-    if own is not None and len(own) == len(features):
-        return {f: float(v) for f, v in zip(features, own, strict=True)}, "the model's feature_importances_"
+    if own is not None and inputs is not None and len(own) == len(inputs):
+        return _per_feature(features, inputs, own), "the model's feature_importances_"
     coef = getattr(estimator, "coef_", None)
-    if coef is not None and reference is not None and getattr(model, "steps", None) is None:
+    if coef is not None and reference is not None and getattr(model, "steps", None) is None and inputs is not None:
         coef = np.abs(np.asarray(coef, dtype=np.float64))
         coef = coef.sum(axis=0) if coef.ndim == 2 else coef
-        if len(coef) == len(features):
-            spread = reference[list(features)].std(numeric_only=False).to_numpy(dtype=np.float64)
-            return {f: float(c * s) for f, c, s in zip(features, coef, np.nan_to_num(spread), strict=True)}, (
-                "the model's |coef_| x feature std"
-            )
+        if len(coef) == len(inputs):
+            spread = np.nan_to_num(reference[inputs].std(numeric_only=False).to_numpy(dtype=np.float64))
+            return _per_feature(features, inputs, coef * spread), "the model's |coef_| x feature std"
     if reference is None or labels is None:
+        if unmatched and (own is not None or coef is not None):
+            return (
+                None,
+                f"the model's importances are for {unmatched}; no labelled reference for permutation importance",
+            )
         return None, "no importances on the model and no labelled reference for permutation importance"
     from sklearn.inspection import permutation_importance
 
@@ -533,6 +544,55 @@ def feature_importance(
             continue
         return {f: _weight(v) for f, v in zip(features, result.importances_mean, strict=True)}, source
     return None, failure
+
+
+def _model_input_features(model: Any, features: Sequence[str]) -> tuple[list[str] | None, str]:
+    """``(the feature behind each column the model's estimator reads, "")``, or ``(None, why not)``.
+
+    A pipeline's columns are named by its transformers (``get_feature_names_out``: ``num__signal``,
+    ``cat__merchant_a``); an estimator fitted on a frame names them in ``feature_names_in_``; one
+    fitted on an array reads the features by position, as it predicts. A column is a feature's when it
+    is named after it, after a transformer's ``name__`` prefix, or as an encoding of it (``merchant_a``:
+    the longest feature it starts with, then ``_``).
+    """
+    if getattr(model, "steps", None) is not None:
+        fitted_on_names = getattr(model, "feature_names_in_", None) is not None
+        try:
+            columns = [str(c) for c in model[:-1].get_feature_names_out(None if fitted_on_names else list(features))]
+        except Exception as err:  # noqa: BLE001 - a transformer without output names: importances cannot be matched
+            return None, f"the pipeline's columns, which its transformers do not name ({type(err).__name__})"
+    else:
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            return list(features), ""
+        columns = [str(c) for c in names]
+    matched = {c: _feature_of(c, features, set(features)) for c in columns}
+    unmatched = [c for c, f in matched.items() if f is None]
+    if unmatched:
+        more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
+        return None, f"columns {', '.join(map(repr, unmatched[:5]))}{more}, which are none of the features"
+    return [str(matched[c]) for c in columns], ""
+
+
+def _feature_of(column: str, features: Sequence[str], names: set[str]) -> str | None:
+    """The feature a model column is named after (see :func:`_model_input_features`), or None."""
+    candidates = [column] + [column[i + 2 :] for i in range(len(column)) if column.startswith("__", i)]
+    for name in candidates:
+        if name in names:
+            return name
+    for name in candidates:
+        encoded = [f for f in features if name.startswith(f"{f}_")]
+        if encoded:
+            return max(encoded, key=len)
+    return None
+
+
+def _per_feature(features: Sequence[str], inputs: Sequence[str], values: Any) -> dict[str, float]:
+    """Importances of the model's columns added up per feature; a feature it does not read weighs 0."""
+    out = dict.fromkeys(features, 0.0)
+    for feature, value in zip(inputs, np.asarray(values, dtype=np.float64), strict=True):
+        out[feature] += float(value)
+    return out
 
 
 def _log_loss_scorer(y: np.ndarray) -> Any:

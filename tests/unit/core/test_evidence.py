@@ -429,3 +429,76 @@ def test_labels_not_in_yet_measure_nothing_and_say_so() -> None:
 
     assert evidence["performance"] is None and evidence["faults"] == []
     assert any("labels not in yet" in note for note in evidence["notes"])
+
+
+def importance_data(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(0, 1, n)
+    return pd.DataFrame(
+        {
+            "merchant": rng.choice(["a", "b", "c", "d"], n),
+            "noise": rng.normal(0, 1, n),
+            "signal": signal,
+            "label": (signal + 0.1 * rng.normal(size=n) > 0).astype(int),
+        }
+    )
+
+
+def test_a_pipelines_importances_are_matched_to_the_features_by_name_not_by_position() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    data = importance_data(2000, 0)
+    features = ["merchant", "noise", "signal"]  # the data's order; the transformer puts the numbers first
+    prep = ColumnTransformer([("num", "passthrough", ["signal", "noise"]), ("cat", OrdinalEncoder(), ["merchant"])])
+    model = Pipeline([("prep", prep), ("rf", RandomForestClassifier(20, random_state=0))])
+    model.fit(data[features], data["label"])
+
+    importance, source = feature_importance(model, features)  # no reference: the model's own importances
+
+    own = dict(zip(model[:-1].get_feature_names_out(), model[-1].feature_importances_, strict=True))
+    assert importance == pytest.approx(
+        {"signal": own["num__signal"], "noise": own["num__noise"], "merchant": own["cat__merchant"]}
+    )
+    assert max(importance, key=importance.get) == "signal" and source == "the model's feature_importances_"
+
+
+def test_one_hot_encoded_importances_are_summed_per_feature_and_unused_features_weigh_nothing() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    data = importance_data(2000, 1)
+    data["label"] = data["merchant"].isin(["a", "b"]).astype(int)  # now the merchant decides
+    data["signal_sq"] = data["signal"] ** 2  # a feature whose name starts with another's
+    features = ["merchant", "noise", "signal", "signal_sq"]
+    prep = ColumnTransformer(
+        [("cat", OneHotEncoder(), ["merchant"]), ("num", "passthrough", ["signal_sq", "signal"])], remainder="drop"
+    )
+    model = Pipeline([("prep", prep), ("rf", RandomForestClassifier(20, random_state=0))])
+    model.fit(data[features], data["label"])
+
+    importance, _ = feature_importance(model, features)
+
+    own = model[-1].feature_importances_
+    assert importance["merchant"] == pytest.approx(own[:4].sum()) and importance["merchant"] > 0.9
+    assert importance["signal_sq"] == pytest.approx(own[4]) and importance["signal"] == pytest.approx(own[5])
+    assert importance["noise"] == 0.0  # dropped by the transformer: the model never sees it
+
+
+def test_importances_of_columns_that_are_no_feature_fall_back_to_permutation_importance() -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    data = importance_data(1500, 2)
+    features = ["noise", "signal"]
+    model = make_pipeline(PCA(2), RandomForestClassifier(20, random_state=0)).fit(data[features], data["label"])
+
+    importance, source = feature_importance(model, features, data, data["label"])
+    assert source.startswith("permutation importance") and importance["signal"] > 5 * max(importance["noise"], 0.01)
+    importance, why = feature_importance(model, features)
+    assert importance is None and "pca0" in why and "permutation" in why
