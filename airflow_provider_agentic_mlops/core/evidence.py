@@ -806,22 +806,20 @@ def _performance(
     usable_model = model is not None
     performance = None
     if has_labels and (prediction_column or usable_model):
-        rows = current[current[label_column].notna()]
         source = "prediction column" if prediction_column else "the champion, loaded and run on current data"
-        y_pred = rows[prediction_column].to_numpy() if prediction_column else model.predict(rows[features])
+        y_true, y_pred = _labelled_predictions(
+            current, "current", label_column, prediction_column, model, features, notes
+        )
         if baseline is None and reference_is_holdout and label_column in reference.columns:
-            ref_rows = reference[reference[label_column].notna()]
-            ref_pred = (
-                ref_rows[prediction_column].to_numpy() if prediction_column else model.predict(ref_rows[features])
+            ref_true, ref_pred = _labelled_predictions(
+                reference, "reference", label_column, prediction_column, model, features, notes
             )
-            ref_perf = measure_performance(
-                task, ref_rows[label_column].to_numpy(), ref_pred, metric=metric, baseline=None
-            )
-            baseline, baseline_n = ref_perf["current"], len(ref_rows)
+            ref_perf = measure_performance(task, ref_true, ref_pred, metric=metric, baseline=None)
+            baseline, baseline_n = ref_perf["current"], len(ref_true)
             baseline_source = "held-out reference data"
         performance = measure_performance(
             task,
-            rows[label_column].to_numpy(),
+            y_true,
             y_pred,
             metric=metric,
             baseline=baseline,
@@ -852,6 +850,34 @@ def _performance(
         else:
             notes.append("no labels and no held-out reference: no performance estimate (CBPE needs one)")
     return performance
+
+
+def _labelled_predictions(
+    frame: pd.DataFrame,
+    what: str,
+    label_column: str,
+    prediction_column: str | None,
+    model: Any,
+    features: list[str],
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, predictions)`` of the rows of ``frame`` that have both, as the summary's ``quality``
+    reads them: a missing prediction (an empty cell in ``prediction_column``, a NaN from the champion)
+    leaves its row out, counted in ``notes``, instead of failing the whole measurement."""
+    rows = frame[frame[label_column].notna()]
+    y_pred = np.asarray(rows[prediction_column].to_numpy() if prediction_column else model.predict(rows[features]))
+    missing = pd.isna(y_pred)
+    missing = missing.any(axis=tuple(range(1, missing.ndim))) if missing.ndim > 1 else missing
+    where = f"'{prediction_column}' is empty" if prediction_column else "the champion returned NaN"
+    if missing.all():
+        fix = "check the prediction export" if prediction_column else "check the champion on this data"
+        raise ValueError(f"no labelled row of the {what} data has a prediction ({where} on all {len(rows)}); {fix}")
+    if missing.any():
+        notes.append(
+            f"{int(missing.sum())} of {len(rows)} labelled rows have no prediction in the {what} data ({where}): "
+            "left out of the measured performance"
+        )
+    return rows[label_column].to_numpy()[~missing], y_pred[~missing]
 
 
 def _sample_rows(frame: pd.DataFrame, features: Sequence[str], rows: int = 10 * SAMPLE_ROWS) -> pd.DataFrame:

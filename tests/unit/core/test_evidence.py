@@ -502,3 +502,44 @@ def test_importances_of_columns_that_are_no_feature_fall_back_to_permutation_imp
     assert source.startswith("permutation importance") and importance["signal"] > 5 * max(importance["noise"], 0.01)
     importance, why = feature_importance(model, features)
     assert importance is None and "pca0" in why and "permutation" in why
+
+
+def test_rows_without_a_prediction_are_left_out_of_the_measured_performance_and_counted() -> None:
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 2000)})
+    reference["label"] = (reference["x"] > 0).astype(int)
+    reference["pred"] = reference["label"]
+    current = reference.assign(pred=np.where(rng.random(2000) < 0.7, reference["label"], 1 - reference["label"]))
+    current.loc[current.index[:20], "pred"] = np.nan  # 1% of the predictions missing
+    kwargs = {"label_column": "label", "prediction_column": "pred", "performance_baseline": 0.95}
+    summary = compute_drift(reference, current, **kwargs)
+
+    evidence = gather_evidence(reference, current, summary, **kwargs)
+
+    perf = evidence["performance"]
+    assert perf is not None and perf["n_labelled"] == 1980
+    assert perf["current"] == pytest.approx(summary.quality["accuracy"]["current"])  # the same rows as the summary
+    assert perf["drop"] > 0.2
+    assert any("20 of 2000 labelled rows have no prediction" in note for note in evidence["notes"])
+
+
+def test_a_champion_that_predicts_nan_on_some_rows_is_measured_on_the_others() -> None:
+    class Champion:
+        def predict(self, x: pd.DataFrame) -> np.ndarray:
+            return np.where(x["x"] > 2, np.nan, 2 * x["x"].to_numpy())
+
+    rng = np.random.default_rng(8)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1000)})
+    reference["y"] = 2 * reference["x"] + rng.normal(0, 0.1, 1000)
+    current = reference.sample(frac=1, random_state=1).reset_index(drop=True)
+    summary = compute_drift(reference, current, label_column="y")
+
+    evidence = gather_evidence(
+        reference, current, summary, label_column="y", task="regression", model=Champion(), reference_is_holdout=True
+    )
+
+    perf = evidence["performance"]
+    no_prediction = int((current["x"] > 2).sum())
+    assert perf is not None and perf["n_labelled"] == 1000 - no_prediction and perf["current"] > 0.99
+    assert perf["baseline_source"] == "held-out reference data" and perf["baseline"] > 0.99
+    assert any(f"{no_prediction} of 1000 labelled rows have no prediction" in note for note in evidence["notes"])
