@@ -260,11 +260,11 @@ def class_mix(
     and the plain accuracy moves only because the mix moved; retraining does not fix that. The
     adjusted drop (baseline minus this accuracy) says whether the model itself got worse.
     ``mix_change`` is the total-variation distance between the two class mixes. None when a
-    reference class has no current row (its recall is unknown).
+    reference class has no current row (its recall is unknown). Classes are compared by
+    :func:`_class_names`: a float label 1.0 is the class of a prediction 1.
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    ref = pd.Series(np.asarray(reference_labels)).dropna().astype(str).value_counts(normalize=True)
-    cur_true, cur_pred = pd.Series(y_true).astype(str), pd.Series(y_pred).astype(str)
+    ref = _class_names(pd.Series(np.asarray(reference_labels)).dropna()).value_counts(normalize=True)
+    cur_true, cur_pred = _class_names(y_true), _class_names(y_pred)
     cur = cur_true.value_counts(normalize=True)
     if ref.empty or any(c not in cur.index for c in ref.index):
         return None
@@ -283,6 +283,31 @@ def class_mix(
         "adjusted_drop": baseline - adjusted,
         "adjusted_drop_se": math.sqrt(var + baseline_se**2),
     }
+
+
+def _class_names(values: Any) -> pd.Series:
+    """Each value's class as text, one spelling per class: an integral number as an integer.
+
+    A label column with a missing label is float (0.0, 1.0) while the predictions, or another window's
+    labels, are integers (0, 1): compared as their text they would never be the same class.
+    """
+    series = pd.Series(np.asarray(values))
+    if series.dtype.kind == "f":
+        values = series.to_numpy()
+        with np.errstate(invalid="ignore"):
+            integral = (np.mod(values, 1) == 0) & (np.abs(values) < 2**53)  # NaN, inf: False
+        names = series.astype(str)
+        names[integral] = series[integral].astype(np.int64).astype(str)
+        return names
+    if series.dtype.kind == "O":
+        return series.map(_class_name)
+    return series.astype(str)
+
+
+def _class_name(value: Any) -> str:
+    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _standard_error(

@@ -543,3 +543,34 @@ def test_a_champion_that_predicts_nan_on_some_rows_is_measured_on_the_others() -
     assert perf is not None and perf["n_labelled"] == 1000 - no_prediction and perf["current"] > 0.99
     assert perf["baseline_source"] == "held-out reference data" and perf["baseline"] > 0.99
     assert any(f"{no_prediction} of 1000 labelled rows have no prediction" in note for note in evidence["notes"])
+
+
+@pytest.mark.parametrize("reference_labels_float", [False, True])
+def test_class_mix_reads_float_labels_with_missing_values_as_the_same_classes_as_integer_predictions(
+    reference_labels_float,
+) -> None:
+    rng = np.random.default_rng(9)
+    y = (rng.random(3000) < 0.7).astype(int)  # the mix moved from 30% to 70% positives
+    pred = np.where(rng.random(3000) < 0.9, y, 1 - y)  # each class predicted as before
+    reference_labels = (rng.random(5000) < 0.3).astype(int)
+    expected = measure_performance(
+        "classification", y, pred, metric="accuracy", baseline=0.9, reference_labels=reference_labels
+    )["class_mix"]
+    labels = pd.Series(y, dtype=float)
+    labels.iloc[:30] = np.nan  # a few labels not in yet: the label column is float, its classes 0.0 and 1.0
+    reference = pd.Series(reference_labels, dtype=float)
+    if reference_labels_float:
+        reference.iloc[:10] = np.nan
+    current = pd.DataFrame({"x": rng.normal(0, 1, 3000), "label": labels, "pred": pred})
+    reference_frame = pd.DataFrame(
+        {"x": rng.normal(0, 1, 5000), "label": reference if reference_labels_float else reference_labels}
+    )
+    reference_frame["pred"] = reference_frame["label"].fillna(0).astype(int)
+    kwargs = {"label_column": "label", "prediction_column": "pred", "performance_baseline": 0.9}
+    summary = compute_drift(reference_frame, current, **kwargs)
+
+    mix = gather_evidence(reference_frame, current, summary, **kwargs)["performance"]["class_mix"]
+
+    assert mix is not None and set(mix["current_mix"]) == {"0", "1"} == set(expected["current_mix"])
+    assert mix["adjusted_current"] == pytest.approx(expected["adjusted_current"], abs=0.01)
+    assert abs(mix["adjusted_drop"]) < 3 * mix["adjusted_drop_se"]  # label shift, not a worse model
