@@ -636,8 +636,10 @@ class StateStore:
     ) -> ApprovalOutcome:
         """Record one person's vote. The first decision wins; later votes are told who decided.
 
-        A deny decides at once. An approve decides once ``required_approvals`` different people
-        approved. A request past its ``expires_at`` is expired, not decided.
+        A deny decides at once, also from a person who approved the request before (their approve
+        becomes the deny; the audit trail keeps both). An approve decides once ``required_approvals``
+        different people approved; a person's second approve is refused. A request past its
+        ``expires_at`` is expired, not decided.
 
         :param user: the person the vote counts for (one vote per person and request).
         :param identity: how they were identified (Slack id, OS login, display name), for the audit trail.
@@ -659,7 +661,11 @@ class StateStore:
                 recorded = False
             else:
                 vote_row = {"approval_id": approval_id, "user_id": user, "vote": vote, "via": via, "at": now}
-                if not _insert_unless_present(conn, approval_votes, vote_row):
+                inserted = _insert_unless_present(conn, approval_votes, vote_row)
+                # a person who approved may still deny: the deny replaces their approve (never the reverse,
+                # so nobody counts twice as an approver); the audit trail keeps both votes
+                withdrawn = not inserted and not approve and _approve_turned_into_deny(conn, vote_row)
+                if not (inserted or withdrawn):
                     message = f"{user} already voted on request {approval_id}; it needs another person"
                     recorded = False
                 else:
@@ -670,7 +676,12 @@ class StateStore:
                         actor=user,
                         model_name=row["model_name"],
                         subject=f"approval:{approval_id}",
-                        details={"via": via, "reason": reason, **({"identity": identity} if identity else {})},
+                        details={
+                            "via": via,
+                            "reason": reason,
+                            **({"withdraws": "approve"} if withdrawn else {}),
+                            **({"identity": identity} if identity else {}),
+                        },
                     )
                     approvers = [u for (u,) in conn.execute(_APPROVERS_OF, {"approval_id": approval_id})]
                     model = row["model_name"]
@@ -685,7 +696,7 @@ class StateStore:
                             now=now,
                             model_name=model,
                         )
-                        message = f"Denied by {user}"
+                        message = f"Denied by {user}" + (", who had approved it before" if withdrawn else "")
                     elif len(approvers) >= row["required_approvals"]:
                         self._close(
                             conn,
@@ -985,6 +996,21 @@ def _insert_unless_present(conn: Connection, table: sa.Table, row: dict[str, Any
             from sqlalchemy.dialects.postgresql import insert
         statement = _INSERT_IGNORING_CONFLICTS[(dialect, table.name)] = insert(table).on_conflict_do_nothing()
     return conn.execute(statement, row).rowcount == 1
+
+
+def _approve_turned_into_deny(conn: Connection, deny: dict[str, Any]) -> bool:
+    """Turn the person's approve of the (locked, pending) request into the ``deny`` vote row; False when
+    their earlier vote is not an approve."""
+    updated = conn.execute(
+        approval_votes.update()
+        .where(
+            approval_votes.c.approval_id == deny["approval_id"],
+            approval_votes.c.user_id == deny["user_id"],
+            approval_votes.c.vote == "approve",
+        )
+        .values(vote="deny", via=deny["via"], at=deny["at"])
+    )
+    return updated.rowcount == 1
 
 
 def _votes_of(conn: Connection, approval_id: int) -> list[dict[str, Any]]:

@@ -166,6 +166,28 @@ def test_two_person_rule_needs_two_different_approvers(
     assert "Approved by alice,bob" in str(updates[-1].args["blocks"])
 
 
+def test_an_approver_who_approved_can_still_deny_a_two_person_request(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
+    approval_id = _request(store, client, required_approvals=2).approval["id"]
+
+    def vote(user: str, approve: bool) -> approvals.ApprovalOutcome:
+        return approvals.decide(
+            store, approval_id, approve=approve, user=user, via="slack", slack_client=client, identities=people
+        )
+
+    vote("U_ALICE", True)
+    withdrawn = vote("U_ALICE", False)
+    late = vote("U_BOB", True)
+    assert withdrawn.recorded and withdrawn.approval["status"] == "denied"
+    assert withdrawn.approval["decided_by"] == "alice"
+    assert not late.recorded and late.approval["status"] == "denied"
+    assert "Denied by alice" in str(slack_double.calls_to("chat.update")[-1].args["blocks"])
+
+
 def test_two_person_rule_refuses_unmapped_slack_users_and_records_nothing(
     store: StateStore,
     client: WebClient,
