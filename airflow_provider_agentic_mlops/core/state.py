@@ -543,7 +543,12 @@ class StateStore:
                 actor=dag_id,
                 model_name=model_name,
                 subject=f"approval:{row['id']}",
-                details={"run_id": run_id, "cancelled_because": row["reason"]},
+                details={
+                    "run_id": run_id,
+                    "cancelled_because": row["reason"],
+                    # the message it forgets: votes cast on it are refused (see decide_approval)
+                    **_replaced_message(row),
+                },
             )
             self._supersede_others(conn, row["id"], model_name, dag_id, run_id)
         return True
@@ -570,6 +575,12 @@ class StateStore:
             for approval_id in ids:
                 self._close(conn, approval_id, status, decided_by="agentic-mlops", via="system", reason=reason, now=now)
         return ids
+
+    @retry_read
+    def replaced_messages(self, approval_id: int) -> list[dict[str, Any]]:
+        """The Slack messages (``{"channel", "ts"}``) the request had before it was reopened, oldest first."""
+        with self._read() as conn:
+            return _replaced_messages_of(conn, approval_id)
 
     @retry_read
     def find_approval(self, model_name: str, model_version: str, *, dag_id: str, run_id: str) -> dict[str, Any] | None:
@@ -633,6 +644,7 @@ class StateStore:
         via: str,
         reason: str | None = None,
         identity: dict[str, Any] | None = None,
+        message_ts: str | None = None,
     ) -> ApprovalOutcome:
         """Record one person's vote. The first decision wins; later votes are told who decided.
 
@@ -643,6 +655,8 @@ class StateStore:
 
         :param user: the person the vote counts for (one vote per person and request).
         :param identity: how they were identified (Slack id, OS login, display name), for the audit trail.
+        :param message_ts: the Slack message the vote was cast on; a message the request had before it
+            was reopened (and posted again) is out of date, and a vote from it is refused.
         """
         now = utcnow()
         vote = "approve" if approve else "deny"
@@ -658,6 +672,12 @@ class StateStore:
             elif row["expires_at"] <= now:
                 self._expire(conn, approval_id, now)
                 message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
+                recorded = False
+            elif message_ts is not None and message_ts != row["slack_ts"] and _replaced(conn, row, message_ts):
+                message = (
+                    f"this message of request {approval_id} is out of date: the request was cancelled and asked "
+                    "again in a newer message; nothing recorded. Decide on the newer message"
+                )
                 recorded = False
             else:
                 vote_row = {"approval_id": approval_id, "user_id": user, "vote": vote, "via": via, "at": now}
@@ -996,6 +1016,28 @@ def _insert_unless_present(conn: Connection, table: sa.Table, row: dict[str, Any
             from sqlalchemy.dialects.postgresql import insert
         statement = _INSERT_IGNORING_CONFLICTS[(dialect, table.name)] = insert(table).on_conflict_do_nothing()
     return conn.execute(statement, row).rowcount == 1
+
+
+def _replaced_message(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"replaced_message": {"channel", "ts"}}`` of a request row that has a Slack message, else ``{}``."""
+    if not row.get("slack_ts"):
+        return {}
+    return {"replaced_message": {"channel": row.get("slack_channel"), "ts": row["slack_ts"]}}
+
+
+def _replaced_messages_of(conn: Connection, approval_id: int) -> list[dict[str, Any]]:
+    query = (
+        sa.select(audit.c.details)
+        .where(audit.c.subject == f"approval:{approval_id}", audit.c.action == "approval_reopened")
+        .order_by(audit.c.id)
+    )
+    found = ((details or {}).get("replaced_message") for details in conn.execute(query).scalars())
+    return [dict(message) for message in found if message]
+
+
+def _replaced(conn: Connection, row: Mapping[str, Any], message_ts: str) -> bool:
+    """``message_ts`` is a Slack message the request ``row`` had before it was reopened."""
+    return any(message["ts"] == message_ts for message in _replaced_messages_of(conn, row["id"]))
 
 
 def _approve_turned_into_deny(conn: Connection, deny: dict[str, Any]) -> bool:

@@ -388,6 +388,70 @@ def test_ephemeral_answers_escape_names_and_reasons_for_slack(
     assert HOSTILE in store.get_approval(approval_id)["decided_by" if closed_by == "decider" else "reason"]
 
 
+def _buttons(call) -> list:
+    return [b for b in call.args["blocks"] if b["type"] == "actions"]
+
+
+def test_a_superseded_requests_message_says_so_without_buttons(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    old = _request(store, client).approval
+    new = _request(store, client, model_version="8").approval  # the cleared run retrained another version
+    [update] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == old["slack_ts"]]
+    assert "Superseded" in update.args["text"] and f"replaced by request {new['id']}" in update.args["text"]
+    assert not _buttons(update)
+
+
+def test_a_click_on_a_cancelled_requests_message_removes_its_buttons(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """The cancelling callback's update may have failed: a click on the message mends it."""
+    approval = _request(store, client).approval
+    store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason="task failed")
+    click = ApprovalClick(approval["id"], True, "U_ALICE", None, "T", "C_APPROVALS", approval["slack_ts"], None)
+    result = approvals.handle_click(store, click, slack_client=client)
+    result.send_answers()
+    assert result.kind == "already_decided"
+    [update] = slack_double.calls_to("chat.update")
+    assert update.args["ts"] == approval["slack_ts"] and "Cancelled" in update.args["text"] and not _buttons(update)
+
+
+def test_clicks_on_the_message_a_reopened_request_replaced_are_refused(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    old = _request(store, client).approval
+    facts = approvals.RequestFacts()  # the endpoint's cache, holding the first message's ts
+    facts.remember(store.get_approval(old["id"], with_votes=False))
+    store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason="task failed")
+    reopened = _request(store, client)  # the cleared run asks again: a new message
+    new_ts = reopened.approval["slack_ts"]
+    assert reopened.posted and reopened.approval["id"] == old["id"] and new_ts != old["slack_ts"]
+    [retired] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == old["slack_ts"]]
+    assert "newer message" in retired.args["text"] and not _buttons(retired)
+
+    def click(ts: str, user: str = "U_ALICE") -> approvals.ClickResult:
+        result = approvals.handle_click(
+            store, ApprovalClick(old["id"], True, user, None, "T", "C_APPROVALS", ts, None), slack_client=client
+        )
+        result.send_answers()
+        return result
+
+    stale = click(old["slack_ts"])
+    assert stale.kind == "not_recorded" and "newer message" in stale.text
+    stored = store.get_approval(old["id"])
+    assert stored["status"] == "pending" and stored["votes"] == []
+    assert [c.args["ts"] for c in slack_double.calls_to("chat.update")].count(new_ts) == 0
+    current = click(new_ts, user="U_BOB")
+    assert current.kind == "recorded" and store.get_approval(old["id"])["decided_by"] == "U_BOB"
+    assert slack_double.calls_to("chat.update")[-1].args["ts"] == new_ts
+
+
 def test_a_click_on_an_unknown_request_records_nothing(store: StateStore, client: WebClient) -> None:
     result = approvals.handle_click(
         store, ApprovalClick(999, True, "U_ALICE", None, "T", "C", "1.1", None), slack_client=client

@@ -371,6 +371,20 @@ def test_a_repeated_approve_still_counts_once_after_the_deny_rule(store: StateSt
     assert [(v["user_id"], v["vote"]) for v in store.get_approval(approval["id"])["votes"]] == [("U1", "approve")]
 
 
+def test_a_vote_cast_on_the_message_a_reopened_request_replaced_is_refused(store: StateStore) -> None:
+    approval, _ = _request(store)
+    store.set_approval_message(approval["id"], channel="C", ts="1.000001")
+    store.close_approvals_of_run("m", dag_id="d", run_id="r1", reason="task failed")
+    _request(store)  # reopened: its new message is not posted yet
+    assert store.replaced_messages(approval["id"]) == [{"channel": "C", "ts": "1.000001"}]
+    stale = store.decide_approval(approval["id"], approve=True, user="U1", via="slack", message_ts="1.000001")
+    assert not stale.recorded and stale.approval["status"] == "pending" and stale.approval["votes"] == []
+    assert "newer message" in stale.message
+    store.set_approval_message(approval["id"], channel="C", ts="2.000002")
+    current = store.decide_approval(approval["id"], approve=True, user="U1", via="slack", message_ts="2.000002")
+    assert current.recorded and current.approval["status"] == "approved"
+
+
 def test_an_expired_request_cannot_be_approved(store: StateStore) -> None:
     approval, _ = store.request_approval("m", "7", dag_id="d", run_id="r1", expires_at=utcnow() - timedelta(seconds=1))
     outcome = store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
