@@ -287,6 +287,8 @@ def request(
         channel=channel,
     )
     approval, created = store.request_approval(**request_fields, details=stored_details)
+    if created:
+        _refresh_superseded(store, approval, slack_client)
     if approval["status"] != PENDING or approval.get("slack_ts"):
         return RequestResult(approval, created, posted=False)
     if slack_client is None or not channel:
@@ -319,7 +321,53 @@ def request(
         details={"channel": response["channel"], "ts": response["ts"]},
     )
     log.info("Posted approval request %s to Slack channel %s (ts %s)", approval["id"], channel, response["ts"])
+    _retire_replaced_messages(store, approval, slack_client)
     return RequestResult(store.get_approval(approval["id"]) or approval, created, posted=True)
+
+
+def _refresh_superseded(store: StateStore, approval: dict[str, Any], slack_client: WebClient | None) -> None:
+    """The new request superseded the run's older ones: their messages say so and lose their buttons.
+    Best effort: never raises."""
+    from airflow_provider_agentic_mlops.core.state import SUPERSEDED
+
+    try:
+        older = store.list_approvals(status=SUPERSEDED, model_name=approval["model_name"], dag_ids=[approval["dag_id"]])
+    except Exception:
+        log.exception("could not read the requests approval %s superseded", approval["id"])
+        return
+    refresh_closed(
+        store, [a["id"] for a in older if a["run_id"] == approval["run_id"] and a.get("slack_ts")], slack_client
+    )
+
+
+def _retire_replaced_messages(store: StateStore, approval: dict[str, Any], slack_client: WebClient) -> None:
+    """A reopened request was posted again: its earlier messages point to the new one, without buttons
+    (a click on them is refused anyway, see ``StateStore.decide_approval``). Never raises."""
+    try:
+        replaced = store.replaced_messages(approval["id"])
+    except Exception:
+        log.exception("could not read the earlier Slack messages of approval %s", approval["id"])
+        return
+    message = slack_messages.replaced_message(approval)
+    for old in replaced:
+        try:
+            slack_client.chat_update(
+                channel=old["channel"], ts=old["ts"], text=message["text"], blocks=message["blocks"]
+            )
+        except Exception:
+            log.exception("could not update the earlier Slack message %s of approval %s", old["ts"], approval["id"])
+
+
+def refresh_closed(store: StateStore, approval_ids: Iterable[int], slack_client: WebClient | None = None) -> None:
+    """Make the messages of requests the system closed (cancelled, superseded) say so, without buttons.
+    Best effort: a failure is logged and the request stays closed. Never raises."""
+    for approval_id in approval_ids:
+        try:
+            approval = store.get_approval(approval_id)
+            if approval is not None:
+                refresh_message(approval, slack_client=slack_client or slack_client_for(approval))
+        except Exception:
+            log.exception("could not update the Slack message of closed approval %s", approval_id)
 
 
 # -- decisions ------------------------------------------------------------------------------------
@@ -343,6 +391,7 @@ def decide(
     display_name: str | None = None,
     identities: Identities | None = None,
     emails: SlackEmails | None = None,
+    message_ts: str | None = None,
 ) -> ApprovalOutcome:
     """Record one person's decision on a request and bring its Slack message up to date.
 
@@ -363,6 +412,8 @@ def decide(
     :param approval: the request as the caller just read it (saves a read; the decision itself is
         still taken on the locked row inside the store's transaction).
     :param write_lock: held around the store write only (the API server serialises SQLite writers).
+    :param message_ts: the Slack message clicked: a click on a message the request had before it was
+        reopened and posted again is refused (see ``StateStore.decide_approval``).
     :raises ApprovalRefused: a Slack user outside the allowlist; nothing is recorded.
     :raises StateStoreError: no such request.
     """
@@ -409,7 +460,13 @@ def decide(
         raise
     with write_lock or contextlib.nullcontext():
         outcome = store.decide_approval(
-            approval_id, approve=approve, user=voter.person, via=via, reason=reason, identity=voter.details
+            approval_id,
+            approve=approve,
+            user=voter.person,
+            via=via,
+            reason=reason,
+            identity=voter.details,
+            message_ts=message_ts,
         )
     if update_message and outcome.recorded:
         refresh_message(outcome.approval, slack_client=slack_client)
@@ -592,7 +649,7 @@ class ClickResult:
     def send_answers(self) -> None:
         """Update the request's message and tell the clicker (ephemeral). Never raises."""
         client = self.slack_client
-        if self.approval is not None and (self.kind == "recorded" or self.expired):
+        if self.approval is not None and (self.kind == "recorded" or self.expired or self._on_closed_message()):
             refresh_message(self.approval, slack_client=client)
         decided_now = self.kind == "recorded" and self.approval is not None and self.approval["status"] != PENDING
         if not decided_now:
@@ -603,6 +660,12 @@ class ClickResult:
                 text=self.text,
                 response_url=self.click.response_url,
             )
+
+    def _on_closed_message(self) -> bool:
+        """A click on the message of a closed request: the update that closed it may have failed (a
+        cancelled request's message keeping its buttons), so it is made again."""
+        assert self.approval is not None
+        return self.kind == "already_decided" and self.click.message_ts == self.approval.get("slack_ts")
 
 
 class RequestFacts:
@@ -685,6 +748,7 @@ def handle_click(
             write_lock=write_lock,
             display_name=click.user_name,
             emails=emails,
+            message_ts=click.message_ts,
         )
     except ApprovalRefused as err:
         return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
@@ -720,6 +784,7 @@ __all__ = [
     "decide",
     "expire_due",
     "handle_click",
+    "refresh_closed",
     "refresh_message",
     "request",
     "send_reminders",

@@ -81,7 +81,8 @@ def fail_job_of_failed_task(context: Any) -> None:
 
 def cancel_approval_of_failed_task(context: Any) -> None:
     """``on_failure_callback`` of ApprovalSensor: its run can no longer promote, so its open request is
-    cancelled and a later Approve answers so instead of being recorded."""
+    cancelled and a later Approve answers so instead of being recorded. Its Slack message is updated to
+    say so, without buttons (best effort: a Slack failure is logged)."""
     from airflow_provider_agentic_mlops.core.state import CANCELLED
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -100,6 +101,10 @@ def cancel_approval_of_failed_task(context: Any) -> None:
             log.warning("Cancelled approval request(s) %s: the run that waited on them failed", closed)
     except Exception:
         log.exception("Could not cancel the approval request of %s/%s", dag_id, run_id)
+        return
+    from airflow_provider_agentic_mlops.approvals import refresh_closed
+
+    refresh_closed(store, closed)  # their Slack messages say so and lose their buttons (best effort)
 
 
 __all__ = ["cancel_approval_of_failed_task", "fail_job_of_failed_task", "read_task_state", "run_of", "with_callback"]

@@ -276,6 +276,15 @@ def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:
     return {"text": f"{_title(approval)} {line}", "blocks": blocks}
 
 
+def replaced_message(approval: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"text", "blocks"}`` for a message the request had before it was reopened and posted again:
+    no buttons (a click on them would be refused), a pointer to the newer message."""
+    line = ":arrows_counterclockwise: This request was cancelled, then asked again in a newer message: decide there."
+    blocks = _summary_blocks(approval)
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{line}*"}})
+    return {"text": f"{_title(approval)} {line}", "blocks": blocks}
+
+
 def current_message(approval: Mapping[str, Any]) -> dict[str, Any]:
     """The message as it should look now: buttons while pending, the outcome after."""
     return request_message(approval) if approval["status"] == "pending" else decided_message(approval)
@@ -456,5 +465,6 @@ __all__ = [
     "parse_form_body",
     "parse_interaction",
     "reminder_text",
+    "replaced_message",
     "request_message",
 ]

@@ -543,7 +543,12 @@ class StateStore:
                 actor=dag_id,
                 model_name=model_name,
                 subject=f"approval:{row['id']}",
-                details={"run_id": run_id, "cancelled_because": row["reason"]},
+                details={
+                    "run_id": run_id,
+                    "cancelled_because": row["reason"],
+                    # the message it forgets: votes cast on it are refused (see decide_approval)
+                    **_replaced_message(row),
+                },
             )
             self._supersede_others(conn, row["id"], model_name, dag_id, run_id)
         return True
@@ -570,6 +575,12 @@ class StateStore:
             for approval_id in ids:
                 self._close(conn, approval_id, status, decided_by="agentic-mlops", via="system", reason=reason, now=now)
         return ids
+
+    @retry_read
+    def replaced_messages(self, approval_id: int) -> list[dict[str, Any]]:
+        """The Slack messages (``{"channel", "ts"}``) the request had before it was reopened, oldest first."""
+        with self._read() as conn:
+            return _replaced_messages_of(conn, approval_id)
 
     @retry_read
     def find_approval(self, model_name: str, model_version: str, *, dag_id: str, run_id: str) -> dict[str, Any] | None:
@@ -633,14 +644,19 @@ class StateStore:
         via: str,
         reason: str | None = None,
         identity: dict[str, Any] | None = None,
+        message_ts: str | None = None,
     ) -> ApprovalOutcome:
         """Record one person's vote. The first decision wins; later votes are told who decided.
 
-        A deny decides at once. An approve decides once ``required_approvals`` different people
-        approved. A request past its ``expires_at`` is expired, not decided.
+        A deny decides at once, also from a person who approved the request before (their approve
+        becomes the deny; the audit trail keeps both). An approve decides once ``required_approvals``
+        different people approved; a person's second approve is refused. A request past its
+        ``expires_at`` is expired, not decided.
 
         :param user: the person the vote counts for (one vote per person and request).
         :param identity: how they were identified (Slack id, OS login, display name), for the audit trail.
+        :param message_ts: the Slack message the vote was cast on; a message the request had before it
+            was reopened (and posted again) is out of date, and a vote from it is refused.
         """
         now = utcnow()
         vote = "approve" if approve else "deny"
@@ -657,9 +673,19 @@ class StateStore:
                 self._expire(conn, approval_id, now)
                 message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
                 recorded = False
+            elif message_ts is not None and message_ts != row["slack_ts"] and _replaced(conn, row, message_ts):
+                message = (
+                    f"this message of request {approval_id} is out of date: the request was cancelled and asked "
+                    "again in a newer message; nothing recorded. Decide on the newer message"
+                )
+                recorded = False
             else:
                 vote_row = {"approval_id": approval_id, "user_id": user, "vote": vote, "via": via, "at": now}
-                if not _insert_unless_present(conn, approval_votes, vote_row):
+                inserted = _insert_unless_present(conn, approval_votes, vote_row)
+                # a person who approved may still deny: the deny replaces their approve (never the reverse,
+                # so nobody counts twice as an approver); the audit trail keeps both votes
+                withdrawn = not inserted and not approve and _approve_turned_into_deny(conn, vote_row)
+                if not (inserted or withdrawn):
                     message = f"{user} already voted on request {approval_id}; it needs another person"
                     recorded = False
                 else:
@@ -670,7 +696,12 @@ class StateStore:
                         actor=user,
                         model_name=row["model_name"],
                         subject=f"approval:{approval_id}",
-                        details={"via": via, "reason": reason, **({"identity": identity} if identity else {})},
+                        details={
+                            "via": via,
+                            "reason": reason,
+                            **({"withdraws": "approve"} if withdrawn else {}),
+                            **({"identity": identity} if identity else {}),
+                        },
                     )
                     approvers = [u for (u,) in conn.execute(_APPROVERS_OF, {"approval_id": approval_id})]
                     model = row["model_name"]
@@ -685,7 +716,7 @@ class StateStore:
                             now=now,
                             model_name=model,
                         )
-                        message = f"Denied by {user}"
+                        message = f"Denied by {user}" + (", who had approved it before" if withdrawn else "")
                     elif len(approvers) >= row["required_approvals"]:
                         self._close(
                             conn,
@@ -985,6 +1016,43 @@ def _insert_unless_present(conn: Connection, table: sa.Table, row: dict[str, Any
             from sqlalchemy.dialects.postgresql import insert
         statement = _INSERT_IGNORING_CONFLICTS[(dialect, table.name)] = insert(table).on_conflict_do_nothing()
     return conn.execute(statement, row).rowcount == 1
+
+
+def _replaced_message(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"replaced_message": {"channel", "ts"}}`` of a request row that has a Slack message, else ``{}``."""
+    if not row.get("slack_ts"):
+        return {}
+    return {"replaced_message": {"channel": row.get("slack_channel"), "ts": row["slack_ts"]}}
+
+
+def _replaced_messages_of(conn: Connection, approval_id: int) -> list[dict[str, Any]]:
+    query = (
+        sa.select(audit.c.details)
+        .where(audit.c.subject == f"approval:{approval_id}", audit.c.action == "approval_reopened")
+        .order_by(audit.c.id)
+    )
+    found = ((details or {}).get("replaced_message") for details in conn.execute(query).scalars())
+    return [dict(message) for message in found if message]
+
+
+def _replaced(conn: Connection, row: Mapping[str, Any], message_ts: str) -> bool:
+    """``message_ts`` is a Slack message the request ``row`` had before it was reopened."""
+    return any(message["ts"] == message_ts for message in _replaced_messages_of(conn, row["id"]))
+
+
+def _approve_turned_into_deny(conn: Connection, deny: dict[str, Any]) -> bool:
+    """Turn the person's approve of the (locked, pending) request into the ``deny`` vote row; False when
+    their earlier vote is not an approve."""
+    updated = conn.execute(
+        approval_votes.update()
+        .where(
+            approval_votes.c.approval_id == deny["approval_id"],
+            approval_votes.c.user_id == deny["user_id"],
+            approval_votes.c.vote == "approve",
+        )
+        .values(vote="deny", via=deny["via"], at=deny["at"])
+    )
+    return updated.rowcount == 1
 
 
 def _votes_of(conn: Connection, approval_id: int) -> list[dict[str, Any]]:

@@ -166,6 +166,28 @@ def test_two_person_rule_needs_two_different_approvers(
     assert "Approved by alice,bob" in str(updates[-1].args["blocks"])
 
 
+def test_an_approver_who_approved_can_still_deny_a_two_person_request(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
+    approval_id = _request(store, client, required_approvals=2).approval["id"]
+
+    def vote(user: str, approve: bool) -> approvals.ApprovalOutcome:
+        return approvals.decide(
+            store, approval_id, approve=approve, user=user, via="slack", slack_client=client, identities=people
+        )
+
+    vote("U_ALICE", True)
+    withdrawn = vote("U_ALICE", False)
+    late = vote("U_BOB", True)
+    assert withdrawn.recorded and withdrawn.approval["status"] == "denied"
+    assert withdrawn.approval["decided_by"] == "alice"
+    assert not late.recorded and late.approval["status"] == "denied"
+    assert "Denied by alice" in str(slack_double.calls_to("chat.update")[-1].args["blocks"])
+
+
 def test_two_person_rule_refuses_unmapped_slack_users_and_records_nothing(
     store: StateStore,
     client: WebClient,
@@ -364,6 +386,70 @@ def test_ephemeral_answers_escape_names_and_reasons_for_slack(
     assert "<!channel>" not in text and "<https://evil" not in text
     assert "&lt;!channel&gt; &lt;https://evil.example|Re-approve here&gt;" in text
     assert HOSTILE in store.get_approval(approval_id)["decided_by" if closed_by == "decider" else "reason"]
+
+
+def _buttons(call) -> list:
+    return [b for b in call.args["blocks"] if b["type"] == "actions"]
+
+
+def test_a_superseded_requests_message_says_so_without_buttons(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    old = _request(store, client).approval
+    new = _request(store, client, model_version="8").approval  # the cleared run retrained another version
+    [update] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == old["slack_ts"]]
+    assert "Superseded" in update.args["text"] and f"replaced by request {new['id']}" in update.args["text"]
+    assert not _buttons(update)
+
+
+def test_a_click_on_a_cancelled_requests_message_removes_its_buttons(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """The cancelling callback's update may have failed: a click on the message mends it."""
+    approval = _request(store, client).approval
+    store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason="task failed")
+    click = ApprovalClick(approval["id"], True, "U_ALICE", None, "T", "C_APPROVALS", approval["slack_ts"], None)
+    result = approvals.handle_click(store, click, slack_client=client)
+    result.send_answers()
+    assert result.kind == "already_decided"
+    [update] = slack_double.calls_to("chat.update")
+    assert update.args["ts"] == approval["slack_ts"] and "Cancelled" in update.args["text"] and not _buttons(update)
+
+
+def test_clicks_on_the_message_a_reopened_request_replaced_are_refused(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    old = _request(store, client).approval
+    facts = approvals.RequestFacts()  # the endpoint's cache, holding the first message's ts
+    facts.remember(store.get_approval(old["id"], with_votes=False))
+    store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason="task failed")
+    reopened = _request(store, client)  # the cleared run asks again: a new message
+    new_ts = reopened.approval["slack_ts"]
+    assert reopened.posted and reopened.approval["id"] == old["id"] and new_ts != old["slack_ts"]
+    [retired] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == old["slack_ts"]]
+    assert "newer message" in retired.args["text"] and not _buttons(retired)
+
+    def click(ts: str, user: str = "U_ALICE") -> approvals.ClickResult:
+        result = approvals.handle_click(
+            store, ApprovalClick(old["id"], True, user, None, "T", "C_APPROVALS", ts, None), slack_client=client
+        )
+        result.send_answers()
+        return result
+
+    stale = click(old["slack_ts"])
+    assert stale.kind == "not_recorded" and "newer message" in stale.text
+    stored = store.get_approval(old["id"])
+    assert stored["status"] == "pending" and stored["votes"] == []
+    assert [c.args["ts"] for c in slack_double.calls_to("chat.update")].count(new_ts) == 0
+    current = click(new_ts, user="U_BOB")
+    assert current.kind == "recorded" and store.get_approval(old["id"])["decided_by"] == "U_BOB"
+    assert slack_double.calls_to("chat.update")[-1].args["ts"] == new_ts
 
 
 def test_a_click_on_an_unknown_request_records_nothing(store: StateStore, client: WebClient) -> None:

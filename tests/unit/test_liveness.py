@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, fail_job_of_failed_task
+from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
 CONN_ID = "agentic_mlops_state_liveness"
 
@@ -58,6 +59,56 @@ def test_approving_the_request_of_a_failed_run_answers_so_and_records_nothing(st
     assert outcome.approval["status"] == "cancelled" and outcome.approval["votes"] == []
     assert "cancelled" in outcome.message and "nothing was recorded" in outcome.message
     assert [a["action"] for a in store.audit_trail("m")][:1] == ["approval_cancelled"]
+
+
+def test_a_cancelled_requests_slack_message_says_so_without_buttons(
+    store: StateStore,
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    from airflow_provider_agentic_mlops import approvals
+
+    posted = approvals.request(
+        store,
+        model_name="m",
+        model_version="7",
+        dag_id="d",
+        run_id="r1",
+        expires_at=utcnow().replace(year=utcnow().year + 1),
+        approvers=["U1"],
+        slack_conn_id=slack_connection,
+        channel="C_APPROVALS",
+        slack_client=approvals.slack_client_for(slack_conn_id=slack_connection),
+    ).approval
+    cancel_approval_of_failed_task(_context("wait_for_approval"))
+    [update] = slack_double.calls_to("chat.update")
+    assert (update.args["channel"], update.args["ts"]) == ("C_APPROVALS", posted["slack_ts"])
+    assert "Cancelled" in update.args["text"] and "failed" in update.args["text"]
+    assert not [b for b in update.args["blocks"] if b["type"] == "actions"]
+
+
+def test_a_slack_failure_does_not_undo_the_cancellation(
+    store: StateStore,
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    from airflow_provider_agentic_mlops import approvals
+
+    posted = approvals.request(
+        store,
+        model_name="m",
+        model_version="7",
+        dag_id="d",
+        run_id="r1",
+        expires_at=utcnow().replace(year=utcnow().year + 1),
+        approvers=["U1"],
+        slack_conn_id=slack_connection,
+        channel="C_APPROVALS",
+        slack_client=approvals.slack_client_for(slack_conn_id=slack_connection),
+    ).approval
+    slack_double.failing_methods.add("chat.update")
+    cancel_approval_of_failed_task(_context("wait_for_approval"))
+    assert store.get_approval(posted["id"])["status"] == "cancelled"
 
 
 def test_a_cleared_and_rerun_task_finds_the_same_request(store: StateStore) -> None:

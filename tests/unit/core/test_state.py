@@ -337,6 +337,54 @@ def test_two_person_rule_needs_two_different_approvers(store: StateStore) -> Non
     assert two.approval["status"] == "approved" and two.approval["decided_by"] == "U1,U2"
 
 
+@pytest.mark.parametrize("on_conflict", [True, False], ids=["on-conflict", "savepoint"])
+def test_an_approver_who_changes_their_mind_denies_the_request(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch, on_conflict: bool
+) -> None:
+    from airflow_provider_agentic_mlops.core import state
+
+    if not on_conflict:
+        monkeypatch.setattr(state, "ON_CONFLICT_DIALECTS", ())
+    approval, _ = _request(store, required_approvals=2)
+    store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
+    withdrawn = store.decide_approval(approval["id"], approve=False, user="U1", via="cli", reason="saw a bug")
+    assert withdrawn.recorded and withdrawn.approval["status"] == "denied"
+    assert withdrawn.approval["decided_by"] == "U1" and withdrawn.approval["reason"] == "saw a bug"
+    assert "Denied by U1" in withdrawn.message and "approved it before" in withdrawn.message
+    assert [(v["user_id"], v["vote"], v["via"]) for v in withdrawn.approval["votes"]] == [("U1", "deny", "cli")]
+    late = store.decide_approval(approval["id"], approve=True, user="U2", via="slack")
+    assert not late.recorded and late.approval["status"] == "denied"
+    trail = {e["action"]: e for e in store.audit_trail("m")}
+    assert trail["approval_vote_approve"]["actor"] == trail["approval_vote_deny"]["actor"] == "U1"
+    assert trail["approval_vote_deny"]["details"]["withdraws"] == "approve"
+    assert trail["approval_denied"]["actor"] == "U1"
+
+
+def test_a_repeated_approve_still_counts_once_after_the_deny_rule(store: StateStore) -> None:
+    """Only a deny replaces a person's approve; approving again never counts them twice."""
+    approval, _ = _request(store, required_approvals=2)
+    store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
+    for via in ("slack", "cli", "ui"):
+        again = store.decide_approval(approval["id"], approve=True, user="U1", via=via)
+        assert not again.recorded and "already voted" in again.message
+    assert store.get_approval(approval["id"])["status"] == "pending"
+    assert [(v["user_id"], v["vote"]) for v in store.get_approval(approval["id"])["votes"]] == [("U1", "approve")]
+
+
+def test_a_vote_cast_on_the_message_a_reopened_request_replaced_is_refused(store: StateStore) -> None:
+    approval, _ = _request(store)
+    store.set_approval_message(approval["id"], channel="C", ts="1.000001")
+    store.close_approvals_of_run("m", dag_id="d", run_id="r1", reason="task failed")
+    _request(store)  # reopened: its new message is not posted yet
+    assert store.replaced_messages(approval["id"]) == [{"channel": "C", "ts": "1.000001"}]
+    stale = store.decide_approval(approval["id"], approve=True, user="U1", via="slack", message_ts="1.000001")
+    assert not stale.recorded and stale.approval["status"] == "pending" and stale.approval["votes"] == []
+    assert "newer message" in stale.message
+    store.set_approval_message(approval["id"], channel="C", ts="2.000002")
+    current = store.decide_approval(approval["id"], approve=True, user="U1", via="slack", message_ts="2.000002")
+    assert current.recorded and current.approval["status"] == "approved"
+
+
 def test_an_expired_request_cannot_be_approved(store: StateStore) -> None:
     approval, _ = store.request_approval("m", "7", dag_id="d", run_id="r1", expires_at=utcnow() - timedelta(seconds=1))
     outcome = store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
