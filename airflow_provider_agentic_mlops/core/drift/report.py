@@ -64,10 +64,13 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:  # write_evidently_report names the columns by text itself
-        paths = write_evidently_report(
-            reference, current, out, sample_rows=sample_rows, summary=summary, model_name=model_name
-        )
-        outcome = ReportOutcome("written", None, paths)
+        if len(current) == 0:  # an empty current_window: the summary says n_current 0, nothing to draw
+            outcome = ReportOutcome("skipped", "no current rows (the current_window holds none): nothing to render", {})
+        else:
+            paths = write_evidently_report(
+                reference, current, out, sample_rows=sample_rows, summary=summary, model_name=model_name
+            )
+            outcome = ReportOutcome("written", None, paths)
     except Exception as err:  # noqa: BLE001 - the report must never fail the check; the reason is kept
         reason = f"Evidently could not render the report: {describe(err)}"
         for leftover in ("drift_report.html", "drift_report.json", "drift_summary.json"):

@@ -401,6 +401,19 @@ def test_empty_frame_is_refused(frames, which: str) -> None:
         compute_drift(reference, current, reference_source="ref.parquet", current_source="cur.parquet")
 
 
+def test_empty_current_window_is_a_summary_of_no_rows_not_an_error(frames) -> None:
+    # A quiet window (a night, a paused feed) is not a broken call: the summary says 0 current rows,
+    # which the decision reads as insufficient data, with no column reported broken.
+    reference, current = frames
+    summary = compute_drift(reference, current.iloc[:0], timestamp_column="ts", current_window="1d")
+
+    assert (summary.n_reference, summary.n_current) == (len(reference), 0)
+    assert (summary.n_columns, summary.n_drifted, summary.columns, summary.dataset_drift) == (0, 0, {}, False)
+    assert summary.quality is None
+    dq = summary.data_quality
+    assert not any(dq[k] for k in ("null_share", "missing_columns", "extra_columns", "schema_errors", "type_changes"))
+
+
 def test_dtype_clash_is_a_recorded_type_change_not_an_error(frames) -> None:
     # A type change is a broken feed (the decision escalates naming it), not a broken call: it used
     # to fail the task, which told nobody in Slack and gave the decision step nothing to read.
