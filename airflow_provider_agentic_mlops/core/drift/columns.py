@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,8 @@ class ColumnData:
     def __init__(self, series: pd.Series):
         if _is_arrow_dictionary(series.dtype):  # pyarrow's categories (read_parquet(dtype_backend="pyarrow"))
             series = series.astype("category")
+        elif pd.api.types.is_object_dtype(series.dtype):  # Decimals (Parquet DECIMAL), Python ints and floats
+            series = numbers_of_objects(series)
         self.series = series
         self.type = ""
         self.n_rows = len(series)
@@ -155,6 +159,36 @@ class ColumnData:
                 series = series.replace([-np.inf, np.inf], np.nan)
             self._clean_series = series.dropna()
         return self._clean_series
+
+
+#: pandas' readings of an object column whose values are all numbers.
+_NUMBER_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
+
+
+def _is_number(value: Any) -> bool:
+    """A real number: ints, floats (Python or numpy), ``Decimal``; not a bool, not a complex."""
+    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, (bool, np.bool_))
+
+
+def numbers_of_objects(series: pd.Series) -> pd.Series:
+    """An object column whose non-null values are all numbers (``Decimal``, as ``read_parquet`` returns
+    a DECIMAL column, or Python ints and floats) as a numeric column: ints as int64 when none is null,
+    like the column an export of ints gives; anything else as float64. Other object columns unchanged.
+
+    Only a column whose first value is a number is read in full (text is told from its first value)."""
+    head = series.iloc[:100].dropna()
+    first = head.iloc[0] if not head.empty else next(iter(series.dropna()), None)
+    if not _is_number(first):
+        return series
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind not in _NUMBER_KINDS and not (
+        kind in ("mixed", "mixed-integer") and all(_is_number(v) for v in series.dropna().unique())
+    ):
+        return series  # text mixed in: compared as text (_read_object_values)
+    try:
+        return pd.to_numeric(series)
+    except (TypeError, ValueError, OverflowError):  # a number pandas cannot hold (complex, ...)
+        return series
 
 
 #: How an ISO 8601 date or datetime starts (``2024-05-08``, ``2024-05-08T10:00:00+00:00``).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -463,6 +464,74 @@ def test_a_mixed_type_column_is_judged_on_all_its_values_not_its_first_and_last(
     for ref, cur in ((reference, current), (current, reference)):
         summary = compute_drift(ref, cur)
         assert summary.data_quality["type_changes"] == [] and summary.columns["m"].type == "cat"
+
+
+def _as_objects(values: np.ndarray, shape: str) -> pd.Series:
+    from decimal import Decimal
+
+    if shape == "decimal":
+        items = [Decimal(f"{v:.2f}") for v in values]
+    elif shape == "ints_and_floats":
+        items = [int(v) if i % 2 else float(v) + 0.5 for i, v in enumerate(values.round())]
+    else:  # floats
+        items = values.tolist()
+    series = pd.Series(items, dtype=object)
+    series.iloc[::9] = None
+    return series
+
+
+@pytest.mark.parametrize("shape", ["decimal", "ints_and_floats", "floats"])
+def test_object_columns_of_plain_numbers_are_numeric(shape: str) -> None:
+    # Parquet DECIMAL (money from Spark, BigQuery NUMERIC, Snowflake NUMBER) reads as object Decimals;
+    # object columns of Python numbers come from callables and JSON. They were refused as "other values".
+    rng = np.random.default_rng(12)
+    ref_values, cur_values = rng.normal(100, 10, 3000), rng.normal(110, 10, 800)
+    reference = pd.DataFrame({"amount": _as_objects(ref_values, shape)})
+    current = pd.DataFrame({"amount": _as_objects(cur_values, shape)})
+
+    summary = compute_drift(reference, current)
+    as_floats = compute_drift(reference.astype("float64"), current.astype("float64"))
+
+    assert summary.columns["amount"] == as_floats.columns["amount"]
+    assert (summary.columns["amount"].type, summary.columns["amount"].drifted) == ("num", True)
+    assert summary.data_quality["null_share"]["amount"] == pytest.approx(1 / 9, abs=0.001)
+
+
+def test_object_ints_are_read_like_an_int_column() -> None:
+    rng = np.random.default_rng(13)
+    reference = pd.DataFrame({"n": rng.integers(0, 4, 1500), "m": rng.integers(0, 500, 1500)})
+    current = pd.DataFrame({"n": rng.integers(0, 4, 1500), "m": rng.integers(0, 500, 1500)})
+
+    summary = compute_drift(reference.astype(object), current.astype(object))
+
+    assert summary.columns == compute_drift(reference, current).columns
+    assert {c: r.type for c, r in summary.columns.items()} == {"n": "cat", "m": "num"}
+
+
+def test_text_mixed_with_numbers_stays_text_even_when_it_looks_like_numbers() -> None:
+    values = pd.Series([1, "2", 3.5, Decimal("4")] * 400, dtype=object)
+    summary = compute_drift(pd.DataFrame({"m": values}), pd.DataFrame({"m": values.copy()}))
+
+    assert summary.columns["m"].type == "cat" and summary.data_quality["type_changes"] == []
+
+
+def test_parquet_decimal_columns_are_checked_as_numbers(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(14)
+    for name, n, shift in (("ref", 3000, 0), ("cur", 800, 10)):
+        amounts = [Decimal(f"{v:.2f}") for v in rng.normal(100 + shift, 10, n)]
+        pq.write_table(pa.table({"amount": pa.array(amounts, type=pa.decimal128(12, 2))}), tmp_path / f"{name}.parquet")
+    reference, current = pd.read_parquet(tmp_path / "ref.parquet"), pd.read_parquet(tmp_path / "cur.parquet")
+    assert reference["amount"].dtype == object  # Decimal objects
+
+    summary = compute_drift(reference, current)
+
+    assert (summary.columns["amount"].type, summary.columns["amount"].drifted) == ("num", True)
+    # Evidently's report reads the same numbers (it refused the Decimal objects with a TypeError)
+    paths = write_evidently_report(reference, current, tmp_path / "out", sample_rows=500, summary=summary)
+    assert Path(paths["html"]).exists()
 
 
 def pyarrow_frame(n: int, seed: int) -> pd.DataFrame:
