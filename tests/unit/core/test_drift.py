@@ -239,6 +239,35 @@ def test_summary_stays_under_10kb_with_hundreds_of_columns() -> None:
     assert len(data["top_drifted"]) == 5
 
 
+@pytest.mark.parametrize("fault", ["unit_change", "arrives_as_text"])
+def test_summary_stays_under_10kb_when_hundreds_of_columns_are_faulty(fault: str) -> None:
+    # one fault (and, for text, one type change) per column used to go out whole: 60+ KB of XCom
+    from airflow_provider_agentic_mlops.core.evidence import gather_evidence
+
+    rng = np.random.default_rng(4)
+    names = [f"feature_with_a_long_name_{i:03d}" for i in range(300)]
+    reference = pd.DataFrame(rng.normal(100, 10, (1500, 300)), columns=names)
+    current = pd.DataFrame(rng.normal(100, 10, (500, 300)), columns=names)
+    current = current * 1000 if fault == "unit_change" else current.astype(str)
+    when = pd.Timestamp("2024-05-01") + pd.to_timedelta(rng.integers(0, 100, 1500), unit="h")
+    for i in range(30):  # skipped and listed
+        reference[f"when_{i}"], current[f"when_{i}"] = when, when[:500]
+
+    summary = compute_drift(reference, current, strict=False)
+    summary.evidence = gather_evidence(reference, current, summary, strict=False)
+    data = summary.to_dict()
+
+    assert len(json.dumps(data)) <= 10_000
+    faults = data["evidence"]["faults"]
+    assert len(faults) + data["evidence"]["faults_omitted"] == 300 == len(summary.evidence["faults"])
+    assert faults == summary.evidence["faults"][: len(faults)]  # the first kept, whole
+    dq = data["data_quality"]
+    assert len(dq["skipped_columns"]) + dq["skipped_columns_omitted"] == 30
+    if fault == "arrives_as_text":
+        assert len(dq["type_changes"]) + dq["type_changes_omitted"] == 300
+    assert len(summary.to_dict(max_bytes=10**9)["evidence"]["faults"]) == 300  # drift_summary.json: all
+
+
 def test_from_dict_round_trips_the_summary(frames) -> None:
     summary = compute_drift(*frames, model_name="fraud", top_n=1)
 
