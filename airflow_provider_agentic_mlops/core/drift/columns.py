@@ -20,8 +20,10 @@ class ColumnData:
     def __init__(self, series: pd.Series):
         if _is_arrow_dictionary(series.dtype):  # pyarrow's categories (read_parquet(dtype_backend="pyarrow"))
             series = series.astype("category")
-        elif pd.api.types.is_object_dtype(series.dtype):  # Decimals (Parquet DECIMAL), Python ints and floats
-            series = numbers_of_objects(series)
+        if pd.api.types.is_object_dtype(series.dtype):  # Decimals (Parquet DECIMAL), Python ints and floats
+            series = numbers_of_objects(series)  # text mixed with numbers: read on its distinct values below
+        else:
+            series = _text_categories_if_mixed(series)
         self.series = series
         self.type = ""
         self.n_rows = len(series)
@@ -136,7 +138,7 @@ class ColumnData:
         self._object = False  # done
         keys = list(self._counts or ())
         self._inferred = pd.api.types.infer_dtype(keys, skipna=True)
-        if self._inferred in ("mixed", "mixed-integer") and any(isinstance(k, str) for k in keys):
+        if _mixes_text(keys, self._inferred):
             series = self.series
             self.series = series.where(series.isna(), series.astype(str))
             self._counts, self._clean_series, self._inferred = self._value_counts(), None, "string"
@@ -159,6 +161,35 @@ class ColumnData:
                 series = series.replace([-np.inf, np.inf], np.nan)
             self._clean_series = series.dropna()
         return self._clean_series
+
+
+def comparable_values(series: pd.Series) -> pd.Series:
+    """The column with its values in the type :class:`ColumnData` compares them in, for a frame handed
+    to Evidently: an object column of numbers (:func:`numbers_of_objects`) as numbers; an object or
+    categorical column whose values mix text with numbers (``1`` and ``"basic"``) as text, so that
+    its values sort. Any other column is returned as is. Reads every value of an object column."""
+    if not pd.api.types.is_object_dtype(series.dtype):
+        return _text_categories_if_mixed(series)
+    numbers = numbers_of_objects(series)
+    if numbers is not series:
+        return numbers
+    return series.where(series.isna(), series.astype(str)) if _mixes_text(series.dropna().unique()) else series
+
+
+def _text_categories_if_mixed(series: pd.Series) -> pd.Series:
+    """A categorical whose categories mix text with other values (``1`` and ``"basic"``) with text
+    categories, as an object column of them is read (``ColumnData._read_object_values``): so that the
+    two compare equal and the values sort (the Z-test takes the first). Any other column as is."""
+    if isinstance(series.dtype, pd.CategoricalDtype) and _mixes_text(series.dtype.categories):
+        values = series.astype(object)
+        return values.where(values.isna(), values.astype(str)).astype("category")
+    return series
+
+
+def _mixes_text(values: Any, inferred: str | None = None) -> bool:
+    """Whether distinct values mix text with other values (numbers, ...), which then compare as text."""
+    inferred = inferred or pd.api.types.infer_dtype(values, skipna=True)
+    return inferred in ("mixed", "mixed-integer") and any(isinstance(v, str) for v in values)
 
 
 #: pandas' readings of an object column whose values are all numbers.

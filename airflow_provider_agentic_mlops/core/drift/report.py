@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
-from airflow_provider_agentic_mlops.core.drift.columns import numbers_of_objects, with_text_column_names
+from airflow_provider_agentic_mlops.core.drift.columns import comparable_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM, TEXT
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.errors import describe
@@ -222,14 +222,15 @@ def _unshown_value_drift_widgets_skipped() -> Iterator[None]:
 def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Nullable numeric columns (Int64, Float64) as float64 with NaN: Evidently's report computes a
     correlation matrix with numpy, which fails on the object array that pandas' NA makes. Object
-    columns of numbers (Decimals, Python ints and floats) as numbers, as the drift computation reads them."""
+    columns of numbers (Decimals, Python ints and floats) as numbers, and categoricals mixing numbers
+    and text as text, as the drift computation reads them (:func:`comparable_values`)."""
     converted: dict[str, Any] = {}
     for c in frame.columns:
         dtype = frame[c].dtype
-        if pd.api.types.is_object_dtype(dtype):
-            as_numbers = numbers_of_objects(frame[c])
-            if as_numbers is not frame[c]:
-                converted[c] = as_numbers
+        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+            compared = comparable_values(frame[c])
+            if compared is not frame[c]:
+                converted[c] = compared
         elif (
             isinstance(dtype, pd.api.extensions.ExtensionDtype)
             and pd.api.types.is_numeric_dtype(dtype)

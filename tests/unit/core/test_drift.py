@@ -563,6 +563,27 @@ def test_parquet_decimal_columns_are_checked_as_numbers(tmp_path: Path) -> None:
     assert Path(paths["html"]).exists()
 
 
+def test_a_categorical_mixing_numbers_and_text_is_compared_as_text(tmp_path: Path) -> None:
+    # astype("category") of an object column holding 1 and "basic": the Z-test sorted its values and
+    # crashed with a TypeError naming no column; against the same values as an object column (read as
+    # text) 1 and "1" were two different values
+    rng = np.random.default_rng(15)
+
+    def plans(n: int) -> pd.Series:
+        return pd.Series(rng.choice(np.array([1, "basic"], dtype=object), n), dtype=object)
+
+    reference = pd.DataFrame({"plan": plans(800).astype("category")})  # <= 1,000 rows, two values: Z-test
+    current = pd.DataFrame({"plan": plans(300)})
+
+    for cur in (current.astype("category"), current):
+        summary = compute_drift(reference, cur)
+        assert (summary.columns["plan"].type, summary.columns["plan"].method) == ("cat", "z")
+        assert not summary.columns["plan"].drifted and summary.data_quality["type_changes"] == []
+    # Evidently's report sorted the same values: it is rendered, not skipped with the TypeError
+    paths = write_evidently_report(reference, current, tmp_path / "out", sample_rows=500, summary=summary)
+    assert Path(paths["html"]).exists()
+
+
 def pyarrow_frame(n: int, seed: int) -> pd.DataFrame:
     pa = pytest.importorskip("pyarrow")
     rng = np.random.default_rng(seed)
