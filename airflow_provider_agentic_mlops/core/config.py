@@ -51,7 +51,8 @@ class DriftSettings(_Section):
     :param column_thresholds: drift threshold per column; default the method's default.
     :param drift_share: the dataset drifts when at least this share of columns drifts.
     :param categorical_columns: columns to treat as categorical whatever their dtype.
-    :param timestamp_column: timestamp column of the current data (for ``current_window``).
+    :param timestamp_column: timestamp column of the current data (for ``current_window``): datetimes,
+        date strings, or numbers since 1970 UTC in the unit their magnitude says (``core.data_io.epoch_unit``).
     :param current_window: keep current rows whose timestamp is within this duration before the
         data interval end (or now), e.g. ``"7d"``, ``"12h"``, ``"P7D"`` (see ``core.durations``); needs
         ``timestamp_column``.

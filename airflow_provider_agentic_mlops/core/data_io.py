@@ -180,6 +180,30 @@ def parse_window(window: str) -> pd.Timedelta:
     return pd.Timedelta(parse_duration(window))
 
 
+#: Epoch numbers are read in the first unit whose bound is above their largest magnitude: seconds
+#: up to 1e11 (the year 5138), milliseconds up to 1e14, microseconds up to 1e17, else nanoseconds.
+#: Each unit's dates from March 1973 on fall in its own range; only milliseconds before then read as seconds.
+EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
+#: The units in words, for messages.
+EPOCH_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def epoch_unit(stamps: pd.Series) -> str | None:
+    """The unit of a numeric timestamp column read as time since 1970-01-01 UTC (``"s"``, ``"ms"``,
+    ``"us"`` or ``"ns"``, by :data:`EPOCH_UNITS`); None when the column does not hold numbers.
+
+    pandas reads every number as nanoseconds, which would put epoch seconds in January 1970."""
+    dtype = stamps.dtype
+    if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return None
+    import numpy as np
+
+    values = stamps.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.abs(values[np.isfinite(values)])
+    largest = float(values.max()) if values.size else 0.0
+    return next((unit for bound, unit in EPOCH_UNITS if largest < bound), "ns")
+
+
 def select_window(
     frame: pd.DataFrame,
     timestamp_column: str,
@@ -191,7 +215,8 @@ def select_window(
     """Rows whose timestamp is in ``(end - window, end]``; all rows when ``window`` is None.
 
     :param frame: the data.
-    :param timestamp_column: column holding the timestamps (datetimes, or strings pandas parses).
+    :param timestamp_column: column holding the timestamps: datetimes, strings pandas parses, or
+        numbers since 1970-01-01 UTC in the unit their magnitude says (:func:`epoch_unit`).
     :param window: duration such as ``"7d"``; None keeps every row.
     :param end: end of the window (the data interval end); default now, UTC. Naive datetimes are UTC.
     :param role: what the data is, for messages.
@@ -208,7 +233,7 @@ def select_window(
     end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts.tz_convert("UTC")
     stamps = frame[timestamp_column]
     try:
-        stamps = pd.to_datetime(stamps, utc=True)
+        stamps = pd.to_datetime(stamps, utc=True, unit=epoch_unit(stamps))
     except (ValueError, TypeError) as exc:
         raise ValueError(
             f"timestamp column '{timestamp_column}' in {role} does not hold dates ({exc}). "
@@ -221,6 +246,7 @@ def select_window(
 __all__ = [
     "describe_source",
     "detect_format",
+    "epoch_unit",
     "is_local",
     "is_module_function",
     "local_path",

@@ -107,20 +107,24 @@ class DriftCheckOperator(BaseOperator):
         current = self._read("current data", self.current)
         settings = self.settings
         if settings.timestamp_column is not None:
-            from airflow_provider_agentic_mlops.core.data_io import select_window
+            from airflow_provider_agentic_mlops.core.data_io import EPOCH_WORDS, epoch_unit, select_window
 
             end = context.get("data_interval_end") or datetime.now(timezone.utc)
             n_before = len(current)
+            stamps = current[settings.timestamp_column] if settings.timestamp_column in current.columns else None
             current = select_window(
                 current, settings.timestamp_column, settings.current_window, end, role=self._role("current data")
             )
             if settings.current_window is not None:
+                unit = epoch_unit(stamps)
+                read_as = f"holds numbers: read as {EPOCH_WORDS[unit]} since 1970" if unit else ""
                 self.log.info(
-                    "Kept %d of %d current rows within %s before %s",
+                    "Kept %d of %d current rows within %s before %s%s",
                     len(current),
                     n_before,
                     settings.current_window,
                     end,
+                    f" (timestamp column '{settings.timestamp_column}' {read_as})" if unit else "",
                 )
         summary = compute_drift(
             reference,

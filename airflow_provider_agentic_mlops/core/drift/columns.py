@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,10 @@ class ColumnData:
     def __init__(self, series: pd.Series):
         if _is_arrow_dictionary(series.dtype):  # pyarrow's categories (read_parquet(dtype_backend="pyarrow"))
             series = series.astype("category")
+        if pd.api.types.is_object_dtype(series.dtype):  # Decimals (Parquet DECIMAL), Python ints and floats
+            series = numbers_of_objects(series)  # text mixed with numbers: read on its distinct values below
+        else:
+            series = _text_categories_if_mixed(series)
         self.series = series
         self.type = ""
         self.n_rows = len(series)
@@ -132,7 +138,7 @@ class ColumnData:
         self._object = False  # done
         keys = list(self._counts or ())
         self._inferred = pd.api.types.infer_dtype(keys, skipna=True)
-        if self._inferred in ("mixed", "mixed-integer") and any(isinstance(k, str) for k in keys):
+        if _mixes_text(keys, self._inferred):
             series = self.series
             self.series = series.where(series.isna(), series.astype(str))
             self._counts, self._clean_series, self._inferred = self._value_counts(), None, "string"
@@ -155,6 +161,65 @@ class ColumnData:
                 series = series.replace([-np.inf, np.inf], np.nan)
             self._clean_series = series.dropna()
         return self._clean_series
+
+
+def comparable_values(series: pd.Series) -> pd.Series:
+    """The column with its values in the type :class:`ColumnData` compares them in, for a frame handed
+    to Evidently: an object column of numbers (:func:`numbers_of_objects`) as numbers; an object or
+    categorical column whose values mix text with numbers (``1`` and ``"basic"``) as text, so that
+    its values sort. Any other column is returned as is. Reads every value of an object column."""
+    if not pd.api.types.is_object_dtype(series.dtype):
+        return _text_categories_if_mixed(series)
+    numbers = numbers_of_objects(series)
+    if numbers is not series:
+        return numbers
+    return series.where(series.isna(), series.astype(str)) if _mixes_text(series.dropna().unique()) else series
+
+
+def _text_categories_if_mixed(series: pd.Series) -> pd.Series:
+    """A categorical whose categories mix text with other values (``1`` and ``"basic"``) with text
+    categories, as an object column of them is read (``ColumnData._read_object_values``): so that the
+    two compare equal and the values sort (the Z-test takes the first). Any other column as is."""
+    if isinstance(series.dtype, pd.CategoricalDtype) and _mixes_text(series.dtype.categories):
+        values = series.astype(object)
+        return values.where(values.isna(), values.astype(str)).astype("category")
+    return series
+
+
+def _mixes_text(values: Any, inferred: str | None = None) -> bool:
+    """Whether distinct values mix text with other values (numbers, ...), which then compare as text."""
+    inferred = inferred or pd.api.types.infer_dtype(values, skipna=True)
+    return inferred in ("mixed", "mixed-integer") and any(isinstance(v, str) for v in values)
+
+
+#: pandas' readings of an object column whose values are all numbers.
+_NUMBER_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
+
+
+def _is_number(value: Any) -> bool:
+    """A real number: ints, floats (Python or numpy), ``Decimal``; not a bool, not a complex."""
+    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, (bool, np.bool_))
+
+
+def numbers_of_objects(series: pd.Series) -> pd.Series:
+    """An object column whose non-null values are all numbers (``Decimal``, as ``read_parquet`` returns
+    a DECIMAL column, or Python ints and floats) as a numeric column: ints as int64 when none is null,
+    like the column an export of ints gives; anything else as float64. Other object columns unchanged.
+
+    Only a column whose first value is a number is read in full (text is told from its first value)."""
+    head = series.iloc[:100].dropna()
+    first = head.iloc[0] if not head.empty else next(iter(series.dropna()), None)
+    if not _is_number(first):
+        return series
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind not in _NUMBER_KINDS and not (
+        kind in ("mixed", "mixed-integer") and all(_is_number(v) for v in series.dropna().unique())
+    ):
+        return series  # text mixed in: compared as text (_read_object_values)
+    try:
+        return pd.to_numeric(series)
+    except (TypeError, ValueError, OverflowError):  # a number pandas cannot hold (complex, ...)
+        return series
 
 
 #: How an ISO 8601 date or datetime starts (``2024-05-08``, ``2024-05-08T10:00:00+00:00``).

@@ -102,7 +102,9 @@ def compute_drift(
     :param model_name: model name, for error messages and the summary.
     :param reference_source: where the reference came from (path/URI), for error messages.
     :param current_source: where the current data came from, for error messages.
-    :raises ValueError: on unusable input, naming the column or source and what to do.
+    :raises ValueError: on unusable input, naming the column or source and what to do. Empty data is
+        one, except a current frame emptied by ``current_window`` (a quiet window): its summary has
+        ``n_current`` 0 and no column, which the decision reads as insufficient data.
     """
     s = DriftSettings.resolve(settings, role=f"model '{model_name}'" if model_name else "", **overrides)
     columns, column_methods, type_methods = s.columns, s.column_methods, s.type_methods
@@ -128,10 +130,12 @@ def compute_drift(
         if frame.columns.duplicated().any():
             dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
             raise ctx.error(f"{name} has duplicate column names {dupes}; rename them in the export.")
-        if len(frame) == 0:
+        if len(frame) == 0 and not (frame is current and s.current_window is not None):
             raise ctx.error(
                 f"{name} has no rows. Check the export job, the path, and the time window (current_window)."
             )
+    if len(current) == 0:  # a quiet window (a night, a paused feed): no rows to judge, not a broken call
+        return _empty_window_summary(reference, s, model_name)
     excluded = set(exclude_columns)
     skipped: dict[str, str] = {}
     # Labels absent or all null in the current window: not in yet. The label is no drift column then,
@@ -320,6 +324,32 @@ def compute_drift(
             "skipped_columns": skipped,
         },
         top_n=top_n,
+        model_name=model_name,
+    )
+
+
+def _empty_window_summary(reference: pd.DataFrame, s: DriftSettings, model_name: str | None) -> DriftSummary:
+    """The summary of a ``current_window`` that holds no rows: nothing checked, ``n_current`` 0, which
+    the decision reads as insufficient data (``no_action``), as it does a window of a few rows."""
+    return DriftSummary(
+        dataset_drift=False,
+        drift_share=0.0,
+        share_threshold=float(s.drift_share),
+        n_columns=0,
+        n_drifted=0,
+        columns={},
+        quality=None,
+        n_reference=len(reference),
+        n_current=0,
+        data_quality={
+            "null_share": {},
+            "missing_columns": [],
+            "extra_columns": [],
+            "schema_errors": [],
+            "type_changes": [],
+            "skipped_columns": {},
+        },
+        top_n=s.top_n,
         model_name=model_name,
     )
 

@@ -9,11 +9,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
-from airflow_provider_agentic_mlops.core.drift.columns import with_text_column_names
+from airflow_provider_agentic_mlops.core.drift.columns import comparable_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM, TEXT
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.errors import describe
@@ -64,10 +65,13 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:  # write_evidently_report names the columns by text itself
-        paths = write_evidently_report(
-            reference, current, out, sample_rows=sample_rows, summary=summary, model_name=model_name
-        )
-        outcome = ReportOutcome("written", None, paths)
+        if len(current) == 0:  # an empty current_window: the summary says n_current 0, nothing to draw
+            outcome = ReportOutcome("skipped", "no current rows (the current_window holds none): nothing to render", {})
+        else:
+            paths = write_evidently_report(
+                reference, current, out, sample_rows=sample_rows, summary=summary, model_name=model_name
+            )
+            outcome = ReportOutcome("written", None, paths)
     except Exception as err:  # noqa: BLE001 - the report must never fail the check; the reason is kept
         reason = f"Evidently could not render the report: {describe(err)}"
         for leftover in ("drift_report.html", "drift_report.json", "drift_summary.json"):
@@ -217,14 +221,22 @@ def _unshown_value_drift_widgets_skipped() -> Iterator[None]:
 
 def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Nullable numeric columns (Int64, Float64) as float64 with NaN: Evidently's report computes a
-    correlation matrix with numpy, which fails on the object array that pandas' NA makes."""
-    converted = {
-        c: frame[c].to_numpy(dtype="float64", na_value=float("nan"))
-        for c in frame.columns
-        if isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype)
-        and pd.api.types.is_numeric_dtype(frame[c].dtype)
-        and not pd.api.types.is_bool_dtype(frame[c].dtype)
-    }
+    correlation matrix with numpy, which fails on the object array that pandas' NA makes. Object
+    columns of numbers (Decimals, Python ints and floats) as numbers, and categoricals mixing numbers
+    and text as text, as the drift computation reads them (:func:`comparable_values`)."""
+    converted: dict[str, Any] = {}
+    for c in frame.columns:
+        dtype = frame[c].dtype
+        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+            compared = comparable_values(frame[c])
+            if compared is not frame[c]:
+                converted[c] = compared
+        elif (
+            isinstance(dtype, pd.api.extensions.ExtensionDtype)
+            and pd.api.types.is_numeric_dtype(dtype)
+            and not pd.api.types.is_bool_dtype(dtype)
+        ):
+            converted[c] = frame[c].to_numpy(dtype="float64", na_value=float("nan"))
     return frame.assign(**converted) if converted else frame
 
 

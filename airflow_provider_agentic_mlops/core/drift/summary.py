@@ -12,6 +12,8 @@ from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS
 
 #: Default byte budget of :meth:`DriftSummary.to_dict`.
 SUMMARY_MAX_BYTES = 10_000
+#: Entries kept of a list with one per column (schema errors, faults, ...) when the summary is cut.
+LIST_ITEMS_KEPT = 10
 
 
 @dataclass
@@ -107,11 +109,17 @@ class DriftSummary:
         """A JSON-able dict of at most ``max_bytes`` (as ``json.dumps`` writes it).
 
         With many columns the per-column detail is cut: columns are kept most severe first, the
-        rest counted in ``columns_omitted``; ``null_share`` keeps the columns with nulls, most first.
+        rest counted in ``columns_omitted``; ``null_share`` keeps the columns with nulls, most first;
+        lists with an entry per column keep their first ``LIST_ITEMS_KEPT``: ``schema_errors``,
+        ``missing_columns`` and ``extra_columns`` end with ``"... and K more"``, while
+        ``type_changes``, ``skipped_columns`` and the evidence's ``faults`` count the rest in
+        ``<name>_omitted`` beside them (their entries stay records). The full lists are in the
+        report's ``drift_summary.json`` (``max_bytes`` unbounded).
         """
         ordered = sorted(self.columns.values(), key=lambda c: (-c.severity, c.column))
         null_share = dict(self.data_quality.get("null_share", {}))
         data_quality = {**self.data_quality, "null_share": null_share}
+        evidence = dict(self.evidence) if self.evidence is not None else None
         result: dict[str, Any] = {
             "model_name": self.model_name,
             "dataset_drift": self.dataset_drift,
@@ -129,17 +137,23 @@ class DriftSummary:
             "data_quality": data_quality,
             "report_uri": self.report_uri,
             "report": self.report,
-            "evidence": self.evidence,
+            "evidence": evidence,
         }
         if _json_size(result) <= max_bytes:
             return result
-        # 1. Only columns that have nulls.
+        # 1. Only columns that have nulls; the first few entries of the per-column lists.
         with_nulls = sorted(((k, v) for k, v in null_share.items() if v), key=lambda kv: (-kv[1], kv[0]))
         data_quality["null_share"] = dict(with_nulls)
+        kept = LIST_ITEMS_KEPT
         for key in ("schema_errors", "missing_columns", "extra_columns"):
             items = list(data_quality.get(key) or [])
-            if len(items) > 10:
-                data_quality[key] = items[:10] + [f"... and {len(items) - 10} more"]
+            if len(items) > kept:
+                data_quality[key] = items[:kept] + [f"... and {len(items) - kept} more"]
+        for section, key in ((data_quality, "type_changes"), (data_quality, "skipped_columns"), (evidence, "faults")):
+            items = (section or {}).get(key) or []
+            if len(items) > kept:  # records (dicts) the decision reads field by field: a count, not a text item
+                section[key] = dict(list(items.items())[:kept]) if isinstance(items, Mapping) else list(items[:kept])
+                section[f"{key}_omitted"] = len(items) - kept
         # 2. Fewer columns, most severe first.
         keep = len(ordered)
         while keep > 0 and _json_size(result) > max_bytes:

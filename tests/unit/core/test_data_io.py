@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_agentic_mlops.core.data_io import (
     describe_source,
     detect_format,
+    epoch_unit,
     parse_window,
     read_frame,
     select_window,
@@ -144,6 +145,40 @@ def test_window_parses_string_timestamps_and_naive_ends() -> None:
     kept = select_window(frame, "ts", "12h", datetime(2024, 5, 7, 23, 0))
 
     assert list(kept["x"]) == [2]
+
+
+@pytest.mark.parametrize(
+    ("divisor", "unit", "dtype"),
+    [
+        (10**9, "s", "int64"),
+        (10**6, "ms", "int64"),
+        (10**3, "us", "int64"),
+        (1, "ns", "int64"),
+        (10**9, "s", "float64"),  # seconds with a fraction
+        (10**6, "ms", "Int64"),  # nullable, with a missing stamp
+    ],
+)
+def test_window_reads_epoch_numbers_in_the_unit_their_magnitude_says(divisor: int, unit: str, dtype: str) -> None:
+    # pandas reads every number as nanoseconds: epoch seconds all landed in January 1970, and the
+    # window silently kept no rows
+    end = pd.Timestamp("2024-05-08T00:00:00Z")
+    hours = pd.date_range(end - pd.Timedelta(days=14), end, freq="h", inclusive="right")  # 168 in the last 7 days
+    numbers = pd.Series(hours.asi8 // divisor).astype(dtype)
+    if dtype == "Int64":
+        numbers.iloc[-1] = pd.NA
+    frame = pd.DataFrame({"ts": numbers, "x": range(len(hours))})
+
+    assert epoch_unit(frame["ts"]) == unit
+    kept = select_window(frame, "ts", "7d", end.to_pydatetime())
+
+    assert len(kept) == (167 if dtype == "Int64" else 168)
+    assert kept["x"].min() == 168
+
+
+def test_only_numbers_are_epoch_times() -> None:
+    assert epoch_unit(pd.Series(pd.to_datetime(["2024-05-01"], utc=True))) is None
+    assert epoch_unit(pd.Series(["2024-05-01"])) is None
+    assert epoch_unit(pd.Series([True])) is None
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +239,35 @@ def test_summary_stays_under_10kb_with_hundreds_of_columns() -> None:
     assert len(data["top_drifted"]) == 5
 
 
+@pytest.mark.parametrize("fault", ["unit_change", "arrives_as_text"])
+def test_summary_stays_under_10kb_when_hundreds_of_columns_are_faulty(fault: str) -> None:
+    # one fault (and, for text, one type change) per column used to go out whole: 60+ KB of XCom
+    from airflow_provider_agentic_mlops.core.evidence import gather_evidence
+
+    rng = np.random.default_rng(4)
+    names = [f"feature_with_a_long_name_{i:03d}" for i in range(300)]
+    reference = pd.DataFrame(rng.normal(100, 10, (1500, 300)), columns=names)
+    current = pd.DataFrame(rng.normal(100, 10, (500, 300)), columns=names)
+    current = current * 1000 if fault == "unit_change" else current.astype(str)
+    when = pd.Timestamp("2024-05-01") + pd.to_timedelta(rng.integers(0, 100, 1500), unit="h")
+    for i in range(30):  # skipped and listed
+        reference[f"when_{i}"], current[f"when_{i}"] = when, when[:500]
+
+    summary = compute_drift(reference, current, strict=False)
+    summary.evidence = gather_evidence(reference, current, summary, strict=False)
+    data = summary.to_dict()
+
+    assert len(json.dumps(data)) <= 10_000
+    faults = data["evidence"]["faults"]
+    assert len(faults) + data["evidence"]["faults_omitted"] == 300 == len(summary.evidence["faults"])
+    assert faults == summary.evidence["faults"][: len(faults)]  # the first kept, whole
+    dq = data["data_quality"]
+    assert len(dq["skipped_columns"]) + dq["skipped_columns_omitted"] == 30
+    if fault == "arrives_as_text":
+        assert len(dq["type_changes"]) + dq["type_changes_omitted"] == 300
+    assert len(summary.to_dict(max_bytes=10**9)["evidence"]["faults"]) == 300  # drift_summary.json: all
+
+
 def test_from_dict_round_trips_the_summary(frames) -> None:
     summary = compute_drift(*frames, model_name="fraud", top_n=1)
 
@@ -401,6 +431,19 @@ def test_empty_frame_is_refused(frames, which: str) -> None:
         compute_drift(reference, current, reference_source="ref.parquet", current_source="cur.parquet")
 
 
+def test_empty_current_window_is_a_summary_of_no_rows_not_an_error(frames) -> None:
+    # A quiet window (a night, a paused feed) is not a broken call: the summary says 0 current rows,
+    # which the decision reads as insufficient data, with no column reported broken.
+    reference, current = frames
+    summary = compute_drift(reference, current.iloc[:0], timestamp_column="ts", current_window="1d")
+
+    assert (summary.n_reference, summary.n_current) == (len(reference), 0)
+    assert (summary.n_columns, summary.n_drifted, summary.columns, summary.dataset_drift) == (0, 0, {}, False)
+    assert summary.quality is None
+    dq = summary.data_quality
+    assert not any(dq[k] for k in ("null_share", "missing_columns", "extra_columns", "schema_errors", "type_changes"))
+
+
 def test_dtype_clash_is_a_recorded_type_change_not_an_error(frames) -> None:
     # A type change is a broken feed (the decision escalates naming it), not a broken call: it used
     # to fail the task, which told nobody in Slack and gave the decision step nothing to read.
@@ -450,6 +493,95 @@ def test_a_mixed_type_column_is_judged_on_all_its_values_not_its_first_and_last(
     for ref, cur in ((reference, current), (current, reference)):
         summary = compute_drift(ref, cur)
         assert summary.data_quality["type_changes"] == [] and summary.columns["m"].type == "cat"
+
+
+def _as_objects(values: np.ndarray, shape: str) -> pd.Series:
+    from decimal import Decimal
+
+    if shape == "decimal":
+        items = [Decimal(f"{v:.2f}") for v in values]
+    elif shape == "ints_and_floats":
+        items = [int(v) if i % 2 else float(v) + 0.5 for i, v in enumerate(values.round())]
+    else:  # floats
+        items = values.tolist()
+    series = pd.Series(items, dtype=object)
+    series.iloc[::9] = None
+    return series
+
+
+@pytest.mark.parametrize("shape", ["decimal", "ints_and_floats", "floats"])
+def test_object_columns_of_plain_numbers_are_numeric(shape: str) -> None:
+    # Parquet DECIMAL (money from Spark, BigQuery NUMERIC, Snowflake NUMBER) reads as object Decimals;
+    # object columns of Python numbers come from callables and JSON. They were refused as "other values".
+    rng = np.random.default_rng(12)
+    ref_values, cur_values = rng.normal(100, 10, 3000), rng.normal(110, 10, 800)
+    reference = pd.DataFrame({"amount": _as_objects(ref_values, shape)})
+    current = pd.DataFrame({"amount": _as_objects(cur_values, shape)})
+
+    summary = compute_drift(reference, current)
+    as_floats = compute_drift(reference.astype("float64"), current.astype("float64"))
+
+    assert summary.columns["amount"] == as_floats.columns["amount"]
+    assert (summary.columns["amount"].type, summary.columns["amount"].drifted) == ("num", True)
+    assert summary.data_quality["null_share"]["amount"] == pytest.approx(1 / 9, abs=0.001)
+
+
+def test_object_ints_are_read_like_an_int_column() -> None:
+    rng = np.random.default_rng(13)
+    reference = pd.DataFrame({"n": rng.integers(0, 4, 1500), "m": rng.integers(0, 500, 1500)})
+    current = pd.DataFrame({"n": rng.integers(0, 4, 1500), "m": rng.integers(0, 500, 1500)})
+
+    summary = compute_drift(reference.astype(object), current.astype(object))
+
+    assert summary.columns == compute_drift(reference, current).columns
+    assert {c: r.type for c, r in summary.columns.items()} == {"n": "cat", "m": "num"}
+
+
+def test_text_mixed_with_numbers_stays_text_even_when_it_looks_like_numbers() -> None:
+    values = pd.Series([1, "2", 3.5, Decimal("4")] * 400, dtype=object)
+    summary = compute_drift(pd.DataFrame({"m": values}), pd.DataFrame({"m": values.copy()}))
+
+    assert summary.columns["m"].type == "cat" and summary.data_quality["type_changes"] == []
+
+
+def test_parquet_decimal_columns_are_checked_as_numbers(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(14)
+    for name, n, shift in (("ref", 3000, 0), ("cur", 800, 10)):
+        amounts = [Decimal(f"{v:.2f}") for v in rng.normal(100 + shift, 10, n)]
+        pq.write_table(pa.table({"amount": pa.array(amounts, type=pa.decimal128(12, 2))}), tmp_path / f"{name}.parquet")
+    reference, current = pd.read_parquet(tmp_path / "ref.parquet"), pd.read_parquet(tmp_path / "cur.parquet")
+    assert reference["amount"].dtype == object  # Decimal objects
+
+    summary = compute_drift(reference, current)
+
+    assert (summary.columns["amount"].type, summary.columns["amount"].drifted) == ("num", True)
+    # Evidently's report reads the same numbers (it refused the Decimal objects with a TypeError)
+    paths = write_evidently_report(reference, current, tmp_path / "out", sample_rows=500, summary=summary)
+    assert Path(paths["html"]).exists()
+
+
+def test_a_categorical_mixing_numbers_and_text_is_compared_as_text(tmp_path: Path) -> None:
+    # astype("category") of an object column holding 1 and "basic": the Z-test sorted its values and
+    # crashed with a TypeError naming no column; against the same values as an object column (read as
+    # text) 1 and "1" were two different values
+    rng = np.random.default_rng(15)
+
+    def plans(n: int) -> pd.Series:
+        return pd.Series(rng.choice(np.array([1, "basic"], dtype=object), n), dtype=object)
+
+    reference = pd.DataFrame({"plan": plans(800).astype("category")})  # <= 1,000 rows, two values: Z-test
+    current = pd.DataFrame({"plan": plans(300)})
+
+    for cur in (current.astype("category"), current):
+        summary = compute_drift(reference, cur)
+        assert (summary.columns["plan"].type, summary.columns["plan"].method) == ("cat", "z")
+        assert not summary.columns["plan"].drifted and summary.data_quality["type_changes"] == []
+    # Evidently's report sorted the same values: it is rendered, not skipped with the TypeError
+    paths = write_evidently_report(reference, current, tmp_path / "out", sample_rows=500, summary=summary)
+    assert Path(paths["html"]).exists()
 
 
 def pyarrow_frame(n: int, seed: int) -> pd.DataFrame:

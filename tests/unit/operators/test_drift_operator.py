@@ -115,6 +115,69 @@ def test_callables_and_current_window(tmp_path: Path) -> None:
     assert set(result["columns"]) == {"amount", "country"}
 
 
+def test_epoch_second_timestamps_select_the_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # epoch seconds used to be read as nanoseconds (January 1970): every row fell before the window
+    reference, current = make_frames(2000)
+    current["event_time"] = (END - pd.to_timedelta(np.arange(2000), unit="h")).astype("datetime64[ns, UTC]")
+    current["event_time"] = current["event_time"].astype("int64") // 10**9
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference=lambda: reference,
+        current=lambda: current,
+        exclude_columns=["label", "score"],
+        timestamp_column="event_time",
+        current_window="7d",
+        report_prefix=str(tmp_path),
+        report_sample_rows=500,
+    )
+
+    result = op.execute(context())
+
+    assert result["n_current"] == 7 * 24
+    log = capsys.readouterr().out  # the task log
+    assert "timestamp column 'event_time' holds numbers: read as seconds since 1970" in log
+
+
+def test_an_empty_current_window_is_insufficient_data_not_a_failed_task(tmp_path: Path) -> None:
+    # No rows in the last day (a night, a paused feed): the check used to fail (and be retried),
+    # while a window of 5 rows ended in no_action, "insufficient data".
+    from airflow_provider_agentic_mlops.core.config import DecisionConfig
+    from airflow_provider_agentic_mlops.core.decision import ModelHistory, decide
+
+    reference, current = make_frames(1000)
+    current["event_time"] = END - pd.Timedelta(days=3)  # every row before the window
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="label",
+        prediction_column="score",
+        timestamp_column="event_time",
+        current_window="1d",
+        report_prefix=str(tmp_path),
+        report_sample_rows=500,
+    )
+
+    result = op.execute(context())
+
+    assert (result["n_current"], result["n_columns"], result["columns"]) == (0, 0, {})
+    assert result["evidence"]["faults"] == [] and result["evidence"]["performance"] is None
+    assert result["report"] == {
+        "status": "skipped",
+        "reason": "no current rows (the current_window holds none): nothing to render",
+    }
+    decision = decide(
+        model_name="fraud-detector",
+        drift=result,
+        history=ModelHistory(now=datetime(2024, 5, 8)),
+        config=DecisionConfig(),
+    )
+    assert decision.action == "no_action"
+    assert "Insufficient data: 0 current rows" in decision.rationale
+
+
 def test_module_function_sources_are_imported_and_called(tmp_path: Path, monkeypatch) -> None:
     # models.yaml's documented `drift.reference: package.module:function` form
     reference, current = make_frames(1000)
