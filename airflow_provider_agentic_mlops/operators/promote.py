@@ -74,6 +74,8 @@ class PromoteOperator(_ChampionOperator):
     A resumable transaction (``core/promotion.py``): the intent is recorded first and each step when
     done, so a retry after a crash at any step completes the rest; ``noop: true`` only when an earlier
     try had done every step, the Asset event included. Safe to retry: the generated DAG gives it retries.
+    A re-run after the champion moved on (a rollback, another promotion) fails instead, naming the versions,
+    and sends no Asset event: the promotion was overtaken.
 
     Uses only the promote connection: the one connection allowed to move ``champion``.
 
