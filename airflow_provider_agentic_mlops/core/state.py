@@ -29,7 +29,7 @@ import tenacity
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from airflow_provider_agentic_mlops.core import schema
+from airflow_provider_agentic_mlops.core import paths, schema
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import cross_process_lock
 from airflow_provider_agentic_mlops.core.schema import (
@@ -64,9 +64,9 @@ def _naive_utc(value: datetime) -> datetime:
 
 
 def default_sqlite_url(airflow_home: str | os.PathLike[str] | None = None) -> str:
-    """``sqlite:///$AIRFLOW_HOME/agentic_mlops.db`` (``~/airflow`` when AIRFLOW_HOME is unset)."""
-    home = Path(airflow_home or os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-    return f"sqlite:///{(home / 'agentic_mlops.db').resolve()}"
+    """``sqlite:///$AIRFLOW_HOME/agentic_mlops.db`` (``~/airflow`` when AIRFLOW_HOME is unset; ``~`` and
+    ``$VARS`` expanded as Airflow expands them, :func:`~airflow_provider_agentic_mlops.core.paths.airflow_home`)."""
+    return f"sqlite:///{paths.airflow_home(airflow_home) / 'agentic_mlops.db'}"
 
 
 @dataclass(frozen=True)
