@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult
 
 if TYPE_CHECKING:
@@ -23,6 +23,12 @@ SCHEME = "agentic-mlops"
 def champion_asset_uri(model_name: str) -> str:
     """The Asset a deployment DAG schedules on: updated whenever the model's champion changes."""
     return f"{SCHEME}://models/{model_name}/champion"
+
+
+def champion_event_extra(model_name: str, registered_model: str, **fields: Any) -> dict[str, Any]:
+    """The extra of a champion Asset event, as PromoteOperator and RollbackOperator send it: the model,
+    its registered model and ``fields`` (``version``, and ``previous_version``/``noop`` or ``rollback``/``user``)."""
+    return {"model_name": model_name, "registered_model": registered_model, **fields}
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:

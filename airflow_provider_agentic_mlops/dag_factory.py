@@ -252,8 +252,9 @@ def _check_schedule(dag: DAG, spec: ModelSpec) -> None:
 
 
 def _cache_dir() -> Path | None:
-    home = os.environ.get("AIRFLOW_HOME")
-    return Path(home) / ".cache" / "agentic_mlops" if home else None
+    from airflow_provider_agentic_mlops.core.paths import airflow_home
+
+    return airflow_home() / ".cache" / "agentic_mlops" if os.environ.get("AIRFLOW_HOME") else None
 
 
 def build_dags(path: str | Path) -> dict[str, DAG]:

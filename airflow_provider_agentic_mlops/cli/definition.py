@@ -135,7 +135,8 @@ AGENTIC_MLOPS_COMMANDS = (
     _command(
         "rollback",
         "rollback.rollback",
-        "Restore a model's previous champion in MLflow (uses the promoting connection)",
+        "Restore a model's previous champion in MLflow (uses the promoting connection). Emits no champion "
+        "Asset event: deployment DAGs are not told (use RollbackOperator in a DAG for that)",
         (
             Arg(("model",), help="Model name from models.yaml"),
             Arg(

@@ -280,6 +280,22 @@ def champion_lineage(
     return events
 
 
+def unfinished_promotions(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> list[str]:
+    """The model's promotions recorded but not completed, one line each (``describe_unfinished``), newest
+    first: MLflow may already serve such a version while the lineage cannot name it yet.
+
+    :param dag_ids: only promotions of these DAGs (:data:`DagIds`).
+    """
+    from airflow_provider_agentic_mlops.core.promotion import describe_unfinished
+    from airflow_provider_agentic_mlops.core.state import PROMOTION_IN_PROGRESS
+
+    return [
+        describe_unfinished(p)
+        for p in store.list_promotions(model_name, status=PROMOTION_IN_PROGRESS)
+        if of_dags(p["dag_id"], dag_ids)
+    ]
+
+
 def model_dags(store: StateStore, model_name: str) -> set[str | None]:
     """Every DAG that recorded a decision, approval request or job of the model (None: a row that
     recorded none); empty when the store never heard of the model."""

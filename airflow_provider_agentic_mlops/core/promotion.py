@@ -16,6 +16,13 @@ A re-run (Airflow retry, cleared task) finds the intent and completes the steps 
 values recorded, whichever step the crash hit: the final state is the same as without the crash. Steps
 1-3 are idempotent writes to the registry, so one done but not yet marked is harmlessly repeated.
 ``noop`` is reported only when every step was already done.
+
+A re-run completes a recorded promotion only while nothing has moved the champion since it started: when
+``champion`` (once step 2 is done) no longer points at its version, or the audit trail records a later
+promotion or rollback of the model, the promotion was *overtaken*. It is closed as ``overtaken`` (audit entry
+``promotion_overtaken``) and refused: completing it would record a ``promoted`` entry and send a champion
+Asset event for a version that does not serve. A completed promotion re-run after such a change is refused
+too (its success would send that Asset event again).
 """
 
 from __future__ import annotations
@@ -37,6 +44,11 @@ PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT = (
     "asset_event",
 )
 PROMOTION_STEPS = (PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT)
+PROMOTED, PROMOTION_STARTED, OVERTAKEN_ACTION = "promoted", "promotion_started", "promotion_overtaken"
+ROLLBACK_STARTED, ROLLBACK = "rollback_started", "rollback"
+#: Audit actions that move (or are about to move) the champion; one after a promotion began overtakes it.
+CHAMPION_CHANGES = (PROMOTED, ROLLBACK_STARTED, ROLLBACK)
+_CHANGE_WORDS = {PROMOTED: "promoted v{}", ROLLBACK_STARTED: "rollback to v{} started", ROLLBACK: "rolled back to v{}"}
 
 
 class PromotionRefused(PermissionError):
@@ -130,6 +142,8 @@ def promote_version(
         store, model_name=model_name, version=version, dag_id=dag_id, run_id=run_id, report_digest=report_digest
     )
     promotion = store.find_promotion(approval["id"])
+    if promotion is not None:  # a re-run: only while nothing moved the champion since the promotion began
+        _refuse_if_overtaken(registry, store, promotion, model_name=model_name, registered_model=registered_model)
     if validated_champion is not UNKNOWN_CHAMPION and CHAMPION_ALIAS not in ((promotion or {}).get("steps") or []):
         _require_validated_champion(registry, model_name, registered_model, version, validated_champion)
     if promotion is None:
@@ -168,7 +182,7 @@ def promote_version(
         mark(
             AUDIT,
             audit_entry={
-                "action": "promoted",
+                "action": PROMOTED,
                 "actor": approval.get("decided_by") or "unknown",
                 "model_name": model_name,
                 "subject": f"version:{version}",
@@ -191,6 +205,90 @@ def promote_version(
     }
 
 
+def _refuse_if_overtaken(
+    registry: Registry, store: StateStore, promotion: Mapping[str, Any], *, model_name: str, registered_model: str
+) -> None:
+    """Raise :class:`PromotionRefused` when the recorded ``promotion`` was overtaken (see the module
+    docstring), closing it as ``overtaken`` first if it was unfinished; return when it may be resumed."""
+    from airflow_provider_agentic_mlops.core.state import PROMOTION_COMPLETED, PROMOTION_OVERTAKEN
+
+    version, promotion_id = str(promotion["version"]), promotion["id"]
+    what = (
+        f"model {model_name!r} v{version}: promotion {promotion_id} (approval {promotion['approval_id']}, "
+        f"DAG run {promotion['run_id']!r} of {promotion['dag_id']!r})"
+    )
+    start_again = (
+        f"To make v{version} the champion, start a new run of {promotion['dag_id']!r}, so it is validated "
+        "against the current champion and approved again"
+    )
+    if promotion["status"] == PROMOTION_OVERTAKEN:
+        raise PromotionRefused(
+            f"{what} was closed as overtaken (the champion moved on before it was completed); nothing was "
+            f"changed and no champion Asset event is sent. {start_again}"
+        )
+    steps = list(promotion["steps"] or [])
+    later = [
+        entry
+        for entry in store.audit_after(
+            model_name, CHAMPION_CHANGES, after_action=PROMOTION_STARTED, after_subject=f"promotion:{promotion_id}"
+        )
+        if not (entry["action"] == PROMOTED and (entry["details"] or {}).get("promotion_id") == promotion_id)
+    ]
+    current = registry.get_alias_version(registered_model, CHAMPION)
+    if not later and (CHAMPION_ALIAS not in steps or current == version):
+        return
+    now = f"MLflow's champion is now v{current}" if current is not None else "MLflow now has no champion"
+    if later:
+        shown = ", ".join(
+            f"{_CHANGE_WORDS[e['action']].format(str(e['subject'] or '').removeprefix('version:'))} by "
+            f"{e['actor']} at {e['at']:%Y-%m-%d %H:%M:%S} UTC"
+            for e in later[-3:]
+        )
+        now += f", and since the promotion began the audit trail records: {shown}"
+    else:
+        now += " (moved outside the provider, e.g. by hand in MLflow)"
+    if promotion["status"] == PROMOTION_COMPLETED:
+        raise PromotionRefused(
+            f"{what} completed earlier, but {now}. A re-run changes nothing and sends no champion Asset event "
+            f"(it would name v{version}, which does not serve). {start_again}"
+        )
+    store.close_promotion_overtaken(
+        promotion_id,
+        audit_entry={
+            "action": OVERTAKEN_ACTION,
+            "actor": promotion["dag_id"],
+            "model_name": model_name,
+            "subject": f"promotion:{promotion_id}",
+            "details": {
+                "version": version,
+                "steps_done": steps,
+                "champion_now": current,
+                "overtaken_by": [e["id"] for e in later],
+                "dag_id": promotion["dag_id"],
+                "run_id": promotion["run_id"],
+            },
+        },
+    )
+    raise PromotionRefused(
+        f"{what} stopped after steps {steps or 'none'} and was overtaken before it was completed: {now}. "
+        f"It is closed as overtaken: nothing was changed in MLflow, and no 'promoted' audit entry and no "
+        f"champion Asset event are written (they would name v{version} while it does not serve). {start_again}"
+    )
+
+
+def describe_unfinished(promotion: Mapping[str, Any]) -> str:
+    """One line for a promotion recorded but not completed (``models list``, the model page): MLflow may
+    already serve its version while the audit trail (and so the champion lineage) does not name it yet."""
+    steps = list(promotion["steps"] or [])
+    version = promotion["version"]
+    serving = f"; MLflow's champion already points at v{version}" if CHAMPION_ALIAS in steps else ""
+    return (
+        f"v{version} unfinished since {promotion['started_at']:%Y-%m-%d %H:%M} UTC (promotion {promotion['id']}, "
+        f"run {promotion['run_id']!r}, steps done: {', '.join(steps) or 'none'}{serving}): its promote task "
+        "completes it; clear that task if its retries ran out"
+    )
+
+
 def _require_validated_champion(
     registry: Registry, model_name: str, registered_model: str, version: str, validated: str | None
 ) -> None:
@@ -211,9 +309,6 @@ def _require_validated_champion(
 def record_asset_event_sent(store: StateStore, promotion_id: int) -> dict[str, Any]:
     """The last step: Airflow recorded the champion Asset event of this promotion (the task succeeded)."""
     return store.mark_promotion_step(promotion_id, ASSET_EVENT, all_steps=PROMOTION_STEPS)
-
-
-ROLLBACK_STARTED, ROLLBACK = "rollback_started", "rollback"
 
 
 def rollback_champion(
@@ -318,6 +413,9 @@ def unfinished_rollback(
 
 
 __all__ = [
+    "CHAMPION_CHANGES",
+    "PROMOTED",
+    "OVERTAKEN_ACTION",
     "PROMOTION_STEPS",
     "ROLLBACK",
     "ROLLBACK_STARTED",
@@ -325,6 +423,7 @@ __all__ = [
     "PromotionRefused",
     "Registry",
     "check_promotion_gate",
+    "describe_unfinished",
     "promote_version",
     "record_asset_event_sent",
     "rollback_champion",

@@ -29,7 +29,7 @@ import tenacity
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from airflow_provider_agentic_mlops.core import schema
+from airflow_provider_agentic_mlops.core import paths, schema
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import cross_process_lock
 from airflow_provider_agentic_mlops.core.schema import (
@@ -47,6 +47,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
 PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
 PROMOTION_IN_PROGRESS, PROMOTION_COMPLETED = "in_progress", "completed"
+#: A promotion closed unfinished because the champion moved on before it was resumed (``core/promotion.py``).
+PROMOTION_OVERTAKEN = "overtaken"
 #: Closed because its DAG run can no longer act on it: the run failed (``cancelled``) or a newer request of
 #: the same model replaced it (``superseded``). Deciding such a request records nothing.
 CANCELLED, SUPERSEDED = "cancelled", "superseded"
@@ -62,9 +64,9 @@ def _naive_utc(value: datetime) -> datetime:
 
 
 def default_sqlite_url(airflow_home: str | os.PathLike[str] | None = None) -> str:
-    """``sqlite:///$AIRFLOW_HOME/agentic_mlops.db`` (``~/airflow`` when AIRFLOW_HOME is unset)."""
-    home = Path(airflow_home or os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-    return f"sqlite:///{(home / 'agentic_mlops.db').resolve()}"
+    """``sqlite:///$AIRFLOW_HOME/agentic_mlops.db`` (``~/airflow`` when AIRFLOW_HOME is unset; ``~`` and
+    ``$VARS`` expanded as Airflow expands them, :func:`~airflow_provider_agentic_mlops.core.paths.airflow_home`)."""
+    return f"sqlite:///{paths.airflow_home(airflow_home) / 'agentic_mlops.db'}"
 
 
 @dataclass(frozen=True)
@@ -881,6 +883,23 @@ class StateStore:
             updated = conn.execute(promotions.select().where(promotions.c.id == promotion_id)).mappings().one()
         return dict(updated)
 
+    def close_promotion_overtaken(self, promotion_id: int, *, audit_entry: dict[str, Any]) -> dict[str, Any]:
+        """Close an unfinished promotion as ``overtaken``, with its audit entry in the same transaction (once:
+        a promotion already closed or completed is returned unchanged)."""
+        with self._write() as conn:
+            row = _locked_row(
+                conn, promotions, promotion_id, missing=f"promotion {promotion_id} does not exist in the state store"
+            )
+            if row["status"] == PROMOTION_IN_PROGRESS:
+                self._audit(conn, **audit_entry)
+                conn.execute(
+                    promotions.update()
+                    .where(promotions.c.id == promotion_id)
+                    .values(status=PROMOTION_OVERTAKEN, completed_at=utcnow())
+                )
+            updated = conn.execute(promotions.select().where(promotions.c.id == promotion_id)).mappings().one()
+        return dict(updated)
+
     # -- replay guard -------------------------------------------------------------------------
 
     def first_use(self, signature: str, *, window: timedelta) -> bool:
@@ -960,6 +979,23 @@ class StateStore:
         """The newest audit entry of ``model_name`` with one of ``actions``, or None."""
         query = audit.select().where(audit.c.model_name == model_name, audit.c.action.in_(list(actions)))
         return self._fetch_one(query.order_by(audit.c.id.desc()).limit(1))
+
+    @retry_read
+    def audit_after(
+        self, model_name: str, actions: Sequence[str], *, after_action: str, after_subject: str
+    ) -> list[dict[str, Any]]:
+        """The audit entries of ``model_name`` with one of ``actions`` written after its first entry
+        ``after_action`` on ``after_subject`` (e.g. a promotion's ``promotion_started``), oldest first; none
+        when there is no such entry. Ordered by the trail's ids, not by clocks (hosts' clocks may differ)."""
+        first = (
+            sa.select(sa.func.min(audit.c.id))
+            .where(audit.c.model_name == model_name, audit.c.action == after_action, audit.c.subject == after_subject)
+            .scalar_subquery()
+        )
+        query = audit.select().where(
+            audit.c.model_name == model_name, audit.c.action.in_(list(actions)), audit.c.id > first
+        )
+        return self._fetch_all(query.order_by(audit.c.id))
 
 
 #: What a cancelled request forgets when its run asks again: the cancellation, its old Slack message and
@@ -1249,6 +1285,7 @@ __all__ = [
     "PENDING",
     "PROMOTION_COMPLETED",
     "PROMOTION_IN_PROGRESS",
+    "PROMOTION_OVERTAKEN",
     "CANCELLED",
     "SUPERSEDED",
     "ApprovalOutcome",

@@ -27,7 +27,8 @@ def default_tracking_uri() -> str:
     """Tracking URI used when the connection does not exist.
 
     ``[agentic_mlops] mlflow_tracking_uri``, else ``MLFLOW_TRACKING_URI``, else a SQLite store at
-    ``$AIRFLOW_HOME/mlflow.db`` (artifacts in ``$AIRFLOW_HOME/mlartifacts``).
+    ``$AIRFLOW_HOME/mlflow.db`` (artifacts in ``$AIRFLOW_HOME/mlartifacts``; ``~`` and ``$VARS`` in
+    ``AIRFLOW_HOME`` expanded as Airflow expands them).
     """
     configured = os.environ.get("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI")
     if not configured:
@@ -41,8 +42,9 @@ def default_tracking_uri() -> str:
         return configured
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
-    return f"sqlite:///{home / 'mlflow.db'}"
+    from airflow_provider_agentic_mlops.core.paths import airflow_home
+
+    return f"sqlite:///{airflow_home() / 'mlflow.db'}"
 
 
 def local_artifact_location(tracking_uri: str) -> str | None:

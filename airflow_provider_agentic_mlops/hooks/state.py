@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
@@ -67,7 +66,7 @@ def resolve_state_url(conn_id: str | None) -> str:
 def _default_url() -> str:
     from airflow_provider_agentic_mlops.core.state import default_sqlite_url
 
-    return default_sqlite_url(os.environ.get("AIRFLOW_HOME"))
+    return default_sqlite_url()
 
 
 #: libpq connection parameters a postgres connection's extras may carry into the state-store URL

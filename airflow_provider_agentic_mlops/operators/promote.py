@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
-from airflow_provider_agentic_mlops.assets import champion_asset_uri
+from airflow_provider_agentic_mlops.assets import champion_asset_uri, champion_event_extra
 from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - PromotionRefused re-exported
     CHAMPION,
     PREVIOUS_CHAMPION,
@@ -56,7 +56,7 @@ class _ChampionOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         outlet_events = context.get("outlet_events")
         if outlet_events is not None:
             event = outlet_events[Asset(uri=champion_asset_uri(self.model_name))]
-            event.extra = {"model_name": self.model_name, "registered_model": self.registered_model, **extra}
+            event.extra = champion_event_extra(self.model_name, self.registered_model, **extra)
 
 
 class PromoteOperator(_ChampionOperator):
@@ -74,6 +74,8 @@ class PromoteOperator(_ChampionOperator):
     A resumable transaction (``core/promotion.py``): the intent is recorded first and each step when
     done, so a retry after a crash at any step completes the rest; ``noop: true`` only when an earlier
     try had done every step, the Asset event included. Safe to retry: the generated DAG gives it retries.
+    A re-run after the champion moved on (a rollback, another promotion) fails instead, naming the versions,
+    and sends no Asset event: the promotion was overtaken.
 
     Uses only the promote connection: the one connection allowed to move ``champion``.
 
@@ -156,8 +158,10 @@ class PromoteOperator(_ChampionOperator):
 class RollbackOperator(_ChampionOperator):
     """Restore ``previous_champion`` as ``champion`` and record who did it in the audit trail.
 
-    For a manual "rollback" DAG (or ``airflow agentic-mlops rollback <model>``). Emits the same
-    champion Asset event as promotion, so deployment DAGs redeploy the restored version.
+    For a manual "rollback" DAG. Emits the same champion Asset event as promotion, so deployment DAGs
+    redeploy the restored version. ``airflow agentic-mlops rollback <model>`` does the same rollback but,
+    not being an Airflow task, emits no Asset event: deployment DAGs scheduled on the champion asset are
+    not told (it prints how to tell them). Roll back with this operator when they must redeploy.
 
     :param model_name: the provider's model name.
     :param registered_model: name in the MLflow registry (default: ``model_name``).

@@ -145,6 +145,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
             "lineage": model_history.champion_lineage(store, model_name, dag_ids=dag_ids),
             "decisions": list(reversed(runs)),
             "running_job": model_history.running_job(store, model_name, dag_ids=dag_ids),
+            "unfinished_promotions": model_history.unfinished_promotions(store, model_name, dag_ids=dag_ids),
         }
 
     context = await anyio.to_thread.run_sync(load)

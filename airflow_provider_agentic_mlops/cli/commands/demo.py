@@ -216,10 +216,11 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
 
 
 def demo(args: argparse.Namespace) -> None:
+    from airflow_provider_agentic_mlops.core.paths import airflow_home as resolved_airflow_home
     from airflow_provider_agentic_mlops.demo.setup import inject_shift, setup_demo
     from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
 
-    airflow_home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
+    airflow_home = resolved_airflow_home()
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
     dags_folder = demo_dags_folder()
     env = {**os.environ, **demo_environment(airflow_home, dags_folder, args.port)}

@@ -75,6 +75,7 @@ def cli_models_file(explicit: str | None = None) -> Path:
 
 
 def models_list(args: argparse.Namespace) -> None:
+    from airflow_provider_agentic_mlops.core.model_history import unfinished_promotions
     from airflow_provider_agentic_mlops.liveness import read_task_state
 
     path = cli_models_file(args.models_file)
@@ -93,10 +94,21 @@ def models_list(args: argparse.Namespace) -> None:
                 "blocked": blocked_reason(store, spec, job),
                 "last_decision": f"{last[0]['final_action']} (#{last[0]['id']})" if last else None,
                 "pending_approvals": len(store.list_approvals(status="pending", model_name=spec.name)),
+                "promotion": "; ".join(unfinished_promotions(store, spec.name)) or None,
             }
         )
     print_rows(
         rows,
-        ["model", "dag_id", "schedule", "champion", "running_job", "blocked", "last_decision", "pending_approvals"],
+        [
+            "model",
+            "dag_id",
+            "schedule",
+            "champion",
+            "running_job",
+            "blocked",
+            "last_decision",
+            "pending_approvals",
+            "promotion",
+        ],
         args.output,
     )

@@ -1,4 +1,11 @@
-"""``airflow agentic-mlops rollback <model>``: restore the previous champion, recorded in the audit trail."""
+"""``airflow agentic-mlops rollback <model>``: restore the previous champion, recorded in the audit trail.
+
+Unlike RollbackOperator it emits no champion Asset event: Airflow records Asset events for the tasks that
+produce them, or through its REST API (``POST /api/v2/assets/events``) for a signed-in user; this command is
+neither a task nor signed in to the API server, and the provider does not write into Airflow's metadata
+DB. So deployment DAGs scheduled on ``agentic-mlops://models/<model>/champion`` are not told; the command
+says so and prints the event to create (UI or API), or roll back with a DAG using RollbackOperator.
+"""
 
 from __future__ import annotations
 
@@ -130,4 +137,22 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
         + "."
         + (f" {url}" if url else "")
     )
+    print(asset_event_note(args.model, registered_model, result, user))
     return result
+
+
+def asset_event_note(model: str, registered_model: str, result: dict[str, Any], user: str) -> str:
+    """What the CLI did not do: tell deployment DAGs (see the module docstring), and how to."""
+    import json
+
+    from airflow_provider_agentic_mlops.assets import champion_asset_uri, champion_event_extra
+
+    extra = champion_event_extra(model, registered_model, version=result["version"], rollback=True, user=user)
+    return (
+        f"Deployment DAGs scheduled on {champion_asset_uri(model)} were NOT notified: this command emits no "
+        f"Asset event (RollbackOperator, in a DAG, does), so they may still serve v{result['rolled_back_version']}. "
+        "To tell them, create an event on that asset: the asset's page in the Airflow UI (Create Event > "
+        "Manual) or POST /api/v2/assets/events (its asset_id), with extra "
+        f"{json.dumps(extra)}\n"
+        "Next time, roll back with a DAG that runs RollbackOperator to send it with the rollback."
+    )

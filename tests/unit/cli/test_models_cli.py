@@ -118,3 +118,19 @@ def test_a_missing_models_file_is_a_one_line_error_not_a_traceback(tmp_path, mon
     with pytest.raises(SystemExit) as exc:
         main(["models", "list", "--models-file", str(tmp_path / "absent.yaml")])
     assert str(exc.value).startswith("error: ") and "absent.yaml" in str(exc.value)
+
+
+def test_an_unfinished_promotion_is_shown_with_the_steps_done(store, tmp_path, capsys) -> None:
+    """A promotion stopped after moving ``champion`` (retries ran out): MLflow serves the version, the audit
+    trail does not name it yet; the list says so."""
+    from airflow_provider_agentic_mlops.core.promotion import PROMOTION_STEPS
+
+    assert _list(tmp_path, capsys)["promotion"] is None
+    approval, _ = store.request_approval("m", "2", dag_id="d", run_id="r1", expires_at=utcnow() + timedelta(hours=1))
+    store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    promotion, _ = store.begin_promotion(approval, registered_model="m", previous_version="1")
+    for step in PROMOTION_STEPS[:2]:
+        store.mark_promotion_step(promotion["id"], step, all_steps=PROMOTION_STEPS)
+    shown = _list(tmp_path, capsys)["promotion"]
+    assert shown.startswith("v2 unfinished since") and "previous_alias, champion_alias" in shown
+    assert "'r1'" in shown and "champion already points at v2" in shown

@@ -108,3 +108,37 @@ def test_without_models_file_setting_the_models_yaml_in_the_dags_folder_is_read(
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
     monkeypatch.chdir(airflow_home.parent)
     assert _registered_model("fraud") == "fraud-detector-prod"
+
+
+def test_the_cli_says_it_sent_no_champion_asset_event_and_how_to_send_one(models_yaml, monkeypatch, capsys):
+    """Only an Airflow task (RollbackOperator) emits the champion Asset event; the CLI must say deployment
+    DAGs were not told, and give the event's extra as RollbackOperator sends it."""
+    import json
+
+    from airflow_provider_agentic_mlops.hooks import mlflow as mlflow_hook
+    from tests.unit.core.test_promotion import RegistryDouble
+
+    class Registry(RegistryDouble):
+        def __init__(self, conn_id: str) -> None:
+            super().__init__(champion="2")
+            self.aliases["previous_champion"] = "1"
+
+        def model_version_url(self, registered_model: str, version: str) -> None:
+            return None
+
+    models_yaml.write_text(VALID)
+    monkeypatch.setattr(mlflow_hook, "MlflowRegistryHook", Registry)
+    args = argparse.Namespace(model="fraud", user=None, yes=True, reason="bad", mlflow_conn_id=None, state_conn_id=None)
+    result = rollback(args)
+    out = capsys.readouterr().out
+    assert result["version"] == "1" and "champion is v1 again (was v2)" in out
+    assert "NOT notified" in out and "agentic-mlops://models/fraud/champion" in out
+    assert "RollbackOperator" in out and "Create Event" in out and "/api/v2/assets/events" in out
+    extra = json.loads(out.split("extra ", 1)[1].splitlines()[0])
+    assert extra == {
+        "model_name": "fraud",
+        "registered_model": "fraud-detector-prod",
+        "version": "1",
+        "rollback": True,
+        "user": result["user"],
+    }

@@ -14,9 +14,11 @@ import pytest
 
 from airflow_provider_agentic_mlops.core.promotion import (
     PROMOTION_STEPS,
+    UNKNOWN_CHAMPION,
     PromotionRefused,
     promote_version,
     record_asset_event_sent,
+    rollback_champion,
 )
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 
@@ -228,10 +230,119 @@ def test_the_first_model_is_promoted_when_there_is_still_no_champion(sqlite_stor
     assert result["previous_version"] is None and registry.aliases == {"champion": "2"}
 
 
-def test_a_completed_promotion_rerun_after_the_champion_moved_changes_nothing(sqlite_store: StateStore) -> None:
+def test_a_completed_promotion_rerun_after_the_champion_moved_is_refused_and_changes_nothing(
+    sqlite_store: StateStore,
+) -> None:
+    """A cleared, completed promote task must not succeed: its success would send a champion Asset event
+    naming a version that no longer serves."""
     registry = RegistryDouble()
     _approved(sqlite_store)
     record_asset_event_sent(sqlite_store, _promote(registry, sqlite_store)["promotion_id"])
-    registry.aliases["champion"] = "1"  # rolled back after the promotion
-    assert _promote(registry, sqlite_store)["noop"] is True
-    assert registry.aliases["champion"] == "1"
+    rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="oncall")
+    writes, trail = registry.writes, len(sqlite_store.audit_trail(MODEL))
+    with pytest.raises(PromotionRefused, match=r"v2.*champion is now v1") as refused:
+        _promote(registry, sqlite_store)
+    assert "completed" in str(refused.value) and "no champion Asset event" in str(refused.value)
+    assert registry.aliases["champion"] == "1" and registry.writes == writes
+    assert len(sqlite_store.audit_trail(MODEL)) == trail
+    assert sqlite_store.list_promotions(MODEL)[0]["status"] == "completed"
+
+
+def _interrupted_at_tags(registry: RegistryDouble, store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run 1's promotion of v2 stops after ``champion`` moved: MLflow failed at the tags step, retries ran out."""
+    _approved(store)
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("MLflow down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(registry, "set_version_tags", down)
+        with pytest.raises(ConnectionError):
+            _promote(registry, store)
+    assert registry.aliases == {"champion": "2", "previous_champion": "1"}
+
+
+def _promoted_versions(store: StateStore) -> list[tuple[str, str]]:
+    return [(a["action"], a["subject"]) for a in store.audit_trail(MODEL) if a["action"] in ("promoted", "rollback")]
+
+
+def test_a_half_done_promotion_resumed_after_a_rollback_is_refused_and_closed_as_overtaken(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = RegistryDouble()
+    _interrupted_at_tags(registry, sqlite_store, monkeypatch)
+    rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="oncall", reason="bad")
+    assert registry.aliases == {"champion": "1"}
+    writes = registry.writes
+
+    with pytest.raises(PromotionRefused) as refused:  # the promote task is cleared, as the README says
+        _promote(registry, sqlite_store)
+    said = str(refused.value)
+    assert "v2" in said and "champion is now v1" in said and "rollback to v1 started" in said and "oncall" in said
+    assert "no champion Asset event" in said and "new run" in said
+    assert registry.aliases == {"champion": "1"} and registry.writes == writes
+    assert "agentic_mlops.promoted_at" not in registry.tags["2"]
+    assert _promoted_versions(sqlite_store) == [("rollback", "version:1")]  # no false "promoted v2"
+    (promotion,) = sqlite_store.list_promotions(MODEL)
+    assert promotion["status"] == "overtaken"
+    (closed,) = [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promotion_overtaken"]
+    assert closed["subject"] == f"promotion:{promotion['id']}" and closed["details"]["champion_now"] == "1"
+
+    with pytest.raises(PromotionRefused, match="overtaken"):  # cleared once more: still refused, nothing new
+        _promote(registry, sqlite_store)
+    assert len([a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promotion_overtaken"]) == 1
+
+
+def test_a_half_done_promotion_resumed_after_a_later_promotion_is_refused(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = RegistryDouble()
+    _interrupted_at_tags(registry, sqlite_store, monkeypatch)
+    later, _ = sqlite_store.request_approval(
+        MODEL, "3", dag_id=DAG_ID, run_id="run2", expires_at=utcnow() + timedelta(hours=1)
+    )
+    sqlite_store.decide_approval(later["id"], approve=True, user="alice", via="cli")
+    promote_version(  # run 2 validated v3 against the champion then serving, v2
+        registry,
+        sqlite_store,
+        model_name=MODEL,
+        registered_model=MODEL,
+        version="3",
+        dag_id=DAG_ID,
+        run_id="run2",
+        validated_champion="2",
+    )
+    with pytest.raises(PromotionRefused, match=r"champion is now v3.*promoted v3"):
+        _promote(registry, sqlite_store)
+    assert registry.aliases == {"champion": "3", "previous_champion": "2"}
+    assert _promoted_versions(sqlite_store) == [("promoted", "version:3")]
+
+
+def test_a_resumed_promotion_is_refused_when_the_audit_trail_shows_a_later_champion_change(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before ``champion`` moved there is no alias to compare; the audit trail still tells a later change,
+    also when no validation said which champion the version was compared with."""
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    monkeypatch.setattr(sqlite_store, "mark_promotion_step", lambda *a, **k: (_ for _ in ()).throw(Crash("killed")))
+    with pytest.raises(Crash):
+        _promote(registry, sqlite_store, validated_champion=UNKNOWN_CHAMPION)
+    monkeypatch.undo()
+    registry.aliases = {"champion": "3", "previous_champion": "1"}  # as another run's promotion left them
+    sqlite_store.audit("promoted", actor="bob", model_name=MODEL, subject="version:3", details={})
+    with pytest.raises(PromotionRefused, match=r"champion is now v3"):
+        _promote(registry, sqlite_store, validated_champion=UNKNOWN_CHAMPION)
+    assert registry.aliases == {"champion": "3", "previous_champion": "1"}
+    assert sqlite_store.list_promotions(MODEL)[0]["status"] == "overtaken"
+
+
+def test_a_half_done_promotion_still_serving_its_version_is_completed(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing moved since: the README's 'clear the promote task' completes it, as before."""
+    registry = RegistryDouble()
+    _interrupted_at_tags(registry, sqlite_store, monkeypatch)
+    result = _promote(registry, sqlite_store)
+    assert result["noop"] is False and result["steps_done_before"] == ["previous_alias", "champion_alias"]
+    assert _promoted_versions(sqlite_store) == [("promoted", "version:2")]

@@ -99,6 +99,29 @@ def test_the_absent_default_connection_falls_back_to_sqlite(airflow_home: Path) 
     assert resolve_state_url("agentic_mlops_state_default") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
 
 
+@pytest.mark.parametrize("written", ["~/airflow", "$AF_BASE/airflow", "${AF_BASE}/airflow", "$AF_NESTED"])
+def test_the_embedded_stores_are_under_airflow_home_expanded_as_airflow_expands_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, written: str
+) -> None:
+    """AIRFLOW_HOME as a compose file or a systemd unit passes it (no shell expands it): every process must
+    open the same SQLite files, Airflow's home, wherever it was started, not a ``~`` folder in its cwd."""
+    from airflow.configuration import get_airflow_home
+
+    from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AF_BASE", str(tmp_path / "home"))
+    monkeypatch.setenv("AF_NESTED", "$AF_BASE/airflow")
+    monkeypatch.setenv("AIRFLOW_HOME", written)
+    for name in ("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home" / "airflow"
+    assert get_airflow_home() == str(home)  # what Airflow itself makes of it
+    assert resolve_state_url("agentic_mlops_state_default") == f"sqlite:///{home / 'agentic_mlops.db'}"
+    assert default_tracking_uri() == f"sqlite:///{home / 'mlflow.db'}"
+
+
 def test_the_absent_configured_connection_falls_back_to_sqlite(monkeypatch, airflow_home: Path) -> None:
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "team_state")
     assert resolve_state_url("team_state") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"

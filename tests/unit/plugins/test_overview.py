@@ -355,3 +355,24 @@ def test_the_model_page_pages_through_every_decision_and_says_which_it_shows(
     assert 'id="newest-decisions"' in page.text  # the last page links back to the newest
     for before in ("0", "99999999999999999999"):
         assert client.get("/agentic-mlops/models/fraud-detector", params={"before": before}).status_code == 404
+
+
+def test_the_model_page_shows_an_unfinished_promotion(sqlite_store: StateStore, allowed: set[str]) -> None:
+    """MLflow may already serve a version whose promotion stopped halfway; the lineage cannot name it yet."""
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.promotion import PROMOTION_STEPS
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    seed_history(sqlite_store)
+    allowed.add(DAG)
+    approval, _ = sqlite_store.request_approval(
+        "fraud-detector", "7", dag_id=DAG, run_id="manual__9", expires_at=utcnow() + timedelta(hours=1)
+    )
+    sqlite_store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    promotion, _ = sqlite_store.begin_promotion(approval, registered_model="fraud-detector", previous_version="1")
+    sqlite_store.mark_promotion_step(promotion["id"], PROMOTION_STEPS[0], all_steps=PROMOTION_STEPS)
+    page = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector")
+    assert page.status_code == 200, page.text
+    shown = re.search(r'<p id="unfinished-promotions">(.*?)</p>', page.text, re.S).group(1)
+    assert "v7 unfinished since" in shown and "previous_alias" in shown and "manual__9" in shown
