@@ -27,7 +27,8 @@ around "look for an active run, else create one" a lock every API server sees: a
 advisory lock on the metadata DB (held until the new run is committed), or a file lock next to a
 SQLite metadata DB (SQLite means one host). On other metadata databases (MySQL) only the in-process
 lock holds, so two API servers could each start a run for the same model at the same instant; the
-DAG's ``max_active_runs=1`` then runs them one after the other.
+DAG's ``max_active_runs=1`` then runs them one after the other. Each alert holds at most one
+connection of Airflow's metadata-DB pool at a time: the lock and the work share it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from airflow_provider_agentic_mlops.core.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -268,20 +271,42 @@ def _model_lock(dag_id: str) -> threading.Lock:
 
 
 @contextlib.contextmanager
-def _across_api_servers(dag_id: str) -> Iterator[None]:
-    """Serialise "find active run, else create one" for ``dag_id`` across processes (see module doc),
-    with :func:`~airflow_provider_agentic_mlops.core.locks.cross_process_lock` on the metadata DB.
+def _locked_session(dag_id: str) -> Iterator[Session]:
+    """A metadata-DB session for "find active run, else create one" of ``dag_id``, under
+    :func:`~airflow_provider_agentic_mlops.core.locks.cross_process_lock` (see module doc), committed
+    on leaving, before the lock is released.
 
-    The lock lives on its own connection, not on the ORM session: Airflow's sessions are scoped per
-    thread, and a helper that opens "its own" session (``trigger_dag``'s duplicate check does)
-    commits the shared one, which would release a transaction-scoped lock too early.
+    Lock and work share ONE pooled connection of Airflow's engine: the session is bound to the
+    connection that holds the lock. With a connection for the lock and another for the session, alerts
+    for as many models as the pool has connections, arriving together, each held one and waited for
+    a second that only another waiting alert could free, until ``pool_timeout``.
+
+    The session is also the thread's scoped ``settings.Session`` meanwhile, because Airflow's helpers
+    open "their own" session with it (``trigger_dag``'s duplicate check does, and commits it): they
+    stay on the same connection. The lock is a session lock on that connection, so such a commit does
+    not release it. The thread's previous scoped session, if any, is put back afterwards.
     """
     from airflow import settings
 
     from airflow_provider_agentic_mlops.core.locks import cross_process_lock
 
-    with cross_process_lock(settings.engine, "agentic-mlops-alerts", dag_id):
-        yield
+    scoped = settings.Session
+    previous = scoped.registry() if scoped.registry.has() else None
+    with cross_process_lock(settings.engine, "agentic-mlops-alerts", dag_id) as conn:
+        session = scoped.session_factory(bind=conn)
+        scoped.registry.set(session)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+            if previous is None:
+                scoped.registry.clear()
+            else:
+                scoped.registry.set(previous)
 
 
 def known_models() -> dict[str, dict[str, Any]]:
@@ -309,13 +334,12 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
     (created like Airflow's own REST API does, state queued, with ``conf``)."""
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.models import DagRun
-    from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType
     from sqlalchemy import select
 
-    # Order matters: the session commits (leaving create_session) before the locks are released.
-    with _model_lock(dag_id), _across_api_servers(dag_id), create_session() as session:
+    # Alerts for the same model wait on the in-process lock without holding a connection.
+    with _model_lock(dag_id), _locked_session(dag_id) as session:
         active = session.scalar(
             select(DagRun.run_id)
             .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))

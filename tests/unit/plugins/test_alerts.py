@@ -4,10 +4,15 @@ tested over HTTP in tests/integration/test_alerts_endpoint.py), and its audit ro
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from airflow_provider_agentic_mlops.core.schema import audit
 from airflow_provider_agentic_mlops.core.state import StateStore
@@ -102,3 +107,53 @@ def test_a_long_fingerprint_is_clipped_to_the_audit_subject(
         store.dispose()
     assert row["subject"] == "f" * audit.c.subject.type.length
     assert row["details"]["fingerprint"] == "f" * 1000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def one_connection_metadata_db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sa.Engine]:
+    """Airflow's metadata DB (its tables, no migrations) behind a pool of ONE connection, as Airflow's
+    ``settings.engine`` and thread-scoped ``settings.Session``."""
+    import airflow.models
+    from airflow import settings
+    from airflow.models.base import Base
+
+    airflow.models.import_all_models()
+    url = f"sqlite:///{tmp_path / 'airflow.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=0, pool_timeout=2)
+    Base.metadata.create_all(engine)
+    monkeypatch.setattr(settings, "engine", engine)
+    factory = sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
+    monkeypatch.setattr(settings, "Session", scoped_session(factory))
+    try:
+        yield engine
+    finally:
+        settings.Session.remove()
+        engine.dispose()
+
+
+def test_starting_a_run_needs_one_metadata_db_connection(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alerts for different models arriving together each held a pooled connection for the lock every
+    API server sees, then waited for a second one for their session: once as many alerts as the pool
+    has connections held their lock, every one of them timed out (503 after 30 s). One connection per
+    alert, for the lock and the work, cannot run the pool dry that way."""
+    from airflow.api.common import trigger_dag as trigger_module
+    from airflow.models import DagRun
+    from airflow.utils.state import DagRunState
+
+    def trigger_dag(dag_id: str, *, conf: dict, session: Any, **kwargs: Any) -> DagRun:
+        # like Airflow's: the duplicate check opens "its own" session (the thread's scoped one)
+        assert DagRun.find_duplicate(dag_id=dag_id, run_id="manual__1") is None
+        run = DagRun(dag_id=dag_id, run_id="manual__1", run_type="manual", state=DagRunState.QUEUED, conf=conf)
+        session.add(run)
+        session.flush()
+        return run
+
+    monkeypatch.setattr(trigger_module, "trigger_dag", trigger_dag)
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", True)
+    # committed: the next alert finds the run, also on the one connection
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", False)
+    assert one_connection_metadata_db.pool.checkedout() == 0
