@@ -21,6 +21,8 @@ Order of checks, each failing closed:
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
    the active run. The alert text is untrusted; the decision step fences it.
+5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
+   retries; the log names the database and the error. A failing state store: 503 naming it.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees: a PostgreSQL
@@ -50,6 +52,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
@@ -309,6 +312,38 @@ def _locked_session(dag_id: str) -> Iterator[Session]:
                 scoped.registry.set(previous)
 
 
+METADATA_DB_UNAVAILABLE = (
+    "Airflow's metadata database is unavailable: send the alert again later (Alertmanager retries a 503 "
+    "by itself); the API server log has the error"
+)
+
+
+@contextlib.contextmanager
+def _metadata_db(doing: str) -> Iterator[None]:
+    """An error of Airflow's metadata DB while ``doing``: logged as such, with the error, and answered
+    with a 503 that names neither the error nor the database's address (the caller is an alert sender)."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    try:
+        yield
+    except SQLAlchemyError as err:
+        check = (
+            "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
+            "sql_alchemy_max_overflow, or look for what holds its connections"
+            if isinstance(err, PoolTimeout)
+            else "check that it is up and reachable from the API server"
+        )
+        log.warning(
+            "alerts: Airflow's metadata database ([database] sql_alchemy_conn) failed while %s: %s; %s",
+            doing,
+            describe(err),
+            check,
+            exc_info=err,
+        )
+        raise AlertError(503, METADATA_DB_UNAVAILABLE) from err
+
+
 def known_models() -> dict[str, dict[str, Any]]:
     """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused}."""
     from airflow.models import DagModel
@@ -380,7 +415,8 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
     def subject(alert: Alert) -> str | None:
         return alert.fingerprint[:subject_length] if alert.fingerprint else None
 
-    models = known_models()
+    with _metadata_db("listing the model DAGs"):
+        models = known_models()
     unknown = sorted({a.model for a in alerts} - set(models))
     if unknown:
         raise AlertError(
@@ -414,7 +450,8 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
         }
         if firing:
             alert = firing[0]
-            run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
+            with _metadata_db(f"starting a run of {dag_id}"):
+                run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
             started_any |= started
             result.update(run_id=run_id, outcome="started" if started else "already_running")
             if models[model]["paused"]:

@@ -157,3 +157,49 @@ def test_starting_a_run_needs_one_metadata_db_connection(
     # committed: the next alert finds the run, also on the one connection
     assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", False)
     assert one_connection_metadata_db.pool.checkedout() == 0
+
+
+def _alerts_app(monkeypatch: pytest.MonkeyPatch, store: Any, models: dict[str, Any]) -> TestClient:
+    """The plugin app at its API-server path, with the alerts token ``tok`` and ``models`` as Airflow's."""
+    monkeypatch.setattr(alerts, "_credentials", lambda conn_id: (None, "tok"))
+    monkeypatch.setattr(alerts, "known_models", lambda: models)
+    root = FastAPI()
+    root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
+    return TestClient(root)
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise sa.exc.OperationalError(
+        "SELECT 1", {}, Exception('connection to server at "10.1.2.3", port 5999 failed: Connection refused')
+    )
+
+
+def _pool_timeout(*args: Any, **kwargs: Any) -> Any:
+    raise sa.exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00")
+
+
+@pytest.mark.parametrize("fails", ["known_models", "start_run_unless_active"])
+@pytest.mark.parametrize("error", [_refuse, _pool_timeout], ids=["refused", "pool-timeout"])
+def test_a_metadata_db_failure_is_a_generic_503_and_logged_as_airflows_metadata_db(
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fails: str,
+    error: Any,
+) -> None:
+    """Every database error used to be answered as "the state store is unavailable", with the metadata
+    DB's host and port: the operator checked the wrong database, and the alert sender learnt where the
+    metadata DB lives."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, fails, error)
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        )
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "Airflow's metadata database is unavailable" in detail
+    assert "state store" not in detail and "10.1.2.3" not in detail and "QueuePool" not in detail
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Airflow's metadata database" in logged and "sql_alchemy_conn" in logged
+    assert ("10.1.2.3" if error is _refuse else "QueuePool") in logged
