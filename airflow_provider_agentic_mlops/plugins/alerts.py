@@ -15,8 +15,11 @@ Order of checks, each failing closed:
    Anything else: 401 and nothing recorded. No such connection (or no password): 503.
 2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413).
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
-   alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. An unknown model:
-   404 naming the known ones, and nothing is recorded or started for any alert of the request.
+   alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. Alerts for an
+   unknown model are ignored (not recorded) and listed in the answer (``unknown_models``, and a
+   result with outcome ``unknown_model``), while the other models' alerts of the request are
+   handled: Alertmanager sends a group's alerts in one notification and does not retry a 4xx. Only
+   when no model of the request is known: 404 naming the known ones, and nothing is recorded.
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
@@ -417,14 +420,14 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
 
     with _metadata_db("listing the model DAGs"):
         models = known_models()
-    unknown = sorted({a.model for a in alerts} - set(models))
-    if unknown:
-        raise AlertError(
-            404,
-            f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. "
-            f"Known models: {sorted(models) or 'none (is the models file loaded by the dag-processor?)'}",
-            known_models=sorted(models),
-        )
+    named = {a.model for a in alerts}
+    unknown = sorted(named - set(models))
+    no_dag = (
+        f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. "
+        f"Known models: {sorted(models) or 'none (is the models file loaded by the dag-processor?)'}"
+    )
+    if len(unknown) == len(named):
+        raise AlertError(404, no_dag, known_models=sorted(models))
     received_at = datetime.now(timezone.utc).isoformat()
     results = []
     started_any = False
@@ -432,6 +435,17 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
     for alert in alerts:
         by_model.setdefault(alert.model, []).append(alert)
     for model, group in by_model.items():
+        if model not in models:
+            firing_count = sum(a.status == FIRING for a in group)
+            results.append(
+                {
+                    "model": model,
+                    "outcome": "unknown_model",
+                    "firing": firing_count,
+                    "resolved": len(group) - firing_count,
+                }
+            )
+            continue
         dag_id = models[model]["dag_id"]
         for alert in (a for a in group if a.status == RESOLVED):
             store.audit(
@@ -468,7 +482,17 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
         else:
             result["outcome"] = "recorded_resolved"
         results.append(result)
-    return (201 if started_any else 200), {"results": results}
+    answer: dict[str, Any] = {"results": results}
+    if unknown:
+        # 2xx all the same: Alertmanager drops a notification answered 4xx, and would resend one
+        # answered 5xx forever; the known models' alerts were handled.
+        log.warning("alerts: %s; their alerts were ignored, the other models' were handled", no_dag)
+        answer.update(
+            detail=f"{no_dag}. Their alerts were ignored; the other models' were handled.",
+            unknown_models=unknown,
+            known_models=sorted(models),
+        )
+    return (201 if started_any else 200), answer
 
 
 async def _read_body(request: Request) -> tuple[bytes, int]:

@@ -203,3 +203,51 @@ def test_a_metadata_db_failure_is_a_generic_503_and_logged_as_airflows_metadata_
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "Airflow's metadata database" in logged and "sql_alchemy_conn" in logged
     assert ("10.1.2.3" if error is _refuse else "QueuePool") in logged
+
+
+def test_a_notification_with_an_unknown_model_still_starts_the_known_models_runs(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alertmanager batches the alerts of a group into one notification and does not retry a 4xx: a 404
+    for one unknown model lost every other model's alert."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+    )
+    body = {
+        "version": "4",
+        "status": "firing",
+        "commonLabels": {"alertname": "DriftHigh"},
+        "alerts": [
+            {"status": "firing", "labels": {"model": "fraud"}, "fingerprint": "f1"},
+            {"status": "firing", "labels": {"model": "legacy-ranker"}, "fingerprint": "f2"},
+            {"status": "resolved", "labels": {"model": "ghost"}, "fingerprint": "f3"},
+        ],
+    }
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert started == ["agentic_mlops__fraud"]
+    assert [(r["model"], r["outcome"]) for r in answer["results"]] == [
+        ("fraud", "started"),
+        ("legacy-ranker", "unknown_model"),
+        ("ghost", "unknown_model"),
+    ]
+    assert answer["unknown_models"] == ["ghost", "legacy-ranker"] and answer["known_models"] == ["fraud"]
+    assert "legacy-ranker" in answer["detail"] and "agentic_mlops__<model>" in answer["detail"]
+    assert [e["action"] for e in sqlite_store.audit_trail("fraud")] == ["alert_received"]
+    assert sqlite_store.audit_trail("legacy-ranker") == [] and sqlite_store.audit_trail("ghost") == []
+    assert "legacy-ranker" in caplog.text
+
+
+def test_a_notification_with_only_unknown_models_is_404_and_records_nothing(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 404, response.text
+    assert response.json()["known_models"] == ["fraud"] and "ghost" in response.json()["detail"]
+    assert sqlite_store.audit_trail("ghost") == []
