@@ -72,7 +72,7 @@ DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
 MAX_BODY_BYTES = 1_000_000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
-MAX_ENTRIES = 50  # labels / annotations kept per alert
+MAX_ENTRIES = 50  # labels / annotations kept per alert (plus those the endpoint reads)
 TRIGGERING_USER = "agentic-mlops-alerts"
 FIRING, RESOLVED = "firing", "resolved"
 
@@ -150,7 +150,9 @@ def _credentials(conn_id: str) -> tuple[str | None, str | None]:
 
 @dataclass
 class Alert:
-    """One alert, normalised from any accepted form. Label and annotation texts are truncated."""
+    """One alert, normalised from any accepted form. Label and annotation texts are truncated, and at
+    most :data:`MAX_ENTRIES` of each are kept, besides those the endpoint reads (the model label,
+    ``alertname``, ``summary``, ``description``)."""
 
     source: str  # alertmanager | grafana | plain
     status: str  # firing | resolved
@@ -183,12 +185,16 @@ def _text(value: Any) -> str:
     return text[:MAX_TEXT]
 
 
-def _mapping(value: Any, what: str) -> dict[str, str]:
+def _mapping(value: Any, what: str, keep: tuple[str, ...] = ()) -> dict[str, str]:
+    """The first :data:`MAX_ENTRIES` entries of ``value``, plus those named in ``keep`` wherever they
+    are: Alertmanager sends maps sorted by key, so the label naming the model may come after them."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise AlertError(422, f"{what} must be a JSON object, got {type(value).__name__}")
-    return {str(k)[:200]: _text(v) for k, v in list(value.items())[:MAX_ENTRIES]}
+    items = list(value.items())
+    kept = items[:MAX_ENTRIES] + [(k, v) for k, v in items[MAX_ENTRIES:] if k in keep]
+    return {str(k)[:200]: _text(v) for k, v in kept}
 
 
 def _status(value: Any, where: str) -> str:
@@ -210,14 +216,15 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
         items = payload["alerts"]
         if not isinstance(items, list) or not items:
             raise AlertError(422, f"{source} payload: 'alerts' must be a non-empty list")
-        common = _mapping(payload.get("commonLabels"), "commonLabels")
+        read_labels = (model_label, "alertname")  # what this function reads, kept beyond MAX_ENTRIES
+        common = _mapping(payload.get("commonLabels"), "commonLabels", keep=read_labels)
         alerts = []
         for index, item in enumerate(items):
             where = f"{source} payload: alerts[{index}]"
             if not isinstance(item, dict):
                 raise AlertError(422, f"{where} must be an object")
-            labels = _mapping(item.get("labels"), f"{where}.labels")
-            annotations = _mapping(item.get("annotations"), f"{where}.annotations")
+            labels = _mapping(item.get("labels"), f"{where}.labels", keep=read_labels)
+            annotations = _mapping(item.get("annotations"), f"{where}.annotations", keep=("summary", "description"))
             model = labels.get(model_label) or common.get(model_label)
             if not model:
                 raise AlertError(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from airflow_provider_agentic_mlops.core.schema import audit
 from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import alerts
-from airflow_provider_agentic_mlops.plugins.alerts import MAX_TEXT, AlertError, authenticate, parse_alerts
+from airflow_provider_agentic_mlops.plugins.alerts import MAX_ENTRIES, MAX_TEXT, AlertError, authenticate, parse_alerts
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 
 
@@ -251,3 +251,19 @@ def test_a_notification_with_only_unknown_models_is_404_and_records_nothing(
     assert response.status_code == 404, response.text
     assert response.json()["known_models"] == ["fraud"] and "ghost" in response.json()["detail"]
     assert sqlite_store.audit_trail("ghost") == []
+
+
+def test_the_labels_the_endpoint_reads_are_kept_beyond_the_kept_entries() -> None:
+    """Alertmanager sends label maps sorted by key: with more than MAX_ENTRIES labels sorting before
+    ``model``, only the first ones were kept and the alert was refused for having no 'model' label."""
+    many = {f"label_{i:02d}": "x" for i in range(MAX_ENTRIES + 10)}
+    labels = dict(sorted({**many, "alertname": "DriftHigh", "model": "fraud", "service": "churn"}.items()))
+    annotations = dict(sorted({**many, "summary": "PSI 0.31"}.items()))
+    payload = {"status": "firing", "commonLabels": labels, "alerts": [{"labels": labels, "annotations": annotations}]}
+    [alert] = parse_alerts(payload)
+    assert (alert.model, alert.summary) == ("fraud", "PSI 0.31")
+    assert len(alert.labels) == MAX_ENTRIES + 1 and alert.labels["model"] == "fraud"
+    [from_common] = parse_alerts({**payload, "alerts": [{"labels": many}]}, model_label="service")
+    assert from_common.model == "churn"
+    [named] = parse_alerts({"status": "firing", "alerts": [{"labels": labels}]})
+    assert named.summary == "DriftHigh" and named.labels["alertname"] == "DriftHigh"
