@@ -1,10 +1,15 @@
 """One lock that every process on a database sees (no Airflow imports).
 
 Used by the state store around its migrations and by the alerts endpoint around "look for an active
-run, else start one". PostgreSQL: a session advisory lock on a connection of its own (not on an ORM
-session, whose transaction a helper may commit early). SQLite on a file: an exclusive ``flock`` on a
-file next to the database (SQLite means one host). Anything else (MySQL, in-memory SQLite): no
-cross-process lock, only the connection; the caller's in-process lock still holds.
+run, else start one". PostgreSQL: a session advisory lock (not a transaction one: it outlives the
+commits a caller's helpers may make) on the connection the lock yields. SQLite on a file: an
+exclusive ``flock`` on a file next to the database (SQLite means one host), taken before the
+connection. Anything else (MySQL, in-memory SQLite): no cross-process lock, only the connection;
+the caller's in-process lock still holds.
+
+Do the locked work on the yielded connection (e.g. an ORM session bound to it), not on another one
+from the same pool: callers that hold one pooled connection for the lock and wait for a second can
+take the whole pool between them and wait for each other until the pool's timeout.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ def advisory_key(scope: str, key: str = "") -> int:
 
 @contextlib.contextmanager
 def cross_process_lock(engine: Engine, scope: str, key: str = "") -> Iterator[Connection]:
-    """Hold the lock named ``scope``/``key`` on ``engine``'s database; yields the connection holding it.
+    """Hold the lock named ``scope``/``key`` on ``engine``'s database; yields the connection holding
+    it, outside any transaction, for the locked work.
 
     :param engine: the database every competing process uses.
     :param scope: what the lock protects (``migrate``, ``alerts``); on SQLite the lock file is

@@ -15,19 +15,25 @@ Order of checks, each failing closed:
    Anything else: 401 and nothing recorded. No such connection (or no password): 503.
 2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413).
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
-   alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. An unknown model:
-   404 naming the known ones, and nothing is recorded or started for any alert of the request.
+   alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. Alerts for an
+   unknown model are ignored (not recorded) and listed in the answer (``unknown_models``, and a
+   result with outcome ``unknown_model``), while the other models' alerts of the request are
+   handled: Alertmanager sends a group's alerts in one notification and does not retry a 4xx. Only
+   when no model of the request is known: 404 naming the known ones, and nothing is recorded.
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
    the active run. The alert text is untrusted; the decision step fences it.
+5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
+   retries; the log names the database and the error. A failing state store: 503 naming it.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees: a PostgreSQL
 advisory lock on the metadata DB (held until the new run is committed), or a file lock next to a
 SQLite metadata DB (SQLite means one host). On other metadata databases (MySQL) only the in-process
 lock holds, so two API servers could each start a run for the same model at the same instant; the
-DAG's ``max_active_runs=1`` then runs them one after the other.
+DAG's ``max_active_runs=1`` then runs them one after the other. Each alert holds at most one
+connection of Airflow's metadata-DB pool at a time: the lock and the work share it.
 """
 
 from __future__ import annotations
@@ -49,10 +55,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from airflow_provider_agentic_mlops.core.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -63,7 +72,7 @@ DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
 MAX_BODY_BYTES = 1_000_000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
-MAX_ENTRIES = 50  # labels / annotations kept per alert
+MAX_ENTRIES = 50  # labels / annotations kept per alert (plus those the endpoint reads)
 TRIGGERING_USER = "agentic-mlops-alerts"
 FIRING, RESOLVED = "firing", "resolved"
 
@@ -141,7 +150,9 @@ def _credentials(conn_id: str) -> tuple[str | None, str | None]:
 
 @dataclass
 class Alert:
-    """One alert, normalised from any accepted form. Label and annotation texts are truncated."""
+    """One alert, normalised from any accepted form. Label and annotation texts are truncated, and at
+    most :data:`MAX_ENTRIES` of each are kept, besides those the endpoint reads (the model label,
+    ``alertname``, ``summary``, ``description``)."""
 
     source: str  # alertmanager | grafana | plain
     status: str  # firing | resolved
@@ -174,12 +185,16 @@ def _text(value: Any) -> str:
     return text[:MAX_TEXT]
 
 
-def _mapping(value: Any, what: str) -> dict[str, str]:
+def _mapping(value: Any, what: str, keep: tuple[str, ...] = ()) -> dict[str, str]:
+    """The first :data:`MAX_ENTRIES` entries of ``value``, plus those named in ``keep`` wherever they
+    are: Alertmanager sends maps sorted by key, so the label naming the model may come after them."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise AlertError(422, f"{what} must be a JSON object, got {type(value).__name__}")
-    return {str(k)[:200]: _text(v) for k, v in list(value.items())[:MAX_ENTRIES]}
+    items = list(value.items())
+    kept = items[:MAX_ENTRIES] + [(k, v) for k, v in items[MAX_ENTRIES:] if k in keep]
+    return {str(k)[:200]: _text(v) for k, v in kept}
 
 
 def _status(value: Any, where: str) -> str:
@@ -201,14 +216,15 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
         items = payload["alerts"]
         if not isinstance(items, list) or not items:
             raise AlertError(422, f"{source} payload: 'alerts' must be a non-empty list")
-        common = _mapping(payload.get("commonLabels"), "commonLabels")
+        read_labels = (model_label, "alertname")  # what this function reads, kept beyond MAX_ENTRIES
+        common = _mapping(payload.get("commonLabels"), "commonLabels", keep=read_labels)
         alerts = []
         for index, item in enumerate(items):
             where = f"{source} payload: alerts[{index}]"
             if not isinstance(item, dict):
                 raise AlertError(422, f"{where} must be an object")
-            labels = _mapping(item.get("labels"), f"{where}.labels")
-            annotations = _mapping(item.get("annotations"), f"{where}.annotations")
+            labels = _mapping(item.get("labels"), f"{where}.labels", keep=read_labels)
+            annotations = _mapping(item.get("annotations"), f"{where}.annotations", keep=("summary", "description"))
             model = labels.get(model_label) or common.get(model_label)
             if not model:
                 raise AlertError(
@@ -268,20 +284,74 @@ def _model_lock(dag_id: str) -> threading.Lock:
 
 
 @contextlib.contextmanager
-def _across_api_servers(dag_id: str) -> Iterator[None]:
-    """Serialise "find active run, else create one" for ``dag_id`` across processes (see module doc),
-    with :func:`~airflow_provider_agentic_mlops.core.locks.cross_process_lock` on the metadata DB.
+def _locked_session(dag_id: str) -> Iterator[Session]:
+    """A metadata-DB session for "find active run, else create one" of ``dag_id``, under
+    :func:`~airflow_provider_agentic_mlops.core.locks.cross_process_lock` (see module doc), committed
+    on leaving, before the lock is released.
 
-    The lock lives on its own connection, not on the ORM session: Airflow's sessions are scoped per
-    thread, and a helper that opens "its own" session (``trigger_dag``'s duplicate check does)
-    commits the shared one, which would release a transaction-scoped lock too early.
+    Lock and work share ONE pooled connection of Airflow's engine: the session is bound to the
+    connection that holds the lock. With a connection for the lock and another for the session, alerts
+    for as many models as the pool has connections, arriving together, each held one and waited for
+    a second that only another waiting alert could free, until ``pool_timeout``.
+
+    The session is also the thread's scoped ``settings.Session`` meanwhile, because Airflow's helpers
+    open "their own" session with it (``trigger_dag``'s duplicate check does, and commits it): they
+    stay on the same connection. The lock is a session lock on that connection, so such a commit does
+    not release it. The thread's previous scoped session, if any, is put back afterwards.
     """
     from airflow import settings
 
     from airflow_provider_agentic_mlops.core.locks import cross_process_lock
 
-    with cross_process_lock(settings.engine, "agentic-mlops-alerts", dag_id):
+    scoped = settings.Session
+    previous = scoped.registry() if scoped.registry.has() else None
+    with cross_process_lock(settings.engine, "agentic-mlops-alerts", dag_id) as conn:
+        session = scoped.session_factory(bind=conn)
+        scoped.registry.set(session)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+            if previous is None:
+                scoped.registry.clear()
+            else:
+                scoped.registry.set(previous)
+
+
+METADATA_DB_UNAVAILABLE = (
+    "Airflow's metadata database is unavailable: send the alert again later (Alertmanager retries a 503 "
+    "by itself); the API server log has the error"
+)
+
+
+@contextlib.contextmanager
+def _metadata_db(doing: str) -> Iterator[None]:
+    """An error of Airflow's metadata DB while ``doing``: logged as such, with the error, and answered
+    with a 503 that names neither the error nor the database's address (the caller is an alert sender)."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    try:
         yield
+    except SQLAlchemyError as err:
+        check = (
+            "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
+            "sql_alchemy_max_overflow, or look for what holds its connections"
+            if isinstance(err, PoolTimeout)
+            else "check that it is up and reachable from the API server"
+        )
+        log.warning(
+            "alerts: Airflow's metadata database ([database] sql_alchemy_conn) failed while %s: %s; %s",
+            doing,
+            describe(err),
+            check,
+            exc_info=err,
+        )
+        raise AlertError(503, METADATA_DB_UNAVAILABLE) from err
 
 
 def known_models() -> dict[str, dict[str, Any]]:
@@ -309,13 +379,12 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
     (created like Airflow's own REST API does, state queued, with ``conf``)."""
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.models import DagRun
-    from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType
     from sqlalchemy import select
 
-    # Order matters: the session commits (leaving create_session) before the locks are released.
-    with _model_lock(dag_id), _across_api_servers(dag_id), create_session() as session:
+    # Alerts for the same model wait on the in-process lock without holding a connection.
+    with _model_lock(dag_id), _locked_session(dag_id) as session:
         active = session.scalar(
             select(DagRun.run_id)
             .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
@@ -356,15 +425,16 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
     def subject(alert: Alert) -> str | None:
         return alert.fingerprint[:subject_length] if alert.fingerprint else None
 
-    models = known_models()
-    unknown = sorted({a.model for a in alerts} - set(models))
-    if unknown:
-        raise AlertError(
-            404,
-            f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. "
-            f"Known models: {sorted(models) or 'none (is the models file loaded by the dag-processor?)'}",
-            known_models=sorted(models),
-        )
+    with _metadata_db("listing the model DAGs"):
+        models = known_models()
+    named = {a.model for a in alerts}
+    unknown = sorted(named - set(models))
+    no_dag = (
+        f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. "
+        f"Known models: {sorted(models) or 'none (is the models file loaded by the dag-processor?)'}"
+    )
+    if len(unknown) == len(named):
+        raise AlertError(404, no_dag, known_models=sorted(models))
     received_at = datetime.now(timezone.utc).isoformat()
     results = []
     started_any = False
@@ -372,6 +442,17 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
     for alert in alerts:
         by_model.setdefault(alert.model, []).append(alert)
     for model, group in by_model.items():
+        if model not in models:
+            firing_count = sum(a.status == FIRING for a in group)
+            results.append(
+                {
+                    "model": model,
+                    "outcome": "unknown_model",
+                    "firing": firing_count,
+                    "resolved": len(group) - firing_count,
+                }
+            )
+            continue
         dag_id = models[model]["dag_id"]
         for alert in (a for a in group if a.status == RESOLVED):
             store.audit(
@@ -390,7 +471,8 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
         }
         if firing:
             alert = firing[0]
-            run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
+            with _metadata_db(f"starting a run of {dag_id}"):
+                run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
             started_any |= started
             result.update(run_id=run_id, outcome="started" if started else "already_running")
             if models[model]["paused"]:
@@ -407,7 +489,17 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
         else:
             result["outcome"] = "recorded_resolved"
         results.append(result)
-    return (201 if started_any else 200), {"results": results}
+    answer: dict[str, Any] = {"results": results}
+    if unknown:
+        # 2xx all the same: Alertmanager drops a notification answered 4xx, and would resend one
+        # answered 5xx forever; the known models' alerts were handled.
+        log.warning("alerts: %s; their alerts were ignored, the other models' were handled", no_dag)
+        answer.update(
+            detail=f"{no_dag}. Their alerts were ignored; the other models' were handled.",
+            unknown_models=unknown,
+            known_models=sorted(models),
+        )
+    return (201 if started_any else 200), answer
 
 
 async def _read_body(request: Request) -> tuple[bytes, int]:

@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.slow]
 
 TOKEN = "alert-token-0123456789"
 LOGIN, PASSWORD = "alertmanager", "basic-secret-42"
-MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads", "recsys"]
+MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads", "recsys", "mixed"]
 
 DAGS_FILE = """
 from datetime import datetime
@@ -383,13 +383,17 @@ def test_alerts_arriving_together_at_two_api_servers_start_one_run(servers: dict
     assert {body["results"][0]["run_id"] for _, body in answers} == {runs[0]["run_id"]}
 
 
-def test_a_payload_naming_a_known_and_an_unknown_model_starts_and_records_nothing(servers: dict[str, Any]) -> None:
-    payload = alertmanager("recsys")
+def test_a_payload_naming_a_known_and_an_unknown_model_starts_the_known_ones_run(servers: dict[str, Any]) -> None:
+    """Alertmanager sends a group's alerts in one notification and drops it on a 4xx."""
+    payload = alertmanager("mixed")
     payload["alerts"].append({**payload["alerts"][0], "labels": {"model": "ghost"}, "fingerprint": "fp-ghost"})
     payload["commonLabels"] = {"alertname": "FeatureDrift"}
     status, body = _post(servers["urls"]["token"], payload, _bearer())
-    assert status == 404 and "ghost" in body["detail"], body
-    assert _runs(servers, "recsys") == [] and _audit(servers, "recsys") == []
+    assert status == 201 and "ghost" in body["detail"] and body["unknown_models"] == ["ghost"], body
+    [run] = _runs(servers, "mixed")
+    assert [(r["model"], r["outcome"]) for r in body["results"]] == [("mixed", "started"), ("ghost", "unknown_model")]
+    assert body["results"][0]["run_id"] == run["run_id"]
+    assert [e["action"] for e in _audit(servers, "mixed")] == ["alert_received"] and _audit(servers, "ghost") == []
 
 
 @pytest.mark.parametrize(

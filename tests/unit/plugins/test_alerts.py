@@ -4,15 +4,20 @@ tested over HTTP in tests/integration/test_alerts_endpoint.py), and its audit ro
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from airflow_provider_agentic_mlops.core.schema import audit
 from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import alerts
-from airflow_provider_agentic_mlops.plugins.alerts import MAX_TEXT, AlertError, authenticate, parse_alerts
+from airflow_provider_agentic_mlops.plugins.alerts import MAX_ENTRIES, MAX_TEXT, AlertError, authenticate, parse_alerts
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 
 
@@ -102,3 +107,163 @@ def test_a_long_fingerprint_is_clipped_to_the_audit_subject(
         store.dispose()
     assert row["subject"] == "f" * audit.c.subject.type.length
     assert row["details"]["fingerprint"] == "f" * 1000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def one_connection_metadata_db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sa.Engine]:
+    """Airflow's metadata DB (its tables, no migrations) behind a pool of ONE connection, as Airflow's
+    ``settings.engine`` and thread-scoped ``settings.Session``."""
+    import airflow.models
+    from airflow import settings
+    from airflow.models.base import Base
+
+    airflow.models.import_all_models()
+    url = f"sqlite:///{tmp_path / 'airflow.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=0, pool_timeout=2)
+    Base.metadata.create_all(engine)
+    monkeypatch.setattr(settings, "engine", engine)
+    factory = sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
+    monkeypatch.setattr(settings, "Session", scoped_session(factory))
+    try:
+        yield engine
+    finally:
+        settings.Session.remove()
+        engine.dispose()
+
+
+def test_starting_a_run_needs_one_metadata_db_connection(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alerts for different models arriving together each held a pooled connection for the lock every
+    API server sees, then waited for a second one for their session: once as many alerts as the pool
+    has connections held their lock, every one of them timed out (503 after 30 s). One connection per
+    alert, for the lock and the work, cannot run the pool dry that way."""
+    from airflow.api.common import trigger_dag as trigger_module
+    from airflow.models import DagRun
+    from airflow.utils.state import DagRunState
+
+    def trigger_dag(dag_id: str, *, conf: dict, session: Any, **kwargs: Any) -> DagRun:
+        # like Airflow's: the duplicate check opens "its own" session (the thread's scoped one)
+        assert DagRun.find_duplicate(dag_id=dag_id, run_id="manual__1") is None
+        run = DagRun(dag_id=dag_id, run_id="manual__1", run_type="manual", state=DagRunState.QUEUED, conf=conf)
+        session.add(run)
+        session.flush()
+        return run
+
+    monkeypatch.setattr(trigger_module, "trigger_dag", trigger_dag)
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", True)
+    # committed: the next alert finds the run, also on the one connection
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", False)
+    assert one_connection_metadata_db.pool.checkedout() == 0
+
+
+def _alerts_app(monkeypatch: pytest.MonkeyPatch, store: Any, models: dict[str, Any]) -> TestClient:
+    """The plugin app at its API-server path, with the alerts token ``tok`` and ``models`` as Airflow's."""
+    monkeypatch.setattr(alerts, "_credentials", lambda conn_id: (None, "tok"))
+    monkeypatch.setattr(alerts, "known_models", lambda: models)
+    root = FastAPI()
+    root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
+    return TestClient(root)
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise sa.exc.OperationalError(
+        "SELECT 1", {}, Exception('connection to server at "10.1.2.3", port 5999 failed: Connection refused')
+    )
+
+
+def _pool_timeout(*args: Any, **kwargs: Any) -> Any:
+    raise sa.exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00")
+
+
+@pytest.mark.parametrize("fails", ["known_models", "start_run_unless_active"])
+@pytest.mark.parametrize("error", [_refuse, _pool_timeout], ids=["refused", "pool-timeout"])
+def test_a_metadata_db_failure_is_a_generic_503_and_logged_as_airflows_metadata_db(
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fails: str,
+    error: Any,
+) -> None:
+    """Every database error used to be answered as "the state store is unavailable", with the metadata
+    DB's host and port: the operator checked the wrong database, and the alert sender learnt where the
+    metadata DB lives."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, fails, error)
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        )
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "Airflow's metadata database is unavailable" in detail
+    assert "state store" not in detail and "10.1.2.3" not in detail and "QueuePool" not in detail
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Airflow's metadata database" in logged and "sql_alchemy_conn" in logged
+    assert ("10.1.2.3" if error is _refuse else "QueuePool") in logged
+
+
+def test_a_notification_with_an_unknown_model_still_starts_the_known_models_runs(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alertmanager batches the alerts of a group into one notification and does not retry a 4xx: a 404
+    for one unknown model lost every other model's alert."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+    )
+    body = {
+        "version": "4",
+        "status": "firing",
+        "commonLabels": {"alertname": "DriftHigh"},
+        "alerts": [
+            {"status": "firing", "labels": {"model": "fraud"}, "fingerprint": "f1"},
+            {"status": "firing", "labels": {"model": "legacy-ranker"}, "fingerprint": "f2"},
+            {"status": "resolved", "labels": {"model": "ghost"}, "fingerprint": "f3"},
+        ],
+    }
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert started == ["agentic_mlops__fraud"]
+    assert [(r["model"], r["outcome"]) for r in answer["results"]] == [
+        ("fraud", "started"),
+        ("legacy-ranker", "unknown_model"),
+        ("ghost", "unknown_model"),
+    ]
+    assert answer["unknown_models"] == ["ghost", "legacy-ranker"] and answer["known_models"] == ["fraud"]
+    assert "legacy-ranker" in answer["detail"] and "agentic_mlops__<model>" in answer["detail"]
+    assert [e["action"] for e in sqlite_store.audit_trail("fraud")] == ["alert_received"]
+    assert sqlite_store.audit_trail("legacy-ranker") == [] and sqlite_store.audit_trail("ghost") == []
+    assert "legacy-ranker" in caplog.text
+
+
+def test_a_notification_with_only_unknown_models_is_404_and_records_nothing(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 404, response.text
+    assert response.json()["known_models"] == ["fraud"] and "ghost" in response.json()["detail"]
+    assert sqlite_store.audit_trail("ghost") == []
+
+
+def test_the_labels_the_endpoint_reads_are_kept_beyond_the_kept_entries() -> None:
+    """Alertmanager sends label maps sorted by key: with more than MAX_ENTRIES labels sorting before
+    ``model``, only the first ones were kept and the alert was refused for having no 'model' label."""
+    many = {f"label_{i:02d}": "x" for i in range(MAX_ENTRIES + 10)}
+    labels = dict(sorted({**many, "alertname": "DriftHigh", "model": "fraud", "service": "churn"}.items()))
+    annotations = dict(sorted({**many, "summary": "PSI 0.31"}.items()))
+    payload = {"status": "firing", "commonLabels": labels, "alerts": [{"labels": labels, "annotations": annotations}]}
+    [alert] = parse_alerts(payload)
+    assert (alert.model, alert.summary) == ("fraud", "PSI 0.31")
+    assert len(alert.labels) == MAX_ENTRIES + 1 and alert.labels["model"] == "fraud"
+    [from_common] = parse_alerts({**payload, "alerts": [{"labels": many}]}, model_label="service")
+    assert from_common.model == "churn"
+    [named] = parse_alerts({"status": "firing", "alerts": [{"labels": labels}]})
+    assert named.summary == "DriftHigh" and named.labels["alertname"] == "DriftHigh"
