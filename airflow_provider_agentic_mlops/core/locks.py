@@ -46,6 +46,10 @@ def cross_process_lock(engine: Engine, scope: str, key: str = "") -> Iterator[Co
             try:
                 yield conn
             finally:
+                if conn.in_transaction():
+                    # work that failed left its transaction open, maybe aborted ("current transaction is
+                    # aborted"): the unlock would fail and the pooled connection would keep the lock
+                    conn.rollback()
                 conn.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": lock_key})
                 conn.commit()
     elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
