@@ -239,8 +239,13 @@ def _slack_client(conn_id: str) -> WebClient | None:
     return client
 
 
-def cli_command(approval_id: int, *, approve: bool = True) -> str:
-    return f"airflow agentic-mlops approvals {'approve' if approve else 'deny'} {approval_id}"
+def cli_command(approval: dict[str, Any], *, approve: bool = True) -> str:
+    """The CLI command deciding ``approval``: with ``--model``, and ``--state-conn-id`` when the request's
+    store is not the deployment's (``[agentic_mlops] state_conn_id``; request ids are numbered per store)."""
+    from airflow_provider_agentic_mlops.core.approval_policy import cli_command as command_of
+    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
+
+    return command_of(approval, approve=approve, default_conn_id=configured_state_conn_id())
 
 
 # -- requests -------------------------------------------------------------------------------------
@@ -265,6 +270,7 @@ def request(
     channel: str | None = None,
     details: dict[str, Any] | None = None,
     slack_client: WebClient | None = None,
+    state_conn_id: str | None = None,
     **request_fields: Any,
 ) -> RequestResult:
     """Create the request (or find it on a re-run) and post its Slack message once.
@@ -278,6 +284,8 @@ def request(
     :param approvers: Slack user ids allowed to decide from Slack (stored in the request's details).
     :param approver_usergroup: Slack user group whose members may decide from Slack.
     :param slack_conn_id: the request's Slack connection; ``channel``: where its message goes.
+    :param state_conn_id: the connection ``store`` was opened through, kept with the request: its Slack
+        buttons and CLI command name it, so a decision reaches this store (ids are numbered per store).
     """
     stored_details = dict(details or {})
     stored_details.update(
@@ -286,6 +294,8 @@ def request(
         slack_conn_id=slack_conn_id,
         channel=channel,
     )
+    if state_conn_id:
+        stored_details["state_conn_id"] = state_conn_id
     approval, created = store.request_approval(**request_fields, details=stored_details)
     if created:
         _refresh_superseded(store, approval, slack_client)
@@ -299,8 +309,8 @@ def request(
             approval["model_name"],
             approval["model_version"],
             why,
-            cli_command(approval["id"]),
-            cli_command(approval["id"], approve=False),
+            cli_command(approval),
+            cli_command(approval, approve=False),
         )
         return RequestResult(approval, created, posted=False)
     message = slack_messages.request_message(approval)
@@ -310,7 +320,7 @@ def request(
         raise RuntimeError(
             f"could not post approval request {approval['id']} to Slack channel {channel!r} (connection "
             f"{slack_conn_id!r}): {err}. Check the bot token, that the bot is in the channel, and the channel "
-            f"name; a retry posts it then. Meanwhile decide with `{cli_command(approval['id'])}`."
+            f"name; a retry posts it then. Meanwhile decide with `{cli_command(approval)}`."
         ) from err
     store.set_approval_message(approval["id"], channel=response["channel"], ts=response["ts"])
     store.audit(
@@ -582,7 +592,7 @@ def send_reminders(
         client = slack_client or slack_client_for(row)
         text = slack_messages.reminder_text(row, now=now)
         if client is None or not row.get("slack_ts"):
-            log.warning("%s Decide with: %s", text, cli_command(row["id"]))
+            log.warning("%s Decide with: %s", text, cli_command(row))
             store.mark_reminded(row["id"], now)
             reminded.append(row["id"])
             continue
@@ -635,7 +645,9 @@ def next_reminder_at(approval: dict[str, Any], remind_every: timedelta | None) -
 class ClickResult:
     """What a click did, and the Slack answers still to send (after Slack got its 200).
 
-    :param kind: ``recorded`` | ``already_decided`` | ``not_recorded`` | ``refused`` | ``unknown``.
+    :param kind: ``recorded`` | ``already_decided`` | ``not_recorded`` | ``refused`` | ``unknown`` |
+        ``wrong_message`` (the click was not on the request's message) | ``unserved`` (the button names a
+        state store this Airflow does not decide in).
     :param text: the sentence for the person who clicked.
     """
 
@@ -672,7 +684,8 @@ class RequestFacts:
     """Recently read requests, keyed by id, for the parts that never change once the Slack message
     exists (model, allowlist, Slack connection, channel and ts). The status, the decision and the
     votes are not kept, so nothing can rely on them: the decision is always taken on the locked row
-    inside the store's transaction."""
+    inside the store's transaction. A reopened request is posted again: a click on a message other than
+    the cached one re-reads the request (:func:`handle_click`). One cache per store (ids are per store)."""
 
     #: what changes while a request lives (a cancelled request can be reopened): never cached
     CHANGING = frozenset({"status", "decided_at", "decided_by", "decided_via", "reason", "votes"})
@@ -707,6 +720,34 @@ class RequestFacts:
             self._facts[approval["id"]] = facts
 
 
+def wrong_message(approval: dict[str, Any], click: slack_messages.ApprovalClick) -> str | None:
+    """Why ``click`` cannot be a click on ``approval``'s Slack message (None: it is that message).
+
+    A button names its request by id (and store), so the channel and ts Slack reports for the clicked
+    message must be the ones the request was posted as: a click never decides a request its person did
+    not see (ids are numbered per store; an old message of a cancelled and reopened request, a button
+    posted by anything else)."""
+    if (
+        click.channel_id
+        and click.message_ts
+        and (click.channel_id, click.message_ts)
+        == (
+            approval.get("slack_channel"),
+            approval.get("slack_ts"),
+        )
+    ):
+        return None
+    what = f"request #{approval['id']} ({approval['model_name']} v{approval['model_version']})"
+    if not approval.get("slack_ts"):
+        return f"{what} in this state store has no Slack message, so this button is not one of its."
+    return (
+        f"this button is on another message (channel {click.channel_id}, ts {click.message_ts}) than {what} "
+        "in this state store was posted as: ids are numbered per state store, so the button belongs to a "
+        "request in another store (models.yaml state_conn_id) or to an older message. Use the request's "
+        "newest message, the approvals page or the CLI command in its task log."
+    )
+
+
 def handle_click(
     store: StateStore,
     click: slack_messages.ApprovalClick,
@@ -719,6 +760,9 @@ def handle_click(
     emails: SlackEmails | None = None,
 ) -> ClickResult:
     """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``.
+
+    ``store`` is the store the button names (see :mod:`~airflow_provider_agentic_mlops.approval_stores`);
+    the click is refused unless it was on the message the request was posted as (:func:`wrong_message`).
 
     :param facts: a cache of the requests' unchanging parts (the endpoint keeps one per process).
     :param write_lock: see :func:`decide`.
@@ -734,6 +778,23 @@ def handle_click(
             slack_client=slack_client,
         )
     client = slack_client if slack_client is not None else slack_client_for(approval)
+    wrong = wrong_message(approval, click)
+    if wrong is not None and facts is not None:
+        # the cached message may be an older one: a reopened request is posted again
+        fresh = store.get_approval(click.approval_id, with_votes=False)
+        if fresh is not None:
+            facts.remember(fresh)
+            approval, wrong = fresh, wrong_message(fresh, click)
+    if wrong is not None:
+        with write_lock or contextlib.nullcontext():
+            store.audit(
+                "approval_refused",
+                actor=click.user_id[:200],
+                model_name=approval["model_name"],
+                subject=f"approval:{approval['id']}",
+                details={"via": via, "reason": wrong, "channel": click.channel_id, "ts": click.message_ts},
+            )
+        return ClickResult("wrong_message", f"Refused: {wrong} Nothing recorded.", click, slack_client=client)
     try:
         outcome = decide(
             store,
@@ -790,4 +851,5 @@ __all__ = [
     "send_reminders",
     "slack_client_for",
     "tell_user",
+    "wrong_message",
 ]

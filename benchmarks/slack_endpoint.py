@@ -48,6 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -108,6 +109,21 @@ def _wait_for_port(port: int, limit_s: float = 60.0) -> None:
 # -- the load ------------------------------------------------------------------------------------
 
 
+BENCH_CHANNEL = "C_BENCH"
+
+
+def message_ts(approval_id: int) -> str:
+    """The ts of request ``approval_id``'s Slack message in the benchmark's store."""
+    return f"1700000000.{approval_id:06d}"
+
+
+def click_on(approval_id: int, **kwargs: Any) -> dict[str, Any]:
+    """The payload of a click on request ``approval_id``'s message."""
+    from tests.doubles.slack_server import click_payload
+
+    return click_payload(approval_id, channel=BENCH_CHANNEL, message_ts=message_ts(approval_id), **kwargs)
+
+
 def create_requests(store_url: str, count: int) -> list[int]:
     """Pending requests with a Slack message each (bulk insert: setup, not what is measured)."""
     import sqlalchemy as sa
@@ -129,13 +145,12 @@ def create_requests(store_url: str, count: int) -> list[int]:
             "required_approvals": 1,
             "requested_at": now,
             "expires_at": now + timedelta(hours=4),
-            "slack_channel": "C_BENCH",
-            "slack_ts": f"1700000000.{i:06d}",
+            "slack_channel": BENCH_CHANNEL,
             "details": {
                 "approvers": [],
                 "approver_usergroup": USERGROUP,
                 "slack_conn_id": "slack_api_default",
-                "channel": "C_BENCH",
+                "channel": BENCH_CHANNEL,
             },
         }
         for i in range(count)
@@ -143,6 +158,11 @@ def create_requests(store_url: str, count: int) -> list[int]:
     with store.engine.begin() as conn:
         conn.execute(approvals.insert(), rows)
         ids = [r for (r,) in conn.execute(sa.select(approvals.c.id).order_by(approvals.c.id))]
+        # each request's message, as posting it stored it: a click is taken only on that message
+        conn.execute(
+            approvals.update().where(approvals.c.id == sa.bindparam("_id")).values(slack_ts=sa.bindparam("_ts")),
+            [{"_id": approval_id, "_ts": message_ts(approval_id)} for approval_id in ids],
+        )
     store.dispose()
     return ids
 
@@ -173,7 +193,7 @@ class Result:
 
 def plan(rate: float, duration: float, pool: list[int]) -> list[Planned]:
     """The requests of one run, signed in advance; each valid click takes a fresh request from ``pool``."""
-    from tests.doubles.slack_server import click_payload, sign_interaction
+    from tests.doubles.slack_server import sign_interaction
 
     total = int(rate * duration)
     clicked: list[int] = []
@@ -183,16 +203,16 @@ def plan(rate: float, duration: float, pool: list[int]) -> list[Planned]:
         if slot < 12 or not clicked:  # 60 % first clicks
             approval_id = pool.pop()
             clicked.append(approval_id)
-            body, headers = sign_interaction(click_payload(approval_id, user_id=APPROVERS[0]), SECRET)
+            body, headers = sign_interaction(click_on(approval_id, user_id=APPROVERS[0]), SECRET)
             planned.append(Planned("first", body, headers, approval_id))
         elif slot < 17:  # 25 % repeated clicks on a request clicked ~1 s earlier
             approval_id = clicked[max(0, len(clicked) - 1 - int(rate * 0.6))]
-            payload = click_payload(approval_id, user_id=APPROVERS[1], approve=False, action_ts=f"{i}.0")
+            payload = click_on(approval_id, user_id=APPROVERS[1], approve=False, action_ts=f"{i}.0")
             body, headers = sign_interaction(payload, SECRET)
             planned.append(Planned("repeat", body, headers, approval_id))
         else:  # 15 % bad signatures
             approval_id = clicked[-1]
-            body, headers = sign_interaction(click_payload(approval_id, user_id=APPROVERS[1]), "wrong-secret")
+            body, headers = sign_interaction(click_on(approval_id, user_id=APPROVERS[1]), "wrong-secret")
             planned.append(Planned("forged", body, headers, approval_id))
     return planned
 
@@ -283,7 +303,7 @@ def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[flo
     sent after the previous one was answered; the server's idle CPU over the same time is subtracted."""
     import httpx
 
-    from tests.doubles.slack_server import click_payload, sign_interaction
+    from tests.doubles.slack_server import sign_interaction
 
     endpoint = f"{url}/agentic-mlops/slack/interactions"
     big = b"payload=" + b"x" * (1024 * 1024)
@@ -306,7 +326,7 @@ def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[flo
             assert r.status_code == 413, r.status_code
 
         def click() -> None:
-            body, headers = sign_interaction(click_payload(pool.pop(), user_id=APPROVERS[0]), SECRET)
+            body, headers = sign_interaction(click_on(pool.pop(), user_id=APPROVERS[0]), SECRET)
             r = client.post(endpoint, content=body, headers=headers)
             assert r.status_code == 200 and r.headers.get("x-agentic-mlops-outcome") == "recorded", r.text
 
@@ -375,7 +395,7 @@ def measure_cpu_side_by_side(
     the same load; each server's CPU is counted over the whole phase (its Slack answers included)."""
     import httpx
 
-    from tests.doubles.slack_server import click_payload, sign_interaction
+    from tests.doubles.slack_server import sign_interaction
 
     big = b"payload=" + b"x" * (1024 * 1024)
     form = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -387,7 +407,7 @@ def measure_cpu_side_by_side(
 
         def click(name: str) -> None:
             url, _, pool = servers[name]
-            body, headers = sign_interaction(click_payload(pool.pop(), user_id=APPROVERS[0]), SECRET)
+            body, headers = sign_interaction(click_on(pool.pop(), user_id=APPROVERS[0]), SECRET)
             r = client.post(f"{url}/agentic-mlops/slack/interactions", content=body, headers=headers)
             assert r.status_code == 200 and r.headers.get("x-agentic-mlops-outcome") == "recorded", r.text
 

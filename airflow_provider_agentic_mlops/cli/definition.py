@@ -73,24 +73,30 @@ ARG_MODELS_FILE = Arg(
     help="models.yaml to read (default: [agentic_mlops] models_file, else models.yaml in [core] dags_folder)",
 )
 
+ARG_REQUEST_MODEL = Arg(
+    ("--model",),
+    help="The request's model: a request of another model is refused; its state store is the model's "
+    "state_conn_id in the models file unless --state-conn-id names one",
+)
+
 APPROVALS_COMMANDS = (
     _command(
         "list",
         "approvals.approvals_list",
         "List approval requests",
-        (ARG_STATUS, ARG_MODEL_OPT, ARG_OUTPUT, ARG_STATE_CONN),
+        (ARG_STATUS, ARG_MODEL_OPT, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
     ),
     _command(
         "approve",
         "approvals.approvals_approve",
         "Approve a pending request (same rules as the Slack button; the first decision wins)",
-        (ARG_APPROVAL_ID, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN),
+        (ARG_APPROVAL_ID, ARG_REQUEST_MODEL, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
     ),
     _command(
         "deny",
         "approvals.approvals_deny",
         "Deny a pending request; nothing is promoted",
-        (ARG_APPROVAL_ID, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN),
+        (ARG_APPROVAL_ID, ARG_REQUEST_MODEL, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
     ),
 )
 

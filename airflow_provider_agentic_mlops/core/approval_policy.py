@@ -34,6 +34,21 @@ MAX_IDENTITY_CHARS = 200
 APPROVAL_ID_DIGITS = 18
 
 
+def cli_command(approval: Mapping[str, Any], *, approve: bool = True, default_conn_id: str | None = None) -> str:
+    """The CLI command deciding ``approval``: it names the model (the CLI refuses a request of another model)
+    and the request's state connection unless that is ``default_conn_id`` (ids are numbered per store)."""
+    import shlex
+
+    verb = "approve" if approve else "deny"
+    command = f"airflow agentic-mlops approvals {verb} {approval['id']}"
+    if approval.get("model_name"):
+        command += f" --model {shlex.quote(str(approval['model_name']))}"
+    conn_id = (approval.get("details") or {}).get("state_conn_id")
+    if conn_id and conn_id != default_conn_id:
+        command += f" --state-conn-id {shlex.quote(str(conn_id))}"
+    return command
+
+
 def bad_approval_id(approval_id: int) -> str | None:
     """Why no request can have ``approval_id`` (None when one may)."""
     if 0 < approval_id < 10**APPROVAL_ID_DIGITS:
@@ -73,7 +88,7 @@ class Allowlist:
             return (
                 f"request {approval['id']} ({approval['model_name']}) has no Slack approvers, so Slack decisions "
                 "are refused. Set `approvers` or `approver_usergroup` on the model's approval config, or decide "
-                f"with `airflow agentic-mlops approvals approve {approval['id']}` or the approvals page."
+                f"with `{cli_command(approval)}` or the approvals page."
             )
         if user and (user in self.approvers or user in set(group_members)):
             return None
@@ -218,6 +233,7 @@ def _clip(identity: str) -> str:
 __all__ = [
     "Allowlist",
     "ApprovalRefused",
+    "cli_command",
     "Identities",
     "APPROVAL_ID_DIGITS",
     "MAX_IDENTITY_CHARS",

@@ -4,7 +4,9 @@ The approval request keeps everything its message shows in ``approval["details"]
 :func:`message_details`), so any process that holds the request (the sensor, the Slack endpoint,
 the CLI, the timeout) rebuilds the same message from the state store alone.
 
-Buttons carry the approval id in their ``value``; their ``action_id`` says approve or deny.
+Buttons carry the approval id in their ``value``, followed by the request's state connection id when
+the request recorded it (``"<id>:<conn id>"``: ids are numbered per store); their ``action_id`` says
+approve or deny. A click is taken only on the message the request was posted as (its channel and ts).
 
 Every piece of text that enters mrkdwn (model names, rationales from the LLM, column and metric
 names from the data, reasons typed in the UI, links) goes through :func:`escape_mrkdwn` (or
@@ -76,6 +78,7 @@ class ApprovalClick:
     :param channel_id: channel of the message with the buttons.
     :param message_ts: ts of that message.
     :param response_url: URL Slack gave for answering this interaction.
+    :param state_conn_id: the state connection the button names (None: a button without one).
     """
 
     approval_id: int
@@ -86,6 +89,13 @@ class ApprovalClick:
     channel_id: str | None
     message_ts: str | None
     response_url: str | None
+    state_conn_id: str | None = None
+
+
+def button_value(approval: Mapping[str, Any]) -> str:
+    """What an Approve / Deny button carries: the request's id, and its store's connection id when known."""
+    conn_id = (approval.get("details") or {}).get("state_conn_id")
+    return f"{approval['id']}:{conn_id}" if conn_id else str(approval["id"])
 
 
 def message_details(
@@ -206,6 +216,7 @@ def _deadline(approval: Mapping[str, Any]) -> str:
 def request_message(approval: Mapping[str, Any]) -> dict[str, Any]:
     """``{"text", "blocks"}`` of the message asking for a decision, with Approve / Deny buttons."""
     approval_id = str(approval["id"])
+    value = button_value(approval)
     needed = int(approval.get("required_approvals") or 1)
     votes = [v for v in approval.get("votes") or [] if v.get("vote") == "approve"]
     progress = f" · {len(votes)} of {needed} approvals so far" if needed > 1 else ""
@@ -233,7 +244,7 @@ def request_message(approval: Mapping[str, Any]) -> dict[str, Any]:
                     "action_id": ACTION_APPROVE,
                     "text": {"type": "plain_text", "text": "Approve"},
                     "style": "primary",
-                    "value": approval_id,
+                    "value": value,
                     "confirm": {
                         "title": {"type": "plain_text", "text": "Promote to production?"},
                         "text": {"type": "plain_text", "text": _title(approval, plain=True)[:300]},
@@ -246,7 +257,7 @@ def request_message(approval: Mapping[str, Any]) -> dict[str, Any]:
                     "action_id": ACTION_DENY,
                     "text": {"type": "plain_text", "text": "Deny"},
                     "style": "danger",
-                    "value": approval_id,
+                    "value": value,
                 },
             ],
         }
@@ -350,7 +361,8 @@ def escalation_message(model_name: str, decision: Mapping[str, Any]) -> str:
 #: Slack ids (users, teams, channels): upper-case letters and digits (``_`` for test workspaces).
 _SLACK_ID = re.compile(r"[A-Z0-9_]{1,64}")
 _MESSAGE_TS = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}")
-_APPROVAL_ID = re.compile(rf"[0-9]{{1,{APPROVAL_ID_DIGITS}}}")
+#: a button's value: the approval id, then optionally ``:`` and a connection id (Airflow's characters)
+_BUTTON_VALUE = re.compile(rf"([0-9]{{1,{APPROVAL_ID_DIGITS}}})(?::([\w#!()\-.:/\\]{{1,250}}))?")
 
 
 def parse_form_body(body: bytes) -> dict[str, Any]:
@@ -415,8 +427,12 @@ def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
     if action is None:
         return None
     value = action.get("value")
-    if not isinstance(value, str) or not _APPROVAL_ID.fullmatch(value):
-        raise InteractionError(f"button value {repr(value)[:40]} is not an approval id (1-{APPROVAL_ID_DIGITS} digits)")
+    parts = _BUTTON_VALUE.fullmatch(value) if isinstance(value, str) else None
+    if parts is None:
+        raise InteractionError(
+            f"button value {repr(value)[:40]} is not an approval id (1-{APPROVAL_ID_DIGITS} digits), "
+            "optionally followed by ':' and a connection id"
+        )
     user = _object(payload, "user")
     user_id = _slack_id(user.get("id"), "user.id", required=True)
     team = _object(payload, "team")
@@ -437,7 +453,7 @@ def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
         )
     name = user.get("username") or user.get("name")
     return ApprovalClick(
-        approval_id=int(value),
+        approval_id=int(parts.group(1)),
         approve=action["action_id"] == ACTION_APPROVE,
         user_id=str(user_id),
         user_name=name[:100] if isinstance(name, str) else None,
@@ -445,6 +461,7 @@ def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
         channel_id=_slack_id(channel_id, "channel id"),
         message_ts=message_ts,
         response_url=response_url,
+        state_conn_id=parts.group(2),
     )
 
 
@@ -453,6 +470,7 @@ __all__ = [
     "ACTION_DENY",
     "ApprovalClick",
     "InteractionError",
+    "button_value",
     "current_message",
     "code",
     "decided_message",

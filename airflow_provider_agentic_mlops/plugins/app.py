@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from airflow_provider_agentic_mlops.core.errors import describe
 
 if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, DeclaredStores
     from airflow_provider_agentic_mlops.approvals import UsergroupMembers
     from airflow_provider_agentic_mlops.core.state import StateStore
 
@@ -93,17 +94,21 @@ class AppSettings:
     :param store: the state store, or a callable returning it.
     :param slack_client: one WebClient for every request (tests, the benchmark); default: each
         request's own Slack connection.
+    :param declared_stores: the models file's state stores a Slack button may name besides ``store``
+        (default: the configured models file's, see :mod:`~airflow_provider_agentic_mlops.approval_stores`).
     """
 
     signing_secret: str | Callable[[], str] = configured_signing_secret
     store: StateStore | Callable[[], StateStore] = configured_store
     slack_client: Any = None
     members: UsergroupMembers | None = None
+    declared_stores: DeclaredStores | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _resolved: dict[str, Any] = field(default_factory=dict)
     _answers: Any = None
     _clicks: Any = None
-    _facts: Any = None
+    _facts: dict[str, Any] = field(default_factory=dict)
+    _stores: Any = None
     _emails: Any = None
     _sqlite_writes: threading.Lock = field(default_factory=threading.Lock)
 
@@ -137,12 +142,14 @@ class AppSettings:
             return f"connection {configured_state_conn_id()!r}"  # the one configured_store opens
         return "given to the app"
 
-    def serialized(self) -> Any:
+    def serialized(self, store: StateStore | None = None) -> Any:
         """A lock around store writes on SQLite: one writer at a time in this process, handed over at
-        once, instead of SQLite's busy handler sleeping in steps of up to 100 ms. PostgreSQL: no lock."""
+        once, instead of SQLite's busy handler sleeping in steps of up to 100 ms. PostgreSQL: no lock.
+
+        :param store: the store written to (default: :meth:`get_store`'s)."""
         import contextlib
 
-        if self.get_store().dialect != "sqlite":
+        if (store or self.get_store()).dialect != "sqlite":
             return contextlib.nullcontext()
         return self._sqlite_writes
 
@@ -166,13 +173,45 @@ class AppSettings:
                 self._clicks = ThreadPoolExecutor(max_workers=CLICK_THREADS, thread_name_prefix="agentic-mlops-click")
         return self._clicks
 
-    def get_facts(self) -> Any:
+    def get_facts(self, store_key: str = "") -> Any:
+        """The cache of requests' unchanging parts, one per store (request ids are numbered per store).
+
+        :param store_key: the store's key (:meth:`click_store`); ``""``: the deployment's."""
+        facts = self._facts.get(store_key)
+        if facts is not None:
+            return facts
         with self._lock:
-            if self._facts is None:
+            if store_key not in self._facts:
                 from airflow_provider_agentic_mlops.approvals import RequestFacts
 
-                self._facts = RequestFacts()
-            return self._facts
+                self._facts[store_key] = RequestFacts()
+            return self._facts[store_key]
+
+    def get_stores(self) -> ApprovalStores:
+        """The stores a Slack button may name: :meth:`get_store`'s and the models file's."""
+        with self._lock:
+            if self._stores is None:
+                from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+
+                self._stores = ApprovalStores(self.get_store, declared=self.declared_stores)
+            return self._stores
+
+    def click_store(self, conn_id: str | None) -> tuple[str, StateStore]:
+        """``(key, store)`` of the store a button names (None or the deployment's id: :meth:`get_store`'s,
+        key ``""``); :class:`~airflow_provider_agentic_mlops.approval_stores.UnservedStore` for a store
+        that is neither the deployment's nor one the models file names; :class:`StoreUnavailable` when it
+        cannot be opened."""
+        if conn_id is None:
+            return "", self.get_store()
+        stores = self._stores or self.get_stores()
+        if conn_id == stores.default_conn_id:
+            return "", self.get_store()
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return conn_id, stores.get(conn_id)
+        except (ValueError, ImportError, SQLAlchemyError) as err:
+            raise StoreUnavailable(f"connection {conn_id!r}", err) from err
 
     def get_emails(self) -> Any:
         """The process's cache of Slack users' e-mail addresses (identity matching)."""

@@ -10,8 +10,12 @@ checks the DAG permission of the request's DAG with the configured auth manager:
   human-in-the-loop approvals use); to a user who may not read the DAG's runs a request is
   answered as missing (404), so the DAG's id and the request's existence do not leak.
 
+The page and its API list and decide the requests in the deployment's state store
+(``[agentic_mlops] state_conn_id``) only; the page names the models the models file gives a store of
+their own (decided in Slack or with the CLI's ``--model``/``--state-conn-id``).
+
 Decisions go through :func:`airflow_provider_agentic_mlops.approvals.decide` with ``via="ui"``:
-the same store and rules as Slack and the CLI (first decision wins, two-person rule, expiry).
+the same rules as Slack and the CLI (first decision wins, two-person rule, expiry).
 POSTs must be exactly ``application/json`` (a cross-site form or a no-preflight ``fetch`` cannot
 send that), and when authenticated by the session cookie they must come from this origin
 (``Sec-Fetch-Site``/``Origin``, see :mod:`~airflow_provider_agentic_mlops.plugins.airflow_auth`).
@@ -255,12 +259,29 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
     settings = settings_of(request.app)
     root = plugin_root(request)
 
-    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
         store = settings.get_store()
         dag_ids = readable_dag_ids(user, store)
         rows = store.list_approvals(status="pending", dag_ids=dag_ids, limit=PENDING_SHOWN)
         pending = [store.get_approval(r["id"]) or r for r in rows]
-        return [page_request(root, a) for a in pending], decided_approvals(store, dag_ids=dag_ids, limit=HISTORY_SHOWN)
+        history = decided_approvals(store, dag_ids=dag_ids, limit=HISTORY_SHOWN)
+        return [page_request(root, a) for a in pending], history, other_stores(settings)
 
-    pending, history = await anyio.to_thread.run_sync(load)
-    return render(request, "approvals.html", user=user_name(user), pending=pending, history=history)
+    pending, history, others = await anyio.to_thread.run_sync(load)
+    return render(
+        request,
+        "approvals.html",
+        user=user_name(user),
+        pending=pending,
+        history=history,
+        store_conn_id=settings.get_stores().default_conn_id,
+        other_stores=others,
+    )
+
+
+def other_stores(settings: Any) -> list[tuple[str, str]]:
+    """``(model, connection)`` of the models file's models that keep a state store of their own: the page
+    and its API list and decide the deployment's store only (request ids are numbered per store)."""
+    stores = settings.get_stores()
+    by_model = stores.declared.by_model(reread=True)  # re-read only when the file changed
+    return sorted((model, conn) for model, conn in by_model.items() if conn != stores.default_conn_id)

@@ -12,8 +12,12 @@ Order of checks, each failing closed:
 4. The payload's shape (types, id formats, lengths): 400 with a one-line reason otherwise. (The
    signed body is parsed before step 3 is recorded, so that the replay record and the first read of
    the clicked request share one transaction; a replay is still answered 409 before any 400.)
-5. The clicking user against the request's approver allowlist (user ids and/or user-group members).
-6. The decision, recorded atomically by the state store (first decision wins).
+5. The store the button names (``"<id>:<conn id>"``; request ids are numbered per store): the
+   deployment's, or one the models file gives a model (never another connection: 200 ``unserved``,
+   nothing opened), and the clicked message (channel and ts) against the one the request was posted
+   as (200 ``wrong_message`` otherwise, nothing recorded).
+6. The clicking user against the request's approver allowlist (user ids and/or user-group members).
+7. The decision, recorded atomically by the state store (first decision wins).
 
 Slack gets its 200 as soon as the decision is recorded (well within its 3 s); updating the
 original message and the ephemeral "already decided by ..." answer run after the response.
@@ -93,6 +97,7 @@ class _AnswerLater:
 async def slack_interactions(request: Request) -> Response:
     """Verify, then record one Approve / Deny click."""
     from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.approval_stores import UnservedStore
     from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_form_body, parse_interaction
 
     settings = settings_of(request.app)
@@ -113,16 +118,21 @@ async def slack_interactions(request: Request) -> Response:
         return _answer(401, "bad_signature", "invalid or stale Slack signature")
 
     def check_and_record() -> tuple[Response, approvals.ClickResult | None]:
-        # steps 3 to 6 in one worker thread: one hop off the event loop per click, not one per step.
+        # steps 3 to 7 in one worker thread: one hop off the event loop per click, not one per step.
         # The signed body is parsed first so that the replay record and the first read of the request
         # share one transaction; a replay is still refused (409) before anything else is answered.
         try:
             click, bad = parse_interaction(parse_form_body(body)), None
         except InteractionError as err:
             click, bad = None, err
-        store, facts = settings.get_store(), settings.get_facts()
-        cached = facts.peek(click.approval_id) if click is not None else None
-        with settings.serialized():
+        unserved = None
+        try:  # the store the button names: request ids are numbered per store
+            key, store = settings.click_store(click.state_conn_id if click is not None else None)
+        except UnservedStore as err:  # still recorded as seen below, in the deployment's store
+            (key, store), unserved = settings.click_store(None), err
+        facts = settings.get_facts(key)
+        cached = facts.peek(click.approval_id) if click is not None and unserved is None else None
+        with settings.serialized(store):
             if click is None or cached is not None:
                 first_use, approval = store.first_use(signature, window=REPLAY_MEMORY), cached
             else:
@@ -135,6 +145,9 @@ async def slack_interactions(request: Request) -> Response:
             return _answer(400, "bad_payload", str(bad)), None
         if click is None:
             return _answer(200, "ignored"), None
+        if unserved is not None:
+            text = f"Refused: {unserved}"
+            return _answer(200, "unserved"), approvals.ClickResult("unserved", text, click, None, settings.slack_client)
         if cached is None:
             facts.remember(approval)  # handle_click reads it from there (and reads the store if it was not kept)
         result = approvals.handle_click(
@@ -144,7 +157,7 @@ async def slack_interactions(request: Request) -> Response:
             slack_client=settings.slack_client,
             members=settings.get_members(),
             facts=facts,
-            write_lock=settings.serialized(),
+            write_lock=settings.serialized(store),
             emails=settings.get_emails(),
         )
         return _answer(200, result.kind), result

@@ -51,7 +51,9 @@ class ApprovalSensor(BaseSensorOperator):
     :param remind_every_hours: remind in the message's thread this often while pending; None: never.
     :param escalation_channel: channel that also gets each reminder.
     :param links: extra links shown in the message (name -> URL), e.g. the MLflow model version.
-    :param state_conn_id: connection of the provider's state store.
+    :param state_conn_id: connection of the provider's state store. The request records it, and its Slack
+        buttons and logged CLI command name it, so decisions reach this store; the Slack endpoint decides
+        in it only when it is ``[agentic_mlops] state_conn_id`` or a model's ``state_conn_id`` in the models file.
     :param deferrable: wait in the triggerer; False waits with ``mode`` (default reschedule). Default:
         Airflow's ``[operators] default_deferrable``.
     :param poke_interval: seconds between looks at the state store.
@@ -180,6 +182,7 @@ class ApprovalSensor(BaseSensorOperator):
             approver_usergroup=self.approver_usergroup,
             slack_conn_id=self.slack_conn_id,
             channel=self.channel,
+            state_conn_id=self.state_conn_id,
             details={
                 "registered_model": self.registered_model or self.model_name,
                 **message_details(
@@ -197,7 +200,7 @@ class ApprovalSensor(BaseSensorOperator):
             self.log.warning(
                 "No Slack approvers configured for %s: Slack clicks are refused (fail closed). Decide with `%s`.",
                 self.model_name,
-                approvals.cli_command(approval["id"]),
+                approvals.cli_command(approval),
             )
         self.log.info(
             "Approval request %s for %s v%s (%s); deadline %s UTC",

@@ -37,6 +37,8 @@ class SlackCall:
     method: str
     args: dict[str, Any]
     token: str | None
+    #: what the double answered (e.g. a posted message's channel and ts); None until it has
+    answer: dict[str, Any] | None = None
 
 
 @dataclass
@@ -132,10 +134,12 @@ def _handler(double: SlackDouble) -> type[BaseHTTPRequestHandler]:
             args = self._args()
             auth = self.headers.get("Authorization") or ""
             token = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else args.get("token")
-            double.record(SlackCall(method, args, token))
+            call = SlackCall(method, args, token)
+            double.record(call)
             if method in double.held_methods:
                 double.release.wait(timeout=60)
-            body = json.dumps(double.answer(method, args)).encode()
+            call.answer = double.answer(method, args)
+            body = json.dumps(call.answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -195,15 +199,28 @@ def slack_connection(slack_double: SlackDouble, monkeypatch: pytest.MonkeyPatch)
 
 
 def click_payload(
-    approval_id: int,
+    approval: int | dict[str, Any],
     *,
     approve: bool = True,
     user_id: str = "U_ALICE",
-    channel: str = "C_APPROVALS",
-    message_ts: str = "1.000001",
+    channel: str | None = None,
+    message_ts: str | None = None,
     action_ts: str | None = None,
 ) -> dict[str, Any]:
-    """The ``block_actions`` payload Slack sends when a user clicks Approve / Deny on our message."""
+    """The ``block_actions`` payload Slack sends when a user clicks Approve / Deny on our message.
+
+    :param approval: the stored request (the click is on its posted message: its button value, channel
+        and ts), or only its id (a message in ``C_APPROVALS`` at ts ``1.000001`` unless given).
+    """
+    from airflow_provider_agentic_mlops.core.slack import button_value
+
+    if isinstance(approval, dict):
+        approval_id, value = approval["id"], button_value(approval)
+        channel = channel or approval.get("slack_channel")
+        message_ts = message_ts or approval.get("slack_ts")
+    else:
+        approval_id, value = approval, str(approval)
+    channel, message_ts = channel or "C_APPROVALS", message_ts or "1.000001"
     action_id = "agentic_mlops_approve" if approve else "agentic_mlops_deny"
     return {
         "type": "block_actions",
@@ -220,7 +237,7 @@ def click_payload(
                 "type": "button",
                 "action_id": action_id,
                 "block_id": f"agentic_mlops_approval:{approval_id}",
-                "value": str(approval_id),
+                "value": value,
                 "action_ts": action_ts or f"{time.time():.6f}",
             }
         ],

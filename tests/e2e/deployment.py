@@ -439,7 +439,12 @@ class Deployment:
 
     def click(self, approval_id: int, call: SlackCall, *, approve: bool) -> tuple[int, str]:
         """A signed Approve/Deny click by the allowed approver on the message ``call`` posted."""
-        payload = click_payload(approval_id, approve=approve, user_id=APPROVER, channel=CHANNEL, message_ts="1.000001")
+        posted = call.answer or {}
+        payload = click_payload(
+            approval_id, approve=approve, user_id=APPROVER, channel=posted.get("channel"), message_ts=posted.get("ts")
+        )
+        buttons = [e for b in call.args.get("blocks") or [] if b.get("type") == "actions" for e in b["elements"]]
+        payload["actions"][0]["value"] = buttons[0]["value"]  # the button as posted (its store included)
         body, headers = sign_interaction(payload, self.signing_secret)
         status, answer_headers, _ = self.post(
             "/agentic-mlops/slack/interactions",

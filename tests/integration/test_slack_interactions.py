@@ -68,8 +68,9 @@ class Served:
     def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return httpx.post(f"{self.url}/agentic-mlops/slack/interactions", content=body, headers=headers, timeout=30)
 
-    def click(self, approval_id: int, **kwargs: object) -> httpx.Response:
-        return self.post(*sign_interaction(click_payload(approval_id, **kwargs), SECRET))  # type: ignore[arg-type]
+    def click(self, approval: dict | int, **kwargs: object) -> httpx.Response:
+        """A signed click on ``approval``'s posted message (an id alone: a message it was not posted as)."""
+        return self.post(*sign_interaction(click_payload(approval, **kwargs), SECRET))  # type: ignore[arg-type]
 
 
 def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
@@ -124,7 +125,7 @@ def outcome(response: httpx.Response) -> str:
 
 def test_a_signed_click_from_an_approver_is_recorded_and_the_message_updated(served: Served) -> None:
     approval = served.request()
-    response = served.click(approval["id"], user_id="U_ALICE")
+    response = served.click(approval, user_id="U_ALICE")
     assert response.status_code == 200 and outcome(response) == "recorded"
     stored = served.store.get_approval(approval["id"])
     assert stored["status"] == "approved" and stored["decided_by"] == "U_ALICE" and stored["decided_via"] == "slack"
@@ -136,7 +137,7 @@ def test_a_signed_click_from_an_approver_is_recorded_and_the_message_updated(ser
 
 def test_a_forged_signature_is_401_and_records_nothing(served: Served) -> None:
     approval = served.request()
-    body, headers = sign_interaction(click_payload(approval["id"]), "not-the-secret")
+    body, headers = sign_interaction(click_payload(approval), "not-the-secret")
     response = served.post(body, headers)
     assert response.status_code == 401
     assert served.store.get_approval(approval["id"])["votes"] == []
@@ -144,14 +145,14 @@ def test_a_forged_signature_is_401_and_records_nothing(served: Served) -> None:
 
 def test_a_stale_timestamp_is_401_even_with_a_valid_signature(served: Served) -> None:
     approval = served.request()
-    response = served.post(*sign_interaction(click_payload(approval["id"]), SECRET, timestamp=int(time.time()) - 301))
+    response = served.post(*sign_interaction(click_payload(approval), SECRET, timestamp=int(time.time()) - 301))
     assert response.status_code == 401
     assert served.store.get_approval(approval["id"])["status"] == "pending"
 
 
 def test_a_tampered_body_is_401(served: Served) -> None:
     approval = served.request()
-    body, headers = sign_interaction(click_payload(approval["id"], user_id="U_MALLORY"), SECRET)
+    body, headers = sign_interaction(click_payload(approval, user_id="U_MALLORY"), SECRET)
     tampered = body.replace(b"U_MALLORY", b"U_ALICE")
     assert tampered != body
     response = served.post(tampered, headers)
@@ -161,14 +162,14 @@ def test_a_tampered_body_is_401(served: Served) -> None:
 
 def test_missing_signature_headers_are_401(served: Served) -> None:
     approval = served.request()
-    body, _ = sign_interaction(click_payload(approval["id"]), SECRET)
+    body, _ = sign_interaction(click_payload(approval), SECRET)
     response = served.post(body, {"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 401
 
 
 def test_a_replayed_request_is_refused_and_records_once(served: Served, two_people: None) -> None:
     approval = served.request(required_approvals=2)
-    body, headers = sign_interaction(click_payload(approval["id"], user_id="U_ALICE"), SECRET)
+    body, headers = sign_interaction(click_payload(approval, user_id="U_ALICE"), SECRET)
     first, replay = served.post(body, headers), served.post(body, headers)
     assert (first.status_code, outcome(first)) == (200, "recorded")
     assert (replay.status_code, outcome(replay)) == (409, "replayed")
@@ -177,8 +178,8 @@ def test_a_replayed_request_is_refused_and_records_once(served: Served, two_peop
 
 def test_a_fresh_signature_for_the_same_click_is_still_one_vote(served: Served, two_people: None) -> None:
     approval = served.request(required_approvals=2)
-    first = served.click(approval["id"], user_id="U_ALICE")
-    again = served.click(approval["id"], user_id="U_ALICE", action_ts="2.0")
+    first = served.click(approval, user_id="U_ALICE")
+    again = served.click(approval, user_id="U_ALICE", action_ts="2.0")
     assert outcome(first) == "recorded" and outcome(again) == "not_recorded"
     assert len(served.store.get_approval(approval["id"])["votes"]) == 1
     wait_until(lambda: len(served.slack.calls_to("chat.postEphemeral")) == 2, "two ephemeral answers")
@@ -190,7 +191,7 @@ def test_a_fresh_signature_for_the_same_click_is_still_one_vote(served: Served, 
 def test_a_user_outside_the_allowlist_is_refused_and_told_so(served: Served, user: str) -> None:
     served.slack.usergroups["S_OTHER"] = ["U_MALLORY"]  # a real workspace member, but of another group
     approval = served.request()
-    response = served.click(approval["id"], user_id=user)
+    response = served.click(approval, user_id=user)
     assert response.status_code == 200 and outcome(response) == "refused"
     assert served.store.get_approval(approval["id"])["status"] == "pending"
     wait_until(lambda: served.slack.calls_to("chat.postEphemeral"), "ephemeral refusal")
@@ -200,14 +201,14 @@ def test_a_user_outside_the_allowlist_is_refused_and_told_so(served: Served, use
 
 def test_a_request_without_approvers_refuses_every_slack_click(served: Served) -> None:
     approval = served.request(approvers=[])
-    response = served.click(approval["id"], user_id="U_ALICE")
+    response = served.click(approval, user_id="U_ALICE")
     assert outcome(response) == "refused"
     assert served.store.get_approval(approval["id"])["status"] == "pending"
 
 
 def test_a_button_of_an_expired_request_records_nothing(served: Served) -> None:
     approval = served.request(expires_at=utcnow() - timedelta(seconds=1))
-    response = served.click(approval["id"], user_id="U_ALICE")
+    response = served.click(approval, user_id="U_ALICE")
     assert response.status_code == 200 and outcome(response) == "already_decided"
     assert served.store.get_approval(approval["id"])["status"] == "expired"
     wait_until(lambda: served.slack.calls_to("chat.postEphemeral"), "ephemeral answer")
@@ -218,7 +219,7 @@ def test_a_button_of_an_expired_request_records_nothing(served: Served) -> None:
 def test_a_button_of_an_already_decided_request_is_told_who_decided(served: Served) -> None:
     approval = served.request()
     approvals.decide(served.store, approval["id"], approve=False, user="ops-admin", via="ui", update_message=False)
-    response = served.click(approval["id"], user_id="U_BOB")
+    response = served.click(approval, user_id="U_BOB")
     assert outcome(response) == "already_decided"
     wait_until(lambda: served.slack.calls_to("chat.postEphemeral"), "ephemeral answer")
     assert "Already denied by ops-admin" in served.slack.calls_to("chat.postEphemeral")[0].args["text"]
@@ -234,11 +235,12 @@ def test_a_reopened_two_person_request_refuses_an_unmapped_slack_approval(
     kwargs = {"run_id": "run-reopened", "required_approvals": 2}
     approval = served.request(**kwargs)
     served.store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run-reopened", reason="failed")
-    late = served.click(approval["id"], user_id="U_BOB")  # caches the request as cancelled
+    late = served.click(approval, user_id="U_BOB")  # caches the request as cancelled
     assert outcome(late) == "already_decided"
-    assert served.request(**kwargs)["status"] == "pending"  # the cleared run reopens the same request
+    reopened = served.request(**kwargs)  # the cleared run reopens the same request, with a new message
+    assert reopened["status"] == "pending" and reopened["slack_ts"] != approval["slack_ts"]
 
-    response = served.click(approval["id"], user_id="U_ALICE", message_ts="2.000002")
+    response = served.click(reopened, user_id="U_ALICE")
     assert outcome(response) == "refused"
     stored = served.store.get_approval(approval["id"])
     assert stored["status"] == "pending" and stored["votes"] == []
@@ -254,7 +256,7 @@ def test_a_cancelled_two_person_request_tells_an_unmapped_voter_so(
     approval = served.request(run_id="run-cancelled", required_approvals=2)
     served.store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run-cancelled", reason="failed")
     for _ in range(2):  # the first click reads the store, the second the endpoint's cache
-        assert outcome(served.click(approval["id"], user_id="U_ALICE")) == "already_decided"
+        assert outcome(served.click(approval, user_id="U_ALICE")) == "already_decided"
     assert served.store.get_approval(approval["id"])["votes"] == []
 
 
@@ -283,7 +285,7 @@ def _fifty_concurrent_clicks(served: Served) -> None:
             requests = []
             for i in range(50):
                 body, headers = sign_interaction(
-                    click_payload(approval["id"], user_id=f"U_{i:02d}", approve=i % 2 == 0), SECRET
+                    click_payload(approval, user_id=f"U_{i:02d}", approve=i % 2 == 0), SECRET
                 )
                 requests.append(
                     client.post(f"{served.url}/agentic-mlops/slack/interactions", content=body, headers=headers)
@@ -350,7 +352,7 @@ def test_the_slack_connection_is_used_through_slackhook_with_its_base_url(
     approvals._clients.clear()
     for served_app in _served(sqlite_store, slack_double, AppSettings(signing_secret=SECRET, store=sqlite_store)):
         approval = served_app.request(slack_conn_id=slack_connection)
-        response = served_app.click(approval["id"], user_id="U_BOB", approve=False)
+        response = served_app.click(approval, user_id="U_BOB", approve=False)
         assert outcome(response) == "recorded"
         wait_until(lambda: slack_double.calls_to("chat.update"), "message updated through SlackHook")
         assert slack_double.calls_to("chat.update")[0].token == "xoxb-test-token"
@@ -362,11 +364,11 @@ def test_slack_gets_its_answer_while_the_web_api_calls_are_still_pending(served:
     served.slack.held_methods.update({"chat.update", "chat.postEphemeral"})
     try:
         approval = served.request()
-        response = served.click(approval["id"], user_id="U_ALICE")
+        response = served.click(approval, user_id="U_ALICE")
         assert response.status_code == 200 and outcome(response) == "recorded"
         # chat.update reached Slack and is still unanswered (held until release), yet the click got its 200
         wait_until(lambda: served.slack.calls_to("chat.update"), "chat.update reached Slack")
-        late = served.click(approval["id"], user_id="U_BOB")
+        late = served.click(approval, user_id="U_BOB")
         assert outcome(late) == "already_decided"
     finally:
         served.slack.release.set()
@@ -385,7 +387,7 @@ def test_a_request_replayed_to_another_worker_is_refused(
     try:
         for other in _served(other_store, slack_double, settings):
             approval = served.request(required_approvals=2)
-            body, headers = sign_interaction(click_payload(approval["id"], user_id="U_ALICE"), SECRET)
+            body, headers = sign_interaction(click_payload(approval, user_id="U_ALICE"), SECRET)
             first, replay = served.post(body, headers), other.post(body, headers)
             assert (first.status_code, outcome(first)) == (200, "recorded")
             assert (replay.status_code, outcome(replay)) == (409, "replayed")
@@ -396,7 +398,7 @@ def test_a_request_replayed_to_another_worker_is_refused(
 
 def test_an_oversized_unsigned_body_is_413_before_any_signature_work(served: Served) -> None:
     approval = served.request()
-    body, headers = sign_interaction(click_payload(approval["id"]), SECRET)
+    body, headers = sign_interaction(click_payload(approval), SECRET)
     padded = body + b"&pad=" + b"x" * (64 * 1024)
     response = served.post(padded, {**headers, "X-Slack-Signature": "v0=" + "0" * 64})
     assert response.status_code == 413 and outcome(response) == "too_large"
@@ -422,7 +424,7 @@ def test_an_oversized_unsigned_body_is_413_before_any_signature_work(served: Ser
 )
 def test_signed_malformed_payloads_are_400_with_one_line_and_record_nothing(served: Served, change: dict) -> None:
     approval = served.request()
-    payload = click_payload(approval["id"])
+    payload = click_payload(approval)
     if "value" in change:
         payload["actions"][0]["value"] = change["value"]
     else:

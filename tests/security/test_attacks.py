@@ -87,7 +87,7 @@ def _outcome(response: httpx.Response) -> str:
 )
 def test_unauthentic_slack_requests_are_401_and_record_nothing(api_server: ApiServer, attack: str) -> None:
     approval = _request(api_server)
-    payload = click_payload(approval["id"], user_id="U_ALICE")
+    payload = click_payload(approval, user_id="U_ALICE")
     if attack == "forged":
         body, headers = sign_interaction(payload, "not-the-secret")
     elif attack == "stale":
@@ -95,7 +95,7 @@ def test_unauthentic_slack_requests_are_401_and_record_nothing(api_server: ApiSe
     elif attack == "future":
         body, headers = sign_interaction(payload, SIGNING_SECRET, timestamp=int(time.time()) + 400)
     elif attack == "tampered":
-        body, headers = sign_interaction(click_payload(approval["id"], user_id="U_MALLORY"), SIGNING_SECRET)
+        body, headers = sign_interaction(click_payload(approval, user_id="U_MALLORY"), SIGNING_SECRET)
         body = body.replace(b"U_MALLORY", b"U_ALICE")
     elif attack == "no-headers":
         body, _ = sign_interaction(payload, SIGNING_SECRET)
@@ -110,7 +110,7 @@ def test_unauthentic_slack_requests_are_401_and_record_nothing(api_server: ApiSe
 
 def test_a_replay_is_refused_by_every_worker(api_server: ApiServer) -> None:
     approval = _request(api_server, required_approvals=2)
-    body, headers = sign_interaction(click_payload(approval["id"], user_id="U_ALICE"), SIGNING_SECRET)
+    body, headers = sign_interaction(click_payload(approval, user_id="U_ALICE"), SIGNING_SECRET)
     first = _post(api_server, SLACK, body, headers)
     assert (first.status_code, _outcome(first)) == (200, "recorded")
     # fresh connections, so the two workers share them; every replay is refused
@@ -121,9 +121,7 @@ def test_a_replay_is_refused_by_every_worker(api_server: ApiServer) -> None:
 
 def test_a_user_off_the_allowlist_is_refused_and_nothing_is_recorded(api_server: ApiServer) -> None:
     approval = _request(api_server)
-    response = _post(
-        api_server, SLACK, *sign_interaction(click_payload(approval["id"], user_id="U_MALLORY"), SIGNING_SECRET)
-    )
+    response = _post(api_server, SLACK, *sign_interaction(click_payload(approval, user_id="U_MALLORY"), SIGNING_SECRET))
     assert (response.status_code, _outcome(response)) == (200, "refused")
     now = api_server.store.get_approval(approval["id"])
     assert now["status"] == "pending" and now["votes"] == []
@@ -142,7 +140,7 @@ def test_a_user_off_the_allowlist_is_refused_and_nothing_is_recorded(api_server:
 )
 def test_signed_malformed_payloads_are_400_and_record_nothing(api_server: ApiServer, change: dict) -> None:
     approval = _request(api_server)
-    payload = click_payload(approval["id"], user_id="U_ALICE")
+    payload = click_payload(approval, user_id="U_ALICE")
     if "value" in change:
         payload["actions"][0]["value"] = change["value"]
     else:
@@ -175,7 +173,7 @@ def test_fifty_concurrent_clicks_record_exactly_one_decision(api_server: ApiServ
             sends = []
             for i in range(50):
                 body, headers = sign_interaction(
-                    click_payload(approval["id"], user_id=f"U_{i:02d}", approve=i % 2 == 0), SIGNING_SECRET
+                    click_payload(approval, user_id=f"U_{i:02d}", approve=i % 2 == 0), SIGNING_SECRET
                 )
                 sends.append(client.post(f"{api_server.url}{SLACK}", content=body, headers=headers))
             return await asyncio.gather(*sends)
@@ -191,9 +189,7 @@ def test_fifty_concurrent_clicks_record_exactly_one_decision(api_server: ApiServ
 def test_hostile_text_reaches_slack_inert(api_server: ApiServer) -> None:
     approval = _request(api_server)
     api_server.slack.clear()
-    response = _post(
-        api_server, SLACK, *sign_interaction(click_payload(approval["id"], user_id="U_ALICE"), SIGNING_SECRET)
-    )
+    response = _post(api_server, SLACK, *sign_interaction(click_payload(approval, user_id="U_ALICE"), SIGNING_SECRET))
     assert _outcome(response) == "recorded"
     deadline = time.monotonic() + 30
     while not api_server.slack.calls_to("chat.update") and time.monotonic() < deadline:

@@ -348,11 +348,12 @@ def test_a_late_click_is_told_who_decided_first(
     client: WebClient,
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
-    approval_id = _request(store, client).approval["id"]
+    approval = _request(store, client).approval
+    approval_id = approval["id"]
     approvals.decide(store, approval_id, approve=True, user="ops-admin", via="ui", slack_client=client)
 
     def click(user: str) -> ApprovalClick:
-        return ApprovalClick(approval_id, False, user, None, "T", "C_APPROVALS", "1.1", None)
+        return ApprovalClick(approval_id, False, user, None, "T", "C_APPROVALS", approval["slack_ts"], None)
 
     result = approvals.handle_click(store, click("U_BOB"), slack_client=client)
     result.send_answers()
@@ -374,12 +375,13 @@ def test_ephemeral_answers_escape_names_and_reasons_for_slack(
     slack_double: SlackDouble,  # noqa: F811
     closed_by: str,
 ) -> None:
-    approval_id = _request(store, client).approval["id"]
+    approval = _request(store, client).approval
+    approval_id = approval["id"]
     if closed_by == "decider":
         approvals.decide(store, approval_id, approve=False, user=HOSTILE, via="ui", update_message=False)
     else:
         store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason=HOSTILE)
-    click = ApprovalClick(approval_id, True, "U_ALICE", None, "T", "C_APPROVALS", "1.1", None)
+    click = ApprovalClick(approval_id, True, "U_ALICE", None, "T", "C_APPROVALS", approval["slack_ts"], None)
     approvals.handle_click(store, click, slack_client=client).send_answers()
     [ephemeral] = slack_double.calls_to("chat.postEphemeral")
     text = ephemeral.args["text"]

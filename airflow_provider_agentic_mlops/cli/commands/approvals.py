@@ -6,6 +6,10 @@ request takes no decision, and the request's Slack message (if any) is updated. 
 allowlist names Slack identities and does not apply here: whoever can run the Airflow CLI against
 this deployment's configuration already holds the state store's credentials.
 
+Store: ``--state-conn-id``, else the models file's ``state_conn_id`` of ``--model``, else the deployment's
+(``[agentic_mlops] state_conn_id``). Request ids are numbered per store; with ``--model`` a vote on another
+model's request is refused (the command the task log prints names both).
+
 Identity: the vote is the operating-system user's (the real uid's login, :func:`os_user`), counted as the Airflow
 user it maps to in ``[agentic_mlops] approver_identities`` (both are recorded in the audit trail).
 ``--user`` only adds a display name: it can never make one person two voters.
@@ -35,10 +39,27 @@ _COLUMNS = (
 )
 
 
+def _store_conn_id(args: argparse.Namespace) -> str | None:
+    """``--state-conn-id``, else the state_conn_id the models file gives ``--model``, else None (the
+    deployment's store, ``[agentic_mlops] state_conn_id``)."""
+    conn_id = getattr(args, "state_conn_id", None) or None
+    model = getattr(args, "model", None)
+    if conn_id is None and model:
+        conn_id = _declared(args).state_conn_id_of(model)
+    return conn_id
+
+
+def _declared(args: argparse.Namespace) -> Any:
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
+    from airflow_provider_agentic_mlops.cli.commands.models import cli_models_file
+
+    return DeclaredStores(lambda: cli_models_file(getattr(args, "models_file", None)))
+
+
 def _store(args: argparse.Namespace) -> Any:
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
-    return StateStoreHook(getattr(args, "state_conn_id", None)).get_store()
+    return StateStoreHook(_store_conn_id(args)).get_store()
 
 
 def os_user() -> str:
@@ -69,21 +90,47 @@ def approvals_list(args: argparse.Namespace) -> None:
         approving = sum(1 for v in full.get("votes") or [] if v["vote"] == "approve")
         row["approvals"] = f"{approving}/{row['required_approvals']}"
     print_rows(rows, _COLUMNS, getattr(args, "output", "table") or "table")
+    if not getattr(args, "state_conn_id", None) and not getattr(args, "model", None):
+        _note_other_stores(args)
+
+
+def _note_other_stores(args: argparse.Namespace) -> None:
+    """Say on stderr which models keep their requests in a store of their own (not listed here)."""
+    import sys
+
+    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
+
+    default = configured_state_conn_id()
+    others = {model: conn for model, conn in _declared(args).by_model().items() if conn != default}
+    if others:
+        shown = ", ".join(f"{model} ({conn})" for model, conn in sorted(others.items()))
+        print(
+            f"Listed: the requests in state store {default!r}. Models with a store of their own: {shown}; "
+            "list theirs with --model NAME (or --state-conn-id).",
+            file=sys.stderr,
+        )
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> None:
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
     from airflow_provider_agentic_mlops.core.state import StateStoreError
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
     bad_id = bad_approval_id(int(args.approval_id))
     if bad_id is not None:
         raise SystemExit(f"error: {bad_id}")
-    store = _store(args)
+    conn_id = _store_conn_id(args)
+    store = StateStoreHook(conn_id).get_store()
+    model = getattr(args, "model", None)
     try:
+        approval = store.get_approval(int(args.approval_id))
+        if approval is not None and model and approval["model_name"] != model:
+            raise approvals.ApprovalRefused(_other_model(approval, model, conn_id, _declared(args)))
         outcome = approvals.decide(
             store,
             int(args.approval_id),
+            approval=approval,
             approve=approve,
             user=os_user(),
             via="cli",
@@ -95,9 +142,30 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
     if getattr(args, "output", "table") == "json":
         print_json({"recorded": outcome.recorded, "message": outcome.message, "approval": outcome.approval})
     else:
-        print(f"Request {args.approval_id}: {outcome.message} (status: {outcome.approval['status']})")
+        shown = f"{outcome.approval['model_name']} v{outcome.approval['model_version']}"
+        print(f"Request {args.approval_id} ({shown}): {outcome.message} (status: {outcome.approval['status']})")
     if not outcome.recorded:
         raise SystemExit(1)
+
+
+def _other_model(approval: dict[str, Any], model: str, conn_id: str | None, declared: Any) -> str:
+    """Why a vote given for ``model`` is not taken on ``approval`` (another model's request)."""
+    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
+
+    store = conn_id or configured_state_conn_id()
+    message = (
+        f"request {approval['id']} in state store {store!r} is {approval['model_name']} "
+        f"v{approval['model_version']}'s, not {model}'s (request ids are numbered per state store). Nothing recorded."
+    )
+    own = declared.state_conn_id_of(model)
+    if own and own != store:
+        message += f" {model}'s requests are in connection {own!r}: add --state-conn-id {own}."
+    elif own is None:
+        why = declared.error or f"{str(declared.path())!r} does not list {model}"
+        message += f" The models file gives no store for {model} ({why}): name it with --state-conn-id."
+    else:
+        message += f" See `airflow agentic-mlops approvals list --model {model}`."
+    return message
 
 
 def approvals_approve(args: argparse.Namespace) -> None:

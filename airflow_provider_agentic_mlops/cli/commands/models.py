@@ -79,9 +79,13 @@ def models_list(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.liveness import read_task_state
 
     path = cli_models_file(args.models_file)
-    store = StateStoreHook(args.state_conn_id).get_store()
+    stores: dict[str | None, StateStore] = {}
     rows = []
     for spec in load_models(path):
+        conn_id = args.state_conn_id or spec.state_conn_id  # the model's own store; None: the deployment's
+        if conn_id not in stores:
+            stores[conn_id] = StateStoreHook(conn_id).get_store()
+        store = stores[conn_id]
         job = store.inflight_job(spec.name, task_state=read_task_state)  # fails a dead job first
         last = store.list_decisions(spec.name, limit=1)
         rows.append(

@@ -3,7 +3,9 @@
 For shops that cannot expose ``/agentic-mlops/slack/interactions``: a Socket Mode client
 (slack_sdk) receives the same ``block_actions`` payloads over a websocket Slack opens outbound, and
 hands them to the same :func:`airflow_provider_agentic_mlops.approvals.handle_click` the HTTP
-endpoint uses (allowlist, first decision wins, message update, ephemeral answers). Slack
+endpoint uses (allowlist, first decision wins, message update, ephemeral answers), in the store the
+button names: ``--state-conn-id``'s (default ``[agentic_mlops] state_conn_id``) or one the models file
+gives a model (:mod:`~airflow_provider_agentic_mlops.approval_stores`). Slack
 authenticates the websocket with the app-level token, so there is no request signature to check.
 
 Tokens: the bot token is the Slack connection's password (as for SlackHook); the app-level token
@@ -38,12 +40,20 @@ def app_token(slack_conn_id: str) -> str:
     return str(token)
 
 
-def make_listener(store: Any, web_client: Any, *, members: Any = None) -> Any:
-    """The Socket Mode request listener: acknowledge first, then record and answer."""
+def make_listener(store: Any, web_client: Any, *, members: Any = None, stores: Any = None) -> Any:
+    """The Socket Mode request listener: acknowledge first, then record and answer.
+
+    :param store: the deployment's store (a button that names none).
+    :param stores: the stores a button may name (:class:`~airflow_provider_agentic_mlops.approval_stores.
+        ApprovalStores`); default: ``store`` and the configured models file's.
+    """
     from slack_sdk.socket_mode.response import SocketModeResponse
 
     from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, UnservedStore
     from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_interaction
+
+    stores = stores if stores is not None else ApprovalStores(store)
 
     def listener(client: Any, req: Any) -> None:
         if req.type != "interactive":
@@ -56,7 +66,14 @@ def make_listener(store: Any, web_client: Any, *, members: Any = None) -> Any:
             return
         if click is None:
             return
-        result = approvals.handle_click(store, click, via="slack-socket", slack_client=web_client, members=members)
+        try:
+            click_store = stores.get(click.state_conn_id)
+        except UnservedStore as err:
+            result = approvals.ClickResult("unserved", f"Refused: {err}", click, None, web_client)
+        else:
+            result = approvals.handle_click(
+                click_store, click, via="slack-socket", slack_client=web_client, members=members
+            )
         log.info("click on request %s by %s: %s", click.approval_id, click.user_id, result.kind)
         result.send_answers()
 
@@ -74,9 +91,15 @@ def slack_listener(args: argparse.Namespace) -> None:
     web_client = slack_client_for(slack_conn_id=slack_conn_id)
     if web_client is None:
         raise SystemExit(f"error: Slack connection {slack_conn_id!r} does not exist; create it with the bot token")
-    store = StateStoreHook(getattr(args, "state_conn_id", None)).get_store()
+    from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+
+    state_conn_id = getattr(args, "state_conn_id", None) or None
+    store = StateStoreHook(state_conn_id).get_store()
+    stores = ApprovalStores(store, default_conn_id=state_conn_id)  # None: [agentic_mlops] state_conn_id
     client = SocketModeClient(app_token=app_token(slack_conn_id), web_client=web_client)
-    client.socket_mode_request_listeners.append(make_listener(store, web_client, members=UsergroupMembers()))
+    client.socket_mode_request_listeners.append(
+        make_listener(store, web_client, members=UsergroupMembers(), stores=stores)
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -66,7 +66,7 @@ def test_list_shows_pending_requests_with_their_vote_count(store: StateStore, ca
 def test_approve_records_the_decision_with_the_cli_user(store: StateStore, capsys: pytest.CaptureFixture) -> None:
     approval_id = _request(store)
     approvals_approve(_args(approval_id=approval_id, reason="metrics look good"))
-    assert f"Request {approval_id}: Approved by alice (status: approved)" in capsys.readouterr().out
+    assert f"Request {approval_id} (fraud v7): Approved by alice (status: approved)" in capsys.readouterr().out
     stored = store.get_approval(approval_id)
     assert (stored["decided_by"], stored["decided_via"], stored["reason"]) == ("alice", "cli", "metrics look good")
 

@@ -51,8 +51,8 @@ def test_a_click_over_socket_mode_is_acknowledged_recorded_and_the_message_updat
     ).approval
     socket = SocketClient()
     listener = make_listener(store, web)
-    listener(socket, SocketModeRequest("interactive", "env-1", click_payload(approval["id"], user_id="U_MALLORY")))
-    listener(socket, SocketModeRequest("interactive", "env-2", click_payload(approval["id"], user_id="U_ALICE")))
+    listener(socket, SocketModeRequest("interactive", "env-1", click_payload(approval, user_id="U_MALLORY")))
+    listener(socket, SocketModeRequest("interactive", "env-2", click_payload(approval, user_id="U_ALICE")))
     listener(socket, SocketModeRequest("events_api", "env-3", {"type": "event_callback"}))
     assert socket.acks == ["env-1", "env-2"]
     stored = store.get_approval(approval["id"])

@@ -1,0 +1,274 @@
+"""A model with its own state store (models.yaml ``state_conn_id``): its approvals are decided there, never
+on the request with the same id in the deployment's store (ids are numbered per store).
+
+Two SQLite stores: the deployment's (``agentic_mlops_state_default``) holds fraud's request 1, churn's own
+(``churn_state``) holds churn's request 1. Both are asked for by the real ApprovalSensor; Slack is the local
+Web API double, the endpoint the plugin app in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+
+from airflow_provider_agentic_mlops import approvals
+from airflow_provider_agentic_mlops.core.state import StateStore
+from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+from tests.doubles.airflow_task import task_context
+from tests.doubles.slack_server import (  # noqa: F401
+    SlackDouble,
+    click_payload,
+    sign_interaction,
+    slack_connection,
+    slack_double,
+)
+
+SECRET = "per-model-store-secret"
+DEFAULT = "agentic_mlops_state_default"
+CHURN = "churn_state"
+
+MODELS = """
+models:
+  - name: fraud
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+    retrain: {python_callable: "m:f"}
+  - name: churn
+    state_conn_id: churn_state
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+    retrain: {python_callable: "m:f"}
+"""
+
+
+def _conn(url: str) -> str:
+    return json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": url}})
+
+
+@pytest.fixture
+def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, StateStore]]:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.delenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT", _conn(f"sqlite:///{tmp_path / 'default.db'}"))
+    monkeypatch.setenv("AIRFLOW_CONN_CHURN_STATE", _conn(f"sqlite:///{tmp_path / 'churn.db'}"))
+    models = tmp_path / "models.yaml"
+    models.write_text(MODELS)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(models))
+    yield {DEFAULT: StateStoreHook(DEFAULT).get_store(), CHURN: StateStoreHook(CHURN).get_store()}
+
+
+def _ask(model: str, version: str, state_conn_id: str, *, channel: str | None = "C_APPROVALS") -> dict[str, Any]:
+    """The request the model's DAG asks for: the real sensor, writing to the model's store."""
+    sensor = ApprovalSensor(
+        task_id="wait_for_approval",
+        model_name=model,
+        approvers=["U_ALICE"],
+        channel=channel,
+        slack_conn_id="slack_api_default",
+        state_conn_id=state_conn_id,
+        deferrable=True,
+    )
+    context = task_context(
+        dag_id=f"agentic_mlops__{model}",
+        run_id="manual__1",
+        xcoms={("retrain", "return_value"): {"version": version}, ("validate", "validation"): {"passed": True}},
+    )
+    with pytest.raises(TaskDeferred):
+        sensor.execute(context)
+    approval = sensor.store.find_approval(model, version, dag_id=f"agentic_mlops__{model}", run_id="manual__1")
+    assert approval is not None
+    return approval
+
+
+def _posted_click(slack: SlackDouble, approval: dict[str, Any], *, approve: bool = True) -> dict[str, Any]:
+    """The payload Slack sends for a click on the message that was posted for ``approval``: the button's
+    value as posted, the message's channel and ts."""
+    post = next(
+        c
+        for c in slack.calls_to("chat.postMessage")
+        if f"(request #{approval['id']})" in c.args.get("text", "") and approval["model_name"] in c.args["text"]
+    )
+    blocks = post.args["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    action = "agentic_mlops_approve" if approve else "agentic_mlops_deny"
+    button = next(e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action)
+    payload = click_payload(
+        approval["id"],
+        approve=approve,
+        user_id="U_ALICE",
+        channel=approval["slack_channel"],
+        message_ts=approval["slack_ts"],
+    )
+    payload["actions"][0]["value"] = button["value"]
+    return payload
+
+
+def _client(settings: AppSettings | None = None) -> TestClient:
+    root = FastAPI()
+    root.mount("/agentic-mlops", create_app(settings or AppSettings(signing_secret=SECRET)))
+    return TestClient(root)
+
+
+def _click(client: TestClient, payload: dict[str, Any]) -> Any:
+    body, headers = sign_interaction(payload, SECRET)
+    return client.post("/agentic-mlops/slack/interactions", content=body, headers=headers)
+
+
+def test_a_click_on_a_models_own_store_request_decides_that_request_not_the_default_stores(
+    stores: dict[str, StateStore],
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    fraud = _ask("fraud", "7", DEFAULT)
+    churn = _ask("churn", "3", CHURN)
+    assert fraud["id"] == churn["id"] == 1  # ids are numbered per store
+
+    response = _click(_client(), _posted_click(slack_double, churn))
+
+    assert response.status_code == 200 and response.headers["x-agentic-mlops-outcome"] == "recorded"
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
+    assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
+
+
+def test_a_click_on_another_message_than_the_requests_records_nothing(
+    stores: dict[str, StateStore],
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """A message posted before the button named its store (value "1") still cannot decide another request 1."""
+    fraud = _ask("fraud", "7", DEFAULT)
+    churn = _ask("churn", "3", CHURN)
+    old_style = _posted_click(slack_double, churn)
+    old_style["actions"][0]["value"] = str(churn["id"])  # the bare id: the deployment's store
+
+    response = _click(_client(), old_style)
+
+    assert response.headers["x-agentic-mlops-outcome"] == "wrong_message"
+    assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "pending"
+    audit = [a for a in stores[DEFAULT].audit_trail("fraud") if a["action"] == "approval_refused"]
+    assert audit and "another message" in audit[0]["details"]["reason"]
+
+
+def test_a_button_naming_a_store_the_models_file_does_not_declare_opens_nothing(
+    stores: dict[str, StateStore],
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    churn = _ask("churn", "3", CHURN)
+    payload = _posted_click(slack_double, churn)
+    payload["actions"][0]["value"] = f"{churn['id']}:airflow_db"
+    opened: list[str] = []
+    real_hook = StateStoreHook.get_store
+    monkeypatch.setattr(StateStoreHook, "get_store", lambda self: opened.append(self.state_conn_id) or real_hook(self))
+
+    response = _click(_client(), payload)
+
+    assert response.status_code == 200 and response.headers["x-agentic-mlops-outcome"] == "unserved"
+    assert "airflow_db" not in opened
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "pending"
+
+
+def test_the_socket_mode_listener_decides_in_the_models_own_store(
+    stores: dict[str, StateStore],
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+    from airflow_provider_agentic_mlops.cli.commands.slack_listener import make_listener
+
+    fraud = _ask("fraud", "7", DEFAULT)
+    churn = _ask("churn", "3", CHURN)
+    web = approvals.slack_client_for(slack_conn_id="slack_api_default")
+
+    class Socket:
+        def send_socket_mode_response(self, response: Any) -> None:
+            pass
+
+    listener = make_listener(stores[DEFAULT], web, stores=ApprovalStores(stores[DEFAULT]))
+    listener(Socket(), SocketModeRequest("interactive", "env-1", _posted_click(slack_double, churn)))
+
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
+    assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
+
+
+def test_the_logged_cli_command_decides_the_request_in_the_models_own_store(
+    stores: dict[str, StateStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    fraud = _ask("fraud", "7", DEFAULT, channel=None)
+    with caplog.at_level(logging.WARNING):
+        churn = _ask("churn", "3", CHURN, channel=None)
+    hint = next(line.strip() for line in caplog.text.splitlines() if "approvals approve 1 --model churn" in line)
+    assert f"--state-conn-id {CHURN}" in hint
+
+    main(shlex.split(hint)[2:])  # without "airflow agentic-mlops"
+
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
+    assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
+
+
+def test_a_cli_vote_naming_the_model_is_refused_on_another_models_request(
+    stores: dict[str, StateStore], capsys: pytest.CaptureFixture
+) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    fraud = _ask("fraud", "7", DEFAULT, channel=None)
+    churn = _ask("churn", "3", CHURN, channel=None)
+
+    with pytest.raises(SystemExit) as refused:
+        main(["approvals", "approve", str(churn["id"]), "--model", "churn", "--state-conn-id", DEFAULT])
+    assert "fraud" in str(refused.value) and f"--state-conn-id {CHURN}" in str(refused.value)
+    assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
+
+    # --model alone finds the model's store in the models file
+    main(["approvals", "approve", str(churn["id"]), "--model", "churn"])
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
+    assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
+
+
+def test_the_approvals_page_says_which_models_it_does_not_list(
+    stores: dict[str, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_agentic_mlops.plugins import approvals_page
+
+    class User:
+        def get_name(self) -> str:
+            return "ui-alice"
+
+    monkeypatch.setattr(approvals_page, "is_authorized_dag", lambda *a, **k: True)
+    monkeypatch.setattr(approvals_page, "dag_teams", lambda dag_ids: dict.fromkeys(dag_ids))
+    root = FastAPI()
+    app = create_app(AppSettings(signing_secret=SECRET))
+    app.dependency_overrides[approvals_page.authenticated_user] = lambda: User()
+    root.mount("/agentic-mlops", app)
+
+    page = TestClient(root).get("/agentic-mlops/approvals").text
+
+    assert "churn" in page and CHURN in page and "--state-conn-id" in page
+
+
+def test_models_list_reads_each_model_from_its_own_store(
+    stores: dict[str, StateStore], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_agentic_mlops.cli.commands import models as models_cli
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: None)  # no registry in this test
+    _ask("churn", "3", CHURN, channel=None)
+    capsys.readouterr()  # the sensor's log lines
+    main(["models", "list", "-o", "json"])
+    rows = {row["model"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (rows["churn"]["pending_approvals"], rows["fraud"]["pending_approvals"]) == (1, 0)
