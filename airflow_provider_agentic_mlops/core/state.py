@@ -657,8 +657,9 @@ class StateStore:
 
         :param user: the person the vote counts for (one vote per person and request).
         :param identity: how they were identified (Slack id, OS login, display name), for the audit trail.
-        :param message_ts: the Slack message the vote was cast on; a message the request had before it
-            was reopened (and posted again) is out of date, and a vote from it is refused.
+        :param message_ts: the Slack message the vote was cast on (None: not cast on a message, as from
+            the CLI or the page); a vote from any message but the request's current one is refused (a
+            reopened request is posted again, and its old message is out of date).
         """
         now = utcnow()
         vote = "approve" if approve else "deny"
@@ -675,10 +676,11 @@ class StateStore:
                 self._expire(conn, approval_id, now)
                 message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
                 recorded = False
-            elif message_ts is not None and message_ts != row["slack_ts"] and _replaced(conn, row, message_ts):
+            elif message_ts is not None and message_ts != row["slack_ts"]:
+                # checked on the locked row: a reopen between the caller's check and this vote cannot slip by
                 message = (
-                    f"this message of request {approval_id} is out of date: the request was cancelled and asked "
-                    "again in a newer message; nothing recorded. Decide on the newer message"
+                    f"this Slack message is not request {approval_id}'s current one (it was cancelled and asked "
+                    "again in a newer message, or is not posted yet); nothing recorded. Decide on the newer message"
                 )
                 recorded = False
             else:
@@ -1069,11 +1071,6 @@ def _replaced_messages_of(conn: Connection, approval_id: int) -> list[dict[str, 
     )
     found = ((details or {}).get("replaced_message") for details in conn.execute(query).scalars())
     return [dict(message) for message in found if message]
-
-
-def _replaced(conn: Connection, row: Mapping[str, Any], message_ts: str) -> bool:
-    """``message_ts`` is a Slack message the request ``row`` had before it was reopened."""
-    return any(message["ts"] == message_ts for message in _replaced_messages_of(conn, row["id"]))
 
 
 def _approve_turned_into_deny(conn: Connection, deny: dict[str, Any]) -> bool:

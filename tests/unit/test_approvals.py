@@ -445,7 +445,7 @@ def test_clicks_on_the_message_a_reopened_request_replaced_are_refused(
         return result
 
     stale = click(old["slack_ts"])
-    assert stale.kind == "not_recorded" and "newer message" in stale.text
+    assert stale.kind == "wrong_message" and "newest message" in stale.text
     stored = store.get_approval(old["id"])
     assert stored["status"] == "pending" and stored["votes"] == []
     assert [c.args["ts"] for c in slack_double.calls_to("chat.update")].count(new_ts) == 0

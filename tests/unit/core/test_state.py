@@ -381,6 +381,8 @@ def test_a_vote_cast_on_the_message_a_reopened_request_replaced_is_refused(store
     assert not stale.recorded and stale.approval["status"] == "pending" and stale.approval["votes"] == []
     assert "newer message" in stale.message
     store.set_approval_message(approval["id"], channel="C", ts="2.000002")
+    other = store.decide_approval(approval["id"], approve=True, user="U1", via="slack", message_ts="1.000001")
+    assert not other.recorded and other.approval["votes"] == []  # any message but the current one
     current = store.decide_approval(approval["id"], approve=True, user="U1", via="slack", message_ts="2.000002")
     assert current.recorded and current.approval["status"] == "approved"
 
