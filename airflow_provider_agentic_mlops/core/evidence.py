@@ -532,7 +532,7 @@ def feature_importance(
     if own is not None and inputs is not None and len(own) == len(inputs):
         return _per_feature(features, inputs, own), "the model's feature_importances_"
     coef = getattr(estimator, "coef_", None)
-    if coef is not None and reference is not None and getattr(model, "steps", None) is None and inputs is not None:
+    if coef is not None and reference is not None and not _transformers(model) and inputs is not None:
         coef = np.abs(np.asarray(coef, dtype=np.float64))
         coef = coef.sum(axis=0) if coef.ndim == 2 else coef
         if len(coef) == len(inputs):
@@ -575,19 +575,21 @@ def _model_input_features(model: Any, features: Sequence[str]) -> tuple[list[str
     """``(the feature behind each column the model's estimator reads, "")``, or ``(None, why not)``.
 
     A pipeline's columns are named by its transformers (``get_feature_names_out``: ``num__signal``,
-    ``cat__merchant_a``); an estimator fitted on a frame names them in ``feature_names_in_``; one
-    fitted on an array reads the features by position, as it predicts. A column is a feature's when it
+    ``cat__merchant_a``); an estimator fitted on a frame (alone, or in a pipeline whose other steps are
+    ``"passthrough"``) names them in ``feature_names_in_``; one fitted on an array reads the features
+    by position, as it predicts. A column is a feature's when it
     is named after it, after a transformer's ``name__`` prefix, or as an encoding of it (``merchant_a``:
     the longest feature it starts with, then ``_``).
     """
-    if getattr(model, "steps", None) is not None:
+    if _transformers(model):
         fitted_on_names = getattr(model, "feature_names_in_", None) is not None
         try:
             columns = [str(c) for c in model[:-1].get_feature_names_out(None if fitted_on_names else list(features))]
         except Exception as err:  # noqa: BLE001 - a transformer without output names: importances cannot be matched
             return None, f"the pipeline's columns, which its transformers do not name ({type(err).__name__})"
     else:
-        names = getattr(model, "feature_names_in_", None)
+        estimator = getattr(model, "steps", None) and model.steps[-1][1] or model
+        names = getattr(estimator, "feature_names_in_", None)
         if names is None:
             return list(features), ""
         columns = [str(c) for c in names]
@@ -597,6 +599,14 @@ def _model_input_features(model: Any, features: Sequence[str]) -> tuple[list[str
         more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
         return None, f"columns {', '.join(map(repr, unmatched[:5]))}{more}, which are none of the features"
     return [str(matched[c]) for c in columns], ""
+
+
+def _transformers(model: Any) -> list[Any]:
+    """A pipeline's transformers before its estimator, without the ``"passthrough"`` (or None) steps
+    that leave the columns as they are; ``[]`` for a bare estimator. A pipeline without any reads
+    the features as its estimator does."""
+    steps = getattr(model, "steps", None) or []
+    return [step for _, step in steps[:-1] if not (step is None or isinstance(step, str) and step == "passthrough")]
 
 
 def _feature_of(column: str, features: Sequence[str], names: set[str]) -> str | None:

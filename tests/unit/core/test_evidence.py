@@ -489,6 +489,28 @@ def test_one_hot_encoded_importances_are_summed_per_feature_and_unused_features_
     assert importance["noise"] == 0.0  # dropped by the transformer: the model never sees it
 
 
+def test_a_pipeline_without_transformers_uses_its_estimators_own_importances() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    data = importance_data(1000, 3)
+    features = ["noise", "signal"]
+    for steps in ([], [("scale", "passthrough")], [("scale", None)]):
+        model = Pipeline([*steps, ("rf", RandomForestClassifier(20, random_state=0))])
+        model.fit(data[features], data["label"])
+
+        importance, source = feature_importance(model, features)  # no labels: the model's own or nothing
+
+        own = model[-1].feature_importances_
+        assert source == "the model's feature_importances_"
+        assert importance == pytest.approx({"noise": own[0], "signal": own[1]})
+
+    model = Pipeline([("scale", "passthrough"), ("lr", LogisticRegression())]).fit(data[features], data["label"])
+    importance, source = feature_importance(model, features, data)
+    assert source == "the model's |coef_| x feature std" and importance["signal"] > 5 * importance["noise"]
+
+
 def test_importances_of_columns_that_are_no_feature_fall_back_to_permutation_importance() -> None:
     from sklearn.decomposition import PCA
     from sklearn.ensemble import RandomForestClassifier
