@@ -520,11 +520,12 @@ def feature_importance(
     (times the feature's spread, so units do not matter), else permutation importance on at most
     ``SAMPLE_ROWS`` labelled reference rows, else ``(None, why)``.
 
-    The model's own importances are matched to the features by name (:func:`_model_input_features`):
-    a pipeline's transformers reorder, encode and drop columns, so its estimator's importances are in
-    the transformers' output order. Encoded columns (one-hot) add up to their feature; a feature the
-    model never sees weighs 0. Importances of columns that are no feature (PCA components) cannot be
-    matched: permutation importance, which perturbs the features themselves, answers instead.
+    The model's own importances are matched to the features (:func:`_model_input_features`): a
+    pipeline's transformers reorder, encode and drop columns, so its estimator's importances are in
+    the transformers' output order, each column traced back to the feature it was made from.
+    Encoded columns (one-hot) add up to their feature; a feature the model never sees weighs 0.
+    Importances of columns made from several features (PCA components) cannot be matched:
+    permutation importance, which perturbs the features themselves, answers instead.
     """
     estimator = getattr(model, "steps", None) and model.steps[-1][1] or model
     inputs, unmatched = _model_input_features(model, features)
@@ -532,7 +533,7 @@ def feature_importance(
     if own is not None and inputs is not None and len(own) == len(inputs):
         return _per_feature(features, inputs, own), "the model's feature_importances_"
     coef = getattr(estimator, "coef_", None)
-    if coef is not None and reference is not None and getattr(model, "steps", None) is None and inputs is not None:
+    if coef is not None and reference is not None and not _transformers(model) and inputs is not None:
         coef = np.abs(np.asarray(coef, dtype=np.float64))
         coef = coef.sum(axis=0) if coef.ndim == 2 else coef
         if len(coef) == len(inputs):
@@ -574,33 +575,116 @@ def feature_importance(
 def _model_input_features(model: Any, features: Sequence[str]) -> tuple[list[str] | None, str]:
     """``(the feature behind each column the model's estimator reads, "")``, or ``(None, why not)``.
 
-    A pipeline's columns are named by its transformers (``get_feature_names_out``: ``num__signal``,
-    ``cat__merchant_a``); an estimator fitted on a frame names them in ``feature_names_in_``; one
-    fitted on an array reads the features by position, as it predicts. A column is a feature's when it
-    is named after it, after a transformer's ``name__`` prefix, or as an encoding of it (``merchant_a``:
-    the longest feature it starts with, then ``_``).
+    A pipeline's columns are followed through its transformers (:func:`_step_sources`): a
+    ColumnTransformer's output column comes from the columns its own transformer read (whatever the
+    step is named), and a column that transformer makes out of several is told apart by name. An
+    estimator fitted on a frame (alone, or in a pipeline whose other steps are ``"passthrough"``)
+    names its columns in ``feature_names_in_``; one fitted on an array reads the features by
+    position, as it predicts.
     """
-    if getattr(model, "steps", None) is not None:
-        fitted_on_names = getattr(model, "feature_names_in_", None) is not None
+    transformers = _transformers(model)
+    if transformers:
+        first = getattr(transformers[0], "feature_names_in_", None)
+        names = [str(c) for c in first] if first is not None else list(features)
         try:
-            columns = [str(c) for c in model[:-1].get_feature_names_out(None if fitted_on_names else list(features))]
+            columns, sources = _through(transformers, names)
         except Exception as err:  # noqa: BLE001 - a transformer without output names: importances cannot be matched
             return None, f"the pipeline's columns, which its transformers do not name ({type(err).__name__})"
+        known = set(features)
+        inputs = [None if i is None or names[i] not in known else names[i] for i in sources]
     else:
-        names = getattr(model, "feature_names_in_", None)
-        if names is None:
+        estimator = getattr(model, "steps", None) and model.steps[-1][1] or model
+        fitted = getattr(estimator, "feature_names_in_", None)
+        if fitted is None:
             return list(features), ""
-        columns = [str(c) for c in names]
-    matched = {c: _feature_of(c, features, set(features)) for c in columns}
-    unmatched = [c for c, f in matched.items() if f is None]
+        columns = [str(c) for c in fitted]
+        inputs = [_feature_of(c, features, set(features)) for c in columns]
+    unmatched = [c for c, f in zip(columns, inputs, strict=True) if f is None]
     if unmatched:
         more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
         return None, f"columns {', '.join(map(repr, unmatched[:5]))}{more}, which are none of the features"
-    return [str(matched[c]) for c in columns], ""
+    return [str(f) for f in inputs], ""
+
+
+def _transformers(model: Any) -> list[Any]:
+    """A pipeline's transformers before its estimator, without the ``"passthrough"`` (or None) steps
+    that leave the columns as they are; ``[]`` for a bare estimator. A pipeline without any reads
+    the features as its estimator does."""
+    return _active((getattr(model, "steps", None) or [])[:-1])
+
+
+def _active(steps: Sequence[tuple[str, Any]]) -> list[Any]:
+    return [step for _, step in steps if not (step is None or isinstance(step, str) and step == "passthrough")]
+
+
+def _through(steps: Sequence[Any], inputs: Sequence[str]) -> tuple[list[str], list[int | None]]:
+    """The names of the columns out of transformers applied in turn to columns ``inputs``, and for
+    each the position in ``inputs`` of the column it comes from (None: from several, or unknown)."""
+    names: list[str] = list(inputs)
+    sources: list[int | None] = list(range(len(inputs)))
+    for step in steps:
+        names, picked = _step_sources(step, names)
+        sources = [None if i is None else sources[i] for i in picked]
+    return names, sources
+
+
+def _step_sources(step: Any, inputs: Sequence[str]) -> tuple[list[str], list[int | None]]:
+    """One transformer's output column names and, for each, the position of its input column.
+
+    A ColumnTransformer is followed through its fitted parts (``transformers_``, ``output_indices_``):
+    an output column belongs to the columns its own part read, so neither the part's name (a step
+    named ``country`` that encodes ``city``) nor ``verbose_feature_names_out`` matters. Any other
+    transformer (and a part that reads several columns) is matched by name (:func:`_feature_of`):
+    ``merchant_a`` is ``merchant``'s; every column out of a transformer of one column is that column's.
+    """
+    if getattr(step, "steps", None) is not None:
+        return _through(_active(step.steps), inputs)
+    outputs = [str(c) for c in step.get_feature_names_out(list(inputs))]
+    parts, slices = getattr(step, "transformers_", None), getattr(step, "output_indices_", None)
+    if parts is None or slices is None:
+        return outputs, [_input_of(c, inputs) for c in outputs]
+    sources: list[int | None] = [None] * len(outputs)
+    for name, part, columns in parts:
+        where, picked = slices.get(name), _selected(columns, inputs)
+        if where is None or picked is None or where.stop <= where.start:
+            continue  # dropped (no output), or a selection we cannot read: its columns stay unmatched
+        inner: list[int | None] = list(range(len(picked)))  # "passthrough"
+        if not isinstance(part, str):
+            inner = _step_sources(part, [inputs[i] for i in picked])[1]
+        if len(inner) == where.stop - where.start:
+            sources[where] = [None if i is None else picked[i] for i in inner]
+    return outputs, sources
+
+
+def _selected(columns: Any, inputs: Sequence[str]) -> list[int] | None:
+    """The positions in ``inputs`` of a ColumnTransformer part's column selection (names, positions,
+    a boolean mask or a slice), or None when it cannot be read."""
+    n = len(inputs)
+    if isinstance(columns, slice):
+        if isinstance(columns.start, str) or isinstance(columns.stop, str):  # by name, both ends included
+            return [int(i) for i in pd.Series(range(n), index=list(inputs)).loc[columns]]
+        return list(range(n))[columns]
+    values = [columns] if isinstance(columns, (str, int, np.integer)) else list(columns)
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        return [i for i, keep in enumerate(values) if keep] if len(values) == n else None
+    if all(isinstance(v, (int, np.integer)) for v in values):
+        return [range(n)[int(v)] for v in values] if all(-n <= int(v) < n for v in values) else None
+    position = {name: i for i, name in enumerate(inputs)}
+    return [position[str(v)] for v in values] if all(str(v) in position for v in values) else None
+
+
+def _input_of(column: str, inputs: Sequence[str]) -> int | None:
+    """The position of the input a transformer's output column is named after, else of its only input."""
+    name = _feature_of(column, inputs, set(inputs))
+    if name is not None:
+        return list(inputs).index(name)
+    return 0 if len(inputs) == 1 else None
 
 
 def _feature_of(column: str, features: Sequence[str], names: set[str]) -> str | None:
-    """The feature a model column is named after (see :func:`_model_input_features`), or None."""
+    """The name among ``features`` a column is named after: itself, itself after a ``name__`` prefix
+    (a FeatureUnion's), or as an encoding of it (``merchant_a``: the longest name it starts with,
+    then ``_``); else None."""
     candidates = [column] + [column[i + 2 :] for i in range(len(column)) if column.startswith("__", i)]
     for name in candidates:
         if name in names:

@@ -489,6 +489,58 @@ def test_one_hot_encoded_importances_are_summed_per_feature_and_unused_features_
     assert importance["noise"] == 0.0  # dropped by the transformer: the model never sees it
 
 
+def test_each_column_of_a_column_transformer_goes_to_the_feature_its_own_transformer_read() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(4)
+    data = pd.DataFrame({"country": rng.choice(["fr", "de"], 1000), "city": rng.choice(["paris", "rome"], 1000)})
+    data["cat"] = rng.normal(size=1000)
+    data["label"] = (data["city"] == "rome").astype(int)  # the city decides
+    features = ["country", "city", "cat"]
+    # steps named after features: 'country' encodes the city too, 'cat' encodes no 'cat'
+    for steps, verbose in (
+        ([("country", OneHotEncoder(), ["country", "city"]), ("num", StandardScaler(), ["cat"])], True),
+        ([("cat", OneHotEncoder(), ["country", "city"]), ("num", StandardScaler(), ["cat"])], True),
+        ([("enc", make_pipeline(OneHotEncoder()), [0, 1])], False),  # positions, nested pipeline, no prefix
+    ):
+        prep = ColumnTransformer(steps, remainder="passthrough", verbose_feature_names_out=verbose)
+        model = Pipeline([("prep", prep), ("rf", RandomForestClassifier(20, random_state=0))])
+        model.fit(data[features], data["label"])
+
+        importance, source = feature_importance(model, features)
+
+        own = dict(zip(model[:-1].get_feature_names_out(), model[-1].feature_importances_, strict=True))
+        encoded = {k.rsplit("__", 1)[-1]: v for k, v in own.items()}  # 'country__city_rome': 'city_rome'
+        city, country = (sum(v for k, v in encoded.items() if k.startswith(f"{f}_")) for f in ("city", "country"))
+        assert source == "the model's feature_importances_" and city > 0.9
+        assert importance == pytest.approx({"country": country, "city": city, "cat": 1 - city - country})
+
+
+def test_a_pipeline_without_transformers_uses_its_estimators_own_importances() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    data = importance_data(1000, 3)
+    features = ["noise", "signal"]
+    for steps in ([], [("scale", "passthrough")], [("scale", None)]):
+        model = Pipeline([*steps, ("rf", RandomForestClassifier(20, random_state=0))])
+        model.fit(data[features], data["label"])
+
+        importance, source = feature_importance(model, features)  # no labels: the model's own or nothing
+
+        own = model[-1].feature_importances_
+        assert source == "the model's feature_importances_"
+        assert importance == pytest.approx({"noise": own[0], "signal": own[1]})
+
+    model = Pipeline([("scale", "passthrough"), ("lr", LogisticRegression())]).fit(data[features], data["label"])
+    importance, source = feature_importance(model, features, data)
+    assert source == "the model's |coef_| x feature std" and importance["signal"] > 5 * importance["noise"]
+
+
 def test_importances_of_columns_that_are_no_feature_fall_back_to_permutation_importance() -> None:
     from sklearn.decomposition import PCA
     from sklearn.ensemble import RandomForestClassifier
