@@ -22,7 +22,9 @@ A re-run completes a recorded promotion only while nothing has moved the champio
 promotion or rollback of the model, the promotion was *overtaken*. It is closed as ``overtaken`` (audit entry
 ``promotion_overtaken``) and refused: completing it would record a ``promoted`` entry and send a champion
 Asset event for a version that does not serve. A completed promotion re-run after such a change is refused
-too (its success would send that Asset event again). The later promotion or rollback itself closes every
+too (its success would send that Asset event again). When a later change (e.g. a rollback) put the champion
+back on its version, the refusal says so: that version serves through the later change, nothing is left to do.
+The later promotion or rollback itself closes every
 unfinished promotion of the model that it overtakes (:func:`close_overtaken_promotions`), so none is left
 shown as in progress when its task is never re-run.
 """
@@ -298,20 +300,27 @@ def _refuse_if_overtaken(
     closed = promotion["status"] == PROMOTION_OVERTAKEN
     if not closed and not later and (CHAMPION_ALIAS not in steps or current == version):
         return
-    now = f"MLflow's champion is now v{current}" if current is not None else "MLflow now has no champion"
-    if later:
-        now += f", and since the promotion began the audit trail records: {_changes_text(later)}"
+    since = f"since the promotion began the audit trail records: {_changes_text(later)}" if later else ""
+    if current == version:  # back on this version, but through a later change: nothing for this run to do
+        how = f"through a later change ({since})" if later else "through a later change outside the provider"
+        now = f"v{version} is the champion again {how}, not through this promotion"
+        unsent = "the later change is the one that made it the champion"
+        then = f"There is nothing to do: v{version} is already the champion"
     else:
-        now += " (moved outside the provider, e.g. by hand in MLflow)"
+        now = f"MLflow's champion is now v{current}" if current is not None else "MLflow now has no champion"
+        now += f", and {since}" if later else " (moved outside the provider, e.g. by hand in MLflow)"
+        unsent = f"it would name v{version}, which does not serve"
+        then = start_again
     if closed:
         raise PromotionRefused(
             f"{what} was closed as overtaken (the champion moved on before it was completed): {now}. Nothing was "
-            f"changed and no champion Asset event is sent. {start_again}"
+            f"changed and no champion Asset event is sent. {then}"
         )
     if promotion["status"] == PROMOTION_COMPLETED:
+        joined = "and" if current == version else "but"
         raise PromotionRefused(
-            f"{what} completed earlier, but {now}. A re-run changes nothing and sends no champion Asset event "
-            f"(it would name v{version}, which does not serve). {start_again}"
+            f"{what} completed earlier, {joined} {now}. A re-run changes nothing and sends no champion Asset "
+            f"event ({unsent}). {then}"
         )
     store.close_promotion_overtaken(
         promotion_id, audit_entry=_overtaken_entry(promotion, later, champion_now=current, actor=promotion["dag_id"])
@@ -319,7 +328,7 @@ def _refuse_if_overtaken(
     raise PromotionRefused(
         f"{what} stopped after steps {steps or 'none'} and was overtaken before it was completed: {now}. "
         f"It is closed as overtaken: nothing was changed in MLflow, and no 'promoted' audit entry and no "
-        f"champion Asset event are written (they would name v{version} while it does not serve). {start_again}"
+        f"champion Asset event are written for it ({unsent}). {then}"
     )
 
 

@@ -412,3 +412,41 @@ def test_a_promotion_overtaken_in_the_audit_trail_but_still_open_is_shown_as_ove
     (shown,) = unfinished_promotions(sqlite_store, MODEL)
     assert shown.startswith("v2 overtaken") and "rolled back to v1 by oncall" in shown
     assert "already points at" not in shown and "clear that task" not in shown and "nothing to do" in shown
+
+
+def test_a_completed_promotion_rerun_when_a_rollback_put_its_version_back_says_it_already_serves(
+    sqlite_store: StateStore,
+) -> None:
+    """v2 promoted and completed, v3 promoted, rolled back to v2: clearing v2's promote task changes nothing,
+    and the refusal says v2 is the champion again through the rollback (not that v2 does not serve)."""
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    record_asset_event_sent(sqlite_store, _promote(registry, sqlite_store)["promotion_id"])
+    _approve_and_promote_v3(registry, sqlite_store)
+    rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="oncall")
+    assert registry.aliases == {"champion": "2"}
+    writes, trail = registry.writes, len(sqlite_store.audit_trail(MODEL))
+    with pytest.raises(PromotionRefused) as refused:
+        _promote(registry, sqlite_store)
+    said = str(refused.value)
+    assert "completed earlier" in said and "rolled back to v2 by oncall" in said
+    assert "v2 is the champion again through a later change" in said and "nothing to do" in said
+    assert "does not serve" not in said and "To make v2 the champion" not in said
+    assert registry.writes == writes and len(sqlite_store.audit_trail(MODEL)) == trail
+
+
+def test_a_change_that_put_its_version_back_is_named_when_a_half_done_promotion_is_refused(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 stopped after moving champion to v2; v3 was promoted and rolled back to v2 by hand in the
+    trail: v2 serves again, through those changes, and the refusal says so."""
+    registry = RegistryDouble()
+    _interrupted_at_tags(registry, sqlite_store, monkeypatch)
+    sqlite_store.audit("promoted", actor="bob", model_name=MODEL, subject="version:3", details={})
+    sqlite_store.audit("rollback", actor="oncall", model_name=MODEL, subject="version:2", details={})
+    with pytest.raises(PromotionRefused) as refused:
+        _promote(registry, sqlite_store)
+    said = str(refused.value)
+    assert "v2 is the champion again through a later change" in said and "nothing to do" in said
+    assert "does not serve" not in said and "while it does not serve" not in said
+    assert sqlite_store.list_promotions(MODEL)[0]["status"] == "overtaken"
