@@ -282,18 +282,23 @@ def champion_lineage(
 
 def unfinished_promotions(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> list[str]:
     """The model's promotions recorded but not completed, one line each (``describe_unfinished``), newest
-    first: MLflow may already serve such a version while the lineage cannot name it yet.
+    first: MLflow may already serve such a version while the lineage cannot name it yet. One that a later
+    champion change overtook (still open: the change was recorded before such changes closed it) is shown
+    as overtaken, with nothing to do, not as one its task can complete.
 
-    :param dag_ids: only promotions of these DAGs (:data:`DagIds`).
+    :param dag_ids: only promotions of these DAGs (:data:`DagIds`), and only their changes these DAGs made.
     """
-    from airflow_provider_agentic_mlops.core.promotion import describe_unfinished
+    from airflow_provider_agentic_mlops.core.promotion import describe_unfinished, later_champion_changes
     from airflow_provider_agentic_mlops.core.state import PROMOTION_IN_PROGRESS
 
-    return [
-        describe_unfinished(p)
-        for p in store.list_promotions(model_name, status=PROMOTION_IN_PROGRESS)
-        if of_dags(p["dag_id"], dag_ids)
-    ]
+    lines = []
+    for p in store.list_promotions(model_name, status=PROMOTION_IN_PROGRESS):
+        if not of_dags(p["dag_id"], dag_ids):
+            continue
+        later = later_champion_changes(store, p)
+        shown = [e for e in later if of_dags((e["details"] or {}).get("dag_id"), dag_ids)]
+        lines.append(describe_unfinished(p, overtaken_by=shown if later else None))
+    return lines
 
 
 def model_dags(store: StateStore, model_name: str) -> set[str | None]:

@@ -22,7 +22,11 @@ A re-run completes a recorded promotion only while nothing has moved the champio
 promotion or rollback of the model, the promotion was *overtaken*. It is closed as ``overtaken`` (audit entry
 ``promotion_overtaken``) and refused: completing it would record a ``promoted`` entry and send a champion
 Asset event for a version that does not serve. A completed promotion re-run after such a change is refused
-too (its success would send that Asset event again).
+too (its success would send that Asset event again). When a later change (e.g. a rollback) put the champion
+back on its version, the refusal says so: that version serves through the later change, nothing is left to do.
+The later promotion or rollback itself closes every
+unfinished promotion of the model that it overtakes (:func:`close_overtaken_promotions`), so none is left
+shown as in progress when its task is never re-run.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from airflow_provider_agentic_mlops.core.state import StateStore
 
@@ -195,6 +199,7 @@ def promote_version(
                 },
             },
         )
+    close_overtaken_promotions(store, model_name, champion_now=version, actor=approval.get("decided_by") or "unknown")
     return {
         "version": version,
         "previous_version": previous,
@@ -203,6 +208,74 @@ def promote_version(
         "noop": all(step in done_before for step in PROMOTION_STEPS),
         "steps_done_before": done_before,
     }
+
+
+def later_champion_changes(store: StateStore, promotion: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The champion changes (:data:`CHAMPION_CHANGES`) of the promotion's model that the audit trail records
+    after the promotion began, its own ``promoted`` entry excepted, oldest first: any of them overtakes it."""
+    promotion_id = promotion["id"]
+    return [
+        entry
+        for entry in store.audit_after(
+            promotion["model_name"],
+            CHAMPION_CHANGES,
+            after_action=PROMOTION_STARTED,
+            after_subject=f"promotion:{promotion_id}",
+        )
+        if not (entry["action"] == PROMOTED and (entry["details"] or {}).get("promotion_id") == promotion_id)
+    ]
+
+
+def _changes_text(changes: Sequence[Mapping[str, Any]]) -> str:
+    """The last three ``changes`` (audit entries), e.g. ``rolled back to v1 by bob at 2024-05-07 10:00:00 UTC``."""
+    return ", ".join(
+        f"{_CHANGE_WORDS[e['action']].format(str(e['subject'] or '').removeprefix('version:'))} by "
+        f"{e['actor']} at {e['at']:%Y-%m-%d %H:%M:%S} UTC"
+        for e in changes[-3:]
+    )
+
+
+def _overtaken_entry(
+    promotion: Mapping[str, Any], later: Sequence[Mapping[str, Any]], *, champion_now: str | None, actor: str
+) -> dict[str, Any]:
+    """The ``promotion_overtaken`` audit entry that closes ``promotion``."""
+    return {
+        "action": OVERTAKEN_ACTION,
+        "actor": actor,
+        "model_name": promotion["model_name"],
+        "subject": f"promotion:{promotion['id']}",
+        "details": {
+            "version": str(promotion["version"]),
+            "steps_done": list(promotion["steps"] or []),
+            "champion_now": champion_now,
+            "overtaken_by": [e["id"] for e in later],
+            "dag_id": promotion["dag_id"],
+            "run_id": promotion["run_id"],
+        },
+    }
+
+
+def close_overtaken_promotions(
+    store: StateStore, model_name: str, *, champion_now: str | None, actor: str
+) -> list[int]:
+    """Close as ``overtaken`` every unfinished promotion of the model that a later champion change in the audit
+    trail overtook (the rule a re-run of its task applies); called once a promotion or rollback is recorded,
+    so a promotion whose task is never re-run (retries ran out, then a rollback) is not left in progress.
+
+    :param champion_now: the champion the change that closes them left (recorded with each closing entry).
+    :param actor: who made that change.
+    :return: the ids of the promotions closed.
+    """
+    from airflow_provider_agentic_mlops.core.state import PROMOTION_IN_PROGRESS
+
+    closed = []
+    for promotion in store.list_promotions(model_name, status=PROMOTION_IN_PROGRESS):
+        later = later_champion_changes(store, promotion)
+        if later:
+            entry = _overtaken_entry(promotion, later, champion_now=champion_now, actor=actor)
+            store.close_promotion_overtaken(promotion["id"], audit_entry=entry)
+            closed.append(promotion["id"])
+    return closed
 
 
 def _refuse_if_overtaken(
@@ -221,71 +294,71 @@ def _refuse_if_overtaken(
         f"To make v{version} the champion, start a new run of {promotion['dag_id']!r}, so it is validated "
         "against the current champion and approved again"
     )
-    if promotion["status"] == PROMOTION_OVERTAKEN:
-        raise PromotionRefused(
-            f"{what} was closed as overtaken (the champion moved on before it was completed); nothing was "
-            f"changed and no champion Asset event is sent. {start_again}"
-        )
     steps = list(promotion["steps"] or [])
-    later = [
-        entry
-        for entry in store.audit_after(
-            model_name, CHAMPION_CHANGES, after_action=PROMOTION_STARTED, after_subject=f"promotion:{promotion_id}"
-        )
-        if not (entry["action"] == PROMOTED and (entry["details"] or {}).get("promotion_id") == promotion_id)
-    ]
+    later = later_champion_changes(store, promotion)
     current = registry.get_alias_version(registered_model, CHAMPION)
-    if not later and (CHAMPION_ALIAS not in steps or current == version):
+    closed = promotion["status"] == PROMOTION_OVERTAKEN
+    if not closed and not later and (CHAMPION_ALIAS not in steps or current == version):
         return
-    now = f"MLflow's champion is now v{current}" if current is not None else "MLflow now has no champion"
-    if later:
-        shown = ", ".join(
-            f"{_CHANGE_WORDS[e['action']].format(str(e['subject'] or '').removeprefix('version:'))} by "
-            f"{e['actor']} at {e['at']:%Y-%m-%d %H:%M:%S} UTC"
-            for e in later[-3:]
-        )
-        now += f", and since the promotion began the audit trail records: {shown}"
+    since = f"since the promotion began the audit trail records: {_changes_text(later)}" if later else ""
+    if current == version:  # back on this version, but through a later change: nothing for this run to do
+        how = f"through a later change ({since})" if later else "through a later change outside the provider"
+        now = f"v{version} is the champion again {how}, not through this promotion"
+        unsent = "the later change is the one that made it the champion"
+        then = f"There is nothing to do: v{version} is already the champion"
     else:
-        now += " (moved outside the provider, e.g. by hand in MLflow)"
-    if promotion["status"] == PROMOTION_COMPLETED:
+        now = f"MLflow's champion is now v{current}" if current is not None else "MLflow now has no champion"
+        now += f", and {since}" if later else " (moved outside the provider, e.g. by hand in MLflow)"
+        unsent = f"it would name v{version}, which does not serve"
+        then = start_again
+    if closed:
         raise PromotionRefused(
-            f"{what} completed earlier, but {now}. A re-run changes nothing and sends no champion Asset event "
-            f"(it would name v{version}, which does not serve). {start_again}"
+            f"{what} was closed as overtaken (the champion moved on before it was completed): {now}. Nothing was "
+            f"changed and no champion Asset event is sent. {then}"
+        )
+    if promotion["status"] == PROMOTION_COMPLETED:
+        joined = "and" if current == version else "but"
+        raise PromotionRefused(
+            f"{what} completed earlier, {joined} {now}. A re-run changes nothing and sends no champion Asset "
+            f"event ({unsent}). {then}"
         )
     store.close_promotion_overtaken(
-        promotion_id,
-        audit_entry={
-            "action": OVERTAKEN_ACTION,
-            "actor": promotion["dag_id"],
-            "model_name": model_name,
-            "subject": f"promotion:{promotion_id}",
-            "details": {
-                "version": version,
-                "steps_done": steps,
-                "champion_now": current,
-                "overtaken_by": [e["id"] for e in later],
-                "dag_id": promotion["dag_id"],
-                "run_id": promotion["run_id"],
-            },
-        },
+        promotion_id, audit_entry=_overtaken_entry(promotion, later, champion_now=current, actor=promotion["dag_id"])
     )
     raise PromotionRefused(
         f"{what} stopped after steps {steps or 'none'} and was overtaken before it was completed: {now}. "
         f"It is closed as overtaken: nothing was changed in MLflow, and no 'promoted' audit entry and no "
-        f"champion Asset event are written (they would name v{version} while it does not serve). {start_again}"
+        f"champion Asset event are written for it ({unsent}). {then}"
     )
 
 
-def describe_unfinished(promotion: Mapping[str, Any]) -> str:
+def describe_unfinished(
+    promotion: Mapping[str, Any], *, overtaken_by: Sequence[Mapping[str, Any]] | None = None
+) -> str:
     """One line for a promotion recorded but not completed (``models list``, the model page): MLflow may
-    already serve its version while the audit trail (and so the champion lineage) does not name it yet."""
+    already serve its version while the audit trail (and so the champion lineage) does not name it yet.
+
+    :param overtaken_by: the later champion changes that overtook it (:func:`later_champion_changes`, those
+        the reader may see; empty: some they may not), or None when none did: then it is never completed,
+        and the line says so instead of advising to clear its task (a re-run would be refused).
+    """
     steps = list(promotion["steps"] or [])
     version = promotion["version"]
+    which = (
+        f"{promotion['started_at']:%Y-%m-%d %H:%M} UTC (promotion {promotion['id']}, "
+        f"run {promotion['run_id']!r}, steps done: {', '.join(steps) or 'none'}"
+    )
+    if overtaken_by is not None:
+        changes = _changes_text(overtaken_by) or "a later champion change"
+        return (
+            f"v{version} overtaken, not completed: started {which}); since then the audit trail records "
+            f"{changes}; nothing to do: it is never completed (a re-run of its promote task is refused and "
+            "closes it, and so does the model's next promotion or rollback)"
+        )
     serving = f"; MLflow's champion already points at v{version}" if CHAMPION_ALIAS in steps else ""
     return (
-        f"v{version} unfinished since {promotion['started_at']:%Y-%m-%d %H:%M} UTC (promotion {promotion['id']}, "
-        f"run {promotion['run_id']!r}, steps done: {', '.join(steps) or 'none'}{serving}): its promote task "
-        "completes it; clear that task if its retries ran out"
+        f"v{version} unfinished since {which}{serving}): its promote task completes it; clear that task if its "
+        "retries ran out"
     )
 
 
@@ -391,6 +464,7 @@ def rollback_champion(
             **{key: details[key] for key in ("dag_id", "run_id") if details.get(key)},
         },
     )
+    close_overtaken_promotions(store, model_name, champion_now=restored, actor=user)
     return {"version": restored, "rolled_back_version": rolled_back, "user": user, "resumed": resumed}
 
 
@@ -423,7 +497,9 @@ __all__ = [
     "PromotionRefused",
     "Registry",
     "check_promotion_gate",
+    "close_overtaken_promotions",
     "describe_unfinished",
+    "later_champion_changes",
     "promote_version",
     "record_asset_event_sent",
     "rollback_champion",

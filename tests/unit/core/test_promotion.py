@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_agentic_mlops.core.model_history import unfinished_promotions
 from airflow_provider_agentic_mlops.core.promotion import (
     PROMOTION_STEPS,
     UNKNOWN_CHAMPION,
@@ -346,3 +347,106 @@ def test_a_half_done_promotion_still_serving_its_version_is_completed(
     result = _promote(registry, sqlite_store)
     assert result["noop"] is False and result["steps_done_before"] == ["previous_alias", "champion_alias"]
     assert _promoted_versions(sqlite_store) == [("promoted", "version:2")]
+
+
+def _approve_and_promote_v3(registry: RegistryDouble, store: StateStore) -> dict:
+    """Run 2 promotes v3, validated against the champion then serving (v2), and completes."""
+    later, _ = store.request_approval(
+        MODEL, "3", dag_id=DAG_ID, run_id="run2", expires_at=utcnow() + timedelta(hours=1)
+    )
+    store.decide_approval(later["id"], approve=True, user="alice", via="cli")
+    result = promote_version(
+        registry,
+        store,
+        model_name=MODEL,
+        registered_model=MODEL,
+        version="3",
+        dag_id=DAG_ID,
+        run_id="run2",
+        validated_champion="2",
+    )
+    record_asset_event_sent(store, result["promotion_id"])
+    return result
+
+
+def test_a_rollback_closes_a_half_done_promotion_it_overtook(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator rolls back instead of clearing the stopped promote task: the promotion can never be
+    completed, so it is closed then, not left shown as in progress with advice that would be refused."""
+    registry = RegistryDouble()
+    _interrupted_at_tags(registry, sqlite_store, monkeypatch)
+    rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="oncall")
+    (promotion,) = sqlite_store.list_promotions(MODEL)
+    assert promotion["status"] == "overtaken"
+    assert unfinished_promotions(sqlite_store, MODEL) == []
+    (closed,) = [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promotion_overtaken"]
+    assert closed["details"]["champion_now"] == "1" and closed["actor"] == "oncall"
+
+    with pytest.raises(PromotionRefused) as refused:  # its promote task cleared anyway: refused, naming why
+        _promote(registry, sqlite_store)
+    assert "champion is now v1" in str(refused.value) and "rolled back to v1 by oncall" in str(refused.value)
+    assert len([a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promotion_overtaken"]) == 1
+
+
+def test_a_later_promotion_closes_an_older_one_whose_asset_event_was_never_marked(
+    sqlite_store: StateStore,
+) -> None:
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    _promote(registry, sqlite_store)  # every step but the Asset event: the success callback never ran
+    newer = _approve_and_promote_v3(registry, sqlite_store)
+    statuses = {p["id"]: p["status"] for p in sqlite_store.list_promotions(MODEL)}
+    assert statuses == {newer["promotion_id"] - 1: "overtaken", newer["promotion_id"]: "completed"}
+    assert unfinished_promotions(sqlite_store, MODEL) == []
+
+
+def test_a_promotion_overtaken_in_the_audit_trail_but_still_open_is_shown_as_overtaken(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A promotion left open by a store written before later changes closed it: shown as overtaken, with
+    nothing to do, not as serving its version with advice to clear its task (which would be refused)."""
+    registry = RegistryDouble()
+    _interrupted_at_tags(registry, sqlite_store, monkeypatch)
+    sqlite_store.audit("rollback", actor="oncall", model_name=MODEL, subject="version:1", details={})
+    (shown,) = unfinished_promotions(sqlite_store, MODEL)
+    assert shown.startswith("v2 overtaken") and "rolled back to v1 by oncall" in shown
+    assert "already points at" not in shown and "clear that task" not in shown and "nothing to do" in shown
+
+
+def test_a_completed_promotion_rerun_when_a_rollback_put_its_version_back_says_it_already_serves(
+    sqlite_store: StateStore,
+) -> None:
+    """v2 promoted and completed, v3 promoted, rolled back to v2: clearing v2's promote task changes nothing,
+    and the refusal says v2 is the champion again through the rollback (not that v2 does not serve)."""
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    record_asset_event_sent(sqlite_store, _promote(registry, sqlite_store)["promotion_id"])
+    _approve_and_promote_v3(registry, sqlite_store)
+    rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="oncall")
+    assert registry.aliases == {"champion": "2"}
+    writes, trail = registry.writes, len(sqlite_store.audit_trail(MODEL))
+    with pytest.raises(PromotionRefused) as refused:
+        _promote(registry, sqlite_store)
+    said = str(refused.value)
+    assert "completed earlier" in said and "rolled back to v2 by oncall" in said
+    assert "v2 is the champion again through a later change" in said and "nothing to do" in said
+    assert "does not serve" not in said and "To make v2 the champion" not in said
+    assert registry.writes == writes and len(sqlite_store.audit_trail(MODEL)) == trail
+
+
+def test_a_change_that_put_its_version_back_is_named_when_a_half_done_promotion_is_refused(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 stopped after moving champion to v2; v3 was promoted and rolled back to v2 by hand in the
+    trail: v2 serves again, through those changes, and the refusal says so."""
+    registry = RegistryDouble()
+    _interrupted_at_tags(registry, sqlite_store, monkeypatch)
+    sqlite_store.audit("promoted", actor="bob", model_name=MODEL, subject="version:3", details={})
+    sqlite_store.audit("rollback", actor="oncall", model_name=MODEL, subject="version:2", details={})
+    with pytest.raises(PromotionRefused) as refused:
+        _promote(registry, sqlite_store)
+    said = str(refused.value)
+    assert "v2 is the champion again through a later change" in said and "nothing to do" in said
+    assert "does not serve" not in said and "while it does not serve" not in said
+    assert sqlite_store.list_promotions(MODEL)[0]["status"] == "overtaken"
