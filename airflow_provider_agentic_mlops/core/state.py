@@ -862,11 +862,17 @@ class StateStore:
     ) -> dict[str, Any]:
         """Record ``step`` as done (once); with ``audit_entry`` the audit record is written in the same
         transaction, so it exists exactly once whatever crashes. The promotion is ``completed`` once every
-        one of ``all_steps`` is done."""
+        one of ``all_steps`` is done. A promotion closed as overtaken takes no more steps (StateStoreError)."""
         with self._write() as conn:
             row = _locked_row(
                 conn, promotions, promotion_id, missing=f"promotion {promotion_id} does not exist in the state store"
             )
+            if row["status"] == PROMOTION_OVERTAKEN:
+                # a re-run that passed its check just before a later champion change closed this promotion
+                raise StateStoreError(
+                    f"promotion {promotion_id} ({row['model_name']} v{row['version']}) was closed as overtaken by a "
+                    f"later champion change; step {step!r} not recorded. Start a new DAG run to promote again"
+                )
             steps = list(row["steps"] or [])
             if step not in steps:
                 steps.append(step)

@@ -450,3 +450,28 @@ def test_a_change_that_put_its_version_back_is_named_when_a_half_done_promotion_
     assert "v2 is the champion again through a later change" in said and "nothing to do" in said
     assert "does not serve" not in said and "while it does not serve" not in said
     assert sqlite_store.list_promotions(MODEL)[0]["status"] == "overtaken"
+
+
+def test_a_step_of_a_promotion_closed_as_overtaken_is_refused_and_leaves_it_closed(sqlite_store: StateStore) -> None:
+    """A re-run that passed its overtaken check just before a later change closed its promotion must not
+    reopen or complete the closed row, nor write its audit entry."""
+    from airflow_provider_agentic_mlops.core.state import StateStoreError
+
+    approval = _approved(sqlite_store)
+    promotion, _ = sqlite_store.begin_promotion(approval, registered_model="registry-name", previous_version="1")
+    sqlite_store.close_promotion_overtaken(
+        promotion["id"],
+        audit_entry={
+            "action": "promotion_overtaken",
+            "actor": "oncall",
+            "model_name": MODEL,
+            "subject": None,
+            "details": {},
+        },
+    )
+    entry = {"action": "promoted", "actor": "U1", "model_name": MODEL, "subject": "version:2", "details": {}}
+    with pytest.raises(StateStoreError, match="overtaken"):
+        sqlite_store.mark_promotion_step(promotion["id"], "audit", all_steps=PROMOTION_STEPS, audit_entry=entry)
+    (closed,) = sqlite_store.list_promotions(MODEL)
+    assert closed["status"] == "overtaken" and closed["steps"] == []
+    assert not [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promoted"]
