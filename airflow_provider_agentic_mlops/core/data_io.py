@@ -204,6 +204,14 @@ def epoch_unit(stamps: pd.Series) -> str | None:
     return next((unit for bound, unit in EPOCH_UNITS if largest < bound), "ns")
 
 
+#: An empty window is quiet (a night, a paused feed) only when the data holds a timestamp at most
+#: QUIET_WINDOWS windows (and at least QUIET_MIN) before the window's end: rows that show the feed was
+#: alive. An empty export, no timestamp at all, or timestamps all older (misread numbers, a stale export)
+#: or all after the end is a broken or misread feed: an error, never a quiet window.
+QUIET_WINDOWS = 10
+QUIET_MIN = pd.Timedelta(days=30)
+
+
 def select_window(
     frame: pd.DataFrame,
     timestamp_column: str,
@@ -220,6 +228,9 @@ def select_window(
     :param window: duration such as ``"7d"``; None keeps every row.
     :param end: end of the window (the data interval end); default now, UTC. Naive datetimes are UTC.
     :param role: what the data is, for messages.
+    :raises ValueError: when the window holds no row and that is no quiet window of a live feed (see
+        :data:`QUIET_WINDOWS`): the frame has no rows, no timestamp could be read, or every timestamp is
+        after the end or long before the window. The message names the column, what was read and the fix.
     """
     if timestamp_column not in frame.columns:
         raise ValueError(
@@ -231,16 +242,73 @@ def select_window(
     delta = parse_window(window)
     end_ts = pd.Timestamp(end or datetime.now(timezone.utc))
     end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts.tz_convert("UTC")
-    stamps = frame[timestamp_column]
+    if len(frame) == 0:
+        raise ValueError(
+            f"{role} has no rows (an empty export), so nothing shows whether the window ({window} before "
+            f"{_when(end_ts)}) is quiet or the feed is broken. Check the export job and the path. If the export "
+            "writes only the window's rows, a quiet window looks the same: export a longer span (e.g. twice "
+            "the window), so that rows before the window show the feed is alive."
+        )
+    column = frame[timestamp_column]
+    unit = epoch_unit(column)
     try:
-        stamps = pd.to_datetime(stamps, utc=True, unit=epoch_unit(stamps))
+        stamps = pd.to_datetime(column, utc=True, unit=unit)
     except (ValueError, TypeError) as exc:
         raise ValueError(
             f"timestamp column '{timestamp_column}' in {role} does not hold dates ({exc}). "
             "Fix timestamp_column or the export."
         ) from exc
     keep = (stamps > end_ts - delta) & (stamps <= end_ts)
+    if not keep.any():
+        _check_quiet_window(
+            stamps, column.dtype, unit, f"timestamp column '{timestamp_column}' in {role}", window, end_ts
+        )
     return frame.loc[keep.to_numpy()]
+
+
+def _check_quiet_window(
+    stamps: pd.Series, dtype: Any, unit: str | None, where: str, window: str, end: pd.Timestamp
+) -> None:
+    """Return when a window without rows is a quiet window of a live feed; else raise, saying what was read."""
+    known = stamps.dropna()
+    if known.empty:
+        raise ValueError(
+            f"{where} has no timestamps: all {len(stamps)} values are null (dtype {dtype}), so no row can be "
+            f"placed in the window ({window}). Fix the export (it wrote the column empty) or timestamp_column."
+        )
+    first, last = known.min(), known.max()
+    read_as = f"read as {EPOCH_WORDS[unit]} since 1970, " if unit else ""
+    until_end = known[known <= end]
+    if until_end.empty:
+        raise ValueError(
+            f"{where}: all {len(known)} timestamps are after the window's end {_when(end)} ({read_as}they range "
+            f"from {first} to {last}), so the window ({window}) holds none. Check the timestamps' time zone, date "
+            "format (day/month order) and unit in the export, or the run's data interval (a backfill reading "
+            "today's export)."
+        )
+    horizon = max(QUIET_WINDOWS * parse_window(window), QUIET_MIN)
+    newest = until_end.max()
+    if newest >= end - horizon:
+        return  # rows before the window: the feed was alive, the window is quiet
+    if unit is not None and last < pd.Timestamp("1971-01-01", tz="UTC"):
+        hint = (
+            "Numbers that all fall in 1970 are probably not epoch times (dates written as YYYYMMDD, ids): write "
+            "the column as datetimes or date strings in the export, or fix timestamp_column."
+        )
+    else:
+        hint = (
+            "Check that the export job still writes recent rows and that timestamp_column names the event time; "
+            "a feed paused that long is a pipeline fault (pause the DAG until it resumes)."
+        )
+    raise ValueError(
+        f"{where}: no row is within {window} before {_when(end)}, and the newest timestamp, {newest}, is more "
+        f"than {horizon.days} days before that end ({read_as}the timestamps range from {first} to {last}), so "
+        f"this is no quiet window of a live feed. {hint}"
+    )
+
+
+def _when(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
 
 
 __all__ = [

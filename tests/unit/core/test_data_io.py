@@ -175,6 +175,69 @@ def test_window_reads_epoch_numbers_in_the_unit_their_magnitude_says(divisor: in
     assert kept["x"].min() == 168
 
 
+WINDOW_END = datetime(2024, 5, 8, tzinfo=timezone.utc)
+#: 200 event times over the 6 days before the end: all within a 7d window
+RECENT = pd.Series(pd.date_range(WINDOW_END - pd.Timedelta(days=6), WINDOW_END, periods=200))
+
+
+@pytest.mark.parametrize(
+    ("stamps", "expected"),
+    [
+        # dates written as YYYYMMDD numbers: read as seconds since 1970, they all fall in August 1970
+        (
+            RECENT.dt.strftime("%Y%m%d").astype(int),
+            r"timestamp column 'ts' in current data: no row is within 7d before 2024-05-08 00:00 UTC.*"
+            r"\(read as seconds since 1970, the timestamps range from 1970-08-23 .* to 1970-08-23 .*"
+            r"probably not epoch times \(dates written as YYYYMMDD, ids\)",
+        ),
+        # a column of ids named as the timestamp
+        (
+            pd.Series(range(1, 201)),
+            r"range from 1970-01-01 00:00:01\+00:00 to 1970-01-01 00:03:20\+00:00.*YYYYMMDD, ids",
+        ),
+        # the export wrote the column empty (a CSV reads it as float64, or as object)
+        (pd.Series([float("nan")] * 200), r"timestamp column 'ts' in current data has no timestamps: all 200"),
+        (pd.Series([None] * 200, dtype=object), r"timestamp column 'ts' in current data has no timestamps: all 200"),
+        # every row after the window's end: a day/month swap, a time zone, or a backfill reading today's file
+        (
+            RECENT + pd.Timedelta(days=60),
+            r"all 200 timestamps are after the window's end 2024-05-08 00:00 UTC \(they range from 2024-07-01",
+        ),
+        # a feed that stopped long ago: the export job no longer writes recent rows
+        (
+            RECENT - pd.Timedelta(days=400),
+            r"the newest timestamp, 2023-04-04 00:00:00\+00:00, is more than 70 days before that end",
+        ),
+    ],
+)
+def test_an_empty_window_from_unusable_timestamps_is_an_error(stamps: pd.Series, expected: str) -> None:
+    # these all ended in an empty window, which the decision read as a quiet one ("insufficient
+    # data", no_action) on every run: a broken feed reported green
+    frame = pd.DataFrame({"ts": stamps, "x": range(len(stamps))})
+
+    with pytest.raises(ValueError, match=expected):
+        select_window(frame, "ts", "7d", WINDOW_END)
+
+
+def test_an_empty_export_with_a_window_is_an_error() -> None:
+    # a header-only file: nothing shows the feed is alive, so it is no quiet window
+    frame = pd.DataFrame({"ts": pd.Series([], dtype="datetime64[ns, UTC]"), "x": pd.Series([], dtype=float)})
+
+    with pytest.raises(ValueError, match=r"current data has no rows \(an empty export\).*export a longer span"):
+        select_window(frame, "ts", "1d", WINDOW_END)
+
+
+@pytest.mark.parametrize("days_ago", [1.5, 3, 29])
+def test_a_quiet_window_of_a_live_feed_is_empty_not_an_error(days_ago: float) -> None:
+    # a night or a paused feed: rows before the window show the feed was alive
+    frame = pd.DataFrame({"ts": RECENT - pd.Timedelta(days=days_ago), "x": range(200)})  # newest days_ago back
+    frame.loc[199, "ts"] = None  # a row without a timestamp changes nothing
+
+    kept = select_window(frame, "ts", "1d", WINDOW_END)
+
+    assert kept.empty
+
+
 def test_only_numbers_are_epoch_times() -> None:
     assert epoch_unit(pd.Series(pd.to_datetime(["2024-05-01"], utc=True))) is None
     assert epoch_unit(pd.Series(["2024-05-01"])) is None
