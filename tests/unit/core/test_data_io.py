@@ -238,6 +238,39 @@ def test_a_quiet_window_of_a_live_feed_is_empty_not_an_error(days_ago: float) ->
     assert kept.empty
 
 
+@pytest.mark.parametrize(
+    ("unit", "odd", "n_odd", "unit_words"),
+    [
+        # a "no date" sentinel, 9999-12-31T23:59:59 in seconds: read as milliseconds, it put every row in 1970
+        ("s", lambda s: s.where(s.index != 0, 253402300799), 1, "seconds"),
+        # 10 rows written in milliseconds by another producer: only those 10 were kept
+        ("s", lambda s: s.where(s.index >= 10, s * 1000), 10, "seconds"),
+        # the other way round: most rows in milliseconds, 5 in seconds
+        ("ms", lambda s: (s * 1000).where(s.index >= 5, s), 5, "milliseconds"),
+    ],
+)
+def test_the_epoch_unit_is_that_of_most_values_and_values_of_another_magnitude_are_left_out(
+    unit: str, odd, n_odd: int, unit_words: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    seconds = (RECENT.astype("int64") // 10**9).rename("ts")
+    frame = pd.DataFrame({"ts": odd(seconds), "x": range(200)})
+
+    assert epoch_unit(frame["ts"]) == unit
+    with caplog.at_level("WARNING", logger="airflow_provider_agentic_mlops.core.data_io"):
+        kept = select_window(frame, "ts", "7d", WINDOW_END)
+
+    assert list(kept["x"]) == list(range(n_odd, 200))
+    assert (
+        f"timestamp column 'ts' in current data: {n_odd} of 200 numbers are outside the range of {unit_words}"
+        in caplog.text
+    )
+
+
+def test_a_column_without_numbers_has_no_epoch_unit() -> None:
+    # an empty CSV column reads as float64: no number to read a unit from
+    assert epoch_unit(pd.Series([float("nan")] * 3)) is None
+
+
 def test_only_numbers_are_epoch_times() -> None:
     assert epoch_unit(pd.Series(pd.to_datetime(["2024-05-01"], utc=True))) is None
     assert epoch_unit(pd.Series(["2024-05-01"])) is None
