@@ -11,6 +11,7 @@ No Airflow import here.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ Opener = Callable[[str], IO[bytes]]
 DataSource = str | os.PathLike | Callable[[], pd.DataFrame] | pd.DataFrame
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv", ".tsv": "csv"}
+_log = logging.getLogger(__name__)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _MODULE_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -180,28 +182,62 @@ def parse_window(window: str) -> pd.Timedelta:
     return pd.Timedelta(parse_duration(window))
 
 
-#: Epoch numbers are read in the first unit whose bound is above their largest magnitude: seconds
+#: Epoch numbers are read in the first unit whose bound is above their median magnitude: seconds
 #: up to 1e11 (the year 5138), milliseconds up to 1e14, microseconds up to 1e17, else nanoseconds.
 #: Each unit's dates from March 1973 on fall in its own range; only milliseconds before then read as seconds.
+#: The median, not the largest value: one sentinel (9999-12-31) or a few rows of another producer
+#: must not change the unit of every row. Values outside the unit's range are left out of the window.
 EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
 #: The units in words, for messages.
 EPOCH_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
 
 
-def epoch_unit(stamps: pd.Series) -> str | None:
-    """The unit of a numeric timestamp column read as time since 1970-01-01 UTC (``"s"``, ``"ms"``,
-    ``"us"`` or ``"ns"``, by :data:`EPOCH_UNITS`); None when the column does not hold numbers.
-
-    pandas reads every number as nanoseconds, which would put epoch seconds in January 1970."""
+def _epoch_magnitudes(stamps: pd.Series) -> Any:
+    """The column's numbers as a float array (NaN where missing), or None when it does not hold numbers."""
     dtype = stamps.dtype
     if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
         return None
     import numpy as np
 
-    values = stamps.to_numpy(dtype=np.float64, na_value=np.nan)
-    values = np.abs(values[np.isfinite(values)])
-    largest = float(values.max()) if values.size else 0.0
-    return next((unit for bound, unit in EPOCH_UNITS if largest < bound), "ns")
+    return np.abs(stamps.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def epoch_unit(stamps: pd.Series) -> str | None:
+    """The unit of a numeric timestamp column read as time since 1970-01-01 UTC (``"s"``, ``"ms"``,
+    ``"us"`` or ``"ns"``, by :data:`EPOCH_UNITS`, from the median magnitude); None when the column
+    holds no numbers.
+
+    pandas reads every number as nanoseconds, which would put epoch seconds in January 1970."""
+    import numpy as np
+
+    values = _epoch_magnitudes(stamps)
+    if values is None:
+        return None
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    median = float(np.median(values))
+    return next((unit for bound, unit in EPOCH_UNITS if median < bound), "ns")
+
+
+def _outside_unit(stamps: pd.Series, unit: str) -> Any:
+    """Boolean array: the numbers whose magnitude is outside ``unit``'s range in :data:`EPOCH_UNITS`
+    (another unit, or a sentinel); missing values are not."""
+    import numpy as np
+
+    bounds = [0.0, *(bound for bound, _ in EPOCH_UNITS), np.inf]
+    index = ["s", "ms", "us", "ns"].index(unit)
+    values = _epoch_magnitudes(stamps)
+    with np.errstate(invalid="ignore"):
+        return (values < bounds[index]) | (values >= bounds[index + 1])
+
+
+#: An empty window is quiet (a night, a paused feed) only when the data holds a timestamp at most
+#: QUIET_WINDOWS windows (and at least QUIET_MIN) before the window's end: rows that show the feed was
+#: alive. An empty export, no timestamp at all, or timestamps all older (misread numbers, a stale export)
+#: or all after the end is a broken or misread feed: an error, never a quiet window.
+QUIET_WINDOWS = 10
+QUIET_MIN = pd.Timedelta(days=30)
 
 
 def select_window(
@@ -216,10 +252,14 @@ def select_window(
 
     :param frame: the data.
     :param timestamp_column: column holding the timestamps: datetimes, strings pandas parses, or
-        numbers since 1970-01-01 UTC in the unit their magnitude says (:func:`epoch_unit`).
+        numbers since 1970-01-01 UTC in the unit of their median magnitude (:func:`epoch_unit`); numbers
+        outside that unit's range are left out, with a warning in the log that says how many.
     :param window: duration such as ``"7d"``; None keeps every row.
     :param end: end of the window (the data interval end); default now, UTC. Naive datetimes are UTC.
     :param role: what the data is, for messages.
+    :raises ValueError: when the window holds no row and that is no quiet window of a live feed (see
+        :data:`QUIET_WINDOWS`): the frame has no rows, no timestamp could be read, or every timestamp is
+        after the end or long before the window. The message names the column, what was read and the fix.
     """
     if timestamp_column not in frame.columns:
         raise ValueError(
@@ -231,16 +271,91 @@ def select_window(
     delta = parse_window(window)
     end_ts = pd.Timestamp(end or datetime.now(timezone.utc))
     end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts.tz_convert("UTC")
-    stamps = frame[timestamp_column]
-    try:
-        stamps = pd.to_datetime(stamps, utc=True, unit=epoch_unit(stamps))
-    except (ValueError, TypeError) as exc:
+    if len(frame) == 0:
         raise ValueError(
-            f"timestamp column '{timestamp_column}' in {role} does not hold dates ({exc}). "
-            "Fix timestamp_column or the export."
-        ) from exc
+            f"{role} has no rows (an empty export), so nothing shows whether the window ({window} before "
+            f"{_when(end_ts)}) is quiet or the feed is broken. Check the export job and the path. If the export "
+            "writes only the window's rows, a quiet window looks the same: export a longer span (e.g. twice "
+            "the window), so that rows before the window show the feed is alive."
+        )
+    column = frame[timestamp_column]
+    where = f"timestamp column '{timestamp_column}' in {role}"
+    unit = epoch_unit(column)
+    n_other = 0
+    if unit is not None:
+        outside = _outside_unit(column, unit)
+        n_other = int(outside.sum())
+        if n_other:
+            _log.warning(
+                "%s: %d of %d numbers are outside the range of %s (the unit of most values, by their median), "
+                "e.g. %s: another unit or a sentinel such as 9999-12-31. They are left out of the window; write "
+                "every row in one unit in the export.",
+                where,
+                n_other,
+                len(column),
+                EPOCH_WORDS[unit],
+                column[outside].head(3).tolist(),
+            )
+            column = column.mask(outside)
+    try:
+        stamps = pd.to_datetime(column, utc=True, unit=unit)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where} does not hold dates ({exc}). Fix timestamp_column or the export.") from exc
     keep = (stamps > end_ts - delta) & (stamps <= end_ts)
+    if not keep.any():
+        _check_quiet_window(n_other, stamps, frame[timestamp_column].dtype, unit, where, window, end_ts)
     return frame.loc[keep.to_numpy()]
+
+
+def _check_quiet_window(
+    n_other: int, stamps: pd.Series, dtype: Any, unit: str | None, where: str, window: str, end: pd.Timestamp
+) -> None:
+    """Return when a window without rows is a quiet window of a live feed; else raise, saying what was read.
+    ``n_other``: numbers left out as outside the unit's range (null in ``stamps``)."""
+    known = stamps.dropna()
+    if known.empty:
+        values = (
+            f"{len(stamps) - n_other} values are null and {n_other} outside the range of {EPOCH_WORDS[unit]}"
+            if n_other and unit
+            else f"all {len(stamps)} values are null"
+        )
+        raise ValueError(
+            f"{where} has no timestamps: {values} (dtype {dtype}), so no row can be placed in the window "
+            f"({window}). Fix the export (it wrote the column empty) or timestamp_column."
+        )
+    first, last = known.min(), known.max()
+    read_as = f"read as {EPOCH_WORDS[unit]} since 1970, " if unit else ""
+    until_end = known[known <= end]
+    if until_end.empty:
+        raise ValueError(
+            f"{where}: all {len(known)} timestamps are after the window's end {_when(end)} ({read_as}they range "
+            f"from {first} to {last}), so the window ({window}) holds none. Check the timestamps' time zone, date "
+            "format (day/month order) and unit in the export, or the run's data interval (a backfill reading "
+            "today's export)."
+        )
+    horizon = max(QUIET_WINDOWS * parse_window(window), QUIET_MIN)
+    newest = until_end.max()
+    if newest >= end - horizon:
+        return  # rows before the window: the feed was alive, the window is quiet
+    if unit is not None and last < pd.Timestamp("1971-01-01", tz="UTC"):
+        hint = (
+            "Numbers that all fall in 1970 are probably not epoch times (dates written as YYYYMMDD, ids): write "
+            "the column as datetimes or date strings in the export, or fix timestamp_column."
+        )
+    else:
+        hint = (
+            "Check that the export job still writes recent rows and that timestamp_column names the event time; "
+            "a feed paused that long is a pipeline fault (pause the DAG until it resumes)."
+        )
+    raise ValueError(
+        f"{where}: no row is within {window} before {_when(end)}, and the newest timestamp, {newest}, is more "
+        f"than {horizon.days} days before that end ({read_as}the timestamps range from {first} to {last}), so "
+        f"this is no quiet window of a live feed. {hint}"
+    )
+
+
+def _when(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
 
 
 __all__ = [

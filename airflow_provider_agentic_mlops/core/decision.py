@@ -377,12 +377,16 @@ def data_quality_problems(drift: Mapping[str, Any], max_null_share: float) -> li
     """Schema breaks and null shares above the limit, as short sentences (column names sanitised)."""
     dq = drift.get("data_quality") or {}
     problems: list[str] = []
-    for err in (dq.get("schema_errors") or [])[:MAX_LIST_ITEMS]:
+    errors = (dq.get("schema_errors") or [])[:MAX_LIST_ITEMS]
+    for err in errors:
         problems.append(f"schema error: {clip(str(err), MAX_VALUE_CHARS)}")
-    missing = dq.get("missing_columns") or []
-    if missing:
-        names = ", ".join(clip(str(c), MAX_NAME_CHARS) for c in missing[:MAX_LIST_ITEMS])
-        problems.append(f"{len(missing)} column(s) missing from current data: {names}")
+    if _count(dq, "schema_errors") > len(errors):
+        problems.append(f"{_count(dq, 'schema_errors') - len(errors)} more schema error(s)")
+    missing = (dq.get("missing_columns") or [])[:MAX_LIST_ITEMS]
+    if _count(dq, "missing_columns"):
+        more = _count(dq, "missing_columns") - len(missing)
+        names = ", ".join(clip(str(c), MAX_NAME_CHARS) for c in missing) + (f" and {more} more" if more else "")
+        problems.append(f"{_count(dq, 'missing_columns')} column(s) missing from current data: {names}")
     for col, share in sorted((dq.get("null_share") or {}).items(), key=lambda kv: -(kv[1] or 0)):
         if share is not None and share > max_null_share:
             problems.append(
@@ -461,12 +465,21 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
 def fault_problems(drift: Mapping[str, Any]) -> list[str]:
     """Pipeline faults beyond nulls (``evidence.faults``: type, scale or unit change, values out of
     range, vocabulary replaced, constant column), as short sentences naming the column."""
-    faults = ((drift.get("evidence") or {}).get("faults")) or []
-    return [
+    evidence = drift.get("evidence") or {}
+    faults = (evidence.get("faults") or [])[:MAX_LIST_ITEMS]
+    problems = [
         f"column {clip(str(f.get('column')), MAX_NAME_CHARS)!r}: {clip(str(f.get('kind')), 40)}: "
         f"{clip(str(f.get('detail')), MAX_VALUE_CHARS)}"
-        for f in faults[:MAX_LIST_ITEMS]
+        for f in faults
     ]
+    more = _count(evidence, "faults") - len(faults)
+    return problems + ([f"{more} more fault(s)"] if more else [])
+
+
+def _count(section: Mapping[str, Any], key: str) -> int:
+    """The entries of the list ``section[key]``, with those a cut summary left out of it and counted
+    in ``<key>_omitted`` (:meth:`DriftSummary.to_dict`)."""
+    return len(section.get(key) or []) + int(section.get(f"{key}_omitted") or 0)
 
 
 def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
@@ -726,7 +739,9 @@ def drift_facts(drift: Mapping[str, Any]) -> dict[str, Any]:
         "data_quality": {
             "max_null_share": _scrub(max((dq.get("null_share") or {}).values(), default=0.0)),
             "missing_columns": _scrub(dq.get("missing_columns") or [], MAX_NAME_CHARS),
+            "missing_columns_omitted": int(dq.get("missing_columns_omitted") or 0),
             "schema_errors": _scrub(dq.get("schema_errors") or []),
+            "schema_errors_omitted": int(dq.get("schema_errors_omitted") or 0),
         },
     }
 
@@ -739,6 +754,7 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
     severity = evidence.get("severity") or {}
     return {
         "faults": _scrub(evidence.get("faults") or []),
+        "faults_omitted": int(evidence.get("faults_omitted") or 0),
         "performance": _scrub(evidence.get("performance")),
         "extrapolation": _scrub(evidence.get("extrapolation"), MAX_NAME_CHARS),
         "severity": {

@@ -104,7 +104,9 @@ def compute_drift(
     :param current_source: where the current data came from, for error messages.
     :raises ValueError: on unusable input, naming the column or source and what to do. Empty data is
         one, except a current frame emptied by ``current_window`` (a quiet window): its summary has
-        ``n_current`` 0 and no column, which the decision reads as insufficient data.
+        ``n_current`` 0 and no column, which the decision reads as insufficient data. Callers window the
+        frame with :func:`~airflow_provider_agentic_mlops.core.data_io.select_window`, which refuses the
+        empty windows that are no quiet window (an empty export, timestamps missing, misread or stale).
     """
     s = DriftSettings.resolve(settings, role=f"model '{model_name}'" if model_name else "", **overrides)
     columns, column_methods, type_methods = s.columns, s.column_methods, s.type_methods

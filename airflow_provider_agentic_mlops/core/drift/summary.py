@@ -110,10 +110,10 @@ class DriftSummary:
 
         With many columns the per-column detail is cut: columns are kept most severe first, the
         rest counted in ``columns_omitted``; ``null_share`` keeps the columns with nulls, most first;
-        lists with an entry per column keep their first ``LIST_ITEMS_KEPT``: ``schema_errors``,
-        ``missing_columns`` and ``extra_columns`` end with ``"... and K more"``, while
-        ``type_changes``, ``skipped_columns`` and the evidence's ``faults`` count the rest in
-        ``<name>_omitted`` beside them (their entries stay records). The full lists are in the
+        lists with an entry per column keep their first ``LIST_ITEMS_KEPT`` and count the rest in
+        ``<name>_omitted`` beside them (``schema_errors``, ``missing_columns``, ``extra_columns``,
+        ``type_changes``, ``skipped_columns`` and the evidence's ``faults``): every entry kept is a
+        real one, so a reader counts ``len(list) + <name>_omitted``. The full lists are in the
         report's ``drift_summary.json`` (``max_bytes`` unbounded).
         """
         ordered = sorted(self.columns.values(), key=lambda c: (-c.severity, c.column))
@@ -145,13 +145,14 @@ class DriftSummary:
         with_nulls = sorted(((k, v) for k, v in null_share.items() if v), key=lambda kv: (-kv[1], kv[0]))
         data_quality["null_share"] = dict(with_nulls)
         kept = LIST_ITEMS_KEPT
-        for key in ("schema_errors", "missing_columns", "extra_columns"):
-            items = list(data_quality.get(key) or [])
-            if len(items) > kept:
-                data_quality[key] = items[:kept] + [f"... and {len(items) - kept} more"]
-        for section, key in ((data_quality, "type_changes"), (data_quality, "skipped_columns"), (evidence, "faults")):
+        for section, key in (
+            *((data_quality, key) for key in ("schema_errors", "missing_columns", "extra_columns")),
+            (data_quality, "type_changes"),
+            (data_quality, "skipped_columns"),
+            (evidence, "faults"),
+        ):
             items = (section or {}).get(key) or []
-            if len(items) > kept:  # records (dicts) the decision reads field by field: a count, not a text item
+            if len(items) > kept:  # a count, not a text item: the decision counts and reads the entries
                 section[key] = dict(list(items.items())[:kept]) if isinstance(items, Mapping) else list(items[:kept])
                 section[f"{key}_omitted"] = len(items) - kept
         # 2. Fewer columns, most severe first.

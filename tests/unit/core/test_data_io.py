@@ -175,6 +175,102 @@ def test_window_reads_epoch_numbers_in_the_unit_their_magnitude_says(divisor: in
     assert kept["x"].min() == 168
 
 
+WINDOW_END = datetime(2024, 5, 8, tzinfo=timezone.utc)
+#: 200 event times over the 6 days before the end: all within a 7d window
+RECENT = pd.Series(pd.date_range(WINDOW_END - pd.Timedelta(days=6), WINDOW_END, periods=200))
+
+
+@pytest.mark.parametrize(
+    ("stamps", "expected"),
+    [
+        # dates written as YYYYMMDD numbers: read as seconds since 1970, they all fall in August 1970
+        (
+            RECENT.dt.strftime("%Y%m%d").astype(int),
+            r"timestamp column 'ts' in current data: no row is within 7d before 2024-05-08 00:00 UTC.*"
+            r"\(read as seconds since 1970, the timestamps range from 1970-08-23 .* to 1970-08-23 .*"
+            r"probably not epoch times \(dates written as YYYYMMDD, ids\)",
+        ),
+        # a column of ids named as the timestamp
+        (
+            pd.Series(range(1, 201)),
+            r"range from 1970-01-01 00:00:01\+00:00 to 1970-01-01 00:03:20\+00:00.*YYYYMMDD, ids",
+        ),
+        # the export wrote the column empty (a CSV reads it as float64, or as object)
+        (pd.Series([float("nan")] * 200), r"timestamp column 'ts' in current data has no timestamps: all 200"),
+        (pd.Series([None] * 200, dtype=object), r"timestamp column 'ts' in current data has no timestamps: all 200"),
+        # every row after the window's end: a day/month swap, a time zone, or a backfill reading today's file
+        (
+            RECENT + pd.Timedelta(days=60),
+            r"all 200 timestamps are after the window's end 2024-05-08 00:00 UTC \(they range from 2024-07-01",
+        ),
+        # a feed that stopped long ago: the export job no longer writes recent rows
+        (
+            RECENT - pd.Timedelta(days=400),
+            r"the newest timestamp, 2023-04-04 00:00:00\+00:00, is more than 70 days before that end",
+        ),
+    ],
+)
+def test_an_empty_window_from_unusable_timestamps_is_an_error(stamps: pd.Series, expected: str) -> None:
+    # these all ended in an empty window, which the decision read as a quiet one ("insufficient
+    # data", no_action) on every run: a broken feed reported green
+    frame = pd.DataFrame({"ts": stamps, "x": range(len(stamps))})
+
+    with pytest.raises(ValueError, match=expected):
+        select_window(frame, "ts", "7d", WINDOW_END)
+
+
+def test_an_empty_export_with_a_window_is_an_error() -> None:
+    # a header-only file: nothing shows the feed is alive, so it is no quiet window
+    frame = pd.DataFrame({"ts": pd.Series([], dtype="datetime64[ns, UTC]"), "x": pd.Series([], dtype=float)})
+
+    with pytest.raises(ValueError, match=r"current data has no rows \(an empty export\).*export a longer span"):
+        select_window(frame, "ts", "1d", WINDOW_END)
+
+
+@pytest.mark.parametrize("days_ago", [1.5, 3, 29])
+def test_a_quiet_window_of_a_live_feed_is_empty_not_an_error(days_ago: float) -> None:
+    # a night or a paused feed: rows before the window show the feed was alive
+    frame = pd.DataFrame({"ts": RECENT - pd.Timedelta(days=days_ago), "x": range(200)})  # newest days_ago back
+    frame.loc[199, "ts"] = None  # a row without a timestamp changes nothing
+
+    kept = select_window(frame, "ts", "1d", WINDOW_END)
+
+    assert kept.empty
+
+
+@pytest.mark.parametrize(
+    ("unit", "odd", "n_odd", "unit_words"),
+    [
+        # a "no date" sentinel, 9999-12-31T23:59:59 in seconds: read as milliseconds, it put every row in 1970
+        ("s", lambda s: s.where(s.index != 0, 253402300799), 1, "seconds"),
+        # 10 rows written in milliseconds by another producer: only those 10 were kept
+        ("s", lambda s: s.where(s.index >= 10, s * 1000), 10, "seconds"),
+        # the other way round: most rows in milliseconds, 5 in seconds
+        ("ms", lambda s: (s * 1000).where(s.index >= 5, s), 5, "milliseconds"),
+    ],
+)
+def test_the_epoch_unit_is_that_of_most_values_and_values_of_another_magnitude_are_left_out(
+    unit: str, odd, n_odd: int, unit_words: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    seconds = (RECENT.astype("int64") // 10**9).rename("ts")
+    frame = pd.DataFrame({"ts": odd(seconds), "x": range(200)})
+
+    assert epoch_unit(frame["ts"]) == unit
+    with caplog.at_level("WARNING", logger="airflow_provider_agentic_mlops.core.data_io"):
+        kept = select_window(frame, "ts", "7d", WINDOW_END)
+
+    assert list(kept["x"]) == list(range(n_odd, 200))
+    assert (
+        f"timestamp column 'ts' in current data: {n_odd} of 200 numbers are outside the range of {unit_words}"
+        in caplog.text
+    )
+
+
+def test_a_column_without_numbers_has_no_epoch_unit() -> None:
+    # an empty CSV column reads as float64: no number to read a unit from
+    assert epoch_unit(pd.Series([float("nan")] * 3)) is None
+
+
 def test_only_numbers_are_epoch_times() -> None:
     assert epoch_unit(pd.Series(pd.to_datetime(["2024-05-01"], utc=True))) is None
     assert epoch_unit(pd.Series(["2024-05-01"])) is None

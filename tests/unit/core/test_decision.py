@@ -521,6 +521,30 @@ def test_a_pipeline_fault_escalates_naming_the_column_and_the_change():
     assert "'amount': scale_change: scale changed about x1000" in d.rationale
 
 
+def test_a_cut_summary_counts_the_columns_errors_and_faults_it_leaves_out():
+    # the summary kept 10 missing columns and counted 50 more: the rationale said "10 column(s) missing"
+    faults = [{"column": f"c{i}", "kind": "scale_change", "detail": "scale changed about x1000"} for i in range(10)]
+    drift = with_evidence(
+        0.0,
+        faults=faults,
+        missing_columns=[f"gone_{i}" for i in range(10)],
+        schema_errors=[f"column 'null_{i}' has only null values" for i in range(10)],
+    )
+    drift["data_quality"].update(missing_columns_omitted=50, schema_errors_omitted=5)
+    drift["evidence"]["faults_omitted"] = 290
+
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+
+    assert d.action == "escalate"
+    assert "60 column(s) missing from current data: gone_0, " in d.rationale
+    assert "gone_9 and 50 more" in d.rationale
+    assert "5 more schema error(s)" in d.rationale and "290 more fault(s)" in d.rationale
+    facts = d.record_fields()["inputs"]["drift"]
+    assert facts["data_quality"]["missing_columns_omitted"] == 50
+    assert facts["data_quality"]["schema_errors_omitted"] == 5
+    assert facts["evidence"]["faults_omitted"] == 290
+
+
 def test_too_few_current_rows_is_no_action_with_insufficient_data():
     drift = with_evidence(0.8, performance=measured(0.5))
     drift["n_current"] = 50

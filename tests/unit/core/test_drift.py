@@ -268,6 +268,25 @@ def test_summary_stays_under_10kb_when_hundreds_of_columns_are_faulty(fault: str
     assert len(summary.to_dict(max_bytes=10**9)["evidence"]["faults"]) == 300  # drift_summary.json: all
 
 
+def test_a_cut_summary_counts_what_it_leaves_out_of_the_column_lists() -> None:
+    # "... and K more" was the last item of missing_columns: the decision reported 11 missing columns of 60
+    rng = np.random.default_rng(5)
+    names = [f"feature_with_a_long_name_{i:03d}" for i in range(200)]
+    reference = pd.DataFrame(rng.normal(0, 1, (500, 200)), columns=names)
+    current = reference.iloc[:, :140].copy()  # 60 columns missing
+    current.iloc[:, :20] = np.nan  # 20 schema errors (only nulls)
+    for i in range(30):  # 30 extra columns
+        current[f"extra_column_{i:02d}"] = 1.0
+
+    summary = compute_drift(reference, current, strict=False)
+    full, cut = summary.to_dict(max_bytes=10**9)["data_quality"], summary.to_dict()["data_quality"]
+
+    for key, total in (("missing_columns", 60), ("extra_columns", 30), ("schema_errors", 20)):
+        assert len(full[key]) == total and f"{key}_omitted" not in full
+        assert cut[key] == full[key][: len(cut[key])]  # only real entries, the first kept
+        assert len(cut[key]) + cut[f"{key}_omitted"] == total
+
+
 def test_from_dict_round_trips_the_summary(frames) -> None:
     summary = compute_drift(*frames, model_name="fraud", top_n=1)
 

@@ -178,6 +178,35 @@ def test_an_empty_current_window_is_insufficient_data_not_a_failed_task(tmp_path
     assert "Insufficient data: 0 current rows" in decision.rationale
 
 
+@pytest.mark.parametrize(
+    ("stamps", "expected"),
+    [
+        ("yyyymmdd", r"model 'fraud-detector': current data: no row is within 7d .*1970-08-.*YYYYMMDD"),
+        ("empty column", r"timestamp column 'event_time' in model 'fraud-detector': current data has no timestamps"),
+        ("header only", r"model 'fraud-detector': current data has no rows \(an empty export\)"),
+    ],
+)
+def test_an_empty_window_of_unusable_timestamps_fails_the_task(tmp_path: Path, stamps: str, expected: str) -> None:
+    # a CSV export with dates as YYYYMMDD numbers, with the timestamp column left empty, or with no
+    # rows: the task used to succeed with n_current 0, and the decision said "insufficient data"
+    reference, current = make_frames(1000)
+    hours = pd.Series(END - pd.to_timedelta(np.arange(1000) % 100, unit="h"))  # all within the window
+    current["event_time"] = hours.dt.strftime("%Y%m%d").astype(int) if stamps == "yyyymmdd" else None
+    (current.iloc[:0] if stamps == "header only" else current).to_csv(tmp_path / "cur.csv", index=False)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference=lambda: reference,
+        current=str(tmp_path / "cur.csv"),
+        timestamp_column="event_time",
+        current_window="7d",
+        report_prefix=str(tmp_path),
+    )
+
+    with pytest.raises(ValueError, match=expected):
+        op.execute(context())
+
+
 def test_module_function_sources_are_imported_and_called(tmp_path: Path, monkeypatch) -> None:
     # models.yaml's documented `drift.reference: package.module:function` form
     reference, current = make_frames(1000)
