@@ -13,7 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -148,3 +148,52 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return request.getfixturevalue("pg_url")
+
+
+class ServerMetadataDB:
+    """Airflow's metadata DB as the API server's (or the CLI's) connection lookup reads it: environment
+    variables first, then the ``connection`` table (``_AIRFLOW_PROCESS_CONTEXT=server``). A SQLite file
+    with Airflow's tables; :meth:`down` makes it unreachable as a stopped database is, :meth:`up` brings
+    it back."""
+
+    def __init__(self, folder: Path) -> None:
+        import airflow.models
+        import sqlalchemy as sa
+        from airflow.models.base import Base
+
+        airflow.models.import_all_models()
+        self.folder, self.away = folder, folder.with_name(folder.name + "-away")
+        folder.mkdir()
+        # no pool: each session connects anew, as after the pooled connections broke
+        self.engine = sa.create_engine(f"sqlite:///{folder / 'airflow.db'}", poolclass=sa.pool.NullPool)
+        Base.metadata.create_all(self.engine)
+
+    def add_connection(self, conn_id: str, **fields: Any) -> None:
+        from airflow.models import Connection
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            session.add(Connection(conn_id=conn_id, **fields))
+
+    def down(self) -> None:
+        self.folder.rename(self.away)  # "unable to open database file"
+
+    def up(self) -> None:
+        self.away.rename(self.folder)
+
+
+@pytest.fixture
+def server_metadata_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerMetadataDB]:
+    """:class:`ServerMetadataDB` as Airflow's ``settings.engine`` / ``settings.Session``, in server context."""
+    from airflow import settings
+    from sqlalchemy.orm import scoped_session, sessionmaker
+
+    db = ServerMetadataDB(tmp_path / "metadata")
+    monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")
+    monkeypatch.setattr(settings, "engine", db.engine)
+    monkeypatch.setattr(settings, "Session", scoped_session(sessionmaker(bind=db.engine, expire_on_commit=False)))
+    try:
+        yield db
+    finally:
+        settings.Session.remove()
+        db.engine.dispose()

@@ -25,8 +25,9 @@ def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> Act
 
 def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
     """``func``, with only the document on stdout under ``-o json``, and the errors whose message already
-    says what is wrong and how to fix it (a state connection that does not exist, a store of a newer
-    provider, a models file that is missing or invalid) shown as that message, not as a traceback."""
+    says what is wrong and how to fix it (a state connection that does not exist or could not be looked
+    up, a store of a newer provider, a models file that is missing or invalid) shown as that message, not
+    as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
@@ -38,9 +39,11 @@ def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Na
         except Exception as err:
             from airflow_provider_agentic_mlops.core.config import ConfigError
             from airflow_provider_agentic_mlops.core.state import UnknownSchemaRevision
+            from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
             from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
 
-            if isinstance(err, (StateConnectionNotFound, UnknownSchemaRevision, ConfigError)):
+            known = (StateConnectionNotFound, ConnectionLookupFailed, UnknownSchemaRevision, ConfigError)
+            if isinstance(err, known):
                 raise SystemExit(f"error: {err}") from None
             raise
 

@@ -1,5 +1,6 @@
 """What the provider's hooks share about Airflow connections: an absent connection is None (the
-provider then falls back or says what to create), and a bare host becomes a URL."""
+provider then falls back or says what to create), a lookup that failed is an error, and a bare host
+becomes a URL."""
 
 from __future__ import annotations
 
@@ -7,15 +8,114 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.version_compat import CONNECTION_NOT_FOUND
 
 
+class ConnectionLookupFailed(RuntimeError):
+    """Whether a connection exists is unknown: a secrets backend failed while looking it up.
+
+    Airflow reports such a connection as "not defined" (its lookup loop logs a backend's error at
+    DEBUG and goes on), so an unreachable metadata DB would otherwise read as an absent connection.
+
+    :param conn_id: the connection looked up.
+    :param backend: the failing backend's class name (``MetastoreBackend``: Airflow's metadata DB;
+        ``ExecutionAPISecretsBackend``: the Execution API, from a task).
+    :param error: what the backend raised.
+    """
+
+    def __init__(self, conn_id: str, backend: str, error: BaseException) -> None:
+        self.conn_id, self.backend, self.error = conn_id, backend, error
+        super().__init__(
+            f"could not look up the connection {conn_id!r}: {self.source} failed ({describe(error)}); "
+            f"nothing was taken for an absent connection. {self.check}"
+        )
+
+    @property
+    def metadata_db(self) -> bool:
+        """Whether the failure is Airflow's metadata DB's (an SQLAlchemy error of its session)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        return isinstance(self.error, SQLAlchemyError)
+
+    @property
+    def source(self) -> str:
+        if self.metadata_db:
+            return "Airflow's metadata database ([database] sql_alchemy_conn)"
+        if self.backend == _EXECUTION_API_BACKEND:
+            return "the Execution API ([core] execution_api_server_url)"
+        return f"the secrets backend {self.backend}"
+
+    @property
+    def check(self) -> str:
+        if self.metadata_db:
+            return "Check that it is up and reachable from this process (`airflow db check`)."
+        if self.backend == _EXECUTION_API_BACKEND:
+            return "Check that Airflow's API server is up and reachable from the worker."
+        return "Check that backend and its settings ([secrets] backend, backend_kwargs)."
+
+
+_EXECUTION_API_BACKEND = "ExecutionAPISecretsBackend"
+
+
 def get_connection_or_none(conn_id: str) -> Any:
-    """The connection, or None when it is not defined (any other failure propagates)."""
+    """The connection, or None when it is not defined.
+
+    Airflow answers "not defined" both when no secrets backend has the connection and when a backend
+    failed (metadata DB or Execution API unreachable). So "not defined" is checked by asking each of
+    Airflow's backends again, in Airflow's order: :class:`ConnectionLookupFailed` when one fails, None
+    only when every one answered that it has no such connection. Any other failure propagates.
+    """
     try:
         return BaseHook.get_connection(conn_id)
     except CONNECTION_NOT_FOUND:
-        return None
+        return _confirmed_lookup(conn_id)
+
+
+def _secrets_backends() -> list[Any]:
+    """The backends Airflow's connection lookup in this process goes through (task, server or other)."""
+    try:
+        from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
+    except ImportError:  # pragma: no cover - Airflow 3.1.0 to 3.1.2: no per-process chains to ask again
+        return []
+    return list(ensure_secrets_backend_loaded())
+
+
+def _confirmed_lookup(conn_id: str) -> Any:
+    """The connection from the first backend that has it, None when none has it; raises
+    :class:`ConnectionLookupFailed` for a backend that failed."""
+    for backend in _secrets_backends():
+        name = type(backend).__name__
+        try:
+            if name == _EXECUTION_API_BACKEND and not _execution_api_has(conn_id):
+                continue
+            conn = backend.get_connection(conn_id=conn_id)
+        except ConnectionLookupFailed:
+            raise
+        except Exception as err:
+            raise ConnectionLookupFailed(conn_id, name, err) from err
+        if conn:
+            return conn
+    return None
+
+
+def _execution_api_has(conn_id: str) -> bool:
+    """Whether the Execution API has the connection. Its backend answers None for any failure (the API
+    server unreachable too); asked directly, only "connection not found" is an answer."""
+    from airflow.sdk.exceptions import ErrorType
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import ErrorResponse, GetConnection
+
+    try:
+        answer = task_runner.SUPERVISOR_COMMS.send(GetConnection(conn_id=conn_id))
+    except Exception as err:
+        raise ConnectionLookupFailed(conn_id, _EXECUTION_API_BACKEND, err) from err
+    if isinstance(answer, ErrorResponse):
+        if answer.error == ErrorType.CONNECTION_NOT_FOUND:
+            return False
+        error = RuntimeError(f"{answer.error.value}: {answer.detail}")
+        raise ConnectionLookupFailed(conn_id, _EXECUTION_API_BACKEND, error)
+    return True
 
 
 def connection_url(conn: Any, *, default_scheme: str, default: str = "") -> str:

@@ -32,7 +32,10 @@ def resolve_state_url(conn_id: str | None) -> str:
     Only the default connection (``agentic_mlops_state_default``, or ``[agentic_mlops] state_conn_id``)
     may be absent: it then means SQLite under $AIRFLOW_HOME. Any other absent id raises
     :class:`StateConnectionNotFound`: a typo falling back to a local file would give each worker a store
-    of its own (no shared one-retrain-per-model, approvals nobody sees).
+    of its own (no shared one-retrain-per-model, approvals nobody sees). A lookup that failed (Airflow's
+    metadata DB or the Execution API unreachable) raises
+    :class:`~airflow_provider_agentic_mlops.hooks.connection.ConnectionLookupFailed`: it is not an absent
+    connection, for the default id neither.
     """
     conn_id = conn_id or configured_state_conn_id()
     conn = _get_connection_or_none(conn_id)

@@ -136,10 +136,26 @@ def authenticate(authorization: str, *, login: str | None, password: str | None)
     return None
 
 
-def _credentials(conn_id: str) -> tuple[str | None, str | None]:
-    from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
+ALERTS_CONNECTION_UNREADABLE = (
+    "the alerts connection could not be read (a secrets backend failed): send the alert again later; "
+    "the API server log has the error"
+)
 
-    conn = _get_connection_or_none(conn_id)
+
+def _credentials(conn_id: str) -> tuple[str | None, str | None]:
+    """``(login, password)`` of the alerts connection, ``(None, None)`` when it does not exist.
+
+    :raises AlertError: 503 when the lookup failed (Airflow answers "isn't defined" then too): the
+        metadata DB's failure as :func:`_metadata_db` answers it, another backend's as
+        :data:`ALERTS_CONNECTION_UNREADABLE`; both logged."""
+    from airflow_provider_agentic_mlops.hooks import connection
+
+    try:
+        with _metadata_db(f"reading the connection {conn_id!r}"):
+            conn = connection.get_connection_or_none(conn_id)
+    except connection.ConnectionLookupFailed as err:  # not the metadata DB's: Vault, the Execution API...
+        log.warning("alerts: %s", err, exc_info=err.error)
+        raise AlertError(503, ALERTS_CONNECTION_UNREADABLE) from err
     if conn is None:
         return None, None
     return conn.login or None, conn.password or None
@@ -330,14 +346,20 @@ METADATA_DB_UNAVAILABLE = (
 
 @contextlib.contextmanager
 def _metadata_db(doing: str) -> Iterator[None]:
-    """An error of Airflow's metadata DB while ``doing``: logged as such, with the error, and answered
-    with a 503 that names neither the error nor the database's address (the caller is an alert sender)."""
+    """An error of Airflow's metadata DB while ``doing`` (also a connection lookup that it failed, which
+    Airflow reports as "isn't defined"): logged as such, with the error, and answered with a 503 that
+    names neither the error nor the database's address (the caller is an alert sender)."""
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+
     try:
         yield
-    except SQLAlchemyError as err:
+    except (SQLAlchemyError, ConnectionLookupFailed) as failure:
+        if isinstance(failure, ConnectionLookupFailed) and not failure.metadata_db:
+            raise
+        err = failure.error if isinstance(failure, ConnectionLookupFailed) else failure
         check = (
             "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
             "sql_alchemy_max_overflow, or look for what holds its connections"
@@ -517,7 +539,10 @@ async def _read_body(request: Request) -> tuple[bytes, int]:
 async def receive_alerts(request: Request) -> JSONResponse:
     """Authenticate, parse, then start (or find) the model's run. 201 when a run started, else 200."""
     conn_id = configured_conn_id()
-    login, password = await anyio.to_thread.run_sync(_credentials, conn_id)
+    try:
+        login, password = await anyio.to_thread.run_sync(_credentials, conn_id)
+    except AlertError as err:
+        return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
     if not password:
         return JSONResponse(
             {

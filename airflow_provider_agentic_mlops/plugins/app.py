@@ -80,6 +80,10 @@ class StoreUnavailable(RuntimeError):
 def store_error_detail(where: str, error: BaseException) -> str:
     """What a page says when the state store fails: which store, the error's class and first line
     (any URL's password masked), and where to look."""
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+
+    if isinstance(error, ConnectionLookupFailed):  # its message names what failed and what to check
+        return f"the state store ({where}) is unavailable: {error}"
     return (
         f"the state store ({where}) is unavailable: {describe(error)}. Check the connection "
         "and that its database is up; the API server log has the details."
@@ -126,12 +130,15 @@ class AppSettings:
 
     def get_store(self) -> StateStore:
         """The state store, opened on first use; :class:`StoreUnavailable` when it cannot be opened
-        (tried again on the next request)."""
+        (tried again on the next request). A connection lookup that failed (Airflow's metadata DB down)
+        is such a failure, never an absent connection: no fallback store is chosen, nor kept, then."""
         from sqlalchemy.exc import SQLAlchemyError
+
+        from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
 
         try:
             return self._get("store")
-        except (ValueError, ImportError, SQLAlchemyError) as err:  # the connection's URL, driver, database
+        except (ValueError, ImportError, SQLAlchemyError, ConnectionLookupFailed) as err:  # URL, driver, DBs
             raise StoreUnavailable(self.store_name(), err) from err
 
     def store_name(self) -> str:
@@ -208,9 +215,11 @@ class AppSettings:
             return "", self.get_store()
         from sqlalchemy.exc import SQLAlchemyError
 
+        from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+
         try:
             return conn_id, stores.get(conn_id)
-        except (ValueError, ImportError, SQLAlchemyError) as err:
+        except (ValueError, ImportError, SQLAlchemyError, ConnectionLookupFailed) as err:
             raise StoreUnavailable(f"connection {conn_id!r}", err) from err
 
     def get_emails(self) -> Any:

@@ -171,3 +171,80 @@ def test_a_connection_of_another_type_without_a_url_is_refused(monkeypatch, airf
     monkeypatch.setenv("AIRFLOW_CONN_STATE_HTTP", '{"conn_type": "http", "extra": {"url": ""}}')
     with pytest.raises(ValueError, match="'state_http' \\(type 'http'\\) has no state-store URL"):
         resolve_state_url("state_http")
+
+
+def test_a_connection_in_the_metadata_db_is_found_in_server_context(server_metadata_db, airflow_home: Path) -> None:
+    server_metadata_db.add_connection(
+        "agentic_mlops_state_default", conn_type="agentic_mlops_state", extra=json.dumps({"url": "sqlite:////x/s.db"})
+    )
+    assert resolve_state_url("agentic_mlops_state_default") == "sqlite:////x/s.db"
+
+
+def test_a_connection_absent_from_a_reachable_metadata_db_is_absent(server_metadata_db, airflow_home: Path) -> None:
+    assert state_hook._get_connection_or_none("agentic_mlops_state_default") is None
+    assert resolve_state_url("agentic_mlops_state_default") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
+
+
+def test_an_unreachable_metadata_db_is_not_taken_for_an_absent_connection(
+    server_metadata_db, airflow_home: Path
+) -> None:
+    """Airflow answers "isn't defined" when its metadata DB cannot be read (the secrets loop logs the error
+    at DEBUG): the deployment's store silently became a local SQLite file, a store of this process's own."""
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+
+    server_metadata_db.add_connection(
+        "agentic_mlops_state_default", conn_type="agentic_mlops_state", extra=json.dumps({"url": "sqlite:////x/s.db"})
+    )
+    server_metadata_db.down()
+    with pytest.raises(ConnectionLookupFailed) as failed:
+        resolve_state_url("agentic_mlops_state_default")
+    assert failed.value.metadata_db
+    message = str(failed.value)
+    assert "'agentic_mlops_state_default'" in message
+    assert "Airflow's metadata database ([database] sql_alchemy_conn)" in message
+    assert "OperationalError" in message and "airflow db check" in message
+    for declared in ("team_b_state", "agentic_mlops_alerts"):  # not "does not exist, create it" either
+        with pytest.raises(ConnectionLookupFailed):
+            state_hook._get_connection_or_none(declared)
+    server_metadata_db.up()
+    assert resolve_state_url("agentic_mlops_state_default") == "sqlite:////x/s.db"
+
+
+class _SupervisorComms:
+    """A task's channel to its supervisor, answering GetConnection with ``answer`` (raised when an exception)."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def send(self, msg: object) -> object:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize("error_type", ["API_SERVER_ERROR", "GENERIC_ERROR"])
+def test_a_failing_execution_api_is_not_taken_for_an_absent_connection(monkeypatch, airflow_home, error_type) -> None:
+    """In a task, the Execution API's backend answers "no such connection" for any failure, the API server
+    unreachable too (the supervisor logs it, the task's lookup says "isn't defined")."""
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import ErrorResponse
+
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+
+    failure = AirflowRuntimeError(ErrorResponse(error=ErrorType[error_type], detail={"message": "connect refused"}))
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", _SupervisorComms(failure), raising=False)
+    with pytest.raises(ConnectionLookupFailed, match=r"the Execution API .*API server is up") as failed:
+        resolve_state_url("agentic_mlops_state_default")
+    assert not failed.value.metadata_db
+    assert not (airflow_home / "agentic_mlops.db").exists()
+
+
+def test_a_connection_the_execution_api_does_not_have_is_absent(monkeypatch, airflow_home: Path) -> None:
+    from airflow.sdk.exceptions import ErrorType
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import ErrorResponse
+
+    not_found = ErrorResponse(error=ErrorType.CONNECTION_NOT_FOUND, detail={"conn_id": "agentic_mlops_state_default"})
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", _SupervisorComms(not_found), raising=False)
+    assert resolve_state_url("agentic_mlops_state_default") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"

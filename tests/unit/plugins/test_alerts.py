@@ -267,3 +267,50 @@ def test_the_labels_the_endpoint_reads_are_kept_beyond_the_kept_entries() -> Non
     assert from_common.model == "churn"
     [named] = parse_alerts({"status": "firing", "alerts": [{"labels": labels}]})
     assert named.summary == "DriftHigh" and named.labels["alertname"] == "DriftHigh"
+
+
+def test_the_alerts_connection_unreadable_for_a_metadata_db_failure_is_a_503_and_logged(
+    server_metadata_db: Any, sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection is looked up first, and Airflow answers "isn't defined" when its metadata DB cannot be
+    read: the endpoint said "alerts are not configured: create the connection" (one that exists), and
+    logged nothing."""
+    server_metadata_db.add_connection("agentic_mlops_alerts", conn_type="generic", password="tok")
+    monkeypatch.setattr(alerts, "known_models", lambda: {})
+    root = FastAPI()
+    root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=sqlite_store)))
+    client = TestClient(root)
+
+    def post() -> Any:
+        return client.post("/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"})
+
+    assert post().status_code == 404  # the token is read from the metadata DB and accepted
+    server_metadata_db.down()
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = post()
+    assert response.status_code == 503, response.text
+    assert "Airflow's metadata database is unavailable" in response.json()["detail"]
+    assert "not configured" not in response.text
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Airflow's metadata database" in logged and "sql_alchemy_conn" in logged
+    assert "'agentic_mlops_alerts'" in logged and "unable to open database file" in logged
+
+
+def test_a_secrets_backend_failing_on_the_alerts_connection_is_a_503_and_logged(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_agentic_mlops.hooks import connection
+
+    def vault_down(conn_id: str) -> Any:
+        raise connection.ConnectionLookupFailed(conn_id, "VaultBackend", ConnectionError("vault:8200 refused"))
+
+    monkeypatch.setattr(connection, "get_connection_or_none", vault_down)
+    root = FastAPI()
+    root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=sqlite_store)))
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = TestClient(root).post("/agentic-mlops/alerts", json={"model": "fraud"})
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "could not be read" in detail and "not configured" not in detail and "vault:8200" not in detail
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "secrets backend VaultBackend" in logged and "vault:8200 refused" in logged
