@@ -260,6 +260,44 @@ def test_the_approvals_page_says_which_models_it_does_not_list(
     assert "churn" in page and CHURN in page and "--state-conn-id" in page
 
 
+def test_the_approvals_page_names_only_the_models_whose_dag_the_user_may_read(
+    stores: dict[str, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with a store of its own, and its connection id, are shown only to users who may read its DAG's
+    runs (the overview hides models the same way): a DAG's existence does not leak to other teams."""
+    from airflow_provider_agentic_mlops.plugins import approvals_page
+
+    class User:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def get_name(self) -> str:
+            return self.name
+
+    readable = {"ui-fraud-team": {"agentic_mlops__fraud"}, "ui-churn-team": {"agentic_mlops__churn"}}
+    asked: list[tuple[str, str, str, str | None]] = []
+
+    def may(user: Any, dag_id: str, *, method: str, entity: str, team_name: str | None = None) -> bool:
+        asked.append((dag_id, method, entity, team_name))
+        return dag_id in readable[user.get_name()]
+
+    monkeypatch.setattr(approvals_page, "is_authorized_dag", may)
+    monkeypatch.setattr(approvals_page, "dag_teams", lambda dag_ids: {d: "team-" + d[-5:] for d in dag_ids})
+    app = create_app(AppSettings(signing_secret=SECRET))
+    root = FastAPI()
+    root.mount("/agentic-mlops", app)
+
+    def page(user: str) -> str:
+        app.dependency_overrides[approvals_page.authenticated_user] = lambda: User(user)
+        return TestClient(root).get("/agentic-mlops/approvals").text
+
+    hidden = page("ui-fraud-team")
+    assert "churn" not in hidden and CHURN not in hidden and 'id="other-stores"' not in hidden
+    assert ("agentic_mlops__churn", "GET", "RUN", "team-churn") in asked  # checked with the DAG's team
+    shown = page("ui-churn-team")
+    assert 'id="other-stores"' in shown and "churn" in shown and CHURN in shown
+
+
 def test_models_list_reads_each_model_from_its_own_store(
     stores: dict[str, StateStore], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
