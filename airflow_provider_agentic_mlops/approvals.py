@@ -53,6 +53,8 @@ from airflow_provider_agentic_mlops.core.state import (
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+
 log = logging.getLogger(__name__)
 
 SLACK_VIAS = frozenset({"slack", "slack-socket"})
@@ -726,7 +728,9 @@ def wrong_message(approval: dict[str, Any], click: slack_messages.ApprovalClick)
     A button names its request by id (and store), so the channel and ts Slack reports for the clicked
     message must be the ones the request was posted as: a click never decides a request its person did
     not see (ids are numbered per store; an old message of a cancelled and reopened request, a button
-    posted by anything else)."""
+    posted by anything else). The reason names the request: give it only for a message known to be one
+    of ``approval``'s (a button naming the request's store, or one of its replaced messages);
+    :func:`legacy_button_refusal` is the answer for a button without a store."""
     if (
         click.channel_id
         and click.message_ts
@@ -739,13 +743,80 @@ def wrong_message(approval: dict[str, Any], click: slack_messages.ApprovalClick)
         return None
     what = f"request #{approval['id']} ({approval['model_name']} v{approval['model_version']})"
     if not approval.get("slack_ts"):
-        return f"{what} in this state store has no Slack message, so this button is not one of its."
+        return f"{what} has no Slack message recorded, so this button is not one of its."
     return (
-        f"this button is on another message (channel {click.channel_id}, ts {click.message_ts}) than {what} "
-        "in this state store was posted as: ids are numbered per state store, so the button belongs to a "
-        "request in another store (models.yaml state_conn_id) or to an older message. Use the request's "
-        "newest message, the approvals page or the CLI command in its task log."
+        f"this message (channel {click.channel_id}, ts {click.message_ts}) is not the one {what} was last "
+        f"posted as: it is out of date. Use the request's newest message, or `{cli_command(approval)}`."
     )
+
+
+def legacy_button_refusal(
+    store: StateStore,
+    click: slack_messages.ApprovalClick,
+    *,
+    stores: ApprovalStores | None = None,
+    slack_client: WebClient | None = None,
+    members: UsergroupMembers | None = None,
+) -> str:
+    """Why a button without a store (posted before buttons named one), which leads to the deployment's
+    store, cannot decide there: the message is not that store's request's. It may be the message of a
+    request in a model's own store (ids are numbered per store): the message's channel and ts are looked
+    up in the models file's other stores, and when the clicker may decide the request found there, the
+    answer names the command deciding it. Otherwise it says how to find it, naming no request, so nothing
+    leaks about a request the clicker may not decide (or about the deployment's request)."""
+    found = _find_message(stores, click) if stores is not None and click.channel_id and click.message_ts else None
+    if found is not None and stores is not None:
+        conn_id, other = found
+        try:
+            client = slack_client if slack_client is not None else slack_client_for(other)
+            check_allowed(other, click.user_id, slack_client=client, members=members)
+        except ApprovalRefused:
+            pass
+        else:
+            from airflow_provider_agentic_mlops.core.approval_policy import cli_command as command_of
+
+            of_store = {**other, "details": {**(other.get("details") or {}), "state_conn_id": conn_id}}
+            return (
+                f"this message was posted before Approve/Deny buttons named their state store: it is request "
+                f"#{other['id']} of {other['model_name']} in state store {conn_id!r}, and request ids are "
+                "numbered per store, so its buttons lead to another request. Decide with "
+                f"`{command_of(of_store, default_conn_id=stores.default_conn_id)}` or "
+                f"`{command_of(of_store, approve=False, default_conn_id=stores.default_conn_id)}`."
+            )
+    n = click.approval_id
+    return (
+        "this message was posted before Approve/Deny buttons named their state store, so its buttons lead to "
+        f"this Airflow's deployment state store, where request #{n} is another request (request ids are "
+        "numbered per store; a model with a state store of its own numbers its own). Decide with "
+        f"`airflow agentic-mlops approvals approve {n} --model MODEL` or `airflow agentic-mlops approvals deny "
+        f"{n} --model MODEL`, MODEL being the model this message asks about: the CLI finds the model's state "
+        "store in the models file and refuses another model's request."
+    )
+
+
+def _find_message(stores: ApprovalStores, click: slack_messages.ApprovalClick) -> tuple[str, dict[str, Any]] | None:
+    """``(connection id, request)`` of the request in one of the models file's stores (other than the
+    deployment's) whose current message is the clicked one, or None. A store that cannot be read is skipped."""
+    assert click.channel_id and click.message_ts
+    for conn_id in sorted(set(stores.declared.by_model().values()) - {stores.default_conn_id}):
+        try:
+            found = stores.get(conn_id).find_approval_by_message(click.channel_id, click.message_ts)
+        except Exception as err:
+            log.warning("could not look up the clicked Slack message in state store %r: %s", conn_id, err)
+            continue
+        if found is not None:
+            return conn_id, found
+    return None
+
+
+def _replaced(store: StateStore, approval: dict[str, Any], click: slack_messages.ApprovalClick) -> bool:
+    """The clicked message is one ``approval`` had before it was reopened and posted again."""
+    try:
+        replaced = store.replaced_messages(approval["id"])
+    except Exception:
+        log.exception("could not read the earlier Slack messages of approval %s", approval["id"])
+        return False
+    return {"channel": click.channel_id, "ts": click.message_ts} in replaced
 
 
 def handle_click(
@@ -758,14 +829,18 @@ def handle_click(
     facts: RequestFacts | None = None,
     write_lock: contextlib.AbstractContextManager[Any] | None = None,
     emails: SlackEmails | None = None,
+    stores: ApprovalStores | None = None,
 ) -> ClickResult:
     """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``.
 
     ``store`` is the store the button names (see :mod:`~airflow_provider_agentic_mlops.approval_stores`);
-    the click is refused unless it was on the message the request was posted as (:func:`wrong_message`).
+    the click is refused unless it was on the message the request was posted as (:func:`wrong_message`,
+    :func:`legacy_button_refusal`).
 
     :param facts: a cache of the requests' unchanging parts (the endpoint keeps one per process).
     :param write_lock: see :func:`decide`.
+    :param stores: the stores the models file declares, where a button without a store (posted before
+        buttons named one) that is not ``store``'s request's message is looked up, to name its request.
     """
     from airflow_provider_agentic_mlops.core.state import StateStoreError
 
@@ -786,11 +861,16 @@ def handle_click(
             facts.remember(fresh)
             approval, wrong = fresh, wrong_message(fresh, click)
     if wrong is not None:
+        # a button without a store leads here whatever store its request is in: only one of the request's
+        # own older messages is known to be this request's; anything else is answered without naming it
+        ours = click.state_conn_id is not None or _replaced(store, approval, click)
+        if not ours:
+            wrong = legacy_button_refusal(store, click, stores=stores, slack_client=slack_client, members=members)
         with write_lock or contextlib.nullcontext():
             store.audit(
                 "approval_refused",
                 actor=click.user_id[:200],
-                model_name=approval["model_name"],
+                model_name=approval["model_name"] if ours else None,
                 subject=f"approval:{approval['id']}",
                 details={"via": via, "reason": wrong, "channel": click.channel_id, "ts": click.message_ts},
             )
@@ -845,6 +925,7 @@ __all__ = [
     "decide",
     "expire_due",
     "handle_click",
+    "legacy_button_refusal",
     "refresh_closed",
     "refresh_message",
     "request",
