@@ -324,7 +324,12 @@ def request(
             f"{slack_conn_id!r}): {err}. Check the bot token, that the bot is in the channel, and the channel "
             f"name; a retry posts it then. Meanwhile decide with `{cli_command(approval)}`."
         ) from err
-    store.set_approval_message(approval["id"], channel=response["channel"], ts=response["ts"])
+    try:
+        store.set_approval_message(approval["id"], channel=response["channel"], ts=response["ts"])
+    except Exception:
+        if not _recorded_after_all(store, approval, response):
+            _withdraw_unrecorded(approval, response, slack_client)
+            raise
     store.audit(
         "approval_posted",
         actor=approval["dag_id"],
@@ -335,6 +340,46 @@ def request(
     log.info("Posted approval request %s to Slack channel %s (ts %s)", approval["id"], channel, response["ts"])
     _retire_replaced_messages(store, approval, slack_client)
     return RequestResult(store.get_approval(approval["id"]) or approval, created, posted=True)
+
+
+def _recorded_after_all(store: StateStore, approval: dict[str, Any], posted: dict[str, Any]) -> bool:
+    """Recording the posted message raised, but the store holds its ts (a commit whose answer was lost)."""
+    try:
+        stored = store.get_approval(approval["id"], with_votes=False)
+    except Exception:
+        return False
+    return stored is not None and (stored.get("slack_channel"), stored.get("slack_ts")) == (
+        posted["channel"],
+        posted["ts"],
+    )
+
+
+def _withdraw_unrecorded(approval: dict[str, Any], posted: dict[str, Any], slack_client: WebClient) -> None:
+    """The request's message was posted but the store did not record it: a click on it could never count
+    (a click must be on the request's recorded message), and the task's retry posts the request again. So
+    the message loses its buttons and says so. Never raises: a message Slack keeps unchanged is retired
+    when clicked (:func:`handle_click`)."""
+    message = slack_messages.unrecorded_message(approval)
+    try:
+        slack_client.chat_update(
+            channel=posted["channel"], ts=posted["ts"], text=message["text"], blocks=message["blocks"]
+        )
+    except Exception:
+        log.exception(
+            "approval request %s: could not remove the buttons of its unrecorded Slack message (channel %s, ts %s); "
+            "a click on it is refused and removes them",
+            approval["id"],
+            posted["channel"],
+            posted["ts"],
+        )
+        return
+    log.warning(
+        "approval request %s: its Slack message (channel %s, ts %s) could not be recorded in the state store, so its "
+        "buttons were removed; a retry of the task posts the request again",
+        approval["id"],
+        posted["channel"],
+        posted["ts"],
+    )
 
 
 def _refresh_superseded(store: StateStore, approval: dict[str, Any], slack_client: WebClient | None) -> None:
@@ -659,12 +704,16 @@ class ClickResult:
     approval: dict[str, Any] | None = None
     slack_client: Any = None
     expired: bool = False
+    #: the request whose out-of-date message was clicked (``wrong_message``): that message loses its buttons
+    outdated: dict[str, Any] | None = None
 
     def send_answers(self) -> None:
         """Update the request's message and tell the clicker (ephemeral). Never raises."""
         client = self.slack_client
         if self.approval is not None and (self.kind == "recorded" or self.expired or self._on_closed_message()):
             refresh_message(self.approval, slack_client=client)
+        if self.outdated is not None:
+            self._retire_clicked_message(self.outdated)
         decided_now = self.kind == "recorded" and self.approval is not None and self.approval["status"] != PENDING
         if not decided_now:
             tell_user(
@@ -673,6 +722,22 @@ class ClickResult:
                 user=self.click.user_id,
                 text=self.text,
                 response_url=self.click.response_url,
+            )
+
+    def _retire_clicked_message(self, approval: dict[str, Any]) -> None:
+        client = self.slack_client
+        if client is None or not self.click.channel_id or not self.click.message_ts:
+            return
+        message = slack_messages.outdated_message(approval)
+        try:
+            client.chat_update(
+                channel=self.click.channel_id, ts=self.click.message_ts, text=message["text"], blocks=message["blocks"]
+            )
+        except Exception:
+            log.exception(
+                "could not update the out-of-date Slack message %s of approval %s",
+                self.click.message_ts,
+                approval["id"],
             )
 
     def _on_closed_message(self) -> bool:
@@ -743,10 +808,15 @@ def wrong_message(approval: dict[str, Any], click: slack_messages.ApprovalClick)
         return None
     what = f"request #{approval['id']} ({approval['model_name']} v{approval['model_version']})"
     if not approval.get("slack_ts"):
-        return f"{what} has no Slack message recorded, so this button is not one of its."
+        return (
+            f"{what} has no Slack message recorded yet: this one is about to be recorded (click again in a "
+            "moment), or recording it failed and the request's task posts it again in a new message when it "
+            f"retries. Decide there, or with `{cli_command(approval)}`."
+        )
     return (
-        f"this message (channel {click.channel_id}, ts {click.message_ts}) is not the one {what} was last "
-        f"posted as: it is out of date. Use the request's newest message, or `{cli_command(approval)}`."
+        f"this message is out of date: {what} was posted again in a newer message (it was cancelled and asked "
+        "again, or recording this message failed and its post was retried). Use the request's newest message, "
+        f"or `{cli_command(approval)}`."
     )
 
 
@@ -785,9 +855,10 @@ def legacy_button_refusal(
             )
     n = click.approval_id
     return (
-        "this message was posted before Approve/Deny buttons named their state store, so its buttons lead to "
-        f"this Airflow's deployment state store, where request #{n} is another request (request ids are "
-        "numbered per store; a model with a state store of its own numbers its own). Decide with "
+        "this button names no state store (it was posted before buttons named theirs), so it leads to this "
+        f"Airflow's deployment state store, where this message is not request #{n}'s current one: it asks about "
+        "a request of a model with a state store of its own (request ids are numbered per store), or it is "
+        "out of date. Decide with "
         f"`airflow agentic-mlops approvals approve {n} --model MODEL` or `airflow agentic-mlops approvals deny "
         f"{n} --model MODEL`, MODEL being the model this message asks about: the CLI finds the model's state "
         "store in the models file and refuses another model's request."
@@ -874,7 +945,12 @@ def handle_click(
                 subject=f"approval:{approval['id']}",
                 details={"via": via, "reason": wrong, "channel": click.channel_id, "ts": click.message_ts},
             )
-        return ClickResult("wrong_message", f"Refused: {wrong} Nothing recorded.", click, slack_client=client)
+        # the request's own out-of-date message (a newer one is recorded) loses its buttons; one without a
+        # newer message may have just been posted, before its ts was recorded, and is left as it is
+        outdated = approval if ours and approval.get("slack_ts") else None
+        return ClickResult(
+            "wrong_message", f"Refused: {wrong} Nothing recorded.", click, slack_client=client, outdated=outdated
+        )
     try:
         outcome = decide(
             store,

@@ -204,7 +204,7 @@ def test_a_click_on_an_old_style_button_tells_a_non_approver_nothing_about_eithe
         for secret in ("fraud", "churn", CHURN, " v7", " v3", "approvals page"):
             assert secret not in result.text
         assert f"approvals approve {churn['id']} --model MODEL" in result.text
-        assert "before Approve/Deny buttons named their state store" in result.text
+        assert "this button names no state store (it was posted before buttons named theirs)" in result.text
     assert stores[CHURN].get_approval(churn["id"])["status"] == "pending"
 
 
