@@ -53,6 +53,8 @@ from airflow_provider_agentic_mlops.core.state import (
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+
 log = logging.getLogger(__name__)
 
 SLACK_VIAS = frozenset({"slack", "slack-socket"})
@@ -322,7 +324,12 @@ def request(
             f"{slack_conn_id!r}): {err}. Check the bot token, that the bot is in the channel, and the channel "
             f"name; a retry posts it then. Meanwhile decide with `{cli_command(approval)}`."
         ) from err
-    store.set_approval_message(approval["id"], channel=response["channel"], ts=response["ts"])
+    try:
+        store.set_approval_message(approval["id"], channel=response["channel"], ts=response["ts"])
+    except Exception:
+        if not _recorded_after_all(store, approval, response):
+            _withdraw_unrecorded(approval, response, slack_client)
+            raise
     store.audit(
         "approval_posted",
         actor=approval["dag_id"],
@@ -333,6 +340,46 @@ def request(
     log.info("Posted approval request %s to Slack channel %s (ts %s)", approval["id"], channel, response["ts"])
     _retire_replaced_messages(store, approval, slack_client)
     return RequestResult(store.get_approval(approval["id"]) or approval, created, posted=True)
+
+
+def _recorded_after_all(store: StateStore, approval: dict[str, Any], posted: dict[str, Any]) -> bool:
+    """Recording the posted message raised, but the store holds its ts (a commit whose answer was lost)."""
+    try:
+        stored = store.get_approval(approval["id"], with_votes=False)
+    except Exception:
+        return False
+    return stored is not None and (stored.get("slack_channel"), stored.get("slack_ts")) == (
+        posted["channel"],
+        posted["ts"],
+    )
+
+
+def _withdraw_unrecorded(approval: dict[str, Any], posted: dict[str, Any], slack_client: WebClient) -> None:
+    """The request's message was posted but the store did not record it: a click on it could never count
+    (a click must be on the request's recorded message), and the task's retry posts the request again. So
+    the message loses its buttons and says so. Never raises: a message Slack keeps unchanged is retired
+    when clicked (:func:`handle_click`)."""
+    message = slack_messages.unrecorded_message(approval)
+    try:
+        slack_client.chat_update(
+            channel=posted["channel"], ts=posted["ts"], text=message["text"], blocks=message["blocks"]
+        )
+    except Exception:
+        log.exception(
+            "approval request %s: could not remove the buttons of its unrecorded Slack message (channel %s, ts %s); "
+            "a click on it is refused and removes them",
+            approval["id"],
+            posted["channel"],
+            posted["ts"],
+        )
+        return
+    log.warning(
+        "approval request %s: its Slack message (channel %s, ts %s) could not be recorded in the state store, so its "
+        "buttons were removed; a retry of the task posts the request again",
+        approval["id"],
+        posted["channel"],
+        posted["ts"],
+    )
 
 
 def _refresh_superseded(store: StateStore, approval: dict[str, Any], slack_client: WebClient | None) -> None:
@@ -657,12 +704,16 @@ class ClickResult:
     approval: dict[str, Any] | None = None
     slack_client: Any = None
     expired: bool = False
+    #: the request whose out-of-date message was clicked (``wrong_message``): that message loses its buttons
+    outdated: dict[str, Any] | None = None
 
     def send_answers(self) -> None:
         """Update the request's message and tell the clicker (ephemeral). Never raises."""
         client = self.slack_client
         if self.approval is not None and (self.kind == "recorded" or self.expired or self._on_closed_message()):
             refresh_message(self.approval, slack_client=client)
+        if self.outdated is not None:
+            self._retire_clicked_message(self.outdated)
         decided_now = self.kind == "recorded" and self.approval is not None and self.approval["status"] != PENDING
         if not decided_now:
             tell_user(
@@ -671,6 +722,22 @@ class ClickResult:
                 user=self.click.user_id,
                 text=self.text,
                 response_url=self.click.response_url,
+            )
+
+    def _retire_clicked_message(self, approval: dict[str, Any]) -> None:
+        client = self.slack_client
+        if client is None or not self.click.channel_id or not self.click.message_ts:
+            return
+        message = slack_messages.outdated_message(approval)
+        try:
+            client.chat_update(
+                channel=self.click.channel_id, ts=self.click.message_ts, text=message["text"], blocks=message["blocks"]
+            )
+        except Exception:
+            log.exception(
+                "could not update the out-of-date Slack message %s of approval %s",
+                self.click.message_ts,
+                approval["id"],
             )
 
     def _on_closed_message(self) -> bool:
@@ -726,7 +793,9 @@ def wrong_message(approval: dict[str, Any], click: slack_messages.ApprovalClick)
     A button names its request by id (and store), so the channel and ts Slack reports for the clicked
     message must be the ones the request was posted as: a click never decides a request its person did
     not see (ids are numbered per store; an old message of a cancelled and reopened request, a button
-    posted by anything else)."""
+    posted by anything else). The reason names the request: give it only for a message known to be one
+    of ``approval``'s (a button naming the request's store, or one of its replaced messages);
+    :func:`legacy_button_refusal` is the answer for a button without a store."""
     if (
         click.channel_id
         and click.message_ts
@@ -739,13 +808,86 @@ def wrong_message(approval: dict[str, Any], click: slack_messages.ApprovalClick)
         return None
     what = f"request #{approval['id']} ({approval['model_name']} v{approval['model_version']})"
     if not approval.get("slack_ts"):
-        return f"{what} in this state store has no Slack message, so this button is not one of its."
+        return (
+            f"{what} has no Slack message recorded yet: this one is about to be recorded (click again in a "
+            "moment), or recording it failed and the request's task posts it again in a new message when it "
+            f"retries. Decide there, or with `{cli_command(approval)}`."
+        )
     return (
-        f"this button is on another message (channel {click.channel_id}, ts {click.message_ts}) than {what} "
-        "in this state store was posted as: ids are numbered per state store, so the button belongs to a "
-        "request in another store (models.yaml state_conn_id) or to an older message. Use the request's "
-        "newest message, the approvals page or the CLI command in its task log."
+        f"this message is out of date: {what} was posted again in a newer message (it was cancelled and asked "
+        "again, or recording this message failed and its post was retried). Use the request's newest message, "
+        f"or `{cli_command(approval)}`."
     )
+
+
+def legacy_button_refusal(
+    store: StateStore,
+    click: slack_messages.ApprovalClick,
+    *,
+    stores: ApprovalStores | None = None,
+    slack_client: WebClient | None = None,
+    members: UsergroupMembers | None = None,
+) -> str:
+    """Why a button without a store (posted before buttons named one), which leads to the deployment's
+    store, cannot decide there: the message is not that store's request's. It may be the message of a
+    request in a model's own store (ids are numbered per store): the message's channel and ts are looked
+    up in the models file's other stores, and when the clicker may decide the request found there, the
+    answer names the command deciding it. Otherwise it says how to find it, naming no request, so nothing
+    leaks about a request the clicker may not decide (or about the deployment's request)."""
+    found = _find_message(stores, click) if stores is not None and click.channel_id and click.message_ts else None
+    if found is not None and stores is not None:
+        conn_id, other = found
+        try:
+            client = slack_client if slack_client is not None else slack_client_for(other)
+            check_allowed(other, click.user_id, slack_client=client, members=members)
+        except ApprovalRefused:
+            pass
+        else:
+            from airflow_provider_agentic_mlops.core.approval_policy import cli_command as command_of
+
+            of_store = {**other, "details": {**(other.get("details") or {}), "state_conn_id": conn_id}}
+            return (
+                f"this message was posted before Approve/Deny buttons named their state store: it is request "
+                f"#{other['id']} of {other['model_name']} in state store {conn_id!r}, and request ids are "
+                "numbered per store, so its buttons lead to another request. Decide with "
+                f"`{command_of(of_store, default_conn_id=stores.default_conn_id)}` or "
+                f"`{command_of(of_store, approve=False, default_conn_id=stores.default_conn_id)}`."
+            )
+    n = click.approval_id
+    return (
+        "this button names no state store (it was posted before buttons named theirs), so it leads to this "
+        f"Airflow's deployment state store, where this message is not request #{n}'s current one: it asks about "
+        "a request of a model with a state store of its own (request ids are numbered per store), or it is "
+        "out of date. Decide with "
+        f"`airflow agentic-mlops approvals approve {n} --model MODEL` or `airflow agentic-mlops approvals deny "
+        f"{n} --model MODEL`, MODEL being the model this message asks about: the CLI finds the model's state "
+        "store in the models file and refuses another model's request."
+    )
+
+
+def _find_message(stores: ApprovalStores, click: slack_messages.ApprovalClick) -> tuple[str, dict[str, Any]] | None:
+    """``(connection id, request)`` of the request in one of the models file's stores (other than the
+    deployment's) whose current message is the clicked one, or None. A store that cannot be read is skipped."""
+    assert click.channel_id and click.message_ts
+    for conn_id in sorted(set(stores.declared.by_model().values()) - {stores.default_conn_id}):
+        try:
+            found = stores.get(conn_id).find_approval_by_message(click.channel_id, click.message_ts)
+        except Exception as err:
+            log.warning("could not look up the clicked Slack message in state store %r: %s", conn_id, err)
+            continue
+        if found is not None:
+            return conn_id, found
+    return None
+
+
+def _replaced(store: StateStore, approval: dict[str, Any], click: slack_messages.ApprovalClick) -> bool:
+    """The clicked message is one ``approval`` had before it was reopened and posted again."""
+    try:
+        replaced = store.replaced_messages(approval["id"])
+    except Exception:
+        log.exception("could not read the earlier Slack messages of approval %s", approval["id"])
+        return False
+    return {"channel": click.channel_id, "ts": click.message_ts} in replaced
 
 
 def handle_click(
@@ -758,14 +900,18 @@ def handle_click(
     facts: RequestFacts | None = None,
     write_lock: contextlib.AbstractContextManager[Any] | None = None,
     emails: SlackEmails | None = None,
+    stores: ApprovalStores | None = None,
 ) -> ClickResult:
     """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``.
 
     ``store`` is the store the button names (see :mod:`~airflow_provider_agentic_mlops.approval_stores`);
-    the click is refused unless it was on the message the request was posted as (:func:`wrong_message`).
+    the click is refused unless it was on the message the request was posted as (:func:`wrong_message`,
+    :func:`legacy_button_refusal`).
 
     :param facts: a cache of the requests' unchanging parts (the endpoint keeps one per process).
     :param write_lock: see :func:`decide`.
+    :param stores: the stores the models file declares, where a button without a store (posted before
+        buttons named one) that is not ``store``'s request's message is looked up, to name its request.
     """
     from airflow_provider_agentic_mlops.core.state import StateStoreError
 
@@ -786,15 +932,25 @@ def handle_click(
             facts.remember(fresh)
             approval, wrong = fresh, wrong_message(fresh, click)
     if wrong is not None:
+        # a button without a store leads here whatever store its request is in: only one of the request's
+        # own older messages is known to be this request's; anything else is answered without naming it
+        ours = click.state_conn_id is not None or _replaced(store, approval, click)
+        if not ours:
+            wrong = legacy_button_refusal(store, click, stores=stores, slack_client=slack_client, members=members)
         with write_lock or contextlib.nullcontext():
             store.audit(
                 "approval_refused",
                 actor=click.user_id[:200],
-                model_name=approval["model_name"],
+                model_name=approval["model_name"] if ours else None,
                 subject=f"approval:{approval['id']}",
                 details={"via": via, "reason": wrong, "channel": click.channel_id, "ts": click.message_ts},
             )
-        return ClickResult("wrong_message", f"Refused: {wrong} Nothing recorded.", click, slack_client=client)
+        # the request's own out-of-date message (a newer one is recorded) loses its buttons; one without a
+        # newer message may have just been posted, before its ts was recorded, and is left as it is
+        outdated = approval if ours and approval.get("slack_ts") else None
+        return ClickResult(
+            "wrong_message", f"Refused: {wrong} Nothing recorded.", click, slack_client=client, outdated=outdated
+        )
     try:
         outcome = decide(
             store,
@@ -845,6 +1001,7 @@ __all__ = [
     "decide",
     "expire_due",
     "handle_click",
+    "legacy_button_refusal",
     "refresh_closed",
     "refresh_message",
     "request",

@@ -290,7 +290,33 @@ def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:
 def replaced_message(approval: Mapping[str, Any]) -> dict[str, Any]:
     """``{"text", "blocks"}`` for a message the request had before it was reopened and posted again:
     no buttons (a click on them would be refused), a pointer to the newer message."""
-    line = ":arrows_counterclockwise: This request was cancelled, then asked again in a newer message: decide there."
+    return _retired(
+        approval,
+        ":arrows_counterclockwise: This request was cancelled, then asked again in a newer message: decide there.",
+    )
+
+
+def outdated_message(approval: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"text", "blocks"}`` for a message of the request that is not its current one (found when it is
+    clicked: a post whose recording failed, then retried): no buttons, a pointer to the newer message."""
+    return _retired(
+        approval,
+        ":arrows_counterclockwise: This message is out of date: the request was posted again in a newer "
+        "message. Decide there.",
+    )
+
+
+def unrecorded_message(approval: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"text", "blocks"}`` for the request's message when the state store failed to record it: its buttons
+    could never count, so they are removed; the task's retry posts the request again."""
+    return _retired(
+        approval,
+        ":warning: This message could not be recorded with the request (the state store failed), so its buttons "
+        "were removed. The request's task posts it again in a new message when it retries: decide there.",
+    )
+
+
+def _retired(approval: Mapping[str, Any], line: str) -> dict[str, Any]:
     blocks = _summary_blocks(approval)
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{line}*"}})
     return {"text": f"{_title(approval)} {line}", "blocks": blocks}
@@ -480,9 +506,11 @@ __all__ = [
     "link",
     "message_details",
     "outcome_text",
+    "outdated_message",
     "parse_form_body",
     "parse_interaction",
     "reminder_text",
     "replaced_message",
     "request_message",
+    "unrecorded_message",
 ]

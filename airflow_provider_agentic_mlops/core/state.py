@@ -585,6 +585,12 @@ class StateStore:
             return _replaced_messages_of(conn, approval_id)
 
     @retry_read
+    def find_approval_by_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The request whose current Slack message is ``ts`` in ``channel`` (without its votes), or None."""
+        query = approvals.select().where(approvals.c.slack_channel == channel, approvals.c.slack_ts == ts).limit(1)
+        return self._fetch_one(query)
+
+    @retry_read
     def find_approval(self, model_name: str, model_version: str, *, dag_id: str, run_id: str) -> dict[str, Any] | None:
         row = self._fetch_one(_approval_of_run(model_name, model_version, dag_id, run_id))
         return self._with_votes(row) if row else None

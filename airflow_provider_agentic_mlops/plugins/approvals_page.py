@@ -12,7 +12,7 @@ checks the DAG permission of the request's DAG with the configured auth manager:
 
 The page and its API list and decide the requests in the deployment's state store
 (``[agentic_mlops] state_conn_id``) only; the page names the models the models file gives a store of
-their own (decided in Slack or with the CLI's ``--model``/``--state-conn-id``).
+their own and whose DAG the user may read (decided in Slack or with the CLI's ``--model``/``--state-conn-id``).
 
 Decisions go through :func:`airflow_provider_agentic_mlops.approvals.decide` with ``via="ui"``:
 the same rules as Slack and the CLI (first decision wins, two-person rule, expiry).
@@ -265,7 +265,7 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
         rows = store.list_approvals(status="pending", dag_ids=dag_ids, limit=PENDING_SHOWN)
         pending = [store.get_approval(r["id"]) or r for r in rows]
         history = decided_approvals(store, dag_ids=dag_ids, limit=HISTORY_SHOWN)
-        return [page_request(root, a) for a in pending], history, other_stores(settings)
+        return [page_request(root, a) for a in pending], history, other_stores(settings, user)
 
     pending, history, others = await anyio.to_thread.run_sync(load)
     return render(
@@ -279,9 +279,20 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
     )
 
 
-def other_stores(settings: Any) -> list[tuple[str, str]]:
+def other_stores(settings: Any, user: Any) -> list[tuple[str, str]]:
     """``(model, connection)`` of the models file's models that keep a state store of their own: the page
-    and its API list and decide the deployment's store only (request ids are numbered per store)."""
+    and its API list and decide the deployment's store only (request ids are numbered per store). Only the
+    models whose DAG's runs ``user`` may read are named (with the DAG's team), as the requests are."""
+    from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
+
     stores = settings.get_stores()
     by_model = stores.declared.by_model(reread=True)  # re-read only when the file changed
-    return sorted((model, conn) for model, conn in by_model.items() if conn != stores.default_conn_id)
+    others = {
+        f"{DAG_ID_PREFIX}{model}": (model, conn) for model, conn in by_model.items() if conn != stores.default_conn_id
+    }
+    teams = dag_teams(others)
+    return sorted(
+        entry
+        for dag_id, entry in others.items()
+        if is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=teams.get(dag_id))
+    )

@@ -159,6 +159,7 @@ async def slack_interactions(request: Request) -> Response:
             facts=facts,
             write_lock=settings.serialized(store),
             emails=settings.get_emails(),
+            stores=settings.get_stores(),
         )
         return _answer(200, result.kind), result
 

@@ -461,6 +461,96 @@ def test_a_click_on_an_unknown_request_records_nothing(store: StateStore, client
     assert result.kind == "unknown" and "does not exist" in result.text
 
 
+STORE = "agentic_mlops_state_default"
+
+
+def _lose_the_record(store: StateStore, monkeypatch: pytest.MonkeyPatch, *, committed: bool = False) -> None:
+    """The next recording of a request's Slack message fails (a state-store blip), after committing or not."""
+    real = store.set_approval_message
+
+    def lost(*args: object, **kwargs: object) -> None:
+        monkeypatch.setattr(store, "set_approval_message", real)
+        if committed:
+            real(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("state store connection lost")
+
+    monkeypatch.setattr(store, "set_approval_message", lost)
+
+
+def _on(approval_id: int, ts: str, user: str = "U_ALICE") -> ApprovalClick:
+    """A click on the message ``ts`` whose buttons name the request's store (as posted today)."""
+    return ApprovalClick(approval_id, True, user, None, "T", "C_APPROVALS", ts, None, state_conn_id=STORE)
+
+
+def test_a_post_whose_recording_failed_loses_its_buttons_and_the_retry_posts_again(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _lose_the_record(store, monkeypatch)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        _request(store, client, state_conn_id=STORE)
+    [first] = slack_double.calls_to("chat.postMessage")
+    first_ts = first.answer["ts"]
+    [withdrawn] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == first_ts]
+    assert not _buttons(withdrawn) and "could not be recorded" in withdrawn.args["text"]
+
+    retry = _request(store, client, state_conn_id=STORE)  # the task's retry
+
+    assert retry.posted and retry.approval["slack_ts"] not in (None, first_ts)
+    assert approvals.handle_click(store, _on(1, retry.approval["slack_ts"]), slack_client=client).kind == "recorded"
+
+
+def test_a_message_whose_record_was_lost_is_refused_as_out_of_date_and_loses_its_buttons(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first message kept its buttons (Slack refused the update, or the task died right after posting):
+    a click on it says the request was posted again, and removes them."""
+    slack_double.failing_methods.add("chat.update")
+    _lose_the_record(store, monkeypatch)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        _request(store, client, state_conn_id=STORE)
+    slack_double.failing_methods.clear()
+    [first_ts] = [c.answer["ts"] for c in slack_double.calls_to("chat.postMessage")]
+    slack_double.clear()
+    orphan = approvals.handle_click(store, _on(1, first_ts), slack_client=client)
+    orphan.send_answers()
+    assert orphan.kind == "wrong_message" and "no Slack message recorded" in orphan.text
+    assert "retries" in orphan.text and "another store" not in orphan.text
+    assert slack_double.calls_to("chat.update") == []  # maybe just posted, about to be recorded: kept
+
+    retry = _request(store, client, state_conn_id=STORE)
+    stale = approvals.handle_click(store, _on(1, first_ts), slack_client=client)
+    stale.send_answers()
+
+    assert stale.kind == "wrong_message" and "out of date" in stale.text and "newer message" in stale.text
+    assert "another store" not in stale.text
+    stored = store.get_approval(1)
+    assert stored["status"] == "pending" and stored["votes"] == []
+    [retired] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == first_ts]
+    assert not _buttons(retired) and "newer message" in retired.args["text"]
+    assert retry.approval["slack_ts"] not in [c.args["ts"] for c in slack_double.calls_to("chat.update")]
+
+
+def test_a_record_committed_before_its_error_keeps_the_message(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store committed the message's ts but its answer was lost: the message is the request's, so it keeps
+    its buttons (a retry would post nothing, and a message without buttons could never be clicked)."""
+    _lose_the_record(store, monkeypatch, committed=True)
+    result = _request(store, client, state_conn_id=STORE)
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert result.posted and result.approval["slack_ts"] == post.answer["ts"]
+    assert slack_double.calls_to("chat.update") == []
+
+
 def test_a_failed_post_names_the_channel_and_a_retry_posts_it(
     store: StateStore,
     client: WebClient,

@@ -140,24 +140,72 @@ def test_a_click_on_a_models_own_store_request_decides_that_request_not_the_defa
     assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
 
 
+def _legacy_click(slack: SlackDouble, approval: dict[str, Any], user: str = "U_ALICE") -> dict[str, Any]:
+    """A click on ``approval``'s message as it was posted before buttons named their store (value "1")."""
+    payload = _posted_click(slack, approval)
+    payload["actions"][0]["value"] = str(approval["id"])  # the bare id: leads to the deployment's store
+    payload["user"]["id"] = user
+    return payload
+
+
+def _refusals(store: StateStore) -> list[dict[str, Any]]:
+    return [a for a in store.audit_trail() if a["action"] == "approval_refused"]
+
+
 def test_a_click_on_another_message_than_the_requests_records_nothing(
     stores: dict[str, StateStore],
     slack_connection: str,  # noqa: F811
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
-    """A message posted before the button named its store (value "1") still cannot decide another request 1."""
+    """A message posted before the button named its store (value "1") cannot decide another request 1; the
+    answer names the command deciding the message's own request, and following it decides that one."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
     fraud = _ask("fraud", "7", DEFAULT)
     churn = _ask("churn", "3", CHURN)
-    old_style = _posted_click(slack_double, churn)
-    old_style["actions"][0]["value"] = str(churn["id"])  # the bare id: the deployment's store
 
-    response = _click(_client(), old_style)
+    response = _click(_client(), _legacy_click(slack_double, churn))
 
     assert response.headers["x-agentic-mlops-outcome"] == "wrong_message"
     assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
     assert stores[CHURN].get_approval(churn["id"])["status"] == "pending"
-    audit = [a for a in stores[DEFAULT].audit_trail("fraud") if a["action"] == "approval_refused"]
-    assert audit and "another message" in audit[0]["details"]["reason"]
+    [refusal] = _refusals(stores[DEFAULT])
+    reason = refusal["details"]["reason"]
+    command = f"airflow agentic-mlops approvals approve {churn['id']} --model churn --state-conn-id {CHURN}"
+    assert command in reason and f"approvals deny {churn['id']} --model churn --state-conn-id {CHURN}" in reason
+    # nothing about the deployment store's request 1, and no advice that would decide it
+    assert "fraud" not in reason and "approvals page" not in reason and "task log" not in reason
+    assert refusal["model_name"] is None
+
+    main(shlex.split(command)[2:])  # following the advice decides the message's request
+
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
+    assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
+
+
+def test_a_click_on_an_old_style_button_tells_a_non_approver_nothing_about_either_request(
+    stores: dict[str, StateStore],
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+    from airflow_provider_agentic_mlops.core.slack import parse_interaction
+
+    _ask("fraud", "7", DEFAULT)
+    churn = _ask("churn", "3", CHURN)
+    web = approvals.slack_client_for(slack_conn_id="slack_api_default")
+    click = parse_interaction(_legacy_click(slack_double, churn, user="U_MALLORY"))
+    assert click is not None
+
+    for given in (ApprovalStores(stores[DEFAULT]), None):  # found but not theirs to decide; not looked up
+        result = approvals.handle_click(stores[DEFAULT], click, slack_client=web, stores=given)
+
+        assert result.kind == "wrong_message" and result.approval is None
+        for secret in ("fraud", "churn", CHURN, " v7", " v3", "approvals page"):
+            assert secret not in result.text
+        assert f"approvals approve {churn['id']} --model MODEL" in result.text
+        assert "this button names no state store (it was posted before buttons named theirs)" in result.text
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "pending"
 
 
 def test_a_button_naming_a_store_the_models_file_does_not_declare_opens_nothing(
@@ -258,6 +306,44 @@ def test_the_approvals_page_says_which_models_it_does_not_list(
     page = TestClient(root).get("/agentic-mlops/approvals").text
 
     assert "churn" in page and CHURN in page and "--state-conn-id" in page
+
+
+def test_the_approvals_page_names_only_the_models_whose_dag_the_user_may_read(
+    stores: dict[str, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with a store of its own, and its connection id, are shown only to users who may read its DAG's
+    runs (the overview hides models the same way): a DAG's existence does not leak to other teams."""
+    from airflow_provider_agentic_mlops.plugins import approvals_page
+
+    class User:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def get_name(self) -> str:
+            return self.name
+
+    readable = {"ui-fraud-team": {"agentic_mlops__fraud"}, "ui-churn-team": {"agentic_mlops__churn"}}
+    asked: list[tuple[str, str, str, str | None]] = []
+
+    def may(user: Any, dag_id: str, *, method: str, entity: str, team_name: str | None = None) -> bool:
+        asked.append((dag_id, method, entity, team_name))
+        return dag_id in readable[user.get_name()]
+
+    monkeypatch.setattr(approvals_page, "is_authorized_dag", may)
+    monkeypatch.setattr(approvals_page, "dag_teams", lambda dag_ids: {d: "team-" + d[-5:] for d in dag_ids})
+    app = create_app(AppSettings(signing_secret=SECRET))
+    root = FastAPI()
+    root.mount("/agentic-mlops", app)
+
+    def page(user: str) -> str:
+        app.dependency_overrides[approvals_page.authenticated_user] = lambda: User(user)
+        return TestClient(root).get("/agentic-mlops/approvals").text
+
+    hidden = page("ui-fraud-team")
+    assert "churn" not in hidden and CHURN not in hidden and 'id="other-stores"' not in hidden
+    assert ("agentic_mlops__churn", "GET", "RUN", "team-churn") in asked  # checked with the DAG's team
+    shown = page("ui-churn-team")
+    assert 'id="other-stores"' in shown and "churn" in shown and CHURN in shown
 
 
 def test_models_list_reads_each_model_from_its_own_store(

@@ -72,7 +72,7 @@ def make_listener(store: Any, web_client: Any, *, members: Any = None, stores: A
             result = approvals.ClickResult("unserved", f"Refused: {err}", click, None, web_client)
         else:
             result = approvals.handle_click(
-                click_store, click, via="slack-socket", slack_client=web_client, members=members
+                click_store, click, via="slack-socket", slack_client=web_client, members=members, stores=stores
             )
         log.info("click on request %s by %s: %s", click.approval_id, click.user_id, result.kind)
         result.send_answers()
