@@ -60,13 +60,23 @@ def test_request_posts_one_message_and_a_rerun_posts_none(
     assert again.approval["details"]["approvers"] == ["U_ALICE", "U_BOB"]
 
 
-def test_request_without_slack_logs_the_cli_commands(store: StateStore, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.approvals"):
+def test_request_without_slack_logs_the_cli_commands(store: StateStore) -> None:
+    # a handler on the module's own logger: Airflow configures logging when it is first imported, which
+    # replaced the root handlers caplog relies on when this test ran first
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("airflow_provider_agentic_mlops.approvals")
+    logger.addHandler(handler)
+    try:
         result = _request(store, None)
+    finally:
+        logger.removeHandler(handler)
+    text = "\n".join(r.getMessage() for r in records)
     approval_id = result.approval["id"]
     assert not result.posted
-    assert f"airflow agentic-mlops approvals approve {approval_id}" in caplog.text
-    assert f"airflow agentic-mlops approvals deny {approval_id}" in caplog.text
+    assert f"airflow agentic-mlops approvals approve {approval_id}" in text
+    assert f"airflow agentic-mlops approvals deny {approval_id}" in text
 
 
 def test_slack_decision_from_outside_the_allowlist_is_refused_and_audited(store: StateStore, client: WebClient) -> None:
