@@ -93,6 +93,59 @@ def test_parse_floor_is_the_factorys_dags_with_operators_that_only_keep_their_ar
     assert drift.settings is not None and drift.mlflow_conn_id == "agentic_mlops_mlflow_train"
 
 
+def run_parse_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> dict:
+    """The benchmark's parsing program, run in this process over a 2-DAG baseline file (gc=on)."""
+    import json
+
+    dag_file = tmp_path / "baseline_dags.py"
+    dag_file.write_text(parse_dags.BASELINE.format(n=2))
+    monkeypatch.setattr("sys.argv", ["-c", str(dag_file), "on"])
+    capsys.readouterr()
+    exec(compile(parse_dags.PARSE, "<parse>", "exec"), {"__name__": "__main__"})  # noqa: S102 - the benchmark's
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_parse_program_times_the_dag_processors_serialization_of_every_dag_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The DAG processor parses a file and then serializes each of its DAGs in the same process."""
+    from airflow.dag_processing import processor
+
+    serialized: list[int] = []
+    serialize = processor._serialize_dags
+
+    def counting(bag: Any, log: Any) -> Any:
+        result = serialize(bag, log)
+        serialized.append(len(result[0]))
+        return result
+
+    monkeypatch.setattr(processor, "_serialize_dags", counting)
+    result = run_parse_program(tmp_path, monkeypatch, capsys)
+
+    assert serialized == [2]  # Airflow's own step, once, over the file's DAGs
+    assert result["dags"] == result["serialized"] == 2
+    assert result["serialize_cpu"] > 0 and result["serialize_wall"] > 0
+    assert result["cpu"] > 0 and result["wall"] > 0  # the DagBag load, timed apart
+
+
+def test_parse_summary_prints_serialization_and_the_processors_whole_cost_and_ratio_last() -> None:
+    runs = {
+        ("on", "ours"): [{"dagbag": 2.0, "serialize": 3.0}] * 3,
+        ("on", "baseline"): [{"dagbag": 1.0, "serialize": 2.0}] * 3,
+        ("on", "floor"): [{"dagbag": 1.5, "serialize": 2.5}] * 3,
+    }
+
+    lines = parse_dags.summary_lines(runs, ("on",))
+
+    serialize = next(line for line in lines if "serialize " in line and "dagbag+serialize" not in line)
+    whole = next(line for line in lines if "dagbag+serialize" in line)
+    assert "ours 3.000" in serialize and "baseline 2.000" in serialize and "floor 2.500" in serialize
+    assert "ratio=1.500" in serialize and "floor_ratio=1.250" in serialize and "ours/floor=1.200" in serialize
+    assert "ours 5.000" in whole and "baseline 3.000" in whole and "ratio=1.667" in whole
+    assert lines[-2] == "processor_ratio=1.667"
+    assert lines[-1] == "ratio=2.000"  # the DagBag load alone, as before
+
+
 def test_e2e_baselines_have_the_factorys_tasks_and_dependencies(tmp_path: Path) -> None:
     (ours,) = factory_dags(tmp_path, 1).values()
     baselines = exec_dags(e2e_latency.BASELINES.format(names=e2e_latency.TASKS))
