@@ -6,7 +6,11 @@ levels, some columns drifted), then times and measures, in the same run and on t
 (a) ``compute_drift`` -- what DriftCheckOperator runs: column checks, Evidently's type inference
     and method selection, null handling, scores, summary;
 (e) Evidently's own ``Report([DataDriftPreset()]).run(current, reference)`` -- what the provider
-    replaces (the computation only, no rendering);
+    replaces -- run as the provider's drift report runs it: inside
+    ``core.drift.report._unshown_value_drift_widgets_skipped()``, which skips the plotly charts each
+    per-column ``ValueDrift`` metric draws and the preset throws away (the scores are the same). What
+    ``Report.run`` still draws, the preset's own drift table, the provider's report pays too; the
+    snapshot is neither saved nor rendered to HTML;
 (b) a plain vectorised baseline written here: Wasserstein distance normed by the reference std
     for numeric columns (sorted samples; equal sizes, so the mean absolute difference of order
     statistics), Jensen-Shannon distance over value counts for categorical columns.
@@ -98,11 +102,15 @@ def operator_drift(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, 
 
 
 def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, float]:
-    """Evidently's DataDriftPreset on the same frames: its ValueDrift score per column."""
+    """Evidently's DataDriftPreset on the same frames: its ValueDrift score per column, computed as the
+    provider's own report runs it, without drawing the per-column charts the preset never shows."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    snapshot = Report([DataDriftPreset()]).run(current, reference)
+    from airflow_provider_agentic_mlops.core.drift.report import _unshown_value_drift_widgets_skipped
+
+    with _unshown_value_drift_widgets_skipped():
+        snapshot = Report([DataDriftPreset()]).run(current, reference)
     return {
         m["config"]["column"]: float(m["value"])
         for m in snapshot.dict()["metrics"]

@@ -175,6 +175,22 @@ def test_drift_memory_probe_sees_an_allocation_in_the_child() -> None:
     assert 60 * 2**20 <= added <= 200 * 2**20
 
 
+def test_drift_benchmarks_evidently_side_skips_the_charts_the_preset_never_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Evidently's side is the computation the provider's report runs, without the thrown-away charts."""
+    from evidently.metrics.column_statistics import ValueDriftCalculation
+
+    drawn: list[int] = []
+    monkeypatch.setattr(ValueDriftCalculation, "_render", lambda self, *a, **k: drawn.append(1) or [])
+    reference, current = drift_benchmark.make_frames(300)
+
+    scores = drift_benchmark.evidently_drift(reference, current)
+
+    assert drawn == []
+    assert set(scores) == set(reference.columns)  # the scores are still computed, one per column
+
+
 def decisions_benchmark() -> Any:
     import warnings
 
