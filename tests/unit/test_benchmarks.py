@@ -191,6 +191,17 @@ def test_drift_benchmarks_evidently_side_skips_the_charts_the_preset_never_shows
     assert set(scores) == set(reference.columns)  # the scores are still computed, one per column
 
 
+def test_drift_benchmark_times_every_side_the_same_number_of_times_interleaved() -> None:
+    calls: list[str] = []
+    sides = {name: (lambda name=name: calls.append(name)) for name in ("ours", "plain", "evidently")}
+
+    times = drift_benchmark.interleaved(sides, 3)
+
+    assert {name: len(runs) for name, runs in times.items()} == {"ours": 3, "plain": 3, "evidently": 3}
+    assert all(sorted(calls[i : i + 3]) == sorted(sides) for i in range(0, 9, 3))  # one of each per round
+    assert len({calls[i] for i in range(0, 9, 3)}) == 3  # no side always goes first
+
+
 def decisions_benchmark() -> Any:
     import warnings
 
