@@ -268,3 +268,27 @@ def test_decisions_benchmark_tells_truths_near_the_line_from_clear_ones() -> Non
         {"truth": "escalate", "gain": float("nan"), "gain_se": float("nan")},  # broken feed: by definition
     ]
     assert decisions.clear_of_line(rows) == [rows[0], rows[3]]
+
+
+def test_decisions_benchmark_scores_the_naive_rule_on_the_same_rows_clear_of_the_line_as_the_agent() -> None:
+    decisions = decisions_benchmark()
+    nan = float("nan")
+    rows = [
+        {"truth": "retrain", "gain": 0.05, "gain_se": 0.001, "action": "retrain", "naive": "no_action"},
+        {"truth": "retrain", "gain": 0.011, "gain_se": 0.01, "action": "no_action", "naive": "retrain"},  # near
+        {"truth": "no_action", "gain": -0.01, "gain_se": 0.001, "action": "no_action", "naive": "retrain"},
+        {"truth": "escalate", "gain": nan, "gain_se": nan, "action": "escalate", "naive": "no_action"},
+    ]
+
+    lines = decisions.score_lines(rows)
+
+    assert lines == [
+        "naive rule (drift share > 0.1 -> retrain): "
+        "recall=0.50 wasted=1.00 broken_escalated=0.00 healthy_escalated=0.00",
+        "agent rules:                               "
+        "recall=0.50 wasted=0.00 broken_escalated=1.00 healthy_escalated=0.00",
+        "naive rule, the 3 rows whose truth is clear of the line:  "
+        "recall=0.00 wasted=1.00 broken_escalated=0.00 healthy_escalated=0.00",
+        "agent rules, the 3 rows whose truth is clear of the line: "
+        "recall=1.00 wasted=0.00 broken_escalated=1.00 healthy_escalated=0.00",
+    ]
