@@ -292,3 +292,36 @@ def test_decisions_benchmark_scores_the_naive_rule_on_the_same_rows_clear_of_the
         "agent rules, the 3 rows whose truth is clear of the line: "
         "recall=1.00 wasted=0.00 broken_escalated=1.00 healthy_escalated=0.00",
     ]
+
+
+def fleet_cpu(worker: float, preload: float | None) -> dict[str, Any]:
+    sample = {
+        "worker_cpu_seconds": worker,
+        "scheduler_cpu_seconds": 20.0,
+        "machine_busy_seconds": 300.0,
+        "machine_total_seconds": 400.0,
+        "load_mean": 2.0,
+    }
+    return {**sample, "at_decided": dict(sample), "preload_cpu_seconds": preload}
+
+
+def test_fleet_benchmark_counts_the_preloads_imports_in_the_scheduler_on_the_preloaded_side() -> None:
+    from benchmarks import fleet
+
+    preloaded = fleet.cpu_lines(8, fleet_cpu(29.0, 8.0))
+    plain = fleet.cpu_lines(8, fleet_cpu(121.0, None))
+
+    assert len(preloaded) == len(plain) == 2
+    assert all("37 CPU-s (4.6 per model)" in line for line in preloaded)  # 29 in the workers + 8 preloading
+    assert all("29" in line and "8 preloading in the scheduler" in line for line in preloaded)
+    assert all("121 CPU-s (15.1 per model)" in line and "no preload" in line for line in plain)
+    assert all("scheduler itself 20 CPU-s" in line for line in preloaded + plain)
+
+
+def test_fleet_preload_records_its_cost_where_the_benchmark_reads_it(tmp_path: Path) -> None:
+    from benchmarks import fleet
+
+    assert fleet.preload_cpu_seconds(tmp_path) is None
+    (tmp_path / fleet.PRELOAD_COST_FILE).write_text("7.25")
+    assert fleet.preload_cpu_seconds(tmp_path) == 7.25
+    assert f'"{fleet.PRELOAD_COST_FILE}"' in fleet.PRELOAD  # the preload writes the same file
