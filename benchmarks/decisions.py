@@ -25,7 +25,9 @@ label-free shift, broken feeds, small samples, and regression cases. For each on
    store, exactly as in the DAG (only the Airflow task context is a stand-in).
 
 It prints one row per scenario, the same scores for the naive rule "drift share > 0.1 -> retrain",
-and last ``recall=<x> wasted=<y> broken_escalated=<z> healthy_escalated=<w>`` where recall is the
+both rules' scores again on the rows whose truth is clear of the line (leaving out the gains within
+2 standard errors of it, the same rows for both), and last
+``recall=<x> wasted=<y> broken_escalated=<z> healthy_escalated=<w>`` (the agent's) where recall is the
 share of ``retrain`` rows retrained, wasted the share of ``no_action`` rows retrained,
 broken_escalated the share of ``escalate`` rows escalated, healthy_escalated the share of
 ``no_action`` rows escalated. ``--only NAME ...`` runs a subset with the full run's seeds;
@@ -532,11 +534,22 @@ def run_seed(seed: int, chosen: list[tuple[int, Scenario]], workdir: Path, track
     for row in rows:
         print(f"  {row['scenario']:40} {row['change']}")
     print("(~: the measured gain is within 2 standard errors of the 0.01 line; the truth could go either way)")
-    print(f"\nnaive rule (drift share > 0.1 -> retrain): {line(scores(rows, 'naive'))}")
-    print(f"agent rules: {line(scores(rows, 'action'))}")
-    clear = clear_of_line(rows)
-    print(f"agent rules, the {len(clear)} rows whose truth is clear of the line: {line(scores(clear, 'action'))}")
+    print()
+    print("\n".join(score_lines(rows)))
     return rows
+
+
+def score_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The naive rule's and the agent's scores on all rows, then both on the same rows whose truth is
+    clear of the line (:func:`clear_of_line`), each pair one under the other."""
+    clear = clear_of_line(rows)
+    subset = f"the {len(clear)} rows whose truth is clear of the line:"
+    return [
+        f"naive rule (drift share > 0.1 -> retrain): {line(scores(rows, 'naive'))}",
+        f"{'agent rules:':<42} {line(scores(rows, 'action'))}",
+        f"naive rule, {subset}  {line(scores(clear, 'naive'))}",
+        f"agent rules, {subset} {line(scores(clear, 'action'))}",
+    ]
 
 
 def clear_of_line(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

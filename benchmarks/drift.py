@@ -6,21 +6,28 @@ levels, some columns drifted), then times and measures, in the same run and on t
 (a) ``compute_drift`` -- what DriftCheckOperator runs: column checks, Evidently's type inference
     and method selection, null handling, scores, summary;
 (e) Evidently's own ``Report([DataDriftPreset()]).run(current, reference)`` -- what the provider
-    replaces (the computation only, no rendering);
+    replaces -- run as the provider's drift report runs it: inside
+    ``core.drift.report._unshown_value_drift_widgets_skipped()``, which skips the plotly charts each
+    per-column ``ValueDrift`` metric draws and the preset throws away (the scores are the same). What
+    ``Report.run`` still draws, the preset's own drift table, the provider's report pays too; the
+    snapshot is neither saved nor rendered to HTML;
 (b) a plain vectorised baseline written here: Wasserstein distance normed by the reference std
     for numeric columns (sorted samples; equal sizes, so the mean absolute difference of order
     statistics), Jensen-Shannon distance over value counts for categorical columns.
 
 It checks that all three give the same per-column scores (relative 1e-9) and prints, per size,
-the median of interleaved timed runs (``gc.collect()`` before each, for every side alike) and the
-memory each side adds: the peak resident memory above the resident memory at the call, measured
-in a forked child per side (peak reset through ``/proc/self/clear_refs``), so C allocations count
-too and no side pays a tracer. Then ``speedup_vs_evidently=<e/a>`` and both memory figures, and
-last ``ratio=<a/b>`` against the numpy baseline, for the largest size.
+the median of interleaved timed runs, the same number for every side (``--repeats``: 5, or 1 with
+``--full``; printed), each round running every side once in a rotating order, with ``gc.collect()``
+before each run, for every side alike; and the memory each side adds: the peak resident memory
+above the resident memory at the call, measured in a forked child per side (peak reset through
+``/proc/self/clear_refs``), so C allocations count too and no side pays a tracer. Then
+``speedup_vs_evidently=<e/a>`` and both memory figures, and last ``ratio=<a/b>`` against the numpy
+baseline, for the largest size.
 
     .venv/bin/python benchmarks/drift.py                 # 100k rows (reference and current each)
     .venv/bin/python benchmarks/drift.py --full          # 1M rows (Evidently takes minutes)
     .venv/bin/python benchmarks/drift.py --rows 10000 100000
+    .venv/bin/python benchmarks/drift.py --full --repeats 3
 """
 
 from __future__ import annotations
@@ -98,11 +105,15 @@ def operator_drift(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, 
 
 
 def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, float]:
-    """Evidently's DataDriftPreset on the same frames: its ValueDrift score per column."""
+    """Evidently's DataDriftPreset on the same frames: its ValueDrift score per column, computed as the
+    provider's own report runs it, without drawing the per-column charts the preset never shows."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    snapshot = Report([DataDriftPreset()]).run(current, reference)
+    from airflow_provider_agentic_mlops.core.drift.report import _unshown_value_drift_widgets_skipped
+
+    with _unshown_value_drift_widgets_skipped():
+        snapshot = Report([DataDriftPreset()]).run(current, reference)
     return {
         m["config"]["column"]: float(m["value"])
         for m in snapshot.dict()["metrics"]
@@ -156,7 +167,18 @@ def same_scores(expected: dict[str, float], got: dict[str, float], what: str, ro
     return worst
 
 
-def run(rows: int, repeats: int, evidently_repeats: int) -> dict[str, float]:
+def interleaved(sides: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of ``repeats`` timed runs of every side: one run of each per round (load from other processes
+    hits all alike), the order rotating so that no side always goes first."""
+    names = list(sides)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(repeats):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            times[name].append(timed(sides[name]))
+    return times
+
+
+def run(rows: int, repeats: int) -> dict[str, float]:
     reference, current = make_frames(rows)
     # one untimed run of each side first (imports, caches: the same warm-up for all), checking the scores
     ours = operator_drift(reference, current)
@@ -167,11 +189,7 @@ def run(rows: int, repeats: int, evidently_repeats: int) -> dict[str, float]:
         "plain": lambda: baseline_drift(reference, current),
         "evidently": lambda: evidently_drift(reference, current),
     }
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(max(repeats, evidently_repeats)):  # interleaved: load from other processes hits all alike
-        for name, fn in sides.items():
-            if len(times[name]) < (evidently_repeats if name == "evidently" else repeats):
-                times[name].append(timed(fn))
+    times = interleaved(sides, repeats)
     result: dict[str, float] = {"rows": rows, "max_rel_diff": worst}
     for name, fn in sides.items():
         result[f"{name}_s"] = statistics.median(times[name])
@@ -189,16 +207,18 @@ def main(argv: list[str] | None = None) -> None:
         help="rows in reference and in current (each); several sizes allowed; figures are for the largest",
     )
     parser.add_argument("--full", action="store_true", help="1,000,000 rows (default 100,000)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of ours and the numpy baseline")
     parser.add_argument(
-        "--evidently-repeats", type=int, default=None, help="timed runs of Evidently (3; 1 with --full)"
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs of every side, the same for all (5; 1 with --full, where Evidently takes minutes a run)",
     )
     args = parser.parse_args(argv)
     sizes = args.rows or [1_000_000 if args.full else 100_000]
-    evidently_repeats = args.evidently_repeats or (1 if args.full else 3)
+    repeats = args.repeats or (1 if args.full else 5)
     print(f"columns: {N_NUMERIC} numeric, {N_CATEGORICAL} categorical (10 levels); rows = reference = current")
     print(
-        f"timed runs: {args.repeats} (ours, numpy baseline), {evidently_repeats} (Evidently), interleaved; medians. "
+        f"timed runs: {repeats} of every side (ours, Evidently, numpy baseline), interleaved; medians. "
         "MB = peak resident memory added"
     )
     print(
@@ -207,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     results = []
     for rows in sorted(sizes):
-        r = run(rows, args.repeats, evidently_repeats)
+        r = run(rows, repeats)
         results.append(r)
         print(
             f"{rows:>10,} {r['ours_s']:>8.3f} {r['evidently_s']:>12.3f} {r['plain_s']:>8.3f} {r['ours_mb']:>8.1f} "

@@ -93,6 +93,59 @@ def test_parse_floor_is_the_factorys_dags_with_operators_that_only_keep_their_ar
     assert drift.settings is not None and drift.mlflow_conn_id == "agentic_mlops_mlflow_train"
 
 
+def run_parse_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> dict:
+    """The benchmark's parsing program, run in this process over a 2-DAG baseline file (gc=on)."""
+    import json
+
+    dag_file = tmp_path / "baseline_dags.py"
+    dag_file.write_text(parse_dags.BASELINE.format(n=2))
+    monkeypatch.setattr("sys.argv", ["-c", str(dag_file), "on"])
+    capsys.readouterr()
+    exec(compile(parse_dags.PARSE, "<parse>", "exec"), {"__name__": "__main__"})  # noqa: S102 - the benchmark's
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_parse_program_times_the_dag_processors_serialization_of_every_dag_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The DAG processor parses a file and then serializes each of its DAGs in the same process."""
+    from airflow.dag_processing import processor
+
+    serialized: list[int] = []
+    serialize = processor._serialize_dags
+
+    def counting(bag: Any, log: Any) -> Any:
+        result = serialize(bag, log)
+        serialized.append(len(result[0]))
+        return result
+
+    monkeypatch.setattr(processor, "_serialize_dags", counting)
+    result = run_parse_program(tmp_path, monkeypatch, capsys)
+
+    assert serialized == [2]  # Airflow's own step, once, over the file's DAGs
+    assert result["dags"] == result["serialized"] == 2
+    assert result["serialize_cpu"] > 0 and result["serialize_wall"] > 0
+    assert result["cpu"] > 0 and result["wall"] > 0  # the DagBag load, timed apart
+
+
+def test_parse_summary_prints_serialization_and_the_processors_whole_cost_and_ratio_last() -> None:
+    runs = {
+        ("on", "ours"): [{"dagbag": 2.0, "serialize": 3.0}] * 3,
+        ("on", "baseline"): [{"dagbag": 1.0, "serialize": 2.0}] * 3,
+        ("on", "floor"): [{"dagbag": 1.5, "serialize": 2.5}] * 3,
+    }
+
+    lines = parse_dags.summary_lines(runs, ("on",))
+
+    serialize = next(line for line in lines if "serialize " in line and "dagbag+serialize" not in line)
+    whole = next(line for line in lines if "dagbag+serialize" in line)
+    assert "ours 3.000" in serialize and "baseline 2.000" in serialize and "floor 2.500" in serialize
+    assert "ratio=1.500" in serialize and "floor_ratio=1.250" in serialize and "ours/floor=1.200" in serialize
+    assert "ours 5.000" in whole and "baseline 3.000" in whole and "ratio=1.667" in whole
+    assert lines[-2] == "processor_ratio=1.667"
+    assert lines[-1] == "ratio=2.000"  # the DagBag load alone, as before
+
+
 def test_e2e_baselines_have_the_factorys_tasks_and_dependencies(tmp_path: Path) -> None:
     (ours,) = factory_dags(tmp_path, 1).values()
     baselines = exec_dags(e2e_latency.BASELINES.format(names=e2e_latency.TASKS))
@@ -120,6 +173,33 @@ def test_drift_memory_probe_sees_an_allocation_in_the_child() -> None:
     added = drift_benchmark.peak_memory_added(lambda: np.ones(64 * 2**20 // 8).sum())
 
     assert 60 * 2**20 <= added <= 200 * 2**20
+
+
+def test_drift_benchmarks_evidently_side_skips_the_charts_the_preset_never_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Evidently's side is the computation the provider's report runs, without the thrown-away charts."""
+    from evidently.metrics.column_statistics import ValueDriftCalculation
+
+    drawn: list[int] = []
+    monkeypatch.setattr(ValueDriftCalculation, "_render", lambda self, *a, **k: drawn.append(1) or [])
+    reference, current = drift_benchmark.make_frames(300)
+
+    scores = drift_benchmark.evidently_drift(reference, current)
+
+    assert drawn == []
+    assert set(scores) == set(reference.columns)  # the scores are still computed, one per column
+
+
+def test_drift_benchmark_times_every_side_the_same_number_of_times_interleaved() -> None:
+    calls: list[str] = []
+    sides = {name: (lambda name=name: calls.append(name)) for name in ("ours", "plain", "evidently")}
+
+    times = drift_benchmark.interleaved(sides, 3)
+
+    assert {name: len(runs) for name, runs in times.items()} == {"ours": 3, "plain": 3, "evidently": 3}
+    assert all(sorted(calls[i : i + 3]) == sorted(sides) for i in range(0, 9, 3))  # one of each per round
+    assert len({calls[i] for i in range(0, 9, 3)}) == 3  # no side always goes first
 
 
 def decisions_benchmark() -> Any:
@@ -188,3 +268,60 @@ def test_decisions_benchmark_tells_truths_near_the_line_from_clear_ones() -> Non
         {"truth": "escalate", "gain": float("nan"), "gain_se": float("nan")},  # broken feed: by definition
     ]
     assert decisions.clear_of_line(rows) == [rows[0], rows[3]]
+
+
+def test_decisions_benchmark_scores_the_naive_rule_on_the_same_rows_clear_of_the_line_as_the_agent() -> None:
+    decisions = decisions_benchmark()
+    nan = float("nan")
+    rows = [
+        {"truth": "retrain", "gain": 0.05, "gain_se": 0.001, "action": "retrain", "naive": "no_action"},
+        {"truth": "retrain", "gain": 0.011, "gain_se": 0.01, "action": "no_action", "naive": "retrain"},  # near
+        {"truth": "no_action", "gain": -0.01, "gain_se": 0.001, "action": "no_action", "naive": "retrain"},
+        {"truth": "escalate", "gain": nan, "gain_se": nan, "action": "escalate", "naive": "no_action"},
+    ]
+
+    lines = decisions.score_lines(rows)
+
+    assert lines == [
+        "naive rule (drift share > 0.1 -> retrain): "
+        "recall=0.50 wasted=1.00 broken_escalated=0.00 healthy_escalated=0.00",
+        "agent rules:                               "
+        "recall=0.50 wasted=0.00 broken_escalated=1.00 healthy_escalated=0.00",
+        "naive rule, the 3 rows whose truth is clear of the line:  "
+        "recall=0.00 wasted=1.00 broken_escalated=0.00 healthy_escalated=0.00",
+        "agent rules, the 3 rows whose truth is clear of the line: "
+        "recall=1.00 wasted=0.00 broken_escalated=1.00 healthy_escalated=0.00",
+    ]
+
+
+def fleet_cpu(worker: float, preload: float | None) -> dict[str, Any]:
+    sample = {
+        "worker_cpu_seconds": worker,
+        "scheduler_cpu_seconds": 20.0,
+        "machine_busy_seconds": 300.0,
+        "machine_total_seconds": 400.0,
+        "load_mean": 2.0,
+    }
+    return {**sample, "at_decided": dict(sample), "preload_cpu_seconds": preload}
+
+
+def test_fleet_benchmark_counts_the_preloads_imports_in_the_scheduler_on_the_preloaded_side() -> None:
+    from benchmarks import fleet
+
+    preloaded = fleet.cpu_lines(8, fleet_cpu(29.0, 8.0))
+    plain = fleet.cpu_lines(8, fleet_cpu(121.0, None))
+
+    assert len(preloaded) == len(plain) == 2
+    assert all("37 CPU-s (4.6 per model)" in line for line in preloaded)  # 29 in the workers + 8 preloading
+    assert all("29" in line and "8 preloading in the scheduler" in line for line in preloaded)
+    assert all("121 CPU-s (15.1 per model)" in line and "no preload" in line for line in plain)
+    assert all("scheduler itself 20 CPU-s" in line for line in preloaded + plain)
+
+
+def test_fleet_preload_records_its_cost_where_the_benchmark_reads_it(tmp_path: Path) -> None:
+    from benchmarks import fleet
+
+    assert fleet.preload_cpu_seconds(tmp_path) is None
+    (tmp_path / fleet.PRELOAD_COST_FILE).write_text("7.25")
+    assert fleet.preload_cpu_seconds(tmp_path) == 7.25
+    assert f'"{fleet.PRELOAD_COST_FILE}"' in fleet.PRELOAD  # the preload writes the same file
