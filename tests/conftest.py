@@ -183,6 +183,15 @@ class ServerMetadataDB:
 
 
 @pytest.fixture
+def cli_metadata_db(server_metadata_db: ServerMetadataDB, monkeypatch: pytest.MonkeyPatch) -> ServerMetadataDB:
+    """Airflow's metadata DB as a deployment has it, for the provider's CLI commands run in-process: they
+    read connections from it as an Airflow server process (cli/definition.py says they are one; the shell
+    they run from is not)."""
+    monkeypatch.delenv("_AIRFLOW_PROCESS_CONTEXT")
+    return server_metadata_db
+
+
+@pytest.fixture
 def server_metadata_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerMetadataDB]:
     """:class:`ServerMetadataDB` as Airflow's ``settings.engine`` / ``settings.Session``, in server context."""
     from airflow import settings

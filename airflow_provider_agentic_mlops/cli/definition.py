@@ -8,9 +8,11 @@ read provider CLI commands yet.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
@@ -20,11 +22,35 @@ _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
 def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> ActionCommand:
     """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily."""
-    return ActionCommand(name=name, help=help_text, func=_wrapped(lazy_load_command(f"{_CMD}.{func}")), args=args)
+    # the demo starts Airflow's own processes, which must keep the process context Airflow gives them
+    wrapped = _wrapped(lazy_load_command(f"{_CMD}.{func}"), server_context=name != "demo")
+    return ActionCommand(name=name, help=help_text, func=wrapped, args=args)
 
 
-def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
-    """``func``, with only the document on stdout under ``-o json``, and the errors whose message already
+_PROCESS_CONTEXT = "_AIRFLOW_PROCESS_CONTEXT"
+
+
+@contextlib.contextmanager
+def _as_server_process() -> Iterator[None]:
+    """Run as an Airflow server process meanwhile: Airflow 3.2+ reads connections from its metadata DB only
+    in those (API server, scheduler, ``airflow connections get``, which sets the same), so a command run
+    from a shell would not see the connections made in the UI and would take the embedded state store."""
+    previous = os.environ.get(_PROCESS_CONTEXT)
+    os.environ[_PROCESS_CONTEXT] = "server"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_PROCESS_CONTEXT, None)
+        else:
+            os.environ[_PROCESS_CONTEXT] = previous
+
+
+def _wrapped(
+    func: Callable[[argparse.Namespace], Any], *, server_context: bool = True
+) -> Callable[[argparse.Namespace], Any]:
+    """``func``, run as an Airflow server process (:func:`_as_server_process`; unless ``server_context`` is
+    False), with only the document on stdout under ``-o json``, and the errors whose message already
     says what is wrong and how to fix it (a state connection that does not exist or could not be looked
     up, a store of a newer provider, a models file that is missing or invalid) shown as that message, not
     as a traceback."""
@@ -34,7 +60,8 @@ def _wrapped(func: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Na
         from airflow_provider_agentic_mlops.cli.output import document_only_on_stdout
 
         try:
-            with document_only_on_stdout(getattr(args, "output", None)):
+            context = _as_server_process() if server_context else contextlib.nullcontext()
+            with context, document_only_on_stdout(getattr(args, "output", None)):
                 return func(args)
         except Exception as err:
             from airflow_provider_agentic_mlops.core.config import ConfigError

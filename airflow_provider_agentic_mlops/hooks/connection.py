@@ -49,6 +49,13 @@ class ConnectionLookupFailed(RuntimeError):
     @property
     def check(self) -> str:
         if self.metadata_db:
+            from sqlalchemy.exc import OperationalError, ProgrammingError
+
+            text = str(self.error).lower()
+            if isinstance(self.error, (OperationalError, ProgrammingError)) and (
+                "no such table" in text or "does not exist" in text or "doesn't exist" in text
+            ):  # SQLite, PostgreSQL, MySQL: a database Airflow never set up
+                return "Its tables are missing: run `airflow db migrate` first."
             return "Check that it is up and reachable from this process (`airflow db check`)."
         if self.backend == _EXECUTION_API_BACKEND:
             return "Check that Airflow's API server is up and reachable from the worker."

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import ServerMetadataDB
 from tests.doubles.mlflow_server import register_tiny_classifier
 
 LOGIN = pwd.getpwuid(os.getuid()).pw_name  # the real uid's login: who runs the CLI
@@ -21,6 +22,9 @@ LOGIN = pwd.getpwuid(os.getuid()).pw_name  # the real uid's login: who runs the 
 
 @pytest.fixture
 def env(airflow_home, mlflow_server, monkeypatch):
+    # Airflow's metadata DB, as a deployment has it: the `airflow agentic-mlops` process looks connections up in it
+    metadata = ServerMetadataDB(airflow_home / "metadata")
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", metadata.engine.url.render_as_string())
     monkeypatch.setenv(
         "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_PROMOTE",
         f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}',
@@ -147,7 +151,7 @@ def test_rollback_with_the_read_only_connection_is_refused(env, monkeypatch):
     assert dict(env.client.get_registered_model(env.model).aliases)["champion"] == env.new
 
 
-def test_rollback_uses_the_registered_model_name_from_models_yaml(env, monkeypatch, tmp_path):
+def test_rollback_uses_the_registered_model_name_from_models_yaml(env, monkeypatch, tmp_path, cli_metadata_db):
     from airflow_provider_agentic_mlops.cli.definition import main
 
     models = tmp_path / "models.yaml"

@@ -58,3 +58,38 @@ def test_a_store_of_a_newer_provider_is_a_clear_cli_error(tmp_path, monkeypatch)
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     with pytest.raises(SystemExit, match="revision '0099_future', which this provider version does not know"):
         main(["db", "migrate"])
+
+
+def test_commands_read_the_connections_kept_in_airflows_metadata_db(
+    tmp_path, monkeypatch, capsys, cli_metadata_db
+) -> None:
+    """A shell is no Airflow server process: Airflow 3.2+ leaves its metadata DB out of a connection lookup
+    there unless the command says it is one, as ``airflow connections get`` does."""
+    import json
+    import os
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    custom = tmp_path / "custom.db"
+    cli_metadata_db.add_connection(
+        "agentic_mlops_state_default", conn_type="agentic_mlops_state", extra=json.dumps({"url": f"sqlite:///{custom}"})
+    )
+    main(["db", "migrate"])
+    assert f"sqlite:///{custom}" in capsys.readouterr().out
+    assert custom.exists() and not (tmp_path / "agentic_mlops.db").exists()
+    assert "_AIRFLOW_PROCESS_CONTEXT" not in os.environ  # put back for what runs next in this process
+
+
+def test_a_metadata_db_airflow_never_set_up_is_named_with_the_command_that_sets_it_up(
+    tmp_path, monkeypatch, cli_metadata_db
+) -> None:
+    import sqlalchemy as sa
+    from airflow import settings
+
+    empty = sa.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setattr(settings, "engine", empty)
+    monkeypatch.setattr(settings, "Session", sa.orm.scoped_session(sa.orm.sessionmaker(bind=empty)))
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    with pytest.raises(SystemExit, match="run `airflow db migrate` first"):
+        main(["db", "migrate"])
+    assert not (tmp_path / "agentic_mlops.db").exists()
+    empty.dispose()
