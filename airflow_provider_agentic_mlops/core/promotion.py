@@ -272,7 +272,10 @@ def close_overtaken_promotions(
     for promotion in store.list_promotions(model_name, status=PROMOTION_IN_PROGRESS):
         later = later_champion_changes(store, promotion)
         if later:
-            entry = _overtaken_entry(promotion, later, champion_now=champion_now, actor=actor)
+            # one whose 'promoted' entry exists took effect, and the audit trail says so: only its Asset event
+            # was not marked (its task's success callback lost); closing it needs no entry of its own
+            audited = AUDIT in (promotion["steps"] or [])
+            entry = None if audited else _overtaken_entry(promotion, later, champion_now=champion_now, actor=actor)
             store.close_promotion_overtaken(promotion["id"], audit_entry=entry)
             closed.append(promotion["id"])
     return closed

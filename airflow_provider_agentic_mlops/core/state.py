@@ -897,15 +897,16 @@ class StateStore:
             updated = conn.execute(promotions.select().where(promotions.c.id == promotion_id)).mappings().one()
         return dict(updated)
 
-    def close_promotion_overtaken(self, promotion_id: int, *, audit_entry: dict[str, Any]) -> dict[str, Any]:
-        """Close an unfinished promotion as ``overtaken``, with its audit entry in the same transaction (once:
-        a promotion already closed or completed is returned unchanged)."""
+    def close_promotion_overtaken(self, promotion_id: int, *, audit_entry: dict[str, Any] | None) -> dict[str, Any]:
+        """Close an unfinished promotion as ``overtaken``, with its audit entry (if any) in the same transaction
+        (once: a promotion already closed or completed is returned unchanged)."""
         with self._write() as conn:
             row = _locked_row(
                 conn, promotions, promotion_id, missing=f"promotion {promotion_id} does not exist in the state store"
             )
             if row["status"] == PROMOTION_IN_PROGRESS:
-                self._audit(conn, **audit_entry)
+                if audit_entry is not None:
+                    self._audit(conn, **audit_entry)
                 conn.execute(
                     promotions.update()
                     .where(promotions.c.id == promotion_id)
