@@ -112,6 +112,16 @@ def test_cli_init_and_commands(airflow_home: Path) -> None:
     assert models.read_text().endswith("# edited by the shop\n")
     assert "overwritten" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags, "--force")  # ...unless told
     assert models.read_text() == packaged
+    # the commands read the connections made in Airflow's UI: before Airflow's own tables exist, they say
+    # so (never falling back to the embedded store), and once `airflow db migrate` has run, they work
+    import subprocess
+
+    unset = subprocess.run(
+        [str(BIN / "agentic-mlops"), "approvals", "list"], capture_output=True, text=True, timeout=600, env=os.environ
+    )
+    assert unset.returncode != 0 and "run `airflow db migrate` first" in unset.stderr, unset.stderr[-2000:]
+    assert not (airflow_home / "agentic_mlops.db").exists()
+    airflow("db", "migrate")
     assert json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json")) == []
     if PROVIDER_CLI_COMMANDS_LOADED:  # 3.2+: the same commands under `airflow`
         help_text = airflow("agentic-mlops", "--help")
