@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_provider_agentic_mlops.core.errors import describe
 
@@ -103,24 +103,6 @@ class DeclaredStores:
         return self._error
 
 
-def store_of(approval: dict[str, Any]) -> str | None:
-    """The state connection the request was stored through (None: asked before requests recorded it)."""
-    value = (approval.get("details") or {}).get("state_conn_id")
-    return str(value) if value else None
-
-
-def cli_store_args(approval: dict[str, Any]) -> str:
-    """`` --state-conn-id X`` when the request's store is not the deployment's, else ``""``."""
-    import shlex
-
-    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
-
-    conn_id = store_of(approval)
-    if not conn_id or conn_id == configured_state_conn_id():
-        return ""
-    return f" --state-conn-id {shlex.quote(conn_id)}"
-
-
 class ApprovalStores:
     """The stores clicks are decided in: the deployment's, and the models file's, opened once each.
 
@@ -201,7 +183,5 @@ __all__ = [
     "ApprovalStores",
     "DeclaredStores",
     "UnservedStore",
-    "cli_store_args",
     "configured_models_file",
-    "store_of",
 ]
