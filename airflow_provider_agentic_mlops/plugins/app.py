@@ -77,6 +77,16 @@ class StoreUnavailable(RuntimeError):
         self.error = error
 
 
+def _store_open_errors() -> tuple[type[BaseException], ...]:
+    """What opening a state store raises when it cannot be opened: its URL, its driver, its database, or
+    the connection lookup itself (Airflow's metadata DB down)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+
+    return (ValueError, ImportError, SQLAlchemyError, ConnectionLookupFailed)
+
+
 def store_error_detail(where: str, error: BaseException) -> str:
     """What a page says when the state store fails: which store, the error's class and first line
     (any URL's password masked), and where to look."""
@@ -132,13 +142,9 @@ class AppSettings:
         """The state store, opened on first use; :class:`StoreUnavailable` when it cannot be opened
         (tried again on the next request). A connection lookup that failed (Airflow's metadata DB down)
         is such a failure, never an absent connection: no fallback store is chosen, nor kept, then."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
-
         try:
             return self._get("store")
-        except (ValueError, ImportError, SQLAlchemyError, ConnectionLookupFailed) as err:  # URL, driver, DBs
+        except _store_open_errors() as err:
             raise StoreUnavailable(self.store_name(), err) from err
 
     def store_name(self) -> str:
@@ -213,13 +219,9 @@ class AppSettings:
         stores = self._stores or self.get_stores()
         if conn_id == stores.default_conn_id:
             return "", self.get_store()
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
-
         try:
             return conn_id, stores.get(conn_id)
-        except (ValueError, ImportError, SQLAlchemyError, ConnectionLookupFailed) as err:
+        except _store_open_errors() as err:
             raise StoreUnavailable(f"connection {conn_id!r}", err) from err
 
     def get_emails(self) -> Any:
