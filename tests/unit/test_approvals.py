@@ -6,6 +6,7 @@ Slack is the local Web API test double (tests/doubles/slack_server.py) reached b
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from slack_sdk import WebClient
 from airflow_provider_agentic_mlops import approvals
 from airflow_provider_agentic_mlops.core.slack import ApprovalClick
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from tests.approval_data import request_approval
 from tests.doubles.slack_server import SlackDouble, slack_double  # noqa: F401
 
 
@@ -28,19 +30,30 @@ def client(slack_double: SlackDouble) -> WebClient:  # noqa: F811
 
 
 def _request(store: StateStore, client: WebClient | None, **overrides: object) -> approvals.RequestResult:
-    kwargs = {
-        "model_name": "fraud",
-        "model_version": "7",
-        "dag_id": "agentic_mlops__fraud",
-        "run_id": "run1",
-        "expires_at": utcnow() + timedelta(hours=1),
-        "report_digest": "d1",
-        "approvers": ["U_ALICE", "U_BOB"],
-        "channel": "C_APPROVALS",
-        "slack_client": client,
-        **overrides,
-    }
-    return approvals.request(store, **kwargs)  # type: ignore[arg-type]
+    return request_approval(
+        store,
+        **{
+            "run_id": "run1",
+            "report_digest": "d1",
+            "approvers": ["U_ALICE", "U_BOB"],
+            "channel": "C_APPROVALS",
+            "slack_client": client,
+            **overrides,
+        },
+    )
+
+
+def _two_person_request(store: StateStore, client: WebClient) -> Callable[..., approvals.ApprovalOutcome]:
+    """A request that needs alice and bob (known by their Slack ids), and a function that votes on it."""
+    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
+    approval_id = _request(store, client, required_approvals=2).approval["id"]
+
+    def vote(user: str, *, approve: bool = True, via: str = "slack") -> approvals.ApprovalOutcome:
+        return approvals.decide(
+            store, approval_id, approve=approve, user=user, via=via, slack_client=client, identities=people
+        )
+
+    return vote
 
 
 def test_request_posts_one_message_and_a_rerun_posts_none(
@@ -155,14 +168,7 @@ def test_two_person_rule_needs_two_different_approvers(
     client: WebClient,
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
-    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
-    approval_id = _request(store, client, required_approvals=2).approval["id"]
-
-    def vote(user: str, via: str = "slack") -> approvals.ApprovalOutcome:
-        return approvals.decide(
-            store, approval_id, approve=True, user=user, via=via, slack_client=client, identities=people
-        )
-
+    vote = _two_person_request(store, client)
     first = vote("U_ALICE")
     repeat = vote("U_ALICE")
     same_person_on_the_page = vote("alice", via="ui")
@@ -181,17 +187,10 @@ def test_an_approver_who_approved_can_still_deny_a_two_person_request(
     client: WebClient,
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
-    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
-    approval_id = _request(store, client, required_approvals=2).approval["id"]
-
-    def vote(user: str, approve: bool) -> approvals.ApprovalOutcome:
-        return approvals.decide(
-            store, approval_id, approve=approve, user=user, via="slack", slack_client=client, identities=people
-        )
-
-    vote("U_ALICE", True)
-    withdrawn = vote("U_ALICE", False)
-    late = vote("U_BOB", True)
+    vote = _two_person_request(store, client)
+    vote("U_ALICE")
+    withdrawn = vote("U_ALICE", approve=False)
+    late = vote("U_BOB")
     assert withdrawn.recorded and withdrawn.approval["status"] == "denied"
     assert withdrawn.approval["decided_by"] == "alice"
     assert not late.recorded and late.approval["status"] == "denied"

@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, fail_job_of_failed_task
+from tests.approval_data import request_approval
 from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
 CONN_ID = "agentic_mlops_state_liveness"
@@ -51,6 +52,22 @@ def _request(store: StateStore, version: str = "7") -> dict:
     return approval
 
 
+def _posted_request(store: StateStore, slack_conn_id: str) -> dict:
+    """The request of model ``m``'s run ``r1``, posted to the Slack test double."""
+    from airflow_provider_agentic_mlops import approvals
+
+    return request_approval(
+        store,
+        model_name="m",
+        dag_id="d",
+        expires_at=utcnow().replace(year=utcnow().year + 1),
+        approvers=["U1"],
+        slack_conn_id=slack_conn_id,
+        channel="C_APPROVALS",
+        slack_client=approvals.slack_client_for(slack_conn_id=slack_conn_id),
+    ).approval
+
+
 def test_approving_the_request_of_a_failed_run_answers_so_and_records_nothing(store: StateStore) -> None:
     approval = _request(store)
     cancel_approval_of_failed_task(_context("wait_for_approval"))
@@ -66,20 +83,7 @@ def test_a_cancelled_requests_slack_message_says_so_without_buttons(
     slack_connection: str,  # noqa: F811
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
-    from airflow_provider_agentic_mlops import approvals
-
-    posted = approvals.request(
-        store,
-        model_name="m",
-        model_version="7",
-        dag_id="d",
-        run_id="r1",
-        expires_at=utcnow().replace(year=utcnow().year + 1),
-        approvers=["U1"],
-        slack_conn_id=slack_connection,
-        channel="C_APPROVALS",
-        slack_client=approvals.slack_client_for(slack_conn_id=slack_connection),
-    ).approval
+    posted = _posted_request(store, slack_connection)
     cancel_approval_of_failed_task(_context("wait_for_approval"))
     [update] = slack_double.calls_to("chat.update")
     assert (update.args["channel"], update.args["ts"]) == ("C_APPROVALS", posted["slack_ts"])
@@ -92,20 +96,7 @@ def test_a_slack_failure_does_not_undo_the_cancellation(
     slack_connection: str,  # noqa: F811
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
-    from airflow_provider_agentic_mlops import approvals
-
-    posted = approvals.request(
-        store,
-        model_name="m",
-        model_version="7",
-        dag_id="d",
-        run_id="r1",
-        expires_at=utcnow().replace(year=utcnow().year + 1),
-        approvers=["U1"],
-        slack_conn_id=slack_connection,
-        channel="C_APPROVALS",
-        slack_client=approvals.slack_client_for(slack_conn_id=slack_connection),
-    ).approval
+    posted = _posted_request(store, slack_connection)
     slack_double.failing_methods.add("chat.update")
     cancel_approval_of_failed_task(_context("wait_for_approval"))
     assert store.get_approval(posted["id"])["status"] == "cancelled"

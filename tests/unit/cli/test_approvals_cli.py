@@ -7,14 +7,14 @@ import json
 import os
 import pwd
 import types
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_agentic_mlops import approvals
 from airflow_provider_agentic_mlops.cli.commands.approvals import approvals_approve, approvals_deny, approvals_list
-from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url, utcnow
+from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
+from tests.approval_data import request_approval
 from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
 LOGIN = pwd.getpwuid(os.getuid()).pw_name  # the real uid's login: the CLI's voter
@@ -43,15 +43,7 @@ def _args(**kwargs: object) -> argparse.Namespace:
 
 
 def _request(store: StateStore, run_id: str = "r1", **kwargs: object) -> int:
-    return approvals.request(
-        store,
-        model_name="fraud",
-        model_version="7",
-        dag_id="agentic_mlops__fraud",
-        run_id=run_id,
-        expires_at=utcnow() + timedelta(hours=1),
-        **kwargs,  # type: ignore[arg-type]
-    ).approval["id"]
+    return request_approval(store, run_id=run_id, **kwargs).approval["id"]
 
 
 def test_list_shows_pending_requests_with_their_vote_count(store: StateStore, capsys: pytest.CaptureFixture) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +9,9 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from airflow_provider_agentic_mlops import approvals
 from airflow_provider_agentic_mlops.cli.commands.slack_listener import app_token, make_listener
-from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from airflow_provider_agentic_mlops.core.state import StateStore
+from tests.approval_data import request_approval
 from tests.doubles.slack_server import SlackDouble, click_payload, slack_double  # noqa: F401
 
 
@@ -38,13 +37,8 @@ def test_a_click_over_socket_mode_is_acknowledged_recorded_and_the_message_updat
     slack_double: SlackDouble,  # noqa: F811
 ) -> None:
     web = WebClient(token="xoxb", base_url=slack_double.base_url)
-    approval = approvals.request(
+    approval = request_approval(
         store,
-        model_name="fraud",
-        model_version="7",
-        dag_id="d",
-        run_id="r",
-        expires_at=utcnow() + timedelta(hours=1),
         approvers=["U_ALICE"],
         channel="C_APPROVALS",
         slack_client=web,

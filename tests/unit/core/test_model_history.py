@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import partial
 
-from airflow_provider_agentic_mlops import approvals
 from airflow_provider_agentic_mlops.core import model_history
-from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from airflow_provider_agentic_mlops.core.state import StateStore
+from tests.approval_data import request_approval
 from tests.model_history_data import COLUMNS, RUNS, drift_summary, seed_history
 
 
@@ -116,13 +115,12 @@ def test_only_report_uris_the_loop_recorded_are_recognised(store_url: str) -> No
         model_name="fraud-detector",
         details={"report_uri": "runs:/r2/v.html"},
     )
-    approvals.request(
+    request_approval(
         store,
         model_name="fraud-detector",
         model_version="3",
         dag_id="agentic_mlops__fraud-detector",
         run_id="r9",
-        expires_at=utcnow() + timedelta(hours=1),
         details={"links": {"Validation report": 's3://b/v "ü".html', "Runbook": "https://wiki.example/runbook"}},
     )
     recorded = partial(model_history.is_recorded_artifact, store)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from airflow_provider_agentic_mlops import approvals
-from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import approvals_page
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from tests.approval_data import request_approval
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,14 +60,7 @@ def _client(store: StateStore, user: str | None = "ui-alice", headers: dict[str,
 
 
 def _request(store: StateStore, dag_id: str = "agentic_mlops__fraud", run_id: str = "r1") -> int:
-    return approvals.request(
-        store,
-        model_name=dag_id.split("__")[-1],
-        model_version="7",
-        dag_id=dag_id,
-        run_id=run_id,
-        expires_at=utcnow() + timedelta(hours=1),
-    ).approval["id"]
+    return request_approval(store, model_name=dag_id.split("__")[-1], dag_id=dag_id, run_id=run_id).approval["id"]
 
 
 def test_plugin_registers_the_app_and_an_external_view_airflow_accepts() -> None:
@@ -220,13 +213,12 @@ def test_the_page_shows_drift_rationale_report_links_progress_and_history(store:
     from tests.model_history_data import seed_history
 
     decided = seed_history(store, report_uri="runs:/abc/drift/f/drift_report.html")["approval_id"]
-    pending = approvals.request(
+    pending = request_approval(
         store,
         model_name="fraud-detector",
         model_version="3",
         dag_id="agentic_mlops__fraud-detector",
         run_id="r9",
-        expires_at=utcnow() + timedelta(hours=1),
         required_approvals=2,
         details=(store.get_approval(decided) or {})["details"],
     ).approval["id"]

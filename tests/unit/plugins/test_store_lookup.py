@@ -5,16 +5,15 @@ $AIRFLOW_HOME), and the plugin opens the connection's store once the DB is back.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from airflow_provider_agentic_mlops import approvals
-from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from tests.approval_data import request_approval
 from tests.conftest import ServerMetadataDB
 from tests.doubles.slack_server import click_payload, sign_interaction
 
@@ -51,17 +50,7 @@ def test_a_click_while_the_metadata_db_is_down_is_not_answered_from_a_local_sqli
     slack = _Slack()
     store = StateStore(url)
     try:
-        asked = approvals.request(
-            store,
-            model_name="fraud",
-            model_version="7",
-            dag_id="agentic_mlops__fraud",
-            run_id="r1",
-            expires_at=utcnow() + timedelta(hours=1),
-            approvers=["U_ALICE"],
-            channel="C1",
-            slack_client=slack,
-        ).approval
+        asked = request_approval(store, approvers=["U_ALICE"], channel="C1", slack_client=slack).approval
         settings = AppSettings(signing_secret=SECRET, slack_client=slack)
         root = FastAPI()
         root.mount("/agentic-mlops", create_app(settings))
