@@ -299,20 +299,7 @@ def test_a_half_done_promotion_resumed_after_a_later_promotion_is_refused(
 ) -> None:
     registry = RegistryDouble()
     _interrupted_at_tags(registry, sqlite_store, monkeypatch)
-    later, _ = sqlite_store.request_approval(
-        MODEL, "3", dag_id=DAG_ID, run_id="run2", expires_at=utcnow() + timedelta(hours=1)
-    )
-    sqlite_store.decide_approval(later["id"], approve=True, user="alice", via="cli")
-    promote_version(  # run 2 validated v3 against the champion then serving, v2
-        registry,
-        sqlite_store,
-        model_name=MODEL,
-        registered_model=MODEL,
-        version="3",
-        dag_id=DAG_ID,
-        run_id="run2",
-        validated_champion="2",
-    )
+    _approve_and_promote_v3(registry, sqlite_store, send_event=False)
     with pytest.raises(PromotionRefused, match=r"champion is now v3.*promoted v3"):
         _promote(registry, sqlite_store)
     assert registry.aliases == {"champion": "3", "previous_champion": "2"}
@@ -349,8 +336,9 @@ def test_a_half_done_promotion_still_serving_its_version_is_completed(
     assert _promoted_versions(sqlite_store) == [("promoted", "version:2")]
 
 
-def _approve_and_promote_v3(registry: RegistryDouble, store: StateStore) -> dict:
-    """Run 2 promotes v3, validated against the champion then serving (v2), and completes."""
+def _approve_and_promote_v3(registry: RegistryDouble, store: StateStore, *, send_event: bool = True) -> dict:
+    """Run 2 promotes v3, validated against the champion then serving (v2), and completes (with
+    ``send_event=False``, up to the Asset event, not sent)."""
     later, _ = store.request_approval(
         MODEL, "3", dag_id=DAG_ID, run_id="run2", expires_at=utcnow() + timedelta(hours=1)
     )
@@ -365,7 +353,8 @@ def _approve_and_promote_v3(registry: RegistryDouble, store: StateStore) -> dict
         run_id="run2",
         validated_champion="2",
     )
-    record_asset_event_sent(store, result["promotion_id"])
+    if send_event:
+        record_asset_event_sent(store, result["promotion_id"])
     return result
 
 

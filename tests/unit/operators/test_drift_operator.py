@@ -94,10 +94,9 @@ def test_execute_returns_the_summary_and_saves_the_report_under_the_prefix(tmp_p
     assert {p.name for p in html.parent.iterdir()} == {"drift_report.html", "drift_report.json", "drift_summary.json"}
 
 
-def test_callables_and_current_window(tmp_path: Path) -> None:
-    reference, current = make_frames(2000)
-    current["event_time"] = END - pd.to_timedelta(np.arange(2000), unit="h")  # ~83 days back
-    op = DriftCheckOperator(
+def _last_week(reference: pd.DataFrame, current: pd.DataFrame, tmp_path: Path) -> DriftCheckOperator:
+    """A check of the current rows whose ``event_time`` is within the 7 days before END."""
+    return DriftCheckOperator(
         task_id="check_drift",
         model_name="fraud-detector",
         reference=lambda: reference,
@@ -109,7 +108,11 @@ def test_callables_and_current_window(tmp_path: Path) -> None:
         report_sample_rows=500,
     )
 
-    result = op.execute(context())
+
+def test_callables_and_current_window(tmp_path: Path) -> None:
+    reference, current = make_frames(2000)
+    current["event_time"] = END - pd.to_timedelta(np.arange(2000), unit="h")  # ~83 days back
+    result = _last_week(reference, current, tmp_path).execute(context())
 
     assert result["n_current"] == 7 * 24  # (end - 7d, end]
     assert set(result["columns"]) == {"amount", "country"}
@@ -120,19 +123,7 @@ def test_epoch_second_timestamps_select_the_window(tmp_path: Path, capsys: pytes
     reference, current = make_frames(2000)
     current["event_time"] = (END - pd.to_timedelta(np.arange(2000), unit="h")).astype("datetime64[ns, UTC]")
     current["event_time"] = current["event_time"].astype("int64") // 10**9
-    op = DriftCheckOperator(
-        task_id="check_drift",
-        model_name="fraud-detector",
-        reference=lambda: reference,
-        current=lambda: current,
-        exclude_columns=["label", "score"],
-        timestamp_column="event_time",
-        current_window="7d",
-        report_prefix=str(tmp_path),
-        report_sample_rows=500,
-    )
-
-    result = op.execute(context())
+    result = _last_week(reference, current, tmp_path).execute(context())
 
     assert result["n_current"] == 7 * 24
     log = capsys.readouterr().out  # the task log
