@@ -82,7 +82,7 @@ class DriftCheckOperator(BaseOperator):
         report_prefix: str | None = None,
         **kwargs: Any,
     ) -> None:
-        overrides = {k: kwargs.pop(k) for k in DriftSettings.model_fields.keys() & kwargs}  # one lookup, not per key
+        overrides = DriftSettings.overrides(kwargs)
         super().__init__(**kwargs)
         self.model_name = model_name
         self.reference = reference
