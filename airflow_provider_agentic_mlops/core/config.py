@@ -49,11 +49,9 @@ class _Settings(_Section):
 
     @classmethod
     def overrides(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Take the section's fields out of an operator's ``kwargs``: those passed, and those its ``default_args``
-        give that are not passed, as Airflow fills the parameters an ``__init__`` names from them."""
-        given = {name: kwargs.pop(name) for name in cls.model_fields.keys() & kwargs}  # one lookup, not per key
-        defaults = kwargs.get("default_args") or {}
-        return {**{name: defaults[name] for name in cls.model_fields.keys() & defaults}, **given} if defaults else given
+        """Take the section's fields out of an operator's ``kwargs`` (Airflow has filled them from the DAG's
+        ``default_args`` when the operator declares them, see ``operators._base.settings_parameters``)."""
+        return {name: kwargs.pop(name) for name in cls.model_fields.keys() & kwargs}  # one lookup, not per key
 
     @classmethod
     def resolve(

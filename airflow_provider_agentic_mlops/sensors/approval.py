@@ -11,6 +11,7 @@ from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_agentic_mlops.core.config import ApprovalSettings
+from airflow_provider_agentic_mlops.operators._base import settings_parameters
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class ApprovalSensor(BaseSensorOperator):
     template_fields = ("model_name", "registered_model", "channel", "approvers", "approver_usergroup", "links")
     ui_color = "#f4d58d"
 
+    @settings_parameters(ApprovalSettings)
     def __init__(
         self,
         *,

@@ -346,3 +346,14 @@ def test_a_failed_sensor_cancels_its_request(monkeypatch: pytest.MonkeyPatch) ->
 
     sensor = _sensor(channel=None)
     assert cancel_approval_of_failed_task in sensor.on_failure_callback
+
+
+def test_settings_fields_are_parameters_airflow_knows_for_partial_and_expand() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None):
+        mapped = ApprovalSensor.partial(task_id="w", timeout_hours=2, deferrable=True).expand(
+            model_name=["fraud", "churn"], channel=["C_FRAUD", "C_CHURN"]
+        )
+    assert mapped.partial_kwargs["timeout_hours"] == 2
+    assert mapped.expand_input.value["channel"] == ["C_FRAUD", "C_CHURN"]
