@@ -211,14 +211,7 @@ def build_dag(
             ApprovalSensor,
             "wait_for_approval",
             **in_registry,
-            timeout_hours=approval.timeout_hours,
-            slack_conn_id=approval.slack_conn_id,
-            channel=approval.channel,
-            approvers=approval.approvers,
-            approver_usergroup=approval.approver_usergroup,
-            required_approvals=approval.required_approvals,
-            remind_every_hours=approval.remind_every_hours,
-            escalation_channel=approval.escalation_channel,
+            settings=approval,  # an ApprovalSettings: the gate's parameters passed through whole
             deferrable=deferrable if approval.deferrable is None else approval.deferrable,
             poke_interval=approval.poke_interval_seconds,
         )

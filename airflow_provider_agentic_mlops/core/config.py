@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -37,7 +37,57 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DriftSettings(_Section):
+_S = TypeVar("_S", bound="_Settings")
+
+
+class _Settings(_Section):
+    """A section an operator takes whole (``settings=``) or field by field (keyword arguments named after
+    its fields, which override it): the parameters defined here once, for models.yaml and the operator."""
+
+    #: what the section is, in errors: ``"drift"`` -> "drift settings: ...", "'x' is not a drift setting"
+    kind: ClassVar[str]
+
+    @classmethod
+    def overrides(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Take the section's fields out of an operator's ``kwargs`` (Airflow has filled them from the DAG's
+        ``default_args`` when the operator declares them, see ``operators._base.settings_parameters``)."""
+        return {name: kwargs.pop(name) for name in cls.model_fields.keys() & kwargs}  # one lookup, not per key
+
+    @classmethod
+    def resolve(
+        cls: type[_S], settings: _Settings | Mapping[str, Any] | None = None, /, *, role: str = "", **overrides: Any
+    ) -> _S:
+        """``settings`` (an instance, one of a subclass such as :class:`DriftConfig`, whose own fields are left
+        out, a mapping, or None for the defaults) with ``overrides`` on top, validated.
+
+        :param role: said first in an error, e.g. ``"model 'fraud': DriftCheckOperator"``.
+        :raises ValueError: an unknown name or a bad value, naming the field, the value and what is expected.
+        """
+        if isinstance(settings, cls):  # its fields as they are: cheaper than model_dump, paid once per DAG
+            base = {name: getattr(settings, name) for name in cls.model_fields}
+            if not overrides:  # validated already (a models.yaml section is validated whole): not again at every parse
+                return cls.model_construct(**base)
+        elif isinstance(settings, BaseModel):
+            base = settings.model_dump(include=set(cls.model_fields))
+        else:
+            base = dict(settings or {})
+        try:
+            return cls.model_validate({**base, **overrides})
+        except ValidationError as err:
+            problems = []
+            for e in err.errors():
+                field = ".".join(str(p) for p in e["loc"])
+                if e["type"] == "extra_forbidden":
+                    article = "an" if cls.kind[0] in "aeiou" else "a"
+                    problems.append(f"{field!r} is not {article} {cls.kind} setting; known: {sorted(cls.model_fields)}")
+                elif not field:  # a rule across fields: its message says it all
+                    problems.append(str(e["msg"]).removeprefix("Value error, "))
+                else:
+                    problems.append(f"{field!r}: {e['msg']} (got {e.get('input')!r})")
+            raise ValueError(f"{role + ': ' if role else ''}{cls.kind} settings: " + "; ".join(problems)) from None
+
+
+class DriftSettings(_Settings):
     """How drift and the decision's evidence are measured: every drift parameter, defined here once.
 
     The same object is ``models.yaml``'s ``drift`` section (:class:`DriftConfig` adds where the data
@@ -95,6 +145,8 @@ class DriftSettings(_Section):
     performance_baseline: float | None = None
     reference_is_holdout: bool = False
 
+    kind: ClassVar[str] = "drift"
+
     @field_validator("column_methods", "type_methods")
     @classmethod
     def _known_methods(cls, value: dict[str, str]) -> dict[str, str]:
@@ -119,38 +171,6 @@ class DriftSettings(_Section):
                 f"current_window {self.current_window!r} needs timestamp_column (the current data's time column)"
             )
         return self
-
-    @classmethod
-    def resolve(
-        cls, settings: DriftSettings | Mapping[str, Any] | None = None, /, *, role: str = "", **overrides: Any
-    ) -> DriftSettings:
-        """``settings`` (a DriftSettings, a :class:`DriftConfig`, whose own data-source fields are left
-        out, a mapping, or None for the defaults) with ``overrides`` on top, validated.
-
-        :param role: said first in an error, e.g. ``"model 'fraud': DriftCheckOperator"``.
-        :raises ValueError: an unknown name or a bad value, naming the field, the value and what is expected.
-        """
-        if isinstance(settings, cls):  # its fields as they are: cheaper than model_dump, paid once per DAG
-            base = {name: getattr(settings, name) for name in cls.model_fields}
-            if not overrides:  # validated already (a DriftConfig is validated whole): not again at every parse
-                return cls.model_construct(**base)
-        elif isinstance(settings, BaseModel):
-            base = settings.model_dump(include=set(cls.model_fields))
-        else:
-            base = dict(settings or {})
-        try:
-            return cls.model_validate({**base, **overrides})
-        except ValidationError as err:
-            problems = []
-            for e in err.errors():
-                field = ".".join(str(p) for p in e["loc"])
-                if e["type"] == "extra_forbidden":
-                    problems.append(f"{field!r} is not a drift setting; known: {sorted(cls.model_fields)}")
-                elif not field:  # a rule across fields: its message says it all
-                    problems.append(str(e["msg"]).removeprefix("Value error, "))
-                else:
-                    problems.append(f"{field!r}: {e['msg']} (got {e.get('input')!r})")
-            raise ValueError(f"{role + ': ' if role else ''}drift settings: " + "; ".join(problems)) from None
 
 
 class DriftConfig(DriftSettings):
@@ -239,8 +259,21 @@ class ValidationConfig(GateSettings, _Section):
     task: Literal["classification", "regression"] | None = None
 
 
-class ApprovalConfig(_Section):
-    """The human gate before production."""
+class ApprovalSettings(_Settings):
+    """The human gate before production: every approval parameter, defined here once.
+
+    The same object is ``models.yaml``'s ``approval`` section (:class:`ApprovalConfig` adds how the sensor
+    waits) and ApprovalSensor's ``settings`` (or its keyword arguments of the same names).
+
+    :param timeout_hours: hours until the request expires, which denies it (how long a person has to decide).
+    :param slack_conn_id: Slack API connection (bot token; extra ``base_url`` supported). Absent: no Slack.
+    :param channel: Slack channel for the request (id or ``#name``). None: no Slack message.
+    :param approvers: Slack user ids allowed to decide from Slack.
+    :param approver_usergroup: Slack user group id whose members may decide from Slack.
+    :param required_approvals: different people who must approve, 1 to 5 (a deny always decides at once).
+    :param remind_every_hours: remind in the message's thread this often while pending; None: never.
+    :param escalation_channel: channel that also gets each reminder (and the DAG's escalations).
+    """
 
     timeout_hours: float = Field(24, gt=0)
     slack_conn_id: str = "slack_api_default"
@@ -250,6 +283,14 @@ class ApprovalConfig(_Section):
     required_approvals: int = Field(1, ge=1, le=5)
     remind_every_hours: float | None = Field(None, gt=0)
     escalation_channel: str | None = None
+
+    kind: ClassVar[str] = "approval"
+
+
+class ApprovalConfig(ApprovalSettings):
+    """The ``approval`` section of a model: the :class:`ApprovalSettings` the DAG factory hands to
+    ApprovalSensor whole, and how the sensor waits."""
+
     #: wait in the triggerer; None: Airflow's ``[operators] default_deferrable``
     deferrable: bool | None = None
     poke_interval_seconds: float = Field(30, gt=0)

@@ -70,6 +70,7 @@ from airflow_provider_agentic_mlops.core.config import (  # noqa: F401 - re-expo
     DecisionConfig,
 )
 from airflow_provider_agentic_mlops.core.jobs import job_overdue
+from airflow_provider_agentic_mlops.core.metrics import as_float
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
@@ -409,11 +410,8 @@ def _drop_verdict(drop: Any, se: Any, min_drop: float) -> str | None:
     """``drop`` when the drop's lower bound is past ``min_drop``, ``stable`` when its upper bound is
     within it, else ``inconclusive``: both ends are read at ``DROP_Z`` standard errors. An unknown
     standard error (None, NaN) bounds nothing: ``inconclusive``."""
-    try:
-        drop = float(drop)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(drop):
+    drop = as_float(drop)
+    if drop is None:
         return None
     se = _number(se)
     if se is None:
@@ -425,12 +423,9 @@ def _drop_verdict(drop: Any, se: Any, min_drop: float) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    """A finite float, or None (absent, NaN, not a number)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
+    """A finite float, or None (absent, NaN, infinite, not a number)."""
+    number = as_float(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _too_few_labels(performance: Mapping[str, Any]) -> bool:

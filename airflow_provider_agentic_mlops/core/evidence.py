@@ -30,7 +30,7 @@ from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
-from airflow_provider_agentic_mlops.core.metrics import compute_metrics, higher_is_better, split_scores
+from airflow_provider_agentic_mlops.core.metrics import as_float, compute_metrics, higher_is_better, split_scores
 
 #: A spread (10th-90th percentile) this many times larger or smaller than the reference's is a
 #: scale or unit change (x1000, cents -> euros), not drift.
@@ -496,21 +496,16 @@ ZERO_IMPORTANCE = "equal weights (the feature importances are all zero or not fi
 
 def _weight(value: Any) -> float:
     """An importance as a weight: finite and >= 0, else 0."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return value if math.isfinite(value) and value > 0 else 0.0
+    weight = as_float(value)
+    return weight if weight is not None and math.isfinite(weight) and weight > 0 else 0.0
 
 
 def _finite(value: Any, default: float) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
+    """A score as a finite float: ``default`` when it is not a number, ``MAX_EFFECT`` when infinite."""
+    number = as_float(value)
+    if number is None:
         return default
-    if math.isnan(value):
-        return default
-    return MAX_EFFECT if math.isinf(value) else value
+    return MAX_EFFECT if math.isinf(number) else number
 
 
 def feature_importance(

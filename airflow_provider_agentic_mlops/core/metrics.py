@@ -29,6 +29,17 @@ def higher_is_better(metric: str) -> bool:
     return metric not in LOWER_IS_BETTER
 
 
+def as_float(value: Any) -> float | None:
+    """``value`` (a metric, score or weight as a summary or XCom hands it over: a number, text of one, or
+    None) as a float; None when it is not a number, or NaN. Infinities are kept: what they mean is the
+    caller's to say."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
 # -- metrics --------------------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
 """What several operators share: the MLflow registry hook and the state store of their connections,
-and the retrain task's result that names the challenger.
+the retrain task's result that names the challenger, and a config section's fields as keyword parameters.
 
 Mix in before the Airflow base class (``class ValidateOperator(MlflowHookMixin, BaseBranchOperator)``);
 the operator's ``__init__`` sets ``mlflow_conn_id`` / ``state_conn_id``. Each is built on first use, once
@@ -8,12 +8,46 @@ per task instance, never at DAG parse time.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # the hooks are imported on first use, in the task, not at DAG parse time
+    from pydantic import BaseModel
+
     from airflow_provider_agentic_mlops.core.state import StateStore
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def settings_parameters(settings: type[BaseModel]) -> Callable[[_F], _F]:
+    """Declare the fields of ``settings`` (a config section, e.g. ``DriftSettings``) as keyword parameters of the
+    decorated ``__init__``, which receives them in its ``**kwargs``.
+
+    Airflow reads an operator's parameters from its ``__init__``'s signature: with them declared there, the DAG's
+    ``default_args`` fill them and ``partial()`` / ``expand()`` accept them, as for any parameter, while the
+    section stays the one place they are defined (type, default, constraints).
+    """
+
+    def declare(init: _F) -> _F:
+        signature = inspect.signature(init)
+        *own, var_keyword = signature.parameters.values()
+        fields = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=field.get_default(call_default_factory=True),
+                annotation=field.annotation,
+            )
+            for name, field in settings.model_fields.items()
+        ]
+        init.__signature__ = signature.replace(parameters=[*own, *fields, var_keyword])  # type: ignore[attr-defined]
+        return init
+
+    return declare
 
 
 class MlflowHookMixin:

@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
+from airflow_provider_agentic_mlops.operators._base import settings_parameters
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,6 +71,7 @@ class DriftCheckOperator(BaseOperator):
     operator_extra_links = (DriftReportLink(), ModelPageLink())
     ui_color = "#e8f4fd"
 
+    @settings_parameters(DriftSettings)
     def __init__(
         self,
         *,
@@ -82,7 +84,7 @@ class DriftCheckOperator(BaseOperator):
         report_prefix: str | None = None,
         **kwargs: Any,
     ) -> None:
-        overrides = {k: kwargs.pop(k) for k in DriftSettings.model_fields.keys() & kwargs}  # one lookup, not per key
+        overrides = DriftSettings.overrides(kwargs)
         super().__init__(**kwargs)
         self.model_name = model_name
         self.reference = reference

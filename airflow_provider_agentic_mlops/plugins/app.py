@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI
 
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 #: writes are serialised anyway; on PostgreSQL each thread holds one pooled connection at a time, and
 #: SQLAlchemy's default pool has 5 + 10).
 CLICK_THREADS = 8
+_T = TypeVar("_T")
 
 ROUTERS: list[str] = [
     "airflow_provider_agentic_mlops.plugins.slack_routes",
@@ -118,22 +119,24 @@ class AppSettings:
     members: UsergroupMembers | None = None
     declared_stores: DeclaredStores | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _resolved: dict[str, Any] = field(default_factory=dict)
-    _answers: Any = None
-    _clicks: Any = None
-    _facts: dict[str, Any] = field(default_factory=dict)
-    _stores: Any = None
-    _emails: Any = None
+    _made: dict[str, Any] = field(default_factory=dict)
     _sqlite_writes: threading.Lock = field(default_factory=threading.Lock)
+
+    def _once(self, key: str, make: Callable[[], _T]) -> _T:
+        """What ``make()`` returned the first time ``key`` was asked for: made under the lock, so once per app,
+        and read without it afterwards. A ``make`` that raises is tried again on the next call."""
+        try:
+            return self._made[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = make()
+            return self._made[key]  # type: ignore[no-any-return]
 
     def _get(self, name: str) -> Any:
         value = getattr(self, name)
-        if not callable(value):
-            return value
-        with self._lock:
-            if name not in self._resolved:
-                self._resolved[name] = value()
-            return self._resolved[name]
+        return self._once(name, value) if callable(value) else value
 
     def get_signing_secret(self) -> str:
         return self._get("signing_secret")
@@ -168,46 +171,25 @@ class AppSettings:
 
     def run_later(self, fn: Callable[[], None]) -> None:
         """Run Slack Web API calls on the app's few answer threads, off the request path."""
-        with self._lock:
-            if self._answers is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._answers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentic-mlops-slack")
-        self._answers.submit(fn)
+        self._once("answers", lambda: _threads(4, "agentic-mlops-slack")).submit(fn)
 
     def click_executor(self) -> Any:
         """The threads the Slack clicks' store work runs on: a plain executor handed to the event loop's
         ``run_in_executor`` costs a fraction of ``anyio.to_thread`` (capacity limiter, cancel scope and
         per-call bookkeeping) on a path that takes one hop per click."""
-        with self._lock:
-            if self._clicks is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._clicks = ThreadPoolExecutor(max_workers=CLICK_THREADS, thread_name_prefix="agentic-mlops-click")
-        return self._clicks
+        return self._once("clicks", lambda: _threads(CLICK_THREADS, "agentic-mlops-click"))
 
     def get_facts(self, store_key: str = "") -> Any:
         """The cache of requests' unchanging parts, one per store (request ids are numbered per store).
 
         :param store_key: the store's key (:meth:`click_store`); ``""``: the deployment's."""
-        facts = self._facts.get(store_key)
-        if facts is not None:
-            return facts
-        with self._lock:
-            if store_key not in self._facts:
-                from airflow_provider_agentic_mlops.approvals import RequestFacts
-
-                self._facts[store_key] = RequestFacts()
-            return self._facts[store_key]
+        return self._once(f"facts:{store_key}", _request_facts)
 
     def get_stores(self) -> ApprovalStores:
         """The stores a Slack button may name: :meth:`get_store`'s and the models file's."""
-        with self._lock:
-            if self._stores is None:
-                from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+        from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
 
-                self._stores = ApprovalStores(self.get_store, declared=self.declared_stores)
-            return self._stores
+        return self._once("stores", lambda: ApprovalStores(self.get_store, declared=self.declared_stores))
 
     def click_store(self, conn_id: str | None) -> tuple[str, StateStore]:
         """``(key, store)`` of the store a button names (None or the deployment's id: :meth:`get_store`'s,
@@ -216,7 +198,7 @@ class AppSettings:
         cannot be opened."""
         if conn_id is None:
             return "", self.get_store()
-        stores = self._stores or self.get_stores()
+        stores = self.get_stores()
         if conn_id == stores.default_conn_id:
             return "", self.get_store()
         try:
@@ -226,12 +208,9 @@ class AppSettings:
 
     def get_emails(self) -> Any:
         """The process's cache of Slack users' e-mail addresses (identity matching)."""
-        with self._lock:
-            if self._emails is None:
-                from airflow_provider_agentic_mlops.approvals import SlackEmails
+        from airflow_provider_agentic_mlops.approvals import SlackEmails
 
-                self._emails = SlackEmails()
-            return self._emails
+        return self._once("emails", SlackEmails)
 
     def get_members(self) -> UsergroupMembers:
         if self.members is None:
@@ -239,6 +218,18 @@ class AppSettings:
 
             self.members = UsergroupMembers()
         return self.members
+
+
+def _threads(workers: int, name: str) -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+
+def _request_facts() -> Any:
+    from airflow_provider_agentic_mlops.approvals import RequestFacts
+
+    return RequestFacts()
 
 
 class SecurityHeaders:

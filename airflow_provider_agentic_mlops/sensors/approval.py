@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -9,12 +10,37 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_agentic_mlops.core.config import ApprovalSettings
+from airflow_provider_agentic_mlops.operators._base import settings_parameters
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_agentic_mlops.core.state import StateStore
+
+
+#: The settings that are template fields of the sensor.
+_TEMPLATED_SETTINGS = ("channel", "approvers", "approver_usergroup")
+
+
+class _SettingsField:
+    """A field of the sensor's ``settings`` as an attribute of the sensor, as before the settings were one
+    object; this is what lets ``channel``, ``approvers`` and ``approver_usergroup`` be template fields.
+
+    Airflow stores a rendered value with ``setattr``: that replaces ``settings`` by a copy holding the value
+    (the task Airflow copies for a run leaves the original's settings alone), unvalidated, like every value
+    Airflow renders.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, sensor: ApprovalSensor | None, owner: type | None = None) -> Any:
+        return self if sensor is None else getattr(sensor.settings, self.name)
+
+    def __set__(self, sensor: ApprovalSensor, value: Any) -> None:
+        sensor.settings = sensor.settings.model_copy(update={self.name: value})
 
 
 class ApprovalSensor(BaseSensorOperator):
@@ -42,14 +68,13 @@ class ApprovalSensor(BaseSensorOperator):
     :param validate_task_id: task whose XCom ``validation`` holds metrics and ``report_digest``.
     :param decide_task_id: task whose XCom ``rationale`` explains why the model was retrained.
     :param drift_task_id: task whose return value is the drift summary (key ``report_uri``: the report).
-    :param timeout_hours: hours until the request expires, which denies it.
-    :param slack_conn_id: Slack API connection (bot token; extra ``base_url`` supported). Absent: no Slack.
-    :param channel: Slack channel for the request (id or ``#name``). None: no Slack message.
-    :param approvers: Slack user ids allowed to decide from Slack.
-    :param approver_usergroup: Slack user group id whose members may decide from Slack.
-    :param required_approvals: different people who must approve (a deny always decides at once).
-    :param remind_every_hours: remind in the message's thread this often while pending; None: never.
-    :param escalation_channel: channel that also gets each reminder.
+    :param settings: the gate's parameters, an :class:`~airflow_provider_agentic_mlops.core.config.ApprovalSettings`
+        (documented there, once: ``timeout_hours``, ``slack_conn_id``, ``channel``, ``approvers``,
+        ``approver_usergroup``, ``required_approvals``, ``remind_every_hours``, ``escalation_channel``) or a
+        mapping; each may also be passed as a keyword argument of the same name, which overrides it. The DAG
+        factory passes the model's ``approval`` section whole. ``channel``, ``approvers`` and
+        ``approver_usergroup`` are templated: their keyword arguments are kept as given (a Jinja string or an
+        XComArg is rendered when the task runs); the others are validated at once.
     :param links: extra links shown in the message (name -> URL), e.g. the MLflow model version.
     :param state_conn_id: connection of the provider's state store. The request records it, and its Slack
         buttons and logged CLI command name it, so decisions reach this store; the Slack endpoint decides
@@ -62,6 +87,7 @@ class ApprovalSensor(BaseSensorOperator):
     template_fields = ("model_name", "registered_model", "channel", "approvers", "approver_usergroup", "links")
     ui_color = "#f4d58d"
 
+    @settings_parameters(ApprovalSettings)
     def __init__(
         self,
         *,
@@ -71,26 +97,16 @@ class ApprovalSensor(BaseSensorOperator):
         validate_task_id: str = "validate",
         decide_task_id: str = "decide",
         drift_task_id: str = "check_drift",
-        timeout_hours: float = 24,
-        slack_conn_id: str = "slack_api_default",
-        channel: str | None = None,
-        approvers: list[str] | None = None,
-        approver_usergroup: str | None = None,
-        required_approvals: int = 1,
-        remind_every_hours: float | None = None,
-        escalation_channel: str | None = None,
+        settings: ApprovalSettings | Mapping[str, Any] | None = None,
         links: dict[str, str] | None = None,
         state_conn_id: str = "agentic_mlops_state_default",
         deferrable: bool | None = None,
         poke_interval: float = 30,
         **kwargs: Any,
     ) -> None:
-        if timeout_hours <= 0:
-            raise ValueError(f"timeout_hours={timeout_hours} must be > 0; it is how long a person has to decide")
-        if not 1 <= int(required_approvals) <= 5:
-            raise ValueError(f"required_approvals={required_approvals} must be between 1 and 5")
-        if remind_every_hours is not None and remind_every_hours <= 0:
-            raise ValueError(f"remind_every_hours={remind_every_hours} must be > 0, or None for no reminders")
+        overrides = ApprovalSettings.overrides(kwargs)
+        templated = {name: overrides.pop(name) for name in _TEMPLATED_SETTINGS if name in overrides}
+        settings = ApprovalSettings.resolve(settings, role=f"model '{model_name}': ApprovalSensor", **overrides)
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         if not deferrable:
@@ -98,27 +114,32 @@ class ApprovalSensor(BaseSensorOperator):
         from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, with_callback
 
         # The request's own deadline decides; Airflow's sensor timeout is only a backstop after it.
-        kwargs.setdefault("timeout", timeout_hours * 3600 + max(3600, 4 * poke_interval))
+        kwargs.setdefault("timeout", settings.timeout_hours * 3600 + max(3600, 4 * poke_interval))
         super().__init__(poke_interval=poke_interval, **kwargs)
         # appended after Airflow merged default_args: setting the kwarg would replace the DAG's callback
         self.on_failure_callback = with_callback(self.on_failure_callback, cancel_approval_of_failed_task)
+        self.settings = settings
+        for name, value in templated.items():
+            setattr(self, name, value)
         self.model_name = model_name
         self.registered_model = registered_model
         self.retrain_task_id = retrain_task_id
         self.validate_task_id = validate_task_id
         self.decide_task_id = decide_task_id
         self.drift_task_id = drift_task_id
-        self.timeout_hours = timeout_hours
-        self.slack_conn_id = slack_conn_id
-        self.channel = channel
-        self.approvers = approvers or []
-        self.approver_usergroup = approver_usergroup
-        self.required_approvals = int(required_approvals)
-        self.remind_every_hours = remind_every_hours
-        self.escalation_channel = escalation_channel
         self.links = links or {}
         self.state_conn_id = state_conn_id
         self.deferrable = deferrable
+
+    # the settings' fields as the sensor's attributes (the template fields among them, which Airflow renders)
+    timeout_hours = _SettingsField()
+    slack_conn_id = _SettingsField()
+    channel = _SettingsField()
+    approvers = _SettingsField()
+    approver_usergroup = _SettingsField()
+    required_approvals = _SettingsField()
+    remind_every_hours = _SettingsField()
+    escalation_channel = _SettingsField()
 
     @cached_property
     def store(self) -> StateStore:
@@ -178,7 +199,7 @@ class ApprovalSensor(BaseSensorOperator):
             expires_at=utcnow() + timedelta(hours=self.timeout_hours),
             report_digest=validation.get("report_digest") if isinstance(validation, dict) else None,
             required_approvals=self.required_approvals,
-            approvers=self.approvers,
+            approvers=self.approvers or (),
             approver_usergroup=self.approver_usergroup,
             slack_conn_id=self.slack_conn_id,
             channel=self.channel,

@@ -666,3 +666,21 @@ def test_an_integer_column_that_arrives_as_float_with_nulls_is_no_fault(tmp_path
     result = check(tmp_path, reference, current)
 
     assert result["evidence"]["faults"] == [] and result["columns"]["stars"]["drifted"] is False
+
+
+def test_default_args_give_drift_settings_and_a_keyword_argument_wins() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None, default_args={"label_column": "churned", "top_n": 3}):
+        op = DriftCheckOperator(task_id="t", model_name="m", reference="r.csv", current="c.csv", top_n=7)
+    assert (op.settings.label_column, op.settings.top_n) == ("churned", 7)
+
+
+def test_drift_settings_may_be_given_to_partial() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None):
+        mapped = DriftCheckOperator.partial(task_id="t", reference="r.csv", current="c.csv", top_n=3).expand(
+            model_name=["a", "b"]
+        )
+    assert mapped.partial_kwargs["top_n"] == 3

@@ -8,11 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from airflow_provider_agentic_mlops.core.state import StateStore
-from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from airflow_provider_agentic_mlops.plugins.app import AppSettings, StoreUnavailable, create_app
 from tests.approval_data import request_approval
 from tests.conftest import ServerMetadataDB
 from tests.doubles.slack_server import click_payload, sign_interaction
@@ -80,3 +81,24 @@ def test_a_click_while_the_metadata_db_is_down_is_not_answered_from_a_local_sqli
         assert not (airflow_home / "agentic_mlops.db").exists()
     finally:
         store.dispose()
+
+
+def test_the_apps_shared_objects_are_made_once_even_on_concurrent_first_use_and_a_failed_one_again() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    opened: list[int] = []
+
+    def open_store() -> Any:
+        opened.append(1)
+        if len(opened) == 1:
+            raise ValueError("database down")
+        return object()
+
+    settings = AppSettings(signing_secret=SECRET, store=open_store)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        facts = set(map(id, pool.map(lambda _: settings.get_facts("store-a"), range(32))))
+    assert len(facts) == 1 and settings.get_facts("store-a") is not settings.get_facts("")
+    with pytest.raises(StoreUnavailable, match="given to the app"):
+        settings.get_store()
+    store = settings.get_store()  # tried again, then kept
+    assert settings.get_store() is store and len(opened) == 2

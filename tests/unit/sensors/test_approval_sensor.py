@@ -276,14 +276,48 @@ def test_two_person_rule_is_passed_to_the_request(
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"timeout_hours": 0}, "timeout_hours=0 must be > 0"),
-        ({"required_approvals": 9}, "between 1 and 5"),
-        ({"remind_every_hours": -1}, "remind_every_hours=-1"),
+        ({"timeout_hours": 0}, "'timeout_hours': Input should be greater than 0 (got 0)"),
+        ({"required_approvals": 9}, "'required_approvals': Input should be less than or equal to 5 (got 9)"),
+        ({"remind_every_hours": -1}, "'remind_every_hours': Input should be greater than 0 (got -1)"),
+        ({"settings": {"timeout_hour": 2}}, "'timeout_hour' is not an approval setting; known: ['approver_usergroup',"),
     ],
 )
 def test_bad_parameters_are_named(kwargs: dict[str, Any], error: str) -> None:
-    with pytest.raises(ValueError, match=error):
+    with pytest.raises(ValueError, match=r"^model 'fraud': ApprovalSensor: approval settings: ") as raised:
         _sensor(**kwargs)
+    assert error in str(raised.value)
+
+
+def test_settings_are_taken_whole_and_keyword_arguments_override_them() -> None:
+    from airflow_provider_agentic_mlops.core.config import ApprovalConfig, ApprovalSettings
+
+    section = ApprovalConfig(timeout_hours=2, channel="C_SECTION", approvers=["U_A"], required_approvals=2)
+    sensor = ApprovalSensor(task_id="w", model_name="fraud", settings=section, required_approvals=3, deferrable=True)
+    assert type(sensor.settings) is ApprovalSettings  # the section's own waiting fields are the sensor's arguments
+    assert (sensor.timeout_hours, sensor.channel, sensor.approvers) == (2, "C_SECTION", ["U_A"])
+    assert sensor.required_approvals == 3 and section.required_approvals == 2
+    assert sensor.timeout == 2 * 3600 + 3600  # the backstop follows the settings' deadline
+    mapping = ApprovalSensor(task_id="w2", model_name="fraud", settings={"slack_conn_id": "slack_ops"})
+    assert mapping.slack_conn_id == "slack_ops" and mapping.timeout_hours == 24
+
+
+def test_default_args_reach_the_settings_like_any_parameter() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None, default_args={"slack_conn_id": "slack_ops", "remind_every_hours": 4}):
+        sensor = ApprovalSensor(task_id="w", model_name="fraud", remind_every_hours=2)
+    assert (sensor.slack_conn_id, sensor.remind_every_hours) == ("slack_ops", 2)  # the argument wins over the DAG's
+
+
+def test_templated_settings_render_and_the_original_keeps_its_template() -> None:
+    import copy
+
+    sensor = _sensor(channel="{{ params.channel }}", approvers=["{{ params.approver }}"], approver_usergroup=None)
+    run_copy = copy.copy(sensor)  # Airflow renders a copy of the task for its run
+    run_copy.render_template_fields({"params": {"channel": "C_RENDERED", "approver": "U_RENDERED"}})
+    assert (run_copy.channel, run_copy.approvers) == ("C_RENDERED", ["U_RENDERED"])
+    assert run_copy.settings.channel == "C_RENDERED"  # what the request is built from
+    assert (sensor.channel, sensor.approvers) == ("{{ params.channel }}", ["{{ params.approver }}"])
 
 
 def test_module_imports_no_slack_sdk_at_top_level() -> None:
@@ -312,3 +346,14 @@ def test_a_failed_sensor_cancels_its_request(monkeypatch: pytest.MonkeyPatch) ->
 
     sensor = _sensor(channel=None)
     assert cancel_approval_of_failed_task in sensor.on_failure_callback
+
+
+def test_settings_fields_are_parameters_airflow_knows_for_partial_and_expand() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None):
+        mapped = ApprovalSensor.partial(task_id="w", timeout_hours=2, deferrable=True).expand(
+            model_name=["fraud", "churn"], channel=["C_FRAUD", "C_CHURN"]
+        )
+    assert mapped.partial_kwargs["timeout_hours"] == 2
+    assert mapped.expand_input.value["channel"] == ["C_FRAUD", "C_CHURN"]
