@@ -125,12 +125,15 @@ class ReportAlongside:
         except Exception:  # noqa: BLE001 - not importable: finish() renders in line and says why
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        self._plan = plan
         reference, current = self.reference.copy(deep=False), self.current.copy(deep=False)
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._render, args=(reference, current, plan), name="drift-report", daemon=True
         )
-        self._thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: finish() renders in line
+            return
+        self._plan, self._thread = plan, thread
 
     def _render(self, reference: pd.DataFrame, current: pd.DataFrame, plan: DriftPlan) -> None:
         try:
