@@ -17,7 +17,10 @@ resident memory the call adds (peak reset through ``/proc/self/clear_refs`` befo
 less the two frames (``DataFrame.memory_usage(deep=True)``, measured after the clock stops: on the
 strings of 1M rows it takes about a second per side, which would pad both sides alike and pull the
 ratio towards 1). The operator's stages (read,
-summary, evidence, report rendering, MLflow logging) are timed by wrapping the functions it calls.
+summary, evidence, report rendering, MLflow logging) are timed by wrapping the functions it calls; the
+report renders on a thread alongside the summary and the evidence, so its stage overlaps theirs and
+``report wait`` is what the task still waits for it afterwards. ``total cpu`` is the process CPU time
+of the call (all threads), so that overlap shows as wall time saved, not as work left out.
 
 Prints the medians of ``--repeat`` interleaved runs, then ``operator_extra_mb=`` and last
 ``operator_ratio=<operator wall / baseline wall>``. Goals: ratio <= 1.5, extra memory <= 300 MB.
@@ -75,7 +78,11 @@ def wrap(owner, name, stage, keep=False):
 wrap(data_io, "read_frame", "read", keep=True)
 wrap(core_drift, "compute_drift", "summary")
 wrap(core_evidence, "gather_evidence", "evidence")
-wrap(core_report, "write_report", "report")  # what the operator calls (the module attribute, at call time)
+# The report renders on a thread alongside the summary and the evidence (core.drift.report.ReportAlongside):
+# "report" is its rendering (overlapping the stages before it), "report wait" what the task then still
+# waits for it (join + the summary file). Module attributes, looked up at call time.
+wrap(core_report, "write_evidently_report", "report")
+wrap(core_report.ReportAlongside, "finish", "report wait")
 wrap(drift_operator.DriftCheckOperator, "_store_in_mlflow", "mlflow logging")
 
 
@@ -202,8 +209,9 @@ def main() -> None:
         f"{import_s:.2f}s (not in either side)"
     )
     print(f"{'stage (median s)':<18}{'operator':>10}{'baseline':>10}")
-    for stage in ("read", "summary", "evidence", "report", "mlflow logging"):
+    for stage in ("read", "summary", "evidence", "report", "report wait", "mlflow logging"):
         print(f"{stage:<18}{med_stage('operator', stage):>10.2f}{med_stage('baseline', stage):>10.2f}")
+    print("(the report renders on a thread while the summary and the evidence run: stages overlap)")
     print(f"{'total wall':<18}{med('operator', 'wall'):>10.2f}{med('baseline', 'wall'):>10.2f}")
     print(f"{'total cpu':<18}{med('operator', 'cpu'):>10.2f}{med('baseline', 'cpu'):>10.2f}")
     for side in runs:

@@ -97,7 +97,7 @@ class DriftCheckOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.core.data_io import describe_source
         from airflow_provider_agentic_mlops.core.drift import compute_drift
-        from airflow_provider_agentic_mlops.core.drift.report import write_report
+        from airflow_provider_agentic_mlops.core.drift.report import report_alongside
 
         hook = None
         if not self.report_prefix:  # fail before the heavy work when the report cannot be stored
@@ -128,31 +128,37 @@ class DriftCheckOperator(BaseOperator):
                     end,
                     f" (timestamp column '{settings.timestamp_column}' {read_as})" if unit else "",
                 )
-        summary = compute_drift(
-            reference,
-            current,
-            settings,
-            model_name=self.model_name,
-            reference_source=describe_source(self.reference),
-            current_source=describe_source(self.current)
-            + (f", window {settings.current_window}" if settings.current_window else ""),
-        )
-        summary.evidence = self._gather_evidence(reference, current, summary)
-        self._log_evidence(summary.evidence)
-        self.log.info(
-            "Model %s: %d of %d columns drifted (share %.3f, threshold %.3f); dataset drift: %s; top: %s",
-            self.model_name,
-            summary.n_drifted,
-            summary.n_columns,
-            summary.drift_share,
-            summary.share_threshold,
-            summary.dataset_drift,
-            [c["column"] for c in summary.top_drifted],
-        )
-        with tempfile.TemporaryDirectory(prefix="drift-report-") as tmp:
-            outcome = write_report(
-                reference, current, tmp, summary, sample_rows=settings.report_sample_rows, model_name=self.model_name
+        with (
+            tempfile.TemporaryDirectory(prefix="drift-report-") as tmp,
+            # Evidently's report renders on a thread from the moment the columns to check are known,
+            # while the summary is scored and the evidence gathered (joined on leaving, errors or not).
+            report_alongside(
+                reference, current, tmp, sample_rows=settings.report_sample_rows, model_name=self.model_name
+            ) as report,
+        ):
+            summary = compute_drift(
+                reference,
+                current,
+                settings,
+                model_name=self.model_name,
+                reference_source=describe_source(self.reference),
+                current_source=describe_source(self.current)
+                + (f", window {settings.current_window}" if settings.current_window else ""),
+                on_plan=report.start,
             )
+            summary.evidence = self._gather_evidence(reference, current, summary)
+            self._log_evidence(summary.evidence)
+            self.log.info(
+                "Model %s: %d of %d columns drifted (share %.3f, threshold %.3f); dataset drift: %s; top: %s",
+                self.model_name,
+                summary.n_drifted,
+                summary.n_columns,
+                summary.drift_share,
+                summary.share_threshold,
+                summary.dataset_drift,
+                [c["column"] for c in summary.top_drifted],
+            )
+            outcome = report.finish(summary)
             if outcome.status != "written":
                 self.log.warning("Drift report skipped (the drift check goes on): %s", outcome.reason)
             folder = self._report_folder(context)

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+#: Values read first to tell a numeric column with many distinct values (:meth:`ColumnData.count_distinct`).
+_DISTINCT_HEAD = 1024
+
 
 class ColumnData:
     """One column of one frame, cleaned once, with the views the methods need (computed lazily).
@@ -151,6 +154,22 @@ class ColumnData:
         return len(self.counts)
 
     @property
+    def is_sorted(self) -> bool:
+        """Whether the sorted values were computed already (scoring the column now reuses them)."""
+        return self._sorted is not None
+
+    def count_distinct(self, up_to: int) -> int:
+        """Distinct values, exact when at most ``up_to``; above it, possibly only a lower bound.
+
+        A numeric column is read on its first values first: one with many distinct values is told
+        without sorting all of them (the sort is left for the score, which may come later)."""
+        if self.numeric and self._sorted is None:
+            head = np.unique(self.values[:_DISTINCT_HEAD]).size
+            if head > up_to:
+                return head
+        return self.nunique
+
+    @property
     def clean_series(self) -> pd.Series:
         """The cleaned column as a pandas Series, as Evidently's stattests receive it."""
         if self._clean_series is None:
@@ -265,11 +284,13 @@ def union_keys(ref: ColumnData, cur: ColumnData) -> list[Any]:
 
 
 def n_values(ref: ColumnData, cur: ColumnData) -> int:
-    """Distinct values of reference and current together; cheap when the answer is clearly > 5."""
+    """Distinct values of reference and current together, exact up to 5; above 5 possibly a lower
+    bound (the default choice only compares it with 2 and 5), told without sorting when it is clear."""
     if ref.numeric and cur.numeric:
-        n_ref, n_cur = ref.nunique, cur.nunique
-        if n_ref > 5 or n_cur > 5:
-            return max(n_ref, n_cur)  # only compared with 2 and 5
+        for data in (ref, cur):
+            n = data.count_distinct(5)
+            if n > 5:
+                return n
     return len(union_keys(ref, cur))
 
 

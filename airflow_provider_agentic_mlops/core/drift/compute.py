@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -18,7 +18,13 @@ from airflow_provider_agentic_mlops.core.drift.methods import (
     infer_column_type,
 )
 from airflow_provider_agentic_mlops.core.drift.scores import score_fast, score_with_evidently
-from airflow_provider_agentic_mlops.core.drift.summary import ColumnDrift, DriftSummary, json_float
+from airflow_provider_agentic_mlops.core.drift.summary import (
+    ColumnCheck,
+    ColumnDrift,
+    DriftPlan,
+    DriftSummary,
+    json_float,
+)
 from airflow_provider_agentic_mlops.core.metrics import compute_metrics, infer_task, split_scores
 
 
@@ -83,6 +89,7 @@ def compute_drift(
     model_name: str | None = None,
     reference_source: str | None = None,
     current_source: str | None = None,
+    on_plan: Callable[[DriftPlan], None] | None = None,
     **overrides: Any,
 ) -> DriftSummary:
     """Drift per column and for the dataset, with Evidently 0.7's methods and scores.
@@ -102,6 +109,11 @@ def compute_drift(
     :param model_name: model name, for error messages and the summary.
     :param reference_source: where the reference came from (path/URI), for error messages.
     :param current_source: where the current data came from, for error messages.
+    :param on_plan: called once with the :class:`DriftPlan` (the columns to score, their types,
+        methods and thresholds) as soon as it is known, before the numeric columns are scored (their
+        sorts are most of the work): Evidently's report can be rendered meanwhile
+        (:func:`~airflow_provider_agentic_mlops.core.drift.report.report_alongside`). Not called when
+        the input is refused or the current window is empty.
     :raises ValueError: on unusable input, naming the column or source and what to do. Empty data is
         one, except a current frame emptied by ``current_window`` (a quiet window): its summary has
         ``n_current`` 0 and no column, which the decision reads as insufficient data. Callers window the
@@ -215,7 +227,12 @@ def compute_drift(
             )
 
     forced_cat = set(categorical_columns or ())
-    results: dict[str, ColumnDrift] = {}
+    # Planned first (type, method, threshold of every column), then scored. A numeric column with a fast
+    # method whose values were not sorted to plan it is scored after ``on_plan``: its sort is most of the
+    # work. Other columns are scored as they are planned, so that their cleaned data (value counts) is
+    # held one column at a time, and a method needing Evidently fails before the report starts.
+    plan: dict[str, ColumnCheck] = {}
+    scored: dict[str, ColumnDrift] = {}
     null_share: dict[str, float] = {}
     type_changes: list[dict[str, str]] = []
     for column in candidates:
@@ -282,6 +299,9 @@ def compute_drift(
             )
         threshold = (column_thresholds or {}).get(column)
         threshold = spec.default_threshold if threshold is None else float(threshold)
+        plan[str(column)] = ColumnCheck(col_type, method, threshold)
+        if _score_later(method, ref_data, cur_data, ref_series, cur_series):
+            continue
         if method in FAST_METHODS:
             score = score_fast(method, ref_data, cur_data)
             drifted = spec.drifted(score, threshold)
@@ -290,7 +310,21 @@ def compute_drift(
                 score, drifted = score_with_evidently(method, ref_data, cur_data, threshold)
             except ImportError as err:  # Evidently absent, or present but not importable (pandas 3)
                 raise ctx.error(_evidently_needed(method, str(column), chosen, err)) from err
-        results[str(column)] = ColumnDrift(str(column), col_type, method, score, threshold, drifted)
+        scored[str(column)] = ColumnDrift(str(column), col_type, method, score, threshold, drifted)
+        del ref_data, cur_data
+
+    if on_plan is not None and (plan or type_changes):  # else refused below
+        on_plan(DriftPlan(dict(plan), float(drift_share)))
+    results: dict[str, ColumnDrift] = {}
+    for column, check in plan.items():  # in the columns' order
+        if column in scored:
+            results[column] = scored.pop(column)
+            continue
+        ref_data, cur_data = ColumnData(reference[column]), ColumnData(current[column])
+        ref_data.type = cur_data.type = check.type
+        score = score_fast(check.method, ref_data, cur_data)
+        drifted = DRIFT_METHODS[check.method].drifted(score, check.threshold)
+        results[column] = ColumnDrift(column, check.type, check.method, score, check.threshold, drifted)
         del ref_data, cur_data
 
     quality = None
@@ -327,6 +361,22 @@ def compute_drift(
         },
         top_n=top_n,
         model_name=model_name,
+    )
+
+
+def _score_later(
+    method: str, ref_data: ColumnData, cur_data: ColumnData, ref_series: pd.Series, cur_series: pd.Series
+) -> bool:
+    """Whether a planned column is scored after ``on_plan``, from its column again: a numeric column
+    (not one of objects: converting those is not cheap to repeat) with a fast method whose values were
+    not sorted to plan it. Its sort, most of the work, then runs while the report renders."""
+    return (
+        method in FAST_METHODS
+        and ref_data.numeric
+        and cur_data.numeric
+        and not (ref_data.is_sorted or cur_data.is_sorted)
+        and not pd.api.types.is_object_dtype(ref_series.dtype)
+        and not pd.api.types.is_object_dtype(cur_series.dtype)
     )
 
 

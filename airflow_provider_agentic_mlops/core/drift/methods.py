@@ -101,7 +101,7 @@ def infer_column_type(data: ColumnData) -> str | None:
     if data.numeric and types.is_float_dtype(dtype):
         return NUM
     if data.numeric and types.is_integer_dtype(dtype):
-        return CAT if data.nunique <= INTEGER_CARDINALITY_LIMIT else NUM
+        return CAT if data.count_distinct(INTEGER_CARDINALITY_LIMIT) <= INTEGER_CARDINALITY_LIMIT else NUM
     if data.kind == "string":
         return TEXT if data.nunique > data.n * 0.5 else CAT
     return None

@@ -6,6 +6,7 @@ import contextlib
 import html
 import json
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import comparable_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM, TEXT
-from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
+from airflow_provider_agentic_mlops.core.drift.summary import DriftPlan, DriftSummary
 from airflow_provider_agentic_mlops.core.errors import describe
 
 #: Default rows sampled from each frame for the report (``DriftSettings.report_sample_rows``).
@@ -64,19 +65,162 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    try:  # write_evidently_report names the columns by text itself
-        if len(current) == 0:  # an empty current_window: the summary says n_current 0, nothing to draw
-            outcome = ReportOutcome("skipped", "no current rows (the current_window holds none): nothing to render", {})
-        else:
+    if len(current) == 0:  # an empty current_window: the summary says n_current 0, nothing to draw
+        outcome = ReportOutcome("skipped", "no current rows (the current_window holds none): nothing to render", {})
+    else:
+        try:  # write_evidently_report names the columns by text itself
             paths = write_evidently_report(
-                reference, current, out, sample_rows=sample_rows, summary=summary, model_name=model_name
+                reference, current, out, sample_rows=sample_rows, plan=summary.plan, model_name=model_name
             )
             outcome = ReportOutcome("written", None, paths)
-    except Exception as err:  # noqa: BLE001 - the report must never fail the check; the reason is kept
-        reason = f"Evidently could not render the report: {describe(err)}"
-        for leftover in ("drift_report.html", "drift_report.json", "drift_summary.json"):
-            (out / leftover).unlink(missing_ok=True)
-        outcome = ReportOutcome("skipped", reason, {})
+        except Exception as err:  # noqa: BLE001 - the report must never fail the check; the reason is kept
+            outcome = _not_rendered(out, err)
+    return _with_summary(out, outcome, reference, current, summary, sample_rows, model_name)
+
+
+class ReportAlongside:
+    """Evidently's report rendered on a worker thread while the summary is computed.
+
+    Use it through :func:`report_alongside`, which joins the thread whatever happens. Pass
+    :meth:`start` as :func:`compute_drift`'s ``on_plan``: the report starts as soon as the columns,
+    methods and thresholds are known, and renders (Python-bound work on a sample) while the summary
+    sorts the numeric columns (numpy, which releases the GIL) and the evidence is gathered.
+    :meth:`finish` waits for it and gives the same outcome and files as :func:`write_report`: when the
+    report never started (empty window) or was configured otherwise than the summary, it renders then.
+
+    The thread only reads the frames (through shallow copies of its own, so that no pandas object is
+    shared between threads), writes only its two files, and logs nothing. Evidently is imported before
+    the thread starts: two threads importing the same modules at once can deadlock in Python's import.
+
+    :param reference: reference data.
+    :param current: current data.
+    :param out_dir: local directory to write into (created if needed).
+    :param sample_rows: rows sampled from each frame for Evidently's report.
+    :param model_name: model name, shown in the report's note.
+    """
+
+    def __init__(
+        self,
+        reference: pd.DataFrame,
+        current: pd.DataFrame,
+        out_dir: str | Path,
+        *,
+        sample_rows: int = REPORT_SAMPLE_ROWS,
+        model_name: str | None = None,
+    ) -> None:
+        self.reference, self.current = reference, current
+        self.out = Path(out_dir)
+        self.sample_rows, self.model_name = sample_rows, model_name
+        self._plan: DriftPlan | None = None
+        self._thread: threading.Thread | None = None
+        self._paths: dict[str, str] | None = None
+        self._error: BaseException | None = None
+
+    def start(self, plan: DriftPlan) -> None:
+        """Start rendering the report of ``plan`` (once; a second call is ignored)."""
+        if self._thread is not None or len(self.current) == 0:
+            return
+        try:
+            import evidently.presets  # noqa: F401 - imported here, not on two threads at once
+        except Exception:  # noqa: BLE001 - not importable: finish() renders in line and says why
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        reference, current = self.reference.copy(deep=False), self.current.copy(deep=False)
+        thread = threading.Thread(
+            target=self._render, args=(reference, current, plan), name="drift-report", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: finish() renders in line
+            return
+        self._plan, self._thread = plan, thread
+
+    def _render(self, reference: pd.DataFrame, current: pd.DataFrame, plan: DriftPlan) -> None:
+        try:
+            self._paths = write_evidently_report(
+                reference, current, self.out, sample_rows=self.sample_rows, plan=plan, model_name=self.model_name
+            )
+        except BaseException as err:  # noqa: BLE001 - handed to finish(), on the caller's thread
+            self._error = err
+
+    def join(self) -> None:
+        """Wait for the report thread, if one was started."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def finish(self, summary: DriftSummary) -> ReportOutcome:
+        """Wait for the report, set ``summary.report`` and write ``drift_summary.json``, as
+        :func:`write_report` does (which this calls when the report was not rendered alongside)."""
+        self.join()
+        if self._plan is None or not _same_plan(self._plan, summary.plan):
+            if self._plan is not None:  # never expected: the summary is scored as it was planned
+                _not_rendered(self.out, RuntimeError("report configured otherwise than the summary"))
+            return write_report(
+                self.reference,
+                self.current,
+                self.out,
+                summary,
+                sample_rows=self.sample_rows,
+                model_name=self.model_name,
+            )
+        if self._error is not None and not isinstance(self._error, Exception):
+            raise self._error  # SystemExit and the like: not the report's failure to hide
+        if self._error is not None:
+            outcome = _not_rendered(self.out, self._error)
+        else:
+            outcome = ReportOutcome("written", None, dict(self._paths or {}))
+        return _with_summary(
+            self.out, outcome, self.reference, self.current, summary, self.sample_rows, self.model_name
+        )
+
+
+@contextlib.contextmanager
+def report_alongside(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    sample_rows: int = REPORT_SAMPLE_ROWS,
+    model_name: str | None = None,
+) -> Iterator[ReportAlongside]:
+    """A :class:`ReportAlongside` whose thread is joined on leaving, also when the summary fails (its
+    error propagates unchanged; the report thread never outlives the block or ``out_dir``).
+
+    :param reference: reference data.
+    :param current: current data.
+    :param out_dir: local directory to write into (created if needed).
+    :param sample_rows: rows sampled from each frame for Evidently's report.
+    :param model_name: model name, shown in the report's note.
+    """
+    report = ReportAlongside(reference, current, out_dir, sample_rows=sample_rows, model_name=model_name)
+    try:
+        yield report
+    finally:
+        report.join()
+
+
+def _same_plan(a: DriftPlan, b: DriftPlan) -> bool:
+    """Same columns in the same order, each checked the same way, and the same share threshold."""
+    return list(a.columns.items()) == list(b.columns.items()) and a.share_threshold == b.share_threshold
+
+
+def _not_rendered(out: Path, err: BaseException) -> ReportOutcome:
+    """``skipped`` with the error, and no half-written file left behind."""
+    for leftover in ("drift_report.html", "drift_report.json", "drift_summary.json"):
+        (out / leftover).unlink(missing_ok=True)
+    return ReportOutcome("skipped", f"Evidently could not render the report: {describe(err)}", {})
+
+
+def _with_summary(
+    out: Path,
+    outcome: ReportOutcome,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    summary: DriftSummary,
+    sample_rows: int,
+    model_name: str | None,
+) -> ReportOutcome:
+    """Set the summary's ``report`` field and write the full summary (``drift_summary.json``) beside."""
     summary.report = outcome.to_dict()
     summary_path = out / "drift_summary.json"
     full = summary.to_dict(max_bytes=10**9)
@@ -103,6 +247,7 @@ def write_evidently_report(
     *,
     sample_rows: int = REPORT_SAMPLE_ROWS,
     summary: DriftSummary | None = None,
+    plan: DriftPlan | None = None,
     column_methods: dict[str, str] | None = None,
     type_methods: dict[str, str] | None = None,
     column_thresholds: dict[str, float] | None = None,
@@ -121,6 +266,8 @@ def write_evidently_report(
     :param sample_rows: rows sampled at random from each frame when it has more.
     :param summary: the full-data :class:`DriftSummary`; its columns, types, methods and thresholds
         are used, and it is saved as ``drift_summary.json``.
+    :param plan: the columns, types, methods and thresholds alone (:attr:`DriftSummary.plan`, or what
+        :func:`compute_drift` hands ``on_plan`` before scoring), when no ``summary`` is given.
     :param column_methods: method per column, when no ``summary`` is given.
     :param type_methods: method per type (``"num"``, ``"cat"``), when no ``summary`` is given.
     :param column_thresholds: threshold per column, when no ``summary`` is given.
@@ -141,22 +288,24 @@ def write_evidently_report(
     ref_sample = _sample(reference, sample_rows, random_state)
     cur_sample = _sample(current, sample_rows, random_state)
     if summary is not None:
-        cols = list(summary.columns)
+        plan = summary.plan
+    if plan is not None:
+        cols = list(plan.columns)
         # A numeric column scored with a categorical test (few values, small reference: Evidently's own
         # default) is declared categorical, or Evidently's report refuses the method on it.
         as_cat = {
             c
-            for c, r in summary.columns.items()
+            for c, r in plan.columns.items()
             if r.type == CAT or (r.type == NUM and NUM not in DRIFT_METHODS[r.method].types)
         }
         definition = DataDefinition(
-            numerical_columns=[c for c, r in summary.columns.items() if r.type == NUM and c not in as_cat],
-            categorical_columns=[c for c in summary.columns if c in as_cat],
-            text_columns=[c for c, r in summary.columns.items() if r.type == TEXT],
+            numerical_columns=[c for c, r in plan.columns.items() if r.type == NUM and c not in as_cat],
+            categorical_columns=[c for c in plan.columns if c in as_cat],
+            text_columns=[c for c, r in plan.columns.items() if r.type == TEXT],
         )
-        column_methods = {c: r.method for c, r in summary.columns.items()}
-        column_thresholds = {c: r.threshold for c, r in summary.columns.items()}
-        drift_share = summary.share_threshold
+        column_methods = {c: r.method for c, r in plan.columns.items()}
+        column_thresholds = {c: r.threshold for c, r in plan.columns.items()}
+        drift_share = plan.share_threshold
         ref_sample, cur_sample = _numpy_dtypes(ref_sample[cols]), _numpy_dtypes(cur_sample[cols])
         preset = DataDriftPreset(
             columns=cols,

@@ -55,6 +55,34 @@ class ColumnDrift:
         }
 
 
+@dataclass(frozen=True)
+class ColumnCheck:
+    """How one column is checked, known before its score: what Evidently's report needs.
+
+    :param type: ``"num"``, ``"cat"`` or ``"text"``.
+    :param method: Evidently method name.
+    :param threshold: threshold the score is compared with.
+    """
+
+    type: str
+    method: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class DriftPlan:
+    """The columns a drift check scores, in order, each with its type, method and threshold, and the
+    dataset drift-share threshold: all that Evidently's report is configured with, known before any
+    score is computed (:func:`compute_drift` hands it to ``on_plan``).
+
+    :param columns: per column, how it is checked.
+    :param share_threshold: the dataset drift-share threshold.
+    """
+
+    columns: dict[str, ColumnCheck]
+    share_threshold: float
+
+
 @dataclass
 class DriftSummary:
     """Result of :func:`compute_drift`: small, JSON-able, what the decision step reads.
@@ -94,6 +122,14 @@ class DriftSummary:
     columns_omitted: int = 0
     report: dict[str, Any] | None = None
     evidence: dict[str, Any] | None = None
+
+    @property
+    def plan(self) -> DriftPlan:
+        """The columns checked and how: what Evidently's report is configured with."""
+        return DriftPlan(
+            {name: ColumnCheck(c.type, c.method, c.threshold) for name, c in self.columns.items()},
+            self.share_threshold,
+        )
 
     @property
     def top_drifted(self) -> list[dict[str, Any]]:

@@ -779,3 +779,109 @@ def test_summary_quality_agrees_with_validation_on_numeric_labels_2_and_10() -> 
 
     assert summary.quality["f1"]["current"] == pytest.approx(compute_metrics("classification", y_true, y_pred)["f1"])
     assert summary.quality["f1"]["current"] == pytest.approx(0.8)  # positive class 10: P = R = 4/5
+
+
+# -- the report rendered alongside the summary ------------------------------------------------------
+
+
+def _masked(path: str | Path) -> str:
+    """A report's text with Evidently's random ids and timestamps masked."""
+    import re
+
+    text = Path(path).read_text()
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", "ID", text)
+    return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?", "TIME", text)
+
+
+def test_plan_is_handed_over_once_before_the_numeric_columns_are_scored(frames, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.core.drift import compute as compute_module
+
+    reference, current = frames
+    events: list[str] = []
+    scored = compute_module.score_fast
+
+    def scoring(method, ref, cur):  # noqa: ANN001, ANN202
+        events.append(f"score {ref.series.name}")
+        return scored(method, ref, cur)
+
+    monkeypatch.setattr(compute_module, "score_fast", scoring)
+    plans = []
+    summary = compute_drift(reference, current, on_plan=lambda plan: (plans.append(plan), events.append("plan")))
+
+    assert len(plans) == 1 and plans[0] == summary.plan
+    assert list(plans[0].columns) == list(summary.columns) == list(reference.columns)  # the columns' order
+    assert events.index("plan") < events.index("score amount")  # the sort-heavy column after the plan
+    assert compute_drift(reference, current).to_dict() == summary.to_dict()  # the same summary
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_report_rendered_alongside_is_the_one_rendered_after_the_summary(frames, tmp_path) -> None:
+    from airflow_provider_agentic_mlops.core.drift.report import report_alongside, write_report
+
+    reference, current = frames
+    after = compute_drift(reference, current, model_name="fraud")
+    written = write_report(reference, current, tmp_path / "after", after, sample_rows=500, model_name="fraud")
+
+    with report_alongside(reference, current, tmp_path / "alongside", sample_rows=500, model_name="fraud") as report:
+        alongside = compute_drift(reference, current, model_name="fraud", on_plan=report.start)
+        assert report._thread is not None  # started from the plan, before the summary was done
+        outcome = report.finish(alongside)
+
+    assert outcome.status == written.status == "written"
+    assert sorted(outcome.paths) == sorted(written.paths) == ["html", "json", "summary"]
+    assert alongside.to_dict() == after.to_dict()
+    for kind in ("html", "json", "summary"):
+        assert _masked(outcome.paths[kind]) == _masked(written.paths[kind]), kind
+    assert sorted(p.name for p in (tmp_path / "alongside").iterdir()) == sorted(
+        p.name for p in (tmp_path / "after").iterdir()
+    )
+
+
+def test_report_failing_on_its_thread_is_skipped_with_the_reason(frames, tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.core.drift import report as report_module
+
+    def refuse(reference, current, out_dir, **kwargs):  # noqa: ANN001, ANN202
+        (Path(out_dir) / "drift_report.html").write_text("half")  # a partial file is not left behind
+        raise ValueError("Evidently refused the sample")
+
+    monkeypatch.setattr(report_module, "write_evidently_report", refuse)
+    reference, current = frames
+    with report_module.report_alongside(reference, current, tmp_path, sample_rows=500) as report:
+        summary = compute_drift(reference, current, on_plan=report.start)
+        outcome = report.finish(summary)
+
+    assert outcome.status == "skipped" and "ValueError: Evidently refused the sample" in outcome.reason
+    assert summary.report == outcome.to_dict()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drift_summary.json"]
+    assert json.loads((tmp_path / "drift_summary.json").read_text())["report"]["status"] == "skipped"
+
+
+def test_summary_error_propagates_after_the_report_thread_is_joined(frames, tmp_path, monkeypatch) -> None:
+    import threading
+    import time
+
+    from airflow_provider_agentic_mlops.core.drift import report as report_module
+
+    rendered: list[str] = []
+
+    def slow(reference, current, out_dir, **kwargs):  # noqa: ANN001, ANN202
+        time.sleep(0.3)  # still rendering when the summary fails
+        rendered.append(threading.current_thread().name)
+        return {}
+
+    monkeypatch.setattr(report_module, "write_evidently_report", slow)
+    reference, current = frames
+    reference = reference.assign(label=1, pred=1)
+    current = current.assign(label=1, pred="yes")  # labels and predictions that do not fit: after the plan
+
+    with (
+        pytest.raises(ValueError, match="model 'fraud'") as raised,
+        report_module.report_alongside(reference, current, tmp_path) as report,
+    ):
+        compute_drift(
+            reference, current, model_name="fraud", label_column="label", prediction_column="pred", on_plan=report.start
+        )
+
+    assert report._thread is not None and not report._thread.is_alive()
+    assert rendered == ["drift-report"]  # rendered to its end on its own thread, before the error left
+    assert raised.type is ValueError  # the summary's own error, not the report's
