@@ -915,12 +915,23 @@ def tool_specs() -> list[dict[str, Any]]:
 
 
 def run_tool(name: str, arguments: str, *, drift: Mapping[str, Any], history: ModelHistory) -> dict[str, Any]:
-    """Answer one tool call from the data passed in. Nothing here writes anything anywhere."""
+    """Answer one tool call from the data passed in. Nothing here writes anything anywhere.
+
+    Never raises: arguments no tool can read (nested too deep, a number no integer holds) are
+    answered with an ``error`` the LLM reads, as an unknown tool is; the decision goes on.
+    """
+    try:
+        return _answer_tool(name, arguments, drift=drift, history=history)
+    except Exception as err:  # noqa: BLE001 - the LLM's arguments must not fail the decision
+        return {"error": f"the tool {clip(name, 40)!r} could not read its arguments ({type(err).__name__})"}
+
+
+def _answer_tool(name: str, arguments: str, *, drift: Mapping[str, Any], history: ModelHistory) -> dict[str, Any]:
     try:
         args = json.loads(arguments or "{}")
         if not isinstance(args, dict):
             raise ValueError
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"error": f"arguments are not a JSON object: {clip(arguments, 100)!r}"}
     if name == "get_column_drift":
         column = str(args.get("column", ""))
@@ -937,8 +948,11 @@ def run_tool(name: str, arguments: str, *, drift: Mapping[str, Any], history: Mo
             "null_share": _scrub(null_share),
         }
     if name == "get_drift_history":
+        wanted = args.get("limit", 5)
+        if isinstance(wanted, float) and not math.isfinite(wanted):  # 1e999 and Infinity parse as inf
+            wanted = 5
         try:
-            limit = max(1, min(20, int(args.get("limit", 5))))
+            limit = max(1, min(20, int(wanted)))
         except (TypeError, ValueError):
             limit = 5
         rows = []

@@ -226,6 +226,27 @@ def test_llm_failure_is_retried_then_rules_decide_critical_drift_retrains(llm_co
     assert any(r["rule"] == "llm_failed" for r in row["rules_fired"])
 
 
+@pytest.mark.parametrize(
+    "tool, arguments",
+    [
+        ("get_drift_history", '{"limit": 1e999}'),  # infinity: int() overflows
+        ("get_drift_history", '{"limit": -Infinity}'),
+        ("get_column_drift", '{"column": ' + "[" * 5_000 + "]" * 5_000 + "}"),  # deeper than json.loads recurses
+    ],
+)
+def test_a_tool_call_with_arguments_no_tool_can_read_is_answered_with_an_error_not_a_crash(
+    llm_connection, store, tool, arguments
+):
+    llm_connection.tool_call(tool, arguments, usage=(150, 20))
+    llm_connection.answer("escalate", usage=(300, 40))
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert (row["final_action"], row["decided_by"]) == ("escalate", "llm")
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (450, 60)
+    (call,) = row["tool_calls"]
+    assert call["name"] == tool and ("error" in call["result"] or call["result"]["decisions"] == [])
+
+
 def test_llm_down_at_moderate_drift_never_retrains(llm_connection, store):
     llm_connection.http_error(503, times=3)
     ti, _ = run(build(), drift_summary(0.3))
