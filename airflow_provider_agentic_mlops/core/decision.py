@@ -111,14 +111,15 @@ class LLMAnswer(BaseModel):
     @field_validator("rationale")
     @classmethod
     def _rationale(cls, value: str) -> str:
-        if not value.strip():
+        text = clip(value.strip(), MAX_RATIONALE_CHARS).strip()  # NUL and control characters: as data text
+        if not text:
             raise ValueError("the LLM answer has no rationale")
-        return value.strip()[:MAX_RATIONALE_CHARS]
+        return text
 
     @field_validator("evidence")
     @classmethod
     def _evidence(cls, value: list[str]) -> list[str]:
-        return [e[:300] for e in value[:MAX_EVIDENCE_ITEMS]]
+        return [clip(e, 300) for e in value[:MAX_EVIDENCE_ITEMS]]
 
 
 def answer_schema() -> dict[str, Any]:
@@ -861,10 +862,9 @@ def build_messages(
 
 
 def _raw(content: str | None) -> str | None:
-    """The LLM's raw answer as stored in the trace: at most ``MAX_RAW_ANSWER_CHARS``, the rest counted."""
-    if content is None or len(content) <= MAX_RAW_ANSWER_CHARS:
-        return content
-    return f"{content[:MAX_RAW_ANSWER_CHARS]}...[truncated {len(content) - MAX_RAW_ANSWER_CHARS} chars]"
+    """The LLM's raw answer as stored in the trace: scrubbed as data text is (:func:`clip`: no NUL or
+    control characters, which PostgreSQL refuses), at most ``MAX_RAW_ANSWER_CHARS``, the rest counted."""
+    return None if content is None else clip(content, MAX_RAW_ANSWER_CHARS)
 
 
 def fenced(body: str, fence: str) -> str:
@@ -1203,7 +1203,11 @@ def _ask_llm(
                     else:
                         result = run_tool(call.name, call.arguments, drift=drift, history=history)
                     decision.tool_calls.append(
-                        {"name": call.name, "arguments": clip(call.arguments, 300), "result": result}
+                        {
+                            "name": clip(call.name, MAX_NAME_CHARS),
+                            "arguments": clip(call.arguments, 300),
+                            "result": result,
+                        }
                     )
                     content = fenced(json.dumps(result, ensure_ascii=True, default=str), decision.inputs_digest[:16])
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": content})

@@ -247,6 +247,35 @@ def test_a_tool_call_with_arguments_no_tool_can_read_is_answered_with_an_error_n
     assert call["name"] == tool and ("error" in call["result"] or call["result"]["decisions"] == [])
 
 
+@pytest.mark.parametrize(
+    "script",
+    [
+        lambda d: d.answer(
+            "escalate", rationale="Moderate.\u0000 Look.\x07", evidence=["share\x000.3"], usage=(2000, 100)
+        ),
+        lambda d: d.content('{"action": "escalate"\x00 broken', usage=(2000, 100), times=3),
+        lambda d: d.tool_call("get_last_retrain\x00", {}, usage=(2000, 100)).answer("escalate", usage=(300, 40)),
+    ],
+    ids=["answer", "invalid-answer", "tool-name"],
+)
+def test_nul_and_control_characters_from_the_llm_are_scrubbed_before_the_trace_is_stored(
+    llm_connection, store_url, monkeypatch, script
+):
+    """PostgreSQL refuses NUL in text: unscrubbed, the decision was lost with its tokens."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": store_url}}),
+    )
+    script(llm_connection)
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = StateStoreHook().get_store().get_decision(ti.pushed["decision_id"])
+    assert row["final_action"] == "escalate" and row["prompt_tokens"] >= 2000
+    stored = "".join(
+        [row["rationale"], *row["evidence"], row["raw_answer"] or "", *(c["name"] for c in row["tool_calls"])]
+    )
+    assert "\x00" not in stored and "\x07" not in stored
+
+
 def test_llm_down_at_moderate_drift_never_retrains(llm_connection, store):
     llm_connection.http_error(503, times=3)
     ti, _ = run(build(), drift_summary(0.3))
