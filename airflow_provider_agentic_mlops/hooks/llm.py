@@ -200,20 +200,27 @@ class LLMHook(BaseHook):
 
     def _headers(self, value: Any) -> dict[str, str] | None:
         """The ``default_headers`` extra: a JSON object of strings, or its JSON text (a URI-form
-        connection's extra holds text)."""
+        connection's extra holds text). A header often holds a secret: an error names the header and
+        what is wrong with it, never its value."""
         if value in (None, "", {}):
             return None
         headers = value
+        problem = None
         if isinstance(value, str):
             try:
                 headers = json.loads(value)
-            except json.JSONDecodeError:
-                headers = None
-        strings = isinstance(headers, dict) and all(isinstance(x, str) for kv in headers.items() for x in kv)
-        if not strings:
+            except (ValueError, RecursionError):
+                problem = "got text that is not JSON"
+        if problem is None and not isinstance(headers, dict):
+            problem = f"got {type(headers).__name__}, not an object"
+        elif problem is None:
+            bad = next((k for k, v in headers.items() if not isinstance(v, str)), None)
+            if bad is not None:
+                problem = f"the value of {_short(bad, 40)!r} is {type(headers[bad]).__name__}"
+        if problem is not None:
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r}: extra 'default_headers' must be a JSON object of strings, "
-                'e.g. {"X-Api-Key": "..."}; got ' + _short(repr(value), 80)
+                f'e.g. {{"X-Api-Key": "..."}}; {problem}'
             )
         return headers
 

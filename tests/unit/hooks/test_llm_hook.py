@@ -169,6 +169,25 @@ def test_bad_connection_extras_are_clear_errors_naming_the_extra(openai_double, 
         _ = LLMHook("llm_extra").settings
 
 
+@pytest.mark.parametrize(
+    "headers, named",
+    [
+        ({"X-Api-Key": "sk-SUPERSECRET-gateway-key", "X-Retries": 3}, "value of 'X-Retries' is int"),
+        ('{"X-Api-Key": "sk-SUPERSECRET-gateway-key", "X-Retries": 3}', "value of 'X-Retries' is int"),
+        ("X-Api-Key: sk-SUPERSECRET-gateway-key", "text that is not JSON"),
+        (["sk-SUPERSECRET-gateway-key"], "got list, not an object"),
+    ],
+)
+def test_a_bad_default_headers_extra_names_the_problem_never_a_header_value(
+    openai_double, monkeypatch, tmp_path, headers, named
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_HEADERS", openai_double.connection_json(default_headers=headers))
+    with pytest.raises(ValueError, match="'default_headers'") as info:
+        _ = LLMHook("llm_headers").settings
+    assert named in str(info.value) and "SUPERSECRET" not in str(info.value)
+
+
 def test_default_headers_given_as_json_text_are_sent(openai_double, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     headers = json.dumps({"X-Gateway-Key": "abc123"})  # what a URI-form connection's extra holds
