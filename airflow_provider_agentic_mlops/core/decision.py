@@ -149,7 +149,9 @@ def parse_answer(content: str | None, *, refusal: str | None = None) -> LLMAnswe
         the enum, a confidence outside 0..1, each said in words.
     """
     if refusal:
-        raise InvalidAnswer(f"the LLM refused to answer: {refusal[:200]!r}")
+        raise InvalidAnswer(f"the LLM refused to answer: {str(refusal)[:200]!r}")
+    if content is not None and not isinstance(content, str):  # e.g. a list of content parts
+        raise InvalidAnswer(f"the LLM answer is a JSON {type(content).__name__}, not text")
     if not content or not content.strip():
         raise InvalidAnswer("the LLM returned an empty answer")
     repeated = _repeated_keys(content)
@@ -172,7 +174,7 @@ def _repeated_keys(content: str) -> list[str]:
 
     try:
         json.loads(content, object_pairs_hook=pairs)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep: the schema check says so
         return []
     return found[-1] if found else []  # the outermost object is built last
 

@@ -346,6 +346,9 @@ class LLMHook(BaseHook):
                 if not err.retryable:
                     raise failure(err.final or err.message) from None
                 wait = err.wait
+            except Exception as err:  # noqa: BLE001 - unexpected: end the call, keeping the tokens counted so far
+                errors.append(f"{type(err).__name__}: {_short(str(err))}")
+                raise failure(f"LLM connection {self.llm_conn_id!r} failed: {errors[-1]}") from None
             else:
                 reply.prompt_tokens, reply.completion_tokens = usage["prompt"], usage["completion"]
                 reply.latency_ms = _ms(started)
@@ -444,6 +447,7 @@ class LLMHook(BaseHook):
         try:
             message = choices[0].message if choices else None
             content = None if message is None else message.content
+            text = content if content is None or isinstance(content, str) else json.dumps(content, default=str)
             refusal = None if message is None else getattr(message, "refusal", None)
             calls = [
                 ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
@@ -461,7 +465,7 @@ class LLMHook(BaseHook):
             usage["completion"] += completion_tokens
         else:  # some servers and gateways send no usage: estimate it, or the budgets would never hold
             prompt_tokens = estimate_tokens(request["messages"])
-            answered = (content or "") + (refusal or "") + "".join(c.arguments for c in calls)
+            answered = (text or "") + str(refusal or "") + "".join(str(c.arguments) for c in calls)
             usage["prompt"] += prompt_tokens
             usage["completion"] += len(answered) // 4 + 1
             if not estimated:
@@ -469,7 +473,7 @@ class LLMHook(BaseHook):
             estimated.append("usage estimated")
         if not choices:
             raise _Attempt("no choices in the response", retryable=True)
-        raw = content if content is not None else (refusal or None)
+        raw = text if text is not None else (str(refusal) if refusal else None)
         if finish == "length":
             message_text = (
                 f"the answer was truncated at {self.settings['max_tokens_param']}={cap} tokens (finish_reason=length)"
@@ -480,7 +484,7 @@ class LLMHook(BaseHook):
                 final=f"{where}: {message_text}; raise the connection's max_tokens or the decision's "
                 "max_tokens_per_decision (a reasoning model spends tokens before answering)",
             )
-        reply = LLMReply(content=content, tool_calls=calls)
+        reply = LLMReply(content=text, tool_calls=calls)
         if not calls:
             try:
                 reply.answer = validate(content, refusal)

@@ -218,6 +218,33 @@ def test_an_attempt_that_timed_out_counts_its_worst_case_against_the_budget(open
     assert info.value.usage_estimated is True
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "assistant", "content": "[" * 100_000},  # deeper than any JSON parser recurses
+        {"role": "assistant", "content": [{"type": "text", "text": json.dumps(ANSWER)}]},  # content parts, not text
+    ],
+    ids=["nested-100k-deep", "content-parts"],
+)
+def test_an_unreadable_answer_is_retried_and_every_attempts_tokens_are_counted(hook, openai_double, message):
+    openai_double._push(ScriptedResponse(body=_completion(message, (100, 50))), times=3)
+    with pytest.raises(LLMFailure) as info:
+        complete(hook, max_tokens=500)
+    assert len(openai_double.requests) == 3 and info.value.attempts == 3
+    assert (info.value.prompt_tokens, info.value.completion_tokens) == (300, 150)
+    assert isinstance(info.value.raw, str) and info.value.raw
+
+
+def test_an_unexpected_error_while_reading_an_answer_keeps_the_tokens_the_server_reported(hook, openai_double):
+    def broken(content, refusal):
+        raise RuntimeError("validator bug")
+
+    openai_double.answer("escalate", usage=(100, 50))
+    with pytest.raises(LLMFailure, match="RuntimeError: validator bug") as info:
+        hook.complete(messages=MESSAGES, tools=None, response_format=RESPONSE_FORMAT, max_tokens=500, validate=broken)
+    assert (info.value.prompt_tokens, info.value.completion_tokens, info.value.attempts) == (100, 50, 1)
+
+
 def test_an_answer_cut_at_the_token_cap_is_reported_as_truncated_and_not_resent(hook, openai_double):
     truncated = _completion({"role": "assistant", "content": '{"action": "escalate", "ratio'}, (100, 64), "length")
     openai_double._push(ScriptedResponse(body=truncated), times=3)
