@@ -237,7 +237,7 @@ class LLMFailure(RuntimeError):
     :param attempts: requests made, failed ones included.
     :param errors: one line per failed attempt.
     :param raw: the last raw content received, if any.
-    :param usage_estimated: the server sent no token usage; the token counts are estimates.
+    :param usage_estimated: the server sent no usable token usage; the token counts are estimates.
     """
 
     def __init__(
@@ -1235,7 +1235,8 @@ def _ask_llm(
             g.fire(
                 "llm_usage_estimated",
                 "token budgets count an estimate",
-                f"the LLM server sent no token usage; {decision.total_tokens} tokens counted from the text "
+                f"the LLM server sent no usable token usage (none, negative or implausible); "
+                f"{decision.total_tokens} tokens counted from the text "
                 "(4 characters a token)",
             )
 

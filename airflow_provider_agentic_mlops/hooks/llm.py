@@ -39,6 +39,8 @@ DECISION_TIMEOUTS = 4
 MAX_BACKOFF = 30.0
 #: Fewer completion tokens left than this: another attempt could not answer, so none is made.
 MIN_COMPLETION_TOKENS = 16
+#: A response reporting more tokens than this is not believed (no model reads or writes that many at once).
+MAX_REPORTED_TOKENS = 10_000_000
 
 
 class _Attempt(Exception):
@@ -460,16 +462,16 @@ class LLMHook(BaseHook):
         counted = getattr(response, "usage", None)
         prompt_tokens = getattr(counted, "prompt_tokens", None)
         completion_tokens = getattr(counted, "completion_tokens", None)
-        if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
+        answered = (text or "") + str(refusal or "") + "".join(str(c.arguments) for c in calls)
+        unusable = _unusable_usage(prompt_tokens, completion_tokens, answered=bool(answered))
+        if unusable is None:
             usage["prompt"] += prompt_tokens
             usage["completion"] += completion_tokens
-        else:  # some servers and gateways send no usage: estimate it, or the budgets would never hold
-            prompt_tokens = estimate_tokens(request["messages"])
-            answered = (text or "") + str(refusal or "") + "".join(str(c.arguments) for c in calls)
-            usage["prompt"] += prompt_tokens
+        else:  # some servers and gateways send no usage (or nonsense): estimate it, or the budgets would not hold
+            usage["prompt"] += estimate_tokens(request["messages"])
             usage["completion"] += len(answered) // 4 + 1
             if not estimated:
-                self.log.warning("%s sent no token usage; counting an estimate (4 characters a token)", where)
+                self.log.warning("%s %s; counting an estimate (4 characters a token)", where, unusable)
             estimated.append("usage estimated")
         if not choices:
             raise _Attempt("no choices in the response", retryable=True)
@@ -498,6 +500,20 @@ class LLMHook(BaseHook):
         except Exception as err:
             return False, f"{type(err).__name__}: {_short(str(err))}"
         return True, f"reached {self.settings['base_url']}"
+
+
+def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: bool) -> str | None:
+    """Why a response's reported usage cannot be counted (None: it can). Absent, not whole numbers,
+    negative, past :data:`MAX_REPORTED_TOKENS`, no prompt tokens, or no completion tokens for a
+    non-empty answer: counted as reported, such figures would turn the token budgets off."""
+    numbers = (prompt_tokens, completion_tokens)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        return "sent no token usage"
+    if not all(0 <= n <= MAX_REPORTED_TOKENS for n in numbers) or prompt_tokens == 0:
+        return f"reported a usage no request has ({prompt_tokens} prompt, {completion_tokens} completion tokens)"
+    if answered and completion_tokens == 0:
+        return "reported 0 completion tokens for a non-empty answer"
+    return None
 
 
 def _ms(started: float) -> float:

@@ -263,6 +263,25 @@ def test_without_usage_in_the_response_the_tokens_are_estimated_and_said_so(hook
     assert reply.prompt_tokens > 0 and reply.completion_tokens >= len(json.dumps(ANSWER)) // 4
 
 
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},  # nothing counted for a whole answer
+        {"prompt_tokens": -1_000_000, "completion_tokens": 0, "total_tokens": -1_000_000},  # would undo the day
+        {"prompt_tokens": 120, "completion_tokens": -30, "total_tokens": 90},
+        {"prompt_tokens": 10**15, "completion_tokens": 30, "total_tokens": 10**15 + 30},  # past any context window
+    ],
+    ids=["zero", "negative-prompt", "negative-completion", "absurd"],
+)
+def test_usage_no_server_could_report_is_estimated_and_said_so(hook, openai_double, usage):
+    body = _completion({"role": "assistant", "content": json.dumps(ANSWER)}, (0, 0))
+    body["usage"] = usage
+    openai_double._push(ScriptedResponse(body=body))
+    reply = complete(hook)
+    assert reply.usage_estimated is True
+    assert 0 < reply.prompt_tokens < 1000 and len(json.dumps(ANSWER)) // 4 <= reply.completion_tokens < 1000
+
+
 def test_a_server_trickling_bytes_is_abandoned_at_the_timeout(openai_double, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     monkeypatch.setenv("AIRFLOW_CONN_LLM_TRICKLE", openai_double.connection_json(timeout=0.5, max_retries=0))
