@@ -869,6 +869,34 @@ def _raw(content: str | None) -> str | None:
     return None if content is None else clip(content, MAX_RAW_ANSWER_CHARS)
 
 
+def _trace_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation as stored in the trace: the LLM's own messages (its text and tool-call
+    arguments) clipped and scrubbed as its raw answer is (:func:`_raw`); the rest was built here,
+    bounded already. The messages sent to the LLM are not changed."""
+    stored: list[dict[str, Any]] = []
+    for message in messages:
+        if message.get("role") == "tool":  # its id is the LLM's; its content was built here
+            stored.append({**message, "tool_call_id": clip(str(message.get("tool_call_id")), MAX_NAME_CHARS)})
+            continue
+        if message.get("role") != "assistant":
+            stored.append(dict(message))
+            continue
+        content = message.get("content")
+        calls = [
+            {
+                "id": clip(str(call["id"]), MAX_NAME_CHARS),
+                "type": call["type"],
+                "function": {
+                    "name": clip(str(call["function"]["name"]), MAX_NAME_CHARS),
+                    "arguments": _raw(str(call["function"]["arguments"])),
+                },
+            }
+            for call in message.get("tool_calls") or []
+        ]
+        stored.append({**message, "content": None if content is None else _raw(str(content)), "tool_calls": calls})
+    return stored
+
+
 def fenced(body: str, fence: str) -> str:
     """``body`` (clipped data, JSON) between the prompt's untrusted-data fence."""
     return f'<untrusted-data id="{fence}">\n{body}\n</untrusted-data id="{fence}">'
@@ -1230,7 +1258,7 @@ def _ask_llm(
         return
     finally:
         decision.latency_ms = round((time.monotonic() - started) * 1000, 1)
-        decision.prompt = messages
+        decision.prompt = _trace_messages(messages)
         if usage_estimated:
             g.fire(
                 "llm_usage_estimated",

@@ -41,6 +41,8 @@ MAX_BACKOFF = 30.0
 MIN_COMPLETION_TOKENS = 16
 #: A response reporting more tokens than this is not believed (no model reads or writes that many at once).
 MAX_REPORTED_TOKENS = 10_000_000
+#: Nor one whose answer is longer than this many characters per completion token (tokens are a few characters).
+MAX_CHARS_PER_TOKEN = 1000
 
 
 class _Attempt(Exception):
@@ -463,7 +465,7 @@ class LLMHook(BaseHook):
         prompt_tokens = getattr(counted, "prompt_tokens", None)
         completion_tokens = getattr(counted, "completion_tokens", None)
         answered = (text or "") + str(refusal or "") + "".join(str(c.arguments) for c in calls)
-        unusable = _unusable_usage(prompt_tokens, completion_tokens, answered=bool(answered))
+        unusable = _unusable_usage(prompt_tokens, completion_tokens, answered=len(answered))
         if unusable is None:
             usage["prompt"] += prompt_tokens
             usage["completion"] += completion_tokens
@@ -502,17 +504,19 @@ class LLMHook(BaseHook):
         return True, f"reached {self.settings['base_url']}"
 
 
-def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: bool) -> str | None:
+def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int) -> str | None:
     """Why a response's reported usage cannot be counted (None: it can). Absent, not whole numbers,
-    negative, past :data:`MAX_REPORTED_TOKENS`, no prompt tokens, or no completion tokens for a
-    non-empty answer: counted as reported, such figures would turn the token budgets off."""
+    negative, past :data:`MAX_REPORTED_TOKENS`, no prompt tokens, or too few completion tokens for
+    the answer's ``answered`` characters (none for a non-empty answer, or more than
+    :data:`MAX_CHARS_PER_TOKEN` a token): counted as reported, such figures would turn the token
+    budgets off."""
     numbers = (prompt_tokens, completion_tokens)
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
         return "sent no token usage"
     if not all(0 <= n <= MAX_REPORTED_TOKENS for n in numbers) or prompt_tokens == 0:
         return f"reported a usage no request has ({prompt_tokens} prompt, {completion_tokens} completion tokens)"
-    if answered and completion_tokens == 0:
-        return "reported 0 completion tokens for a non-empty answer"
+    if answered and completion_tokens * MAX_CHARS_PER_TOKEN < answered:
+        return f"reported {completion_tokens} completion tokens for an answer of {answered} characters"
     return None
 
 

@@ -34,6 +34,14 @@ def hook(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path)
     return LLMHook()
 
 
+@pytest.fixture
+def patient_hook(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path) -> LLMHook:
+    """:func:`hook` with room for a slow, loaded machine: for tests whose every attempt must be made."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=10))
+    return LLMHook()
+
+
 def complete(hook: LLMHook, **kw):
     return hook.complete(
         messages=MESSAGES,
@@ -221,27 +229,29 @@ def test_an_attempt_that_timed_out_counts_its_worst_case_against_the_budget(open
 @pytest.mark.parametrize(
     "message",
     [
-        {"role": "assistant", "content": "[" * 100_000},  # deeper than any JSON parser recurses
+        {"role": "assistant", "content": "[" * 40_000},  # deeper than any JSON parser recurses
         {"role": "assistant", "content": [{"type": "text", "text": json.dumps(ANSWER)}]},  # content parts, not text
     ],
     ids=["nested-100k-deep", "content-parts"],
 )
-def test_an_unreadable_answer_is_retried_and_every_attempts_tokens_are_counted(hook, openai_double, message):
+def test_an_unreadable_answer_is_retried_and_every_attempts_tokens_are_counted(patient_hook, openai_double, message):
     openai_double._push(ScriptedResponse(body=_completion(message, (100, 50))), times=3)
     with pytest.raises(LLMFailure) as info:
-        complete(hook, max_tokens=500)
+        complete(patient_hook, max_tokens=500)
     assert len(openai_double.requests) == 3 and info.value.attempts == 3
     assert (info.value.prompt_tokens, info.value.completion_tokens) == (300, 150)
     assert isinstance(info.value.raw, str) and info.value.raw
 
 
-def test_an_unexpected_error_while_reading_an_answer_keeps_the_tokens_the_server_reported(hook, openai_double):
+def test_an_unexpected_error_while_reading_an_answer_keeps_the_tokens_the_server_reported(patient_hook, openai_double):
     def broken(content, refusal):
         raise RuntimeError("validator bug")
 
     openai_double.answer("escalate", usage=(100, 50))
     with pytest.raises(LLMFailure, match="RuntimeError: validator bug") as info:
-        hook.complete(messages=MESSAGES, tools=None, response_format=RESPONSE_FORMAT, max_tokens=500, validate=broken)
+        patient_hook.complete(
+            messages=MESSAGES, tools=None, response_format=RESPONSE_FORMAT, max_tokens=500, validate=broken
+        )
     assert (info.value.prompt_tokens, info.value.completion_tokens, info.value.attempts) == (100, 50, 1)
 
 
@@ -273,11 +283,11 @@ def test_without_usage_in_the_response_the_tokens_are_estimated_and_said_so(hook
     ],
     ids=["zero", "negative-prompt", "negative-completion", "absurd"],
 )
-def test_usage_no_server_could_report_is_estimated_and_said_so(hook, openai_double, usage):
+def test_usage_no_server_could_report_is_estimated_and_said_so(patient_hook, openai_double, usage):
     body = _completion({"role": "assistant", "content": json.dumps(ANSWER)}, (0, 0))
     body["usage"] = usage
     openai_double._push(ScriptedResponse(body=body))
-    reply = complete(hook)
+    reply = complete(patient_hook)
     assert reply.usage_estimated is True
     assert 0 < reply.prompt_tokens < 1000 and len(json.dumps(ANSWER)) // 4 <= reply.completion_tokens < 1000
 
