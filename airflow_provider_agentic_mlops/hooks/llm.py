@@ -162,9 +162,26 @@ class LLMHook(BaseHook):
                 f"LLM connection {self.llm_conn_id!r}: extra 'max_tokens_param' = {param!r} is neither 'max_tokens' "
                 "nor 'max_completion_tokens' (for models that require it)"
             )
+        api_key = conn.password or "not-needed"  # local servers (vLLM, Ollama) accept any key
+        headers = self._headers(extra.get("default_headers"))
+        unsendable = [
+            what
+            for what, text in [
+                ("the API key (the password)", api_key),
+                *((f"the name of default_headers {_short(k, 40)!r}", k) for k in headers or {}),
+                *((f"the value of default_headers {_short(k, 40)!r}", v) for k, v in (headers or {}).items()),
+            ]
+            if not _header_safe(text)
+        ]
+        if unsendable:  # httpx would fail before sending, with an error that reads like a bad server
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: {unsendable[0]} has a character an HTTP header cannot "
+                "carry (not ASCII, or a control character such as a line break pasted with it); re-enter it in "
+                f"connection {self.llm_conn_id!r} as plain ASCII text"
+            )
         return {
             "base_url": host.rstrip("/"),
-            "api_key": conn.password or "not-needed",  # local servers (vLLM, Ollama) accept any key
+            "api_key": api_key,
             "model": str(model),
             "timeout": timeout,
             "decision_timeout": number(
@@ -174,7 +191,7 @@ class LLMHook(BaseHook):
             "max_retries": number("max_retries", DEFAULT_MAX_RETRIES, int, 0, "at least 0"),
             "backoff": number("retry_backoff_seconds", DEFAULT_BACKOFF, float, 0, "at least 0 (seconds)"),
             "max_tokens_param": param,
-            "default_headers": self._headers(extra.get("default_headers")),
+            "default_headers": headers,
         }
 
     def _base_url(self, conn: Any) -> str:
@@ -412,6 +429,12 @@ class LLMHook(BaseHook):
                 final=f"LLM connection {self.llm_conn_id!r} ({base_url}, model {self.settings['model']!r}) answered "
                 f"{message}; check the API key, base URL and model",
             )
+        if isinstance(err, UnicodeEncodeError):  # a header the settings' check let through; never quote it
+            raise _Attempt(
+                f"LLM connection {self.llm_conn_id!r}: a request header (the API key or default_headers) has a "
+                f"character an HTTP header cannot carry; re-enter it in connection {self.llm_conn_id!r} as plain "
+                "ASCII text"
+            )
         if isinstance(err, ValueError):  # the client could not decode the body (JSONDecodeError)
             raise _Attempt(self._not_a_completion(f"{type(err).__name__}: {_short(str(err), 120)}"))
         raise _Attempt(f"{type(err).__name__}: {_short(str(err))}")
@@ -518,6 +541,11 @@ def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int
     if answered and completion_tokens * MAX_CHARS_PER_TOKEN < answered:
         return f"reported {completion_tokens} completion tokens for an answer of {answered} characters"
     return None
+
+
+def _header_safe(text: str) -> bool:
+    """Whether ``text`` can be sent in an HTTP header as the client sends it: printable ASCII."""
+    return text.isascii() and text.isprintable()
 
 
 def _ms(started: float) -> float:

@@ -196,6 +196,28 @@ def test_a_bad_default_headers_extra_names_the_problem_never_a_header_value(
     assert named in str(info.value) and "SUPERSECRET" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "password, headers, named",
+    [
+        ("sk-tést-SECRETKEY", None, "API key (the password)"),
+        ("sk-SECRETKEY\n", None, "API key (the password)"),  # pasted with its line break
+        ("sk-test-double", {"X-Gateway-Key": "gw-SECRETKEY-ü"}, "value of default_headers 'X-Gateway-Key'"),
+    ],
+)
+def test_a_key_no_http_header_can_carry_is_a_clear_error_naming_the_connection_never_the_key(
+    openai_double, monkeypatch, tmp_path, password, headers, named
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json(**({"default_headers": headers} if headers else {})))
+    conn["password"] = password
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_KEY", json.dumps(conn))
+    with pytest.raises(ValueError, match="LLM connection 'llm_key'") as info:
+        _ = LLMHook("llm_key").settings
+    assert named in str(info.value) and "re-enter" in str(info.value)
+    assert "SECRETKEY" not in str(info.value)
+    assert openai_double.requests == []
+
+
 def test_default_headers_given_as_json_text_are_sent(openai_double, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     headers = json.dumps({"X-Gateway-Key": "abc123"})  # what a URI-form connection's extra holds
