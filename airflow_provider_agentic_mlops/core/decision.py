@@ -112,14 +112,15 @@ class LLMAnswer(BaseModel):
     @field_validator("rationale")
     @classmethod
     def _rationale(cls, value: str) -> str:
-        if not value.strip():
+        text = clip(value.strip(), MAX_RATIONALE_CHARS).strip()  # NUL and control characters: as data text
+        if not text:
             raise ValueError("the LLM answer has no rationale")
-        return value.strip()[:MAX_RATIONALE_CHARS]
+        return text
 
     @field_validator("evidence")
     @classmethod
     def _evidence(cls, value: list[str]) -> list[str]:
-        return [e[:300] for e in value[:MAX_EVIDENCE_ITEMS]]
+        return [clip(e, 300) for e in value[:MAX_EVIDENCE_ITEMS]]
 
 
 def answer_schema() -> dict[str, Any]:
@@ -149,7 +150,9 @@ def parse_answer(content: str | None, *, refusal: str | None = None) -> LLMAnswe
         the enum, a confidence outside 0..1, each said in words.
     """
     if refusal:
-        raise InvalidAnswer(f"the LLM refused to answer: {refusal[:200]!r}")
+        raise InvalidAnswer(f"the LLM refused to answer: {str(refusal)[:200]!r}")
+    if content is not None and not isinstance(content, str):  # e.g. a list of content parts
+        raise InvalidAnswer(f"the LLM answer is a JSON {type(content).__name__}, not text")
     if not content or not content.strip():
         raise InvalidAnswer("the LLM returned an empty answer")
     repeated = _repeated_keys(content)
@@ -172,7 +175,7 @@ def _repeated_keys(content: str) -> list[str]:
 
     try:
         json.loads(content, object_pairs_hook=pairs)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep: the schema check says so
         return []
     return found[-1] if found else []  # the outermost object is built last
 
@@ -235,7 +238,7 @@ class LLMFailure(RuntimeError):
     :param attempts: requests made, failed ones included.
     :param errors: one line per failed attempt.
     :param raw: the last raw content received, if any.
-    :param usage_estimated: the server sent no token usage; the token counts are estimates.
+    :param usage_estimated: the server sent no usable token usage; the token counts are estimates.
     """
 
     def __init__(
@@ -856,10 +859,37 @@ def build_messages(
 
 
 def _raw(content: str | None) -> str | None:
-    """The LLM's raw answer as stored in the trace: at most ``MAX_RAW_ANSWER_CHARS``, the rest counted."""
-    if content is None or len(content) <= MAX_RAW_ANSWER_CHARS:
-        return content
-    return f"{content[:MAX_RAW_ANSWER_CHARS]}...[truncated {len(content) - MAX_RAW_ANSWER_CHARS} chars]"
+    """The LLM's raw answer as stored in the trace: scrubbed as data text is (:func:`clip`: no NUL or
+    control characters, which PostgreSQL refuses), at most ``MAX_RAW_ANSWER_CHARS``, the rest counted."""
+    return None if content is None else clip(content, MAX_RAW_ANSWER_CHARS)
+
+
+def _trace_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation as stored in the trace: the LLM's own messages (its text and tool-call
+    arguments) clipped and scrubbed as its raw answer is (:func:`_raw`); the rest was built here,
+    bounded already. The messages sent to the LLM are not changed."""
+    stored: list[dict[str, Any]] = []
+    for message in messages:
+        if message.get("role") == "tool":  # its id is the LLM's; its content was built here
+            stored.append({**message, "tool_call_id": clip(str(message.get("tool_call_id")), MAX_NAME_CHARS)})
+            continue
+        if message.get("role") != "assistant":
+            stored.append(dict(message))
+            continue
+        content = message.get("content")
+        calls = [
+            {
+                "id": clip(str(call["id"]), MAX_NAME_CHARS),
+                "type": call["type"],
+                "function": {
+                    "name": clip(str(call["function"]["name"]), MAX_NAME_CHARS),
+                    "arguments": _raw(str(call["function"]["arguments"])),
+                },
+            }
+            for call in message.get("tool_calls") or []
+        ]
+        stored.append({**message, "content": None if content is None else _raw(str(content)), "tool_calls": calls})
+    return stored
 
 
 def fenced(body: str, fence: str) -> str:
@@ -910,12 +940,23 @@ def tool_specs() -> list[dict[str, Any]]:
 
 
 def run_tool(name: str, arguments: str, *, drift: Mapping[str, Any], history: ModelHistory) -> dict[str, Any]:
-    """Answer one tool call from the data passed in. Nothing here writes anything anywhere."""
+    """Answer one tool call from the data passed in. Nothing here writes anything anywhere.
+
+    Never raises: arguments no tool can read (nested too deep, a number no integer holds) are
+    answered with an ``error`` the LLM reads, as an unknown tool is; the decision goes on.
+    """
+    try:
+        return _answer_tool(name, arguments, drift=drift, history=history)
+    except Exception as err:  # noqa: BLE001 - the LLM's arguments must not fail the decision
+        return {"error": f"the tool {clip(name, 40)!r} could not read its arguments ({type(err).__name__})"}
+
+
+def _answer_tool(name: str, arguments: str, *, drift: Mapping[str, Any], history: ModelHistory) -> dict[str, Any]:
     try:
         args = json.loads(arguments or "{}")
         if not isinstance(args, dict):
             raise ValueError
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"error": f"arguments are not a JSON object: {clip(arguments, 100)!r}"}
     if name == "get_column_drift":
         column = str(args.get("column", ""))
@@ -932,8 +973,11 @@ def run_tool(name: str, arguments: str, *, drift: Mapping[str, Any], history: Mo
             "null_share": _scrub(null_share),
         }
     if name == "get_drift_history":
+        wanted = args.get("limit", 5)
+        if isinstance(wanted, float) and not math.isfinite(wanted):  # 1e999 and Infinity parse as inf
+            wanted = 5
         try:
-            limit = max(1, min(20, int(args.get("limit", 5))))
+            limit = max(1, min(20, int(wanted)))
         except (TypeError, ValueError):
             limit = 5
         rows = []
@@ -1184,7 +1228,11 @@ def _ask_llm(
                     else:
                         result = run_tool(call.name, call.arguments, drift=drift, history=history)
                     decision.tool_calls.append(
-                        {"name": call.name, "arguments": clip(call.arguments, 300), "result": result}
+                        {
+                            "name": clip(call.name, MAX_NAME_CHARS),
+                            "arguments": clip(call.arguments, 300),
+                            "result": result,
+                        }
                     )
                     content = fenced(json.dumps(result, ensure_ascii=True, default=str), decision.inputs_digest[:16])
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
@@ -1205,12 +1253,13 @@ def _ask_llm(
         return
     finally:
         decision.latency_ms = round((time.monotonic() - started) * 1000, 1)
-        decision.prompt = messages
+        decision.prompt = _trace_messages(messages)
         if usage_estimated:
             g.fire(
                 "llm_usage_estimated",
                 "token budgets count an estimate",
-                f"the LLM server sent no token usage; {decision.total_tokens} tokens counted from the text "
+                f"the LLM server sent no usable token usage (none, negative or implausible); "
+                f"{decision.total_tokens} tokens counted from the text "
                 "(4 characters a token)",
             )
 

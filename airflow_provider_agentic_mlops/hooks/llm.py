@@ -39,6 +39,10 @@ DECISION_TIMEOUTS = 4
 MAX_BACKOFF = 30.0
 #: Fewer completion tokens left than this: another attempt could not answer, so none is made.
 MIN_COMPLETION_TOKENS = 16
+#: A response reporting more tokens than this is not believed (no model reads or writes that many at once).
+MAX_REPORTED_TOKENS = 10_000_000
+#: Nor one whose answer is longer than this many characters per completion token (tokens are a few characters).
+MAX_CHARS_PER_TOKEN = 1000
 
 
 class _Attempt(Exception):
@@ -158,9 +162,26 @@ class LLMHook(BaseHook):
                 f"LLM connection {self.llm_conn_id!r}: extra 'max_tokens_param' = {param!r} is neither 'max_tokens' "
                 "nor 'max_completion_tokens' (for models that require it)"
             )
+        api_key = conn.password or "not-needed"  # local servers (vLLM, Ollama) accept any key
+        headers = self._headers(extra.get("default_headers"))
+        unsendable = [
+            what
+            for what, text in [
+                ("the API key (the password)", api_key),
+                *((f"the name of default_headers {_short(k, 40)!r}", k) for k in headers or {}),
+                *((f"the value of default_headers {_short(k, 40)!r}", v) for k, v in (headers or {}).items()),
+            ]
+            if not _header_safe(text)
+        ]
+        if unsendable:  # httpx would fail before sending, with an error that reads like a bad server
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: {unsendable[0]} has a character an HTTP header cannot "
+                "carry (not ASCII, or a control character such as a line break pasted with it); re-enter it in "
+                f"connection {self.llm_conn_id!r} as plain ASCII text"
+            )
         return {
             "base_url": host.rstrip("/"),
-            "api_key": conn.password or "not-needed",  # local servers (vLLM, Ollama) accept any key
+            "api_key": api_key,
             "model": str(model),
             "timeout": timeout,
             "decision_timeout": number(
@@ -170,7 +191,7 @@ class LLMHook(BaseHook):
             "max_retries": number("max_retries", DEFAULT_MAX_RETRIES, int, 0, "at least 0"),
             "backoff": number("retry_backoff_seconds", DEFAULT_BACKOFF, float, 0, "at least 0 (seconds)"),
             "max_tokens_param": param,
-            "default_headers": self._headers(extra.get("default_headers")),
+            "default_headers": headers,
         }
 
     def _base_url(self, conn: Any) -> str:
@@ -200,20 +221,27 @@ class LLMHook(BaseHook):
 
     def _headers(self, value: Any) -> dict[str, str] | None:
         """The ``default_headers`` extra: a JSON object of strings, or its JSON text (a URI-form
-        connection's extra holds text)."""
+        connection's extra holds text). A header often holds a secret: an error names the header and
+        what is wrong with it, never its value."""
         if value in (None, "", {}):
             return None
         headers = value
+        problem = None
         if isinstance(value, str):
             try:
                 headers = json.loads(value)
-            except json.JSONDecodeError:
-                headers = None
-        strings = isinstance(headers, dict) and all(isinstance(x, str) for kv in headers.items() for x in kv)
-        if not strings:
+            except (ValueError, RecursionError):
+                problem = "got text that is not JSON"
+        if problem is None and not isinstance(headers, dict):
+            problem = f"got {type(headers).__name__}, not an object"
+        elif problem is None:
+            bad = next((k for k, v in headers.items() if not isinstance(v, str)), None)
+            if bad is not None:
+                problem = f"the value of {_short(bad, 40)!r} is {type(headers[bad]).__name__}"
+        if problem is not None:
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r}: extra 'default_headers' must be a JSON object of strings, "
-                'e.g. {"X-Api-Key": "..."}; got ' + _short(repr(value), 80)
+                f'e.g. {{"X-Api-Key": "..."}}; {problem}'
             )
         return headers
 
@@ -339,6 +367,9 @@ class LLMHook(BaseHook):
                 if not err.retryable:
                     raise failure(err.final or err.message) from None
                 wait = err.wait
+            except Exception as err:  # noqa: BLE001 - unexpected: end the call, keeping the tokens counted so far
+                errors.append(f"{type(err).__name__}: {_short(str(err))}")
+                raise failure(f"LLM connection {self.llm_conn_id!r} failed: {errors[-1]}") from None
             else:
                 reply.prompt_tokens, reply.completion_tokens = usage["prompt"], usage["completion"]
                 reply.latency_ms = _ms(started)
@@ -398,6 +429,12 @@ class LLMHook(BaseHook):
                 final=f"LLM connection {self.llm_conn_id!r} ({base_url}, model {self.settings['model']!r}) answered "
                 f"{message}; check the API key, base URL and model",
             )
+        if isinstance(err, UnicodeEncodeError):  # a header the settings' check let through; never quote it
+            raise _Attempt(
+                f"LLM connection {self.llm_conn_id!r}: a request header (the API key or default_headers) has a "
+                f"character an HTTP header cannot carry; re-enter it in connection {self.llm_conn_id!r} as plain "
+                "ASCII text"
+            )
         if isinstance(err, ValueError):  # the client could not decode the body (JSONDecodeError)
             raise _Attempt(self._not_a_completion(f"{type(err).__name__}: {_short(str(err), 120)}"))
         raise _Attempt(f"{type(err).__name__}: {_short(str(err))}")
@@ -437,6 +474,7 @@ class LLMHook(BaseHook):
         try:
             message = choices[0].message if choices else None
             content = None if message is None else message.content
+            text = content if content is None or isinstance(content, str) else json.dumps(content, default=str)
             refusal = None if message is None else getattr(message, "refusal", None)
             calls = [
                 ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
@@ -449,20 +487,20 @@ class LLMHook(BaseHook):
         counted = getattr(response, "usage", None)
         prompt_tokens = getattr(counted, "prompt_tokens", None)
         completion_tokens = getattr(counted, "completion_tokens", None)
-        if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
+        answered = (text or "") + str(refusal or "") + "".join(str(c.arguments) for c in calls)
+        unusable = _unusable_usage(prompt_tokens, completion_tokens, answered=len(answered))
+        if unusable is None:
             usage["prompt"] += prompt_tokens
             usage["completion"] += completion_tokens
-        else:  # some servers and gateways send no usage: estimate it, or the budgets would never hold
-            prompt_tokens = estimate_tokens(request["messages"])
-            answered = (content or "") + (refusal or "") + "".join(c.arguments for c in calls)
-            usage["prompt"] += prompt_tokens
+        else:  # some servers and gateways send no usage (or nonsense): estimate it, or the budgets would not hold
+            usage["prompt"] += estimate_tokens(request["messages"])
             usage["completion"] += len(answered) // 4 + 1
             if not estimated:
-                self.log.warning("%s sent no token usage; counting an estimate (4 characters a token)", where)
+                self.log.warning("%s %s; counting an estimate (4 characters a token)", where, unusable)
             estimated.append("usage estimated")
         if not choices:
             raise _Attempt("no choices in the response", retryable=True)
-        raw = content if content is not None else (refusal or None)
+        raw = text if text is not None else (str(refusal) if refusal else None)
         if finish == "length":
             message_text = (
                 f"the answer was truncated at {self.settings['max_tokens_param']}={cap} tokens (finish_reason=length)"
@@ -473,7 +511,7 @@ class LLMHook(BaseHook):
                 final=f"{where}: {message_text}; raise the connection's max_tokens or the decision's "
                 "max_tokens_per_decision (a reasoning model spends tokens before answering)",
             )
-        reply = LLMReply(content=content, tool_calls=calls)
+        reply = LLMReply(content=text, tool_calls=calls)
         if not calls:
             try:
                 reply.answer = validate(content, refusal)
@@ -487,6 +525,27 @@ class LLMHook(BaseHook):
         except Exception as err:
             return False, f"{type(err).__name__}: {_short(str(err))}"
         return True, f"reached {self.settings['base_url']}"
+
+
+def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int) -> str | None:
+    """Why a response's reported usage cannot be counted (None: it can). Absent, not whole numbers,
+    negative, past :data:`MAX_REPORTED_TOKENS`, no prompt tokens, or too few completion tokens for
+    the answer's ``answered`` characters (none for a non-empty answer, or more than
+    :data:`MAX_CHARS_PER_TOKEN` a token): counted as reported, such figures would turn the token
+    budgets off."""
+    numbers = (prompt_tokens, completion_tokens)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        return "sent no token usage"
+    if not all(0 <= n <= MAX_REPORTED_TOKENS for n in numbers) or prompt_tokens == 0:
+        return f"reported a usage no request has ({prompt_tokens} prompt, {completion_tokens} completion tokens)"
+    if answered and completion_tokens * MAX_CHARS_PER_TOKEN < answered:
+        return f"reported {completion_tokens} completion tokens for an answer of {answered} characters"
+    return None
+
+
+def _header_safe(text: str) -> bool:
+    """Whether ``text`` can be sent in an HTTP header as the client sends it: printable ASCII."""
+    return text.isascii() and text.isprintable()
 
 
 def _ms(started: float) -> float:

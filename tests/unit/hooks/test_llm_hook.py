@@ -34,6 +34,14 @@ def hook(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path)
     return LLMHook()
 
 
+@pytest.fixture
+def patient_hook(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path) -> LLMHook:
+    """:func:`hook` with room for a slow, loaded machine: for tests whose every attempt must be made."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=10))
+    return LLMHook()
+
+
 def complete(hook: LLMHook, **kw):
     return hook.complete(
         messages=MESSAGES,
@@ -169,6 +177,47 @@ def test_bad_connection_extras_are_clear_errors_naming_the_extra(openai_double, 
         _ = LLMHook("llm_extra").settings
 
 
+@pytest.mark.parametrize(
+    "headers, named",
+    [
+        ({"X-Api-Key": "sk-SUPERSECRET-gateway-key", "X-Retries": 3}, "value of 'X-Retries' is int"),
+        ('{"X-Api-Key": "sk-SUPERSECRET-gateway-key", "X-Retries": 3}', "value of 'X-Retries' is int"),
+        ("X-Api-Key: sk-SUPERSECRET-gateway-key", "text that is not JSON"),
+        (["sk-SUPERSECRET-gateway-key"], "got list, not an object"),
+    ],
+)
+def test_a_bad_default_headers_extra_names_the_problem_never_a_header_value(
+    openai_double, monkeypatch, tmp_path, headers, named
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_HEADERS", openai_double.connection_json(default_headers=headers))
+    with pytest.raises(ValueError, match="'default_headers'") as info:
+        _ = LLMHook("llm_headers").settings
+    assert named in str(info.value) and "SUPERSECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "password, headers, named",
+    [
+        ("sk-tést-SECRETKEY", None, "API key (the password)"),
+        ("sk-SECRETKEY\n", None, "API key (the password)"),  # pasted with its line break
+        ("sk-test-double", {"X-Gateway-Key": "gw-SECRETKEY-ü"}, "value of default_headers 'X-Gateway-Key'"),
+    ],
+)
+def test_a_key_no_http_header_can_carry_is_a_clear_error_naming_the_connection_never_the_key(
+    openai_double, monkeypatch, tmp_path, password, headers, named
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json(**({"default_headers": headers} if headers else {})))
+    conn["password"] = password
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_KEY", json.dumps(conn))
+    with pytest.raises(ValueError, match="LLM connection 'llm_key'") as info:
+        _ = LLMHook("llm_key").settings
+    assert named in str(info.value) and "re-enter" in str(info.value)
+    assert "SECRETKEY" not in str(info.value)
+    assert openai_double.requests == []
+
+
 def test_default_headers_given_as_json_text_are_sent(openai_double, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     headers = json.dumps({"X-Gateway-Key": "abc123"})  # what a URI-form connection's extra holds
@@ -199,6 +248,35 @@ def test_an_attempt_that_timed_out_counts_its_worst_case_against_the_budget(open
     assert info.value.usage_estimated is True
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "assistant", "content": "[" * 40_000},  # deeper than any JSON parser recurses
+        {"role": "assistant", "content": [{"type": "text", "text": json.dumps(ANSWER)}]},  # content parts, not text
+    ],
+    ids=["nested-100k-deep", "content-parts"],
+)
+def test_an_unreadable_answer_is_retried_and_every_attempts_tokens_are_counted(patient_hook, openai_double, message):
+    openai_double._push(ScriptedResponse(body=_completion(message, (100, 50))), times=3)
+    with pytest.raises(LLMFailure) as info:
+        complete(patient_hook, max_tokens=500)
+    assert len(openai_double.requests) == 3 and info.value.attempts == 3
+    assert (info.value.prompt_tokens, info.value.completion_tokens) == (300, 150)
+    assert isinstance(info.value.raw, str) and info.value.raw
+
+
+def test_an_unexpected_error_while_reading_an_answer_keeps_the_tokens_the_server_reported(patient_hook, openai_double):
+    def broken(content, refusal):
+        raise RuntimeError("validator bug")
+
+    openai_double.answer("escalate", usage=(100, 50))
+    with pytest.raises(LLMFailure, match="RuntimeError: validator bug") as info:
+        patient_hook.complete(
+            messages=MESSAGES, tools=None, response_format=RESPONSE_FORMAT, max_tokens=500, validate=broken
+        )
+    assert (info.value.prompt_tokens, info.value.completion_tokens, info.value.attempts) == (100, 50, 1)
+
+
 def test_an_answer_cut_at_the_token_cap_is_reported_as_truncated_and_not_resent(hook, openai_double):
     truncated = _completion({"role": "assistant", "content": '{"action": "escalate", "ratio'}, (100, 64), "length")
     openai_double._push(ScriptedResponse(body=truncated), times=3)
@@ -215,6 +293,25 @@ def test_without_usage_in_the_response_the_tokens_are_estimated_and_said_so(hook
     reply = complete(hook)
     assert reply.usage_estimated is True
     assert reply.prompt_tokens > 0 and reply.completion_tokens >= len(json.dumps(ANSWER)) // 4
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},  # nothing counted for a whole answer
+        {"prompt_tokens": -1_000_000, "completion_tokens": 0, "total_tokens": -1_000_000},  # would undo the day
+        {"prompt_tokens": 120, "completion_tokens": -30, "total_tokens": 90},
+        {"prompt_tokens": 10**15, "completion_tokens": 30, "total_tokens": 10**15 + 30},  # past any context window
+    ],
+    ids=["zero", "negative-prompt", "negative-completion", "absurd"],
+)
+def test_usage_no_server_could_report_is_estimated_and_said_so(patient_hook, openai_double, usage):
+    body = _completion({"role": "assistant", "content": json.dumps(ANSWER)}, (0, 0))
+    body["usage"] = usage
+    openai_double._push(ScriptedResponse(body=body))
+    reply = complete(patient_hook)
+    assert reply.usage_estimated is True
+    assert 0 < reply.prompt_tokens < 1000 and len(json.dumps(ANSWER)) // 4 <= reply.completion_tokens < 1000
 
 
 def test_a_server_trickling_bytes_is_abandoned_at_the_timeout(openai_double, monkeypatch, tmp_path):

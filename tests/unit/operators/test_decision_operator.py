@@ -17,7 +17,7 @@ from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from airflow_provider_agentic_mlops.operators.decision import DEFAULT_ALERT, AgentDecisionOperator, parse_alert
 from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
 from tests.doubles import openai_server, slack_server
-from tests.doubles.openai_server import OpenAIDouble
+from tests.doubles.openai_server import OpenAIDouble, ScriptedResponse, _completion
 
 openai_double = openai_server.openai_double  # TEST DOUBLE fixtures, until tests/conftest.py registers the plugins
 slack_double = slack_server.slack_double
@@ -77,6 +77,13 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def llm_connection(home, openai_double: OpenAIDouble, monkeypatch) -> OpenAIDouble:
     monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=0.3))
+    return openai_double
+
+
+@pytest.fixture
+def patient_llm(home, openai_double: OpenAIDouble, monkeypatch) -> OpenAIDouble:
+    """The LLM connection with room for a slow, loaded machine: for tests whose answer must arrive."""
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=10))
     return openai_double
 
 
@@ -224,6 +231,82 @@ def test_llm_failure_is_retried_then_rules_decide_critical_drift_retrains(llm_co
     assert (row["final_action"], row["decided_by"], row["llm_action"]) == ("retrain", "rules", None)
     assert error in row["error"]
     assert any(r["rule"] == "llm_failed" for r in row["rules_fired"])
+
+
+@pytest.mark.parametrize(
+    "tool, arguments",
+    [
+        ("get_drift_history", '{"limit": 1e999}'),  # infinity: int() overflows
+        ("get_drift_history", '{"limit": -Infinity}'),
+        ("get_column_drift", '{"column": ' + "[" * 5_000 + "]" * 5_000 + "}"),  # deeper than json.loads recurses
+    ],
+)
+def test_a_tool_call_with_arguments_no_tool_can_read_is_answered_with_an_error_not_a_crash(
+    patient_llm, store, tool, arguments
+):
+    patient_llm.tool_call(tool, arguments, usage=(150, 20))
+    patient_llm.answer("escalate", usage=(300, 40))
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert (row["final_action"], row["decided_by"]) == ("escalate", "llm")
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (450, 60)
+    (call,) = row["tool_calls"]
+    assert call["name"] == tool and ("error" in call["result"] or call["result"]["decisions"] == [])
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        lambda d: d.answer(
+            "escalate", rationale="Moderate.\u0000 Look.\x07", evidence=["share\x000.3"], usage=(2000, 100)
+        ),
+        lambda d: d.content('{"action": "escalate"\x00 broken', usage=(2000, 100), times=3),
+        lambda d: d.tool_call("get_last_retrain\x00", {}, usage=(2000, 100)).answer("escalate", usage=(300, 40)),
+    ],
+    ids=["answer", "invalid-answer", "tool-name"],
+)
+def test_nul_and_control_characters_from_the_llm_are_scrubbed_before_the_trace_is_stored(
+    patient_llm, store_url, monkeypatch, script
+):
+    """PostgreSQL refuses NUL in text: unscrubbed, the decision was lost with its tokens."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": store_url}}),
+    )
+    script(patient_llm)
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = StateStoreHook().get_store().get_decision(ti.pushed["decision_id"])
+    assert row["final_action"] == "escalate" and row["prompt_tokens"] >= 2000
+    stored = "".join(
+        [row["rationale"], *row["evidence"], row["raw_answer"] or "", *(c["name"] for c in row["tool_calls"])]
+    )
+    assert "\x00" not in stored and "\x07" not in stored
+
+
+def test_the_llms_intermediate_messages_are_stored_clipped_and_scrubbed_in_the_prompt(patient_llm, store):
+    message = {
+        "role": "assistant",
+        "content": "thinking\x00 " + "B" * 1_000_000,
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_column_drift", "arguments": json.dumps({"column": "A" * 2_000_000})},
+            }
+        ],
+    }
+    patient_llm._push(ScriptedResponse(body=_completion(message, (900, 30), finish_reason="tool_calls")))
+    patient_llm.answer("escalate")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    (assistant,) = [m for m in row["prompt"] if m["role"] == "assistant"]
+    arguments = assistant["tool_calls"][0]["function"]["arguments"]
+    assert len(assistant["content"]) < 21_000 and assistant["content"].endswith("chars]")
+    assert "\x00" not in assistant["content"]
+    assert len(arguments) < 21_000 and arguments.endswith("chars]")
+    # 30 completion tokens for 3 million characters is no count: estimated (4 characters a token) and said so
+    assert row["completion_tokens"] >= 3_000_000 // 4
+    assert any(r["rule"] == "llm_usage_estimated" for r in row["rules_fired"])
 
 
 def test_llm_down_at_moderate_drift_never_retrains(llm_connection, store):
