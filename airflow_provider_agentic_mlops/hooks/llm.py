@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
@@ -181,6 +182,7 @@ class LLMHook(BaseHook):
             )
         return {
             "base_url": host.rstrip("/"),
+            "shown_url": shown_url(host.rstrip("/")),  # for messages: without a password the URL may carry
             "api_key": api_key,
             "model": str(model),
             "timeout": timeout,
@@ -207,10 +209,12 @@ class LLMHook(BaseHook):
         scheme_given = schema.lower() in ("http", "https")
         url = host if "://" in host else f"{schema.lower() if scheme_given else 'https'}://{host}"
         parts = urlsplit(url)
+        if parts.password:  # the HTTP client logs the URL it calls: Airflow's masker hides the password there
+            mask_secret(parts.password)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValueError(
-                f"LLM connection {self.llm_conn_id!r}: base URL {url!r} is not an http(s) URL; set the host to "
-                "the server's base URL, e.g. https://host:port/v1 (or http:// for a local server)"
+                f"LLM connection {self.llm_conn_id!r}: base URL {shown_url(url)!r} is not an http(s) URL; set the "
+                "host to the server's base URL, e.g. https://host:port/v1 (or http:// for a local server)"
             )
         netloc, path = parts.netloc, parts.path
         if conn.port and parts.port is None:
@@ -309,7 +313,7 @@ class LLMHook(BaseHook):
         from airflow_provider_agentic_mlops.core.decision import estimate_tokens
 
         s = self.settings
-        where = f"LLM connection {self.llm_conn_id!r} ({s['base_url']}, model {s['model']!r})"
+        where = f"LLM connection {self.llm_conn_id!r} ({s['shown_url']}, model {s['model']!r})"
         started = time.monotonic()
         deadline = min(deadline if deadline is not None else math.inf, started + s["decision_timeout"])
         usage = {"prompt": 0, "completion": 0}
@@ -415,7 +419,7 @@ class LLMHook(BaseHook):
         err = box.get("error")
         if err is None:
             return box["response"]
-        base_url = self.settings["base_url"]
+        base_url = self.settings["shown_url"]
         if isinstance(err, openai.APITimeoutError):
             raise _Attempt(f"timeout after {seconds:g} s", retryable=True, timed_out=True)
         if isinstance(err, openai.APIConnectionError):
@@ -447,7 +451,7 @@ class LLMHook(BaseHook):
 
     def _not_a_completion(self, what: str) -> str:
         return (
-            f"LLM connection {self.llm_conn_id!r} ({self.settings['base_url']}) answered HTTP 200 with something "
+            f"LLM connection {self.llm_conn_id!r} ({self.settings['shown_url']}) answered HTTP 200 with something "
             f"that is not a chat completion ({what}); check the base URL (an OpenAI-compatible .../v1 endpoint, "
             "not a web page or a proxy's sign-in)"
         )
@@ -524,7 +528,7 @@ class LLMHook(BaseHook):
             self.client.models.list()
         except Exception as err:
             return False, f"{type(err).__name__}: {_short(str(err))}"
-        return True, f"reached {self.settings['base_url']}"
+        return True, f"reached {self.settings['shown_url']}"
 
 
 def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int) -> str | None:
@@ -550,6 +554,16 @@ def _header_safe(text: str) -> bool:
 
 def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
+
+
+def shown_url(url: str) -> str:
+    """``url`` with the password of its user part, if any, replaced by ``***`` (as SQLAlchemy shows a database
+    URL): a proxy's base URL may carry credentials, and messages, logs and the trace name the URL."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _short(text: Any, limit: int = 300) -> str:

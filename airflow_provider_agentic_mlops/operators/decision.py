@@ -157,7 +157,10 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             self.log.error("LLM connection unusable, the rules decide alone: %s", err)
             return MODE_RULES, None, str(err)
         self.log.info(
-            "Decision mode %r: LLM %r at %s, inside the guardrails.", self.mode, settings["model"], settings["base_url"]
+            "Decision mode %r: LLM %r at %s, inside the guardrails.",
+            self.mode,
+            settings["model"],
+            settings["shown_url"],
         )
         return MODE_LLM, hook.decision_client(), None
 

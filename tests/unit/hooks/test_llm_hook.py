@@ -438,3 +438,29 @@ def test_test_connection_lists_models_with_the_connection_key(hook, openai_doubl
     ok, message = LLMHook("llm_badkey").test_connection()
     assert not ok
     assert message.startswith("AuthenticationError: ")
+
+
+def test_credentials_in_the_base_url_are_never_shown(openai_double, monkeypatch, tmp_path):
+    """A base URL may carry credentials (``https://user:secret@proxy/v1``): errors name the server without the
+    password, as the state store's URL is shown, and the password is registered with Airflow's secrets masker
+    (the HTTP client logs the URL it calls)."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json(timeout=10))
+    conn["host"] = openai_double.base_url.replace("://", "://proxyuser:s3cret-pw@")
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_CREDS", json.dumps(conn))
+    masked: list[str] = []
+    monkeypatch.setattr("airflow_provider_agentic_mlops.hooks.llm.mask_secret", masked.append)
+    hook = LLMHook("llm_creds")
+    with pytest.raises(LLMFailure, match="HTTP 401") as info:  # the URL's user part becomes Basic auth
+        complete(hook)
+    shown = str(info.value)
+    assert "s3cret" not in shown and "proxyuser:***@127.0.0.1" in shown
+    assert masked == ["s3cret-pw"]
+    ok, message = hook.test_connection()
+    assert "s3cret" not in message
+
+    conn["host"] = "ftp://proxyuser:s3cret-pw@llm.example.com/v1"
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_FTP_CREDS", json.dumps(conn))
+    with pytest.raises(ValueError, match="not an http") as bad:
+        _ = LLMHook("llm_ftp_creds").settings
+    assert "s3cret" not in str(bad.value)
