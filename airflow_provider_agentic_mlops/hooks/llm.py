@@ -209,8 +209,16 @@ class LLMHook(BaseHook):
         scheme_given = schema.lower() in ("http", "https")
         url = host if "://" in host else f"{schema.lower() if scheme_given else 'https'}://{host}"
         parts = urlsplit(url)
-        if parts.password:  # the HTTP client logs the URL it calls: Airflow's masker hides the password there
-            mask_secret(parts.password)
+        user_part = _user_part(url)
+        if user_part:  # the HTTP client logs the URL it calls: Airflow's masker hides the credentials there
+            for secret in {user_part, parts.password or parts.username or ""} - {""}:
+                mask_secret(secret)
+            if parts.netloc.rpartition("@")[0] != user_part:  # a / ? or # in it cut the URL's authority short
+                raise ValueError(
+                    f"LLM connection {self.llm_conn_id!r}: the user part of its base URL ({shown_url(url)!r}) has a "
+                    "character a URL must percent-encode; encode it (/ as %2F, ? as %3F, # as %23, @ as %40) or "
+                    "give the API key as the connection's password"
+                )
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r}: base URL {shown_url(url)!r} is not an http(s) URL; set the "
@@ -557,13 +565,20 @@ def _ms(started: float) -> float:
 
 
 def shown_url(url: str) -> str:
-    """``url`` with the password of its user part, if any, replaced by ``***`` (as SQLAlchemy shows a database
-    URL): a proxy's base URL may carry credentials, and messages, logs and the trace name the URL."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with its user part, if any, shown as ``***`` (a proxy's base URL may carry a user and password,
+    or a token as the user): messages, logs and the trace name the URL."""
+    user_part = _user_part(url)
+    if not user_part:
         return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest[len(user_part) + 1 :]}"
+
+
+def _user_part(url: str) -> str:
+    """The text between ``://`` and the last ``@``, as written: what ``urlsplit`` misreads when a password holds
+    an unencoded ``/``, ``?`` or ``#`` (an ``@`` in the path is read as one too, and hidden: the safe side)."""
+    rest = url.partition("://")[2]
+    return rest.rpartition("@")[0]
 
 
 def _short(text: Any, limit: int = 300) -> str:

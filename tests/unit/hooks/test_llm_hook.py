@@ -13,7 +13,7 @@ from airflow_provider_agentic_mlops.core.decision import (
     parse_answer,
     tool_specs,
 )
-from airflow_provider_agentic_mlops.hooks.llm import LLMHook, retry_after_seconds
+from airflow_provider_agentic_mlops.hooks.llm import LLMHook, retry_after_seconds, shown_url
 from tests.doubles import openai_server
 from tests.doubles.openai_server import OpenAIDouble, ScriptedResponse, _completion
 
@@ -454,8 +454,8 @@ def test_credentials_in_the_base_url_are_never_shown(openai_double, monkeypatch,
     with pytest.raises(LLMFailure, match="HTTP 401") as info:  # the URL's user part becomes Basic auth
         complete(hook)
     shown = str(info.value)
-    assert "s3cret" not in shown and "proxyuser:***@127.0.0.1" in shown
-    assert masked == ["s3cret-pw"]
+    assert "s3cret" not in shown and "(http://***@127.0.0.1" in shown
+    assert set(masked) == {"proxyuser:s3cret-pw", "s3cret-pw"}
     ok, message = hook.test_connection()
     assert "s3cret" not in message
 
@@ -464,3 +464,27 @@ def test_credentials_in_the_base_url_are_never_shown(openai_double, monkeypatch,
     with pytest.raises(ValueError, match="not an http") as bad:
         _ = LLMHook("llm_ftp_creds").settings
     assert "s3cret" not in str(bad.value)
+
+
+@pytest.mark.parametrize(
+    "user_part", ["proxyuser:S3cret/Pw", "proxyuser:S3cret#Pw", "proxyuser:S3cret?Pw", "S3cretToken", "u:S3cret%2FPw"]
+)
+def test_a_base_url_user_part_is_hidden_also_when_it_holds_characters_a_url_must_encode(
+    user_part, monkeypatch, tmp_path
+):
+    """An unencoded / ? or # in a password cuts the URL's authority short, so it is not read as a password:
+    the settings refuse it, naming what to encode, and the URL shown hides the whole user part."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    masked: list[str] = []
+    monkeypatch.setattr("airflow_provider_agentic_mlops.hooks.llm.mask_secret", masked.append)
+    url = f"http://{user_part}@127.0.0.1:9/v1"
+    conn = {"conn_type": "agentic_mlops_llm", "host": url, "password": "sk-x", "extra": {"model": "m"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_USERPART", json.dumps(conn))
+    assert shown_url(url) == "http://***@127.0.0.1:9/v1"
+    if "%" in user_part or ":" not in user_part:  # percent-encoded, or a token as the user: a valid URL
+        assert LLMHook("llm_userpart").settings["shown_url"] == "http://***@127.0.0.1:9/v1"
+    else:
+        with pytest.raises(ValueError, match="must percent-encode.*/ as %2F") as refused:
+            _ = LLMHook("llm_userpart").settings
+        assert "S3cret" not in str(refused.value)
+    assert user_part in masked
