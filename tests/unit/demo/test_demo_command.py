@@ -145,3 +145,55 @@ def test_the_demo_home_config_points_the_cli_at_the_demo_models(tmp_path: Path) 
     demo.write_demo_config(home, dags)  # a restarted demo: the file is updated, its generated keys kept
     assert settings() == first
     assert "%(" in first[3]  # Airflow's '%%' survived the rewrite
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def _shift_args(port: int):  # noqa: ANN202
+    import argparse
+
+    return argparse.Namespace(shift=True, port=port, rows=50, no_drift=False, no_start=False)
+
+
+def test_shift_refuses_when_the_demo_is_not_running_and_injects_nothing(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    port = _free_port()  # nothing listens there
+    monkeypatch.setattr(demo, "trigger_run", lambda *a, **k: pytest.fail("triggered with no demo running"))
+    with pytest.raises(SystemExit) as stopped:
+        demo.demo(_shift_args(port))
+    message = str(stopped.value.code)
+    assert f"port {port}" in message
+    assert f"./scripts/demo --port {port}" in message
+    assert "Triggered" not in capsys.readouterr().out
+    assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 0
+
+
+def test_shift_injects_and_triggers_when_the_demos_api_server_answers(monkeypatch, tmp_path: Path, capsys) -> None:
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the handler's API
+            self.send_response(200 if self.path == "/api/v2/monitor/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("localhost", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
+    try:
+        demo.demo(_shift_args(server.server_address[1]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Triggered agentic_mlops__fraud-detector run manual__shift1." in capsys.readouterr().out
+    assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 1
