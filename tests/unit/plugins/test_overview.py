@@ -469,3 +469,15 @@ def test_an_llm_decision_trace_shows_the_evidence_read_and_what_the_llm_cited(
     assert "30.0% of the model's importance on drifted columns" in _section(page, "evidence")
     assert "Evidence cited by the LLM" in page
     assert "&lt;b&gt;amount&lt;/b&gt; moved" in page
+
+
+def test_a_model_the_loop_has_not_promoted_says_where_its_champion_is(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """The overview reads only the state store: a champion registered outside the loop (the demo's v1) is in
+    MLflow's alias, not here, until the loop first promotes one; the page says so instead of implying none."""
+    _decision(sqlite_store, "agentic_mlops__churn", "why", "s3://r.html")
+    allowed.add("agentic_mlops__churn")
+    row = _client(sqlite_store).get("/agentic-mlops/models").text
+    assert "not promoted by the loop yet" in row
+    assert "a champion registered outside the loop (MLflow alias <code>champion</code>) shows here after" in row
