@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
+from rich_argparse import RichHelpFormatter
 
 _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
@@ -77,9 +78,16 @@ def _wrapped(
     return run
 
 
+def _option(section: str, key: str) -> str:
+    """An Airflow config option named in help text, ``[section] key``: the bracket escaped, since both
+    entry points render help as rich markup (Airflow's formatter, and :func:`main`'s), where an unescaped
+    ``[section]`` is read as a style tag and vanishes."""
+    return rf"\[{section}] {key}"
+
+
 ARG_STATE_CONN = Arg(
     ("--state-conn-id",),
-    help="Connection id of the state store (default: [agentic_mlops] state_conn_id, else "
+    help=f"Connection id of the state store (default: {_option('agentic_mlops', 'state_conn_id')}, else "
     "agentic_mlops_state_default, which absent means SQLite in $AIRFLOW_HOME)",
 )
 ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
@@ -89,7 +97,7 @@ ARG_APPROVAL_ID = Arg(("approval_id",), help="Id of the approval request (see `a
 ARG_USER = Arg(
     ("--user",),
     help="A display name shown with your decision; it never counts as an identity (that is your OS login, "
-    "mapped to an Airflow user by [agentic_mlops] approver_identities)",
+    f"mapped to an Airflow user by {_option('agentic_mlops', 'approver_identities')})",
 )
 ARG_REASON = Arg(("--reason",), help="Why; stored in the audit trail")
 ARG_STATUS = Arg(
@@ -100,7 +108,8 @@ ARG_STATUS = Arg(
 )
 ARG_MODELS_FILE = Arg(
     ("--models-file",),
-    help="models.yaml to read (default: [agentic_mlops] models_file, else models.yaml in [core] dags_folder)",
+    help=f"models.yaml to read (default: {_option('agentic_mlops', 'models_file')}, else models.yaml in "
+    f"{_option('core', 'dags_folder')})",
 )
 
 ARG_REQUEST_MODEL = Arg(
@@ -192,7 +201,7 @@ AGENTIC_MLOPS_COMMANDS = (
             Arg(
                 ("--state-conn-id",),
                 help="Connection id of the state store (default: the model's state_conn_id in the models file, "
-                "else [agentic_mlops] state_conn_id)",
+                f"else {_option('agentic_mlops', 'state_conn_id')})",
             ),
         ),
     ),
@@ -210,7 +219,7 @@ AGENTIC_MLOPS_COMMANDS = (
         "init.init",
         "Write the provider's DAG file and a starter models.yaml into the DAGs folder",
         (
-            Arg(("--dags-folder",), help="Where to write them (default: [core] dags_folder)"),
+            Arg(("--dags-folder",), help=f"Where to write them (default: {_option('core', 'dags_folder')})"),
             Arg(("--force",), help="Overwrite files that differ from the packaged ones", action="store_true"),
         ),
     ),
@@ -251,7 +260,12 @@ def get_agentic_mlops_cli_commands() -> list:
 
 
 def _add(subparsers: argparse._SubParsersAction, command: ActionCommand | GroupCommand) -> None:
-    parser = subparsers.add_parser(command.name, help=command.help, description=command.description or command.help)
+    parser = subparsers.add_parser(
+        command.name,
+        help=command.help,
+        description=command.description or command.help,
+        formatter_class=RichHelpFormatter,
+    )
     if isinstance(command, GroupCommand):
         nested = parser.add_subparsers(dest="subcommand", required=True)
         for sub in command.subcommands:
@@ -263,8 +277,13 @@ def _add(subparsers: argparse._SubParsersAction, command: ActionCommand | GroupC
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The ``agentic-mlops`` console script: the same commands as ``airflow agentic-mlops``."""
-    parser = argparse.ArgumentParser(prog="agentic-mlops", description=get_agentic_mlops_cli_commands()[0].description)
+    """The ``agentic-mlops`` console script: the same commands as ``airflow agentic-mlops``, their help
+    rendered by the same rich formatter Airflow uses (so the help text is written once, as rich markup)."""
+    parser = argparse.ArgumentParser(
+        prog="agentic-mlops",
+        description=get_agentic_mlops_cli_commands()[0].description,
+        formatter_class=RichHelpFormatter,
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in AGENTIC_MLOPS_COMMANDS:
         _add(subparsers, command)

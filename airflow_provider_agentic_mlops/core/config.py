@@ -8,17 +8,18 @@ A bad entry fails with the model's name, the field and what was expected, e.g.::
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.durations import parse_duration
-from airflow_provider_agentic_mlops.core.validation import GateSettings, check_metric_names
+from airflow_provider_agentic_mlops.core.validation import GateSettings, UnknownMetric, check_metric_names
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
 DAG_ID_PREFIX = "agentic_mlops__"
@@ -377,15 +378,89 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(source: str, model: str, err: ValidationError) -> str:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field's annotation holds (``ValidationConfig``, ``X | None``), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+def _fields_at(model: type[BaseModel], path: Sequence[Any]) -> list[str] | None:
+    """The field names of the section at ``path`` under ``model`` (``("validation",)``: ValidationConfig's),
+    or None when the path does not lead to a section (a mapping of columns, a list)."""
+    section: type[BaseModel] | None = model
+    for part in path:
+        field = section.model_fields.get(str(part)) if section is not None else None
+        section = _model_in(field.annotation) if field is not None else None
+        if section is None:
+            return None
+    return list(section.model_fields) if section is not None else None
+
+
+def _unknown_field_hint(model: type[BaseModel], loc: Sequence[Any]) -> str:
+    """For a field ``model`` has no place for: the closest field of its section, else the valid fields."""
+    fields = _fields_at(model, loc[:-1])
+    if not fields:
+        return ""
+    closest = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+    return f"; did you mean {closest[0]!r}?" if closest else f"; valid fields: {', '.join(fields)}"
+
+
+_MISSING = object()
+
+
+def _given_in(document: Any, path: Sequence[Any]) -> bool:
+    """Whether the YAML ``document`` (a mapping) holds a value at ``path`` (keys compared as text)."""
+    node = document
+    for part in path:
+        if isinstance(node, dict):
+            key = next((k for k in node if str(k) == str(part)), _MISSING)
+            if key is _MISSING:
+                return False
+            node = node[key]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _describe(
+    source: str,
+    model: str,
+    err: ValidationError,
+    *,
+    schema: type[BaseModel] = BaseModel,
+    entry: Any = None,
+    defaults: Any = None,
+) -> str:
+    """One line per error of ``err``: the model (or ``defaults``, when the value came from there), the
+    field, pydantic's message, the value given, and for an unknown field the closest or the valid fields.
+
+    :param schema: the model validated (to find an unknown field's section and its fields).
+    :param entry: the model's entry as written, and ``defaults`` the file's defaults: a field the entry
+        does not give but the defaults do is reported against ``defaults``.
+    """
     lines = []
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(entry)"
+        loc = e["loc"]
+        cause = (e.get("ctx") or {}).get("error")
+        if not loc and isinstance(cause, UnknownMetric):  # a check across sections, of one field
+            loc = tuple(cause.field.split("."))
+        field = ".".join(str(p) for p in loc) or "(entry)"
         got = e.get("input")
         got_s = "" if isinstance(got, dict) else f" (got {got!r})"
         if e["type"] == "string_type" and isinstance(got, (int, float, bool)):
             got_s += f"; quote it in YAML ('{got}') when it is a name"
-        lines.append(f"{source}: model {model!r}: field {field!r}: {e['msg']}{got_s}")
+        if e["type"] == "extra_forbidden":
+            got_s += _unknown_field_hint(schema, loc)
+        where = f"model {model!r}"
+        if loc and not _given_in(entry, loc) and _given_in(defaults, loc):
+            where = "defaults"
+        lines.append(f"{source}: {where}: field {field!r}: {e['msg']}{got_s}")
     return "\n".join(lines)
 
 
@@ -396,7 +471,7 @@ def parse_models(data: Any, *, source: str = "models.yaml") -> list[ModelSpec]:
     try:
         doc = ModelsFile.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_describe(source, "(file)", err)) from None
+        raise ConfigError(_describe(source, "(file)", err, schema=ModelsFile)) from None
     specs: list[ModelSpec] = []
     seen: set[str] = set()
     for index, entry in enumerate(doc.models):
@@ -405,7 +480,8 @@ def parse_models(data: Any, *, source: str = "models.yaml") -> list[ModelSpec]:
         try:
             spec = ModelSpec.model_validate(_merge(doc.defaults, entry))
         except ValidationError as err:
-            raise ConfigError(_describe(source, label, err)) from None
+            described = _describe(source, label, err, schema=ModelSpec, entry=entry, defaults=doc.defaults)
+            raise ConfigError(described) from None
         if spec.name in seen:
             raise ConfigError(f"{source}: model {spec.name!r} is defined twice; model names must be unique")
         seen.add(spec.name)

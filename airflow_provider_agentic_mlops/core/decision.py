@@ -765,6 +765,65 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def evidence_rows(evidence: Mapping[str, Any] | None) -> list[tuple[str, list[str]]]:
+    """The evidence table a decision read (:func:`evidence_facts`, as the trace stores it), for a person:
+    (heading, lines) rows, strongest evidence first, in the words of the rules. Empty without a table
+    (a summary of an older provider, which carried none). The lines quote data: escape them where shown.
+    """
+    if not evidence:
+        return []
+    rows: list[tuple[str, list[str]]] = [("Pipeline faults", fault_problems({"evidence": evidence}) or ["none"])]
+    rows.append(("Performance", [_performance_line(evidence.get("performance"))]))
+    severity = evidence.get("severity") or {}
+    share = _number(severity.get("weighted_share"))
+    if share is not None:
+        lines = [
+            f"{share:.1%} of the model's importance on drifted columns "
+            f"({severity.get('n_drifted_after_fdr')} drifted after FDR control); weighted by "
+            f"{severity.get('importance_source') or severity.get('weighted_by')}"
+        ]
+        lines += [
+            f"{c.get('column')}: weight {_number(c.get('weight')) or 0.0:.2f}, "
+            f"effect {_number(c.get('effect')) or 0.0:.2f}{', drifted' if c.get('drifted') else ''}"
+            for c in (severity.get("top") or [])[:MAX_TOP_DRIFTED]
+            if isinstance(c, Mapping)
+        ]
+        rows.append(("Drift severity", lines))
+    rows.append(("Extrapolation", _extrapolation_lines(evidence.get("extrapolation"))))
+    if evidence.get("notes"):
+        rows.append(("Notes", [str(n) for n in evidence["notes"]]))
+    return rows
+
+
+def _performance_line(perf: Any) -> str:
+    if not isinstance(perf, Mapping):
+        return "none: neither measured on labelled rows nor estimated (see the notes)"
+    try:
+        if perf.get("drop") is not None:
+            return _describe_performance(perf)
+        return (
+            f"{perf['metric']} {perf['current']:.3f} on {perf.get('n_labelled')} labelled rows; no held-out "
+            "baseline to compare it with"
+        )
+    except (KeyError, TypeError, ValueError):  # a table of another shape: shown as it is
+        return json.dumps(perf, sort_keys=True, default=str)
+
+
+def _extrapolation_lines(extrapolated: Any) -> list[str]:
+    if not isinstance(extrapolated, Mapping) or _number(extrapolated.get("share_rows")) is None:
+        return ["not measured (no numeric feature in both frames, or the data has faults)"]
+    lines = [
+        f"{extrapolated['share_rows']:.1%} of current rows outside the reference range of a feature the model "
+        f"relies on ({extrapolated.get('features_checked')} checked, {extrapolated.get('weighted_by')}); "
+        f"{_number(extrapolated.get('expected_by_chance')) or 0.0:.1%} expected by chance, "
+        f"{_number(extrapolated.get('excess_share')) or 0.0:.1%} beyond it"
+    ]
+    columns = extrapolated.get("columns") or {}
+    if isinstance(columns, Mapping) and columns:
+        lines.append(", ".join(f"{c}: {_number(v) or 0.0:.2%} outside" for c, v in columns.items()))
+    return lines
+
+
 def history_facts(history: ModelHistory) -> dict[str, Any]:
     last = history.last_retrain
     hours = _hours_since(history.now, (last or {}).get("started_at"))

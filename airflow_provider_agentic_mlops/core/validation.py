@@ -22,6 +22,7 @@ MLflow is imported when gates are evaluated; its validation module ships in ``ml
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import html
 import math
@@ -110,6 +111,19 @@ def _check_direction(metric: str, higher: bool | None) -> None:
 _KNOWN_METRICS = frozenset(CLASSIFICATION_METRICS) | frozenset(REGRESSION_METRICS) | LOWER_IS_BETTER
 
 
+class UnknownMetric(ValueError):
+    """A gate names a metric its task's models are not scored on.
+
+    :param message: what is wrong, naming the fields, the values and the valid names.
+    :param field: the field to point at: the one wrong field (``validation.primary_metric``), or the
+        section when several are wrong.
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:
     """Refuse gate metrics that ``task``'s models are not scored on: a typo (``auc``) or the other task's
     metric would otherwise reject every challenger, and only after a retrain.
@@ -117,7 +131,7 @@ def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "
     :param gates: the gate parameters (a ``primary_metric`` of None is the task's default: valid).
     :param task: ``classification`` or ``regression``; None (unknown): a metric of either task is accepted.
     :param prefix: put before the field names in the message (``"validation."`` for models.yaml).
-    :raises ValueError: naming the fields, the values and the valid names.
+    :raises UnknownMetric: naming the fields, the values, the closest valid name and the valid names.
     """
     if task:
         valid: tuple[str, ...] = TASK_METRICS[task]
@@ -128,11 +142,18 @@ def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "
     named = [("primary_metric", gates.primary_metric)] if gates.primary_metric is not None else []
     named += [("guard_metrics", metric) for metric in gates.guard_metrics]
     named += [("floors", metric) for metric in gates.floors]
-    wrong = [f"{prefix}{field} {metric!r}" for field, metric in named if metric not in valid]
+    wrong = [(field, metric) for field, metric in named if metric not in valid]
     if wrong:
-        raise ValueError(
-            f"{', '.join(wrong)}: not a metric {f'a {task} model' if task else 'a model'} is scored on; "
-            f"use one of {choices}"
+        described = []
+        for field, metric in wrong:
+            closest = difflib.get_close_matches(metric, valid, n=1)
+            hint = f" (did you mean {closest[0]!r}?)" if closest else ""
+            described.append(f"{prefix}{field} {metric!r}{hint}")
+        fields = {field for field, _ in wrong}
+        raise UnknownMetric(
+            f"{', '.join(described)}: not a metric {f'a {task} model' if task else 'a model'} is scored on; "
+            f"use one of {choices}",
+            field=f"{prefix}{fields.pop()}" if len(fields) == 1 else prefix.rstrip(".") or "(gates)",
         )
 
 
@@ -521,6 +542,7 @@ __all__ = [
     "GateCheck",
     "GateSettings",
     "Gates",
+    "UnknownMetric",
     "ValidationReport",
     "build_report",
     "check_metric_names",

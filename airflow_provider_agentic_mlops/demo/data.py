@@ -1,8 +1,13 @@
 """Seeded generator of card transactions for the ``fraud-detector`` demo model.
 
-``drift=True`` shifts the feature distributions (bigger amounts at night, more online and foreign
-merchants) *and* the label relationship (fraud moves from large foreign amounts to many small
-online ones), so a model trained before the shift loses quality and retraining truly helps.
+Three regimes, each with its own feature distributions *and* label relationship (what fraud looks
+like), so a model trained in one loses quality in the next and retraining truly helps:
+
+* ``training`` (the champion's training era): fraud is large foreign amounts far from home at night;
+* ``online`` (``drift=True``, the demo's first shift): more online and foreign payments, smaller
+  amounts; fraud is many small online payments from young accounts;
+* ``cash_out`` (a later shift): more ATM use and busy online subscriptions, which are now normal;
+  fraud is larger ATM withdrawals at risky merchants from cards with few recent transactions.
 """
 
 from __future__ import annotations
@@ -17,28 +22,41 @@ FEATURES = ["amount", "hour", "merchant_risk", "distance_km", "tx_last_24h", "ac
 CATEGORICAL = ["channel", "country"]
 LABEL = "is_fraud"
 CHANNELS = ["pos", "online", "atm", "phone"]
+TRAINING, ONLINE, CASH_OUT = "training", "online", "cash_out"
+#: The regimes in the order the demo's shifts move through them (shift k: ``REGIMES[k % 3]``).
+REGIMES = (TRAINING, ONLINE, CASH_OUT)
 COUNTRIES = ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BR", "IN", "NG"]
 
 
-def generate_transactions(n: int, *, seed: int = 0, drift: bool = False) -> pd.DataFrame:
-    """``n`` labelled transactions; the same ``seed`` and ``drift`` give the same frame.
+def generate_transactions(n: int, *, seed: int = 0, drift: bool = False, regime: str | None = None) -> pd.DataFrame:
+    """``n`` labelled transactions; the same ``seed`` and regime give the same frame.
 
     :param n: number of rows.
     :param seed: random seed.
-    :param drift: generate the post-shift regime instead of the training-era one.
+    :param drift: generate the ``online`` regime (the demo's first shift) instead of ``training``.
+    :param regime: one of :data:`REGIMES`; given, it wins over ``drift``.
     """
     import numpy as np
     import pandas as pd
 
     if n <= 0:
         raise ValueError(f"n={n}: the number of transactions must be positive")
+    regime = regime or (ONLINE if drift else TRAINING)
+    if regime not in REGIMES:
+        raise ValueError(f"regime={regime!r}: use one of {', '.join(REGIMES)}")
     rng = np.random.default_rng(seed)
-    if drift:
+    if regime == ONLINE:
         amount = rng.lognormal(mean=3.4, sigma=1.1, size=n)
         hour = rng.choice(24, size=n, p=_hour_profile(night_weight=3.0))
         channel = rng.choice(CHANNELS, size=n, p=[0.25, 0.6, 0.1, 0.05])
         country = rng.choice(COUNTRIES, size=n, p=[0.3, 0.1, 0.08, 0.07, 0.05, 0.05, 0.05, 0.1, 0.1, 0.1])
         tx_last_24h = rng.poisson(6.0, size=n)
+    elif regime == CASH_OUT:
+        amount = rng.lognormal(mean=3.0, sigma=1.0, size=n)
+        hour = rng.choice(24, size=n, p=_hour_profile(night_weight=1.5))
+        channel = rng.choice(CHANNELS, size=n, p=[0.1, 0.45, 0.4, 0.05])
+        country = rng.choice(COUNTRIES, size=n, p=[0.4, 0.1, 0.08, 0.07, 0.05, 0.05, 0.05, 0.06, 0.07, 0.07])
+        tx_last_24h = rng.poisson(8.0, size=n)
     else:
         amount = rng.lognormal(mean=3.9, sigma=0.9, size=n)
         hour = rng.choice(24, size=n, p=_hour_profile(night_weight=1.0))
@@ -51,7 +69,7 @@ def generate_transactions(n: int, *, seed: int = 0, drift: bool = False) -> pd.D
     foreign = ~np.isin(country, ["US"])
     online = channel == "online"
 
-    if drift:  # fraud is now many small online payments from young accounts
+    if regime == ONLINE:  # fraud is now many small online payments from young accounts
         logit = (
             -3.2
             + 2.2 * online
@@ -59,6 +77,14 @@ def generate_transactions(n: int, *, seed: int = 0, drift: bool = False) -> pd.D
             - 0.6 * np.log1p(amount)
             + 1.5 * (account_age_days < 90)
             + 1.2 * merchant_risk
+        )
+    elif regime == CASH_OUT:  # fraud is larger ATM withdrawals at risky merchants from quiet cards
+        logit = (
+            -4.6
+            + 2.6 * (channel == "atm")
+            + 0.8 * (np.log1p(amount) - 3)
+            + 2.0 * merchant_risk
+            - 0.25 * (tx_last_24h - 8)
         )
     else:  # fraud is large foreign amounts far from home at night
         logit = (
@@ -126,8 +152,9 @@ def write_shift(data_dir: str | Path, shift: int, *, rows: int = 5000, seed: int
     """Write the data of shift number ``shift``: the reference is the regime of shift ``shift - 1`` (what a
     champion retrained after that shift learned from), the current and validation data a new regime.
 
-    Regimes alternate between the two fraud patterns of :func:`generate_transactions` with fresh seeds, so
-    each shift drifts against the one before and a champion of the previous regime loses quality.
+    Regimes cycle through the three fraud patterns of :func:`generate_transactions` (:data:`REGIMES`) with
+    fresh seeds, so each shift drifts against the one before and changes what fraud looks like: the
+    champion retrained after the previous shift loses accuracy, and the loop retrains again.
     """
     import json
 
@@ -138,7 +165,7 @@ def write_shift(data_dir: str | Path, shift: int, *, rows: int = 5000, seed: int
     paths = {name: data_dir / f"{name}.parquet" for name in ("reference", "current", "validation")}
 
     def regime(k: int, offset: int) -> pd.DataFrame:
-        return generate_transactions(rows, seed=seed + 10 * k + offset, drift=bool(k % 2))
+        return generate_transactions(rows, seed=seed + 10 * k + offset, regime=REGIMES[k % len(REGIMES)])
 
     regime(shift - 1, 0).to_parquet(paths["reference"], index=False)
     regime(shift, 1).to_parquet(paths["current"], index=False)

@@ -41,6 +41,21 @@ def classification_metrics(pipeline: Any, frame: Any) -> dict[str, float]:
     }
 
 
+def fit_fraud_detector(frame: Any, *, seed: int = 0, holdout: float = 0.2) -> tuple[Any, dict[str, float]]:
+    """Fit the demo model on labelled ``frame`` less a stratified ``holdout`` share, and score it on that
+    share: the pipeline and its held-out metrics (the baseline the drift check measures it against).
+
+    :param frame: transactions with the ``is_fraud`` label.
+    :param seed: seed of the split and the model.
+    :param holdout: share of rows held out.
+    """
+    from sklearn.model_selection import train_test_split
+
+    train, held_out = train_test_split(frame, test_size=holdout, random_state=seed, stratify=frame[LABEL])
+    pipeline = build_pipeline(seed).fit(train[FEATURES], train[LABEL])
+    return pipeline, classification_metrics(pipeline, held_out)
+
+
 def train_fraud_detector(
     *,
     model_name: str,
@@ -61,7 +76,6 @@ def train_fraud_detector(
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
-    from sklearn.model_selection import train_test_split
 
     path = conf.get("train_data")
     if not path:
@@ -74,11 +88,7 @@ def train_fraud_detector(
     if missing:
         raise ValueError(f"model {model_name!r}: training data {path} lacks columns {missing}")
     seed = int(conf.get("seed", 0))
-    train, holdout = train_test_split(
-        frame, test_size=float(conf.get("holdout", 0.2)), random_state=seed, stratify=frame[LABEL]
-    )
-    pipeline = build_pipeline(seed).fit(train[FEATURES], train[LABEL])
-    metrics = classification_metrics(pipeline, holdout)
+    pipeline, metrics = fit_fraud_detector(frame, seed=seed, holdout=float(conf.get("holdout", 0.2)))
 
     from airflow_provider_agentic_mlops.hooks.mlflow import local_artifact_location
     from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
@@ -97,7 +107,7 @@ def train_fraud_detector(
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
-            signature=infer_signature(train[FEATURES].head(50), pipeline.predict_proba(train[FEATURES].head(50))),
+            signature=infer_signature(frame[FEATURES].head(50), pipeline.predict_proba(frame[FEATURES].head(50))),
             # stated, not inferred: inference reloads the model in a subprocess (slow) and warns for skops
             pip_requirements=sklearn_pip_requirements(),
         )

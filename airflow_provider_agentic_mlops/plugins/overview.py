@@ -177,13 +177,17 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
         return decision
 
     d = await anyio.to_thread.run_sync(load)
-    observed = (d.get("inputs") or {}).get("drift_observed") or {}
+    from airflow_provider_agentic_mlops.core.decision import evidence_rows
+
+    inputs = d.get("inputs") or {}
+    observed = inputs.get("drift_observed") or {}
     messages = [m for m in (d.get("prompt") or []) if isinstance(m, dict)]
     return render(
         request,
         "decision.html",
         user=user_name(user),
         d=d,
+        evidence=evidence_rows((inputs.get("drift") or {}).get("evidence")),
         prompt_messages=messages,
         report_uri=observed.get("report_uri"),
     )

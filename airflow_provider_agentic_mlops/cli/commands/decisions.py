@@ -72,8 +72,16 @@ def format_trace(d: dict[str, Any]) -> str:
         f"Confidence:  {d['confidence'] if d.get('confidence') is not None else '-'}",
         f"Rationale:   {d.get('rationale') or '-'}",
     ]
-    if d.get("evidence"):
+    from airflow_provider_agentic_mlops.core.decision import evidence_rows
+
+    read = evidence_rows(((d.get("inputs") or {}).get("drift") or {}).get("evidence"))
+    if read:
         lines.append("Evidence:")
+        for heading, texts in read:
+            lines.append(f"  {heading}: {texts[0]}")
+            lines += [f"    {text}" for text in texts[1:]]
+    if d.get("evidence"):
+        lines.append("Evidence cited by the LLM:")
         lines += [f"  - {e}" for e in d["evidence"]]
     lines.append("Rules fired:")
     for rule in d.get("rules_fired") or []:

@@ -151,6 +151,7 @@ def trigger_run(env: dict[str, str], *, timeout: float = START_TIMEOUT, note: st
 
 
 def _api_healthy(port: int) -> bool:
+    """Whether the demo's Airflow API server answers its health check on ``port``."""
     try:
         with urllib.request.urlopen(f"http://localhost:{port}/api/v2/monitor/health", timeout=2) as response:
             return response.status == 200
@@ -227,6 +228,15 @@ def demo(args: argparse.Namespace) -> None:
     env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
     overview = f"http://localhost:{args.port}/agentic-mlops/models"
     if args.shift:
+        # `airflow dags trigger` writes to the metadata DB without the API server: check the demo runs
+        # first, or the shift and its run would wait, unseen, for the next start
+        if not _api_healthy(args.port):
+            raise SystemExit(
+                f"error: the demo is not running: no Airflow API server answers on port {args.port} "
+                f"(http://localhost:{args.port}/api/v2/monitor/health); no shift was injected. Start the demo "
+                f"with `./scripts/demo --port {args.port}` (in a clone; `airflow agentic-mlops demo --port "
+                f"{args.port}` elsewhere), then run --shift from another terminal."
+            )
         shift = inject_shift(airflow_home, rows=args.rows)
         print(f"Injected shift #{shift}: the reference is now the previous regime, the current data a new one.")
         run_id = trigger_run(env, timeout=60, note=f"shift{shift}")

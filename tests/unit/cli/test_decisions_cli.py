@@ -147,3 +147,29 @@ def test_without_state_conn_id_the_cli_reads_the_store_the_setting_names(store, 
     record(store, "other")  # in the default store, which the setting moved away from
     main(["decisions", "list", "-o", "json"])
     assert [row["model_name"] for row in json.loads(capsys.readouterr().out)] == ["fraud"]
+
+
+def test_show_lists_the_evidence_read_apart_from_the_evidence_the_llm_cited(store, capsys):
+    evidence = {
+        "faults": [{"column": "amount", "kind": "scale_change", "detail": "scale changed about x1000"}],
+        "performance": None,
+        "severity": {"weighted_share": 0.3, "importance_source": "equal weights", "n_drifted_after_fdr": 1, "top": []},
+        "notes": [],
+    }
+    decision = decide(
+        model_name="fraud",
+        drift={**DRIFT, "evidence": evidence},
+        history=ModelHistory(now=datetime(2025, 6, 1, 12)),
+        config=DecisionConfig(),
+        mode="rules",
+    )
+    decision_id = store.record_decision("fraud", dag_id="agentic_mlops__fraud", **decision.record_fields())
+    decisions_show(argparse.Namespace(decision_id=decision_id, output="table", state_conn_id=None))
+    out = capsys.readouterr().out
+    assert "Evidence:\n  Pipeline faults: column 'amount': scale_change: scale changed about x1000\n" in out
+    assert "  Drift severity: 30.0% of the model's importance on drifted columns" in out
+    assert "Evidence cited by the LLM" not in out
+
+    decision_id = record(store, "fraud")  # an LLM decision: what it cited, under its own heading
+    decisions_show(argparse.Namespace(decision_id=decision_id, output="table", state_conn_id=None))
+    assert "Evidence cited by the LLM:\n  - e1\n" in capsys.readouterr().out

@@ -84,6 +84,55 @@ def test_a_bad_entry_names_model_field_and_expectation(entry: dict, expected: st
         parse_models({"models": [entry]}, source="models.yaml")
 
 
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            {**GOOD, "validation": {"min_absolute_improvment": 0.01}},
+            "models.yaml: model 'churn': field 'validation.min_absolute_improvment': Extra inputs are not permitted "
+            "(got 0.01); did you mean 'min_absolute_improvement'?",
+        ),
+        ({**GOOD, "retrian": {}}, "field 'retrian': Extra inputs are not permitted; did you mean 'retrain'?"),
+        (
+            {**GOOD, "approval": {"xyzzy": 1}},
+            "field 'approval.xyzzy': Extra inputs are not permitted (got 1); valid fields: timeout_hours, ",
+        ),
+    ],
+)
+def test_an_unknown_field_is_told_the_closest_field_or_the_valid_ones(entry: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [entry]}, source="models.yaml")
+    assert expected in str(err.value)
+
+
+def test_a_bad_key_from_defaults_is_reported_against_defaults_not_the_model() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_models({"defaults": {"schedul": "@daily"}, "models": [GOOD]}, source="models.yaml")
+    assert str(err.value) == (
+        "models.yaml: defaults: field 'schedul': Extra inputs are not permitted (got '@daily'); "
+        "did you mean 'schedule'?"
+    )
+    with pytest.raises(ConfigError, match=r"^models.yaml: defaults: field 'decision.min_drift_share': .*got 3"):
+        parse_models({"defaults": {"decision": {"min_drift_share": 3}}, "models": [GOOD]}, source="models.yaml")
+    with pytest.raises(ConfigError, match=r"^models.yaml: model 'churn': field 'decision.min_drift_share': .*got 3"):
+        data = {
+            "defaults": {"decision": {"min_drift_share": 0.1}},
+            "models": [{**GOOD, "decision": {"min_drift_share": 3}}],
+        }
+        parse_models(data, source="models.yaml")
+
+
+def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
+    entry = {**GOOD, "validation": {"primary_metric": "roc_acu"}}
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [entry]}, source="models.yaml")
+    message = str(err.value)
+    assert message.startswith("models.yaml: model 'churn': field 'validation.primary_metric': ")
+    assert "'roc_acu' (did you mean 'roc_auc'?)" in message
+    with pytest.raises(ConfigError, match=r"^models.yaml: defaults: field 'validation.primary_metric'"):
+        parse_models({"defaults": {"validation": {"primary_metric": "roc_acu"}}, "models": [GOOD]})
+
+
 def test_duplicate_model_names_are_refused() -> None:
     with pytest.raises(ConfigError, match="model 'churn' is defined twice"):
         parse_models({"models": [GOOD, GOOD]})

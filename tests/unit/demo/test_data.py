@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from airflow_provider_agentic_mlops.demo.data import FEATURES, LABEL, generate_transactions, write_demo_data
+from airflow_provider_agentic_mlops.demo.data import (
+    FEATURES,
+    LABEL,
+    generate_transactions,
+    write_demo_data,
+    write_shift,
+)
 
 
 def test_same_seed_same_data() -> None:
@@ -39,3 +46,27 @@ def test_write_demo_data_writes_three_parquet_files(tmp_path) -> None:
     paths = write_demo_data(tmp_path, drift=True, rows=300)
     assert {p.name for p in paths.values()} == {"reference.parquet", "current.parquet", "validation.parquet"}
     assert len(pd.read_parquet(paths["current"])) == 300
+
+
+@pytest.mark.parametrize("shift", [1, 2, 3, 4])
+def test_every_shift_hurts_the_champion_retrained_on_the_shift_before(tmp_path, shift: int) -> None:
+    """`demo --shift` shows the loop again: the champion promoted after the previous shift (trained, as the
+    demo's retrain does, on that shift's current data) loses accuracy on the new current data, measured
+    against its held-out accuracy as the drift check does, by far more than min_performance_drop (0.02)
+    and the sampling error; and a challenger trained on the new data beats it on the validation data."""
+    from airflow_provider_agentic_mlops.demo.training import classification_metrics, fit_fraud_detector
+
+    before, now = tmp_path / "before", tmp_path / "now"
+    learned = pd.read_parquet(
+        write_shift(before, shift - 1, rows=3000)["current"]
+        if shift > 1
+        else write_demo_data(before, drift=False, rows=3000)["reference"]
+    )
+    champion, held_out = fit_fraud_detector(learned)
+    paths = write_shift(now, shift, rows=3000)
+    current, validation = pd.read_parquet(paths["current"]), pd.read_parquet(paths["validation"])
+    assert held_out["accuracy"] - classification_metrics(champion, current)["accuracy"] > 0.1
+    challenger, _ = fit_fraud_detector(current)
+    on_validation = classification_metrics(champion, validation), classification_metrics(challenger, validation)
+    assert on_validation[1]["roc_auc"] > on_validation[0]["roc_auc"] + 0.1  # the demo's gate: +0.01
+    assert on_validation[1]["accuracy"] > on_validation[0]["accuracy"] - 0.05  # its accuracy guard

@@ -30,17 +30,21 @@ def test_the_demo_models_cooldown_is_minutes_not_a_day(monkeypatch, tmp_path: Pa
 
 
 def test_each_shift_drifts_against_the_regime_before(tmp_path: Path) -> None:
-    def online_share(name: str) -> float:
-        return float((pd.read_parquet(tmp_path / f"{name}.parquet")["channel"] == "online").mean())
+    def channel_mix(name: str) -> pd.Series:
+        return pd.read_parquet(tmp_path / f"{name}.parquet")["channel"].value_counts(normalize=True)
 
-    write_shift(tmp_path, 1, rows=2000)
-    assert current_shift(tmp_path) == 1
-    first_current = online_share("current")
-    write_shift(tmp_path, 2, rows=2000)
-    assert current_shift(tmp_path) == 2
-    # the reference of shift 2 is shift 1's regime (online fraud); the current data moved away from it
-    assert abs(online_share("reference") - first_current) < 0.05
-    assert online_share("reference") - online_share("current") > 0.2
+    def distance(a: pd.Series, b: pd.Series) -> float:  # total variation between two category mixes
+        return float(a.sub(b, fill_value=0.0).abs().sum() / 2)
+
+    previous_current = None
+    for shift in (1, 2, 3, 4):
+        write_shift(tmp_path, shift, rows=2000)
+        assert current_shift(tmp_path) == shift
+        # the reference of a shift is the regime before it (the champion's); the current data moved away from it
+        if previous_current is not None:
+            assert distance(channel_mix("reference"), previous_current) < 0.1  # two samples of one regime
+        assert distance(channel_mix("reference"), channel_mix("current")) > 0.2
+        previous_current = channel_mix("current")
 
 
 def test_inject_shift_counts_up_in_the_demo_home(tmp_path: Path) -> None:
@@ -145,3 +149,55 @@ def test_the_demo_home_config_points_the_cli_at_the_demo_models(tmp_path: Path) 
     demo.write_demo_config(home, dags)  # a restarted demo: the file is updated, its generated keys kept
     assert settings() == first
     assert "%(" in first[3]  # Airflow's '%%' survived the rewrite
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def _shift_args(port: int):  # noqa: ANN202
+    import argparse
+
+    return argparse.Namespace(shift=True, port=port, rows=50, no_drift=False, no_start=False)
+
+
+def test_shift_refuses_when_the_demo_is_not_running_and_injects_nothing(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    port = _free_port()  # nothing listens there
+    monkeypatch.setattr(demo, "trigger_run", lambda *a, **k: pytest.fail("triggered with no demo running"))
+    with pytest.raises(SystemExit) as stopped:
+        demo.demo(_shift_args(port))
+    message = str(stopped.value.code)
+    assert f"port {port}" in message
+    assert f"./scripts/demo --port {port}" in message
+    assert "Triggered" not in capsys.readouterr().out
+    assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 0
+
+
+def test_shift_injects_and_triggers_when_the_demos_api_server_answers(monkeypatch, tmp_path: Path, capsys) -> None:
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the handler's API
+            self.send_response(200 if self.path == "/api/v2/monitor/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("localhost", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
+    try:
+        demo.demo(_shift_args(server.server_address[1]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Triggered agentic_mlops__fraud-detector run manual__shift1." in capsys.readouterr().out
+    assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 1

@@ -376,3 +376,108 @@ def test_the_model_page_shows_an_unfinished_promotion(sqlite_store: StateStore, 
     assert page.status_code == 200, page.text
     shown = re.search(r'<p id="unfinished-promotions">(.*?)</p>', page.text, re.S).group(1)
     assert "v7 unfinished since" in shown and "previous_alias" in shown and "manual__9" in shown
+
+
+def _evidence_drift() -> dict[str, Any]:
+    """A drift summary carrying the evidence table the decision reads (as DriftCheckOperator pushes it)."""
+    from tests.unit.core.test_decision import drift_summary
+
+    summary = drift_summary(0.3)
+    summary["evidence"] = {
+        "faults": [],
+        "performance": {
+            "kind": "measured",
+            "metric": "accuracy",
+            "current": 0.565,
+            "current_se": 0.007,
+            "n_labelled": 5000,
+            "predictions_from": "the champion, loaded and run on current data",
+            "baseline": 0.729,
+            "baseline_source": "metric logged for the champion",
+            "drop": 0.164,
+            "drop_se": 0.007,
+        },
+        "severity": {
+            "weighted_share": 0.659,
+            "weighted_by": "feature importance",
+            "importance_source": "permutation importance on the <reference>",
+            "n_drifted_after_fdr": 2,
+            "top": [{"column": "amount", "effect": 2.44, "weight": 0.28, "drifted": True, "p_adjusted": None}],
+        },
+        "extrapolation": {
+            "share_rows": 0.0058,
+            "expected_by_chance": 0.0008,
+            "excess_share": 0.005,
+            "columns": {"amount": 0.0054},
+            "features_checked": 2,
+            "weighted_by": "feature importance (at least the average)",
+        },
+        "notes": ["champion loaded; its logged held-out accuracy is the baseline"],
+    }
+    return summary
+
+
+def _trace_page(store: StateStore, allowed: set[str], **decide_kwargs: Any) -> str:
+    from airflow_provider_agentic_mlops.core.config import DecisionConfig
+    from airflow_provider_agentic_mlops.core.decision import ModelHistory, decide
+    from tests.unit.core.test_decision import NOW
+
+    config = DecisionConfig(min_drift_share=0.1, critical_drift_share=0.5, cooldown_hours=24, max_retrains=3)
+    d = decide(model_name="fraud-detector", history=ModelHistory(now=NOW), config=config, **decide_kwargs)
+    decision_id = store.record_decision("fraud-detector", dag_id=DAG, run_id="r1", **d.record_fields())
+    allowed.add(DAG)
+    page = _client(store).get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}")
+    assert page.status_code == 200
+    return page.text
+
+
+def _section(page: str, element_id: str) -> str:
+    """The text of the table ``element_id``, tags dropped and entities read (so escaping is checked on ``page``)."""
+    import html
+
+    match = re.search(rf'<table id="{element_id}">(.*?)</table>', page, re.S)
+    assert match, f"no #{element_id} on the page"
+    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split()))
+
+
+def test_a_rules_decision_trace_shows_the_evidence_the_rules_read(sqlite_store: StateStore, allowed: set[str]) -> None:
+    page = _trace_page(sqlite_store, allowed, drift=_evidence_drift(), mode="rules")
+    evidence = _section(page, "evidence")
+    assert "Pipeline faults none" in evidence
+    assert "accuracy 0.729 (metric logged for the champion) -> 0.565 on 5000 labelled rows" in evidence
+    assert "drop +0.164 +- 0.007" in evidence
+    assert "65.9% of the model's importance on drifted columns" in evidence
+    assert "permutation importance on the <reference>" in evidence
+    assert "on the &lt;reference&gt;" in page and "<reference>" not in page  # data-derived text, escaped
+    assert "amount: weight 0.28, effect 2.44, drifted" in evidence
+    assert "0.6% of current rows outside the reference range" in evidence
+    assert "champion loaded; its logged held-out accuracy is the baseline" in evidence
+    assert "Evidence cited by the LLM" not in page  # no LLM was asked
+
+
+def test_an_llm_decision_trace_shows_the_evidence_read_and_what_the_llm_cited(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    from tests.unit.core.test_decision import ScriptedLLM
+
+    drift = _evidence_drift()
+    drift["evidence"]["performance"] = None  # no measured verdict: the rules allow more than one action
+    drift["evidence"]["severity"]["weighted_share"] = 0.3
+    cited = {"action": "escalate", "rationale": "moderate", "confidence": 0.7, "evidence": ["<b>amount</b> moved"]}
+    page = _trace_page(sqlite_store, allowed, drift=drift, mode="llm", llm=ScriptedLLM(cited))
+    assert "Performance none" in _section(page, "evidence")
+    assert "30.0% of the model's importance on drifted columns" in _section(page, "evidence")
+    assert "Evidence cited by the LLM" in page
+    assert "&lt;b&gt;amount&lt;/b&gt; moved" in page
+
+
+def test_a_model_the_loop_has_not_promoted_says_where_its_champion_is(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """The overview reads only the state store: a champion registered outside the loop (the demo's v1) is in
+    MLflow's alias, not here, until the loop first promotes one; the page says so instead of implying none."""
+    _decision(sqlite_store, "agentic_mlops__churn", "why", "s3://r.html")
+    allowed.add("agentic_mlops__churn")
+    row = _client(sqlite_store).get("/agentic-mlops/models").text
+    assert "not promoted by the loop yet" in row
+    assert "a champion registered outside the loop (MLflow alias <code>champion</code>) shows here after" in row

@@ -1,0 +1,49 @@
+"""The command definitions: help text reads the same under ``airflow agentic-mlops`` and ``agentic-mlops``."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from airflow_provider_agentic_mlops.cli.definition import get_agentic_mlops_cli_commands, main
+
+# (command line after the group, text its --help must show): every help naming an Airflow config option
+CONFIG_OPTION_HELP = [
+    (["models", "list"], "[agentic_mlops] models_file, else models.yaml in [core] dags_folder"),
+    (["models", "list"], "[agentic_mlops] state_conn_id, else agentic_mlops_state_default"),
+    (["approvals", "approve"], "mapped to an Airflow user by [agentic_mlops] approver_identities"),
+    (["rollback"], "else [agentic_mlops] state_conn_id"),
+    (["init"], "(default: [core] dags_folder)"),
+]
+
+
+def _help(parse: object, argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        parse([*argv, "--help"])  # type: ignore[operator]
+    return " ".join(capsys.readouterr().out.split())  # the formatter wraps lines; compare words
+
+
+def _airflow_parse(argv: list[str]) -> None:
+    """Parse as ``airflow agentic-mlops ...`` does: Airflow's parser, with its rich help formatters."""
+    from airflow.cli.cli_parser import AirflowHelpFormatter, _add_command
+
+    parser = argparse.ArgumentParser(prog="airflow", formatter_class=AirflowHelpFormatter)
+    _add_command(parser.add_subparsers(dest="subcommand"), get_agentic_mlops_cli_commands()[0])
+    parser.parse_args(["agentic-mlops", *argv])
+
+
+@pytest.mark.parametrize(("argv", "expected"), CONFIG_OPTION_HELP)
+def test_help_names_the_config_section_under_airflow(argv, expected, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    text = _help(_airflow_parse, argv, capsys)
+    assert expected in text
+    assert "\\[" not in text
+
+
+@pytest.mark.parametrize(("argv", "expected"), CONFIG_OPTION_HELP)
+def test_help_names_the_config_section_in_the_standalone_script(argv, expected, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    text = _help(main, argv, capsys)
+    assert expected in text
+    assert "\\[" not in text
