@@ -51,7 +51,9 @@ class DriftCheckOperator(BaseOperator):
         ObjectStoragePath knows, e.g. ``s3://``), or a callable returning a DataFrame, or a
         ``"package.module:function"`` string naming one (imported when the task runs). (templated)
     :param current: current data, same forms as ``reference``. (templated)
-    :param settings: the drift parameters; keyword arguments named after its fields override them.
+    :param settings: the drift parameters; keyword arguments named after its fields override them. The
+        DAG's ``default_args`` fill those fields only without ``settings``: a keyword argument >
+        ``settings`` > ``default_args`` > the defaults (see ``DriftSettings.overrides``).
     :param champion_model_uri: the champion in MLflow, e.g. ``models:/fraud@champion`` (templated).
         Loaded to predict when there is no ``prediction_column``, for its feature importances, for
         a label-free estimate (CBPE) of classifiers, and for the metric logged with it on held-out
@@ -84,7 +86,7 @@ class DriftCheckOperator(BaseOperator):
         report_prefix: str | None = None,
         **kwargs: Any,
     ) -> None:
-        overrides = DriftSettings.overrides(kwargs)
+        overrides = DriftSettings.overrides(kwargs, settings=settings)
         super().__init__(**kwargs)
         self.model_name = model_name
         self.reference = reference

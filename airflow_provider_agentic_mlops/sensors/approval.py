@@ -71,8 +71,10 @@ class ApprovalSensor(BaseSensorOperator):
     :param settings: the gate's parameters, an :class:`~airflow_provider_agentic_mlops.core.config.ApprovalSettings`
         (documented there, once: ``timeout_hours``, ``slack_conn_id``, ``channel``, ``approvers``,
         ``approver_usergroup``, ``required_approvals``, ``remind_every_hours``, ``escalation_channel``) or a
-        mapping; each may also be passed as a keyword argument of the same name, which overrides it. The DAG
-        factory passes the model's ``approval`` section whole. ``channel``, ``approvers`` and
+        mapping; each may also be passed as a keyword argument of the same name, which overrides it. The DAG's
+        ``default_args`` fill those fields only without ``settings``: a keyword argument > ``settings`` >
+        ``default_args`` > the defaults (see ``ApprovalSettings.overrides``). The DAG factory passes the
+        model's ``approval`` section whole. ``channel``, ``approvers`` and
         ``approver_usergroup`` are templated: their keyword arguments are kept as given (a Jinja string or an
         XComArg is rendered when the task runs); the others are validated at once.
     :param links: extra links shown in the message (name -> URL), e.g. the MLflow model version.
@@ -104,7 +106,7 @@ class ApprovalSensor(BaseSensorOperator):
         poke_interval: float = 30,
         **kwargs: Any,
     ) -> None:
-        overrides = ApprovalSettings.overrides(kwargs)
+        overrides = ApprovalSettings.overrides(kwargs, settings=settings)
         templated = {name: overrides.pop(name) for name in _TEMPLATED_SETTINGS if name in overrides}
         settings = ApprovalSettings.resolve(settings, role=f"model '{model_name}': ApprovalSensor", **overrides)
         if deferrable is None:

@@ -23,6 +23,10 @@ from airflow_provider_agentic_mlops.core.errors import describe
 #: Default rows sampled from each frame for the report (``DriftSettings.report_sample_rows``).
 REPORT_SAMPLE_ROWS = DriftSettings.model_fields["report_sample_rows"].default
 
+#: How long one wait for the report thread lasts before it looks again (a wait without a timeout is not
+#: interruptible on every platform); the wait itself goes on until the thread has ended.
+_WAIT_STEP_SECONDS = 0.5
+
 
 @dataclass(frozen=True)
 class ReportOutcome:
@@ -91,6 +95,8 @@ class ReportAlongside:
     The thread only reads the frames (through shallow copies of its own, so that no pandas object is
     shared between threads), writes only its two files, and logs nothing. Evidently is imported before
     the thread starts: two threads importing the same modules at once can deadlock in Python's import.
+    ``out_dir`` is created by :meth:`start`, before the thread: the thread never creates a folder, so a
+    render that outlived its folder could only fail, never bring the folder back with data rows in it.
 
     :param reference: reference data.
     :param current: current data.
@@ -115,6 +121,7 @@ class ReportAlongside:
         self._thread: threading.Thread | None = None
         self._paths: dict[str, str] | None = None
         self._error: BaseException | None = None
+        self._done = threading.Event()  # set by the thread when it has ended, whatever happened
 
     def start(self, plan: DriftPlan) -> None:
         """Start rendering the report of ``plan`` (once; a second call is ignored)."""
@@ -138,15 +145,40 @@ class ReportAlongside:
     def _render(self, reference: pd.DataFrame, current: pd.DataFrame, plan: DriftPlan) -> None:
         try:
             self._paths = write_evidently_report(
-                reference, current, self.out, sample_rows=self.sample_rows, plan=plan, model_name=self.model_name
+                reference,
+                current,
+                self.out,
+                sample_rows=self.sample_rows,
+                plan=plan,
+                model_name=self.model_name,
+                create_dir=False,
             )
         except BaseException as err:  # noqa: BLE001 - handed to finish(), on the caller's thread
             self._error = err
+        finally:
+            self._done.set()
 
     def join(self) -> None:
-        """Wait for the report thread, if one was started."""
-        if self._thread is not None:
-            self._thread.join()
+        """Wait until the report thread has ended, if one was started, also when the wait is interrupted.
+
+        An exception raised in the waiting thread meanwhile (Airflow's ``execution_timeout``, which a
+        signal handler raises in the task's main thread; Ctrl-C) is held until the report thread has
+        ended, then re-raised unchanged: the caller removes ``out_dir`` only once nothing writes into it.
+        The wait is on an event the thread sets as its last step, not on ``Thread.join()``: on Python
+        3.10 to 3.12 an interrupted ``Thread.join()`` can mark a still-running thread as ended, so that
+        the next ``join()`` returns at once.
+        """
+        if self._thread is None:
+            return
+        interrupted: BaseException | None = None
+        while not self._done.is_set():
+            try:
+                self._done.wait(_WAIT_STEP_SECONDS)
+            except BaseException as err:  # noqa: BLE001 - re-raised below, once the thread has ended
+                if interrupted is None:
+                    interrupted = err
+        if interrupted is not None:
+            raise interrupted
 
     def finish(self, summary: DriftSummary) -> ReportOutcome:
         """Wait for the report, set ``summary.report`` and write ``drift_summary.json``, as
@@ -183,8 +215,9 @@ def report_alongside(
     sample_rows: int = REPORT_SAMPLE_ROWS,
     model_name: str | None = None,
 ) -> Iterator[ReportAlongside]:
-    """A :class:`ReportAlongside` whose thread is joined on leaving, also when the summary fails (its
-    error propagates unchanged; the report thread never outlives the block or ``out_dir``).
+    """A :class:`ReportAlongside` whose thread is waited for on leaving, also when the summary fails or
+    the wait is interrupted (see :meth:`ReportAlongside.join`): the error propagates unchanged once the
+    report thread has ended, so the thread never outlives the block or ``out_dir``.
 
     :param reference: reference data.
     :param current: current data.
@@ -254,6 +287,7 @@ def write_evidently_report(
     drift_share: float = 0.5,
     model_name: str | None = None,
     random_state: int = 0,
+    create_dir: bool = True,
 ) -> dict[str, str]:
     """Write Evidently's data drift report (HTML and JSON) on at most ``sample_rows`` rows of each.
 
@@ -262,7 +296,7 @@ def write_evidently_report(
 
     :param reference: reference data.
     :param current: current data.
-    :param out_dir: local directory to write into (created if needed).
+    :param out_dir: local directory to write into (created if needed, unless ``create_dir`` is False).
     :param sample_rows: rows sampled at random from each frame when it has more.
     :param summary: the full-data :class:`DriftSummary`; its columns, types, methods and thresholds
         are used, and it is saved as ``drift_summary.json``.
@@ -274,13 +308,18 @@ def write_evidently_report(
     :param drift_share: dataset drift-share threshold.
     :param model_name: model name, shown in the note.
     :param random_state: seed of the sample.
+    :param create_dir: create ``out_dir`` when it is missing. False on :class:`ReportAlongside`'s thread,
+        which must not bring back a folder removed under it: a missing ``out_dir`` is then an error.
     :return: paths by kind: ``html``, ``json`` and, with a summary, ``summary``.
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if create_dir:
+        out.mkdir(parents=True, exist_ok=True)
+    elif not out.is_dir():
+        raise FileNotFoundError(f"the report's folder {out} is gone (not created here: create_dir=False)")
     reference, current = (
         with_text_column_names(reference, "reference data"),
         with_text_column_names(current, "current data"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 from decimal import Decimal
 from pathlib import Path
 
@@ -885,3 +886,104 @@ def test_summary_error_propagates_after_the_report_thread_is_joined(frames, tmp_
     assert report._thread is not None and not report._thread.is_alive()
     assert rendered == ["drift-report"]  # rendered to its end on its own thread, before the error left
     assert raised.type is ValueError  # the summary's own error, not the report's
+
+
+def _until(condition, what: str) -> None:  # noqa: ANN001
+    """Poll until ``condition()`` holds; a bound only against a hang, not a timing assertion."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.002)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
+def test_interrupted_wait_for_the_report_goes_on_until_the_thread_ends_then_the_interruption_propagates(
+    frames, tmp_path, monkeypatch
+) -> None:
+    """Airflow's execution_timeout (a signal handler raising in the main thread) or Ctrl-C while finish()
+    waits for the report: the block is left, and its temporary folder removed, only once the report
+    thread has ended; the thread writes into no folder of its own making, and nothing is left behind."""
+    import sys
+    import tempfile
+    import threading
+    import time
+
+    from airflow_provider_agentic_mlops.core.drift import report as report_module
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run in the main thread only")
+
+    class TaskTimeout(Exception):  # stands in for AirflowTaskTimeout
+        pass
+
+    main = threading.main_thread()
+    interrupted, left, ended = threading.Event(), threading.Event(), threading.Event()
+    events: list[str] = []
+
+    def blocked_waiting_for_the_report():  # noqa: ANN202
+        """The main thread's innermost frame, when it is blocked in threading under ReportAlongside.join."""
+
+        def waiting():  # noqa: ANN202
+            frame = sys._current_frames().get(main.ident)
+            top, lasti = frame, frame.f_lasti if frame else None
+            while frame is not None:
+                if frame.f_code.co_name == "join" and frame.f_code.co_filename == report_module.__file__:
+                    return (top, lasti) if top.f_code.co_filename == threading.__file__ else None
+                frame = frame.f_back
+            return None
+
+        first = waiting()
+        time.sleep(0.02)  # still there, at the same instruction: blocked, not passing through
+        return first[0] if first is not None and waiting() == first else None
+
+    def timed_out(signum, frame) -> None:  # noqa: ANN001
+        interrupted.set()
+        raise TaskTimeout("execution_timeout")
+
+    def render(reference, current, out_dir, **kwargs):  # noqa: ANN001, ANN202 - a slow Evidently
+        try:
+            first: list = []
+            _until(lambda: first.append(blocked_waiting_for_the_report()) or first[-1] is not None, "finish() waits")
+            signal.pthread_kill(main.ident, signal.SIGUSR1)
+            # on: once the main thread waits again (the fix) or has left the block (the defect)
+            _until(
+                lambda: left.is_set() or blocked_waiting_for_the_report() not in (None, first[-1]),
+                "the main thread waits again or leaves",
+            )
+            out = Path(out_dir)
+            if kwargs.get("create_dir", True):  # as write_evidently_report does
+                out.mkdir(parents=True, exist_ok=True)
+            (out / "drift_report.html").write_text("sampled rows")
+            return {"html": str(out / "drift_report.html")}
+        finally:
+            events.append("render ended")
+            ended.set()
+
+    monkeypatch.setattr(report_module, "write_evidently_report", render)
+    reference, current = frames
+    previous = signal.signal(signal.SIGUSR1, timed_out)
+    try:
+        with (
+            pytest.raises(TaskTimeout, match="execution_timeout"),
+            tempfile.TemporaryDirectory(dir=tmp_path) as tmp,
+            report_module.report_alongside(reference, current, tmp) as report,
+        ):
+            report.finish(compute_drift(reference, current, on_plan=report.start))
+        events.append("block left")
+        left.set()
+        assert ended.wait(60)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+    assert interrupted.is_set()
+    assert events == ["render ended", "block left"]  # the block waited for the report thread
+    assert list(tmp_path.iterdir()) == []  # its folder removed, nothing written again in its place
+
+
+def test_report_thread_never_creates_its_folder(frames, tmp_path) -> None:
+    reference, current = frames
+    with pytest.raises(FileNotFoundError, match="gone"):
+        write_evidently_report(reference, current, tmp_path / "removed", sample_rows=500, create_dir=False)
+    assert not (tmp_path / "removed").exists()

@@ -676,6 +676,31 @@ def test_default_args_give_drift_settings_and_a_keyword_argument_wins() -> None:
     assert (op.settings.label_column, op.settings.top_n) == ("churned", 7)
 
 
+def test_explicit_settings_beat_default_args_and_a_keyword_argument_beats_both() -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_agentic_mlops.core.config import DriftSettings
+
+    default_args = {"label_column": "churned", "task": "regression", "columns": ["a"], "top_n": 3}
+    settings = DriftSettings(label_column="is_fraud", task="classification")
+    with DAG("d", schedule=None, default_args=default_args):
+        op = DriftCheckOperator(task_id="t", model_name="m", reference="r.csv", current="c.csv", settings=settings)
+        keyword = DriftCheckOperator(
+            task_id="k", model_name="m", reference="r.csv", current="c.csv", settings=settings, top_n=7
+        )
+        mapped = DriftCheckOperator.partial(task_id="p", reference="r.csv", current="c.csv", settings=settings)
+        unmapped = mapped.expand(model_name=["a", "b"]).unmap({"model_name": "a"})
+    # settings= holds every field (its defaults included): the DAG-wide defaults reach none of them
+    assert (op.settings.label_column, op.settings.task, op.settings.columns, op.settings.top_n) == (
+        "is_fraud",
+        "classification",
+        None,
+        DriftSettings().top_n,
+    )
+    assert (keyword.settings.label_column, keyword.settings.top_n) == ("is_fraud", 7)
+    assert (unmapped.settings.label_column, unmapped.settings.columns) == ("is_fraud", None)
+
+
 def test_drift_settings_may_be_given_to_partial() -> None:
     from airflow.sdk import DAG
 

@@ -309,6 +309,24 @@ def test_default_args_reach_the_settings_like_any_parameter() -> None:
     assert (sensor.slack_conn_id, sensor.remind_every_hours) == ("slack_ops", 2)  # the argument wins over the DAG's
 
 
+def test_explicit_settings_beat_default_args_and_a_keyword_argument_beats_both() -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_agentic_mlops.core.config import ApprovalSettings
+
+    default_args = {"timeout_hours": 48, "channel": "#dag-wide", "slack_conn_id": "slack_dag", "remind_every_hours": 4}
+    settings = ApprovalSettings(timeout_hours=2, channel="#explicit", slack_conn_id="mine")
+    with DAG("d", schedule=None, default_args=default_args):
+        sensor = ApprovalSensor(task_id="w", model_name="fraud", settings=settings, deferrable=True)
+        keyword = ApprovalSensor(task_id="k", model_name="fraud", settings=settings, channel="#kw", deferrable=True)
+        mapping = ApprovalSensor(task_id="m", model_name="fraud", settings={"timeout_hours": 3}, deferrable=True)
+    assert (sensor.timeout_hours, sensor.channel, sensor.slack_conn_id) == (2, "#explicit", "mine")
+    assert sensor.remind_every_hours == ApprovalSettings().remind_every_hours  # settings= holds every field
+    assert sensor.timeout == 2 * 3600 + 3600  # the backstop follows the settings' deadline, not the DAG's
+    assert (keyword.channel, keyword.timeout_hours) == ("#kw", 2)
+    assert (mapping.timeout_hours, mapping.channel) == (3, ApprovalSettings().channel)
+
+
 def test_templated_settings_render_and_the_original_keeps_its_template() -> None:
     import copy
 
