@@ -12,6 +12,7 @@ like), so a model trained in one loses quality in the next and retraining truly 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,43 @@ TRAINING, ONLINE, CASH_OUT = "training", "online", "cash_out"
 #: The regimes in the order the demo's shifts move through them (shift k: ``REGIMES[k % 3]``).
 REGIMES = (TRAINING, ONLINE, CASH_OUT)
 COUNTRIES = ["US", "GB", "DE", "FR", "ES", "IT", "NL", "BR", "IN", "NG"]
+
+
+@dataclass(frozen=True)
+class _Mix:
+    """How a regime's transactions are spread: log-normal amounts (mean, sigma), the hour profile's night weight, the
+    shares of :data:`CHANNELS` and :data:`COUNTRIES`, and the mean number of transactions in 24 hours."""
+
+    amount: tuple[float, float]
+    night_weight: float
+    channels: tuple[float, ...]
+    countries: tuple[float, ...]
+    tx_per_day: float
+
+
+_MIXES = {
+    TRAINING: _Mix(
+        amount=(3.9, 0.9),
+        night_weight=1.0,
+        channels=(0.55, 0.3, 0.1, 0.05),
+        countries=(0.5, 0.1, 0.08, 0.07, 0.05, 0.05, 0.05, 0.04, 0.03, 0.03),
+        tx_per_day=3.0,
+    ),
+    ONLINE: _Mix(
+        amount=(3.4, 1.1),
+        night_weight=3.0,
+        channels=(0.25, 0.6, 0.1, 0.05),
+        countries=(0.3, 0.1, 0.08, 0.07, 0.05, 0.05, 0.05, 0.1, 0.1, 0.1),
+        tx_per_day=6.0,
+    ),
+    CASH_OUT: _Mix(
+        amount=(3.0, 1.0),
+        night_weight=1.5,
+        channels=(0.1, 0.45, 0.4, 0.05),
+        countries=(0.4, 0.1, 0.08, 0.07, 0.05, 0.05, 0.05, 0.06, 0.07, 0.07),
+        tx_per_day=8.0,
+    ),
+}
 
 
 def generate_transactions(n: int, *, seed: int = 0, drift: bool = False, regime: str | None = None) -> pd.DataFrame:
@@ -45,24 +83,12 @@ def generate_transactions(n: int, *, seed: int = 0, drift: bool = False, regime:
     if regime not in REGIMES:
         raise ValueError(f"regime={regime!r}: use one of {', '.join(REGIMES)}")
     rng = np.random.default_rng(seed)
-    if regime == ONLINE:
-        amount = rng.lognormal(mean=3.4, sigma=1.1, size=n)
-        hour = rng.choice(24, size=n, p=_hour_profile(night_weight=3.0))
-        channel = rng.choice(CHANNELS, size=n, p=[0.25, 0.6, 0.1, 0.05])
-        country = rng.choice(COUNTRIES, size=n, p=[0.3, 0.1, 0.08, 0.07, 0.05, 0.05, 0.05, 0.1, 0.1, 0.1])
-        tx_last_24h = rng.poisson(6.0, size=n)
-    elif regime == CASH_OUT:
-        amount = rng.lognormal(mean=3.0, sigma=1.0, size=n)
-        hour = rng.choice(24, size=n, p=_hour_profile(night_weight=1.5))
-        channel = rng.choice(CHANNELS, size=n, p=[0.1, 0.45, 0.4, 0.05])
-        country = rng.choice(COUNTRIES, size=n, p=[0.4, 0.1, 0.08, 0.07, 0.05, 0.05, 0.05, 0.06, 0.07, 0.07])
-        tx_last_24h = rng.poisson(8.0, size=n)
-    else:
-        amount = rng.lognormal(mean=3.9, sigma=0.9, size=n)
-        hour = rng.choice(24, size=n, p=_hour_profile(night_weight=1.0))
-        channel = rng.choice(CHANNELS, size=n, p=[0.55, 0.3, 0.1, 0.05])
-        country = rng.choice(COUNTRIES, size=n, p=[0.5, 0.1, 0.08, 0.07, 0.05, 0.05, 0.05, 0.04, 0.03, 0.03])
-        tx_last_24h = rng.poisson(3.0, size=n)
+    mix = _MIXES[regime]
+    amount = rng.lognormal(mean=mix.amount[0], sigma=mix.amount[1], size=n)
+    hour = rng.choice(24, size=n, p=_hour_profile(night_weight=mix.night_weight))
+    channel = rng.choice(CHANNELS, size=n, p=mix.channels)
+    country = rng.choice(COUNTRIES, size=n, p=mix.countries)
+    tx_last_24h = rng.poisson(mix.tx_per_day, size=n)
     merchant_risk = rng.beta(2, 5, size=n)
     distance_km = rng.exponential(30.0, size=n)
     account_age_days = rng.integers(1, 3650, size=n)
