@@ -99,7 +99,7 @@ class DriftCheckOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.core.data_io import describe_source
         from airflow_provider_agentic_mlops.core.drift import compute_drift
-        from airflow_provider_agentic_mlops.core.drift.report import report_alongside
+        from airflow_provider_agentic_mlops.core.drift.report import ReportAlongside
 
         hook = None
         if not self.report_prefix:  # fail before the heavy work when the report cannot be stored
@@ -134,7 +134,7 @@ class DriftCheckOperator(BaseOperator):
             tempfile.TemporaryDirectory(prefix="drift-report-") as tmp,
             # Evidently's report renders on a thread from the moment the columns to check are known,
             # while the summary is scored and the evidence gathered (joined on leaving, errors or not).
-            report_alongside(
+            ReportAlongside(
                 reference, current, tmp, sample_rows=settings.report_sample_rows, model_name=self.model_name
             ) as report,
         ):

@@ -112,7 +112,7 @@ def compute_drift(
     :param on_plan: called once with the :class:`DriftPlan` (the columns to score, their types,
         methods and thresholds) as soon as it is known, before the numeric columns are scored (their
         sorts are most of the work): Evidently's report can be rendered meanwhile
-        (:func:`~airflow_provider_agentic_mlops.core.drift.report.report_alongside`). Not called when
+        (:class:`~airflow_provider_agentic_mlops.core.drift.report.ReportAlongside`). Not called when
         the input is refused or the current window is empty.
     :raises ValueError: on unusable input, naming the column or source and what to do. Empty data is
         one, except a current frame emptied by ``current_window`` (a quiet window): its summary has

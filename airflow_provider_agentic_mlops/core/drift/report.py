@@ -85,7 +85,9 @@ def write_report(
 class ReportAlongside:
     """Evidently's report rendered on a worker thread while the summary is computed.
 
-    Use it through :func:`report_alongside`, which joins the thread whatever happens. Pass
+    Use it as a context manager (``with ReportAlongside(...) as report:``): leaving the block waits for
+    the thread, also when the summary fails or the wait is interrupted (see :meth:`join`), and the
+    error propagates unchanged once the thread has ended, so it never outlives the block or ``out_dir``. Pass
     :meth:`start` as :func:`compute_drift`'s ``on_plan``: the report starts as soon as the columns,
     methods and thresholds are known, and renders (Python-bound work on a sample) while the summary
     sorts the numeric columns (numpy, which releases the GIL) and the evidence is gathered.
@@ -158,6 +160,12 @@ class ReportAlongside:
         finally:
             self._done.set()
 
+    def __enter__(self) -> ReportAlongside:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.join()
+
     def join(self) -> None:
         """Wait until the report thread has ended, if one was started, also when the wait is interrupted.
 
@@ -204,32 +212,6 @@ class ReportAlongside:
         return _with_summary(
             self.out, outcome, self.reference, self.current, summary, self.sample_rows, self.model_name
         )
-
-
-@contextlib.contextmanager
-def report_alongside(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    out_dir: str | Path,
-    *,
-    sample_rows: int = REPORT_SAMPLE_ROWS,
-    model_name: str | None = None,
-) -> Iterator[ReportAlongside]:
-    """A :class:`ReportAlongside` whose thread is waited for on leaving, also when the summary fails or
-    the wait is interrupted (see :meth:`ReportAlongside.join`): the error propagates unchanged once the
-    report thread has ended, so the thread never outlives the block or ``out_dir``.
-
-    :param reference: reference data.
-    :param current: current data.
-    :param out_dir: local directory to write into (created if needed).
-    :param sample_rows: rows sampled from each frame for Evidently's report.
-    :param model_name: model name, shown in the report's note.
-    """
-    report = ReportAlongside(reference, current, out_dir, sample_rows=sample_rows, model_name=model_name)
-    try:
-        yield report
-    finally:
-        report.join()
 
 
 def _same_plan(a: DriftPlan, b: DriftPlan) -> bool:

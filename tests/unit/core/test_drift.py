@@ -817,13 +817,13 @@ def test_plan_is_handed_over_once_before_the_numeric_columns_are_scored(frames, 
 
 @pytest.mark.filterwarnings("ignore")
 def test_report_rendered_alongside_is_the_one_rendered_after_the_summary(frames, tmp_path) -> None:
-    from airflow_provider_agentic_mlops.core.drift.report import report_alongside, write_report
+    from airflow_provider_agentic_mlops.core.drift.report import ReportAlongside, write_report
 
     reference, current = frames
     after = compute_drift(reference, current, model_name="fraud")
     written = write_report(reference, current, tmp_path / "after", after, sample_rows=500, model_name="fraud")
 
-    with report_alongside(reference, current, tmp_path / "alongside", sample_rows=500, model_name="fraud") as report:
+    with ReportAlongside(reference, current, tmp_path / "alongside", sample_rows=500, model_name="fraud") as report:
         alongside = compute_drift(reference, current, model_name="fraud", on_plan=report.start)
         assert report._thread is not None  # started from the plan, before the summary was done
         outcome = report.finish(alongside)
@@ -847,7 +847,7 @@ def test_report_failing_on_its_thread_is_skipped_with_the_reason(frames, tmp_pat
 
     monkeypatch.setattr(report_module, "write_evidently_report", refuse)
     reference, current = frames
-    with report_module.report_alongside(reference, current, tmp_path, sample_rows=500) as report:
+    with report_module.ReportAlongside(reference, current, tmp_path, sample_rows=500) as report:
         summary = compute_drift(reference, current, on_plan=report.start)
         outcome = report.finish(summary)
 
@@ -877,7 +877,7 @@ def test_summary_error_propagates_after_the_report_thread_is_joined(frames, tmp_
 
     with (
         pytest.raises(ValueError, match="model 'fraud'") as raised,
-        report_module.report_alongside(reference, current, tmp_path) as report,
+        report_module.ReportAlongside(reference, current, tmp_path) as report,
     ):
         compute_drift(
             reference, current, model_name="fraud", label_column="label", prediction_column="pred", on_plan=report.start
@@ -968,7 +968,7 @@ def test_interrupted_wait_for_the_report_goes_on_until_the_thread_ends_then_the_
         with (
             pytest.raises(TaskTimeout, match="execution_timeout"),
             tempfile.TemporaryDirectory(dir=tmp_path) as tmp,
-            report_module.report_alongside(reference, current, tmp) as report,
+            report_module.ReportAlongside(reference, current, tmp) as report,
         ):
             report.finish(compute_drift(reference, current, on_plan=report.start))
         events.append("block left")
