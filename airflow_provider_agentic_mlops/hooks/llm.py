@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -575,10 +576,18 @@ def shown_url(url: str) -> str:
 
 
 def _user_part(url: str) -> str:
-    """The text between ``://`` and the last ``@``, as written: what ``urlsplit`` misreads when a password holds
-    an unencoded ``/``, ``?`` or ``#`` (an ``@`` in the path is read as one too, and hidden: the safe side)."""
+    """The user part of ``url`` as written (``user:password`` before the host's ``@``), else ``""``. A password
+    holding an unencoded ``/``, ``?`` or ``#`` cuts the URL's authority short, so that ``urlsplit`` reads
+    ``user:pass`` as a host and a port that is not a number: then the user part runs to the first ``@``. An
+    ``@`` in the path or query of a URL without a user part is not one."""
     rest = url.partition("://")[2]
-    return rest.rpartition("@")[0]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in authority:
+        return authority.rpartition("@")[0]
+    _, colon, port = authority.partition(":")
+    if colon and not authority.startswith("[") and not port.isdigit() and "@" in rest:
+        return rest[: rest.index("@")]
+    return ""
 
 
 def _short(text: Any, limit: int = 300) -> str:

@@ -488,3 +488,19 @@ def test_a_base_url_user_part_is_hidden_also_when_it_holds_characters_a_url_must
             _ = LLMHook("llm_userpart").settings
         assert "S3cret" not in str(refused.value)
     assert user_part in masked
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://llm.example.com/v1?x=a@b", "https://llm.example.com/deployments/team@corp/v1", "http://[::1]:8000/v1"],
+)
+def test_an_at_sign_in_a_base_urls_path_or_query_is_no_user_part(url, monkeypatch, tmp_path):
+    """Only an ``@`` before the host marks credentials: a path or query may hold one unencoded."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    masked: list[str] = []
+    monkeypatch.setattr("airflow_provider_agentic_mlops.hooks.llm.mask_secret", masked.append)
+    conn = {"conn_type": "agentic_mlops_llm", "host": url, "password": "sk-x", "extra": {"model": "m"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_AT", json.dumps(conn))
+    settings = LLMHook("llm_at").settings
+    assert settings["base_url"] == url and settings["shown_url"] == url and shown_url(url) == url
+    assert masked == []
