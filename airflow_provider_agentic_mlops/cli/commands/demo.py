@@ -152,8 +152,9 @@ def trigger_run(env: dict[str, str], *, timeout: float = START_TIMEOUT, note: st
 
 def _api_healthy(port: int) -> bool:
     """Whether the demo's Airflow API server answers its health check on ``port``."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
     try:
-        with urllib.request.urlopen(f"http://localhost:{port}/api/v2/monitor/health", timeout=2) as response:
+        with direct.open(f"http://localhost:{port}/api/v2/monitor/health", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False

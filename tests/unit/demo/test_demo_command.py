@@ -178,7 +178,13 @@ def test_shift_refuses_when_the_demo_is_not_running_and_injects_nothing(monkeypa
     assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 0
 
 
-def test_shift_injects_and_triggers_when_the_demos_api_server_answers(monkeypatch, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("behind_a_proxy", [False, True])
+def test_shift_injects_and_triggers_when_the_demos_api_server_answers(
+    monkeypatch, tmp_path: Path, capsys, behind_a_proxy: bool
+) -> None:
+    """The health check asks the local server directly: with ``http_proxy`` set (a corporate proxy) and
+    localhost not in ``no_proxy``, urllib sent it through the proxy, and the demo's own start waited for
+    an API server that was up."""
     import http.server
     import threading
 
@@ -193,6 +199,13 @@ def test_shift_injects_and_triggers_when_the_demos_api_server_answers(monkeypatc
     server = http.server.HTTPServer(("localhost", 0), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    if behind_a_proxy:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{_free_port()}")  # a proxy that is not there
+        import urllib.request
+
+        monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener reads the proxies once, when made
     monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
     try:
         demo.demo(_shift_args(server.server_address[1]))
