@@ -765,34 +765,58 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def evidence_rows(evidence: Mapping[str, Any] | None) -> list[tuple[str, list[str]]]:
-    """The evidence table a decision read (:func:`evidence_facts`, as the trace stores it), for a person:
-    (heading, lines) rows, strongest evidence first, in the words of the rules. Empty without a table
-    (a summary of an older provider, which carried none). The lines quote data: escape them where shown.
+def evidence_rows(inputs: Any) -> list[tuple[str, list[str]]]:
+    """The evidence table a decision read (:func:`evidence_facts`, which the trace stores under
+    ``inputs["drift"]["evidence"]``), for a person: (heading, lines) rows, strongest evidence first, in the
+    words of the rules. Empty without a table (a summary of an older provider, which carried none). A part
+    of another shape (stored by an older provider, or odd data) is shown as compact JSON under its heading
+    instead of read, so a stored decision always renders. The lines quote data: escape them where shown.
+
+    :param inputs: the decision's stored ``inputs`` (any JSON value).
     """
+    drift = inputs.get("drift") if isinstance(inputs, Mapping) else None
+    if not drift:
+        return []
+    if not isinstance(drift, Mapping):
+        return [("Drift summary", [_json_line(drift)])]
+    evidence = drift.get("evidence")
     if not evidence:
         return []
-    rows: list[tuple[str, list[str]]] = [("Pipeline faults", fault_problems({"evidence": evidence}) or ["none"])]
-    rows.append(("Performance", [_performance_line(evidence.get("performance"))]))
-    severity = evidence.get("severity") or {}
-    share = _number(severity.get("weighted_share"))
-    if share is not None:
-        lines = [
-            f"{share:.1%} of the model's importance on drifted columns "
-            f"({severity.get('n_drifted_after_fdr')} drifted after FDR control); weighted by "
-            f"{severity.get('importance_source') or severity.get('weighted_by')}"
-        ]
-        lines += [
-            f"{c.get('column')}: weight {_number(c.get('weight')) or 0.0:.2f}, "
-            f"effect {_number(c.get('effect')) or 0.0:.2f}{', drifted' if c.get('drifted') else ''}"
-            for c in (severity.get("top") or [])[:MAX_TOP_DRIFTED]
-            if isinstance(c, Mapping)
-        ]
-        rows.append(("Drift severity", lines))
+    if not isinstance(evidence, Mapping):
+        return [("Evidence", [_json_line(evidence)])]
+    rows = [
+        ("Pipeline faults", _fault_lines(evidence)),
+        ("Performance", [_performance_line(evidence.get("performance"))]),
+    ]
+    severity = _severity_lines(evidence.get("severity"))
+    if severity:
+        rows.append(("Drift severity", severity))
     rows.append(("Extrapolation", _extrapolation_lines(evidence.get("extrapolation"))))
-    if evidence.get("notes"):
-        rows.append(("Notes", [str(n) for n in evidence["notes"]]))
+    notes = evidence.get("notes")
+    if notes:
+        rows.append(("Notes", [str(n) for n in notes] if isinstance(notes, list) else [_json_line(notes)]))
     return rows
+
+
+def _json_line(value: Any) -> str:
+    """A part of the evidence table of another shape, as compact JSON (clipped): shown, not read."""
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):  # keys JSON cannot hold, or a cycle: not from a stored trace
+        text = repr(value)
+    return clip(text, MAX_ANNOTATION_CHARS)
+
+
+def _list_of_mappings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+
+
+def _fault_lines(evidence: Mapping[str, Any]) -> list[str]:
+    faults, omitted = evidence.get("faults") or [], evidence.get("faults_omitted")
+    n_omitted = 0.0 if omitted is None else _number(omitted)
+    if not _list_of_mappings(faults) or n_omitted is None:
+        return [_json_line({k: evidence[k] for k in ("faults", "faults_omitted") if k in evidence})]
+    return fault_problems({"evidence": {"faults": faults, "faults_omitted": int(n_omitted)}}) or ["none"]
 
 
 def _performance_line(perf: Any) -> str:
@@ -805,23 +829,56 @@ def _performance_line(perf: Any) -> str:
             f"{perf['metric']} {perf['current']:.3f} on {perf.get('n_labelled')} labelled rows; no held-out "
             "baseline to compare it with"
         )
-    except (KeyError, TypeError, ValueError):  # a table of another shape: shown as it is
-        return json.dumps(perf, sort_keys=True, default=str)
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError):  # another shape: shown as it is
+        return _json_line(perf)
+
+
+def _severity_lines(severity: Any) -> list[str]:
+    """The drift severity, or no lines when the table has no weighted share (nothing was weighted)."""
+    if not severity:
+        return []
+    if not isinstance(severity, Mapping):
+        return [_json_line(severity)]
+    raw_share, top = severity.get("weighted_share"), severity.get("top") or []
+    if _unmeasured(raw_share):
+        return []
+    share = _number(raw_share)
+    if share is None or not _list_of_mappings(top):
+        return [_json_line(severity)]
+    lines = [
+        f"{share:.1%} of the model's importance on drifted columns "
+        f"({severity.get('n_drifted_after_fdr')} drifted after FDR control); weighted by "
+        f"{severity.get('importance_source') or severity.get('weighted_by')}"
+    ]
+    return lines + [
+        f"{c.get('column')}: weight {_number(c.get('weight')) or 0.0:.2f}, "
+        f"effect {_number(c.get('effect')) or 0.0:.2f}{', drifted' if c.get('drifted') else ''}"
+        for c in top[:MAX_TOP_DRIFTED]
+    ]
 
 
 def _extrapolation_lines(extrapolated: Any) -> list[str]:
-    if not isinstance(extrapolated, Mapping) or _number(extrapolated.get("share_rows")) is None:
+    if not extrapolated or (isinstance(extrapolated, Mapping) and _unmeasured(extrapolated.get("share_rows"))):
         return ["not measured (no numeric feature in both frames, or the data has faults)"]
+    if not isinstance(extrapolated, Mapping):
+        return [_json_line(extrapolated)]
+    share, columns = _number(extrapolated.get("share_rows")), extrapolated.get("columns") or {}
+    if share is None or not isinstance(columns, Mapping):
+        return [_json_line(extrapolated)]
     lines = [
-        f"{extrapolated['share_rows']:.1%} of current rows outside the reference range of a feature the model "
+        f"{share:.1%} of current rows outside the reference range of a feature the model "
         f"relies on ({extrapolated.get('features_checked')} checked, {extrapolated.get('weighted_by')}); "
         f"{_number(extrapolated.get('expected_by_chance')) or 0.0:.1%} expected by chance, "
         f"{_number(extrapolated.get('excess_share')) or 0.0:.1%} beyond it"
     ]
-    columns = extrapolated.get("columns") or {}
-    if isinstance(columns, Mapping) and columns:
+    if columns:
         lines.append(", ".join(f"{c}: {_number(v) or 0.0:.2%} outside" for c, v in columns.items()))
     return lines
+
+
+def _unmeasured(value: Any) -> bool:
+    """A share the table holds as nothing: absent, or a number that is not finite (NaN is stored as null)."""
+    return value is None or (isinstance(value, (int, float)) and _number(value) is None)
 
 
 def history_facts(history: ModelHistory) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def as_float(value: Any) -> float | None:
     caller's to say."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond a float (JSON allows it)
         return None
     return None if math.isnan(number) else number
 

@@ -179,15 +179,15 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
     d = await anyio.to_thread.run_sync(load)
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 
-    inputs = d.get("inputs") or {}
-    observed = inputs.get("drift_observed") or {}
+    inputs = d.get("inputs")
+    observed = inputs.get("drift_observed") if isinstance(inputs, dict) else None
     messages = [m for m in (d.get("prompt") or []) if isinstance(m, dict)]
     return render(
         request,
         "decision.html",
         user=user_name(user),
         d=d,
-        evidence=evidence_rows((inputs.get("drift") or {}).get("evidence")),
+        evidence=evidence_rows(inputs),
         prompt_messages=messages,
-        report_uri=observed.get("report_uri"),
+        report_uri=observed.get("report_uri") if isinstance(observed, dict) else None,
     )

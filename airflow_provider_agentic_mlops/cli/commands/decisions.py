@@ -74,7 +74,7 @@ def format_trace(d: dict[str, Any]) -> str:
     ]
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 
-    read = evidence_rows(((d.get("inputs") or {}).get("drift") or {}).get("evidence"))
+    read = evidence_rows(d.get("inputs"))
     if read:
         lines.append("Evidence:")
         for heading, texts in read:

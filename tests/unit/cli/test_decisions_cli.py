@@ -173,3 +173,28 @@ def test_show_lists_the_evidence_read_apart_from_the_evidence_the_llm_cited(stor
     decision_id = record(store, "fraud")  # an LLM decision: what it cited, under its own heading
     decisions_show(argparse.Namespace(decision_id=decision_id, output="table", state_conn_id=None))
     assert "Evidence cited by the LLM:\n  - e1\n" in capsys.readouterr().out
+
+
+def test_show_prints_a_stored_evidence_table_of_another_shape_as_it_is(store, capsys):
+    """A decision recorded by an older provider (or from odd data): shown, not a traceback."""
+    evidence = {"faults": [], "faults_omitted": "many", "notes": 5, "performance": {"drop": 0.1, "class_mix": [1]}}
+    decision_id = store.record_decision(
+        "fraud",
+        mode="rules",
+        final_action="escalate",
+        decided_by="rules",
+        dag_id="agentic_mlops__fraud",
+        rationale="r",
+        rules_fired=[],
+        evidence=[],
+        inputs={"drift": {**DRIFT, "evidence": evidence}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+    decisions_show(argparse.Namespace(decision_id=decision_id, output="table", state_conn_id=None))
+    out = capsys.readouterr().out
+    assert '  Pipeline faults: {"faults": [], "faults_omitted": "many"}\n' in out
+    assert '  Performance: {"drop": 0.1, "class_mix": [1]}\n' in out
+    assert "  Notes: 5\n" in out

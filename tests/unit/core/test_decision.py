@@ -729,3 +729,86 @@ def test_a_noisy_window_on_an_unchanged_model_stays_no_action():
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
     assert d.action == "no_action" and d.allowed_actions == ["no_action"]
     assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "low_drift_severity"]
+
+
+_ODD_EVIDENCE = {  # stored decisions whose evidence has another shape (an older provider, or odd data)
+    "evidence is text": ("n/a", "Evidence", '"n/a"'),
+    "evidence is a list": ([{"faults": []}], "Evidence", '[{"faults": []}]'),
+    "faults are text items": ({"faults": ["amount scale changed"]}, "Pipeline faults", '["amount scale changed"]'),
+    "faults is text": ({"faults": "amount"}, "Pipeline faults", '{"faults": "amount"}'),
+    "faults_omitted is no number": ({"faults": [], "faults_omitted": "many"}, "Pipeline faults", '"many"'),
+    "faults_omitted beyond a float": ({"faults": [], "faults_omitted": 10**400}, "Pipeline faults", "1000000"),
+    "severity is a list": ({"severity": [0.3]}, "Drift severity", "[0.3]"),
+    "severity.top is a mapping": (
+        {"severity": {"weighted_share": 0.3, "top": {"column": "amount"}}},
+        "Drift severity",
+        '"top": {"column": "amount"}',
+    ),
+    "notes is a number": ({"notes": 5}, "Notes", "5"),
+    "extrapolation share as text": (
+        {"extrapolation": {"share_rows": "0.25"}},
+        "Extrapolation",
+        "25.0% of current rows outside",
+    ),
+    "extrapolation columns a list": (
+        {"extrapolation": {"share_rows": 0.2, "columns": ["amount"]}},
+        "Extrapolation",
+        '"columns": ["amount"]',
+    ),
+    "class_mix is a list": (
+        {
+            "performance": {
+                "kind": "measured",
+                "metric": "accuracy",
+                "baseline": 0.9,
+                "current": 0.8,
+                "drop": 0.1,
+                "drop_se": 0.01,
+                "n_labelled": 500,
+                "class_mix": [0.1, 0.9],
+            }
+        },
+        "Performance",
+        '"class_mix": [0.1, 0.9]',
+    ),
+    "performance not finite": (
+        {
+            "performance": {
+                "kind": "measured",
+                "metric": "accuracy",
+                "baseline": float("nan"),
+                "current": float("inf"),
+                "drop": float("-inf"),
+                "drop_se": None,
+                "n_labelled": 500,
+            }
+        },
+        "Performance",
+        "accuracy nan",
+    ),
+    "markup in names": (
+        {"severity": {"weighted_share": 0.3, "top": [{"column": "<img src=x>", "weight": 1, "effect": 1}]}},
+        "Drift severity",
+        "<img src=x>: weight 1.00",  # as it is: the page's template escapes it
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "heading", "shown"),
+    [
+        pytest.param({"drift": {"drift_share": 0.3, "evidence": evidence}}, heading, shown, id=name)
+        for name, (evidence, heading, shown) in _ODD_EVIDENCE.items()
+    ]
+    + [
+        pytest.param({"drift": "drift 0.3"}, "Drift summary", '"drift 0.3"', id="drift is text"),
+        pytest.param({"drift": [0.3]}, "Drift summary", "[0.3]", id="drift is a list"),
+    ],
+)
+def test_a_stored_evidence_table_of_another_shape_is_shown_as_it_is(inputs, heading, shown):
+    """The trace page and ``decisions show`` render any stored decision: a part they cannot read is shown as
+    JSON under its heading, not interpreted (which raised, and the page answered 500)."""
+    from airflow_provider_agentic_mlops.core.decision import evidence_rows
+
+    rows = dict(evidence_rows(inputs))
+    assert shown in " ".join(rows[heading])

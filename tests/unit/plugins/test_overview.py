@@ -481,3 +481,35 @@ def test_a_model_the_loop_has_not_promoted_says_where_its_champion_is(
     row = _client(sqlite_store).get("/agentic-mlops/models").text
     assert "not promoted by the loop yet" in row
     assert "a champion registered outside the loop (MLflow alias <code>champion</code>) shows here after" in row
+
+
+def test_a_decision_stored_with_evidence_of_another_shape_still_shows_its_trace(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """Recorded by an older provider, or from odd data: the part the page cannot read is shown as it is,
+    escaped (it used to answer 500)."""
+    evidence = {"faults": "<script>alert(1)</script>", "severity": [0.3], "extrapolation": {"share_rows": "0.05"}}
+    decision_id = sqlite_store.record_decision(
+        "fraud-detector",
+        mode="rules",
+        final_action="escalate",
+        decided_by="rules",
+        dag_id=DAG,
+        run_id="r1",
+        rationale="r",
+        rules_fired=[],
+        evidence=[],
+        inputs={"drift": {"drift_share": 0.3, "evidence": evidence}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+    allowed.add(DAG)
+    page = _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}")
+    assert page.status_code == 200
+    shown = _section(page.text, "evidence")
+    assert 'Pipeline faults {"faults": "<script>alert(1)</script>"}' in shown
+    assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "Drift severity [0.3]" in shown
+    assert "5.0% of current rows outside the reference range" in shown  # a share given as text, read as one
