@@ -515,3 +515,71 @@ def test_a_second_vote_is_refused_on_databases_without_on_conflict(
     assert one.recorded and not same.recorded and "already voted" in same.message
     assert store.first_use("v0=x", window=timedelta(seconds=300))
     assert not store.first_use("v0=x", window=timedelta(seconds=300))
+
+
+def test_migration_0004_indexes_a_database_at_0003(store_url: str) -> None:
+    """A store created by the previous release (at 0003) gains the decisions' (model_name, id) index and
+    keeps its rows."""
+    from alembic import command
+    from alembic.config import Config
+
+    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR
+
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.commit()
+        conn.execute(
+            sa.text(
+                "INSERT INTO agentic_mlops_decisions (model_name, created_at, mode, final_action) "
+                "VALUES ('m', CURRENT_TIMESTAMP, 'rules', 'none')"
+            )
+        )
+        conn.commit()
+    assert current_revision(engine) == "0003"
+    indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("agentic_mlops_decisions")}
+    assert "ix_agentic_mlops_decisions_model_id" not in indexes
+
+    store = StateStore(store_url)
+    assert current_revision(store.engine) == head_revision()
+    indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(store.engine).get_indexes("agentic_mlops_decisions")}
+    assert indexes["ix_agentic_mlops_decisions_model_id"] == ["model_name", "id"]
+    assert [d["final_action"] for d in store.list_decisions("m")] == ["none"]
+    store.dispose()
+    engine.dispose()
+
+
+def test_postgresql_reads_a_paused_models_latest_decisions_through_its_own_index(pg_url: str) -> None:
+    """``list_decisions(model)`` (model_name = ? ORDER BY id DESC LIMIT n) uses the (model_name, id) index,
+    not a backward scan of the primary key over every decision written since the model stopped deciding."""
+    from airflow_provider_agentic_mlops.core.schema import decisions
+
+    store = StateStore(pg_url)
+    now = utcnow()
+    rows = [
+        {"model_name": f"model-{i % 50:02d}", "created_at": now, "mode": "rules", "final_action": "none"}
+        for i in range(10_000)
+        if not (i % 50 == 7 and i >= 5_000)  # model-07 stopped deciding halfway
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(decisions.insert(), rows)
+        conn.exec_driver_sql("ANALYZE agentic_mlops_decisions")
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if "agentic_mlops_decisions" in statement:
+            seen.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        assert len(store.list_decisions("model-07", limit=20)) == 20
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", capture)
+    statement, parameters = seen[-1]
+    with store.engine.connect() as conn:
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert "ix_agentic_mlops_decisions_model_id" in plan, plan
+    store.dispose()
