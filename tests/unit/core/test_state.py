@@ -583,3 +583,35 @@ def test_postgresql_reads_a_paused_models_latest_decisions_through_its_own_index
         plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
     assert "ix_agentic_mlops_decisions_model_id" in plan, plan
     store.dispose()
+
+
+def test_set_wise_reads_say_what_the_per_model_reads_say(store: StateStore) -> None:
+    """``models list``'s reads for many models at once (more than one IN list of names) agree with the
+    per-model reads they replace."""
+    from airflow_provider_agentic_mlops.core.state import JOB_FAILED, PENDING, PROMOTION_IN_PROGRESS
+
+    for name in ("a", "b", "c"):
+        store.record_decision(name, mode="rules", final_action="none")
+    store.record_decision("a", mode="rules", final_action="retrain")
+    store.request_approval("a", "1", dag_id="d", run_id="r1", expires_at=utcnow() + timedelta(hours=1))
+    store.request_approval("a", "2", dag_id="d", run_id="r2", expires_at=utcnow() + timedelta(hours=1))
+    approval, _ = store.request_approval("b", "1", dag_id="d", run_id="r", expires_at=utcnow() + timedelta(hours=1))
+    store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    store.begin_promotion(approval, registered_model="b", previous_version=None)
+    failed, _ = store.start_job("a", dag_id="d", run_id="r0")
+    store.finish_job(failed["id"], status=JOB_FAILED)
+    done, _ = store.start_job("b", dag_id="d", run_id="r0")
+    store.finish_job(done["id"], status="succeeded")
+    running, _ = store.start_job("b", dag_id="d", run_id="r1")
+    names = [f"x{i}" for i in range(600)] + ["a", "b", "c", "absent"]
+
+    assert {k: v["id"] for k, v in store.last_decisions(names).items()} == {
+        n: store.list_decisions(n, limit=1)[0]["id"] for n in ("a", "b", "c")
+    }
+    assert store.count_approvals(names, status=PENDING) == {"a": 2}
+    assert {k: v["id"] for k, v in store.inflight_jobs(names).items()} == {"b": running["id"]}
+    assert [p["model_name"] for p in store.list_promotions(status=PROMOTION_IN_PROGRESS, model_names=names)] == ["b"]
+    assert store.list_promotions(status=PROMOTION_IN_PROGRESS, model_names=["a"]) == []
+    since = utcnow() - timedelta(hours=1)
+    assert store.retrains_since_of(names, since=since) == {n: store.retrains_since(n, since=since) for n in ("a", "b")}
+    assert store.last_retrain_starts(names) == {"b": store.last_retrain("b")["started_at"]}
