@@ -3,6 +3,7 @@ RetrainOperator (defence in depth)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -121,6 +122,29 @@ def read_budget_inputs(
     )
 
 
+def read_budget_inputs_of(store: StateStore, windows: Mapping[str, float], *, now: datetime) -> dict[str, BudgetInputs]:
+    """:func:`read_budget_inputs` of many models at once (``models list``): one read per distinct budget
+    window and one for the last retrains, whatever the number of models.
+
+    :param windows: ``{model: its budget_window_hours}``.
+    """
+    by_window: dict[float, list[str]] = {}
+    for name, hours in windows.items():
+        by_window.setdefault(hours, []).append(name)
+    counted: dict[str, tuple[int, datetime]] = {}
+    for hours, names in by_window.items():
+        counted.update(store.retrains_since_of(names, since=now - timedelta(hours=hours)))
+    last = store.last_retrain_starts(list(windows))
+    return {
+        name: BudgetInputs(
+            last_retrain_at=last.get(name),
+            retrains_in_window=counted[name][0] if name in counted else 0,
+            oldest_in_window_at=counted[name][1] if name in counted else None,
+        )
+        for name in windows
+    }
+
+
 @dataclass(frozen=True)
 class RetrainBudget:
     """A model's retrain limits, as RetrainOperator and ``models list`` apply them to the state store.
@@ -148,6 +172,18 @@ class RetrainBudget:
             cooldown_hours=self.cooldown_hours or 0,
             max_retrains=self.max_retrains if self.max_retrains is not None else 10**9,
             budget_window_hours=self.budget_window_hours,
+        )
+
+    def check_inputs(self, inputs: BudgetInputs, *, now: datetime) -> BudgetCheck:
+        """:meth:`check` on inputs already read (:func:`read_budget_inputs_of`)."""
+        return check_retrain_budget(
+            now=now,
+            last_retrain_at=inputs.last_retrain_at,
+            retrains_in_window=inputs.retrains_in_window,
+            cooldown_hours=self.cooldown_hours or 0,
+            max_retrains=self.max_retrains if self.max_retrains is not None else 10**9,
+            budget_window_hours=self.budget_window_hours,
+            oldest_in_window_at=inputs.oldest_in_window_at,
         )
 
 

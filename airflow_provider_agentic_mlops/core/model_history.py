@@ -9,7 +9,7 @@ No Airflow import; nothing heavy at module level.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -280,19 +280,29 @@ def champion_lineage(
     return events
 
 
-def unfinished_promotions(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> list[str]:
+def unfinished_promotions(
+    store: StateStore,
+    model_name: str,
+    *,
+    dag_ids: DagIds = None,
+    promotions: Sequence[Mapping[str, Any]] | None = None,
+) -> list[str]:
     """The model's promotions recorded but not completed, one line each (``describe_unfinished``), newest
     first: MLflow may already serve such a version while the lineage cannot name it yet. One that a later
     champion change overtook (still open: the change was recorded before such changes closed it) is shown
     as overtaken, with nothing to do, not as one its task can complete.
 
     :param dag_ids: only promotions of these DAGs (:data:`DagIds`), and only their changes these DAGs made.
+    :param promotions: the model's in-progress promotions, newest first, when already read (``models
+        list`` reads them for every model at once); None reads them.
     """
     from airflow_provider_agentic_mlops.core.promotion import describe_unfinished, later_champion_changes
     from airflow_provider_agentic_mlops.core.state import PROMOTION_IN_PROGRESS
 
+    if promotions is None:
+        promotions = store.list_promotions(model_name, status=PROMOTION_IN_PROGRESS)
     lines = []
-    for p in store.list_promotions(model_name, status=PROMOTION_IN_PROGRESS):
+    for p in promotions:
         if not of_dags(p["dag_id"], dag_ids):
             continue
         later = later_champion_changes(store, p)

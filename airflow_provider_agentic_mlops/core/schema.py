@@ -63,6 +63,8 @@ decisions = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("error", sa.Text),
     sa.Index("ix_agentic_mlops_decisions_model_created", "model_name", "created_at"),
+    # "the model's latest decisions" (model_name = ? ORDER BY id DESC LIMIT n): migration 0004
+    sa.Index("ix_agentic_mlops_decisions_model_id", "model_name", "id"),
 )
 
 # One approval request per (model, version, DAG run): re-running the sensor finds it again.

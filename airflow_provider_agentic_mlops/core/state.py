@@ -273,6 +273,21 @@ class StateStore:
         self.fail_stale_jobs(model_name=model_name, task_state=task_state)
         return self._running_job(model_name)
 
+    def inflight_jobs(
+        self, model_names: Sequence[str], *, task_state: TaskStateReader | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """:meth:`inflight_job` of every model in ``model_names`` at once: ``{model: its running job}``,
+        after failing the stale ones; a model with no running job is absent.
+
+        :param task_state: reads the Airflow state of the task that owns a job, if the caller can.
+        """
+        self.fail_stale_jobs(model_names=model_names, task_state=task_state)
+        return {
+            job["model_name"]: job
+            for chunk in _chunks(model_names)
+            for job in self._fetch_all(jobs.select().where(jobs.c.model_name.in_(chunk), jobs.c.status == JOB_RUNNING))
+        }
+
     @retry_read
     def _running_job(self, model_name: str) -> dict[str, Any] | None:
         return self._fetch_one(jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING))
@@ -321,6 +336,7 @@ class StateStore:
         self,
         *,
         model_name: str | None = None,
+        model_names: Sequence[str] | None = None,
         task_state: TaskStateReader | None = None,
         now: datetime | None = None,
     ) -> list[int]:
@@ -331,12 +347,19 @@ class StateStore:
         running longer than ``timeout``; or, when ``task_state`` is given, the Airflow task that owns it
         has ended (failed, up for retry, ...) although the job is still marked running.
 
+        :param model_names: only the jobs of these models (with ``model_name``: of both).
         :return: the ids of the jobs marked failed.
         """
         now = _naive_utc(now) if now else utcnow()
-        running = self._fetch_all(
-            _where_given(sa.select(jobs).where(jobs.c.status == JOB_RUNNING), jobs, model_name=model_name)
-        )
+        query = _where_given(sa.select(jobs).where(jobs.c.status == JOB_RUNNING), jobs, model_name=model_name)
+        if model_names is None:
+            running = self._fetch_all(query)
+        else:
+            running = [
+                job
+                for chunk in _chunks(model_names)
+                for job in self._fetch_all(query.where(jobs.c.model_name.in_(chunk)))
+            ]
         stale = [(job, why) for job in running if (why := stale_reason(job, now, task_state))]
         failed: list[int] = []
         if not stale:
@@ -385,6 +408,21 @@ class StateStore:
         )
         return self._fetch_one(query)
 
+    @retry_read
+    def last_retrain_starts(self, model_names: Sequence[str]) -> dict[str, datetime]:
+        """``{model: start of its last retrain that did not fail}`` (:meth:`last_retrain`'s ``started_at``) for
+        every model in ``model_names`` that has one, in one read."""
+        started: dict[str, datetime] = {}
+        with self._read() as conn:
+            for chunk in _chunks(model_names):
+                query = (
+                    sa.select(jobs.c.model_name, sa.func.max(jobs.c.started_at))
+                    .where(jobs.c.model_name.in_(chunk), jobs.c.kind == "retrain", jobs.c.status != JOB_FAILED)
+                    .group_by(jobs.c.model_name)
+                )
+                started.update({name: at for name, at in conn.execute(query)})
+        return started
+
     def count_retrains(self, model_name: str, *, since: datetime) -> int:
         """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too."""
         return self.retrains_since(model_name, since=since)[0]
@@ -398,6 +436,23 @@ class StateStore:
         with self._read() as conn:
             count, oldest = conn.execute(query).one()
         return int(count), oldest
+
+    @retry_read
+    def retrains_since_of(self, model_names: Sequence[str], *, since: datetime) -> dict[str, tuple[int, datetime]]:
+        """:meth:`retrains_since` of every model in ``model_names`` at once; a model without retraining jobs
+        since ``since`` is absent (``(0, None)``)."""
+        counts: dict[str, tuple[int, datetime]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(model_names):
+                query = (
+                    sa.select(jobs.c.model_name, sa.func.count(), sa.func.min(jobs.c.started_at))
+                    .where(
+                        jobs.c.model_name.in_(chunk), jobs.c.kind == "retrain", jobs.c.started_at >= _naive_utc(since)
+                    )
+                    .group_by(jobs.c.model_name)
+                )
+                counts.update({name: (int(count), oldest) for name, count, oldest in conn.execute(query)})
+        return counts
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -441,6 +496,22 @@ class StateStore:
                 decisions.select().order_by(decisions.c.id.desc()).limit(limit), decisions, model_name=model_name
             )
         )
+
+    @retry_read
+    def last_decisions(self, model_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``{model: its newest decision}`` (``list_decisions(model, limit=1)``) for every model in
+        ``model_names`` that has one, in one read."""
+        newest: dict[str, dict[str, Any]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(model_names):
+                latest = (
+                    sa.select(sa.func.max(decisions.c.id))
+                    .where(decisions.c.model_name.in_(chunk))
+                    .group_by(decisions.c.model_name)
+                )
+                for row in conn.execute(decisions.select().where(decisions.c.id.in_(latest))).mappings():
+                    newest[row["model_name"]] = dict(row)
+        return newest
 
     @retry_read
     def tokens_used(self, model_name: str, *, since: datetime) -> int:
@@ -621,6 +692,21 @@ class StateStore:
         if dag_ids is not None:
             query = query.where(approvals.c.dag_id.in_(list(dag_ids)))
         return self._fetch_all(_where_given(query, approvals, status=status, model_name=model_name))
+
+    @retry_read
+    def count_approvals(self, model_names: Sequence[str], *, status: str) -> dict[str, int]:
+        """``{model: how many of its requests have ``status``}`` for every model in ``model_names`` that has
+        any, in one read."""
+        counts: dict[str, int] = {}
+        with self._read() as conn:
+            for chunk in _chunks(model_names):
+                query = (
+                    sa.select(approvals.c.model_name, sa.func.count())
+                    .where(approvals.c.model_name.in_(chunk), approvals.c.status == status)
+                    .group_by(approvals.c.model_name)
+                )
+                counts.update({name: int(count) for name, count in conn.execute(query)})
+        return counts
 
     @retry_read
     def _with_votes(self, approval: dict[str, Any]) -> dict[str, Any]:
@@ -854,9 +940,24 @@ class StateStore:
         return self._fetch_one(promotions.select().where(promotions.c.approval_id == approval_id))
 
     @retry_read
-    def list_promotions(self, model_name: str | None = None, *, status: str | None = None) -> list[dict[str, Any]]:
-        query = promotions.select().order_by(promotions.c.id.desc())
-        return self._fetch_all(_where_given(query, promotions, model_name=model_name, status=status))
+    def list_promotions(
+        self, model_name: str | None = None, *, status: str | None = None, model_names: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Promotions, newest first, narrowed by each filter given.
+
+        :param model_names: only promotions of these models (one read for many models).
+        """
+        query = _where_given(
+            promotions.select().order_by(promotions.c.id.desc()), promotions, model_name=model_name, status=status
+        )
+        if model_names is None:
+            return self._fetch_all(query)
+        found = [
+            p
+            for chunk in _chunks(model_names)
+            for p in self._fetch_all(query.where(promotions.c.model_name.in_(chunk)))
+        ]
+        return sorted(found, key=lambda p: p["id"], reverse=True)
 
     def mark_promotion_step(
         self,
@@ -1133,6 +1234,17 @@ _AUDIT_SUBJECT = {jobs.name: "job", approvals.name: "approval", promotions.name:
 def missing_approval_message(approval_id: int) -> str:
     """The error for an approval id the store does not hold, with how to find the right one."""
     return f"approval {approval_id} does not exist; list pending ones with `airflow agentic-mlops approvals list`"
+
+
+#: Model names per ``IN (...)`` of the set-wise reads: below the oldest SQLite's bound-parameter limit (999).
+_IN_CHUNK = 500
+
+
+def _chunks(names: Sequence[str]) -> Iterator[list[str]]:
+    """``names`` without repeats, in lists of at most :data:`_IN_CHUNK` (none for no names)."""
+    unique = list(dict.fromkeys(names))
+    for start in range(0, len(unique), _IN_CHUNK):
+        yield unique[start : start + _IN_CHUNK]
 
 
 def _where_given(query: sa.Select[Any], table: sa.Table, **equal: Any) -> sa.Select[Any]:

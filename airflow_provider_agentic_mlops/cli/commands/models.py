@@ -13,6 +13,9 @@ from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from airflow_provider_agentic_mlops.core.budget import BudgetInputs
     from airflow_provider_agentic_mlops.core.config import ModelSpec
     from airflow_provider_agentic_mlops.core.state import StateStore
 
@@ -41,13 +44,24 @@ def _champion_version(registered_model: str, conn_id: str) -> str | None:
         return UNKNOWN_CHAMPION
 
 
-def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | None) -> str | None:
-    """Why a retrain of ``spec`` could not start now (a running or overdue job, cooldown, budget), or None."""
+def blocked_reason(
+    store: StateStore,
+    spec: ModelSpec,
+    job: dict[str, Any] | None,
+    *,
+    inputs: BudgetInputs | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Why a retrain of ``spec`` could not start now (a running or overdue job, cooldown, budget), or None.
+
+    :param inputs: the model's budget inputs when already read (:func:`read_budget_inputs_of`); None reads them.
+    :param now: the time to judge at (naive UTC); None: now.
+    """
     from airflow_provider_agentic_mlops.core.budget import RetrainBudget
     from airflow_provider_agentic_mlops.core.jobs import job_overdue
     from airflow_provider_agentic_mlops.core.state import utcnow
 
-    now = utcnow()
+    now = now or utcnow()
     if job is not None:
         overdue = job_overdue(job, now)
         if overdue:
@@ -55,7 +69,7 @@ def blocked_reason(store: StateStore, spec: ModelSpec, job: dict[str, Any] | Non
         return f"job {job['id']} running since {job['started_at']:%Y-%m-%d %H:%M} UTC (run {job.get('run_id')})"
     decision = spec.decision
     budget = RetrainBudget(decision.cooldown_hours, decision.max_retrains, decision.budget_window_hours)
-    check = budget.check(store, spec.name, now=now)
+    check = budget.check(store, spec.name, now=now) if inputs is None else budget.check_inputs(inputs, now=now)
     return None if check.allowed else check.reason
 
 
@@ -74,20 +88,51 @@ def cli_models_file(explicit: str | None = None) -> Path:
     return models_file(default_dags_folder())
 
 
+class _StoreState:
+    """What ``models list`` shows of the models of one state store, read set-wise: a few queries for all
+    of them, not several per model.
+
+    :param store: the state store.
+    :param specs: the models kept in it.
+    """
+
+    def __init__(self, store: StateStore, specs: list[ModelSpec]) -> None:
+        from airflow_provider_agentic_mlops.core.budget import read_budget_inputs_of
+        from airflow_provider_agentic_mlops.core.state import PENDING, PROMOTION_IN_PROGRESS, utcnow
+        from airflow_provider_agentic_mlops.liveness import read_task_state
+
+        names = [spec.name for spec in specs]
+        self.now = utcnow()
+        self.jobs = store.inflight_jobs(names, task_state=read_task_state)  # fails dead jobs first
+        self.last = store.last_decisions(names)
+        self.pending = store.count_approvals(names, status=PENDING)
+        self.promotions: dict[str, list[dict[str, Any]]] = {}
+        for promotion in store.list_promotions(status=PROMOTION_IN_PROGRESS, model_names=names):  # newest first
+            self.promotions.setdefault(promotion["model_name"], []).append(promotion)
+        # the budget only matters for a model without a running job
+        idle = {spec.name: spec.decision.budget_window_hours for spec in specs if spec.name not in self.jobs}
+        self.budget = read_budget_inputs_of(store, idle, now=self.now)
+
+
 def models_list(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.core.model_history import unfinished_promotions
-    from airflow_provider_agentic_mlops.liveness import read_task_state
 
     path = cli_models_file(args.models_file)
+    specs = load_models(path)
     stores: dict[str | None, StateStore] = {}
-    rows = []
-    for spec in load_models(path):
+    kept: dict[str | None, list[ModelSpec]] = {}
+    for spec in specs:
         conn_id = args.state_conn_id or spec.state_conn_id  # the model's own store; None: the deployment's
         if conn_id not in stores:
             stores[conn_id] = StateStoreHook(conn_id).get_store()
-        store = stores[conn_id]
-        job = store.inflight_job(spec.name, task_state=read_task_state)  # fails a dead job first
-        last = store.list_decisions(spec.name, limit=1)
+        kept.setdefault(conn_id, []).append(spec)
+    read = {conn_id: _StoreState(stores[conn_id], of_store) for conn_id, of_store in kept.items()}
+    rows = []
+    for spec in specs:
+        conn_id = args.state_conn_id or spec.state_conn_id
+        store, state = stores[conn_id], read[conn_id]
+        job = state.jobs.get(spec.name)
+        last = state.last.get(spec.name)
         rows.append(
             {
                 "model": spec.name,
@@ -95,10 +140,13 @@ def models_list(args: argparse.Namespace) -> None:
                 "schedule": spec.schedule,
                 "champion": _champion_version(spec.mlflow_model_name, spec.registry_conn_id),
                 "running_job": job["id"] if job else None,
-                "blocked": blocked_reason(store, spec, job),
-                "last_decision": f"{last[0]['final_action']} (#{last[0]['id']})" if last else None,
-                "pending_approvals": len(store.list_approvals(status="pending", model_name=spec.name)),
-                "promotion": "; ".join(unfinished_promotions(store, spec.name)) or None,
+                "blocked": blocked_reason(store, spec, job, inputs=state.budget.get(spec.name), now=state.now),
+                "last_decision": f"{last['final_action']} (#{last['id']})" if last else None,
+                "pending_approvals": state.pending.get(spec.name, 0),
+                "promotion": "; ".join(
+                    unfinished_promotions(store, spec.name, promotions=state.promotions.get(spec.name, []))
+                )
+                or None,
             }
         )
     print_rows(

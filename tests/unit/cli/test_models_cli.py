@@ -134,3 +134,78 @@ def test_an_unfinished_promotion_is_shown_with_the_steps_done(store, tmp_path, c
     shown = _list(tmp_path, capsys)["promotion"]
     assert shown.startswith("v2 unfinished since") and "previous_alias, champion_alias" in shown
     assert "'r1'" in shown and "champion already points at v2" in shown
+
+
+def _seed_models(store, n: int) -> list[str]:
+    """``n`` models in varied states: decisions, pending and decided approvals, running and finished
+    retrains; the first model also has an unfinished promotion."""
+    from airflow_provider_agentic_mlops.core.promotion import PROMOTION_STEPS
+
+    names = [f"m{i:03d}" for i in range(n)]
+    for i, name in enumerate(names):
+        for k in range(i % 3):
+            store.record_decision(name, mode="rules", final_action=("retrain", "none")[k % 2], dag_id=f"d-{name}")
+        if i % 2 == 0:
+            store.request_approval(name, "1", dag_id=f"d-{name}", run_id="r", expires_at=utcnow() + timedelta(hours=1))
+        if i % 4 == 1:
+            store.start_job(name, dag_id=f"d-{name}", run_id="r1", details={"timeout_minutes": 30})
+        if i % 5 == 2:
+            job, _ = store.start_job(name, dag_id=f"d-{name}", run_id="r0")
+            store.finish_job(job["id"], status="succeeded")
+    approval, _ = store.request_approval(
+        names[0], "2", dag_id=f"d-{names[0]}", run_id="r9", expires_at=utcnow() + timedelta(hours=1)
+    )
+    store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    promotion, _ = store.begin_promotion(approval, registered_model=names[0], previous_version="1")
+    store.mark_promotion_step(promotion["id"], PROMOTION_STEPS[0], all_steps=PROMOTION_STEPS)
+    return names
+
+
+def _list_all(tmp_path, capsys, names: list[str]) -> list[dict]:
+    path = tmp_path / "models.yaml"
+    path.write_text("models:" + "".join(MODELS.format(name=name).removeprefix("\nmodels:") for name in names))
+    models_cli.models_list(
+        argparse.Namespace(models_file=str(path), state_conn_id="agentic_mlops_state_default", output="json")
+    )
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_list_reads_the_store_in_as_many_statements_for_25_models_as_for_5(store, tmp_path, capsys) -> None:
+    """The jobs, last decisions, pending approvals, budgets and promotions are read for all models at once;
+    each row still says what the per-model reads say."""
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    names = _seed_models(store, 25)
+    used = {}
+    for n in (5, 25):
+        sa.event.listen(store.engine, "before_cursor_execute", count)
+        try:
+            rows = _list_all(tmp_path, capsys, names[:n])
+        finally:
+            sa.event.remove(store.engine, "before_cursor_execute", count)
+        used[n], statements[:] = len(statements), []
+        assert [row["model"] for row in rows] == names[:n]
+        for name, row in zip(names[:n], rows, strict=True):
+            job = store.inflight_job(name)
+            last = store.list_decisions(name, limit=1)
+            assert row["running_job"] == (job["id"] if job else None)
+            assert row["last_decision"] == (f"{last[0]['final_action']} (#{last[0]['id']})" if last else None)
+            assert row["pending_approvals"] == len(store.list_approvals(status="pending", model_name=name))
+            assert row["blocked"] == models_cli.blocked_reason(
+                store, next(s for s in _specs(tmp_path) if s.name == name), job
+            )
+    assert used[25] == used[5], used
+    assert rows[0]["promotion"].startswith("v2 unfinished since")
+    assert [r["promotion"] for r in rows[1:]] == [None] * 24
+    assert {r["last_decision"] for r in rows} > {None} and {r["pending_approvals"] for r in rows} == {0, 1}
+    assert {r["running_job"] is None for r in rows} == {True, False}
+    assert any(r["blocked"] and "retrain budget exhausted" in r["blocked"] for r in rows)
+
+
+def _specs(tmp_path):
+    from airflow_provider_agentic_mlops.core.config import load_models
+
+    return load_models(tmp_path / "models.yaml")

@@ -515,3 +515,103 @@ def test_a_second_vote_is_refused_on_databases_without_on_conflict(
     assert one.recorded and not same.recorded and "already voted" in same.message
     assert store.first_use("v0=x", window=timedelta(seconds=300))
     assert not store.first_use("v0=x", window=timedelta(seconds=300))
+
+
+def test_migration_0004_indexes_a_database_at_0003(store_url: str) -> None:
+    """A store created by the previous release (at 0003) gains the decisions' (model_name, id) index and
+    keeps its rows."""
+    from alembic import command
+    from alembic.config import Config
+
+    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR
+
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.commit()
+        conn.execute(
+            sa.text(
+                "INSERT INTO agentic_mlops_decisions (model_name, created_at, mode, final_action) "
+                "VALUES ('m', CURRENT_TIMESTAMP, 'rules', 'none')"
+            )
+        )
+        conn.commit()
+    assert current_revision(engine) == "0003"
+    indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("agentic_mlops_decisions")}
+    assert "ix_agentic_mlops_decisions_model_id" not in indexes
+
+    store = StateStore(store_url)
+    assert current_revision(store.engine) == head_revision()
+    indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(store.engine).get_indexes("agentic_mlops_decisions")}
+    assert indexes["ix_agentic_mlops_decisions_model_id"] == ["model_name", "id"]
+    assert [d["final_action"] for d in store.list_decisions("m")] == ["none"]
+    store.dispose()
+    engine.dispose()
+
+
+def test_postgresql_reads_a_paused_models_latest_decisions_through_its_own_index(pg_url: str) -> None:
+    """``list_decisions(model)`` (model_name = ? ORDER BY id DESC LIMIT n) uses the (model_name, id) index,
+    not a backward scan of the primary key over every decision written since the model stopped deciding."""
+    from airflow_provider_agentic_mlops.core.schema import decisions
+
+    store = StateStore(pg_url)
+    now = utcnow()
+    rows = [
+        {"model_name": f"model-{i % 50:02d}", "created_at": now, "mode": "rules", "final_action": "none"}
+        for i in range(10_000)
+        if not (i % 50 == 7 and i >= 5_000)  # model-07 stopped deciding halfway
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(decisions.insert(), rows)
+        conn.exec_driver_sql("ANALYZE agentic_mlops_decisions")
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if "agentic_mlops_decisions" in statement:
+            seen.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        assert len(store.list_decisions("model-07", limit=20)) == 20
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", capture)
+    statement, parameters = seen[-1]
+    with store.engine.connect() as conn:
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert "ix_agentic_mlops_decisions_model_id" in plan, plan
+    store.dispose()
+
+
+def test_set_wise_reads_say_what_the_per_model_reads_say(store: StateStore) -> None:
+    """``models list``'s reads for many models at once (more than one IN list of names) agree with the
+    per-model reads they replace."""
+    from airflow_provider_agentic_mlops.core.state import JOB_FAILED, PENDING, PROMOTION_IN_PROGRESS
+
+    for name in ("a", "b", "c"):
+        store.record_decision(name, mode="rules", final_action="none")
+    store.record_decision("a", mode="rules", final_action="retrain")
+    store.request_approval("a", "1", dag_id="d", run_id="r1", expires_at=utcnow() + timedelta(hours=1))
+    store.request_approval("a", "2", dag_id="d", run_id="r2", expires_at=utcnow() + timedelta(hours=1))
+    approval, _ = store.request_approval("b", "1", dag_id="d", run_id="r", expires_at=utcnow() + timedelta(hours=1))
+    store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    store.begin_promotion(approval, registered_model="b", previous_version=None)
+    failed, _ = store.start_job("a", dag_id="d", run_id="r0")
+    store.finish_job(failed["id"], status=JOB_FAILED)
+    done, _ = store.start_job("b", dag_id="d", run_id="r0")
+    store.finish_job(done["id"], status="succeeded")
+    running, _ = store.start_job("b", dag_id="d", run_id="r1")
+    names = [f"x{i}" for i in range(600)] + ["a", "b", "c", "absent"]
+
+    assert {k: v["id"] for k, v in store.last_decisions(names).items()} == {
+        n: store.list_decisions(n, limit=1)[0]["id"] for n in ("a", "b", "c")
+    }
+    assert store.count_approvals(names, status=PENDING) == {"a": 2}
+    assert {k: v["id"] for k, v in store.inflight_jobs(names).items()} == {"b": running["id"]}
+    assert [p["model_name"] for p in store.list_promotions(status=PROMOTION_IN_PROGRESS, model_names=names)] == ["b"]
+    assert store.list_promotions(status=PROMOTION_IN_PROGRESS, model_names=["a"]) == []
+    since = utcnow() - timedelta(hours=1)
+    assert store.retrains_since_of(names, since=since) == {n: store.retrains_since(n, since=since) for n in ("a", "b")}
+    assert store.last_retrain_starts(names) == {"b": store.last_retrain("b")["started_at"]}
