@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
+from airflow_provider_agentic_mlops.core.schema import approvals, audit, decisions, jobs
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -344,20 +344,10 @@ def decided_approvals(store: StateStore, *, limit: int = 50, dag_ids: DagIds = N
         .order_by(sa.func.coalesce(approvals.c.decided_at, approvals.c.requested_at).desc(), approvals.c.id.desc())
         .limit(limit)
     )
+    from airflow_provider_agentic_mlops.core.state import attach_votes
+
     with store.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-        ids = [r["id"] for r in rows]
-        votes: dict[int, list[dict[str, Any]]] = {}
-        if ids:
-            for v in conn.execute(
-                approval_votes.select().where(approval_votes.c.approval_id.in_(ids)).order_by(approval_votes.c.id)
-            ).mappings():
-                votes.setdefault(v["approval_id"], []).append(
-                    {"user_id": v["user_id"], "vote": v["vote"], "via": v["via"], "at": v["at"]}
-                )
-    for r in rows:
-        r["votes"] = votes.get(r["id"], [])
-    return rows
+        return attach_votes(conn, [dict(r) for r in conn.execute(query).mappings()])
 
 
 def model_summary(
