@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, audit, decisions, jobs
+from airflow_provider_agentic_mlops.core.schema import approvals, audit, decisions, jobs
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -260,24 +260,42 @@ def champion_lineage(
     )
     with store.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
-    events = []
-    for row in rows:
-        details = row.get("details") or {}
-        approval_id = details.get("approval_id")
-        approval = store.get_approval(int(approval_id)) if approval_id is not None else None
-        events.append(
-            {
-                "at": row["at"],
-                "event": LINEAGE_ACTIONS[row["action"]],
-                "version": str(row.get("subject") or "").removeprefix("version:"),
-                "from_version": details.get("previous_version") or details.get("from_version"),
-                "by": row.get("actor"),
-                "approval": approval,
-                "reason": details.get("reason") or (approval or {}).get("reason"),
-                "run_id": details.get("run_id"),
-            }
-        )
-    return events
+        approvals_of = _approvals_by_id(conn, [r.get("details") for r in rows])
+    return [_lineage_event(row, approvals_of) for row in rows]
+
+
+def _approval_id(details: Any) -> int | None:
+    approval_id = details.get("approval_id") if isinstance(details, Mapping) else None
+    return None if approval_id is None else int(approval_id)
+
+
+def _approvals_by_id(conn: sa.Connection, details: Iterable[Any]) -> dict[int, dict[str, Any]]:
+    """The approval requests (with their votes) that champion changes with these ``details`` name, in two
+    queries whatever their number."""
+    from airflow_provider_agentic_mlops.core.state import attach_votes
+
+    ids = sorted({i for d in details if (i := _approval_id(d)) is not None})
+    if not ids:
+        return {}
+    rows = [dict(r) for r in conn.execute(approvals.select().where(approvals.c.id.in_(ids))).mappings()]
+    return {r["id"]: r for r in attach_votes(conn, rows)}
+
+
+def _lineage_event(row: Mapping[str, Any], approvals_of: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
+    """One entry of :func:`champion_lineage` from its audit row."""
+    details = row.get("details") or {}
+    approval_id = _approval_id(details)
+    approval = approvals_of.get(approval_id) if approval_id is not None else None
+    return {
+        "at": row["at"],
+        "event": LINEAGE_ACTIONS[row["action"]],
+        "version": str(row.get("subject") or "").removeprefix("version:"),
+        "from_version": details.get("previous_version") or details.get("from_version"),
+        "by": row.get("actor"),
+        "approval": approval,
+        "reason": details.get("reason") or (approval or {}).get("reason"),
+        "run_id": details.get("run_id"),
+    }
 
 
 def unfinished_promotions(
@@ -334,7 +352,29 @@ def model_dag_id(store: StateStore, model_name: str) -> str:
             ).first()
             if row:
                 return str(row[0])
+    return default_dag_id(model_name)
+
+
+def default_dag_id(model_name: str) -> str:
+    """The provider's name for the DAG of the model's loop (``agentic_mlops__<name>``)."""
     return f"agentic_mlops__{model_name}"
+
+
+def models_and_dags(store: StateStore) -> dict[str, tuple[str, set[str | None]]]:
+    """Every model the state store has heard of, sorted, with its DAG (:func:`model_dag_id`) and every
+    DAG that recorded a row of it (:func:`model_dags`): the same answers for all models in four queries."""
+    tables = (decisions, approvals, jobs)
+    union = sa.union(*(sa.select(t.c.model_name, t.c.dag_id) for t in tables)).subquery()
+    dags: dict[str, set[str | None]] = {}
+    own: dict[str, str] = {}
+    with store.engine.connect() as conn:
+        for model_name, dag_id in conn.execute(sa.select(union.c.model_name, union.c.dag_id).distinct()):
+            dags.setdefault(str(model_name), set()).add(dag_id or None)
+        for table in reversed(tables):  # the latest decision's DAG wins over an approval's, that over a job's
+            latest = sa.select(sa.func.max(table.c.id)).where(table.c.dag_id.is_not(None)).group_by(table.c.model_name)
+            query = sa.select(table.c.model_name, table.c.dag_id).where(table.c.id.in_(latest.scalar_subquery()))
+            own.update((str(m), str(d)) for m, d in conn.execute(query))
+    return {name: (own.get(name) or default_dag_id(name), dags[name]) for name in sorted(dags)}
 
 
 def approval_dag_ids(store: StateStore) -> list[str]:
@@ -354,43 +394,132 @@ def decided_approvals(store: StateStore, *, limit: int = 50, dag_ids: DagIds = N
         .order_by(sa.func.coalesce(approvals.c.decided_at, approvals.c.requested_at).desc(), approvals.c.id.desc())
         .limit(limit)
     )
+    from airflow_provider_agentic_mlops.core.state import attach_votes
+
     with store.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-        ids = [r["id"] for r in rows]
-        votes: dict[int, list[dict[str, Any]]] = {}
-        if ids:
-            for v in conn.execute(
-                approval_votes.select().where(approval_votes.c.approval_id.in_(ids)).order_by(approval_votes.c.id)
-            ).mappings():
-                votes.setdefault(v["approval_id"], []).append(
-                    {"user_id": v["user_id"], "vote": v["vote"], "via": v["via"], "at": v["at"]}
-                )
-    for r in rows:
-        r["votes"] = votes.get(r["id"], [])
-    return rows
+        return attach_votes(conn, [dict(r) for r in conn.execute(query).mappings()])
 
 
 def model_summary(
     store: StateStore, model_name: str, *, sparkline_runs: int = 20, dag_ids: DagIds = None
 ) -> dict[str, Any]:
     """One overview row: champion and since when, last decision, drift share (and its recent history),
-    the running job and the pending approval.
+    the running job and the pending approval (:func:`model_summaries` of one model).
 
     :param dag_ids: only what these DAGs recorded (:data:`DagIds`).
     """
-    runs = model_runs(store, model_name, limit=sparkline_runs, dag_ids=dag_ids)
-    lineage = champion_lineage(store, model_name, limit=1, dag_ids=dag_ids)
-    named = None if dag_ids is None else [d for d in dag_ids if d]
-    pending = store.list_approvals(status="pending", model_name=model_name, dag_ids=named, limit=1)
-    return {
-        "model_name": model_name,
-        "dag_id": model_dag_id(store, model_name),
-        "champion": lineage[0] if lineage else None,
-        "last_decision": runs[-1] if runs else None,
-        "runs": runs,
-        "running_job": running_job(store, model_name, dag_ids=dag_ids),
-        "pending_approval": pending[0] if pending else None,
+    summary = model_summaries(store, {model_name: dag_ids}, sparkline_runs=sparkline_runs)[model_name]
+    return {"model_name": model_name, "dag_id": model_dag_id(store, model_name), **summary}
+
+
+def model_summaries(
+    store: StateStore, access: Mapping[str, DagIds], *, sparkline_runs: int = 20
+) -> dict[str, dict[str, Any]]:
+    """The overview row of each model of ``access`` (``{model: DAGs whose rows to show}``, :data:`DagIds`):
+    ``{"champion", "last_decision", "runs", "running_job", "pending_approval"}``, read for all of them
+    in a fixed number of queries. ``runs`` are the last ``sparkline_runs`` decisions, oldest first, as
+    :class:`RunPoint` with only their id, time, action, DAG and drift share (the stored prompt and inputs
+    are not read). Stale jobs are failed first (:meth:`~.state.StateStore.fail_stale_jobs`), of every model.
+    """
+    from airflow_provider_agentic_mlops.core.state import JOB_RUNNING
+
+    summaries: dict[str, dict[str, Any]] = {
+        name: {"champion": None, "last_decision": None, "runs": [], "running_job": None, "pending_approval": None}
+        for name in access
     }
+    if not access:
+        return summaries
+
+    def newest(table: sa.Table, condition: Any, limit: int) -> sa.Subquery:
+        """The ids of each model's newest ``limit`` rows of ``table`` that match ``condition``."""
+        rank = sa.func.row_number().over(partition_by=table.c.model_name, order_by=table.c.id.desc())
+        ranked = sa.select(table.c.id, rank.label("rank")).where(condition).subquery()
+        return sa.select(ranked.c.id).where(ranked.c.rank <= limit).subquery()
+
+    runs = newest(decisions, _of_model_dags(decisions.c.model_name, decisions.c.dag_id, access), sparkline_runs)
+    run_query = (
+        sa.select(
+            decisions.c.id,
+            decisions.c.model_name,
+            decisions.c.created_at,
+            decisions.c.final_action,
+            decisions.c.dag_id,
+            decisions.c.inputs[("drift", "drift_share")].label("drift_share"),
+        )
+        .where(decisions.c.id.in_(sa.select(runs.c.id)))
+        .order_by(decisions.c.id)
+    )
+    lineage = newest(
+        audit,
+        sa.and_(
+            audit.c.action.in_(list(LINEAGE_ACTIONS)),
+            _of_model_dags(audit.c.model_name, audit.c.details["dag_id"].as_string(), access),
+        ),
+        1,
+    )
+    pending = newest(
+        approvals,
+        sa.and_(
+            approvals.c.status == "pending",
+            _of_model_dags(approvals.c.model_name, approvals.c.dag_id, access, unset=False),
+        ),
+        1,
+    )
+    with store.engine.connect() as conn:
+        for r in conn.execute(run_query).mappings():
+            summaries[r["model_name"]]["runs"].append(
+                RunPoint(
+                    decision_id=int(r["id"]),
+                    at=r["created_at"],
+                    action=str(r["final_action"]),
+                    dag_id=r["dag_id"],
+                    drift_share=_number(r["drift_share"]),
+                )
+            )
+        changes = [
+            dict(r) for r in conn.execute(audit.select().where(audit.c.id.in_(sa.select(lineage.c.id)))).mappings()
+        ]
+        approvals_of = _approvals_by_id(conn, [r.get("details") for r in changes])
+        for row in changes:
+            summaries[row["model_name"]]["champion"] = _lineage_event(row, approvals_of)
+        requests = [
+            dict(r)
+            for r in conn.execute(approvals.select().where(approvals.c.id.in_(sa.select(pending.c.id)))).mappings()
+        ]
+        for request in requests:
+            summaries[request["model_name"]]["pending_approval"] = request
+    store.fail_stale_jobs()
+    with store.engine.connect() as conn:
+        running = conn.execute(
+            jobs.select()
+            .where(jobs.c.status == JOB_RUNNING, jobs.c.model_name.in_(sorted(access)))
+            .order_by(jobs.c.id.desc())
+        ).mappings()
+        for job in running:
+            if of_dags(job["dag_id"], access[job["model_name"]]):
+                summaries[job["model_name"]]["running_job"] = dict(job)
+    for summary in summaries.values():
+        summary["last_decision"] = summary["runs"][-1] if summary["runs"] else None
+    return summaries
+
+
+def _of_model_dags(model_column: Any, dag_column: Any, access: Mapping[str, DagIds], *, unset: bool = True) -> Any:
+    """The condition that a row of ``model_column`` is one of a model of ``access`` recorded by one of that
+    model's DAGs (:func:`_of_dags` per model). ``unset=False``: a row that recorded no DAG never is (as
+    :meth:`~.state.StateStore.list_approvals` filters by DAG)."""
+    every_dag = sorted(name for name, dag_ids in access.items() if dag_ids is None)
+    pairs = sorted(
+        {
+            (name, dag_id or "")
+            for name, dag_ids in access.items()
+            for dag_id in (dag_ids or ())
+            if dag_id or (unset and dag_id is None)
+        }
+    )
+    conditions = [model_column.in_(every_dag)] if every_dag else []
+    if pairs:
+        conditions.append(sa.tuple_(model_column, sa.func.coalesce(dag_column, "")).in_(pairs))
+    return sa.or_(sa.false(), *conditions)
 
 
 def running_job(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> dict[str, Any] | None:

@@ -683,15 +683,22 @@ class StateStore:
         model_name: str | None = None,
         dag_ids: Sequence[str] | None = None,
         limit: int = 100,
+        with_votes: bool = False,
     ) -> list[dict[str, Any]]:
         """The newest ``limit`` requests, narrowed by each filter given.
 
         :param dag_ids: only requests of these DAGs (e.g. those the reader may see), before the limit.
+        :param with_votes: give each request its ``votes`` (as :meth:`get_approval`), all read in one query.
         """
         query = approvals.select().order_by(approvals.c.id.desc()).limit(limit)
         if dag_ids is not None:
             query = query.where(approvals.c.dag_id.in_(list(dag_ids)))
-        return self._fetch_all(_where_given(query, approvals, status=status, model_name=model_name))
+        with self._read() as conn:
+            rows = [
+                dict(r)
+                for r in conn.execute(_where_given(query, approvals, status=status, model_name=model_name)).mappings()
+            ]
+            return attach_votes(conn, rows) if with_votes else rows
 
     @retry_read
     def count_approvals(self, model_names: Sequence[str], *, status: str) -> dict[str, int]:
@@ -1128,11 +1135,11 @@ REPLAY_PRUNE_SECONDS = 30.0
 # on every call cost more CPU than executing it. Values are bound at execution.
 _APPROVAL_BY_ID = approvals.select().where(approvals.c.id == sa.bindparam("approval_id"))
 _APPROVAL_LOCKED = _APPROVAL_BY_ID.with_for_update()
-_VOTES_OF = (
-    sa.select(approval_votes.c.user_id, approval_votes.c.vote, approval_votes.c.via, approval_votes.c.at)
-    .where(approval_votes.c.approval_id == sa.bindparam("approval_id"))
-    .order_by(approval_votes.c.id)
+#: The fields of a vote that a request's ``votes`` carry, oldest first.
+_VOTES = sa.select(approval_votes.c.user_id, approval_votes.c.vote, approval_votes.c.via, approval_votes.c.at).order_by(
+    approval_votes.c.id
 )
+_VOTES_OF = _VOTES.where(approval_votes.c.approval_id == sa.bindparam("approval_id"))
 _APPROVERS_OF = (
     sa.select(approval_votes.c.user_id)
     .where(approval_votes.c.approval_id == sa.bindparam("approval_id"), approval_votes.c.vote == "approve")
@@ -1200,6 +1207,24 @@ def _approve_turned_into_deny(conn: Connection, deny: dict[str, Any]) -> bool:
         .values(vote="deny", via=deny["via"], at=deny["at"])
     )
     return updated.rowcount == 1
+
+
+def attach_votes(conn: Connection, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each of ``requests`` (approval rows) its ``votes``, oldest first, as :meth:`StateStore.get_approval`
+    does: the votes of all of them read in one query on ``conn``.
+
+    :return: ``requests``, each with ``votes`` set.
+    """
+    votes: dict[int, list[dict[str, Any]]] = {}
+    ids = [r["id"] for r in requests]
+    if ids:
+        query = _VOTES.add_columns(approval_votes.c.approval_id).where(approval_votes.c.approval_id.in_(ids))
+        for v in conn.execute(query).mappings():
+            vote = dict(v)
+            votes.setdefault(vote.pop("approval_id"), []).append(vote)
+    for r in requests:
+        r["votes"] = votes.get(r["id"], [])
+    return requests
 
 
 def _votes_of(conn: Connection, approval_id: int) -> list[dict[str, Any]]:

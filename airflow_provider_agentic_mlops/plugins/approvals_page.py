@@ -108,8 +108,7 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
     def load() -> list[dict[str, Any]]:
         store = settings.get_store()
         dag_ids = readable_dag_ids(user, store)
-        rows = store.list_approvals(status=wanted, dag_ids=dag_ids, limit=max(1, min(limit, 1000)))
-        return [store.get_approval(r["id"]) or r for r in rows]
+        return store.list_approvals(status=wanted, dag_ids=dag_ids, limit=max(1, min(limit, 1000)), with_votes=True)
 
     return [_public(a) for a in await anyio.to_thread.run_sync(load)]
 
@@ -262,8 +261,7 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
     def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
         store = settings.get_store()
         dag_ids = readable_dag_ids(user, store)
-        rows = store.list_approvals(status="pending", dag_ids=dag_ids, limit=PENDING_SHOWN)
-        pending = [store.get_approval(r["id"]) or r for r in rows]
+        pending = store.list_approvals(status="pending", dag_ids=dag_ids, limit=PENDING_SHOWN, with_votes=True)
         history = decided_approvals(store, dag_ids=dag_ids, limit=HISTORY_SHOWN)
         return [page_request(root, a) for a in pending], history, other_stores(settings, user)
 

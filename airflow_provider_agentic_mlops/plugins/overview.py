@@ -46,17 +46,15 @@ def last_dag_runs(dag_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {}
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    out: dict[str, dict[str, Any]] = {}
+    wanted = sorted(set(dag_ids))
+    latest = select(func.max(DagRun.id)).where(DagRun.dag_id.in_(wanted)).group_by(DagRun.dag_id)
     with create_session() as session:
-        for dag_id in dag_ids:
-            run = session.scalars(
-                select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
-            ).first()
-            if run is not None:
-                out[dag_id] = {"run_id": run.run_id, "state": str(getattr(run.state, "value", run.state))}
-    return out
+        runs = session.scalars(select(DagRun).where(DagRun.id.in_(latest.scalar_subquery()))).all()
+        return {
+            run.dag_id: {"run_id": run.run_id, "state": str(getattr(run.state, "value", run.state))} for run in runs
+        }
 
 
 def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str | None]] | None:
@@ -72,7 +70,11 @@ def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str 
     dags = model_history.model_dags(store, model_name)
     if not dags:
         return None
-    own = model_history.model_dag_id(store, model_name)
+    return readable_of(user, model_history.model_dag_id(store, model_name), dags)
+
+
+def readable_of(user: Any, own: str, dags: set[str | None]) -> tuple[str, set[str | None]] | None:
+    """:func:`readable_dags` of a model whose DAG is ``own`` and whose rows recorded ``dags``."""
     readable: set[str | None] = {d for d in (dags - {None}) | {own} if may_read(user, d)}
     if not readable:
         return None
@@ -98,13 +100,17 @@ async def models_page(request: Request, user: UserDep) -> HTMLResponse:
     store = settings_of(request.app).get_store()
 
     def load() -> list[dict[str, Any]]:
+        shown = {}
+        for name, (own, dags) in model_history.models_and_dags(store).items():
+            access = readable_of(user, own, dags)
+            if access is not None:
+                shown[name] = access
+        summaries = model_history.model_summaries(
+            store, {name: dag_ids for name, (_, dag_ids) in shown.items()}, sparkline_runs=SPARKLINE_RUNS
+        )
         rows = []
-        for name in model_history.model_names(store):
-            access = readable_dags(store, user, name)
-            if access is None:
-                continue
-            summary = model_history.model_summary(store, name, sparkline_runs=SPARKLINE_RUNS, dag_ids=access[1])
-            summary["dag_id"] = access[0]
+        for name, (dag_id, _) in shown.items():
+            summary = {"model_name": name, "dag_id": dag_id, **summaries[name]}
             summary["sparkline"] = charts.sparkline([r.drift_share for r in summary["runs"]])
             rows.append(summary)
         runs = last_dag_runs([r["dag_id"] for r in rows])

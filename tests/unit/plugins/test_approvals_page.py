@@ -16,6 +16,7 @@ from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import approvals_page
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 from tests.approval_data import request_approval
+from tests.sql_statements import statements_on
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -338,3 +339,33 @@ def test_pages_send_csp_nosniff_and_a_frame_policy_that_lets_airflow_embed_them(
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     other = _client(store).get("/agentic-mlops/approvals").headers["Content-Security-Policy"]
     assert other != csp  # a fresh nonce per response
+
+
+def test_the_approvals_list_reads_the_votes_of_all_its_requests_at_once(store: StateStore, permissions: dict) -> None:
+    """The API and the page run as many statements for 25 requests as for 5: the votes of every listed
+    request come in one query, not one read of each request."""
+    client = _client(store)
+
+    def add_requests(first: int, last: int) -> None:
+        for i in range(first, last):
+            dag_id = f"agentic_mlops__m{i}"
+            permissions[(dag_id, "GET")] = True
+            request_id = _request(store, dag_id=dag_id)
+            approvals.decide(store, request_id, approve=i % 2 == 0, user="ann", via="ui")
+            _request(store, dag_id=dag_id, run_id="r2")  # a pending one too
+
+    def statements() -> list[int]:
+        counts = []
+        for path in ("/api/approvals", "/api/approvals?status=all", "/approvals"):
+            with statements_on(store.engine) as seen:
+                assert client.get(f"/agentic-mlops{path}").status_code == 200
+            counts.append(len(seen))
+        return counts
+
+    add_requests(0, 5)
+    few = statements()
+    add_requests(5, 25)
+    listed = client.get("/agentic-mlops/api/approvals", params={"status": "all"}).json()
+    assert len(listed) == 50 and all(len(r["votes"]) == (r["status"] != "pending") for r in listed)
+    assert [v["user_id"] for r in listed for v in r["votes"]] == ["ann"] * 25
+    assert statements() == few

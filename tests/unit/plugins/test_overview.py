@@ -13,7 +13,9 @@ from fastapi.testclient import TestClient
 from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import approvals_page, overview
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from tests.approval_data import request_approval
 from tests.model_history_data import COLUMNS, RUNS, seed_history
+from tests.sql_statements import statements_on
 
 DAG = "agentic_mlops__fraud-detector"
 
@@ -513,3 +515,34 @@ def test_a_decision_stored_with_evidence_of_another_shape_still_shows_its_trace(
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "Drift severity [0.3]" in shown
     assert "5.0% of current rows outside the reference range" in shown  # a share given as text, read as one
+
+
+def test_the_overview_runs_as_many_statements_for_25_models_as_for_5(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every model's row is read set-wise (and the last DAG runs in one call), however many models there
+    are; the models whose DAG the user may not read are still left out."""
+    dag_runs_calls: list[list[str]] = []
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: dag_runs_calls.append(list(ids)) or {})
+    client = _client(sqlite_store)
+
+    def add_models(first: int, last: int) -> None:
+        for i in range(first, last):
+            seed_history(sqlite_store, f"m{i:02d}")
+            request_approval(sqlite_store, model_name=f"m{i:02d}", dag_id=f"agentic_mlops__m{i:02d}", run_id="r9")
+            if i % 2 == 0:
+                allowed.add(f"agentic_mlops__m{i:02d}")
+
+    def overview_page() -> tuple[int, str]:
+        with statements_on(sqlite_store.engine) as seen:
+            page = client.get("/agentic-mlops/models")
+        assert page.status_code == 200
+        return len(seen), page.text
+
+    add_models(0, 5)
+    few, _ = overview_page()
+    add_models(5, 25)
+    many, page = overview_page()
+    assert many == few
+    assert page.count('class="model-row"') == 13 and "m01" not in page and "m24" in page
+    assert len(dag_runs_calls) == 2 and len(dag_runs_calls[1]) == 13
