@@ -160,3 +160,30 @@ def test_artifact_location_understands_runs_uris_mlflow_ui_urls_and_store_uris()
     ui = "http://mlflow:5000/#/experiments/3/runs/abc/artifacts/drift/f/drift_report.html"
     assert model_history.artifact_location(ui) == ("abc", "drift/f/drift_report.html")
     assert model_history.artifact_location("s3://b/1/abc/artifacts/x.html") == (None, "s3://b/1/abc/artifacts/x.html")
+
+
+def test_the_overviews_set_wise_rows_read_the_json_and_windows_alike_on_each_backend(store_url: str) -> None:
+    """``model_summaries`` reads each model's newest decisions with a window function and the drift share
+    through a JSON path: on each backend it gives what the model's own reads give."""
+    store = StateStore(store_url)
+    try:
+        seed_history(store)
+        seed_history(store, "churn")
+        request_approval(store, model_name="churn", dag_id="agentic_mlops__churn", run_id="r9")
+        rows = model_history.model_summaries(store, {"fraud-detector": None, "churn": None}, sparkline_runs=3)
+        for name in ("fraud-detector", "churn"):
+            own = model_history.model_runs(store, name, limit=3)
+            assert [(r.decision_id, r.action, r.drift_share) for r in rows[name]["runs"]] == [
+                (r.decision_id, r.action, r.drift_share) for r in own
+            ]
+            assert [r.drift_share for r in rows[name]["runs"]] == [0.6, 0.8, 0.4]  # the last 3 of RUNS, as numbers
+            assert rows[name]["champion"]["version"] == "1"
+        assert (
+            rows["churn"]["pending_approval"]["run_id"] == "r9" and rows["fraud-detector"]["pending_approval"] is None
+        )
+        assert model_history.models_and_dags(store) == {
+            "churn": ("agentic_mlops__churn", {"agentic_mlops__churn"}),
+            "fraud-detector": ("agentic_mlops__fraud-detector", {"agentic_mlops__fraud-detector"}),
+        }
+    finally:
+        store.dispose()
