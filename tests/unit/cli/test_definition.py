@@ -33,17 +33,11 @@ def _airflow_parse(argv: list[str]) -> None:
     parser.parse_args(["agentic-mlops", *argv])
 
 
+@pytest.mark.parametrize("parse", [_airflow_parse, main], ids=["airflow", "standalone"])
 @pytest.mark.parametrize(("argv", "expected"), CONFIG_OPTION_HELP)
-def test_help_names_the_config_section_under_airflow(argv, expected, capsys, monkeypatch) -> None:
+def test_help_names_the_config_section(parse, argv, expected, capsys, monkeypatch) -> None:
+    """Under ``airflow agentic-mlops`` and in the standalone ``agentic-mlops`` script alike."""
     monkeypatch.setenv("COLUMNS", "200")
-    text = _help(_airflow_parse, argv, capsys)
-    assert expected in text
-    assert "\\[" not in text
-
-
-@pytest.mark.parametrize(("argv", "expected"), CONFIG_OPTION_HELP)
-def test_help_names_the_config_section_in_the_standalone_script(argv, expected, capsys, monkeypatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
-    text = _help(main, argv, capsys)
+    text = _help(parse, argv, capsys)
     assert expected in text
     assert "\\[" not in text
