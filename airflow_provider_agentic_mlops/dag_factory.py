@@ -2,19 +2,35 @@
 
 Cheap at parse time: this module imports no pandas, Evidently, MLflow, openai, slack_sdk or
 scikit-learn; the operators import those inside ``execute()``.
+
+A bad entry fails its own model's DAG only. Airflow records a parse error per DAG *file*, and an import
+error marks every DAG of the file stale (no new runs; running ones, approval waits included, stop being
+scheduled); its DAG warnings are of Airflow's own kinds (pools, asset conflicts) only. So the factory does
+not raise for a bad entry: the other models' DAGs are built, and the bad model's DAG, tagged
+``models-yaml-error`` and titled ``... [models.yaml error]``, shows the error in its description and docs.
+It runs the model's last valid entry when one was seen (kept in ``$AIRFLOW_HOME/.cache/agentic_mlops``):
+the same tasks, so an in-flight run goes on; else it is a stand-in with no schedule whose one task fails
+with the error.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, BaseOperator
 
-from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX, ConfigError, ModelSpec, load_models
+from airflow_provider_agentic_mlops.core.config import (
+    DAG_ID_PREFIX,
+    ConfigError,
+    ModelEntries,
+    ModelSpec,
+    read_models_file,
+)
 from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
 from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
@@ -26,6 +42,12 @@ from airflow_provider_agentic_mlops.settings import configured_state_conn_id
 
 START_DATE = datetime(2026, 1, 1)
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
+
+#: The tag of a model's DAG while its models-file entry is invalid (the DAG list filters on tags).
+INVALID_ENTRY_TAG = "models-yaml-error"
+#: The one task of a stand-in DAG.
+INVALID_ENTRY_TASK = "invalid_models_entry"
 
 #: Retries of the tasks that are safe to repeat after a crash or a transient error (worker lost, store or
 #: MLflow briefly down). check_drift and validate recompute from the same data; decide records one more
@@ -104,12 +126,15 @@ def build_dag(
     base_dir: str | Path = ".",
     deferrable: bool | None = None,
     state_conn_id: str | None = None,
+    entry_error: str | None = None,
 ) -> DAG:
     """The model's loop: check_drift -> decide -> retrain -> validate -> wait_for_approval -> promote.
 
     :param deferrable: whether ApprovalSensor waits in the triggerer when the model's ``approval.deferrable``
         is unset; None: the sensor reads ``[operators] default_deferrable`` itself.
     :param state_conn_id: the state store of a model that names none; None: ``[agentic_mlops] state_conn_id``.
+    :param entry_error: what is wrong with the model's entry in the models file now, when ``spec`` is its last
+        valid entry: shown on the DAG (tag, title, description, docs); its tasks are the same.
     """
     if spec.state_conn_id is None:  # the deployment's store, shared with the CLI and the web plugin
         spec = spec.model_copy(update={"state_conn_id": state_conn_id or configured_state_conn_id()})
@@ -124,22 +149,33 @@ def build_dag(
     current = _resolve(drift.current, base)
     retrain_conf: dict[str, Any] = _resolve_conf(retrain.conf, base)
 
+    description = f"Agentic MLOps loop of model {spec.name!r}"
+    doc_md = (
+        f"Drift -> decision -> retrain -> validation -> approval -> promotion for `{spec.name}` "
+        f"(MLflow model `{spec.mlflow_model_name}`). Generated from the models file."
+    )
+    flagged: dict[str, Any] = {}
+    if entry_error is not None:
+        description = f"{description}, running its last valid entry: the models file entry is invalid: {entry_error}"
+        doc_md = _invalid_entry_doc(entry_error, "This DAG runs the model's last valid entry until it is fixed.")
+        doc_md += "\n\n" + doc_md
+        flagged = {"dag_display_name": _flagged_title(spec.dag_id)}
     with DAG(
         dag_id=spec.dag_id,
         schedule=spec.schedule,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # one loop per model at a time; the state store guards the retrain too
-        tags=["agentic-mlops", *spec.tags],
+        tags=["agentic-mlops", *spec.tags, *([INVALID_ENTRY_TAG] if entry_error is not None else [])],
         default_args={
             "owner": spec.owner,
             "retries": 0,  # per task below: TASK_RETRIES
             "retry_delay": RETRY_DELAY,
             "retry_exponential_backoff": True,
         },
-        description=f"Agentic MLOps loop of model {spec.name!r}",
-        doc_md=f"Drift -> decision -> retrain -> validation -> approval -> promotion for `{spec.name}` "
-        f"(MLflow model `{spec.mlflow_model_name}`). Generated from the models file.",
+        description=description,
+        doc_md=doc_md,
+        **flagged,
     ) as dag:
         model = {"model_name": spec.name}
         in_registry = {**model, "registered_model": spec.mlflow_model_name, "state_conn_id": spec.state_conn_id}
@@ -244,26 +280,119 @@ def _check_schedule(dag: DAG, spec: ModelSpec) -> None:
     _VALID_SCHEDULES.add(key)
 
 
-def _cache_dir() -> Path | None:
+def _cache_dir() -> Path:
+    """Where the parsed models file and each model's last valid entry are kept: Airflow's home, as Airflow
+    resolves it (``$AIRFLOW_HOME``, else ``~/airflow``)."""
     from airflow_provider_agentic_mlops.core.paths import airflow_home
 
-    return airflow_home() / ".cache" / "agentic_mlops" if os.environ.get("AIRFLOW_HOME") else None
+    return airflow_home() / ".cache" / "agentic_mlops"
+
+
+class InvalidModelEntryOperator(BaseOperator):
+    """The one task of a model's stand-in DAG, built while the model's models-file entry is invalid and no
+    valid entry of it was seen: it fails at once with the entry's error, so a run (manual, or from an alert)
+    says what to fix instead of running a loop nobody configured.
+
+    :param error: what is wrong with the entry (the file, the model, the field).
+    """
+
+    def __init__(self, *, error: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def execute(self, context: Any) -> None:
+        from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+        raise AirflowFailException(f"the model's entry in the models file is invalid; fix it:\n{self.error}")
+
+
+def _flagged_title(dag_id: str) -> str:
+    return f"{dag_id} [models.yaml error]"
+
+
+def _invalid_entry_doc(error: str, consequence: str) -> str:
+    return (
+        f"**The model's entry in the models file is invalid.** {consequence} Fix the entry: the next parse of "
+        f"the DAG file builds the DAG from it.\n\n```text\n{error}\n```"
+    )
+
+
+def _invalid_entry_dag(dag_id: str, error: str) -> DAG:
+    """A stand-in for the DAG of a model whose entry is invalid and has no last valid entry: no schedule,
+    one task that fails with ``error``, and the error on the DAG (tag, title, description, docs)."""
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["agentic-mlops", INVALID_ENTRY_TAG],
+        dag_display_name=_flagged_title(dag_id),
+        description=f"Not run: the models file entry is invalid: {error}",
+        doc_md=_invalid_entry_doc(error, "This DAG runs nothing until it is fixed; its one task fails with the error."),
+    ) as dag:
+        InvalidModelEntryOperator(task_id=INVALID_ENTRY_TASK, error=error, retries=0)
+    return dag
+
+
+def _build_error(path: Path, name: str, err: Exception) -> str:
+    """A failure to build ``name``'s DAG, naming the file and the model (Airflow's own errors name neither)."""
+    if isinstance(err, ConfigError):  # names the model and the field already
+        return f"{path}: {err}"
+    return f"{path}: model {name!r}: {type(err).__name__}: {err}"
 
 
 def build_dags(path: str | Path) -> dict[str, DAG]:
-    """Every model's DAG, keyed by DAG id. A bad entry raises :class:`ConfigError` naming the model,
-    the field and the expected value, so the DAG file shows one clear import error."""
-    path = Path(path)
-    specs = load_models(path, cache_dir=_cache_dir())
+    """Every model's DAG, keyed by DAG id.
+
+    A bad entry fails only its own model's DAG (see the module's docstring): built from the model's last
+    valid entry and flagged, else a stand-in that fails with the error. Each bad entry is logged, naming the
+    model, the field and the expected value. Only a file that cannot be read as a whole (missing, not YAML,
+    no ``models`` list) raises :class:`ConfigError`: then no model's entry is known.
+    """
+    path = Path(os.path.abspath(path))
+    models = read_models_file(path, cache_dir=_cache_dir())
     deferrable, state_conn_id = default_deferrable(), configured_state_conn_id()
+    options: dict[str, Any] = {"base_dir": path.parent, "deferrable": deferrable, "state_conn_id": state_conn_id}
     dags = {}
-    for spec in specs:
+    for spec in models.specs:
         try:
-            dag = build_dag(spec, base_dir=path.parent, deferrable=deferrable, state_conn_id=state_conn_id)
-        except ConfigError as err:
-            raise ConfigError(f"{path}: {err}") from None
-        dags[spec.dag_id] = dag
+            dags[spec.dag_id] = build_dag(spec, **options)
+        except Exception as err:  # noqa: BLE001 - whatever fails one model's DAG must not fail the others
+            models.reject(spec.name, _build_error(path, spec.name, err))
+    for label, error in models.errors.items():
+        dag_id, dag = _dag_of_invalid_entry(models, label, error, options)
+        dags[dag_id] = dag
+    models.remember_valid()
     return dags
 
 
-__all__ = ["DAG_ID_PREFIX", "TASK_RETRIES", "build_dag", "build_dags", "models_file"]
+def _dag_of_invalid_entry(models: ModelEntries, label: str, error: str, options: dict[str, Any]) -> tuple[str, DAG]:
+    """The DAG of the model ``label`` (a name, or ``#<n>`` for an entry without a valid one) whose entry is
+    invalid: its last valid entry's, flagged, else a stand-in."""
+    if label.startswith("#"):  # no model name to go by: a DAG id no model can have (names start alphanumeric)
+        dag_id = f"{DAG_ID_PREFIX}-invalid-entry-{label[1:]}"
+    else:
+        dag_id = f"{DAG_ID_PREFIX}{label}"
+        spec = models.last_valid_spec(label)
+        if spec is not None:
+            try:
+                dag = build_dag(spec, entry_error=error, **options)
+            except Exception:  # noqa: BLE001 - it no longer builds (another environment, another version)
+                log.warning("%s\nIts last valid entry does not build either; its DAG is a stand-in.", error)
+            else:
+                log.warning("%s\nThe DAG %s runs its last valid entry until it is fixed.", error, dag_id)
+                return dag_id, dag
+    log.warning("%s\nThe DAG %s is a stand-in that fails with this error until it is fixed.", error, dag_id)
+    return dag_id, _invalid_entry_dag(dag_id, error)
+
+
+__all__ = [
+    "DAG_ID_PREFIX",
+    "INVALID_ENTRY_TAG",
+    "TASK_RETRIES",
+    "InvalidModelEntryOperator",
+    "build_dag",
+    "build_dags",
+    "models_file",
+]

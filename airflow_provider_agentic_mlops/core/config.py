@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
@@ -379,7 +381,7 @@ class ModelSpec(_Section):
 
 class ModelsFile(_Section):
     defaults: dict[str, Any] = Field(default_factory=dict)
-    models: list[dict[str, Any]]
+    models: list[Any]  # each entry validated on its own: one bad entry leaves the others usable
 
 
 class ConfigError(ValueError):
@@ -482,39 +484,148 @@ def _describe(
     return "\n".join(lines)
 
 
-def parse_models(data: Any, *, source: str = "models.yaml") -> list[ModelSpec]:
-    """Validate the parsed YAML document; ``defaults`` are merged under every model entry."""
+@dataclass
+class ModelEntries:
+    """What a models file holds, entry by entry: the valid models and, for each bad entry, what is wrong.
+
+    One bad entry leaves the others usable: the DAG factory builds every valid model and fails only the bad
+    one's DAG, and the rollback CLI needs only the named model's entry.
+
+    :param source: the file, as errors name it.
+    :param specs: the valid models, in file order.
+    :param errors: model name (``#<n>``, the entry's number, for an entry without a valid model name) -> what
+        is wrong with it, one line per problem, each naming the file, the model and the field.
+    :param entries: name -> the entry of each valid model with ``defaults`` merged in (what it was validated from).
+    """
+
+    source: str
+    specs: list[ModelSpec]
+    errors: dict[str, str]
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _cache: _ModelsCache | None = field(default=None, repr=False)
+
+    def error_message(self) -> str:
+        """Every problem, one line each."""
+        return "\n".join(self.errors.values())
+
+    def raise_errors(self) -> None:
+        """:raises ConfigError: naming every bad entry at once, when there is one."""
+        if self.errors:
+            raise ConfigError(self.error_message())
+
+    def reject(self, name: str, message: str) -> None:
+        """Count the valid model ``name`` as bad after all (its DAG could not be built), with ``message``."""
+        self.specs = [spec for spec in self.specs if spec.name != name]
+        self.entries.pop(name, None)
+        self.errors[name] = message
+
+    def last_valid_spec(self, name: str) -> ModelSpec | None:
+        """The model as its entry last was when valid (read from the cache, see :func:`read_models_file`),
+        or None: no cache, never valid, or no longer valid for this version of the provider."""
+        entry = self._cache.last_valid().get(name) if self._cache is not None else None
+        if entry is None:
+            return None
+        try:
+            return ModelSpec.model_validate(entry)
+        except ValidationError:
+            return None
+
+    def remember_valid(self) -> None:
+        """Keep each valid entry in the cache as its model's last valid entry (a model broken now keeps the
+        one it had), once per content of the file. Without a cache, nothing."""
+        if self._cache is not None:
+            self._cache.remember(self.entries, broken=self.errors)
+
+
+def _label(index: int, entry: Any) -> tuple[str, str]:
+    """The key of an entry in :attr:`ModelEntries.errors` (its name when a valid model name, else ``#<n>``)
+    and how messages name it (its name as written when it is text, else ``#<n>``)."""
+    name = entry.get("name") if isinstance(entry, dict) else None
+    number = f"#{index + 1}"
+    if not isinstance(name, str) or not name:
+        return number, number
+    return (name if _NAME.match(name) else number), name
+
+
+def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
+    """Validate every entry of the parsed YAML document, ``defaults`` merged under each, and collect what
+    is wrong with each bad one instead of stopping at the first.
+
+    :raises ConfigError: when the document as a whole is wrong (no ``models`` list, bad ``defaults``): then
+        no entry can be read.
+    """
     if not isinstance(data, dict) or "models" not in data:
         raise ConfigError(f"{source}: expected a mapping with a 'models' list, got {type(data).__name__}")
     try:
         doc = ModelsFile.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_describe(source, "(file)", err, schema=ModelsFile)) from None
-    specs: list[ModelSpec] = []
+    problems: dict[str, list[str]] = {}
+    valid: dict[str, tuple[ModelSpec, dict[str, Any]]] = {}
     seen: set[str] = set()
     for index, entry in enumerate(doc.models):
-        name = entry.get("name") if isinstance(entry, dict) else None
-        label = str(name) if name else f"#{index + 1}"
+        label, shown = _label(index, entry)
+        if not isinstance(entry, dict):
+            problems.setdefault(label, []).append(
+                f"{source}: model {label}: expected a mapping with name, drift and retrain, got {entry!r}"
+            )
+            continue
+        if label in seen:  # which of the two is meant is unknown: neither is built
+            valid.pop(label, None)
+            problems.setdefault(label, []).append(
+                f"{source}: model {label!r} is defined twice; model names must be unique"
+            )
+            continue
+        seen.add(label)
+        merged = _merge(doc.defaults, entry)
         try:
-            spec = ModelSpec.model_validate(_merge(doc.defaults, entry))
+            spec = ModelSpec.model_validate(merged)
         except ValidationError as err:
-            described = _describe(source, label, err, schema=ModelSpec, entry=entry, defaults=doc.defaults)
-            raise ConfigError(described) from None
-        if spec.name in seen:
-            raise ConfigError(f"{source}: model {spec.name!r} is defined twice; model names must be unique")
-        seen.add(spec.name)
-        specs.append(spec)
-    return specs
+            described = _describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults)
+            problems.setdefault(label, []).append(described)
+            continue
+        valid[spec.name] = (spec, merged)
+    ordered = [name for name in valid if name not in problems]
+    return ModelEntries(
+        source=source,
+        specs=[valid[name][0] for name in ordered],
+        errors={label: "\n".join(lines) for label, lines in problems.items()},
+        entries={name: valid[name][1] for name in ordered},
+    )
+
+
+def parse_models(data: Any, *, source: str = "models.yaml") -> list[ModelSpec]:
+    """Validate the parsed YAML document; ``defaults`` are merged under every model entry.
+
+    :raises ConfigError: naming every bad entry (one line per problem), not only the first.
+    """
+    models = read_models(data, source=source)
+    models.raise_errors()
+    return models.specs
 
 
 def load_models(path: str | Path, *, cache_dir: str | Path | None = None) -> list[ModelSpec]:
     """Read and validate a models YAML file.
 
-    :param cache_dir: where to keep the parsed YAML as JSON, keyed by the file's content hash. The DAG
-        processor re-reads the file every parse; JSON loads ~40x faster than YAML, and the result is
-        validated by pydantic either way. Only a document JSON holds unchanged is cached (a date or a
-        number as a mapping key is not), so the cache never changes the result. A missing or unwritable
-        directory only disables the cache.
+    :param cache_dir: see :func:`read_models_file`.
+    :raises ConfigError: the file cannot be read, or names every bad entry at once.
+    """
+    models = read_models_file(path, cache_dir=cache_dir)
+    models.raise_errors()
+    models.remember_valid()
+    return models.specs
+
+
+def read_models_file(path: str | Path, *, cache_dir: str | Path | None = None) -> ModelEntries:
+    """Read a models YAML file and validate each entry (:func:`read_models`): the valid models and the
+    errors of the bad ones.
+
+    :param cache_dir: where to keep the parsed YAML as JSON, keyed by the file's content hash, and each
+        model's last valid entry (:meth:`ModelEntries.remember_valid`). The DAG processor re-reads the file
+        every parse; JSON loads ~40x faster than YAML, and the result is validated by pydantic either way.
+        Only a document JSON holds unchanged is cached (a date or a number as a mapping key is not), so the
+        cache never changes the result. A missing or unwritable directory only disables the cache.
+    :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (no ``models`` list).
     """
     path = Path(path)
     try:
@@ -524,27 +635,106 @@ def load_models(path: str | Path, *, cache_dir: str | Path | None = None) -> lis
             f"cannot read models file {str(path)!r}: {err.strerror}. "
             "Set [agentic_mlops] models_file or AIRFLOW__AGENTIC_MLOPS__MODELS_FILE."
         ) from None
-    return parse_models(_parse_yaml(text, path, cache_dir), source=str(path))
+    cache = _ModelsCache(Path(cache_dir), path, text) if cache_dir is not None else None
+    data = cache.data() if cache is not None else _MISSING
+    if data is _MISSING:
+        data = _parse_yaml(text, path)
+        if cache is not None:
+            cache.parsed(data)
+    models = read_models(data, source=str(path))
+    models._cache = cache
+    return models
 
 
-def _parse_yaml(text: str, path: Path, cache_dir: str | Path | None) -> Any:
-    import hashlib
-    import json
+class _ModelsCache:
+    """The cache of one models file: ``models-<hash of its path>.json`` holds the parsed YAML of the file's
+    current content (by SHA-256) and whether the last valid entries were kept for that content; beside it,
+    ``.valid.json`` holds each model's last valid entry (read only when a model is broken, or the file changed).
+    Every read or write failure only disables what it concerns: the cache is never needed for a correct result.
+    """
 
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    cache = None
-    if cache_dir is not None:
-        cache = Path(cache_dir) / f"models-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}.json"
+    def __init__(self, directory: Path, path: Path, text: str) -> None:
+        import hashlib
+
+        key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+        self.file, self.valid_file = directory / f"models-{key}.json", directory / f"models-{key}.valid.json"
+        self.digest = hashlib.sha256(text.encode()).hexdigest()
+        self.record: dict[str, Any] = {}
+        self._data: Any = _MISSING
+        self._last_valid: dict[str, Any] | None = None
         try:
-            cached = json.loads(cache.read_text())
-            if cached.get("sha256") == digest:
-                return cached["data"]
-        except (OSError, ValueError, AttributeError, KeyError):
-            pass  # no cache yet, or an unreadable one: parse the YAML
+            record = json.loads(self.file.read_text())
+            if isinstance(record, dict) and record.get("sha256") == self.digest:
+                self.record = record
+        except (OSError, ValueError):
+            pass  # no cache yet, or an unreadable one
+
+    def data(self) -> Any:
+        """The parsed YAML of the file's content, or ``_MISSING`` when not cached."""
+        return self.record.get("data", _MISSING)
+
+    def parsed(self, data: Any) -> None:
+        """The YAML was parsed: kept for the next parse (written with the valid entries, by :meth:`remember`)."""
+        # Cached only when JSON gives back exactly the YAML's values: dates, sets or non-string keys (JSON
+        # would turn them into strings, or refuse them) are parsed from the YAML every time, so a cache hit
+        # validates to the same specs, or fails the same way, as a cold parse.
+        if _json_keeps(data):
+            self._data = data
+
+    def _record(self, *, valid_kept: bool = False) -> dict[str, Any]:
+        record: dict[str, Any] = {"sha256": self.digest, "valid_kept": valid_kept}
+        if self._data is not _MISSING:
+            record["data"] = self._data
+        elif "data" in self.record:
+            record["data"] = self.record["data"]
+        return record
+
+    def last_valid(self) -> dict[str, Any]:
+        if self._last_valid is None:
+            try:
+                entries = json.loads(self.valid_file.read_text()).get("entries")
+            except (OSError, ValueError, AttributeError):
+                entries = None
+            self._last_valid = entries if isinstance(entries, dict) else {}
+        return self._last_valid
+
+    def remember(self, valid: Mapping[str, dict[str, Any]], *, broken: Mapping[str, str]) -> None:
+        """Keep ``valid`` as the models' last valid entries, with the earlier ones of the ``broken`` models."""
+        if self.record.get("valid_kept"):
+            return  # kept already for this content of the file
+        earlier = self.last_valid()
+        entries = {name: earlier[name] for name in broken if name in earlier}
+        entries.update((name, entry) for name, entry in valid.items() if _json_keeps(entry))
+        if entries != earlier:
+            self._write(self.valid_file, {"entries": entries})
+            self._last_valid = entries
+        self.record = self._record(valid_kept=True)
+        self._write(self.file, self.record)
+
+    @staticmethod
+    def _write(file: Path, content: dict[str, Any]) -> None:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(content))
+            os.replace(tmp, file)  # atomic: a concurrent reader sees the old file or the new one
+        except (OSError, TypeError, ValueError):
+            pass  # the cache is an optimisation and a fallback only
+
+
+def _json_keeps(value: Any) -> bool:
+    """Whether JSON gives back exactly ``value``."""
+    try:
+        return json.loads(json.dumps(value)) == value
+    except (TypeError, ValueError):
+        return False
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
     import yaml
 
     try:
-        data = yaml.load(text, Loader=_strict_loader())
+        return yaml.load(text, Loader=_strict_loader())
     except _DuplicateKey as dup:
         raise ConfigError(
             f"{path}: {_model_at(text, dup.line)}key {dup.key!r} is given twice ("
@@ -553,20 +743,6 @@ def _parse_yaml(text: str, path: Path, cache_dir: str | Path | None) -> Any:
         ) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if cache is not None:
-        try:
-            dumped = json.dumps({"sha256": digest, "data": data})
-            # Cached only when JSON gives back exactly the YAML's values: dates, sets or non-string keys
-            # (JSON would turn them into strings, or refuse them) are parsed from the YAML every time, so
-            # a cache hit validates to the same specs, or fails the same way, as a cold parse.
-            if json.loads(dumped)["data"] == data:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(dumped)
-                os.replace(tmp, cache)  # atomic: a concurrent reader sees the old file or the new one
-        except (OSError, TypeError, ValueError):
-            pass  # the cache is an optimisation only
-    return data
 
 
 class _DuplicateKey(Exception):

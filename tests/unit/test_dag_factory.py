@@ -1,4 +1,4 @@
-"""The DAG factory: one DAG per model, the loop's shape, and config errors as DAG import errors."""
+"""The DAG factory: one DAG per model, the loop's shape, and a bad entry failing its own model's DAG only."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from airflow_provider_agentic_mlops.core.config import ConfigError
 from airflow_provider_agentic_mlops.dag_factory import build_dags, models_file
 
 MODELS = """
@@ -24,6 +23,12 @@ models:
     validation: {{data: s3://bucket/val.parquet, label_column: is_fraud, primary_metric: f1, floors: {{f1: 0.7}}}}
     approval: {{required_approvals: {approvals}}}
 """
+
+
+@pytest.fixture(autouse=True)
+def _own_airflow_home(tmp_path, monkeypatch):
+    """The factory keeps each model's last valid entry under Airflow's home: one per test, never the user's."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
 
 
 @pytest.fixture
@@ -99,13 +104,13 @@ def test_the_state_connection_setting_is_the_default_of_models_that_name_none(tm
     assert {fraud.get_task(t).state_conn_id for t in STATE_TASKS} == {"own"}  # a model's own choice stays
 
 
-def test_a_bad_entry_fails_with_model_field_and_expectation(tmp_path) -> None:
+def test_a_bad_entry_is_shown_on_its_dag_with_model_field_and_expectation(tmp_path) -> None:
     path = tmp_path / "models.yaml"
     path.write_text(MODELS.format(approvals=9))
-    with pytest.raises(
-        ConfigError, match=r"model 'fraud': field 'approval.required_approvals': .*less than or equal to 5"
-    ):
-        build_dags(path)
+    fraud = build_dags(path)["agentic_mlops__fraud"]
+    assert re.search(
+        r"model 'fraud': field 'approval.required_approvals': .*less than or equal to 5", fraud.description
+    )
 
 
 def test_models_file_comes_from_config_else_beside_the_dag_file(tmp_path, monkeypatch) -> None:
@@ -218,8 +223,9 @@ def test_a_schedule_airflow_refuses_fails_with_model_field_and_value(tmp_path, s
     path = tmp_path / "models.yaml"
     path.write_text(MODELS.format(approvals=1).replace('schedule: "@hourly"', f"schedule: {schedule!r}"))
     expected = rf"models.yaml: model 'churn': field 'schedule': '{re.escape(schedule)}' is not a cron expression"
-    with pytest.raises(ConfigError, match=expected):
-        build_dags(path)
+    built = build_dags(path)  # the DAG says so; the other model's is built
+    assert re.search(expected, built["agentic_mlops__churn"].description)
+    assert "models-yaml-error" not in built["agentic_mlops__fraud"].tags
 
 
 @pytest.mark.parametrize("schedule", ["@daily", "@once", "@continuous", "0 3 * * 1-5", "*/15 * * * *"])
@@ -246,3 +252,94 @@ models:
     churn, fraud = (built[f"agentic_mlops__{m}"].get_task("validate") for m in ("churn", "fraud"))
     assert (churn.feature_columns, sorted(churn.exclude_columns)) == (None, ["p", "ts"])
     assert fraud.feature_columns == ["a", "b"]
+
+
+FLEET = """
+defaults:
+  retrain: {python_callable: "m:f"}
+  schedule: "@daily"
+models:
+  - {name: fraud, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: churn, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: ltv, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+"""
+#: one typo in model 'ltv' (a share above 1)
+LTV_BROKEN = FLEET.replace("{name: ltv, drift", "{name: ltv, decision: {min_drift_share: 3}, drift")
+LOOP_TASKS = {"check_drift", "decide", "no_action", "escalate", "retrain", "validate", "rejected"}
+LOOP_TASKS |= {"wait_for_approval", "promote"}
+
+
+def test_a_bad_entry_fails_only_its_own_models_dag_which_says_why(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(LTV_BROKEN)
+    built = build_dags(path)
+    assert sorted(built) == ["agentic_mlops__churn", "agentic_mlops__fraud", "agentic_mlops__ltv"]
+    for good in ("agentic_mlops__churn", "agentic_mlops__fraud"):
+        assert set(built[good].task_ids) == LOOP_TASKS and "models-yaml-error" not in built[good].tags
+    ltv = built["agentic_mlops__ltv"]  # never built from a valid entry: a stand-in that runs nothing
+    assert ltv.task_ids == ["invalid_models_entry"] and ltv.schedule is None
+    assert "models-yaml-error" in ltv.tags and "[models.yaml error]" in ltv.dag_display_name
+    problem = "model 'ltv': field 'decision.min_drift_share': Input should be less than or equal to 1 (got 3)"
+    assert problem in ltv.description and problem in ltv.doc_md and str(path) in ltv.doc_md
+
+
+def test_the_stand_in_task_fails_with_the_models_error_when_run(tmp_path) -> None:
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    path = tmp_path / "models.yaml"
+    path.write_text(LTV_BROKEN)
+    task = build_dags(path)["agentic_mlops__ltv"].get_task("invalid_models_entry")
+    assert task.retries == 0
+    with pytest.raises(AirflowFailException, match=r"model 'ltv': field 'decision.min_drift_share'"):
+        task.execute({})
+
+
+def test_a_model_whose_entry_breaks_keeps_running_its_last_valid_entry_and_says_so(tmp_path) -> None:
+    # its in-flight run (an approval wait) goes on: the tasks stay, only the DAG's labels change
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    before = build_dags(path)["agentic_mlops__ltv"]
+    path.write_text(LTV_BROKEN)
+    ltv = build_dags(path)["agentic_mlops__ltv"]
+    assert set(ltv.task_ids) == LOOP_TASKS and ltv.schedule == before.schedule
+    assert ltv.get_task("decide").guardrails.min_drift_share == 0.1  # the last valid value, not 3
+    assert "models-yaml-error" in ltv.tags and "[models.yaml error]" in ltv.dag_display_name
+    assert "last valid entry" in ltv.description and "'decision.min_drift_share'" in ltv.description
+    assert "field 'decision.min_drift_share'" in ltv.doc_md
+    path.write_text(FLEET.replace("{name: ltv, drift", "{name: ltv, decision: {min_drift_share: 0.3}, drift"))
+    fixed = build_dags(path)["agentic_mlops__ltv"]  # fixed: the new entry, and the labels are gone
+    assert fixed.get_task("decide").guardrails.min_drift_share == 0.3
+    assert "models-yaml-error" not in fixed.tags and fixed.dag_display_name == "agentic_mlops__ltv"
+
+
+def test_the_dag_processors_parse_loads_the_good_models_and_shows_the_bad_one(tmp_path, monkeypatch) -> None:
+    """Airflow's DagBag, as the DAG processor parses the file: no import error (which would mark every
+    model's DAG stale, stopping their runs), the good models' loops, and the bad model's stand-in."""
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import REPO
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    shutil.copy(REPO / "dags" / "agentic_mlops_models.py", folder)
+    (folder / "models.yaml").write_text(LTV_BROKEN)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    bag = DagBag(dag_folder=str(folder))
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == ["agentic_mlops__churn", "agentic_mlops__fraud", "agentic_mlops__ltv"]
+    assert set(bag.dags["agentic_mlops__fraud"].task_ids) == LOOP_TASKS
+    ltv = bag.dags["agentic_mlops__ltv"]
+    assert ltv.task_ids == ["invalid_models_entry"] and "models-yaml-error" in ltv.tags
+    assert "field 'decision.min_drift_share'" in ltv.description
+    # once the entry was valid, its breaking leaves the model's loop running its last valid entry
+    (folder / "models.yaml").write_text(FLEET)
+    assert DagBag(dag_folder=str(folder)).import_errors == {}
+    (folder / "models.yaml").write_text(LTV_BROKEN)
+    bag = DagBag(dag_folder=str(folder))
+    assert bag.import_errors == {}
+    ltv = bag.dags["agentic_mlops__ltv"]
+    assert set(ltv.task_ids) == LOOP_TASKS and "models-yaml-error" in ltv.tags
+    assert "field 'decision.min_drift_share'" in ltv.description

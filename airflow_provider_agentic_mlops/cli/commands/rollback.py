@@ -24,14 +24,15 @@ def _model_entry(
 
     Never guessed: the model's own name may be another model's registered model, and rolling that
     back would move the wrong champion. So a missing models file, or one that does not list
-    ``model``, stops the rollback unless ``registered_model`` names it; a file that cannot be read or
-    validated stops it too.
+    ``model``, stops the rollback unless ``registered_model`` names it; a file that cannot be read, or
+    an invalid entry of ``model``, stops it too. Other models' invalid entries do not: an emergency
+    rollback does not wait for another model's typo to be fixed.
 
     :param registered_model: ``--registered-model``; must agree with the models file when that lists ``model``.
     :param models_file: ``--models-file``; default: the DAGs' (:func:`cli_models_file`).
     """
     from airflow_provider_agentic_mlops.cli.commands.models import cli_models_file
-    from airflow_provider_agentic_mlops.core.config import ConfigError, load_models
+    from airflow_provider_agentic_mlops.core.config import ConfigError, read_models_file
 
     stopped = f"rollback of {model!r} stopped, nothing changed"
     name_it = f"or name its MLflow registered model: rollback {model} --registered-model NAME"
@@ -44,13 +45,15 @@ def _model_entry(
             f"Point [agentic_mlops] models_file (or --models-file) at the models.yaml the DAGs read, {name_it}."
         )
     try:
-        specs = load_models(path)
+        models = read_models_file(path)
+        if model in models.errors:
+            raise ConfigError(models.errors[model])
     except ConfigError as err:
         raise SystemExit(
             f"{stopped}; the models file is broken: {err}\n"
             "Fix it (or point [agentic_mlops] models_file at the right one) and run again."
         ) from None  # the error names the file; the traceback would only bury it
-    listed = {spec.name: spec for spec in specs}
+    listed = {spec.name: spec for spec in models.specs}
     spec = listed.get(model)
     if spec is None:
         if registered_model:

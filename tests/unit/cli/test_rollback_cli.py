@@ -59,6 +59,17 @@ def test_rollback_with_invalid_model_entry_fails_naming_the_file_and_the_field(m
     assert "not_a_field" in message
 
 
+def test_another_models_broken_entry_does_not_stop_the_rollback(models_yaml):
+    # an emergency rollback of 'fraud' must not wait for a typo in 'churn' to be fixed
+    churn = (
+        "  - {name: churn, drift: {reference: r, current: c, label_column: y}, retrain: {trigger_dag_id: t}, x: 1}\n"
+    )
+    models_yaml.write_text(VALID + churn)
+    assert _registered_model("fraud") == "fraud-detector-prod"
+    with pytest.raises(SystemExit, match=r"(?s)rollback of 'churn' stopped.*model 'churn': field 'x'"):
+        _registered_model("churn", registered_model="churn")  # its own entry broken: still refused
+
+
 def test_unreadable_models_yaml_is_an_error_not_a_guess(models_yaml):
     models_yaml.mkdir()  # there, but not a file: reading it fails
     with pytest.raises(SystemExit, match="cannot read models file"):

@@ -195,7 +195,7 @@ def test_parsed_yaml_is_cached_by_content_and_a_changed_file_is_read_again(tmp_p
     path, cache = tmp_path / "models.yaml", tmp_path / "cache"
     path.write_text((REPO / "dags" / "models.yaml").read_text())
     fresh = load_models(path, cache_dir=cache)
-    (cached_file,) = cache.iterdir()
+    (cached_file,) = (f for f in cache.iterdir() if not f.name.endswith(".valid.json"))  # beside: last valid entries
     assert load_models(path, cache_dir=cache) == fresh
     # the cache is keyed by content: an edit is seen at once
     path.write_text(path.read_text().replace("timeout_hours: 24", "timeout_hours: 7"))
@@ -258,3 +258,44 @@ def test_drift_settings_of_a_validated_drift_section_equal_the_settings_validate
     assert type(settings) is DriftSettings and settings == validated
     assert settings.model_fields_set == validated.model_fields_set
     assert DriftSettings.resolve(spec.drift, top_n=7).top_n == 7
+
+
+def test_every_bad_entry_is_reported_at_once_each_naming_its_model() -> None:
+    # fixing one entry must not be needed to learn of the next one
+    data = {
+        "models": [
+            {**GOOD, "name": "a", "decision": {"min_drift_share": 3}},
+            {**GOOD, "name": "b"},
+            {**GOOD, "name": "c", "schedul": "@daily"},
+        ]
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_models(data, source="models.yaml")
+    lines = str(err.value).splitlines()
+    assert lines[0].startswith("models.yaml: model 'a': field 'decision.min_drift_share'")
+    assert lines[1].startswith("models.yaml: model 'c': field 'schedul'")
+    assert len(lines) == 2
+
+
+def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_bad_one() -> None:
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    data = {
+        "models": [
+            {**GOOD, "name": "a", "decision": {"min_drift_share": 3}},
+            {**GOOD, "name": "b"},
+            {**GOOD, "name": "c", "schedul": "@daily"},
+            {**GOOD, "name": "d"},
+            {**GOOD, "name": "d"},
+            "just-a-name",
+        ]
+    }
+    models = read_models(data, source="models.yaml")
+    assert [spec.name for spec in models.specs] == ["b"]
+    assert sorted(models.errors) == ["#6", "a", "c", "d"]
+    assert "field 'decision.min_drift_share'" in models.errors["a"]
+    assert "model 'd' is defined twice" in models.errors["d"]  # which of the two is meant is unknown: neither
+    assert "model #6: expected a mapping" in models.errors["#6"]
+    with pytest.raises(ConfigError) as err:
+        models.raise_errors()
+    assert str(err.value).count("\n") == 3  # one line per problem
