@@ -83,11 +83,13 @@ def models_file(default_dir: str | Path | None = None) -> Path:
 
 def _resolve(value: str | None, base: str) -> str | None:
     """Expand ``${VARS}`` and ``~``, and make relative local paths relative to the models file. URIs and
-    ``module:function`` references are left alone."""
-    if value is None or "{{" in value:
+    ``module:function`` references are left alone, and so is a value that starts with a Jinja template
+    (``{{ var.value.root }}/x.parquet``: the template gives the whole path); a template inside a path
+    (``data/{{ ds }}/x.parquet``) is rendered by the task, in the path made here."""
+    if value is None:
         return value
     value = os.path.expanduser(os.path.expandvars(value))
-    if "://" in value or ":" in value.split("/")[0]:
+    if "://" in value or ":" in value.split("/")[0] or value.startswith("{{"):
         return value
     return value if os.path.isabs(value) else os.path.join(base, value)
 
@@ -104,7 +106,7 @@ def _resolve_conf(value: Any, base: str) -> Any:
         return {k: _resolve_conf(v, base) for k, v in value.items()}
     if isinstance(value, list):
         return [_resolve_conf(v, base) for v in value]
-    if not isinstance(value, str) or "{{" in value:
+    if not isinstance(value, str):
         return value
     expanded = os.path.expandvars(value)
     if expanded.startswith(("./", "../", "~")) or expanded.lower().endswith(_CONF_PATH_SUFFIXES):

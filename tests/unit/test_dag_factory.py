@@ -343,3 +343,34 @@ def test_the_dag_processors_parse_loads_the_good_models_and_shows_the_bad_one(tm
     ltv = bag.dags["agentic_mlops__ltv"]
     assert set(ltv.task_ids) == LOOP_TASKS and "models-yaml-error" in ltv.tags
     assert "field 'decision.min_drift_share'" in ltv.description
+
+
+def test_templated_paths_get_their_variables_expanded_and_the_models_files_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DATA_ROOT", "/data/ml")
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        """
+models:
+  - name: a
+    drift:
+      reference: "{{ var.value.data_root }}/reference.parquet"
+      current: "${DATA_ROOT}/fraud/{{ ds }}/current.parquet"
+      label_column: y
+    retrain:
+      python_callable: "m:f"
+      conf: {train_data: "${DATA_ROOT}/fraud/{{ ds }}/current.parquet", holdout: "data/{{ ds }}/h.parquet"}
+    validation: {data: "data/{{ ds }}/validation.parquet"}
+"""
+    )
+    dag = build_dags(path)["agentic_mlops__a"]
+    drift, validate = dag.get_task("check_drift"), dag.get_task("validate")
+    assert drift.current == "/data/ml/fraud/{{ ds }}/current.parquet"
+    assert validate.validation_data == str(tmp_path / "data" / "{{ ds }}" / "validation.parquet")
+    assert drift.reference == "{{ var.value.data_root }}/reference.parquet"  # the template gives the whole path
+    assert dag.get_task("retrain").conf == {
+        "train_data": "/data/ml/fraud/{{ ds }}/current.parquet",
+        "holdout": str(tmp_path / "data" / "{{ ds }}" / "h.parquet"),
+    }
+    assert validate.render_template(validate.validation_data, {"ds": "2026-01-02"}) == str(
+        tmp_path / "data" / "2026-01-02" / "validation.parquet"
+    )
