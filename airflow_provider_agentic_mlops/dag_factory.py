@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,28 +68,65 @@ RETRY_DELAY = timedelta(seconds=30)
 
 
 def models_file(default_dir: str | Path | None = None) -> Path:
-    """Where the models file is: ``[agentic_mlops] models_file`` (env
-    ``AIRFLOW__AGENTIC_MLOPS__MODELS_FILE``), else ``models.yaml`` in ``default_dir``."""
+    """Where the models file is: ``[agentic_mlops] models_file`` (env ``AIRFLOW__AGENTIC_MLOPS__MODELS_FILE``;
+    ``~`` expanded, a relative path taken from the working directory), else ``models.yaml`` in
+    ``default_dir``. Always absolute: relative data paths in it are made relative to its folder, which must
+    not depend on where each task's process runs."""
     configured = os.environ.get("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE")
     if configured is None:
         from airflow.configuration import conf
 
         configured = conf.get("agentic_mlops", "models_file", fallback="")
     if configured:
-        return Path(configured)
+        return Path(os.path.abspath(os.path.expanduser(configured)))
     if default_dir is None:
         raise ValueError("no models file: set [agentic_mlops] models_file or pass the DAG folder")
-    return Path(default_dir) / "models.yaml"
+    return Path(os.path.abspath(default_dir)) / "models.yaml"
 
 
-def _resolve(value: str | None, base: str) -> str | None:
-    """Expand ``${VARS}`` and ``~``, and make relative local paths relative to the models file. URIs and
-    ``module:function`` references are left alone, and so is a value that starts with a Jinja template
-    (``{{ var.value.root }}/x.parquet``: the template gives the whole path); a template inside a path
-    (``data/{{ ds }}/x.parquet``) is rendered by the task, in the path made here."""
+#: ``$NAME`` or ``${NAME}``, as ``os.path.expandvars`` reads them.
+_VARIABLE = re.compile(r"\$(?:(\w+)|\{(\w+)\})")
+
+
+def _expand_vars(value: str, field: str) -> str:
+    """``value`` with its ``$NAME``/``${NAME}`` from the environment of the process parsing the DAG file.
+    ``AIRFLOW_HOME``, when not in the environment, is Airflow's home as Airflow resolves it (``~/airflow``):
+    Airflow does not export its default.
+
+    :param field: the field, for the error (``"drift.current"``).
+    :raises ConfigError: a variable is not set (kept literally it would become a path under the DAGs folder).
+    """
+    if "$" not in value:
+        return value
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if name == "AIRFLOW_HOME":
+            from airflow_provider_agentic_mlops.core.paths import airflow_home
+
+            return str(airflow_home())
+        raise ConfigError(
+            f"field {field!r}: variable {match.group(0)} is not set (in {value!r}); variables are expanded in the "
+            "environment of the processes that parse the DAG file (the DAG processor and the workers): set it "
+            "there, or write the path out"
+        )
+
+    return _VARIABLE.sub(value_of, value)
+
+
+def _resolve(value: str | None, base: str, field: str) -> str | None:
+    """Expand ``${VARS}`` (:func:`_expand_vars`) and ``~``, and make relative local paths relative to the models
+    file. URIs and ``module:function`` references are left alone, and so is a value that starts with a Jinja
+    template (``{{ var.value.root }}/x.parquet``: the template gives the whole path); a template inside a path
+    (``data/{{ ds }}/x.parquet``) is rendered by the task, in the path made here.
+
+    :param field: the field, for errors (``"drift.current"``).
+    """
     if value is None:
         return value
-    value = os.path.expanduser(os.path.expandvars(value))
+    value = os.path.expanduser(_expand_vars(value, field))
     if "://" in value or ":" in value.split("/")[0] or value.startswith("{{"):
         return value
     return value if os.path.isabs(value) else os.path.join(base, value)
@@ -98,19 +136,22 @@ def _resolve(value: str | None, base: str) -> str | None:
 _CONF_PATH_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
 
 
-def _resolve_conf(value: Any, base: str) -> Any:
+def _resolve_conf(value: Any, base: str, field: str = "retrain.conf") -> Any:
     """A ``retrain.conf`` value for the training DAG / callable: ``${VARS}`` expanded in every string, and only
     clear local paths (starting with ``./``, ``../`` or ``~``, or naming a Parquet/CSV file) resolved like the
-    data paths. Names, run names, cron hints and dates are parameters, not paths: passed as written."""
+    data paths. Names, run names, cron hints and dates are parameters, not paths: passed as written.
+
+    :param field: where ``value`` is, for errors (``"retrain.conf.train_data"``).
+    """
     if isinstance(value, dict):
-        return {k: _resolve_conf(v, base) for k, v in value.items()}
+        return {k: _resolve_conf(v, base, f"{field}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_conf(v, base) for v in value]
+        return [_resolve_conf(v, base, f"{field}.{i}") for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
-    expanded = os.path.expandvars(value)
+    expanded = _expand_vars(value, field)
     if expanded.startswith(("./", "../", "~")) or expanded.lower().endswith(_CONF_PATH_SUFFIXES):
-        return _resolve(value, base)  # expands the variables itself: once, not again in their values
+        return _resolve(value, base, field)  # expands the variables itself: once, not again in their values
     return expanded
 
 
@@ -148,8 +189,15 @@ def build_dag(
         spec.validation,
         spec.approval,
     )
-    current = _resolve(drift.current, base)
-    retrain_conf: dict[str, Any] = _resolve_conf(retrain.conf, base)
+    try:
+        reference, current = (
+            _resolve(drift.reference, base, "drift.reference"),
+            _resolve(drift.current, base, "drift.current"),
+        )
+        validation_data = _resolve(validation.data, base, "validation.data") or current
+        retrain_conf: dict[str, Any] = _resolve_conf(retrain.conf, base)
+    except ConfigError as err:
+        raise ConfigError(f"model {spec.name!r}: {err}") from None
 
     description = f"Agentic MLOps loop of model {spec.name!r}"
     doc_md = (
@@ -189,7 +237,7 @@ def build_dag(
             DriftCheckOperator,
             "check_drift",
             **model,
-            reference=_resolve(drift.reference, base),
+            reference=reference,
             current=current,
             settings=drift,  # the drift section is a DriftSettings: every parameter passed through whole
             champion_model_uri=drift.champion_model_uri or f"models:/{spec.mlflow_model_name}@champion",
@@ -234,7 +282,7 @@ def build_dag(
             ValidateOperator,
             "validate",
             **in_registry,
-            validation_data=_resolve(validation.data, base) or current,
+            validation_data=validation_data,
             label_column=spec.label_column,
             # the champion's inputs, as the drift check knows them; else (no signature either) every column
             # but the label, the timestamp and the production predictions
