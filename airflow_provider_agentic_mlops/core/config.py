@@ -389,9 +389,19 @@ class ConfigError(ValueError):
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A model's entry (``override``) over ``defaults`` (``base``): the model's value replaces the defaults'
+    one, except that two mappings merge key by key, at every depth. A model's ``{}`` or ``null`` where
+    ``defaults`` hold a mapping drops that mapping (``{}`` empties it, ``null`` gives the field's built-in
+    default), so one model can undo, e.g., a classification guard metric from ``defaults``. ``null`` over
+    anything else is a value (``schedule: null``: no schedule)."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(merged.get(key), dict) and (value is None or value == {}):
+            if value is None:
+                del merged[key]
+            else:
+                merged[key] = {}
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
@@ -450,19 +460,20 @@ def _given_in(document: Any, path: Sequence[Any]) -> bool:
 
 def _describe(
     source: str,
-    model: str,
+    model: str | None,
     err: ValidationError,
     *,
     schema: type[BaseModel] = BaseModel,
     entry: Any = None,
     defaults: Any = None,
 ) -> str:
-    """One line per error of ``err``: the model (or ``defaults``, when the value came from there), the
-    field, pydantic's message, the value given, and for an unknown field the closest or the valid fields.
+    """One line per error of ``err``: the model, the field (``(from defaults)`` when its value came from
+    there), pydantic's message, the value given, and for an unknown field the closest or the valid fields.
 
+    :param model: the model's name, or None for an error of the file as a whole.
     :param schema: the model validated (to find an unknown field's section and its fields).
     :param entry: the model's entry as written, and ``defaults`` the file's defaults: a field the entry
-        does not give but the defaults do is reported against ``defaults``.
+        does not give but the defaults do is said to come from ``defaults``.
     """
     lines = []
     for e in err.errors():
@@ -477,10 +488,9 @@ def _describe(
             got_s += f"; quote it in YAML ('{got}') when it is a name"
         if e["type"] == "extra_forbidden":
             got_s += _unknown_field_hint(schema, loc)
-        where = f"model {model!r}"
-        if loc and not _given_in(entry, loc) and _given_in(defaults, loc):
-            where = "defaults"
-        lines.append(f"{source}: {where}: field {field!r}: {e['msg']}{got_s}")
+        where = f"model {model!r}: " if model is not None else ""
+        origin = " (from defaults)" if loc and not _given_in(entry, loc) and _given_in(defaults, loc) else ""
+        lines.append(f"{source}: {where}field {field!r}{origin}: {e['msg']}{got_s}")
     return "\n".join(lines)
 
 
@@ -559,17 +569,19 @@ def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
     try:
         doc = ModelsFile.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_describe(source, "(file)", err, schema=ModelsFile)) from None
+        raise ConfigError(_describe(source, None, err, schema=ModelsFile)) from None
     problems: dict[str, list[str]] = {}
     valid: dict[str, tuple[ModelSpec, dict[str, Any]]] = {}
     seen: set[str] = set()
     for index, entry in enumerate(doc.models):
-        label, shown = _label(index, entry)
         if not isinstance(entry, dict):
+            label = f"#{index + 1}"
             problems.setdefault(label, []).append(
                 f"{source}: model {label}: expected a mapping with name, drift and retrain, got {entry!r}"
             )
             continue
+        merged = _merge(doc.defaults, entry)
+        label, shown = _label(index, merged)  # a name in defaults is every such model's name: duplicates
         if label in seen:  # which of the two is meant is unknown: neither is built
             valid.pop(label, None)
             problems.setdefault(label, []).append(
@@ -577,7 +589,6 @@ def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
             )
             continue
         seen.add(label)
-        merged = _merge(doc.defaults, entry)
         try:
             spec = ModelSpec.model_validate(merged)
         except ValidationError as err:

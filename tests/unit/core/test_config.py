@@ -105,14 +105,16 @@ def test_an_unknown_field_is_told_the_closest_field_or_the_valid_ones(entry: dic
     assert expected in str(err.value)
 
 
-def test_a_bad_key_from_defaults_is_reported_against_defaults_not_the_model() -> None:
+def test_a_bad_value_from_defaults_names_the_model_and_says_it_came_from_defaults() -> None:
     with pytest.raises(ConfigError) as err:
         parse_models({"defaults": {"schedul": "@daily"}, "models": [GOOD]}, source="models.yaml")
     assert str(err.value) == (
-        "models.yaml: defaults: field 'schedul': Extra inputs are not permitted (got '@daily'); "
+        "models.yaml: model 'churn': field 'schedul' (from defaults): Extra inputs are not permitted (got '@daily'); "
         "did you mean 'schedule'?"
     )
-    with pytest.raises(ConfigError, match=r"^models.yaml: defaults: field 'decision.min_drift_share': .*got 3"):
+    with pytest.raises(
+        ConfigError, match=r"^models.yaml: model 'churn': field 'decision.min_drift_share' \(from defaults\): .*got 3"
+    ):
         parse_models({"defaults": {"decision": {"min_drift_share": 3}}, "models": [GOOD]}, source="models.yaml")
     with pytest.raises(ConfigError, match=r"^models.yaml: model 'churn': field 'decision.min_drift_share': .*got 3"):
         data = {
@@ -122,6 +124,29 @@ def test_a_bad_key_from_defaults_is_reported_against_defaults_not_the_model() ->
         parse_models(data, source="models.yaml")
 
 
+def test_a_model_replaces_a_mapping_from_defaults_with_an_empty_one_or_null_else_they_merge() -> None:
+    defaults = {
+        "schedule": "@hourly",
+        "validation": {"guard_metrics": {"accuracy": 0.05}},
+        "decision": {"max_retrains": 9},
+    }
+
+    def validation(**given: object) -> dict:
+        (spec,) = parse_models({"defaults": defaults, "models": [{**GOOD, **given}]})
+        return spec.validation.guard_metrics
+
+    assert validation(validation={"guard_metrics": {"f1": 0.1}}) == {"accuracy": 0.05, "f1": 0.1}
+    assert validation(validation={"guard_metrics": {}}) == {}
+    assert validation(validation={"guard_metrics": None}) == {}  # null: the built-in default
+    # a regression model under a classification guard from defaults drops it
+    regression = {**GOOD, "drift": {**GOOD["drift"], "task": "regression"}, "validation": {"guard_metrics": {}}}
+    (spec,) = parse_models({"defaults": defaults, "models": [regression]})
+    assert spec.validation.guard_metrics == {}
+    (spec,) = parse_models({"defaults": defaults, "models": [{**GOOD, "decision": None, "schedule": None}]})
+    assert spec.decision.max_retrains == 3  # the section's built-in defaults
+    assert spec.schedule is None  # null replacing a value that is not a mapping is a value: no schedule
+
+
 def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
     entry = {**GOOD, "validation": {"primary_metric": "roc_acu"}}
     with pytest.raises(ConfigError) as err:
@@ -129,7 +154,9 @@ def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
     message = str(err.value)
     assert message.startswith("models.yaml: model 'churn': field 'validation.primary_metric': ")
     assert "'roc_acu' (did you mean 'roc_auc'?)" in message
-    with pytest.raises(ConfigError, match=r"^models.yaml: defaults: field 'validation.primary_metric'"):
+    with pytest.raises(
+        ConfigError, match=r"^models.yaml: model 'churn': field 'validation.primary_metric' \(from defaults\)"
+    ):
         parse_models({"defaults": {"validation": {"primary_metric": "roc_acu"}}, "models": [GOOD]})
 
 
@@ -299,3 +326,9 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
     with pytest.raises(ConfigError) as err:
         models.raise_errors()
     assert str(err.value).count("\n") == 3  # one line per problem
+
+
+def test_a_name_from_defaults_makes_the_models_without_one_duplicates() -> None:
+    data = {"defaults": {**GOOD, "name": "shared"}, "models": [{}, {}]}
+    with pytest.raises(ConfigError, match="model 'shared' is defined twice"):
+        parse_models(data)
