@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -330,7 +330,7 @@ class ModelSpec(_Section):
     registered_model: str | None = None
     schedule: str | None = "@daily"
     owner: str = "mlops"
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list)  # Airflow's limit per tag
     drift: DriftConfig
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     retrain: RetrainConfig

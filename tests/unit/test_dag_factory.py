@@ -418,3 +418,18 @@ def test_a_relative_models_file_setting_gives_absolute_data_paths(tmp_path, monk
     assert path == tmp_path / "config" / "models.yaml"
     dag = build_dags(path)["agentic_mlops__fraud"]
     assert dag.get_task("check_drift").reference == str(tmp_path / "config" / "r.parquet")
+
+
+def test_an_error_airflow_raises_building_a_dag_names_the_file_and_the_model(tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops import dag_factory
+
+    def refuse(dag, spec) -> None:
+        if spec.name == "churn":
+            raise ValueError("something Airflow refuses")
+
+    monkeypatch.setattr(dag_factory, "_check_schedule", refuse)
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    built = build_dags(path)
+    assert f"{path}: model 'churn': ValueError: something Airflow refuses" in built["agentic_mlops__churn"].description
+    assert set(built["agentic_mlops__fraud"].task_ids) == LOOP_TASKS

@@ -53,6 +53,10 @@ def test_defaults_merge_under_each_model_and_the_model_wins() -> None:
         ),
         ({**GOOD, "approval": {"timout_hours": 2}}, r"model 'churn': field 'approval.timout_hours': Extra inputs"),
         ({**GOOD, "name": "bad name!"}, r"model 'bad name!': field 'name': .*letters, digits"),
+        (  # Airflow's own error names neither the model nor the field
+            {**GOOD, "tags": ["ok", "x" * 101]},
+            r"model 'churn': field 'tags.1': String should have at most 100 characters",
+        ),
         (
             {**GOOD, "decision": {"min_drift_share": 0.6, "critical_drift_share": 0.2}},
             r"critical_drift_share \(0.2\) must be >=",
