@@ -596,6 +596,8 @@ def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
             problems.setdefault(label, []).append(described)
             continue
         valid[spec.name] = (spec, merged)
+    for name, problem in _shared_registered_models(source, [spec for spec, _ in valid.values()]).items():
+        problems.setdefault(name, []).append(problem)
     ordered = [name for name in valid if name not in problems]
     return ModelEntries(
         source=source,
@@ -603,6 +605,33 @@ def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
         errors={label: "\n".join(lines) for label, lines in problems.items()},
         entries={name: valid[name][1] for name in ordered},
     )
+
+
+def _mlflow_connections(spec: ModelSpec) -> set[str]:
+    return {spec.promote_conn_id, spec.registry_conn_id, spec.retrain.mlflow_conn_id}
+
+
+def _shared_registered_models(source: str, specs: list[ModelSpec]) -> dict[str, str]:
+    """Model name -> why, for models whose MLflow registered model is another model's on the same registry
+    (a connection in common; the connections' hosts are unknown at parse time). The one-job lock, the retrain
+    budget and the overtaken check are per model: two loops on one registered model would promote over each
+    other's champion."""
+    by_registered: dict[str, list[ModelSpec]] = {}
+    for spec in specs:
+        by_registered.setdefault(spec.mlflow_model_name, []).append(spec)
+    problems: dict[str, str] = {}
+    for registered, sharing in by_registered.items():
+        for spec in sharing:
+            others = [o for o in sharing if o is not spec and _mlflow_connections(o) & _mlflow_connections(spec)]
+            if others:
+                shared = sorted(_mlflow_connections(others[0]) & _mlflow_connections(spec))
+                problems[spec.name] = (
+                    f"{source}: model {spec.name!r}: field 'registered_model': MLflow registered model "
+                    f"{registered!r} is used by model {others[0].name!r} too, on the same registry (connections "
+                    f"{', '.join(shared)}); their loops would promote over each other's champion. Give each "
+                    "model its own registered_model."
+                )
+    return problems
 
 
 def parse_models(data: Any, *, source: str = "models.yaml") -> list[ModelSpec]:

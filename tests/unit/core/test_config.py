@@ -336,3 +336,24 @@ def test_a_name_from_defaults_makes_the_models_without_one_duplicates() -> None:
     data = {"defaults": {**GOOD, "name": "shared"}, "models": [{}, {}]}
     with pytest.raises(ConfigError, match="model 'shared' is defined twice"):
         parse_models(data)
+
+
+def test_two_models_on_one_registered_model_of_one_registry_are_refused_naming_both() -> None:
+    # the one-job lock, the budget and the overtaken check are per model: two loops would promote over each other
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    eu = {**GOOD, "name": "churn-eu", "registered_model": "churn"}
+    models = read_models({"models": [GOOD, eu, {**GOOD, "name": "ltv"}]}, source="models.yaml")
+    assert [spec.name for spec in models.specs] == ["ltv"]
+    assert (
+        "model 'churn': field 'registered_model': MLflow registered model 'churn' is used by model 'churn-eu' too"
+        in (models.errors["churn"])
+    )
+    assert "is used by model 'churn' too" in models.errors["churn-eu"]
+    # the same name in another registry (connections of its own) is another registered model
+    other = {
+        "promote_conn_id": "eu_promote",
+        "registry_conn_id": "eu_read",
+        "retrain": {"trigger_dag_id": "t", "mlflow_conn_id": "eu_train"},
+    }
+    assert len(parse_models({"models": [GOOD, {**eu, **other}]})) == 2
