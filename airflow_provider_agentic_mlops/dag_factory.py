@@ -216,6 +216,9 @@ def build_dag(
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # one loop per model at a time; the state store guards the retrain too
+        # only the DAGs build_dags returns count: one that fails after it is made (a schedule Airflow refuses)
+        # would otherwise be found by the DAG processor anyway, fail its checks, and fail the whole file
+        auto_register=False,
         tags=["agentic-mlops", *spec.tags, *([INVALID_ENTRY_TAG] if entry_error is not None else [])],
         default_args={
             "owner": spec.owner,
@@ -376,6 +379,7 @@ def _invalid_entry_dag(dag_id: str, error: str) -> DAG:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
+        auto_register=False,
         tags=["agentic-mlops", INVALID_ENTRY_TAG],
         dag_display_name=_flagged_title(dag_id),
         description=f"Not run: the models file entry is invalid: {error}",
