@@ -341,6 +341,13 @@ class ModelSpec(_Section):
     registry_conn_id: str = "agentic_mlops_mlflow_registry"
     promote_conn_id: str = "agentic_mlops_mlflow_promote"
 
+    @field_validator("schedule")
+    @classmethod
+    def _null_is_not_none(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() in ("None", "none"):
+            raise ValueError(f"{value!r} is text in YAML; write null (unquoted) for alert/manual runs only")
+        return value
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
@@ -484,7 +491,12 @@ def _describe(
         field = ".".join(str(p) for p in loc) or "(entry)"
         got = e.get("input")
         got_s = "" if isinstance(got, dict) else f" (got {got!r})"
-        if e["type"] == "string_type" and isinstance(got, (int, float, bool)):
+        if e["type"] == "string_type" and isinstance(got, bool):  # YAML 1.1: yes/no/on/off too
+            got_s += "; YAML reads an unquoted yes, no, on, off, true or false as a boolean: quote it"
+        elif e["type"] == "string_type" and isinstance(got, (int, float)) and field == "schedule":
+            got_s += "; write a cron expression or a preset, e.g. '0 3 * * *' or '@daily'"
+            got_s += ", or null for alert/manual runs only"
+        elif e["type"] == "string_type" and isinstance(got, (int, float)):
             got_s += f"; quote it in YAML ('{got}') when it is a name"
         if e["type"] == "extra_forbidden":
             got_s += _unknown_field_hint(schema, loc)
@@ -564,7 +576,11 @@ def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
     :raises ConfigError: when the document as a whole is wrong (no ``models`` list, bad ``defaults``): then
         no entry can be read.
     """
-    if not isinstance(data, dict) or "models" not in data:
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty: list the models under a 'models' key, one entry per model")
+    if isinstance(data, dict) and "models" not in data:
+        raise ConfigError(f"{source}: the 'models' key is missing: list the models under it, one entry per model")
+    if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with a 'models' list, got {type(data).__name__}")
     try:
         doc = ModelsFile.model_validate(data)

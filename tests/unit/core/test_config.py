@@ -357,3 +357,33 @@ def test_two_models_on_one_registered_model_of_one_registry_are_refused_naming_b
         "retrain": {"trigger_dag_id": "t", "mlflow_conn_id": "eu_train"},
     }
     assert len(parse_models({"models": [GOOD, {**eu, **other}]})) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (  # a number is no schedule: quoting it is no help
+            {"models": [{**GOOD, "schedule": 5}]},
+            "field 'schedule': Input should be a valid string (got 5); write a cron expression or a preset, "
+            "e.g. '0 3 * * *' or '@daily', or null for alert/manual runs only",
+        ),
+        (  # YAML's null is null, ~ or nothing; None is text
+            {"models": [{**GOOD, "schedule": "None"}]},
+            "field 'schedule': Value error, 'None' is text in YAML; write null (unquoted) for alert/manual runs only",
+        ),
+        (
+            {"defaults": {"schedule": "@daily"}},
+            "models.yaml: the 'models' key is missing: list the models under it, one entry per model",
+        ),
+        (None, "models.yaml: the file is empty: list the models under a 'models' key, one entry per model"),
+        (
+            {"models": [{**GOOD, "name": True}]},
+            "field 'name': Input should be a valid string (got True); YAML reads an unquoted yes, no, on, off, true "
+            "or false as a boolean: quote it",
+        ),
+    ],
+)
+def test_yaml_slips_are_told_what_to_write(data, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_models(data, source="models.yaml")
+    assert expected in str(err.value)
