@@ -207,8 +207,8 @@ def build_dag(
     flagged: dict[str, Any] = {}
     if entry_error is not None:
         description = f"{description}, running its last valid entry: the models file entry is invalid: {entry_error}"
-        doc_md = _invalid_entry_doc(entry_error, "This DAG runs the model's last valid entry until it is fixed.")
-        doc_md += "\n\n" + doc_md
+        notice = _invalid_entry_doc(entry_error, "This DAG runs the model's last valid entry until it is fixed.")
+        doc_md = f"{notice}\n\n{doc_md}"
         flagged = {"dag_display_name": _flagged_title(spec.dag_id)}
     with DAG(
         dag_id=spec.dag_id,

@@ -307,6 +307,7 @@ def test_a_model_whose_entry_breaks_keeps_running_its_last_valid_entry_and_says_
     assert "models-yaml-error" in ltv.tags and "[models.yaml error]" in ltv.dag_display_name
     assert "last valid entry" in ltv.description and "'decision.min_drift_share'" in ltv.description
     assert "field 'decision.min_drift_share'" in ltv.doc_md
+    assert ltv.doc_md.count("is invalid") == 1 and ltv.doc_md.endswith(before.doc_md)  # the model's own docs follow
     path.write_text(FLEET.replace("{name: ltv, drift", "{name: ltv, decision: {min_drift_share: 0.3}, drift"))
     fixed = build_dags(path)["agentic_mlops__ltv"]  # fixed: the new entry, and the labels are gone
     assert fixed.get_task("decide").guardrails.min_drift_share == 0.3
