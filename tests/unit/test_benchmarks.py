@@ -38,9 +38,13 @@ def dag_arguments(dag: Any) -> dict[str, Any]:
 
 
 def factory_dags(tmp_path: Path, n: int) -> dict[str, Any]:
+    import os
+    from unittest import mock
+
     models = tmp_path / "models.yaml"
     models.write_text("models:\n" + "".join(parse_dags.MODEL.format(i=i) for i in range(n)))
-    return build_dags(models)
+    with mock.patch.dict(os.environ, {"AIRFLOW_HOME": str(tmp_path)}):  # the factory's parse cache: not the user's
+        return build_dags(models)
 
 
 def exec_dags(source: str) -> dict[str, Any]:
@@ -73,6 +77,7 @@ def test_parse_floor_is_the_factorys_dags_with_operators_that_only_keep_their_ar
     for name in replaced:  # the floor file swaps them in the factory module; put them back afterwards
         monkeypatch.setattr(dag_factory, name, getattr(dag_factory, name))
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "models.yaml"))
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))  # the factory's parse cache: not the user's
     namespace: dict[str, Any] = {"__file__": str(tmp_path / "floor_dags.py")}
     exec(compile(parse_dags.FLOOR, "<floor>", "exec"), namespace)  # noqa: S102 - the benchmark's own file
     from airflow.sdk import DAG
