@@ -91,7 +91,11 @@ ARG_STATE_CONN = Arg(
     "agentic_mlops_state_default, which absent means SQLite in $AIRFLOW_HOME)",
 )
 ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
-ARG_MODEL_OPT = Arg(("--model",), help="Only this model")
+ARG_MODEL_OPT = Arg(
+    ("--model",),
+    help="Only this model, read from its state store (the model's state_conn_id in the models file) unless "
+    "--state-conn-id names one",
+)
 ARG_LIMIT = Arg(("--limit",), help="At most this many rows (default 20)", type=int, default=20)
 ARG_APPROVAL_ID = Arg(("approval_id",), help="Id of the approval request (see `approvals list`)", type=int)
 ARG_USER = Arg(
@@ -110,6 +114,12 @@ ARG_MODELS_FILE = Arg(
     ("--models-file",),
     help=f"models.yaml to read (default: {_option('agentic_mlops', 'models_file')}, else models.yaml in "
     f"{_option('core', 'dags_folder')})",
+)
+
+ARG_DECISION_MODEL = Arg(
+    ("--model",),
+    help="The decision's model: its state store is the model's state_conn_id in the models file unless "
+    "--state-conn-id names one (decision ids are numbered per store); a decision of another model is refused",
 )
 
 ARG_REQUEST_MODEL = Arg(
@@ -144,13 +154,19 @@ DECISIONS_COMMANDS = (
         "list",
         "decisions.decisions_list",
         "List the agent's decisions, newest first",
-        (ARG_MODEL_OPT, ARG_LIMIT, ARG_OUTPUT, ARG_STATE_CONN),
+        (ARG_MODEL_OPT, ARG_LIMIT, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
     ),
     _command(
         "show",
         "decisions.decisions_show",
         "Show one decision's full trace: inputs, rules fired, prompt, answer, tokens, override",
-        (Arg(("decision_id",), help="Id of the decision", type=int), ARG_OUTPUT, ARG_STATE_CONN),
+        (
+            Arg(("decision_id",), help="Id of the decision", type=int),
+            ARG_DECISION_MODEL,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
     ),
 )
 
