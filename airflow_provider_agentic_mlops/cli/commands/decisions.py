@@ -34,6 +34,12 @@ LIST_COLUMNS = (
 )
 
 
+#: rows ``decisions list`` shows unless ``--limit`` says otherwise
+DEFAULT_LIMIT = 20
+#: the largest LIMIT PostgreSQL takes (a bigint); a larger ``--limit`` means every row, as this does
+ALL_ROWS = 2**63 - 1
+
+
 def _short(text: Any, limit: int) -> str | None:
     if text is None:
         return None
@@ -45,7 +51,9 @@ def decisions_list(args: argparse.Namespace) -> None:
     """Print the newest decisions (optionally of one model, from its store) as a table or JSON."""
     declared = declared_stores(args)
     conn_id = store_conn_id(args, declared)
-    rows = open_store(conn_id).list_decisions(getattr(args, "model", None), limit=getattr(args, "limit", None) or 20)
+    limit = getattr(args, "limit", None)
+    limit = DEFAULT_LIMIT if limit is None else min(limit, ALL_ROWS)
+    rows = open_store(conn_id).list_decisions(getattr(args, "model", None), limit=limit)
     output = getattr(args, "output", "table") or "table"
     for row in rows:
         row["tokens"] = (row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0)

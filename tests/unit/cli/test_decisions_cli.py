@@ -277,3 +277,19 @@ def test_show_of_an_id_absent_from_the_store_names_the_store_and_the_others(stor
         main(["decisions", "show", "1"])
     assert "decision 1 is not in the state store 'agentic_mlops_state_default'" in str(exc.value)
     assert "iso (iso_state)" in str(exc.value) and "--model NAME" in str(exc.value)
+
+
+@pytest.mark.postgres
+def test_a_limit_beyond_what_postgresql_takes_lists_every_decision(pg_url, tmp_path, monkeypatch, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "models.yaml"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PG_STATE", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": pg_url}})
+    )
+    pg_store = StateStoreHook("pg_state").get_store()
+    record(pg_store, "fraud")
+    record(pg_store, "fraud")
+    main(["decisions", "list", "--limit", str(2**64), "--state-conn-id", "pg_state", "-o", "json"])
+    assert len(json.loads(capsys.readouterr().out)) == 2
