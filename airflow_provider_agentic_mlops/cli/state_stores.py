@@ -9,12 +9,16 @@ stderr which models keep theirs elsewhere. ``--state-conn-id`` always wins.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
     from airflow_provider_agentic_mlops.core.state import StateStore
+
+#: models named in full in a warning about an unknown model; the rest are counted
+_SHOWN_MODELS = 10
 
 
 def declared_stores(args: argparse.Namespace) -> DeclaredStores:
@@ -79,10 +83,35 @@ def note_other_stores(args: argparse.Namespace, declared: DeclaredStores, conn_i
         )
 
 
+def warn_unknown_model(args: argparse.Namespace, declared: DeclaredStores, conn_id: str) -> None:
+    """Warn on stderr when ``--model`` is not in a readable models file: the command then reads ``conn_id``
+    (a typo would otherwise list nothing and say nothing). Names the closest model, else the models listed.
+    """
+    model = getattr(args, "model", None)
+    if not model:
+        return
+    known = declared.by_model()
+    if not known or model in known:
+        return  # no readable models file to check against, or a model it lists
+    closest = difflib.get_close_matches(model, list(known), n=1)
+    if closest:
+        hint = f"did you mean {closest[0]!r}?"
+    else:
+        names = sorted(known)
+        more = f" and {len(names) - _SHOWN_MODELS} more" if len(names) > _SHOWN_MODELS else ""
+        hint = f"it lists {', '.join(names[:_SHOWN_MODELS])}{more}"
+    print(
+        f"warning: model {model!r} is not in the models file {str(declared.path())!r} ({hint}); "
+        f"reading state store {conn_id!r}.",
+        file=sys.stderr,
+    )
+
+
 __all__ = [
     "declared_stores",
     "models_with_own_store",
     "note_other_stores",
     "open_store",
     "store_conn_id",
+    "warn_unknown_model",
 ]

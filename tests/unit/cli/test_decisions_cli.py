@@ -293,3 +293,24 @@ def test_a_limit_beyond_what_postgresql_takes_lists_every_decision(pg_url, tmp_p
     record(pg_store, "fraud")
     main(["decisions", "list", "--limit", str(2**64), "--state-conn-id", "pg_state", "-o", "json"])
     assert len(json.loads(capsys.readouterr().out)) == 2
+
+
+def test_a_model_the_models_file_does_not_list_is_warned_about_with_the_closest_name(store, iso_store, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(store, "fraud")
+    main(["decisions", "list", "--model", "fruad"])
+    printed = capsys.readouterr()
+    assert printed.out.strip() == "(none)"
+    assert "warning: model 'fruad' is not in the models file" in printed.err and "did you mean 'fraud'?" in printed.err
+    main(["decisions", "list", "--model", "zzz"])
+    assert "(it lists churn, fraud, iso)" in capsys.readouterr().err
+
+
+def test_no_warning_about_the_model_without_a_models_file_to_check_it_against(store, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(store, "fraud")
+    main(["decisions", "list", "--model", "fraud", "-o", "json"])
+    printed = capsys.readouterr()
+    assert len(json.loads(printed.out)) == 1 and "warning" not in printed.err
