@@ -22,8 +22,9 @@ _SHOWN_MODELS = 10
 
 
 def declared_stores(args: argparse.Namespace) -> DeclaredStores:
-    """The models file's state stores: ``--models-file``, else the configured models file (read on first
-    need; a missing one only leaves every model in the deployment's store).
+    """The models file's state stores: ``--models-file`` (a :class:`ConfigError` when it is not a file),
+    else the configured models file (read on first need; a missing one only leaves every model in the
+    deployment's store).
 
     :param args: the command's arguments (``models_file`` read when present).
     """
@@ -32,7 +33,7 @@ def declared_stores(args: argparse.Namespace) -> DeclaredStores:
 
     explicit = getattr(args, "models_file", None)
     if explicit:
-        return DeclaredStores(cli_models_file(explicit))
+        return DeclaredStores(cli_models_file(explicit, must_exist=True))
     return DeclaredStores(lambda: cli_models_file(None))
 
 
