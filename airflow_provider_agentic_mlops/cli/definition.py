@@ -85,14 +85,42 @@ def _option(section: str, key: str) -> str:
     return rf"\[{section}] {key}"
 
 
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` (to ``high``). Anything else is a usage error
+    naming the value and the range, before the command runs (``--limit -1`` would reach the database).
+
+    :param low: the smallest value allowed.
+    :param high: the largest, or None for no bound.
+    """
+    allowed = f"a whole number from {low} to {high}" if high is not None else f"a whole number of {low} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is not allowed: give {allowed}")
+        return value
+
+    return parse
+
+
+COUNT = whole_number(1)
+PORT = whole_number(1, 65535)
+
 ARG_STATE_CONN = Arg(
     ("--state-conn-id",),
     help=f"Connection id of the state store (default: {_option('agentic_mlops', 'state_conn_id')}, else "
     "agentic_mlops_state_default, which absent means SQLite in $AIRFLOW_HOME)",
 )
 ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
-ARG_MODEL_OPT = Arg(("--model",), help="Only this model")
-ARG_LIMIT = Arg(("--limit",), help="At most this many rows (default 20)", type=int, default=20)
+ARG_MODEL_OPT = Arg(
+    ("--model",),
+    help="Only this model, read from its state store (the model's state_conn_id in the models file) unless "
+    "--state-conn-id names one",
+)
+ARG_LIMIT = Arg(("--limit",), help="At most this many rows (default 20)", type=COUNT, default=20)
 ARG_APPROVAL_ID = Arg(("approval_id",), help="Id of the approval request (see `approvals list`)", type=int)
 ARG_USER = Arg(
     ("--user",),
@@ -110,6 +138,12 @@ ARG_MODELS_FILE = Arg(
     ("--models-file",),
     help=f"models.yaml to read (default: {_option('agentic_mlops', 'models_file')}, else models.yaml in "
     f"{_option('core', 'dags_folder')})",
+)
+
+ARG_DECISION_MODEL = Arg(
+    ("--model",),
+    help="The decision's model: its state store is the model's state_conn_id in the models file unless "
+    "--state-conn-id names one (decision ids are numbered per store); a decision of another model is refused",
 )
 
 ARG_REQUEST_MODEL = Arg(
@@ -144,13 +178,19 @@ DECISIONS_COMMANDS = (
         "list",
         "decisions.decisions_list",
         "List the agent's decisions, newest first",
-        (ARG_MODEL_OPT, ARG_LIMIT, ARG_OUTPUT, ARG_STATE_CONN),
+        (ARG_MODEL_OPT, ARG_LIMIT, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
     ),
     _command(
         "show",
         "decisions.decisions_show",
         "Show one decision's full trace: inputs, rules fired, prompt, answer, tokens, override",
-        (Arg(("decision_id",), help="Id of the decision", type=int), ARG_OUTPUT, ARG_STATE_CONN),
+        (
+            Arg(("decision_id",), help="Id of the decision", type=int),
+            ARG_DECISION_MODEL,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
     ),
 )
 
@@ -239,8 +279,9 @@ AGENTIC_MLOPS_COMMANDS = (
                 help="Move the running demo's data on to a new regime (new drift) and trigger a run",
                 action="store_true",
             ),
-            Arg(("--port",), help="Port of the Airflow UI (default 8080)", type=int, default=8080),  # demo.DEFAULT_PORT
-            Arg(("--rows",), help="Rows of generated data per file (default 5000)", type=int, default=5000),
+            # default: demo.DEFAULT_PORT
+            Arg(("--port",), help="Port of the Airflow UI (default 8080)", type=PORT, default=8080),
+            Arg(("--rows",), help="Rows of generated data per file (default 5000)", type=COUNT, default=5000),
         ),
     ),
 )
@@ -276,9 +317,9 @@ def _add(subparsers: argparse._SubParsersAction, command: ActionCommand | GroupC
         parser.set_defaults(func=command.func)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """The ``agentic-mlops`` console script: the same commands as ``airflow agentic-mlops``, their help
-    rendered by the same rich formatter Airflow uses (so the help text is written once, as rich markup)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``agentic-mlops`` console script's parser: the same commands as ``airflow agentic-mlops``, their
+    help rendered by the same rich formatter Airflow uses (so the help text is written once, as rich markup)."""
     parser = argparse.ArgumentParser(
         prog="agentic-mlops",
         description=get_agentic_mlops_cli_commands()[0].description,
@@ -287,7 +328,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in AGENTIC_MLOPS_COMMANDS:
         _add(subparsers, command)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``agentic-mlops`` console script: parse ``argv`` (:func:`build_parser`) and run the command."""
+    args = build_parser().parse_args(argv)
     args.func(args)
 
 

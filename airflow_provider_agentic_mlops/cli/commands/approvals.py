@@ -20,9 +20,19 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.cli.output import print_json, print_rows
+from airflow_provider_agentic_mlops.cli.state_stores import (
+    declared_stores,
+    note_other_stores,
+    open_store,
+    store_conn_id,
+    warn_unknown_model,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
 
 _COLUMNS = (
     "id",
@@ -37,29 +47,6 @@ _COLUMNS = (
     "dag_id",
     "run_id",
 )
-
-
-def _store_conn_id(args: argparse.Namespace) -> str | None:
-    """``--state-conn-id``, else the state_conn_id the models file gives ``--model``, else None (the
-    deployment's store, ``[agentic_mlops] state_conn_id``)."""
-    conn_id = getattr(args, "state_conn_id", None) or None
-    model = getattr(args, "model", None)
-    if conn_id is None and model:
-        conn_id = _declared(args).state_conn_id_of(model)
-    return conn_id
-
-
-def _declared(args: argparse.Namespace) -> Any:
-    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
-    from airflow_provider_agentic_mlops.cli.commands.models import cli_models_file
-
-    return DeclaredStores(lambda: cli_models_file(getattr(args, "models_file", None)))
-
-
-def _store(args: argparse.Namespace) -> Any:
-    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
-
-    return StateStoreHook(_store_conn_id(args)).get_store()
 
 
 def os_user() -> str:
@@ -80,7 +67,10 @@ def os_user() -> str:
 
 def approvals_list(args: argparse.Namespace) -> None:
     """Print approval requests (pending by default)."""
-    store = _store(args)
+    declared = declared_stores(args)
+    conn_id = store_conn_id(args, declared)
+    warn_unknown_model(args, declared, conn_id)
+    store = open_store(conn_id)
     status = getattr(args, "status", "pending")
     rows = store.list_approvals(
         status=None if status in (None, "all") else status, model_name=getattr(args, "model", None), limit=1000
@@ -90,43 +80,25 @@ def approvals_list(args: argparse.Namespace) -> None:
         approving = sum(1 for v in full.get("votes") or [] if v["vote"] == "approve")
         row["approvals"] = f"{approving}/{row['required_approvals']}"
     print_rows(rows, _COLUMNS, getattr(args, "output", "table") or "table")
-    if not getattr(args, "state_conn_id", None) and not getattr(args, "model", None):
-        _note_other_stores(args)
-
-
-def _note_other_stores(args: argparse.Namespace) -> None:
-    """Say on stderr which models keep their requests in a store of their own (not listed here)."""
-    import sys
-
-    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
-
-    default = configured_state_conn_id()
-    others = {model: conn for model, conn in _declared(args).by_model().items() if conn != default}
-    if others:
-        shown = ", ".join(f"{model} ({conn})" for model, conn in sorted(others.items()))
-        print(
-            f"Listed: the requests in state store {default!r}. Models with a store of their own: {shown}; "
-            "list theirs with --model NAME (or --state-conn-id).",
-            file=sys.stderr,
-        )
+    note_other_stores(args, declared, conn_id, "requests")
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> None:
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
     from airflow_provider_agentic_mlops.core.state import StateStoreError
-    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
     bad_id = bad_approval_id(int(args.approval_id))
     if bad_id is not None:
         raise SystemExit(f"error: {bad_id}")
-    conn_id = _store_conn_id(args)
-    store = StateStoreHook(conn_id).get_store()
+    declared = declared_stores(args)
+    conn_id = store_conn_id(args, declared)
+    store = open_store(conn_id)
     model = getattr(args, "model", None)
     try:
         approval = store.get_approval(int(args.approval_id))
         if approval is not None and model and approval["model_name"] != model:
-            raise approvals.ApprovalRefused(_other_model(approval, model, conn_id, _declared(args)))
+            raise approvals.ApprovalRefused(_other_model(approval, model, conn_id, declared))
         outcome = approvals.decide(
             store,
             int(args.approval_id),
@@ -148,11 +120,8 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
         raise SystemExit(1)
 
 
-def _other_model(approval: dict[str, Any], model: str, conn_id: str | None, declared: Any) -> str:
-    """Why a vote given for ``model`` is not taken on ``approval`` (another model's request)."""
-    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
-
-    store = conn_id or configured_state_conn_id()
+def _other_model(approval: dict[str, Any], model: str, store: str, declared: DeclaredStores) -> str:
+    """Why a vote given for ``model`` is not taken on ``approval`` (another model's request) in ``store``."""
     message = (
         f"request {approval['id']} in state store {store!r} is {approval['model_name']} "
         f"v{approval['model_version']}'s, not {model}'s (request ids are numbered per state store). Nothing recorded."

@@ -7,7 +7,8 @@ import argparse
 
 def db_migrate(args: argparse.Namespace) -> None:
     """Apply the state store's Alembic migrations (run it after upgrading the provider, like
-    ``airflow db migrate``). Workers and the API server also migrate on first use; the triggerer never does."""
+    ``airflow db migrate``). Workers, the API server and the other CLI commands (reading ones too) also
+    migrate on first use; the triggerer never does."""
     from sqlalchemy.engine import make_url
 
     from airflow_provider_agentic_mlops.core.state import create_engine, current_revision, head_revision, migrate_schema

@@ -1,4 +1,9 @@
-"""``airflow agentic-mlops decisions list|show``: the agent's decisions and their full trace."""
+"""``airflow agentic-mlops decisions list|show``: the agent's decisions and their full trace.
+
+Store: ``--state-conn-id``, else the models file's ``state_conn_id`` of ``--model``, else the deployment's
+(``[agentic_mlops] state_conn_id``), as for ``approvals``. Decision ids are numbered per store: ``show``
+names the store it read, and with ``--model`` refuses another model's decision.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ import json
 from typing import Any
 
 from airflow_provider_agentic_mlops.cli.output import print_json, print_rows
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from airflow_provider_agentic_mlops.cli.state_stores import (
+    declared_stores,
+    models_with_own_store,
+    note_other_stores,
+    open_store,
+    store_conn_id,
+    warn_unknown_model,
+)
 
 LIST_COLUMNS = (
     "id",
@@ -23,8 +35,10 @@ LIST_COLUMNS = (
 )
 
 
-def _store(args: argparse.Namespace) -> Any:
-    return StateStoreHook(getattr(args, "state_conn_id", None)).get_store()
+#: rows ``decisions list`` shows unless ``--limit`` says otherwise
+DEFAULT_LIMIT = 20
+#: the largest LIMIT PostgreSQL takes (a bigint); a larger ``--limit`` means every row, as this does
+ALL_ROWS = 2**63 - 1
 
 
 def _short(text: Any, limit: int) -> str | None:
@@ -35,8 +49,13 @@ def _short(text: Any, limit: int) -> str | None:
 
 
 def decisions_list(args: argparse.Namespace) -> None:
-    """Print the newest decisions (optionally of one model) as a table or JSON."""
-    rows = _store(args).list_decisions(getattr(args, "model", None), limit=getattr(args, "limit", None) or 20)
+    """Print the newest decisions (optionally of one model, from its store) as a table or JSON."""
+    declared = declared_stores(args)
+    conn_id = store_conn_id(args, declared)
+    warn_unknown_model(args, declared, conn_id)
+    limit = getattr(args, "limit", None)
+    limit = DEFAULT_LIMIT if limit is None else min(limit, ALL_ROWS)
+    rows = open_store(conn_id).list_decisions(getattr(args, "model", None), limit=limit)
     output = getattr(args, "output", "table") or "table"
     for row in rows:
         row["tokens"] = (row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0)
@@ -44,28 +63,58 @@ def decisions_list(args: argparse.Namespace) -> None:
         if output != "json":
             row["rationale"] = _short(row.get("rationale"), 60)
     print_rows(rows, LIST_COLUMNS, output)
+    note_other_stores(args, declared, conn_id, "decisions")
 
 
 def decisions_show(args: argparse.Namespace) -> None:
-    """Print one decision's full trace: inputs, rules fired, prompt, raw answer, tokens, latency, override."""
-    store = _store(args)
+    """Print one decision's full trace: inputs, rules fired, prompt, raw answer, tokens, latency, override;
+    and the state store it was read from (JSON: ``state_conn_id``)."""
+    import sys
+
+    from sqlalchemy.engine import make_url
+
+    declared = declared_stores(args)
+    conn_id = store_conn_id(args, declared)
+    warn_unknown_model(args, declared, conn_id)
+    store = open_store(conn_id)
+    model = getattr(args, "model", None)
+    chose_store = bool(model or getattr(args, "state_conn_id", None))
+    others = None if chose_store else models_with_own_store(declared, conn_id)
+    elsewhere = f" Models with a store of their own: {others}; show theirs with --model NAME." if others else ""
     decision = store.get_decision(int(args.decision_id))
     if decision is None:
+        shown = make_url(store.url).render_as_string(hide_password=True)
         raise SystemExit(
-            f"decision {args.decision_id} is not in the state store ({store.url}); "
-            "list the ids with `airflow agentic-mlops decisions list`"
+            f"decision {args.decision_id} is not in the state store {conn_id!r} ({shown}); "
+            f"list the ids with `airflow agentic-mlops decisions list`.{elsewhere}"
         )
+    if model and decision["model_name"] != model:
+        raise SystemExit(
+            f"decision {decision['id']} in state store {conn_id!r} is {decision['model_name']}'s, not {model}'s "
+            f"(decision ids are numbered per state store); list {model}'s with "
+            f"`airflow agentic-mlops decisions list --model {model}`."
+        )
+    if elsewhere:
+        print(f"Decision ids are numbered per state store; this one is from {conn_id!r}.{elsewhere}", file=sys.stderr)
     if (getattr(args, "output", "table") or "table") == "json":
-        print_json(decision)
+        print_json({**decision, "state_conn_id": conn_id})
         return
-    print(format_trace(decision))
+    print(format_trace(decision, state_conn_id=conn_id))
 
 
-def format_trace(d: dict[str, Any]) -> str:
-    """A decision's trace as readable text (sections in the order a reviewer asks the questions)."""
+def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
+    """A decision's trace as readable text (sections in the order a reviewer asks the questions).
+
+    :param d: the stored decision.
+    :param state_conn_id: the state store it was read from, shown under the heading when given.
+    """
     lines = [
         f"Decision {d['id']}  model {d['model_name']}  at {d['created_at']:%Y-%m-%d %H:%M:%S} UTC",
         f"  DAG {d.get('dag_id') or '-'}  run {d.get('run_id') or '-'}",
+    ]
+    if state_conn_id:
+        lines.append(f"State store: {state_conn_id}")
+    lines += [
         f"Action:      {d['final_action']}  (decided by {d.get('decided_by') or '-'}, mode {d['mode']})",
         f"LLM action:  {d.get('llm_action') or '-'}",
         f"Override:    {d.get('override_reason') or '-'}",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.cli.output import print_rows
-from airflow_provider_agentic_mlops.core.config import load_models
+from airflow_provider_agentic_mlops.core.config import ConfigError, load_models
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -73,19 +73,25 @@ def blocked_reason(
     return None if check.allowed else check.reason
 
 
-def cli_models_file(explicit: str | None = None) -> Path:
+def cli_models_file(explicit: str | None = None, *, must_exist: bool = False) -> Path:
     """The models file the DAG file reads: ``explicit`` (``--models-file``), else ``[agentic_mlops]
     models_file``, else ``models.yaml`` in ``[core] dags_folder`` (where ``init`` writes it, beside the DAG
     file), wherever the command runs from.
 
     :param explicit: a path the user gave; used as is (``~`` expanded).
+    :param must_exist: an ``explicit`` path that is not a file is a :class:`ConfigError` naming it as given
+        (the configured file's own error says which setting to fix, which would mislead here).
     """
     from airflow_provider_agentic_mlops.cli.commands.init import default_dags_folder
     from airflow_provider_agentic_mlops.dag_factory import models_file
 
-    if explicit:
-        return Path(explicit).expanduser()
-    return models_file(default_dags_folder())
+    if not explicit:
+        return models_file(default_dags_folder())
+    path = Path(explicit).expanduser()
+    if must_exist and not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ConfigError(f"--models-file {str(path)!r} {what}; give the path of the models.yaml the DAGs read")
+    return path
 
 
 class _StoreState:
@@ -117,7 +123,7 @@ class _StoreState:
 def models_list(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.core.model_history import unfinished_promotions
 
-    path = cli_models_file(args.models_file)
+    path = cli_models_file(args.models_file, must_exist=True)
     specs = load_models(path)
     stores: dict[str | None, StateStore] = {}
     kept: dict[str | None, list[ModelSpec]] = {}

@@ -178,3 +178,18 @@ def test_login_variables_cannot_make_one_account_two_voters(
     assert "bob already voted" in capsys.readouterr().out
     stored = store.get_approval(approval_id)
     assert stored["status"] == "pending" and [v["user_id"] for v in stored["votes"]] == ["bob"]
+
+
+def test_list_warns_when_the_models_file_does_not_list_the_model(
+    store: StateStore, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        'defaults: {retrain: {python_callable: "m:f"}}\n'
+        "models:\n  - {name: fraud, drift: {reference: r.parquet, current: c.parquet, label_column: y}}\n"
+    )
+    _request(store)
+    approvals_list(_args(model="frud", models_file=str(models)))
+    printed = capsys.readouterr()
+    assert printed.out.strip() == "(none)" and "model 'frud' is not in the models file" in printed.err
+    assert "did you mean 'fraud'?" in printed.err

@@ -93,3 +93,22 @@ def test_a_metadata_db_airflow_never_set_up_is_named_with_the_command_that_sets_
         main(["db", "migrate"])
     assert not (tmp_path / "agentic_mlops.db").exists()
     empty.dispose()
+
+
+def test_a_reading_command_migrates_an_empty_store_at_first_use_as_the_readme_says(
+    store_url, tmp_path, monkeypatch, capsys
+) -> None:
+    """Not only ``db migrate``: a CLI command's first use of a store brings it to the newest schema, as a
+    worker's or the API server's does (the README says so; reading a store of an older schema would fail)."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "models.yaml"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FRESH_STATE", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": store_url}})
+    )
+    main(["decisions", "list", "--state-conn-id", "fresh_state"])
+    assert capsys.readouterr().out.strip() == "(none)"
+    engine = sa.create_engine(store_url)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()

@@ -17,6 +17,7 @@ from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "models.yaml"))  # none unless written
     return StateStoreHook().get_store()
 
 
@@ -198,3 +199,118 @@ def test_show_prints_a_stored_evidence_table_of_another_shape_as_it_is(store, ca
     assert '  Pipeline faults: {"faults": [], "faults_omitted": "many"}\n' in out
     assert '  Performance: {"drop": 0.1, "class_mix": [1]}\n' in out
     assert "  Notes: 5\n" in out
+
+
+OWN_STORE_MODELS = """
+defaults:
+  retrain: {python_callable: "m:f"}
+models:
+  - {name: fraud, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: churn, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: iso, state_conn_id: iso_state, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+"""
+
+
+@pytest.fixture
+def iso_store(store, tmp_path, monkeypatch):
+    """Model ``iso`` keeps its records in a store of its own (models.yaml ``state_conn_id: iso_state``)."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ISO_STATE",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": f"sqlite:///{tmp_path / 'iso.db'}"}}),
+    )
+    (tmp_path / "models.yaml").write_text(OWN_STORE_MODELS)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "models.yaml"))
+    return StateStoreHook("iso_state").get_store()
+
+
+def test_a_model_with_its_own_store_has_its_decisions_listed_and_shown_from_that_store(store, iso_store, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    assert record(iso_store, "iso") == record(store, "fraud") == 1  # ids are numbered per store
+    main(["decisions", "list", "--model", "iso", "-o", "json"])
+    assert [(row["id"], row["model_name"]) for row in json.loads(capsys.readouterr().out)] == [(1, "iso")]
+    main(["decisions", "show", "1", "--model", "iso", "-o", "json"])
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["model_name"], shown["state_conn_id"]) == ("iso", "iso_state")
+    main(["decisions", "show", "1", "--model", "iso"])
+    out = capsys.readouterr().out
+    assert out.startswith("Decision 1  model iso") and "State store: iso_state\n" in out
+
+
+def test_show_without_model_names_its_store_and_the_models_that_keep_their_own(store, iso_store, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(iso_store, "iso")
+    record(store, "fraud")
+    main(["decisions", "show", "1"])
+    printed = capsys.readouterr()
+    assert printed.out.startswith("Decision 1  model fraud")
+    assert "State store: agentic_mlops_state_default\n" in printed.out
+    assert "iso (iso_state)" in printed.err and "--model NAME" in printed.err
+
+
+def test_list_without_model_says_which_models_keep_their_decisions_elsewhere(store, iso_store, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(iso_store, "iso")
+    record(store, "fraud")
+    main(["decisions", "list", "-o", "json"])
+    printed = capsys.readouterr()
+    assert [row["model_name"] for row in json.loads(printed.out)] == ["fraud"]
+    assert "'agentic_mlops_state_default'" in printed.err and "iso (iso_state)" in printed.err
+
+
+def test_show_with_model_refuses_another_models_decision_of_the_same_store(store, iso_store):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(store, "fraud")
+    churn = record(store, "churn")
+    with pytest.raises(SystemExit, match=f"decision {churn} in state store 'agentic_mlops_state_default' is churn's"):
+        main(["decisions", "show", str(churn), "--model", "fraud"])
+
+
+def test_show_of_an_id_absent_from_the_store_names_the_store_and_the_others(store, iso_store):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(iso_store, "iso")
+    with pytest.raises(SystemExit) as exc:
+        main(["decisions", "show", "1"])
+    assert "decision 1 is not in the state store 'agentic_mlops_state_default'" in str(exc.value)
+    assert "iso (iso_state)" in str(exc.value) and "--model NAME" in str(exc.value)
+
+
+@pytest.mark.postgres
+def test_a_limit_beyond_what_postgresql_takes_lists_every_decision(pg_url, tmp_path, monkeypatch, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "models.yaml"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PG_STATE", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": pg_url}})
+    )
+    pg_store = StateStoreHook("pg_state").get_store()
+    record(pg_store, "fraud")
+    record(pg_store, "fraud")
+    main(["decisions", "list", "--limit", str(2**64), "--state-conn-id", "pg_state", "-o", "json"])
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
+def test_a_model_the_models_file_does_not_list_is_warned_about_with_the_closest_name(store, iso_store, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(store, "fraud")
+    main(["decisions", "list", "--model", "fruad"])
+    printed = capsys.readouterr()
+    assert printed.out.strip() == "(none)"
+    assert "warning: model 'fruad' is not in the models file" in printed.err and "did you mean 'fraud'?" in printed.err
+    main(["decisions", "list", "--model", "zzz"])
+    assert "(it lists churn, fraud, iso)" in capsys.readouterr().err
+
+
+def test_no_warning_about_the_model_without_a_models_file_to_check_it_against(store, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(store, "fraud")
+    main(["decisions", "list", "--model", "fraud", "-o", "json"])
+    printed = capsys.readouterr()
+    assert len(json.loads(printed.out)) == 1 and "warning" not in printed.err

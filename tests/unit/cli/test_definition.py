@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from airflow_provider_agentic_mlops.cli.definition import get_agentic_mlops_cli_commands, main
+from airflow_provider_agentic_mlops.cli.definition import build_parser, get_agentic_mlops_cli_commands, main
 
 # (command line after the group, text its --help must show): every help naming an Airflow config option
 CONFIG_OPTION_HELP = [
@@ -41,3 +41,29 @@ def test_help_names_the_config_section(parse, argv, expected, capsys, monkeypatc
     text = _help(parse, argv, capsys)
     assert expected in text
     assert "\\[" not in text
+
+
+# (command line after the group, the value refused): counts and ports argparse must refuse, naming the value
+NUMBERS_REFUSED = [
+    (["decisions", "list", "--limit", "-1"], "-1"),
+    (["decisions", "list", "--limit", "0"], "0"),
+    (["decisions", "list", "--limit", "ten"], "'ten'"),
+    (["demo", "--rows", "0"], "0"),
+    (["demo", "--port", "0"], "0"),
+    (["demo", "--port", "70000"], "70000"),
+]
+
+
+def _standalone_parse(argv: list[str]) -> None:
+    """Parse as the ``agentic-mlops`` script does, without running the command (``demo`` would start Airflow)."""
+    build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize("parse", [_airflow_parse, _standalone_parse], ids=["airflow", "standalone"])
+@pytest.mark.parametrize(("argv", "value"), NUMBERS_REFUSED)
+def test_a_count_or_port_out_of_range_is_a_usage_error_naming_the_value(parse, argv, value, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse(argv)
+    assert exc.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"argument {argv[-2]}: {value} " in err and "whole number" in err

@@ -120,6 +120,22 @@ def test_a_missing_models_file_is_a_one_line_error_not_a_traceback(tmp_path, mon
     assert str(exc.value).startswith("error: ") and "absent.yaml" in str(exc.value)
 
 
+@pytest.mark.parametrize("command", [["models", "list"], ["decisions", "list"], ["approvals", "list"]])
+@pytest.mark.parametrize("given", ["absent.yaml", "."])
+def test_a_models_file_given_that_is_not_a_file_is_named_as_given_not_the_setting(
+    tmp_path, monkeypatch, command, given
+) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = tmp_path / given
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--models-file", str(path)])
+    message = str(exc.value)
+    assert message.startswith(f"error: --models-file {str(path)!r} ") and "[agentic_mlops] models_file" not in message
+    assert ("does not exist" if given == "absent.yaml" else "is not a file") in message
+
+
 def test_an_unfinished_promotion_is_shown_with_the_steps_done(store, tmp_path, capsys) -> None:
     """A promotion stopped after moving ``champion`` (retries ran out): MLflow serves the version, the audit
     trail does not name it yet; the list says so."""
