@@ -71,18 +71,25 @@ class DeclaredStores:
             return
         if stamp == self._read_stamp:
             return
-        from airflow_provider_agentic_mlops.core.config import ConfigError, load_models
+        from airflow_provider_agentic_mlops.core.config import ConfigError, read_models_file
 
         try:
-            specs = load_models(path)
+            models = read_models_file(path)
         except ConfigError as err:
             self._error = describe(err)
             log.warning("the models file %s could not be read for the models' state stores: %s", path, self._error)
             self._read_stamp = stamp
             return
         default = configured_state_conn_id()
-        self._by_model = {spec.name: spec.state_conn_id or default for spec in specs}
-        self._read_stamp, self._error = stamp, None
+        by_model = {spec.name: spec.state_conn_id or default for spec in models.specs}
+        # a bad entry hides only its own model, as in the DAGs, and keeps the store it had (its DAG runs its last
+        # valid entry: its requests are still decided where they were recorded)
+        by_model.update({name: self._by_model[name] for name in models.errors if name in self._by_model})
+        self._by_model = by_model
+        self._read_stamp = stamp
+        self._error = "; ".join(models.errors.values())[:2000] if models.errors else None
+        if models.errors:
+            log.warning("models file %s: invalid entries, their models' stores as last read: %s", path, self._error)
 
     def by_model(self, *, reread: bool = False) -> dict[str, str]:
         """Model name -> its state connection id. ``reread``: look at the file again (when it changed)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -358,3 +359,60 @@ def test_models_list_reads_each_model_from_its_own_store(
     main(["models", "list", "-o", "json"])
     rows = {row["model"]: row for row in json.loads(capsys.readouterr().out)}
     assert (rows["churn"]["pending_approvals"], rows["fraud"]["pending_approvals"]) == (1, 0)
+
+
+BROKEN_FRAUD = MODELS.replace(
+    '    retrain: {python_callable: "m:f"}\n  - name: churn', "    retrain: {}\n  - name: churn"
+)
+
+
+def test_a_bad_entry_of_another_model_leaves_a_models_own_store_served(
+    stores: dict[str, StateStore],
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # as in the DAGs, one bad entry hides only its own model: churn's requests are still decided in churn's store
+    assert BROKEN_FRAUD != MODELS
+    churn = _ask("churn", "3", CHURN)
+    (tmp_path / "models.yaml").write_text(BROKEN_FRAUD)
+
+    response = _click(_client(), _posted_click(slack_double, churn))
+
+    assert response.status_code == 200 and response.headers["x-agentic-mlops-outcome"] == "recorded"
+    assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
+
+
+def test_a_broken_entry_keeps_the_store_it_had_while_the_api_server_runs(stores: dict[str, StateStore], tmp_path: Path):
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
+
+    declared = DeclaredStores()
+    assert declared.state_conn_id_of("churn") == CHURN
+    broken = MODELS.replace("    state_conn_id: churn_state\n", "    state_conn_id: churn_state\n    schedule: 5\n")
+    assert broken != MODELS
+    models = tmp_path / "models.yaml"
+    models.write_text(broken)
+    os.utime(models, (1, 1))  # a new modification time, whatever the file system's resolution
+
+    assert declared.by_model(reread=True) == {"fraud": DEFAULT, "churn": CHURN}  # churn's as last read
+    assert "model 'churn': field 'schedule'" in (declared.error or "")
+
+
+def test_models_list_lists_the_valid_models_and_warns_of_a_bad_entry(
+    stores: dict[str, StateStore],
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow_provider_agentic_mlops.cli.commands import models as models_cli
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: None)  # no registry in this test
+    (tmp_path / "models.yaml").write_text(BROKEN_FRAUD)
+    with caplog.at_level(logging.WARNING):
+        main(["models", "list", "-o", "json"])
+    assert [row["model"] for row in json.loads(capsys.readouterr().out)] == ["churn"]
+    assert any(
+        "not listed, its entry is invalid" in r.getMessage() and "'fraud'" in r.getMessage() for r in caplog.records
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.cli.output import print_rows
-from airflow_provider_agentic_mlops.core.config import ConfigError, load_models
+from airflow_provider_agentic_mlops.core.config import ConfigError, read_models_file
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -124,7 +124,10 @@ def models_list(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.core.model_history import unfinished_promotions
 
     path = cli_models_file(args.models_file, must_exist=True)
-    specs = load_models(path)
+    models = read_models_file(path)
+    for problem in models.errors.values():  # as the DAGs do: a bad entry hides only its own model
+        log.warning("not listed, its entry is invalid: %s", problem)
+    specs = models.specs
     stores: dict[str | None, StateStore] = {}
     kept: dict[str | None, list[ModelSpec]] = {}
     for spec in specs:
