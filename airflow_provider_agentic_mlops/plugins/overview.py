@@ -10,6 +10,7 @@ overview pages through the models by name and reads the rows' details for the sh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -41,9 +42,10 @@ def bad_row_id(row_id: int) -> bool:
     return not 0 < row_id < 10**APPROVAL_ID_DIGITS
 
 
-def may_read(user: Any, dag_id: str) -> bool:
-    """Whether ``user`` may read the runs of ``dag_id`` (the model's DAG)."""
-    return approvals_page.is_authorized_dag(user, dag_id, method="GET", entity="RUN")
+def may_read(user: Any, dag_id: str, team_name: str | None) -> bool:
+    """Whether ``user`` may read the runs of ``dag_id`` (the model's DAG), whose team is ``team_name``
+    (:func:`.approvals_page.dag_teams`)."""
+    return approvals_page.is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team_name)
 
 
 def last_dag_runs(dag_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -79,9 +81,23 @@ def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str 
     return readable_of(user, model_history.model_dag_id(store, model_name), dags)
 
 
-def readable_of(user: Any, own: str, dags: set[str | None]) -> tuple[str, set[str | None]] | None:
-    """:func:`readable_dags` of a model whose DAG is ``own`` and whose rows recorded ``dags``."""
-    readable: set[str | None] = {d for d in (dags - {None}) | {own} if may_read(user, d)}
+def candidate_dags(own: str, dags: set[str | None]) -> set[str]:
+    """The DAGs whose readers may see rows of a model whose DAG is ``own`` and whose rows recorded ``dags``."""
+    return {d for d in dags if d} | {own}
+
+
+def readable_of(
+    user: Any, own: str, dags: set[str | None], teams: Mapping[str, str | None] | None = None
+) -> tuple[str, set[str | None]] | None:
+    """:func:`readable_dags` of a model whose DAG is ``own`` and whose rows recorded ``dags``.
+
+    :param teams: the team of each of :func:`candidate_dags` (:func:`.approvals_page.dag_teams`), when the
+        caller read them for many models at once; read here otherwise.
+    """
+    candidates = candidate_dags(own, dags)
+    if teams is None:
+        teams = approvals_page.dag_teams(candidates)
+    readable: set[str | None] = {d for d in candidates if may_read(user, d, teams[d])}
     if not readable:
         return None
     if own in readable:
@@ -134,11 +150,15 @@ async def models_page(
 
     def load() -> tuple[Any, list[dict[str, Any]]]:
         # Every model's name and DAGs (cheap, set-wise): the filter, the read check and the count need them all.
+        matching = {
+            name: (own, dags)
+            for name, (own, dags) in model_history.models_and_dags(store).items()
+            if needle.casefold() in name.casefold()
+        }
+        teams = approvals_page.dag_teams(set().union(*(candidate_dags(*m) for m in matching.values())))
         shown = []
-        for name, (own, dags) in model_history.models_and_dags(store).items():
-            if needle.casefold() not in name.casefold():
-                continue
-            access = readable_of(user, own, dags)
+        for name, (own, dags) in matching.items():
+            access = readable_of(user, own, dags, teams)
             if access is not None:
                 shown.append((name, access))
         listed = page_of(shown, page, size)

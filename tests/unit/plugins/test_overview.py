@@ -705,3 +705,42 @@ def test_the_overview_reads_summaries_and_dag_runs_only_for_the_page_it_shows(
     assert many == few
     assert _rows(page) == readable[5:10] and summarised[-1] == readable[5:10]
     assert dag_runs_calls[-1] == [f"agentic_mlops__{name}" for name in readable[5:10]]
+
+
+def test_the_overview_reads_the_dags_teams_once_and_checks_each_dag_with_its_team(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an Airflow with teams, the read check of every model (the count needs them all) must not cost a
+    metadata query per DAG: the teams are read in one batch, as Airflow's ``get_authorized_dag_ids`` does."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    from airflow_provider_agentic_mlops.plugins import airflow_auth
+
+    reads: list[list[str]] = []
+    seen: list[DagDetails] = []
+
+    def teams(ids: Any) -> dict[str, str | None]:
+        reads.append(sorted(ids))
+        return {i: "team_b" if i.endswith(("1", "3", "5", "7", "9")) else None for i in ids}
+
+    class AuthManager:
+        def is_authorized_dag(self, *, method: str, access_entity: Any, details: DagDetails, user: Any) -> bool:
+            seen.append(details)
+            return details.team_name is None
+
+    monkeypatch.setattr("airflow.api_fastapi.app.get_auth_manager", lambda: AuthManager())
+    monkeypatch.setattr(airflow_auth, "airflow_has_teams", lambda: True)
+    monkeypatch.setattr(airflow_auth, "dag_teams", teams)
+    monkeypatch.setattr(approvals_page, "dag_teams", teams)
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
+    for i in range(30):
+        _decided(sqlite_store, f"m{i:02d}")
+    page = _client(sqlite_store).get("/agentic-mlops/models", params={"page_size": 5})
+    assert page.status_code == 200, page.text
+    assert len(reads) == 1 and len(reads[0]) == 30
+    assert {d.id: d.team_name for d in seen} == teams([f"agentic_mlops__m{i:02d}" for i in range(30)])
+    assert "Showing 1-5 of 15 models" in page.text and _rows(page.text) == ["m00", "m02", "m04", "m06", "m08"]
+    reads.clear()
+    assert _client(sqlite_store).get("/agentic-mlops/models/m02").status_code == 200
+    assert _client(sqlite_store).get("/agentic-mlops/models/m03").status_code == 404
+    assert reads == [["agentic_mlops__m02"], ["agentic_mlops__m03"]]  # a model's page: one batch of its DAGs
