@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
-from airflow_provider_agentic_mlops.core.paging import page_of
+from airflow_provider_agentic_mlops.core.paging import Page, page_of
 from airflow_provider_agentic_mlops.plugins import approvals_page, charts
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
@@ -148,7 +148,7 @@ async def models_page(
     needle = q.strip()
     size = min(page_size, MAX_MODELS_PER_PAGE)
 
-    def load() -> tuple[Any, list[dict[str, Any]]]:
+    def load() -> tuple[Page[tuple[str, tuple[str, set[str | None]]]], list[dict[str, Any]]]:
         # Every model's name and DAGs (cheap, set-wise): the filter, the read check and the count need them all.
         matching = {
             name: (own, dags)
