@@ -610,7 +610,7 @@ def test_the_overview_pages_through_the_readable_models_in_name_order(
         seen += _rows(page.text)
         path = _link(page.text, "next-page")
     assert seen == readable  # every readable model once, none twice
-    assert "Showing 16-16 of 16 models" in page.text
+    assert "Showing 16 of 16 models" in page.text
     assert _link(page.text, "previous-page") == "/agentic-mlops/models?page=3&page_size=5"
 
 
