@@ -519,7 +519,9 @@ def _of_model_dags(model_column: Any, dag_column: Any, access: Mapping[str, DagI
     conditions = [model_column.in_(every_dag)] if every_dag else []
     if pairs:
         conditions.append(sa.tuple_(model_column, sa.func.coalesce(dag_column, "")).in_(pairs))
-    return sa.or_(sa.false(), *conditions)
+    # Implied by the above, but SQLite searches the (model_name, ...) indexes only by a plain IN of names:
+    # without it, a page of the overview scans every model's decisions.
+    return sa.and_(model_column.in_(sorted(access)), sa.or_(sa.false(), *conditions))
 
 
 def running_job(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> dict[str, Any] | None:

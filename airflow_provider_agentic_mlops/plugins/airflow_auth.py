@@ -10,6 +10,7 @@ UI's session cookie) and ask the configured auth manager about the DAG with
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -47,16 +48,27 @@ def dag_teams(dag_ids: Iterable[str]) -> dict[str, str | None]:
     return {dag_id: teams.get(dag_id) for dag_id in ids}
 
 
-def is_authorized_dag(user: Any, dag_id: str, *, method: str, entity: str, team_name: str | None = None) -> bool:
+class _Unread(enum.Enum):
+    TEAM = "the DAG's team, not read by the caller"
+
+
+#: ``team_name`` of :func:`is_authorized_dag` when the caller did not read the DAG's team.
+UNREAD = _Unread.TEAM
+
+
+def is_authorized_dag(
+    user: Any, dag_id: str, *, method: str, entity: str, team_name: str | None | _Unread = UNREAD
+) -> bool:
     """Ask Airflow's auth manager whether ``user`` may ``method`` the DAG's ``entity``, with the DAG's team.
 
-    :param team_name: the DAG's team when the caller already read it (:func:`dag_teams`); read here otherwise.
+    :param team_name: the DAG's team as the caller read it (:func:`dag_teams`; None: the DAG has none), so
+        that a list of DAGs costs one read of their teams; read here when not given.
     """
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
     if airflow_has_teams():
-        team = team_name if team_name is not None else dag_teams([dag_id])[dag_id]
+        team = dag_teams([dag_id])[dag_id] if team_name is UNREAD else team_name
         details = DagDetails(id=dag_id, team_name=team)
     else:
         details = DagDetails(id=dag_id)

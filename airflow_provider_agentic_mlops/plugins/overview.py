@@ -4,19 +4,22 @@ Behind the same auth as the approvals page (:func:`.approvals_page.authenticated
 same DAG permission checks (:func:`.approvals_page.is_authorized_dag`): each decision, approval,
 job and champion change is shown to a user who may read the runs of the DAG that recorded it, and
 a model none of whose DAGs the user may read is answered as unknown (404). The data is the state
-store's (:mod:`..core.model_history`); the last DAG run comes from Airflow's metadata database.
+store's (:mod:`..core.model_history`); the last DAG run comes from Airflow's metadata database. The
+overview pages through the models by name and reads the rows' details for the shown page only.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 import anyio
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
+from airflow_provider_agentic_mlops.core.paging import Page, page_of
 from airflow_provider_agentic_mlops.plugins import approvals_page, charts
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
@@ -27,6 +30,10 @@ router = APIRouter(tags=["models"])
 SPARKLINE_RUNS = 20
 #: Decisions per page of a model (the charts draw the same ones); older ones are a link away.
 DECISIONS_SHOWN = 200
+#: Models per page of the overview, and the most a ``page_size`` may ask for (more is clamped to it,
+#: as Airflow's REST API clamps ``limit`` to ``[api] maximum_page_limit``).
+MODELS_PER_PAGE = 50
+MAX_MODELS_PER_PAGE = 500
 
 
 def bad_row_id(row_id: int) -> bool:
@@ -35,9 +42,10 @@ def bad_row_id(row_id: int) -> bool:
     return not 0 < row_id < 10**APPROVAL_ID_DIGITS
 
 
-def may_read(user: Any, dag_id: str) -> bool:
-    """Whether ``user`` may read the runs of ``dag_id`` (the model's DAG)."""
-    return approvals_page.is_authorized_dag(user, dag_id, method="GET", entity="RUN")
+def may_read(user: Any, dag_id: str, team_name: str | None) -> bool:
+    """Whether ``user`` may read the runs of ``dag_id`` (the model's DAG), whose team is ``team_name``
+    (:func:`.approvals_page.dag_teams`)."""
+    return approvals_page.is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team_name)
 
 
 def last_dag_runs(dag_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -73,9 +81,23 @@ def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str 
     return readable_of(user, model_history.model_dag_id(store, model_name), dags)
 
 
-def readable_of(user: Any, own: str, dags: set[str | None]) -> tuple[str, set[str | None]] | None:
-    """:func:`readable_dags` of a model whose DAG is ``own`` and whose rows recorded ``dags``."""
-    readable: set[str | None] = {d for d in (dags - {None}) | {own} if may_read(user, d)}
+def candidate_dags(own: str, dags: set[str | None]) -> set[str]:
+    """The DAGs whose readers may see rows of a model whose DAG is ``own`` and whose rows recorded ``dags``."""
+    return {d for d in dags if d} | {own}
+
+
+def readable_of(
+    user: Any, own: str, dags: set[str | None], teams: Mapping[str, str | None] | None = None
+) -> tuple[str, set[str | None]] | None:
+    """:func:`readable_dags` of a model whose DAG is ``own`` and whose rows recorded ``dags``.
+
+    :param teams: the team of each of :func:`candidate_dags` (:func:`.approvals_page.dag_teams`), when the
+        caller read them for many models at once; read here otherwise.
+    """
+    candidates = candidate_dags(own, dags)
+    if teams is None:
+        teams = approvals_page.dag_teams(candidates)
+    readable: set[str | None] = {d for d in candidates if may_read(user, d, teams[d])}
     if not readable:
         return None
     if own in readable:
@@ -92,34 +114,82 @@ def model_or_404(store: Any, user: Any, model_name: str) -> tuple[str, set[str |
     return access
 
 
+def overview_url(root: str, *, q: str, page: int, page_size: int) -> str:
+    """The overview's URL for page ``page`` of the models whose name contains ``q`` (defaults left out).
+
+    :param root: the plugin's URL path (:func:`.pages.plugin_root`).
+    :param q: the name filter ("" for none).
+    :param page: the page, from 1.
+    :param page_size: models per page.
+    """
+    params = {"q": q, "page": page if page != 1 else "", "page_size": page_size if page_size != MODELS_PER_PAGE else ""}
+    query = urlencode({k: v for k, v in params.items() if v != ""})
+    return f"{root}/models" + (f"?{query}" if query else "")
+
+
 @router.get("/models", response_class=HTMLResponse)
-async def models_page(request: Request, user: UserDep) -> HTMLResponse:
-    """One row per model the user can see: champion, last run, last decision, drift, job, approval."""
+async def models_page(
+    request: Request,
+    user: UserDep,
+    q: str = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1)] = MODELS_PER_PAGE,
+) -> HTMLResponse:
+    """One row per model the user can see (champion, last run, last decision, drift, job, approval), by name,
+    a page at a time.
+
+    :param q: only models whose name contains it, case-insensitively.
+    :param page: which page, from 1; one past the last says so and links to the last.
+    :param page_size: models per page, at most :data:`MAX_MODELS_PER_PAGE` (more is clamped).
+    """
     from airflow_provider_agentic_mlops.core import model_history
 
     store = settings_of(request.app).get_store()
+    needle = q.strip()
+    size = min(page_size, MAX_MODELS_PER_PAGE)
 
-    def load() -> list[dict[str, Any]]:
-        shown = {}
-        for name, (own, dags) in model_history.models_and_dags(store).items():
-            access = readable_of(user, own, dags)
+    def load() -> tuple[Page[tuple[str, tuple[str, set[str | None]]]], list[dict[str, Any]]]:
+        # Every model's name and DAGs (cheap, set-wise): the filter, the read check and the count need them all.
+        matching = {
+            name: (own, dags)
+            for name, (own, dags) in model_history.models_and_dags(store).items()
+            if needle.casefold() in name.casefold()
+        }
+        teams = approvals_page.dag_teams(set().union(*(candidate_dags(*m) for m in matching.values())))
+        shown = []
+        for name, (own, dags) in matching.items():
+            access = readable_of(user, own, dags, teams)
             if access is not None:
-                shown[name] = access
+                shown.append((name, access))
+        listed = page_of(shown, page, size)
+        # The expensive parts, for the page's models only.
         summaries = model_history.model_summaries(
-            store, {name: dag_ids for name, (_, dag_ids) in shown.items()}, sparkline_runs=SPARKLINE_RUNS
+            store, {name: dag_ids for name, (_, dag_ids) in listed.items}, sparkline_runs=SPARKLINE_RUNS
         )
         rows = []
-        for name, (dag_id, _) in shown.items():
+        for name, (dag_id, _) in listed.items:
             summary = {"model_name": name, "dag_id": dag_id, **summaries[name]}
             summary["sparkline"] = charts.sparkline([r.drift_share for r in summary["runs"]])
             rows.append(summary)
         runs = last_dag_runs([r["dag_id"] for r in rows])
         for r in rows:
             r["last_run"] = runs.get(r["dag_id"])
-        return rows
+        return listed, rows
 
-    rows = await anyio.to_thread.run_sync(load)
-    return render(request, "models.html", user=user_name(user), models=rows, sparkline_runs=SPARKLINE_RUNS)
+    listed, rows = await anyio.to_thread.run_sync(load)
+    root = plugin_root(request)
+    return render(
+        request,
+        "models.html",
+        user=user_name(user),
+        models=rows,
+        page=listed,
+        q=needle,
+        page_size=size if size != MODELS_PER_PAGE else None,
+        page_url=lambda number: overview_url(root, q=needle, page=number, page_size=size),
+        clear_url=overview_url(root, q="", page=1, page_size=size),
+        sparkline_runs=SPARKLINE_RUNS,
+    )
 
 
 @router.get("/models/{model_name}", response_class=HTMLResponse)

@@ -35,6 +35,25 @@ def test_overview_and_model_page_render_their_charts_without_console_errors(
     assert browser.console_errors() == []
 
 
+def test_the_overviews_search_box_filters_by_name_and_keeps_the_text(
+    browser: Browser, seeded_server: SeededServer
+) -> None:
+    _open(browser, seeded_server, "/agentic-mlops/models")
+    for text, rows in (("FRAUD", 1), ("no-such-model", 0)):
+        browser.evaluate(
+            f"document.querySelector('#model-filter input[name=q]').value = {text!r};"
+            "document.getElementById('model-filter').submit()"
+        )
+        browser.wait_for(
+            f"location.search === '?q={text}' && document.readyState === 'complete'"
+            " && document.getElementById('models-shown') !== null"
+        )
+        assert browser.evaluate("document.querySelectorAll('tr.model-row').length") == rows
+        assert browser.evaluate("document.querySelector('#model-filter input[name=q]').value") == text
+    assert "No model whose DAG you may read" in browser.evaluate("document.getElementById('no-models').innerText")
+    assert browser.console_errors() == []
+
+
 def test_every_link_opens_and_the_drift_report_is_served(browser: Browser, seeded_server: SeededServer) -> None:
     for path in ("/agentic-mlops/models", "/agentic-mlops/models/fraud-detector", "/agentic-mlops/approvals"):
         _open(browser, seeded_server, path)

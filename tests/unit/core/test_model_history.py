@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from airflow_provider_agentic_mlops.core import model_history
 from airflow_provider_agentic_mlops.core.state import StateStore
@@ -185,5 +186,54 @@ def test_the_overviews_set_wise_rows_read_the_json_and_windows_alike_on_each_bac
             "churn": ("agentic_mlops__churn", {"agentic_mlops__churn"}),
             "fraud-detector": ("agentic_mlops__fraud-detector", {"agentic_mlops__fraud-detector"}),
         }
+    finally:
+        store.dispose()
+
+
+def test_the_overviews_rows_of_a_few_models_search_the_decisions_index_not_every_decision(store_url: str) -> None:
+    """A page of the overview reads the newest decisions of its models only, by the ``(model_name, id)``
+    index: a page costs the same however many other models the store holds."""
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.schema import decisions
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    store = StateStore(store_url)
+    sqlite = store.engine.dialect.name == "sqlite"
+    rows = [
+        {
+            "model_name": f"model-{i % 50:02d}",
+            "dag_id": f"agentic_mlops__model-{i % 50:02d}",
+            "created_at": utcnow(),
+            "mode": "rules",
+            "final_action": "no_action",
+            "inputs": {"drift": {"drift_share": 0.1}},
+        }
+        for i in range(10_000)
+    ]
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if "row_number()" in statement and "FROM agentic_mlops_decisions" in statement:
+            seen.append((statement, parameters))
+
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(decisions.insert(), rows)
+            if not sqlite:
+                conn.exec_driver_sql("ANALYZE agentic_mlops_decisions")
+        access = {name: {f"agentic_mlops__{name}", None} for name in ("model-07", "model-31")}
+        sa.event.listen(store.engine, "before_cursor_execute", capture)
+        try:
+            summaries = model_history.model_summaries(store, access, sparkline_runs=3)
+        finally:
+            sa.event.remove(store.engine, "before_cursor_execute", capture)
+        assert [len(s["runs"]) for s in summaries.values()] == [3, 3]
+        ((statement, parameters),) = seen
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        with store.engine.connect() as conn:
+            plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql(explain + statement, parameters))
+        assert "ix_agentic_mlops_decisions_model" in plan, plan
+        assert "SCAN agentic_mlops_decisions" not in plan and "Seq Scan on agentic_mlops_decisions" not in plan, plan
     finally:
         store.dispose()

@@ -307,6 +307,30 @@ def test_the_dag_permission_check_passes_the_dags_team_like_airflow_does(monkeyp
     assert airflow_auth.is_authorized_dag(User("bob"), "x", method="GET", entity="RUN", team_name="team_b")
 
 
+def test_a_dag_read_as_having_no_team_is_not_read_again_for_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``team_name=None`` from :func:`dag_teams` means "no team": the check must not read the team per DAG again
+    (one metadata query per DAG on a page that lists hundreds)."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    from airflow_provider_agentic_mlops.plugins import airflow_auth
+
+    seen: list[DagDetails] = []
+    reads: list[list[str]] = []
+
+    class AuthManager:
+        def is_authorized_dag(self, *, method: str, access_entity: Any, details: DagDetails, user: Any) -> bool:
+            seen.append(details)
+            return True
+
+    monkeypatch.setattr("airflow.api_fastapi.app.get_auth_manager", lambda: AuthManager())
+    monkeypatch.setattr(airflow_auth, "airflow_has_teams", lambda: True)
+    monkeypatch.setattr(airflow_auth, "dag_teams", lambda ids: reads.append(list(ids)) or {i: "team_a" for i in ids})
+    assert airflow_auth.is_authorized_dag(User("bob"), "x", method="GET", entity="RUN", team_name=None)
+    assert reads == [] and seen[-1] == DagDetails(id="x", team_name=None)
+    assert airflow_auth.is_authorized_dag(User("bob"), "y", method="GET", entity="RUN")  # not read by the caller
+    assert reads == [["y"]] and seen[-1] == DagDetails(id="y", team_name="team_a")
+
+
 def test_on_airflow_without_teams_the_check_passes_only_the_dag_id(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_provider_agentic_mlops.plugins import airflow_auth
 

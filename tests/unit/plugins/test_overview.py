@@ -546,3 +546,201 @@ def test_the_overview_runs_as_many_statements_for_25_models_as_for_5(
     assert many == few
     assert page.count('class="model-row"') == 13 and "m01" not in page and "m24" in page
     assert len(dag_runs_calls) == 2 and len(dag_runs_calls[1]) == 13
+
+
+def _decided(store: StateStore, model_name: str) -> None:
+    """One decision of ``model_name`` recorded by its own DAG: enough for a row of the overview."""
+    store.record_decision(
+        model_name,
+        mode="rules",
+        final_action="no_action",
+        decided_by="rules",
+        dag_id=f"agentic_mlops__{model_name}",
+        run_id="r1",
+        rationale="r",
+        rules_fired=[],
+        evidence={},
+        inputs={"drift": {"drift_share": 0.1}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+
+
+def _rows(page: str) -> list[str]:
+    """The model names of the overview's rows, in their order."""
+    return re.findall(r'<tr class="model-row">\s*<td><a href="[^"]*/models/([^"]+)">', page)
+
+
+def _link(page: str, element_id: str) -> str | None:
+    """The href of the link ``element_id``, as the browser follows it."""
+    import html
+
+    match = re.search(rf'<a id="{element_id}" href="([^"]+)"', page)
+    return html.unescape(match.group(1)) if match else None
+
+
+def _some_readable(store: StateStore, allowed: set[str], count: int) -> list[str]:
+    """``count`` models m00.. of which the user may read two in three (the others interleaved); the readable ones."""
+    readable = []
+    for i in range(count):
+        _decided(store, f"m{i:02d}")
+        if i % 3 != 1:
+            allowed.add(f"agentic_mlops__m{i:02d}")
+            readable.append(f"m{i:02d}")
+    return readable
+
+
+def test_the_overview_pages_through_the_readable_models_in_name_order(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    readable = _some_readable(sqlite_store, allowed, 24)  # 16 readable: pages of 5, 5, 5, 1
+    client = _client(sqlite_store)
+    second = client.get("/agentic-mlops/models", params={"page": 2, "page_size": 5})
+    assert second.status_code == 200, second.text
+    assert _rows(second.text) == readable[5:10]
+    assert "Showing 6-10 of 16 models" in second.text  # the unreadable ones are not counted
+    assert _link(second.text, "previous-page") == "/agentic-mlops/models?page_size=5"
+    seen: list[str] = []
+    path: str | None = "/agentic-mlops/models?page_size=5"
+    while path:
+        page = client.get(path)
+        assert page.status_code == 200, page.text
+        seen += _rows(page.text)
+        path = _link(page.text, "next-page")
+    assert seen == readable  # every readable model once, none twice
+    assert "Showing 16 of 16 models" in page.text
+    assert _link(page.text, "previous-page") == "/agentic-mlops/models?page=3&page_size=5"
+
+
+def test_the_overview_shows_50_models_a_page_and_at_most_500(sqlite_store: StateStore, allowed: set[str]) -> None:
+    """As Airflow's REST API clamps ``limit`` to its maximum, a larger page size is clamped; a page or page size
+    below 1 is refused (422) naming the parameter, the value and the bound."""
+    readable = _some_readable(sqlite_store, allowed, 80)  # 53 readable
+    client = _client(sqlite_store)
+    page = client.get("/agentic-mlops/models").text
+    assert _rows(page) == readable[:50] and "Showing 1-50 of 53 models" in page
+    assert _link(page, "next-page") == "/agentic-mlops/models?page=2"
+    big = client.get("/agentic-mlops/models", params={"page_size": 100000}).text
+    assert _rows(big) == readable and "Showing 1-53 of 53 models" in big and 'name="page_size" value="500"' in big
+    for params in ({"page": 0}, {"page_size": 0}, {"page": -1}, {"page_size": "many"}):
+        response = client.get("/agentic-mlops/models", params=params)
+        assert response.status_code == 422, params
+        ((name, value),) = params.items()
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["query", name] and error["input"] == str(value)
+        assert "greater than or equal to 1" in error["msg"] or "integer" in error["msg"]
+
+
+def test_a_page_past_the_last_says_so_and_links_to_the_last_page(sqlite_store: StateStore, allowed: set[str]) -> None:
+    _some_readable(sqlite_store, allowed, 24)  # 16 readable: 4 pages of 5
+    client = _client(sqlite_store)
+    for number in (5, 10**30):
+        page = client.get("/agentic-mlops/models", params={"page": number, "page_size": 5, "q": "m"})
+        assert page.status_code == 200, page.text
+        assert _rows(page.text) == [] and f"Page {number} is past the last page (4) of 16 models" in page.text
+        assert _link(page.text, "last-page") == "/agentic-mlops/models?q=m&page=4&page_size=5"
+        assert client.get(_link(page.text, "last-page")).text.count('class="model-row"') == 1
+
+
+def test_the_name_filter_is_case_insensitive_and_kept_in_the_box_and_the_links(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    names = ["Fraud-EU", "fraud-us", "churn", "fraud-<b>x</b>", "secret-fraud"]
+    for name in names:
+        _decided(sqlite_store, name)
+        if name != "secret-fraud":
+            allowed.add(f"agentic_mlops__{name}")
+    client = _client(sqlite_store)
+    page = client.get("/agentic-mlops/models", params={"q": "FRAUD", "page_size": 2})
+    assert page.status_code == 200, page.text
+    assert _rows(page.text) == ["Fraud-EU", "fraud-%3Cb%3Ex%3C/b%3E"]  # name order: uppercase first
+    assert "Showing 1-2 of 3 models" in page.text  # secret-fraud is neither shown nor counted
+    assert 'name="q" value="FRAUD"' in page.text
+    assert _link(page.text, "next-page") == "/agentic-mlops/models?q=FRAUD&page=2&page_size=2"
+    assert _rows(client.get(_link(page.text, "next-page")).text) == ["fraud-us"]
+    hostile = client.get("/agentic-mlops/models", params={"q": '"><script>alert(1)</script>'}).text
+    assert "<script>alert(1)" not in hostile
+    assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in hostile
+    for q in ("secret", "nothing-like-it"):  # an unreadable model's name is answered as no match at all
+        empty = client.get("/agentic-mlops/models", params={"q": q}).text
+        assert _rows(empty) == [] and "No model whose DAG you may read has a name containing" in empty
+        assert "secret-fraud" not in empty
+        assert _link(empty, "clear-filter") == "/agentic-mlops/models"
+
+
+def test_the_overview_reads_summaries_and_dag_runs_only_for_the_page_it_shows(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of 5 costs the same statements at 8 readable models as at 40: the rows' summaries and the DAG
+    runs are read for the 5 shown models only."""
+    from airflow_provider_agentic_mlops.core import model_history
+
+    summarised: list[list[str]] = []
+    dag_runs_calls: list[list[str]] = []
+    read_summaries = model_history.model_summaries
+    monkeypatch.setattr(
+        model_history,
+        "model_summaries",
+        lambda store, access, **kw: summarised.append(sorted(access)) or read_summaries(store, access, **kw),
+    )
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: dag_runs_calls.append(sorted(ids)) or {})
+    client = _client(sqlite_store)
+
+    def second_page() -> tuple[int, str]:
+        with statements_on(sqlite_store.engine) as seen:
+            page = client.get("/agentic-mlops/models", params={"page": 2, "page_size": 5})
+        assert page.status_code == 200, page.text
+        return len(seen), page.text
+
+    readable = _some_readable(sqlite_store, allowed, 12)  # 8 readable
+    few, _ = second_page()
+    for i in range(12, 60):
+        _decided(sqlite_store, f"m{i:02d}")
+        if i % 3 != 1:
+            allowed.add(f"agentic_mlops__m{i:02d}")
+            readable.append(f"m{i:02d}")
+    many, page = second_page()
+    assert many == few
+    assert _rows(page) == readable[5:10] and summarised[-1] == readable[5:10]
+    assert dag_runs_calls[-1] == [f"agentic_mlops__{name}" for name in readable[5:10]]
+
+
+def test_the_overview_reads_the_dags_teams_once_and_checks_each_dag_with_its_team(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an Airflow with teams, the read check of every model (the count needs them all) must not cost a
+    metadata query per DAG: the teams are read in one batch, as Airflow's ``get_authorized_dag_ids`` does."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    from airflow_provider_agentic_mlops.plugins import airflow_auth
+
+    reads: list[list[str]] = []
+    seen: list[DagDetails] = []
+
+    def teams(ids: Any) -> dict[str, str | None]:
+        reads.append(sorted(ids))
+        return {i: "team_b" if i.endswith(("1", "3", "5", "7", "9")) else None for i in ids}
+
+    class AuthManager:
+        def is_authorized_dag(self, *, method: str, access_entity: Any, details: DagDetails, user: Any) -> bool:
+            seen.append(details)
+            return details.team_name is None
+
+    monkeypatch.setattr("airflow.api_fastapi.app.get_auth_manager", lambda: AuthManager())
+    monkeypatch.setattr(airflow_auth, "airflow_has_teams", lambda: True)
+    monkeypatch.setattr(airflow_auth, "dag_teams", teams)
+    monkeypatch.setattr(approvals_page, "dag_teams", teams)
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
+    for i in range(30):
+        _decided(sqlite_store, f"m{i:02d}")
+    page = _client(sqlite_store).get("/agentic-mlops/models", params={"page_size": 5})
+    assert page.status_code == 200, page.text
+    assert len(reads) == 1 and len(reads[0]) == 30
+    assert {d.id: d.team_name for d in seen} == teams([f"agentic_mlops__m{i:02d}" for i in range(30)])
+    assert "Showing 1-5 of 15 models" in page.text and _rows(page.text) == ["m00", "m02", "m04", "m06", "m08"]
+    reads.clear()
+    assert _client(sqlite_store).get("/agentic-mlops/models/m02").status_code == 200
+    assert _client(sqlite_store).get("/agentic-mlops/models/m03").status_code == 404
+    assert reads == [["agentic_mlops__m02"], ["agentic_mlops__m03"]]  # a model's page: one batch of its DAGs
