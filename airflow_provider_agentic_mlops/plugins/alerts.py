@@ -25,15 +25,20 @@ Order of checks, each failing closed:
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
    the active run. The alert text is untrusted; the decision step fences it.
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
-   retries; the log names the database and the error. A failing state store: 503 naming it.
+   retries; the log names the database and the error. A failing state store: 503 naming it. The
+   model's lock not free within ``[agentic_mlops] alert_lock_timeout``: 503 naming the DAG.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
-around "look for an active run, else create one" a lock every API server sees: a PostgreSQL
-advisory lock on the metadata DB (held until the new run is committed), or a file lock next to a
-SQLite metadata DB (SQLite means one host). On other metadata databases (MySQL) only the in-process
-lock holds, so two API servers could each start a run for the same model at the same instant; the
-DAG's ``max_active_runs=1`` then runs them one after the other. Each alert holds at most one
-connection of Airflow's metadata-DB pool at a time: the lock and the work share it.
+around "look for an active run, else create one" a lock every API server sees
+(:func:`~airflow_provider_agentic_mlops.core.locks.locked_transaction`): a PostgreSQL advisory lock
+of the one metadata-DB transaction that looks and creates, or a file lock next to a SQLite metadata
+DB (SQLite means one host). A transaction lock, not a session lock, so that it works behind a
+PgBouncer in transaction pooling mode. On other metadata databases (MySQL) only the in-process lock
+holds, so two API servers could each start a run for the same model at the same instant; the DAG's
+``max_active_runs=1`` then runs them one after the other. Each alert holds at most one connection of
+Airflow's metadata-DB pool at a time: the lock and the work share it. Both locks together are waited
+for at most ``alert_lock_timeout`` seconds (default 10): a lock that is never released (a stuck API
+server) costs the sender a 503 and a retry, never an API-server thread that waits forever.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -57,6 +63,7 @@ from fastapi.responses import JSONResponse
 from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
+from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 if TYPE_CHECKING:
@@ -70,6 +77,8 @@ router = APIRouter(tags=["alerts"])
 
 DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
+LOCK_SCOPE = "agentic-mlops-alerts"
 MAX_BODY_BYTES = 1_000_000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
 MAX_ENTRIES = 50  # labels / annotations kept per alert (plus those the endpoint reads)
@@ -104,6 +113,25 @@ def configured_conn_id() -> str:
     """``[agentic_mlops] alerts_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID``),
     default ``agentic_mlops_alerts``."""
     return _conf("alerts_conn_id", DEFAULT_CONN_ID)
+
+
+def configured_lock_timeout() -> float:
+    """``[agentic_mlops] alert_lock_timeout`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT``): seconds an
+    alert waits for its model's locks, default 10; a value that is not a positive number is logged and
+    the default used."""
+    raw = _conf("alert_lock_timeout", str(DEFAULT_LOCK_TIMEOUT))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        log.warning(
+            "alerts: [agentic_mlops] alert_lock_timeout = %r is not a positive number of seconds; using %g",
+            raw,
+            DEFAULT_LOCK_TIMEOUT,
+        )
+        return DEFAULT_LOCK_TIMEOUT
+    return seconds
 
 
 # -- authentication -------------------------------------------------------------------------------
@@ -300,10 +328,10 @@ def _model_lock(dag_id: str) -> threading.Lock:
 
 
 @contextlib.contextmanager
-def _locked_session(dag_id: str) -> Iterator[Session]:
-    """A metadata-DB session for "find active run, else create one" of ``dag_id``, under
-    :func:`~airflow_provider_agentic_mlops.core.locks.cross_process_lock` (see module doc), committed
-    on leaving, before the lock is released.
+def _locked_session(dag_id: str, timeout: float) -> Iterator[Session]:
+    """A metadata-DB session for "find active run, else create one" of ``dag_id``, in the one transaction
+    of :func:`~airflow_provider_agentic_mlops.core.locks.locked_transaction` (see module doc), which
+    commits it on leaving, and the lock ends with it.
 
     Lock and work share ONE pooled connection of Airflow's engine: the session is bound to the
     connection that holds the lock. With a connection for the lock and another for the session, alerts
@@ -312,26 +340,25 @@ def _locked_session(dag_id: str) -> Iterator[Session]:
 
     The session is also the thread's scoped ``settings.Session`` meanwhile, because Airflow's helpers
     open "their own" session with it (``trigger_dag``'s duplicate check does, and commits it): they
-    stay on the same connection. The lock is a session lock on that connection, so such a commit does
-    not release it. The thread's previous scoped session, if any, is put back afterwards.
+    stay on the same connection. Bound to a connection already in a transaction, the session joins
+    that transaction without owning it (SQLAlchemy's default ``join_transaction_mode`` acts as
+    ``rollback_only`` there): its commits only flush, so the helper's commit neither ends the
+    transaction nor the lock. The thread's previous scoped session, if any, is put back afterwards.
+
+    :raises LockTimeout: the lock was not free within ``timeout`` seconds.
     """
     from airflow import settings
 
-    from airflow_provider_agentic_mlops.core.locks import cross_process_lock
-
     scoped = settings.Session
     previous = scoped.registry() if scoped.registry.has() else None
-    with cross_process_lock(settings.engine, "agentic-mlops-alerts", dag_id) as conn:
+    with locked_transaction(settings.engine, LOCK_SCOPE, dag_id, timeout=timeout) as conn:
         session = scoped.session_factory(bind=conn)
         scoped.registry.set(session)
         try:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+            session.flush()
         finally:
-            session.close()
+            session.close()  # leaves the transaction to locked_transaction: commit, or rollback on an error
             if previous is None:
                 scoped.registry.clear()
             else:
@@ -376,6 +403,26 @@ def _metadata_db(doing: str) -> Iterator[None]:
         raise AlertError(503, METADATA_DB_UNAVAILABLE) from err
 
 
+@contextlib.contextmanager
+def _lock_wait(dag_id: str) -> Iterator[None]:
+    """A :class:`LockTimeout` while starting ``dag_id``'s run: logged with the lock (how to find its
+    holder), answered with a 503 so the sender tries again later."""
+    try:
+        yield
+    except LockTimeout as err:
+        log.warning(
+            "alerts: no run of %s started or found: %s. An alert waits at most [agentic_mlops] "
+            "alert_lock_timeout for its model's lock; a lock held that long is stuck",
+            dag_id,
+            err,
+        )
+        raise AlertError(
+            503,
+            f"{dag_id}: its lock was not free in time (another alert for the model is still being handled): "
+            "send the alert again later (Alertmanager retries a 503 by itself); the API server log names the lock",
+        ) from err
+
+
 def known_models() -> dict[str, dict[str, Any]]:
     """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused}."""
     from airflow.models import DagModel
@@ -398,15 +445,33 @@ def known_models() -> dict[str, dict[str, Any]]:
 
 def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
     """``(run_id, started)``: the queued/running run of ``dag_id`` if there is one, else a new run
-    (created like Airflow's own REST API does, state queued, with ``conf``)."""
+    (created like Airflow's own REST API does, state queued, with ``conf``).
+
+    :raises LockTimeout: the model's locks were not free within ``[agentic_mlops] alert_lock_timeout``.
+    """
+    timeout = configured_lock_timeout()
+    deadline = time.monotonic() + timeout
+    model_lock = _model_lock(dag_id)
+    # Alerts for the same model wait on the in-process lock without holding a connection.
+    if not model_lock.acquire(timeout=timeout):
+        raise LockTimeout(
+            f"another alert for {dag_id} in this API server has been starting or finding its run for more than "
+            f"{timeout:.3g} s"
+        )
+    try:
+        return _start_run_unless_active(dag_id, conf, timeout=max(deadline - time.monotonic(), 0.001))
+    finally:
+        model_lock.release()
+
+
+def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: float) -> tuple[str, bool]:
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.models import DagRun
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType
     from sqlalchemy import select
 
-    # Alerts for the same model wait on the in-process lock without holding a connection.
-    with _model_lock(dag_id), _locked_session(dag_id) as session:
+    with _locked_session(dag_id, timeout) as session:
         active = session.scalar(
             select(DagRun.run_id)
             .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
@@ -426,9 +491,8 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
         )
         if run is None:  # trigger_dag's own contract allows it; nothing was created
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
-        run_id = str(run.run_id)
-        session.commit()  # inside the locks: the next caller sees this run
-        return run_id, True
+        # committed when _locked_session ends, inside both locks: the next caller sees this run
+        return str(run.run_id), True
 
 
 # -- the route ------------------------------------------------------------------------------------
@@ -493,7 +557,7 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
         }
         if firing:
             alert = firing[0]
-            with _metadata_db(f"starting a run of {dag_id}"):
+            with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
                 run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
             started_any |= started
             result.update(run_id=run_id, outcome="started" if started else "already_running")
