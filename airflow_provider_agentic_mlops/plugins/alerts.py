@@ -17,9 +17,11 @@ Order of checks, each failing closed:
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
    alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. Alerts for an
    unknown model are ignored (not recorded) and listed in the answer (``unknown_models``, and a
-   result with outcome ``unknown_model``), while the other models' alerts of the request are
-   handled: Alertmanager sends a group's alerts in one notification and does not retry a 4xx. Only
-   when no model of the request is known: 404 naming the known ones, and nothing is recorded.
+   result with outcome ``unknown_model``), and so are alerts without that label (a result with
+   outcome ``no_model_label`` and their ``alertname`` values), while the other models' alerts of the
+   request are handled: Alertmanager sends a group's alerts in one notification and does not retry a
+   4xx. Only when no alert of the request names a model: 422 naming the label; when no model named
+   is known: 404 naming the known ones. Nothing is recorded then.
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
@@ -200,7 +202,7 @@ class Alert:
 
     source: str  # alertmanager | grafana | plain
     status: str  # firing | resolved
-    model: str
+    model: str | None  # None: the alert lacks the model label (answered, never recorded)
     summary: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
@@ -248,10 +250,18 @@ def _status(value: Any, where: str) -> str:
     return status
 
 
-def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> list[Alert]:
-    """Every alert of an Alertmanager, Grafana or plain payload, with its model.
+def _no_label_hint(model_label: str) -> str:
+    return (
+        f"the label {model_label!r} (nor has commonLabels): add it to the alert rule, or set "
+        "[agentic_mlops] alert_model_label to the label that names the model"
+    )
 
-    :raises AlertError: 422 with what is wrong and how to fix it.
+
+def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> list[Alert]:
+    """Every alert of an Alertmanager, Grafana or plain payload, with its model (None for an alert of a
+    notification that lacks the model label, when another alert of it has one).
+
+    :raises AlertError: 422 with what is wrong and how to fix it; also when no alert names a model.
     """
     if not isinstance(payload, dict):
         raise AlertError(422, f"the body must be a JSON object, got {type(payload).__name__}")
@@ -269,13 +279,7 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
                 raise AlertError(422, f"{where} must be an object")
             labels = _mapping(item.get("labels"), f"{where}.labels", keep=read_labels)
             annotations = _mapping(item.get("annotations"), f"{where}.annotations", keep=("summary", "description"))
-            model = labels.get(model_label) or common.get(model_label)
-            if not model:
-                raise AlertError(
-                    422,
-                    f"{where} has no label {model_label!r} (nor has commonLabels): add it to the alert rule, "
-                    "or set [agentic_mlops] alert_model_label to the label that names the model",
-                )
+            model = labels.get(model_label) or common.get(model_label) or None
             summary = (
                 annotations.get("summary")
                 or annotations.get("description")
@@ -295,6 +299,8 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
                     url=_text(item.get("generatorURL") or payload.get("externalURL") or "") or None,
                 )
             )
+        if all(a.model is None for a in alerts):
+            raise AlertError(422, f"{source} payload: no alert has {_no_label_hint(model_label)}")
         return alerts
     model = payload.get("model") or payload.get(model_label)
     if not model or not isinstance(model, str):
@@ -498,8 +504,12 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
 # -- the route ------------------------------------------------------------------------------------
 
 
-def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tuple[int, dict[str, Any]]:
+def handle_alerts(
+    alerts: list[Alert], *, caller: str, store: StateStore, model_label: str = DEFAULT_MODEL_LABEL
+) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
+
+    :param model_label: the label naming the model, for the answer about alerts that lack it.
 
     An audit row's subject is the alert's fingerprint clipped to the column (PostgreSQL refuses a
     longer one); the details keep it whole.
@@ -513,7 +523,7 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
 
     with _metadata_db("listing the model DAGs"):
         models = known_models()
-    named = {a.model for a in alerts}
+    named = {a.model for a in alerts if a.model is not None}
     unknown = sorted(named - set(models))
     no_dag = (
         f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. "
@@ -524,10 +534,22 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
     received_at = datetime.now(timezone.utc).isoformat()
     results = []
     started_any = False
-    by_model: dict[str, list[Alert]] = {}
+    by_model: dict[str | None, list[Alert]] = {}
     for alert in alerts:
         by_model.setdefault(alert.model, []).append(alert)
     for model, group in by_model.items():
+        if model is None:
+            firing_count = sum(a.status == FIRING for a in group)
+            results.append(
+                {
+                    "model": None,
+                    "outcome": "no_model_label",
+                    "firing": firing_count,
+                    "resolved": len(group) - firing_count,
+                    "alertnames": sorted({a.labels.get("alertname", "") for a in group}),
+                }
+            )
+            continue
         if model not in models:
             firing_count = sum(a.status == FIRING for a in group)
             results.append(
@@ -576,15 +598,21 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
             result["outcome"] = "recorded_resolved"
         results.append(result)
     answer: dict[str, Any] = {"results": results}
+    # Ignored alerts are answered 2xx all the same: Alertmanager drops a notification answered 4xx,
+    # and would resend one answered 5xx forever; the known models' alerts were handled.
+    ignored: list[str] = []
     if unknown:
-        # 2xx all the same: Alertmanager drops a notification answered 4xx, and would resend one
-        # answered 5xx forever; the known models' alerts were handled.
         log.warning("alerts: %s; their alerts were ignored, the other models' were handled", no_dag)
-        answer.update(
-            detail=f"{no_dag}. Their alerts were ignored; the other models' were handled.",
-            unknown_models=unknown,
-            known_models=sorted(models),
-        )
+        ignored.append(f"{no_dag}. Their alerts were ignored; the other models' were handled.")
+        answer.update(unknown_models=unknown, known_models=sorted(models))
+    if None in by_model:
+        unlabelled = by_model[None]
+        names = sorted({a.labels.get("alertname", "") for a in unlabelled})
+        note = f"{len(unlabelled)} alert(s) ({', '.join(map(repr, names))}) lack {_no_label_hint(model_label)}"
+        log.warning("alerts: %s; they were ignored, the other alerts were handled", note)
+        ignored.append(f"{note}. They were ignored; the other alerts were handled.")
+    if ignored:
+        answer["detail"] = " ".join(ignored)
     return (201 if started_any else 200), answer
 
 
@@ -630,10 +658,11 @@ async def receive_alerts(request: Request) -> JSONResponse:
             payload = parse_json(body or b"null")
         except JsonInputError as err:
             raise AlertError(422, str(err)) from None
-        alerts = parse_alerts(payload, model_label=configured_model_label())
+        model_label = configured_model_label()
+        alerts = parse_alerts(payload, model_label=model_label)
         settings = settings_of(request.app)
         status, answer = await anyio.to_thread.run_sync(
-            lambda: handle_alerts(alerts, caller=caller, store=settings.get_store())
+            lambda: handle_alerts(alerts, caller=caller, store=settings.get_store(), model_label=model_label)
         )
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)

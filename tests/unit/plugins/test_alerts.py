@@ -393,3 +393,52 @@ def test_an_alert_waits_for_the_same_models_alert_in_this_process_at_most_the_lo
         )
     assert response.status_code == 503, response.text
     assert "agentic_mlops__fraud" in response.json()["detail"]
+
+
+def test_an_alert_without_the_model_label_is_listed_and_the_others_still_start_their_runs(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One alert of a notification without the model label (a latency alert routed to the same receiver)
+    made the whole notification a 422, and Alertmanager drops a notification answered 4xx: the other
+    alerts' runs never started. Such an alert is answered like an unknown model's now."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+    )
+    body = {
+        "version": "4",
+        "status": "firing",
+        "commonLabels": {},
+        "alerts": [
+            {"status": "firing", "labels": {"alertname": "HighLatency", "service": "api"}, "fingerprint": "f0"},
+            {"status": "firing", "labels": {"alertname": "DriftHigh", "model": "fraud"}, "fingerprint": "f1"},
+            {"status": "resolved", "labels": {"alertname": "DiskFull"}, "fingerprint": "f2"},
+        ],
+    }
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert started == ["agentic_mlops__fraud"]
+    assert answer["results"] == [
+        {
+            "model": None,
+            "outcome": "no_model_label",
+            "firing": 1,
+            "resolved": 1,
+            "alertnames": ["DiskFull", "HighLatency"],
+        },
+        {**answer["results"][1], "model": "fraud", "outcome": "started"},
+    ]
+    assert "'model'" in answer["detail"] and "alert_model_label" in answer["detail"]
+    assert [e["action"] for e in sqlite_store.audit_trail("fraud")] == ["alert_received"]
+    assert "HighLatency" in caplog.text
+
+
+def test_a_notification_where_no_alert_names_a_model_is_a_422_naming_the_label() -> None:
+    payload = {"status": "firing", "alerts": [{"labels": {"alertname": "A"}}, {"labels": {"alertname": "B"}}]}
+    with pytest.raises(AlertError) as err:
+        parse_alerts(payload, model_label="service")
+    assert err.value.status == 422
+    assert "'service'" in str(err.value) and "alert_model_label" in str(err.value)
