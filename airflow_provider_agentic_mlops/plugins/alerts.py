@@ -25,9 +25,11 @@ Order of checks, each failing closed:
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
-   the active run. The alert text is untrusted; the decision step fences it.
+   the active run. The alert text is untrusted; the decision step fences it. Every text is scrubbed on
+   arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
-   retries; the log names the database and the error. A failing state store: 503 naming it. The
+   retries; the log names the database and the error. The metadata DB refusing the request (bad data,
+   a constraint): 500 saying so, logged as an error. A failing state store: 503 naming it. The
    model's lock not free within ``[agentic_mlops] alert_lock_timeout``: 503 naming the DAG.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
@@ -63,6 +65,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
+from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
@@ -226,9 +229,11 @@ class Alert:
         }
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
+    """``value`` as text that every database stores (:func:`scrub_text`: no NUL, no lone surrogate), cut
+    to ``limit`` characters."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[:MAX_TEXT]
+    return scrub_text(text)[:limit]
 
 
 def _mapping(value: Any, what: str, keep: tuple[str, ...] = ()) -> dict[str, str]:
@@ -240,7 +245,7 @@ def _mapping(value: Any, what: str, keep: tuple[str, ...] = ()) -> dict[str, str
         raise AlertError(422, f"{what} must be a JSON object, got {type(value).__name__}")
     items = list(value.items())
     kept = items[:MAX_ENTRIES] + [(k, v) for k, v in items[MAX_ENTRIES:] if k in keep]
-    return {str(k)[:200]: _text(v) for k, v in kept}
+    return {_text(str(k), 200): _text(v) for k, v in kept}
 
 
 def _status(value: Any, where: str) -> str:
@@ -314,7 +319,7 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
         Alert(
             source="plain",
             status=_status(payload.get("status", FIRING), "plain payload"),
-            model=model[:250],
+            model=_text(model, 250),
             summary=_text(payload.get("summary") or ""),
             labels=_mapping(payload.get("labels"), "labels"),
             annotations={**_mapping(payload.get("annotations"), "annotations"), **_mapping(extra, "fields")},
@@ -377,11 +382,25 @@ METADATA_DB_UNAVAILABLE = (
 )
 
 
+def _unavailable(err: BaseException) -> bool:
+    """Whether ``err`` says the metadata DB cannot be used right now (down, connection dropped, pool
+    exhausted, a lock or statement timeout): a later attempt may succeed. Other database errors (it
+    refused the data or the statement) recur with the same alert."""
+    from sqlalchemy import exc
+
+    if isinstance(err, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError, exc.DisconnectionError)):
+        return True
+    if isinstance(err, exc.DBAPIError) and err.connection_invalidated:
+        return True
+    return not isinstance(err, exc.SQLAlchemyError)  # a connection lookup failing otherwise
+
+
 @contextlib.contextmanager
 def _metadata_db(doing: str) -> Iterator[None]:
     """An error of Airflow's metadata DB while ``doing`` (also a connection lookup that it failed, which
-    Airflow reports as "isn't defined"): logged as such, with the error, and answered with a 503 that
-    names neither the error nor the database's address (the caller is an alert sender)."""
+    Airflow reports as "isn't defined"): logged as such, with the error. Unavailable (see
+    :func:`_unavailable`): a 503 that names neither the error nor the database's address (the caller is
+    an alert sender), so the sender retries. Refused (bad data, a constraint): a 500 saying so."""
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -393,6 +412,19 @@ def _metadata_db(doing: str) -> Iterator[None]:
         if isinstance(failure, ConnectionLookupFailed) and not failure.metadata_db:
             raise
         err = failure.error if isinstance(failure, ConnectionLookupFailed) else failure
+        if not _unavailable(err):
+            log.error(
+                "alerts: Airflow's metadata database ([database] sql_alchemy_conn) refused what the alerts "
+                "endpoint asked while %s: %s. It is reachable; the same alert fails the same way when resent",
+                doing,
+                describe(err),
+                exc_info=err,
+            )
+            raise AlertError(
+                500,
+                f"Airflow's metadata database refused the request while {doing} ({type(err).__name__}); "
+                "the API server log has the error",
+            ) from err
         check = (
             "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
             "sql_alchemy_max_overflow, or look for what holds its connections"

@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.slow]
 
 TOKEN = "alert-token-0123456789"
 LOGIN, PASSWORD = "alertmanager", "basic-secret-42"
-MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads", "recsys", "mixed", "locked"]
+MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads", "recsys", "mixed", "locked", "scrubbed"]
 LOCK_TIMEOUT = "5"  # seconds an alert waits for its model's lock (the servers' [agentic_mlops] alert_lock_timeout)
 
 DAGS_FILE = """
@@ -401,6 +401,19 @@ def test_a_lock_held_elsewhere_is_a_503_after_the_lock_timeout_not_a_hang(server
     assert status == 201 and body["results"][0]["outcome"] == "started", body
     if servers["db"].startswith("postgresql"):
         assert advisory_locks_held(servers["db"]) == []  # and none was left behind
+
+
+def test_nul_and_lone_surrogates_in_an_alert_are_scrubbed_and_the_run_starts(servers: dict[str, Any]) -> None:
+    """PostgreSQL refused them in the run's JSONB conf: 503 "metadata database unavailable", resent forever."""
+    payload = alertmanager("scrubbed")
+    payload["alerts"][0]["annotations"]["description"] = "value of x: abc\u0000def"
+    body = json.dumps(payload).replace('"severity": "warning"', '"severity": "warn\\ud800ing"').encode()
+    status, answer = _post(servers["urls"]["token"], body, _bearer())
+    assert status == 201, answer
+    [run] = _runs(servers, "scrubbed")
+    alert = run["conf"]["alert"]
+    assert "\x00" not in alert["annotations"]["description"] and alert["annotations"]["description"].endswith("def")
+    assert alert["labels"]["severity"] == "warn\ufffding"
 
 
 def test_a_payload_naming_a_known_and_an_unknown_model_starts_the_known_ones_run(servers: dict[str, Any]) -> None:

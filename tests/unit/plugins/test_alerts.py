@@ -442,3 +442,58 @@ def test_a_notification_where_no_alert_names_a_model_is_a_422_naming_the_label()
         parse_alerts(payload, model_label="service")
     assert err.value.status == 422
     assert "'service'" in str(err.value) and "alert_model_label" in str(err.value)
+
+
+def test_nul_and_lone_surrogates_in_alert_texts_are_scrubbed_so_any_database_stores_them() -> None:
+    """PostgreSQL refuses NUL in text and JSONB, and a lone UTF-16 surrogate (valid JSON, "\\ud800") in
+    JSONB: the run's insert failed, was answered 503, and Alertmanager resent the alert forever."""
+    payload = {
+        "status": "firing",
+        "commonLabels": {"model": "fraud"},
+        "alerts": [
+            {
+                "labels": {"alertname": "Drift\x00", "team\x00": "ml", "shard": "a\ud800b"},
+                "annotations": {"summary": "PSI\x00 0.3 \udfff", "description": {"nested": "x\x00"}},
+                "fingerprint": "fp\x00",
+                "startsAt": "2026-01-01T00:00:00Z\x00",
+                "generatorURL": "http://prom\ud800",
+            }
+        ],
+    }
+    [alert] = parse_alerts(payload)
+    texts = [alert.summary, alert.fingerprint, alert.starts_at, alert.url, *alert.labels, *alert.labels.values()]
+    texts += [*alert.annotations, *alert.annotations.values()]
+    for text in texts:
+        assert "\x00" not in text and text.encode("utf-8"), text  # encodes: no lone surrogate left
+    assert alert.labels["shard"] == "a\ufffdb" and alert.summary.startswith("PSI") and alert.summary.endswith("\ufffd")
+    [plain] = parse_alerts({"model": "fraud", "summary": "s\x00", "note": "\ud800"})
+    assert "\x00" not in plain.summary and plain.annotations["note"] == "\ufffd"
+
+
+def _data_error(*args: Any, **kwargs: Any) -> Any:
+    raise sa.exc.DataError("INSERT INTO dag_run ...", {}, Exception("invalid input syntax for type json"))
+
+
+def _integrity_error(*args: Any, **kwargs: Any) -> Any:
+    raise sa.exc.IntegrityError("INSERT INTO dag_run ...", {}, Exception("duplicate key value"))
+
+
+@pytest.mark.parametrize("error", [_data_error, _integrity_error], ids=["data", "integrity"])
+def test_a_metadata_db_refusing_the_data_is_a_500_saying_so_not_an_outage(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Any
+) -> None:
+    """Every database error was answered "metadata database unavailable" (503): for an error that the
+    same alert raises again, Alertmanager resent it forever and the log pointed at the database's
+    availability. Only connection errors are 503 now."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", error)
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        )
+    assert response.status_code == 500, response.text
+    detail = response.json()["detail"]
+    assert "unavailable" not in detail and "refused" in detail and "agentic_mlops__fraud" in detail
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "refused" in logged and "up and reachable" not in logged
+    assert ("invalid input syntax" if error is _data_error else "duplicate key") in logged
