@@ -183,6 +183,12 @@ def get_provider_info() -> dict:
                         example="service",
                         default="model",
                     ),
+                    "alert_lock_timeout": _option(
+                        "Seconds an alert waits for its model's lock (held while a run is looked for and "
+                        "started) before the endpoint answers 503 and the sender retries.",
+                        example="30",
+                        default="10",
+                    ),
                     "slack_signing_secret": _option(
                         "Slack app signing secret used to verify interaction callbacks.",
                         example=None,

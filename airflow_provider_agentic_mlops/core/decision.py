@@ -90,6 +90,7 @@ MAX_RULE_DETAIL_CHARS = 1000
 MAX_RAW_ANSWER_CHARS = 20_000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON may escape one ("\ud800"); no UTF-8 text holds it
 _FENCE_LIKE = re.compile(r"</?\s*untrusted[-_ ]?data[^>]*>", re.IGNORECASE)
 
 
@@ -671,9 +672,17 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
 # -- prompt: data is quoted, never obeyed --------------------------------------------------------------
 
 
+def scrub_text(text: str) -> str:
+    """Untrusted text made safe to quote and to store: control characters (NUL among them, which
+    PostgreSQL refuses in text and JSONB) turned into spaces, fence look-alikes replaced, lone surrogates
+    (which no UTF-8 database accepts) replaced by U+FFFD."""
+    text = _LONE_SURROGATE.sub("\ufffd", _CONTROL.sub(" ", str(text)))
+    return _FENCE_LIKE.sub("[fence removed]", text)
+
+
 def clip(text: str, limit: int) -> str:
-    """Untrusted text made safe to quote: control characters and fence look-alikes removed, truncated."""
-    text = _FENCE_LIKE.sub("[fence removed]", _CONTROL.sub(" ", str(text)))
+    """Untrusted text made safe to quote (:func:`scrub_text`), truncated."""
+    text = scrub_text(text)
     if len(text) > limit:
         return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
     return text

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import paths, schema
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
-from airflow_provider_agentic_mlops.core.locks import cross_process_lock
+from airflow_provider_agentic_mlops.core.locks import locked_transaction
 from airflow_provider_agentic_mlops.core.schema import (
     approval_votes,
     approvals,
@@ -1397,7 +1397,10 @@ def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = 
     """Upgrade the store's schema to the newest revision, once per process and database.
 
     Safe against several processes starting at once: a file lock (SQLite) or an advisory lock
-    (PostgreSQL) makes the others wait, then they find the schema current.
+    (PostgreSQL) makes the others wait, then they find the schema current. Every pending revision runs
+    in the one transaction that holds the lock (:func:`~airflow_provider_agentic_mlops.core.locks.locked_transaction`;
+    both databases have transactional DDL), so no lock outlives it, also behind a PgBouncer in
+    transaction pooling mode, and a failed upgrade leaves the schema as it was.
 
     :param script_location: the Alembic script directory (tests point it at a copy with more revisions).
     """
@@ -1410,15 +1413,14 @@ def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = 
             _migrated.add(key)
             return
         _check_known_revision(engine, current, script_location)
-        with cross_process_lock(engine, "migrate") as conn:
+        with locked_transaction(engine, "migrate") as conn:
             from alembic import command
             from alembic.config import Config
 
             cfg = Config()
             cfg.set_main_option("script_location", str(script_location))
-            cfg.attributes["connection"] = conn
+            cfg.attributes["connection"] = conn  # in a transaction: Alembic runs in it and leaves the commit to us
             command.upgrade(cfg, "head")
-            conn.commit()
         _migrated.add(key)
 
 

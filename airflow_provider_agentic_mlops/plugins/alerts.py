@@ -17,23 +17,32 @@ Order of checks, each failing closed:
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
    alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. Alerts for an
    unknown model are ignored (not recorded) and listed in the answer (``unknown_models``, and a
-   result with outcome ``unknown_model``), while the other models' alerts of the request are
-   handled: Alertmanager sends a group's alerts in one notification and does not retry a 4xx. Only
-   when no model of the request is known: 404 naming the known ones, and nothing is recorded.
+   result with outcome ``unknown_model``), and so are alerts without that label (a result with
+   outcome ``no_model_label`` and their ``alertname`` values), while the other models' alerts of the
+   request are handled: Alertmanager sends a group's alerts in one notification and does not retry a
+   4xx. Only when no alert of the request names a model: 422 naming the label; when no model named
+   is known: 404 naming the known ones. Nothing is recorded then.
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
-   the active run. The alert text is untrusted; the decision step fences it.
+   the active run. The alert text is untrusted; the decision step fences it. Every text is scrubbed on
+   arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
-   retries; the log names the database and the error. A failing state store: 503 naming it.
+   retries; the log names the database and the error. The metadata DB refusing the request (bad data,
+   a constraint): 500 saying so, logged as an error. A failing state store: 503 naming it. The
+   model's lock not free within ``[agentic_mlops] alert_lock_timeout``: 503 naming the DAG.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
-around "look for an active run, else create one" a lock every API server sees: a PostgreSQL
-advisory lock on the metadata DB (held until the new run is committed), or a file lock next to a
-SQLite metadata DB (SQLite means one host). On other metadata databases (MySQL) only the in-process
-lock holds, so two API servers could each start a run for the same model at the same instant; the
-DAG's ``max_active_runs=1`` then runs them one after the other. Each alert holds at most one
-connection of Airflow's metadata-DB pool at a time: the lock and the work share it.
+around "look for an active run, else create one" a lock every API server sees
+(:func:`~airflow_provider_agentic_mlops.core.locks.locked_transaction`): a PostgreSQL advisory lock
+of the one metadata-DB transaction that looks and creates, or a file lock next to a SQLite metadata
+DB (SQLite means one host). A transaction lock, not a session lock, so that it works behind a
+PgBouncer in transaction pooling mode. On other metadata databases (MySQL) only the in-process lock
+holds, so two API servers could each start a run for the same model at the same instant; the DAG's
+``max_active_runs=1`` then runs them one after the other. Each alert holds at most one connection of
+Airflow's metadata-DB pool at a time: the lock and the work share it. Both locks together are waited
+for at most ``alert_lock_timeout`` seconds (default 10): a lock that is never released (a stuck API
+server) costs the sender a 503 and a retry, never an API-server thread that waits forever.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -55,8 +65,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
+from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
+from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 if TYPE_CHECKING:
@@ -70,6 +82,8 @@ router = APIRouter(tags=["alerts"])
 
 DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
+LOCK_SCOPE = "agentic-mlops-alerts"
 MAX_BODY_BYTES = 1_000_000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
 MAX_ENTRIES = 50  # labels / annotations kept per alert (plus those the endpoint reads)
@@ -104,6 +118,25 @@ def configured_conn_id() -> str:
     """``[agentic_mlops] alerts_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID``),
     default ``agentic_mlops_alerts``."""
     return _conf("alerts_conn_id", DEFAULT_CONN_ID)
+
+
+def configured_lock_timeout() -> float:
+    """``[agentic_mlops] alert_lock_timeout`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT``): seconds an
+    alert waits for its model's locks, default 10; a value that is not a positive number is logged and
+    the default used."""
+    raw = _conf("alert_lock_timeout", str(DEFAULT_LOCK_TIMEOUT))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        log.warning(
+            "alerts: [agentic_mlops] alert_lock_timeout = %r is not a positive number of seconds; using %g",
+            raw,
+            DEFAULT_LOCK_TIMEOUT,
+        )
+        return DEFAULT_LOCK_TIMEOUT
+    return seconds
 
 
 # -- authentication -------------------------------------------------------------------------------
@@ -172,7 +205,7 @@ class Alert:
 
     source: str  # alertmanager | grafana | plain
     status: str  # firing | resolved
-    model: str
+    model: str | None  # None: the alert lacks the model label (answered, never recorded)
     summary: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
@@ -196,9 +229,11 @@ class Alert:
         }
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
+    """``value`` as text that every database stores (:func:`scrub_text`: no NUL, no lone surrogate), cut
+    to ``limit`` characters."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[:MAX_TEXT]
+    return scrub_text(text)[:limit]
 
 
 def _mapping(value: Any, what: str, keep: tuple[str, ...] = ()) -> dict[str, str]:
@@ -210,7 +245,7 @@ def _mapping(value: Any, what: str, keep: tuple[str, ...] = ()) -> dict[str, str
         raise AlertError(422, f"{what} must be a JSON object, got {type(value).__name__}")
     items = list(value.items())
     kept = items[:MAX_ENTRIES] + [(k, v) for k, v in items[MAX_ENTRIES:] if k in keep]
-    return {str(k)[:200]: _text(v) for k, v in kept}
+    return {_text(str(k), 200): _text(v) for k, v in kept}
 
 
 def _status(value: Any, where: str) -> str:
@@ -220,10 +255,18 @@ def _status(value: Any, where: str) -> str:
     return status
 
 
-def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> list[Alert]:
-    """Every alert of an Alertmanager, Grafana or plain payload, with its model.
+def _no_label_hint(model_label: str) -> str:
+    return (
+        f"the label {model_label!r} (nor has commonLabels): add it to the alert rule, or set "
+        "[agentic_mlops] alert_model_label to the label that names the model"
+    )
 
-    :raises AlertError: 422 with what is wrong and how to fix it.
+
+def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> list[Alert]:
+    """Every alert of an Alertmanager, Grafana or plain payload, with its model (None for an alert of a
+    notification that lacks the model label, when another alert of it has one).
+
+    :raises AlertError: 422 with what is wrong and how to fix it; also when no alert names a model.
     """
     if not isinstance(payload, dict):
         raise AlertError(422, f"the body must be a JSON object, got {type(payload).__name__}")
@@ -241,13 +284,7 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
                 raise AlertError(422, f"{where} must be an object")
             labels = _mapping(item.get("labels"), f"{where}.labels", keep=read_labels)
             annotations = _mapping(item.get("annotations"), f"{where}.annotations", keep=("summary", "description"))
-            model = labels.get(model_label) or common.get(model_label)
-            if not model:
-                raise AlertError(
-                    422,
-                    f"{where} has no label {model_label!r} (nor has commonLabels): add it to the alert rule, "
-                    "or set [agentic_mlops] alert_model_label to the label that names the model",
-                )
+            model = labels.get(model_label) or common.get(model_label) or None
             summary = (
                 annotations.get("summary")
                 or annotations.get("description")
@@ -267,6 +304,8 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
                     url=_text(item.get("generatorURL") or payload.get("externalURL") or "") or None,
                 )
             )
+        if all(a.model is None for a in alerts):
+            raise AlertError(422, f"{source} payload: no alert has {_no_label_hint(model_label)}")
         return alerts
     model = payload.get("model") or payload.get(model_label)
     if not model or not isinstance(model, str):
@@ -280,7 +319,7 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
         Alert(
             source="plain",
             status=_status(payload.get("status", FIRING), "plain payload"),
-            model=model[:250],
+            model=_text(model, 250),
             summary=_text(payload.get("summary") or ""),
             labels=_mapping(payload.get("labels"), "labels"),
             annotations={**_mapping(payload.get("annotations"), "annotations"), **_mapping(extra, "fields")},
@@ -300,10 +339,10 @@ def _model_lock(dag_id: str) -> threading.Lock:
 
 
 @contextlib.contextmanager
-def _locked_session(dag_id: str) -> Iterator[Session]:
-    """A metadata-DB session for "find active run, else create one" of ``dag_id``, under
-    :func:`~airflow_provider_agentic_mlops.core.locks.cross_process_lock` (see module doc), committed
-    on leaving, before the lock is released.
+def _locked_session(dag_id: str, timeout: float) -> Iterator[Session]:
+    """A metadata-DB session for "find active run, else create one" of ``dag_id``, in the one transaction
+    of :func:`~airflow_provider_agentic_mlops.core.locks.locked_transaction` (see module doc), which
+    commits it on leaving, and the lock ends with it.
 
     Lock and work share ONE pooled connection of Airflow's engine: the session is bound to the
     connection that holds the lock. With a connection for the lock and another for the session, alerts
@@ -312,26 +351,25 @@ def _locked_session(dag_id: str) -> Iterator[Session]:
 
     The session is also the thread's scoped ``settings.Session`` meanwhile, because Airflow's helpers
     open "their own" session with it (``trigger_dag``'s duplicate check does, and commits it): they
-    stay on the same connection. The lock is a session lock on that connection, so such a commit does
-    not release it. The thread's previous scoped session, if any, is put back afterwards.
+    stay on the same connection. Bound to a connection already in a transaction, the session joins
+    that transaction without owning it (SQLAlchemy's default ``join_transaction_mode`` acts as
+    ``rollback_only`` there): its commits only flush, so the helper's commit neither ends the
+    transaction nor the lock. The thread's previous scoped session, if any, is put back afterwards.
+
+    :raises LockTimeout: the lock was not free within ``timeout`` seconds.
     """
     from airflow import settings
 
-    from airflow_provider_agentic_mlops.core.locks import cross_process_lock
-
     scoped = settings.Session
     previous = scoped.registry() if scoped.registry.has() else None
-    with cross_process_lock(settings.engine, "agentic-mlops-alerts", dag_id) as conn:
+    with locked_transaction(settings.engine, LOCK_SCOPE, dag_id, timeout=timeout) as conn:
         session = scoped.session_factory(bind=conn)
         scoped.registry.set(session)
         try:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+            session.flush()
         finally:
-            session.close()
+            session.close()  # leaves the transaction to locked_transaction: commit, or rollback on an error
             if previous is None:
                 scoped.registry.clear()
             else:
@@ -344,11 +382,25 @@ METADATA_DB_UNAVAILABLE = (
 )
 
 
+def _unavailable(err: BaseException) -> bool:
+    """Whether ``err`` says the metadata DB cannot be used right now (down, connection dropped, pool
+    exhausted, a lock or statement timeout): a later attempt may succeed. Other database errors (it
+    refused the data or the statement) recur with the same alert."""
+    from sqlalchemy import exc
+
+    if isinstance(err, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError, exc.DisconnectionError)):
+        return True
+    if isinstance(err, exc.DBAPIError) and err.connection_invalidated:
+        return True
+    return not isinstance(err, exc.SQLAlchemyError)  # a connection lookup failing otherwise
+
+
 @contextlib.contextmanager
 def _metadata_db(doing: str) -> Iterator[None]:
     """An error of Airflow's metadata DB while ``doing`` (also a connection lookup that it failed, which
-    Airflow reports as "isn't defined"): logged as such, with the error, and answered with a 503 that
-    names neither the error nor the database's address (the caller is an alert sender)."""
+    Airflow reports as "isn't defined"): logged as such, with the error. Unavailable (see
+    :func:`_unavailable`): a 503 that names neither the error nor the database's address (the caller is
+    an alert sender), so the sender retries. Refused (bad data, a constraint): a 500 saying so."""
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -360,6 +412,19 @@ def _metadata_db(doing: str) -> Iterator[None]:
         if isinstance(failure, ConnectionLookupFailed) and not failure.metadata_db:
             raise
         err = failure.error if isinstance(failure, ConnectionLookupFailed) else failure
+        if not _unavailable(err):
+            log.error(
+                "alerts: Airflow's metadata database ([database] sql_alchemy_conn) refused what the alerts "
+                "endpoint asked while %s: %s. It is reachable; the same alert fails the same way when resent",
+                doing,
+                describe(err),
+                exc_info=err,
+            )
+            raise AlertError(
+                500,
+                f"Airflow's metadata database refused the request while {doing} ({type(err).__name__}); "
+                "the API server log has the error",
+            ) from err
         check = (
             "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
             "sql_alchemy_max_overflow, or look for what holds its connections"
@@ -374,6 +439,26 @@ def _metadata_db(doing: str) -> Iterator[None]:
             exc_info=err,
         )
         raise AlertError(503, METADATA_DB_UNAVAILABLE) from err
+
+
+@contextlib.contextmanager
+def _lock_wait(dag_id: str) -> Iterator[None]:
+    """A :class:`LockTimeout` while starting ``dag_id``'s run: logged with the lock (how to find its
+    holder), answered with a 503 so the sender tries again later."""
+    try:
+        yield
+    except LockTimeout as err:
+        log.warning(
+            "alerts: no run of %s started or found: %s. An alert waits at most [agentic_mlops] "
+            "alert_lock_timeout for its model's lock; a lock held that long is stuck",
+            dag_id,
+            err,
+        )
+        raise AlertError(
+            503,
+            f"{dag_id}: its lock was not free in time (another alert for the model is still being handled): "
+            "send the alert again later (Alertmanager retries a 503 by itself); the API server log names the lock",
+        ) from err
 
 
 def known_models() -> dict[str, dict[str, Any]]:
@@ -398,15 +483,33 @@ def known_models() -> dict[str, dict[str, Any]]:
 
 def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
     """``(run_id, started)``: the queued/running run of ``dag_id`` if there is one, else a new run
-    (created like Airflow's own REST API does, state queued, with ``conf``)."""
+    (created like Airflow's own REST API does, state queued, with ``conf``).
+
+    :raises LockTimeout: the model's locks were not free within ``[agentic_mlops] alert_lock_timeout``.
+    """
+    timeout = configured_lock_timeout()
+    deadline = time.monotonic() + timeout
+    model_lock = _model_lock(dag_id)
+    # Alerts for the same model wait on the in-process lock without holding a connection.
+    if not model_lock.acquire(timeout=timeout):
+        raise LockTimeout(
+            f"another alert for {dag_id} in this API server has been starting or finding its run for more than "
+            f"{timeout:.3g} s"
+        )
+    try:
+        return _start_run_unless_active(dag_id, conf, timeout=max(deadline - time.monotonic(), 0.001))
+    finally:
+        model_lock.release()
+
+
+def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: float) -> tuple[str, bool]:
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.models import DagRun
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType
     from sqlalchemy import select
 
-    # Alerts for the same model wait on the in-process lock without holding a connection.
-    with _model_lock(dag_id), _locked_session(dag_id) as session:
+    with _locked_session(dag_id, timeout) as session:
         active = session.scalar(
             select(DagRun.run_id)
             .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
@@ -426,16 +529,19 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
         )
         if run is None:  # trigger_dag's own contract allows it; nothing was created
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
-        run_id = str(run.run_id)
-        session.commit()  # inside the locks: the next caller sees this run
-        return run_id, True
+        # committed when _locked_session ends, inside both locks: the next caller sees this run
+        return str(run.run_id), True
 
 
 # -- the route ------------------------------------------------------------------------------------
 
 
-def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tuple[int, dict[str, Any]]:
+def handle_alerts(
+    alerts: list[Alert], *, caller: str, store: StateStore, model_label: str = DEFAULT_MODEL_LABEL
+) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
+
+    :param model_label: the label naming the model, for the answer about alerts that lack it.
 
     An audit row's subject is the alert's fingerprint clipped to the column (PostgreSQL refuses a
     longer one); the details keep it whole.
@@ -449,7 +555,7 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
 
     with _metadata_db("listing the model DAGs"):
         models = known_models()
-    named = {a.model for a in alerts}
+    named = {a.model for a in alerts if a.model is not None}
     unknown = sorted(named - set(models))
     no_dag = (
         f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. "
@@ -460,10 +566,22 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
     received_at = datetime.now(timezone.utc).isoformat()
     results = []
     started_any = False
-    by_model: dict[str, list[Alert]] = {}
+    by_model: dict[str | None, list[Alert]] = {}
     for alert in alerts:
         by_model.setdefault(alert.model, []).append(alert)
     for model, group in by_model.items():
+        if model is None:
+            firing_count = sum(a.status == FIRING for a in group)
+            results.append(
+                {
+                    "model": None,
+                    "outcome": "no_model_label",
+                    "firing": firing_count,
+                    "resolved": len(group) - firing_count,
+                    "alertnames": sorted({a.labels.get("alertname", "") for a in group}),
+                }
+            )
+            continue
         if model not in models:
             firing_count = sum(a.status == FIRING for a in group)
             results.append(
@@ -493,7 +611,7 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
         }
         if firing:
             alert = firing[0]
-            with _metadata_db(f"starting a run of {dag_id}"):
+            with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
                 run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
             started_any |= started
             result.update(run_id=run_id, outcome="started" if started else "already_running")
@@ -512,15 +630,21 @@ def handle_alerts(alerts: list[Alert], *, caller: str, store: StateStore) -> tup
             result["outcome"] = "recorded_resolved"
         results.append(result)
     answer: dict[str, Any] = {"results": results}
+    # Ignored alerts are answered 2xx all the same: Alertmanager drops a notification answered 4xx,
+    # and would resend one answered 5xx forever; the known models' alerts were handled.
+    ignored: list[str] = []
     if unknown:
-        # 2xx all the same: Alertmanager drops a notification answered 4xx, and would resend one
-        # answered 5xx forever; the known models' alerts were handled.
         log.warning("alerts: %s; their alerts were ignored, the other models' were handled", no_dag)
-        answer.update(
-            detail=f"{no_dag}. Their alerts were ignored; the other models' were handled.",
-            unknown_models=unknown,
-            known_models=sorted(models),
-        )
+        ignored.append(f"{no_dag}. Their alerts were ignored; the other models' were handled.")
+        answer.update(unknown_models=unknown, known_models=sorted(models))
+    if None in by_model:
+        unlabelled = by_model[None]
+        names = sorted({a.labels.get("alertname", "") for a in unlabelled})
+        note = f"{len(unlabelled)} alert(s) ({', '.join(map(repr, names))}) lack {_no_label_hint(model_label)}"
+        log.warning("alerts: %s; they were ignored, the other alerts were handled", note)
+        ignored.append(f"{note}. They were ignored; the other alerts were handled.")
+    if ignored:
+        answer["detail"] = " ".join(ignored)
     return (201 if started_any else 200), answer
 
 
@@ -566,10 +690,11 @@ async def receive_alerts(request: Request) -> JSONResponse:
             payload = parse_json(body or b"null")
         except JsonInputError as err:
             raise AlertError(422, str(err)) from None
-        alerts = parse_alerts(payload, model_label=configured_model_label())
+        model_label = configured_model_label()
+        alerts = parse_alerts(payload, model_label=model_label)
         settings = settings_of(request.app)
         status, answer = await anyio.to_thread.run_sync(
-            lambda: handle_alerts(alerts, caller=caller, store=settings.get_store())
+            lambda: handle_alerts(alerts, caller=caller, store=settings.get_store(), model_label=model_label)
         )
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)

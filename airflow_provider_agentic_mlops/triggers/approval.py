@@ -27,7 +27,10 @@ class ApprovalTrigger(BaseTrigger):
     migrated here: migrations run in ``airflow agentic-mlops db migrate`` or at first use by a worker or
     the API server, before any request to wait on exists. A dropped connection is retried with backoff
     (the store's reads do that); a longer outage (a PostgreSQL restart or failover) is logged and polled
-    through until the deadline, so it does not fail the run. Other errors (a missing table) do.
+    through until the deadline, so it does not fail the run. So is a lookup of the connection that
+    failed (the Execution API, the metadata DB or a secrets backend unreachable, e.g. while the
+    triggerer restarts): it is looked up inside the polling loop. Other errors (a missing table, a
+    connection that does not exist) do fail it.
 
     Events: ``{"status": "approved"|"denied"|"expired"|"cancelled"|"superseded", ...}`` when decided;
     ``{"status": "due"}`` at the deadline (the sensor expires it and updates the Slack message);
@@ -83,24 +86,28 @@ class ApprovalTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_agentic_mlops.core.state import PENDING, is_transient, utcnow
+        from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
 
         expires_at = _as_naive_utc(self.expires_at)
         remind_at = _as_naive_utc(self.remind_at)
-        store = await self._store()
+        store = None
         while True:
             try:
+                if store is None:  # in the loop: a lookup that fails at (re)start is polled through too
+                    store = await self._store()
                 approval = await asyncio.to_thread(store.get_approval, self.approval_id)
             except Exception as err:
-                if not is_transient(err):
+                if not (isinstance(err, ConnectionLookupFailed) or is_transient(err)):
                     raise
                 now = utcnow()
                 if expires_at is not None and now >= expires_at:  # the sensor decides what the deadline means
                     yield TriggerEvent({"status": "due", "approval_id": self.approval_id})
                     return
                 self.log.warning(
-                    "State store unreachable while waiting on approval %s (%s); polling again in %ss until %s",
+                    "%s while waiting on approval %s (%s); polling again in %ss until %s",
+                    "State store unreachable" if store is not None else "State-store connection lookup failed",
                     self.approval_id,
-                    describe(err),
+                    err if isinstance(err, ConnectionLookupFailed) else describe(err),
                     self.poll_interval,
                     self.expires_at,
                 )

@@ -32,7 +32,8 @@ pytestmark = [pytest.mark.slow]
 
 TOKEN = "alert-token-0123456789"
 LOGIN, PASSWORD = "alertmanager", "basic-secret-42"
-MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads", "recsys", "mixed"]
+MODELS = ["fraud-detector", "churn", "pricing", "ranker", "search", "ads", "recsys", "mixed", "locked", "scrubbed"]
+LOCK_TIMEOUT = "5"  # seconds an alert waits for its model's lock (the servers' [agentic_mlops] alert_lock_timeout)
 
 DAGS_FILE = """
 from datetime import datetime
@@ -108,6 +109,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, metadata_url: str) -> Iter
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=metadata_url,
+        AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT=LOCK_TIMEOUT,
         AIRFLOW_CONN_AGENTIC_MLOPS_ALERTS=json.dumps({"conn_type": "http", "login": LOGIN, "password": PASSWORD}),
         AIRFLOW_CONN_AGENTIC_MLOPS_ALERTS_TOKEN=json.dumps({"conn_type": "http", "password": TOKEN}),
         PYTHONPATH=str(REPO),
@@ -141,13 +143,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory, metadata_url: str) -> Iter
                 proc.kill()
 
 
-def _post(url: str, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+def _post(
+    url: str, payload: Any, headers: dict[str, str] | None = None, *, timeout: float = 60
+) -> tuple[int, dict[str, Any]]:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})}
     )
     try:
-        with urllib.request.urlopen(request, timeout=60) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}")
@@ -381,6 +385,35 @@ def test_alerts_arriving_together_at_two_api_servers_start_one_run(servers: dict
     assert len(runs) == 1, runs
     assert sorted(status for status, _ in answers) == [200] * 9 + [201]
     assert {body["results"][0]["run_id"] for _, body in answers} == {runs[0]["run_id"]}
+
+
+def test_a_lock_held_elsewhere_is_a_503_after_the_lock_timeout_not_a_hang(servers: dict[str, Any]) -> None:
+    """Behind a transaction-pooling PgBouncer the alerts lock leaked onto a server session, and every
+    later alert for the model waited for it forever (Alertmanager resent, more API-server threads got
+    stuck). Whatever holds the lock now, an alert waits at most [agentic_mlops] alert_lock_timeout."""
+    from tests.advisory_locks import advisory_locks_held, lock_held_elsewhere
+
+    with lock_held_elsewhere(servers["db"], "agentic-mlops-alerts", "agentic_mlops__locked"):
+        status, body = _post(servers["urls"]["token"], alertmanager("locked"), _bearer(), timeout=30)
+    assert status == 503 and "agentic_mlops__locked" in body["detail"], body
+    assert _runs(servers, "locked") == []
+    status, body = _post(servers["urls"]["token"], alertmanager("locked"), _bearer())
+    assert status == 201 and body["results"][0]["outcome"] == "started", body
+    if servers["db"].startswith("postgresql"):
+        assert advisory_locks_held(servers["db"]) == []  # and none was left behind
+
+
+def test_nul_and_lone_surrogates_in_an_alert_are_scrubbed_and_the_run_starts(servers: dict[str, Any]) -> None:
+    """PostgreSQL refused them in the run's JSONB conf: 503 "metadata database unavailable", resent forever."""
+    payload = alertmanager("scrubbed")
+    payload["alerts"][0]["annotations"]["description"] = "value of x: abc\u0000def"
+    body = json.dumps(payload).replace('"severity": "warning"', '"severity": "warn\\ud800ing"').encode()
+    status, answer = _post(servers["urls"]["token"], body, _bearer())
+    assert status == 201, answer
+    [run] = _runs(servers, "scrubbed")
+    alert = run["conf"]["alert"]
+    assert "\x00" not in alert["annotations"]["description"] and alert["annotations"]["description"].endswith("def")
+    assert alert["labels"]["severity"] == "warn\ufffding"
 
 
 def test_a_payload_naming_a_known_and_an_unknown_model_starts_the_known_ones_run(servers: dict[str, Any]) -> None:

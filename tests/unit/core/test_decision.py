@@ -22,6 +22,7 @@ from airflow_provider_agentic_mlops.core.decision import (
     LLMReply,
     ModelHistory,
     ToolCall,
+    clip,
     decide,
     evaluate_guardrails,
     parse_answer,
@@ -219,6 +220,12 @@ def test_a_huge_raw_answer_is_stored_clipped_and_says_so():
         model_name="m", drift=drift_summary(0.3), history=history(), config=CONFIG, mode="llm", llm=ScriptedLLM(huge)
     )
     assert d.decided_by == "llm" and len(d.raw_answer) < 25_000 and d.raw_answer.endswith("chars]")
+
+
+def test_clipped_text_has_no_nul_nor_lone_surrogate_so_postgresql_stores_it():
+    """A lone surrogate is valid JSON ("\\ud800") but no UTF-8 database stores it; NUL neither in PostgreSQL."""
+    assert clip("a\x00b\ud800c\udfff", 100) == "a b\ufffdc\ufffd"
+    assert clip("\U0001f600", 100) == "\U0001f600"  # a real character outside the BMP is kept
 
 
 def test_llm_failure_leaves_the_rules_decision_and_is_recorded():

@@ -133,6 +133,25 @@ def one_connection_metadata_db(
         engine.dispose()
 
 
+def _fake_trigger_dag(monkeypatch: pytest.MonkeyPatch, during: Any = None) -> None:
+    """Airflow's ``trigger_dag`` as far as the alerts lock cares: its duplicate check opens "its own"
+    session (the thread's scoped one) and commits it; then the run is added to the given session."""
+    from airflow.api.common import trigger_dag as trigger_module
+    from airflow.models import DagRun
+    from airflow.utils.state import DagRunState
+
+    def trigger_dag(dag_id: str, *, conf: dict, session: Any, **kwargs: Any) -> DagRun:
+        assert DagRun.find_duplicate(dag_id=dag_id, run_id="manual__1") is None
+        if during is not None:
+            during()
+        run = DagRun(dag_id=dag_id, run_id="manual__1", run_type="manual", state=DagRunState.QUEUED, conf=conf)
+        session.add(run)
+        session.flush()
+        return run
+
+    monkeypatch.setattr(trigger_module, "trigger_dag", trigger_dag)
+
+
 def test_starting_a_run_needs_one_metadata_db_connection(
     one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,19 +159,7 @@ def test_starting_a_run_needs_one_metadata_db_connection(
     API server sees, then waited for a second one for their session: once as many alerts as the pool
     has connections held their lock, every one of them timed out (503 after 30 s). One connection per
     alert, for the lock and the work, cannot run the pool dry that way."""
-    from airflow.api.common import trigger_dag as trigger_module
-    from airflow.models import DagRun
-    from airflow.utils.state import DagRunState
-
-    def trigger_dag(dag_id: str, *, conf: dict, session: Any, **kwargs: Any) -> DagRun:
-        # like Airflow's: the duplicate check opens "its own" session (the thread's scoped one)
-        assert DagRun.find_duplicate(dag_id=dag_id, run_id="manual__1") is None
-        run = DagRun(dag_id=dag_id, run_id="manual__1", run_type="manual", state=DagRunState.QUEUED, conf=conf)
-        session.add(run)
-        session.flush()
-        return run
-
-    monkeypatch.setattr(trigger_module, "trigger_dag", trigger_dag)
+    _fake_trigger_dag(monkeypatch)
     assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", True)
     # committed: the next alert finds the run, also on the one connection
     assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", False)
@@ -314,3 +321,179 @@ def test_a_secrets_backend_failing_on_the_alerts_connection_is_a_503_and_logged(
     assert "could not be read" in detail and "not configured" not in detail and "vault:8200" not in detail
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "secrets backend VaultBackend" in logged and "vault:8200 refused" in logged
+
+
+@pytest.mark.parametrize("one_connection_metadata_db", ["postgresql"], indirect=True)
+def test_the_alerts_lock_lasts_one_transaction_and_outlives_airflows_own_commit(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a PgBouncer in transaction pooling mode (Airflow's advice for its metadata DB), the session
+    lock taken in one transaction and released in another stayed on a server session no client owned:
+    the next alert for the model waited in pg_advisory_lock forever, holding an API-server thread. The
+    lock is one transaction's now, so the commit trigger_dag's duplicate check makes must not end it."""
+    from airflow_provider_agentic_mlops.core.locks import advisory_key
+    from tests.advisory_locks import advisory_locks_between_transactions, advisory_locks_held
+
+    url = one_connection_metadata_db.url
+    objid = advisory_key("agentic-mlops-alerts", "agentic_mlops__fraud") & 0xFFFFFFFF
+    seen_during_insert: list[list[int]] = []
+    _fake_trigger_dag(monkeypatch, lambda: seen_during_insert.append([o for _, o in advisory_locks_held(url)]))
+    with advisory_locks_between_transactions(one_connection_metadata_db) as between:
+        assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", True)
+        assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", False)
+    assert seen_during_insert == [[objid]]  # still locked after Airflow's commit, while the run is added
+    assert between == [] and advisory_locks_held(url) == []
+    observer = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with observer.connect() as conn:  # committed: another connection sees the run
+        assert conn.execute(sa.text("SELECT run_id FROM dag_run")).scalars().all() == ["manual__1"]
+    observer.dispose()
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_an_alert_waits_for_a_lock_held_elsewhere_at_most_the_lock_timeout_then_answers_503(
+    one_connection_metadata_db: sa.Engine,
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A lock that is never released (the PgBouncer leak above, or a stuck API server) held every later
+    alert for the model in a wait with no end; Alertmanager sent again and more threads got stuck."""
+    _fake_trigger_dag(monkeypatch)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "0.3")
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+
+    def post() -> Any:
+        return client.post("/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"})
+
+    from tests.advisory_locks import lock_held_elsewhere
+
+    held = lock_held_elsewhere(one_connection_metadata_db.url, "agentic-mlops-alerts", "agentic_mlops__fraud")
+    with caplog.at_level("WARNING", logger=alerts.__name__), held:
+        response = post()
+    assert response.status_code == 503, response.text
+    assert "agentic_mlops__fraud" in response.json()["detail"] and "send the alert again" in response.json()["detail"]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "alert_lock_timeout" in logged and "agentic_mlops__fraud" in logged
+    assert sqlite_store.audit_trail("fraud") == []  # nothing recorded: the resent alert is the one that counts
+    assert one_connection_metadata_db.pool.checkedout() == 0
+    assert post().status_code == 201  # once the holder let go
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_an_alert_waits_for_the_same_models_alert_in_this_process_at_most_the_lock_timeout(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alerts for one model queue on a lock in the API server before the database's: the timeout bounds
+    the whole wait, not each lock's, so a stuck alert cannot hold the next ones one timeout each."""
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "0.3")
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    with alerts._model_lock("agentic_mlops__fraud"):
+        response = client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        )
+    assert response.status_code == 503, response.text
+    assert "agentic_mlops__fraud" in response.json()["detail"]
+
+
+def test_an_alert_without_the_model_label_is_listed_and_the_others_still_start_their_runs(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One alert of a notification without the model label (a latency alert routed to the same receiver)
+    made the whole notification a 422, and Alertmanager drops a notification answered 4xx: the other
+    alerts' runs never started. Such an alert is answered like an unknown model's now."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+    )
+    body = {
+        "version": "4",
+        "status": "firing",
+        "commonLabels": {},
+        "alerts": [
+            {"status": "firing", "labels": {"alertname": "HighLatency", "service": "api"}, "fingerprint": "f0"},
+            {"status": "firing", "labels": {"alertname": "DriftHigh", "model": "fraud"}, "fingerprint": "f1"},
+            {"status": "resolved", "labels": {"alertname": "DiskFull"}, "fingerprint": "f2"},
+        ],
+    }
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert started == ["agentic_mlops__fraud"]
+    assert answer["results"] == [
+        {
+            "model": None,
+            "outcome": "no_model_label",
+            "firing": 1,
+            "resolved": 1,
+            "alertnames": ["DiskFull", "HighLatency"],
+        },
+        {**answer["results"][1], "model": "fraud", "outcome": "started"},
+    ]
+    assert "'model'" in answer["detail"] and "alert_model_label" in answer["detail"]
+    assert [e["action"] for e in sqlite_store.audit_trail("fraud")] == ["alert_received"]
+    assert "HighLatency" in caplog.text
+
+
+def test_a_notification_where_no_alert_names_a_model_is_a_422_naming_the_label() -> None:
+    payload = {"status": "firing", "alerts": [{"labels": {"alertname": "A"}}, {"labels": {"alertname": "B"}}]}
+    with pytest.raises(AlertError) as err:
+        parse_alerts(payload, model_label="service")
+    assert err.value.status == 422
+    assert "'service'" in str(err.value) and "alert_model_label" in str(err.value)
+
+
+def test_nul_and_lone_surrogates_in_alert_texts_are_scrubbed_so_any_database_stores_them() -> None:
+    """PostgreSQL refuses NUL in text and JSONB, and a lone UTF-16 surrogate (valid JSON, "\\ud800") in
+    JSONB: the run's insert failed, was answered 503, and Alertmanager resent the alert forever."""
+    payload = {
+        "status": "firing",
+        "commonLabels": {"model": "fraud"},
+        "alerts": [
+            {
+                "labels": {"alertname": "Drift\x00", "team\x00": "ml", "shard": "a\ud800b"},
+                "annotations": {"summary": "PSI\x00 0.3 \udfff", "description": {"nested": "x\x00"}},
+                "fingerprint": "fp\x00",
+                "startsAt": "2026-01-01T00:00:00Z\x00",
+                "generatorURL": "http://prom\ud800",
+            }
+        ],
+    }
+    [alert] = parse_alerts(payload)
+    texts = [alert.summary, alert.fingerprint, alert.starts_at, alert.url, *alert.labels, *alert.labels.values()]
+    texts += [*alert.annotations, *alert.annotations.values()]
+    for text in texts:
+        assert "\x00" not in text and text.encode("utf-8"), text  # encodes: no lone surrogate left
+    assert alert.labels["shard"] == "a\ufffdb" and alert.summary.startswith("PSI") and alert.summary.endswith("\ufffd")
+    [plain] = parse_alerts({"model": "fraud", "summary": "s\x00", "note": "\ud800"})
+    assert "\x00" not in plain.summary and plain.annotations["note"] == "\ufffd"
+
+
+def _data_error(*args: Any, **kwargs: Any) -> Any:
+    raise sa.exc.DataError("INSERT INTO dag_run ...", {}, Exception("invalid input syntax for type json"))
+
+
+def _integrity_error(*args: Any, **kwargs: Any) -> Any:
+    raise sa.exc.IntegrityError("INSERT INTO dag_run ...", {}, Exception("duplicate key value"))
+
+
+@pytest.mark.parametrize("error", [_data_error, _integrity_error], ids=["data", "integrity"])
+def test_a_metadata_db_refusing_the_data_is_a_500_saying_so_not_an_outage(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Any
+) -> None:
+    """Every database error was answered "metadata database unavailable" (503): for an error that the
+    same alert raises again, Alertmanager resent it forever and the log pointed at the database's
+    availability. Only connection errors are 503 now."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", error)
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        )
+    assert response.status_code == 500, response.text
+    detail = response.json()["detail"]
+    assert "unavailable" not in detail and "refused" in detail and "agentic_mlops__fraud" in detail
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "refused" in logged and "up and reachable" not in logged
+    assert ("invalid input syntax" if error is _data_error else "duplicate key") in logged

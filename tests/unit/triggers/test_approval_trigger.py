@@ -147,3 +147,55 @@ def test_an_outage_longer_than_the_read_retries_keeps_the_trigger_waiting(
     event = _first_event(trigger)
     assert event["status"] == "approved" and failures == []
     assert "Connection refused" in caplog.text
+
+
+def _lookup_fails(times: int | None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``resolve_state_url`` failing like a connection lookup does while the Execution API or the
+    metadata DB is unreachable: ``times`` times (None: always), then as usual. Returns the ids looked up."""
+    from airflow_provider_agentic_mlops.hooks import state as state_hook
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+
+    real = state_hook.resolve_state_url
+    calls: list[str] = []
+
+    def resolve(conn_id: str | None) -> str:
+        calls.append(conn_id)
+        if times is None or len(calls) <= times:
+            raise ConnectionLookupFailed(
+                conn_id, "ExecutionAPISecretsBackend", ConnectionError("API server restarting")
+            )
+        return real(conn_id)
+
+    monkeypatch.setattr(state_hook, "resolve_state_url", resolve)
+    return calls
+
+
+def test_a_connection_lookup_failing_when_the_trigger_starts_is_polled_through(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup ran once, before the polling loop: a triggerer restarting while the Execution API or the
+    metadata DB blipped raised out of run(), Airflow failed the task and the sensor's failure callback
+    cancelled the approval; the docstring promised an outage does not fail the run."""
+    approval = _approval(store)
+    store.decide_approval(approval["id"], approve=True, user="U1", via="cli")
+    calls = _lookup_fails(2, monkeypatch)
+    trigger = ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat(), poll_interval=0.01)
+    event = _first_event(trigger)
+    assert event["status"] == "approved" and calls == [CONN_ID] * 3
+
+
+def test_a_connection_lookup_failing_until_the_deadline_fires_due_for_the_sensor(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approval = _approval(store, hours=-1)
+    _lookup_fails(None, monkeypatch)
+    event = _first_event(ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat()))
+    assert event == {"status": "due", "approval_id": approval["id"]}
+
+
+def test_a_state_connection_that_does_not_exist_still_fails_the_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not an outage: a wrong id must be fixed, not waited out."""
+    from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
+
+    with pytest.raises(StateConnectionNotFound):
+        _first_event(ApprovalTrigger(1, "no_such_state_conn", utcnow().isoformat(), poll_interval=0.01))
