@@ -362,19 +362,60 @@ def default_dag_id(model_name: str) -> str:
 
 def models_and_dags(store: StateStore) -> dict[str, tuple[str, set[str | None]]]:
     """Every model the state store has heard of, sorted, with its DAG (:func:`model_dag_id`) and every
-    DAG that recorded a row of it (:func:`model_dags`): the same answers for all models in four queries."""
-    tables = (decisions, approvals, jobs)
-    union = sa.union(*(sa.select(t.c.model_name, t.c.dag_id) for t in tables)).subquery()
+    DAG that recorded a row of it (:func:`model_dags`): the same answers for all models in three queries
+    whose cost grows with the number of models and DAGs, not of decisions (:func:`_model_dag_pairs`)."""
     dags: dict[str, set[str | None]] = {}
     own: dict[str, str] = {}
     with store.engine.connect() as conn:
-        for model_name, dag_id in conn.execute(sa.select(union.c.model_name, union.c.dag_id).distinct()):
-            dags.setdefault(str(model_name), set()).add(dag_id or None)
-        for table in reversed(tables):  # the latest decision's DAG wins over an approval's, that over a job's
-            latest = sa.select(sa.func.max(table.c.id)).where(table.c.dag_id.is_not(None)).group_by(table.c.model_name)
-            query = sa.select(table.c.model_name, table.c.dag_id).where(table.c.id.in_(latest.scalar_subquery()))
-            own.update((str(m), str(d)) for m, d in conn.execute(query))
+        # the latest decision's DAG wins over an approval's, that over a job's
+        for table in (jobs, approvals, decisions):
+            newest: dict[str, tuple[int, str]] = {}
+            for model_name, dag_id, newest_id in conn.execute(_model_dag_pairs(table)):
+                name = str(model_name)
+                dags.setdefault(name, set()).add(dag_id or None)
+                if dag_id is not None and (name not in newest or newest_id > newest[name][0]):
+                    newest[name] = (newest_id, str(dag_id))
+            own.update((name, dag_id) for name, (_, dag_id) in newest.items())
     return {name: (own.get(name) or default_dag_id(name), dags[name]) for name in sorted(dags)}
+
+
+def _model_dag_pairs(table: sa.Table) -> sa.Select | sa.CompoundSelect:
+    """Each distinct ``(model_name, dag_id, newest id)`` of ``table``'s rows (``dag_id`` and the id None for
+    the rows of a model that recorded no DAG), read from its ``(model_name, dag_id, id)`` index (migration
+    0005) by a loose index scan: one index search per model and per DAG, however many rows each has.
+
+    Recursive CTEs step from one model name to the next, then within each model from one DAG to the next
+    (``> previous ORDER BY ... LIMIT 1``), as neither SQLite nor PostgreSQL skips through an index for a
+    ``DISTINCT`` by itself."""
+    model, dag, row_id = table.c.model_name, table.c.dag_id, table.c.id
+
+    def first(column: Any, *conditions: Any) -> Any:
+        """The smallest value of ``column`` among the rows that match ``conditions`` (one index search)."""
+        return sa.select(column).where(*conditions).order_by(column).limit(1).scalar_subquery()
+
+    names = sa.select(sa.select(sa.func.min(model)).scalar_subquery().label("name")).cte("models", recursive=True)
+    names = names.union_all(sa.select(first(model, model > names.c.name)).where(names.c.name.is_not(None)))
+    pairs = sa.select(names.c.name, first(dag, model == names.c.name, dag.is_not(None)).label("dag_id")).where(
+        names.c.name.is_not(None)
+    )
+    pairs = pairs.cte("model_dags", recursive=True)
+    pairs = pairs.union_all(
+        sa.select(pairs.c.name, first(dag, model == pairs.c.name, dag > pairs.c.dag_id)).where(
+            pairs.c.dag_id.is_not(None)
+        )
+    )
+    newest = (
+        sa.select(row_id)
+        .where(model == pairs.c.name, dag == pairs.c.dag_id)
+        .order_by(row_id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    with_dag = sa.select(pairs.c.name, pairs.c.dag_id, newest).where(pairs.c.dag_id.is_not(None))
+    if not dag.nullable:
+        return with_dag
+    unset = sa.exists().where(model == names.c.name, dag.is_(None))
+    return sa.union_all(with_dag, sa.select(names.c.name, sa.null(), sa.null()).where(names.c.name.is_not(None), unset))
 
 
 def approval_dag_ids(store: StateStore) -> list[str]:

@@ -237,3 +237,128 @@ def test_the_overviews_rows_of_a_few_models_search_the_decisions_index_not_every
         assert "SCAN agentic_mlops_decisions" not in plan and "Seq Scan on agentic_mlops_decisions" not in plan, plan
     finally:
         store.dispose()
+
+
+def _store_rows(store: StateStore, rows: dict[str, list[tuple[str, str | None]]]) -> None:
+    """Insert ``{table name: [(model_name, dag_id), ...]}`` as decisions, approval requests and finished jobs,
+    with only the columns each table requires."""
+    from airflow_provider_agentic_mlops.core.schema import approvals, decisions, jobs
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    now = utcnow()
+    filled = {
+        decisions: lambda i: {"created_at": now, "mode": "rules", "final_action": "no_action"},
+        approvals: lambda i: {
+            "model_version": "1",
+            "run_id": f"r{i}",
+            "status": "approved",
+            "requested_at": now,
+            "expires_at": now,
+        },
+        jobs: lambda i: {"status": "succeeded", "started_at": now, "heartbeat_at": now},
+    }
+    with store.engine.begin() as conn:
+        for table, fill in filled.items():
+            if rows.get(table.name):
+                conn.execute(
+                    table.insert(),
+                    [{"model_name": m, "dag_id": d, **fill(i)} for i, (m, d) in enumerate(rows[table.name])],
+                )
+        if store.engine.dialect.name == "postgresql":
+            for table in filled:
+                conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def test_models_and_dags_says_what_reading_every_row_says_on_random_stores(store_url: str) -> None:
+    """Each model's DAGs and own DAG, read through the indexes, equal what reading every row of the three
+    tables gives: names and DAG ids that sort differently by byte and by collation, rows with no DAG or an
+    empty one, models known to one table only, the newest row's DAG in whichever order rows came."""
+    import random
+
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.schema import approvals, decisions, jobs
+
+    names = ["a", "B", "model-1", "model_1", "model 1", "Model-1", "modèle", "z", "zz"]
+    dag_ids = [None, "", "d1", "D1", "d-2", "d_2", "d 2", "agentic_mlops__a", "é"]
+    tables = (decisions, approvals, jobs)  # the order in which a model's own DAG is looked for
+    store = StateStore(store_url)
+    try:
+        for seed in range(8):
+            rng = random.Random(seed)
+            with store.engine.begin() as conn:
+                for table in tables:
+                    conn.execute(table.delete())
+            rows: dict[str, list[tuple[str, str | None]]] = {t.name: [] for t in tables}
+            for _ in range(rng.randint(0, 120)):
+                table = rng.choice(tables)
+                dag_id = rng.choice(dag_ids)
+                if dag_id is None and not table.c.dag_id.nullable:
+                    continue
+                rows[table.name].append((rng.choice(names[: rng.randint(1, len(names))]), dag_id))
+            _store_rows(store, rows)
+
+            with store.engine.connect() as conn:
+                stored = {t: conn.execute(sa.select(t.c.id, t.c.model_name, t.c.dag_id)).all() for t in tables}
+            expected: dict[str, tuple[str, set[str | None]]] = {}
+            for name in sorted({m for table_rows in stored.values() for _, m, _ in table_rows}):
+                dags = {d or None for table_rows in stored.values() for _, m, d in table_rows if m == name}
+                own = None
+                for table in tables:
+                    newest = max(((i, d) for i, m, d in stored[table] if m == name and d is not None), default=None)
+                    if newest is not None:
+                        own = newest[1]
+                        break
+                expected[name] = (own or model_history.default_dag_id(name), dags)
+            assert model_history.models_and_dags(store) == expected, seed
+    finally:
+        store.dispose()
+
+
+def test_listing_the_models_searches_each_tables_model_dag_index_not_every_row(store_url: str) -> None:
+    """``models_and_dags`` finds each model's DAGs and the newest row of each in the ``(model_name, dag_id,
+    id)`` indexes (migration 0005), one search per model and DAG: never a scan of a whole table, which would
+    cost a read of every decision the store ever recorded."""
+    import re
+
+    import sqlalchemy as sa
+
+    store = StateStore(store_url)
+    sqlite = store.engine.dialect.name == "sqlite"
+    model_dags = [
+        (f"model-{i % 50:02d}", [f"agentic_mlops__model-{i % 50:02d}", "backfill", None][i % 3]) for i in range(10_000)
+    ]
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if "agentic_mlops_" in statement:
+            seen.append((statement, parameters))
+
+    try:
+        _store_rows(
+            store,
+            {
+                "agentic_mlops_decisions": model_dags,
+                "agentic_mlops_approvals": [(m, d or "d") for m, d in model_dags],
+                "agentic_mlops_jobs": model_dags,
+            },
+        )
+        sa.event.listen(store.engine, "before_cursor_execute", capture)
+        try:
+            listed = model_history.models_and_dags(store)
+        finally:
+            sa.event.remove(store.engine, "before_cursor_execute", capture)
+        assert len(listed) == 50
+        assert listed["model-07"] == ("agentic_mlops__model-07", {"agentic_mlops__model-07", "backfill", None, "d"})
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        read = set()
+        with store.engine.connect() as conn:
+            for statement, parameters in seen:
+                plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql(explain + statement, parameters))
+                for table in set(re.findall(r"FROM (agentic_mlops_\w+)", statement)):
+                    read.add(table)
+                    assert f"ix_{table}_model_dag" in plan, plan
+                    assert not re.search(rf"(SCAN|Seq Scan on) {table}\b", plan), plan
+        assert read == {"agentic_mlops_approvals", "agentic_mlops_decisions", "agentic_mlops_jobs"}
+    finally:
+        store.dispose()

@@ -552,6 +552,51 @@ def test_migration_0004_indexes_a_database_at_0003(store_url: str) -> None:
     engine.dispose()
 
 
+def test_migration_0005_indexes_a_database_at_0004(store_url: str) -> None:
+    """A store created by the previous release (at 0004), with rows, gains the ``(model_name, dag_id, id)``
+    index of decisions, approval requests and jobs, and keeps its rows."""
+    from alembic import command
+    from alembic.config import Config
+
+    from airflow_provider_agentic_mlops.core import model_history
+    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR
+
+    tables = ("agentic_mlops_decisions", "agentic_mlops_approvals", "agentic_mlops_jobs")
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        conn.commit()
+        conn.execute(
+            sa.text(
+                "INSERT INTO agentic_mlops_decisions (model_name, dag_id, created_at, mode, final_action) "
+                "VALUES ('m', 'd', CURRENT_TIMESTAMP, 'rules', 'none'), ('j', NULL, CURRENT_TIMESTAMP, 'rules', 'none')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO agentic_mlops_jobs (model_name, kind, status, dag_id, started_at, heartbeat_at) "
+                "VALUES ('j', 'retrain', 'succeeded', 'dj', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.commit()
+    assert current_revision(engine) == "0004"
+    inspector = sa.inspect(engine)
+    assert not [ix for t in tables for ix in inspector.get_indexes(t) if ix["name"] == f"ix_{t}_model_dag"]
+
+    store = StateStore(store_url)
+    assert current_revision(store.engine) == head_revision()
+    inspector = sa.inspect(store.engine)
+    for table in tables:
+        indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes(table)}
+        assert indexes[f"ix_{table}_model_dag"] == ["model_name", "dag_id", "id"]
+    assert model_history.models_and_dags(store) == {"j": ("dj", {"dj", None}), "m": ("d", {"d"})}
+    store.dispose()
+    engine.dispose()
+
+
 def test_postgresql_reads_a_paused_models_latest_decisions_through_its_own_index(pg_url: str) -> None:
     """``list_decisions(model)`` (model_name = ? ORDER BY id DESC LIMIT n) uses the (model_name, id) index,
     not a backward scan of the primary key over every decision written since the model stopped deciding."""
