@@ -341,3 +341,36 @@ def test_multiclass_window_missing_a_class_or_with_an_unseen_one_is_scored_not_a
     ctx = _ctx(_register(env, binary, name=f"{env['model']}-b"))
     _op(env, model_name=f"{env['model']}-b", validation_data=str(unseen), primary_metric="accuracy").choose_branch(ctx)
     assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.5
+
+
+def test_a_class_the_champion_never_saw_rejects_naming_the_cause_and_the_fix(env, tmp_path, airflow_home):
+    """A new class appears (the drift a retrain is for): the champion gives it no probability, so roc_auc (the
+    default primary metric) is undefined for it. The challenger is rejected (fail closed), and the report, the
+    XCom and the audit trail say why and what to change; with that change the versions are compared."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    frame = labelled_frame(600, seed=6)
+    features = ["f0", "f1", "f2", "f3"]
+    three = np.digitize(frame["f0"], [-0.4, 0.4])  # classes 0, 1, 2
+    champion = _register(env, LogisticRegression(max_iter=500).fit(frame[features], (frame["f0"] > 0).astype(int)))
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, LogisticRegression(max_iter=500).fit(frame[features], three))
+    data = tmp_path / "new_class.parquet"
+    frame.assign(**{LABEL: three}).to_parquet(data)
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data)).choose_branch(ctx) == "rejected"
+
+    [reason] = [r for r in ctx["ti"].pushed["validation"]["reasons"] if r.startswith("FAILED")]
+    assert f"roc_auc: undefined for the champion v{champion['version']}" in reason
+    assert "labels hold classes [2] the model gives no probability for (its classes: [0, 1])" in reason
+    assert "set validation.primary_metric to f1 or accuracy" in reason
+    assert reason in _artifact(env, challenger["run_id"], "report.md")
+    entry = StateStoreHook().get_store().audit_trail(env["model"])[0]
+    assert entry["action"] == "validation_rejected" and reason in entry["details"]["reasons"]
+
+    ctx = _ctx(challenger)
+    assert _op(env, validation_data=str(data), primary_metric="f1").choose_branch(ctx) == "wait_for_approval"
