@@ -51,10 +51,43 @@ class Scores:
     :param metrics: as :func:`compute_metrics` returns them; NaN where a metric is undefined.
     :param undefined: ``{metric: why it is NaN}`` (e.g. ``roc_auc`` and ``log_loss`` when the labels hold a
         class the model gives no probability for), so a gate can say why it cannot compare.
+    :param unscorable: why no metric could be computed at all (:func:`nonfinite_predictions`: the predictions
+        or probabilities hold NaN or infinite values); every metric is then NaN with this reason.
     """
 
     metrics: dict[str, float]
     undefined: dict[str, str] = field(default_factory=dict)
+    unscorable: str | None = None
+
+
+class NonFinitePredictions(ValueError):
+    """The predictions (or class probabilities) hold NaN or infinite values: no metric can be computed."""
+
+
+def nonfinite_predictions(y_pred: Sequence[Any], proba: Any = None, *, name: str = "predictions") -> str | None:
+    """Why ``y_pred`` (and ``proba``) cannot be scored, e.g. ``"v7's predictions hold NaN for 3 of 400 rows"``;
+    None when every value is finite (class labels that are not numbers are only checked for missing ones).
+
+    :param name: what ``y_pred`` is, for the reason (``"v7's predictions"``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    for what, values in ((name, y_pred), (f"the class probabilities behind {name}", proba)):
+        if values is None:
+            continue
+        array = np.asarray(values)
+        rows = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
+        if array.dtype.kind in "fc":
+            counts = {"NaN": np.isnan(rows).any(axis=1), "infinite values": np.isinf(rows).any(axis=1)}
+        elif array.dtype.kind == "O":
+            counts = {"missing values (None or NaN)": np.asarray(pd.isna(rows)).any(axis=1)}
+        else:
+            continue
+        found = [f"{kind} for {int(mask.sum())}" for kind, mask in counts.items() if mask.any()]
+        if found:
+            return f"{what} hold {' and '.join(found)} of {len(rows)} rows"
+    return None
 
 
 def compute_metrics(
@@ -68,8 +101,17 @@ def compute_metrics(
     classes: Sequence[Any] | None = None,
 ) -> dict[str, float]:
     """Standard metrics of one model on labelled data: :func:`score_predictions`'s ``metrics`` (its
-    parameters, the same)."""
-    return score_predictions(task, y_true, y_pred, proba, names=names, labels=labels, classes=classes).metrics
+    parameters, the same).
+
+    :raises NonFinitePredictions: the predictions or probabilities hold NaN or infinite values.
+    """
+    scores = score_predictions(task, y_true, y_pred, proba, names=names, labels=labels, classes=classes)
+    if scores.unscorable:
+        raise NonFinitePredictions(
+            f"{scores.unscorable}: no metric can be computed on them. Check what the model gets on those rows "
+            "(missing or out-of-range inputs?)"
+        )
+    return scores.metrics
 
 
 def score_predictions(
@@ -99,7 +141,8 @@ def score_predictions(
         ``classes_``); default: the sorted labels. ``roc_auc`` and ``log_loss`` are NaN (logged with the
         reason) where undefined: a class absent from ``y_true``, or a label the model has no class for.
     :return: the metrics (classification: accuracy, precision, recall, f1, and roc_auc and log_loss when
-        ``proba`` is given; regression: rmse, mae, r2) and why any of them is NaN.
+        ``proba`` is given; regression: rmse, mae, r2) and why any of them is NaN. Predictions or
+        probabilities holding NaN or infinite values are ``unscorable``: every metric NaN, with the reason.
     """
     import numpy as np
     from sklearn import metrics as skm
@@ -108,6 +151,19 @@ def score_predictions(
         raise ValueError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}; they must be the same rows")
     if len(y_true) == 0:
         raise ValueError("no rows to evaluate on: the validation data is empty")
+    if task not in TASK_METRICS:
+        raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
+    if task == "regression":
+        y_pred = np.asarray(y_pred, dtype=float)  # None -> NaN, found below
+    unscorable = nonfinite_predictions(y_pred, proba, name=names[1])
+    if unscorable is not None:
+        _log.info("no metric can be computed: %s", unscorable)
+        names_of_task = TASK_METRICS[task]
+        if task == "classification" and proba is None:
+            names_of_task = tuple(m for m in names_of_task if m not in ("roc_auc", "log_loss"))
+        return Scores(
+            dict.fromkeys(names_of_task, math.nan), dict.fromkeys(names_of_task, unscorable), unscorable=unscorable
+        )
     if task == "regression":
         y_t, y_p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
         return Scores(
@@ -117,8 +173,6 @@ def score_predictions(
                 "r2": float(skm.r2_score(y_t, y_p)),
             }
         )
-    if task != "classification":
-        raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
     if labels is None:
         labels = class_labels(y_true, y_pred, classes=[] if classes is None else [classes], names=names)
     labels = list(labels)

@@ -222,7 +222,7 @@ class Gates(GateSettings):
 class GateCheck:
     """One gate's verdict, in words a reviewer can read."""
 
-    gate: str  # primary | guard | floor | champion
+    gate: str  # primary | guard | floor | champion | predictions
     metric: str
     passed: bool
     detail: str
@@ -248,11 +248,30 @@ def _unavailable(metric: str, sides: list[tuple[str, str | None, Any, Scores]]) 
     for role, version, value, scores in sides:
         if not _bad(value):
             continue
-        who = f"the {role}" + (f" v{version}" if version is not None else "")
+        who = f"the {role}{_v(version)}"
         why = scores.undefined.get(metric)
         explained = explained or why is not None
         parts.append(f"undefined for {who} ({why})" if why else f"no value for {who} ({value!r})")
     return "; ".join(parts), explained
+
+
+def _v(version: str | None) -> str:
+    return f" v{version}" if version is not None else ""
+
+
+def _unscorable_champion(version: str | None, scores: Scores) -> str:
+    """The reason a challenger is rejected when the champion's predictions cannot be scored (NaN, inf).
+
+    Failing closed: the champion gets no worst score that a challenger would beat without a comparison (on
+    data a model cannot handle, a challenger that predicts is not known to be better). The reason says how
+    to get a champion that can be compared with."""
+    return (
+        f"the champion{_v(version)} cannot be scored: {scores.unscorable}. It serves those predictions today; "
+        "the challenger cannot be compared with it, so it is rejected (failing closed). Find what the champion "
+        "gets on those rows (missing or out-of-range inputs?). If the champion is broken, roll it back "
+        "(`airflow agentic-mlops rollback MODEL`) or point the `champion` alias at a version that predicts, "
+        "then run again"
+    )
 
 
 def _compare_on(metric: str, gate: str) -> str:
@@ -312,6 +331,10 @@ def evaluate_gates(
     A metric without a value fails its gate (fail closed). Given as :class:`Scores`, a metric that is
     undefined for a version (NaN, e.g. ``roc_auc`` of a champion that gives no probability for a class
     the window holds) fails it with the reason and the gate to change to compare on a metric both have.
+    A version that cannot be scored at all (its predictions hold NaN or infinite values: ``unscorable``)
+    fails the ``predictions`` gate instead, naming the version and the count: a challenger is rejected;
+    a champion cannot be compared with, so the challenger is rejected too (fail closed), and the reason
+    says how to get a champion that can (see :func:`_unscorable_champion`).
 
     :param challenger_version: named in the reasons; ``champion_version`` likewise.
     """
@@ -319,6 +342,24 @@ def evaluate_gates(
     champion_scores = None if champion is None else _scores(champion)
     challenger = challenger_scores.metrics
     checks: list[GateCheck] = []
+    if challenger_scores.unscorable:
+        checks.append(
+            GateCheck(
+                "predictions",
+                gates.primary_metric,
+                False,
+                f"the challenger{_v(challenger_version)} cannot be scored: {challenger_scores.unscorable}. Find "
+                "what it gets on those rows (missing or out-of-range inputs?), fix the training and retrain",
+            )
+        )
+    if champion_scores is not None and champion_scores.unscorable:
+        checks.append(
+            GateCheck(
+                "predictions", gates.primary_metric, False, _unscorable_champion(champion_version, champion_scores)
+            )
+        )
+    if challenger_scores.unscorable:
+        return checks  # every gate would only repeat that it has no metric
     for metric, bound in gates.floors.items():
         value = challenger.get(metric)
         higher = gates.direction(metric)
@@ -342,6 +383,8 @@ def evaluate_gates(
         return checks
 
     assert champion_scores is not None
+    if champion_scores.unscorable:
+        return checks  # nothing to compare with: the predictions gate says why
     champion = champion_scores.metrics
 
     def unavailable(metric: str, new: Any, old: Any, gate: str) -> str:

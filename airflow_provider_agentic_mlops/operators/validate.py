@@ -250,15 +250,21 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     def _score(self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any) -> dict[str, Scores]:
         """Every version's metrics (and why any is undefined), over one set of classes: the same definitions
         for champion and challenger."""
-        from airflow_provider_agentic_mlops.core.metrics import class_labels, score_predictions
+        from airflow_provider_agentic_mlops.core.metrics import class_labels, nonfinite_predictions, score_predictions
 
         labels = None
         if self.task == "classification":
             names = (f"label_column {self.label_column!r}", "the models' predictions")
+            # a version whose predictions hold NaN is not scored (score_predictions says so): its NaN is no class
+            scorable = [
+                (pred, classes)
+                for pred, proba, classes in predictions.values()
+                if not nonfinite_predictions(pred, proba)
+            ]
             labels = class_labels(
                 y_true.to_numpy(),
-                *(pred for pred, _, _ in predictions.values()),
-                classes=[classes for _, _, classes in predictions.values() if classes is not None],
+                *(pred for pred, _ in scorable),
+                classes=[classes for _, classes in scorable if classes is not None],
                 names=names,
             )
         scores = {}

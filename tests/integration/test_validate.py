@@ -374,3 +374,50 @@ def test_a_class_the_champion_never_saw_rejects_naming_the_cause_and_the_fix(env
 
     ctx = _ctx(challenger)
     assert _op(env, validation_data=str(data), primary_metric="f1").choose_branch(ctx) == "wait_for_approval"
+
+
+def _nan_where_f1_is_missing(frame):
+    """A regressor that outputs NaN for rows whose f1 is missing (as one that cannot handle a missing input)."""
+    return (3 * frame["f0"] - frame["f1"]).to_numpy()
+
+
+@pytest.mark.parametrize("broken", ["challenger", "champion"])
+def test_predictions_holding_nan_reject_the_challenger_naming_the_version_and_the_count(env, tmp_path, broken):
+    import numpy as np
+
+    frame = labelled_frame(300, seed=5)
+    frame[LABEL] = 3 * frame["f0"] - frame["f1"] + np.random.default_rng(5).normal(scale=0.3, size=len(frame))
+    frame.loc[frame.index[:7], "f1"] = np.nan  # seven rows miss f1
+    data = tmp_path / "units.parquet"
+    frame.to_parquet(data)
+    healthy = _pyfunc(lambda x: (3 * x["f0"] - x["f1"].fillna(0)).to_numpy())
+    champion = _register(env, _pyfunc(_nan_where_f1_is_missing) if broken == "champion" else healthy)
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, _pyfunc(_nan_where_f1_is_missing) if broken == "challenger" else healthy)
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data), task="regression").choose_branch(ctx) == "rejected"
+
+    version = challenger["version"] if broken == "challenger" else champion["version"]
+    [reason] = [r for r in ctx["ti"].pushed["validation"]["reasons"] if r.startswith("FAILED")]
+    assert reason.startswith(f"FAILED predictions: the {broken} v{version} cannot be scored")
+    assert f"v{version}'s predictions hold NaN for 7 of 300 rows" in reason
+    assert reason in _artifact(env, challenger["run_id"], "report.md")
+
+
+def test_a_classifier_scoring_nan_is_rejected_and_the_champions_classes_stay_its_own(env, tmp_path):
+    """NaN probabilities reject the challenger the same way; its NaN is no class the champion is scored over."""
+    import numpy as np
+
+    data = _binary_data(tmp_path, "nan_scores")
+    champion = _register(env, _pyfunc(_sigmoid))
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, _pyfunc(lambda x: np.where(x["f1"] > 1.5, np.nan, _sigmoid(x))))
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=data).choose_branch(ctx) == "rejected"
+
+    summary = ctx["ti"].pushed["validation"]
+    [reason] = [r for r in summary["reasons"] if r.startswith("FAILED")]
+    assert f"the challenger v{challenger['version']} cannot be scored" in reason and "hold NaN for" in reason
+    assert summary["champion_metrics"]["accuracy"] == 1.0 and summary["champion_metrics"]["f1"] == 1.0

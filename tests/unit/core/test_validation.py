@@ -310,6 +310,45 @@ def test_a_metric_undefined_for_the_challenger_names_the_challenger_and_why():
     )
 
 
+def _regression_scores(predictions: list[float], version: str):
+    return score_predictions(
+        "regression", [1.0, 2.0, 3.0, 4.0], predictions, names=("label_column 'y'", f"v{version}'s predictions")
+    )
+
+
+def test_a_challenger_predicting_nan_is_rejected_naming_the_version_and_the_count():
+    challenger = _regression_scores([1.0, math.nan, math.nan, 4.0], "3")
+    champion = _regression_scores([1.5, 2.5, 2.5, 4.5], "2")
+    report = build_report(
+        model_name="fraud",
+        gates=Gates(floors={"rmse": 1.0}),
+        challenger_version="3",
+        challenger_metrics=challenger,
+        champion_version="2",
+        champion_metrics=champion,
+    )
+    assert not report.passed
+    assert report.reasons == [
+        "FAILED predictions: the challenger v3 cannot be scored: v3's predictions hold NaN for 2 of 4 rows. Find "
+        "what it gets on those rows (missing or out-of-range inputs?), fix the training and retrain"
+    ]
+    assert report.reasons[0] in report.to_markdown()
+
+
+def test_a_champion_predicting_nan_rejects_the_challenger_saying_what_to_do():
+    """Fail closed: a champion that cannot be scored is not beaten without a comparison; the reason says how to
+    get one that can be compared with. The challenger's own floors are still checked."""
+    challenger = _regression_scores([1.0, 2.0, 3.0, 4.0], "3")
+    champion = _regression_scores([1.5, math.inf, 2.5, math.nan], "2")
+    checks = evaluate_gates(
+        Gates(floors={"rmse": 1.0}), challenger, champion, challenger_version="3", champion_version="2"
+    )
+    assert [(c.gate, c.passed) for c in checks] == [("predictions", False), ("floor", True)]
+    said = checks[0].detail
+    assert "the champion v2 cannot be scored: v2's predictions hold NaN for 1 and infinite values for 1 of 4" in said
+    assert "rejected (failing closed)" in said and "airflow agentic-mlops rollback" in said
+
+
 def test_without_champion_the_floors_decide():
     assert _report({"roc_auc": 0.75}, None, floors={"roc_auc": 0.7}).passed
     rejected = _report({"roc_auc": 0.65}, None, floors={"roc_auc": 0.7})
