@@ -814,8 +814,9 @@ def wrong_message(approval: dict[str, Any], click: slack_messages.ApprovalClick)
             f"retries. Decide there, or with `{cli_command(approval)}`."
         )
     return (
-        f"this message is out of date: {what} was posted again in a newer message (it was cancelled and asked "
-        "again, or recording this message failed and its post was retried). Use the request's newest message, "
+        f"this message is out of date: {what} was posted again in a newer message (it was asked again after "
+        "its run was cancelled and cleared or its validation report changed, or recording this message failed "
+        "and its post was retried). Use the request's newest message, "
         f"or `{cli_command(approval)}`."
     )
 

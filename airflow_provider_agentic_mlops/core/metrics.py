@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 _log = logging.getLogger(__name__)
@@ -43,6 +44,52 @@ def as_float(value: Any) -> float | None:
 # -- metrics --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Scores:
+    """One model's metrics on labelled rows (:func:`score_predictions`), and why any of them is undefined.
+
+    :param metrics: as :func:`compute_metrics` returns them; NaN where a metric is undefined.
+    :param undefined: ``{metric: why it is NaN}`` (e.g. ``roc_auc`` and ``log_loss`` when the labels hold a
+        class the model gives no probability for), so a gate can say why it cannot compare.
+    :param unscorable: why no metric could be computed at all (:func:`nonfinite_predictions`: the predictions
+        or probabilities hold NaN or infinite values); every metric is then NaN with this reason.
+    """
+
+    metrics: dict[str, float]
+    undefined: dict[str, str] = field(default_factory=dict)
+    unscorable: str | None = None
+
+
+class NonFinitePredictions(ValueError):
+    """The predictions (or class probabilities) hold NaN or infinite values: no metric can be computed."""
+
+
+def nonfinite_predictions(y_pred: Sequence[Any], proba: Any = None, *, name: str = "predictions") -> str | None:
+    """Why ``y_pred`` (and ``proba``) cannot be scored, e.g. ``"v7's predictions hold NaN for 3 of 400 rows"``;
+    None when every value is finite (class labels that are not numbers are only checked for missing ones).
+
+    :param name: what ``y_pred`` is, for the reason (``"v7's predictions"``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    for what, values in ((name, y_pred), (f"the class probabilities behind {name}", proba)):
+        if values is None:
+            continue
+        array = np.asarray(values)
+        rows = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
+        if array.dtype.kind in "fc":
+            counts = {"NaN": np.isnan(rows).any(axis=1), "infinite values": np.isinf(rows).any(axis=1)}
+        elif array.dtype.kind == "O":
+            counts = {"missing values (None or NaN)": np.asarray(pd.isna(rows)).any(axis=1)}
+        else:
+            continue
+        found = [f"{kind} for {int(mask.sum())}" for kind, mask in counts.items() if mask.any()]
+        if found:
+            return f"{what} hold {' and '.join(found)} of {len(rows)} rows"
+    return None
+
+
 def compute_metrics(
     task: Task,
     y_true: Sequence[Any],
@@ -53,7 +100,32 @@ def compute_metrics(
     labels: Sequence[Any] | None = None,
     classes: Sequence[Any] | None = None,
 ) -> dict[str, float]:
-    """Standard metrics of one model on labelled data (scikit-learn, imported here).
+    """Standard metrics of one model on labelled data: :func:`score_predictions`'s ``metrics`` (its
+    parameters, the same).
+
+    :raises NonFinitePredictions: the predictions or probabilities hold NaN or infinite values.
+    """
+    scores = score_predictions(task, y_true, y_pred, proba, names=names, labels=labels, classes=classes)
+    if scores.unscorable:
+        raise NonFinitePredictions(
+            f"{scores.unscorable}: no metric can be computed on them. Check what the model gets on those rows "
+            "(missing or out-of-range inputs?)"
+        )
+    return scores.metrics
+
+
+def score_predictions(
+    task: Task,
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    proba: Any = None,
+    *,
+    names: tuple[str, str] = ("labels", "predictions"),
+    labels: Sequence[Any] | None = None,
+    classes: Sequence[Any] | None = None,
+) -> Scores:
+    """Standard metrics of one model on labelled data (scikit-learn, imported here), with the reason of
+    each one that is undefined.
 
     :param task: ``classification`` or ``regression``.
     :param y_true: true labels / targets.
@@ -68,8 +140,9 @@ def compute_metrics(
     :param classes: classification: the model's classes in the order of ``proba``'s columns (scikit-learn's
         ``classes_``); default: the sorted labels. ``roc_auc`` and ``log_loss`` are NaN (logged with the
         reason) where undefined: a class absent from ``y_true``, or a label the model has no class for.
-    :return: classification: accuracy, precision, recall, f1, and roc_auc and log_loss when ``proba`` is
-        given; regression: rmse, mae, r2.
+    :return: the metrics (classification: accuracy, precision, recall, f1, and roc_auc and log_loss when
+        ``proba`` is given; regression: rmse, mae, r2) and why any of them is NaN. Predictions or
+        probabilities holding NaN or infinite values are ``unscorable``: every metric NaN, with the reason.
     """
     import numpy as np
     from sklearn import metrics as skm
@@ -78,15 +151,28 @@ def compute_metrics(
         raise ValueError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}; they must be the same rows")
     if len(y_true) == 0:
         raise ValueError("no rows to evaluate on: the validation data is empty")
+    if task not in TASK_METRICS:
+        raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
+    if task == "regression":
+        y_pred = np.asarray(y_pred, dtype=float)  # None -> NaN, found below
+    unscorable = nonfinite_predictions(y_pred, proba, name=names[1])
+    if unscorable is not None:
+        _log.info("no metric can be computed: %s", unscorable)
+        names_of_task = TASK_METRICS[task]
+        if task == "classification" and proba is None:
+            names_of_task = tuple(m for m in names_of_task if m not in ("roc_auc", "log_loss"))
+        return Scores(
+            dict.fromkeys(names_of_task, math.nan), dict.fromkeys(names_of_task, unscorable), unscorable=unscorable
+        )
     if task == "regression":
         y_t, y_p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-        return {
-            "rmse": float(math.sqrt(skm.mean_squared_error(y_t, y_p))),
-            "mae": float(skm.mean_absolute_error(y_t, y_p)),
-            "r2": float(skm.r2_score(y_t, y_p)),
-        }
-    if task != "classification":
-        raise ValueError(f"task {task!r} is not supported; use 'classification' or 'regression'")
+        return Scores(
+            {
+                "rmse": float(math.sqrt(skm.mean_squared_error(y_t, y_p))),
+                "mae": float(skm.mean_absolute_error(y_t, y_p)),
+                "r2": float(skm.r2_score(y_t, y_p)),
+            }
+        )
     if labels is None:
         labels = class_labels(y_true, y_pred, classes=[] if classes is None else [classes], names=names)
     labels = list(labels)
@@ -101,13 +187,18 @@ def compute_metrics(
         "recall": float(skm.recall_score(y_true, y_pred, zero_division=0, **scope)),
         "f1": float(skm.f1_score(y_true, y_pred, zero_division=0, **scope)),
     }
+    undefined: dict[str, str] = {}
     if proba is not None:
-        out.update(_probability_metrics(y_true, proba, classes))
-    return out
+        values, undefined = _probability_metrics(y_true, proba, classes)
+        out.update(values)
+    return Scores(out, undefined)
 
 
-def _probability_metrics(y_true: Sequence[Any], proba: Any, classes: Sequence[Any] | None) -> dict[str, float]:
-    """``roc_auc`` and ``log_loss`` of class probabilities; NaN, logged with the reason, where undefined."""
+def _probability_metrics(
+    y_true: Sequence[Any], proba: Any, classes: Sequence[Any] | None
+) -> tuple[dict[str, float], dict[str, str]]:
+    """``roc_auc`` and ``log_loss`` of class probabilities, and ``{metric: why}`` of those NaN where undefined
+    (logged too)."""
     import numpy as np
     from sklearn import metrics as skm
 
@@ -123,12 +214,14 @@ def _probability_metrics(y_true: Sequence[Any], proba: Any, classes: Sequence[An
     y = np.asarray(y_true)
     unseen = sorted(set(y.tolist()) - set(known), key=str) if known is not None else []
     if unseen:
-        reason = f"the labels hold classes {unseen[:10]} the model has no probability for (its classes: {known})"
+        reason = f"the labels hold classes {unseen[:10]} the model gives no probability for (its classes: {known})"
         _log.info("roc_auc and log_loss are undefined (NaN): %s", reason)
-        return {"roc_auc": float("nan"), "log_loss": float("nan")}
+        return {"roc_auc": float("nan"), "log_loss": float("nan")}, {"roc_auc": reason, "log_loss": reason}
     out: dict[str, float] = {}
+    undefined: dict[str, str] = {}
     if len(np.unique(y)) < 2:
         out["roc_auc"] = float("nan")  # undefined on one class; fails any gate on it, by design
+        undefined["roc_auc"] = f"the labels hold one class only ({np.unique(y).tolist()[:1]}); roc_auc needs two"
     else:
         try:
             if p.ndim == 1:
@@ -138,12 +231,14 @@ def _probability_metrics(y_true: Sequence[Any], proba: Any, classes: Sequence[An
         except ValueError as err:  # e.g. a class of the model absent from these rows: one-vs-rest undefined
             _log.info("roc_auc is undefined on these rows (NaN): %s", err)
             out["roc_auc"] = float("nan")
+            undefined["roc_auc"] = f"undefined on these rows: {err}"
     try:
         out["log_loss"] = float(skm.log_loss(y, p, labels=known))
     except ValueError as err:
         _log.info("log_loss is undefined on these rows (NaN): %s", err)
         out["log_loss"] = float("nan")
-    return out
+        undefined["log_loss"] = f"undefined on these rows: {err}"
+    return out, undefined
 
 
 def class_labels(

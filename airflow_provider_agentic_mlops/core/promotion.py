@@ -110,10 +110,20 @@ def check_promotion_gate(
             "nothing was changed"
         )
     if report_digest and approval.get("report_digest") and approval["report_digest"] != report_digest:
-        raise PromotionRefused(
+        given = (
             f"model {model_name!r} v{version}: approval {approval['id']} was given for report "
-            f"{approval['report_digest'][:12]}, but this run's validation report is {report_digest[:12]}; "
-            "re-run validation and ask again"
+            f"{approval['report_digest'][:12]}, but this run's validation report is {report_digest[:12]}"
+        )
+        promotion = store.find_promotion(approval["id"])
+        if promotion is not None:  # the request is never asked again once a promotion began with it
+            raise PromotionRefused(
+                f"{given}, and promotion {promotion['id']} already began with that approval; nothing was changed. "
+                f"Start a new run of {dag_id!r} to validate and approve the version again"
+            )
+        raise PromotionRefused(
+            f"{given}; nothing was changed. To ask again for this report, re-run validation with its downstream "
+            "tasks (clear validate, or wait_for_approval, with downstream): wait_for_approval asks again when "
+            "the report changed"
         )
     return approval
 
@@ -378,7 +388,8 @@ def _require_validated_champion(
     raise PromotionRefused(
         f"model {model_name!r} v{version}: it was validated against {against}, but {now} (moved while the "
         "approval was pending: a rollback or a change by hand?); nothing was changed. Re-run validation (clear "
-        "the validate task) so the comparison and the approval cover the current champion"
+        "the validate task with its downstream tasks) so the comparison covers the current champion: the approval "
+        "is then asked again for the new report"
     )
 
 

@@ -30,6 +30,10 @@ JOB_TAG = "agentic_mlops.job_id"
 JOB_TOKEN_TAG = "agentic_mlops.job_token"
 #: How much earlier than the job's start a version may look created (the MLflow server's clock).
 CLOCK_SKEW = timedelta(minutes=1)
+#: The longest DAG run id Airflow stores (its ``dag_run.run_id`` column).
+MAX_RUN_ID_LENGTH = 250
+#: How much of the job's token a training run id carries: enough that no two jobs' ids meet.
+RUN_ID_TOKEN_CHARS = 12
 CHALLENGER = "challenger"
 
 #: ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``, called
@@ -64,6 +68,21 @@ def new_job_details(**details: Any) -> dict[str, Any]:
 def job_token(job: dict[str, Any]) -> str | None:
     """The job's globally unique token (None for a job started by a release without tokens)."""
     return (job.get("details") or {}).get("job_token")
+
+
+def training_run_id(model_name: str, job: dict[str, Any]) -> str:
+    """The id of the training DAG run ``job`` triggers, e.g. ``retrain__fraud__job1__3f6d0c1a9b2e``: the model,
+    the job id and the start of the job's token. Job ids restart at 1 in a new state store (a new SQLite file, a
+    move to PostgreSQL, a model given its own store), while Airflow keeps the training runs the earlier store's
+    jobs triggered: an id of the model and the job id alone is then taken ("Dag Run already exists") and the job
+    fails. The token makes it new. A job without a token (an earlier release) keeps the earlier form.
+
+    The id is only made here, when the job triggers its run; everything after (resuming the wait, finding the
+    job of a run) reads it from the job's ``external_ref``, so jobs of earlier releases resume by their own ids.
+    """
+    token = job_token(job)
+    suffix = f"__job{job['id']}" + (f"__{token[:RUN_ID_TOKEN_CHARS]}" if token else "")
+    return f"retrain__{model_name}"[: MAX_RUN_ID_LENGTH - len(suffix)] + suffix
 
 
 def same_run(job: dict[str, Any], dag_id: str | None, run_id: str | None) -> bool:

@@ -292,7 +292,8 @@ def replaced_message(approval: Mapping[str, Any]) -> dict[str, Any]:
     no buttons (a click on them would be refused), a pointer to the newer message."""
     return _retired(
         approval,
-        ":arrows_counterclockwise: This request was cancelled, then asked again in a newer message: decide there.",
+        ":arrows_counterclockwise: This request was asked again in a newer message (its run was cancelled and "
+        "cleared, or its validation report changed): decide there.",
     )
 
 

@@ -538,7 +538,12 @@ class StateStore:
     ) -> tuple[dict[str, Any], bool]:
         """Create the approval request of this model version in this DAG run, or return the existing one.
 
-        :return: ``(approval, created)``; ``created`` is False on a re-run, which must not ask again.
+        The existing request is asked again (:meth:`_ask_again`) when its run's failure cancelled it, or when
+        the run's validation report changed (``report_digest`` differs: validation was re-run, e.g. after the
+        champion moved): a decision binds to the report it was given for, so it never carries over.
+
+        :return: ``(approval, created)``; ``created`` is False on a re-run, which must not ask again, and True
+            when the request is new or was asked again (its message is posted anew).
         """
         if required_approvals < 1:
             raise ValueError(f"required_approvals={required_approvals} must be at least 1")
@@ -563,9 +568,16 @@ class StateStore:
             then=lambda conn, new_id: self._supersede_others(conn, new_id, model_name, dag_id, run_id),
         )
         created = approval_id is not None
-        if not created:  # this version's request in this run exists: reopened if it was cancelled
-            created = self._reopen_cancelled(
-                model_name, str(model_version), dag_id=dag_id, run_id=run_id, expires_at=_naive_utc(expires_at)
+        if not created:  # this version's request in this run exists: asked again if cancelled or out of date
+            created = self._ask_again(
+                model_name,
+                version,
+                dag_id=dag_id,
+                run_id=run_id,
+                expires_at=_naive_utc(expires_at),
+                report_digest=report_digest,
+                required_approvals=required_approvals,
+                details=details,
             )
         approval = self.find_approval(model_name, model_version, dag_id=dag_id, run_id=run_id)
         if approval is None:  # pragma: no cover - the unique constraint said it exists
@@ -595,20 +607,59 @@ class StateStore:
                 now=utcnow(),
             )
 
-    def _reopen_cancelled(
-        self, model_name: str, model_version: str, *, dag_id: str, run_id: str, expires_at: datetime
+    def _ask_again(
+        self,
+        model_name: str,
+        model_version: str,
+        *,
+        dag_id: str,
+        run_id: str,
+        expires_at: datetime,
+        report_digest: str | None,
+        required_approvals: int,
+        details: dict[str, Any] | None,
     ) -> bool:
-        """A cleared run's task asks again for the request its failure cancelled: open it again (with a new
-        deadline and a new Slack message). True when reopened."""
+        """Open the run's existing request again, as a new request: pending, with a new deadline, the new
+        report digest and details (the message's metrics), no votes and no Slack message yet (the caller
+        posts a new one; a vote cast on the old one is refused, see :meth:`decide_approval`). True when
+        asked again.
+
+        Asked again when:
+
+        * it is ``cancelled`` (its run failed) and the run was cleared;
+        * the run's validation report changed (``report_digest`` differs from the one it was asked for),
+          whatever it was decided: an approval, a deny or a timeout was given for the old report, and
+          counting it for the new one would promote on evidence nobody saw. Not when a promotion began with
+          it (that promotion is resumed or refused as it stands), nor when it was ``superseded``.
+
+        The votes it forgets stay in the audit trail (``approval_vote_*``, and the ``approval_reopened`` entry
+        lists them).
+        """
         with self._write() as conn:
             query = _approval_of_run(model_name, model_version, dag_id, run_id).with_for_update()
             row = conn.execute(query).mappings().first()
-            if row is None or row["status"] != CANCELLED:
+            if row is None:
                 return False
+            changed = report_digest is not None and row["report_digest"] != report_digest
+            if row["status"] == CANCELLED:
+                why = {"cancelled_because": row["reason"]}
+            elif changed and row["status"] != SUPERSEDED and not self._promotion_began(conn, row["id"]):
+                why = {}
+            else:
+                return False
+            if changed:
+                why["reason"] = "validation report changed"
+            votes = _votes_of(conn, row["id"])
+            conn.execute(approval_votes.delete().where(approval_votes.c.approval_id == row["id"]))
+            renewed: dict[str, Any] = {"required_approvals": required_approvals}
+            if report_digest is not None:
+                renewed["report_digest"] = report_digest
+            if details is not None:
+                renewed["details"] = details
             conn.execute(
                 approvals.update()
-                .where(approvals.c.id == row["id"], approvals.c.status == CANCELLED)
-                .values(status=PENDING, requested_at=utcnow(), expires_at=expires_at, **_FORGOTTEN_ON_REOPEN)
+                .where(approvals.c.id == row["id"], approvals.c.status == row["status"])
+                .values(status=PENDING, requested_at=utcnow(), expires_at=expires_at, **renewed, **_FORGOTTEN_ON_REOPEN)
             )
             self._audit(
                 conn,
@@ -618,13 +669,24 @@ class StateStore:
                 subject=f"approval:{row['id']}",
                 details={
                     "run_id": run_id,
-                    "cancelled_because": row["reason"],
+                    **why,
+                    "was": row["status"],
+                    **({"decided_by": row["decided_by"]} if row["decided_by"] else {}),
+                    "digest": report_digest if report_digest is not None else row["report_digest"],
+                    **({"previous_digest": row["report_digest"]} if changed else {}),
+                    # forgotten: they were cast on what the request showed before (their own entries remain)
+                    "forgotten_votes": [{"user_id": v["user_id"], "vote": v["vote"]} for v in votes],
                     # the message it forgets: votes cast on it are refused (see decide_approval)
                     **_replaced_message(row),
                 },
             )
             self._supersede_others(conn, row["id"], model_name, dag_id, run_id)
         return True
+
+    @staticmethod
+    def _promotion_began(conn: Connection, approval_id: int) -> bool:
+        query = sa.select(promotions.c.id).where(promotions.c.approval_id == approval_id).limit(1)
+        return conn.execute(query).first() is not None
 
     def close_approvals_of_run(
         self, model_name: str, *, dag_id: str, run_id: str, status: str = CANCELLED, reason: str
@@ -778,8 +840,9 @@ class StateStore:
             elif message_ts is not None and message_ts != row["slack_ts"]:
                 # checked on the locked row: a reopen between the caller's check and this vote cannot slip by
                 message = (
-                    f"this Slack message is not request {approval_id}'s current one (it was cancelled and asked "
-                    "again in a newer message, or is not posted yet); nothing recorded. Decide on the newer message"
+                    f"this Slack message is not request {approval_id}'s current one (it was asked again in a "
+                    "newer message, after its run was cancelled or its validation report changed, or is not "
+                    "posted yet); nothing recorded. Decide on the newer message"
                 )
                 recorded = False
             else:

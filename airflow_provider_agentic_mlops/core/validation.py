@@ -38,11 +38,13 @@ from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exp
     LOWER_IS_BETTER,
     REGRESSION_METRICS,
     TASK_METRICS,
+    Scores,
     Task,
     class_labels,
     compute_metrics,
     higher_is_better,
     read_predictions,
+    score_predictions,
 )
 
 # -- gates ----------------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ class Gates(GateSettings):
 class GateCheck:
     """One gate's verdict, in words a reviewer can read."""
 
-    gate: str  # primary | guard | floor | champion
+    gate: str  # primary | guard | floor | champion | predictions
     metric: str
     passed: bool
     detail: str
@@ -228,6 +230,58 @@ class GateCheck:
 
 def _bad(value: Any) -> bool:
     return value is None or not isinstance(value, (int, float)) or math.isnan(float(value))
+
+
+#: Classification metrics every version has whatever classes a window holds (no probabilities needed).
+ALWAYS_DEFINED = ("f1", "accuracy")
+
+
+def _scores(metrics: Mapping[str, float] | Scores) -> Scores:
+    return metrics if isinstance(metrics, Scores) else Scores(dict(metrics))
+
+
+def _unavailable(metric: str, sides: list[tuple[str, str | None, Any, Scores]]) -> tuple[str, bool]:
+    """What is missing of ``metric`` for each side ``(role, version, value, scores)`` without a value, e.g.
+    ``undefined for the champion v1 (the labels hold classes [2] ...)``, and whether any side's value is
+    undefined with a known reason (a value NaN is the answer for, rather than a metric not computed)."""
+    parts, explained = [], False
+    for role, version, value, scores in sides:
+        if not _bad(value):
+            continue
+        who = f"the {role}{_v(version)}"
+        why = scores.undefined.get(metric)
+        explained = explained or why is not None
+        parts.append(f"undefined for {who} ({why})" if why else f"no value for {who} ({value!r})")
+    return "; ".join(parts), explained
+
+
+def _v(version: str | None) -> str:
+    return f" v{version}" if version is not None else ""
+
+
+def _unscorable_champion(version: str | None, scores: Scores) -> str:
+    """The reason a challenger is rejected when the champion's predictions cannot be scored (NaN, inf).
+
+    Failing closed: the champion gets no worst score that a challenger would beat without a comparison (on
+    data a model cannot handle, a challenger that predicts is not known to be better). The reason says how
+    to get a champion that can be compared with."""
+    return (
+        f"the champion{_v(version)} cannot be scored: {scores.unscorable}. It serves those predictions today; "
+        "the challenger cannot be compared with it, so it is rejected (failing closed). Find what the champion "
+        "gets on those rows (missing or out-of-range inputs?). If the champion is broken, roll it back "
+        "(`airflow agentic-mlops rollback MODEL`) or point the `champion` alias at a version that predicts, "
+        "then run again"
+    )
+
+
+def _compare_on(metric: str, gate: str) -> str:
+    """How to compare the versions on a metric both have, instead of ``metric`` in the ``primary`` or ``guard``
+    gate."""
+    always = metric in CLASSIFICATION_METRICS and metric not in ALWAYS_DEFINED
+    other = " or ".join(ALWAYS_DEFINED) if always else "a metric both versions have"
+    if gate == "primary":
+        return f"set validation.primary_metric to {other}" + (", which every version has" if always else "")
+    return f"guard {other} instead of {metric} in validation.guard_metrics"
 
 
 def _mlflow_passes(
@@ -265,15 +319,53 @@ def _mlflow_passes(
 
 
 def evaluate_gates(
-    gates: Gates, challenger: Mapping[str, float], champion: Mapping[str, float] | None
+    gates: Gates,
+    challenger: Mapping[str, float] | Scores,
+    champion: Mapping[str, float] | Scores | None,
+    *,
+    challenger_version: str | None = None,
+    champion_version: str | None = None,
 ) -> list[GateCheck]:
-    """Apply ``gates`` to the challenger's metrics (and the champion's, when there is one)."""
+    """Apply ``gates`` to the challenger's metrics (and the champion's, when there is one).
+
+    A metric without a value fails its gate (fail closed). Given as :class:`Scores`, a metric that is
+    undefined for a version (NaN, e.g. ``roc_auc`` of a champion that gives no probability for a class
+    the window holds) fails it with the reason and the gate to change to compare on a metric both have.
+    A version that cannot be scored at all (its predictions hold NaN or infinite values: ``unscorable``)
+    fails the ``predictions`` gate instead, naming the version and the count: a challenger is rejected;
+    a champion cannot be compared with, so the challenger is rejected too (fail closed), and the reason
+    says how to get a champion that can (see :func:`_unscorable_champion`).
+
+    :param challenger_version: named in the reasons; ``champion_version`` likewise.
+    """
+    challenger_scores = _scores(challenger)
+    champion_scores = None if champion is None else _scores(champion)
+    challenger = challenger_scores.metrics
     checks: list[GateCheck] = []
+    if challenger_scores.unscorable:
+        checks.append(
+            GateCheck(
+                "predictions",
+                gates.primary_metric,
+                False,
+                f"the challenger{_v(challenger_version)} cannot be scored: {challenger_scores.unscorable}. Find "
+                "what it gets on those rows (missing or out-of-range inputs?), fix the training and retrain",
+            )
+        )
+    if champion_scores is not None and champion_scores.unscorable:
+        checks.append(
+            GateCheck(
+                "predictions", gates.primary_metric, False, _unscorable_champion(champion_version, champion_scores)
+            )
+        )
+    if challenger_scores.unscorable:
+        return checks  # every gate would only repeat that it has no metric
     for metric, bound in gates.floors.items():
         value = challenger.get(metric)
         higher = gates.direction(metric)
         if _bad(value):
-            checks.append(GateCheck("floor", metric, False, f"{metric}: challenger has no value ({value!r})"))
+            missing, _ = _unavailable(metric, [("challenger", challenger_version, value, challenger_scores)])
+            checks.append(GateCheck("floor", metric, False, f"{metric}: {missing}"))
             continue
         ok = _mlflow_passes(metric, float(value), greater_is_better=higher, threshold=float(bound))
         word = "minimum" if higher else "maximum"
@@ -290,12 +382,29 @@ def evaluate_gates(
         )
         return checks
 
+    assert champion_scores is not None
+    if champion_scores.unscorable:
+        return checks  # nothing to compare with: the predictions gate says why
+    champion = champion_scores.metrics
+
+    def unavailable(metric: str, new: Any, old: Any, gate: str) -> str:
+        sides = [
+            ("challenger", challenger_version, new, challenger_scores),
+            ("champion", champion_version, old, champion_scores),
+        ]
+        missing, explained = _unavailable(metric, sides)
+        values = f"(challenger {new!r}, champion {old!r})"
+        if not explained:
+            return f"{metric}: missing value {values}"
+        return (
+            f"{metric}: {missing} {values}. The versions cannot be compared on {metric}, so the challenger is "
+            f"rejected (failing closed); to compare them, {_compare_on(metric, gate)}"
+        )
+
     metric = gates.primary_metric
     new, old = challenger.get(metric), champion.get(metric)
     if _bad(new) or _bad(old):
-        checks.append(
-            GateCheck("primary", metric, False, f"{metric}: missing value (challenger {new!r}, champion {old!r})")
-        )
+        checks.append(GateCheck("primary", metric, False, unavailable(metric, new, old, "primary")))
     else:
         improvement = (new - old) if gates.higher_is_better else (old - new)
         relative = improvement / abs(old) if old != 0 else (math.inf if improvement > 0 else 0.0)
@@ -323,9 +432,7 @@ def evaluate_gates(
     for guard, tolerance in gates.guard_metrics.items():
         new, old = challenger.get(guard), champion.get(guard)
         if _bad(new) or _bad(old):
-            checks.append(
-                GateCheck("guard", guard, False, f"{guard}: missing value (challenger {new!r}, champion {old!r})")
-            )
+            checks.append(GateCheck("guard", guard, False, unavailable(guard, new, old, "guard")))
             continue
         # a tolerated regression: MetricThreshold's changes are required improvements, never allowed losses
         regression = (old - new) if gates.direction(guard) else (new - old)
@@ -510,25 +617,36 @@ def build_report(
     model_name: str,
     gates: Gates,
     challenger_version: str,
-    challenger_metrics: Mapping[str, float],
+    challenger_metrics: Mapping[str, float] | Scores,
     champion_version: str | None = None,
-    champion_metrics: Mapping[str, float] | None = None,
+    champion_metrics: Mapping[str, float] | Scores | None = None,
     drift: Mapping[str, Any] | None = None,
     decision: Mapping[str, Any] | None = None,
     n_rows: int | None = None,
     data_uri: str | None = None,
 ) -> ValidationReport:
-    """Gate the challenger against the champion and return the full report."""
+    """Gate the challenger against the champion and return the full report.
+
+    :param challenger_metrics: the challenger's metrics, or its :class:`Scores` (then a metric undefined for
+        it is explained in the reasons); ``champion_metrics`` likewise.
+    """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
-    checks = evaluate_gates(gates, challenger_metrics, champion_metrics if champion_version is not None else None)
+    checks = evaluate_gates(
+        gates,
+        challenger_metrics,
+        champion_metrics if champion_version is not None else None,
+        challenger_version=str(challenger_version),
+        champion_version=champion_version,
+    )
+    champion_values = _scores(champion_metrics).metrics if champion_metrics is not None else {}
     return ValidationReport(
         model_name=model_name,
         primary_metric=gates.primary_metric,
         champion_version=champion_version,
         challenger_version=str(challenger_version),
-        champion_metrics=dict(champion_metrics or {}),
-        challenger_metrics=dict(challenger_metrics),
+        champion_metrics=dict(champion_values),
+        challenger_metrics=dict(_scores(challenger_metrics).metrics),
         checks=checks,
         drift=drift,
         decision=decision,
@@ -542,6 +660,7 @@ __all__ = [
     "GateCheck",
     "GateSettings",
     "Gates",
+    "Scores",
     "UnknownMetric",
     "ValidationReport",
     "build_report",
@@ -551,4 +670,5 @@ __all__ = [
     "evaluate_gates",
     "higher_is_better",
     "read_predictions",
+    "score_predictions",
 ]

@@ -16,6 +16,7 @@ from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB
     Retraining,
     new_job_details,
     same_run,
+    training_run_id,
 )
 from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, run_of, with_callback
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin
@@ -210,8 +211,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
     def _trigger_training_dag(self, job: dict[str, Any]) -> None:
         from airflow_provider_agentic_mlops.version_compat import DagRunTriggerException
 
-        training_run_id = f"retrain__{self.model_name}__job{job['id']}"
-        self.store.heartbeat_job(job["id"], external_ref=training_run_id)
+        run_id = training_run_id(self.model_name, job)  # unique across state stores: it carries the job's token
+        self.store.heartbeat_job(job["id"], external_ref=run_id)
         conf = {
             **self.conf,
             "model_name": self.model_name,
@@ -219,10 +220,10 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             "mlflow_conn_id": self.mlflow_conn_id,
             "tags": self.retraining.tags(job),
         }
-        self.log.info("Triggering %s run %s for job %s", self.trigger_dag_id, training_run_id, job["id"])
+        self.log.info("Triggering %s run %s for job %s", self.trigger_dag_id, run_id, job["id"])
         raise DagRunTriggerException(
             trigger_dag_id=self.trigger_dag_id,
-            dag_run_id=training_run_id,
+            dag_run_id=run_id,
             conf=conf,
             logical_date=None,
             reset_dag_run=False,

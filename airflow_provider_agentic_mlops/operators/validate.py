@@ -11,6 +11,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     REGRESSION_METRICS,
     Gates,
     GateSettings,
+    Scores,
     ValidationReport,
     build_report,
     check_metric_names,
@@ -246,24 +247,29 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         name = f"model {self.model_name!r}: v{version}"
         return read_predictions(self.task, y_true.to_numpy(), output, proba, classes, name=name)  # type: ignore[arg-type]
 
-    def _score(
-        self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any
-    ) -> dict[str, dict[str, float]]:
-        """Every version's metrics, over one set of classes: the same definitions for champion and challenger."""
-        from airflow_provider_agentic_mlops.core.metrics import class_labels, compute_metrics
+    def _score(self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any) -> dict[str, Scores]:
+        """Every version's metrics (and why any is undefined), over one set of classes: the same definitions
+        for champion and challenger."""
+        from airflow_provider_agentic_mlops.core.metrics import class_labels, nonfinite_predictions, score_predictions
 
         labels = None
         if self.task == "classification":
             names = (f"label_column {self.label_column!r}", "the models' predictions")
+            # a version whose predictions hold NaN is not scored (score_predictions says so): its NaN is no class
+            scorable = [
+                (pred, classes)
+                for pred, proba, classes in predictions.values()
+                if not nonfinite_predictions(pred, proba)
+            ]
             labels = class_labels(
                 y_true.to_numpy(),
-                *(pred for pred, _, _ in predictions.values()),
-                classes=[classes for _, _, classes in predictions.values() if classes is not None],
+                *(pred for pred, _ in scorable),
+                classes=[classes for _, classes in scorable if classes is not None],
                 names=names,
             )
         scores = {}
         for version, (y_pred, proba, classes) in predictions.items():
-            scores[version] = compute_metrics(
+            scores[version] = score_predictions(
                 self.task,  # type: ignore[arg-type]
                 y_true.to_numpy(),
                 y_pred,
@@ -272,7 +278,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 labels=labels,
                 classes=classes,
             )
-            self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(y_true), scores[version])
+            self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(y_true), scores[version].metrics)
         return scores
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, version: str) -> list[str]:

@@ -55,7 +55,9 @@ class ApprovalSensor(BaseSensorOperator):
 
     The request belongs to its DAG run: a retry or a cleared and re-run task finds the same request;
     when the task fails (the run can no longer promote) the request is ``cancelled``, so a later
-    Approve is answered "cancelled, nothing recorded" instead of being accepted for nothing.
+    Approve is answered "cancelled, nothing recorded" instead of being accepted for nothing. Clearing
+    this task (with its downstream tasks) asks again: a cancelled request, or one whose validation
+    report changed since (``validate`` re-ran), is pending again, posted anew and without its votes.
 
     Slack decisions are accepted only from ``approvers`` or members of ``approver_usergroup``; with
     neither, every Slack click is refused (fail closed) and decisions come from

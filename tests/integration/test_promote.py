@@ -52,8 +52,13 @@ def _approval(env, *, version=None, run_id=RUN_ID, approve=True, digest="d1", ex
 
 
 def _ctx(env, *, digest="d1", passed=True, champion="old"):
-    """The task's context; the validation compared the challenger with ``champion`` (default: ``env.old``)."""
-    validation = {"passed": passed, "report_digest": digest, "champion_version": env.old if champion == "old" else None}
+    """The task's context; the validation compared the challenger with ``champion`` (default: ``env.old``; a
+    version; None: there was none)."""
+    validation = {
+        "passed": passed,
+        "report_digest": digest,
+        "champion_version": env.old if champion == "old" else champion,
+    }
     ctx = task_context(
         dag_id=DAG_ID,
         run_id=RUN_ID,
@@ -173,6 +178,38 @@ def test_promotion_is_refused_when_the_champion_is_no_longer_the_one_validated_a
     with pytest.raises(PromotionRefused, match=f"validated against champion v{env.old}.*now v{other}"):
         _promote(env).execute(_ctx(env))
     assert _aliases(env) == {"champion": other}
+
+
+def test_after_the_champion_moved_re_running_validation_asks_again_and_its_approval_promotes(env):
+    """The remedy the refusal names works: re-running validation (with its downstream tasks) asks again for the
+    new report instead of passing on the approval of the old one, and that new approval promotes."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+    from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+
+    def wait(ctx):
+        return ApprovalSensor(task_id="wait_for_approval", model_name=env.model, deferrable=True).execute(ctx)
+
+    with pytest.raises(TaskDeferred):
+        wait(_ctx(env, digest="d1"))
+    approval = env.store.find_approval(env.model, env.new, dag_id=DAG_ID, run_id=RUN_ID)
+    env.store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    other = register_tiny_classifier(env.url, env.model, seed=3)["version"]
+    env.client.set_registered_model_alias(env.model, "champion", other)  # moved while the approval was pending
+    with pytest.raises(PromotionRefused, match="Re-run validation"):
+        _promote(env).execute(_ctx(env, digest="d1"))
+
+    revalidated = _ctx(env, digest="d2", champion=other)  # validate re-ran against v{other}: another report
+    with pytest.raises(TaskDeferred):  # asked again: alice's approval of d1 does not let it through
+        wait(revalidated)
+    with pytest.raises(PromotionRefused, match="is pending"):
+        _promote(env).execute(revalidated)
+    env.store.decide_approval(approval["id"], approve=True, user="bob", via="cli")
+    assert wait(revalidated)["decided_by"] == "bob"
+    result = _promote(env).execute(revalidated)
+    assert (result["version"], result["previous_version"], result["approval_id"]) == (env.new, other, approval["id"])
+    assert _aliases(env) == {"champion": env.new, "previous_champion": other}
 
 
 def test_version_that_failed_validation_is_never_promoted(env):

@@ -281,6 +281,50 @@ def test_dag_backend_triggers_the_training_dag_with_job_tags_and_waits_deferrabl
     assert drte.conf["registered_model"] == env["model"]
 
 
+def test_dag_backend_training_run_ids_of_a_new_state_store_do_not_repeat_the_earlier_stores(env, tmp_path, monkeypatch):
+    """Job ids restart at 1 in a new state store while Airflow keeps the training runs the old store's jobs
+    triggered: each job's run id carries its token, so the new store's job 1 names a new run."""
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NEW_STATE",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": f"sqlite:///{tmp_path / 'new.db'}"}}),
+    )
+    triggered = []
+    for state_conn_id in ("agentic_mlops_state_default", "new_state"):  # the old store, then its replacement
+        with pytest.raises(DagRunTriggerException) as raised:
+            _op(env, trigger_dag_id="train_m", state_conn_id=state_conn_id).execute(_ctx())
+        triggered.append((raised.value.dag_run_id, raised.value.conf["tags"]))
+    (old_run, old_tags), (new_run, new_tags) = triggered
+    assert old_tags["agentic_mlops.job_id"] == new_tags["agentic_mlops.job_id"] == "1"
+    assert old_run != new_run
+    for run_id, tags in triggered:
+        assert run_id == f"retrain__{env['model']}__job1__{tags['agentic_mlops.job_token'][:12]}"
+
+
+def test_dag_backend_resumes_a_job_of_the_earlier_release_by_its_own_training_run_id(env):
+    """A job that triggered its run under the earlier id form (no token in it) is waited on and completed by
+    that id, which it keeps in its external_ref."""
+    from airflow.providers.standard.triggers.external_task import DagStateTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_agentic_mlops.core.retraining import new_job_details
+
+    store = env["store"]
+    details = new_job_details(backend="trigger_dag", trigger_dag_id="train_m", timeout_minutes=120)
+    job, _ = store.start_job(env["model"], dag_id="agentic_mlops__m", run_id="manual__1", details=details)
+    old_form = f"retrain__{env['model']}__job{job['id']}"
+    store.heartbeat_job(job["id"], external_ref=old_form)
+
+    with pytest.raises(TaskDeferred) as deferred:  # the task's retry after the upgrade
+        _op(env, trigger_dag_id="train_m").execute(_ctx())
+    assert isinstance(deferred.value.trigger, DagStateTrigger) and deferred.value.trigger.run_ids == [old_form]
+    tags = {"agentic_mlops.job_token": details["job_token"], "agentic_mlops.job_id": str(job["id"])}
+    trained = register_tiny_classifier(env["url"], env["model"], tags=tags)
+    result = _op(env, trigger_dag_id="train_m").execute_complete(_ctx(), event=_event(old_form, "success"))
+    assert result["version"] == trained["version"] and store.get_job(job["id"])["status"] == "succeeded"
+
+
 def _event(run_id, state):
     return ("airflow.providers.standard.triggers.external_task.DagStateTrigger", {"run_ids": [run_id], run_id: state})
 

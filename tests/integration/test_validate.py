@@ -341,3 +341,83 @@ def test_multiclass_window_missing_a_class_or_with_an_unseen_one_is_scored_not_a
     ctx = _ctx(_register(env, binary, name=f"{env['model']}-b"))
     _op(env, model_name=f"{env['model']}-b", validation_data=str(unseen), primary_metric="accuracy").choose_branch(ctx)
     assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.5
+
+
+def test_a_class_the_champion_never_saw_rejects_naming_the_cause_and_the_fix(env, tmp_path, airflow_home):
+    """A new class appears (the drift a retrain is for): the champion gives it no probability, so roc_auc (the
+    default primary metric) is undefined for it. The challenger is rejected (fail closed), and the report, the
+    XCom and the audit trail say why and what to change; with that change the versions are compared."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    frame = labelled_frame(600, seed=6)
+    features = ["f0", "f1", "f2", "f3"]
+    three = np.digitize(frame["f0"], [-0.4, 0.4])  # classes 0, 1, 2
+    champion = _register(env, LogisticRegression(max_iter=500).fit(frame[features], (frame["f0"] > 0).astype(int)))
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, LogisticRegression(max_iter=500).fit(frame[features], three))
+    data = tmp_path / "new_class.parquet"
+    frame.assign(**{LABEL: three}).to_parquet(data)
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data)).choose_branch(ctx) == "rejected"
+
+    [reason] = [r for r in ctx["ti"].pushed["validation"]["reasons"] if r.startswith("FAILED")]
+    assert f"roc_auc: undefined for the champion v{champion['version']}" in reason
+    assert "labels hold classes [2] the model gives no probability for (its classes: [0, 1])" in reason
+    assert "set validation.primary_metric to f1 or accuracy" in reason
+    assert reason in _artifact(env, challenger["run_id"], "report.md")
+    entry = StateStoreHook().get_store().audit_trail(env["model"])[0]
+    assert entry["action"] == "validation_rejected" and reason in entry["details"]["reasons"]
+
+    ctx = _ctx(challenger)
+    assert _op(env, validation_data=str(data), primary_metric="f1").choose_branch(ctx) == "wait_for_approval"
+
+
+def _nan_where_f1_is_missing(frame):
+    """A regressor that outputs NaN for rows whose f1 is missing (as one that cannot handle a missing input)."""
+    return (3 * frame["f0"] - frame["f1"]).to_numpy()
+
+
+@pytest.mark.parametrize("broken", ["challenger", "champion"])
+def test_predictions_holding_nan_reject_the_challenger_naming_the_version_and_the_count(env, tmp_path, broken):
+    import numpy as np
+
+    frame = labelled_frame(300, seed=5)
+    frame[LABEL] = 3 * frame["f0"] - frame["f1"] + np.random.default_rng(5).normal(scale=0.3, size=len(frame))
+    frame.loc[frame.index[:7], "f1"] = np.nan  # seven rows miss f1
+    data = tmp_path / "units.parquet"
+    frame.to_parquet(data)
+    healthy = _pyfunc(lambda x: (3 * x["f0"] - x["f1"].fillna(0)).to_numpy())
+    champion = _register(env, _pyfunc(_nan_where_f1_is_missing) if broken == "champion" else healthy)
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, _pyfunc(_nan_where_f1_is_missing) if broken == "challenger" else healthy)
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data), task="regression").choose_branch(ctx) == "rejected"
+
+    version = challenger["version"] if broken == "challenger" else champion["version"]
+    [reason] = [r for r in ctx["ti"].pushed["validation"]["reasons"] if r.startswith("FAILED")]
+    assert reason.startswith(f"FAILED predictions: the {broken} v{version} cannot be scored")
+    assert f"v{version}'s predictions hold NaN for 7 of 300 rows" in reason
+    assert reason in _artifact(env, challenger["run_id"], "report.md")
+
+
+def test_a_classifier_scoring_nan_is_rejected_and_the_champions_classes_stay_its_own(env, tmp_path):
+    """NaN probabilities reject the challenger the same way; its NaN is no class the champion is scored over."""
+    import numpy as np
+
+    data = _binary_data(tmp_path, "nan_scores")
+    champion = _register(env, _pyfunc(_sigmoid))
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, _pyfunc(lambda x: np.where(x["f1"] > 1.5, np.nan, _sigmoid(x))))
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=data).choose_branch(ctx) == "rejected"
+
+    summary = ctx["ti"].pushed["validation"]
+    [reason] = [r for r in summary["reasons"] if r.startswith("FAILED")]
+    assert f"the challenger v{challenger['version']} cannot be scored" in reason and "hold NaN for" in reason
+    assert summary["champion_metrics"]["accuracy"] == 1.0 and summary["champion_metrics"]["f1"] == 1.0

@@ -463,6 +463,41 @@ def test_clicks_on_the_message_a_reopened_request_replaced_are_refused(
     assert slack_double.calls_to("chat.update")[-1].args["ts"] == new_ts
 
 
+def test_a_changed_report_asks_again_in_a_new_message_and_the_old_buttons_decide_nothing(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """Approved on report d1, then validation was re-run (the champion moved): the request is asked again for
+    report d2 in a new message showing the new metrics; the approved message loses its buttons, and a click on
+    it (a person who saw d1) records nothing."""
+    old = _request(store, client, details={"validation": {"challenger_metrics": {"roc_auc": 0.81}}}).approval
+    approvals.decide(store, old["id"], approve=True, user="U_ALICE", via="slack", slack_client=client)
+    slack_double.clear()
+    again = _request(store, client, report_digest="d2", details={"validation": {"challenger_metrics": {"f1": 0.5}}})
+    assert again.created and again.posted and again.approval["id"] == old["id"]
+    assert again.approval["status"] == "pending" and again.approval["report_digest"] == "d2"
+    assert again.approval["details"]["validation"] == {"challenger_metrics": {"f1": 0.5}}
+    [post] = slack_double.calls_to("chat.postMessage")
+    shown = str(post.args["blocks"])
+    assert _buttons(post) and "d2" in shown and "f1" in shown and "roc_auc" not in shown
+    [retired] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == old["slack_ts"]]
+    assert "validation report changed" in retired.args["text"] and not _buttons(retired)
+
+    stale = approvals.handle_click(
+        store,
+        ApprovalClick(old["id"], True, "U_BOB", None, "T", "C_APPROVALS", old["slack_ts"], None),
+        slack_client=client,
+    )
+    assert stale.kind == "wrong_message" and "validation report changed" in stale.text
+    assert store.get_approval(old["id"])["status"] == "pending" and store.get_approval(old["id"])["votes"] == []
+    new_ts = again.approval["slack_ts"]
+    current = approvals.handle_click(
+        store, ApprovalClick(old["id"], True, "U_BOB", None, "T", "C_APPROVALS", new_ts, None), slack_client=client
+    )
+    assert current.kind == "recorded" and store.get_approval(old["id"])["decided_by"] == "U_BOB"
+
+
 def test_a_click_on_an_unknown_request_records_nothing(store: StateStore, client: WebClient) -> None:
     result = approvals.handle_click(
         store, ApprovalClick(999, True, "U_ALICE", None, "T", "C", "1.1", None), slack_client=client

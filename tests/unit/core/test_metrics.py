@@ -1,4 +1,4 @@
-"""core/metrics.py: reading a metric value as a float."""
+"""core/metrics.py: reading a metric value as a float; predictions that cannot be scored."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_agentic_mlops.core.metrics import as_float
+from airflow_provider_agentic_mlops.core.metrics import (
+    NonFinitePredictions,
+    as_float,
+    compute_metrics,
+    nonfinite_predictions,
+    score_predictions,
+)
 
 
 @pytest.mark.parametrize(
@@ -21,3 +27,44 @@ def test_numbers_and_their_text_are_read_and_infinities_kept(value: Any, expecte
 @pytest.mark.parametrize("value", [None, "n/a", [0.1], {}, math.nan, "nan"])
 def test_what_is_not_a_number_or_is_nan_reads_as_none(value: Any) -> None:
     assert as_float(value) is None
+
+
+def test_non_finite_predictions_are_counted_by_kind_and_labels_are_not_numbers_to_check() -> None:
+    nan, inf = math.nan, math.inf
+    assert nonfinite_predictions([1.0, nan, 2.0, nan], name="v7's predictions") == (
+        "v7's predictions hold NaN for 2 of 4 rows"
+    )
+    assert nonfinite_predictions([1.0, nan, -inf]) == "predictions hold NaN for 1 and infinite values for 1 of 3 rows"
+    assert nonfinite_predictions([0, 1], [[0.2, 0.8], [nan, nan]], name="v7's predictions") == (
+        "the class probabilities behind v7's predictions hold NaN for 1 of 2 rows"
+    )
+    assert nonfinite_predictions(["yes", None], name="v7's predictions") == (
+        "v7's predictions hold missing values (None or NaN) for 1 of 2 rows"
+    )
+    assert nonfinite_predictions(["yes", "no"]) is None and nonfinite_predictions([0, 1], [0.1, 0.9]) is None
+
+
+@pytest.mark.parametrize(
+    ("task", "y_true", "y_pred", "proba", "said"),
+    [
+        ("regression", [1.0, 2.0, 3.0, 4.0], [1.1, math.nan, 2.9, 4.2], None, "v7's predictions hold NaN for 1 of 4"),
+        ("regression", [1.0, 2.0], [math.inf, 2.0], None, "v7's predictions hold infinite values for 1 of 2"),
+        (
+            "classification",
+            [0, 1, 1, 0],
+            [0, 0, 1, 0],
+            [0.2, math.nan, 0.8, 0.1],
+            "the class probabilities behind v7's predictions hold NaN for 1 of 4",
+        ),
+    ],
+)
+def test_predictions_holding_nan_or_inf_are_named_not_a_bare_scikit_learn_error(
+    task: Any, y_true: list, y_pred: list, proba: Any, said: str
+) -> None:
+    names = ("label_column 'target'", "v7's predictions")
+    with pytest.raises(NonFinitePredictions, match=said) as raised:
+        compute_metrics(task, y_true, y_pred, proba, names=names)
+    assert isinstance(raised.value, ValueError)
+    scores = score_predictions(task, y_true, y_pred, proba, names=names)
+    assert scores.unscorable is not None and said in scores.unscorable
+    assert set(scores.metrics) == set(scores.undefined) and all(math.isnan(v) for v in scores.metrics.values())

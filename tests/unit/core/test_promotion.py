@@ -17,6 +17,7 @@ from airflow_provider_agentic_mlops.core.promotion import (
     PROMOTION_STEPS,
     UNKNOWN_CHAMPION,
     PromotionRefused,
+    check_promotion_gate,
     promote_version,
     record_asset_event_sent,
     rollback_champion,
@@ -222,6 +223,23 @@ def test_promotion_is_refused_when_the_champion_moved_since_validation(
     assert (f"validated against champion v{validated}" if validated else "validated against no champion") in said
     assert (f"champion is now v{champion_now}" if champion_now else "now no champion") in said
     assert registry.writes == 0 and sqlite_store.list_promotions(MODEL) == []
+
+
+def test_an_approval_of_another_report_is_refused_naming_the_way_to_ask_again(sqlite_store: StateStore) -> None:
+    """Validation was re-run but not the approval: re-running it with its downstream tasks asks again. Once a
+    promotion began with the approval the request is never asked again: only a new run helps."""
+    registry = RegistryDouble()
+    approval = _approved(sqlite_store)
+    gate = {"model_name": MODEL, "version": "2", "dag_id": DAG_ID, "run_id": RUN_ID, "report_digest": "d2"}
+    with pytest.raises(PromotionRefused, match="given for report d1.*report is d2.*downstream"):
+        check_promotion_gate(sqlite_store, **gate)
+    _promote(registry, sqlite_store)  # promoted with report d1 (no digest checked by this call)
+    assert sqlite_store.request_approval(
+        MODEL, "2", dag_id=DAG_ID, run_id=RUN_ID, expires_at=utcnow() + timedelta(hours=1), report_digest="d2"
+    ) == (sqlite_store.find_approval(MODEL, "2", dag_id=DAG_ID, run_id=RUN_ID), False)
+    with pytest.raises(PromotionRefused, match=f"promotion .* already began.*new run of '{DAG_ID}'"):
+        check_promotion_gate(sqlite_store, **gate)
+    assert sqlite_store.get_approval(approval["id"])["status"] == "approved"
 
 
 def test_the_first_model_is_promoted_when_there_is_still_no_champion(sqlite_store: StateStore) -> None:

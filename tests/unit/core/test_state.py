@@ -387,6 +387,103 @@ def test_a_vote_cast_on_the_message_a_reopened_request_replaced_is_refused(store
     assert current.recorded and current.approval["status"] == "approved"
 
 
+def _ask_with_report(store: StateStore, digest: str, **kw):
+    """The sensor of run r1 asking again after validation was re-run and produced report ``digest``."""
+    return store.request_approval(
+        "m",
+        "7",
+        dag_id="d",
+        run_id="r1",
+        expires_at=utcnow() + timedelta(hours=2),
+        report_digest=digest,
+        details={"metrics": digest},
+        **kw,
+    )
+
+
+def _decide(store: StateStore, approval_id: int, decision: str) -> None:
+    if decision == "expired":
+        store.expire_approvals(now=utcnow() + timedelta(hours=1, minutes=1))
+    else:
+        store.decide_approval(approval_id, approve=decision == "approved", user="U1", via="cli")
+
+
+@pytest.mark.parametrize("decision", ["approved", "denied", "expired", "pending"])
+def test_a_changed_validation_report_asks_again_whatever_was_decided_on_the_old_one(
+    store: StateStore, decision: str
+) -> None:
+    """Re-running validation (the champion moved) gives a new report: the request is asked again for it,
+    a decision on the old report does not carry over, and the audit trail keeps what was forgotten."""
+    approval, _ = _request(store, details={"metrics": "abc"})
+    store.set_approval_message(approval["id"], channel="C", ts="1.000001")
+    if decision != "pending":
+        _decide(store, approval["id"], decision)
+    same, asked_again = _ask_with_report(store, "abc")  # a re-run with the same report changes nothing
+    assert not asked_again and same["status"] == decision and same["slack_ts"] == "1.000001"
+    reopened, asked_again = _ask_with_report(store, "def")
+    assert asked_again and reopened["id"] == approval["id"] and reopened["status"] == "pending"
+    assert reopened["report_digest"] == "def" and reopened["details"] == {"metrics": "def"}
+    assert reopened["votes"] == [] and reopened["decided_by"] is None and reopened["slack_ts"] is None
+    assert reopened["expires_at"] > utcnow() + timedelta(hours=1)
+    entry = store.last_audit("m", ("approval_reopened",))
+    assert entry["details"]["reason"] == "validation report changed" and entry["details"]["was"] == decision
+    assert (entry["details"]["previous_digest"], entry["details"]["digest"]) == ("abc", "def")
+    assert entry["details"]["replaced_message"] == {"channel": "C", "ts": "1.000001"}
+    votes = {"approved": [{"user_id": "U1", "vote": "approve"}], "denied": [{"user_id": "U1", "vote": "deny"}]}
+    assert entry["details"]["forgotten_votes"] == votes.get(decision, [])
+    assert store.replaced_messages(approval["id"]) == [{"channel": "C", "ts": "1.000001"}]
+    stale = store.decide_approval(approval["id"], approve=True, user="U2", via="slack", message_ts="1.000001")
+    assert not stale.recorded and stale.approval["status"] == "pending"
+    again, asked_again = _ask_with_report(store, "def")  # the sensor's retry: the same request, not asked again
+    assert not asked_again and again["status"] == "pending"
+
+
+def test_an_approval_of_the_old_report_never_counts_for_the_new_one_under_the_two_person_rule(
+    store: StateStore,
+) -> None:
+    approval, _ = _request(store, required_approvals=2)
+    store.decide_approval(approval["id"], approve=True, user="U1", via="slack")  # U1 saw report abc
+    reopened, asked_again = _ask_with_report(store, "def", required_approvals=2)
+    assert asked_again and reopened["votes"] == []
+    second = store.decide_approval(approval["id"], approve=True, user="U2", via="slack")
+    assert second.recorded and second.approval["status"] == "pending"  # U1's approve of abc does not pair
+    assert "1 of 2" in second.message
+    first = store.decide_approval(approval["id"], approve=True, user="U1", via="cli")  # U1 approves def
+    assert first.approval["status"] == "approved" and first.approval["decided_by"] == "U2,U1"
+    votes = [(e["action"], e["actor"]) for e in reversed(store.audit_trail("m"))]
+    assert votes.count(("approval_vote_approve", "U1")) == 2  # both of U1's votes stay in the audit trail
+
+
+def test_a_cancelled_request_asked_again_takes_the_new_report_and_forgets_its_votes(store: StateStore) -> None:
+    approval, _ = _request(store, required_approvals=2, details={"metrics": "abc"})
+    store.decide_approval(approval["id"], approve=True, user="U1", via="slack")
+    store.close_approvals_of_run("m", dag_id="d", run_id="r1", reason="task failed")
+    reopened, asked_again = _ask_with_report(store, "def", required_approvals=2)
+    assert asked_again and reopened["status"] == "pending" and reopened["report_digest"] == "def"
+    assert reopened["details"] == {"metrics": "def"} and reopened["votes"] == []
+    entry = store.last_audit("m", ("approval_reopened",))
+    assert entry["details"]["cancelled_because"] == "task failed"
+    assert entry["details"]["reason"] == "validation report changed"
+    assert entry["details"]["forgotten_votes"] == [{"user_id": "U1", "vote": "approve"}]
+    second = store.decide_approval(approval["id"], approve=True, user="U2", via="slack")
+    assert second.recorded and second.approval["status"] == "pending"
+
+
+def test_a_request_whose_promotion_began_is_not_asked_again(store: StateStore) -> None:
+    approval, _ = _request(store)
+    decided = store.decide_approval(approval["id"], approve=True, user="U1", via="cli").approval
+    store.begin_promotion(decided, registered_model="m", previous_version="6")
+    same, asked_again = _ask_with_report(store, "def")
+    assert not asked_again and same["status"] == "approved" and same["report_digest"] == "abc"
+
+
+def test_a_superseded_request_is_not_asked_again_for_a_new_report(store: StateStore) -> None:
+    old, _ = _request(store)
+    store.request_approval("m", "8", dag_id="d", run_id="r1", expires_at=utcnow() + timedelta(hours=1))
+    same, asked_again = _ask_with_report(store, "def")
+    assert not asked_again and same["id"] == old["id"] and same["status"] == "superseded"
+
+
 def test_an_expired_request_cannot_be_approved(store: StateStore) -> None:
     approval, _ = store.request_approval("m", "7", dag_id="d", run_id="r1", expires_at=utcnow() - timedelta(seconds=1))
     outcome = store.decide_approval(approval["id"], approve=True, user="U1", via="slack")

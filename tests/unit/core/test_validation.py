@@ -18,6 +18,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     compute_metrics,
     evaluate_gates,
     read_predictions,
+    score_predictions,
 )
 
 DRIFT = {
@@ -244,6 +245,108 @@ def test_guard_on_error_metric_counts_an_increase_as_regression():
 def test_missing_or_nan_metric_never_passes():
     assert not _report({"roc_auc": float("nan")}, {"roc_auc": 0.8}).passed
     assert not _report({"accuracy": 0.9}, {"roc_auc": 0.8}).passed
+
+
+def _new_class_scores():
+    """A window holding class 2: the champion (classes 0 and 1) gives it no probability, the challenger does."""
+    y = [0, 1, 2, 1, 0, 2]
+    champion = score_predictions(
+        "classification",
+        y,
+        [0, 1, 1, 1, 0, 1],
+        [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.1, 0.9], [0.8, 0.2], [0.3, 0.7]],
+        labels=[0, 1, 2],
+        classes=[0, 1],
+    )
+    challenger = score_predictions(
+        "classification",
+        y,
+        y,
+        [[0.8 if k == label else 0.1 for k in range(3)] for label in y],
+        labels=[0, 1, 2],
+        classes=[0, 1, 2],
+    )
+    return champion, challenger
+
+
+def test_a_class_the_champion_never_saw_makes_its_probability_metrics_undefined_with_the_reason():
+    champion, challenger = _new_class_scores()
+    assert math.isnan(champion.metrics["roc_auc"]) and math.isnan(champion.metrics["log_loss"])
+    assert "classes [2] the model gives no probability for (its classes: [0, 1])" in champion.undefined["roc_auc"]
+    assert champion.undefined["log_loss"] == champion.undefined["roc_auc"]
+    assert challenger.undefined == {} and challenger.metrics["roc_auc"] == pytest.approx(1.0)
+
+
+def test_a_primary_metric_undefined_for_the_champion_fails_closed_naming_the_cause_and_the_fix():
+    champion, challenger = _new_class_scores()
+    report = build_report(
+        model_name="fraud",
+        gates=Gates(guard_metrics={"log_loss": 0.1}),  # the default primary metric: roc_auc
+        challenger_version="3",
+        challenger_metrics=challenger,
+        champion_version="2",
+        champion_metrics=champion,
+    )
+    assert not report.passed  # never auto-passed: a person changes the gate
+    primary, guard = (next(c for c in report.checks if c.gate == gate) for gate in ("primary", "guard"))
+    assert not primary.passed and "roc_auc: undefined for the champion v2" in primary.detail
+    assert "classes [2] the model gives no probability for" in primary.detail
+    assert "set validation.primary_metric to f1 or accuracy" in primary.detail
+    assert "missing value" not in primary.detail
+    assert not guard.passed and "guard f1 or accuracy instead of log_loss in validation.guard_metrics" in guard.detail
+    markdown = report.to_markdown()
+    assert primary.detail in markdown and guard.detail in markdown
+    assert primary.detail in " ".join(report.to_dict()["reasons"])
+    on_f1 = evaluate_gates(Gates(primary_metric="f1"), challenger, champion, champion_version="2")
+    assert all(c.passed for c in on_f1)  # the fix it names compares them
+
+
+def test_a_metric_undefined_for_the_challenger_names_the_challenger_and_why():
+    y = [1, 1, 1, 1]  # a window holding one class: roc_auc is undefined for every version
+    challenger = score_predictions("classification", y, [1, 1, 1, 1], [0.9, 0.8, 0.7, 0.6])
+    [check] = evaluate_gates(Gates(floors={"roc_auc": 0.7}), challenger, None, challenger_version="3")[:1]
+    assert not check.passed and "roc_auc: undefined for the challenger v3 (the labels hold one class only" in (
+        check.detail
+    )
+
+
+def _regression_scores(predictions: list[float], version: str):
+    return score_predictions(
+        "regression", [1.0, 2.0, 3.0, 4.0], predictions, names=("label_column 'y'", f"v{version}'s predictions")
+    )
+
+
+def test_a_challenger_predicting_nan_is_rejected_naming_the_version_and_the_count():
+    challenger = _regression_scores([1.0, math.nan, math.nan, 4.0], "3")
+    champion = _regression_scores([1.5, 2.5, 2.5, 4.5], "2")
+    report = build_report(
+        model_name="fraud",
+        gates=Gates(floors={"rmse": 1.0}),
+        challenger_version="3",
+        challenger_metrics=challenger,
+        champion_version="2",
+        champion_metrics=champion,
+    )
+    assert not report.passed
+    assert report.reasons == [
+        "FAILED predictions: the challenger v3 cannot be scored: v3's predictions hold NaN for 2 of 4 rows. Find "
+        "what it gets on those rows (missing or out-of-range inputs?), fix the training and retrain"
+    ]
+    assert report.reasons[0] in report.to_markdown()
+
+
+def test_a_champion_predicting_nan_rejects_the_challenger_saying_what_to_do():
+    """Fail closed: a champion that cannot be scored is not beaten without a comparison; the reason says how to
+    get one that can be compared with. The challenger's own floors are still checked."""
+    challenger = _regression_scores([1.0, 2.0, 3.0, 4.0], "3")
+    champion = _regression_scores([1.5, math.inf, 2.5, math.nan], "2")
+    checks = evaluate_gates(
+        Gates(floors={"rmse": 1.0}), challenger, champion, challenger_version="3", champion_version="2"
+    )
+    assert [(c.gate, c.passed) for c in checks] == [("predictions", False), ("floor", True)]
+    said = checks[0].detail
+    assert "the champion v2 cannot be scored: v2's predictions hold NaN for 1 and infinite values for 1 of 4" in said
+    assert "rejected (failing closed)" in said and "airflow agentic-mlops rollback" in said
 
 
 def test_without_champion_the_floors_decide():
