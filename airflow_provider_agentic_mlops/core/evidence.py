@@ -7,6 +7,8 @@
   that is not in-sample (the metric logged at training on held-out data, or held-out reference
   data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
   reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
+* :func:`label_coverage`: labels in for part of the window only (they arrive late): the share the
+  measurement covers, and how the rows not labelled yet drift against the labelled ones.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
   classifiers that give probabilities, calibrated on the labelled reference; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
@@ -28,7 +30,7 @@ import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
-from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS
+from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import as_float, compute_metrics, higher_is_better, split_scores
 
@@ -880,6 +882,9 @@ def gather_evidence(
     if usable_model:
         labels = reference[label_column] if label_column in reference.columns else None
         importance, importance_source = feature_importance(model, features, reference, labels)
+    if performance is not None and performance.get("kind") == "measured":
+        checked = [f for f in features if f in summary.columns]
+        performance["coverage"] = label_coverage(current, label_column, checked, summary, s, importance)
     return build_evidence(
         summary,
         faults=faults,
@@ -956,6 +961,77 @@ def _performance(
     return performance
 
 
+#: Rows each part of a partly labelled window needs before the unlabelled part is compared with the labelled.
+MIN_ROWS_TO_COMPARE = 30
+#: Drifted columns named in the comparison of the unlabelled rows with the labelled ones.
+MAX_COMPARED_COLUMNS = 5
+
+
+def label_coverage(
+    current: pd.DataFrame,
+    label_column: str,
+    features: Sequence[str],
+    summary: DriftSummary,
+    settings: DriftSettings,
+    importance: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """How much of the window a performance measured on its labelled rows covers.
+
+    ``n_rows``, ``n_labelled_rows``, ``labelled_share``; and, when part of the window is not labelled
+    yet, ``unlabelled_vs_labelled``: the drift of the unlabelled rows against the labelled ones on the
+    model's checked features, importance-weighted as :func:`drift_severity` does (``weighted_share``,
+    ``drifted`` columns, ``weighted_by``), or None with ``not_compared`` saying why. Labels come
+    late, so the unlabelled rows are mostly the newest: when they moved away from the labelled rows
+    on what the model relies on, a stable measurement on the labelled rows says nothing about them.
+
+    :param features: the model's features that the drift check scored (their types are kept).
+    :param settings: the drift settings; their method and threshold choices apply to the comparison.
+    :param importance: feature -> importance; equal weights without it.
+    """
+    labelled = current[label_column].notna().to_numpy()
+    n_labelled = int(labelled.sum())
+    out: dict[str, Any] = {
+        "n_rows": len(current),
+        "n_labelled_rows": n_labelled,
+        "labelled_share": n_labelled / len(current) if len(current) else 0.0,
+    }
+    if n_labelled == len(current):
+        return out
+    # text columns are Evidently's to score (maybe not importable): numbers and categories are compared
+    columns = [f for f in features if summary.columns[f].type in (NUM, CAT)]
+    if min(n_labelled, len(current) - n_labelled) < MIN_ROWS_TO_COMPARE or not columns:
+        out["unlabelled_vs_labelled"] = None
+        out["not_compared"] = (
+            f"fewer than {MIN_ROWS_TO_COMPARE} labelled or unlabelled rows" if columns else "no feature to compare"
+        )
+        return out
+    from airflow_provider_agentic_mlops.core.drift import compute_drift
+
+    try:
+        frame = current[columns]
+        compared = compute_drift(
+            frame[labelled],
+            frame[~labelled],
+            columns=columns,
+            column_methods={c: m for c, m in settings.column_methods.items() if c in columns},
+            column_thresholds={c: t for c, t in settings.column_thresholds.items() if c in columns},
+            type_methods=settings.type_methods,
+            categorical_columns=[c for c in columns if summary.columns[c].type == CAT],
+            strict=False,
+        )
+    except Exception as err:  # noqa: BLE001 - a comparison that cannot be made is said, not fatal
+        out["unlabelled_vs_labelled"] = None
+        out["not_compared"] = f"{type(err).__name__}: {str(err)[:200]}"
+        return out
+    severity = drift_severity(compared, importance)
+    out["unlabelled_vs_labelled"] = {
+        "weighted_share": severity["weighted_share"],
+        "weighted_by": severity["weighted_by"],
+        "drifted": [r["column"] for r in severity["top"] if r["drifted"]][:MAX_COMPARED_COLUMNS],
+    }
+    return out
+
+
 def _labelled_predictions(
     frame: pd.DataFrame,
     what: str,
@@ -999,5 +1075,6 @@ __all__ = [
     "extrapolation",
     "feature_importance",
     "gather_evidence",
+    "label_coverage",
     "measure_performance",
 ]

@@ -626,3 +626,50 @@ def test_class_mix_reads_float_labels_with_missing_values_as_the_same_classes_as
     assert mix is not None and set(mix["current_mix"]) == {"0", "1"} == set(expected["current_mix"])
     assert mix["adjusted_current"] == pytest.approx(expected["adjusted_current"], abs=0.01)
     assert abs(mix["adjusted_drop"]) < 3 * mix["adjusted_drop_se"]  # label shift, not a worse model
+
+
+def late_labelled_window(shift_newer: float, seed: int = 12) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    """A champion on ``a`` (``noise`` unused), its held-out reference, and a current window whose
+    newer half is not labelled yet and has ``a`` shifted by ``shift_newer``."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(seed)
+
+    def data(n: int, shift: float = 0.0) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(shift, 1, n), "noise": rng.normal(0, 1, n)})
+        return x.assign(label=(x["a"] + 0.3 * rng.normal(size=n) > 0).astype(float))
+
+    train = data(3000)
+    model = RandomForestClassifier(30, min_samples_leaf=5, random_state=0).fit(train[["a", "noise"]], train["label"])
+    current = pd.concat([data(1000), data(1000, shift_newer).assign(label=np.nan)], ignore_index=True)
+    return data(2000), current, model
+
+
+@pytest.mark.parametrize("shift_newer", [0.0, 1.5])
+def test_a_partly_labelled_window_states_its_coverage_and_how_the_unlabelled_rows_differ(shift_newer) -> None:
+    reference, current, model = late_labelled_window(shift_newer)
+    kwargs = {"label_column": "label", "feature_columns": ["a", "noise"], "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, model=model, **kwargs)["performance"]
+
+    assert perf["kind"] == "measured" and perf["n_labelled"] == 1000  # measured on the labelled rows
+    coverage = perf["coverage"]
+    assert coverage["n_rows"] == 2000 and coverage["n_labelled_rows"] == 1000 and coverage["labelled_share"] == 0.5
+    compared = coverage["unlabelled_vs_labelled"]
+    assert compared["weighted_by"] == "feature importance"
+    if shift_newer:  # the rows the labels did not see moved on the feature the model relies on
+        assert compared["weighted_share"] > 0.9 and compared["drifted"] == ["a"]
+    else:
+        assert compared["weighted_share"] == 0 and compared["drifted"] == []
+
+
+def test_a_fully_labelled_window_is_fully_covered_and_compares_nothing() -> None:
+    reference, current, model = late_labelled_window(0.0)
+    current["label"] = (current["a"] > 0).astype(float)
+    kwargs = {"label_column": "label", "feature_columns": ["a", "noise"], "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, model=model, **kwargs)["performance"]
+
+    assert perf["coverage"] == {"n_rows": 2000, "n_labelled_rows": 2000, "labelled_share": 1.0}
