@@ -1,8 +1,9 @@
 """The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
 
 * :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change, most
-  values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant. Each
-  fault names the column and what changed.
+  values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant
+  (a category constant at a common reference value is a one-segment window: noted). Each fault names the column
+  and what changed.
 * :func:`measure_performance`: the champion's metric on labelled current data against a baseline
   that is not in-sample (the metric logged at training on held-out data, or held-out reference
   data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
@@ -57,7 +58,9 @@ SAMPLE_ROWS = 2000
 # -- pipeline faults ------------------------------------------------------------------------------
 
 
-def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary) -> list[dict[str, str]]:
+def detect_faults(
+    reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary, *, notes: list[str] | None = None
+) -> list[dict[str, str]]:
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
     Kinds: ``type_change``, ``scale_change``, ``out_of_range``, ``vocabulary_replaced``, ``constant``.
@@ -65,6 +68,11 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
     check would otherwise cost as much as the drift computation).
+
+    :param notes: where a change that is no fault is said: a categorical column constant at a value
+        the reference holds in at least ``SEGMENT_SHARE`` of its rows (a one-segment window: weekend
+        only, one region). Constant at a rare or unseen value (a sentinel, a default fill), or a
+        numeric column gone constant, stays a fault.
     """
     reference, current = (
         with_text_column_names(reference, "reference data"),
@@ -93,7 +101,7 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
         if fault is None and col.type == CAT:  # text (reviews, ids) is mostly new values on every run
             fault = _categorical_fault(name, ref_s, cur_s)
         if fault is None:
-            fault = _constant_fault(name, ref_s, cur, cur_s, current[name])
+            fault = _constant_fault(name, ref_s, cur, cur_s, current[name], col.type == CAT, notes)
         if fault is not None:
             faults.append(fault)
     return faults
@@ -109,11 +117,23 @@ def _sample_index(n: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(0).choice(n, FAULT_SAMPLE_ROWS, replace=False))
 
 
+#: A categorical column constant at a value at least this share of the reference holds is one segment
+#: of the data (a weekend-only window, one region's batch): noted, not a fault.
+SEGMENT_SHARE = 0.05
+
+
 def _constant_fault(
-    name: str, ref_s: ColumnData, cur: ColumnData, cur_s: ColumnData, series: pd.Series
+    name: str,
+    ref_s: ColumnData,
+    cur: ColumnData,
+    cur_s: ColumnData,
+    series: pd.Series,
+    categorical: bool,
+    notes: list[str] | None,
 ) -> dict[str, str] | None:
     """Gone constant: one current value where the reference varied (not a nearly-constant reference
-    column, e.g. a border pixel that is almost always 0)."""
+    column, e.g. a border pixel that is almost always 0). A categorical column constant at a common
+    reference value is a one-segment window: said in ``notes``, no fault."""
     if cur.numeric:
         if cur.values.size == 0 or cur.values.min() != cur.values.max():
             return None
@@ -122,7 +142,17 @@ def _constant_fault(
     if ref_s.nunique <= 1 or max(ref_s.counts.values()) / ref_s.n > 0.9:
         return None
     value = next(iter(cur_s.counts))
-    return _fault(name, "constant", f"constant at {value!r} (reference had {ref_s.nunique} distinct values)")
+    # the same value (1 and 1.0) or the same text (1 and "1"), as the vocabulary check compares them
+    share = sum(n for k, n in ref_s.counts.items() if k == value or str(k) == str(value)) / ref_s.n
+    if categorical and share >= SEGMENT_SHARE:
+        if notes is not None:
+            notes.append(
+                f"column {name!r} is constant at {value!r}, a value {share:.0%} of the reference holds: a "
+                "one-segment window (weekend only, one region)? Not a fault; its drift is weighed as drift"
+            )
+        return None
+    held = f"; {share:.1%} of the reference" if share else "; a value the reference never had"
+    return _fault(name, "constant", f"constant at {value!r} (reference had {ref_s.nunique} distinct values{held})")
 
 
 def _fault(column: str, kind: str, detail: str) -> dict[str, str]:
@@ -841,7 +871,7 @@ def gather_evidence(
     if s.performance_baseline is not None:
         baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
     notes = list(notes)
-    faults = detect_faults(reference, current, summary)
+    faults = detect_faults(reference, current, summary, notes=notes)
     drop_cols = {label_column, prediction_column}
     features = list(features or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()

@@ -123,8 +123,28 @@ def test_a_column_gone_constant_is_a_fault() -> None:
     reference, current = frames()
     kind, detail = faults_of(reference, current.assign(age=0.0))["age"]
     assert kind in ("constant", "out_of_range")
-    kind, detail = faults_of(reference, current.assign(country="fr"))["country"]
-    assert kind == "constant" and "'fr'" in detail
+    # a category constant at a value the reference rarely holds: a sentinel, a default fill
+    reference.loc[reference.index[:20], "country"] = "lu"  # 1% of the reference
+    kind, detail = faults_of(reference, current.assign(country="lu"))["country"]
+    assert kind == "constant" and "'lu'" in detail
+
+
+def test_a_category_constant_at_a_common_value_is_a_one_segment_window_noted_not_a_fault() -> None:
+    # a weekend-only window, one region's batch: the column is constant at a value the reference holds
+    rng = np.random.default_rng(3)
+    reference, current = frames()
+    reference["is_weekend"] = (rng.integers(0, 7, len(reference)) >= 5).astype(int)  # 0/1: categorical
+    current = current.assign(country="fr", is_weekend=1)
+    summary = compute_drift(reference, current)
+    notes: list[str] = []
+
+    assert detect_faults(reference, current, summary, notes=notes) == []
+
+    assert len(notes) == 2 and all("one-segment window" in note and "Not a fault" in note for note in notes)
+    assert any("'country' is constant at 'fr', a value 2" in note for note in notes)  # about 25% of the reference
+    assert any("'is_weekend'" in note and "constant at 1" in note for note in notes)
+    evidence = gather_evidence(reference, current, summary)
+    assert evidence["faults"] == [] and any("'is_weekend'" in note for note in evidence["notes"])
 
 
 def test_a_type_change_is_a_fault() -> None:
