@@ -850,7 +850,10 @@ def gather_evidence(
     Predictions come from ``prediction_column`` or, without it, from ``model`` on ``feature_columns``.
     The baseline is ``performance_baseline`` when set, else ``baseline`` (e.g. the metric logged for
     the champion on held-out data), else, when ``reference_is_holdout``, the champion's metric on the
-    labelled reference rows.
+    labelled reference rows. When the columns the champion reads are known (``feature_columns``, or
+    the model's fitted names or signature), a fault in another column does not keep the champion from
+    running, and values past the reference range there (a running order id exported with the rows)
+    are a note, not a fault.
 
     :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
         label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
@@ -872,8 +875,23 @@ def gather_evidence(
         baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
     notes = list(notes)
     faults = detect_faults(reference, current, summary, notes=notes)
+    model_columns = _columns_read(features, model)
+    inputs_broken = faults  # faults in what the champion reads: its predictions on them would mean nothing
+    if model_columns is not None:
+        read = {*model_columns, label_column, prediction_column}
+        # values past the reference range in a column the model does not read: a running id, a counter,
+        # a timestamp as a number, which a healthy feed moves forward on every run. A note, no fault. The
+        # other kinds (vocabulary replaced, type, unit change, gone constant) are a broken export: faults.
+        notes.extend(
+            f"column {f['column']!r}: {f['detail']}; the model does not read it (a running id, a counter?): "
+            "not a pipeline fault"
+            for f in faults
+            if f["column"] not in read and f["kind"] == "out_of_range"
+        )
+        faults = [f for f in faults if f["column"] in read or f["kind"] != "out_of_range"]
+        inputs_broken = [f for f in faults if f["column"] in read]
     drop_cols = {label_column, prediction_column}
-    features = list(features or [c for c in summary.columns if c not in drop_cols])
+    features = list(model_columns or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
     if label_column is not None and not has_labels:
         notes.append(f"labels not in yet: the current window has no '{label_column}' values; no measured performance")
@@ -884,9 +902,9 @@ def gather_evidence(
     usable_model = model is not None and all(f in current.columns and f in reference.columns for f in features)
     if model is not None and not usable_model:
         notes.append(f"champion not used: it needs columns {features} that the data lacks")
-    if usable_model and faults:  # broken data: the champion's predictions on it would mean nothing
+    if usable_model and inputs_broken:  # broken inputs: the champion's predictions on them would mean nothing
         usable_model = False
-        notes.append("champion not run: the current data has pipeline faults")
+        notes.append("champion not run: the columns it reads have pipeline faults")
     performance = None
     try:
         performance = _performance(
@@ -921,9 +939,24 @@ def gather_evidence(
         performance=performance,
         importance=importance,
         importance_source=importance_source,
-        extrapolation=None if faults else extrapolation(reference, current, features, importance),
+        extrapolation=None if inputs_broken else extrapolation(reference, current, features, importance),
         notes=notes,
     )
+
+
+def _columns_read(feature_columns: Sequence[str] | None, model: Any) -> list[str] | None:
+    """The columns the champion reads: ``feature_columns``, else the names the model was fitted on
+    (scikit-learn's ``feature_names_in_``) or its MLflow signature's inputs; None when unknown."""
+    if feature_columns:
+        return list(feature_columns)
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        try:  # an MLflow pyfunc model's signature, when it names its columns (a tensor's does not)
+            schema = model.metadata.get_input_schema()
+            names = schema.input_names() if schema.has_input_names() else None
+        except Exception:  # noqa: BLE001 - no model, or no signature
+            names = None
+    return [str(n) for n in names] if names is not None and len(names) else None
 
 
 def _performance(

@@ -693,3 +693,66 @@ def test_a_fully_labelled_window_is_fully_covered_and_compares_nothing() -> None
     perf = gather_evidence(reference, current, summary, model=model, **kwargs)["performance"]
 
     assert perf["coverage"] == {"n_rows": 2000, "n_labelled_rows": 2000, "labelled_share": 1.0}
+
+
+def test_a_running_id_the_model_does_not_read_is_a_note_and_a_broken_one_does_not_stop_the_champion() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(13)
+
+    def data(n: int, first_id: int) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n)})
+        # a running order id exported with the rows: every new window is past the reference's range
+        return x.assign(
+            order_id=np.arange(first_id, first_id + n),
+            segment=rng.choice(["north", "south"], n),
+            label=(x["a"] > 0).astype(int),
+        )
+
+    train, reference, current = data(2000, 0), data(2000, 2000), data(2000, 4000)
+    model = LogisticRegression().fit(train[["a", "b"]], train["label"])
+    summary = compute_drift(reference, current, label_column="label")
+    kwargs = {"label_column": "label", "reference_is_holdout": True}
+
+    evidence = gather_evidence(reference, current, summary, model=model, feature_columns=["a", "b"], **kwargs)
+
+    assert evidence["faults"] == []
+    assert any("'order_id'" in note and "does not read it" in note for note in evidence["notes"])
+    assert evidence["performance"]["kind"] == "measured"  # the champion ran
+    assert evidence["extrapolation"] is not None
+    # without feature_columns, the names the model was fitted on tell the columns it reads
+    evidence = gather_evidence(reference, current, summary, model=model, **kwargs)
+    assert evidence["faults"] == [] and any("'order_id'" in note for note in evidence["notes"])
+    assert evidence["performance"]["kind"] == "measured"  # predicted on those columns
+    # an unread column's export broken (codes remapped): still a fault, but the champion's inputs are intact
+    remapped = current.assign(segment=current["segment"].str.upper())
+    summary = compute_drift(reference, remapped, label_column="label")
+    evidence = gather_evidence(reference, remapped, summary, model=model, feature_columns=["a", "b"], **kwargs)
+    assert [(f["column"], f["kind"]) for f in evidence["faults"]] == [("segment", "vocabulary_replaced")]
+    assert evidence["performance"]["kind"] == "measured"
+    # a fault in a feature it reads is one, and the champion is not run on it
+    broken = current.assign(a=current["a"] * 1000)
+    summary = compute_drift(reference, broken, label_column="label")
+    evidence = gather_evidence(reference, broken, summary, model=model, feature_columns=["a", "b"], **kwargs)
+    assert [f["column"] for f in evidence["faults"]] == ["a"] and evidence["performance"] is None
+    # the model's columns unknown (no feature_columns, no model): every column's fault counts, as before
+    summary = compute_drift(reference, current, label_column="label")
+    evidence = gather_evidence(reference, current, summary, **kwargs)
+    assert [f["column"] for f in evidence["faults"]] == ["order_id"]
+
+
+def test_the_columns_a_champion_reads_come_from_its_signature_when_it_names_them() -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_agentic_mlops.core.evidence import _columns_read
+
+    schema_module = pytest.importorskip("mlflow.types.schema")
+    ColSpec, Schema, TensorSpec = schema_module.ColSpec, schema_module.Schema, schema_module.TensorSpec
+
+    def pyfunc(schema: object) -> SimpleNamespace:
+        return SimpleNamespace(metadata=SimpleNamespace(get_input_schema=lambda: schema))
+
+    assert _columns_read(None, pyfunc(Schema([ColSpec("double", "a"), ColSpec("long", "b")]))) == ["a", "b"]
+    assert _columns_read(None, pyfunc(Schema([TensorSpec(np.dtype("float64"), (-1, 4))]))) is None  # unnamed
+    assert _columns_read(None, pyfunc(None)) is None and _columns_read(None, None) is None
+    assert _columns_read(["x"], pyfunc(Schema([ColSpec("double", "a")]))) == ["x"]  # feature_columns first
