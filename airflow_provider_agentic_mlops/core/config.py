@@ -139,7 +139,9 @@ class DriftSettings(_Settings):
         sample, plus about 0.17 s per 1,000 rows (measured: 1.65 s at 1,000 rows, 3.0 s at 10,000);
         the decision reads the summary computed on all rows, so 2,000 rows keep the report a small
         part of the task on large data and still show each column's distribution.
-    :param feature_columns: the champion's input columns; default the checked columns.
+    :param feature_columns: the champion's input columns; default the names it was fitted on (or its
+        signature's inputs), else the checked columns. Values past the reference range in another
+        column (a running id) are a note, no fault; no fault in another column stops the champion.
     :param performance_metric: metric of the performance evidence; default ``accuracy`` or ``r2``.
     :param performance_baseline: the champion's metric on held-out data, when not logged in MLflow.
     :param reference_is_holdout: the reference rows were not used to train the champion, so its

@@ -23,6 +23,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      drift is noted. A drop the window can neither confirm past the tolerance nor confirm within it
      is *inconclusive*: it does not end the decision, the drift evidence below does. So is a
      measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows or with an unknown standard error.
+     Labels in for part of the window only: stable on the labelled rows stands for the rest only when
+     the rows not labelled yet do not drift from the labelled ones by ``critical_drift_share`` or more;
+     else (*performance_partial*) the drift evidence below decides, as without labels.
    * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
      class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
      the plain accuracy and the features moved with the mix; retraining does not fix that.
@@ -503,6 +506,7 @@ def _describe_performance(perf: Mapping[str, Any]) -> str:
         f"{perf['metric']} {perf['baseline']:.3f} ({perf.get('baseline_source')}) -> {perf['current']:.3f} on "
         f"{perf.get('n_labelled')} labelled rows (drop {perf['drop']:+.3f} {spread})"
     )
+    text += _coverage_text(perf.get("coverage"))
     if _too_few_labels(perf):
         text += f"; too few labelled rows for a verdict (fewer than {MIN_LABELLED_ROWS})"
     mix = perf.get("class_mix")
@@ -512,6 +516,48 @@ def _describe_performance(perf: Mapping[str, Any]) -> str:
             f"is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- {mix['adjusted_drop_se']:.3f})"
         )
     return text
+
+
+def _coverage_text(coverage: Any) -> str:
+    """The share of the window a measurement covers, when labels are in for part of it only, and how
+    the rows not labelled yet compare with the labelled ones (``evidence.label_coverage``)."""
+    if not isinstance(coverage, Mapping) or (_number(coverage.get("labelled_share")) or 0.0) >= 1.0:
+        return ""
+    n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")
+    others = n_rows - n_labelled if isinstance(n_rows, int) and isinstance(n_labelled, int) else "other"
+    text = f"; {coverage['labelled_share']:.0%} of the window's {n_rows} rows are labelled"
+    compared = coverage.get("unlabelled_vs_labelled")
+    share = _number(compared.get("weighted_share")) if isinstance(compared, Mapping) else None
+    if share is None:
+        return text + f", the {others} others not compared with them ({clip(str(coverage.get('not_compared')), 200)})"
+    return (
+        text
+        + f", the {others} others against them: importance-weighted drifted share {share:.3f}"
+        + (f" ({_names(compared.get('drifted'))})" if compared.get("drifted") else "")
+    )
+
+
+def _names(columns: Any) -> str:
+    return ", ".join(clip(str(c), MAX_NAME_CHARS) for c in list(columns or [])[:MAX_LIST_ITEMS])
+
+
+def _unlabelled_rows_moved(perf: Mapping[str, Any], config: DecisionConfig) -> str | None:
+    """Why a performance measured on the labelled rows does not cover the window: the rows not labelled
+    yet (labels come late: the newest) drifted from the labelled ones by ``critical_drift_share`` or
+    more of the model's importance. None when they look alike, or were not compared."""
+    coverage = perf.get("coverage")
+    compared = coverage.get("unlabelled_vs_labelled") if isinstance(coverage, Mapping) else None
+    share = _number(compared.get("weighted_share")) if isinstance(compared, Mapping) else None
+    if share is None or share < config.critical_drift_share:
+        return None
+    n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")
+    others = f"{n_rows - n_labelled} " if isinstance(n_rows, int) and isinstance(n_labelled, int) else ""
+    drifted = f" ({_names(compared.get('drifted'))})" if compared.get("drifted") else ""
+    return (
+        f"the {others}rows not labelled yet differ from the labelled ones: importance-weighted drifted share "
+        f"{share:.3f}{drifted} >= critical_drift_share {config.critical_drift_share}, so the measurement does not "
+        "cover them"
+    )
 
 
 def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
@@ -588,10 +634,14 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     )
     perf = evidence.get("performance")
     verdict = performance_verdict(perf, config.min_performance_drop)
+    measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and perf.get("kind") == "measured"
+    # labels in for part of the window only: stable on the labelled rows says nothing of rows unlike them
+    moved = _unlabelled_rows_moved(perf, config) if measured_unhurt else None
+    partial = f" Measured {verdict.replace('_', ' ')} on the labelled rows only: {moved}." if moved else ""
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
         retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf)}")
-    elif verdict in (STABLE, LABEL_SHIFT) and perf.get("kind") == "measured":
+    elif measured_unhurt and not moved:
         g.fire(f"performance_{verdict}", f"rules answer {NO_ACTION}", _describe_performance(perf))
         g.fallback = NO_ACTION
         if verdict == LABEL_SHIFT:
@@ -605,11 +655,21 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 f"Measured performance is stable: {_describe_performance(perf)}. The model is not hurt, so no "
                 f"retrain even under feature drift (noted: {drift_note})."
             )
+        if _coverage_text(perf.get("coverage")):  # labels for part of the window: say what the rest is
+            g.rationale += (
+                f" The rows not labelled yet differ from the labelled ones by less than critical_drift_share "
+                f"{config.critical_drift_share}: the measurement stands for them."
+                if isinstance(perf["coverage"].get("unlabelled_vs_labelled"), Mapping)
+                else " The rows not labelled yet were not compared with the labelled ones: the measurement covers "
+                "the labelled rows."
+            )
         if severity < config.min_drift_share:
             g.forced, g.allowed = NO_ACTION, (NO_ACTION,)
             return g
     else:
-        if verdict is not None:  # inconclusive measurement, or a stable estimate: drift severity decides
+        if moved:  # the unlabelled rows have no performance evidence: as without labels, drift decides
+            g.fire("performance_partial", "drift severity decides", f"{_describe_performance(perf)}; {moved}")
+        elif verdict is not None:  # inconclusive measurement, or a stable estimate: drift severity decides
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
         elif perf is None:
             g.fire("no_performance_evidence", "drift severity decides", "no labels, no estimate")
@@ -660,11 +720,13 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
             g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
             g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
+            g.rationale += partial
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:
         g.fallback = ESCALATE
     if retrain_blocked and RETRAIN not in g.rationale:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
+    g.rationale += partial
     g.allowed = tuple(allowed)
     return g
 
@@ -745,6 +807,7 @@ def drift_facts(drift: Mapping[str, Any]) -> dict[str, Any]:
         "evidence": evidence_facts(drift),
         "data_quality": {
             "max_null_share": _scrub(max((dq.get("null_share") or {}).values(), default=0.0)),
+            "unlabelled_share": _scrub(dq.get("unlabelled_share")),  # labels not in yet: no fault
             "missing_columns": _scrub(dq.get("missing_columns") or [], MAX_NAME_CHARS),
             "missing_columns_omitted": int(dq.get("missing_columns_omitted") or 0),
             "schema_errors": _scrub(dq.get("schema_errors") or []),

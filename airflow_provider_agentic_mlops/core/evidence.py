@@ -1,12 +1,15 @@
 """The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
 
 * :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change, most
-  values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant. Each
-  fault names the column and what changed.
+  values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant
+  (a category constant at a common reference value is a one-segment window: noted). Each fault names the column
+  and what changed.
 * :func:`measure_performance`: the champion's metric on labelled current data against a baseline
   that is not in-sample (the metric logged at training on held-out data, or held-out reference
   data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
   reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
+* :func:`label_coverage`: labels in for part of the window only (they arrive late): the share the
+  measurement covers, and how the rows not labelled yet drift against the labelled ones.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
   classifiers that give probabilities, calibrated on the labelled reference; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
@@ -28,7 +31,7 @@ import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
-from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS
+from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import as_float, compute_metrics, higher_is_better, split_scores
 
@@ -55,7 +58,9 @@ SAMPLE_ROWS = 2000
 # -- pipeline faults ------------------------------------------------------------------------------
 
 
-def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary) -> list[dict[str, str]]:
+def detect_faults(
+    reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary, *, notes: list[str] | None = None
+) -> list[dict[str, str]]:
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
     Kinds: ``type_change``, ``scale_change``, ``out_of_range``, ``vocabulary_replaced``, ``constant``.
@@ -63,6 +68,11 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
     check would otherwise cost as much as the drift computation).
+
+    :param notes: where a change that is no fault is said: a categorical column constant at a value
+        the reference holds in at least ``SEGMENT_SHARE`` of its rows (a one-segment window: weekend
+        only, one region). Constant at a rare or unseen value (a sentinel, a default fill), or a
+        numeric column gone constant, stays a fault.
     """
     reference, current = (
         with_text_column_names(reference, "reference data"),
@@ -91,7 +101,7 @@ def detect_faults(reference: pd.DataFrame, current: pd.DataFrame, summary: Drift
         if fault is None and col.type == CAT:  # text (reviews, ids) is mostly new values on every run
             fault = _categorical_fault(name, ref_s, cur_s)
         if fault is None:
-            fault = _constant_fault(name, ref_s, cur, cur_s, current[name])
+            fault = _constant_fault(name, ref_s, cur, cur_s, current[name], col.type == CAT, notes)
         if fault is not None:
             faults.append(fault)
     return faults
@@ -107,11 +117,23 @@ def _sample_index(n: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(0).choice(n, FAULT_SAMPLE_ROWS, replace=False))
 
 
+#: A categorical column constant at a value at least this share of the reference holds is one segment
+#: of the data (a weekend-only window, one region's batch): noted, not a fault.
+SEGMENT_SHARE = 0.05
+
+
 def _constant_fault(
-    name: str, ref_s: ColumnData, cur: ColumnData, cur_s: ColumnData, series: pd.Series
+    name: str,
+    ref_s: ColumnData,
+    cur: ColumnData,
+    cur_s: ColumnData,
+    series: pd.Series,
+    categorical: bool,
+    notes: list[str] | None,
 ) -> dict[str, str] | None:
     """Gone constant: one current value where the reference varied (not a nearly-constant reference
-    column, e.g. a border pixel that is almost always 0)."""
+    column, e.g. a border pixel that is almost always 0). A categorical column constant at a common
+    reference value is a one-segment window: said in ``notes``, no fault."""
     if cur.numeric:
         if cur.values.size == 0 or cur.values.min() != cur.values.max():
             return None
@@ -120,7 +142,17 @@ def _constant_fault(
     if ref_s.nunique <= 1 or max(ref_s.counts.values()) / ref_s.n > 0.9:
         return None
     value = next(iter(cur_s.counts))
-    return _fault(name, "constant", f"constant at {value!r} (reference had {ref_s.nunique} distinct values)")
+    # the same value (1 and 1.0) or the same text (1 and "1"), as the vocabulary check compares them
+    share = sum(n for k, n in ref_s.counts.items() if k == value or str(k) == str(value)) / ref_s.n
+    if categorical and share >= SEGMENT_SHARE:
+        if notes is not None:
+            notes.append(
+                f"column {name!r} is constant at {value!r}, a value {share:.0%} of the reference holds: a "
+                "one-segment window (weekend only, one region)? Not a fault; its drift is weighed as drift"
+            )
+        return None
+    held = f"; {share:.1%} of the reference" if share else "; a value the reference never had"
+    return _fault(name, "constant", f"constant at {value!r} (reference had {ref_s.nunique} distinct values{held})")
 
 
 def _fault(column: str, kind: str, detail: str) -> dict[str, str]:
@@ -818,7 +850,10 @@ def gather_evidence(
     Predictions come from ``prediction_column`` or, without it, from ``model`` on ``feature_columns``.
     The baseline is ``performance_baseline`` when set, else ``baseline`` (e.g. the metric logged for
     the champion on held-out data), else, when ``reference_is_holdout``, the champion's metric on the
-    labelled reference rows.
+    labelled reference rows. When the columns the champion reads are known (``feature_columns``, or
+    the model's fitted names or signature), a fault in another column does not keep the champion from
+    running, and values past the reference range there (a running order id exported with the rows)
+    are a note, not a fault.
 
     :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
         label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
@@ -839,9 +874,24 @@ def gather_evidence(
     if s.performance_baseline is not None:
         baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
     notes = list(notes)
-    faults = detect_faults(reference, current, summary)
+    faults = detect_faults(reference, current, summary, notes=notes)
+    model_columns = _columns_read(features, model)
+    inputs_broken = faults  # faults in what the champion reads: its predictions on them would mean nothing
+    if model_columns is not None:
+        read = {*model_columns, label_column, prediction_column}
+        # values past the reference range in a column the model does not read: a running id, a counter,
+        # a timestamp as a number, which a healthy feed moves forward on every run. A note, no fault. The
+        # other kinds (vocabulary replaced, type, unit change, gone constant) are a broken export: faults.
+        notes.extend(
+            f"column {f['column']!r}: {f['detail']}; the model does not read it (a running id, a counter?): "
+            "not a pipeline fault"
+            for f in faults
+            if f["column"] not in read and f["kind"] == "out_of_range"
+        )
+        faults = [f for f in faults if f["column"] in read or f["kind"] != "out_of_range"]
+        inputs_broken = [f for f in faults if f["column"] in read]
     drop_cols = {label_column, prediction_column}
-    features = list(features or [c for c in summary.columns if c not in drop_cols])
+    features = list(model_columns or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
     if label_column is not None and not has_labels:
         notes.append(f"labels not in yet: the current window has no '{label_column}' values; no measured performance")
@@ -852,9 +902,9 @@ def gather_evidence(
     usable_model = model is not None and all(f in current.columns and f in reference.columns for f in features)
     if model is not None and not usable_model:
         notes.append(f"champion not used: it needs columns {features} that the data lacks")
-    if usable_model and faults:  # broken data: the champion's predictions on it would mean nothing
+    if usable_model and inputs_broken:  # broken inputs: the champion's predictions on them would mean nothing
         usable_model = False
-        notes.append("champion not run: the current data has pipeline faults")
+        notes.append("champion not run: the columns it reads have pipeline faults")
     performance = None
     try:
         performance = _performance(
@@ -880,15 +930,33 @@ def gather_evidence(
     if usable_model:
         labels = reference[label_column] if label_column in reference.columns else None
         importance, importance_source = feature_importance(model, features, reference, labels)
+    if performance is not None and performance.get("kind") == "measured":
+        checked = [f for f in features if f in summary.columns]
+        performance["coverage"] = label_coverage(current, label_column, checked, summary, s, importance)
     return build_evidence(
         summary,
         faults=faults,
         performance=performance,
         importance=importance,
         importance_source=importance_source,
-        extrapolation=None if faults else extrapolation(reference, current, features, importance),
+        extrapolation=None if inputs_broken else extrapolation(reference, current, features, importance),
         notes=notes,
     )
+
+
+def _columns_read(feature_columns: Sequence[str] | None, model: Any) -> list[str] | None:
+    """The columns the champion reads: ``feature_columns``, else the names the model was fitted on
+    (scikit-learn's ``feature_names_in_``) or its MLflow signature's inputs; None when unknown."""
+    if feature_columns:
+        return list(feature_columns)
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        try:  # an MLflow pyfunc model's signature, when it names its columns (a tensor's does not)
+            schema = model.metadata.get_input_schema()
+            names = schema.input_names() if schema.has_input_names() else None
+        except Exception:  # noqa: BLE001 - no model, or no signature
+            names = None
+    return [str(n) for n in names] if names is not None and len(names) else None
 
 
 def _performance(
@@ -956,6 +1024,77 @@ def _performance(
     return performance
 
 
+#: Rows each part of a partly labelled window needs before the unlabelled part is compared with the labelled.
+MIN_ROWS_TO_COMPARE = 30
+#: Drifted columns named in the comparison of the unlabelled rows with the labelled ones.
+MAX_COMPARED_COLUMNS = 5
+
+
+def label_coverage(
+    current: pd.DataFrame,
+    label_column: str,
+    features: Sequence[str],
+    summary: DriftSummary,
+    settings: DriftSettings,
+    importance: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """How much of the window a performance measured on its labelled rows covers.
+
+    ``n_rows``, ``n_labelled_rows``, ``labelled_share``; and, when part of the window is not labelled
+    yet, ``unlabelled_vs_labelled``: the drift of the unlabelled rows against the labelled ones on the
+    model's checked features, importance-weighted as :func:`drift_severity` does (``weighted_share``,
+    ``drifted`` columns, ``weighted_by``), or None with ``not_compared`` saying why. Labels come
+    late, so the unlabelled rows are mostly the newest: when they moved away from the labelled rows
+    on what the model relies on, a stable measurement on the labelled rows says nothing about them.
+
+    :param features: the model's features that the drift check scored (their types are kept).
+    :param settings: the drift settings; their method and threshold choices apply to the comparison.
+    :param importance: feature -> importance; equal weights without it.
+    """
+    labelled = current[label_column].notna().to_numpy()
+    n_labelled = int(labelled.sum())
+    out: dict[str, Any] = {
+        "n_rows": len(current),
+        "n_labelled_rows": n_labelled,
+        "labelled_share": n_labelled / len(current) if len(current) else 0.0,
+    }
+    if n_labelled == len(current):
+        return out
+    # text columns are Evidently's to score (maybe not importable): numbers and categories are compared
+    columns = [f for f in features if summary.columns[f].type in (NUM, CAT)]
+    if min(n_labelled, len(current) - n_labelled) < MIN_ROWS_TO_COMPARE or not columns:
+        out["unlabelled_vs_labelled"] = None
+        out["not_compared"] = (
+            f"fewer than {MIN_ROWS_TO_COMPARE} labelled or unlabelled rows" if columns else "no feature to compare"
+        )
+        return out
+    from airflow_provider_agentic_mlops.core.drift import compute_drift
+
+    try:
+        frame = current[columns]
+        compared = compute_drift(
+            frame[labelled],
+            frame[~labelled],
+            columns=columns,
+            column_methods={c: m for c, m in settings.column_methods.items() if c in columns},
+            column_thresholds={c: t for c, t in settings.column_thresholds.items() if c in columns},
+            type_methods=settings.type_methods,
+            categorical_columns=[c for c in columns if summary.columns[c].type == CAT],
+            strict=False,
+        )
+    except Exception as err:  # noqa: BLE001 - a comparison that cannot be made is said, not fatal
+        out["unlabelled_vs_labelled"] = None
+        out["not_compared"] = f"{type(err).__name__}: {str(err)[:200]}"
+        return out
+    severity = drift_severity(compared, importance)
+    out["unlabelled_vs_labelled"] = {
+        "weighted_share": severity["weighted_share"],
+        "weighted_by": severity["weighted_by"],
+        "drifted": [r["column"] for r in severity["top"] if r["drifted"]][:MAX_COMPARED_COLUMNS],
+    }
+    return out
+
+
 def _labelled_predictions(
     frame: pd.DataFrame,
     what: str,
@@ -999,5 +1138,6 @@ __all__ = [
     "extrapolation",
     "feature_importance",
     "gather_evidence",
+    "label_coverage",
     "measure_performance",
 ]

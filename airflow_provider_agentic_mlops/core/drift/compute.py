@@ -278,7 +278,8 @@ def compute_drift(
             )
             continue
         ref_data.type = cur_data.type = col_type
-        null_share[str(column)] = cur_data.null_share
+        if column != label_column:  # a label's nulls are labels not in yet: ``unlabelled_share``, no fault
+            null_share[str(column)] = cur_data.null_share
         if ref_data.n == 0 or cur_data.n == 0:
             where = cur_name if cur_data.n == 0 else ref_name
             problem(
@@ -341,6 +342,19 @@ def compute_drift(
         )
     n_drifted = sum(1 for r in results.values() if r.drifted)
     share = n_drifted / len(results) if results else 0.0
+    data_quality: dict[str, Any] = {
+        "null_share": null_share,
+        "missing_columns": [str(c) for c in missing],
+        "extra_columns": [str(c) for c in extra],
+        "schema_errors": schema_errors,
+        "type_changes": type_changes,
+        "skipped_columns": skipped,
+    }
+    if label_column is not None and label_column in reference.columns:
+        # Labels arrive late: the share of current rows without one yet (1.0: none in). Not a null
+        # share of a broken column; the evidence measures on the labelled rows and judges the others.
+        labels = current[label_column] if label_column in current.columns else None
+        data_quality["unlabelled_share"] = 1.0 if labels is None else float(labels.isna().mean())
     return DriftSummary(
         dataset_drift=bool(share >= drift_share),
         drift_share=share,
@@ -351,14 +365,7 @@ def compute_drift(
         quality=quality,
         n_reference=len(reference),
         n_current=len(current),
-        data_quality={
-            "null_share": null_share,
-            "missing_columns": [str(c) for c in missing],
-            "extra_columns": [str(c) for c in extra],
-            "schema_errors": schema_errors,
-            "type_changes": type_changes,
-            "skipped_columns": skipped,
-        },
+        data_quality=data_quality,
         top_n=top_n,
         model_name=model_name,
     )

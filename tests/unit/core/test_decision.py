@@ -729,6 +729,66 @@ def test_a_small_drop_is_stable_only_when_its_upper_bound_is_within_the_toleranc
     assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
 
 
+def partly_labelled(perf: dict, labelled_share: float, unlabelled_drift: float | None) -> dict:
+    """``perf`` measured on the labelled ``labelled_share`` of 1,600 rows; the unlabelled rows' drift
+    against the labelled ones (importance-weighted share), or None: not compared."""
+    n_labelled = int(1600 * labelled_share)
+    coverage = {"n_rows": 1600, "n_labelled_rows": n_labelled, "labelled_share": labelled_share}
+    if unlabelled_drift is None:
+        coverage["not_compared"] = "fewer than 30 labelled or unlabelled rows"
+        compared = None
+    else:
+        compared = {"weighted_share": unlabelled_drift, "drifted": ["amount"] if unlabelled_drift else []}
+    return perf | {"n_labelled": n_labelled, "coverage": coverage | {"unlabelled_vs_labelled": compared}}
+
+
+def test_stable_on_the_labelled_rows_does_not_end_the_decision_when_the_unlabelled_rows_moved():
+    # labels only for the older half; the newer half moved on the features the model relies on
+    perf = partly_labelled(measured(0.9), 0.5, unlabelled_drift=0.62)
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.1, weighted_share=0.62, performance=perf),
+        history=history(),
+        config=CONFIG,
+    )
+    assert d.action == "retrain"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_partial", "severe_drift"]
+    assert (
+        "on 800 labelled rows (drop +0.000 +- 0.010); 50% of the window's 1600 rows are labelled, the 800 others "
+        "against them: importance-weighted drifted share 0.620 (amount)" in d.rules_fired[0]["detail"]
+    )
+    assert d.rationale.startswith("Severe drift of the features the model relies on")
+    assert d.rationale.endswith(
+        "Measured stable on the labelled rows only: the 800 rows not labelled yet differ from the labelled ones: "
+        "importance-weighted drifted share 0.620 (amount) >= critical_drift_share 0.5, so the measurement does not "
+        "cover them."
+    )
+
+
+def test_stable_on_the_labelled_rows_stands_when_the_unlabelled_rows_look_like_them():
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.0)
+    d = decide(
+        model_name="m", drift=with_evidence(0.0, weighted_share=0.0, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+    assert (
+        "40% of the window's 1600 rows are labelled, the 960 others against them: importance-weighted drifted "
+        "share 0.000." in d.rationale
+    )
+    assert "The rows not labelled yet differ from the labelled ones by less than critical_drift_share" in d.rationale
+    # not compared (too few rows on one side): the measurement stands, and says what it covers
+    perf = partly_labelled(measured(0.9), 0.99, unlabelled_drift=None)
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "no_action" and "the 16 others not compared with them (fewer than 30" in d.rationale
+    assert "were not compared with the labelled ones: the measurement covers the labelled rows" in d.rationale
+    # unlabelled rows that moved a little (below critical_drift_share): the measurement still stands
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.3)
+    d = decide(
+        model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+
+
 def test_a_noisy_window_on_an_unchanged_model_stays_no_action():
     # no drop at all, but 0.0 +- 0.015 cannot show the model is within 0.02: with no drift of what the
     # model relies on, the inconclusive measurement ends at no_action, neither retrain nor escalate

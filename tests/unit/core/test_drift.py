@@ -362,6 +362,35 @@ def test_labels_in_the_current_window_are_still_a_drift_column() -> None:
     assert "label" in summary.columns and summary.quality["accuracy"]["current"] > 0.7
 
 
+@pytest.mark.parametrize("labelled", [0.01, 0.4, 0.9])
+def test_labels_partly_in_are_pending_not_a_null_column_fault(labelled: float) -> None:
+    # labels arrive late: the newest rows have none yet. That is no broken feed, whatever the share.
+    from airflow_provider_agentic_mlops.core.decision import data_quality_problems
+
+    reference, current = labelled_frames()
+    current = current.astype({"label": float})
+    current.loc[int(labelled * len(current)) :, "label"] = np.nan
+
+    summary = compute_drift(reference, current, label_column="label", prediction_column="pred")
+
+    assert "label" not in summary.data_quality["null_share"]
+    assert summary.data_quality["unlabelled_share"] == pytest.approx(1 - labelled, abs=0.001)
+    assert data_quality_problems(summary.to_dict(), max_null_share=0.5) == []
+    assert "label" in summary.columns  # the labelled rows are still checked for label drift
+
+
+def test_a_mostly_empty_prediction_column_is_still_a_null_fault() -> None:
+    from airflow_provider_agentic_mlops.core.decision import data_quality_problems
+
+    reference, current = labelled_frames()
+    current = current.astype({"pred": float})
+    current.loc[len(current) // 4 :, "pred"] = np.nan
+
+    summary = compute_drift(reference, current, label_column="label", prediction_column="pred")
+
+    assert data_quality_problems(summary.to_dict(), max_null_share=0.5) == ["column 'pred' is 75% null (limit 50%)"]
+
+
 @pytest.mark.parametrize("case", ["yes/no labels, probability predictions", "labels 1 and '1'"])
 def test_labels_and_predictions_of_types_that_do_not_compare_are_a_clear_error(case: str) -> None:
     reference, current = labelled_frames()

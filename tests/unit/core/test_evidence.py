@@ -123,8 +123,28 @@ def test_a_column_gone_constant_is_a_fault() -> None:
     reference, current = frames()
     kind, detail = faults_of(reference, current.assign(age=0.0))["age"]
     assert kind in ("constant", "out_of_range")
-    kind, detail = faults_of(reference, current.assign(country="fr"))["country"]
-    assert kind == "constant" and "'fr'" in detail
+    # a category constant at a value the reference rarely holds: a sentinel, a default fill
+    reference.loc[reference.index[:20], "country"] = "lu"  # 1% of the reference
+    kind, detail = faults_of(reference, current.assign(country="lu"))["country"]
+    assert kind == "constant" and "'lu'" in detail
+
+
+def test_a_category_constant_at_a_common_value_is_a_one_segment_window_noted_not_a_fault() -> None:
+    # a weekend-only window, one region's batch: the column is constant at a value the reference holds
+    rng = np.random.default_rng(3)
+    reference, current = frames()
+    reference["is_weekend"] = (rng.integers(0, 7, len(reference)) >= 5).astype(int)  # 0/1: categorical
+    current = current.assign(country="fr", is_weekend=1)
+    summary = compute_drift(reference, current)
+    notes: list[str] = []
+
+    assert detect_faults(reference, current, summary, notes=notes) == []
+
+    assert len(notes) == 2 and all("one-segment window" in note and "Not a fault" in note for note in notes)
+    assert any("'country' is constant at 'fr', a value 2" in note for note in notes)  # about 25% of the reference
+    assert any("'is_weekend'" in note and "constant at 1" in note for note in notes)
+    evidence = gather_evidence(reference, current, summary)
+    assert evidence["faults"] == [] and any("'is_weekend'" in note for note in evidence["notes"])
 
 
 def test_a_type_change_is_a_fault() -> None:
@@ -626,3 +646,113 @@ def test_class_mix_reads_float_labels_with_missing_values_as_the_same_classes_as
     assert mix is not None and set(mix["current_mix"]) == {"0", "1"} == set(expected["current_mix"])
     assert mix["adjusted_current"] == pytest.approx(expected["adjusted_current"], abs=0.01)
     assert abs(mix["adjusted_drop"]) < 3 * mix["adjusted_drop_se"]  # label shift, not a worse model
+
+
+def late_labelled_window(shift_newer: float, seed: int = 12) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    """A champion on ``a`` (``noise`` unused), its held-out reference, and a current window whose
+    newer half is not labelled yet and has ``a`` shifted by ``shift_newer``."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(seed)
+
+    def data(n: int, shift: float = 0.0) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(shift, 1, n), "noise": rng.normal(0, 1, n)})
+        return x.assign(label=(x["a"] + 0.3 * rng.normal(size=n) > 0).astype(float))
+
+    train = data(3000)
+    model = RandomForestClassifier(30, min_samples_leaf=5, random_state=0).fit(train[["a", "noise"]], train["label"])
+    current = pd.concat([data(1000), data(1000, shift_newer).assign(label=np.nan)], ignore_index=True)
+    return data(2000), current, model
+
+
+@pytest.mark.parametrize("shift_newer", [0.0, 1.5])
+def test_a_partly_labelled_window_states_its_coverage_and_how_the_unlabelled_rows_differ(shift_newer) -> None:
+    reference, current, model = late_labelled_window(shift_newer)
+    kwargs = {"label_column": "label", "feature_columns": ["a", "noise"], "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, model=model, **kwargs)["performance"]
+
+    assert perf["kind"] == "measured" and perf["n_labelled"] == 1000  # measured on the labelled rows
+    coverage = perf["coverage"]
+    assert coverage["n_rows"] == 2000 and coverage["n_labelled_rows"] == 1000 and coverage["labelled_share"] == 0.5
+    compared = coverage["unlabelled_vs_labelled"]
+    assert compared["weighted_by"] == "feature importance"
+    if shift_newer:  # the rows the labels did not see moved on the feature the model relies on
+        assert compared["weighted_share"] > 0.9 and compared["drifted"] == ["a"]
+    else:
+        assert compared["weighted_share"] == 0 and compared["drifted"] == []
+
+
+def test_a_fully_labelled_window_is_fully_covered_and_compares_nothing() -> None:
+    reference, current, model = late_labelled_window(0.0)
+    current["label"] = (current["a"] > 0).astype(float)
+    kwargs = {"label_column": "label", "feature_columns": ["a", "noise"], "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, model=model, **kwargs)["performance"]
+
+    assert perf["coverage"] == {"n_rows": 2000, "n_labelled_rows": 2000, "labelled_share": 1.0}
+
+
+def test_a_running_id_the_model_does_not_read_is_a_note_and_a_broken_one_does_not_stop_the_champion() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(13)
+
+    def data(n: int, first_id: int) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n)})
+        # a running order id exported with the rows: every new window is past the reference's range
+        return x.assign(
+            order_id=np.arange(first_id, first_id + n),
+            segment=rng.choice(["north", "south"], n),
+            label=(x["a"] > 0).astype(int),
+        )
+
+    train, reference, current = data(2000, 0), data(2000, 2000), data(2000, 4000)
+    model = LogisticRegression().fit(train[["a", "b"]], train["label"])
+    summary = compute_drift(reference, current, label_column="label")
+    kwargs = {"label_column": "label", "reference_is_holdout": True}
+
+    evidence = gather_evidence(reference, current, summary, model=model, feature_columns=["a", "b"], **kwargs)
+
+    assert evidence["faults"] == []
+    assert any("'order_id'" in note and "does not read it" in note for note in evidence["notes"])
+    assert evidence["performance"]["kind"] == "measured"  # the champion ran
+    assert evidence["extrapolation"] is not None
+    # without feature_columns, the names the model was fitted on tell the columns it reads
+    evidence = gather_evidence(reference, current, summary, model=model, **kwargs)
+    assert evidence["faults"] == [] and any("'order_id'" in note for note in evidence["notes"])
+    assert evidence["performance"]["kind"] == "measured"  # predicted on those columns
+    # an unread column's export broken (codes remapped): still a fault, but the champion's inputs are intact
+    remapped = current.assign(segment=current["segment"].str.upper())
+    summary = compute_drift(reference, remapped, label_column="label")
+    evidence = gather_evidence(reference, remapped, summary, model=model, feature_columns=["a", "b"], **kwargs)
+    assert [(f["column"], f["kind"]) for f in evidence["faults"]] == [("segment", "vocabulary_replaced")]
+    assert evidence["performance"]["kind"] == "measured"
+    # a fault in a feature it reads is one, and the champion is not run on it
+    broken = current.assign(a=current["a"] * 1000)
+    summary = compute_drift(reference, broken, label_column="label")
+    evidence = gather_evidence(reference, broken, summary, model=model, feature_columns=["a", "b"], **kwargs)
+    assert [f["column"] for f in evidence["faults"]] == ["a"] and evidence["performance"] is None
+    # the model's columns unknown (no feature_columns, no model): every column's fault counts, as before
+    summary = compute_drift(reference, current, label_column="label")
+    evidence = gather_evidence(reference, current, summary, **kwargs)
+    assert [f["column"] for f in evidence["faults"]] == ["order_id"]
+
+
+def test_the_columns_a_champion_reads_come_from_its_signature_when_it_names_them() -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_agentic_mlops.core.evidence import _columns_read
+
+    schema_module = pytest.importorskip("mlflow.types.schema")
+    ColSpec, Schema, TensorSpec = schema_module.ColSpec, schema_module.Schema, schema_module.TensorSpec
+
+    def pyfunc(schema: object) -> SimpleNamespace:
+        return SimpleNamespace(metadata=SimpleNamespace(get_input_schema=lambda: schema))
+
+    assert _columns_read(None, pyfunc(Schema([ColSpec("double", "a"), ColSpec("long", "b")]))) == ["a", "b"]
+    assert _columns_read(None, pyfunc(Schema([TensorSpec(np.dtype("float64"), (-1, 4))]))) is None  # unnamed
+    assert _columns_read(None, pyfunc(None)) is None and _columns_read(None, None) is None
+    assert _columns_read(["x"], pyfunc(Schema([ColSpec("double", "a")]))) == ["x"]  # feature_columns first
