@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.durations import parse_duration
+from airflow_provider_agentic_mlops.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, TASK_METRICS
 from airflow_provider_agentic_mlops.core.validation import GateSettings, UnknownMetric, check_metric_names
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
@@ -140,7 +141,8 @@ class DriftSettings(_Settings):
         the decision reads the summary computed on all rows, so 2,000 rows keep the report a small
         part of the task on large data and still show each column's distribution.
     :param feature_columns: the champion's input columns; default the checked columns.
-    :param performance_metric: metric of the performance evidence; default ``accuracy`` or ``r2``.
+    :param performance_metric: metric of the performance evidence, one of the task's (``core.metrics.TASK_METRICS``);
+        default ``accuracy`` or ``r2``. ``roc_auc`` and ``log_loss`` read class probabilities.
     :param performance_baseline: the champion's metric on held-out data, when not logged in MLflow.
     :param reference_is_holdout: the reference rows were not used to train the champion, so its
         metric on them is a fair baseline (and CBPE's reference).
@@ -178,6 +180,15 @@ class DriftSettings(_Settings):
                 raise ValueError(f"{key!r}: {method!r} is not a drift method; use one of {sorted(DRIFT_METHODS)}")
         return value
 
+    @field_validator("performance_metric")
+    @classmethod
+    def _performance_metric_of_the_task(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            problem = unknown_performance_metric(value, info.data.get("task"))
+            if problem:
+                raise ValueError(problem)
+        return value
+
     @field_validator("current_window")
     @classmethod
     def _window_is_a_duration(cls, value: str | None) -> str | None:
@@ -192,6 +203,25 @@ class DriftSettings(_Settings):
                 f"current_window {self.current_window!r} needs timestamp_column (the current data's time column)"
             )
         return self
+
+
+def unknown_performance_metric(metric: str, task: str | None) -> str | None:
+    """Why ``metric`` cannot be the performance evidence's metric of a ``task`` model (None: it can): every
+    metric is measured with ``core.metrics.compute_metrics``, so a name it does not report (a typo, the other
+    task's metric) would leave the decision without its measured performance on every run.
+
+    :param task: ``classification`` or ``regression``; None (inferred from the labels when the check runs):
+        a metric of either task.
+    """
+    valid = TASK_METRICS[task] if task else CLASSIFICATION_METRICS + REGRESSION_METRICS
+    if metric in valid:
+        return None
+    closest = difflib.get_close_matches(metric, valid, n=1)
+    hint = f" (did you mean {closest[0]!r}?)" if closest else ""
+    return (
+        f"performance_metric {metric!r}{hint} is not a metric {f'a {task} model' if task else 'a model'} is "
+        f"scored on; use one of {', '.join(valid)}"
+    )
 
 
 class DriftConfig(DriftSettings):
@@ -370,6 +400,10 @@ class ModelSpec(_Section):
     @model_validator(mode="after")
     def _gate_metrics_of_the_task(self) -> ModelSpec:
         check_metric_names(self.validation, self.validation.task or self.drift.task, prefix="validation.")
+        metric, task = self.drift.performance_metric, self.validation.task or self.drift.task
+        problem = unknown_performance_metric(metric, task) if metric is not None else None
+        if problem:  # the drift section checked it against drift.task; validation.task names it here
+            raise UnknownMetric(problem, field="drift.performance_metric")
         return self
 
     @property

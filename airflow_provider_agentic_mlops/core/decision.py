@@ -14,6 +14,8 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      run does nothing more than point at it (``Decision.attach_job_id``).
    * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
+   * *performance not measured*: the measurement raised (the champion could not be scored on the
+     data; ``evidence.performance_missing`` kind ``failed``) -> ``escalate`` with the error.
    * *performance drop* (measured on labelled current rows against a held-out baseline, or
      estimated without labels) larger than ``min_performance_drop`` by 1.96 standard errors (the
      drop's lower 97.5 % bound is past it) -> ``retrain``, or ``escalate`` when cooldown/budget
@@ -31,7 +33,8 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
    * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
      decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
-     below -> ``no_action``. No rule ends the decision on the drift share before this point.
+     below -> ``no_action`` (without performance evidence the rationale says why there is none). No
+     rule ends the decision on the drift share before this point.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
 
@@ -461,6 +464,21 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     return verdict
 
 
+#: ``evidence.performance_missing`` kind: the measurement raised (the champion could not be scored).
+MEASUREMENT_FAILED = "failed"
+#: Why there is no performance evidence, when the summary does not say (an older provider's).
+NO_EVIDENCE = "no labels, no estimate"
+
+
+def _performance_missing(evidence: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(kind, reason)`` of the evidence's ``performance_missing``, the reason clipped (it may quote data);
+    None when the performance is in the table or the table does not say why it is not."""
+    missing = evidence.get("performance_missing")
+    if evidence.get("performance") is not None or not isinstance(missing, Mapping):
+        return None
+    return str(missing.get("kind")), clip(str(missing.get("reason") or NO_EVIDENCE), MAX_RULE_DETAIL_CHARS // 2)
+
+
 def fault_problems(drift: Mapping[str, Any]) -> list[str]:
     """Pipeline faults beyond nulls (``evidence.faults``: type, scale or unit change, values out of
     range, vocabulary replaced, constant column), as short sentences naming the column."""
@@ -587,6 +605,16 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns)"
     )
     perf = evidence.get("performance")
+    missing = _performance_missing(evidence)
+    if missing is not None and missing[0] == MEASUREMENT_FAILED:
+        # the champion could not be scored on this data: "nothing hurts" would be a guess, a person must look
+        g.fire("performance_not_measured", f"forced {ESCALATE}", missing[1])
+        g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
+        g.rationale = (
+            f"The performance could not be measured: {missing[1]}. Without it the rules cannot tell whether the "
+            f"model is hurt (noted: {drift_note}); a person must look."
+        )
+        return g
     verdict = performance_verdict(perf, config.min_performance_drop)
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
@@ -612,7 +640,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         if verdict is not None:  # inconclusive measurement, or a stable estimate: drift severity decides
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
         elif perf is None:
-            g.fire("no_performance_evidence", "drift severity decides", "no labels, no estimate")
+            g.fire("no_performance_evidence", "drift severity decides", missing[1] if missing else NO_EVIDENCE)
         unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
 
         def act_on_drift(rule: str, why: str) -> None:
@@ -659,7 +687,13 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         else:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
             g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
-            g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
+            if perf is None:
+                g.rationale = (
+                    f"No performance evidence ({missing[1] if missing else NO_EVIDENCE}); drift of what the model "
+                    f"relies on is low: {drift_note} < min_drift_share {config.min_drift_share}."
+                )
+            else:
+                g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:
         g.fallback = ESCALATE
@@ -763,6 +797,7 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
         "faults": _scrub(evidence.get("faults") or []),
         "faults_omitted": int(evidence.get("faults_omitted") or 0),
         "performance": _scrub(evidence.get("performance")),
+        "performance_missing": _scrub(evidence.get("performance_missing")),
         "extrapolation": _scrub(evidence.get("extrapolation"), MAX_NAME_CHARS),
         "severity": {
             "weighted_share": _scrub(severity.get("weighted_share")),
@@ -795,7 +830,7 @@ def evidence_rows(inputs: Any) -> list[tuple[str, list[str]]]:
         return [("Evidence", [_json_line(evidence)])]
     rows = [
         ("Pipeline faults", _fault_lines(evidence)),
-        ("Performance", [_performance_line(evidence.get("performance"))]),
+        ("Performance", [_performance_line(evidence.get("performance"), evidence.get("performance_missing"))]),
     ]
     severity = _severity_lines(evidence.get("severity"))
     if severity:
@@ -828,8 +863,10 @@ def _fault_lines(evidence: Mapping[str, Any]) -> list[str]:
     return fault_problems({"evidence": {"faults": faults, "faults_omitted": int(n_omitted)}}) or ["none"]
 
 
-def _performance_line(perf: Any) -> str:
+def _performance_line(perf: Any, missing: Any = None) -> str:
     if not isinstance(perf, Mapping):
+        if isinstance(missing, Mapping) and missing.get("reason"):
+            return f"none: {missing['reason']}"
         return "none: neither measured on labelled rows nor estimated (see the notes)"
     try:
         if perf.get("drop") is not None:

@@ -20,7 +20,7 @@ decision rules read, and the LLM sees.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,13 @@ from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
-from airflow_provider_agentic_mlops.core.metrics import as_float, compute_metrics, higher_is_better, split_scores
+from airflow_provider_agentic_mlops.core.metrics import (
+    PROBABILITY_METRICS,
+    as_float,
+    compute_metrics,
+    higher_is_better,
+    split_scores,
+)
 
 #: A spread (10th-90th percentile) this many times larger or smaller than the reference's is a
 #: scale or unit change (x1000, cents -> euros), not drift.
@@ -193,6 +199,8 @@ def measure_performance(
     source: str = "prediction column",
     reference_labels: Sequence[Any] | None = None,
     seed: int = 0,
+    proba: Any = None,
+    classes: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """The champion's current ``metric`` on labelled rows against a held-out ``baseline``.
 
@@ -210,14 +218,26 @@ def measure_performance(
     :param source: where the predictions came from (prediction column, the champion from MLflow).
     :param reference_labels: labels of the reference rows (classification, accuracy): their class mix
         gives ``class_mix``, the current accuracy re-weighted to it (see :func:`class_mix`).
+    :param proba: classification: the champion's class probabilities (``predict_proba``), shape (n,) for
+        class 1 or (n, n_classes); ``y_pred`` are then its labels. None: ``y_pred`` may be the probability
+        of class 1 (:func:`~airflow_provider_agentic_mlops.core.metrics.split_scores`).
+    :param classes: the classes of ``proba``'s columns (scikit-learn's ``classes_``).
     """
     y_true = np.asarray(y_true)
-    labels, proba = split_scores(y_true, y_pred) if task == "classification" else (np.asarray(y_pred), None)
-    values = compute_metrics(task, y_true, labels, proba)  # type: ignore[arg-type]
+    if task == "classification" and proba is None:
+        labels, proba = split_scores(y_true, y_pred)
+    else:
+        labels = np.asarray(y_pred)
+    classes = None if classes is None else np.asarray(classes).tolist()
+    values = compute_metrics(task, y_true, labels, proba, classes=classes)  # type: ignore[arg-type]
     if metric not in values:
-        raise ValueError(f"performance metric {metric!r} is not one of {sorted(values)} for {task}")
+        needs = " (it needs class probabilities: a prediction column of them, or predict_proba)"
+        raise ValueError(
+            f"performance metric {metric!r} is not one of {sorted(values)} for {task}"
+            + (needs if metric in PROBABILITY_METRICS else "")
+        )
     current = float(values[metric])
-    se = _standard_error(task, metric, y_true, labels, proba, current, seed)
+    se = _standard_error(task, metric, y_true, labels, proba, current, seed, classes)
     out: dict[str, Any] = {
         "kind": "measured",
         "metric": metric,
@@ -311,7 +331,14 @@ def _class_name(value: Any) -> str:
 
 
 def _standard_error(
-    task: str, metric: str, y_true: np.ndarray, labels: Any, proba: Any, value: float, seed: int
+    task: str,
+    metric: str,
+    y_true: np.ndarray,
+    labels: Any,
+    proba: Any,
+    value: float,
+    seed: int,
+    classes: list[Any] | None = None,
 ) -> float:
     n = len(y_true)
     if n == 0 or math.isnan(value):
@@ -325,7 +352,7 @@ def _standard_error(
         idx = rng.integers(0, n, m)
         p = None if proba is None else np.asarray(proba)[idx]
         try:
-            stats.append(compute_metrics(task, y_true[idx], np.asarray(labels)[idx], p)[metric])  # type: ignore[arg-type]
+            stats.append(compute_metrics(task, y_true[idx], np.asarray(labels)[idx], p, classes=classes)[metric])  # type: ignore[arg-type]
         except ValueError:
             continue
     finite = [s for s in stats if not math.isnan(s)]
@@ -782,8 +809,14 @@ def build_evidence(
     importance_source: str = "",
     extrapolation: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
+    performance_missing: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The evidence table: what the rules read and the LLM sees, strongest evidence first."""
+    """The evidence table: what the rules read and the LLM sees, strongest evidence first.
+
+    :param performance_missing: without ``performance``, why: ``{"kind", "reason"}``, kind ``failed``
+        (the measurement raised: said, never a silent "nothing hurts"), ``no_predictions`` (labels but
+        nothing to predict them) or ``no_labels``.
+    """
     severity = drift_severity(summary, importance)
     if severity["weighted_by"] == ZERO_IMPORTANCE:
         severity["importance_source"] = f"{ZERO_IMPORTANCE}; from {importance_source or 'the importances given'}"
@@ -792,6 +825,7 @@ def build_evidence(
     return {
         "faults": faults,
         "performance": performance,
+        "performance_missing": None if performance is not None else dict(performance_missing or {}) or None,
         "severity": severity,
         "extrapolation": extrapolation,
         "n_current": summary.n_current,
@@ -811,14 +845,18 @@ def gather_evidence(
     baseline_n: int | None = None,
     baseline_source: str = "",
     notes: Sequence[str] = (),
+    logged_metrics: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Everything :func:`build_evidence` needs, from the frames and (optionally) the champion.
 
-    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``feature_columns``.
+    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``feature_columns``
+    (with ``predict_proba`` and ``classes_`` when the metric needs class probabilities, ``roc_auc`` or
+    ``log_loss``; a pyfunc model's output is read as validation reads it). A metric of probabilities
+    that the predictions cannot give (labels only) is measured in accuracy instead, said in the notes.
     The baseline is ``performance_baseline`` when set, else ``baseline`` (e.g. the metric logged for
-    the champion on held-out data), else, when ``reference_is_holdout``, the champion's metric on the
-    labelled reference rows.
+    the champion on held-out data), else the metric's value in ``logged_metrics``, else, when
+    ``reference_is_holdout``, the champion's metric on the labelled reference rows.
 
     :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
         label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
@@ -826,6 +864,8 @@ def gather_evidence(
     :param model: the champion (scikit-learn-like: ``predict``, maybe ``predict_proba``), or None.
     :param baseline: the champion's metric logged on held-out data, and ``baseline_n`` its rows.
     :param baseline_source: where ``baseline`` came from, said in the evidence.
+    :param logged_metrics: the metrics logged with the champion's run (its held-out metrics, and
+        ``n_holdout`` their rows): the baseline of whichever metric is measured, ``baseline_source`` said.
     """
     from airflow_provider_agentic_mlops.core.metrics import infer_task
 
@@ -838,6 +878,7 @@ def gather_evidence(
     features, metric, reference_is_holdout = s.feature_columns, s.performance_metric, s.reference_is_holdout
     if s.performance_baseline is not None:
         baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
+    given = (baseline, baseline_n, baseline_source) if baseline is not None else None
     notes = list(notes)
     faults = detect_faults(reference, current, summary)
     drop_cols = {label_column, prediction_column}
@@ -849,13 +890,24 @@ def gather_evidence(
     if task is None and model is not None:
         task = "classification" if hasattr(model, "predict_proba") else "regression"
     metric = metric or ("r2" if task == "regression" else "accuracy")
+
+    def baseline_for(measured: str) -> tuple[float | None, int | None, str]:
+        """The held-out baseline of the metric measured: the one given for the configured metric, else logged."""
+        if given is not None and measured == metric:
+            return given
+        logged = as_float((logged_metrics or {}).get(measured))
+        if logged is None:
+            return None, None, ""
+        n = as_float((logged_metrics or {}).get("n_holdout"))
+        return logged, int(n) if n else None, baseline_source or "metric logged for the champion"
+
     usable_model = model is not None and all(f in current.columns and f in reference.columns for f in features)
     if model is not None and not usable_model:
         notes.append(f"champion not used: it needs columns {features} that the data lacks")
     if usable_model and faults:  # broken data: the champion's predictions on it would mean nothing
         usable_model = False
         notes.append("champion not run: the current data has pipeline faults")
-    performance = None
+    performance, missing = None, None
     try:
         performance = _performance(
             reference,
@@ -866,16 +918,18 @@ def gather_evidence(
             prediction_column,
             task,
             metric,
-            baseline,
-            baseline_n,
-            baseline_source,
+            baseline_for,
             reference_is_holdout,
             has_labels,
             notes,
         )
     except Exception as err:  # noqa: BLE001 - a champion that cannot predict on this data is noted, not fatal
         performance = None
-        notes.append(f"performance not measured: {type(err).__name__}: {str(err)[:200]}")
+        failure = f"performance not measured: {type(err).__name__}: {str(err)[:200]}"
+        notes.append(failure)
+        missing = {"kind": "failed", "reason": failure}
+    if performance is None and missing is None:
+        missing = _why_no_performance(label_column, has_labels, prediction_column, model, usable_model, task)
     importance, importance_source = (None, "no champion model")
     if usable_model:
         labels = reference[label_column] if label_column in reference.columns else None
@@ -888,7 +942,30 @@ def gather_evidence(
         importance_source=importance_source,
         extrapolation=None if faults else extrapolation(reference, current, features, importance),
         notes=notes,
+        performance_missing=missing,
     )
+
+
+def _why_no_performance(
+    label_column: str | None,
+    has_labels: bool,
+    prediction_column: str | None,
+    model: Any,
+    usable_model: bool,
+    task: str | None,
+) -> dict[str, str]:
+    """``{"kind", "reason"}``: why neither a measured nor an estimated performance is in the evidence."""
+    if has_labels:
+        why = "the champion is not usable (see the notes)" if model is not None else "no champion model"
+        return {"kind": "no_predictions", "reason": f"labels but no predictions: no prediction_column and {why}"}
+    labels = "no label_column set" if label_column is None else f"labels not in yet (no '{label_column}' values)"
+    if not usable_model:
+        estimate = "no estimate without a usable champion"
+    elif task != "classification" or not hasattr(model, "predict_proba"):
+        estimate = "no estimate (CBPE needs a classifier with predict_proba)"
+    else:
+        estimate = "no estimate (CBPE needs a held-out reference: reference_is_holdout)"
+    return {"kind": "no_labels", "reason": f"{labels}; {estimate}"}
 
 
 def _performance(
@@ -900,9 +977,7 @@ def _performance(
     prediction_column: str | None,
     task: str | None,
     metric: str,
-    baseline: float | None,
-    baseline_n: int | None,
-    baseline_source: str,
+    baseline_for: Callable[[str], tuple[float | None, int | None, str]],
     reference_is_holdout: bool,
     has_labels: bool,
     notes: list[str],
@@ -911,14 +986,32 @@ def _performance(
     performance = None
     if has_labels and (prediction_column or usable_model):
         source = "prediction column" if prediction_column else "the champion, loaded and run on current data"
-        y_true, y_pred = _labelled_predictions(
-            current, "current", label_column, prediction_column, model, features, notes
+        wants_proba = task == "classification" and metric in PROBABILITY_METRICS
+        y_true, y_pred, proba, classes = _labelled_predictions(
+            current, "current", label_column, prediction_column, model, features, notes, task=task, proba=wants_proba
         )
-        if baseline is None and reference_is_holdout and label_column in reference.columns:
-            ref_true, ref_pred = _labelled_predictions(
-                reference, "reference", label_column, prediction_column, model, features, notes
+        if wants_proba and proba is None:  # labels alone: measured in accuracy rather than not at all
+            gives = f"'{prediction_column}' holds labels" if prediction_column else "the champion gives labels only"
+            notes.append(
+                f"performance metric {metric!r} needs class probabilities and {gives}: measured in accuracy instead"
             )
-            ref_perf = measure_performance(task, ref_true, ref_pred, metric=metric, baseline=None)
+            metric, wants_proba = "accuracy", False
+        baseline, baseline_n, baseline_source = baseline_for(metric)
+        if baseline is None and reference_is_holdout and label_column in reference.columns:
+            ref_true, ref_pred, ref_proba, ref_classes = _labelled_predictions(
+                reference,
+                "reference",
+                label_column,
+                prediction_column,
+                model,
+                features,
+                notes,
+                task=task,
+                proba=wants_proba,
+            )
+            ref_perf = measure_performance(
+                task, ref_true, ref_pred, metric=metric, baseline=None, proba=ref_proba, classes=ref_classes
+            )
             baseline, baseline_n = ref_perf["current"], len(ref_true)
             baseline_source = "held-out reference data"
         performance = measure_performance(
@@ -931,6 +1024,8 @@ def _performance(
             baseline_source=baseline_source,
             source=source,
             reference_labels=reference[label_column].to_numpy() if label_column in reference.columns else None,
+            proba=proba,
+            classes=classes,
         )
         if baseline is None:
             notes.append(
@@ -964,12 +1059,27 @@ def _labelled_predictions(
     model: Any,
     features: list[str],
     notes: list[str],
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, predictions)`` of the rows of ``frame`` that have both, as the summary's ``quality``
-    reads them: a missing prediction (an empty cell in ``prediction_column``, a NaN from the champion)
-    leaves its row out, counted in ``notes``, instead of failing the whole measurement."""
+    *,
+    task: str | None = None,
+    proba: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[Any] | None]:
+    """``(labels, predictions, class probabilities or None, their classes or None)`` of the rows of
+    ``frame`` that have both, as the summary's ``quality`` reads them: a missing prediction (an empty
+    cell in ``prediction_column``, a NaN from the champion) leaves its row out, counted in ``notes``,
+    instead of failing the whole measurement. The champion's output is read as validation reads it
+    (:func:`~airflow_provider_agentic_mlops.core.metrics.read_predictions`): labels, the probability of
+    class 1, or a pyfunc model's column per class; with ``proba`` a classifier's ``predict_proba`` too."""
+    from airflow_provider_agentic_mlops.core.metrics import read_predictions
+
     rows = frame[frame[label_column].notna()]
-    y_pred = np.asarray(rows[prediction_column].to_numpy() if prediction_column else model.predict(rows[features]))
+    probabilities = classes = None
+    if prediction_column:
+        output: Any = rows[prediction_column].to_numpy()
+    else:
+        output = model.predict(rows[features])
+        if proba and task == "classification" and hasattr(model, "predict_proba"):
+            probabilities, classes = model.predict_proba(rows[features]), getattr(model, "classes_", None)
+    y_pred = np.asarray(output.to_numpy() if hasattr(output, "to_numpy") else output)
     missing = pd.isna(y_pred)
     missing = missing.any(axis=tuple(range(1, missing.ndim))) if missing.ndim > 1 else missing
     where = f"'{prediction_column}' is empty" if prediction_column else "the champion returned NaN"
@@ -981,7 +1091,21 @@ def _labelled_predictions(
             f"{int(missing.sum())} of {len(rows)} labelled rows have no prediction in the {what} data ({where}): "
             "left out of the measured performance"
         )
-    return rows[label_column].to_numpy()[~missing], y_pred[~missing]
+    keep = ~missing
+    y_true = rows[label_column].to_numpy()[keep]
+    kept = pd.DataFrame(y_pred[keep], columns=output.columns) if isinstance(output, pd.DataFrame) else y_pred[keep]
+    if task is None:
+        return y_true, kept, None, None
+    name = f"'{prediction_column}'" if prediction_column else "the champion"
+    labels, scores, names = read_predictions(
+        task,  # type: ignore[arg-type]
+        y_true,
+        kept,
+        None if probabilities is None else np.asarray(probabilities)[keep],
+        classes,
+        name=name,
+    )
+    return y_true, labels, scores, names
 
 
 def _sample_rows(frame: pd.DataFrame, features: Sequence[str], rows: int = 10 * SAMPLE_ROWS) -> pd.DataFrame:

@@ -23,6 +23,8 @@ REGRESSION_METRICS = ("rmse", "mae", "r2")
 TASK_METRICS: dict[str, tuple[str, ...]] = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
 #: The metric a challenger must improve when the configuration names none.
 DEFAULT_PRIMARY_METRIC: dict[str, str] = {"classification": "roc_auc", "regression": "rmse"}
+#: Classification metrics of class probabilities: predicted labels alone do not give them.
+PROBABILITY_METRICS: frozenset[str] = frozenset({"roc_auc", "log_loss"})
 
 
 def higher_is_better(metric: str) -> bool:

@@ -178,9 +178,9 @@ class DriftCheckOperator(BaseOperator):
     def _gather_evidence(self, reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary) -> dict:
         from airflow_provider_agentic_mlops.core.evidence import gather_evidence
 
-        model, baseline, baseline_n, notes = None, None, None, []
+        model, logged, notes = None, None, []
         if self.champion_model_uri:
-            model, baseline, baseline_n, note = self._load_champion()
+            model, logged, note = self._load_champion()
             notes.append(note)
         return gather_evidence(
             reference,
@@ -188,15 +188,14 @@ class DriftCheckOperator(BaseOperator):
             summary,
             self.settings,
             model=model,
-            baseline=baseline,
-            baseline_n=baseline_n,
+            logged_metrics=logged,
             baseline_source=f"metric logged for the champion ({self.champion_model_uri})",
             notes=notes,
         )
 
-    def _load_champion(self) -> tuple[Any, float | None, int | None, str]:
-        """(model or None, metric logged for it, rows it was measured on, what happened). Never raises:
-        without a champion (first run, registry down) the evidence says so and drift severity decides."""
+    def _load_champion(self) -> tuple[Any, dict[str, float] | None, str]:
+        """(model or None, the metrics logged with its run: held-out metrics and ``n_holdout``, what
+        happened). Never raises: without a champion (first run, registry down) the evidence says so."""
         import mlflow
 
         from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
@@ -211,19 +210,11 @@ class DriftCheckOperator(BaseOperator):
                 flavor = mlflow.sklearn if "sklearn" in info.flavors else mlflow.pyfunc
                 model = flavor.load_model(uri)
                 metrics = mlflow.MlflowClient().get_run(info.run_id).data.metrics if info.run_id else {}
-            metric = self.settings.performance_metric or ("r2" if self.settings.task == "regression" else "accuracy")
         except Exception as err:  # noqa: BLE001 - no champion is evidence missing, not a failed check
             self.log.warning("Champion %s not loaded: %s: %s", uri, type(err).__name__, err)
-            return None, None, None, f"champion {uri} not loaded ({type(err).__name__}: {str(err)[:200]})"
-        logged = metrics.get(metric)
-        n = metrics.get("n_holdout")
-        return (
-            model,
-            logged,
-            int(n) if n else None,
-            f"champion {uri} loaded"
-            + (f"; its logged held-out {metric} is the baseline" if logged is not None else f"; no logged {metric}"),
-        )
+            return None, None, f"champion {uri} not loaded ({type(err).__name__}: {str(err)[:200]})"
+        logged = sorted(k for k in metrics if k != "n_holdout")
+        return model, dict(metrics), f"champion {uri} loaded; metrics logged with it: {logged[:10] or 'none'}"
 
     def _log_evidence(self, evidence: dict) -> None:
         perf, severity = evidence.get("performance") or {}, evidence["severity"]

@@ -387,3 +387,20 @@ def test_yaml_slips_are_told_what_to_write(data, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_models(data, source="models.yaml")
     assert expected in str(err.value)
+
+
+def test_a_performance_metric_the_task_is_not_scored_on_is_refused_when_parsed() -> None:
+    # "auc" (or the other task's metric) left the decision without measured performance on every run
+    entry = {**GOOD, "drift": {**GOOD["drift"], "task": "classification", "performance_metric": "auc"}}
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [entry]}, source="models.yaml")
+    message = str(err.value)
+    assert "field 'drift.performance_metric'" in message and "(did you mean 'roc_auc'?)" in message
+    entry = {**GOOD, "drift": {**GOOD["drift"], "performance_metric": "rmse"}, "validation": {"task": "classification"}}
+    with pytest.raises(ConfigError, match=r"field 'drift.performance_metric': .*'rmse'.*a classification model"):
+        parse_models({"models": [entry]})
+    from airflow_provider_agentic_mlops.core.config import DriftSettings
+
+    with pytest.raises(ValueError, match=r"'performance_metric'.*'r2'.*use one of accuracy, precision"):
+        DriftSettings.resolve(task="classification", performance_metric="r2")
+    assert DriftSettings.resolve(performance_metric="roc_auc").performance_metric == "roc_auc"

@@ -819,3 +819,24 @@ def test_a_stored_evidence_table_of_another_shape_is_shown_as_it_is(inputs, head
 
     rows = dict(evidence_rows(inputs))
     assert shown in " ".join(rows[heading])
+
+
+def test_a_performance_measurement_that_failed_escalates_and_says_why():
+    # the rules used to read "no labels, no estimate" and end at "Evidence read, nothing hurts"
+    drift = with_evidence(0.0, weighted_share=0.0)
+    reason = "performance not measured: ValueError: Found unknown categories ['zz'] in column 0"
+    drift["evidence"]["performance_missing"] = {"kind": "failed", "reason": reason}
+    llm = ScriptedLLM()
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.action == "escalate" and llm.calls == []
+    assert [r["rule"] for r in d.rules_fired] == ["performance_not_measured"]
+    assert "could not be measured" in d.rationale and "unknown categories" in d.rationale
+
+
+def test_without_performance_the_rationale_says_why_instead_of_nothing_hurts():
+    drift = with_evidence(0.0, weighted_share=0.0)
+    drift["evidence"]["performance_missing"] = {"kind": "no_labels", "reason": "labels not in yet (no 'y' values)"}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "nothing hurts" not in d.rationale
+    assert d.rules_fired[0]["detail"] == "labels not in yet (no 'y' values)"
+    assert "No performance evidence (labels not in yet (no 'y' values))" in d.rationale

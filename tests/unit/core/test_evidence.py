@@ -626,3 +626,103 @@ def test_class_mix_reads_float_labels_with_missing_values_as_the_same_classes_as
     assert mix is not None and set(mix["current_mix"]) == {"0", "1"} == set(expected["current_mix"])
     assert mix["adjusted_current"] == pytest.approx(expected["adjusted_current"], abs=0.01)
     assert abs(mix["adjusted_drop"]) < 3 * mix["adjusted_drop_se"]  # label shift, not a worse model
+
+
+def imbalanced(n: int, seed: int, *, collapsed: bool = False) -> pd.DataFrame:
+    """~5% positives; ``collapsed``: the positives now look like negatives (fraudsters adapted)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(int)
+    a = rng.normal(0, 1, n) + 3 * y * (0 if collapsed else 1)
+    return pd.DataFrame({"a": a, "b": rng.normal(0, 1, n), "label": y})
+
+
+def test_a_probability_metric_is_measured_with_the_champions_predict_proba() -> None:
+    # roc_auc used to be dropped ("not one of accuracy, f1, precision, recall") whenever the champion predicted
+    from sklearn.linear_model import LogisticRegression
+
+    train = imbalanced(4000, 1)
+    model = LogisticRegression().fit(train[["a", "b"]], train["label"])
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3, collapsed=True)
+    kwargs = {"label_column": "label", "task": "classification", "feature_columns": ["a", "b"]}
+    summary = compute_drift(reference, current, label_column="label")
+
+    for metric in ("roc_auc", "log_loss"):
+        evidence = gather_evidence(
+            reference, current, summary, model=model, reference_is_holdout=True, performance_metric=metric, **kwargs
+        )
+        perf = evidence["performance"]
+        assert perf is not None and perf["metric"] == metric, evidence["notes"]
+        assert perf["baseline_source"] == "held-out reference data" and perf["drop"] > 0.3
+    assert perf["current"] > perf["baseline"]  # log_loss: lower is better, the drop follows it
+    evidence = gather_evidence(  # the metric logged with the champion's run is its baseline
+        reference,
+        current,
+        summary,
+        model=model,
+        logged_metrics={"roc_auc": 0.99, "accuracy": 0.97, "n_holdout": 500},
+        baseline_source="metric logged for the champion",
+        performance_metric="roc_auc",
+        **kwargs,
+    )
+    assert evidence["performance"]["baseline"] == 0.99 and evidence["performance"]["current"] < 0.7
+
+
+def test_a_pyfunc_champion_giving_a_probability_per_class_is_measured_in_roc_auc() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    train = imbalanced(4000, 1)
+    fitted = LogisticRegression().fit(train[["a", "b"]], train["label"])
+
+    class PyfuncChampion:  # MLflow pyfunc: predict only, a frame with one column per class
+        def predict(self, x: pd.DataFrame) -> pd.DataFrame:
+            return pd.DataFrame(fitted.predict_proba(x), columns=[0, 1])
+
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3, collapsed=True)
+    summary = compute_drift(reference, current, label_column="label")
+    evidence = gather_evidence(
+        reference,
+        current,
+        summary,
+        model=PyfuncChampion(),
+        label_column="label",
+        task="classification",
+        feature_columns=["a", "b"],
+        reference_is_holdout=True,
+        performance_metric="roc_auc",
+    )
+    perf = evidence["performance"]
+    assert perf is not None and perf["metric"] == "roc_auc" and perf["drop"] > 0.3, evidence["notes"]
+
+
+def test_a_probability_metric_on_label_predictions_is_measured_in_accuracy_and_said() -> None:
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3)
+    reference["pred"], current["pred"] = reference["label"], 1 - current["label"]  # labels, not probabilities
+    kwargs = {"label_column": "label", "prediction_column": "pred", "performance_metric": "roc_auc"}
+    summary = compute_drift(reference, current, label_column="label", prediction_column="pred")
+
+    evidence = gather_evidence(reference, current, summary, reference_is_holdout=True, **kwargs)
+
+    perf = evidence["performance"]
+    assert perf["metric"] == "accuracy" and perf["baseline"] == 1.0 and perf["drop"] > 0.9
+    assert any("'roc_auc' needs class probabilities and 'pred' holds labels" in n for n in evidence["notes"])
+
+
+def test_a_measurement_that_fails_is_said_in_the_table_not_left_out() -> None:
+    class Broken:
+        def predict(self, x: pd.DataFrame) -> np.ndarray:
+            raise ValueError("Found unknown categories ['zz'] in column 0 during transform")
+
+    reference, current = imbalanced(1000, 2), imbalanced(1000, 3)
+    summary = compute_drift(reference, current, label_column="label")
+    evidence = gather_evidence(
+        reference, current, summary, model=Broken(), label_column="label", task="classification", feature_columns=["a"]
+    )
+    assert evidence["performance"] is None
+    missing = evidence["performance_missing"]
+    assert missing["kind"] == "failed" and "unknown categories" in missing["reason"]
+    # without predictions at all the table says why too
+    evidence = gather_evidence(reference, current, summary, label_column="label")
+    assert evidence["performance_missing"] == {
+        "kind": "no_predictions",
+        "reason": "labels but no predictions: no prediction_column and no champion model",
+    }

@@ -532,6 +532,61 @@ def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged
     assert result["evidence"]["severity"]["importance_source"] == "the model's |coef_| x feature std"
 
 
+def register_champion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, model: object, metrics: dict) -> str:
+    """Log ``model`` with ``metrics`` to a local MLflow (SQLite) as ``name``@champion; returns the tracking URI."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment(f"register-{name}")
+    with mlflow.start_run():
+        mlflow.log_metrics(metrics)
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=name, pip_requirements=sklearn_pip_requirements()
+        )
+    mlflow.MlflowClient().set_registered_model_alias(name, "champion", str(info.registered_model_version))
+    return uri
+
+
+def imbalanced(n: int, seed: int, *, collapsed: bool = False) -> pd.DataFrame:
+    """~3% positives; ``collapsed``: the positives now look like negatives (fraudsters adapted)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.03).astype(int)
+    return pd.DataFrame({"a": rng.normal(0, 1, n) + 3 * y * (0 if collapsed else 1), "b": rng.normal(0, 1, n), "y": y})
+
+
+def test_roc_auc_of_the_champion_loaded_from_mlflow_is_measured_against_its_logged_baseline(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the champion predicted labels only, so roc_auc was "not one of accuracy, f1, ...": no evidence at all
+    pytest.importorskip("mlflow")
+    from sklearn.linear_model import LogisticRegression
+
+    train, reference, current = imbalanced(3000, 0), imbalanced(2000, 1), imbalanced(2000, 2, collapsed=True)
+    model = LogisticRegression().fit(train[["a", "b"]], train["y"])
+    register_champion(tmp_path, monkeypatch, "fraud", model, {"roc_auc": 0.99, "accuracy": 0.98, "n_holdout": 2000})
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        task="classification",
+        performance_metric="roc_auc",
+        champion_model_uri="models:/fraud@champion",
+        feature_columns=["a", "b"],
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    perf = op.execute(context())["evidence"]["performance"]
+
+    assert perf["metric"] == "roc_auc" and perf["baseline"] == 0.99 and perf["current"] < 0.7
+    assert perf["baseline_source"] == "metric logged for the champion (models:/fraud@champion)"
+
+
 # -- valid data the review found broken: no crash, no false fault, report included
 
 
