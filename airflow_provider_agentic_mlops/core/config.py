@@ -21,7 +21,12 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.durations import parse_duration
-from airflow_provider_agentic_mlops.core.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, TASK_METRICS
+from airflow_provider_agentic_mlops.core.metrics import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    TASK_METRICS,
+    performance_metric_for,
+)
 from airflow_provider_agentic_mlops.core.validation import GateSettings, UnknownMetric, check_metric_names
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
@@ -142,7 +147,8 @@ class DriftSettings(_Settings):
         part of the task on large data and still show each column's distribution.
     :param feature_columns: the champion's input columns; default the checked columns.
     :param performance_metric: metric of the performance evidence, one of the task's (``core.metrics.TASK_METRICS``);
-        default ``accuracy`` or ``r2``. ``roc_auc`` and ``log_loss`` read class probabilities.
+        default ``accuracy`` or ``r2`` (a models.yaml entry: the metric its validation is gated on, see
+        ``core.metrics.performance_metric_for``). ``roc_auc`` and ``log_loss`` read class probabilities.
     :param performance_baseline: the champion's metric on held-out data, when not logged in MLflow.
     :param reference_is_holdout: the reference rows were not used to train the champion, so its
         metric on them is a fair baseline (and CBPE's reference).
@@ -404,6 +410,17 @@ class ModelSpec(_Section):
         problem = unknown_performance_metric(metric, task) if metric is not None else None
         if problem:  # the drift section checked it against drift.task; validation.task names it here
             raise UnknownMetric(problem, field="drift.performance_metric")
+        return self
+
+    @model_validator(mode="after")
+    def _performance_metric_from_validation(self) -> ModelSpec:
+        """Without ``drift.performance_metric``, the decision measures the metric validation judges the model
+        on (``core.metrics.performance_metric_for``): a fraud detector gated on ROC AUC is not called unhurt
+        because its accuracy, 98% negatives, barely moved."""
+        if self.drift.performance_metric is None:
+            self.drift.performance_metric = performance_metric_for(
+                self.validation.primary_metric, self.validation.task or self.drift.task
+            )
         return self
 
     @property

@@ -28,6 +28,11 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
      class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
      the plain accuracy and the features moved with the mix; retraining does not fix that.
+   * Measured accuracy is a *drop* whatever it reads when a rare class's recall (``class_recall``,
+     against the held-out reference) dropped past ``min_performance_drop`` (same bound, Bonferroni over
+     the rare classes): accuracy hides a rare class the model stopped finding (2 % positives: recall
+     0.66 -> 0 costs 0.01 accuracy). Common classes are left to accuracy: under a selection shift one
+     class's recall falls as another's rises, which retraining does not improve.
    * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
      have a feature the model relies on outside the reference's range -> ``retrain`` (or
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
@@ -58,6 +63,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -460,8 +466,33 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
         and mix_moved
         and _drop_verdict(mix.get("adjusted_drop"), mix.get("adjusted_drop_se"), min_drop) == STABLE
     ):
-        return LABEL_SHIFT
+        verdict = LABEL_SHIFT
+    if verdict != DROP and _rare_class_lost(performance, min_drop) is not None:
+        return DROP  # accuracy hid it: a rare class is no longer found
     return verdict
+
+
+def _rare_class_lost(performance: Mapping[str, Any], min_drop: float) -> tuple[str, Mapping[str, Any]] | None:
+    """The rare class (``class_recall``, measured accuracy) whose recall dropped most past ``min_drop``, by
+    the metric's bound widened for the number of rare classes (Bonferroni: one class of many falls past a
+    1.96 bound by chance), with its entry; None when none did. Accuracy hides such a class."""
+    recall = performance.get("class_recall")
+    classes = recall.get("classes") if isinstance(recall, Mapping) else None
+    if not isinstance(classes, Mapping):
+        return None
+    rare = [(str(c), v) for c, v in classes.items() if isinstance(v, Mapping) and v.get("rare")]
+    if not rare:
+        return None
+    tested = max(int(_number(recall.get("rare_classes")) or 0), len(rare))
+    z = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(DROP_Z)) / tested)
+    lost = [
+        (c, v)
+        for c, v in rare
+        if _number(v.get("drop")) is not None
+        and _number(v.get("drop_se")) is not None
+        and v["drop"] - z * v["drop_se"] > min_drop
+    ]
+    return max(lost, key=lambda cv: cv[1]["drop"]) if lost else None
 
 
 #: ``evidence.performance_missing`` kind: the measurement raised (the champion could not be scored).
@@ -509,7 +540,7 @@ def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
     return _drift_share(drift), "plain share of drifted columns (no evidence in the summary)"
 
 
-def _describe_performance(perf: Mapping[str, Any]) -> str:
+def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None) -> str:
     se = _number(perf.get("drop_se"))
     spread = "standard error unknown" if se is None else f"+- {se:.3f}"
     if perf.get("kind") == "estimated":
@@ -528,6 +559,15 @@ def _describe_performance(perf: Mapping[str, Any]) -> str:
         text += (
             f"; the class mix moved (total variation {mix['mix_change']:.2f}); at the reference's mix the accuracy "
             f"is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- {mix['adjusted_drop_se']:.3f})"
+        )
+    lost = _rare_class_lost(perf, min_drop) if min_drop is not None else None
+    if lost and _drop_verdict(perf.get("drop"), perf.get("drop_se"), min_drop) != DROP:  # why it is a drop
+        name, one = lost
+        text += (
+            f"; but rare class {clip(name, MAX_NAME_CHARS)!r} ({_number(one.get('share')) or 0.0:.1%} of the "
+            f"reference) is no longer found: its recall {_number(one.get('baseline')) or 0.0:.3f} -> "
+            f"{_number(one.get('current')) or 0.0:.3f} on {one.get('n_current')} rows (drop {one['drop']:+.3f} "
+            f"+- {one['drop_se']:.3f}), which accuracy hides"
         )
     return text
 
@@ -618,7 +658,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     verdict = performance_verdict(perf, config.min_performance_drop)
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
-        retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf)}")
+        retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf, config.min_performance_drop)}")
     elif verdict in (STABLE, LABEL_SHIFT) and perf.get("kind") == "measured":
         g.fire(f"performance_{verdict}", f"rules answer {NO_ACTION}", _describe_performance(perf))
         g.fallback = NO_ACTION

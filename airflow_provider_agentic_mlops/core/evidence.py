@@ -201,6 +201,7 @@ def measure_performance(
     seed: int = 0,
     proba: Any = None,
     classes: Sequence[Any] | None = None,
+    reference_predictions: tuple[Sequence[Any], Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
     """The champion's current ``metric`` on labelled rows against a held-out ``baseline``.
 
@@ -222,6 +223,9 @@ def measure_performance(
         class 1 or (n, n_classes); ``y_pred`` are then its labels. None: ``y_pred`` may be the probability
         of class 1 (:func:`~airflow_provider_agentic_mlops.core.metrics.split_scores`).
     :param classes: the classes of ``proba``'s columns (scikit-learn's ``classes_``).
+    :param reference_predictions: classification, accuracy: ``(labels, predicted labels)`` of held-out
+        reference rows, which give ``class_recall`` (:func:`class_recall`): accuracy hides a class whose
+        recall collapsed when that class is rare.
     """
     y_true = np.asarray(y_true)
     if task == "classification" and proba is None:
@@ -263,7 +267,62 @@ def measure_performance(
     out.update(drop=drop, drop_se=drop_se)
     if task == "classification" and metric == "accuracy" and reference_labels is not None:
         out["class_mix"] = class_mix(y_true, labels, reference_labels, baseline=baseline, baseline_se=base_se)
+    if task == "classification" and metric == "accuracy" and reference_predictions is not None:
+        out["class_recall"] = class_recall(y_true, labels, *reference_predictions)
     return out
+
+
+#: Classes listed in ``class_recall``: the rare ones first, then those whose recall fell most.
+MAX_CLASSES_LISTED = 10
+#: A class with less than this fraction of an even share of the reference (binary: under 25 % of the
+#: rows; ten classes: under 5 %) is rare: accuracy weighs it too little to show its recall.
+RARE_SHARE_OF_EVEN = 0.5
+
+
+def class_recall(
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    reference_true: Sequence[Any],
+    reference_pred: Sequence[Any],
+) -> dict[str, Any] | None:
+    """Each class's recall on the current rows against the held-out reference rows, rare classes marked.
+
+    Accuracy weighs each class by its share: with 2 % positives a model that stops finding any of them
+    loses 0.01 accuracy, which reads as stable, while its positive-class recall went 0.66 -> 0. A class
+    is ``rare`` below ``RARE_SHARE_OF_EVEN`` of an even share of the reference; the decision reads the
+    rare classes' recall drops (``drop``, with ``drop_se``: the binomial error of both sides, at least
+    one row's worth). Classes with rows in both frames; None with fewer than two. ``classes`` lists at
+    most ``MAX_CLASSES_LISTED`` (rare first, then by drop); ``rare_classes`` counts them all.
+    """
+    cur_true, cur_pred = _class_names(y_true), _class_names(y_pred)
+    ref_true, ref_pred = _class_names(reference_true), _class_names(reference_pred)
+    common = sorted(set(cur_true) & set(ref_true))
+    if len(common) < 2:
+        return None
+    shares = ref_true.value_counts(normalize=True)
+    rare_below = RARE_SHARE_OF_EVEN / len(shares)
+    per_class: dict[str, dict[str, Any]] = {}
+    for c in common:
+        cur_rows, ref_rows = (cur_true == c).to_numpy(), (ref_true == c).to_numpy()
+        current = float((cur_pred[cur_rows] == c).mean())
+        reference = float((ref_pred[ref_rows] == c).mean())
+        n_cur, n_ref = int(cur_rows.sum()), int(ref_rows.sum())
+        var = max(current * (1 - current), 1 / n_cur) / n_cur + max(reference * (1 - reference), 1 / n_ref) / n_ref
+        per_class[c] = {
+            "baseline": reference,
+            "current": current,
+            "drop": reference - current,
+            "drop_se": math.sqrt(var),
+            "share": float(shares[c]),
+            "rare": bool(shares[c] < rare_below),
+            "n_current": n_cur,
+            "n_reference": n_ref,
+        }
+    ranked = sorted(common, key=lambda c: (not per_class[c]["rare"], -per_class[c]["drop"], c))
+    return {
+        "classes": {c: per_class[c] for c in ranked[:MAX_CLASSES_LISTED]},
+        "rare_classes": sum(v["rare"] for v in per_class.values()),
+    }
 
 
 def class_mix(
@@ -997,6 +1056,7 @@ def _performance(
             )
             metric, wants_proba = "accuracy", False
         baseline, baseline_n, baseline_source = baseline_for(metric)
+        reference_predictions = None
         if baseline is None and reference_is_holdout and label_column in reference.columns:
             ref_true, ref_pred, ref_proba, ref_classes = _labelled_predictions(
                 reference,
@@ -1014,6 +1074,21 @@ def _performance(
             )
             baseline, baseline_n = ref_perf["current"], len(ref_true)
             baseline_source = "held-out reference data"
+            reference_predictions = ref_true, ref_pred
+        elif (
+            metric == "accuracy"
+            and task == "classification"
+            and reference_is_holdout
+            and label_column in reference.columns
+            and (prediction_column is None or prediction_column in reference.columns)
+        ):  # the per-class recalls' baseline (class_recall), on the held-out reference
+            try:
+                ref_true, ref_pred, _, _ = _labelled_predictions(
+                    reference, "reference", label_column, prediction_column, model, features, notes, task=task
+                )
+                reference_predictions = ref_true, ref_pred
+            except Exception as err:  # noqa: BLE001 - an extra the measurement does without, said so
+                notes.append(f"no mean recall per class: the reference could not be scored ({type(err).__name__})")
         performance = measure_performance(
             task,
             y_true,
@@ -1026,6 +1101,7 @@ def _performance(
             reference_labels=reference[label_column].to_numpy() if label_column in reference.columns else None,
             proba=proba,
             classes=classes,
+            reference_predictions=reference_predictions,
         )
         if baseline is None:
             notes.append(
@@ -1117,6 +1193,7 @@ __all__ = [
     "benjamini_hochberg",
     "build_evidence",
     "class_mix",
+    "class_recall",
     "detect_faults",
     "drift_severity",
     "estimate_performance",

@@ -404,3 +404,27 @@ def test_a_performance_metric_the_task_is_not_scored_on_is_refused_when_parsed()
     with pytest.raises(ValueError, match=r"'performance_metric'.*'r2'.*use one of accuracy, precision"):
         DriftSettings.resolve(task="classification", performance_metric="r2")
     assert DriftSettings.resolve(performance_metric="roc_auc").performance_metric == "roc_auc"
+
+
+@pytest.mark.parametrize(
+    ("drift", "validation", "expected"),
+    [
+        ({"task": "classification"}, {}, "roc_auc"),  # validation's default primary metric
+        ({}, {"primary_metric": "f1"}, "f1"),
+        ({"task": "regression"}, {}, "r2"),  # rmse is in the target's units: r2 ranks alike, unitless
+        ({}, {"task": "regression", "primary_metric": "mae"}, "r2"),
+        ({"task": "regression"}, {"primary_metric": "r2"}, "r2"),
+        ({"task": "classification"}, {"primary_metric": "log_loss"}, "log_loss"),
+        ({"task": "classification", "performance_metric": "recall"}, {"primary_metric": "roc_auc"}, "recall"),
+        ({}, {}, None),  # neither task nor metric: the evidence's default by the labels
+    ],
+)
+def test_the_performance_metric_defaults_to_the_one_validation_judges_the_model_on(drift, validation, expected):
+    # a fraud detector gated on roc_auc was judged "not hurt" on accuracy while its recall went 0.66 -> 0
+    (spec,) = parse_models({"models": [{**GOOD, "drift": {**GOOD["drift"], **drift}, "validation": validation}]})
+    assert spec.drift.performance_metric == expected
+
+
+def test_the_shipped_fraud_detector_is_judged_on_roc_auc() -> None:
+    (spec,) = load_models(REPO / "dags" / "models.yaml")
+    assert spec.validation.primary_metric == spec.drift.performance_metric == "roc_auc"

@@ -10,6 +10,7 @@ from airflow_provider_agentic_mlops.core.drift import compute_drift
 from airflow_provider_agentic_mlops.core.evidence import (
     benjamini_hochberg,
     build_evidence,
+    class_recall,
     detect_faults,
     drift_severity,
     estimate_performance,
@@ -726,3 +727,57 @@ def test_a_measurement_that_fails_is_said_in_the_table_not_left_out() -> None:
         "kind": "no_predictions",
         "reason": "labels but no predictions: no prediction_column and no champion model",
     }
+
+
+def test_a_rare_class_the_champion_stopped_finding_shows_in_its_recall() -> None:
+    # 5% positives: the positives' recall 1.0 -> 0.0 costs accuracy 0.05 at most
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3)
+    reference["pred"] = reference["label"]
+    current["pred"] = 0  # never a positive any more
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, **kwargs)["performance"]
+
+    recall = perf["class_recall"]
+    assert list(recall["classes"]) == ["1", "0"] and recall["rare_classes"] == 1  # the rare class first
+    positives = recall["classes"]["1"]
+    assert positives["rare"] and positives["share"] == pytest.approx(reference["label"].mean())
+    assert positives["baseline"] == 1.0 and positives["current"] == 0.0 and positives["drop_se"] < 0.05
+    assert not recall["classes"]["0"]["rare"] and recall["classes"]["0"]["drop"] == 0.0
+    # with a logged baseline the held-out reference still gives the per-class recalls' baseline
+    logged = gather_evidence(reference, current, summary, logged_metrics={"accuracy": 0.99}, **kwargs)["performance"]
+    assert logged["baseline"] == 0.99 and logged["class_recall"] == recall
+    # a reference that is not held out gives no fair per-class baseline: none
+    kwargs["reference_is_holdout"] = False
+    assert (
+        "class_recall"
+        not in gather_evidence(reference, current, summary, performance_baseline=0.99, **kwargs)["performance"]
+    )
+
+
+def test_per_class_recall_does_not_move_with_the_class_mix() -> None:
+    rng = np.random.default_rng(11)
+
+    def predictions(y: np.ndarray) -> np.ndarray:
+        return np.where(rng.random(len(y)) < 0.9, y, 1 - y)  # each class right 90% of the time
+
+    ref_y, cur_y = (rng.random(4000) < 0.1).astype(int), (rng.random(4000) < 0.7).astype(int)
+    recall = class_recall(cur_y, predictions(cur_y), ref_y, predictions(ref_y))
+    assert recall["rare_classes"] == 1 and recall["classes"]["1"]["rare"]
+    for one in recall["classes"].values():
+        assert abs(one["drop"]) < 2.5 * one["drop_se"] and one["drop_se"] < 0.05
+    assert class_recall(np.zeros(50), np.zeros(50), ref_y, ref_y) is None  # one class in common
+
+
+def test_a_reference_that_cannot_be_scored_leaves_out_the_mean_recall_per_class_not_the_measurement() -> None:
+    reference, current = imbalanced(2000, 2), imbalanced(2000, 3)
+    reference["pred"], current["pred"] = np.nan, current["label"]  # the export has no reference predictions
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, label_column="label", exclude_columns=["pred"])
+
+    evidence = gather_evidence(reference, current, summary, performance_baseline=0.97, **kwargs)
+
+    perf = evidence["performance"]
+    assert perf["current"] == 1.0 and "class_recall" not in perf
+    assert any("no mean recall per class" in note for note in evidence["notes"])

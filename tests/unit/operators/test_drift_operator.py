@@ -587,6 +587,39 @@ def test_roc_auc_of_the_champion_loaded_from_mlflow_is_measured_against_its_logg
     assert perf["baseline_source"] == "metric logged for the champion (models:/fraud@champion)"
 
 
+def test_a_rare_class_the_champion_stopped_finding_is_a_drop_though_its_accuracy_holds(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the default metric, accuracy, moved 0.03 -> ~0.06 error: "stable", the model "not hurt"
+    pytest.importorskip("mlflow")
+    from sklearn.linear_model import LogisticRegression
+
+    from airflow_provider_agentic_mlops.core.decision import performance_verdict
+
+    train, reference, current = imbalanced(3000, 0), imbalanced(2000, 1), imbalanced(2000, 2, collapsed=True)
+    model = LogisticRegression().fit(train[["a", "b"]], train["y"])
+    register_champion(tmp_path, monkeypatch, "fraud", model, {"accuracy": 0.99, "n_holdout": 2000})
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        task="classification",
+        reference_is_holdout=True,
+        champion_model_uri="models:/fraud@champion",
+        feature_columns=["a", "b"],
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    perf = op.execute(context())["evidence"]["performance"]
+
+    assert perf["metric"] == "accuracy" and perf["baseline"] == 0.99 and perf["drop"] < 0.05
+    positives = perf["class_recall"]["classes"]["1"]
+    assert positives["rare"] and positives["current"] < 0.1
+    assert performance_verdict(perf, 0.02) == "drop"
+
+
 # -- valid data the review found broken: no crash, no false fault, report included
 
 
