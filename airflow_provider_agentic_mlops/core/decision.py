@@ -15,7 +15,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
    * *performance not measured*: the measurement raised (the champion could not be scored on the
-     data; ``evidence.performance_missing`` kind ``failed``) -> ``escalate`` with the error.
+     data; ``evidence.performance_missing`` kind ``failed``), or *champion unavailable*: a configured
+     champion could not be loaded (kind ``champion_unavailable``; not "no champion registered yet",
+     a first model) -> ``escalate`` with the reason: a broken production alias is an incident.
    * *performance drop* (measured on labelled current rows against a held-out baseline, or
      estimated without labels) larger than ``min_performance_drop`` by 1.96 standard errors (the
      drop's lower 97.5 % bound is past it) -> ``retrain``, or ``escalate`` when cooldown/budget
@@ -495,8 +497,9 @@ def _rare_class_lost(performance: Mapping[str, Any], min_drop: float) -> tuple[s
     return max(lost, key=lambda cv: cv[1]["drop"]) if lost else None
 
 
-#: ``evidence.performance_missing`` kind: the measurement raised (the champion could not be scored).
-MEASUREMENT_FAILED = "failed"
+#: ``evidence.performance_missing`` kinds that escalate: the measurement raised (the champion could not be
+#: scored), and a configured champion could not be loaded (its version deleted, its artifacts gone).
+MEASUREMENT_FAILED, CHAMPION_UNAVAILABLE = "failed", "champion_unavailable"
 #: Why there is no performance evidence, when the summary does not say (an older provider's).
 NO_EVIDENCE = "no labels, no estimate"
 
@@ -646,13 +649,16 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     )
     perf = evidence.get("performance")
     missing = _performance_missing(evidence)
-    if missing is not None and missing[0] == MEASUREMENT_FAILED:
-        # the champion could not be scored on this data: "nothing hurts" would be a guess, a person must look
-        g.fire("performance_not_measured", f"forced {ESCALATE}", missing[1])
+    if missing is not None and missing[0] in (MEASUREMENT_FAILED, CHAMPION_UNAVAILABLE):
+        # the champion could not be loaded or scored: "nothing hurts" would be a guess, and a broken
+        # production alias is an incident; a person must look
+        unavailable = missing[0] == CHAMPION_UNAVAILABLE
+        g.fire("champion_unavailable" if unavailable else "performance_not_measured", f"forced {ESCALATE}", missing[1])
         g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
+        what = "The production champion is unavailable" if unavailable else "The performance could not be measured"
         g.rationale = (
-            f"The performance could not be measured: {missing[1]}. Without it the rules cannot tell whether the "
-            f"model is hurt (noted: {drift_note}); a person must look."
+            f"{what}: {missing[1]}. Without it the rules cannot tell whether the model is hurt (noted: "
+            f"{drift_note}); a person must look."
         )
         return g
     verdict = performance_verdict(perf, config.min_performance_drop)
@@ -838,6 +844,7 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
         "faults_omitted": int(evidence.get("faults_omitted") or 0),
         "performance": _scrub(evidence.get("performance")),
         "performance_missing": _scrub(evidence.get("performance_missing")),
+        "champion": _scrub(evidence.get("champion")),
         "extrapolation": _scrub(evidence.get("extrapolation"), MAX_NAME_CHARS),
         "severity": {
             "weighted_share": _scrub(severity.get("weighted_share")),

@@ -869,12 +869,15 @@ def build_evidence(
     extrapolation: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
     performance_missing: Mapping[str, str] | None = None,
+    champion: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The evidence table: what the rules read and the LLM sees, strongest evidence first.
 
     :param performance_missing: without ``performance``, why: ``{"kind", "reason"}``, kind ``failed``
-        (the measurement raised: said, never a silent "nothing hurts"), ``no_predictions`` (labels but
-        nothing to predict them) or ``no_labels``.
+        (the measurement raised: said, never a silent "nothing hurts"), ``champion_unavailable`` (a
+        configured champion could not be loaded), ``no_predictions`` (labels but nothing to predict
+        them) or ``no_labels``.
+    :param champion: the configured champion's ``{"uri", "status", "reason"}`` (:func:`gather_evidence`).
     """
     severity = drift_severity(summary, importance)
     if severity["weighted_by"] == ZERO_IMPORTANCE:
@@ -885,6 +888,7 @@ def build_evidence(
         "faults": faults,
         "performance": performance,
         "performance_missing": None if performance is not None else dict(performance_missing or {}) or None,
+        "champion": dict(champion) if champion else None,
         "severity": severity,
         "extrapolation": extrapolation,
         "n_current": summary.n_current,
@@ -905,6 +909,7 @@ def gather_evidence(
     baseline_source: str = "",
     notes: Sequence[str] = (),
     logged_metrics: Mapping[str, Any] | None = None,
+    champion: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Everything :func:`build_evidence` needs, from the frames and (optionally) the champion.
@@ -925,6 +930,10 @@ def gather_evidence(
     :param baseline_source: where ``baseline`` came from, said in the evidence.
     :param logged_metrics: the metrics logged with the champion's run (its held-out metrics, and
         ``n_holdout`` their rows): the baseline of whichever metric is measured, ``baseline_source`` said.
+    :param champion: what loading the configured champion gave, ``{"uri", "status", "reason"}``: status
+        ``loaded``, ``absent`` (no champion registered yet) or ``unavailable`` (configured, not loadable);
+        kept in the table as ``champion``. Without performance, an unavailable champion is why
+        (``performance_missing`` kind ``champion_unavailable``), which the decision escalates.
     """
     from airflow_provider_agentic_mlops.core.metrics import infer_task
 
@@ -988,7 +997,7 @@ def gather_evidence(
         notes.append(failure)
         missing = {"kind": "failed", "reason": failure}
     if performance is None and missing is None:
-        missing = _why_no_performance(label_column, has_labels, prediction_column, model, usable_model, task)
+        missing = _why_no_performance(label_column, has_labels, prediction_column, model, usable_model, task, champion)
     importance, importance_source = (None, "no champion model")
     if usable_model:
         labels = reference[label_column] if label_column in reference.columns else None
@@ -1002,7 +1011,12 @@ def gather_evidence(
         extrapolation=None if faults else extrapolation(reference, current, features, importance),
         notes=notes,
         performance_missing=missing,
+        champion=champion,
     )
+
+
+#: ``champion["status"]`` of a configured champion that could not be loaded (not: none registered yet).
+CHAMPION_UNAVAILABLE = "unavailable"
 
 
 def _why_no_performance(
@@ -1012,14 +1026,24 @@ def _why_no_performance(
     model: Any,
     usable_model: bool,
     task: str | None,
+    champion: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """``{"kind", "reason"}``: why neither a measured nor an estimated performance is in the evidence."""
+    status, reason = (champion or {}).get("status"), (champion or {}).get("reason") or ""
+    if model is None and status == CHAMPION_UNAVAILABLE:
+        labels = "labels are in, but nothing predicts them" if has_labels else "no estimate without it"
+        return {
+            "kind": "champion_unavailable",
+            "reason": f"the champion {champion['uri']} could not be loaded ({reason}); {labels}",  # type: ignore[index]
+        }
     if has_labels:
         why = "the champion is not usable (see the notes)" if model is not None else "no champion model"
+        if model is None and status == "absent":
+            why = reason
         return {"kind": "no_predictions", "reason": f"labels but no predictions: no prediction_column and {why}"}
     labels = "no label_column set" if label_column is None else f"labels not in yet (no '{label_column}' values)"
     if not usable_model:
-        estimate = "no estimate without a usable champion"
+        estimate = f"no estimate: {reason}" if status == "absent" else "no estimate without a usable champion"
     elif task != "classification" or not hasattr(model, "predict_proba"):
         estimate = "no estimate (CBPE needs a classifier with predict_proba)"
     else:

@@ -879,6 +879,25 @@ def test_one_rare_class_of_many_is_judged_with_a_bound_widened_for_their_number(
     assert d.action == "no_action"
 
 
+def test_a_configured_champion_that_cannot_be_loaded_escalates_never_no_action():
+    drift = with_evidence(0.0, weighted_share=0.0)  # nothing drifted: the rules used to end at no_action
+    reason = "the champion models:/m@champion could not be loaded (FileNotFoundError: model.skops); labels are in"
+    drift["evidence"]["performance_missing"] = {"kind": "champion_unavailable", "reason": reason}
+    llm = ScriptedLLM()
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.action == "escalate" and llm.calls == []
+    assert [r["rule"] for r in d.rules_fired] == ["champion_unavailable"]
+    assert d.rules_fired[0]["detail"] == reason and "The production champion is unavailable" in d.rationale
+    # none registered yet (a first model) is no incident: the drift evidence decides, the reason said
+    drift["evidence"]["performance_missing"] = {
+        "kind": "no_predictions",
+        "reason": "labels but no predictions: no prediction_column and no champion yet: registered model 'm' "
+        "does not exist (a first model)",
+    }
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "a first model" in d.rules_fired[0]["detail"]
+
+
 def test_a_drop_accuracy_shows_itself_is_not_said_to_be_hidden_by_accuracy():
     perf = measured(0.5, baseline=0.98, se=0.01)
     perf["class_recall"] = recall_of(0.5, 0.01)

@@ -770,6 +770,22 @@ def test_per_class_recall_does_not_move_with_the_class_mix() -> None:
     assert class_recall(np.zeros(50), np.zeros(50), ref_y, ref_y) is None  # one class in common
 
 
+def test_a_champion_that_could_not_be_loaded_is_why_there_is_no_performance() -> None:
+    reference, current = imbalanced(1000, 2), imbalanced(1000, 3)
+    summary = compute_drift(reference, current, label_column="label")
+    unavailable = {"uri": "models:/m@champion", "status": "unavailable", "reason": "MlflowException: alias not found"}
+
+    evidence = gather_evidence(reference, current, summary, label_column="label", champion=unavailable)
+
+    assert evidence["champion"] == unavailable
+    missing = evidence["performance_missing"]
+    assert missing["kind"] == "champion_unavailable" and "alias not found" in missing["reason"]
+    absent = {"uri": "models:/m@champion", "status": "absent", "reason": "no champion yet: registered model 'm'"}
+    evidence = gather_evidence(reference, current, summary, label_column="label", champion=absent)
+    assert evidence["performance_missing"]["kind"] == "no_predictions"
+    assert "no champion yet" in evidence["performance_missing"]["reason"]
+
+
 def test_a_reference_that_cannot_be_scored_leaves_out_the_mean_recall_per_class_not_the_measurement() -> None:
     reference, current = imbalanced(2000, 2), imbalanced(2000, 3)
     reference["pred"], current["pred"] = np.nan, current["label"]  # the export has no reference predictions

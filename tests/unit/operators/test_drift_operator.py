@@ -620,6 +620,92 @@ def test_a_rare_class_the_champion_stopped_finding_is_a_drop_though_its_accuracy
     assert performance_verdict(perf, 0.02) == "drop"
 
 
+def decide_on(summary: dict, model_name: str) -> tuple[str, dict]:
+    """The rules' branch and stored decision for ``summary``, as the DAG's decide task takes it."""
+    from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
+    from tests.doubles.airflow_task import task_context
+
+    decide = AgentDecisionOperator(task_id="decide", model_name=model_name, mode="rules")
+    ctx = task_context(dag_id=f"agentic_mlops__{model_name}", xcoms={("check_drift", "return_value"): summary})
+    action = decide.choose_branch(ctx)
+    return action, decide.store.get_decision(ctx["ti"].pushed["decision_id"])
+
+
+@pytest.mark.parametrize("broken", ["version_deleted", "artifacts_missing"])
+def test_a_configured_champion_that_cannot_be_loaded_escalates_and_says_why(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    # accuracy 0.98 -> 0.02 on labelled rows, champion unloadable: the rules read "no labels, no estimate"
+    # and ended at "Evidence read, nothing hurts"
+    mlflow = pytest.importorskip("mlflow")
+    import shutil
+
+    from sklearn.linear_model import LogisticRegression
+
+    train, reference, current = imbalanced(3000, 0), imbalanced(2000, 1), imbalanced(2000, 2)
+    current["y"] = 1 - current["y"]  # every label inverted: the model is broken on this window
+    model = LogisticRegression().fit(train[["a", "b"]], train["y"])
+    register_champion(tmp_path, monkeypatch, "churn", model, {"accuracy": 0.98, "n_holdout": 2000})
+    client = mlflow.MlflowClient()
+    if broken == "version_deleted":
+        client.delete_model_version("churn", "1")
+    else:  # the artifact store lost the model's files (MLflow's default root: ./mlruns under tmp_path)
+        stored = list(tmp_path.rglob("MLmodel"))
+        assert stored
+        for item in (i for m in stored for i in m.parent.iterdir() if i.name != "MLmodel"):
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="churn",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        task="classification",
+        reference_is_holdout=True,
+        strict=False,
+        champion_model_uri="models:/churn@champion",
+        feature_columns=["a", "b"],
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    summary = op.execute(context())
+    action, decision = decide_on(summary, "churn")
+
+    evidence = summary["evidence"]
+    assert evidence["champion"]["status"] == "unavailable"
+    assert evidence["performance_missing"]["kind"] == "champion_unavailable"
+    assert action == "escalate" and [r["rule"] for r in decision["rules_fired"]] == ["champion_unavailable"]
+    assert "champion is unavailable" in decision["rationale"] and "no labels" not in decision["rationale"]
+    if broken == "version_deleted":
+        assert "has no version left" in decision["rationale"]
+
+
+def test_no_champion_registered_yet_is_a_first_model_not_an_incident(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    reference, current = imbalanced(2000, 1), imbalanced(2000, 2)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="newbie",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        champion_model_uri="models:/newbie@champion",
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    summary = op.execute(context())
+    action, decision = decide_on(summary, "newbie")
+
+    assert summary["evidence"]["champion"]["status"] == "absent"
+    assert summary["evidence"]["performance_missing"]["kind"] == "no_predictions"
+    assert action == "no_action" and decision["rules_fired"][0]["rule"] == "no_performance_evidence"
+    assert "registered model 'newbie' does not exist" in decision["rules_fired"][0]["detail"]
+
+
 # -- valid data the review found broken: no crash, no false fault, report included
 
 
