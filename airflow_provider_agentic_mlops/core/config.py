@@ -18,9 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.durations import parse_duration
+from airflow_provider_agentic_mlops.core.metrics import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    TASK_METRICS,
+    performance_metric_for,
+)
 from airflow_provider_agentic_mlops.core.validation import GateSettings, UnknownMetric, check_metric_names
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
@@ -142,7 +148,9 @@ class DriftSettings(_Settings):
     :param feature_columns: the champion's input columns; default the names it was fitted on (or its
         signature's inputs), else the checked columns. Values past the reference range in another
         column (a running id) are a note, no fault; no fault in another column stops the champion.
-    :param performance_metric: metric of the performance evidence; default ``accuracy`` or ``r2``.
+    :param performance_metric: metric of the performance evidence, one of the task's (``core.metrics.TASK_METRICS``);
+        default ``accuracy`` or ``r2`` (a models.yaml entry: the metric its validation is gated on, see
+        ``core.metrics.performance_metric_for``). ``roc_auc`` and ``log_loss`` read class probabilities.
     :param performance_baseline: the champion's metric on held-out data, when not logged in MLflow.
     :param reference_is_holdout: the reference rows were not used to train the champion, so its
         metric on them is a fair baseline (and CBPE's reference).
@@ -180,6 +188,15 @@ class DriftSettings(_Settings):
                 raise ValueError(f"{key!r}: {method!r} is not a drift method; use one of {sorted(DRIFT_METHODS)}")
         return value
 
+    @field_validator("performance_metric")
+    @classmethod
+    def _performance_metric_of_the_task(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            problem = unknown_performance_metric(value, info.data.get("task"))
+            if problem:
+                raise ValueError(problem)
+        return value
+
     @field_validator("current_window")
     @classmethod
     def _window_is_a_duration(cls, value: str | None) -> str | None:
@@ -194,6 +211,25 @@ class DriftSettings(_Settings):
                 f"current_window {self.current_window!r} needs timestamp_column (the current data's time column)"
             )
         return self
+
+
+def unknown_performance_metric(metric: str, task: str | None) -> str | None:
+    """Why ``metric`` cannot be the performance evidence's metric of a ``task`` model (None: it can): every
+    metric is measured with ``core.metrics.compute_metrics``, so a name it does not report (a typo, the other
+    task's metric) would leave the decision without its measured performance on every run.
+
+    :param task: ``classification`` or ``regression``; None (inferred from the labels when the check runs):
+        a metric of either task.
+    """
+    valid = TASK_METRICS[task] if task else CLASSIFICATION_METRICS + REGRESSION_METRICS
+    if metric in valid:
+        return None
+    closest = difflib.get_close_matches(metric, valid, n=1)
+    hint = f" (did you mean {closest[0]!r}?)" if closest else ""
+    return (
+        f"performance_metric {metric!r}{hint} is not a metric {f'a {task} model' if task else 'a model'} is "
+        f"scored on; use one of {', '.join(valid)}"
+    )
 
 
 class DriftConfig(DriftSettings):
@@ -372,6 +408,21 @@ class ModelSpec(_Section):
     @model_validator(mode="after")
     def _gate_metrics_of_the_task(self) -> ModelSpec:
         check_metric_names(self.validation, self.validation.task or self.drift.task, prefix="validation.")
+        metric, task = self.drift.performance_metric, self.validation.task or self.drift.task
+        problem = unknown_performance_metric(metric, task) if metric is not None else None
+        if problem:  # the drift section checked it against drift.task; validation.task names it here
+            raise UnknownMetric(problem, field="drift.performance_metric")
+        return self
+
+    @model_validator(mode="after")
+    def _performance_metric_from_validation(self) -> ModelSpec:
+        """Without ``drift.performance_metric``, the decision measures the metric validation judges the model
+        on (``core.metrics.performance_metric_for``): a fraud detector gated on ROC AUC is not called unhurt
+        because its accuracy, 98% negatives, barely moved."""
+        if self.drift.performance_metric is None:
+            self.drift.performance_metric = performance_metric_for(
+                self.validation.primary_metric, self.validation.task or self.drift.task
+            )
         return self
 
     @property

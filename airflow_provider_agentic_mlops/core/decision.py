@@ -14,6 +14,10 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      run does nothing more than point at it (``Decision.attach_job_id``).
    * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
+   * *performance not measured*: the measurement raised (the champion could not be scored on the
+     data; ``evidence.performance_missing`` kind ``failed``), or *champion unavailable*: a configured
+     champion could not be loaded (kind ``champion_unavailable``; not "no champion registered yet",
+     a first model) -> ``escalate`` with the reason: a broken production alias is an incident.
    * *performance drop* (measured on labelled current rows against a held-out baseline, or
      estimated without labels) larger than ``min_performance_drop`` by 1.96 standard errors (the
      drop's lower 97.5 % bound is past it) -> ``retrain``, or ``escalate`` when cooldown/budget
@@ -29,12 +33,18 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
      class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
      the plain accuracy and the features moved with the mix; retraining does not fix that.
+   * Measured accuracy is a *drop* whatever it reads when a rare class's recall (``class_recall``,
+     against the held-out reference) dropped past ``min_performance_drop`` (same bound, Bonferroni over
+     the rare classes): accuracy hides a rare class the model stopped finding (2 % positives: recall
+     0.66 -> 0 costs 0.01 accuracy). Common classes are left to accuracy: under a selection shift one
+     class's recall falls as another's rises, which retraining does not improve.
    * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
      have a feature the model relies on outside the reference's range -> ``retrain`` (or
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
    * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
      decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
-     below -> ``no_action``. No rule ends the decision on the drift share before this point.
+     below -> ``no_action`` (without performance evidence the rationale says why there is none). No
+     rule ends the decision on the drift share before this point.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
 
@@ -58,6 +68,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -460,8 +471,49 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
         and mix_moved
         and _drop_verdict(mix.get("adjusted_drop"), mix.get("adjusted_drop_se"), min_drop) == STABLE
     ):
-        return LABEL_SHIFT
+        verdict = LABEL_SHIFT
+    if verdict != DROP and _rare_class_lost(performance, min_drop) is not None:
+        return DROP  # accuracy hid it: a rare class is no longer found
     return verdict
+
+
+def _rare_class_lost(performance: Mapping[str, Any], min_drop: float) -> tuple[str, Mapping[str, Any]] | None:
+    """The rare class (``class_recall``, measured accuracy) whose recall dropped most past ``min_drop``, by
+    the metric's bound widened for the number of rare classes (Bonferroni: one class of many falls past a
+    1.96 bound by chance), with its entry; None when none did. Accuracy hides such a class."""
+    recall = performance.get("class_recall")
+    classes = recall.get("classes") if isinstance(recall, Mapping) else None
+    if not isinstance(classes, Mapping):
+        return None
+    rare = [(str(c), v) for c, v in classes.items() if isinstance(v, Mapping) and v.get("rare")]
+    if not rare:
+        return None
+    tested = max(int(_number(recall.get("rare_classes")) or 0), len(rare))
+    z = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(DROP_Z)) / tested)
+    lost = [
+        (c, v)
+        for c, v in rare
+        if _number(v.get("drop")) is not None
+        and _number(v.get("drop_se")) is not None
+        and v["drop"] - z * v["drop_se"] > min_drop
+    ]
+    return max(lost, key=lambda cv: cv[1]["drop"]) if lost else None
+
+
+#: ``evidence.performance_missing`` kinds that escalate: the measurement raised (the champion could not be
+#: scored), and a configured champion could not be loaded (its version deleted, its artifacts gone).
+MEASUREMENT_FAILED, CHAMPION_UNAVAILABLE = "failed", "champion_unavailable"
+#: Why there is no performance evidence, when the summary does not say (an older provider's).
+NO_EVIDENCE = "no labels, no estimate"
+
+
+def _performance_missing(evidence: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(kind, reason)`` of the evidence's ``performance_missing``, the reason clipped (it may quote data);
+    None when the performance is in the table or the table does not say why it is not."""
+    missing = evidence.get("performance_missing")
+    if evidence.get("performance") is not None or not isinstance(missing, Mapping):
+        return None
+    return str(missing.get("kind")), clip(str(missing.get("reason") or NO_EVIDENCE), MAX_RULE_DETAIL_CHARS // 2)
 
 
 def fault_problems(drift: Mapping[str, Any]) -> list[str]:
@@ -494,7 +546,7 @@ def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
     return _drift_share(drift), "plain share of drifted columns (no evidence in the summary)"
 
 
-def _describe_performance(perf: Mapping[str, Any]) -> str:
+def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None) -> str:
     se = _number(perf.get("drop_se"))
     spread = "standard error unknown" if se is None else f"+- {se:.3f}"
     if perf.get("kind") == "estimated":
@@ -514,6 +566,15 @@ def _describe_performance(perf: Mapping[str, Any]) -> str:
         text += (
             f"; the class mix moved (total variation {mix['mix_change']:.2f}); at the reference's mix the accuracy "
             f"is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- {mix['adjusted_drop_se']:.3f})"
+        )
+    lost = _rare_class_lost(perf, min_drop) if min_drop is not None else None
+    if lost and _drop_verdict(perf.get("drop"), perf.get("drop_se"), min_drop) != DROP:  # why it is a drop
+        name, one = lost
+        text += (
+            f"; but rare class {clip(name, MAX_NAME_CHARS)!r} ({_number(one.get('share')) or 0.0:.1%} of the "
+            f"reference) is no longer found: its recall {_number(one.get('baseline')) or 0.0:.3f} -> "
+            f"{_number(one.get('current')) or 0.0:.3f} on {one.get('n_current')} rows (drop {one['drop']:+.3f} "
+            f"+- {one['drop_se']:.3f}), which accuracy hides"
         )
     return text
 
@@ -633,6 +694,19 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns)"
     )
     perf = evidence.get("performance")
+    missing = _performance_missing(evidence)
+    if missing is not None and missing[0] in (MEASUREMENT_FAILED, CHAMPION_UNAVAILABLE):
+        # the champion could not be loaded or scored: "nothing hurts" would be a guess, and a broken
+        # production alias is an incident; a person must look
+        unavailable = missing[0] == CHAMPION_UNAVAILABLE
+        g.fire("champion_unavailable" if unavailable else "performance_not_measured", f"forced {ESCALATE}", missing[1])
+        g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
+        what = "The production champion is unavailable" if unavailable else "The performance could not be measured"
+        g.rationale = (
+            f"{what}: {missing[1]}. Without it the rules cannot tell whether the model is hurt (noted: "
+            f"{drift_note}); a person must look."
+        )
+        return g
     verdict = performance_verdict(perf, config.min_performance_drop)
     measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and perf.get("kind") == "measured"
     # labels in for part of the window only: stable on the labelled rows says nothing of rows unlike them
@@ -640,7 +714,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     partial = f" Measured {verdict.replace('_', ' ')} on the labelled rows only: {moved}." if moved else ""
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
-        retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf)}")
+        retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf, config.min_performance_drop)}")
     elif measured_unhurt and not moved:
         g.fire(f"performance_{verdict}", f"rules answer {NO_ACTION}", _describe_performance(perf))
         g.fallback = NO_ACTION
@@ -672,7 +746,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         elif verdict is not None:  # inconclusive measurement, or a stable estimate: drift severity decides
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
         elif perf is None:
-            g.fire("no_performance_evidence", "drift severity decides", "no labels, no estimate")
+            g.fire("no_performance_evidence", "drift severity decides", missing[1] if missing else NO_EVIDENCE)
         unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
 
         def act_on_drift(rule: str, why: str) -> None:
@@ -719,7 +793,13 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         else:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
             g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
-            g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
+            if perf is None:
+                g.rationale = (
+                    f"No performance evidence ({missing[1] if missing else NO_EVIDENCE}); drift of what the model "
+                    f"relies on is low: {drift_note} < min_drift_share {config.min_drift_share}."
+                )
+            else:
+                g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
             g.rationale += partial
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:
@@ -826,6 +906,8 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
         "faults": _scrub(evidence.get("faults") or []),
         "faults_omitted": int(evidence.get("faults_omitted") or 0),
         "performance": _scrub(evidence.get("performance")),
+        "performance_missing": _scrub(evidence.get("performance_missing")),
+        "champion": _scrub(evidence.get("champion")),
         "extrapolation": _scrub(evidence.get("extrapolation"), MAX_NAME_CHARS),
         "severity": {
             "weighted_share": _scrub(severity.get("weighted_share")),
@@ -858,7 +940,7 @@ def evidence_rows(inputs: Any) -> list[tuple[str, list[str]]]:
         return [("Evidence", [_json_line(evidence)])]
     rows = [
         ("Pipeline faults", _fault_lines(evidence)),
-        ("Performance", [_performance_line(evidence.get("performance"))]),
+        ("Performance", [_performance_line(evidence.get("performance"), evidence.get("performance_missing"))]),
     ]
     severity = _severity_lines(evidence.get("severity"))
     if severity:
@@ -891,8 +973,10 @@ def _fault_lines(evidence: Mapping[str, Any]) -> list[str]:
     return fault_problems({"evidence": {"faults": faults, "faults_omitted": int(n_omitted)}}) or ["none"]
 
 
-def _performance_line(perf: Any) -> str:
+def _performance_line(perf: Any, missing: Any = None) -> str:
     if not isinstance(perf, Mapping):
+        if isinstance(missing, Mapping) and missing.get("reason"):
+            return f"none: {missing['reason']}"
         return "none: neither measured on labelled rows nor estimated (see the notes)"
     try:
         if perf.get("drop") is not None:

@@ -23,7 +23,7 @@ decision rules read, and the LLM sees.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,13 @@ from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
-from airflow_provider_agentic_mlops.core.metrics import as_float, compute_metrics, higher_is_better, split_scores
+from airflow_provider_agentic_mlops.core.metrics import (
+    PROBABILITY_METRICS,
+    as_float,
+    compute_metrics,
+    higher_is_better,
+    split_scores,
+)
 
 #: A spread (10th-90th percentile) this many times larger or smaller than the reference's is a
 #: scale or unit change (x1000, cents -> euros), not drift.
@@ -225,6 +231,9 @@ def measure_performance(
     source: str = "prediction column",
     reference_labels: Sequence[Any] | None = None,
     seed: int = 0,
+    proba: Any = None,
+    classes: Sequence[Any] | None = None,
+    reference_predictions: tuple[Sequence[Any], Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
     """The champion's current ``metric`` on labelled rows against a held-out ``baseline``.
 
@@ -242,14 +251,29 @@ def measure_performance(
     :param source: where the predictions came from (prediction column, the champion from MLflow).
     :param reference_labels: labels of the reference rows (classification, accuracy): their class mix
         gives ``class_mix``, the current accuracy re-weighted to it (see :func:`class_mix`).
+    :param proba: classification: the champion's class probabilities (``predict_proba``), shape (n,) for
+        class 1 or (n, n_classes); ``y_pred`` are then its labels. None: ``y_pred`` may be the probability
+        of class 1 (:func:`~airflow_provider_agentic_mlops.core.metrics.split_scores`).
+    :param classes: the classes of ``proba``'s columns (scikit-learn's ``classes_``).
+    :param reference_predictions: classification, accuracy: ``(labels, predicted labels)`` of held-out
+        reference rows, which give ``class_recall`` (:func:`class_recall`): accuracy hides a class whose
+        recall collapsed when that class is rare.
     """
     y_true = np.asarray(y_true)
-    labels, proba = split_scores(y_true, y_pred) if task == "classification" else (np.asarray(y_pred), None)
-    values = compute_metrics(task, y_true, labels, proba)  # type: ignore[arg-type]
+    if task == "classification" and proba is None:
+        labels, proba = split_scores(y_true, y_pred)
+    else:
+        labels = np.asarray(y_pred)
+    classes = None if classes is None else np.asarray(classes).tolist()
+    values = compute_metrics(task, y_true, labels, proba, classes=classes)  # type: ignore[arg-type]
     if metric not in values:
-        raise ValueError(f"performance metric {metric!r} is not one of {sorted(values)} for {task}")
+        needs = " (it needs class probabilities: a prediction column of them, or predict_proba)"
+        raise ValueError(
+            f"performance metric {metric!r} is not one of {sorted(values)} for {task}"
+            + (needs if metric in PROBABILITY_METRICS else "")
+        )
     current = float(values[metric])
-    se = _standard_error(task, metric, y_true, labels, proba, current, seed)
+    se = _standard_error(task, metric, y_true, labels, proba, current, seed, classes)
     out: dict[str, Any] = {
         "kind": "measured",
         "metric": metric,
@@ -275,7 +299,62 @@ def measure_performance(
     out.update(drop=drop, drop_se=drop_se)
     if task == "classification" and metric == "accuracy" and reference_labels is not None:
         out["class_mix"] = class_mix(y_true, labels, reference_labels, baseline=baseline, baseline_se=base_se)
+    if task == "classification" and metric == "accuracy" and reference_predictions is not None:
+        out["class_recall"] = class_recall(y_true, labels, *reference_predictions)
     return out
+
+
+#: Classes listed in ``class_recall``: the rare ones first, then those whose recall fell most.
+MAX_CLASSES_LISTED = 10
+#: A class with less than this fraction of an even share of the reference (binary: under 25 % of the
+#: rows; ten classes: under 5 %) is rare: accuracy weighs it too little to show its recall.
+RARE_SHARE_OF_EVEN = 0.5
+
+
+def class_recall(
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    reference_true: Sequence[Any],
+    reference_pred: Sequence[Any],
+) -> dict[str, Any] | None:
+    """Each class's recall on the current rows against the held-out reference rows, rare classes marked.
+
+    Accuracy weighs each class by its share: with 2 % positives a model that stops finding any of them
+    loses 0.01 accuracy, which reads as stable, while its positive-class recall went 0.66 -> 0. A class
+    is ``rare`` below ``RARE_SHARE_OF_EVEN`` of an even share of the reference; the decision reads the
+    rare classes' recall drops (``drop``, with ``drop_se``: the binomial error of both sides, at least
+    one row's worth). Classes with rows in both frames; None with fewer than two. ``classes`` lists at
+    most ``MAX_CLASSES_LISTED`` (rare first, then by drop); ``rare_classes`` counts them all.
+    """
+    cur_true, cur_pred = _class_names(y_true), _class_names(y_pred)
+    ref_true, ref_pred = _class_names(reference_true), _class_names(reference_pred)
+    common = sorted(set(cur_true) & set(ref_true))
+    if len(common) < 2:
+        return None
+    shares = ref_true.value_counts(normalize=True)
+    rare_below = RARE_SHARE_OF_EVEN / len(shares)
+    per_class: dict[str, dict[str, Any]] = {}
+    for c in common:
+        cur_rows, ref_rows = (cur_true == c).to_numpy(), (ref_true == c).to_numpy()
+        current = float((cur_pred[cur_rows] == c).mean())
+        reference = float((ref_pred[ref_rows] == c).mean())
+        n_cur, n_ref = int(cur_rows.sum()), int(ref_rows.sum())
+        var = max(current * (1 - current), 1 / n_cur) / n_cur + max(reference * (1 - reference), 1 / n_ref) / n_ref
+        per_class[c] = {
+            "baseline": reference,
+            "current": current,
+            "drop": reference - current,
+            "drop_se": math.sqrt(var),
+            "share": float(shares[c]),
+            "rare": bool(shares[c] < rare_below),
+            "n_current": n_cur,
+            "n_reference": n_ref,
+        }
+    ranked = sorted(common, key=lambda c: (not per_class[c]["rare"], -per_class[c]["drop"], c))
+    return {
+        "classes": {c: per_class[c] for c in ranked[:MAX_CLASSES_LISTED]},
+        "rare_classes": sum(v["rare"] for v in per_class.values()),
+    }
 
 
 def class_mix(
@@ -343,7 +422,14 @@ def _class_name(value: Any) -> str:
 
 
 def _standard_error(
-    task: str, metric: str, y_true: np.ndarray, labels: Any, proba: Any, value: float, seed: int
+    task: str,
+    metric: str,
+    y_true: np.ndarray,
+    labels: Any,
+    proba: Any,
+    value: float,
+    seed: int,
+    classes: list[Any] | None = None,
 ) -> float:
     n = len(y_true)
     if n == 0 or math.isnan(value):
@@ -357,7 +443,7 @@ def _standard_error(
         idx = rng.integers(0, n, m)
         p = None if proba is None else np.asarray(proba)[idx]
         try:
-            stats.append(compute_metrics(task, y_true[idx], np.asarray(labels)[idx], p)[metric])  # type: ignore[arg-type]
+            stats.append(compute_metrics(task, y_true[idx], np.asarray(labels)[idx], p, classes=classes)[metric])  # type: ignore[arg-type]
         except ValueError:
             continue
     finite = [s for s in stats if not math.isnan(s)]
@@ -814,8 +900,17 @@ def build_evidence(
     importance_source: str = "",
     extrapolation: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
+    performance_missing: Mapping[str, str] | None = None,
+    champion: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The evidence table: what the rules read and the LLM sees, strongest evidence first."""
+    """The evidence table: what the rules read and the LLM sees, strongest evidence first.
+
+    :param performance_missing: without ``performance``, why: ``{"kind", "reason"}``, kind ``failed``
+        (the measurement raised: said, never a silent "nothing hurts"), ``champion_unavailable`` (a
+        configured champion could not be loaded), ``no_predictions`` (labels but nothing to predict
+        them) or ``no_labels``.
+    :param champion: the configured champion's ``{"uri", "status", "reason"}`` (:func:`gather_evidence`).
+    """
     severity = drift_severity(summary, importance)
     if severity["weighted_by"] == ZERO_IMPORTANCE:
         severity["importance_source"] = f"{ZERO_IMPORTANCE}; from {importance_source or 'the importances given'}"
@@ -824,6 +919,8 @@ def build_evidence(
     return {
         "faults": faults,
         "performance": performance,
+        "performance_missing": None if performance is not None else dict(performance_missing or {}) or None,
+        "champion": dict(champion) if champion else None,
         "severity": severity,
         "extrapolation": extrapolation,
         "n_current": summary.n_current,
@@ -843,17 +940,22 @@ def gather_evidence(
     baseline_n: int | None = None,
     baseline_source: str = "",
     notes: Sequence[str] = (),
+    logged_metrics: Mapping[str, Any] | None = None,
+    champion: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Everything :func:`build_evidence` needs, from the frames and (optionally) the champion.
 
-    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``feature_columns``.
+    Predictions come from ``prediction_column`` or, without it, from ``model`` on ``feature_columns``
+    (with ``predict_proba`` and ``classes_`` when the metric needs class probabilities, ``roc_auc`` or
+    ``log_loss``; a pyfunc model's output is read as validation reads it). A metric of probabilities
+    that the predictions cannot give (labels only) is measured in accuracy instead, said in the notes.
     The baseline is ``performance_baseline`` when set, else ``baseline`` (e.g. the metric logged for
-    the champion on held-out data), else, when ``reference_is_holdout``, the champion's metric on the
-    labelled reference rows. When the columns the champion reads are known (``feature_columns``, or
-    the model's fitted names or signature), a fault in another column does not keep the champion from
-    running, and values past the reference range there (a running order id exported with the rows)
-    are a note, not a fault.
+    the champion on held-out data), else the metric's value in ``logged_metrics``, else, when
+    ``reference_is_holdout``, the champion's metric on the labelled reference rows. When the columns the
+    champion reads are known (``feature_columns``, or the model's fitted names or signature), a fault in
+    another column does not keep the champion from running, and values past the reference range there
+    (a running order id exported with the rows) are a note, not a fault.
 
     :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
         label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
@@ -861,6 +963,12 @@ def gather_evidence(
     :param model: the champion (scikit-learn-like: ``predict``, maybe ``predict_proba``), or None.
     :param baseline: the champion's metric logged on held-out data, and ``baseline_n`` its rows.
     :param baseline_source: where ``baseline`` came from, said in the evidence.
+    :param logged_metrics: the metrics logged with the champion's run (its held-out metrics, and
+        ``n_holdout`` their rows): the baseline of whichever metric is measured, ``baseline_source`` said.
+    :param champion: what loading the configured champion gave, ``{"uri", "status", "reason"}``: status
+        ``loaded``, ``absent`` (no champion registered yet) or ``unavailable`` (configured, not loadable);
+        kept in the table as ``champion``. Without performance, an unavailable champion is why
+        (``performance_missing`` kind ``champion_unavailable``), which the decision escalates.
     """
     from airflow_provider_agentic_mlops.core.metrics import infer_task
 
@@ -873,6 +981,7 @@ def gather_evidence(
     features, metric, reference_is_holdout = s.feature_columns, s.performance_metric, s.reference_is_holdout
     if s.performance_baseline is not None:
         baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
+    given = (baseline, baseline_n, baseline_source) if baseline is not None else None
     notes = list(notes)
     faults = detect_faults(reference, current, summary, notes=notes)
     model_columns = _columns_read(features, model)
@@ -899,13 +1008,24 @@ def gather_evidence(
     if task is None and model is not None:
         task = "classification" if hasattr(model, "predict_proba") else "regression"
     metric = metric or ("r2" if task == "regression" else "accuracy")
+
+    def baseline_for(measured: str) -> tuple[float | None, int | None, str]:
+        """The held-out baseline of the metric measured: the one given for the configured metric, else logged."""
+        if given is not None and measured == metric:
+            return given
+        logged = as_float((logged_metrics or {}).get(measured))
+        if logged is None:
+            return None, None, ""
+        n = as_float((logged_metrics or {}).get("n_holdout"))
+        return logged, int(n) if n else None, baseline_source or "metric logged for the champion"
+
     usable_model = model is not None and all(f in current.columns and f in reference.columns for f in features)
     if model is not None and not usable_model:
         notes.append(f"champion not used: it needs columns {features} that the data lacks")
     if usable_model and inputs_broken:  # broken inputs: the champion's predictions on them would mean nothing
         usable_model = False
         notes.append("champion not run: the columns it reads have pipeline faults")
-    performance = None
+    performance, missing = None, None
     try:
         performance = _performance(
             reference,
@@ -916,16 +1036,18 @@ def gather_evidence(
             prediction_column,
             task,
             metric,
-            baseline,
-            baseline_n,
-            baseline_source,
+            baseline_for,
             reference_is_holdout,
             has_labels,
             notes,
         )
     except Exception as err:  # noqa: BLE001 - a champion that cannot predict on this data is noted, not fatal
         performance = None
-        notes.append(f"performance not measured: {type(err).__name__}: {str(err)[:200]}")
+        failure = f"performance not measured: {type(err).__name__}: {str(err)[:200]}"
+        notes.append(failure)
+        missing = {"kind": "failed", "reason": failure}
+    if performance is None and missing is None:
+        missing = _why_no_performance(label_column, has_labels, prediction_column, model, usable_model, task, champion)
     importance, importance_source = (None, "no champion model")
     if usable_model:
         labels = reference[label_column] if label_column in reference.columns else None
@@ -941,6 +1063,8 @@ def gather_evidence(
         importance_source=importance_source,
         extrapolation=None if inputs_broken else extrapolation(reference, current, features, importance),
         notes=notes,
+        performance_missing=missing,
+        champion=champion,
     )
 
 
@@ -959,6 +1083,42 @@ def _columns_read(feature_columns: Sequence[str] | None, model: Any) -> list[str
     return [str(n) for n in names] if names is not None and len(names) else None
 
 
+#: ``champion["status"]`` of a configured champion that could not be loaded (not: none registered yet).
+CHAMPION_UNAVAILABLE = "unavailable"
+
+
+def _why_no_performance(
+    label_column: str | None,
+    has_labels: bool,
+    prediction_column: str | None,
+    model: Any,
+    usable_model: bool,
+    task: str | None,
+    champion: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``{"kind", "reason"}``: why neither a measured nor an estimated performance is in the evidence."""
+    status, reason = (champion or {}).get("status"), (champion or {}).get("reason") or ""
+    if model is None and status == CHAMPION_UNAVAILABLE:
+        labels = "labels are in, but nothing predicts them" if has_labels else "no estimate without it"
+        return {
+            "kind": "champion_unavailable",
+            "reason": f"the champion {champion['uri']} could not be loaded ({reason}); {labels}",  # type: ignore[index]
+        }
+    if has_labels:
+        why = "the champion is not usable (see the notes)" if model is not None else "no champion model"
+        if model is None and status == "absent":
+            why = reason
+        return {"kind": "no_predictions", "reason": f"labels but no predictions: no prediction_column and {why}"}
+    labels = "no label_column set" if label_column is None else f"labels not in yet (no '{label_column}' values)"
+    if not usable_model:
+        estimate = f"no estimate: {reason}" if status == "absent" else "no estimate without a usable champion"
+    elif task != "classification" or not hasattr(model, "predict_proba"):
+        estimate = "no estimate (CBPE needs a classifier with predict_proba)"
+    else:
+        estimate = "no estimate (CBPE needs a held-out reference: reference_is_holdout)"
+    return {"kind": "no_labels", "reason": f"{labels}; {estimate}"}
+
+
 def _performance(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -968,9 +1128,7 @@ def _performance(
     prediction_column: str | None,
     task: str | None,
     metric: str,
-    baseline: float | None,
-    baseline_n: int | None,
-    baseline_source: str,
+    baseline_for: Callable[[str], tuple[float | None, int | None, str]],
     reference_is_holdout: bool,
     has_labels: bool,
     notes: list[str],
@@ -979,16 +1137,50 @@ def _performance(
     performance = None
     if has_labels and (prediction_column or usable_model):
         source = "prediction column" if prediction_column else "the champion, loaded and run on current data"
-        y_true, y_pred = _labelled_predictions(
-            current, "current", label_column, prediction_column, model, features, notes
+        wants_proba = task == "classification" and metric in PROBABILITY_METRICS
+        y_true, y_pred, proba, classes = _labelled_predictions(
+            current, "current", label_column, prediction_column, model, features, notes, task=task, proba=wants_proba
         )
-        if baseline is None and reference_is_holdout and label_column in reference.columns:
-            ref_true, ref_pred = _labelled_predictions(
-                reference, "reference", label_column, prediction_column, model, features, notes
+        if wants_proba and proba is None:  # labels alone: measured in accuracy rather than not at all
+            gives = f"'{prediction_column}' holds labels" if prediction_column else "the champion gives labels only"
+            notes.append(
+                f"performance metric {metric!r} needs class probabilities and {gives}: measured in accuracy instead"
             )
-            ref_perf = measure_performance(task, ref_true, ref_pred, metric=metric, baseline=None)
+            metric, wants_proba = "accuracy", False
+        baseline, baseline_n, baseline_source = baseline_for(metric)
+        reference_predictions = None
+        if baseline is None and reference_is_holdout and label_column in reference.columns:
+            ref_true, ref_pred, ref_proba, ref_classes = _labelled_predictions(
+                reference,
+                "reference",
+                label_column,
+                prediction_column,
+                model,
+                features,
+                notes,
+                task=task,
+                proba=wants_proba,
+            )
+            ref_perf = measure_performance(
+                task, ref_true, ref_pred, metric=metric, baseline=None, proba=ref_proba, classes=ref_classes
+            )
             baseline, baseline_n = ref_perf["current"], len(ref_true)
             baseline_source = "held-out reference data"
+            reference_predictions = ref_true, ref_pred
+        elif (
+            metric == "accuracy"
+            and task == "classification"
+            and reference_is_holdout
+            and label_column in reference.columns
+            and (prediction_column is None or prediction_column in reference.columns)
+        ):  # the per-class recalls' baseline (class_recall), on the held-out reference
+            try:
+                ref_true, ref_pred, _, _ = _labelled_predictions(
+                    reference, "reference", label_column, prediction_column, model, features, notes, task=task
+                )
+                reference_predictions = ref_true, ref_pred
+            except Exception as err:  # noqa: BLE001 - an extra the measurement does without, said so
+                notes.append(f"no mean recall per class: the reference could not be scored ({type(err).__name__})")
         performance = measure_performance(
             task,
             y_true,
@@ -999,6 +1191,9 @@ def _performance(
             baseline_source=baseline_source,
             source=source,
             reference_labels=reference[label_column].to_numpy() if label_column in reference.columns else None,
+            proba=proba,
+            classes=classes,
+            reference_predictions=reference_predictions,
         )
         if baseline is None:
             notes.append(
@@ -1103,12 +1298,27 @@ def _labelled_predictions(
     model: Any,
     features: list[str],
     notes: list[str],
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, predictions)`` of the rows of ``frame`` that have both, as the summary's ``quality``
-    reads them: a missing prediction (an empty cell in ``prediction_column``, a NaN from the champion)
-    leaves its row out, counted in ``notes``, instead of failing the whole measurement."""
+    *,
+    task: str | None = None,
+    proba: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[Any] | None]:
+    """``(labels, predictions, class probabilities or None, their classes or None)`` of the rows of
+    ``frame`` that have both, as the summary's ``quality`` reads them: a missing prediction (an empty
+    cell in ``prediction_column``, a NaN from the champion) leaves its row out, counted in ``notes``,
+    instead of failing the whole measurement. The champion's output is read as validation reads it
+    (:func:`~airflow_provider_agentic_mlops.core.metrics.read_predictions`): labels, the probability of
+    class 1, or a pyfunc model's column per class; with ``proba`` a classifier's ``predict_proba`` too."""
+    from airflow_provider_agentic_mlops.core.metrics import read_predictions
+
     rows = frame[frame[label_column].notna()]
-    y_pred = np.asarray(rows[prediction_column].to_numpy() if prediction_column else model.predict(rows[features]))
+    probabilities = classes = None
+    if prediction_column:
+        output: Any = rows[prediction_column].to_numpy()
+    else:
+        output = model.predict(rows[features])
+        if proba and task == "classification" and hasattr(model, "predict_proba"):
+            probabilities, classes = model.predict_proba(rows[features]), getattr(model, "classes_", None)
+    y_pred = np.asarray(output.to_numpy() if hasattr(output, "to_numpy") else output)
     missing = pd.isna(y_pred)
     missing = missing.any(axis=tuple(range(1, missing.ndim))) if missing.ndim > 1 else missing
     where = f"'{prediction_column}' is empty" if prediction_column else "the champion returned NaN"
@@ -1120,7 +1330,21 @@ def _labelled_predictions(
             f"{int(missing.sum())} of {len(rows)} labelled rows have no prediction in the {what} data ({where}): "
             "left out of the measured performance"
         )
-    return rows[label_column].to_numpy()[~missing], y_pred[~missing]
+    keep = ~missing
+    y_true = rows[label_column].to_numpy()[keep]
+    kept = pd.DataFrame(y_pred[keep], columns=output.columns) if isinstance(output, pd.DataFrame) else y_pred[keep]
+    if task is None:
+        return y_true, kept, None, None
+    name = f"'{prediction_column}'" if prediction_column else "the champion"
+    labels, scores, names = read_predictions(
+        task,  # type: ignore[arg-type]
+        y_true,
+        kept,
+        None if probabilities is None else np.asarray(probabilities)[keep],
+        classes,
+        name=name,
+    )
+    return y_true, labels, scores, names
 
 
 def _sample_rows(frame: pd.DataFrame, features: Sequence[str], rows: int = 10 * SAMPLE_ROWS) -> pd.DataFrame:
@@ -1132,6 +1356,7 @@ __all__ = [
     "benjamini_hochberg",
     "build_evidence",
     "class_mix",
+    "class_recall",
     "detect_faults",
     "drift_severity",
     "estimate_performance",

@@ -24,6 +24,27 @@ REGRESSION_METRICS = ("rmse", "mae", "r2")
 TASK_METRICS: dict[str, tuple[str, ...]] = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
 #: The metric a challenger must improve when the configuration names none.
 DEFAULT_PRIMARY_METRIC: dict[str, str] = {"classification": "roc_auc", "regression": "rmse"}
+#: Classification metrics of class probabilities: predicted labels alone do not give them.
+PROBABILITY_METRICS: frozenset[str] = frozenset({"roc_auc", "log_loss"})
+#: Metrics in the target's units: the decision's tolerance (``min_performance_drop``, an absolute
+#: amount) cannot be one number for every model on them.
+TARGET_UNIT_METRICS: frozenset[str] = frozenset({"rmse", "mae"})
+
+
+def performance_metric_for(primary_metric: str | None, task: str | None) -> str | None:
+    """The metric of the decision's performance evidence for a model that validation judges on ``primary_metric``
+    (None: the task's default, :data:`DEFAULT_PRIMARY_METRIC`): the same metric, so the loop retrains on the
+    harm validation would see (accuracy hides a collapsed minority class on imbalanced data, ROC AUC does
+    not), except error metrics in the target's units (rmse, mae), read as ``r2``: unitless, it ranks the
+    models on one window as they do (r2 = 1 - mse / var), and ``min_performance_drop`` is an absolute tolerance.
+
+    :return: the metric, or None when neither the primary metric nor the task is known (then the evidence's
+        default: ``accuracy`` or ``r2`` by the labels).
+    """
+    metric = primary_metric or (DEFAULT_PRIMARY_METRIC.get(task) if task else None)
+    if metric is None:
+        return None
+    return "r2" if metric in TARGET_UNIT_METRICS else metric
 
 
 def higher_is_better(metric: str) -> bool:

@@ -58,7 +58,9 @@ class DriftCheckOperator(BaseOperator):
         Loaded to predict when there is no ``prediction_column``, for its feature importances, for
         a label-free estimate (CBPE) of classifiers, and for the metric logged with it on held-out
         data (the performance baseline; ``n_holdout`` gives its sample size). A champion that
-        cannot be loaded is noted in the evidence, never a failure.
+        cannot be loaded is noted in the evidence (``champion``: ``absent`` when none is registered
+        yet, ``unavailable`` when the configured one cannot be loaded, which the decision escalates),
+        never a failed task.
     :param mlflow_conn_id: MLflow connection for the report artifact; it must allow logging runs
         (access ``train``), which the read-only ``agentic_mlops_mlflow_registry`` does not.
     :param report_prefix: object-storage prefix or local directory for the report instead of
@@ -178,9 +180,9 @@ class DriftCheckOperator(BaseOperator):
     def _gather_evidence(self, reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary) -> dict:
         from airflow_provider_agentic_mlops.core.evidence import gather_evidence
 
-        model, baseline, baseline_n, notes = None, None, None, []
+        model, logged, notes, champion = None, None, [], None
         if self.champion_model_uri:
-            model, baseline, baseline_n, note = self._load_champion()
+            model, logged, note, champion = self._load_champion()
             notes.append(note)
         return gather_evidence(
             reference,
@@ -188,20 +190,25 @@ class DriftCheckOperator(BaseOperator):
             summary,
             self.settings,
             model=model,
-            baseline=baseline,
-            baseline_n=baseline_n,
+            champion=champion,
+            logged_metrics=logged,
             baseline_source=f"metric logged for the champion ({self.champion_model_uri})",
             notes=notes,
         )
 
-    def _load_champion(self) -> tuple[Any, float | None, int | None, str]:
-        """(model or None, metric logged for it, rows it was measured on, what happened). Never raises:
-        without a champion (first run, registry down) the evidence says so and drift severity decides."""
+    def _load_champion(self) -> tuple[Any, dict[str, float] | None, str, dict[str, str]]:
+        """(model or None, the metrics logged with its run: held-out metrics and ``n_holdout``, what
+        happened, the champion's ``{"uri", "status", "reason"}``). Never raises: the evidence says what
+        happened. Status ``loaded``; ``absent``: the registry holds no champion yet (a first model: the
+        registered model does not exist, or has versions and never had the alias); ``unavailable``: a
+        champion is configured but could not be loaded (its version deleted, artifacts gone, registry
+        down), which the decision escalates: a broken production alias is an incident."""
         import mlflow
 
         from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
         uri = str(self.champion_model_uri)
+        hook = None
         try:
             hook = MlflowRegistryHook(mlflow_conn_id=self.mlflow_conn_id)
             mlflow.set_tracking_uri(hook.tracking_uri)
@@ -211,19 +218,46 @@ class DriftCheckOperator(BaseOperator):
                 flavor = mlflow.sklearn if "sklearn" in info.flavors else mlflow.pyfunc
                 model = flavor.load_model(uri)
                 metrics = mlflow.MlflowClient().get_run(info.run_id).data.metrics if info.run_id else {}
-            metric = self.settings.performance_metric or ("r2" if self.settings.task == "regression" else "accuracy")
         except Exception as err:  # noqa: BLE001 - no champion is evidence missing, not a failed check
             self.log.warning("Champion %s not loaded: %s: %s", uri, type(err).__name__, err)
-            return None, None, None, f"champion {uri} not loaded ({type(err).__name__}: {str(err)[:200]})"
-        logged = metrics.get(metric)
-        n = metrics.get("n_holdout")
-        return (
-            model,
-            logged,
-            int(n) if n else None,
-            f"champion {uri} loaded"
-            + (f"; its logged held-out {metric} is the baseline" if logged is not None else f"; no logged {metric}"),
-        )
+            error = f"{type(err).__name__}: {str(err)[:200]}"
+            status, reason = self._champion_status(hook, uri, error) if hook is not None else ("unavailable", error)
+            return None, None, f"champion {uri} not loaded ({error})", {"uri": uri, "status": status, "reason": reason}
+        logged = sorted(k for k in metrics if k != "n_holdout")
+        note = f"champion {uri} loaded; metrics logged with it: {logged[:10] or 'none'}"
+        return model, dict(metrics), note, {"uri": uri, "status": "loaded", "reason": ""}
+
+    def _champion_status(self, hook: MlflowRegistryHook, uri: str, error: str) -> tuple[str, str]:
+        """``("absent", why)`` when the registry holds no champion yet: a ``models:/<name>@<alias>`` whose
+        registered model does not exist, or has versions of which none holds the alias and no
+        ``previous_champion`` says one did. Else ``("unavailable", error and what the registry shows)``: a
+        registered model without any version lost them (deleted, the champion's with them), and another URI
+        (a version, a run) names an artifact that must exist. A registry that cannot tell: unavailable."""
+        import mlflow
+
+        match = re.fullmatch(r"models:/([^/@']+)@([^/@]+)", uri)
+        if match is None:
+            return "unavailable", error
+        name, alias = match.groups()
+        try:
+            with hook.authenticated():
+                client = mlflow.MlflowClient()
+                try:
+                    registered = client.get_registered_model(name)
+                except mlflow.exceptions.MlflowException as err:
+                    if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                        return "absent", f"no champion yet: registered model {name!r} does not exist (a first model)"
+                    raise
+                aliases = set(getattr(registered, "aliases", None) or {})
+                if alias in aliases:
+                    return "unavailable", error
+                if "previous_champion" in aliases:
+                    return "unavailable", f"{error}; the model had one (alias 'previous_champion' is set)"
+                if not client.search_model_versions(f"name = '{name}'", max_results=1):
+                    return "unavailable", f"{error}; registered model {name!r} has no version left (deleted?)"
+        except Exception as err:  # noqa: BLE001 - a registry that cannot tell: the champion is unavailable
+            return "unavailable", f"{error}; the registry could not say more ({type(err).__name__})"
+        return "absent", f"no champion yet: registered model {name!r} has versions but none has alias {alias!r}"
 
     def _log_evidence(self, evidence: dict) -> None:
         perf, severity = evidence.get("performance") or {}, evidence["severity"]

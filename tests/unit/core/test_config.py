@@ -387,3 +387,44 @@ def test_yaml_slips_are_told_what_to_write(data, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_models(data, source="models.yaml")
     assert expected in str(err.value)
+
+
+def test_a_performance_metric_the_task_is_not_scored_on_is_refused_when_parsed() -> None:
+    # "auc" (or the other task's metric) left the decision without measured performance on every run
+    entry = {**GOOD, "drift": {**GOOD["drift"], "task": "classification", "performance_metric": "auc"}}
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [entry]}, source="models.yaml")
+    message = str(err.value)
+    assert "field 'drift.performance_metric'" in message and "(did you mean 'roc_auc'?)" in message
+    entry = {**GOOD, "drift": {**GOOD["drift"], "performance_metric": "rmse"}, "validation": {"task": "classification"}}
+    with pytest.raises(ConfigError, match=r"field 'drift.performance_metric': .*'rmse'.*a classification model"):
+        parse_models({"models": [entry]})
+    from airflow_provider_agentic_mlops.core.config import DriftSettings
+
+    with pytest.raises(ValueError, match=r"'performance_metric'.*'r2'.*use one of accuracy, precision"):
+        DriftSettings.resolve(task="classification", performance_metric="r2")
+    assert DriftSettings.resolve(performance_metric="roc_auc").performance_metric == "roc_auc"
+
+
+@pytest.mark.parametrize(
+    ("drift", "validation", "expected"),
+    [
+        ({"task": "classification"}, {}, "roc_auc"),  # validation's default primary metric
+        ({}, {"primary_metric": "f1"}, "f1"),
+        ({"task": "regression"}, {}, "r2"),  # rmse is in the target's units: r2 ranks alike, unitless
+        ({}, {"task": "regression", "primary_metric": "mae"}, "r2"),
+        ({"task": "regression"}, {"primary_metric": "r2"}, "r2"),
+        ({"task": "classification"}, {"primary_metric": "log_loss"}, "log_loss"),
+        ({"task": "classification", "performance_metric": "recall"}, {"primary_metric": "roc_auc"}, "recall"),
+        ({}, {}, None),  # neither task nor metric: the evidence's default by the labels
+    ],
+)
+def test_the_performance_metric_defaults_to_the_one_validation_judges_the_model_on(drift, validation, expected):
+    # a fraud detector gated on roc_auc was judged "not hurt" on accuracy while its recall went 0.66 -> 0
+    (spec,) = parse_models({"models": [{**GOOD, "drift": {**GOOD["drift"], **drift}, "validation": validation}]})
+    assert spec.drift.performance_metric == expected
+
+
+def test_the_shipped_fraud_detector_is_judged_on_roc_auc() -> None:
+    (spec,) = load_models(REPO / "dags" / "models.yaml")
+    assert spec.validation.primary_metric == spec.drift.performance_metric == "roc_auc"

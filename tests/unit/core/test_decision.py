@@ -879,3 +879,87 @@ def test_a_stored_evidence_table_of_another_shape_is_shown_as_it_is(inputs, head
 
     rows = dict(evidence_rows(inputs))
     assert shown in " ".join(rows[heading])
+
+
+def test_a_performance_measurement_that_failed_escalates_and_says_why():
+    # the rules used to read "no labels, no estimate" and end at "Evidence read, nothing hurts"
+    drift = with_evidence(0.0, weighted_share=0.0)
+    reason = "performance not measured: ValueError: Found unknown categories ['zz'] in column 0"
+    drift["evidence"]["performance_missing"] = {"kind": "failed", "reason": reason}
+    llm = ScriptedLLM()
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.action == "escalate" and llm.calls == []
+    assert [r["rule"] for r in d.rules_fired] == ["performance_not_measured"]
+    assert "could not be measured" in d.rationale and "unknown categories" in d.rationale
+
+
+def test_without_performance_the_rationale_says_why_instead_of_nothing_hurts():
+    drift = with_evidence(0.0, weighted_share=0.0)
+    drift["evidence"]["performance_missing"] = {"kind": "no_labels", "reason": "labels not in yet (no 'y' values)"}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "nothing hurts" not in d.rationale
+    assert d.rules_fired[0]["detail"] == "labels not in yet (no 'y' values)"
+    assert "No performance evidence (labels not in yet (no 'y' values))" in d.rationale
+
+
+def recall_of(drop: float, se: float, *, rare: bool = True, share: float = 0.025, more_rare: int = 0) -> dict:
+    one = {"baseline": 0.66, "current": 0.66 - drop, "drop": drop, "drop_se": se, "share": share, "rare": rare}
+    return {"classes": {"1": one | {"n_current": 58}}, "rare_classes": int(rare) + more_rare}
+
+
+def test_stable_accuracy_with_a_rare_class_no_longer_found_is_a_drop():
+    # 2.5% positives: recall 0.66 -> 0.00 cost 0.010 accuracy, which read as "the model is not hurt"
+    perf = measured(0.981, baseline=0.991, se=0.003) | {"class_recall": recall_of(0.66, 0.07)}
+    drift = with_evidence(0.0, weighted_share=0.0, performance=perf)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain" and [r["rule"] for r in d.rules_fired] == ["performance_drop"]
+    assert "rare class '1' (2.5% of the reference) is no longer found" in d.rationale
+    assert "recall 0.660 -> 0.000 on 58 rows (drop +0.660 +- 0.070), which accuracy hides" in d.rationale
+    # a rare class's recall within the tolerance, by the same bound, leaves the stable verdict
+    perf["class_recall"] = recall_of(0.01, 0.005)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+
+
+def test_a_common_class_trading_recall_with_another_is_left_to_accuracy():
+    # a selection shift: one class's recall fell as the other's rose, the accuracy held; a retrain did not
+    # improve it (the benchmark's cls-select-important)
+    perf = measured(0.9, baseline=0.9, se=0.005) | {"class_recall": recall_of(0.1, 0.01, rare=False, share=0.5)}
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+
+
+def test_one_rare_class_of_many_is_judged_with_a_bound_widened_for_their_number():
+    # 0.10 +- 0.035: past 0.02 at 1.96 standard errors (0.031), not at the 3.02 of twenty rare classes
+    perf = measured(0.9, baseline=0.9, se=0.005) | {"class_recall": recall_of(0.1, 0.035)}
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain"
+    perf["class_recall"] = recall_of(0.1, 0.035, more_rare=19)
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "no_action"
+
+
+def test_a_configured_champion_that_cannot_be_loaded_escalates_never_no_action():
+    drift = with_evidence(0.0, weighted_share=0.0)  # nothing drifted: the rules used to end at no_action
+    reason = "the champion models:/m@champion could not be loaded (FileNotFoundError: model.skops); labels are in"
+    drift["evidence"]["performance_missing"] = {"kind": "champion_unavailable", "reason": reason}
+    llm = ScriptedLLM()
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.action == "escalate" and llm.calls == []
+    assert [r["rule"] for r in d.rules_fired] == ["champion_unavailable"]
+    assert d.rules_fired[0]["detail"] == reason and "The production champion is unavailable" in d.rationale
+    # none registered yet (a first model) is no incident: the drift evidence decides, the reason said
+    drift["evidence"]["performance_missing"] = {
+        "kind": "no_predictions",
+        "reason": "labels but no predictions: no prediction_column and no champion yet: registered model 'm' "
+        "does not exist (a first model)",
+    }
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "a first model" in d.rules_fired[0]["detail"]
+
+
+def test_a_drop_accuracy_shows_itself_is_not_said_to_be_hidden_by_accuracy():
+    perf = measured(0.5, baseline=0.98, se=0.01)
+    perf["class_recall"] = recall_of(0.5, 0.01)
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain" and "accuracy hides" not in d.rationale

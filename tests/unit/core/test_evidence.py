@@ -10,6 +10,7 @@ from airflow_provider_agentic_mlops.core.drift import compute_drift
 from airflow_provider_agentic_mlops.core.evidence import (
     benjamini_hochberg,
     build_evidence,
+    class_recall,
     detect_faults,
     drift_severity,
     estimate_performance,
@@ -756,3 +757,173 @@ def test_the_columns_a_champion_reads_come_from_its_signature_when_it_names_them
     assert _columns_read(None, pyfunc(Schema([TensorSpec(np.dtype("float64"), (-1, 4))]))) is None  # unnamed
     assert _columns_read(None, pyfunc(None)) is None and _columns_read(None, None) is None
     assert _columns_read(["x"], pyfunc(Schema([ColSpec("double", "a")]))) == ["x"]  # feature_columns first
+
+
+def imbalanced(n: int, seed: int, *, collapsed: bool = False) -> pd.DataFrame:
+    """~5% positives; ``collapsed``: the positives now look like negatives (fraudsters adapted)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(int)
+    a = rng.normal(0, 1, n) + 3 * y * (0 if collapsed else 1)
+    return pd.DataFrame({"a": a, "b": rng.normal(0, 1, n), "label": y})
+
+
+def test_a_probability_metric_is_measured_with_the_champions_predict_proba() -> None:
+    # roc_auc used to be dropped ("not one of accuracy, f1, precision, recall") whenever the champion predicted
+    from sklearn.linear_model import LogisticRegression
+
+    train = imbalanced(4000, 1)
+    model = LogisticRegression().fit(train[["a", "b"]], train["label"])
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3, collapsed=True)
+    kwargs = {"label_column": "label", "task": "classification", "feature_columns": ["a", "b"]}
+    summary = compute_drift(reference, current, label_column="label")
+
+    for metric in ("roc_auc", "log_loss"):
+        evidence = gather_evidence(
+            reference, current, summary, model=model, reference_is_holdout=True, performance_metric=metric, **kwargs
+        )
+        perf = evidence["performance"]
+        assert perf is not None and perf["metric"] == metric, evidence["notes"]
+        assert perf["baseline_source"] == "held-out reference data" and perf["drop"] > 0.3
+    assert perf["current"] > perf["baseline"]  # log_loss: lower is better, the drop follows it
+    evidence = gather_evidence(  # the metric logged with the champion's run is its baseline
+        reference,
+        current,
+        summary,
+        model=model,
+        logged_metrics={"roc_auc": 0.99, "accuracy": 0.97, "n_holdout": 500},
+        baseline_source="metric logged for the champion",
+        performance_metric="roc_auc",
+        **kwargs,
+    )
+    assert evidence["performance"]["baseline"] == 0.99 and evidence["performance"]["current"] < 0.7
+
+
+def test_a_pyfunc_champion_giving_a_probability_per_class_is_measured_in_roc_auc() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    train = imbalanced(4000, 1)
+    fitted = LogisticRegression().fit(train[["a", "b"]], train["label"])
+
+    class PyfuncChampion:  # MLflow pyfunc: predict only, a frame with one column per class
+        def predict(self, x: pd.DataFrame) -> pd.DataFrame:
+            return pd.DataFrame(fitted.predict_proba(x), columns=[0, 1])
+
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3, collapsed=True)
+    summary = compute_drift(reference, current, label_column="label")
+    evidence = gather_evidence(
+        reference,
+        current,
+        summary,
+        model=PyfuncChampion(),
+        label_column="label",
+        task="classification",
+        feature_columns=["a", "b"],
+        reference_is_holdout=True,
+        performance_metric="roc_auc",
+    )
+    perf = evidence["performance"]
+    assert perf is not None and perf["metric"] == "roc_auc" and perf["drop"] > 0.3, evidence["notes"]
+
+
+def test_a_probability_metric_on_label_predictions_is_measured_in_accuracy_and_said() -> None:
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3)
+    reference["pred"], current["pred"] = reference["label"], 1 - current["label"]  # labels, not probabilities
+    kwargs = {"label_column": "label", "prediction_column": "pred", "performance_metric": "roc_auc"}
+    summary = compute_drift(reference, current, label_column="label", prediction_column="pred")
+
+    evidence = gather_evidence(reference, current, summary, reference_is_holdout=True, **kwargs)
+
+    perf = evidence["performance"]
+    assert perf["metric"] == "accuracy" and perf["baseline"] == 1.0 and perf["drop"] > 0.9
+    assert any("'roc_auc' needs class probabilities and 'pred' holds labels" in n for n in evidence["notes"])
+
+
+def test_a_measurement_that_fails_is_said_in_the_table_not_left_out() -> None:
+    class Broken:
+        def predict(self, x: pd.DataFrame) -> np.ndarray:
+            raise ValueError("Found unknown categories ['zz'] in column 0 during transform")
+
+    reference, current = imbalanced(1000, 2), imbalanced(1000, 3)
+    summary = compute_drift(reference, current, label_column="label")
+    evidence = gather_evidence(
+        reference, current, summary, model=Broken(), label_column="label", task="classification", feature_columns=["a"]
+    )
+    assert evidence["performance"] is None
+    missing = evidence["performance_missing"]
+    assert missing["kind"] == "failed" and "unknown categories" in missing["reason"]
+    # without predictions at all the table says why too
+    evidence = gather_evidence(reference, current, summary, label_column="label")
+    assert evidence["performance_missing"] == {
+        "kind": "no_predictions",
+        "reason": "labels but no predictions: no prediction_column and no champion model",
+    }
+
+
+def test_a_rare_class_the_champion_stopped_finding_shows_in_its_recall() -> None:
+    # 5% positives: the positives' recall 1.0 -> 0.0 costs accuracy 0.05 at most
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3)
+    reference["pred"] = reference["label"]
+    current["pred"] = 0  # never a positive any more
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, **kwargs)["performance"]
+
+    recall = perf["class_recall"]
+    assert list(recall["classes"]) == ["1", "0"] and recall["rare_classes"] == 1  # the rare class first
+    positives = recall["classes"]["1"]
+    assert positives["rare"] and positives["share"] == pytest.approx(reference["label"].mean())
+    assert positives["baseline"] == 1.0 and positives["current"] == 0.0 and positives["drop_se"] < 0.05
+    assert not recall["classes"]["0"]["rare"] and recall["classes"]["0"]["drop"] == 0.0
+    # with a logged baseline the held-out reference still gives the per-class recalls' baseline
+    logged = gather_evidence(reference, current, summary, logged_metrics={"accuracy": 0.99}, **kwargs)["performance"]
+    assert logged["baseline"] == 0.99 and logged["class_recall"] == recall
+    # a reference that is not held out gives no fair per-class baseline: none
+    kwargs["reference_is_holdout"] = False
+    assert (
+        "class_recall"
+        not in gather_evidence(reference, current, summary, performance_baseline=0.99, **kwargs)["performance"]
+    )
+
+
+def test_per_class_recall_does_not_move_with_the_class_mix() -> None:
+    rng = np.random.default_rng(11)
+
+    def predictions(y: np.ndarray) -> np.ndarray:
+        return np.where(rng.random(len(y)) < 0.9, y, 1 - y)  # each class right 90% of the time
+
+    ref_y, cur_y = (rng.random(4000) < 0.1).astype(int), (rng.random(4000) < 0.7).astype(int)
+    recall = class_recall(cur_y, predictions(cur_y), ref_y, predictions(ref_y))
+    assert recall["rare_classes"] == 1 and recall["classes"]["1"]["rare"]
+    for one in recall["classes"].values():
+        assert abs(one["drop"]) < 2.5 * one["drop_se"] and one["drop_se"] < 0.05
+    assert class_recall(np.zeros(50), np.zeros(50), ref_y, ref_y) is None  # one class in common
+
+
+def test_a_champion_that_could_not_be_loaded_is_why_there_is_no_performance() -> None:
+    reference, current = imbalanced(1000, 2), imbalanced(1000, 3)
+    summary = compute_drift(reference, current, label_column="label")
+    unavailable = {"uri": "models:/m@champion", "status": "unavailable", "reason": "MlflowException: alias not found"}
+
+    evidence = gather_evidence(reference, current, summary, label_column="label", champion=unavailable)
+
+    assert evidence["champion"] == unavailable
+    missing = evidence["performance_missing"]
+    assert missing["kind"] == "champion_unavailable" and "alias not found" in missing["reason"]
+    absent = {"uri": "models:/m@champion", "status": "absent", "reason": "no champion yet: registered model 'm'"}
+    evidence = gather_evidence(reference, current, summary, label_column="label", champion=absent)
+    assert evidence["performance_missing"]["kind"] == "no_predictions"
+    assert "no champion yet" in evidence["performance_missing"]["reason"]
+
+
+def test_a_reference_that_cannot_be_scored_leaves_out_the_mean_recall_per_class_not_the_measurement() -> None:
+    reference, current = imbalanced(2000, 2), imbalanced(2000, 3)
+    reference["pred"], current["pred"] = np.nan, current["label"]  # the export has no reference predictions
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, label_column="label", exclude_columns=["pred"])
+
+    evidence = gather_evidence(reference, current, summary, performance_baseline=0.97, **kwargs)
+
+    perf = evidence["performance"]
+    assert perf["current"] == 1.0 and "class_recall" not in perf
+    assert any("no mean recall per class" in note for note in evidence["notes"])

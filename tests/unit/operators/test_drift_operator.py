@@ -532,6 +532,180 @@ def test_labels_alone_measure_the_champion_loaded_from_mlflow_against_its_logged
     assert result["evidence"]["severity"]["importance_source"] == "the model's |coef_| x feature std"
 
 
+def register_champion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, model: object, metrics: dict) -> str:
+    """Log ``model`` with ``metrics`` to a local MLflow (SQLite) as ``name``@champion; returns the tracking URI."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment(f"register-{name}")
+    with mlflow.start_run():
+        mlflow.log_metrics(metrics)
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=name, pip_requirements=sklearn_pip_requirements()
+        )
+    mlflow.MlflowClient().set_registered_model_alias(name, "champion", str(info.registered_model_version))
+    return uri
+
+
+def imbalanced(n: int, seed: int, *, collapsed: bool = False) -> pd.DataFrame:
+    """~3% positives; ``collapsed``: the positives now look like negatives (fraudsters adapted)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.03).astype(int)
+    return pd.DataFrame({"a": rng.normal(0, 1, n) + 3 * y * (0 if collapsed else 1), "b": rng.normal(0, 1, n), "y": y})
+
+
+def test_roc_auc_of_the_champion_loaded_from_mlflow_is_measured_against_its_logged_baseline(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the champion predicted labels only, so roc_auc was "not one of accuracy, f1, ...": no evidence at all
+    pytest.importorskip("mlflow")
+    from sklearn.linear_model import LogisticRegression
+
+    train, reference, current = imbalanced(3000, 0), imbalanced(2000, 1), imbalanced(2000, 2, collapsed=True)
+    model = LogisticRegression().fit(train[["a", "b"]], train["y"])
+    register_champion(tmp_path, monkeypatch, "fraud", model, {"roc_auc": 0.99, "accuracy": 0.98, "n_holdout": 2000})
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        task="classification",
+        performance_metric="roc_auc",
+        champion_model_uri="models:/fraud@champion",
+        feature_columns=["a", "b"],
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    perf = op.execute(context())["evidence"]["performance"]
+
+    assert perf["metric"] == "roc_auc" and perf["baseline"] == 0.99 and perf["current"] < 0.7
+    assert perf["baseline_source"] == "metric logged for the champion (models:/fraud@champion)"
+
+
+def test_a_rare_class_the_champion_stopped_finding_is_a_drop_though_its_accuracy_holds(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the default metric, accuracy, moved 0.03 -> ~0.06 error: "stable", the model "not hurt"
+    pytest.importorskip("mlflow")
+    from sklearn.linear_model import LogisticRegression
+
+    from airflow_provider_agentic_mlops.core.decision import performance_verdict
+
+    train, reference, current = imbalanced(3000, 0), imbalanced(2000, 1), imbalanced(2000, 2, collapsed=True)
+    model = LogisticRegression().fit(train[["a", "b"]], train["y"])
+    register_champion(tmp_path, monkeypatch, "fraud", model, {"accuracy": 0.99, "n_holdout": 2000})
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        task="classification",
+        reference_is_holdout=True,
+        champion_model_uri="models:/fraud@champion",
+        feature_columns=["a", "b"],
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    perf = op.execute(context())["evidence"]["performance"]
+
+    assert perf["metric"] == "accuracy" and perf["baseline"] == 0.99 and perf["drop"] < 0.05
+    positives = perf["class_recall"]["classes"]["1"]
+    assert positives["rare"] and positives["current"] < 0.1
+    assert performance_verdict(perf, 0.02) == "drop"
+
+
+def decide_on(summary: dict, model_name: str) -> tuple[str, dict]:
+    """The rules' branch and stored decision for ``summary``, as the DAG's decide task takes it."""
+    from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
+    from tests.doubles.airflow_task import task_context
+
+    decide = AgentDecisionOperator(task_id="decide", model_name=model_name, mode="rules")
+    ctx = task_context(dag_id=f"agentic_mlops__{model_name}", xcoms={("check_drift", "return_value"): summary})
+    action = decide.choose_branch(ctx)
+    return action, decide.store.get_decision(ctx["ti"].pushed["decision_id"])
+
+
+@pytest.mark.parametrize("broken", ["version_deleted", "artifacts_missing"])
+def test_a_configured_champion_that_cannot_be_loaded_escalates_and_says_why(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    # accuracy 0.98 -> 0.02 on labelled rows, champion unloadable: the rules read "no labels, no estimate"
+    # and ended at "Evidence read, nothing hurts"
+    mlflow = pytest.importorskip("mlflow")
+    import shutil
+
+    from sklearn.linear_model import LogisticRegression
+
+    train, reference, current = imbalanced(3000, 0), imbalanced(2000, 1), imbalanced(2000, 2)
+    current["y"] = 1 - current["y"]  # every label inverted: the model is broken on this window
+    model = LogisticRegression().fit(train[["a", "b"]], train["y"])
+    register_champion(tmp_path, monkeypatch, "churn", model, {"accuracy": 0.98, "n_holdout": 2000})
+    client = mlflow.MlflowClient()
+    if broken == "version_deleted":
+        client.delete_model_version("churn", "1")
+    else:  # the artifact store lost the model's files (MLflow's default root: ./mlruns under tmp_path)
+        stored = list(tmp_path.rglob("MLmodel"))
+        assert stored
+        for item in (i for m in stored for i in m.parent.iterdir() if i.name != "MLmodel"):
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="churn",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        task="classification",
+        reference_is_holdout=True,
+        strict=False,
+        champion_model_uri="models:/churn@champion",
+        feature_columns=["a", "b"],
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    summary = op.execute(context())
+    action, decision = decide_on(summary, "churn")
+
+    evidence = summary["evidence"]
+    assert evidence["champion"]["status"] == "unavailable"
+    assert evidence["performance_missing"]["kind"] == "champion_unavailable"
+    assert action == "escalate" and [r["rule"] for r in decision["rules_fired"]] == ["champion_unavailable"]
+    assert "champion is unavailable" in decision["rationale"] and "no labels" not in decision["rationale"]
+    if broken == "version_deleted":
+        assert "has no version left" in decision["rationale"]
+
+
+def test_no_champion_registered_yet_is_a_first_model_not_an_incident(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    reference, current = imbalanced(2000, 1), imbalanced(2000, 2)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="newbie",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        champion_model_uri="models:/newbie@champion",
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    summary = op.execute(context())
+    action, decision = decide_on(summary, "newbie")
+
+    assert summary["evidence"]["champion"]["status"] == "absent"
+    assert summary["evidence"]["performance_missing"]["kind"] == "no_predictions"
+    assert action == "no_action" and decision["rules_fired"][0]["rule"] == "no_performance_evidence"
+    assert "registered model 'newbie' does not exist" in decision["rules_fired"][0]["detail"]
+
+
 # -- valid data the review found broken: no crash, no false fault, report included
 
 
