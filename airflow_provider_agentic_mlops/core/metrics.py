@@ -112,21 +112,14 @@ def nonfinite_predictions(y_pred: Sequence[Any], proba: Any = None, *, name: str
 
 
 def compute_metrics(
-    task: Task,
-    y_true: Sequence[Any],
-    y_pred: Sequence[Any],
-    proba: Any = None,
-    *,
-    names: tuple[str, str] = ("labels", "predictions"),
-    labels: Sequence[Any] | None = None,
-    classes: Sequence[Any] | None = None,
+    task: Task, y_true: Sequence[Any], y_pred: Sequence[Any], proba: Any = None, **options: Any
 ) -> dict[str, float]:
-    """Standard metrics of one model on labelled data: :func:`score_predictions`'s ``metrics`` (its
-    parameters, the same).
+    """Standard metrics of one model on labelled data: :func:`score_predictions`'s ``metrics``.
 
+    :param options: ``names``, ``labels``, ``classes``, as :func:`score_predictions` takes them.
     :raises NonFinitePredictions: the predictions or probabilities hold NaN or infinite values.
     """
-    scores = score_predictions(task, y_true, y_pred, proba, names=names, labels=labels, classes=classes)
+    scores = score_predictions(task, y_true, y_pred, proba, **options)
     if scores.unscorable:
         raise NonFinitePredictions(
             f"{scores.unscorable}: no metric can be computed on them. Check what the model gets on those rows "

@@ -548,20 +548,19 @@ class StateStore:
         if required_approvals < 1:
             raise ValueError(f"required_approvals={required_approvals} must be at least 1")
         version = str(model_version)
+        asked = {
+            "model_name": model_name,
+            "model_version": version,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "report_digest": report_digest,
+            "required_approvals": required_approvals,
+            "expires_at": _naive_utc(expires_at),
+            "details": details,
+        }
         approval_id = self._insert_once(
             approvals,
-            {
-                "model_name": model_name,
-                "model_version": version,
-                "dag_id": dag_id,
-                "run_id": run_id,
-                "report_digest": report_digest,
-                "status": PENDING,
-                "required_approvals": required_approvals,
-                "requested_at": utcnow(),
-                "expires_at": _naive_utc(expires_at),
-                "details": details,
-            },
+            {**asked, "status": PENDING, "requested_at": utcnow()},
             action="approval_requested",
             actor=dag_id,
             details={"version": version, "run_id": run_id, "digest": report_digest},
@@ -569,16 +568,7 @@ class StateStore:
         )
         created = approval_id is not None
         if not created:  # this version's request in this run exists: asked again if cancelled or out of date
-            created = self._ask_again(
-                model_name,
-                version,
-                dag_id=dag_id,
-                run_id=run_id,
-                expires_at=_naive_utc(expires_at),
-                report_digest=report_digest,
-                required_approvals=required_approvals,
-                details=details,
-            )
+            created = self._ask_again(asked)
         approval = self.find_approval(model_name, model_version, dag_id=dag_id, run_id=run_id)
         if approval is None:  # pragma: no cover - the unique constraint said it exists
             raise StateStoreError(f"approval for {model_name} v{model_version} in {run_id} vanished")
@@ -607,22 +597,14 @@ class StateStore:
                 now=utcnow(),
             )
 
-    def _ask_again(
-        self,
-        model_name: str,
-        model_version: str,
-        *,
-        dag_id: str,
-        run_id: str,
-        expires_at: datetime,
-        report_digest: str | None,
-        required_approvals: int,
-        details: dict[str, Any] | None,
-    ) -> bool:
+    def _ask_again(self, asked: Mapping[str, Any]) -> bool:
         """Open the run's existing request again, as a new request: pending, with a new deadline, the new
         report digest and details (the message's metrics), no votes and no Slack message yet (the caller
         posts a new one; a vote cast on the old one is refused, see :meth:`decide_approval`). True when
         asked again.
+
+        :param asked: the request as :meth:`request_approval` asks for it (its columns: model, version, DAG
+            run, report digest, required approvals, deadline, details).
 
         Asked again when:
 
@@ -635,8 +617,10 @@ class StateStore:
         The votes it forgets stay in the audit trail (``approval_vote_*``, and the ``approval_reopened`` entry
         lists them).
         """
+        model_name, dag_id, run_id = asked["model_name"], asked["dag_id"], asked["run_id"]
+        report_digest, details = asked["report_digest"], asked["details"]
         with self._write() as conn:
-            query = _approval_of_run(model_name, model_version, dag_id, run_id).with_for_update()
+            query = _approval_of_run(model_name, asked["model_version"], dag_id, run_id).with_for_update()
             row = conn.execute(query).mappings().first()
             if row is None:
                 return False
@@ -651,7 +635,7 @@ class StateStore:
                 why["reason"] = "validation report changed"
             votes = _votes_of(conn, row["id"])
             conn.execute(approval_votes.delete().where(approval_votes.c.approval_id == row["id"]))
-            renewed: dict[str, Any] = {"required_approvals": required_approvals}
+            renewed: dict[str, Any] = {"required_approvals": asked["required_approvals"]}
             if report_digest is not None:
                 renewed["report_digest"] = report_digest
             if details is not None:
@@ -659,7 +643,13 @@ class StateStore:
             conn.execute(
                 approvals.update()
                 .where(approvals.c.id == row["id"], approvals.c.status == row["status"])
-                .values(status=PENDING, requested_at=utcnow(), expires_at=expires_at, **renewed, **_FORGOTTEN_ON_REOPEN)
+                .values(
+                    status=PENDING,
+                    requested_at=utcnow(),
+                    expires_at=asked["expires_at"],
+                    **renewed,
+                    **_FORGOTTEN_ON_REOPEN,
+                )
             )
             self._audit(
                 conn,
