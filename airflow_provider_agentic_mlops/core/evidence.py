@@ -8,7 +8,7 @@
   data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
   reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
-  classifiers that give probabilities, calibrated on the labelled reference; marked ``estimated``.
+  classifiers that give probabilities, calibrated per class on the labelled reference; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
   the p-value columns, weighted by the champion's feature importance (equal weights without it).
 * :func:`feature_importance`: the model's own importances, else permutation importance on reference.
@@ -344,55 +344,82 @@ UNIT_METRICS = frozenset({"rmse", "mae", "log_loss"})
 
 #: Labelled reference rows needed to calibrate CBPE's confidences; fewer: the raw confidences, said so.
 MIN_CALIBRATION_ROWS = 100
-#: Bootstrap resamples for the standard error of a calibrated estimate (calibration map included).
+#: Bootstrap resamples for the standard error of a calibrated estimate (calibration maps included)...
 CALIBRATION_BOOTSTRAP = 50
+#: ...within this many isotonic fits (k classes: k maps per resample), but at least this many resamples.
+CALIBRATION_FITS, CALIBRATION_BOOTSTRAP_MIN = 200, 20
 
 
 def estimate_performance(
     proba_reference: Any,
     proba_current: Any,
     *,
-    reference_correct: Sequence[bool] | None = None,
+    reference_labels: Sequence[Any] | None = None,
+    classes: Sequence[Any] | None = None,
+    predicted: tuple[Sequence[Any], Sequence[Any]] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Confidence-based performance estimation (CBPE) of accuracy without labels.
+    """Confidence-based performance estimation (CBPE) of accuracy without labels, as NannyML's.
 
-    The expected accuracy is the mean probability that the predicted class is right. Raw
-    probabilities are rarely calibrated (a random forest's are pulled towards 0.5, so a shift that
-    only lowers its confidence reads as a drop the accuracy does not show), so, as NannyML does, the
-    confidences are first calibrated on the labelled reference: an isotonic map from the confidence
-    to "the prediction was right" (``reference_correct``). Isotonic fits keep the mean, so the
-    reference estimate is then the measured reference accuracy, and the current estimate is the
-    mean calibrated confidence of the current rows. ``drop_se`` is bootstrapped over both frames,
-    refitting the map each time, so the calibration's own noise counts. Without at least
-    ``MIN_CALIBRATION_ROWS`` labelled reference rows the raw confidences are used and ``method`` says
-    so. CBPE sees covariate shift only (not a changed relation between features and label), and it
-    trusts that the calibration carries over to the shifted rows, so it is marked ``estimated``.
+    The expected accuracy is the mean, over the current rows, of the probability that the row's
+    predicted class is its label. Raw probabilities are rarely calibrated (a random forest's are pulled
+    towards 0.5; a ``class_weight="balanced"`` model's overstate the rare class), so each class's
+    probability is first calibrated on the labelled reference: an isotonic map from the model's
+    probability of class ``c`` to "the label is ``c``" (binary: one map, of class 1; more classes: one
+    per class, against the rest, the calibrated probabilities of a row normalised to sum 1). Calibrated
+    per class, not as one map from the top confidence to "the prediction was right": that map pools
+    the predicted classes, so it breaks when their mix shifts (a 0.7 for the rare class is right far
+    less often than a 0.7 for the common one). The reference estimate is the measured reference
+    accuracy; ``drop_se`` is bootstrapped over both frames, refitting the maps each time, so the
+    calibration's own noise counts. Without at least ``MIN_CALIBRATION_ROWS`` labelled reference rows
+    the raw probabilities are used and ``method`` says so. CBPE sees covariate shift only (not a changed
+    relation between features and label), and it trusts that the calibration carries over to the
+    shifted rows, so it is marked ``estimated``.
 
     :param proba_reference: class probabilities on reference rows, shape (n,) for class 1 or (n, k).
     :param proba_current: the same on current rows.
-    :param reference_correct: per reference row, whether the champion's predicted class is the label.
+    :param reference_labels: the labels of the reference rows: they calibrate the probabilities.
+    :param classes: the class of each probability column (the model's ``classes_``); default 0..k-1.
+    :param predicted: the model's predicted classes on the reference and the current rows (``predict``,
+        which may use another threshold than 0.5); default the most probable class.
     :param seed: the bootstrap's seed.
     """
-    ref_conf, cur_conf = _confidence(proba_reference), _confidence(proba_current)
-    correct = None if reference_correct is None else np.asarray(reference_correct, dtype=np.float64)
-    if correct is not None and (correct.shape != ref_conf.shape or correct.size < MIN_CALIBRATION_ROWS):
-        correct = None
-    if correct is None:
-        ref_acc, cur_acc = float(ref_conf.mean()), float(cur_conf.mean())
-        drop_se = math.sqrt(ref_conf.var() / len(ref_conf) + cur_conf.var() / len(cur_conf))
-        method = "CBPE (mean confidence of the predicted class; not calibrated: no labelled reference)"
+    ref_p, cur_p = _class_probabilities(proba_reference), _class_probabilities(proba_current)
+    names = [_class_name(c) for c in (classes if classes is not None else range(ref_p.shape[1]))]
+    if len(names) != ref_p.shape[1] or cur_p.shape[1] != ref_p.shape[1]:
+        raise ValueError(
+            f"CBPE: {ref_p.shape[1]} reference and {cur_p.shape[1]} current probability columns for classes {names}"
+        )
+    if predicted is None:
+        ref_pred, cur_pred = ref_p.argmax(axis=1), cur_p.argmax(axis=1)
     else:
+        ref_pred, cur_pred = (_class_index(p, names) for p in predicted)
+    labels = None if reference_labels is None else _class_index(reference_labels, names)
+    if labels is not None and (labels.shape != ref_pred.shape or labels.size < MIN_CALIBRATION_ROWS):
+        labels = None
+    if labels is None:
+        ref_acc, cur_acc = _chosen(ref_p, ref_pred), _chosen(cur_p, cur_pred)
+        ref_conf, cur_conf = _chosen_each(ref_p, ref_pred), _chosen_each(cur_p, cur_pred)
+        drop_se = math.sqrt(ref_conf.var() / len(ref_conf) + cur_conf.var() / len(cur_conf))
+        method = "CBPE (mean probability of the predicted class; not calibrated: no labelled reference)"
+    else:
+        correct = (labels == ref_pred).astype(np.float64)
         ref_acc = float(correct.mean())
-        cur_acc = float(_calibration(ref_conf, correct).predict(cur_conf).mean())
+        expected = _expected_correct(ref_p, labels, cur_p, cur_pred)
+        cur_acc = float(expected.mean())
+        # The calibration's noise: the maps refitted on resampled reference rows, read on (at most
+        # SAMPLE_ROWS x 10 of) the current rows; the current rows' own noise, the variance of a mean, added.
         rng = np.random.default_rng(seed)
+        sub = np.arange(len(cur_p))
+        if sub.size > 10 * SAMPLE_ROWS:
+            sub = rng.choice(sub.size, 10 * SAMPLE_ROWS, replace=False)
         drops = []
-        for _ in range(CALIBRATION_BOOTSTRAP):
-            r = rng.integers(0, ref_conf.size, ref_conf.size)
-            c = rng.integers(0, cur_conf.size, cur_conf.size)
-            drops.append(correct[r].mean() - _calibration(ref_conf[r], correct[r]).predict(cur_conf[c]).mean())
-        drop_se = float(np.std(drops))
-        method = f"CBPE (confidence calibrated on {correct.size} labelled reference rows, isotonic)"
+        n_maps = 1 if ref_p.shape[1] == 2 else ref_p.shape[1]
+        for _ in range(max(CALIBRATION_BOOTSTRAP_MIN, min(CALIBRATION_BOOTSTRAP, CALIBRATION_FITS // n_maps))):
+            r = rng.integers(0, len(labels), len(labels))
+            drops.append(correct[r].mean() - _expected_correct(ref_p[r], labels[r], cur_p[sub], cur_pred[sub]).mean())
+        drop_se = math.sqrt(float(np.var(drops)) + float(expected.var()) / len(expected))
+        method = f"CBPE (probabilities calibrated per class on {labels.size} labelled reference rows, isotonic)"
     return {
         "kind": "estimated",
         "method": method,
@@ -401,22 +428,57 @@ def estimate_performance(
         "current_estimate": cur_acc,
         "drop": ref_acc - cur_acc,
         "drop_se": drop_se,
-        "calibrated": correct is not None,
+        "calibrated": labels is not None,
         "estimated": True,
     }
 
 
-def _calibration(confidence: np.ndarray, correct: np.ndarray) -> Any:
-    from sklearn.isotonic import IsotonicRegression
-
-    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(confidence, correct)
-
-
-def _confidence(proba: Any) -> np.ndarray:
+def _class_probabilities(proba: Any) -> np.ndarray:
+    """Probabilities as (n, k) columns: a 1-D array (or one column) is class 1's, of classes 0 and 1."""
     p = np.asarray(proba, dtype=np.float64)
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
-    return np.maximum(p, 1 - p) if p.ndim == 1 else p.max(axis=1)
+    return np.column_stack([1 - p, p]) if p.ndim == 1 else p
+
+
+def _class_index(values: Any, names: Sequence[str]) -> np.ndarray:
+    """The column of each value's class among ``names`` (compared as :func:`_class_names`); -1 if none."""
+    position = {name: i for i, name in enumerate(names)}
+    return _class_names(values).map(position).fillna(-1).to_numpy(dtype=np.int64)
+
+
+def _chosen_each(p: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Each row's probability of its predicted class (0 for a class the probabilities do not cover)."""
+    rows = np.arange(len(p))
+    return np.where(index >= 0, p[rows, np.clip(index, 0, None)], 0.0)
+
+
+def _chosen(p: np.ndarray, index: np.ndarray) -> float:
+    return float(_chosen_each(p, index).mean())
+
+
+def _expected_correct(ref_p: np.ndarray, labels: np.ndarray, cur_p: np.ndarray, cur_pred: np.ndarray) -> np.ndarray:
+    """Per current row, the calibrated probability that its predicted class is its label. Calibrated on
+    the reference: per class an isotonic map from the model's probability of the class to "the label
+    is that class" (two classes: class 1's map, class 0 its complement), a row's calibrated
+    probabilities normalised to sum 1 (a row no map gives any probability keeps its raw ones)."""
+    if ref_p.shape[1] == 2:
+        q1 = _calibration(ref_p[:, 1], (labels == 1).astype(np.float64)).predict(cur_p[:, 1])
+        return np.where(cur_pred == 1, q1, np.where(cur_pred == 0, 1 - q1, 0.0))
+    q = np.column_stack(
+        [
+            _calibration(ref_p[:, k], (labels == k).astype(np.float64)).predict(cur_p[:, k])
+            for k in range(ref_p.shape[1])
+        ]
+    )
+    total = q.sum(axis=1, keepdims=True)
+    return _chosen_each(np.where(total > 0, q / np.where(total > 0, total, 1.0), cur_p), cur_pred)
+
+
+def _calibration(probability: np.ndarray, outcome: np.ndarray) -> Any:
+    from sklearn.isotonic import IsotonicRegression
+
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(probability, outcome)
 
 
 # -- severity -------------------------------------------------------------------------------------
@@ -942,14 +1004,15 @@ def _performance(
             labelled = label_column is not None and label_column in reference.columns
             if labelled and reference[label_column].notna().sum() >= MIN_CALIBRATION_ROWS:
                 ref_rows = _sample_rows(reference[reference[label_column].notna()], [*features, label_column])
-                # the labelled reference calibrates the confidences
-                correct = model.predict(ref_rows[features]) == ref_rows[label_column].to_numpy()
+                ref_labels = ref_rows[label_column].to_numpy()  # the labelled reference calibrates the probabilities
             else:
-                ref_rows, correct = _sample_rows(reference, features), None
+                ref_rows, ref_labels = _sample_rows(reference, features), None
             performance = estimate_performance(  # CBPE
                 model.predict_proba(ref_rows[features]),
                 model.predict_proba(current[features]),
-                reference_correct=correct,
+                reference_labels=ref_labels,
+                classes=getattr(model, "classes_", None),
+                predicted=(model.predict(ref_rows[features]), model.predict(current[features])),
             )
         else:
             notes.append("no labels and no held-out reference: no performance estimate (CBPE needs one)")
