@@ -34,6 +34,10 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      below -> ``no_action``. No rule ends the decision on the drift share before this point.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
+     Critical drift escalates too when a CBPE estimate calibrated on labelled reference rows is
+     stable and no more rows than chance are outside the reference's range (the calibration does not
+     reach them: CBPE does not see extrapolation): an estimate does not end a decision, but severe
+     drift alone does not retrain against it either.
 
 2. **LLM** (mode ``llm``, only when no rule already decided and the token budgets allow): a prompt
    where every data-derived string (column names, category values, alert annotations) is
@@ -644,10 +648,29 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 f"{config.max_extrapolated_share}; no model has seen such inputs (noted: {drift_note})",
             )
         elif severity >= config.critical_drift_share:
-            act_on_drift(
-                "severe_drift",
-                f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}",
-            )
+            severe = f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}"
+            calibrated_stable = verdict == STABLE and perf.get("kind") == "estimated" and perf.get("calibrated") is True
+            if calibrated_stable and not extrapolated.get("beyond_chance", excess > 0):
+                # CBPE calibrated on labelled reference rows says the model is not hurt, and no more rows
+                # than chance are outside the range it was calibrated on (there it is blind): neither the
+                # estimate nor the drift ends the decision alone, a person looks
+                g.fire("severe_drift", f"rules answer {ESCALATE} (calibrated estimate stable)", severe)
+                g.fallback = ESCALATE
+                g.rationale = (
+                    f"{severe}, but the label-free estimate, calibrated on labelled reference rows, shows the model "
+                    f"within min_performance_drop {config.min_performance_drop} ({_describe_performance(perf)}) "
+                    "and no more rows than chance gives are outside the reference's range; the rules neither retrain "
+                    "against the estimate nor end the decision on it, a person should look."
+                )
+            else:
+                if calibrated_stable:
+                    outside = extrapolated.get("share_rows", 0.0)
+                    severe += (
+                        f"; the label-free estimate reads the model within the tolerance "
+                        f"({_describe_performance(perf)}), but {outside:.1%} of current rows are outside the "
+                        "reference's range, more than chance gives, where its calibration does not reach"
+                    )
+                act_on_drift("severe_drift", severe)
         elif severity >= config.min_drift_share:
             g.fire("moderate_drift", f"rules answer {ESCALATE}", drift_note)
             g.fallback = ESCALATE

@@ -783,7 +783,8 @@ def extrapolation(
     """The share of current rows the champion must extrapolate on: a numeric feature it relies on
     (at least the average importance; every feature without importances) outside the reference's
     [min, max]. ``excess_share`` is that share less what unchanged data gives by chance (a small
-    reference's range is narrow: each new value falls outside it with probability 2 / (n + 1)).
+    reference's range is narrow: each new value falls outside it with probability 2 / (n + 1)), and
+    ``beyond_chance`` whether the rows outside are more than chance gives (:func:`_beyond_chance`).
 
     No model has seen such inputs: trees predict the edge of their range, linear models extend a
     line. It is label-free evidence of harm that drift scores miss (a +1 std shift of a bounded
@@ -808,12 +809,14 @@ def extrapolation(
     relied = [f for f in numeric if raw[f] / total >= 1 / len(numeric) - 1e-12]
     outside_any = np.zeros(len(current), dtype=bool)
     per_column: dict[str, float] = {}
-    inside_by_chance = 1.0
+    inside_by_chance, range_var = 1.0, 0.0
     for f in relied:
         ref = ColumnData(reference[f]).values
         if ref is None or ref.size == 0:
             continue
         inside_by_chance *= 1 - 2 / (ref.size + 1)  # a new draw of the same data passes min or max
+        # ... with a probability that varies with the reference drawn: Beta(2, n - 1), this variance
+        range_var += 2 * (ref.size - 1) / ((ref.size + 1) ** 2 * (ref.size + 2))
         values = current[f].to_numpy(dtype=np.float64, na_value=np.nan)
         with np.errstate(invalid="ignore"):
             outside = (values < ref.min()) | (values > ref.max())  # NaN compares False: not extrapolated
@@ -826,10 +829,32 @@ def extrapolation(
         "share_rows": share,
         "expected_by_chance": expected,
         "excess_share": max(share - expected, 0.0),
+        "beyond_chance": _beyond_chance(int(outside_any.sum()), len(current), expected, range_var),
         "columns": {f: round(v, 4) for f, v in top if v > 0},
         "features_checked": len(relied),
         "weighted_by": weighted_by,
     }
+
+
+#: One-sided level at which more rows outside the reference's range than chance gives is extrapolation.
+EXTRAPOLATION_ALPHA = 0.025
+
+
+def _beyond_chance(outside: int, rows: int, expected: float, range_var: float) -> bool:
+    """Whether ``outside`` of ``rows`` rows past the reference's range is more than unchanged data gives.
+
+    Each row passes it with probability ``expected`` on average over the references one could have
+    drawn; for this reference that probability varies by ``range_var`` (a small reference's range may
+    be narrow). Beyond chance: the binomial chance of as many rows or more, at that probability plus
+    two of its standard deviations, is below ``EXTRAPOLATION_ALPHA``."""
+    if outside == 0:
+        return False
+    plausible = min(expected + 2 * math.sqrt(range_var), 1.0)
+    if plausible <= 0:
+        return True
+    from scipy import stats
+
+    return bool(stats.binom.sf(outside - 1, rows, plausible) < EXTRAPOLATION_ALPHA)
 
 
 # -- the table ------------------------------------------------------------------------------------

@@ -704,6 +704,38 @@ def test_severe_drift_against_an_unconfirmed_measured_drop_escalates_not_retrain
     assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
 
 
+def calibrated_estimate(drop: float, se: float = 0.007, *, calibrated: bool = True) -> dict:
+    return {
+        "kind": "estimated",
+        "method": "CBPE (probabilities calibrated per class on 2000 labelled reference rows, isotonic)",
+        "metric": "accuracy",
+        "reference_estimate": 0.737,
+        "current_estimate": 0.737 - drop,
+        "drop": drop,
+        "drop_se": se,
+        "calibrated": calibrated,
+        "estimated": True,
+    }
+
+
+def test_severe_drift_against_a_calibrated_estimate_that_says_stable_escalates_quoting_it():
+    # a weekend-only window: every feature moved, CBPE calibrated on the labelled reference reads
+    # 0.737 -> 0.793 (-0.056 +- 0.007) and no row is outside the reference's range
+    drift = with_evidence(0.8, weighted_share=0.76, performance=calibrated_estimate(-0.056))
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.001, "excess_share": 0.0, "beyond_chance": False}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_stable", "severe_drift"]
+    assert "0.737 -> 0.793 (drop -0.056 +- 0.007, an estimate)" in d.rationale
+    # rows outside the reference's range, where the calibration does not reach, beyond chance: CBPE is
+    # blind there (a logistic model reads rows moved away from its boundary as sure), the drift retrains
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.04, "excess_share": 0.04, "beyond_chance": True}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain" and "4.0% of current rows are outside the reference's range" in d.rationale
+    # an estimate of raw (uncalibrated) probabilities does not hold the severe drift back either
+    drift = with_evidence(0.8, weighted_share=0.76, performance=calibrated_estimate(-0.056, calibrated=False))
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
 def test_a_small_drop_is_stable_only_when_its_upper_bound_is_within_the_tolerance():
     # 0.015 +- 0.006 against min_performance_drop 0.02: not confirmed past it (lower bound 0.003), but
     # not confirmed within it either (upper bound 0.027): inconclusive, the drift evidence decides

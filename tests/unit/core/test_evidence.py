@@ -495,7 +495,12 @@ def test_extrapolation_by_chance_on_a_small_reference_is_not_counted_as_excess()
     current = pd.DataFrame(rng.normal(0, 1, (2000, 20)), columns=columns)
     out = extrapolation(reference, current, columns)
     assert out["share_rows"] > 0.2  # a third of the rows pass some column's range by chance...
-    assert out["excess_share"] < 0.1  # ...which is what unchanged data gives
+    assert out["excess_share"] < 0.1 and out["beyond_chance"] is False  # ...which is what unchanged data gives
+    shifted = current.assign(f0=current["f0"] + 1.0)  # a few more rows past f0's narrow range: still chance
+    assert extrapolation(reference, shifted, columns)["beyond_chance"] is False
+    larger = pd.DataFrame(rng.normal(0, 1, (2000, 20)), columns=columns)  # its ranges are known well
+    assert extrapolation(larger, current, columns)["beyond_chance"] is False
+    assert extrapolation(larger, shifted.assign(f0=current["f0"] + 2.0), columns)["beyond_chance"] is True
 
 
 def test_faults_on_frames_larger_than_the_fault_sample_are_still_found() -> None:
