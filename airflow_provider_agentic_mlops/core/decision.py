@@ -29,8 +29,8 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
      have a feature the model relies on outside the reference's range -> ``retrain`` (or
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
-   * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
-     decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
+   * otherwise the importance-weighted share of drifted features (beyond sampling noise, after
+     Benjamini-Hochberg) decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
      below -> ``no_action``. No rule ends the decision on the drift share before this point.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
@@ -495,6 +495,12 @@ def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
     return _drift_share(drift), "plain share of drifted columns (no evidence in the summary)"
 
 
+def _noise_note(evidence: Mapping[str, Any]) -> str:
+    """``"; <how many columns past their threshold are within sampling noise>"``, or "" when none are."""
+    noise = (evidence.get("severity") or {}).get("noise")
+    return f"; {clip(str(noise), MAX_VALUE_CHARS * 2)}" if noise else ""
+
+
 def _describe_performance(perf: Mapping[str, Any]) -> str:
     se = _number(perf.get("drop_se"))
     spread = "standard error unknown" if se is None else f"+- {se:.3f}"
@@ -588,7 +594,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     severity, weighted_by = _severity_share(drift)
     drift_note = (
         f"importance-weighted drifted share {severity:.3f} ({weighted_by}; plain drift share {share:.3f}, "
-        f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns)"
+        f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns{_noise_note(evidence)})"
     )
     perf = evidence.get("performance")
     verdict = performance_verdict(perf, config.min_performance_drop)
@@ -791,6 +797,8 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
             "weighted_share": _scrub(severity.get("weighted_share")),
             "importance_source": _scrub(severity.get("importance_source")),
             "n_drifted_after_fdr": severity.get("n_drifted_after_fdr"),
+            "within_noise": severity.get("within_noise"),
+            "noise": _scrub(severity.get("noise"), MAX_VALUE_CHARS * 2),
             "top": _scrub((severity.get("top") or [])[:MAX_TOP_DRIFTED], MAX_NAME_CHARS),
         },
         "notes": _scrub(evidence.get("notes") or []),
@@ -881,7 +889,7 @@ def _severity_lines(severity: Any) -> list[str]:
         f"{share:.1%} of the model's importance on drifted columns "
         f"({severity.get('n_drifted_after_fdr')} drifted after FDR control); weighted by "
         f"{severity.get('importance_source') or severity.get('weighted_by')}"
-    ]
+    ] + ([str(severity["noise"])] if severity.get("noise") else [])
     return lines + [
         f"{c.get('column')}: weight {_number(c.get('weight')) or 0.0:.2f}, "
         f"effect {_number(c.get('effect')) or 0.0:.2f}{', drifted' if c.get('drifted') else ''}"

@@ -24,7 +24,9 @@ from airflow_provider_agentic_mlops.core.decision import (
     ToolCall,
     clip,
     decide,
+    drift_facts,
     evaluate_guardrails,
+    evidence_rows,
     parse_answer,
     run_tool,
 )
@@ -519,6 +521,16 @@ def measured(current: float, baseline: float = 0.9, se: float = 0.01) -> dict:
         "drop": baseline - current,
         "drop_se": se,
     }
+
+
+def test_columns_past_their_threshold_within_sampling_noise_are_said_in_the_rationale_and_to_the_llm():
+    drift = with_evidence(0.3, weighted_share=0.0)  # 15 of 50 columns past 0.1 on 210 rows: all noise
+    noise = "15 columns past their threshold are within sampling noise at 210 current rows: not counted"
+    drift["evidence"]["severity"].update(within_noise=15, noise=noise, n_drifted_after_fdr=0)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and noise in d.rationale
+    assert drift_facts(drift)["evidence"]["severity"]["within_noise"] == 15
+    assert any(noise in line for line in dict(evidence_rows({"drift": drift}))["Drift severity"])
 
 
 def test_a_pipeline_fault_escalates_naming_the_column_and_the_change():

@@ -147,6 +147,54 @@ def test_chance_hits_among_many_p_value_columns_are_not_drift_after_fdr() -> Non
     assert drift_severity(summary)["n_drifted_after_fdr"] == 0
 
 
+def test_distances_past_their_threshold_within_the_sampling_noise_of_a_small_window_are_not_drift() -> None:
+    # 2,000 reference rows: Evidently scores numbers by the normed Wasserstein distance, whose noise on
+    # 200 current rows of unchanged data is about its threshold 0.1: a quarter of the columns "drift"
+    rng = np.random.default_rng(7)
+    columns = [f"c{i}" for i in range(50)]
+    reference = pd.DataFrame(rng.normal(size=(2000, 50)), columns=columns)
+    current = pd.DataFrame(rng.normal(size=(200, 50)), columns=columns)
+    summary = compute_drift(reference, current)
+    assert {c.method for c in summary.columns.values()} == {"wasserstein"} and summary.n_drifted >= 5
+
+    severity = gather_evidence(reference, current, summary)["severity"]
+
+    assert severity["n_drifted_after_fdr"] == 0 and severity["weighted_share"] == 0
+    assert severity["within_noise"] == summary.n_drifted and severity["fdr_columns"] == 50
+    assert f"{summary.n_drifted} columns past their threshold are within sampling noise" in severity["noise"]
+    assert "200 current rows" in severity["noise"]
+    assert all(c.drifted for c in summary.columns.values() if c.score >= 0.1)  # Evidently's flags unchanged
+    # a real shift on the same window clears the noise
+    shifted = current.assign(c0=current["c0"] + 0.5, c1=current["c1"] * 1.6)
+    severity = gather_evidence(reference, shifted, compute_drift(reference, shifted))["severity"]
+    assert {r["column"] for r in severity["top"] if r["drifted"]} == {"c0", "c1"}
+    assert severity["n_drifted_after_fdr"] == 2
+
+
+def test_a_categorical_distance_within_sampling_noise_is_not_drift_but_a_new_mix_is() -> None:
+    rng = np.random.default_rng(8)
+    cities = np.array([f"city{i}" for i in range(40)])
+    weights = rng.dirichlet(np.ones(40))
+    reference = pd.DataFrame({"city": rng.choice(cities, 3000, p=weights)})
+    current = pd.DataFrame({"city": rng.choice(cities, 200, p=weights)})  # 40 categories on 200 rows
+    summary = compute_drift(reference, current)
+    assert summary.columns["city"].method == "jensenshannon" and summary.columns["city"].drifted
+
+    assert gather_evidence(reference, current, summary)["severity"]["within_noise"] == 1
+    moved = pd.DataFrame({"city": rng.choice(cities[:10], 200)})
+    severity = gather_evidence(reference, moved, compute_drift(reference, moved))["severity"]
+    assert severity["n_drifted_after_fdr"] == 1 and severity["within_noise"] == 0
+
+
+def test_the_noise_floor_on_a_large_window_does_not_hide_a_small_real_shift() -> None:
+    rng = np.random.default_rng(9)
+    reference = pd.DataFrame({"x": rng.normal(size=20_000)})
+    current = pd.DataFrame({"x": rng.normal(0.13, 1, 50_000)})  # W about 0.13: past 0.1, far past the noise
+    summary = compute_drift(reference, current)
+    severity = gather_evidence(reference, current, summary)["severity"]
+    assert severity["n_drifted_after_fdr"] == 1 and severity["top"][0]["noise_floor"] < 0.03
+
+
 def test_severity_is_weighted_by_importance() -> None:
     reference, current = frames()
     current = current.assign(age=current["age"] + 15)
