@@ -41,12 +41,16 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
      have a feature the model relies on outside the reference's range -> ``retrain`` (or
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
-   * otherwise the importance-weighted share of drifted features (after Benjamini-Hochberg)
-     decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
+   * otherwise the importance-weighted share of drifted features (beyond sampling noise, after
+     Benjamini-Hochberg) decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
      below -> ``no_action`` (without performance evidence the rationale says why there is none). No
      rule ends the decision on the drift share before this point.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
+     Critical drift escalates too when a CBPE estimate calibrated on labelled reference rows is
+     stable and no more rows than chance are outside the reference's range (the calibration does not
+     reach them: CBPE does not see extrapolation): an estimate does not end a decision, but severe
+     drift alone does not retrain against it either.
 
 2. **LLM** (mode ``llm``, only when no rule already decided and the token budgets allow): a prompt
    where every data-derived string (column names, category values, alert annotations) is
@@ -546,6 +550,12 @@ def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
     return _drift_share(drift), "plain share of drifted columns (no evidence in the summary)"
 
 
+def _noise_note(evidence: Mapping[str, Any]) -> str:
+    """``"; <how many columns past their threshold are within sampling noise>"``, or "" when none are."""
+    noise = (evidence.get("severity") or {}).get("noise")
+    return f"; {clip(str(noise), MAX_VALUE_CHARS * 2)}" if noise else ""
+
+
 def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None) -> str:
     se = _number(perf.get("drop_se"))
     spread = "standard error unknown" if se is None else f"+- {se:.3f}"
@@ -691,7 +701,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     severity, weighted_by = _severity_share(drift)
     drift_note = (
         f"importance-weighted drifted share {severity:.3f} ({weighted_by}; plain drift share {share:.3f}, "
-        f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns)"
+        f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns{_noise_note(evidence)})"
     )
     perf = evidence.get("performance")
     missing = _performance_missing(evidence)
@@ -778,10 +788,29 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 f"{config.max_extrapolated_share}; no model has seen such inputs (noted: {drift_note})",
             )
         elif severity >= config.critical_drift_share:
-            act_on_drift(
-                "severe_drift",
-                f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}",
-            )
+            severe = f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}"
+            calibrated_stable = verdict == STABLE and perf.get("kind") == "estimated" and perf.get("calibrated") is True
+            if calibrated_stable and not extrapolated.get("beyond_chance", excess > 0):
+                # CBPE calibrated on labelled reference rows says the model is not hurt, and no more rows
+                # than chance are outside the range it was calibrated on (there it is blind): neither the
+                # estimate nor the drift ends the decision alone, a person looks
+                g.fire("severe_drift", f"rules answer {ESCALATE} (calibrated estimate stable)", severe)
+                g.fallback = ESCALATE
+                g.rationale = (
+                    f"{severe}, but the label-free estimate, calibrated on labelled reference rows, shows the model "
+                    f"within min_performance_drop {config.min_performance_drop} ({_describe_performance(perf)}) "
+                    "and no more rows than chance gives are outside the reference's range; the rules neither retrain "
+                    "against the estimate nor end the decision on it, a person should look."
+                )
+            else:
+                if calibrated_stable:
+                    outside = extrapolated.get("share_rows", 0.0)
+                    severe += (
+                        f"; the label-free estimate reads the model within the tolerance "
+                        f"({_describe_performance(perf)}), but {outside:.1%} of current rows are outside the "
+                        "reference's range, more than chance gives, where its calibration does not reach"
+                    )
+                act_on_drift("severe_drift", severe)
         elif severity >= config.min_drift_share:
             g.fire("moderate_drift", f"rules answer {ESCALATE}", drift_note)
             g.fallback = ESCALATE
@@ -913,6 +942,8 @@ def evidence_facts(drift: Mapping[str, Any]) -> dict[str, Any] | None:
             "weighted_share": _scrub(severity.get("weighted_share")),
             "importance_source": _scrub(severity.get("importance_source")),
             "n_drifted_after_fdr": severity.get("n_drifted_after_fdr"),
+            "within_noise": severity.get("within_noise"),
+            "noise": _scrub(severity.get("noise"), MAX_VALUE_CHARS * 2),
             "top": _scrub((severity.get("top") or [])[:MAX_TOP_DRIFTED], MAX_NAME_CHARS),
         },
         "notes": _scrub(evidence.get("notes") or []),
@@ -1005,7 +1036,7 @@ def _severity_lines(severity: Any) -> list[str]:
         f"{share:.1%} of the model's importance on drifted columns "
         f"({severity.get('n_drifted_after_fdr')} drifted after FDR control); weighted by "
         f"{severity.get('importance_source') or severity.get('weighted_by')}"
-    ]
+    ] + ([str(severity["noise"])] if severity.get("noise") else [])
     return lines + [
         f"{c.get('column')}: weight {_number(c.get('weight')) or 0.0:.2f}, "
         f"effect {_number(c.get('effect')) or 0.0:.2f}{', drifted' if c.get('drifted') else ''}"

@@ -11,9 +11,11 @@
 * :func:`label_coverage`: labels in for part of the window only (they arrive late): the share the
   measurement covers, and how the rows not labelled yet drift against the labelled ones.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
-  classifiers that give probabilities, calibrated on the labelled reference; marked ``estimated``.
+  classifiers that give probabilities, calibrated per class on the labelled reference; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
-  the p-value columns, weighted by the champion's feature importance (equal weights without it).
+  the p-value columns and the distances' chance of being sampling noise (:func:`sampling_noise`, a
+  resampled null at the window's size), weighted by the champion's feature importance (equal weights
+  without it).
 * :func:`feature_importance`: the model's own importances, else permutation importance on reference.
 
 :func:`build_evidence` puts them into one JSON-able table that the drift summary carries, the
@@ -32,6 +34,7 @@ import pandas as pd
 from airflow_provider_agentic_mlops.core.config import DriftSettings
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM
+from airflow_provider_agentic_mlops.core.drift.scores import score_fast
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import (
     PROBABILITY_METRICS,
@@ -462,55 +465,82 @@ UNIT_METRICS = frozenset({"rmse", "mae", "log_loss"})
 
 #: Labelled reference rows needed to calibrate CBPE's confidences; fewer: the raw confidences, said so.
 MIN_CALIBRATION_ROWS = 100
-#: Bootstrap resamples for the standard error of a calibrated estimate (calibration map included).
+#: Bootstrap resamples for the standard error of a calibrated estimate (calibration maps included)...
 CALIBRATION_BOOTSTRAP = 50
+#: ...within this many isotonic fits (k classes: k maps per resample), but at least this many resamples.
+CALIBRATION_FITS, CALIBRATION_BOOTSTRAP_MIN = 200, 20
 
 
 def estimate_performance(
     proba_reference: Any,
     proba_current: Any,
     *,
-    reference_correct: Sequence[bool] | None = None,
+    reference_labels: Sequence[Any] | None = None,
+    classes: Sequence[Any] | None = None,
+    predicted: tuple[Sequence[Any], Sequence[Any]] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Confidence-based performance estimation (CBPE) of accuracy without labels.
+    """Confidence-based performance estimation (CBPE) of accuracy without labels, as NannyML's.
 
-    The expected accuracy is the mean probability that the predicted class is right. Raw
-    probabilities are rarely calibrated (a random forest's are pulled towards 0.5, so a shift that
-    only lowers its confidence reads as a drop the accuracy does not show), so, as NannyML does, the
-    confidences are first calibrated on the labelled reference: an isotonic map from the confidence
-    to "the prediction was right" (``reference_correct``). Isotonic fits keep the mean, so the
-    reference estimate is then the measured reference accuracy, and the current estimate is the
-    mean calibrated confidence of the current rows. ``drop_se`` is bootstrapped over both frames,
-    refitting the map each time, so the calibration's own noise counts. Without at least
-    ``MIN_CALIBRATION_ROWS`` labelled reference rows the raw confidences are used and ``method`` says
-    so. CBPE sees covariate shift only (not a changed relation between features and label), and it
-    trusts that the calibration carries over to the shifted rows, so it is marked ``estimated``.
+    The expected accuracy is the mean, over the current rows, of the probability that the row's
+    predicted class is its label. Raw probabilities are rarely calibrated (a random forest's are pulled
+    towards 0.5; a ``class_weight="balanced"`` model's overstate the rare class), so each class's
+    probability is first calibrated on the labelled reference: an isotonic map from the model's
+    probability of class ``c`` to "the label is ``c``" (binary: one map, of class 1; more classes: one
+    per class, against the rest, the calibrated probabilities of a row normalised to sum 1). Calibrated
+    per class, not as one map from the top confidence to "the prediction was right": that map pools
+    the predicted classes, so it breaks when their mix shifts (a 0.7 for the rare class is right far
+    less often than a 0.7 for the common one). The reference estimate is the measured reference
+    accuracy; ``drop_se`` is bootstrapped over both frames, refitting the maps each time, so the
+    calibration's own noise counts. Without at least ``MIN_CALIBRATION_ROWS`` labelled reference rows
+    the raw probabilities are used and ``method`` says so. CBPE sees covariate shift only (not a changed
+    relation between features and label), and it trusts that the calibration carries over to the
+    shifted rows, so it is marked ``estimated``.
 
     :param proba_reference: class probabilities on reference rows, shape (n,) for class 1 or (n, k).
     :param proba_current: the same on current rows.
-    :param reference_correct: per reference row, whether the champion's predicted class is the label.
+    :param reference_labels: the labels of the reference rows: they calibrate the probabilities.
+    :param classes: the class of each probability column (the model's ``classes_``); default 0..k-1.
+    :param predicted: the model's predicted classes on the reference and the current rows (``predict``,
+        which may use another threshold than 0.5); default the most probable class.
     :param seed: the bootstrap's seed.
     """
-    ref_conf, cur_conf = _confidence(proba_reference), _confidence(proba_current)
-    correct = None if reference_correct is None else np.asarray(reference_correct, dtype=np.float64)
-    if correct is not None and (correct.shape != ref_conf.shape or correct.size < MIN_CALIBRATION_ROWS):
-        correct = None
-    if correct is None:
-        ref_acc, cur_acc = float(ref_conf.mean()), float(cur_conf.mean())
-        drop_se = math.sqrt(ref_conf.var() / len(ref_conf) + cur_conf.var() / len(cur_conf))
-        method = "CBPE (mean confidence of the predicted class; not calibrated: no labelled reference)"
+    ref_p, cur_p = _class_probabilities(proba_reference), _class_probabilities(proba_current)
+    names = [_class_name(c) for c in (classes if classes is not None else range(ref_p.shape[1]))]
+    if len(names) != ref_p.shape[1] or cur_p.shape[1] != ref_p.shape[1]:
+        raise ValueError(
+            f"CBPE: {ref_p.shape[1]} reference and {cur_p.shape[1]} current probability columns for classes {names}"
+        )
+    if predicted is None:
+        ref_pred, cur_pred = ref_p.argmax(axis=1), cur_p.argmax(axis=1)
     else:
+        ref_pred, cur_pred = (_class_index(p, names) for p in predicted)
+    labels = None if reference_labels is None else _class_index(reference_labels, names)
+    if labels is not None and (labels.shape != ref_pred.shape or labels.size < MIN_CALIBRATION_ROWS):
+        labels = None
+    if labels is None:
+        ref_acc, cur_acc = _chosen(ref_p, ref_pred), _chosen(cur_p, cur_pred)
+        ref_conf, cur_conf = _chosen_each(ref_p, ref_pred), _chosen_each(cur_p, cur_pred)
+        drop_se = math.sqrt(ref_conf.var() / len(ref_conf) + cur_conf.var() / len(cur_conf))
+        method = "CBPE (mean probability of the predicted class; not calibrated: no labelled reference)"
+    else:
+        correct = (labels == ref_pred).astype(np.float64)
         ref_acc = float(correct.mean())
-        cur_acc = float(_calibration(ref_conf, correct).predict(cur_conf).mean())
+        expected = _expected_correct(ref_p, labels, cur_p, cur_pred)
+        cur_acc = float(expected.mean())
+        # The calibration's noise: the maps refitted on resampled reference rows, read on (at most
+        # SAMPLE_ROWS x 10 of) the current rows; the current rows' own noise, the variance of a mean, added.
         rng = np.random.default_rng(seed)
+        sub = np.arange(len(cur_p))
+        if sub.size > 10 * SAMPLE_ROWS:
+            sub = rng.choice(sub.size, 10 * SAMPLE_ROWS, replace=False)
         drops = []
-        for _ in range(CALIBRATION_BOOTSTRAP):
-            r = rng.integers(0, ref_conf.size, ref_conf.size)
-            c = rng.integers(0, cur_conf.size, cur_conf.size)
-            drops.append(correct[r].mean() - _calibration(ref_conf[r], correct[r]).predict(cur_conf[c]).mean())
-        drop_se = float(np.std(drops))
-        method = f"CBPE (confidence calibrated on {correct.size} labelled reference rows, isotonic)"
+        n_maps = 1 if ref_p.shape[1] == 2 else ref_p.shape[1]
+        for _ in range(max(CALIBRATION_BOOTSTRAP_MIN, min(CALIBRATION_BOOTSTRAP, CALIBRATION_FITS // n_maps))):
+            r = rng.integers(0, len(labels), len(labels))
+            drops.append(correct[r].mean() - _expected_correct(ref_p[r], labels[r], cur_p[sub], cur_pred[sub]).mean())
+        drop_se = math.sqrt(float(np.var(drops)) + float(expected.var()) / len(expected))
+        method = f"CBPE (probabilities calibrated per class on {labels.size} labelled reference rows, isotonic)"
     return {
         "kind": "estimated",
         "method": method,
@@ -519,22 +549,57 @@ def estimate_performance(
         "current_estimate": cur_acc,
         "drop": ref_acc - cur_acc,
         "drop_se": drop_se,
-        "calibrated": correct is not None,
+        "calibrated": labels is not None,
         "estimated": True,
     }
 
 
-def _calibration(confidence: np.ndarray, correct: np.ndarray) -> Any:
-    from sklearn.isotonic import IsotonicRegression
-
-    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(confidence, correct)
-
-
-def _confidence(proba: Any) -> np.ndarray:
+def _class_probabilities(proba: Any) -> np.ndarray:
+    """Probabilities as (n, k) columns: a 1-D array (or one column) is class 1's, of classes 0 and 1."""
     p = np.asarray(proba, dtype=np.float64)
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
-    return np.maximum(p, 1 - p) if p.ndim == 1 else p.max(axis=1)
+    return np.column_stack([1 - p, p]) if p.ndim == 1 else p
+
+
+def _class_index(values: Any, names: Sequence[str]) -> np.ndarray:
+    """The column of each value's class among ``names`` (compared as :func:`_class_names`); -1 if none."""
+    position = {name: i for i, name in enumerate(names)}
+    return _class_names(values).map(position).fillna(-1).to_numpy(dtype=np.int64)
+
+
+def _chosen_each(p: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Each row's probability of its predicted class (0 for a class the probabilities do not cover)."""
+    rows = np.arange(len(p))
+    return np.where(index >= 0, p[rows, np.clip(index, 0, None)], 0.0)
+
+
+def _chosen(p: np.ndarray, index: np.ndarray) -> float:
+    return float(_chosen_each(p, index).mean())
+
+
+def _expected_correct(ref_p: np.ndarray, labels: np.ndarray, cur_p: np.ndarray, cur_pred: np.ndarray) -> np.ndarray:
+    """Per current row, the calibrated probability that its predicted class is its label. Calibrated on
+    the reference: per class an isotonic map from the model's probability of the class to "the label
+    is that class" (two classes: class 1's map, class 0 its complement), a row's calibrated
+    probabilities normalised to sum 1 (a row no map gives any probability keeps its raw ones)."""
+    if ref_p.shape[1] == 2:
+        q1 = _calibration(ref_p[:, 1], (labels == 1).astype(np.float64)).predict(cur_p[:, 1])
+        return np.where(cur_pred == 1, q1, np.where(cur_pred == 0, 1 - q1, 0.0))
+    q = np.column_stack(
+        [
+            _calibration(ref_p[:, k], (labels == k).astype(np.float64)).predict(cur_p[:, k])
+            for k in range(ref_p.shape[1])
+        ]
+    )
+    total = q.sum(axis=1, keepdims=True)
+    return _chosen_each(np.where(total > 0, q / np.where(total > 0, total, 1.0), cur_p), cur_pred)
+
+
+def _calibration(probability: np.ndarray, outcome: np.ndarray) -> Any:
+    from sklearn.isotonic import IsotonicRegression
+
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(probability, outcome)
 
 
 # -- severity -------------------------------------------------------------------------------------
@@ -554,20 +619,147 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-def drift_severity(summary: DriftSummary, importance: Mapping[str, float] | None = None) -> dict[str, Any]:
+#: Resamples of the reference that give a distance's sampling noise (fewer when the first are far below it).
+NOISE_RESAMPLES = 40
+#: Resamples drawn first; a score over ``NOISE_CLEAR`` times the largest of them is far past the noise.
+NOISE_FIRST, NOISE_CLEAR = 10, 3.0
+#: Rows of each resample at most, current and reference side; larger frames' noise is scaled down.
+NOISE_CURRENT_ROWS, NOISE_REFERENCE_ROWS = 2000, 5000
+#: Reference rows the resamples are drawn from at most (a random sample of a larger reference).
+NOISE_POOL_ROWS = 50_000
+#: How a distance's noise shrinks with the effective sample size ``1 / (1 / n_ref + 1 / n_cur)``: as its
+#: square root (Wasserstein, Jensen-Shannon distance) or as itself (the divergences PSI and KL).
+NOISE_RATES = {"wasserstein": 0.5, "jensenshannon": 0.5, "psi": 1.0, "kl_div": 1.0}
+#: False-discovery rate at which a distance past its threshold is told from sampling noise.
+NOISE_FDR = 0.05
+
+
+def sampling_noise(reference: pd.DataFrame, summary: DriftSummary, seed: int = 0) -> dict[str, dict[str, float]]:
+    """How likely sampling noise alone scores each distance column past its threshold as high as it did.
+
+    Evidently switches from tests to distances (normed Wasserstein, Jensen-Shannon) above 1,000
+    reference rows, whatever the current window's size; a distance has no p-value, and on a window of
+    a few hundred rows its noise is about its threshold (50 unchanged normal columns, 2,000 reference
+    rows, 200 current: 15 past 0.1). For each column the summary calls drifted with a distance that has
+    a fast path, pairs of samples are drawn from the reference (with replacement, from at most
+    ``NOISE_POOL_ROWS`` of its rows, at the sizes of the reference and the current column, at most
+    ``NOISE_REFERENCE_ROWS`` and ``NOISE_CURRENT_ROWS``; the scores of larger frames scaled down by
+    ``NOISE_RATES``) and scored with the column's method: scores of unchanged data at these sizes
+    (``NOISE_RESAMPLES``; ``NOISE_FIRST`` when the score is over ``NOISE_CLEAR`` times the largest of
+    those). ``p`` is the chance of the column's score or more under a lognormal fitted to them
+    (:func:`_beyond_noise`), ``floor`` its 95th percentile. Seeded: the same data give the same answer.
+    A few milliseconds per column checked.
+
+    :returns: column -> ``{"p": ..., "floor": ...}``, for the columns checked.
+    """
+    checked = [
+        (i, c)
+        for i, c in enumerate(summary.columns.values())
+        if c.drifted and c.method in NOISE_RATES and c.column in reference.columns
+    ]
+    if not checked or len(reference) == 0:
+        return {}
+    pool = reference
+    if len(pool) > NOISE_POOL_ROWS:  # rows first: a copy of 50,000 rows, not of every row of the columns
+        pool = pool.iloc[np.random.default_rng(seed).choice(len(pool), NOISE_POOL_ROWS, replace=False)]
+    null_share = summary.data_quality.get("null_share") or {}
+    out: dict[str, dict[str, float]] = {}
+    for i, col in checked:
+        ref = ColumnData(pool[col.column])
+        n_ref = ref.n * len(reference) / len(pool)  # the reference's values, counted on the pool
+        n_cur = summary.n_current * (1 - (null_share.get(col.column) or 0.0))
+        if ref.n < 2 or n_cur < 1:
+            continue
+        rng = np.random.default_rng([seed, i])
+        m_ref, m_cur = round(min(n_ref, NOISE_REFERENCE_ROWS)), round(min(n_cur, NOISE_CURRENT_ROWS))
+        draw = _resampler(ref, col.type)
+        scale = ((1 / n_ref + 1 / n_cur) / (1 / m_ref + 1 / m_cur)) ** NOISE_RATES[col.method]
+        scores: list[float] = []
+        while len(scores) < NOISE_RESAMPLES:
+            scores.append(score_fast(col.method, draw(rng, m_ref), draw(rng, m_cur)) * scale)
+            if len(scores) == NOISE_FIRST and col.score > NOISE_CLEAR * max(scores):
+                break
+        p, floor = _beyond_noise(col.score, np.asarray(scores))
+        out[col.column] = {"p": p, "floor": floor}
+    return out
+
+
+def _beyond_noise(score: float, null: np.ndarray) -> tuple[float, float]:
+    """``(p, floor)``: the chance of ``score`` or more, and the 95th percentile, under a lognormal with
+    the mean and variance of the resampled scores ``null`` (its log read with Student's t, as a new
+    draw from a normal whose mean and variance were estimated on ``len(null)`` values: a few dozen
+    resamples estimate them roughly, and the tail is what the false-discovery control reads)."""
+    from scipy import stats
+
+    mean, var = float(null.mean()), float(null.var(ddof=1))
+    if mean <= 0 or var <= 0:  # every resample scored the same: anything above it is not noise
+        return (0.0 if score > mean else 1.0), max(mean, 0.0)
+    log_var = math.log1p(var / mean**2)
+    log_mean, log_sd = math.log(mean) - log_var / 2, math.sqrt(log_var * (1 + 1 / null.size))
+    dof = null.size - 1
+    p = 1.0 if score <= 0 else float(stats.t.sf((math.log(score) - log_mean) / log_sd, dof))
+    return p, math.exp(log_mean + float(stats.t.ppf(0.95, dof)) * log_sd)
+
+
+def _resampler(ref: ColumnData, col_type: str) -> Any:
+    """``draw(rng, n)``: n values drawn with replacement from the reference column, as a ColumnData of
+    type ``col_type``: numbers as themselves, categories as codes (the methods read only their counts)."""
+    if ref.numeric:
+        values = ref.values
+
+        def draw(rng: np.random.Generator, n: int) -> ColumnData:
+            return _typed(pd.Series(values[rng.integers(0, values.size, n)]), col_type)
+
+    else:
+        counts = np.array(list(ref.counts.values()), dtype=np.float64)
+        share = counts / counts.sum()
+
+        def draw(rng: np.random.Generator, n: int) -> ColumnData:
+            return _typed(pd.Series(rng.choice(share.size, n, p=share)), col_type)
+
+    return draw
+
+
+def _typed(series: pd.Series, col_type: str) -> ColumnData:
+    data = ColumnData(series)
+    data.type = col_type
+    return data
+
+
+def drift_severity(
+    summary: DriftSummary,
+    importance: Mapping[str, float] | None = None,
+    noise: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict[str, Any]:
     """Per-column effect size relative to the threshold, FDR-controlled, weighted by importance.
 
     ``effect`` is score/threshold for distances and threshold/p for tests (> 1: past the threshold).
-    p-value columns count as drifted only when their Benjamini-Hochberg adjusted p-value is past the
-    threshold: many columns tested on a few hundred rows give chance hits. ``weighted_share`` is the
-    share of the model's importance that sits on drifted columns (equal weights without importances).
+    A column counts as drifted only when it is past its threshold beyond what chance gives across
+    the columns: Benjamini-Hochberg over one family, the tests' p-values and, with ``noise``
+    (:func:`sampling_noise`), the distances' chance of sampling noise scoring as high (1 for a
+    distance within its threshold); a test is counted at its threshold, a distance at ``NOISE_FDR``.
+    Many columns tested on a few hundred rows give chance hits, and so do distances on a few hundred
+    rows. A column past its threshold but not counted is ``within_noise``. Distances without a noise
+    estimate (no ``noise``, a method without a fast path, a column too sparse to resample) count as
+    the summary says.
+    ``weighted_share`` is the share of the model's importance that sits on drifted columns (equal
+    weights without importances).
 
     :param importance: feature -> importance (any scale, >= 0); columns not in it weigh nothing.
+    :param noise: column -> ``{"p", "floor"}`` from :func:`sampling_noise`, for distance columns.
     """
     cols = list(summary.columns.values())
-    p_cols = [c for c in cols if DRIFT_METHODS.get(c.method) and DRIFT_METHODS[c.method].is_p_value]
-    p_adjusted = benjamini_hochberg([_finite(c.score, 1.0) for c in p_cols])
-    adjusted = dict(zip([c.column for c in p_cols], p_adjusted, strict=True))
+    family: dict[str, float] = {}
+    for c in cols:
+        method = DRIFT_METHODS.get(c.method)
+        if method and method.is_p_value:
+            family[c.column] = _finite(c.score, 1.0)
+        elif noise is not None and c.column in noise:  # a distance past its threshold: its chance of being noise
+            family[c.column] = float(noise[c.column]["p"])
+        elif noise is not None and c.method in NOISE_RATES and not c.drifted:  # within its threshold
+            family[c.column] = 1.0
+    noise = noise or {}
+    adjusted = dict(zip(family, benjamini_hochberg(list(family.values())), strict=True))
     raw = {c.column: _weight(importance.get(c.column)) for c in cols} if importance else {}
     if not importance:
         raw = {c.column: 1.0 for c in cols}
@@ -581,12 +773,16 @@ def drift_severity(summary: DriftSummary, importance: Mapping[str, float] | None
     rows = []
     for c in cols:
         method = DRIFT_METHODS.get(c.method)
-        if c.column in adjusted:
-            p_adj = adjusted[c.column]
-            drifted = bool(method.drifted(p_adj, c.threshold)) if method else c.drifted
+        p_adj, effect, extra = adjusted.get(c.column), c.severity, {}
+        if p_adj is None:
+            drifted = c.drifted
+        elif method and method.is_p_value:
+            drifted = bool(method.drifted(p_adj, c.threshold))
             effect = math.inf if p_adj <= 0 else c.threshold / p_adj
         else:
-            p_adj, drifted, effect = None, c.drifted, c.severity
+            drifted = bool(c.drifted and p_adj <= NOISE_FDR)
+            if c.column in noise:
+                extra = {"noise_floor": noise[c.column]["floor"]}
         rows.append(
             {
                 "column": c.column,
@@ -594,18 +790,28 @@ def drift_severity(summary: DriftSummary, importance: Mapping[str, float] | None
                 "weight": raw[c.column] / total,
                 "drifted": drifted,
                 "p_adjusted": p_adj,
+                **extra,
             }
         )
+    within_noise = sum(1 for c, r in zip(cols, rows, strict=True) if c.drifted and not r["drifted"])
     rows.sort(key=lambda r: (-r["weight"] * r["effect"], r["column"]))
     weighted_share = sum(r["weight"] for r in rows if r["drifted"])
-    return {
+    out = {
         "weighted_share": weighted_share,
         "weighted_by": weighted_by,
         "n_drifted_after_fdr": sum(1 for r in rows if r["drifted"]),
         "n_columns": len(rows),
-        "fdr_columns": len(p_cols),
+        "fdr_columns": len(family),
+        "within_noise": within_noise,
         "top": rows[:10],
     }
+    if within_noise:
+        out["noise"] = (
+            f"{within_noise} {'column' if within_noise == 1 else 'columns'} past their threshold "
+            f"{'is' if within_noise == 1 else 'are'} within sampling noise at {summary.n_current} current rows "
+            f"(false-discovery rate {NOISE_FDR:.0%} over {len(family)} columns): not counted"
+        )
+    return out
 
 
 #: How the severity says that the importances were all zero (or not finite) and equal weights were used.
@@ -839,7 +1045,8 @@ def extrapolation(
     """The share of current rows the champion must extrapolate on: a numeric feature it relies on
     (at least the average importance; every feature without importances) outside the reference's
     [min, max]. ``excess_share`` is that share less what unchanged data gives by chance (a small
-    reference's range is narrow: each new value falls outside it with probability 2 / (n + 1)).
+    reference's range is narrow: each new value falls outside it with probability 2 / (n + 1)), and
+    ``beyond_chance`` whether the rows outside are more than chance gives (:func:`_beyond_chance`).
 
     No model has seen such inputs: trees predict the edge of their range, linear models extend a
     line. It is label-free evidence of harm that drift scores miss (a +1 std shift of a bounded
@@ -864,12 +1071,14 @@ def extrapolation(
     relied = [f for f in numeric if raw[f] / total >= 1 / len(numeric) - 1e-12]
     outside_any = np.zeros(len(current), dtype=bool)
     per_column: dict[str, float] = {}
-    inside_by_chance = 1.0
+    inside_by_chance, range_var = 1.0, 0.0
     for f in relied:
         ref = ColumnData(reference[f]).values
         if ref is None or ref.size == 0:
             continue
         inside_by_chance *= 1 - 2 / (ref.size + 1)  # a new draw of the same data passes min or max
+        # ... with a probability that varies with the reference drawn: Beta(2, n - 1), this variance
+        range_var += 2 * (ref.size - 1) / ((ref.size + 1) ** 2 * (ref.size + 2))
         values = current[f].to_numpy(dtype=np.float64, na_value=np.nan)
         with np.errstate(invalid="ignore"):
             outside = (values < ref.min()) | (values > ref.max())  # NaN compares False: not extrapolated
@@ -882,10 +1091,32 @@ def extrapolation(
         "share_rows": share,
         "expected_by_chance": expected,
         "excess_share": max(share - expected, 0.0),
+        "beyond_chance": _beyond_chance(int(outside_any.sum()), len(current), expected, range_var),
         "columns": {f: round(v, 4) for f, v in top if v > 0},
         "features_checked": len(relied),
         "weighted_by": weighted_by,
     }
+
+
+#: One-sided level at which more rows outside the reference's range than chance gives is extrapolation.
+EXTRAPOLATION_ALPHA = 0.025
+
+
+def _beyond_chance(outside: int, rows: int, expected: float, range_var: float) -> bool:
+    """Whether ``outside`` of ``rows`` rows past the reference's range is more than unchanged data gives.
+
+    Each row passes it with probability ``expected`` on average over the references one could have
+    drawn; for this reference that probability varies by ``range_var`` (a small reference's range may
+    be narrow). Beyond chance: the binomial chance of as many rows or more, at that probability plus
+    two of its standard deviations, is below ``EXTRAPOLATION_ALPHA``."""
+    if outside == 0:
+        return False
+    plausible = min(expected + 2 * math.sqrt(range_var), 1.0)
+    if plausible <= 0:
+        return True
+    from scipy import stats
+
+    return bool(stats.binom.sf(outside - 1, rows, plausible) < EXTRAPOLATION_ALPHA)
 
 
 # -- the table ------------------------------------------------------------------------------------
@@ -902,6 +1133,7 @@ def build_evidence(
     notes: Sequence[str] = (),
     performance_missing: Mapping[str, str] | None = None,
     champion: Mapping[str, str] | None = None,
+    noise: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
     """The evidence table: what the rules read and the LLM sees, strongest evidence first.
 
@@ -910,8 +1142,9 @@ def build_evidence(
         configured champion could not be loaded), ``no_predictions`` (labels but nothing to predict
         them) or ``no_labels``.
     :param champion: the configured champion's ``{"uri", "status", "reason"}`` (:func:`gather_evidence`).
+    :param noise: the distance columns' sampling noise (:func:`sampling_noise`), for the severity.
     """
-    severity = drift_severity(summary, importance)
+    severity = drift_severity(summary, importance, noise)
     if severity["weighted_by"] == ZERO_IMPORTANCE:
         severity["importance_source"] = f"{ZERO_IMPORTANCE}; from {importance_source or 'the importances given'}"
     else:
@@ -1065,6 +1298,7 @@ def gather_evidence(
         notes=notes,
         performance_missing=missing,
         champion=champion,
+        noise=sampling_noise(reference, summary),
     )
 
 
@@ -1205,14 +1439,15 @@ def _performance(
             labelled = label_column is not None and label_column in reference.columns
             if labelled and reference[label_column].notna().sum() >= MIN_CALIBRATION_ROWS:
                 ref_rows = _sample_rows(reference[reference[label_column].notna()], [*features, label_column])
-                # the labelled reference calibrates the confidences
-                correct = model.predict(ref_rows[features]) == ref_rows[label_column].to_numpy()
+                ref_labels = ref_rows[label_column].to_numpy()  # the labelled reference calibrates the probabilities
             else:
-                ref_rows, correct = _sample_rows(reference, features), None
+                ref_rows, ref_labels = _sample_rows(reference, features), None
             performance = estimate_performance(  # CBPE
                 model.predict_proba(ref_rows[features]),
                 model.predict_proba(current[features]),
-                reference_correct=correct,
+                reference_labels=ref_labels,
+                classes=getattr(model, "classes_", None),
+                predicted=(model.predict(ref_rows[features]), model.predict(current[features])),
             )
         else:
             notes.append("no labels and no held-out reference: no performance estimate (CBPE needs one)")
@@ -1365,4 +1600,5 @@ __all__ = [
     "gather_evidence",
     "label_coverage",
     "measure_performance",
+    "sampling_noise",
 ]

@@ -24,7 +24,9 @@ from airflow_provider_agentic_mlops.core.decision import (
     ToolCall,
     clip,
     decide,
+    drift_facts,
     evaluate_guardrails,
+    evidence_rows,
     parse_answer,
     run_tool,
 )
@@ -521,6 +523,16 @@ def measured(current: float, baseline: float = 0.9, se: float = 0.01) -> dict:
     }
 
 
+def test_columns_past_their_threshold_within_sampling_noise_are_said_in_the_rationale_and_to_the_llm():
+    drift = with_evidence(0.3, weighted_share=0.0)  # 15 of 50 columns past 0.1 on 210 rows: all noise
+    noise = "15 columns past their threshold are within sampling noise at 210 current rows: not counted"
+    drift["evidence"]["severity"].update(within_noise=15, noise=noise, n_drifted_after_fdr=0)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and noise in d.rationale
+    assert drift_facts(drift)["evidence"]["severity"]["within_noise"] == 15
+    assert any(noise in line for line in dict(evidence_rows({"drift": drift}))["Drift severity"])
+
+
 def test_a_pipeline_fault_escalates_naming_the_column_and_the_change():
     fault = {"column": "amount", "kind": "scale_change", "detail": "scale changed about x1000"}
     d = decide(model_name="m", drift=with_evidence(0.0, faults=[fault]), history=history(), config=CONFIG)
@@ -701,6 +713,38 @@ def test_severe_drift_against_an_unconfirmed_measured_drop_escalates_not_retrain
     assert "confirms neither a drop" in d.rationale
     # without labels the same drift retrains (no measurement to outrank it)
     drift = with_evidence(0.5, weighted_share=0.83)
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def calibrated_estimate(drop: float, se: float = 0.007, *, calibrated: bool = True) -> dict:
+    return {
+        "kind": "estimated",
+        "method": "CBPE (probabilities calibrated per class on 2000 labelled reference rows, isotonic)",
+        "metric": "accuracy",
+        "reference_estimate": 0.737,
+        "current_estimate": 0.737 - drop,
+        "drop": drop,
+        "drop_se": se,
+        "calibrated": calibrated,
+        "estimated": True,
+    }
+
+
+def test_severe_drift_against_a_calibrated_estimate_that_says_stable_escalates_quoting_it():
+    # a weekend-only window: every feature moved, CBPE calibrated on the labelled reference reads
+    # 0.737 -> 0.793 (-0.056 +- 0.007) and no row is outside the reference's range
+    drift = with_evidence(0.8, weighted_share=0.76, performance=calibrated_estimate(-0.056))
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.001, "excess_share": 0.0, "beyond_chance": False}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_stable", "severe_drift"]
+    assert "0.737 -> 0.793 (drop -0.056 +- 0.007, an estimate)" in d.rationale
+    # rows outside the reference's range, where the calibration does not reach, beyond chance: CBPE is
+    # blind there (a logistic model reads rows moved away from its boundary as sure), the drift retrains
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.04, "excess_share": 0.04, "beyond_chance": True}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain" and "4.0% of current rows are outside the reference's range" in d.rationale
+    # an estimate of raw (uncalibrated) probabilities does not hold the severe drift back either
+    drift = with_evidence(0.8, weighted_share=0.76, performance=calibrated_estimate(-0.056, calibrated=False))
     assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
 
 

@@ -168,6 +168,54 @@ def test_chance_hits_among_many_p_value_columns_are_not_drift_after_fdr() -> Non
     assert drift_severity(summary)["n_drifted_after_fdr"] == 0
 
 
+def test_distances_past_their_threshold_within_the_sampling_noise_of_a_small_window_are_not_drift() -> None:
+    # 2,000 reference rows: Evidently scores numbers by the normed Wasserstein distance, whose noise on
+    # 200 current rows of unchanged data is about its threshold 0.1: a quarter of the columns "drift"
+    rng = np.random.default_rng(7)
+    columns = [f"c{i}" for i in range(50)]
+    reference = pd.DataFrame(rng.normal(size=(2000, 50)), columns=columns)
+    current = pd.DataFrame(rng.normal(size=(200, 50)), columns=columns)
+    summary = compute_drift(reference, current)
+    assert {c.method for c in summary.columns.values()} == {"wasserstein"} and summary.n_drifted >= 5
+
+    severity = gather_evidence(reference, current, summary)["severity"]
+
+    assert severity["n_drifted_after_fdr"] == 0 and severity["weighted_share"] == 0
+    assert severity["within_noise"] == summary.n_drifted and severity["fdr_columns"] == 50
+    assert f"{summary.n_drifted} columns past their threshold are within sampling noise" in severity["noise"]
+    assert "200 current rows" in severity["noise"]
+    assert all(c.drifted for c in summary.columns.values() if c.score >= 0.1)  # Evidently's flags unchanged
+    # a real shift on the same window clears the noise
+    shifted = current.assign(c0=current["c0"] + 0.5, c1=current["c1"] * 1.6)
+    severity = gather_evidence(reference, shifted, compute_drift(reference, shifted))["severity"]
+    assert {r["column"] for r in severity["top"] if r["drifted"]} == {"c0", "c1"}
+    assert severity["n_drifted_after_fdr"] == 2
+
+
+def test_a_categorical_distance_within_sampling_noise_is_not_drift_but_a_new_mix_is() -> None:
+    rng = np.random.default_rng(8)
+    cities = np.array([f"city{i}" for i in range(40)])
+    weights = rng.dirichlet(np.ones(40))
+    reference = pd.DataFrame({"city": rng.choice(cities, 3000, p=weights)})
+    current = pd.DataFrame({"city": rng.choice(cities, 200, p=weights)})  # 40 categories on 200 rows
+    summary = compute_drift(reference, current)
+    assert summary.columns["city"].method == "jensenshannon" and summary.columns["city"].drifted
+
+    assert gather_evidence(reference, current, summary)["severity"]["within_noise"] == 1
+    moved = pd.DataFrame({"city": rng.choice(cities[:10], 200)})
+    severity = gather_evidence(reference, moved, compute_drift(reference, moved))["severity"]
+    assert severity["n_drifted_after_fdr"] == 1 and severity["within_noise"] == 0
+
+
+def test_the_noise_floor_on_a_large_window_does_not_hide_a_small_real_shift() -> None:
+    rng = np.random.default_rng(9)
+    reference = pd.DataFrame({"x": rng.normal(size=20_000)})
+    current = pd.DataFrame({"x": rng.normal(0.13, 1, 50_000)})  # W about 0.13: past 0.1, far past the noise
+    summary = compute_drift(reference, current)
+    severity = gather_evidence(reference, current, summary)["severity"]
+    assert severity["n_drifted_after_fdr"] == 1 and severity["top"][0]["noise_floor"] < 0.03
+
+
 def test_severity_is_weighted_by_importance() -> None:
     reference, current = frames()
     current = current.assign(age=current["age"] + 15)
@@ -297,10 +345,10 @@ def test_cbpe_calibrated_on_the_labelled_reference_ignores_an_underconfident_mod
     current = rng.uniform(0.6, 0.75, 2000)
 
     raw = estimate_performance(reference[reference > 0.75], current)
-    calibrated = estimate_performance(reference, current, reference_correct=right)
+    calibrated = estimate_performance(reference, current, reference_labels=right.astype(int))  # predicted 1
 
     assert raw["drop"] > 0.1 and raw["calibrated"] is False
-    assert calibrated["calibrated"] is True and "calibrated on 4000" in calibrated["method"]
+    assert calibrated["calibrated"] is True and "calibrated per class on 4000" in calibrated["method"]
     assert calibrated["reference_estimate"] == pytest.approx(right.mean())
     assert abs(calibrated["drop"]) < 0.02 and 0 < calibrated["drop_se"] < 0.01
 
@@ -311,16 +359,112 @@ def test_cbpe_calibrated_still_sees_a_shift_towards_where_the_model_is_wrong() -
     right = rng.random(4000) < reference  # calibrated: right with probability = confidence
     current = rng.uniform(0.5, 0.7, 2000)
 
-    out = estimate_performance(reference, current, reference_correct=right)
+    out = estimate_performance(reference, current, reference_labels=right.astype(int))  # predicted 1
 
     assert out["drop"] == pytest.approx(0.75 - 0.6, abs=0.03)
     assert out["drop"] - 1.96 * out["drop_se"] > 0.1
 
 
 def test_cbpe_without_enough_labelled_reference_rows_is_uncalibrated_and_says_so() -> None:
-    out = estimate_performance(np.full(50, 0.9), np.full(50, 0.8), reference_correct=np.ones(50, dtype=bool))
+    out = estimate_performance(np.full(50, 0.9), np.full(50, 0.8), reference_labels=np.ones(50, dtype=int))
     assert out["calibrated"] is False and "not calibrated" in out["method"]
     assert out["drop"] == pytest.approx(0.1)
+
+
+def test_cbpe_calibrates_each_predicted_class_so_a_shift_towards_the_rarer_prediction_is_seen() -> None:
+    # A model that over-predicts the positive class (class_weight="balanced"): P(y=1 | p) = p**3, so
+    # a row predicted 0 at p=0.3 is right 97% of the time, one predicted 1 at p=0.7 only 34%. One map
+    # from max(p, 1-p) to "right" pools both, learns the reference's mostly-negative rows, and misses
+    # the drop when the rows move towards the positive side; calibrating P(y=1 | p) does not.
+    rng = np.random.default_rng(21)
+    reference, current = rng.beta(1.2, 6, 20_000), rng.beta(2.5, 4, 20_000)
+    ref_labels = (rng.random(reference.size) < reference**3).astype(int)
+    cur_labels = (rng.random(current.size) < current**3).astype(int)
+    true_accuracy = float(((current > 0.5).astype(int) == cur_labels).mean())
+
+    out = estimate_performance(reference, current, reference_labels=ref_labels)
+
+    assert out["calibrated"] is True and "calibrated per class" in out["method"]
+    assert out["reference_estimate"] == pytest.approx(float(((reference > 0.5) == ref_labels).mean()))
+    assert out["current_estimate"] == pytest.approx(true_accuracy, abs=0.01)
+    assert 0 < out["drop_se"] < 0.01
+
+
+def test_cbpe_reads_the_models_own_predictions_and_class_names() -> None:
+    # the model predicts "fraud" from a tuned threshold 0.3, not 0.5: its accuracy is that of its predictions
+    rng = np.random.default_rng(22)
+    p_ref, p_cur = rng.uniform(0, 1, 5000), rng.uniform(0, 1, 5000)
+    ref_labels = np.where(rng.random(5000) < p_ref, "fraud", "ok")
+    name = {True: "fraud", False: "ok"}
+
+    out = estimate_performance(
+        np.column_stack([p_ref, 1 - p_ref]),  # columns in the model's classes_ order
+        np.column_stack([p_cur, 1 - p_cur]),
+        reference_labels=ref_labels,
+        classes=["fraud", "ok"],
+        predicted=([name[p > 0.3] for p in p_ref], [name[p > 0.3] for p in p_cur]),
+    )
+
+    # right with probability p when predicting fraud (p > 0.3), 1 - p otherwise: 0.455 + 0.255
+    assert out["reference_estimate"] == pytest.approx(0.71, abs=0.02)
+    assert out["current_estimate"] == pytest.approx(0.71, abs=0.02)
+
+
+def test_cbpe_calibrates_multiclass_one_class_against_the_rest() -> None:
+    # three classes, the model overconfident in class 2: P(y=2 | p2) = p2 / 2
+    rng = np.random.default_rng(23)
+
+    def rows(n: int, tilt: float) -> tuple[np.ndarray, np.ndarray]:
+        proba = rng.dirichlet([1.0, 1.0, tilt], n)
+        true = proba.copy()
+        true[:, 2] /= 2
+        true /= true.sum(axis=1, keepdims=True)
+        labels = (rng.random((n, 1)) > true.cumsum(axis=1)).sum(axis=1)
+        return proba, labels
+
+    p_ref, y_ref = rows(20_000, 1.0)
+    p_cur, y_cur = rows(20_000, 2.0)  # more rows predicted class 2, where the model is overconfident
+    true_accuracy = float((p_cur.argmax(axis=1) == y_cur).mean())
+
+    out = estimate_performance(p_ref, p_cur, reference_labels=y_ref)
+
+    # one map from the top probability to "right" reads 0.60, the reference's accuracy, unchanged
+    assert out["reference_estimate"] - true_accuracy > 0.04
+    assert out["current_estimate"] == pytest.approx(true_accuracy, abs=0.02)  # one-vs-rest: close, not exact
+
+
+def test_cbpe_through_gather_evidence_sees_the_drop_of_a_class_weighted_model_on_rare_positives() -> None:
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = make_classification(
+        n_samples=10_000, n_features=6, n_informative=3, n_redundant=0, weights=[0.98], flip_y=0, random_state=11
+    )
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(6)]).assign(label=y)
+    features = [f"f{i}" for i in range(6)]
+    train, reference, current = frame[:5000], frame[5000:7000], frame[7000:].copy()
+    model = LogisticRegression(class_weight="balanced", max_iter=1000).fit(train[features], train["label"])
+    i = int(np.argmax(np.abs(model.coef_[0])))  # the feature the model relies on most, towards the positives
+    current[features[i]] += np.sign(model.coef_[0][i]) * 0.3 * current[features[i]].std()
+    true_drop = float(
+        (model.predict(reference[features]) == reference["label"]).mean()
+        - (model.predict(current[features]) == current["label"]).mean()
+    )
+    unlabelled = current.drop(columns=["label"])
+    summary = compute_drift(reference, unlabelled, label_column="label")
+
+    perf = gather_evidence(
+        reference,
+        unlabelled,
+        summary,
+        label_column="label",
+        model=model,
+        feature_columns=features,
+        reference_is_holdout=True,
+    )["performance"]
+
+    assert perf["kind"] == "estimated" and perf["calibrated"] is True
+    assert true_drop > 0.08 and perf["drop"] == pytest.approx(true_drop, abs=0.03)
 
 
 def test_gather_evidence_calibrates_cbpe_with_reference_labels_when_the_window_has_none() -> None:
@@ -420,7 +564,12 @@ def test_extrapolation_by_chance_on_a_small_reference_is_not_counted_as_excess()
     current = pd.DataFrame(rng.normal(0, 1, (2000, 20)), columns=columns)
     out = extrapolation(reference, current, columns)
     assert out["share_rows"] > 0.2  # a third of the rows pass some column's range by chance...
-    assert out["excess_share"] < 0.1  # ...which is what unchanged data gives
+    assert out["excess_share"] < 0.1 and out["beyond_chance"] is False  # ...which is what unchanged data gives
+    shifted = current.assign(f0=current["f0"] + 1.0)  # a few more rows past f0's narrow range: still chance
+    assert extrapolation(reference, shifted, columns)["beyond_chance"] is False
+    larger = pd.DataFrame(rng.normal(0, 1, (2000, 20)), columns=columns)  # its ranges are known well
+    assert extrapolation(larger, current, columns)["beyond_chance"] is False
+    assert extrapolation(larger, shifted.assign(f0=current["f0"] + 2.0), columns)["beyond_chance"] is True
 
 
 def test_faults_on_frames_larger_than_the_fault_sample_are_still_found() -> None:
