@@ -570,28 +570,17 @@ def handle_alerts(
     for alert in alerts:
         by_model.setdefault(alert.model, []).append(alert)
     for model, group in by_model.items():
-        if model is None:
+        if model is None or model not in models:  # answered, not recorded
             firing_count = sum(a.status == FIRING for a in group)
-            results.append(
-                {
-                    "model": None,
-                    "outcome": "no_model_label",
-                    "firing": firing_count,
-                    "resolved": len(group) - firing_count,
-                    "alertnames": sorted({a.labels.get("alertname", "") for a in group}),
-                }
-            )
-            continue
-        if model not in models:
-            firing_count = sum(a.status == FIRING for a in group)
-            results.append(
-                {
-                    "model": model,
-                    "outcome": "unknown_model",
-                    "firing": firing_count,
-                    "resolved": len(group) - firing_count,
-                }
-            )
+            result = {
+                "model": model,
+                "outcome": "no_model_label" if model is None else "unknown_model",
+                "firing": firing_count,
+                "resolved": len(group) - firing_count,
+            }
+            if model is None:
+                result["alertnames"] = sorted({a.labels.get("alertname", "") for a in group})
+            results.append(result)
             continue
         dag_id = models[model]["dag_id"]
         for alert in (a for a in group if a.status == RESOLVED):
