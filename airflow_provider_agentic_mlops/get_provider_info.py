@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_agentic_mlops import __version__
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_REGISTRY_CONN_ID, DEFAULT_STATE_CONN_ID
 
 _PKG = "airflow_provider_agentic_mlops"
 
@@ -159,7 +160,7 @@ def get_provider_info() -> dict:
                         "Connection id of the state store (jobs, decisions, approvals, "
                         "audit). Absent connection: SQLite at $AIRFLOW_HOME/agentic_mlops.db.",
                         example=None,
-                        default="agentic_mlops_state_default",
+                        default=DEFAULT_STATE_CONN_ID,
                     ),
                     "mlflow_tracking_uri": _option(
                         "Fallback MLflow tracking URI used when a model's MLflow "
@@ -170,7 +171,7 @@ def get_provider_info() -> dict:
                     "mlflow_read_conn_id": _option(
                         "Read-only MLflow connection the web plugin fetches drift and validation reports through.",
                         example=None,
-                        default="agentic_mlops_mlflow_registry",
+                        default=DEFAULT_REGISTRY_CONN_ID,
                     ),
                     "alerts_conn_id": _option(
                         "Connection whose password is the bearer token of POST "

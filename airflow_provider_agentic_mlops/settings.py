@@ -6,8 +6,7 @@ unimported.
 
 from __future__ import annotations
 
-#: the state-store connection when ``[agentic_mlops] state_conn_id`` is unset
-DEFAULT_STATE_CONN_ID = "agentic_mlops_state_default"
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID
 
 
 def configured_state_conn_id() -> str:

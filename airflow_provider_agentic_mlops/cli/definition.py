@@ -18,6 +18,8 @@ from typing import Any
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 from rich_argparse import RichHelpFormatter
 
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
+
 _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
 
@@ -250,7 +252,7 @@ AGENTIC_MLOPS_COMMANDS = (
         "slack_listener.slack_listener",
         "Handle Slack button clicks over Socket Mode (no public URL needed)",
         (
-            Arg(("--slack-conn-id",), help="Slack connection (bot token)", default="slack_api_default"),
+            Arg(("--slack-conn-id",), help="Slack connection (bot token)", default=DEFAULT_SLACK_CONN_ID),
             ARG_STATE_CONN,
         ),
     ),

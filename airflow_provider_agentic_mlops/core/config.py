@@ -20,6 +20,13 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from airflow_provider_agentic_mlops.core.connections import (
+    DEFAULT_LLM_CONN_ID,
+    DEFAULT_PROMOTE_CONN_ID,
+    DEFAULT_REGISTRY_CONN_ID,
+    DEFAULT_SLACK_CONN_ID,
+    DEFAULT_TRAIN_CONN_ID,
+)
 from airflow_provider_agentic_mlops.core.durations import parse_duration
 from airflow_provider_agentic_mlops.core.metrics import (
     CLASSIFICATION_METRICS,
@@ -262,7 +269,7 @@ class DecisionConfig(_Section):
     """
 
     mode: Literal["auto", "rules", "llm"] = "auto"
-    llm_conn_id: str = "agentic_mlops_llm_default"
+    llm_conn_id: str = DEFAULT_LLM_CONN_ID
     min_drift_share: float = Field(0.1, ge=0, le=1)
     critical_drift_share: float = Field(0.5, ge=0, le=1)
     max_null_share: float = Field(0.5, ge=0, le=1)
@@ -296,7 +303,7 @@ class RetrainConfig(_Section):
     #: minutes without a heartbeat after which a job trained in its task is presumed dead and failed
     heartbeat_timeout_minutes: float = Field(10, gt=0)
     pool: str | None = None
-    mlflow_conn_id: str = "agentic_mlops_mlflow_train"
+    mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID
 
     @model_validator(mode="after")
     def _one_backend(self) -> RetrainConfig:
@@ -335,7 +342,7 @@ class ApprovalSettings(_Settings):
     """
 
     timeout_hours: float = Field(24, gt=0)
-    slack_conn_id: str = "slack_api_default"
+    slack_conn_id: str = DEFAULT_SLACK_CONN_ID
     channel: str | None = None
     approvers: list[str] = Field(default_factory=list)
     approver_usergroup: str | None = None
@@ -376,8 +383,8 @@ class ModelSpec(_Section):
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     #: None: the deployment's default (``[agentic_mlops] state_conn_id``), which the DAG factory fills in
     state_conn_id: str | None = None
-    registry_conn_id: str = "agentic_mlops_mlflow_registry"
-    promote_conn_id: str = "agentic_mlops_mlflow_promote"
+    registry_conn_id: str = DEFAULT_REGISTRY_CONN_ID
+    promote_conn_id: str = DEFAULT_PROMOTE_CONN_ID
 
     @field_validator("schedule")
     @classmethod

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
@@ -113,7 +114,7 @@ class LLMHook(BaseHook):
     """
 
     conn_name_attr = "llm_conn_id"
-    default_conn_name = "agentic_mlops_llm_default"
+    default_conn_name = DEFAULT_LLM_CONN_ID
     conn_type = "agentic_mlops_llm"
     hook_name = "LLM, OpenAI-compatible (agentic MLOps)"
 

@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_agentic_mlops.core.connections import (
+    DEFAULT_PROMOTE_CONN_ID,
+    DEFAULT_REGISTRY_CONN_ID,
+    DEFAULT_TRAIN_CONN_ID,
+)
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
@@ -65,9 +70,9 @@ ACCESS_LEVELS = ("read", "train", "promote")
 #: Access of the provider's default connection ids; any other connection id declares its access in
 #: its extra (``{"access": "train"}``) and is read-only without it (fail closed).
 DEFAULT_ACCESS = {
-    "agentic_mlops_mlflow_registry": "read",
-    "agentic_mlops_mlflow_train": "train",
-    "agentic_mlops_mlflow_promote": "promote",
+    DEFAULT_REGISTRY_CONN_ID: "read",
+    DEFAULT_TRAIN_CONN_ID: "train",
+    DEFAULT_PROMOTE_CONN_ID: "promote",
 }
 #: Aliases that decide what production serves: only a ``promote`` connection may move them.
 PROTECTED_ALIASES = frozenset({"champion", "previous_champion"})
@@ -203,7 +208,7 @@ class MlflowRegistryHook(BaseHook):
     """
 
     conn_name_attr = "mlflow_conn_id"
-    default_conn_name = "agentic_mlops_mlflow_registry"
+    default_conn_name = DEFAULT_REGISTRY_CONN_ID
     conn_type = "agentic_mlops_mlflow"
     hook_name = "MLflow (agentic MLOps)"
 

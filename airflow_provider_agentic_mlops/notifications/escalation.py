@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID, DEFAULT_STATE_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -41,9 +42,9 @@ class EscalationNotifier(BaseNotifier):
         *,
         model_name: str,
         channel: str | None = None,
-        slack_conn_id: str = "slack_api_default",
+        slack_conn_id: str = DEFAULT_SLACK_CONN_ID,
         decide_task_id: str = "decide",
-        state_conn_id: str = "agentic_mlops_state_default",
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

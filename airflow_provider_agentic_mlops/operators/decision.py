@@ -12,6 +12,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from pydantic import ValidationError
 
 from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID, DEFAULT_STATE_CONN_ID
 from airflow_provider_agentic_mlops.links import DecisionTraceLink, ModelPageLink
 from airflow_provider_agentic_mlops.operators._base import StateStoreMixin
 
@@ -93,8 +94,8 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         model_name: str,
         drift_task_id: str = "check_drift",
         mode: str = "auto",
-        llm_conn_id: str = "agentic_mlops_llm_default",
-        state_conn_id: str = "agentic_mlops_state_default",
+        llm_conn_id: str = DEFAULT_LLM_CONN_ID,
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         action_task_ids: Mapping[str, str] | None = None,
         guardrails: Mapping[str, Any] | DecisionConfig | None = None,
         alert: Any = DEFAULT_ALERT,

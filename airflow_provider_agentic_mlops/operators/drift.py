@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
 from airflow_provider_agentic_mlops.operators._base import settings_parameters
 
@@ -84,7 +85,7 @@ class DriftCheckOperator(BaseOperator):
         current: str | Callable[[], pd.DataFrame],
         settings: DriftSettings | Mapping[str, Any] | None = None,
         champion_model_uri: str | None = None,
-        mlflow_conn_id: str = "agentic_mlops_mlflow_train",
+        mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID,
         report_prefix: str | None = None,
         **kwargs: Any,
     ) -> None:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID, DEFAULT_STATE_CONN_ID
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -32,9 +34,9 @@ class EscalateOperator(BaseOperator):
         *,
         model_name: str,
         decide_task_id: str = "decide",
-        slack_conn_id: str = "slack_api_default",
+        slack_conn_id: str = DEFAULT_SLACK_CONN_ID,
         channel: str | None = None,
-        state_conn_id: str = "agentic_mlops_state_default",
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

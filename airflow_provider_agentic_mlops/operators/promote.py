@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_agentic_mlops.assets import champion_asset_uri, champion_event_extra
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_PROMOTE_CONN_ID, DEFAULT_STATE_CONN_ID
 from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - PromotionRefused re-exported
     CHAMPION,
     PREVIOUS_CHAMPION,
@@ -38,8 +39,8 @@ class _ChampionOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         *,
         model_name: str,
         registered_model: str | None = None,
-        mlflow_conn_id: str = "agentic_mlops_mlflow_promote",
-        state_conn_id: str = "agentic_mlops_state_default",
+        mlflow_conn_id: str = DEFAULT_PROMOTE_CONN_ID,
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [Asset(uri=champion_asset_uri(model_name))])

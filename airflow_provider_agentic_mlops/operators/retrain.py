@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB_TAG, RetrainBudgetExceeded re-exported
     JOB_TAG,
     RetrainBudgetExceeded,
@@ -92,8 +93,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         trigger_dag_id: str | None = None,
         python_callable: str | Callable[..., dict[str, Any]] | None = None,
         conf: dict[str, Any] | None = None,
-        mlflow_conn_id: str = "agentic_mlops_mlflow_train",
-        state_conn_id: str = "agentic_mlops_state_default",
+        mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID,
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         decision_task_id: str | None = "decide",
         timeout: float = 120,
         poll_interval: float = 30,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.core.validation import (
     REGRESSION_METRICS,
     Gates,
@@ -81,8 +82,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         exclude_columns: Sequence[str] = (),
         task: str | None = None,
         gates: GateSettings | Mapping[str, Any] | None = None,
-        mlflow_conn_id: str = "agentic_mlops_mlflow_train",
-        state_conn_id: str = "agentic_mlops_state_default",
+        mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID,
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         retrain_task_id: str = "retrain",
         drift_task_id: str | None = "check_drift",
         decision_task_id: str | None = "decide",

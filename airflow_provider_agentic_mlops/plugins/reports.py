@@ -20,6 +20,7 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_REGISTRY_CONN_ID
 from airflow_provider_agentic_mlops.plugins import overview
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep
@@ -28,14 +29,15 @@ router = APIRouter(tags=["reports"])
 
 #: Largest artifact served (bytes); bigger ones are refused with a pointer to MLflow.
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
-READ_CONN_ID = "agentic_mlops_mlflow_registry"
 
 
 def mlflow_read_conn_id() -> str:
     """``[agentic_mlops] mlflow_read_conn_id`` (default ``agentic_mlops_mlflow_registry``, read-only)."""
     from airflow.configuration import conf
 
-    return conf.get("agentic_mlops", "mlflow_read_conn_id", fallback=READ_CONN_ID) or READ_CONN_ID
+    return (
+        conf.get("agentic_mlops", "mlflow_read_conn_id", fallback=DEFAULT_REGISTRY_CONN_ID) or DEFAULT_REGISTRY_CONN_ID
+    )
 
 
 def fetch_artifact(uri: str, dst: Path) -> Path:

@@ -11,6 +11,7 @@ from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_agentic_mlops.core.config import ApprovalSettings
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID
 from airflow_provider_agentic_mlops.operators._base import settings_parameters
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
@@ -103,7 +104,7 @@ class ApprovalSensor(BaseSensorOperator):
         drift_task_id: str = "check_drift",
         settings: ApprovalSettings | Mapping[str, Any] | None = None,
         links: dict[str, str] | None = None,
-        state_conn_id: str = "agentic_mlops_state_default",
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         deferrable: bool | None = None,
         poke_interval: float = 30,
         **kwargs: Any,

@@ -13,6 +13,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_PROMOTE_CONN_ID
+
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.config import ModelSpec
 
@@ -70,10 +72,6 @@ def _model_entry(
     return spec.mlflow_model_name, spec
 
 
-#: The promoting MLflow connection of a model the models file does not list (``--registered-model``).
-DEFAULT_PROMOTE_CONN_ID = "agentic_mlops_mlflow_promote"
-
-
 def rollback(args: argparse.Namespace) -> dict[str, Any]:
     """Restore ``previous_champion`` of ``args.model`` as its champion (asks first unless ``--yes``)."""
     from airflow_provider_agentic_mlops.approvals import configured_identities
@@ -99,6 +97,7 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     # the model's own connections, as its DAG's promote task and store use them, unless the flags say otherwise
     mlflow_conn_id = getattr(args, "mlflow_conn_id", None) or (spec.promote_conn_id if spec else None)
     state_conn_id = getattr(args, "state_conn_id", None) or (spec.state_conn_id if spec else None)
+    # the default promoting connection for a model the models file does not list (--registered-model)
     hook = MlflowRegistryHook(mlflow_conn_id or DEFAULT_PROMOTE_CONN_ID)
     current = hook.get_alias_version(registered_model, CHAMPION)
     previous = hook.get_alias_version(registered_model, PREVIOUS_CHAMPION)

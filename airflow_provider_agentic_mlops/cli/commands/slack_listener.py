@@ -22,6 +22,8 @@ import signal
 import threading
 from typing import Any
 
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
+
 log = logging.getLogger(__name__)
 
 
@@ -87,7 +89,7 @@ def slack_listener(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.approvals import UsergroupMembers, slack_client_for
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
-    slack_conn_id = getattr(args, "slack_conn_id", None) or "slack_api_default"
+    slack_conn_id = getattr(args, "slack_conn_id", None) or DEFAULT_SLACK_CONN_ID
     web_client = slack_client_for(slack_conn_id=slack_conn_id)
     if web_client is None:
         raise SystemExit(f"error: Slack connection {slack_conn_id!r} does not exist; create it with the bot token")
