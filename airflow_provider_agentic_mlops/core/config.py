@@ -56,36 +56,38 @@ class _Section(BaseModel):
 _S = TypeVar("_S", bound="_Settings")
 
 
+def settings_overrides(section: type[BaseModel], kwargs: dict[str, Any], *, settings: object = None) -> dict[str, Any]:
+    """Take the fields of ``section`` (e.g. ``DriftSettings``, ``GateSettings``) out of an operator's ``kwargs``:
+    the ones to apply on top of its ``settings`` argument.
+
+    The precedence is Airflow's, explicit before DAG-wide: a keyword argument > ``settings`` > the DAG's
+    ``default_args`` > the section's defaults. Airflow fills the fields the operator declares (see
+    ``operators._base.settings_parameters``) from ``default_args`` before ``__init__`` runs, putting the
+    ``default_args`` entry itself into ``kwargs``, and hands ``__init__`` the ``default_args`` too (left in
+    ``kwargs`` here). So with ``settings`` given (not None), a field whose value *is* (the same object as)
+    its ``default_args`` entry is dropped: ``settings`` holds every field, its defaults included, and the
+    DAG-wide defaults reach none of them. Airflow merges before ``__init__`` sees the arguments, so a keyword
+    argument given the very object of its ``default_args`` entry (the same string constant, a small int)
+    cannot be told from one filled in, and is dropped too: it then loses to ``settings`` where the two
+    differ. Without ``settings`` every field in ``kwargs`` is kept, ``default_args`` included.
+
+    :param section: the config section whose fields the operator declares.
+    :param kwargs: the operator's keyword arguments; the section's fields are removed from it.
+    :param settings: the operator's ``settings`` argument, or None when it was not given.
+    """
+    fields = {name: kwargs.pop(name) for name in section.model_fields.keys() & kwargs}  # one lookup, not per key
+    defaults = kwargs.get("default_args") if settings is not None else None
+    if not defaults:
+        return fields
+    return {name: value for name, value in fields.items() if name not in defaults or value is not defaults[name]}
+
+
 class _Settings(_Section):
     """A section an operator takes whole (``settings=``) or field by field (keyword arguments named after
     its fields, which override it): the parameters defined here once, for models.yaml and the operator."""
 
     #: what the section is, in errors: ``"drift"`` -> "drift settings: ...", "'x' is not a drift setting"
     kind: ClassVar[str]
-
-    @classmethod
-    def overrides(cls, kwargs: dict[str, Any], *, settings: object = None) -> dict[str, Any]:
-        """Take the section's fields out of an operator's ``kwargs``: the ones to apply on top of ``settings``.
-
-        The precedence is Airflow's, explicit before DAG-wide: a keyword argument > ``settings`` > the DAG's
-        ``default_args`` > the section's defaults. Airflow fills the fields the operator declares (see
-        ``operators._base.settings_parameters``) from ``default_args`` before ``__init__`` runs, putting the
-        ``default_args`` entry itself into ``kwargs``, and hands ``__init__`` the ``default_args`` too (left in
-        ``kwargs`` here). So with ``settings`` given (not None), a field whose value *is* (the same object as)
-        its ``default_args`` entry is dropped: ``settings`` holds every field, its defaults included, and the
-        DAG-wide defaults reach none of them. Airflow merges before ``__init__`` sees the arguments, so a keyword
-        argument given the very object of its ``default_args`` entry (the same string constant, a small int)
-        cannot be told from one filled in, and is dropped too: it then loses to ``settings`` where the two
-        differ. Without ``settings`` every field in ``kwargs`` is kept, ``default_args`` included.
-
-        :param kwargs: the operator's keyword arguments; the section's fields are removed from it.
-        :param settings: the operator's ``settings`` argument, or None when it was not given.
-        """
-        fields = {name: kwargs.pop(name) for name in cls.model_fields.keys() & kwargs}  # one lookup, not per key
-        defaults = kwargs.get("default_args") if settings is not None else None
-        if not defaults:
-            return fields
-        return {name: value for name, value in fields.items() if name not in defaults or value is not defaults[name]}
 
     @classmethod
     def resolve(

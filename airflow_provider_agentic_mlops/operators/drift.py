@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_agentic_mlops.core.config import DriftSettings
+from airflow_provider_agentic_mlops.core.config import DriftSettings, settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
 from airflow_provider_agentic_mlops.operators._base import settings_parameters
@@ -54,7 +54,7 @@ class DriftCheckOperator(BaseOperator):
     :param current: current data, same forms as ``reference``. (templated)
     :param settings: the drift parameters; keyword arguments named after its fields override them. The
         DAG's ``default_args`` fill those fields only without ``settings``: a keyword argument >
-        ``settings`` > ``default_args`` > the defaults (see ``DriftSettings.overrides``).
+        ``settings`` > ``default_args`` > the defaults (see ``core.config.settings_overrides``).
     :param champion_model_uri: the champion in MLflow, e.g. ``models:/fraud@champion`` (templated).
         Loaded to predict when there is no ``prediction_column``, for its feature importances, for
         a label-free estimate (CBPE) of classifiers, and for the metric logged with it on held-out
@@ -89,7 +89,7 @@ class DriftCheckOperator(BaseOperator):
         report_prefix: str | None = None,
         **kwargs: Any,
     ) -> None:
-        overrides = DriftSettings.overrides(kwargs, settings=settings)
+        overrides = settings_overrides(DriftSettings, kwargs, settings=settings)
         super().__init__(**kwargs)
         self.model_name = model_name
         self.reference = reference

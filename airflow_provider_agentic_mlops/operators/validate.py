@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
+from airflow_provider_agentic_mlops.core.config import settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.core.validation import (
     REGRESSION_METRICS,
@@ -18,7 +19,12 @@ from airflow_provider_agentic_mlops.core.validation import (
     check_metric_names,
 )
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
-from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
+from airflow_provider_agentic_mlops.operators._base import (
+    MlflowHookMixin,
+    StateStoreMixin,
+    pull_retrain_result,
+    settings_parameters,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,8 +62,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         named, else inferred from the labels (as the drift check does) when the task runs.
     :param gates: the gate parameters, a
         :class:`~airflow_provider_agentic_mlops.core.validation.GateSettings` (documented there, once; the
-        DAG factory passes the model's ``validation`` section whole) or a mapping. Its fields may also be
-        given as keyword arguments, which override it: ``primary_metric="f1", floors={"f1": 0.7}``.
+        DAG factory passes the model's ``validation`` section whole) or a mapping. Its fields are parameters
+        too (``primary_metric="f1", floors={"f1": 0.7}``; in ``partial()``/``expand()``; from the DAG's
+        ``default_args``): a keyword argument > ``gates`` > ``default_args`` (see ``settings_overrides``).
     :param mlflow_conn_id: MLflow connection with ``train`` access (reads both versions, writes the report).
     :param state_conn_id: state store connection (the audit trail records rejections).
     :param retrain_task_id: task whose return value names the challenger.
@@ -71,6 +78,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     operator_extra_links = (ValidationReportLink(), ModelPageLink())
     ui_color = "#e8f0fe"
 
+    @settings_parameters(GateSettings)
     def __init__(
         self,
         *,
@@ -91,7 +99,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         reject_task_id: str = "rejected",
         **kwargs: Any,
     ) -> None:
-        overrides = {name: kwargs.pop(name) for name in GateSettings.model_fields.keys() & kwargs}  # one lookup
+        overrides = settings_overrides(GateSettings, kwargs, settings=gates)
         super().__init__(**kwargs)
         if not label_column:
             raise ValueError(

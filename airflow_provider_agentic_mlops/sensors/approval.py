@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_agentic_mlops.core.config import ApprovalSettings
+from airflow_provider_agentic_mlops.core.config import ApprovalSettings, settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID
 from airflow_provider_agentic_mlops.operators._base import settings_parameters
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
@@ -76,7 +76,7 @@ class ApprovalSensor(BaseSensorOperator):
         ``approver_usergroup``, ``required_approvals``, ``remind_every_hours``, ``escalation_channel``) or a
         mapping; each may also be passed as a keyword argument of the same name, which overrides it. The DAG's
         ``default_args`` fill those fields only without ``settings``: a keyword argument > ``settings`` >
-        ``default_args`` > the defaults (see ``ApprovalSettings.overrides``). The DAG factory passes the
+        ``default_args`` > the defaults (see ``core.config.settings_overrides``). The DAG factory passes the
         model's ``approval`` section whole. ``channel``, ``approvers`` and
         ``approver_usergroup`` are templated: their keyword arguments are kept as given (a Jinja string or an
         XComArg is rendered when the task runs); the others are validated at once.
@@ -109,7 +109,7 @@ class ApprovalSensor(BaseSensorOperator):
         poke_interval: float = 30,
         **kwargs: Any,
     ) -> None:
-        overrides = ApprovalSettings.overrides(kwargs, settings=settings)
+        overrides = settings_overrides(ApprovalSettings, kwargs, settings=settings)
         templated = {name: overrides.pop(name) for name in _TEMPLATED_SETTINGS if name in overrides}
         settings = ApprovalSettings.resolve(settings, role=f"model '{model_name}': ApprovalSensor", **overrides)
         if deferrable is None:

@@ -1,0 +1,54 @@
+"""ValidateOperator as a DAG builds it: its gate fields are parameters Airflow knows (default_args, partial)."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_agentic_mlops.core.validation import GateSettings
+from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+
+REQUIRED = {"validation_data": "current.parquet", "label_column": "is_fraud"}
+
+
+def test_default_args_give_the_gates_and_a_keyword_argument_wins() -> None:
+    with DAG("d", schedule=None, default_args={"primary_metric": "rmse", "floors": {"rmse": 9.0}}):
+        from_dag = ValidateOperator(task_id="a", model_name="m", **REQUIRED)
+        keyword = ValidateOperator(task_id="b", model_name="m", **REQUIRED, primary_metric="mae", floors={})
+    assert (from_dag.gates.primary_metric, from_dag.gates.floors, from_dag.task) == (
+        "rmse",
+        {"rmse": 9.0},
+        "regression",
+    )
+    assert (keyword.gates.primary_metric, keyword.gates.floors) == ("mae", {})
+
+
+def test_explicit_gates_beat_default_args_and_a_keyword_argument_beats_both() -> None:
+    gates = GateSettings(primary_metric="f1", min_absolute_improvement=0.01)
+    with DAG("d", schedule=None, default_args={"primary_metric": "accuracy", "min_absolute_improvement": 0.5}):
+        given = ValidateOperator(task_id="a", model_name="m", **REQUIRED, gates=gates)
+        keyword = ValidateOperator(task_id="b", model_name="m", **REQUIRED, gates=gates, min_absolute_improvement=0.2)
+    assert (given.gates.primary_metric, given.gates.min_absolute_improvement) == ("f1", 0.01)
+    assert (keyword.gates.primary_metric, keyword.gates.min_absolute_improvement) == ("f1", 0.2)
+
+
+def test_gate_fields_may_be_given_to_partial_and_expand() -> None:
+    with DAG("d", schedule=None):
+        mapped = ValidateOperator.partial(task_id="v", **REQUIRED, primary_metric="f1").expand(
+            model_name=["fraud", "churn"], floors=[{"f1": 0.7}, {"f1": 0.6}]
+        )
+    assert mapped.expand_input.value["floors"] == [{"f1": 0.7}, {"f1": 0.6}]
+    op = mapped.unmap({"model_name": "churn", "floors": {"f1": 0.6}})  # the task as a worker builds it
+    assert (op.gates.primary_metric, op.gates.floors, op.task) == ("f1", {"f1": 0.6}, "classification")
+
+
+def test_an_unknown_gate_field_is_an_error_naming_it() -> None:
+    with DAG("d", schedule=None):
+        with pytest.raises(TypeError, match="primary_metrc"):
+            ValidateOperator(task_id="a", model_name="m", **REQUIRED, primary_metrc="f1")
+        with pytest.raises(
+            TypeError, match=r"ValidateOperator.partial\(\) got an unexpected keyword argument 'primary_metrc'"
+        ):
+            ValidateOperator.partial(task_id="b", **REQUIRED, primary_metrc="f1")
+        with pytest.raises(ValueError, match=r"\['primary_metrc'\] are not gate parameters"):
+            ValidateOperator(task_id="c", model_name="m", **REQUIRED, gates={"primary_metrc": "f1"})
