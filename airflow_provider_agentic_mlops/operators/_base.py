@@ -80,12 +80,17 @@ def pull_retrain_result(ti: Any, retrain_task_id: str, *, model_name: str, task:
     :param ti: the running task instance.
     :param retrain_task_id: the RetrainOperator's task id.
     :param model_name: the provider's model name, for the error.
-    :param task: what needs the version (``validate``, ``promote``), for the error.
+    :param task: what needs the version (``validate``, ``approval``, ``promote``), for the error.
+    :raises AirflowFailException: no result with a version: the task fails without retries, which cannot
+        change the finished retrain task's result.
     """
-    retrained = ti.xcom_pull(task_ids=retrain_task_id) or {}
+    retrained = ti.xcom_pull(task_ids=retrain_task_id)
     if not isinstance(retrained, dict) or not retrained.get("version"):
-        raise ValueError(
-            f"model {model_name!r}: task {retrain_task_id!r} returned {retrained!r} without a version; "
-            f"{task} must run after RetrainOperator (set retrain_task_id if it has another id)"
+        from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+        raise AirflowFailException(
+            f"model {model_name!r}: task {retrain_task_id!r} returned {retrained!r} without a model version; "
+            f"{task} must run after the RetrainOperator's task: set retrain_task_id to its task id, or make that "
+            "task return {'version': <the registered version>, ...}"
         )
     return retrained

@@ -12,7 +12,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_agentic_mlops.core.config import ApprovalSettings, settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID
-from airflow_provider_agentic_mlops.operators._base import settings_parameters
+from airflow_provider_agentic_mlops.operators._base import pull_retrain_result, settings_parameters
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -170,13 +170,7 @@ class ApprovalSensor(BaseSensorOperator):
         from airflow_provider_agentic_mlops.core.state import utcnow
 
         ti = context["ti"]
-        retrained = ti.xcom_pull(task_ids=self.retrain_task_id) or {}
-        version = retrained.get("version") if isinstance(retrained, dict) else None
-        if not version:
-            raise AirflowFailException(
-                f"model {self.model_name!r}: task {self.retrain_task_id!r} pushed no candidate 'version' "
-                f"(got {retrained!r}); approval needs the retrained model version. Check the retrain task's result."
-            )
+        version = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="approval")["version"]
         validation = ti.xcom_pull(task_ids=self.validate_task_id, key="validation") or {}
         drift = ti.xcom_pull(task_ids=self.drift_task_id) or {}
         drift_report = ti.xcom_pull(task_ids=self.drift_task_id, key="report_uri")

@@ -254,7 +254,7 @@ def test_without_a_slack_connection_it_logs_the_cli_command(caplog: pytest.LogCa
 
 
 def test_without_a_candidate_version_it_fails_with_a_clear_message() -> None:
-    with pytest.raises(AirflowFailException, match="'retrain' pushed no candidate 'version'"):
+    with pytest.raises(AirflowFailException, match="'retrain' returned None without a model version; approval must"):
         _sensor().execute(_context(xcoms={}))
 
 

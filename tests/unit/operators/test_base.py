@@ -1,0 +1,45 @@
+"""What the operators share: the retrain task's result, read once for every task that needs the new version."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from airflow_provider_agentic_mlops.operators._base import pull_retrain_result
+from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+from tests.doubles.airflow_task import TaskInstanceDouble, task_context
+
+INVALID_RESULTS = [None, {}, {"version": None}, {"mlflow_run_id": "r1"}, "7", ["7"]]
+
+
+def _ti(result: Any) -> TaskInstanceDouble:
+    return TaskInstanceDouble(xcoms={} if result is None else {("train", "return_value"): result})
+
+
+@pytest.mark.parametrize("result", INVALID_RESULTS)
+def test_a_missing_or_invalid_retrain_result_fails_the_task_for_good_naming_the_task_and_the_fix(result: Any) -> None:
+    with pytest.raises(AirflowFailException) as failed:  # no retry: rerunning cannot give it a version
+        pull_retrain_result(_ti(result), "train", model_name="fraud", task="promote")
+    message = str(failed.value)
+    assert f"model 'fraud': task 'train' returned {result!r} without a model version" in message
+    assert "promote must run after the RetrainOperator's task: set retrain_task_id to its task id" in message
+
+
+def test_the_retrain_result_is_returned_whole() -> None:
+    result = {"version": "7", "mlflow_run_id": "r1"}
+    assert pull_retrain_result(_ti(result), "train", model_name="fraud", task="validate") == result
+
+
+def test_every_task_that_needs_the_new_version_fails_the_same_way_without_it() -> None:
+    from airflow_provider_agentic_mlops.operators.promote import PromoteOperator
+    from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+
+    validate = ValidateOperator(task_id="validate", model_name="fraud", validation_data="v.csv", label_column="y")
+    validate.__dict__["hook"] = mock.Mock()  # the MLflow access check passes; nothing else is reached
+    with pytest.raises(AirflowFailException, match="validate must run after the RetrainOperator's task"):
+        validate.choose_branch(task_context())
+    promote = PromoteOperator(task_id="promote", model_name="fraud")
+    with pytest.raises(AirflowFailException, match="promote must run after the RetrainOperator's task"):
+        promote.execute(task_context())
