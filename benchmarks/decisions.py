@@ -141,6 +141,15 @@ def logistic_classification(seed: int) -> Data:
     return Data(data.frame, data.features, "classification", lambda: LogisticRegression(max_iter=500), data.n_base)
 
 
+def measured_classification(seed: int) -> Data:
+    """``synth_classification`` with the informative f2 as a positive measurement over a x3 range (a
+    length, a weight): exp(4 + 0.3 f2 / std). The forest splits on it as on f2. Multiplied by 2.54
+    (inches -> cm), half its values stay inside the reference range, so no range check sees it."""
+    data = synth_classification(seed)
+    frame = data.frame.assign(f2=np.exp(4 + 0.3 * data.frame["f2"] / data.frame["f2"].std()))
+    return Data(frame, data.features, data.task, data.model, data.n_base)
+
+
 def digits(seed: int) -> Data:
     from sklearn.datasets import load_digits
 
@@ -328,6 +337,14 @@ SCENARIOS = [
     ),
     Scenario("reg-shift-important-nolabels", "x0 +1 std, no labels", friedman, shift("x0", 1.0), labels=False),
     Scenario("reg-broken-unit", "broken feed: x1 x1000", friedman, scale("x1", 1000), broken=True),
+    # last, so that the scenarios before it keep their seeds (a scenario's seed is its place)
+    Scenario(
+        "cls-broken-unit254",
+        "broken feed: f2, a measurement, x2.54 (inches -> cm)",
+        measured_classification,
+        scale("f2", 2.54),
+        broken=True,
+    ),
 ]
 
 

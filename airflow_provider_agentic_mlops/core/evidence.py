@@ -1,6 +1,7 @@
 """The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
 
-* :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change, most
+* :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change (x10 or
+  more, or every quantile multiplied by one factor, e.g. inches -> cm, or Celsius <-> Fahrenheit), most
   values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant
   (a category constant at a common reference value is a one-segment window: noted). Each fault names the column
   and what changed.
@@ -188,6 +189,9 @@ def _numeric_fault(
                 f"scale changed about {_factor(size_ratio)} (10-90% spread {ref_spread:.4g} -> {cur_spread:.4g}, "
                 f"median |value| {ref_size:.4g} -> {cur_size:.4g}): a unit change or a broken transformation?",
             )
+    converted = _unit_conversion(ref_s.values, cur_s.values)
+    if converted is not None:
+        return _fault(name, "scale_change", converted)
     low, high = float(ref.values.min()), float(ref.values.max())
     if low < high:
         outside = float(np.mean((cur.values < low) | (cur.values > high)))
@@ -198,6 +202,101 @@ def _numeric_fault(
                 f"{outside:.0%} of current values outside the reference range [{low:.4g}, {high:.4g}]",
             )
     return None
+
+
+#: A unit change under x10 (inches -> cm x2.54, kg -> lb x2.2046, miles -> km x1.609) multiplies every
+#: value by one factor: each quantile of the current column is the reference's times it. A genuine
+#: shift does not do that: a location shift keeps the spread, a variance change keeps the centre, a
+#: mixture or tail change bends the quantiles. Read on these quantiles, tails included: a selection
+#: that keeps the lower part of a column otherwise mimics a factor in its body.
+UNIT_QUANTILES = (0.02, 0.05, *(round(0.05 * i, 2) for i in range(2, 19)), 0.95, 0.98)
+#: Factors closer to 1 than this are not read as a unit change (prices up 20% is a real change).
+MIN_UNIT_FACTOR = 1.5
+#: Fewer values than this on either side: a rescale and a mixture change look alike within noise.
+MIN_ROWS_FOR_UNIT = 200
+#: The reference's 1st percentile must be this share of its 10-90% spread away from zero. A column
+#: that starts at zero (a uniform on [0, 1], an exponential, a power law) cut to its lower or upper
+#: part looks multiplied; and a column around zero is scaled about its centre and about zero alike.
+MIN_UNIT_OFFSET = 0.25
+#: The quantiles agree with a conversion when their deviations from it, in standard errors, have a
+#: root mean square of at most ``UNIT_FIT_RMS`` (a true factor's: 1.0-1.3 at its 95th percentile) and
+#: none is over ``UNIT_FIT_MAX``; each deviation less ``UNIT_ROUNDING`` (relative: a conversion that
+#: rounds, inches -> whole millimetres).
+UNIT_FIT_RMS = 1.5
+UNIT_FIT_MAX = 5.0
+UNIT_ROUNDING = 0.01
+#: The centre and the spread must both move by at least this many standard errors.
+UNIT_SIGNIFICANCE = 5.0
+#: Affine conversions, ``current = slope * reference + intercept``, named in the fault.
+TEMPERATURE_CONVERSIONS = {"Celsius to Fahrenheit": (1.8, 32.0), "Fahrenheit to Celsius": (1 / 1.8, -32 / 1.8)}
+#: Common factors under x10, and their inverses, named in the fault when the factor found is within
+#: ``UNIT_NAME_TOLERANCE`` of one (relative; the factor's sampling error on a few thousand rows).
+COMMON_FACTORS = {"inches -> cm": 2.54, "kg -> lb": 2.20462, "miles -> km": 1.609344, "m -> feet": 3.28084}
+UNIT_NAME_TOLERANCE = 0.02
+
+
+def _quantiles_with_error(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``UNIT_QUANTILES`` of ``values`` and their standard errors, distribution-free: half the width of
+    the quantiles at ``p -+ sqrt(p(1 - p) / n)``, the order statistics one binomial standard error away."""
+    p = np.asarray(UNIT_QUANTILES)
+    h = np.sqrt(p * (1 - p) / values.size)
+    q = np.quantile(values, np.concatenate([p, np.clip(p - h, 0, 1), np.clip(p + h, 0, 1)]))
+    k = p.size
+    return q[:k], (q[2 * k :] - q[k : 2 * k]) / 2
+
+
+def _fits(deviation: np.ndarray, slack: np.ndarray | float, se: np.ndarray) -> bool:
+    """Deviations from a conversion, less ``slack``, within sampling noise (``UNIT_FIT_RMS``, ``UNIT_FIT_MAX``)."""
+    z = np.maximum(np.abs(deviation) - slack, 0) / se
+    return bool(np.sqrt(np.mean(z**2)) <= UNIT_FIT_RMS and z.max() <= UNIT_FIT_MAX)
+
+
+def _unit_conversion(ref: np.ndarray, cur: np.ndarray) -> str | None:
+    """What the current column looks converted by, when it is the reference's values multiplied by
+    one factor (at least ``MIN_UNIT_FACTOR`` from 1) or converted between Celsius and Fahrenheit;
+    else None. Not read where a genuine shift looks the same: samples under ``MIN_ROWS_FOR_UNIT``,
+    columns with few values (ties between quantiles), a centre or a spread that did not move beyond
+    noise, and, for a factor, columns crossing zero or near it (``MIN_UNIT_OFFSET``)."""
+    if min(ref.size, cur.size) < MIN_ROWS_FOR_UNIT:
+        return None
+    r, se_r = _quantiles_with_error(ref)
+    c, se_c = _quantiles_with_error(cur)
+    if not (np.all(np.diff(r) > 0) and np.all(np.diff(c) > 0) and np.all(se_r > 0) and np.all(se_c > 0)):
+        return None
+    lo, mid, hi = (UNIT_QUANTILES.index(p) for p in (0.1, 0.5, 0.9))
+    spread_r, spread_c = r[hi] - r[lo], c[hi] - c[lo]
+    se_spread = math.hypot(math.hypot(se_c[hi], se_c[lo]) / spread_c, math.hypot(se_r[hi], se_r[lo]) / spread_r)
+    if abs(math.log(spread_c / spread_r)) < UNIT_SIGNIFICANCE * se_spread:
+        return None  # the spread did not move: a location shift, not a conversion
+    if abs(c[mid] - r[mid]) < UNIT_SIGNIFICANCE * math.hypot(se_c[mid], se_r[mid]):
+        return None  # the centre did not move: a change of spread about it, not a conversion
+    alike = f"every 2-98% quantile alike, median {r[mid]:.4g} -> {c[mid]:.4g}; a unit change?"
+    for conversion, (slope, intercept) in TEMPERATURE_CONVERSIONS.items():
+        back = (c - intercept) / slope  # the current converted back: the reference again?
+        if _fits(back - r, UNIT_ROUNDING * spread_r, np.hypot(se_c / slope, se_r)):
+            return f"values look converted from {conversion} (x{slope:.3g} {intercept:+.3g}): {alike}"
+    if not (np.all(r > 0) and np.all(c > 0)):  # negative columns: the same test on their magnitudes
+        if not (np.all(r < 0) and np.all(c < 0)):
+            return None
+        ref, r, c, se_r, se_c = -ref, -r[::-1], -c[::-1], se_r[::-1], se_c[::-1]
+    # the 1st percentile, less two binomial standard errors: a small reference does not pass by chance
+    low = float(np.quantile(ref, max(0.01 - 2 * math.sqrt(0.0099 / ref.size), 0)))
+    if low < MIN_UNIT_OFFSET * spread_r:
+        return None
+    ratios, se = np.log(c / r), np.hypot(se_c / c, se_r / r)
+    log_k = float(np.sum(ratios / se**2) / np.sum(1 / se**2))
+    if abs(log_k) < math.log(MIN_UNIT_FACTOR) or not _fits(ratios - log_k, UNIT_ROUNDING, se):
+        return None
+    return f"values look multiplied by {_common_factor(math.exp(log_k))}: {alike}"
+
+
+def _common_factor(k: float) -> str:
+    """``k`` to three digits, or the common conversion factor within ``UNIT_NAME_TOLERANCE`` of it, named."""
+    for name, factor in COMMON_FACTORS.items():
+        for f, what in ((factor, name), (1 / factor, " -> ".join(reversed(name.split(" -> "))))):
+            if abs(k / f - 1) <= UNIT_NAME_TOLERANCE:
+                return f"{f:.4g} ({what}?)"
+    return f"{k:.3g}"
 
 
 def _factor(ratio: float) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,6 +55,114 @@ def test_unit_change_is_a_scale_fault_with_the_factor() -> None:
     assert kind == "scale_change" and "scale changed about x1,0" in detail  # x1,000 give or take noise
     kind, detail = faults_of(reference, current.assign(amount=current["amount"] / 100))["amount"]
     assert kind == "scale_change" and "about x1/99" in detail  # /100, give or take noise
+
+
+def measurements(n: int, seed: int) -> pd.DataFrame:
+    """Columns in physical units: a height in cm, an amount spread over a x3 range, a year-round
+    temperature in Celsius (below and above zero), and a column around zero."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "height": rng.normal(170, 10, n),
+            "amount": rng.lognormal(4, 0.3, n),
+            "temp": rng.normal(12, 10, n),
+            "x": rng.normal(0, 1, n),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "factor", "said"),
+    [
+        ("height", 1 / 2.54, "multiplied by 0.3937 (cm -> inches?)"),  # all out of range: said as what it is
+        ("amount", 2.54, "multiplied by 2.54 (inches -> cm?)"),  # 44% of the values out of range: no fault before
+        ("amount", 1 / 2.54, "multiplied by 0.3937 (cm -> inches?)"),
+        ("amount", 2.2046, "multiplied by 2.205 (kg -> lb?)"),
+        ("height", 1.609, "multiplied by 1.609 (miles -> km?)"),
+    ],
+)
+def test_a_unit_change_under_x10_is_a_scale_fault_naming_the_factor(column: str, factor: float, said: str) -> None:
+    reference, current = measurements(2000, 0), measurements(2000, 1)
+    kind, detail = faults_of(reference, current.assign(**{column: current[column] * factor}))[column]
+    assert kind == "scale_change" and said in detail and "unit change" in detail
+
+
+def test_an_uncommon_factor_is_said_as_found() -> None:
+    reference, current = measurements(2000, 0), measurements(2000, 1)
+    kind, detail = faults_of(reference, current.assign(amount=current["amount"] * 3))["amount"]
+    found = re.search(r"values look multiplied by ([0-9.]+): every 2-98% quantile alike", detail)
+    assert kind == "scale_change" and found and float(found[1]) == pytest.approx(3, rel=0.02)
+
+
+def test_a_temperature_converted_from_celsius_to_fahrenheit_is_a_scale_fault() -> None:
+    reference, current = measurements(2000, 0), measurements(2000, 1)
+    kind, detail = faults_of(reference, current.assign(temp=current["temp"] * 1.8 + 32))["temp"]
+    assert kind == "scale_change" and "converted from Celsius to Fahrenheit" in detail
+    fahrenheit = reference.assign(temp=reference["temp"] * 1.8 + 32)
+    kind, detail = faults_of(fahrenheit, current)["temp"]
+    assert kind == "scale_change" and "converted from Fahrenheit to Celsius" in detail
+
+
+def _mixture(rng: np.random.Generator, n: int, first: float) -> np.ndarray:
+    return np.where(rng.random(n) < first, rng.normal(10, 1, n), rng.normal(30, 2, n))
+
+
+def _half(values: np.ndarray, below: bool) -> np.ndarray:
+    """Covariate shift by selection: only the values on one side of the median."""
+    return values[(values <= np.median(values)) == below]
+
+
+#: name: (seed, draw of (reference values, current values)). From "growth of 20%" on, each would pass
+#: for a unit change without the guard of ``_unit_conversion`` named above it.
+GENUINE_SHIFTS = {
+    "mean +1.5 std": (7, lambda rng: (rng.normal(170, 10, 2000), rng.normal(185, 10, 2000))),
+    "variance x2.5 about the mean": (7, lambda rng: (rng.normal(170, 10, 2000), rng.normal(170, 25, 2000))),
+    "variance x0.4 about the mean": (7, lambda rng: (rng.normal(170, 10, 2000), rng.normal(170, 4, 2000))),
+    "mixture 50/50 -> 10/90": (7, lambda rng: (_mixture(rng, 2000, 0.5), _mixture(rng, 2000, 0.1))),
+    "heavy tail grows": (7, lambda rng: (rng.lognormal(3, 1, 2000), rng.lognormal(3, 1.5, 2000))),
+    "counts: rate x2.5 (few values)": (7, lambda rng: (rng.poisson(3, 2000), rng.poisson(7.5, 2000))),
+    "around zero: variance x2.5": (7, lambda rng: (rng.normal(0.3, 1, 2000), rng.normal(0.3, 2.5, 2000))),
+    "50-row window, unchanged": (7, lambda rng: (rng.lognormal(4, 0.3, 2000), rng.lognormal(4, 0.3, 50))),
+    # a real growth is a factor too, a small one: MIN_UNIT_FACTOR
+    "growth of 20% on 20,000 rows": (
+        7,
+        lambda rng: (rng.lognormal(4, 0.3, 20_000), rng.lognormal(4, 0.3, 20_000) * 1.2),
+    ),
+    # the centre and the spread both move, the quantiles bend: the fit
+    "median x1.8 and log-spread x1.5": (7, lambda rng: (rng.lognormal(4, 0.3, 2000), rng.lognormal(4.6, 0.45, 2000))),
+    # a column that starts at zero cut to one part of it looks multiplied: MIN_UNIT_OFFSET
+    "uniform on [0, 1], lower half selected": (
+        7,
+        lambda rng: (rng.uniform(0, 1, 2000), _half(rng.uniform(0, 1, 4000), True)),
+    ),
+    "power law, upper half selected": (
+        7,
+        lambda rng: (rng.pareto(1.2, 2000) + 1, _half(rng.pareto(1.2, 4000) + 1, False)),
+    ),
+    # half the rows shifted, on a small window, can pass for x1.5: MIN_ROWS_FOR_UNIT
+    "100-row window, half the rows shifted": (
+        2,
+        lambda rng: (rng.normal(40, 10, 2000), rng.normal(40, 10, 100) + 30 * (rng.random(100) < 0.5)),
+    ),
+    "50-row window, half the rows shifted": (
+        15,
+        lambda rng: (rng.lognormal(3, 0.3, 2000), rng.lognormal(3, 0.3, 50) + 20 * (rng.random(50) < 0.5)),
+    ),
+}
+
+
+@pytest.mark.parametrize("shift", list(GENUINE_SHIFTS))
+def test_a_genuine_shift_small_window_count_or_column_near_zero_is_no_unit_change(shift: str) -> None:
+    seed, draw = GENUINE_SHIFTS[shift]
+    reference, current = draw(np.random.default_rng(seed))
+    assert faults_of(pd.DataFrame({"v": reference}), pd.DataFrame({"v": current})) == {}
+
+
+def test_a_narrow_column_shifted_far_is_out_of_range_not_multiplied() -> None:
+    # 1000 -> 1600 with a spread of 1: every quantile is x1.6, but the spread did not move
+    rng = np.random.default_rng(7)
+    reference, current = pd.DataFrame({"v": rng.normal(1000, 1, 2000)}), pd.DataFrame({"v": rng.normal(1600, 1, 2000)})
+    assert faults_of(reference, current)["v"][0] == "out_of_range"
 
 
 def test_values_mostly_outside_the_reference_range_are_a_fault() -> None:

@@ -777,6 +777,45 @@ def test_columns_named_by_integers_get_their_faults_and_report(tmp_path: Path) -
     assert result["report"]["status"] == "written"
 
 
+def weights(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"weight": rng.lognormal(4, 0.3, n), "x": rng.normal(0, 1, n)})
+
+
+@pytest.mark.parametrize(
+    ("factor", "said"),
+    [
+        (2.54, "values look multiplied by 2.54 (inches -> cm?)"),
+        (1 / 2.54, "values look multiplied by 0.3937 (cm -> inches?)"),
+        (2.2046, "values look multiplied by 2.205 (kg -> lb?)"),
+        (0.001, "scale changed about x1/"),  # x10 or more: the gross check, its factor rounded
+    ],
+)
+def test_a_unit_change_escalates_naming_the_column_and_the_factor(
+    tmp_path: Path, airflow_home: Path, factor: float, said: str
+) -> None:
+    current = weights(1500, 2)
+    summary = check(tmp_path, weights(1500, 1), current.assign(weight=current["weight"] * factor))
+    action, decision = decide_on(summary, "m")
+
+    assert [(f["column"], f["kind"]) for f in summary["evidence"]["faults"]] == [("weight", "scale_change")]
+    assert action == "escalate" and "'weight'" in decision["rationale"] and said in decision["rationale"]
+
+
+@pytest.mark.parametrize("change", ["mean +1.5 std", "variance x2.5 about the mean"])
+def test_a_genuine_shift_of_a_measured_column_is_drift_not_a_fault(
+    tmp_path: Path, airflow_home: Path, change: str
+) -> None:
+    current = weights(1500, 2)
+    w = current["weight"]
+    shifted = w + 1.5 * w.std() if change == "mean +1.5 std" else w.mean() + 2.5 * (w - w.mean())
+    summary = check(tmp_path, weights(1500, 1), current.assign(weight=shifted))
+    action, _ = decide_on(summary, "m")
+
+    assert summary["evidence"]["faults"] == [] and summary["columns"]["weight"]["drifted"]
+    assert action != "escalate"
+
+
 def test_a_reordered_mixed_type_column_is_no_type_change(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     values = ["a" if i % 2 else 1 for i in range(1500)]
