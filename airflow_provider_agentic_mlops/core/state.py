@@ -814,6 +814,8 @@ class StateStore:
         """
         now = utcnow()
         vote = "approve" if approve else "deny"
+        votes: list[dict[str, Any]] | None = None
+        closed: dict[str, Any] = {}
         with self._write() as conn:
             # Lock the request row so that two different approvers counting votes at once cannot both
             # miss the other's vote.
@@ -824,7 +826,7 @@ class StateStore:
                 message = already_decided_message(row)
                 recorded = False
             elif row["expires_at"] <= now:
-                self._expire(conn, approval_id, now)
+                closed = self._expire(conn, approval_id, now, model_name=row["model_name"])
                 message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
                 recorded = False
             elif message_ts is not None and message_ts != row["slack_ts"]:
@@ -859,10 +861,11 @@ class StateStore:
                             **({"identity": identity} if identity else {}),
                         },
                     )
-                    approvers = [u for (u,) in conn.execute(_APPROVERS_OF, {"approval_id": approval_id})]
+                    votes = _votes_of(conn, approval_id)
+                    approvers = [v["user_id"] for v in votes if v["vote"] == "approve"]
                     model = row["model_name"]
                     if not approve:
-                        self._close(
+                        closed = self._close(
                             conn,
                             approval_id,
                             DENIED,
@@ -874,7 +877,7 @@ class StateStore:
                         )
                         message = f"Denied by {user}" + (", who had approved it before" if withdrawn else "")
                     elif len(approvers) >= row["required_approvals"]:
-                        self._close(
+                        closed = self._close(
                             conn,
                             approval_id,
                             APPROVED,
@@ -890,9 +893,9 @@ class StateStore:
                             f"Approval {len(approvers)} of {row['required_approvals']} recorded from {user}; "
                             "waiting for another approver"
                         )
-            # the request as this transaction left it (no second transaction to read it back)
-            approval = _read_approval(conn, approval_id)
-        assert approval is not None
+            # the request as this transaction left it: the locked row, the fields it changed and the votes
+            # (no second transaction, nor a second read of the row, to read it back)
+            approval = {**row, **closed, "votes": _votes_of(conn, approval_id) if votes is None else votes}
         return ApprovalOutcome(recorded=recorded, approval=approval, message=message)
 
     def expire_approvals(self, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -910,9 +913,11 @@ class StateStore:
                 self._expire(conn, approval_id, now)
         return [a for a in (self.get_approval(i) for i in due) if a]
 
-    def _expire(self, conn: Connection, approval_id: int, now: datetime) -> None:
-        """Close a pending request past its deadline: a timeout denies (fail closed)."""
-        self._close(
+    def _expire(
+        self, conn: Connection, approval_id: int, now: datetime, *, model_name: str | None = None
+    ) -> dict[str, Any]:
+        """Close a pending request past its deadline: a timeout denies (fail closed). Returns the fields written."""
+        return self._close(
             conn,
             approval_id,
             EXPIRED,
@@ -920,6 +925,7 @@ class StateStore:
             via="timeout",
             reason="no decision before the deadline",
             now=now,
+            model_name=model_name,
         )
 
     def _close(
@@ -933,32 +939,27 @@ class StateStore:
         reason: str | None,
         now: datetime,
         model_name: str | None = None,
-    ) -> None:
-        """Close a pending request (``model_name``: the request's, when the caller has read it already)."""
-        updated = conn.execute(
-            _CLOSE_PENDING,
-            {
-                "approval_id": approval_id,
-                "status": status,
-                "decided_by": decided_by,
-                "decided_via": via,
-                "decided_at": now,
-                "reason": reason,
-            },
-        ).rowcount
-        if updated:
-            model = (
-                model_name
-                or conn.execute(sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)).scalar_one()
-            )
-            self._audit(
-                conn,
-                f"approval_{status}",
-                actor=decided_by,
-                model_name=model,
-                subject=f"approval:{approval_id}",
-                details={"via": via, "reason": reason},
-            )
+    ) -> dict[str, Any]:
+        """Close a pending request (``model_name``: the request's, when the caller has read it already).
+
+        :return: the fields written (none when the request was not pending)."""
+        values = {"status": status, "decided_by": decided_by, "decided_via": via, "decided_at": now, "reason": reason}
+        updated = conn.execute(_CLOSE_PENDING, {"approval_id": approval_id, **values}).rowcount
+        if not updated:
+            return {}
+        model = (
+            model_name
+            or conn.execute(sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)).scalar_one()
+        )
+        self._audit(
+            conn,
+            f"approval_{status}",
+            actor=decided_by,
+            model_name=model,
+            subject=f"approval:{approval_id}",
+            details={"via": via, "reason": reason},
+        )
+        return values
 
     # -- promotions ---------------------------------------------------------------------------
 
@@ -1193,11 +1194,6 @@ _VOTES = sa.select(approval_votes.c.user_id, approval_votes.c.vote, approval_vot
     approval_votes.c.id
 )
 _VOTES_OF = _VOTES.where(approval_votes.c.approval_id == sa.bindparam("approval_id"))
-_APPROVERS_OF = (
-    sa.select(approval_votes.c.user_id)
-    .where(approval_votes.c.approval_id == sa.bindparam("approval_id"), approval_votes.c.vote == "approve")
-    .order_by(approval_votes.c.id)
-)
 _CLOSE_PENDING = approvals.update().where(approvals.c.id == sa.bindparam("approval_id"), approvals.c.status == PENDING)
 _INSERT_AUDIT = audit.insert()
 _PRUNE_REPLAYS = slack_replays.delete().where(slack_replays.c.seen_at < sa.bindparam("cutoff"))

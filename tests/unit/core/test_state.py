@@ -591,6 +591,33 @@ def test_a_decision_returns_the_request_with_its_votes(store: StateStore) -> Non
     assert two.approval == store.get_approval(approval["id"])
 
 
+def test_every_decision_outcome_carries_the_request_as_stored(store: StateStore) -> None:
+    """The request a vote returns is built from the locked row and what the vote changed (not read back):
+    it equals a fresh read on every path, and the vote reads the request's row once."""
+    from tests.sql_statements import statements_on
+
+    def vote(approval_id: int, **kw) -> None:
+        with statements_on(store.engine) as seen:
+            outcome = store.decide_approval(approval_id, **kw)
+        assert outcome.approval == store.get_approval(approval_id), kw
+        assert sum("FROM agentic_mlops_approvals" in s for s in seen) == 1, seen
+
+    two, _ = _request(store, required_approvals=2)
+    store.set_approval_message(two["id"], channel="C1", ts="1.000001")
+    vote(two["id"], approve=True, user="U1", via="slack")  # 1 of 2
+    vote(two["id"], approve=True, user="U1", via="cli")  # already voted
+    vote(two["id"], approve=True, user="U2", via="slack", message_ts="9.000009")  # not its message
+    vote(two["id"], approve=True, user="U2", via="slack", message_ts="1.000001", reason="fine")  # approved
+    vote(two["id"], approve=False, user="U3", via="ui")  # already decided
+    withdrawn, _ = store.request_approval(
+        "m", "8", dag_id="d", run_id="r2", expires_at=utcnow() + timedelta(hours=1), required_approvals=2
+    )
+    vote(withdrawn["id"], approve=True, user="U1", via="slack")
+    vote(withdrawn["id"], approve=False, user="U1", via="slack", reason="changed my mind")  # denied
+    late, _ = store.request_approval("m", "9", dag_id="d", run_id="r3", expires_at=utcnow() - timedelta(seconds=1))
+    vote(late["id"], approve=True, user="U1", via="cli")  # expired
+
+
 def test_a_request_can_be_read_without_its_votes(store: StateStore) -> None:
     approval, _ = _request(store)
     store.decide_approval(approval["id"], approve=False, user="U1", via="slack")
