@@ -129,6 +129,20 @@ class StateStoreError(RuntimeError):
     """A state-store operation was refused; the message says why and what to do."""
 
 
+class SignatureReplayed(Exception):
+    """A signed request's signature was already recorded within the replay window (see
+    :meth:`StateStore.first_use_committed_with`): nothing the request wrote is kept."""
+
+
+@dataclass
+class _PendingFirstUse:
+    """A signature to record in the next write transaction of one thread (``first_use_committed_with``)."""
+
+    signature: str
+    window: timedelta
+    recorded: bool = False
+
+
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
@@ -147,6 +161,7 @@ class StateStore:
         self.url = url
         self.engine = engine or create_engine(url)
         self._replays_pruned_at = float("-inf")
+        self._thread = threading.local()  # a signature to record with this thread's next write
         if migrate:
             migrate_schema(self.engine)
 
@@ -162,11 +177,19 @@ class StateStore:
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE) so a
-        read-then-write cannot fail half-way with SQLITE_BUSY."""
+        read-then-write cannot fail half-way with SQLITE_BUSY. Inside :meth:`first_use_committed_with`,
+        the first one also records the signature (:class:`SignatureReplayed` for a replay)."""
+        pending: _PendingFirstUse | None = getattr(self._thread, "pending", None)
+        if pending is not None and pending.recorded:
+            pending = None
         with self.engine.connect() as conn:
             conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with conn.begin():
+                if pending is not None and not self._record_first_use(conn, pending.signature, pending.window):
+                    raise SignatureReplayed(f"signature {pending.signature[:20]}... was already received")
                 yield conn
+        if pending is not None:  # committed with the writes
+            pending.recorded = True
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -1086,27 +1109,47 @@ class StateStore:
         Signatures older than ``window`` are deleted at most every :data:`REPLAY_PRUNE_SECONDS` per
         process, not on every request: a row kept a little longer refuses nothing legitimate, since a
         signature older than the window carries a timestamp the signature check refuses anyway."""
-        return self.first_use_reading(signature, window=window)[0]
-
-    def first_use_reading(
-        self, signature: str, *, window: timedelta, approval_id: int | None = None
-    ) -> tuple[bool, dict[str, Any] | None]:
-        """:meth:`first_use`, and on a first use the request ``approval_id`` without its votes (None
-        when there is no such request, or no id is given), read in the same transaction: a Slack click
-        needs both, and one transaction costs half of two."""
-        now = utcnow()
-        prune = time.monotonic() - self._replays_pruned_at >= REPLAY_PRUNE_SECONDS
-        approval = None
         with self._write() as conn:
-            if prune:
-                conn.execute(_PRUNE_REPLAYS, {"cutoff": now - window})
-            if not _insert_unless_present(conn, slack_replays, {"signature": signature[:100], "seen_at": now}):
-                return False, None
-            if approval_id is not None:
-                approval = _read_approval(conn, approval_id, with_votes=False)
-        if prune:
+            return self._record_first_use(conn, signature, window)
+
+    @contextlib.contextmanager
+    def first_use_committed_with(
+        self,
+        signature: str,
+        *,
+        window: timedelta,
+        write_lock: contextlib.AbstractContextManager[Any] | None = None,
+    ) -> Iterator[None]:
+        """:meth:`first_use` for a signed request whose own writes (a vote, an audit entry) happen in the
+        block: the signature is recorded in the first write transaction this thread opens on this store
+        inside the block, so the request's writes and its record commit together, in one transaction;
+        a block that wrote nothing records it in a transaction of its own at its end. A replay raises
+        :class:`SignatureReplayed` from that transaction, which then writes nothing. A block that raises
+        records nothing (a write rolled back does not count).
+
+        :param write_lock: held around the transaction of a block that wrote nothing (the one that
+            the block's writes take is the caller's to hold).
+        """
+        if getattr(self._thread, "pending", None) is not None:
+            raise RuntimeError("first_use_committed_with blocks do not nest")
+        pending = self._thread.pending = _PendingFirstUse(signature, window)
+        try:
+            yield
+        finally:
+            self._thread.pending = None
+        if not pending.recorded:
+            with write_lock or contextlib.nullcontext():
+                if not self.first_use(signature, window=window):
+                    raise SignatureReplayed(f"signature {signature[:20]}... was already received")
+
+    def _record_first_use(self, conn: Connection, signature: str, window: timedelta) -> bool:
+        """Record ``signature`` on ``conn`` (pruning old ones when due); False when it is there already."""
+        now = utcnow()
+        if time.monotonic() - self._replays_pruned_at >= REPLAY_PRUNE_SECONDS:
+            conn.execute(_PRUNE_REPLAYS, {"cutoff": now - window})
+            # a prune rolled back with its transaction waits for the next turn; rows kept longer refuse nothing
             self._replays_pruned_at = time.monotonic()
-        return True, approval
+        return _insert_unless_present(conn, slack_replays, {"signature": signature[:100], "seen_at": now})
 
     # -- audit --------------------------------------------------------------------------------
 

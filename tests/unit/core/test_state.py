@@ -548,26 +548,58 @@ def test_a_signature_is_first_used_once_across_stores_on_one_database(store_url:
     two.dispose()
 
 
-def test_a_first_use_reads_the_request_in_its_transaction_and_a_replay_reads_nothing(store: StateStore) -> None:
-    approval, _ = _request(store)
+def _signatures(store: StateStore) -> set[str]:
+    from airflow_provider_agentic_mlops.core.schema import slack_replays
+
+    with store.engine.connect() as conn:
+        return set(conn.execute(sa.select(slack_replays.c.signature)).scalars())
+
+
+def _audit_actions(store: StateStore) -> list[str]:
+    return [entry["action"] for entry in store.audit_trail(limit=1000)]
+
+
+def test_a_signature_commits_with_the_first_write_of_its_block(store: StateStore) -> None:
     window = timedelta(seconds=300)
-    first, read = store.first_use_reading("v0=abc", window=window, approval_id=approval["id"])
-    assert first and read is not None
-    assert read["id"] == approval["id"] and read["status"] == "pending" and "votes" not in read
-    assert store.first_use_reading("v0=abc", window=window, approval_id=approval["id"]) == (False, None)
-    assert store.first_use_reading("v0=def", window=window, approval_id=approval["id"] + 999) == (True, None)
-    assert not store.first_use("v0=def", window=window)
+    with store.first_use_committed_with("v0=abc", window=window):
+        store.audit("first", actor="a")
+        assert _signatures(store) == {"v0=abc"}  # committed with that write, before the block ends
+        store.audit("second", actor="a")
+    assert _audit_actions(store) == ["second", "first"]
+    assert not store.first_use("v0=abc", window=window)
+
+
+def test_a_replayed_signature_keeps_nothing_its_block_writes(store: StateStore) -> None:
+    from airflow_provider_agentic_mlops.core.state import SignatureReplayed
+
+    window = timedelta(seconds=300)
+    assert store.first_use("v0=abc", window=window)
+    with pytest.raises(SignatureReplayed), store.first_use_committed_with("v0=abc", window=window):
+        store.audit("replayed", actor="a")
+    assert _audit_actions(store) == []
+    with pytest.raises(SignatureReplayed), store.first_use_committed_with("v0=abc", window=window):
+        pass  # a block that writes nothing is refused at its end
+
+
+def test_a_block_without_a_kept_write_records_its_signature_at_its_end(store: StateStore) -> None:
+    window = timedelta(seconds=300)
+    with store.first_use_committed_with("v0=abc", window=window):
+        with pytest.raises(StateStoreError):  # a write that rolls back does not record it
+            store.decide_approval(999_999, approve=True, user="U1", via="slack")
+        assert _signatures(store) == set()
+    assert _signatures(store) == {"v0=abc"}
+    with pytest.raises(ValueError), store.first_use_committed_with("v0=def", window=window):
+        raise ValueError("the request failed")
+    assert _signatures(store) == {"v0=abc"}  # nothing recorded: the same request may be sent again
 
 
 def test_expired_signatures_are_pruned_at_most_every_prune_interval(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_agentic_mlops.core import state
-    from airflow_provider_agentic_mlops.core.schema import slack_replays
 
     def seen() -> set[str]:
-        with store.engine.connect() as conn:
-            return set(conn.execute(sa.select(slack_replays.c.signature)).scalars())
+        return _signatures(store)
 
     window = timedelta(seconds=1)
     start = utcnow()
