@@ -303,6 +303,23 @@ def test_a_signed_but_malformed_payload_is_400(served: Served) -> None:
     assert response.status_code == 400
 
 
+def test_a_replay_is_409_whatever_the_first_answer_was(served: Served) -> None:
+    """A request that wrote nothing but its signature (malformed, not ours, an unknown request) is
+    still refused when it comes again, before any other answer."""
+    malformed = click_payload(1)
+    malformed["user"] = {}
+    firsts = {
+        "bad_payload": malformed,
+        "ignored": {"type": "view_submission", "user": {"id": "U_ALICE"}},
+        "unknown": click_payload(999_999, user_id="U_ALICE"),
+    }
+    for first_answer, payload in firsts.items():
+        body, headers = sign_interaction(payload, SECRET)
+        assert outcome(served.post(body, headers)) == first_answer
+        replay = served.post(body, headers)
+        assert (replay.status_code, outcome(replay)) == (409, "replayed"), first_answer
+
+
 def _fifty_concurrent_clicks(served: Served) -> None:
     approval = served.request()
 
