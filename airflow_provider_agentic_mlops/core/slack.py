@@ -16,12 +16,13 @@ ping anyone and ``<https://evil|MLflow report>`` cannot disguise a link.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
 
 from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
 
@@ -392,16 +393,32 @@ _MESSAGE_TS = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}")
 _BUTTON_VALUE = re.compile(rf"([0-9]{{1,{APPROVAL_ID_DIGITS}}})(?::([\w#!()\-.:/\\]{{1,250}}))?")
 
 
+def form_value(text: str) -> str:
+    """``urllib.parse.unquote_plus(text)``: a form field's value decoded. Slack's payload is JSON with an
+    escape every few characters, which urllib decodes one at a time in Python; the common case (ASCII,
+    well-formed escapes of UTF-8) is decoded in C here, anything else by urllib itself."""
+    try:
+        escaped = text.replace("+", " ").replace("\\", "%5C").replace("%", "\\x").encode("ascii")
+        return codecs.decode(escaped, "unicode_escape").encode("latin-1").decode("utf-8")
+    except ValueError:  # not ASCII, a '%' without two hex digits, or escapes that are not UTF-8
+        return unquote_plus(text)
+
+
 def parse_form_body(body: bytes) -> dict[str, Any]:
     """The JSON ``payload`` of an interaction request body (``application/x-www-form-urlencoded``)."""
     from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 
     try:
-        form = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=20)
+        text = body.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InteractionError(f"interaction body is not UTF-8: {err.reason} at byte {err.start}") from None
-    except ValueError as err:  # more form fields than any interaction has
-        raise InteractionError(f"interaction body is not a Slack interaction form: {err}") from None
+    if text.startswith("payload=") and "&" not in text:  # what Slack sends: that one field
+        form = {"payload": [form_value(text[len("payload=") :])]} if len(text) > len("payload=") else {}
+    else:
+        try:
+            form = parse_qs(text, strict_parsing=False, max_num_fields=20)
+        except ValueError as err:  # more form fields than any interaction has
+            raise InteractionError(f"interaction body is not a Slack interaction form: {err}") from None
     raw = form.get("payload")
     if not raw:
         raise InteractionError("interaction body has no 'payload' form field; is this a Slack interaction?")
@@ -508,6 +525,7 @@ __all__ = [
     "message_details",
     "outcome_text",
     "outdated_message",
+    "form_value",
     "parse_form_body",
     "parse_interaction",
     "reminder_text",

@@ -6,7 +6,8 @@ and against Slack a new TLS handshake, per call. The API server makes one or two
 paid per click. :class:`KeepAliveWebClient` overrides only the transport: each thread keeps one
 ``http.client`` connection per host and reuses it while the server keeps it open. Everything else
 (the request it sends, parsing, errors as ``HTTPError``, retry handlers, rate-limit handling) is
-slack_sdk's own. Through a proxy it falls back to slack_sdk's urllib path.
+slack_sdk's own; a response's headers reach it as the plain dict it makes of them anyway. Through a
+proxy it falls back to slack_sdk's urllib path.
 """
 
 from __future__ import annotations
@@ -94,10 +95,26 @@ class KeepAliveWebClient(WebClient):
             self._forget(conn)
         if resp.status >= 400:  # as urlopen does: slack_sdk handles 429 and the rest from HTTPError
             raise HTTPError(url, resp.status, resp.reason, resp.headers, io.BytesIO(body))
-        if resp.headers.get_content_type() == "application/gzip":
-            return {"status": resp.status, "headers": resp.headers, "body": body}
-        charset = resp.headers.get_content_charset() or "utf-8"
-        return {"status": resp.status, "headers": resp.headers, "body": body.decode(charset)}
+        # the headers as the plain dict slack_sdk makes of them (each name's first value): its own lookups
+        # in the parsed message scan every header per name, more CPU than the rest of the call
+        headers: dict[str, str] = {}
+        for name, value in resp.getheaders():
+            headers.setdefault(name, value)
+        content_type, charset = _content_type(resp.getheader("content-type") or "")
+        if content_type == "application/gzip":
+            return {"status": resp.status, "headers": headers, "body": body}
+        return {"status": resp.status, "headers": headers, "body": body.decode(charset or "utf-8")}
+
+
+def _content_type(value: str) -> tuple[str, str | None]:
+    """``(media type in lower case, charset or None)`` of a Content-Type header's value."""
+    media_type, _, params = value.partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, param_value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = param_value.strip().strip('"') or None
+    return media_type.strip().lower(), charset
 
 
 def _dropped(conn: http.client.HTTPConnection) -> bool:

@@ -129,6 +129,20 @@ class StateStoreError(RuntimeError):
     """A state-store operation was refused; the message says why and what to do."""
 
 
+class SignatureReplayed(Exception):
+    """A signed request's signature was already recorded within the replay window (see
+    :meth:`StateStore.first_use_committed_with`): nothing the request wrote is kept."""
+
+
+@dataclass
+class _PendingFirstUse:
+    """A signature to record in the next write transaction of one thread (``first_use_committed_with``)."""
+
+    signature: str
+    window: timedelta
+    recorded: bool = False
+
+
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
@@ -147,6 +161,7 @@ class StateStore:
         self.url = url
         self.engine = engine or create_engine(url)
         self._replays_pruned_at = float("-inf")
+        self._thread = threading.local()  # a signature to record with this thread's next write
         if migrate:
             migrate_schema(self.engine)
 
@@ -162,11 +177,19 @@ class StateStore:
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE) so a
-        read-then-write cannot fail half-way with SQLITE_BUSY."""
+        read-then-write cannot fail half-way with SQLITE_BUSY. Inside :meth:`first_use_committed_with`,
+        the first one also records the signature (:class:`SignatureReplayed` for a replay)."""
+        pending: _PendingFirstUse | None = getattr(self._thread, "pending", None)
+        if pending is not None and pending.recorded:
+            pending = None
         with self.engine.connect() as conn:
             conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with conn.begin():
+                if pending is not None and not self._record_first_use(conn, pending.signature, pending.window):
+                    raise SignatureReplayed(f"signature {pending.signature[:20]}... was already received")
                 yield conn
+        if pending is not None:  # committed with the writes
+            pending.recorded = True
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -814,6 +837,8 @@ class StateStore:
         """
         now = utcnow()
         vote = "approve" if approve else "deny"
+        votes: list[dict[str, Any]] | None = None
+        closed: dict[str, Any] = {}
         with self._write() as conn:
             # Lock the request row so that two different approvers counting votes at once cannot both
             # miss the other's vote.
@@ -824,7 +849,7 @@ class StateStore:
                 message = already_decided_message(row)
                 recorded = False
             elif row["expires_at"] <= now:
-                self._expire(conn, approval_id, now)
+                closed = self._expire(conn, approval_id, now, model_name=row["model_name"])
                 message = f"request {approval_id} expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC; nothing recorded"
                 recorded = False
             elif message_ts is not None and message_ts != row["slack_ts"]:
@@ -859,10 +884,11 @@ class StateStore:
                             **({"identity": identity} if identity else {}),
                         },
                     )
-                    approvers = [u for (u,) in conn.execute(_APPROVERS_OF, {"approval_id": approval_id})]
+                    votes = _votes_of(conn, approval_id)
+                    approvers = [v["user_id"] for v in votes if v["vote"] == "approve"]
                     model = row["model_name"]
                     if not approve:
-                        self._close(
+                        closed = self._close(
                             conn,
                             approval_id,
                             DENIED,
@@ -874,7 +900,7 @@ class StateStore:
                         )
                         message = f"Denied by {user}" + (", who had approved it before" if withdrawn else "")
                     elif len(approvers) >= row["required_approvals"]:
-                        self._close(
+                        closed = self._close(
                             conn,
                             approval_id,
                             APPROVED,
@@ -890,9 +916,9 @@ class StateStore:
                             f"Approval {len(approvers)} of {row['required_approvals']} recorded from {user}; "
                             "waiting for another approver"
                         )
-            # the request as this transaction left it (no second transaction to read it back)
-            approval = _read_approval(conn, approval_id)
-        assert approval is not None
+            # the request as this transaction left it: the locked row, the fields it changed and the votes
+            # (no second transaction, nor a second read of the row, to read it back)
+            approval = {**row, **closed, "votes": _votes_of(conn, approval_id) if votes is None else votes}
         return ApprovalOutcome(recorded=recorded, approval=approval, message=message)
 
     def expire_approvals(self, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -910,9 +936,11 @@ class StateStore:
                 self._expire(conn, approval_id, now)
         return [a for a in (self.get_approval(i) for i in due) if a]
 
-    def _expire(self, conn: Connection, approval_id: int, now: datetime) -> None:
-        """Close a pending request past its deadline: a timeout denies (fail closed)."""
-        self._close(
+    def _expire(
+        self, conn: Connection, approval_id: int, now: datetime, *, model_name: str | None = None
+    ) -> dict[str, Any]:
+        """Close a pending request past its deadline: a timeout denies (fail closed). Returns the fields written."""
+        return self._close(
             conn,
             approval_id,
             EXPIRED,
@@ -920,6 +948,7 @@ class StateStore:
             via="timeout",
             reason="no decision before the deadline",
             now=now,
+            model_name=model_name,
         )
 
     def _close(
@@ -933,32 +962,27 @@ class StateStore:
         reason: str | None,
         now: datetime,
         model_name: str | None = None,
-    ) -> None:
-        """Close a pending request (``model_name``: the request's, when the caller has read it already)."""
-        updated = conn.execute(
-            _CLOSE_PENDING,
-            {
-                "approval_id": approval_id,
-                "status": status,
-                "decided_by": decided_by,
-                "decided_via": via,
-                "decided_at": now,
-                "reason": reason,
-            },
-        ).rowcount
-        if updated:
-            model = (
-                model_name
-                or conn.execute(sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)).scalar_one()
-            )
-            self._audit(
-                conn,
-                f"approval_{status}",
-                actor=decided_by,
-                model_name=model,
-                subject=f"approval:{approval_id}",
-                details={"via": via, "reason": reason},
-            )
+    ) -> dict[str, Any]:
+        """Close a pending request (``model_name``: the request's, when the caller has read it already).
+
+        :return: the fields written (none when the request was not pending)."""
+        values = {"status": status, "decided_by": decided_by, "decided_via": via, "decided_at": now, "reason": reason}
+        updated = conn.execute(_CLOSE_PENDING, {"approval_id": approval_id, **values}).rowcount
+        if not updated:
+            return {}
+        model = (
+            model_name
+            or conn.execute(sa.select(approvals.c.model_name).where(approvals.c.id == approval_id)).scalar_one()
+        )
+        self._audit(
+            conn,
+            f"approval_{status}",
+            actor=decided_by,
+            model_name=model,
+            subject=f"approval:{approval_id}",
+            details={"via": via, "reason": reason},
+        )
+        return values
 
     # -- promotions ---------------------------------------------------------------------------
 
@@ -1085,27 +1109,47 @@ class StateStore:
         Signatures older than ``window`` are deleted at most every :data:`REPLAY_PRUNE_SECONDS` per
         process, not on every request: a row kept a little longer refuses nothing legitimate, since a
         signature older than the window carries a timestamp the signature check refuses anyway."""
-        return self.first_use_reading(signature, window=window)[0]
-
-    def first_use_reading(
-        self, signature: str, *, window: timedelta, approval_id: int | None = None
-    ) -> tuple[bool, dict[str, Any] | None]:
-        """:meth:`first_use`, and on a first use the request ``approval_id`` without its votes (None
-        when there is no such request, or no id is given), read in the same transaction: a Slack click
-        needs both, and one transaction costs half of two."""
-        now = utcnow()
-        prune = time.monotonic() - self._replays_pruned_at >= REPLAY_PRUNE_SECONDS
-        approval = None
         with self._write() as conn:
-            if prune:
-                conn.execute(_PRUNE_REPLAYS, {"cutoff": now - window})
-            if not _insert_unless_present(conn, slack_replays, {"signature": signature[:100], "seen_at": now}):
-                return False, None
-            if approval_id is not None:
-                approval = _read_approval(conn, approval_id, with_votes=False)
-        if prune:
+            return self._record_first_use(conn, signature, window)
+
+    @contextlib.contextmanager
+    def first_use_committed_with(
+        self,
+        signature: str,
+        *,
+        window: timedelta,
+        write_lock: contextlib.AbstractContextManager[Any] | None = None,
+    ) -> Iterator[None]:
+        """:meth:`first_use` for a signed request whose own writes (a vote, an audit entry) happen in the
+        block: the signature is recorded in the first write transaction this thread opens on this store
+        inside the block, so the request's writes and its record commit together, in one transaction;
+        a block that wrote nothing records it in a transaction of its own at its end. A replay raises
+        :class:`SignatureReplayed` from that transaction, which then writes nothing. A block that raises
+        records nothing (a write rolled back does not count).
+
+        :param write_lock: held around the transaction of a block that wrote nothing (the one that
+            the block's writes take is the caller's to hold).
+        """
+        if getattr(self._thread, "pending", None) is not None:
+            raise RuntimeError("first_use_committed_with blocks do not nest")
+        pending = self._thread.pending = _PendingFirstUse(signature, window)
+        try:
+            yield
+        finally:
+            self._thread.pending = None
+        if not pending.recorded:
+            with write_lock or contextlib.nullcontext():
+                if not self.first_use(signature, window=window):
+                    raise SignatureReplayed(f"signature {signature[:20]}... was already received")
+
+    def _record_first_use(self, conn: Connection, signature: str, window: timedelta) -> bool:
+        """Record ``signature`` on ``conn`` (pruning old ones when due); False when it is there already."""
+        now = utcnow()
+        if time.monotonic() - self._replays_pruned_at >= REPLAY_PRUNE_SECONDS:
+            conn.execute(_PRUNE_REPLAYS, {"cutoff": now - window})
+            # a prune rolled back with its transaction waits for the next turn; rows kept longer refuse nothing
             self._replays_pruned_at = time.monotonic()
-        return True, approval
+        return _insert_unless_present(conn, slack_replays, {"signature": signature[:100], "seen_at": now})
 
     # -- audit --------------------------------------------------------------------------------
 
@@ -1193,11 +1237,6 @@ _VOTES = sa.select(approval_votes.c.user_id, approval_votes.c.vote, approval_vot
     approval_votes.c.id
 )
 _VOTES_OF = _VOTES.where(approval_votes.c.approval_id == sa.bindparam("approval_id"))
-_APPROVERS_OF = (
-    sa.select(approval_votes.c.user_id)
-    .where(approval_votes.c.approval_id == sa.bindparam("approval_id"), approval_votes.c.vote == "approve")
-    .order_by(approval_votes.c.id)
-)
 _CLOSE_PENDING = approvals.update().where(approvals.c.id == sa.bindparam("approval_id"), approvals.c.status == PENDING)
 _INSERT_AUDIT = audit.insert()
 _PRUNE_REPLAYS = slack_replays.delete().where(slack_replays.c.seen_at < sa.bindparam("cutoff"))

@@ -9,9 +9,11 @@ Order of checks, each failing closed:
    before anything is parsed: 401 and nothing recorded otherwise; 503 when no signing secret is set.
 3. Replay: a signature already seen within the 300 s window is refused with 409. The seen
    signatures are a table of the state store, so this holds across API-server workers and hosts.
-4. The payload's shape (types, id formats, lengths): 400 with a one-line reason otherwise. (The
-   signed body is parsed before step 3 is recorded, so that the replay record and the first read of
-   the clicked request share one transaction; a replay is still answered 409 before any 400.)
+   The signature is recorded in the click's own write transaction (with its vote, or the audit entry
+   of its refusal; in one of its own when the click writes nothing), so steps 4 to 7 are worked out
+   before a replay is known: a replay is still answered 409 before anything else, and nothing it
+   would have written is kept.
+4. The payload's shape (types, id formats, lengths): 400 with a one-line reason otherwise.
 5. The store the button names (``"<id>:<conn id>"``; request ids are numbered per store): the
    deployment's, or one the models file gives a model (never another connection: 200 ``unserved``,
    nothing opened), and the clicked message (channel and ts) against the one the request was posted
@@ -99,6 +101,7 @@ async def slack_interactions(request: Request) -> Response:
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.approval_stores import UnservedStore
     from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_form_body, parse_interaction
+    from airflow_provider_agentic_mlops.core.state import SignatureReplayed
 
     settings = settings_of(request.app)
     secret = settings.get_signing_secret()
@@ -119,8 +122,8 @@ async def slack_interactions(request: Request) -> Response:
 
     def check_and_record() -> tuple[Response, approvals.ClickResult | None]:
         # steps 3 to 7 in one worker thread: one hop off the event loop per click, not one per step.
-        # The signed body is parsed first so that the replay record and the first read of the request
-        # share one transaction; a replay is still refused (409) before anything else is answered.
+        # The signature is recorded in the click's own write transaction (its vote, or the audit entry of
+        # its refusal), so a click writes once; a replay is still refused (409) before anything is answered.
         try:
             click, bad = parse_interaction(parse_form_body(body)), None
         except InteractionError as err:
@@ -128,40 +131,33 @@ async def slack_interactions(request: Request) -> Response:
         unserved = None
         try:  # the store the button names: request ids are numbered per store
             key, store = settings.click_store(click.state_conn_id if click is not None else None)
-        except UnservedStore as err:  # still recorded as seen below, in the deployment's store
+        except UnservedStore as err:  # still recorded as seen, in the deployment's store
             (key, store), unserved = settings.click_store(None), err
-        facts = settings.get_facts(key)
-        cached = facts.peek(click.approval_id) if click is not None and unserved is None else None
-        with settings.serialized(store):
-            if click is None or cached is not None:
-                first_use, approval = store.first_use(signature, window=REPLAY_MEMORY), cached
-            else:
-                first_use, approval = store.first_use_reading(
-                    signature, window=REPLAY_MEMORY, approval_id=click.approval_id
+        write_lock = settings.serialized(store)
+        try:
+            with store.first_use_committed_with(signature, window=REPLAY_MEMORY, write_lock=write_lock):
+                if bad is not None:
+                    return _answer(400, "bad_payload", str(bad)), None
+                if click is None:
+                    return _answer(200, "ignored"), None
+                if unserved is not None:
+                    text = f"Refused: {unserved}"
+                    result = approvals.ClickResult("unserved", text, click, None, settings.slack_client)
+                    return _answer(200, "unserved"), result
+                result = approvals.handle_click(
+                    store,
+                    click,
+                    via="slack",
+                    slack_client=settings.slack_client,
+                    members=settings.get_members(),
+                    facts=settings.get_facts(key),
+                    write_lock=write_lock,
+                    emails=settings.get_emails(),
+                    stores=settings.get_stores(),
                 )
-        if not first_use:
+                return _answer(200, result.kind), result
+        except SignatureReplayed:
             return _answer(409, "replayed", "this signed request was already received"), None
-        if bad is not None:
-            return _answer(400, "bad_payload", str(bad)), None
-        if click is None:
-            return _answer(200, "ignored"), None
-        if unserved is not None:
-            text = f"Refused: {unserved}"
-            return _answer(200, "unserved"), approvals.ClickResult("unserved", text, click, None, settings.slack_client)
-        if cached is None:
-            facts.remember(approval)  # handle_click reads it from there (and reads the store if it was not kept)
-        result = approvals.handle_click(
-            store,
-            click,
-            via="slack",
-            slack_client=settings.slack_client,
-            members=settings.get_members(),
-            facts=facts,
-            write_lock=settings.serialized(store),
-            emails=settings.get_emails(),
-            stores=settings.get_stores(),
-        )
-        return _answer(200, result.kind), result
 
     loop = asyncio.get_running_loop()
     response, result = await loop.run_in_executor(settings.click_executor(), check_and_record)

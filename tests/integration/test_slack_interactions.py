@@ -176,6 +176,32 @@ def test_a_replayed_request_is_refused_and_records_once(served: Served, two_peop
     assert [v["user_id"] for v in served.store.get_approval(approval["id"])["votes"]] == ["alice"]
 
 
+def test_a_click_writes_its_vote_and_its_signature_in_one_transaction(served: Served) -> None:
+    from tests.sql_statements import statements_on
+
+    approval = served.request()
+    with statements_on(served.store.engine) as seen:
+        response = served.click(approval, user_id="U_ALICE")
+    assert (response.status_code, outcome(response)) == (200, "recorded")
+    assert seen.count("BEGIN IMMEDIATE") == 1, seen
+    body, headers = sign_interaction(click_payload(approval, user_id="U_BOB"), SECRET)
+    with statements_on(served.store.engine) as seen:  # a click that writes nothing but its signature
+        assert outcome(served.post(body, headers)) == "already_decided"
+    assert seen.count("BEGIN IMMEDIATE") == 1, seen
+    assert outcome(served.post(body, headers)) == "replayed"
+
+
+def test_a_replayed_refusal_is_refused_and_audited_once(served: Served) -> None:
+    approval = served.request()
+    body, headers = sign_interaction(click_payload(approval, user_id="U_MALLORY"), SECRET)
+    first, replay = served.post(body, headers), served.post(body, headers)
+    assert (first.status_code, outcome(first)) == (200, "refused")
+    assert (replay.status_code, outcome(replay)) == (409, "replayed")
+    refusals = [e for e in served.store.audit_trail(limit=1000) if e["action"] == "approval_refused"]
+    assert len(refusals) == 1 and refusals[0]["actor"] == "U_MALLORY"
+    assert served.store.get_approval(approval["id"])["votes"] == []
+
+
 def test_a_fresh_signature_for_the_same_click_is_still_one_vote(served: Served, two_people: None) -> None:
     approval = served.request(required_approvals=2)
     first = served.click(approval, user_id="U_ALICE")
@@ -275,6 +301,23 @@ def test_a_signed_but_malformed_payload_is_400(served: Served) -> None:
     payload["user"] = {}
     response = served.post(*sign_interaction(payload, SECRET))
     assert response.status_code == 400
+
+
+def test_a_replay_is_409_whatever_the_first_answer_was(served: Served) -> None:
+    """A request that wrote nothing but its signature (malformed, not ours, an unknown request) is
+    still refused when it comes again, before any other answer."""
+    malformed = click_payload(1)
+    malformed["user"] = {}
+    firsts = {
+        "bad_payload": malformed,
+        "ignored": {"type": "view_submission", "user": {"id": "U_ALICE"}},
+        "unknown": click_payload(999_999, user_id="U_ALICE"),
+    }
+    for first_answer, payload in firsts.items():
+        body, headers = sign_interaction(payload, SECRET)
+        assert outcome(served.post(body, headers)) == first_answer
+        replay = served.post(body, headers)
+        assert (replay.status_code, outcome(replay)) == (409, "replayed"), first_answer
 
 
 def _fifty_concurrent_clicks(served: Served) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, unquote_plus, urlencode
 
 import pytest
 
@@ -178,6 +178,36 @@ def test_parse_interaction_rejects_malformed_clicks(payload: dict, error: str) -
 def test_parse_form_body_rejects_bodies_that_are_not_interactions(body: bytes, error: str) -> None:
     with pytest.raises(slack.InteractionError, match=error):
         slack.parse_form_body(body)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        quote_plus(json.dumps(_click(), ensure_ascii=False)),
+        quote_plus(json.dumps({"text": "café ☃ \\x41 \\u0041 \\n +%", "emoji": "😀"}, ensure_ascii=False)),
+        "a+b%2Bc%20d",
+        "%zz%4",
+        "100%",
+        "%",
+        "%C3%28",  # escapes that are not UTF-8
+        "%FF",
+        "é%C3%A9",  # not ASCII as sent
+        "back\\slash\\x41\\u0041%5Cx41",
+        "",
+    ],
+)
+def test_a_form_value_is_decoded_as_urllib_decodes_it(value: str) -> None:
+    assert slack.form_value(value) == unquote_plus(value)
+
+
+def test_the_payload_field_reads_as_parse_qs_reads_it() -> None:
+    payload = {**_click(), "note": "50% & more; a=b+c é"}
+    body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode()
+    assert slack.parse_form_body(body) == payload
+    with_others = urlencode({"payload": json.dumps(payload), "other": "x"}).encode()
+    assert slack.parse_form_body(with_others) == payload
+    with pytest.raises(slack.InteractionError, match="no 'payload'"):
+        slack.parse_form_body(b"payload=")
 
 
 # -- untrusted text in mrkdwn ----------------------------------------------------------------------

@@ -39,8 +39,16 @@ class _Server:
                 if method == "chat.limited":
                     status, answer = 429, {"ok": False, "error": "ratelimited"}
                 data = json.dumps(answer).encode()
+                content_type = "application/json; charset=utf-8"
+                if method == "chat.latin1":  # a charset other than UTF-8, quoted
+                    data, content_type = (
+                        '{"ok": true, "text": "café"}'.encode("latin-1"),
+                        'application/json; Charset="ISO-8859-1"',
+                    )
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", content_type)
+                self.send_header("X-Slack-Req-Id", "r1")
+                self.send_header("X-Slack-Req-Id", "r2")
                 self.send_header("Content-Length", str(len(data)))
                 if method == "chat.closing":
                     self.send_header("Connection", "close")
@@ -97,3 +105,13 @@ def test_like_copies_the_settings_of_a_client(server: _Server) -> None:
     assert (copy.token, copy.base_url, copy.timeout) == ("xoxb-orig", server.base_url, 2)
     assert copy.headers["X-Extra"] == "1" and copy.retry_handlers == original.retry_handlers
     assert KeepAliveWebClient.like(original).timeout == 9
+
+
+def test_a_response_is_decoded_with_its_charset_and_keeps_its_headers(server: _Server) -> None:
+    client = KeepAliveWebClient(token="xoxb-t", base_url=server.base_url, timeout=5)
+    response = client.api_call("chat.latin1")
+    assert response["text"] == "café"
+    assert response.headers["X-Slack-Req-Id"] == "r1"  # each header's first value, as slack_sdk's own client
+    assert response.headers["Content-Type"] == 'application/json; Charset="ISO-8859-1"'
+    own = WebClient(token="xoxb-t", base_url=server.base_url, timeout=5).api_call("chat.latin1")
+    assert (own.data, own.headers["X-Slack-Req-Id"]) == (response.data, "r1")

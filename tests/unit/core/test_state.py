@@ -548,26 +548,58 @@ def test_a_signature_is_first_used_once_across_stores_on_one_database(store_url:
     two.dispose()
 
 
-def test_a_first_use_reads_the_request_in_its_transaction_and_a_replay_reads_nothing(store: StateStore) -> None:
-    approval, _ = _request(store)
+def _signatures(store: StateStore) -> set[str]:
+    from airflow_provider_agentic_mlops.core.schema import slack_replays
+
+    with store.engine.connect() as conn:
+        return set(conn.execute(sa.select(slack_replays.c.signature)).scalars())
+
+
+def _audit_actions(store: StateStore) -> list[str]:
+    return [entry["action"] for entry in store.audit_trail(limit=1000)]
+
+
+def test_a_signature_commits_with_the_first_write_of_its_block(store: StateStore) -> None:
     window = timedelta(seconds=300)
-    first, read = store.first_use_reading("v0=abc", window=window, approval_id=approval["id"])
-    assert first and read is not None
-    assert read["id"] == approval["id"] and read["status"] == "pending" and "votes" not in read
-    assert store.first_use_reading("v0=abc", window=window, approval_id=approval["id"]) == (False, None)
-    assert store.first_use_reading("v0=def", window=window, approval_id=approval["id"] + 999) == (True, None)
-    assert not store.first_use("v0=def", window=window)
+    with store.first_use_committed_with("v0=abc", window=window):
+        store.audit("first", actor="a")
+        assert _signatures(store) == {"v0=abc"}  # committed with that write, before the block ends
+        store.audit("second", actor="a")
+    assert _audit_actions(store) == ["second", "first"]
+    assert not store.first_use("v0=abc", window=window)
+
+
+def test_a_replayed_signature_keeps_nothing_its_block_writes(store: StateStore) -> None:
+    from airflow_provider_agentic_mlops.core.state import SignatureReplayed
+
+    window = timedelta(seconds=300)
+    assert store.first_use("v0=abc", window=window)
+    with pytest.raises(SignatureReplayed), store.first_use_committed_with("v0=abc", window=window):
+        store.audit("replayed", actor="a")
+    assert _audit_actions(store) == []
+    with pytest.raises(SignatureReplayed), store.first_use_committed_with("v0=abc", window=window):
+        pass  # a block that writes nothing is refused at its end
+
+
+def test_a_block_without_a_kept_write_records_its_signature_at_its_end(store: StateStore) -> None:
+    window = timedelta(seconds=300)
+    with store.first_use_committed_with("v0=abc", window=window):
+        with pytest.raises(StateStoreError):  # a write that rolls back does not record it
+            store.decide_approval(999_999, approve=True, user="U1", via="slack")
+        assert _signatures(store) == set()
+    assert _signatures(store) == {"v0=abc"}
+    with pytest.raises(ValueError), store.first_use_committed_with("v0=def", window=window):
+        raise ValueError("the request failed")
+    assert _signatures(store) == {"v0=abc"}  # nothing recorded: the same request may be sent again
 
 
 def test_expired_signatures_are_pruned_at_most_every_prune_interval(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_agentic_mlops.core import state
-    from airflow_provider_agentic_mlops.core.schema import slack_replays
 
     def seen() -> set[str]:
-        with store.engine.connect() as conn:
-            return set(conn.execute(sa.select(slack_replays.c.signature)).scalars())
+        return _signatures(store)
 
     window = timedelta(seconds=1)
     start = utcnow()
@@ -589,6 +621,33 @@ def test_a_decision_returns_the_request_with_its_votes(store: StateStore) -> Non
     assert [v["user_id"] for v in one.approval["votes"]] == ["U1"]
     assert [(v["user_id"], v["via"]) for v in two.approval["votes"]] == [("U1", "slack"), ("U2", "cli")]
     assert two.approval == store.get_approval(approval["id"])
+
+
+def test_every_decision_outcome_carries_the_request_as_stored(store: StateStore) -> None:
+    """The request a vote returns is built from the locked row and what the vote changed (not read back):
+    it equals a fresh read on every path, and the vote reads the request's row once."""
+    from tests.sql_statements import statements_on
+
+    def vote(approval_id: int, **kw) -> None:
+        with statements_on(store.engine) as seen:
+            outcome = store.decide_approval(approval_id, **kw)
+        assert outcome.approval == store.get_approval(approval_id), kw
+        assert sum("FROM agentic_mlops_approvals" in s for s in seen) == 1, seen
+
+    two, _ = _request(store, required_approvals=2)
+    store.set_approval_message(two["id"], channel="C1", ts="1.000001")
+    vote(two["id"], approve=True, user="U1", via="slack")  # 1 of 2
+    vote(two["id"], approve=True, user="U1", via="cli")  # already voted
+    vote(two["id"], approve=True, user="U2", via="slack", message_ts="9.000009")  # not its message
+    vote(two["id"], approve=True, user="U2", via="slack", message_ts="1.000001", reason="fine")  # approved
+    vote(two["id"], approve=False, user="U3", via="ui")  # already decided
+    withdrawn, _ = store.request_approval(
+        "m", "8", dag_id="d", run_id="r2", expires_at=utcnow() + timedelta(hours=1), required_approvals=2
+    )
+    vote(withdrawn["id"], approve=True, user="U1", via="slack")
+    vote(withdrawn["id"], approve=False, user="U1", via="slack", reason="changed my mind")  # denied
+    late, _ = store.request_approval("m", "9", dag_id="d", run_id="r3", expires_at=utcnow() - timedelta(seconds=1))
+    vote(late["id"], approve=True, user="U1", via="cli")  # expired
 
 
 def test_a_request_can_be_read_without_its_votes(store: StateStore) -> None:
