@@ -1,6 +1,6 @@
 """How often the agent's rules decide what a careful engineer would, on scenarios with measured truth.
 
-    python benchmarks/decisions.py [--only NAME ...] [--seed N | --seeds N ...]
+    python benchmarks/decisions.py [--only NAME ...] [--seed N | --seeds N ...] [--explain] [--dump DIR]
 
 Every scenario is built from data scikit-learn ships (bundled datasets and generators) with a
 controlled change: none, covariate shift on unimportant or important features, concept drift,
@@ -32,7 +32,9 @@ share of ``retrain`` rows retrained, wasted the share of ``no_action`` rows retr
 broken_escalated the share of ``escalate`` rows escalated, healthy_escalated the share of
 ``no_action`` rows escalated. ``--only NAME ...`` runs a subset with the full run's seeds;
 ``--seed N`` draws other data for the same scenarios; ``--seeds 0 1 2`` runs several draws, then
-prints each seed's scores, their mean and the worst of each.
+prints each seed's scores, their mean and the worst of each. ``--explain`` prints each decision's
+rationale under its row; ``--dump DIR`` writes each row, with the drift summary (the evidence table)
+and the rules fired with their details, to ``DIR/<scenario>-s<seed>.json``: what to read on a miss.
 
 Champions on a flat learning curve. A "no drift" scenario whose champion was trained on too few
 rows measures as ``retrain`` (more data alone helps), which tests the training set, not the policy.
@@ -46,6 +48,7 @@ on 35% gained +0.020). The truth rule itself is unchanged.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -450,7 +453,8 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
     decide = AgentDecisionOperator(task_id="decide", model_name=name, mode="rules")
     context = task_context(dag_id=f"agentic_mlops__{name}", xcoms={("check_drift", "return_value"): summary})
     action = decide.choose_branch(context)
-    rules = [r["rule"] for r in decide.store.get_decision(context["ti"].pushed["decision_id"])["rules_fired"]]
+    record = decide.store.get_decision(context["ti"].pushed["decision_id"])
+    rules = [r["rule"] for r in record["rules_fired"]]
     naive = "retrain" if summary["drift_share"] > 0.1 else "no_action"
     return {
         "scenario": sc.name,
@@ -464,6 +468,9 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
         "rules": rules,
         "report": summary["report"]["status"],
         "evidence": evidence_cell(summary.get("evidence") or {}),
+        "rationale": record["rationale"],
+        "summary": summary,
+        "fired": record["rules_fired"],
     }
 
 
@@ -506,9 +513,19 @@ def line(s: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.2f}" for k, v in s.items())
 
 
-def run_seed(seed: int, chosen: list[tuple[int, Scenario]], workdir: Path, tracking_uri: str) -> list[dict[str, Any]]:
+def run_seed(
+    seed: int,
+    chosen: list[tuple[int, Scenario]],
+    workdir: Path,
+    tracking_uri: str,
+    *,
+    explain: bool = False,
+    dump: Path | None = None,
+) -> list[dict[str, Any]]:
     """One draw of the chosen scenarios: the table, the change per scenario, the naive rule's and the
-    agent's scores; returns the rows."""
+    agent's scores; returns the rows. ``explain`` prints each decision's rationale under its row;
+    ``dump`` writes each row, the drift summary and the rules fired included, to
+    ``<dump>/<scenario>-s<seed>.json``."""
     started = time.monotonic()
     rows = []
     header = (
@@ -530,6 +547,11 @@ def run_seed(seed: int, chosen: list[tuple[int, Scenario]], workdir: Path, track
             f"{row['drift_share']:5.2f}  {row['evidence']:38} {','.join(row['rules'])}{mark}",
             flush=True,
         )
+        if explain:
+            print(f"    rationale: {row['rationale']}", flush=True)
+        if dump is not None:
+            dump.mkdir(parents=True, exist_ok=True)
+            (dump / f"{sc.name}-s{seed}.json").write_text(json.dumps(row, indent=1, default=str))
     print(f"\n{len(rows)} scenarios in {time.monotonic() - started:.0f} s (seed {seed}); change per scenario:")
     for row in rows:
         print(f"  {row['scenario']:40} {row['change']}")
@@ -567,7 +589,12 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", help="run these seeds one after the other; per-seed scores, then mean and worst"
     )
+    parser.add_argument("--explain", action="store_true", help="print each decision's rationale under its row")
+    parser.add_argument(
+        "--dump", type=Path, help="write each row with its drift summary and rules fired to DIR/<scenario>-s<seed>.json"
+    )
     args = parser.parse_args()
+    dump = args.dump.resolve() if args.dump else None  # the run changes into a temporary directory
     unknown = sorted(set(args.only or ()) - {s.name for s in SCENARIOS})
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; known: {[s.name for s in SCENARIOS]}")
@@ -589,7 +616,9 @@ def main() -> None:
         for seed in seeds:
             if len(seeds) > 1:
                 print(f"\n== seed {seed} ==")
-            per_seed[seed] = scores(run_seed(seed, chosen, workdir, tracking_uri), "action")
+            per_seed[seed] = scores(
+                run_seed(seed, chosen, workdir, tracking_uri, explain=args.explain, dump=dump), "action"
+            )
         if len(seeds) > 1:
             print()
             for seed, s in per_seed.items():
