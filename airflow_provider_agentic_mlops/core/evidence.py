@@ -1472,10 +1472,11 @@ def label_coverage(
 
     ``n_rows``, ``n_labelled_rows``, ``labelled_share``; and, when part of the window is not labelled
     yet, ``unlabelled_vs_labelled``: the drift of the unlabelled rows against the labelled ones on the
-    model's checked features, importance-weighted as :func:`drift_severity` does (``weighted_share``,
-    ``drifted`` columns, ``weighted_by``), or None with ``not_compared`` saying why. Labels come
-    late, so the unlabelled rows are mostly the newest: when they moved away from the labelled rows
-    on what the model relies on, a stable measurement on the labelled rows says nothing about them.
+    model's checked features, beyond sampling noise and importance-weighted as :func:`drift_severity`
+    does (``weighted_share``, ``drifted`` columns, ``weighted_by``), or None with ``not_compared``
+    saying why. Labels come late, so the unlabelled rows are mostly the newest: when they moved away
+    from the labelled rows on what the model relies on, a stable measurement on the labelled rows
+    says nothing about them.
 
     :param features: the model's features that the drift check scored (their types are kept).
     :param settings: the drift settings; their method and threshold choices apply to the comparison.
@@ -1516,7 +1517,8 @@ def label_coverage(
         out["unlabelled_vs_labelled"] = None
         out["not_compared"] = f"{type(err).__name__}: {str(err)[:200]}"
         return out
-    severity = drift_severity(compared, importance)
+    # tested as the severity is: on a few unlabelled rows a distance's noise is about its threshold
+    severity = drift_severity(compared, importance, sampling_noise(frame[labelled], compared))
     out["unlabelled_vs_labelled"] = {
         "weighted_share": severity["weighted_share"],
         "weighted_by": severity["weighted_by"],

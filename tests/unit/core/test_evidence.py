@@ -834,6 +834,28 @@ def test_a_partly_labelled_window_states_its_coverage_and_how_the_unlabelled_row
         assert compared["weighted_share"] == 0 and compared["drifted"] == []
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_few_unlabelled_rows_like_the_labelled_ones_are_not_read_as_moved(seed) -> None:
+    # 1,500 labelled rows and the 60 newest not labelled yet, all unchanged: above 1,000 rows the
+    # comparison scores numbers by a distance, whose noise on 60 rows is about its threshold (without
+    # the sampling-noise control 7-10 of these 10 columns were past it), so it is tested as the severity is
+    rng = np.random.default_rng(seed)
+
+    def data(n: int) -> pd.DataFrame:
+        x = pd.DataFrame({f"x{i}": rng.normal(0, 1, n) for i in range(10)})
+        return x.assign(label=(x["x0"] + rng.normal(0, 1, n) > 0).astype(float), pred=(x["x0"] > 0).astype(float))
+
+    reference, current = data(2000), data(1560)
+    current.loc[1500:, "label"] = np.nan
+    kwargs = {"label_column": "label", "prediction_column": "pred", "performance_baseline": 0.76}
+    summary = compute_drift(reference, current, **kwargs)
+
+    coverage = gather_evidence(reference, current, summary, **kwargs)["performance"]["coverage"]
+
+    assert coverage["n_labelled_rows"] == 1500
+    assert coverage["unlabelled_vs_labelled"]["weighted_share"] < 0.1, coverage
+
+
 def test_a_fully_labelled_window_is_fully_covered_and_compares_nothing() -> None:
     reference, current, model = late_labelled_window(0.0)
     current["label"] = (current["a"] > 0).astype(float)
