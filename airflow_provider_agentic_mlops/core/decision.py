@@ -28,8 +28,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      is *inconclusive*: it does not end the decision, the drift evidence below does. So is a
      measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows or with an unknown standard error.
      Labels in for part of the window only: stable on the labelled rows stands for the rest only when
-     the rows not labelled yet do not drift from the labelled ones by ``critical_drift_share`` or more;
-     else (*performance_partial*) the drift evidence below decides, as without labels.
+     the rows not labelled yet do not drift from the labelled ones by ``min_drift_share`` or more (a
+     measurement stands for rows like those it measured); else (*performance_partial*) the drift
+     evidence below decides, as without labels.
    * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
      class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
      the plain accuracy and the features moved with the mix; retraining does not fix that.
@@ -614,20 +615,20 @@ def _names(columns: Any) -> str:
 
 def _unlabelled_rows_moved(perf: Mapping[str, Any], config: DecisionConfig) -> str | None:
     """Why a performance measured on the labelled rows does not cover the window: the rows not labelled
-    yet (labels come late: the newest) drifted from the labelled ones by ``critical_drift_share`` or
-    more of the model's importance. None when they look alike, or were not compared."""
+    yet (labels come late: the newest) drifted from the labelled ones by ``min_drift_share`` or more of
+    the model's importance (beyond sampling noise): a measurement stands only for rows like those it
+    measured. None when they look alike (the drift between them is low), or were not compared."""
     coverage = perf.get("coverage")
     compared = coverage.get("unlabelled_vs_labelled") if isinstance(coverage, Mapping) else None
     share = _number(compared.get("weighted_share")) if isinstance(compared, Mapping) else None
-    if share is None or share < config.critical_drift_share:
+    if share is None or share < config.min_drift_share:
         return None
     n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")
     others = f"{n_rows - n_labelled} " if isinstance(n_rows, int) and isinstance(n_labelled, int) else ""
     drifted = f" ({_names(compared.get('drifted'))})" if compared.get("drifted") else ""
     return (
         f"the {others}rows not labelled yet differ from the labelled ones: importance-weighted drifted share "
-        f"{share:.3f}{drifted} >= critical_drift_share {config.critical_drift_share}, so the measurement does not "
-        "cover them"
+        f"{share:.3f}{drifted} >= min_drift_share {config.min_drift_share}, so the measurement does not cover them"
     )
 
 
@@ -741,8 +742,8 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             )
         if _coverage_text(perf.get("coverage")):  # labels for part of the window: say what the rest is
             g.rationale += (
-                f" The rows not labelled yet differ from the labelled ones by less than critical_drift_share "
-                f"{config.critical_drift_share}: the measurement stands for them."
+                f" The rows not labelled yet differ from the labelled ones by less than min_drift_share "
+                f"{config.min_drift_share}: the measurement stands for them."
                 if isinstance(perf["coverage"].get("unlabelled_vs_labelled"), Mapping)
                 else " The rows not labelled yet were not compared with the labelled ones: the measurement covers "
                 "the labelled rows."
