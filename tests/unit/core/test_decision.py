@@ -825,6 +825,70 @@ def test_stable_on_the_labelled_rows_does_not_cover_unlabelled_rows_that_moved_m
     )
 
 
+def unlabelled_estimate(drop: float, se: float = 0.005) -> dict:
+    return {
+        "kind": "estimated",
+        "method": "CBPE (probabilities calibrated per class on 4000 labelled reference rows, isotonic)",
+        "metric": "accuracy",
+        "reference_estimate": 0.95,
+        "current_estimate": 0.95 - drop,
+        "drop": drop,
+        "drop_se": se,
+        "calibrated": True,
+        "estimated": True,
+    }
+
+
+def test_an_estimated_drop_on_the_unlabelled_rows_that_moved_retrains():
+    # stable on the labelled older rows; the newer unlabelled rows moved and the champion's calibrated
+    # estimate on them drops past the tolerance: as for a window without labels, retrain
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.3)
+    perf["coverage"]["unlabelled_estimate"] = unlabelled_estimate(0.06)
+    d = decide(
+        model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "retrain"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_partial", "unlabelled_performance_drop"]
+    assert d.rationale.startswith(
+        "Estimated performance drop on the 960 rows not labelled yet: estimated accuracy (CBPE (probabilities "
+        "calibrated per class on 4000 labelled reference rows, isotonic)) 0.950 -> 0.890 (drop +0.060 +- 0.005, an "
+        "estimate); retraining."
+    )
+    assert "Measured stable on the labelled rows only: the 960 rows not labelled yet differ" in d.rationale
+    # retraining forbidden: escalate, never no_action
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.3, weighted_share=0.3, performance=perf),
+        history=history(last_retrain={"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=1)}),
+        config=CONFIG,
+    )
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "unlabelled_performance_drop"
+    # labelled rows that confirm nothing (0.015 +- 0.01): the estimate on the rows they do not cover decides too
+    inconclusive = partly_labelled(measured(0.885), 0.4, unlabelled_drift=0.3)
+    inconclusive["coverage"]["unlabelled_estimate"] = unlabelled_estimate(0.06)
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.3, weighted_share=0.3, performance=inconclusive),
+        history=history(),
+        config=CONFIG,
+    )
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "unlabelled_performance_drop"
+    assert "Measured inconclusive on the labelled rows only: the 960 rows not labelled yet differ" in d.rationale
+    # an estimate within the tolerance on them: the drift rules decide, as without it
+    perf["coverage"]["unlabelled_estimate"] = unlabelled_estimate(0.0)
+    d = decide(
+        model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "moderate_drift"
+    # unlabelled rows like the labelled ones: the measurement covers them, the estimate is not read
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.0)
+    perf["coverage"]["unlabelled_estimate"] = unlabelled_estimate(0.06)
+    d = decide(
+        model_name="m", drift=with_evidence(0.0, weighted_share=0.0, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+
+
 def test_stable_on_the_labelled_rows_stands_when_the_unlabelled_rows_look_like_them():
     perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.0)
     d = decide(

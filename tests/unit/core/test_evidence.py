@@ -856,6 +856,28 @@ def test_a_few_unlabelled_rows_like_the_labelled_ones_are_not_read_as_moved(seed
     assert coverage["unlabelled_vs_labelled"]["weighted_share"] < 0.1, coverage
 
 
+def test_the_rows_not_labelled_yet_get_the_estimate_a_window_without_labels_gets() -> None:
+    # the newer half, not labelled yet, crowds the champion's boundary (a scaled by 0.2): the labelled
+    # rows measure nothing of it, the champion's calibrated CBPE estimate on those rows drops
+    reference, current, model = late_labelled_window(0.0)
+    current.loc[1000:, "a"] *= 0.2
+    kwargs = {"label_column": "label", "feature_columns": ["a", "noise"], "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    coverage = gather_evidence(reference, current, summary, model=model, **kwargs)["performance"]["coverage"]
+
+    estimate = coverage["unlabelled_estimate"]
+    newer = current[1000:].drop(columns="label")
+    alone = gather_evidence(reference, newer, compute_drift(reference, newer, **kwargs), model=model, **kwargs)
+    assert estimate == alone["performance"]  # the same as for a window of those rows without labels
+    assert estimate["kind"] == "estimated" and estimate["calibrated"] is True
+    assert estimate["drop"] - 1.96 * estimate["drop_se"] > 0.1
+    # without a held-out reference there is no estimate, as without labels
+    kwargs["reference_is_holdout"] = False
+    perf = gather_evidence(reference, current, summary, model=model, performance_baseline=0.9, **kwargs)["performance"]
+    assert "unlabelled_estimate" not in perf["coverage"]
+
+
 def test_a_fully_labelled_window_is_fully_covered_and_compares_nothing() -> None:
     reference, current, model = late_labelled_window(0.0)
     current["label"] = (current["a"] > 0).astype(float)
