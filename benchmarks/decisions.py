@@ -421,6 +421,13 @@ SCENARIOS = [
         shift("f0", 1.5),
         n_current=300,
     ),
+    Scenario(
+        "cls-late-labels-select-unlabelled",
+        "selection on f1 > median from the window's 1,801st row, labels in for the oldest 40% (1,800 rows)",
+        synth_classification,
+        after(1800, select("f1", True)),
+        labelled_share=0.4,
+    ),
 ]
 
 
