@@ -1,21 +1,25 @@
 """How often the agent's rules decide what a careful engineer would, on scenarios with measured truth.
 
-    python benchmarks/decisions.py [--only NAME ...] [--seed N | --seeds N ...]
+    python benchmarks/decisions.py [--only NAME ...] [--seed N | --seeds N ...] [--explain] [--dump DIR]
 
 Every scenario is built from data scikit-learn ships (bundled datasets and generators) with a
 controlled change: none, covariate shift on unimportant or important features, concept drift,
-label-free shift, broken feeds, small samples, and regression cases. For each one:
+label-free shift, broken feeds, small samples, regression cases, a rare class that changed its look,
+labels that arrive late (for the window's oldest rows only), and a small window on a large reference.
+For each one:
 
 1. a champion is trained on the first part of the data and logged to a local MLflow (SQLite) with
    its metric on held-out reference data, under the alias ``champion``;
 2. the change is applied to later data, which is split into the current window (what the check
-   sees; labelled unless the scenario is label-free, then the reference's labels calibrate CBPE)
-   and a held-out current test part; for the generated data sets the test part also holds 20,000
-   extra rows drawn with the same change (``EXTRA_TEST_ROWS``), so it has ~25,000 rows;
+   sees; labelled unless the scenario is label-free, then the reference's labels calibrate CBPE, or
+   labelled for its oldest rows only when labels come late) and a held-out current test part; for
+   the generated data sets the test part also holds 20,000 extra rows drawn with the same change
+   (``EXTRA_TEST_ROWS``), so it has ~25,000 rows;
 3. the ground truth is *measured*: ``retrain`` when a model of the same kind, retrained on the
    champion's training data + reference + the labelled current window, beats the champion on the
-   held-out current test part by at least 0.01 (accuracy; R^2 for regression); ``escalate`` for
-   broken feeds; otherwise ``no_action``. The gain is the mean over ``TRUTH_RETRAINS`` retrains
+   held-out current test part by at least 0.01 (accuracy; R^2 for regression; all the window's
+   labels count, as once they are in, whatever the check saw); ``escalate`` for broken feeds;
+   otherwise ``no_action``. The gain is the mean over ``TRUTH_RETRAINS`` retrains
    with different seeds (models with randomness), read paired on the same test rows, and printed
    with its standard error; ``~`` marks a gain within 2 standard errors of the 0.01 line (a truth
    that another draw could flip: with one retrain and ~4,500 test rows a single gain was noisy
@@ -32,7 +36,9 @@ share of ``retrain`` rows retrained, wasted the share of ``no_action`` rows retr
 broken_escalated the share of ``escalate`` rows escalated, healthy_escalated the share of
 ``no_action`` rows escalated. ``--only NAME ...`` runs a subset with the full run's seeds;
 ``--seed N`` draws other data for the same scenarios; ``--seeds 0 1 2`` runs several draws, then
-prints each seed's scores, their mean and the worst of each.
+prints each seed's scores, their mean and the worst of each. ``--explain`` prints each decision's
+rationale under its row; ``--dump DIR`` writes each row, with the drift summary (the evidence table)
+and the rules fired with their details, to ``DIR/<scenario>-s<seed>.json``: what to read on a miss.
 
 Champions on a flat learning curve. A "no drift" scenario whose champion was trained on too few
 rows measures as ``retrain`` (more data alone helps), which tests the training set, not the policy.
@@ -46,6 +52,7 @@ on 35% gained +0.020). The truth rule itself is unchanged.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -96,6 +103,9 @@ class Scenario:
     broken: bool = False
     labels: bool = True
     n_current: int | None = None  # rows of the current window (default: half of what is left)
+    #: labels are in for the window's oldest share only (they arrive late); the check sees the newer rows'
+    #: labels as missing. The truth's retrain still uses the whole labelled window, as for label-free ones.
+    labelled_share: float = 1.0
     train_share: float = 0.35  # rows the champion is trained on; the next 20% are the reference
 
 
@@ -171,6 +181,30 @@ def digits_svc(seed: int) -> Data:
 
     data = digits(seed)
     return Data(data.frame, data.features, "classification", lambda: SVC(gamma=0.001))
+
+
+def rare_classification(seed: int) -> Data:
+    """A rare positive class (2 %), one cluster per class, a forest champion on 7,000 of 20,000 rows:
+    its learning curve is flat there (``cls-rare-no-drift``, retrained on 2.2x the rows, gains accuracy
+    +0.000 to +0.002 on seeds 0-3). Accuracy barely sees the positives: losing them all costs ~0.02."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(
+        n_samples=20_000 + EXTRA_TEST_ROWS,
+        n_features=8,
+        n_informative=3,
+        n_redundant=0,
+        n_clusters_per_class=1,
+        weights=[0.98, 0.02],
+        flip_y=0.0,
+        shuffle=False,
+        class_sep=1.2,
+        random_state=seed,
+    )
+    order = np.random.default_rng(seed).permutation(len(y))
+    frame = pd.DataFrame(x[order], columns=[f"f{i}" for i in range(8)])
+    frame[LABEL] = y[order]
+    return Data(frame, [f"f{i}" for i in range(8)], "classification", _forest("classification"), n_base=20_000)
 
 
 def breast_cancer(seed: int) -> Data:
@@ -273,6 +307,27 @@ def select(column: str, above: bool) -> Callable[[pd.DataFrame, np.random.Genera
     return apply
 
 
+def mirror_class(columns: list[str], cls: int = 1) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    """The class ``cls`` moves to the far side of the other rows: its ``columns`` are reflected through
+    the other rows' mean (a fraud pattern that changed its look). The other rows do not change."""
+
+    def apply(f: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        moved = f[LABEL] == cls
+        return f.assign(**{c: np.where(moved, 2 * f.loc[~moved, c].mean() - f[c], f[c]) for c in columns})
+
+    return apply
+
+
+def after(row: int, change: Callable) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
+    """``change`` from the ``row``-th row after the reference on: the window's oldest ``row`` rows are
+    as before (a change that starts within the window), the newer rows and the test part changed."""
+
+    def apply(f: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        return pd.concat([f[f.index < row], change(f[f.index >= row], rng)])
+
+    return apply
+
+
 def both(*changes: Callable) -> Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]:
     def apply(f: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         for change in changes:
@@ -337,7 +392,52 @@ SCENARIOS = [
     ),
     Scenario("reg-shift-important-nolabels", "x0 +1 std, no labels", friedman, shift("x0", 1.0), labels=False),
     Scenario("reg-broken-unit", "broken feed: x1 x1000", friedman, scale("x1", 1000), broken=True),
-    # last, so that the scenarios before it keep their seeds (a scenario's seed is its place)
+    # added after the thirty above: a scenario's seed is its place in this list, so theirs are unchanged
+    Scenario("cls-rare-no-drift", "none (2% positives)", rare_classification),
+    Scenario(
+        "cls-rare-class-moved",
+        "2% positives reflected through the negatives' mean on f0-f2",
+        rare_classification,
+        mirror_class(["f0", "f1", "f2"]),
+    ),
+    Scenario(
+        "cls-late-labels-no-drift", "none, labels in for the oldest 40%", synth_classification, labelled_share=0.4
+    ),
+    Scenario(
+        "cls-late-labels-shift-important",
+        "f0 +1.5 std, labels in for the oldest 40%",
+        synth_classification,
+        shift("f0", 1.5),
+        labelled_share=0.4,
+    ),
+    Scenario(
+        "cls-late-labels-shift-unlabelled",
+        "f0 +1.5 std from the window's 1,801st row, labels in for the oldest 40% (1,800 rows)",
+        synth_classification,
+        after(1800, shift("f0", 1.5)),
+        labelled_share=0.4,
+    ),
+    Scenario(
+        "cls-small-window-no-drift",
+        "300 current rows on 4,000 reference rows, no change",
+        synth_classification,
+        n_current=300,
+    ),
+    Scenario(
+        "cls-small-window-shift-important",
+        "300 current rows on 4,000 reference rows, f0 +1.5 std",
+        synth_classification,
+        shift("f0", 1.5),
+        n_current=300,
+    ),
+    Scenario(
+        "cls-late-labels-select-unlabelled",
+        "selection on f1 > median from the window's 1,801st row, labels in for the oldest 40% (1,800 rows)",
+        synth_classification,
+        after(1800, select("f1", True)),
+        labelled_share=0.4,
+    ),
+    # after the rare-class, late-label and small-window ones, so that they keep their seeds
     Scenario(
         "cls-broken-unit254",
         "broken feed: f2, a measurement, x2.54 (inches -> cm)",
@@ -448,7 +548,7 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
         )
     mlflow.MlflowClient().set_registered_model_alias(name, "champion", str(info.registered_model_version))
 
-    current = window if sc.labels else window.drop(columns=[LABEL])
+    current = seen_by_check(sc, window)
     check = DriftCheckOperator(
         task_id="check_drift",
         model_name=name,
@@ -467,7 +567,8 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
     decide = AgentDecisionOperator(task_id="decide", model_name=name, mode="rules")
     context = task_context(dag_id=f"agentic_mlops__{name}", xcoms={("check_drift", "return_value"): summary})
     action = decide.choose_branch(context)
-    rules = [r["rule"] for r in decide.store.get_decision(context["ti"].pushed["decision_id"])["rules_fired"]]
+    record = decide.store.get_decision(context["ti"].pushed["decision_id"])
+    rules = [r["rule"] for r in record["rules_fired"]]
     naive = "retrain" if summary["drift_share"] > 0.1 else "no_action"
     return {
         "scenario": sc.name,
@@ -481,7 +582,22 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
         "rules": rules,
         "report": summary["report"]["status"],
         "evidence": evidence_cell(summary.get("evidence") or {}),
+        "rationale": record["rationale"],
+        "summary": summary,
+        "fired": record["rules_fired"],
     }
+
+
+def seen_by_check(sc: Scenario, window: pd.DataFrame) -> pd.DataFrame:
+    """The current window as the check gets it: without the label column when the scenario is
+    label-free, with the labels of its newest rows missing when they come late."""
+    if not sc.labels:
+        return window.drop(columns=[LABEL])
+    if sc.labelled_share < 1.0:  # labels come late: the newest rows have none yet
+        return window.assign(
+            **{LABEL: window[LABEL].where(np.arange(len(window)) < round(len(window) * sc.labelled_share))}
+        )
+    return window
 
 
 def evidence_cell(evidence: dict[str, Any]) -> str:
@@ -523,9 +639,19 @@ def line(s: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.2f}" for k, v in s.items())
 
 
-def run_seed(seed: int, chosen: list[tuple[int, Scenario]], workdir: Path, tracking_uri: str) -> list[dict[str, Any]]:
+def run_seed(
+    seed: int,
+    chosen: list[tuple[int, Scenario]],
+    workdir: Path,
+    tracking_uri: str,
+    *,
+    explain: bool = False,
+    dump: Path | None = None,
+) -> list[dict[str, Any]]:
     """One draw of the chosen scenarios: the table, the change per scenario, the naive rule's and the
-    agent's scores; returns the rows."""
+    agent's scores; returns the rows. ``explain`` prints each decision's rationale under its row;
+    ``dump`` writes each row, the drift summary and the rules fired included, to
+    ``<dump>/<scenario>-s<seed>.json``."""
     started = time.monotonic()
     rows = []
     header = (
@@ -547,6 +673,11 @@ def run_seed(seed: int, chosen: list[tuple[int, Scenario]], workdir: Path, track
             f"{row['drift_share']:5.2f}  {row['evidence']:38} {','.join(row['rules'])}{mark}",
             flush=True,
         )
+        if explain:
+            print(f"    rationale: {row['rationale']}", flush=True)
+        if dump is not None:
+            dump.mkdir(parents=True, exist_ok=True)
+            (dump / f"{sc.name}-s{seed}.json").write_text(json.dumps(row, indent=1, default=str))
     print(f"\n{len(rows)} scenarios in {time.monotonic() - started:.0f} s (seed {seed}); change per scenario:")
     for row in rows:
         print(f"  {row['scenario']:40} {row['change']}")
@@ -584,7 +715,12 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", help="run these seeds one after the other; per-seed scores, then mean and worst"
     )
+    parser.add_argument("--explain", action="store_true", help="print each decision's rationale under its row")
+    parser.add_argument(
+        "--dump", type=Path, help="write each row with its drift summary and rules fired to DIR/<scenario>-s<seed>.json"
+    )
     args = parser.parse_args()
+    dump = args.dump.resolve() if args.dump else None  # the run changes into a temporary directory
     unknown = sorted(set(args.only or ()) - {s.name for s in SCENARIOS})
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; known: {[s.name for s in SCENARIOS]}")
@@ -606,7 +742,9 @@ def main() -> None:
         for seed in seeds:
             if len(seeds) > 1:
                 print(f"\n== seed {seed} ==")
-            per_seed[seed] = scores(run_seed(seed, chosen, workdir, tracking_uri), "action")
+            per_seed[seed] = scores(
+                run_seed(seed, chosen, workdir, tracking_uri, explain=args.explain, dump=dump), "action"
+            )
         if len(seeds) > 1:
             print()
             for seed, s in per_seed.items():

@@ -28,8 +28,11 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      is *inconclusive*: it does not end the decision, the drift evidence below does. So is a
      measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows or with an unknown standard error.
      Labels in for part of the window only: stable on the labelled rows stands for the rest only when
-     the rows not labelled yet do not drift from the labelled ones by ``critical_drift_share`` or more;
-     else (*performance_partial*) the drift evidence below decides, as without labels.
+     the rows not labelled yet do not drift from the labelled ones by ``min_drift_share`` or more (a
+     measurement stands for rows like those it measured); else (*performance_partial*) those rows are
+     decided as a window without labels: the champion's CBPE estimate on them dropping past
+     ``min_performance_drop`` (same bound) -> ``retrain`` (*unlabelled_performance_drop*), else the
+     drift evidence below decides.
    * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
      class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
      the plain accuracy and the features moved with the mix; retraining does not fix that.
@@ -614,21 +617,34 @@ def _names(columns: Any) -> str:
 
 def _unlabelled_rows_moved(perf: Mapping[str, Any], config: DecisionConfig) -> str | None:
     """Why a performance measured on the labelled rows does not cover the window: the rows not labelled
-    yet (labels come late: the newest) drifted from the labelled ones by ``critical_drift_share`` or
-    more of the model's importance. None when they look alike, or were not compared."""
+    yet (labels come late: the newest) drifted from the labelled ones by ``min_drift_share`` or more of
+    the model's importance (beyond sampling noise): a measurement stands only for rows like those it
+    measured. None when they look alike (the drift between them is low), or were not compared."""
     coverage = perf.get("coverage")
     compared = coverage.get("unlabelled_vs_labelled") if isinstance(coverage, Mapping) else None
     share = _number(compared.get("weighted_share")) if isinstance(compared, Mapping) else None
-    if share is None or share < config.critical_drift_share:
+    if share is None or share < config.min_drift_share:
         return None
     n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")
     others = f"{n_rows - n_labelled} " if isinstance(n_rows, int) and isinstance(n_labelled, int) else ""
     drifted = f" ({_names(compared.get('drifted'))})" if compared.get("drifted") else ""
     return (
         f"the {others}rows not labelled yet differ from the labelled ones: importance-weighted drifted share "
-        f"{share:.3f}{drifted} >= critical_drift_share {config.critical_drift_share}, so the measurement does not "
-        "cover them"
+        f"{share:.3f}{drifted} >= min_drift_share {config.min_drift_share}, so the measurement does not cover them"
     )
+
+
+def _unlabelled_estimate_drop(perf: Mapping[str, Any], config: DecisionConfig) -> str | None:
+    """The champion's estimated drop on the rows not labelled yet (``coverage.unlabelled_estimate``),
+    described, when its lower bound is past ``min_performance_drop``: the drop a window without labels
+    would retrain on. None otherwise."""
+    coverage = perf.get("coverage")
+    estimate = coverage.get("unlabelled_estimate") if isinstance(coverage, Mapping) else None
+    if not isinstance(estimate, Mapping) or performance_verdict(estimate, config.min_performance_drop) != DROP:
+        return None
+    n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")
+    others = f"{n_rows - n_labelled} " if isinstance(n_rows, int) and isinstance(n_labelled, int) else ""
+    return f"Estimated performance drop on the {others}rows not labelled yet: {_describe_performance(estimate)}"
 
 
 def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
@@ -718,13 +734,26 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         )
         return g
     verdict = performance_verdict(perf, config.min_performance_drop)
-    measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and perf.get("kind") == "measured"
-    # labels in for part of the window only: stable on the labelled rows says nothing of rows unlike them
-    moved = _unlabelled_rows_moved(perf, config) if measured_unhurt else None
-    partial = f" Measured {verdict.replace('_', ' ')} on the labelled rows only: {moved}." if moved else ""
+    measured = perf is not None and perf.get("kind") == "measured"
+    measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and measured
+    # labels in for part of the window only: the labelled rows say nothing of rows unlike them
+    uncovered = _unlabelled_rows_moved(perf, config) if measured and verdict != DROP else None
+    moved = uncovered if measured_unhurt else None
+    unlabelled_drop = _unlabelled_estimate_drop(perf, config) if uncovered else None
+    if verdict is not None and uncovered and (moved or unlabelled_drop):
+        partial = f" Measured {verdict.replace('_', ' ')} on the labelled rows only: {uncovered}."
+    else:
+        partial = ""
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
         retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf, config.min_performance_drop)}")
+    elif unlabelled_drop:  # the rows the labels do not cover: what a window without labels gets decides
+        g.fire(
+            "performance_partial",
+            "the estimate on the rows not labelled yet decides",
+            f"{_describe_performance(perf)}; {uncovered}",
+        )
+        retrain_or_escalate("unlabelled_performance_drop", unlabelled_drop)
     elif measured_unhurt and not moved:
         g.fire(f"performance_{verdict}", f"rules answer {NO_ACTION}", _describe_performance(perf))
         g.fallback = NO_ACTION
@@ -741,8 +770,8 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             )
         if _coverage_text(perf.get("coverage")):  # labels for part of the window: say what the rest is
             g.rationale += (
-                f" The rows not labelled yet differ from the labelled ones by less than critical_drift_share "
-                f"{config.critical_drift_share}: the measurement stands for them."
+                f" The rows not labelled yet differ from the labelled ones by less than min_drift_share "
+                f"{config.min_drift_share}: the measurement stands for them."
                 if isinstance(perf["coverage"].get("unlabelled_vs_labelled"), Mapping)
                 else " The rows not labelled yet were not compared with the labelled ones: the measurement covers "
                 "the labelled rows."

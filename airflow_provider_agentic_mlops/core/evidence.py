@@ -10,7 +10,8 @@
   data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
   reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
 * :func:`label_coverage`: labels in for part of the window only (they arrive late): the share the
-  measurement covers, and how the rows not labelled yet drift against the labelled ones.
+  measurement covers, and how the rows not labelled yet drift against the labelled ones; on those
+  rows the champion's estimate (``unlabelled_estimate``), as a window without labels gets.
 * :func:`estimate_performance`: without labels, a confidence-based estimate (as NannyML's CBPE) for
   classifiers that give probabilities, calibrated per class on the labelled reference; marked ``estimated``.
 * :func:`drift_severity`: per-column effect size relative to its threshold, Benjamini-Hochberg over
@@ -1387,6 +1388,13 @@ def gather_evidence(
     if performance is not None and performance.get("kind") == "measured":
         checked = [f for f in features if f in summary.columns]
         performance["coverage"] = label_coverage(current, label_column, checked, summary, s, importance)
+        estimate = (
+            _unlabelled_estimate(reference, current, model, features, label_column, task, reference_is_holdout, notes)
+            if usable_model and performance["coverage"]["labelled_share"] < 1.0
+            else None
+        )
+        if estimate is not None:  # the rows not labelled yet get what a window without labels gets
+            performance["coverage"]["unlabelled_estimate"] = estimate
     return build_evidence(
         summary,
         faults=faults,
@@ -1535,22 +1543,55 @@ def _performance(
             )
     elif usable_model and task == "classification" and hasattr(model, "predict_proba"):
         if reference_is_holdout:
-            labelled = label_column is not None and label_column in reference.columns
-            if labelled and reference[label_column].notna().sum() >= MIN_CALIBRATION_ROWS:
-                ref_rows = _sample_rows(reference[reference[label_column].notna()], [*features, label_column])
-                ref_labels = ref_rows[label_column].to_numpy()  # the labelled reference calibrates the probabilities
-            else:
-                ref_rows, ref_labels = _sample_rows(reference, features), None
-            performance = estimate_performance(  # CBPE
-                model.predict_proba(ref_rows[features]),
-                model.predict_proba(current[features]),
-                reference_labels=ref_labels,
-                classes=getattr(model, "classes_", None),
-                predicted=(model.predict(ref_rows[features]), model.predict(current[features])),
-            )
+            performance = _estimate(reference, current, model, features, label_column)
         else:
             notes.append("no labels and no held-out reference: no performance estimate (CBPE needs one)")
     return performance
+
+
+def _estimate(
+    reference: pd.DataFrame, rows: pd.DataFrame, model: Any, features: list[str], label_column: str | None
+) -> dict[str, Any]:
+    """The champion's CBPE estimate on ``rows`` (no labels), calibrated on the labelled held-out
+    ``reference`` when it has enough labelled rows."""
+    labelled = label_column is not None and label_column in reference.columns
+    if labelled and reference[label_column].notna().sum() >= MIN_CALIBRATION_ROWS:
+        ref_rows = _sample_rows(reference[reference[label_column].notna()], [*features, label_column])
+        ref_labels = ref_rows[label_column].to_numpy()  # the labelled reference calibrates the probabilities
+    else:
+        ref_rows, ref_labels = _sample_rows(reference, features), None
+    return estimate_performance(  # CBPE
+        model.predict_proba(ref_rows[features]),
+        model.predict_proba(rows[features]),
+        reference_labels=ref_labels,
+        classes=getattr(model, "classes_", None),
+        predicted=(model.predict(ref_rows[features]), model.predict(rows[features])),
+    )
+
+
+def _unlabelled_estimate(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    model: Any,
+    features: list[str],
+    label_column: str,
+    task: str | None,
+    reference_is_holdout: bool,
+    notes: list[str],
+) -> dict[str, Any] | None:
+    """The champion's CBPE estimate on the window's rows not labelled yet, as a window without labels
+    gets (a classifier with probabilities, a held-out reference); None when it cannot have one or fewer
+    than ``MIN_ROWS_TO_COMPARE`` rows wait for labels."""
+    rows = current[current[label_column].isna()]
+    if len(rows) < MIN_ROWS_TO_COMPARE or task != "classification" or not reference_is_holdout:
+        return None
+    if not hasattr(model, "predict_proba"):
+        return None
+    try:
+        return _estimate(reference, rows, model, features, label_column)
+    except Exception as err:  # noqa: BLE001 - an extra the measurement does without, said so
+        notes.append(f"no estimate on the rows not labelled yet: {type(err).__name__}: {str(err)[:200]}")
+        return None
 
 
 #: Rows each part of a partly labelled window needs before the unlabelled part is compared with the labelled.
@@ -1571,10 +1612,11 @@ def label_coverage(
 
     ``n_rows``, ``n_labelled_rows``, ``labelled_share``; and, when part of the window is not labelled
     yet, ``unlabelled_vs_labelled``: the drift of the unlabelled rows against the labelled ones on the
-    model's checked features, importance-weighted as :func:`drift_severity` does (``weighted_share``,
-    ``drifted`` columns, ``weighted_by``), or None with ``not_compared`` saying why. Labels come
-    late, so the unlabelled rows are mostly the newest: when they moved away from the labelled rows
-    on what the model relies on, a stable measurement on the labelled rows says nothing about them.
+    model's checked features, beyond sampling noise and importance-weighted as :func:`drift_severity`
+    does (``weighted_share``, ``drifted`` columns, ``weighted_by``), or None with ``not_compared``
+    saying why. Labels come late, so the unlabelled rows are mostly the newest: when they moved away
+    from the labelled rows on what the model relies on, a stable measurement on the labelled rows
+    says nothing about them.
 
     :param features: the model's features that the drift check scored (their types are kept).
     :param settings: the drift settings; their method and threshold choices apply to the comparison.
@@ -1615,7 +1657,8 @@ def label_coverage(
         out["unlabelled_vs_labelled"] = None
         out["not_compared"] = f"{type(err).__name__}: {str(err)[:200]}"
         return out
-    severity = drift_severity(compared, importance)
+    # tested as the severity is: on a few unlabelled rows a distance's noise is about its threshold
+    severity = drift_severity(compared, importance, sampling_noise(frame[labelled], compared))
     out["unlabelled_vs_labelled"] = {
         "weighted_share": severity["weighted_share"],
         "weighted_by": severity["weighted_by"],

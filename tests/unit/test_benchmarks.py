@@ -330,3 +330,40 @@ def test_fleet_preload_records_its_cost_where_the_benchmark_reads_it(tmp_path: P
     (tmp_path / fleet.PRELOAD_COST_FILE).write_text("7.25")
     assert fleet.preload_cpu_seconds(tmp_path) == 7.25
     assert f'"{fleet.PRELOAD_COST_FILE}"' in fleet.PRELOAD  # the preload writes the same file
+
+
+def test_decisions_benchmark_late_labels_are_missing_for_the_newest_rows_only() -> None:
+    decisions = decisions_benchmark()
+    sc = next(s for s in decisions.SCENARIOS if s.name == "cls-late-labels-shift-unlabelled")
+    window = pd.DataFrame({"f0": np.arange(10.0), "label": np.arange(10) % 2}, index=np.arange(100, 110))
+
+    seen = decisions.seen_by_check(sc, window)
+
+    assert seen["label"].notna().tolist() == [True] * 4 + [False] * 6  # labelled_share 0.4
+    assert seen["label"][:4].tolist() == [0, 1, 0, 1] and seen["f0"].equals(window["f0"])
+    label_free = next(s for s in decisions.SCENARIOS if not s.labels)
+    assert "label" not in decisions.seen_by_check(label_free, window).columns
+    labelled = next(s for s in decisions.SCENARIOS if s.name == "cls-no-drift")
+    assert decisions.seen_by_check(labelled, window).equals(window)
+
+
+def test_decisions_benchmark_change_within_the_window_leaves_its_oldest_rows_as_they_were() -> None:
+    decisions = decisions_benchmark()
+    frame = pd.DataFrame({"f0": np.arange(10.0), "label": 0})
+
+    changed = decisions.after(4, decisions.shift("f0", 1.0))(frame, np.random.default_rng(0))
+
+    assert changed.index.tolist() == list(range(10))
+    assert changed["f0"][:4].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert changed["f0"][4:].tolist() == pytest.approx(list(np.arange(4.0, 10.0) + np.arange(4.0, 10.0).std(ddof=1)))
+
+
+def test_decisions_benchmark_moved_class_lands_on_the_far_side_of_the_others() -> None:
+    decisions = decisions_benchmark()
+    frame = pd.DataFrame({"f0": [0.0, 1.0, 2.0, 5.0, 6.0], "f1": [1.0, 1.0, 1.0, 1.0, 3.0], "label": [0, 0, 0, 1, 1]})
+
+    moved = decisions.mirror_class(["f0", "f1"])(frame, np.random.default_rng(0))
+
+    assert moved["f0"].tolist() == [0.0, 1.0, 2.0, -3.0, -4.0]  # reflected through the negatives' mean, 1.0
+    assert moved["f1"].tolist() == [1.0, 1.0, 1.0, 1.0, -1.0]
+    assert moved["label"].equals(frame["label"])

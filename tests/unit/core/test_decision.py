@@ -804,9 +804,89 @@ def test_stable_on_the_labelled_rows_does_not_end_the_decision_when_the_unlabell
     assert d.rationale.startswith("Severe drift of the features the model relies on")
     assert d.rationale.endswith(
         "Measured stable on the labelled rows only: the 800 rows not labelled yet differ from the labelled ones: "
-        "importance-weighted drifted share 0.620 (amount) >= critical_drift_share 0.5, so the measurement does not "
+        "importance-weighted drifted share 0.620 (amount) >= min_drift_share 0.1, so the measurement does not "
         "cover them."
     )
+
+
+def test_stable_on_the_labelled_rows_does_not_cover_unlabelled_rows_that_moved_moderately():
+    # labels for the older 40%; the newer 60% moved on 30% of what the model relies on (beyond noise): the
+    # labelled rows measure nothing about rows unlike them, so the drift rules decide, as without labels
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.3)
+    d = decide(
+        model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "escalate"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_partial", "moderate_drift"]
+    assert d.rationale.endswith(
+        "Measured stable on the labelled rows only: the 960 rows not labelled yet differ from the labelled ones: "
+        "importance-weighted drifted share 0.300 (amount) >= min_drift_share 0.1, so the measurement does not "
+        "cover them."
+    )
+
+
+def unlabelled_estimate(drop: float, se: float = 0.005) -> dict:
+    return {
+        "kind": "estimated",
+        "method": "CBPE (probabilities calibrated per class on 4000 labelled reference rows, isotonic)",
+        "metric": "accuracy",
+        "reference_estimate": 0.95,
+        "current_estimate": 0.95 - drop,
+        "drop": drop,
+        "drop_se": se,
+        "calibrated": True,
+        "estimated": True,
+    }
+
+
+def test_an_estimated_drop_on_the_unlabelled_rows_that_moved_retrains():
+    # stable on the labelled older rows; the newer unlabelled rows moved and the champion's calibrated
+    # estimate on them drops past the tolerance: as for a window without labels, retrain
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.3)
+    perf["coverage"]["unlabelled_estimate"] = unlabelled_estimate(0.06)
+    d = decide(
+        model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "retrain"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_partial", "unlabelled_performance_drop"]
+    assert d.rationale.startswith(
+        "Estimated performance drop on the 960 rows not labelled yet: estimated accuracy (CBPE (probabilities "
+        "calibrated per class on 4000 labelled reference rows, isotonic)) 0.950 -> 0.890 (drop +0.060 +- 0.005, an "
+        "estimate); retraining."
+    )
+    assert "Measured stable on the labelled rows only: the 960 rows not labelled yet differ" in d.rationale
+    # retraining forbidden: escalate, never no_action
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.3, weighted_share=0.3, performance=perf),
+        history=history(last_retrain={"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=1)}),
+        config=CONFIG,
+    )
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "unlabelled_performance_drop"
+    # labelled rows that confirm nothing (0.015 +- 0.01): the estimate on the rows they do not cover decides too
+    inconclusive = partly_labelled(measured(0.885), 0.4, unlabelled_drift=0.3)
+    inconclusive["coverage"]["unlabelled_estimate"] = unlabelled_estimate(0.06)
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.3, weighted_share=0.3, performance=inconclusive),
+        history=history(),
+        config=CONFIG,
+    )
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "unlabelled_performance_drop"
+    assert "Measured inconclusive on the labelled rows only: the 960 rows not labelled yet differ" in d.rationale
+    # an estimate within the tolerance on them: the drift rules decide, as without it
+    perf["coverage"]["unlabelled_estimate"] = unlabelled_estimate(0.0)
+    d = decide(
+        model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "moderate_drift"
+    # unlabelled rows like the labelled ones: the measurement covers them, the estimate is not read
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.0)
+    perf["coverage"]["unlabelled_estimate"] = unlabelled_estimate(0.06)
+    d = decide(
+        model_name="m", drift=with_evidence(0.0, weighted_share=0.0, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
 
 
 def test_stable_on_the_labelled_rows_stands_when_the_unlabelled_rows_look_like_them():
@@ -819,14 +899,14 @@ def test_stable_on_the_labelled_rows_stands_when_the_unlabelled_rows_look_like_t
         "40% of the window's 1600 rows are labelled, the 960 others against them: importance-weighted drifted "
         "share 0.000." in d.rationale
     )
-    assert "The rows not labelled yet differ from the labelled ones by less than critical_drift_share" in d.rationale
+    assert "The rows not labelled yet differ from the labelled ones by less than min_drift_share" in d.rationale
     # not compared (too few rows on one side): the measurement stands, and says what it covers
     perf = partly_labelled(measured(0.9), 0.99, unlabelled_drift=None)
     d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
     assert d.action == "no_action" and "the 16 others not compared with them (fewer than 30" in d.rationale
     assert "were not compared with the labelled ones: the measurement covers the labelled rows" in d.rationale
-    # unlabelled rows that moved a little (below critical_drift_share): the measurement still stands
-    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.3)
+    # unlabelled rows that moved a little (below min_drift_share): the measurement still stands
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.05)
     d = decide(
         model_name="m", drift=with_evidence(0.3, weighted_share=0.3, performance=perf), history=history(), config=CONFIG
     )

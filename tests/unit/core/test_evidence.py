@@ -944,6 +944,50 @@ def test_a_partly_labelled_window_states_its_coverage_and_how_the_unlabelled_row
         assert compared["weighted_share"] == 0 and compared["drifted"] == []
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_few_unlabelled_rows_like_the_labelled_ones_are_not_read_as_moved(seed) -> None:
+    # 1,500 labelled rows and the 60 newest not labelled yet, all unchanged: above 1,000 rows the
+    # comparison scores numbers by a distance, whose noise on 60 rows is about its threshold (without
+    # the sampling-noise control 7-10 of these 10 columns were past it), so it is tested as the severity is
+    rng = np.random.default_rng(seed)
+
+    def data(n: int) -> pd.DataFrame:
+        x = pd.DataFrame({f"x{i}": rng.normal(0, 1, n) for i in range(10)})
+        return x.assign(label=(x["x0"] + rng.normal(0, 1, n) > 0).astype(float), pred=(x["x0"] > 0).astype(float))
+
+    reference, current = data(2000), data(1560)
+    current.loc[1500:, "label"] = np.nan
+    kwargs = {"label_column": "label", "prediction_column": "pred", "performance_baseline": 0.76}
+    summary = compute_drift(reference, current, **kwargs)
+
+    coverage = gather_evidence(reference, current, summary, **kwargs)["performance"]["coverage"]
+
+    assert coverage["n_labelled_rows"] == 1500
+    assert coverage["unlabelled_vs_labelled"]["weighted_share"] < 0.1, coverage
+
+
+def test_the_rows_not_labelled_yet_get_the_estimate_a_window_without_labels_gets() -> None:
+    # the newer half, not labelled yet, crowds the champion's boundary (a scaled by 0.2): the labelled
+    # rows measure nothing of it, the champion's calibrated CBPE estimate on those rows drops
+    reference, current, model = late_labelled_window(0.0)
+    current.loc[1000:, "a"] *= 0.2
+    kwargs = {"label_column": "label", "feature_columns": ["a", "noise"], "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    coverage = gather_evidence(reference, current, summary, model=model, **kwargs)["performance"]["coverage"]
+
+    estimate = coverage["unlabelled_estimate"]
+    newer = current[1000:].drop(columns="label")
+    alone = gather_evidence(reference, newer, compute_drift(reference, newer, **kwargs), model=model, **kwargs)
+    assert estimate == alone["performance"]  # the same as for a window of those rows without labels
+    assert estimate["kind"] == "estimated" and estimate["calibrated"] is True
+    assert estimate["drop"] - 1.96 * estimate["drop_se"] > 0.1
+    # without a held-out reference there is no estimate, as without labels
+    kwargs["reference_is_holdout"] = False
+    perf = gather_evidence(reference, current, summary, model=model, performance_baseline=0.9, **kwargs)["performance"]
+    assert "unlabelled_estimate" not in perf["coverage"]
+
+
 def test_a_fully_labelled_window_is_fully_covered_and_compares_nothing() -> None:
     reference, current, model = late_labelled_window(0.0)
     current["label"] = (current["a"] > 0).astype(float)
