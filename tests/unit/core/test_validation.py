@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
+from airflow_provider_agentic_mlops.core.budget import check_retrain_budget, next_allowed_in
 from airflow_provider_agentic_mlops.core.config import ConfigError, parse_models
 from airflow_provider_agentic_mlops.core.validation import (
     Gates,
@@ -580,6 +580,9 @@ def test_budget_refuses_inside_cooldown_and_says_when_it_ends():
     assert not check.allowed
     assert check.next_allowed_at == NOW + timedelta(hours=22)
     assert "cooldown" in check.reason
+    [(rule, why)] = check.violations
+    assert next_allowed_in(why) == f"{NOW + timedelta(hours=22):%Y-%m-%d %H:%M} UTC"  # what an escalation says
+    assert next_allowed_in("within budget") is None
 
 
 def test_budget_refuses_when_window_is_full_even_after_cooldown():
