@@ -7,11 +7,15 @@
 - Alembic logs each migration step and its plugin setup at INFO, and MLflow its SQLite store's table
   creation: the state store and MLflow's fallback store migrate on first use, inside a task.
   Those loggers are raised to WARNING (errors still show).
+- MLflow draws tqdm progress bars ("Downloading artifacts: 100%|...") on stderr when it loads a model
+  from a tracking server, which an Airflow 3 task log labels ERROR: off
+  (``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false``) unless the deployment set that variable itself.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 #: Loggers whose INFO lines are migration chatter.
@@ -21,6 +25,7 @@ MIGRATION_LOGGERS = ("alembic", "mlflow.store.db.utils")
 def quiet_known_noise() -> None:
     """Install the filters above (idempotent; warnings.filterwarnings de-duplicates)."""
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.io\._utils")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in MIGRATION_LOGGERS:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.WARNING:
