@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +68,11 @@ def escalation_facts(model_name: str, decision: Mapping[str, Any], *, dag_id: st
             f"({drift.get('n_drifted')}/{drift.get('n_columns')} columns)" + (f"; top: {top}" if top else "")
         )
     fired = [r for r in decision.get("rules_fired") or [] if isinstance(r, Mapping)]
-    decision_id = str(decision.get("id", "?"))
-    trace = f"airflow agentic-mlops decisions show {decision_id}"
+    known = decision.get("id") is not None  # a DAG failure callback may have no decision
+    decision_id = str(decision["id"]) if known else "?"
+    # decision ids are numbered per state store: --model reads the model's own
+    model = shlex.quote(str(model_name))
+    trace = f"airflow agentic-mlops decisions {f'show {decision_id}' if known else 'list'} --model {model}"
     return EscalationFacts(
         model_name=_clip(model_name, 64),
         decision_id=decision_id,
@@ -86,14 +90,16 @@ def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_
     """What a person can do about the escalation, from the rules that fired (the first that applies)."""
     rules = {str(r.get("rule")): r for r in fired}
     rerun: tuple[str, ...] = (
-        ("start a new run: ", Command(f"airflow dags trigger {dag_id}")) if dag_id else ("start a new run of its DAG",)
+        ("start a new run: ", Command(f"airflow dags trigger {shlex.quote(dag_id)}"))
+        if dag_id
+        else ("start a new run of its DAG",)
     )
     if "pipeline_fault" in rules:
         return ("fix the data feed (the columns and changes named above), then ", *rerun, ".")
     if "champion_unavailable" in rules:
         return (
             "restore the champion: roll it back (",
-            Command(f"airflow agentic-mlops rollback {model_name}"),
+            Command(f"airflow agentic-mlops rollback {shlex.quote(model_name)}"),
             ") or point its 'champion' alias at a version that loads; then ",
             *rerun,
             ".",

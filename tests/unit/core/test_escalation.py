@@ -41,8 +41,8 @@ def _next(decision: dict[str, Any], dag_id: str | None = DAG) -> str:
         ),
         (
             "moderate_drift",
-            "Next: read the trace (airflow agentic-mlops decisions show 4) and the drift report, act on what they "
-            f"show, then start a new run: airflow dags trigger {DAG}.",
+            "Next: read the trace (airflow agentic-mlops decisions show 4 --model fraud) and the drift report, act "
+            f"on what they show, then start a new run: airflow dags trigger {DAG}.",
         ),
     ],
 )
@@ -71,7 +71,7 @@ def test_slack_gets_the_same_next_step_escaped_with_its_commands_as_code() -> No
     decision = _decision(("champion_unavailable", "x"))
     text = escalation_message("fraud<>", decision, dag_id=DAG)
     assert text.splitlines()[-1] == (
-        "*Next:* restore the champion: roll it back (`airflow agentic-mlops rollback fraud&lt;&gt;`) or point its "
+        "*Next:* restore the champion: roll it back (`airflow agentic-mlops rollback 'fraud&lt;&gt;'`) or point its "
         f"'champion' alias at a version that loads; then start a new run: `airflow dags trigger {DAG}`."
     )
 
@@ -83,3 +83,14 @@ def test_drift_numbers_are_rounded_for_people_and_untrusted_text_is_kept_for_the
     assert facts.drift == "share 0.444 (4/9 columns); top: <b>amount</b> (0.8678), hour (n/a)"
     slack = escalation_message("m", _decision(inputs={"drift": drift}))
     assert "share 0.444 (4/9 columns); top: &lt;b&gt;amount&lt;/b&gt; (0.8678)" in slack
+
+
+def test_the_trace_command_names_the_model_and_without_a_decision_lists_its_decisions() -> None:
+    """Decision ids are numbered per state store: ``--model`` reads the model's own."""
+    assert (
+        escalation_facts("fraud", _decision()).trace_command == "airflow agentic-mlops decisions show 4 --model fraud"
+    )
+    failed_run = {"id": None, "action": "escalate", "rationale": "DAG run x failed: timed_out"}
+    facts = escalation_facts("fraud team", failed_run, dag_id=DAG)
+    assert facts.trace_command == "airflow agentic-mlops decisions list --model 'fraud team'"
+    assert "(decision ?," in escalation_log_text("fraud team", failed_run, dag_id=DAG)

@@ -93,7 +93,7 @@ def test_without_a_slack_connection_the_escalation_is_logged_as_plain_text_endin
     assert f"Model fraud needs a person (decision {decision_id}, decided by rules). Nothing was started." in text
     assert "roc_auc 0.787 -> 0.271" in text
     assert "Drift: share 0.444 (4/9 columns); top: tx_last_24h (0.8678)" in text
-    assert f"Full trace: airflow agentic-mlops decisions show {decision_id}" in text
+    assert f"Full trace: airflow agentic-mlops decisions show {decision_id} --model fraud" in text
     assert text.splitlines()[-1] == (
         "Next: retraining is allowed again at 2026-11-27 20:38 UTC; if the model still needs it then, start a "
         "new run: airflow dags trigger agentic_mlops__fraud (the next alert or scheduled run decides again too). "
