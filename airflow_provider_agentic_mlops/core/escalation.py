@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, next_allowed_in
+from airflow_provider_agentic_mlops.core.slack import _clip
 
 
 class Command(str):
@@ -37,11 +38,6 @@ class EscalationFacts:
     override: str | None
     trace_command: str
     next_step: tuple[str, ...]
-
-
-def _clip(text: Any, limit: int) -> str:
-    text = str(text)
-    return text if len(text) <= limit else f"{text[:limit]}...[truncated]"
 
 
 def _number(value: Any, spec: str) -> str:

@@ -58,6 +58,7 @@ def link(url: Any, label: Any) -> str:
 
 
 def _clip(text: Any, limit: int) -> str:
+    """``text`` cut at ``limit`` characters, saying so (Slack messages and escalation logs)."""
     text = str(text)
     return text if len(text) <= limit else f"{text[:limit]}...[truncated]"
 
