@@ -273,12 +273,14 @@ def request(
     details: dict[str, Any] | None = None,
     slack_client: WebClient | None = None,
     state_conn_id: str | None = None,
+    log_waiting: bool = True,
     **request_fields: Any,
 ) -> RequestResult:
     """Create the request (or find it on a re-run) and post its Slack message once.
 
     The message is posted only while the request has no stored message ts, so a re-run never posts a
-    second request. Without a Slack client (no connection) or channel, the CLI command is logged.
+    second request. Without a Slack client (no connection) or channel, the CLI command is logged
+    (unless ``log_waiting`` is False: a caller that logged it already, e.g. a sensor's later poke).
 
     :param request_fields: the request itself, as :meth:`StateStore.request_approval` takes it:
         ``model_name``, ``model_version``, ``dag_id``, ``run_id``, ``expires_at`` and optionally
@@ -304,6 +306,8 @@ def request(
     if approval["status"] != PENDING or approval.get("slack_ts"):
         return RequestResult(approval, created, posted=False)
     if slack_client is None or not channel:
+        if not log_waiting:
+            return RequestResult(approval, created, posted=False)
         why = "no Slack connection" if slack_client is None else "no Slack channel configured"
         log.warning(
             "Approval request %s for %s v%s is waiting (%s). Decide with:\n  %s\n  %s\nor on the approvals page.",

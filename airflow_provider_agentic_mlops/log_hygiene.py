@@ -7,21 +7,31 @@
 - Alembic logs each migration step and its plugin setup at INFO, and MLflow its SQLite store's table
   creation: the state store and MLflow's fallback store migrate on first use, inside a task.
   Those loggers are raised to WARNING (errors still show).
+- MLflow logs "Waiting up to 300 seconds for model version to finish creation" at INFO on its stderr
+  handler each time a version is registered through a tracking server (an ERROR line in the retrain
+  task's log under Airflow 3): that logger is raised to WARNING too.
+- MLflow draws tqdm progress bars ("Downloading artifacts: 100%|...") on stderr when it loads a model
+  from a tracking server, which an Airflow 3 task log labels ERROR: off
+  (``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false``) unless the deployment set that variable itself.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 #: Loggers whose INFO lines are migration chatter.
 MIGRATION_LOGGERS = ("alembic", "mlflow.store.db.utils")
+#: MLflow loggers whose INFO lines are chatter (written to stderr by MLflow's own handler).
+MLFLOW_CHATTER_LOGGERS = ("mlflow.store.model_registry.abstract_store",)
 
 
 def quiet_known_noise() -> None:
     """Install the filters above (idempotent; warnings.filterwarnings de-duplicates)."""
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.io\._utils")
-    for name in MIGRATION_LOGGERS:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in MIGRATION_LOGGERS + MLFLOW_CHATTER_LOGGERS:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.WARNING:
             logger.setLevel(logging.WARNING)

@@ -3,6 +3,7 @@ RetrainOperator (defence in depth)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,17 @@ class BudgetCheck:
     retrains_in_window: int
     next_allowed_at: datetime | None = None
     violations: tuple[tuple[str, str], ...] = ()
+
+
+#: How :func:`check_retrain_budget`'s reasons say when a retrain is allowed again (its ``next allowed at ...``).
+_NEXT_ALLOWED = re.compile(r"next allowed at (\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})? UTC)")
+
+
+def next_allowed_in(reason: str) -> str | None:
+    """The ``YYYY-MM-DD HH:MM UTC`` a reason of :func:`check_retrain_budget` (a fired rule's detail, as a
+    decision stores it) gives as the time a retrain is allowed again; None when it gives none."""
+    match = _NEXT_ALLOWED.search(str(reason))
+    return match.group(1) if match else None
 
 
 def check_retrain_budget(

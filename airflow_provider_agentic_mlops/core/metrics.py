@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +49,18 @@ def performance_metric_for(primary_metric: str | None, task: str | None) -> str 
 
 def higher_is_better(metric: str) -> bool:
     return metric not in LOWER_IS_BETTER
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """``value`` for a log line people read: floats to ``digits`` significant digits, inside mappings, lists
+    and tuples too; anything else as it is. What is stored (summaries, XCom, reports) keeps full precision."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+    if isinstance(value, Mapping):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(rounded(item, digits) for item in value)
+    return value
 
 
 def as_float(value: Any) -> float | None:

@@ -59,6 +59,7 @@ def link(url: Any, label: Any) -> str:
 
 
 def _clip(text: Any, limit: int) -> str:
+    """``text`` cut at ``limit`` characters, saying so (Slack messages and escalation logs)."""
     text = str(text)
     return text if len(text) <= limit else f"{text[:limit]}...[truncated]"
 
@@ -348,38 +349,32 @@ def escalation_text(approval: Mapping[str, Any], *, now: datetime, channel: str 
     return f":rotating_light: Nobody has decided yet{where}. " + reminder_text(approval, now=now)
 
 
-def escalation_message(model_name: str, decision: Mapping[str, Any]) -> str:
-    """The text a person gets when the agent escalates: what was decided, why, and where the trace is.
+def escalation_message(model_name: str, decision: Mapping[str, Any], *, dag_id: str | None = None) -> str:
+    """The Slack text a person gets when the agent escalates: what was decided, why, where the trace is and
+    what to do next (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_facts`, escaped).
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
+    :param dag_id: the model's DAG (named in the next step).
     """
-    drift = ((decision.get("inputs") or {}).get("drift")) or {}
-    decision_id = escape_mrkdwn(decision.get("id", "?"))
+    from airflow_provider_agentic_mlops.core.escalation import Command, escalation_facts
+
+    facts = escalation_facts(model_name, decision, dag_id=dag_id)
     lines = [
-        f":warning: Model *{escape_mrkdwn(_clip(model_name, 64))}* needs a person "
-        f"(decision {decision_id}, decided by {escape_mrkdwn(decision.get('decided_by') or 'rules')}). "
+        f":warning: Model *{escape_mrkdwn(facts.model_name)}* needs a person "
+        f"(decision {escape_mrkdwn(facts.decision_id)}, decided by {escape_mrkdwn(facts.decided_by)}). "
         "Nothing was started.",
-        f"*Why:* {escape_mrkdwn(_clip(decision.get('rationale') or '', 1500))}",
+        f"*Why:* {escape_mrkdwn(facts.rationale)}",
     ]
-    if drift:
-        top = ", ".join(
-            f"{escape_mrkdwn(_clip(t.get('column'), 200))} ({escape_mrkdwn(t.get('score'))})"
-            for t in (drift.get("top_drifted") or [])[:5]
-            if isinstance(t, Mapping)
-        )
-        lines.append(
-            f"*Drift:* share {escape_mrkdwn(drift.get('drift_share'))} "
-            f"({escape_mrkdwn(drift.get('n_drifted'))}/{escape_mrkdwn(drift.get('n_columns'))} columns)"
-            + (f"; top: {top}" if top else "")
-        )
-    fired = [r.get("rule") for r in decision.get("rules_fired") or [] if isinstance(r, Mapping)]
-    if fired:
-        lines.append(f"*Rules fired:* {escape_mrkdwn(', '.join(str(r) for r in fired))}")
-    if decision.get("override_reason"):
-        lines.append(f"*Override:* {escape_mrkdwn(_clip(decision['override_reason'], 500))}")
-    trace_command = f"airflow agentic-mlops decisions show {decision.get('id', '?')}"
-    lines.append(f"Full trace: {code(trace_command)}")
+    if facts.drift:
+        lines.append(f"*Drift:* {escape_mrkdwn(facts.drift)}")
+    if facts.rules_fired:
+        lines.append(f"*Rules fired:* {escape_mrkdwn(', '.join(facts.rules_fired))}")
+    if facts.override:
+        lines.append(f"*Override:* {escape_mrkdwn(facts.override)}")
+    lines.append(f"Full trace: {code(facts.trace_command)}")
+    step = "".join(code(part) if isinstance(part, Command) else escape_mrkdwn(part) for part in facts.next_step)
+    lines.append(f"*Next:* {step}")
     return "\n".join(lines)
 
 

@@ -25,8 +25,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import html
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,8 @@ from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exp
     read_predictions,
     score_predictions,
 )
+
+log = logging.getLogger(__name__)
 
 # -- gates ----------------------------------------------------------------------------------------
 
@@ -310,12 +314,42 @@ def _mlflow_passes(
     )
     baseline = None if champion is None else EvaluationResult(metrics={metric: champion}, artifacts={})
     try:
-        validate_evaluation_results(
-            {metric: rule}, EvaluationResult(metrics={metric: challenger}, artifacts={}), baseline
-        )
+        with _mlflow_validation_logs_routed():
+            validate_evaluation_results(
+                {metric: rule}, EvaluationResult(metrics={metric: challenger}, artifacts={}), baseline
+            )
     except ModelValidationFailedException:
         return False
     return True
+
+
+class _ToLogger(logging.Handler):
+    """Hands records to ``logger``'s handlers (and its ancestors'): the task log's, in a task."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.logger.handle(record)
+
+
+@contextmanager
+def _mlflow_validation_logs_routed() -> Iterator[None]:
+    """MLflow's validation logger, for one call, logs warnings through this module's logger and drops INFO.
+
+    MLflow's loggers write to stderr with their own handler, which an Airflow 3 task log labels ERROR;
+    its INFO lines ("Model validation passed!" per gate, also for a challenger a guard then rejects) would
+    compete with the provider's verdict, which the reasons and the operator's log give."""
+    logger = logging.getLogger("mlflow.models.evaluation.validation")
+    saved = logger.level, logger.propagate, logger.handlers
+    logger.setLevel(logging.WARNING)
+    logger.propagate, logger.handlers = False, [_ToLogger(log)]
+    try:
+        yield
+    finally:
+        logger.setLevel(saved[0])
+        logger.propagate, logger.handlers = saved[1], saved[2]
 
 
 def evaluate_gates(

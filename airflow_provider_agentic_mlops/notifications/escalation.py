@@ -21,9 +21,10 @@ log = logging.getLogger(__name__)
 
 
 class EscalationNotifier(BaseNotifier):
-    """Posts the decision's rationale, drift and rules fired to Slack, escaped for mrkdwn by
-    :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`; logs it when the Slack
-    connection does not exist. Records ``escalated`` in the audit trail.
+    """Posts the decision's rationale, drift, rules fired and the next step to Slack, escaped for mrkdwn by
+    :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`; logs them as plain text
+    (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_log_text`) when the Slack connection
+    does not exist. Records ``escalated`` in the audit trail.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
     channel="C0123")``: the decision is read from the ``decide`` task's XCom and the state store.
@@ -65,6 +66,7 @@ class EscalationNotifier(BaseNotifier):
         instance (a DAG-level callback) the DAG run's failure ``reason`` is the rationale.
         """
         from airflow_provider_agentic_mlops.approvals import slack_client_for
+        from airflow_provider_agentic_mlops.core.escalation import escalation_log_text
         from airflow_provider_agentic_mlops.core.slack import escalation_message
         from airflow_provider_agentic_mlops.liveness import run_of
 
@@ -94,14 +96,13 @@ class EscalationNotifier(BaseNotifier):
                 "action": "escalate",
                 "rationale": f"DAG run {run_id} of {dag_id} failed: {context.get('reason') or 'no reason given'}",
             }
-        text = escalation_message(self.model_name, decision)
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
         client = slack_client_for(slack_conn_id=self.slack_conn_id)
         if client is None:
             log.warning(
                 "No Slack connection %r is configured; the escalation is only in this log:\n%s",
                 self.slack_conn_id,
-                text,
+                escalation_log_text(self.model_name, decision, dag_id=dag_id),
             )
         else:
             if not self.channel:
@@ -109,6 +110,7 @@ class EscalationNotifier(BaseNotifier):
                     f"model {self.model_name!r}: escalation has Slack connection {self.slack_conn_id!r} but no "
                     "channel; set approval.escalation_channel or approval.channel in models.yaml (or channel=...)"
                 )
+            text = escalation_message(self.model_name, decision, dag_id=dag_id)
             response = client.chat_postMessage(channel=self.channel, text=text, unfurl_links=False, unfurl_media=False)
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
             log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)

@@ -261,18 +261,21 @@ class DriftCheckOperator(BaseOperator):
         return "absent", f"no champion yet: registered model {name!r} has versions but none has alias {alias!r}"
 
     def _log_evidence(self, evidence: dict) -> None:
+        from airflow_provider_agentic_mlops.core.metrics import rounded
+
         perf, severity = evidence.get("performance") or {}, evidence["severity"]
+        excess = (evidence.get("extrapolation") or {}).get("excess_share")
         self.log.info(
             "Evidence for %s: %d fault(s) %s; performance %s; importance-weighted drifted share %.3f (%s); "
             "rows extrapolated beyond chance: %s",
             self.model_name,
             len(evidence["faults"]),
             [f"{f['column']}: {f['kind']}" for f in evidence["faults"]][:5],
-            {k: perf.get(k) for k in ("kind", "metric", "current", "baseline", "drop", "drop_se") if k in perf}
+            rounded({k: perf.get(k) for k in ("kind", "metric", "current", "baseline", "drop", "drop_se") if k in perf})
             or "none",
             severity["weighted_share"],
             severity["importance_source"],
-            (evidence.get("extrapolation") or {}).get("excess_share", "n/a"),
+            f"{excess:.3f}" if isinstance(excess, (int, float)) else "n/a",  # a share, as the drifted share
         )
 
     def _role(self, role: str) -> str:

@@ -259,7 +259,12 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     def _score(self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any) -> dict[str, Scores]:
         """Every version's metrics (and why any is undefined), over one set of classes: the same definitions
         for champion and challenger."""
-        from airflow_provider_agentic_mlops.core.metrics import class_labels, nonfinite_predictions, score_predictions
+        from airflow_provider_agentic_mlops.core.metrics import (
+            class_labels,
+            nonfinite_predictions,
+            rounded,
+            score_predictions,
+        )
 
         labels = None
         if self.task == "classification":
@@ -287,7 +292,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 labels=labels,
                 classes=classes,
             )
-            self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(y_true), scores[version].metrics)
+            self.log.info(
+                "%s v%s on %d rows: %s", self.registered_model, version, len(y_true), rounded(scores[version].metrics)
+            )
         return scores
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, version: str) -> list[str]:

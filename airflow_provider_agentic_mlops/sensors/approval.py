@@ -170,6 +170,8 @@ class ApprovalSensor(BaseSensorOperator):
         from airflow_provider_agentic_mlops.core.state import utcnow
 
         ti = context["ti"]
+        # a rescheduled poke is a new process: say what is missing once per attempt, at its first look
+        first_look = not context.get("task_reschedule_count")
         version = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="approval")["version"]
         validation = ti.xcom_pull(task_ids=self.validate_task_id, key="validation") or {}
         drift = ti.xcom_pull(task_ids=self.drift_task_id) or {}
@@ -214,9 +216,10 @@ class ApprovalSensor(BaseSensorOperator):
                 ),
             },
             slack_client=self.slack_client if self.channel else None,
+            log_waiting=first_look,
         )
         approval = result.approval
-        if not self.approvers and not self.approver_usergroup:
+        if first_look and not self.approvers and not self.approver_usergroup:
             self.log.warning(
                 "No Slack approvers configured for %s: Slack clicks are refused (fail closed). Decide with `%s`.",
                 self.model_name,

@@ -455,6 +455,23 @@ class Deployment:
             "x-agentic-mlops-outcome", ""
         )
 
+    def task_log_errors(self, run_id: str) -> list[str]:
+        """The ERROR and CRITICAL lines of the run's task logs, as ``task_id: event``. Airflow 3 writes
+        them as JSON lines and labels whatever a task prints to stderr ERROR (a library's own logging
+        handler, say): a normal run has none."""
+        run_dir = self.root / "airflow_home" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+        found = []
+        for path in sorted(run_dir.glob("task_id=*/**/attempt=*.log")):
+            task = next(p.name for p in path.parents if p.name.startswith("task_id=")).removeprefix("task_id=")
+            for line in path.read_text(errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and str(entry.get("level", "")).lower() in ("error", "critical"):
+                    found.append(f"{task}: {entry.get('event')}")
+        return found
+
     def log_tails(self, lines: int = 60) -> str:
         """The last lines of every component's log and of the newest task logs (for failures)."""
         parts = []

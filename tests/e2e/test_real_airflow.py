@@ -111,6 +111,7 @@ def test_alert_then_slack_approve_promotes_the_new_version_with_a_complete_decis
         assert action in actions, actions
     states = deployment.task_states(run_id)
     assert states["promote"] == "success" and states["no_action"] == "skipped", states
+    assert deployment.task_log_errors(run_id) == []  # e.g. a library's INFO lines on stderr: labelled ERROR
 
 
 def test_alert_then_slack_deny_moves_nothing(deployment: Deployment) -> None:

@@ -63,3 +63,38 @@ def test_migration_loggers_keep_warnings_and_drop_info(caplog: pytest.LogCapture
             logging.getLogger(f"{name}.runtime.migration").info("Running upgrade  -> 0001, initial")
             logging.getLogger(name).warning("something is wrong")
     assert [r.getMessage() for r in caplog.records] == ["something is wrong"] * len(MIGRATION_LOGGERS)
+
+
+def test_mlflow_artifact_progress_bars_stay_off_stderr_unless_asked_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tqdm's 'Downloading artifacts' bars (loading a model from a tracking server) go to stderr, which an
+    Airflow 3 task log labels ERROR."""
+    from mlflow.utils.file_utils import ArtifactProgressBar
+
+    def download() -> str:
+        with ArtifactProgressBar.files(desc="Downloading artifacts", total=2) as bar:
+            bar.update()
+            bar.update()
+        return capsys.readouterr().err
+
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    quiet_known_noise()
+    assert download() == ""
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "true")  # the deployment's own choice wins
+    quiet_known_noise()
+    assert "Downloading artifacts" in download()
+
+
+def test_mlflow_registry_wait_chatter_stays_off_stderr_and_its_warnings_stay(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Registering a version through a tracking server logs "Waiting up to 300 seconds for model version to
+    finish creation" at INFO on MLflow's stderr handler: an ERROR line in the retrain task's log."""
+    from mlflow.store.model_registry import abstract_store
+
+    quiet_known_noise()
+    abstract_store._logger.info("Waiting up to 300 seconds for model version to finish creation.")
+    abstract_store._logger.warning("a real problem")
+    err = capsys.readouterr().err
+    assert "Waiting up to" not in err and "a real problem" in err

@@ -12,6 +12,7 @@ from airflow_provider_agentic_mlops.core.metrics import (
     as_float,
     compute_metrics,
     nonfinite_predictions,
+    rounded,
     score_predictions,
 )
 
@@ -68,3 +69,15 @@ def test_predictions_holding_nan_or_inf_are_named_not_a_bare_scikit_learn_error(
     scores = score_predictions(task, y_true, y_pred, proba, names=names)
     assert scores.unscorable is not None and said in scores.unscorable
     assert set(scores.metrics) == set(scores.undefined) and all(math.isnan(v) for v in scores.metrics.values())
+
+
+def test_rounded_gives_four_significant_digits_inside_mappings_and_lists_and_leaves_the_rest() -> None:
+    import numpy as np
+
+    value = {"f1": 0.2765509989484753, "tiny": 3.199040256911473e-07, "big": 123456.789, "n": 5000}
+    value |= {"kind": "measured", "nan": math.nan, "np": np.float64(0.16635041113219481), "top": [0.8677721, "x"]}
+    assert repr(rounded(value)) == repr(
+        {"f1": 0.2766, "tiny": 3.199e-07, "big": 123500.0, "n": 5000}
+        | {"kind": "measured", "nan": math.nan, "np": 0.1664, "top": [0.8678, "x"]}
+    )
+    assert rounded((0.123456, None), digits=2) == (0.12, None)

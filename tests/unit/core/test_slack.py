@@ -304,7 +304,7 @@ def test_escalation_message_escapes_rationale_columns_rules_and_override() -> No
         },
     )
     assert "<!" not in text and "<@" not in text and "<https://evil" not in text
-    assert text.count("&lt;!channel&gt;") == 6
+    assert text.count("&lt;!channel&gt;") == 8  # the model name also in the trace and next-step commands
 
 
 def test_escape_mrkdwn_escapes_ampersand_first() -> None:

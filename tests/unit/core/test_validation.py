@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from airflow_provider_agentic_mlops.core.budget import check_retrain_budget
+from airflow_provider_agentic_mlops.core.budget import check_retrain_budget, next_allowed_in
 from airflow_provider_agentic_mlops.core.config import ConfigError, parse_models
 from airflow_provider_agentic_mlops.core.validation import (
     Gates,
@@ -580,6 +580,9 @@ def test_budget_refuses_inside_cooldown_and_says_when_it_ends():
     assert not check.allowed
     assert check.next_allowed_at == NOW + timedelta(hours=22)
     assert "cooldown" in check.reason
+    [(rule, why)] = check.violations
+    assert next_allowed_in(why) == f"{NOW + timedelta(hours=22):%Y-%m-%d %H:%M} UTC"  # what an escalation says
+    assert next_allowed_in("within budget") is None
 
 
 def test_budget_refuses_when_window_is_full_even_after_cooldown():
@@ -612,3 +615,23 @@ def test_zero_max_retrains_disables_retraining():
     assert not check_retrain_budget(
         now=NOW, last_retrain_at=None, retrains_in_window=0, cooldown_hours=0, max_retrains=0, budget_window_hours=1
     ).allowed
+
+
+def test_mlflow_validation_writes_nothing_to_stderr_and_its_warnings_reach_the_log_as_warnings(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+):
+    """MLflow's own handler writes to stderr, which Airflow 3's task log labels ERROR: its INFO chatter
+    ("Model validation passed!", even for a challenger a guard then rejects) is dropped, its warnings are
+    logged through the task's logging at WARNING."""
+    import logging
+
+    gates = Gates(min_relative_improvement=0.05, floors={"roc_auc": 0.1}, guard_metrics={"f1": 0.0})
+    with caplog.at_level(logging.DEBUG):
+        # a zero champion: MLflow warns it falls back to a plain comparison; the guard rejects
+        checks = evaluate_gates(gates, {"roc_auc": 0.2, "f1": 0.1}, {"roc_auc": 0.0, "f1": 0.5})
+    assert [c.passed for c in checks] == [True, True, False]
+    assert capsys.readouterr().err == ""
+    from_mlflow = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("mlflow")]
+    assert [level for level, _ in from_mlflow] == ["WARNING"]
+    assert "baseline metric value is 0" in from_mlflow[0][1]
+    assert "validation passed" not in caplog.text

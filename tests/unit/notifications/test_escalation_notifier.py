@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,56 @@ def test_the_operator_sends_through_the_notifier(
     assert len(slack_double.calls_to("chat.postMessage")) == 1
 
 
-def test_without_a_slack_connection_the_escalation_is_logged(store: StateStore, caplog) -> None:
+COOLDOWN_DECISION = {
+    "decided_by": "rules",
+    "rationale": "Performance drop: roc_auc 0.787 -> 0.271, but retraining is blocked: in cooldown: last retrain "
+    "started 2026-11-27 20:32 UTC (0.1 h ago), cooldown_hours=0.1; next allowed at 2026-11-27 20:38 UTC. "
+    "A person must decide.",
+    "rules_fired": [
+        {
+            "rule": "cooldown",
+            "effect": "retrain not allowed",
+            "detail": "in cooldown: ...; next allowed at 2026-11-27 20:38 UTC",
+        },
+        {"rule": "performance_drop", "effect": "escalate (retrain blocked)", "detail": "roc_auc dropped"},
+    ],
+    "inputs": {
+        "drift": {
+            "drift_share": 0.4444444444,
+            "n_drifted": 4,
+            "n_columns": 9,
+            "top_drifted": [{"column": "tx_last_24h", "score": 0.8677721234}],
+        }
+    },
+}
+
+
+def test_without_a_slack_connection_the_escalation_is_logged_as_plain_text_ending_with_the_next_step(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **COOLDOWN_DECISION)
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+    with caplog.at_level(logging.WARNING):
+        result = EscalationNotifier(model_name="fraud", slack_conn_id="no_such_slack").send(context)
+    assert not result["posted"]
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    text = record.getMessage()
+    for markup in (":warning:", "*", "&gt;", "&lt;", "&amp;", "`"):  # Slack mrkdwn and its escaping
+        assert markup not in text, markup
+    assert f"Model fraud needs a person (decision {decision_id}, decided by rules). Nothing was started." in text
+    assert "roc_auc 0.787 -> 0.271" in text
+    assert "Drift: share 0.444 (4/9 columns); top: tx_last_24h (0.8678)" in text
+    assert f"Full trace: airflow agentic-mlops decisions show {decision_id} --model fraud" in text
+    assert text.splitlines()[-1] == (
+        "Next: retraining is allowed again at 2026-11-27 20:38 UTC; if the model still needs it then, start a "
+        "new run: airflow dags trigger agentic_mlops__fraud (the next alert or scheduled run decides again too). "
+        "To allow it sooner, lower decision.cooldown_hours in models.yaml."
+    )
+
+
+def test_untrusted_text_reaches_the_log_as_it_is_and_slack_escaped(store: StateStore, caplog) -> None:
     result = EscalationNotifier(model_name="fraud", slack_conn_id="no_such_slack").send(_context(store))
-    assert not result["posted"] and "&lt;!channel&gt;" in caplog.text
+    assert not result["posted"] and HOSTILE in caplog.text and "&lt;" not in caplog.text
 
 
 def test_with_the_state_store_down_the_escalation_is_still_posted_from_xcom(

@@ -922,3 +922,29 @@ def test_drift_settings_may_be_given_to_partial() -> None:
             model_name=["a", "b"]
         )
     assert mapped.partial_kwargs["top_n"] == 3
+
+
+def test_the_evidence_log_line_rounds_numbers_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    op = DriftCheckOperator(
+        task_id="check_drift", model_name="fraud-detector", reference="r.parquet", current="c.parquet"
+    )
+    evidence = {
+        "faults": [],
+        "performance": {
+            "kind": "measured",
+            "metric": "roc_auc",
+            "current": 0.46212205219191244,
+            "baseline": 0.8266514035954939,
+            "drop": 0.3645293514035815,
+            "drop_se": 0.03307026288522288,
+        },
+        "severity": {"weighted_share": 0.6590123456, "importance_source": "permutation importance"},
+        "extrapolation": {"excess_share": 3.199040256911473e-07},
+    }
+    op._log_evidence(evidence)
+    log = capsys.readouterr().out  # the task log
+    assert "'current': 0.4621, 'baseline': 0.8267, 'drop': 0.3645, 'drop_se': 0.03307" in log
+    assert "importance-weighted drifted share 0.659 " in log
+    assert "rows extrapolated beyond chance: 0.000" in log
+    assert "0.46212205219191244" not in log and "e-07" not in log
+    assert evidence["performance"]["current"] == 0.46212205219191244  # what is stored keeps full precision

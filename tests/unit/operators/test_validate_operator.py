@@ -52,3 +52,22 @@ def test_an_unknown_gate_field_is_an_error_naming_it() -> None:
             ValidateOperator.partial(task_id="b", **REQUIRED, primary_metrc="f1")
         with pytest.raises(ValueError, match=r"\['primary_metrc'\] are not gate parameters"):
             ValidateOperator(task_id="c", model_name="m", **REQUIRED, gates={"primary_metrc": "f1"})
+
+
+def test_the_metrics_log_line_rounds_for_people_and_the_scores_keep_full_precision(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    op = ValidateOperator(task_id="v", model_name="m", **REQUIRED, task="classification")
+    y_true = pd.Series([0, 1, 1, 0, 1, 0, 0, 1, 1], name="is_fraud")
+    pred = np.array([0, 1, 0, 0, 1, 1, 0, 1, 1])
+    proba = np.array([[1 - p, p] for p in (0.2, 0.7, 0.4, 0.1, 0.8, 0.55, 0.3, 0.9, 0.67)])
+
+    scores = op._score({"2": (pred, proba, [0, 1])}, y_true)
+
+    log = capsys.readouterr().out  # the task log
+    assert "m v2 on 9 rows: {'accuracy': 0.7778, " in log and "'log_loss': 0.3873}" in log
+    assert "0.77777" not in log
+    assert scores["2"].metrics["accuracy"] == 7 / 9

@@ -253,6 +253,24 @@ def test_without_a_slack_connection_it_logs_the_cli_command(caplog: pytest.LogCa
     assert sensor.store.get_approval(trigger.approval_id)["slack_ts"] is None
 
 
+def test_in_reschedule_mode_the_waiting_warnings_come_once_per_attempt_not_at_every_poke(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each poke of a rescheduled sensor is a new process: Airflow counts the attempt's reschedules."""
+
+    def poke(reschedules: int) -> str:
+        sensor = _sensor(deferrable=False, slack_conn_id="slack_does_not_exist", approvers=None)
+        caplog.clear()
+        with caplog.at_level(logging.INFO), pytest.raises(AirflowRescheduleException):
+            sensor.execute({**_context(), "task_reschedule_count": reschedules})
+        return caplog.text + capsys.readouterr().out  # the module's log and the task's
+
+    first, later, next_attempt = poke(0), poke(1), poke(0)
+    for warning in ("is waiting (no Slack connection)", "No Slack approvers configured for fraud"):
+        assert first.count(warning) == 1 and warning not in later and next_attempt.count(warning) == 1
+    assert "Approval request 1 for fraud v7 (existing)" in later  # the poke still says what it waits for
+
+
 def test_without_a_candidate_version_it_fails_with_a_clear_message() -> None:
     with pytest.raises(AirflowFailException, match="'retrain' returned None without a model version; approval must"):
         _sensor().execute(_context(xcoms={}))

@@ -1,0 +1,151 @@
+"""What a person is told when the agent escalates: the facts of the decision and the next step (no Airflow).
+
+:func:`escalation_facts` gathers them once from a stored decision; each destination renders them: Slack
+(mrkdwn, escaped) in :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`, the task log
+(plain text) in :func:`escalation_log_text`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, next_allowed_in
+from airflow_provider_agentic_mlops.core.slack import _clip
+
+
+class Command(str):
+    """A part of a next step that is a command to run (Slack shows it as code)."""
+
+
+@dataclass(frozen=True)
+class EscalationFacts:
+    """An escalation, destination-neutral: plain text, clipped; untrusted text (rationale, column names, rule
+    details) unescaped, for the renderer to escape for its destination.
+
+    :param drift: ``share 0.444 (4/9 columns); top: amount (0.8678), ...`` or None.
+    :param next_step: a sentence in parts; the :class:`Command` parts are commands.
+    """
+
+    model_name: str
+    decision_id: str
+    decided_by: str
+    rationale: str
+    drift: str | None
+    rules_fired: tuple[str, ...]
+    override: str | None
+    trace_command: str
+    next_step: tuple[str, ...]
+
+
+def _number(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def escalation_facts(model_name: str, decision: Mapping[str, Any], *, dag_id: str | None = None) -> EscalationFacts:
+    """The facts of an escalation and what a person can do next.
+
+    :param model_name: the model.
+    :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
+    :param dag_id: the model's DAG, which a new run starts (named in the next step).
+    """
+    drift = ((decision.get("inputs") or {}).get("drift")) or {}
+    drift_line = None
+    if drift:
+        top = ", ".join(
+            f"{_clip(t.get('column'), 200)} ({_number(t.get('score'), '.4g')})"
+            for t in (drift.get("top_drifted") or [])[:5]
+            if isinstance(t, Mapping)
+        )
+        drift_line = (
+            f"share {_number(drift.get('drift_share'), '.3f')} "
+            f"({drift.get('n_drifted')}/{drift.get('n_columns')} columns)" + (f"; top: {top}" if top else "")
+        )
+    fired = [r for r in decision.get("rules_fired") or [] if isinstance(r, Mapping)]
+    known = decision.get("id") is not None  # a DAG failure callback may have no decision
+    decision_id = str(decision["id"]) if known else "?"
+    # decision ids are numbered per state store: --model reads the model's own
+    model = shlex.quote(str(model_name))
+    trace = f"airflow agentic-mlops decisions {f'show {decision_id}' if known else 'list'} --model {model}"
+    return EscalationFacts(
+        model_name=_clip(model_name, 64),
+        decision_id=decision_id,
+        decided_by=str(decision.get("decided_by") or "rules"),
+        rationale=_clip(decision.get("rationale") or "", 1500),
+        drift=drift_line,
+        rules_fired=tuple(str(r.get("rule")) for r in fired),
+        override=_clip(decision["override_reason"], 500) if decision.get("override_reason") else None,
+        trace_command=trace,
+        next_step=_next_step(model_name, fired, trace, dag_id),
+    )
+
+
+def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_id: str | None) -> tuple[str, ...]:
+    """What a person can do about the escalation, from the rules that fired (the first that applies)."""
+    rules = {str(r.get("rule")): r for r in fired}
+    rerun: tuple[str, ...] = (
+        ("start a new run: ", Command(f"airflow dags trigger {shlex.quote(dag_id)}"))
+        if dag_id
+        else ("start a new run of its DAG",)
+    )
+    if "pipeline_fault" in rules:
+        return ("fix the data feed (the columns and changes named above), then ", *rerun, ".")
+    if "champion_unavailable" in rules:
+        return (
+            "restore the champion: roll it back (",
+            Command(f"airflow agentic-mlops rollback {shlex.quote(model_name)}"),
+            ") or point its 'champion' alias at a version that loads; then ",
+            *rerun,
+            ".",
+        )
+    if "performance_not_measured" in rules:
+        return ("find why the champion could not be scored on the current data (the reason above); then ", *rerun, ".")
+    if "inflight_job_overdue" in rules:
+        return (
+            "look at the training job that still runs (",
+            Command("airflow agentic-mlops models list"),
+            " names it): fail it or let it finish; the next run decides again.",
+        )
+    blocked = [rule for rule in (COOLDOWN, RETRAIN_BUDGET) if rule in rules]
+    if blocked:
+        times = [t for t in (next_allowed_in(rules[rule].get("detail", "")) for rule in blocked) if t]
+        knobs = {COOLDOWN: "lower decision.cooldown_hours", RETRAIN_BUDGET: "raise decision.max_retrains"}
+        return (
+            f"retraining is allowed again at {max(times)}; if the model still needs it then, "
+            if times
+            else "once retraining is allowed again, if the model still needs it, ",
+            *rerun,
+            " (the next alert or scheduled run decides again too). To allow it sooner, "
+            + " and ".join(knobs[rule] for rule in blocked)
+            + " in models.yaml.",
+        )
+    return ("read the trace (", Command(trace), ") and the drift report, act on what they show, then ", *rerun, ".")
+
+
+def escalation_log_text(model_name: str, decision: Mapping[str, Any], *, dag_id: str | None = None) -> str:
+    """The escalation as plain text for a task log (no Slack markup or escaping), ending with the next step.
+
+    :param model_name: the model.
+    :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
+    :param dag_id: the model's DAG (named in the next step).
+    """
+    facts = escalation_facts(model_name, decision, dag_id=dag_id)
+    lines = [
+        f"Model {facts.model_name} needs a person (decision {facts.decision_id}, decided by {facts.decided_by}). "
+        "Nothing was started.",
+        f"Why: {facts.rationale}",
+    ]
+    if facts.drift:
+        lines.append(f"Drift: {facts.drift}")
+    if facts.rules_fired:
+        lines.append(f"Rules fired: {', '.join(facts.rules_fired)}")
+    if facts.override:
+        lines.append(f"Override: {facts.override}")
+    lines.append(f"Full trace: {facts.trace_command}")
+    lines.append(f"Next: {''.join(facts.next_step)}")
+    return "\n".join(lines)
+
+
+__all__ = ["Command", "EscalationFacts", "escalation_facts", "escalation_log_text"]

@@ -1,0 +1,96 @@
+"""core/escalation.py: the facts of an escalation and the next step, for Slack and for the task log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.escalation import escalation_facts, escalation_log_text
+from airflow_provider_agentic_mlops.core.slack import escalation_message
+
+DAG = "agentic_mlops__fraud"
+
+
+def _decision(*rules: tuple[str, str], **fields: Any) -> dict[str, Any]:
+    fired = [{"rule": rule, "effect": "escalate", "detail": detail} for rule, detail in rules]
+    return {"id": 4, "rationale": "r", "rules_fired": fired, **fields}
+
+
+def _next(decision: dict[str, Any], dag_id: str | None = DAG) -> str:
+    return escalation_log_text("fraud", decision, dag_id=dag_id).splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            "pipeline_fault",
+            "Next: fix the data feed (the columns and changes named above), then start a new run: "
+            f"airflow dags trigger {DAG}.",
+        ),
+        (
+            "champion_unavailable",
+            "Next: restore the champion: roll it back (airflow agentic-mlops rollback fraud) or point its "
+            f"'champion' alias at a version that loads; then start a new run: airflow dags trigger {DAG}.",
+        ),
+        (
+            "inflight_job_overdue",
+            "Next: look at the training job that still runs (airflow agentic-mlops models list names it): fail it "
+            "or let it finish; the next run decides again.",
+        ),
+        (
+            "moderate_drift",
+            "Next: read the trace (airflow agentic-mlops decisions show 4 --model fraud) and the drift report, act "
+            f"on what they show, then start a new run: airflow dags trigger {DAG}.",
+        ),
+    ],
+)
+def test_the_next_step_follows_the_rule_that_escalated(rule: str, expected: str) -> None:
+    assert _next(_decision((rule, "x"))) == expected
+
+
+def test_a_blocked_retrain_says_when_it_is_allowed_again_and_which_setting_allows_it_sooner() -> None:
+    decision = _decision(
+        ("retrain_budget", "retrain budget exhausted: ...; next allowed at 2026-11-30 08:00 UTC"),
+        ("cooldown", "in cooldown: ...; next allowed at 2026-11-28 09:15 UTC"),
+        ("performance_drop", "roc_auc dropped"),
+    )
+    assert _next(decision) == (
+        "Next: retraining is allowed again at 2026-11-30 08:00 UTC; if the model still needs it then, start a new "
+        f"run: airflow dags trigger {DAG} (the next alert or scheduled run decides again too). To allow it sooner, "
+        "lower decision.cooldown_hours and raise decision.max_retrains in models.yaml."
+    )
+    assert _next(_decision(("cooldown", "no time given")), dag_id=None) == (
+        "Next: once retraining is allowed again, if the model still needs it, start a new run of its DAG (the next "
+        "alert or scheduled run decides again too). To allow it sooner, lower decision.cooldown_hours in models.yaml."
+    )
+
+
+def test_slack_gets_the_same_next_step_escaped_with_its_commands_as_code() -> None:
+    decision = _decision(("champion_unavailable", "x"))
+    text = escalation_message("fraud<>", decision, dag_id=DAG)
+    assert text.splitlines()[-1] == (
+        "*Next:* restore the champion: roll it back (`airflow agentic-mlops rollback 'fraud&lt;&gt;'`) or point its "
+        f"'champion' alias at a version that loads; then start a new run: `airflow dags trigger {DAG}`."
+    )
+
+
+def test_drift_numbers_are_rounded_for_people_and_untrusted_text_is_kept_for_the_renderer() -> None:
+    drift = {"drift_share": 0.4444444, "n_drifted": 4, "n_columns": 9}
+    drift["top_drifted"] = [{"column": "<b>amount</b>", "score": 0.867772123}, {"column": "hour", "score": "n/a"}]
+    facts = escalation_facts("fraud", _decision(inputs={"drift": drift}))
+    assert facts.drift == "share 0.444 (4/9 columns); top: <b>amount</b> (0.8678), hour (n/a)"
+    slack = escalation_message("m", _decision(inputs={"drift": drift}))
+    assert "share 0.444 (4/9 columns); top: &lt;b&gt;amount&lt;/b&gt; (0.8678)" in slack
+
+
+def test_the_trace_command_names_the_model_and_without_a_decision_lists_its_decisions() -> None:
+    """Decision ids are numbered per state store: ``--model`` reads the model's own."""
+    assert (
+        escalation_facts("fraud", _decision()).trace_command == "airflow agentic-mlops decisions show 4 --model fraud"
+    )
+    failed_run = {"id": None, "action": "escalate", "rationale": "DAG run x failed: timed_out"}
+    facts = escalation_facts("fraud team", failed_run, dag_id=DAG)
+    assert facts.trace_command == "airflow agentic-mlops decisions list --model 'fraud team'"
+    assert "(decision ?," in escalation_log_text("fraud team", failed_run, dag_id=DAG)
