@@ -220,6 +220,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
             "quality_chart": charts.quality_chart(model_history.quality_series(runs)),
             "lineage": model_history.champion_lineage(store, model_name, dag_ids=dag_ids),
             "decisions": list(reversed(runs)),
+            "verdicts": model_history.validation_verdicts(store, {model_name: runs}, dag_ids={model_name: dag_ids}),
             "running_job": model_history.running_job(store, model_name, dag_ids=dag_ids),
             "unfinished_promotions": model_history.unfinished_promotions(store, model_name, dag_ids=dag_ids),
         }
@@ -241,18 +242,24 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
     store = settings_of(request.app).get_store()
     missing = HTTPException(404, f"decision {str(decision_id)[:24]} of model {model_name!r} does not exist")
 
-    def load() -> dict[str, Any]:
-        from airflow_provider_agentic_mlops.core.model_history import of_dags
+    def load() -> tuple[dict[str, Any], Any]:
+        from airflow_provider_agentic_mlops.core import model_history
 
         _, dag_ids = model_or_404(store, user, model_name)
         if bad_row_id(decision_id):
             raise missing
         decision = store.get_decision(decision_id)
-        if decision is None or decision["model_name"] != model_name or not of_dags(decision["dag_id"], dag_ids):
+        if (
+            decision is None
+            or decision["model_name"] != model_name
+            or not model_history.of_dags(decision["dag_id"], dag_ids)
+        ):
             raise missing
-        return decision
+        point = model_history.run_point(decision)
+        verdicts = model_history.validation_verdicts(store, {model_name: [point]}, dag_ids={model_name: dag_ids})
+        return decision, verdicts.get(point.decision_id)
 
-    d = await anyio.to_thread.run_sync(load)
+    d, verdict = await anyio.to_thread.run_sync(load)
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 
     inputs = d.get("inputs")
@@ -266,4 +273,5 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
         evidence=evidence_rows(inputs),
         prompt_messages=messages,
         report_uri=observed.get("report_uri") if isinstance(observed, dict) else None,
+        verdict=verdict,
     )

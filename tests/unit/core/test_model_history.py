@@ -8,7 +8,7 @@ from typing import Any
 from airflow_provider_agentic_mlops.core import model_history
 from airflow_provider_agentic_mlops.core.state import StateStore
 from tests.approval_data import request_approval
-from tests.model_history_data import COLUMNS, RUNS, drift_summary, seed_history
+from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, drift_summary, reject_validation, seed_history
 
 
 def test_drift_observation_orients_severity_so_above_one_means_drifted_for_distances_and_p_values() -> None:
@@ -362,3 +362,34 @@ def test_listing_the_models_searches_each_tables_model_dag_index_not_every_row(s
         assert read == {"agentic_mlops_approvals", "agentic_mlops_decisions", "agentic_mlops_jobs"}
     finally:
         store.dispose()
+
+
+def test_validation_verdicts_match_each_retrain_to_the_verdict_of_its_own_run(sqlite_store: StateStore) -> None:
+    seeded = seed_history(sqlite_store)
+    seed_history(sqlite_store, "other")  # the same run ids, another model
+    reject_validation(sqlite_store)
+    runs = model_history.model_runs(sqlite_store, "fraud-detector")
+    verdicts = model_history.validation_verdicts(sqlite_store, {"fraud-detector": runs})
+    third, last = seeded["decision_ids"][2], seeded["decision_ids"][-1]
+    assert sorted(verdicts) == [third, last]  # the two retrains; no_action and escalate validated nothing
+    rejected = verdicts[last]
+    assert (rejected.version, rejected.passed, rejected.failed_gates) == ("3", False, REJECTED_REASONS[:1])
+    assert rejected.summary.startswith("v3 rejected by validation: FAILED guard: accuracy")
+    assert rejected.report_uri == "runs:/r5/agentic_mlops/validation/report.html"
+    passed = verdicts[third]
+    assert (passed.version, passed.passed, passed.approval_status) == ("2", True, "approved")
+    assert passed.summary == f"v2 passed validation; approval #{seeded['approval_id']} approved"
+    others = model_history.validation_verdicts(sqlite_store, {"other": model_history.model_runs(sqlite_store, "other")})
+    assert [v.passed for v in others.values()] == [True]  # the rejection was of fraud-detector's run
+    # a reader of another DAG only: no verdict of this DAG's runs
+    assert not model_history.validation_verdicts(
+        sqlite_store, {"fraud-detector": runs}, dag_ids={"fraud-detector": {"x"}}
+    )
+
+
+def test_the_overview_row_carries_the_last_runs_rejected_validation(sqlite_store: StateStore) -> None:
+    seed_history(sqlite_store)
+    assert model_history.model_summary(sqlite_store, "fraud-detector")["last_validation"] is None
+    reject_validation(sqlite_store)
+    verdict = model_history.model_summary(sqlite_store, "fraud-detector")["last_validation"]
+    assert verdict.version == "3" and not verdict.passed and verdict.run_id == "scheduled__2026-01-05"

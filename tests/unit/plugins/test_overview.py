@@ -14,7 +14,7 @@ from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import approvals_page, overview
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 from tests.approval_data import request_approval
-from tests.model_history_data import COLUMNS, RUNS, seed_history
+from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, reject_validation, seed_history
 from tests.sql_statements import statements_on
 
 DAG = "agentic_mlops__fraud-detector"
@@ -744,3 +744,49 @@ def test_the_overview_reads_the_dags_teams_once_and_checks_each_dag_with_its_tea
     assert _client(sqlite_store).get("/agentic-mlops/models/m02").status_code == 200
     assert _client(sqlite_store).get("/agentic-mlops/models/m03").status_code == 404
     assert reads == [["agentic_mlops__m02"], ["agentic_mlops__m03"]]  # a model's page: one batch of its DAGs
+
+
+def test_a_rejected_validation_shows_on_the_overview_the_model_page_and_the_decisions_trace(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last run retrained, and the gates rejected its v3: no page may read as if the run simply succeeded."""
+    seeded = seed_history(sqlite_store)
+    reject_validation(sqlite_store)  # the last run's challenger
+    allowed.add(DAG)
+    last_run = f"scheduled__2026-01-0{len(RUNS)}"
+    monkeypatch.setattr(
+        overview, "last_dag_runs", lambda ids: {d: {"run_id": last_run, "state": "success"} for d in ids}
+    )
+    client = _client(sqlite_store)
+    report = "/agentic-mlops/models/fraud-detector/artifact?uri=runs%3A%2Fr5%2Fagentic_mlops%2Fvalidation%2Freport.html"
+    failed_gate = REJECTED_REASONS[0].replace(">", "&gt;").replace("<", "&lt;")
+
+    row = re.search(r'<tr class="model-row">.*?</tr>', client.get("/agentic-mlops/models").text, re.S).group(0)
+    assert "v3 rejected by validation" in row and failed_gate in row  # the badge's tooltip says why
+    last = seeded["decision_ids"][-1]
+    assert f'href="/agentic-mlops/models/fraud-detector/decisions/{last}"' in row
+
+    table = re.search(
+        r'<table id="decisions">.*?</table>', client.get("/agentic-mlops/models/fraud-detector").text, re.S
+    )
+    rows = re.findall(r"<tr><td><a .*?</tr>", table.group(0), re.S)  # newest first
+    assert "v3 rejected" in rows[0] and failed_gate in rows[0] and f'href="{report}"' in rows[0]
+    assert "v2 passed" in rows[2] and "approval #1 approved" in rows[2]  # the earlier retrain went on to approval
+    assert "passed" not in rows[1] and "rejected" not in rows[1]  # an escalation validated nothing
+
+    trace = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{last}").text
+    validation = re.search(r'<tr id="validation">.*?</tr>', trace, re.S).group(0)
+    assert "v3 was rejected by validation" in validation and f'href="{report}"' in validation
+    assert f'<li class="failed-gate">{failed_gate}</li>' in validation
+    first = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{seeded['decision_ids'][0]}").text
+    assert 'id="validation"' not in first  # no_action: nothing was validated
+
+
+def test_a_rejection_in_an_older_run_does_not_mark_a_newer_last_run(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    seed_history(sqlite_store)
+    reject_validation(sqlite_store)
+    allowed.add(DAG)  # the fixture's last DAG run, manual__1, is newer than the decision's run
+    row = re.search(r'<tr class="model-row">.*?</tr>', _client(sqlite_store).get("/agentic-mlops/models").text, re.S)
+    assert "rejected" not in row.group(0)
