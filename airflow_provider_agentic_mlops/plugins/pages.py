@@ -37,6 +37,23 @@ def _when(value: Any) -> str:
     return "-" if value in (None, "") else str(value)
 
 
+def shorten(text: Any, limit: int = 220) -> str:
+    """``text`` whole when it has at most ``limit`` characters, else cut at the last word that fits, with
+    an ellipsis (a word longer than most of ``limit`` is cut where it reaches it).
+
+    :param text: the text (None: "").
+    :param limit: the most characters kept before the ellipsis.
+    """
+    text = "" if text is None else str(text)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if not text[limit].isspace():
+        at = cut.rstrip().rfind(" ")
+        cut = cut[:at] if at > limit // 2 else cut
+    return cut.rstrip() + "\u2026"
+
+
 def _pretty(value: Any) -> str:
     if value in (None, "", [], {}):
         return "-"
@@ -69,6 +86,7 @@ def environment() -> Any:
     )
     env.filters["when"] = _when
     env.filters["pretty"] = _pretty
+    env.filters["shorten"] = shorten
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -790,3 +791,27 @@ def test_a_rejection_in_an_older_run_does_not_mark_a_newer_last_run(
     allowed.add(DAG)  # the fixture's last DAG run, manual__1, is newer than the decision's run
     row = re.search(r'<tr class="model-row">.*?</tr>', _client(sqlite_store).get("/agentic-mlops/models").text, re.S)
     assert "rejected" not in row.group(0)
+
+
+def test_a_long_rationale_is_cut_at_a_word_with_an_ellipsis_and_shown_whole_on_hover_and_its_trace(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    rationale = (
+        "Performance drop: roc_auc 0.787 (metric logged for the champion (models:/fraud-detector@champion)) -> "
+        "0.271 on 5000 labelled rows (drop +0.516 +- 0.026), but retraining is blocked: in cooldown: last retrain "
+        "started 2026-11-27 20:32:38 UTC (0.1 h ago), cooldown_hours=0.1; next allowed at 2026-11-27 20:38:38 UTC."
+    )
+    decision_id = _decision(sqlite_store, DAG, rationale, "s3://r.html")
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models/churn").text
+    cell = re.search(r'<td class="rationale"[^>]*>(.*?)</td>', page, re.S)
+    assert cell is not None, page
+    shown = html.unescape(re.sub(r"<a .*?</a>", "", cell.group(1)).strip())
+    assert shown.endswith("\u2026") and len(shown) <= 221
+    assert rationale.startswith(shown.removesuffix("\u2026")) and rationale[len(shown) - 1] == " "  # a whole word
+    assert f'title="{rationale.replace(">", "&gt;")}"' in cell.group(0)
+    assert f'href="/agentic-mlops/models/churn/decisions/{decision_id}"' in cell.group(1)
+    short = "drift share 0.60; retraining."
+    _decision(sqlite_store, DAG, short, "s3://r2.html")
+    page = _client(sqlite_store).get("/agentic-mlops/models/churn").text
+    assert f'<td class="rationale">{short}</td>' in page
