@@ -815,3 +815,44 @@ def test_a_long_rationale_is_cut_at_a_word_with_an_ellipsis_and_shown_whole_on_h
     _decision(sqlite_store, DAG, short, "s3://r2.html")
     page = _client(sqlite_store).get("/agentic-mlops/models/churn").text
     assert f'<td class="rationale">{short}</td>' in page
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/agentic-mlops/models/nope", 404, "model &#39;nope&#39; is unknown to the state store"),
+        ("/agentic-mlops/models/fraud-detector/decisions/999", 404, "decision 999 of model &#39;fraud-detector&#39;"),
+        ("/agentic-mlops/models/fraud-detector/decisions/abc", 422, "decision_id &#39;abc&#39; in the URL"),
+        ("/agentic-mlops/models?page=0", 422, "page &#39;0&#39; in the query"),
+        ("/agentic-mlops/no-such-page", 404, "Not Found"),
+    ],
+)
+def test_a_browser_gets_an_error_page_in_the_plugins_layout_and_an_api_client_json(
+    sqlite_store: StateStore, allowed: set[str], path: str, status: int, message: str
+) -> None:
+    seed_history(sqlite_store)
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    page = client.get(path, headers=BROWSER)
+    assert page.status_code == status and page.headers["content-type"].startswith("text/html"), page.text
+    assert '<nav><a href="/agentic-mlops/models">Models</a>' in page.text  # the plugin's layout
+    assert message in page.text
+    assert re.search(r'<a id="back" href="/agentic-mlops/models">', page.text)
+    for accept in ("*/*", "application/json"):  # fetch(), curl, the API's clients
+        answer = client.get(path, headers={"Accept": accept})
+        assert answer.status_code == status and "detail" in answer.json()
+
+
+def test_a_browser_is_shown_the_store_outage_and_the_missing_login_as_pages(allowed: set[str]) -> None:
+    url = "postgresql+psycopg2://loop:s3cret-pw@127.0.0.1:1/state?connect_timeout=1"
+    page = _client_of(AppSettings(signing_secret="s", store=lambda: StateStore(url))).get(
+        "/agentic-mlops/models", headers=BROWSER
+    )
+    assert page.status_code == 503 and "OperationalError" in page.text and "s3cret-pw" not in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    unauthenticated = _client(StateStore("sqlite://"), signed_in=False).get("/agentic-mlops/models", headers=BROWSER)
+    assert unauthenticated.status_code == 401 and unauthenticated.headers["content-type"].startswith("text/html")
+    assert "signed in as" not in unauthenticated.text  # nobody is
