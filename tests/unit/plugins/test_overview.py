@@ -856,3 +856,12 @@ def test_a_browser_is_shown_the_store_outage_and_the_missing_login_as_pages(allo
     unauthenticated = _client(StateStore("sqlite://"), signed_in=False).get("/agentic-mlops/models", headers=BROWSER)
     assert unauthenticated.status_code == 401 and unauthenticated.headers["content-type"].startswith("text/html")
     assert "signed in as" not in unauthenticated.text  # nobody is
+
+
+def test_a_model_with_one_decision_says_so_in_the_singular(sqlite_store: StateStore, allowed: set[str]) -> None:
+    _decision(sqlite_store, DAG, "drift share 0.60; retraining.", "s3://r.html")
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models/churn").text
+    assert "The only decision is in the charts and the table." in page and "All 1 decisions" not in page
+    _decision(sqlite_store, DAG, "drift share 0.70; retraining.", "s3://r2.html")
+    assert "All 2 decisions are in the charts" in _client(sqlite_store).get("/agentic-mlops/models/churn").text
