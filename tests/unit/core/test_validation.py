@@ -612,3 +612,21 @@ def test_zero_max_retrains_disables_retraining():
     assert not check_retrain_budget(
         now=NOW, last_retrain_at=None, retrains_in_window=0, cooldown_hours=0, max_retrains=0, budget_window_hours=1
     ).allowed
+
+
+def test_the_budgets_times_have_seconds_and_next_allowed_is_rounded_up_so_it_is_never_before_the_end():
+    """A 6-minute cooldown ending 20:38:48.7 refused at 20:38:38: "next allowed at 20:38" looked earlier than the
+    decision itself."""
+    started = datetime(2026, 11, 27, 20, 32, 48, 700_000)
+    check = check_retrain_budget(
+        now=datetime(2026, 11, 27, 20, 38, 38),
+        last_retrain_at=started,
+        retrains_in_window=3,
+        cooldown_hours=0.1,
+        max_retrains=3,
+        budget_window_hours=1,
+        oldest_in_window_at=started,
+    )
+    assert "last retrain started 2026-11-27 20:32:48 UTC" in check.reason
+    assert "cooldown_hours=0.1; next allowed at 2026-11-27 20:38:49 UTC" in check.reason
+    assert "(max_retrains=3); next allowed at 2026-11-27 21:32:49 UTC" in check.reason
