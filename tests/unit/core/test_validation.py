@@ -630,3 +630,20 @@ def test_the_budgets_times_have_seconds_and_next_allowed_is_rounded_up_so_it_is_
     assert "last retrain started 2026-11-27 20:32:48 UTC" in check.reason
     assert "cooldown_hours=0.1; next allowed at 2026-11-27 20:38:49 UTC" in check.reason
     assert "(max_retrains=3); next allowed at 2026-11-27 21:32:49 UTC" in check.reason
+
+
+def test_the_report_calls_the_drift_section_the_runs_drift_check_not_its_cause():
+    """A retrain for a performance drop with no dataset drift: "Drift that caused this run" over "Dataset drift:
+    no" contradicted itself; the decision's section says why the agent retrained."""
+    report = build_report(
+        model_name="fraud",
+        gates=Gates(),
+        challenger_version="3",
+        challenger_metrics={"roc_auc": 0.78},
+        champion_version="2",
+        champion_metrics={"roc_auc": 0.39},
+        drift={**DRIFT, "dataset_drift": False, "drift_share": 0.0, "n_drifted": 0, "top_drifted": []},
+        decision=DECISION,
+    )
+    for text in (report.to_markdown(), report.to_html()):
+        assert "Drift that caused" not in text and "Drift check of this run" in text
