@@ -154,7 +154,10 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
         )
         if outcome.recorded:
             settings.run_later(lambda: approvals.refresh_message(outcome.approval, slack_client=settings.slack_client))
-        payload = {"recorded": outcome.recorded, "message": outcome.message, "approval": _public(outcome.approval)}
+        # the page shows the answer after its reload, where the request is no longer listed: name it
+        message = outcome.message[:1].lower() + outcome.message[1:]
+        named = f"Request #{approval_id} ({approval['model_name']} v{approval['model_version']}): {message}"
+        payload = {"recorded": outcome.recorded, "message": named, "approval": _public(outcome.approval)}
         return JSONResponse(payload, status_code=200 if outcome.recorded else 409)
 
     return await anyio.to_thread.run_sync(run)

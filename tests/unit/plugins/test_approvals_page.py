@@ -138,6 +138,8 @@ def test_approve_needs_the_dags_hitl_permission_and_records_via_ui(store: StateS
     permissions[("agentic_mlops__fraud", "PUT")] = True
     response = client.post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={"reason": "ok"})
     assert response.status_code == 200 and response.json()["approval"]["status"] == "approved"
+    # the page shows this answer after its reload, where the request is no longer: it names the request
+    assert response.json()["message"] == f"Request #{approval_id} (fraud v7): approved by ui-alice"
     stored = store.get_approval(approval_id)
     assert (stored["decided_by"], stored["decided_via"], stored["reason"]) == ("ui-alice", "ui", "ok")
     assert ("ui-alice", "agentic_mlops__fraud", "PUT", "HITL_DETAIL") in permissions["calls"]
