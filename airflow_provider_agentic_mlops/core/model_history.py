@@ -179,6 +179,36 @@ def quality_series(points: Iterable[RunPoint]) -> dict[str, list[tuple[RunPoint,
     return series
 
 
+def quality_baselines(points: Iterable[RunPoint]) -> dict[str, dict[int, float]]:
+    """The baseline of each run's quality per metric, by decision id, where known: the quality on reference
+    data, or the metric logged for the champion (what the current quality is compared with)."""
+    baselines: dict[str, dict[int, float]] = {}
+    for p in points:
+        for metric, values in (p.quality or {}).items():
+            reference = _number(values.get("reference")) if isinstance(values, Mapping) else None
+            if reference is not None:
+                baselines.setdefault(str(metric), {})[p.decision_id] = reference
+    return baselines
+
+
+def champions_of_runs(points: Iterable[RunPoint], lineage: Iterable[Mapping[str, Any]]) -> dict[int, str | None]:
+    """The champion each run's checks measured, by decision id: the version of the latest champion change
+    (:func:`champion_lineage`'s entries) at or before the run; None before the first one recorded.
+
+    :param lineage: champion changes in any order, each with ``at`` and ``version``.
+    """
+    changes = sorted(((e["at"], str(e["version"])) for e in lineage if e.get("at") is not None), key=lambda c: c[0])
+    champions: dict[int, str | None] = {}
+    for p in points:
+        current = None
+        for at, version in changes:
+            if at > p.at:
+                break
+            current = version
+        champions[p.decision_id] = current
+    return champions
+
+
 # -- queries --------------------------------------------------------------------------------------
 
 #: The DAGs whose rows a query keeps (e.g. those the reader may read); None among them keeps the rows

@@ -208,6 +208,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
         runs = model_history.model_runs(store, model_name, dag_ids=dag_ids, before=before, limit=DECISIONS_SHOWN + 1)
         older = len(runs) > DECISIONS_SHOWN
         runs = runs[1:] if older else runs
+        lineage = model_history.champion_lineage(store, model_name, dag_ids=dag_ids)
         return {
             "dag_id": dag_id,
             "before": before,
@@ -217,8 +218,12 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),
             "heatmap": charts.heatmap_chart(model_history.column_heatmap(runs)),
-            "quality_chart": charts.quality_chart(model_history.quality_series(runs)),
-            "lineage": model_history.champion_lineage(store, model_name, dag_ids=dag_ids),
+            "quality_chart": charts.quality_chart(
+                model_history.quality_series(runs),
+                baselines=model_history.quality_baselines(runs),
+                champions=model_history.champions_of_runs(runs, lineage),
+            ),
+            "lineage": lineage,
             "decisions": list(reversed(runs)),
             "verdicts": model_history.validation_verdicts(store, {model_name: runs}, dag_ids={model_name: dag_ids}),
             "running_job": model_history.running_job(store, model_name, dag_ids=dag_ids),

@@ -393,3 +393,19 @@ def test_the_overview_row_carries_the_last_runs_rejected_validation(sqlite_store
     reject_validation(sqlite_store)
     verdict = model_history.model_summary(sqlite_store, "fraud-detector")["last_validation"]
     assert verdict.version == "3" and not verdict.passed and verdict.run_id == "scheduled__2026-01-05"
+
+
+def test_each_run_is_given_the_champion_of_the_latest_change_before_it_and_its_quality_baseline() -> None:
+    from datetime import datetime
+
+    def point(i: int, hour: int) -> model_history.RunPoint:
+        quality = {"roc_auc": {"reference": (80 + i) / 100, "current": 0.5}}
+        return model_history.RunPoint(decision_id=i, at=datetime(2026, 1, 1, hour), action="retrain", quality=quality)
+
+    points = [point(1, 9), point(2, 11), point(3, 13), point(4, 15)]
+    lineage = [  # newest first, as champion_lineage returns it
+        {"at": datetime(2026, 1, 1, 14), "version": "1", "event": "rolled back to"},
+        {"at": datetime(2026, 1, 1, 10), "version": "2", "event": "promoted"},
+    ]
+    assert model_history.champions_of_runs(points, lineage) == {1: None, 2: "2", 3: "2", 4: "1"}
+    assert model_history.quality_baselines(points) == {"roc_auc": {1: 0.81, 2: 0.82, 3: 0.83, 4: 0.84}}
