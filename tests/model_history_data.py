@@ -108,3 +108,35 @@ def seed_history(
         details={"from_version": "2", "to_version": "1", "reason": "latency regression"},
     )
     return {"decision_ids": decision_ids, "approval_id": request["id"], "dag_id": dag_id}
+
+
+#: The gates' reasons of a rejected challenger, as ValidationReport.reasons words them (failed first).
+REJECTED_REASONS = [
+    "FAILED guard: accuracy: challenger 0.7212 vs champion 0.8406: regression 0.1194 (tolerated <= 0.0500)",
+    "passed primary: roc_auc: challenger 0.7811 vs champion 0.3951: improvement +0.3861 (required >= 0.0100)",
+]
+
+
+def reject_validation(
+    store: StateStore,
+    model_name: str = "fraud-detector",
+    *,
+    run_id: str = f"scheduled__2026-01-0{len(RUNS)}",
+    version: str = "3",
+    report_uri: str = "runs:/r5/agentic_mlops/validation/report.html",
+) -> None:
+    """The audit entry ValidateOperator writes when the gates reject the challenger of run ``run_id`` (by
+    default the last seeded run, a retrain)."""
+    store.audit(
+        "validation_rejected",
+        actor="agentic-mlops",
+        model_name=model_name,
+        subject=f"version:{version}",
+        details={
+            "reasons": REJECTED_REASONS,
+            "report_uri": report_uri,
+            "digest": "0" * 64,
+            "dag_id": f"agentic_mlops__{model_name}",
+            "run_id": run_id,
+        },
+    )

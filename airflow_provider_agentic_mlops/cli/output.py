@@ -33,6 +33,16 @@ def document_only_on_stdout(output: str | None) -> Iterator[None]:
         _document_out = None
 
 
+@contextlib.contextmanager
+def logs_to_stderr() -> Iterator[None]:
+    """While a command gathers what it prints as a table, anything written to stdout (log lines of the
+    hooks, which Airflow's logging writes to stdout) goes to stderr: the table is alone on stdout, and
+    ``2>/dev/null`` hides the rest. (``-o json`` does this for the whole command, see
+    :func:`document_only_on_stdout`.)"""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def _out() -> TextIO:
     return _document_out or sys.stdout
 

@@ -38,7 +38,7 @@ _NEXT_ALLOWED = re.compile(r"next allowed at (\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\
 
 
 def next_allowed_in(reason: str) -> str | None:
-    """The ``YYYY-MM-DD HH:MM UTC`` a reason of :func:`check_retrain_budget` (a fired rule's detail, as a
+    """The ``YYYY-MM-DD HH:MM:SS UTC`` a reason of :func:`check_retrain_budget` (a fired rule's detail, as a
     decision stores it) gives as the time a retrain is allowed again; None when it gives none."""
     match = _NEXT_ALLOWED.search(str(reason))
     return match.group(1) if match else None
@@ -73,8 +73,7 @@ def check_retrain_budget(
             (
                 RETRAIN_BUDGET,
                 f"retrain budget exhausted: {retrains_in_window} retrains in the last {budget_window_hours:g} h "
-                f"(max_retrains={max_retrains})"
-                + (f"; next allowed at {next_at:%Y-%m-%d %H:%M} UTC" if next_at else ""),
+                f"(max_retrains={max_retrains})" + (f"; next allowed at {_round_up(next_at)} UTC" if next_at else ""),
             )
         )
         if next_at:
@@ -85,9 +84,9 @@ def check_retrain_budget(
             violations.append(
                 (
                     COOLDOWN,
-                    f"in cooldown: last retrain started {last_retrain_at:%Y-%m-%d %H:%M} UTC "
+                    f"in cooldown: last retrain started {last_retrain_at:%Y-%m-%d %H:%M:%S} UTC "
                     f"({(now - last_retrain_at).total_seconds() / 3600:.1f} h ago), cooldown_hours="
-                    f"{cooldown_hours:g}; next allowed at {ready_at:%Y-%m-%d %H:%M} UTC",
+                    f"{cooldown_hours:g}; next allowed at {_round_up(ready_at)} UTC",
                 )
             )
             next_times.append(ready_at)
@@ -105,6 +104,13 @@ def check_retrain_budget(
         + (f", cooldown of {cooldown_hours:g} h elapsed" if last_retrain_at else ", no previous retrain"),
         retrains_in_window,
     )
+
+
+def _round_up(at: datetime) -> str:
+    """``at`` to the second, rounded up: a "next allowed at" never reads earlier than it is (a cooldown
+    ending 20:38:48.7 is not over at 20:38:48, and said to the minute it looked over before it began)."""
+    whole = at.replace(microsecond=0)
+    return f"{whole + timedelta(seconds=1) if whole < at else whole:%Y-%m-%d %H:%M:%S}"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -177,6 +177,36 @@ def quality_series(points: Iterable[RunPoint]) -> dict[str, list[tuple[RunPoint,
             if current is not None:
                 series.setdefault(str(metric), []).append((p, current))
     return series
+
+
+def quality_baselines(points: Iterable[RunPoint]) -> dict[str, dict[int, float]]:
+    """The baseline of each run's quality per metric, by decision id, where known: the quality on reference
+    data, or the metric logged for the champion (what the current quality is compared with)."""
+    baselines: dict[str, dict[int, float]] = {}
+    for p in points:
+        for metric, values in (p.quality or {}).items():
+            reference = _number(values.get("reference")) if isinstance(values, Mapping) else None
+            if reference is not None:
+                baselines.setdefault(str(metric), {})[p.decision_id] = reference
+    return baselines
+
+
+def champions_of_runs(points: Iterable[RunPoint], lineage: Iterable[Mapping[str, Any]]) -> dict[int, str | None]:
+    """The champion each run's checks measured, by decision id: the version of the latest champion change
+    (:func:`champion_lineage`'s entries) at or before the run; None before the first one recorded.
+
+    :param lineage: champion changes in any order, each with ``at`` and ``version``.
+    """
+    changes = sorted(((e["at"], str(e["version"])) for e in lineage if e.get("at") is not None), key=lambda c: c[0])
+    champions: dict[int, str | None] = {}
+    for p in points:
+        current = None
+        for at, version in changes:
+            if at > p.at:
+                break
+            current = version
+        champions[p.decision_id] = current
+    return champions
 
 
 # -- queries --------------------------------------------------------------------------------------
@@ -457,15 +487,23 @@ def model_summaries(
     store: StateStore, access: Mapping[str, DagIds], *, sparkline_runs: int = 20
 ) -> dict[str, dict[str, Any]]:
     """The overview row of each model of ``access`` (``{model: DAGs whose rows to show}``, :data:`DagIds`):
-    ``{"champion", "last_decision", "runs", "running_job", "pending_approval"}``, read for all of them
+    ``{"champion", "last_decision", "last_validation", "runs", "running_job", "pending_approval"}``
+    (``last_validation``: the :class:`ValidationVerdict` of the last decision's run, if any), read for all of them
     in a fixed number of queries. ``runs`` are the last ``sparkline_runs`` decisions, oldest first, as
-    :class:`RunPoint` with only their id, time, action, DAG and drift share (the stored prompt and inputs
+    :class:`RunPoint` with only their id, time, action, DAG, run and drift share (the stored prompt and inputs
     are not read). Stale jobs are failed first (:meth:`~.state.StateStore.fail_stale_jobs`), of every model.
     """
     from airflow_provider_agentic_mlops.core.state import JOB_RUNNING
 
     summaries: dict[str, dict[str, Any]] = {
-        name: {"champion": None, "last_decision": None, "runs": [], "running_job": None, "pending_approval": None}
+        name: {
+            "champion": None,
+            "last_decision": None,
+            "last_validation": None,
+            "runs": [],
+            "running_job": None,
+            "pending_approval": None,
+        }
         for name in access
     }
     if not access:
@@ -485,6 +523,7 @@ def model_summaries(
             decisions.c.created_at,
             decisions.c.final_action,
             decisions.c.dag_id,
+            decisions.c.run_id,
             decisions.c.inputs[("drift", "drift_share")].label("drift_share"),
         )
         .where(decisions.c.id.in_(sa.select(runs.c.id)))
@@ -514,6 +553,7 @@ def model_summaries(
                     at=r["created_at"],
                     action=str(r["final_action"]),
                     dag_id=r["dag_id"],
+                    run_id=r["run_id"],
                     drift_share=_number(r["drift_share"]),
                 )
             )
@@ -541,6 +581,11 @@ def model_summaries(
                 summaries[job["model_name"]]["running_job"] = dict(job)
     for summary in summaries.values():
         summary["last_decision"] = summary["runs"][-1] if summary["runs"] else None
+    last = {name: [s["last_decision"]] for name, s in summaries.items() if s["last_decision"] is not None}
+    verdicts = validation_verdicts(store, last, dag_ids=access)
+    for summary in summaries.values():
+        decision = summary["last_decision"]
+        summary["last_validation"] = verdicts.get(decision.decision_id) if decision is not None else None
     return summaries
 
 
@@ -563,6 +608,122 @@ def _of_model_dags(model_column: Any, dag_column: Any, access: Mapping[str, DagI
     # Implied by the above, but SQLite searches the (model_name, ...) indexes only by a plain IN of names:
     # without it, a page of the overview scans every model's decisions.
     return sa.and_(model_column.in_(sorted(access)), sa.or_(sa.false(), *conditions))
+
+
+#: The audit action ValidateOperator records when the gates reject a challenger.
+VALIDATION_REJECTED = "validation_rejected"
+
+
+@dataclass
+class ValidationVerdict:
+    """What validation said of the version a retrain decision's run trained.
+
+    :param version: the challenger's version.
+    :param passed: whether it passed the gates.
+    :param reasons: one line per gate, the failed ones first (``FAILED guard: accuracy: ...``).
+    :param report_uri: the validation report, as recorded.
+    :param at: when the verdict was recorded (naive UTC).
+    :param dag_id: the DAG of the run that validated it.
+    :param run_id: that run.
+    :param approval_id: the approval request a passed version went on to (None: none, or rejected).
+    :param approval_status: that request's status (``pending``, ``approved``, ...).
+    """
+
+    version: str
+    passed: bool
+    reasons: list[str]
+    report_uri: str | None
+    at: datetime
+    dag_id: str | None = None
+    run_id: str | None = None
+    approval_id: int | None = None
+    approval_status: str | None = None
+
+    @property
+    def failed_gates(self) -> list[str]:
+        """The reasons of the gates it failed."""
+        return [r for r in self.reasons if r.startswith("FAILED ")]
+
+    @property
+    def summary(self) -> str:
+        """One line: ``v3 rejected by validation: FAILED guard: ...`` or ``v2 passed validation; approval
+        #1 approved``."""
+        if not self.passed:
+            return f"v{self.version} rejected by validation: " + ("; ".join(self.failed_gates) or "no reason recorded")
+        approval = f"; approval #{self.approval_id} {self.approval_status}" if self.approval_id is not None else ""
+        return f"v{self.version} passed validation{approval}"
+
+
+def validation_verdicts(
+    store: StateStore, runs: Mapping[str, Sequence[RunPoint]], *, dag_ids: Mapping[str, DagIds] | None = None
+) -> dict[int, ValidationVerdict]:
+    """The validation verdict of each retrain decision of ``runs`` (``{model: its runs}``) whose run
+    validated a challenger, by decision id: a rejection from the audit trail (:data:`VALIDATION_REJECTED`),
+    a pass from the approval request it led to. When a run was validated twice (a cleared task), the later
+    verdict wins. Two queries, whatever the number of models and runs.
+
+    :param dag_ids: per model, only verdicts recorded by these DAGs (:data:`DagIds`); default: every DAG.
+    """
+    wanted = {
+        name: [p for p in points if p.action == "retrain" and p.run_id] for name, points in runs.items() if points
+    }
+    wanted = {name: points for name, points in wanted.items() if points}
+    if not wanted:
+        return {}
+    run_ids = sorted({str(p.run_id) for points in wanted.values() for p in points})
+    found: dict[tuple[str, str], list[ValidationVerdict]] = {}
+    # validation follows the decision (hosts' clocks may differ a little): the (model_name, at) index
+    # bounds the audit rows read per model
+    since = {m: min(p.at for p in ps) - timedelta(hours=1) for m, ps in wanted.items()}
+    rejected = audit.select().where(
+        audit.c.action == VALIDATION_REJECTED,
+        sa.or_(*(sa.and_(audit.c.model_name == m, audit.c.at >= t) for m, t in since.items())),
+    )
+    requested = approvals.select().where(approvals.c.model_name.in_(sorted(wanted)), approvals.c.run_id.in_(run_ids))
+    with store.engine.connect() as conn:
+        for row in conn.execute(rejected).mappings():
+            details = row.get("details") or {}
+            if details.get("run_id") not in run_ids:
+                continue
+            found.setdefault((str(row["model_name"]), str(details["run_id"])), []).append(
+                ValidationVerdict(
+                    version=str(row.get("subject") or "").removeprefix("version:"),
+                    passed=False,
+                    reasons=[str(r) for r in details.get("reasons") or []],
+                    report_uri=details.get("report_uri"),
+                    at=row["at"],
+                    dag_id=details.get("dag_id"),
+                    run_id=str(details["run_id"]),
+                )
+            )
+        for row in conn.execute(requested).mappings():
+            validation = (row.get("details") or {}).get("validation") or {}
+            found.setdefault((str(row["model_name"]), str(row["run_id"])), []).append(
+                ValidationVerdict(
+                    version=str(row["model_version"]),
+                    passed=bool(validation.get("passed", True)),  # a request is made for a version that passed
+                    reasons=[str(r) for r in validation.get("reasons") or []],
+                    report_uri=validation.get("report_uri"),
+                    at=row["requested_at"],
+                    dag_id=row["dag_id"],
+                    run_id=str(row["run_id"]),
+                    approval_id=int(row["id"]),
+                    approval_status=str(row["status"]),
+                )
+            )
+    verdicts: dict[int, ValidationVerdict] = {}
+    for model, points in wanted.items():
+        allowed = (dag_ids or {}).get(model)
+        for p in points:
+            # of the decision's own DAG (one that recorded none: any), and one the reader may read
+            mine = [
+                v
+                for v in found.get((model, str(p.run_id)), [])
+                if (not p.dag_id or v.dag_id == p.dag_id) and of_dags(v.dag_id, allowed)
+            ]
+            if mine:
+                verdicts[p.decision_id] = max(mine, key=lambda v: v.at)
+    return verdicts
 
 
 def running_job(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ The transaction: the intent (version, previous champion, start time) is recorded
 before any step runs, then the steps run in order, each recorded as done:
 
 1. ``previous_alias``  ``previous_champion`` -> the old champion (a crash after it leaves the old one serving);
-2. ``champion_alias``  ``champion`` -> the new version;
+2. ``champion_alias``  ``champion`` -> the new version, and ``challenger`` removed when it pointed at it;
 3. ``tags``            the approver, approval and promotion time on the version (times from the intent);
 4. ``audit``           the ``promoted`` audit entry, written in the same transaction as its step mark;
 5. ``asset_event``     the champion Asset event, marked by the operator once Airflow has recorded it.
@@ -39,7 +39,8 @@ if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, 
 
     from airflow_provider_agentic_mlops.core.state import StateStore
 
-CHAMPION, PREVIOUS_CHAMPION = "champion", "previous_champion"
+#: The registry's aliases: the serving version, the one a rollback restores, the latest retrain's version.
+CHAMPION, PREVIOUS_CHAMPION, CHALLENGER = "champion", "previous_champion", "challenger"
 PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT = (
     "previous_alias",
     "champion_alias",
@@ -178,6 +179,10 @@ def promote_version(
         mark(PREVIOUS_ALIAS)
     if CHAMPION_ALIAS not in done_before:
         registry.set_alias(registered_model, CHAMPION, version)
+        # MLflow's champion/challenger convention: the version is no challenger any more (a challenger
+        # alias on another version, a newer retrain, stays)
+        if registry.get_alias_version(registered_model, CHALLENGER) == version:
+            registry.delete_alias(registered_model, CHALLENGER)
         mark(CHAMPION_ALIAS)
     if TAGS not in done_before:
         registry.set_version_tags(

@@ -16,6 +16,7 @@ from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+from airflow_provider_agentic_mlops.core.promotion import CHALLENGER
 
 if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -34,7 +35,6 @@ CLOCK_SKEW = timedelta(minutes=1)
 MAX_RUN_ID_LENGTH = 250
 #: How much of the job's token a training run id carries: enough that no two jobs' ids meet.
 RUN_ID_TOKEN_CHARS = 12
-CHALLENGER = "challenger"
 
 #: ``fn(*, model_name, registered_model, tracking_uri, conf, tags) -> {"version", "run_id", "metrics"}``, called
 #: inside the connection's ``authenticated()``: its MLflow calls in the calling thread carry the credentials.

@@ -537,7 +537,7 @@ class ValidationReport:
         for metric, champ, chal, delta, direction in self._rows():
             mark = " (primary)" if metric == self.primary_metric else ""
             lines.append(f"| {metric}{mark} | {champ} | {chal} | {delta} | {direction} |")
-        lines += ["", "## Drift that caused this run", ""]
+        lines += ["", "## Drift check of this run", ""]
         lines += self._drift_lines()
         lines += ["", "## Why the agent retrained", ""]
         if self.decision:
@@ -585,7 +585,7 @@ class ValidationReport:
             f"<ul>{reasons}</ul>"
             "<h2>Metrics side by side</h2><table><tr><th>metric</th><th>champion</th><th>challenger</th>"
             f"<th>delta</th><th>better is</th></tr>{rows}</table>"
-            f"<h2>Drift that caused this run</h2><ul>{drift}</ul>"
+            f"<h2>Drift check of this run</h2><ul>{drift}</ul>"
             f"<h2>Why the agent retrained</h2>{decision}"
             f"<p><small>sha256 of the Markdown report: {self.digest()}</small></p>"
             "</body></html>\n"

@@ -44,7 +44,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     no champion yet (a model's first version) only the floors apply: the challenger passes when it
     meets them, and trivially when no floor is configured (the report says so; a person still approves).
 
-    The comparative report (Markdown and HTML: metrics side by side, the drift that caused the run,
+    The comparative report (Markdown and HTML: metrics side by side, the run's drift check,
     the decision rationale; its sha256 digest binds the approval to it) is logged as artifacts of the
     challenger's MLflow run under ``agentic_mlops/validation/``. XCom key ``validation`` carries the
     summary. A failing challenger branches to ``reject_task_id``: the run ends without asking anyone,

@@ -289,8 +289,14 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     app.state.agentic_mlops = settings or AppSettings()
     for module_name in ROUTERS:
         app.include_router(importlib.import_module(module_name).router)
+    from fastapi.exceptions import RequestValidationError
     from sqlalchemy.exc import SQLAlchemyError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from airflow_provider_agentic_mlops.plugins.pages import http_error, validation_error
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StoreUnavailable, store_unavailable)
     app.add_exception_handler(SQLAlchemyError, store_unavailable)
     app.add_middleware(SecurityHeaders)
@@ -298,8 +304,9 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
 
 
 async def store_unavailable(request: Any, exc: Exception) -> Any:
-    """503 naming the store and the error for a store that cannot be opened or queried (not a bare 500)."""
-    from fastapi.responses import JSONResponse
+    """503 naming the store and the error for a store that cannot be opened or queried (not a bare 500);
+    a page for a browser (:func:`.pages.error_response`)."""
+    from airflow_provider_agentic_mlops.plugins.pages import error_response
 
     if isinstance(exc, StoreUnavailable):
         where, error = exc.where, exc.error
@@ -307,7 +314,7 @@ async def store_unavailable(request: Any, exc: Exception) -> Any:
         where, error = settings_of(request.app).store_name(), exc
     detail = store_error_detail(where, error)
     log.warning("%s %s: %s", request.method, request.url.path, detail, exc_info=error)
-    return JSONResponse({"detail": detail}, status_code=503)
+    return error_response(request, 503, detail)
 
 
 def settings_of(app: Any) -> AppSettings:

@@ -154,7 +154,10 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
         )
         if outcome.recorded:
             settings.run_later(lambda: approvals.refresh_message(outcome.approval, slack_client=settings.slack_client))
-        payload = {"recorded": outcome.recorded, "message": outcome.message, "approval": _public(outcome.approval)}
+        # the page shows the answer after its reload, where the request is no longer listed: name it
+        message = outcome.message[:1].lower() + outcome.message[1:]
+        named = f"Request #{approval_id} ({approval['model_name']} v{approval['model_version']}): {message}"
+        payload = {"recorded": outcome.recorded, "message": named, "approval": _public(outcome.approval)}
         return JSONResponse(payload, status_code=200 if outcome.recorded else 409)
 
     return await anyio.to_thread.run_sync(run)
@@ -175,13 +178,21 @@ ARTIFACT_LINKS = model_history.ARTIFACT_LINKS
 
 
 def _round(value: Any) -> str:
+    """A setting or share, as short as it is (``0.5``, ``0.5556``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-" if value is None else str(value)
     return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.4g}"
 
 
+def _metric(value: Any) -> str:
+    """A metric or its change, always with four decimals (``0.5160``), so a table's column lines up."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else str(value)
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
+
+
 def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Champion vs challenger per metric, rounded, with the change and whether it is better.
+    """Champion vs challenger per metric, with four decimals, with the change and whether it is better.
 
     ``direction`` is ``up`` (better), ``down`` (worse) or ``""`` (equal or unknown), by the metric's
     direction (``rmse`` lower is better; the primary metric's as validated).
@@ -194,13 +205,13 @@ def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
     rows = []
     for metric in sorted(set(champ) | set(chall), key=lambda m: (m != primary, m)):
         old, new = champ.get(metric), chall.get(metric)
-        row = {"metric": metric, "primary": metric == primary, "champion": _round(old), "challenger": _round(new)}
+        row = {"metric": metric, "primary": metric == primary, "champion": _metric(old), "challenger": _metric(new)}
         row.update(delta="", arrow="", direction="", direction_word="")
         if isinstance(old, (int, float)) and isinstance(new, (int, float)) and new != old:
             delta = new - old
             better = (delta > 0) == higher_is_better(str(metric))
             row.update(
-                delta=("+" if delta > 0 else "-") + _round(abs(delta)),
+                delta=("+" if delta > 0 else "-") + _metric(abs(delta)),
                 arrow="\u25b2" if delta > 0 else "\u25bc",
                 direction="up" if better else "down",
                 direction_word="better" if better else "worse",

@@ -7,7 +7,7 @@ that came from data (column names, run ids, metric names) is escaped here, at th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -146,44 +146,117 @@ def heatmap_chart(heatmap: Heatmap, *, cell: int = 18) -> str:
     return "".join(parts)
 
 
-def quality_chart(series: dict[str, list[tuple[RunPoint, float]]], *, width: int = 760, height: int = 200) -> str:
-    """Model quality on current data per metric over the runs where labels were known."""
+#: What the model-quality chart draws, under it.
+QUALITY_CAPTION = "solid: quality on current data; dashed: its baseline; grey line: champion change (the line breaks)"
+
+
+def quality_chart(
+    series: Mapping[str, Sequence[tuple[RunPoint, float]]],
+    *,
+    baselines: Mapping[str, Mapping[int, float]] | None = None,
+    champions: Mapping[int, str | None] | None = None,
+    width: int = 760,
+    height: int = 220,
+) -> str:
+    """Model quality on current data per metric over the runs where labels were known, each metric's
+    baseline dashed, the line broken where the champion changed (a grey line labelled with the new version):
+    points measured on different champions are not joined into one line.
+
+    :param series: ``{metric: [(run, quality)]}`` (:func:`~..core.model_history.quality_series`).
+    :param baselines: ``{metric: {decision id: baseline}}`` (:func:`~..core.model_history.quality_baselines`).
+    :param champions: the champion each run measured, by decision id
+        (:func:`~..core.model_history.champions_of_runs`); None: not known, the line is not broken.
+    """
     if not series:
         return '<p class="muted">Model quality is not known (no labelled current data in the drift checks).</p>'
+    baselines = baselines or {}
+    champions = champions or {}
     palette = ["#2563eb", "#7c3aed", "#059669", "#db2777", "#0891b2"]
-    left, right, top, bottom = 44, 120, 12, 26
+    left, right, top, bottom = 44, 150, 18, 40
     runs = sorted({p.decision_id: p for s in series.values() for p, _ in s}.values(), key=lambda p: p.decision_id)
     index = {p.decision_id: i for i, p in enumerate(runs)}
     values = [v for s in series.values() for _, v in s]
+    values += [b for metric in series for b in (baselines.get(metric) or {}).values()]
     lo, hi = min(values), max(values)
-    lo, hi = (lo - 0.05, hi + 0.05) if hi - lo < 0.1 else (lo, hi)
+    pad = 0.05 if hi - lo < 0.1 else (hi - lo) * 0.08
+    lo, hi = lo - pad, hi + pad
     n = max(1, len(runs) - 1)
+    x_lo, x_hi = left + 16, width - right - 16
+
+    def x(p: RunPoint) -> float:
+        return (x_lo + x_hi) / 2 if len(runs) == 1 else _scale(index[p.decision_id], 0, n, x_lo, x_hi)
+
+    def y(v: float) -> float:
+        return _scale(v, lo, hi, height - bottom, top)
+
     parts = [
         f'<svg id="quality-chart" class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="model quality over time">',
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#9ca3af"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#9ca3af"/>',
     ]
-    for tick in (lo, hi):
-        y = _scale(tick, lo, hi, height - bottom, top)
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" {_FONT}>{tick:.2f}</text>')
+    for tick in (lo, (lo + hi) / 2, hi):
+        parts.append(f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" {_FONT}>{tick:.2f}</text>')
+    for before, after in zip(runs, runs[1:], strict=False):
+        old, new = champions.get(before.decision_id), champions.get(after.decision_id)
+        if old == new:
+            continue
+        mid = (x(before) + x(after)) / 2
+        tip = f"champion v{new} from here" + (f" (was v{old})" if old else "")
+        parts.append(
+            f'<line class="champion-change" x1="{mid:.1f}" y1="{top - 6}" x2="{mid:.1f}" y2="{height - bottom}" '
+            f'stroke="#6b7280" stroke-dasharray="2 2"><title>{escape(tip)}</title></line>'
+            f'<text x="{mid + 3:.1f}" y="{top - 8 + 11}" {_FONT} fill="#6b7280">v{escape(str(new))}</text>'
+        )
     for k, (metric, points) in enumerate(sorted(series.items())):
         colour = palette[k % len(palette)]
-        pts = [
-            (_scale(index[p.decision_id], 0, n, left + 8, width - right - 8), _scale(v, lo, hi, height - bottom, top))
-            for p, v in points
-        ]
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="'
-            + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-            + '"/>'
-        )
-        for (x, y), (p, v) in zip(pts, points, strict=True):
+        own = baselines.get(metric) or {}
+        segments: list[list[tuple[RunPoint, float]]] = []
+        for p, v in points:
+            if segments and champions.get(segments[-1][-1][0].decision_id) == champions.get(p.decision_id):
+                segments[-1].append((p, v))
+            else:
+                segments.append([(p, v)])
+        for segment in segments:
+            if len(segment) > 1:
+                line = " ".join(f"{x(p):.1f},{y(v):.1f}" for p, v in segment)
+                parts.append(
+                    f'<polyline class="quality" fill="none" stroke="{colour}" stroke-width="1.5" points="{line}"/>'
+                )
+            known = [(p, own[p.decision_id]) for p, _ in segment if p.decision_id in own]
+            if known:
+                ends = [
+                    (max(left + 2, x(known[0][0]) - 24), known[0][1]),
+                    *((x(p), b) for p, b in known),
+                    (min(width - right, x(known[-1][0]) + 24), known[-1][1]),
+                ]
+                champion = champions.get(segment[0][0].decision_id)
+                tip = f"{metric} baseline {known[-1][1]:.3f}" + (f" (champion v{champion})" if champion else "")
+                dashed = " ".join(f"{bx:.1f},{y(b):.1f}" for bx, b in ends)
+                parts.append(
+                    f'<polyline class="baseline" fill="none" stroke="{colour}" stroke-width="1.5" '
+                    f'stroke-dasharray="5 3" opacity="0.7" points="{dashed}">'
+                    f"<title>{escape(tip)}</title></polyline>"
+                )
+        for p, v in points:
+            champion = champions.get(p.decision_id)
             tip = f"{metric} = {v:.3f} on current data, {_when(p)} UTC"
+            tip += f"; baseline {own[p.decision_id]:.3f}" if p.decision_id in own else ""
+            tip += f"; champion v{champion}" if champion else ""
             parts.append(
-                f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}">'
+                f'<circle class="point" cx="{x(p):.1f}" cy="{y(v):.1f}" r="3.5" fill="{colour}">'
                 f"<title>{escape(tip)}</title></circle>"
             )
-        label = escape(metric[:20])
-        parts.append(f'<text x="{width - right + 8}" y="{top + 14 * k + 10}" fill="{colour}" {_FONT}>{label}</text>')
+        last, legend_y = points[-1], top + 30 * k + 10
+        label = f"{escape(metric[:20])} {last[1]:.3f}"
+        parts.append(f'<text x="{width - right + 8}" y="{legend_y}" fill="{colour}" {_FONT}>{label}</text>')
+        if last[0].decision_id in own:
+            baseline = f"baseline {own[last[0].decision_id]:.3f}"
+            parts.append(f'<text x="{width - right + 8}" y="{legend_y + 13}" fill="{colour}" {_FONT}>{baseline}</text>')
+    for i in sorted({0, len(runs) - 1}):
+        anchor = "middle" if len(runs) == 1 else ("start" if i == 0 else "end")
+        at = f'x="{x(runs[i]):.1f}" y="{height - bottom + 14}" text-anchor="{anchor}"'
+        parts.append(f"<text {at} {_FONT}>{_when(runs[i])}</text>")
+    parts.append(f'<text x="{left}" y="{height - 6}" {_FONT} fill="#6b7280">{QUALITY_CAPTION}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -208,6 +208,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
         runs = model_history.model_runs(store, model_name, dag_ids=dag_ids, before=before, limit=DECISIONS_SHOWN + 1)
         older = len(runs) > DECISIONS_SHOWN
         runs = runs[1:] if older else runs
+        lineage = model_history.champion_lineage(store, model_name, dag_ids=dag_ids)
         return {
             "dag_id": dag_id,
             "before": before,
@@ -217,9 +218,14 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),
             "heatmap": charts.heatmap_chart(model_history.column_heatmap(runs)),
-            "quality_chart": charts.quality_chart(model_history.quality_series(runs)),
-            "lineage": model_history.champion_lineage(store, model_name, dag_ids=dag_ids),
+            "quality_chart": charts.quality_chart(
+                model_history.quality_series(runs),
+                baselines=model_history.quality_baselines(runs),
+                champions=model_history.champions_of_runs(runs, lineage),
+            ),
+            "lineage": lineage,
             "decisions": list(reversed(runs)),
+            "verdicts": model_history.validation_verdicts(store, {model_name: runs}, dag_ids={model_name: dag_ids}),
             "running_job": model_history.running_job(store, model_name, dag_ids=dag_ids),
             "unfinished_promotions": model_history.unfinished_promotions(store, model_name, dag_ids=dag_ids),
         }
@@ -241,18 +247,24 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
     store = settings_of(request.app).get_store()
     missing = HTTPException(404, f"decision {str(decision_id)[:24]} of model {model_name!r} does not exist")
 
-    def load() -> dict[str, Any]:
-        from airflow_provider_agentic_mlops.core.model_history import of_dags
+    def load() -> tuple[dict[str, Any], Any]:
+        from airflow_provider_agentic_mlops.core import model_history
 
         _, dag_ids = model_or_404(store, user, model_name)
         if bad_row_id(decision_id):
             raise missing
         decision = store.get_decision(decision_id)
-        if decision is None or decision["model_name"] != model_name or not of_dags(decision["dag_id"], dag_ids):
+        if (
+            decision is None
+            or decision["model_name"] != model_name
+            or not model_history.of_dags(decision["dag_id"], dag_ids)
+        ):
             raise missing
-        return decision
+        point = model_history.run_point(decision)
+        verdicts = model_history.validation_verdicts(store, {model_name: [point]}, dag_ids={model_name: dag_ids})
+        return decision, verdicts.get(point.decision_id)
 
-    d = await anyio.to_thread.run_sync(load)
+    d, verdict = await anyio.to_thread.run_sync(load)
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 
     inputs = d.get("inputs")
@@ -266,4 +278,5 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
         evidence=evidence_rows(inputs),
         prompt_messages=messages,
         report_uri=observed.get("report_uri") if isinstance(observed, dict) else None,
+        verdict=verdict,
     )

@@ -2,6 +2,10 @@
 
 Every value from the state store, the data or the LLM reaches the page through a template, which
 escapes it for HTML; only the server-drawn SVG of :mod:`.charts` (escaped there) is marked safe.
+
+Errors: a browser's request (``Accept`` names ``text/html``) is answered with an error page in the
+plugin's layout (:func:`error_page`): the status, the message and a link back to the models; every other
+client (the pages' own ``fetch()``, curl, the API's clients) keeps FastAPI's JSON ``{"detail": ...}``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Scripts the pages load (files, not inline, so a strict Content-Security-Policy can forbid inline ones).
@@ -35,6 +39,23 @@ def _when(value: Any) -> str:
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M}"
     return "-" if value in (None, "") else str(value)
+
+
+def shorten(text: Any, limit: int = 220) -> str:
+    """``text`` whole when it has at most ``limit`` characters, else cut at the last word that fits, with
+    an ellipsis (a word longer than most of ``limit`` is cut where it reaches it).
+
+    :param text: the text (None: "").
+    :param limit: the most characters kept before the ellipsis.
+    """
+    text = "" if text is None else str(text)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if not text[limit].isspace():
+        at = cut.rstrip().rfind(" ")
+        cut = cut[:at] if at > limit // 2 else cut
+    return cut.rstrip() + "\u2026"
 
 
 def _pretty(value: Any) -> str:
@@ -69,6 +90,7 @@ def environment() -> Any:
     )
     env.filters["when"] = _when
     env.filters["pretty"] = _pretty
+    env.filters["shorten"] = shorten
     return env
 
 
@@ -87,3 +109,60 @@ def render(request: Request, template: str, *, user: str, status_code: int = 200
         )
     )
     return HTMLResponse(html, status_code=status_code)
+
+
+def wants_html(request: Request) -> bool:
+    """Whether ``request`` is a browser's page request: its ``Accept`` names ``text/html`` (``fetch()`` and
+    API clients send ``*/*`` or JSON)."""
+    return "text/html" in request.headers.get("accept", "").lower()
+
+
+def error_page(request: Request, status_code: int, message: str, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The error page: ``status_code`` and ``message`` in the plugin's layout, with a link back to the models.
+
+    :param headers: headers the error carries (e.g. ``WWW-Authenticate``).
+    """
+    from http import HTTPStatus
+
+    try:
+        phrase = HTTPStatus(status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    response = render(
+        request, "error.html", user="", status_code=status_code, status=status_code, phrase=phrase, message=message
+    )
+    response.headers.update(headers or {})
+    return response
+
+
+def error_response(request: Request, status_code: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
+    """:func:`error_page` for a browser, ``{"detail": detail}`` for any other client."""
+    if wants_html(request):
+        return error_page(request, status_code, detail if isinstance(detail, str) else _pretty(detail), headers)
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """An ``HTTPException`` (a route's 404, the auth's 401, a path no route has): a page for a browser."""
+    from fastapi.exception_handlers import http_exception_handler
+
+    if not wants_html(request):
+        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+    return error_page(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))  # type: ignore[attr-defined]
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """A parameter of the wrong type or range (``/decisions/abc``, ``?page=0``): for a browser, a page naming
+    each parameter, its value and what it must be, instead of pydantic's JSON."""
+    from fastapi.exception_handlers import request_validation_exception_handler
+
+    if not wants_html(request):
+        return await request_validation_exception_handler(request, exc)  # type: ignore[arg-type]
+    where = {"path": "in the URL", "query": "in the query", "body": "in the body", "header": "in a header"}
+    lines = []
+    for error in exc.errors():  # type: ignore[attr-defined]
+        loc = [str(part) for part in error.get("loc") or ()]
+        name = loc[-1] if loc else "a parameter"
+        value = f" {error['input']!r}" if "input" in error and error["input"] is not None else ""
+        lines.append(f"{name}{value} {where.get(loc[0], '') if loc else ''}: {error.get('msg', 'invalid')}".strip())
+    return error_page(request, 422, "; ".join(lines) or "the request's parameters are not valid")

@@ -61,8 +61,8 @@ class SeededServer:
 @pytest.fixture(scope="session")
 def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededServer]:
     """``airflow api-server`` on a free port, every user an admin, the history of
-    ``tests/model_history_data.py`` in its state store, a drift report in a local MLflow store and one
-    approval request pending."""
+    ``tests/model_history_data.py`` in its state store (its last run's challenger rejected by validation), a
+    drift and a validation report in a local MLflow store and one approval request pending."""
     import subprocess
     import time
     import urllib.request
@@ -74,7 +74,7 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededSe
     from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url, utcnow
     from tests.conftest import AIRFLOW
     from tests.e2e.deployment import free_port
-    from tests.model_history_data import seed_history
+    from tests.model_history_data import reject_validation, seed_history
 
     require_chromium()
     home = tmp_path_factory.mktemp("api-home")
@@ -91,8 +91,10 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededSe
     client = mlflow.MlflowClient(tracking_uri=tracking)
     run_id = client.create_run(client.create_experiment("agentic-mlops/fraud-detector")).info.run_id
     client.log_text(run_id, "<html><body><h1>Drift report</h1></body></html>", "drift/f/drift_report.html")
+    client.log_text(run_id, "<html><body><h1>Validation: REJECTED</h1></body></html>", "validation/report.html")
     store = StateStore(default_sqlite_url(home))
     seeded = seed_history(store, report_uri=f"runs:/{run_id}/drift/f/drift_report.html")
+    reject_validation(store, report_uri=f"runs:/{run_id}/validation/report.html")  # the last run's challenger
     seeded["pending_id"] = approvals.request(
         store,
         model_name="fraud-detector",

@@ -91,3 +91,20 @@ def test_approve_works_from_the_page_and_its_answer_stays_after_the_reload(
     assert "approved" in answer.lower()
     assert "approved in the browser test" in browser.evaluate("document.getElementById('history').innerText")
     assert browser.console_errors() == []
+
+
+def test_a_rejected_challenger_is_shown_with_its_report_and_an_unknown_model_as_a_page(
+    browser: Browser, seeded_server: SeededServer
+) -> None:
+    _open(browser, seeded_server, "/agentic-mlops/models/fraud-detector")
+    verdict = browser.evaluate("document.querySelector('#decisions td.validation').innerText")
+    assert "v3 rejected" in verdict and "FAILED guard: accuracy" in verdict
+    report = browser.evaluate("document.querySelector('#decisions a.validation-report').href")
+    browser.open(report)
+    assert browser.evaluate("document.querySelector('h1').textContent") == "Validation: REJECTED"
+    # a browser asking for a model the store never heard of gets a page in the plugin's layout, not JSON
+    _open(browser, seeded_server, "/agentic-mlops/models/nope")
+    assert "'nope' is unknown" in browser.evaluate("document.getElementById('error-message').textContent")
+    back = browser.evaluate("document.getElementById('back').href")
+    assert back == f"{seeded_server.url}/agentic-mlops/models" and browser.status_of(back) == 200
+    assert browser.evaluate("document.querySelector('nav a').textContent") == "Models"

@@ -101,6 +101,13 @@ def test_approved_version_becomes_champion_and_old_one_previous_champion(env):
     assert ctx["ti"].pushed["mlflow_model_version_url"] == f"{env.url}/#/models/{env.model}/versions/{env.new}"
 
 
+def test_the_promoted_challenger_loses_its_challenger_alias(env):
+    env.client.set_registered_model_alias(env.model, "challenger", env.new)  # as RetrainOperator left it
+    _approval(env)
+    _promote(env).execute(_ctx(env))
+    assert _aliases(env) == {"champion": env.new, "previous_champion": env.old}
+
+
 def test_rerun_after_promotion_is_a_noop(env):
     _approval(env)
     op = _promote(env)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_agentic_mlops.cli.output import print_rows
+from airflow_provider_agentic_mlops.cli.output import logs_to_stderr, print_rows
 from airflow_provider_agentic_mlops.core.config import ConfigError, read_models_file
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
@@ -121,6 +121,28 @@ class _StoreState:
 
 
 def models_list(args: argparse.Namespace) -> None:
+    with logs_to_stderr():  # the hooks' log lines (the MLflow fallback, a registry's warning) are not the table
+        rows = _model_rows(args)
+    print_rows(
+        rows,
+        [
+            "model",
+            "dag_id",
+            "schedule",
+            "champion",
+            "running_job",
+            "blocked",
+            "last_decision",
+            "pending_approvals",
+            "promotion",
+        ],
+        args.output,
+    )
+
+
+def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One row per model of the models file: champion, running job, why a retrain is blocked, last decision,
+    pending approvals, an unfinished promotion."""
     from airflow_provider_agentic_mlops.core.model_history import unfinished_promotions
 
     path = cli_models_file(args.models_file, must_exist=True)
@@ -158,18 +180,4 @@ def models_list(args: argparse.Namespace) -> None:
                 or None,
             }
         )
-    print_rows(
-        rows,
-        [
-            "model",
-            "dag_id",
-            "schedule",
-            "champion",
-            "running_job",
-            "blocked",
-            "last_decision",
-            "pending_approvals",
-            "promotion",
-        ],
-        args.output,
-    )
+    return rows

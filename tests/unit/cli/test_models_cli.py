@@ -97,6 +97,24 @@ def test_json_output_is_only_the_json_document_when_the_hooks_log(tmp_path, monk
     assert "MLflow connection 'agentic_mlops_mlflow_registry' not found" in captured.err
 
 
+def test_the_table_is_alone_on_stdout_when_the_hooks_log(tmp_path, monkeypatch, capsys):
+    """Without ``-o json`` too: the hook's INFO line (Airflow logs to stdout) went into the table's output, and
+    ``2>/dev/null`` did not hide it."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name="m"))
+    main(["models", "list", "--models-file", str(path)])
+    captured = capsys.readouterr()
+    header, rule, row = captured.out.splitlines()
+    assert header.split()[:4] == ["model", "dag_id", "schedule", "champion"] and set(rule) <= {"-", " "}
+    assert row.split()[0] == "m"
+    assert "MLflow connection 'agentic_mlops_mlflow_registry' not found" in captured.err
+
+
 def test_an_unreachable_registry_is_an_unknown_champion_with_a_warning_not_no_champion(
     tmp_path, monkeypatch, caplog
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from airflow_provider_agentic_mlops.core import model_history
 from airflow_provider_agentic_mlops.core.state import StateStore
 from tests.approval_data import request_approval
-from tests.model_history_data import COLUMNS, RUNS, drift_summary, seed_history
+from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, drift_summary, reject_validation, seed_history
 
 
 def test_drift_observation_orients_severity_so_above_one_means_drifted_for_distances_and_p_values() -> None:
@@ -362,3 +362,50 @@ def test_listing_the_models_searches_each_tables_model_dag_index_not_every_row(s
         assert read == {"agentic_mlops_approvals", "agentic_mlops_decisions", "agentic_mlops_jobs"}
     finally:
         store.dispose()
+
+
+def test_validation_verdicts_match_each_retrain_to_the_verdict_of_its_own_run(sqlite_store: StateStore) -> None:
+    seeded = seed_history(sqlite_store)
+    seed_history(sqlite_store, "other")  # the same run ids, another model
+    reject_validation(sqlite_store)
+    runs = model_history.model_runs(sqlite_store, "fraud-detector")
+    verdicts = model_history.validation_verdicts(sqlite_store, {"fraud-detector": runs})
+    third, last = seeded["decision_ids"][2], seeded["decision_ids"][-1]
+    assert sorted(verdicts) == [third, last]  # the two retrains; no_action and escalate validated nothing
+    rejected = verdicts[last]
+    assert (rejected.version, rejected.passed, rejected.failed_gates) == ("3", False, REJECTED_REASONS[:1])
+    assert rejected.summary.startswith("v3 rejected by validation: FAILED guard: accuracy")
+    assert rejected.report_uri == "runs:/r5/agentic_mlops/validation/report.html"
+    passed = verdicts[third]
+    assert (passed.version, passed.passed, passed.approval_status) == ("2", True, "approved")
+    assert passed.summary == f"v2 passed validation; approval #{seeded['approval_id']} approved"
+    others = model_history.validation_verdicts(sqlite_store, {"other": model_history.model_runs(sqlite_store, "other")})
+    assert [v.passed for v in others.values()] == [True]  # the rejection was of fraud-detector's run
+    # a reader of another DAG only: no verdict of this DAG's runs
+    assert not model_history.validation_verdicts(
+        sqlite_store, {"fraud-detector": runs}, dag_ids={"fraud-detector": {"x"}}
+    )
+
+
+def test_the_overview_row_carries_the_last_runs_rejected_validation(sqlite_store: StateStore) -> None:
+    seed_history(sqlite_store)
+    assert model_history.model_summary(sqlite_store, "fraud-detector")["last_validation"] is None
+    reject_validation(sqlite_store)
+    verdict = model_history.model_summary(sqlite_store, "fraud-detector")["last_validation"]
+    assert verdict.version == "3" and not verdict.passed and verdict.run_id == "scheduled__2026-01-05"
+
+
+def test_each_run_is_given_the_champion_of_the_latest_change_before_it_and_its_quality_baseline() -> None:
+    from datetime import datetime
+
+    def point(i: int, hour: int) -> model_history.RunPoint:
+        quality = {"roc_auc": {"reference": (80 + i) / 100, "current": 0.5}}
+        return model_history.RunPoint(decision_id=i, at=datetime(2026, 1, 1, hour), action="retrain", quality=quality)
+
+    points = [point(1, 9), point(2, 11), point(3, 13), point(4, 15)]
+    lineage = [  # newest first, as champion_lineage returns it
+        {"at": datetime(2026, 1, 1, 14), "version": "1", "event": "rolled back to"},
+        {"at": datetime(2026, 1, 1, 10), "version": "2", "event": "promoted"},
+    ]
+    assert model_history.champions_of_runs(points, lineage) == {1: None, 2: "2", 3: "2", 4: "1"}
+    assert model_history.quality_baselines(points) == {"roc_auc": {1: 0.81, 2: 0.82, 3: 0.83, 4: 0.84}}

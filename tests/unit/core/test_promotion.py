@@ -30,8 +30,10 @@ MODEL, DAG_ID, RUN_ID = "m", "agentic_mlops__m", "run1"
 class RegistryDouble:
     """Aliases and version tags in dicts; counts writes so a test can see what a re-run repeated."""
 
-    def __init__(self, champion: str | None = "1") -> None:
+    def __init__(self, champion: str | None = "1", challenger: str | None = None) -> None:
         self.aliases: dict[str, str] = {"champion": champion} if champion else {}
+        if challenger:
+            self.aliases["challenger"] = challenger
         self.tags: dict[str, dict[str, str]] = defaultdict(dict)
         self.writes = 0
 
@@ -104,7 +106,7 @@ def _normalised(state: dict) -> dict:
 @pytest.fixture
 def clean_final_state(tmp_path) -> dict:
     store = StateStore(f"sqlite:///{tmp_path / 'clean.db'}")
-    registry = RegistryDouble()
+    registry = RegistryDouble(challenger="2")
     _approved(store)
     _promote(registry, store)
     record_asset_event_sent(store, store.list_promotions(MODEL)[0]["id"])
@@ -140,7 +142,7 @@ def test_the_promotion_intent_is_recorded_for_exactly_what_was_approved(sqlite_s
 def test_a_crash_at_any_step_is_completed_by_the_rerun_with_an_identical_final_state(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, clean_final_state: dict, step: str, when: str
 ) -> None:
-    registry = RegistryDouble()
+    registry = RegistryDouble(challenger="2")
     _approved(sqlite_store)
     real_mark = sqlite_store.mark_promotion_step
     crashed = []
@@ -171,6 +173,18 @@ def test_a_crash_at_any_step_is_completed_by_the_rerun_with_an_identical_final_s
     assert _normalised(_final_state(registry, sqlite_store)) == _normalised(clean_final_state)
     assert _final_state(registry, sqlite_store)["tagged_promoted_at_is_intent_time"]
     assert attempt()["noop"] is True  # and only now is a re-run a noop
+
+
+@pytest.mark.parametrize(("challenger", "left"), [("2", {}), ("3", {"challenger": "3"})])
+def test_promotion_takes_the_challenger_alias_off_the_version_it_makes_champion(
+    sqlite_store: StateStore, challenger: str, left: dict
+) -> None:
+    """MLflow's champion/challenger convention: the challenger promoted is the champion, no longer a challenger
+    (models:/m@challenger would load the champion). A challenger alias on another version (a newer retrain) stays."""
+    registry = RegistryDouble(challenger=challenger)
+    _approved(sqlite_store)
+    _promote(registry, sqlite_store)
+    assert registry.aliases == {"champion": "2", "previous_champion": "1", **left}
 
 
 def test_the_previous_champion_comes_from_the_intent_not_from_the_registry_after_a_crash(

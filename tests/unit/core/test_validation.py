@@ -581,7 +581,7 @@ def test_budget_refuses_inside_cooldown_and_says_when_it_ends():
     assert check.next_allowed_at == NOW + timedelta(hours=22)
     assert "cooldown" in check.reason
     [(rule, why)] = check.violations
-    assert next_allowed_in(why) == f"{NOW + timedelta(hours=22):%Y-%m-%d %H:%M} UTC"  # what an escalation says
+    assert next_allowed_in(why) == f"{NOW + timedelta(hours=22):%Y-%m-%d %H:%M:%S} UTC"  # what an escalation says
     assert next_allowed_in("within budget") is None
 
 
@@ -635,3 +635,38 @@ def test_mlflow_validation_writes_nothing_to_stderr_and_its_warnings_reach_the_l
     assert [level for level, _ in from_mlflow] == ["WARNING"]
     assert "baseline metric value is 0" in from_mlflow[0][1]
     assert "validation passed" not in caplog.text
+
+
+def test_the_budgets_times_have_seconds_and_next_allowed_is_rounded_up_so_it_is_never_before_the_end():
+    """A 6-minute cooldown ending 20:38:48.7 refused at 20:38:38: "next allowed at 20:38" looked earlier than the
+    decision itself."""
+    started = datetime(2026, 11, 27, 20, 32, 48, 700_000)
+    check = check_retrain_budget(
+        now=datetime(2026, 11, 27, 20, 38, 38),
+        last_retrain_at=started,
+        retrains_in_window=3,
+        cooldown_hours=0.1,
+        max_retrains=3,
+        budget_window_hours=1,
+        oldest_in_window_at=started,
+    )
+    assert "last retrain started 2026-11-27 20:32:48 UTC" in check.reason
+    assert "cooldown_hours=0.1; next allowed at 2026-11-27 20:38:49 UTC" in check.reason
+    assert "(max_retrains=3); next allowed at 2026-11-27 21:32:49 UTC" in check.reason
+
+
+def test_the_report_calls_the_drift_section_the_runs_drift_check_not_its_cause():
+    """A retrain for a performance drop with no dataset drift: "Drift that caused this run" over "Dataset drift:
+    no" contradicted itself; the decision's section says why the agent retrained."""
+    report = build_report(
+        model_name="fraud",
+        gates=Gates(),
+        challenger_version="3",
+        challenger_metrics={"roc_auc": 0.78},
+        champion_version="2",
+        champion_metrics={"roc_auc": 0.39},
+        drift={**DRIFT, "dataset_drift": False, "drift_share": 0.0, "n_drifted": 0, "top_drifted": []},
+        decision=DECISION,
+    )
+    for text in (report.to_markdown(), report.to_html()):
+        assert "Drift that caused" not in text and "Drift check of this run" in text

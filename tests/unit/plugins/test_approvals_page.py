@@ -138,6 +138,8 @@ def test_approve_needs_the_dags_hitl_permission_and_records_via_ui(store: StateS
     permissions[("agentic_mlops__fraud", "PUT")] = True
     response = client.post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={"reason": "ok"})
     assert response.status_code == 200 and response.json()["approval"]["status"] == "approved"
+    # the page shows this answer after its reload, where the request is no longer: it names the request
+    assert response.json()["message"] == f"Request #{approval_id} (fraud v7): approved by ui-alice"
     stored = store.get_approval(approval_id)
     assert (stored["decided_by"], stored["decided_via"], stored["reason"]) == ("ui-alice", "ui", "ok")
     assert ("ui-alice", "agentic_mlops__fraud", "PUT", "HITL_DETAIL") in permissions["calls"]
@@ -199,15 +201,22 @@ def test_metrics_are_rounded_with_their_change_and_whether_it_is_better() -> Non
     rows = approvals_page.metric_rows(
         {
             "primary_metric": "roc_auc",
-            "champion_metrics": {"roc_auc": 0.45657445497828264, "rmse": 2.0, "accuracy": 0.91},
-            "challenger_metrics": {"roc_auc": 0.822458131473438, "rmse": 2.5, "accuracy": 0.91},
+            "champion_metrics": {"roc_auc": 0.45657445497828264, "rmse": 2.0, "accuracy": 0.91, "log_loss": 0.8026},
+            "challenger_metrics": {"roc_auc": 0.822458131473438, "rmse": 2.5, "accuracy": 0.91, "log_loss": 0.516},
         }
     )
-    assert [r["metric"] for r in rows] == ["roc_auc", "accuracy", "rmse"]  # the primary metric first
-    auc, acc, rmse = rows
+    assert [r["metric"] for r in rows] == ["roc_auc", "accuracy", "log_loss", "rmse"]  # the primary metric first
+    auc, acc, log_loss, rmse = rows
     assert (auc["champion"], auc["challenger"], auc["delta"], auc["direction"]) == ("0.4566", "0.8225", "+0.3659", "up")
-    assert (rmse["delta"], rmse["direction_word"]) == ("+0.5", "worse")  # an error metric going up is worse
-    assert acc["delta"] == "" and acc["direction"] == ""
+    assert (rmse["delta"], rmse["direction_word"]) == ("+0.5000", "worse")  # an error metric going up is worse
+    assert acc["delta"] == "" and acc["direction"] == "" and acc["champion"] == "0.9100"
+    # every value and change with the same four decimals, so the column lines up
+    assert (log_loss["champion"], log_loss["challenger"], log_loss["delta"]) == ("0.8026", "0.5160", "-0.2866")
+
+
+def _with_top_drifted(details: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    drift = {**details["drift"], "top_drifted": [{"column": c, "score": 0.3} for c in columns]}
+    return {**details, "drift": drift}
 
 
 def test_the_page_shows_drift_rationale_report_links_progress_and_history(store: StateStore, permissions: dict) -> None:
@@ -221,7 +230,7 @@ def test_the_page_shows_drift_rationale_report_links_progress_and_history(store:
         dag_id="agentic_mlops__fraud-detector",
         run_id="r9",
         required_approvals=2,
-        details=(store.get_approval(decided) or {})["details"],
+        details=_with_top_drifted((store.get_approval(decided) or {})["details"], ["amount", "merchant_risk"]),
     ).approval["id"]
     approvals.decide(store, pending, approve=True, user="ui-carol", via="ui", reason="fine")
     permissions[("agentic_mlops__fraud-detector", "GET")] = True
@@ -230,6 +239,7 @@ def test_the_page_shows_drift_rationale_report_links_progress_and_history(store:
     assert "0.4566" in section and "0.8225" in section and "+0.3659" in section and "better" in section
     assert "0.45657445497828264" not in section
     assert "3 of 5 columns drifted" in section and "drift on amount and merchant_risk" in section
+    assert "(share 0.6, threshold 0.5); most: amount, merchant_risk</p>" in section  # no space before ";"
     assert "/agentic-mlops/models/fraud-detector/artifact?uri=runs%3A%2Fabc%2Fdrift%2Ff%2Fdrift_report.html" in section
     assert "1 of 2 needed" in section and "ui-carol (approve via ui" in section
     history = page[page.index('id="history"') :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import approvals_page, overview
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 from tests.approval_data import request_approval
-from tests.model_history_data import COLUMNS, RUNS, seed_history
+from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, reject_validation, seed_history
 from tests.sql_statements import statements_on
 
 DAG = "agentic_mlops__fraud-detector"
@@ -744,3 +745,123 @@ def test_the_overview_reads_the_dags_teams_once_and_checks_each_dag_with_its_tea
     assert _client(sqlite_store).get("/agentic-mlops/models/m02").status_code == 200
     assert _client(sqlite_store).get("/agentic-mlops/models/m03").status_code == 404
     assert reads == [["agentic_mlops__m02"], ["agentic_mlops__m03"]]  # a model's page: one batch of its DAGs
+
+
+def test_a_rejected_validation_shows_on_the_overview_the_model_page_and_the_decisions_trace(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last run retrained, and the gates rejected its v3: no page may read as if the run simply succeeded."""
+    seeded = seed_history(sqlite_store)
+    reject_validation(sqlite_store)  # the last run's challenger
+    allowed.add(DAG)
+    last_run = f"scheduled__2026-01-0{len(RUNS)}"
+    monkeypatch.setattr(
+        overview, "last_dag_runs", lambda ids: {d: {"run_id": last_run, "state": "success"} for d in ids}
+    )
+    client = _client(sqlite_store)
+    report = "/agentic-mlops/models/fraud-detector/artifact?uri=runs%3A%2Fr5%2Fagentic_mlops%2Fvalidation%2Freport.html"
+    failed_gate = REJECTED_REASONS[0].replace(">", "&gt;").replace("<", "&lt;")
+
+    row = re.search(r'<tr class="model-row">.*?</tr>', client.get("/agentic-mlops/models").text, re.S).group(0)
+    assert "v3 rejected by validation" in row and failed_gate in row  # the badge's tooltip says why
+    last = seeded["decision_ids"][-1]
+    assert f'href="/agentic-mlops/models/fraud-detector/decisions/{last}"' in row
+
+    table = re.search(
+        r'<table id="decisions">.*?</table>', client.get("/agentic-mlops/models/fraud-detector").text, re.S
+    )
+    rows = re.findall(r"<tr><td><a .*?</tr>", table.group(0), re.S)  # newest first
+    assert "v3 rejected" in rows[0] and failed_gate in rows[0] and f'href="{report}"' in rows[0]
+    assert "v2 passed" in rows[2] and "approval #1 approved" in rows[2]  # the earlier retrain went on to approval
+    assert "passed" not in rows[1] and "rejected" not in rows[1]  # an escalation validated nothing
+
+    trace = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{last}").text
+    validation = re.search(r'<tr id="validation">.*?</tr>', trace, re.S).group(0)
+    assert "v3 was rejected by validation" in validation and f'href="{report}"' in validation
+    assert f'<li class="failed-gate">{failed_gate}</li>' in validation
+    first = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{seeded['decision_ids'][0]}").text
+    assert 'id="validation"' not in first  # no_action: nothing was validated
+
+
+def test_a_rejection_in_an_older_run_does_not_mark_a_newer_last_run(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    seed_history(sqlite_store)
+    reject_validation(sqlite_store)
+    allowed.add(DAG)  # the fixture's last DAG run, manual__1, is newer than the decision's run
+    row = re.search(r'<tr class="model-row">.*?</tr>', _client(sqlite_store).get("/agentic-mlops/models").text, re.S)
+    assert "rejected" not in row.group(0)
+
+
+def test_a_long_rationale_is_cut_at_a_word_with_an_ellipsis_and_shown_whole_on_hover_and_its_trace(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    rationale = (
+        "Performance drop: roc_auc 0.787 (metric logged for the champion (models:/fraud-detector@champion)) -> "
+        "0.271 on 5000 labelled rows (drop +0.516 +- 0.026), but retraining is blocked: in cooldown: last retrain "
+        "started 2026-11-27 20:32:38 UTC (0.1 h ago), cooldown_hours=0.1; next allowed at 2026-11-27 20:38:38 UTC."
+    )
+    decision_id = _decision(sqlite_store, DAG, rationale, "s3://r.html")
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models/churn").text
+    cell = re.search(r'<td class="rationale"[^>]*>(.*?)</td>', page, re.S)
+    assert cell is not None, page
+    shown = html.unescape(re.sub(r"<a .*?</a>", "", cell.group(1)).strip())
+    assert shown.endswith("\u2026") and len(shown) <= 221
+    assert rationale.startswith(shown.removesuffix("\u2026")) and rationale[len(shown) - 1] == " "  # a whole word
+    assert f'title="{rationale.replace(">", "&gt;")}"' in cell.group(0)
+    assert f'href="/agentic-mlops/models/churn/decisions/{decision_id}"' in cell.group(1)
+    short = "drift share 0.60; retraining."
+    _decision(sqlite_store, DAG, short, "s3://r2.html")
+    page = _client(sqlite_store).get("/agentic-mlops/models/churn").text
+    assert f'<td class="rationale">{short}</td>' in page
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/agentic-mlops/models/nope", 404, "model &#39;nope&#39; is unknown to the state store"),
+        ("/agentic-mlops/models/fraud-detector/decisions/999", 404, "decision 999 of model &#39;fraud-detector&#39;"),
+        ("/agentic-mlops/models/fraud-detector/decisions/abc", 422, "decision_id &#39;abc&#39; in the URL"),
+        ("/agentic-mlops/models?page=0", 422, "page &#39;0&#39; in the query"),
+        ("/agentic-mlops/no-such-page", 404, "Not Found"),
+    ],
+)
+def test_a_browser_gets_an_error_page_in_the_plugins_layout_and_an_api_client_json(
+    sqlite_store: StateStore, allowed: set[str], path: str, status: int, message: str
+) -> None:
+    seed_history(sqlite_store)
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    page = client.get(path, headers=BROWSER)
+    assert page.status_code == status and page.headers["content-type"].startswith("text/html"), page.text
+    assert '<nav><a href="/agentic-mlops/models">Models</a>' in page.text  # the plugin's layout
+    assert message in page.text
+    assert re.search(r'<a id="back" href="/agentic-mlops/models">', page.text)
+    for accept in ("*/*", "application/json"):  # fetch(), curl, the API's clients
+        answer = client.get(path, headers={"Accept": accept})
+        assert answer.status_code == status and "detail" in answer.json()
+
+
+def test_a_browser_is_shown_the_store_outage_and_the_missing_login_as_pages(allowed: set[str]) -> None:
+    url = "postgresql+psycopg2://loop:s3cret-pw@127.0.0.1:1/state?connect_timeout=1"
+    page = _client_of(AppSettings(signing_secret="s", store=lambda: StateStore(url))).get(
+        "/agentic-mlops/models", headers=BROWSER
+    )
+    assert page.status_code == 503 and "OperationalError" in page.text and "s3cret-pw" not in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    unauthenticated = _client(StateStore("sqlite://"), signed_in=False).get("/agentic-mlops/models", headers=BROWSER)
+    assert unauthenticated.status_code == 401 and unauthenticated.headers["content-type"].startswith("text/html")
+    assert "signed in as" not in unauthenticated.text  # nobody is
+
+
+def test_a_model_with_one_decision_says_so_in_the_singular(sqlite_store: StateStore, allowed: set[str]) -> None:
+    _decision(sqlite_store, DAG, "drift share 0.60; retraining.", "s3://r.html")
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models/churn").text
+    assert "The only decision is in the charts and the table." in page and "All 1 decisions" not in page
+    _decision(sqlite_store, DAG, "drift share 0.70; retraining.", "s3://r2.html")
+    assert "All 2 decisions are in the charts" in _client(sqlite_store).get("/agentic-mlops/models/churn").text
