@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_agentic_mlops.core.schema import approvals, audit, decisions, jobs
+from airflow_provider_agentic_mlops.core.validation import VALIDATION_REJECTED
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -608,10 +609,6 @@ def _of_model_dags(model_column: Any, dag_column: Any, access: Mapping[str, DagI
     # Implied by the above, but SQLite searches the (model_name, ...) indexes only by a plain IN of names:
     # without it, a page of the overview scans every model's decisions.
     return sa.and_(model_column.in_(sorted(access)), sa.or_(sa.false(), *conditions))
-
-
-#: The audit action ValidateOperator records when the gates reject a challenger.
-VALIDATION_REJECTED = "validation_rejected"
 
 
 @dataclass

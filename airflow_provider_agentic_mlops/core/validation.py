@@ -51,6 +51,9 @@ from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exp
 
 log = logging.getLogger(__name__)
 
+#: The audit action ValidateOperator records when the gates reject a challenger (the pages read it).
+VALIDATION_REJECTED = "validation_rejected"
+
 # -- gates ----------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from airflow_provider_agentic_mlops.core.config import settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.core.validation import (
     REGRESSION_METRICS,
+    VALIDATION_REJECTED,
     Gates,
     GateSettings,
     Scores,
@@ -197,7 +198,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             report_uri,
         )
         self.store.audit(
-            "validation_rejected",
+            VALIDATION_REJECTED,
             actor="agentic-mlops",
             model_name=self.model_name,
             subject=f"version:{challenger}",
