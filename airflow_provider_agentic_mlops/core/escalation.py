@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +124,37 @@ def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_
     return ("read the trace (", Command(trace), ") and the drift report, act on what they show, then ", *rerun, ".")
 
 
+def render_escalation(
+    facts: EscalationFacts,
+    *,
+    text: Callable[[str], str] = str,
+    code: Callable[[str], str] = str,
+    bold: Callable[[str], str] = str,
+    icon: str = "",
+) -> str:
+    """The one layout of an escalation, for every destination: ``text`` escapes untrusted text, ``code``
+    shows a command, ``bold`` a label (all plain by default: the task log's text).
+
+    :param facts: what :func:`escalation_facts` gathered.
+    :param icon: put before the first line (Slack's ``:warning: ``).
+    """
+    lines = [
+        f"{icon}Model {bold(text(facts.model_name))} needs a person "
+        f"(decision {text(facts.decision_id)}, decided by {text(facts.decided_by)}). Nothing was started.",
+        f"{bold('Why:')} {text(facts.rationale)}",
+    ]
+    if facts.drift:
+        lines.append(f"{bold('Drift:')} {text(facts.drift)}")
+    if facts.rules_fired:
+        lines.append(f"{bold('Rules fired:')} {text(', '.join(facts.rules_fired))}")
+    if facts.override:
+        lines.append(f"{bold('Override:')} {text(facts.override)}")
+    lines.append(f"Full trace: {code(facts.trace_command)}")
+    step = "".join(code(part) if isinstance(part, Command) else text(part) for part in facts.next_step)
+    lines.append(f"{bold('Next:')} {step}")
+    return "\n".join(lines)
+
+
 def escalation_log_text(model_name: str, decision: Mapping[str, Any], *, dag_id: str | None = None) -> str:
     """The escalation as plain text for a task log (no Slack markup or escaping), ending with the next step.
 
@@ -131,21 +162,7 @@ def escalation_log_text(model_name: str, decision: Mapping[str, Any], *, dag_id:
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG (named in the next step).
     """
-    facts = escalation_facts(model_name, decision, dag_id=dag_id)
-    lines = [
-        f"Model {facts.model_name} needs a person (decision {facts.decision_id}, decided by {facts.decided_by}). "
-        "Nothing was started.",
-        f"Why: {facts.rationale}",
-    ]
-    if facts.drift:
-        lines.append(f"Drift: {facts.drift}")
-    if facts.rules_fired:
-        lines.append(f"Rules fired: {', '.join(facts.rules_fired)}")
-    if facts.override:
-        lines.append(f"Override: {facts.override}")
-    lines.append(f"Full trace: {facts.trace_command}")
-    lines.append(f"Next: {''.join(facts.next_step)}")
-    return "\n".join(lines)
+    return render_escalation(escalation_facts(model_name, decision, dag_id=dag_id))
 
 
 __all__ = ["Command", "EscalationFacts", "escalation_facts", "escalation_log_text"]

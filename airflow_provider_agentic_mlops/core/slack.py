@@ -357,25 +357,10 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], *, dag_id: 
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG (named in the next step).
     """
-    from airflow_provider_agentic_mlops.core.escalation import Command, escalation_facts
+    from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_escalation
 
     facts = escalation_facts(model_name, decision, dag_id=dag_id)
-    lines = [
-        f":warning: Model *{escape_mrkdwn(facts.model_name)}* needs a person "
-        f"(decision {escape_mrkdwn(facts.decision_id)}, decided by {escape_mrkdwn(facts.decided_by)}). "
-        "Nothing was started.",
-        f"*Why:* {escape_mrkdwn(facts.rationale)}",
-    ]
-    if facts.drift:
-        lines.append(f"*Drift:* {escape_mrkdwn(facts.drift)}")
-    if facts.rules_fired:
-        lines.append(f"*Rules fired:* {escape_mrkdwn(', '.join(facts.rules_fired))}")
-    if facts.override:
-        lines.append(f"*Override:* {escape_mrkdwn(facts.override)}")
-    lines.append(f"Full trace: {code(facts.trace_command)}")
-    step = "".join(code(part) if isinstance(part, Command) else escape_mrkdwn(part) for part in facts.next_step)
-    lines.append(f"*Next:* {step}")
-    return "\n".join(lines)
+    return render_escalation(facts, text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", icon=":warning: ")
 
 
 # -- interactions ---------------------------------------------------------------------------------
