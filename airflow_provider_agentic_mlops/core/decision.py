@@ -366,6 +366,15 @@ class Guardrails:
     def fire(self, rule: str, effect: str, detail: str) -> None:
         self.fired.append(RuleFired(rule, effect, detail))
 
+    def force(self, action: str, rationale: str) -> Guardrails:
+        """The rules decide alone: ``action`` is the only one allowed, the LLM is not asked."""
+        self.forced, self.allowed, self.fallback, self.rationale = action, (action,), action, rationale
+        return self
+
+    def answer(self, action: str, rationale: str) -> None:
+        """The rules' answer, which an LLM may still change within the allowed actions."""
+        self.fallback, self.rationale = action, rationale
+
 
 def _drift_share(drift: Mapping[str, Any]) -> float:
     value = drift.get("drift_share")
@@ -656,37 +665,35 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     problems = data_quality_problems(drift, config.max_null_share) + fault_problems(drift)
     if problems:
         g.fire("pipeline_fault", f"forced {ESCALATE}", "; ".join(problems))
-        g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
-        g.rationale = (
-            "Pipeline fault: " + "; ".join(problems) + ". Retraining on broken data is wrong; a person must look."
+        return g.force(
+            ESCALATE,
+            "Pipeline fault: " + "; ".join(problems) + ". Retraining on broken data is wrong; a person must look.",
         )
-        return g
 
     job = history.inflight_job
     overdue = job_overdue(job, history.now) if job else None
     if overdue:  # standing down again would end green while the model stays blocked: a person must look
         g.fire("inflight_job_overdue", f"forced {ESCALATE}", overdue)
-        g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
-        g.rationale = f"The model is blocked: {overdue}. Check its worker or training DAG run, or fail the job."
-        return g
+        return g.force(
+            ESCALATE, f"The model is blocked: {overdue}. Check its worker or training DAG run, or fail the job."
+        )
     if job:
         g.attach_job_id = job.get("id")
         detail = f"retraining job {job.get('id')} is running (started {job.get('started_at')}, run {job.get('run_id')})"
         g.fire("inflight_job", f"forced {NO_ACTION}", detail)
-        g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
-        g.rationale = f"A {detail}; not starting another. That run validates the new version and asks for approval."
-        return g
+        return g.force(
+            NO_ACTION, f"A {detail}; not starting another. That run validates the new version and asks for approval."
+        )
 
     n_current = drift.get("n_current")
     if isinstance(n_current, int) and n_current < config.min_current_rows:
         detail = f"{n_current} current rows < min_current_rows {config.min_current_rows}"
         g.fire("insufficient_data", f"forced {NO_ACTION}", detail)
-        g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
-        g.rationale = (
+        return g.force(
+            NO_ACTION,
             f"Insufficient data: {detail}; drift and performance on so few rows are mostly noise. "
-            f"Nothing to do until the window holds more rows (drift share was {share:.3f})."
+            f"Nothing to do until the window holds more rows (drift share was {share:.3f}).",
         )
-        return g
 
     budget = check_retrain_budget(
         now=history.now,
@@ -708,11 +715,12 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         allowed.remove(NO_ACTION)
         if retrain_blocked:
             g.fire(rule, f"{ESCALATE} (retrain blocked)", why)
-            g.fallback = ESCALATE
-            g.rationale = f"{why}, but retraining is blocked: " + "; ".join(retrain_blocked) + ". A person must decide."
+            g.answer(
+                ESCALATE, f"{why}, but retraining is blocked: " + "; ".join(retrain_blocked) + ". A person must decide."
+            )
         else:
             g.fire(rule, f"rules answer {RETRAIN}", why)
-            g.fallback, g.rationale = RETRAIN, f"{why}; retraining."
+            g.answer(RETRAIN, f"{why}; retraining.")
 
     severity, weighted_by = _severity_share(drift)
     drift_note = (
@@ -796,12 +804,12 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 retrain_or_escalate(rule, why)
                 return
             g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
-            g.fallback = ESCALATE
-            g.rationale = (
+            g.answer(
+                ESCALATE,
                 f"{why}, but the performance measured on labelled rows confirms neither a drop past "
                 f"min_performance_drop {config.min_performance_drop} nor that it is within it "
                 f"({_describe_performance(perf)}); "
-                "the rules do not retrain on drift against a measurement, a person should look."
+                "the rules do not retrain on drift against a measurement, a person should look.",
             )
 
         extrapolated = evidence.get("extrapolation") or {}
@@ -824,12 +832,12 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 # than chance are outside the range it was calibrated on (there it is blind): neither the
                 # estimate nor the drift ends the decision alone, a person looks
                 g.fire("severe_drift", f"rules answer {ESCALATE} (calibrated estimate stable)", severe)
-                g.fallback = ESCALATE
-                g.rationale = (
+                g.answer(
+                    ESCALATE,
                     f"{severe}, but the label-free estimate, calibrated on labelled reference rows, shows the model "
                     f"within min_performance_drop {config.min_performance_drop} ({_describe_performance(perf)}) "
                     "and no more rows than chance gives are outside the reference's range; the rules neither retrain "
-                    "against the estimate nor end the decision on it, a person should look."
+                    "against the estimate nor end the decision on it, a person should look.",
                 )
             else:
                 if calibrated_stable:
@@ -842,11 +850,11 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 act_on_drift("severe_drift", severe)
         elif severity >= config.min_drift_share:
             g.fire("moderate_drift", f"rules answer {ESCALATE}", drift_note)
-            g.fallback = ESCALATE
-            g.rationale = (
+            g.answer(
+                ESCALATE,
                 f"Drift of the features the model relies on is moderate ({drift_note}, between "
                 f"{config.min_drift_share} and {config.critical_drift_share}) and performance is not shown to "
-                "drop; the rules alone do not retrain on it, a person should look."
+                "drop; the rules alone do not retrain on it, a person should look.",
             )
         else:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
