@@ -347,6 +347,11 @@ class RuleFired:
     detail: str
 
 
+#: The effect of a rule that showed harm while the budget or cooldown forbade retraining (an escalation
+#: names when retraining is allowed again only for it).
+RETRAIN_BLOCKED_EFFECT = f"{ESCALATE} (retrain blocked)"
+
+
 @dataclass
 class Guardrails:
     """The outcome of the rules before the LLM.
@@ -714,7 +719,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         """Harm is shown: retrain, or escalate when the budget or cooldown forbids it; never no_action."""
         allowed.remove(NO_ACTION)
         if retrain_blocked:
-            g.fire(rule, f"{ESCALATE} (retrain blocked)", why)
+            g.fire(rule, RETRAIN_BLOCKED_EFFECT, why)
             g.answer(
                 ESCALATE, f"{why}, but retraining is blocked: " + "; ".join(retrain_blocked) + ". A person must decide."
             )

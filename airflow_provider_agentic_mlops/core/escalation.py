@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, next_allowed_in
+from airflow_provider_agentic_mlops.core.decision import RETRAIN_BLOCKED_EFFECT
 from airflow_provider_agentic_mlops.core.slack import _clip
 
 
@@ -108,7 +109,10 @@ def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_
             Command("airflow agentic-mlops models list"),
             " names it): fail it or let it finish; the next run decides again.",
         )
-    blocked = [rule for rule in (COOLDOWN, RETRAIN_BUDGET) if rule in rules]
+    # the cooldown and the budget fire on every decision they cover: only an escalation because they
+    # blocked a retrain the evidence asked for is solved by waiting for them
+    harm_blocked = any(r.get("effect") == RETRAIN_BLOCKED_EFFECT for r in fired)
+    blocked = [rule for rule in (COOLDOWN, RETRAIN_BUDGET) if rule in rules] if harm_blocked else []
     if blocked:
         times = [t for t in (next_allowed_in(rules[rule].get("detail", "")) for rule in blocked) if t]
         knobs = {COOLDOWN: "lower decision.cooldown_hours", RETRAIN_BUDGET: "raise decision.max_retrains"}

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_agentic_mlops.core.decision import RETRAIN_BLOCKED_EFFECT
 from airflow_provider_agentic_mlops.core.escalation import escalation_facts, escalation_log_text
 from airflow_provider_agentic_mlops.core.slack import escalation_message
 
@@ -13,8 +14,17 @@ DAG = "agentic_mlops__fraud"
 
 
 def _decision(*rules: tuple[str, str], **fields: Any) -> dict[str, Any]:
-    fired = [{"rule": rule, "effect": "escalate", "detail": detail} for rule, detail in rules]
+    effects = {"cooldown": "retrain not allowed", "retrain_budget": "retrain not allowed"}
+    fired = [{"rule": rule, "effect": effects.get(rule, "escalate"), "detail": detail} for rule, detail in rules]
     return {"id": 4, "rationale": "r", "rules_fired": fired, **fields}
+
+
+def _blocked(decision: dict[str, Any], rule: str) -> dict[str, Any]:
+    """``decision`` with ``rule`` the harm the budget or cooldown kept from retraining."""
+    for fired in decision["rules_fired"]:
+        if fired["rule"] == rule:
+            fired["effect"] = RETRAIN_BLOCKED_EFFECT
+    return decision
 
 
 def _next(decision: dict[str, Any], dag_id: str | None = DAG) -> str:
@@ -56,14 +66,28 @@ def test_a_blocked_retrain_says_when_it_is_allowed_again_and_which_setting_allow
         ("cooldown", "in cooldown: ...; next allowed at 2026-11-28 09:15 UTC"),
         ("performance_drop", "roc_auc dropped"),
     )
+    decision = _blocked(decision, "performance_drop")
     assert _next(decision) == (
         "Next: retraining is allowed again at 2026-11-30 08:00 UTC; if the model still needs it then, start a new "
         f"run: airflow dags trigger {DAG} (the next alert or scheduled run decides again too). To allow it sooner, "
         "lower decision.cooldown_hours and raise decision.max_retrains in models.yaml."
     )
-    assert _next(_decision(("cooldown", "no time given")), dag_id=None) == (
+    blocked_without_time = _blocked(_decision(("cooldown", "no time given"), ("severe_drift", "x")), "severe_drift")
+    assert _next(blocked_without_time, dag_id=None) == (
         "Next: once retraining is allowed again, if the model still needs it, start a new run of its DAG (the next "
         "alert or scheduled run decides again too). To allow it sooner, lower decision.cooldown_hours in models.yaml."
+    )
+
+
+def test_an_escalation_the_cooldown_did_not_cause_does_not_send_the_person_to_wait_for_it() -> None:
+    """The cooldown fires on every decision it covers: moderate drift escalates whatever it says, and waiting
+    for its end would only escalate again; the person reads the trace instead."""
+    decision = _decision(
+        ("cooldown", "in cooldown: ...; next allowed at 2026-11-28 09:15 UTC"), ("moderate_drift", "x")
+    )
+    assert _next(decision) == (
+        "Next: read the trace (airflow agentic-mlops decisions show 4 --model fraud) and the drift report, act "
+        f"on what they show, then start a new run: airflow dags trigger {DAG}."
     )
 
 
