@@ -1,7 +1,7 @@
 """The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
 
 * :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change (x10 or
-  more, or every quantile multiplied by one factor, e.g. inches -> cm, or Celsius <-> Fahrenheit), most
+  more, or every quantile multiplied by a conversion's factor, e.g. inches -> cm, or Celsius <-> Fahrenheit), most
   values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant
   (a category constant at a common reference value is a one-segment window: noted). Each fault names the column
   and what changed.
@@ -206,13 +206,13 @@ def _numeric_fault(
 
 
 #: A unit change under x10 (inches -> cm x2.54, kg -> lb x2.2046, miles -> km x1.609) multiplies every
-#: value by one factor: each quantile of the current column is the reference's times it. A genuine
-#: shift does not do that: a location shift keeps the spread, a variance change keeps the centre, a
-#: mixture or tail change bends the quantiles. Read on these quantiles, tails included: a selection
-#: that keeps the lower part of a column otherwise mimics a factor in its body.
+#: value by one factor: each quantile of the current column is the reference's times it. So does a
+#: genuine multiplicative shift of a positive column (prices up 60%, durations x1.7: a shift of the log
+#: location), so only a factor a conversion has (``UNIT_FACTORS``) is read as one; a location shift
+#: (the spread kept), a variance change (the centre kept), a mixture or tail change (the quantiles
+#: bent) are none. Read on these quantiles, tails included: a selection that keeps the lower part of a
+#: column otherwise mimics a factor in its body.
 UNIT_QUANTILES = (0.02, 0.05, *(round(0.05 * i, 2) for i in range(2, 19)), 0.95, 0.98)
-#: Factors closer to 1 than this are not read as a unit change (prices up 20% is a real change).
-MIN_UNIT_FACTOR = 1.5
 #: Fewer values than this on either side: a rescale and a mixture change look alike within noise.
 MIN_ROWS_FOR_UNIT = 200
 #: The reference's 1st percentile must be this share of its 10-90% spread away from zero. A column
@@ -230,10 +230,30 @@ UNIT_ROUNDING = 0.01
 UNIT_SIGNIFICANCE = 5.0
 #: Affine conversions, ``current = slope * reference + intercept``, named in the fault.
 TEMPERATURE_CONVERSIONS = {"Celsius to Fahrenheit": (1.8, 32.0), "Fahrenheit to Celsius": (1 / 1.8, -32 / 1.8)}
-#: Common factors under x10, and their inverses, named in the fault when the factor found is within
-#: ``UNIT_NAME_TOLERANCE`` of one (relative; the factor's sampling error on a few thousand rows).
-COMMON_FACTORS = {"inches -> cm": 2.54, "kg -> lb": 2.20462, "miles -> km": 1.609344, "m -> feet": 3.28084}
-UNIT_NAME_TOLERANCE = 0.02
+#: The conversion factors under x10 the check knows, each also read inverted (cm -> inches), named in
+#: the fault. Any other factor (x1.7, x2, x3) is a genuine shift as far as this check goes.
+UNIT_FACTORS = {
+    "miles -> km": 1.609344,
+    "nautical miles -> km": 1.852,
+    "kg -> lb": 2.20462,
+    "inches -> cm": 2.54,
+    "m -> feet": 3.28084,
+    "m/s -> km/h": 3.6,
+    "US gallons -> litres": 3.785411784,
+    "kcal -> kJ": 4.184,
+    "psi -> kPa": 6.894757,
+}
+#: The factor found matches a known one when their relative difference is within ``UNIT_FACTOR_Z``
+#: standard errors of the factor, taken as the smallest of its quantiles' (their errors are correlated,
+#: so their weighted mean is hardly surer than the surest one: its spread over seeds measured 0.85-1.26
+#: times that); at least ``UNIT_FACTOR_SLACK`` (a factor rounded to three digits, kg -> lb as x2.2)
+#: and at most ``UNIT_FACTOR_TOLERANCE``, so that a small window, where the factor is unsure, matches
+#: less often instead of matching x2 to kg -> lb. The factor's standard error on 2,000 rows a side:
+#: 0.2% for a 6% spread (a height), 0.7-1.3% for a skewed amount (gamma shape 20, lognormal
+#: log-spread 0.3-0.4): there x1.6 (0.6% from miles -> km) cannot be told from the conversion.
+UNIT_FACTOR_Z = 3.0
+UNIT_FACTOR_SLACK = 0.0025
+UNIT_FACTOR_TOLERANCE = 0.03
 
 
 def _quantiles_with_error(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,10 +274,10 @@ def _fits(deviation: np.ndarray, slack: np.ndarray | float, se: np.ndarray) -> b
 
 def _unit_conversion(ref: np.ndarray, cur: np.ndarray) -> str | None:
     """What the current column looks converted by, when it is the reference's values multiplied by
-    one factor (at least ``MIN_UNIT_FACTOR`` from 1) or converted between Celsius and Fahrenheit;
-    else None. Not read where a genuine shift looks the same: samples under ``MIN_ROWS_FOR_UNIT``,
-    columns with few values (ties between quantiles), a centre or a spread that did not move beyond
-    noise, and, for a factor, columns crossing zero or near it (``MIN_UNIT_OFFSET``)."""
+    one of ``UNIT_FACTORS`` (or its inverse) or converted between Celsius and Fahrenheit; else None.
+    Not read where a genuine shift looks the same: samples under ``MIN_ROWS_FOR_UNIT``, columns with
+    few values (ties between quantiles), a centre or a spread that did not move beyond noise, and,
+    for a factor, columns crossing zero or near it (``MIN_UNIT_OFFSET``)."""
     if min(ref.size, cur.size) < MIN_ROWS_FOR_UNIT:
         return None
     r, se_r = _quantiles_with_error(ref)
@@ -286,18 +306,21 @@ def _unit_conversion(ref: np.ndarray, cur: np.ndarray) -> str | None:
         return None
     ratios, se = np.log(c / r), np.hypot(se_c / c, se_r / r)
     log_k = float(np.sum(ratios / se**2) / np.sum(1 / se**2))
-    if abs(log_k) < math.log(MIN_UNIT_FACTOR) or not _fits(ratios - log_k, UNIT_ROUNDING, se):
+    tolerance = min(max(UNIT_FACTOR_Z * float(se.min()), UNIT_FACTOR_SLACK), UNIT_FACTOR_TOLERANCE)
+    known = _known_factor(log_k, tolerance)
+    if known is None or not _fits(ratios - log_k, UNIT_ROUNDING, se):
         return None
-    return f"values look multiplied by {_common_factor(math.exp(log_k))}: {alike}"
+    factor, what = known
+    return f"values look multiplied by {factor:.4g} ({what}?), found x{math.exp(log_k):.4g}: {alike}"
 
 
-def _common_factor(k: float) -> str:
-    """``k`` to three digits, or the common conversion factor within ``UNIT_NAME_TOLERANCE`` of it, named."""
-    for name, factor in COMMON_FACTORS.items():
+def _known_factor(log_k: float, tolerance: float) -> tuple[float, str] | None:
+    """The factor of ``UNIT_FACTORS``, or inverse, whose log is within ``tolerance`` of ``log_k``, named."""
+    for name, factor in UNIT_FACTORS.items():
         for f, what in ((factor, name), (1 / factor, " -> ".join(reversed(name.split(" -> "))))):
-            if abs(k / f - 1) <= UNIT_NAME_TOLERANCE:
-                return f"{f:.4g} ({what}?)"
-    return f"{k:.3g}"
+            if abs(log_k - math.log(f)) <= tolerance:
+                return f, what
+    return None
 
 
 def _factor(ratio: float) -> str:

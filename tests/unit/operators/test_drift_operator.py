@@ -802,13 +802,17 @@ def test_a_unit_change_escalates_naming_the_column_and_the_factor(
     assert action == "escalate" and "'weight'" in decision["rationale"] and said in decision["rationale"]
 
 
-@pytest.mark.parametrize("change", ["mean +1.5 std", "variance x2.5 about the mean"])
+@pytest.mark.parametrize("change", ["mean +1.5 std", "variance x2.5 about the mean", "doubled"])
 def test_a_genuine_shift_of_a_measured_column_is_drift_not_a_fault(
     tmp_path: Path, airflow_home: Path, change: str
 ) -> None:
     current = weights(1500, 2)
     w = current["weight"]
-    shifted = w + 1.5 * w.std() if change == "mean +1.5 std" else w.mean() + 2.5 * (w - w.mean())
+    shifted = {
+        "mean +1.5 std": w + 1.5 * w.std(),
+        "variance x2.5 about the mean": w.mean() + 2.5 * (w - w.mean()),
+        "doubled": w * 2,  # every quantile x2, a factor no unit conversion has
+    }[change]
     summary = check(tmp_path, weights(1500, 1), current.assign(weight=shifted))
     action, _ = decide_on(summary, "m")
 
