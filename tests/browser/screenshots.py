@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -68,10 +67,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             # the demo's second act: a new shift (as a user injects it), within the retrain cooldown
             print("Promoted. Injecting a new shift (demo --shift) and waiting for its run ...", flush=True)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
             subprocess.run(
-                [str(REPO / "scripts" / "demo"), "--shift", "--port", str(demo.port), "--rows", "1000"],
-                env={**env, "AIRFLOW_HOME": str(demo.home)},
+                [
+                    str(REPO / "scripts" / "demo"),
+                    "--airflow-home",
+                    str(demo.home),
+                    "--shift",
+                    "--port",
+                    str(demo.port),
+                    "--rows",
+                    "1000",
+                ],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
