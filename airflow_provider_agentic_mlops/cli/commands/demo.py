@@ -132,14 +132,25 @@ def _airflow(env: dict[str, str]) -> str:
     return airflow
 
 
+def start_airflow(env: dict[str, str]) -> subprocess.Popen[Any]:
+    """``airflow standalone`` in a process group of its own, in the demo's home (see :func:`trigger_run`)."""
+    return subprocess.Popen([_airflow(env), "standalone"], env=env, cwd=env["AIRFLOW_HOME"], start_new_session=True)
+
+
 def trigger_run(env: dict[str, str], *, timeout: float = START_TIMEOUT, note: str = "demo") -> str | None:
-    """Trigger a run of the demo DAG, retrying until the DAG is parsed; the run id, or None on timeout."""
+    """Trigger a run of the demo DAG, retrying until the DAG is parsed; the run id, or None on timeout.
+
+    Airflow runs in the demo's home, not in the working directory: ``python -m airflow`` (the shim) puts
+    that on sys.path, and a clone's root holds the editable install's ``*.egg-info``, a second copy of the
+    package's metadata from which Airflow would load the plugin twice ("already registered, skipping").
+    """
     deadline = time.monotonic() + timeout
     run_id = f"manual__{note}__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     while time.monotonic() < deadline:
         done = subprocess.run(
             [_airflow(env), "dags", "trigger", DAG_ID, "--run-id", run_id],
             env=env,
+            cwd=env["AIRFLOW_HOME"],
             capture_output=True,
             text=True,
             check=False,
@@ -271,7 +282,7 @@ def demo(args: argparse.Namespace) -> None:
     if args.no_start:
         return
     sys.stdout.flush()
-    standalone = subprocess.Popen([_airflow(env), "standalone"], env=env, start_new_session=True)
+    standalone = start_airflow(env)
     with stopped_on_exit(standalone):
         deadline = time.monotonic() + START_TIMEOUT
         while not _api_healthy(args.port) and standalone.poll() is None and time.monotonic() < deadline:

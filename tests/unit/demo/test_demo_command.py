@@ -214,3 +214,22 @@ def test_shift_injects_and_triggers_when_the_demos_api_server_answers(
         server.server_close()
     assert "Triggered agentic_mlops__fraud-detector run manual__shift1." in capsys.readouterr().out
     assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 1
+
+
+def test_the_demos_airflow_runs_in_its_home_not_in_the_clone(tmp_path: Path, monkeypatch) -> None:
+    """``python -m airflow`` (the demo's shim) puts the working directory on sys.path; in the clone's root
+    the editable install's *.egg-info is a second copy of the package's metadata, and every Airflow
+    process loaded the plugin twice ("Plugin 'agentic_mlops' already registered, skipping")."""
+    from tests.conftest import REPO
+
+    bin_dir, home = tmp_path / "bin", tmp_path / "home"
+    bin_dir.mkdir()
+    home.mkdir()
+    fake = bin_dir / "airflow"  # stands in for `airflow standalone` and `airflow dags trigger`
+    fake.write_text(f"#!/bin/sh\npwd >> {tmp_path / 'cwd'}\n")
+    fake.chmod(0o755)
+    monkeypatch.chdir(REPO)
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    demo.start_airflow(env).wait(timeout=60)
+    assert demo.trigger_run(env, timeout=60)
+    assert (tmp_path / "cwd").read_text().splitlines() == [str(home), str(home)]
