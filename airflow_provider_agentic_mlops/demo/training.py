@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 from airflow_provider_agentic_mlops.demo.data import CATEGORICAL, FEATURES, LABEL
@@ -102,6 +103,13 @@ def train_fraud_detector(
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=local_artifact_location(tracking_uri))
     mlflow.set_experiment(experiment)
+    sample = frame[FEATURES].head(50)
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot hold missing values: the demo's never miss any
+        warnings.filterwarnings(
+            "ignore", message=r"Hint: Inferred schema contains integer column", category=UserWarning
+        )
+        signature = infer_signature(sample, pipeline.predict_proba(sample))
     with mlflow.start_run(run_name=f"train-{model_name}", tags=tags) as run:
         mlflow.log_params({"rows": len(frame), "seed": seed, "train_data": str(path)})
         # n_holdout: the rows of the held-out metrics (train_test_split's ceil), so the drift check counts the
@@ -110,7 +118,7 @@ def train_fraud_detector(
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
-            signature=infer_signature(frame[FEATURES].head(50), pipeline.predict_proba(frame[FEATURES].head(50))),
+            signature=signature,
             # stated, not inferred: inference reloads the model in a subprocess (slow) and warns for skops
             pip_requirements=sklearn_pip_requirements(),
         )
