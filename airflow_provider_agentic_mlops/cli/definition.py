@@ -272,7 +272,7 @@ AGENTIC_MLOPS_COMMANDS = (
         (
             Arg(
                 ("--no-drift",),
-                help="Keep current data like the reference (the run ends in no_action)",
+                help="Data of the regime the champion learned from: no drift (the run ends in no_action)",
                 action="store_true",
             ),
             Arg(("--no-start",), help="Set up only; do not start Airflow", action="store_true"),

@@ -11,7 +11,7 @@ import os
 import warnings
 from typing import Any
 
-from airflow_provider_agentic_mlops.demo.data import CATEGORICAL, FEATURES, LABEL
+from airflow_provider_agentic_mlops.demo.data import CATEGORICAL, FEATURES, LABEL, REGIME_ATTR, SHIFT_ATTR
 
 
 def build_pipeline(seed: int = 0) -> Any:
@@ -73,7 +73,8 @@ def train_fraud_detector(
     :param registered_model: name in the MLflow model registry.
     :param tracking_uri: MLflow tracking URI to log to.
     :param conf: ``train_data`` (required), ``seed`` (optional), ``holdout`` share (default 0.2).
-    :param tags: tags set on the run and the registered version (job id, DAG run, decision id).
+    :param tags: tags set on the run and the registered version (job id, DAG run, decision id); the demo data's
+        shift and regime are added when the file names them (see ``demo.data.SHIFT_ATTR``).
     """
     import mlflow
     import pandas as pd
@@ -89,6 +90,8 @@ def train_fraud_detector(
     missing = [c for c in [*FEATURES, LABEL] if c not in frame.columns]
     if missing:
         raise ValueError(f"model {model_name!r}: training data {path} lacks columns {missing}")
+    # the demo data's shift and regime (Parquet metadata), so a restarted demo knows what this version learned from
+    tags = {**tags, **{k: str(frame.attrs[k]) for k in (SHIFT_ATTR, REGIME_ATTR) if k in frame.attrs}}
     seed, holdout = int(conf.get("seed", 0)), float(conf.get("holdout", 0.2))
     pipeline, metrics = fit_fraud_detector(frame, seed=seed, holdout=holdout)
 

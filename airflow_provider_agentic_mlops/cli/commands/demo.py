@@ -228,6 +228,22 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
                 signal.signal(sig, handler)
 
 
+def data_note(result: dict[str, Any]) -> str:
+    """What the demo's data are, from :func:`~airflow_provider_agentic_mlops.demo.setup.setup_demo`'s result."""
+    from airflow_provider_agentic_mlops.demo.data import REGIMES
+
+    shift, champion = result["shift"], f"v{result['champion']}"
+    if result["drift"]:
+        return f"shift #{shift}: the current data drifted from the reference, a new {REGIMES[shift % 3]} regime"
+    if result["champion_shift"] is None:
+        return (
+            f"no drift: the training era's data, but champion {champion} does not say which data it learned "
+            "from (trained by an older demo), so its run may still find a performance drop; to start over, "
+            "stop the demo and delete its home"
+        )
+    return f"no drift: all of the {REGIMES[shift % 3]} regime, the one champion {champion} learned from"
+
+
 def demo(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.core.paths import airflow_home as resolved_airflow_home
     from airflow_provider_agentic_mlops.demo.setup import inject_shift, setup_demo
@@ -264,7 +280,7 @@ def demo(args: argparse.Namespace) -> None:
     # Airflow 3.1 does not load provider CLI commands: the console script has the same ones
     command = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
     approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command}"
-    print(f"  data: {Path(result['data']['reference']).parent} (shift #{result['shift']})")
+    print(f"  data: {Path(result['data']['reference']).parent} ({data_note(result)})")
     print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
     print(
         f"  retrain cooldown of the demo model: {cooldown * 60:g} minutes (models.yaml decision.cooldown_hours;\n"
