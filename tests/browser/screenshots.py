@@ -67,17 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             # the demo's second act: a new shift (as a user injects it), within the retrain cooldown
             print("Promoted. Injecting a new shift (demo --shift) and waiting for its run ...", flush=True)
-            subprocess.run(
-                [
-                    str(REPO / "scripts" / "demo"),
-                    "--airflow-home",
-                    str(demo.home),
-                    "--shift",
-                    "--port",
-                    str(demo.port),
-                    "--rows",
-                    "1000",
-                ],
+            subprocess.run(  # no --port: --shift finds the running demo's
+                [str(REPO / "scripts" / "demo"), "--airflow-home", str(demo.home), "--shift", "--rows", "1000"],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )

@@ -27,6 +27,9 @@ DAG_ID = "agentic_mlops__fraud-detector"
 DEFAULT_PORT = 8080
 #: Seconds to wait for Airflow's API server and for the DAG to be parsed before giving up triggering.
 START_TIMEOUT = 600
+#: In the demo's home while its Airflow runs: port and process, so ``--shift`` finds the demo (and a
+#: second start in the same home is refused).
+RUN_RECORD = "demo-running.json"
 
 
 def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[str, str]:
@@ -161,6 +164,81 @@ def trigger_run(env: dict[str, str], *, timeout: float = START_TIMEOUT, note: st
     return None
 
 
+def record_running(airflow_home: Path, port: int, process: subprocess.Popen[Any]) -> Path:
+    """Write :data:`RUN_RECORD` for the demo's Airflow ``process`` serving on ``port``; its path."""
+    import json
+
+    import psutil
+
+    path = airflow_home / RUN_RECORD
+    started = psutil.Process(process.pid).create_time()
+    path.write_text(json.dumps({"port": port, "pid": process.pid, "started": started}))
+    return path
+
+
+def running_demo(airflow_home: Path) -> dict[str, Any] | None:
+    """The :data:`RUN_RECORD` of the demo running in ``airflow_home`` (``port``, ``pid``), or None: no
+    record, or its process ended (a demo stopped by SIGKILL leaves one; a pid taken again since does
+    not count: the process's start time must match)."""
+    import json
+
+    import psutil
+
+    try:
+        record = json.loads((airflow_home / RUN_RECORD).read_text())
+        started = psutil.Process(int(record["pid"])).create_time()
+        if abs(started - float(record["started"])) > 1 or not isinstance(record["port"], int):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return None
+    return record
+
+
+def shift_port(airflow_home: Path, port: int | None) -> int:
+    """The port of the demo ``--shift`` moves on: ``port`` when given, else the one the demo running in
+    ``airflow_home`` recorded. Exits with what to do when no demo answers there; nothing is injected."""
+    running = running_demo(airflow_home)
+    record = airflow_home / RUN_RECORD
+    if port is None:
+        if running is None:
+            raise SystemExit(
+                f"error: no demo runs in AIRFLOW_HOME={airflow_home}: a running demo records its port in {record}, "
+                "and there is none (or the process it names ended); no shift was injected. "
+                + _start_advice(airflow_home)
+                + " If you started this home's Airflow yourself (after --no-start), name its port: --shift --port P."
+            )
+        port = int(running["port"])
+    if _api_healthy(port):
+        return port
+    health = f"http://localhost:{port}/api/v2/monitor/health"
+    if running is None:
+        raise SystemExit(
+            f"error: no demo runs in AIRFLOW_HOME={airflow_home} (no record in {record}) and no Airflow API server "
+            f"answers on port {port} ({health}); no shift was injected. " + _start_advice(airflow_home)
+        )
+    if running["port"] != port:
+        raise SystemExit(
+            f"error: no Airflow API server answers on port {port} ({health}); the demo in AIRFLOW_HOME="
+            f"{airflow_home} runs on port {running['port']}: drop --port (--shift reads it from {record}) or "
+            f"use --port {running['port']}. No shift was injected."
+        )
+    raise SystemExit(
+        f"error: the demo in AIRFLOW_HOME={airflow_home} (pid {running['pid']}) does not answer on port {port} "
+        f"yet ({health}): is it still starting? No shift was injected; try again when it answers."
+    )
+
+
+def _start_advice(airflow_home: Path) -> str:
+    from airflow_provider_agentic_mlops.demo.setup import demo_data_dir
+
+    holds = "" if demo_data_dir(airflow_home).exists() else f"AIRFLOW_HOME={airflow_home} holds no demo data. "
+    return (
+        f"{holds}Start the demo (in a clone `./scripts/demo`, with the --airflow-home you gave it if any: its "
+        "home is .demo/airflow in the clone; elsewhere `airflow agentic-mlops demo`), then run --shift from "
+        "another terminal (in a clone `./scripts/demo --shift`); it finds the demo's port."
+    )
+
+
 def _api_healthy(port: int) -> bool:
     """Whether the demo's Airflow API server answers its health check on ``port``."""
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
@@ -251,20 +329,24 @@ def demo(args: argparse.Namespace) -> None:
 
     airflow_home = resolved_airflow_home()
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
-    dags_folder = demo_dags_folder()
-    env = {**os.environ, **demo_environment(airflow_home, dags_folder, args.port)}
-    env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
-    overview = f"http://localhost:{args.port}/agentic-mlops/models"
     if args.shift:
         # `airflow dags trigger` writes to the metadata DB without the API server: check the demo runs
         # first, or the shift and its run would wait, unseen, for the next start
-        if not _api_healthy(args.port):
+        port = shift_port(airflow_home, args.port)
+    else:
+        running = running_demo(airflow_home)
+        if running is not None:
             raise SystemExit(
-                f"error: the demo is not running: no Airflow API server answers on port {args.port} "
-                f"(http://localhost:{args.port}/api/v2/monitor/health); no shift was injected. Start the demo "
-                f"with `./scripts/demo --port {args.port}` (in a clone; `airflow agentic-mlops demo --port "
-                f"{args.port}` elsewhere), then run --shift from another terminal."
+                f"error: the demo already runs in AIRFLOW_HOME={airflow_home} (pid {running['pid']}, "
+                f"http://localhost:{running['port']}); stop it first (Ctrl-C in its terminal), or inject a new "
+                "drift into it with --shift. Nothing was changed."
             )
+        port = args.port if args.port is not None else DEFAULT_PORT
+    dags_folder = demo_dags_folder()
+    env = {**os.environ, **demo_environment(airflow_home, dags_folder, port)}
+    env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
+    overview = f"http://localhost:{port}/agentic-mlops/models"
+    if args.shift:
         shift = inject_shift(airflow_home, rows=args.rows)
         print(f"Injected shift #{shift}: the reference is now the previous regime, the current data a new one.")
         run_id = trigger_run(env, timeout=60, note=f"shift{shift}")
@@ -291,24 +373,28 @@ def demo(args: argparse.Namespace) -> None:
         f"DAG {DAG_ID} gets a run as soon as Airflow is up; no LLM connection: the rules decide;\n"
         "no Slack connection: approve on Browse > Model approvals, or from another terminal:\n"
         f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
-        f"After a promotion, inject a new shift (from another terminal) with:\n  {approve} demo --shift"
-        + (f" --port {args.port}" if args.port != DEFAULT_PORT else "")
-        + "\n"
+        f"After a promotion, inject a new shift (from another terminal; it finds the demo's port) with:\n"
+        f"  {approve} demo --shift\n"
     )
     if args.no_start:
         return
     sys.stdout.flush()
     standalone = start_airflow(env)
     with stopped_on_exit(standalone):
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _api_healthy(args.port) and standalone.poll() is None and time.monotonic() < deadline:
-            time.sleep(2)
-        if standalone.poll() is None:
-            run_id = trigger_run(env)
-            print(
-                f"\nTriggered {DAG_ID} run {run_id}. Overview: {overview}\n"
-                if run_id
-                else f"\nThe DAG was not parsed within {START_TIMEOUT} s; trigger it in the UI. Overview: {overview}\n",
-                flush=True,
-            )
-        standalone.wait()
+        record = record_running(airflow_home, port, standalone)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not _api_healthy(port) and standalone.poll() is None and time.monotonic() < deadline:
+                time.sleep(2)
+            if standalone.poll() is None:
+                run_id = trigger_run(env)
+                print(
+                    f"\nTriggered {DAG_ID} run {run_id}. Overview: {overview}\n"
+                    if run_id
+                    else f"\nThe DAG was not parsed within {START_TIMEOUT} s; trigger it in the UI. "
+                    f"Overview: {overview}\n",
+                    flush=True,
+                )
+            standalone.wait()
+        finally:
+            record.unlink(missing_ok=True)
