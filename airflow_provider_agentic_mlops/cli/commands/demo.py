@@ -306,6 +306,29 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
                 signal.signal(sig, handler)
 
 
+def cli_command(airflow_home: Path) -> str:
+    """The provider's CLI for the demo's home, as a command line to copy into another terminal."""
+    from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
+
+    # Airflow 3.1 does not load provider CLI commands: the console script has the same ones
+    command = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
+    return f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command}"
+
+
+def pending_approvals() -> list[dict[str, Any]]:
+    """The demo model's pending approval requests in the state store (none when it cannot be read: this
+    only tells the user why a new run waits)."""
+    from airflow_provider_agentic_mlops.core.errors import describe
+    from airflow_provider_agentic_mlops.demo.setup import MODEL
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    try:
+        return StateStoreHook().get_store().list_approvals(status="pending", model_name=MODEL)
+    except Exception as err:  # noqa: BLE001 - a notice, not the shift: report and go on
+        print(f"(Could not read the approval requests to see whether the new run must wait: {describe(err)})")
+        return []
+
+
 def data_note(result: dict[str, Any]) -> str:
     """What the demo's data are, from :func:`~airflow_provider_agentic_mlops.demo.setup.setup_demo`'s result."""
     from airflow_provider_agentic_mlops.demo.data import REGIMES
@@ -351,17 +374,21 @@ def demo(args: argparse.Namespace) -> None:
         print(f"Injected shift #{shift}: the reference is now the previous regime, the current data a new one.")
         run_id = trigger_run(env, timeout=60, note=f"shift{shift}")
         print(f"Triggered {DAG_ID} run {run_id}." if run_id else "Could not trigger a run (is the demo's Airflow up?).")
+        for request in pending_approvals():
+            command = cli_command(airflow_home)
+            print(
+                f"Approval request {request['id']} (fraud-detector v{request['model_version']}, run "
+                f"{request['run_id']}) is pending: the new run stays queued until that run ends (one run at a "
+                f"time). Approve or deny it on http://localhost:{port}/agentic-mlops/approvals, or:\n"
+                f"  {command} approvals approve {request['id']}\n  {command} approvals deny {request['id']}"
+            )
         print(f"Watch it at {overview}")
         return
     print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")
     write_demo_config(airflow_home, dags_folder)
     result = setup_demo(airflow_home, tracking_uri=default_tracking_uri(), drift=not args.no_drift, rows=args.rows)
     cooldown = demo_cooldown_hours(dags_folder)
-    from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
-
-    # Airflow 3.1 does not load provider CLI commands: the console script has the same ones
-    command = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
-    approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command}"
+    approve = cli_command(airflow_home)
     print(f"  data: {Path(result['data']['reference']).parent} ({data_note(result)})")
     print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
     print(

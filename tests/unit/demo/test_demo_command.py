@@ -315,3 +315,45 @@ def test_the_demos_airflow_runs_in_its_home_not_in_the_clone(tmp_path: Path, mon
     demo.start_airflow(env).wait(timeout=60)
     assert demo.trigger_run(env, timeout=60)
     assert (tmp_path / "cwd").read_text().splitlines() == [str(home), str(home)]
+
+
+def test_shift_while_an_approval_is_pending_says_the_run_waits_for_it(monkeypatch, tmp_path: Path, capsys) -> None:
+    """The new run stays queued behind the run that waits for approval (one run at a time): say so."""
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
+
+    server = _health_server()
+    port = server.server_address[1]
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    _record_a_running_demo(tmp_path, port)
+    request, _ = StateStore(default_sqlite_url(tmp_path)).request_approval(
+        "fraud-detector",
+        "2",
+        dag_id=demo.DAG_ID,
+        run_id="manual__demo__1",
+        expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
+    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
+    try:
+        demo.demo(_shift_args(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert f"Approval request {request['id']} (fraud-detector v2, run manual__demo__1) is pending" in out
+    assert f"approvals approve {request['id']}" in out and f"approvals deny {request['id']}" in out
+    assert f"http://localhost:{port}/agentic-mlops/approvals" in out
+
+
+def test_shift_with_no_approval_pending_says_nothing_of_approvals(monkeypatch, tmp_path: Path, capsys) -> None:
+    server = _health_server()
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    _record_a_running_demo(tmp_path, server.server_address[1])
+    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
+    try:
+        demo.demo(_shift_args(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "pending" not in capsys.readouterr().out
