@@ -192,8 +192,8 @@ def write_shift(
 ) -> dict[str, Path]:
     """Write the data of shift number ``shift``: the reference is the regime of shift ``shift - 1`` (what a
     champion retrained after that shift learned from), the current and validation data a new regime.
-    With ``drift=False``, all three are of shift ``shift``'s regime (``shift=0``: the training era): no
-    drift for a champion that learned from it.
+    With ``drift=False``, all three are of shift ``shift``'s regime (``shift=0``: the training era), new
+    samples of it: no drift for a champion that learned from it, measured on rows it did not learn from.
 
     Regimes cycle through the three fraud patterns of :func:`generate_transactions` (:data:`REGIMES`) with
     fresh seeds, so each shift drifts against the one before and changes what fraud looks like: the
@@ -213,8 +213,10 @@ def write_shift(
         frame.attrs.update({SHIFT_ATTR: k, REGIME_ATTR: REGIMES[k % len(REGIMES)]})
         return frame
 
+    # without drift, current and validation are other samples (offsets 3, 4) than the current data of shift
+    # ``shift`` (offset 1), which a champion retrained after it learned from
     regime(shift - 1 if drift else shift, 0).to_parquet(paths["reference"], index=False)
-    regime(shift, 1).to_parquet(paths["current"], index=False)
-    regime(shift, 2).to_parquet(paths["validation"], index=False)
+    regime(shift, 1 if drift else 3).to_parquet(paths["current"], index=False)
+    regime(shift, 2 if drift else 4).to_parquet(paths["validation"], index=False)
     (data_dir / SHIFT_FILE).write_text(json.dumps({"shift": shift, "drift": drift}))
     return paths

@@ -56,10 +56,13 @@ def test_no_drift_after_a_promotion_serves_the_regime_the_champion_learned_from(
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(tracking)
     assert setup_demo(tmp_path, tracking_uri=tracking, rows=ROWS)["shift"] == 1
+    learned = pd.read_parquet(demo_data_dir(tmp_path) / "current.parquet")
     trained = _promote_a_retrained_champion(tmp_path, tracking)
 
     result = setup_demo(tmp_path, tracking_uri=tracking, drift=False, rows=ROWS)
     assert result["champion"] == trained["version"]
+    for name in ("current", "validation"):  # new samples of that regime, not the rows it learned from
+        assert not pd.read_parquet(demo_data_dir(tmp_path) / f"{name}.parquet").equals(learned)
     assert _drift_share(tmp_path) < 0.1  # below min_drift_share: no drift to act on
     assert _champion_on(tmp_path, tracking, "current") > trained["metrics"]["roc_auc"] - 0.05  # no drop
 
