@@ -202,10 +202,10 @@ def shift_port(airflow_home: Path, port: int | None) -> int:
     if port is None:
         if running is None:
             raise SystemExit(
-                f"error: no demo runs in AIRFLOW_HOME={airflow_home}: a running demo records its port in {record}, "
-                "and there is none (or the process it names ended); no shift was injected. "
+                f"error: no demo runs in AIRFLOW_HOME={airflow_home} (a running demo records its port in {record}: "
+                "none there, or its process ended); no shift was injected. "
                 + _start_advice(airflow_home)
-                + " If you started this home's Airflow yourself (after --no-start), name its port: --shift --port P."
+                + " For an Airflow you started yourself in this home (after --no-start): --shift --port P."
             )
         port = int(running["port"])
     if _api_healthy(port):
@@ -231,11 +231,10 @@ def shift_port(airflow_home: Path, port: int | None) -> int:
 def _start_advice(airflow_home: Path) -> str:
     from airflow_provider_agentic_mlops.demo.setup import demo_data_dir
 
-    holds = "" if demo_data_dir(airflow_home).exists() else f"AIRFLOW_HOME={airflow_home} holds no demo data. "
+    holds = "" if demo_data_dir(airflow_home).exists() else "It holds no demo data either. "
     return (
-        f"{holds}Start the demo (in a clone `./scripts/demo`, with the --airflow-home you gave it if any: its "
-        "home is .demo/airflow in the clone; elsewhere `airflow agentic-mlops demo`), then run --shift from "
-        "another terminal (in a clone `./scripts/demo --shift`); it finds the demo's port."
+        f"{holds}Start the demo (`./scripts/demo` in a clone, with the same --airflow-home if you gave one; "
+        "`airflow agentic-mlops demo` elsewhere), then run --shift from another terminal: it finds the port."
     )
 
 
