@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="agentic-mlops-screenshots-") as home:
         print("Starting the demo and running its loop up to the approval (a few minutes) ...", flush=True)
-        demo = start_demo(Path(home))
+        demo = start_demo(Path(home), rows=5000)  # the demo's own default, so the pages show what a user sees
         browser = Browser(binary, width=1280, height=900)
         try:
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             # the demo's second act: a new shift (as a user injects it), within the retrain cooldown
             print("Promoted. Injecting a new shift (demo --shift) and waiting for its run ...", flush=True)
             subprocess.run(  # no --port: --shift finds the running demo's
-                [str(REPO / "scripts" / "demo"), "--airflow-home", str(demo.home), "--shift", "--rows", "1000"],
+                [str(REPO / "scripts" / "demo"), "--airflow-home", str(demo.home), "--shift"],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
