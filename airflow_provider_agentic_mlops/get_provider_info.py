@@ -145,7 +145,9 @@ def get_provider_info() -> dict:
             f"{_PKG}.links.DecisionTraceLink",
             f"{_PKG}.links.ModelPageLink",
         ],
-        "plugins": [{"name": "agentic_mlops", "plugin-class": f"{_PKG}.plugins.AgenticMlopsPlugin"}],
+        # no "plugins": the `airflow.plugins` entry point (pyproject.toml) declares the plugin. Airflow 3.1-3.3
+        # load entry points always and provider info's plugins only with lazy_discover_providers=False,
+        # where a plugin in both is loaded twice ("already registered, skipping", a plugin import error)
         "cli": [f"{_PKG}.cli.definition.get_agentic_mlops_cli_commands"],
         "config": {
             "agentic_mlops": {

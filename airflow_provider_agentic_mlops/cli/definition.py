@@ -272,7 +272,7 @@ AGENTIC_MLOPS_COMMANDS = (
         (
             Arg(
                 ("--no-drift",),
-                help="Keep current data like the reference (the run ends in no_action)",
+                help="Data of the regime the champion learned from: no drift (the run ends in no_action)",
                 action="store_true",
             ),
             Arg(("--no-start",), help="Set up only; do not start Airflow", action="store_true"),
@@ -281,8 +281,13 @@ AGENTIC_MLOPS_COMMANDS = (
                 help="Move the running demo's data on to a new regime (new drift) and trigger a run",
                 action="store_true",
             ),
-            # default: demo.DEFAULT_PORT
-            Arg(("--port",), help="Port of the Airflow UI (default 8080)", type=PORT, default=8080),
+            # default: demo.DEFAULT_PORT; for --shift the port the running demo recorded in its home
+            Arg(
+                ("--port",),
+                help="Port of the Airflow UI (default 8080; with --shift, the running demo's)",
+                type=PORT,
+                default=None,
+            ),
             Arg(("--rows",), help="Rows of generated data per file (default 5000)", type=COUNT, default=5000),
         ),
     ),

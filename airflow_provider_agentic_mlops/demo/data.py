@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,37 +164,59 @@ def write_demo_data(data_dir: str | Path, *, drift: bool, rows: int = 5000, seed
 
 
 SHIFT_FILE = "shift.json"
+#: Keys of the Parquet files' metadata (``DataFrame.attrs``) naming the shift and the regime a file was drawn
+#: from; the demo's training tags each version with them, so a restart knows what the champion learned from.
+SHIFT_ATTR, REGIME_ATTR = "agentic_mlops.demo.shift", "agentic_mlops.demo.regime"
 
 
-def current_shift(data_dir: str | Path) -> int:
-    """How many shifts the demo data has been through (0: none; 1: the first drift)."""
+def _marker(data_dir: str | Path) -> dict[str, Any]:
     import json
 
     marker = Path(data_dir) / SHIFT_FILE
-    return int(json.loads(marker.read_text())["shift"]) if marker.exists() else 0
+    return json.loads(marker.read_text()) if marker.exists() else {"shift": 0, "drift": False}
 
 
-def write_shift(data_dir: str | Path, shift: int, *, rows: int = 5000, seed: int = 7) -> dict[str, Path]:
+def current_shift(data_dir: str | Path) -> int:
+    """The shift the demo data are at (0: the training era; 1: the first drift): the current data are of
+    regime ``REGIMES[shift % 3]``."""
+    return int(_marker(data_dir)["shift"])
+
+
+def data_drift(data_dir: str | Path) -> bool:
+    """Whether the current data drifted from the reference (False after ``write_shift(..., drift=False)``)."""
+    return bool(_marker(data_dir).get("drift", True))
+
+
+def write_shift(
+    data_dir: str | Path, shift: int, *, rows: int = 5000, seed: int = 7, drift: bool = True
+) -> dict[str, Path]:
     """Write the data of shift number ``shift``: the reference is the regime of shift ``shift - 1`` (what a
     champion retrained after that shift learned from), the current and validation data a new regime.
+    With ``drift=False``, all three are of shift ``shift``'s regime (``shift=0``: the training era), new
+    samples of it: no drift for a champion that learned from it, measured on rows it did not learn from.
 
     Regimes cycle through the three fraud patterns of :func:`generate_transactions` (:data:`REGIMES`) with
     fresh seeds, so each shift drifts against the one before and changes what fraud looks like: the
-    champion retrained after the previous shift loses accuracy, and the loop retrains again.
+    champion retrained after the previous shift loses accuracy, and the loop retrains again. Each file
+    names its shift and regime in its metadata (:data:`SHIFT_ATTR`, :data:`REGIME_ATTR`).
     """
     import json
 
-    if shift < 1:
-        raise ValueError(f"shift={shift}: shifts are numbered from 1 (the first drift)")
+    if shift < (1 if drift else 0):
+        raise ValueError(f"shift={shift}: shifts are numbered from 1 (the first drift; 0 is the training era)")
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: data_dir / f"{name}.parquet" for name in ("reference", "current", "validation")}
 
     def regime(k: int, offset: int) -> pd.DataFrame:
-        return generate_transactions(rows, seed=seed + 10 * k + offset, regime=REGIMES[k % len(REGIMES)])
+        frame = generate_transactions(rows, seed=seed + 10 * k + offset, regime=REGIMES[k % len(REGIMES)])
+        frame.attrs.update({SHIFT_ATTR: k, REGIME_ATTR: REGIMES[k % len(REGIMES)]})
+        return frame
 
-    regime(shift - 1, 0).to_parquet(paths["reference"], index=False)
-    regime(shift, 1).to_parquet(paths["current"], index=False)
-    regime(shift, 2).to_parquet(paths["validation"], index=False)
-    (data_dir / SHIFT_FILE).write_text(json.dumps({"shift": shift}))
+    # without drift, current and validation are other samples (offsets 3, 4) than the current data of shift
+    # ``shift`` (offset 1), which a champion retrained after it learned from
+    regime(shift - 1 if drift else shift, 0).to_parquet(paths["reference"], index=False)
+    regime(shift, 1 if drift else 3).to_parquet(paths["current"], index=False)
+    regime(shift, 2 if drift else 4).to_parquet(paths["validation"], index=False)
+    (data_dir / SHIFT_FILE).write_text(json.dumps({"shift": shift, "drift": drift}))
     return paths

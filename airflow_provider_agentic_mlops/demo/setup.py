@@ -18,48 +18,72 @@ def demo_data_dir(airflow_home: str | Path) -> Path:
 def setup_demo(airflow_home: str | Path, *, tracking_uri: str, drift: bool = True, rows: int = 5000) -> dict[str, Any]:
     """Write the demo data, register a champion trained on the reference data (once), then make the
     current data drift (unless ``drift`` is False). Safe to run again: a restart keeps the shifts
-    injected so far (see :func:`inject_shift`).
+    injected so far (see :func:`inject_shift`), and one after ``drift=False`` moves on to a new shift.
+
+    With ``drift=False`` the reference, current and validation data are all of the regime the current
+    champion learned from (the training era for the first champion; the regime of the shift a promoted
+    challenger was retrained on), so the drift check finds neither drift nor a performance drop.
 
     :param airflow_home: the AIRFLOW_HOME; data goes to ``demo-data/fraud-detector`` in it.
     :param tracking_uri: MLflow tracking URI where the champion is registered.
     :param drift: shift the current and validation data (features and label relationship).
     :param rows: rows per generated file.
-    :return: paths of the data files, the champion version and the shift number.
+    :return: paths of the data files, the champion version, the shift number, whether the data drift, and
+        ``champion_shift``: the shift whose data the champion learned from (None when its version does not
+        say, e.g. one trained before the demo tagged them).
     """
     import mlflow
 
-    from airflow_provider_agentic_mlops.demo.data import SHIFT_FILE, current_shift, write_demo_data, write_shift
+    from airflow_provider_agentic_mlops.demo.data import current_shift, data_drift, write_shift
     from airflow_provider_agentic_mlops.demo.training import train_fraud_detector
 
     data_dir = demo_data_dir(airflow_home)
     names = ("reference", "current", "validation")
     paths = {name: data_dir / f"{name}.parquet" for name in names}
-    if not drift or not all(p.exists() for p in paths.values()):
-        paths = write_demo_data(data_dir, drift=False, rows=rows)
-        (data_dir / SHIFT_FILE).unlink(missing_ok=True)
+    if not all(p.exists() for p in paths.values()):
+        paths = write_shift(data_dir, 0, drift=False, rows=rows)  # the training era
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
-        champion = client.get_model_version_by_alias(MODEL, "champion").version
+        version = client.get_model_version_by_alias(MODEL, "champion")
+        champion = version.version
         log.info("%s already has a champion: version %s", MODEL, champion)
+        learned_from = champion_shift(version.tags)
     except mlflow.exceptions.MlflowException:
         trained = train_fraud_detector(
             model_name=MODEL,
             registered_model=MODEL,
             tracking_uri=tracking_uri,
             conf={"train_data": str(paths["reference"])},
-            tags={"agentic_mlops.origin": "demo-initial-champion"},
+            tags={ORIGIN_TAG: INITIAL_CHAMPION},
         )
         champion = trained["version"]
         client.set_registered_model_alias(MODEL, "champion", champion)
         log.info("registered %s version %s as champion", MODEL, champion)
-    if drift and current_shift(data_dir) == 0:
-        paths = write_shift(data_dir, 1, rows=rows)
+        learned_from = champion_shift(client.get_model_version(MODEL, champion).tags)
+    if drift and not data_drift(data_dir):
+        paths = write_shift(data_dir, current_shift(data_dir) + 1, rows=rows)
+    elif not drift:
+        paths = write_shift(data_dir, 0 if learned_from is None else learned_from, drift=False, rows=rows)
     return {
         "data": {k: str(v) for k, v in paths.items()},
         "champion": str(champion),
-        "drift": drift,
+        "champion_shift": learned_from,
+        "drift": data_drift(data_dir),
         "shift": current_shift(data_dir),
     }
+
+
+ORIGIN_TAG, INITIAL_CHAMPION = "agentic_mlops.origin", "demo-initial-champion"
+
+
+def champion_shift(tags: dict[str, str]) -> int | None:
+    """The shift whose data a demo model version learned from, by its tags: the one its training data named
+    (``demo.data.SHIFT_ATTR``), else 0 for the demo's first champion; None when the tags do not say."""
+    from airflow_provider_agentic_mlops.demo.data import SHIFT_ATTR
+
+    if tags.get(SHIFT_ATTR, "").isdigit():
+        return int(tags[SHIFT_ATTR])
+    return 0 if tags.get(ORIGIN_TAG) == INITIAL_CHAMPION else None
 
 
 def inject_shift(airflow_home: str | Path, *, rows: int = 5000) -> int:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
-from airflow_provider_agentic_mlops.demo.data import CATEGORICAL, FEATURES, LABEL
+from airflow_provider_agentic_mlops.demo.data import CATEGORICAL, FEATURES, LABEL, REGIME_ATTR, SHIFT_ATTR
 
 
 def build_pipeline(seed: int = 0) -> Any:
@@ -72,7 +73,8 @@ def train_fraud_detector(
     :param registered_model: name in the MLflow model registry.
     :param tracking_uri: MLflow tracking URI to log to.
     :param conf: ``train_data`` (required), ``seed`` (optional), ``holdout`` share (default 0.2).
-    :param tags: tags set on the run and the registered version (job id, DAG run, decision id).
+    :param tags: tags set on the run and the registered version (job id, DAG run, decision id); the demo data's
+        shift and regime are added when the file names them (see ``demo.data.SHIFT_ATTR``).
     """
     import mlflow
     import pandas as pd
@@ -88,6 +90,8 @@ def train_fraud_detector(
     missing = [c for c in [*FEATURES, LABEL] if c not in frame.columns]
     if missing:
         raise ValueError(f"model {model_name!r}: training data {path} lacks columns {missing}")
+    # the demo data's shift and regime (Parquet metadata), so a restarted demo knows what this version learned from
+    tags = {**tags, **{k: str(frame.attrs[k]) for k in (SHIFT_ATTR, REGIME_ATTR) if k in frame.attrs}}
     seed, holdout = int(conf.get("seed", 0)), float(conf.get("holdout", 0.2))
     pipeline, metrics = fit_fraud_detector(frame, seed=seed, holdout=holdout)
 
@@ -102,6 +106,13 @@ def train_fraud_detector(
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=local_artifact_location(tracking_uri))
     mlflow.set_experiment(experiment)
+    sample = frame[FEATURES].head(50)
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot hold missing values: the demo's never miss any
+        warnings.filterwarnings(
+            "ignore", message=r"Hint: Inferred schema contains integer column", category=UserWarning
+        )
+        signature = infer_signature(sample, pipeline.predict_proba(sample))
     with mlflow.start_run(run_name=f"train-{model_name}", tags=tags) as run:
         mlflow.log_params({"rows": len(frame), "seed": seed, "train_data": str(path)})
         # n_holdout: the rows of the held-out metrics (train_test_split's ceil), so the drift check counts the
@@ -110,7 +121,7 @@ def train_fraud_detector(
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
-            signature=infer_signature(frame[FEATURES].head(50), pipeline.predict_proba(frame[FEATURES].head(50))),
+            signature=signature,
             # stated, not inferred: inference reloads the model in a subprocess (slow) and warns for skops
             pip_requirements=sklearn_pip_requirements(),
         )

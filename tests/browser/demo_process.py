@@ -70,14 +70,13 @@ def _healthy(url: str) -> bool:
 
 
 def start_demo(home: Path, *, rows: int = 1000) -> Demo:
-    """Start the demo in ``home`` on a free port; return once its first run waits for approval."""
+    """Start the demo in ``home`` (``--airflow-home``) on a free port; return once its first run waits for approval."""
     port = free_port()
     log = home / "demo.out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    env.update(AIRFLOW_HOME=str(home), PYTHONUNBUFFERED="1")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(REPO / "scripts" / "demo"), "--port", str(port), "--rows", str(rows)],
+            [str(REPO / "scripts" / "demo"), "--airflow-home", str(home), "--port", str(port), "--rows", str(rows)],
             cwd=REPO,
             env=env,
             stdout=out,

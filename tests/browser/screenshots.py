@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="agentic-mlops-screenshots-") as home:
         print("Starting the demo and running its loop up to the approval (a few minutes) ...", flush=True)
-        demo = start_demo(Path(home))
+        demo = start_demo(Path(home), rows=5000)  # the demo's own default, so the pages show what a user sees
         browser = Browser(binary, width=1280, height=900)
         try:
 
@@ -68,10 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             # the demo's second act: a new shift (as a user injects it), within the retrain cooldown
             print("Promoted. Injecting a new shift (demo --shift) and waiting for its run ...", flush=True)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-            subprocess.run(
-                [str(REPO / "scripts" / "demo"), "--shift", "--port", str(demo.port), "--rows", "1000"],
-                env={**env, "AIRFLOW_HOME": str(demo.home)},
+            subprocess.run(  # no --port: --shift finds the running demo's
+                [str(REPO / "scripts" / "demo"), "--airflow-home", str(demo.home), "--shift"],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )

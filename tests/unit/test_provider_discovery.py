@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,8 @@ def test_providers_get_lists_the_provider_with_its_parts(home: Path) -> None:
     }
     assert all("conn-fields" in c for c in info["connection-types"])
     assert "agentic_mlops" in info["config"]
-    assert info["plugins"][0]["plugin-class"] == f"{PKG}.plugins.AgenticMlopsPlugin"
+    # the plugin is declared once, by the `airflow.plugins` entry point (test_the_plugin_is_declared_once)
+    assert "plugins" not in info
 
 
 def test_every_declared_module_and_class_imports(home: Path) -> None:
@@ -79,6 +81,31 @@ def test_cli_group_and_plugin_are_registered(home: Path) -> None:
     assert "approve" in _airflow("agentic-mlops", "approvals", "--help", home=home)
     plugins = json.loads(_airflow("plugins", "-o", "json", home=home))
     assert any(p["name"] == "agentic_mlops" for p in plugins), plugins
+
+
+@pytest.mark.parametrize("lazy", ["True", "False"])
+def test_the_plugin_is_declared_once_and_loads_either_way(home: Path, lazy: str) -> None:
+    """Airflow 3.1-3.3 load ``airflow.plugins`` entry points always, and provider info's ``plugins`` only with
+    ``[core] lazy_discover_providers=False``; declared in both, each process warned "Plugin 'agentic_mlops'
+    already registered, skipping" and counted it as a plugin import error."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy,
+    }
+    code = (
+        "import json; from airflow import plugins_manager as pm; "
+        "print(json.dumps([[p['name'] for p in pm.get_plugin_info()], pm.get_import_errors()]))"
+    )
+    # not from the clone's root: `python -c` puts the working directory on sys.path, and the editable
+    # install's *.egg-info there is a second copy of the package's metadata (see the demo's test of it)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=home)
+    assert out.returncode == 0, out.stderr[-3000:]
+    names, errors = json.loads(out.stdout.splitlines()[-1])
+    assert names.count("agentic_mlops") == 1
+    assert errors == {}
+    assert "already registered" not in out.stderr
 
 
 @pytest.mark.parametrize(

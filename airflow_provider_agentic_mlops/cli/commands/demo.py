@@ -27,6 +27,9 @@ DAG_ID = "agentic_mlops__fraud-detector"
 DEFAULT_PORT = 8080
 #: Seconds to wait for Airflow's API server and for the DAG to be parsed before giving up triggering.
 START_TIMEOUT = 600
+#: In the demo's home while its Airflow runs: port and process, so ``--shift`` finds the demo (and a
+#: second start in the same home is refused).
+RUN_RECORD = "demo-running.json"
 
 
 def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[str, str]:
@@ -132,14 +135,25 @@ def _airflow(env: dict[str, str]) -> str:
     return airflow
 
 
+def start_airflow(env: dict[str, str]) -> subprocess.Popen[Any]:
+    """``airflow standalone`` in a process group of its own, in the demo's home (see :func:`trigger_run`)."""
+    return subprocess.Popen([_airflow(env), "standalone"], env=env, cwd=env["AIRFLOW_HOME"], start_new_session=True)
+
+
 def trigger_run(env: dict[str, str], *, timeout: float = START_TIMEOUT, note: str = "demo") -> str | None:
-    """Trigger a run of the demo DAG, retrying until the DAG is parsed; the run id, or None on timeout."""
+    """Trigger a run of the demo DAG, retrying until the DAG is parsed; the run id, or None on timeout.
+
+    Airflow runs in the demo's home, not in the working directory: ``python -m airflow`` (the shim) puts
+    that on sys.path, and a clone's root holds the editable install's ``*.egg-info``, a second copy of the
+    package's metadata from which Airflow would load the plugin twice ("already registered, skipping").
+    """
     deadline = time.monotonic() + timeout
     run_id = f"manual__{note}__{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     while time.monotonic() < deadline:
         done = subprocess.run(
             [_airflow(env), "dags", "trigger", DAG_ID, "--run-id", run_id],
             env=env,
+            cwd=env["AIRFLOW_HOME"],
             capture_output=True,
             text=True,
             check=False,
@@ -148,6 +162,80 @@ def trigger_run(env: dict[str, str], *, timeout: float = START_TIMEOUT, note: st
             return run_id
         time.sleep(5)
     return None
+
+
+def record_running(airflow_home: Path, port: int, process: subprocess.Popen[Any]) -> Path:
+    """Write :data:`RUN_RECORD` for the demo's Airflow ``process`` serving on ``port``; its path."""
+    import json
+
+    import psutil
+
+    path = airflow_home / RUN_RECORD
+    started = psutil.Process(process.pid).create_time()
+    path.write_text(json.dumps({"port": port, "pid": process.pid, "started": started}))
+    return path
+
+
+def running_demo(airflow_home: Path) -> dict[str, Any] | None:
+    """The :data:`RUN_RECORD` of the demo running in ``airflow_home`` (``port``, ``pid``), or None: no
+    record, or its process ended (a demo stopped by SIGKILL leaves one; a pid taken again since does
+    not count: the process's start time must match)."""
+    import json
+
+    import psutil
+
+    try:
+        record = json.loads((airflow_home / RUN_RECORD).read_text())
+        started = psutil.Process(int(record["pid"])).create_time()
+        if abs(started - float(record["started"])) > 1 or not isinstance(record["port"], int):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return None
+    return record
+
+
+def shift_port(airflow_home: Path, port: int | None) -> int:
+    """The port of the demo ``--shift`` moves on: ``port`` when given, else the one the demo running in
+    ``airflow_home`` recorded. Exits with what to do when no demo answers there; nothing is injected."""
+    running = running_demo(airflow_home)
+    record = airflow_home / RUN_RECORD
+    if port is None:
+        if running is None:
+            raise SystemExit(
+                f"error: no demo runs in AIRFLOW_HOME={airflow_home} (a running demo records its port in {record}: "
+                "none there, or its process ended); no shift was injected. "
+                + _start_advice(airflow_home)
+                + " For an Airflow you started yourself in this home (after --no-start): --shift --port P."
+            )
+        port = int(running["port"])
+    if _api_healthy(port):
+        return port
+    health = f"http://localhost:{port}/api/v2/monitor/health"
+    if running is None:
+        raise SystemExit(
+            f"error: no demo runs in AIRFLOW_HOME={airflow_home} (no record in {record}) and no Airflow API server "
+            f"answers on port {port} ({health}); no shift was injected. " + _start_advice(airflow_home)
+        )
+    if running["port"] != port:
+        raise SystemExit(
+            f"error: no Airflow API server answers on port {port} ({health}); the demo in AIRFLOW_HOME="
+            f"{airflow_home} runs on port {running['port']}: drop --port (--shift reads it from {record}) or "
+            f"use --port {running['port']}. No shift was injected."
+        )
+    raise SystemExit(
+        f"error: the demo in AIRFLOW_HOME={airflow_home} (pid {running['pid']}) does not answer on port {port} "
+        f"yet ({health}): is it still starting? No shift was injected; try again when it answers."
+    )
+
+
+def _start_advice(airflow_home: Path) -> str:
+    from airflow_provider_agentic_mlops.demo.setup import demo_data_dir
+
+    holds = "" if demo_data_dir(airflow_home).exists() else "It holds no demo data either. "
+    return (
+        f"{holds}Start the demo (`./scripts/demo` in a clone, with the same --airflow-home if you gave one; "
+        "`airflow agentic-mlops demo` elsewhere), then run --shift from another terminal: it finds the port."
+    )
 
 
 def _api_healthy(port: int) -> bool:
@@ -217,6 +305,45 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
                 signal.signal(sig, handler)
 
 
+def cli_command(airflow_home: Path) -> str:
+    """The provider's CLI for the demo's home, as a command line to copy into another terminal."""
+    from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
+
+    # Airflow 3.1 does not load provider CLI commands: the console script has the same ones
+    command = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
+    return f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command}"
+
+
+def pending_approvals() -> list[dict[str, Any]]:
+    """The demo model's pending approval requests in the state store (none when it cannot be read: this
+    only tells the user why a new run waits)."""
+    from airflow_provider_agentic_mlops.core.errors import describe
+    from airflow_provider_agentic_mlops.demo.setup import MODEL
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    try:
+        return StateStoreHook().get_store().list_approvals(status="pending", model_name=MODEL)
+    except Exception as err:  # noqa: BLE001 - a notice, not the shift: report and go on
+        print(f"(Could not read the approval requests to see whether the new run must wait: {describe(err)})")
+        return []
+
+
+def data_note(result: dict[str, Any]) -> str:
+    """What the demo's data are, from :func:`~airflow_provider_agentic_mlops.demo.setup.setup_demo`'s result."""
+    from airflow_provider_agentic_mlops.demo.data import REGIMES
+
+    shift, champion = result["shift"], f"v{result['champion']}"
+    if result["drift"]:
+        return f"shift #{shift}: the current data drifted from the reference, a new {REGIMES[shift % 3]} regime"
+    if result["champion_shift"] is None:
+        return (
+            f"no drift: the training era's data, but champion {champion} does not say which data it learned "
+            "from (trained by an older demo), so its run may still find a performance drop; to start over, "
+            "stop the demo and delete its home"
+        )
+    return f"no drift: all of the {REGIMES[shift % 3]} regime, the one champion {champion} learned from"
+
+
 def demo(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.core.paths import airflow_home as resolved_airflow_home
     from airflow_provider_agentic_mlops.demo.setup import inject_shift, setup_demo
@@ -224,36 +351,44 @@ def demo(args: argparse.Namespace) -> None:
 
     airflow_home = resolved_airflow_home()
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
-    dags_folder = demo_dags_folder()
-    env = {**os.environ, **demo_environment(airflow_home, dags_folder, args.port)}
-    env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
-    overview = f"http://localhost:{args.port}/agentic-mlops/models"
     if args.shift:
         # `airflow dags trigger` writes to the metadata DB without the API server: check the demo runs
         # first, or the shift and its run would wait, unseen, for the next start
-        if not _api_healthy(args.port):
+        port = shift_port(airflow_home, args.port)
+    else:
+        running = running_demo(airflow_home)
+        if running is not None:
             raise SystemExit(
-                f"error: the demo is not running: no Airflow API server answers on port {args.port} "
-                f"(http://localhost:{args.port}/api/v2/monitor/health); no shift was injected. Start the demo "
-                f"with `./scripts/demo --port {args.port}` (in a clone; `airflow agentic-mlops demo --port "
-                f"{args.port}` elsewhere), then run --shift from another terminal."
+                f"error: the demo already runs in AIRFLOW_HOME={airflow_home} (pid {running['pid']}, "
+                f"http://localhost:{running['port']}); stop it first (Ctrl-C in its terminal), or inject a new "
+                "drift into it with --shift. Nothing was changed."
             )
+        port = args.port if args.port is not None else DEFAULT_PORT
+    dags_folder = demo_dags_folder()
+    env = {**os.environ, **demo_environment(airflow_home, dags_folder, port)}
+    env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
+    overview = f"http://localhost:{port}/agentic-mlops/models"
+    if args.shift:
         shift = inject_shift(airflow_home, rows=args.rows)
         print(f"Injected shift #{shift}: the reference is now the previous regime, the current data a new one.")
         run_id = trigger_run(env, timeout=60, note=f"shift{shift}")
         print(f"Triggered {DAG_ID} run {run_id}." if run_id else "Could not trigger a run (is the demo's Airflow up?).")
+        for request in pending_approvals():
+            command = cli_command(airflow_home)
+            print(
+                f"Approval request {request['id']} (fraud-detector v{request['model_version']}, run "
+                f"{request['run_id']}) is pending: the new run stays queued until that run ends (one run at a "
+                f"time). Approve or deny it on http://localhost:{port}/agentic-mlops/approvals, or:\n"
+                f"  {command} approvals approve {request['id']}\n  {command} approvals deny {request['id']}"
+            )
         print(f"Watch it at {overview}")
         return
     print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")
     write_demo_config(airflow_home, dags_folder)
     result = setup_demo(airflow_home, tracking_uri=default_tracking_uri(), drift=not args.no_drift, rows=args.rows)
     cooldown = demo_cooldown_hours(dags_folder)
-    from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
-
-    # Airflow 3.1 does not load provider CLI commands: the console script has the same ones
-    command = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
-    approve = f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command}"
-    print(f"  data: {Path(result['data']['reference']).parent} (shift #{result['shift']})")
+    approve = cli_command(airflow_home)
+    print(f"  data: {Path(result['data']['reference']).parent} ({data_note(result)})")
     print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
     print(
         f"  retrain cooldown of the demo model: {cooldown * 60:g} minutes (models.yaml decision.cooldown_hours;\n"
@@ -264,24 +399,28 @@ def demo(args: argparse.Namespace) -> None:
         f"DAG {DAG_ID} gets a run as soon as Airflow is up; no LLM connection: the rules decide;\n"
         "no Slack connection: approve on Browse > Model approvals, or from another terminal:\n"
         f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
-        f"After a promotion, inject a new shift (from another terminal) with:\n  {approve} demo --shift"
-        + (f" --port {args.port}" if args.port != DEFAULT_PORT else "")
-        + "\n"
+        f"After a promotion, inject a new shift (from another terminal; it finds the demo's port) with:\n"
+        f"  {approve} demo --shift\n"
     )
     if args.no_start:
         return
     sys.stdout.flush()
-    standalone = subprocess.Popen([_airflow(env), "standalone"], env=env, start_new_session=True)
+    standalone = start_airflow(env)
     with stopped_on_exit(standalone):
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _api_healthy(args.port) and standalone.poll() is None and time.monotonic() < deadline:
-            time.sleep(2)
-        if standalone.poll() is None:
-            run_id = trigger_run(env)
-            print(
-                f"\nTriggered {DAG_ID} run {run_id}. Overview: {overview}\n"
-                if run_id
-                else f"\nThe DAG was not parsed within {START_TIMEOUT} s; trigger it in the UI. Overview: {overview}\n",
-                flush=True,
-            )
-        standalone.wait()
+        record = record_running(airflow_home, port, standalone)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not _api_healthy(port) and standalone.poll() is None and time.monotonic() < deadline:
+                time.sleep(2)
+            if standalone.poll() is None:
+                run_id = trigger_run(env)
+                print(
+                    f"\nTriggered {DAG_ID} run {run_id}. Overview: {overview}\n"
+                    if run_id
+                    else f"\nThe DAG was not parsed within {START_TIMEOUT} s; trigger it in the UI. "
+                    f"Overview: {overview}\n",
+                    flush=True,
+                )
+            standalone.wait()
+        finally:
+            record.unlink(missing_ok=True)

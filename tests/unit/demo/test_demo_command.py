@@ -159,32 +159,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _shift_args(port: int):  # noqa: ANN202
+def _shift_args(port: int | None):  # noqa: ANN202
     import argparse
 
     return argparse.Namespace(shift=True, port=port, rows=50, no_drift=False, no_start=False)
 
 
-def test_shift_refuses_when_the_demo_is_not_running_and_injects_nothing(monkeypatch, tmp_path: Path, capsys) -> None:
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    port = _free_port()  # nothing listens there
-    monkeypatch.setattr(demo, "trigger_run", lambda *a, **k: pytest.fail("triggered with no demo running"))
-    with pytest.raises(SystemExit) as stopped:
-        demo.demo(_shift_args(port))
-    message = str(stopped.value.code)
-    assert f"port {port}" in message
-    assert f"./scripts/demo --port {port}" in message
-    assert "Triggered" not in capsys.readouterr().out
-    assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 0
-
-
-@pytest.mark.parametrize("behind_a_proxy", [False, True])
-def test_shift_injects_and_triggers_when_the_demos_api_server_answers(
-    monkeypatch, tmp_path: Path, capsys, behind_a_proxy: bool
-) -> None:
-    """The health check asks the local server directly: with ``http_proxy`` set (a corporate proxy) and
-    localhost not in ``no_proxy``, urllib sent it through the proxy, and the demo's own start waited for
-    an API server that was up."""
+def _health_server():  # noqa: ANN202
+    """A local server answering Airflow's health check, as the demo's API server does."""
     import http.server
     import threading
 
@@ -198,6 +180,106 @@ def test_shift_injects_and_triggers_when_the_demos_api_server_answers(
 
     server = http.server.HTTPServer(("localhost", 0), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _record_a_running_demo(home: Path, port: int, pid: int | None = None) -> None:
+    """What a running demo leaves in its home; this test process stands in for its Airflow."""
+    import json
+
+    import psutil
+
+    pid = pid or os.getpid()
+    record = {"port": port, "pid": pid, "started": psutil.Process(pid).create_time()}
+    (home / demo.RUN_RECORD).write_text(json.dumps(record))
+
+
+def test_shift_refuses_when_the_demo_is_not_running_and_injects_nothing(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    port = _free_port()  # nothing listens there
+    monkeypatch.setattr(demo, "trigger_run", lambda *a, **k: pytest.fail("triggered with no demo running"))
+    with pytest.raises(SystemExit) as stopped:
+        demo.demo(_shift_args(port))
+    message = str(stopped.value.code)
+    assert f"port {port}" in message and f"no demo runs in AIRFLOW_HOME={tmp_path}" in message
+    assert "./scripts/demo" in message and "then run --shift" in message
+    assert "Triggered" not in capsys.readouterr().out
+    assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 0
+
+
+def test_shift_finds_the_port_the_running_demo_recorded(monkeypatch, tmp_path: Path, capsys) -> None:
+    """README's `demo --shift` for a demo started with --port 8093 asked port 8080, and advised starting
+    the demo on 8080."""
+    server = _health_server()
+    port = server.server_address[1]
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    _record_a_running_demo(tmp_path, port)
+    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
+    try:
+        demo.demo(_shift_args(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert "Triggered agentic_mlops__fraud-detector run manual__shift1." in out
+    assert f"http://localhost:{port}/agentic-mlops/models" in out
+
+
+def test_shift_to_a_port_the_demo_does_not_run_on_names_the_one_it_does(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    recorded, asked = _free_port(), _free_port()
+    _record_a_running_demo(tmp_path, recorded)
+    monkeypatch.setattr(demo, "trigger_run", lambda *a, **k: pytest.fail("triggered with no demo running"))
+    with pytest.raises(SystemExit) as stopped:
+        demo.demo(_shift_args(asked))
+    message = str(stopped.value.code)
+    assert f"port {asked}" in message and f"runs on port {recorded}" in message and "drop --port" in message
+
+
+def test_shift_without_a_running_demo_does_not_take_any_server_on_8080_for_it(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setattr(demo, "_api_healthy", lambda port: True)  # say, your own Airflow answers on 8080
+    monkeypatch.setattr(demo, "trigger_run", lambda *a, **k: pytest.fail("triggered with no demo running"))
+    with pytest.raises(SystemExit) as stopped:
+        demo.demo(_shift_args(None))
+    message = str(stopped.value.code)
+    assert str(tmp_path / demo.RUN_RECORD) in message and "--shift --port P" in message
+
+
+def test_a_record_whose_process_ended_is_no_running_demo(tmp_path: Path) -> None:
+    ended = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _record_a_running_demo(tmp_path, 8080, pid=ended.pid)
+        assert demo.running_demo(tmp_path) is not None
+    finally:
+        ended.kill()
+        ended.wait()
+    assert demo.running_demo(tmp_path) is None
+    assert demo.running_demo(tmp_path / "no-such-home") is None
+
+
+@pytest.mark.parametrize("no_start", [False, True])
+def test_the_demo_does_not_start_again_in_a_home_where_it_runs(monkeypatch, tmp_path: Path, no_start: bool) -> None:
+    import argparse
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    _record_a_running_demo(tmp_path, 8093)
+    args = argparse.Namespace(shift=False, port=None, rows=50, no_drift=False, no_start=no_start)
+    with pytest.raises(SystemExit) as stopped:
+        demo.demo(args)
+    message = str(stopped.value.code)
+    assert "already runs" in message and "http://localhost:8093" in message and "--shift" in message
+    assert not (tmp_path / "demo-data").exists() and not (tmp_path / "airflow.cfg").exists()
+
+
+@pytest.mark.parametrize("behind_a_proxy", [False, True])
+def test_shift_injects_and_triggers_when_the_demos_api_server_answers(
+    monkeypatch, tmp_path: Path, capsys, behind_a_proxy: bool
+) -> None:
+    """The health check asks the local server directly: with ``http_proxy`` set (a corporate proxy) and
+    localhost not in ``no_proxy``, urllib sent it through the proxy, and the demo's own start waited for
+    an API server that was up."""
+    server = _health_server()
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
@@ -214,3 +296,64 @@ def test_shift_injects_and_triggers_when_the_demos_api_server_answers(
         server.server_close()
     assert "Triggered agentic_mlops__fraud-detector run manual__shift1." in capsys.readouterr().out
     assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 1
+
+
+def test_the_demos_airflow_runs_in_its_home_not_in_the_clone(tmp_path: Path, monkeypatch) -> None:
+    """``python -m airflow`` (the demo's shim) puts the working directory on sys.path; in the clone's root
+    the editable install's *.egg-info is a second copy of the package's metadata, and every Airflow
+    process loaded the plugin twice ("Plugin 'agentic_mlops' already registered, skipping")."""
+    from tests.conftest import REPO
+
+    bin_dir, home = tmp_path / "bin", tmp_path / "home"
+    bin_dir.mkdir()
+    home.mkdir()
+    fake = bin_dir / "airflow"  # stands in for `airflow standalone` and `airflow dags trigger`
+    fake.write_text(f"#!/bin/sh\npwd >> {tmp_path / 'cwd'}\n")
+    fake.chmod(0o755)
+    monkeypatch.chdir(REPO)
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    demo.start_airflow(env).wait(timeout=60)
+    assert demo.trigger_run(env, timeout=60)
+    assert (tmp_path / "cwd").read_text().splitlines() == [str(home), str(home)]
+
+
+def test_shift_while_an_approval_is_pending_says_the_run_waits_for_it(monkeypatch, tmp_path: Path, capsys) -> None:
+    """The new run stays queued behind the run that waits for approval (one run at a time): say so."""
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
+
+    server = _health_server()
+    port = server.server_address[1]
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    _record_a_running_demo(tmp_path, port)
+    request, _ = StateStore(default_sqlite_url(tmp_path)).request_approval(
+        "fraud-detector",
+        "2",
+        dag_id=demo.DAG_ID,
+        run_id="manual__demo__1",
+        expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
+    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
+    try:
+        demo.demo(_shift_args(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert f"Approval request {request['id']} (fraud-detector v2, run manual__demo__1) is pending" in out
+    assert f"approvals approve {request['id']}" in out and f"approvals deny {request['id']}" in out
+    assert f"http://localhost:{port}/agentic-mlops/approvals" in out
+
+
+def test_shift_with_no_approval_pending_says_nothing_of_approvals(monkeypatch, tmp_path: Path, capsys) -> None:
+    server = _health_server()
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    _record_a_running_demo(tmp_path, server.server_address[1])
+    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
+    try:
+        demo.demo(_shift_args(None))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "pending" not in capsys.readouterr().out

@@ -1,0 +1,95 @@
+"""``scripts/demo``: the demo runs in its own Airflow home, never in one your shell points at.
+
+Each test runs the script for real (``--no-start``: set-up only, no Airflow started) from a copy of the
+clone's scripts next to a link to its ``.venv``, so the clone's own ``.demo`` is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    """A stand-in clone: scripts/demo and scripts/_venv.sh, pyproject.toml (so the venv counts as installed)
+    and .venv, a link to the real one."""
+    root = tmp_path / "clone"
+    (root / "scripts").mkdir(parents=True)
+    for name in ("demo", "_venv.sh"):
+        shutil.copy2(REPO / "scripts" / name, root / "scripts" / name)
+    shutil.copy2(REPO / "pyproject.toml", root / "pyproject.toml")
+    (root / ".venv").symlink_to(REPO / ".venv")
+    return root
+
+
+@pytest.fixture
+def your_airflow(tmp_path: Path) -> tuple[dict[str, str], Path, str]:
+    """The shell of someone who runs Airflow: AIRFLOW_HOME, AIRFLOW_CONFIG, a database and MLflow exported."""
+    home = tmp_path / "your-airflow"
+    home.mkdir()
+    config = "# my comments\n[core]\ndags_folder = /srv/my-dags\n"
+    (home / "airflow.cfg").write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLFLOW_"))}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW_CONFIG=str(home / "airflow.cfg"),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
+        AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT=f"sqlite:///{home}/state.db",
+        MLFLOW_TRACKING_URI=f"sqlite:///{home}/mlflow.db",
+    )
+    return env, home, config
+
+
+def _run(clone: Path, env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(clone / "scripts" / "demo"), *args, "--no-start", "--rows", "200"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _untouched(home: Path, config: str) -> None:
+    assert sorted(p.name for p in home.iterdir()) == ["airflow.cfg"]
+    assert (home / "airflow.cfg").read_text() == config
+
+
+def test_the_demo_uses_the_clones_demo_home_whatever_airflow_home_says(clone: Path, your_airflow) -> None:
+    env, home, config = your_airflow
+    done = _run(clone, env, cwd=clone)
+    demo_home = (clone / ".demo" / "airflow").resolve()
+    assert (demo_home / "airflow.cfg").exists() and (demo_home / "mlflow.db").exists()
+    assert (demo_home / "demo-data" / "fraud-detector" / "current.parquet").exists()
+    _untouched(home, config)
+    assert f"The demo's Airflow home: {demo_home}" in done.stdout
+    ignored = next(line for line in done.stdout.splitlines() if line.startswith("Not used, from your shell"))
+    for name in (
+        f"AIRFLOW_HOME={home}",
+        "AIRFLOW_CONFIG",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "MLFLOW_TRACKING_URI",
+    ):
+        assert name in ignored
+
+
+def test_airflow_home_flag_picks_another_home_relative_to_where_you_are(
+    clone: Path, your_airflow, tmp_path: Path
+) -> None:
+    env, home, config = your_airflow
+    done = _run(clone, env, "--airflow-home", "elsewhere", cwd=tmp_path)
+    chosen = (tmp_path / "elsewhere").resolve()
+    assert (chosen / "airflow.cfg").exists() and (chosen / "mlflow.db").exists()
+    assert not (clone / ".demo").exists()
+    _untouched(home, config)
+    assert f"AIRFLOW_HOME={chosen}" in done.stdout
