@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -165,8 +166,9 @@ def _shift_args(port: int | None):  # noqa: ANN202
     return argparse.Namespace(shift=True, port=port, rows=50, no_drift=False, no_start=False)
 
 
-def _health_server():  # noqa: ANN202
-    """A local server answering Airflow's health check, as the demo's API server does."""
+@pytest.fixture
+def health_port() -> Iterator[int]:
+    """The port of a local server answering Airflow's health check, as the demo's API server does."""
     import http.server
     import threading
 
@@ -180,7 +182,17 @@ def _health_server():  # noqa: ANN202
 
     server = http.server.HTTPServer(("localhost", 0), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _shift(monkeypatch: pytest.MonkeyPatch, port: int | None) -> None:
+    """``demo --shift [--port port]``, its run's trigger stubbed (the run is named after the shift's note)."""
+    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
+    demo.demo(_shift_args(port))
 
 
 def _record_a_running_demo(home: Path, port: int, pid: int | None = None) -> None:
@@ -207,19 +219,13 @@ def test_shift_refuses_when_the_demo_is_not_running_and_injects_nothing(monkeypa
     assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 0
 
 
-def test_shift_finds_the_port_the_running_demo_recorded(monkeypatch, tmp_path: Path, capsys) -> None:
+def test_shift_finds_the_port_the_running_demo_recorded(monkeypatch, tmp_path: Path, capsys, health_port: int) -> None:
     """README's `demo --shift` for a demo started with --port 8093 asked port 8080, and advised starting
     the demo on 8080."""
-    server = _health_server()
-    port = server.server_address[1]
+    port = health_port
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     _record_a_running_demo(tmp_path, port)
-    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
-    try:
-        demo.demo(_shift_args(None))
-    finally:
-        server.shutdown()
-        server.server_close()
+    _shift(monkeypatch, None)
     out = capsys.readouterr().out
     assert "Triggered agentic_mlops__fraud-detector run manual__shift1." in out
     assert f"http://localhost:{port}/agentic-mlops/models" in out
@@ -274,12 +280,11 @@ def test_the_demo_does_not_start_again_in_a_home_where_it_runs(monkeypatch, tmp_
 
 @pytest.mark.parametrize("behind_a_proxy", [False, True])
 def test_shift_injects_and_triggers_when_the_demos_api_server_answers(
-    monkeypatch, tmp_path: Path, capsys, behind_a_proxy: bool
+    monkeypatch, tmp_path: Path, capsys, behind_a_proxy: bool, health_port: int
 ) -> None:
     """The health check asks the local server directly: with ``http_proxy`` set (a corporate proxy) and
     localhost not in ``no_proxy``, urllib sent it through the proxy, and the demo's own start waited for
     an API server that was up."""
-    server = _health_server()
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
@@ -288,12 +293,7 @@ def test_shift_injects_and_triggers_when_the_demos_api_server_answers(
         import urllib.request
 
         monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener reads the proxies once, when made
-    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
-    try:
-        demo.demo(_shift_args(server.server_address[1]))
-    finally:
-        server.shutdown()
-        server.server_close()
+    _shift(monkeypatch, health_port)
     assert "Triggered agentic_mlops__fraud-detector run manual__shift1." in capsys.readouterr().out
     assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 1
 
@@ -317,14 +317,15 @@ def test_the_demos_airflow_runs_in_its_home_not_in_the_clone(tmp_path: Path, mon
     assert (tmp_path / "cwd").read_text().splitlines() == [str(home), str(home)]
 
 
-def test_shift_while_an_approval_is_pending_says_the_run_waits_for_it(monkeypatch, tmp_path: Path, capsys) -> None:
+def test_shift_while_an_approval_is_pending_says_the_run_waits_for_it(
+    monkeypatch, tmp_path: Path, capsys, health_port: int
+) -> None:
     """The new run stays queued behind the run that waits for approval (one run at a time): say so."""
     from datetime import datetime, timedelta, timezone
 
     from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
 
-    server = _health_server()
-    port = server.server_address[1]
+    port = health_port
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     _record_a_running_demo(tmp_path, port)
     request, _ = StateStore(default_sqlite_url(tmp_path)).request_approval(
@@ -334,26 +335,17 @@ def test_shift_while_an_approval_is_pending_says_the_run_waits_for_it(monkeypatc
         run_id="manual__demo__1",
         expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
     )
-    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
-    try:
-        demo.demo(_shift_args(None))
-    finally:
-        server.shutdown()
-        server.server_close()
+    _shift(monkeypatch, None)
     out = capsys.readouterr().out
     assert f"Approval request {request['id']} (fraud-detector v2, run manual__demo__1) is pending" in out
     assert f"approvals approve {request['id']}" in out and f"approvals deny {request['id']}" in out
     assert f"http://localhost:{port}/agentic-mlops/approvals" in out
 
 
-def test_shift_with_no_approval_pending_says_nothing_of_approvals(monkeypatch, tmp_path: Path, capsys) -> None:
-    server = _health_server()
+def test_shift_with_no_approval_pending_says_nothing_of_approvals(
+    monkeypatch, tmp_path: Path, capsys, health_port: int
+) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    _record_a_running_demo(tmp_path, server.server_address[1])
-    monkeypatch.setattr(demo, "trigger_run", lambda env, **kwargs: f"manual__{kwargs['note']}")
-    try:
-        demo.demo(_shift_args(None))
-    finally:
-        server.shutdown()
-        server.server_close()
+    _record_a_running_demo(tmp_path, health_port)
+    _shift(monkeypatch, None)
     assert "pending" not in capsys.readouterr().out
