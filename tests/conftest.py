@@ -6,16 +6,26 @@ CI=true, where an absent server is a failure (CI always runs them).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
+
+# Before anything imports Airflow: its configuration creates $AIRFLOW_HOME/logs at import, and without
+# AIRFLOW_HOME that is the user's ~/airflow. The suite never touches a developer's Airflow home; tests
+# that write state get a fresh home of their own (``airflow_home``), this one only catches the imports.
+_SUITE_AIRFLOW_HOME = tempfile.mkdtemp(prefix="agentic-mlops-tests-home-")
+atexit.register(shutil.rmtree, _SUITE_AIRFLOW_HOME, ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = _SUITE_AIRFLOW_HOME
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
