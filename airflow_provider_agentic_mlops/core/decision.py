@@ -18,6 +18,10 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      data; ``evidence.performance_missing`` kind ``failed``), or *champion unavailable*: a configured
      champion could not be loaded (kind ``champion_unavailable``; not "no champion registered yet",
      a first model) -> ``escalate`` with the reason: a broken production alias is an incident.
+   * *performance undefined*: labels are in but the metric has no value on them (NaN: ``roc_auc`` on
+     labels of one class, or of a class the model gives no score for, or on scores that are not
+     probabilities) -> ``escalate``, saying what makes the metric undefined: as for a measurement that
+     failed, "nothing hurts" would be a guess, and the labels may show a model the metric cannot read.
    * *performance drop* (measured on labelled current rows against a held-out baseline, or
      estimated without labels) larger than ``min_performance_drop`` by 1.96 standard errors (the
      drop's lower 97.5 % bound is past it) -> ``retrain``, or ``escalate`` when cooldown/budget
@@ -46,8 +50,10 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
    * otherwise the importance-weighted share of drifted features (beyond sampling noise, after
      Benjamini-Hochberg) decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
-     below -> ``no_action`` (without performance evidence the rationale says why there is none). No
-     rule ends the decision on the drift share before this point.
+     below -> ``no_action`` (without a performance verdict the rationale says why there is none). No
+     rule ends the decision on the drift share before this point. A measurement without a held-out
+     baseline (*performance_without_baseline*) gives no verdict: the window is decided as one without
+     labels, the measured value said.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
      Critical drift escalates too when a CBPE estimate calibrated on labelled reference rows is
@@ -479,8 +485,9 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
     at the reference's mix is stable), ``inconclusive`` (the sample shows neither: e.g. 0.015 +- 0.006
     against 0.02, or 0.03 +- 0.02; also with fewer than ``MIN_LABELLED_ROWS`` labelled rows or an
-    unknown standard error), or None (no baseline to compare with)."""
-    if not performance or performance.get("drop") is None:
+    unknown standard error), or None (no verdict: no baseline to compare with, or the metric is undefined on
+    the window, e.g. ``roc_auc`` on labels of one class)."""
+    if not performance or _number(performance.get("drop")) is None:
         return None
     if _too_few_labels(performance) and _number(performance["drop"]) is not None:
         return INCONCLUSIVE
@@ -519,6 +526,49 @@ def _rare_class_lost(performance: Mapping[str, Any], min_drop: float) -> tuple[s
         and v["drop"] - z * v["drop_se"] > min_drop
     ]
     return max(lost, key=lambda cv: cv[1]["drop"]) if lost else None
+
+
+#: Why a metric is undefined (NaN) on labelled rows, for the metrics that can be (scikit-learn's).
+_UNDEFINED_BECAUSE = {
+    "roc_auc": "it needs two classes among the labels and a score for each class they hold (several classes: "
+    "probabilities summing to 1), so the labels hold one class only, or a class the model gives no score for, "
+    "or the model's scores are not probabilities",
+    "log_loss": "it needs a probability for every class the labels hold, so the labels hold a class the model "
+    "gives no score for, or the model's scores are not probabilities",
+}
+
+
+def _undefined_metric(perf: Mapping[str, Any]) -> str | None:
+    """Why the metric measured on labelled rows has no value (NaN, or None after a JSON trip), said with what
+    can make it so; None when it has one, or the performance is not measured."""
+    if perf.get("kind") != "measured" or _number(perf.get("current")) is not None:
+        return None
+    metric = clip(str(perf.get("metric")), 40)
+    because = _UNDEFINED_BECAUSE.get(metric, "check the labels and the champion's predictions on the window")
+    return (
+        f"{metric} is undefined on the window's {perf.get('n_labelled')} labelled rows (NaN): {because}. Check the "
+        "label feed and the model's output, or measure a metric defined on such windows (performance_metric)"
+    )
+
+
+def _no_verdict(perf: Mapping[str, Any]) -> tuple[str, str]:
+    """``(rule, why)`` for a performance in the table that gives no verdict though its value is defined: no
+    held-out baseline to compare a measurement with, or no drop computed."""
+    if perf.get("kind") == "measured" and _number(perf.get("baseline")) is None:
+        return "performance_without_baseline", (
+            f"{clip(str(perf.get('metric')), 40)} {_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled "
+            "rows, but no held-out baseline to compare it with (set performance_baseline, log the metric with the "
+            "champion, or mark the reference held-out: reference_is_holdout)"
+        )
+    return "performance_no_verdict", f"{_describe_performance(perf)}: no drop to compare with min_performance_drop"
+
+
+def _f3(value: Any) -> str:
+    """A number to three decimals as the rationale shows it (``nan``, ``inf`` as they are), ``none`` without one."""
+    try:
+        return f"{float(value):.3f}"
+    except (TypeError, ValueError, OverflowError):  # None, text, an int beyond a float
+        return "none"
 
 
 #: ``evidence.performance_missing`` kinds that escalate: the measurement raised (the champion could not be
@@ -576,14 +626,16 @@ def _noise_note(evidence: Mapping[str, Any]) -> str:
 def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None) -> str:
     se = _number(perf.get("drop_se"))
     spread = "standard error unknown" if se is None else f"+- {se:.3f}"
+    drop = as_float(perf.get("drop"))
+    change = "no drop" if drop is None else f"drop {drop:+.3f} {spread}"
     if perf.get("kind") == "estimated":
         return (
-            f"estimated accuracy ({perf.get('method')}) {perf['reference_estimate']:.3f} -> "
-            f"{perf['current_estimate']:.3f} (drop {perf['drop']:+.3f} {spread}, an estimate)"
+            f"estimated accuracy ({perf.get('method')}) {_f3(perf.get('reference_estimate'))} -> "
+            f"{_f3(perf.get('current_estimate'))} ({change}, an estimate)"
         )
     text = (
-        f"{perf['metric']} {perf['baseline']:.3f} ({perf.get('baseline_source')}) -> {perf['current']:.3f} on "
-        f"{perf.get('n_labelled')} labelled rows (drop {perf['drop']:+.3f} {spread})"
+        f"{perf.get('metric')} {_f3(perf.get('baseline'))} ({perf.get('baseline_source')}) -> "
+        f"{_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled rows ({change})"
     )
     text += _coverage_text(perf.get("coverage"))
     if _too_few_labels(perf):
@@ -746,7 +798,20 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             f"{drift_note}); a person must look."
         )
         return g
+    undefined = _undefined_metric(perf) if isinstance(perf, Mapping) else None
+    if undefined is not None:
+        # labels are in and the metric gives no number on them: as for a measurement that failed, "nothing
+        # hurts" would be a guess (a label feed gone to one class, a class the model never saw); a person looks
+        g.fire("performance_undefined", f"forced {ESCALATE}", undefined)
+        g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
+        g.rationale = (
+            f"The performance could not be established: {undefined}. Without it the rules cannot tell whether the "
+            f"model is hurt (noted: {drift_note}); a person must look."
+        )
+        return g
     verdict = performance_verdict(perf, config.min_performance_drop)
+    # labels measured without a baseline: no verdict; the window is decided as one without labels, said
+    no_verdict = _no_verdict(perf) if perf is not None and verdict is None else None
     measured = perf is not None and perf.get("kind") == "measured"
     measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and measured
     # labels in for part of the window only: the labelled rows say nothing of rows unlike them
@@ -797,6 +862,8 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             g.fire("performance_partial", "drift severity decides", f"{_describe_performance(perf)}; {moved}")
         elif verdict is not None:  # inconclusive measurement, or a stable estimate: drift severity decides
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
+        elif no_verdict is not None:  # a measurement without a baseline: as without labels, drift decides
+            g.fire(no_verdict[0], "drift severity decides", no_verdict[1])
         elif perf is None:
             g.fire("no_performance_evidence", "drift severity decides", missing[1] if missing else NO_EVIDENCE)
         unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
@@ -864,11 +931,11 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         else:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
             g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
+            low = f"drift of what the model relies on is low: {drift_note} < min_drift_share {config.min_drift_share}."
             if perf is None:
-                g.rationale = (
-                    f"No performance evidence ({missing[1] if missing else NO_EVIDENCE}); drift of what the model "
-                    f"relies on is low: {drift_note} < min_drift_share {config.min_drift_share}."
-                )
+                g.rationale = f"No performance evidence ({missing[1] if missing else NO_EVIDENCE}); {low}"
+            elif no_verdict is not None:
+                g.rationale = f"No performance verdict: {no_verdict[1]}; {low}"
             else:
                 g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
             g.rationale += partial
@@ -878,6 +945,8 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     if retrain_blocked and RETRAIN not in g.rationale:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
     g.rationale += partial
+    if no_verdict is not None:
+        g.rationale += f" No performance verdict: {no_verdict[1]}."
     g.allowed = tuple(allowed)
     return g
 
@@ -1054,6 +1123,9 @@ def _performance_line(perf: Any, missing: Any = None) -> str:
     try:
         if perf.get("drop") is not None:
             return _describe_performance(perf)
+        undefined = _undefined_metric(perf)
+        if undefined is not None:
+            return undefined
         return (
             f"{perf['metric']} {perf['current']:.3f} on {perf.get('n_labelled')} labelled rows; no held-out "
             "baseline to compare it with"

@@ -1087,3 +1087,108 @@ def test_a_drop_accuracy_shows_itself_is_not_said_to_be_hidden_by_accuracy():
     perf["class_recall"] = recall_of(0.5, 0.01)
     d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
     assert d.action == "retrain" and "accuracy hides" not in d.rationale
+
+
+# -- the policy on the evidence table gather_evidence builds ------------------------------------------
+
+
+def decide_on_data(reference, current, *, model=None, mode: str = "rules", llm=None, **settings: Any):
+    """As DriftCheckOperator then AgentDecisionOperator: compute_drift -> gather_evidence -> XCom JSON -> decide."""
+    from airflow_provider_agentic_mlops.core.config import DriftSettings
+    from airflow_provider_agentic_mlops.core.drift import compute_drift
+    from airflow_provider_agentic_mlops.core.evidence import gather_evidence
+
+    s = DriftSettings(**settings)
+    summary = compute_drift(reference, current, s, model_name="m")
+    champion = {"uri": "models:/m@champion", "status": "loaded", "reason": ""} if model is not None else None
+    summary.evidence = gather_evidence(reference, current, summary, s, model=model, champion=champion)
+    drift = json.loads(json.dumps(summary.to_dict(), default=str))
+    return drift, decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode=mode, llm=llm)
+
+
+def boundary_frame(n: int, seed: int, *, noise: float = 0.0, near: bool = False):
+    """Three features, the label set by the first (with ``noise``); ``near``: rows crowd the boundary."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    if near:
+        x[:, 0] = rng.normal(scale=0.35, size=n)
+    frame = pd.DataFrame(x, columns=["f0", "f1", "f2"])
+    frame["label"] = (x[:, 0] + noise * rng.normal(size=n) > 0).astype(int)
+    return frame
+
+
+def champion_of(train):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(train[["f0", "f1", "f2"]], train["label"])
+
+
+FEATURES = {"label_column": "label", "feature_columns": ["f0", "f1", "f2"], "task": "classification"}
+
+
+def test_roc_auc_undefined_on_a_window_of_one_class_escalates_and_says_why_never_nothing_hurts():
+    # every label 0 (the label feed broke, or no positives today): roc_auc is NaN, drop None; the rules
+    # read no verdict, fired nothing, and ended at "Evidence read, nothing hurts" (no_action)
+    reference, model = boundary_frame(2000, 1, noise=0.3), champion_of(boundary_frame(2000, 0, noise=0.3))
+    current = boundary_frame(1000, 2).assign(label=0)
+    drift, d = decide_on_data(
+        reference, current, model=model, performance_metric="roc_auc", reference_is_holdout=True, **FEATURES
+    )
+    assert drift["evidence"]["performance"]["drop"] is None  # what the evidence gives: the rules read it
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_undefined"]
+    assert "roc_auc is undefined on the window's 1000 labelled rows" in d.rationale
+    assert "labels hold one class only" in d.rationale and "nothing hurts" not in d.rationale
+
+
+@pytest.mark.parametrize("current", [float("nan"), None])  # NaN as gather_evidence gives it; None after a JSON trip
+def test_a_metric_undefined_on_the_labelled_rows_escalates_as_a_measurement_that_gave_nothing(current):
+    perf = measured(0.9) | {"metric": "roc_auc", "current": current, "drop": None, "drop_se": None}
+    llm = ScriptedLLM()
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.9, performance=perf),
+        history=history(),
+        config=CONFIG,
+        mode="llm",
+        llm=llm,
+    )
+    assert d.action == "escalate" and llm.calls == []
+    assert [r["rule"] for r in d.rules_fired] == ["performance_undefined"]
+    assert (
+        "a class the model gives no score for" in d.rationale
+        and "importance-weighted drifted share 0.900" in d.rationale
+    )
+
+
+def test_labels_without_a_held_out_baseline_say_so_and_the_drift_decides_never_nothing_hurts():
+    # accuracy 0.49 on 1,000 labelled rows, nothing to compare it with: no rule fired about it and the
+    # low drift read "Evidence read, nothing hurts"
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    current = boundary_frame(1000, 2)
+    current["label"] = current["label"].where(current["f1"] <= 0, 1 - current["label"])
+    drift, d = decide_on_data(reference, current, model=model, **FEATURES)
+    perf = drift["evidence"]["performance"]
+    assert perf["baseline"] is None and perf["drop"] is None
+    assert d.action == "no_action" and [r["rule"] for r in d.rules_fired][0] == "performance_without_baseline"
+    said = f"accuracy {perf['current']:.3f} on 1000 labelled rows, but no held-out baseline to compare it with"
+    assert d.rules_fired[0]["detail"].startswith(said)
+    assert d.rationale.startswith(f"No performance verdict: {said}") and "nothing hurts" not in d.rationale
+    # severe drift then retrains, as without labels: there is no measured verdict to outrank it
+    drifted = boundary_frame(1000, 3).assign(f0=lambda f: f["f0"] + 3)
+    _, d = decide_on_data(reference, drifted, model=model, **FEATURES)
+    assert d.action == "retrain" and [r["rule"] for r in d.rules_fired][0] == "performance_without_baseline"
+    assert "No performance verdict: accuracy" in d.rationale
+
+
+def test_the_trace_shows_a_metric_undefined_on_the_window_as_undefined_not_as_a_missing_baseline():
+    perf = measured(0.9) | {"metric": "roc_auc", "current": float("nan"), "drop": None, "drop_se": None}
+    rows = dict(evidence_rows({"drift": with_evidence(0.0, performance=perf)}))
+    assert rows["Performance"] == [
+        "roc_auc is undefined on the window's 800 labelled rows (NaN): it needs two classes among the labels and a "
+        "score for each class they hold (several classes: probabilities summing to 1), so the labels hold one class "
+        "only, or a class the model gives no score for, or the model's scores are not probabilities. Check the label "
+        "feed and the model's output, or measure a metric defined on such windows (performance_metric)"
+    ]
