@@ -50,7 +50,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
    * otherwise the importance-weighted share of drifted features (beyond sampling noise, after
      Benjamini-Hochberg) decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
-     below -> ``no_action`` (without a performance verdict the rationale says why there is none). No
+     below -> ``no_action`` (the rationale says why there is no performance verdict, or what the
+     performance shows short of one: a drop beyond sampling noise not shown past the tolerance is said
+     as such, never "nothing hurts"; so does the rationale at ``escalate``). No
      rule ends the decision on the drift share before this point. A measurement without a held-out
      baseline (*performance_without_baseline*) gives no verdict: the window is decided as one without
      labels, the measured value said.
@@ -713,6 +715,25 @@ def _unlabelled_estimate_drop(perf: Mapping[str, Any], config: DecisionConfig) -
     return f"Estimated performance drop on the {others}rows not labelled yet: {_describe_performance(estimate)}"
 
 
+def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None, min_drop: float) -> str:
+    """What a performance that did not end the decision shows, for a rationale the drift decides: a drop
+    beyond sampling noise not shown past ``min_drop``, a drop shown neither past it nor within it, or a
+    label-free estimate within it. Never "nothing hurts": the tolerance is the user's, what was measured is
+    said."""
+    described = _describe_performance(perf, min_drop)
+    if verdict == STABLE and perf.get("kind") == "estimated":
+        return f"The label-free estimate reads the model within min_performance_drop {min_drop}: {described}"
+    if verdict != INCONCLUSIVE:
+        return f"Performance: {described}"
+    drop, se = _number(perf.get("drop")), _number(perf.get("drop_se"))
+    if drop is not None and se is not None and drop - DROP_Z * se > 0:
+        return (
+            f"Performance fell, beyond sampling noise, but is not shown past min_performance_drop {min_drop}: "
+            f"{described}"
+        )
+    return f"Performance is shown neither past min_performance_drop {min_drop} nor within it: {described}"
+
+
 def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
     """The written policy, before the LLM; see the module docstring for the order."""
     share = _drift_share(drift)
@@ -922,11 +943,16 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 act_on_drift("severe_drift", severe)
         elif severity >= config.min_drift_share:
             g.fire("moderate_drift", f"rules answer {ESCALATE}", drift_note)
+            shown = (
+                "Performance is not shown to drop"
+                if perf is None or no_verdict is not None
+                else _performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)
+            )
             g.answer(
                 ESCALATE,
                 f"Drift of the features the model relies on is moderate ({drift_note}, between "
-                f"{config.min_drift_share} and {config.critical_drift_share}) and performance is not shown to "
-                "drop; the rules alone do not retrain on it, a person should look.",
+                f"{config.min_drift_share} and {config.critical_drift_share}). {shown}; the rules alone do not "
+                "retrain on it, a person should look.",
             )
         else:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
@@ -936,8 +962,10 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 g.rationale = f"No performance evidence ({missing[1] if missing else NO_EVIDENCE}); {low}"
             elif no_verdict is not None:
                 g.rationale = f"No performance verdict: {no_verdict[1]}; {low}"
+            elif moved:
+                g.rationale = f"Measured on the labelled rows: {_describe_performance(perf)}; {low}"
             else:
-                g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
+                g.rationale = f"{_performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)}; {low}"
             g.rationale += partial
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:

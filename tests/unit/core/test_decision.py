@@ -1192,3 +1192,51 @@ def test_the_trace_shows_a_metric_undefined_on_the_window_as_undefined_not_as_a_
         "only, or a class the model gives no score for, or the model's scores are not probabilities. Check the label "
         "feed and the model's output, or measure a metric defined on such windows (performance_metric)"
     ]
+
+
+def predicted(n: int, right: int, seed: int):
+    """A window with labels and a prediction column right on ``right`` of its ``n`` rows."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x": rng.normal(size=n), "label": rng.integers(0, 2, n)})
+    frame["pred"] = np.where(np.arange(n) < right, frame["label"], 1 - frame["label"])
+    return frame
+
+
+def test_a_drop_shown_above_zero_but_not_past_the_tolerance_is_said_not_called_nothing_hurts():
+    # 0.900 -> 0.885 on 4,500 rows: a drop of 0.015 +- 0.005, beyond sampling noise, not past 0.02; the
+    # drift is low, so no_action stands (the tolerance is the user's), but it read "nothing hurts"
+    settings = {"label_column": "label", "prediction_column": "pred", "performance_baseline": 0.9}
+    _, d = decide_on_data(predicted(4000, 3600, 0), predicted(4500, 3982, 1), **settings)
+    assert d.action == "no_action" and [r["rule"] for r in d.rules_fired] == [
+        "performance_inconclusive",
+        "low_drift_severity",
+    ]
+    assert d.rationale.startswith(
+        "Performance fell, beyond sampling noise, but is not shown past min_performance_drop 0.02: accuracy "
+        "0.900 (performance_baseline) -> 0.885 on 4500 labelled rows (drop +0.015 +- 0.005); drift of what the "
+        "model relies on is low: importance-weighted drifted share 0.000"
+    )
+    assert "nothing hurts" not in d.rationale
+    # no drop beyond noise, none ruled out past the tolerance either (0.0 +- 0.015): said as such
+    drift = with_evidence(0.0, weighted_share=0.0, performance=measured(0.9, baseline=0.9, se=0.015))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.rationale.startswith(
+        "Performance is shown neither past min_performance_drop 0.02 nor within it: accuracy 0.900 (metric logged "
+        "for the champion) -> 0.900 on 800 labelled rows (drop +0.000 +- 0.015); drift of what"
+    )
+
+
+def test_a_label_free_estimate_within_the_tolerance_at_low_drift_is_quoted_not_called_nothing_hurts():
+    drift = with_evidence(0.0, weighted_share=0.0, performance=calibrated_estimate(0.0))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "nothing hurts" not in d.rationale
+    assert d.rationale.startswith(
+        "The label-free estimate reads the model within min_performance_drop 0.02: estimated accuracy (CBPE "
+    )
+    # moderate drift: what the performance shows is said too, not 'not shown to drop'
+    drift = with_evidence(0.3, performance=measured(0.885, baseline=0.9, se=0.005))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and "Performance fell, beyond sampling noise, but is not shown past" in d.rationale
