@@ -30,7 +30,11 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      errors, is within ``min_performance_drop``) -> ``no_action`` even under feature drift; the
      drift is noted. A drop the window can neither confirm past the tolerance nor confirm within it
      is *inconclusive*: it does not end the decision, the drift evidence below does. So is a
-     measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows or with an unknown standard error.
+     measurement with an unknown standard error. A measurement on fewer than ``MIN_LABELLED_ROWS``
+     labelled rows gives no measured verdict (*performance_too_few_labels*): the window is decided as one
+     without labels, on the champion's estimate for the rows not labelled yet when there is one
+     (``coverage.unlabelled_estimate``, read as a label-free window's estimate), then on extrapolation
+     and drift; what the few rows measured is said in the rationale, not acted on.
      Labels in for part of the window only: stable on the labelled rows stands for the rest only when
      the rows not labelled yet do not drift from the labelled ones by ``min_drift_share`` or more (a
      measurement stands for rows like those it measured); else (*performance_partial*) those rows are
@@ -486,13 +490,11 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     ``drop + DROP_Z * drop_se``, is within ``min_drop``: the sample shows the model is not hurt beyond
     the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
     at the reference's mix is stable), ``inconclusive`` (the sample shows neither: e.g. 0.015 +- 0.006
-    against 0.02, or 0.03 +- 0.02; also with fewer than ``MIN_LABELLED_ROWS`` labelled rows or an
-    unknown standard error), or None (no verdict: no baseline to compare with, or the metric is undefined on
-    the window, e.g. ``roc_auc`` on labels of one class)."""
-    if not performance or _number(performance.get("drop")) is None:
+    against 0.02, or 0.03 +- 0.02; also with an unknown standard error), or None (no verdict: no baseline
+    to compare with, the metric undefined on the window, e.g. ``roc_auc`` on labels of one class, or fewer
+    than ``MIN_LABELLED_ROWS`` labelled rows)."""
+    if not performance or _number(performance.get("drop")) is None or _too_few_labels(performance):
         return None
-    if _too_few_labels(performance) and _number(performance["drop"]) is not None:
-        return INCONCLUSIVE
     verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
     mix = performance.get("class_mix") or {}
     mix_moved = (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE
@@ -640,8 +642,6 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
         f"{_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled rows ({change})"
     )
     text += _coverage_text(perf.get("coverage"))
-    if _too_few_labels(perf):
-        text += f"; too few labelled rows for a verdict (fewer than {MIN_LABELLED_ROWS})"
     mix = perf.get("class_mix")
     if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
         text += (
@@ -713,6 +713,24 @@ def _unlabelled_estimate_drop(perf: Mapping[str, Any], config: DecisionConfig) -
     n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")
     others = f"{n_rows - n_labelled} " if isinstance(n_rows, int) and isinstance(n_labelled, int) else ""
     return f"Estimated performance drop on the {others}rows not labelled yet: {_describe_performance(estimate)}"
+
+
+def _too_few_labels_said(perf: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
+    """A measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows, said, and the performance the window
+    is decided on instead: the champion's estimate on the rows not labelled yet
+    (``coverage.unlabelled_estimate``), what a window without labels gets, or None without one."""
+    coverage = perf.get("coverage")
+    estimate = coverage.get("unlabelled_estimate") if isinstance(coverage, Mapping) else None
+    estimate = estimate if isinstance(estimate, Mapping) else None
+    said = (
+        f"Labels are in for {perf.get('n_labelled')} rows only, fewer than {MIN_LABELLED_ROWS}, too few for a "
+        f"measured verdict: {_describe_performance(perf)}; the window is decided as one without labels"
+    )
+    if estimate is not None:
+        n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")  # type: ignore[union-attr]
+        others = f"{n_rows - n_labelled} " if isinstance(n_rows, int) and isinstance(n_labelled, int) else ""
+        said += f", on the champion's estimate for the {others}rows not labelled yet"
+    return said, estimate
 
 
 def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None, min_drop: float) -> str:
@@ -819,6 +837,13 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             f"{drift_note}); a person must look."
         )
         return g
+    few_labels = ""
+    if isinstance(perf, Mapping) and _too_few_labels(perf):
+        # a metric and its standard error on a handful of rows bound nothing: no measured verdict, the window
+        # is decided as one without labels (the estimate on the rest, extrapolation, drift); the rows are said
+        few_labels, perf = _too_few_labels_said(perf)
+        g.fire("performance_too_few_labels", "decided as a window without labels", few_labels)
+        few_labels = f" {few_labels}."
     undefined = _undefined_metric(perf) if isinstance(perf, Mapping) else None
     if undefined is not None:
         # labels are in and the metric gives no number on them: as for a measurement that failed, "nothing
@@ -885,7 +910,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
         elif no_verdict is not None:  # a measurement without a baseline: as without labels, drift decides
             g.fire(no_verdict[0], "drift severity decides", no_verdict[1])
-        elif perf is None:
+        elif perf is None and not few_labels:
             g.fire("no_performance_evidence", "drift severity decides", missing[1] if missing else NO_EVIDENCE)
         unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
 
@@ -958,7 +983,9 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
             g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
             low = f"drift of what the model relies on is low: {drift_note} < min_drift_share {config.min_drift_share}."
-            if perf is None:
+            if perf is None and few_labels:
+                g.rationale = f"No performance verdict, and no estimate on the rows not labelled yet; {low}"
+            elif perf is None:
                 g.rationale = f"No performance evidence ({missing[1] if missing else NO_EVIDENCE}); {low}"
             elif no_verdict is not None:
                 g.rationale = f"No performance verdict: {no_verdict[1]}; {low}"
@@ -966,13 +993,13 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 g.rationale = f"Measured on the labelled rows: {_describe_performance(perf)}; {low}"
             else:
                 g.rationale = f"{_performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)}; {low}"
-            g.rationale += partial
+            g.rationale += partial + few_labels
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:
         g.fallback = ESCALATE
     if retrain_blocked and RETRAIN not in g.rationale:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
-    g.rationale += partial
+    g.rationale += partial + few_labels
     if no_verdict is not None:
         g.rationale += f" No performance verdict: {no_verdict[1]}."
     g.allowed = tuple(allowed)
@@ -1150,7 +1177,8 @@ def _performance_line(perf: Any, missing: Any = None) -> str:
         return "none: neither measured on labelled rows nor estimated (see the notes)"
     try:
         if perf.get("drop") is not None:
-            return _describe_performance(perf)
+            few = f"; too few labelled rows for a verdict (fewer than {MIN_LABELLED_ROWS})"
+            return _describe_performance(perf) + (few if _too_few_labels(perf) else "")
         undefined = _undefined_metric(perf)
         if undefined is not None:
             return undefined

@@ -590,11 +590,16 @@ def test_a_drop_within_the_sampling_error_is_not_a_drop():
 
 
 def test_a_few_labelled_rows_give_no_measured_verdict_and_the_drift_decides():
-    perf = measured(1.0, baseline=0.9, se=0.0) | {"n_labelled": 12}  # "stable" with certainty on 12 rows
+    # "stable" with certainty on 12 rows: no verdict, the window is decided as one without labels, so the
+    # severe drift retrains (it escalated, "against a measurement", as if 12 rows were one)
+    perf = measured(1.0, baseline=0.9, se=0.0) | {"n_labelled": 12}
     d = decide(model_name="m", drift=with_evidence(0.9, performance=perf), history=history(), config=CONFIG)
-    assert d.action == "escalate"
-    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
-    assert "too few" in d.rules_fired[0]["detail"] and "too few" in d.rationale
+    assert d.action == "retrain"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_too_few_labels", "severe_drift"]
+    assert "too few for a measured verdict" in d.rules_fired[0]["detail"]
+    assert "too few for a measured verdict: accuracy 0.900" in d.rationale
+    rows = dict(evidence_rows({"drift": with_evidence(0.9, performance=perf)}))  # the trace page says it too
+    assert rows["Performance"][0].endswith("; too few labelled rows for a verdict (fewer than 30)")
 
 
 @pytest.mark.parametrize("se", [float("nan"), None])
@@ -1240,3 +1245,41 @@ def test_a_label_free_estimate_within_the_tolerance_at_low_drift_is_quoted_not_c
     drift = with_evidence(0.3, performance=measured(0.885, baseline=0.9, se=0.005))
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
     assert d.action == "escalate" and "Performance fell, beyond sampling noise, but is not shown past" in d.rationale
+
+
+def test_a_few_labelled_rows_leave_the_window_to_the_estimate_on_the_rows_not_labelled_yet():
+    # rows crowd the champion's boundary: its accuracy falls 0.91 -> 0.77. Without labels the CBPE estimate
+    # retrains; with labels in for the oldest 10 rows it was "inconclusive" and the estimate on the other
+    # 1,990, computed, was never read: severe drift escalated "against a measurement" of 10 rows
+    import numpy as np
+
+    reference, model = boundary_frame(3000, 1, noise=0.3), champion_of(boundary_frame(3000, 0, noise=0.3))
+    current = boundary_frame(2000, 2, noise=0.3, near=True)
+    settings = {**FEATURES, "reference_is_holdout": True}
+    _, unlabelled = decide_on_data(reference, current.assign(label=np.nan), model=model, **settings)
+    assert unlabelled.action == "retrain" and [r["rule"] for r in unlabelled.rules_fired] == ["performance_drop"]
+    ten = current.assign(label=current["label"].astype(float).where(np.arange(2000) < 10))
+    drift, d = decide_on_data(reference, ten, model=model, **settings)
+    assert drift["evidence"]["performance"]["n_labelled"] == 10
+    assert d.action == "retrain"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_too_few_labels", "performance_drop"]
+    assert d.rationale.startswith("Estimated performance drop: estimated accuracy (CBPE")
+    assert "Labels are in for 10 rows only, fewer than 30, too few for a measured verdict: accuracy" in d.rationale
+    assert "on the champion's estimate for the 1990 rows not labelled yet" in d.rationale
+
+
+def test_a_few_labelled_rows_all_wrong_are_reported_not_used_to_override():
+    # the champion wrong on all 29 labelled rows (the labels flipped), the features unchanged: no measured
+    # verdict on 29 rows; the window is decided as one without labels (low drift: no_action), and the
+    # rationale says what the 29 rows measured instead of "nothing hurts"
+    import numpy as np
+
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    current = boundary_frame(1000, 2)
+    current["label"] = (1 - current["label"]).astype(float).where(np.arange(1000) < 29)
+    drift, d = decide_on_data(reference, current, model=model, reference_is_holdout=True, **FEATURES)
+    assert drift["evidence"]["performance"]["current"] == 0.0
+    assert d.action == "no_action" and d.rules_fired[0]["rule"] == "performance_too_few_labels"
+    assert "nothing hurts" not in d.rationale
+    assert "Labels are in for 29 rows only, fewer than 30, too few for a measured verdict: accuracy" in d.rationale
+    assert "-> 0.000 on 29 labelled rows (drop +" in d.rationale
