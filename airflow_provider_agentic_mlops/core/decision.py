@@ -65,7 +65,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      Critical drift escalates too when a CBPE estimate calibrated on labelled reference rows is
      stable and no more rows than chance are outside the reference's range (the calibration does not
      reach them: CBPE does not see extrapolation): an estimate does not end a decision, but severe
-     drift alone does not retrain against it either.
+     drift alone does not retrain against it either. Wherever extrapolation or critical drift fires,
+     an LLM may choose ``retrain`` or ``escalate`` only (``escalate`` alone when retraining is
+     blocked): the inputs say harm and no evidence shows the model unhurt, so never ``no_action``.
 
 2. **LLM** (mode ``llm``, only when no rule already decided and the token budgets allow): a prompt
    where every data-derived string (column names, category values, alert annotations) is
@@ -921,6 +923,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             if not unconfirmed:
                 retrain_or_escalate(rule, why)
                 return
+            allowed.remove(NO_ACTION)  # drift says harm and nothing shows the model unhurt: retrain or escalate
             g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
             g.answer(
                 ESCALATE,
@@ -949,6 +952,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 # CBPE calibrated on labelled reference rows says the model is not hurt, and no more rows
                 # than chance are outside the range it was calibrated on (there it is blind): neither the
                 # estimate nor the drift ends the decision alone, a person looks
+                allowed.remove(NO_ACTION)  # an estimate does not end a decision: retrain or escalate
                 g.fire("severe_drift", f"rules answer {ESCALATE} (calibrated estimate stable)", severe)
                 g.answer(
                     ESCALATE,

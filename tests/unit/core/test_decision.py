@@ -1283,3 +1283,40 @@ def test_a_few_labelled_rows_all_wrong_are_reported_not_used_to_override():
     assert "nothing hurts" not in d.rationale
     assert "Labels are in for 29 rows only, fewer than 30, too few for a measured verdict: accuracy" in d.rationale
     assert "-> 0.000 on 29 labelled rows (drop +" in d.rationale
+
+
+def _unconfirmed_drop_at_severe_drift() -> dict:
+    return with_evidence(0.5, weighted_share=0.83, performance=measured(0.949, baseline=0.97, se=0.008))
+
+
+def _unconfirmed_drop_extrapolating() -> dict:
+    drift = with_evidence(0.05, weighted_share=0.05, performance=measured(0.949, baseline=0.97, se=0.008))
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.3, "excess_share": 0.3, "beyond_chance": True, "columns": {}}
+    return drift
+
+
+def _calibrated_stable_at_severe_drift() -> dict:
+    drift = with_evidence(0.8, weighted_share=0.76, performance=calibrated_estimate(-0.056))
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.001, "excess_share": 0.0, "beyond_chance": False}
+    return drift
+
+
+@pytest.mark.parametrize(
+    ("drift", "rule"),
+    [
+        pytest.param(_unconfirmed_drop_at_severe_drift, "severe_drift", id="severe drift, measured drop unconfirmed"),
+        pytest.param(_unconfirmed_drop_extrapolating, "extrapolation", id="extrapolation, measured drop unconfirmed"),
+        pytest.param(_calibrated_stable_at_severe_drift, "severe_drift", id="severe drift, calibrated estimate stable"),
+    ],
+)
+def test_where_drift_says_harm_and_the_rules_escalate_the_llm_may_not_choose_no_action(drift, rule):
+    # README rows 9-10: the LLM may choose retrain or escalate; no_action stayed open and was taken
+    llm = ScriptedLLM(answer("no_action", rationale="Looks fine to me."))
+    d = decide(model_name="m", drift=drift(), history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.allowed_actions == ["retrain", "escalate"] and d.rules_fired[-2]["rule"] == rule
+    assert d.llm_action == "no_action" and d.action == "escalate" and d.decided_by == "guardrail"
+    # retraining forbidden: escalate is all that is left, the rules decide without the LLM
+    last = {"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=1)}
+    llm = ScriptedLLM(answer("no_action"))
+    d = decide(model_name="m", drift=drift(), history=history(last_retrain=last), config=CONFIG, mode="llm", llm=llm)
+    assert d.allowed_actions == ["escalate"] and d.action == "escalate" and llm.calls == []
