@@ -18,6 +18,10 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      data; ``evidence.performance_missing`` kind ``failed``), or *champion unavailable*: a configured
      champion could not be loaded (kind ``champion_unavailable``; not "no champion registered yet",
      a first model) -> ``escalate`` with the reason: a broken production alias is an incident.
+   * *performance undefined*: labels are in but the metric has no value on them (NaN: ``roc_auc`` on
+     labels of one class, or of a class the model gives no score for, or on scores that are not
+     probabilities) -> ``escalate``, saying what makes the metric undefined: as for a measurement that
+     failed, "nothing hurts" would be a guess, and the labels may show a model the metric cannot read.
    * *performance drop* (measured on labelled current rows against a held-out baseline, or
      estimated without labels) larger than ``min_performance_drop`` by 1.96 standard errors (the
      drop's lower 97.5 % bound is past it) -> ``retrain``, or ``escalate`` when cooldown/budget
@@ -26,7 +30,11 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      errors, is within ``min_performance_drop``) -> ``no_action`` even under feature drift; the
      drift is noted. A drop the window can neither confirm past the tolerance nor confirm within it
      is *inconclusive*: it does not end the decision, the drift evidence below does. So is a
-     measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows or with an unknown standard error.
+     measurement with an unknown standard error. A measurement on fewer than ``MIN_LABELLED_ROWS``
+     labelled rows gives no measured verdict (*performance_too_few_labels*): the window is decided as one
+     without labels, on the champion's estimate for the rows not labelled yet when there is one
+     (``coverage.unlabelled_estimate``, read as a label-free window's estimate), then on extrapolation
+     and drift; what the few rows measured is said in the rationale, not acted on.
      Labels in for part of the window only: stable on the labelled rows stands for the rest only when
      the rows not labelled yet do not drift from the labelled ones by ``min_drift_share`` or more (a
      measurement stands for rows like those it measured); else (*performance_partial*) those rows are
@@ -46,14 +54,20 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
    * otherwise the importance-weighted share of drifted features (beyond sampling noise, after
      Benjamini-Hochberg) decides: ``>= critical_drift_share`` -> ``retrain``; ``>= min_drift_share`` -> ``escalate``;
-     below -> ``no_action`` (without performance evidence the rationale says why there is none). No
-     rule ends the decision on the drift share before this point.
+     below -> ``no_action`` (the rationale says why there is no performance verdict, or what the
+     performance shows short of one: a drop beyond sampling noise not shown past the tolerance is said
+     as such, never "nothing hurts"; so does the rationale at ``escalate``). No
+     rule ends the decision on the drift share before this point. A measurement without a held-out
+     baseline (*performance_without_baseline*) gives no verdict: the window is decided as one without
+     labels, the measured value said.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
      Critical drift escalates too when a CBPE estimate calibrated on labelled reference rows is
      stable and no more rows than chance are outside the reference's range (the calibration does not
      reach them: CBPE does not see extrapolation): an estimate does not end a decision, but severe
-     drift alone does not retrain against it either.
+     drift alone does not retrain against it either. Wherever extrapolation or critical drift fires,
+     an LLM may choose ``retrain`` or ``escalate`` only (``escalate`` alone when retraining is
+     blocked): the inputs say harm and no evidence shows the model unhurt, so never ``no_action``.
 
 2. **LLM** (mode ``llm``, only when no rule already decided and the token budgets allow): a prompt
    where every data-derived string (column names, category values, alert annotations) is
@@ -478,12 +492,11 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     ``drop + DROP_Z * drop_se``, is within ``min_drop``: the sample shows the model is not hurt beyond
     the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
     at the reference's mix is stable), ``inconclusive`` (the sample shows neither: e.g. 0.015 +- 0.006
-    against 0.02, or 0.03 +- 0.02; also with fewer than ``MIN_LABELLED_ROWS`` labelled rows or an
-    unknown standard error), or None (no baseline to compare with)."""
-    if not performance or performance.get("drop") is None:
+    against 0.02, or 0.03 +- 0.02; also with an unknown standard error), or None (no verdict: no baseline
+    to compare with, the metric undefined on the window, e.g. ``roc_auc`` on labels of one class, or fewer
+    than ``MIN_LABELLED_ROWS`` labelled rows)."""
+    if not performance or _number(performance.get("drop")) is None or _too_few_labels(performance):
         return None
-    if _too_few_labels(performance) and _number(performance["drop"]) is not None:
-        return INCONCLUSIVE
     verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
     mix = performance.get("class_mix") or {}
     mix_moved = (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE
@@ -519,6 +532,49 @@ def _rare_class_lost(performance: Mapping[str, Any], min_drop: float) -> tuple[s
         and v["drop"] - z * v["drop_se"] > min_drop
     ]
     return max(lost, key=lambda cv: cv[1]["drop"]) if lost else None
+
+
+#: Why a metric is undefined (NaN) on labelled rows, for the metrics that can be (scikit-learn's).
+_UNDEFINED_BECAUSE = {
+    "roc_auc": "it needs two classes among the labels and a score for each class they hold (several classes: "
+    "probabilities summing to 1), so the labels hold one class only, or a class the model gives no score for, "
+    "or the model's scores are not probabilities",
+    "log_loss": "it needs a probability for every class the labels hold, so the labels hold a class the model "
+    "gives no score for, or the model's scores are not probabilities",
+}
+
+
+def _undefined_metric(perf: Mapping[str, Any]) -> str | None:
+    """Why the metric measured on labelled rows has no value (NaN, or None after a JSON trip), said with what
+    can make it so; None when it has one, or the performance is not measured."""
+    if perf.get("kind") != "measured" or _number(perf.get("current")) is not None:
+        return None
+    metric = clip(str(perf.get("metric")), 40)
+    because = _UNDEFINED_BECAUSE.get(metric, "check the labels and the champion's predictions on the window")
+    return (
+        f"{metric} is undefined on the window's {perf.get('n_labelled')} labelled rows (NaN): {because}. Check the "
+        "label feed and the model's output, or measure a metric defined on such windows (performance_metric)"
+    )
+
+
+def _no_verdict(perf: Mapping[str, Any]) -> tuple[str, str]:
+    """``(rule, why)`` for a performance in the table that gives no verdict though its value is defined: no
+    held-out baseline to compare a measurement with, or no drop computed."""
+    if perf.get("kind") == "measured" and _number(perf.get("baseline")) is None:
+        return "performance_without_baseline", (
+            f"{clip(str(perf.get('metric')), 40)} {_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled "
+            "rows, but no held-out baseline to compare it with (set performance_baseline, log the metric with the "
+            "champion, or mark the reference held-out: reference_is_holdout)"
+        )
+    return "performance_no_verdict", f"{_describe_performance(perf)}: no drop to compare with min_performance_drop"
+
+
+def _f3(value: Any) -> str:
+    """A number to three decimals as the rationale shows it (``nan``, ``inf`` as they are), ``none`` without one."""
+    try:
+        return f"{float(value):.3f}"
+    except (TypeError, ValueError, OverflowError):  # None, text, an int beyond a float
+        return "none"
 
 
 #: ``evidence.performance_missing`` kinds that escalate: the measurement raised (the champion could not be
@@ -576,18 +632,18 @@ def _noise_note(evidence: Mapping[str, Any]) -> str:
 def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None) -> str:
     se = _number(perf.get("drop_se"))
     spread = "standard error unknown" if se is None else f"+- {se:.3f}"
+    drop = as_float(perf.get("drop"))
+    change = "no drop" if drop is None else f"drop {drop:+.3f} {spread}"
     if perf.get("kind") == "estimated":
         return (
-            f"estimated accuracy ({perf.get('method')}) {perf['reference_estimate']:.3f} -> "
-            f"{perf['current_estimate']:.3f} (drop {perf['drop']:+.3f} {spread}, an estimate)"
+            f"estimated accuracy ({perf.get('method')}) {_f3(perf.get('reference_estimate'))} -> "
+            f"{_f3(perf.get('current_estimate'))} ({change}, an estimate)"
         )
     text = (
-        f"{perf['metric']} {perf['baseline']:.3f} ({perf.get('baseline_source')}) -> {perf['current']:.3f} on "
-        f"{perf.get('n_labelled')} labelled rows (drop {perf['drop']:+.3f} {spread})"
+        f"{perf.get('metric')} {_f3(perf.get('baseline'))} ({perf.get('baseline_source')}) -> "
+        f"{_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled rows ({change})"
     )
     text += _coverage_text(perf.get("coverage"))
-    if _too_few_labels(perf):
-        text += f"; too few labelled rows for a verdict (fewer than {MIN_LABELLED_ROWS})"
     mix = perf.get("class_mix")
     if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
         text += (
@@ -659,6 +715,43 @@ def _unlabelled_estimate_drop(perf: Mapping[str, Any], config: DecisionConfig) -
     n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")
     others = f"{n_rows - n_labelled} " if isinstance(n_rows, int) and isinstance(n_labelled, int) else ""
     return f"Estimated performance drop on the {others}rows not labelled yet: {_describe_performance(estimate)}"
+
+
+def _too_few_labels_said(perf: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
+    """A measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows, said, and the performance the window
+    is decided on instead: the champion's estimate on the rows not labelled yet
+    (``coverage.unlabelled_estimate``), what a window without labels gets, or None without one."""
+    coverage = perf.get("coverage")
+    estimate = coverage.get("unlabelled_estimate") if isinstance(coverage, Mapping) else None
+    estimate = estimate if isinstance(estimate, Mapping) else None
+    said = (
+        f"Labels are in for {perf.get('n_labelled')} rows only, fewer than {MIN_LABELLED_ROWS}, too few for a "
+        f"measured verdict: {_describe_performance(perf)}; the window is decided as one without labels"
+    )
+    if estimate is not None:
+        n_rows, n_labelled = coverage.get("n_rows"), coverage.get("n_labelled_rows")  # type: ignore[union-attr]
+        others = f"{n_rows - n_labelled} " if isinstance(n_rows, int) and isinstance(n_labelled, int) else ""
+        said += f", on the champion's estimate for the {others}rows not labelled yet"
+    return said, estimate
+
+
+def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None, min_drop: float) -> str:
+    """What a performance that did not end the decision shows, for a rationale the drift decides: a drop
+    beyond sampling noise not shown past ``min_drop``, a drop shown neither past it nor within it, or a
+    label-free estimate within it. Never "nothing hurts": the tolerance is the user's, what was measured is
+    said."""
+    described = _describe_performance(perf, min_drop)
+    if verdict == STABLE and perf.get("kind") == "estimated":
+        return f"The label-free estimate reads the model within min_performance_drop {min_drop}: {described}"
+    if verdict != INCONCLUSIVE:
+        return f"Performance: {described}"
+    drop, se = _number(perf.get("drop")), _number(perf.get("drop_se"))
+    if drop is not None and se is not None and drop - DROP_Z * se > 0:
+        return (
+            f"Performance fell, beyond sampling noise, but is not shown past min_performance_drop {min_drop}: "
+            f"{described}"
+        )
+    return f"Performance is shown neither past min_performance_drop {min_drop} nor within it: {described}"
 
 
 def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
@@ -746,7 +839,27 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             f"{drift_note}); a person must look."
         )
         return g
+    few_labels = ""
+    if isinstance(perf, Mapping) and _too_few_labels(perf):
+        # a metric and its standard error on a handful of rows bound nothing: no measured verdict, the window
+        # is decided as one without labels (the estimate on the rest, extrapolation, drift); the rows are said
+        few_labels, perf = _too_few_labels_said(perf)
+        g.fire("performance_too_few_labels", "decided as a window without labels", few_labels)
+        few_labels = f" {few_labels}."
+    undefined = _undefined_metric(perf) if isinstance(perf, Mapping) else None
+    if undefined is not None:
+        # labels are in and the metric gives no number on them: as for a measurement that failed, "nothing
+        # hurts" would be a guess (a label feed gone to one class, a class the model never saw); a person looks
+        g.fire("performance_undefined", f"forced {ESCALATE}", undefined)
+        g.forced, g.allowed, g.fallback = ESCALATE, (ESCALATE,), ESCALATE
+        g.rationale = (
+            f"The performance could not be established: {undefined}. Without it the rules cannot tell whether the "
+            f"model is hurt (noted: {drift_note}); a person must look."
+        )
+        return g
     verdict = performance_verdict(perf, config.min_performance_drop)
+    # labels measured without a baseline: no verdict; the window is decided as one without labels, said
+    no_verdict = _no_verdict(perf) if perf is not None and verdict is None else None
     measured = perf is not None and perf.get("kind") == "measured"
     measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and measured
     # labels in for part of the window only: the labelled rows say nothing of rows unlike them
@@ -797,7 +910,9 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             g.fire("performance_partial", "drift severity decides", f"{_describe_performance(perf)}; {moved}")
         elif verdict is not None:  # inconclusive measurement, or a stable estimate: drift severity decides
             g.fire(f"performance_{verdict}", "drift severity decides", _describe_performance(perf))
-        elif perf is None:
+        elif no_verdict is not None:  # a measurement without a baseline: as without labels, drift decides
+            g.fire(no_verdict[0], "drift severity decides", no_verdict[1])
+        elif perf is None and not few_labels:
             g.fire("no_performance_evidence", "drift severity decides", missing[1] if missing else NO_EVIDENCE)
         unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
 
@@ -808,6 +923,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             if not unconfirmed:
                 retrain_or_escalate(rule, why)
                 return
+            allowed.remove(NO_ACTION)  # drift says harm and nothing shows the model unhurt: retrain or escalate
             g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
             g.answer(
                 ESCALATE,
@@ -836,6 +952,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 # CBPE calibrated on labelled reference rows says the model is not hurt, and no more rows
                 # than chance are outside the range it was calibrated on (there it is blind): neither the
                 # estimate nor the drift ends the decision alone, a person looks
+                allowed.remove(NO_ACTION)  # an estimate does not end a decision: retrain or escalate
                 g.fire("severe_drift", f"rules answer {ESCALATE} (calibrated estimate stable)", severe)
                 g.answer(
                     ESCALATE,
@@ -855,29 +972,40 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 act_on_drift("severe_drift", severe)
         elif severity >= config.min_drift_share:
             g.fire("moderate_drift", f"rules answer {ESCALATE}", drift_note)
+            shown = (
+                "Performance is not shown to drop"
+                if perf is None or no_verdict is not None
+                else _performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)
+            )
             g.answer(
                 ESCALATE,
                 f"Drift of the features the model relies on is moderate ({drift_note}, between "
-                f"{config.min_drift_share} and {config.critical_drift_share}) and performance is not shown to "
-                "drop; the rules alone do not retrain on it, a person should look.",
+                f"{config.min_drift_share} and {config.critical_drift_share}). {shown}; the rules alone do not "
+                "retrain on it, a person should look.",
             )
         else:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
             g.forced, g.allowed, g.fallback = NO_ACTION, (NO_ACTION,), NO_ACTION
-            if perf is None:
-                g.rationale = (
-                    f"No performance evidence ({missing[1] if missing else NO_EVIDENCE}); drift of what the model "
-                    f"relies on is low: {drift_note} < min_drift_share {config.min_drift_share}."
-                )
+            low = f"drift of what the model relies on is low: {drift_note} < min_drift_share {config.min_drift_share}."
+            if perf is None and few_labels:
+                g.rationale = f"No performance verdict, and no estimate on the rows not labelled yet; {low}"
+            elif perf is None:
+                g.rationale = f"No performance evidence ({missing[1] if missing else NO_EVIDENCE}); {low}"
+            elif no_verdict is not None:
+                g.rationale = f"No performance verdict: {no_verdict[1]}; {low}"
+            elif moved:
+                g.rationale = f"Measured on the labelled rows: {_describe_performance(perf)}; {low}"
             else:
-                g.rationale = f"Evidence read, nothing hurts: {drift_note} < min_drift_share {config.min_drift_share}."
-            g.rationale += partial
+                g.rationale = f"{_performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)}; {low}"
+            g.rationale += partial + few_labels
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:
         g.fallback = ESCALATE
     if retrain_blocked and RETRAIN not in g.rationale:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
-    g.rationale += partial
+    g.rationale += partial + few_labels
+    if no_verdict is not None:
+        g.rationale += f" No performance verdict: {no_verdict[1]}."
     g.allowed = tuple(allowed)
     return g
 
@@ -1053,7 +1181,11 @@ def _performance_line(perf: Any, missing: Any = None) -> str:
         return "none: neither measured on labelled rows nor estimated (see the notes)"
     try:
         if perf.get("drop") is not None:
-            return _describe_performance(perf)
+            few = f"; too few labelled rows for a verdict (fewer than {MIN_LABELLED_ROWS})"
+            return _describe_performance(perf) + (few if _too_few_labels(perf) else "")
+        undefined = _undefined_metric(perf)
+        if undefined is not None:
+            return undefined
         return (
             f"{perf['metric']} {perf['current']:.3f} on {perf.get('n_labelled')} labelled rows; no held-out "
             "baseline to compare it with"

@@ -590,11 +590,16 @@ def test_a_drop_within_the_sampling_error_is_not_a_drop():
 
 
 def test_a_few_labelled_rows_give_no_measured_verdict_and_the_drift_decides():
-    perf = measured(1.0, baseline=0.9, se=0.0) | {"n_labelled": 12}  # "stable" with certainty on 12 rows
+    # "stable" with certainty on 12 rows: no verdict, the window is decided as one without labels, so the
+    # severe drift retrains (it escalated, "against a measurement", as if 12 rows were one)
+    perf = measured(1.0, baseline=0.9, se=0.0) | {"n_labelled": 12}
     d = decide(model_name="m", drift=with_evidence(0.9, performance=perf), history=history(), config=CONFIG)
-    assert d.action == "escalate"
-    assert [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
-    assert "too few" in d.rules_fired[0]["detail"] and "too few" in d.rationale
+    assert d.action == "retrain"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_too_few_labels", "severe_drift"]
+    assert "too few for a measured verdict" in d.rules_fired[0]["detail"]
+    assert "too few for a measured verdict: accuracy 0.900" in d.rationale
+    rows = dict(evidence_rows({"drift": with_evidence(0.9, performance=perf)}))  # the trace page says it too
+    assert rows["Performance"][0].endswith("; too few labelled rows for a verdict (fewer than 30)")
 
 
 @pytest.mark.parametrize("se", [float("nan"), None])
@@ -1087,3 +1092,231 @@ def test_a_drop_accuracy_shows_itself_is_not_said_to_be_hidden_by_accuracy():
     perf["class_recall"] = recall_of(0.5, 0.01)
     d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
     assert d.action == "retrain" and "accuracy hides" not in d.rationale
+
+
+# -- the policy on the evidence table gather_evidence builds ------------------------------------------
+
+
+def decide_on_data(reference, current, *, model=None, mode: str = "rules", llm=None, **settings: Any):
+    """As DriftCheckOperator then AgentDecisionOperator: compute_drift -> gather_evidence -> XCom JSON -> decide."""
+    from airflow_provider_agentic_mlops.core.config import DriftSettings
+    from airflow_provider_agentic_mlops.core.drift import compute_drift
+    from airflow_provider_agentic_mlops.core.evidence import gather_evidence
+
+    s = DriftSettings(**settings)
+    summary = compute_drift(reference, current, s, model_name="m")
+    champion = {"uri": "models:/m@champion", "status": "loaded", "reason": ""} if model is not None else None
+    summary.evidence = gather_evidence(reference, current, summary, s, model=model, champion=champion)
+    drift = json.loads(json.dumps(summary.to_dict(), default=str))
+    return drift, decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode=mode, llm=llm)
+
+
+def boundary_frame(n: int, seed: int, *, noise: float = 0.0, near: bool = False):
+    """Three features, the label set by the first (with ``noise``); ``near``: rows crowd the boundary."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    if near:
+        x[:, 0] = rng.normal(scale=0.35, size=n)
+    frame = pd.DataFrame(x, columns=["f0", "f1", "f2"])
+    frame["label"] = (x[:, 0] + noise * rng.normal(size=n) > 0).astype(int)
+    return frame
+
+
+def champion_of(train):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(train[["f0", "f1", "f2"]], train["label"])
+
+
+FEATURES = {"label_column": "label", "feature_columns": ["f0", "f1", "f2"], "task": "classification"}
+
+
+def test_roc_auc_undefined_on_a_window_of_one_class_escalates_and_says_why_never_nothing_hurts():
+    # every label 0 (the label feed broke, or no positives today): roc_auc is NaN, drop None; the rules
+    # read no verdict, fired nothing, and ended at "Evidence read, nothing hurts" (no_action)
+    reference, model = boundary_frame(2000, 1, noise=0.3), champion_of(boundary_frame(2000, 0, noise=0.3))
+    current = boundary_frame(1000, 2).assign(label=0)
+    drift, d = decide_on_data(
+        reference, current, model=model, performance_metric="roc_auc", reference_is_holdout=True, **FEATURES
+    )
+    assert drift["evidence"]["performance"]["drop"] is None  # what the evidence gives: the rules read it
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_undefined"]
+    assert "roc_auc is undefined on the window's 1000 labelled rows" in d.rationale
+    assert "labels hold one class only" in d.rationale and "nothing hurts" not in d.rationale
+
+
+@pytest.mark.parametrize("current", [float("nan"), None])  # NaN as gather_evidence gives it; None after a JSON trip
+def test_a_metric_undefined_on_the_labelled_rows_escalates_as_a_measurement_that_gave_nothing(current):
+    perf = measured(0.9) | {"metric": "roc_auc", "current": current, "drop": None, "drop_se": None}
+    llm = ScriptedLLM()
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.9, performance=perf),
+        history=history(),
+        config=CONFIG,
+        mode="llm",
+        llm=llm,
+    )
+    assert d.action == "escalate" and llm.calls == []
+    assert [r["rule"] for r in d.rules_fired] == ["performance_undefined"]
+    assert (
+        "a class the model gives no score for" in d.rationale
+        and "importance-weighted drifted share 0.900" in d.rationale
+    )
+
+
+def test_labels_without_a_held_out_baseline_say_so_and_the_drift_decides_never_nothing_hurts():
+    # accuracy 0.49 on 1,000 labelled rows, nothing to compare it with: no rule fired about it and the
+    # low drift read "Evidence read, nothing hurts"
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    current = boundary_frame(1000, 2)
+    current["label"] = current["label"].where(current["f1"] <= 0, 1 - current["label"])
+    drift, d = decide_on_data(reference, current, model=model, **FEATURES)
+    perf = drift["evidence"]["performance"]
+    assert perf["baseline"] is None and perf["drop"] is None
+    assert d.action == "no_action" and [r["rule"] for r in d.rules_fired][0] == "performance_without_baseline"
+    said = f"accuracy {perf['current']:.3f} on 1000 labelled rows, but no held-out baseline to compare it with"
+    assert d.rules_fired[0]["detail"].startswith(said)
+    assert d.rationale.startswith(f"No performance verdict: {said}") and "nothing hurts" not in d.rationale
+    # severe drift then retrains, as without labels: there is no measured verdict to outrank it
+    drifted = boundary_frame(1000, 3).assign(f0=lambda f: f["f0"] + 3)
+    _, d = decide_on_data(reference, drifted, model=model, **FEATURES)
+    assert d.action == "retrain" and [r["rule"] for r in d.rules_fired][0] == "performance_without_baseline"
+    assert "No performance verdict: accuracy" in d.rationale
+
+
+def test_the_trace_shows_a_metric_undefined_on_the_window_as_undefined_not_as_a_missing_baseline():
+    perf = measured(0.9) | {"metric": "roc_auc", "current": float("nan"), "drop": None, "drop_se": None}
+    rows = dict(evidence_rows({"drift": with_evidence(0.0, performance=perf)}))
+    assert rows["Performance"] == [
+        "roc_auc is undefined on the window's 800 labelled rows (NaN): it needs two classes among the labels and a "
+        "score for each class they hold (several classes: probabilities summing to 1), so the labels hold one class "
+        "only, or a class the model gives no score for, or the model's scores are not probabilities. Check the label "
+        "feed and the model's output, or measure a metric defined on such windows (performance_metric)"
+    ]
+
+
+def predicted(n: int, right: int, seed: int):
+    """A window with labels and a prediction column right on ``right`` of its ``n`` rows."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x": rng.normal(size=n), "label": rng.integers(0, 2, n)})
+    frame["pred"] = np.where(np.arange(n) < right, frame["label"], 1 - frame["label"])
+    return frame
+
+
+def test_a_drop_shown_above_zero_but_not_past_the_tolerance_is_said_not_called_nothing_hurts():
+    # 0.900 -> 0.885 on 4,500 rows: a drop of 0.015 +- 0.005, beyond sampling noise, not past 0.02; the
+    # drift is low, so no_action stands (the tolerance is the user's), but it read "nothing hurts"
+    settings = {"label_column": "label", "prediction_column": "pred", "performance_baseline": 0.9}
+    _, d = decide_on_data(predicted(4000, 3600, 0), predicted(4500, 3982, 1), **settings)
+    assert d.action == "no_action" and [r["rule"] for r in d.rules_fired] == [
+        "performance_inconclusive",
+        "low_drift_severity",
+    ]
+    assert d.rationale.startswith(
+        "Performance fell, beyond sampling noise, but is not shown past min_performance_drop 0.02: accuracy "
+        "0.900 (performance_baseline) -> 0.885 on 4500 labelled rows (drop +0.015 +- 0.005); drift of what the "
+        "model relies on is low: importance-weighted drifted share 0.000"
+    )
+    assert "nothing hurts" not in d.rationale
+    # no drop beyond noise, none ruled out past the tolerance either (0.0 +- 0.015): said as such
+    drift = with_evidence(0.0, weighted_share=0.0, performance=measured(0.9, baseline=0.9, se=0.015))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.rationale.startswith(
+        "Performance is shown neither past min_performance_drop 0.02 nor within it: accuracy 0.900 (metric logged "
+        "for the champion) -> 0.900 on 800 labelled rows (drop +0.000 +- 0.015); drift of what"
+    )
+
+
+def test_a_label_free_estimate_within_the_tolerance_at_low_drift_is_quoted_not_called_nothing_hurts():
+    drift = with_evidence(0.0, weighted_share=0.0, performance=calibrated_estimate(0.0))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "nothing hurts" not in d.rationale
+    assert d.rationale.startswith(
+        "The label-free estimate reads the model within min_performance_drop 0.02: estimated accuracy (CBPE "
+    )
+    # moderate drift: what the performance shows is said too, not 'not shown to drop'
+    drift = with_evidence(0.3, performance=measured(0.885, baseline=0.9, se=0.005))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and "Performance fell, beyond sampling noise, but is not shown past" in d.rationale
+
+
+def test_a_few_labelled_rows_leave_the_window_to_the_estimate_on_the_rows_not_labelled_yet():
+    # rows crowd the champion's boundary: its accuracy falls 0.91 -> 0.77. Without labels the CBPE estimate
+    # retrains; with labels in for the oldest 10 rows it was "inconclusive" and the estimate on the other
+    # 1,990, computed, was never read: severe drift escalated "against a measurement" of 10 rows
+    import numpy as np
+
+    reference, model = boundary_frame(3000, 1, noise=0.3), champion_of(boundary_frame(3000, 0, noise=0.3))
+    current = boundary_frame(2000, 2, noise=0.3, near=True)
+    settings = {**FEATURES, "reference_is_holdout": True}
+    _, unlabelled = decide_on_data(reference, current.assign(label=np.nan), model=model, **settings)
+    assert unlabelled.action == "retrain" and [r["rule"] for r in unlabelled.rules_fired] == ["performance_drop"]
+    ten = current.assign(label=current["label"].astype(float).where(np.arange(2000) < 10))
+    drift, d = decide_on_data(reference, ten, model=model, **settings)
+    assert drift["evidence"]["performance"]["n_labelled"] == 10
+    assert d.action == "retrain"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_too_few_labels", "performance_drop"]
+    assert d.rationale.startswith("Estimated performance drop: estimated accuracy (CBPE")
+    assert "Labels are in for 10 rows only, fewer than 30, too few for a measured verdict: accuracy" in d.rationale
+    assert "on the champion's estimate for the 1990 rows not labelled yet" in d.rationale
+
+
+def test_a_few_labelled_rows_all_wrong_are_reported_not_used_to_override():
+    # the champion wrong on all 29 labelled rows (the labels flipped), the features unchanged: no measured
+    # verdict on 29 rows; the window is decided as one without labels (low drift: no_action), and the
+    # rationale says what the 29 rows measured instead of "nothing hurts"
+    import numpy as np
+
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    current = boundary_frame(1000, 2)
+    current["label"] = (1 - current["label"]).astype(float).where(np.arange(1000) < 29)
+    drift, d = decide_on_data(reference, current, model=model, reference_is_holdout=True, **FEATURES)
+    assert drift["evidence"]["performance"]["current"] == 0.0
+    assert d.action == "no_action" and d.rules_fired[0]["rule"] == "performance_too_few_labels"
+    assert "nothing hurts" not in d.rationale
+    assert "Labels are in for 29 rows only, fewer than 30, too few for a measured verdict: accuracy" in d.rationale
+    assert "-> 0.000 on 29 labelled rows (drop +" in d.rationale
+
+
+def _unconfirmed_drop_at_severe_drift() -> dict:
+    return with_evidence(0.5, weighted_share=0.83, performance=measured(0.949, baseline=0.97, se=0.008))
+
+
+def _unconfirmed_drop_extrapolating() -> dict:
+    drift = with_evidence(0.05, weighted_share=0.05, performance=measured(0.949, baseline=0.97, se=0.008))
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.3, "excess_share": 0.3, "beyond_chance": True, "columns": {}}
+    return drift
+
+
+def _calibrated_stable_at_severe_drift() -> dict:
+    drift = with_evidence(0.8, weighted_share=0.76, performance=calibrated_estimate(-0.056))
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.001, "excess_share": 0.0, "beyond_chance": False}
+    return drift
+
+
+@pytest.mark.parametrize(
+    ("drift", "rule"),
+    [
+        pytest.param(_unconfirmed_drop_at_severe_drift, "severe_drift", id="severe drift, measured drop unconfirmed"),
+        pytest.param(_unconfirmed_drop_extrapolating, "extrapolation", id="extrapolation, measured drop unconfirmed"),
+        pytest.param(_calibrated_stable_at_severe_drift, "severe_drift", id="severe drift, calibrated estimate stable"),
+    ],
+)
+def test_where_drift_says_harm_and_the_rules_escalate_the_llm_may_not_choose_no_action(drift, rule):
+    # README rows 9-10: the LLM may choose retrain or escalate; no_action stayed open and was taken
+    llm = ScriptedLLM(answer("no_action", rationale="Looks fine to me."))
+    d = decide(model_name="m", drift=drift(), history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert d.allowed_actions == ["retrain", "escalate"] and d.rules_fired[-2]["rule"] == rule
+    assert d.llm_action == "no_action" and d.action == "escalate" and d.decided_by == "guardrail"
+    # retraining forbidden: escalate is all that is left, the rules decide without the LLM
+    last = {"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=1)}
+    llm = ScriptedLLM(answer("no_action"))
+    d = decide(model_name="m", drift=drift(), history=history(last_retrain=last), config=CONFIG, mode="llm", llm=llm)
+    assert d.allowed_actions == ["escalate"] and d.action == "escalate" and llm.calls == []
