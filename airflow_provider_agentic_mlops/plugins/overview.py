@@ -206,6 +206,7 @@ async def models_page(
         for name, (dag_id, _) in listed.items:
             summary = {"model_name": name, "dag_id": dag_id, **summaries[name]}
             summary["sparkline"] = charts.sparkline([r.drift_share for r in summary["runs"]])
+            summary["no_champion"] = model_history.no_champion_yet(summary["last_decision"])
             rows.append(summary)
         runs = last_dag_runs([r["dag_id"] for r in rows])
         for r in rows:
@@ -261,6 +262,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
                 model_history.quality_series(runs),
                 baselines=model_history.quality_baselines(runs),
                 champions=model_history.champions_of_runs(runs, lineage),
+                unknown=model_history.why_no_quality(runs),
             ),
             "lineage": lineage,
             "decisions": list(reversed(runs)),

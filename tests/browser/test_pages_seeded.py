@@ -126,4 +126,6 @@ def test_a_model_whose_dag_never_ran_is_listed_and_its_page_says_how_to_start_it
     assert f"No decision yet: DAG agentic_mlops__{NEVER_RAN} has not run." in notice
     assert f"airflow dags unpause agentic_mlops__{NEVER_RAN}" in notice
     assert f"airflow dags trigger agentic_mlops__{NEVER_RAN}" in notice and "/agentic-mlops/alerts" in notice
+    quality = browser.evaluate("document.getElementById('quality-unknown').innerText")
+    assert quality == "Model quality is not known yet: no drift check has run."
     assert browser.console_errors() == []

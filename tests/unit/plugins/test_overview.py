@@ -925,6 +925,7 @@ def test_a_model_whose_dag_never_ran_is_listed_and_its_page_says_how_to_run_it(
     assert "It is paused: unpause it (airflow dags unpause agentic_mlops__churn, or its toggle" in notice
     assert "airflow dags trigger agentic_mlops__churn" in notice
     assert 'POST /agentic-mlops/alerts with {"model": "churn", "status": "firing"}' in notice
+    assert _text_of(model.text, "quality-unknown") == "Model quality is not known yet: no drift check has run."
     assert "No decision yet" not in client.get("/agentic-mlops/models/fraud-detector").text
     unknown = client.get("/agentic-mlops/models/nope")  # neither a DAG nor a row: still unknown
     assert unknown.status_code == 404 and "'nope' is unknown" in unknown.json()["detail"]
@@ -979,3 +980,60 @@ def test_a_never_run_model_of_another_team_is_neither_listed_nor_opened(
         )
         assert f"agentic_mlops__{name}" not in response.text
     assert client.get("/agentic-mlops/models/a-churn").status_code == 200
+
+
+def _first_model_decision(store: StateStore, model_name: str, *, labelled: bool, champion_uri: bool = True) -> None:
+    """A decision as the loop records it on current data with labels (``labelled``) or without. ``champion_uri``:
+    the check was to load the champion and found none registered (MLflow has no registered model yet, a first
+    model); else no champion was configured."""
+    from airflow_provider_agentic_mlops.core.config import DecisionConfig
+    from airflow_provider_agentic_mlops.core.decision import ModelHistory, decide
+    from airflow_provider_agentic_mlops.core.drift import compute_drift
+    from airflow_provider_agentic_mlops.core.evidence import gather_evidence
+    from tests.unit.core.test_decision import NOW
+    from tests.unit.core.test_evidence import imbalanced
+
+    reference, current = imbalanced(500, 1), imbalanced(500, 2)
+    if not labelled:
+        current["label"] = None
+    absent = {
+        "uri": f"models:/{model_name}@champion",
+        "status": "absent",
+        "reason": f"no champion yet: registered model {model_name!r} does not exist (a first model)",
+    }
+    summary = compute_drift(reference, current, label_column="label")
+    drift = summary.to_dict()
+    drift["evidence"] = gather_evidence(
+        reference, current, summary, label_column="label", champion=absent if champion_uri else None
+    )
+    config = DecisionConfig(min_drift_share=0.1, critical_drift_share=0.5, cooldown_hours=24, max_retrains=3)
+    d = decide(model_name=model_name, history=ModelHistory(now=NOW), config=config, drift=drift, mode="rules")
+    store.record_decision(model_name, dag_id=f"agentic_mlops__{model_name}", run_id="r1", **d.record_fields())
+
+
+def test_a_first_model_without_a_champion_says_none_is_registered_yet(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """No registered model exists at all: the overview does not speak of a champion registered outside the loop,
+    and the model page does not blame missing labels (the current data has them) for the quality it lacks."""
+    _first_model_decision(sqlite_store, "churn", labelled=True)
+    allowed.add("agentic_mlops__churn")
+    client = _client(sqlite_store)
+    row = _row(client.get("/agentic-mlops/models").text, "churn")
+    assert "no champion registered yet" in row
+    assert "registered model 'churn' does not exist (a first model)" in row
+    assert "registered outside the loop" not in row and "not promoted by the loop yet" not in row
+    quality = _text_of(client.get("/agentic-mlops/models/churn").text, "quality-unknown")
+    assert "no champion registered yet" in quality and "registered model 'churn' does not exist" in quality
+    assert "measured on the labelled current data once a champion exists" in quality
+    assert "no labelled current data" not in quality
+
+
+def test_a_model_page_without_quality_says_why_the_last_check_had_none(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """Labels not in yet: the reason the drift check recorded, not a guess."""
+    _first_model_decision(sqlite_store, "churn", labelled=False, champion_uri=False)
+    allowed.add("agentic_mlops__churn")
+    quality = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "quality-unknown")
+    assert "labels not in yet (no 'label' values)" in quality
