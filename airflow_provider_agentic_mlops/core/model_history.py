@@ -74,6 +74,10 @@ class RunPoint:
     :param quality: ``{metric: {"reference": x, "current": y}}`` when labels were known.
     :param columns: ``{column: {"severity", "drifted"}}`` (empty for decisions stored before it existed).
     :param report_uri: where the drift report of the check was saved.
+    :param champion: the champion the check looked for, as its evidence recorded it: ``{"uri", "status",
+        "reason"}``, status ``loaded``, ``absent`` (none registered yet) or ``unavailable``; None when not recorded.
+    :param quality_missing: why the check measured no quality: its evidence's ``performance_missing``
+        (``{"kind", "reason"}``); None when it measured it, or did not say.
     """
 
     decision_id: int
@@ -89,6 +93,8 @@ class RunPoint:
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     report_uri: str | None = None
     rationale: str | None = None
+    champion: dict[str, Any] | None = None
+    quality_missing: dict[str, Any] | None = None
 
 
 def run_point(decision: Mapping[str, Any]) -> RunPoint:
@@ -96,6 +102,8 @@ def run_point(decision: Mapping[str, Any]) -> RunPoint:
     inputs = decision.get("inputs") or {}
     drift = inputs.get("drift") or {}
     observed = inputs.get("drift_observed") or {}
+    evidence = drift.get("evidence")
+    evidence = evidence if isinstance(evidence, Mapping) else {}
     return RunPoint(
         decision_id=int(decision["id"]),
         at=decision["created_at"],
@@ -110,7 +118,51 @@ def run_point(decision: Mapping[str, Any]) -> RunPoint:
         columns=dict(observed.get("columns") or {}),
         report_uri=observed.get("report_uri"),
         rationale=decision.get("rationale"),
+        champion=_mapping(evidence.get("champion")),
+        quality_missing=_mapping(evidence.get("performance_missing")),
     )
+
+
+def _mapping(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, Mapping) and value else None
+
+
+#: ``champion["status"]`` of a drift check that found no champion registered yet (a first model), as
+#: ``DriftCheckOperator`` records it.
+CHAMPION_ABSENT = "absent"
+
+
+def no_champion_yet(point: RunPoint | None) -> str | None:
+    """Why ``point``'s drift check had no champion when it found none registered yet (its evidence's champion
+    status ``absent``): the reason it recorded, e.g. ``registered model 'churn' does not exist (a first
+    model)``. None when it had one, could not load one (``unavailable``), or did not say.
+    """
+    champion = point.champion if point is not None else None
+    if not champion or champion.get("status") != CHAMPION_ABSENT:
+        return None
+    reason = str(champion.get("reason") or "").removeprefix("no champion yet: ").strip()
+    return reason or "none registered"
+
+
+def why_no_quality(points: Sequence[RunPoint]) -> str:
+    """Why the quality on current data of a model is not known, one sentence, from the newest of ``points``
+    (oldest first): no drift check yet; no champion registered yet (:func:`no_champion_yet`), so nothing to
+    score; else the reason the check's evidence recorded (``performance_missing``).
+    """
+    if not points:
+        return "Model quality is not known yet: no drift check has run."
+    last = points[-1]
+    missing = last.quality_missing or {}
+    absent = no_champion_yet(last)
+    if absent is not None:
+        labels = " and the current data has labels" if missing.get("kind") == "no_labels" else ""
+        return (
+            f"Model quality is not measured yet: no champion registered yet; {absent}. It is measured on the "
+            f"labelled current data once a champion exists{labels}."
+        )
+    if missing.get("reason"):
+        return f"Model quality is not known: the last drift check measured none: {missing['reason']}."
+    return "Model quality is not known (no labelled current data in the drift checks)."
 
 
 def measured_quality(evidence: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -491,8 +543,9 @@ def model_summaries(
     ``{"champion", "last_decision", "last_validation", "runs", "running_job", "pending_approval"}``
     (``last_validation``: the :class:`ValidationVerdict` of the last decision's run, if any), read for all of them
     in a fixed number of queries. ``runs`` are the last ``sparkline_runs`` decisions, oldest first, as
-    :class:`RunPoint` with only their id, time, action, DAG, run and drift share (the stored prompt and inputs
-    are not read). Stale jobs are failed first (:meth:`~.state.StateStore.fail_stale_jobs`), of every model.
+    :class:`RunPoint` with only their id, time, action, DAG, run, drift share and the champion's status and reason
+    (:func:`no_champion_yet`; the stored prompt and the rest of the inputs are not read). Stale jobs are failed
+    first (:meth:`~.state.StateStore.fail_stale_jobs`), of every model.
     """
     from airflow_provider_agentic_mlops.core.state import JOB_RUNNING
 
@@ -526,6 +579,8 @@ def model_summaries(
             decisions.c.dag_id,
             decisions.c.run_id,
             decisions.c.inputs[("drift", "drift_share")].label("drift_share"),
+            decisions.c.inputs[("drift", "evidence", "champion", "status")].as_string().label("champion_status"),
+            decisions.c.inputs[("drift", "evidence", "champion", "reason")].as_string().label("champion_reason"),
         )
         .where(decisions.c.id.in_(sa.select(runs.c.id)))
         .order_by(decisions.c.id)
@@ -556,6 +611,11 @@ def model_summaries(
                     dag_id=r["dag_id"],
                     run_id=r["run_id"],
                     drift_share=_number(r["drift_share"]),
+                    champion=(
+                        {"status": r["champion_status"], "reason": r["champion_reason"]}
+                        if r["champion_status"]
+                        else None
+                    ),
                 )
             )
         changes = [

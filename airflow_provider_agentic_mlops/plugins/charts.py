@@ -155,6 +155,7 @@ def quality_chart(
     *,
     baselines: Mapping[str, Mapping[int, float]] | None = None,
     champions: Mapping[int, str | None] | None = None,
+    unknown: str = "Model quality is not known (no labelled current data in the drift checks).",
     width: int = 760,
     height: int = 220,
 ) -> str:
@@ -166,9 +167,11 @@ def quality_chart(
     :param baselines: ``{metric: {decision id: baseline}}`` (:func:`~..core.model_history.quality_baselines`).
     :param champions: the champion each run measured, by decision id
         (:func:`~..core.model_history.champions_of_runs`); None: not known, the line is not broken.
+    :param unknown: what is shown instead when no run measured quality: why
+        (:func:`~..core.model_history.why_no_quality`).
     """
     if not series:
-        return '<p class="muted">Model quality is not known (no labelled current data in the drift checks).</p>'
+        return f'<p id="quality-unknown" class="muted">{escape(unknown)}</p>'
     baselines = baselines or {}
     champions = champions or {}
     palette = ["#2563eb", "#7c3aed", "#059669", "#db2777", "#0891b2"]

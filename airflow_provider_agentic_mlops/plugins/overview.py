@@ -3,9 +3,12 @@
 Behind the same auth as the approvals page (:func:`.approvals_page.authenticated_user`) and the
 same DAG permission checks (:func:`.approvals_page.is_authorized_dag`): each decision, approval,
 job and champion change is shown to a user who may read the runs of the DAG that recorded it, and
-a model none of whose DAGs the user may read is answered as unknown (404). The data is the state
-store's (:mod:`..core.model_history`); the last DAG run comes from Airflow's metadata database. The
-overview pages through the models by name and reads the rows' details for the shown page only.
+a model none of whose DAGs the user may read is answered as unknown (404). The models are those the
+state store has rows of and those whose DAG ``agentic_mlops__<model>`` Airflow has parsed
+(:func:`.alerts.known_models`, the alert endpoint's list), so a model is listed, with "no run yet", before its
+first run. The data is the state store's (:mod:`..core.model_history`); the last DAG run comes from Airflow's
+metadata database. The overview pages through the models by name and reads the rows' details for the shown
+page only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from fastapi.responses import HTMLResponse
 
 from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
 from airflow_provider_agentic_mlops.core.paging import Page, page_of
-from airflow_provider_agentic_mlops.plugins import approvals_page, charts
+from airflow_provider_agentic_mlops.plugins import alerts, approvals_page, charts
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
 from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
@@ -71,14 +74,17 @@ def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str 
 
     A model's rows can come from several DAGs (operators in hand-written DAGs of two teams, a DAG that
     was renamed): each row is shown only to readers of its own DAG. A row that recorded no DAG belongs
-    to the model's DAG (:func:`~..core.model_history.model_dag_id`), marked by None in the set.
+    to the model's DAG (:func:`~..core.model_history.model_dag_id`), marked by None in the set. A model
+    without rows is one whose DAG Airflow has parsed but which has not run yet (:func:`.alerts.known_models`),
+    read as its rows would be: by readers of that DAG only.
     """
     from airflow_provider_agentic_mlops.core import model_history
 
     dags = model_history.model_dags(store, model_name)
-    if not dags:
-        return None
-    return readable_of(user, model_history.model_dag_id(store, model_name), dags)
+    if dags:
+        return readable_of(user, model_history.model_dag_id(store, model_name), dags)
+    dag = alerts.known_models().get(model_name)
+    return None if dag is None else readable_of(user, dag["dag_id"], set())
 
 
 def candidate_dags(own: str, dags: set[str | None]) -> set[str]:
@@ -110,8 +116,35 @@ def model_or_404(store: Any, user: Any, model_name: str) -> tuple[str, set[str |
     existence and its DAG's id do not leak (as the approvals API answers)."""
     access = readable_dags(store, user, model_name)
     if access is None:
-        raise HTTPException(404, f"model {model_name!r} is unknown to the state store (no decision, job or approval)")
+        raise HTTPException(
+            404,
+            f"model {model_name!r} is unknown: no DAG of it that you may read, and no decision, job or approval "
+            "of it in the state store",
+        )
     return access
+
+
+def dag_paused(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, dag_id: str) -> bool:
+    """Whether ``dag_id``, the DAG a model's row names, is the model's parsed DAG and is paused.
+
+    :param dags_parsed: :func:`.alerts.known_models`.
+    """
+    dag = dags_parsed.get(model_name)
+    return bool(dag and dag["dag_id"] == dag_id and dag["paused"])
+
+
+def first_run(model_name: str, dag_id: str) -> dict[str, Any]:
+    """What the page of a model without a decision says of its DAG: ``{"parsed", "paused", "last_run",
+    "alerts_conn_id"}`` (``parsed``: Airflow has the DAG; ``last_run``: :func:`last_dag_runs`'s, None before
+    the first)."""
+    dag = alerts.known_models().get(model_name)
+    parsed = dag is not None and dag["dag_id"] == dag_id
+    return {
+        "parsed": parsed,
+        "paused": dag is not None and parsed and bool(dag["paused"]),
+        "last_run": last_dag_runs([dag_id]).get(dag_id),
+        "alerts_conn_id": alerts.configured_conn_id(),
+    }
 
 
 def overview_url(root: str, *, q: str, page: int, page_size: int) -> str:
@@ -150,10 +183,13 @@ async def models_page(
 
     def load() -> tuple[Page[tuple[str, tuple[str, set[str | None]]]], list[dict[str, Any]]]:
         # Every model's name and DAGs (cheap, set-wise): the filter, the read check and the count need them all.
+        # The store's models, and those whose DAG is parsed but has not recorded anything yet (one query).
+        models = model_history.models_and_dags(store)
+        dags_parsed = alerts.known_models()
+        for name, dag in dags_parsed.items():
+            models.setdefault(name, (dag["dag_id"], set()))
         matching = {
-            name: (own, dags)
-            for name, (own, dags) in model_history.models_and_dags(store).items()
-            if needle.casefold() in name.casefold()
+            name: (own, dags) for name, (own, dags) in sorted(models.items()) if needle.casefold() in name.casefold()
         }
         teams = approvals_page.dag_teams(set().union(*(candidate_dags(*m) for m in matching.values())))
         shown = []
@@ -170,10 +206,12 @@ async def models_page(
         for name, (dag_id, _) in listed.items:
             summary = {"model_name": name, "dag_id": dag_id, **summaries[name]}
             summary["sparkline"] = charts.sparkline([r.drift_share for r in summary["runs"]])
+            summary["no_champion"] = model_history.no_champion_yet(summary["last_decision"])
             rows.append(summary)
         runs = last_dag_runs([r["dag_id"] for r in rows])
         for r in rows:
             r["last_run"] = runs.get(r["dag_id"])
+            r["paused"] = dag_paused(dags_parsed, r["model_name"], r["dag_id"])
         return listed, rows
 
     listed, rows = await anyio.to_thread.run_sync(load)
@@ -209,11 +247,13 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
         older = len(runs) > DECISIONS_SHOWN
         runs = runs[1:] if older else runs
         lineage = model_history.champion_lineage(store, model_name, dag_ids=dag_ids)
+        total = model_history.decision_count(store, model_name, dag_ids=dag_ids)
         return {
             "dag_id": dag_id,
             "before": before,
             "older_than": runs[0].decision_id if older else None,
-            "total_decisions": model_history.decision_count(store, model_name, dag_ids=dag_ids),
+            "total_decisions": total,
+            "first_run": first_run(model_name, dag_id) if total == 0 else None,
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),
@@ -222,6 +262,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
                 model_history.quality_series(runs),
                 baselines=model_history.quality_baselines(runs),
                 champions=model_history.champions_of_runs(runs, lineage),
+                unknown=model_history.why_no_quality(runs),
             ),
             "lineage": lineage,
             "decisions": list(reversed(runs)),

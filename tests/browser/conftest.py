@@ -44,6 +44,18 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         stop_demo(running)
 
 
+#: A model whose DAG Airflow has parsed (paused, as new DAGs are) but which never ran: nothing in the state store.
+NEVER_RAN = "churn"
+NEVER_RAN_DAG = """
+from datetime import datetime
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+with DAG(dag_id={dag_id!r}, schedule="@daily", start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    EmptyOperator(task_id="check_drift")
+"""
+
+
 @dataclass
 class SeededServer:
     """A real ``airflow api-server`` (no scheduler) over a state store seeded with a model's history."""
@@ -62,7 +74,8 @@ class SeededServer:
 def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededServer]:
     """``airflow api-server`` on a free port, every user an admin, the history of
     ``tests/model_history_data.py`` in its state store (its last run's challenger rejected by validation), a
-    drift and a validation report in a local MLflow store and one approval request pending."""
+    drift and a validation report in a local MLflow store and one approval request pending; and the DAG of
+    model :data:`NEVER_RAN`, parsed (``airflow dags reserialize``) and never run."""
     import subprocess
     import time
     import urllib.request
@@ -81,8 +94,12 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededSe
     port = free_port()
     tracking = f"sqlite:///{home / 'mlflow.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    dags = home / "dags"
+    dags.mkdir()
+    (dags / "never_ran.py").write_text(NEVER_RAN_DAG.format(dag_id=f"agentic_mlops__{NEVER_RAN}"))
     env.update(
         AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
         AIRFLOW__API__BASE_URL=f"http://localhost:{port}/",
@@ -106,6 +123,7 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededSe
     ).approval["id"]
     store.dispose()
     subprocess.run([*AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([*AIRFLOW, "dags", "reserialize"], env=env, check=True, capture_output=True)
     log = (home / "api-server.log").open("wb")
     server = subprocess.Popen(
         [*AIRFLOW, "api-server", "--port", str(port)],

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.browser.cdp import Browser
-from tests.browser.conftest import SeededServer
+from tests.browser.conftest import NEVER_RAN, SeededServer
 from tests.model_history_data import COLUMNS, RUNS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -24,7 +24,7 @@ def test_overview_and_model_page_render_their_charts_without_console_errors(
     browser: Browser, seeded_server: SeededServer
 ) -> None:
     _open(browser, seeded_server, "/agentic-mlops/models")
-    assert browser.evaluate("document.querySelectorAll('tr.model-row').length") == 1
+    assert browser.evaluate("document.querySelectorAll('tr.model-row').length") == 2  # and the model that never ran
     assert browser.evaluate("document.querySelectorAll('svg.sparkline circle.point').length") == len(RUNS)
     assert browser.console_errors() == []
     _open(browser, seeded_server, "/agentic-mlops/models/fraud-detector")
@@ -108,3 +108,24 @@ def test_a_rejected_challenger_is_shown_with_its_report_and_an_unknown_model_as_
     back = browser.evaluate("document.getElementById('back').href")
     assert back == f"{seeded_server.url}/agentic-mlops/models" and browser.status_of(back) == 200
     assert browser.evaluate("document.querySelector('nav a').textContent") == "Models"
+
+
+def test_a_model_whose_dag_never_ran_is_listed_and_its_page_says_how_to_start_it(
+    browser: Browser, seeded_server: SeededServer
+) -> None:
+    """Right after setup: Airflow parsed the model's DAG (paused, as new DAGs are), nothing ran, the state store has
+    nothing of it. The overview lists it and its page opens (it used to be absent, and a 404)."""
+    _open(browser, seeded_server, "/agentic-mlops/models")
+    names = browser.evaluate("[...document.querySelectorAll('tr.model-row td:first-child a')].map(a => a.textContent)")
+    assert names == [NEVER_RAN, "fraud-detector"]
+    row = browser.evaluate("document.querySelector('tr.model-row').innerText")
+    assert f"agentic_mlops__{NEVER_RAN}" in row and "no run yet" in row and "DAG paused" in row
+    browser.evaluate("document.querySelector('tr.model-row td:first-child a').click()")
+    browser.wait_for(f"location.pathname === '/agentic-mlops/models/{NEVER_RAN}' && document.readyState === 'complete'")
+    notice = browser.evaluate("document.getElementById('no-decision-yet').innerText")
+    assert f"No decision yet: DAG agentic_mlops__{NEVER_RAN} has not run." in notice
+    assert f"airflow dags unpause agentic_mlops__{NEVER_RAN}" in notice
+    assert f"airflow dags trigger agentic_mlops__{NEVER_RAN}" in notice and "/agentic-mlops/alerts" in notice
+    quality = browser.evaluate("document.getElementById('quality-unknown').innerText")
+    assert quality == "Model quality is not known yet: no drift check has run."
+    assert browser.console_errors() == []

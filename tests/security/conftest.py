@@ -38,6 +38,7 @@ APPROVERS = ["U_ALICE", "U_BOB"] + [f"U_{i:02d}" for i in range(50)]
 DAG_A = "agentic_mlops__model-a"  # team_a's bundle
 DAG_B = "agentic_mlops__model-b"  # team_b's bundle
 LOOK_ALIKE = "agentic-mlops--danger"  # matches an unescaped LIKE 'agentic_mlops__%'
+NEW_A, NEW_B = "agentic_mlops__new-a", "agentic_mlops__new-b"  # each team's model that never runs: no row in the store
 
 DAGS = """
 from datetime import datetime
@@ -120,7 +121,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     home = root / "airflow_home"
     home.mkdir()
     bundles = []
-    for team, dag_ids in (("team_a", [DAG_A, LOOK_ALIKE]), ("team_b", [DAG_B])):
+    for team, dag_ids in (("team_a", [DAG_A, LOOK_ALIKE, NEW_A]), ("team_b", [DAG_B, NEW_B])):
         folder = root / f"dags_{team}"
         folder.mkdir()
         (folder / "dags.py").write_text(DAGS.format(dag_ids=dag_ids))

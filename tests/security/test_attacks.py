@@ -26,6 +26,8 @@ from tests.security.conftest import (
     DAG_A,
     DAG_B,
     LOOK_ALIKE,
+    NEW_A,
+    NEW_B,
     SIGNING_SECRET,
     ApiServer,
 )
@@ -337,3 +339,20 @@ def test_the_dags_belong_to_the_teams(api_server: ApiServer) -> None:
         b=DAG_B,
     )
     assert [tuple(r) for r in rows] == [(DAG_A, "team_a"), (DAG_B, "team_b")]
+
+
+def test_a_model_that_never_ran_is_listed_and_opened_for_its_own_team_only(api_server: ApiServer) -> None:
+    """Listed from Airflow's parsed DAGs before any row exists, and read-checked as a model with history: the other
+    team's user neither sees it on the overview nor opens its page (404 as for a model that does not exist)."""
+    for user, mine, theirs in (("alice", NEW_A, NEW_B), ("bob", NEW_B, NEW_A)):
+        headers = {"Authorization": f"Bearer {api_server.token(user)}"}
+        overview = httpx.get(f"{api_server.url}/agentic-mlops/models", headers=headers, timeout=60)
+        assert overview.status_code == 200, overview.text
+        assert mine in overview.text and theirs not in overview.text
+        page = httpx.get(f"{api_server.url}/agentic-mlops/models/{mine.split('__')[1]}", headers=headers, timeout=60)
+        assert page.status_code == 200 and 'id="no-decision-yet"' in page.text
+        name = theirs.split("__")[1]
+        other = httpx.get(f"{api_server.url}/agentic-mlops/models/{name}", headers=headers, timeout=60)
+        nothing = httpx.get(f"{api_server.url}/agentic-mlops/models/nothing", headers=headers, timeout=60)
+        assert other.status_code == 404 and theirs not in other.text
+        assert other.json()["detail"] == nothing.json()["detail"].replace("nothing", name)

@@ -409,3 +409,53 @@ def test_each_run_is_given_the_champion_of_the_latest_change_before_it_and_its_q
     ]
     assert model_history.champions_of_runs(points, lineage) == {1: None, 2: "2", 3: "2", 4: "1"}
     assert model_history.quality_baselines(points) == {"roc_auc": {1: 0.81, 2: 0.82, 3: 0.83, 4: 0.84}}
+
+
+def test_the_overviews_set_wise_read_says_what_the_decision_says_of_a_missing_champion(store_url: str) -> None:
+    """On each backend: the overview reads the champion's status and reason with the database's JSON operators,
+    and they agree with the whole decision's (:func:`run_point`); evidence of another shape, or none, is no
+    champion missing, not an error."""
+    absent = {
+        "uri": "models:/churn@champion",
+        "status": "absent",
+        "reason": "no champion yet: registered model 'churn'",
+    }
+    shapes = {
+        "absent": {"champion": absent, "performance_missing": {"kind": "no_predictions", "reason": "labels but ..."}},
+        "loaded": {"champion": {"uri": "models:/x@champion", "status": "loaded", "reason": ""}},
+        "odd": {"champion": "absent"},
+        "list": ["absent"],
+        "none": None,
+    }
+    store = StateStore(store_url)
+    try:
+        for name, evidence in shapes.items():
+            store.record_decision(
+                name,
+                mode="rules",
+                final_action="no_action",
+                decided_by="rules",
+                dag_id=f"agentic_mlops__{name}",
+                run_id="r1",
+                rationale="r",
+                rules_fired=[],
+                evidence={},
+                inputs={"drift": {"drift_share": 0.1, "evidence": evidence}},
+                prompt=[],
+                raw_answer="",
+                prompt_tokens=0,
+                completion_tokens=0,
+            )
+        summaries = model_history.model_summaries(store, dict.fromkeys(shapes))
+        for name in shapes:
+            (whole,) = model_history.model_runs(store, name)
+            assert model_history.no_champion_yet(summaries[name]["last_decision"]) == model_history.no_champion_yet(
+                whole
+            ), name
+        assert model_history.no_champion_yet(summaries["absent"]["last_decision"]) == "registered model 'churn'"
+        assert [n for n in shapes if model_history.no_champion_yet(summaries[n]["last_decision"])] == ["absent"]
+        assert whole.quality_missing is None
+        (absent_run,) = model_history.model_runs(store, "absent")
+        assert absent_run.quality_missing == {"kind": "no_predictions", "reason": "labels but ..."}
+    finally:
+        store.dispose()

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from airflow_provider_agentic_mlops.core.state import StateStore
-from airflow_provider_agentic_mlops.plugins import approvals_page, overview
+from airflow_provider_agentic_mlops.plugins import alerts, approvals_page, overview
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 from tests.approval_data import request_approval
 from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, reject_validation, seed_history
@@ -39,7 +39,21 @@ def allowed(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     monkeypatch.setattr(
         overview, "last_dag_runs", lambda ids: {d: {"run_id": "manual__1", "state": "success"} for d in ids}
     )
+    monkeypatch.setattr(alerts, "known_models", dict)  # no model DAG parsed: only the store's models
     return dags
+
+
+def _model_dags(monkeypatch: pytest.MonkeyPatch, paused: dict[str, bool]) -> list[None]:
+    """Airflow's parsed model DAGs ``agentic_mlops__<model>`` (the alert endpoint's list), paused or not,
+    standing in for the metadata DB; returns a list that grows by one per read of them."""
+    reads: list[None] = []
+
+    def known_models() -> dict[str, dict[str, Any]]:
+        reads.append(None)
+        return {name: {"dag_id": f"agentic_mlops__{name}", "paused": p} for name, p in paused.items()}
+
+    monkeypatch.setattr(alerts, "known_models", known_models)
+    return reads
 
 
 def _client(store: StateStore, *, signed_in: bool = True) -> TestClient:
@@ -521,18 +535,22 @@ def test_a_decision_stored_with_evidence_of_another_shape_still_shows_its_trace(
 def test_the_overview_runs_as_many_statements_for_25_models_as_for_5(
     sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every model's row is read set-wise (and the last DAG runs in one call), however many models there
-    are; the models whose DAG the user may not read are still left out."""
+    """Every model's row is read set-wise (and the last DAG runs and the model DAGs in one call each), however
+    many models there are, those that never ran included; the models whose DAG the user may not read are still
+    left out."""
     dag_runs_calls: list[list[str]] = []
     monkeypatch.setattr(overview, "last_dag_runs", lambda ids: dag_runs_calls.append(list(ids)) or {})
+    never_ran: dict[str, bool] = {}
+    dag_reads = _model_dags(monkeypatch, never_ran)
     client = _client(sqlite_store)
 
     def add_models(first: int, last: int) -> None:
         for i in range(first, last):
             seed_history(sqlite_store, f"m{i:02d}")
             request_approval(sqlite_store, model_name=f"m{i:02d}", dag_id=f"agentic_mlops__m{i:02d}", run_id="r9")
+            never_ran[f"n{i:02d}"] = False  # a parsed DAG, no row in the store
             if i % 2 == 0:
-                allowed.add(f"agentic_mlops__m{i:02d}")
+                allowed.update({f"agentic_mlops__m{i:02d}", f"agentic_mlops__n{i:02d}"})
 
     def overview_page() -> tuple[int, str]:
         with statements_on(sqlite_store.engine) as seen:
@@ -545,8 +563,10 @@ def test_the_overview_runs_as_many_statements_for_25_models_as_for_5(
     add_models(5, 25)
     many, page = overview_page()
     assert many == few
-    assert page.count('class="model-row"') == 13 and "m01" not in page and "m24" in page
-    assert len(dag_runs_calls) == 2 and len(dag_runs_calls[1]) == 13
+    assert page.count('class="model-row"') == 26 and "m01" not in page and "m24" in page and "n24" in page
+    assert "n01" not in page
+    assert len(dag_runs_calls) == 2 and len(dag_runs_calls[1]) == 26
+    assert len(dag_reads) == 2  # one read of the model DAGs per page
 
 
 def _decided(store: StateStore, model_name: str) -> None:
@@ -734,6 +754,7 @@ def test_the_overview_reads_the_dags_teams_once_and_checks_each_dag_with_its_tea
     monkeypatch.setattr(airflow_auth, "dag_teams", teams)
     monkeypatch.setattr(approvals_page, "dag_teams", teams)
     monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
+    monkeypatch.setattr(alerts, "known_models", dict)
     for i in range(30):
         _decided(sqlite_store, f"m{i:02d}")
     page = _client(sqlite_store).get("/agentic-mlops/models", params={"page_size": 5})
@@ -823,7 +844,7 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [
-        ("/agentic-mlops/models/nope", 404, "model &#39;nope&#39; is unknown to the state store"),
+        ("/agentic-mlops/models/nope", 404, "model &#39;nope&#39; is unknown: no DAG of it that you may read"),
         ("/agentic-mlops/models/fraud-detector/decisions/999", 404, "decision 999 of model &#39;fraud-detector&#39;"),
         ("/agentic-mlops/models/fraud-detector/decisions/abc", 422, "decision_id &#39;abc&#39; in the URL"),
         ("/agentic-mlops/models?page=0", 422, "page &#39;0&#39; in the query"),
@@ -865,3 +886,154 @@ def test_a_model_with_one_decision_says_so_in_the_singular(sqlite_store: StateSt
     assert "The only decision is in the charts and the table." in page and "All 1 decisions" not in page
     _decision(sqlite_store, DAG, "drift share 0.70; retraining.", "s3://r2.html")
     assert "All 2 decisions are in the charts" in _client(sqlite_store).get("/agentic-mlops/models/churn").text
+
+
+def _row(page: str, model_name: str) -> str:
+    """The text of the overview's row of ``model_name``, tags dropped."""
+    rows = re.findall(r'<tr class="model-row">(.*?)</tr>', page, re.S)
+    (row,) = [r for r in rows if f'/models/{model_name}"' in r]
+    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", row).split()))
+
+
+def _text_of(page: str, element_id: str) -> str:
+    """The text of the element ``element_id``, as a browser shows it: tags dropped, spaces collapsed, entities read."""
+    match = re.search(rf'<(\w+) id="{element_id}"[^>]*>(.*?)</\1>', page, re.S)
+    assert match, f"no #{element_id} on the page"
+    return html.unescape(" ".join(re.sub(r"<[^>]+>", "", match.group(2)).split()))
+
+
+def test_a_model_whose_dag_never_ran_is_listed_and_its_page_says_how_to_run_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after setup the DAGs are parsed but nothing ran: the models are listed from Airflow's model DAGs
+    (the alert endpoint's list), not hidden until their first decision, and their page is not a 404."""
+    seed_history(sqlite_store)
+    _model_dags(monkeypatch, {"churn": True, "fraud-detector": False, "house.price": False})
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
+    allowed.update({DAG, "agentic_mlops__churn", "agentic_mlops__house.price"})
+    client = _client(sqlite_store)
+    page = client.get("/agentic-mlops/models").text
+    assert _rows(page) == ["churn", "fraud-detector", "house.price"] and "Showing 1-3 of 3 models" in page
+    churn = _row(page, "churn")
+    assert "agentic_mlops__churn" in churn and "no run yet" in churn and "DAG paused" in churn
+    assert "not promoted by the loop yet" not in churn  # nothing ran: nothing to say of a champion
+    assert "DAG paused" not in _row(page, "house.price") and "no run yet" in _row(page, "house.price")
+    model = client.get("/agentic-mlops/models/churn")
+    assert model.status_code == 200, model.text
+    notice = _text_of(model.text, "no-decision-yet")
+    assert "No decision yet: DAG agentic_mlops__churn has not run." in notice
+    assert "It is paused: unpause it (airflow dags unpause agentic_mlops__churn, or its toggle" in notice
+    assert "airflow dags trigger agentic_mlops__churn" in notice
+    assert 'POST /agentic-mlops/alerts with {"model": "churn", "status": "firing"}' in notice
+    assert _text_of(model.text, "quality-unknown") == "Model quality is not known yet: no drift check has run."
+    assert "No decision yet" not in client.get("/agentic-mlops/models/fraud-detector").text
+    unknown = client.get("/agentic-mlops/models/nope")  # neither a DAG nor a row: still unknown
+    assert unknown.status_code == 404 and "'nope' is unknown" in unknown.json()["detail"]
+
+
+def test_a_never_run_models_page_names_the_run_under_way(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run started but has not decided yet: the page says so instead of "has not run"."""
+    _model_dags(monkeypatch, {"churn": False})
+    monkeypatch.setattr(
+        overview, "last_dag_runs", lambda ids: {d: {"run_id": "manual__first", "state": "running"} for d in ids}
+    )
+    allowed.add("agentic_mlops__churn")
+    notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "no-decision-yet")
+    assert "No decision yet: the last run of DAG agentic_mlops__churn, manual__first, is running." in notice
+    assert "paused" not in notice
+
+
+def test_a_never_run_model_of_another_team_is_neither_listed_nor_opened(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same read check as a model with history: team B's new model is hidden from team A's user, and its page
+    is answered as an unknown model (its DAG id does not leak)."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    from airflow_provider_agentic_mlops.plugins import airflow_auth
+
+    def teams(ids: Any) -> dict[str, str | None]:
+        return {i: "team_b" if i.startswith("agentic_mlops__b-") else "team_a" for i in ids}
+
+    class AuthManager:  # the user is in team A
+        def is_authorized_dag(self, *, method: str, access_entity: Any, details: DagDetails, user: Any) -> bool:
+            return details.team_name == "team_a"
+
+    monkeypatch.setattr("airflow.api_fastapi.app.get_auth_manager", lambda: AuthManager())
+    monkeypatch.setattr(airflow_auth, "airflow_has_teams", lambda: True)
+    monkeypatch.setattr(airflow_auth, "dag_teams", teams)
+    monkeypatch.setattr(approvals_page, "dag_teams", teams)
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
+    _model_dags(monkeypatch, {"a-churn": False, "b-churn": False, "b-ads": False})
+    _decided(sqlite_store, "b-ads")  # one of team B's models has run, the other not
+    client = _client(sqlite_store)
+    page = client.get("/agentic-mlops/models").text
+    assert _rows(page) == ["a-churn"] and "Showing 1 of 1 model." in page and "b-churn" not in page
+    assert _rows(client.get("/agentic-mlops/models", params={"q": "b-"}).text) == []
+    for name in ("b-churn", "b-ads"):
+        response = client.get(f"/agentic-mlops/models/{name}")
+        assert response.status_code == 404
+        assert response.json()["detail"] == client.get("/agentic-mlops/models/nope").json()["detail"].replace(
+            "nope", name
+        )
+        assert f"agentic_mlops__{name}" not in response.text
+    assert client.get("/agentic-mlops/models/a-churn").status_code == 200
+
+
+def _first_model_decision(store: StateStore, model_name: str, *, labelled: bool, champion_uri: bool = True) -> None:
+    """A decision as the loop records it on current data with labels (``labelled``) or without. ``champion_uri``:
+    the check was to load the champion and found none registered (MLflow has no registered model yet, a first
+    model); else no champion was configured."""
+    from airflow_provider_agentic_mlops.core.config import DecisionConfig
+    from airflow_provider_agentic_mlops.core.decision import ModelHistory, decide
+    from airflow_provider_agentic_mlops.core.drift import compute_drift
+    from airflow_provider_agentic_mlops.core.evidence import gather_evidence
+    from tests.unit.core.test_decision import NOW
+    from tests.unit.core.test_evidence import imbalanced
+
+    reference, current = imbalanced(500, 1), imbalanced(500, 2)
+    if not labelled:
+        current["label"] = None
+    absent = {
+        "uri": f"models:/{model_name}@champion",
+        "status": "absent",
+        "reason": f"no champion yet: registered model {model_name!r} does not exist (a first model)",
+    }
+    summary = compute_drift(reference, current, label_column="label")
+    drift = summary.to_dict()
+    drift["evidence"] = gather_evidence(
+        reference, current, summary, label_column="label", champion=absent if champion_uri else None
+    )
+    config = DecisionConfig(min_drift_share=0.1, critical_drift_share=0.5, cooldown_hours=24, max_retrains=3)
+    d = decide(model_name=model_name, history=ModelHistory(now=NOW), config=config, drift=drift, mode="rules")
+    store.record_decision(model_name, dag_id=f"agentic_mlops__{model_name}", run_id="r1", **d.record_fields())
+
+
+def test_a_first_model_without_a_champion_says_none_is_registered_yet(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """No registered model exists at all: the overview does not speak of a champion registered outside the loop,
+    and the model page does not blame missing labels (the current data has them) for the quality it lacks."""
+    _first_model_decision(sqlite_store, "churn", labelled=True)
+    allowed.add("agentic_mlops__churn")
+    client = _client(sqlite_store)
+    row = _row(client.get("/agentic-mlops/models").text, "churn")
+    assert "no champion registered yet" in row
+    assert "registered model 'churn' does not exist (a first model)" in row
+    assert "registered outside the loop" not in row and "not promoted by the loop yet" not in row
+    quality = _text_of(client.get("/agentic-mlops/models/churn").text, "quality-unknown")
+    assert "no champion registered yet" in quality and "registered model 'churn' does not exist" in quality
+    assert "measured on the labelled current data once a champion exists" in quality
+    assert "no labelled current data" not in quality
+
+
+def test_a_model_page_without_quality_says_why_the_last_check_had_none(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """Labels not in yet: the reason the drift check recorded, not a guess."""
+    _first_model_decision(sqlite_store, "churn", labelled=False, champion_uri=False)
+    allowed.add("agentic_mlops__churn")
+    quality = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "quality-unknown")
+    assert "labels not in yet (no 'label' values)" in quality
