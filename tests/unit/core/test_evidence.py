@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_provider_agentic_mlops.core.decision import performance_verdict
 from airflow_provider_agentic_mlops.core.drift import compute_drift
 from airflow_provider_agentic_mlops.core.evidence import (
     benjamini_hochberg,
@@ -1267,3 +1268,23 @@ def test_a_reference_that_cannot_be_scored_leaves_out_the_mean_recall_per_class_
     perf = evidence["performance"]
     assert perf["current"] == 1.0 and "class_recall" not in perf
     assert any("no mean recall per class" in note for note in evidence["notes"])
+
+
+def test_a_perfect_held_out_baseline_on_few_rows_is_not_taken_as_known_exactly() -> None:
+    # 40 held-out rows all right: accuracy 1.0, whose exact 95% interval is [0.912, 1]; its binomial
+    # standard error would be 0. Floored at one row's worth (1/n), as the current accuracy's is.
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 40), "label": np.tile([0, 1], 20)})
+    reference["pred"] = reference["label"]
+    current = pd.DataFrame({"x": rng.normal(0, 1, 2000), "label": np.tile([0, 1], 1000)})
+    current["pred"] = np.where(np.arange(2000) < 100, 1 - current["label"], current["label"])  # 0.95
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, **kwargs)["performance"]
+
+    assert perf["baseline"] == 1.0 and perf["drop"] == pytest.approx(0.05)
+    assert perf["drop_se"] >= np.hypot(perf["current_se"], 1 / 40) - 1e-12
+    assert performance_verdict(perf, 0.02) != "drop"  # 0.05 +- 0.026 does not show a drop past 0.02
+    # the accuracy at the reference's class mix reads the same baseline
+    assert perf["class_mix"]["adjusted_drop_se"] >= 1 / 40
