@@ -456,8 +456,7 @@ def class_recall(
     one row's worth). Classes with rows in both frames; None with fewer than two. ``classes`` lists at
     most ``MAX_CLASSES_LISTED`` (rare first, then by drop); ``rare_classes`` counts them all.
     """
-    cur_true, cur_pred = _class_names(y_true), _class_names(y_pred)
-    ref_true, ref_pred = _class_names(reference_true), _class_names(reference_pred)
+    cur_true, cur_pred, ref_true, ref_pred = _alike_class_names(y_true, y_pred, reference_true, reference_pred)
     common = sorted(set(cur_true) & set(ref_true))
     if len(common) < 2:
         return None
@@ -502,10 +501,11 @@ def class_mix(
     adjusted drop (baseline minus this accuracy) says whether the model itself got worse.
     ``mix_change`` is the total-variation distance between the two class mixes. None when a
     reference class has no current row (its recall is unknown). Classes are compared by
-    :func:`_class_names`: a float label 1.0 is the class of a prediction 1.
+    :func:`_alike_class_names`: a float label 1.0, or True, is the class of a prediction 1.
     """
-    ref = _class_names(pd.Series(np.asarray(reference_labels)).dropna()).value_counts(normalize=True)
-    cur_true, cur_pred = _class_names(y_true), _class_names(y_pred)
+    ref_labels = pd.Series(np.asarray(reference_labels)).dropna()
+    ref_names, cur_true, cur_pred = _alike_class_names(ref_labels, y_true, y_pred)
+    ref = ref_names.value_counts(normalize=True)
     cur = cur_true.value_counts(normalize=True)
     if ref.empty or any(c not in cur.index for c in ref.index):
         return None
@@ -543,6 +543,33 @@ def _class_names(values: Any) -> pd.Series:
     if series.dtype.kind == "O":
         return series.map(_class_name)
     return series.astype(str)
+
+
+def _alike_class_names(*values: Any) -> list[pd.Series]:
+    """Each of ``values`` (labels, predictions, of one frame or another) as :func:`_class_names` spells its
+    classes, booleans as the numbers they equal (True as ``"1"``) when the others are not all booleans:
+    an export that writes a classifier's output as True/False against 0/1 labels (or one window's labels
+    as bool) holds the same classes, as accuracy reads them (True == 1). Booleans alone keep their names.
+    """
+    arrays = [np.asarray(v) for v in values]
+    boolean = [_is_boolean(a) for a in arrays]
+    if any(boolean) and not all(boolean):
+        arrays = [_booleans_as_numbers(a) if b else a for a, b in zip(arrays, boolean, strict=True)]
+    return [_class_names(a) for a in arrays]
+
+
+def _is_boolean(values: np.ndarray) -> bool:
+    """Whether every value is a boolean (numpy bool, or an object array of them, pandas' nullable
+    ``boolean`` included; missing values aside)."""
+    if values.dtype.kind == "b":
+        return True
+    return values.dtype.kind == "O" and values.size > 0 and pd.api.types.infer_dtype(values, skipna=True) == "boolean"
+
+
+def _booleans_as_numbers(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "b":
+        return values.astype(np.int64)
+    return np.array([int(v) if isinstance(v, bool | np.bool_) else v for v in values.tolist()], dtype=object)
 
 
 def _class_name(value: Any) -> str:
@@ -633,7 +660,8 @@ def estimate_performance(
     :param seed: the bootstrap's seed.
     """
     ref_p, cur_p = _class_probabilities(proba_reference), _class_probabilities(proba_current)
-    names = [_class_name(c) for c in (classes if classes is not None else range(ref_p.shape[1]))]
+    known = list(classes) if classes is not None else list(range(ref_p.shape[1]))
+    names = [_class_name(c) for c in known]
     if len(names) != ref_p.shape[1] or cur_p.shape[1] != ref_p.shape[1]:
         raise ValueError(
             f"CBPE: {ref_p.shape[1]} reference and {cur_p.shape[1]} current probability columns for classes {names}"
@@ -641,8 +669,8 @@ def estimate_performance(
     if predicted is None:
         ref_pred, cur_pred = ref_p.argmax(axis=1), cur_p.argmax(axis=1)
     else:
-        ref_pred, cur_pred = (_class_index(p, names) for p in predicted)
-    labels = None if reference_labels is None else _class_index(reference_labels, names)
+        ref_pred, cur_pred = (_class_index(p, known) for p in predicted)
+    labels = None if reference_labels is None else _class_index(reference_labels, known)
     if labels is not None and (labels.shape != ref_pred.shape or labels.size < MIN_CALIBRATION_ROWS):
         labels = None
     if labels is None:
@@ -689,10 +717,12 @@ def _class_probabilities(proba: Any) -> np.ndarray:
     return np.column_stack([1 - p, p]) if p.ndim == 1 else p
 
 
-def _class_index(values: Any, names: Sequence[str]) -> np.ndarray:
-    """The column of each value's class among ``names`` (compared as :func:`_class_names`); -1 if none."""
+def _class_index(values: Any, classes: Sequence[Any]) -> np.ndarray:
+    """The column of each value's class among ``classes`` (compared as :func:`_alike_class_names`: labels
+    True/False are a model's classes 1/0); -1 if none."""
+    spelled, names = _alike_class_names(values, list(classes))
     position = {name: i for i, name in enumerate(names)}
-    return _class_names(values).map(position).fillna(-1).to_numpy(dtype=np.int64)
+    return spelled.map(position).fillna(-1).to_numpy(dtype=np.int64)
 
 
 def _chosen_each(p: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -1288,3 +1288,49 @@ def test_a_perfect_held_out_baseline_on_few_rows_is_not_taken_as_known_exactly()
     assert performance_verdict(perf, 0.02) != "drop"  # 0.05 +- 0.026 does not show a drop past 0.02
     # the accuracy at the reference's class mix reads the same baseline
     assert perf["class_mix"]["adjusted_drop_se"] >= 1 / 40
+
+
+@pytest.mark.parametrize(
+    ("labels_as", "predictions_as"),
+    [("int64", "bool"), ("int64", "boolean"), ("int64", "float64"), ("bool", "int64"), ("boolean", "int64")],
+)
+def test_bool_and_0_1_are_the_same_classes_for_the_per_class_recalls_and_the_class_mix(
+    labels_as: str, predictions_as: str
+) -> None:
+    # An export writes the classifier's output as True/False against 0/1 labels (or the other way round):
+    # accuracy reads True == 1, and so must the rare-class recalls and the class mix.
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3)
+    reference["pred"] = reference["label"]
+    current["pred"] = 0  # the rare class is no longer found
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    expected = gather_evidence(reference, current, compute_drift(reference, current, **kwargs), **kwargs)
+    for frame in (reference, current):
+        frame["label"], frame["pred"] = frame["label"].astype(labels_as), frame["pred"].astype(predictions_as)
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, **kwargs)["performance"]
+
+    assert perf["drop"] == pytest.approx(expected["performance"]["drop"])
+    assert perf["class_recall"] == expected["performance"]["class_recall"]
+    assert perf["class_recall"]["classes"]["1"]["baseline"] == 1.0  # found on the reference, lost now
+    assert perf["class_mix"] == expected["performance"]["class_mix"]
+    assert performance_verdict(perf, 0.02) == "drop"
+
+
+def test_cbpe_reads_reference_labels_written_as_bool_as_the_0_1_classes_of_the_champion() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    train, reference = imbalanced(3000, 4), imbalanced(3000, 5)
+    current = imbalanced(3000, 6, collapsed=True).drop(columns=["label"])  # no labels: CBPE
+    model = LogisticRegression().fit(train[["a", "b"]], train["label"])  # classes_ [0, 1]
+    kwargs = {"label_column": "label", "model": model, "feature_columns": ["a", "b"], "reference_is_holdout": True}
+    expected = gather_evidence(reference, current, compute_drift(reference, current, label_column="label"), **kwargs)
+    reference["label"] = reference["label"].astype(bool)  # another export writes the labels as True/False
+
+    perf = gather_evidence(reference, current, compute_drift(reference, current, label_column="label"), **kwargs)[
+        "performance"
+    ]
+
+    assert perf["calibrated"] is True and perf["reference_estimate"] > 0.95
+    assert perf["reference_estimate"] == pytest.approx(expected["performance"]["reference_estimate"])
+    assert perf["current_estimate"] == pytest.approx(expected["performance"]["current_estimate"])
