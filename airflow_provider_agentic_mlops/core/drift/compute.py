@@ -97,7 +97,9 @@ def compute_drift(
     Column types follow Evidently's inference, on the frame with more values, usually the
     reference (float: numeric; integer: categorical with at most 10 distinct values; strings:
     categorical, or text when more than half the values are distinct; bool and category:
-    categorical; datetime: not checked). Null
+    categorical; datetime: not checked). A column whose values are of another kind in the current data
+    than in the reference is a type change (recorded, not scored), except True/False against only 0 and
+    1: the same values, compared as integers. Null
     and infinite values are dropped per column before scoring, as Evidently does.
 
     :param reference: reference data (what the model was trained or validated on).
@@ -235,6 +237,7 @@ def compute_drift(
     scored: dict[str, ColumnDrift] = {}
     null_share: dict[str, float] = {}
     type_changes: list[dict[str, str]] = []
+    recast: dict[str, tuple[pd.Series, pd.Series]] = {}  # booleans read as the 0/1 the other frame holds
     for column in candidates:
         ref_series, cur_series = reference[column], current[column]
         ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
@@ -247,6 +250,11 @@ def compute_drift(
                 "or drop it with exclude_columns."
             )
             continue
+        as_numbers = _booleans_as_0_1(ref_series, ref_data, cur_series, cur_data)
+        if as_numbers is not None:  # True/False against 0/1: the same values (True == 1), no type change
+            ref_series, cur_series = recast[str(column)] = as_numbers
+            ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
+            ref_kind, cur_kind = ref_data.kind, cur_data.kind
         if ref_kind != cur_kind:  # a broken feed, not a broken call: recorded, and the decision escalates
             type_changes.append(
                 {
@@ -321,7 +329,8 @@ def compute_drift(
         if column in scored:
             results[column] = scored.pop(column)
             continue
-        ref_data, cur_data = ColumnData(reference[column]), ColumnData(current[column])
+        ref_series, cur_series = recast.get(column) or (reference[column], current[column])
+        ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
         ref_data.type = cur_data.type = check.type
         score = score_fast(check.method, ref_data, cur_data)
         drifted = DRIFT_METHODS[check.method].drifted(score, check.threshold)
@@ -369,6 +378,27 @@ def compute_drift(
         top_n=top_n,
         model_name=model_name,
     )
+
+
+def _booleans_as_0_1(
+    ref_series: pd.Series, ref_data: ColumnData, cur_series: pd.Series, cur_data: ColumnData
+) -> tuple[pd.Series, pd.Series] | None:
+    """``(reference, current)`` with the frame's booleans as integers, when one frame holds True/False and
+    the other only the numbers 0 and 1 (an export writing a label or a flag as bool, another as 0/1):
+    the same values, as pandas and scikit-learn compare them (True == 1). None otherwise: a type change."""
+    kinds = (ref_data.kind, cur_data.kind)
+    if sorted(kinds) != ["bool", "numeric"]:
+        return None
+    numbers = ref_data if kinds[0] == "numeric" else cur_data
+    if not bool(((numbers.values == 0) | (numbers.values == 1)).all()):
+        return None
+
+    def integers(series: pd.Series) -> pd.Series:
+        return series.astype("Int64" if series.isna().any() else "int64")
+
+    if kinds[0] == "bool":
+        return integers(ref_series), cur_series
+    return ref_series, integers(cur_series)
 
 
 def _score_later(

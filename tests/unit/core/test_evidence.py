@@ -1334,3 +1334,36 @@ def test_cbpe_reads_reference_labels_written_as_bool_as_the_0_1_classes_of_the_c
     assert perf["calibrated"] is True and perf["reference_estimate"] > 0.95
     assert perf["reference_estimate"] == pytest.approx(expected["performance"]["reference_estimate"])
     assert perf["current_estimate"] == pytest.approx(expected["performance"]["current_estimate"])
+
+
+@pytest.mark.parametrize("written_as", ["bool", "boolean"])
+def test_0_1_in_the_reference_and_true_false_in_the_window_are_the_same_values_not_a_type_change(
+    written_as: str,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    def frame(n: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "weekend": (rng.random(n) < 0.3).astype(int)})
+        return x.assign(label=((x["a"] + x["weekend"]) > 0.5).astype(int))
+
+    train, reference, current = frame(2000, 1), frame(2000, 2), frame(1000, 3)
+    model = LogisticRegression().fit(train[["a", "weekend"]], train["label"])
+    kwargs = {"label_column": "label", "feature_columns": ["a", "weekend"], "reference_is_holdout": True}
+    same_types = compute_drift(reference, current, **kwargs)
+    expected = gather_evidence(reference, current, same_types, model=model, **kwargs)
+    # another export writes the label and a 0/1 feature as True/False
+    current = current.assign(label=current["label"].astype(written_as), weekend=current["weekend"].astype(written_as))
+
+    summary = compute_drift(reference, current, **kwargs)
+    evidence = gather_evidence(reference, current, summary, model=model, **kwargs)
+
+    assert summary.data_quality["type_changes"] == [] and evidence["faults"] == []
+    for column in ("label", "weekend"):
+        assert summary.columns[column].score == pytest.approx(same_types.columns[column].score)
+    perf = evidence["performance"]
+    assert perf["current"] == pytest.approx(expected["performance"]["current"]) and perf["drop"] is not None
+    # values that are no booleans' (0, 1, 2) against True/False still are a type change
+    counts = reference.assign(weekend=np.arange(len(reference)) % 3)
+    changed = compute_drift(counts, current, **kwargs).data_quality["type_changes"]
+    assert [c["column"] for c in changed] == ["weekend"]
