@@ -1345,7 +1345,8 @@ def gather_evidence(
     ``reference_is_holdout``, the champion's metric on the labelled reference rows. When the columns the
     champion reads are known (``feature_columns``, or the model's fitted names or signature), a fault in
     another column does not keep the champion from running, and values past the reference range there
-    (a running order id exported with the rows) are a note, not a fault.
+    (a running order id exported with the rows) are a note, not a fault. Nor does a fault in the label
+    or prediction column, none of its inputs: the performance measured against it says so in the notes.
 
     :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
         label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
@@ -1375,9 +1376,13 @@ def gather_evidence(
     notes = list(notes)
     faults = detect_faults(reference, current, summary, notes=notes)
     model_columns = _columns_read(features, model)
-    inputs_broken = faults  # faults in what the champion reads: its predictions on them would mean nothing
+    # Faults in what the champion reads: its predictions on them would mean nothing. A fault in the label
+    # or prediction column is none of its inputs: it is still run (importances, extrapolation), and the
+    # performance measured against that column says so.
+    targets = {label_column, prediction_column} - {None}
+    inputs_broken = [f for f in faults if f["column"] not in targets]
     if model_columns is not None:
-        read = {*model_columns, label_column, prediction_column}
+        read = {*model_columns, *targets}
         # values past the reference range in a column the model does not read: a running id, a counter,
         # a timestamp as a number, which a healthy feed moves forward on every run. A note, no fault. The
         # other kinds (vocabulary replaced, type, unit change, gone constant) are a broken export: faults.
@@ -1388,7 +1393,7 @@ def gather_evidence(
             if f["column"] not in read and f["kind"] == "out_of_range"
         )
         faults = [f for f in faults if f["column"] in read or f["kind"] != "out_of_range"]
-        inputs_broken = [f for f in faults if f["column"] in read]
+        inputs_broken = [f for f in faults if f["column"] in model_columns]
     drop_cols = {label_column, prediction_column}
     features = list(model_columns or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
@@ -1436,6 +1441,13 @@ def gather_evidence(
         failure = f"performance not measured: {type(err).__name__}: {str(err)[:200]}"
         notes.append(failure)
         missing = {"kind": "failed", "reason": failure}
+    target_faults = [f for f in faults if f["column"] in targets]
+    if performance is not None and performance.get("kind") == "measured" and target_faults:
+        notes.extend(
+            f"the performance is measured against column {f['column']!r}, which has a pipeline fault "
+            f"({f['kind']}: {f['detail']}): it may mean nothing until the export is fixed"
+            for f in target_faults
+        )
     if performance is None and missing is None:
         missing = _why_no_performance(label_column, has_labels, prediction_column, model, usable_model, task, champion)
     importance, importance_source = (None, "no champion model")

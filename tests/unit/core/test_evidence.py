@@ -1367,3 +1367,32 @@ def test_0_1_in_the_reference_and_true_false_in_the_window_are_the_same_values_n
     counts = reference.assign(weekend=np.arange(len(reference)) % 3)
     changed = compute_drift(counts, current, **kwargs).data_quality["type_changes"]
     assert [c["column"] for c in changed] == ["weekend"]
+
+
+def test_a_fault_in_the_label_column_does_not_stop_the_champion_and_the_measurement_says_so() -> None:
+    # The export writes the target in millimetres instead of metres: a pipeline fault (the decision
+    # escalates on it), but the champion's inputs are sound, so it is still run (its importances weigh
+    # the drift, its extrapolation is read); the performance measured against those labels says what
+    # it was measured against.
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(5)
+
+    def frame(n: int) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n)})
+        return x.assign(label=5 + x["a"] + rng.normal(0, 0.3, n))
+
+    train, reference, current = frame(2000), frame(2000), frame(1000)
+    current["label"] *= 1000
+    model = LinearRegression().fit(train[["a", "b"]], train["label"])
+    kwargs = {"label_column": "label", "feature_columns": ["a", "b"], "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    evidence = gather_evidence(reference, current, summary, model=model, **kwargs)
+
+    assert [(f["column"], f["kind"]) for f in evidence["faults"]] == [("label", "scale_change")]
+    assert evidence["severity"]["weighted_by"] == "feature importance"
+    assert evidence["extrapolation"] is not None
+    assert evidence["performance"]["kind"] == "measured"
+    assert any("'label'" in note and "pipeline fault" in note for note in evidence["notes"])
+    assert not any("champion not run" in note for note in evidence["notes"])
