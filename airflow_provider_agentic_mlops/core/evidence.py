@@ -887,6 +887,7 @@ def drift_severity(
     summary: DriftSummary,
     importance: Mapping[str, float] | None = None,
     noise: Mapping[str, Mapping[str, float]] | None = None,
+    excluded: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Per-column effect size relative to the threshold, FDR-controlled, weighted by importance.
 
@@ -904,8 +905,13 @@ def drift_severity(
 
     :param importance: feature -> importance (any scale, >= 0); columns not in it weigh nothing.
     :param noise: column -> ``{"p", "floor"}`` from :func:`sampling_noise`, for distance columns.
+    :param excluded: columns that are no input of the model -> their role (``label_column``,
+        ``prediction_column``): left out of the weights and the false-discovery family, and listed as
+        ``excluded``. Their drift is a changed class mix or target, and the model's output: the summary's
+        columns and the performance's ``class_mix`` say it, not the share of the features that moved.
     """
-    cols = list(summary.columns.values())
+    excluded = {str(c): role for c, role in (excluded or {}).items() if c in summary.columns}
+    cols = [c for c in summary.columns.values() if c.column not in excluded]
     family: dict[str, float] = {}
     for c in cols:
         method = DRIFT_METHODS.get(c.method)
@@ -962,6 +968,8 @@ def drift_severity(
         "within_noise": within_noise,
         "top": rows[:10],
     }
+    if excluded:
+        out["excluded"] = excluded
     if within_noise:
         out["noise"] = (
             f"{within_noise} {'column' if within_noise == 1 else 'columns'} past their threshold "
@@ -1291,6 +1299,7 @@ def build_evidence(
     performance_missing: Mapping[str, str] | None = None,
     champion: Mapping[str, str] | None = None,
     noise: Mapping[str, Mapping[str, float]] | None = None,
+    excluded: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The evidence table: what the rules read and the LLM sees, strongest evidence first.
 
@@ -1300,8 +1309,10 @@ def build_evidence(
         them) or ``no_labels``.
     :param champion: the configured champion's ``{"uri", "status", "reason"}`` (:func:`gather_evidence`).
     :param noise: the distance columns' sampling noise (:func:`sampling_noise`), for the severity.
+    :param excluded: columns that are no input of the model -> their role (``label_column``,
+        ``prediction_column``), left out of the severity (:func:`drift_severity`).
     """
-    severity = drift_severity(summary, importance, noise)
+    severity = drift_severity(summary, importance, noise, excluded)
     if severity["weighted_by"] == ZERO_IMPORTANCE:
         severity["importance_source"] = f"{ZERO_IMPORTANCE}; from {importance_source or 'the importances given'}"
     else:
@@ -1475,6 +1486,9 @@ def gather_evidence(
         performance_missing=missing,
         champion=champion,
         noise=sampling_noise(reference, summary),
+        excluded={
+            c: role for role, c in (("label_column", label_column), ("prediction_column", prediction_column)) if c
+        },
     )
 
 

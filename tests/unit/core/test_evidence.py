@@ -1396,3 +1396,29 @@ def test_a_fault_in_the_label_column_does_not_stop_the_champion_and_the_measurem
     assert evidence["performance"]["kind"] == "measured"
     assert any("'label'" in note and "pipeline fault" in note for note in evidence["notes"])
     assert not any("champion not run" in note for note in evidence["notes"])
+
+
+def test_without_a_champion_the_severity_weighs_the_features_not_the_label_or_prediction_columns() -> None:
+    # Only the class mix moved (30% -> 60% positives; no feature moved): equal weights without a champion
+    # used to count the label and prediction columns as features the model relies on (0.4 of the weight).
+    rng = np.random.default_rng(0)
+
+    def frame(n: int, positives: float, shift: float = 0.0) -> pd.DataFrame:
+        x = pd.DataFrame(rng.normal(0, 1, (n, 3)), columns=["f0", "f1", "f2"]).assign(f0=lambda f: f["f0"] + shift)
+        y = (rng.random(n) < positives).astype(int)
+        return x.assign(label=y, pred=np.where(rng.random(n) < 0.9, y, 1 - y))
+
+    reference, current = frame(3000, 0.3), frame(3000, 0.6)
+    kwargs = {"label_column": "label", "prediction_column": "pred", "task": "classification"}
+    summary = compute_drift(reference, current, **kwargs)
+    assert summary.columns["label"].drifted and summary.columns["pred"].drifted  # the summary still says so
+
+    severity = gather_evidence(reference, current, summary, **kwargs)["severity"]
+
+    assert severity["weighted_share"] == 0.0 and severity["n_columns"] == 3
+    assert {r["column"] for r in severity["top"]} == {"f0", "f1", "f2"}
+    assert severity["excluded"] == {"label": "label_column", "pred": "prediction_column"}
+    # one feature of three moved: a third of the weight, not 3 of 5 columns
+    moved = frame(3000, 0.6, shift=0.3)
+    severity = gather_evidence(reference, moved, compute_drift(reference, moved, **kwargs), **kwargs)["severity"]
+    assert severity["weighted_share"] == pytest.approx(1 / 3)
