@@ -241,8 +241,9 @@ def unknown_performance_metric(metric: str, task: str | None) -> str | None:
         return (
             f"performance_metric {metric!r} is in the target's units, and the decision's min_performance_drop "
             "is one absolute tolerance for every model (0.02 of an error in cents and of one in millions is not "
-            "the same harm); use 'r2' (unitless), or leave performance_metric unset (a model validated on "
-            "rmse or mae is then judged on r2)"
+            "the same harm); use 'r2', which the evidence compares at the reference's target variance "
+            "(1 - MSE / var_reference(y): the error's change in units of the target's spread), or leave "
+            "performance_metric unset (a model validated on rmse or mae is then judged on r2)"
         )
     if metric in valid:
         return None

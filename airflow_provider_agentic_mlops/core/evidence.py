@@ -376,8 +376,11 @@ def measure_performance(
         one row's worth (``1 / baseline_n``), as the current's.
     :param baseline_source: where the baseline came from, said in the evidence.
     :param source: where the predictions came from (prediction column, the champion from MLflow).
-    :param reference_labels: labels of the reference rows (classification, accuracy): their class mix
-        gives ``class_mix``, the current accuracy re-weighted to it (see :func:`class_mix`).
+    :param reference_labels: labels of the reference rows. Classification, accuracy: their class mix
+        gives ``class_mix``, the current accuracy re-weighted to it (see :func:`class_mix`). Regression,
+        ``r2``: their variance is the scale R^2 is read at (``1 - MSE / var_reference``), so that windows
+        whose target varies less or more are compared by their errors; ``scale`` says what is compared
+        (without them: the window's own variance, said so).
     :param proba: classification: the champion's class probabilities (``predict_proba``), shape (n,) for
         class 1 or (n, n_classes); ``y_pred`` are then its labels. None: ``y_pred`` may be the probability
         of class 1 (:func:`~airflow_provider_agentic_mlops.core.metrics.split_scores`).
@@ -400,7 +403,11 @@ def measure_performance(
             + (needs if metric in PROBABILITY_METRICS else "")
         )
     current = float(values[metric])
-    se = _standard_error(task, metric, y_true, labels, proba, current, seed, classes)
+    scale = None
+    if task == "regression" and metric == "r2":
+        current, se, scale = _r2_at_the_references_scale(y_true, labels, reference_labels, current)
+    if scale is None or scale["reference_variance"] is None:
+        se = _standard_error(task, metric, y_true, labels, proba, current, seed, classes)
     out: dict[str, Any] = {
         "kind": "measured",
         "metric": metric,
@@ -413,6 +420,8 @@ def measure_performance(
         "drop": None,
         "drop_se": None,
     }
+    if scale is not None:
+        out["scale"] = scale
     if baseline is None or math.isnan(current):
         return out
     sign = 1.0 if higher_is_better(metric) else -1.0
@@ -432,6 +441,46 @@ def measure_performance(
     if task == "classification" and metric == "accuracy" and reference_predictions is not None:
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)
     return out
+
+
+def _r2_at_the_references_scale(
+    y_true: np.ndarray, y_pred: Any, reference_labels: Sequence[Any] | None, own: float
+) -> tuple[float, float, dict[str, Any]]:
+    """``(R^2, its standard error, what is compared)`` of a regressor on labelled rows, at the reference's
+    target variance (:func:`~airflow_provider_agentic_mlops.core.metrics.r2_at_scale`), so that windows are
+    compared by their errors and not by how much their target varies. Without reference labels (or with a
+    constant reference target): ``own``, the window's own R^2, said so (its standard error NaN here: the
+    caller bootstraps it)."""
+    from airflow_provider_agentic_mlops.core.metrics import r2_at_scale, target_variance
+
+    window = target_variance(y_true)
+    variance = None if reference_labels is None else target_variance(reference_labels)
+    if variance is None:
+        why = "no reference labels" if reference_labels is None else "the reference's target does not vary"
+        return (
+            own,
+            math.nan,
+            {
+                "compared": f"R^2 against the window's own target variance ({why} to fix the scale): a window "
+                "whose target varies less reads lower with the same errors",
+                "reference_variance": None,
+                "window_variance": window,
+            },
+        )
+    current, se = r2_at_scale(y_true, y_pred, variance)
+    own_variance = "unknown" if window is None else f"{window:.4g}"
+    return (
+        current,
+        se,
+        {
+            "compared": f"R^2 at the reference's target variance: 1 - MSE / {variance:.4g}, so that windows are "
+            "compared by their errors, not by how much their target varies (the window's own R^2, against "
+            f"its variance {own_variance}, is window_r2)",
+            "reference_variance": variance,
+            "window_variance": window,
+            "window_r2": own,
+        },
+    )
 
 
 #: Classes listed in ``class_recall``: the rare ones first, then those whose recall fell most.
@@ -1585,8 +1634,15 @@ def _performance(
                 task=task,
                 proba=wants_proba,
             )
-            ref_perf = measure_performance(
-                task, ref_true, ref_pred, metric=metric, baseline=None, proba=ref_proba, classes=ref_classes
+            ref_perf = measure_performance(  # R^2 at the same scale as the window's: the reference's labels
+                task,
+                ref_true,
+                ref_pred,
+                metric=metric,
+                baseline=None,
+                proba=ref_proba,
+                classes=ref_classes,
+                reference_labels=reference[label_column].to_numpy(),
             )
             baseline, baseline_n = ref_perf["current"], len(ref_true)
             baseline_source = "held-out reference data"

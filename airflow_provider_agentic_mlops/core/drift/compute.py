@@ -25,7 +25,13 @@ from airflow_provider_agentic_mlops.core.drift.summary import (
     DriftSummary,
     json_float,
 )
-from airflow_provider_agentic_mlops.core.metrics import compute_metrics, infer_task, split_scores
+from airflow_provider_agentic_mlops.core.metrics import (
+    compute_metrics,
+    infer_task,
+    r2_at_scale,
+    split_scores,
+    target_variance,
+)
 
 
 class _Context:
@@ -53,15 +59,21 @@ SUMMARY_METRICS = {"classification": ("accuracy", "f1", "roc_auc"), "regression"
 def model_quality(
     reference: pd.DataFrame, current: pd.DataFrame, label: str, prediction: str, task: str | None
 ) -> dict[str, dict[str, float | None]]:
-    """``{metric: {"reference": x, "current": y}}`` of the prediction column against the labels."""
+    """``{metric: {"reference": x, "current": y}}`` of the prediction column against the labels. A
+    regressor's ``r2`` is read at the reference's target variance on both frames (``1 - MSE / var``,
+    :func:`~airflow_provider_agentic_mlops.core.metrics.r2_at_scale`), as the evidence compares it: each
+    frame's own variance would move it with how much the target varies, not with the errors."""
     task = task or infer_task(reference[label])
     if task not in SUMMARY_METRICS:
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-    ref, cur = _quality(reference, label, prediction, task), _quality(current, label, prediction, task)
+    scale = target_variance(reference[label].to_numpy()) if task == "regression" else None
+    ref, cur = (_quality(frame, label, prediction, task, scale) for frame in (reference, current))
     return {name: {"reference": ref[name], "current": cur[name]} for name in SUMMARY_METRICS[task]}
 
 
-def _quality(frame: pd.DataFrame, label: str, prediction: str, task: str) -> dict[str, float | None]:
+def _quality(
+    frame: pd.DataFrame, label: str, prediction: str, task: str, scale: float | None = None
+) -> dict[str, float | None]:
     if label not in frame.columns:  # labels not in yet
         return dict.fromkeys(SUMMARY_METRICS[task])
     rows = frame[[label, prediction]].dropna()
@@ -71,6 +83,8 @@ def _quality(frame: pd.DataFrame, label: str, prediction: str, task: str) -> dic
     names = (f"label_column '{label}'", f"prediction_column '{prediction}'")
     if task == "regression":
         values = compute_metrics("regression", y_true, rows[prediction].to_numpy(), names=names)
+        if scale is not None:
+            values["r2"] = r2_at_scale(y_true, rows[prediction].to_numpy(), scale)[0]
     else:
         y_pred, proba = split_scores(y_true, rows[prediction].to_numpy())
         values = compute_metrics("classification", y_true, y_pred, proba, names=names)

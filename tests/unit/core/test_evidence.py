@@ -1422,3 +1422,65 @@ def test_without_a_champion_the_severity_weighs_the_features_not_the_label_or_pr
     moved = frame(3000, 0.6, shift=0.3)
     severity = gather_evidence(reference, moved, compute_drift(reference, moved, **kwargs), **kwargs)["severity"]
     assert severity["weighted_share"] == pytest.approx(1 / 3)
+
+
+def regression_windows(seed: int = 1) -> tuple[object, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A linear champion (the true model), its held-out reference, a narrower segment (x0's spread
+    halved: the target varies less, the errors unchanged) and a wider window where y gained a term in
+    x2 (the errors x2.7, the target's variance x2.6)."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(seed)
+
+    def make(n: int, x0: str = "normal", new_term: float = 0.0) -> pd.DataFrame:
+        x = rng.normal(size=(n, 3))
+        if x0 == "narrow":
+            x[:, 0] *= 0.5
+        if x0 == "wide":
+            x[:, 0] = rng.uniform(-3, 3, n)
+        y = 3 * x[:, 0] + x[:, 1] + new_term * x[:, 2] + rng.normal(size=n)
+        return pd.DataFrame(x, columns=["x0", "x1", "x2"]).assign(y=y)
+
+    train, reference = make(3000), make(3000)
+    model = LinearRegression().fit(train[["x0", "x1", "x2"]], train["y"])
+    return model, reference, make(2000, "narrow"), make(2000, "wide", 1.3)
+
+
+def test_r2_is_compared_at_the_references_target_variance_not_each_windows_own() -> None:
+    # R^2 = 1 - MSE / var(y) of its own window moved with the window's target variance: a narrower segment
+    # with unchanged errors read 0.913 -> 0.770 (retrain: a retrained model gains nothing), a wider window
+    # with the errors x2.7 read 0.913 -> 0.910 (stable: retraining gains).
+    model, reference, narrow, wide = regression_windows()
+    kwargs = {"label_column": "y", "feature_columns": ["x0", "x1", "x2"], "task": "regression"}
+    verdicts = {}
+    for name, current in (("narrow", narrow), ("wide", wide)):
+        summary = compute_drift(reference, current, **kwargs)
+        perf = gather_evidence(reference, current, summary, model=model, reference_is_holdout=True, **kwargs)[
+            "performance"
+        ]
+        errors = (current["y"] - model.predict(current[["x0", "x1", "x2"]])) ** 2
+        scale = float(np.var(reference["y"]))
+        assert perf["metric"] == "r2" and perf["current"] == pytest.approx(1 - errors.mean() / scale)
+        assert perf["scale"]["reference_variance"] == pytest.approx(scale)
+        assert "reference's target variance" in perf["scale"]["compared"]
+        assert perf["scale"]["window_r2"] == pytest.approx(1 - errors.mean() / np.var(current["y"]))
+        verdicts[name] = performance_verdict(perf, 0.02)
+    assert verdicts == {"narrow": "stable", "wide": "drop"}
+
+
+def test_the_summarys_r2_of_a_prediction_column_is_at_the_references_target_variance_too() -> None:
+    model, reference, narrow, _ = regression_windows(2)
+    reference = reference.assign(pred=model.predict(reference[["x0", "x1", "x2"]]))
+    narrow = narrow.assign(pred=model.predict(narrow[["x0", "x1", "x2"]]))
+    kwargs = {"label_column": "y", "prediction_column": "pred", "task": "regression"}
+
+    summary = compute_drift(reference, narrow, **kwargs)
+
+    r2 = summary.quality["r2"]
+    assert r2["reference"] == pytest.approx(
+        1 - np.mean((reference["y"] - reference["pred"]) ** 2) / np.var(reference["y"])
+    )
+    assert r2["current"] == pytest.approx(1 - np.mean((narrow["y"] - narrow["pred"]) ** 2) / np.var(reference["y"]))
+    assert abs(r2["current"] - r2["reference"]) < 0.02  # the errors did not change
+    perf = gather_evidence(reference, narrow, summary, reference_is_holdout=True, **kwargs)["performance"]
+    assert perf["current"] == pytest.approx(r2["current"]) and perf["baseline"] == pytest.approx(r2["reference"])
