@@ -7,8 +7,9 @@
   and what changed.
 * :func:`measure_performance`: the champion's metric on labelled current data against a baseline
   that is not in-sample (the metric logged at training on held-out data, or held-out reference
-  data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
-  reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
+  data), with the drop's standard error for the sample size, and (accuracy, precision, recall, f1) the
+  metric at the reference's class mix, which tells a changed label mix (label shift) from a model that
+  got worse; a regressor's R^2 at the reference's target variance.
 * :func:`label_coverage`: labels in for part of the window only (they arrive late): the share the
   measurement covers, and how the rows not labelled yet drift against the labelled ones; on those
   rows the champion's estimate (``unlabelled_estimate``), as a window without labels gets.
@@ -376,11 +377,11 @@ def measure_performance(
         one row's worth (``1 / baseline_n``), as the current's.
     :param baseline_source: where the baseline came from, said in the evidence.
     :param source: where the predictions came from (prediction column, the champion from MLflow).
-    :param reference_labels: labels of the reference rows. Classification, accuracy: their class mix
-        gives ``class_mix``, the current accuracy re-weighted to it (see :func:`class_mix`). Regression,
-        ``r2``: their variance is the scale R^2 is read at (``1 - MSE / var_reference``), so that windows
-        whose target varies less or more are compared by their errors; ``scale`` says what is compared
-        (without them: the window's own variance, said so).
+    :param reference_labels: labels of the reference rows. Classification (accuracy, precision, recall,
+        f1): their class mix gives ``class_mix``, the current metric re-weighted to it (see
+        :func:`class_mix`). Regression, ``r2``: their variance is the scale R^2 is read at
+        (``1 - MSE / var_reference``), so that windows whose target varies less or more are compared by
+        their errors; ``scale`` says what is compared (without them: the window's own variance, said so).
     :param proba: classification: the champion's class probabilities (``predict_proba``), shape (n,) for
         class 1 or (n, n_classes); ``y_pred`` are then its labels. None: ``y_pred`` may be the probability
         of class 1 (:func:`~airflow_provider_agentic_mlops.core.metrics.split_scores`).
@@ -436,8 +437,21 @@ def measure_performance(
         base_se = max(se * math.sqrt(len(y_true) / baseline_n), floor)
     drop_se = math.sqrt(se**2 + base_se**2)
     out.update(drop=drop, drop_se=drop_se)
-    if task == "classification" and metric == "accuracy" and reference_labels is not None:
-        out["class_mix"] = class_mix(y_true, labels, reference_labels, baseline=baseline, baseline_se=base_se)
+    if task == "classification" and metric in MIX_METRICS and reference_labels is not None:
+        from airflow_provider_agentic_mlops.core.metrics import class_labels
+
+        over = class_labels(y_true, labels, classes=[] if classes is None else [classes])
+        out["class_mix"] = class_mix(
+            y_true,
+            labels,
+            reference_labels,
+            baseline=baseline,
+            baseline_se=base_se,
+            metric=metric,
+            labels=over,
+            binary=len(over) <= 2 and (classes is None or len(classes) <= 2),
+            seed=seed,
+        )
     if task == "classification" and metric == "accuracy" and reference_predictions is not None:
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)
     return out
@@ -535,6 +549,13 @@ def class_recall(
     }
 
 
+#: Metrics of predicted labels that :func:`class_mix` reads at the reference's class mix. (``roc_auc`` does
+#: not move with the mix: it compares the classes' scores; ``log_loss`` is left as measured.)
+MIX_METRICS = ("accuracy", "precision", "recall", "f1")
+#: Stratified bootstrap resamples for the standard error of a precision, recall or f1 at the reference's mix.
+MIX_BOOTSTRAP = 60
+
+
 def class_mix(
     y_true: Sequence[Any],
     y_pred: Sequence[Any],
@@ -542,37 +563,112 @@ def class_mix(
     *,
     baseline: float,
     baseline_se: float,
+    metric: str = "accuracy",
+    labels: Sequence[Any] | None = None,
+    binary: bool | None = None,
+    seed: int = 0,
 ) -> dict[str, Any] | None:
-    """Accuracy at the reference's class mix: ``sum_c p_ref(c) * recall_current(c)``.
+    """``metric`` at the reference's class mix: the current confusion matrix with each true class's row
+    weighed by that class's share of the reference instead of the window's (accuracy:
+    ``sum_c p_ref(c) * recall_current(c)``).
 
     Under label shift (the class mix changes, each class looks as before) the per-class recalls hold
-    and the plain accuracy moves only because the mix moved; retraining does not fix that. The
-    adjusted drop (baseline minus this accuracy) says whether the model itself got worse.
-    ``mix_change`` is the total-variation distance between the two class mixes. None when a
-    reference class has no current row (its recall is unknown). Classes are compared by
+    and the plain metric moves only because the mix moved (accuracy with the shares, precision and f1
+    with the prevalence: fewer positives, more of the predicted positives wrong); retraining does not fix
+    that. The adjusted drop (baseline minus the metric at the reference's mix) says whether the model
+    itself got worse. ``mix_change`` is the total-variation distance between the two class mixes. None
+    when a reference class has no current row (its recall is unknown). Classes are compared by
     :func:`_alike_class_names`: a float label 1.0, or True, is the class of a prediction 1.
+
+    :param metric: one of ``MIX_METRICS``; precision, recall and f1 as the measurement computes them
+        (:func:`~airflow_provider_agentic_mlops.core.metrics.score_predictions`): over ``labels``, of the
+        last (positive) one when ``binary``, else macro-averaged, 0 where undefined. Their standard error
+        is a bootstrap within each true class (at least one row's worth); accuracy's is binomial per class.
+    :param labels: the classes the metric is computed over, as the measurement's; default the classes of
+        the labels and predictions, sorted.
+    :param binary: whether the metric is of the last of ``labels`` (default: at most two ``labels``).
     """
+    if metric not in MIX_METRICS:
+        raise ValueError(f"class_mix reads {', '.join(MIX_METRICS)}, not {metric!r}")
     ref_labels = pd.Series(np.asarray(reference_labels)).dropna()
-    ref_names, cur_true, cur_pred = _alike_class_names(ref_labels, y_true, y_pred)
+    given = [np.asarray(list(labels))] if labels is not None and len(labels) else []
+    ref_names, cur_true, cur_pred, *over = _alike_class_names(ref_labels, y_true, y_pred, *given)
     ref = ref_names.value_counts(normalize=True)
     cur = cur_true.value_counts(normalize=True)
     if ref.empty or any(c not in cur.index for c in ref.index):
         return None
-    adjusted, var = 0.0, 0.0
-    for c, p in ref.items():
-        rows = (cur_true == c).to_numpy()
-        recall = float((cur_pred[rows] == c).mean())
-        adjusted += p * recall
-        var += p**2 * max(recall * (1 - recall), 1 / rows.sum()) / rows.sum()
     classes = sorted(set(ref.index) | set(cur.index))
-    return {
+    out = {
+        "metric": metric,
         "reference_mix": {c: round(float(ref.get(c, 0.0)), 4) for c in classes[:20]},
         "current_mix": {c: round(float(cur.get(c, 0.0)), 4) for c in classes[:20]},
         "mix_change": 0.5 * sum(abs(float(ref.get(c, 0.0)) - float(cur.get(c, 0.0))) for c in classes),
+    }
+    if metric == "accuracy":
+        adjusted, var = 0.0, 0.0
+        for c, p in ref.items():
+            rows = (cur_true == c).to_numpy()
+            recall = float((cur_pred[rows] == c).mean())
+            adjusted += p * recall
+            var += p**2 * max(recall * (1 - recall), 1 / rows.sum()) / rows.sum()
+        se = math.sqrt(var)
+    else:
+        averaged = list(over[0]) if over else sorted(set(cur_true) | set(cur_pred))
+        adjusted, se = _metric_at_mix(metric, cur_true, cur_pred, ref, averaged, binary, seed)
+    return {
+        **out,
         "adjusted_current": adjusted,
         "adjusted_drop": baseline - adjusted,
-        "adjusted_drop_se": math.sqrt(var + baseline_se**2),
+        "adjusted_drop_se": math.sqrt(se**2 + baseline_se**2),
     }
+
+
+def _metric_at_mix(
+    metric: str,
+    cur_true: pd.Series,
+    cur_pred: pd.Series,
+    ref: pd.Series,
+    averaged: list[str],
+    binary: bool | None,
+    seed: int,
+) -> tuple[float, float]:
+    """``(precision, recall or f1 at the reference's mix ``ref``, its standard error)``: see :func:`class_mix`."""
+    names = sorted(set(cur_true) | set(cur_pred) | set(averaged) | set(ref.index))
+    code = {name: i for i, name in enumerate(names)}
+    t, p = cur_true.map(code).to_numpy(), cur_pred.map(code).to_numpy()
+    k = len(names)
+    weights = np.zeros(k)
+    for name, share in ref.items():
+        weights[code[name]] = share
+    wanted = [code[c] for c in averaged]
+    positive = wanted[-1:] if (binary if binary is not None else len(averaged) <= 2) else wanted
+    rows_of = [np.flatnonzero(t == i) for i in range(k)]
+
+    def value(pred: np.ndarray) -> float:
+        matrix = np.zeros((k, k))
+        for i in range(k):
+            if weights[i] > 0:  # the class's row of predictions, at its reference share
+                matrix[i] = weights[i] * np.bincount(pred[rows_of[i]], minlength=k) / rows_of[i].size
+        tp, predicted, true = np.diag(matrix)[positive], matrix[:, positive].sum(axis=0), matrix[positive].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if metric == "precision":
+                per_class = np.where(predicted > 0, tp / predicted, 0.0)
+            elif metric == "recall":
+                per_class = np.where(true > 0, tp / true, 0.0)
+            else:
+                per_class = np.where(predicted + true > 0, 2 * tp / (predicted + true), 0.0)
+        return float(per_class.mean())
+
+    adjusted = value(p)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(MIX_BOOTSTRAP):  # within each true class: the reference's shares stay fixed
+        resampled = p.copy()
+        for rows in rows_of:
+            if rows.size:
+                resampled[rows] = p[rows[rng.integers(0, rows.size, rows.size)]]
+        draws.append(value(resampled))
+    return adjusted, max(float(np.std(draws)), 1 / len(t))
 
 
 def _class_names(values: Any) -> pd.Series:

@@ -11,6 +11,7 @@ from airflow_provider_agentic_mlops.core.drift import compute_drift
 from airflow_provider_agentic_mlops.core.evidence import (
     benjamini_hochberg,
     build_evidence,
+    class_mix,
     class_recall,
     detect_faults,
     drift_severity,
@@ -1484,3 +1485,62 @@ def test_the_summarys_r2_of_a_prediction_column_is_at_the_references_target_vari
     assert abs(r2["current"] - r2["reference"]) < 0.02  # the errors did not change
     perf = gather_evidence(reference, narrow, summary, reference_is_holdout=True, **kwargs)["performance"]
     assert perf["current"] == pytest.approx(r2["current"]) and perf["baseline"] == pytest.approx(r2["reference"])
+
+
+def prior_shift_windows(seed: int = 0) -> tuple[object, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A logistic champion, its held-out reference (30% positives), a window with 10% positives that
+    look as before (label shift: P(x | y) unchanged) and one where the positives look less like
+    positives (the model got worse)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+
+    def frame(n: int, positives: float, separation: float = 1.5) -> pd.DataFrame:
+        y = (rng.random(n) < positives).astype(int)
+        x = rng.normal(size=(n, 3))
+        x[:, 0] += separation * y
+        return pd.DataFrame(x, columns=["f0", "f1", "f2"]).assign(label=y)
+
+    train, reference = frame(4000, 0.3), frame(20_000, 0.3)
+    model = LogisticRegression().fit(train[["f0", "f1", "f2"]], train["label"])
+    return model, reference, frame(20_000, 0.1), frame(20_000, 0.3, separation=0.7)
+
+
+@pytest.mark.parametrize("metric", ["f1", "precision"])  # accuracy's: above; recall does not move with the mix
+def test_a_metric_of_predicted_labels_at_the_references_class_mix_tells_label_shift_from_a_worse_model(
+    metric: str,
+) -> None:
+    # Fewer positives, each class looking as before: f1 fell 0.618 -> 0.492 (precision with the prevalence)
+    # and retrained, while each class's recall held. Re-weighted to the reference's class mix (the current
+    # confusion matrix's rows at the reference's shares) it holds, as accuracy's did. (On 20,000 rows, 2,000
+    # positives, it is known to +- 0.01; the decision's label-shift rule asks that it be shown within the
+    # tolerance, which that only just allows.)
+    model, reference, shifted, worse = prior_shift_windows()
+    kwargs = {"label_column": "label", "feature_columns": ["f0", "f1", "f2"], "task": "classification"}
+    out = {}
+    for name, current in (("shifted", shifted), ("worse", worse)):
+        summary = compute_drift(reference, current, **kwargs)
+        out[name] = gather_evidence(
+            reference, current, summary, model=model, performance_metric=metric, reference_is_holdout=True, **kwargs
+        )["performance"]
+    mix = out["shifted"]["class_mix"]
+    assert mix["metric"] == metric and mix["mix_change"] == pytest.approx(0.2, abs=0.03)
+    assert abs(mix["adjusted_drop"]) < 3 * mix["adjusted_drop_se"] and mix["adjusted_drop_se"] < 0.015
+    assert mix["adjusted_drop"] - 1.96 * mix["adjusted_drop_se"] < 0.02  # at the reference's mix: no drop
+    assert performance_verdict({**out["shifted"], "class_mix": None}, 0.02) == "drop"  # with the prevalence alone
+    assert out["worse"]["class_mix"]["adjusted_drop"] > 0.05 and performance_verdict(out["worse"], 0.02) == "drop"
+
+
+def test_the_class_mix_metric_at_an_unchanged_mix_is_the_metric_itself() -> None:
+    from airflow_provider_agentic_mlops.core.metrics import class_labels, compute_metrics
+
+    rng = np.random.default_rng(8)
+    y = rng.choice([0, 1, 2], 800, p=[0.6, 0.3, 0.1])
+    pred = np.where(rng.random(800) < 0.8, y, rng.choice([0, 1, 2, 3], 800))  # 3: predicted, never a label
+    binary = y > 0  # True/False labels against 0/1 predictions
+    for labels, predicted in ((y, pred), (binary, (pred > 0).astype(int))):
+        over = class_labels(labels, predicted)
+        measured = compute_metrics("classification", labels, predicted)
+        for metric in ("accuracy", "precision", "recall", "f1"):  # more than two classes: macro-averaged
+            mix = class_mix(labels, predicted, labels, baseline=0.9, baseline_se=0.0, metric=metric, labels=over)
+            assert mix["metric"] == metric and mix["adjusted_current"] == pytest.approx(measured[metric])
