@@ -354,6 +354,7 @@ def measure_performance(
     metric: str,
     baseline: float | None,
     baseline_n: int | None = None,
+    baseline_se: float | None = None,
     baseline_source: str = "",
     source: str = "prediction column",
     reference_labels: Sequence[Any] | None = None,
@@ -375,6 +376,9 @@ def measure_performance(
     :param baseline_n: rows the baseline was measured on, for its standard error (accuracy: binomial;
         other metrics: the current standard error scaled by ``sqrt(n_current / baseline_n)``), never below
         one row's worth (``1 / baseline_n``), as the current's.
+    :param baseline_se: the baseline's standard error measured on its own rows (the held-out reference
+        scored here), used instead of the current's scaled (with ``baseline_n``, floored as above): a
+        metric's spread depends on its rows' class mix or target spread, not on their number alone.
     :param baseline_source: where the baseline came from, said in the evidence.
     :param source: where the predictions came from (prediction column, the champion from MLflow).
     :param reference_labels: labels of the reference rows. Classification (accuracy, precision, recall,
@@ -432,6 +436,8 @@ def measure_performance(
     base_se = 0.0
     if baseline_n and metric == "accuracy":
         base_se = math.sqrt(max(baseline * (1 - baseline), 1 / baseline_n) / baseline_n)
+    elif baseline_n and baseline_se is not None and not math.isnan(baseline_se):  # measured on its own rows
+        base_se = max(baseline_se, (abs(baseline) if metric in UNIT_METRICS else 1.0) / baseline_n)
     elif baseline_n and not math.isnan(se):  # other metrics: the current's error, scaled to the baseline's rows
         floor = (abs(baseline) if metric in UNIT_METRICS else 1.0) / baseline_n
         base_se = max(se * math.sqrt(len(y_true) / baseline_n), floor)
@@ -1717,6 +1723,7 @@ def _performance(
             )
             metric, wants_proba = "accuracy", False
         baseline, baseline_n, baseline_source = baseline_for(metric)
+        baseline_se = None
         reference_predictions = None
         if baseline is None and reference_is_holdout and label_column in reference.columns:
             ref_true, ref_pred, ref_proba, ref_classes = _labelled_predictions(
@@ -1741,6 +1748,7 @@ def _performance(
                 reference_labels=reference[label_column].to_numpy(),
             )
             baseline, baseline_n = ref_perf["current"], len(ref_true)
+            baseline_se = ref_perf["current_se"]  # measured on its own rows, not scaled from the window's
             baseline_source = "held-out reference data"
             reference_predictions = ref_true, ref_pred
         elif (
@@ -1764,6 +1772,7 @@ def _performance(
             metric=metric,
             baseline=baseline,
             baseline_n=baseline_n,
+            baseline_se=baseline_se,
             baseline_source=baseline_source,
             source=source,
             reference_labels=reference[label_column].to_numpy() if label_column in reference.columns else None,

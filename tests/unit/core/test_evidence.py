@@ -1544,3 +1544,22 @@ def test_the_class_mix_metric_at_an_unchanged_mix_is_the_metric_itself() -> None
         for metric in ("accuracy", "precision", "recall", "f1"):  # more than two classes: macro-averaged
             mix = class_mix(labels, predicted, labels, baseline=0.9, baseline_se=0.0, metric=metric, labels=over)
             assert mix["metric"] == metric and mix["adjusted_current"] == pytest.approx(measured[metric])
+
+
+def test_a_held_out_baseline_gets_its_own_standard_error_not_the_windows_scaled() -> None:
+    # The baseline's error was the window's scaled by the square root of their row counts: with 10%
+    # positives in the window and 30% in the reference, the window's f1 is the noisier one, and the
+    # baseline's error was taken as large as it. Measured on its own rows it is the reference's.
+    model, reference, shifted, _ = prior_shift_windows()
+    kwargs = {"label_column": "label", "feature_columns": ["f0", "f1", "f2"], "task": "classification"}
+    summary = compute_drift(reference, shifted, **kwargs)
+
+    perf = gather_evidence(
+        reference, shifted, summary, model=model, performance_metric="f1", reference_is_holdout=True, **kwargs
+    )["performance"]
+
+    features = reference[["f0", "f1", "f2"]]
+    own = measure_performance("classification", reference["label"], model.predict(features), metric="f1", baseline=None)
+    assert perf["baseline"] == pytest.approx(own["current"])
+    assert perf["drop_se"] == pytest.approx(np.hypot(perf["current_se"], own["current_se"]))
+    assert own["current_se"] < 0.8 * perf["current_se"]  # the window's 2,000 positives against 6,000
