@@ -31,6 +31,7 @@ from airflow_provider_agentic_mlops.core.durations import parse_duration
 from airflow_provider_agentic_mlops.core.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
+    TARGET_UNIT_METRICS,
     TASK_METRICS,
     performance_metric_for,
 )
@@ -157,9 +158,11 @@ class DriftSettings(_Settings):
     :param feature_columns: the champion's input columns; default the names it was fitted on (or its
         signature's inputs), else the checked columns. Values past the reference range in another
         column (a running id) are a note, no fault; no fault in another column stops the champion.
-    :param performance_metric: metric of the performance evidence, one of the task's (``core.metrics.TASK_METRICS``);
-        default ``accuracy`` or ``r2`` (a models.yaml entry: the metric its validation is gated on, see
-        ``core.metrics.performance_metric_for``). ``roc_auc`` and ``log_loss`` read class probabilities.
+    :param performance_metric: metric of the performance evidence, one of the task's (``core.metrics.TASK_METRICS``)
+        but ``rmse`` and ``mae`` (in the target's units, which one absolute ``min_performance_drop`` cannot
+        fit: refused, naming ``r2``); default ``accuracy`` or ``r2`` (a models.yaml entry: the metric its
+        validation is gated on, see ``core.metrics.performance_metric_for``). ``roc_auc`` and ``log_loss``
+        read class probabilities.
     :param performance_baseline: the champion's metric on held-out data, when not logged in MLflow.
     :param reference_is_holdout: the reference rows were not used to train the champion, so its
         metric on them is a fair baseline (and CBPE's reference).
@@ -229,8 +232,19 @@ def unknown_performance_metric(metric: str, task: str | None) -> str | None:
 
     :param task: ``classification`` or ``regression``; None (inferred from the labels when the check runs):
         a metric of either task.
+
+    A metric in the target's units (``core.metrics.TARGET_UNIT_METRICS``: rmse, mae) cannot be either: the
+    decision's tolerance, ``min_performance_drop``, is one absolute number; the reason names ``r2`` instead.
     """
     valid = TASK_METRICS[task] if task else CLASSIFICATION_METRICS + REGRESSION_METRICS
+    if metric in valid and metric in TARGET_UNIT_METRICS:
+        return (
+            f"performance_metric {metric!r} is in the target's units, and the decision's min_performance_drop "
+            "is one absolute tolerance for every model (0.02 of an error in cents and of one in millions is not "
+            "the same harm); use 'r2', which the evidence compares at the reference's target variance "
+            "(1 - MSE / var_reference(y): the error's change in units of the target's spread), or leave "
+            "performance_metric unset (a model validated on rmse or mae is then judged on r2)"
+        )
     if metric in valid:
         return None
     closest = difflib.get_close_matches(metric, valid, n=1)

@@ -7,8 +7,9 @@
   and what changed.
 * :func:`measure_performance`: the champion's metric on labelled current data against a baseline
   that is not in-sample (the metric logged at training on held-out data, or held-out reference
-  data), with the drop's standard error for the sample size, and (accuracy) the accuracy at the
-  reference's class mix, which tells a changed label mix (label shift) from a model that got worse.
+  data), with the drop's standard error for the sample size, and (accuracy, precision, recall, f1) the
+  metric at the reference's class mix, which tells a changed label mix (label shift) from a model that
+  got worse; a regressor's R^2 at the reference's target variance.
 * :func:`label_coverage`: labels in for part of the window only (they arrive late): the share the
   measurement covers, and how the rows not labelled yet drift against the labelled ones; on those
   rows the champion's estimate (``unlabelled_estimate``), as a window without labels gets.
@@ -353,6 +354,7 @@ def measure_performance(
     metric: str,
     baseline: float | None,
     baseline_n: int | None = None,
+    baseline_se: float | None = None,
     baseline_source: str = "",
     source: str = "prediction column",
     reference_labels: Sequence[Any] | None = None,
@@ -372,11 +374,18 @@ def measure_performance(
     :param metric: e.g. ``accuracy``, ``f1``, ``r2``.
     :param baseline: the metric on held-out data; None: current performance only.
     :param baseline_n: rows the baseline was measured on, for its standard error (accuracy: binomial;
-        other metrics: the current standard error scaled by ``sqrt(n_current / baseline_n)``).
+        other metrics: the current standard error scaled by ``sqrt(n_current / baseline_n)``), never below
+        one row's worth (``1 / baseline_n``), as the current's.
+    :param baseline_se: the baseline's standard error measured on its own rows (the held-out reference
+        scored here), used instead of the current's scaled (with ``baseline_n``, floored as above): a
+        metric's spread depends on its rows' class mix or target spread, not on their number alone.
     :param baseline_source: where the baseline came from, said in the evidence.
     :param source: where the predictions came from (prediction column, the champion from MLflow).
-    :param reference_labels: labels of the reference rows (classification, accuracy): their class mix
-        gives ``class_mix``, the current accuracy re-weighted to it (see :func:`class_mix`).
+    :param reference_labels: labels of the reference rows. Classification (accuracy, precision, recall,
+        f1): their class mix gives ``class_mix``, the current metric re-weighted to it (see
+        :func:`class_mix`). Regression, ``r2``: their variance is the scale R^2 is read at
+        (``1 - MSE / var_reference``), so that windows whose target varies less or more are compared by
+        their errors; ``scale`` says what is compared (without them: the window's own variance, said so).
     :param proba: classification: the champion's class probabilities (``predict_proba``), shape (n,) for
         class 1 or (n, n_classes); ``y_pred`` are then its labels. None: ``y_pred`` may be the probability
         of class 1 (:func:`~airflow_provider_agentic_mlops.core.metrics.split_scores`).
@@ -399,7 +408,11 @@ def measure_performance(
             + (needs if metric in PROBABILITY_METRICS else "")
         )
     current = float(values[metric])
-    se = _standard_error(task, metric, y_true, labels, proba, current, seed, classes)
+    scale = None
+    if task == "regression" and metric == "r2":
+        current, se, scale = _r2_at_the_references_scale(y_true, labels, reference_labels, current)
+    if scale is None or scale["reference_variance"] is None:
+        se = _standard_error(task, metric, y_true, labels, proba, current, seed, classes)
     out: dict[str, Any] = {
         "kind": "measured",
         "metric": metric,
@@ -412,22 +425,82 @@ def measure_performance(
         "drop": None,
         "drop_se": None,
     }
+    if scale is not None:
+        out["scale"] = scale
     if baseline is None or math.isnan(current):
         return out
     sign = 1.0 if higher_is_better(metric) else -1.0
     drop = sign * (baseline - current)
-    base_se = 0.0  # the baseline is a measurement too: its own sampling error adds to the drop's
+    # The baseline is a measurement too: its own sampling error adds to the drop's, floored at one row's
+    # worth as the current's is (40 held-out rows all right read 1.0, whose 95% interval is [0.91, 1]).
+    base_se = 0.0
     if baseline_n and metric == "accuracy":
-        base_se = math.sqrt(max(baseline * (1 - baseline), 0) / baseline_n)
+        base_se = math.sqrt(max(baseline * (1 - baseline), 1 / baseline_n) / baseline_n)
+    elif baseline_n and baseline_se is not None and not math.isnan(baseline_se):  # measured on its own rows
+        base_se = max(baseline_se, (abs(baseline) if metric in UNIT_METRICS else 1.0) / baseline_n)
     elif baseline_n and not math.isnan(se):  # other metrics: the current's error, scaled to the baseline's rows
-        base_se = se * math.sqrt(len(y_true) / baseline_n)
+        floor = (abs(baseline) if metric in UNIT_METRICS else 1.0) / baseline_n
+        base_se = max(se * math.sqrt(len(y_true) / baseline_n), floor)
     drop_se = math.sqrt(se**2 + base_se**2)
     out.update(drop=drop, drop_se=drop_se)
-    if task == "classification" and metric == "accuracy" and reference_labels is not None:
-        out["class_mix"] = class_mix(y_true, labels, reference_labels, baseline=baseline, baseline_se=base_se)
+    if task == "classification" and metric in MIX_METRICS and reference_labels is not None:
+        from airflow_provider_agentic_mlops.core.metrics import class_labels
+
+        over = class_labels(y_true, labels, classes=[] if classes is None else [classes])
+        out["class_mix"] = class_mix(
+            y_true,
+            labels,
+            reference_labels,
+            baseline=baseline,
+            baseline_se=base_se,
+            metric=metric,
+            labels=over,
+            binary=len(over) <= 2 and (classes is None or len(classes) <= 2),
+            seed=seed,
+        )
     if task == "classification" and metric == "accuracy" and reference_predictions is not None:
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)
     return out
+
+
+def _r2_at_the_references_scale(
+    y_true: np.ndarray, y_pred: Any, reference_labels: Sequence[Any] | None, own: float
+) -> tuple[float, float, dict[str, Any]]:
+    """``(R^2, its standard error, what is compared)`` of a regressor on labelled rows, at the reference's
+    target variance (:func:`~airflow_provider_agentic_mlops.core.metrics.r2_at_scale`), so that windows are
+    compared by their errors and not by how much their target varies. Without reference labels (or with a
+    constant reference target): ``own``, the window's own R^2, said so (its standard error NaN here: the
+    caller bootstraps it)."""
+    from airflow_provider_agentic_mlops.core.metrics import r2_at_scale, target_variance
+
+    window = target_variance(y_true)
+    variance = None if reference_labels is None else target_variance(reference_labels)
+    if variance is None:
+        why = "no reference labels" if reference_labels is None else "the reference's target does not vary"
+        return (
+            own,
+            math.nan,
+            {
+                "compared": f"R^2 against the window's own target variance ({why} to fix the scale): a window "
+                "whose target varies less reads lower with the same errors",
+                "reference_variance": None,
+                "window_variance": window,
+            },
+        )
+    current, se = r2_at_scale(y_true, y_pred, variance)
+    own_variance = "unknown" if window is None else f"{window:.4g}"
+    return (
+        current,
+        se,
+        {
+            "compared": f"R^2 at the reference's target variance: 1 - MSE / {variance:.4g}, so that windows are "
+            "compared by their errors, not by how much their target varies (the window's own R^2, against "
+            f"its variance {own_variance}, is window_r2)",
+            "reference_variance": variance,
+            "window_variance": window,
+            "window_r2": own,
+        },
+    )
 
 
 #: Classes listed in ``class_recall``: the rare ones first, then those whose recall fell most.
@@ -452,8 +525,7 @@ def class_recall(
     one row's worth). Classes with rows in both frames; None with fewer than two. ``classes`` lists at
     most ``MAX_CLASSES_LISTED`` (rare first, then by drop); ``rare_classes`` counts them all.
     """
-    cur_true, cur_pred = _class_names(y_true), _class_names(y_pred)
-    ref_true, ref_pred = _class_names(reference_true), _class_names(reference_pred)
+    cur_true, cur_pred, ref_true, ref_pred = _alike_class_names(y_true, y_pred, reference_true, reference_pred)
     common = sorted(set(cur_true) & set(ref_true))
     if len(common) < 2:
         return None
@@ -483,6 +555,13 @@ def class_recall(
     }
 
 
+#: Metrics of predicted labels that :func:`class_mix` reads at the reference's class mix. (``roc_auc`` does
+#: not move with the mix: it compares the classes' scores; ``log_loss`` is left as measured.)
+MIX_METRICS = ("accuracy", "precision", "recall", "f1")
+#: Stratified bootstrap resamples for the standard error of a precision, recall or f1 at the reference's mix.
+MIX_BOOTSTRAP = 60
+
+
 def class_mix(
     y_true: Sequence[Any],
     y_pred: Sequence[Any],
@@ -490,36 +569,112 @@ def class_mix(
     *,
     baseline: float,
     baseline_se: float,
+    metric: str = "accuracy",
+    labels: Sequence[Any] | None = None,
+    binary: bool | None = None,
+    seed: int = 0,
 ) -> dict[str, Any] | None:
-    """Accuracy at the reference's class mix: ``sum_c p_ref(c) * recall_current(c)``.
+    """``metric`` at the reference's class mix: the current confusion matrix with each true class's row
+    weighed by that class's share of the reference instead of the window's (accuracy:
+    ``sum_c p_ref(c) * recall_current(c)``).
 
     Under label shift (the class mix changes, each class looks as before) the per-class recalls hold
-    and the plain accuracy moves only because the mix moved; retraining does not fix that. The
-    adjusted drop (baseline minus this accuracy) says whether the model itself got worse.
-    ``mix_change`` is the total-variation distance between the two class mixes. None when a
-    reference class has no current row (its recall is unknown). Classes are compared by
-    :func:`_class_names`: a float label 1.0 is the class of a prediction 1.
+    and the plain metric moves only because the mix moved (accuracy with the shares, precision and f1
+    with the prevalence: fewer positives, more of the predicted positives wrong); retraining does not fix
+    that. The adjusted drop (baseline minus the metric at the reference's mix) says whether the model
+    itself got worse. ``mix_change`` is the total-variation distance between the two class mixes. None
+    when a reference class has no current row (its recall is unknown). Classes are compared by
+    :func:`_alike_class_names`: a float label 1.0, or True, is the class of a prediction 1.
+
+    :param metric: one of ``MIX_METRICS``; precision, recall and f1 as the measurement computes them
+        (:func:`~airflow_provider_agentic_mlops.core.metrics.score_predictions`): over ``labels``, of the
+        last (positive) one when ``binary``, else macro-averaged, 0 where undefined. Their standard error
+        is a bootstrap within each true class (at least one row's worth); accuracy's is binomial per class.
+    :param labels: the classes the metric is computed over, as the measurement's; default the classes of
+        the labels and predictions, sorted.
+    :param binary: whether the metric is of the last of ``labels`` (default: at most two ``labels``).
     """
-    ref = _class_names(pd.Series(np.asarray(reference_labels)).dropna()).value_counts(normalize=True)
-    cur_true, cur_pred = _class_names(y_true), _class_names(y_pred)
+    if metric not in MIX_METRICS:
+        raise ValueError(f"class_mix reads {', '.join(MIX_METRICS)}, not {metric!r}")
+    ref_labels = pd.Series(np.asarray(reference_labels)).dropna()
+    given = [np.asarray(list(labels))] if labels is not None and len(labels) else []
+    ref_names, cur_true, cur_pred, *over = _alike_class_names(ref_labels, y_true, y_pred, *given)
+    ref = ref_names.value_counts(normalize=True)
     cur = cur_true.value_counts(normalize=True)
     if ref.empty or any(c not in cur.index for c in ref.index):
         return None
-    adjusted, var = 0.0, 0.0
-    for c, p in ref.items():
-        rows = (cur_true == c).to_numpy()
-        recall = float((cur_pred[rows] == c).mean())
-        adjusted += p * recall
-        var += p**2 * max(recall * (1 - recall), 1 / rows.sum()) / rows.sum()
     classes = sorted(set(ref.index) | set(cur.index))
-    return {
+    out = {
+        "metric": metric,
         "reference_mix": {c: round(float(ref.get(c, 0.0)), 4) for c in classes[:20]},
         "current_mix": {c: round(float(cur.get(c, 0.0)), 4) for c in classes[:20]},
         "mix_change": 0.5 * sum(abs(float(ref.get(c, 0.0)) - float(cur.get(c, 0.0))) for c in classes),
+    }
+    if metric == "accuracy":
+        adjusted, var = 0.0, 0.0
+        for c, p in ref.items():
+            rows = (cur_true == c).to_numpy()
+            recall = float((cur_pred[rows] == c).mean())
+            adjusted += p * recall
+            var += p**2 * max(recall * (1 - recall), 1 / rows.sum()) / rows.sum()
+        se = math.sqrt(var)
+    else:
+        averaged = list(over[0]) if over else sorted(set(cur_true) | set(cur_pred))
+        adjusted, se = _metric_at_mix(metric, cur_true, cur_pred, ref, averaged, binary, seed)
+    return {
+        **out,
         "adjusted_current": adjusted,
         "adjusted_drop": baseline - adjusted,
-        "adjusted_drop_se": math.sqrt(var + baseline_se**2),
+        "adjusted_drop_se": math.sqrt(se**2 + baseline_se**2),
     }
+
+
+def _metric_at_mix(
+    metric: str,
+    cur_true: pd.Series,
+    cur_pred: pd.Series,
+    ref: pd.Series,
+    averaged: list[str],
+    binary: bool | None,
+    seed: int,
+) -> tuple[float, float]:
+    """``(precision, recall or f1 at the reference's mix ``ref``, its standard error)``: see :func:`class_mix`."""
+    names = sorted(set(cur_true) | set(cur_pred) | set(averaged) | set(ref.index))
+    code = {name: i for i, name in enumerate(names)}
+    t, p = cur_true.map(code).to_numpy(), cur_pred.map(code).to_numpy()
+    k = len(names)
+    weights = np.zeros(k)
+    for name, share in ref.items():
+        weights[code[name]] = share
+    wanted = [code[c] for c in averaged]
+    positive = wanted[-1:] if (binary if binary is not None else len(averaged) <= 2) else wanted
+    rows_of = [np.flatnonzero(t == i) for i in range(k)]
+
+    def value(pred: np.ndarray) -> float:
+        matrix = np.zeros((k, k))
+        for i in range(k):
+            if weights[i] > 0:  # the class's row of predictions, at its reference share
+                matrix[i] = weights[i] * np.bincount(pred[rows_of[i]], minlength=k) / rows_of[i].size
+        tp, predicted, true = np.diag(matrix)[positive], matrix[:, positive].sum(axis=0), matrix[positive].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if metric == "precision":
+                per_class = np.where(predicted > 0, tp / predicted, 0.0)
+            elif metric == "recall":
+                per_class = np.where(true > 0, tp / true, 0.0)
+            else:
+                per_class = np.where(predicted + true > 0, 2 * tp / (predicted + true), 0.0)
+        return float(per_class.mean())
+
+    adjusted = value(p)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(MIX_BOOTSTRAP):  # within each true class: the reference's shares stay fixed
+        resampled = p.copy()
+        for rows in rows_of:
+            if rows.size:
+                resampled[rows] = p[rows[rng.integers(0, rows.size, rows.size)]]
+        draws.append(value(resampled))
+    return adjusted, max(float(np.std(draws)), 1 / len(t))
 
 
 def _class_names(values: Any) -> pd.Series:
@@ -539,6 +694,33 @@ def _class_names(values: Any) -> pd.Series:
     if series.dtype.kind == "O":
         return series.map(_class_name)
     return series.astype(str)
+
+
+def _alike_class_names(*values: Any) -> list[pd.Series]:
+    """Each of ``values`` (labels, predictions, of one frame or another) as :func:`_class_names` spells its
+    classes, booleans as the numbers they equal (True as ``"1"``) when the others are not all booleans:
+    an export that writes a classifier's output as True/False against 0/1 labels (or one window's labels
+    as bool) holds the same classes, as accuracy reads them (True == 1). Booleans alone keep their names.
+    """
+    arrays = [np.asarray(v) for v in values]
+    boolean = [_is_boolean(a) for a in arrays]
+    if any(boolean) and not all(boolean):
+        arrays = [_booleans_as_numbers(a) if b else a for a, b in zip(arrays, boolean, strict=True)]
+    return [_class_names(a) for a in arrays]
+
+
+def _is_boolean(values: np.ndarray) -> bool:
+    """Whether every value is a boolean (numpy bool, or an object array of them, pandas' nullable
+    ``boolean`` included; missing values aside)."""
+    if values.dtype.kind == "b":
+        return True
+    return values.dtype.kind == "O" and values.size > 0 and pd.api.types.infer_dtype(values, skipna=True) == "boolean"
+
+
+def _booleans_as_numbers(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "b":
+        return values.astype(np.int64)
+    return np.array([int(v) if isinstance(v, bool | np.bool_) else v for v in values.tolist()], dtype=object)
 
 
 def _class_name(value: Any) -> str:
@@ -629,7 +811,8 @@ def estimate_performance(
     :param seed: the bootstrap's seed.
     """
     ref_p, cur_p = _class_probabilities(proba_reference), _class_probabilities(proba_current)
-    names = [_class_name(c) for c in (classes if classes is not None else range(ref_p.shape[1]))]
+    known = list(classes) if classes is not None else list(range(ref_p.shape[1]))
+    names = [_class_name(c) for c in known]
     if len(names) != ref_p.shape[1] or cur_p.shape[1] != ref_p.shape[1]:
         raise ValueError(
             f"CBPE: {ref_p.shape[1]} reference and {cur_p.shape[1]} current probability columns for classes {names}"
@@ -637,8 +820,8 @@ def estimate_performance(
     if predicted is None:
         ref_pred, cur_pred = ref_p.argmax(axis=1), cur_p.argmax(axis=1)
     else:
-        ref_pred, cur_pred = (_class_index(p, names) for p in predicted)
-    labels = None if reference_labels is None else _class_index(reference_labels, names)
+        ref_pred, cur_pred = (_class_index(p, known) for p in predicted)
+    labels = None if reference_labels is None else _class_index(reference_labels, known)
     if labels is not None and (labels.shape != ref_pred.shape or labels.size < MIN_CALIBRATION_ROWS):
         labels = None
     if labels is None:
@@ -685,10 +868,12 @@ def _class_probabilities(proba: Any) -> np.ndarray:
     return np.column_stack([1 - p, p]) if p.ndim == 1 else p
 
 
-def _class_index(values: Any, names: Sequence[str]) -> np.ndarray:
-    """The column of each value's class among ``names`` (compared as :func:`_class_names`); -1 if none."""
+def _class_index(values: Any, classes: Sequence[Any]) -> np.ndarray:
+    """The column of each value's class among ``classes`` (compared as :func:`_alike_class_names`: labels
+    True/False are a model's classes 1/0); -1 if none."""
+    spelled, names = _alike_class_names(values, list(classes))
     position = {name: i for i, name in enumerate(names)}
-    return _class_names(values).map(position).fillna(-1).to_numpy(dtype=np.int64)
+    return spelled.map(position).fillna(-1).to_numpy(dtype=np.int64)
 
 
 def _chosen_each(p: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -853,6 +1038,7 @@ def drift_severity(
     summary: DriftSummary,
     importance: Mapping[str, float] | None = None,
     noise: Mapping[str, Mapping[str, float]] | None = None,
+    excluded: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Per-column effect size relative to the threshold, FDR-controlled, weighted by importance.
 
@@ -870,8 +1056,13 @@ def drift_severity(
 
     :param importance: feature -> importance (any scale, >= 0); columns not in it weigh nothing.
     :param noise: column -> ``{"p", "floor"}`` from :func:`sampling_noise`, for distance columns.
+    :param excluded: columns that are no input of the model -> their role (``label_column``,
+        ``prediction_column``): left out of the weights and the false-discovery family, and listed as
+        ``excluded``. Their drift is a changed class mix or target, and the model's output: the summary's
+        columns and the performance's ``class_mix`` say it, not the share of the features that moved.
     """
-    cols = list(summary.columns.values())
+    excluded = {str(c): role for c, role in (excluded or {}).items() if c in summary.columns}
+    cols = [c for c in summary.columns.values() if c.column not in excluded]
     family: dict[str, float] = {}
     for c in cols:
         method = DRIFT_METHODS.get(c.method)
@@ -928,6 +1119,8 @@ def drift_severity(
         "within_noise": within_noise,
         "top": rows[:10],
     }
+    if excluded:
+        out["excluded"] = excluded
     if within_noise:
         out["noise"] = (
             f"{within_noise} {'column' if within_noise == 1 else 'columns'} past their threshold "
@@ -1257,6 +1450,7 @@ def build_evidence(
     performance_missing: Mapping[str, str] | None = None,
     champion: Mapping[str, str] | None = None,
     noise: Mapping[str, Mapping[str, float]] | None = None,
+    excluded: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The evidence table: what the rules read and the LLM sees, strongest evidence first.
 
@@ -1266,8 +1460,10 @@ def build_evidence(
         them) or ``no_labels``.
     :param champion: the configured champion's ``{"uri", "status", "reason"}`` (:func:`gather_evidence`).
     :param noise: the distance columns' sampling noise (:func:`sampling_noise`), for the severity.
+    :param excluded: columns that are no input of the model -> their role (``label_column``,
+        ``prediction_column``), left out of the severity (:func:`drift_severity`).
     """
-    severity = drift_severity(summary, importance, noise)
+    severity = drift_severity(summary, importance, noise, excluded)
     if severity["weighted_by"] == ZERO_IMPORTANCE:
         severity["importance_source"] = f"{ZERO_IMPORTANCE}; from {importance_source or 'the importances given'}"
     else:
@@ -1311,7 +1507,8 @@ def gather_evidence(
     ``reference_is_holdout``, the champion's metric on the labelled reference rows. When the columns the
     champion reads are known (``feature_columns``, or the model's fitted names or signature), a fault in
     another column does not keep the champion from running, and values past the reference range there
-    (a running order id exported with the rows) are a note, not a fault.
+    (a running order id exported with the rows) are a note, not a fault. Nor does a fault in the label
+    or prediction column, none of its inputs: the performance measured against it says so in the notes.
 
     :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
         label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
@@ -1341,9 +1538,13 @@ def gather_evidence(
     notes = list(notes)
     faults = detect_faults(reference, current, summary, notes=notes)
     model_columns = _columns_read(features, model)
-    inputs_broken = faults  # faults in what the champion reads: its predictions on them would mean nothing
+    # Faults in what the champion reads: its predictions on them would mean nothing. A fault in the label
+    # or prediction column is none of its inputs: it is still run (importances, extrapolation), and the
+    # performance measured against that column says so.
+    targets = {label_column, prediction_column} - {None}
+    inputs_broken = [f for f in faults if f["column"] not in targets]
     if model_columns is not None:
-        read = {*model_columns, label_column, prediction_column}
+        read = {*model_columns, *targets}
         # values past the reference range in a column the model does not read: a running id, a counter,
         # a timestamp as a number, which a healthy feed moves forward on every run. A note, no fault. The
         # other kinds (vocabulary replaced, type, unit change, gone constant) are a broken export: faults.
@@ -1354,7 +1555,7 @@ def gather_evidence(
             if f["column"] not in read and f["kind"] == "out_of_range"
         )
         faults = [f for f in faults if f["column"] in read or f["kind"] != "out_of_range"]
-        inputs_broken = [f for f in faults if f["column"] in read]
+        inputs_broken = [f for f in faults if f["column"] in model_columns]
     drop_cols = {label_column, prediction_column}
     features = list(model_columns or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
@@ -1402,6 +1603,13 @@ def gather_evidence(
         failure = f"performance not measured: {type(err).__name__}: {str(err)[:200]}"
         notes.append(failure)
         missing = {"kind": "failed", "reason": failure}
+    target_faults = [f for f in faults if f["column"] in targets]
+    if performance is not None and performance.get("kind") == "measured" and target_faults:
+        notes.extend(
+            f"the performance is measured against column {f['column']!r}, which has a pipeline fault "
+            f"({f['kind']}: {f['detail']}): it may mean nothing until the export is fixed"
+            for f in target_faults
+        )
     if performance is None and missing is None:
         missing = _why_no_performance(label_column, has_labels, prediction_column, model, usable_model, task, champion)
     importance, importance_source = (None, "no champion model")
@@ -1429,6 +1637,9 @@ def gather_evidence(
         performance_missing=missing,
         champion=champion,
         noise=sampling_noise(reference, summary),
+        excluded={
+            c: role for role, c in (("label_column", label_column), ("prediction_column", prediction_column)) if c
+        },
     )
 
 
@@ -1512,6 +1723,7 @@ def _performance(
             )
             metric, wants_proba = "accuracy", False
         baseline, baseline_n, baseline_source = baseline_for(metric)
+        baseline_se = None
         reference_predictions = None
         if baseline is None and reference_is_holdout and label_column in reference.columns:
             ref_true, ref_pred, ref_proba, ref_classes = _labelled_predictions(
@@ -1525,10 +1737,18 @@ def _performance(
                 task=task,
                 proba=wants_proba,
             )
-            ref_perf = measure_performance(
-                task, ref_true, ref_pred, metric=metric, baseline=None, proba=ref_proba, classes=ref_classes
+            ref_perf = measure_performance(  # R^2 at the same scale as the window's: the reference's labels
+                task,
+                ref_true,
+                ref_pred,
+                metric=metric,
+                baseline=None,
+                proba=ref_proba,
+                classes=ref_classes,
+                reference_labels=reference[label_column].to_numpy(),
             )
             baseline, baseline_n = ref_perf["current"], len(ref_true)
+            baseline_se = ref_perf["current_se"]  # measured on its own rows, not scaled from the window's
             baseline_source = "held-out reference data"
             reference_predictions = ref_true, ref_pred
         elif (
@@ -1552,6 +1772,7 @@ def _performance(
             metric=metric,
             baseline=baseline,
             baseline_n=baseline_n,
+            baseline_se=baseline_se,
             baseline_source=baseline_source,
             source=source,
             reference_labels=reference[label_column].to_numpy() if label_column in reference.columns else None,

@@ -37,6 +37,8 @@ def performance_metric_for(primary_metric: str | None, task: str | None) -> str 
     harm validation would see (accuracy hides a collapsed minority class on imbalanced data, ROC AUC does
     not), except error metrics in the target's units (rmse, mae), read as ``r2``: unitless, it ranks the
     models on one window as they do (r2 = 1 - mse / var), and ``min_performance_drop`` is an absolute tolerance.
+    The evidence compares it across windows at one scale, the reference's target variance (:func:`r2_at_scale`):
+    there it moves with the MSE only.
 
     :return: the metric, or None when neither the primary metric nor the task is known (then the evidence's
         default: ``accuracy`` or ``r2`` by the labels).
@@ -45,6 +47,36 @@ def performance_metric_for(primary_metric: str | None, task: str | None) -> str 
     if metric is None:
         return None
     return "r2" if metric in TARGET_UNIT_METRICS else metric
+
+
+def target_variance(labels: Sequence[Any]) -> float | None:
+    """The variance of the finite values of ``labels`` as R^2 reads it (about their mean, divided by their
+    count, as scikit-learn's ``r2_score``); None with fewer than two values or none that differ."""
+    import numpy as np
+
+    values = np.asarray(labels, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return None
+    variance = float(np.var(values))
+    return variance if variance > 0 else None
+
+
+def r2_at_scale(y_true: Sequence[Any], y_pred: Sequence[Any], variance: float) -> tuple[float, float]:
+    """``(R^2, its standard error)`` of predictions against a fixed target ``variance``: ``1 - MSE / variance``.
+
+    R^2 of a window against its own target variance moves with that variance, which has nothing to do
+    with the model: a segment whose target varies less reads lower with the same errors, one whose target
+    varies more hides errors that grew. At one fixed scale (the reference's target variance) R^2 moves with
+    the MSE only. The standard error is the MSE's (the squared errors' spread over the square root of their
+    count) at that scale, at least one row's worth (``1 / n``); the scale is taken as fixed.
+    """
+    import numpy as np
+
+    errors = (np.asarray(y_true, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64)) ** 2
+    n = errors.size
+    spread = float(np.std(errors, ddof=1)) if n > 1 else math.inf
+    return 1.0 - float(errors.mean()) / variance, max(spread / math.sqrt(n) / variance, 1.0 / n)
 
 
 def higher_is_better(metric: str) -> bool:

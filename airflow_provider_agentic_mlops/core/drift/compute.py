@@ -25,7 +25,13 @@ from airflow_provider_agentic_mlops.core.drift.summary import (
     DriftSummary,
     json_float,
 )
-from airflow_provider_agentic_mlops.core.metrics import compute_metrics, infer_task, split_scores
+from airflow_provider_agentic_mlops.core.metrics import (
+    compute_metrics,
+    infer_task,
+    r2_at_scale,
+    split_scores,
+    target_variance,
+)
 
 
 class _Context:
@@ -53,15 +59,21 @@ SUMMARY_METRICS = {"classification": ("accuracy", "f1", "roc_auc"), "regression"
 def model_quality(
     reference: pd.DataFrame, current: pd.DataFrame, label: str, prediction: str, task: str | None
 ) -> dict[str, dict[str, float | None]]:
-    """``{metric: {"reference": x, "current": y}}`` of the prediction column against the labels."""
+    """``{metric: {"reference": x, "current": y}}`` of the prediction column against the labels. A
+    regressor's ``r2`` is read at the reference's target variance on both frames (``1 - MSE / var``,
+    :func:`~airflow_provider_agentic_mlops.core.metrics.r2_at_scale`), as the evidence compares it: each
+    frame's own variance would move it with how much the target varies, not with the errors."""
     task = task or infer_task(reference[label])
     if task not in SUMMARY_METRICS:
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-    ref, cur = _quality(reference, label, prediction, task), _quality(current, label, prediction, task)
+    scale = target_variance(reference[label].to_numpy()) if task == "regression" else None
+    ref, cur = (_quality(frame, label, prediction, task, scale) for frame in (reference, current))
     return {name: {"reference": ref[name], "current": cur[name]} for name in SUMMARY_METRICS[task]}
 
 
-def _quality(frame: pd.DataFrame, label: str, prediction: str, task: str) -> dict[str, float | None]:
+def _quality(
+    frame: pd.DataFrame, label: str, prediction: str, task: str, scale: float | None = None
+) -> dict[str, float | None]:
     if label not in frame.columns:  # labels not in yet
         return dict.fromkeys(SUMMARY_METRICS[task])
     rows = frame[[label, prediction]].dropna()
@@ -71,6 +83,8 @@ def _quality(frame: pd.DataFrame, label: str, prediction: str, task: str) -> dic
     names = (f"label_column '{label}'", f"prediction_column '{prediction}'")
     if task == "regression":
         values = compute_metrics("regression", y_true, rows[prediction].to_numpy(), names=names)
+        if scale is not None:
+            values["r2"] = r2_at_scale(y_true, rows[prediction].to_numpy(), scale)[0]
     else:
         y_pred, proba = split_scores(y_true, rows[prediction].to_numpy())
         values = compute_metrics("classification", y_true, y_pred, proba, names=names)
@@ -97,7 +111,9 @@ def compute_drift(
     Column types follow Evidently's inference, on the frame with more values, usually the
     reference (float: numeric; integer: categorical with at most 10 distinct values; strings:
     categorical, or text when more than half the values are distinct; bool and category:
-    categorical; datetime: not checked). Null
+    categorical; datetime: not checked). A column whose values are of another kind in the current data
+    than in the reference is a type change (recorded, not scored), except True/False against only 0 and
+    1: the same values, compared as integers. Null
     and infinite values are dropped per column before scoring, as Evidently does.
 
     :param reference: reference data (what the model was trained or validated on).
@@ -235,6 +251,7 @@ def compute_drift(
     scored: dict[str, ColumnDrift] = {}
     null_share: dict[str, float] = {}
     type_changes: list[dict[str, str]] = []
+    recast: dict[str, tuple[pd.Series, pd.Series]] = {}  # booleans read as the 0/1 the other frame holds
     for column in candidates:
         ref_series, cur_series = reference[column], current[column]
         ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
@@ -247,6 +264,11 @@ def compute_drift(
                 "or drop it with exclude_columns."
             )
             continue
+        as_numbers = _booleans_as_0_1(ref_series, ref_data, cur_series, cur_data)
+        if as_numbers is not None:  # True/False against 0/1: the same values (True == 1), no type change
+            ref_series, cur_series = recast[str(column)] = as_numbers
+            ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
+            ref_kind, cur_kind = ref_data.kind, cur_data.kind
         if ref_kind != cur_kind:  # a broken feed, not a broken call: recorded, and the decision escalates
             type_changes.append(
                 {
@@ -321,7 +343,8 @@ def compute_drift(
         if column in scored:
             results[column] = scored.pop(column)
             continue
-        ref_data, cur_data = ColumnData(reference[column]), ColumnData(current[column])
+        ref_series, cur_series = recast.get(column) or (reference[column], current[column])
+        ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
         ref_data.type = cur_data.type = check.type
         score = score_fast(check.method, ref_data, cur_data)
         drifted = DRIFT_METHODS[check.method].drifted(score, check.threshold)
@@ -369,6 +392,27 @@ def compute_drift(
         top_n=top_n,
         model_name=model_name,
     )
+
+
+def _booleans_as_0_1(
+    ref_series: pd.Series, ref_data: ColumnData, cur_series: pd.Series, cur_data: ColumnData
+) -> tuple[pd.Series, pd.Series] | None:
+    """``(reference, current)`` with the frame's booleans as integers, when one frame holds True/False and
+    the other only the numbers 0 and 1 (an export writing a label or a flag as bool, another as 0/1):
+    the same values, as pandas and scikit-learn compare them (True == 1). None otherwise: a type change."""
+    kinds = (ref_data.kind, cur_data.kind)
+    if sorted(kinds) != ["bool", "numeric"]:
+        return None
+    numbers = ref_data if kinds[0] == "numeric" else cur_data
+    if not bool(((numbers.values == 0) | (numbers.values == 1)).all()):
+        return None
+
+    def integers(series: pd.Series) -> pd.Series:
+        return series.astype("Int64" if series.isna().any() else "int64")
+
+    if kinds[0] == "bool":
+        return integers(ref_series), cur_series
+    return ref_series, integers(cur_series)
 
 
 def _score_later(

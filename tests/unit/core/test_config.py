@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from airflow_provider_agentic_mlops.core.config import ConfigError, load_models, parse_models
+from airflow_provider_agentic_mlops.core.config import ConfigError, DriftSettings, load_models, parse_models
 from tests.conftest import REPO
 
 GOOD = {
@@ -396,14 +396,29 @@ def test_a_performance_metric_the_task_is_not_scored_on_is_refused_when_parsed()
         parse_models({"models": [entry]}, source="models.yaml")
     message = str(err.value)
     assert "field 'drift.performance_metric'" in message and "(did you mean 'roc_auc'?)" in message
-    entry = {**GOOD, "drift": {**GOOD["drift"], "performance_metric": "rmse"}, "validation": {"task": "classification"}}
-    with pytest.raises(ConfigError, match=r"field 'drift.performance_metric': .*'rmse'.*a classification model"):
+    entry = {**GOOD, "drift": {**GOOD["drift"], "performance_metric": "r2"}, "validation": {"task": "classification"}}
+    with pytest.raises(ConfigError, match=r"field 'drift.performance_metric': .*'r2'.*a classification model"):
         parse_models({"models": [entry]})
     from airflow_provider_agentic_mlops.core.config import DriftSettings
 
     with pytest.raises(ValueError, match=r"'performance_metric'.*'r2'.*use one of accuracy, precision"):
         DriftSettings.resolve(task="classification", performance_metric="r2")
     assert DriftSettings.resolve(performance_metric="roc_auc").performance_metric == "roc_auc"
+
+
+@pytest.mark.parametrize("metric", ["mae", "rmse"])
+def test_a_performance_metric_in_the_targets_units_is_refused_naming_r2(metric: str) -> None:
+    # min_performance_drop is one absolute tolerance (0.02): an MAE of a rate (0..0.05) x5 read as stable
+    with pytest.raises(ValueError, match=rf"performance_metric '{metric}' is in the target's units.*use 'r2'"):
+        DriftSettings.resolve(task="regression", performance_metric=metric)
+    with pytest.raises(ValueError, match=rf"'{metric}' is in the target's units"):
+        DriftSettings.resolve(performance_metric=metric)  # the task inferred later: refused all the same
+    entry = {**GOOD, "drift": {**GOOD["drift"], "task": "regression", "performance_metric": metric}}
+    with pytest.raises(ConfigError, match=rf"field 'drift.performance_metric': .*'{metric}'.*use 'r2'"):
+        parse_models({"models": [entry]})
+    # validation may still be judged on it: the decision then reads r2 (the test below)
+    (spec,) = parse_models({"models": [{**GOOD, "validation": {"task": "regression", "primary_metric": metric}}]})
+    assert spec.validation.primary_metric == metric and spec.drift.performance_metric == "r2"
 
 
 @pytest.mark.parametrize(

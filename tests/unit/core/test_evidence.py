@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_provider_agentic_mlops.core.decision import performance_verdict
 from airflow_provider_agentic_mlops.core.drift import compute_drift
 from airflow_provider_agentic_mlops.core.evidence import (
     benjamini_hochberg,
     build_evidence,
+    class_mix,
     class_recall,
     detect_faults,
     drift_severity,
@@ -1267,3 +1269,297 @@ def test_a_reference_that_cannot_be_scored_leaves_out_the_mean_recall_per_class_
     perf = evidence["performance"]
     assert perf["current"] == 1.0 and "class_recall" not in perf
     assert any("no mean recall per class" in note for note in evidence["notes"])
+
+
+def test_a_perfect_held_out_baseline_on_few_rows_is_not_taken_as_known_exactly() -> None:
+    # 40 held-out rows all right: accuracy 1.0, whose exact 95% interval is [0.912, 1]; its binomial
+    # standard error would be 0. Floored at one row's worth (1/n), as the current accuracy's is.
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 40), "label": np.tile([0, 1], 20)})
+    reference["pred"] = reference["label"]
+    current = pd.DataFrame({"x": rng.normal(0, 1, 2000), "label": np.tile([0, 1], 1000)})
+    current["pred"] = np.where(np.arange(2000) < 100, 1 - current["label"], current["label"])  # 0.95
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, **kwargs)["performance"]
+
+    assert perf["baseline"] == 1.0 and perf["drop"] == pytest.approx(0.05)
+    assert perf["drop_se"] >= np.hypot(perf["current_se"], 1 / 40) - 1e-12
+    assert performance_verdict(perf, 0.02) != "drop"  # 0.05 +- 0.026 does not show a drop past 0.02
+    # the accuracy at the reference's class mix reads the same baseline
+    assert perf["class_mix"]["adjusted_drop_se"] >= 1 / 40
+
+
+@pytest.mark.parametrize(
+    ("labels_as", "predictions_as"),
+    [("int64", "bool"), ("int64", "boolean"), ("int64", "float64"), ("bool", "int64"), ("boolean", "int64")],
+)
+def test_bool_and_0_1_are_the_same_classes_for_the_per_class_recalls_and_the_class_mix(
+    labels_as: str, predictions_as: str
+) -> None:
+    # An export writes the classifier's output as True/False against 0/1 labels (or the other way round):
+    # accuracy reads True == 1, and so must the rare-class recalls and the class mix.
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3)
+    reference["pred"] = reference["label"]
+    current["pred"] = 0  # the rare class is no longer found
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    expected = gather_evidence(reference, current, compute_drift(reference, current, **kwargs), **kwargs)
+    for frame in (reference, current):
+        frame["label"], frame["pred"] = frame["label"].astype(labels_as), frame["pred"].astype(predictions_as)
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, **kwargs)["performance"]
+
+    assert perf["drop"] == pytest.approx(expected["performance"]["drop"])
+    assert perf["class_recall"] == expected["performance"]["class_recall"]
+    assert perf["class_recall"]["classes"]["1"]["baseline"] == 1.0  # found on the reference, lost now
+    assert perf["class_mix"] == expected["performance"]["class_mix"]
+    assert performance_verdict(perf, 0.02) == "drop"
+
+
+def test_cbpe_reads_reference_labels_written_as_bool_as_the_0_1_classes_of_the_champion() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    train, reference = imbalanced(3000, 4), imbalanced(3000, 5)
+    current = imbalanced(3000, 6, collapsed=True).drop(columns=["label"])  # no labels: CBPE
+    model = LogisticRegression().fit(train[["a", "b"]], train["label"])  # classes_ [0, 1]
+    kwargs = {"label_column": "label", "model": model, "feature_columns": ["a", "b"], "reference_is_holdout": True}
+    expected = gather_evidence(reference, current, compute_drift(reference, current, label_column="label"), **kwargs)
+    reference["label"] = reference["label"].astype(bool)  # another export writes the labels as True/False
+
+    perf = gather_evidence(reference, current, compute_drift(reference, current, label_column="label"), **kwargs)[
+        "performance"
+    ]
+
+    assert perf["calibrated"] is True and perf["reference_estimate"] > 0.95
+    assert perf["reference_estimate"] == pytest.approx(expected["performance"]["reference_estimate"])
+    assert perf["current_estimate"] == pytest.approx(expected["performance"]["current_estimate"])
+
+
+@pytest.mark.parametrize("written_as", ["bool", "boolean"])
+def test_0_1_in_the_reference_and_true_false_in_the_window_are_the_same_values_not_a_type_change(
+    written_as: str,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    def frame(n: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "weekend": (rng.random(n) < 0.3).astype(int)})
+        return x.assign(label=((x["a"] + x["weekend"]) > 0.5).astype(int))
+
+    train, reference, current = frame(2000, 1), frame(2000, 2), frame(1000, 3)
+    model = LogisticRegression().fit(train[["a", "weekend"]], train["label"])
+    kwargs = {"label_column": "label", "feature_columns": ["a", "weekend"], "reference_is_holdout": True}
+    same_types = compute_drift(reference, current, **kwargs)
+    expected = gather_evidence(reference, current, same_types, model=model, **kwargs)
+    # another export writes the label and a 0/1 feature as True/False
+    current = current.assign(label=current["label"].astype(written_as), weekend=current["weekend"].astype(written_as))
+
+    summary = compute_drift(reference, current, **kwargs)
+    evidence = gather_evidence(reference, current, summary, model=model, **kwargs)
+
+    assert summary.data_quality["type_changes"] == [] and evidence["faults"] == []
+    for column in ("label", "weekend"):
+        assert summary.columns[column].score == pytest.approx(same_types.columns[column].score)
+    perf = evidence["performance"]
+    assert perf["current"] == pytest.approx(expected["performance"]["current"]) and perf["drop"] is not None
+    # values that are no booleans' (0, 1, 2) against True/False still are a type change
+    counts = reference.assign(weekend=np.arange(len(reference)) % 3)
+    changed = compute_drift(counts, current, **kwargs).data_quality["type_changes"]
+    assert [c["column"] for c in changed] == ["weekend"]
+
+
+def test_a_fault_in_the_label_column_does_not_stop_the_champion_and_the_measurement_says_so() -> None:
+    # The export writes the target in millimetres instead of metres: a pipeline fault (the decision
+    # escalates on it), but the champion's inputs are sound, so it is still run (its importances weigh
+    # the drift, its extrapolation is read); the performance measured against those labels says what
+    # it was measured against.
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(5)
+
+    def frame(n: int) -> pd.DataFrame:
+        x = pd.DataFrame({"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n)})
+        return x.assign(label=5 + x["a"] + rng.normal(0, 0.3, n))
+
+    train, reference, current = frame(2000), frame(2000), frame(1000)
+    current["label"] *= 1000
+    model = LinearRegression().fit(train[["a", "b"]], train["label"])
+    kwargs = {"label_column": "label", "feature_columns": ["a", "b"], "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+
+    evidence = gather_evidence(reference, current, summary, model=model, **kwargs)
+
+    assert [(f["column"], f["kind"]) for f in evidence["faults"]] == [("label", "scale_change")]
+    assert evidence["severity"]["weighted_by"] == "feature importance"
+    assert evidence["extrapolation"] is not None
+    assert evidence["performance"]["kind"] == "measured"
+    assert any("'label'" in note and "pipeline fault" in note for note in evidence["notes"])
+    assert not any("champion not run" in note for note in evidence["notes"])
+
+
+def test_without_a_champion_the_severity_weighs_the_features_not_the_label_or_prediction_columns() -> None:
+    # Only the class mix moved (30% -> 60% positives; no feature moved): equal weights without a champion
+    # used to count the label and prediction columns as features the model relies on (0.4 of the weight).
+    rng = np.random.default_rng(0)
+
+    def frame(n: int, positives: float, shift: float = 0.0) -> pd.DataFrame:
+        x = pd.DataFrame(rng.normal(0, 1, (n, 3)), columns=["f0", "f1", "f2"]).assign(f0=lambda f: f["f0"] + shift)
+        y = (rng.random(n) < positives).astype(int)
+        return x.assign(label=y, pred=np.where(rng.random(n) < 0.9, y, 1 - y))
+
+    reference, current = frame(3000, 0.3), frame(3000, 0.6)
+    kwargs = {"label_column": "label", "prediction_column": "pred", "task": "classification"}
+    summary = compute_drift(reference, current, **kwargs)
+    assert summary.columns["label"].drifted and summary.columns["pred"].drifted  # the summary still says so
+
+    severity = gather_evidence(reference, current, summary, **kwargs)["severity"]
+
+    assert severity["weighted_share"] == 0.0 and severity["n_columns"] == 3
+    assert {r["column"] for r in severity["top"]} == {"f0", "f1", "f2"}
+    assert severity["excluded"] == {"label": "label_column", "pred": "prediction_column"}
+    # one feature of three moved: a third of the weight, not 3 of 5 columns
+    moved = frame(3000, 0.6, shift=0.3)
+    severity = gather_evidence(reference, moved, compute_drift(reference, moved, **kwargs), **kwargs)["severity"]
+    assert severity["weighted_share"] == pytest.approx(1 / 3)
+
+
+def regression_windows(seed: int = 1) -> tuple[object, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A linear champion (the true model), its held-out reference, a narrower segment (x0's spread
+    halved: the target varies less, the errors unchanged) and a wider window where y gained a term in
+    x2 (the errors x2.7, the target's variance x2.6)."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(seed)
+
+    def make(n: int, x0: str = "normal", new_term: float = 0.0) -> pd.DataFrame:
+        x = rng.normal(size=(n, 3))
+        if x0 == "narrow":
+            x[:, 0] *= 0.5
+        if x0 == "wide":
+            x[:, 0] = rng.uniform(-3, 3, n)
+        y = 3 * x[:, 0] + x[:, 1] + new_term * x[:, 2] + rng.normal(size=n)
+        return pd.DataFrame(x, columns=["x0", "x1", "x2"]).assign(y=y)
+
+    train, reference = make(3000), make(3000)
+    model = LinearRegression().fit(train[["x0", "x1", "x2"]], train["y"])
+    return model, reference, make(2000, "narrow"), make(2000, "wide", 1.3)
+
+
+def test_r2_is_compared_at_the_references_target_variance_not_each_windows_own() -> None:
+    # R^2 = 1 - MSE / var(y) of its own window moved with the window's target variance: a narrower segment
+    # with unchanged errors read 0.913 -> 0.770 (retrain: a retrained model gains nothing), a wider window
+    # with the errors x2.7 read 0.913 -> 0.910 (stable: retraining gains).
+    model, reference, narrow, wide = regression_windows()
+    kwargs = {"label_column": "y", "feature_columns": ["x0", "x1", "x2"], "task": "regression"}
+    verdicts = {}
+    for name, current in (("narrow", narrow), ("wide", wide)):
+        summary = compute_drift(reference, current, **kwargs)
+        perf = gather_evidence(reference, current, summary, model=model, reference_is_holdout=True, **kwargs)[
+            "performance"
+        ]
+        errors = (current["y"] - model.predict(current[["x0", "x1", "x2"]])) ** 2
+        scale = float(np.var(reference["y"]))
+        assert perf["metric"] == "r2" and perf["current"] == pytest.approx(1 - errors.mean() / scale)
+        assert perf["scale"]["reference_variance"] == pytest.approx(scale)
+        assert "reference's target variance" in perf["scale"]["compared"]
+        assert perf["scale"]["window_r2"] == pytest.approx(1 - errors.mean() / np.var(current["y"]))
+        verdicts[name] = performance_verdict(perf, 0.02)
+    assert verdicts == {"narrow": "stable", "wide": "drop"}
+
+
+def test_the_summarys_r2_of_a_prediction_column_is_at_the_references_target_variance_too() -> None:
+    model, reference, narrow, _ = regression_windows(2)
+    reference = reference.assign(pred=model.predict(reference[["x0", "x1", "x2"]]))
+    narrow = narrow.assign(pred=model.predict(narrow[["x0", "x1", "x2"]]))
+    kwargs = {"label_column": "y", "prediction_column": "pred", "task": "regression"}
+
+    summary = compute_drift(reference, narrow, **kwargs)
+
+    r2 = summary.quality["r2"]
+    assert r2["reference"] == pytest.approx(
+        1 - np.mean((reference["y"] - reference["pred"]) ** 2) / np.var(reference["y"])
+    )
+    assert r2["current"] == pytest.approx(1 - np.mean((narrow["y"] - narrow["pred"]) ** 2) / np.var(reference["y"]))
+    assert abs(r2["current"] - r2["reference"]) < 0.02  # the errors did not change
+    perf = gather_evidence(reference, narrow, summary, reference_is_holdout=True, **kwargs)["performance"]
+    assert perf["current"] == pytest.approx(r2["current"]) and perf["baseline"] == pytest.approx(r2["reference"])
+
+
+def prior_shift_windows(seed: int = 0) -> tuple[object, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A logistic champion, its held-out reference (30% positives), a window with 10% positives that
+    look as before (label shift: P(x | y) unchanged) and one where the positives look less like
+    positives (the model got worse)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+
+    def frame(n: int, positives: float, separation: float = 1.5) -> pd.DataFrame:
+        y = (rng.random(n) < positives).astype(int)
+        x = rng.normal(size=(n, 3))
+        x[:, 0] += separation * y
+        return pd.DataFrame(x, columns=["f0", "f1", "f2"]).assign(label=y)
+
+    train, reference = frame(4000, 0.3), frame(20_000, 0.3)
+    model = LogisticRegression().fit(train[["f0", "f1", "f2"]], train["label"])
+    return model, reference, frame(20_000, 0.1), frame(20_000, 0.3, separation=0.7)
+
+
+@pytest.mark.parametrize("metric", ["f1", "precision"])  # accuracy's: above; recall does not move with the mix
+def test_a_metric_of_predicted_labels_at_the_references_class_mix_tells_label_shift_from_a_worse_model(
+    metric: str,
+) -> None:
+    # Fewer positives, each class looking as before: f1 fell 0.618 -> 0.492 (precision with the prevalence)
+    # and retrained, while each class's recall held. Re-weighted to the reference's class mix (the current
+    # confusion matrix's rows at the reference's shares) it holds, as accuracy's did. (On 20,000 rows, 2,000
+    # positives, it is known to +- 0.01; the decision's label-shift rule asks that it be shown within the
+    # tolerance, which that only just allows.)
+    model, reference, shifted, worse = prior_shift_windows()
+    kwargs = {"label_column": "label", "feature_columns": ["f0", "f1", "f2"], "task": "classification"}
+    out = {}
+    for name, current in (("shifted", shifted), ("worse", worse)):
+        summary = compute_drift(reference, current, **kwargs)
+        out[name] = gather_evidence(
+            reference, current, summary, model=model, performance_metric=metric, reference_is_holdout=True, **kwargs
+        )["performance"]
+    mix = out["shifted"]["class_mix"]
+    assert mix["metric"] == metric and mix["mix_change"] == pytest.approx(0.2, abs=0.03)
+    assert abs(mix["adjusted_drop"]) < 3 * mix["adjusted_drop_se"] and mix["adjusted_drop_se"] < 0.015
+    assert mix["adjusted_drop"] - 1.96 * mix["adjusted_drop_se"] < 0.02  # at the reference's mix: no drop
+    assert performance_verdict({**out["shifted"], "class_mix": None}, 0.02) == "drop"  # with the prevalence alone
+    assert out["worse"]["class_mix"]["adjusted_drop"] > 0.05 and performance_verdict(out["worse"], 0.02) == "drop"
+
+
+def test_the_class_mix_metric_at_an_unchanged_mix_is_the_metric_itself() -> None:
+    from airflow_provider_agentic_mlops.core.metrics import class_labels, compute_metrics
+
+    rng = np.random.default_rng(8)
+    y = rng.choice([0, 1, 2], 800, p=[0.6, 0.3, 0.1])
+    pred = np.where(rng.random(800) < 0.8, y, rng.choice([0, 1, 2, 3], 800))  # 3: predicted, never a label
+    binary = y > 0  # True/False labels against 0/1 predictions
+    for labels, predicted in ((y, pred), (binary, (pred > 0).astype(int))):
+        over = class_labels(labels, predicted)
+        measured = compute_metrics("classification", labels, predicted)
+        for metric in ("accuracy", "precision", "recall", "f1"):  # more than two classes: macro-averaged
+            mix = class_mix(labels, predicted, labels, baseline=0.9, baseline_se=0.0, metric=metric, labels=over)
+            assert mix["metric"] == metric and mix["adjusted_current"] == pytest.approx(measured[metric])
+
+
+def test_a_held_out_baseline_gets_its_own_standard_error_not_the_windows_scaled() -> None:
+    # The baseline's error was the window's scaled by the square root of their row counts: with 10%
+    # positives in the window and 30% in the reference, the window's f1 is the noisier one, and the
+    # baseline's error was taken as large as it. Measured on its own rows it is the reference's.
+    model, reference, shifted, _ = prior_shift_windows()
+    kwargs = {"label_column": "label", "feature_columns": ["f0", "f1", "f2"], "task": "classification"}
+    summary = compute_drift(reference, shifted, **kwargs)
+
+    perf = gather_evidence(
+        reference, shifted, summary, model=model, performance_metric="f1", reference_is_holdout=True, **kwargs
+    )["performance"]
+
+    features = reference[["f0", "f1", "f2"]]
+    own = measure_performance("classification", reference["label"], model.predict(features), metric="f1", baseline=None)
+    assert perf["baseline"] == pytest.approx(own["current"])
+    assert perf["drop_se"] == pytest.approx(np.hypot(perf["current_se"], own["current_se"]))
+    assert own["current_se"] < 0.8 * perf["current_se"]  # the window's 2,000 positives against 6,000
