@@ -251,6 +251,28 @@ def test_the_same_team_sees_and_may_decide(api_server: ApiServer) -> None:
     assert api_server.store.get_approval(approval["id"])["decided_by"] == "bob"
 
 
+def test_requests_of_a_dag_airflow_does_not_know_are_an_admins_only(api_server: ApiServer) -> None:
+    """A deleted DAG's team is unknown, not "none": its requests are not every user's to see and decide."""
+    gone = "agentic_mlops__deleted-model"
+    approval = _request(api_server, dag_id=gone)
+    for user in ("alice", "bob"):
+        listed = httpx.get(
+            f"{api_server.url}/agentic-mlops/api/approvals",
+            headers={"Authorization": f"Bearer {api_server.token(user)}"},
+            timeout=60,
+        )
+        assert listed.status_code == 200 and approval["id"] not in [a["id"] for a in listed.json()], user
+        response = _page_post(api_server, approval["id"], user=user, headers={"Content-Type": "application/json"})
+        assert response.status_code == 404 and gone not in response.text, (user, response.text)
+    _unchanged(api_server, approval)
+    listed = httpx.get(
+        f"{api_server.url}/agentic-mlops/api/approvals",
+        headers={"Authorization": f"Bearer {api_server.token('admin')}"},
+        timeout=60,
+    )
+    assert approval["id"] in [a["id"] for a in listed.json()]
+
+
 def test_a_viewer_may_list_but_not_decide(api_server: ApiServer) -> None:
     approval = _request(api_server, dag_id=DAG_A)
     response = _page_post(api_server, approval["id"], user="vera", headers={"Content-Type": "application/json"})

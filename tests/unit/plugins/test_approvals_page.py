@@ -403,3 +403,103 @@ def test_the_approvals_list_reads_the_votes_of_all_its_requests_at_once(store: S
     assert len(listed) == 50 and all(len(r["votes"]) == (r["status"] != "pending") for r in listed)
     assert [v["user_id"] for r in listed for v in r["votes"]] == ["ann"] * 25
     assert statements() == few
+
+
+@pytest.fixture
+def metadata_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Airflow's metadata DB (its tables, no migrations) as Airflow's ``settings``: team_a's DAG
+    ``agentic_mlops__a``, the team-less ``agentic_mlops__plain``, and teams team_a and team_b."""
+    import airflow.models
+    import sqlalchemy as sa
+    from airflow import settings
+    from airflow.models.base import Base
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.team import Team
+    from sqlalchemy.orm import scoped_session, sessionmaker
+
+    airflow.models.import_all_models()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'airflow.db'}")
+    Base.metadata.create_all(engine)
+    monkeypatch.setattr(settings, "engine", engine)
+    monkeypatch.setattr(settings, "Session", scoped_session(sessionmaker(bind=engine, expire_on_commit=False)))
+    with settings.Session() as session:
+        team_a, team_b = Team(name="team_a"), Team(name="team_b")
+        bundle_a, plain = DagBundleModel(name="a_dags"), DagBundleModel(name="plain_dags")
+        bundle_a.teams = [team_a]
+        session.add_all([team_a, team_b, bundle_a, plain])
+        session.flush()
+        session.add_all(
+            [
+                DagModel(dag_id="agentic_mlops__a", bundle_name="a_dags"),
+                DagModel(dag_id="agentic_mlops__plain", bundle_name="plain_dags"),
+            ]
+        )
+        session.commit()
+    try:
+        yield engine
+    finally:
+        settings.Session.remove()
+        engine.dispose()
+
+
+def _simple_auth_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    monkeypatch.setattr("airflow.api_fastapi.app.get_auth_manager", lambda: SimpleAuthManager())
+
+
+def test_a_dag_airflow_does_not_know_is_read_only_by_who_may_read_every_teams_dags(
+    metadata_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The requests of a DAG Airflow no longer knows (deleted) used to count as team-less: every user of any
+    team could list and decide them. Its team is unknown: only a user who could read it whichever team it
+    had may (an admin, or a user of every team)."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    from airflow_provider_agentic_mlops.plugins import airflow_auth
+
+    _simple_auth_manager(monkeypatch)
+    gone = "agentic_mlops__gone"
+    teams = airflow_auth.dag_teams(["agentic_mlops__a", "agentic_mlops__plain", gone])
+    assert teams["agentic_mlops__a"] == "team_a" and teams["agentic_mlops__plain"] is None
+    alice = SimpleAuthManagerUser(username="alice", role="user", teams=["team_a"])
+    nobody = SimpleAuthManagerUser(username="mallory", role="user")
+    both = SimpleAuthManagerUser(username="carol", role="user", teams=["team_a", "team_b"])
+    admin = SimpleAuthManagerUser(username="admin", role="admin")
+    for user, allowed in ((alice, False), (nobody, False), (both, True), (admin, True)):
+        for method, entity in (("GET", "RUN"), ("PUT", "HITL_DETAIL")):
+            given = airflow_auth.is_authorized_dag(user, gone, method=method, entity=entity, team_name=teams[gone])
+            read_here = airflow_auth.is_authorized_dag(user, gone, method=method, entity=entity)
+            assert given is read_here is allowed, (user.username, method)
+    # known DAGs as before: a team's DAG to its team, a team-less one to every user
+    assert airflow_auth.is_authorized_dag(alice, "agentic_mlops__a", method="GET", entity="RUN")
+    assert not airflow_auth.is_authorized_dag(nobody, "agentic_mlops__a", method="GET", entity="RUN")
+    assert airflow_auth.is_authorized_dag(nobody, "agentic_mlops__plain", method="GET", entity="RUN")
+
+
+def test_requests_of_a_dag_airflow_does_not_know_are_neither_listed_nor_decided_for_a_team_user(
+    metadata_db: Any, monkeypatch: pytest.MonkeyPatch, store: StateStore
+) -> None:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    _simple_auth_manager(monkeypatch)
+    gone = _request(store, dag_id="agentic_mlops__gone")
+    mine = _request(store, dag_id="agentic_mlops__a")
+
+    def client(user: Any) -> TestClient:
+        root = FastAPI()
+        app = create_app(AppSettings(signing_secret="s", store=store))
+        app.dependency_overrides[approvals_page.authenticated_user] = lambda: user
+        root.mount("/agentic-mlops", app)
+        return TestClient(root, headers={"Sec-Fetch-Site": "same-origin"})
+
+    alice = client(SimpleAuthManagerUser(username="alice", role="user", teams=["team_a"]))
+    assert [a["id"] for a in alice.get("/agentic-mlops/api/approvals").json()] == [mine]
+    assert "agentic_mlops__gone" not in alice.get("/agentic-mlops/approvals").text
+    response = alice.post(f"/agentic-mlops/api/approvals/{gone}/deny", json={})
+    assert response.status_code == 404 and "agentic_mlops__gone" not in response.text
+    assert store.get_approval(gone)["status"] == "pending"
+    admin = client(SimpleAuthManagerUser(username="admin", role="admin"))
+    assert {a["id"] for a in admin.get("/agentic-mlops/api/approvals").json()} == {gone, mine}
+    assert admin.post(f"/agentic-mlops/api/approvals/{gone}/deny", json={}).status_code == 200
