@@ -13,7 +13,8 @@ Order of checks, each failing closed:
    ``agentic_mlops_alerts``): ``Authorization: Bearer <password>``, or ``Basic`` with the
    connection's login and password (when it has a login). Compared with :func:`hmac.compare_digest`.
    Anything else: 401 and nothing recorded. No such connection (or no password): 503.
-2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413).
+2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
+   at most :data:`MAX_ALERTS` alerts (else 413 naming the limit and Alertmanager's ``max_alerts``).
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
    alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. Alerts for an
    unknown model are ignored (not recorded) and listed in the answer (``unknown_models``, and a
@@ -25,7 +26,8 @@ Order of checks, each failing closed:
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
-   the active run. The alert text is untrusted; the decision step fences it. Every text is scrubbed on
+   the active run. A model's audit entries are written in one transaction, once its run is started
+   or found. The alert text is untrusted; the decision step fences it. Every text is scrubbed on
    arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
    retries; the log names the database and the error. The metadata DB refusing the request (bad data,
@@ -85,6 +87,8 @@ DEFAULT_MODEL_LABEL = "model"
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
 LOCK_SCOPE = "agentic-mlops-alerts"
 MAX_BODY_BYTES = 1_000_000
+#: Alerts per notification: each one is an audit entry (Alertmanager's ``max_alerts`` keeps a notification under it).
+MAX_ALERTS = 1000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
 MAX_ENTRIES = 50  # labels / annotations kept per alert (plus those the endpoint reads)
 TRIGGERING_USER = "agentic-mlops-alerts"
@@ -275,6 +279,12 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
         items = payload["alerts"]
         if not isinstance(items, list) or not items:
             raise AlertError(422, f"{source} payload: 'alerts' must be a non-empty list")
+        if len(items) > MAX_ALERTS:
+            raise AlertError(
+                413,
+                f"{source} payload: {len(items)} alerts in one notification, at most {MAX_ALERTS}: nothing was "
+                f"recorded; set max_alerts: {MAX_ALERTS} in Alertmanager's webhook_config (or group by model)",
+            )
         read_labels = (model_label, "alertname")  # what this function reads, kept beyond MAX_ENTRIES
         common = _mapping(payload.get("commonLabels"), "commonLabels", keep=read_labels)
         alerts = []
@@ -547,6 +557,7 @@ def handle_alerts(
     longer one); the details keep it whole.
     """
     from airflow_provider_agentic_mlops.core.schema import audit
+    from airflow_provider_agentic_mlops.core.state import AuditEntry
 
     subject_length: int = audit.c.subject.type.length
 
@@ -583,14 +594,18 @@ def handle_alerts(
             results.append(result)
             continue
         dag_id = models[model]["dag_id"]
-        for alert in (a for a in group if a.status == RESOLVED):
-            store.audit(
+        # the model's audit entries, written together once its run is started (or found)
+        entries = [
+            AuditEntry(
                 "alert_resolved",
-                actor=f"alert:{alert.source}:{caller}",
-                model_name=model,
-                subject=subject(alert),
-                details=alert.as_conf(received_at, len(group)),
+                f"alert:{alert.source}:{caller}",
+                model,
+                subject(alert),
+                alert.as_conf(received_at, len(group)),
             )
+            for alert in group
+            if alert.status == RESOLVED
+        ]
         firing = [a for a in group if a.status == FIRING]
         result: dict[str, Any] = {
             "model": model,
@@ -606,17 +621,20 @@ def handle_alerts(
             result.update(run_id=run_id, outcome="started" if started else "already_running")
             if models[model]["paused"]:
                 result["warning"] = f"DAG {dag_id} is paused: the run waits until it is unpaused"
-            for one in firing:
-                store.audit(
+            entries += [
+                AuditEntry(
                     "alert_received",
-                    actor=f"alert:{one.source}:{caller}",
-                    model_name=model,
-                    subject=subject(one),
-                    details={**one.as_conf(received_at, len(firing)), "outcome": result["outcome"], "run_id": run_id},
+                    f"alert:{one.source}:{caller}",
+                    model,
+                    subject(one),
+                    {**one.as_conf(received_at, len(firing)), "outcome": result["outcome"], "run_id": run_id},
                 )
+                for one in firing
+            ]
             log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
         else:
             result["outcome"] = "recorded_resolved"
+        store.audit_many(entries)
         results.append(result)
     answer: dict[str, Any] = {"results": results}
     # Ignored alerts are answered 2xx all the same: Alertmanager drops a notification answered 4xx,

@@ -497,3 +497,54 @@ def test_a_metadata_db_refusing_the_data_is_a_500_saying_so_not_an_outage(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "refused" in logged and "up and reachable" not in logged
     assert ("invalid input syntax" if error is _data_error else "duplicate key") in logged
+
+
+def test_a_notification_of_more_alerts_than_the_limit_is_refused_naming_it(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """17,500 resolved alerts in one body under 1 MB took 51 s and wrote 17,500 audit rows."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    one = {"status": "resolved", "labels": {"model": "fraud"}}
+    body = {"version": "4", "status": "resolved", "alerts": [one] * (alerts.MAX_ALERTS + 1)}
+    response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 413, response.text
+    detail = response.json()["detail"]
+    assert f"{alerts.MAX_ALERTS + 1} alerts" in detail and f"at most {alerts.MAX_ALERTS}" in detail
+    assert "max_alerts" in detail  # Alertmanager's setting that keeps a notification under it
+    assert sqlite_store.audit_trail("fraud") == []
+    at_the_limit = {**body, "alerts": [one] * alerts.MAX_ALERTS}
+    response = client.post("/agentic-mlops/alerts", json=at_the_limit, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 200, response.text
+    assert len(sqlite_store.audit_trail("fraud", limit=2 * alerts.MAX_ALERTS)) == alerts.MAX_ALERTS
+
+
+def test_a_models_alerts_are_audited_in_one_statement(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One transaction (and one INSERT) per alert made a notification's cost grow with a commit per alert."""
+    from tests.sql_statements import statements_on
+
+    models = {m: {"dag_id": f"agentic_mlops__{m}", "paused": False} for m in ("fraud", "churn")}
+    client = _alerts_app(monkeypatch, sqlite_store, models)
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    body = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {"status": status, "labels": {"model": model}, "fingerprint": f"{model}-{status}-{i}"}
+            for model in models
+            for status in ("firing", "resolved")
+            for i in range(20)
+        ],
+    }
+    with statements_on(sqlite_store.engine) as seen:
+        response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text
+    inserts = [s for s in seen if s.startswith(f"INSERT INTO {audit.name} ")]
+    assert len(inserts) == len(models), seen
+    assert seen.count("BEGIN IMMEDIATE") == len(models)  # one write transaction per model
+    for model in models:
+        trail = sqlite_store.audit_trail(model, limit=100)
+        assert sorted(e["action"] for e in trail) == ["alert_received"] * 20 + ["alert_resolved"] * 20
+        assert {e["details"]["run_id"] for e in trail if e["action"] == "alert_received"} == {"r1"}
