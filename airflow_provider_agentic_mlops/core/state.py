@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import paths, schema
+from airflow_provider_agentic_mlops.core.approval_policy import bad_reason
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import locked_transaction
 from airflow_provider_agentic_mlops.core.schema import (
@@ -853,6 +854,9 @@ class StateStore:
             the CLI or the page); a vote from any message but the request's current one is refused (a
             reopened request is posted again, and its old message is out of date).
         """
+        too_long = bad_reason(reason)
+        if too_long is not None:
+            raise StateStoreError(f"request {approval_id}: {too_long}; nothing recorded")
         now = utcnow()
         vote = "approve" if approve else "deny"
         votes: list[dict[str, Any]] | None = None

@@ -155,6 +155,38 @@ def test_a_second_decision_from_the_page_is_409_and_says_who_decided(store: Stat
     assert response.status_code == 409 and "already approved by U_SLACK" in response.json()["message"]
 
 
+def test_a_reason_over_the_limit_is_refused_naming_it_and_nothing_is_recorded(
+    store: StateStore, permissions: dict
+) -> None:
+    """A 20 MB reason was stored and served again on every load of the page."""
+    from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS
+
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    client = _client(store)
+    url = f"/agentic-mlops/api/approvals/{approval_id}/deny"
+    response = client.post(url, json={"reason": "x" * (MAX_REASON_CHARS + 1)})
+    assert response.status_code == 422, response.text
+    assert f"{MAX_REASON_CHARS} characters" in response.json()["detail"]
+    assert store.get_approval(approval_id)["status"] == "pending"
+    assert client.post(url, json={"reason": "x" * MAX_REASON_CHARS}).status_code == 200
+    assert store.get_approval(approval_id)["reason"] == "x" * MAX_REASON_CHARS
+
+
+def test_a_decision_body_over_the_limit_is_413_whatever_it_holds(store: StateStore, permissions: dict) -> None:
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    body = b'{"reason": "ok", "padding": "' + b" " * approvals_page.MAX_DECISION_BODY_BYTES + b'"}'
+    response = _client(store).post(
+        f"/agentic-mlops/api/approvals/{approval_id}/approve",
+        content=body,
+        headers={"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert response.status_code == 413, response.text
+    assert f"{approvals_page.MAX_DECISION_BODY_BYTES} bytes" in response.json()["detail"]
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
 def test_a_form_post_is_refused_so_a_cross_site_form_cannot_decide(store: StateStore, permissions: dict) -> None:
     permissions[("agentic_mlops__fraud", "PUT")] = True
     approval_id = _request(store)
@@ -184,7 +216,7 @@ def test_a_deeply_nested_body_is_422_not_a_recursion_error(store: StateStore, pe
     approval_id = _request(store)
     response = _client(store).post(
         f"/agentic-mlops/api/approvals/{approval_id}/approve",
-        content=b"[" * 200_000 + b"]" * 200_000,
+        content=b"[" * 8000 + b"]" * 8000,  # deeper than Python's recursion limit, within the body's size limit
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 422 and "nested too deeply" in response.json()["detail"]
