@@ -27,6 +27,7 @@ from tests.security.conftest import (
     DAG_B,
     LOOK_ALIKE,
     SIGNING_SECRET,
+    TEAM_A_ALERT_TOKEN,
     ApiServer,
 )
 
@@ -339,6 +340,23 @@ def test_bad_alerts_start_nothing(api_server: ApiServer, body: bytes, status: in
     assert "danger" not in response.json().get("known_models", [])
     runs = api_server.sql("SELECT dag_id FROM dag_run WHERE dag_id IN (:a, :l)", a=DAG_A, l=LOOK_ALIKE)
     assert runs == []
+
+
+def test_a_team_alerts_token_neither_starts_nor_learns_another_teams_models(api_server: ApiServer) -> None:
+    headers = {"Authorization": f"Bearer {TEAM_A_ALERT_TOKEN}", "Content-Type": "application/json"}
+    refused = _post(api_server, "/agentic-mlops/alerts", json.dumps({"model": "model-b"}).encode(), headers)
+    assert refused.status_code == 403, refused.text
+    assert "model-b" in refused.json()["detail"] and "agentic_mlops_alerts_team_a" in refused.json()["detail"]
+    assert api_server.sql("SELECT dag_id FROM dag_run WHERE dag_id = :b", b=DAG_B) == []
+    assert "alert_refused" in [e["action"] for e in api_server.store.audit_trail("model-b")]
+    unknown = _post(api_server, "/agentic-mlops/alerts", json.dumps({"model": "ghost"}).encode(), headers)
+    assert unknown.status_code == 404 and unknown.json()["known_models"] == ["model-a"]
+    own = _post(
+        api_server, "/agentic-mlops/alerts", json.dumps({"model": "model-a", "status": "resolved"}).encode(), headers
+    )
+    assert own.status_code == 200 and own.json()["results"][0]["outcome"] == "recorded_resolved", own.text
+    # the deployment's token is not scoped: it knows both teams' models
+    assert _alert(api_server, json.dumps({"model": "ghost"}).encode()).json()["known_models"] == ["model-a", "model-b"]
 
 
 def test_alerts_without_the_token_are_401(api_server: ApiServer) -> None:
