@@ -15,7 +15,9 @@ Order of checks, each failing closed:
    has a login). Compared with :func:`hmac.compare_digest`. Anything else: 401 and nothing recorded.
    No such connection (or none with a password): 503. The connection that authenticated sets the
    request's scope (:class:`AlertScope`, from its extra: ``teams`` and/or ``models`` patterns; none:
-   every model); a scope that cannot be read: 503 naming the connection.
+   every model); a scope that cannot be read: 503 naming the connection. A connection's lookup is
+   kept :data:`CONNECTION_CACHE_SECONDS` (a flood of unauthenticated requests does not query the
+   secrets backend each time; a rotated token is taken within seconds).
 2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
    at most :data:`MAX_ALERTS` alerts (else 413 naming the limit and Alertmanager's ``max_alerts``).
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
@@ -224,6 +226,29 @@ def _connection(conn_id: str) -> AlertsConnection | None:
     except Exception:  # noqa: BLE001 - an extra that is not JSON: a scope that cannot be read (refused later)
         extra = conn.extra
     return AlertsConnection(conn_id, conn.login or None, conn.password or None, extra)
+
+
+#: Seconds a looked-up alerts connection is kept (per API server process): the lookup comes before
+#: authentication, so without it every unauthenticated request would query the secrets backend; short,
+#: so that a rotated token is taken within seconds (the old one works that much longer). A failed lookup
+#: is not kept.
+CONNECTION_CACHE_SECONDS = 5.0
+_clock = time.monotonic
+_connections_seen: dict[str, tuple[float, AlertsConnection | None]] = {}
+_connections_seen_guard = threading.Lock()
+
+
+def _cached_connection(conn_id: str) -> AlertsConnection | None:
+    """:func:`_connection`, looked up again once the last lookup is :data:`CONNECTION_CACHE_SECONDS` old."""
+    now = _clock()
+    with _connections_seen_guard:
+        seen = _connections_seen.get(conn_id)
+    if seen is not None and 0 <= now - seen[0] < CONNECTION_CACHE_SECONDS:
+        return seen[1]
+    conn = _connection(conn_id)  # a failure propagates, not kept
+    with _connections_seen_guard:
+        _connections_seen[conn_id] = (now, conn)
+    return conn
 
 
 def authenticated_connection(
@@ -849,7 +874,7 @@ async def receive_alerts(request: Request) -> JSONResponse:
     """Authenticate, parse, then start (or find) the model's run. 201 when a run started, else 200."""
     conn_ids = configured_conn_ids()
     try:
-        found = await anyio.to_thread.run_sync(lambda: [_connection(conn_id) for conn_id in conn_ids])
+        found = await anyio.to_thread.run_sync(lambda: [_cached_connection(conn_id) for conn_id in conn_ids])
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
     connections = [conn for conn in found if conn is not None and conn.password]

@@ -22,6 +22,14 @@ from airflow_provider_agentic_mlops.plugins.alerts import MAX_ENTRIES, MAX_TEXT,
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_connections() -> Iterator[None]:
+    """Each test looks its alerts connections up afresh (the endpoint keeps them a few seconds)."""
+    alerts._connections_seen.clear()
+    yield
+    alerts._connections_seen.clear()
+
+
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -304,8 +312,11 @@ def test_the_alerts_connection_unreadable_for_a_metadata_db_failure_is_a_503_and
     def post() -> Any:
         return client.post("/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"})
 
+    now = [1000.0]
+    monkeypatch.setattr(alerts, "_clock", lambda: now[0])
     assert post().status_code == 404  # the token is read from the metadata DB and accepted
     server_metadata_db.down()
+    now[0] += alerts.CONNECTION_CACHE_SECONDS  # the lookup is no longer kept: read again
     with caplog.at_level("WARNING", logger=alerts.__name__):
         response = post()
     assert response.status_code == 503, response.text
@@ -680,3 +691,53 @@ def test_a_scope_that_cannot_be_read_refuses_its_token_and_says_why(
     assert client.started == []
     unauthenticated = _alert(client, "wrong", "fraud")
     assert unauthenticated.status_code == 401 and "alerts_team_a" not in unauthenticated.text
+
+
+# -- the connection lookup -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The connection ids the endpoint looked up (through Airflow's secrets backends), in order."""
+    from airflow_provider_agentic_mlops.hooks import connection
+
+    seen: list[str] = []
+    real = connection.get_connection_or_none
+    monkeypatch.setattr(connection, "get_connection_or_none", lambda conn_id: (seen.append(conn_id), real(conn_id))[1])
+    return seen
+
+
+def test_a_flood_of_unauthenticated_requests_does_not_look_the_connection_up_each_time(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, lookups: list[str]
+) -> None:
+    """The connection was looked up before authenticating, on every request: each unauthenticated request
+    was a query of the secrets backend (the metadata DB, Vault...)."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    now = [1000.0]
+    monkeypatch.setattr(alerts, "_clock", lambda: now[0])
+    for _ in range(20):
+        assert _alert(client, "wrong", "fraud").status_code == 401
+    assert lookups == ["agentic_mlops_alerts"]
+    # a rotated token is taken once the lookup is older than CONNECTION_CACHE_SECONDS
+    _alerts_connection(monkeypatch, "agentic_mlops_alerts", "rotated")
+    now[0] += alerts.CONNECTION_CACHE_SECONDS + 0.1
+    assert _alert(client, "rotated", "ghost").status_code == 404
+    assert _alert(client, "tok", "ghost").status_code == 401
+    assert lookups == ["agentic_mlops_alerts"] * 2
+
+
+def test_a_failed_connection_lookup_is_not_remembered(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    from airflow_provider_agentic_mlops.hooks import connection
+
+    real = connection.get_connection_or_none
+
+    def failing(conn_id: str) -> Any:
+        raise connection.ConnectionLookupFailed(conn_id, "VaultBackend", TimeoutError("vault timed out"))
+
+    monkeypatch.setattr(connection, "get_connection_or_none", failing)
+    assert _alert(client, "tok", "ghost").status_code == 503
+    monkeypatch.setattr(connection, "get_connection_or_none", real)
+    assert _alert(client, "tok", "ghost").status_code == 404  # at once: the failure was not cached
