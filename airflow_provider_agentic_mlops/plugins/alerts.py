@@ -221,10 +221,11 @@ def _connection(conn_id: str) -> AlertsConnection | None:
         raise AlertError(503, ALERTS_CONNECTION_UNREADABLE) from err
     if conn is None:
         return None
-    try:
-        extra = conn.extra_dejson
-    except Exception:  # noqa: BLE001 - an extra that is not JSON: a scope that cannot be read (refused later)
-        extra = conn.extra
+    # not extra_dejson: it answers {} ("no scope": every model) for an extra that is not JSON
+    extra: Any = conn.extra or None
+    if isinstance(extra, str):
+        with contextlib.suppress(ValueError):  # not JSON: kept as text, which AlertScope.of refuses
+            extra = json.loads(extra)
     return AlertsConnection(conn_id, conn.login or None, conn.password or None, extra)
 
 

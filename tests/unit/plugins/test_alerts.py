@@ -677,17 +677,19 @@ def test_a_connection_without_a_scope_starts_any_model_as_before(
 
 @pytest.mark.parametrize(
     "extra",
-    [{"teams": "team_a"}, {"models": [""]}, {"teams": [1]}, {"models": "fraud*"}],
-    ids=["teams-not-a-list", "empty-pattern", "team-not-text", "models-not-a-list"],
+    [{"teams": "team_a"}, {"models": [""]}, {"teams": [1]}, {"models": "fraud*"}, '{"teams": ["team_a"]', '["team_a"]'],
+    ids=["teams-not-a-list", "empty-pattern", "team-not-text", "models-not-a-list", "not-json", "not-an-object"],
 )
 def test_a_scope_that_cannot_be_read_refuses_its_token_and_says_why(
-    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, extra: Any
 ) -> None:
-    """A scope misread as "no scope" would open every model to the token: it fails closed instead."""
+    """A scope misread as "no scope" would open every model to the token: it fails closed instead (Airflow's
+    ``extra_dejson`` reads an extra that is not JSON as {})."""
     client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": extra})
     response = _alert(client, "tok-a", "fraud")
     assert response.status_code == 503, response.text
-    assert "'alerts_team_a'" in response.json()["detail"] and next(iter(extra)) in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "'alerts_team_a'" in detail and (next(iter(extra)) if isinstance(extra, dict) else "JSON object") in detail
     assert client.started == []
     unauthenticated = _alert(client, "wrong", "fraud")
     assert unauthenticated.status_code == 401 and "alerts_team_a" not in unauthenticated.text
