@@ -177,7 +177,9 @@ def get_provider_info() -> dict:
                     ),
                     "alerts_conn_id": _option(
                         "Connection whose password is the bearer token of POST "
-                        "/agentic-mlops/alerts (login + password also allow basic auth).",
+                        "/agentic-mlops/alerts (login + password also allow basic auth); several ids "
+                        "separated by commas (e.g. one per team). A connection's extra may scope its token: "
+                        '{"teams": [...], "models": ["glob", ...]}; without them it starts every model.',
                         example=None,
                         default="agentic_mlops_alerts",
                     ),

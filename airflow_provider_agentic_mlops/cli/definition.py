@@ -18,6 +18,7 @@ from typing import Any
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 from rich_argparse import RichHelpFormatter
 
+from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS, bad_reason
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 
 _CMD = "airflow_provider_agentic_mlops.cli.commands"
@@ -129,7 +130,21 @@ ARG_USER = Arg(
     help="A display name shown with your decision; it never counts as an identity (that is your OS login, "
     f"mapped to an Airflow user by {_option('agentic_mlops', 'approver_identities')})",
 )
-ARG_REASON = Arg(("--reason",), help="Why; stored in the audit trail")
+
+
+def _reason(value: str) -> str:
+    """``--reason``: refused by argparse, before any store is opened, when longer than the store keeps."""
+    too_long = bad_reason(value)
+    if too_long is not None:
+        raise argparse.ArgumentTypeError(too_long)
+    return value
+
+
+ARG_REASON = Arg(
+    ("--reason",),
+    help=f"Why (at most {MAX_REASON_CHARS} characters); stored in the audit trail",
+    type=_reason,
+)
 ARG_STATUS = Arg(
     ("--status",),
     help="Only requests in this status (default: pending)",

@@ -32,6 +32,8 @@ MAX_IDENTITY_CHARS = 200
 #: Approval ids have at most this many digits (Slack button values, page and CLI arguments): no
 #: request has a larger one, and SQLite's integer overflows a little above.
 APPROVAL_ID_DIGITS = 18
+#: The longest reason a decision may give: the pages show it on every load.
+MAX_REASON_CHARS = 2000
 
 
 def cli_command(approval: Mapping[str, Any], *, approve: bool = True, default_conn_id: str | None = None) -> str:
@@ -56,6 +58,13 @@ def bad_approval_id(approval_id: int) -> str | None:
     shown = str(approval_id)
     shown = shown if len(shown) <= 24 else shown[:24] + "..."
     return f"approval {shown} does not exist: approval ids are 1-{APPROVAL_ID_DIGITS} digits (see `approvals list`)"
+
+
+def bad_reason(reason: str | None) -> str | None:
+    """Why ``reason`` cannot be a decision's reason (None when it can): longer than :data:`MAX_REASON_CHARS`."""
+    if reason is None or len(reason) <= MAX_REASON_CHARS:
+        return None
+    return f"the reason has {len(reason)} characters; at most {MAX_REASON_CHARS} characters are allowed: shorten it"
 
 
 class ApprovalRefused(PermissionError):
@@ -237,8 +246,10 @@ __all__ = [
     "Identities",
     "APPROVAL_ID_DIGITS",
     "MAX_IDENTITY_CHARS",
+    "MAX_REASON_CHARS",
     "Person",
     "Voter",
     "bad_approval_id",
+    "bad_reason",
     "check_two_person_rule",
 ]

@@ -169,10 +169,17 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
     drift = details.get("drift")
     if drift:
         share = drift.get("drift_share")
+        if isinstance(share, (int, float)) and not isinstance(share, bool):
+            share = f"{share:.0%}"
         lines = [
             f"*Drift:* {'detected' if drift.get('dataset_drift') else 'not detected'} - "
-            f"{_fmt(drift.get('n_drifted'))} of {_fmt(drift.get('n_columns'))} columns drifted"
-            + (f" (share {share:.0%}, threshold {_fmt(drift.get('share_threshold'))})" if share is not None else "")
+            f"{escape_mrkdwn(_fmt(drift.get('n_drifted')))} of {escape_mrkdwn(_fmt(drift.get('n_columns')))} "
+            "columns drifted"
+            + (
+                f" (share {escape_mrkdwn(share)}, threshold {escape_mrkdwn(_fmt(drift.get('share_threshold')))})"
+                if share is not None
+                else ""
+            )
         ]
         for col in drift.get("top_drifted") or []:
             lines.append(

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import paths, schema
+from airflow_provider_agentic_mlops.core.approval_policy import bad_reason
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import locked_transaction
 from airflow_provider_agentic_mlops.core.schema import (
@@ -85,6 +86,24 @@ class ApprovalOutcome:
     @property
     def decided(self) -> bool:
         return self.approval["status"] != PENDING
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the audit trail, for :meth:`StateStore.audit_many`.
+
+    :param action: what happened (``alert_received``, ``approval_decided``, ...).
+    :param actor: who or what did it.
+    :param model_name: the model it concerns, if any.
+    :param subject: what it concerns within the model (an approval, an alert's fingerprint), if anything.
+    :param details: JSON-able details.
+    """
+
+    action: str
+    actor: str
+    model_name: str | None = None
+    subject: str | None = None
+    details: dict[str, Any] | None = None
 
 
 _TRANSIENT = (
@@ -835,6 +854,9 @@ class StateStore:
             the CLI or the page); a vote from any message but the request's current one is refused (a
             reopened request is posted again, and its old message is out of date).
         """
+        too_long = bad_reason(reason)
+        if too_long is not None:
+            raise StateStoreError(f"request {approval_id}: {too_long}; nothing recorded")
         now = utcnow()
         vote = "approve" if approve else "deny"
         votes: list[dict[str, Any]] | None = None
@@ -1163,8 +1185,26 @@ class StateStore:
         details: dict[str, Any] | None = None,
     ) -> None:
         """Append one entry to the audit trail."""
+        self.audit_many([AuditEntry(action, actor, model_name, subject, details)])
+
+    def audit_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Append ``entries`` to the audit trail in one transaction (one statement): a commit per entry made
+        a batch's cost grow with a disk sync per entry."""
+        if not entries:
+            return
+        rows = [
+            {
+                "actor": e.actor,
+                "action": e.action,
+                "model_name": e.model_name,
+                "subject": e.subject,
+                "details": _jsonable(e.details),
+            }
+            for e in entries
+        ]
         with self._write() as conn:
-            self._audit(conn, action, actor=actor, model_name=model_name, subject=subject, details=details)
+            at = utcnow()  # when written: the transaction may have waited for the write lock
+            conn.execute(_INSERT_AUDIT, [{"at": at, **row} for row in rows])
 
     @staticmethod
     def _audit(
@@ -1530,6 +1570,7 @@ __all__ = [
     "CANCELLED",
     "SUPERSEDED",
     "ApprovalOutcome",
+    "AuditEntry",
     "StateStore",
     "StateStoreError",
     "UnknownSchemaRevision",

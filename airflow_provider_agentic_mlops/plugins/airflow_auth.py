@@ -6,13 +6,19 @@ UI's session cookie) and ask the configured auth manager about the DAG with
 :func:`is_authorized_dag`, passing the DAG's team as Airflow's own ``requires_access_dag`` does
 (Airflow 3.2+; Airflow 3.1 has no teams). Writes authenticated by the cookie must also pass
 :func:`check_same_origin` (CSRF): a browser attaches the cookie to cross-site requests too.
+
+A DAG id Airflow's metadata DB does not know (the DAG was deleted, or not parsed yet) has an unknown
+team, not "no team" (which every user of any team may read): :func:`dag_teams` answers
+:class:`UnknownDag`, and the check passes only for a user who may read it whichever team it had (with no
+team and with each team of the deployment): an admin, or a user of every team.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeAlias
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
@@ -37,14 +43,39 @@ def airflow_has_teams() -> bool:
     return AIRFLOW_V_3_2_PLUS
 
 
-def dag_teams(dag_ids: Iterable[str]) -> dict[str, str | None]:
-    """The team of each DAG (None: no team, or an Airflow without teams), read as Airflow's routes read it."""
+@dataclass(frozen=True)
+class UnknownDag:
+    """The team of a DAG id Airflow's metadata DB does not know (deleted, or not parsed yet): it may have
+    been any team's, so :func:`is_authorized_dag` asks about each of ``teams`` and allows only when every
+    answer does.
+
+    :param teams: None (no team) and each team of the deployment.
+    """
+
+    teams: tuple[str | None, ...]
+
+
+#: What :func:`dag_teams` says of a DAG: its team, None (no team), or :class:`UnknownDag`.
+DagTeam: TypeAlias = str | None | UnknownDag
+
+
+def dag_teams(dag_ids: Iterable[str]) -> dict[str, DagTeam]:
+    """The team of each DAG (None: no team, or an Airflow without teams; :class:`UnknownDag` for an id
+    Airflow does not know), read as Airflow's routes read it."""
     ids = sorted(set(dag_ids))
     if not ids or not airflow_has_teams():
         return dict.fromkeys(ids)
     from airflow.models.dag import DagModel
+    from airflow.models.team import Team
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
 
-    teams = DagModel.get_dag_id_to_team_name_mapping(ids)
+    with create_session() as session:
+        known = set(session.scalars(select(DagModel.dag_id).where(DagModel.dag_id.in_(ids))))
+        teams: dict[str, DagTeam] = dict(DagModel.get_dag_id_to_team_name_mapping(ids, session=session))
+        if len(known) < len(ids):
+            unknown = UnknownDag((None, *sorted(session.scalars(select(Team.name)))))
+            teams.update(dict.fromkeys(set(ids) - known, unknown))
     return {dag_id: teams.get(dag_id) for dag_id in ids}
 
 
@@ -57,25 +88,27 @@ UNREAD = _Unread.TEAM
 
 
 def is_authorized_dag(
-    user: Any, dag_id: str, *, method: str, entity: str, team_name: str | None | _Unread = UNREAD
+    user: Any, dag_id: str, *, method: str, entity: str, team_name: DagTeam | _Unread = UNREAD
 ) -> bool:
     """Ask Airflow's auth manager whether ``user`` may ``method`` the DAG's ``entity``, with the DAG's team.
 
-    :param team_name: the DAG's team as the caller read it (:func:`dag_teams`; None: the DAG has none), so
-        that a list of DAGs costs one read of their teams; read here when not given.
+    :param team_name: the DAG's team as the caller read it (:func:`dag_teams`; None: the DAG has none;
+        :class:`UnknownDag`: Airflow does not know the DAG, asked about with each possible team), so that a
+        list of DAGs costs one read of their teams; read here when not given.
     """
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
-    if airflow_has_teams():
-        team = dag_teams([dag_id])[dag_id] if team_name is UNREAD else team_name
-        details = DagDetails(id=dag_id, team_name=team)
+    if not airflow_has_teams():
+        candidates = [DagDetails(id=dag_id)]
     else:
-        details = DagDetails(id=dag_id)
-    return bool(
-        get_auth_manager().is_authorized_dag(
-            method=method, access_entity=DagAccessEntity[entity], details=details, user=user
-        )
+        team = dag_teams([dag_id])[dag_id] if team_name is UNREAD else team_name
+        teams = team.teams if isinstance(team, UnknownDag) else (team,)
+        candidates = [DagDetails(id=dag_id, team_name=one) for one in teams]
+    manager = get_auth_manager()
+    return all(
+        manager.is_authorized_dag(method=method, access_entity=DagAccessEntity[entity], details=details, user=user)
+        for details in candidates
     )
 
 
@@ -130,6 +163,8 @@ def _base_url_netloc() -> str:
 
 
 __all__ = [
+    "DagTeam",
+    "UnknownDag",
     "UserDep",
     "airflow_has_teams",
     "authenticated_user",

@@ -9,23 +9,33 @@ Accepted bodies (JSON):
 
 Order of checks, each failing closed:
 
-1. Authentication against the connection ``[agentic_mlops] alerts_conn_id`` (default
-   ``agentic_mlops_alerts``): ``Authorization: Bearer <password>``, or ``Basic`` with the
-   connection's login and password (when it has a login). Compared with :func:`hmac.compare_digest`.
-   Anything else: 401 and nothing recorded. No such connection (or no password): 503.
-2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413).
+1. Authentication against the connections ``[agentic_mlops] alerts_conn_id`` (default
+   ``agentic_mlops_alerts``; several ids separated by commas, e.g. one per team):
+   ``Authorization: Bearer <password>``, or ``Basic`` with a connection's login and password (when it
+   has a login). Compared with :func:`hmac.compare_digest`. Anything else: 401 and nothing recorded.
+   No such connection (or none with a password): 503. The connection that authenticated sets the
+   request's scope (:class:`AlertScope`, from its extra: ``teams`` and/or ``models`` patterns; none:
+   every model); a scope that cannot be read: 503 naming the connection. A connection's lookup is
+   kept :data:`CONNECTION_CACHE_SECONDS` (a flood of unauthenticated requests does not query the
+   secrets backend each time; a rotated token is taken within seconds).
+2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
+   at most :data:`MAX_ALERTS` alerts (else 413 naming the limit and Alertmanager's ``max_alerts``).
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
    alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. Alerts for an
    unknown model are ignored (not recorded) and listed in the answer (``unknown_models``, and a
    result with outcome ``unknown_model``), and so are alerts without that label (a result with
    outcome ``no_model_label`` and their ``alertname`` values), while the other models' alerts of the
    request are handled: Alertmanager sends a group's alerts in one notification and does not retry a
-   4xx. Only when no alert of the request names a model: 422 naming the label; when no model named
-   is known: 404 naming the known ones. Nothing is recorded then.
+   4xx. Alerts for a model outside the scope are refused the same way (outcome ``outside_scope``,
+   ``outside_scope`` in the answer) and audited (``alert_refused``). Only when no alert of the request
+   names a model: 422 naming the label; when no model named is in the scope: 403 naming those outside
+   it and the fix (audited), else 404 naming the known ones, those of the scope only. Nothing else is
+   recorded then.
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
-   the active run. The alert text is untrusted; the decision step fences it. Every text is scrubbed on
+   the active run. A model's audit entries are written in one transaction, once its run is started
+   or found. The alert text is untrusted; the decision step fences it. Every text is scrubbed on
    arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
    retries; the log names the database and the error. The metadata DB refusing the request (bad data,
@@ -69,6 +79,7 @@ from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
+from airflow_provider_agentic_mlops.plugins.airflow_auth import dag_teams
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 
 if TYPE_CHECKING:
@@ -85,6 +96,8 @@ DEFAULT_MODEL_LABEL = "model"
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
 LOCK_SCOPE = "agentic-mlops-alerts"
 MAX_BODY_BYTES = 1_000_000
+#: Alerts per notification: each one is an audit entry (Alertmanager's ``max_alerts`` keeps a notification under it).
+MAX_ALERTS = 1000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
 MAX_ENTRIES = 50  # labels / annotations kept per alert (plus those the endpoint reads)
 TRIGGERING_USER = "agentic-mlops-alerts"
@@ -114,10 +127,11 @@ def configured_model_label() -> str:
     return _conf("alert_model_label", DEFAULT_MODEL_LABEL)
 
 
-def configured_conn_id() -> str:
-    """``[agentic_mlops] alerts_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID``),
-    default ``agentic_mlops_alerts``."""
-    return _conf("alerts_conn_id", DEFAULT_CONN_ID)
+def configured_conn_ids() -> list[str]:
+    """``[agentic_mlops] alerts_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID``): one connection id,
+    or several separated by commas (one token per team), default ``agentic_mlops_alerts``."""
+    ids = [part.strip() for part in _conf("alerts_conn_id", DEFAULT_CONN_ID).split(",")]
+    return list(dict.fromkeys(i for i in ids if i)) or [DEFAULT_CONN_ID]
 
 
 def configured_lock_timeout() -> float:
@@ -175,8 +189,24 @@ ALERTS_CONNECTION_UNREADABLE = (
 )
 
 
-def _credentials(conn_id: str) -> tuple[str | None, str | None]:
-    """``(login, password)`` of the alerts connection, ``(None, None)`` when it does not exist.
+@dataclass(frozen=True)
+class AlertsConnection:
+    """One alerts connection as the endpoint reads it.
+
+    :param conn_id: its id (one of ``[agentic_mlops] alerts_conn_id``).
+    :param login: the login for basic auth (None: bearer only).
+    :param password: the token (None: the connection authenticates nobody).
+    :param extra: its extra, where :class:`AlertScope` reads the scope.
+    """
+
+    conn_id: str
+    login: str | None
+    password: str | None
+    extra: Any = None
+
+
+def _connection(conn_id: str) -> AlertsConnection | None:
+    """The alerts connection ``conn_id``, None when it does not exist.
 
     :raises AlertError: 503 when the lookup failed (Airflow answers "isn't defined" then too): the
         metadata DB's failure as :func:`_metadata_db` answers it, another backend's as
@@ -190,8 +220,128 @@ def _credentials(conn_id: str) -> tuple[str | None, str | None]:
         log.warning("alerts: %s", err, exc_info=err.error)
         raise AlertError(503, ALERTS_CONNECTION_UNREADABLE) from err
     if conn is None:
-        return None, None
-    return conn.login or None, conn.password or None
+        return None
+    # not extra_dejson: it answers {} ("no scope": every model) for an extra that is not JSON
+    extra: Any = conn.extra or None
+    if isinstance(extra, str):
+        with contextlib.suppress(ValueError):  # not JSON: kept as text, which AlertScope.of refuses
+            extra = json.loads(extra)
+    return AlertsConnection(conn_id, conn.login or None, conn.password or None, extra)
+
+
+#: Seconds a looked-up alerts connection is kept (per API server process): the lookup comes before
+#: authentication, so without it every unauthenticated request would query the secrets backend; short,
+#: so that a rotated token is taken within seconds (the old one works that much longer). A failed lookup
+#: is not kept.
+CONNECTION_CACHE_SECONDS = 5.0
+_clock = time.monotonic
+_connections_seen: dict[str, tuple[float, AlertsConnection | None]] = {}
+_connections_seen_guard = threading.Lock()
+
+
+def _cached_connection(conn_id: str) -> AlertsConnection | None:
+    """:func:`_connection`, looked up again once the last lookup is :data:`CONNECTION_CACHE_SECONDS` old."""
+    now = _clock()
+    with _connections_seen_guard:
+        seen = _connections_seen.get(conn_id)
+    if seen is not None and 0 <= now - seen[0] < CONNECTION_CACHE_SECONDS:
+        return seen[1]
+    conn = _connection(conn_id)  # a failure propagates, not kept
+    with _connections_seen_guard:
+        _connections_seen[conn_id] = (now, conn)
+    return conn
+
+
+def authenticated_connection(
+    authorization: str, connections: list[AlertsConnection]
+) -> tuple[str, AlertsConnection] | None:
+    """``(caller, connection)`` of the first of ``connections`` whose credentials ``authorization`` carries
+    (:func:`authenticate`), else None. Every connection is compared, so the time taken does not say which
+    one matched."""
+    matches = [
+        (caller, conn)
+        for conn in connections
+        if (caller := authenticate(authorization, login=conn.login, password=conn.password)) is not None
+    ]
+    return matches[0] if matches else None
+
+
+@dataclass(frozen=True)
+class AlertScope:
+    """The models the alerts of one connection may start, from the connection's extra:
+
+    * ``teams``: a list of Airflow team names: only models whose DAG belongs to one of them (a DAG
+      without a team belongs to none);
+    * ``models``: a list of glob patterns (``fraud-*``, matched case-sensitively): only models whose name
+      matches one.
+
+    Each key given narrows the scope (both: a model must pass both); neither: every model, as a
+    connection without them always could.
+
+    :param conn_id: the connection.
+    :param teams: the teams, None when the extra names none.
+    :param models: the patterns, None when the extra names none.
+    """
+
+    conn_id: str
+    teams: frozenset[str] | None = None
+    models: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, conn: AlertsConnection) -> AlertScope:
+        """The scope in ``conn``'s extra.
+
+        :raises AlertError: 503 naming the connection and what is wrong, when a key is not a list of
+            non-empty texts (a scope misread as "no scope" would open every model to the token)."""
+        extra = conn.extra if conn.extra is not None else {}
+        if not isinstance(extra, dict):
+            raise cls._unreadable(conn.conn_id, "its extra is not a JSON object")
+        lists: dict[str, tuple[str, ...] | None] = {}
+        for key in ("teams", "models"):
+            value = extra.get(key)
+            if value is not None and not (
+                isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+            ):
+                raise cls._unreadable(
+                    conn.conn_id, f"its extra {key!r} must be a list of non-empty texts, got {value!r:.100}"
+                )
+            lists[key] = None if value is None else tuple(v.strip() for v in value)
+        teams = lists["teams"]
+        return cls(conn.conn_id, None if teams is None else frozenset(teams), lists["models"])
+
+    @staticmethod
+    def _unreadable(conn_id: str, problem: str) -> AlertError:
+        log.error(
+            "alerts: the scope of the alerts connection %r cannot be read: %s; its token starts nothing",
+            conn_id,
+            problem,
+        )
+        return AlertError(
+            503,
+            f"the scope of the alerts connection {conn_id!r} cannot be read: {problem}. Fix the connection's extra "
+            '(e.g. {"teams": ["team_a"], "models": ["fraud-*"]}); until then its token starts nothing',
+        )
+
+    @property
+    def limited(self) -> bool:
+        return self.teams is not None or self.models is not None
+
+    def allows(self, model: str, team: Any) -> bool:
+        """Whether an alert for ``model``, whose DAG's team is ``team``, may start its run."""
+        from fnmatch import fnmatchcase
+
+        if self.models is not None and not any(fnmatchcase(model, pattern) for pattern in self.models):
+            return False
+        return self.teams is None or (isinstance(team, str) and team in self.teams)
+
+    def describe(self) -> str:
+        """The scope as its extra says it (for the sender of a refused alert)."""
+        parts = [
+            f"{key} {sorted(value)}"
+            for key, value in (("teams", self.teams), ("models", self.models))
+            if value is not None
+        ]
+        return ", ".join(parts) or "every model"
 
 
 # -- payloads -------------------------------------------------------------------------------------
@@ -275,6 +425,12 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
         items = payload["alerts"]
         if not isinstance(items, list) or not items:
             raise AlertError(422, f"{source} payload: 'alerts' must be a non-empty list")
+        if len(items) > MAX_ALERTS:
+            raise AlertError(
+                413,
+                f"{source} payload: {len(items)} alerts in one notification, at most {MAX_ALERTS}: nothing was "
+                f"recorded; set max_alerts: {MAX_ALERTS} in Alertmanager's webhook_config (or group by model)",
+            )
         read_labels = (model_label, "alertname")  # what this function reads, kept beyond MAX_ENTRIES
         common = _mapping(payload.get("commonLabels"), "commonLabels", keep=read_labels)
         alerts = []
@@ -537,44 +693,95 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
 
 
 def handle_alerts(
-    alerts: list[Alert], *, caller: str, store: StateStore, model_label: str = DEFAULT_MODEL_LABEL
+    alerts: list[Alert],
+    *,
+    caller: str,
+    store: StateStore,
+    model_label: str = DEFAULT_MODEL_LABEL,
+    scope: AlertScope | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
 
     :param model_label: the label naming the model, for the answer about alerts that lack it.
+    :param scope: the models the authenticating connection may start (None: every model); the answers
+        name only those as known, and an alert for another existing model is refused (audited
+        ``alert_refused``): 403 when no alert of the request is in the scope, else answered 2xx as
+        ``outside_scope`` while the others are handled.
 
     An audit row's subject is the alert's fingerprint clipped to the column (PostgreSQL refuses a
     longer one); the details keep it whole.
     """
     from airflow_provider_agentic_mlops.core.schema import audit
+    from airflow_provider_agentic_mlops.core.state import AuditEntry
 
     subject_length: int = audit.c.subject.type.length
+    scope = scope if scope is not None else AlertScope(DEFAULT_CONN_ID)
 
     def subject(alert: Alert) -> str | None:
         return alert.fingerprint[:subject_length] if alert.fingerprint else None
 
     with _metadata_db("listing the model DAGs"):
         models = known_models()
+        teams = dag_teams([m["dag_id"] for m in models.values()]) if scope.teams is not None else {}
+    allowed = {m: info for m, info in models.items() if scope.allows(m, teams.get(info["dag_id"]))}
     named = {a.model for a in alerts if a.model is not None}
     unknown = sorted(named - set(models))
-    no_dag = (
-        f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. "
-        f"Known models: {sorted(models) or 'none (is the models file loaded by the dag-processor?)'}"
+    outside = sorted(named & set(models) - set(allowed))
+    if allowed:
+        known = str(sorted(allowed))
+    elif scope.limited:
+        known = f"none that the alerts connection {scope.conn_id!r} may start ({scope.describe()})"
+    else:
+        known = "none (is the models file loaded by the dag-processor?)"
+    no_dag = f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. Known models: {known}"
+    not_yours = (
+        f"model(s) {outside} are outside the scope of the alerts connection {scope.conn_id!r} that authenticated "
+        f"this request ({scope.describe()}): no run of theirs was started. Send their alerts with the token of a "
+        "connection whose scope includes them (e.g. their team's alerts connection), or add them to this "
+        "connection's extra 'teams' / 'models'"
     )
-    if len(unknown) == len(named):
-        raise AlertError(404, no_dag, known_models=sorted(models))
     received_at = datetime.now(timezone.utc).isoformat()
-    results = []
-    started_any = False
     by_model: dict[str | None, list[Alert]] = {}
     for alert in alerts:
         by_model.setdefault(alert.model, []).append(alert)
+    if outside:  # refused, and audited: a token used beyond its scope is worth knowing about
+        log.warning(
+            "alerts: %s (their DAGs' teams: %s)", not_yours, {m: teams.get(models[m]["dag_id"]) for m in outside}
+        )
+        store.audit_many(
+            [
+                AuditEntry(
+                    "alert_refused",
+                    f"alert:{by_model[model][0].source}:{caller}",
+                    model,
+                    subject(by_model[model][0]),
+                    {
+                        "conn_id": scope.conn_id,
+                        "scope": scope.describe(),
+                        "reason": "the model is outside the scope of the connection",
+                        "firing": sum(a.status == FIRING for a in by_model[model]),
+                        "resolved": sum(a.status == RESOLVED for a in by_model[model]),
+                        "fingerprints": [a.fingerprint for a in by_model[model][:20]],
+                        "summary": by_model[model][0].summary,
+                        "received_at": received_at,
+                    },
+                )
+                for model in outside
+            ]
+        )
+    if not named & set(allowed):
+        if outside:
+            raise AlertError(403, not_yours, outside_scope=outside)
+        raise AlertError(404, no_dag, known_models=sorted(allowed))
+    results = []
+    started_any = False
     for model, group in by_model.items():
-        if model is None or model not in models:  # answered, not recorded
+        if model not in allowed:  # answered, not recorded (outside the scope: refused above)
             firing_count = sum(a.status == FIRING for a in group)
+            outcome = "no_model_label" if model is None else "outside_scope" if model in models else "unknown_model"
             result = {
                 "model": model,
-                "outcome": "no_model_label" if model is None else "unknown_model",
+                "outcome": outcome,
                 "firing": firing_count,
                 "resolved": len(group) - firing_count,
             }
@@ -582,15 +789,19 @@ def handle_alerts(
                 result["alertnames"] = sorted({a.labels.get("alertname", "") for a in group})
             results.append(result)
             continue
-        dag_id = models[model]["dag_id"]
-        for alert in (a for a in group if a.status == RESOLVED):
-            store.audit(
+        dag_id = allowed[model]["dag_id"]
+        # the model's audit entries, written together once its run is started (or found)
+        entries = [
+            AuditEntry(
                 "alert_resolved",
-                actor=f"alert:{alert.source}:{caller}",
-                model_name=model,
-                subject=subject(alert),
-                details=alert.as_conf(received_at, len(group)),
+                f"alert:{alert.source}:{caller}",
+                model,
+                subject(alert),
+                {**alert.as_conf(received_at, len(group)), "conn_id": scope.conn_id},
             )
+            for alert in group
+            if alert.status == RESOLVED
+        ]
         firing = [a for a in group if a.status == FIRING]
         result: dict[str, Any] = {
             "model": model,
@@ -604,19 +815,27 @@ def handle_alerts(
                 run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
             started_any |= started
             result.update(run_id=run_id, outcome="started" if started else "already_running")
-            if models[model]["paused"]:
+            if allowed[model]["paused"]:
                 result["warning"] = f"DAG {dag_id} is paused: the run waits until it is unpaused"
-            for one in firing:
-                store.audit(
+            entries += [
+                AuditEntry(
                     "alert_received",
-                    actor=f"alert:{one.source}:{caller}",
-                    model_name=model,
-                    subject=subject(one),
-                    details={**one.as_conf(received_at, len(firing)), "outcome": result["outcome"], "run_id": run_id},
+                    f"alert:{one.source}:{caller}",
+                    model,
+                    subject(one),
+                    {
+                        **one.as_conf(received_at, len(firing)),
+                        "outcome": result["outcome"],
+                        "run_id": run_id,
+                        "conn_id": scope.conn_id,
+                    },
                 )
+                for one in firing
+            ]
             log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
         else:
             result["outcome"] = "recorded_resolved"
+        store.audit_many(entries)
         results.append(result)
     answer: dict[str, Any] = {"results": results}
     # Ignored alerts are answered 2xx all the same: Alertmanager drops a notification answered 4xx,
@@ -625,7 +844,10 @@ def handle_alerts(
     if unknown:
         log.warning("alerts: %s; their alerts were ignored, the other models' were handled", no_dag)
         ignored.append(f"{no_dag}. Their alerts were ignored; the other models' were handled.")
-        answer.update(unknown_models=unknown, known_models=sorted(models))
+        answer.update(unknown_models=unknown, known_models=sorted(allowed))
+    if outside:
+        ignored.append(f"{not_yours}. The other models' alerts were handled.")
+        answer["outside_scope"] = outside
     if None in by_model:
         unlabelled = by_model[None]
         names = sorted({a.labels.get("alertname", "") for a in unlabelled})
@@ -651,27 +873,31 @@ async def _read_body(request: Request) -> tuple[bytes, int]:
 @router.post("/alerts")
 async def receive_alerts(request: Request) -> JSONResponse:
     """Authenticate, parse, then start (or find) the model's run. 201 when a run started, else 200."""
-    conn_id = configured_conn_id()
+    conn_ids = configured_conn_ids()
     try:
-        login, password = await anyio.to_thread.run_sync(_credentials, conn_id)
+        found = await anyio.to_thread.run_sync(lambda: [_cached_connection(conn_id) for conn_id in conn_ids])
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
-    if not password:
+    connections = [conn for conn in found if conn is not None and conn.password]
+    if not connections:
+        which = f"the connection {conn_ids[0]!r}" if len(conn_ids) == 1 else f"one of the connections {conn_ids}"
         return JSONResponse(
             {
-                "detail": f"alerts are not configured: create the connection {conn_id!r} "
+                "detail": f"alerts are not configured: create {which} "
                 "(password = bearer token; login + password for basic auth)"
             },
             status_code=503,
         )
-    caller = authenticate(request.headers.get("Authorization") or "", login=login, password=password)
-    if caller is None:
+    matched = authenticated_connection(request.headers.get("Authorization") or "", connections)
+    if matched is None:
         return JSONResponse(
             {"detail": "missing or wrong credentials"},
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="agentic-mlops-alerts"'},
         )
+    caller, conn = matched
     try:
+        scope = AlertScope.of(conn)
         body, size = await _read_body(request)
         if size > MAX_BODY_BYTES:
             raise AlertError(413, f"body of {size} bytes is larger than {MAX_BODY_BYTES}")
@@ -683,11 +909,23 @@ async def receive_alerts(request: Request) -> JSONResponse:
         alerts = parse_alerts(payload, model_label=model_label)
         settings = settings_of(request.app)
         status, answer = await anyio.to_thread.run_sync(
-            lambda: handle_alerts(alerts, caller=caller, store=settings.get_store(), model_label=model_label)
+            lambda: handle_alerts(
+                alerts, caller=caller, store=settings.get_store(), model_label=model_label, scope=scope
+            )
         )
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
     return JSONResponse(answer, status_code=status)
 
 
-__all__ = ["Alert", "AlertError", "authenticate", "parse_alerts", "router", "start_run_unless_active"]
+__all__ = [
+    "Alert",
+    "AlertError",
+    "AlertScope",
+    "AlertsConnection",
+    "authenticate",
+    "authenticated_connection",
+    "parse_alerts",
+    "router",
+    "start_run_unless_active",
+]

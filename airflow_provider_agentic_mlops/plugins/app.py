@@ -317,5 +317,19 @@ async def store_unavailable(request: Any, exc: Exception) -> Any:
     return error_response(request, 503, detail)
 
 
+async def read_limited(request: Any, limit: int) -> bytes | None:
+    """The request's body, or None as soon as it is known to exceed ``limit`` bytes (declared in
+    ``Content-Length`` or read): a route answers 413 without holding more than ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def settings_of(app: Any) -> AppSettings:
     return app.state.agentic_mlops

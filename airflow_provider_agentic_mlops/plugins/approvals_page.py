@@ -29,10 +29,10 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError, field_validator
 
 from airflow_provider_agentic_mlops.core import model_history
-from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
+from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS, bad_approval_id, bad_reason
 from airflow_provider_agentic_mlops.core.json_input import parse_json
 from airflow_provider_agentic_mlops.plugins.airflow_auth import (
     UserDep,
@@ -43,13 +43,30 @@ from airflow_provider_agentic_mlops.plugins.airflow_auth import (
     require_json,
     user_name,
 )
-from airflow_provider_agentic_mlops.plugins.app import settings_of
+from airflow_provider_agentic_mlops.plugins.app import read_limited, settings_of
 
 router = APIRouter(tags=["approvals"])
 
 
+#: Bytes of a decision's body: a reason of MAX_REASON_CHARS characters, each escaped in JSON, fits.
+MAX_DECISION_BODY_BYTES = 16 * 1024
+
+
 class DecisionBody(BaseModel):
+    """A decision's JSON body.
+
+    :param reason: why, at most :data:`~..core.approval_policy.MAX_REASON_CHARS` characters.
+    """
+
     reason: str | None = None
+
+    @field_validator("reason")
+    @classmethod
+    def _short_enough(cls, reason: str | None) -> str | None:
+        too_long = bad_reason(reason)
+        if too_long is not None:
+            raise ValueError(too_long)
+        return reason
 
 
 def _public(approval: dict[str, Any]) -> dict[str, Any]:
@@ -121,9 +138,19 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
     bad_id = bad_approval_id(approval_id)
     if bad_id is not None:
         raise HTTPException(404, bad_id)
+    raw = await read_limited(request, MAX_DECISION_BODY_BYTES)
+    if raw is None:
+        raise HTTPException(
+            413,
+            f"the decision body is larger than {MAX_DECISION_BODY_BYTES} bytes "
+            f"(a reason may have at most {MAX_REASON_CHARS} characters)",
+        )
     try:
-        body = DecisionBody.model_validate(parse_json((await request.body()) or b"{}", what="the decision body"))
-    except ValueError as err:  # JsonInputError and pydantic's ValidationError
+        body = DecisionBody.model_validate(parse_json(raw or b"{}", what="the decision body"))
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in err.errors())
+        raise HTTPException(422, f"bad decision body: {problems}") from None
+    except ValueError as err:  # JsonInputError
         raise HTTPException(422, f"bad decision body: {err}") from None
     settings = settings_of(request.app)
 

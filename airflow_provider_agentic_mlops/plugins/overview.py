@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
 from airflow_provider_agentic_mlops.core.paging import Page, page_of
 from airflow_provider_agentic_mlops.plugins import alerts, approvals_page, charts
+from airflow_provider_agentic_mlops.plugins.airflow_auth import DagTeam
 from airflow_provider_agentic_mlops.plugins.app import settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
 from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
@@ -45,7 +46,7 @@ def bad_row_id(row_id: int) -> bool:
     return not 0 < row_id < 10**APPROVAL_ID_DIGITS
 
 
-def may_read(user: Any, dag_id: str, team_name: str | None) -> bool:
+def may_read(user: Any, dag_id: str, team_name: DagTeam) -> bool:
     """Whether ``user`` may read the runs of ``dag_id`` (the model's DAG), whose team is ``team_name``
     (:func:`.approvals_page.dag_teams`)."""
     return approvals_page.is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team_name)
@@ -93,7 +94,7 @@ def candidate_dags(own: str, dags: set[str | None]) -> set[str]:
 
 
 def readable_of(
-    user: Any, own: str, dags: set[str | None], teams: Mapping[str, str | None] | None = None
+    user: Any, own: str, dags: set[str | None], teams: Mapping[str, DagTeam] | None = None
 ) -> tuple[str, set[str | None]] | None:
     """:func:`readable_dags` of a model whose DAG is ``own`` and whose rows recorded ``dags``.
 
@@ -135,7 +136,7 @@ def dag_paused(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, da
 
 def first_run(model_name: str, dag_id: str) -> dict[str, Any]:
     """What the page of a model without a decision says of its DAG: ``{"parsed", "paused", "last_run",
-    "alerts_conn_id"}`` (``parsed``: Airflow has the DAG; ``last_run``: :func:`last_dag_runs`'s, None before
+    "alerts_conn_ids"}`` (``parsed``: Airflow has the DAG; ``last_run``: :func:`last_dag_runs`'s, None before
     the first)."""
     dag = alerts.known_models().get(model_name)
     parsed = dag is not None and dag["dag_id"] == dag_id
@@ -143,7 +144,7 @@ def first_run(model_name: str, dag_id: str) -> dict[str, Any]:
         "parsed": parsed,
         "paused": dag is not None and parsed and bool(dag["paused"]),
         "last_run": last_dag_runs([dag_id]).get(dag_id),
-        "alerts_conn_id": alerts.configured_conn_id(),
+        "alerts_conn_ids": alerts.configured_conn_ids(),
     }
 
 

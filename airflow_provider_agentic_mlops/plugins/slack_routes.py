@@ -35,7 +35,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from airflow_provider_agentic_mlops.plugins.app import settings_of
+from airflow_provider_agentic_mlops.plugins.app import read_limited, settings_of
 
 SIGNATURE_WINDOW_SECONDS = 300
 MAX_BODY_BYTES = 64 * 1024
@@ -66,19 +66,6 @@ def _answer(status: int, outcome: str, detail: str | None = None) -> Response:
     if detail is None:
         return Response(status_code=status, headers={OUTCOME_HEADER: outcome})
     return JSONResponse({"detail": detail}, status_code=status, headers={OUTCOME_HEADER: outcome})
-
-
-async def _read_limited(request: Request) -> bytes | None:
-    """The body, or None as soon as it is known to exceed :data:`MAX_BODY_BYTES` (declared or read)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 12 or int(declared) > MAX_BODY_BYTES):
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return None
-    return bytes(body)
 
 
 class _AnswerLater:
@@ -112,7 +99,7 @@ async def slack_interactions(request: Request) -> Response:
             "no Slack signing secret: set [agentic_mlops] slack_signing_secret "
             "(AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET)",
         )
-    body = await _read_limited(request)
+    body = await read_limited(request, MAX_BODY_BYTES)
     if body is None:
         return _answer(413, "too_large", f"body larger than {MAX_BODY_BYTES} bytes; Slack interactions are smaller")
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")

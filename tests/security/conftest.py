@@ -3,10 +3,11 @@
 Airflow's own processes, as in production: ``airflow db migrate``, ``airflow teams create``,
 ``airflow dags reserialize`` (two DAG bundles, one per team, multi-team mode on), then
 ``airflow api-server --workers 2``. SimpleAuthManager users: ``admin``; ``alice`` (role user, team_a);
-``bob`` (role user, team_b); ``vera`` (viewer, team_a). Metadata DB and state store: PostgreSQL when it
-answers on 127.0.0.1:5432 (always under CI=true, where its absence fails), else SQLite. Slack is the
-local Slack double (user-group and users.info lookups go to it). Start-up takes ~1-2 min on a quiet
-machine (``db migrate``, ``dags reserialize``, two API workers).
+``bob`` (role user, team_b); ``vera`` (viewer, team_a). Alerts: a deployment token, and a token scoped
+to team_a. Metadata DB and state store: PostgreSQL when it answers on 127.0.0.1:5432 (always under
+CI=true, where its absence fails), else SQLite. Slack is the local Slack double (user-group and
+users.info lookups go to it). Start-up takes ~1-2 min on a quiet machine (``db migrate``,
+``dags reserialize``, two API workers).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.doubles.slack_server import SlackDouble, SlackServer
 
 SIGNING_SECRET = "sec-" + secrets.token_hex(16)
 ALERT_TOKEN = "alert-" + secrets.token_hex(16)
+TEAM_A_ALERT_TOKEN = "alert-a-" + secrets.token_hex(16)  # the alerts connection scoped to team_a
 PASSWORDS = {"admin": "admin-pw", "alice": "alice-pw", "bob": "bob-pw", "vera": "vera-pw"}
 USERS = "admin:admin,alice:user:team_a,bob:user:team_b,vera:viewer:team_a"
 APPROVER_GROUP = "S_APPROVERS"
@@ -171,6 +173,10 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
                 {"conn_type": "slack", "password": "xoxb-sec-token", "extra": {"base_url": slack.base_url}}
             ),
             "AIRFLOW_CONN_AGENTIC_MLOPS_ALERTS": json.dumps({"conn_type": "http", "password": ALERT_TOKEN}),
+            "AIRFLOW_CONN_AGENTIC_MLOPS_ALERTS_TEAM_A": json.dumps(
+                {"conn_type": "http", "password": TEAM_A_ALERT_TOKEN, "extra": {"teams": ["team_a"]}}
+            ),
+            "AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID": "agentic_mlops_alerts, agentic_mlops_alerts_team_a",
         }
     )
     proc = None

@@ -29,6 +29,7 @@ from tests.security.conftest import (
     NEW_A,
     NEW_B,
     SIGNING_SECRET,
+    TEAM_A_ALERT_TOKEN,
     ApiServer,
 )
 
@@ -253,6 +254,28 @@ def test_the_same_team_sees_and_may_decide(api_server: ApiServer) -> None:
     assert api_server.store.get_approval(approval["id"])["decided_by"] == "bob"
 
 
+def test_requests_of_a_dag_airflow_does_not_know_are_an_admins_only(api_server: ApiServer) -> None:
+    """A deleted DAG's team is unknown, not "none": its requests are not every user's to see and decide."""
+    gone = "agentic_mlops__deleted-model"
+    approval = _request(api_server, dag_id=gone)
+    for user in ("alice", "bob"):
+        listed = httpx.get(
+            f"{api_server.url}/agentic-mlops/api/approvals",
+            headers={"Authorization": f"Bearer {api_server.token(user)}"},
+            timeout=60,
+        )
+        assert listed.status_code == 200 and approval["id"] not in [a["id"] for a in listed.json()], user
+        response = _page_post(api_server, approval["id"], user=user, headers={"Content-Type": "application/json"})
+        assert response.status_code == 404 and gone not in response.text, (user, response.text)
+    _unchanged(api_server, approval)
+    listed = httpx.get(
+        f"{api_server.url}/agentic-mlops/api/approvals",
+        headers={"Authorization": f"Bearer {api_server.token('admin')}"},
+        timeout=60,
+    )
+    assert approval["id"] in [a["id"] for a in listed.json()]
+
+
 def test_a_viewer_may_list_but_not_decide(api_server: ApiServer) -> None:
     approval = _request(api_server, dag_id=DAG_A)
     response = _page_post(api_server, approval["id"], user="vera", headers={"Content-Type": "application/json"})
@@ -319,6 +342,23 @@ def test_bad_alerts_start_nothing(api_server: ApiServer, body: bytes, status: in
     assert "danger" not in response.json().get("known_models", [])
     runs = api_server.sql("SELECT dag_id FROM dag_run WHERE dag_id IN (:a, :l)", a=DAG_A, l=LOOK_ALIKE)
     assert runs == []
+
+
+def test_a_team_alerts_token_neither_starts_nor_learns_another_teams_models(api_server: ApiServer) -> None:
+    headers = {"Authorization": f"Bearer {TEAM_A_ALERT_TOKEN}", "Content-Type": "application/json"}
+    refused = _post(api_server, "/agentic-mlops/alerts", json.dumps({"model": "model-b"}).encode(), headers)
+    assert refused.status_code == 403, refused.text
+    assert "model-b" in refused.json()["detail"] and "agentic_mlops_alerts_team_a" in refused.json()["detail"]
+    assert api_server.sql("SELECT dag_id FROM dag_run WHERE dag_id = :b", b=DAG_B) == []
+    assert "alert_refused" in [e["action"] for e in api_server.store.audit_trail("model-b")]
+    unknown = _post(api_server, "/agentic-mlops/alerts", json.dumps({"model": "ghost"}).encode(), headers)
+    assert unknown.status_code == 404 and unknown.json()["known_models"] == ["model-a"]
+    own = _post(
+        api_server, "/agentic-mlops/alerts", json.dumps({"model": "model-a", "status": "resolved"}).encode(), headers
+    )
+    assert own.status_code == 200 and own.json()["results"][0]["outcome"] == "recorded_resolved", own.text
+    # the deployment's token is not scoped: it knows both teams' models
+    assert _alert(api_server, json.dumps({"model": "ghost"}).encode()).json()["known_models"] == ["model-a", "model-b"]
 
 
 def test_alerts_without_the_token_are_401(api_server: ApiServer) -> None:

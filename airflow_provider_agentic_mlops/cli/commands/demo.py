@@ -25,6 +25,9 @@ REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
 DAG_ID = "agentic_mlops__fraud-detector"
 #: The demo's Airflow port unless ``--port`` says otherwise.
 DEFAULT_PORT = 8080
+#: The only interface the demo's API server listens on: every UI user of the demo is an admin, so it
+#: must not be reachable from other hosts (Airflow's default, 0.0.0.0, is every interface).
+DEMO_HOST = "127.0.0.1"
 #: Seconds to wait for Airflow's API server and for the DAG to be parsed before giving up triggering.
 START_TIMEOUT = 600
 #: In the demo's home while its Airflow runs: port and process, so ``--shift`` finds the demo (and a
@@ -34,8 +37,9 @@ RUN_RECORD = "demo-running.json"
 
 def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[str, str]:
     """Settings of the demo's ``airflow standalone``: SQLite, LocalExecutor, few workers (2 cores),
-    no example DAGs, DAGs unpaused, every UI user an admin (local demo only), and the API server and
-    the execution API (which task processes call) on ``port``."""
+    no example DAGs, DAGs unpaused, every UI user an admin, so the API server listens on
+    :data:`DEMO_HOST` (loopback) only, and the API server and the execution API (which task processes
+    call) on ``port``."""
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
@@ -43,6 +47,7 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__HOST": DEMO_HOST,  # `airflow standalone` starts `airflow api-server` without --host
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}/",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
@@ -396,6 +401,7 @@ def demo(args: argparse.Namespace) -> None:
     )
     print(
         f"\nOpen {overview} (Browse > Models): drift over time, decisions and their traces.\n"
+        f"Airflow listens on {DEMO_HOST}:{port} only (loopback, this machine): every UI user of the demo is an admin.\n"
         f"DAG {DAG_ID} gets a run as soon as Airflow is up; no LLM connection: the rules decide;\n"
         "no Slack connection: approve on Browse > Model approvals, or from another terminal:\n"
         f"  {approve} approvals list\n  {approve} approvals approve <id>\n"

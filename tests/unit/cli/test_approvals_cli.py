@@ -112,6 +112,26 @@ def test_a_cli_decision_updates_the_slack_message(
     assert len(updates) == 1 and "Denied by alice via cli" in json.dumps(updates[0].args["blocks"])
 
 
+def test_a_reason_over_the_limit_is_refused_naming_it_and_nothing_is_recorded(
+    store: StateStore, capsys: pytest.CaptureFixture
+) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import main
+    from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS
+
+    approval_id = _request(store)
+    too_long = "x" * (MAX_REASON_CHARS + 1)
+    with pytest.raises(SystemExit) as refused:
+        main(["approvals", "deny", str(approval_id), "--reason", too_long, "--state-conn-id", CONN])
+    assert refused.value.code == 2  # argparse's usage error: before any store is opened
+    assert f"at most {MAX_REASON_CHARS} characters" in capsys.readouterr().err
+    # the store refuses it too, whoever calls it
+    with pytest.raises(SystemExit, match=f"at most {MAX_REASON_CHARS} characters"):
+        approvals_deny(_args(approval_id=approval_id, reason=too_long))
+    assert store.get_approval(approval_id)["status"] == "pending"
+    main(["approvals", "deny", str(approval_id), "--reason", "x" * MAX_REASON_CHARS, "--state-conn-id", CONN])
+    assert store.get_approval(approval_id)["reason"] == "x" * MAX_REASON_CHARS
+
+
 def test_the_lead_wires_these_functions_to_airflow_agentic_mlops_approvals(store: StateStore) -> None:
     from airflow_provider_agentic_mlops.cli.definition import main
 

@@ -230,8 +230,10 @@ def _hostile_approval(status: str = "pending") -> dict:
             drift={
                 "dataset_drift": True,
                 "drift_share": 0.6,
-                "n_columns": 2,
-                "n_drifted": 1,
+                # numbers when the provider computes them; a stored request is data all the same
+                "n_columns": HOSTILE,
+                "n_drifted": HOSTILE,
+                "share_threshold": HOSTILE,
                 "top_drifted": [{"column": HOSTILE, "method": HOSTILE, "score": HOSTILE, "threshold": 0.1}],
             },
             rationale=f"The LLM says {HOSTILE}",

@@ -516,6 +516,20 @@ def test_audit_trail_is_append_only(store: StateStore) -> None:
     assert len(store.audit_trail("m")) == len(actions)
 
 
+def test_audit_many_appends_every_entry_in_one_transaction(store: StateStore) -> None:
+    from airflow_provider_agentic_mlops.core.state import AuditEntry
+    from tests.sql_statements import statements_on
+
+    entries = [AuditEntry("alert_resolved", "alert:plain:x", "m", f"fp-{i}", {"i": i}) for i in range(30)]
+    with statements_on(store.engine) as seen:
+        store.audit_many(entries)
+        store.audit_many([])  # nothing to write: no transaction
+    assert len([s for s in seen if s.startswith("INSERT INTO agentic_mlops_audit")]) == 1
+    trail = store.audit_trail("m", limit=100)
+    assert sorted(e["details"]["i"] for e in trail) == list(range(30))
+    assert {e["actor"] for e in trail} == {"alert:plain:x"}
+
+
 def test_two_stores_on_one_new_database_migrate_once(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     errors: list[BaseException] = []

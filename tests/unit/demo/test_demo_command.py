@@ -25,6 +25,28 @@ def test_another_port_moves_the_execution_api_too(tmp_path: Path) -> None:
     assert env["AIRFLOW__API__BASE_URL"] == "http://localhost:8794/"
 
 
+def test_the_demos_api_server_listens_on_loopback_only(tmp_path: Path) -> None:
+    # every UI user is an admin in the demo: bound to all interfaces, every host on the network would be one
+    env = demo.demo_environment(tmp_path, tmp_path / "dags", 8794)
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "True"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+
+
+def test_airflow_standalone_starts_the_demos_api_server_on_loopback(tmp_path: Path) -> None:
+    """``airflow standalone`` runs ``airflow api-server`` without ``--host``: the host is the default Airflow's
+    own CLI parser gives it under the demo's settings (Airflow's default is 0.0.0.0)."""
+    from airflow.cli.commands import standalone_command
+
+    source = Path(standalone_command.__file__).read_text()
+    assert 'command=["api-server"]' in source  # no --host of its own: [api] host decides
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONFIG"))}
+    env.update(demo.demo_environment(tmp_path, tmp_path / "dags", 8794))
+    code = "from airflow.cli import cli_parser; a = cli_parser.get_parser().parse_args(['api-server']); print(a.host)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines()[-1] == "127.0.0.1"
+
+
 def test_the_demo_models_cooldown_is_minutes_not_a_day(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert demo.demo_cooldown_hours(demo.REPO_DAGS) * 60 <= 10

@@ -4,6 +4,7 @@ tested over HTTP in tests/integration/test_alerts_endpoint.py), and its audit ro
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,14 @@ from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import alerts
 from airflow_provider_agentic_mlops.plugins.alerts import MAX_ENTRIES, MAX_TEXT, AlertError, authenticate, parse_alerts
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_connections() -> Iterator[None]:
+    """Each test looks its alerts connections up afresh (the endpoint keeps them a few seconds)."""
+    alerts._connections_seen.clear()
+    yield
+    alerts._connections_seen.clear()
 
 
 def _basic(user: str, password: str) -> str:
@@ -93,7 +102,7 @@ def test_a_long_fingerprint_is_clipped_to_the_audit_subject(
     """PostgreSQL enforces the subject column's length: an unclipped fingerprint was a 500 after the
     run had been started."""
     store = StateStore(store_url)
-    monkeypatch.setattr(alerts, "_credentials", lambda conn_id: (None, "tok"))
+    _alerts_connection(monkeypatch, "agentic_mlops_alerts", "tok")
     monkeypatch.setattr(alerts, "known_models", lambda: {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("run-1", True))
     root = FastAPI()
@@ -166,10 +175,22 @@ def test_starting_a_run_needs_one_metadata_db_connection(
     assert one_connection_metadata_db.pool.checkedout() == 0
 
 
-def _alerts_app(monkeypatch: pytest.MonkeyPatch, store: Any, models: dict[str, Any]) -> TestClient:
-    """The plugin app at its API-server path, with the alerts token ``tok`` and ``models`` as Airflow's."""
-    monkeypatch.setattr(alerts, "_credentials", lambda conn_id: (None, "tok"))
+def _alerts_connection(
+    monkeypatch: pytest.MonkeyPatch, conn_id: str, password: str, extra: dict[str, Any] | None = None
+) -> None:
+    """The connection ``conn_id`` as an ``AIRFLOW_CONN_*`` variable (Airflow's environment secrets backend)."""
+    value = {"conn_type": "generic", "password": password, **({"extra": extra} if extra is not None else {})}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+
+
+def _alerts_app(
+    monkeypatch: pytest.MonkeyPatch, store: Any, models: dict[str, Any], teams: dict[str, str] | None = None
+) -> TestClient:
+    """The plugin app at its API-server path, with the alerts token ``tok`` (a connection without a scope),
+    ``models`` as Airflow's and ``teams`` the teams of their DAGs (dag_id -> team)."""
+    _alerts_connection(monkeypatch, "agentic_mlops_alerts", "tok")
     monkeypatch.setattr(alerts, "known_models", lambda: models)
+    monkeypatch.setattr(alerts, "dag_teams", lambda ids: {i: (teams or {}).get(i) for i in ids})
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
     return TestClient(root)
@@ -291,8 +312,11 @@ def test_the_alerts_connection_unreadable_for_a_metadata_db_failure_is_a_503_and
     def post() -> Any:
         return client.post("/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"})
 
+    now = [1000.0]
+    monkeypatch.setattr(alerts, "_clock", lambda: now[0])
     assert post().status_code == 404  # the token is read from the metadata DB and accepted
     server_metadata_db.down()
+    now[0] += alerts.CONNECTION_CACHE_SECONDS  # the lookup is no longer kept: read again
     with caplog.at_level("WARNING", logger=alerts.__name__):
         response = post()
     assert response.status_code == 503, response.text
@@ -497,3 +521,225 @@ def test_a_metadata_db_refusing_the_data_is_a_500_saying_so_not_an_outage(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "refused" in logged and "up and reachable" not in logged
     assert ("invalid input syntax" if error is _data_error else "duplicate key") in logged
+
+
+def test_a_notification_of_more_alerts_than_the_limit_is_refused_naming_it(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """17,500 resolved alerts in one body under 1 MB took 51 s and wrote 17,500 audit rows."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    one = {"status": "resolved", "labels": {"model": "fraud"}}
+    body = {"version": "4", "status": "resolved", "alerts": [one] * (alerts.MAX_ALERTS + 1)}
+    response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 413, response.text
+    detail = response.json()["detail"]
+    assert f"{alerts.MAX_ALERTS + 1} alerts" in detail and f"at most {alerts.MAX_ALERTS}" in detail
+    assert "max_alerts" in detail  # Alertmanager's setting that keeps a notification under it
+    assert sqlite_store.audit_trail("fraud") == []
+    at_the_limit = {**body, "alerts": [one] * alerts.MAX_ALERTS}
+    response = client.post("/agentic-mlops/alerts", json=at_the_limit, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 200, response.text
+    assert len(sqlite_store.audit_trail("fraud", limit=2 * alerts.MAX_ALERTS)) == alerts.MAX_ALERTS
+
+
+def test_a_models_alerts_are_audited_in_one_statement(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One transaction (and one INSERT) per alert made a notification's cost grow with a commit per alert."""
+    from tests.sql_statements import statements_on
+
+    models = {m: {"dag_id": f"agentic_mlops__{m}", "paused": False} for m in ("fraud", "churn")}
+    client = _alerts_app(monkeypatch, sqlite_store, models)
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    body = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {"status": status, "labels": {"model": model}, "fingerprint": f"{model}-{status}-{i}"}
+            for model in models
+            for status in ("firing", "resolved")
+            for i in range(20)
+        ],
+    }
+    with statements_on(sqlite_store.engine) as seen:
+        response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text
+    inserts = [s for s in seen if s.startswith(f"INSERT INTO {audit.name} ")]
+    assert len(inserts) == len(models), seen
+    assert seen.count("BEGIN IMMEDIATE") == len(models)  # one write transaction per model
+    for model in models:
+        trail = sqlite_store.audit_trail(model, limit=100)
+        assert sorted(e["action"] for e in trail) == ["alert_received"] * 20 + ["alert_resolved"] * 20
+        assert {e["details"]["run_id"] for e in trail if e["action"] == "alert_received"} == {"r1"}
+
+
+# -- scoped tokens (multi-team deployments) ------------------------------------------------------------
+
+TEAM_MODELS = {m: {"dag_id": f"agentic_mlops__{m}", "paused": False} for m in ("fraud", "fraud-eu", "churn", "shared")}
+TEAMS = {"agentic_mlops__fraud": "team_a", "agentic_mlops__fraud-eu": "team_a", "agentic_mlops__churn": "team_b"}
+
+
+def _scoped_app(monkeypatch: pytest.MonkeyPatch, store: StateStore, **connections: dict[str, Any]) -> TestClient:
+    """The alerts app with one connection per keyword (``conn_id={"password": ..., "extra": {...}}``), all listed
+    in ``[agentic_mlops] alerts_conn_id``, and runs recorded in ``client.started``."""
+    client = _alerts_app(monkeypatch, store, TEAM_MODELS, TEAMS)
+    for conn_id, conn in connections.items():
+        _alerts_connection(monkeypatch, conn_id, conn["password"], conn.get("extra"))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID", ", ".join(connections))
+    client.started = []  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (client.started.append(dag_id), ("r1", True))[1]
+    )
+    return client
+
+
+def _alert(client: TestClient, token: str, *models: str) -> Any:
+    body = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [{"status": "firing", "labels": {"model": m}, "fingerprint": f"fp-{m}"} for m in models],
+    }
+    return client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_team_token_is_refused_another_teams_model_naming_it_and_the_fix_and_audited(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One token used to start every team's model DAGs."""
+    client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
+    response = _alert(client, "tok-a", "churn")
+    assert response.status_code == 403, response.text
+    detail = response.json()["detail"]
+    assert "churn" in detail and "'alerts_team_a'" in detail and "teams" in detail
+    assert "team_b" not in detail  # another team's name is not the sender's to learn
+    assert client.started == []
+    [refused] = sqlite_store.audit_trail("churn")
+    assert refused["action"] == "alert_refused" and refused["details"]["conn_id"] == "alerts_team_a"
+    assert _alert(client, "tok-a", "fraud").status_code == 201
+    assert client.started == ["agentic_mlops__fraud"]
+
+
+def test_a_scoped_token_learns_only_its_own_models(sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
+    response = _alert(client, "tok-a", "ghost")
+    assert response.status_code == 404, response.text
+    assert response.json()["known_models"] == ["fraud", "fraud-eu"]
+    assert "churn" not in response.text and "shared" not in response.text
+    mixed = _alert(client, "tok-a", "fraud", "churn", "ghost")
+    assert mixed.status_code == 201, mixed.text
+    answer = mixed.json()
+    assert [(r["model"], r["outcome"]) for r in answer["results"]] == [
+        ("fraud", "started"),
+        ("churn", "outside_scope"),
+        ("ghost", "unknown_model"),
+    ]
+    assert answer["outside_scope"] == ["churn"] and answer["known_models"] == ["fraud", "fraud-eu"]
+    assert "churn" in answer["detail"]
+    assert [e["action"] for e in sqlite_store.audit_trail("churn")] == ["alert_refused"]
+
+
+def test_model_patterns_scope_a_token_and_narrow_a_teams_scope(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _scoped_app(
+        monkeypatch,
+        sqlite_store,
+        alerts_fraud={"password": "tok-f", "extra": {"models": ["fraud*", "shared"]}},
+        alerts_eu={"password": "tok-eu", "extra": {"teams": ["team_a"], "models": ["*-eu"]}},
+    )
+    assert _alert(client, "tok-f", "fraud-eu", "shared").status_code == 201
+    assert _alert(client, "tok-f", "churn").status_code == 403
+    assert _alert(client, "tok-eu", "fraud").status_code == 403  # team_a's, but not *-eu
+    assert client.started == ["agentic_mlops__fraud-eu", "agentic_mlops__shared"]
+
+
+def test_a_team_scope_leaves_out_dags_without_a_team(sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
+    assert _alert(client, "tok-a", "shared").status_code == 403
+
+
+def test_a_connection_without_a_scope_starts_any_model_as_before(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _scoped_app(
+        monkeypatch,
+        sqlite_store,
+        agentic_mlops_alerts={"password": "tok"},
+        alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}},
+    )
+    assert _alert(client, "tok", "fraud", "churn", "shared").status_code == 201
+    assert client.started == ["agentic_mlops__fraud", "agentic_mlops__churn", "agentic_mlops__shared"]
+    response = _alert(client, "tok", "ghost")
+    assert response.json()["known_models"] == sorted(TEAM_MODELS)
+    assert _alert(client, "wrong", "fraud").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"teams": "team_a"}, {"models": [""]}, {"teams": [1]}, {"models": "fraud*"}, '{"teams": ["team_a"]', '["team_a"]'],
+    ids=["teams-not-a-list", "empty-pattern", "team-not-text", "models-not-a-list", "not-json", "not-an-object"],
+)
+def test_a_scope_that_cannot_be_read_refuses_its_token_and_says_why(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, extra: Any
+) -> None:
+    """A scope misread as "no scope" would open every model to the token: it fails closed instead (Airflow's
+    ``extra_dejson`` reads an extra that is not JSON as {})."""
+    client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": extra})
+    response = _alert(client, "tok-a", "fraud")
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "'alerts_team_a'" in detail and (next(iter(extra)) if isinstance(extra, dict) else "JSON object") in detail
+    assert client.started == []
+    unauthenticated = _alert(client, "wrong", "fraud")
+    assert unauthenticated.status_code == 401 and "alerts_team_a" not in unauthenticated.text
+
+
+# -- the connection lookup -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The connection ids the endpoint looked up (through Airflow's secrets backends), in order."""
+    from airflow_provider_agentic_mlops.hooks import connection
+
+    seen: list[str] = []
+    real = connection.get_connection_or_none
+    monkeypatch.setattr(connection, "get_connection_or_none", lambda conn_id: (seen.append(conn_id), real(conn_id))[1])
+    return seen
+
+
+def test_a_flood_of_unauthenticated_requests_does_not_look_the_connection_up_each_time(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, lookups: list[str]
+) -> None:
+    """The connection was looked up before authenticating, on every request: each unauthenticated request
+    was a query of the secrets backend (the metadata DB, Vault...)."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    now = [1000.0]
+    monkeypatch.setattr(alerts, "_clock", lambda: now[0])
+    for _ in range(20):
+        assert _alert(client, "wrong", "fraud").status_code == 401
+    assert lookups == ["agentic_mlops_alerts"]
+    # a rotated token is taken once the lookup is older than CONNECTION_CACHE_SECONDS
+    _alerts_connection(monkeypatch, "agentic_mlops_alerts", "rotated")
+    now[0] += alerts.CONNECTION_CACHE_SECONDS + 0.1
+    assert _alert(client, "rotated", "ghost").status_code == 404
+    assert _alert(client, "tok", "ghost").status_code == 401
+    assert lookups == ["agentic_mlops_alerts"] * 2
+
+
+def test_a_failed_connection_lookup_is_not_remembered(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    from airflow_provider_agentic_mlops.hooks import connection
+
+    real = connection.get_connection_or_none
+
+    def failing(conn_id: str) -> Any:
+        raise connection.ConnectionLookupFailed(conn_id, "VaultBackend", TimeoutError("vault timed out"))
+
+    monkeypatch.setattr(connection, "get_connection_or_none", failing)
+    assert _alert(client, "tok", "ghost").status_code == 503
+    monkeypatch.setattr(connection, "get_connection_or_none", real)
+    assert _alert(client, "tok", "ghost").status_code == 404  # at once: the failure was not cached

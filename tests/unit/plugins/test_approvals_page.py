@@ -155,6 +155,38 @@ def test_a_second_decision_from_the_page_is_409_and_says_who_decided(store: Stat
     assert response.status_code == 409 and "already approved by U_SLACK" in response.json()["message"]
 
 
+def test_a_reason_over_the_limit_is_refused_naming_it_and_nothing_is_recorded(
+    store: StateStore, permissions: dict
+) -> None:
+    """A 20 MB reason was stored and served again on every load of the page."""
+    from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS
+
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    client = _client(store)
+    url = f"/agentic-mlops/api/approvals/{approval_id}/deny"
+    response = client.post(url, json={"reason": "x" * (MAX_REASON_CHARS + 1)})
+    assert response.status_code == 422, response.text
+    assert f"{MAX_REASON_CHARS} characters" in response.json()["detail"]
+    assert store.get_approval(approval_id)["status"] == "pending"
+    assert client.post(url, json={"reason": "x" * MAX_REASON_CHARS}).status_code == 200
+    assert store.get_approval(approval_id)["reason"] == "x" * MAX_REASON_CHARS
+
+
+def test_a_decision_body_over_the_limit_is_413_whatever_it_holds(store: StateStore, permissions: dict) -> None:
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    approval_id = _request(store)
+    body = b'{"reason": "ok", "padding": "' + b" " * approvals_page.MAX_DECISION_BODY_BYTES + b'"}'
+    response = _client(store).post(
+        f"/agentic-mlops/api/approvals/{approval_id}/approve",
+        content=body,
+        headers={"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert response.status_code == 413, response.text
+    assert f"{approvals_page.MAX_DECISION_BODY_BYTES} bytes" in response.json()["detail"]
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
 def test_a_form_post_is_refused_so_a_cross_site_form_cannot_decide(store: StateStore, permissions: dict) -> None:
     permissions[("agentic_mlops__fraud", "PUT")] = True
     approval_id = _request(store)
@@ -184,7 +216,7 @@ def test_a_deeply_nested_body_is_422_not_a_recursion_error(store: StateStore, pe
     approval_id = _request(store)
     response = _client(store).post(
         f"/agentic-mlops/api/approvals/{approval_id}/approve",
-        content=b"[" * 200_000 + b"]" * 200_000,
+        content=b"[" * 8000 + b"]" * 8000,  # deeper than Python's recursion limit, within the body's size limit
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 422 and "nested too deeply" in response.json()["detail"]
@@ -403,3 +435,103 @@ def test_the_approvals_list_reads_the_votes_of_all_its_requests_at_once(store: S
     assert len(listed) == 50 and all(len(r["votes"]) == (r["status"] != "pending") for r in listed)
     assert [v["user_id"] for r in listed for v in r["votes"]] == ["ann"] * 25
     assert statements() == few
+
+
+@pytest.fixture
+def metadata_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Airflow's metadata DB (its tables, no migrations) as Airflow's ``settings``: team_a's DAG
+    ``agentic_mlops__a``, the team-less ``agentic_mlops__plain``, and teams team_a and team_b."""
+    import airflow.models
+    import sqlalchemy as sa
+    from airflow import settings
+    from airflow.models.base import Base
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.team import Team
+    from sqlalchemy.orm import scoped_session, sessionmaker
+
+    airflow.models.import_all_models()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'airflow.db'}")
+    Base.metadata.create_all(engine)
+    monkeypatch.setattr(settings, "engine", engine)
+    monkeypatch.setattr(settings, "Session", scoped_session(sessionmaker(bind=engine, expire_on_commit=False)))
+    with settings.Session() as session:
+        team_a, team_b = Team(name="team_a"), Team(name="team_b")
+        bundle_a, plain = DagBundleModel(name="a_dags"), DagBundleModel(name="plain_dags")
+        bundle_a.teams = [team_a]
+        session.add_all([team_a, team_b, bundle_a, plain])
+        session.flush()
+        session.add_all(
+            [
+                DagModel(dag_id="agentic_mlops__a", bundle_name="a_dags"),
+                DagModel(dag_id="agentic_mlops__plain", bundle_name="plain_dags"),
+            ]
+        )
+        session.commit()
+    try:
+        yield engine
+    finally:
+        settings.Session.remove()
+        engine.dispose()
+
+
+def _simple_auth_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    monkeypatch.setattr("airflow.api_fastapi.app.get_auth_manager", lambda: SimpleAuthManager())
+
+
+def test_a_dag_airflow_does_not_know_is_read_only_by_who_may_read_every_teams_dags(
+    metadata_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The requests of a DAG Airflow no longer knows (deleted) used to count as team-less: every user of any
+    team could list and decide them. Its team is unknown: only a user who could read it whichever team it
+    had may (an admin, or a user of every team)."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    from airflow_provider_agentic_mlops.plugins import airflow_auth
+
+    _simple_auth_manager(monkeypatch)
+    gone = "agentic_mlops__gone"
+    teams = airflow_auth.dag_teams(["agentic_mlops__a", "agentic_mlops__plain", gone])
+    assert teams["agentic_mlops__a"] == "team_a" and teams["agentic_mlops__plain"] is None
+    alice = SimpleAuthManagerUser(username="alice", role="user", teams=["team_a"])
+    nobody = SimpleAuthManagerUser(username="mallory", role="user")
+    both = SimpleAuthManagerUser(username="carol", role="user", teams=["team_a", "team_b"])
+    admin = SimpleAuthManagerUser(username="admin", role="admin")
+    for user, allowed in ((alice, False), (nobody, False), (both, True), (admin, True)):
+        for method, entity in (("GET", "RUN"), ("PUT", "HITL_DETAIL")):
+            given = airflow_auth.is_authorized_dag(user, gone, method=method, entity=entity, team_name=teams[gone])
+            read_here = airflow_auth.is_authorized_dag(user, gone, method=method, entity=entity)
+            assert given is read_here is allowed, (user.username, method)
+    # known DAGs as before: a team's DAG to its team, a team-less one to every user
+    assert airflow_auth.is_authorized_dag(alice, "agentic_mlops__a", method="GET", entity="RUN")
+    assert not airflow_auth.is_authorized_dag(nobody, "agentic_mlops__a", method="GET", entity="RUN")
+    assert airflow_auth.is_authorized_dag(nobody, "agentic_mlops__plain", method="GET", entity="RUN")
+
+
+def test_requests_of_a_dag_airflow_does_not_know_are_neither_listed_nor_decided_for_a_team_user(
+    metadata_db: Any, monkeypatch: pytest.MonkeyPatch, store: StateStore
+) -> None:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    _simple_auth_manager(monkeypatch)
+    gone = _request(store, dag_id="agentic_mlops__gone")
+    mine = _request(store, dag_id="agentic_mlops__a")
+
+    def client(user: Any) -> TestClient:
+        root = FastAPI()
+        app = create_app(AppSettings(signing_secret="s", store=store))
+        app.dependency_overrides[approvals_page.authenticated_user] = lambda: user
+        root.mount("/agentic-mlops", app)
+        return TestClient(root, headers={"Sec-Fetch-Site": "same-origin"})
+
+    alice = client(SimpleAuthManagerUser(username="alice", role="user", teams=["team_a"]))
+    assert [a["id"] for a in alice.get("/agentic-mlops/api/approvals").json()] == [mine]
+    assert "agentic_mlops__gone" not in alice.get("/agentic-mlops/approvals").text
+    response = alice.post(f"/agentic-mlops/api/approvals/{gone}/deny", json={})
+    assert response.status_code == 404 and "agentic_mlops__gone" not in response.text
+    assert store.get_approval(gone)["status"] == "pending"
+    admin = client(SimpleAuthManagerUser(username="admin", role="admin"))
+    assert {a["id"] for a in admin.get("/agentic-mlops/api/approvals").json()} == {gone, mine}
+    assert admin.post(f"/agentic-mlops/api/approvals/{gone}/deny", json={}).status_code == 200
