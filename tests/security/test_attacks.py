@@ -352,13 +352,19 @@ def test_a_team_alerts_token_neither_starts_nor_learns_another_teams_models(api_
     assert api_server.sql("SELECT dag_id FROM dag_run WHERE dag_id = :b", b=DAG_B) == []
     assert "alert_refused" in [e["action"] for e in api_server.store.audit_trail("model-b")]
     unknown = _post(api_server, "/agentic-mlops/alerts", json.dumps({"model": "ghost"}).encode(), headers)
-    assert unknown.status_code == 404 and unknown.json()["known_models"] == ["model-a"]
+    # team_a's models only (new-a: team_a's model that never ran), none of team_b's
+    assert unknown.status_code == 404 and unknown.json()["known_models"] == ["model-a", "new-a"]
     own = _post(
         api_server, "/agentic-mlops/alerts", json.dumps({"model": "model-a", "status": "resolved"}).encode(), headers
     )
     assert own.status_code == 200 and own.json()["results"][0]["outcome"] == "recorded_resolved", own.text
     # the deployment's token is not scoped: it knows both teams' models
-    assert _alert(api_server, json.dumps({"model": "ghost"}).encode()).json()["known_models"] == ["model-a", "model-b"]
+    assert _alert(api_server, json.dumps({"model": "ghost"}).encode()).json()["known_models"] == [
+        "model-a",
+        "model-b",
+        "new-a",
+        "new-b",
+    ]
 
 
 def test_alerts_without_the_token_are_401(api_server: ApiServer) -> None:
