@@ -41,9 +41,13 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      decided as a window without labels: the champion's CBPE estimate on them dropping past
      ``min_performance_drop`` (same bound) -> ``retrain`` (*unlabelled_performance_drop*), else the
      drift evidence below decides.
-   * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
-     class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
-     the plain accuracy and the features moved with the mix; retraining does not fix that.
+   * *label shift* (measured accuracy, precision, recall or f1): the class mix changed by
+     ``MIN_MIX_CHANGE`` or more and the metric at the reference's class mix is stable (same bound) ->
+     ``no_action``: each class is predicted as well as before, the plain metric and the features moved
+     with the mix; retraining does not fix that. When the mix changed and the drop at the reference's
+     mix is no drop itself (its lower bound not past ``min_performance_drop``) but not shown stable either,
+     a plain drop is at most *inconclusive*: the mix may explain it (f1 falls with the prevalence while
+     each class is predicted as before: 0.618 -> 0.492, at the reference's mix -0.012 +- 0.027).
    * Measured accuracy is a *drop* whatever it reads when a rare class's recall (``class_recall``,
      against the held-out reference) dropped past ``min_performance_drop`` (same bound, Bonferroni over
      the rare classes): accuracy hides a rare class the model stopped finding (2 % positives: recall
@@ -490,25 +494,41 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     """``drop`` (the drop's lower bound, ``drop - DROP_Z * drop_se``, is past ``min_drop``: the model is
     hurt by more than the tolerance, beyond the sample's noise), ``stable`` (the upper bound,
     ``drop + DROP_Z * drop_se``, is within ``min_drop``: the sample shows the model is not hurt beyond
-    the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
-    at the reference's mix is stable), ``inconclusive`` (the sample shows neither: e.g. 0.015 +- 0.006
-    against 0.02, or 0.03 +- 0.02; also with an unknown standard error), or None (no verdict: no baseline
-    to compare with, the metric undefined on the window, e.g. ``roc_auc`` on labels of one class, or fewer
-    than ``MIN_LABELLED_ROWS`` labelled rows)."""
+    the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the metric
+    at the reference's mix, ``class_mix``, is stable), ``inconclusive`` (the sample shows neither: e.g.
+    0.015 +- 0.006 against 0.02, or 0.03 +- 0.02; also with an unknown standard error; and a drop when the
+    mix moved and the drop at the reference's mix is neither past the tolerance nor within it), or None
+    (no verdict: no baseline to compare with, the metric undefined on the window, e.g. ``roc_auc`` on labels
+    of one class, or fewer than ``MIN_LABELLED_ROWS`` labelled rows)."""
     if not performance or _number(performance.get("drop")) is None or _too_few_labels(performance):
         return None
     verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
-    mix = performance.get("class_mix") or {}
-    mix_moved = (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE
-    if (
-        verdict in (DROP, INCONCLUSIVE)
-        and mix_moved
-        and _drop_verdict(mix.get("adjusted_drop"), mix.get("adjusted_drop_se"), min_drop) == STABLE
-    ):
+    at_mix = _verdict_at_the_references_mix(performance, min_drop)
+    if verdict in (DROP, INCONCLUSIVE) and at_mix == STABLE:
         verdict = LABEL_SHIFT
+    elif verdict == DROP and at_mix == INCONCLUSIVE:  # the mix may explain the drop: not shown to be the model's
+        verdict = INCONCLUSIVE
     if verdict != DROP and _rare_class_lost(performance, min_drop) is not None:
         return DROP  # accuracy hid it: a rare class is no longer found
     return verdict
+
+
+def _verdict_at_the_references_mix(performance: Mapping[str, Any], min_drop: float) -> str | None:
+    """The drop's verdict at the reference's class mix (``class_mix``) when the mix moved by ``MIN_MIX_CHANGE``
+    or more; None when it did not, or the table has no metric at the reference's mix."""
+    mix = performance.get("class_mix")
+    if not isinstance(mix, Mapping) or (_number(mix.get("mix_change")) or 0.0) < MIN_MIX_CHANGE:
+        return None
+    return _drop_verdict(mix.get("adjusted_drop"), mix.get("adjusted_drop_se"), min_drop)
+
+
+def _mix_may_explain_the_drop(performance: Mapping[str, Any], min_drop: float) -> bool:
+    """The plain drop is past ``min_drop`` but the class mix moved and, at the reference's mix, the drop is
+    not past it (nor shown within it): the mix may explain the drop, so it is not shown to be the model's."""
+    return (
+        _drop_verdict(performance.get("drop"), performance.get("drop_se"), min_drop) == DROP
+        and _verdict_at_the_references_mix(performance, min_drop) == INCONCLUSIVE
+    )
 
 
 def _rare_class_lost(performance: Mapping[str, Any], min_drop: float) -> tuple[str, Mapping[str, Any]] | None:
@@ -735,6 +755,15 @@ def _too_few_labels_said(perf: Mapping[str, Any]) -> tuple[str, Mapping[str, Any
     return said, estimate
 
 
+def _mix_explains(perf: Mapping[str, Any], min_drop: float) -> str:
+    """A plain drop past ``min_drop`` that the moved class mix may explain (:func:`_mix_may_explain_the_drop`), said."""
+    return (
+        f"{clip(str(perf.get('metric')), 40)} fell past min_performance_drop {min_drop}, but the class mix moved and "
+        "at the reference's mix the drop is not shown past it (nor within it): the mix may explain it, which "
+        "retraining does not fix"
+    )
+
+
 def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None, min_drop: float) -> str:
     """What a performance that did not end the decision shows, for a rationale the drift decides: a drop
     beyond sampling noise not shown past ``min_drop``, a drop shown neither past it nor within it, or a
@@ -745,6 +774,8 @@ def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None
         return f"The label-free estimate reads the model within min_performance_drop {min_drop}: {described}"
     if verdict != INCONCLUSIVE:
         return f"Performance: {described}"
+    if _mix_may_explain_the_drop(perf, min_drop):
+        return f"The {_mix_explains(perf, min_drop)}: {described}"
     drop, se = _number(perf.get("drop")), _number(perf.get("drop_se"))
     if drop is not None and se is not None and drop - DROP_Z * se > 0:
         return (
@@ -925,11 +956,16 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 return
             allowed.remove(NO_ACTION)  # drift says harm and nothing shows the model unhurt: retrain or escalate
             g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
+            if _mix_may_explain_the_drop(perf, config.min_performance_drop):
+                shown = f"does not confirm a drop of the model: the {_mix_explains(perf, config.min_performance_drop)}"
+            else:
+                shown = (
+                    f"confirms neither a drop past min_performance_drop {config.min_performance_drop} nor that it "
+                    "is within it"
+                )
             g.answer(
                 ESCALATE,
-                f"{why}, but the performance measured on labelled rows confirms neither a drop past "
-                f"min_performance_drop {config.min_performance_drop} nor that it is within it "
-                f"({_describe_performance(perf)}); "
+                f"{why}, but the performance measured on labelled rows {shown} ({_describe_performance(perf)}); "
                 "the rules do not retrain on drift against a measurement, a person should look.",
             )
 

@@ -28,6 +28,7 @@ from airflow_provider_agentic_mlops.core.decision import (
     evaluate_guardrails,
     evidence_rows,
     parse_answer,
+    performance_verdict,
     run_tool,
 )
 
@@ -694,6 +695,41 @@ def test_a_drop_explained_by_the_class_mix_is_label_shift_not_a_retrain():
     perf["class_mix"] = {**perf["class_mix"], "adjusted_current": 0.85, "adjusted_drop": 0.12}
     perf.update(current=0.85, drop=0.12)
     assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def f1_under_prior_shift(adjusted_drop: float, adjusted_se: float) -> dict:
+    """f1 with the positives 30% -> 10%, each class predicted as before: f1 falls with the prevalence."""
+    perf = measured(0.492, baseline=0.618, se=0.022) | {"metric": "f1"}
+    perf["class_mix"] = {
+        "metric": "f1",
+        "reference_mix": {"0": 0.7, "1": 0.3},
+        "current_mix": {"0": 0.9, "1": 0.1},
+        "mix_change": 0.2,
+        "adjusted_current": 0.618 - adjusted_drop,
+        "adjusted_drop": adjusted_drop,
+        "adjusted_drop_se": adjusted_se,
+    }
+    return perf
+
+
+def test_a_drop_the_class_mix_explains_does_not_retrain_when_the_mix_cannot_show_it_stable():
+    # f1 0.618 -> 0.492 (drop 0.126 +- 0.022), but at the reference's mix -0.012 +- 0.027: no drop there,
+    # though too wide to show stable; the plain drop retrained a model that predicts each class as before
+    perf = f1_under_prior_shift(-0.012, 0.027)
+    assert performance_verdict(perf, CONFIG.min_performance_drop) == "inconclusive"
+    drift = with_evidence(0.5, weighted_share=0.97, performance=perf)  # the features moved with the mix
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
+    assert "the class mix moved and at the reference's mix the drop is not shown past" in d.rationale
+    # low drift: no action, and the rationale does not call the plain drop "not shown past the tolerance"
+    drift = with_evidence(0.0, weighted_share=0.0, performance=perf)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[0]["rule"] == "performance_inconclusive"
+    assert "f1 fell past min_performance_drop 0.02, but the class mix moved" in d.rationale
+    # shown stable at the reference's mix: label shift, as before
+    assert performance_verdict(f1_under_prior_shift(-0.012, 0.004), CONFIG.min_performance_drop) == "label_shift"
+    # a drop at the reference's mix too: the model got worse per class, a drop
+    assert performance_verdict(f1_under_prior_shift(0.1, 0.02), CONFIG.min_performance_drop) == "drop"
 
 
 def test_without_a_measured_verdict_a_model_extrapolating_on_many_rows_retrains():
