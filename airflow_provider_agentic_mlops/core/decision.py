@@ -660,15 +660,16 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
             f"{_f3(perf.get('current_estimate'))} ({change}, an estimate)"
         )
     text = (
-        f"{perf.get('metric')} {_f3(perf.get('baseline'))} ({perf.get('baseline_source')}) -> "
+        f"{_metric_compared(perf)} {_f3(perf.get('baseline'))} ({perf.get('baseline_source')}) -> "
         f"{_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled rows ({change})"
     )
     text += _coverage_text(perf.get("coverage"))
     mix = perf.get("class_mix")
     if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
         text += (
-            f"; the class mix moved (total variation {mix['mix_change']:.2f}); at the reference's mix the accuracy "
-            f"is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- {mix['adjusted_drop_se']:.3f})"
+            f"; the class mix moved (total variation {mix['mix_change']:.2f}); at the reference's mix the "
+            f"{_mix_metric(perf)} is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- "
+            f"{mix['adjusted_drop_se']:.3f})"
         )
     lost = _rare_class_lost(perf, min_drop) if min_drop is not None else None
     if lost and _drop_verdict(perf.get("drop"), perf.get("drop_se"), min_drop) != DROP:  # why it is a drop
@@ -680,6 +681,29 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
             f"+- {one['drop_se']:.3f}), which accuracy hides"
         )
     return text
+
+
+def _mix_metric(perf: Mapping[str, Any]) -> str:
+    """The metric ``class_mix`` re-weights to the reference's class mix (the measured one when it does not say)."""
+    mix = perf.get("class_mix")
+    return clip(str((mix.get("metric") if isinstance(mix, Mapping) else None) or perf.get("metric")), 40)
+
+
+def _metric_compared(perf: Mapping[str, Any]) -> str:
+    """The measured metric's name, and for R^2 the target variance it is read at (``scale``): at the
+    reference's, the window's own R^2 beside it, or the window's own, said so; "r2 0.913 -> 0.763" alone
+    does not say which."""
+    metric = clip(str(perf.get("metric")), 40)
+    scale = perf.get("scale")
+    if not isinstance(scale, Mapping):
+        return metric
+    variance = _number(scale.get("reference_variance"))
+    if variance is not None:
+        own = _number(scale.get("window_r2"))
+        beside = "" if own is None else f"; the window's own {metric} {own:.3f}"
+        return f"{metric} at the reference's target variance (1 - MSE / {variance:.4g}{beside})"
+    compared = str(scale.get("compared") or "").split(": ", 1)[0]  # "R^2 against the window's own target ..."
+    return f"{metric} {clip(compared.removeprefix('R^2 '), 200)}" if compared else metric
 
 
 def _coverage_text(coverage: Any) -> str:
@@ -917,7 +941,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         if verdict == LABEL_SHIFT:
             g.rationale = (
                 f"Label shift: {_describe_performance(perf)}. Each class is predicted as well as before; the "
-                f"accuracy and the features moved with the class mix, which retraining does not fix, so no "
+                f"{_mix_metric(perf)} and the features moved with the class mix, which retraining does not fix, so no "
                 f"retrain (noted: {drift_note}; a person may recalibrate the decision threshold)."
             )
         else:

@@ -732,6 +732,39 @@ def test_a_drop_the_class_mix_explains_does_not_retrain_when_the_mix_cannot_show
     assert performance_verdict(f1_under_prior_shift(0.1, 0.02), CONFIG.min_performance_drop) == "drop"
 
 
+def test_the_rationale_names_the_metric_read_at_the_references_mix_and_the_scale_r2_is_read_at():
+    perf = f1_under_prior_shift(-0.012, 0.004)
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.5, weighted_share=0.97, performance=perf),
+        history=history(),
+        config=CONFIG,
+    )
+    assert d.rules_fired[-1]["rule"] == "performance_label_shift"
+    assert "at the reference's mix the f1 is 0.630 (drop -0.012 +- 0.004)" in d.rationale
+    assert "the f1 and the features moved with the class mix" in d.rationale and "accuracy" not in d.rationale
+    # R^2 read at the reference's target variance, not the window's: said, with the window's own
+    perf = measured(0.763, baseline=0.913, se=0.01) | {"metric": "r2"}
+    perf["scale"] = {
+        "compared": "R^2 at the reference's target variance: 1 - MSE / 24.1, so that windows are compared ...",
+        "reference_variance": 24.1,
+        "window_variance": 9.5,
+        "window_r2": 0.4,
+    }
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain"
+    assert "r2 at the reference's target variance (1 - MSE / 24.1; the window's own r2 0.400) 0.913" in d.rationale
+    # without reference labels R^2 is the window's own: said so
+    perf["scale"] = {
+        "compared": "R^2 against the window's own target variance (no reference labels to fix the "
+        "scale): a window whose target varies less reads lower with the same errors",
+        "reference_variance": None,
+        "window_variance": 9.5,
+    }
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert "r2 against the window's own target variance (no reference labels to fix the scale) 0.913" in d.rationale
+
+
 def test_without_a_measured_verdict_a_model_extrapolating_on_many_rows_retrains():
     drift = with_evidence(0.125, weighted_share=0.2)  # one important feature drifted: moderate alone
     drift["evidence"]["extrapolation"] = {"share_rows": 0.29, "columns": {"x0": 0.29}, "features_checked": 5}
