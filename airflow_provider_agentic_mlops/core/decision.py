@@ -643,6 +643,30 @@ def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
     return _drift_share(drift), "plain share of drifted columns (no evidence in the summary)"
 
 
+#: How the rationale names the columns the severity leaves out (``severity.excluded``), by their role.
+_EXCLUDED_ROLE = {"label_column": "the label", "prediction_column": "the prediction"}
+
+
+def _plain_share(drift: Mapping[str, Any], share: float) -> str:
+    """The plain share of columns past their threshold, over the columns the severity weighs: the label and
+    prediction columns (``severity.excluded``) left out, as the severity leaves them out (their drift is the
+    class mix and the model's output, not its inputs). A summary whose severity does not count them
+    (``n_past_threshold``, older evidence) gives the summary's share over all columns, said so."""
+    severity = (drift.get("evidence") or {}).get("severity") or {}
+    excluded = severity.get("excluded") if isinstance(severity, Mapping) else None
+    everything = f"{share:.3f}, {drift.get('n_drifted')}/{drift.get('n_columns')} columns"
+    if not isinstance(excluded, Mapping) or not excluded:
+        return f"plain drift share {everything}"
+    names = ", ".join(
+        f"{_EXCLUDED_ROLE.get(str(role), clip(str(role), 40))} {clip(str(c), MAX_NAME_CHARS)!r}"
+        for c, role in list(excluded.items())[:MAX_LIST_ITEMS]
+    )
+    past, n = severity.get("n_past_threshold"), severity.get("n_columns")
+    if isinstance(past, int) and isinstance(n, int) and n > 0:
+        return f"plain drift share {past / n:.3f}, {past}/{n} columns ({names} left out, as in the severity)"
+    return f"plain drift share over all columns, {names} included, {everything}"
+
+
 def _noise_note(evidence: Mapping[str, Any]) -> str:
     """``"; <how many columns past their threshold are within sampling noise>"``, or "" when none are."""
     noise = (evidence.get("severity") or {}).get("noise")
@@ -877,8 +901,8 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
 
     severity, weighted_by = _severity_share(drift)
     drift_note = (
-        f"importance-weighted drifted share {severity:.3f} ({weighted_by}; plain drift share {share:.3f}, "
-        f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns{_noise_note(evidence)})"
+        f"importance-weighted drifted share {severity:.3f} ({weighted_by}; {_plain_share(drift, share)}"
+        f"{_noise_note(evidence)})"
     )
     perf = evidence.get("performance")
     missing = _performance_missing(evidence)

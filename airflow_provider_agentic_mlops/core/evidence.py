@@ -1052,7 +1052,8 @@ def drift_severity(
     estimate (no ``noise``, a method without a fast path, a column too sparse to resample) count as
     the summary says.
     ``weighted_share`` is the share of the model's importance that sits on drifted columns (equal
-    weights without importances).
+    weights without importances). ``n_past_threshold`` of the ``n_columns`` columns weighed are past their
+    threshold before the false-discovery control: the plain count, over the same columns (``excluded`` left out).
 
     :param importance: feature -> importance (any scale, >= 0); columns not in it weigh nothing.
     :param noise: column -> ``{"p", "floor"}`` from :func:`sampling_noise`, for distance columns.
@@ -1114,6 +1115,7 @@ def drift_severity(
         "weighted_share": weighted_share,
         "weighted_by": weighted_by,
         "n_drifted_after_fdr": sum(1 for r in rows if r["drifted"]),
+        "n_past_threshold": sum(1 for c in cols if c.drifted),  # the plain count, over the same columns
         "n_columns": len(rows),
         "fdr_columns": len(family),
         "within_noise": within_noise,

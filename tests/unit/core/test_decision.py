@@ -534,6 +534,19 @@ def test_columns_past_their_threshold_within_sampling_noise_are_said_in_the_rati
     assert any(noise in line for line in dict(evidence_rows({"drift": drift}))["Drift severity"])
 
 
+def test_the_plain_drift_share_in_the_rationale_counts_what_the_severity_counts():
+    # 'merchant' stands for the label column: the severity leaves it out, so must the plain share said beside it
+    drift = with_evidence(2 / 3, weighted_share=0.3)
+    drift["evidence"]["severity"].update(excluded={"merchant": "label_column"}, n_columns=2, n_past_threshold=1)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert "plain drift share 0.500, 1/2 columns (the label 'merchant' left out, as in the severity)" in d.rationale
+    assert "2/3 columns" not in d.rationale
+    # an older summary that does not count them: the share over all columns, said so
+    del drift["evidence"]["severity"]["n_past_threshold"]
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert "plain drift share over all columns, the label 'merchant' included, 0.667, 2/3 columns" in d.rationale
+
+
 def test_a_pipeline_fault_escalates_naming_the_column_and_the_change():
     fault = {"column": "amount", "kind": "scale_change", "detail": "scale changed about x1000"}
     d = decide(model_name="m", drift=with_evidence(0.0, faults=[fault]), history=history(), config=CONFIG)

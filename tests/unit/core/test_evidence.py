@@ -1419,10 +1419,12 @@ def test_without_a_champion_the_severity_weighs_the_features_not_the_label_or_pr
     assert severity["weighted_share"] == 0.0 and severity["n_columns"] == 3
     assert {r["column"] for r in severity["top"]} == {"f0", "f1", "f2"}
     assert severity["excluded"] == {"label": "label_column", "pred": "prediction_column"}
+    assert severity["n_past_threshold"] == 0  # the plain count over the same columns: the label's drift is not in it
     # one feature of three moved: a third of the weight, not 3 of 5 columns
     moved = frame(3000, 0.6, shift=0.3)
     severity = gather_evidence(reference, moved, compute_drift(reference, moved, **kwargs), **kwargs)["severity"]
     assert severity["weighted_share"] == pytest.approx(1 / 3)
+    assert (severity["n_past_threshold"], severity["n_columns"]) == (1, 3)
 
 
 def regression_windows(seed: int = 1) -> tuple[object, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
