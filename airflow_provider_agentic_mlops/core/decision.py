@@ -48,11 +48,13 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      mix is no drop itself (its lower bound not past ``min_performance_drop``) but not shown stable either,
      a plain drop is at most *inconclusive*: the mix may explain it (f1 falls with the prevalence while
      each class is predicted as before: 0.618 -> 0.492, at the reference's mix -0.012 +- 0.027).
-   * Measured accuracy is a *drop* whatever it reads when a rare class's recall (``class_recall``,
-     against the held-out reference) dropped past ``min_performance_drop`` (same bound, Bonferroni over
-     the rare classes): accuracy hides a rare class the model stopped finding (2 % positives: recall
-     0.66 -> 0 costs 0.01 accuracy). Common classes are left to accuracy: under a selection shift one
-     class's recall falls as another's rises, which retraining does not improve.
+   * A measured classification metric, whichever it is, is a *drop* whatever it reads when a rare class's
+     recall (``class_recall``, from the champion's predicted labels against the held-out reference) dropped
+     past ``min_performance_drop`` (same bound, Bonferroni over the rare classes): accuracy hides a rare
+     class the model stopped finding (2 % positives: recall 0.66 -> 0 costs 0.01 accuracy), and ``roc_auc``,
+     validation's default primary metric, ranks the scores without reading the labels (0.954 -> 0.955
+     while a rare class's recall went 0.73 -> 0). Common classes are left to the metric: under a selection
+     shift one class's recall falls as another's rises, which retraining does not improve.
    * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
      have a feature the model relies on outside the reference's range -> ``retrain`` (or
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
@@ -509,7 +511,7 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     elif verdict == DROP and at_mix == INCONCLUSIVE:  # the mix may explain the drop: not shown to be the model's
         verdict = INCONCLUSIVE
     if verdict != DROP and _rare_class_lost(performance, min_drop) is not None:
-        return DROP  # accuracy hid it: a rare class is no longer found
+        return DROP  # the metric hid it: a rare class is no longer found
     return verdict
 
 
@@ -532,9 +534,10 @@ def _mix_may_explain_the_drop(performance: Mapping[str, Any], min_drop: float) -
 
 
 def _rare_class_lost(performance: Mapping[str, Any], min_drop: float) -> tuple[str, Mapping[str, Any]] | None:
-    """The rare class (``class_recall``, measured accuracy) whose recall dropped most past ``min_drop``, by
-    the metric's bound widened for the number of rare classes (Bonferroni: one class of many falls past a
-    1.96 bound by chance), with its entry; None when none did. Accuracy hides such a class."""
+    """The rare class (``class_recall``: measured, any classification metric, from the predicted labels) whose
+    recall dropped most past ``min_drop``, by the metric's bound widened for the number of rare classes
+    (Bonferroni: one class of many falls past a 1.96 bound by chance), with its entry; None when none did.
+    Accuracy hides such a class, and a metric of the scores (``roc_auc``) does not read the labels."""
     recall = performance.get("class_recall")
     classes = recall.get("classes") if isinstance(recall, Mapping) else None
     if not isinstance(classes, Mapping):
@@ -702,9 +705,20 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
             f"; but rare class {clip(name, MAX_NAME_CHARS)!r} ({_number(one.get('share')) or 0.0:.1%} of the "
             f"reference) is no longer found: its recall {_number(one.get('baseline')) or 0.0:.3f} -> "
             f"{_number(one.get('current')) or 0.0:.3f} on {one.get('n_current')} rows (drop {one['drop']:+.3f} "
-            f"+- {one['drop_se']:.3f}), which accuracy hides"
+            f"+- {one['drop_se']:.3f}), which {_HIDES.get(str(perf.get('metric')), f'{_metric(perf)} hides')}"
         )
     return text
+
+
+#: How a metric hides a rare class its labels no longer find (any other: "<metric> hides").
+_HIDES = {
+    "roc_auc": "roc_auc, a ranking of the scores, does not show",
+    "log_loss": "log_loss, read on the probabilities, does not show",
+}
+
+
+def _metric(perf: Mapping[str, Any]) -> str:
+    return clip(str(perf.get("metric")), 40)
 
 
 def _mix_metric(perf: Mapping[str, Any]) -> str:

@@ -1132,6 +1132,24 @@ def test_stable_accuracy_with_a_rare_class_no_longer_found_is_a_drop():
     assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
 
 
+def test_a_rare_class_no_longer_found_is_a_drop_whatever_the_metric_measured():
+    # roc_auc, validation's default primary metric: the scores still rank (0.954 -> 0.955), the labels no
+    # longer find the rare class (recall 0.73 -> 0)
+    perf = measured(0.955, baseline=0.954, se=0.006) | {"metric": "roc_auc", "class_recall": recall_of(0.73, 0.06)}
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain" and [r["rule"] for r in d.rules_fired] == ["performance_drop"]
+    assert "roc_auc 0.954 (metric logged for the champion) -> 0.955" in d.rationale
+    assert "which roc_auc, a ranking of the scores, does not show" in d.rationale
+    # the rare class found as before: the metric's own verdict stands
+    perf["class_recall"] = recall_of(0.01, 0.005)
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+    # and its own drop retrains, as for any metric
+    perf.update(current=0.85, drop=0.104)
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain" and "rare class" not in d.rationale
+
+
 def test_a_common_class_trading_recall_with_another_is_left_to_accuracy():
     # a selection shift: one class's recall fell as the other's rose, the accuracy held; a retrain did not
     # improve it (the benchmark's cls-select-important)
