@@ -1,6 +1,6 @@
 """How often the agent's rules decide what a careful engineer would, on scenarios with measured truth.
 
-    python benchmarks/decisions.py [--only NAME ...] [--seed N | --seeds N ...] [--explain] [--dump DIR]
+    python benchmarks/decisions.py [--only NAME ...] [--seed N | --seeds N ...] [--metric NAME] [--explain] [--dump DIR]
 
 Every scenario is built from data scikit-learn ships (bundled datasets and generators) with a
 controlled change: none, covariate shift on unimportant or important features, concept drift,
@@ -35,7 +35,9 @@ both rules' scores again on the rows whose truth is clear of the line (leaving o
 share of ``retrain`` rows retrained, wasted the share of ``no_action`` rows retrained,
 broken_escalated the share of ``escalate`` rows escalated, healthy_escalated the share of
 ``no_action`` rows escalated. ``--only NAME ...`` runs a subset with the full run's seeds;
-``--seed N`` draws other data for the same scenarios; ``--seeds 0 1 2`` runs several draws, then
+``--metric NAME`` measures the classification scenarios' decision in that metric (default ``accuracy``, the
+truth's; ``roc_auc`` is models.yaml's default), the champion logging it at training as the held-out baseline;
+regression keeps R^2. ``--seed N`` draws other data for the same scenarios; ``--seeds 0 1 2`` runs several draws, then
 prints each seed's scores, their mean and the worst of each. ``--explain`` prints each decision's
 rationale under its row; ``--dump DIR`` writes each row, with the drift summary (the evidence table)
 and the rules fired with their details, to ``DIR/<scenario>-s<seed>.json``: what to read on a miss.
@@ -508,7 +510,27 @@ def retrain_gain(data: Data, champion: Any, pool: pd.DataFrame, test: pd.DataFra
     return float(np.mean(gains)), float(np.sqrt(per_row.var(ddof=1) / len(per_row) + between))
 
 
-def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, name: str) -> dict[str, Any]:
+def logged_metric(name: str, data: Data, champion: Any, reference: pd.DataFrame) -> float | None:
+    """The champion's ``name`` on the held-out reference, as the drift check measures it
+    (:func:`~airflow_provider_agentic_mlops.core.metrics.compute_metrics`; class probabilities from
+    ``predict_proba`` for ``roc_auc`` and ``log_loss``): the baseline logged at training. None for a
+    metric of probabilities when the champion gives none (the SVC): the check measures accuracy then."""
+    from airflow_provider_agentic_mlops.core.metrics import PROBABILITY_METRICS, compute_metrics
+
+    x = reference[data.features]
+    if name in PROBABILITY_METRICS and not hasattr(champion, "predict_proba"):
+        return None
+    proba = champion.predict_proba(x) if name in PROBABILITY_METRICS else None
+    classes = getattr(champion, "classes_", None) if proba is not None else None
+    values = compute_metrics(data.task, reference[LABEL], champion.predict(x), proba, classes=classes)  # type: ignore[arg-type]
+    return float(values[name])
+
+
+def run_scenario(
+    index: int, sc: Scenario, workdir: Path, tracking_uri: str, name: str, decision_metric: str = "accuracy"
+) -> dict[str, Any]:
+    """One scenario: its truth (always accuracy or R^2) and the operators' decision, measured with
+    ``decision_metric`` (classification; regression keeps ``r2``), which the champion logs at training."""
     import mlflow
 
     from airflow_provider_agentic_mlops.demo.training import sklearn_pip_requirements
@@ -530,14 +552,17 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    metric_name = "accuracy" if data.task == "classification" else "r2"
+    metric_name = decision_metric if data.task == "classification" else "r2"
     with mlflow.start_run(run_name=f"train-{name}"):
-        mlflow.log_metrics(
-            {
-                metric_name: metric(data.task, reference[LABEL], champion.predict(reference[features])),
-                "n_holdout": len(reference),
-            }
-        )
+        logged = {
+            "accuracy" if data.task == "classification" else "r2": metric(
+                data.task, reference[LABEL], champion.predict(reference[features])
+            )
+        }
+        value = logged_metric(metric_name, data, champion, reference)
+        if value is not None:
+            logged[metric_name] = value
+        mlflow.log_metrics({**logged, "n_holdout": len(reference)})
         info = mlflow.sklearn.log_model(
             champion,
             name="model",
@@ -556,6 +581,7 @@ def run_scenario(index: int, sc: Scenario, workdir: Path, tracking_uri: str, nam
         current=lambda: current,
         label_column=LABEL,  # without labels in the window the reference's labels calibrate CBPE
         task=data.task,
+        performance_metric=metric_name,
         champion_model_uri=f"models:/{name}@champion",
         feature_columns=features,
         reference_is_holdout=True,
@@ -647,6 +673,7 @@ def run_seed(
     *,
     explain: bool = False,
     dump: Path | None = None,
+    decision_metric: str = "accuracy",
 ) -> list[dict[str, Any]]:
     """One draw of the chosen scenarios: the table, the change per scenario, the naive rule's and the
     agent's scores; returns the rows. ``explain`` prints each decision's rationale under its row;
@@ -663,7 +690,7 @@ def run_seed(
         # each seed registers its own models: a retrain decided for one seed must not put the next
         # seed's same-named model in cooldown
         name = f"bench-{sc.name}" + (f"-s{seed}" if seed else "")
-        row = run_scenario(index + 1000 * seed, sc, workdir, tracking_uri, name)
+        row = run_scenario(index + 1000 * seed, sc, workdir, tracking_uri, name, decision_metric)
         rows.append(row)
         mark = "" if row["action"] == row["truth"] else "  <- differs"
         near = row["truth"] != "escalate" and not clear_of_line([row])  # the truth is within 2 se of the line
@@ -707,6 +734,8 @@ def clear_of_line(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    from airflow_provider_agentic_mlops.core.metrics import CLASSIFICATION_METRICS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run only these scenario names")
     parser.add_argument(
@@ -714,6 +743,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--seeds", type=int, nargs="+", help="run these seeds one after the other; per-seed scores, then mean and worst"
+    )
+    parser.add_argument(
+        "--metric",
+        default="accuracy",
+        choices=CLASSIFICATION_METRICS,
+        help="the decision's performance metric for the classification scenarios, logged by the champion at "
+        "training as the held-out baseline (regression keeps r2; the truth stays accuracy). Default accuracy, "
+        "the truth's metric; models.yaml's default is validation's primary metric, roc_auc",
     )
     parser.add_argument("--explain", action="store_true", help="print each decision's rationale under its row")
     parser.add_argument(
@@ -738,12 +775,19 @@ def main() -> None:
         import logging
 
         logging.disable(logging.WARNING)
+        print(
+            f"decision metric: {args.metric} for the classification scenarios (logged by the champion at training "
+            "as the held-out baseline), r2 for regression; truth: a retrain's accuracy / R^2 gain\n"
+        )
         per_seed = {}
         for seed in seeds:
             if len(seeds) > 1:
                 print(f"\n== seed {seed} ==")
             per_seed[seed] = scores(
-                run_seed(seed, chosen, workdir, tracking_uri, explain=args.explain, dump=dump), "action"
+                run_seed(
+                    seed, chosen, workdir, tracking_uri, explain=args.explain, dump=dump, decision_metric=args.metric
+                ),
+                "action",
             )
         if len(seeds) > 1:
             print()

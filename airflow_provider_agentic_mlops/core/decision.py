@@ -41,14 +41,20 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      decided as a window without labels: the champion's CBPE estimate on them dropping past
      ``min_performance_drop`` (same bound) -> ``retrain`` (*unlabelled_performance_drop*), else the
      drift evidence below decides.
-   * *label shift* (measured accuracy): the class mix changed and the accuracy at the reference's
-     class mix is stable (same bound) -> ``no_action``: each class is predicted as well as before,
-     the plain accuracy and the features moved with the mix; retraining does not fix that.
-   * Measured accuracy is a *drop* whatever it reads when a rare class's recall (``class_recall``,
-     against the held-out reference) dropped past ``min_performance_drop`` (same bound, Bonferroni over
-     the rare classes): accuracy hides a rare class the model stopped finding (2 % positives: recall
-     0.66 -> 0 costs 0.01 accuracy). Common classes are left to accuracy: under a selection shift one
-     class's recall falls as another's rises, which retraining does not improve.
+   * *label shift* (measured accuracy, precision, recall or f1): the class mix changed by
+     ``MIN_MIX_CHANGE`` or more and the metric at the reference's class mix is stable (same bound) ->
+     ``no_action``: each class is predicted as well as before, the plain metric and the features moved
+     with the mix; retraining does not fix that. When the mix changed and the drop at the reference's
+     mix is no drop itself (its lower bound not past ``min_performance_drop``) but not shown stable either,
+     a plain drop is at most *inconclusive*: the mix may explain it (f1 falls with the prevalence while
+     each class is predicted as before: 0.618 -> 0.492, at the reference's mix -0.012 +- 0.027).
+   * A measured classification metric, whichever it is, is a *drop* whatever it reads when a rare class's
+     recall (``class_recall``, from the champion's predicted labels against the held-out reference) dropped
+     past ``min_performance_drop`` (same bound, Bonferroni over the rare classes): accuracy hides a rare
+     class the model stopped finding (2 % positives: recall 0.66 -> 0 costs 0.01 accuracy), and ``roc_auc``,
+     validation's default primary metric, ranks the scores without reading the labels (0.954 -> 0.955
+     while a rare class's recall went 0.73 -> 0). Common classes are left to the metric: under a selection
+     shift one class's recall falls as another's rises, which retraining does not improve.
    * *extrapolation* (no measured verdict): at least ``max_extrapolated_share`` of the current rows
      have a feature the model relies on outside the reference's range -> ``retrain`` (or
      ``escalate`` when blocked): no model has seen those inputs, and CBPE does not see it.
@@ -490,31 +496,48 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     """``drop`` (the drop's lower bound, ``drop - DROP_Z * drop_se``, is past ``min_drop``: the model is
     hurt by more than the tolerance, beyond the sample's noise), ``stable`` (the upper bound,
     ``drop + DROP_Z * drop_se``, is within ``min_drop``: the sample shows the model is not hurt beyond
-    the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the accuracy
-    at the reference's mix is stable), ``inconclusive`` (the sample shows neither: e.g. 0.015 +- 0.006
-    against 0.02, or 0.03 +- 0.02; also with an unknown standard error), or None (no verdict: no baseline
-    to compare with, the metric undefined on the window, e.g. ``roc_auc`` on labels of one class, or fewer
-    than ``MIN_LABELLED_ROWS`` labelled rows)."""
+    the tolerance), ``label_shift`` (the class mix moved by ``MIN_MIX_CHANGE`` or more and the metric
+    at the reference's mix, ``class_mix``, is stable), ``inconclusive`` (the sample shows neither: e.g.
+    0.015 +- 0.006 against 0.02, or 0.03 +- 0.02; also with an unknown standard error; and a drop when the
+    mix moved and the drop at the reference's mix is neither past the tolerance nor within it), or None
+    (no verdict: no baseline to compare with, the metric undefined on the window, e.g. ``roc_auc`` on labels
+    of one class, or fewer than ``MIN_LABELLED_ROWS`` labelled rows)."""
     if not performance or _number(performance.get("drop")) is None or _too_few_labels(performance):
         return None
     verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
-    mix = performance.get("class_mix") or {}
-    mix_moved = (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE
-    if (
-        verdict in (DROP, INCONCLUSIVE)
-        and mix_moved
-        and _drop_verdict(mix.get("adjusted_drop"), mix.get("adjusted_drop_se"), min_drop) == STABLE
-    ):
+    at_mix = _verdict_at_the_references_mix(performance, min_drop)
+    if verdict in (DROP, INCONCLUSIVE) and at_mix == STABLE:
         verdict = LABEL_SHIFT
+    elif verdict == DROP and at_mix == INCONCLUSIVE:  # the mix may explain the drop: not shown to be the model's
+        verdict = INCONCLUSIVE
     if verdict != DROP and _rare_class_lost(performance, min_drop) is not None:
-        return DROP  # accuracy hid it: a rare class is no longer found
+        return DROP  # the metric hid it: a rare class is no longer found
     return verdict
 
 
+def _verdict_at_the_references_mix(performance: Mapping[str, Any], min_drop: float) -> str | None:
+    """The drop's verdict at the reference's class mix (``class_mix``) when the mix moved by ``MIN_MIX_CHANGE``
+    or more; None when it did not, or the table has no metric at the reference's mix."""
+    mix = performance.get("class_mix")
+    if not isinstance(mix, Mapping) or (_number(mix.get("mix_change")) or 0.0) < MIN_MIX_CHANGE:
+        return None
+    return _drop_verdict(mix.get("adjusted_drop"), mix.get("adjusted_drop_se"), min_drop)
+
+
+def _mix_may_explain_the_drop(performance: Mapping[str, Any], min_drop: float) -> bool:
+    """The plain drop is past ``min_drop`` but the class mix moved and, at the reference's mix, the drop is
+    not past it (nor shown within it): the mix may explain the drop, so it is not shown to be the model's."""
+    return (
+        _drop_verdict(performance.get("drop"), performance.get("drop_se"), min_drop) == DROP
+        and _verdict_at_the_references_mix(performance, min_drop) == INCONCLUSIVE
+    )
+
+
 def _rare_class_lost(performance: Mapping[str, Any], min_drop: float) -> tuple[str, Mapping[str, Any]] | None:
-    """The rare class (``class_recall``, measured accuracy) whose recall dropped most past ``min_drop``, by
-    the metric's bound widened for the number of rare classes (Bonferroni: one class of many falls past a
-    1.96 bound by chance), with its entry; None when none did. Accuracy hides such a class."""
+    """The rare class (``class_recall``: measured, any classification metric, from the predicted labels) whose
+    recall dropped most past ``min_drop``, by the metric's bound widened for the number of rare classes
+    (Bonferroni: one class of many falls past a 1.96 bound by chance), with its entry; None when none did.
+    Accuracy hides such a class, and a metric of the scores (``roc_auc``) does not read the labels."""
     recall = performance.get("class_recall")
     classes = recall.get("classes") if isinstance(recall, Mapping) else None
     if not isinstance(classes, Mapping):
@@ -623,6 +646,30 @@ def _severity_share(drift: Mapping[str, Any]) -> tuple[float, str]:
     return _drift_share(drift), "plain share of drifted columns (no evidence in the summary)"
 
 
+#: How the rationale names the columns the severity leaves out (``severity.excluded``), by their role.
+_EXCLUDED_ROLE = {"label_column": "the label", "prediction_column": "the prediction"}
+
+
+def _plain_share(drift: Mapping[str, Any], share: float) -> str:
+    """The plain share of columns past their threshold, over the columns the severity weighs: the label and
+    prediction columns (``severity.excluded``) left out, as the severity leaves them out (their drift is the
+    class mix and the model's output, not its inputs). A summary whose severity does not count them
+    (``n_past_threshold``, older evidence) gives the summary's share over all columns, said so."""
+    severity = (drift.get("evidence") or {}).get("severity") or {}
+    excluded = severity.get("excluded") if isinstance(severity, Mapping) else None
+    everything = f"{share:.3f}, {drift.get('n_drifted')}/{drift.get('n_columns')} columns"
+    if not isinstance(excluded, Mapping) or not excluded:
+        return f"plain drift share {everything}"
+    names = ", ".join(
+        f"{_EXCLUDED_ROLE.get(str(role), clip(str(role), 40))} {clip(str(c), MAX_NAME_CHARS)!r}"
+        for c, role in list(excluded.items())[:MAX_LIST_ITEMS]
+    )
+    past, n = severity.get("n_past_threshold"), severity.get("n_columns")
+    if isinstance(past, int) and isinstance(n, int) and n > 0:
+        return f"plain drift share {past / n:.3f}, {past}/{n} columns ({names} left out, as in the severity)"
+    return f"plain drift share over all columns, {names} included, {everything}"
+
+
 def _noise_note(evidence: Mapping[str, Any]) -> str:
     """``"; <how many columns past their threshold are within sampling noise>"``, or "" when none are."""
     noise = (evidence.get("severity") or {}).get("noise")
@@ -640,15 +687,16 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
             f"{_f3(perf.get('current_estimate'))} ({change}, an estimate)"
         )
     text = (
-        f"{perf.get('metric')} {_f3(perf.get('baseline'))} ({perf.get('baseline_source')}) -> "
+        f"{_metric_compared(perf)} {_f3(perf.get('baseline'))} ({perf.get('baseline_source')}) -> "
         f"{_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled rows ({change})"
     )
     text += _coverage_text(perf.get("coverage"))
     mix = perf.get("class_mix")
     if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
         text += (
-            f"; the class mix moved (total variation {mix['mix_change']:.2f}); at the reference's mix the accuracy "
-            f"is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- {mix['adjusted_drop_se']:.3f})"
+            f"; the class mix moved (total variation {mix['mix_change']:.2f}); at the reference's mix the "
+            f"{_mix_metric(perf)} is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- "
+            f"{mix['adjusted_drop_se']:.3f})"
         )
     lost = _rare_class_lost(perf, min_drop) if min_drop is not None else None
     if lost and _drop_verdict(perf.get("drop"), perf.get("drop_se"), min_drop) != DROP:  # why it is a drop
@@ -657,9 +705,43 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
             f"; but rare class {clip(name, MAX_NAME_CHARS)!r} ({_number(one.get('share')) or 0.0:.1%} of the "
             f"reference) is no longer found: its recall {_number(one.get('baseline')) or 0.0:.3f} -> "
             f"{_number(one.get('current')) or 0.0:.3f} on {one.get('n_current')} rows (drop {one['drop']:+.3f} "
-            f"+- {one['drop_se']:.3f}), which accuracy hides"
+            f"+- {one['drop_se']:.3f}), which {_HIDES.get(str(perf.get('metric')), f'{_metric(perf)} hides')}"
         )
     return text
+
+
+#: How a metric hides a rare class its labels no longer find (any other: "<metric> hides").
+_HIDES = {
+    "roc_auc": "roc_auc, a ranking of the scores, does not show",
+    "log_loss": "log_loss, read on the probabilities, does not show",
+}
+
+
+def _metric(perf: Mapping[str, Any]) -> str:
+    return clip(str(perf.get("metric")), 40)
+
+
+def _mix_metric(perf: Mapping[str, Any]) -> str:
+    """The metric ``class_mix`` re-weights to the reference's class mix (the measured one when it does not say)."""
+    mix = perf.get("class_mix")
+    return clip(str((mix.get("metric") if isinstance(mix, Mapping) else None) or perf.get("metric")), 40)
+
+
+def _metric_compared(perf: Mapping[str, Any]) -> str:
+    """The measured metric's name, and for R^2 the target variance it is read at (``scale``): at the
+    reference's, the window's own R^2 beside it, or the window's own, said so; "r2 0.913 -> 0.763" alone
+    does not say which."""
+    metric = clip(str(perf.get("metric")), 40)
+    scale = perf.get("scale")
+    if not isinstance(scale, Mapping):
+        return metric
+    variance = _number(scale.get("reference_variance"))
+    if variance is not None:
+        own = _number(scale.get("window_r2"))
+        beside = "" if own is None else f"; the window's own {metric} {own:.3f}"
+        return f"{metric} at the reference's target variance (1 - MSE / {variance:.4g}{beside})"
+    compared = str(scale.get("compared") or "").split(": ", 1)[0]  # "R^2 against the window's own target ..."
+    return f"{metric} {clip(compared.removeprefix('R^2 '), 200)}" if compared else metric
 
 
 def _coverage_text(coverage: Any) -> str:
@@ -735,6 +817,15 @@ def _too_few_labels_said(perf: Mapping[str, Any]) -> tuple[str, Mapping[str, Any
     return said, estimate
 
 
+def _mix_explains(perf: Mapping[str, Any], min_drop: float) -> str:
+    """A plain drop past ``min_drop`` that the moved class mix may explain (:func:`_mix_may_explain_the_drop`), said."""
+    return (
+        f"{clip(str(perf.get('metric')), 40)} fell past min_performance_drop {min_drop}, but the class mix moved and "
+        "at the reference's mix the drop is not shown past it (nor within it): the mix may explain it, which "
+        "retraining does not fix"
+    )
+
+
 def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None, min_drop: float) -> str:
     """What a performance that did not end the decision shows, for a rationale the drift decides: a drop
     beyond sampling noise not shown past ``min_drop``, a drop shown neither past it nor within it, or a
@@ -745,6 +836,8 @@ def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None
         return f"The label-free estimate reads the model within min_performance_drop {min_drop}: {described}"
     if verdict != INCONCLUSIVE:
         return f"Performance: {described}"
+    if _mix_may_explain_the_drop(perf, min_drop):
+        return f"The {_mix_explains(perf, min_drop)}: {described}"
     drop, se = _number(perf.get("drop")), _number(perf.get("drop_se"))
     if drop is not None and se is not None and drop - DROP_Z * se > 0:
         return (
@@ -822,8 +915,8 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
 
     severity, weighted_by = _severity_share(drift)
     drift_note = (
-        f"importance-weighted drifted share {severity:.3f} ({weighted_by}; plain drift share {share:.3f}, "
-        f"{drift.get('n_drifted')}/{drift.get('n_columns')} columns{_noise_note(evidence)})"
+        f"importance-weighted drifted share {severity:.3f} ({weighted_by}; {_plain_share(drift, share)}"
+        f"{_noise_note(evidence)})"
     )
     perf = evidence.get("performance")
     missing = _performance_missing(evidence)
@@ -886,7 +979,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         if verdict == LABEL_SHIFT:
             g.rationale = (
                 f"Label shift: {_describe_performance(perf)}. Each class is predicted as well as before; the "
-                f"accuracy and the features moved with the class mix, which retraining does not fix, so no "
+                f"{_mix_metric(perf)} and the features moved with the class mix, which retraining does not fix, so no "
                 f"retrain (noted: {drift_note}; a person may recalibrate the decision threshold)."
             )
         else:
@@ -925,11 +1018,16 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
                 return
             allowed.remove(NO_ACTION)  # drift says harm and nothing shows the model unhurt: retrain or escalate
             g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
+            if _mix_may_explain_the_drop(perf, config.min_performance_drop):
+                shown = f"does not confirm a drop of the model: the {_mix_explains(perf, config.min_performance_drop)}"
+            else:
+                shown = (
+                    f"confirms neither a drop past min_performance_drop {config.min_performance_drop} nor that it "
+                    "is within it"
+                )
             g.answer(
                 ESCALATE,
-                f"{why}, but the performance measured on labelled rows confirms neither a drop past "
-                f"min_performance_drop {config.min_performance_drop} nor that it is within it "
-                f"({_describe_performance(perf)}); "
+                f"{why}, but the performance measured on labelled rows {shown} ({_describe_performance(perf)}); "
                 "the rules do not retrain on drift against a measurement, a person should look.",
             )
 

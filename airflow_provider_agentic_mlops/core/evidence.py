@@ -390,9 +390,10 @@ def measure_performance(
         class 1 or (n, n_classes); ``y_pred`` are then its labels. None: ``y_pred`` may be the probability
         of class 1 (:func:`~airflow_provider_agentic_mlops.core.metrics.split_scores`).
     :param classes: the classes of ``proba``'s columns (scikit-learn's ``classes_``).
-    :param reference_predictions: classification, accuracy: ``(labels, predicted labels)`` of held-out
-        reference rows, which give ``class_recall`` (:func:`class_recall`): accuracy hides a class whose
-        recall collapsed when that class is rare.
+    :param reference_predictions: classification, any metric: ``(labels, predicted labels)`` of held-out
+        reference rows, which give ``class_recall`` (:func:`class_recall`) from the predicted labels: accuracy
+        hides a class whose recall collapsed when that class is rare, and a metric of the scores (``roc_auc``)
+        ranks them without saying which classes the model's labels still find.
     """
     y_true = np.asarray(y_true)
     if task == "classification" and proba is None:
@@ -458,8 +459,8 @@ def measure_performance(
             binary=len(over) <= 2 and (classes is None or len(classes) <= 2),
             seed=seed,
         )
-    if task == "classification" and metric == "accuracy" and reference_predictions is not None:
-        out["class_recall"] = class_recall(y_true, labels, *reference_predictions)
+    if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
+        out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
     return out
 
 
@@ -1052,7 +1053,8 @@ def drift_severity(
     estimate (no ``noise``, a method without a fast path, a column too sparse to resample) count as
     the summary says.
     ``weighted_share`` is the share of the model's importance that sits on drifted columns (equal
-    weights without importances).
+    weights without importances). ``n_past_threshold`` of the ``n_columns`` columns weighed are past their
+    threshold before the false-discovery control: the plain count, over the same columns (``excluded`` left out).
 
     :param importance: feature -> importance (any scale, >= 0); columns not in it weigh nothing.
     :param noise: column -> ``{"p", "floor"}`` from :func:`sampling_noise`, for distance columns.
@@ -1114,6 +1116,7 @@ def drift_severity(
         "weighted_share": weighted_share,
         "weighted_by": weighted_by,
         "n_drifted_after_fdr": sum(1 for r in rows if r["drifted"]),
+        "n_past_threshold": sum(1 for c in cols if c.drifted),  # the plain count, over the same columns
         "n_columns": len(rows),
         "fdr_columns": len(family),
         "within_noise": within_noise,
@@ -1752,8 +1755,7 @@ def _performance(
             baseline_source = "held-out reference data"
             reference_predictions = ref_true, ref_pred
         elif (
-            metric == "accuracy"
-            and task == "classification"
+            task == "classification"
             and reference_is_holdout
             and label_column in reference.columns
             and (prediction_column is None or prediction_column in reference.columns)

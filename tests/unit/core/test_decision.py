@@ -28,6 +28,7 @@ from airflow_provider_agentic_mlops.core.decision import (
     evaluate_guardrails,
     evidence_rows,
     parse_answer,
+    performance_verdict,
     run_tool,
 )
 
@@ -533,6 +534,19 @@ def test_columns_past_their_threshold_within_sampling_noise_are_said_in_the_rati
     assert any(noise in line for line in dict(evidence_rows({"drift": drift}))["Drift severity"])
 
 
+def test_the_plain_drift_share_in_the_rationale_counts_what_the_severity_counts():
+    # 'merchant' stands for the label column: the severity leaves it out, so must the plain share said beside it
+    drift = with_evidence(2 / 3, weighted_share=0.3)
+    drift["evidence"]["severity"].update(excluded={"merchant": "label_column"}, n_columns=2, n_past_threshold=1)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert "plain drift share 0.500, 1/2 columns (the label 'merchant' left out, as in the severity)" in d.rationale
+    assert "2/3 columns" not in d.rationale
+    # an older summary that does not count them: the share over all columns, said so
+    del drift["evidence"]["severity"]["n_past_threshold"]
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert "plain drift share over all columns, the label 'merchant' included, 0.667, 2/3 columns" in d.rationale
+
+
 def test_a_pipeline_fault_escalates_naming_the_column_and_the_change():
     fault = {"column": "amount", "kind": "scale_change", "detail": "scale changed about x1000"}
     d = decide(model_name="m", drift=with_evidence(0.0, faults=[fault]), history=history(), config=CONFIG)
@@ -694,6 +708,74 @@ def test_a_drop_explained_by_the_class_mix_is_label_shift_not_a_retrain():
     perf["class_mix"] = {**perf["class_mix"], "adjusted_current": 0.85, "adjusted_drop": 0.12}
     perf.update(current=0.85, drop=0.12)
     assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def f1_under_prior_shift(adjusted_drop: float, adjusted_se: float) -> dict:
+    """f1 with the positives 30% -> 10%, each class predicted as before: f1 falls with the prevalence."""
+    perf = measured(0.492, baseline=0.618, se=0.022) | {"metric": "f1"}
+    perf["class_mix"] = {
+        "metric": "f1",
+        "reference_mix": {"0": 0.7, "1": 0.3},
+        "current_mix": {"0": 0.9, "1": 0.1},
+        "mix_change": 0.2,
+        "adjusted_current": 0.618 - adjusted_drop,
+        "adjusted_drop": adjusted_drop,
+        "adjusted_drop_se": adjusted_se,
+    }
+    return perf
+
+
+def test_a_drop_the_class_mix_explains_does_not_retrain_when_the_mix_cannot_show_it_stable():
+    # f1 0.618 -> 0.492 (drop 0.126 +- 0.022), but at the reference's mix -0.012 +- 0.027: no drop there,
+    # though too wide to show stable; the plain drop retrained a model that predicts each class as before
+    perf = f1_under_prior_shift(-0.012, 0.027)
+    assert performance_verdict(perf, CONFIG.min_performance_drop) == "inconclusive"
+    drift = with_evidence(0.5, weighted_share=0.97, performance=perf)  # the features moved with the mix
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_inconclusive", "severe_drift"]
+    assert "the class mix moved and at the reference's mix the drop is not shown past" in d.rationale
+    # low drift: no action, and the rationale does not call the plain drop "not shown past the tolerance"
+    drift = with_evidence(0.0, weighted_share=0.0, performance=perf)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[0]["rule"] == "performance_inconclusive"
+    assert "f1 fell past min_performance_drop 0.02, but the class mix moved" in d.rationale
+    # shown stable at the reference's mix: label shift, as before
+    assert performance_verdict(f1_under_prior_shift(-0.012, 0.004), CONFIG.min_performance_drop) == "label_shift"
+    # a drop at the reference's mix too: the model got worse per class, a drop
+    assert performance_verdict(f1_under_prior_shift(0.1, 0.02), CONFIG.min_performance_drop) == "drop"
+
+
+def test_the_rationale_names_the_metric_read_at_the_references_mix_and_the_scale_r2_is_read_at():
+    perf = f1_under_prior_shift(-0.012, 0.004)
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.5, weighted_share=0.97, performance=perf),
+        history=history(),
+        config=CONFIG,
+    )
+    assert d.rules_fired[-1]["rule"] == "performance_label_shift"
+    assert "at the reference's mix the f1 is 0.630 (drop -0.012 +- 0.004)" in d.rationale
+    assert "the f1 and the features moved with the class mix" in d.rationale and "accuracy" not in d.rationale
+    # R^2 read at the reference's target variance, not the window's: said, with the window's own
+    perf = measured(0.763, baseline=0.913, se=0.01) | {"metric": "r2"}
+    perf["scale"] = {
+        "compared": "R^2 at the reference's target variance: 1 - MSE / 24.1, so that windows are compared ...",
+        "reference_variance": 24.1,
+        "window_variance": 9.5,
+        "window_r2": 0.4,
+    }
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain"
+    assert "r2 at the reference's target variance (1 - MSE / 24.1; the window's own r2 0.400) 0.913" in d.rationale
+    # without reference labels R^2 is the window's own: said so
+    perf["scale"] = {
+        "compared": "R^2 against the window's own target variance (no reference labels to fix the "
+        "scale): a window whose target varies less reads lower with the same errors",
+        "reference_variance": None,
+        "window_variance": 9.5,
+    }
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert "r2 against the window's own target variance (no reference labels to fix the scale) 0.913" in d.rationale
 
 
 def test_without_a_measured_verdict_a_model_extrapolating_on_many_rows_retrains():
@@ -1048,6 +1130,24 @@ def test_stable_accuracy_with_a_rare_class_no_longer_found_is_a_drop():
     perf["class_recall"] = recall_of(0.01, 0.005)
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
     assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+
+
+def test_a_rare_class_no_longer_found_is_a_drop_whatever_the_metric_measured():
+    # roc_auc, validation's default primary metric: the scores still rank (0.954 -> 0.955), the labels no
+    # longer find the rare class (recall 0.73 -> 0)
+    perf = measured(0.955, baseline=0.954, se=0.006) | {"metric": "roc_auc", "class_recall": recall_of(0.73, 0.06)}
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain" and [r["rule"] for r in d.rules_fired] == ["performance_drop"]
+    assert "roc_auc 0.954 (metric logged for the champion) -> 0.955" in d.rationale
+    assert "which roc_auc, a ranking of the scores, does not show" in d.rationale
+    # the rare class found as before: the metric's own verdict stands
+    perf["class_recall"] = recall_of(0.01, 0.005)
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
+    # and its own drop retrains, as for any metric
+    perf.update(current=0.85, drop=0.104)
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain" and "rare class" not in d.rationale
 
 
 def test_a_common_class_trading_recall_with_another_is_left_to_accuracy():

@@ -1228,6 +1228,43 @@ def test_a_rare_class_the_champion_stopped_finding_shows_in_its_recall() -> None
     )
 
 
+class Threshold:
+    """A classifier on ``a`` whose scores rank the classes whatever the offset, and whose labels cut at 1.5."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        p = 1 / (1 + np.exp(-2 * (x["a"].to_numpy() - 1.5)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        return (x["a"].to_numpy() > 1.5).astype(int)
+
+
+@pytest.mark.parametrize("logged", [{"roc_auc": 0.98}, None], ids=["logged baseline", "held-out reference"])
+def test_the_per_class_recalls_are_evidence_whatever_the_classification_metric(logged: dict | None) -> None:
+    # roc_auc, validation's default primary metric, ranks the scores: all positives moved below the cut, the
+    # model no longer finds them (recall ~0.93 -> ~0.02), and the ranking, the AUC, holds
+    reference, current = imbalanced(3000, 2), imbalanced(3000, 3)
+    current["a"] -= 3.5
+    kwargs = {
+        "label_column": "label",
+        "feature_columns": ["a"],
+        "task": "classification",
+        "performance_metric": "roc_auc",
+        "reference_is_holdout": True,
+    }
+    summary = compute_drift(reference, current, **kwargs)
+
+    perf = gather_evidence(reference, current, summary, model=Threshold(), logged_metrics=logged, **kwargs)[
+        "performance"
+    ]
+
+    assert perf["metric"] == "roc_auc" and perf["drop"] < 0.02  # the ranking holds
+    positives = perf["class_recall"]["classes"]["1"]
+    assert positives["rare"] and positives["baseline"] > 0.85 and positives["current"] < 0.1
+
+
 def test_per_class_recall_does_not_move_with_the_class_mix() -> None:
     rng = np.random.default_rng(11)
 
@@ -1419,10 +1456,12 @@ def test_without_a_champion_the_severity_weighs_the_features_not_the_label_or_pr
     assert severity["weighted_share"] == 0.0 and severity["n_columns"] == 3
     assert {r["column"] for r in severity["top"]} == {"f0", "f1", "f2"}
     assert severity["excluded"] == {"label": "label_column", "pred": "prediction_column"}
+    assert severity["n_past_threshold"] == 0  # the plain count over the same columns: the label's drift is not in it
     # one feature of three moved: a third of the weight, not 3 of 5 columns
     moved = frame(3000, 0.6, shift=0.3)
     severity = gather_evidence(reference, moved, compute_drift(reference, moved, **kwargs), **kwargs)["severity"]
     assert severity["weighted_share"] == pytest.approx(1 / 3)
+    assert (severity["n_past_threshold"], severity["n_columns"]) == (1, 3)
 
 
 def regression_windows(seed: int = 1) -> tuple[object, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
