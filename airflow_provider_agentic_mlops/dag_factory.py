@@ -216,7 +216,7 @@ def build_dag(
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # one loop per model at a time; the state store guards the retrain too
-        # only the DAGs build_dags returns count: one that fails after it is made (a schedule Airflow refuses)
+        # only the DAGs build_dags returns count: one that fails after it is made (a task Airflow refuses)
         # would otherwise be found by the DAG processor anyway, fail its checks, and fail the whole file
         auto_register=False,
         tags=["agentic-mlops", *spec.tags, *([INVALID_ENTRY_TAG] if entry_error is not None else [])],
@@ -309,28 +309,7 @@ def build_dag(
         check_drift >> decide >> [retrain_task, no_action, escalate]
         retrain_task >> validate >> [wait_for_approval, rejected]
         wait_for_approval >> promote
-    _check_schedule(dag, spec)
     return dag
-
-
-#: Schedules already found valid in this process: a fleet shares a few, and each is parsed once, not per DAG.
-_VALID_SCHEDULES: set[str] = set()
-
-
-def _check_schedule(dag: DAG, spec: ModelSpec) -> None:
-    """Refuse a schedule Airflow would refuse (``0 25 * * *``, ``@dialy``) now, naming the model and the field:
-    the DAG processor's own error (AirflowTimetableInvalid) names neither."""
-    key = repr(spec.schedule)
-    if key in _VALID_SCHEDULES:
-        return
-    try:
-        dag.timetable.validate()  # croniter parses the expression, as the DAG processor will
-    except Exception as err:  # noqa: BLE001 - AirflowTimetableInvalid (its module differs across Airflow versions)
-        raise ConfigError(
-            f"model {spec.name!r}: field 'schedule': {spec.schedule!r} is not a cron expression or an Airflow "
-            f"preset ({err}); use e.g. '@daily', '@hourly', '0 3 * * *', or null for alert/manual runs only"
-        ) from None
-    _VALID_SCHEDULES.add(key)
 
 
 def _cache_dir() -> Path:

@@ -154,6 +154,23 @@ def test_a_models_file_given_that_is_not_a_file_is_named_as_given_not_the_settin
     assert ("does not exist" if given == "absent.yaml" else "is not a file") in message
 
 
+def test_a_schedule_the_dag_parse_refuses_is_a_bad_entry_the_list_warns_of(store, tmp_path, capsys, caplog):
+    """``0 3 * * 8`` (no weekday 8): the DAG parse refuses it and keeps the model's last valid entry; the list
+    warned of nothing and showed the model as if its entry were fine."""
+    path = tmp_path / "models.yaml"
+    weekly = MODELS.format(name="weekly").replace("models:", "")
+    weekly = weekly.replace("\n    drift", '\n    schedule: "0 3 * * 8"\n    drift')
+    path.write_text(MODELS.format(name="m") + weekly)
+    with caplog.at_level("WARNING"):
+        models_cli.models_list(
+            argparse.Namespace(models_file=str(path), state_conn_id="agentic_mlops_state_default", output="json")
+        )
+    assert [row["model"] for row in json.loads(capsys.readouterr().out)] == ["m"]
+    warning = "\n".join(r.getMessage() for r in caplog.records if "not listed, its entry is invalid" in r.getMessage())
+    assert "model 'weekly': field 'schedule': not a cron expression or an Airflow preset" in warning
+    assert "(got '0 3 * * 8')" in warning
+
+
 def test_an_unfinished_promotion_is_shown_with_the_steps_done(store, tmp_path, capsys) -> None:
     """A promotion stopped after moving ``champion`` (retries ran out): MLflow serves the version, the audit
     trail does not name it yet; the list says so."""
