@@ -13,7 +13,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
@@ -795,7 +795,9 @@ def load_models(path: str | Path, *, cache_dir: str | Path | None = None) -> lis
     return models.specs
 
 
-def read_models_file(path: str | Path, *, cache_dir: str | Path | None = None) -> ModelEntries:
+def read_models_file(
+    path: str | Path, *, cache_dir: str | Path | None = None, origin: Callable[[], str] | None = None
+) -> ModelEntries:
     """Read a models YAML file and validate each entry (:func:`read_models`): the valid models and the
     errors of the bad ones.
 
@@ -804,16 +806,22 @@ def read_models_file(path: str | Path, *, cache_dir: str | Path | None = None) -
         every parse; JSON loads ~40x faster than YAML, and the result is validated by pydantic either way.
         Only a document JSON holds unchanged is cached (a date or a number as a mapping key is not), so the
         cache never changes the result. A missing or unwritable directory only disables the cache.
+    :param origin: says where ``path`` came from and what to correct, for an unreadable file (called then
+        only); None: the generic advice.
     :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (no ``models`` list).
     """
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as err:
-        raise ConfigError(
-            f"cannot read models file {str(path)!r}: {err.strerror}. "
-            "Set [agentic_mlops] models_file or AIRFLOW__AGENTIC_MLOPS__MODELS_FILE."
-        ) from None
+        fix = (
+            origin()
+            if origin is not None
+            else (
+                "set [agentic_mlops] models_file (AIRFLOW__AGENTIC_MLOPS__MODELS_FILE) to the path of the models file"
+            )
+        )
+        raise ConfigError(f"cannot read models file {str(path)!r}: {err.strerror}; {fix}.") from None
     cache = _ModelsCache(Path(cache_dir), path, text) if cache_dir is not None else None
     data = cache.data() if cache is not None else _MISSING
     if data is _MISSING:

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from airflow_provider_agentic_mlops.core.config import ConfigError
 from airflow_provider_agentic_mlops.dag_factory import build_dags, models_file
 
 MODELS = """
@@ -449,3 +450,14 @@ def test_an_error_airflow_raises_building_a_dag_names_the_file_and_the_model(tmp
     built = build_dags(path)
     assert f"{path}: model 'churn': ValueError: something Airflow refuses" in built["agentic_mlops__churn"].description
     assert set(built["agentic_mlops__fraud"].task_ids) == LOOP_TASKS
+
+
+def test_an_unreadable_models_file_says_which_setting_named_it(tmp_path, monkeypatch) -> None:
+    """It said "Set [agentic_mlops] models_file or AIRFLOW__AGENTIC_MLOPS__MODELS_FILE" while the variable
+    was set, to the mistyped path."""
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "modles.yaml"))
+    with pytest.raises(ConfigError, match=r"the path is AIRFLOW__AGENTIC_MLOPS__MODELS_FILE \(.*modles.yaml'\)"):
+        build_dags(models_file(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
+    with pytest.raises(ConfigError, match=r"the path is the default, models.yaml beside the DAG file"):
+        build_dags(models_file(tmp_path))
