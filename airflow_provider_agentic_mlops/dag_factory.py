@@ -67,21 +67,47 @@ TASK_RETRIES = {
 RETRY_DELAY = timedelta(seconds=30)
 
 
+#: The environment variable of ``[agentic_mlops] models_file``, read first (no configuration parse).
+MODELS_FILE_ENV = "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE"
+
+
+def _models_file_setting() -> tuple[str, str]:
+    """The ``[agentic_mlops] models_file`` setting ('' when unset) and where it is set."""
+    configured = os.environ.get(MODELS_FILE_ENV)
+    if configured is not None:
+        return configured, MODELS_FILE_ENV
+    from airflow.configuration import conf
+
+    return conf.get("agentic_mlops", "models_file", fallback=""), "[agentic_mlops] models_file"
+
+
 def models_file(default_dir: str | Path | None = None) -> Path:
     """Where the models file is: ``[agentic_mlops] models_file`` (env ``AIRFLOW__AGENTIC_MLOPS__MODELS_FILE``;
     ``~`` expanded, a relative path taken from the working directory), else ``models.yaml`` in
     ``default_dir``. Always absolute: relative data paths in it are made relative to its folder, which must
     not depend on where each task's process runs."""
-    configured = os.environ.get("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE")
-    if configured is None:
-        from airflow.configuration import conf
-
-        configured = conf.get("agentic_mlops", "models_file", fallback="")
+    configured, _ = _models_file_setting()
     if configured:
         return Path(os.path.abspath(os.path.expanduser(configured)))
     if default_dir is None:
         raise ValueError("no models file: set [agentic_mlops] models_file or pass the DAG folder")
     return Path(os.path.abspath(default_dir)) / "models.yaml"
+
+
+def models_file_origin(path: str | Path, *, default: str = "models.yaml beside the DAG file") -> str:
+    """Where the models file ``path`` came from, and what to correct, for an error reading it: the setting
+    that names it, else the default (``default`` says which).
+
+    :param path: the models file, as :func:`models_file` gave it.
+    :param default: the default location, as the reader has it.
+    """
+    configured, where = _models_file_setting()
+    if configured and Path(os.path.abspath(os.path.expanduser(configured))) == Path(path):
+        return f"the path is {where} ({configured!r}): correct it to the path of the models file"
+    return (
+        f"the path is the default, {default}, since [agentic_mlops] models_file ({MODELS_FILE_ENV}) is not set: "
+        "create the file there, or set that option to the path of the models file"
+    )
 
 
 #: ``$NAME`` or ``${NAME}``, as ``os.path.expandvars`` reads them.
@@ -216,7 +242,7 @@ def build_dag(
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # one loop per model at a time; the state store guards the retrain too
-        # only the DAGs build_dags returns count: one that fails after it is made (a schedule Airflow refuses)
+        # only the DAGs build_dags returns count: one that fails after it is made (a task Airflow refuses)
         # would otherwise be found by the DAG processor anyway, fail its checks, and fail the whole file
         auto_register=False,
         tags=["agentic-mlops", *spec.tags, *([INVALID_ENTRY_TAG] if entry_error is not None else [])],
@@ -309,28 +335,7 @@ def build_dag(
         check_drift >> decide >> [retrain_task, no_action, escalate]
         retrain_task >> validate >> [wait_for_approval, rejected]
         wait_for_approval >> promote
-    _check_schedule(dag, spec)
     return dag
-
-
-#: Schedules already found valid in this process: a fleet shares a few, and each is parsed once, not per DAG.
-_VALID_SCHEDULES: set[str] = set()
-
-
-def _check_schedule(dag: DAG, spec: ModelSpec) -> None:
-    """Refuse a schedule Airflow would refuse (``0 25 * * *``, ``@dialy``) now, naming the model and the field:
-    the DAG processor's own error (AirflowTimetableInvalid) names neither."""
-    key = repr(spec.schedule)
-    if key in _VALID_SCHEDULES:
-        return
-    try:
-        dag.timetable.validate()  # croniter parses the expression, as the DAG processor will
-    except Exception as err:  # noqa: BLE001 - AirflowTimetableInvalid (its module differs across Airflow versions)
-        raise ConfigError(
-            f"model {spec.name!r}: field 'schedule': {spec.schedule!r} is not a cron expression or an Airflow "
-            f"preset ({err}); use e.g. '@daily', '@hourly', '0 3 * * *', or null for alert/manual runs only"
-        ) from None
-    _VALID_SCHEDULES.add(key)
 
 
 def _cache_dir() -> Path:
@@ -405,7 +410,7 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     no ``models`` list) raises :class:`ConfigError`: then no model's entry is known.
     """
     path = Path(os.path.abspath(path))
-    models = read_models_file(path, cache_dir=_cache_dir())
+    models = read_models_file(path, cache_dir=_cache_dir(), origin=lambda: models_file_origin(path))
     deferrable, state_conn_id = default_deferrable(), configured_state_conn_id()
     options: dict[str, Any] = {"base_dir": path.parent, "deferrable": deferrable, "state_conn_id": state_conn_id}
     dags = {}
@@ -449,4 +454,5 @@ __all__ = [
     "build_dag",
     "build_dags",
     "models_file",
+    "models_file_origin",
 ]

@@ -154,7 +154,8 @@ ARG_STATUS = Arg(
 ARG_MODELS_FILE = Arg(
     ("--models-file",),
     help=f"models.yaml to read (default: {_option('agentic_mlops', 'models_file')}, else models.yaml in "
-    f"{_option('core', 'dags_folder')})",
+    f"{_option('core', 'dags_folder')}, where init writes it beside the DAG file; the DAG file reads the one "
+    "beside it: set [agentic_mlops] models_file when that is elsewhere)",
 )
 
 ARG_DECISION_MODEL = Arg(

@@ -39,18 +39,20 @@ def declared_stores(args: argparse.Namespace) -> DeclaredStores:
 
 def store_conn_id(args: argparse.Namespace, declared: DeclaredStores) -> str:
     """``--state-conn-id``, else the ``state_conn_id`` the models file gives ``--model``, else the
-    deployment's (``[agentic_mlops] state_conn_id``).
+    deployment's (``[agentic_mlops] state_conn_id``). Every command taking ``--model`` picks its store here,
+    so each warns alike of a ``--model`` the models file does not list (:func:`warn_unknown_model`).
 
     :param args: the command's arguments (``state_conn_id``, ``model``).
     :param declared: the models file's stores (:func:`declared_stores`).
     """
     from airflow_provider_agentic_mlops.settings import configured_state_conn_id
 
-    explicit = getattr(args, "state_conn_id", None)
-    if explicit:
-        return explicit
     model = getattr(args, "model", None)
-    return (declared.state_conn_id_of(model) if model else None) or configured_state_conn_id()
+    conn_id = getattr(args, "state_conn_id", None) or (
+        (declared.state_conn_id_of(model) if model else None) or configured_state_conn_id()
+    )
+    warn_unknown_model(args, declared, conn_id)
+    return conn_id
 
 
 def open_store(conn_id: str) -> StateStore:

@@ -13,12 +13,13 @@ import functools
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_LLM_CONN_ID,
@@ -378,13 +379,46 @@ class ApprovalConfig(ApprovalSettings):
     poke_interval_seconds: float = Field(30, gt=0)
 
 
+#: Airflow's schedules that are not cron expressions (``airflow.sdk.definitions.dag._create_timetable``).
+_AIRFLOW_NON_CRON_SCHEDULES = frozenset({"@once", "@continuous"})
+#: Airflow's cron presets (``airflow.utils.dates.cron_presets``, which a test compares this with): it turns
+#: them into cron expressions before croniter parses them, so ``@quarterly``, which croniter does not know, is valid.
+_AIRFLOW_CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
+
+
+@functools.lru_cache(maxsize=256)  # a fleet shares a few schedules: each is parsed once per process
+def schedule_problem(schedule: str) -> str | None:
+    """Why Airflow would refuse ``schedule`` as a DAG's schedule (``0 25 * * *``, ``0 3 * * 8``, ``@dialy``),
+    or None. The check Airflow's cron timetables make (``CronMixin.validate``), with the library they use
+    (croniter), so the models file is checked the same wherever it is read: the DAG file's parse, the CLI.
+
+    :param schedule: the ``schedule`` of a models file entry (not null).
+    """
+    if schedule in _AIRFLOW_NON_CRON_SCHEDULES:
+        return None
+    from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+    try:
+        croniter(_AIRFLOW_CRON_PRESETS.get(schedule, schedule))
+    except (CroniterBadCronError, CroniterBadDateError) as err:
+        return str(err)
+    return None
+
+
 class ModelSpec(_Section):
     """One production model and the loop that looks after it.
 
     :param name: model name; the DAG is ``agentic_mlops__<name>``.
     :param registered_model: name in the MLflow registry (defaults to ``name``).
-    :param schedule: cron, preset (``@daily``) or null for alert/manual runs only; the DAG factory checks
-        it with Airflow's parser (core imports no Airflow).
+    :param schedule: cron, preset (``@daily``) or null for alert/manual runs only; checked as Airflow checks
+        it (:func:`schedule_problem`), so the CLI refuses what the DAG file's parse would.
     """
 
     name: str
@@ -407,6 +441,19 @@ class ModelSpec(_Section):
     def _null_is_not_none(cls, value: str | None) -> str | None:
         if value is not None and value.strip() in ("None", "none"):
             raise ValueError(f"{value!r} is text in YAML; write null (unquoted) for alert/manual runs only")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _airflow_schedule(cls, value: str | None) -> str | None:
+        problem = schedule_problem(value) if value is not None else None
+        if problem is not None:
+            raise PydanticCustomError(
+                "schedule",
+                "not a cron expression or an Airflow preset ({problem}); use e.g. '@daily', '@hourly', "
+                "'0 3 * * *', or null for alert/manual runs only",
+                {"problem": problem},
+            )
         return value
 
     @field_validator("name")
@@ -748,7 +795,9 @@ def load_models(path: str | Path, *, cache_dir: str | Path | None = None) -> lis
     return models.specs
 
 
-def read_models_file(path: str | Path, *, cache_dir: str | Path | None = None) -> ModelEntries:
+def read_models_file(
+    path: str | Path, *, cache_dir: str | Path | None = None, origin: Callable[[], str] | None = None
+) -> ModelEntries:
     """Read a models YAML file and validate each entry (:func:`read_models`): the valid models and the
     errors of the bad ones.
 
@@ -757,16 +806,22 @@ def read_models_file(path: str | Path, *, cache_dir: str | Path | None = None) -
         every parse; JSON loads ~40x faster than YAML, and the result is validated by pydantic either way.
         Only a document JSON holds unchanged is cached (a date or a number as a mapping key is not), so the
         cache never changes the result. A missing or unwritable directory only disables the cache.
+    :param origin: says where ``path`` came from and what to correct, for an unreadable file (called then
+        only); None: the generic advice.
     :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (no ``models`` list).
     """
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as err:
-        raise ConfigError(
-            f"cannot read models file {str(path)!r}: {err.strerror}. "
-            "Set [agentic_mlops] models_file or AIRFLOW__AGENTIC_MLOPS__MODELS_FILE."
-        ) from None
+        fix = (
+            origin()
+            if origin is not None
+            else (
+                "set [agentic_mlops] models_file (AIRFLOW__AGENTIC_MLOPS__MODELS_FILE) to the path of the models file"
+            )
+        )
+        raise ConfigError(f"cannot read models file {str(path)!r}: {err.strerror}; {fix}.") from None
     cache = _ModelsCache(Path(cache_dir), path, text) if cache_dir is not None else None
     data = cache.data() if cache is not None else _MISSING
     if data is _MISSING:

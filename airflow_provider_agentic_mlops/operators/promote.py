@@ -170,7 +170,9 @@ class RollbackOperator(_ChampionOperator):
         task which signed-in user triggered the run (``dag_run.triggering_user_name``, not on Airflow 3.1),
         that user is the audit trail's actor and ``user`` only a display name: a run's conf is whatever the
         person typed. Without either the rollback is refused.
-    :param reason: why, for the audit trail (templated).
+    :param reason: why, for the audit trail (templated); at most
+        :data:`~airflow_provider_agentic_mlops.core.approval_policy.MAX_REASON_CHARS` characters once rendered,
+        as for an approval's reason (a longer one fails the task before anything changes).
     :param mlflow_conn_id: MLflow connection with ``promote`` access.
     :param state_conn_id: state store connection (audit trail).
     """
@@ -184,6 +186,12 @@ class RollbackOperator(_ChampionOperator):
         self.reason = reason
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_agentic_mlops.core.approval_policy import bad_reason
+        from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+        too_long = bad_reason(self.reason)  # the rendered reason: the limit the approvals API and CLI apply
+        if too_long:
+            raise AirflowFailException(f"model {self.model_name!r}: rollback refused, nothing changed: {too_long}")
         triggered_by = getattr(context.get("dag_run"), "triggering_user_name", None)
         actor = triggered_by or self.user or ""
         ti = context["ti"]

@@ -313,6 +313,24 @@ def test_rollback_operator_restores_previous_champion_and_records_who(env):
     assert event.extra["rollback"] is True and event.extra["version"] == env.old
 
 
+def test_rollback_operator_refuses_a_reason_longer_than_the_approvals_allow_before_touching_mlflow(env):
+    """The approvals API and CLI refuse reasons over MAX_REASON_CHARS; the rollback task took any length."""
+    from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS
+    from airflow_provider_agentic_mlops.operators.promote import RollbackOperator
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    _approval(env)
+    _promote(env).execute(_ctx(env))
+    reason = "x" * (MAX_REASON_CHARS + 1)
+    rollback = RollbackOperator(task_id="rollback", model_name=env.model, user="carol", reason=reason)
+    with pytest.raises(AirflowFailException, match=rf"reason has {MAX_REASON_CHARS + 1} characters; at most 2000"):
+        rollback.execute(_ctx(env))
+    assert _aliases(env)["champion"] == env.new  # nothing rolled back, nothing recorded
+    assert [e["action"] for e in env.store.audit_trail(env.model)].count("rollback_started") == 0
+    at_limit = RollbackOperator(task_id="rollback", model_name=env.model, user="carol", reason=reason[:-1])
+    assert at_limit.execute(_ctx(env))["version"] == env.old
+
+
 def test_rollback_operator_records_the_airflow_user_who_triggered_the_run_not_the_conf_user(env):
     from airflow_provider_agentic_mlops.operators.promote import RollbackOperator
 

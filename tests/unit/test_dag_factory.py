@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from airflow_provider_agentic_mlops.core.config import ConfigError
 from airflow_provider_agentic_mlops.dag_factory import build_dags, models_file
 
 MODELS = """
@@ -223,7 +224,10 @@ models:
 def test_a_schedule_airflow_refuses_fails_with_model_field_and_value(tmp_path, schedule) -> None:
     path = tmp_path / "models.yaml"
     path.write_text(MODELS.format(approvals=1).replace('schedule: "@hourly"', f"schedule: {schedule!r}"))
-    expected = rf"models.yaml: model 'churn': field 'schedule': '{re.escape(schedule)}' is not a cron expression"
+    expected = (
+        r"models.yaml: model 'churn': field 'schedule': not a cron expression or an Airflow preset .*"
+        rf"\(got '{re.escape(schedule)}'\)"
+    )
     built = build_dags(path)  # the DAG says so; the other model's is built
     assert re.search(expected, built["agentic_mlops__churn"].description)
     assert "models-yaml-error" not in built["agentic_mlops__fraud"].tags
@@ -350,7 +354,8 @@ def test_the_dag_processors_parse_loads_the_good_models_and_shows_the_bad_one(tm
     (folder / "models.yaml").write_text(FLEET.replace("{name: churn, drift", '{name: churn, schedule: "@dialy", drift'))
     bag = DagBag(dag_folder=str(folder))
     assert bag.import_errors == {}
-    assert "field 'schedule': '@dialy' is not a cron expression" in bag.dags["agentic_mlops__churn"].description
+    description = bag.dags["agentic_mlops__churn"].description
+    assert "field 'schedule': not a cron expression or an Airflow preset" in description and "'@dialy'" in description
     assert "models-yaml-error" not in bag.dags["agentic_mlops__fraud"].tags
 
 
@@ -431,13 +436,28 @@ def test_a_relative_models_file_setting_gives_absolute_data_paths(tmp_path, monk
 def test_an_error_airflow_raises_building_a_dag_names_the_file_and_the_model(tmp_path, monkeypatch) -> None:
     from airflow_provider_agentic_mlops import dag_factory
 
-    def refuse(dag, spec) -> None:
-        if spec.name == "churn":
-            raise ValueError("something Airflow refuses")
+    real_dag, refused = dag_factory.DAG, []
 
-    monkeypatch.setattr(dag_factory, "_check_schedule", refuse)
+    def refuse(*args, **kwargs):
+        if kwargs["dag_id"] == "agentic_mlops__churn" and not refused:  # its stand-in is built
+            refused.append(kwargs["dag_id"])
+            raise ValueError("something Airflow refuses")
+        return real_dag(*args, **kwargs)
+
+    monkeypatch.setattr(dag_factory, "DAG", refuse)
     path = tmp_path / "models.yaml"
     path.write_text(FLEET)
     built = build_dags(path)
     assert f"{path}: model 'churn': ValueError: something Airflow refuses" in built["agentic_mlops__churn"].description
     assert set(built["agentic_mlops__fraud"].task_ids) == LOOP_TASKS
+
+
+def test_an_unreadable_models_file_says_which_setting_named_it(tmp_path, monkeypatch) -> None:
+    """It said "Set [agentic_mlops] models_file or AIRFLOW__AGENTIC_MLOPS__MODELS_FILE" while the variable
+    was set, to the mistyped path."""
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "modles.yaml"))
+    with pytest.raises(ConfigError, match=r"the path is AIRFLOW__AGENTIC_MLOPS__MODELS_FILE \(.*modles.yaml'\)"):
+        build_dags(models_file(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
+    with pytest.raises(ConfigError, match=r"the path is the default, models.yaml beside the DAG file"):
+        build_dags(models_file(tmp_path))

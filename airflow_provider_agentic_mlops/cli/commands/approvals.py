@@ -28,7 +28,6 @@ from airflow_provider_agentic_mlops.cli.state_stores import (
     note_other_stores,
     open_store,
     store_conn_id,
-    warn_unknown_model,
 )
 
 if TYPE_CHECKING:
@@ -69,7 +68,6 @@ def approvals_list(args: argparse.Namespace) -> None:
     """Print approval requests (pending by default)."""
     declared = declared_stores(args)
     conn_id = store_conn_id(args, declared)
-    warn_unknown_model(args, declared, conn_id)
     store = open_store(conn_id)
     status = getattr(args, "status", "pending")
     rows = store.list_approvals(

@@ -18,7 +18,6 @@ from airflow_provider_agentic_mlops.cli.state_stores import (
     note_other_stores,
     open_store,
     store_conn_id,
-    warn_unknown_model,
 )
 
 LIST_COLUMNS = (
@@ -52,7 +51,6 @@ def decisions_list(args: argparse.Namespace) -> None:
     """Print the newest decisions (optionally of one model, from its store) as a table or JSON."""
     declared = declared_stores(args)
     conn_id = store_conn_id(args, declared)
-    warn_unknown_model(args, declared, conn_id)
     limit = getattr(args, "limit", None)
     limit = DEFAULT_LIMIT if limit is None else min(limit, ALL_ROWS)
     rows = open_store(conn_id).list_decisions(getattr(args, "model", None), limit=limit)
@@ -75,7 +73,6 @@ def decisions_show(args: argparse.Namespace) -> None:
 
     declared = declared_stores(args)
     conn_id = store_conn_id(args, declared)
-    warn_unknown_model(args, declared, conn_id)
     store = open_store(conn_id)
     model = getattr(args, "model", None)
     chose_store = bool(model or getattr(args, "state_conn_id", None))

@@ -94,6 +94,14 @@ def cli_models_file(explicit: str | None = None, *, must_exist: bool = False) ->
     return path
 
 
+def cli_models_file_origin(path: Path) -> str:
+    """Where the CLI's models file ``path`` (:func:`cli_models_file` without ``--models-file``) came from,
+    and what to correct, for an error reading it."""
+    from airflow_provider_agentic_mlops.dag_factory import models_file_origin
+
+    return models_file_origin(path, default="models.yaml in [core] dags_folder")
+
+
 class _StoreState:
     """What ``models list`` shows of the models of one state store, read set-wise: a few queries for all
     of them, not several per model.
@@ -146,7 +154,7 @@ def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     from airflow_provider_agentic_mlops.core.model_history import unfinished_promotions
 
     path = cli_models_file(args.models_file, must_exist=True)
-    models = read_models_file(path)
+    models = read_models_file(path, origin=None if args.models_file else lambda: cli_models_file_origin(path))
     for problem in models.errors.values():  # as the DAGs do: a bad entry hides only its own model
         log.warning("not listed, its entry is invalid: %s", problem)
     specs = models.specs

@@ -213,3 +213,21 @@ def test_list_warns_when_the_models_file_does_not_list_the_model(
     printed = capsys.readouterr()
     assert printed.out.strip() == "(none)" and "model 'frud' is not in the models file" in printed.err
     assert "did you mean 'fraud'?" in printed.err
+
+
+@pytest.mark.parametrize("decide", [approvals_approve, approvals_deny])
+def test_a_vote_for_a_model_the_models_file_does_not_list_warns_as_the_list_does(
+    store: StateStore, tmp_path: Path, capsys: pytest.CaptureFixture, decide
+) -> None:
+    """``approvals list --model frud`` said "did you mean 'fraud'?"; ``approvals approve 1 --model frud`` did not."""
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        'defaults: {retrain: {python_callable: "m:f"}}\n'
+        "models:\n  - {name: fraud, drift: {reference: r.parquet, current: c.parquet, label_column: y}}\n"
+    )
+    approval_id = _request(store)
+    with pytest.raises(SystemExit):
+        decide(_args(approval_id=approval_id, model="frud", models_file=str(models)))
+    printed = capsys.readouterr().err
+    assert "warning: model 'frud' is not in the models file" in printed and "did you mean 'fraud'?" in printed
+    assert store.get_approval(approval_id)["status"] == "pending"

@@ -138,6 +138,34 @@ def test_a_missing_models_file_is_a_one_line_error_not_a_traceback(tmp_path, mon
     assert str(exc.value).startswith("error: ") and "absent.yaml" in str(exc.value)
 
 
+def test_a_mistyped_models_file_setting_is_named_as_where_the_path_came_from(tmp_path, monkeypatch) -> None:
+    """The error said "Set [agentic_mlops] models_file or AIRFLOW__AGENTIC_MLOPS__MODELS_FILE" while the
+    variable was set, to the mistyped path."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "modles.yaml"))
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "list"])
+    message = str(exc.value)
+    assert f"cannot read models file {str(tmp_path / 'modles.yaml')!r}" in message
+    assert "the path is AIRFLOW__AGENTIC_MLOPS__MODELS_FILE" in message and "correct it" in message
+    assert "Set [agentic_mlops] models_file" not in message
+
+
+def test_a_missing_default_models_file_is_named_as_the_default(tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path / "dags"))
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "list"])
+    message = str(exc.value)
+    assert f"cannot read models file {str(tmp_path / 'dags' / 'models.yaml')!r}" in message
+    assert "the default, models.yaml in [core] dags_folder" in message and "[agentic_mlops] models_file" in message
+
+
 @pytest.mark.parametrize("command", [["models", "list"], ["decisions", "list"], ["approvals", "list"]])
 @pytest.mark.parametrize("given", ["absent.yaml", "."])
 def test_a_models_file_given_that_is_not_a_file_is_named_as_given_not_the_setting(
@@ -152,6 +180,23 @@ def test_a_models_file_given_that_is_not_a_file_is_named_as_given_not_the_settin
     message = str(exc.value)
     assert message.startswith(f"error: --models-file {str(path)!r} ") and "[agentic_mlops] models_file" not in message
     assert ("does not exist" if given == "absent.yaml" else "is not a file") in message
+
+
+def test_a_schedule_the_dag_parse_refuses_is_a_bad_entry_the_list_warns_of(store, tmp_path, capsys, caplog):
+    """``0 3 * * 8`` (no weekday 8): the DAG parse refuses it and keeps the model's last valid entry; the list
+    warned of nothing and showed the model as if its entry were fine."""
+    path = tmp_path / "models.yaml"
+    weekly = MODELS.format(name="weekly").replace("models:", "")
+    weekly = weekly.replace("\n    drift", '\n    schedule: "0 3 * * 8"\n    drift')
+    path.write_text(MODELS.format(name="m") + weekly)
+    with caplog.at_level("WARNING"):
+        models_cli.models_list(
+            argparse.Namespace(models_file=str(path), state_conn_id="agentic_mlops_state_default", output="json")
+        )
+    assert [row["model"] for row in json.loads(capsys.readouterr().out)] == ["m"]
+    warning = "\n".join(r.getMessage() for r in caplog.records if "not listed, its entry is invalid" in r.getMessage())
+    assert "model 'weekly': field 'schedule': not a cron expression or an Airflow preset" in warning
+    assert "(got '0 3 * * 8')" in warning
 
 
 def test_an_unfinished_promotion_is_shown_with_the_steps_done(store, tmp_path, capsys) -> None:

@@ -389,6 +389,42 @@ def test_yaml_slips_are_told_what_to_write(data, expected: str) -> None:
     assert expected in str(err.value)
 
 
+@pytest.mark.parametrize("schedule", ["0 3 * * 8", "0 25 * * *", "@dialy", "every day", ""])
+def test_a_schedule_airflow_refuses_is_refused_when_the_file_is_read(schedule: str) -> None:
+    """Where the CLI reads the file too, not only in the DAG file's parse (``models list`` listed it)."""
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [{**GOOD, "schedule": schedule}]}, source="models.yaml")
+    message = str(err.value)
+    assert "model 'churn': field 'schedule': not a cron expression or an Airflow preset (" in message
+    assert f"(got {schedule!r})" in message and "or null for alert/manual runs only" in message
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["@daily", "@quarterly", "@once", "@continuous", "@midnight", "0 3 * * 1-5", "*/15 * * * *", "0 3 * * 7"],
+)
+def test_cron_expressions_and_airflow_presets_are_valid_schedules(schedule: str) -> None:
+    assert parse_models({"models": [{**GOOD, "schedule": schedule}]})[0].schedule == schedule
+
+
+@pytest.mark.parametrize("schedule", ["0 3 * * 8", "@dialy", "@quarterly", "@once", "0 3 * * 7", "* * * * * * *"])
+def test_the_schedule_check_agrees_with_airflows_own(schedule: str) -> None:
+    """Core imports no Airflow: it checks with croniter as Airflow's timetables do; here Airflow decides too."""
+    from airflow.sdk import DAG
+    from airflow.utils.dates import cron_presets
+
+    from airflow_provider_agentic_mlops.core import config
+
+    assert cron_presets == config._AIRFLOW_CRON_PRESETS  # the copy core checks with is Airflow's table
+    try:
+        DAG(dag_id="d", schedule=schedule, auto_register=False).timetable.validate()
+    except Exception:  # noqa: BLE001 - AirflowTimetableInvalid
+        airflow_refuses = True
+    else:
+        airflow_refuses = False
+    assert (config.schedule_problem(schedule) is not None) == airflow_refuses
+
+
 def test_a_performance_metric_the_task_is_not_scored_on_is_refused_when_parsed() -> None:
     # "auc" (or the other task's metric) left the decision without measured performance on every run
     entry = {**GOOD, "drift": {**GOOD["drift"], "task": "classification", "performance_metric": "auc"}}
