@@ -12,7 +12,9 @@ the provider imports these names from here, never with its own ``try/except Impo
 - Connection form fields: 3.2+ reads ``conn-fields`` from provider info; 3.1 only calls the hook's
   ``get_connection_form_widgets()`` (see :mod:`airflow_provider_agentic_mlops.hooks.connection_form`).
 - Provider CLI commands (provider info ``cli``): read by ``airflow`` from 3.2; on 3.1 the
-  ``agentic-mlops`` console script offers the same commands.
+  ``agentic-mlops`` console script offers the same commands. Every message naming a command names
+  the one that works here (:data:`CLI_COMMAND_PREFIX`, handed to core's
+  :mod:`~airflow_provider_agentic_mlops.core.commands` on import).
 - ``trigger_dag``'s ``note``: taken since 3.2; on 3.1 :func:`trigger_dag_with_note` sets the note on
   the new run, as 3.1's REST API does (found from the function's signature, not the version).
 """
@@ -23,6 +25,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_agentic_mlops.core.commands import (
+    AIRFLOW_GROUP,
+    CONSOLE_SCRIPT,
+    command,
+    command_prefix,
+    set_command_prefix,
+)
 
 if TYPE_CHECKING:
     from airflow.models import DagRun
@@ -68,6 +78,11 @@ CONNECTION_NOT_FOUND: tuple[type[Exception], ...] = _not_found_classes()
 #: Whether ``airflow`` itself loads the ``cli`` entry of provider info (else use ``agentic-mlops``).
 PROVIDER_CLI_COMMANDS_LOADED: bool = AIRFLOW_V_3_2_PLUS
 
+#: How a person runs the provider's commands here: ``airflow agentic-mlops`` where Airflow loads them,
+#: else the ``agentic-mlops`` console script (Airflow 3.1). Core's messages name it too.
+CLI_COMMAND_PREFIX: str = AIRFLOW_GROUP if PROVIDER_CLI_COMMANDS_LOADED else CONSOLE_SCRIPT
+set_command_prefix(CLI_COMMAND_PREFIX)
+
 
 @functools.cache
 def _takes_keyword(function: Callable[..., Any], name: str) -> bool:
@@ -101,10 +116,13 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "CLI_COMMAND_PREFIX",
     "CONNECTION_NOT_FOUND",
     "PROVIDER_CLI_COMMANDS_LOADED",
     "AirflowFailException",
     "AirflowNotFoundException",
     "DagRunTriggerException",
+    "command",
+    "command_prefix",
     "trigger_dag_with_note",
 ]

@@ -101,9 +101,12 @@ def test_connection_forms_show_the_declared_extra_fields(airflow_home: Path) -> 
 def test_cli_init_and_commands(airflow_home: Path, request: pytest.FixtureRequest) -> None:
     from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
 
+    # the commands a message names are the ones that run here (3.1 has no `airflow agentic-mlops`)
+    cli = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
     dags = airflow_home / "dags"
     out = run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
     assert (dags / "agentic_mlops_models.py").exists() and (dags / "models.yaml").exists(), out
+    assert f"(`{cli} demo` creates its data)" in out, out
     assert "unchanged" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
     models = dags / "models.yaml"
     packaged = models.read_text()
@@ -123,6 +126,16 @@ def test_cli_init_and_commands(airflow_home: Path, request: pytest.FixtureReques
     assert not (airflow_home / "agentic_mlops.db").exists()
     request.getfixturevalue("metadata_db")
     assert json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json")) == []
+    missing = subprocess.run(
+        [str(BIN / "agentic-mlops"), "approvals", "approve", "424242", "--user", "compat"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ,
+    )
+    assert missing.returncode != 0 and f"list pending ones with `{cli} approvals list`" in missing.stderr, (
+        missing.stderr[-2000:]
+    )
     if PROVIDER_CLI_COMMANDS_LOADED:  # 3.2+: the same commands under `airflow`
         help_text = airflow("agentic-mlops", "--help")
         for command in ("init", "approvals", "decisions", "models", "rollback", "demo"):

@@ -403,3 +403,9 @@ def test_the_approvals_list_reads_the_votes_of_all_its_requests_at_once(store: S
     assert len(listed) == 50 and all(len(r["votes"]) == (r["status"] != "pending") for r in listed)
     assert [v["user_id"] for r in listed for v in r["votes"]] == ["ann"] * 25
     assert statements() == few
+
+
+@pytest.mark.usefixtures("commands_as_on_airflow_3_1")
+def test_on_airflow_3_1_the_page_names_the_console_script(store: StateStore, permissions: dict) -> None:
+    page = _client(store).get("/agentic-mlops/approvals").text
+    assert "<code>agentic-mlops approvals approve ID</code>" in page and "airflow agentic-mlops" not in page
