@@ -176,13 +176,15 @@ class ApprovalStores:
         return StateStoreHook(conn_id).get_store()
 
     def unserved_message(self, conn_id: str) -> str:
+        from airflow_provider_agentic_mlops.version_compat import command
+
         shown = conn_id if len(conn_id) <= 100 else conn_id[:100] + "..."
         why = f" ({self.declared.error})" if self.declared.error else ""
         return (
             f"this request's state store, connection {shown!r}, is not one this Airflow decides approvals in: "
             f"only {self.default_conn_id!r} ([agentic_mlops] state_conn_id) and the state_conn_id of the models "
             f"in the models file{why}. Nothing recorded. Add the model to the models file, or decide with "
-            f"`airflow agentic-mlops approvals approve ID --state-conn-id {shown}`."
+            f"`{command(f'approvals approve ID --state-conn-id {shown}')}`."
         )
 
 

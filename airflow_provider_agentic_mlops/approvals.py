@@ -858,14 +858,16 @@ def legacy_button_refusal(
                 f"`{command_of(of_store, default_conn_id=stores.default_conn_id)}` or "
                 f"`{command_of(of_store, approve=False, default_conn_id=stores.default_conn_id)}`."
             )
+    from airflow_provider_agentic_mlops.version_compat import command
+
     n = click.approval_id
     return (
         "this button names no state store (it was posted before buttons named theirs), so it leads to this "
         f"Airflow's deployment state store, where this message is not request #{n}'s current one: it asks about "
         "a request of a model with a state store of its own (request ids are numbered per store), or it is "
         "out of date. Decide with "
-        f"`airflow agentic-mlops approvals approve {n} --model MODEL` or `airflow agentic-mlops approvals deny "
-        f"{n} --model MODEL`, MODEL being the model this message asks about: the CLI finds the model's state "
+        f"`{command(f'approvals approve {n} --model MODEL')}` or `{command(f'approvals deny {n} --model MODEL')}`, "
+        "MODEL being the model this message asks about: the CLI finds the model's state "
         "store in the models file and refuses another model's request."
     )
 

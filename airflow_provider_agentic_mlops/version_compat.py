@@ -12,10 +12,30 @@ the provider imports these names from here, never with its own ``try/except Impo
 - Connection form fields: 3.2+ reads ``conn-fields`` from provider info; 3.1 only calls the hook's
   ``get_connection_form_widgets()`` (see :mod:`airflow_provider_agentic_mlops.hooks.connection_form`).
 - Provider CLI commands (provider info ``cli``): read by ``airflow`` from 3.2; on 3.1 the
-  ``agentic-mlops`` console script offers the same commands.
+  ``agentic-mlops`` console script offers the same commands. Every message naming a command names
+  the one that works here (:data:`CLI_COMMAND_PREFIX`, handed to core's
+  :mod:`~airflow_provider_agentic_mlops.core.commands` on import).
+- ``trigger_dag``'s ``note``: taken since 3.2; on 3.1 :func:`trigger_dag_with_note` sets the note on
+  the new run, as 3.1's REST API does (found from the function's signature, not the version).
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_agentic_mlops.core.commands import (
+    AIRFLOW_GROUP,
+    CONSOLE_SCRIPT,
+    command,
+    command_prefix,
+    set_command_prefix,
+)
+
+if TYPE_CHECKING:
+    from airflow.models import DagRun
 
 
 def get_base_airflow_version_tuple() -> tuple[int, int, int]:
@@ -58,13 +78,51 @@ CONNECTION_NOT_FOUND: tuple[type[Exception], ...] = _not_found_classes()
 #: Whether ``airflow`` itself loads the ``cli`` entry of provider info (else use ``agentic-mlops``).
 PROVIDER_CLI_COMMANDS_LOADED: bool = AIRFLOW_V_3_2_PLUS
 
+#: How a person runs the provider's commands here: ``airflow agentic-mlops`` where Airflow loads them,
+#: else the ``agentic-mlops`` console script (Airflow 3.1). Core's messages name it too.
+CLI_COMMAND_PREFIX: str = AIRFLOW_GROUP if PROVIDER_CLI_COMMANDS_LOADED else CONSOLE_SCRIPT
+set_command_prefix(CLI_COMMAND_PREFIX)
+
+
+@functools.cache
+def _takes_keyword(function: Callable[..., Any], name: str) -> bool:
+    """Whether ``function`` accepts the keyword argument ``name`` (read once per function)."""
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def trigger_dag_with_note(dag_id: str, *, note: str, **kwargs: Any) -> DagRun | None:
+    """Airflow's ``airflow.api.common.trigger_dag.trigger_dag``, the new run noted ``note`` on every version.
+
+    Airflow 3.2+ takes ``note``; 3.1's ``trigger_dag`` has no such argument, so the note is set on the
+    run it returns, in the caller's session (``kwargs["session"]``), as 3.1's REST API does.
+
+    :param dag_id: the DAG to start.
+    :param note: the run's note (shown in Airflow's UI).
+    :param kwargs: the other arguments of ``trigger_dag`` (``triggered_by``, ``conf``, ``session``, ...).
+    """
+    from airflow.api.common import trigger_dag as trigger_module
+
+    trigger_dag = trigger_module.trigger_dag
+    if _takes_keyword(trigger_dag, "note"):
+        return trigger_dag(dag_id, note=note, **kwargs)
+    run = trigger_dag(dag_id, **kwargs)
+    if run is not None:
+        run.note = note
+    return run
+
+
 __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "CLI_COMMAND_PREFIX",
     "CONNECTION_NOT_FOUND",
     "PROVIDER_CLI_COMMANDS_LOADED",
     "AirflowFailException",
     "AirflowNotFoundException",
     "DagRunTriggerException",
+    "command",
+    "command_prefix",
+    "trigger_dag_with_note",
 ]

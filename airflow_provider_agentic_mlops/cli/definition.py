@@ -356,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``agentic-mlops`` console script: parse ``argv`` (:func:`build_parser`) and run the command."""
+    # Before any command speaks: where `airflow agentic-mlops` does not exist (3.1), messages name this script
+    from airflow_provider_agentic_mlops import version_compat  # noqa: F401 - it sets core's command prefix
+
     args = build_parser().parse_args(argv)
     args.func(args)
 

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_agentic_mlops.core.commands import command as cli
+
 #: The longest identity stored (the votes' ``user_id`` column holds 250 characters).
 MAX_IDENTITY_CHARS = 200
 
@@ -42,7 +44,7 @@ def cli_command(approval: Mapping[str, Any], *, approve: bool = True, default_co
     import shlex
 
     verb = "approve" if approve else "deny"
-    command = f"airflow agentic-mlops approvals {verb} {approval['id']}"
+    command = cli(f"approvals {verb} {approval['id']}")
     if approval.get("model_name"):
         command += f" --model {shlex.quote(str(approval['model_name']))}"
     conn_id = (approval.get("details") or {}).get("state_conn_id")

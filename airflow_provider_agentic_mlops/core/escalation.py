@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, next_allowed_in
+from airflow_provider_agentic_mlops.core.commands import command
 from airflow_provider_agentic_mlops.core.decision import RETRAIN_BLOCKED_EFFECT
 from airflow_provider_agentic_mlops.core.slack import _clip
 
@@ -69,7 +70,7 @@ def escalation_facts(model_name: str, decision: Mapping[str, Any], *, dag_id: st
     decision_id = str(decision["id"]) if known else "?"
     # decision ids are numbered per state store: --model reads the model's own
     model = shlex.quote(str(model_name))
-    trace = f"airflow agentic-mlops decisions {f'show {decision_id}' if known else 'list'} --model {model}"
+    trace = command(f"decisions {f'show {decision_id}' if known else 'list'} --model {model}")
     return EscalationFacts(
         model_name=_clip(model_name, 64),
         decision_id=decision_id,
@@ -96,7 +97,7 @@ def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_
     if "champion_unavailable" in rules:
         return (
             "restore the champion: roll it back (",
-            Command(f"airflow agentic-mlops rollback {shlex.quote(model_name)}"),
+            Command(command(f"rollback {shlex.quote(model_name)}")),
             ") or point its 'champion' alias at a version that loads; then ",
             *rerun,
             ".",
@@ -106,7 +107,7 @@ def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_
     if "inflight_job_overdue" in rules:
         return (
             "look at the training job that still runs (",
-            Command("airflow agentic-mlops models list"),
+            Command(command("models list")),
             " names it): fail it or let it finish; the next run decides again.",
         )
     # the cooldown and the budget fire on every decision they cover: only an escalation because they

@@ -1390,7 +1390,9 @@ _AUDIT_SUBJECT = {jobs.name: "job", approvals.name: "approval", promotions.name:
 
 def missing_approval_message(approval_id: int) -> str:
     """The error for an approval id the store does not hold, with how to find the right one."""
-    return f"approval {approval_id} does not exist; list pending ones with `airflow agentic-mlops approvals list`"
+    from airflow_provider_agentic_mlops.core.commands import command
+
+    return f"approval {approval_id} does not exist; list pending ones with `{command('approvals list')}`"
 
 
 #: Model names per ``IN (...)`` of the set-wise reads: below the oldest SQLite's bound-parameter limit (999).

@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from airflow_provider_agentic_mlops.core.commands import command
 from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exported for validation's users
     CLASSIFICATION_METRICS,
     DEFAULT_PRIMARY_METRIC,
@@ -276,7 +277,7 @@ def _unscorable_champion(version: str | None, scores: Scores) -> str:
         f"the champion{_v(version)} cannot be scored: {scores.unscorable}. It serves those predictions today; "
         "the challenger cannot be compared with it, so it is rejected (failing closed). Find what the champion "
         "gets on those rows (missing or out-of-range inputs?). If the champion is broken, roll it back "
-        "(`airflow agentic-mlops rollback MODEL`) or point the `champion` alias at a version that predicts, "
+        f"(`{command('rollback MODEL')}`) or point the `champion` alias at a version that predicts, "
         "then run again"
     )
 

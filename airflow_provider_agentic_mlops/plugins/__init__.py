@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+# before any route speaks: messages name the provider's commands as they run on this Airflow
+from airflow_provider_agentic_mlops import version_compat  # noqa: F401 - it sets core's command prefix
 from airflow_provider_agentic_mlops.links import PLUGIN_PREFIX as URL_PREFIX
 from airflow_provider_agentic_mlops.links import plugin_url
 from airflow_provider_agentic_mlops.plugins.app import create_app

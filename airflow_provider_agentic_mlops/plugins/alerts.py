@@ -659,11 +659,12 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
 
 
 def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: float) -> tuple[str, bool]:
-    from airflow.api.common.trigger_dag import trigger_dag
     from airflow.models import DagRun
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType
     from sqlalchemy import select
+
+    from airflow_provider_agentic_mlops.version_compat import trigger_dag_with_note
 
     with _locked_session(dag_id, timeout) as session:
         active = session.scalar(
@@ -674,7 +675,7 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
         )
         if active is not None:
             return str(active), False
-        run = trigger_dag(
+        run = trigger_dag_with_note(
             dag_id,
             triggered_by=DagRunTriggeredByType.REST_API,
             triggering_user_name=TRIGGERING_USER,

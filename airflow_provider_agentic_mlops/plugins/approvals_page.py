@@ -303,6 +303,8 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
         history = decided_approvals(store, dag_ids=dag_ids, limit=HISTORY_SHOWN)
         return [page_request(root, a) for a in pending], history, other_stores(settings, user)
 
+    from airflow_provider_agentic_mlops.version_compat import command_prefix
+
     pending, history, others = await anyio.to_thread.run_sync(load)
     return render(
         request,
@@ -312,6 +314,7 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
         history=history,
         store_conn_id=settings.get_stores().default_conn_id,
         other_stores=others,
+        cli=command_prefix(),
     )
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from compat_helpers import airflow
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +18,10 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
         del os.environ[key]  # no LLM, no Slack: rules decide, approvals through the store
     return home
+
+
+@pytest.fixture(scope="session")
+def metadata_db(airflow_home: Path) -> Path:
+    """Airflow's metadata DB in ``airflow_home``, migrated (``airflow db migrate``, once per session)."""
+    airflow("db", "migrate")
+    return airflow_home

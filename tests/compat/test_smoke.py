@@ -98,12 +98,15 @@ def test_connection_forms_show_the_declared_extra_fields(airflow_home: Path) -> 
         assert hidden == wanted, conn_type
 
 
-def test_cli_init_and_commands(airflow_home: Path) -> None:
+def test_cli_init_and_commands(airflow_home: Path, request: pytest.FixtureRequest) -> None:
     from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
 
+    # the commands a message names are the ones that run here (3.1 has no `airflow agentic-mlops`)
+    cli = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
     dags = airflow_home / "dags"
     out = run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
     assert (dags / "agentic_mlops_models.py").exists() and (dags / "models.yaml").exists(), out
+    assert f"(`{cli} demo` creates its data)" in out, out
     assert "unchanged" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags)
     models = dags / "models.yaml"
     packaged = models.read_text()
@@ -121,8 +124,18 @@ def test_cli_init_and_commands(airflow_home: Path) -> None:
     )
     assert unset.returncode != 0 and "run `airflow db migrate` first" in unset.stderr, unset.stderr[-2000:]
     assert not (airflow_home / "agentic_mlops.db").exists()
-    airflow("db", "migrate")
+    request.getfixturevalue("metadata_db")
     assert json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json")) == []
+    missing = subprocess.run(
+        [str(BIN / "agentic-mlops"), "approvals", "approve", "424242", "--user", "compat"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ,
+    )
+    assert missing.returncode != 0 and f"list pending ones with `{cli} approvals list`" in missing.stderr, (
+        missing.stderr[-2000:]
+    )
     if PROVIDER_CLI_COMMANDS_LOADED:  # 3.2+: the same commands under `airflow`
         help_text = airflow("agentic-mlops", "--help")
         for command in ("init", "approvals", "decisions", "models", "rollback", "demo"):
@@ -141,6 +154,64 @@ def test_dag_files_parse_without_import_errors(airflow_home: Path) -> None:
     bag = DagBag(dag_folder=str(dags))  # no examples: the fixture sets [core] load_examples off
     assert bag.import_errors == {}
     assert {MODEL_DAG, "fraud_detector_training"} <= set(bag.dag_ids)
+
+
+#: An Alertmanager webhook (version 4): one firing alert for the demo model.
+ALERTMANAGER_WEBHOOK = {
+    "version": "4",
+    "status": "firing",
+    "receiver": "agentic-mlops",
+    "groupKey": '{}:{alertname="FeatureDrift"}',
+    "commonLabels": {"alertname": "FeatureDrift", "model": "fraud-detector"},
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "FeatureDrift", "model": "fraud-detector"},
+            "annotations": {"summary": "PSI above 0.2 on amount"},
+            "startsAt": "2026-01-01T00:00:00Z",
+            "fingerprint": "c0ffee",
+        }
+    ],
+}
+
+
+def test_a_firing_alert_starts_a_queued_run_of_the_models_dag(
+    metadata_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``POST /agentic-mlops/alerts`` through Airflow's own API-server app, in process, with this Airflow's
+    ``trigger_dag`` and metadata DB: 201, a queued run of the model's DAG with the alert in its conf and
+    the provider's note, and the alert in the audit trail. On Airflow 3.1 the endpoint passed ``note``
+    to a ``trigger_dag`` without it: a 500 for every alert, no run."""
+    from airflow.api_fastapi.app import create_app
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    if not (metadata_db / "dags" / "models.yaml").exists():
+        run(BIN / "agentic-mlops", "init", "--dags-folder", metadata_db / "dags")
+    airflow("dags", "reserialize")  # the model's DAG in the metadata DB, as the dag-processor puts it
+    token = "compat-alerts-token"
+    # the documented setup: any connection type, its password the bearer token
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_ALERTS", json.dumps({"conn_type": "generic", "password": token}))
+    client = TestClient(create_app())  # the plugin mounted at /agentic-mlops, as `airflow api-server` does
+    answer = client.post(
+        "/agentic-mlops/alerts", json=ALERTMANAGER_WEBHOOK, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 201, answer.text
+    [result] = answer.json()["results"]
+    assert (result["dag_id"], result["outcome"]) == (MODEL_DAG, "started"), result
+    with create_session() as session:
+        started = session.scalars(select(DagRun).where(DagRun.run_id == result["run_id"])).one()
+        assert (started.dag_id, started.state) == (MODEL_DAG, "queued")
+        assert started.conf["alert"]["fingerprint"] == "c0ffee"
+        assert started.note == "started by a monitoring alert (agentic MLOps)"
+        session.delete(started)  # the demo loop runs this DAG next, with no other run around
+    trail = StateStoreHook().get_store().audit_trail("fraud-detector")
+    received = [(row["subject"], row["details"]["run_id"]) for row in trail if row["action"] == "alert_received"]
+    assert received == [("c0ffee", result["run_id"])]
 
 
 @pytest.mark.skipif(not RUN_LOOP, reason="the demo loop runs once, on the newest target (AGENTIC_MLOPS_COMPAT_LOOP=1)")

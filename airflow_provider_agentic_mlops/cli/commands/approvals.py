@@ -120,6 +120,8 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
 
 def _other_model(approval: dict[str, Any], model: str, store: str, declared: DeclaredStores) -> str:
     """Why a vote given for ``model`` is not taken on ``approval`` (another model's request) in ``store``."""
+    from airflow_provider_agentic_mlops.version_compat import command
+
     message = (
         f"request {approval['id']} in state store {store!r} is {approval['model_name']} "
         f"v{approval['model_version']}'s, not {model}'s (request ids are numbered per state store). Nothing recorded."
@@ -131,7 +133,7 @@ def _other_model(approval: dict[str, Any], model: str, store: str, declared: Dec
         why = declared.error or f"{str(declared.path())!r} does not list {model}"
         message += f" The models file gives no store for {model} ({why}): name it with --state-conn-id."
     else:
-        message += f" See `airflow agentic-mlops approvals list --model {model}`."
+        message += f" See `{command(f'approvals list --model {model}')}`."
     return message
 
 

@@ -71,6 +71,8 @@ def decisions_show(args: argparse.Namespace) -> None:
 
     from sqlalchemy.engine import make_url
 
+    from airflow_provider_agentic_mlops.version_compat import command
+
     declared = declared_stores(args)
     conn_id = store_conn_id(args, declared)
     store = open_store(conn_id)
@@ -83,13 +85,13 @@ def decisions_show(args: argparse.Namespace) -> None:
         shown = make_url(store.url).render_as_string(hide_password=True)
         raise SystemExit(
             f"decision {args.decision_id} is not in the state store {conn_id!r} ({shown}); "
-            f"list the ids with `airflow agentic-mlops decisions list`.{elsewhere}"
+            f"list the ids with `{command('decisions list')}`.{elsewhere}"
         )
     if model and decision["model_name"] != model:
         raise SystemExit(
             f"decision {decision['id']} in state store {conn_id!r} is {decision['model_name']}'s, not {model}'s "
             f"(decision ids are numbered per state store); list {model}'s with "
-            f"`airflow agentic-mlops decisions list --model {model}`."
+            f"`{command(f'decisions list --model {model}')}`."
         )
     if elsewhere:
         print(f"Decision ids are numbered per state store; this one is from {conn_id!r}.{elsewhere}", file=sys.stderr)

@@ -235,11 +235,12 @@ def shift_port(airflow_home: Path, port: int | None) -> int:
 
 def _start_advice(airflow_home: Path) -> str:
     from airflow_provider_agentic_mlops.demo.setup import demo_data_dir
+    from airflow_provider_agentic_mlops.version_compat import command
 
     holds = "" if demo_data_dir(airflow_home).exists() else "It holds no demo data either. "
     return (
         f"{holds}Start the demo (`./scripts/demo` in a clone, with the same --airflow-home if you gave one; "
-        "`airflow agentic-mlops demo` elsewhere), then run --shift from another terminal: it finds the port."
+        f"`{command('demo')}` elsewhere), then run --shift from another terminal: it finds the port."
     )
 
 
@@ -312,11 +313,9 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
 
 def cli_command(airflow_home: Path) -> str:
     """The provider's CLI for the demo's home, as a command line to copy into another terminal."""
-    from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
+    from airflow_provider_agentic_mlops.version_compat import command_prefix
 
-    # Airflow 3.1 does not load provider CLI commands: the console script has the same ones
-    command = "airflow agentic-mlops" if PROVIDER_CLI_COMMANDS_LOADED else "agentic-mlops"
-    return f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command}"
+    return f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command_prefix()}"
 
 
 def pending_approvals() -> list[dict[str, Any]]:

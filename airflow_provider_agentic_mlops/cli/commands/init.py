@@ -45,6 +45,8 @@ def default_dags_folder() -> Path:
 
 
 def init(args: argparse.Namespace) -> None:
+    from airflow_provider_agentic_mlops.version_compat import command
+
     dags_folder = Path(args.dags_folder).expanduser() if args.dags_folder else default_dags_folder()
     results = install_dag_files(dags_folder.resolve(), force=args.force)
     for path, what in results:
@@ -53,5 +55,5 @@ def init(args: argparse.Namespace) -> None:
     models = dags_folder.resolve() / "models.yaml"
     print(
         f"\nEdit {models} to list your models (each becomes the DAG agentic_mlops__<name>);\n"
-        "the starter entry is the fraud-detector demo (`airflow agentic-mlops demo` creates its data)."
+        f"the starter entry is the fraud-detector demo (`{command('demo')}` creates its data)."
     )

@@ -125,6 +125,12 @@ def test_show_unknown_id_is_a_clear_error(store):
         decisions_show(ns(decision_id=999))
 
 
+@pytest.mark.usefixtures("commands_as_on_airflow_3_1")
+def test_on_airflow_3_1_the_error_names_the_console_script_to_list_the_ids(store):
+    with pytest.raises(SystemExit, match="list the ids with `agentic-mlops decisions list`"):
+        decisions_show(ns(decision_id=999))
+
+
 def test_wired_in_the_agentic_mlops_command(store, capsys):
     from airflow_provider_agentic_mlops.cli.definition import main
 

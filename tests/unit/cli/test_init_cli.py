@@ -37,3 +37,12 @@ def test_init_defaults_to_airflows_dags_folder(tmp_path: Path, monkeypatch, caps
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
     main(["init"])
     assert (folder / "agentic_mlops_models.py").exists() and (folder / "models.yaml").exists()
+
+
+def test_on_airflow_3_1_init_names_the_console_script_that_runs_the_demo(
+    tmp_path: Path, capsys, commands_as_on_airflow_3_1
+) -> None:
+    """Airflow 3.1 has no `airflow agentic-mlops`: the hint named a command that fails there."""
+    main(["init", "--dags-folder", str(tmp_path / "dags")])
+    out = capsys.readouterr().out
+    assert "(`agentic-mlops demo` creates its data)" in out and "airflow agentic-mlops" not in out

@@ -175,6 +175,41 @@ def test_starting_a_run_needs_one_metadata_db_connection(
     assert one_connection_metadata_db.pool.checkedout() == 0
 
 
+def test_on_airflow_3_1_whose_trigger_dag_takes_no_note_the_run_starts_and_still_gets_its_note(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow 3.1's ``trigger_dag`` has no ``note`` (3.2 added it): passing one was a TypeError, a 500 for
+    every firing alert and no run. The note is set on the new run instead, as 3.1's own REST API does."""
+    from airflow.api.common import trigger_dag as trigger_module
+    from airflow.models import DagRun
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType
+
+    def trigger_dag_3_1(  # Airflow 3.1.8's signature, exactly
+        dag_id: str,
+        *,
+        triggered_by: DagRunTriggeredByType,
+        triggering_user_name: str | None = None,
+        run_after: Any = None,
+        run_id: str | None = None,
+        conf: dict | str | None = None,
+        logical_date: Any = None,
+        replace_microseconds: bool = True,
+        session: Any = None,
+    ) -> DagRun:
+        run = DagRun(dag_id=dag_id, run_id="manual__1", run_type="manual", state=DagRunState.QUEUED, conf=conf)
+        session.add(run)
+        session.flush()
+        return run
+
+    monkeypatch.setattr(trigger_module, "trigger_dag", trigger_dag_3_1)
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", True)
+    with sessionmaker(bind=one_connection_metadata_db)() as session:
+        run = session.scalars(sa.select(DagRun)).one()
+        assert (run.state, run.conf) == (DagRunState.QUEUED, {"alert": {}})
+        assert run.note == "started by a monitoring alert (agentic MLOps)"
+
+
 def _alerts_connection(
     monkeypatch: pytest.MonkeyPatch, conn_id: str, password: str, extra: dict[str, Any] | None = None
 ) -> None:

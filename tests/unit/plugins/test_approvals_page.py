@@ -535,3 +535,9 @@ def test_requests_of_a_dag_airflow_does_not_know_are_neither_listed_nor_decided_
     admin = client(SimpleAuthManagerUser(username="admin", role="admin"))
     assert {a["id"] for a in admin.get("/agentic-mlops/api/approvals").json()} == {gone, mine}
     assert admin.post(f"/agentic-mlops/api/approvals/{gone}/deny", json={}).status_code == 200
+
+
+@pytest.mark.usefixtures("commands_as_on_airflow_3_1")
+def test_on_airflow_3_1_the_page_names_the_console_script(store: StateStore, permissions: dict) -> None:
+    page = _client(store).get("/agentic-mlops/approvals").text
+    assert "<code>agentic-mlops approvals approve ID</code>" in page and "airflow agentic-mlops" not in page
