@@ -205,8 +205,9 @@ def build_dag(
     :param entry_error: what is wrong with the model's entry in the models file now, when ``spec`` is its last
         valid entry: shown on the DAG (tag, title, description, docs); its tasks are the same.
     """
-    if spec.state_conn_id is None:  # the deployment's store, shared with the CLI and the web plugin
-        spec = spec.model_copy(update={"state_conn_id": state_conn_id or configured_state_conn_id()})
+    store = spec.state_conn_id  # the model's store; else the deployment's, shared with the CLI and the web plugin
+    if store is None:
+        store = state_conn_id or configured_state_conn_id()
     base = os.fspath(base_dir)
     drift, decision, retrain, validation, approval = (
         spec.drift,
@@ -257,7 +258,7 @@ def build_dag(
         **flagged,
     ) as dag:
         model = {"model_name": spec.name}
-        in_registry = {**model, "registered_model": spec.mlflow_model_name, "state_conn_id": spec.state_conn_id}
+        in_registry = {**model, "registered_model": spec.mlflow_model_name, "state_conn_id": store}
 
         def task(operator: type[_T], task_id: str, **kwargs: Any) -> _T:
             return operator(task_id=task_id, retries=TASK_RETRIES[task_id], **kwargs)
@@ -280,7 +281,7 @@ def build_dag(
             drift_task_id="check_drift",
             mode=decision.mode,
             llm_conn_id=decision.llm_conn_id,
-            state_conn_id=spec.state_conn_id,
+            state_conn_id=store,
             guardrails=decision,  # validated already; the operator takes the DecisionConfig as is
         )
         no_action = EmptyOperator(task_id="no_action")
@@ -290,7 +291,7 @@ def build_dag(
             **model,
             slack_conn_id=approval.slack_conn_id,
             channel=approval.escalation_channel or approval.channel,
-            state_conn_id=spec.state_conn_id,
+            state_conn_id=store,
         )
         retrain_task = task(
             RetrainOperator,

@@ -24,6 +24,8 @@ from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, Stat
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
 
 MODEL_VERSION_URL_XCOM_KEY = "mlflow_model_version_url"
 
@@ -31,20 +33,32 @@ MODEL_VERSION_URL_XCOM_KEY = "mlflow_model_version_url"
 # -- operators ------------------------------------------------------------------------------------
 
 
-class _ChampionOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
+class _ChampionMixin:
+    """What PromoteOperator and RollbackOperator share: the champion Asset they emit, its link, the connections.
+
+    A mixin, not a base operator: Airflow wraps the ``__init__`` of every operator class in the chain (one
+    between two classes whose ``__init__`` differ, too), and each wrapper merges the DAG's ``default_args``
+    and copies its params again, at every parse. Each operator's ``__init__`` declares the shared parameters
+    and calls :meth:`_champion_outlet` and :meth:`_keep_champion`.
+    """
+
+    model_name: str
+    registered_model: str
+    mlflow_conn_id: str
+    state_conn_id: str
+    hook: MlflowRegistryHook
+
     operator_extra_links = (MlflowModelVersionLink(),)
 
-    def __init__(
-        self,
-        *,
-        model_name: str,
-        registered_model: str | None = None,
-        mlflow_conn_id: str = DEFAULT_PROMOTE_CONN_ID,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
+    @staticmethod
+    def _champion_outlet(kwargs: dict[str, Any], model_name: str) -> dict[str, Any]:
+        """``kwargs`` with the model's champion Asset as the outlet, unless outlets are given."""
         kwargs.setdefault("outlets", [Asset(uri=champion_asset_uri(model_name))])
-        super().__init__(**kwargs)
+        return kwargs
+
+    def _keep_champion(
+        self, model_name: str, registered_model: str | None, mlflow_conn_id: str, state_conn_id: str
+    ) -> None:
         self.model_name = model_name
         self.registered_model = registered_model or model_name
         self.mlflow_conn_id = mlflow_conn_id
@@ -60,7 +74,7 @@ class _ChampionOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             event.extra = champion_event_extra(self.model_name, self.registered_model, **extra)
 
 
-class PromoteOperator(_ChampionOperator):
+class PromoteOperator(_ChampionMixin, MlflowHookMixin, StateStoreMixin, BaseOperator):
     """Promote the validated, approved challenger to ``champion`` in the MLflow registry.
 
     Refuses (and changes nothing) unless the state store holds an *approved* approval for this model,
@@ -96,13 +110,17 @@ class PromoteOperator(_ChampionOperator):
         self,
         *,
         model_name: str,
+        registered_model: str | None = None,
+        mlflow_conn_id: str = DEFAULT_PROMOTE_CONN_ID,
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         retrain_task_id: str = "retrain",
         validate_task_id: str | None = "validate",
         **kwargs: Any,
     ) -> None:
         from airflow_provider_agentic_mlops.liveness import with_callback
 
-        super().__init__(model_name=model_name, **kwargs)
+        super().__init__(**self._champion_outlet(kwargs, model_name))
+        self._keep_champion(model_name, registered_model, mlflow_conn_id, state_conn_id)
         # appended after Airflow merged default_args: setting the kwarg would replace the DAG's callback
         self.on_success_callback = with_callback(self.on_success_callback, _asset_event_sent)
         self.retrain_task_id = retrain_task_id
@@ -156,7 +174,7 @@ class PromoteOperator(_ChampionOperator):
         return result
 
 
-class RollbackOperator(_ChampionOperator):
+class RollbackOperator(_ChampionMixin, MlflowHookMixin, StateStoreMixin, BaseOperator):
     """Restore ``previous_champion`` as ``champion`` and record who did it in the audit trail.
 
     For a manual "rollback" DAG. Emits the same champion Asset event as promotion, so deployment DAGs
@@ -180,8 +198,19 @@ class RollbackOperator(_ChampionOperator):
     template_fields: Sequence[str] = ("registered_model", "user", "reason")
     ui_color = "#fde2e1"
 
-    def __init__(self, *, model_name: str, user: str | None = None, reason: str | None = None, **kwargs: Any) -> None:
-        super().__init__(model_name=model_name, **kwargs)
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        registered_model: str | None = None,
+        user: str | None = None,
+        reason: str | None = None,
+        mlflow_conn_id: str = DEFAULT_PROMOTE_CONN_ID,
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**self._champion_outlet(kwargs, model_name))
+        self._keep_champion(model_name, registered_model, mlflow_conn_id, state_conn_id)
         self.user = user
         self.reason = reason
 

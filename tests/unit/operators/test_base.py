@@ -43,3 +43,51 @@ def test_every_task_that_needs_the_new_version_fails_the_same_way_without_it() -
     promote = PromoteOperator(task_id="promote", model_name="fraud")
     with pytest.raises(AirflowFailException, match="promote must run after the RetrainOperator's task"):
         promote.execute(task_context())
+
+
+def _wrapped_inits(operator: type) -> list[str]:
+    """The classes of ``operator``'s chain whose ``__init__`` Airflow wrapped (``apply_defaults``): each merges
+    the DAG's ``default_args`` and copies its params again when the task is built, at every parse."""
+    return [cls.__name__ for cls in operator.__mro__ if hasattr(vars(cls).get("__init__"), "__wrapped__")]
+
+
+def test_no_provider_operator_has_a_wrapped_init_beyond_its_own_and_airflows() -> None:
+    from airflow.sdk import BaseSensorOperator
+
+    from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
+    from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
+    from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
+    from airflow_provider_agentic_mlops.operators.promote import PromoteOperator, RollbackOperator
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+    from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+    from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+
+    for operator in (
+        AgentDecisionOperator,
+        DriftCheckOperator,
+        EscalateOperator,
+        PromoteOperator,
+        RollbackOperator,
+        RetrainOperator,
+        ValidateOperator,
+    ):
+        assert _wrapped_inits(operator) == [operator.__name__, "BaseOperator"], operator
+    assert _wrapped_inits(ApprovalSensor) == ["ApprovalSensor", *_wrapped_inits(BaseSensorOperator)]
+
+
+@pytest.mark.parametrize("name", ["PromoteOperator", "RollbackOperator"])
+def test_the_champion_operators_take_their_connections_and_registered_model_from_default_args(name: str) -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_agentic_mlops.operators import promote
+
+    defaults = {"mlflow_conn_id": "promote_b", "state_conn_id": "state_b", "registered_model": "fraud-registry"}
+    with DAG(dag_id="d", schedule=None, default_args=defaults):
+        operator = getattr(promote, name)(task_id="t", model_name="fraud")
+    assert (operator.mlflow_conn_id, operator.state_conn_id, operator.registered_model) == (
+        "promote_b",
+        "state_b",
+        "fraud-registry",
+    )
+    assert [outlet.uri for outlet in operator.outlets] == ["agentic-mlops://models/fraud/champion"]
+    assert [type(link).__name__ for link in operator.operator_extra_links] == ["MlflowModelVersionLink"]
