@@ -6,6 +6,7 @@ clone's scripts next to a link to its ``.venv``, so the clone's own ``.demo`` is
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -20,6 +21,14 @@ from tests.conftest import REPO
 def clone(tmp_path: Path) -> Path:
     """A stand-in clone: scripts/demo and scripts/_venv.sh, pyproject.toml (so the venv counts as installed)
     and .venv, a link to the real one."""
+    stamp = REPO / ".venv" / ".agentic-mlops-installed"
+    if (
+        not stamp.exists()
+        or stamp.read_text().strip() != hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    ):
+        # the copy's _venv.sh would reinstall the provider into the shared .venv from the stand-in clone,
+        # which holds no package: the real .venv would then import it from a directory that is gone
+        pytest.fail(".venv was installed from another pyproject.toml; run ./scripts/test (it reinstalls) first")
     root = tmp_path / "clone"
     (root / "scripts").mkdir(parents=True)
     for name in ("demo", "_venv.sh"):
