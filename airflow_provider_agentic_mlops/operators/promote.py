@@ -24,8 +24,6 @@ from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, Stat
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
-
 
 MODEL_VERSION_URL_XCOM_KEY = "mlflow_model_version_url"
 
@@ -33,32 +31,20 @@ MODEL_VERSION_URL_XCOM_KEY = "mlflow_model_version_url"
 # -- operators ------------------------------------------------------------------------------------
 
 
-class _ChampionMixin:
-    """What PromoteOperator and RollbackOperator share: the champion Asset they emit, its link, the connections.
-
-    A mixin, not a base operator: Airflow wraps the ``__init__`` of every operator class in the chain (one
-    between two classes whose ``__init__`` differ, too), and each wrapper merges the DAG's ``default_args``
-    and copies its params again, at every parse. Each operator's ``__init__`` declares the shared parameters
-    and calls :meth:`_champion_outlet` and :meth:`_keep_champion`.
-    """
-
-    model_name: str
-    registered_model: str
-    mlflow_conn_id: str
-    state_conn_id: str
-    hook: MlflowRegistryHook
-
+class _ChampionOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
     operator_extra_links = (MlflowModelVersionLink(),)
 
-    @staticmethod
-    def _champion_outlet(kwargs: dict[str, Any], model_name: str) -> dict[str, Any]:
-        """``kwargs`` with the model's champion Asset as the outlet, unless outlets are given."""
-        kwargs.setdefault("outlets", [Asset(uri=champion_asset_uri(model_name))])
-        return kwargs
-
-    def _keep_champion(
-        self, model_name: str, registered_model: str | None, mlflow_conn_id: str, state_conn_id: str
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        registered_model: str | None = None,
+        mlflow_conn_id: str = DEFAULT_PROMOTE_CONN_ID,
+        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("outlets", [Asset(uri=champion_asset_uri(model_name))])
+        super().__init__(**kwargs)
         self.model_name = model_name
         self.registered_model = registered_model or model_name
         self.mlflow_conn_id = mlflow_conn_id
@@ -74,7 +60,7 @@ class _ChampionMixin:
             event.extra = champion_event_extra(self.model_name, self.registered_model, **extra)
 
 
-class PromoteOperator(_ChampionMixin, MlflowHookMixin, StateStoreMixin, BaseOperator):
+class PromoteOperator(_ChampionOperator):
     """Promote the validated, approved challenger to ``champion`` in the MLflow registry.
 
     Refuses (and changes nothing) unless the state store holds an *approved* approval for this model,
@@ -110,17 +96,13 @@ class PromoteOperator(_ChampionMixin, MlflowHookMixin, StateStoreMixin, BaseOper
         self,
         *,
         model_name: str,
-        registered_model: str | None = None,
-        mlflow_conn_id: str = DEFAULT_PROMOTE_CONN_ID,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
         retrain_task_id: str = "retrain",
         validate_task_id: str | None = "validate",
         **kwargs: Any,
     ) -> None:
         from airflow_provider_agentic_mlops.liveness import with_callback
 
-        super().__init__(**self._champion_outlet(kwargs, model_name))
-        self._keep_champion(model_name, registered_model, mlflow_conn_id, state_conn_id)
+        super().__init__(model_name=model_name, **kwargs)
         # appended after Airflow merged default_args: setting the kwarg would replace the DAG's callback
         self.on_success_callback = with_callback(self.on_success_callback, _asset_event_sent)
         self.retrain_task_id = retrain_task_id
@@ -174,7 +156,7 @@ class PromoteOperator(_ChampionMixin, MlflowHookMixin, StateStoreMixin, BaseOper
         return result
 
 
-class RollbackOperator(_ChampionMixin, MlflowHookMixin, StateStoreMixin, BaseOperator):
+class RollbackOperator(_ChampionOperator):
     """Restore ``previous_champion`` as ``champion`` and record who did it in the audit trail.
 
     For a manual "rollback" DAG. Emits the same champion Asset event as promotion, so deployment DAGs
@@ -198,19 +180,8 @@ class RollbackOperator(_ChampionMixin, MlflowHookMixin, StateStoreMixin, BaseOpe
     template_fields: Sequence[str] = ("registered_model", "user", "reason")
     ui_color = "#fde2e1"
 
-    def __init__(
-        self,
-        *,
-        model_name: str,
-        registered_model: str | None = None,
-        user: str | None = None,
-        reason: str | None = None,
-        mlflow_conn_id: str = DEFAULT_PROMOTE_CONN_ID,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**self._champion_outlet(kwargs, model_name))
-        self._keep_champion(model_name, registered_model, mlflow_conn_id, state_conn_id)
+    def __init__(self, *, model_name: str, user: str | None = None, reason: str | None = None, **kwargs: Any) -> None:
+        super().__init__(model_name=model_name, **kwargs)
         self.user = user
         self.reason = reason
 
