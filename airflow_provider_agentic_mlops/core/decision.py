@@ -572,7 +572,7 @@ def _undefined_metric(perf: Mapping[str, Any]) -> str | None:
     can make it so; None when it has one, or the performance is not measured."""
     if perf.get("kind") != "measured" or _number(perf.get("current")) is not None:
         return None
-    metric = clip(str(perf.get("metric")), 40)
+    metric = _metric(perf)
     because = _UNDEFINED_BECAUSE.get(metric, "check the labels and the champion's predictions on the window")
     return (
         f"{metric} is undefined on the window's {perf.get('n_labelled')} labelled rows (NaN): {because}. Check the "
@@ -585,7 +585,7 @@ def _no_verdict(perf: Mapping[str, Any]) -> tuple[str, str]:
     held-out baseline to compare a measurement with, or no drop computed."""
     if perf.get("kind") == "measured" and _number(perf.get("baseline")) is None:
         return "performance_without_baseline", (
-            f"{clip(str(perf.get('metric')), 40)} {_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled "
+            f"{_metric(perf)} {_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled "
             "rows, but no held-out baseline to compare it with (set performance_baseline, log the metric with the "
             "champion, or mark the reference held-out: reference_is_holdout)"
         )
@@ -718,20 +718,21 @@ _HIDES = {
 
 
 def _metric(perf: Mapping[str, Any]) -> str:
-    return clip(str(perf.get("metric")), 40)
+    return clip(str(perf.get("metric")), 40)  # the one place the rationale names the measured metric
 
 
 def _mix_metric(perf: Mapping[str, Any]) -> str:
     """The metric ``class_mix`` re-weights to the reference's class mix (the measured one when it does not say)."""
     mix = perf.get("class_mix")
-    return clip(str((mix.get("metric") if isinstance(mix, Mapping) else None) or perf.get("metric")), 40)
+    named = mix.get("metric") if isinstance(mix, Mapping) else None
+    return clip(str(named), 40) if named else _metric(perf)
 
 
 def _metric_compared(perf: Mapping[str, Any]) -> str:
     """The measured metric's name, and for R^2 the target variance it is read at (``scale``): at the
     reference's, the window's own R^2 beside it, or the window's own, said so; "r2 0.913 -> 0.763" alone
     does not say which."""
-    metric = clip(str(perf.get("metric")), 40)
+    metric = _metric(perf)
     scale = perf.get("scale")
     if not isinstance(scale, Mapping):
         return metric
@@ -820,7 +821,7 @@ def _too_few_labels_said(perf: Mapping[str, Any]) -> tuple[str, Mapping[str, Any
 def _mix_explains(perf: Mapping[str, Any], min_drop: float) -> str:
     """A plain drop past ``min_drop`` that the moved class mix may explain (:func:`_mix_may_explain_the_drop`), said."""
     return (
-        f"{clip(str(perf.get('metric')), 40)} fell past min_performance_drop {min_drop}, but the class mix moved and "
+        f"{_metric(perf)} fell past min_performance_drop {min_drop}, but the class mix moved and "
         "at the reference's mix the drop is not shown past it (nor within it): the mix may explain it, which "
         "retraining does not fix"
     )
