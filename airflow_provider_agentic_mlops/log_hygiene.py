@@ -13,6 +13,10 @@
 - MLflow draws tqdm progress bars ("Downloading artifacts: 100%|...") on stderr when it loads a model
   from a tracking server, which an Airflow 3 task log labels ERROR: off
   (``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false``) unless the deployment set that variable itself.
+- Importing MLflow gives its own loggers, SQLAlchemy's engine logger and Alembic's a handler writing to
+  stderr that stops propagation, so an Airflow 3 task log labels each of their lines ERROR, warnings
+  included. That handler is taken off: the records propagate to the root logger, which Airflow's task
+  logging forwards at their own level. A handler the deployment installed stays.
 """
 
 from __future__ import annotations
@@ -27,10 +31,20 @@ MIGRATION_LOGGERS = ("alembic", "mlflow.store.db.utils")
 MLFLOW_CHATTER_LOGGERS = ("mlflow.store.model_registry.abstract_store",)
 
 
+#: Loggers to which importing MLflow gives its stderr handler (``mlflow.utils.logging_utils``).
+MLFLOW_CONFIGURED_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "huey")
+
+
 def quiet_known_noise() -> None:
     """Install the filters above (idempotent; warnings.filterwarnings de-duplicates)."""
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.io\._utils")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in MLFLOW_CONFIGURED_LOGGERS:
+        logger = logging.getLogger(name)
+        own = [h for h in logger.handlers if type(h.formatter).__name__ == "MlflowFormatter"]
+        if own:
+            logger.handlers = [h for h in logger.handlers if h not in own]
+            logger.propagate = True
     for name in MIGRATION_LOGGERS + MLFLOW_CHATTER_LOGGERS:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.WARNING:

@@ -299,6 +299,8 @@ class MlflowRegistryHook(BaseHook):
     def authenticated(self) -> Iterator[None]:
         """Send this connection's credentials with MLflow calls made inside the block (the fluent API:
         ``mlflow.pyfunc.load_model`` ...), in this thread only; ``os.environ`` stays untouched."""
+        import mlflow  # noqa: F401 - its import installs the log handlers quiet_known_noise takes off
+
         from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
 
         quiet_known_noise()  # loading a skops model scans modules too (the drift check's champion)

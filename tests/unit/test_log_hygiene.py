@@ -86,15 +86,32 @@ def test_mlflow_artifact_progress_bars_stay_off_stderr_unless_asked_for(
     assert "Downloading artifacts" in download()
 
 
-def test_mlflow_registry_wait_chatter_stays_off_stderr_and_its_warnings_stay(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_mlflow_registry_wait_chatter_is_dropped_and_its_warnings_stay(caplog: pytest.LogCaptureFixture) -> None:
     """Registering a version through a tracking server logs "Waiting up to 300 seconds for model version to
-    finish creation" at INFO on MLflow's stderr handler: an ERROR line in the retrain task's log."""
+    finish creation" at INFO: an ERROR line in the retrain task's log."""
     from mlflow.store.model_registry import abstract_store
 
     quiet_known_noise()
-    abstract_store._logger.info("Waiting up to 300 seconds for model version to finish creation.")
-    abstract_store._logger.warning("a real problem")
-    err = capsys.readouterr().err
-    assert "Waiting up to" not in err and "a real problem" in err
+    with caplog.at_level(logging.NOTSET):
+        abstract_store._logger.info("Waiting up to 300 seconds for model version to finish creation.")
+        abstract_store._logger.warning("a real problem")
+    assert [r.getMessage() for r in caplog.records] == ["a real problem"]
+
+
+def test_mlflow_warnings_reach_the_task_log_at_their_level_not_on_stderr(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Importing MLflow gives its loggers (and SQLAlchemy's and Alembic's) a stderr handler that stops
+    propagation: an Airflow 3 task log labels every such line ERROR, a warning included. Quieted, the
+    records propagate to the root logger, which Airflow's task logging forwards with their own level."""
+    import mlflow  # noqa: F401 - configures its loggers on import
+
+    quiet_known_noise()
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("mlflow.models.signature").warning("an MLflow warning")
+        logging.getLogger("alembic.runtime.migration").warning("an Alembic warning")
+    assert capsys.readouterr().err == ""
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("mlflow.models.signature", "WARNING", "an MLflow warning"),
+        ("alembic.runtime.migration", "WARNING", "an Alembic warning"),
+    ]
