@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
@@ -102,7 +102,8 @@ class LLMHook(BaseHook):
 
     Connection (type ``agentic_mlops_llm``): *password* is the API key; *host* the base URL of any
     OpenAI-compatible server (``https://api.openai.com/v1``, an Azure OpenAI ``.../openai/v1``
-    endpoint, vLLM/Ollama/LiteLLM ``http://host:port/v1``). Extras: ``model`` (required),
+    endpoint, vLLM/Ollama/LiteLLM ``http://host:port/v1``); a query in it (``?api-version=...``) is sent
+    with every request. Extras: ``model`` (required),
     ``timeout`` (seconds, default 30), ``max_tokens`` (completion cap, default 1024),
     ``max_retries`` (retries after the first attempt, default 2), ``retry_backoff_seconds`` (first
     backoff, doubled each retry, default 1; a 429/503's ``Retry-After`` wins), ``decision_timeout``
@@ -182,9 +183,12 @@ class LLMHook(BaseHook):
                 "carry (not ASCII, or a control character such as a line break pasted with it); re-enter it in "
                 f"connection {self.llm_conn_id!r} as plain ASCII text"
             )
+        # a query (Azure OpenAI's ?api-version=...) goes after each request's path, not before it
+        base_url, _, query = host.partition("?")
         return {
-            "base_url": host.rstrip("/"),
-            "shown_url": shown_url(host.rstrip("/")),  # for messages: without a password the URL may carry
+            "base_url": base_url.rstrip("/"),
+            "default_query": dict(parse_qsl(query, keep_blank_values=True)) or None,
+            "shown_url": shown_url(host if query else host.rstrip("/")),  # for messages: without the password
             "api_key": api_key,
             "model": str(model),
             "timeout": timeout,
@@ -271,6 +275,7 @@ class LLMHook(BaseHook):
             timeout=s["timeout"],
             max_retries=0,
             default_headers=s["default_headers"],
+            default_query=s["default_query"],
         )
 
     def get_conn(self) -> OpenAI:

@@ -375,6 +375,20 @@ def test_a_uri_form_connection_keeps_its_path_as_the_base_urls_path(monkeypatch,
         double.stop()
 
 
+def test_a_base_url_query_such_as_azures_api_version_is_sent_with_every_request(openai_double, monkeypatch, tmp_path):
+    """Azure OpenAI's ``...?api-version=...``: the query rides on every request, after the endpoint's path."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json())
+    conn["host"] = f"{openai_double.base_url}/?api-version=2024-10-21"
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_AZURE", json.dumps(conn))
+    hook = LLMHook("llm_azure")
+    openai_double.answer("escalate")
+    assert complete(hook).answer.action == "escalate"
+    (request,) = openai_double.requests
+    assert (request.path, request.query) == ("/v1/chat/completions", "api-version=2024-10-21")
+    assert hook.test_connection() == (True, f"reached {openai_double.base_url}/?api-version=2024-10-21")
+
+
 def test_a_base_url_that_is_not_http_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     conn = {"conn_type": "agentic_mlops_llm", "host": "ftp://llm.example.com/v1", "extra": {"model": "m"}}
@@ -502,5 +516,5 @@ def test_an_at_sign_in_a_base_urls_path_or_query_is_no_user_part(url, monkeypatc
     conn = {"conn_type": "agentic_mlops_llm", "host": url, "password": "sk-x", "extra": {"model": "m"}}
     monkeypatch.setenv("AIRFLOW_CONN_LLM_AT", json.dumps(conn))
     settings = LLMHook("llm_at").settings
-    assert settings["base_url"] == url and settings["shown_url"] == url and shown_url(url) == url
+    assert settings["base_url"] == url.partition("?")[0] and settings["shown_url"] == url and shown_url(url) == url
     assert masked == []
