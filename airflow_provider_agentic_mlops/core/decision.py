@@ -118,6 +118,10 @@ if TYPE_CHECKING:
 
 BY_RULES, BY_LLM, BY_GUARDRAIL = "rules", "llm", "guardrail"
 
+#: Fewer completion tokens left than this and the answer (its JSON with a rationale) would be cut at the
+#: cap: the LLM is not asked, the tokens would be spent for nothing.
+MIN_ANSWER_TOKENS = 200
+
 # Limits for text that comes from data: it is quoted, never obeyed, and never long.
 MAX_NAME_CHARS = 64
 MAX_VALUE_CHARS = 120
@@ -1736,17 +1740,31 @@ def _ask_llm(
         decision.rationale += " (LLM not asked: daily token budget spent.)"
         return
     budget = min(config.max_tokens_per_decision, day_left)
+    if day_left < config.max_tokens_per_decision:  # what is left of the day limits the decision, not its own budget
+        budget_rule, budget_name = "token_budget_day", "max_tokens_per_day"
+        budget_text = (
+            f"{day_left} tokens left of max_tokens_per_day {config.max_tokens_per_day} "
+            f"({history.tokens_used_today} used in the last 24 h)"
+        )
+    else:
+        budget_rule, budget_name = "token_budget_decision", "max_tokens_per_decision"
+        budget_text = f"the budget of {budget} tokens (max_tokens_per_decision)"
     messages = build_messages(
         model_name=model_name, inputs=decision.inputs, guardrails=g, config=config, fence=decision.inputs_digest[:16]
     )
     decision.prompt = messages
-    if estimate_tokens(messages) >= budget:
+    if estimate_tokens(messages) + MIN_ANSWER_TOKENS > budget:
         g.fire(
-            "token_budget_decision",
+            budget_rule,
             "LLM not asked",
-            f"prompt of ~{estimate_tokens(messages)} tokens does not fit the budget of {budget} tokens",
+            f"{budget_text}: too few for a prompt of ~{estimate_tokens(messages)} tokens and an answer of at least "
+            f"{MIN_ANSWER_TOKENS}",
         )
-        decision.rationale += " (LLM not asked: the prompt does not fit the token budget.)"
+        decision.rationale += (
+            " (LLM not asked: the daily token budget, max_tokens_per_day, is nearly spent.)"
+            if budget_rule == "token_budget_day"
+            else " (LLM not asked: the prompt and an answer do not fit the token budget, max_tokens_per_decision.)"
+        )
         return
 
     tools = tool_specs() if config.max_tool_calls > 0 else None
@@ -1758,14 +1776,14 @@ def _ask_llm(
     try:
         while True:
             left = budget - decision.total_tokens - estimate_tokens(messages)
-            if left <= 0:
+            if left < MIN_ANSWER_TOKENS:
                 g.fire(
-                    "token_budget_decision",
+                    budget_rule,
                     "LLM stopped",
-                    f"{decision.total_tokens} tokens used and a ~{estimate_tokens(messages)}-token prompt "
-                    f"leave nothing of the budget of {budget} tokens",
+                    f"{decision.total_tokens} tokens used and a ~{estimate_tokens(messages)}-token prompt leave "
+                    f"{max(left, 0)} of {budget_text}, fewer than an answer needs ({MIN_ANSWER_TOKENS})",
                 )
-                raise LLMFailure(f"token budget of {budget} tokens spent before an answer")
+                raise LLMFailure(f"token budget ({budget_name}) spent before an answer")
             offer_tools = tools if tool_calls_made < config.max_tool_calls else None
             try:
                 reply = llm(

@@ -377,6 +377,56 @@ def test_remaining_daily_budget_caps_the_completion():
     assert llm.calls[0]["max_tokens"] < 3000
 
 
+def prompt_cost(config: DecisionConfig = CONFIG, **kw: Any) -> int:
+    """The tokens ``decide`` reserves for the prompt: the first request's cap is the budget less them."""
+    llm = ScriptedLLM(answer("no_action"))
+    decide(model_name="m", drift=drift_summary(0.3), history=history(**kw), config=config, mode="llm", llm=llm)
+    return config.max_tokens_per_decision - llm.calls[0]["max_tokens"]
+
+
+@pytest.mark.parametrize("answer_room", [-300, 50])
+def test_a_nearly_spent_daily_budget_is_named_and_the_llm_is_not_asked_for_a_truncated_answer(answer_room):
+    """What is left of the day fits no prompt (-300), or only a prompt and a cut answer (50): the daily budget
+    is blamed, not the per-decision one, and no request with a few tokens' cap is made."""
+    left = prompt_cost() + answer_room
+    llm = ScriptedLLM(answer("no_action"))
+    d = decide(
+        model_name="m",
+        drift=drift_summary(0.3),
+        history=history(tokens_used_today=CONFIG.max_tokens_per_day - left),
+        config=CONFIG,
+        mode="llm",
+        llm=llm,
+    )
+    assert llm.calls == [] and d.decided_by == "rules"
+    (fired,) = [r for r in d.rules_fired if r["rule"].startswith("token_budget")]
+    assert fired["rule"] == "token_budget_day" and f"{left} tokens left of max_tokens_per_day" in fired["detail"]
+    assert "max_tokens_per_day" in d.rationale
+
+
+def test_a_per_decision_budget_too_small_for_an_answer_means_the_llm_is_not_asked():
+    config = CONFIG.model_copy(update={"max_tokens_per_decision": prompt_cost() + 50})
+    llm = ScriptedLLM(answer("no_action"))
+    d = decide(model_name="m", drift=drift_summary(0.3), history=history(), config=config, mode="llm", llm=llm)
+    assert llm.calls == [] and d.decided_by == "rules"
+    (fired,) = [r for r in d.rules_fired if r["rule"].startswith("token_budget")]
+    assert fired["rule"] == "token_budget_decision" and "max_tokens_per_decision" in fired["detail"]
+
+
+def test_a_tool_round_that_leaves_too_few_tokens_for_an_answer_ends_the_llms_part():
+    class Hungry(ScriptedLLM):
+        def __call__(self, **kw):
+            reply = super().__call__(**kw)
+            if reply.tool_calls:  # 150 tokens left, less the tool round's messages
+                reply.prompt_tokens, reply.completion_tokens = kw["max_tokens"] - 150, 0
+            return reply
+
+    llm = Hungry(ToolCall("c1", "get_last_retrain", "{}"), answer("no_action"))
+    d = decide(model_name="m", drift=drift_summary(0.3), history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert len(llm.calls) == 1 and d.decided_by == "rules"
+    assert any(r["rule"] == "token_budget_decision" for r in d.rules_fired)
+
+
 # -- prompt injection ------------------------------------------------------------------------------------
 
 
