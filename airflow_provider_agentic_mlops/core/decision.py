@@ -1477,9 +1477,16 @@ def fenced(body: str, fence: str) -> str:
     return f'<untrusted-data id="{fence}">\n{body}\n</untrusted-data id="{fence}">'
 
 
-def estimate_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    """A cheap upper-ish estimate (4 characters a token) used to refuse a prompt that cannot fit the budget."""
-    return sum(len(json.dumps(m, default=str)) for m in messages) // 4 + 1
+def estimate_tokens(
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    response_format: Mapping[str, Any] | None = None,
+) -> int:
+    """A cheap upper-ish estimate (4 characters a token) of a request's prompt, used to refuse one that cannot
+    fit the budget: the messages, and the tool specs and answer schema sent with them (servers count both as
+    prompt tokens; together they are about half again the messages)."""
+    sent = [*messages, *(tools or []), *([response_format] if response_format else [])]
+    return sum(len(json.dumps(m, default=str)) for m in sent) // 4 + 1
 
 
 # -- read-only investigation tools ---------------------------------------------------------------------
@@ -1753,11 +1760,13 @@ def _ask_llm(
         model_name=model_name, inputs=decision.inputs, guardrails=g, config=config, fence=decision.inputs_digest[:16]
     )
     decision.prompt = messages
-    if estimate_tokens(messages) + MIN_ANSWER_TOKENS > budget:
+    tools = tool_specs() if config.max_tool_calls > 0 else None
+    prompt_tokens = estimate_tokens(messages, tools, RESPONSE_FORMAT)
+    if prompt_tokens + MIN_ANSWER_TOKENS > budget:
         g.fire(
             budget_rule,
             "LLM not asked",
-            f"{budget_text}: too few for a prompt of ~{estimate_tokens(messages)} tokens and an answer of at least "
+            f"{budget_text}: too few for a prompt of ~{prompt_tokens} tokens and an answer of at least "
             f"{MIN_ANSWER_TOKENS}",
         )
         decision.rationale += (
@@ -1767,7 +1776,6 @@ def _ask_llm(
         )
         return
 
-    tools = tool_specs() if config.max_tool_calls > 0 else None
     tool_calls_made = 0
     retried: list[str] = []
     started = time.monotonic()
@@ -1775,16 +1783,17 @@ def _ask_llm(
     usage_estimated = False
     try:
         while True:
-            left = budget - decision.total_tokens - estimate_tokens(messages)
+            offer_tools = tools if tool_calls_made < config.max_tool_calls else None
+            prompt_tokens = estimate_tokens(messages, offer_tools, RESPONSE_FORMAT)
+            left = budget - decision.total_tokens - prompt_tokens
             if left < MIN_ANSWER_TOKENS:
                 g.fire(
                     budget_rule,
                     "LLM stopped",
-                    f"{decision.total_tokens} tokens used and a ~{estimate_tokens(messages)}-token prompt leave "
+                    f"{decision.total_tokens} tokens used and a ~{prompt_tokens}-token prompt leave "
                     f"{max(left, 0)} of {budget_text}, fewer than an answer needs ({MIN_ANSWER_TOKENS})",
                 )
                 raise LLMFailure(f"token budget ({budget_name}) spent before an answer")
-            offer_tools = tools if tool_calls_made < config.max_tool_calls else None
             try:
                 reply = llm(
                     messages=messages,

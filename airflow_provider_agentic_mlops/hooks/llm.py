@@ -336,7 +336,7 @@ class LLMHook(BaseHook):
         errors: list[str] = []
         last_raw: str | None = None
         validate = request["validate"]
-        prompt_cost = estimate_tokens(request["messages"])
+        prompt_cost = estimate_tokens(request["messages"], request["tools"], request["response_format"])
         budget = prompt_cost + max(1, int(request["max_tokens"]))  # the call's share of the decision's budget
         body: dict[str, Any] = {
             "model": s["model"],
@@ -512,7 +512,7 @@ class LLMHook(BaseHook):
             usage["prompt"] += prompt_tokens
             usage["completion"] += completion_tokens
         else:  # some servers and gateways send no usage (or nonsense): estimate it, or the budgets would not hold
-            usage["prompt"] += estimate_tokens(request["messages"])
+            usage["prompt"] += estimate_tokens(request["messages"], request["tools"], request["response_format"])
             usage["completion"] += len(answered) // 4 + 1
             if not estimated:
                 self.log.warning("%s %s; counting an estimate (4 characters a token)", where, unusable)

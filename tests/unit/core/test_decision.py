@@ -427,6 +427,25 @@ def test_a_tool_round_that_leaves_too_few_tokens_for_an_answer_ends_the_llms_par
     assert any(r["rule"] == "token_budget_decision" for r in d.rules_fired)
 
 
+@pytest.mark.parametrize("max_tool_calls", [0, 3])
+def test_one_decision_stays_within_its_budget_when_the_server_counts_the_tools_and_schema_as_prompt(max_tool_calls):
+    """A server counts the tool specs and the answer's JSON schema as prompt tokens: a request that spends its
+    whole cap still stays within ``max_tokens_per_decision``."""
+
+    class Counting(ScriptedLLM):
+        def __call__(self, **kw):
+            reply = super().__call__(**kw)
+            sent = [*kw["messages"], *(kw["tools"] or []), kw["response_format"]]  # 4 characters a token
+            reply.prompt_tokens = sum(len(json.dumps(part)) for part in sent) // 4
+            reply.completion_tokens = kw["max_tokens"]
+            return reply
+
+    config = CONFIG.model_copy(update={"max_tokens_per_decision": 3000, "max_tool_calls": max_tool_calls})
+    llm = Counting(answer("no_action"))
+    d = decide(model_name="m", drift=drift_summary(0.3), history=history(), config=config, mode="llm", llm=llm)
+    assert d.decided_by == "llm" and d.total_tokens <= 3000
+
+
 # -- prompt injection ------------------------------------------------------------------------------------
 
 
