@@ -1852,7 +1852,7 @@ def _ask_llm(
         detail = str(err) + (f" (attempts: {err.attempts}; " + " | ".join(err.errors[-3:]) + ")" if err.errors else "")
         decision.error = clip(detail, 2000)
         g.fire("llm_failed", f"rules decide {decision.action}", decision.error)
-        decision.rationale = f"LLM gave no usable answer ({clip(str(err), 200)}); rules decide. " + g.rationale
+        decision.rationale = f"LLM gave no usable answer ({clip(str(err), 400)}); rules decide. " + g.rationale
         return
     finally:
         decision.latency_ms = round((time.monotonic() - started) * 1000, 1)

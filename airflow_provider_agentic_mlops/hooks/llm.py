@@ -347,6 +347,8 @@ class LLMHook(BaseHook):
             body["tools"] = request["tools"]
 
         def failure(message: str) -> LLMFailure:
+            if errors and errors[-1] not in message:  # the cause, for the task log, the rationale and the escalation
+                message += f"; last error: {_short(errors[-1], 200)}"
             return LLMFailure(
                 message,
                 attempts=len(errors),
@@ -440,13 +442,19 @@ class LLMHook(BaseHook):
         if isinstance(err, openai.APIConnectionError):
             raise _Attempt(f"connection error to {base_url}: {err}", retryable=True)
         if isinstance(err, openai.APIStatusError):
-            message = f"HTTP {err.status_code}: {_short(err.message)}"
+            said = err.body.get("message") if isinstance(err.body, dict) else None  # the server's words, no prefix
+            message = f"HTTP {err.status_code}: {_short(said if isinstance(said, str) and said else err.message)}"
             if err.status_code in (408, 409, 429) or err.status_code >= 500:
                 raise _Attempt(message, retryable=True, wait=retry_after_seconds(err.response.headers))
+            fix = (
+                'set the connection\'s extra "max_tokens_param": "max_completion_tokens" (the model wants it)'
+                if "max_completion_tokens" in message and self.settings["max_tokens_param"] != "max_completion_tokens"
+                else "check the API key, base URL and model"
+            )
             raise _Attempt(
                 message,
                 final=f"LLM connection {self.llm_conn_id!r} ({base_url}, model {self.settings['model']!r}) answered "
-                f"{message}; check the API key, base URL and model",
+                f"{message}; {fix}",
             )
         if isinstance(err, UnicodeEncodeError):  # a header the settings' check let through; never quote it
             raise _Attempt(

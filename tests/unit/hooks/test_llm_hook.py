@@ -122,6 +122,28 @@ def test_retries_are_bounded_then_llm_failure_carries_the_trace(hook, openai_dou
     assert openai_double.pending == 2
 
 
+def test_llm_failure_after_retries_says_the_last_error_in_the_servers_words(patient_hook, openai_double):
+    openai_double.http_error(
+        429, "You exceeded your current quota, please check your plan and billing details.", times=3
+    )
+    with pytest.raises(LLMFailure) as info:
+        complete(patient_hook)
+    assert len(openai_double.requests) == 3
+    assert str(info.value).endswith(
+        "after 3 attempt(s); last error: HTTP 429: You exceeded your current quota, please check your plan and "
+        "billing details."
+    )
+
+
+def test_a_model_that_wants_max_completion_tokens_is_pointed_at_the_max_tokens_param_extra(hook, openai_double):
+    openai_double.http_error(
+        400,
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+    )
+    with pytest.raises(LLMFailure, match='set the connection\'s extra "max_tokens_param": "max_completion_tokens"'):
+        complete(hook)
+
+
 def test_authentication_error_is_not_retried(openai_double, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     conn = json.loads(openai_double.connection_json())

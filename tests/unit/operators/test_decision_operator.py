@@ -233,6 +233,16 @@ def test_llm_failure_is_retried_then_rules_decide_critical_drift_retrains(llm_co
     assert any(r["rule"] == "llm_failed" for r in row["rules_fired"])
 
 
+def test_llm_failure_cause_is_in_the_rationale_and_logged_as_a_warning(llm_connection, store, capsys, caplog):
+    caplog.set_level("WARNING")
+    llm_connection.http_error(429, "You exceeded your current quota.", times=3)
+    ti, _ = run(build(), drift_summary(0.3))
+    assert "last error: HTTP 429: You exceeded your current quota." in ti.pushed["rationale"]
+    out = capsys.readouterr().out + caplog.text
+    warning = next(line for line in out.splitlines() if "the LLM part had errors" in line and "warning" in line)
+    assert "last error: HTTP 429: You exceeded your current quota." in warning
+
+
 @pytest.mark.parametrize(
     "tool, arguments",
     [
