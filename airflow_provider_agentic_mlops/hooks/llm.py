@@ -139,6 +139,12 @@ class LLMHook(BaseHook):
                 "URL, password = API key, extra {\"model\": ...}) or use the decision mode 'rules'"
             )
         extra = conn.extra_dejson or {}
+        if not isinstance(extra, dict):  # valid JSON, not an object: never quoted, it may hold a pasted key
+            kind = {str: "string", list: "array", bool: "boolean"}.get(type(extra), "number")
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: its extra (a JSON {kind}) is not a JSON object; set it to "
+                f'one, e.g. {{"model": "gpt-4o-mini"}}'
+            )
         model = extra.get("model")
         if not model:
             raise ValueError(

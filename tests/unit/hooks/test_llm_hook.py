@@ -411,6 +411,17 @@ def test_a_base_url_query_such_as_azures_api_version_is_sent_with_every_request(
     assert hook.test_connection() == (True, f"reached {openai_double.base_url}/?api-version=2024-10-21")
 
 
+@pytest.mark.parametrize("extra", ['"gpt-4o-mini"', '["gpt-4o"]', "42"])
+def test_an_extra_that_is_json_but_not_an_object_is_a_clear_error(extra, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = {"conn_type": "agentic_mlops_llm", "host": "https://llm.example.com/v1", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_NOTOBJECT", json.dumps(conn))
+    with pytest.raises(
+        ValueError, match=r"'llm_notobject': its extra .* is not a JSON object.*\{\"model\": \"gpt-4o-mini\"\}"
+    ):
+        _ = LLMHook("llm_notobject").settings
+
+
 def test_a_base_url_that_is_not_http_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     conn = {"conn_type": "agentic_mlops_llm", "host": "ftp://llm.example.com/v1", "extra": {"model": "m"}}

@@ -129,6 +129,15 @@ def test_auto_without_llm_connection_uses_rules_and_says_so(store, capsys):
     assert skipped == {"retrain", "no_action", "look_later"}
 
 
+def test_auto_with_an_extra_that_is_not_a_json_object_lets_the_rules_decide_and_says_why(home, store, monkeypatch):
+    conn = {"conn_type": "agentic_mlops_llm", "host": "https://llm.example.com/v1", "extra": '"gpt-4o-mini"'}
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    ti, _ = run(build(mode="auto"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert (row["mode"], row["final_action"]) == ("rules", "escalate")
+    assert row["rules_fired"][0]["rule"] == "llm_unavailable" and "not a JSON object" in row["rules_fired"][0]["detail"]
+
+
 def test_rules_mode_never_calls_the_llm_even_when_configured(llm_connection, store):
     ti, _ = run(build(mode="rules"), drift_summary(0.8))
     assert ti.pushed["action"] == "retrain"
