@@ -905,11 +905,14 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         g.fire(rule, f"{RETRAIN} not allowed", why)
         retrain_blocked.append(why)
     allowed = [a for a in ACTIONS if not (a == RETRAIN and retrain_blocked)]
+    blocked_said = False  # whether the rationale already says why retraining is blocked
 
     def retrain_or_escalate(rule: str, why: str) -> None:
         """Harm is shown: retrain, or escalate when the budget or cooldown forbids it; never no_action."""
+        nonlocal blocked_said
         allowed.remove(NO_ACTION)
         if retrain_blocked:
+            blocked_said = True
             g.fire(rule, RETRAIN_BLOCKED_EFFECT, why)
             g.answer(
                 ESCALATE, f"{why}, but retraining is blocked: " + "; ".join(retrain_blocked) + ". A person must decide."
@@ -1104,7 +1107,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:
         g.fallback = ESCALATE
-    if retrain_blocked and RETRAIN not in g.rationale:
+    if retrain_blocked and not blocked_said:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
     g.rationale += partial + few_labels
     if no_verdict is not None:
@@ -1887,5 +1890,6 @@ def _ask_llm(
     decision.action, decision.decided_by, decision.override_reason = g.fallback, BY_GUARDRAIL, reason
     g.fire("override", f"{answer.action} -> {g.fallback}", reason)
     decision.rationale = (
-        f"Guardrails overrode the LLM ({answer.action} -> {g.fallback}): {g.rationale} LLM said: {answer.rationale}"
+        f"Guardrails overrode the LLM ({answer.action} -> {g.fallback}): {reason}. {g.rationale} "
+        f"LLM said: {answer.rationale}"
     )

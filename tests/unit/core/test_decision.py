@@ -196,6 +196,23 @@ def test_llm_retrain_during_cooldown_is_overridden_and_the_reason_recorded():
     assert d.rules_fired[-1]["rule"] == "override"
 
 
+def test_override_during_cooldown_gives_the_cooldown_as_the_reason_not_the_drift():
+    """Moderate drift allows a retrain but for the cooldown: the rationale says the cooldown removed it (the
+    moderate-drift text's "the rules alone do not retrain" must not hide that)."""
+    last = {"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=2)}
+    rules = decide(
+        model_name="m", drift=drift_summary(0.3), history=history(last_retrain=last), config=CONFIG, mode="rules"
+    )
+    assert "Retraining is blocked anyway:" in rules.rationale and "cooldown" in rules.rationale
+    llm = ScriptedLLM(answer("retrain", rationale="Drift is significant; retrain now."))
+    d = decide(
+        model_name="m", drift=drift_summary(0.3), history=history(last_retrain=last), config=CONFIG, mode="llm", llm=llm
+    )
+    assert d.decided_by == "guardrail"
+    head = d.rationale.split(" Drift of the features")[0]  # before the rules' own rationale
+    assert head.startswith("Guardrails overrode the LLM (retrain -> escalate): ") and d.override_reason in head
+
+
 def test_llm_no_action_at_critical_drift_is_overridden_to_retrain():
     llm = ScriptedLLM(answer("no_action"))
     d = decide(model_name="m", drift=drift_summary(0.7), history=history(), config=CONFIG, mode="llm", llm=llm)
