@@ -123,11 +123,27 @@ def get_provider_info() -> dict:
                     "placeholders": {"host": "https://api.openai.com/v1"},
                 },
                 "conn-fields": {
-                    "model": _extra_field("Model", "string"),
-                    "timeout": _extra_field("Timeout (s)", "number"),
-                    "max_tokens": _extra_field("Max tokens", "integer"),
-                    "max_retries": _extra_field("Max retries", "integer"),
-                    "retry_backoff_seconds": _extra_field("Retry backoff (s)", "number"),
+                    "model": _extra_field("Model", "string", "Required. The model (Azure: the deployment's name)."),
+                    "timeout": _extra_field("Timeout (s)", "number", "Wall-clock bound of one request. Default 30."),
+                    "decision_timeout": _extra_field(
+                        "Decision timeout (s)", "number", "Bound of all of a decision's requests. Default 4 x timeout."
+                    ),
+                    "max_tokens": _extra_field("Max tokens", "integer", "Completion cap of a request. Default 1024."),
+                    "max_tokens_param": _extra_field(
+                        "Max tokens parameter",
+                        "string",
+                        "max_completion_tokens for models that refuse max_tokens. Default max_tokens.",
+                        enum=["max_tokens", "max_completion_tokens", None],
+                    ),
+                    "max_retries": _extra_field("Max retries", "integer", "Retries after a failure. Default 2."),
+                    "retry_backoff_seconds": _extra_field(
+                        "Retry backoff (s)", "number", "First backoff, doubled each retry. Default 1."
+                    ),
+                    "default_headers": _extra_field(
+                        "Default headers",
+                        "object",
+                        'Optional. A JSON object of strings sent with every request, e.g. {"api-key": "..."}.',
+                    ),
                 },
             },
         ],

@@ -118,6 +118,10 @@ if TYPE_CHECKING:
 
 BY_RULES, BY_LLM, BY_GUARDRAIL = "rules", "llm", "guardrail"
 
+#: Fewer completion tokens left than this and the answer (its JSON with a rationale) would be cut at the
+#: cap: the LLM is not asked, the tokens would be spent for nothing.
+MIN_ANSWER_TOKENS = 200
+
 # Limits for text that comes from data: it is quoted, never obeyed, and never long.
 MAX_NAME_CHARS = 64
 MAX_VALUE_CHARS = 120
@@ -901,11 +905,14 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
         g.fire(rule, f"{RETRAIN} not allowed", why)
         retrain_blocked.append(why)
     allowed = [a for a in ACTIONS if not (a == RETRAIN and retrain_blocked)]
+    blocked_said = False  # whether the rationale already says why retraining is blocked
 
     def retrain_or_escalate(rule: str, why: str) -> None:
         """Harm is shown: retrain, or escalate when the budget or cooldown forbids it; never no_action."""
+        nonlocal blocked_said
         allowed.remove(NO_ACTION)
         if retrain_blocked:
+            blocked_said = True
             g.fire(rule, RETRAIN_BLOCKED_EFFECT, why)
             g.answer(
                 ESCALATE, f"{why}, but retraining is blocked: " + "; ".join(retrain_blocked) + ". A person must decide."
@@ -1100,7 +1107,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:
         g.fallback = ESCALATE
-    if retrain_blocked and RETRAIN not in g.rationale:
+    if retrain_blocked and not blocked_said:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
     g.rationale += partial + few_labels
     if no_verdict is not None:
@@ -1473,9 +1480,16 @@ def fenced(body: str, fence: str) -> str:
     return f'<untrusted-data id="{fence}">\n{body}\n</untrusted-data id="{fence}">'
 
 
-def estimate_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    """A cheap upper-ish estimate (4 characters a token) used to refuse a prompt that cannot fit the budget."""
-    return sum(len(json.dumps(m, default=str)) for m in messages) // 4 + 1
+def estimate_tokens(
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    response_format: Mapping[str, Any] | None = None,
+) -> int:
+    """A cheap upper-ish estimate (4 characters a token) of a request's prompt, used to refuse one that cannot
+    fit the budget: the messages, and the tool specs and answer schema sent with them (servers count both as
+    prompt tokens; together they are about half again the messages)."""
+    sent = [*messages, *(tools or []), *([response_format] if response_format else [])]
+    return sum(len(json.dumps(m, default=str)) for m in sent) // 4 + 1
 
 
 # -- read-only investigation tools ---------------------------------------------------------------------
@@ -1736,20 +1750,35 @@ def _ask_llm(
         decision.rationale += " (LLM not asked: daily token budget spent.)"
         return
     budget = min(config.max_tokens_per_decision, day_left)
+    if day_left < config.max_tokens_per_decision:  # what is left of the day limits the decision, not its own budget
+        budget_rule, budget_name = "token_budget_day", "max_tokens_per_day"
+        budget_text = (
+            f"{day_left} tokens left of max_tokens_per_day {config.max_tokens_per_day} "
+            f"({history.tokens_used_today} used in the last 24 h)"
+        )
+    else:
+        budget_rule, budget_name = "token_budget_decision", "max_tokens_per_decision"
+        budget_text = f"the budget of {budget} tokens (max_tokens_per_decision)"
     messages = build_messages(
         model_name=model_name, inputs=decision.inputs, guardrails=g, config=config, fence=decision.inputs_digest[:16]
     )
     decision.prompt = messages
-    if estimate_tokens(messages) >= budget:
+    tools = tool_specs() if config.max_tool_calls > 0 else None
+    prompt_tokens = estimate_tokens(messages, tools, RESPONSE_FORMAT)
+    if prompt_tokens + MIN_ANSWER_TOKENS > budget:
         g.fire(
-            "token_budget_decision",
+            budget_rule,
             "LLM not asked",
-            f"prompt of ~{estimate_tokens(messages)} tokens does not fit the budget of {budget} tokens",
+            f"{budget_text}: too few for a prompt of ~{prompt_tokens} tokens and an answer of at least "
+            f"{MIN_ANSWER_TOKENS}",
         )
-        decision.rationale += " (LLM not asked: the prompt does not fit the token budget.)"
+        decision.rationale += (
+            " (LLM not asked: the daily token budget, max_tokens_per_day, is nearly spent.)"
+            if budget_rule == "token_budget_day"
+            else " (LLM not asked: the prompt and an answer do not fit the token budget, max_tokens_per_decision.)"
+        )
         return
 
-    tools = tool_specs() if config.max_tool_calls > 0 else None
     tool_calls_made = 0
     retried: list[str] = []
     started = time.monotonic()
@@ -1757,16 +1786,17 @@ def _ask_llm(
     usage_estimated = False
     try:
         while True:
-            left = budget - decision.total_tokens - estimate_tokens(messages)
-            if left <= 0:
-                g.fire(
-                    "token_budget_decision",
-                    "LLM stopped",
-                    f"{decision.total_tokens} tokens used and a ~{estimate_tokens(messages)}-token prompt "
-                    f"leave nothing of the budget of {budget} tokens",
-                )
-                raise LLMFailure(f"token budget of {budget} tokens spent before an answer")
             offer_tools = tools if tool_calls_made < config.max_tool_calls else None
+            prompt_tokens = estimate_tokens(messages, offer_tools, RESPONSE_FORMAT)
+            left = budget - decision.total_tokens - prompt_tokens
+            if left < MIN_ANSWER_TOKENS:
+                g.fire(
+                    budget_rule,
+                    "LLM stopped",
+                    f"{decision.total_tokens} tokens used and a ~{prompt_tokens}-token prompt leave "
+                    f"{max(left, 0)} of {budget_text}, fewer than an answer needs ({MIN_ANSWER_TOKENS})",
+                )
+                raise LLMFailure(f"token budget ({budget_name}) spent before an answer")
             try:
                 reply = llm(
                     messages=messages,
@@ -1825,7 +1855,7 @@ def _ask_llm(
         detail = str(err) + (f" (attempts: {err.attempts}; " + " | ".join(err.errors[-3:]) + ")" if err.errors else "")
         decision.error = clip(detail, 2000)
         g.fire("llm_failed", f"rules decide {decision.action}", decision.error)
-        decision.rationale = f"LLM gave no usable answer ({clip(str(err), 200)}); rules decide. " + g.rationale
+        decision.rationale = f"LLM gave no usable answer ({clip(str(err), 400)}); rules decide. " + g.rationale
         return
     finally:
         decision.latency_ms = round((time.monotonic() - started) * 1000, 1)
@@ -1860,5 +1890,6 @@ def _ask_llm(
     decision.action, decision.decided_by, decision.override_reason = g.fallback, BY_GUARDRAIL, reason
     g.fire("override", f"{answer.action} -> {g.fallback}", reason)
     decision.rationale = (
-        f"Guardrails overrode the LLM ({answer.action} -> {g.fallback}): {g.rationale} LLM said: {answer.rationale}"
+        f"Guardrails overrode the LLM ({answer.action} -> {g.fallback}): {reason}. {g.rationale} "
+        f"LLM said: {answer.rationale}"
     )

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
@@ -102,7 +102,8 @@ class LLMHook(BaseHook):
 
     Connection (type ``agentic_mlops_llm``): *password* is the API key; *host* the base URL of any
     OpenAI-compatible server (``https://api.openai.com/v1``, an Azure OpenAI ``.../openai/v1``
-    endpoint, vLLM/Ollama/LiteLLM ``http://host:port/v1``). Extras: ``model`` (required),
+    endpoint, vLLM/Ollama/LiteLLM ``http://host:port/v1``); a query in it (``?api-version=...``) is sent
+    with every request. Extras: ``model`` (required),
     ``timeout`` (seconds, default 30), ``max_tokens`` (completion cap, default 1024),
     ``max_retries`` (retries after the first attempt, default 2), ``retry_backoff_seconds`` (first
     backoff, doubled each retry, default 1; a 429/503's ``Retry-After`` wins), ``decision_timeout``
@@ -138,6 +139,12 @@ class LLMHook(BaseHook):
                 "URL, password = API key, extra {\"model\": ...}) or use the decision mode 'rules'"
             )
         extra = conn.extra_dejson or {}
+        if not isinstance(extra, dict):  # valid JSON, not an object: never quoted, it may hold a pasted key
+            kind = {str: "string", list: "array", bool: "boolean"}.get(type(extra), "number")
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: its extra (a JSON {kind}) is not a JSON object; set it to "
+                f'one, e.g. {{"model": "gpt-4o-mini"}}'
+            )
         model = extra.get("model")
         if not model:
             raise ValueError(
@@ -182,9 +189,12 @@ class LLMHook(BaseHook):
                 "carry (not ASCII, or a control character such as a line break pasted with it); re-enter it in "
                 f"connection {self.llm_conn_id!r} as plain ASCII text"
             )
+        # a query (Azure OpenAI's ?api-version=...) goes after each request's path, not before it
+        base_url, _, query = host.partition("?")
         return {
-            "base_url": host.rstrip("/"),
-            "shown_url": shown_url(host.rstrip("/")),  # for messages: without a password the URL may carry
+            "base_url": base_url.rstrip("/"),
+            "default_query": dict(parse_qsl(query, keep_blank_values=True)) or None,
+            "shown_url": shown_url(host if query else host.rstrip("/")),  # for messages: without the password
             "api_key": api_key,
             "model": str(model),
             "timeout": timeout,
@@ -271,6 +281,7 @@ class LLMHook(BaseHook):
             timeout=s["timeout"],
             max_retries=0,
             default_headers=s["default_headers"],
+            default_query=s["default_query"],
         )
 
     def get_conn(self) -> OpenAI:
@@ -331,7 +342,7 @@ class LLMHook(BaseHook):
         errors: list[str] = []
         last_raw: str | None = None
         validate = request["validate"]
-        prompt_cost = estimate_tokens(request["messages"])
+        prompt_cost = estimate_tokens(request["messages"], request["tools"], request["response_format"])
         budget = prompt_cost + max(1, int(request["max_tokens"]))  # the call's share of the decision's budget
         body: dict[str, Any] = {
             "model": s["model"],
@@ -342,6 +353,8 @@ class LLMHook(BaseHook):
             body["tools"] = request["tools"]
 
         def failure(message: str) -> LLMFailure:
+            if errors and errors[-1] not in message:  # the cause, for the task log, the rationale and the escalation
+                message += f"; last error: {_short(errors[-1], 200)}"
             return LLMFailure(
                 message,
                 attempts=len(errors),
@@ -435,13 +448,19 @@ class LLMHook(BaseHook):
         if isinstance(err, openai.APIConnectionError):
             raise _Attempt(f"connection error to {base_url}: {err}", retryable=True)
         if isinstance(err, openai.APIStatusError):
-            message = f"HTTP {err.status_code}: {_short(err.message)}"
+            said = err.body.get("message") if isinstance(err.body, dict) else None  # the server's words, no prefix
+            message = f"HTTP {err.status_code}: {_short(said if isinstance(said, str) and said else err.message)}"
             if err.status_code in (408, 409, 429) or err.status_code >= 500:
                 raise _Attempt(message, retryable=True, wait=retry_after_seconds(err.response.headers))
+            fix = (
+                'set the connection\'s extra "max_tokens_param": "max_completion_tokens" (the model wants it)'
+                if "max_completion_tokens" in message and self.settings["max_tokens_param"] != "max_completion_tokens"
+                else "check the API key, base URL and model"
+            )
             raise _Attempt(
                 message,
                 final=f"LLM connection {self.llm_conn_id!r} ({base_url}, model {self.settings['model']!r}) answered "
-                f"{message}; check the API key, base URL and model",
+                f"{message}; {fix}",
             )
         if isinstance(err, UnicodeEncodeError):  # a header the settings' check let through; never quote it
             raise _Attempt(
@@ -507,7 +526,7 @@ class LLMHook(BaseHook):
             usage["prompt"] += prompt_tokens
             usage["completion"] += completion_tokens
         else:  # some servers and gateways send no usage (or nonsense): estimate it, or the budgets would not hold
-            usage["prompt"] += estimate_tokens(request["messages"])
+            usage["prompt"] += estimate_tokens(request["messages"], request["tools"], request["response_format"])
             usage["completion"] += len(answered) // 4 + 1
             if not estimated:
                 self.log.warning("%s %s; counting an estimate (4 characters a token)", where, unusable)

@@ -207,6 +207,8 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             else "",
             decision.rationale,
         )
+        if decision.error:  # the LLM's trouble (its cause, the attempts), not only "rules decide"
+            self.log.warning("Decision %s: the LLM part had errors: %s", decision_id, decision.error)
         ti.xcom_push(key="decision_id", value=decision_id)
         ti.xcom_push(key="action", value=decision.action)
         ti.xcom_push(key="rationale", value=decision.rationale)

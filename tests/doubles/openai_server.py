@@ -56,6 +56,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    query: str = ""  # the query string, without the "?"
 
 
 class OpenAIDouble:
@@ -211,10 +212,12 @@ class OpenAIDouble:
             body = json.loads(raw or b"{}")
         except json.JSONDecodeError:
             body = {"_unparseable": raw.decode("utf-8", "replace")}
-        path = handler.path.split("?", 1)[0]
+        path, _, query = handler.path.partition("?")
         with self._lock:
             self.requests.append(
-                RecordedRequest(path=path, headers={k.lower(): v for k, v in handler.headers.items()}, body=body)
+                RecordedRequest(
+                    path=path, headers={k.lower(): v for k, v in handler.headers.items()}, body=body, query=query
+                )
             )
         if path not in ("/v1/chat/completions", "/chat/completions"):
             self._send(handler, ScriptedResponse(status=404, body=_error(f"unknown path {path}", 404)))

@@ -160,3 +160,17 @@ def test_every_setting_the_code_reads_is_declared_in_provider_info() -> None:
     }
     assert read, "no setting found: the pattern no longer matches how the code reads settings"
     assert read <= declared, f"read but not declared: {sorted(read - declared)}"
+
+
+def test_every_llm_connection_extra_the_hook_reads_is_a_field_of_the_connection_form() -> None:
+    """An extra the README documents but the form lacks can only be set as raw JSON (decision_timeout,
+    max_tokens_param and default_headers were)."""
+    import re
+
+    from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
+
+    (llm,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "agentic_mlops_llm"]
+    source = (Path(PKG) / "hooks" / "llm.py").read_text()
+    read = set(re.findall(r'extra\.get\("([a-z_]+)"', source)) | set(re.findall(r'number\(\s*"([a-z_]+)"', source))
+    assert {"model", "timeout", "max_tokens"} <= read, "the pattern no longer matches how the hook reads extras"
+    assert read <= set(llm["conn-fields"]), f"read but not in the form: {sorted(read - set(llm['conn-fields']))}"

@@ -196,6 +196,23 @@ def test_llm_retrain_during_cooldown_is_overridden_and_the_reason_recorded():
     assert d.rules_fired[-1]["rule"] == "override"
 
 
+def test_override_during_cooldown_gives_the_cooldown_as_the_reason_not_the_drift():
+    """Moderate drift allows a retrain but for the cooldown: the rationale says the cooldown removed it (the
+    moderate-drift text's "the rules alone do not retrain" must not hide that)."""
+    last = {"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=2)}
+    rules = decide(
+        model_name="m", drift=drift_summary(0.3), history=history(last_retrain=last), config=CONFIG, mode="rules"
+    )
+    assert "Retraining is blocked anyway:" in rules.rationale and "cooldown" in rules.rationale
+    llm = ScriptedLLM(answer("retrain", rationale="Drift is significant; retrain now."))
+    d = decide(
+        model_name="m", drift=drift_summary(0.3), history=history(last_retrain=last), config=CONFIG, mode="llm", llm=llm
+    )
+    assert d.decided_by == "guardrail"
+    head = d.rationale.split(" Drift of the features")[0]  # before the rules' own rationale
+    assert head.startswith("Guardrails overrode the LLM (retrain -> escalate): ") and d.override_reason in head
+
+
 def test_llm_no_action_at_critical_drift_is_overridden_to_retrain():
     llm = ScriptedLLM(answer("no_action"))
     d = decide(model_name="m", drift=drift_summary(0.7), history=history(), config=CONFIG, mode="llm", llm=llm)
@@ -375,6 +392,75 @@ def test_remaining_daily_budget_caps_the_completion():
         llm=llm,
     )
     assert llm.calls[0]["max_tokens"] < 3000
+
+
+def prompt_cost(config: DecisionConfig = CONFIG, **kw: Any) -> int:
+    """The tokens ``decide`` reserves for the prompt: the first request's cap is the budget less them."""
+    llm = ScriptedLLM(answer("no_action"))
+    decide(model_name="m", drift=drift_summary(0.3), history=history(**kw), config=config, mode="llm", llm=llm)
+    return config.max_tokens_per_decision - llm.calls[0]["max_tokens"]
+
+
+@pytest.mark.parametrize("answer_room", [-300, 50])
+def test_a_nearly_spent_daily_budget_is_named_and_the_llm_is_not_asked_for_a_truncated_answer(answer_room):
+    """What is left of the day fits no prompt (-300), or only a prompt and a cut answer (50): the daily budget
+    is blamed, not the per-decision one, and no request with a few tokens' cap is made."""
+    left = prompt_cost() + answer_room
+    llm = ScriptedLLM(answer("no_action"))
+    d = decide(
+        model_name="m",
+        drift=drift_summary(0.3),
+        history=history(tokens_used_today=CONFIG.max_tokens_per_day - left),
+        config=CONFIG,
+        mode="llm",
+        llm=llm,
+    )
+    assert llm.calls == [] and d.decided_by == "rules"
+    (fired,) = [r for r in d.rules_fired if r["rule"].startswith("token_budget")]
+    assert fired["rule"] == "token_budget_day" and f"{left} tokens left of max_tokens_per_day" in fired["detail"]
+    assert "max_tokens_per_day" in d.rationale
+
+
+def test_a_per_decision_budget_too_small_for_an_answer_means_the_llm_is_not_asked():
+    config = CONFIG.model_copy(update={"max_tokens_per_decision": prompt_cost() + 50})
+    llm = ScriptedLLM(answer("no_action"))
+    d = decide(model_name="m", drift=drift_summary(0.3), history=history(), config=config, mode="llm", llm=llm)
+    assert llm.calls == [] and d.decided_by == "rules"
+    (fired,) = [r for r in d.rules_fired if r["rule"].startswith("token_budget")]
+    assert fired["rule"] == "token_budget_decision" and "max_tokens_per_decision" in fired["detail"]
+
+
+def test_a_tool_round_that_leaves_too_few_tokens_for_an_answer_ends_the_llms_part():
+    class Hungry(ScriptedLLM):
+        def __call__(self, **kw):
+            reply = super().__call__(**kw)
+            if reply.tool_calls:  # 150 tokens left, less the tool round's messages
+                reply.prompt_tokens, reply.completion_tokens = kw["max_tokens"] - 150, 0
+            return reply
+
+    llm = Hungry(ToolCall("c1", "get_last_retrain", "{}"), answer("no_action"))
+    d = decide(model_name="m", drift=drift_summary(0.3), history=history(), config=CONFIG, mode="llm", llm=llm)
+    assert len(llm.calls) == 1 and d.decided_by == "rules"
+    assert any(r["rule"] == "token_budget_decision" for r in d.rules_fired)
+
+
+@pytest.mark.parametrize("max_tool_calls", [0, 3])
+def test_one_decision_stays_within_its_budget_when_the_server_counts_the_tools_and_schema_as_prompt(max_tool_calls):
+    """A server counts the tool specs and the answer's JSON schema as prompt tokens: a request that spends its
+    whole cap still stays within ``max_tokens_per_decision``."""
+
+    class Counting(ScriptedLLM):
+        def __call__(self, **kw):
+            reply = super().__call__(**kw)
+            sent = [*kw["messages"], *(kw["tools"] or []), kw["response_format"]]  # 4 characters a token
+            reply.prompt_tokens = sum(len(json.dumps(part)) for part in sent) // 4
+            reply.completion_tokens = kw["max_tokens"]
+            return reply
+
+    config = CONFIG.model_copy(update={"max_tokens_per_decision": 3000, "max_tool_calls": max_tool_calls})
+    llm = Counting(answer("no_action"))
+    d = decide(model_name="m", drift=drift_summary(0.3), history=history(), config=config, mode="llm", llm=llm)
+    assert d.decided_by == "llm" and d.total_tokens <= 3000
 
 
 # -- prompt injection ------------------------------------------------------------------------------------

@@ -122,6 +122,28 @@ def test_retries_are_bounded_then_llm_failure_carries_the_trace(hook, openai_dou
     assert openai_double.pending == 2
 
 
+def test_llm_failure_after_retries_says_the_last_error_in_the_servers_words(patient_hook, openai_double):
+    openai_double.http_error(
+        429, "You exceeded your current quota, please check your plan and billing details.", times=3
+    )
+    with pytest.raises(LLMFailure) as info:
+        complete(patient_hook)
+    assert len(openai_double.requests) == 3
+    assert str(info.value).endswith(
+        "after 3 attempt(s); last error: HTTP 429: You exceeded your current quota, please check your plan and "
+        "billing details."
+    )
+
+
+def test_a_model_that_wants_max_completion_tokens_is_pointed_at_the_max_tokens_param_extra(hook, openai_double):
+    openai_double.http_error(
+        400,
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+    )
+    with pytest.raises(LLMFailure, match='set the connection\'s extra "max_tokens_param": "max_completion_tokens"'):
+        complete(hook)
+
+
 def test_authentication_error_is_not_retried(openai_double, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     conn = json.loads(openai_double.connection_json())
@@ -375,6 +397,31 @@ def test_a_uri_form_connection_keeps_its_path_as_the_base_urls_path(monkeypatch,
         double.stop()
 
 
+def test_a_base_url_query_such_as_azures_api_version_is_sent_with_every_request(openai_double, monkeypatch, tmp_path):
+    """Azure OpenAI's ``...?api-version=...``: the query rides on every request, after the endpoint's path."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json())
+    conn["host"] = f"{openai_double.base_url}/?api-version=2024-10-21"
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_AZURE", json.dumps(conn))
+    hook = LLMHook("llm_azure")
+    openai_double.answer("escalate")
+    assert complete(hook).answer.action == "escalate"
+    (request,) = openai_double.requests
+    assert (request.path, request.query) == ("/v1/chat/completions", "api-version=2024-10-21")
+    assert hook.test_connection() == (True, f"reached {openai_double.base_url}/?api-version=2024-10-21")
+
+
+@pytest.mark.parametrize("extra", ['"gpt-4o-mini"', '["gpt-4o"]', "42"])
+def test_an_extra_that_is_json_but_not_an_object_is_a_clear_error(extra, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = {"conn_type": "agentic_mlops_llm", "host": "https://llm.example.com/v1", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_NOTOBJECT", json.dumps(conn))
+    with pytest.raises(
+        ValueError, match=r"'llm_notobject': its extra .* is not a JSON object.*\{\"model\": \"gpt-4o-mini\"\}"
+    ):
+        _ = LLMHook("llm_notobject").settings
+
+
 def test_a_base_url_that_is_not_http_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     conn = {"conn_type": "agentic_mlops_llm", "host": "ftp://llm.example.com/v1", "extra": {"model": "m"}}
@@ -502,5 +549,5 @@ def test_an_at_sign_in_a_base_urls_path_or_query_is_no_user_part(url, monkeypatc
     conn = {"conn_type": "agentic_mlops_llm", "host": url, "password": "sk-x", "extra": {"model": "m"}}
     monkeypatch.setenv("AIRFLOW_CONN_LLM_AT", json.dumps(conn))
     settings = LLMHook("llm_at").settings
-    assert settings["base_url"] == url and settings["shown_url"] == url and shown_url(url) == url
+    assert settings["base_url"] == url.partition("?")[0] and settings["shown_url"] == url and shown_url(url) == url
     assert masked == []

@@ -129,6 +129,15 @@ def test_auto_without_llm_connection_uses_rules_and_says_so(store, capsys):
     assert skipped == {"retrain", "no_action", "look_later"}
 
 
+def test_auto_with_an_extra_that_is_not_a_json_object_lets_the_rules_decide_and_says_why(home, store, monkeypatch):
+    conn = {"conn_type": "agentic_mlops_llm", "host": "https://llm.example.com/v1", "extra": '"gpt-4o-mini"'}
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    ti, _ = run(build(mode="auto"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert (row["mode"], row["final_action"]) == ("rules", "escalate")
+    assert row["rules_fired"][0]["rule"] == "llm_unavailable" and "not a JSON object" in row["rules_fired"][0]["detail"]
+
+
 def test_rules_mode_never_calls_the_llm_even_when_configured(llm_connection, store):
     ti, _ = run(build(mode="rules"), drift_summary(0.8))
     assert ti.pushed["action"] == "retrain"
@@ -231,6 +240,16 @@ def test_llm_failure_is_retried_then_rules_decide_critical_drift_retrains(llm_co
     assert (row["final_action"], row["decided_by"], row["llm_action"]) == ("retrain", "rules", None)
     assert error in row["error"]
     assert any(r["rule"] == "llm_failed" for r in row["rules_fired"])
+
+
+def test_llm_failure_cause_is_in_the_rationale_and_logged_as_a_warning(llm_connection, store, capsys, caplog):
+    caplog.set_level("WARNING")
+    llm_connection.http_error(429, "You exceeded your current quota.", times=3)
+    ti, _ = run(build(), drift_summary(0.3))
+    assert "last error: HTTP 429: You exceeded your current quota." in ti.pushed["rationale"]
+    out = capsys.readouterr().out + caplog.text
+    warning = next(line for line in out.splitlines() if "the LLM part had errors" in line and "warning" in line)
+    assert "last error: HTTP 429: You exceeded your current quota." in warning
 
 
 @pytest.mark.parametrize(
