@@ -692,9 +692,14 @@ def _label(index: int, entry: Any) -> tuple[str, str]:
     return (name if _NAME.match(name) else number), name
 
 
-def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
+def read_models(
+    data: Any, *, source: str = "models.yaml", repeated_keys: Mapping[int, list[str]] | None = None
+) -> ModelEntries:
     """Validate every entry of the parsed YAML document, ``defaults`` merged under each, and collect what
     is wrong with each bad one instead of stopping at the first.
+
+    :param repeated_keys: entry position -> each key given twice in that entry (the YAML kept only the last
+        one), as :func:`_parse_yaml` found them: the entry is bad whatever it now holds.
 
     :raises ConfigError: when the document as a whole is wrong (no ``models`` list, bad ``defaults``): then
         no entry can be read.
@@ -728,6 +733,11 @@ def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
             )
             continue
         seen.add(label)
+        if repeated_keys and index in repeated_keys:
+            problems.setdefault(label, []).extend(
+                f"{source}: model {shown!r}: {problem}" for problem in repeated_keys[index]
+            )
+            continue
         try:
             spec = ModelSpec.model_validate(merged)
         except ValidationError as err:
@@ -824,11 +834,12 @@ def read_models_file(
         raise ConfigError(f"cannot read models file {str(path)!r}: {err.strerror}; {fix}.") from None
     cache = _ModelsCache(Path(cache_dir), path, text) if cache_dir is not None else None
     data = cache.data() if cache is not None else _MISSING
+    repeated: dict[int, list[str]] = {}
     if data is _MISSING:
-        data = _parse_yaml(text, path)
-        if cache is not None:
+        data, repeated = _parse_yaml(text, path)
+        if cache is not None and not repeated:  # the cached document could not say which keys were repeated
             cache.parsed(data)
-    models = read_models(data, source=str(path))
+    models = read_models(data, source=str(path), repeated_keys=repeated)
     models._cache = cache
     return models
 
@@ -917,36 +928,57 @@ def _json_keeps(value: Any) -> bool:
         return False
 
 
-def _parse_yaml(text: str, path: Path) -> Any:
+def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[int, list[str]]]:
+    """The YAML document of ``text``, and what is wrong with each models entry that gives a key twice (by the
+    entry's position in ``models``): a repeat inside one entry fails that model only.
+
+    :raises ConfigError: not YAML, or a key given twice outside the models entries (at the top, in ``defaults``):
+        then every model would be read from a document YAML has silently cut.
+    """
     import yaml
 
+    loader = _strict_loader()(text)
     try:
-        return yaml.load(text, Loader=_strict_loader())
-    except _DuplicateKey as dup:
-        raise ConfigError(
-            f"{path}: {_model_at(text, dup.line)}key {dup.key!r} is given twice ("
-            + (f"lines {dup.first_line} and {dup.line}" if dup.first_line != dup.line else f"both on line {dup.line}")
-            + "); YAML would keep only the last one. Merge the two into one."
-        ) from None
+        data = loader.get_single_data()
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    finally:
+        loader.dispose()
+    repeated: dict[int, list[str]] = {}
+    for dup in loader.repeated_keys:
+        message = (
+            f"key {dup.key!r} is given twice ("
+            + (f"lines {dup.first_line} and {dup.line}" if dup.first_line != dup.line else f"both on line {dup.line}")
+            + "); YAML would keep only the last one. Merge the two into one."
+        )
+        index = _entry_at(text, dup.line)
+        if index is None:
+            raise ConfigError(f"{path}: {message}")
+        repeated.setdefault(index, []).append(message)
+    return data, repeated
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first_line: int, line: int) -> None:
-        super().__init__(key)
-        self.key, self.first_line, self.line = key, first_line, line
+@dataclass(frozen=True)
+class _RepeatedKey:
+    key: Any
+    first_line: int
+    line: int
 
 
 @functools.cache
 def _strict_loader() -> type:
-    """PyYAML's safe loader (the C one when built) refusing a key given twice in one mapping: PyYAML keeps
-    the last silently, so a second ``decision:`` block would drop the first one's guardrails."""
+    """PyYAML's safe loader (the C one when built) that records each key given twice in one mapping (in its
+    ``repeated_keys``, with both lines): PyYAML keeps the last silently, so a second ``decision:`` block would
+    drop the first one's guardrails."""
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class StrictLoader(base):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.repeated_keys: list[_RepeatedKey] = []
+
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             if isinstance(node, yaml.MappingNode):
                 seen: dict[Any, int] = {}
@@ -957,8 +989,9 @@ def _strict_loader() -> type:
                     line = key_node.start_mark.line + 1
                     try:
                         if key in seen:  # also on one line: `{x: 1, x: 2}`
-                            raise _DuplicateKey(key, seen[key], line)
-                        seen[key] = line
+                            self.repeated_keys.append(_RepeatedKey(key, seen[key], line))
+                        else:
+                            seen[key] = line
                     except TypeError:  # an unhashable key: PyYAML's own error says so
                         continue
             return super().construct_mapping(node, deep=deep)
@@ -966,20 +999,19 @@ def _strict_loader() -> type:
     return StrictLoader
 
 
-def _model_at(text: str, line: int) -> str:
-    """``"model 'name': "`` for the models entry that holds 1-based ``line``, else ``""`` (for messages)."""
+def _entry_at(text: str, line: int) -> int | None:
+    """The position in ``models`` of the entry (a mapping) that holds 1-based ``line``, else None."""
     import yaml
 
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return ""
+        return None
     entries = next(
         (v for k, v in getattr(root, "value", []) if isinstance(root, yaml.MappingNode) and k.value == "models"),
         None,
     )
     for index, entry in enumerate(getattr(entries, "value", []) if isinstance(entries, yaml.SequenceNode) else []):
         if entry.start_mark.line < line <= entry.end_mark.line + 1 and isinstance(entry, yaml.MappingNode):
-            names = [v.value for k, v in entry.value if k.value == "name" and isinstance(v, yaml.ScalarNode)]
-            return f"model {names[0] if names else '#' + str(index + 1)!r}: "
-    return ""
+            return index
+    return None

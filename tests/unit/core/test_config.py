@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -181,8 +182,12 @@ def test_invalid_yaml_names_the_file(tmp_path) -> None:
         load_models(path)
 
 
-def test_a_key_given_twice_is_refused_with_the_model_the_key_and_the_lines(tmp_path) -> None:
+def test_a_key_given_twice_in_one_entry_fails_that_model_only_naming_the_key_and_the_lines(tmp_path) -> None:
+    from airflow_provider_agentic_mlops.core.config import read_models_file
+
     path = tmp_path / "models.yaml"
+    other = "  - name: churn\n    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n"
+    other += "    retrain: {python_callable: 'pkg.train:fit'}\n"
     path.write_text(
         "models:\n"
         "  - name: fraud\n"
@@ -192,17 +197,34 @@ def test_a_key_given_twice_is_refused_with_the_model_the_key_and_the_lines(tmp_p
         "      max_retrains: 1\n"
         "    approval: {required_approvals: 2}\n"
         "    decision:\n"
-        "      mode: llm\n"
+        "      mode: llm\n" + other
     )
-    with pytest.raises(ConfigError, match=r"yaml: model 'fraud': key 'decision' is given twice \(lines 5 and 8\)"):
-        load_models(path, cache_dir=tmp_path / "cache")
+    for _ in range(2):  # the second read with the cache warm: the repeat is still found
+        models = read_models_file(path, cache_dir=tmp_path / "cache")
+        assert [spec.name for spec in models.specs] == ["churn"]
+        assert list(models.errors) == ["fraud"]
+        message = models.errors["fraud"]
+        assert re.search(r"yaml: model 'fraud': key 'decision' is given twice \(lines 5 and 8\)", message)
+        models.remember_valid()
+    path.write_text(  # flow style: both on one line; an entry without a valid name is known by its position
+        "models:\n  - {name: 'bad name', decision: {max_retrains: 1}, decision: {cooldown_hours: 2}}\n" + other
+    )
+    models = read_models_file(path)
+    assert [spec.name for spec in models.specs] == ["churn"]
+    assert re.search(r"key 'decision' is given twice \(both on line 2\)", models.errors["#1"])
+    path.write_text(  # deeper in an entry
+        "models:\n  - name: fraud\n    decision:\n      max_retrains: 1\n      max_retrains: 2\n" + other
+    )
+    assert "key 'max_retrains' is given twice (lines 4 and 5)" in read_models_file(path).errors["fraud"]
+
+
+def test_a_key_given_twice_at_the_top_or_in_defaults_fails_the_file(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
     path.write_text("defaults:\n  schedule: '@daily'\n  schedule: '@hourly'\nmodels: []\n")
     with pytest.raises(ConfigError, match=r"key 'schedule' is given twice \(lines 2 and 3\)"):
         load_models(path)
-    path.write_text(  # flow style: both on one line
-        "models:\n  - {name: fraud, decision: {max_retrains: 1}, decision: {cooldown_hours: 2}}\n"
-    )
-    with pytest.raises(ConfigError, match=r"key 'decision' is given twice \(both on line 2\)"):
+    path.write_text("defaults: {}\nmodels: []\nmodels: []\n")
+    with pytest.raises(ConfigError, match=r"key 'models' is given twice \(lines 2 and 3\)"):
         load_models(path)
 
 
