@@ -518,21 +518,23 @@ class ConfigError(ValueError):
     """models.yaml is wrong; the message names the model, the field and what was expected."""
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], override: dict[str, Any], *, nested: bool = False) -> dict[str, Any]:
     """A model's entry (``override``) over ``defaults`` (``base``): the model's value replaces the defaults'
     one, except that two mappings merge key by key, at every depth. A model's ``{}`` or ``null`` where
     ``defaults`` hold a mapping drops that mapping (``{}`` empties it, ``null`` gives the field's built-in
-    default), so one model can undo, e.g., a classification guard metric from ``defaults``. ``null`` over
-    anything else is a value (``schedule: null``: no schedule)."""
+    default), and inside a merged mapping a ``null`` drops the defaults' key (``guard_metrics: {accuracy:
+    null}``), so one model can undo, e.g., a classification guard metric from ``defaults``. Any other ``null``
+    is a value (``schedule: null``: no schedule).
+
+    :param nested: ``base`` and ``override`` are mappings inside the entry (not the entry itself)."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(merged.get(key), dict) and (value is None or value == {}):
-            if value is None:
-                del merged[key]
-            else:
-                merged[key] = {}
+        if value is None and key in merged and (nested or isinstance(merged[key], dict)):
+            del merged[key]
+        elif isinstance(merged.get(key), dict) and value == {}:
+            merged[key] = {}
         elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = _merge(merged[key], value, nested=True)
         else:
             merged[key] = value
     return merged
@@ -609,8 +611,10 @@ def _describe(
     for e in err.errors():
         loc = e["loc"]
         cause = (e.get("ctx") or {}).get("error")
-        if not loc and isinstance(cause, UnknownMetric):  # a check across sections, of one field
-            loc = tuple(cause.field.split("."))
+        values = [loc]  # where the offending values are, to say whether they came from defaults
+        if isinstance(cause, UnknownMetric):  # a check across sections, of one field
+            loc = loc or tuple(cause.field.split("."))
+            values = [tuple(value.split(".")) for value in cause.values]
         field = ".".join(str(p) for p in loc) or "(entry)"
         got = e.get("input")
         got_s = "" if isinstance(got, dict) else f" (got {got!r})"
@@ -624,8 +628,19 @@ def _describe(
         if e["type"] == "extra_forbidden":
             got_s += _unknown_field_hint(schema, loc)
         where = f"model {model!r}: " if model is not None else ""
-        origin = " (from defaults)" if loc and not _given_in(entry, loc) and _given_in(defaults, loc) else ""
-        lines.append(f"{source}: {where}field {field!r}{origin}: {e['msg']}{got_s}")
+        inherited = [v for v in values if v and not _given_in(entry, v) and _given_in(defaults, v)]
+        origin = ""
+        if inherited and len(inherited) == len(values):
+            origin = " (from defaults)"
+        elif inherited:
+            origin = f" ({', '.join(repr(str(v[-1])) for v in inherited)} from defaults)"
+        dropped = [v for v in inherited if len(v) > 2] if isinstance(cause, UnknownMetric) else []
+        if dropped:  # another task's metric in a mapping merged from defaults: the model can drop it
+            got_s += "; to drop it for this model, write " + ", ".join(
+                f"{v[-1]}: null under {'.'.join(str(p) for p in v[:-1])}" for v in dropped
+            )
+        message = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"{source}: {where}field {field!r}{origin}: {message}{got_s}")
     return "\n".join(lines)
 
 

@@ -152,6 +152,32 @@ def test_a_model_replaces_a_mapping_from_defaults_with_an_empty_one_or_null_else
     assert spec.schedule is None  # null replacing a value that is not a mapping is a value: no schedule
 
 
+def test_a_guard_metric_from_defaults_is_said_to_come_from_there_and_a_null_drops_it() -> None:
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    defaults = {"validation": {"guard_metrics": {"accuracy": 0.05}}}
+    regression = {**GOOD, "drift": {**GOOD["drift"], "task": "regression"}}
+
+    def read(guard_metrics: dict) -> object:
+        entry = {**regression, "validation": {"guard_metrics": guard_metrics}}
+        return read_models({"defaults": defaults, "models": [entry]}, source="models.yaml")
+
+    error = read({"r2": 0.02}).errors["churn"]
+    assert error.startswith("models.yaml: model 'churn': field 'validation.guard_metrics' (from defaults): ")
+    assert "Value error" not in error
+    assert "validation.guard_metrics 'accuracy': not a metric a regression model is scored on" in error
+    assert "accuracy: null" in error  # how to drop it for this model
+    (spec,) = read({"accuracy": None, "r2": 0.02}).specs
+    assert spec.validation.guard_metrics == {"r2": 0.02}
+    # the model's own wrong metric is the model's, not the defaults'
+    error = read({"accuracy": None, "f1": 0.1}).errors["churn"]
+    assert "field 'validation.guard_metrics': validation.guard_metrics 'f1'" in error
+    # null where the defaults give nothing is still a value, and refused as one
+    assert "(got None)" in read_models({"models": [{**GOOD, "validation": {"guard_metrics": {"f1": None}}}]}).errors[
+        "churn"
+    ]
+
+
 def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
     entry = {**GOOD, "validation": {"primary_metric": "roc_acu"}}
     with pytest.raises(ConfigError) as err:
@@ -391,7 +417,7 @@ def test_two_models_on_one_registered_model_of_one_registry_are_refused_naming_b
         ),
         (  # YAML's null is null, ~ or nothing; None is text
             {"models": [{**GOOD, "schedule": "None"}]},
-            "field 'schedule': Value error, 'None' is text in YAML; write null (unquoted) for alert/manual runs only",
+            "field 'schedule': 'None' is text in YAML; write null (unquoted) for alert/manual runs only",
         ),
         (
             {"defaults": {"schedule": "@daily"}},
