@@ -376,9 +376,25 @@ def _invalid_entry_doc(error: str, consequence: str) -> str:
     )
 
 
-def _invalid_entry_dag(dag_id: str, error: str) -> DAG:
+def _owner_and_tags(entry: dict[str, Any], defaults: dict[str, Any]) -> tuple[str, list[str]]:
+    """The owner and tags a bad ``entry`` (``defaults`` merged in) asks for, as far as they are usable: its
+    owner when it is text, else the ``defaults``' one, else a valid model's default owner; and its tags that
+    are text Airflow takes. So a cluster policy on owners (Airflow's ``task_must_have_owners`` refuses
+    ``airflow``) does not fail the DAG file over a stand-in, and a team filtering the DAG list by owner or tag
+    sees its broken model."""
+    owners = (entry.get("owner"), defaults.get("owner"), ModelSpec.model_fields["owner"].default)
+    owner = next(o for o in owners if isinstance(o, str) and o.strip())
+    tags = entry.get("tags")
+    tags = [tag for tag in tags if isinstance(tag, str) and 0 < len(tag) <= 100] if isinstance(tags, list) else []
+    return owner, tags
+
+
+def _invalid_entry_dag(dag_id: str, error: str, owner: str, tags: list[str]) -> DAG:
     """A stand-in for the DAG of a model whose entry is invalid and has no last valid entry: no schedule,
-    one task that fails with ``error``, and the error on the DAG (tag, title, description, docs)."""
+    one task that fails with ``error``, and the error on the DAG (tag, title, description, docs).
+
+    :param owner: the DAG's owner, and ``tags`` its tags besides the provider's (:func:`_owner_and_tags`).
+    """
     with DAG(
         dag_id=dag_id,
         schedule=None,
@@ -386,7 +402,8 @@ def _invalid_entry_dag(dag_id: str, error: str) -> DAG:
         catchup=False,
         max_active_runs=1,
         auto_register=False,
-        tags=["agentic-mlops", INVALID_ENTRY_TAG],
+        tags=["agentic-mlops", *tags, INVALID_ENTRY_TAG],
+        default_args={"owner": owner},
         dag_display_name=_flagged_title(dag_id),
         description=f"Not run: the models file entry is invalid: {error}",
         doc_md=_invalid_entry_doc(error, "This DAG runs nothing until it is fixed; its one task fails with the error."),
@@ -444,7 +461,8 @@ def _dag_of_invalid_entry(models: ModelEntries, label: str, error: str, options:
                 log.warning("%s\nThe DAG %s runs its last valid entry until it is fixed.", error, dag_id)
                 return dag_id, dag
     log.warning("%s\nThe DAG %s is a stand-in that fails with this error until it is fixed.", error, dag_id)
-    return dag_id, _invalid_entry_dag(dag_id, error)
+    owner, tags = _owner_and_tags(models.invalid_entries.get(label, {}), models.defaults)
+    return dag_id, _invalid_entry_dag(dag_id, error, owner, tags)
 
 
 __all__ = [

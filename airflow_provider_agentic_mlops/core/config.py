@@ -656,12 +656,17 @@ class ModelEntries:
     :param errors: model name (``#<n>``, the entry's number, for an entry without a valid model name) -> what
         is wrong with it, one line per problem, each naming the file, the model and the field.
     :param entries: name -> the entry of each valid model with ``defaults`` merged in (what it was validated from).
+    :param invalid_entries: the key in ``errors`` -> the bad entry with ``defaults`` merged in, as written (only
+        ``defaults`` for an entry that is no mapping): its owner and tags, for the model's flagged DAG.
     """
 
     source: str
     specs: list[ModelSpec]
     errors: dict[str, str]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invalid_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the file's ``defaults``, as written
+    defaults: dict[str, Any] = field(default_factory=dict)
     _cache: _ModelsCache | None = field(default=None, repr=False)
 
     def error_message(self) -> str:
@@ -676,7 +681,7 @@ class ModelEntries:
     def reject(self, name: str, message: str) -> None:
         """Count the valid model ``name`` as bad after all (its DAG could not be built), with ``message``."""
         self.specs = [spec for spec in self.specs if spec.name != name]
-        self.entries.pop(name, None)
+        self.invalid_entries[name] = self.entries.pop(name, {})
         self.errors[name] = message
 
     def last_valid_spec(self, name: str) -> ModelSpec | None:
@@ -731,16 +736,19 @@ def read_models(
         raise ConfigError(_describe(source, None, err, schema=ModelsFile)) from None
     problems: dict[str, list[str]] = {}
     valid: dict[str, tuple[ModelSpec, dict[str, Any]]] = {}
+    written: dict[str, dict[str, Any]] = {}  # each entry as written, defaults merged in, by its key in problems
     seen: set[str] = set()
     for index, entry in enumerate(doc.models):
         if not isinstance(entry, dict):
             label = f"#{index + 1}"
+            written[label] = doc.defaults
             problems.setdefault(label, []).append(
                 f"{source}: model {label}: expected a mapping with name, drift and retrain, got {entry!r}"
             )
             continue
         merged = _merge(doc.defaults, entry)
         label, shown = _label(index, merged)  # a name in defaults is every such model's name: duplicates
+        written.setdefault(label, merged)
         if label in seen:  # which of the two is meant is unknown: neither is built
             valid.pop(label, None)
             problems.setdefault(label, []).append(
@@ -768,6 +776,8 @@ def read_models(
         specs=[valid[name][0] for name in ordered],
         errors={label: "\n".join(lines) for label, lines in problems.items()},
         entries={name: valid[name][1] for name in ordered},
+        invalid_entries={label: written[label] for label in problems},
+        defaults=doc.defaults,
     )
 
 
