@@ -737,7 +737,7 @@ def read_models(
     problems: dict[str, list[str]] = {}
     valid: dict[str, tuple[ModelSpec, dict[str, Any]]] = {}
     written: dict[str, dict[str, Any]] = {}  # each entry as written, defaults merged in, by its key in problems
-    seen: set[str] = set()
+    positions: dict[str, int] = {}  # the key in problems or valid -> the position of its entry
     for index, entry in enumerate(doc.models):
         if not isinstance(entry, dict):
             label = f"#{index + 1}"
@@ -748,14 +748,16 @@ def read_models(
             continue
         merged = _merge(doc.defaults, entry)
         label, shown = _label(index, merged)  # a name in defaults is every such model's name: duplicates
-        written.setdefault(label, merged)
-        if label in seen:  # which of the two is meant is unknown: neither is built
-            valid.pop(label, None)
-            problems.setdefault(label, []).append(
-                f"{source}: model {label!r} is defined twice; model names must be unique"
+        if label in positions:  # the first keeps its DAG: a new entry must not break a model running unchanged
+            number = f"#{index + 1}"
+            written[number] = merged
+            problems.setdefault(number, []).append(
+                f"{source}: model {shown!r} (entry {number}): the name is taken by entry #{positions[label] + 1} "
+                "already; model names must be unique: rename this one"
             )
             continue
-        seen.add(label)
+        positions[label] = index
+        written[label] = merged
         if repeated_keys and index in repeated_keys:
             problems.setdefault(label, []).extend(
                 f"{source}: model {shown!r}: {problem}" for problem in repeated_keys[index]
@@ -768,7 +770,8 @@ def read_models(
             problems.setdefault(label, []).append(described)
             continue
         valid[spec.name] = (spec, merged)
-    for name, problem in _shared_registered_models(source, [spec for spec, _ in valid.values()]).items():
+    in_order = [(positions[name], spec) for name, (spec, _) in valid.items()]
+    for name, problem in _shared_registered_models(source, in_order).items():
         problems.setdefault(name, []).append(problem)
     ordered = [name for name in valid if name not in problems]
     return ModelEntries(
@@ -785,26 +788,32 @@ def _mlflow_connections(spec: ModelSpec) -> set[str]:
     return {spec.promote_conn_id, spec.registry_conn_id, spec.retrain.mlflow_conn_id}
 
 
-def _shared_registered_models(source: str, specs: list[ModelSpec]) -> dict[str, str]:
-    """Model name -> why, for models whose MLflow registered model is another model's on the same registry
-    (a connection in common; the connections' hosts are unknown at parse time). The one-job lock, the retrain
-    budget and the overtaken check are per model: two loops on one registered model would promote over each
-    other's champion."""
-    by_registered: dict[str, list[ModelSpec]] = {}
-    for spec in specs:
-        by_registered.setdefault(spec.mlflow_model_name, []).append(spec)
+def _shared_registered_models(source: str, specs: list[tuple[int, ModelSpec]]) -> dict[str, str]:
+    """Model name -> why, for models whose MLflow registered model an earlier model (in file order) has on the
+    same registry (a connection in common; the connections' hosts are unknown at parse time). The one-job lock,
+    the retrain budget and the overtaken check are per model: two loops on one registered model would promote
+    over each other's champion. The first keeps running: a new entry must not break a model already there.
+
+    :param specs: the valid models with the positions of their entries, in file order.
+    """
+    kept: dict[str, list[tuple[int, ModelSpec]]] = {}
     problems: dict[str, str] = {}
-    for registered, sharing in by_registered.items():
-        for spec in sharing:
-            others = [o for o in sharing if o is not spec and _mlflow_connections(o) & _mlflow_connections(spec)]
-            if others:
-                shared = sorted(_mlflow_connections(others[0]) & _mlflow_connections(spec))
-                problems[spec.name] = (
-                    f"{source}: model {spec.name!r}: field 'registered_model': MLflow registered model "
-                    f"{registered!r} is used by model {others[0].name!r} too, on the same registry (connections "
-                    f"{', '.join(shared)}); their loops would promote over each other's champion. Give each "
-                    "model its own registered_model."
-                )
+    for index, spec in specs:
+        registered = spec.mlflow_model_name
+        first = next(
+            ((i, o) for i, o in kept.get(registered, []) if _mlflow_connections(o) & _mlflow_connections(spec)),
+            None,
+        )
+        if first is None:
+            kept.setdefault(registered, []).append((index, spec))
+            continue
+        shared = sorted(_mlflow_connections(first[1]) & _mlflow_connections(spec))
+        problems[spec.name] = (
+            f"{source}: model {spec.name!r}: field 'registered_model': MLflow registered model {registered!r} is "
+            f"used by model {first[1].name!r} (entry #{first[0] + 1}) already, on the same registry (connections "
+            f"{', '.join(shared)}); their loops would promote over each other's champion. Give this model its own "
+            "registered_model."
+        )
     return problems
 
 

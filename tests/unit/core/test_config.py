@@ -173,9 +173,10 @@ def test_a_guard_metric_from_defaults_is_said_to_come_from_there_and_a_null_drop
     error = read({"accuracy": None, "f1": 0.1}).errors["churn"]
     assert "field 'validation.guard_metrics': validation.guard_metrics 'f1'" in error
     # null where the defaults give nothing is still a value, and refused as one
-    assert "(got None)" in read_models({"models": [{**GOOD, "validation": {"guard_metrics": {"f1": None}}}]}).errors[
-        "churn"
-    ]
+    assert (
+        "(got None)"
+        in read_models({"models": [{**GOOD, "validation": {"guard_metrics": {"f1": None}}}]}).errors["churn"]
+    )
 
 
 def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
@@ -191,8 +192,19 @@ def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
         parse_models({"defaults": {"validation": {"primary_metric": "roc_acu"}}, "models": [GOOD]})
 
 
-def test_duplicate_model_names_are_refused() -> None:
-    with pytest.raises(ConfigError, match="model 'churn' is defined twice"):
+def test_a_second_entry_of_a_model_is_refused_and_the_first_still_built() -> None:
+    # adding an entry must not break a model that was running unchanged
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    models = read_models({"models": [GOOD, {**GOOD, "name": "ltv"}, {**GOOD, "owner": "other"}]}, source="m.yaml")
+    assert [spec.name for spec in models.specs] == ["churn", "ltv"]
+    assert models.specs[0].owner == "mlops"  # the first one
+    assert list(models.errors) == ["#3"]  # its own stand-in DAG, not the first one's
+    assert models.errors["#3"] == (
+        "m.yaml: model 'churn' (entry #3): the name is taken by entry #1 already; model names must be unique: "
+        "rename this one"
+    )
+    with pytest.raises(ConfigError, match=r"model 'churn' \(entry #2\): the name is taken by entry #1"):
         parse_models({"models": [GOOD, GOOD]})
 
 
@@ -370,10 +382,10 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
         ]
     }
     models = read_models(data, source="models.yaml")
-    assert [spec.name for spec in models.specs] == ["b"]
-    assert sorted(models.errors) == ["#6", "a", "c", "d"]
+    assert [spec.name for spec in models.specs] == ["b", "d"]
+    assert sorted(models.errors) == ["#5", "#6", "a", "c"]
     assert "field 'decision.min_drift_share'" in models.errors["a"]
-    assert "model 'd' is defined twice" in models.errors["d"]  # which of the two is meant is unknown: neither
+    assert "model 'd' (entry #5): the name is taken by entry #4" in models.errors["#5"]
     assert "model #6: expected a mapping" in models.errors["#6"]
     with pytest.raises(ConfigError) as err:
         models.raise_errors()
@@ -382,22 +394,25 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
 
 def test_a_name_from_defaults_makes_the_models_without_one_duplicates() -> None:
     data = {"defaults": {**GOOD, "name": "shared"}, "models": [{}, {}]}
-    with pytest.raises(ConfigError, match="model 'shared' is defined twice"):
+    with pytest.raises(ConfigError, match=r"model 'shared' \(entry #2\): the name is taken by entry #1"):
         parse_models(data)
 
 
-def test_two_models_on_one_registered_model_of_one_registry_are_refused_naming_both() -> None:
-    # the one-job lock, the budget and the overtaken check are per model: two loops would promote over each other
+def test_a_later_model_on_another_ones_registered_model_of_one_registry_is_refused_naming_the_first() -> None:
+    # the one-job lock, the budget and the overtaken check are per model: two loops would promote over each other;
+    # the model already there keeps running
     from airflow_provider_agentic_mlops.core.config import read_models
 
     eu = {**GOOD, "name": "churn-eu", "registered_model": "churn"}
-    models = read_models({"models": [GOOD, eu, {**GOOD, "name": "ltv"}]}, source="models.yaml")
-    assert [spec.name for spec in models.specs] == ["ltv"]
-    assert (
-        "model 'churn': field 'registered_model': MLflow registered model 'churn' is used by model 'churn-eu' too"
-        in (models.errors["churn"])
+    us = {**GOOD, "name": "churn-us", "registered_model": "churn"}
+    models = read_models({"models": [GOOD, eu, {**GOOD, "name": "ltv"}, us]}, source="models.yaml")
+    assert [spec.name for spec in models.specs] == ["churn", "ltv"]
+    assert sorted(models.errors) == ["churn-eu", "churn-us"]
+    assert models.errors["churn-eu"].startswith(
+        "models.yaml: model 'churn-eu': field 'registered_model': MLflow registered model 'churn' is used by "
+        "model 'churn' (entry #1) already"
     )
-    assert "is used by model 'churn' too" in models.errors["churn-eu"]
+    assert "is used by model 'churn' (entry #1) already" in models.errors["churn-us"]
     # the same name in another registry (connections of its own) is another registered model
     other = {
         "promote_conn_id": "eu_promote",
