@@ -51,6 +51,11 @@ MODE_AUTO, MODE_RULES, MODE_LLM = "auto", "rules", "llm"
 MODES: tuple[str, ...] = (MODE_AUTO, MODE_RULES, MODE_LLM)
 
 
+#: The longest duration a models file may give (ten years, in hours): durations become ``timedelta``s and
+#: Airflow timeouts, which an infinite or astronomical value overflows (and no loop waits that long).
+MAX_HOURS = 24 * 366 * 10
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -287,15 +292,15 @@ class DecisionConfig(_Section):
 
     mode: Literal["auto", "rules", "llm"] = "auto"
     llm_conn_id: str = DEFAULT_LLM_CONN_ID
-    min_drift_share: float = Field(0.1, ge=0, le=1)
-    critical_drift_share: float = Field(0.5, ge=0, le=1)
-    max_null_share: float = Field(0.5, ge=0, le=1)
+    min_drift_share: float = Field(0.1, ge=0, le=1, allow_inf_nan=False)
+    critical_drift_share: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
+    max_null_share: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
     min_current_rows: int = Field(200, ge=0)
-    min_performance_drop: float = Field(0.02, ge=0)
-    max_extrapolated_share: float = Field(0.2, gt=0, le=1)
-    cooldown_hours: float = Field(24, ge=0)
+    min_performance_drop: float = Field(0.02, ge=0, allow_inf_nan=False)
+    max_extrapolated_share: float = Field(0.2, gt=0, le=1, allow_inf_nan=False)
+    cooldown_hours: float = Field(24, ge=0, le=MAX_HOURS, allow_inf_nan=False)
     max_retrains: int = Field(3, ge=0)
-    budget_window_hours: float = Field(168, gt=0)
+    budget_window_hours: float = Field(168, gt=0, le=MAX_HOURS, allow_inf_nan=False)
     max_tokens_per_decision: int = Field(8000, gt=0)
     max_tokens_per_day: int = Field(200_000, gt=0)
     max_tool_calls: int = Field(3, ge=0)
@@ -316,9 +321,9 @@ class RetrainConfig(_Section):
     trigger_dag_id: str | None = None
     python_callable: str | None = None
     conf: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: float = Field(120, gt=0)
+    timeout_minutes: float = Field(120, gt=0, le=MAX_HOURS * 60, allow_inf_nan=False)
     #: minutes without a heartbeat after which a job trained in its task is presumed dead and failed
-    heartbeat_timeout_minutes: float = Field(10, gt=0)
+    heartbeat_timeout_minutes: float = Field(10, gt=0, le=MAX_HOURS * 60, allow_inf_nan=False)
     pool: str | None = None
     mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID
 
@@ -358,13 +363,13 @@ class ApprovalSettings(_Settings):
     :param escalation_channel: channel that also gets each reminder (and the DAG's escalations).
     """
 
-    timeout_hours: float = Field(24, gt=0)
+    timeout_hours: float = Field(24, gt=0, le=MAX_HOURS, allow_inf_nan=False)
     slack_conn_id: str = DEFAULT_SLACK_CONN_ID
     channel: str | None = None
     approvers: list[str] = Field(default_factory=list)
     approver_usergroup: str | None = None
     required_approvals: int = Field(1, ge=1, le=5)
-    remind_every_hours: float | None = Field(None, gt=0)
+    remind_every_hours: float | None = Field(None, gt=0, le=MAX_HOURS, allow_inf_nan=False)
     escalation_channel: str | None = None
 
     kind: ClassVar[str] = "approval"
@@ -376,7 +381,7 @@ class ApprovalConfig(ApprovalSettings):
 
     #: wait in the triggerer; None: Airflow's ``[operators] default_deferrable``
     deferrable: bool | None = None
-    poke_interval_seconds: float = Field(30, gt=0)
+    poke_interval_seconds: float = Field(30, gt=0, le=MAX_HOURS * 3600, allow_inf_nan=False)
 
 
 #: Airflow's schedules that are not cron expressions (``airflow.sdk.definitions.dag._create_timetable``).

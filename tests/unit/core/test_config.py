@@ -179,6 +179,32 @@ def test_a_guard_metric_from_defaults_is_said_to_come_from_there_and_a_null_drop
     )
 
 
+_DURATIONS = [
+    ("decision", "cooldown_hours"),
+    ("decision", "budget_window_hours"),
+    ("retrain", "timeout_minutes"),
+    ("retrain", "heartbeat_timeout_minutes"),
+    ("approval", "timeout_hours"),
+    ("approval", "remind_every_hours"),
+    ("approval", "poke_interval_seconds"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [(section, field, value) for section, field in _DURATIONS for value in (float("inf"), float("nan"), 1e12)]
+    + [("decision", "min_performance_drop", value) for value in (float("inf"), float("nan"))],
+)
+def test_an_infinite_or_huge_duration_is_refused_naming_its_field(section: str, field: str, value: float) -> None:
+    # accepted, it crashed later with an OverflowError naming no field (models list, or the model's DAG)
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    entry = {**GOOD, section: {**GOOD.get(section, {}), field: value}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(f"models.yaml: model 'churn': field '{section}.{field}': ")
+    assert f"(got {value!r})" in error
+
+
 def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
     entry = {**GOOD, "validation": {"primary_metric": "roc_acu"}}
     with pytest.raises(ConfigError) as err:
