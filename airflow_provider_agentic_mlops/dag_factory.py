@@ -110,14 +110,15 @@ def models_file_origin(path: str | Path, *, default: str = "models.yaml beside t
     )
 
 
-#: ``$NAME`` or ``${NAME}``, as ``os.path.expandvars`` reads them.
-_VARIABLE = re.compile(r"\$(?:(\w+)|\{(\w+)\})")
+#: ``$NAME`` or ``${NAME}``, a name starting with a letter or ``_`` (as a shell's), or ``$$``: one ``$``. Any other
+#: ``$`` is text: ``$1`` in a SQL query, ``^\$[0-9]+$`` in a regex.
+_VARIABLE = re.compile(r"\$(?:(\$)|([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})")
 
 
 def _expand_vars(value: str, field: str) -> str:
-    """``value`` with its ``$NAME``/``${NAME}`` from the environment of the process parsing the DAG file.
-    ``AIRFLOW_HOME``, when not in the environment, is Airflow's home as Airflow resolves it (``~/airflow``):
-    Airflow does not export its default.
+    """``value`` with its ``$NAME``/``${NAME}`` from the environment of the process parsing the DAG file, and
+    each ``$$`` as one ``$``. ``AIRFLOW_HOME``, when not in the environment, is Airflow's home as Airflow
+    resolves it (``~/airflow``): Airflow does not export its default.
 
     :param field: the field, for the error (``"drift.current"``).
     :raises ConfigError: a variable is not set (kept literally it would become a path under the DAGs folder).
@@ -126,7 +127,9 @@ def _expand_vars(value: str, field: str) -> str:
         return value
 
     def value_of(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
+        if match.group(1):
+            return "$"
+        name = match.group(2) or match.group(3)
         if name in os.environ:
             return os.environ[name]
         if name == "AIRFLOW_HOME":
@@ -136,7 +139,7 @@ def _expand_vars(value: str, field: str) -> str:
         raise ConfigError(
             f"field {field!r}: variable {match.group(0)} is not set (in {value!r}); variables are expanded in the "
             "environment of the processes that parse the DAG file (the DAG processor and the workers): set it "
-            "there, or write the path out"
+            "there, or write the value out (a literal $ as $$)"
         )
 
     return _VARIABLE.sub(value_of, value)

@@ -220,6 +220,32 @@ models:
     }
 
 
+def test_only_dollar_names_are_variables_in_retrain_conf_and_a_double_dollar_is_a_dollar(tmp_path, monkeypatch) -> None:
+    # SQL placeholders, regexes and prices are parameters: "$1" failed the model as an unset variable
+    monkeypatch.setenv("TABLE", "events")
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        """
+models:
+  - name: churn
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+    retrain:
+      trigger_dag_id: train_churn
+      conf:
+        query: "SELECT * FROM $TABLE WHERE day = $1 AND x = ${TABLE}_2"
+        price_regex: '^\\$[0-9]+$'
+        escaped: "$$HOME costs $$5"
+"""
+    )
+    dag = build_dags(path)["agentic_mlops__churn"]
+    assert "models-yaml-error" not in dag.tags
+    assert dag.get_task("retrain").conf == {
+        "query": "SELECT * FROM events WHERE day = $1 AND x = events_2",
+        "price_regex": "^\\$[0-9]+$",
+        "escaped": "$HOME costs $5",
+    }
+
+
 @pytest.mark.parametrize("schedule", ["0 25 * * *", "@dialy", "every day"])
 def test_a_schedule_airflow_refuses_fails_with_model_field_and_value(tmp_path, schedule) -> None:
     path = tmp_path / "models.yaml"
