@@ -768,11 +768,16 @@ def read_models(
                 f"{source}: model {shown!r}: {problem}" for problem in repeated_keys[index]
             )
             continue
+        found = []
         try:
             spec = ModelSpec.model_validate(merged)
         except ValidationError as err:
-            described = _describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults)
-            problems.setdefault(label, []).append(described)
+            found.append(_describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults))
+        empty_channel = _empty_channel(entry, doc.defaults, merged)
+        if empty_channel is not None:
+            found.append(f"{source}: model {shown!r}: field 'approval.channel': {empty_channel}")
+        if found:
+            problems.setdefault(label, []).extend(found)
             continue
         valid[spec.name] = (spec, merged)
     in_order = [(positions[name], spec) for name, (spec, _) in valid.items()]
@@ -786,6 +791,29 @@ def read_models(
         entries={name: valid[name][1] for name in ordered},
         invalid_entries={label: written[label] for label in problems},
         defaults=doc.defaults,
+    )
+
+
+def _empty_channel(entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]) -> str | None:
+    """Why an entry's explicit empty ``approval.channel`` is refused (None: it is not, or not given): an unquoted
+    ``channel: #team-approvals`` is a YAML comment, so null, which silently replaced the defaults' channel (or
+    left the approvers without one). Refused only where a channel is expected: the defaults give one, or the
+    entry's approval names approvers."""
+    approval = entry.get("approval")
+    if not isinstance(approval, dict) or "channel" not in approval or approval["channel"] is not None:
+        return None
+    inherited = defaults.get("approval", {}).get("channel") if isinstance(defaults.get("approval"), dict) else None
+    section = merged.get("approval")
+    approvers = section.get("approvers") if isinstance(section, dict) else None
+    if inherited:
+        why = f"replacing the defaults' channel {inherited!r}"
+    elif approvers:
+        why = "while approvers are set"
+    else:
+        return None
+    return (
+        f"empty (null), {why}; YAML reads an unquoted channel: #name as empty (a # starts a comment): quote it, "
+        "e.g. channel: '#team-approvals' (channel: '' for no Slack message)"
     )
 
 

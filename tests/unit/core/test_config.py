@@ -205,6 +205,26 @@ def test_an_infinite_or_huge_duration_is_refused_naming_its_field(section: str, 
     assert f"(got {value!r})" in error
 
 
+def test_an_empty_approval_channel_is_refused_where_a_channel_is_expected_with_a_hint_to_quote_it(tmp_path) -> None:
+    # `channel: #team-approvals` unquoted is a YAML comment: null, silently replacing the defaults' channel
+    from airflow_provider_agentic_mlops.core.config import read_models_file
+
+    path = tmp_path / "models.yaml"
+    entry = "    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n    retrain: {trigger_dag_id: t}\n"
+    path.write_text(
+        "defaults:\n  approval: {channel: '#mlops'}\n"
+        "models:\n  - name: churn\n    approval:\n      channel: #team-approvals\n" + entry
+    )
+    error = read_models_file(path).errors["churn"]
+    assert "model 'churn': field 'approval.channel': empty (null)" in error
+    assert "replacing the defaults' channel '#mlops'" in error
+    assert "quote it, e.g. channel: '#team-approvals'" in error
+    path.write_text("models:\n  - name: churn\n    approval: {approvers: [U1], channel: }\n" + entry)
+    assert "field 'approval.channel': empty (null)" in read_models_file(path).errors["churn"]
+    path.write_text("models:\n  - name: churn\n    approval: {channel: null}\n" + entry)  # no channel expected
+    assert [spec.name for spec in read_models_file(path).specs] == ["churn"]
+
+
 def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
     entry = {**GOOD, "validation": {"primary_metric": "roc_acu"}}
     with pytest.raises(ConfigError) as err:
