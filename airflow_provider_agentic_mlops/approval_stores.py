@@ -52,6 +52,7 @@ class DeclaredStores:
         self._lock = threading.Lock()
         self._read_stamp: tuple[str, float] | None = None
         self._by_model: dict[str, str] = {}
+        self._invalid: dict[str, str] = {}
         self._error: str | None = None
 
     def path(self) -> Path:
@@ -86,6 +87,7 @@ class DeclaredStores:
         # valid entry: its requests are still decided where they were recorded)
         by_model.update({name: self._by_model[name] for name in models.errors if name in self._by_model})
         self._by_model = by_model
+        self._invalid = dict(models.errors)
         self._read_stamp = stamp
         self._error = "; ".join(models.errors.values())[:2000] if models.errors else None
         if models.errors:
@@ -103,6 +105,13 @@ class DeclaredStores:
 
     def state_conn_id_of(self, model_name: str) -> str | None:
         return self.by_model().get(model_name)
+
+    def invalid_entry(self, model_name: str) -> str | None:
+        """What is wrong with ``model_name``'s entry in the models file as last read, or None (valid, or absent)."""
+        with self._lock:
+            if self._read_stamp is None:
+                self._refresh()
+            return self._invalid.get(model_name)
 
     @property
     def error(self) -> str | None:

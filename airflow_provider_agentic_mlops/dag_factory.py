@@ -110,14 +110,15 @@ def models_file_origin(path: str | Path, *, default: str = "models.yaml beside t
     )
 
 
-#: ``$NAME`` or ``${NAME}``, as ``os.path.expandvars`` reads them.
-_VARIABLE = re.compile(r"\$(?:(\w+)|\{(\w+)\})")
+#: ``$NAME`` or ``${NAME}``, a name starting with a letter or ``_`` (as a shell's), or ``$$``: one ``$``. Any other
+#: ``$`` is text: ``$1`` in a SQL query, ``^\$[0-9]+$`` in a regex.
+_VARIABLE = re.compile(r"\$(?:(\$)|([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})")
 
 
 def _expand_vars(value: str, field: str) -> str:
-    """``value`` with its ``$NAME``/``${NAME}`` from the environment of the process parsing the DAG file.
-    ``AIRFLOW_HOME``, when not in the environment, is Airflow's home as Airflow resolves it (``~/airflow``):
-    Airflow does not export its default.
+    """``value`` with its ``$NAME``/``${NAME}`` from the environment of the process parsing the DAG file, and
+    each ``$$`` as one ``$``. ``AIRFLOW_HOME``, when not in the environment, is Airflow's home as Airflow
+    resolves it (``~/airflow``): Airflow does not export its default.
 
     :param field: the field, for the error (``"drift.current"``).
     :raises ConfigError: a variable is not set (kept literally it would become a path under the DAGs folder).
@@ -126,7 +127,9 @@ def _expand_vars(value: str, field: str) -> str:
         return value
 
     def value_of(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
+        if match.group(1):
+            return "$"
+        name = match.group(2) or match.group(3)
         if name in os.environ:
             return os.environ[name]
         if name == "AIRFLOW_HOME":
@@ -136,7 +139,7 @@ def _expand_vars(value: str, field: str) -> str:
         raise ConfigError(
             f"field {field!r}: variable {match.group(0)} is not set (in {value!r}); variables are expanded in the "
             "environment of the processes that parse the DAG file (the DAG processor and the workers): set it "
-            "there, or write the path out"
+            "there, or write the value out (a literal $ as $$)"
         )
 
     return _VARIABLE.sub(value_of, value)
@@ -376,9 +379,25 @@ def _invalid_entry_doc(error: str, consequence: str) -> str:
     )
 
 
-def _invalid_entry_dag(dag_id: str, error: str) -> DAG:
+def _owner_and_tags(entry: dict[str, Any], defaults: dict[str, Any]) -> tuple[str, list[str]]:
+    """The owner and tags a bad ``entry`` (``defaults`` merged in) asks for, as far as they are usable: its
+    owner when it is text, else the ``defaults``' one, else a valid model's default owner; and its tags that
+    are text Airflow takes. So a cluster policy on owners (Airflow's ``task_must_have_owners`` refuses
+    ``airflow``) does not fail the DAG file over a stand-in, and a team filtering the DAG list by owner or tag
+    sees its broken model."""
+    owners = (entry.get("owner"), defaults.get("owner"), ModelSpec.model_fields["owner"].default)
+    owner = next(o for o in owners if isinstance(o, str) and o.strip())
+    tags = entry.get("tags")
+    tags = [tag for tag in tags if isinstance(tag, str) and 0 < len(tag) <= 100] if isinstance(tags, list) else []
+    return owner, tags
+
+
+def _invalid_entry_dag(dag_id: str, error: str, owner: str, tags: list[str]) -> DAG:
     """A stand-in for the DAG of a model whose entry is invalid and has no last valid entry: no schedule,
-    one task that fails with ``error``, and the error on the DAG (tag, title, description, docs)."""
+    one task that fails with ``error``, and the error on the DAG (tag, title, description, docs).
+
+    :param owner: the DAG's owner, and ``tags`` its tags besides the provider's (:func:`_owner_and_tags`).
+    """
     with DAG(
         dag_id=dag_id,
         schedule=None,
@@ -386,7 +405,8 @@ def _invalid_entry_dag(dag_id: str, error: str) -> DAG:
         catchup=False,
         max_active_runs=1,
         auto_register=False,
-        tags=["agentic-mlops", INVALID_ENTRY_TAG],
+        tags=["agentic-mlops", *tags, INVALID_ENTRY_TAG],
+        default_args={"owner": owner},
         dag_display_name=_flagged_title(dag_id),
         description=f"Not run: the models file entry is invalid: {error}",
         doc_md=_invalid_entry_doc(error, "This DAG runs nothing until it is fixed; its one task fails with the error."),
@@ -444,7 +464,8 @@ def _dag_of_invalid_entry(models: ModelEntries, label: str, error: str, options:
                 log.warning("%s\nThe DAG %s runs its last valid entry until it is fixed.", error, dag_id)
                 return dag_id, dag
     log.warning("%s\nThe DAG %s is a stand-in that fails with this error until it is fixed.", error, dag_id)
-    return dag_id, _invalid_entry_dag(dag_id, error)
+    owner, tags = _owner_and_tags(models.invalid_entries.get(label, {}), models.defaults)
+    return dag_id, _invalid_entry_dag(dag_id, error, owner, tags)
 
 
 __all__ = [

@@ -14,6 +14,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
     from airflow_provider_agentic_mlops.core.state import StateStore
 
@@ -94,20 +96,32 @@ def warn_unknown_model(args: argparse.Namespace, declared: DeclaredStores, conn_
     if not model:
         return
     known = declared.by_model()
+    invalid = declared.invalid_entry(model)
+    if invalid is not None:  # the entry is there: the name is no typo
+        print(
+            f"warning: model {model!r} has an invalid entry in the models file {str(declared.path())!r}: {invalid}\n"
+            f"Reading state store {conn_id!r}.",
+            file=sys.stderr,
+        )
+        return
     if not known or model in known:
         return  # no readable models file to check against, or a model it lists
-    closest = difflib.get_close_matches(model, list(known), n=1)
-    if closest:
-        hint = f"did you mean {closest[0]!r}?"
-    else:
-        names = sorted(known)
-        more = f" and {len(names) - _SHOWN_MODELS} more" if len(names) > _SHOWN_MODELS else ""
-        hint = f"it lists {', '.join(names[:_SHOWN_MODELS])}{more}"
     print(
-        f"warning: model {model!r} is not in the models file {str(declared.path())!r} ({hint}); "
-        f"reading state store {conn_id!r}.",
+        f"warning: model {model!r} is not in the models file {str(declared.path())!r} "
+        f"({unknown_model_hint(model, known)}); reading state store {conn_id!r}.",
         file=sys.stderr,
     )
+
+
+def unknown_model_hint(model: str, known: Iterable[str]) -> str:
+    """For a model name the models file does not list: ``did you mean 'fraud'?`` (the closest of the ``known``
+    names), else the first few of them (``it lists a, b and 90 more``), else ``it lists none``."""
+    names = sorted(known)
+    closest = difflib.get_close_matches(model, names, n=1)
+    if closest:
+        return f"did you mean {closest[0]!r}?"
+    more = f" and {len(names) - _SHOWN_MODELS} more" if len(names) > _SHOWN_MODELS else ""
+    return f"it lists {', '.join(names[:_SHOWN_MODELS]) or 'none'}{more}"
 
 
 __all__ = [
@@ -116,5 +130,6 @@ __all__ = [
     "note_other_stores",
     "open_store",
     "store_conn_id",
+    "unknown_model_hint",
     "warn_unknown_model",
 ]

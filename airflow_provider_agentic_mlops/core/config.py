@@ -51,6 +51,11 @@ MODE_AUTO, MODE_RULES, MODE_LLM = "auto", "rules", "llm"
 MODES: tuple[str, ...] = (MODE_AUTO, MODE_RULES, MODE_LLM)
 
 
+#: The longest duration a models file may give (ten years, in hours): durations become ``timedelta``s and
+#: Airflow timeouts, which an infinite or astronomical value overflows (and no loop waits that long).
+MAX_HOURS = 24 * 366 * 10
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -287,15 +292,15 @@ class DecisionConfig(_Section):
 
     mode: Literal["auto", "rules", "llm"] = "auto"
     llm_conn_id: str = DEFAULT_LLM_CONN_ID
-    min_drift_share: float = Field(0.1, ge=0, le=1)
-    critical_drift_share: float = Field(0.5, ge=0, le=1)
-    max_null_share: float = Field(0.5, ge=0, le=1)
+    min_drift_share: float = Field(0.1, ge=0, le=1, allow_inf_nan=False)
+    critical_drift_share: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
+    max_null_share: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
     min_current_rows: int = Field(200, ge=0)
-    min_performance_drop: float = Field(0.02, ge=0)
-    max_extrapolated_share: float = Field(0.2, gt=0, le=1)
-    cooldown_hours: float = Field(24, ge=0)
+    min_performance_drop: float = Field(0.02, ge=0, allow_inf_nan=False)
+    max_extrapolated_share: float = Field(0.2, gt=0, le=1, allow_inf_nan=False)
+    cooldown_hours: float = Field(24, ge=0, le=MAX_HOURS, allow_inf_nan=False)
     max_retrains: int = Field(3, ge=0)
-    budget_window_hours: float = Field(168, gt=0)
+    budget_window_hours: float = Field(168, gt=0, le=MAX_HOURS, allow_inf_nan=False)
     max_tokens_per_decision: int = Field(8000, gt=0)
     max_tokens_per_day: int = Field(200_000, gt=0)
     max_tool_calls: int = Field(3, ge=0)
@@ -316,9 +321,9 @@ class RetrainConfig(_Section):
     trigger_dag_id: str | None = None
     python_callable: str | None = None
     conf: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: float = Field(120, gt=0)
+    timeout_minutes: float = Field(120, gt=0, le=MAX_HOURS * 60, allow_inf_nan=False)
     #: minutes without a heartbeat after which a job trained in its task is presumed dead and failed
-    heartbeat_timeout_minutes: float = Field(10, gt=0)
+    heartbeat_timeout_minutes: float = Field(10, gt=0, le=MAX_HOURS * 60, allow_inf_nan=False)
     pool: str | None = None
     mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID
 
@@ -358,13 +363,13 @@ class ApprovalSettings(_Settings):
     :param escalation_channel: channel that also gets each reminder (and the DAG's escalations).
     """
 
-    timeout_hours: float = Field(24, gt=0)
+    timeout_hours: float = Field(24, gt=0, le=MAX_HOURS, allow_inf_nan=False)
     slack_conn_id: str = DEFAULT_SLACK_CONN_ID
     channel: str | None = None
     approvers: list[str] = Field(default_factory=list)
     approver_usergroup: str | None = None
     required_approvals: int = Field(1, ge=1, le=5)
-    remind_every_hours: float | None = Field(None, gt=0)
+    remind_every_hours: float | None = Field(None, gt=0, le=MAX_HOURS, allow_inf_nan=False)
     escalation_channel: str | None = None
 
     kind: ClassVar[str] = "approval"
@@ -376,7 +381,7 @@ class ApprovalConfig(ApprovalSettings):
 
     #: wait in the triggerer; None: Airflow's ``[operators] default_deferrable``
     deferrable: bool | None = None
-    poke_interval_seconds: float = Field(30, gt=0)
+    poke_interval_seconds: float = Field(30, gt=0, le=MAX_HOURS * 3600, allow_inf_nan=False)
 
 
 #: Airflow's schedules that are not cron expressions (``airflow.sdk.definitions.dag._create_timetable``).
@@ -518,21 +523,23 @@ class ConfigError(ValueError):
     """models.yaml is wrong; the message names the model, the field and what was expected."""
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], override: dict[str, Any], *, nested: bool = False) -> dict[str, Any]:
     """A model's entry (``override``) over ``defaults`` (``base``): the model's value replaces the defaults'
     one, except that two mappings merge key by key, at every depth. A model's ``{}`` or ``null`` where
     ``defaults`` hold a mapping drops that mapping (``{}`` empties it, ``null`` gives the field's built-in
-    default), so one model can undo, e.g., a classification guard metric from ``defaults``. ``null`` over
-    anything else is a value (``schedule: null``: no schedule)."""
+    default), and inside a merged mapping a ``null`` drops the defaults' key (``guard_metrics: {accuracy:
+    null}``), so one model can undo, e.g., a classification guard metric from ``defaults``. Any other ``null``
+    is a value (``schedule: null``: no schedule).
+
+    :param nested: ``base`` and ``override`` are mappings inside the entry (not the entry itself)."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(merged.get(key), dict) and (value is None or value == {}):
-            if value is None:
-                del merged[key]
-            else:
-                merged[key] = {}
+        if value is None and key in merged and (nested or isinstance(merged[key], dict)):
+            del merged[key]
+        elif isinstance(merged.get(key), dict) and value == {}:
+            merged[key] = {}
         elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = _merge(merged[key], value, nested=True)
         else:
             merged[key] = value
     return merged
@@ -609,8 +616,10 @@ def _describe(
     for e in err.errors():
         loc = e["loc"]
         cause = (e.get("ctx") or {}).get("error")
-        if not loc and isinstance(cause, UnknownMetric):  # a check across sections, of one field
-            loc = tuple(cause.field.split("."))
+        values = [loc]  # where the offending values are, to say whether they came from defaults
+        if isinstance(cause, UnknownMetric):  # a check across sections, of one field
+            loc = loc or tuple(cause.field.split("."))
+            values = [tuple(value.split(".")) for value in cause.values]
         field = ".".join(str(p) for p in loc) or "(entry)"
         got = e.get("input")
         got_s = "" if isinstance(got, dict) else f" (got {got!r})"
@@ -624,8 +633,19 @@ def _describe(
         if e["type"] == "extra_forbidden":
             got_s += _unknown_field_hint(schema, loc)
         where = f"model {model!r}: " if model is not None else ""
-        origin = " (from defaults)" if loc and not _given_in(entry, loc) and _given_in(defaults, loc) else ""
-        lines.append(f"{source}: {where}field {field!r}{origin}: {e['msg']}{got_s}")
+        inherited = [v for v in values if v and not _given_in(entry, v) and _given_in(defaults, v)]
+        origin = ""
+        if inherited and len(inherited) == len(values):
+            origin = " (from defaults)"
+        elif inherited:
+            origin = f" ({', '.join(repr(str(v[-1])) for v in inherited)} from defaults)"
+        dropped = [v for v in inherited if len(v) > 2] if isinstance(cause, UnknownMetric) else []
+        if dropped:  # another task's metric in a mapping merged from defaults: the model can drop it
+            got_s += "; to drop it for this model, write " + ", ".join(
+                f"{v[-1]}: null under {'.'.join(str(p) for p in v[:-1])}" for v in dropped
+            )
+        message = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"{source}: {where}field {field!r}{origin}: {message}{got_s}")
     return "\n".join(lines)
 
 
@@ -641,12 +661,17 @@ class ModelEntries:
     :param errors: model name (``#<n>``, the entry's number, for an entry without a valid model name) -> what
         is wrong with it, one line per problem, each naming the file, the model and the field.
     :param entries: name -> the entry of each valid model with ``defaults`` merged in (what it was validated from).
+    :param invalid_entries: the key in ``errors`` -> the bad entry with ``defaults`` merged in, as written (only
+        ``defaults`` for an entry that is no mapping): its owner and tags, for the model's flagged DAG.
     """
 
     source: str
     specs: list[ModelSpec]
     errors: dict[str, str]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invalid_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the file's ``defaults``, as written
+    defaults: dict[str, Any] = field(default_factory=dict)
     _cache: _ModelsCache | None = field(default=None, repr=False)
 
     def error_message(self) -> str:
@@ -661,7 +686,7 @@ class ModelEntries:
     def reject(self, name: str, message: str) -> None:
         """Count the valid model ``name`` as bad after all (its DAG could not be built), with ``message``."""
         self.specs = [spec for spec in self.specs if spec.name != name]
-        self.entries.pop(name, None)
+        self.invalid_entries[name] = self.entries.pop(name, {})
         self.errors[name] = message
 
     def last_valid_spec(self, name: str) -> ModelSpec | None:
@@ -692,9 +717,14 @@ def _label(index: int, entry: Any) -> tuple[str, str]:
     return (name if _NAME.match(name) else number), name
 
 
-def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
+def read_models(
+    data: Any, *, source: str = "models.yaml", repeated_keys: Mapping[int, list[str]] | None = None
+) -> ModelEntries:
     """Validate every entry of the parsed YAML document, ``defaults`` merged under each, and collect what
     is wrong with each bad one instead of stopping at the first.
+
+    :param repeated_keys: entry position -> each key given twice in that entry (the YAML kept only the last
+        one), as :func:`_parse_yaml` found them: the entry is bad whatever it now holds.
 
     :raises ConfigError: when the document as a whole is wrong (no ``models`` list, bad ``defaults``): then
         no entry can be read.
@@ -711,31 +741,47 @@ def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
         raise ConfigError(_describe(source, None, err, schema=ModelsFile)) from None
     problems: dict[str, list[str]] = {}
     valid: dict[str, tuple[ModelSpec, dict[str, Any]]] = {}
-    seen: set[str] = set()
+    written: dict[str, dict[str, Any]] = {}  # each entry as written, defaults merged in, by its key in problems
+    positions: dict[str, int] = {}  # the key in problems or valid -> the position of its entry
     for index, entry in enumerate(doc.models):
         if not isinstance(entry, dict):
             label = f"#{index + 1}"
+            written[label] = doc.defaults
             problems.setdefault(label, []).append(
                 f"{source}: model {label}: expected a mapping with name, drift and retrain, got {entry!r}"
             )
             continue
         merged = _merge(doc.defaults, entry)
         label, shown = _label(index, merged)  # a name in defaults is every such model's name: duplicates
-        if label in seen:  # which of the two is meant is unknown: neither is built
-            valid.pop(label, None)
-            problems.setdefault(label, []).append(
-                f"{source}: model {label!r} is defined twice; model names must be unique"
+        if label in positions:  # the first keeps its DAG: a new entry must not break a model running unchanged
+            number = f"#{index + 1}"
+            written[number] = merged
+            problems.setdefault(number, []).append(
+                f"{source}: model {shown!r} (entry {number}): the name is taken by entry #{positions[label] + 1} "
+                "already; model names must be unique: rename this one"
             )
             continue
-        seen.add(label)
+        positions[label] = index
+        written[label] = merged
+        if repeated_keys and index in repeated_keys:
+            problems.setdefault(label, []).extend(
+                f"{source}: model {shown!r}: {problem}" for problem in repeated_keys[index]
+            )
+            continue
+        found = []
         try:
             spec = ModelSpec.model_validate(merged)
         except ValidationError as err:
-            described = _describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults)
-            problems.setdefault(label, []).append(described)
+            found.append(_describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults))
+        empty_channel = _empty_channel(entry, doc.defaults, merged)
+        if empty_channel is not None:
+            found.append(f"{source}: model {shown!r}: field 'approval.channel': {empty_channel}")
+        if found:
+            problems.setdefault(label, []).extend(found)
             continue
         valid[spec.name] = (spec, merged)
-    for name, problem in _shared_registered_models(source, [spec for spec, _ in valid.values()]).items():
+    in_order = [(positions[name], spec) for name, (spec, _) in valid.items()]
+    for name, problem in _shared_registered_models(source, in_order).items():
         problems.setdefault(name, []).append(problem)
     ordered = [name for name in valid if name not in problems]
     return ModelEntries(
@@ -743,6 +789,31 @@ def read_models(data: Any, *, source: str = "models.yaml") -> ModelEntries:
         specs=[valid[name][0] for name in ordered],
         errors={label: "\n".join(lines) for label, lines in problems.items()},
         entries={name: valid[name][1] for name in ordered},
+        invalid_entries={label: written[label] for label in problems},
+        defaults=doc.defaults,
+    )
+
+
+def _empty_channel(entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]) -> str | None:
+    """Why an entry's explicit empty ``approval.channel`` is refused (None: it is not, or not given): an unquoted
+    ``channel: #team-approvals`` is a YAML comment, so null, which silently replaced the defaults' channel (or
+    left the approvers without one). Refused only where a channel is expected: the defaults give one, or the
+    entry's approval names approvers."""
+    approval = entry.get("approval")
+    if not isinstance(approval, dict) or "channel" not in approval or approval["channel"] is not None:
+        return None
+    inherited = defaults.get("approval", {}).get("channel") if isinstance(defaults.get("approval"), dict) else None
+    section = merged.get("approval")
+    approvers = section.get("approvers") if isinstance(section, dict) else None
+    if inherited:
+        why = f"replacing the defaults' channel {inherited!r}"
+    elif approvers:
+        why = "while approvers are set"
+    else:
+        return None
+    return (
+        f"empty (null), {why}; YAML reads an unquoted channel: #name as empty (a # starts a comment): quote it, "
+        "e.g. channel: '#team-approvals' (channel: '' for no Slack message)"
     )
 
 
@@ -750,26 +821,32 @@ def _mlflow_connections(spec: ModelSpec) -> set[str]:
     return {spec.promote_conn_id, spec.registry_conn_id, spec.retrain.mlflow_conn_id}
 
 
-def _shared_registered_models(source: str, specs: list[ModelSpec]) -> dict[str, str]:
-    """Model name -> why, for models whose MLflow registered model is another model's on the same registry
-    (a connection in common; the connections' hosts are unknown at parse time). The one-job lock, the retrain
-    budget and the overtaken check are per model: two loops on one registered model would promote over each
-    other's champion."""
-    by_registered: dict[str, list[ModelSpec]] = {}
-    for spec in specs:
-        by_registered.setdefault(spec.mlflow_model_name, []).append(spec)
+def _shared_registered_models(source: str, specs: list[tuple[int, ModelSpec]]) -> dict[str, str]:
+    """Model name -> why, for models whose MLflow registered model an earlier model (in file order) has on the
+    same registry (a connection in common; the connections' hosts are unknown at parse time). The one-job lock,
+    the retrain budget and the overtaken check are per model: two loops on one registered model would promote
+    over each other's champion. The first keeps running: a new entry must not break a model already there.
+
+    :param specs: the valid models with the positions of their entries, in file order.
+    """
+    kept: dict[str, list[tuple[int, ModelSpec]]] = {}
     problems: dict[str, str] = {}
-    for registered, sharing in by_registered.items():
-        for spec in sharing:
-            others = [o for o in sharing if o is not spec and _mlflow_connections(o) & _mlflow_connections(spec)]
-            if others:
-                shared = sorted(_mlflow_connections(others[0]) & _mlflow_connections(spec))
-                problems[spec.name] = (
-                    f"{source}: model {spec.name!r}: field 'registered_model': MLflow registered model "
-                    f"{registered!r} is used by model {others[0].name!r} too, on the same registry (connections "
-                    f"{', '.join(shared)}); their loops would promote over each other's champion. Give each "
-                    "model its own registered_model."
-                )
+    for index, spec in specs:
+        registered = spec.mlflow_model_name
+        first = next(
+            ((i, o) for i, o in kept.get(registered, []) if _mlflow_connections(o) & _mlflow_connections(spec)),
+            None,
+        )
+        if first is None:
+            kept.setdefault(registered, []).append((index, spec))
+            continue
+        shared = sorted(_mlflow_connections(first[1]) & _mlflow_connections(spec))
+        problems[spec.name] = (
+            f"{source}: model {spec.name!r}: field 'registered_model': MLflow registered model {registered!r} is "
+            f"used by model {first[1].name!r} (entry #{first[0] + 1}) already, on the same registry (connections "
+            f"{', '.join(shared)}); their loops would promote over each other's champion. Give this model its own "
+            "registered_model."
+        )
     return problems
 
 
@@ -824,11 +901,12 @@ def read_models_file(
         raise ConfigError(f"cannot read models file {str(path)!r}: {err.strerror}; {fix}.") from None
     cache = _ModelsCache(Path(cache_dir), path, text) if cache_dir is not None else None
     data = cache.data() if cache is not None else _MISSING
+    repeated: dict[int, list[str]] = {}
     if data is _MISSING:
-        data = _parse_yaml(text, path)
-        if cache is not None:
+        data, repeated = _parse_yaml(text, path)
+        if cache is not None and not repeated:  # the cached document could not say which keys were repeated
             cache.parsed(data)
-    models = read_models(data, source=str(path))
+    models = read_models(data, source=str(path), repeated_keys=repeated)
     models._cache = cache
     return models
 
@@ -917,36 +995,57 @@ def _json_keeps(value: Any) -> bool:
         return False
 
 
-def _parse_yaml(text: str, path: Path) -> Any:
+def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[int, list[str]]]:
+    """The YAML document of ``text``, and what is wrong with each models entry that gives a key twice (by the
+    entry's position in ``models``): a repeat inside one entry fails that model only.
+
+    :raises ConfigError: not YAML, or a key given twice outside the models entries (at the top, in ``defaults``):
+        then every model would be read from a document YAML has silently cut.
+    """
     import yaml
 
+    loader = _strict_loader()(text)
     try:
-        return yaml.load(text, Loader=_strict_loader())
-    except _DuplicateKey as dup:
-        raise ConfigError(
-            f"{path}: {_model_at(text, dup.line)}key {dup.key!r} is given twice ("
-            + (f"lines {dup.first_line} and {dup.line}" if dup.first_line != dup.line else f"both on line {dup.line}")
-            + "); YAML would keep only the last one. Merge the two into one."
-        ) from None
+        data = loader.get_single_data()
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    finally:
+        loader.dispose()
+    repeated: dict[int, list[str]] = {}
+    for dup in loader.repeated_keys:
+        message = (
+            f"key {dup.key!r} is given twice ("
+            + (f"lines {dup.first_line} and {dup.line}" if dup.first_line != dup.line else f"both on line {dup.line}")
+            + "); YAML would keep only the last one. Merge the two into one."
+        )
+        index = _entry_at(text, dup.line)
+        if index is None:
+            raise ConfigError(f"{path}: {message}")
+        repeated.setdefault(index, []).append(message)
+    return data, repeated
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first_line: int, line: int) -> None:
-        super().__init__(key)
-        self.key, self.first_line, self.line = key, first_line, line
+@dataclass(frozen=True)
+class _RepeatedKey:
+    key: Any
+    first_line: int
+    line: int
 
 
 @functools.cache
 def _strict_loader() -> type:
-    """PyYAML's safe loader (the C one when built) refusing a key given twice in one mapping: PyYAML keeps
-    the last silently, so a second ``decision:`` block would drop the first one's guardrails."""
+    """PyYAML's safe loader (the C one when built) that records each key given twice in one mapping (in its
+    ``repeated_keys``, with both lines): PyYAML keeps the last silently, so a second ``decision:`` block would
+    drop the first one's guardrails."""
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class StrictLoader(base):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.repeated_keys: list[_RepeatedKey] = []
+
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             if isinstance(node, yaml.MappingNode):
                 seen: dict[Any, int] = {}
@@ -957,8 +1056,9 @@ def _strict_loader() -> type:
                     line = key_node.start_mark.line + 1
                     try:
                         if key in seen:  # also on one line: `{x: 1, x: 2}`
-                            raise _DuplicateKey(key, seen[key], line)
-                        seen[key] = line
+                            self.repeated_keys.append(_RepeatedKey(key, seen[key], line))
+                        else:
+                            seen[key] = line
                     except TypeError:  # an unhashable key: PyYAML's own error says so
                         continue
             return super().construct_mapping(node, deep=deep)
@@ -966,20 +1066,19 @@ def _strict_loader() -> type:
     return StrictLoader
 
 
-def _model_at(text: str, line: int) -> str:
-    """``"model 'name': "`` for the models entry that holds 1-based ``line``, else ``""`` (for messages)."""
+def _entry_at(text: str, line: int) -> int | None:
+    """The position in ``models`` of the entry (a mapping) that holds 1-based ``line``, else None."""
     import yaml
 
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return ""
+        return None
     entries = next(
         (v for k, v in getattr(root, "value", []) if isinstance(root, yaml.MappingNode) and k.value == "models"),
         None,
     )
     for index, entry in enumerate(getattr(entries, "value", []) if isinstance(entries, yaml.SequenceNode) else []):
         if entry.start_mark.line < line <= entry.end_mark.line + 1 and isinstance(entry, yaml.MappingNode):
-            names = [v.value for k, v in entry.value if k.value == "name" and isinstance(v, yaml.ScalarNode)]
-            return f"model {names[0] if names else '#' + str(index + 1)!r}: "
-    return ""
+            return index
+    return None

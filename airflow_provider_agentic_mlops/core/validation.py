@@ -27,7 +27,7 @@ import hashlib
 import html
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -127,11 +127,14 @@ class UnknownMetric(ValueError):
     :param message: what is wrong, naming the fields, the values and the valid names.
     :param field: the field to point at: the one wrong field (``validation.primary_metric``), or the
         section when several are wrong.
+    :param values: where each wrong metric is (``validation.guard_metrics.accuracy``), to tell where it was
+        given; default ``field``.
     """
 
-    def __init__(self, message: str, *, field: str) -> None:
+    def __init__(self, message: str, *, field: str, values: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.field = field
+        self.values = tuple(values) or (field,)
 
 
 def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:
@@ -164,6 +167,9 @@ def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "
             f"{', '.join(described)}: not a metric {f'a {task} model' if task else 'a model'} is scored on; "
             f"use one of {choices}",
             field=f"{prefix}{fields.pop()}" if len(fields) == 1 else prefix.rstrip(".") or "(gates)",
+            values=[
+                f"{prefix}{field}" + ("" if field == "primary_metric" else f".{metric}") for field, metric in wrong
+            ],
         )
 
 

@@ -220,6 +220,32 @@ models:
     }
 
 
+def test_only_dollar_names_are_variables_in_retrain_conf_and_a_double_dollar_is_a_dollar(tmp_path, monkeypatch) -> None:
+    # SQL placeholders, regexes and prices are parameters: "$1" failed the model as an unset variable
+    monkeypatch.setenv("TABLE", "events")
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        """
+models:
+  - name: churn
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+    retrain:
+      trigger_dag_id: train_churn
+      conf:
+        query: "SELECT * FROM $TABLE WHERE day = $1 AND x = ${TABLE}_2"
+        price_regex: '^\\$[0-9]+$'
+        escaped: "$$HOME costs $$5"
+"""
+    )
+    dag = build_dags(path)["agentic_mlops__churn"]
+    assert "models-yaml-error" not in dag.tags
+    assert dag.get_task("retrain").conf == {
+        "query": "SELECT * FROM events WHERE day = $1 AND x = events_2",
+        "price_regex": "^\\$[0-9]+$",
+        "escaped": "$HOME costs $5",
+    }
+
+
 @pytest.mark.parametrize("schedule", ["0 25 * * *", "@dialy", "every day"])
 def test_a_schedule_airflow_refuses_fails_with_model_field_and_value(tmp_path, schedule) -> None:
     path = tmp_path / "models.yaml"
@@ -286,6 +312,26 @@ def test_a_bad_entry_fails_only_its_own_models_dag_which_says_why(tmp_path) -> N
     assert "models-yaml-error" in ltv.tags and "[models.yaml error]" in ltv.dag_display_name
     problem = "model 'ltv': field 'decision.min_drift_share': Input should be less than or equal to 1 (got 3)"
     assert problem in ltv.description and problem in ltv.doc_md and str(path) in ltv.doc_md
+
+
+def test_a_stand_in_has_the_owner_and_tags_of_its_entry_so_owner_policies_and_tag_filters_find_it(tmp_path) -> None:
+    # Airflow's example cluster policy (task_must_have_owners) refuses the owner 'airflow': the whole file would fail
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "defaults: {owner: team-ml}\n"
+        "models:\n"
+        "  - {name: ltv, owner: team-ltv, tags: [ltv, 7, tier0], decision: {min_drift_share: 3}}\n"
+        "  - {name: churn, decision: {min_drift_share: 3}}\n"
+        "  - {name: 'bad name', owner: 5, tags: not-a-list}\n"
+    )
+    built = build_dags(path)
+    ltv, churn, unnamed = (built[f"agentic_mlops__{n}"] for n in ("ltv", "churn", "-invalid-entry-3"))
+    assert ltv.owner == "team-ltv" and ltv.get_task("invalid_models_entry").owner == "team-ltv"
+    assert sorted(ltv.tags) == ["agentic-mlops", "ltv", "models-yaml-error", "tier0"]
+    assert churn.owner == "team-ml"  # from defaults
+    assert unnamed.owner == "team-ml" and sorted(unnamed.tags) == ["agentic-mlops", "models-yaml-error"]
+    path.write_text("models:\n  - {name: ltv, decision: {min_drift_share: 3}}\n")
+    assert build_dags(path)["agentic_mlops__ltv"].owner == "mlops"  # the owner of a valid model by default
 
 
 def test_the_stand_in_task_fails_with_the_models_error_when_run(tmp_path) -> None:

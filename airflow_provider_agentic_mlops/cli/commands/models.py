@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 #: The champion cell when the registry could not be asked (unreachable, refused, misconfigured): not "no champion".
 UNKNOWN_CHAMPION = "?"
+#: The cells read from a model's state store when that store could not be read (no such connection, unreachable).
+UNKNOWN_STATE = "?"
+_STORE_COLUMNS = ("running_job", "blocked", "last_decision", "pending_approvals", "promotion")
 
 
 def _champion_version(registered_model: str, conn_id: str) -> str | None:
@@ -158,26 +161,42 @@ def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     for problem in models.errors.values():  # as the DAGs do: a bad entry hides only its own model
         log.warning("not listed, its entry is invalid: %s", problem)
     specs = models.specs
-    stores: dict[str | None, StateStore] = {}
     kept: dict[str | None, list[ModelSpec]] = {}
-    for spec in specs:
-        conn_id = args.state_conn_id or spec.state_conn_id  # the model's own store; None: the deployment's
-        if conn_id not in stores:
-            stores[conn_id] = StateStoreHook(conn_id).get_store()
-        kept.setdefault(conn_id, []).append(spec)
-    read = {conn_id: _StoreState(stores[conn_id], of_store) for conn_id, of_store in kept.items()}
+    for spec in specs:  # the model's own store; None: the deployment's
+        kept.setdefault(args.state_conn_id or spec.state_conn_id, []).append(spec)
+    stores: dict[str | None, StateStore] = {}
+    read: dict[str | None, _StoreState] = {}
+    for conn_id, of_store in kept.items():
+        hook = StateStoreHook(conn_id)
+        try:
+            stores[conn_id] = hook.get_store()
+            read[conn_id] = _StoreState(stores[conn_id], of_store)
+        except Exception as err:  # noqa: BLE001 - one store's failure must not hide the other stores' models
+            log.warning(
+                "state of %s unknown (shown as %r): state store connection %r failed: %s",
+                ", ".join(spec.name for spec in of_store),
+                UNKNOWN_STATE,
+                hook.state_conn_id,
+                describe(err, 400),
+            )
     rows = []
     for spec in specs:
         conn_id = args.state_conn_id or spec.state_conn_id
+        row = {
+            "model": spec.name,
+            "dag_id": spec.dag_id,
+            "schedule": spec.schedule,
+            "champion": _champion_version(spec.mlflow_model_name, spec.registry_conn_id),
+        }
+        if conn_id not in read:
+            rows.append({**row, **dict.fromkeys(_STORE_COLUMNS, UNKNOWN_STATE)})
+            continue
         store, state = stores[conn_id], read[conn_id]
         job = state.jobs.get(spec.name)
         last = state.last.get(spec.name)
         rows.append(
             {
-                "model": spec.name,
-                "dag_id": spec.dag_id,
-                "schedule": spec.schedule,
-                "champion": _champion_version(spec.mlflow_model_name, spec.registry_conn_id),
+                **row,
                 "running_job": job["id"] if job else None,
                 "blocked": blocked_reason(store, spec, job, inputs=state.budget.get(spec.name), now=state.now),
                 "last_decision": f"{last['final_action']} (#{last['id']})" if last else None,

@@ -34,6 +34,7 @@ def _model_entry(
     :param models_file: ``--models-file``; default: the DAGs' (:func:`cli_models_file`).
     """
     from airflow_provider_agentic_mlops.cli.commands.models import cli_models_file
+    from airflow_provider_agentic_mlops.cli.state_stores import unknown_model_hint
     from airflow_provider_agentic_mlops.core.config import ConfigError, read_models_file
 
     stopped = f"rollback of {model!r} stopped, nothing changed"
@@ -61,7 +62,7 @@ def _model_entry(
         if registered_model:
             return registered_model, None
         raise SystemExit(
-            f"{stopped}: {path} does not list model {model!r} (it lists {', '.join(map(repr, listed)) or 'none'}).\n"
+            f"{stopped}: {path} does not list model {model!r} ({unknown_model_hint(model, listed)}).\n"
             f"Check the model name (see `models list`), {name_it}."
         )
     if registered_model and registered_model != spec.mlflow_model_name:

@@ -313,6 +313,19 @@ def test_a_model_the_models_file_does_not_list_is_warned_about_with_the_closest_
     assert "(it lists churn, fraud, iso)" in capsys.readouterr().err
 
 
+def test_a_model_whose_entry_is_invalid_is_warned_about_as_invalid_saying_why(store, iso_store, tmp_path, capsys):
+    # "not in the models file" sent its owner looking for a typo in the name while the entry was there
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    path = tmp_path / "models.yaml"
+    path.write_text(OWN_STORE_MODELS + "  - name: typo-key\n    shedule: '@daily'\n")
+    main(["decisions", "list", "--model", "typo-key"])
+    err = capsys.readouterr().err
+    assert "not in the models file" not in err
+    assert "warning: model 'typo-key' has an invalid entry in the models file" in err
+    assert "field 'shedule': Extra inputs are not permitted" in err
+
+
 def test_no_warning_about_the_model_without_a_models_file_to_check_it_against(store, capsys):
     from airflow_provider_agentic_mlops.cli.definition import main
 

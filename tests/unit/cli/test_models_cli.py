@@ -199,6 +199,26 @@ def test_a_schedule_the_dag_parse_refuses_is_a_bad_entry_the_list_warns_of(store
     assert "(got '0 3 * * 8')" in warning
 
 
+def test_a_model_whose_state_store_fails_is_listed_as_unknown_with_a_warning_not_an_abort(
+    store, tmp_path, capsys, caplog
+) -> None:
+    path = tmp_path / "models.yaml"
+    other = MODELS.format(name="typo-store").replace("models:", "")
+    other = other.replace("\n    drift", "\n    state_conn_id: no_such_state_conn\n    drift")
+    path.write_text(MODELS.format(name="m") + other)
+    with caplog.at_level("WARNING"):
+        models_cli.models_list(argparse.Namespace(models_file=str(path), state_conn_id=None, output="json"))
+    rows = {row["model"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["m"]["blocked"] is None and rows["m"]["pending_approvals"] == 0  # its store answered
+    unknown = rows["typo-store"]
+    assert [unknown[c] for c in ("running_job", "blocked", "last_decision", "pending_approvals", "promotion")] == [
+        "?"
+    ] * 5
+    warning = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "state of typo-store unknown (shown as '?')" in warning
+    assert "state store connection 'no_such_state_conn' does not exist" in warning
+
+
 def test_an_unfinished_promotion_is_shown_with_the_steps_done(store, tmp_path, capsys) -> None:
     """A promotion stopped after moving ``champion`` (retries ran out): MLflow serves the version, the audit
     trail does not name it yet; the list says so."""

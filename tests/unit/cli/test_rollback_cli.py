@@ -93,8 +93,26 @@ def test_without_a_models_file_rollback_refuses_to_guess_the_registered_model(mo
 
 def test_a_model_absent_from_models_yaml_is_refused_not_guessed(models_yaml):
     models_yaml.write_text(VALID)
-    with pytest.raises(SystemExit, match=r"(?s)does not list model 'churn' \(it lists 'fraud'\).*--registered-model"):
+    with pytest.raises(SystemExit, match=r"(?s)does not list model 'churn' \(it lists fraud\).*--registered-model"):
         _registered_model("churn")
+    with pytest.raises(SystemExit, match=r"does not list model 'frod' \(did you mean 'fraud'\?\)"):
+        _registered_model("frod")
+
+
+def test_a_model_absent_from_a_large_models_yaml_names_a_few_models_not_all(models_yaml):
+    entry = VALID.split("models:\n")[1]
+    models_yaml.write_text(
+        "models:\n"
+        + "".join(
+            entry.replace("name: fraud", f"name: growth-model-{i:02}").replace("fraud-detector-prod", f"g{i}")
+            for i in range(100)
+        )
+    )
+    with pytest.raises(SystemExit) as exc:
+        _registered_model("zzz")
+    message = str(exc.value)
+    assert "it lists growth-model-00, growth-model-01" in message and "and 90 more" in message
+    assert "growth-model-99" not in message
 
 
 def test_registered_model_flag_names_a_model_the_models_file_cannot(models_yaml):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -151,6 +152,79 @@ def test_a_model_replaces_a_mapping_from_defaults_with_an_empty_one_or_null_else
     assert spec.schedule is None  # null replacing a value that is not a mapping is a value: no schedule
 
 
+def test_a_guard_metric_from_defaults_is_said_to_come_from_there_and_a_null_drops_it() -> None:
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    defaults = {"validation": {"guard_metrics": {"accuracy": 0.05}}}
+    regression = {**GOOD, "drift": {**GOOD["drift"], "task": "regression"}}
+
+    def read(guard_metrics: dict) -> object:
+        entry = {**regression, "validation": {"guard_metrics": guard_metrics}}
+        return read_models({"defaults": defaults, "models": [entry]}, source="models.yaml")
+
+    error = read({"r2": 0.02}).errors["churn"]
+    assert error.startswith("models.yaml: model 'churn': field 'validation.guard_metrics' (from defaults): ")
+    assert "Value error" not in error
+    assert "validation.guard_metrics 'accuracy': not a metric a regression model is scored on" in error
+    assert "accuracy: null" in error  # how to drop it for this model
+    (spec,) = read({"accuracy": None, "r2": 0.02}).specs
+    assert spec.validation.guard_metrics == {"r2": 0.02}
+    # the model's own wrong metric is the model's, not the defaults'
+    error = read({"accuracy": None, "f1": 0.1}).errors["churn"]
+    assert "field 'validation.guard_metrics': validation.guard_metrics 'f1'" in error
+    # null where the defaults give nothing is still a value, and refused as one
+    assert (
+        "(got None)"
+        in read_models({"models": [{**GOOD, "validation": {"guard_metrics": {"f1": None}}}]}).errors["churn"]
+    )
+
+
+_DURATIONS = [
+    ("decision", "cooldown_hours"),
+    ("decision", "budget_window_hours"),
+    ("retrain", "timeout_minutes"),
+    ("retrain", "heartbeat_timeout_minutes"),
+    ("approval", "timeout_hours"),
+    ("approval", "remind_every_hours"),
+    ("approval", "poke_interval_seconds"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [(section, field, value) for section, field in _DURATIONS for value in (float("inf"), float("nan"), 1e12)]
+    + [("decision", "min_performance_drop", value) for value in (float("inf"), float("nan"))],
+)
+def test_an_infinite_or_huge_duration_is_refused_naming_its_field(section: str, field: str, value: float) -> None:
+    # accepted, it crashed later with an OverflowError naming no field (models list, or the model's DAG)
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    entry = {**GOOD, section: {**GOOD.get(section, {}), field: value}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(f"models.yaml: model 'churn': field '{section}.{field}': ")
+    assert f"(got {value!r})" in error
+
+
+def test_an_empty_approval_channel_is_refused_where_a_channel_is_expected_with_a_hint_to_quote_it(tmp_path) -> None:
+    # `channel: #team-approvals` unquoted is a YAML comment: null, silently replacing the defaults' channel
+    from airflow_provider_agentic_mlops.core.config import read_models_file
+
+    path = tmp_path / "models.yaml"
+    entry = "    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n    retrain: {trigger_dag_id: t}\n"
+    path.write_text(
+        "defaults:\n  approval: {channel: '#mlops'}\n"
+        "models:\n  - name: churn\n    approval:\n      channel: #team-approvals\n" + entry
+    )
+    error = read_models_file(path).errors["churn"]
+    assert "model 'churn': field 'approval.channel': empty (null)" in error
+    assert "replacing the defaults' channel '#mlops'" in error
+    assert "quote it, e.g. channel: '#team-approvals'" in error
+    path.write_text("models:\n  - name: churn\n    approval: {approvers: [U1], channel: }\n" + entry)
+    assert "field 'approval.channel': empty (null)" in read_models_file(path).errors["churn"]
+    path.write_text("models:\n  - name: churn\n    approval: {channel: null}\n" + entry)  # no channel expected
+    assert [spec.name for spec in read_models_file(path).specs] == ["churn"]
+
+
 def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
     entry = {**GOOD, "validation": {"primary_metric": "roc_acu"}}
     with pytest.raises(ConfigError) as err:
@@ -164,8 +238,19 @@ def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
         parse_models({"defaults": {"validation": {"primary_metric": "roc_acu"}}, "models": [GOOD]})
 
 
-def test_duplicate_model_names_are_refused() -> None:
-    with pytest.raises(ConfigError, match="model 'churn' is defined twice"):
+def test_a_second_entry_of_a_model_is_refused_and_the_first_still_built() -> None:
+    # adding an entry must not break a model that was running unchanged
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    models = read_models({"models": [GOOD, {**GOOD, "name": "ltv"}, {**GOOD, "owner": "other"}]}, source="m.yaml")
+    assert [spec.name for spec in models.specs] == ["churn", "ltv"]
+    assert models.specs[0].owner == "mlops"  # the first one
+    assert list(models.errors) == ["#3"]  # its own stand-in DAG, not the first one's
+    assert models.errors["#3"] == (
+        "m.yaml: model 'churn' (entry #3): the name is taken by entry #1 already; model names must be unique: "
+        "rename this one"
+    )
+    with pytest.raises(ConfigError, match=r"model 'churn' \(entry #2\): the name is taken by entry #1"):
         parse_models({"models": [GOOD, GOOD]})
 
 
@@ -181,8 +266,12 @@ def test_invalid_yaml_names_the_file(tmp_path) -> None:
         load_models(path)
 
 
-def test_a_key_given_twice_is_refused_with_the_model_the_key_and_the_lines(tmp_path) -> None:
+def test_a_key_given_twice_in_one_entry_fails_that_model_only_naming_the_key_and_the_lines(tmp_path) -> None:
+    from airflow_provider_agentic_mlops.core.config import read_models_file
+
     path = tmp_path / "models.yaml"
+    other = "  - name: churn\n    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n"
+    other += "    retrain: {python_callable: 'pkg.train:fit'}\n"
     path.write_text(
         "models:\n"
         "  - name: fraud\n"
@@ -192,17 +281,34 @@ def test_a_key_given_twice_is_refused_with_the_model_the_key_and_the_lines(tmp_p
         "      max_retrains: 1\n"
         "    approval: {required_approvals: 2}\n"
         "    decision:\n"
-        "      mode: llm\n"
+        "      mode: llm\n" + other
     )
-    with pytest.raises(ConfigError, match=r"yaml: model 'fraud': key 'decision' is given twice \(lines 5 and 8\)"):
-        load_models(path, cache_dir=tmp_path / "cache")
+    for _ in range(2):  # the second read with the cache warm: the repeat is still found
+        models = read_models_file(path, cache_dir=tmp_path / "cache")
+        assert [spec.name for spec in models.specs] == ["churn"]
+        assert list(models.errors) == ["fraud"]
+        message = models.errors["fraud"]
+        assert re.search(r"yaml: model 'fraud': key 'decision' is given twice \(lines 5 and 8\)", message)
+        models.remember_valid()
+    path.write_text(  # flow style: both on one line; an entry without a valid name is known by its position
+        "models:\n  - {name: 'bad name', decision: {max_retrains: 1}, decision: {cooldown_hours: 2}}\n" + other
+    )
+    models = read_models_file(path)
+    assert [spec.name for spec in models.specs] == ["churn"]
+    assert re.search(r"key 'decision' is given twice \(both on line 2\)", models.errors["#1"])
+    path.write_text(  # deeper in an entry
+        "models:\n  - name: fraud\n    decision:\n      max_retrains: 1\n      max_retrains: 2\n" + other
+    )
+    assert "key 'max_retrains' is given twice (lines 4 and 5)" in read_models_file(path).errors["fraud"]
+
+
+def test_a_key_given_twice_at_the_top_or_in_defaults_fails_the_file(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
     path.write_text("defaults:\n  schedule: '@daily'\n  schedule: '@hourly'\nmodels: []\n")
     with pytest.raises(ConfigError, match=r"key 'schedule' is given twice \(lines 2 and 3\)"):
         load_models(path)
-    path.write_text(  # flow style: both on one line
-        "models:\n  - {name: fraud, decision: {max_retrains: 1}, decision: {cooldown_hours: 2}}\n"
-    )
-    with pytest.raises(ConfigError, match=r"key 'decision' is given twice \(both on line 2\)"):
+    path.write_text("defaults: {}\nmodels: []\nmodels: []\n")
+    with pytest.raises(ConfigError, match=r"key 'models' is given twice \(lines 2 and 3\)"):
         load_models(path)
 
 
@@ -322,10 +428,10 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
         ]
     }
     models = read_models(data, source="models.yaml")
-    assert [spec.name for spec in models.specs] == ["b"]
-    assert sorted(models.errors) == ["#6", "a", "c", "d"]
+    assert [spec.name for spec in models.specs] == ["b", "d"]
+    assert sorted(models.errors) == ["#5", "#6", "a", "c"]
     assert "field 'decision.min_drift_share'" in models.errors["a"]
-    assert "model 'd' is defined twice" in models.errors["d"]  # which of the two is meant is unknown: neither
+    assert "model 'd' (entry #5): the name is taken by entry #4" in models.errors["#5"]
     assert "model #6: expected a mapping" in models.errors["#6"]
     with pytest.raises(ConfigError) as err:
         models.raise_errors()
@@ -334,22 +440,25 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
 
 def test_a_name_from_defaults_makes_the_models_without_one_duplicates() -> None:
     data = {"defaults": {**GOOD, "name": "shared"}, "models": [{}, {}]}
-    with pytest.raises(ConfigError, match="model 'shared' is defined twice"):
+    with pytest.raises(ConfigError, match=r"model 'shared' \(entry #2\): the name is taken by entry #1"):
         parse_models(data)
 
 
-def test_two_models_on_one_registered_model_of_one_registry_are_refused_naming_both() -> None:
-    # the one-job lock, the budget and the overtaken check are per model: two loops would promote over each other
+def test_a_later_model_on_another_ones_registered_model_of_one_registry_is_refused_naming_the_first() -> None:
+    # the one-job lock, the budget and the overtaken check are per model: two loops would promote over each other;
+    # the model already there keeps running
     from airflow_provider_agentic_mlops.core.config import read_models
 
     eu = {**GOOD, "name": "churn-eu", "registered_model": "churn"}
-    models = read_models({"models": [GOOD, eu, {**GOOD, "name": "ltv"}]}, source="models.yaml")
-    assert [spec.name for spec in models.specs] == ["ltv"]
-    assert (
-        "model 'churn': field 'registered_model': MLflow registered model 'churn' is used by model 'churn-eu' too"
-        in (models.errors["churn"])
+    us = {**GOOD, "name": "churn-us", "registered_model": "churn"}
+    models = read_models({"models": [GOOD, eu, {**GOOD, "name": "ltv"}, us]}, source="models.yaml")
+    assert [spec.name for spec in models.specs] == ["churn", "ltv"]
+    assert sorted(models.errors) == ["churn-eu", "churn-us"]
+    assert models.errors["churn-eu"].startswith(
+        "models.yaml: model 'churn-eu': field 'registered_model': MLflow registered model 'churn' is used by "
+        "model 'churn' (entry #1) already"
     )
-    assert "is used by model 'churn' too" in models.errors["churn-eu"]
+    assert "is used by model 'churn' (entry #1) already" in models.errors["churn-us"]
     # the same name in another registry (connections of its own) is another registered model
     other = {
         "promote_conn_id": "eu_promote",
@@ -369,7 +478,7 @@ def test_two_models_on_one_registered_model_of_one_registry_are_refused_naming_b
         ),
         (  # YAML's null is null, ~ or nothing; None is text
             {"models": [{**GOOD, "schedule": "None"}]},
-            "field 'schedule': Value error, 'None' is text in YAML; write null (unquoted) for alert/manual runs only",
+            "field 'schedule': 'None' is text in YAML; write null (unquoted) for alert/manual runs only",
         ),
         (
             {"defaults": {"schedule": "@daily"}},
