@@ -34,3 +34,17 @@ def test_test_connection_reports_an_unreachable_server(monkeypatch: pytest.Monke
     ok, message = MlflowRegistryHook("mlflow_down").test_connection()
     assert not ok
     assert message.startswith("MlflowException: ")
+
+
+def test_an_unreachable_server_is_named_with_the_connection_and_the_model(monkeypatch, airflow_home: Path) -> None:
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once instead of backing off
+    conn = {"conn_type": "agentic_mlops_mlflow", "host": f"http://127.0.0.1:{_closed_port()}"}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DOWN", json.dumps(conn))
+    with pytest.raises(MlflowException) as raised:
+        MlflowRegistryHook("mlflow_down").get_alias_version("fraud-detector", "champion")
+    assert str(raised.value).startswith(
+        f"MLflow connection 'mlflow_down' ({conn['host']}), model 'fraud-detector': API request to "
+    )
+    assert isinstance(raised.value.__cause__, MlflowException)
