@@ -340,16 +340,16 @@ class MlflowRegistryHook(BaseHook):
             raise MlflowException(f"{where}: {err.message}", error_code=ErrorCode.Value(err.error_code)) from err
 
     def get_alias_version(self, registered_model: str, alias: str) -> str | None:
-        """The version ``alias`` points to, or None when the alias (or the model) does not exist."""
+        """The version ``alias`` points to, or None when the alias (or the model) does not exist: what MLflow's
+        stores (SQL and REST) raise for those, by error code. Any other error, a 404 of a gateway or a wrong base
+        path (``ENDPOINT_NOT_FOUND``) too, is raised: it must not read as "no champion"."""
         from mlflow.exceptions import MlflowException
 
         with self._about(registered_model):
             try:
                 return str(self.client().get_model_version_by_alias(registered_model, alias).version)
             except MlflowException as err:
-                if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or (
-                    "not found" in str(err).lower()
-                ):
+                if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                     return None
                 raise
 
