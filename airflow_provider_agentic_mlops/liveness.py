@@ -62,9 +62,30 @@ def run_of(context: Any) -> tuple[str | None, str | None]:
     return dag_id, run_id
 
 
+def api_not_found(exception: BaseException | None) -> str | None:
+    """The detail of the Execution API's 404 that ``exception`` reports, else None: the Task SDK client's
+    ``ServerResponseError`` in-process (``dag.test()``), the supervisor's ``AirflowRuntimeError`` relaying it
+    under an executor (``API_SERVER_ERROR: {'status_code': 404, ...}``)."""
+    if getattr(getattr(exception, "response", None), "status_code", None) == 404:
+        return str(getattr(exception, "detail", None) or exception)
+    detail = getattr(getattr(exception, "error", None), "detail", None)
+    if isinstance(detail, dict) and detail.get("status_code") == 404:
+        return str(detail)
+    return None
+
+
+def training_dag_not_found(task: Any, exception: BaseException | None) -> bool:
+    """Whether ``exception`` is the API server refusing to trigger ``task``'s training DAG: no DAG has its id."""
+    trigger_dag_id = getattr(task, "trigger_dag_id", None)
+    detail = api_not_found(exception)
+    return bool(trigger_dag_id) and detail is not None and "not_found" in detail and f"'{trigger_dag_id}'" in detail
+
+
 def fail_job_of_failed_task(context: Any) -> None:
-    """``on_failure_callback`` of RetrainOperator: fail the running job this task's run started."""
-    from airflow_provider_agentic_mlops.core.retraining import same_run
+    """``on_failure_callback`` of RetrainOperator: fail the running job this task's run started. When its
+    training DAG could not be triggered (no DAG has the id) the job says so and never started: it does not
+    count toward the retrain budget."""
+    from airflow_provider_agentic_mlops.core.retraining import same_run, unknown_training_dag_error
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
     task = context["task"]
@@ -72,7 +93,13 @@ def fail_job_of_failed_task(context: Any) -> None:
     try:
         store = StateStoreHook(task.state_conn_id).get_store()
         job = store.inflight_job(task.model_name)
-        if job is not None and same_run(job, dag_id, run_id):
+        if job is None or not same_run(job, dag_id, run_id):
+            return
+        if training_dag_not_found(task, context.get("exception")):
+            error = unknown_training_dag_error(task.model_name, task.trigger_dag_id)
+            store.finish_job(job["id"], status="failed", error=error, never_started=True)
+            log.error("%s. Job %s is closed without spending the retrain budget.", error, job["id"])
+        else:
             store.finish_job(job["id"], status="failed", error=f"task {dag_id}/{run_id}/{task.task_id} failed")
             log.warning("Marked job %s of %s failed: its task failed", job["id"], task.model_name)
     except Exception:  # a callback must not hide the task's own failure; staleness still ends the job
@@ -107,4 +134,12 @@ def cancel_approval_of_failed_task(context: Any) -> None:
     refresh_closed(store, closed)  # their Slack messages say so and lose their buttons (best effort)
 
 
-__all__ = ["cancel_approval_of_failed_task", "fail_job_of_failed_task", "read_task_state", "run_of", "with_callback"]
+__all__ = [
+    "api_not_found",
+    "cancel_approval_of_failed_task",
+    "fail_job_of_failed_task",
+    "read_task_state",
+    "run_of",
+    "training_dag_not_found",
+    "with_callback",
+]

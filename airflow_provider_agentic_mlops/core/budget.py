@@ -57,7 +57,8 @@ def check_retrain_budget(
     """The per-model retrain budget and cooldown, as a pure function (all datetimes naive UTC).
 
     :param last_retrain_at: start of the last retrain that did not fail (None: never).
-    :param retrains_in_window: retrains started in the last ``budget_window_hours`` (failed ones count).
+    :param retrains_in_window: retrains started in the last ``budget_window_hours`` (failed ones count, not one that
+        never started its training).
     :param oldest_in_window_at: start of the oldest of those, to say when the budget frees up.
     """
     if cooldown_hours < 0 or max_retrains < 0 or budget_window_hours <= 0:
@@ -118,7 +119,8 @@ class BudgetInputs:
     """What the budget rule needs from the state store, read in one place for every caller.
 
     :param last_retrain_at: start of the last retrain that did not fail (None: never).
-    :param retrains_in_window: retrains started in the budget window, failed ones included.
+    :param retrains_in_window: retrains started in the budget window, failed ones included (not one
+        that never started its training).
     :param oldest_in_window_at: start of the oldest of those (None: none), to say when the budget frees up.
     """
 

@@ -85,6 +85,14 @@ def training_run_id(model_name: str, job: dict[str, Any]) -> str:
     return f"retrain__{model_name}"[: MAX_RUN_ID_LENGTH - len(suffix)] + suffix
 
 
+def unknown_training_dag_error(model_name: str, trigger_dag_id: str | None) -> str:
+    """The error of a retrain whose ``trigger_dag_id`` Airflow refused to trigger: no DAG has that id."""
+    return (
+        f"model {model_name!r}: retrain.trigger_dag_id {trigger_dag_id!r} names no DAG Airflow knows (the API "
+        "server answered 404); fix trigger_dag_id (retrain.trigger_dag_id in models.yaml) and clear the task"
+    )
+
+
 def same_run(job: dict[str, Any], dag_id: str | None, run_id: str | None) -> bool:
     """Whether ``job`` was started by the DAG run ``dag_id``/``run_id``."""
     return job.get("dag_id") == dag_id and job.get("run_id") == run_id

@@ -46,6 +46,13 @@ from airflow_provider_agentic_mlops.core.schema import (
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
+#: Key of a failed job's ``details``: it never started its training (its training DAG run was never created).
+NEVER_STARTED = "never_started"
+#: A retraining job that spent the budget: any but a failed one that never started its training.
+_SPENT_RETRAIN = sa.and_(
+    jobs.c.kind == "retrain",
+    sa.or_(jobs.c.status != JOB_FAILED, sa.func.coalesce(jobs.c.details[NEVER_STARTED].as_boolean(), False).is_(False)),
+)
 PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
 PROMOTION_IN_PROGRESS, PROMOTION_COMPLETED = "in_progress", "completed"
 #: A promotion closed unfinished because the champion moved on before it was resumed (``core/promotion.py``).
@@ -345,16 +352,30 @@ class StateStore:
             )
 
     def finish_job(
-        self, job_id: int, *, status: str, result: dict[str, Any] | None = None, error: str | None = None
+        self,
+        job_id: int,
+        *,
+        status: str,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        never_started: bool = False,
     ) -> dict[str, Any]:
-        """Close a running job as ``succeeded`` or ``failed``. Closing a closed job changes nothing."""
+        """Close a running job as ``succeeded`` or ``failed``. Closing a closed job changes nothing.
+
+        :param never_started: the job failed before its training started (its training DAG run was never
+            created): its details say so and it does not count toward the retrain budget (:meth:`retrains_since`).
+        """
         if status not in (JOB_SUCCEEDED, JOB_FAILED):
             raise ValueError(f"job status {status!r} is not a final status; use 'succeeded' or 'failed'")
+        if never_started and status != JOB_FAILED:
+            raise ValueError(f"only a failed job can be never_started, not a {status!r} one")
         with self._write() as conn:
+            values: dict[str, Any] = {"status": status, "result": result, "error": error, "finished_at": utcnow()}
+            if never_started:
+                details = conn.execute(sa.select(jobs.c.details).where(jobs.c.id == job_id)).scalar()
+                values["details"] = {**(details or {}), NEVER_STARTED: True}
             updated = conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING)
-                .values(status=status, result=result, error=error, finished_at=utcnow())
+                jobs.update().where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING).values(**values)
             ).rowcount
             if updated:
                 row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().one()
@@ -466,14 +487,16 @@ class StateStore:
         return started
 
     def count_retrains(self, model_name: str, *, since: datetime) -> int:
-        """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too."""
+        """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too
+        (not one that never started its training, see :meth:`finish_job`)."""
         return self.retrains_since(model_name, since=since)[0]
 
     @retry_read
     def retrains_since(self, model_name: str, *, since: datetime) -> tuple[int, datetime | None]:
-        """``(count, oldest start)`` of the retraining jobs started since ``since``, failed ones included."""
+        """``(count, oldest start)`` of the retraining jobs started since ``since``, failed ones included
+        except those that never started their training."""
         query = sa.select(sa.func.count(), sa.func.min(jobs.c.started_at)).where(
-            jobs.c.model_name == model_name, jobs.c.kind == "retrain", jobs.c.started_at >= _naive_utc(since)
+            jobs.c.model_name == model_name, _SPENT_RETRAIN, jobs.c.started_at >= _naive_utc(since)
         )
         with self._read() as conn:
             count, oldest = conn.execute(query).one()
@@ -488,9 +511,7 @@ class StateStore:
             for chunk in _chunks(model_names):
                 query = (
                     sa.select(jobs.c.model_name, sa.func.count(), sa.func.min(jobs.c.started_at))
-                    .where(
-                        jobs.c.model_name.in_(chunk), jobs.c.kind == "retrain", jobs.c.started_at >= _naive_utc(since)
-                    )
+                    .where(jobs.c.model_name.in_(chunk), _SPENT_RETRAIN, jobs.c.started_at >= _naive_utc(since))
                     .group_by(jobs.c.model_name)
                 )
                 counts.update({name: (int(count), oldest) for name, count, oldest in conn.execute(query)})

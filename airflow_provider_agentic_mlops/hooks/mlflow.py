@@ -326,37 +326,55 @@ class MlflowRegistryHook(BaseHook):
 
     # -- registry helpers ---------------------------------------------------------------------
 
-    def get_alias_version(self, registered_model: str, alias: str) -> str | None:
-        """The version ``alias`` points to, or None when the alias (or the model) does not exist."""
+    @contextlib.contextmanager
+    def _about(self, registered_model: str) -> Iterator[None]:
+        """MLflow's errors inside the block say which connection and model they are about (MLflow names only the
+        URL it called): re-raised as an ``MlflowException`` with the same error code, the original its cause."""
         from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import ErrorCode
 
         try:
-            return str(self.client().get_model_version_by_alias(registered_model, alias).version)
+            yield
         except MlflowException as err:
-            if getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or (
-                "not found" in str(err).lower()
-            ):
-                return None
-            raise
+            where = f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}), model {registered_model!r}"
+            raise MlflowException(f"{where}: {err.message}", error_code=ErrorCode.Value(err.error_code)) from err
+
+    def get_alias_version(self, registered_model: str, alias: str) -> str | None:
+        """The version ``alias`` points to, or None when the alias (or the model) does not exist: what MLflow's
+        stores (SQL and REST) raise for those, by error code. Any other error, a 404 of a gateway or a wrong base
+        path (``ENDPOINT_NOT_FOUND``) too, is raised: it must not read as "no champion"."""
+        from mlflow.exceptions import MlflowException
+
+        with self._about(registered_model):
+            try:
+                return str(self.client().get_model_version_by_alias(registered_model, alias).version)
+            except MlflowException as err:
+                if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                    return None
+                raise
 
     def set_alias(self, registered_model: str, alias: str, version: str) -> None:
         """Point ``alias`` at ``version`` (``champion``/``previous_champion`` need a promote connection)."""
-        self.client().set_registered_model_alias(registered_model, alias, str(version))
+        with self._about(registered_model):
+            self.client().set_registered_model_alias(registered_model, alias, str(version))
 
     def delete_alias(self, registered_model: str, alias: str) -> None:
-        self.client().delete_registered_model_alias(registered_model, alias)
+        with self._about(registered_model):
+            self.client().delete_registered_model_alias(registered_model, alias)
 
     def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None:
         client = self.client()
-        for key, value in tags.items():
-            client.set_model_version_tag(registered_model, str(version), key, str(value))
+        with self._about(registered_model):
+            for key, value in tags.items():
+                client.set_model_version_tag(registered_model, str(version), key, str(value))
 
     def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]:
         """Versions of ``registered_model`` whose tag ``key`` equals ``value``, newest first."""
         quoted = str(value).replace("'", "\\'")
-        found = self.client().search_model_versions(
-            filter_string=f"name = '{registered_model}' and tags.`{key}` = '{quoted}'"
-        )
+        with self._about(registered_model):
+            found = self.client().search_model_versions(
+                filter_string=f"name = '{registered_model}' and tags.`{key}` = '{quoted}'"
+            )
         return sorted(found, key=lambda v: int(v.version), reverse=True)
 
     def log_text_artifact(self, run_id: str, text: str, artifact_file: str) -> str:

@@ -22,6 +22,19 @@ class StateConnectionNotFound(ValueError):
     """A state-store connection other than the default one does not exist (a typo, or not created yet)."""
 
 
+class StateStoreUnavailable(RuntimeError):
+    """The state store could not be opened (database down or unreachable, refused login, missing driver);
+    the message names the store and says what to check, the cause is the database's own error."""
+
+
+def store_unavailable_message(where: str, error: BaseException) -> str:
+    """What an error says of a state store that cannot be opened: which store (``where``), the error's class and
+    first line (any URL's password masked), and what to check. Tasks, the CLI and the plugin's pages all say it."""
+    return (
+        f"the state store ({where}) is unavailable: {describe(error)}. Check the connection and that its database is up"
+    )
+
+
 def resolve_state_url(conn_id: str | None) -> str:
     """URL of the state store behind ``conn_id`` (None: :func:`configured_state_conn_id`).
 
@@ -186,5 +199,14 @@ class StateStoreHook(BaseHook):
         url = resolve_state_url(self.state_conn_id)
         store = _stores.get(url)
         if store is None:
-            store = _stores[url] = StateStore(url)
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import SQLAlchemyError
+
+            try:
+                store = StateStore(url)  # connects: it migrates the schema on first use
+            except SQLAlchemyError as err:
+                shown = make_url(url).render_as_string(hide_password=True)
+                where = f"connection {self.state_conn_id!r}, {shown}"
+                raise StateStoreUnavailable(store_unavailable_message(where, err)) from err
+            _stores[url] = store
         return store

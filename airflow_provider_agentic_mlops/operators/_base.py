@@ -69,9 +69,15 @@ class StateStoreMixin:
 
     @cached_property
     def store(self) -> StateStore:
-        from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+        from airflow_provider_agentic_mlops.hooks.state import StateStoreHook, StateStoreUnavailable
 
-        return StateStoreHook(self.state_conn_id).get_store()
+        try:
+            return StateStoreHook(self.state_conn_id).get_store()
+        except StateStoreUnavailable as err:
+            model_name = getattr(self, "model_name", None)
+            if model_name is None:
+                raise
+            raise StateStoreUnavailable(f"model {model_name!r}: {err}") from err.__cause__
 
 
 def pull_retrain_result(ti: Any, retrain_task_id: str, *, model_name: str, task: str) -> dict[str, Any]:

@@ -162,8 +162,19 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         running = self.store.inflight_job(self.model_name, task_state=read_task_state)
         if running is not None and same_run(running, dag_id, run_id):
             if self.trigger_dag_id and running.get("external_ref"):
-                self.log.info("Resuming the wait for job %s (training run %s)", running["id"], running["external_ref"])
-                return self._defer_on_training_run(running)
+                if self._training_run_exists(running, context):
+                    self.log.info(
+                        "Resuming the wait for job %s (training run %s)", running["id"], running["external_ref"]
+                    )
+                    return self._defer_on_training_run(running)
+                # an earlier try's trigger failed after the job named its run (a retry runs no failure callback)
+                self.log.warning(
+                    "Job %s's training run %s was never created (the trigger of an earlier try failed); triggering "
+                    "it again",
+                    running["id"],
+                    running["external_ref"],
+                )
+                self._trigger_training_dag(running)
             self.store.finish_job(running["id"], status="failed", error="superseded by a new try of the same task")
             self.log.warning("Job %s of this DAG run was left by an earlier try; marked failed", running["id"])
             running = None
@@ -209,11 +220,18 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             job, training_run, state, training_dag=self.trigger_dag_id, attached=attached
         )
 
+    def _training_run_exists(self, job: dict[str, Any], context: Context) -> bool:
+        """Whether Airflow has the training DAG run ``job`` named (its ``external_ref``)."""
+        trigger_dag_id = (job.get("details") or {}).get("trigger_dag_id") or self.trigger_dag_id
+        return bool(context["ti"].get_dr_count(dag_id=trigger_dag_id, run_ids=[job["external_ref"]]))
+
     def _trigger_training_dag(self, job: dict[str, Any]) -> None:
         from airflow_provider_agentic_mlops.version_compat import DagRunTriggerException
 
-        run_id = training_run_id(self.model_name, job)  # unique across state stores: it carries the job's token
-        self.store.heartbeat_job(job["id"], external_ref=run_id)
+        # unique across state stores: it carries the job's token; a trigger again keeps the run id the job named
+        run_id = job.get("external_ref") or training_run_id(self.model_name, job)
+        details = {**(job.get("details") or {}), "trigger_dag_id": self.trigger_dag_id}
+        self.store.heartbeat_job(job["id"], external_ref=run_id, details=details)
         conf = {
             **self.conf,
             "model_name": self.model_name,

@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI
 
-from airflow_provider_agentic_mlops.core.errors import describe
-
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, DeclaredStores
     from airflow_provider_agentic_mlops.approvals import UsergroupMembers
@@ -84,21 +82,22 @@ def _store_open_errors() -> tuple[type[BaseException], ...]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable
 
-    return (ValueError, ImportError, SQLAlchemyError, ConnectionLookupFailed)
+    return (ValueError, ImportError, SQLAlchemyError, ConnectionLookupFailed, StateStoreUnavailable)
 
 
 def store_error_detail(where: str, error: BaseException) -> str:
     """What a page says when the state store fails: which store, the error's class and first line
     (any URL's password masked), and where to look."""
     from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable, store_unavailable_message
 
     if isinstance(error, ConnectionLookupFailed):  # its message names what failed and what to check
         return f"the state store ({where}) is unavailable: {error}"
-    return (
-        f"the state store ({where}) is unavailable: {describe(error)}. Check the connection "
-        "and that its database is up; the API server log has the details."
-    )
+    if isinstance(error, StateStoreUnavailable):  # the hook's message: the store, its masked URL, what to check
+        return f"{error}; the API server log has the details."
+    return f"{store_unavailable_message(where, error)}; the API server log has the details."
 
 
 @dataclass

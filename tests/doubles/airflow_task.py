@@ -18,6 +18,11 @@ class TaskInstanceDouble:
     try_number: int = 1
     xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
     pushed: dict[str, Any] = field(default_factory=dict)
+    #: ``(dag_id, run_id)`` of the DAG runs Airflow has (read by ``get_dr_count``)
+    dag_runs: set[tuple[str, str]] = field(default_factory=set)
+
+    def get_dr_count(self, dag_id: str, run_ids: list[str] | None = None, **_: Any) -> int:
+        return sum(1 for dag, run in self.dag_runs if dag == dag_id and (run_ids is None or run in run_ids))
 
     def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **_: Any) -> Any:
         return self.xcoms.get((task_ids or self.task_id, key))

@@ -316,13 +316,37 @@ def test_dag_backend_resumes_a_job_of_the_earlier_release_by_its_own_training_ru
     old_form = f"retrain__{env['model']}__job{job['id']}"
     store.heartbeat_job(job["id"], external_ref=old_form)
 
+    ctx = _ctx()
+    ctx["ti"].dag_runs.add(("train_m", old_form))
     with pytest.raises(TaskDeferred) as deferred:  # the task's retry after the upgrade
-        _op(env, trigger_dag_id="train_m").execute(_ctx())
+        _op(env, trigger_dag_id="train_m").execute(ctx)
     assert isinstance(deferred.value.trigger, DagStateTrigger) and deferred.value.trigger.run_ids == [old_form]
     tags = {"agentic_mlops.job_token": details["job_token"], "agentic_mlops.job_id": str(job["id"])}
     trained = register_tiny_classifier(env["url"], env["model"], tags=tags)
     result = _op(env, trigger_dag_id="train_m").execute_complete(_ctx(), event=_event(old_form, "success"))
     assert result["version"] == trained["version"] and store.get_job(job["id"])["status"] == "succeeded"
+
+
+def test_dag_backend_retry_triggers_again_a_training_run_the_failed_try_never_created(env):
+    """Try 1's trigger failed (e.g. the API server's 404 for a DAG id it does not know) after the job named its
+    run; up_for_retry runs no failure callback, so try 2 finds the job running with that run id. It triggers the
+    run again, same id and job, instead of waiting the whole timeout on a run that does not exist."""
+    from airflow.sdk.exceptions import DagRunTriggerException, TaskDeferred
+
+    with pytest.raises(DagRunTriggerException) as first:
+        _op(env, trigger_dag_id="train_m", retries=1).execute(_ctx())
+    job = env["store"].inflight_job(env["model"])
+
+    with pytest.raises(DagRunTriggerException) as again:  # try 2: Airflow has no such run
+        _op(env, trigger_dag_id="train_m", retries=1).execute(_ctx())
+    assert again.value.trigger_dag_id == "train_m" and again.value.dag_run_id == first.value.dag_run_id
+    assert again.value.conf["tags"] == first.value.conf["tags"]
+    assert env["store"].inflight_job(env["model"])["id"] == job["id"]
+
+    ctx = _ctx()
+    ctx["ti"].dag_runs.add(("train_m", first.value.dag_run_id))
+    with pytest.raises(TaskDeferred):  # try 3: this time the run was created, so it is waited on
+        _op(env, trigger_dag_id="train_m", retries=2).execute(ctx)
 
 
 def _event(run_id, state):

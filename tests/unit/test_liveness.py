@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -37,6 +38,60 @@ def test_a_failed_retrain_task_fails_the_job_of_its_run_only(store: StateStore) 
     failed = store.get_job(job["id"])
     assert failed["status"] == "failed" and "d/r1/retrain failed" in failed["error"]
     assert store.inflight_job("m") is None
+
+
+def _dag_not_found(dag_id: str, *, under_executor: bool) -> Exception:
+    """What Airflow's task runner raises when the API server refuses to trigger a run of ``dag_id`` (404): the
+    Task SDK client's error in-process (``dag.test()``), the supervisor's relay of it under an executor."""
+    import httpx
+    from airflow.sdk.api.client import ServerResponseError
+
+    body = {"detail": {"reason": "not_found", "message": f"Dag with dag_id: '{dag_id}' not found"}}
+    request = httpx.Request("POST", f"http://api/execution/dag-runs/{dag_id}/r")
+    error = ServerResponseError.from_response(httpx.Response(404, json=body, request=request))
+    if not under_executor:
+        return error
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+    from airflow.sdk.execution_time.comms import ErrorResponse
+
+    detail = {"status_code": 404, "message": str(error), "detail": body}
+    return AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail=detail))
+
+
+@pytest.mark.parametrize("under_executor", [False, True])
+def test_a_trigger_dag_id_naming_no_dag_fails_the_job_saying_so_without_spending_the_budget(
+    store: StateStore, under_executor: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"trigger_dag_id": "fraud_detector_trainig"})
+    store.heartbeat_job(job["id"], external_ref="retrain__m__job1__abc")
+    context = _context("retrain")
+    context["task"].trigger_dag_id = "fraud_detector_trainig"
+    context["exception"] = _dag_not_found("fraud_detector_trainig", under_executor=under_executor)
+
+    fail_job_of_failed_task(context)
+
+    failed = store.get_job(job["id"])
+    expected = (
+        "model 'm': retrain.trigger_dag_id 'fraud_detector_trainig' names no DAG Airflow knows (the API server "
+        "answered 404); fix trigger_dag_id (retrain.trigger_dag_id in models.yaml) and clear the task"
+    )
+    assert failed["status"] == "failed" and failed["error"].startswith(expected)
+    assert failed["details"]["never_started"] is True
+    assert store.retrains_since("m", since=utcnow() - timedelta(hours=1))[0] == 0
+    assert expected in caplog.text  # the task log says it too, next to Airflow's bare 404
+
+
+def test_a_failed_training_run_still_spends_the_budget(store: StateStore) -> None:
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"trigger_dag_id": "train_m"})
+    store.heartbeat_job(job["id"], external_ref="retrain__m__job1__abc")
+    context = _context("retrain")
+    context["task"].trigger_dag_id = "train_m"
+    context["exception"] = RuntimeError("training DAG 'train_m' run 'retrain__m__job1__abc' ended in state 'failed'")
+
+    fail_job_of_failed_task(context)
+
+    assert store.get_job(job["id"])["status"] == "failed"
+    assert store.retrains_since("m", since=utcnow() - timedelta(hours=1))[0] == 1
 
 
 def test_a_failed_callback_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:

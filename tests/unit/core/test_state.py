@@ -77,6 +77,21 @@ def test_a_finished_job_frees_the_model_for_the_next_one(store: StateStore) -> N
     assert store.last_retrain("m")["id"] == nxt["id"]
 
 
+def test_a_retrain_that_never_started_its_training_does_not_spend_the_budget(store: StateStore) -> None:
+    """A job failed as never started (its training DAG run was never created, e.g. a trigger_dag_id naming no
+    DAG) costs nothing; a job whose training ran and failed still counts."""
+    since = utcnow() - timedelta(hours=1)
+    never, _ = store.start_job("m", dag_id="d", run_id="r1", details={"job_token": "t1"})
+    closed = store.finish_job(never["id"], status="failed", error="trigger refused", never_started=True)
+    assert closed["details"] == {"job_token": "t1", "never_started": True}
+    ran, _ = store.start_job("m", dag_id="d", run_id="r2")
+    store.finish_job(ran["id"], status="failed", error="training run failed")
+    assert store.retrains_since("m", since=since)[0] == 1
+    assert store.retrains_since_of(["m"], since=since)["m"][0] == 1
+    with pytest.raises(ValueError, match="never_started"):
+        store.finish_job(ran["id"], status="succeeded", never_started=True)
+
+
 def test_concurrent_starts_create_exactly_one_job(store: StateStore) -> None:
     results: list[tuple[dict, bool]] = []
     barrier = threading.Barrier(8)

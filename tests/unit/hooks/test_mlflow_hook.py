@@ -1,9 +1,13 @@
-"""MlflowRegistryHook.test_connection: what the connection form's Test button runs."""
+"""MlflowRegistryHook: the connection form's Test button, what a missing alias reads as, and its errors."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,3 +38,79 @@ def test_test_connection_reports_an_unreachable_server(monkeypatch: pytest.Monke
     ok, message = MlflowRegistryHook("mlflow_down").test_connection()
     assert not ok
     assert message.startswith("MlflowException: ")
+
+
+def test_an_unreachable_server_is_named_with_the_connection_and_the_model(monkeypatch, airflow_home: Path) -> None:
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once instead of backing off
+    conn = {"conn_type": "agentic_mlops_mlflow", "host": f"http://127.0.0.1:{_closed_port()}"}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DOWN", json.dumps(conn))
+    with pytest.raises(MlflowException) as raised:
+        MlflowRegistryHook("mlflow_down").get_alias_version("fraud-detector", "champion")
+    assert str(raised.value).startswith(
+        f"MLflow connection 'mlflow_down' ({conn['host']}), model 'fraud-detector': API request to "
+    )
+    assert isinstance(raised.value.__cause__, MlflowException)
+
+
+def _registry_with_a_model(monkeypatch: pytest.MonkeyPatch, tracking_uri: str) -> tuple[MlflowRegistryHook, str]:
+    import mlflow
+
+    conn = {"conn_type": "agentic_mlops_mlflow", "host": tracking_uri}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_ALIASES", json.dumps(conn))
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri).create_registered_model(name)
+    return MlflowRegistryHook("mlflow_aliases"), name
+
+
+@pytest.mark.parametrize("store", ["sqlite", "rest"])
+def test_a_missing_alias_or_model_reads_as_none(monkeypatch, airflow_home: Path, request, store: str) -> None:
+    """What MLflow's stores raise for a missing alias and a missing model (RESOURCE_DOES_NOT_EXIST or
+    INVALID_PARAMETER_VALUE) means "no champion"."""
+    uri = f"sqlite:///{airflow_home / 'mlflow.db'}" if store == "sqlite" else request.getfixturevalue("mlflow_server")
+    hook, name = _registry_with_a_model(monkeypatch, uri)
+    assert hook.get_alias_version(name, "champion") is None
+    assert hook.get_alias_version(f"{name}-absent", "champion") is None
+
+
+@pytest.fixture
+def gateway_404() -> Iterator[str]:
+    """A server in front of MLflow's URL that answers every request 404: JSON with error_code ENDPOINT_NOT_FOUND
+    under /json, a plain text page elsewhere (a misrouted gateway or a wrong base path)."""
+
+    class NotFound(BaseHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/json/"):
+                body, kind = b'{"error_code": "ENDPOINT_NOT_FOUND", "message": "Not Found"}', "application/json"
+            else:
+                body, kind = b"404 page not found", "text/plain"
+            self.send_response(404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("base_path", ["/json", "/text"])
+def test_a_gateway_404_is_an_error_not_a_missing_champion(monkeypatch, airflow_home, gateway_404, base_path) -> None:
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    conn = {"conn_type": "agentic_mlops_mlflow", "host": gateway_404 + base_path}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_GATEWAY", json.dumps(conn))
+    with pytest.raises(MlflowException) as raised:
+        MlflowRegistryHook("mlflow_gateway").get_alias_version("fraud-detector", "champion")
+    assert raised.value.error_code == "ENDPOINT_NOT_FOUND"
+    assert "MLflow connection 'mlflow_gateway'" in str(raised.value)

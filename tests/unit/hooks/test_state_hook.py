@@ -248,3 +248,21 @@ def test_a_connection_the_execution_api_does_not_have_is_absent(monkeypatch, air
     not_found = ErrorResponse(error=ErrorType.CONNECTION_NOT_FOUND, detail={"conn_id": "agentic_mlops_state_default"})
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", _SupervisorComms(not_found), raising=False)
     assert resolve_state_url("agentic_mlops_state_default") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
+
+
+def test_an_unreachable_store_names_its_connection_and_masked_url_and_the_fix(monkeypatch, airflow_home: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable
+
+    url = "postgresql+psycopg2://mlops:s3cret@127.0.0.1:18998/mlops"  # nothing listens there
+    _set_conn(monkeypatch, "state_down", conn_type="agentic_mlops_state", extra={"url": url})
+    with pytest.raises(StateStoreUnavailable) as raised:
+        StateStoreHook("state_down").get_store()
+    message = str(raised.value)
+    assert message.startswith(
+        "the state store (connection 'state_down', postgresql+psycopg2://mlops:***@127.0.0.1:18998/mlops) is "
+        "unavailable: OperationalError: "
+    )
+    assert "Check the connection and that its database is up" in message and "s3cret" not in message
+    assert isinstance(raised.value.__cause__, OperationalError)

@@ -43,3 +43,23 @@ def test_every_task_that_needs_the_new_version_fails_the_same_way_without_it() -
     promote = PromoteOperator(task_id="promote", model_name="fraud")
     with pytest.raises(AirflowFailException, match="promote must run after the RetrainOperator's task"):
         promote.execute(task_context())
+
+
+def test_an_operator_whose_state_store_is_unreachable_names_its_model(monkeypatch, airflow_home) -> None:
+    import json
+
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable
+    from airflow_provider_agentic_mlops.operators._base import StateStoreMixin
+
+    url = "postgresql+psycopg2://mlops@127.0.0.1:18998/mlops"  # nothing listens there
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STATE_DOWN", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": url}})
+    )
+
+    class Step(StateStoreMixin):
+        model_name, state_conn_id = "fraud-detector", "state_down"
+
+    with pytest.raises(
+        StateStoreUnavailable, match=r"^model 'fraud-detector': the state store \(connection 'state_down'"
+    ):
+        _ = Step().store
