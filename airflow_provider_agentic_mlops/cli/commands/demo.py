@@ -348,6 +348,24 @@ def data_note(result: dict[str, Any]) -> str:
     return f"no drift: all of the {REGIMES[shift % 3]} regime, the one champion {champion} learned from"
 
 
+def shift_note(injected: dict[str, Any]) -> str:
+    """What a shift's reference and current data are, from
+    :func:`~airflow_provider_agentic_mlops.demo.setup.inject_shift`'s result."""
+    from airflow_provider_agentic_mlops.demo.data import REGIMES
+
+    shift, reference, champion = injected["shift"], injected["reference_shift"], injected["champion"]
+    if champion is not None and injected["champion_shift"] == reference:
+        whose = f"the one champion v{champion} learned from"
+    elif champion is not None:
+        whose = f"the previous shift's: champion v{champion} does not say which data it learned from"
+    else:
+        whose = "the previous shift's: no champion is registered"
+    return (
+        f"the reference is now the {REGIMES[reference % 3]} regime ({whose}), the current data a new "
+        f"{REGIMES[shift % 3]} regime"
+    )
+
+
 def demo(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.core.paths import airflow_home as resolved_airflow_home
     from airflow_provider_agentic_mlops.demo.setup import inject_shift, setup_demo
@@ -373,8 +391,9 @@ def demo(args: argparse.Namespace) -> None:
     env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
     overview = f"http://localhost:{port}/agentic-mlops/models"
     if args.shift:
-        shift = inject_shift(airflow_home, rows=args.rows)
-        print(f"Injected shift #{shift}: the reference is now the previous regime, the current data a new one.")
+        injected = inject_shift(airflow_home, tracking_uri=default_tracking_uri(), rows=args.rows)
+        shift = injected["shift"]
+        print(f"Injected shift #{shift}: {shift_note(injected)}.")
         run_id = trigger_run(env, timeout=60, note=f"shift{shift}")
         print(f"Triggered {DAG_ID} run {run_id}." if run_id else "Could not trigger a run (is the demo's Airflow up?).")
         for request in pending_approvals():

@@ -71,9 +71,26 @@ def test_each_shift_drifts_against_the_regime_before(tmp_path: Path) -> None:
 
 
 def test_inject_shift_counts_up_in_the_demo_home(tmp_path: Path) -> None:
-    assert inject_shift(tmp_path, rows=50) == 1
-    assert inject_shift(tmp_path, rows=50) == 2
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"  # no champion registered: the previous shift's regime
+    assert inject_shift(tmp_path, tracking_uri=tracking, rows=50)["shift"] == 1
+    assert inject_shift(tmp_path, tracking_uri=tracking, rows=50) == {
+        "shift": 2,
+        "reference_shift": 1,
+        "champion": None,
+        "champion_shift": None,
+    }
     assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 2
+
+
+def test_a_shift_names_the_regime_of_its_reference_and_whose_it_is() -> None:
+    note = demo.shift_note({"shift": 3, "reference_shift": 1, "champion": "2", "champion_shift": 1})
+    assert note == (
+        "the reference is now the online regime (the one champion v2 learned from), "
+        "the current data a new training regime"
+    )
+    assert "v3 does not say which data it learned from" in demo.shift_note(
+        {"shift": 3, "reference_shift": 2, "champion": "3", "champion_shift": None}
+    )
 
 
 def _alive(pid: int) -> bool:
