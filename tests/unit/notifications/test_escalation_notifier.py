@@ -57,7 +57,7 @@ def test_the_operator_sends_through_the_notifier(
 COOLDOWN_DECISION = {
     "decided_by": "rules",
     "rationale": "Performance drop: roc_auc 0.787 -> 0.271, but retraining is blocked: in cooldown: last retrain "
-    "started 2026-11-27 20:32 UTC (0.1 h ago), cooldown_hours=0.1; next allowed at 2026-11-27 20:38 UTC. "
+    "started 2026-11-27 20:32 UTC (5.8 min ago), cooldown_hours=0.1 (6 min); next allowed at 2026-11-27 20:38 UTC. "
     "A person must decide.",
     "rules_fired": [
         {
