@@ -61,14 +61,22 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
     }
 
 
+#: Bytes of the demo's ``[api_auth] jwt_secret``: Airflow signs its tokens with HS512, for which PyJWT warns
+#: (``InsecureKeyLengthWarning``, in every process that signs) on a key under 64 bytes; Airflow generates 24.
+JWT_SECRET_BYTES = 64
+
+
 def write_demo_config(airflow_home: Path, dags_folder: Path) -> Path:
     """Put the demo's DAGs folder and models file in ``$AIRFLOW_HOME/airflow.cfg`` (created, or updated
     keeping its other settings), so that the CLI commands the demo prints, run with only
     ``AIRFLOW_HOME`` set, read the demo's models (``models list``, ``rollback``) as its Airflow does.
+    A ``[api_auth] jwt_secret`` shorter than :data:`JWT_SECRET_BYTES` (Airflow's generated one) is replaced
+    by a random one of that length, once: a restart keeps it, as every process of the demo shares it.
 
     :return: the config file's path.
     """
     import configparser
+    import secrets
 
     path = airflow_home / "airflow.cfg"
     if not path.exists():  # Airflow's own first, with its generated keys (fernet, JWT) that every process shares
@@ -86,6 +94,10 @@ def write_demo_config(airflow_home: Path, dags_folder: Path) -> Path:
         if not config.has_section(section):
             config.add_section(section)
         config.set(section, key, value)
+    if len(config.get("api_auth", "jwt_secret", fallback="").encode()) < JWT_SECRET_BYTES:
+        if not config.has_section("api_auth"):
+            config.add_section("api_auth")
+        config.set("api_auth", "jwt_secret", secrets.token_urlsafe(JWT_SECRET_BYTES))
     with path.open("w") as out:
         config.write(out)
     return path

@@ -189,6 +189,36 @@ def test_the_demo_home_config_points_the_cli_at_the_demo_models(tmp_path: Path) 
     demo.write_demo_config(home, dags)  # a restarted demo: the file is updated, its generated keys kept
     assert settings() == first
     assert "%(" in first[3]  # Airflow's '%%' survived the rewrite
+    _assert_signs_without_a_short_key_warning(first[2])
+
+
+def _assert_signs_without_a_short_key_warning(secret: str) -> None:
+    """Airflow signs its API tokens with ``[api_auth] jwt_secret`` (HS512): PyJWT warns on a key under 64 bytes,
+    and Airflow's generated one (24) printed "InsecureKeyLengthWarning: The HMAC key is 24 bytes long" 8-10
+    times in the demo's terminal."""
+    import warnings
+
+    import jwt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jwt.encode({"sub": "demo"}, secret, algorithm="HS512")
+
+
+def test_a_demo_home_from_before_gets_a_long_jwt_secret_once(tmp_path: Path) -> None:
+    import configparser
+
+    def secret() -> str:
+        config = configparser.ConfigParser(interpolation=None)
+        config.read(tmp_path / "airflow.cfg")
+        return config.get("api_auth", "jwt_secret")
+
+    (tmp_path / "airflow.cfg").write_text("[api_auth]\njwt_secret = c2hvcnQta2V5LW9mLWFpcmZsb3c=\n")
+    demo.write_demo_config(tmp_path, tmp_path / "dags")
+    replaced = secret()
+    _assert_signs_without_a_short_key_warning(replaced)
+    demo.write_demo_config(tmp_path, tmp_path / "dags")
+    assert secret() == replaced  # kept across restarts: every process of the demo shares it
 
 
 def _free_port() -> int:
