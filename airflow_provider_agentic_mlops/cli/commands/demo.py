@@ -306,8 +306,16 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
     would wait out the whole grace period for it.
     """
 
+    signalled = False
+
     def stop(signum: int, _frame: Any) -> None:
-        print(f"\nStopping the demo (signal {signum}): every process it started.", flush=True)
+        nonlocal signalled
+        signalled = True
+        # stop_group waits up to ``grace`` for SIGTERM, then SIGKILLs: say so, or the terminal looks hung
+        print(
+            f"\nStopping the demo (signal {signum}): every process it started; this can take up to {grace + 10:.0f} s.",
+            flush=True,
+        )
         raise SystemExit(0)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -318,6 +326,8 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
             signal.signal(sig, signal.SIG_IGN)
         try:
             stop_group(process, grace=grace)
+            if signalled:
+                print("Stopped.", flush=True)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

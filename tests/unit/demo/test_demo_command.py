@@ -129,6 +129,19 @@ def test_stopping_the_demo_stops_the_processes_its_processes_started(tmp_path: P
     assert not any(_alive(p) for p in children)
 
 
+def test_a_stopped_demo_says_how_long_stopping_can_take_and_when_it_is_done(capsys) -> None:
+    """Ctrl-C printed "Stopping the demo (signal 2): every process it started." and then nothing for 19-28 s."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+    with pytest.raises(SystemExit), demo.stopped_on_exit(child, grace=20):
+        os.kill(os.getpid(), signal.SIGTERM)
+        child.wait()
+    assert child.poll() is not None
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "Stopping the demo (signal 15): every process it started; this can take up to 30 s.",
+        "Stopped.",
+    ]
+
+
 def test_sigterm_stops_the_demo_without_waiting_out_the_grace_period(tmp_path: Path) -> None:
     # the demo waits on `airflow standalone`; SIGTERM (or Ctrl-C) stops it and everything it started.
     # The grace period is long: a stop that had to wait it out would fail here.
