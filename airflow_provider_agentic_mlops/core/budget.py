@@ -86,8 +86,9 @@ def check_retrain_budget(
                 (
                     COOLDOWN,
                     f"in cooldown: last retrain started {last_retrain_at:%Y-%m-%d %H:%M:%S} UTC "
-                    f"({(now - last_retrain_at).total_seconds() / 3600:.1f} h ago), cooldown_hours="
-                    f"{cooldown_hours:g}; next allowed at {_round_up(ready_at)} UTC",
+                    f"({_span(now - last_retrain_at)} ago), cooldown_hours={cooldown_hours:g}"
+                    + (f" ({cooldown_hours * 60:g} min)" if cooldown_hours < 1 else "")
+                    + f"; next allowed at {_round_up(ready_at)} UTC",
                 )
             )
             next_times.append(ready_at)
@@ -105,6 +106,14 @@ def check_retrain_budget(
         + (f", cooldown of {cooldown_hours:g} h elapsed" if last_retrain_at else ", no previous retrain"),
         retrains_in_window,
     )
+
+
+def _span(delta: timedelta) -> str:
+    """``delta`` for a person: ``40 s``, ``2.5 min``, ``3.1 h`` (a 6-minute cooldown read "0.0 h ago" in hours)."""
+    seconds = delta.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 def _round_up(at: datetime) -> str:

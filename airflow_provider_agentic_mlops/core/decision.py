@@ -833,9 +833,9 @@ def _mix_explains(perf: Mapping[str, Any], min_drop: float) -> str:
 
 def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None, min_drop: float) -> str:
     """What a performance that did not end the decision shows, for a rationale the drift decides: a drop
-    beyond sampling noise not shown past ``min_drop``, a drop shown neither past it nor within it, or a
-    label-free estimate within it. Never "nothing hurts": the tolerance is the user's, what was measured is
-    said."""
+    beyond sampling noise not shown past ``min_drop``, a drop shown neither past it nor within it (no drop, when
+    the metric held or improved), or a label-free estimate within it. Never "nothing hurts": the tolerance is the
+    user's, what was measured is said."""
     described = _describe_performance(perf, min_drop)
     if verdict == STABLE and perf.get("kind") == "estimated":
         return f"The label-free estimate reads the model within min_performance_drop {min_drop}: {described}"
@@ -848,6 +848,12 @@ def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None
         return (
             f"Performance fell, beyond sampling noise, but is not shown past min_performance_drop {min_drop}: "
             f"{described}"
+        )
+    if drop is not None and drop <= 0:  # the metric held or improved: only the sample is too small to bound it
+        held = f"improved by {-drop:.3f}" if round(-drop, 3) > 0 else "unchanged"
+        return (
+            f"No drop measured ({_metric(perf)} {held}); the sample is too small to show the performance within "
+            f"min_performance_drop {min_drop}: {described}"
         )
     return f"Performance is shown neither past min_performance_drop {min_drop} nor within it: {described}"
 

@@ -188,12 +188,19 @@ def data_drift(data_dir: str | Path) -> bool:
 
 
 def write_shift(
-    data_dir: str | Path, shift: int, *, rows: int = 5000, seed: int = 7, drift: bool = True
+    data_dir: str | Path,
+    shift: int,
+    *,
+    rows: int = 5000,
+    seed: int = 7,
+    drift: bool = True,
+    reference_shift: int | None = None,
 ) -> dict[str, Path]:
-    """Write the data of shift number ``shift``: the reference is the regime of shift ``shift - 1`` (what a
-    champion retrained after that shift learned from), the current and validation data a new regime.
-    With ``drift=False``, all three are of shift ``shift``'s regime (``shift=0``: the training era), new
-    samples of it: no drift for a champion that learned from it, measured on rows it did not learn from.
+    """Write the data of shift number ``shift``: the reference is the regime of shift ``reference_shift``
+    (default ``shift - 1``: what a champion retrained after that shift learned from), the current and
+    validation data a new regime. With ``drift=False``, all three are of shift ``shift``'s regime
+    (``shift=0``: the training era), new samples of it: no drift for a champion that learned from it,
+    measured on rows it did not learn from.
 
     Regimes cycle through the three fraud patterns of :func:`generate_transactions` (:data:`REGIMES`) with
     fresh seeds, so each shift drifts against the one before and changes what fraud looks like: the
@@ -204,6 +211,11 @@ def write_shift(
 
     if shift < (1 if drift else 0):
         raise ValueError(f"shift={shift}: shifts are numbered from 1 (the first drift; 0 is the training era)")
+    if reference_shift is not None and not 0 <= reference_shift < shift:
+        raise ValueError(
+            f"reference_shift={reference_shift}: the reference is the regime of an earlier shift, from 0 (the "
+            f"training era) to {shift - 1}"
+        )
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: data_dir / f"{name}.parquet" for name in ("reference", "current", "validation")}
@@ -215,7 +227,11 @@ def write_shift(
 
     # without drift, current and validation are other samples (offsets 3, 4) than the current data of shift
     # ``shift`` (offset 1), which a champion retrained after it learned from
-    regime(shift - 1 if drift else shift, 0).to_parquet(paths["reference"], index=False)
+    if not drift:
+        reference_shift = shift
+    elif reference_shift is None:
+        reference_shift = shift - 1
+    regime(reference_shift, 0).to_parquet(paths["reference"], index=False)
     regime(shift, 1 if drift else 3).to_parquet(paths["current"], index=False)
     regime(shift, 2 if drift else 4).to_parquet(paths["validation"], index=False)
     (data_dir / SHIFT_FILE).write_text(json.dumps({"shift": shift, "drift": drift}))

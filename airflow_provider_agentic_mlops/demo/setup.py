@@ -42,13 +42,11 @@ def setup_demo(airflow_home: str | Path, *, tracking_uri: str, drift: bool = Tru
     paths = {name: data_dir / f"{name}.parquet" for name in names}
     if not all(p.exists() for p in paths.values()):
         paths = write_shift(data_dir, 0, drift=False, rows=rows)  # the training era
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        version = client.get_model_version_by_alias(MODEL, "champion")
-        champion = version.version
+    registered = registered_champion(tracking_uri)
+    if registered is not None:
+        champion, learned_from = registered
         log.info("%s already has a champion: version %s", MODEL, champion)
-        learned_from = champion_shift(version.tags)
-    except mlflow.exceptions.MlflowException:
+    else:
         trained = train_fraud_detector(
             model_name=MODEL,
             registered_model=MODEL,
@@ -57,6 +55,7 @@ def setup_demo(airflow_home: str | Path, *, tracking_uri: str, drift: bool = Tru
             tags={ORIGIN_TAG: INITIAL_CHAMPION},
         )
         champion = trained["version"]
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         client.set_registered_model_alias(MODEL, "champion", champion)
         log.info("registered %s version %s as champion", MODEL, champion)
         learned_from = champion_shift(client.get_model_version(MODEL, champion).tags)
@@ -86,12 +85,34 @@ def champion_shift(tags: dict[str, str]) -> int | None:
     return 0 if tags.get(ORIGIN_TAG) == INITIAL_CHAMPION else None
 
 
-def inject_shift(airflow_home: str | Path, *, rows: int = 5000) -> int:
-    """Move the demo's data on to a new regime: the reference becomes the regime the last retrained
-    champion learned from, the current data a new one. Returns the new shift number."""
+def registered_champion(tracking_uri: str) -> tuple[str, int | None] | None:
+    """The demo model's champion version and the shift it learned from (:func:`champion_shift`); None when
+    no version holds the ``champion`` alias."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(MODEL, "champion")
+    except mlflow.exceptions.MlflowException:
+        return None
+    return str(version.version), champion_shift(version.tags)
+
+
+def inject_shift(airflow_home: str | Path, *, tracking_uri: str, rows: int = 5000) -> dict[str, Any]:
+    """Move the demo's data on to a new regime: the reference becomes the regime the champion learned from
+    (by its tags, as ``setup_demo(drift=False)`` reads them; a shift that escalated trained no champion, so
+    it is skipped), the current data a new one. A champion whose tags do not say, or none, keeps the
+    previous shift's regime as the reference.
+
+    :return: ``shift``: the new shift number; ``reference_shift``: the shift whose regime the reference is;
+        ``champion``: the champion's version (None when none is registered); ``champion_shift``: the shift it
+        learned from (None when its tags do not say).
+    """
     from airflow_provider_agentic_mlops.demo.data import current_shift, write_shift
 
     data_dir = demo_data_dir(airflow_home)
     shift = current_shift(data_dir) + 1
-    write_shift(data_dir, shift, rows=rows)
-    return shift
+    champion, learned_from = registered_champion(tracking_uri) or (None, None)
+    reference_shift = learned_from if learned_from is not None and learned_from < shift else shift - 1
+    write_shift(data_dir, shift, rows=rows, reference_shift=reference_shift)
+    return {"shift": shift, "reference_shift": reference_shift, "champion": champion, "champion_shift": learned_from}

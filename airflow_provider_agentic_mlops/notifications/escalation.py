@@ -100,7 +100,8 @@ class EscalationNotifier(BaseNotifier):
         client = slack_client_for(slack_conn_id=self.slack_conn_id)
         if client is None:
             log.warning(
-                "No Slack connection %r is configured; the escalation is only in this log:\n%s",
+                "No Slack connection %r is configured, so no one was messaged: the escalation is in this log and on "
+                "the model's page (Browse > Models); its last line, Next, says what to do:\n%s",
                 self.slack_conn_id,
                 escalation_log_text(self.model_name, decision, dag_id=dag_id),
             )

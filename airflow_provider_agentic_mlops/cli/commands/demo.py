@@ -61,14 +61,22 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
     }
 
 
+#: Bytes of the demo's ``[api_auth] jwt_secret``: Airflow signs its tokens with HS512, for which PyJWT warns
+#: (``InsecureKeyLengthWarning``, in every process that signs) on a key under 64 bytes; Airflow generates 24.
+JWT_SECRET_BYTES = 64
+
+
 def write_demo_config(airflow_home: Path, dags_folder: Path) -> Path:
     """Put the demo's DAGs folder and models file in ``$AIRFLOW_HOME/airflow.cfg`` (created, or updated
     keeping its other settings), so that the CLI commands the demo prints, run with only
     ``AIRFLOW_HOME`` set, read the demo's models (``models list``, ``rollback``) as its Airflow does.
+    A ``[api_auth] jwt_secret`` shorter than :data:`JWT_SECRET_BYTES` (Airflow's generated one) is replaced
+    by a random one of that length, once: a restart keeps it, as every process of the demo shares it.
 
     :return: the config file's path.
     """
     import configparser
+    import secrets
 
     path = airflow_home / "airflow.cfg"
     if not path.exists():  # Airflow's own first, with its generated keys (fernet, JWT) that every process shares
@@ -86,6 +94,10 @@ def write_demo_config(airflow_home: Path, dags_folder: Path) -> Path:
         if not config.has_section(section):
             config.add_section(section)
         config.set(section, key, value)
+    if len(config.get("api_auth", "jwt_secret", fallback="").encode()) < JWT_SECRET_BYTES:
+        if not config.has_section("api_auth"):
+            config.add_section("api_auth")
+        config.set("api_auth", "jwt_secret", secrets.token_urlsafe(JWT_SECRET_BYTES))
     with path.open("w") as out:
         config.write(out)
     return path
@@ -294,8 +306,16 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
     would wait out the whole grace period for it.
     """
 
+    signalled = False
+
     def stop(signum: int, _frame: Any) -> None:
-        print(f"\nStopping the demo (signal {signum}): every process it started.", flush=True)
+        nonlocal signalled
+        signalled = True
+        # stop_group waits up to ``grace`` for SIGTERM, then SIGKILLs: say so, or the terminal looks hung
+        print(
+            f"\nStopping the demo (signal {signum}): every process it started; this can take up to {grace + 10:.0f} s.",
+            flush=True,
+        )
         raise SystemExit(0)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -306,6 +326,8 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
             signal.signal(sig, signal.SIG_IGN)
         try:
             stop_group(process, grace=grace)
+            if signalled:
+                print("Stopped.", flush=True)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -348,6 +370,24 @@ def data_note(result: dict[str, Any]) -> str:
     return f"no drift: all of the {REGIMES[shift % 3]} regime, the one champion {champion} learned from"
 
 
+def shift_note(injected: dict[str, Any]) -> str:
+    """What a shift's reference and current data are, from
+    :func:`~airflow_provider_agentic_mlops.demo.setup.inject_shift`'s result."""
+    from airflow_provider_agentic_mlops.demo.data import REGIMES
+
+    shift, reference, champion = injected["shift"], injected["reference_shift"], injected["champion"]
+    if champion is not None and injected["champion_shift"] == reference:
+        whose = f"the one champion v{champion} learned from"
+    elif champion is not None:
+        whose = f"the previous shift's: champion v{champion} does not say which data it learned from"
+    else:
+        whose = "the previous shift's: no champion is registered"
+    return (
+        f"the reference is now the {REGIMES[reference % 3]} regime ({whose}), the current data a new "
+        f"{REGIMES[shift % 3]} regime"
+    )
+
+
 def demo(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.core.paths import airflow_home as resolved_airflow_home
     from airflow_provider_agentic_mlops.demo.setup import inject_shift, setup_demo
@@ -373,8 +413,9 @@ def demo(args: argparse.Namespace) -> None:
     env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
     overview = f"http://localhost:{port}/agentic-mlops/models"
     if args.shift:
-        shift = inject_shift(airflow_home, rows=args.rows)
-        print(f"Injected shift #{shift}: the reference is now the previous regime, the current data a new one.")
+        injected = inject_shift(airflow_home, tracking_uri=default_tracking_uri(), rows=args.rows)
+        shift = injected["shift"]
+        print(f"Injected shift #{shift}: {shift_note(injected)}.")
         run_id = trigger_run(env, timeout=60, note=f"shift{shift}")
         print(f"Triggered {DAG_ID} run {run_id}." if run_id else "Could not trigger a run (is the demo's Airflow up?).")
         for request in pending_approvals():

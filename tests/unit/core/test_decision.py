@@ -1411,12 +1411,29 @@ def test_a_drop_shown_above_zero_but_not_past_the_tolerance_is_said_not_called_n
         "model relies on is low: importance-weighted drifted share 0.000"
     )
     assert "nothing hurts" not in d.rationale
-    # no drop beyond noise, none ruled out past the tolerance either (0.0 +- 0.015): said as such
-    drift = with_evidence(0.0, weighted_share=0.0, performance=measured(0.9, baseline=0.9, se=0.015))
+    # no drop beyond noise, none ruled out past the tolerance either (+0.005 +- 0.015): said as such
+    drift = with_evidence(0.0, weighted_share=0.0, performance=measured(0.895, baseline=0.9, se=0.015))
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
     assert d.rationale.startswith(
         "Performance is shown neither past min_performance_drop 0.02 nor within it: accuracy 0.900 (metric logged "
-        "for the champion) -> 0.900 on 800 labelled rows (drop +0.000 +- 0.015); drift of what"
+        "for the champion) -> 0.895 on 800 labelled rows (drop +0.005 +- 0.015); drift of what"
+    )
+
+
+@pytest.mark.parametrize(
+    ("current", "said"),
+    [(0.92, "No drop measured (accuracy improved by 0.020)"), (0.9, "No drop measured (accuracy unchanged)")],
+)
+def test_a_metric_that_did_not_fall_is_not_said_to_be_shown_neither_past_the_tolerance_nor_within_it(current, said):
+    """`demo --no-drift` read "Performance is shown neither past min_performance_drop 0.02 nor within it: roc_auc
+    0.787 -> 0.807 (drop -0.020 +- 0.031)": the metric rose; only the sample is too small to bound it."""
+    drift = with_evidence(0.0, weighted_share=0.0, performance=measured(current, baseline=0.9, se=0.031))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action"
+    assert d.rationale.startswith(
+        f"{said}; the sample is too small to show the performance within min_performance_drop 0.02: accuracy "
+        f"0.900 (metric logged for the champion) -> {current:.3f} on 800 labelled rows (drop {0.9 - current:+.3f} "
+        "+- 0.031); drift of what"
     )
 
 

@@ -585,6 +585,27 @@ def test_budget_refuses_inside_cooldown_and_says_when_it_ends():
     assert next_allowed_in("within budget") is None
 
 
+@pytest.mark.parametrize(
+    ("since", "cooldown_hours", "said"),
+    [
+        (timedelta(seconds=20), 0.1, "(20 s ago), cooldown_hours=0.1 (6 min)"),
+        (timedelta(minutes=2, seconds=30), 0.1, "(2.5 min ago), cooldown_hours=0.1 (6 min)"),
+        (timedelta(hours=2), 24, "(2.0 h ago), cooldown_hours=24;"),
+    ],
+)
+def test_a_short_cooldown_is_told_in_minutes_not_as_0_0_hours(since, cooldown_hours, said):
+    """The demo's 6-minute cooldown read "last retrain started 02:48:40 UTC (0.0 h ago), cooldown_hours=0.1"."""
+    check = check_retrain_budget(
+        now=NOW,
+        last_retrain_at=NOW - since,
+        retrains_in_window=1,
+        cooldown_hours=cooldown_hours,
+        max_retrains=3,
+        budget_window_hours=168,
+    )
+    assert said in check.reason
+
+
 def test_budget_refuses_when_window_is_full_even_after_cooldown():
     check = check_retrain_budget(
         now=NOW,
@@ -651,7 +672,7 @@ def test_the_budgets_times_have_seconds_and_next_allowed_is_rounded_up_so_it_is_
         oldest_in_window_at=started,
     )
     assert "last retrain started 2026-11-27 20:32:48 UTC" in check.reason
-    assert "cooldown_hours=0.1; next allowed at 2026-11-27 20:38:49 UTC" in check.reason
+    assert "cooldown_hours=0.1 (6 min); next allowed at 2026-11-27 20:38:49 UTC" in check.reason
     assert "(max_retrains=3); next allowed at 2026-11-27 21:32:49 UTC" in check.reason
 
 

@@ -71,9 +71,26 @@ def test_each_shift_drifts_against_the_regime_before(tmp_path: Path) -> None:
 
 
 def test_inject_shift_counts_up_in_the_demo_home(tmp_path: Path) -> None:
-    assert inject_shift(tmp_path, rows=50) == 1
-    assert inject_shift(tmp_path, rows=50) == 2
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"  # no champion registered: the previous shift's regime
+    assert inject_shift(tmp_path, tracking_uri=tracking, rows=50)["shift"] == 1
+    assert inject_shift(tmp_path, tracking_uri=tracking, rows=50) == {
+        "shift": 2,
+        "reference_shift": 1,
+        "champion": None,
+        "champion_shift": None,
+    }
     assert current_shift(tmp_path / "demo-data" / "fraud-detector") == 2
+
+
+def test_a_shift_names_the_regime_of_its_reference_and_whose_it_is() -> None:
+    note = demo.shift_note({"shift": 3, "reference_shift": 1, "champion": "2", "champion_shift": 1})
+    assert note == (
+        "the reference is now the online regime (the one champion v2 learned from), "
+        "the current data a new training regime"
+    )
+    assert "v3 does not say which data it learned from" in demo.shift_note(
+        {"shift": 3, "reference_shift": 2, "champion": "3", "champion_shift": None}
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -110,6 +127,19 @@ def test_stopping_the_demo_stops_the_processes_its_processes_started(tmp_path: P
     while any(_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in children)
+
+
+def test_a_stopped_demo_says_how_long_stopping_can_take_and_when_it_is_done(capsys) -> None:
+    """Ctrl-C printed "Stopping the demo (signal 2): every process it started." and then nothing for 19-28 s."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+    with pytest.raises(SystemExit), demo.stopped_on_exit(child, grace=20):
+        os.kill(os.getpid(), signal.SIGTERM)
+        child.wait()
+    assert child.poll() is not None
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "Stopping the demo (signal 15): every process it started; this can take up to 30 s.",
+        "Stopped.",
+    ]
 
 
 def test_sigterm_stops_the_demo_without_waiting_out_the_grace_period(tmp_path: Path) -> None:
@@ -172,6 +202,36 @@ def test_the_demo_home_config_points_the_cli_at_the_demo_models(tmp_path: Path) 
     demo.write_demo_config(home, dags)  # a restarted demo: the file is updated, its generated keys kept
     assert settings() == first
     assert "%(" in first[3]  # Airflow's '%%' survived the rewrite
+    _assert_signs_without_a_short_key_warning(first[2])
+
+
+def _assert_signs_without_a_short_key_warning(secret: str) -> None:
+    """Airflow signs its API tokens with ``[api_auth] jwt_secret`` (HS512): PyJWT warns on a key under 64 bytes,
+    and Airflow's generated one (24) printed "InsecureKeyLengthWarning: The HMAC key is 24 bytes long" 8-10
+    times in the demo's terminal."""
+    import warnings
+
+    import jwt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jwt.encode({"sub": "demo"}, secret, algorithm="HS512")
+
+
+def test_a_demo_home_from_before_gets_a_long_jwt_secret_once(tmp_path: Path) -> None:
+    import configparser
+
+    def secret() -> str:
+        config = configparser.ConfigParser(interpolation=None)
+        config.read(tmp_path / "airflow.cfg")
+        return config.get("api_auth", "jwt_secret")
+
+    (tmp_path / "airflow.cfg").write_text("[api_auth]\njwt_secret = c2hvcnQta2V5LW9mLWFpcmZsb3c=\n")
+    demo.write_demo_config(tmp_path, tmp_path / "dags")
+    replaced = secret()
+    _assert_signs_without_a_short_key_warning(replaced)
+    demo.write_demo_config(tmp_path, tmp_path / "dags")
+    assert secret() == replaced  # kept across restarts: every process of the demo shares it
 
 
 def _free_port() -> int:

@@ -78,7 +78,7 @@ def test_no_drift_on_a_fresh_home_keeps_the_training_era(tmp_path: Path) -> None
     result = setup_demo(tmp_path, tracking_uri=tracking, drift=False, rows=ROWS)
     assert result["champion"] == "1" and result["shift"] == 0
     assert _drift_share(tmp_path) < 0.1
-    assert inject_shift(tmp_path, rows=ROWS) == 1
+    assert inject_shift(tmp_path, tracking_uri=tracking, rows=ROWS)["shift"] == 1
     assert _drift_share(tmp_path) > 0.3
 
 
@@ -93,3 +93,27 @@ def test_no_drift_for_a_champion_that_does_not_say_what_it_learned_from_says_so(
     assert "cash_out regime, the one champion v3 learned from" in data_note(
         {"shift": 2, "drift": False, "champion": "3", "champion_shift": 2}
     )
+
+
+def test_a_shift_after_an_escalated_one_drifts_from_the_regime_the_champion_learned_from(tmp_path: Path) -> None:
+    """README: `--shift` "moves the reference to the regime the new champion learned from". A shift within the
+    cooldown escalates: no champion learns from it, so the next shift's reference stays the champion's regime
+    (it was the escalated shift's, which no champion learned from: weighted drifted share 0.000 while 5 of 9
+    columns drifted)."""
+    import mlflow
+
+    from airflow_provider_agentic_mlops.demo.data import SHIFT_ATTR
+
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(tracking)
+    setup_demo(tmp_path, tracking_uri=tracking, rows=ROWS)  # shift 1
+    trained = _promote_a_retrained_champion(tmp_path, tracking)  # learned from shift 1
+    reference = demo_data_dir(tmp_path) / "reference.parquet"
+
+    assert inject_shift(tmp_path, tracking_uri=tracking, rows=ROWS)["shift"] == 2  # escalates: no promotion
+    assert pd.read_parquet(reference).attrs[SHIFT_ATTR] == 1
+    shifted = inject_shift(tmp_path, tracking_uri=tracking, rows=ROWS)
+    assert shifted == {"shift": 3, "reference_shift": 1, "champion": trained["version"], "champion_shift": 1}
+    assert pd.read_parquet(reference).attrs[SHIFT_ATTR] == 1
+    assert _champion_on(tmp_path, tracking, "reference") > trained["metrics"]["roc_auc"] - 0.05
+    assert _drift_share(tmp_path) > 0.3

@@ -57,7 +57,7 @@ def test_the_operator_sends_through_the_notifier(
 COOLDOWN_DECISION = {
     "decided_by": "rules",
     "rationale": "Performance drop: roc_auc 0.787 -> 0.271, but retraining is blocked: in cooldown: last retrain "
-    "started 2026-11-27 20:32 UTC (0.1 h ago), cooldown_hours=0.1; next allowed at 2026-11-27 20:38 UTC. "
+    "started 2026-11-27 20:32 UTC (5.8 min ago), cooldown_hours=0.1 (6 min); next allowed at 2026-11-27 20:38 UTC. "
     "A person must decide.",
     "rules_fired": [
         {
@@ -91,6 +91,11 @@ def test_without_a_slack_connection_the_escalation_is_logged_as_plain_text_endin
     for markup in (":warning:", "*", "&gt;", "&lt;", "&amp;", "`"):  # Slack mrkdwn and its escaping
         assert markup not in text, markup
     assert f"Model fraud needs a person (decision {decision_id}, decided by rules). Nothing was started." in text
+    # the header says where else it shows and points at the step to take, not "only in this log"
+    assert text.splitlines()[0] == (
+        "No Slack connection 'no_such_slack' is configured, so no one was messaged: the escalation is in this log "
+        "and on the model's page (Browse > Models); its last line, Next, says what to do:"
+    )
     assert "roc_auc 0.787 -> 0.271" in text
     assert "Drift: share 0.444 (4/9 columns); top: tx_last_24h (0.8678)" in text
     assert f"Full trace: airflow agentic-mlops decisions show {decision_id} --model fraud" in text
