@@ -150,12 +150,17 @@ class LLMHook(BaseHook):
             raise ValueError(
                 f'LLM connection {self.llm_conn_id!r} has no model; set its extra, e.g. {{"model": "gpt-4o-mini"}}'
             )
+        if not isinstance(model, str):  # a list or a number would be sent as its repr, "['gpt-4o']"
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: extra 'model' = {model!r} is not a model name; set it to "
+                f'one name in quotes, e.g. {{"model": "gpt-4o-mini"}}'
+            )
         host = self._base_url(conn)
 
         def number(key: str, default: float, cast: Callable[[Any], Any], minimum: float, rule: str) -> Any:
             value = extra.get(key, default)
-            try:
-                number = cast(value)
+            try:  # JSON true is not 1 second, 1.9 is not 1 token: refused, not coerced (text "512" is read)
+                number = None if isinstance(value, bool) else float(value)
             except (TypeError, ValueError):
                 number = None
             if number is None or not math.isfinite(number) or number < minimum:
@@ -163,7 +168,12 @@ class LLMHook(BaseHook):
                     f"LLM connection {self.llm_conn_id!r}: extra {key!r} = {value!r} is not a number {rule}; "
                     f"fix it in the connection's extra or remove it (default {default})"
                 ) from None
-            return number
+            if cast is int and not number.is_integer():
+                raise ValueError(
+                    f"LLM connection {self.llm_conn_id!r}: extra {key!r} = {value!r} is not a whole number; "
+                    f"fix it in the connection's extra or remove it (default {default})"
+                )
+            return cast(number)
 
         timeout = number("timeout", DEFAULT_TIMEOUT, float, 1e-3, "greater than 0 (seconds)")
         param = extra.get("max_tokens_param", "max_tokens")

@@ -422,6 +422,34 @@ def test_an_extra_that_is_json_but_not_an_object_is_a_clear_error(extra, monkeyp
         _ = LLMHook("llm_notobject").settings
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"model": ["gpt-4o"]}, r"extra 'model' = \['gpt-4o'\] is not a model name"),
+        ({"model": 4}, r"extra 'model' = 4 is not a model name"),
+        ({"model": "m", "timeout": True}, r"extra 'timeout' = True is not a number"),
+        ({"model": "m", "max_tokens": 1.9}, r"extra 'max_tokens' = 1.9 is not a whole number"),
+        ({"model": "m", "max_retries": "2.5"}, r"extra 'max_retries' = '2.5' is not a whole number"),
+    ],
+)
+def test_an_extra_of_the_wrong_type_is_refused_naming_it_not_coerced(extra, message, monkeypatch, tmp_path):
+    """A list is not sent as the model name "['gpt-4o']", true is not a 1-second timeout, 1.9 is not 1 token."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = {"conn_type": "agentic_mlops_llm", "host": "https://llm.example.com/v1", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_WRONGTYPE", json.dumps(conn))
+    with pytest.raises(ValueError, match=f"'llm_wrongtype': {message}"):
+        _ = LLMHook("llm_wrongtype").settings
+
+
+def test_numbers_given_as_text_in_the_extra_are_read(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    extra = {"model": "m", "timeout": "2.5", "max_tokens": "512", "max_retries": 3.0}
+    conn = {"conn_type": "agentic_mlops_llm", "host": "https://llm.example.com/v1", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_TEXTNUMBERS", json.dumps(conn))
+    settings = LLMHook("llm_textnumbers").settings
+    assert (settings["timeout"], settings["max_tokens"], settings["max_retries"]) == (2.5, 512, 3)
+
+
 def test_a_base_url_that_is_not_http_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     conn = {"conn_type": "agentic_mlops_llm", "host": "ftp://llm.example.com/v1", "extra": {"model": "m"}}
