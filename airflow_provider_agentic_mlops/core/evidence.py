@@ -1363,8 +1363,9 @@ def extrapolation(
 ) -> dict[str, Any] | None:
     """The share of current rows the champion must extrapolate on: a numeric feature it relies on
     (at least the average importance; every feature without importances) outside the reference's
-    [min, max]. ``excess_share`` is that share less what unchanged data gives by chance (a small
-    reference's range is narrow: each new value falls outside it with probability 2 / (n + 1)), and
+    finite [min, max] (infinite values count with the nulls, not here). ``excess_share`` is that
+    share less what unchanged data gives by chance (a small reference's range is narrow: each new
+    value falls outside it with probability 2 / (n + 1)), and
     ``beyond_chance`` whether the rows outside are more than chance gives (:func:`_beyond_chance`).
 
     No model has seen such inputs: trees predict the edge of their range, linear models extend a
@@ -1399,8 +1400,11 @@ def extrapolation(
         # ... with a probability that varies with the reference drawn: Beta(2, n - 1), this variance
         range_var += 2 * (ref.size - 1) / ((ref.size + 1) ** 2 * (ref.size + 2))
         values = current[f].to_numpy(dtype=np.float64, na_value=np.nan)
+        # finite values against the finite range: an infinity is no input the range can place (the
+        # reference's own infinities would stretch it to everything); a share of them that moved
+        # is a null share that moved, judged as nulls are (the summary's ``null_share``)
         with np.errstate(invalid="ignore"):
-            outside = (values < ref.min()) | (values > ref.max())  # NaN compares False: not extrapolated
+            outside = np.isfinite(values) & ((values < ref.min()) | (values > ref.max()))
         per_column[f] = float(outside.mean())
         outside_any |= outside
     top = sorted(per_column.items(), key=lambda kv: -kv[1])[:MAX_EXTRAPOLATION_COLUMNS]

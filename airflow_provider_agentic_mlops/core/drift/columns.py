@@ -59,8 +59,9 @@ class ColumnData:
 
     @property
     def null_share(self) -> float:
-        n_null = self.n_null if self.numeric else self.n_rows - self.n
-        return n_null / self.n_rows
+        """The share of rows without a usable value: null, and for numbers NaN or +-inf (as :attr:`n`
+        drops them); a ratio's zero denominators are a feed's nulls by another name."""
+        return (self.n_rows - self.n) / self.n_rows
 
     @property
     def kind(self) -> str:

@@ -96,9 +96,10 @@ class DriftSummary:
     :param quality: model quality per metric as ``{"reference": x, "current": y}``, or None.
     :param n_reference: rows in the reference data.
     :param n_current: rows in the current data.
-    :param data_quality: ``null_share`` per column (current data; not the label column's: its nulls
-        are labels not in yet, ``unlabelled_share``), ``missing_columns``, ``schema_errors``, and
-        ``extra_columns``; the decision step stops on broken data.
+    :param data_quality: ``null_share`` per column (current data, a number column's NaN and +-inf
+        counted; not the label column's: its nulls are labels not in yet, ``unlabelled_share``),
+        ``missing_columns``, ``schema_errors``, and ``extra_columns``; the decision step stops on
+        broken data.
     :param top_n: how many drifted columns :attr:`top_drifted` lists.
     :param model_name: model the check was for, if given.
     :param report_uri: where the full report was saved, set by the operator.

@@ -885,6 +885,31 @@ def test_an_integer_column_that_arrives_as_float_with_nulls_is_no_fault(tmp_path
     assert result["evidence"]["faults"] == [] and result["columns"]["stars"]["drifted"] is False
 
 
+def with_infinite_ratio(n: int, seed: int, inf_share: float) -> pd.DataFrame:
+    """A ratio feature whose zero denominators give +inf on ``inf_share`` of the rows."""
+    rng = np.random.default_rng(seed)
+    ratio = rng.normal(0, 1, n)
+    ratio[rng.random(n) < inf_share] = np.inf
+    return pd.DataFrame({"x": rng.normal(0, 1, n), "ratio": ratio})
+
+
+def test_unchanged_data_with_the_same_infinite_share_is_no_extrapolation(tmp_path: Path, airflow_home: Path) -> None:
+    summary = check(tmp_path, with_infinite_ratio(1500, 1, 0.25), with_infinite_ratio(1500, 2, 0.25))
+    action, decision = decide_on(summary, "m")
+
+    assert summary["evidence"]["extrapolation"]["beyond_chance"] is False
+    assert "ratio" not in summary["evidence"]["extrapolation"]["columns"]
+    assert action == "no_action", decision["rationale"]
+
+
+def test_infinite_values_that_newly_fill_a_column_escalate_like_nulls(tmp_path: Path, airflow_home: Path) -> None:
+    summary = check(tmp_path, with_infinite_ratio(1500, 1, 0.0), with_infinite_ratio(1500, 2, 0.6))
+    action, decision = decide_on(summary, "m")
+
+    assert summary["data_quality"]["null_share"]["ratio"] == pytest.approx(0.6, abs=0.05)
+    assert action == "escalate" and "column 'ratio' is 60% null" in decision["rationale"]
+
+
 def test_default_args_give_drift_settings_and_a_keyword_argument_wins() -> None:
     from airflow.sdk import DAG
 
