@@ -281,7 +281,8 @@ class DecisionConfig(_Section):
     :param min_drift_share: below this importance-weighted share of drifted features (after
         false-discovery control), drift alone is no reason to act.
     :param critical_drift_share: at or above it, without performance evidence, the rules retrain.
-    :param max_null_share: a column with more nulls than this in current data is a pipeline fault.
+    :param max_null_share: a column with more nulls than this in current data, and 0.1 (absolute)
+        more than the reference's share of it, is a pipeline fault.
     :param min_current_rows: fewer current rows than this: ``no_action``, "insufficient data".
     :param min_performance_drop: a measured or estimated drop of the performance metric larger than
         this by 1.96 standard errors (its lower 97.5 % bound is past it) is a significant drop.

@@ -6,9 +6,10 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
 1. **Rules before** (:func:`evaluate_guardrails`): one written policy over the evidence table that
    DriftCheckOperator puts in the summary (``core.evidence``), strongest evidence first:
 
-   * *pipeline fault*: schema errors, missing columns, more nulls than ``max_null_share``, a type,
-     scale or unit change, nearly all values outside the reference range, a category vocabulary
-     replaced, a column gone constant -> ``escalate``; retraining on broken data is wrong.
+   * *pipeline fault*: schema errors, missing columns, more nulls than ``max_null_share`` (and
+     ``NULL_SHARE_RISE`` more than the reference had), a type, scale or unit change, nearly all
+     values outside the reference range, a category vocabulary replaced, a column gone constant
+     -> ``escalate``; retraining on broken data is wrong.
    * *in-flight job*: a retraining job for the model is already running -> ``no_action``. That job
      is not started twice; the DAG run that started it validates it and asks for approval, so this
      run does nothing more than point at it (``Decision.attach_job_id``).
@@ -437,8 +438,16 @@ def _hours_since(now: datetime, then: Any) -> float | None:
     return None if then is None else (now - then).total_seconds() / 3600
 
 
+#: A null share above ``max_null_share`` is a fault only if it is also this much (absolute) above the
+#: reference's share of the column: an optional feature that was always 70% null is how the feed is,
+#: and a share within 0.1 of the reference's is a window's variation (as ``MIN_MIX_CHANGE`` for labels).
+NULL_SHARE_RISE = 0.1
+
+
 def data_quality_problems(drift: Mapping[str, Any], max_null_share: float) -> list[str]:
-    """Schema breaks and null shares above the limit, as short sentences (column names sanitised)."""
+    """Schema breaks, and null shares above the limit that rose clearly (``NULL_SHARE_RISE``) above the
+    reference's share (the limit alone for a summary without ``reference_null_share``), as short
+    sentences (column names sanitised)."""
     dq = drift.get("data_quality") or {}
     problems: list[str] = []
     errors = (dq.get("schema_errors") or [])[:MAX_LIST_ITEMS]
@@ -451,11 +460,17 @@ def data_quality_problems(drift: Mapping[str, Any], max_null_share: float) -> li
         more = _count(dq, "missing_columns") - len(missing)
         names = ", ".join(clip(str(c), MAX_NAME_CHARS) for c in missing) + (f" and {more} more" if more else "")
         problems.append(f"{_count(dq, 'missing_columns')} column(s) missing from current data: {names}")
+    reference_shares = dq.get("reference_null_share") or {}
     for col, share in sorted((dq.get("null_share") or {}).items(), key=lambda kv: -(kv[1] or 0)):
-        if share is not None and share > max_null_share:
-            problems.append(
-                f"column {clip(str(col), MAX_NAME_CHARS)!r} is {share:.0%} null (limit {max_null_share:.0%})"
-            )
+        if share is None or share <= max_null_share:
+            continue
+        reference = reference_shares.get(col)
+        if reference is not None and share <= reference + NULL_SHARE_RISE:
+            continue
+        was = "" if reference is None else f"reference {reference:.0%}; "
+        problems.append(
+            f"column {clip(str(col), MAX_NAME_CHARS)!r} is {share:.0%} null ({was}limit {max_null_share:.0%})"
+        )
     return problems
 
 

@@ -250,6 +250,7 @@ def compute_drift(
     plan: dict[str, ColumnCheck] = {}
     scored: dict[str, ColumnDrift] = {}
     null_share: dict[str, float] = {}
+    reference_null_share: dict[str, float] = {}  # what the decision compares ``null_share`` with
     type_changes: list[dict[str, str]] = []
     recast: dict[str, tuple[pd.Series, pd.Series]] = {}  # booleans read as the 0/1 the other frame holds
     for column in candidates:
@@ -258,6 +259,7 @@ def compute_drift(
         ref_kind, cur_kind = ref_data.kind, cur_data.kind
         if "empty" in (ref_kind, cur_kind):
             null_share[str(column)] = float(cur_series.isna().mean())
+            reference_null_share[str(column)] = float(ref_series.isna().mean())
             where = cur_name if cur_kind == "empty" else ref_name
             problem(
                 f"column '{column}' has only null values in {where}. Check the export job "
@@ -302,6 +304,7 @@ def compute_drift(
         ref_data.type = cur_data.type = col_type
         if column != label_column:  # a label's nulls are labels not in yet: ``unlabelled_share``, no fault
             null_share[str(column)] = cur_data.null_share
+            reference_null_share[str(column)] = ref_data.null_share
         if ref_data.n == 0 or cur_data.n == 0:
             where = cur_name if cur_data.n == 0 else ref_name
             problem(
@@ -367,6 +370,7 @@ def compute_drift(
     share = n_drifted / len(results) if results else 0.0
     data_quality: dict[str, Any] = {
         "null_share": null_share,
+        "reference_null_share": reference_null_share,
         "missing_columns": [str(c) for c in missing],
         "extra_columns": [str(c) for c in extra],
         "schema_errors": schema_errors,
@@ -446,6 +450,7 @@ def _empty_window_summary(reference: pd.DataFrame, s: DriftSettings, model_name:
         n_current=0,
         data_quality={
             "null_share": {},
+            "reference_null_share": {},
             "missing_columns": [],
             "extra_columns": [],
             "schema_errors": [],

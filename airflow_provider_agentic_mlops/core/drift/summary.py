@@ -98,6 +98,7 @@ class DriftSummary:
     :param n_current: rows in the current data.
     :param data_quality: ``null_share`` per column (current data, a number column's NaN and +-inf
         counted; not the label column's: its nulls are labels not in yet, ``unlabelled_share``),
+        ``reference_null_share`` (the same on the reference, which the decision compares with),
         ``missing_columns``, ``schema_errors``, and ``extra_columns``; the decision step stops on
         broken data.
     :param top_n: how many drifted columns :attr:`top_drifted` lists.
@@ -147,7 +148,8 @@ class DriftSummary:
         """A JSON-able dict of at most ``max_bytes`` (as ``json.dumps`` writes it).
 
         With many columns the per-column detail is cut: columns are kept most severe first, the
-        rest counted in ``columns_omitted``; ``null_share`` keeps the columns with nulls, most first;
+        rest counted in ``columns_omitted``; ``null_share`` keeps the columns with nulls, most first
+        (``reference_null_share`` the same columns);
         lists with an entry per column keep their first ``LIST_ITEMS_KEPT`` and count the rest in
         ``<name>_omitted`` beside them (``schema_errors``, ``missing_columns``, ``extra_columns``,
         ``type_changes``, ``skipped_columns`` and the evidence's ``faults``): every entry kept is a
@@ -181,7 +183,16 @@ class DriftSummary:
             return result
         # 1. Only columns that have nulls; the first few entries of the per-column lists.
         with_nulls = sorted(((k, v) for k, v in null_share.items() if v), key=lambda kv: (-kv[1], kv[0]))
-        data_quality["null_share"] = dict(with_nulls)
+        reference_null_share = dict(self.data_quality.get("reference_null_share") or {})
+
+        def keep_null_shares(kept: list[tuple[str, float]]) -> None:
+            data_quality["null_share"] = dict(kept)
+            if "reference_null_share" in data_quality:
+                data_quality["reference_null_share"] = {
+                    k: reference_null_share[k] for k, _ in kept if k in reference_null_share
+                }
+
+        keep_null_shares(with_nulls)
         kept = LIST_ITEMS_KEPT
         for section, key in (
             *((data_quality, key) for key in ("schema_errors", "missing_columns", "extra_columns")),
@@ -202,7 +213,7 @@ class DriftSummary:
         # 3. Fewer null shares.
         while with_nulls and _json_size(result) > max_bytes:
             with_nulls = with_nulls[: len(with_nulls) // 2]
-            data_quality["null_share"] = dict(with_nulls)
+            keep_null_shares(with_nulls)
         return result
 
     @classmethod

@@ -137,6 +137,29 @@ def test_data_quality_problem_escalates_even_at_critical_drift(dq, expected):
     assert expected in d.rationale
 
 
+@pytest.mark.parametrize(
+    ("current", "reference", "fault"),
+    [
+        (0.7, 0.7, False),  # an optional feature, as sparse as it always was
+        (0.79, 0.7, False),  # within NULL_SHARE_RISE of the reference's share
+        (0.85, 0.7, True),  # past it: the feed lost values
+        (0.6, 0.05, True),
+        (0.6, None, True),  # a summary without the reference's share: the limit alone
+        (0.45, 0.0, False),  # under the limit
+    ],
+)
+def test_a_null_share_over_the_limit_is_a_fault_only_when_it_rose_clearly_above_the_references(
+    current, reference, fault
+):
+    from airflow_provider_agentic_mlops.core.decision import data_quality_problems
+
+    summary = drift_summary(0.0, null_share={"o": current})
+    if reference is not None:
+        summary["data_quality"]["reference_null_share"] = {"o": reference}
+    problems = data_quality_problems(summary, max_null_share=0.5)
+    assert bool(problems) is fault, problems
+
+
 def test_critical_drift_retrains_with_rules_alone():
     d = decide(model_name="m", drift=drift_summary(0.6), history=history(), config=CONFIG, mode="rules")
     assert d.action == "retrain" and d.decided_by == "rules"

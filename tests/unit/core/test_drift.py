@@ -184,6 +184,7 @@ def test_summary_has_the_keys_other_steps_rely_on(frames) -> None:
     assert set(data["columns"]["amount"]) == {"score", "method", "threshold", "drifted", "type"}
     assert data["data_quality"] == {
         "null_share": {"amount": 0.0, "age": 0.0, "country": 0.0, "channel": 0.0},
+        "reference_null_share": {"amount": 0.0, "age": 0.0, "country": 0.0, "channel": 0.0},
         "missing_columns": [],
         "extra_columns": [],
         "schema_errors": [],
@@ -388,7 +389,9 @@ def test_a_mostly_empty_prediction_column_is_still_a_null_fault() -> None:
 
     summary = compute_drift(reference, current, label_column="label", prediction_column="pred")
 
-    assert data_quality_problems(summary.to_dict(), max_null_share=0.5) == ["column 'pred' is 75% null (limit 50%)"]
+    assert data_quality_problems(summary.to_dict(), max_null_share=0.5) == [
+        "column 'pred' is 75% null (reference 0%; limit 50%)"
+    ]
 
 
 @pytest.mark.parametrize("case", ["yes/no labels, probability predictions", "labels 1 and '1'"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -908,6 +909,29 @@ def test_infinite_values_that_newly_fill_a_column_escalate_like_nulls(tmp_path: 
 
     assert summary["data_quality"]["null_share"]["ratio"] == pytest.approx(0.6, abs=0.05)
     assert action == "escalate" and "column 'ratio' is 60% null" in decision["rationale"]
+
+
+def with_optional_column(n: int, seed: int, null_share: float) -> pd.DataFrame:
+    """``x`` always filled; ``o`` an optional feature, null on ``null_share`` of the rows."""
+    rng = np.random.default_rng(seed)
+    optional = pd.Series(rng.normal(0, 1, n)).where(rng.random(n) >= null_share)
+    return pd.DataFrame({"x": rng.normal(0, 1, n), "o": optional})
+
+
+def test_an_optional_column_as_sparse_as_in_the_reference_is_no_fault(tmp_path: Path, airflow_home: Path) -> None:
+    summary = check(tmp_path, with_optional_column(1500, 1, 0.7), with_optional_column(1500, 2, 0.7))
+    action, decision = decide_on(summary, "m")
+
+    assert summary["data_quality"]["reference_null_share"]["o"] == pytest.approx(0.7, abs=0.05)
+    assert action == "no_action", decision["rationale"]
+
+
+def test_a_null_share_that_jumps_past_the_limit_escalates(tmp_path: Path, airflow_home: Path) -> None:
+    summary = check(tmp_path, with_optional_column(1500, 1, 0.05), with_optional_column(1500, 2, 0.6))
+    action, decision = decide_on(summary, "m")
+
+    assert action == "escalate"
+    assert re.search(r"column 'o' is 6\d% null \(reference [4-6]%; limit 50%\)", decision["rationale"])
 
 
 def test_default_args_give_drift_settings_and_a_keyword_argument_wins() -> None:
