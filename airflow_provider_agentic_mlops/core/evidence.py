@@ -1568,7 +1568,13 @@ def gather_evidence(
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
     if label_column is not None and not has_labels:
         notes.append(f"labels not in yet: the current window has no '{label_column}' values; no measured performance")
-    task = task or (infer_task(reference[label_column]) if label_column in reference.columns else None)
+    if not task and label_column in reference.columns:
+        read = reference[prediction_column] if prediction_column in reference.columns else None
+        task = infer_task(
+            reference[label_column],
+            read,
+            (f"label_column '{label_column}'", f"prediction_column '{prediction_column}'"),
+        )
     if task is None and model is not None:
         task = "classification" if hasattr(model, "predict_proba") else "regression"
     metric = metric or ("r2" if task == "regression" else "accuracy")

@@ -401,8 +401,16 @@ def _types_seen(values: Sequence[Any]) -> str:
     return ", ".join(sorted({type(v).__name__ for v in np.asarray(values).tolist()}))
 
 
-def infer_task(labels: Sequence[Any]) -> str:
-    """``classification`` for non-numeric, boolean or integral labels with at most 20 values, else ``regression``."""
+def infer_task(
+    labels: Sequence[Any],
+    predictions: Sequence[Any] | None = None,
+    names: tuple[str, str] = ("the labels", "the predictions"),
+) -> str:
+    """``classification`` for non-numeric, boolean or integral labels with at most 20 values, else
+    ``regression``. With ``predictions`` (a prediction column), integral labels are ``regression``
+    when a prediction is fractional outside [0, 1] (a count or a rating predicted as a number, no
+    label or probability); fractional predictions in [0, 1] are one class's probability for labels
+    0/1 and anything else is a ValueError naming both (``names``) and ``task``."""
     import numpy as np
     import pandas as pd
 
@@ -410,7 +418,25 @@ def infer_task(labels: Sequence[Any]) -> str:
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return "classification"
     integral = bool(np.all(np.mod(values.to_numpy(dtype=np.float64), 1) == 0))
-    return "classification" if integral and values.nunique() <= 20 else "regression"
+    if not (integral and values.nunique() <= 20):
+        return "regression"
+    pred = pd.Series(predictions if predictions is not None else [], dtype=None).dropna()
+    if not pd.api.types.is_numeric_dtype(pred.dtype) or pd.api.types.is_bool_dtype(pred.dtype):
+        return "classification"  # predicted classes (text, booleans), or no prediction column
+    numbers = pred.to_numpy(dtype=np.float64)
+    numbers = numbers[np.isfinite(numbers)]
+    fractional = np.mod(numbers, 1) != 0
+    if (fractional & ((numbers < 0) | (numbers > 1))).any():
+        return "regression"
+    if fractional.any() and not set(values.unique().tolist()) <= {0, 1}:
+        label_name, prediction_name = names
+        raise ValueError(
+            f"cannot tell the task: {label_name} holds {values.nunique()} whole-number values (read as classes) "
+            f"but {prediction_name} holds fractions in [0, 1], which are neither classes nor the probability "
+            "of class 1 for labels 0/1: set task='regression' if the model predicts a number, or "
+            f"task='classification' with the predicted classes in {prediction_name}."
+        )
+    return "classification"
 
 
 def split_scores(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[Any, Any]:

@@ -63,7 +63,8 @@ def model_quality(
     regressor's ``r2`` is read at the reference's target variance on both frames (``1 - MSE / var``,
     :func:`~airflow_provider_agentic_mlops.core.metrics.r2_at_scale`), as the evidence compares it: each
     frame's own variance would move it with how much the target varies, not with the errors."""
-    task = task or infer_task(reference[label])
+    names = (f"label_column '{label}'", f"prediction_column '{prediction}'")
+    task = task or infer_task(reference[label], reference[prediction], names)
     if task not in SUMMARY_METRICS:
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
     scale = target_variance(reference[label].to_numpy()) if task == "regression" else None

@@ -11,6 +11,7 @@ from airflow_provider_agentic_mlops.core.metrics import (
     NonFinitePredictions,
     as_float,
     compute_metrics,
+    infer_task,
     nonfinite_predictions,
     rounded,
     score_predictions,
@@ -81,3 +82,24 @@ def test_rounded_gives_four_significant_digits_inside_mappings_and_lists_and_lea
         | {"kind": "measured", "nan": math.nan, "np": 0.1664, "top": [0.8678, "x"]}
     )
     assert rounded((0.123456, None), digits=2) == (0.12, None)
+
+
+@pytest.mark.parametrize(
+    ("labels", "predictions", "task"),
+    [
+        ([0, 3, 7, 15, 2], [0.4, 2.7, 6.1, 12.9, 2.2], "regression"),  # counts, predicted as expected counts
+        ([1.0, 5.0, 3.0, 4.0], [1.3, 4.6, 3.0, 3.9], "regression"),  # ratings, predicted as numbers
+        ([0, 1, 1, 0], [0.2, 0.9, 0.7, 0.1], "classification"),  # the probability of class 1
+        ([0, 2, 1, 2], [0, 2, 1, 1], "classification"),  # predicted classes
+        ([0, 2, 1, 2], ["a", "b", "a", "b"], "classification"),
+        ([0, 2, 1, 2], None, "classification"),  # no prediction column: the labels alone
+        ([0.5, 2.25, 1.0], [0.4, 2.0, 1.1], "regression"),
+    ],
+)
+def test_infer_task_reads_the_prediction_column_beside_the_labels(labels, predictions, task) -> None:
+    assert infer_task(labels, predictions) == task
+
+
+def test_infer_task_that_cannot_tell_names_the_columns_and_the_setting() -> None:
+    with pytest.raises(ValueError, match=r"label_column 'y'.*prediction_column 'p'.*set task='regression'"):
+        infer_task([0, 3, 4, 1], [0.1, 0.7, 0.9, 0.3], ("label_column 'y'", "prediction_column 'p'"))

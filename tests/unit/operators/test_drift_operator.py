@@ -934,6 +934,39 @@ def test_a_null_share_that_jumps_past_the_limit_escalates(tmp_path: Path, airflo
     assert re.search(r"column 'o' is 6\d% null \(reference [4-6]%; limit 50%\)", decision["rationale"])
 
 
+def counts(n: int, seed: int) -> pd.DataFrame:
+    """A count target (0-15) with a regressor's continuous predictions (its expected count)."""
+    rng = np.random.default_rng(seed)
+    rate = np.exp(rng.normal(1.5, 0.4, n))
+    return pd.DataFrame({"x": np.log(rate), "label": rng.poisson(rate).clip(0, 15), "pred": rate})
+
+
+def star_ratings(n: int, seed: int) -> pd.DataFrame:
+    """Ratings 1.0-5.0 (floats holding whole numbers) with a regressor's continuous predictions."""
+    rng = np.random.default_rng(seed)
+    taste = rng.normal(3, 1, n)
+    stars = np.clip(np.round(taste + rng.normal(0, 0.5, n)), 1, 5)
+    return pd.DataFrame({"x": taste, "label": stars, "pred": np.clip(taste, 1, 5)})
+
+
+@pytest.mark.parametrize("frames", [counts, star_ratings])
+def test_integer_valued_targets_with_continuous_predictions_are_regression(tmp_path: Path, frames) -> None:
+    result = check(tmp_path, frames(1500, 1), frames(1500, 2), label_column="label", prediction_column="pred")
+
+    assert set(result["quality"]) == {"mae", "rmse", "r2"}
+    assert result["evidence"]["performance"]["metric"] == "r2"
+
+
+def test_a_task_the_columns_cannot_tell_is_a_clear_error(tmp_path: Path) -> None:
+    def frame(seed: int) -> pd.DataFrame:  # levels 0-4 predicted as fractions in [0, 1]: no probability of a class
+        rng = np.random.default_rng(seed)
+        level = rng.integers(0, 5, 1500)
+        return pd.DataFrame({"x": rng.normal(0, 1, 1500), "label": level, "pred": (level + rng.random(1500)) / 5})
+
+    with pytest.raises(ValueError, match=r"label_column 'label'.*prediction_column 'pred'.*set task='regression'"):
+        check(tmp_path, frame(1), frame(2), label_column="label", prediction_column="pred")
+
+
 def test_default_args_give_drift_settings_and_a_keyword_argument_wins() -> None:
     from airflow.sdk import DAG
 
