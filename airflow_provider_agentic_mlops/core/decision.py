@@ -583,6 +583,11 @@ _UNDEFINED_BECAUSE = {
     "or the model's scores are not probabilities",
     "log_loss": "it needs a probability for every class the labels hold, so the labels hold a class the model "
     "gives no score for, or the model's scores are not probabilities",
+    **dict.fromkeys(
+        ("precision", "recall", "f1"),
+        "it needs the positive class (the greater of the reference's two) among the labels or the predictions, "
+        "and the window holds no positive label and the model predicted no positive",
+    ),
 }
 
 

@@ -42,6 +42,7 @@ from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import (
     PROBABILITY_METRICS,
     as_float,
+    class_labels,
     compute_metrics,
     higher_is_better,
     split_scores,
@@ -401,7 +402,11 @@ def measure_performance(
     else:
         labels = np.asarray(y_pred)
     classes = None if classes is None else np.asarray(classes).tolist()
-    values = compute_metrics(task, y_true, labels, proba, classes=classes)  # type: ignore[arg-type]
+    over = None  # a classifier's positive class: the model's or the reference's, whatever this window holds
+    if task == "classification":
+        known = [k for k in (classes, reference_labels) if k is not None]
+        over = class_labels(y_true, labels, classes=[pd.Series(np.asarray(k)).dropna().unique() for k in known])
+    values = compute_metrics(task, y_true, labels, proba, classes=classes, labels=over)  # type: ignore[arg-type]
     if metric not in values:
         needs = " (it needs class probabilities: a prediction column of them, or predict_proba)"
         raise ValueError(
@@ -413,7 +418,7 @@ def measure_performance(
     if task == "regression" and metric == "r2":
         current, se, scale = _r2_at_the_references_scale(y_true, labels, reference_labels, current)
     if scale is None or scale["reference_variance"] is None:
-        se = _standard_error(task, metric, y_true, labels, proba, current, seed, classes)
+        se = _standard_error(task, metric, y_true, labels, proba, current, seed, classes, over)
     out: dict[str, Any] = {
         "kind": "measured",
         "metric": metric,
@@ -445,8 +450,6 @@ def measure_performance(
     drop_se = math.sqrt(se**2 + base_se**2)
     out.update(drop=drop, drop_se=drop_se)
     if task == "classification" and metric in MIX_METRICS and reference_labels is not None:
-        from airflow_provider_agentic_mlops.core.metrics import class_labels
-
         over = class_labels(y_true, labels, classes=[] if classes is None else [classes])
         out["class_mix"] = class_mix(
             y_true,
@@ -739,6 +742,7 @@ def _standard_error(
     value: float,
     seed: int,
     classes: list[Any] | None = None,
+    over: list[Any] | None = None,
 ) -> float:
     n = len(y_true)
     if n == 0 or math.isnan(value):
@@ -752,7 +756,8 @@ def _standard_error(
         idx = rng.integers(0, n, m)
         p = None if proba is None else np.asarray(proba)[idx]
         try:
-            stats.append(compute_metrics(task, y_true[idx], np.asarray(labels)[idx], p, classes=classes)[metric])  # type: ignore[arg-type]
+            resample = compute_metrics(task, y_true[idx], np.asarray(labels)[idx], p, classes=classes, labels=over)  # type: ignore[arg-type]
+            stats.append(resample[metric])
         except ValueError:
             continue
     finite = [s for s in stats if not math.isnan(s)]

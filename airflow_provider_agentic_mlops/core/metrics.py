@@ -239,17 +239,35 @@ def score_predictions(
     binary = len(labels) <= 2 and (classes is None or len(classes) <= 2)
     scope: dict[str, Any] = {"average": "binary", "pos_label": labels[-1]} if binary else {}
     scope = scope or {"average": "macro", "labels": labels}
-    out = {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "precision": float(skm.precision_score(y_true, y_pred, zero_division=0, **scope)),
-        "recall": float(skm.recall_score(y_true, y_pred, zero_division=0, **scope)),
-        "f1": float(skm.f1_score(y_true, y_pred, zero_division=0, **scope)),
-    }
+    out = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
     undefined: dict[str, str] = {}
+    absent = _absent_positive_class(labels, y_true, y_pred) if binary else None
+    if absent is not None:  # the negative class's F1 (1.0) or zero_division's 0 would read as a measurement
+        reason = f"no positive ({absent!r}) among the labels or the predictions: nothing to be precise on or recall"
+        _log.info("precision, recall and f1 are undefined (NaN): %s", reason)
+        out.update(dict.fromkeys(("precision", "recall", "f1"), math.nan))
+        undefined.update(dict.fromkeys(("precision", "recall", "f1"), reason))
+    else:
+        out["precision"] = float(skm.precision_score(y_true, y_pred, zero_division=0, **scope))
+        out["recall"] = float(skm.recall_score(y_true, y_pred, zero_division=0, **scope))
+        out["f1"] = float(skm.f1_score(y_true, y_pred, zero_division=0, **scope))
     if proba is not None:
         values, undefined = _probability_metrics(y_true, proba, classes)
         out.update(values)
     return Scores(out, undefined)
+
+
+def _absent_positive_class(labels: Sequence[Any], y_true: Sequence[Any], y_pred: Sequence[Any]) -> Any:
+    """The binary positive class when neither the labels nor the predictions hold it, else None: the
+    greater of two classes (:func:`class_labels`), or 1 (True) when 0 (False) is the only class known."""
+    import numpy as np
+
+    positive = labels[-1]
+    number = isinstance(positive, bool | np.bool_ | int | np.integer | float | np.floating)
+    if len(labels) == 1 and number and positive == 0:
+        return True if isinstance(positive, bool | np.bool_) else 1
+    seen = set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist())
+    return None if positive in seen else positive
 
 
 def _probability_metrics(

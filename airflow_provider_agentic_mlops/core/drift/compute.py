@@ -26,6 +26,7 @@ from airflow_provider_agentic_mlops.core.drift.summary import (
     json_float,
 )
 from airflow_provider_agentic_mlops.core.metrics import (
+    class_labels,
     compute_metrics,
     infer_task,
     r2_at_scale,
@@ -68,12 +69,20 @@ def model_quality(
     if task not in SUMMARY_METRICS:
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
     scale = target_variance(reference[label].to_numpy()) if task == "regression" else None
-    ref, cur = (_quality(frame, label, prediction, task, scale) for frame in (reference, current))
+    # a classifier's positive class is the reference's, whatever one window holds (one without positives
+    # would make f1 its negative class's)
+    known = pd.unique(reference[label].dropna().to_numpy()) if task == "classification" else None
+    ref, cur = (_quality(frame, label, prediction, task, scale, known) for frame in (reference, current))
     return {name: {"reference": ref[name], "current": cur[name]} for name in SUMMARY_METRICS[task]}
 
 
 def _quality(
-    frame: pd.DataFrame, label: str, prediction: str, task: str, scale: float | None = None
+    frame: pd.DataFrame,
+    label: str,
+    prediction: str,
+    task: str,
+    scale: float | None = None,
+    known: Any = None,
 ) -> dict[str, float | None]:
     if label not in frame.columns:  # labels not in yet
         return dict.fromkeys(SUMMARY_METRICS[task])
@@ -88,7 +97,8 @@ def _quality(
             values["r2"] = r2_at_scale(y_true, rows[prediction].to_numpy(), scale)[0]
     else:
         y_pred, proba = split_scores(y_true, rows[prediction].to_numpy())
-        values = compute_metrics("classification", y_true, y_pred, proba, names=names)
+        over = class_labels(y_true, y_pred, classes=[] if known is None else [known], names=names)
+        values = compute_metrics("classification", y_true, y_pred, proba, names=names, labels=over)
     return {name: json_float(values[name]) if name in values else None for name in SUMMARY_METRICS[task]}
 
 

@@ -103,3 +103,24 @@ def test_infer_task_reads_the_prediction_column_beside_the_labels(labels, predic
 def test_infer_task_that_cannot_tell_names_the_columns_and_the_setting() -> None:
     with pytest.raises(ValueError, match=r"label_column 'y'.*prediction_column 'p'.*set task='regression'"):
         infer_task([0, 3, 4, 1], [0.1, 0.7, 0.9, 0.3], ("label_column 'y'", "prediction_column 'p'"))
+
+
+@pytest.mark.parametrize(
+    ("labels", "y_true", "y_pred"),
+    [
+        ([0, 1], [0, 0, 0, 0], [0, 0, 0, 0]),  # the classes known (the reference's, the model's): 1 is positive
+        (None, [0, 0, 0, 0], [0, 0, 0, 0]),  # only 0 seen: the positive class is 1, absent
+        (None, [False, False], [False, False]),
+    ],
+)
+def test_precision_recall_f1_without_the_positive_class_are_undefined(labels, y_true, y_pred) -> None:
+    scores = score_predictions("classification", y_true, y_pred, labels=labels)
+
+    assert scores.metrics["accuracy"] == 1.0
+    for metric in ("precision", "recall", "f1"):
+        assert math.isnan(scores.metrics[metric]) and "no positive" in scores.undefined[metric]
+
+
+def test_f1_is_the_positive_class_s_when_it_is_predicted_only() -> None:
+    scores = score_predictions("classification", [0, 0, 0, 0], [0, 1, 0, 0], labels=[0, 1])
+    assert scores.metrics["f1"] == 0.0 and scores.metrics["precision"] == 0.0

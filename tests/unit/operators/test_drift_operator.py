@@ -967,6 +967,34 @@ def test_a_task_the_columns_cannot_tell_is_a_clear_error(tmp_path: Path) -> None
         check(tmp_path, frame(1), frame(2), label_column="label", prediction_column="pred")
 
 
+def fraud(n: int, seed: int, rate: float) -> pd.DataFrame:
+    """Fraud labels at ``rate``, a model that catches 70% of them and flags nothing else."""
+    rng = np.random.default_rng(seed)
+    label = (rng.random(n) < rate).astype(int)
+    return pd.DataFrame({"x": rng.normal(0, 1, n), "label": label, "pred": np.where(rng.random(n) < 0.7, label, 0)})
+
+
+def test_f1_on_a_window_without_positives_is_undefined_not_the_negative_class(
+    tmp_path: Path, airflow_home: Path
+) -> None:
+    summary = check(
+        tmp_path,
+        fraud(3000, 1, 0.05),
+        fraud(1500, 2, 0.0),
+        label_column="label",
+        prediction_column="pred",
+        performance_metric="f1",
+        performance_baseline=0.8,
+    )
+    action, decision = decide_on(summary, "m")
+
+    assert summary["quality"]["f1"]["current"] is None
+    assert summary["quality"]["f1"]["reference"] == pytest.approx(0.82, abs=0.05)
+    assert pd.isna(summary["evidence"]["performance"]["current"])  # NaN, None after the XCom's JSON
+    assert action == "escalate" and decision["rules_fired"][-1]["rule"] == "performance_undefined"
+    assert "no positive" in decision["rationale"]
+
+
 def test_default_args_give_drift_settings_and_a_keyword_argument_wins() -> None:
     from airflow.sdk import DAG
 
