@@ -879,7 +879,31 @@ def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None
 
 
 def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
-    """The written policy, before the LLM; see the module docstring for the order."""
+    """The written policy, before the LLM; see the module docstring for the order. Columns only the current
+    data has (``strict=False``) are said in the rationale: no input the model was trained on, so no harm."""
+    g = _evaluate_guardrails(drift, history, config)
+    g.rationale += extra_columns_note(drift)
+    return g
+
+
+def extra_columns_note(drift: Mapping[str, Any]) -> str:
+    """A sentence naming the columns of the current data the reference lacks (sanitised), or ''."""
+    dq = drift.get("data_quality") or {}
+    count = _count(dq, "extra_columns")
+    if not count:
+        return ""
+    listed = (dq.get("extra_columns") or [])[:MAX_LIST_ITEMS]
+    names = ", ".join(repr(clip(str(c), MAX_NAME_CHARS)) for c in listed)
+    more = count - len(listed)
+    return (
+        f" Noted: current data has {count} column{'s' if count > 1 else ''} the reference does not "
+        f"({names}{f' and {more} more' if more else ''}): not checked for drift, the reference having "
+        "nothing to compare with; a column the model does not read harms nothing (add it to the reference "
+        "data or drop it with exclude_columns)."
+    )
+
+
+def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config: DecisionConfig) -> Guardrails:
     share = _drift_share(drift)
     evidence = drift.get("evidence") or {}
     g = Guardrails(fired=[], allowed=ACTIONS, fallback=ESCALATE)

@@ -160,6 +160,15 @@ def test_a_null_share_over_the_limit_is_a_fault_only_when_it_rose_clearly_above_
     assert bool(problems) is fault, problems
 
 
+def test_extra_columns_in_current_data_are_noted_in_the_rationale_not_a_fault():
+    drift = drift_summary(0.0)
+    drift["data_quality"]["extra_columns"] = ["z", "w"]
+    drift["data_quality"]["extra_columns_omitted"] = 3
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="rules")
+    assert d.action == "no_action"
+    assert "current data has 5 columns the reference does not ('z', 'w' and 3 more): not checked" in d.rationale
+
+
 def test_critical_drift_retrains_with_rules_alone():
     d = decide(model_name="m", drift=drift_summary(0.6), history=history(), config=CONFIG, mode="rules")
     assert d.action == "retrain" and d.decided_by == "rules"

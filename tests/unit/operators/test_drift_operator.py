@@ -995,6 +995,19 @@ def test_f1_on_a_window_without_positives_is_undefined_not_the_negative_class(
     assert "no positive" in decision["rationale"]
 
 
+def test_an_extra_column_in_current_data_is_noted_not_escalated(tmp_path: Path, airflow_home: Path) -> None:
+    rng = np.random.default_rng(13)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "y": rng.normal(5, 2, 1500)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "y": rng.normal(5, 2, 1500), "z": 1.0})
+
+    summary = check(tmp_path, reference, current, strict=False)
+    action, decision = decide_on(summary, "m")
+
+    assert summary["data_quality"]["extra_columns"] == ["z"] and "z" not in summary["columns"]
+    assert action == "no_action"
+    assert "current data has 1 column the reference does not ('z'): not checked" in decision["rationale"]
+
+
 def test_default_args_give_drift_settings_and_a_keyword_argument_wins() -> None:
     from airflow.sdk import DAG
 
