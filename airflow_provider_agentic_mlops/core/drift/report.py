@@ -353,6 +353,7 @@ def write_evidently_report(
     snapshot.save_json(str(json_path))
     note = _note(model_name, reference, current, sample_rows)
     _add_note_to_html(html_path, note)
+    _escape_script_data(html_path)
     paths = {"html": str(html_path), "json": str(json_path)}
     if summary is not None:
         summary_path = out / "drift_summary.json"
@@ -425,3 +426,33 @@ def _add_note_to_html(path: Path, note: str) -> None:
     match = re.search(r"<body[^>]*>", text, flags=re.IGNORECASE)
     text = text[: match.end()] + banner + text[match.end() :] if match else banner + text
     path.write_text(text, encoding="utf-8")
+
+
+#: Evidently's inline data (``file_html_template``): ``<script>``, a newline, ``var <id> = <JSON>;``, then
+#: ``var additional_graphs_<id> = <JSON>;`` ended by a newline before ``</script>``, which JSON (whose
+#: strings escape newlines) cannot hold.
+_DATA_SCRIPT = re.compile(r"<script>\n\s*var (\w+) = ")
+_DATA_SCRIPT_END = ";\n</script>"
+
+
+def _escape_script_data(path: Path) -> None:
+    """Escape ``</`` as ``<\\/`` (and ``<!--`` as ``\\u003c!--``) in the report's inline data scripts.
+
+    Evidently writes column names and values as JSON into a ``<script>`` block unescaped for HTML: a
+    column named ``x</script>`` ends the block early (the report shows nothing) and ``<!--`` may swallow
+    the next one. In JSON and JavaScript strings ``\\/`` is ``/`` and ``\\u003c`` is ``<``: the data
+    reads back the same. Only inside those blocks; nothing else of the page is touched."""
+    text = path.read_text(encoding="utf-8")
+    parts, last = [], 0
+    for match in _DATA_SCRIPT.finditer(text):
+        if match.start() < last:  # inside a block already escaped
+            continue
+        graphs = text.find(f";\n    var additional_graphs_{match.group(1)} = ", match.end())
+        end = text.find(_DATA_SCRIPT_END, graphs)
+        if graphs < 0 or end < 0:
+            continue
+        data = text[match.end() : end].replace("</", "<\\/").replace("<!--", "\\u003c!--")
+        parts += [text[last : match.end()], data]
+        last = end
+    if parts:
+        path.write_text("".join([*parts, text[last:]]), encoding="utf-8")

@@ -1008,6 +1008,52 @@ def test_an_extra_column_in_current_data_is_noted_not_escalated(tmp_path: Path, 
     assert "current data has 1 column the reference does not ('z'): not checked" in decision["rationale"]
 
 
+def script_blocks(html_text: str) -> list[str]:
+    """The text of each ``<script>`` element as a browser's HTML parser splits them."""
+    from html.parser import HTMLParser
+
+    class Scripts(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=False)
+            self.blocks: list[str] = []
+            self.inside = False
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "script":
+                self.inside = True
+                self.blocks.append("")
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "script":
+                self.inside = False
+
+        def handle_data(self, data: str) -> None:
+            if self.inside:
+                self.blocks[-1] += data
+
+    parser = Scripts()
+    parser.feed(html_text)
+    return parser.blocks
+
+
+def test_a_column_named_with_a_closing_script_tag_leaves_the_report_s_data_intact(tmp_path: Path) -> None:
+    name = "<script>alert(1)</script><!--"
+    rng = np.random.default_rng(14)
+    reference = pd.DataFrame({name: rng.normal(0, 1, 1500), "y": rng.normal(0, 1, 1500)})
+    current = pd.DataFrame({name: rng.normal(0, 1, 1500), "y": rng.normal(0, 1, 1500)})
+
+    result = check(tmp_path, reference, current)
+    html_text = Path(result["report_uri"].removeprefix("file://")).read_text(encoding="utf-8")
+
+    data = [b for b in script_blocks(html_text) if re.match(r"\s*var metric_\w+ = ", b)]
+    assert len(data) == 1  # the dashboard's data, in one piece
+    found = re.fullmatch(r"\s*var (\w+) = (.*);\s*var additional_graphs_\1 = (.*);\s*", data[0], flags=re.DOTALL)
+    assert found is not None
+    dashboard, graphs = json.loads(found.group(2)), json.loads(found.group(3))
+    assert name in json.dumps(dashboard, ensure_ascii=False) + json.dumps(graphs, ensure_ascii=False)
+    assert result["report"]["status"] == "written"
+
+
 def test_default_args_give_drift_settings_and_a_keyword_argument_wins() -> None:
     from airflow.sdk import DAG
 
