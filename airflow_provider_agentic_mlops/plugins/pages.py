@@ -70,7 +70,12 @@ def plugin_root(request: Request) -> str:
 
 
 def airflow_root(request: Request) -> str:
-    """The Airflow UI's URL path (the plugin's mount point removed)."""
+    """The Airflow UI's URL path (the plugin's mount point removed).
+
+    The pages are shown in an iframe of Airflow's UI (Browse > Models): a link to Airflow's own pages (a DAG,
+    a run) carries ``target="_top"``, else it would open a second Airflow UI inside the iframe. Links between
+    the plugin's pages carry none and stay in the iframe.
+    """
     from airflow_provider_agentic_mlops.links import PLUGIN_PREFIX
 
     return plugin_root(request).removesuffix(PLUGIN_PREFIX)

@@ -1037,3 +1037,49 @@ def test_a_model_page_without_quality_says_why_the_last_check_had_none(
     allowed.add("agentic_mlops__churn")
     quality = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "quality-unknown")
     assert "labels not in yet (no 'label' values)" in quality
+
+
+def _anchors(page: str) -> list[tuple[str, str | None]]:
+    """``(href, target)`` of every link of ``page``."""
+    return [
+        (html.unescape(href), target)
+        for tag in re.findall(r"<a\s[^>]*>", page)
+        for href, target in [
+            (re.search(r'href="([^"]*)"', tag).group(1), (re.search(r'target="([^"]*)"', tag) or [None, None])[1])
+        ]
+    ]
+
+
+def test_links_to_airflows_pages_leave_the_plugins_iframe_and_links_between_its_pages_stay(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages are shown in an iframe of Airflow's UI: a DAG or run link opened in it would nest a second
+    Airflow UI (two sidebars) inside the first. Those links open in the top window; the plugin's own stay."""
+    seeded = seed_history(sqlite_store)
+    _model_dags(monkeypatch, {"churn": True, "fraud-detector": False})
+    allowed.update({DAG, "agentic_mlops__churn"})
+    client = _client(sqlite_store)
+    pages = {
+        path: client.get(f"/agentic-mlops{path}").text
+        for path in (
+            "/models",
+            "/models/fraud-detector",
+            "/models/churn",  # never decided: its notice links the last run and the DAG's Trigger
+            f"/models/fraud-detector/decisions/{seeded['decision_ids'][0]}",
+            "/approvals",
+        )
+    }
+    pages["login page"] = (
+        _client(sqlite_store, signed_in=False).get("/agentic-mlops/models", headers={"Accept": "text/html"}).text
+    )
+    airflows = []
+    for name, page in pages.items():
+        for href, target in _anchors(page):
+            if href.startswith("/agentic-mlops/"):
+                assert target in (None, "_blank"), f"{name}: plugin link {href} leaves the iframe ({target})"
+            else:
+                assert target == "_top", f"{name}: Airflow link {href} opens inside the iframe"
+                airflows.append(href)
+    assert f"/dags/{DAG}" in airflows and f"/dags/{DAG}/runs/manual__1" in airflows
+    assert "/dags/agentic_mlops__churn/runs/manual__1" in airflows and "/dags/agentic_mlops__churn" in airflows
+    assert f"/dags/{DAG}/runs/scheduled__2026-01-01" in airflows and "/" in airflows
