@@ -19,6 +19,8 @@ from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, reject_val
 from tests.sql_statements import statements_on
 
 DAG = "agentic_mlops__fraud-detector"
+#: The real read of Airflow's model DAGs, kept before the fixtures stand in for it.
+KNOWN_MODELS = alerts.known_models
 
 
 class User:
@@ -1083,3 +1085,57 @@ def test_links_to_airflows_pages_leave_the_plugins_iframe_and_links_between_its_
     assert f"/dags/{DAG}" in airflows and f"/dags/{DAG}/runs/manual__1" in airflows
     assert "/dags/agentic_mlops__churn/runs/manual__1" in airflows and "/dags/agentic_mlops__churn" in airflows
     assert f"/dags/{DAG}/runs/scheduled__2026-01-01" in airflows and "/" in airflows
+
+
+def _parsed_dag(dag_id: str, *, paused: bool, description: str, tags: list[str]) -> None:
+    """A DAG as the dag-processor leaves it in Airflow's metadata DB: its row, description and tags."""
+    from airflow.models.dag import DagModel, DagTag
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(
+            DagModel(
+                dag_id=dag_id,
+                bundle_name="dags-folder",
+                is_paused=paused,
+                is_stale=False,
+                description=description,
+                max_active_tasks=16,
+                max_consecutive_failed_dag_runs=0,
+                has_task_concurrency_limits=False,
+            )
+        )
+        session.flush()
+        session.add_all(DagTag(name=tag, dag_id=dag_id) for tag in tags)
+
+
+def test_a_model_with_a_broken_models_yaml_entry_shows_the_error_not_how_to_start_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch, server_metadata_db: Any
+) -> None:
+    """A bad entry's DAG is the factory's stand-in (tagged models-yaml-error, the error in its description): the
+    overview marks the model, and its page says to fix the entry, not to unpause or trigger a DAG that only fails."""
+    from airflow_provider_agentic_mlops.core.config import INVALID_ENTRY_TAG
+
+    error = "models.yaml: model 'churn': field 'decision.min_drift_share': Input should be less than or equal to 1"
+    _parsed_dag(
+        "agentic_mlops__churn",
+        paused=True,
+        description=f"Not run: the models file entry is invalid: {error}",
+        tags=["agentic-mlops", INVALID_ENTRY_TAG],
+    )
+    _parsed_dag(DAG, paused=False, description="Agentic MLOps loop of model 'fraud-detector'", tags=["agentic-mlops"])
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
+    seed_history(sqlite_store)
+    allowed.update({DAG, "agentic_mlops__churn"})
+    client = _client(sqlite_store)
+    page = client.get("/agentic-mlops/models").text
+    churn = _row(page, "churn")
+    assert "models.yaml error" in churn and error in churn and "fix the entry in models.yaml" in churn
+    assert "models.yaml error" not in _row(page, "fraud-detector")
+    model = client.get("/agentic-mlops/models/churn").text
+    assert 'id="no-decision-yet"' not in model
+    notice = _text_of(model, "models-yaml-error")
+    assert error in notice and "fix the entry in models.yaml" in notice
+    assert "unpause" not in notice and "trigger" not in notice.lower()
+    assert 'id="models-yaml-error"' not in client.get("/agentic-mlops/models/fraud-detector").text
