@@ -22,7 +22,10 @@ HEATMAP_CAPTION = "runs, oldest to newest; red: past the threshold"
 
 
 def _when(point: RunPoint) -> str:
-    return f"{point.at:%Y-%m-%d %H:%M}" if hasattr(point.at, "strftime") else str(point.at)
+    """The time of ``point`` as the pages write times (:func:`.pages.when`: with its zone, UTC)."""
+    from airflow_provider_agentic_mlops.plugins.pages import when
+
+    return when(point.at)
 
 
 def _scale(value: float, lo: float, hi: float, out_lo: float, out_hi: float) -> float:
@@ -91,7 +94,7 @@ def drift_chart(
     )
     for (x, y), p in zip(pts, known, strict=True):
         colour = ACTION_COLOURS.get(p.action, OTHER_COLOUR)
-        tip = f"{_when(p)} UTC: drift share {p.drift_share:.3f}, decision {p.action} (#{p.decision_id})"
+        tip = f"{_when(p)}: drift share {p.drift_share:.3f}, decision {p.action} (#{p.decision_id})"
         parts.append(
             f'<a href="{escape(decisions_url)}{p.decision_id}"><circle class="point" data-action="{escape(p.action)}" '
             f'cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}" stroke="#fff"><title>{escape(tip)}</title></circle></a>'
@@ -243,7 +246,7 @@ def quality_chart(
                 )
         for p, v in points:
             champion = champions.get(p.decision_id)
-            tip = f"{metric} = {v:.3f} on current data, {_when(p)} UTC"
+            tip = f"{metric} = {v:.3f} on current data, {_when(p)}"
             tip += f"; baseline {own[p.decision_id]:.3f}" if p.decision_id in own else ""
             tip += f"; champion v{champion}" if champion else ""
             parts.append(

@@ -11,7 +11,7 @@ client (the pages' own ``fetch()``, curl, the API's clients) keeps FastAPI's JSO
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,14 @@ async def asset(name: str) -> Response:
     return Response((TEMPLATES / name).read_bytes(), media_type=ASSETS[name], headers={"Cache-Control": "max-age=300"})
 
 
-def _when(value: Any) -> str:
+def when(value: Any) -> str:
+    """A time of the state store as the pages show it, with its zone: ``2026-01-05 14:30 UTC`` (the store keeps
+    UTC; an aware time is converted); ``-`` for none. Every page's times go through it, so none writes the zone
+    itself."""
     if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return f"{value:%Y-%m-%d %H:%M} UTC"
     return "-" if value in (None, "") else str(value)
 
 
@@ -93,7 +98,7 @@ def environment() -> Any:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.ChainableUndefined
     )
-    env.filters["when"] = _when
+    env.filters["when"] = when
     env.filters["pretty"] = _pretty
     env.filters["shorten"] = shorten
     return env

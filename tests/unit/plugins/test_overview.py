@@ -1139,3 +1139,31 @@ def test_a_model_with_a_broken_models_yaml_entry_shows_the_error_not_how_to_star
     assert error in notice and "fix the entry in models.yaml" in notice
     assert "unpause" not in notice and "trigger" not in notice.lower()
     assert 'id="models-yaml-error"' not in client.get("/agentic-mlops/models/fraud-detector").text
+
+
+def test_every_time_on_the_pages_says_it_is_utc_once(sqlite_store: StateStore, allowed: set[str]) -> None:
+    """The store's times are UTC: each page says so at each time (the overview said nothing, and a browser's
+    reader in another zone took them for local), never twice ("UTC UTC")."""
+    from airflow_provider_agentic_mlops import approvals
+
+    seeded = seed_history(sqlite_store)
+    pending = request_approval(
+        sqlite_store, model_name="fraud-detector", dag_id=DAG, run_id="manual__2", required_approvals=2
+    ).approval["id"]
+    approvals.decide(sqlite_store, pending, approve=True, user="ann", via="ui")
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    paths = (
+        "/models",
+        "/models/fraud-detector",
+        f"/models/fraud-detector/decisions/{seeded['decision_ids'][0]}",
+        "/approvals",
+    )
+    for path in paths:
+        page = client.get(f"/agentic-mlops{path}").text
+        times = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d(.{0,8})", page, re.S)
+        assert times, f"{path} shows no time"
+        assert all(after.startswith(" UTC") for after in times), f"{path}: a time without its zone: {times}"
+        assert "UTC UTC" not in page and "UTC) UTC" not in page, path
+    overview_row = _row(client.get("/agentic-mlops/models").text, "fraud-detector")
+    assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d UTC", overview_row)  # the pending approval's deadline
