@@ -255,10 +255,13 @@ def quality_chart(
             )
         last, legend_y = points[-1], top + 30 * k + 10
         label = f"{escape(metric[:20])} {last[1]:.3f}"
-        parts.append(f'<text x="{width - right + 8}" y="{legend_y}" fill="{colour}" {_FONT}>{label}</text>')
+        # the series' colour marks it; the label is in the page's text colour, readable in light and dark mode
+        swatch = f'<tspan class="swatch" fill="{colour}">&#9632;</tspan>'
+        parts.append(f'<text x="{width - right + 8}" y="{legend_y}" {_FONT}>{swatch} {label}</text>')
         if last[0].decision_id in own:
             baseline = f"baseline {own[last[0].decision_id]:.3f}"
-            parts.append(f'<text x="{width - right + 8}" y="{legend_y + 13}" fill="{colour}" {_FONT}>{baseline}</text>')
+            dashes = f'<tspan class="swatch" fill="{colour}">- -</tspan>'
+            parts.append(f'<text x="{width - right + 8}" y="{legend_y + 13}" {_FONT}>{dashes} {baseline}</text>')
     for i in sorted({0, len(runs) - 1}):
         anchor = "middle" if len(runs) == 1 else ("start" if i == 0 else "end")
         at = f'x="{x(runs[i]):.1f}" y="{height - bottom + 14}" text-anchor="{anchor}"'
