@@ -115,3 +115,41 @@ def test_in_dark_mode_the_pages_are_dark_and_their_text_and_badges_stay_readable
                 assert unreadable == [], f"{path} in {scheme} mode: {unreadable}"
     finally:
         _colour_scheme(browser, "light")
+
+
+def test_a_long_rationale_without_spaces_wraps_instead_of_widening_the_page(
+    browser: Browser, pages: TestClient, sqlite_store: StateStore, tmp_path: Path
+) -> None:
+    """An LLM's rationale or an approver's reason with no space (a URL, a hash, a run of characters) breaks
+    anywhere: the model page was ~2,700 px wide for one."""
+    from airflow_provider_agentic_mlops import approvals
+    from tests.approval_data import request_approval
+
+    word = "drift_share_of_amount_" * 90
+    decision = sqlite_store.record_decision(
+        "fraud-detector",
+        mode="llm",
+        final_action="retrain",
+        decided_by="llm",
+        dag_id=DAG,
+        run_id="manual__long",
+        rationale=word,
+        rules_fired=[{"rule": "drift_share", "effect": "retrain", "detail": word}],
+        evidence={},
+        inputs={"drift": {"drift_share": 0.6}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+    for run_id in ("r1", "r2"):
+        request_approval(
+            sqlite_store, model_name="fraud-detector", dag_id=DAG, run_id=run_id, details={"rationale": word}
+        )
+    decided = sqlite_store.list_approvals(status="pending")[0]["id"]
+    approvals.decide(sqlite_store, decided, approve=False, user="ann", via="ui", reason=word[:1900])
+    width = browser.evaluate("window.innerWidth")
+    for path in ("/models/fraud-detector", f"/models/fraud-detector/decisions/{decision}", "/approvals"):
+        _show(browser, pages, path, tmp_path)
+        assert word[:40] in browser.evaluate("document.body.innerText"), path
+        assert browser.evaluate("document.documentElement.scrollWidth") <= width, f"{path} is wider than the window"
