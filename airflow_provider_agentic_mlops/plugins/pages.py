@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Scripts the pages load (files, not inline, so a strict Content-Security-Policy can forbid inline ones).
-ASSETS = {"approvals.js": "text/javascript"}
+ASSETS = {"approvals.js": "text/javascript", "links.js": "text/javascript"}
 
 router = APIRouter(tags=["assets"])
 
@@ -78,8 +78,9 @@ def airflow_root(request: Request) -> str:
     """The Airflow UI's URL path (the plugin's mount point removed).
 
     The pages are shown in an iframe of Airflow's UI (Browse > Models): a link to Airflow's own pages (a DAG,
-    a run) carries ``target="_top"``, else it would open a second Airflow UI inside the iframe. Links between
-    the plugin's pages carry none and stay in the iframe.
+    a run) carries ``target="_top"``, else it would open a second Airflow UI inside the iframe; Airflow's iframe
+    is sandboxed without ``allow-top-navigation``, so ``links.js`` has the top window follow such a link. Links
+    between the plugin's pages carry no target and stay in the iframe.
     """
     from airflow_provider_agentic_mlops.links import PLUGIN_PREFIX
 

@@ -153,3 +153,60 @@ def test_a_long_rationale_without_spaces_wraps_instead_of_widening_the_page(
         _show(browser, pages, path, tmp_path)
         assert word[:40] in browser.evaluate("document.body.innerText"), path
         assert browser.evaluate("document.documentElement.scrollWidth") <= width, f"{path} is wider than the window"
+
+
+#: The page Airflow's UI shows a plugin's external view in: an iframe sandboxed as Airflow 3 sandboxes it
+#: (scripts and same origin, no ``allow-top-navigation``, so ``target="_top"`` alone is blocked).
+AIRFLOW_VIEW = """<!doctype html><html><body><nav>Airflow's sidebar</nav>
+<iframe sandbox="allow-scripts allow-same-origin allow-forms allow-downloads" src="{src}" title="Models"></iframe>
+</body></html>"""
+
+
+@pytest.fixture
+def airflow_ui(pages: TestClient) -> Iterator[str]:
+    """The plugin's app and a stand-in for Airflow's UI (a view page embedding it, a DAG page) served over
+    HTTP on a free port, as one origin; its URL."""
+    import socket
+    import threading
+
+    import uvicorn
+    from fastapi.responses import HTMLResponse
+
+    ui = pages.app
+
+    @ui.get("/plugin/{route}")
+    def view(route: str, src: str) -> HTMLResponse:
+        return HTMLResponse(AIRFLOW_VIEW.format(src=src))
+
+    @ui.get("/dags/{dag_id}")
+    def dag(dag_id: str) -> HTMLResponse:
+        return HTMLResponse(f"<!doctype html><html><body><h1>Airflow: DAG {dag_id}</h1></body></html>")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(ui, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_link_to_airflows_dag_page_leaves_airflows_sandboxed_iframe(
+    browser: Browser, airflow_ui: str, sqlite_store: StateStore
+) -> None:
+    """Airflow's iframe lacks allow-top-navigation, which blocks a bare target="_top": the link is followed by
+    the top window, so the DAG opens in Airflow's UI itself, not in a second UI nested in the plugin's frame."""
+    seed_history(sqlite_store)
+    frame = "document.querySelector('iframe')"
+    browser.open(f"{airflow_ui}/plugin/agentic-mlops-models?src=/agentic-mlops/models/fraud-detector")
+    browser.wait_for(f"!!{frame}.contentDocument?.querySelector('a[target=_top]')", timeout=30)
+    browser.evaluate(f"{frame}.contentDocument.querySelector('a[target=_top][href$=\"/dags/{DAG}\"]').click(); 0")
+    browser.wait_for(f"location.pathname === '/dags/{DAG}'", timeout=10)
+    assert browser.evaluate("document.querySelectorAll('iframe').length") == 0
+    assert browser.evaluate("document.body.innerText") == f"Airflow: DAG {DAG}"
