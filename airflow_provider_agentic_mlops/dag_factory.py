@@ -27,6 +27,7 @@ from airflow.sdk import DAG, BaseOperator
 
 from airflow_provider_agentic_mlops.core.config import (
     DAG_ID_PREFIX,
+    INVALID_ENTRY_TAG,
     ConfigError,
     ModelEntries,
     ModelSpec,
@@ -45,8 +46,6 @@ START_DATE = datetime(2026, 1, 1)
 _T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
-#: The tag of a model's DAG while its models-file entry is invalid (the DAG list filters on tags).
-INVALID_ENTRY_TAG = "models-yaml-error"
 #: The one task of a stand-in DAG.
 INVALID_ENTRY_TASK = "invalid_models_entry"
 

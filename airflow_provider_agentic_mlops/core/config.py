@@ -40,6 +40,9 @@ from airflow_provider_agentic_mlops.core.validation import GateSettings, Unknown
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
 DAG_ID_PREFIX = "agentic_mlops__"
+#: The tag of a model's DAG while its models-file entry is invalid: the DAG factory sets it (the DAG list
+#: filters on tags), the plugin's pages read it to show the model's error.
+INVALID_ENTRY_TAG = "models-yaml-error"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 

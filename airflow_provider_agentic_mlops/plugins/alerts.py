@@ -74,7 +74,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
+from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX, INVALID_ENTRY_TAG
 from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
@@ -618,20 +618,30 @@ def _lock_wait(dag_id: str) -> Iterator[None]:
 
 
 def known_models() -> dict[str, dict[str, Any]]:
-    """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused}."""
-    from airflow.models import DagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
+    """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused, entry_error}.
 
+    ``entry_error``: the DAG's description when the DAG factory tagged it :data:`~..core.config.INVALID_ENTRY_TAG`
+    (the model's models-file entry is invalid; the description names the error), else None.
+    """
+    from airflow.models import DagModel
+    from airflow.models.dag import DagTag
+    from airflow.utils.session import create_session
+    from sqlalchemy import exists, select
+
+    flagged = exists().where(DagTag.dag_id == DagModel.dag_id, DagTag.name == INVALID_ENTRY_TAG)
     with create_session() as session:
         rows = session.execute(
             # autoescape: in LIKE, the prefix's "_" would match any character ("agentic-mlops--x")
-            select(DagModel.dag_id, DagModel.is_paused).where(
+            select(DagModel.dag_id, DagModel.is_paused, DagModel.description, flagged.label("flagged")).where(
                 DagModel.dag_id.startswith(DAG_ID_PREFIX, autoescape=True), ~DagModel.is_stale
             )
         ).all()
     return {
-        r.dag_id[len(DAG_ID_PREFIX) :]: {"dag_id": r.dag_id, "paused": bool(r.is_paused)}
+        r.dag_id[len(DAG_ID_PREFIX) :]: {
+            "dag_id": r.dag_id,
+            "paused": bool(r.is_paused),
+            "entry_error": (r.description or "the models file entry is invalid") if r.flagged else None,
+        }
         for r in rows
         if r.dag_id.startswith(DAG_ID_PREFIX)
     }

@@ -105,15 +105,23 @@ PENDING_SHOWN = 100
 HISTORY_SHOWN = 50
 
 
-def readable_dag_ids(user: Any, store: Any) -> list[str]:
-    """The DAGs with approval requests whose runs ``user`` may read: the queries keep only their
-    requests before they apply a limit, so newer requests of other DAGs cannot crowd a team's out."""
+def readable_dag_ids(user: Any, store: Any) -> dict[str, Any]:
+    """The DAGs with approval requests whose runs ``user`` may read, with their teams (:func:`dag_teams`): the
+    queries keep only their requests before they apply a limit, so newer requests of other DAGs cannot crowd a
+    team's out."""
     teams = dag_teams(model_history.approval_dag_ids(store))
-    return [
-        dag_id
+    return {
+        dag_id: team
         for dag_id, team in teams.items()
         if is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team)
-    ]
+    }
+
+
+def may_decide(user: Any, dag_id: str, team: Any) -> bool:
+    """Whether ``user`` may approve or deny the requests of ``dag_id`` (whose team is ``team``): ``PUT`` on the
+    DAG's ``HITL_DETAIL``, the permission Airflow's own human-in-the-loop approvals use. The decide endpoint
+    checks it; the page shows the buttons only where it holds."""
+    return is_authorized_dag(user, dag_id, method="PUT", entity="HITL_DETAIL", team_name=team)
 
 
 @router.get("/api/approvals")
@@ -125,7 +133,9 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
     def load() -> list[dict[str, Any]]:
         store = settings.get_store()
         dag_ids = readable_dag_ids(user, store)
-        return store.list_approvals(status=wanted, dag_ids=dag_ids, limit=max(1, min(limit, 1000)), with_votes=True)
+        return store.list_approvals(
+            status=wanted, dag_ids=list(dag_ids), limit=max(1, min(limit, 1000)), with_votes=True
+        )
 
     return [_public(a) for a in await anyio.to_thread.run_sync(load)]
 
@@ -161,7 +171,7 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
         if approval is None:
             raise missing
         dag_id, team = approval["dag_id"], dag_teams([approval["dag_id"]])[approval["dag_id"]]
-        if not is_authorized_dag(user, dag_id, method="PUT", entity="HITL_DETAIL", team_name=team):
+        if not may_decide(user, dag_id, team):
             # a user who cannot see the request in the list learns nothing, not even that it exists
             if not is_authorized_dag(user, dag_id, method="GET", entity="RUN", team_name=team):
                 raise missing
@@ -298,10 +308,12 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
 
     def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
         store = settings.get_store()
-        dag_ids = readable_dag_ids(user, store)
-        pending = store.list_approvals(status="pending", dag_ids=dag_ids, limit=PENDING_SHOWN, with_votes=True)
-        history = decided_approvals(store, dag_ids=dag_ids, limit=HISTORY_SHOWN)
-        return [page_request(root, a) for a in pending], history, other_stores(settings, user)
+        teams = readable_dag_ids(user, store)
+        pending = store.list_approvals(status="pending", dag_ids=list(teams), limit=PENDING_SHOWN, with_votes=True)
+        history = decided_approvals(store, dag_ids=list(teams), limit=HISTORY_SHOWN)
+        deciders = {dag_id for dag_id in {a["dag_id"] for a in pending} if may_decide(user, dag_id, teams[dag_id])}
+        shown = [{**page_request(root, a), "can_decide": a["dag_id"] in deciders} for a in pending]
+        return shown, history, other_stores(settings, user)
 
     from airflow_provider_agentic_mlops.version_compat import command_prefix
 

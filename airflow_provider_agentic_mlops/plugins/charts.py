@@ -22,7 +22,10 @@ HEATMAP_CAPTION = "runs, oldest to newest; red: past the threshold"
 
 
 def _when(point: RunPoint) -> str:
-    return f"{point.at:%Y-%m-%d %H:%M}" if hasattr(point.at, "strftime") else str(point.at)
+    """The time of ``point`` as the pages write times (:func:`.pages.when`: with its zone, UTC)."""
+    from airflow_provider_agentic_mlops.plugins.pages import when
+
+    return when(point.at)
 
 
 def _scale(value: float, lo: float, hi: float, out_lo: float, out_hi: float) -> float:
@@ -91,7 +94,7 @@ def drift_chart(
     )
     for (x, y), p in zip(pts, known, strict=True):
         colour = ACTION_COLOURS.get(p.action, OTHER_COLOUR)
-        tip = f"{_when(p)} UTC: drift share {p.drift_share:.3f}, decision {p.action} (#{p.decision_id})"
+        tip = f"{_when(p)}: drift share {p.drift_share:.3f}, decision {p.action} (#{p.decision_id})"
         parts.append(
             f'<a href="{escape(decisions_url)}{p.decision_id}"><circle class="point" data-action="{escape(p.action)}" '
             f'cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}" stroke="#fff"><title>{escape(tip)}</title></circle></a>'
@@ -243,7 +246,7 @@ def quality_chart(
                 )
         for p, v in points:
             champion = champions.get(p.decision_id)
-            tip = f"{metric} = {v:.3f} on current data, {_when(p)} UTC"
+            tip = f"{metric} = {v:.3f} on current data, {_when(p)}"
             tip += f"; baseline {own[p.decision_id]:.3f}" if p.decision_id in own else ""
             tip += f"; champion v{champion}" if champion else ""
             parts.append(
@@ -252,10 +255,13 @@ def quality_chart(
             )
         last, legend_y = points[-1], top + 30 * k + 10
         label = f"{escape(metric[:20])} {last[1]:.3f}"
-        parts.append(f'<text x="{width - right + 8}" y="{legend_y}" fill="{colour}" {_FONT}>{label}</text>')
+        # the series' colour marks it; the label is in the page's text colour, readable in light and dark mode
+        swatch = f'<tspan class="swatch" fill="{colour}">&#9632;</tspan>'
+        parts.append(f'<text x="{width - right + 8}" y="{legend_y}" {_FONT}>{swatch} {label}</text>')
         if last[0].decision_id in own:
             baseline = f"baseline {own[last[0].decision_id]:.3f}"
-            parts.append(f'<text x="{width - right + 8}" y="{legend_y + 13}" fill="{colour}" {_FONT}>{baseline}</text>')
+            dashes = f'<tspan class="swatch" fill="{colour}">- -</tspan>'
+            parts.append(f'<text x="{width - right + 8}" y="{legend_y + 13}" {_FONT}>{dashes} {baseline}</text>')
     for i in sorted({0, len(runs) - 1}):
         anchor = "middle" if len(runs) == 1 else ("start" if i == 0 else "end")
         at = f'x="{x(runs[i]):.1f}" y="{height - bottom + 14}" text-anchor="{anchor}"'

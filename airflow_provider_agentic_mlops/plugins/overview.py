@@ -125,24 +125,44 @@ def model_or_404(store: Any, user: Any, model_name: str) -> tuple[str, set[str |
     return access
 
 
+def parsed_dag(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, dag_id: str) -> Mapping[str, Any]:
+    """What Airflow has of ``dag_id``, the DAG a model's row names, when it is the model's parsed DAG
+    (``{"dag_id", "paused", "entry_error"}``), else ``{}``.
+
+    :param dags_parsed: :func:`.alerts.known_models`.
+    """
+    dag = dags_parsed.get(model_name)
+    return dag if dag and dag["dag_id"] == dag_id else {}
+
+
 def dag_paused(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, dag_id: str) -> bool:
     """Whether ``dag_id``, the DAG a model's row names, is the model's parsed DAG and is paused.
 
     :param dags_parsed: :func:`.alerts.known_models`.
     """
-    dag = dags_parsed.get(model_name)
-    return bool(dag and dag["dag_id"] == dag_id and dag["paused"])
+    return bool(parsed_dag(dags_parsed, model_name, dag_id).get("paused"))
 
 
-def first_run(model_name: str, dag_id: str) -> dict[str, Any]:
+def entry_error(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, dag_id: str) -> str | None:
+    """The error of the model's models-file entry when ``dag_id`` is the model's parsed DAG and the DAG factory
+    flagged it (:data:`~..core.config.INVALID_ENTRY_TAG`): the DAG's description, which names the error.
+
+    :param dags_parsed: :func:`.alerts.known_models`.
+    """
+    return parsed_dag(dags_parsed, model_name, dag_id).get("entry_error")
+
+
+def first_run(model_name: str, dag_id: str, dags_parsed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """What the page of a model without a decision says of its DAG: ``{"parsed", "paused", "last_run",
     "alerts_conn_ids"}`` (``parsed``: Airflow has the DAG; ``last_run``: :func:`last_dag_runs`'s, None before
-    the first)."""
-    dag = alerts.known_models().get(model_name)
-    parsed = dag is not None and dag["dag_id"] == dag_id
+    the first).
+
+    :param dags_parsed: :func:`.alerts.known_models`.
+    """
+    dag = parsed_dag(dags_parsed, model_name, dag_id)
     return {
-        "parsed": parsed,
-        "paused": dag is not None and parsed and bool(dag["paused"]),
+        "parsed": bool(dag),
+        "paused": bool(dag.get("paused")),
         "last_run": last_dag_runs([dag_id]).get(dag_id),
         "alerts_conn_ids": alerts.configured_conn_ids(),
     }
@@ -213,6 +233,7 @@ async def models_page(
         for r in rows:
             r["last_run"] = runs.get(r["dag_id"])
             r["paused"] = dag_paused(dags_parsed, r["model_name"], r["dag_id"])
+            r["entry_error"] = entry_error(dags_parsed, r["model_name"], r["dag_id"])
         return listed, rows
 
     listed, rows = await anyio.to_thread.run_sync(load)
@@ -249,12 +270,14 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
         runs = runs[1:] if older else runs
         lineage = model_history.champion_lineage(store, model_name, dag_ids=dag_ids)
         total = model_history.decision_count(store, model_name, dag_ids=dag_ids)
+        dags_parsed = alerts.known_models()
         return {
             "dag_id": dag_id,
             "before": before,
             "older_than": runs[0].decision_id if older else None,
             "total_decisions": total,
-            "first_run": first_run(model_name, dag_id) if total == 0 else None,
+            "first_run": first_run(model_name, dag_id, dags_parsed) if total == 0 else None,
+            "entry_error": entry_error(dags_parsed, model_name, dag_id),
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),

@@ -11,7 +11,7 @@ client (the pages' own ``fetch()``, curl, the API's clients) keeps FastAPI's JSO
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Scripts the pages load (files, not inline, so a strict Content-Security-Policy can forbid inline ones).
-ASSETS = {"approvals.js": "text/javascript"}
+ASSETS = {"approvals.js": "text/javascript", "links.js": "text/javascript"}
 
 router = APIRouter(tags=["assets"])
 
@@ -35,9 +35,14 @@ async def asset(name: str) -> Response:
     return Response((TEMPLATES / name).read_bytes(), media_type=ASSETS[name], headers={"Cache-Control": "max-age=300"})
 
 
-def _when(value: Any) -> str:
+def when(value: Any) -> str:
+    """A time of the state store as the pages show it, with its zone: ``2026-01-05 14:30 UTC`` (the store keeps
+    UTC; an aware time is converted); ``-`` for none. Every page's times go through it, so none writes the zone
+    itself."""
     if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return f"{value:%Y-%m-%d %H:%M} UTC"
     return "-" if value in (None, "") else str(value)
 
 
@@ -70,7 +75,13 @@ def plugin_root(request: Request) -> str:
 
 
 def airflow_root(request: Request) -> str:
-    """The Airflow UI's URL path (the plugin's mount point removed)."""
+    """The Airflow UI's URL path (the plugin's mount point removed).
+
+    The pages are shown in an iframe of Airflow's UI (Browse > Models): a link to Airflow's own pages (a DAG,
+    a run) carries ``target="_top"``, else it would open a second Airflow UI inside the iframe; Airflow's iframe
+    is sandboxed without ``allow-top-navigation``, so ``links.js`` has the top window follow such a link. Links
+    between the plugin's pages carry no target and stay in the iframe.
+    """
     from airflow_provider_agentic_mlops.links import PLUGIN_PREFIX
 
     return plugin_root(request).removesuffix(PLUGIN_PREFIX)
@@ -88,7 +99,7 @@ def environment() -> Any:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.ChainableUndefined
     )
-    env.filters["when"] = _when
+    env.filters["when"] = when
     env.filters["pretty"] = _pretty
     env.filters["shorten"] = shorten
     return env

@@ -541,3 +541,25 @@ def test_requests_of_a_dag_airflow_does_not_know_are_neither_listed_nor_decided_
 def test_on_airflow_3_1_the_page_names_the_console_script(store: StateStore, permissions: dict) -> None:
     page = _client(store).get("/agentic-mlops/approvals").text
     assert "<code>agentic-mlops approvals approve ID</code>" in page and "airflow agentic-mlops" not in page
+
+
+def test_a_viewer_gets_no_approve_or_deny_buttons_and_is_told_why(store: StateStore, permissions: dict) -> None:
+    """Buttons only where the decide endpoint's own check (PUT on the DAG's HITL_DETAIL) lets the user decide:
+    a read-only viewer's clicks would only ever be refused with 403."""
+    import re
+
+    viewed = _request(store, dag_id="agentic_mlops__fraud")
+    decided = _request(store, dag_id="agentic_mlops__churn")
+    permissions.update({("agentic_mlops__fraud", "GET"): True, ("agentic_mlops__churn", "GET"): True})
+    permissions[("agentic_mlops__churn", "PUT")] = True
+    page = _client(store).get("/agentic-mlops/approvals").text
+    sections = dict(re.findall(r'<section class="request" id="request-(\d+)".*?>(.*?)</section>', page, re.S))
+    assert set(sections) == {str(viewed), str(decided)}
+    assert 'data-verb="approve"' in sections[str(decided)] and 'data-verb="deny"' in sections[str(decided)]
+    assert "You may view" not in sections[str(decided)]
+    assert "data-verb" not in sections[str(viewed)] and "<button" not in sections[str(viewed)]
+    assert "You may view, not decide, approvals of DAG 'agentic_mlops__fraud'" in sections[str(viewed)]
+    assert ("ui-alice", "agentic_mlops__fraud", "PUT", "HITL_DETAIL") in permissions["calls"]
+    # the endpoint answers the viewer as the page says
+    refused = _client(store).post(f"/agentic-mlops/api/approvals/{viewed}/approve", json={})
+    assert refused.status_code == 403 and store.get_approval(viewed)["status"] == "pending"

@@ -19,6 +19,8 @@ from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, reject_val
 from tests.sql_statements import statements_on
 
 DAG = "agentic_mlops__fraud-detector"
+#: The real read of Airflow's model DAGs, kept before the fixtures stand in for it.
+KNOWN_MODELS = alerts.known_models
 
 
 class User:
@@ -1037,3 +1039,131 @@ def test_a_model_page_without_quality_says_why_the_last_check_had_none(
     allowed.add("agentic_mlops__churn")
     quality = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "quality-unknown")
     assert "labels not in yet (no 'label' values)" in quality
+
+
+def _anchors(page: str) -> list[tuple[str, str | None]]:
+    """``(href, target)`` of every link of ``page``."""
+    return [
+        (html.unescape(href), target)
+        for tag in re.findall(r"<a\s[^>]*>", page)
+        for href, target in [
+            (re.search(r'href="([^"]*)"', tag).group(1), (re.search(r'target="([^"]*)"', tag) or [None, None])[1])
+        ]
+    ]
+
+
+def test_links_to_airflows_pages_leave_the_plugins_iframe_and_links_between_its_pages_stay(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages are shown in an iframe of Airflow's UI: a DAG or run link opened in it would nest a second
+    Airflow UI (two sidebars) inside the first. Those links open in the top window; the plugin's own stay."""
+    seeded = seed_history(sqlite_store)
+    _model_dags(monkeypatch, {"churn": True, "fraud-detector": False})
+    allowed.update({DAG, "agentic_mlops__churn"})
+    client = _client(sqlite_store)
+    pages = {
+        path: client.get(f"/agentic-mlops{path}").text
+        for path in (
+            "/models",
+            "/models/fraud-detector",
+            "/models/churn",  # never decided: its notice links the last run and the DAG's Trigger
+            f"/models/fraud-detector/decisions/{seeded['decision_ids'][0]}",
+            "/approvals",
+        )
+    }
+    pages["login page"] = (
+        _client(sqlite_store, signed_in=False).get("/agentic-mlops/models", headers={"Accept": "text/html"}).text
+    )
+    airflows = []
+    for name, page in pages.items():
+        for href, target in _anchors(page):
+            if href.startswith("/agentic-mlops/"):
+                assert target in (None, "_blank"), f"{name}: plugin link {href} leaves the iframe ({target})"
+            else:
+                assert target == "_top", f"{name}: Airflow link {href} opens inside the iframe"
+                airflows.append(href)
+    assert f"/dags/{DAG}" in airflows and f"/dags/{DAG}/runs/manual__1" in airflows
+    assert "/dags/agentic_mlops__churn/runs/manual__1" in airflows and "/dags/agentic_mlops__churn" in airflows
+    assert f"/dags/{DAG}/runs/scheduled__2026-01-01" in airflows and "/" in airflows
+
+
+def _parsed_dag(dag_id: str, *, paused: bool, description: str, tags: list[str]) -> None:
+    """A DAG as the dag-processor leaves it in Airflow's metadata DB: its row, description and tags."""
+    from airflow.models.dag import DagModel, DagTag
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(
+            DagModel(
+                dag_id=dag_id,
+                bundle_name="dags-folder",
+                is_paused=paused,
+                is_stale=False,
+                description=description,
+                max_active_tasks=16,
+                max_consecutive_failed_dag_runs=0,
+                has_task_concurrency_limits=False,
+            )
+        )
+        session.flush()
+        session.add_all(DagTag(name=tag, dag_id=dag_id) for tag in tags)
+
+
+def test_a_model_with_a_broken_models_yaml_entry_shows_the_error_not_how_to_start_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch, server_metadata_db: Any
+) -> None:
+    """A bad entry's DAG is the factory's stand-in (tagged models-yaml-error, the error in its description): the
+    overview marks the model, and its page says to fix the entry, not to unpause or trigger a DAG that only fails."""
+    from airflow_provider_agentic_mlops.core.config import INVALID_ENTRY_TAG
+
+    error = "models.yaml: model 'churn': field 'decision.min_drift_share': Input should be less than or equal to 1"
+    _parsed_dag(
+        "agentic_mlops__churn",
+        paused=True,
+        description=f"Not run: the models file entry is invalid: {error}",
+        tags=["agentic-mlops", INVALID_ENTRY_TAG],
+    )
+    _parsed_dag(DAG, paused=False, description="Agentic MLOps loop of model 'fraud-detector'", tags=["agentic-mlops"])
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
+    seed_history(sqlite_store)
+    allowed.update({DAG, "agentic_mlops__churn"})
+    client = _client(sqlite_store)
+    page = client.get("/agentic-mlops/models").text
+    churn = _row(page, "churn")
+    assert "models.yaml error" in churn and error in churn and "fix the entry in models.yaml" in churn
+    assert "models.yaml error" not in _row(page, "fraud-detector")
+    model = client.get("/agentic-mlops/models/churn").text
+    assert 'id="no-decision-yet"' not in model
+    notice = _text_of(model, "models-yaml-error")
+    assert error in notice and "fix the entry in models.yaml" in notice
+    assert "unpause" not in notice and "trigger" not in notice.lower()
+    assert 'id="models-yaml-error"' not in client.get("/agentic-mlops/models/fraud-detector").text
+
+
+def test_every_time_on_the_pages_says_it_is_utc_once(sqlite_store: StateStore, allowed: set[str]) -> None:
+    """The store's times are UTC: each page says so at each time (the overview said nothing, and a browser's
+    reader in another zone took them for local), never twice ("UTC UTC")."""
+    from airflow_provider_agentic_mlops import approvals
+
+    seeded = seed_history(sqlite_store)
+    pending = request_approval(
+        sqlite_store, model_name="fraud-detector", dag_id=DAG, run_id="manual__2", required_approvals=2
+    ).approval["id"]
+    approvals.decide(sqlite_store, pending, approve=True, user="ann", via="ui")
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    paths = (
+        "/models",
+        "/models/fraud-detector",
+        f"/models/fraud-detector/decisions/{seeded['decision_ids'][0]}",
+        "/approvals",
+    )
+    for path in paths:
+        page = client.get(f"/agentic-mlops{path}").text
+        times = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d(.{0,8})", page, re.S)
+        assert times, f"{path} shows no time"
+        assert all(after.startswith(" UTC") for after in times), f"{path}: a time without its zone: {times}"
+        assert "UTC UTC" not in page and "UTC) UTC" not in page, path
+    overview_row = _row(client.get("/agentic-mlops/models").text, "fraud-detector")
+    assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d UTC", overview_row)  # the pending approval's deadline

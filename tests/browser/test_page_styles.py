@@ -1,0 +1,212 @@
+"""The pages' layout in headless Chromium, on their HTML rendered in-process (no Airflow server): what only
+a browser shows, the colours in Airflow's dark mode and the width a long text gives a page."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from airflow_provider_agentic_mlops.core.state import StateStore
+from airflow_provider_agentic_mlops.plugins import alerts, approvals_page, overview
+from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from tests.browser.cdp import Browser
+from tests.model_history_data import seed_history
+
+DAG = "agentic_mlops__fraud-detector"
+#: What WCAG asks of normal text against its background.
+READABLE_CONTRAST = 4.5
+#: ... and of a graphic, such as a chart legend's colour swatch.
+READABLE_GRAPHIC_CONTRAST = 3
+
+
+class User:
+    def get_name(self) -> str:
+        return "ui-alice"
+
+
+@pytest.fixture
+def pages(sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The plugin's app over a seeded store, as a user who may read and decide everything of its model."""
+    monkeypatch.setattr(approvals_page, "is_authorized_dag", lambda user, dag_id, **kwargs: True)
+    monkeypatch.setattr(approvals_page, "dag_teams", lambda dag_ids: dict.fromkeys(dag_ids))
+    monkeypatch.setattr(
+        overview, "last_dag_runs", lambda ids: {d: {"run_id": "manual__1", "state": "failed"} for d in ids}
+    )
+    monkeypatch.setattr(alerts, "known_models", lambda: {"fraud-detector": {"dag_id": DAG, "paused": True}})
+    root = FastAPI()
+    app = create_app(AppSettings(signing_secret="s", store=sqlite_store))
+    app.dependency_overrides[approvals_page.authenticated_user] = User
+    root.mount("/agentic-mlops", app)
+    yield TestClient(root)
+
+
+def _show(browser: Browser, client: TestClient, path: str, folder: Path) -> None:
+    """Open the page ``path`` of the plugin in the browser, from its HTML as the plugin serves it."""
+    response = client.get(f"/agentic-mlops{path}")
+    assert response.status_code == 200, response.text
+    page = folder / (path.strip("/").replace("/", "_") + ".html")
+    page.write_text(response.text)
+    browser.open(page.as_uri())
+
+
+def _colour_scheme(browser: Browser, scheme: str) -> None:
+    browser.send("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}])
+
+
+#: Of each element matching SELECTOR (an SVG one only if text): its text colour's (an SVG text's fill's) contrast
+#: ratio with the background it is drawn on (its own, else its nearest ancestor's with one), and its class.
+CONTRAST_JS = """(() => {
+const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+const linear = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+const lum = c => c.slice(0, 3).map(linear).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+const background = el => {
+    for (; el; el = el.parentElement) {
+        const c = rgb(getComputedStyle(el).backgroundColor);
+        if (c.length === 3 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+};
+const shown = el => !(el instanceof SVGElement) || ["text", "tspan"].includes(el.tagName);
+return [...document.querySelectorAll(SELECTOR)].filter(shown).map(el => {
+    const ink = el instanceof SVGElement ? getComputedStyle(el).fill : getComputedStyle(el).color;
+    const [a, b] = [lum(rgb(ink)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    return {cls: (el.className.baseVal ?? el.className) || el.tagName, text: el.textContent.slice(0, 30), ratio,
+            background: b};
+});
+})()"""
+
+
+def _contrast(browser: Browser, selector: str) -> list[dict[str, Any]]:
+    """:data:`CONTRAST_JS` of the elements matching ``selector``."""
+    return browser.evaluate(CONTRAST_JS.replace("SELECTOR", json.dumps(selector)))
+
+
+def test_in_dark_mode_the_pages_are_dark_and_their_text_and_badges_stay_readable(
+    browser: Browser, pages: TestClient, sqlite_store: StateStore, tmp_path: Path
+) -> None:
+    """Airflow's UI in dark mode gives its iframe a dark colour scheme (prefers-color-scheme): the pages
+    follow it instead of staying white, and every text and badge keeps a readable contrast; light mode too."""
+    decision = seed_history(sqlite_store)["decision_ids"][-1]
+    try:
+        for scheme, dark in (("dark", True), ("light", False)):
+            _colour_scheme(browser, scheme)
+            for path in (
+                "/models",
+                "/models/fraud-detector",
+                f"/models/fraud-detector/decisions/{decision}",
+                "/approvals",
+            ):
+                _show(browser, pages, path, tmp_path)
+                (body,) = _contrast(browser, "body")
+                assert (body["background"] < 0.05) == dark, f"{path} in {scheme} mode: background {body}"
+                texts = _contrast(
+                    browser, ".badge, a, th, td, small, .muted, h2, h3, p, pre, button, .legend span, svg text"
+                )
+                assert texts, path
+                unreadable = [t for t in texts if t["ratio"] < READABLE_CONTRAST and "swatch" not in t["cls"]]
+                unreadable += [t for t in _contrast(browser, ".swatch") if t["ratio"] < READABLE_GRAPHIC_CONTRAST]
+                assert unreadable == [], f"{path} in {scheme} mode: {unreadable}"
+    finally:
+        _colour_scheme(browser, "light")
+
+
+def test_a_long_rationale_without_spaces_wraps_instead_of_widening_the_page(
+    browser: Browser, pages: TestClient, sqlite_store: StateStore, tmp_path: Path
+) -> None:
+    """An LLM's rationale or an approver's reason with no space (a URL, a hash, a run of characters) breaks
+    anywhere: the model page was ~2,700 px wide for one."""
+    from airflow_provider_agentic_mlops import approvals
+    from tests.approval_data import request_approval
+
+    word = "drift_share_of_amount_" * 90
+    decision = sqlite_store.record_decision(
+        "fraud-detector",
+        mode="llm",
+        final_action="retrain",
+        decided_by="llm",
+        dag_id=DAG,
+        run_id="manual__long",
+        rationale=word,
+        rules_fired=[{"rule": "drift_share", "effect": "retrain", "detail": word}],
+        evidence={},
+        inputs={"drift": {"drift_share": 0.6}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+    for run_id in ("r1", "r2"):
+        request_approval(
+            sqlite_store, model_name="fraud-detector", dag_id=DAG, run_id=run_id, details={"rationale": word}
+        )
+    decided = sqlite_store.list_approvals(status="pending")[0]["id"]
+    approvals.decide(sqlite_store, decided, approve=False, user="ann", via="ui", reason=word[:1900])
+    width = browser.evaluate("window.innerWidth")
+    for path in ("/models/fraud-detector", f"/models/fraud-detector/decisions/{decision}", "/approvals"):
+        _show(browser, pages, path, tmp_path)
+        assert word[:40] in browser.evaluate("document.body.innerText"), path
+        assert browser.evaluate("document.documentElement.scrollWidth") <= width, f"{path} is wider than the window"
+
+
+#: The page Airflow's UI shows a plugin's external view in: an iframe sandboxed as Airflow 3 sandboxes it
+#: (scripts and same origin, no ``allow-top-navigation``, so ``target="_top"`` alone is blocked).
+AIRFLOW_VIEW = """<!doctype html><html><body><nav>Airflow's sidebar</nav>
+<iframe sandbox="allow-scripts allow-same-origin allow-forms allow-downloads" src="{src}" title="Models"></iframe>
+</body></html>"""
+
+
+@pytest.fixture
+def airflow_ui(pages: TestClient) -> Iterator[str]:
+    """The plugin's app and a stand-in for Airflow's UI (a view page embedding it, a DAG page) served over
+    HTTP on a free port, as one origin; its URL."""
+    import socket
+    import threading
+
+    import uvicorn
+    from fastapi.responses import HTMLResponse
+
+    ui = pages.app
+
+    @ui.get("/plugin/{route}")
+    def view(route: str, src: str) -> HTMLResponse:
+        return HTMLResponse(AIRFLOW_VIEW.format(src=src))
+
+    @ui.get("/dags/{dag_id}")
+    def dag(dag_id: str) -> HTMLResponse:
+        return HTMLResponse(f"<!doctype html><html><body><h1>Airflow: DAG {dag_id}</h1></body></html>")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(ui, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_link_to_airflows_dag_page_leaves_airflows_sandboxed_iframe(
+    browser: Browser, airflow_ui: str, sqlite_store: StateStore
+) -> None:
+    """Airflow's iframe lacks allow-top-navigation, which blocks a bare target="_top": the link is followed by
+    the top window, so the DAG opens in Airflow's UI itself, not in a second UI nested in the plugin's frame."""
+    seed_history(sqlite_store)
+    frame = "document.querySelector('iframe')"
+    browser.open(f"{airflow_ui}/plugin/agentic-mlops-models?src=/agentic-mlops/models/fraud-detector")
+    browser.wait_for(f"!!{frame}.contentDocument?.querySelector('a[target=_top]')", timeout=30)
+    browser.evaluate(f"{frame}.contentDocument.querySelector('a[target=_top][href$=\"/dags/{DAG}\"]').click(); 0")
+    browser.wait_for(f"location.pathname === '/dags/{DAG}'", timeout=10)
+    assert browser.evaluate("document.querySelectorAll('iframe').length") == 0
+    assert browser.evaluate("document.body.innerText") == f"Airflow: DAG {DAG}"
