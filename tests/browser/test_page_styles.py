@@ -4,6 +4,7 @@ a browser shows, the colours in Airflow's dark mode and the width a long text gi
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,32 @@ def test_a_link_to_airflows_dag_page_leaves_airflows_sandboxed_iframe(
     browser.wait_for(f"location.pathname === '/dags/{DAG}'", timeout=10)
     assert browser.evaluate("document.querySelectorAll('iframe').length") == 0
     assert browser.evaluate("document.body.innerText") == f"Airflow: DAG {DAG}"
+
+
+def test_a_report_link_on_the_approvals_page_opens_a_window_from_airflows_sandboxed_iframe(
+    browser: Browser, airflow_ui: str, sqlite_store: StateStore
+) -> None:
+    """The approvals page opens a request's reports next to it (target="_blank"); Airflow's iframe has no
+    allow-popups, which blocks such a link: the window is opened by the top window instead."""
+    from tests.approval_data import request_approval
+
+    request_approval(
+        sqlite_store, model_name="fraud-detector", dag_id=DAG, details={"links": {"run": f"{airflow_ui}/dags/{DAG}"}}
+    )
+    frame = "document.querySelector('iframe')"
+    browser.open(f"{airflow_ui}/plugin/agentic-mlops-approvals?src=/agentic-mlops/approvals")
+    browser.wait_for(f"!!{frame}.contentDocument?.querySelector('a.report-link')", timeout=30)
+    browser.send("Target.setDiscoverTargets", discover=True)
+    click = f"{frame}.contentDocument.querySelector('a.report-link').click(); 0"
+    browser.send("Runtime.evaluate", expression=click, userGesture=True)  # a person's click may open a window
+
+    def opened() -> list[dict[str, Any]]:
+        browser.evaluate("0")  # reads the events that arrived meanwhile
+        infos = [e["params"]["targetInfo"] for e in browser.events if e["method"] == "Target.targetCreated"]
+        return [i for i in infos if i["type"] == "page" and i.get("openerId")]
+
+    deadline = time.monotonic() + 10
+    while not opened() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert opened(), "no window was opened"
+    assert [e for e in browser.events if "allow-popups" in json.dumps(e)] == []
