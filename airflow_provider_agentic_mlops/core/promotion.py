@@ -82,6 +82,33 @@ class Registry(Protocol):
     def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None: ...
 
 
+def validated_report(validation: Any, *, model_name: str, version: str, validate_task_id: str) -> Mapping[str, Any]:
+    """The validation result (XCom ``validation`` of ``validate_task_id``) a promotion or an approval request
+    rests on: it must exist, name the report digest the approval binds and the champion compared with, and
+    say the challenger passed. Raises :class:`PromotionRefused` otherwise (fail closed: without it the
+    approval would bind no report and a rejected challenger could be promoted).
+    """
+    where = f"model {model_name!r} v{version}"
+    fix = (
+        f"run the ValidateOperator as task {validate_task_id!r} before this one, or pass validate_task_id=<its task "
+        "id> to both ApprovalSensor and PromoteOperator"
+    )
+    if not isinstance(validation, dict) or not validation:
+        raise PromotionRefused(
+            f"{where}: no validation result (XCom 'validation' of task {validate_task_id!r}) in this run; "
+            f"nothing was changed. {fix[0].upper()}{fix[1:]}"
+        )
+    for key in ("passed", "report_digest", "champion_version"):
+        if key not in validation or (key == "report_digest" and not validation[key]):
+            raise PromotionRefused(
+                f"{where}: the validation result of task {validate_task_id!r} came without {key!r}; nothing was "
+                f"changed. It must be the ValidateOperator's XCom 'validation': {fix}"
+            )
+    if validation.get("passed") is not True:
+        raise PromotionRefused(f"{where} failed validation; it cannot be promoted")
+    return validation
+
+
 def check_promotion_gate(
     store: StateStore,
     *,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
@@ -17,6 +17,7 @@ from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - Prom
     promote_version,
     record_asset_event_sent,
     rollback_champion,
+    validated_report,
 )
 from airflow_provider_agentic_mlops.links import MlflowModelVersionLink
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
@@ -86,7 +87,8 @@ class PromoteOperator(_ChampionOperator):
     :param state_conn_id: state store connection (approvals, audit trail).
     :param retrain_task_id: task whose return value names the version to promote.
     :param validate_task_id: task whose XCom ``validation`` carries the report digest the approval must match
-        and the champion version it compared against.
+        and the champion version it compared against; without that XCom (or with a failed validation) promotion
+        is refused. None: no validation task (the approval alone gates the promotion).
     """
 
     template_fields: Sequence[str] = ("registered_model",)
@@ -112,11 +114,14 @@ class PromoteOperator(_ChampionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
         version = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="promote")["version"]
-        validation = (
-            ti.xcom_pull(task_ids=self.validate_task_id, key="validation") if self.validate_task_id else None
-        ) or {}
-        if validation and validation.get("passed") is False:
-            raise PromotionRefused(f"model {self.model_name!r} v{version} failed validation; it cannot be promoted")
+        validation: Mapping[str, Any] = {}
+        if self.validate_task_id:
+            validation = validated_report(
+                ti.xcom_pull(task_ids=self.validate_task_id, key="validation"),
+                model_name=self.model_name,
+                version=str(version),
+                validate_task_id=self.validate_task_id,
+            )
         result = promote_version(
             self.hook,
             self.store,

@@ -227,6 +227,18 @@ def test_version_that_failed_validation_is_never_promoted(env):
         _promote(env).execute(_ctx(env, passed=False))
 
 
+def test_without_the_validation_result_nothing_is_promoted_and_the_task_is_named(env):
+    # a DAG naming its validation task validate_model: promote found no XCom and promoted a rejected challenger
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env)
+    ctx = _ctx(env, passed=False)
+    ctx["ti"].xcoms[("validate_model", "validation")] = ctx["ti"].xcoms.pop(("validate", "validation"))
+    with pytest.raises(PromotionRefused, match="no validation result .*task 'validate'.*validate_task_id="):
+        _promote(env).execute(ctx)
+    assert _aliases(env) == {"champion": env.old}
+
+
 def test_first_promotion_without_a_champion_sets_no_previous(env):
     env.client.delete_registered_model_alias(env.model, "champion")
     _approval(env)

@@ -21,6 +21,7 @@ from airflow_provider_agentic_mlops.core.promotion import (
     promote_version,
     record_asset_event_sent,
     rollback_champion,
+    validated_report,
 )
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 
@@ -496,3 +497,34 @@ def test_a_step_of_a_promotion_closed_as_overtaken_is_refused_and_leaves_it_clos
     (closed,) = sqlite_store.list_promotions(MODEL)
     assert closed["status"] == "overtaken" and closed["steps"] == []
     assert not [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promoted"]
+
+
+@pytest.mark.parametrize(
+    ("validation", "missing"),
+    [
+        (None, "no validation result"),
+        ({}, "no validation result"),
+        ({"passed": True, "champion_version": "1"}, "without 'report_digest'"),
+        ({"passed": True, "report_digest": "d"}, "without 'champion_version'"),
+    ],
+)
+def test_promotion_without_the_validation_result_is_refused_naming_the_task_and_the_fix(
+    validation: dict[str, Any] | None, missing: str
+) -> None:
+    # a DAG whose validation task has another id: promote found no XCom and promoted a rejected challenger
+    with pytest.raises(PromotionRefused) as refused:
+        validated_report(validation, model_name=MODEL, version="2", validate_task_id="validate")
+    message = str(refused.value)
+    assert missing in message and "task 'validate'" in message and "validate_task_id=" in message
+
+
+def test_a_rejected_challenger_is_refused_and_a_passed_one_returns_what_the_gate_checks() -> None:
+    with pytest.raises(PromotionRefused, match="failed validation"):
+        validated_report(
+            {"passed": False, "report_digest": "d", "champion_version": "1"},
+            model_name=MODEL,
+            version="2",
+            validate_task_id="validate",
+        )
+    passed = {"passed": True, "report_digest": "d", "champion_version": None, "report_uri": "runs:/r/x.html"}
+    assert validated_report(passed, model_name=MODEL, version="2", validate_task_id="validate") == passed
