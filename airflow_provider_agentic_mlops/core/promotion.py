@@ -117,11 +117,17 @@ def check_promotion_gate(
     dag_id: str,
     run_id: str,
     report_digest: str | None = None,
+    report_markdown: str | None = None,
+    report_artifact: str | None = None,
 ) -> dict[str, Any]:
     """The approved approval that allows promoting ``version`` in this run; raises :class:`PromotionRefused`.
 
     :param report_digest: the validation report's digest; when both it and the approval's are known they
         must match (the person approved exactly this report).
+    :param report_markdown: the Markdown report as stored now (``report_artifact``); when given, its digest
+        must be the approved one before a promotion begins: a report edited after validation is not what the
+        person approved.
+    :param report_artifact: where ``report_markdown`` was read, for the refusal.
     """
     approval = store.find_approval(model_name, version, dag_id=dag_id, run_id=run_id)
     if approval is None:
@@ -153,6 +159,19 @@ def check_promotion_gate(
             "tasks (clear validate, or wait_for_approval, with downstream): wait_for_approval asks again when "
             "the report changed"
         )
+    approved_digest = report_digest or approval.get("report_digest")
+    # checked when the promotion begins; a re-run completing a begun promotion is not stopped halfway
+    if report_markdown is not None and approved_digest and store.find_promotion(approval["id"]) is None:
+        from airflow_provider_agentic_mlops.core.validation import markdown_digest
+
+        on_file = markdown_digest(report_markdown)
+        if on_file != approved_digest:
+            raise PromotionRefused(
+                f"model {model_name!r} v{version}: the validation report {report_artifact or 'report.md'} has "
+                f"changed since validation (sha256 {on_file[:12]}, approved {approved_digest[:12]}); what a person "
+                "reads is not what was approved. Nothing was changed. Re-run validation with its downstream tasks "
+                "to write the report again and ask for a new approval"
+            )
     return approval
 
 
@@ -167,11 +186,15 @@ def promote_version(
     run_id: str,
     report_digest: str | None = None,
     validated_champion: str | None | Literal[_Unknown.UNKNOWN] = UNKNOWN_CHAMPION,
+    report_markdown: str | None = None,
+    report_artifact: str | None = None,
 ) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (and ``previous_champion`` to the old one) behind the gate, as a
     resumable transaction (see the module docstring). Every step but the Asset event is done on return.
 
     :param report_digest: the validation report's digest, which the approval must have been given for.
+    :param report_markdown: the Markdown report as stored now, and ``report_artifact`` where: see
+        :func:`check_promotion_gate`.
     :param validated_champion: the champion the validation compared ``version`` with (None: there was none).
         Until ``champion`` has moved, the promotion is refused unless the champion is still that one (or
         already ``version``): the approval covers exactly that comparison. :data:`UNKNOWN_CHAMPION`: no check.
@@ -181,7 +204,14 @@ def promote_version(
     version = str(version)
     registry.require_access("promote", f"promoting {registered_model} v{version}")
     approval = check_promotion_gate(
-        store, model_name=model_name, version=version, dag_id=dag_id, run_id=run_id, report_digest=report_digest
+        store,
+        model_name=model_name,
+        version=version,
+        dag_id=dag_id,
+        run_id=run_id,
+        report_digest=report_digest,
+        report_markdown=report_markdown,
+        report_artifact=report_artifact,
     )
     promotion = store.find_promotion(approval["id"])
     if promotion is not None:  # a re-run: only while nothing moved the champion since the promotion began

@@ -495,6 +495,12 @@ def evaluate_gates(
 # -- the report -----------------------------------------------------------------------------------
 
 
+def markdown_digest(markdown: str) -> str:
+    """The report digest: sha256 of the Markdown report's text. Validation computes it over the report it
+    writes (``report.md``), promotion over the ``report.md`` it finds then: the approval binds that file."""
+    return hashlib.sha256(markdown.encode("utf-8")).hexdigest()
+
+
 @dataclass
 class ValidationReport:
     """The outcome of one champion-vs-challenger comparison, and its rendering for reviewers.
@@ -603,7 +609,7 @@ class ValidationReport:
 
     def digest(self) -> str:
         """sha256 of the Markdown report: what a person approves is bound to exactly this content."""
-        return hashlib.sha256(self.to_markdown().encode("utf-8")).hexdigest()
+        return markdown_digest(self.to_markdown())
 
     def to_dict(self, *, report_uri: str | None = None) -> dict[str, Any]:
         """The ``validation`` XCom: small, JSON-able (the approval sensor and the Slack message read it)."""

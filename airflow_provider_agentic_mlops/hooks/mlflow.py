@@ -387,6 +387,14 @@ class MlflowRegistryHook(BaseHook):
         self.client().log_text(run_id, text, artifact_file)
         return f"runs:/{run_id}/{artifact_file}"
 
+    def read_text_artifact(self, run_id: str, artifact_file: str) -> str:
+        """The text of an artifact of the run (``log_text_artifact``'s counterpart), read with this connection."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.client().download_artifacts(run_id, artifact_file, dst_path=tmp)
+            return Path(local).read_text(encoding="utf-8")
+
     def predict_version(
         self,
         registered_model: str,

@@ -528,3 +528,28 @@ def test_a_rejected_challenger_is_refused_and_a_passed_one_returns_what_the_gate
         )
     passed = {"passed": True, "report_digest": "d", "champion_version": None, "report_uri": "runs:/r/x.html"}
     assert validated_report(passed, model_name=MODEL, version="2", validate_task_id="validate") == passed
+
+
+def test_a_report_changed_after_approval_is_refused_naming_the_artifact(sqlite_store: StateStore) -> None:
+    # report.md/.html overwritten in the challenger's run after validation: promotion went through
+    from airflow_provider_agentic_mlops.core.validation import markdown_digest
+
+    approved = "# Validation: PASSED\n"
+    approval, _ = sqlite_store.request_approval(
+        MODEL,
+        "2",
+        dag_id=DAG_ID,
+        run_id=RUN_ID,
+        expires_at=utcnow() + timedelta(hours=1),
+        report_digest=markdown_digest(approved),
+    )
+    sqlite_store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    gate = {"model_name": MODEL, "version": "2", "dag_id": DAG_ID, "run_id": RUN_ID}
+    gate |= {
+        "report_digest": markdown_digest(approved),
+        "report_artifact": "runs:/r/agentic_mlops/validation/report.md",
+    }
+
+    with pytest.raises(PromotionRefused, match=r"runs:/r/agentic_mlops/validation/report\.md .*changed"):
+        check_promotion_gate(sqlite_store, **gate, report_markdown="# Validation: PASSED (edited)\n")
+    assert check_promotion_gate(sqlite_store, **gate, report_markdown=approved)["id"] == approval["id"]
