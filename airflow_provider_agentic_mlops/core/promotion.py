@@ -31,6 +31,7 @@ shown as in progress when its task is never re-run.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -248,9 +249,10 @@ def promote_version(
             {
                 "agentic_mlops.approved_by": approval.get("decided_by") or "",
                 "agentic_mlops.approval_id": approval["id"],
-                "agentic_mlops.approved_at": (approval.get("decided_at") or promotion["started_at"]).isoformat(),
-                "agentic_mlops.promoted_at": promotion["started_at"].isoformat(),
+                "agentic_mlops.approved_at": _iso_utc(approval.get("decided_at") or promotion["started_at"]),
+                "agentic_mlops.promoted_at": _iso_utc(promotion["started_at"]),
                 "agentic_mlops.promoted_in": f"{dag_id}/{run_id}",
+                "agentic_mlops.report_digest": approval.get("report_digest") or "",
             },
         )
         mark(TAGS)
@@ -268,6 +270,7 @@ def promote_version(
                     "promotion_id": promotion["id"],
                     "dag_id": dag_id,
                     "run_id": run_id,
+                    "report_digest": approval.get("report_digest"),
                 },
             },
         )
@@ -280,6 +283,12 @@ def promote_version(
         "noop": all(step in done_before for step in PROMOTION_STEPS),
         "steps_done_before": done_before,
     }
+
+
+def _iso_utc(value: datetime) -> str:
+    """``value`` in ISO 8601 with its zone, ``+00:00``: the state store keeps naive UTC times."""
+    aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return aware.isoformat()
 
 
 def later_champion_changes(store: StateStore, promotion: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -90,7 +90,7 @@ def _final_state(registry: RegistryDouble, store: StateStore) -> dict:
         "promoted_audit": [(a["actor"], a["subject"], a["details"]) for a in promoted],
         "promotion": (promotion["status"], promotion["steps"], promotion["previous_version"]),
         "tagged_promoted_at_is_intent_time": registry.tags["2"]["agentic_mlops.promoted_at"]
-        == promotion["started_at"].isoformat(),
+        == f"{promotion['started_at'].isoformat()}+00:00",
     }
 
 
@@ -553,3 +553,18 @@ def test_a_report_changed_after_approval_is_refused_naming_the_artifact(sqlite_s
     with pytest.raises(PromotionRefused, match=r"runs:/r/agentic_mlops/validation/report\.md .*changed"):
         check_promotion_gate(sqlite_store, **gate, report_markdown="# Validation: PASSED (edited)\n")
     assert check_promotion_gate(sqlite_store, **gate, report_markdown=approved)["id"] == approval["id"]
+
+
+def test_the_promotion_records_the_approved_report_digest_and_utc_times(sqlite_store: StateStore) -> None:
+    # the audit entry and the version's tags did not say which report was approved; times had no zone
+    from datetime import datetime
+
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    _promote(registry, sqlite_store)
+    tags = registry.tags["2"]
+    assert tags["agentic_mlops.report_digest"] == "d1"
+    for key in ("agentic_mlops.approved_at", "agentic_mlops.promoted_at"):
+        assert tags[key].endswith("+00:00") and datetime.fromisoformat(tags[key]).utcoffset() == timedelta(0)
+    (promoted,) = [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promoted"]
+    assert promoted["details"]["report_digest"] == "d1"
