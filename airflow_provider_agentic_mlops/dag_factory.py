@@ -20,7 +20,7 @@ import os
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, BaseOperator
@@ -41,6 +41,9 @@ from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
 from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
 from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
 from airflow_provider_agentic_mlops.settings import configured_state_conn_id
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 START_DATE = datetime(2026, 1, 1)
 _T = TypeVar("_T")
@@ -183,6 +186,42 @@ def _resolve_conf(value: Any, base: str, field: str = "retrain.conf") -> Any:
     return expanded
 
 
+def _same_data(a: str, b: str) -> bool:
+    """``a`` and ``b`` name the same file: local paths compared once normalised, URIs as written."""
+    if "://" in a or "://" in b:
+        return a == b
+    return os.path.normpath(a) == os.path.normpath(b)
+
+
+def _conf_strings(value: Any, field: str) -> Iterator[tuple[str, str]]:
+    """``(field, value)`` of every string in a resolved ``retrain.conf``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _conf_strings(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _conf_strings(item, f"{field}.{i}")
+    elif isinstance(value, str):
+        yield field, value
+
+
+def _refuse_training_data_as_validation_data(
+    validation_data: str | None, retrain_conf: Any, *, defaulted: bool
+) -> None:
+    """A challenger validated on the rows it was trained on scores its memory, not its skill: refuse a
+    ``validation.data`` that is a path ``retrain.conf`` passes to the training (``drift.current`` by default)."""
+    if not validation_data:
+        return
+    for field, value in _conf_strings(retrain_conf, "retrain.conf"):
+        if _same_data(value, validation_data):
+            shown = f"{validation_data}, defaulting to drift.current" if defaulted else validation_data
+            raise ConfigError(
+                f"validation.data ({shown}) is {field} too: the challenger would be validated on its own "
+                "training rows and pass on memory. Set validation.data to labelled data held out from "
+                "training (e.g. a later window, or a split the training never reads)"
+            )
+
+
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable``. The factory reads it once per models file and hands
     it to every ApprovalSensor, instead of each sensor reading the configuration (a parse-time cost)."""
@@ -225,6 +264,7 @@ def build_dag(
         )
         validation_data = _resolve(validation.data, base, "validation.data") or current
         retrain_conf: dict[str, Any] = _resolve_conf(retrain.conf, base)
+        _refuse_training_data_as_validation_data(validation_data, retrain_conf, defaulted=validation.data is None)
     except ConfigError as err:
         raise ConfigError(f"model {spec.name!r}: {err}") from None
 

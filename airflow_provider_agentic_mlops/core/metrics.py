@@ -224,12 +224,18 @@ def score_predictions(
         )
     if task == "regression":
         y_t, y_p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+        # r2 divides by the target's variance: on a constant window scikit-learn's default reports 0.0 (or
+        # 1.0) for every model, so any challenger would pass a gate on it
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = float(skm.r2_score(y_t, y_p, force_finite=False))
+        why = {} if math.isfinite(r2) else {"r2": "target is constant in this window"}
         return Scores(
             {
                 "rmse": float(math.sqrt(skm.mean_squared_error(y_t, y_p))),
                 "mae": float(skm.mean_absolute_error(y_t, y_p)),
-                "r2": float(skm.r2_score(y_t, y_p)),
-            }
+                "r2": r2 if math.isfinite(r2) else math.nan,
+            },
+            why,
         )
     if labels is None:
         labels = class_labels(y_true, y_pred, classes=[] if classes is None else [classes], names=names)

@@ -31,6 +31,7 @@ shown as in progress when its task is never re-run.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -82,6 +83,33 @@ class Registry(Protocol):
     def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None: ...
 
 
+def validated_report(validation: Any, *, model_name: str, version: str, validate_task_id: str) -> Mapping[str, Any]:
+    """The validation result (XCom ``validation`` of ``validate_task_id``) a promotion or an approval request
+    rests on: it must exist, name the report digest the approval binds and the champion compared with, and
+    say the challenger passed. Raises :class:`PromotionRefused` otherwise (fail closed: without it the
+    approval would bind no report and a rejected challenger could be promoted).
+    """
+    where = f"model {model_name!r} v{version}"
+    fix = (
+        f"run the ValidateOperator as task {validate_task_id!r} before this one, or pass validate_task_id=<its task "
+        "id> to both ApprovalSensor and PromoteOperator"
+    )
+    if not isinstance(validation, dict) or not validation:
+        raise PromotionRefused(
+            f"{where}: no validation result (XCom 'validation' of task {validate_task_id!r}) in this run; "
+            f"nothing was changed. {fix[0].upper()}{fix[1:]}"
+        )
+    for key in ("passed", "report_digest", "champion_version"):
+        if key not in validation or (key == "report_digest" and not validation[key]):
+            raise PromotionRefused(
+                f"{where}: the validation result of task {validate_task_id!r} came without {key!r}; nothing was "
+                f"changed. It must be the ValidateOperator's XCom 'validation': {fix}"
+            )
+    if validation.get("passed") is not True:
+        raise PromotionRefused(f"{where} failed validation; it cannot be promoted")
+    return validation
+
+
 def check_promotion_gate(
     store: StateStore,
     *,
@@ -90,11 +118,17 @@ def check_promotion_gate(
     dag_id: str,
     run_id: str,
     report_digest: str | None = None,
+    report_markdown: str | None = None,
+    report_artifact: str | None = None,
 ) -> dict[str, Any]:
     """The approved approval that allows promoting ``version`` in this run; raises :class:`PromotionRefused`.
 
     :param report_digest: the validation report's digest; when both it and the approval's are known they
         must match (the person approved exactly this report).
+    :param report_markdown: the Markdown report as stored now (``report_artifact``); when given, its digest
+        must be the approved one before a promotion begins: a report edited after validation is not what the
+        person approved.
+    :param report_artifact: where ``report_markdown`` was read, for the refusal.
     """
     approval = store.find_approval(model_name, version, dag_id=dag_id, run_id=run_id)
     if approval is None:
@@ -126,6 +160,19 @@ def check_promotion_gate(
             "tasks (clear validate, or wait_for_approval, with downstream): wait_for_approval asks again when "
             "the report changed"
         )
+    approved_digest = report_digest or approval.get("report_digest")
+    # checked when the promotion begins; a re-run completing a begun promotion is not stopped halfway
+    if report_markdown is not None and approved_digest and store.find_promotion(approval["id"]) is None:
+        from airflow_provider_agentic_mlops.core.validation import markdown_digest
+
+        on_file = markdown_digest(report_markdown)
+        if on_file != approved_digest:
+            raise PromotionRefused(
+                f"model {model_name!r} v{version}: the validation report {report_artifact or 'report.md'} has "
+                f"changed since validation (sha256 {on_file[:12]}, approved {approved_digest[:12]}); what a person "
+                "reads is not what was approved. Nothing was changed. Re-run validation with its downstream tasks "
+                "to write the report again and ask for a new approval"
+            )
     return approval
 
 
@@ -140,11 +187,15 @@ def promote_version(
     run_id: str,
     report_digest: str | None = None,
     validated_champion: str | None | Literal[_Unknown.UNKNOWN] = UNKNOWN_CHAMPION,
+    report_markdown: str | None = None,
+    report_artifact: str | None = None,
 ) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (and ``previous_champion`` to the old one) behind the gate, as a
     resumable transaction (see the module docstring). Every step but the Asset event is done on return.
 
     :param report_digest: the validation report's digest, which the approval must have been given for.
+    :param report_markdown: the Markdown report as stored now, and ``report_artifact`` where: see
+        :func:`check_promotion_gate`.
     :param validated_champion: the champion the validation compared ``version`` with (None: there was none).
         Until ``champion`` has moved, the promotion is refused unless the champion is still that one (or
         already ``version``): the approval covers exactly that comparison. :data:`UNKNOWN_CHAMPION`: no check.
@@ -154,7 +205,14 @@ def promote_version(
     version = str(version)
     registry.require_access("promote", f"promoting {registered_model} v{version}")
     approval = check_promotion_gate(
-        store, model_name=model_name, version=version, dag_id=dag_id, run_id=run_id, report_digest=report_digest
+        store,
+        model_name=model_name,
+        version=version,
+        dag_id=dag_id,
+        run_id=run_id,
+        report_digest=report_digest,
+        report_markdown=report_markdown,
+        report_artifact=report_artifact,
     )
     promotion = store.find_promotion(approval["id"])
     if promotion is not None:  # a re-run: only while nothing moved the champion since the promotion began
@@ -191,9 +249,10 @@ def promote_version(
             {
                 "agentic_mlops.approved_by": approval.get("decided_by") or "",
                 "agentic_mlops.approval_id": approval["id"],
-                "agentic_mlops.approved_at": (approval.get("decided_at") or promotion["started_at"]).isoformat(),
-                "agentic_mlops.promoted_at": promotion["started_at"].isoformat(),
+                "agentic_mlops.approved_at": _iso_utc(approval.get("decided_at") or promotion["started_at"]),
+                "agentic_mlops.promoted_at": _iso_utc(promotion["started_at"]),
                 "agentic_mlops.promoted_in": f"{dag_id}/{run_id}",
+                "agentic_mlops.report_digest": approval.get("report_digest") or "",
             },
         )
         mark(TAGS)
@@ -211,6 +270,7 @@ def promote_version(
                     "promotion_id": promotion["id"],
                     "dag_id": dag_id,
                     "run_id": run_id,
+                    "report_digest": approval.get("report_digest"),
                 },
             },
         )
@@ -223,6 +283,12 @@ def promote_version(
         "noop": all(step in done_before for step in PROMOTION_STEPS),
         "steps_done_before": done_before,
     }
+
+
+def _iso_utc(value: datetime) -> str:
+    """``value`` in ISO 8601 with its zone, ``+00:00``: the state store keeps naive UTC times."""
+    aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return aware.isoformat()
 
 
 def later_champion_changes(store: StateStore, promotion: Mapping[str, Any]) -> list[dict[str, Any]]:

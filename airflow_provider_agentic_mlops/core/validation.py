@@ -495,6 +495,39 @@ def evaluate_gates(
 # -- the report -----------------------------------------------------------------------------------
 
 
+def vanished_champion(
+    registered_model: str, *, previous_champion: str | None, last_promotion: Mapping[str, Any] | None
+) -> str | None:
+    """Why a registry without a ``champion`` alias is *not* a first model, or None when it may be one.
+
+    Deleting the champion's version deletes its alias: the challenger would be judged on floors alone, as
+    if nothing served. A ``previous_champion`` alias or a recorded promotion says a champion existed.
+
+    :param previous_champion: the version alias ``previous_champion`` points to, if any.
+    :param last_promotion: the model's last ``promoted`` audit entry, if any.
+    """
+    traces = []
+    if previous_champion is not None:
+        traces.append(f"alias 'previous_champion' points to v{previous_champion}")
+    if last_promotion is not None:
+        subject = str(last_promotion.get("subject") or "").removeprefix("version:")
+        traces.append(f"the state store records a promotion (v{subject} by {last_promotion.get('actor')})")
+    if not traces:
+        return None
+    return (
+        f"FAILED champion: registered model {registered_model!r} has no alias 'champion', but {' and '.join(traces)}: "
+        "the alias 'champion' vanished (its version deleted?), so there is nothing to compare with and production "
+        "may serve nothing. Restore it (airflow agentic-mlops rollback, or set the alias by hand), then re-run "
+        "validation"
+    )
+
+
+def markdown_digest(markdown: str) -> str:
+    """The report digest: sha256 of the Markdown report's text. Validation computes it over the report it
+    writes (``report.md``), promotion over the ``report.md`` it finds then: the approval binds that file."""
+    return hashlib.sha256(markdown.encode("utf-8")).hexdigest()
+
+
 @dataclass
 class ValidationReport:
     """The outcome of one champion-vs-challenger comparison, and its rendering for reviewers.
@@ -603,7 +636,7 @@ class ValidationReport:
 
     def digest(self) -> str:
         """sha256 of the Markdown report: what a person approves is bound to exactly this content."""
-        return hashlib.sha256(self.to_markdown().encode("utf-8")).hexdigest()
+        return markdown_digest(self.to_markdown())
 
     def to_dict(self, *, report_uri: str | None = None) -> dict[str, Any]:
         """The ``validation`` XCom: small, JSON-able (the approval sensor and the Slack message read it)."""

@@ -254,6 +254,11 @@ class MlflowRegistryHook(BaseHook):
         return self._settings["tracking_uri"]
 
     @property
+    def registry_uri(self) -> str:
+        """Where the registered models live: the connection's extra ``registry_uri``, else the tracking URI."""
+        return self._settings["registry_uri"]
+
+    @property
     def ui_url(self) -> str | None:
         """Base URL of the MLflow UI for links, when the tracking URI is an HTTP server."""
         ui = self._settings["ui_url"] or self.tracking_uri
@@ -292,7 +297,7 @@ class MlflowRegistryHook(BaseHook):
 
         quiet_known_noise()  # skops' warning flood on model save, MLflow store migrations
         authorization = self._authorization_header()
-        raw = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self._settings["registry_uri"])
+        raw = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
         return _GuardedClient(raw, self.access, self.mlflow_conn_id, authorization)  # type: ignore[return-value]
 
     @contextlib.contextmanager
@@ -322,7 +327,7 @@ class MlflowRegistryHook(BaseHook):
             self.client().search_registered_models(max_results=1)
         except Exception as err:
             return False, describe(err)
-        return True, f"reached the MLflow registry at {self._settings['registry_uri']} (access {self.access})"
+        return True, f"reached the MLflow registry at {self.registry_uri} (access {self.access})"
 
     # -- registry helpers ---------------------------------------------------------------------
 
@@ -382,6 +387,14 @@ class MlflowRegistryHook(BaseHook):
         self.client().log_text(run_id, text, artifact_file)
         return f"runs:/{run_id}/{artifact_file}"
 
+    def read_text_artifact(self, run_id: str, artifact_file: str) -> str:
+        """The text of an artifact of the run (``log_text_artifact``'s counterpart), read with this connection."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.client().download_artifacts(run_id, artifact_file, dst_path=tmp)
+            return Path(local).read_text(encoding="utf-8")
+
     def predict_version(
         self,
         registered_model: str,
@@ -404,7 +417,7 @@ class MlflowRegistryHook(BaseHook):
 
         with self.authenticated():
             mlflow.set_tracking_uri(self.tracking_uri)
-            mlflow.set_registry_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.registry_uri)
             uri = f"models:/{registered_model}/{version}"
             info = mlflow.models.get_model_info(uri)
             inputs = info.signature.inputs.input_names() if info.signature is not None else None

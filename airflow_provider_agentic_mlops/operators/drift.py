@@ -213,7 +213,7 @@ class DriftCheckOperator(BaseOperator):
         try:
             hook = MlflowRegistryHook(mlflow_conn_id=self.mlflow_conn_id)
             mlflow.set_tracking_uri(hook.tracking_uri)
-            mlflow.set_registry_uri(hook.tracking_uri)
+            mlflow.set_registry_uri(hook.registry_uri)
             with hook.authenticated():  # the connection's credentials, for these MLflow calls only
                 info = mlflow.models.get_model_info(uri)
                 flavor = mlflow.sklearn if "sklearn" in info.flavors else mlflow.pyfunc

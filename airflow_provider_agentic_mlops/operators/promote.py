@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
@@ -17,6 +17,7 @@ from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - Prom
     promote_version,
     record_asset_event_sent,
     rollback_champion,
+    validated_report,
 )
 from airflow_provider_agentic_mlops.links import MlflowModelVersionLink
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
@@ -86,7 +87,8 @@ class PromoteOperator(_ChampionOperator):
     :param state_conn_id: state store connection (approvals, audit trail).
     :param retrain_task_id: task whose return value names the version to promote.
     :param validate_task_id: task whose XCom ``validation`` carries the report digest the approval must match
-        and the champion version it compared against.
+        and the champion version it compared against; without that XCom (or with a failed validation) promotion
+        is refused. None: no validation task (the approval alone gates the promotion).
     """
 
     template_fields: Sequence[str] = ("registered_model",)
@@ -111,12 +113,18 @@ class PromoteOperator(_ChampionOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
-        version = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="promote")["version"]
-        validation = (
-            ti.xcom_pull(task_ids=self.validate_task_id, key="validation") if self.validate_task_id else None
-        ) or {}
-        if validation and validation.get("passed") is False:
-            raise PromotionRefused(f"model {self.model_name!r} v{version} failed validation; it cannot be promoted")
+        retrained = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="promote")
+        version = retrained["version"]
+        validation: Mapping[str, Any] = {}
+        report_markdown = report_artifact = None
+        if self.validate_task_id:
+            validation = validated_report(
+                ti.xcom_pull(task_ids=self.validate_task_id, key="validation"),
+                model_name=self.model_name,
+                version=str(version),
+                validate_task_id=self.validate_task_id,
+            )
+            report_markdown, report_artifact = self._stored_report(retrained, str(version))
         result = promote_version(
             self.hook,
             self.store,
@@ -128,6 +136,8 @@ class PromoteOperator(_ChampionOperator):
             report_digest=validation.get("report_digest"),
             # the champion the report compared with: promotion is refused if it moved since
             validated_champion=validation.get("champion_version", UNKNOWN_CHAMPION),
+            report_markdown=report_markdown,
+            report_artifact=report_artifact,
         )
         self.promotion_id = result["promotion_id"]
         if result["noop"]:
@@ -154,6 +164,26 @@ class PromoteOperator(_ChampionOperator):
             {"version": result["version"], "previous_version": result["previous_version"], "noop": result["noop"]},
         )
         return result
+
+    def _stored_report(self, retrained: Mapping[str, Any], version: str) -> tuple[str, str]:
+        """The Markdown report in the challenger's run as stored now, and its ``runs:/`` URI: the validation
+        task wrote it there, and promotion checks it is still the one approved."""
+        from airflow_provider_agentic_mlops.operators.validate import REPORT_DIR
+
+        run_id = (
+            retrained.get("mlflow_run_id")
+            or self.hook.client().get_model_version(self.registered_model, version).run_id
+        )
+        artifact = f"{REPORT_DIR}/report.md"
+        uri = f"runs:/{run_id}/{artifact}"
+        try:
+            return self.hook.read_text_artifact(run_id, artifact), uri
+        except Exception as err:
+            raise PromotionRefused(
+                f"model {self.model_name!r} v{version}: the validation report {uri} cannot be read "
+                f"({type(err).__name__}: {str(err)[:200]}); promotion needs it to check it is the report approved. "
+                "Nothing was changed. Check the MLflow artifact store, or re-run validation with its downstream tasks"
+            ) from err
 
 
 class RollbackOperator(_ChampionOperator):

@@ -9,6 +9,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 
 from airflow_provider_agentic_mlops.core.config import settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
+from airflow_provider_agentic_mlops.core.promotion import PREVIOUS_CHAMPION, PROMOTED
 from airflow_provider_agentic_mlops.core.validation import (
     REGRESSION_METRICS,
     VALIDATION_REJECTED,
@@ -18,6 +19,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     ValidationReport,
     build_report,
     check_metric_names,
+    vanished_champion,
 )
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
 from airflow_provider_agentic_mlops.operators._base import (
@@ -143,6 +145,14 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         client = self.hook.client()
         run_id = retrained.get("mlflow_run_id") or client.get_model_version(self.registered_model, challenger).run_id
         champion = self.hook.get_alias_version(self.registered_model, CHAMPION)
+        if champion is None:
+            vanished = vanished_champion(
+                self.registered_model,
+                previous_champion=self.hook.get_alias_version(self.registered_model, PREVIOUS_CHAMPION),
+                last_promotion=self.store.last_audit(self.model_name, (PROMOTED,)),
+            )
+            if vanished:
+                return self._reject_without_report(ti, challenger, vanished)
 
         frame = self._read_data()
         y_true = frame[self.label_column]
@@ -318,6 +328,22 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             key: ti.xcom_pull(task_ids=self.decision_task_id, key=key) for key in ("decision_id", "action", "rationale")
         }
         return decision if any(v is not None for v in decision.values()) else None
+
+    def _reject_without_report(self, ti: Any, challenger: str, reason: str) -> str:
+        """Reject ``challenger`` for ``reason`` before scoring anything: recorded like any rejection."""
+        self.log.warning("Challenger %s v%s REJECTED: %s", self.registered_model, challenger, reason)
+        ti.xcom_push(
+            key="validation",
+            value={"passed": False, "reasons": [reason], "champion_version": None, "challenger_version": challenger},
+        )
+        self.store.audit(
+            VALIDATION_REJECTED,
+            actor="agentic-mlops",
+            model_name=self.model_name,
+            subject=f"version:{challenger}",
+            details={"reasons": [reason], "report_uri": None, "dag_id": ti.dag_id, "run_id": ti.run_id},
+        )
+        return self.reject_task_id
 
     def _write_report(self, report: ValidationReport, run_id: str) -> str:
         import json

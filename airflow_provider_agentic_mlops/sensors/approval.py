@@ -68,7 +68,9 @@ class ApprovalSensor(BaseSensorOperator):
     :param model_name: the model (as in models.yaml).
     :param registered_model: its MLflow registered model name (default: ``model_name``).
     :param retrain_task_id: task whose return value holds the candidate ``version``.
-    :param validate_task_id: task whose XCom ``validation`` holds metrics and ``report_digest``.
+    :param validate_task_id: task whose XCom ``validation`` holds metrics and ``report_digest``; without that
+        XCom (or its digest) the sensor fails without asking: an approval must bind the report a person reads.
+        None: no validation task (the request binds no report).
     :param decide_task_id: task whose XCom ``rationale`` explains why the model was retrained.
     :param drift_task_id: task whose return value is the drift summary (key ``report_uri``: the report).
     :param settings: the gate's parameters, an :class:`~airflow_provider_agentic_mlops.core.config.ApprovalSettings`
@@ -99,7 +101,7 @@ class ApprovalSensor(BaseSensorOperator):
         model_name: str,
         registered_model: str | None = None,
         retrain_task_id: str = "retrain",
-        validate_task_id: str = "validate",
+        validate_task_id: str | None = "validate",
         decide_task_id: str = "decide",
         drift_task_id: str = "check_drift",
         settings: ApprovalSettings | Mapping[str, Any] | None = None,
@@ -173,7 +175,19 @@ class ApprovalSensor(BaseSensorOperator):
         # a rescheduled poke is a new process: say what is missing once per attempt, at its first look
         first_look = not context.get("task_reschedule_count")
         version = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="approval")["version"]
-        validation = ti.xcom_pull(task_ids=self.validate_task_id, key="validation") or {}
+        validation: Mapping[str, Any] = {}
+        if self.validate_task_id:
+            from airflow_provider_agentic_mlops.core.promotion import PromotionRefused, validated_report
+
+            try:  # no request without the report it binds: a retry cannot change the finished validation
+                validation = validated_report(
+                    ti.xcom_pull(task_ids=self.validate_task_id, key="validation"),
+                    model_name=self.model_name,
+                    version=str(version),
+                    validate_task_id=self.validate_task_id,
+                )
+            except PromotionRefused as refused:
+                raise AirflowFailException(f"no approval asked: {refused}") from None
         drift = ti.xcom_pull(task_ids=self.drift_task_id) or {}
         drift_report = ti.xcom_pull(task_ids=self.drift_task_id, key="report_uri")
         rationale = ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")

@@ -4,7 +4,7 @@ MLflow down while promoting. Each ends with the same complete state in MLflow an
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
@@ -54,7 +54,7 @@ def _end_state(store: Any, env: dict) -> dict:
         "promoted_at": tags.get("agentic_mlops.promoted_at"),
         "promoted_audit_entries": [a["action"] for a in store.audit_trail(model)].count("promoted"),
         "promotion": (promotion["status"], promotion["steps"]),
-        "intent_time": promotion["started_at"].isoformat(),
+        "intent_time": promotion["started_at"].replace(tzinfo=timezone.utc).isoformat(),  # naive UTC stored
     }
 
 

@@ -35,6 +35,17 @@ def env(airflow_home, mlflow_server, monkeypatch):
     )
 
 
+def _report(label: str) -> str:
+    """The Markdown report named ``label`` (its digest is what an approval binds)."""
+    return f"# Validation report {label}\n"
+
+
+def _digest(label: str) -> str:
+    from airflow_provider_agentic_mlops.core.validation import markdown_digest
+
+    return markdown_digest(_report(label))
+
+
 def _approval(env, *, version=None, run_id=RUN_ID, approve=True, digest="d1", expires_in=timedelta(hours=1)):
     from airflow_provider_agentic_mlops.core.state import utcnow
 
@@ -44,7 +55,7 @@ def _approval(env, *, version=None, run_id=RUN_ID, approve=True, digest="d1", ex
         dag_id=DAG_ID,
         run_id=run_id,
         expires_at=utcnow() + expires_in,
-        report_digest=digest,
+        report_digest=_digest(digest),
     )
     if approve is not None:
         env.store.decide_approval(approval["id"], approve=approve, user="alice" if approve else "bob", via="cli")
@@ -53,10 +64,12 @@ def _approval(env, *, version=None, run_id=RUN_ID, approve=True, digest="d1", ex
 
 def _ctx(env, *, digest="d1", passed=True, champion="old"):
     """The task's context; the validation compared the challenger with ``champion`` (default: ``env.old``; a
-    version; None: there was none)."""
+    version; None: there was none) and wrote the report named ``digest`` to the challenger's run."""
+    run_id = env.client.get_model_version(env.model, env.new).run_id  # the validation wrote report ``digest``
+    env.client.log_text(run_id, _report(digest), "agentic_mlops/validation/report.md")
     validation = {
         "passed": passed,
-        "report_digest": digest,
+        "report_digest": _digest(digest),
         "champion_version": env.old if champion == "old" else champion,
     }
     ctx = task_context(
@@ -176,6 +189,20 @@ def test_approval_of_a_different_report_is_refused(env):
         _promote(env).execute(_ctx(env, digest="digest-of-this-run"))
 
 
+def test_a_report_overwritten_after_validation_is_refused_naming_the_artifact(env):
+    # report.md rewritten in the challenger's run after validation: the approval bound a report nobody reads
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env)
+    ctx = _ctx(env)
+    run_id = env.client.get_model_version(env.model, env.new).run_id
+    env.client.log_text(run_id, _report("d1") + "PASSED (edited)\n", "agentic_mlops/validation/report.md")
+    artifact = f"runs:/{run_id}/agentic_mlops/validation/report.md"
+    with pytest.raises(PromotionRefused, match=f"report {artifact} has changed since validation"):
+        _promote(env).execute(ctx)
+    assert _aliases(env) == {"champion": env.old}
+
+
 def test_promotion_is_refused_when_the_champion_is_no_longer_the_one_validated_against(env):
     from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
 
@@ -225,6 +252,18 @@ def test_version_that_failed_validation_is_never_promoted(env):
     _approval(env)
     with pytest.raises(PromotionRefused, match="failed validation"):
         _promote(env).execute(_ctx(env, passed=False))
+
+
+def test_without_the_validation_result_nothing_is_promoted_and_the_task_is_named(env):
+    # a DAG naming its validation task validate_model: promote found no XCom and promoted a rejected challenger
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env)
+    ctx = _ctx(env, passed=False)
+    ctx["ti"].xcoms[("validate_model", "validation")] = ctx["ti"].xcoms.pop(("validate", "validation"))
+    with pytest.raises(PromotionRefused, match="no validation result .*task 'validate'.*validate_task_id="):
+        _promote(env).execute(ctx)
+    assert _aliases(env) == {"champion": env.old}
 
 
 def test_first_promotion_without_a_champion_sets_no_previous(env):

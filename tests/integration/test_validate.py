@@ -154,6 +154,26 @@ def test_first_version_without_champion_is_judged_on_floors(env, tmp_path):
     assert ctx["ti"].pushed["validation"]["reasons"][0].startswith("FAILED floor: roc_auc")
 
 
+@pytest.mark.parametrize("trace", ["previous_champion", "promotion"])
+def test_a_champion_whose_version_was_deleted_rejects_saying_the_alias_vanished(env, airflow_home, trace):
+    # deleting the champion's version deletes its alias: the challenger was judged as a first model, on floors
+    champion = _champion(env, "good")
+    if trace == "previous_champion":
+        older = register_tiny_classifier(env["url"], env["model"], quality="good", seed=4)
+        env["client"].set_registered_model_alias(env["model"], "previous_champion", older["version"])
+    else:
+        from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+        StateStoreHook().get_store().audit("promoted", actor="alice", model_name=env["model"], subject="version:1")
+    env["client"].delete_model_version(env["model"], champion["version"])
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    ctx = _ctx(challenger)
+
+    assert _op(env, floors={"roc_auc": 0.5}).choose_branch(ctx) == "rejected"
+    (reason,) = ctx["ti"].pushed["validation"]["reasons"]
+    assert "alias 'champion' vanished" in reason and env["model"] in reason
+
+
 def test_csv_validation_data_and_explicit_feature_columns(env, tmp_path):
     csv = tmp_path / "current.csv"
     labelled_frame(300, seed=9).to_csv(csv, index=False)

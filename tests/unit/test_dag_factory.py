@@ -507,3 +507,23 @@ def test_an_unreadable_models_file_says_which_setting_named_it(tmp_path, monkeyp
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "")
     with pytest.raises(ConfigError, match=r"the path is the default, models.yaml beside the DAG file"):
         build_dags(models_file(tmp_path))
+
+
+def test_validating_on_the_training_data_fails_the_models_dag_naming_both_fields(tmp_path) -> None:
+    # validation.data defaulted to drift.current, which retrain.conf trained on: the challenger was
+    # validated on its own training rows
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        FLEET.replace("{name: churn, drift", "{name: churn, retrain: {conf: {train_data: ./c.parquet}}, drift").replace(
+            "{name: ltv, drift",
+            "{name: ltv, retrain: {conf: {sets: [x.parquet]}}, validation: {data: x.parquet}, drift",
+        )
+    )
+    built = build_dags(path)
+    assert "models-yaml-error" not in built["agentic_mlops__fraud"].tags
+    churn, ltv = built["agentic_mlops__churn"].description, built["agentic_mlops__ltv"].description
+    assert (
+        f"validation.data ({tmp_path / 'c.parquet'}, defaulting to drift.current) is retrain.conf.train_data" in churn
+    )
+    assert "held out from training" in churn
+    assert f"validation.data ({tmp_path / 'x.parquet'}) is retrain.conf.sets.0" in ltv

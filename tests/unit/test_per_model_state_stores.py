@@ -82,7 +82,10 @@ def _ask(model: str, version: str, state_conn_id: str, *, channel: str | None = 
     context = task_context(
         dag_id=f"agentic_mlops__{model}",
         run_id="manual__1",
-        xcoms={("retrain", "return_value"): {"version": version}, ("validate", "validation"): {"passed": True}},
+        xcoms={
+            ("retrain", "return_value"): {"version": version},
+            ("validate", "validation"): {"passed": True, "report_digest": "d", "champion_version": None},
+        },
     )
     with pytest.raises(TaskDeferred):
         sensor.execute(context)

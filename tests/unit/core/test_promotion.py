@@ -21,6 +21,7 @@ from airflow_provider_agentic_mlops.core.promotion import (
     promote_version,
     record_asset_event_sent,
     rollback_champion,
+    validated_report,
 )
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 
@@ -89,7 +90,7 @@ def _final_state(registry: RegistryDouble, store: StateStore) -> dict:
         "promoted_audit": [(a["actor"], a["subject"], a["details"]) for a in promoted],
         "promotion": (promotion["status"], promotion["steps"], promotion["previous_version"]),
         "tagged_promoted_at_is_intent_time": registry.tags["2"]["agentic_mlops.promoted_at"]
-        == promotion["started_at"].isoformat(),
+        == f"{promotion['started_at'].isoformat()}+00:00",
     }
 
 
@@ -496,3 +497,74 @@ def test_a_step_of_a_promotion_closed_as_overtaken_is_refused_and_leaves_it_clos
     (closed,) = sqlite_store.list_promotions(MODEL)
     assert closed["status"] == "overtaken" and closed["steps"] == []
     assert not [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promoted"]
+
+
+@pytest.mark.parametrize(
+    ("validation", "missing"),
+    [
+        (None, "no validation result"),
+        ({}, "no validation result"),
+        ({"passed": True, "champion_version": "1"}, "without 'report_digest'"),
+        ({"passed": True, "report_digest": "d"}, "without 'champion_version'"),
+    ],
+)
+def test_promotion_without_the_validation_result_is_refused_naming_the_task_and_the_fix(
+    validation: dict[str, Any] | None, missing: str
+) -> None:
+    # a DAG whose validation task has another id: promote found no XCom and promoted a rejected challenger
+    with pytest.raises(PromotionRefused) as refused:
+        validated_report(validation, model_name=MODEL, version="2", validate_task_id="validate")
+    message = str(refused.value)
+    assert missing in message and "task 'validate'" in message and "validate_task_id=" in message
+
+
+def test_a_rejected_challenger_is_refused_and_a_passed_one_returns_what_the_gate_checks() -> None:
+    with pytest.raises(PromotionRefused, match="failed validation"):
+        validated_report(
+            {"passed": False, "report_digest": "d", "champion_version": "1"},
+            model_name=MODEL,
+            version="2",
+            validate_task_id="validate",
+        )
+    passed = {"passed": True, "report_digest": "d", "champion_version": None, "report_uri": "runs:/r/x.html"}
+    assert validated_report(passed, model_name=MODEL, version="2", validate_task_id="validate") == passed
+
+
+def test_a_report_changed_after_approval_is_refused_naming_the_artifact(sqlite_store: StateStore) -> None:
+    # report.md/.html overwritten in the challenger's run after validation: promotion went through
+    from airflow_provider_agentic_mlops.core.validation import markdown_digest
+
+    approved = "# Validation: PASSED\n"
+    approval, _ = sqlite_store.request_approval(
+        MODEL,
+        "2",
+        dag_id=DAG_ID,
+        run_id=RUN_ID,
+        expires_at=utcnow() + timedelta(hours=1),
+        report_digest=markdown_digest(approved),
+    )
+    sqlite_store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
+    gate = {"model_name": MODEL, "version": "2", "dag_id": DAG_ID, "run_id": RUN_ID}
+    gate |= {
+        "report_digest": markdown_digest(approved),
+        "report_artifact": "runs:/r/agentic_mlops/validation/report.md",
+    }
+
+    with pytest.raises(PromotionRefused, match=r"runs:/r/agentic_mlops/validation/report\.md .*changed"):
+        check_promotion_gate(sqlite_store, **gate, report_markdown="# Validation: PASSED (edited)\n")
+    assert check_promotion_gate(sqlite_store, **gate, report_markdown=approved)["id"] == approval["id"]
+
+
+def test_the_promotion_records_the_approved_report_digest_and_utc_times(sqlite_store: StateStore) -> None:
+    # the audit entry and the version's tags did not say which report was approved; times had no zone
+    from datetime import datetime
+
+    registry = RegistryDouble()
+    _approved(sqlite_store)
+    _promote(registry, sqlite_store)
+    tags = registry.tags["2"]
+    assert tags["agentic_mlops.report_digest"] == "d1"
+    for key in ("agentic_mlops.approved_at", "agentic_mlops.promoted_at"):
+        assert tags[key].endswith("+00:00") and datetime.fromisoformat(tags[key]).utcoffset() == timedelta(0)
+    (promoted,) = [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promoted"]
+    assert promoted["details"]["report_digest"] == "d1"

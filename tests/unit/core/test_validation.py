@@ -691,3 +691,23 @@ def test_the_report_calls_the_drift_section_the_runs_drift_check_not_its_cause()
     )
     for text in (report.to_markdown(), report.to_html()):
         assert "Drift that caused" not in text and "Drift check of this run" in text
+
+
+def test_r2_on_a_constant_target_is_undefined_and_no_challenger_passes_on_it():
+    # every model scored r2 0.0 on a constant window, so any challenger passed a gate on r2
+    y = [5.0, 5.0, 5.0, 5.0]
+    champion = score_predictions("regression", y, [5.0, 5.0, 5.0, 5.0])
+    challenger = score_predictions("regression", y, [9.0, 1.0, 7.0, 3.0])
+    for scores in (champion, challenger):
+        assert math.isnan(scores.metrics["r2"]) and scores.undefined["r2"] == "target is constant in this window"
+    assert challenger.metrics["rmse"] == pytest.approx(math.sqrt(10.0)) and "rmse" not in challenger.undefined
+    report = build_report(
+        model_name="demand",
+        gates=Gates(task="regression", primary_metric="r2"),
+        challenger_version="3",
+        challenger_metrics=challenger,
+        champion_version="2",
+        champion_metrics=champion,
+    )
+    assert not report.passed
+    assert "target is constant in this window" in " ".join(report.to_dict()["reasons"])

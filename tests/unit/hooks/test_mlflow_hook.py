@@ -114,3 +114,31 @@ def test_a_gateway_404_is_an_error_not_a_missing_champion(monkeypatch, airflow_h
         MlflowRegistryHook("mlflow_gateway").get_alias_version("fraud-detector", "champion")
     assert raised.value.error_code == "ENDPOINT_NOT_FOUND"
     assert "MLflow connection 'mlflow_gateway'" in str(raised.value)
+
+
+def test_models_are_loaded_from_the_connections_registry_not_the_tracking_store(
+    monkeypatch, airflow_home: Path
+) -> None:
+    """With extra ``registry_uri`` the versions predicted are the registry's: the tracking store's own
+    registry holding the same name (another team's, a stale one) must not answer."""
+    import mlflow
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier
+
+    tracking, registry = (f"sqlite:///{airflow_home / name}" for name in ("tracking.db", "registry.db"))
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
+    for registry_uri, label in ((registry, 1), (tracking, 0)):  # version 1 predicts 1 in the registry, 0 elsewhere
+        mlflow.set_tracking_uri(tracking)
+        mlflow.set_registry_uri(registry_uri)
+        model = DummyClassifier(strategy="constant", constant=label).fit(frame, [0, 1, 1])
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(model, name="model", registered_model_name="split")
+    conn = {"conn_type": "agentic_mlops_mlflow", "host": tracking, "extra": {"registry_uri": registry}}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_SPLIT", json.dumps(conn))
+    mlflow.set_registry_uri(tracking)  # what a previous task in the worker left behind
+
+    output, _, _ = MlflowRegistryHook("mlflow_split").predict_version(
+        "split", "1", frame, columns=lambda _names: ["x"], classification=False
+    )
+
+    assert list(output) == [1, 1, 1]

@@ -1121,3 +1121,49 @@ def test_the_evidence_log_line_rounds_numbers_for_people(capsys: pytest.CaptureF
     assert "rows extrapolated beyond chance: 0.000" in log
     assert "0.46212205219191244" not in log and "e-07" not in log
     assert evidence["performance"]["current"] == 0.46212205219191244  # what is stored keeps full precision
+
+
+def test_the_champion_is_loaded_from_the_connections_registry_uri(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with extra registry_uri the champion was looked up in the tracking store and read as "absent"
+    import json
+
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    train, reference, current = imbalanced(3000, 0), imbalanced(2000, 1), imbalanced(2000, 2)
+    model = LogisticRegression().fit(train[["a", "b"]], train["y"])
+    tracking, registry = (f"sqlite:///{tmp_path / name}" for name in ("tracking.db", "registry.db"))
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+    with mlflow.start_run():
+        mlflow.log_metrics({"accuracy": 0.98, "n_holdout": 2000})
+        mlflow.sklearn.log_model(
+            model, name="model", registered_model_name="split", pip_requirements=sklearn_pip_requirements()
+        )
+    mlflow.MlflowClient(tracking, registry).set_registered_model_alias("split", "champion", "1")
+    mlflow.set_registry_uri(tracking)  # what a previous task in the worker left behind
+    conn = {
+        "conn_type": "agentic_mlops_mlflow",
+        "host": tracking,
+        "extra": {"registry_uri": registry, "access": "train"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_TRAIN", json.dumps(conn))
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="split",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        task="classification",
+        reference_is_holdout=True,
+        champion_model_uri="models:/split@champion",
+        feature_columns=["a", "b"],
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    summary = op.execute(context())
+
+    assert summary["evidence"]["champion"]["status"] == "loaded"

@@ -393,3 +393,13 @@ def test_settings_fields_are_parameters_airflow_knows_for_partial_and_expand() -
         )
     assert mapped.partial_kwargs["timeout_hours"] == 2
     assert mapped.expand_input.value["channel"] == ["C_FRAUD", "C_CHURN"]
+
+
+def test_without_the_validation_result_no_approval_is_asked_and_the_task_is_named() -> None:
+    # a DAG naming its validation task validate_model: the request was created with no report digest
+    sensor = _sensor()
+    xcoms = {k: v for k, v in XCOMS.items() if k != ("validate", "validation")}
+    xcoms[("validate_model", "validation")] = XCOMS[("validate", "validation")]
+    with pytest.raises(AirflowFailException, match="no validation result .*task 'validate'.*validate_task_id="):
+        sensor.execute(_context(xcoms=xcoms))
+    assert sensor.store.find_approval("fraud", "7", dag_id=FakeTI.dag_id, run_id="manual__1") is None
