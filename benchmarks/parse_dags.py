@@ -76,6 +76,8 @@ MODEL = """  - name: model-{i:04d}
     retrain:
       python_callable: airflow_provider_agentic_mlops.demo.training:train_fraud_detector
       conf: {{train_data: data/model-{i:04d}/current.parquet}}
+    validation:
+      data: data/model-{i:04d}/validation.parquet
     approval:
       channel: "#mlops"
       approvers: [U{i:05d}]
