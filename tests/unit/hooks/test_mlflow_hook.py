@@ -131,7 +131,7 @@ def test_models_are_loaded_from_the_connections_registry_not_the_tracking_store(
         mlflow.set_tracking_uri(tracking)
         mlflow.set_registry_uri(registry_uri)
         model = DummyClassifier(strategy="constant", constant=label).fit(frame, [0, 1, 1])
-        with mlflow.start_run():
+        with mlflow.start_run(experiment_id="0"):  # not the experiment an earlier test made active
             mlflow.sklearn.log_model(model, name="model", registered_model_name="split")
     conn = {"conn_type": "agentic_mlops_mlflow", "host": tracking, "extra": {"registry_uri": registry}}
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_SPLIT", json.dumps(conn))

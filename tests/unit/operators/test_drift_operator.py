@@ -1138,7 +1138,7 @@ def test_the_champion_is_loaded_from_the_connections_registry_uri(
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(tracking)
     mlflow.set_registry_uri(registry)
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id="0"):  # not the experiment an earlier test made active
         mlflow.log_metrics({"accuracy": 0.98, "n_holdout": 2000})
         mlflow.sklearn.log_model(
             model, name="model", registered_model_name="split", pip_requirements=sklearn_pip_requirements()
