@@ -100,3 +100,11 @@ def pull_retrain_result(ti: Any, retrain_task_id: str, *, model_name: str, task:
             "task return {'version': <the registered version>, ...}"
         )
     return retrained
+
+
+def challenger_run_id(hook: Any, registered_model: str, retrained: dict[str, Any]) -> str:
+    """The MLflow run of the challenger the retrain task returned (``retrained``): its ``mlflow_run_id``, else
+    the run its registered version was logged from. The validation report is written there and read back."""
+    if retrained.get("mlflow_run_id"):
+        return str(retrained["mlflow_run_id"])
+    return hook.client().get_model_version(registered_model, str(retrained["version"])).run_id

@@ -20,7 +20,12 @@ from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - Prom
     validated_report,
 )
 from airflow_provider_agentic_mlops.links import MlflowModelVersionLink
-from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, pull_retrain_result
+from airflow_provider_agentic_mlops.operators._base import (
+    MlflowHookMixin,
+    StateStoreMixin,
+    challenger_run_id,
+    pull_retrain_result,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -168,16 +173,12 @@ class PromoteOperator(_ChampionOperator):
     def _stored_report(self, retrained: Mapping[str, Any], version: str) -> tuple[str, str]:
         """The Markdown report in the challenger's run as stored now, and its ``runs:/`` URI: the validation
         task wrote it there, and promotion checks it is still the one approved."""
-        from airflow_provider_agentic_mlops.operators.validate import REPORT_DIR
+        from airflow_provider_agentic_mlops.operators.validate import REPORT_MD
 
-        run_id = (
-            retrained.get("mlflow_run_id")
-            or self.hook.client().get_model_version(self.registered_model, version).run_id
-        )
-        artifact = f"{REPORT_DIR}/report.md"
-        uri = f"runs:/{run_id}/{artifact}"
+        run_id = challenger_run_id(self.hook, self.registered_model, retrained)
+        uri = f"runs:/{run_id}/{REPORT_MD}"
         try:
-            return self.hook.read_text_artifact(run_id, artifact), uri
+            return self.hook.read_text_artifact(run_id, REPORT_MD), uri
         except Exception as err:
             raise PromotionRefused(
                 f"model {self.model_name!r} v{version}: the validation report {uri} cannot be read "

@@ -25,6 +25,7 @@ from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReport
 from airflow_provider_agentic_mlops.operators._base import (
     MlflowHookMixin,
     StateStoreMixin,
+    challenger_run_id,
     pull_retrain_result,
     settings_parameters,
 )
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 CHAMPION = "champion"
 REPORT_DIR = "agentic_mlops/validation"
+#: The Markdown report in the challenger's run: its digest is what an approval binds (PromoteOperator re-reads it).
+REPORT_MD = f"{REPORT_DIR}/report.md"
 
 
 class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
@@ -143,7 +146,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         retrained = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="validate")
         challenger = str(retrained["version"])
         client = self.hook.client()
-        run_id = retrained.get("mlflow_run_id") or client.get_model_version(self.registered_model, challenger).run_id
+        run_id = challenger_run_id(self.hook, self.registered_model, retrained)
         champion = self.hook.get_alias_version(self.registered_model, CHAMPION)
         if champion is None:
             vanished = vanished_champion(
@@ -207,21 +210,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             "\n  ".join(report.reasons),
             report_uri,
         )
-        self.store.audit(
-            VALIDATION_REJECTED,
-            actor="agentic-mlops",
-            model_name=self.model_name,
-            subject=f"version:{challenger}",
-            details={
-                "reasons": report.reasons,
-                "report_uri": report_uri,
-                "digest": summary["report_digest"],
-                # whose row it is: the UI shows it (and serves its report) to readers of this DAG only
-                "dag_id": ti.dag_id,
-                "run_id": ti.run_id,
-            },
-        )
-        return self.reject_task_id
+        return self._record_rejection(ti, challenger, report.reasons, report_uri, digest=summary["report_digest"])
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -336,19 +325,32 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             key="validation",
             value={"passed": False, "reasons": [reason], "champion_version": None, "challenger_version": challenger},
         )
+        return self._record_rejection(ti, challenger, [reason], None)
+
+    def _record_rejection(
+        self, ti: Any, challenger: str, reasons: list[str], report_uri: str | None, **details: Any
+    ) -> str:
+        """Audit ``challenger``'s rejection (with its report, when one was written) and take the reject branch."""
         self.store.audit(
             VALIDATION_REJECTED,
             actor="agentic-mlops",
             model_name=self.model_name,
             subject=f"version:{challenger}",
-            details={"reasons": [reason], "report_uri": None, "dag_id": ti.dag_id, "run_id": ti.run_id},
+            details={
+                "reasons": reasons,
+                "report_uri": report_uri,
+                **details,
+                # whose row it is: the UI shows it (and serves its report) to readers of this DAG only
+                "dag_id": ti.dag_id,
+                "run_id": ti.run_id,
+            },
         )
         return self.reject_task_id
 
     def _write_report(self, report: ValidationReport, run_id: str) -> str:
         import json
 
-        self.hook.log_text_artifact(run_id, report.to_markdown(), f"{REPORT_DIR}/report.md")
+        self.hook.log_text_artifact(run_id, report.to_markdown(), REPORT_MD)
         self.hook.log_text_artifact(
             run_id,
             json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str),
