@@ -65,7 +65,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -617,23 +617,32 @@ def _lock_wait(dag_id: str) -> Iterator[None]:
         ) from err
 
 
-def known_models() -> dict[str, dict[str, Any]]:
+def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
     """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused, entry_error}.
 
     ``entry_error``: the DAG's description when the DAG factory tagged it :data:`~..core.config.INVALID_ENTRY_TAG`
     (the model's models-file entry is invalid; the description names the error), else None.
+
+    :param models: only these models (their DAGs' rows are the only ones read); None: every model.
     """
     from airflow.models import DagModel
     from airflow.models.dag import DagTag
     from airflow.utils.session import create_session
     from sqlalchemy import exists, select
 
+    if models is not None and not models:
+        return {}
     flagged = exists().where(DagTag.dag_id == DagModel.dag_id, DagTag.name == INVALID_ENTRY_TAG)
+    wanted = (
+        # autoescape: in LIKE, the prefix's "_" would match any character ("agentic-mlops--x")
+        DagModel.dag_id.startswith(DAG_ID_PREFIX, autoescape=True)
+        if models is None
+        else DagModel.dag_id.in_(sorted({f"{DAG_ID_PREFIX}{m}" for m in models}))
+    )
     with create_session() as session:
         rows = session.execute(
-            # autoescape: in LIKE, the prefix's "_" would match any character ("agentic-mlops--x")
             select(DagModel.dag_id, DagModel.is_paused, DagModel.description, flagged.label("flagged")).where(
-                DagModel.dag_id.startswith(DAG_ID_PREFIX, autoescape=True), ~DagModel.is_stale
+                wanted, ~DagModel.is_stale
             )
         ).all()
     return {

@@ -84,7 +84,7 @@ def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str 
     dags = model_history.model_dags(store, model_name)
     if dags:
         return readable_of(user, model_history.model_dag_id(store, model_name), dags)
-    dag = alerts.known_models().get(model_name)
+    dag = alerts.known_models([model_name]).get(model_name)
     return None if dag is None else readable_of(user, dag["dag_id"], set())
 
 
@@ -270,7 +270,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
         runs = runs[1:] if older else runs
         lineage = model_history.champion_lineage(store, model_name, dag_ids=dag_ids)
         total = model_history.decision_count(store, model_name, dag_ids=dag_ids)
-        dags_parsed = alerts.known_models()
+        dags_parsed = alerts.known_models([model_name])
         return {
             "dag_id": dag_id,
             "before": before,

@@ -39,7 +39,7 @@ def pages(sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setattr(
         overview, "last_dag_runs", lambda ids: {d: {"run_id": "manual__1", "state": "failed"} for d in ids}
     )
-    monkeypatch.setattr(alerts, "known_models", lambda: {"fraud-detector": {"dag_id": DAG, "paused": True}})
+    monkeypatch.setattr(alerts, "known_models", lambda models=None: {"fraud-detector": {"dag_id": DAG, "paused": True}})
     root = FastAPI()
     app = create_app(AppSettings(signing_secret="s", store=sqlite_store))
     app.dependency_overrides[approvals_page.authenticated_user] = User

@@ -103,7 +103,9 @@ def test_a_long_fingerprint_is_clipped_to_the_audit_subject(
     run had been started."""
     store = StateStore(store_url)
     _alerts_connection(monkeypatch, "agentic_mlops_alerts", "tok")
-    monkeypatch.setattr(alerts, "known_models", lambda: {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(
+        alerts, "known_models", lambda models=None: {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}}
+    )
     monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("run-1", True))
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
@@ -224,7 +226,7 @@ def _alerts_app(
     """The plugin app at its API-server path, with the alerts token ``tok`` (a connection without a scope),
     ``models`` as Airflow's and ``teams`` the teams of their DAGs (dag_id -> team)."""
     _alerts_connection(monkeypatch, "agentic_mlops_alerts", "tok")
-    monkeypatch.setattr(alerts, "known_models", lambda: models)
+    monkeypatch.setattr(alerts, "known_models", lambda only=None: models)
     monkeypatch.setattr(alerts, "dag_teams", lambda ids: {i: (teams or {}).get(i) for i in ids})
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
@@ -339,7 +341,7 @@ def test_the_alerts_connection_unreadable_for_a_metadata_db_failure_is_a_503_and
     read: the endpoint said "alerts are not configured: create the connection" (one that exists), and
     logged nothing."""
     server_metadata_db.add_connection("agentic_mlops_alerts", conn_type="generic", password="tok")
-    monkeypatch.setattr(alerts, "known_models", lambda: {})
+    monkeypatch.setattr(alerts, "known_models", lambda models=None: {})
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=sqlite_store)))
     client = TestClient(root)

@@ -41,7 +41,7 @@ def allowed(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     monkeypatch.setattr(
         overview, "last_dag_runs", lambda ids: {d: {"run_id": "manual__1", "state": "success"} for d in ids}
     )
-    monkeypatch.setattr(alerts, "known_models", dict)  # no model DAG parsed: only the store's models
+    monkeypatch.setattr(alerts, "known_models", lambda models=None: {})  # no model DAG parsed: only the store's models
     return dags
 
 
@@ -50,9 +50,13 @@ def _model_dags(monkeypatch: pytest.MonkeyPatch, paused: dict[str, bool]) -> lis
     standing in for the metadata DB; returns a list that grows by one per read of them."""
     reads: list[None] = []
 
-    def known_models() -> dict[str, dict[str, Any]]:
+    def known_models(models: Any = None) -> dict[str, dict[str, Any]]:
         reads.append(None)
-        return {name: {"dag_id": f"agentic_mlops__{name}", "paused": p} for name, p in paused.items()}
+        return {
+            name: {"dag_id": f"agentic_mlops__{name}", "paused": p}
+            for name, p in paused.items()
+            if models is None or name in models
+        }
 
     monkeypatch.setattr(alerts, "known_models", known_models)
     return reads
@@ -756,7 +760,7 @@ def test_the_overview_reads_the_dags_teams_once_and_checks_each_dag_with_its_tea
     monkeypatch.setattr(airflow_auth, "dag_teams", teams)
     monkeypatch.setattr(approvals_page, "dag_teams", teams)
     monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
-    monkeypatch.setattr(alerts, "known_models", dict)
+    monkeypatch.setattr(alerts, "known_models", lambda models=None: {})
     for i in range(30):
         _decided(sqlite_store, f"m{i:02d}")
     page = _client(sqlite_store).get("/agentic-mlops/models", params={"page_size": 5})
@@ -1139,6 +1143,32 @@ def test_a_model_with_a_broken_models_yaml_entry_shows_the_error_not_how_to_star
     assert error in notice and "fix the entry in models.yaml" in notice
     assert "unpause" not in notice and "trigger" not in notice.lower()
     assert 'id="models-yaml-error"' not in client.get("/agentic-mlops/models/fraud-detector").text
+
+
+def test_a_models_page_reads_only_its_own_dag_from_airflow(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch, server_metadata_db: Any
+) -> None:
+    """A model's page needs its own DAG's row (paused, entry error; its DAG when it never ran): it read every
+    model DAG's row of the metadata DB on each view."""
+    for name in ("churn", "fraud-detector", "house.price"):
+        _parsed_dag(f"agentic_mlops__{name}", paused=False, description="", tags=["agentic-mlops"])
+    reads: list[Any] = []
+
+    def known_models(models: Any = None) -> dict[str, dict[str, Any]]:
+        reads.append(models and sorted(models))
+        return KNOWN_MODELS(models)
+
+    monkeypatch.setattr(alerts, "known_models", known_models)
+    monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
+    seed_history(sqlite_store)
+    allowed.update({DAG, "agentic_mlops__churn"})
+    client = _client(sqlite_store)
+    notice = _text_of(client.get("/agentic-mlops/models/churn").text, "no-decision-yet")
+    assert "No decision yet: DAG agentic_mlops__churn has not run." in notice
+    assert client.get("/agentic-mlops/models/fraud-detector").status_code == 200
+    assert reads and all(r in (["churn"], ["fraud-detector"]) for r in reads), reads
+    assert list(KNOWN_MODELS(["churn"])) == ["churn"] and KNOWN_MODELS([]) == {}
+    assert sorted(KNOWN_MODELS()) == ["churn", "fraud-detector", "house.price"]
 
 
 def test_every_time_on_the_pages_says_it_is_utc_once(sqlite_store: StateStore, allowed: set[str]) -> None:
