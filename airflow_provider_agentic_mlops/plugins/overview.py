@@ -168,6 +168,28 @@ def first_run(model_name: str, dag_id: str, dags_parsed: Mapping[str, Mapping[st
     }
 
 
+def escalation(store: Any, model_name: str, dag_id: str, newest: Any) -> dict[str, Any] | None:
+    """What the page of a model whose newest decision escalated says: ``{"decision_id", "rationale", "next_step"}``,
+    the next step as Slack and the task log word it (:func:`~..core.escalation.escalation_facts`), in parts
+    ``(text, is_command)``; None when the newest decision did not escalate.
+
+    :param dag_id: the model's DAG (a new run starts it).
+    :param newest: the newest decision's :class:`~..core.model_history.RunPoint`, None when there is none.
+    """
+    from airflow_provider_agentic_mlops.core.config import ESCALATE
+    from airflow_provider_agentic_mlops.core.escalation import Command, escalation_facts
+
+    if newest is None or newest.action != ESCALATE:
+        return None
+    decision = store.get_decision(newest.decision_id) or {"id": newest.decision_id, "rationale": newest.rationale}
+    facts = escalation_facts(model_name, decision, dag_id=dag_id)
+    return {
+        "decision_id": newest.decision_id,
+        "rationale": facts.rationale,
+        "next_step": [(str(part), isinstance(part, Command)) for part in facts.next_step],
+    }
+
+
 def overview_url(root: str, *, q: str, page: int, page_size: int) -> str:
     """The overview's URL for page ``page`` of the models whose name contains ``q`` (defaults left out).
 
@@ -278,6 +300,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
             "total_decisions": total,
             "first_run": first_run(model_name, dag_id, dags_parsed) if total == 0 else None,
             "entry_error": entry_error(dags_parsed, model_name, dag_id),
+            "escalation": escalation(store, model_name, dag_id, runs[-1] if runs and before is None else None),
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),

@@ -1171,6 +1171,43 @@ def test_a_models_page_reads_only_its_own_dag_from_airflow(
     assert sorted(KNOWN_MODELS()) == ["churn", "fraud-detector", "house.price"]
 
 
+def test_a_model_whose_last_decision_escalated_says_what_a_person_can_do(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """An escalation starts nothing and waits for a person: the page showed the badge and no next step, while
+    Slack and the task log say one. The page says the same one, for the newest decision only."""
+    seed_history(sqlite_store)  # an escalation, then a retrain: the escalation is history
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    assert 'id="escalated"' not in client.get("/agentic-mlops/models/fraud-detector").text
+    escalated = sqlite_store.record_decision(
+        "fraud-detector",
+        mode="rules",
+        final_action="escalate",
+        decided_by="rules",
+        dag_id=DAG,
+        run_id="scheduled__2026-02-01",
+        rationale="column amount vanished",
+        rules_fired=[{"rule": "pipeline_fault", "effect": "escalate", "detail": "amount missing"}],
+        evidence={},
+        inputs={"drift": {"drift_share": 0.5}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+    page = client.get("/agentic-mlops/models/fraud-detector").text
+    notice = _text_of(page, "escalated")
+    assert f"Escalated: decision #{escalated} asks a person to act; nothing was started." in notice
+    assert "Why: column amount vanished Next: fix the data feed (the columns and changes named above), then" in notice
+    assert f"then start a new run: airflow dags trigger {DAG}." in notice
+    shown = re.search(r'<div id="escalated".*?</div>', page, re.S).group(0)
+    assert f'href="/agentic-mlops/models/fraud-detector/decisions/{escalated}"' in shown
+    assert f"<code>airflow dags trigger {DAG}</code>" in shown
+    older = client.get("/agentic-mlops/models/fraud-detector", params={"before": escalated}).text
+    assert 'id="escalated"' not in older  # an older page's newest decision is not the model's
+
+
 def test_every_time_on_the_pages_says_it_is_utc_once(sqlite_store: StateStore, allowed: set[str]) -> None:
     """The store's times are UTC: each page says so at each time (the overview said nothing, and a browser's
     reader in another zone took them for local), never twice ("UTC UTC")."""
