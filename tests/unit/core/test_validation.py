@@ -310,6 +310,25 @@ def test_a_metric_undefined_for_the_challenger_names_the_challenger_and_why():
     )
 
 
+def test_roc_auc_of_a_model_without_probabilities_is_undefined_saying_why_and_what_to_gate_on():
+    y = [0, 1, 0, 1]
+    champion = score_predictions("classification", y, [0, 1, 0, 1], [0.2, 0.8, 0.3, 0.9])
+    challenger = score_predictions("classification", y, [0, 1, 0, 1])  # no predict_proba (labels only)
+    [primary] = evaluate_gates(Gates(), challenger, champion, challenger_version="3", champion_version="2")
+    assert not primary.passed
+    assert "roc_auc: undefined for the challenger v3 (it gives no class probabilities" in primary.detail
+    assert "set validation.primary_metric to f1 or accuracy" in primary.detail
+    assert "missing value" not in primary.detail
+
+
+def test_a_one_class_window_keeps_the_reason_of_every_undefined_metric():
+    scores = score_predictions("classification", [0, 0, 0, 0], [0, 0, 0, 0], [0.1, 0.2, 0.1, 0.3], labels=[0, 1])
+    assert "one class only" in scores.undefined["roc_auc"]
+    assert "no positive" in scores.undefined["f1"]  # not lost to the probability metrics' reasons
+    [guard] = [c for c in evaluate_gates(Gates(guard_metrics={"f1": 0.0}), scores, scores) if c.gate == "guard"]
+    assert not guard.passed and "undefined for the challenger (no positive" in guard.detail
+
+
 def _regression_scores(predictions: list[float], version: str):
     return score_predictions(
         "regression", [1.0, 2.0, 3.0, 4.0], predictions, names=("label_column 'y'", f"v{version}'s predictions")
