@@ -27,6 +27,7 @@ import hashlib
 import html
 import logging
 import math
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -519,6 +520,21 @@ def vanished_champion(
         "the alias 'champion' vanished (its version deleted?), so there is nothing to compare with and production "
         "may serve nothing. Restore it (airflow agentic-mlops rollback, or set the alias by hand), then re-run "
         "validation"
+    )
+
+
+def unloadable_champion(model_name: str, registered_model: str, version: str, error: str) -> str:
+    """Why a challenger is rejected when the champion's version cannot be loaded (e.g. its files were deleted
+    from the artifact store while the registered version remains).
+
+    Failing closed, as for a champion that cannot be scored: no comparison, no pass. The reason says how to get
+    a champion that loads."""
+    return (
+        f"FAILED champion: the champion v{version} of registered model {registered_model!r} cannot be loaded "
+        f"({error}), so the challenger cannot be compared with it and is rejected (failing closed); production may "
+        f"not be able to load it either. Restore v{version}'s model files in the artifact store, or roll back "
+        f"(`{command(f'rollback {shlex.quote(model_name)}')}`) or point the `champion` alias at a version that loads, "
+        "then re-run validation"
     )
 
 

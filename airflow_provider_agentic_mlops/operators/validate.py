@@ -19,6 +19,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     ValidationReport,
     build_report,
     check_metric_names,
+    unloadable_champion,
     vanished_champion,
 )
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
@@ -166,8 +167,16 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             self.gates = Gates.resolve(self._gate_settings, task=self.task, **self._gate_overrides)
             self._check_metric_names(self.task)
             self.log.info("Task inferred from the labels: %s; primary metric %s", self.task, self.gates.primary_metric)
-        versions = [challenger, champion] if champion else [challenger]
-        metrics = self._score({version: self._predict(version, frame, y_true) for version in versions}, y_true)
+        predictions = {challenger: self._predict("challenger", challenger, frame, y_true)}
+        if champion:
+            from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
+
+            try:
+                predictions[champion] = self._predict("champion", champion, frame, y_true)
+            except ModelLoadError as err:  # no comparison: rejected, as a champion that cannot be scored is
+                reason = unloadable_champion(self.model_name, self.registered_model, champion, str(err))
+                return self._reject_without_report(ti, challenger, reason, champion=champion)
+        metrics = self._score(predictions, y_true)
 
         report = build_report(
             model_name=self.model_name,
@@ -242,17 +251,30 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows")
         return frame
 
-    def _predict(self, version: str, frame: pd.DataFrame, y_true: Any) -> tuple[Any, Any, list[Any] | None]:
-        """``(predictions, probabilities or None, their classes or None)`` of ``version`` on ``frame``."""
-        from airflow_provider_agentic_mlops.core.metrics import read_predictions
+    def _predict(self, role: str, version: str, frame: pd.DataFrame, y_true: Any) -> tuple[Any, Any, list[Any] | None]:
+        """``(predictions, probabilities or None, their classes or None)`` of ``version`` (the ``role``:
+        challenger or champion) on ``frame``.
 
-        output, proba, classes = self.hook.predict_version(
-            self.registered_model,
-            version,
-            frame,
-            columns=lambda inputs: self._features(inputs, frame, version),
-            classification=self.task == "classification",
-        )
+        :raises ModelLoadError: the version cannot be loaded (the champion's rejects the challenger).
+        """
+        from airflow_provider_agentic_mlops.core.metrics import read_predictions
+        from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
+
+        try:
+            output, proba, classes = self.hook.predict_version(
+                self.registered_model,
+                version,
+                frame,
+                columns=lambda inputs: self._features(inputs, frame, version),
+                classification=self.task == "classification",
+            )
+        except ModelLoadError as err:
+            if role == "champion":  # choose_branch rejects the challenger
+                raise
+            raise RuntimeError(
+                f"model {self.model_name!r}: the challenger v{version} cannot be loaded: {err}. Check that the "
+                "retrain logged its model files to the artifact store, and retrain"
+            ) from err
         name = f"model {self.model_name!r}: v{version}"
         return read_predictions(self.task, y_true.to_numpy(), output, proba, classes, name=name)  # type: ignore[arg-type]
 
@@ -318,12 +340,17 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         }
         return decision if any(v is not None for v in decision.values()) else None
 
-    def _reject_without_report(self, ti: Any, challenger: str, reason: str) -> str:
+    def _reject_without_report(self, ti: Any, challenger: str, reason: str, *, champion: str | None = None) -> str:
         """Reject ``challenger`` for ``reason`` before scoring anything: recorded like any rejection."""
         self.log.warning("Challenger %s v%s REJECTED: %s", self.registered_model, challenger, reason)
         ti.xcom_push(
             key="validation",
-            value={"passed": False, "reasons": [reason], "champion_version": None, "challenger_version": challenger},
+            value={
+                "passed": False,
+                "reasons": [reason],
+                "champion_version": champion,
+                "challenger_version": challenger,
+            },
         )
         return self._record_rejection(ti, challenger, [reason], None)
 

@@ -441,3 +441,23 @@ def test_a_classifier_scoring_nan_is_rejected_and_the_champions_classes_stay_its
     [reason] = [r for r in summary["reasons"] if r.startswith("FAILED")]
     assert f"the challenger v{challenger['version']} cannot be scored" in reason and "hold NaN for" in reason
     assert summary["champion_metrics"]["accuracy"] == 1.0 and summary["champion_metrics"]["f1"] == 1.0
+
+
+def _delete_model_files(env, version):
+    """Delete the artifacts of ``version`` from the artifact store; the registered version stays."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    source = env["client"].get_model_version_download_uri(env["model"], version)
+    get_artifact_repository(source).delete_artifacts()
+
+
+def test_a_champion_whose_model_files_are_gone_rejects_naming_the_version_and_the_fix(env, airflow_home):
+    champion = _champion(env, "good")
+    _delete_model_files(env, champion["version"])
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    ctx = _ctx(challenger)
+
+    assert _op(env).choose_branch(ctx) == "rejected"
+    (reason,) = ctx["ti"].pushed["validation"]["reasons"]
+    assert f"champion v{champion['version']}" in reason and env["model"] in reason
+    assert "cannot be loaded" in reason and f"rollback {env['model']}" in reason and "404" in reason
