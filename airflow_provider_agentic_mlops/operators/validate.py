@@ -41,6 +41,10 @@ REPORT_DIR = "agentic_mlops/validation"
 REPORT_MD = f"{REPORT_DIR}/report.md"
 
 
+class _MissingInputs(ValueError):
+    """The validation data lacks columns a version needs (the message names them and the version)."""
+
+
 class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     """Evaluate the challenger (from the retrain task) and the champion (alias ``champion``) on the same
     labelled validation data, gate the challenger, and branch.
@@ -256,6 +260,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         challenger or champion) on ``frame``.
 
         :raises ModelLoadError: the version cannot be loaded (the champion's rejects the challenger).
+        :raises ValueError: the model's predict raised, naming the role, the version and the cause.
         """
         from airflow_provider_agentic_mlops.core.metrics import read_predictions
         from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
@@ -265,15 +270,28 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 self.registered_model,
                 version,
                 frame,
-                columns=lambda inputs: self._features(inputs, frame, version),
+                columns=lambda inputs: self._features(inputs, frame, f"the {role} v{version}"),
                 classification=self.task == "classification",
             )
+        except _MissingInputs:  # names the version already
+            raise
         except ModelLoadError as err:
             if role == "champion":  # choose_branch rejects the challenger
                 raise
             raise RuntimeError(
                 f"model {self.model_name!r}: the challenger v{version} cannot be loaded: {err}. Check that the "
                 "retrain logged its model files to the artifact store, and retrain"
+            ) from err
+        except Exception as err:
+            fix = (
+                "roll it back or point the `champion` alias at a version that predicts, if this data is right"
+                if role == "champion"
+                else "fix the training (or the data) and retrain"
+            )
+            raise ValueError(
+                f"model {self.model_name!r}: the {role} v{version} of {self.registered_model!r} could not predict "
+                f"the validation data {self.validation_data} ({type(err).__name__}: {str(err)[:300]}). Check the "
+                f"columns and dtypes it was trained on against the data; {fix}"
             ) from err
         name = f"model {self.model_name!r}: v{version}"
         return read_predictions(self.task, y_true.to_numpy(), output, proba, classes, name=name)  # type: ignore[arg-type]
@@ -319,15 +337,15 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             )
         return scores
 
-    def _features(self, inputs: list[str] | None, frame: pd.DataFrame, version: str) -> list[str]:
-        """The columns to feed the model: ``feature_columns``, else its signature's inputs, else all but the label
-        and ``exclude_columns``."""
+    def _features(self, inputs: list[str] | None, frame: pd.DataFrame, who: str) -> list[str]:
+        """The columns to feed ``who`` (``the champion v3``): ``feature_columns``, else its signature's inputs, else
+        all but the label and ``exclude_columns``."""
         excluded = {self.label_column, *self.exclude_columns}
         wanted = self.feature_columns or inputs or [c for c in frame.columns if c not in excluded]
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
-            raise ValueError(
-                f"model {self.model_name!r}: v{version} needs columns {missing} that the validation data "
+            raise _MissingInputs(
+                f"model {self.model_name!r}: {who} needs columns {missing} that the validation data "
                 f"{self.validation_data} lacks; export them or set feature_columns"
             )
         return list(wanted)

@@ -218,7 +218,7 @@ def test_missing_feature_column_is_named(env, tmp_path):
     data = tmp_path / "partial.parquet"
     labelled_frame(100).drop(columns=["f3"]).to_parquet(data)
     challenger = register_tiny_classifier(env["url"], env["model"])
-    with pytest.raises(ValueError, match=r"\['f3'\]"):
+    with pytest.raises(ValueError, match=rf"the challenger v{challenger['version']} needs columns \['f3'\]"):
         _op(env, validation_data=str(data), feature_columns=["f0", "f1", "f2", "f3"]).choose_branch(_ctx(challenger))
 
 
@@ -461,3 +461,22 @@ def test_a_champion_whose_model_files_are_gone_rejects_naming_the_version_and_th
     (reason,) = ctx["ti"].pushed["validation"]["reasons"]
     assert f"champion v{champion['version']}" in reason and env["model"] in reason
     assert "cannot be loaded" in reason and f"rollback {env['model']}" in reason and "404" in reason
+
+
+def _needs_text_amount(frame):
+    """A model that raises on the validation data, as one fed a column of another dtype than it was trained on."""
+    raise TypeError("column 'f0' must be text, got float64")
+
+
+@pytest.mark.parametrize("broken", ["challenger", "champion"])
+def test_a_model_whose_predict_raises_names_champion_or_challenger_and_its_version(env, tmp_path, broken):
+    data = _binary_data(tmp_path, "raises")
+    healthy = _pyfunc(_sigmoid)
+    champion = _register(env, _pyfunc(_needs_text_amount) if broken == "champion" else healthy)
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, _pyfunc(_needs_text_amount) if broken == "challenger" else healthy)
+    version = challenger["version"] if broken == "challenger" else champion["version"]
+
+    with pytest.raises(ValueError, match=rf"the {broken} v{version} .*could not predict") as raised:
+        _op(env, validation_data=data).choose_branch(_ctx(challenger))
+    assert env["model"] in str(raised.value) and "column 'f0' must be text" in str(raised.value)
