@@ -9,7 +9,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 
 from airflow_provider_agentic_mlops.core.config import settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
-from airflow_provider_agentic_mlops.core.promotion import PREVIOUS_CHAMPION, PROMOTED
+from airflow_provider_agentic_mlops.core.promotion import PREVIOUS_CHAMPION, PROMOTED, ROLLBACK
 from airflow_provider_agentic_mlops.core.validation import (
     REGRESSION_METRICS,
     VALIDATION_REJECTED,
@@ -157,7 +157,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             vanished = vanished_champion(
                 self.registered_model,
                 previous_champion=self.hook.get_alias_version(self.registered_model, PREVIOUS_CHAMPION),
-                last_promotion=self.store.last_audit(self.model_name, (PROMOTED,)),
+                last_champion_change=self.store.last_audit(self.model_name, (PROMOTED, ROLLBACK)),
+                model_name=self.model_name,
             )
             if vanished:
                 return self._reject_without_report(ti, challenger, vanished)

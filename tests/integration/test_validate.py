@@ -174,6 +174,22 @@ def test_a_champion_whose_version_was_deleted_rejects_saying_the_alias_vanished(
     assert "alias 'champion' vanished" in reason and env["model"] in reason
 
 
+def test_a_champion_alias_deleted_by_hand_after_a_promotion_rejects_naming_the_version_to_restore(env, airflow_home):
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    champion = _champion(env, "good")
+    subject = f"version:{champion['version']}"
+    StateStoreHook().get_store().audit("promoted", actor="alice", model_name=env["model"], subject=subject)
+    env["client"].delete_registered_model_alias(env["model"], "champion")  # the version stays
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    ctx = _ctx(challenger)
+
+    assert _op(env).choose_branch(ctx) == "rejected"  # not judged as a first model
+    (reason,) = ctx["ti"].pushed["validation"]["reasons"]
+    assert "no alias 'champion'" in reason and f"promotion (v{champion['version']} by alice)" in reason
+    assert f"set_registered_model_alias('{env['model']}', 'champion', '{champion['version']}')" in reason
+
+
 def test_csv_validation_data_and_explicit_feature_columns(env, tmp_path):
     csv = tmp_path / "current.csv"
     labelled_frame(300, seed=9).to_csv(csv, index=False)

@@ -730,3 +730,20 @@ def test_r2_on_a_constant_target_is_undefined_and_no_challenger_passes_on_it():
     )
     assert not report.passed
     assert "target is constant in this window" in " ".join(report.to_dict()["reasons"])
+
+
+def test_a_champion_alias_gone_after_a_promotion_names_the_alias_the_version_to_restore_and_how():
+    from airflow_provider_agentic_mlops.core.validation import vanished_champion
+
+    promoted = {"action": "promoted", "subject": "version:3", "actor": "alice"}
+    reason = vanished_champion("fraud-reg", previous_champion="2", last_champion_change=promoted, model_name="fraud")
+    assert "no alias 'champion'" in reason and "promotion (v3 by alice)" in reason
+    assert "set_registered_model_alias('fraud-reg', 'champion', '3')" in reason
+    assert "rollback fraud` makes previous_champion v2 the champion" in reason
+    # a rollback after the promotion: the version it restored is the one that served
+    rolled_back = {"action": "rollback", "subject": "version:2", "actor": "bob"}
+    reason = vanished_champion(
+        "fraud-reg", previous_champion=None, last_champion_change=rolled_back, model_name="fraud"
+    )
+    assert "rollback (v2 by bob)" in reason and "'champion', '2')" in reason and "rollback fraud" not in reason
+    assert vanished_champion("fraud-reg", previous_champion=None, last_champion_change=None) is None  # a first model
