@@ -554,7 +554,8 @@ def unloadable_champion(model_name: str, registered_model: str, version: str, er
 
 def markdown_digest(markdown: str) -> str:
     """The report digest: sha256 of the Markdown report's text. Validation computes it over the report it
-    writes (``report.md``), promotion over the ``report.md`` it finds then: the approval binds that file."""
+    writes (``report.md``), promotion over the ``report.md`` it finds then: the approval binds that file. The same
+    sha256 of the HTML report's text (``report.html``, the page reviewers open) is its ``report_html_digest``."""
     return hashlib.sha256(markdown.encode("utf-8")).hexdigest()
 
 
@@ -680,6 +681,8 @@ class ValidationReport:
             "challenger_metrics": {k: _json_float(v) for k, v in self.challenger_metrics.items()},
             "report_uri": report_uri,
             "report_digest": self.digest(),
+            # report.html, the page the approvals page and Slack link to: promotion checks it is unchanged
+            "report_html_digest": markdown_digest(self.to_html()),
         }
 
     def _rows(self) -> list[tuple[str, str, str, str, str]]:

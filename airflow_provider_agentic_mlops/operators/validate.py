@@ -39,6 +39,8 @@ CHAMPION = "champion"
 REPORT_DIR = "agentic_mlops/validation"
 #: The Markdown report in the challenger's run: its digest is what an approval binds (PromoteOperator re-reads it).
 REPORT_MD = f"{REPORT_DIR}/report.md"
+#: The HTML report, the page reviewers open (the approvals page and Slack link to it): bound by its own digest.
+REPORT_HTML = f"{REPORT_DIR}/report.html"
 
 
 class _MissingInputs(ValueError):
@@ -56,7 +58,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     meets them, and trivially when no floor is configured (the report says so; a person still approves).
 
     The comparative report (Markdown and HTML: metrics side by side, the run's drift check,
-    the decision rationale; its sha256 digest binds the approval to it) is logged as artifacts of the
+    the decision rationale; the Markdown's sha256 digest binds the approval to it, and the HTML's, in the XCom, binds
+    the page reviewers open) is logged as artifacts of the
     challenger's MLflow run under ``agentic_mlops/validation/``. XCom key ``validation`` carries the
     summary. A failing challenger branches to ``reject_task_id``: the run ends without asking anyone,
     and the log, the report and the version's tag ``agentic_mlops.validation=rejected`` say why.
@@ -402,4 +405,4 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str),
             f"{REPORT_DIR}/report.json",
         )
-        return self.hook.log_text_artifact(run_id, report.to_html(), f"{REPORT_DIR}/report.html")
+        return self.hook.log_text_artifact(run_id, report.to_html(), REPORT_HTML)

@@ -111,6 +111,7 @@ def test_better_challenger_passes_and_its_report_is_logged_to_its_run(env):
     assert "f0 drifted beyond the threshold" in markdown and "`f0`: wasserstein" in markdown
     html = _artifact(env, challenger["run_id"], "report.html")
     assert summary["report_digest"] in html and "<table>" in html
+    assert hashlib.sha256(html.encode()).hexdigest() == summary["report_html_digest"]  # promotion re-checks it
     tags = env["client"].get_model_version(env["model"], challenger["version"]).tags
     assert tags["agentic_mlops.validation"] == "passed"
 

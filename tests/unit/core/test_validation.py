@@ -572,7 +572,10 @@ def test_xcom_dict_follows_the_contract_and_is_json_safe():
         "challenger_metrics",
         "report_uri",
         "report_digest",
+        "report_html_digest",
     }
+    report = _report({"roc_auc": 0.9}, {"roc_auc": 0.85})
+    assert report.to_dict()["report_html_digest"] == hashlib.sha256(report.to_html().encode()).hexdigest()
     assert d["challenger_metrics"]["roc_auc"] is None
     assert d["champion_version"] == "2" and d["challenger_version"] == "3"
 
