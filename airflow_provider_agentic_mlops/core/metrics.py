@@ -114,8 +114,8 @@ class Scores:
     """One model's metrics on labelled rows (:func:`score_predictions`), and why any of them is undefined.
 
     :param metrics: as :func:`compute_metrics` returns them; NaN where a metric is undefined.
-    :param undefined: ``{metric: why it is NaN}`` (e.g. ``roc_auc`` and ``log_loss`` when the labels hold a
-        class the model gives no probability for), so a gate can say why it cannot compare.
+    :param undefined: ``{metric: why it is NaN or not computed}`` (e.g. ``roc_auc`` and ``log_loss`` when the
+        labels hold a class the model gives no probability for), so a gate can say why it cannot compare.
     :param unscorable: why no metric could be computed at all (:func:`nonfinite_predictions`: the predictions
         or probabilities hold NaN or infinite values); every metric is then NaN with this reason.
     """
@@ -199,7 +199,8 @@ def score_predictions(
         ``classes_``); default: the sorted labels. ``roc_auc`` and ``log_loss`` are NaN (logged with the
         reason) where undefined: a class absent from ``y_true``, or a label the model has no class for.
     :return: the metrics (classification: accuracy, precision, recall, f1, and roc_auc and log_loss when
-        ``proba`` is given; regression: rmse, mae, r2) and why any of them is NaN. Predictions or
+        ``proba`` is given; regression: rmse, mae, r2) and why any of them is NaN (or, roc_auc and log_loss
+        without ``proba``, not computed). Predictions or
         probabilities holding NaN or infinite values are ``unscorable``: every metric NaN, with the reason.
     """
     import numpy as np
@@ -258,8 +259,12 @@ def score_predictions(
         out["recall"] = float(skm.recall_score(y_true, y_pred, zero_division=0, **scope))
         out["f1"] = float(skm.f1_score(y_true, y_pred, zero_division=0, **scope))
     if proba is not None:
-        values, undefined = _probability_metrics(y_true, proba, classes)
+        values, why = _probability_metrics(y_true, proba, classes)
         out.update(values)
+        undefined.update(why)
+    else:  # not computed (no value), but a gate on them says why instead of "missing value"
+        reason = "it gives no class probabilities (no predict_proba, or a pyfunc model returning labels only)"
+        undefined.update(dict.fromkeys(("roc_auc", "log_loss"), reason))
     return Scores(out, undefined)
 
 

@@ -120,6 +120,9 @@ def check_promotion_gate(
     report_digest: str | None = None,
     report_markdown: str | None = None,
     report_artifact: str | None = None,
+    report_html: str | None = None,
+    report_html_digest: str | None = None,
+    report_html_artifact: str | None = None,
 ) -> dict[str, Any]:
     """The approved approval that allows promoting ``version`` in this run; raises :class:`PromotionRefused`.
 
@@ -129,6 +132,9 @@ def check_promotion_gate(
         must be the approved one before a promotion begins: a report edited after validation is not what the
         person approved.
     :param report_artifact: where ``report_markdown`` was read, for the refusal.
+    :param report_html: the HTML report as stored now (``report_html_artifact``), the page reviewers open; when
+        given with ``report_html_digest`` (its digest when validation wrote it), they must match, as for
+        ``report_markdown``.
     """
     approval = store.find_approval(model_name, version, dag_id=dag_id, run_id=run_id)
     if approval is None:
@@ -162,17 +168,20 @@ def check_promotion_gate(
         )
     approved_digest = report_digest or approval.get("report_digest")
     # checked when the promotion begins; a re-run completing a begun promotion is not stopped halfway
-    if report_markdown is not None and approved_digest and store.find_promotion(approval["id"]) is None:
+    if store.find_promotion(approval["id"]) is None:
         from airflow_provider_agentic_mlops.core.validation import markdown_digest
 
-        on_file = markdown_digest(report_markdown)
-        if on_file != approved_digest:
-            raise PromotionRefused(
-                f"model {model_name!r} v{version}: the validation report {report_artifact or 'report.md'} has "
-                f"changed since validation (sha256 {on_file[:12]}, approved {approved_digest[:12]}); what a person "
-                "reads is not what was approved. Nothing was changed. Re-run validation with its downstream tasks "
-                "to write the report again and ask for a new approval"
-            )
+        stored = [(report_markdown, approved_digest, report_artifact or "report.md")]
+        stored.append((report_html, report_html_digest, report_html_artifact or "report.html"))
+        for text, expected, artifact in stored:
+            on_file = None if text is None or not expected else markdown_digest(text)
+            if on_file is not None and on_file != expected:
+                raise PromotionRefused(
+                    f"model {model_name!r} v{version}: the validation report {artifact} has changed since "
+                    f"validation (sha256 {on_file[:12]}, approved {expected[:12]}); what a person reads is not "
+                    "what was approved. Nothing was changed. Re-run validation with its downstream tasks to write "
+                    "the report again and ask for a new approval"
+                )
     return approval
 
 
@@ -189,12 +198,16 @@ def promote_version(
     validated_champion: str | None | Literal[_Unknown.UNKNOWN] = UNKNOWN_CHAMPION,
     report_markdown: str | None = None,
     report_artifact: str | None = None,
+    report_html: str | None = None,
+    report_html_digest: str | None = None,
+    report_html_artifact: str | None = None,
 ) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (and ``previous_champion`` to the old one) behind the gate, as a
     resumable transaction (see the module docstring). Every step but the Asset event is done on return.
 
     :param report_digest: the validation report's digest, which the approval must have been given for.
-    :param report_markdown: the Markdown report as stored now, and ``report_artifact`` where: see
+    :param report_markdown: the Markdown report as stored now, and ``report_artifact`` where; ``report_html``,
+        ``report_html_digest`` and ``report_html_artifact`` likewise for the HTML report: see
         :func:`check_promotion_gate`.
     :param validated_champion: the champion the validation compared ``version`` with (None: there was none).
         Until ``champion`` has moved, the promotion is refused unless the champion is still that one (or
@@ -213,6 +226,9 @@ def promote_version(
         report_digest=report_digest,
         report_markdown=report_markdown,
         report_artifact=report_artifact,
+        report_html=report_html,
+        report_html_digest=report_html_digest,
+        report_html_artifact=report_html_artifact,
     )
     promotion = store.find_promotion(approval["id"])
     if promotion is not None:  # a re-run: only while nothing moved the champion since the promotion began

@@ -27,6 +27,7 @@ import hashlib
 import html
 import logging
 import math
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -496,35 +497,65 @@ def evaluate_gates(
 
 
 def vanished_champion(
-    registered_model: str, *, previous_champion: str | None, last_promotion: Mapping[str, Any] | None
+    registered_model: str,
+    *,
+    previous_champion: str | None,
+    last_champion_change: Mapping[str, Any] | None,
+    model_name: str | None = None,
 ) -> str | None:
     """Why a registry without a ``champion`` alias is *not* a first model, or None when it may be one.
 
-    Deleting the champion's version deletes its alias: the challenger would be judged on floors alone, as
-    if nothing served. A ``previous_champion`` alias or a recorded promotion says a champion existed.
+    Deleting the champion's version deletes its alias, and an alias can be deleted by hand: the challenger
+    would be judged on floors alone, as if nothing served. A ``previous_champion`` alias or a recorded
+    promotion (or rollback) says a champion existed. The reason names the version to point ``champion`` back
+    at (the last one the state store made champion) and how.
 
     :param previous_champion: the version alias ``previous_champion`` points to, if any.
-    :param last_promotion: the model's last ``promoted`` audit entry, if any.
+    :param last_champion_change: the model's last ``promoted`` or ``rollback`` audit entry, if any.
+    :param model_name: the provider's model name, for the rollback command (default: ``registered_model``).
     """
-    traces = []
+    traces, restore = [], []
+    if last_champion_change is not None:
+        last = str(last_champion_change.get("subject") or "").removeprefix("version:")
+        what = "rollback" if last_champion_change.get("action") == "rollback" else "promotion"
+        traces.append(f"the state store records a {what} (v{last} by {last_champion_change.get('actor')})")
+        restore.append(
+            f"point alias 'champion' back at v{last} if that version still exists (in MLflow's UI, or "
+            f"MlflowClient().set_registered_model_alias({registered_model!r}, 'champion', {last!r}))"
+        )
     if previous_champion is not None:
-        traces.append(f"alias 'previous_champion' points to v{previous_champion}")
-    if last_promotion is not None:
-        subject = str(last_promotion.get("subject") or "").removeprefix("version:")
-        traces.append(f"the state store records a promotion (v{subject} by {last_promotion.get('actor')})")
+        traces.insert(0, f"alias 'previous_champion' points to v{previous_champion}")
+        rollback = command(f"rollback {shlex.quote(model_name or registered_model)}")
+        restore.append(f"`{rollback}` makes previous_champion v{previous_champion} the champion")
     if not traces:
         return None
     return (
         f"FAILED champion: registered model {registered_model!r} has no alias 'champion', but {' and '.join(traces)}: "
-        "the alias 'champion' vanished (its version deleted?), so there is nothing to compare with and production "
-        "may serve nothing. Restore it (airflow agentic-mlops rollback, or set the alias by hand), then re-run "
-        "validation"
+        "the alias 'champion' vanished (deleted by hand, or with its version), so there is nothing to compare with "
+        f"and production may serve nothing; the challenger is not judged as a first model. Restore it: "
+        f"{'; or '.join(restore)}. Then re-run validation"
+    )
+
+
+def unloadable_champion(model_name: str, registered_model: str, version: str, error: str) -> str:
+    """Why a challenger is rejected when the champion's version cannot be loaded (e.g. its files were deleted
+    from the artifact store while the registered version remains).
+
+    Failing closed, as for a champion that cannot be scored: no comparison, no pass. The reason says how to get
+    a champion that loads."""
+    return (
+        f"FAILED champion: the champion v{version} of registered model {registered_model!r} cannot be loaded "
+        f"({error}), so the challenger cannot be compared with it and is rejected (failing closed); production may "
+        f"not be able to load it either. Restore v{version}'s model files in the artifact store, or roll back "
+        f"(`{command(f'rollback {shlex.quote(model_name)}')}`) or point the `champion` alias at a version that loads, "
+        "then re-run validation"
     )
 
 
 def markdown_digest(markdown: str) -> str:
     """The report digest: sha256 of the Markdown report's text. Validation computes it over the report it
-    writes (``report.md``), promotion over the ``report.md`` it finds then: the approval binds that file."""
+    writes (``report.md``), promotion over the ``report.md`` it finds then: the approval binds that file. The same
+    sha256 of the HTML report's text (``report.html``, the page reviewers open) is its ``report_html_digest``."""
     return hashlib.sha256(markdown.encode("utf-8")).hexdigest()
 
 
@@ -650,6 +681,8 @@ class ValidationReport:
             "challenger_metrics": {k: _json_float(v) for k, v in self.challenger_metrics.items()},
             "report_uri": report_uri,
             "report_digest": self.digest(),
+            # report.html, the page the approvals page and Slack link to: promotion checks it is unchanged
+            "report_html_digest": markdown_digest(self.to_html()),
         }
 
     def _rows(self) -> list[tuple[str, str, str, str, str]]:

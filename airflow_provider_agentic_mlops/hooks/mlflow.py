@@ -134,6 +134,20 @@ class MlflowAccessError(PermissionError):
     """The connection's access level does not allow this MLflow call; the message says which does."""
 
 
+class ModelLoadError(RuntimeError):
+    """A registered model version could not be loaded (its files missing from the artifact store, a flavor
+    that does not load); the message names the connection, the model and the version, the cause is chained.
+
+    :param registered_model: the registered model.
+    :param version: its version.
+    """
+
+    def __init__(self, message: str, *, registered_model: str, version: str) -> None:
+        super().__init__(message)
+        self.registered_model = registered_model
+        self.version = version
+
+
 class _GuardedClient:
     """An ``MlflowClient`` that refuses what its connection's access level does not allow.
 
@@ -412,6 +426,8 @@ class MlflowRegistryHook(BaseHook):
         :return: ``(output, probabilities or None, their classes or None)``: a scikit-learn model's labels,
             ``predict_proba`` and ``classes_``; a pyfunc model's output as it returned it (labels, scores or
             a column per class: ``core.metrics.read_predictions`` tells them apart, given the labels).
+        :raises ModelLoadError: the version could not be loaded (e.g. its files are gone from the artifact
+            store); errors of ``columns`` and of the model's predict are raised as they are.
         """
         import mlflow
 
@@ -419,15 +435,24 @@ class MlflowRegistryHook(BaseHook):
             mlflow.set_tracking_uri(self.tracking_uri)
             mlflow.set_registry_uri(self.registry_uri)
             uri = f"models:/{registered_model}/{version}"
-            info = mlflow.models.get_model_info(uri)
+            try:
+                info = mlflow.models.get_model_info(uri)
+                sklearn = "sklearn" in info.flavors
+                model = mlflow.sklearn.load_model(uri) if sklearn else mlflow.pyfunc.load_model(uri)
+            except Exception as err:
+                raise ModelLoadError(
+                    f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}): {uri} could not be loaded "
+                    f"({type(err).__name__}: {' '.join(str(err).split())[:300]})",  # MLflow's spans lines
+                    registered_model=registered_model,
+                    version=str(version),
+                ) from err
             inputs = info.signature.inputs.input_names() if info.signature is not None else None
             x = frame[columns([str(c) for c in inputs] if inputs else None)]
-            if "sklearn" in info.flavors:
-                model = mlflow.sklearn.load_model(uri)
+            if sklearn:
                 if classification and hasattr(model, "predict_proba"):
                     return model.predict(x), model.predict_proba(x), getattr(model, "classes_", None)
                 return model.predict(x), None, None
-            return mlflow.pyfunc.load_model(uri).predict(x), None, None
+            return model.predict(x), None, None
 
     def model_version_url(self, registered_model: str, version: str) -> str | None:
         """The version's page in the MLflow UI, when the UI is an HTTP server."""

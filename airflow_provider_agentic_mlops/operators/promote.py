@@ -121,15 +121,19 @@ class PromoteOperator(_ChampionOperator):
         retrained = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="promote")
         version = retrained["version"]
         validation: Mapping[str, Any] = {}
-        report_markdown = report_artifact = None
+        report_markdown = report_artifact = report_html = report_html_artifact = None
         if self.validate_task_id:
+            from airflow_provider_agentic_mlops.operators.validate import REPORT_HTML, REPORT_MD
+
             validation = validated_report(
                 ti.xcom_pull(task_ids=self.validate_task_id, key="validation"),
                 model_name=self.model_name,
                 version=str(version),
                 validate_task_id=self.validate_task_id,
             )
-            report_markdown, report_artifact = self._stored_report(retrained, str(version))
+            report_markdown, report_artifact = self._stored_report(retrained, str(version), REPORT_MD)
+            if validation.get("report_html_digest"):  # the page reviewers open (none from older validations)
+                report_html, report_html_artifact = self._stored_report(retrained, str(version), REPORT_HTML)
         result = promote_version(
             self.hook,
             self.store,
@@ -143,6 +147,9 @@ class PromoteOperator(_ChampionOperator):
             validated_champion=validation.get("champion_version", UNKNOWN_CHAMPION),
             report_markdown=report_markdown,
             report_artifact=report_artifact,
+            report_html=report_html,
+            report_html_digest=validation.get("report_html_digest"),
+            report_html_artifact=report_html_artifact,
         )
         self.promotion_id = result["promotion_id"]
         if result["noop"]:
@@ -170,15 +177,13 @@ class PromoteOperator(_ChampionOperator):
         )
         return result
 
-    def _stored_report(self, retrained: Mapping[str, Any], version: str) -> tuple[str, str]:
-        """The Markdown report in the challenger's run as stored now, and its ``runs:/`` URI: the validation
-        task wrote it there, and promotion checks it is still the one approved."""
-        from airflow_provider_agentic_mlops.operators.validate import REPORT_MD
-
+    def _stored_report(self, retrained: Mapping[str, Any], version: str, path: str) -> tuple[str, str]:
+        """The report ``path`` (Markdown or HTML) in the challenger's run as stored now, and its ``runs:/`` URI: the
+        validation task wrote it there, and promotion checks it is still the one approved."""
         run_id = challenger_run_id(self.hook, self.registered_model, retrained)
-        uri = f"runs:/{run_id}/{REPORT_MD}"
+        uri = f"runs:/{run_id}/{path}"
         try:
-            return self.hook.read_text_artifact(run_id, REPORT_MD), uri
+            return self.hook.read_text_artifact(run_id, path), uri
         except Exception as err:
             raise PromotionRefused(
                 f"model {self.model_name!r} v{version}: the validation report {uri} cannot be read "

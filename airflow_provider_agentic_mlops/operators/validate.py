@@ -9,7 +9,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 
 from airflow_provider_agentic_mlops.core.config import settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
-from airflow_provider_agentic_mlops.core.promotion import PREVIOUS_CHAMPION, PROMOTED
+from airflow_provider_agentic_mlops.core.promotion import PREVIOUS_CHAMPION, PROMOTED, ROLLBACK
 from airflow_provider_agentic_mlops.core.validation import (
     REGRESSION_METRICS,
     VALIDATION_REJECTED,
@@ -19,6 +19,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     ValidationReport,
     build_report,
     check_metric_names,
+    unloadable_champion,
     vanished_champion,
 )
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
@@ -38,6 +39,12 @@ CHAMPION = "champion"
 REPORT_DIR = "agentic_mlops/validation"
 #: The Markdown report in the challenger's run: its digest is what an approval binds (PromoteOperator re-reads it).
 REPORT_MD = f"{REPORT_DIR}/report.md"
+#: The HTML report, the page reviewers open (the approvals page and Slack link to it): bound by its own digest.
+REPORT_HTML = f"{REPORT_DIR}/report.html"
+
+
+class _MissingInputs(ValueError):
+    """The validation data lacks columns a version needs (the message names them and the version)."""
 
 
 class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
@@ -51,7 +58,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     meets them, and trivially when no floor is configured (the report says so; a person still approves).
 
     The comparative report (Markdown and HTML: metrics side by side, the run's drift check,
-    the decision rationale; its sha256 digest binds the approval to it) is logged as artifacts of the
+    the decision rationale; the Markdown's sha256 digest binds the approval to it, and the HTML's, in the XCom, binds
+    the page reviewers open) is logged as artifacts of the
     challenger's MLflow run under ``agentic_mlops/validation/``. XCom key ``validation`` carries the
     summary. A failing challenger branches to ``reject_task_id``: the run ends without asking anyone,
     and the log, the report and the version's tag ``agentic_mlops.validation=rejected`` say why.
@@ -152,7 +160,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             vanished = vanished_champion(
                 self.registered_model,
                 previous_champion=self.hook.get_alias_version(self.registered_model, PREVIOUS_CHAMPION),
-                last_promotion=self.store.last_audit(self.model_name, (PROMOTED,)),
+                last_champion_change=self.store.last_audit(self.model_name, (PROMOTED, ROLLBACK)),
+                model_name=self.model_name,
             )
             if vanished:
                 return self._reject_without_report(ti, challenger, vanished)
@@ -166,8 +175,16 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             self.gates = Gates.resolve(self._gate_settings, task=self.task, **self._gate_overrides)
             self._check_metric_names(self.task)
             self.log.info("Task inferred from the labels: %s; primary metric %s", self.task, self.gates.primary_metric)
-        versions = [challenger, champion] if champion else [challenger]
-        metrics = self._score({version: self._predict(version, frame, y_true) for version in versions}, y_true)
+        predictions = {challenger: self._predict("challenger", challenger, frame, y_true)}
+        if champion:
+            from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
+
+            try:
+                predictions[champion] = self._predict("champion", champion, frame, y_true)
+            except ModelLoadError as err:  # no comparison: rejected, as a champion that cannot be scored is
+                reason = unloadable_champion(self.model_name, self.registered_model, champion, str(err))
+                return self._reject_without_report(ti, challenger, reason, champion=champion)
+        metrics = self._score(predictions, y_true)
 
         report = build_report(
             model_name=self.model_name,
@@ -242,17 +259,44 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows")
         return frame
 
-    def _predict(self, version: str, frame: pd.DataFrame, y_true: Any) -> tuple[Any, Any, list[Any] | None]:
-        """``(predictions, probabilities or None, their classes or None)`` of ``version`` on ``frame``."""
-        from airflow_provider_agentic_mlops.core.metrics import read_predictions
+    def _predict(self, role: str, version: str, frame: pd.DataFrame, y_true: Any) -> tuple[Any, Any, list[Any] | None]:
+        """``(predictions, probabilities or None, their classes or None)`` of ``version`` (the ``role``:
+        challenger or champion) on ``frame``.
 
-        output, proba, classes = self.hook.predict_version(
-            self.registered_model,
-            version,
-            frame,
-            columns=lambda inputs: self._features(inputs, frame, version),
-            classification=self.task == "classification",
-        )
+        :raises ModelLoadError: the version cannot be loaded (the champion's rejects the challenger).
+        :raises ValueError: the model's predict raised, naming the role, the version and the cause.
+        """
+        from airflow_provider_agentic_mlops.core.metrics import read_predictions
+        from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
+
+        try:
+            output, proba, classes = self.hook.predict_version(
+                self.registered_model,
+                version,
+                frame,
+                columns=lambda inputs: self._features(inputs, frame, f"the {role} v{version}"),
+                classification=self.task == "classification",
+            )
+        except _MissingInputs:  # names the version already
+            raise
+        except ModelLoadError as err:
+            if role == "champion":  # choose_branch rejects the challenger
+                raise
+            raise RuntimeError(
+                f"model {self.model_name!r}: the challenger v{version} cannot be loaded: {err}. Check that the "
+                "retrain logged its model files to the artifact store, and retrain"
+            ) from err
+        except Exception as err:
+            fix = (
+                "roll it back or point the `champion` alias at a version that predicts, if this data is right"
+                if role == "champion"
+                else "fix the training (or the data) and retrain"
+            )
+            raise ValueError(
+                f"model {self.model_name!r}: the {role} v{version} of {self.registered_model!r} could not predict "
+                f"the validation data {self.validation_data} ({type(err).__name__}: {str(err)[:300]}). Check the "
+                f"columns and dtypes it was trained on against the data; {fix}"
+            ) from err
         name = f"model {self.model_name!r}: v{version}"
         return read_predictions(self.task, y_true.to_numpy(), output, proba, classes, name=name)  # type: ignore[arg-type]
 
@@ -297,15 +341,15 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             )
         return scores
 
-    def _features(self, inputs: list[str] | None, frame: pd.DataFrame, version: str) -> list[str]:
-        """The columns to feed the model: ``feature_columns``, else its signature's inputs, else all but the label
-        and ``exclude_columns``."""
+    def _features(self, inputs: list[str] | None, frame: pd.DataFrame, who: str) -> list[str]:
+        """The columns to feed ``who`` (``the champion v3``): ``feature_columns``, else its signature's inputs, else
+        all but the label and ``exclude_columns``."""
         excluded = {self.label_column, *self.exclude_columns}
         wanted = self.feature_columns or inputs or [c for c in frame.columns if c not in excluded]
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
-            raise ValueError(
-                f"model {self.model_name!r}: v{version} needs columns {missing} that the validation data "
+            raise _MissingInputs(
+                f"model {self.model_name!r}: {who} needs columns {missing} that the validation data "
                 f"{self.validation_data} lacks; export them or set feature_columns"
             )
         return list(wanted)
@@ -318,12 +362,17 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         }
         return decision if any(v is not None for v in decision.values()) else None
 
-    def _reject_without_report(self, ti: Any, challenger: str, reason: str) -> str:
+    def _reject_without_report(self, ti: Any, challenger: str, reason: str, *, champion: str | None = None) -> str:
         """Reject ``challenger`` for ``reason`` before scoring anything: recorded like any rejection."""
         self.log.warning("Challenger %s v%s REJECTED: %s", self.registered_model, challenger, reason)
         ti.xcom_push(
             key="validation",
-            value={"passed": False, "reasons": [reason], "champion_version": None, "challenger_version": challenger},
+            value={
+                "passed": False,
+                "reasons": [reason],
+                "champion_version": champion,
+                "challenger_version": challenger,
+            },
         )
         return self._record_rejection(ti, challenger, [reason], None)
 
@@ -356,4 +405,4 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str),
             f"{REPORT_DIR}/report.json",
         )
-        return self.hook.log_text_artifact(run_id, report.to_html(), f"{REPORT_DIR}/report.html")
+        return self.hook.log_text_artifact(run_id, report.to_html(), REPORT_HTML)

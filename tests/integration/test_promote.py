@@ -203,6 +203,24 @@ def test_a_report_overwritten_after_validation_is_refused_naming_the_artifact(en
     assert _aliases(env) == {"champion": env.old}
 
 
+def test_a_report_html_overwritten_after_validation_is_refused_naming_the_artifact(env):
+    # report.html is the page reviewers open (the approvals page and Slack link to it): bound like report.md
+    from airflow_provider_agentic_mlops.core.validation import markdown_digest
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    _approval(env)
+    ctx = _ctx(env)
+    run_id = env.client.get_model_version(env.model, env.new).run_id
+    html = "<html><h1>Validation: REJECTED</h1></html>\n"
+    env.client.log_text(run_id, html, "agentic_mlops/validation/report.html")
+    ctx["ti"].xcoms[("validate", "validation")]["report_html_digest"] = markdown_digest(html)
+    env.client.log_text(run_id, html.replace("REJECTED", "PASSED"), "agentic_mlops/validation/report.html")
+    artifact = f"runs:/{run_id}/agentic_mlops/validation/report.html"
+    with pytest.raises(PromotionRefused, match=f"report {artifact} has changed since validation"):
+        _promote(env).execute(ctx)
+    assert _aliases(env) == {"champion": env.old}
+
+
 def test_promotion_is_refused_when_the_champion_is_no_longer_the_one_validated_against(env):
     from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
 

@@ -111,6 +111,7 @@ def test_better_challenger_passes_and_its_report_is_logged_to_its_run(env):
     assert "f0 drifted beyond the threshold" in markdown and "`f0`: wasserstein" in markdown
     html = _artifact(env, challenger["run_id"], "report.html")
     assert summary["report_digest"] in html and "<table>" in html
+    assert hashlib.sha256(html.encode()).hexdigest() == summary["report_html_digest"]  # promotion re-checks it
     tags = env["client"].get_model_version(env["model"], challenger["version"]).tags
     assert tags["agentic_mlops.validation"] == "passed"
 
@@ -174,6 +175,22 @@ def test_a_champion_whose_version_was_deleted_rejects_saying_the_alias_vanished(
     assert "alias 'champion' vanished" in reason and env["model"] in reason
 
 
+def test_a_champion_alias_deleted_by_hand_after_a_promotion_rejects_naming_the_version_to_restore(env, airflow_home):
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    champion = _champion(env, "good")
+    subject = f"version:{champion['version']}"
+    StateStoreHook().get_store().audit("promoted", actor="alice", model_name=env["model"], subject=subject)
+    env["client"].delete_registered_model_alias(env["model"], "champion")  # the version stays
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    ctx = _ctx(challenger)
+
+    assert _op(env).choose_branch(ctx) == "rejected"  # not judged as a first model
+    (reason,) = ctx["ti"].pushed["validation"]["reasons"]
+    assert "no alias 'champion'" in reason and f"promotion (v{champion['version']} by alice)" in reason
+    assert f"set_registered_model_alias('{env['model']}', 'champion', '{champion['version']}')" in reason
+
+
 def test_csv_validation_data_and_explicit_feature_columns(env, tmp_path):
     csv = tmp_path / "current.csv"
     labelled_frame(300, seed=9).to_csv(csv, index=False)
@@ -218,7 +235,7 @@ def test_missing_feature_column_is_named(env, tmp_path):
     data = tmp_path / "partial.parquet"
     labelled_frame(100).drop(columns=["f3"]).to_parquet(data)
     challenger = register_tiny_classifier(env["url"], env["model"])
-    with pytest.raises(ValueError, match=r"\['f3'\]"):
+    with pytest.raises(ValueError, match=rf"the challenger v{challenger['version']} needs columns \['f3'\]"):
         _op(env, validation_data=str(data), feature_columns=["f0", "f1", "f2", "f3"]).choose_branch(_ctx(challenger))
 
 
@@ -441,3 +458,42 @@ def test_a_classifier_scoring_nan_is_rejected_and_the_champions_classes_stay_its
     [reason] = [r for r in summary["reasons"] if r.startswith("FAILED")]
     assert f"the challenger v{challenger['version']} cannot be scored" in reason and "hold NaN for" in reason
     assert summary["champion_metrics"]["accuracy"] == 1.0 and summary["champion_metrics"]["f1"] == 1.0
+
+
+def _delete_model_files(env, version):
+    """Delete the artifacts of ``version`` from the artifact store; the registered version stays."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    source = env["client"].get_model_version_download_uri(env["model"], version)
+    get_artifact_repository(source).delete_artifacts()
+
+
+def test_a_champion_whose_model_files_are_gone_rejects_naming_the_version_and_the_fix(env, airflow_home):
+    champion = _champion(env, "good")
+    _delete_model_files(env, champion["version"])
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    ctx = _ctx(challenger)
+
+    assert _op(env).choose_branch(ctx) == "rejected"
+    (reason,) = ctx["ti"].pushed["validation"]["reasons"]
+    assert f"champion v{champion['version']}" in reason and env["model"] in reason
+    assert "cannot be loaded" in reason and f"rollback {env['model']}" in reason and "404" in reason
+
+
+def _needs_text_amount(frame):
+    """A model that raises on the validation data, as one fed a column of another dtype than it was trained on."""
+    raise TypeError("column 'f0' must be text, got float64")
+
+
+@pytest.mark.parametrize("broken", ["challenger", "champion"])
+def test_a_model_whose_predict_raises_names_champion_or_challenger_and_its_version(env, tmp_path, broken):
+    data = _binary_data(tmp_path, "raises")
+    healthy = _pyfunc(_sigmoid)
+    champion = _register(env, _pyfunc(_needs_text_amount) if broken == "champion" else healthy)
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, _pyfunc(_needs_text_amount) if broken == "challenger" else healthy)
+    version = challenger["version"] if broken == "challenger" else champion["version"]
+
+    with pytest.raises(ValueError, match=rf"the {broken} v{version} .*could not predict") as raised:
+        _op(env, validation_data=data).choose_branch(_ctx(challenger))
+    assert env["model"] in str(raised.value) and "column 'f0' must be text" in str(raised.value)

@@ -554,6 +554,17 @@ def test_a_report_changed_after_approval_is_refused_naming_the_artifact(sqlite_s
         check_promotion_gate(sqlite_store, **gate, report_markdown="# Validation: PASSED (edited)\n")
     assert check_promotion_gate(sqlite_store, **gate, report_markdown=approved)["id"] == approval["id"]
 
+    # report.html, the page the approvals page and Slack link to, is bound too: by its digest at validation
+    html = "<html>PASSED</html>"
+    gate |= {
+        "report_markdown": approved,
+        "report_html_digest": markdown_digest(html),
+        "report_html_artifact": "runs:/r/agentic_mlops/validation/report.html",
+    }
+    with pytest.raises(PromotionRefused, match=r"runs:/r/agentic_mlops/validation/report\.html .*changed"):
+        check_promotion_gate(sqlite_store, **gate, report_html="<html>PASSED, trust me</html>")
+    assert check_promotion_gate(sqlite_store, **gate, report_html=html)["id"] == approval["id"]
+
 
 def test_the_promotion_records_the_approved_report_digest_and_utc_times(sqlite_store: StateStore) -> None:
     # the audit entry and the version's tags did not say which report was approved; times had no zone

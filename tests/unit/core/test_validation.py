@@ -310,6 +310,25 @@ def test_a_metric_undefined_for_the_challenger_names_the_challenger_and_why():
     )
 
 
+def test_roc_auc_of_a_model_without_probabilities_is_undefined_saying_why_and_what_to_gate_on():
+    y = [0, 1, 0, 1]
+    champion = score_predictions("classification", y, [0, 1, 0, 1], [0.2, 0.8, 0.3, 0.9])
+    challenger = score_predictions("classification", y, [0, 1, 0, 1])  # no predict_proba (labels only)
+    [primary] = evaluate_gates(Gates(), challenger, champion, challenger_version="3", champion_version="2")
+    assert not primary.passed
+    assert "roc_auc: undefined for the challenger v3 (it gives no class probabilities" in primary.detail
+    assert "set validation.primary_metric to f1 or accuracy" in primary.detail
+    assert "missing value" not in primary.detail
+
+
+def test_a_one_class_window_keeps_the_reason_of_every_undefined_metric():
+    scores = score_predictions("classification", [0, 0, 0, 0], [0, 0, 0, 0], [0.1, 0.2, 0.1, 0.3], labels=[0, 1])
+    assert "one class only" in scores.undefined["roc_auc"]
+    assert "no positive" in scores.undefined["f1"]  # not lost to the probability metrics' reasons
+    [guard] = [c for c in evaluate_gates(Gates(guard_metrics={"f1": 0.0}), scores, scores) if c.gate == "guard"]
+    assert not guard.passed and "undefined for the challenger (no positive" in guard.detail
+
+
 def _regression_scores(predictions: list[float], version: str):
     return score_predictions(
         "regression", [1.0, 2.0, 3.0, 4.0], predictions, names=("label_column 'y'", f"v{version}'s predictions")
@@ -553,7 +572,10 @@ def test_xcom_dict_follows_the_contract_and_is_json_safe():
         "challenger_metrics",
         "report_uri",
         "report_digest",
+        "report_html_digest",
     }
+    report = _report({"roc_auc": 0.9}, {"roc_auc": 0.85})
+    assert report.to_dict()["report_html_digest"] == hashlib.sha256(report.to_html().encode()).hexdigest()
     assert d["challenger_metrics"]["roc_auc"] is None
     assert d["champion_version"] == "2" and d["challenger_version"] == "3"
 
@@ -711,3 +733,20 @@ def test_r2_on_a_constant_target_is_undefined_and_no_challenger_passes_on_it():
     )
     assert not report.passed
     assert "target is constant in this window" in " ".join(report.to_dict()["reasons"])
+
+
+def test_a_champion_alias_gone_after_a_promotion_names_the_alias_the_version_to_restore_and_how():
+    from airflow_provider_agentic_mlops.core.validation import vanished_champion
+
+    promoted = {"action": "promoted", "subject": "version:3", "actor": "alice"}
+    reason = vanished_champion("fraud-reg", previous_champion="2", last_champion_change=promoted, model_name="fraud")
+    assert "no alias 'champion'" in reason and "promotion (v3 by alice)" in reason
+    assert "set_registered_model_alias('fraud-reg', 'champion', '3')" in reason
+    assert "rollback fraud` makes previous_champion v2 the champion" in reason
+    # a rollback after the promotion: the version it restored is the one that served
+    rolled_back = {"action": "rollback", "subject": "version:2", "actor": "bob"}
+    reason = vanished_champion(
+        "fraud-reg", previous_champion=None, last_champion_change=rolled_back, model_name="fraud"
+    )
+    assert "rollback (v2 by bob)" in reason and "'champion', '2')" in reason and "rollback fraud" not in reason
+    assert vanished_champion("fraud-reg", previous_champion=None, last_champion_change=None) is None  # a first model
