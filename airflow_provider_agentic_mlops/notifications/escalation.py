@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID, DEFAULT_STATE_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -33,7 +33,7 @@ class EscalationNotifier(BaseNotifier):
     :param channel: Slack channel (required when the Slack connection exists).
     :param slack_conn_id: Slack API connection (the Slack provider's ``SlackHook``).
     :param decide_task_id: the AgentDecisionOperator's task id.
-    :param state_conn_id: connection of the state store.
+    :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).
     """
 
     template_fields: Sequence[str] = ("model_name", "channel", "slack_conn_id")
@@ -45,7 +45,7 @@ class EscalationNotifier(BaseNotifier):
         channel: str | None = None,
         slack_conn_id: str = DEFAULT_SLACK_CONN_ID,
         decide_task_id: str = "decide",
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
 from airflow_provider_agentic_mlops.core.config import settings_overrides
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.core.promotion import PREVIOUS_CHAMPION, PROMOTED
 from airflow_provider_agentic_mlops.core.validation import (
     REGRESSION_METRICS,
@@ -72,7 +72,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         too (``primary_metric="f1", floors={"f1": 0.7}``; in ``partial()``/``expand()``; from the DAG's
         ``default_args``): a keyword argument > ``gates`` > ``default_args`` (see ``settings_overrides``).
     :param mlflow_conn_id: MLflow connection with ``train`` access (reads both versions, writes the report).
-    :param state_conn_id: state store connection (the audit trail records rejections).
+    :param state_conn_id: state store connection (the audit trail records rejections; default:
+        ``[agentic_mlops] state_conn_id``).
     :param retrain_task_id: task whose return value names the challenger.
     :param drift_task_id: task whose return value is the drift summary shown in the report.
     :param decision_task_id: task whose XComs ``decision_id``/``action``/``rationale`` are shown.
@@ -97,7 +98,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         task: str | None = None,
         gates: GateSettings | Mapping[str, Any] | None = None,
         mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         retrain_task_id: str = "retrain",
         drift_task_id: str | None = "check_drift",
         decision_task_id: str | None = "decide",
