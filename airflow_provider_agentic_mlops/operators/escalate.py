@@ -22,7 +22,8 @@ class EscalateOperator(BaseOperator):
     :param decide_task_id: the AgentDecisionOperator's task id.
     :param slack_conn_id: Slack API connection (the slack provider's ``SlackHook``); when it does not
         exist the message is printed to the task log instead, and the log says so.
-    :param channel: channel to post to (required when the Slack connection exists).
+    :param channel: channel to post to; empty or None: no Slack message, the escalation is logged as
+        without a Slack connection.
     :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).
     """
 
