@@ -137,12 +137,25 @@ class UnknownMetric(ValueError):
         self.values = tuple(values) or (field,)
 
 
+def metric_task(metric: str | None) -> str | None:
+    """The task whose models are scored on ``metric`` (``classification`` or ``regression``), else None."""
+    return next((task for task, metrics in TASK_METRICS.items() if metric in metrics), None)
+
+
+def gates_task(task: str | None, primary_metric: str | None) -> str | None:
+    """The task of the model gates judge on ``primary_metric``: ``task`` when named, else the primary metric's
+    (rmse -> regression), else None: the validation data's labels tell when it runs. The models file and
+    ValidateOperator both take it from here, so they accept and refuse the same gates."""
+    return task or metric_task(primary_metric)
+
+
 def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:
     """Refuse gate metrics that ``task``'s models are not scored on: a typo (``auc``) or the other task's
     metric would otherwise reject every challenger, and only after a retrain.
 
     :param gates: the gate parameters (a ``primary_metric`` of None is the task's default: valid).
-    :param task: ``classification`` or ``regression``; None (unknown): a metric of either task is accepted.
+    :param task: ``classification`` or ``regression``; None (unknown): metrics of either task are accepted,
+        not of both (the labels tell one task when the validation runs).
     :param prefix: put before the field names in the message (``"validation."`` for models.yaml).
     :raises UnknownMetric: naming the fields, the values, the closest valid name and the valid names.
     """
@@ -155,6 +168,17 @@ def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "
     named = [("primary_metric", gates.primary_metric)] if gates.primary_metric is not None else []
     named += [("guard_metrics", metric) for metric in gates.guard_metrics]
     named += [("floors", metric) for metric in gates.floors]
+
+    def refused(message: str, metrics: list[tuple[str, str]]) -> UnknownMetric:
+        fields = {field for field, _ in metrics}
+        return UnknownMetric(
+            message,
+            field=f"{prefix}{fields.pop()}" if len(fields) == 1 else prefix.rstrip(".") or "(gates)",
+            values=[
+                f"{prefix}{field}" + ("" if field == "primary_metric" else f".{metric}") for field, metric in metrics
+            ],
+        )
+
     wrong = [(field, metric) for field, metric in named if metric not in valid]
     if wrong:
         described = []
@@ -162,14 +186,17 @@ def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "
             closest = difflib.get_close_matches(metric, valid, n=1)
             hint = f" (did you mean {closest[0]!r}?)" if closest else ""
             described.append(f"{prefix}{field} {metric!r}{hint}")
-        fields = {field for field, _ in wrong}
-        raise UnknownMetric(
+        raise refused(
             f"{', '.join(described)}: not a metric {f'a {task} model' if task else 'a model'} is scored on; "
             f"use one of {choices}",
-            field=f"{prefix}{fields.pop()}" if len(fields) == 1 else prefix.rstrip(".") or "(gates)",
-            values=[
-                f"{prefix}{field}" + ("" if field == "primary_metric" else f".{metric}") for field, metric in wrong
-            ],
+            wrong,
+        )
+    if len({metric_task(metric) for _, metric in named}) > 1:  # the labels tell one task: the other's never pass
+        described = [f"{prefix}{field} {metric!r} ({metric_task(metric)})" for field, metric in named]
+        raise refused(
+            f"{', '.join(described)}: metrics of two tasks, and a model is scored on one task's only; set "
+            f"{prefix}task to classification or regression and keep only that task's metrics",
+            named,
         )
 
 
@@ -745,7 +772,9 @@ __all__ = [
     "class_labels",
     "compute_metrics",
     "evaluate_gates",
+    "gates_task",
     "higher_is_better",
+    "metric_task",
     "read_predictions",
     "score_predictions",
 ]

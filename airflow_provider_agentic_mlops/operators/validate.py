@@ -11,7 +11,6 @@ from airflow_provider_agentic_mlops.core.config import settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.core.promotion import PREVIOUS_CHAMPION, PROMOTED
 from airflow_provider_agentic_mlops.core.validation import (
-    REGRESSION_METRICS,
     VALIDATION_REJECTED,
     Gates,
     GateSettings,
@@ -19,6 +18,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     ValidationReport,
     build_report,
     check_metric_names,
+    gates_task,
     vanished_champion,
 )
 from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
@@ -121,8 +121,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
         named = gates.primary_metric if isinstance(gates, GateSettings) else dict(gates or {}).get("primary_metric")
         named = overrides.get("primary_metric") or named
-        if task is None and named:
-            task = "regression" if named in REGRESSION_METRICS else "classification"
+        task = gates_task(task, named)
         self._gate_settings, self._gate_overrides = gates, overrides  # resolved again once the labels tell the task
         self.gates = Gates.resolve(gates, task=task, **overrides)
         self.model_name = model_name
