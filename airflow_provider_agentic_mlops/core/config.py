@@ -29,6 +29,7 @@ from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_TRAIN_CONN_ID,
 )
 from airflow_provider_agentic_mlops.core.durations import parse_duration
+from airflow_provider_agentic_mlops.core.errors import settings_error
 from airflow_provider_agentic_mlops.core.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -120,17 +121,7 @@ class _Settings(_Section):
         try:
             return cls.model_validate({**base, **overrides})
         except ValidationError as err:
-            problems = []
-            for e in err.errors():
-                field = ".".join(str(p) for p in e["loc"])
-                if e["type"] == "extra_forbidden":
-                    article = "an" if cls.kind[0] in "aeiou" else "a"
-                    problems.append(f"{field!r} is not {article} {cls.kind} setting; known: {sorted(cls.model_fields)}")
-                elif not field:  # a rule across fields: its message says it all
-                    problems.append(str(e["msg"]).removeprefix("Value error, "))
-                else:
-                    problems.append(f"{field!r}: {e['msg']} (got {e.get('input')!r})")
-            raise ValueError(f"{role + ': ' if role else ''}{cls.kind} settings: " + "; ".join(problems)) from None
+            raise settings_error(err, kind=cls.kind, known=cls.model_fields, role=role) from None
 
 
 class DriftSettings(_Settings):

@@ -32,9 +32,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.commands import command
+from airflow_provider_agentic_mlops.core.errors import settings_error
 from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exported for validation's users
     CLASSIFICATION_METRICS,
     DEFAULT_PRIMARY_METRIC,
@@ -231,13 +232,16 @@ class Gates(GateSettings):
         /,
         *,
         task: str | None = None,
+        role: str = "",
         **overrides: Any,
     ) -> Gates:
         """``settings`` (a GateSettings, e.g. models.yaml's ``validation`` section, whose data fields are left
         out; a mapping; or None for the defaults) with ``overrides`` on top; an override of None is not given.
 
         :param task: ``classification`` or ``regression``: picks the default primary metric; None: unknown.
-        :raises ValueError: a name that is not a gate parameter, or a bad value.
+        :param role: said first in an error, e.g. ``"model 'fraud': ValidateOperator"``.
+        :raises ValueError: a name that is not a gate parameter, or a bad value, naming the field, the value and
+            what is expected (as the other settings' errors do: ``core.errors.settings_error``).
         """
         given_overrides = {name: value for name, value in overrides.items() if value is not None}
         if isinstance(settings, GateSettings) and not given_overrides:  # validated already: not again per parse
@@ -251,8 +255,12 @@ class Gates(GateSettings):
         given = {**base, **given_overrides}
         unknown = sorted(set(given) - set(GateSettings.model_fields))
         if unknown:
-            raise ValueError(f"{unknown} are not gate parameters; known: {sorted(GateSettings.model_fields)}")
-        return cls.model_validate(cls._concrete(given, task))
+            known = sorted(GateSettings.model_fields)
+            raise ValueError(f"{role + ': ' if role else ''}{unknown} are not gate parameters; known: {known}")
+        try:
+            return cls.model_validate(cls._concrete(given, task))
+        except ValidationError as err:
+            raise settings_error(err, kind="gate", known=GateSettings.model_fields, role=role) from None
 
     def direction(self, metric: str) -> bool:
         """True when higher is better for ``metric``."""

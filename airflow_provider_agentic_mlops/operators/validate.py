@@ -123,7 +123,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         named = overrides.get("primary_metric") or named
         task = gates_task(task, named)
         self._gate_settings, self._gate_overrides = gates, overrides  # resolved again once the labels tell the task
-        self.gates = Gates.resolve(gates, task=task, **overrides)
+        self.gates = Gates.resolve(gates, task=task, role=f"model '{model_name}': ValidateOperator", **overrides)
         self.model_name = model_name
         self._check_metric_names(task)  # task unknown: against every task's metrics, until the labels tell
         self.registered_model = registered_model or model_name
