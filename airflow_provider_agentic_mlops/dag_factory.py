@@ -361,7 +361,7 @@ def build_dag(
             feature_columns=drift.feature_columns,
             exclude_columns=[c for c in (drift.timestamp_column, drift.prediction_column) if c],
             gates=validation,  # a GateSettings: the gate parameters passed through whole
-            task=validation.task or drift.task,
+            task=spec.task,
             mlflow_conn_id=retrain.mlflow_conn_id,
         )
         rejected = EmptyOperator(task_id="rejected")

@@ -29,6 +29,7 @@ from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_TRAIN_CONN_ID,
 )
 from airflow_provider_agentic_mlops.core.durations import parse_duration
+from airflow_provider_agentic_mlops.core.errors import settings_error
 from airflow_provider_agentic_mlops.core.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -36,7 +37,7 @@ from airflow_provider_agentic_mlops.core.metrics import (
     TASK_METRICS,
     performance_metric_for,
 )
-from airflow_provider_agentic_mlops.core.validation import GateSettings, UnknownMetric, check_metric_names
+from airflow_provider_agentic_mlops.core.validation import GateSettings, UnknownMetric, check_metric_names, gates_task
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
 DAG_ID_PREFIX = "agentic_mlops__"
@@ -120,17 +121,7 @@ class _Settings(_Section):
         try:
             return cls.model_validate({**base, **overrides})
         except ValidationError as err:
-            problems = []
-            for e in err.errors():
-                field = ".".join(str(p) for p in e["loc"])
-                if e["type"] == "extra_forbidden":
-                    article = "an" if cls.kind[0] in "aeiou" else "a"
-                    problems.append(f"{field!r} is not {article} {cls.kind} setting; known: {sorted(cls.model_fields)}")
-                elif not field:  # a rule across fields: its message says it all
-                    problems.append(str(e["msg"]).removeprefix("Value error, "))
-                else:
-                    problems.append(f"{field!r}: {e['msg']} (got {e.get('input')!r})")
-            raise ValueError(f"{role + ': ' if role else ''}{cls.kind} settings: " + "; ".join(problems)) from None
+            raise settings_error(err, kind=cls.kind, known=cls.model_fields, role=role) from None
 
 
 class DriftSettings(_Settings):
@@ -484,10 +475,16 @@ class ModelSpec(_Section):
             )
         return self
 
+    @property
+    def task(self) -> str | None:
+        """``classification`` or ``regression``: ``validation.task``, else ``drift.task``, else the task of
+        ``validation.primary_metric`` (as ValidateOperator infers it); None: the labels tell when the tasks run."""
+        return gates_task(self.validation.task or self.drift.task, self.validation.primary_metric)
+
     @model_validator(mode="after")
     def _gate_metrics_of_the_task(self) -> ModelSpec:
-        check_metric_names(self.validation, self.validation.task or self.drift.task, prefix="validation.")
-        metric, task = self.drift.performance_metric, self.validation.task or self.drift.task
+        check_metric_names(self.validation, self.task, prefix="validation.")
+        metric, task = self.drift.performance_metric, self.task
         problem = unknown_performance_metric(metric, task) if metric is not None else None
         if problem:  # the drift section checked it against drift.task; validation.task names it here
             raise UnknownMetric(problem, field="drift.performance_metric")
@@ -499,9 +496,7 @@ class ModelSpec(_Section):
         on (``core.metrics.performance_metric_for``): a fraud detector gated on ROC AUC is not called unhurt
         because its accuracy, 98% negatives, barely moved."""
         if self.drift.performance_metric is None:
-            self.drift.performance_metric = performance_metric_for(
-                self.validation.primary_metric, self.validation.task or self.drift.task
-            )
+            self.drift.performance_metric = performance_metric_for(self.validation.primary_metric, self.task)
         return self
 
     @property

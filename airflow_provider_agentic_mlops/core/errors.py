@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 #: ``scheme://user:password@`` in an error message: the password is replaced before it is shown.
 _URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^\s:/@]*):[^\s@]*@")
@@ -19,3 +24,23 @@ def describe(error: BaseException, limit: int = 300) -> str:
     """``"ErrorClass: first line"`` (only the class when the message is empty)."""
     line = first_line(error, limit)
     return f"{type(error).__name__}: {line}" if line else type(error).__name__
+
+
+def settings_error(err: ValidationError, *, kind: str, known: Iterable[str], role: str = "") -> ValueError:
+    """Pydantic's ``err`` for a section of settings (``kind``: drift, decision, approval, gate...) as one line:
+    ``"<role>: <kind> settings: 'field': what is expected (got value); ..."``, a name that is not a setting with
+    the ``known`` ones, a rule across fields by its own message.
+
+    :param role: said first, e.g. ``"model 'fraud': DriftCheckOperator"``.
+    """
+    problems = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            article = "an" if kind[0] in "aeiou" else "a"
+            problems.append(f"{field!r} is not {article} {kind} setting; known: {sorted(known)}")
+        elif not field:  # a rule across fields: its message says it all
+            problems.append(str(e["msg"]).removeprefix("Value error, "))
+        else:
+            problems.append(f"{field!r}: {str(e['msg']).removeprefix('Value error, ')} (got {e.get('input')!r})")
+    return ValueError(f"{role + ': ' if role else ''}{kind} settings: " + "; ".join(problems))

@@ -33,9 +33,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from airflow_provider_agentic_mlops.core.commands import command
+from airflow_provider_agentic_mlops.core.errors import settings_error
 from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exported for validation's users
     CLASSIFICATION_METRICS,
     DEFAULT_PRIMARY_METRIC,
@@ -138,12 +139,25 @@ class UnknownMetric(ValueError):
         self.values = tuple(values) or (field,)
 
 
+def metric_task(metric: str | None) -> str | None:
+    """The task whose models are scored on ``metric`` (``classification`` or ``regression``), else None."""
+    return next((task for task, metrics in TASK_METRICS.items() if metric in metrics), None)
+
+
+def gates_task(task: str | None, primary_metric: str | None) -> str | None:
+    """The task of the model gates judge on ``primary_metric``: ``task`` when named, else the primary metric's
+    (rmse -> regression), else None: the validation data's labels tell when it runs. The models file and
+    ValidateOperator both take it from here, so they accept and refuse the same gates."""
+    return task or metric_task(primary_metric)
+
+
 def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:
     """Refuse gate metrics that ``task``'s models are not scored on: a typo (``auc``) or the other task's
     metric would otherwise reject every challenger, and only after a retrain.
 
     :param gates: the gate parameters (a ``primary_metric`` of None is the task's default: valid).
-    :param task: ``classification`` or ``regression``; None (unknown): a metric of either task is accepted.
+    :param task: ``classification`` or ``regression``; None (unknown): metrics of either task are accepted,
+        not of both (the labels tell one task when the validation runs).
     :param prefix: put before the field names in the message (``"validation."`` for models.yaml).
     :raises UnknownMetric: naming the fields, the values, the closest valid name and the valid names.
     """
@@ -156,6 +170,17 @@ def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "
     named = [("primary_metric", gates.primary_metric)] if gates.primary_metric is not None else []
     named += [("guard_metrics", metric) for metric in gates.guard_metrics]
     named += [("floors", metric) for metric in gates.floors]
+
+    def refused(message: str, metrics: list[tuple[str, str]]) -> UnknownMetric:
+        fields = {field for field, _ in metrics}
+        return UnknownMetric(
+            message,
+            field=f"{prefix}{fields.pop()}" if len(fields) == 1 else prefix.rstrip(".") or "(gates)",
+            values=[
+                f"{prefix}{field}" + ("" if field == "primary_metric" else f".{metric}") for field, metric in metrics
+            ],
+        )
+
     wrong = [(field, metric) for field, metric in named if metric not in valid]
     if wrong:
         described = []
@@ -163,14 +188,17 @@ def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "
             closest = difflib.get_close_matches(metric, valid, n=1)
             hint = f" (did you mean {closest[0]!r}?)" if closest else ""
             described.append(f"{prefix}{field} {metric!r}{hint}")
-        fields = {field for field, _ in wrong}
-        raise UnknownMetric(
+        raise refused(
             f"{', '.join(described)}: not a metric {f'a {task} model' if task else 'a model'} is scored on; "
             f"use one of {choices}",
-            field=f"{prefix}{fields.pop()}" if len(fields) == 1 else prefix.rstrip(".") or "(gates)",
-            values=[
-                f"{prefix}{field}" + ("" if field == "primary_metric" else f".{metric}") for field, metric in wrong
-            ],
+            wrong,
+        )
+    if len({metric_task(metric) for _, metric in named}) > 1:  # the labels tell one task: the other's never pass
+        described = [f"{prefix}{field} {metric!r} ({metric_task(metric)})" for field, metric in named]
+        raise refused(
+            f"{', '.join(described)}: metrics of two tasks, and a model is scored on one task's only; set "
+            f"{prefix}task to classification or regression and keep only that task's metrics",
+            named,
         )
 
 
@@ -205,13 +233,16 @@ class Gates(GateSettings):
         /,
         *,
         task: str | None = None,
+        role: str = "",
         **overrides: Any,
     ) -> Gates:
         """``settings`` (a GateSettings, e.g. models.yaml's ``validation`` section, whose data fields are left
         out; a mapping; or None for the defaults) with ``overrides`` on top; an override of None is not given.
 
         :param task: ``classification`` or ``regression``: picks the default primary metric; None: unknown.
-        :raises ValueError: a name that is not a gate parameter, or a bad value.
+        :param role: said first in an error, e.g. ``"model 'fraud': ValidateOperator"``.
+        :raises ValueError: a name that is not a gate parameter, or a bad value, naming the field, the value and
+            what is expected (as the other settings' errors do: ``core.errors.settings_error``).
         """
         given_overrides = {name: value for name, value in overrides.items() if value is not None}
         if isinstance(settings, GateSettings) and not given_overrides:  # validated already: not again per parse
@@ -225,8 +256,12 @@ class Gates(GateSettings):
         given = {**base, **given_overrides}
         unknown = sorted(set(given) - set(GateSettings.model_fields))
         if unknown:
-            raise ValueError(f"{unknown} are not gate parameters; known: {sorted(GateSettings.model_fields)}")
-        return cls.model_validate(cls._concrete(given, task))
+            known = sorted(GateSettings.model_fields)
+            raise ValueError(f"{role + ': ' if role else ''}{unknown} are not gate parameters; known: {known}")
+        try:
+            return cls.model_validate(cls._concrete(given, task))
+        except ValidationError as err:
+            raise settings_error(err, kind="gate", known=GateSettings.model_fields, role=role) from None
 
     def direction(self, metric: str) -> bool:
         """True when higher is better for ``metric``."""
@@ -778,7 +813,9 @@ __all__ = [
     "class_labels",
     "compute_metrics",
     "evaluate_gates",
+    "gates_task",
     "higher_is_better",
+    "metric_task",
     "read_predictions",
     "score_predictions",
 ]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID, DEFAULT_STATE_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -24,16 +24,16 @@ class EscalationNotifier(BaseNotifier):
     """Posts the decision's rationale, drift, rules fired and the next step to Slack, escaped for mrkdwn by
     :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`; logs them as plain text
     (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_log_text`) when the Slack connection
-    does not exist. Records ``escalated`` in the audit trail.
+    does not exist or no channel is set. Records ``escalated`` in the audit trail.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
     channel="C0123")``: the decision is read from the ``decide`` task's XCom and the state store.
 
     :param model_name: the model.
-    :param channel: Slack channel (required when the Slack connection exists).
+    :param channel: Slack channel; empty or None: no Slack message, the escalation is logged.
     :param slack_conn_id: Slack API connection (the Slack provider's ``SlackHook``).
     :param decide_task_id: the AgentDecisionOperator's task id.
-    :param state_conn_id: connection of the state store.
+    :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).
     """
 
     template_fields: Sequence[str] = ("model_name", "channel", "slack_conn_id")
@@ -45,7 +45,7 @@ class EscalationNotifier(BaseNotifier):
         channel: str | None = None,
         slack_conn_id: str = DEFAULT_SLACK_CONN_ID,
         decide_task_id: str = "decide",
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -98,19 +98,19 @@ class EscalationNotifier(BaseNotifier):
             }
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
         client = slack_client_for(slack_conn_id=self.slack_conn_id)
-        if client is None:
+        if client is None or not self.channel:
+            unsent = (
+                f"No Slack connection {self.slack_conn_id!r} is configured, so no one was messaged"
+                if client is None
+                else "No Slack channel is set (approval.escalation_channel or approval.channel), so no one was messaged"
+            )
             log.warning(
-                "No Slack connection %r is configured, so no one was messaged: the escalation is in this log and on "
-                "the model's page (Browse > Models); its last line, Next, says what to do:\n%s",
-                self.slack_conn_id,
+                "%s: the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
+                "says what to do:\n%s",
+                unsent,
                 escalation_log_text(self.model_name, decision, dag_id=dag_id),
             )
         else:
-            if not self.channel:
-                raise ValueError(
-                    f"model {self.model_name!r}: escalation has Slack connection {self.slack_conn_id!r} but no "
-                    "channel; set approval.escalation_channel or approval.channel in models.yaml (or channel=...)"
-                )
             text = escalation_message(self.model_name, decision, dag_id=dag_id)
             response = client.chat_postMessage(channel=self.channel, text=text, unfurl_links=False, unfurl_media=False)
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)

@@ -12,7 +12,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from pydantic import ValidationError
 
 from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID, DEFAULT_STATE_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID
 from airflow_provider_agentic_mlops.links import DecisionTraceLink, ModelPageLink
 from airflow_provider_agentic_mlops.operators._base import StateStoreMixin
 
@@ -75,7 +75,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
     :param mode: ``auto`` (the LLM when ``llm_conn_id`` exists, else rules; the log says which),
         ``rules`` or ``llm``. ``llm`` without a usable connection falls back to rules, recorded.
     :param llm_conn_id: connection of type ``agentic_mlops_llm``.
-    :param state_conn_id: connection of the state store.
+    :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).
     :param action_task_ids: action -> task id to branch to; missing actions map to themselves.
     :param guardrails: the fields of ``DecisionConfig`` (min_drift_share, critical_drift_share,
         max_null_share, cooldown_hours, max_retrains, budget_window_hours, max_tokens_per_decision,
@@ -95,7 +95,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         drift_task_id: str = "check_drift",
         mode: str = "auto",
         llm_conn_id: str = DEFAULT_LLM_CONN_ID,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         action_task_ids: Mapping[str, str] | None = None,
         guardrails: Mapping[str, Any] | DecisionConfig | None = None,
         alert: Any = DEFAULT_ALERT,

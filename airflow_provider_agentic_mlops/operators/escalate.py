@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID, DEFAULT_STATE_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -22,8 +22,9 @@ class EscalateOperator(BaseOperator):
     :param decide_task_id: the AgentDecisionOperator's task id.
     :param slack_conn_id: Slack API connection (the slack provider's ``SlackHook``); when it does not
         exist the message is printed to the task log instead, and the log says so.
-    :param channel: channel to post to (required when the Slack connection exists).
-    :param state_conn_id: connection of the state store.
+    :param channel: channel to post to; empty or None: no Slack message, the escalation is logged as
+        without a Slack connection.
+    :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).
     """
 
     template_fields: Sequence[str] = ("model_name", "channel")
@@ -36,7 +37,7 @@ class EscalateOperator(BaseOperator):
         decide_task_id: str = "decide",
         slack_conn_id: str = DEFAULT_SLACK_CONN_ID,
         channel: str | None = None,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_agentic_mlops.assets import champion_asset_uri, champion_event_extra
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_PROMOTE_CONN_ID, DEFAULT_STATE_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_PROMOTE_CONN_ID
 from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - PromotionRefused re-exported
     CHAMPION,
     PREVIOUS_CHAMPION,
@@ -46,7 +46,7 @@ class _ChampionOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         model_name: str,
         registered_model: str | None = None,
         mlflow_conn_id: str = DEFAULT_PROMOTE_CONN_ID,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [Asset(uri=champion_asset_uri(model_name))])
@@ -89,7 +89,7 @@ class PromoteOperator(_ChampionOperator):
     :param model_name: the provider's model name.
     :param registered_model: name in the MLflow registry (default: ``model_name``).
     :param mlflow_conn_id: MLflow connection with ``promote`` access.
-    :param state_conn_id: state store connection (approvals, audit trail).
+    :param state_conn_id: state store connection (approvals, audit trail; default: ``[agentic_mlops] state_conn_id``).
     :param retrain_task_id: task whose return value names the version to promote.
     :param validate_task_id: task whose XCom ``validation`` carries the report digest the approval must match
         and the champion version it compared against; without that XCom (or with a failed validation) promotion
@@ -210,7 +210,7 @@ class RollbackOperator(_ChampionOperator):
         :data:`~airflow_provider_agentic_mlops.core.approval_policy.MAX_REASON_CHARS` characters once rendered,
         as for an approval's reason (a longer one fails the task before anything changes).
     :param mlflow_conn_id: MLflow connection with ``promote`` access.
-    :param state_conn_id: state store connection (audit trail).
+    :param state_conn_id: state store connection (audit trail; default: ``[agentic_mlops] state_conn_id``).
     """
 
     template_fields: Sequence[str] = ("registered_model", "user", "reason")

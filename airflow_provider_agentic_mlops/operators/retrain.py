@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.budget import RetrainBudget
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB_TAG, RetrainBudgetExceeded re-exported
     JOB_TAG,
     RetrainBudgetExceeded,
@@ -67,7 +67,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         called inside the connection's ``authenticated()`` (its MLflow calls in this thread send the credentials).
     :param conf: training configuration passed to the DAG or the callable (templated).
     :param mlflow_conn_id: MLflow connection with ``train`` access (registers versions, sets ``challenger``).
-    :param state_conn_id: state store connection.
+    :param state_conn_id: state store connection (default: ``[agentic_mlops] state_conn_id``).
     :param decision_task_id: task whose XCom ``decision_id`` is tagged on the version (None: no decision).
     :param timeout: minutes a job may run: the task's ``execution_timeout`` for ``python_callable`` (unless
         given); attaching waits at most this long; a DAG-backend job running longer is presumed lost, and the task's
@@ -94,7 +94,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         python_callable: str | Callable[..., dict[str, Any]] | None = None,
         conf: dict[str, Any] | None = None,
         mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         decision_task_id: str | None = "decide",
         timeout: float = 120,
         poll_interval: float = 30,
@@ -211,7 +211,10 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         if len(run_ids) != 1:
             raise RuntimeError(f"unexpected trigger event for model {self.model_name!r}: {event!r}")
         training_run = run_ids[0]
-        job = self.retraining.job_of_training_run(training_run, store_name=self.state_conn_id)
+        from airflow_provider_agentic_mlops.settings import configured_state_conn_id
+
+        store_name = self.state_conn_id or configured_state_conn_id()
+        job = self.retraining.job_of_training_run(training_run, store_name=store_name)
         state = str(payload.get(training_run, "")).lower()
         if state in _NOT_ENDED and job["status"] == "running":  # the run exists: now wait for its end, bounded
             return self._defer_on_training_run(job)

@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
 from airflow_provider_agentic_mlops.core.config import settings_overrides
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID, DEFAULT_TRAIN_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.core.promotion import PREVIOUS_CHAMPION, PROMOTED, ROLLBACK
 from airflow_provider_agentic_mlops.core.validation import (
-    REGRESSION_METRICS,
     VALIDATION_REJECTED,
     Gates,
     GateSettings,
@@ -19,6 +18,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     ValidationReport,
     build_report,
     check_metric_names,
+    gates_task,
     unloadable_champion,
     vanished_champion,
 )
@@ -80,7 +80,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         too (``primary_metric="f1", floors={"f1": 0.7}``; in ``partial()``/``expand()``; from the DAG's
         ``default_args``): a keyword argument > ``gates`` > ``default_args`` (see ``settings_overrides``).
     :param mlflow_conn_id: MLflow connection with ``train`` access (reads both versions, writes the report).
-    :param state_conn_id: state store connection (the audit trail records rejections).
+    :param state_conn_id: state store connection (the audit trail records rejections; default:
+        ``[agentic_mlops] state_conn_id``).
     :param retrain_task_id: task whose return value names the challenger.
     :param drift_task_id: task whose return value is the drift summary shown in the report.
     :param decision_task_id: task whose XComs ``decision_id``/``action``/``rationale`` are shown.
@@ -105,7 +106,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         task: str | None = None,
         gates: GateSettings | Mapping[str, Any] | None = None,
         mlflow_conn_id: str = DEFAULT_TRAIN_CONN_ID,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         retrain_task_id: str = "retrain",
         drift_task_id: str | None = "check_drift",
         decision_task_id: str | None = "decide",
@@ -128,10 +129,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
         named = gates.primary_metric if isinstance(gates, GateSettings) else dict(gates or {}).get("primary_metric")
         named = overrides.get("primary_metric") or named
-        if task is None and named:
-            task = "regression" if named in REGRESSION_METRICS else "classification"
+        task = gates_task(task, named)
         self._gate_settings, self._gate_overrides = gates, overrides  # resolved again once the labels tell the task
-        self.gates = Gates.resolve(gates, task=task, **overrides)
+        self.gates = Gates.resolve(gates, task=task, role=f"model '{model_name}': ValidateOperator", **overrides)
         self.model_name = model_name
         self._check_metric_names(task)  # task unknown: against every task's metrics, until the labels tell
         self.registered_model = registered_model or model_name

@@ -11,7 +11,6 @@ from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_agentic_mlops.core.config import ApprovalSettings, settings_overrides
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID
 from airflow_provider_agentic_mlops.operators._base import pull_retrain_result, settings_parameters
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
@@ -83,9 +82,10 @@ class ApprovalSensor(BaseSensorOperator):
         ``approver_usergroup`` are templated: their keyword arguments are kept as given (a Jinja string or an
         XComArg is rendered when the task runs); the others are validated at once.
     :param links: extra links shown in the message (name -> URL), e.g. the MLflow model version.
-    :param state_conn_id: connection of the provider's state store. The request records it, and its Slack
-        buttons and logged CLI command name it, so decisions reach this store; the Slack endpoint decides
-        in it only when it is ``[agentic_mlops] state_conn_id`` or a model's ``state_conn_id`` in the models file.
+    :param state_conn_id: connection of the provider's state store (None: ``[agentic_mlops] state_conn_id``, the
+        deployment's store). A request records the id given, and its Slack buttons and logged CLI command name it,
+        so decisions reach this store; the Slack endpoint decides in it only when it is ``[agentic_mlops]
+        state_conn_id`` or a model's ``state_conn_id`` in the models file.
     :param deferrable: wait in the triggerer; False waits with ``mode`` (default reschedule). Default:
         Airflow's ``[operators] default_deferrable``.
     :param poke_interval: seconds between looks at the state store.
@@ -106,7 +106,7 @@ class ApprovalSensor(BaseSensorOperator):
         drift_task_id: str = "check_drift",
         settings: ApprovalSettings | Mapping[str, Any] | None = None,
         links: dict[str, str] | None = None,
-        state_conn_id: str = DEFAULT_STATE_CONN_ID,
+        state_conn_id: str | None = None,
         deferrable: bool | None = None,
         poke_interval: float = 30,
         **kwargs: Any,

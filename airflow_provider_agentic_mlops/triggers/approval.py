@@ -38,7 +38,7 @@ class ApprovalTrigger(BaseTrigger):
     request vanished.
 
     :param approval_id: the request to watch.
-    :param state_conn_id: connection of the state store.
+    :param state_conn_id: connection of the state store (None: ``[agentic_mlops] state_conn_id``).
     :param expires_at: the request's deadline (ISO 8601, UTC).
     :param remind_at: when the next reminder is due (ISO 8601, UTC), or None.
     :param poll_interval: seconds between two looks at the store.
@@ -47,7 +47,7 @@ class ApprovalTrigger(BaseTrigger):
     def __init__(
         self,
         approval_id: int,
-        state_conn_id: str,
+        state_conn_id: str | None,
         expires_at: str,
         remind_at: str | None = None,
         poll_interval: float = 30.0,

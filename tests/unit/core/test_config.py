@@ -225,6 +225,36 @@ def test_an_empty_approval_channel_is_refused_where_a_channel_is_expected_with_a
     assert [spec.name for spec in read_models_file(path).specs] == ["churn"]
 
 
+@pytest.mark.parametrize(
+    ("validation", "expected"),
+    [
+        (  # the primary metric tells the task, as it does for ValidateOperator
+            {"primary_metric": "rmse", "guard_metrics": {"accuracy": 0.05}},
+            "field 'validation.guard_metrics': validation.guard_metrics 'accuracy': not a metric a regression "
+            "model is scored on",
+        ),
+        (  # no task known: one task's metrics, whichever the labels tell
+            {"guard_metrics": {"accuracy": 0.05, "r2": 0.02}},
+            "field 'validation.guard_metrics': validation.guard_metrics 'accuracy' (classification), "
+            "validation.guard_metrics 'r2' (regression): metrics of two tasks, and a model is scored on one task's "
+            "only; set validation.task to classification or regression and keep only that task's metrics",
+        ),
+    ],
+)
+def test_gate_metrics_of_another_task_are_refused_when_the_task_is_not_named(validation: dict, expected: str) -> None:
+    """Accepted, the gate could never pass: every challenger rejected, and only after a retrain."""
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    error = read_models({"models": [{**GOOD, "validation": validation}]}, source="models.yaml").errors["churn"]
+    assert error.startswith("models.yaml: model 'churn': ")
+    assert expected in error
+    with pytest.raises(ValueError) as refused:  # the operator refuses the same gates, the same way
+        from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+
+        ValidateOperator(task_id="v", model_name="churn", validation_data="v.csv", label_column="y", **validation)
+    assert expected.split(": ", 1)[1].replace("validation.", "") in str(refused.value)
+
+
 def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
     entry = {**GOOD, "validation": {"primary_metric": "roc_acu"}}
     with pytest.raises(ConfigError) as err:

@@ -459,9 +459,12 @@ def test_gate_metric_names_the_task_does_not_compute_are_refused_naming_model_fi
         parse_models({"models": [_entry(task, **validation)]})
 
 
-def test_gate_metric_names_are_checked_against_the_validation_task_first_and_every_task_when_unknown():
+def test_gate_metric_names_are_checked_against_the_validation_task_first_then_the_primary_metrics():
     parse_models({"models": [_entry("classification", task="regression", primary_metric="rmse")]})
-    parse_models({"models": [_entry(None, primary_metric="rmse", guard_metrics={"f1": 0.1})]})  # task unknown
+    parse_models({"models": [_entry(None, guard_metrics={"f1": 0.1})]})  # task unknown: either task's metrics
+    parse_models({"models": [_entry(None, guard_metrics={"r2": 0.1})]})
+    with pytest.raises(ConfigError, match="validation.guard_metrics 'f1': not a metric a regression model"):
+        parse_models({"models": [_entry(None, primary_metric="rmse", guard_metrics={"f1": 0.1})]})
     with pytest.raises(ConfigError, match="validation.primary_metric 'f1'"):
         parse_models({"models": [_entry("classification", task="regression", primary_metric="f1")]})
 

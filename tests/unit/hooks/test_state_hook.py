@@ -266,3 +266,39 @@ def test_an_unreachable_store_names_its_connection_and_masked_url_and_the_fix(mo
     )
     assert "Check the connection and that its database is up" in message and "s3cret" not in message
     assert isinstance(raised.value.__cause__, OperationalError)
+
+
+def _built_without_state_conn_id() -> list:
+    from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
+    from airflow_provider_agentic_mlops.operators.promote import PromoteOperator
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+    from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+    from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+
+    return [
+        AgentDecisionOperator(task_id="decide", model_name="fraud"),
+        RetrainOperator(task_id="retrain", model_name="fraud", python_callable="m:f"),
+        ValidateOperator(task_id="validate", model_name="fraud", validation_data="v.csv", label_column="y"),
+        PromoteOperator(task_id="promote", model_name="fraud"),
+        ApprovalSensor(task_id="wait_for_approval", model_name="fraud", deferrable=False),
+    ]
+
+
+def test_tasks_of_a_hand_written_dag_use_the_configured_state_store(monkeypatch, airflow_home: Path) -> None:
+    """``[agentic_mlops] state_conn_id`` moves the UI, the CLI and the Slack endpoint to its store: a task built
+    without ``state_conn_id`` must write there too, not to the SQLite fallback nobody reads."""
+    from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
+    from tests.doubles.airflow_task import task_context
+
+    team_db = airflow_home / "team.db"
+    _set_conn(monkeypatch, "team_state", conn_type="agentic_mlops_state", extra={"url": f"sqlite:///{team_db}"})
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "team_state")
+    team_store = StateStoreHook("team_state").get_store()
+    for task in _built_without_state_conn_id():
+        assert task.store is team_store, type(task).__name__
+
+    decision_id = team_store.record_decision("fraud", mode="rules", final_action="escalate", rationale="faulty feed")
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+    EscalateOperator(task_id="escalate", model_name="fraud", slack_conn_id="no_slack_here").execute(context)
+    assert team_store.audit_trail("fraud")[0]["action"] == "escalated"
+    assert not (airflow_home / "agentic_mlops.db").exists()  # the fallback store was never opened

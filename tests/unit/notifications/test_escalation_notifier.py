@@ -154,3 +154,26 @@ def test_as_a_dag_failure_callback_without_a_task_instance_it_posts_the_reason(
     assert "timed_out" in post.args["text"] and "scheduled__2026" in post.args["text"]
     [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
     assert entry["actor"] == "dag:agentic_mlops__fraud"
+
+
+@pytest.mark.parametrize("channel", ["", None])
+def test_with_slack_but_no_channel_the_escalation_is_logged_and_audited_not_failed(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    channel: str | None,
+) -> None:
+    """models.yaml ``approval.channel: ''`` means "no Slack message": the escalation still reaches the log."""
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel=channel, state_conn_id="agentic_mlops_state_default"
+    )
+    with caplog.at_level(logging.WARNING):
+        result = operator.execute(_context(store))
+    assert result["posted"] is False and not slack_double.calls_to("chat.postMessage")
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert record.getMessage().startswith(
+        "No Slack channel is set (approval.escalation_channel or approval.channel), so no one was messaged"
+    )
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"] == {"posted": False, "channel": channel}

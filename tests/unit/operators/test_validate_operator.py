@@ -71,3 +71,29 @@ def test_the_metrics_log_line_rounds_for_people_and_the_scores_keep_full_precisi
     assert "m v2 on 9 rows: {'accuracy': 0.7778, " in log and "'log_loss': 0.3873}" in log
     assert "0.77777" not in log
     assert scores["2"].metrics["accuracy"] == 7 / 9
+
+
+@pytest.mark.parametrize(
+    ("gate", "expected"),
+    [
+        (
+            {"min_relative_improvement": 2},
+            "model 'm': ValidateOperator: gate settings: 'min_relative_improvement': Input should be less than or "
+            "equal to 1 (got 2)",
+        ),
+        (
+            {"guard_metrics": {"f1": -1}},
+            "model 'm': ValidateOperator: gate settings: 'guard_metrics': guard metric 'f1': tolerance must be a "
+            "number >= 0",
+        ),
+    ],
+)
+def test_a_bad_gate_value_names_the_model_the_operator_and_the_field_as_other_settings_do(
+    gate: dict, expected: str
+) -> None:
+    for given in (gate, {"gates": gate}):  # a keyword argument, or in the gates mapping
+        with pytest.raises(ValueError) as refused:
+            ValidateOperator(task_id="v", model_name="m", **REQUIRED, **given)
+        message = str(refused.value)
+        assert message.startswith(expected), message
+        assert "errors.pydantic.dev" not in message and "validation error for" not in message
