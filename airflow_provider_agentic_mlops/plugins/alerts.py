@@ -15,7 +15,8 @@ Order of checks, each failing closed:
    has a login). Compared with :func:`hmac.compare_digest`. Anything else: 401 and nothing recorded.
    No such connection (or none with a password): 503. The connection that authenticated sets the
    request's scope (:class:`AlertScope`, from its extra: ``teams`` and/or ``models`` patterns; none:
-   every model); a scope that cannot be read: 503 naming the connection. A connection's lookup is
+   every model); a scope that cannot be read (also a key that looks like a misspelt ``teams`` / ``models``):
+   503 naming the connection. A connection's lookup is
    kept :data:`CONNECTION_CACHE_SECONDS` (a flood of unauthenticated requests does not query the
    secrets backend each time; a rotated token is taken within seconds).
 2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
@@ -266,6 +267,22 @@ def authenticated_connection(
     return matches[0] if matches else None
 
 
+#: The keys of an alerts connection's extra that scope its token (:class:`AlertScope`).
+SCOPE_KEYS = ("teams", "models")
+
+
+def _looks_like_a_scope_key(key: Any) -> bool:
+    """Whether the extra's ``key`` (not one of :data:`SCOPE_KEYS`) was meant as one: another case or number
+    (``Teams``, ``model``), a word around it (``model_patterns``, ``allowed_teams``) or a typo (``modles``).
+    Ignored, it would leave the token unscoped: every model open to it."""
+    from difflib import get_close_matches
+
+    word = "".join(ch for ch in str(key).lower() if ch.isalnum())
+    return any(name in word for name in ("team", "model")) or bool(
+        get_close_matches(word, SCOPE_KEYS, n=1, cutoff=0.75)
+    )
+
+
 @dataclass(frozen=True)
 class AlertScope:
     """The models the alerts of one connection may start, from the connection's extra:
@@ -292,12 +309,20 @@ class AlertScope:
         """The scope in ``conn``'s extra.
 
         :raises AlertError: 503 naming the connection and what is wrong, when a key is not a list of
-            non-empty texts (a scope misread as "no scope" would open every model to the token)."""
+            non-empty texts, or another key looks like a misspelt scope key (``model``, ``Teams``): a scope
+            misread as "no scope" would open every model to the token."""
         extra = conn.extra if conn.extra is not None else {}
         if not isinstance(extra, dict):
             raise cls._unreadable(conn.conn_id, "its extra is not a JSON object")
+        misspelt = [key for key in extra if key not in SCOPE_KEYS and _looks_like_a_scope_key(key)]
+        if misspelt:
+            raise cls._unreadable(
+                conn.conn_id,
+                f"its extra has {', '.join(map(repr, misspelt))}, which is not a scope key: the scope keys are "
+                "'teams' and 'models' (lower case, plural); rename it, or remove it",
+            )
         lists: dict[str, tuple[str, ...] | None] = {}
-        for key in ("teams", "models"):
+        for key in SCOPE_KEYS:
             value = extra.get(key)
             if value is not None and not (
                 isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)

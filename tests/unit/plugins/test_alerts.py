@@ -780,3 +780,42 @@ def test_a_failed_connection_lookup_is_not_remembered(
     assert _alert(client, "tok", "ghost").status_code == 503
     monkeypatch.setattr(connection, "get_connection_or_none", real)
     assert _alert(client, "tok", "ghost").status_code == 404  # at once: the failure was not cached
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"model": ["fraud-*"]}, "model"),
+        ({"team": ["team_a"]}, "team"),
+        ({"Teams": ["team_a"]}, "Teams"),
+        ({"MODELS": ["fraud-*"]}, "MODELS"),
+        ({"modles": ["fraud-*"]}, "modles"),
+        ({"model_patterns": ["fraud-*"]}, "model_patterns"),
+        ({"teams": ["team_a"], "Models": ["fraud-*"]}, "Models"),
+    ],
+)
+def test_a_misspelt_scope_key_refuses_its_token_naming_the_key_and_the_fix(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, extra: Any, key: str
+) -> None:
+    """``{"model": ["fraud-*"]}`` was read as no scope at all: the token meant for fraud models started every
+    model's DAG."""
+    client = _scoped_app(monkeypatch, sqlite_store, alerts_fraud={"password": "tok-f", "extra": extra})
+    with caplog.at_level("ERROR", logger=alerts.__name__):
+        response = _alert(client, "tok-f", "churn")
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "'alerts_fraud'" in detail and repr(key) in detail and "'models'" in detail and "'teams'" in detail
+    assert client.started == []
+    assert repr(key) in caplog.text and "'alerts_fraud'" in caplog.text
+
+
+def test_other_keys_of_the_extra_leave_the_scope_as_it_is(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _scoped_app(
+        monkeypatch,
+        sqlite_store,
+        alerts_fraud={"password": "tok-f", "extra": {"models": ["fraud*"], "description": "fraud team's Alertmanager"}},
+    )
+    assert _alert(client, "tok-f", "fraud").status_code == 201
+    assert _alert(client, "tok-f", "churn").status_code == 403
