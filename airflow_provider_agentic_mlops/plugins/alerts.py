@@ -35,9 +35,14 @@ Order of checks, each failing closed:
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
    alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
    conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
-   the active run. A model's audit entries are written in one transaction, once its run is started
-   or found. The alert text is untrusted; the decision step fences it. Every text is scrubbed on
-   arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB conf).
+   the active run - or unless the model's models-file entry is invalid and its DAG a stand-in that
+   runs nothing but a failing task: then nothing starts, the alert is recorded (outcome
+   ``invalid_entry``), and the answer (2xx: a resend does not fix the entry) lists the model and its
+   error under ``invalid_entries``; a broken entry's DAG that runs its last valid entry starts, with a
+   warning. An entry without a usable name (DAG ``agentic_mlops__-invalid-entry-<n>``) is no model. A
+   model's audit entries are written in one transaction, once its run is started or found. The alert
+   text is untrusted; the decision step fences it. Every text is scrubbed on arrival (no NUL, no lone
+   surrogate, which PostgreSQL refuses in the run's JSONB conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
    retries; the log names the database and the error. The metadata DB refusing the request (bad data,
    a constraint): 500 saying so, logged as an error. A failing state store: 503 naming it. The
@@ -75,7 +80,12 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX, INVALID_ENTRY_TAG
+from airflow_provider_agentic_mlops.core.config import (
+    DAG_ID_PREFIX,
+    INVALID_ENTRY_TAG,
+    STAND_IN_DESCRIPTION,
+    UNNAMED_ENTRY_DAG_PREFIX,
+)
 from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
@@ -643,10 +653,15 @@ def _lock_wait(dag_id: str) -> Iterator[None]:
 
 
 def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused, entry_error}.
+    """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused, entry_error,
+    stand_in}.
 
     ``entry_error``: the DAG's description when the DAG factory tagged it :data:`~..core.config.INVALID_ENTRY_TAG`
-    (the model's models-file entry is invalid; the description names the error), else None.
+    (the model's models-file entry is invalid; the description names the error), else None. ``stand_in``: such a
+    DAG runs nothing but a task that fails with the error (no last valid entry to run,
+    :data:`~..core.config.STAND_IN_DESCRIPTION`). The DAGs of entries without a usable name
+    (:data:`~..core.config.UNNAMED_ENTRY_DAG_PREFIX`) are listed too (the Models page marks them); alerts leave
+    them out.
 
     :param models: only these models (their DAGs' rows are the only ones read); None: every model.
     """
@@ -675,6 +690,7 @@ def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, A
             "dag_id": r.dag_id,
             "paused": bool(r.is_paused),
             "entry_error": (r.description or "the models file entry is invalid") if r.flagged else None,
+            "stand_in": bool(r.flagged and (r.description or "").startswith(STAND_IN_DESCRIPTION)),
         }
         for r in rows
         if r.dag_id.startswith(DAG_ID_PREFIX)
@@ -766,7 +782,7 @@ def handle_alerts(
         return alert.fingerprint[:subject_length] if alert.fingerprint else None
 
     with _metadata_db("listing the model DAGs"):
-        models = known_models()
+        models = {m: i for m, i in known_models().items() if not i["dag_id"].startswith(UNNAMED_ENTRY_DAG_PREFIX)}
         teams = dag_teams([m["dag_id"] for m in models.values()]) if scope.teams is not None else {}
     allowed = {m: info for m, info in models.items() if scope.allows(m, teams.get(info["dag_id"]))}
     named = {a.model for a in alerts if a.model is not None}
@@ -820,6 +836,7 @@ def handle_alerts(
         raise AlertError(404, no_dag, known_models=sorted(allowed))
     results = []
     started_any = False
+    invalid_entries: dict[str, str] = {}  # model -> its entry's error, for the stand-ins that started nothing
     for model, group in by_model.items():
         if model not in allowed:  # answered, not recorded (outside the scope: refused above)
             firing_count = sum(a.status == FIRING for a in group)
@@ -854,32 +871,50 @@ def handle_alerts(
             "firing": len(firing),
             "resolved": len(group) - len(firing),
         }
-        if firing:
+        entry_error = allowed[model].get("entry_error")
+        if firing and allowed[model].get("stand_in"):
+            # its one task fails with the entry's error: a run tells nobody more, and a resend fixes nothing
+            invalid_entries[model] = result["error"] = entry_error
+            result["outcome"] = "invalid_entry"
+            log.warning(
+                "alerts: %d firing alert(s) for model %s started no run: its DAG %s is a stand-in, %s. Fix the "
+                "entry in the models file",
+                len(firing),
+                model,
+                dag_id,
+                entry_error,
+            )
+        elif firing:
             alert = firing[0]
             with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
                 run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
             started_any |= started
             result.update(run_id=run_id, outcome="started" if started else "already_running")
+            warnings = []
             if allowed[model]["paused"]:
-                result["warning"] = f"DAG {dag_id} is paused: the run waits until it is unpaused"
-            entries += [
-                AuditEntry(
-                    "alert_received",
-                    f"alert:{one.source}:{caller}",
-                    model,
-                    subject(one),
-                    {
-                        **one.as_conf(received_at, len(firing)),
-                        "outcome": result["outcome"],
-                        "run_id": run_id,
-                        "conn_id": scope.conn_id,
-                    },
-                )
-                for one in firing
-            ]
+                warnings.append(f"DAG {dag_id} is paused: the run waits until it is unpaused")
+            if entry_error is not None:
+                warnings.append(f"{entry_error}. Fix the entry in the models file")
+            if warnings:
+                result["warning"] = "; ".join(warnings)
             log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
         else:
             result["outcome"] = "recorded_resolved"
+        entries += [
+            AuditEntry(
+                "alert_received",
+                f"alert:{one.source}:{caller}",
+                model,
+                subject(one),
+                {
+                    **one.as_conf(received_at, len(firing)),
+                    "outcome": result["outcome"],
+                    "run_id": result.get("run_id"),
+                    "conn_id": scope.conn_id,
+                },
+            )
+            for one in firing
+        ]
         store.audit_many(entries)
         results.append(result)
     answer: dict[str, Any] = {"results": results}
@@ -893,6 +928,13 @@ def handle_alerts(
     if outside:
         ignored.append(f"{not_yours}. The other models' alerts were handled.")
         answer["outside_scope"] = outside
+    if invalid_entries:
+        ignored.append(
+            f"model(s) {sorted(invalid_entries)}: their models-file entry is invalid (see 'invalid_entries') and "
+            "their DAG is a stand-in that runs nothing: no run was started; fix the entry in models.yaml. The other "
+            "models' alerts were handled."
+        )
+        answer["invalid_entries"] = invalid_entries
     if None in by_model:
         unlabelled = by_model[None]
         names = sorted({a.labels.get("alertname", "") for a in unlabelled})

@@ -20,6 +20,9 @@ from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import alerts
 from airflow_provider_agentic_mlops.plugins.alerts import MAX_ENTRIES, MAX_TEXT, AlertError, authenticate, parse_alerts
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from tests.parsed_dags import parsed_dags
+
+KNOWN_MODELS = alerts.known_models  # Airflow's, before a test replaces it
 
 
 @pytest.fixture(autouse=True)
@@ -819,3 +822,66 @@ def test_other_keys_of_the_extra_leave_the_scope_as_it_is(
     )
     assert _alert(client, "tok-f", "fraud").status_code == 201
     assert _alert(client, "tok-f", "churn").status_code == 403
+
+
+BROKEN_FLEET = """
+defaults:
+  retrain: {python_callable: "m:f"}
+models:
+  - {name: fraud, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: churn, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: ltv, decision: {min_drift_share: 3}, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: 'bad name'}
+"""
+
+
+def test_an_alert_for_a_model_whose_entry_is_invalid_starts_nothing_and_says_so(
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    server_metadata_db: Any,
+    airflow_home: Path,
+    tmp_path: Path,
+) -> None:
+    """The DAG of a model whose models.yaml entry is invalid (and was never valid) is a stand-in whose one task
+    fails with the error: an alert started it, and Alertmanager's resend started it again. The DAG of a broken
+    entry that was valid before runs that last valid entry: it still starts. An entry without a usable name
+    (``agentic_mlops__-invalid-entry-<n>``) is no model at all."""
+    from airflow_provider_agentic_mlops.dag_factory import build_dags
+
+    path = tmp_path / "models.yaml"
+    path.write_text(BROKEN_FLEET)
+    build_dags(path)  # churn's entry is valid: the factory keeps it
+    path.write_text(BROKEN_FLEET.replace("{name: churn, drift", "{name: churn, schedule: '@dialy', drift"))
+    parsed_dags(build_dags(path))
+    client = _alerts_app(monkeypatch, sqlite_store, {})
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+    )
+    models = ("fraud", "ltv", "churn", "-invalid-entry-4")
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = _alert(client, "tok", *models)
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert started == ["agentic_mlops__fraud", "agentic_mlops__churn"]
+    outcomes = {r["model"]: r["outcome"] for r in answer["results"]}
+    assert outcomes == {
+        "fraud": "started",
+        "ltv": "invalid_entry",
+        "churn": "started",
+        "-invalid-entry-4": "unknown_model",
+    }
+    problem = "model 'ltv': field 'decision.min_drift_share': Input should be less than or equal to 1 (got 3)"
+    assert list(answer["invalid_entries"]) == ["ltv"] and problem in answer["invalid_entries"]["ltv"]
+    assert "ltv" in answer["detail"] and "models.yaml" in answer["detail"]
+    [churn] = [r for r in answer["results"] if r["model"] == "churn"]
+    assert "last valid entry" in churn["warning"] and "'schedule'" in churn["warning"]
+    assert answer["known_models"] == ["churn", "fraud", "ltv"]  # not the unnamed entry's DAG
+    assert problem in caplog.text
+    [received] = sqlite_store.audit_trail("ltv")
+    assert received["action"] == "alert_received" and received["details"]["outcome"] == "invalid_entry"
+    only_broken = _alert(client, "tok", "ltv")
+    assert only_broken.status_code == 200 and only_broken.json()["invalid_entries"].keys() == {"ltv"}
+    assert started == ["agentic_mlops__fraud", "agentic_mlops__churn"]
