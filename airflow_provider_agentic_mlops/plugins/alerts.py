@@ -32,17 +32,18 @@ Order of checks, each failing closed:
    names a model: 422 naming the label; when no model named is in the scope: 403 naming those outside
    it and the fix (audited), else 404 naming the known ones, those of the scope only. Nothing else is
    recorded then.
-4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
-   alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
-   conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
-   the active run - or unless the model's models-file entry is invalid and its DAG a stand-in that
-   runs nothing but a failing task: then nothing starts, the alert is recorded (outcome
-   ``invalid_entry``), and the answer (2xx: a resend does not fix the entry) lists the model and its
-   error under ``invalid_entries``; a broken entry's DAG that runs its last valid entry starts, with a
-   warning. An entry without a usable name (DAG ``agentic_mlops__-invalid-entry-<n>``) is no model. A
-   model's audit entries are written in one transaction, once its run is started or found. The alert
-   text is untrusted; the decision step fences it. Every text is scrubbed on arrival (no NUL, no lone
-   surrogate, which PostgreSQL refuses in the run's JSONB conf).
+4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert
+   is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
+   (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a
+   run of that DAG is queued or running: then nothing starts and the answer names the active run - or
+   unless the model's models-file entry is invalid and its DAG a stand-in that runs nothing but a
+   failing task: then nothing starts, the alert is recorded (outcome ``invalid_entry``), and the answer
+   (2xx: a resend does not fix the entry) lists the model and its error under ``invalid_entries``; a
+   broken entry's DAG that runs its last valid entry starts, with a warning. An entry without a usable
+   name (DAG ``agentic_mlops__-invalid-entry-<n>``) is no model. A model's audit entries are written in
+   one transaction, once its run is started or found. The alert text is untrusted; the decision step
+   fences it. Every text is scrubbed on arrival (no NUL, no lone surrogate, which PostgreSQL refuses in
+   the run's JSONB conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
    retries; the log names the database and the error. The metadata DB refusing the request (bad data,
    a constraint): 500 saying so, logged as an error. A failing state store: 503 naming it. The
@@ -69,6 +70,7 @@ import contextlib
 import hmac
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -111,6 +113,11 @@ MAX_BODY_BYTES = 1_000_000
 MAX_ALERTS = 1000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
 MAX_ENTRIES = 50  # labels / annotations kept per alert (plus those the endpoint reads)
+#: The other firing alerts of a model's notification listed in its run's conf (beside the primary one).
+MAX_OTHER_ALERTS = 20
+MAX_OTHER_TEXT = 200  # characters kept of each label value / summary of another alert in the run's conf
+#: Severity label values, most severe first (any other value, or none: least severe).
+SEVERITY_ORDER = (("critical",), ("error", "high"), ("warning",), ("info",))
 TRIGGERING_USER = "agentic-mlops-alerts"
 FIRING, RESOLVED = "firing", "resolved"
 
@@ -397,9 +404,11 @@ class Alert:
     starts_at: str | None = None
     fingerprint: str | None = None
     url: str | None = None
+    values: dict[str, Any] | None = None  # Grafana's: the query values the rule fired on
+    value_string: str | None = None  # Grafana's ``valueString``
 
     def as_conf(self, received_at: str, group_size: int) -> dict[str, Any]:
-        return {
+        conf = {
             "source": self.source,
             "status": self.status,
             "model": self.model,
@@ -412,6 +421,43 @@ class Alert:
             "received_at": received_at,
             "group_size": group_size,
         }
+        if self.values is not None:
+            conf["values"] = self.values
+        if self.value_string is not None:
+            conf["value_string"] = self.value_string
+        return conf
+
+    def severity_rank(self) -> int:
+        """How severe its ``severity`` label says it is: higher is more severe (:data:`SEVERITY_ORDER`)."""
+        severity = self.labels.get("severity", "").strip().lower()
+        for rank, names in enumerate(SEVERITY_ORDER):
+            if severity in names:
+                return len(SEVERITY_ORDER) - rank
+        return 0
+
+    def as_other(self) -> dict[str, Any]:
+        """The alert as the run's conf lists it beside the primary one: short, every text clipped."""
+        return {
+            "alertname": self.labels.get("alertname", "")[:MAX_OTHER_TEXT],
+            "labels": {k: v[:MAX_OTHER_TEXT] for k, v in self.labels.items()},
+            "summary": self.summary[:MAX_OTHER_TEXT],
+            "fingerprint": self.fingerprint,
+        }
+
+
+def run_conf(firing: list[Alert], received_at: str) -> dict[str, Any]:
+    """The conf of the run that a model's firing alerts start: ``{"alert": ...}``, the most severe alert (the
+    first of the most severe), with the others' names, labels, summaries and fingerprints in ``other_alerts``
+    (the first :data:`MAX_OTHER_ALERTS`; ``other_alerts_omitted`` counts the rest)."""
+    primary = max(firing, key=Alert.severity_rank)  # max keeps the first of equals
+    others = [a for a in firing if a is not primary]
+    return {
+        "alert": {
+            **primary.as_conf(received_at, len(firing)),
+            "other_alerts": [a.as_other() for a in others[:MAX_OTHER_ALERTS]],
+            "other_alerts_omitted": max(len(others) - MAX_OTHER_ALERTS, 0),
+        }
+    }
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -431,6 +477,24 @@ def _mapping(value: Any, what: str, keep: tuple[str, ...] = ()) -> dict[str, str
     items = list(value.items())
     kept = items[:MAX_ENTRIES] + [(k, v) for k, v in items[MAX_ENTRIES:] if k in keep]
     return {_text(str(k), 200): _text(v) for k, v in kept}
+
+
+def _values(value: Any, where: str) -> dict[str, Any] | None:
+    """Grafana's ``values`` (query ref -> number): the first :data:`MAX_ENTRIES`, numbers kept as numbers
+    (when a float holds them exactly), anything else as text."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise AlertError(422, f"{where} must be a JSON object, got {type(value).__name__}")
+
+    def one(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and math.isfinite(v)):
+            return v
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 2**53:
+            return v
+        return _text(v)
+
+    return {_text(str(k), 200): one(v) for k, v in list(value.items())[:MAX_ENTRIES]}
 
 
 def _status(value: Any, where: str) -> str:
@@ -493,6 +557,8 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
                     starts_at=_text(item["startsAt"]) if item.get("startsAt") else None,
                     fingerprint=_text(item["fingerprint"]) if item.get("fingerprint") else None,
                     url=_text(item.get("generatorURL") or payload.get("externalURL") or "") or None,
+                    values=_values(item.get("values"), f"{where}.values"),
+                    value_string=_text(item["valueString"]) if item.get("valueString") else None,
                 )
             )
         if all(a.model is None for a in alerts):
@@ -885,9 +951,8 @@ def handle_alerts(
                 entry_error,
             )
         elif firing:
-            alert = firing[0]
             with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
-                run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
+                run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at))
             started_any |= started
             result.update(run_id=run_id, outcome="started" if started else "already_running")
             warnings = []

@@ -885,3 +885,75 @@ def test_an_alert_for_a_model_whose_entry_is_invalid_starts_nothing_and_says_so(
     only_broken = _alert(client, "tok", "ltv")
     assert only_broken.status_code == 200 and only_broken.json()["invalid_entries"].keys() == {"ltv"}
     assert started == ["agentic_mlops__fraud", "agentic_mlops__churn"]
+
+
+def _firing(fingerprint: str, severity: str | None, summary: str = "") -> dict[str, Any]:
+    labels = {"alertname": "FeatureDrift", "model": "fraud", **({"severity": severity} if severity else {})}
+    return {"status": "firing", "labels": labels, "annotations": {"summary": summary}, "fingerprint": fingerprint}
+
+
+def test_a_grouped_notifications_run_gets_its_most_severe_alert_and_a_list_of_the_others(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the first firing alert of a grouped notification reached the run: a warning first and a critical
+    second, the decision saw the warning and nothing of the critical one."""
+    from airflow_provider_agentic_mlops.core.decision import sanitize_alert
+
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    confs: list[dict[str, Any]] = []
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: (confs.append(conf), ("r1", True))[1])
+    body = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            _firing("w1", "warning", "PSI of amount is 0.31"),
+            _firing("i1", "info"),
+            _firing("c1", "critical", "PSI of merchant is 0.9"),
+            _firing("c2", "Critical"),  # as severe: the first one wins
+            _firing("n1", None),
+            {**_firing("r1", "critical"), "status": "resolved"},  # resolved: neither primary nor another
+        ],
+    }
+    response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text
+    [conf] = confs
+    alert = conf["alert"]
+    assert (alert["fingerprint"], alert["summary"], alert["group_size"]) == ("c1", "PSI of merchant is 0.9", 5)
+    others = alert["other_alerts"]
+    assert [o["fingerprint"] for o in others] == ["w1", "i1", "c2", "n1"] and alert["other_alerts_omitted"] == 0
+    assert others[0] == {
+        "alertname": "FeatureDrift",
+        "labels": {"alertname": "FeatureDrift", "model": "fraud", "severity": "warning"},
+        "summary": "PSI of amount is 0.31",
+        "fingerprint": "w1",
+    }
+    assert [o["fingerprint"] for o in sanitize_alert(alert)["other_alerts"]] == ["w1", "i1", "c2", "n1"]
+
+    confs.clear()
+    many = {"version": "4", "status": "firing", "alerts": [_firing(f"f{i}", "error") for i in range(30)]}
+    assert client.post("/agentic-mlops/alerts", json=many, headers={"Authorization": "Bearer tok"}).status_code < 300
+    [conf] = confs
+    assert conf["alert"]["fingerprint"] == "f0" and len(conf["alert"]["other_alerts"]) == alerts.MAX_OTHER_ALERTS
+    assert conf["alert"]["other_alerts_omitted"] == 29 - alerts.MAX_OTHER_ALERTS
+
+
+def test_grafanas_values_reach_the_run() -> None:
+    """Grafana's ``values`` and ``valueString`` (the numbers the rule fired on) were dropped."""
+    payload = {
+        "orgId": 1,
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "Fraud AUC drop", "model": "fraud"},
+                "values": {"B": 0.61, "C": 1, "D": None},
+                "valueString": "[ var='B' labels={} value=0.61 ]" + " " * 5000,
+            }
+        ],
+    }
+    [alert] = parse_alerts(payload)
+    conf = alert.as_conf("2026-01-01T00:00:00+00:00", 1)
+    assert conf["values"] == {"B": 0.61, "C": 1, "D": None}
+    assert conf["value_string"].startswith("[ var='B' labels={} value=0.61 ]") and len(conf["value_string"]) == MAX_TEXT
+    [no_values] = parse_alerts({"alerts": [{"status": "firing", "labels": {"model": "fraud"}}]})
+    assert "values" not in no_values.as_conf("t", 1) and "value_string" not in no_values.as_conf("t", 1)
