@@ -108,7 +108,9 @@ DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
 LOCK_SCOPE = "agentic-mlops-alerts"
-MAX_BODY_BYTES = 1_000_000
+#: Bytes of a body: MAX_ALERTS ordinary alerts (about 1 KB each, a description and a runbook) with room to spare;
+#: the body is read in chunks and each text is cut to MAX_TEXT, so what is kept of it is far smaller.
+MAX_BODY_BYTES = 8_000_000
 #: Alerts per notification: each one is an audit entry (Alertmanager's ``max_alerts`` keeps a notification under it).
 MAX_ALERTS = 1000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
@@ -1052,7 +1054,12 @@ async def receive_alerts(request: Request) -> JSONResponse:
         scope = AlertScope.of(conn)
         body, size = await _read_body(request)
         if size > MAX_BODY_BYTES:
-            raise AlertError(413, f"body of {size} bytes is larger than {MAX_BODY_BYTES}")
+            raise AlertError(
+                413,
+                f"body of {size} bytes is larger than {MAX_BODY_BYTES}: nothing was recorded; send fewer alerts per "
+                f"notification: lower max_alerts in Alertmanager's webhook_config (at most {MAX_ALERTS}), or group "
+                "by model (group_by: ['model'] on the route), or shorten the alerts' annotations",
+            )
         try:
             payload = parse_json(body or b"null")
         except JsonInputError as err:

@@ -957,3 +957,61 @@ def test_grafanas_values_reach_the_run() -> None:
     assert conf["value_string"].startswith("[ var='B' labels={} value=0.61 ]") and len(conf["value_string"]) == MAX_TEXT
     [no_values] = parse_alerts({"alerts": [{"status": "firing", "labels": {"model": "fraud"}}]})
     assert "values" not in no_values.as_conf("t", 1) and "value_string" not in no_values.as_conf("t", 1)
+
+
+def _ordinary_alert(i: int) -> dict[str, Any]:
+    """An alert of about 1 KB, as Prometheus rules with a runbook and a description send them."""
+    return {
+        "status": "firing",
+        "labels": {
+            "alertname": "FeatureDriftPSIHigh",
+            "model": "fraud",
+            "severity": "warning",
+            "feature": f"feature_{i:04d}",
+            "instance": "drift-exporter.monitoring.svc.cluster.local:9100",
+            "job": "drift-exporter",
+            "namespace": "ml-prod",
+            "team": "fraud-analytics",
+        },
+        "annotations": {
+            "summary": f"PSI of feature_{i:04d} is 0.31 (threshold 0.2)",
+            "description": "Population stability index of this feature over the last 24h against the training "
+            "reference exceeded the threshold 0.2. Check the upstream pipeline (feature store job "
+            "ml-features-daily) and the model's dashboard before retraining; see the runbook for the triage steps.",
+            "runbook_url": "https://runbooks.example.com/ml/feature-drift",
+        },
+        "startsAt": "2026-11-28T05:00:00.123456789Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus-k8s-0.prometheus-operated.monitoring.svc:9090/graph?g0.expr=max+by+"
+        "%28model%2C+feature%29+%28drift_psi%7Bjob%3D%22drift-exporter%22%7D%29+%3E+0.2&g0.tab=1",
+        "fingerprint": f"{i:016d}",
+    }
+
+
+def test_a_notification_of_as_many_ordinary_alerts_as_allowed_fits_in_the_body_limit(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAX_ALERTS alerts of about 1 KB each were over the 1 MB body limit: 413, which Alertmanager never
+    retries, for a notification that max_alerts allowed."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    body = json.dumps(
+        {"version": "4", "status": "firing", "alerts": [_ordinary_alert(i) for i in range(alerts.MAX_ALERTS)]}
+    ).encode()
+    assert len(body) > 1_000_000
+    response = client.post("/agentic-mlops/alerts", content=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text[:500]
+
+
+def test_a_body_over_the_limit_is_refused_saying_what_to_change(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    body = json.dumps({"model": "fraud", "summary": "x" * alerts.MAX_BODY_BYTES}).encode()
+    response = client.post("/agentic-mlops/alerts", content=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 413, response.text[:500]
+    detail = response.json()["detail"]
+    assert f"{len(body)} bytes" in detail and f"{alerts.MAX_BODY_BYTES}" in detail
+    assert "max_alerts" in detail and "group_by" in detail
+    assert sqlite_store.audit_trail("fraud") == []
