@@ -45,9 +45,11 @@ Order of checks, each failing closed:
    fences it. Every text is scrubbed on arrival (no NUL, no lone surrogate, which PostgreSQL refuses in
    the run's JSONB conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
-   retries; the log names the database and the error. The metadata DB refusing the request (bad data,
-   a constraint): 500 saying so, logged as an error. A failing state store: 503 naming it. The
-   model's lock not free within ``[agentic_mlops] alert_lock_timeout``: 503 naming the DAG.
+   retries; the log names the database and the error. The metadata DB refusing the request (bad data, a
+   constraint): 500 saying so, logged as an error. A failing state store: 503 saying only that (the log
+   names the store and the error); it is opened once the models are known, so an alert for an unknown
+   model is a 404 also while it is down. The model's lock not free within ``[agentic_mlops]
+   alert_lock_timeout``: 503 naming the DAG.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees
@@ -73,7 +75,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -93,7 +95,7 @@ from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.plugins.airflow_auth import dag_teams
-from airflow_provider_agentic_mlops.plugins.app import settings_of
+from airflow_provider_agentic_mlops.plugins.app import AppSettings, StoreUnavailable, settings_of, store_error_detail
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -700,6 +702,30 @@ def _metadata_db(doing: str) -> Iterator[None]:
         raise AlertError(503, METADATA_DB_UNAVAILABLE) from err
 
 
+STATE_STORE_UNAVAILABLE = (
+    "the state store is unavailable: send the alert again later (Alertmanager retries a 503 by itself); "
+    "the API server log has the error"
+)
+
+
+@contextlib.contextmanager
+def _state_store(settings: AppSettings) -> Iterator[None]:
+    """The state store failing (it cannot be opened, or its database fails a write): a 503 that names neither
+    its address nor the error (the caller is an alert sender), so the sender retries; both are logged.
+    Airflow's metadata DB's errors are :func:`_metadata_db`'s and never reach here."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (StoreUnavailable, SQLAlchemyError) as failure:
+        if isinstance(failure, StoreUnavailable):
+            where, err = failure.where, failure.error
+        else:
+            where, err = settings.store_name(), failure
+        log.warning("alerts: %s", store_error_detail(where, err), exc_info=err)
+        raise AlertError(503, STATE_STORE_UNAVAILABLE) from failure
+
+
 @contextlib.contextmanager
 def _lock_wait(dag_id: str) -> Iterator[None]:
     """A :class:`LockTimeout` while starting ``dag_id``'s run: logged with the lock (how to find its
@@ -825,12 +851,14 @@ def handle_alerts(
     alerts: list[Alert],
     *,
     caller: str,
-    store: StateStore,
+    open_store: Callable[[], StateStore],
     model_label: str = DEFAULT_MODEL_LABEL,
     scope: AlertScope | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
 
+    :param open_store: the state store, opened once an alert is to be recorded (not for a request that
+        names no known model: that is a 404 also while the store is down).
     :param model_label: the label naming the model, for the answer about alerts that lack it.
     :param scope: the models the authenticating connection may start (None: every model); the answers
         name only those as known, and an alert for another existing model is refused (audited
@@ -877,7 +905,7 @@ def handle_alerts(
         log.warning(
             "alerts: %s (their DAGs' teams: %s)", not_yours, {m: teams.get(models[m]["dag_id"]) for m in outside}
         )
-        store.audit_many(
+        open_store().audit_many(
             [
                 AuditEntry(
                     "alert_refused",
@@ -982,7 +1010,7 @@ def handle_alerts(
             )
             for one in firing
         ]
-        store.audit_many(entries)
+        open_store().audit_many(entries)
         results.append(result)
     answer: dict[str, Any] = {"results": results}
     # Ignored alerts are answered 2xx all the same: Alertmanager drops a notification answered 4xx,
@@ -1067,11 +1095,14 @@ async def receive_alerts(request: Request) -> JSONResponse:
         model_label = configured_model_label()
         alerts = parse_alerts(payload, model_label=model_label)
         settings = settings_of(request.app)
-        status, answer = await anyio.to_thread.run_sync(
-            lambda: handle_alerts(
-                alerts, caller=caller, store=settings.get_store(), model_label=model_label, scope=scope
-            )
-        )
+
+        def handle() -> tuple[int, dict[str, Any]]:
+            with _state_store(settings):
+                return handle_alerts(
+                    alerts, caller=caller, open_store=settings.get_store, model_label=model_label, scope=scope
+                )
+
+        status, answer = await anyio.to_thread.run_sync(handle)
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
     return JSONResponse(answer, status_code=status)

@@ -1015,3 +1015,46 @@ def test_a_body_over_the_limit_is_refused_saying_what_to_change(
     assert f"{len(body)} bytes" in detail and f"{alerts.MAX_BODY_BYTES}" in detail
     assert "max_alerts" in detail and "group_by" in detail
     assert sqlite_store.audit_trail("fraud") == []
+
+
+def _store_down() -> StateStore:
+    raise sa.exc.OperationalError(
+        "SELECT 1", {}, Exception('connection to server at "10.9.8.7", port 5432 failed: password authentication')
+    )
+
+
+class _FailingStore:
+    """A state store that opened but fails to write (its database went down since)."""
+
+    dialect = "postgresql"
+
+    def audit_many(self, entries: Any) -> None:
+        _store_down()
+
+
+@pytest.mark.parametrize("store", [_store_down, lambda: _FailingStore()], ids=["cannot-open", "cannot-write"])
+def test_a_state_store_failure_is_a_generic_503_and_the_details_stay_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, store: Any
+) -> None:
+    """The alerts route answered the alert sender with the state store's address and the driver's error."""
+    client = _alerts_app(monkeypatch, store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        )
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    detail = response.json()["detail"]
+    assert "state store" in detail and "again" in detail
+    assert "10.9.8.7" not in response.text and "OperationalError" not in response.text
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "10.9.8.7" in logged and "state store" in logged
+
+
+def test_an_alert_for_an_unknown_model_is_a_404_while_the_state_store_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store was opened before the models were looked at: a 503 (resent forever) for a model with no DAG."""
+    client = _alerts_app(monkeypatch, _store_down, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 404, response.text
+    assert response.json()["known_models"] == ["fraud"]
