@@ -28,6 +28,8 @@ from airflow.sdk import DAG, BaseOperator
 from airflow_provider_agentic_mlops.core.config import (
     DAG_ID_PREFIX,
     INVALID_ENTRY_TAG,
+    STAND_IN_DESCRIPTION,
+    UNNAMED_ENTRY_DAG_PREFIX,
     ConfigError,
     ModelEntries,
     ModelSpec,
@@ -447,7 +449,7 @@ def _invalid_entry_dag(dag_id: str, error: str, owner: str, tags: list[str]) -> 
         tags=["agentic-mlops", *tags, INVALID_ENTRY_TAG],
         default_args={"owner": owner},
         dag_display_name=_flagged_title(dag_id),
-        description=f"Not run: the models file entry is invalid: {error}",
+        description=f"{STAND_IN_DESCRIPTION}{error}",
         doc_md=_invalid_entry_doc(error, "This DAG runs nothing until it is fixed; its one task fails with the error."),
     ) as dag:
         InvalidModelEntryOperator(task_id=INVALID_ENTRY_TASK, error=error, retries=0)
@@ -490,7 +492,7 @@ def _dag_of_invalid_entry(models: ModelEntries, label: str, error: str, options:
     """The DAG of the model ``label`` (a name, or ``#<n>`` for an entry without a valid one) whose entry is
     invalid: its last valid entry's, flagged, else a stand-in."""
     if label.startswith("#"):  # no model name to go by: a DAG id no model can have (names start alphanumeric)
-        dag_id = f"{DAG_ID_PREFIX}-invalid-entry-{label[1:]}"
+        dag_id = f"{UNNAMED_ENTRY_DAG_PREFIX}{label[1:]}"
     else:
         dag_id = f"{DAG_ID_PREFIX}{label}"
         spec = models.last_valid_spec(label)

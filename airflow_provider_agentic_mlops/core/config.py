@@ -44,6 +44,12 @@ DAG_ID_PREFIX = "agentic_mlops__"
 #: The tag of a model's DAG while its models-file entry is invalid: the DAG factory sets it (the DAG list
 #: filters on tags), the plugin's pages read it to show the model's error.
 INVALID_ENTRY_TAG = "models-yaml-error"
+#: How the description of a stand-in DAG begins (an invalid entry without a last valid one: its one task fails
+#: with the error, which follows): the alerts endpoint starts no run of it.
+STAND_IN_DESCRIPTION = "Not run: the models file entry is invalid: "
+#: The DAG ids of invalid entries without a usable name (``<prefix><position>``): no model's, as no model name
+#: starts with ``-``.
+UNNAMED_ENTRY_DAG_PREFIX = f"{DAG_ID_PREFIX}-invalid-entry-"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 

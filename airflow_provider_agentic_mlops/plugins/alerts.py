@@ -15,7 +15,8 @@ Order of checks, each failing closed:
    has a login). Compared with :func:`hmac.compare_digest`. Anything else: 401 and nothing recorded.
    No such connection (or none with a password): 503. The connection that authenticated sets the
    request's scope (:class:`AlertScope`, from its extra: ``teams`` and/or ``models`` patterns; none:
-   every model); a scope that cannot be read: 503 naming the connection. A connection's lookup is
+   every model); a scope that cannot be read (also a key that looks like a misspelt ``teams`` / ``models``):
+   503 naming the connection. A connection's lookup is
    kept :data:`CONNECTION_CACHE_SECONDS` (a flood of unauthenticated requests does not query the
    secrets backend each time; a rotated token is taken within seconds).
 2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
@@ -31,16 +32,24 @@ Order of checks, each failing closed:
    names a model: 422 naming the label; when no model named is in the scope: 403 naming those outside
    it and the fix (audited), else 404 naming the known ones, those of the scope only. Nothing else is
    recorded then.
-4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing
-   alert is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its
-   conf - unless a run of that DAG is queued or running: then nothing starts and the answer names
-   the active run. A model's audit entries are written in one transaction, once its run is started
-   or found. The alert text is untrusted; the decision step fences it. Every text is scrubbed on
-   arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB conf).
+4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert
+   is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
+   (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a
+   run of that DAG is queued or running: then nothing starts and the answer names the active run - or
+   unless the model's models-file entry is invalid and its DAG a stand-in that runs nothing but a
+   failing task: then nothing starts, the alert is recorded (outcome ``invalid_entry``), and the answer
+   (2xx: a resend does not fix the entry) lists the model and its error under ``invalid_entries``; a
+   broken entry's DAG that runs its last valid entry starts, with a warning. An entry without a usable
+   name (DAG ``agentic_mlops__-invalid-entry-<n>``) is no model. A model's audit entries are written in
+   one transaction, once its run is started or found. The alert text is untrusted; the decision step
+   fences it. Every text is scrubbed on arrival (no NUL, no lone surrogate, which PostgreSQL refuses in
+   the run's JSONB conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
-   retries; the log names the database and the error. The metadata DB refusing the request (bad data,
-   a constraint): 500 saying so, logged as an error. A failing state store: 503 naming it. The
-   model's lock not free within ``[agentic_mlops] alert_lock_timeout``: 503 naming the DAG.
+   retries; the log names the database and the error. The metadata DB refusing the request (bad data, a
+   constraint): 500 saying so, logged as an error. A failing state store: 503 saying only that (the log
+   names the store and the error); it is opened once the models are known, so an alert for an unknown
+   model is a 404 also while it is down. The model's lock not free within ``[agentic_mlops]
+   alert_lock_timeout``: 503 naming the DAG.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees
@@ -63,9 +72,10 @@ import contextlib
 import hmac
 import json
 import logging
+import math
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -74,13 +84,18 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX, INVALID_ENTRY_TAG
+from airflow_provider_agentic_mlops.core.config import (
+    DAG_ID_PREFIX,
+    INVALID_ENTRY_TAG,
+    STAND_IN_DESCRIPTION,
+    UNNAMED_ENTRY_DAG_PREFIX,
+)
 from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.plugins.airflow_auth import dag_teams
-from airflow_provider_agentic_mlops.plugins.app import settings_of
+from airflow_provider_agentic_mlops.plugins.app import AppSettings, StoreUnavailable, settings_of, store_error_detail
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -95,11 +110,18 @@ DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
 LOCK_SCOPE = "agentic-mlops-alerts"
-MAX_BODY_BYTES = 1_000_000
+#: Bytes of a body: MAX_ALERTS ordinary alerts (about 1 KB each, a description and a runbook) with room to spare;
+#: the body is read in chunks and each text is cut to MAX_TEXT, so what is kept of it is far smaller.
+MAX_BODY_BYTES = 8_000_000
 #: Alerts per notification: each one is an audit entry (Alertmanager's ``max_alerts`` keeps a notification under it).
 MAX_ALERTS = 1000
 MAX_TEXT = 2000  # characters kept of each label / annotation value
 MAX_ENTRIES = 50  # labels / annotations kept per alert (plus those the endpoint reads)
+#: The other firing alerts of a model's notification listed in its run's conf (beside the primary one).
+MAX_OTHER_ALERTS = 20
+MAX_OTHER_TEXT = 200  # characters kept of each label value / summary of another alert in the run's conf
+#: Severity label values, most severe first (any other value, or none: least severe).
+SEVERITY_ORDER = (("critical",), ("error", "high"), ("warning",), ("info",))
 TRIGGERING_USER = "agentic-mlops-alerts"
 FIRING, RESOLVED = "firing", "resolved"
 
@@ -266,6 +288,22 @@ def authenticated_connection(
     return matches[0] if matches else None
 
 
+#: The keys of an alerts connection's extra that scope its token (:class:`AlertScope`).
+SCOPE_KEYS = ("teams", "models")
+
+
+def _looks_like_a_scope_key(key: Any) -> bool:
+    """Whether the extra's ``key`` (not one of :data:`SCOPE_KEYS`) was meant as one: another case or number
+    (``Teams``, ``model``), a word around it (``model_patterns``, ``allowed_teams``) or a typo (``modles``).
+    Ignored, it would leave the token unscoped: every model open to it."""
+    from difflib import get_close_matches
+
+    word = "".join(ch for ch in str(key).lower() if ch.isalnum())
+    return any(name in word for name in ("team", "model")) or bool(
+        get_close_matches(word, SCOPE_KEYS, n=1, cutoff=0.75)
+    )
+
+
 @dataclass(frozen=True)
 class AlertScope:
     """The models the alerts of one connection may start, from the connection's extra:
@@ -292,12 +330,20 @@ class AlertScope:
         """The scope in ``conn``'s extra.
 
         :raises AlertError: 503 naming the connection and what is wrong, when a key is not a list of
-            non-empty texts (a scope misread as "no scope" would open every model to the token)."""
+            non-empty texts, or another key looks like a misspelt scope key (``model``, ``Teams``): a scope
+            misread as "no scope" would open every model to the token."""
         extra = conn.extra if conn.extra is not None else {}
         if not isinstance(extra, dict):
             raise cls._unreadable(conn.conn_id, "its extra is not a JSON object")
+        misspelt = [key for key in extra if key not in SCOPE_KEYS and _looks_like_a_scope_key(key)]
+        if misspelt:
+            raise cls._unreadable(
+                conn.conn_id,
+                f"its extra has {', '.join(map(repr, misspelt))}, which is not a scope key: the scope keys are "
+                "'teams' and 'models' (lower case, plural); rename it, or remove it",
+            )
         lists: dict[str, tuple[str, ...] | None] = {}
-        for key in ("teams", "models"):
+        for key in SCOPE_KEYS:
             value = extra.get(key)
             if value is not None and not (
                 isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
@@ -362,9 +408,11 @@ class Alert:
     starts_at: str | None = None
     fingerprint: str | None = None
     url: str | None = None
+    values: dict[str, Any] | None = None  # Grafana's: the query values the rule fired on
+    value_string: str | None = None  # Grafana's ``valueString``
 
     def as_conf(self, received_at: str, group_size: int) -> dict[str, Any]:
-        return {
+        conf = {
             "source": self.source,
             "status": self.status,
             "model": self.model,
@@ -377,6 +425,43 @@ class Alert:
             "received_at": received_at,
             "group_size": group_size,
         }
+        if self.values is not None:
+            conf["values"] = self.values
+        if self.value_string is not None:
+            conf["value_string"] = self.value_string
+        return conf
+
+    def severity_rank(self) -> int:
+        """How severe its ``severity`` label says it is: higher is more severe (:data:`SEVERITY_ORDER`)."""
+        severity = self.labels.get("severity", "").strip().lower()
+        for rank, names in enumerate(SEVERITY_ORDER):
+            if severity in names:
+                return len(SEVERITY_ORDER) - rank
+        return 0
+
+    def as_other(self) -> dict[str, Any]:
+        """The alert as the run's conf lists it beside the primary one: short, every text clipped."""
+        return {
+            "alertname": self.labels.get("alertname", "")[:MAX_OTHER_TEXT],
+            "labels": {k: v[:MAX_OTHER_TEXT] for k, v in self.labels.items()},
+            "summary": self.summary[:MAX_OTHER_TEXT],
+            "fingerprint": self.fingerprint,
+        }
+
+
+def run_conf(firing: list[Alert], received_at: str) -> dict[str, Any]:
+    """The conf of the run that a model's firing alerts start: ``{"alert": ...}``, the most severe alert (the
+    first of the most severe), with the others' names, labels, summaries and fingerprints in ``other_alerts``
+    (the first :data:`MAX_OTHER_ALERTS`; ``other_alerts_omitted`` counts the rest)."""
+    primary = max(firing, key=Alert.severity_rank)  # max keeps the first of equals
+    others = [a for a in firing if a is not primary]
+    return {
+        "alert": {
+            **primary.as_conf(received_at, len(firing)),
+            "other_alerts": [a.as_other() for a in others[:MAX_OTHER_ALERTS]],
+            "other_alerts_omitted": max(len(others) - MAX_OTHER_ALERTS, 0),
+        }
+    }
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -396,6 +481,24 @@ def _mapping(value: Any, what: str, keep: tuple[str, ...] = ()) -> dict[str, str
     items = list(value.items())
     kept = items[:MAX_ENTRIES] + [(k, v) for k, v in items[MAX_ENTRIES:] if k in keep]
     return {_text(str(k), 200): _text(v) for k, v in kept}
+
+
+def _values(value: Any, where: str) -> dict[str, Any] | None:
+    """Grafana's ``values`` (query ref -> number): the first :data:`MAX_ENTRIES`, numbers kept as numbers
+    (when a float holds them exactly), anything else as text."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise AlertError(422, f"{where} must be a JSON object, got {type(value).__name__}")
+
+    def one(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and math.isfinite(v)):
+            return v
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 2**53:
+            return v
+        return _text(v)
+
+    return {_text(str(k), 200): one(v) for k, v in list(value.items())[:MAX_ENTRIES]}
 
 
 def _status(value: Any, where: str) -> str:
@@ -458,6 +561,8 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
                     starts_at=_text(item["startsAt"]) if item.get("startsAt") else None,
                     fingerprint=_text(item["fingerprint"]) if item.get("fingerprint") else None,
                     url=_text(item.get("generatorURL") or payload.get("externalURL") or "") or None,
+                    values=_values(item.get("values"), f"{where}.values"),
+                    value_string=_text(item["valueString"]) if item.get("valueString") else None,
                 )
             )
         if all(a.model is None for a in alerts):
@@ -597,6 +702,30 @@ def _metadata_db(doing: str) -> Iterator[None]:
         raise AlertError(503, METADATA_DB_UNAVAILABLE) from err
 
 
+STATE_STORE_UNAVAILABLE = (
+    "the state store is unavailable: send the alert again later (Alertmanager retries a 503 by itself); "
+    "the API server log has the error"
+)
+
+
+@contextlib.contextmanager
+def _state_store(settings: AppSettings) -> Iterator[None]:
+    """The state store failing (it cannot be opened, or its database fails a write): a 503 that names neither
+    its address nor the error (the caller is an alert sender), so the sender retries; both are logged.
+    Airflow's metadata DB's errors are :func:`_metadata_db`'s and never reach here."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (StoreUnavailable, SQLAlchemyError) as failure:
+        if isinstance(failure, StoreUnavailable):
+            where, err = failure.where, failure.error
+        else:
+            where, err = settings.store_name(), failure
+        log.warning("alerts: %s", store_error_detail(where, err), exc_info=err)
+        raise AlertError(503, STATE_STORE_UNAVAILABLE) from failure
+
+
 @contextlib.contextmanager
 def _lock_wait(dag_id: str) -> Iterator[None]:
     """A :class:`LockTimeout` while starting ``dag_id``'s run: logged with the lock (how to find its
@@ -618,10 +747,15 @@ def _lock_wait(dag_id: str) -> Iterator[None]:
 
 
 def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused, entry_error}.
+    """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused, entry_error,
+    stand_in}.
 
     ``entry_error``: the DAG's description when the DAG factory tagged it :data:`~..core.config.INVALID_ENTRY_TAG`
-    (the model's models-file entry is invalid; the description names the error), else None.
+    (the model's models-file entry is invalid; the description names the error), else None. ``stand_in``: such a
+    DAG runs nothing but a task that fails with the error (no last valid entry to run,
+    :data:`~..core.config.STAND_IN_DESCRIPTION`). The DAGs of entries without a usable name
+    (:data:`~..core.config.UNNAMED_ENTRY_DAG_PREFIX`) are listed too (the Models page marks them); alerts leave
+    them out.
 
     :param models: only these models (their DAGs' rows are the only ones read); None: every model.
     """
@@ -650,6 +784,7 @@ def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, A
             "dag_id": r.dag_id,
             "paused": bool(r.is_paused),
             "entry_error": (r.description or "the models file entry is invalid") if r.flagged else None,
+            "stand_in": bool(r.flagged and (r.description or "").startswith(STAND_IN_DESCRIPTION)),
         }
         for r in rows
         if r.dag_id.startswith(DAG_ID_PREFIX)
@@ -716,12 +851,14 @@ def handle_alerts(
     alerts: list[Alert],
     *,
     caller: str,
-    store: StateStore,
+    open_store: Callable[[], StateStore],
     model_label: str = DEFAULT_MODEL_LABEL,
     scope: AlertScope | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
 
+    :param open_store: the state store, opened once an alert is to be recorded (not for a request that
+        names no known model: that is a 404 also while the store is down).
     :param model_label: the label naming the model, for the answer about alerts that lack it.
     :param scope: the models the authenticating connection may start (None: every model); the answers
         name only those as known, and an alert for another existing model is refused (audited
@@ -741,7 +878,7 @@ def handle_alerts(
         return alert.fingerprint[:subject_length] if alert.fingerprint else None
 
     with _metadata_db("listing the model DAGs"):
-        models = known_models()
+        models = {m: i for m, i in known_models().items() if not i["dag_id"].startswith(UNNAMED_ENTRY_DAG_PREFIX)}
         teams = dag_teams([m["dag_id"] for m in models.values()]) if scope.teams is not None else {}
     allowed = {m: info for m, info in models.items() if scope.allows(m, teams.get(info["dag_id"]))}
     named = {a.model for a in alerts if a.model is not None}
@@ -768,7 +905,7 @@ def handle_alerts(
         log.warning(
             "alerts: %s (their DAGs' teams: %s)", not_yours, {m: teams.get(models[m]["dag_id"]) for m in outside}
         )
-        store.audit_many(
+        open_store().audit_many(
             [
                 AuditEntry(
                     "alert_refused",
@@ -795,6 +932,7 @@ def handle_alerts(
         raise AlertError(404, no_dag, known_models=sorted(allowed))
     results = []
     started_any = False
+    invalid_entries: dict[str, str] = {}  # model -> its entry's error, for the stand-ins that started nothing
     for model, group in by_model.items():
         if model not in allowed:  # answered, not recorded (outside the scope: refused above)
             firing_count = sum(a.status == FIRING for a in group)
@@ -829,33 +967,50 @@ def handle_alerts(
             "firing": len(firing),
             "resolved": len(group) - len(firing),
         }
-        if firing:
-            alert = firing[0]
+        entry_error = allowed[model].get("entry_error")
+        if firing and allowed[model].get("stand_in"):
+            # its one task fails with the entry's error: a run tells nobody more, and a resend fixes nothing
+            invalid_entries[model] = result["error"] = entry_error
+            result["outcome"] = "invalid_entry"
+            log.warning(
+                "alerts: %d firing alert(s) for model %s started no run: its DAG %s is a stand-in, %s. Fix the "
+                "entry in the models file",
+                len(firing),
+                model,
+                dag_id,
+                entry_error,
+            )
+        elif firing:
             with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
-                run_id, started = start_run_unless_active(dag_id, {"alert": alert.as_conf(received_at, len(firing))})
+                run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at))
             started_any |= started
             result.update(run_id=run_id, outcome="started" if started else "already_running")
+            warnings = []
             if allowed[model]["paused"]:
-                result["warning"] = f"DAG {dag_id} is paused: the run waits until it is unpaused"
-            entries += [
-                AuditEntry(
-                    "alert_received",
-                    f"alert:{one.source}:{caller}",
-                    model,
-                    subject(one),
-                    {
-                        **one.as_conf(received_at, len(firing)),
-                        "outcome": result["outcome"],
-                        "run_id": run_id,
-                        "conn_id": scope.conn_id,
-                    },
-                )
-                for one in firing
-            ]
+                warnings.append(f"DAG {dag_id} is paused: the run waits until it is unpaused")
+            if entry_error is not None:
+                warnings.append(f"{entry_error}. Fix the entry in the models file")
+            if warnings:
+                result["warning"] = "; ".join(warnings)
             log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
         else:
             result["outcome"] = "recorded_resolved"
-        store.audit_many(entries)
+        entries += [
+            AuditEntry(
+                "alert_received",
+                f"alert:{one.source}:{caller}",
+                model,
+                subject(one),
+                {
+                    **one.as_conf(received_at, len(firing)),
+                    "outcome": result["outcome"],
+                    "run_id": result.get("run_id"),
+                    "conn_id": scope.conn_id,
+                },
+            )
+            for one in firing
+        ]
+        open_store().audit_many(entries)
         results.append(result)
     answer: dict[str, Any] = {"results": results}
     # Ignored alerts are answered 2xx all the same: Alertmanager drops a notification answered 4xx,
@@ -868,6 +1023,13 @@ def handle_alerts(
     if outside:
         ignored.append(f"{not_yours}. The other models' alerts were handled.")
         answer["outside_scope"] = outside
+    if invalid_entries:
+        ignored.append(
+            f"model(s) {sorted(invalid_entries)}: their models-file entry is invalid (see 'invalid_entries') and "
+            "their DAG is a stand-in that runs nothing: no run was started; fix the entry in models.yaml. The other "
+            "models' alerts were handled."
+        )
+        answer["invalid_entries"] = invalid_entries
     if None in by_model:
         unlabelled = by_model[None]
         names = sorted({a.labels.get("alertname", "") for a in unlabelled})
@@ -920,7 +1082,12 @@ async def receive_alerts(request: Request) -> JSONResponse:
         scope = AlertScope.of(conn)
         body, size = await _read_body(request)
         if size > MAX_BODY_BYTES:
-            raise AlertError(413, f"body of {size} bytes is larger than {MAX_BODY_BYTES}")
+            raise AlertError(
+                413,
+                f"body of {size} bytes is larger than {MAX_BODY_BYTES}: nothing was recorded; send fewer alerts per "
+                f"notification: lower max_alerts in Alertmanager's webhook_config (at most {MAX_ALERTS}), or group "
+                "by model (group_by: ['model'] on the route), or shorten the alerts' annotations",
+            )
         try:
             payload = parse_json(body or b"null")
         except JsonInputError as err:
@@ -928,11 +1095,14 @@ async def receive_alerts(request: Request) -> JSONResponse:
         model_label = configured_model_label()
         alerts = parse_alerts(payload, model_label=model_label)
         settings = settings_of(request.app)
-        status, answer = await anyio.to_thread.run_sync(
-            lambda: handle_alerts(
-                alerts, caller=caller, store=settings.get_store(), model_label=model_label, scope=scope
-            )
-        )
+
+        def handle() -> tuple[int, dict[str, Any]]:
+            with _state_store(settings):
+                return handle_alerts(
+                    alerts, caller=caller, open_store=settings.get_store, model_label=model_label, scope=scope
+                )
+
+        status, answer = await anyio.to_thread.run_sync(handle)
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
     return JSONResponse(answer, status_code=status)

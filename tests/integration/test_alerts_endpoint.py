@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_agentic_mlops.plugins.alerts import MAX_BODY_BYTES
 from tests.conftest import AIRFLOW, REPO, fresh_pg_database
 
 pytestmark = [pytest.mark.slow]
@@ -436,7 +437,7 @@ def test_a_payload_naming_a_known_and_an_unknown_model_starts_the_known_ones_run
         (b"[1, 2]", 422, "JSON object"),
         (json.dumps({"model": "recsys", "status": "exploded"}).encode(), 422, "'firing' or 'resolved'"),
         (json.dumps({"alerts": []}).encode(), 422, "non-empty list"),
-        (b'{"model": "recsys", "summary": "' + b"x" * 1_000_001 + b'"}', 413, "larger than"),
+        (b'{"model": "recsys", "summary": "' + b"x" * MAX_BODY_BYTES + b'"}', 413, "max_alerts"),
         (b"[" * 5000 + b"]" * 5000, 422, "nested too deeply"),
         (b'{"model": "recsys", "labels": ' + b'{"a": ' * 40 + b"1" + b"}" * 41, 422, "nested too deeply"),
         (b'{"model": "recsys", "summary": ' + b"9" * 5000 + b"}", 422, "not JSON"),

@@ -20,6 +20,9 @@ from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import alerts
 from airflow_provider_agentic_mlops.plugins.alerts import MAX_ENTRIES, MAX_TEXT, AlertError, authenticate, parse_alerts
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
+from tests.parsed_dags import parsed_dags
+
+KNOWN_MODELS = alerts.known_models  # Airflow's, before a test replaces it
 
 
 @pytest.fixture(autouse=True)
@@ -780,3 +783,278 @@ def test_a_failed_connection_lookup_is_not_remembered(
     assert _alert(client, "tok", "ghost").status_code == 503
     monkeypatch.setattr(connection, "get_connection_or_none", real)
     assert _alert(client, "tok", "ghost").status_code == 404  # at once: the failure was not cached
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"model": ["fraud-*"]}, "model"),
+        ({"team": ["team_a"]}, "team"),
+        ({"Teams": ["team_a"]}, "Teams"),
+        ({"MODELS": ["fraud-*"]}, "MODELS"),
+        ({"modles": ["fraud-*"]}, "modles"),
+        ({"model_patterns": ["fraud-*"]}, "model_patterns"),
+        ({"teams": ["team_a"], "Models": ["fraud-*"]}, "Models"),
+    ],
+)
+def test_a_misspelt_scope_key_refuses_its_token_naming_the_key_and_the_fix(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, extra: Any, key: str
+) -> None:
+    """``{"model": ["fraud-*"]}`` was read as no scope at all: the token meant for fraud models started every
+    model's DAG."""
+    client = _scoped_app(monkeypatch, sqlite_store, alerts_fraud={"password": "tok-f", "extra": extra})
+    with caplog.at_level("ERROR", logger=alerts.__name__):
+        response = _alert(client, "tok-f", "churn")
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "'alerts_fraud'" in detail and repr(key) in detail and "'models'" in detail and "'teams'" in detail
+    assert client.started == []
+    assert repr(key) in caplog.text and "'alerts_fraud'" in caplog.text
+
+
+def test_other_keys_of_the_extra_leave_the_scope_as_it_is(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _scoped_app(
+        monkeypatch,
+        sqlite_store,
+        alerts_fraud={"password": "tok-f", "extra": {"models": ["fraud*"], "description": "fraud team's Alertmanager"}},
+    )
+    assert _alert(client, "tok-f", "fraud").status_code == 201
+    assert _alert(client, "tok-f", "churn").status_code == 403
+
+
+BROKEN_FLEET = """
+defaults:
+  retrain: {python_callable: "m:f"}
+models:
+  - {name: fraud, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: churn, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: ltv, decision: {min_drift_share: 3}, drift: {reference: r.parquet, current: c.parquet, label_column: y}}
+  - {name: 'bad name'}
+"""
+
+
+def test_an_alert_for_a_model_whose_entry_is_invalid_starts_nothing_and_says_so(
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    server_metadata_db: Any,
+    airflow_home: Path,
+    tmp_path: Path,
+) -> None:
+    """The DAG of a model whose models.yaml entry is invalid (and was never valid) is a stand-in whose one task
+    fails with the error: an alert started it, and Alertmanager's resend started it again. The DAG of a broken
+    entry that was valid before runs that last valid entry: it still starts. An entry without a usable name
+    (``agentic_mlops__-invalid-entry-<n>``) is no model at all."""
+    from airflow_provider_agentic_mlops.dag_factory import build_dags
+
+    path = tmp_path / "models.yaml"
+    path.write_text(BROKEN_FLEET)
+    build_dags(path)  # churn's entry is valid: the factory keeps it
+    path.write_text(BROKEN_FLEET.replace("{name: churn, drift", "{name: churn, schedule: '@dialy', drift"))
+    parsed_dags(build_dags(path))
+    client = _alerts_app(monkeypatch, sqlite_store, {})
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+    )
+    models = ("fraud", "ltv", "churn", "-invalid-entry-4")
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = _alert(client, "tok", *models)
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert started == ["agentic_mlops__fraud", "agentic_mlops__churn"]
+    outcomes = {r["model"]: r["outcome"] for r in answer["results"]}
+    assert outcomes == {
+        "fraud": "started",
+        "ltv": "invalid_entry",
+        "churn": "started",
+        "-invalid-entry-4": "unknown_model",
+    }
+    problem = "model 'ltv': field 'decision.min_drift_share': Input should be less than or equal to 1 (got 3)"
+    assert list(answer["invalid_entries"]) == ["ltv"] and problem in answer["invalid_entries"]["ltv"]
+    assert "ltv" in answer["detail"] and "models.yaml" in answer["detail"]
+    [churn] = [r for r in answer["results"] if r["model"] == "churn"]
+    assert "last valid entry" in churn["warning"] and "'schedule'" in churn["warning"]
+    assert answer["known_models"] == ["churn", "fraud", "ltv"]  # not the unnamed entry's DAG
+    assert problem in caplog.text
+    [received] = sqlite_store.audit_trail("ltv")
+    assert received["action"] == "alert_received" and received["details"]["outcome"] == "invalid_entry"
+    only_broken = _alert(client, "tok", "ltv")
+    assert only_broken.status_code == 200 and only_broken.json()["invalid_entries"].keys() == {"ltv"}
+    assert started == ["agentic_mlops__fraud", "agentic_mlops__churn"]
+
+
+def _firing(fingerprint: str, severity: str | None, summary: str = "") -> dict[str, Any]:
+    labels = {"alertname": "FeatureDrift", "model": "fraud", **({"severity": severity} if severity else {})}
+    return {"status": "firing", "labels": labels, "annotations": {"summary": summary}, "fingerprint": fingerprint}
+
+
+def test_a_grouped_notifications_run_gets_its_most_severe_alert_and_a_list_of_the_others(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the first firing alert of a grouped notification reached the run: a warning first and a critical
+    second, the decision saw the warning and nothing of the critical one."""
+    from airflow_provider_agentic_mlops.core.decision import sanitize_alert
+
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    confs: list[dict[str, Any]] = []
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: (confs.append(conf), ("r1", True))[1])
+    body = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            _firing("w1", "warning", "PSI of amount is 0.31"),
+            _firing("i1", "info"),
+            _firing("c1", "critical", "PSI of merchant is 0.9"),
+            _firing("c2", "Critical"),  # as severe: the first one wins
+            _firing("n1", None),
+            {**_firing("r1", "critical"), "status": "resolved"},  # resolved: neither primary nor another
+        ],
+    }
+    response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text
+    [conf] = confs
+    alert = conf["alert"]
+    assert (alert["fingerprint"], alert["summary"], alert["group_size"]) == ("c1", "PSI of merchant is 0.9", 5)
+    others = alert["other_alerts"]
+    assert [o["fingerprint"] for o in others] == ["w1", "i1", "c2", "n1"] and alert["other_alerts_omitted"] == 0
+    assert others[0] == {
+        "alertname": "FeatureDrift",
+        "labels": {"alertname": "FeatureDrift", "model": "fraud", "severity": "warning"},
+        "summary": "PSI of amount is 0.31",
+        "fingerprint": "w1",
+    }
+    assert [o["fingerprint"] for o in sanitize_alert(alert)["other_alerts"]] == ["w1", "i1", "c2", "n1"]
+
+    confs.clear()
+    many = {"version": "4", "status": "firing", "alerts": [_firing(f"f{i}", "error") for i in range(30)]}
+    assert client.post("/agentic-mlops/alerts", json=many, headers={"Authorization": "Bearer tok"}).status_code < 300
+    [conf] = confs
+    assert conf["alert"]["fingerprint"] == "f0" and len(conf["alert"]["other_alerts"]) == alerts.MAX_OTHER_ALERTS
+    assert conf["alert"]["other_alerts_omitted"] == 29 - alerts.MAX_OTHER_ALERTS
+
+
+def test_grafanas_values_reach_the_run() -> None:
+    """Grafana's ``values`` and ``valueString`` (the numbers the rule fired on) were dropped."""
+    payload = {
+        "orgId": 1,
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "Fraud AUC drop", "model": "fraud"},
+                "values": {"B": 0.61, "C": 1, "D": None},
+                "valueString": "[ var='B' labels={} value=0.61 ]" + " " * 5000,
+            }
+        ],
+    }
+    [alert] = parse_alerts(payload)
+    conf = alert.as_conf("2026-01-01T00:00:00+00:00", 1)
+    assert conf["values"] == {"B": 0.61, "C": 1, "D": None}
+    assert conf["value_string"].startswith("[ var='B' labels={} value=0.61 ]") and len(conf["value_string"]) == MAX_TEXT
+    [no_values] = parse_alerts({"alerts": [{"status": "firing", "labels": {"model": "fraud"}}]})
+    assert "values" not in no_values.as_conf("t", 1) and "value_string" not in no_values.as_conf("t", 1)
+
+
+def _ordinary_alert(i: int) -> dict[str, Any]:
+    """An alert of about 1 KB, as Prometheus rules with a runbook and a description send them."""
+    return {
+        "status": "firing",
+        "labels": {
+            "alertname": "FeatureDriftPSIHigh",
+            "model": "fraud",
+            "severity": "warning",
+            "feature": f"feature_{i:04d}",
+            "instance": "drift-exporter.monitoring.svc.cluster.local:9100",
+            "job": "drift-exporter",
+            "namespace": "ml-prod",
+            "team": "fraud-analytics",
+        },
+        "annotations": {
+            "summary": f"PSI of feature_{i:04d} is 0.31 (threshold 0.2)",
+            "description": "Population stability index of this feature over the last 24h against the training "
+            "reference exceeded the threshold 0.2. Check the upstream pipeline (feature store job "
+            "ml-features-daily) and the model's dashboard before retraining; see the runbook for the triage steps.",
+            "runbook_url": "https://runbooks.example.com/ml/feature-drift",
+        },
+        "startsAt": "2026-11-28T05:00:00.123456789Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus-k8s-0.prometheus-operated.monitoring.svc:9090/graph?g0.expr=max+by+"
+        "%28model%2C+feature%29+%28drift_psi%7Bjob%3D%22drift-exporter%22%7D%29+%3E+0.2&g0.tab=1",
+        "fingerprint": f"{i:016d}",
+    }
+
+
+def test_a_notification_of_as_many_ordinary_alerts_as_allowed_fits_in_the_body_limit(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAX_ALERTS alerts of about 1 KB each were over the 1 MB body limit: 413, which Alertmanager never
+    retries, for a notification that max_alerts allowed."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    body = json.dumps(
+        {"version": "4", "status": "firing", "alerts": [_ordinary_alert(i) for i in range(alerts.MAX_ALERTS)]}
+    ).encode()
+    assert len(body) > 1_000_000
+    response = client.post("/agentic-mlops/alerts", content=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 201, response.text[:500]
+
+
+def test_a_body_over_the_limit_is_refused_saying_what_to_change(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    body = json.dumps({"model": "fraud", "summary": "x" * alerts.MAX_BODY_BYTES}).encode()
+    response = client.post("/agentic-mlops/alerts", content=body, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 413, response.text[:500]
+    detail = response.json()["detail"]
+    assert f"{len(body)} bytes" in detail and f"{alerts.MAX_BODY_BYTES}" in detail
+    assert "max_alerts" in detail and "group_by" in detail
+    assert sqlite_store.audit_trail("fraud") == []
+
+
+def _store_down() -> StateStore:
+    raise sa.exc.OperationalError(
+        "SELECT 1", {}, Exception('connection to server at "10.9.8.7", port 5432 failed: password authentication')
+    )
+
+
+class _FailingStore:
+    """A state store that opened but fails to write (its database went down since)."""
+
+    dialect = "postgresql"
+
+    def audit_many(self, entries: Any) -> None:
+        _store_down()
+
+
+@pytest.mark.parametrize("store", [_store_down, lambda: _FailingStore()], ids=["cannot-open", "cannot-write"])
+def test_a_state_store_failure_is_a_generic_503_and_the_details_stay_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, store: Any
+) -> None:
+    """The alerts route answered the alert sender with the state store's address and the driver's error."""
+    client = _alerts_app(monkeypatch, store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        )
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    detail = response.json()["detail"]
+    assert "state store" in detail and "again" in detail
+    assert "10.9.8.7" not in response.text and "OperationalError" not in response.text
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "10.9.8.7" in logged and "state store" in logged
+
+
+def test_an_alert_for_an_unknown_model_is_a_404_while_the_state_store_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store was opened before the models were looked at: a 503 (resent forever) for a model with no DAG."""
+    client = _alerts_app(monkeypatch, _store_down, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
+    assert response.status_code == 404, response.text
+    assert response.json()["known_models"] == ["fraud"]

@@ -16,6 +16,7 @@ from airflow_provider_agentic_mlops.plugins import alerts, approvals_page, overv
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 from tests.approval_data import request_approval
 from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, reject_validation, seed_history
+from tests.parsed_dags import parsed_dag
 from tests.sql_statements import statements_on
 
 DAG = "agentic_mlops__fraud-detector"
@@ -1091,28 +1092,6 @@ def test_links_to_airflows_pages_leave_the_plugins_iframe_and_links_between_its_
     assert f"/dags/{DAG}/runs/scheduled__2026-01-01" in airflows and "/" in airflows
 
 
-def _parsed_dag(dag_id: str, *, paused: bool, description: str, tags: list[str]) -> None:
-    """A DAG as the dag-processor leaves it in Airflow's metadata DB: its row, description and tags."""
-    from airflow.models.dag import DagModel, DagTag
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.add(
-            DagModel(
-                dag_id=dag_id,
-                bundle_name="dags-folder",
-                is_paused=paused,
-                is_stale=False,
-                description=description,
-                max_active_tasks=16,
-                max_consecutive_failed_dag_runs=0,
-                has_task_concurrency_limits=False,
-            )
-        )
-        session.flush()
-        session.add_all(DagTag(name=tag, dag_id=dag_id) for tag in tags)
-
-
 def test_a_model_with_a_broken_models_yaml_entry_shows_the_error_not_how_to_start_it(
     sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch, server_metadata_db: Any
 ) -> None:
@@ -1121,13 +1100,13 @@ def test_a_model_with_a_broken_models_yaml_entry_shows_the_error_not_how_to_star
     from airflow_provider_agentic_mlops.core.config import INVALID_ENTRY_TAG
 
     error = "models.yaml: model 'churn': field 'decision.min_drift_share': Input should be less than or equal to 1"
-    _parsed_dag(
+    parsed_dag(
         "agentic_mlops__churn",
         paused=True,
         description=f"Not run: the models file entry is invalid: {error}",
         tags=["agentic-mlops", INVALID_ENTRY_TAG],
     )
-    _parsed_dag(DAG, paused=False, description="Agentic MLOps loop of model 'fraud-detector'", tags=["agentic-mlops"])
+    parsed_dag(DAG, paused=False, description="Agentic MLOps loop of model 'fraud-detector'", tags=["agentic-mlops"])
     monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
     monkeypatch.setattr(overview, "last_dag_runs", lambda ids: {})
     seed_history(sqlite_store)
@@ -1151,7 +1130,7 @@ def test_a_models_page_reads_only_its_own_dag_from_airflow(
     """A model's page needs its own DAG's row (paused, entry error; its DAG when it never ran): it read every
     model DAG's row of the metadata DB on each view."""
     for name in ("churn", "fraud-detector", "house.price"):
-        _parsed_dag(f"agentic_mlops__{name}", paused=False, description="", tags=["agentic-mlops"])
+        parsed_dag(f"agentic_mlops__{name}", paused=False, description="", tags=["agentic-mlops"])
     reads: list[Any] = []
 
     def known_models(models: Any = None) -> dict[str, dict[str, Any]]:
