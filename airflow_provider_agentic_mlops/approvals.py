@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.core import slack as slack_messages
 from airflow_provider_agentic_mlops.core.approval_policy import (
+    SLACK_VIAS,
     Allowlist,
     ApprovalRefused,
     Identities,
@@ -44,9 +45,12 @@ from airflow_provider_agentic_mlops.core.approval_policy import (
 )
 from airflow_provider_agentic_mlops.core.state import (
     PENDING,
+    RENEWED,
     ApprovalOutcome,
+    ApproversChanged,
     StateStore,
     already_decided_message,
+    approval_gate,
     utcnow,
 )
 
@@ -57,7 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SLACK_VIAS = frozenset({"slack", "slack-socket"})
 USERGROUP_CACHE_SECONDS = 60.0
 
 
@@ -303,6 +306,18 @@ def request(
     approval, created = store.request_approval(**request_fields, details=stored_details)
     if created:
         _refresh_superseded(store, approval, slack_client)
+    if approval.pop(RENEWED, False):  # its approvers changed: the message says what it needs now
+        log.warning(
+            "Approval request %s for %s v%s now takes the current approvers %s, user group %s, %s approval(s); "
+            "votes from Slack users no longer named were forgotten (see the audit trail)",
+            approval["id"],
+            approval["model_name"],
+            approval["model_version"],
+            stored_details["approvers"],
+            approver_usergroup,
+            approval["required_approvals"],
+        )
+        refresh_message(approval, slack_client=slack_client)
     if approval["status"] != PENDING or approval.get("slack_ts"):
         return RequestResult(approval, created, posted=False)
     if slack_client is None or not channel:
@@ -481,6 +496,30 @@ def decide(
     if approval is None or approval.get("id") != approval_id:
         approval = _get(store, approval_id)
     identities = identities if identities is not None else configured_identities()
+
+    def again(fresh: dict[str, Any]) -> ApprovalOutcome:
+        """Decide on ``fresh``, the request as it is now: ``approval`` (a cached copy) had approvers or a
+        number of approvals the request no longer has (the sensor asked again with the current ones)."""
+        return decide(
+            store,
+            approval_id,
+            approve=approve,
+            user=user,
+            via=via,
+            reason=reason,
+            allowlist=allowlist,
+            slack_client=slack_client,
+            members=members,
+            update_message=update_message,
+            approval=fresh,
+            write_lock=write_lock,
+            voter=voter,
+            display_name=display_name,
+            identities=identities,
+            emails=emails,
+            message_ts=message_ts,
+        )
+
     try:
         if via in SLACK_VIAS:
             if (
@@ -510,6 +549,9 @@ def decide(
                 raise
             return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
     except ApprovalRefused as err:
+        fresh = store.get_approval(approval_id, with_votes=False)
+        if fresh is not None and fresh["status"] == PENDING and approval_gate(fresh) != approval_gate(approval):
+            return again(fresh)  # e.g. an approver added since the copy was read
         with write_lock or contextlib.nullcontext():
             store.audit(
                 "approval_refused",
@@ -520,15 +562,21 @@ def decide(
             )
         raise
     with write_lock or contextlib.nullcontext():
-        outcome = store.decide_approval(
-            approval_id,
-            approve=approve,
-            user=voter.person,
-            via=via,
-            reason=reason,
-            identity=voter.details,
-            message_ts=message_ts,
-        )
+        try:
+            outcome = store.decide_approval(
+                approval_id,
+                approve=approve,
+                user=voter.person,
+                via=via,
+                reason=reason,
+                identity=voter.details,
+                message_ts=message_ts,
+                checked=approval,
+            )
+        except ApproversChanged:
+            outcome = None
+    if outcome is None:  # checked against approvers the request no longer has: check the vote again
+        return again(_get(store, approval_id))
     if update_message and outcome.recorded:
         refresh_message(outcome.approval, slack_client=slack_client)
     return outcome
@@ -752,10 +800,12 @@ class ClickResult:
 
 
 class RequestFacts:
-    """Recently read requests, keyed by id, for the parts that never change once the Slack message
+    """Recently read requests, keyed by id, for the parts that rarely change once the Slack message
     exists (model, allowlist, Slack connection, channel and ts). The status, the decision and the
     votes are not kept, so nothing can rely on them: the decision is always taken on the locked row
-    inside the store's transaction. A reopened request is posted again: a click on a message other than
+    inside the store's transaction, which refuses a vote checked against an allowlist or a number of
+    approvals the request no longer has (the sensor asked again with the current ones); :func:`decide`
+    then checks it again on a fresh read. A reopened request is posted again: a click on a message other than
     the cached one re-reads the request (:func:`handle_click`). One cache per store (ids are per store)."""
 
     #: what changes while a request lives (a cancelled request can be reopened): never cached
@@ -978,6 +1028,8 @@ def handle_click(
         return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
     except StateStoreError as err:
         return ClickResult("unknown", str(err), click, slack_client=client)
+    if facts is not None and approval_gate(outcome.approval) != approval_gate(approval):
+        facts.remember(outcome.approval)  # its approvers changed since it was cached
     if outcome.recorded:
         kind = "recorded"
     elif outcome.decided:

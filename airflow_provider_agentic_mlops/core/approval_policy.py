@@ -28,6 +28,9 @@ from typing import Any
 
 from airflow_provider_agentic_mlops.core.commands import command as cli
 
+#: The ways of deciding from Slack (the HTTP endpoint, Socket Mode): the Slack allowlist governs them.
+SLACK_VIAS = frozenset({"slack", "slack-socket"})
+
 #: The longest identity stored (the votes' ``user_id`` column holds 250 characters).
 MAX_IDENTITY_CHARS = 200
 
@@ -242,6 +245,7 @@ def _clip(identity: str) -> str:
 
 
 __all__ = [
+    "SLACK_VIAS",
     "Allowlist",
     "ApprovalRefused",
     "cli_command",

@@ -286,6 +286,26 @@ def test_a_cancelled_two_person_request_tells_an_unmapped_voter_so(
     assert served.store.get_approval(approval["id"])["votes"] == []
 
 
+def test_an_approver_removed_when_the_sensor_asks_again_is_refused_though_the_endpoint_cached_the_request(
+    served: Served,
+) -> None:
+    """The endpoint caches a request it read (its allowlist among the rest); a retry of the sensor with an
+    approver removed and two approvals required must govern the next click all the same, and the request's
+    message must say what it now needs."""
+    approval = served.request(run_id="run-narrowed", approvers=["U_ALICE", "U_MALLORY"])
+    assert outcome(served.click(approval, user_id="U_EVE")) == "refused"  # read, and cached, by the endpoint
+    narrowed = served.request(run_id="run-narrowed", approvers=["U_ALICE"], required_approvals=2)
+    assert narrowed["id"] == approval["id"] and narrowed["slack_ts"] == approval["slack_ts"]
+    assert narrowed["details"]["approvers"] == ["U_ALICE"] and narrowed["required_approvals"] == 2
+    wait_until(lambda: served.slack.calls_to("chat.update"), "message updated")
+    assert "needs 2 different approvers" in json.dumps(served.slack.calls_to("chat.update")[-1].args["blocks"])
+
+    assert outcome(served.click(approval, user_id="U_MALLORY")) == "refused"
+    assert served.store.get_approval(approval["id"])["votes"] == []
+    wait_until(lambda: len(served.slack.calls_to("chat.postEphemeral")) >= 2, "refusal told")
+    assert "not an approver" in served.slack.calls_to("chat.postEphemeral")[-1].args["text"]
+
+
 def test_a_button_of_an_unknown_request_records_nothing(served: Served) -> None:
     response = served.click(999_999, user_id="U_ALICE")
     assert response.status_code == 200 and outcome(response) == "unknown"
