@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_agentic_mlops.core import slack as slack_messages
 from airflow_provider_agentic_mlops.core.approval_policy import (
     SLACK_VIAS,
+    WAIT_ENDED_STATES,
     Allowlist,
     ApprovalRefused,
     Identities,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+    from airflow_provider_agentic_mlops.core.jobs import TaskStateReader
 
 log = logging.getLogger(__name__)
 
@@ -468,8 +470,13 @@ def decide(
     identities: Identities | None = None,
     emails: SlackEmails | None = None,
     message_ts: str | None = None,
+    task_state: TaskStateReader | None = None,
 ) -> ApprovalOutcome:
     """Record one person's decision on a request and bring its Slack message up to date.
+
+    A request whose run no longer waits for it (its sensor task finished, e.g. marked failed or success by
+    hand in Airflow's UI, which runs no failure callback) is cancelled instead, as the failure callback
+    would have, and the voter is told so (:func:`wait_ended`).
 
     The vote counts for the person ``user`` maps to (:func:`voter_of`); a two-person request takes
     approvals only from mapped people (``core.approval_policy.check_two_person_rule``).
@@ -490,7 +497,10 @@ def decide(
     :param write_lock: held around the store write only (the API server serialises SQLite writers).
     :param message_ts: the Slack message clicked: a click on a message the request had before it was
         reopened and posted again is refused (see ``StateStore.decide_approval``).
-    :raises ApprovalRefused: a Slack user outside the allowlist; nothing is recorded.
+    :param task_state: reads the Airflow state of the request's sensor task (default: Airflow's metadata
+        database, :func:`~airflow_provider_agentic_mlops.liveness.read_task_state`).
+    :raises ApprovalRefused: a Slack user outside the allowlist, or an approve whose run cannot be checked to
+        still wait for it; nothing is recorded.
     :raises StateStoreError: no such request.
     """
     if approval is None or approval.get("id") != approval_id:
@@ -518,6 +528,7 @@ def decide(
             identities=identities,
             emails=emails,
             message_ts=message_ts,
+            task_state=task_state,
         )
 
     try:
@@ -548,6 +559,7 @@ def decide(
             if fresh is None or fresh["status"] == PENDING:
                 raise
             return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
+        ended_in = wait_ended(approval, approve=approve, task_state=task_state)
     except ApprovalRefused as err:
         fresh = store.get_approval(approval_id, with_votes=False)
         if fresh is not None and fresh["status"] == PENDING and approval_gate(fresh) != approval_gate(approval):
@@ -561,6 +573,10 @@ def decide(
                 details={"via": via, "reason": str(err)},
             )
         raise
+    if ended_in is not None:
+        return _cancel_ended_wait(
+            store, approval, ended_in, slack_client=slack_client, write_lock=write_lock, update_message=update_message
+        )
     with write_lock or contextlib.nullcontext():
         try:
             outcome = store.decide_approval(
@@ -580,6 +596,77 @@ def decide(
     if update_message and outcome.recorded:
         refresh_message(outcome.approval, slack_client=slack_client)
     return outcome
+
+
+def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: TaskStateReader | None = None) -> str | None:
+    """The Airflow state of ``approval``'s sensor task when its run no longer waits for the decision
+    (:data:`~airflow_provider_agentic_mlops.core.approval_policy.WAIT_ENDED_STATES`), else None. A request
+    that does not name its sensor task (made before requests named it) is not checked.
+
+    :raises ApprovalRefused: the state cannot be read and the vote is an approve. Fail safe: an approve
+        recorded for a run that no longer waits would be answered "approved" while nothing promotes, so it is
+        refused (the person can click again; an unreadable metadata database leaves Airflow's API server,
+        where clicks arrive, mostly down anyway). A deny is recorded: it never promotes anything.
+    """
+    task_id = (approval.get("details") or {}).get("sensor_task_id")
+    if not task_id:
+        return None
+    try:
+        state = (task_state or _airflow_task_state)(approval["dag_id"], approval["run_id"], task_id)
+    except Exception as err:
+        log.warning(
+            "could not read the state of task %s/%s/%s of approval %s: %s",
+            approval["dag_id"],
+            approval["run_id"],
+            task_id,
+            approval["id"],
+            err,
+        )
+        if not approve:
+            return None
+        raise ApprovalRefused(
+            f"could not check that run {approval['run_id']} still waits for request {approval['id']} (Airflow's "
+            f"task state is unreadable: {type(err).__name__}); nothing recorded, try again in a moment"
+        ) from err
+    return state if state in WAIT_ENDED_STATES else None
+
+
+def _airflow_task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
+    """The task's state in Airflow (``liveness.read_task_state``): where a decision looks by default."""
+    from airflow_provider_agentic_mlops.liveness import read_task_state
+
+    return read_task_state(dag_id, run_id, task_id)
+
+
+def _cancel_ended_wait(
+    store: StateStore,
+    approval: dict[str, Any],
+    state: str,
+    *,
+    slack_client: WebClient | None,
+    write_lock: contextlib.AbstractContextManager[Any] | None,
+    update_message: bool,
+) -> ApprovalOutcome:
+    """Cancel the open requests of ``approval``'s run, whose sensor task is ``state`` (finished), as its
+    failure callback would have (``liveness.cancel_approval_of_failed_task``); the outcome tells the voter why."""
+    from airflow_provider_agentic_mlops.core.state import CANCELLED
+
+    task = f"{approval['dag_id']}/{approval['run_id']}/{approval['details']['sensor_task_id']}"
+    with write_lock or contextlib.nullcontext():
+        closed = store.close_approvals_of_run(
+            approval["model_name"],
+            dag_id=approval["dag_id"],
+            run_id=approval["run_id"],
+            status=CANCELLED,
+            reason=f"task {task} is {state}: its run no longer waits for approval, so nothing would be promoted",
+        )
+    if closed:
+        log.warning("Cancelled approval request(s) %s: task %s is %s (no longer waiting)", closed, task, state)
+    fresh = _get(store, approval["id"])
+    if update_message:
+        refresh_message(fresh, slack_client=slack_client)
+    refresh_closed(store, [i for i in closed if i != approval["id"]], slack_client)
+    return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
 
 
 def _get(store: StateStore, approval_id: int) -> dict[str, Any]:
@@ -958,6 +1045,7 @@ def handle_click(
     write_lock: contextlib.AbstractContextManager[Any] | None = None,
     emails: SlackEmails | None = None,
     stores: ApprovalStores | None = None,
+    task_state: TaskStateReader | None = None,
 ) -> ClickResult:
     """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``.
 
@@ -969,6 +1057,7 @@ def handle_click(
     :param write_lock: see :func:`decide`.
     :param stores: the stores the models file declares, where a button without a store (posted before
         buttons named one) that is not ``store``'s request's message is looked up, to name its request.
+    :param task_state: see :func:`decide`.
     """
     from airflow_provider_agentic_mlops.core.state import StateStoreError
 
@@ -1023,6 +1112,7 @@ def handle_click(
             display_name=click.user_name,
             emails=emails,
             message_ts=click.message_ts,
+            task_state=task_state,
         )
     except ApprovalRefused as err:
         return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
@@ -1050,6 +1140,7 @@ __all__ = [
     "Voter",
     "configured_identities",
     "voter_of",
+    "wait_ended",
     "ClickResult",
     "RequestFacts",
     "RequestResult",

@@ -31,6 +31,12 @@ from airflow_provider_agentic_mlops.core.commands import command as cli
 #: The ways of deciding from Slack (the HTTP endpoint, Socket Mode): the Slack allowlist governs them.
 SLACK_VIAS = frozenset({"slack", "slack-socket"})
 
+#: Airflow states of the sensor's task in which its run no longer waits for the decision: the task finished,
+#: perhaps marked by hand in Airflow's UI (which runs no failure callback, so the request stays pending). Not
+#: ``up_for_retry``: the retry asks for the same request and takes a decision made meanwhile; nor a state
+#: while waiting (``deferred``, ``running``, ``up_for_reschedule``, ``queued``, ``scheduled``, none).
+WAIT_ENDED_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+
 #: The longest identity stored (the votes' ``user_id`` column holds 250 characters).
 MAX_IDENTITY_CHARS = 200
 
@@ -246,6 +252,7 @@ def _clip(identity: str) -> str:
 
 __all__ = [
     "SLACK_VIAS",
+    "WAIT_ENDED_STATES",
     "Allowlist",
     "ApprovalRefused",
     "cli_command",

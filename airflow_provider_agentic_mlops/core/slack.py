@@ -283,9 +283,10 @@ def outcome_text(approval: Mapping[str, Any]) -> str:
         return f"Expired{when_s}: nobody decided before the deadline, so it was denied. Nothing was promoted."
     via = f" via {escape_mrkdwn(approval['decided_via'])}" if approval.get("decided_via") else ""
     reason = f" - {escape_mrkdwn(_clip(approval['reason'], 500))}" if approval.get("reason") else ""
-    effect = "will be promoted" if status == "approved" else "will not be promoted"
+    # an approval promotes nothing by itself: the run's promote task does (and may still refuse)
+    effect = "Promotion runs next." if status == "approved" else "The version will not be promoted."
     by = escape_mrkdwn(approval.get("decided_by"))
-    return f"{status.capitalize()} by {by}{via}{when_s}{reason}. The version {effect}."
+    return f"{status.capitalize()} by {by}{via}{when_s}{reason}. {effect}"
 
 
 def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:

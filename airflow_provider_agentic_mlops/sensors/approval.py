@@ -221,6 +221,9 @@ class ApprovalSensor(BaseSensorOperator):
             state_conn_id=self.state_conn_id,
             details={
                 "registered_model": self.registered_model or self.model_name,
+                # whose Airflow state says whether the run still waits (a task marked done by hand runs no
+                # failure callback): a decision on a run that no longer waits cancels the request instead
+                "sensor_task_id": ti.task_id,
                 **message_details(
                     drift=drift if isinstance(drift, dict) else None,
                     rationale=rationale,

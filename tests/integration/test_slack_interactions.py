@@ -306,6 +306,48 @@ def test_an_approver_removed_when_the_sensor_asks_again_is_refused_though_the_en
     assert "not an approver" in served.slack.calls_to("chat.postEphemeral")[-1].args["text"]
 
 
+@pytest.fixture
+def task_states() -> dict[tuple[str, str, str], str]:
+    """The Airflow state of each sensor task, as the endpoint of ``served_with_task_states`` reads it."""
+    return {}
+
+
+@pytest.fixture
+def served_with_task_states(
+    sqlite_store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    task_states: dict[tuple[str, str, str], str],
+) -> Iterator[Served]:
+    client = WebClient(token="xoxb-test", base_url=slack_double.base_url)
+    settings = AppSettings(
+        signing_secret=SECRET,
+        store=sqlite_store,
+        slack_client=client,
+        task_state=lambda *task: task_states.get(task, "deferred"),
+    )
+    yield from _served(sqlite_store, slack_double, settings)
+
+
+def test_a_click_after_the_run_was_marked_done_by_hand_cancels_the_request_and_says_why(
+    served_with_task_states: Served, task_states: dict[tuple[str, str, str], str]
+) -> None:
+    """The sensor's task was marked success in Airflow's UI (no failure callback ran): the click records
+    nothing, the request is cancelled, the message says so without promising a promotion, the clicker is told why."""
+    served = served_with_task_states
+    approval = served.request(run_id="manual__marked", details={"sensor_task_id": "wait_for_approval"})
+    task_states["agentic_mlops__fraud", "manual__marked", "wait_for_approval"] = "success"
+    response = served.click(approval, user_id="U_ALICE")
+    assert outcome(response) == "already_decided"
+    stored = served.store.get_approval(approval["id"])
+    assert stored["status"] == "cancelled" and stored["votes"] == []
+    wait_until(lambda: served.slack.calls_to("chat.update"), "message updated")
+    text = served.slack.calls_to("chat.update")[-1].args["text"]
+    assert "Cancelled" in text and "will be promoted" not in text
+    wait_until(lambda: served.slack.calls_to("chat.postEphemeral"), "clicker told")
+    told = served.slack.calls_to("chat.postEphemeral")[-1].args["text"]
+    assert "wait_for_approval is success" in told and "no longer waits" in told
+
+
 def test_a_button_of_an_unknown_request_records_nothing(served: Served) -> None:
     response = served.click(999_999, user_id="U_ALICE")
     assert response.status_code == 200 and outcome(response) == "unknown"

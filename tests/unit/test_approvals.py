@@ -606,3 +606,71 @@ def test_a_failed_post_names_the_channel_and_a_retry_posts_it(
     slack_double.failing_methods.clear()
     retry = _request(store, client)
     assert retry.posted and not retry.created and retry.approval["slack_ts"]
+
+
+def _request_of_sensor(store: StateStore, client: WebClient) -> dict:
+    """A request as the sensor makes it: its details name the sensor's task, whose Airflow state says whether
+    the run still waits for the decision."""
+    return _request(store, client, details={"sensor_task_id": "wait_for_approval"}).approval
+
+
+@pytest.mark.parametrize("state", ["success", "failed", "skipped", "upstream_failed", "removed"])
+def test_a_click_after_the_sensor_was_marked_done_by_hand_cancels_the_request_and_says_why(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    state: str,
+) -> None:
+    """A task marked failed or success in Airflow's UI runs no failure callback: the request stays pending,
+    and an approve must not be recorded (nor the message promise a promotion) when nothing will promote."""
+    approval = _request_of_sensor(store, client)
+    seen = []
+
+    def task_state(dag_id: str, run_id: str, task_id: str) -> str:
+        seen.append((dag_id, run_id, task_id))
+        return state
+
+    outcome = approvals.decide(
+        store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client, task_state=task_state
+    )
+    assert seen == [("agentic_mlops__fraud", "run1", "wait_for_approval")]
+    assert not outcome.recorded and outcome.approval["status"] == "cancelled"
+    assert f"wait_for_approval is {state}" in outcome.message and "no longer waits" in outcome.message
+    stored = store.get_approval(approval["id"])
+    assert stored["status"] == "cancelled" and stored["votes"] == [] and "no longer waits" in stored["reason"]
+    update = slack_double.calls_to("chat.update")[-1].args
+    assert "Cancelled" in update["text"] and "will be promoted" not in update["text"]
+
+
+@pytest.mark.parametrize("state", ["deferred", "running", "up_for_reschedule", "queued", "scheduled", None])
+def test_a_click_while_the_sensor_waits_is_recorded(store: StateStore, client: WebClient, state: str | None) -> None:
+    approval = _request_of_sensor(store, client)
+    outcome = approvals.decide(
+        store,
+        approval["id"],
+        approve=True,
+        user="U_ALICE",
+        via="slack",
+        slack_client=client,
+        task_state=lambda *_: state,
+    )
+    assert outcome.recorded and outcome.approval["status"] == "approved"
+
+
+def test_an_approve_is_refused_when_the_sensor_state_cannot_be_read_but_a_deny_counts(
+    store: StateStore, client: WebClient
+) -> None:
+    approval = _request_of_sensor(store, client)
+
+    def unreadable(*_: str) -> str:
+        raise RuntimeError("metadata database unreachable")
+
+    with pytest.raises(approvals.ApprovalRefused, match="could not check that run run1 still waits"):
+        approvals.decide(
+            store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client, task_state=unreadable
+        )
+    assert store.get_approval(approval["id"])["votes"] == []
+    denied = approvals.decide(
+        store, approval["id"], approve=False, user="U_ALICE", via="slack", slack_client=client, task_state=unreadable
+    )
+    assert denied.recorded and denied.approval["status"] == "denied"

@@ -85,6 +85,12 @@ def test_decided_message_has_no_buttons_and_says_who_decided() -> None:
     assert "Approved by U1,U2 via slack at 2026-01-01 09:30 UTC" in _all_text(message)
 
 
+def test_an_approved_message_promises_no_promotion() -> None:
+    """An approval does not promote by itself: the run's promote task does, if the run still goes on."""
+    text = slack.outcome_text({**APPROVAL, "status": "approved", "decided_by": "alice", "decided_via": "ui"})
+    assert text.endswith("Promotion runs next.") and "will be promoted" not in text
+
+
 def test_expired_message_says_it_was_denied_and_nothing_promoted() -> None:
     message = slack.decided_message({**APPROVAL, "status": "expired", "decided_at": datetime(2026, 1, 2, 12, 0)})
     assert "nobody decided before the deadline, so it was denied. Nothing was promoted." in _all_text(message)

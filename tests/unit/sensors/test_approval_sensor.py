@@ -146,6 +146,27 @@ def test_resumes_with_the_result_once_approved(
     assert result == {"approval_id": trigger.approval_id, "status": "approved", "decided_by": "U_ALICE"}
 
 
+def test_a_click_after_the_sensor_was_marked_failed_by_hand_cancels_its_request(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """The request names the sensor's task, so a decision can see that the run no longer waits (a task
+    marked failed in Airflow's UI runs no failure callback)."""
+    sensor = _sensor()
+    trigger = _defer(sensor, _context())
+    seen = []
+
+    def marked_failed(*task: str) -> str:
+        seen.append(task)
+        return "failed"
+
+    outcome = approvals.decide(
+        sensor.store, trigger.approval_id, approve=True, user="U_ALICE", via="slack", task_state=marked_failed
+    )
+    assert seen == [("agentic_mlops__fraud", "manual__1", "wait_for_approval")]
+    assert not outcome.recorded and outcome.approval["status"] == "cancelled"
+
+
 def test_a_denied_request_fails_the_task(slack_double: SlackDouble, slack_connection: str) -> None:  # noqa: F811
     sensor = _sensor()
     trigger = _defer(sensor, _context())
