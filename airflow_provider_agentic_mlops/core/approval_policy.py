@@ -22,6 +22,7 @@ The config (``[agentic_mlops] approver_identities``, JSON), keyed by Airflow use
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,43 @@ def bad_reason(reason: str | None) -> str | None:
     if reason is None or len(reason) <= MAX_REASON_CHARS:
         return None
     return f"the reason has {len(reason)} characters; at most {MAX_REASON_CHARS} characters are allowed: shorten it"
+
+
+#: A Slack user id: ``U`` (or ``W``, Enterprise Grid) and capital letters and digits (underscores: test ids).
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9_]{1,30}")
+
+
+def slack_user_ids(value: Any) -> list[str]:
+    """The Slack user ids ``value`` lists: a list, or a string separated by commas or whitespace (what a
+    template such as ``"{{ params.approvers }}"`` renders to); None or empty: none.
+
+    :raises ValueError: an entry that is not a Slack user id, named, with how to write the list.
+    """
+    if value is None:
+        return []
+    entries = [value] if isinstance(value, str) else value
+    if not isinstance(entries, (list, tuple, set, frozenset)):
+        raise ValueError(
+            f"approvers: {value!r} is not a Slack user id nor a list of them; give a list, or a string of "
+            "Slack user ids separated by commas or spaces"
+        )
+    ids: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise ValueError(f"approvers: {entry!r} is not a Slack user id; {_HOW_TO_LIST_APPROVERS}")
+        for user_id in re.split(r"[\s,]+", entry.strip()):
+            if not user_id:
+                continue
+            if not SLACK_USER_ID.fullmatch(user_id):
+                raise ValueError(f"approvers: {user_id!r} is not a Slack user id; {_HOW_TO_LIST_APPROVERS}")
+            ids.append(user_id)
+    return ids
+
+
+_HOW_TO_LIST_APPROVERS = (
+    "a Slack user id is U (or W) followed by capital letters and digits, e.g. U012ABCDEF (in Slack: the "
+    "person's profile -> More -> Copy member ID). Give a list, or a string of ids separated by commas or spaces"
+)
 
 
 class ApprovalRefused(PermissionError):
@@ -251,6 +289,7 @@ def _clip(identity: str) -> str:
 
 
 __all__ = [
+    "SLACK_USER_ID",
     "SLACK_VIAS",
     "WAIT_ENDED_STATES",
     "Allowlist",
@@ -265,4 +304,5 @@ __all__ = [
     "bad_approval_id",
     "bad_reason",
     "check_two_person_rule",
+    "slack_user_ids",
 ]

@@ -377,6 +377,31 @@ def test_templated_settings_render_and_the_original_keeps_its_template() -> None
     assert (sensor.channel, sensor.approvers) == ("{{ params.channel }}", ["{{ params.approver }}"])
 
 
+@pytest.mark.parametrize("rendered", ["U_ALICE,U_BOB", "U_ALICE U_BOB", " U_BOB ,\nU_ALICE, "])
+def test_approvers_rendered_from_a_template_to_a_string_are_split_into_user_ids(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    rendered: str,
+) -> None:
+    import copy
+
+    sensor = _sensor(approvers="{{ params.approvers }}")
+    run_copy = copy.copy(sensor)
+    run_copy.render_template_fields({"params": {"approvers": rendered}})
+    trigger = _defer(run_copy, _context())
+    assert run_copy.store.get_approval(trigger.approval_id)["details"]["approvers"] == ["U_ALICE", "U_BOB"]
+
+
+@pytest.mark.parametrize(
+    ("approvers", "bad"), [("alice", "'alice'"), (["U_ALICE", "bob@example.com"], "'bob@example.com'"), ("U", "'U'")]
+)
+def test_approvers_that_are_not_slack_user_ids_fail_the_task_naming_them(approvers: Any, bad: str) -> None:
+    sensor = _sensor(approvers=approvers, channel=None)
+    with pytest.raises(AirflowFailException, match=f"{bad} is not a Slack user id") as failed:
+        sensor.execute(_context())
+    assert "model 'fraud'" in str(failed.value) and "separated by commas" in str(failed.value)
+
+
 def test_module_imports_no_slack_sdk_at_top_level() -> None:
     import ast
 
