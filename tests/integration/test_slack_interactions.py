@@ -132,7 +132,7 @@ def test_a_signed_click_from_an_approver_is_recorded_and_the_message_updated(ser
     wait_until(lambda: served.slack.calls_to("chat.update"), "message updated")
     update = served.slack.calls_to("chat.update")[0]
     assert update.args["ts"] == approval["slack_ts"]
-    assert "Approved by U_ALICE" in json.dumps(update.args["blocks"])
+    assert "Approved by <@U_ALICE>" in json.dumps(update.args["blocks"])
 
 
 def test_a_forged_signature_is_401_and_records_nothing(served: Served) -> None:

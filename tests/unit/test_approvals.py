@@ -159,7 +159,7 @@ def test_a_decision_updates_the_slack_message_without_buttons(
     updates = slack_double.calls_to("chat.update")
     assert len(updates) == 1
     assert updates[0].args["ts"] == approval["slack_ts"]
-    assert "Denied by U_BOB via slack" in str(updates[0].args["blocks"])
+    assert "Denied by <@U_BOB> via slack" in str(updates[0].args["blocks"])
     assert not [b for b in updates[0].args["blocks"] if b["type"] == "actions"]
 
 
@@ -179,7 +179,7 @@ def test_two_person_rule_needs_two_different_approvers(
     assert second.decided and second.approval["decided_by"] == "alice,bob"
     updates = slack_double.calls_to("chat.update")
     assert "1 of 2 approvals so far" in str(updates[0].args["blocks"])
-    assert "Approved by alice,bob" in str(updates[-1].args["blocks"])
+    assert "Approved by alice, bob" in str(updates[-1].args["blocks"])
 
 
 def test_an_approver_who_approved_can_still_deny_a_two_person_request(
