@@ -130,17 +130,33 @@ def check_allowed(
 ) -> None:
     """Raise :class:`ApprovalRefused` unless the Slack ``user`` may decide ``approval``."""
     allowlist = allowlist or Allowlist.of(approval)
+    members = members or _default_members
     group_members: frozenset[str] = frozenset()
     if allowlist.usergroup and user not in allowlist.approvers:
         try:
-            group_members = (members or _default_members).get(allowlist.usergroup, slack_client)
-        except Exception as err:  # Slack down: fail closed, say so
+            group_members = members.get(allowlist.usergroup, slack_client)
+        except Exception as err:  # Slack down: fail closed, say so (in full in the log only)
+            log.warning(
+                "could not check whether Slack user %s is in user group %s (usergroups.users.list): %s",
+                user,
+                allowlist.usergroup,
+                err,
+            )
             raise ApprovalRefused(
-                f"could not check whether {user} is in user group {allowlist.usergroup} ({err}); try again"
+                f"could not check membership of user group {allowlist.usergroup}: Slack error "
+                f"`{_slack_error_code(err)}`; try again"
             ) from err
-    refusal = allowlist.refusal(approval, user, group_members)
+    refusal = allowlist.refusal(approval, user, group_members, members_cached_seconds=members.ttl_seconds)
     if refusal is not None:
         raise ApprovalRefused(refusal)
+
+
+def _slack_error_code(err: Exception) -> str:
+    """Slack's error code (``internal_error``, ``missing_scope``) of a failed call, else the exception's type
+    (a timeout): what a person is told; the whole error (URL, response) goes to the log."""
+    response = getattr(err, "response", None)
+    code = response.get("error") if hasattr(response, "get") else None
+    return str(code or type(err).__name__).replace("`", "'")[:80]
 
 
 @dataclass

@@ -140,8 +140,18 @@ class Allowlist:
     def empty(self) -> bool:
         return not self.approvers and not self.usergroup
 
-    def refusal(self, approval: Mapping[str, Any], user: str, group_members: Iterable[str] = ()) -> str | None:
-        """Why the Slack ``user`` may not decide ``approval`` (None: they may)."""
+    def refusal(
+        self,
+        approval: Mapping[str, Any],
+        user: str,
+        group_members: Iterable[str] = (),
+        *,
+        members_cached_seconds: float | None = None,
+    ) -> str | None:
+        """Why the Slack ``user`` may not decide ``approval`` (None: they may).
+
+        :param members_cached_seconds: how long the user group's member list is cached (said to a person
+            refused, who may have just been added to the group)."""
         if self.empty:
             return (
                 f"request {approval['id']} ({approval['model_name']}) has no Slack approvers, so Slack decisions "
@@ -150,10 +160,16 @@ class Allowlist:
             )
         if user and (user in self.approvers or user in set(group_members)):
             return None
-        return (
+        refused = (
             f"Slack user {user} is not an approver of request {approval['id']} ({approval['model_name']}); "
             "ask an MLOps admin to add your Slack user id to `approvers` or you to the approver user group"
         )
+        if self.usergroup and members_cached_seconds:
+            refused += (
+                f" {self.usergroup}. Its membership is cached for up to {members_cached_seconds:g} seconds: if "
+                "you were just added, try again after that"
+            )
+        return refused
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ def test_unreachable_usergroup_lookup_fails_closed(
 ) -> None:
     slack_double.failing_methods.add("usergroups.users.list")
     approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
-    with pytest.raises(approvals.ApprovalRefused, match="could not check"):
+    with pytest.raises(approvals.ApprovalRefused, match="could not check") as refused:
         approvals.decide(
             store,
             approval_id,
@@ -147,6 +147,55 @@ def test_unreachable_usergroup_lookup_fails_closed(
             members=approvals.UsergroupMembers(),
         )
     assert store.get_approval(approval_id)["status"] == "pending"
+    # the person is told what failed in a line, not Slack's raw error (its URL, response dict, newlines)
+    assert str(refused.value) == (
+        "could not check membership of user group S_MLOPS: Slack error `internal_error`; try again"
+    )
+
+
+def test_a_failed_usergroup_lookup_is_logged_in_full(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slack_double.failing_methods.add("usergroups.users.list")
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.approvals"),
+        pytest.raises(approvals.ApprovalRefused),
+    ):
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_CAROL",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
+    logged = [r for r in caplog.records if "S_MLOPS" in r.getMessage()]
+    assert logged and "usergroups.users.list" in logged[0].getMessage() and "internal_error" in logged[0].getMessage()
+
+
+def test_a_person_not_in_the_user_group_is_told_the_membership_is_cached(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """Someone just added to the group is refused until the cached member list expires: they are told so."""
+    slack_double.usergroups["S_MLOPS"] = ["U_CAROL"]
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    with pytest.raises(approvals.ApprovalRefused, match="membership is cached for up to 60 seconds"):
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_DAVE",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
 
 
 def test_a_decision_updates_the_slack_message_without_buttons(
