@@ -43,6 +43,7 @@ from airflow_provider_agentic_mlops.core.approval_policy import (
     Identities,
     Voter,
     check_two_person_rule,
+    slack_user_ids,
 )
 from airflow_provider_agentic_mlops.core.state import (
     PENDING,
@@ -287,7 +288,7 @@ class RequestResult:
 def request(
     store: StateStore,
     *,
-    approvers: Iterable[str] = (),
+    approvers: Iterable[str] | str = (),
     approver_usergroup: str | None = None,
     slack_conn_id: str | None = None,
     channel: str | None = None,
@@ -306,7 +307,9 @@ def request(
     :param request_fields: the request itself, as :meth:`StateStore.request_approval` takes it:
         ``model_name``, ``model_version``, ``dag_id``, ``run_id``, ``expires_at`` and optionally
         ``report_digest``, ``required_approvals``.
-    :param approvers: Slack user ids allowed to decide from Slack (stored in the request's details).
+    :param approvers: Slack user ids allowed to decide from Slack (stored in the request's details); a string
+        lists them separated by commas or spaces (``core.approval_policy.slack_user_ids``, which raises
+        ValueError naming an entry that is not one).
     :param approver_usergroup: Slack user group whose members may decide from Slack.
     :param slack_conn_id: the request's Slack connection; ``channel``: where its message goes.
     :param state_conn_id: the connection ``store`` was opened through, kept with the request: its Slack
@@ -314,7 +317,7 @@ def request(
     """
     stored_details = dict(details or {})
     stored_details.update(
-        approvers=sorted(set(approvers)),
+        approvers=sorted(set(slack_user_ids(approvers))),
         approver_usergroup=approver_usergroup,
         slack_conn_id=slack_conn_id,
         channel=channel,

@@ -723,3 +723,10 @@ def test_an_approve_is_refused_when_the_sensor_state_cannot_be_read_but_a_deny_c
         store, approval["id"], approve=False, user="U_ALICE", via="slack", slack_client=client, task_state=unreadable
     )
     assert denied.recorded and denied.approval["status"] == "denied"
+
+
+def test_approvers_given_as_a_string_are_read_as_user_ids_not_characters(store: StateStore) -> None:
+    approval = _request(store, None, approvers="U_BOB, U_ALICE").approval
+    assert approval["details"]["approvers"] == ["U_ALICE", "U_BOB"]
+    with pytest.raises(ValueError, match="'alice' is not a Slack user id"):
+        _request(store, None, run_id="run2", approvers="alice")
