@@ -36,17 +36,23 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.core import slack as slack_messages
 from airflow_provider_agentic_mlops.core.approval_policy import (
+    SLACK_VIAS,
+    WAIT_ENDED_STATES,
     Allowlist,
     ApprovalRefused,
     Identities,
     Voter,
     check_two_person_rule,
+    slack_user_ids,
 )
 from airflow_provider_agentic_mlops.core.state import (
     PENDING,
+    RENEWED,
     ApprovalOutcome,
+    ApproversChanged,
     StateStore,
     already_decided_message,
+    approval_gate,
     utcnow,
 )
 
@@ -54,10 +60,10 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
+    from airflow_provider_agentic_mlops.core.jobs import TaskStateReader
 
 log = logging.getLogger(__name__)
 
-SLACK_VIAS = frozenset({"slack", "slack-socket"})
 USERGROUP_CACHE_SECONDS = 60.0
 
 
@@ -125,17 +131,33 @@ def check_allowed(
 ) -> None:
     """Raise :class:`ApprovalRefused` unless the Slack ``user`` may decide ``approval``."""
     allowlist = allowlist or Allowlist.of(approval)
+    members = members or _default_members
     group_members: frozenset[str] = frozenset()
     if allowlist.usergroup and user not in allowlist.approvers:
         try:
-            group_members = (members or _default_members).get(allowlist.usergroup, slack_client)
-        except Exception as err:  # Slack down: fail closed, say so
+            group_members = members.get(allowlist.usergroup, slack_client)
+        except Exception as err:  # Slack down: fail closed, say so (in full in the log only)
+            log.warning(
+                "could not check whether Slack user %s is in user group %s (usergroups.users.list): %s",
+                user,
+                allowlist.usergroup,
+                err,
+            )
             raise ApprovalRefused(
-                f"could not check whether {user} is in user group {allowlist.usergroup} ({err}); try again"
+                f"could not check membership of user group {allowlist.usergroup}: Slack error "
+                f"`{_slack_error_code(err)}`; try again"
             ) from err
-    refusal = allowlist.refusal(approval, user, group_members)
+    refusal = allowlist.refusal(approval, user, group_members, members_cached_seconds=members.ttl_seconds)
     if refusal is not None:
         raise ApprovalRefused(refusal)
+
+
+def _slack_error_code(err: Exception) -> str:
+    """Slack's error code (``internal_error``, ``missing_scope``) of a failed call, else the exception's type
+    (a timeout): what a person is told; the whole error (URL, response) goes to the log."""
+    response = getattr(err, "response", None)
+    code = response.get("error") if hasattr(response, "get") else None
+    return str(code or type(err).__name__).replace("`", "'")[:80]
 
 
 @dataclass
@@ -266,7 +288,7 @@ class RequestResult:
 def request(
     store: StateStore,
     *,
-    approvers: Iterable[str] = (),
+    approvers: Iterable[str] | str = (),
     approver_usergroup: str | None = None,
     slack_conn_id: str | None = None,
     channel: str | None = None,
@@ -285,7 +307,9 @@ def request(
     :param request_fields: the request itself, as :meth:`StateStore.request_approval` takes it:
         ``model_name``, ``model_version``, ``dag_id``, ``run_id``, ``expires_at`` and optionally
         ``report_digest``, ``required_approvals``.
-    :param approvers: Slack user ids allowed to decide from Slack (stored in the request's details).
+    :param approvers: Slack user ids allowed to decide from Slack (stored in the request's details); a string
+        lists them separated by commas or spaces (``core.approval_policy.slack_user_ids``, which raises
+        ValueError naming an entry that is not one).
     :param approver_usergroup: Slack user group whose members may decide from Slack.
     :param slack_conn_id: the request's Slack connection; ``channel``: where its message goes.
     :param state_conn_id: the connection ``store`` was opened through, kept with the request: its Slack
@@ -293,7 +317,7 @@ def request(
     """
     stored_details = dict(details or {})
     stored_details.update(
-        approvers=sorted(set(approvers)),
+        approvers=sorted(set(slack_user_ids(approvers))),
         approver_usergroup=approver_usergroup,
         slack_conn_id=slack_conn_id,
         channel=channel,
@@ -303,6 +327,18 @@ def request(
     approval, created = store.request_approval(**request_fields, details=stored_details)
     if created:
         _refresh_superseded(store, approval, slack_client)
+    if approval.pop(RENEWED, False):  # its approvers changed: the message says what it needs now
+        log.warning(
+            "Approval request %s for %s v%s now takes the current approvers %s, user group %s, %s approval(s); "
+            "votes from Slack users no longer named were forgotten (see the audit trail)",
+            approval["id"],
+            approval["model_name"],
+            approval["model_version"],
+            stored_details["approvers"],
+            approver_usergroup,
+            approval["required_approvals"],
+        )
+        refresh_message(approval, slack_client=slack_client)
     if approval["status"] != PENDING or approval.get("slack_ts"):
         return RequestResult(approval, created, posted=False)
     if slack_client is None or not channel:
@@ -453,8 +489,13 @@ def decide(
     identities: Identities | None = None,
     emails: SlackEmails | None = None,
     message_ts: str | None = None,
+    task_state: TaskStateReader | None = None,
 ) -> ApprovalOutcome:
     """Record one person's decision on a request and bring its Slack message up to date.
+
+    A request whose run no longer waits for it (its sensor task finished, e.g. marked failed or success by
+    hand in Airflow's UI, which runs no failure callback) is cancelled instead, as the failure callback
+    would have, and the voter is told so (:func:`wait_ended`).
 
     The vote counts for the person ``user`` maps to (:func:`voter_of`); a two-person request takes
     approvals only from mapped people (``core.approval_policy.check_two_person_rule``).
@@ -475,12 +516,40 @@ def decide(
     :param write_lock: held around the store write only (the API server serialises SQLite writers).
     :param message_ts: the Slack message clicked: a click on a message the request had before it was
         reopened and posted again is refused (see ``StateStore.decide_approval``).
-    :raises ApprovalRefused: a Slack user outside the allowlist; nothing is recorded.
+    :param task_state: reads the Airflow state of the request's sensor task (default: Airflow's metadata
+        database, :func:`~airflow_provider_agentic_mlops.liveness.read_task_state`).
+    :raises ApprovalRefused: a Slack user outside the allowlist, or an approve whose run cannot be checked to
+        still wait for it; nothing is recorded.
     :raises StateStoreError: no such request.
     """
     if approval is None or approval.get("id") != approval_id:
         approval = _get(store, approval_id)
     identities = identities if identities is not None else configured_identities()
+
+    def again(fresh: dict[str, Any]) -> ApprovalOutcome:
+        """Decide on ``fresh``, the request as it is now: ``approval`` (a cached copy) had approvers or a
+        number of approvals the request no longer has (the sensor asked again with the current ones)."""
+        return decide(
+            store,
+            approval_id,
+            approve=approve,
+            user=user,
+            via=via,
+            reason=reason,
+            allowlist=allowlist,
+            slack_client=slack_client,
+            members=members,
+            update_message=update_message,
+            approval=fresh,
+            write_lock=write_lock,
+            voter=voter,
+            display_name=display_name,
+            identities=identities,
+            emails=emails,
+            message_ts=message_ts,
+            task_state=task_state,
+        )
+
     try:
         if via in SLACK_VIAS:
             if (
@@ -509,7 +578,11 @@ def decide(
             if fresh is None or fresh["status"] == PENDING:
                 raise
             return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
+        ended_in = wait_ended(approval, approve=approve, task_state=task_state)
     except ApprovalRefused as err:
+        fresh = store.get_approval(approval_id, with_votes=False)
+        if fresh is not None and fresh["status"] == PENDING and approval_gate(fresh) != approval_gate(approval):
+            return again(fresh)  # e.g. an approver added since the copy was read
         with write_lock or contextlib.nullcontext():
             store.audit(
                 "approval_refused",
@@ -519,19 +592,100 @@ def decide(
                 details={"via": via, "reason": str(err)},
             )
         raise
-    with write_lock or contextlib.nullcontext():
-        outcome = store.decide_approval(
-            approval_id,
-            approve=approve,
-            user=voter.person,
-            via=via,
-            reason=reason,
-            identity=voter.details,
-            message_ts=message_ts,
+    if ended_in is not None:
+        return _cancel_ended_wait(
+            store, approval, ended_in, slack_client=slack_client, write_lock=write_lock, update_message=update_message
         )
+    with write_lock or contextlib.nullcontext():
+        try:
+            outcome = store.decide_approval(
+                approval_id,
+                approve=approve,
+                user=voter.person,
+                via=via,
+                reason=reason,
+                identity=voter.details,
+                message_ts=message_ts,
+                checked=approval,
+            )
+        except ApproversChanged:
+            outcome = None
+    if outcome is None:  # checked against approvers the request no longer has: check the vote again
+        return again(_get(store, approval_id))
     if update_message and outcome.recorded:
         refresh_message(outcome.approval, slack_client=slack_client)
     return outcome
+
+
+def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: TaskStateReader | None = None) -> str | None:
+    """The Airflow state of ``approval``'s sensor task when its run no longer waits for the decision
+    (:data:`~airflow_provider_agentic_mlops.core.approval_policy.WAIT_ENDED_STATES`), else None. A request
+    that does not name its sensor task (made before requests named it) is not checked.
+
+    :raises ApprovalRefused: the state cannot be read and the vote is an approve. Fail safe: an approve
+        recorded for a run that no longer waits would be answered "approved" while nothing promotes, so it is
+        refused (the person can click again; an unreadable metadata database leaves Airflow's API server,
+        where clicks arrive, mostly down anyway). A deny is recorded: it never promotes anything.
+    """
+    task_id = (approval.get("details") or {}).get("sensor_task_id")
+    if not task_id:
+        return None
+    try:
+        state = (task_state or _airflow_task_state)(approval["dag_id"], approval["run_id"], task_id)
+    except Exception as err:
+        log.warning(
+            "could not read the state of task %s/%s/%s of approval %s: %s",
+            approval["dag_id"],
+            approval["run_id"],
+            task_id,
+            approval["id"],
+            err,
+        )
+        if not approve:
+            return None
+        raise ApprovalRefused(
+            f"could not check that run {approval['run_id']} still waits for request {approval['id']} (Airflow's "
+            f"task state is unreadable: {type(err).__name__}); nothing recorded, try again in a moment"
+        ) from err
+    return state if state in WAIT_ENDED_STATES else None
+
+
+def _airflow_task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
+    """The task's state in Airflow (``liveness.read_task_state``): where a decision looks by default."""
+    from airflow_provider_agentic_mlops.liveness import read_task_state
+
+    return read_task_state(dag_id, run_id, task_id)
+
+
+def _cancel_ended_wait(
+    store: StateStore,
+    approval: dict[str, Any],
+    state: str,
+    *,
+    slack_client: WebClient | None,
+    write_lock: contextlib.AbstractContextManager[Any] | None,
+    update_message: bool,
+) -> ApprovalOutcome:
+    """Cancel the open requests of ``approval``'s run, whose sensor task is ``state`` (finished), as its
+    failure callback would have (``liveness.cancel_approval_of_failed_task``); the outcome tells the voter why."""
+    from airflow_provider_agentic_mlops.core.state import CANCELLED
+
+    task = f"{approval['dag_id']}/{approval['run_id']}/{approval['details']['sensor_task_id']}"
+    with write_lock or contextlib.nullcontext():
+        closed = store.close_approvals_of_run(
+            approval["model_name"],
+            dag_id=approval["dag_id"],
+            run_id=approval["run_id"],
+            status=CANCELLED,
+            reason=f"task {task} is {state}: its run no longer waits for approval, so nothing would be promoted",
+        )
+    if closed:
+        log.warning("Cancelled approval request(s) %s: task %s is %s (no longer waiting)", closed, task, state)
+    fresh = _get(store, approval["id"])
+    if update_message:
+        refresh_message(fresh, slack_client=slack_client)
+    refresh_closed(store, [i for i in closed if i != approval["id"]], slack_client)
+    return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
 
 
 def _get(store: StateStore, approval_id: int) -> dict[str, Any]:
@@ -752,10 +906,12 @@ class ClickResult:
 
 
 class RequestFacts:
-    """Recently read requests, keyed by id, for the parts that never change once the Slack message
+    """Recently read requests, keyed by id, for the parts that rarely change once the Slack message
     exists (model, allowlist, Slack connection, channel and ts). The status, the decision and the
     votes are not kept, so nothing can rely on them: the decision is always taken on the locked row
-    inside the store's transaction. A reopened request is posted again: a click on a message other than
+    inside the store's transaction, which refuses a vote checked against an allowlist or a number of
+    approvals the request no longer has (the sensor asked again with the current ones); :func:`decide`
+    then checks it again on a fresh read. A reopened request is posted again: a click on a message other than
     the cached one re-reads the request (:func:`handle_click`). One cache per store (ids are per store)."""
 
     #: what changes while a request lives (a cancelled request can be reopened): never cached
@@ -908,6 +1064,7 @@ def handle_click(
     write_lock: contextlib.AbstractContextManager[Any] | None = None,
     emails: SlackEmails | None = None,
     stores: ApprovalStores | None = None,
+    task_state: TaskStateReader | None = None,
 ) -> ClickResult:
     """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``.
 
@@ -919,6 +1076,7 @@ def handle_click(
     :param write_lock: see :func:`decide`.
     :param stores: the stores the models file declares, where a button without a store (posted before
         buttons named one) that is not ``store``'s request's message is looked up, to name its request.
+    :param task_state: see :func:`decide`.
     """
     from airflow_provider_agentic_mlops.core.state import StateStoreError
 
@@ -973,11 +1131,14 @@ def handle_click(
             display_name=click.user_name,
             emails=emails,
             message_ts=click.message_ts,
+            task_state=task_state,
         )
     except ApprovalRefused as err:
         return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
     except StateStoreError as err:
         return ClickResult("unknown", str(err), click, slack_client=client)
+    if facts is not None and approval_gate(outcome.approval) != approval_gate(approval):
+        facts.remember(outcome.approval)  # its approvers changed since it was cached
     if outcome.recorded:
         kind = "recorded"
     elif outcome.decided:
@@ -998,6 +1159,7 @@ __all__ = [
     "Voter",
     "configured_identities",
     "voter_of",
+    "wait_ended",
     "ClickResult",
     "RequestFacts",
     "RequestResult",

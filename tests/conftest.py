@@ -62,6 +62,14 @@ def _isolate_mlflow_globals() -> Iterator[None]:
         _model_registry.utils._registry_uri = saved["MLFLOW_REGISTRY_URI"]
 
 
+@pytest.fixture(autouse=True)
+def _sensor_tasks_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision checks that the request's sensor task still waits, in Airflow's metadata database, which
+    in-process tests do not have (an unreadable state refuses an approve): their sensor tasks wait. Tests of
+    that check pass their own ``task_state``; Airflow run in its own processes (e2e) reads its database."""
+    monkeypatch.setattr("airflow_provider_agentic_mlops.approvals._airflow_task_state", lambda *_: "deferred")
+
+
 def server_answers(host: str, port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -22,11 +22,21 @@ The config (``[agentic_mlops] approver_identities``, JSON), keyed by Airflow use
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_agentic_mlops.core.commands import command as cli
+
+#: The ways of deciding from Slack (the HTTP endpoint, Socket Mode): the Slack allowlist governs them.
+SLACK_VIAS = frozenset({"slack", "slack-socket"})
+
+#: Airflow states of the sensor's task in which its run no longer waits for the decision: the task finished,
+#: perhaps marked by hand in Airflow's UI (which runs no failure callback, so the request stays pending). Not
+#: ``up_for_retry``: the retry asks for the same request and takes a decision made meanwhile; nor a state
+#: while waiting (``deferred``, ``running``, ``up_for_reschedule``, ``queued``, ``scheduled``, none).
+WAIT_ENDED_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 
 #: The longest identity stored (the votes' ``user_id`` column holds 250 characters).
 MAX_IDENTITY_CHARS = 200
@@ -69,6 +79,43 @@ def bad_reason(reason: str | None) -> str | None:
     return f"the reason has {len(reason)} characters; at most {MAX_REASON_CHARS} characters are allowed: shorten it"
 
 
+#: A Slack user id: ``U`` (or ``W``, Enterprise Grid) and capital letters and digits (underscores: test ids).
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9_]{1,30}")
+
+
+def slack_user_ids(value: Any) -> list[str]:
+    """The Slack user ids ``value`` lists: a list, or a string separated by commas or whitespace (what a
+    template such as ``"{{ params.approvers }}"`` renders to); None or empty: none.
+
+    :raises ValueError: an entry that is not a Slack user id, named, with how to write the list.
+    """
+    if value is None:
+        return []
+    entries = [value] if isinstance(value, str) else value
+    if not isinstance(entries, (list, tuple, set, frozenset)):
+        raise ValueError(
+            f"approvers: {value!r} is not a Slack user id nor a list of them; give a list, or a string of "
+            "Slack user ids separated by commas or spaces"
+        )
+    ids: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise ValueError(f"approvers: {entry!r} is not a Slack user id; {_HOW_TO_LIST_APPROVERS}")
+        for user_id in re.split(r"[\s,]+", entry.strip()):
+            if not user_id:
+                continue
+            if not SLACK_USER_ID.fullmatch(user_id):
+                raise ValueError(f"approvers: {user_id!r} is not a Slack user id; {_HOW_TO_LIST_APPROVERS}")
+            ids.append(user_id)
+    return ids
+
+
+_HOW_TO_LIST_APPROVERS = (
+    "a Slack user id is U (or W) followed by capital letters and digits, e.g. U012ABCDEF (in Slack: the "
+    "person's profile -> More -> Copy member ID). Give a list, or a string of ids separated by commas or spaces"
+)
+
+
 class ApprovalRefused(PermissionError):
     """The person may not decide this request; the message says who and how to fix it."""
 
@@ -93,8 +140,18 @@ class Allowlist:
     def empty(self) -> bool:
         return not self.approvers and not self.usergroup
 
-    def refusal(self, approval: Mapping[str, Any], user: str, group_members: Iterable[str] = ()) -> str | None:
-        """Why the Slack ``user`` may not decide ``approval`` (None: they may)."""
+    def refusal(
+        self,
+        approval: Mapping[str, Any],
+        user: str,
+        group_members: Iterable[str] = (),
+        *,
+        members_cached_seconds: float | None = None,
+    ) -> str | None:
+        """Why the Slack ``user`` may not decide ``approval`` (None: they may).
+
+        :param members_cached_seconds: how long the user group's member list is cached (said to a person
+            refused, who may have just been added to the group)."""
         if self.empty:
             return (
                 f"request {approval['id']} ({approval['model_name']}) has no Slack approvers, so Slack decisions "
@@ -103,10 +160,16 @@ class Allowlist:
             )
         if user and (user in self.approvers or user in set(group_members)):
             return None
-        return (
+        refused = (
             f"Slack user {user} is not an approver of request {approval['id']} ({approval['model_name']}); "
             "ask an MLOps admin to add your Slack user id to `approvers` or you to the approver user group"
         )
+        if self.usergroup and members_cached_seconds:
+            refused += (
+                f" {self.usergroup}. Its membership is cached for up to {members_cached_seconds:g} seconds: if "
+                "you were just added, try again after that"
+            )
+        return refused
 
 
 @dataclass(frozen=True)
@@ -242,6 +305,9 @@ def _clip(identity: str) -> str:
 
 
 __all__ = [
+    "SLACK_USER_ID",
+    "SLACK_VIAS",
+    "WAIT_ENDED_STATES",
     "Allowlist",
     "ApprovalRefused",
     "cli_command",
@@ -254,4 +320,5 @@ __all__ = [
     "bad_approval_id",
     "bad_reason",
     "check_two_person_rule",
+    "slack_user_ids",
 ]

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
 
-from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS
+from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS, SLACK_USER_ID
 
 ACTION_APPROVE = "agentic_mlops_approve"
 ACTION_DENY = "agentic_mlops_deny"
@@ -39,6 +39,15 @@ def escape_mrkdwn(text: Any) -> str:
     mention (``<!channel>``, ``<@U1>``), channel link or disguised ``<url|label>`` survives. The one
     escaping function of every message this provider sends to Slack."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def people(decided_by: Any) -> str:
+    """Who decided (``decided_by``: people separated by commas) for a message: a Slack user id (a Slack user
+    not in the identity map) becomes a mention, which Slack shows as the person's name; it matched
+    :data:`~airflow_provider_agentic_mlops.core.approval_policy.SLACK_USER_ID` (capital letters, digits,
+    underscores), so nothing in it needs escaping. Anything else (an Airflow user, ``timeout``) is escaped text."""
+    parts = str(decided_by).split(",")
+    return ", ".join(f"<@{part}>" if SLACK_USER_ID.fullmatch(part) else escape_mrkdwn(part) for part in parts)
 
 
 def code(text: Any) -> str:
@@ -283,9 +292,10 @@ def outcome_text(approval: Mapping[str, Any]) -> str:
         return f"Expired{when_s}: nobody decided before the deadline, so it was denied. Nothing was promoted."
     via = f" via {escape_mrkdwn(approval['decided_via'])}" if approval.get("decided_via") else ""
     reason = f" - {escape_mrkdwn(_clip(approval['reason'], 500))}" if approval.get("reason") else ""
-    effect = "will be promoted" if status == "approved" else "will not be promoted"
-    by = escape_mrkdwn(approval.get("decided_by"))
-    return f"{status.capitalize()} by {by}{via}{when_s}{reason}. The version {effect}."
+    # an approval promotes nothing by itself: the run's promote task does (and may still refuse)
+    effect = "Promotion runs next." if status == "approved" else "The version will not be promoted."
+    by = people(approval.get("decided_by"))
+    return f"{status.capitalize()} by {by}{via}{when_s}{reason}. {effect}"
 
 
 def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import paths, schema
-from airflow_provider_agentic_mlops.core.approval_policy import bad_reason
+from airflow_provider_agentic_mlops.core.approval_policy import SLACK_VIAS, Allowlist, bad_reason
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import locked_transaction
 from airflow_provider_agentic_mlops.core.schema import (
@@ -151,8 +151,24 @@ retry_read = tenacity.retry(
 )
 
 
+#: What asking for an existing request again did (``StateStore._ask_again``): opened it again as a new request,
+#: or gave the pending request the approvers asked for now.
+REOPENED, RENEWED = "reopened", "renewed"
+
+
 class StateStoreError(RuntimeError):
     """A state-store operation was refused; the message says why and what to do."""
+
+
+class ApproversChanged(StateStoreError):
+    """A vote was checked against approvers (or a number of approvals) the request no longer has: the sensor
+    asked again with the current ones. Nothing was recorded; check the vote again on the request as it is."""
+
+
+def approval_gate(approval: Mapping[str, Any]) -> tuple[frozenset[str], str | None, int]:
+    """Who may decide ``approval`` from Slack and how many approvals it needs: what a vote is checked against."""
+    allowlist = Allowlist.of(approval)
+    return frozenset(allowlist.approvers), allowlist.usergroup, int(approval.get("required_approvals") or 1)
 
 
 class SignatureReplayed(Exception):
@@ -605,8 +621,13 @@ class StateStore:
         the run's validation report changed (``report_digest`` differs: validation was re-run, e.g. after the
         champion moved): a decision binds to the report it was given for, so it never carries over.
 
+        A pending request asked again takes the approvers (``details``' ``approvers`` and
+        ``approver_usergroup``) and ``required_approvals`` asked for now: the current config governs who may
+        still decide (:meth:`_apply_current_approvers`).
+
         :return: ``(approval, created)``; ``created`` is False on a re-run, which must not ask again, and True
-            when the request is new or was asked again (its message is posted anew).
+            when the request is new or was asked again (its message is posted anew). On a re-run that changed
+            a pending request's approvers the approval carries ``renewed: True`` (its message is out of date).
         """
         if required_approvals < 1:
             raise ValueError(f"required_approvals={required_approvals} must be at least 1")
@@ -630,11 +651,15 @@ class StateStore:
             then=lambda conn, new_id: self._supersede_others(conn, new_id, model_name, dag_id, run_id),
         )
         created = approval_id is not None
+        renewed = False
         if not created:  # this version's request in this run exists: asked again if cancelled or out of date
-            created = self._ask_again(asked)
+            asked_again = self._ask_again(asked)
+            created, renewed = asked_again == REOPENED, asked_again == RENEWED
         approval = self.find_approval(model_name, model_version, dag_id=dag_id, run_id=run_id)
         if approval is None:  # pragma: no cover - the unique constraint said it exists
             raise StateStoreError(f"approval for {model_name} v{model_version} in {run_id} vanished")
+        if renewed:
+            approval[RENEWED] = True
         return approval, created
 
     def _supersede_others(self, conn: Connection, approval_id: int, model_name: str, dag_id: str, run_id: str) -> None:
@@ -660,11 +685,12 @@ class StateStore:
                 now=utcnow(),
             )
 
-    def _ask_again(self, asked: Mapping[str, Any]) -> bool:
+    def _ask_again(self, asked: Mapping[str, Any]) -> str | None:
         """Open the run's existing request again, as a new request: pending, with a new deadline, the new
         report digest and details (the message's metrics), no votes and no Slack message yet (the caller
-        posts a new one; a vote cast on the old one is refused, see :meth:`decide_approval`). True when
-        asked again.
+        posts a new one; a vote cast on the old one is refused, see :meth:`decide_approval`). Returns
+        :data:`REOPENED` when asked again; :data:`RENEWED` when a pending request took the approvers asked
+        for now (:meth:`_apply_current_approvers`); else None.
 
         :param asked: the request as :meth:`request_approval` asks for it (its columns: model, version, DAG
             run, report digest, required approvals, deadline, details).
@@ -686,14 +712,14 @@ class StateStore:
             query = _approval_of_run(model_name, asked["model_version"], dag_id, run_id).with_for_update()
             row = conn.execute(query).mappings().first()
             if row is None:
-                return False
+                return None
             changed = report_digest is not None and row["report_digest"] != report_digest
             if row["status"] == CANCELLED:
                 why = {"cancelled_because": row["reason"]}
             elif changed and row["status"] != SUPERSEDED and not self._promotion_began(conn, row["id"]):
                 why = {}
             else:
-                return False
+                return RENEWED if row["status"] == PENDING and self._apply_current_approvers(conn, row, asked) else None
             if changed:
                 why["reason"] = "validation report changed"
             votes = _votes_of(conn, row["id"])
@@ -734,7 +760,78 @@ class StateStore:
                 },
             )
             self._supersede_others(conn, row["id"], model_name, dag_id, run_id)
+        return REOPENED
+
+    def _apply_current_approvers(self, conn: Connection, row: Mapping[str, Any], asked: Mapping[str, Any]) -> bool:
+        """A pending request asked again (a retry, a cleared task) takes the approvers and the number of
+        approvals asked for now: the current config governs who may still decide. Its message, deadline and
+        the votes of people still allowed stay; an approve cast from Slack by someone the new allowlist no
+        longer names (an approver removed, or a member of a user group that was replaced) is forgotten, so it
+        cannot complete the approval. Votes from the CLI or the approvals page stay (the Slack allowlist does
+        not govern them). Audited as ``approval_approvers_changed``; the votes keep their own entries. True when
+        something changed."""
+        was = Allowlist.of(row)
+        now = Allowlist.of(asked) if asked["details"] is not None else was
+        was_needed, needed = row["required_approvals"], asked["required_approvals"]
+        if (set(was.approvers), was.usergroup) == (set(now.approvers), now.usergroup) and was_needed == needed:
+            return False
+        forgotten = []
+        for vote in _votes_of(conn, row["id"]):
+            if vote["via"] not in SLACK_VIAS:
+                continue
+            slack_user = self._slack_user_of_vote(conn, row["id"], vote)
+            kept = slack_user is not None and (
+                slack_user in now.approvers
+                or (now.usergroup is not None and now.usergroup == was.usergroup and slack_user not in was.approvers)
+            )
+            if not kept:
+                forgotten.append({"user_id": vote["user_id"], "vote": vote["vote"], "slack_user": slack_user})
+        if forgotten:
+            conn.execute(
+                approval_votes.delete().where(
+                    approval_votes.c.approval_id == row["id"],
+                    approval_votes.c.user_id.in_([v["user_id"] for v in forgotten]),
+                )
+            )
+        details = {**(row["details"] or {}), "approvers": list(now.approvers), "approver_usergroup": now.usergroup}
+        conn.execute(
+            approvals.update()
+            .where(approvals.c.id == row["id"], approvals.c.status == PENDING)
+            .values(details=details, required_approvals=needed)
+        )
+        self._audit(
+            conn,
+            "approval_approvers_changed",
+            actor=asked["dag_id"],
+            model_name=row["model_name"],
+            subject=f"approval:{row['id']}",
+            details={
+                "run_id": row["run_id"],
+                "approvers": {"was": list(was.approvers), "now": list(now.approvers)},
+                "approver_usergroup": {"was": was.usergroup, "now": now.usergroup},
+                "required_approvals": {"was": was_needed, "now": needed},
+                "forgotten_votes": forgotten,
+            },
+        )
         return True
+
+    @staticmethod
+    def _slack_user_of_vote(conn: Connection, approval_id: int, vote: Mapping[str, Any]) -> str | None:
+        """The Slack user id a Slack vote was cast as: the vote counts for a person (an Airflow user when the id
+        is mapped), and the Slack id is in its audit entry. None when the entry does not name one."""
+        query = (
+            sa.select(audit.c.details)
+            .where(
+                audit.c.subject == f"approval:{approval_id}",
+                audit.c.action == f"approval_vote_{vote['vote']}",
+                audit.c.actor == vote["user_id"],
+            )
+            .order_by(audit.c.id.desc())
+            .limit(1)
+        )
+        details = conn.execute(query).scalar_one_or_none() or {}
+        slack_user = (details.get("identity") or {}).get("slack_user")
+        return str(slack_user) if slack_user else None
 
     @staticmethod
     def _promotion_began(conn: Connection, approval_id: int) -> bool:
@@ -861,6 +958,7 @@ class StateStore:
         reason: str | None = None,
         identity: dict[str, Any] | None = None,
         message_ts: str | None = None,
+        checked: Mapping[str, Any] | None = None,
     ) -> ApprovalOutcome:
         """Record one person's vote. The first decision wins; later votes are told who decided.
 
@@ -874,6 +972,9 @@ class StateStore:
         :param message_ts: the Slack message the vote was cast on (None: not cast on a message, as from
             the CLI or the page); a vote from any message but the request's current one is refused (a
             reopened request is posted again, and its old message is out of date).
+        :param checked: the request as the caller checked the voter against it (its allowlist and required
+            approvals, :func:`approval_gate`), perhaps a cached copy.
+        :raises ApproversChanged: ``checked`` is not the request's gate any more; nothing recorded.
         """
         too_long = bad_reason(reason)
         if too_long is not None:
@@ -888,6 +989,8 @@ class StateStore:
             row = conn.execute(_APPROVAL_LOCKED, {"approval_id": approval_id}).mappings().first()
             if row is None:
                 raise StateStoreError(missing_approval_message(approval_id))
+            if row["status"] == PENDING and checked is not None and approval_gate(checked) != approval_gate(row):
+                raise ApproversChanged(f"request {approval_id}: its approvers changed; check the vote again")
             if row["status"] != PENDING:
                 message = already_decided_message(row)
                 recorded = False

@@ -110,6 +110,8 @@ class AppSettings:
         request's own Slack connection.
     :param declared_stores: the models file's state stores a Slack button may name besides ``store``
         (default: the configured models file's, see :mod:`~airflow_provider_agentic_mlops.approval_stores`).
+    :param task_state: reads the Airflow state of a request's sensor task (default: Airflow's metadata
+        database), see :func:`~airflow_provider_agentic_mlops.approvals.decide`.
     """
 
     signing_secret: str | Callable[[], str] = configured_signing_secret
@@ -117,6 +119,7 @@ class AppSettings:
     slack_client: Any = None
     members: UsergroupMembers | None = None
     declared_stores: DeclaredStores | None = None
+    task_state: Callable[[str, str, str], str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _made: dict[str, Any] = field(default_factory=dict)
     _sqlite_writes: threading.Lock = field(default_factory=threading.Lock)

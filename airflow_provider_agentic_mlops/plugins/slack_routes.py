@@ -141,6 +141,7 @@ async def slack_interactions(request: Request) -> Response:
                     write_lock=write_lock,
                     emails=settings.get_emails(),
                     stores=settings.get_stores(),
+                    task_state=settings.task_state,
                 )
                 return _answer(200, result.kind), result
         except SignatureReplayed:

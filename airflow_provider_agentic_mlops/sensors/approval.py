@@ -168,9 +168,14 @@ class ApprovalSensor(BaseSensorOperator):
 
     def _ensure_request(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops import approvals
+        from airflow_provider_agentic_mlops.core.approval_policy import slack_user_ids
         from airflow_provider_agentic_mlops.core.slack import message_details
         from airflow_provider_agentic_mlops.core.state import utcnow
 
+        try:  # rendered from a template, ``approvers`` is a string ("U1,U2"): the ids it lists
+            approvers = slack_user_ids(self.approvers)
+        except ValueError as err:
+            raise AirflowFailException(f"model {self.model_name!r}: ApprovalSensor {err}") from None
         ti = context["ti"]
         # a rescheduled poke is a new process: say what is missing once per attempt, at its first look
         first_look = not context.get("task_reschedule_count")
@@ -214,13 +219,16 @@ class ApprovalSensor(BaseSensorOperator):
             expires_at=utcnow() + timedelta(hours=self.timeout_hours),
             report_digest=validation.get("report_digest") if isinstance(validation, dict) else None,
             required_approvals=self.required_approvals,
-            approvers=self.approvers or (),
+            approvers=approvers,
             approver_usergroup=self.approver_usergroup,
             slack_conn_id=self.slack_conn_id,
             channel=self.channel,
             state_conn_id=self.state_conn_id,
             details={
                 "registered_model": self.registered_model or self.model_name,
+                # whose Airflow state says whether the run still waits (a task marked done by hand runs no
+                # failure callback): a decision on a run that no longer waits cancels the request instead
+                "sensor_task_id": ti.task_id,
                 **message_details(
                     drift=drift if isinstance(drift, dict) else None,
                     rationale=rationale,
@@ -233,7 +241,7 @@ class ApprovalSensor(BaseSensorOperator):
             log_waiting=first_look,
         )
         approval = result.approval
-        if first_look and not self.approvers and not self.approver_usergroup:
+        if first_look and not approvers and not self.approver_usergroup:
             self.log.warning(
                 "No Slack approvers configured for %s: Slack clicks are refused (fail closed). Decide with `%s`.",
                 self.model_name,

@@ -132,7 +132,7 @@ def test_a_signed_click_from_an_approver_is_recorded_and_the_message_updated(ser
     wait_until(lambda: served.slack.calls_to("chat.update"), "message updated")
     update = served.slack.calls_to("chat.update")[0]
     assert update.args["ts"] == approval["slack_ts"]
-    assert "Approved by U_ALICE" in json.dumps(update.args["blocks"])
+    assert "Approved by <@U_ALICE>" in json.dumps(update.args["blocks"])
 
 
 def test_a_forged_signature_is_401_and_records_nothing(served: Served) -> None:
@@ -284,6 +284,68 @@ def test_a_cancelled_two_person_request_tells_an_unmapped_voter_so(
     for _ in range(2):  # the first click reads the store, the second the endpoint's cache
         assert outcome(served.click(approval, user_id="U_ALICE")) == "already_decided"
     assert served.store.get_approval(approval["id"])["votes"] == []
+
+
+def test_an_approver_removed_when_the_sensor_asks_again_is_refused_though_the_endpoint_cached_the_request(
+    served: Served,
+) -> None:
+    """The endpoint caches a request it read (its allowlist among the rest); a retry of the sensor with an
+    approver removed and two approvals required must govern the next click all the same, and the request's
+    message must say what it now needs."""
+    approval = served.request(run_id="run-narrowed", approvers=["U_ALICE", "U_MALLORY"])
+    assert outcome(served.click(approval, user_id="U_EVE")) == "refused"  # read, and cached, by the endpoint
+    narrowed = served.request(run_id="run-narrowed", approvers=["U_ALICE"], required_approvals=2)
+    assert narrowed["id"] == approval["id"] and narrowed["slack_ts"] == approval["slack_ts"]
+    assert narrowed["details"]["approvers"] == ["U_ALICE"] and narrowed["required_approvals"] == 2
+    wait_until(lambda: served.slack.calls_to("chat.update"), "message updated")
+    assert "needs 2 different approvers" in json.dumps(served.slack.calls_to("chat.update")[-1].args["blocks"])
+
+    assert outcome(served.click(approval, user_id="U_MALLORY")) == "refused"
+    assert served.store.get_approval(approval["id"])["votes"] == []
+    wait_until(lambda: len(served.slack.calls_to("chat.postEphemeral")) >= 2, "refusal told")
+    assert "not an approver" in served.slack.calls_to("chat.postEphemeral")[-1].args["text"]
+
+
+@pytest.fixture
+def task_states() -> dict[tuple[str, str, str], str]:
+    """The Airflow state of each sensor task, as the endpoint of ``served_with_task_states`` reads it."""
+    return {}
+
+
+@pytest.fixture
+def served_with_task_states(
+    sqlite_store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    task_states: dict[tuple[str, str, str], str],
+) -> Iterator[Served]:
+    client = WebClient(token="xoxb-test", base_url=slack_double.base_url)
+    settings = AppSettings(
+        signing_secret=SECRET,
+        store=sqlite_store,
+        slack_client=client,
+        task_state=lambda *task: task_states.get(task, "deferred"),
+    )
+    yield from _served(sqlite_store, slack_double, settings)
+
+
+def test_a_click_after_the_run_was_marked_done_by_hand_cancels_the_request_and_says_why(
+    served_with_task_states: Served, task_states: dict[tuple[str, str, str], str]
+) -> None:
+    """The sensor's task was marked success in Airflow's UI (no failure callback ran): the click records
+    nothing, the request is cancelled, the message says so without promising a promotion, the clicker is told why."""
+    served = served_with_task_states
+    approval = served.request(run_id="manual__marked", details={"sensor_task_id": "wait_for_approval"})
+    task_states["agentic_mlops__fraud", "manual__marked", "wait_for_approval"] = "success"
+    response = served.click(approval, user_id="U_ALICE")
+    assert outcome(response) == "already_decided"
+    stored = served.store.get_approval(approval["id"])
+    assert stored["status"] == "cancelled" and stored["votes"] == []
+    wait_until(lambda: served.slack.calls_to("chat.update"), "message updated")
+    text = served.slack.calls_to("chat.update")[-1].args["text"]
+    assert "Cancelled" in text and "will be promoted" not in text
+    wait_until(lambda: served.slack.calls_to("chat.postEphemeral"), "clicker told")
+    told = served.slack.calls_to("chat.postEphemeral")[-1].args["text"]
+    assert "wait_for_approval is success" in told and "no longer waits" in told
 
 
 def test_a_button_of_an_unknown_request_records_nothing(served: Served) -> None:

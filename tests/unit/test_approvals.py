@@ -136,7 +136,7 @@ def test_unreachable_usergroup_lookup_fails_closed(
 ) -> None:
     slack_double.failing_methods.add("usergroups.users.list")
     approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
-    with pytest.raises(approvals.ApprovalRefused, match="could not check"):
+    with pytest.raises(approvals.ApprovalRefused, match="could not check") as refused:
         approvals.decide(
             store,
             approval_id,
@@ -147,6 +147,55 @@ def test_unreachable_usergroup_lookup_fails_closed(
             members=approvals.UsergroupMembers(),
         )
     assert store.get_approval(approval_id)["status"] == "pending"
+    # the person is told what failed in a line, not Slack's raw error (its URL, response dict, newlines)
+    assert str(refused.value) == (
+        "could not check membership of user group S_MLOPS: Slack error `internal_error`; try again"
+    )
+
+
+def test_a_failed_usergroup_lookup_is_logged_in_full(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slack_double.failing_methods.add("usergroups.users.list")
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.approvals"),
+        pytest.raises(approvals.ApprovalRefused),
+    ):
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_CAROL",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
+    logged = [r for r in caplog.records if "S_MLOPS" in r.getMessage()]
+    assert logged and "usergroups.users.list" in logged[0].getMessage() and "internal_error" in logged[0].getMessage()
+
+
+def test_a_person_not_in_the_user_group_is_told_the_membership_is_cached(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """Someone just added to the group is refused until the cached member list expires: they are told so."""
+    slack_double.usergroups["S_MLOPS"] = ["U_CAROL"]
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    with pytest.raises(approvals.ApprovalRefused, match="membership is cached for up to 60 seconds"):
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_DAVE",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
 
 
 def test_a_decision_updates_the_slack_message_without_buttons(
@@ -159,7 +208,7 @@ def test_a_decision_updates_the_slack_message_without_buttons(
     updates = slack_double.calls_to("chat.update")
     assert len(updates) == 1
     assert updates[0].args["ts"] == approval["slack_ts"]
-    assert "Denied by U_BOB via slack" in str(updates[0].args["blocks"])
+    assert "Denied by <@U_BOB> via slack" in str(updates[0].args["blocks"])
     assert not [b for b in updates[0].args["blocks"] if b["type"] == "actions"]
 
 
@@ -179,7 +228,7 @@ def test_two_person_rule_needs_two_different_approvers(
     assert second.decided and second.approval["decided_by"] == "alice,bob"
     updates = slack_double.calls_to("chat.update")
     assert "1 of 2 approvals so far" in str(updates[0].args["blocks"])
-    assert "Approved by alice,bob" in str(updates[-1].args["blocks"])
+    assert "Approved by alice, bob" in str(updates[-1].args["blocks"])
 
 
 def test_an_approver_who_approved_can_still_deny_a_two_person_request(
@@ -606,3 +655,78 @@ def test_a_failed_post_names_the_channel_and_a_retry_posts_it(
     slack_double.failing_methods.clear()
     retry = _request(store, client)
     assert retry.posted and not retry.created and retry.approval["slack_ts"]
+
+
+def _request_of_sensor(store: StateStore, client: WebClient) -> dict:
+    """A request as the sensor makes it: its details name the sensor's task, whose Airflow state says whether
+    the run still waits for the decision."""
+    return _request(store, client, details={"sensor_task_id": "wait_for_approval"}).approval
+
+
+@pytest.mark.parametrize("state", ["success", "failed", "skipped", "upstream_failed", "removed"])
+def test_a_click_after_the_sensor_was_marked_done_by_hand_cancels_the_request_and_says_why(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    state: str,
+) -> None:
+    """A task marked failed or success in Airflow's UI runs no failure callback: the request stays pending,
+    and an approve must not be recorded (nor the message promise a promotion) when nothing will promote."""
+    approval = _request_of_sensor(store, client)
+    seen = []
+
+    def task_state(dag_id: str, run_id: str, task_id: str) -> str:
+        seen.append((dag_id, run_id, task_id))
+        return state
+
+    outcome = approvals.decide(
+        store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client, task_state=task_state
+    )
+    assert seen == [("agentic_mlops__fraud", "run1", "wait_for_approval")]
+    assert not outcome.recorded and outcome.approval["status"] == "cancelled"
+    assert f"wait_for_approval is {state}" in outcome.message and "no longer waits" in outcome.message
+    stored = store.get_approval(approval["id"])
+    assert stored["status"] == "cancelled" and stored["votes"] == [] and "no longer waits" in stored["reason"]
+    update = slack_double.calls_to("chat.update")[-1].args
+    assert "Cancelled" in update["text"] and "will be promoted" not in update["text"]
+
+
+@pytest.mark.parametrize("state", ["deferred", "running", "up_for_reschedule", "queued", "scheduled", None])
+def test_a_click_while_the_sensor_waits_is_recorded(store: StateStore, client: WebClient, state: str | None) -> None:
+    approval = _request_of_sensor(store, client)
+    outcome = approvals.decide(
+        store,
+        approval["id"],
+        approve=True,
+        user="U_ALICE",
+        via="slack",
+        slack_client=client,
+        task_state=lambda *_: state,
+    )
+    assert outcome.recorded and outcome.approval["status"] == "approved"
+
+
+def test_an_approve_is_refused_when_the_sensor_state_cannot_be_read_but_a_deny_counts(
+    store: StateStore, client: WebClient
+) -> None:
+    approval = _request_of_sensor(store, client)
+
+    def unreadable(*_: str) -> str:
+        raise RuntimeError("metadata database unreachable")
+
+    with pytest.raises(approvals.ApprovalRefused, match="could not check that run run1 still waits"):
+        approvals.decide(
+            store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client, task_state=unreadable
+        )
+    assert store.get_approval(approval["id"])["votes"] == []
+    denied = approvals.decide(
+        store, approval["id"], approve=False, user="U_ALICE", via="slack", slack_client=client, task_state=unreadable
+    )
+    assert denied.recorded and denied.approval["status"] == "denied"
+
+
+def test_approvers_given_as_a_string_are_read_as_user_ids_not_characters(store: StateStore) -> None:
+    approval = _request(store, None, approvers="U_BOB, U_ALICE").approval
+    assert approval["details"]["approvers"] == ["U_ALICE", "U_BOB"]
+    with pytest.raises(ValueError, match="'alice' is not a Slack user id"):
+        _request(store, None, run_id="run2", approvers="alice")

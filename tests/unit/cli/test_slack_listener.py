@@ -52,7 +52,7 @@ def test_a_click_over_socket_mode_is_acknowledged_recorded_and_the_message_updat
     stored = store.get_approval(approval["id"])
     assert (stored["status"], stored["decided_by"], stored["decided_via"]) == ("approved", "U_ALICE", "slack-socket")
     assert "is not an approver" in slack_double.calls_to("chat.postEphemeral")[0].args["text"]
-    assert "Approved by U_ALICE" in str(slack_double.calls_to("chat.update")[0].args["blocks"])
+    assert "Approved by <@U_ALICE>" in str(slack_double.calls_to("chat.update")[0].args["blocks"])
 
 
 def test_the_app_token_comes_from_the_connection_extra_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,3 +72,28 @@ def test_a_bad_identity_map_is_refused_naming_the_option(text: str, says: str) -
     with pytest.raises(ValueError, match=says) as err:
         Identities.parse(text)
     assert "approver_identities" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "ids"),
+    [
+        (None, []),
+        ("", []),
+        ("U_ALICE", ["U_ALICE"]),
+        ("U_ALICE,U_BOB", ["U_ALICE", "U_BOB"]),
+        ("U_BOB U_ALICE\tW012ABC", ["U_BOB", "U_ALICE", "W012ABC"]),
+        (["U_ALICE", "U_BOB,U_CAROL"], ["U_ALICE", "U_BOB", "U_CAROL"]),
+    ],
+)
+def test_slack_user_ids_are_read_from_a_list_or_a_separated_string(given: object, ids: list[str]) -> None:
+    from airflow_provider_agentic_mlops.core.approval_policy import slack_user_ids
+
+    assert slack_user_ids(given) == ids
+
+
+@pytest.mark.parametrize("given", ["alice", "u_alice", "U", "<@U_ALICE>", ["U_ALICE", 7], 42])
+def test_what_is_not_a_slack_user_id_is_named(given: object) -> None:
+    from airflow_provider_agentic_mlops.core.approval_policy import slack_user_ids
+
+    with pytest.raises(ValueError, match="is not a Slack user id"):
+        slack_user_ids(given)

@@ -82,7 +82,21 @@ def test_decided_message_has_no_buttons_and_says_who_decided() -> None:
     }
     message = slack.current_message(decided)
     assert not [b for b in message["blocks"] if b["type"] == "actions"]
-    assert "Approved by U1,U2 via slack at 2026-01-01 09:30 UTC" in _all_text(message)
+    assert "Approved by <@U1>, <@U2> via slack at 2026-01-01 09:30 UTC" in _all_text(message)
+
+
+def test_the_decider_is_a_mention_when_a_slack_user_id_and_escaped_text_otherwise() -> None:
+    """A Slack user not in the identity map decides as their Slack id: the channel shows their name (a
+    mention), not the raw id; anything else (an Airflow user, the timeout) stays text, escaped."""
+    decided = {**APPROVAL, "status": "approved", "decided_by": "alice,U_BOB,os:<!channel>", "decided_via": "slack"}
+    text = slack.outcome_text(decided)
+    assert text.startswith("Approved by alice, <@U_BOB>, os:&lt;!channel&gt; via slack")
+
+
+def test_an_approved_message_promises_no_promotion() -> None:
+    """An approval does not promote by itself: the run's promote task does, if the run still goes on."""
+    text = slack.outcome_text({**APPROVAL, "status": "approved", "decided_by": "alice", "decided_via": "ui"})
+    assert text.endswith("Promotion runs next.") and "will be promoted" not in text
 
 
 def test_expired_message_says_it_was_denied_and_nothing_promoted() -> None:

@@ -845,3 +845,64 @@ def test_set_wise_reads_say_what_the_per_model_reads_say(store: StateStore) -> N
     since = utcnow() - timedelta(hours=1)
     assert store.retrains_since_of(names, since=since) == {n: store.retrains_since(n, since=since) for n in ("a", "b")}
     assert store.last_retrain_starts(names) == {"b": store.last_retrain("b")["started_at"]}
+
+
+def _vote(store: StateStore, approval_id: int, person: str, slack_user: str | None) -> None:
+    """An approve as ``approvals.decide`` casts it: for the person, naming the Slack id it came from."""
+    via = "slack" if slack_user else "cli"
+    identity = {"slack_user": slack_user, "airflow_user": person} if slack_user else {"os_user": person}
+    outcome = store.decide_approval(approval_id, approve=True, user=person, via=via, identity=identity)
+    assert outcome.recorded
+
+
+def test_a_pending_request_asked_again_takes_the_current_approvers_and_forgets_removed_ones_votes(
+    store: StateStore,
+) -> None:
+    """A retry of the sensor with an approver removed: the request keeps its message and deadline, but the
+    removed approver's vote no longer counts towards the approvals it needs, and the audit trail says so."""
+    allowlist = {"approvers": ["U_ALICE", "U_BOB", "U_MALLORY"], "approver_usergroup": None}
+    approval, _ = _request(store, required_approvals=3, details=allowlist)
+    store.set_approval_message(approval["id"], channel="C", ts="1.000001")
+    _vote(store, approval["id"], "mallory", "U_MALLORY")
+    _vote(store, approval["id"], "carol", None)  # from the CLI: the Slack allowlist does not govern it
+
+    again, asked_again = _request(
+        store, required_approvals=4, details={"approvers": ["U_ALICE", "U_BOB"], "approver_usergroup": None}
+    )
+    assert not asked_again and again["id"] == approval["id"] and again["slack_ts"] == "1.000001"
+    assert again["details"]["approvers"] == ["U_ALICE", "U_BOB"] and again["required_approvals"] == 4
+    assert again["renewed"]
+    assert [v["user_id"] for v in again["votes"]] == ["carol"]
+    entry = store.last_audit("m", ("approval_approvers_changed",))
+    assert entry["subject"] == f"approval:{approval['id']}"
+    assert entry["details"]["approvers"] == {"was": ["U_ALICE", "U_BOB", "U_MALLORY"], "now": ["U_ALICE", "U_BOB"]}
+    assert entry["details"]["required_approvals"] == {"was": 3, "now": 4}
+    assert entry["details"]["forgotten_votes"] == [{"user_id": "mallory", "vote": "approve", "slack_user": "U_MALLORY"}]
+    _vote(store, approval["id"], "alice", "U_ALICE")
+    _vote(store, approval["id"], "bob", "U_BOB")
+    assert store.get_approval(approval["id"])["status"] == "pending"  # carol, alice, bob: 3 of 4
+    _vote(store, approval["id"], "dave", None)
+    assert store.get_approval(approval["id"])["decided_by"] == "carol,alice,bob,dave"
+
+    same, _ = _request(store, required_approvals=4, details={"approvers": ["U_ALICE"]})
+    assert same["status"] == "approved"  # a decided request is not changed
+
+
+def test_a_pending_request_asked_again_with_the_same_approvers_changes_nothing(store: StateStore) -> None:
+    allowlist = {"approvers": ["U_ALICE", "U_BOB"], "approver_usergroup": "S_OPS"}
+    approval, _ = _request(store, required_approvals=3, details=allowlist)
+    _vote(store, approval["id"], "alice", "U_ALICE")
+    _vote(store, approval["id"], "dave", "U_DAVE")  # a member of S_OPS
+    again, _ = _request(store, required_approvals=3, details={**allowlist, "metrics": "x"})
+    assert len(again["votes"]) == 2 and again["details"] == allowlist and "renewed" not in again
+    assert store.last_audit("m", ("approval_approvers_changed",)) is None
+
+
+def test_a_changed_user_group_forgets_the_votes_its_members_cast(store: StateStore) -> None:
+    approval, _ = _request(
+        store, required_approvals=3, details={"approvers": ["U_ALICE"], "approver_usergroup": "S_OLD"}
+    )
+    _vote(store, approval["id"], "alice", "U_ALICE")
+    _vote(store, approval["id"], "dave", "U_DAVE")  # a member of S_OLD
+    again, _ = _request(store, required_approvals=3, details={"approvers": ["U_ALICE"], "approver_usergroup": "S_NEW"})
+    assert again["details"]["approver_usergroup"] == "S_NEW" and [v["user_id"] for v in again["votes"]] == ["alice"]

@@ -146,6 +146,27 @@ def test_resumes_with_the_result_once_approved(
     assert result == {"approval_id": trigger.approval_id, "status": "approved", "decided_by": "U_ALICE"}
 
 
+def test_a_click_after_the_sensor_was_marked_failed_by_hand_cancels_its_request(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """The request names the sensor's task, so a decision can see that the run no longer waits (a task
+    marked failed in Airflow's UI runs no failure callback)."""
+    sensor = _sensor()
+    trigger = _defer(sensor, _context())
+    seen = []
+
+    def marked_failed(*task: str) -> str:
+        seen.append(task)
+        return "failed"
+
+    outcome = approvals.decide(
+        sensor.store, trigger.approval_id, approve=True, user="U_ALICE", via="slack", task_state=marked_failed
+    )
+    assert seen == [("agentic_mlops__fraud", "manual__1", "wait_for_approval")]
+    assert not outcome.recorded and outcome.approval["status"] == "cancelled"
+
+
 def test_a_denied_request_fails_the_task(slack_double: SlackDouble, slack_connection: str) -> None:  # noqa: F811
     sensor = _sensor()
     trigger = _defer(sensor, _context())
@@ -354,6 +375,31 @@ def test_templated_settings_render_and_the_original_keeps_its_template() -> None
     assert (run_copy.channel, run_copy.approvers) == ("C_RENDERED", ["U_RENDERED"])
     assert run_copy.settings.channel == "C_RENDERED"  # what the request is built from
     assert (sensor.channel, sensor.approvers) == ("{{ params.channel }}", ["{{ params.approver }}"])
+
+
+@pytest.mark.parametrize("rendered", ["U_ALICE,U_BOB", "U_ALICE U_BOB", " U_BOB ,\nU_ALICE, "])
+def test_approvers_rendered_from_a_template_to_a_string_are_split_into_user_ids(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    rendered: str,
+) -> None:
+    import copy
+
+    sensor = _sensor(approvers="{{ params.approvers }}")
+    run_copy = copy.copy(sensor)
+    run_copy.render_template_fields({"params": {"approvers": rendered}})
+    trigger = _defer(run_copy, _context())
+    assert run_copy.store.get_approval(trigger.approval_id)["details"]["approvers"] == ["U_ALICE", "U_BOB"]
+
+
+@pytest.mark.parametrize(
+    ("approvers", "bad"), [("alice", "'alice'"), (["U_ALICE", "bob@example.com"], "'bob@example.com'"), ("U", "'U'")]
+)
+def test_approvers_that_are_not_slack_user_ids_fail_the_task_naming_them(approvers: Any, bad: str) -> None:
+    sensor = _sensor(approvers=approvers, channel=None)
+    with pytest.raises(AirflowFailException, match=f"{bad} is not a Slack user id") as failed:
+        sensor.execute(_context())
+    assert "model 'fraud'" in str(failed.value) and "separated by commas" in str(failed.value)
 
 
 def test_module_imports_no_slack_sdk_at_top_level() -> None:
