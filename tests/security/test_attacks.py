@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from airflow_provider_agentic_mlops import approvals
 from airflow_provider_agentic_mlops.core import slack as slack_messages
 from airflow_provider_agentic_mlops.core.state import utcnow
+from airflow_provider_agentic_mlops.plugins import alerts
 from tests.doubles.slack_server import click_payload, sign_interaction, signature_headers
 from tests.security.conftest import (
     ALERT_TOKEN,
@@ -330,7 +331,7 @@ def _alert(api: ApiServer, body: bytes) -> httpx.Response:
     [
         (b"[" * 100_000 + b"]" * 100_000, 422),
         (b'{"model": "model-a", "summary": ' + b"9" * 5000 + b"}", 422),
-        (b'{"model": "model-a", "summary": "' + b"x" * 1_000_001 + b'"}', 413),
+        (b'{"model": "model-a", "summary": "' + b"x" * (alerts.MAX_BODY_BYTES + 1) + b'"}', 413),
         (json.dumps({"model": "danger"}).encode(), 404),
     ],
     ids=["deep", "long-number", "oversized", "look-alike-dag"],
