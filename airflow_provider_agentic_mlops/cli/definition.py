@@ -278,7 +278,17 @@ AGENTIC_MLOPS_COMMANDS = (
         "Write the provider's DAG file and a starter models.yaml into the DAGs folder",
         (
             Arg(("--dags-folder",), help=f"Where to write them (default: {_option('core', 'dags_folder')})"),
-            Arg(("--force",), help="Overwrite files that differ from the packaged ones", action="store_true"),
+            Arg(
+                ("--force",),
+                help="Overwrite the DAG files that differ from the packaged ones; an existing models.yaml is "
+                "never overwritten (see --reset-models)",
+                action="store_true",
+            ),
+            Arg(
+                ("--reset-models",),
+                help="Replace an existing models.yaml with the starter, after saving yours as models.yaml.bak",
+                action="store_true",
+            ),
         ),
     ),
     _command(
