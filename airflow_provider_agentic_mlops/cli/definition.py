@@ -55,9 +55,7 @@ def _wrapped(
 ) -> Callable[[argparse.Namespace], Any]:
     """``func``, run as an Airflow server process (:func:`_as_server_process`; unless ``server_context`` is
     False), with only the document on stdout under ``-o json``, and the errors whose message already
-    says what is wrong and how to fix it (a state connection that does not exist or could not be looked
-    up, a store of a newer provider, a models file that is missing or invalid) shown as that message, not
-    as a traceback."""
+    says what is wrong and how to fix it (:func:`user_error`) shown as that message, not as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
@@ -68,17 +66,34 @@ def _wrapped(
             with context, document_only_on_stdout(getattr(args, "output", None)):
                 return func(args)
         except Exception as err:
-            from airflow_provider_agentic_mlops.core.config import ConfigError
-            from airflow_provider_agentic_mlops.core.state import UnknownSchemaRevision
-            from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
-            from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
-
-            known = (StateConnectionNotFound, ConnectionLookupFailed, UnknownSchemaRevision, ConfigError)
-            if isinstance(err, known):
-                raise SystemExit(f"error: {err}") from None
-            raise
+            message = user_error(err)
+            if message is None:
+                raise  # a bug: its traceback says where
+            raise SystemExit(f"error: {message}") from None
 
     return run
+
+
+def user_error(err: BaseException) -> str | None:
+    """What a command shows for ``err`` instead of a traceback, or None for an unexpected error (a bug).
+
+    The provider's errors that say what to do (:class:`AgenticMlopsError`: a state connection that does not
+    exist, could not be looked up or is no store, a store down or of a newer provider, a models file missing
+    or invalid, a refused MLflow call, bad ``approver_identities``...) are shown as their message. MLflow's
+    errors (the registry down, a refused login) come through the MLflow hook, which names the connection, its
+    URL and the model: shown as their first line, with what to check.
+    """
+    from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, first_line
+
+    if isinstance(err, AgenticMlopsError):
+        return str(err)
+    mlflow_exceptions = sys.modules.get("mlflow.exceptions")  # imported only when a command used MLflow
+    if mlflow_exceptions is not None and isinstance(err, mlflow_exceptions.MlflowException):
+        return (
+            f"{first_line(err, 600)}. Check that the MLflow server is up and that the connection's host (the "
+            "tracking URI) and credentials are right"
+        )
+    return None
 
 
 def _option(section: str, key: str) -> str:

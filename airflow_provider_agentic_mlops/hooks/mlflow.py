@@ -19,7 +19,7 @@ from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_REGISTRY_CONN_ID,
     DEFAULT_TRAIN_CONN_ID,
 )
-from airflow_provider_agentic_mlops.core.errors import describe
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe
 from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 
@@ -130,7 +130,7 @@ def authorization_header(login: str | None, password: str | None) -> str | None:
     return None
 
 
-class MlflowAccessError(PermissionError):
+class MlflowAccessError(AgenticMlopsError, PermissionError):
     """The connection's access level does not allow this MLflow call; the message says which does."""
 
 

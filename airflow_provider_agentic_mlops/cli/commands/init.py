@@ -74,6 +74,8 @@ def init(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.version_compat import command
 
     dags_folder = Path(args.dags_folder).expanduser() if args.dags_folder else default_dags_folder()
+    if dags_folder.exists() and not dags_folder.is_dir():
+        raise SystemExit(f"error: --dags-folder {str(dags_folder)!r} is a file, not a folder; give the DAGs folder")
     results = install_dag_files(
         dags_folder.resolve(), force=args.force, reset_models=getattr(args, "reset_models", False)
     )
