@@ -134,6 +134,10 @@ class MlflowAccessError(AgenticMlopsError, PermissionError):
     """The connection's access level does not allow this MLflow call; the message says which does."""
 
 
+class MlflowConnectionNotFound(AgenticMlopsError, ValueError):
+    """An MLflow connection other than the three default ids does not exist (a typo, or not created yet)."""
+
+
 class _GuardedClient:
     """An ``MlflowClient`` that refuses what its connection's access level does not allow.
 
@@ -197,7 +201,8 @@ class MlflowRegistryHook(BaseHook):
 
     The connection's host is the tracking URI (``http://mlflow:5000``); login/password become
     MLflow's basic-auth credentials, or the password alone a bearer token. Without the connection
-    the provider falls back to :func:`default_tracking_uri`, and says so in the log.
+    the provider falls back to :func:`default_tracking_uri`, and says so in the log, for the three default
+    ids only: any other absent id is :class:`MlflowConnectionNotFound` (a typo must not use a local store).
 
     :param mlflow_conn_id: connection id; the provider uses three, one per privilege:
         ``agentic_mlops_mlflow_registry`` (read), ``agentic_mlops_mlflow_train`` (log runs and
@@ -222,6 +227,16 @@ class MlflowRegistryHook(BaseHook):
     @cached_property
     def _settings(self) -> dict[str, Any]:
         conn = get_connection_or_none(self.mlflow_conn_id)
+        if conn is None and self.mlflow_conn_id not in DEFAULT_ACCESS:
+            # as for the state store: a typo falling back to a local store would read and write a registry
+            # nobody serves from, and say so only in a log line
+            raise MlflowConnectionNotFound(
+                f"MLflow connection {self.mlflow_conn_id!r} does not exist. Fix the id (models.yaml's "
+                "registry_conn_id, promote_conn_id or retrain.mlflow_conn_id, or --mlflow-conn-id), or create it: "
+                f"airflow connections add {self.mlflow_conn_id} --conn-type agentic_mlops_mlflow "
+                '--conn-host http://mlflow:5000 --conn-extra \'{"access": "read"|"train"|"promote"}\'. '
+                f"An absent connection means the local tracking URI only for {', '.join(map(repr, DEFAULT_ACCESS))}."
+            )
         if conn is None:
             uri = default_tracking_uri()
             self.log.info("MLflow connection %r not found; using tracking URI %s", self.mlflow_conn_id, uri)
