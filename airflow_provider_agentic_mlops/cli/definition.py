@@ -160,6 +160,11 @@ ARG_REASON = Arg(
     help=f"Why (at most {MAX_REASON_CHARS} characters); stored in the audit trail",
     type=_reason,
 )
+ARG_YES = Arg(
+    ("-y", "--yes"),
+    help="Do not ask for confirmation (needed when not on a terminal: scripts, CI)",
+    action="store_true",
+)
 ARG_STATUS = Arg(
     ("--status",),
     help="Only requests in this status (default: pending)",
@@ -195,14 +200,32 @@ APPROVALS_COMMANDS = (
     _command(
         "approve",
         "approvals.approvals_approve",
-        "Approve a pending request (same rules as the Slack button; the first decision wins)",
-        (ARG_APPROVAL_ID, ARG_REQUEST_MODEL, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
+        "Approve a pending request (same rules as the Slack button; the first decision wins); asks first on a terminal",
+        (
+            ARG_APPROVAL_ID,
+            ARG_REQUEST_MODEL,
+            ARG_USER,
+            ARG_REASON,
+            ARG_YES,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
     ),
     _command(
         "deny",
         "approvals.approvals_deny",
-        "Deny a pending request; nothing is promoted",
-        (ARG_APPROVAL_ID, ARG_REQUEST_MODEL, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
+        "Deny a pending request; nothing is promoted; asks first on a terminal",
+        (
+            ARG_APPROVAL_ID,
+            ARG_REQUEST_MODEL,
+            ARG_USER,
+            ARG_REASON,
+            ARG_YES,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
     ),
 )
 
@@ -265,7 +288,7 @@ AGENTIC_MLOPS_COMMANDS = (
             ARG_MODELS_FILE,
             ARG_USER,
             ARG_REASON,
-            Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true"),
+            ARG_YES,
             Arg(
                 ("--mlflow-conn-id",),
                 help="Promoting MLflow connection (default: the model's promote_conn_id in the models file, "

@@ -129,7 +129,7 @@ def test_cli_init_and_commands(airflow_home: Path, request: pytest.FixtureReques
     request.getfixturevalue("metadata_db")
     assert json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json")) == []
     missing = subprocess.run(
-        [str(BIN / "agentic-mlops"), "approvals", "approve", "424242", "--user", "compat"],
+        [str(BIN / "agentic-mlops"), "approvals", "approve", "424242", "--yes", "--user", "compat"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -235,7 +235,7 @@ def test_demo_loop_from_a_plain_install_retrains_and_promotes_after_approval(air
         while not stop.is_set():
             pending = json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json"))
             if pending:
-                run(BIN / "agentic-mlops", "approvals", "approve", str(pending[0]["id"]), "--user", "compat")
+                run(BIN / "agentic-mlops", "approvals", "approve", str(pending[0]["id"]), "--yes", "--user", "compat")
                 approved.append(pending[0])
                 return
             time.sleep(1)

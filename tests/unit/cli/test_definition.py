@@ -160,7 +160,7 @@ def test_bad_approver_identities_json_is_one_line_naming_the_option(tmp_path, mo
     approval_id = request_approval(store, run_id="r1").approval["id"]
     store.dispose()
     with pytest.raises(SystemExit) as exc:
-        main(["approvals", "approve", str(approval_id)])
+        main(["approvals", "approve", str(approval_id), "--yes"])
     assert str(exc.value.code).startswith("error: [agentic_mlops] approver_identities is not JSON")
 
 
