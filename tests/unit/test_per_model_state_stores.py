@@ -365,7 +365,7 @@ def test_models_list_reads_each_model_from_its_own_store(
     from airflow_provider_agentic_mlops.cli.commands import models as models_cli
     from airflow_provider_agentic_mlops.cli.definition import main
 
-    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: None)  # no registry in this test
+    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: (None, None))  # no registry in this test
     _ask("churn", "3", CHURN, channel=None)
     capsys.readouterr()  # the sensor's log lines
     main(["models", "list", "-o", "json"])
@@ -420,7 +420,7 @@ def test_models_list_lists_the_valid_models_and_warns_of_a_bad_entry(
     from airflow_provider_agentic_mlops.cli.commands import models as models_cli
     from airflow_provider_agentic_mlops.cli.definition import main
 
-    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: None)  # no registry in this test
+    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: (None, None))  # no registry in this test
     (tmp_path / "models.yaml").write_text(BROKEN_FRAUD)
     with caplog.at_level(logging.WARNING):
         main(["models", "list", "-o", "json"])
