@@ -66,9 +66,14 @@ def os_user() -> str:
 
 def approvals_list(args: argparse.Namespace) -> None:
     """Print approval requests (pending by default)."""
+    from airflow_provider_agentic_mlops import approvals
+
     declared = declared_stores(args)
     conn_id = store_conn_id(args, declared)
     store = open_store(conn_id)
+    # a request past its deadline is expired (denied by timeout, its Slack message updated), not pending: the
+    # sensor expires requests only while it pokes
+    approvals.expire_due(store)
     status = getattr(args, "status", "pending")
     rows = store.list_approvals(
         status=None if status in (None, "all") else status, model_name=getattr(args, "model", None), limit=1000

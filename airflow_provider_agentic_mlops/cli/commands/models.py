@@ -130,12 +130,14 @@ class _StoreState:
     """
 
     def __init__(self, store: StateStore, specs: list[ModelSpec]) -> None:
+        from airflow_provider_agentic_mlops.approvals import expire_due
         from airflow_provider_agentic_mlops.core.budget import read_budget_inputs_of
         from airflow_provider_agentic_mlops.core.state import PENDING, PROMOTION_IN_PROGRESS, utcnow
         from airflow_provider_agentic_mlops.liveness import read_task_state
 
         names = [spec.name for spec in specs]
         self.now = utcnow()
+        expire_due(store, now=self.now)  # a request past its deadline is not pending (approvals list does the same)
         self.jobs = store.inflight_jobs(names, task_state=read_task_state)  # fails dead jobs first
         self.last = store.last_decisions(names)
         self.pending = store.count_approvals(names, status=PENDING)

@@ -268,3 +268,19 @@ def test_without_a_terminal_a_decision_needs_yes(store: StateStore, monkeypatch:
     with pytest.raises(SystemExit, match="without confirmation: pass --yes when not on a terminal"):
         decide(_args(approval_id=approval_id, yes=False))
     assert store.get_approval(approval_id)["status"] == "pending"
+
+
+def test_a_request_past_its_deadline_is_listed_as_expired_not_pending(
+    store: StateStore, capsys: pytest.CaptureFixture
+) -> None:
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    live = _request(store)
+    late = _request(store, run_id="r2", expires_at=utcnow() - timedelta(minutes=1))
+    approvals_list(_args(output="json"))
+    assert [row["id"] for row in json.loads(capsys.readouterr().out)] == [live]
+    approvals_list(_args(output="json", status="expired"))
+    [expired] = json.loads(capsys.readouterr().out)
+    assert (expired["id"], expired["decided_by"]) == (late, "timeout")

@@ -315,3 +315,11 @@ def _specs(tmp_path):
     from airflow_provider_agentic_mlops.core.config import load_models
 
     return load_models(tmp_path / "models.yaml")
+
+
+def test_a_request_past_its_deadline_is_not_counted_as_pending(store, tmp_path, capsys) -> None:
+    """The sensor expires requests only while it pokes: one past its deadline was counted as still pending."""
+    store.request_approval("m", "2", dag_id="d", run_id="r1", expires_at=utcnow() + timedelta(hours=1))
+    store.request_approval("m", "3", dag_id="d", run_id="r2", expires_at=utcnow() - timedelta(minutes=1))
+    assert _list(tmp_path, capsys)["pending_approvals"] == 1
+    assert [a["model_version"] for a in store.list_approvals(status="expired")] == ["3"]
