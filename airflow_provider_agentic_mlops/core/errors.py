@@ -6,6 +6,8 @@ import re
 
 #: ``scheme://user:password@`` in an error message: the password is replaced before it is shown.
 _URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^\s:/@]*):[^\s@]*@")
+#: ``?password=...`` / ``&sslpassword=...`` in a URL's query (libpq takes both there): the value is replaced.
+_QUERY_PASSWORD = re.compile(r"([?&][^\s=&#?]*password=)[^\s&#]*", re.IGNORECASE)
 
 
 class AgenticMlopsError(Exception):
@@ -15,8 +17,9 @@ class AgenticMlopsError(Exception):
 
 
 def mask_url_secrets(text: str) -> str:
-    """``text`` with any URL's password replaced by ``***``. Works on any text, a URL that does not parse too."""
-    return _URL_PASSWORD.sub(r"\1:***@", text)
+    """``text`` with any URL's password (``user:password@``, and ``password``/``sslpassword`` in its query)
+    replaced by ``***``. Works on any text, a URL that does not parse too."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
@@ -32,14 +33,36 @@ class StateConnectionInvalid(AgenticMlopsError, ValueError):
 
 
 def shown_url(url: str) -> str:
-    """``url`` as the provider prints it: any password masked; a URL that does not parse is shown masked as is."""
+    """``url`` as the provider prints it: every password masked (``user:password@`` and the query's
+    ``password``/``sslpassword``), a relative SQLite path resolved against the working directory (the file
+    this process opens); a URL that does not parse is shown masked as it is."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return mask_url_secrets(url)
+    relative = relative_sqlite_path(url)
+    if relative is not None:
+        parsed = parsed.set(database=str(Path(relative).resolve()))
+    return mask_url_secrets(parsed.render_as_string(hide_password=True))
+
+
+def relative_sqlite_path(url: str) -> str | None:
+    """The path of a SQLite ``url`` when it is relative (``sqlite:///rel.db``), else None. Such a path is read
+    against each process's working directory, so processes started in different folders open different stores."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite") or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return None if Path(database).expanduser().is_absolute() else database
 
 
 def store_unavailable(conn_id: str, url: str, error: BaseException) -> StateStoreUnavailable:

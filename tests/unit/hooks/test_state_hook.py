@@ -266,3 +266,19 @@ def test_an_unreachable_store_names_its_connection_and_masked_url_and_the_fix(mo
     )
     assert "Check the connection and that its database is up" in message and "s3cret" not in message
     assert isinstance(raised.value.__cause__, OperationalError)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db?password=pw&sslmode=require", "postgresql://u@h/db?password=***&sslmode=require"),
+        ("postgresql://u@h/db?sslmode=require&sslpassword=pw", "postgresql://u@h/db?sslmode=require&sslpassword=***"),
+        ("postgress://u:pw@h/db?PASSWORD=pw", "postgress://u:***@h/db?PASSWORD=***"),
+        ("not a url password=pw", "not a url password=pw"),  # no URL: nothing to mask, nothing to fail on
+    ],
+)
+def test_shown_url_masks_every_password_of_a_url(url: str, shown: str) -> None:
+    from airflow_provider_agentic_mlops.hooks.state import shown_url
+
+    assert shown_url(url) == shown
