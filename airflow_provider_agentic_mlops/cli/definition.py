@@ -175,7 +175,7 @@ ARG_MODELS_FILE = Arg(
     ("--models-file",),
     help=f"models.yaml to read (default: {_option('agentic_mlops', 'models_file')}, else models.yaml in "
     f"{_option('core', 'dags_folder')}, where init writes it beside the DAG file; the DAG file reads the one "
-    "beside it: set [agentic_mlops] models_file when that is elsewhere)",
+    f"beside it: set {_option('agentic_mlops', 'models_file')} when that is elsewhere)",
 )
 
 ARG_DECISION_MODEL = Arg(
@@ -256,6 +256,12 @@ MODELS_COMMANDS = (
         "models.models_list",
         "List the configured models with their DAG, champion version, running job and last decision",
         (ARG_MODELS_FILE, ARG_OUTPUT, ARG_STATE_CONN),
+    ),
+    _command(
+        "validate",
+        "models.models_validate",
+        "Check every entry of the models file (as the DAGs read it); exit 1 naming each invalid one (for CI)",
+        (ARG_MODELS_FILE,),
     ),
 )
 

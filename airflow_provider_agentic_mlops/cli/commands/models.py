@@ -220,3 +220,18 @@ def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def models_validate(args: argparse.Namespace) -> None:
+    """Validate every entry of the models file as the DAG file does; exit status 1 naming each invalid entry
+    (``models list`` only warns of them and lists the rest), so CI can check a change before it is deployed."""
+    path = cli_models_file(args.models_file, must_exist=True)
+    models = read_models_file(path, origin=None if args.models_file else lambda: cli_models_file_origin(path))
+    total = len(models.specs) + len(models.errors)
+    if not models.errors:
+        print(f"{path}: {total} model{'' if total == 1 else 's'}, all valid")
+        return
+    for problem in models.errors.values():
+        print(f"invalid: {problem}")
+    print(f"{path}: {len(models.errors)} of {total} entries invalid: fix them before deploying the file")
+    raise SystemExit(1)

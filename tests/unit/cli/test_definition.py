@@ -12,6 +12,7 @@ from airflow_provider_agentic_mlops.cli.definition import build_parser, get_agen
 CONFIG_OPTION_HELP = [
     (["models", "list"], "[agentic_mlops] models_file, else models.yaml in [core] dags_folder"),
     (["models", "list"], "[agentic_mlops] state_conn_id, else agentic_mlops_state_default"),
+    (["models", "list"], "the DAG file reads the one beside it: set [agentic_mlops] models_file when that is"),
     (["approvals", "approve"], "mapped to an Airflow user by [agentic_mlops] approver_identities"),
     (["rollback"], "else [agentic_mlops] state_conn_id"),
     (["init"], "(default: [core] dags_folder)"),

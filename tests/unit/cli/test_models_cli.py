@@ -323,3 +323,21 @@ def test_a_request_past_its_deadline_is_not_counted_as_pending(store, tmp_path, 
     store.request_approval("m", "3", dag_id="d", run_id="r2", expires_at=utcnow() - timedelta(minutes=1))
     assert _list(tmp_path, capsys)["pending_approvals"] == 1
     assert [a["model_version"] for a in store.list_approvals(status="expired")] == ["3"]
+
+
+def test_models_validate_exits_non_zero_naming_each_invalid_entry(tmp_path, monkeypatch, capsys) -> None:
+    """`models list` only warned of a bad entry and exited 0: CI had no command that fails on one."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name="good") + MODELS.format(name="bad").replace("models:", "") + "    x: 1\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "validate", "--models-file", str(path)])
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "model 'bad': field 'x'" in out and "1 of 2 entries invalid" in out
+
+    path.write_text(MODELS.format(name="good"))
+    main(["models", "validate", "--models-file", str(path)])
+    assert f"{path}: 1 model, all valid" in capsys.readouterr().out
