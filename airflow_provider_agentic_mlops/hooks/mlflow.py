@@ -234,7 +234,8 @@ class MlflowRegistryHook(BaseHook):
                 f"MLflow connection {self.mlflow_conn_id!r} does not exist. Fix the id (models.yaml's "
                 "registry_conn_id, promote_conn_id or retrain.mlflow_conn_id, or --mlflow-conn-id), or create it: "
                 f"airflow connections add {self.mlflow_conn_id} --conn-type agentic_mlops_mlflow "
-                '--conn-host http://mlflow:5000 --conn-extra \'{"access": "read"|"train"|"promote"}\'. '
+                '--conn-host http://mlflow:5000 --conn-extra \'{"access": "promote"}\' '
+                "(access: read, train or promote). "
                 f"An absent connection means the local tracking URI only for {', '.join(map(repr, DEFAULT_ACCESS))}."
             )
         if conn is None:
