@@ -55,9 +55,7 @@ def _wrapped(
 ) -> Callable[[argparse.Namespace], Any]:
     """``func``, run as an Airflow server process (:func:`_as_server_process`; unless ``server_context`` is
     False), with only the document on stdout under ``-o json``, and the errors whose message already
-    says what is wrong and how to fix it (a state connection that does not exist or could not be looked
-    up, a store of a newer provider, a models file that is missing or invalid) shown as that message, not
-    as a traceback."""
+    says what is wrong and how to fix it (:func:`user_error`) shown as that message, not as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
@@ -68,17 +66,34 @@ def _wrapped(
             with context, document_only_on_stdout(getattr(args, "output", None)):
                 return func(args)
         except Exception as err:
-            from airflow_provider_agentic_mlops.core.config import ConfigError
-            from airflow_provider_agentic_mlops.core.state import UnknownSchemaRevision
-            from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
-            from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
-
-            known = (StateConnectionNotFound, ConnectionLookupFailed, UnknownSchemaRevision, ConfigError)
-            if isinstance(err, known):
-                raise SystemExit(f"error: {err}") from None
-            raise
+            message = user_error(err)
+            if message is None:
+                raise  # a bug: its traceback says where
+            raise SystemExit(f"error: {message}") from None
 
     return run
+
+
+def user_error(err: BaseException) -> str | None:
+    """What a command shows for ``err`` instead of a traceback, or None for an unexpected error (a bug).
+
+    The provider's errors that say what to do (:class:`AgenticMlopsError`: a state connection that does not
+    exist, could not be looked up or is no store, a store down or of a newer provider, a models file missing
+    or invalid, a refused MLflow call, bad ``approver_identities``...) are shown as their message. MLflow's
+    errors (the registry down, a refused login) come through the MLflow hook, which names the connection, its
+    URL and the model: shown as their first line, with what to check.
+    """
+    from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, first_line
+
+    if isinstance(err, AgenticMlopsError):
+        return str(err)
+    mlflow_exceptions = sys.modules.get("mlflow.exceptions")  # imported only when a command used MLflow
+    if mlflow_exceptions is not None and isinstance(err, mlflow_exceptions.MlflowException):
+        return (
+            f"{first_line(err, 600)}. Check that the MLflow server is up and that the connection's host (the "
+            "tracking URI) and credentials are right"
+        )
+    return None
 
 
 def _option(section: str, key: str) -> str:
@@ -145,6 +160,11 @@ ARG_REASON = Arg(
     help=f"Why (at most {MAX_REASON_CHARS} characters); stored in the audit trail",
     type=_reason,
 )
+ARG_YES = Arg(
+    ("-y", "--yes"),
+    help="Do not ask for confirmation (needed when not on a terminal: scripts, CI)",
+    action="store_true",
+)
 ARG_STATUS = Arg(
     ("--status",),
     help="Only requests in this status (default: pending)",
@@ -155,7 +175,7 @@ ARG_MODELS_FILE = Arg(
     ("--models-file",),
     help=f"models.yaml to read (default: {_option('agentic_mlops', 'models_file')}, else models.yaml in "
     f"{_option('core', 'dags_folder')}, where init writes it beside the DAG file; the DAG file reads the one "
-    "beside it: set [agentic_mlops] models_file when that is elsewhere)",
+    f"beside it: set {_option('agentic_mlops', 'models_file')} when that is elsewhere)",
 )
 
 ARG_DECISION_MODEL = Arg(
@@ -180,14 +200,32 @@ APPROVALS_COMMANDS = (
     _command(
         "approve",
         "approvals.approvals_approve",
-        "Approve a pending request (same rules as the Slack button; the first decision wins)",
-        (ARG_APPROVAL_ID, ARG_REQUEST_MODEL, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
+        "Approve a pending request (same rules as the Slack button; the first decision wins); asks first on a terminal",
+        (
+            ARG_APPROVAL_ID,
+            ARG_REQUEST_MODEL,
+            ARG_USER,
+            ARG_REASON,
+            ARG_YES,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
     ),
     _command(
         "deny",
         "approvals.approvals_deny",
-        "Deny a pending request; nothing is promoted",
-        (ARG_APPROVAL_ID, ARG_REQUEST_MODEL, ARG_USER, ARG_REASON, ARG_OUTPUT, ARG_STATE_CONN, ARG_MODELS_FILE),
+        "Deny a pending request; nothing is promoted; asks first on a terminal",
+        (
+            ARG_APPROVAL_ID,
+            ARG_REQUEST_MODEL,
+            ARG_USER,
+            ARG_REASON,
+            ARG_YES,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
     ),
 )
 
@@ -218,6 +256,12 @@ MODELS_COMMANDS = (
         "models.models_list",
         "List the configured models with their DAG, champion version, running job and last decision",
         (ARG_MODELS_FILE, ARG_OUTPUT, ARG_STATE_CONN),
+    ),
+    _command(
+        "validate",
+        "models.models_validate",
+        "Check every entry of the models file (as the DAGs read it); exit 1 naming each invalid one (for CI)",
+        (ARG_MODELS_FILE,),
     ),
 )
 
@@ -250,7 +294,7 @@ AGENTIC_MLOPS_COMMANDS = (
             ARG_MODELS_FILE,
             ARG_USER,
             ARG_REASON,
-            Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true"),
+            ARG_YES,
             Arg(
                 ("--mlflow-conn-id",),
                 help="Promoting MLflow connection (default: the model's promote_conn_id in the models file, "
@@ -278,7 +322,17 @@ AGENTIC_MLOPS_COMMANDS = (
         "Write the provider's DAG file and a starter models.yaml into the DAGs folder",
         (
             Arg(("--dags-folder",), help=f"Where to write them (default: {_option('core', 'dags_folder')})"),
-            Arg(("--force",), help="Overwrite files that differ from the packaged ones", action="store_true"),
+            Arg(
+                ("--force",),
+                help="Overwrite the DAG files that differ from the packaged ones; an existing models.yaml is "
+                "never overwritten (see --reset-models)",
+                action="store_true",
+            ),
+            Arg(
+                ("--reset-models",),
+                help="Replace an existing models.yaml with the starter, after saving yours as models.yaml.bak",
+                action="store_true",
+            ),
         ),
     ),
     _command(

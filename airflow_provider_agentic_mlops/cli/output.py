@@ -1,4 +1,4 @@
-"""Printing rows as a table or JSON, shared by the CLI commands."""
+"""Printing rows as a table or JSON, and asking for confirmation, shared by the CLI commands."""
 
 from __future__ import annotations
 
@@ -76,3 +76,23 @@ def print_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: s
 
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str), file=_out())
+
+
+def confirm(question: str, *, yes: bool, action: str, cancelled: str) -> None:
+    """Ask ``question`` (``[y/N]``) on a terminal before a command changes something; only ``y``/``yes`` goes on.
+    Without a terminal (a script, CI) the command refuses unless ``yes``: it must say ``--yes`` to act.
+
+    :param yes: ``--yes``: nothing is asked.
+    :param action: what is refused without confirmation (``"roll back"``, ``"approve request 3"``).
+    :param cancelled: the message exited with on any other answer (say that nothing changed).
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise SystemExit(f"refusing to {action} without confirmation: pass --yes when not on a terminal")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise SystemExit(cancelled)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_agentic_mlops.core.commands import command as cli
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
 
 #: The ways of deciding from Slack (the HTTP endpoint, Socket Mode): the Slack allowlist governs them.
 SLACK_VIAS = frozenset({"slack", "slack-socket"})
@@ -116,7 +117,7 @@ _HOW_TO_LIST_APPROVERS = (
 )
 
 
-class ApprovalRefused(PermissionError):
+class ApprovalRefused(AgenticMlopsError, PermissionError):
     """The person may not decide this request; the message says who and how to fix it."""
 
 
@@ -197,6 +198,10 @@ class Person:
     emails: frozenset[str] = frozenset()
 
 
+class InvalidIdentities(AgenticMlopsError, ValueError):
+    """``[agentic_mlops] approver_identities`` is not the documented JSON; the message names the option and entry."""
+
+
 class Identities:
     """The identity map (see the module docstring).
 
@@ -219,7 +224,7 @@ class Identities:
                 for key in keys:
                     other = index.setdefault(key, person.airflow_user)
                     if other != person.airflow_user:
-                        raise ValueError(
+                        raise InvalidIdentities(
                             f"{self.OPTION}: {key!r} is listed for both {other!r} and {person.airflow_user!r}; "
                             "an identity belongs to one person"
                         )
@@ -228,26 +233,28 @@ class Identities:
     def parse(cls, text: str | None) -> Identities:
         """The map from its JSON text (empty text: nobody mapped).
 
-        :raises ValueError: not JSON of the documented shape; the message names the option and the entry.
+        :raises InvalidIdentities: not JSON of the documented shape; the message names the option and the entry.
         """
         if not text or not text.strip():
             return cls()
         try:
             data = json.loads(text)
         except ValueError as err:
-            raise ValueError(f"{cls.OPTION} is not JSON ({err}); see the README's 'Who counts as whom'") from None
+            raise InvalidIdentities(
+                f"{cls.OPTION} is not JSON ({err}); see the README's 'Who counts as whom'"
+            ) from None
         if not isinstance(data, dict):
-            raise ValueError(f"{cls.OPTION} must be a JSON object keyed by Airflow user name")
+            raise InvalidIdentities(f"{cls.OPTION} must be a JSON object keyed by Airflow user name")
         people = []
         for user, entry in data.items():
             if not isinstance(entry, dict):
-                raise ValueError(f"{cls.OPTION}: the entry of {user!r} must be an object with slack/os/email")
+                raise InvalidIdentities(f"{cls.OPTION}: the entry of {user!r} must be an object with slack/os/email")
 
             def names(key: str, entry: dict[str, Any] = entry, user: str = user) -> frozenset[str]:
                 value = entry.get(key) or []
                 value = [value] if isinstance(value, str) else value
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ValueError(f"{cls.OPTION}: {user!r}.{key} must be a string or a list of strings")
+                    raise InvalidIdentities(f"{cls.OPTION}: {user!r}.{key} must be a string or a list of strings")
                 return frozenset(v.strip() for v in value if v.strip())
 
             emails = frozenset(e.lower() for e in names("email") | names("emails"))

@@ -29,7 +29,7 @@ from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_TRAIN_CONN_ID,
 )
 from airflow_provider_agentic_mlops.core.durations import parse_duration
-from airflow_provider_agentic_mlops.core.errors import settings_error
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, settings_error
 from airflow_provider_agentic_mlops.core.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -524,7 +524,7 @@ class ModelsFile(_Section):
     models: list[Any]  # each entry validated on its own: one bad entry leaves the others usable
 
 
-class ConfigError(ValueError):
+class ConfigError(AgenticMlopsError, ValueError):
     """models.yaml is wrong; the message names the model, the field and what was expected."""
 
 

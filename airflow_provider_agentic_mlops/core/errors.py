@@ -11,13 +11,27 @@ if TYPE_CHECKING:
 
 #: ``scheme://user:password@`` in an error message: the password is replaced before it is shown.
 _URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^\s:/@]*):[^\s@]*@")
+#: ``?password=...`` / ``&sslpassword=...`` in a URL's query (libpq takes both there): the value is replaced.
+_QUERY_PASSWORD = re.compile(r"([?&][^\s=&#?]*password=)[^\s&#]*", re.IGNORECASE)
+
+
+class AgenticMlopsError(Exception):
+    """The base of the provider's errors whose message already says what is wrong, with the value, and what
+    to do: the CLI shows such an error as its message alone, not as a traceback. Each subclass keeps its
+    built-in base too (``ValueError``, ``RuntimeError``, ``PermissionError``), which callers catch."""
+
+
+def mask_url_secrets(text: str) -> str:
+    """``text`` with any URL's password (``user:password@``, and ``password``/``sslpassword`` in its query)
+    replaced by ``***``. Works on any text, a URL that does not parse too."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of ``error``'s message, stripped, any URL's password masked, at most ``limit``
     characters; ``""`` when the message is empty. Drivers' messages run to pages (SQL, tracebacks)."""
     lines = str(error).strip().splitlines()
-    return _URL_PASSWORD.sub(r"\1:***@", lines[0].strip())[:limit] if lines else ""
+    return mask_url_secrets(lines[0].strip())[:limit] if lines else ""
 
 
 def describe(error: BaseException, limit: int = 300) -> str:

@@ -35,6 +35,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
+
 if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
     from collections.abc import Mapping, Sequence
 
@@ -57,7 +59,7 @@ CHAMPION_CHANGES = (PROMOTED, ROLLBACK_STARTED, ROLLBACK)
 _CHANGE_WORDS = {PROMOTED: "promoted v{}", ROLLBACK_STARTED: "rollback to v{} started", ROLLBACK: "rolled back to v{}"}
 
 
-class PromotionRefused(PermissionError):
+class PromotionRefused(AgenticMlopsError, PermissionError):
     """Promotion or rollback was refused; the message says why and what to do."""
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import paths, schema
 from airflow_provider_agentic_mlops.core.approval_policy import SLACK_VIAS, Allowlist, bad_reason
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import locked_transaction
 from airflow_provider_agentic_mlops.core.schema import (
@@ -156,7 +157,7 @@ retry_read = tenacity.retry(
 REOPENED, RENEWED = "reopened", "renewed"
 
 
-class StateStoreError(RuntimeError):
+class StateStoreError(AgenticMlopsError, RuntimeError):
     """A state-store operation was refused; the message says why and what to do."""
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_agentic_mlops.core.errors import describe
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe
 from airflow_provider_agentic_mlops.version_compat import CONNECTION_NOT_FOUND
 
 
-class ConnectionLookupFailed(RuntimeError):
+class ConnectionLookupFailed(AgenticMlopsError, RuntimeError):
     """Whether a connection exists is unknown: a secrets backend failed while looking it up.
 
     Airflow reports such a connection as "not defined" (its lookup loop logs a backend's error at

@@ -19,7 +19,7 @@ from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_REGISTRY_CONN_ID,
     DEFAULT_TRAIN_CONN_ID,
 )
-from airflow_provider_agentic_mlops.core.errors import describe
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe
 from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 
@@ -130,11 +130,11 @@ def authorization_header(login: str | None, password: str | None) -> str | None:
     return None
 
 
-class MlflowAccessError(PermissionError):
+class MlflowAccessError(AgenticMlopsError, PermissionError):
     """The connection's access level does not allow this MLflow call; the message says which does."""
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(AgenticMlopsError, RuntimeError):
     """A registered model version could not be loaded (its files missing from the artifact store, a flavor
     that does not load); the message names the connection, the model and the version, the cause is chained.
 
@@ -146,6 +146,10 @@ class ModelLoadError(RuntimeError):
         super().__init__(message)
         self.registered_model = registered_model
         self.version = version
+
+
+class MlflowConnectionNotFound(AgenticMlopsError, ValueError):
+    """An MLflow connection other than the three default ids does not exist (a typo, or not created yet)."""
 
 
 class _GuardedClient:
@@ -211,7 +215,8 @@ class MlflowRegistryHook(BaseHook):
 
     The connection's host is the tracking URI (``http://mlflow:5000``); login/password become
     MLflow's basic-auth credentials, or the password alone a bearer token. Without the connection
-    the provider falls back to :func:`default_tracking_uri`, and says so in the log.
+    the provider falls back to :func:`default_tracking_uri`, and says so in the log, for the three default
+    ids only: any other absent id is :class:`MlflowConnectionNotFound` (a typo must not use a local store).
 
     :param mlflow_conn_id: connection id; the provider uses three, one per privilege:
         ``agentic_mlops_mlflow_registry`` (read), ``agentic_mlops_mlflow_train`` (log runs and
@@ -236,6 +241,17 @@ class MlflowRegistryHook(BaseHook):
     @cached_property
     def _settings(self) -> dict[str, Any]:
         conn = get_connection_or_none(self.mlflow_conn_id)
+        if conn is None and self.mlflow_conn_id not in DEFAULT_ACCESS:
+            # as for the state store: a typo falling back to a local store would read and write a registry
+            # nobody serves from, and say so only in a log line
+            raise MlflowConnectionNotFound(
+                f"MLflow connection {self.mlflow_conn_id!r} does not exist. Fix the id (models.yaml's "
+                "registry_conn_id, promote_conn_id or retrain.mlflow_conn_id, or --mlflow-conn-id), or create it: "
+                f"airflow connections add {self.mlflow_conn_id} --conn-type agentic_mlops_mlflow "
+                '--conn-host http://mlflow:5000 --conn-extra \'{"access": "promote"}\' '
+                "(access: read, train or promote). "
+                f"An absent connection means the local tracking URI only for {', '.join(map(repr, DEFAULT_ACCESS))}."
+            )
         if conn is None:
             uri = default_tracking_uri()
             self.log.info("MLflow connection %r not found; using tracking URI %s", self.mlflow_conn_id, uri)

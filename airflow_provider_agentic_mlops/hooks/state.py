@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 
 # under its old name too: the CLI, approvals and the plugins import it from here
-from airflow_provider_agentic_mlops.core.errors import describe
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe, mask_url_secrets
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none as _get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.settings import DEFAULT_STATE_CONN_ID, configured_state_conn_id
@@ -18,13 +19,56 @@ if TYPE_CHECKING:
 _stores: dict[str, StateStore] = {}
 
 
-class StateConnectionNotFound(ValueError):
+class StateConnectionNotFound(AgenticMlopsError, ValueError):
     """A state-store connection other than the default one does not exist (a typo, or not created yet)."""
 
 
-class StateStoreUnavailable(RuntimeError):
+class StateStoreUnavailable(AgenticMlopsError, RuntimeError):
     """The state store could not be opened (database down or unreachable, refused login, missing driver);
     the message names the store and says what to check, the cause is the database's own error."""
+
+
+class StateConnectionInvalid(AgenticMlopsError, ValueError):
+    """A state-store connection gives no store URL (a connection of another type); the message says how to set it."""
+
+
+def shown_url(url: str) -> str:
+    """``url`` as the provider prints it: every password masked (``user:password@`` and the query's
+    ``password``/``sslpassword``), a relative SQLite path resolved against the working directory (the file
+    this process opens); a URL that does not parse is shown masked as it is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return mask_url_secrets(url)
+    relative = relative_sqlite_path(url)
+    if relative is not None:
+        parsed = parsed.set(database=str(Path(relative).resolve()))
+    return mask_url_secrets(parsed.render_as_string(hide_password=True))
+
+
+def relative_sqlite_path(url: str) -> str | None:
+    """The path of a SQLite ``url`` when it is relative (``sqlite:///rel.db``), else None. Such a path is read
+    against each process's working directory, so processes started in different folders open different stores."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite") or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return None if Path(database).expanduser().is_absolute() else database
+
+
+def store_unavailable(conn_id: str, url: str, error: BaseException) -> StateStoreUnavailable:
+    """:class:`StateStoreUnavailable` for the store of ``conn_id`` at ``url`` that ``error`` kept closed
+    (database down, missing, a URL that does not parse, an unknown dialect), naming both."""
+    return StateStoreUnavailable(store_unavailable_message(f"connection {conn_id!r}, {shown_url(url)}", error))
 
 
 def store_unavailable_message(where: str, error: BaseException) -> str:
@@ -72,7 +116,7 @@ def resolve_state_url(conn_id: str | None) -> str:
     if conn.host and "://" in conn.host:
         return conn.host
     if conn.conn_type != StateStoreHook.conn_type:
-        raise ValueError(
+        raise StateConnectionInvalid(
             f"connection {conn_id!r} (type {conn.conn_type!r}) has no state-store URL: set its extra "
             '{"url": "postgresql+psycopg2://user:pass@host:5432/db"} or make it a postgres connection'
         )
@@ -169,7 +213,6 @@ class StateStoreHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """The connection form's Test button: reach the database (no migration, no write)."""
         from sqlalchemy import create_engine, inspect, text
-        from sqlalchemy.engine import make_url
 
         from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
 
@@ -184,7 +227,7 @@ class StateStoreHook(BaseHook):
                 engine.dispose()
         except Exception as err:
             return False, describe(err)
-        shown = make_url(url).render_as_string(hide_password=True)
+        shown = shown_url(url)
         if VERSION_TABLE not in tables:
             return True, f"reached {shown}; the provider's tables are not created yet (first use creates them)"
         return True, f"reached {shown}"
@@ -199,14 +242,11 @@ class StateStoreHook(BaseHook):
         url = resolve_state_url(self.state_conn_id)
         store = _stores.get(url)
         if store is None:
-            from sqlalchemy.engine import make_url
             from sqlalchemy.exc import SQLAlchemyError
 
             try:
                 store = StateStore(url)  # connects: it migrates the schema on first use
             except SQLAlchemyError as err:
-                shown = make_url(url).render_as_string(hide_password=True)
-                where = f"connection {self.state_conn_id!r}, {shown}"
-                raise StateStoreUnavailable(store_unavailable_message(where, err)) from err
+                raise store_unavailable(self.state_conn_id, url, err) from err
             _stores[url] = store
         return store

@@ -113,8 +113,10 @@ def test_cli_init_and_commands(airflow_home: Path, request: pytest.FixtureReques
     models.write_text(packaged + "# edited by the shop\n")
     assert "kept" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags)  # never overwritten...
     assert models.read_text().endswith("# edited by the shop\n")
-    assert "overwritten" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags, "--force")  # ...unless told
-    assert models.read_text() == packaged
+    assert "kept" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags, "--force")  # not even by --force...
+    assert models.read_text().endswith("# edited by the shop\n")
+    assert "reset" in run(BIN / "agentic-mlops", "init", "--dags-folder", dags, "--reset-models")  # ...only this
+    assert models.read_text() == packaged and (dags / "models.yaml.bak").read_text().endswith("# edited by the shop\n")
     # the commands read the connections made in Airflow's UI: before Airflow's own tables exist, they say
     # so (never falling back to the embedded store), and once `airflow db migrate` has run, they work
     import subprocess
@@ -127,7 +129,7 @@ def test_cli_init_and_commands(airflow_home: Path, request: pytest.FixtureReques
     request.getfixturevalue("metadata_db")
     assert json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json")) == []
     missing = subprocess.run(
-        [str(BIN / "agentic-mlops"), "approvals", "approve", "424242", "--user", "compat"],
+        [str(BIN / "agentic-mlops"), "approvals", "approve", "424242", "--yes", "--user", "compat"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -233,7 +235,7 @@ def test_demo_loop_from_a_plain_install_retrains_and_promotes_after_approval(air
         while not stop.is_set():
             pending = json.loads(run(BIN / "agentic-mlops", "approvals", "list", "-o", "json"))
             if pending:
-                run(BIN / "agentic-mlops", "approvals", "approve", str(pending[0]["id"]), "--user", "compat")
+                run(BIN / "agentic-mlops", "approvals", "approve", str(pending[0]["id"]), "--yes", "--user", "compat")
                 approved.append(pending[0])
                 return
             time.sleep(1)

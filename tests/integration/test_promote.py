@@ -327,7 +327,7 @@ def test_registry_connection_is_read_only(env):
 
 
 def test_connection_extra_access_caps_a_custom_connection(env, monkeypatch):
-    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowConnectionNotFound, MlflowRegistryHook
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_MY_MLFLOW",
@@ -335,7 +335,8 @@ def test_connection_extra_access_caps_a_custom_connection(env, monkeypatch):
     )
     assert MlflowRegistryHook("my_mlflow").access == "promote"
     assert MlflowRegistryHook("my_mlflow", access="read").access == "read"  # lowered, never raised
-    assert MlflowRegistryHook("unknown_conn_id").access == "read"  # unknown connection: fail closed
+    with pytest.raises(MlflowConnectionNotFound):  # unknown connection: fail closed
+        _ = MlflowRegistryHook("unknown_conn_id").access
 
 
 # -- rollback ------------------------------------------------------------------------------------

@@ -160,6 +160,7 @@ def test_a_click_on_another_message_than_the_requests_records_nothing(
     stores: dict[str, StateStore],
     slack_connection: str,  # noqa: F811
     slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A message posted before the button named its store (value "1") cannot decide another request 1; the
     answer names the command deciding the message's own request, and following it decides that one."""
@@ -181,6 +182,7 @@ def test_a_click_on_another_message_than_the_requests_records_nothing(
     assert "fraud" not in reason and "approvals page" not in reason and "task log" not in reason
     assert refusal["model_name"] is None
 
+    _on_a_terminal_answering_yes(monkeypatch)  # a person follows the advice
     main(shlex.split(command)[2:])  # following the advice decides the message's request
 
     assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
@@ -255,8 +257,14 @@ def test_the_socket_mode_listener_decides_in_the_models_own_store(
     assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
 
 
+def _on_a_terminal_answering_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The printed commands are for a person at a terminal, who confirms the decision."""
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+
+
 def test_the_logged_cli_command_decides_the_request_in_the_models_own_store(
-    stores: dict[str, StateStore], caplog: pytest.LogCaptureFixture
+    stores: dict[str, StateStore], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_agentic_mlops.cli.definition import main
 
@@ -266,6 +274,7 @@ def test_the_logged_cli_command_decides_the_request_in_the_models_own_store(
     hint = next(line.strip() for line in caplog.text.splitlines() if "approvals approve 1 --model churn" in line)
     assert f"--state-conn-id {CHURN}" in hint
 
+    _on_a_terminal_answering_yes(monkeypatch)  # a person follows the hint
     main(shlex.split(hint)[2:])  # without "airflow agentic-mlops"
 
     assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
@@ -281,12 +290,12 @@ def test_a_cli_vote_naming_the_model_is_refused_on_another_models_request(
     churn = _ask("churn", "3", CHURN, channel=None)
 
     with pytest.raises(SystemExit) as refused:
-        main(["approvals", "approve", str(churn["id"]), "--model", "churn", "--state-conn-id", DEFAULT])
+        main(["approvals", "approve", str(churn["id"]), "--yes", "--model", "churn", "--state-conn-id", DEFAULT])
     assert "fraud" in str(refused.value) and f"--state-conn-id {CHURN}" in str(refused.value)
     assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
 
     # --model alone finds the model's store in the models file
-    main(["approvals", "approve", str(churn["id"]), "--model", "churn"])
+    main(["approvals", "approve", str(churn["id"]), "--yes", "--model", "churn"])
     assert stores[CHURN].get_approval(churn["id"])["status"] == "approved"
     assert stores[DEFAULT].get_approval(fraud["id"])["status"] == "pending"
 
@@ -356,7 +365,7 @@ def test_models_list_reads_each_model_from_its_own_store(
     from airflow_provider_agentic_mlops.cli.commands import models as models_cli
     from airflow_provider_agentic_mlops.cli.definition import main
 
-    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: None)  # no registry in this test
+    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: (None, None))  # no registry in this test
     _ask("churn", "3", CHURN, channel=None)
     capsys.readouterr()  # the sensor's log lines
     main(["models", "list", "-o", "json"])
@@ -411,7 +420,7 @@ def test_models_list_lists_the_valid_models_and_warns_of_a_bad_entry(
     from airflow_provider_agentic_mlops.cli.commands import models as models_cli
     from airflow_provider_agentic_mlops.cli.definition import main
 
-    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: None)  # no registry in this test
+    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: (None, None))  # no registry in this test
     (tmp_path / "models.yaml").write_text(BROKEN_FRAUD)
     with caplog.at_level(logging.WARNING):
         main(["models", "list", "-o", "json"])

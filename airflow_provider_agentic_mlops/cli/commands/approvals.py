@@ -22,7 +22,7 @@ import getpass
 import os
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_agentic_mlops.cli.output import print_json, print_rows
+from airflow_provider_agentic_mlops.cli.output import confirm, print_json, print_rows
 from airflow_provider_agentic_mlops.cli.state_stores import (
     declared_stores,
     note_other_stores,
@@ -66,9 +66,14 @@ def os_user() -> str:
 
 def approvals_list(args: argparse.Namespace) -> None:
     """Print approval requests (pending by default)."""
+    from airflow_provider_agentic_mlops import approvals
+
     declared = declared_stores(args)
     conn_id = store_conn_id(args, declared)
     store = open_store(conn_id)
+    # a request past its deadline is expired (denied by timeout, its Slack message updated), not pending: the
+    # sensor expires requests only while it pokes
+    approvals.expire_due(store)
     status = getattr(args, "status", "pending")
     rows = store.list_approvals(
         status=None if status in (None, "all") else status, model_name=getattr(args, "model", None), limit=1000
@@ -89,6 +94,7 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
     bad_id = bad_approval_id(int(args.approval_id))
     if bad_id is not None:
         raise SystemExit(f"error: {bad_id}")
+    approvals.configured_identities()  # a broken identity map is said before anyone is asked to confirm
     declared = declared_stores(args)
     conn_id = store_conn_id(args, declared)
     store = open_store(conn_id)
@@ -97,6 +103,15 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
         approval = store.get_approval(int(args.approval_id))
         if approval is not None and model and approval["model_name"] != model:
             raise approvals.ApprovalRefused(_other_model(approval, model, conn_id, declared))
+        if approval is not None and approval["status"] == "pending":  # others: decide() says why nothing changes
+            verb = "approve" if approve else "deny"
+            confirm(
+                f"{verb.capitalize()} {approval['model_name']} v{approval['model_version']} "
+                f"(DAG {approval['dag_id']}, run {approval['run_id']})?",
+                yes=getattr(args, "yes", False),
+                action=f"{verb} request {approval['id']}",
+                cancelled=f"{verb} cancelled; nothing recorded",
+            )
         outcome = approvals.decide(
             store,
             int(args.approval_id),

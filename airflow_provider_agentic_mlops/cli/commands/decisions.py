@@ -69,8 +69,7 @@ def decisions_show(args: argparse.Namespace) -> None:
     and the state store it was read from (JSON: ``state_conn_id``)."""
     import sys
 
-    from sqlalchemy.engine import make_url
-
+    from airflow_provider_agentic_mlops.hooks.state import shown_url
     from airflow_provider_agentic_mlops.version_compat import command
 
     declared = declared_stores(args)
@@ -82,7 +81,7 @@ def decisions_show(args: argparse.Namespace) -> None:
     elsewhere = f" Models with a store of their own: {others}; show theirs with --model NAME." if others else ""
     decision = store.get_decision(int(args.decision_id))
     if decision is None:
-        shown = make_url(store.url).render_as_string(hide_password=True)
+        shown = shown_url(store.url)
         raise SystemExit(
             f"decision {args.decision_id} is not in the state store {conn_id!r} ({shown}); "
             f"list the ids with `{command('decisions list')}`.{elsewhere}"

@@ -113,7 +113,7 @@ def demo_dags_folder() -> Path:
         return REPO_DAGS
     configured = default_dags_folder()
     if not (configured / "models.yaml").exists():
-        for path, what in install_dag_files(configured):
+        for path, what, _ in install_dag_files(configured):
             print(f"  {what} {path}")
     return configured
 

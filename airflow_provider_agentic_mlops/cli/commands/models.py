@@ -22,29 +22,45 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: The champion cell when the registry could not be asked (unreachable, refused, misconfigured): not "no champion".
+#: The table's champion cell when the registry could not be asked (unreachable, refused, misconfigured): not
+#: "no champion". In JSON the champion is null and ``champion_error`` says why.
 UNKNOWN_CHAMPION = "?"
-#: The cells read from a model's state store when that store could not be read (no such connection, unreachable).
+#: The table's cells read from a model's state store when that store could not be read (no such connection,
+#: unreachable). In JSON they are null and ``state_error`` says why.
 UNKNOWN_STATE = "?"
 _STORE_COLUMNS = ("running_job", "blocked", "last_decision", "pending_approvals", "promotion")
+_COLUMNS = ("model", "dag_id", "schedule", "champion", *_STORE_COLUMNS)
+#: JSON only: why a row's champion or state-store columns are unknown (null when they are known)
+_ERROR_COLUMNS = ("champion_error", "state_error")
 
 
-def _champion_version(registered_model: str, conn_id: str) -> str | None:
-    """The champion's version, None when there is none yet, :data:`UNKNOWN_CHAMPION` (with a warning naming
-    the connection and the error) when the registry could not say."""
+def _champion_version(registered_model: str, conn_id: str) -> tuple[str | None, str | None]:
+    """``(version, None)``, the version None when there is no champion yet; ``(None, error)`` (with a warning
+    naming the connection) when the registry could not say."""
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
     try:
-        return MlflowRegistryHook(conn_id).get_alias_version(registered_model, "champion")
+        return MlflowRegistryHook(conn_id).get_alias_version(registered_model, "champion"), None
     except Exception as err:  # noqa: BLE001 - one model's registry error must not hide the other rows
+        error = describe(err, 200)
         log.warning(
             "champion of %s unknown (shown as %r): MLflow connection %r failed: %s",
             registered_model,
             UNKNOWN_CHAMPION,
             conn_id,
-            describe(err, 200),
+            error,
         )
-        return UNKNOWN_CHAMPION
+        return None, error
+
+
+def _as_table_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` as the table shows it: ``?`` in the cells that could not be read (the warnings say why)."""
+    shown = dict(row)
+    if row.get("champion_error"):
+        shown["champion"] = UNKNOWN_CHAMPION
+    if row.get("state_error"):
+        shown.update(dict.fromkeys(_STORE_COLUMNS, UNKNOWN_STATE))
+    return shown
 
 
 def blocked_reason(
@@ -114,12 +130,14 @@ class _StoreState:
     """
 
     def __init__(self, store: StateStore, specs: list[ModelSpec]) -> None:
+        from airflow_provider_agentic_mlops.approvals import expire_due
         from airflow_provider_agentic_mlops.core.budget import read_budget_inputs_of
         from airflow_provider_agentic_mlops.core.state import PENDING, PROMOTION_IN_PROGRESS, utcnow
         from airflow_provider_agentic_mlops.liveness import read_task_state
 
         names = [spec.name for spec in specs]
         self.now = utcnow()
+        expire_due(store, now=self.now)  # a request past its deadline is not pending (approvals list does the same)
         self.jobs = store.inflight_jobs(names, task_state=read_task_state)  # fails dead jobs first
         self.last = store.last_decisions(names)
         self.pending = store.count_approvals(names, status=PENDING)
@@ -134,21 +152,10 @@ class _StoreState:
 def models_list(args: argparse.Namespace) -> None:
     with logs_to_stderr():  # the hooks' log lines (the MLflow fallback, a registry's warning) are not the table
         rows = _model_rows(args)
-    print_rows(
-        rows,
-        [
-            "model",
-            "dag_id",
-            "schedule",
-            "champion",
-            "running_job",
-            "blocked",
-            "last_decision",
-            "pending_approvals",
-            "promotion",
-        ],
-        args.output,
-    )
+    if args.output == "json":  # each column keeps its type: null where unknown, and the error beside it
+        print_rows(rows, [*_COLUMNS, *_ERROR_COLUMNS], args.output)
+    else:
+        print_rows([_as_table_row(row) for row in rows], _COLUMNS, args.output)
 
 
 def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -166,30 +173,35 @@ def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
         kept.setdefault(args.state_conn_id or spec.state_conn_id, []).append(spec)
     stores: dict[str | None, StateStore] = {}
     read: dict[str | None, _StoreState] = {}
+    unread: dict[str | None, str] = {}
     for conn_id, of_store in kept.items():
         hook = StateStoreHook(conn_id)
         try:
             stores[conn_id] = hook.get_store()
             read[conn_id] = _StoreState(stores[conn_id], of_store)
         except Exception as err:  # noqa: BLE001 - one store's failure must not hide the other stores' models
+            unread[conn_id] = describe(err, 400)
             log.warning(
                 "state of %s unknown (shown as %r): state store connection %r failed: %s",
                 ", ".join(spec.name for spec in of_store),
                 UNKNOWN_STATE,
                 hook.state_conn_id,
-                describe(err, 400),
+                unread[conn_id],
             )
     rows = []
     for spec in specs:
         conn_id = args.state_conn_id or spec.state_conn_id
+        champion, champion_error = _champion_version(spec.mlflow_model_name, spec.registry_conn_id)
         row = {
             "model": spec.name,
             "dag_id": spec.dag_id,
             "schedule": spec.schedule,
-            "champion": _champion_version(spec.mlflow_model_name, spec.registry_conn_id),
+            "champion": champion,
+            "champion_error": champion_error,
+            "state_error": unread.get(conn_id),
         }
         if conn_id not in read:
-            rows.append({**row, **dict.fromkeys(_STORE_COLUMNS, UNKNOWN_STATE)})
+            rows.append({**row, **dict.fromkeys(_STORE_COLUMNS)})
             continue
         store, state = stores[conn_id], read[conn_id]
         job = state.jobs.get(spec.name)
@@ -208,3 +220,18 @@ def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def models_validate(args: argparse.Namespace) -> None:
+    """Validate every entry of the models file as the DAG file does; exit status 1 naming each invalid entry
+    (``models list`` only warns of them and lists the rest), so CI can check a change before it is deployed."""
+    path = cli_models_file(args.models_file, must_exist=True)
+    models = read_models_file(path, origin=None if args.models_file else lambda: cli_models_file_origin(path))
+    total = len(models.specs) + len(models.errors)
+    if not models.errors:
+        print(f"{path}: {total} model{'' if total == 1 else 's'}, all valid")
+        return
+    for problem in models.errors.values():
+        print(f"invalid: {problem}")
+    print(f"{path}: {len(models.errors)} of {total} entries invalid: fix them before deploying the file")
+    raise SystemExit(1)

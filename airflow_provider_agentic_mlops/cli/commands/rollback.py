@@ -10,7 +10,6 @@ says so and prints the event to create (UI or API), or roll back with a DAG usin
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_PROMOTE_CONN_ID
@@ -77,6 +76,7 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     """Restore ``previous_champion`` of ``args.model`` as its champion (asks first unless ``--yes``)."""
     from airflow_provider_agentic_mlops.approvals import configured_identities
     from airflow_provider_agentic_mlops.cli.commands.approvals import os_user
+    from airflow_provider_agentic_mlops.cli.output import confirm
     from airflow_provider_agentic_mlops.core.promotion import (
         CHAMPION,
         PREVIOUS_CHAMPION,
@@ -114,12 +114,12 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
             if current
             else f"{args.model}: {registered_model!r} has no champion"
         )
-    if not getattr(args, "yes", False):
-        if not sys.stdin.isatty():
-            raise SystemExit("refusing to roll back without confirmation: pass --yes when not on a terminal")
-        answer = input(f"Roll back {registered_model}: champion v{current} -> v{previous} as {user}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            raise SystemExit("rollback cancelled; nothing changed")
+    confirm(
+        f"Roll back {registered_model}: champion v{current} -> v{previous} as {user}?",
+        yes=getattr(args, "yes", False),
+        action="roll back",
+        cancelled="rollback cancelled; nothing changed",
+    )
     try:
         result = rollback_champion(
             hook,

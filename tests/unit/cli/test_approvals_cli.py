@@ -38,7 +38,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateStore:
 
 
 def _args(**kwargs: object) -> argparse.Namespace:
-    defaults = {"state_conn_id": CONN, "output": "table", "user": None, "reason": None, "status": "pending"}
+    defaults = {
+        "state_conn_id": CONN,
+        "output": "table",
+        "user": None,
+        "reason": None,
+        "status": "pending",
+        "yes": True,
+    }
     return argparse.Namespace(**{**defaults, **kwargs})
 
 
@@ -121,14 +128,14 @@ def test_a_reason_over_the_limit_is_refused_naming_it_and_nothing_is_recorded(
     approval_id = _request(store)
     too_long = "x" * (MAX_REASON_CHARS + 1)
     with pytest.raises(SystemExit) as refused:
-        main(["approvals", "deny", str(approval_id), "--reason", too_long, "--state-conn-id", CONN])
+        main(["approvals", "deny", str(approval_id), "--yes", "--reason", too_long, "--state-conn-id", CONN])
     assert refused.value.code == 2  # argparse's usage error: before any store is opened
     assert f"at most {MAX_REASON_CHARS} characters" in capsys.readouterr().err
     # the store refuses it too, whoever calls it
     with pytest.raises(SystemExit, match=f"at most {MAX_REASON_CHARS} characters"):
         approvals_deny(_args(approval_id=approval_id, reason=too_long))
     assert store.get_approval(approval_id)["status"] == "pending"
-    main(["approvals", "deny", str(approval_id), "--reason", "x" * MAX_REASON_CHARS, "--state-conn-id", CONN])
+    main(["approvals", "deny", str(approval_id), "-y", "--reason", "x" * MAX_REASON_CHARS, "--state-conn-id", CONN])
     assert store.get_approval(approval_id)["reason"] == "x" * MAX_REASON_CHARS
 
 
@@ -136,7 +143,7 @@ def test_the_lead_wires_these_functions_to_airflow_agentic_mlops_approvals(store
     from airflow_provider_agentic_mlops.cli.definition import main
 
     approval_id = _request(store)
-    main(["approvals", "approve", str(approval_id), "--user", "carol", "--state-conn-id", CONN])
+    main(["approvals", "approve", str(approval_id), "--yes", "--user", "carol", "--state-conn-id", CONN])
     assert store.get_approval(approval_id)["decided_by"] == "alice"  # the login's person; "carol" is shown only
     vote = next(a for a in store.audit_trail("fraud") if a["action"] == "approval_vote_approve")
     assert vote["details"]["identity"]["display_name"] == "carol"
@@ -231,3 +238,49 @@ def test_a_vote_for_a_model_the_models_file_does_not_list_warns_as_the_list_does
     printed = capsys.readouterr().err
     assert "warning: model 'frud' is not in the models file" in printed and "did you mean 'fraud'?" in printed
     assert store.get_approval(approval_id)["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("decide", "verb", "status"), [(approvals_approve, "Approve", "approved"), (approvals_deny, "Deny", "denied")]
+)
+def test_on_a_terminal_a_decision_is_asked_first_naming_the_model_dag_and_run(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, decide, verb, status
+) -> None:
+    """`approvals approve 12` (a mistyped id) recorded at once: the wrong model promoted, undone only by rollback."""
+    approval_id = _request(store)
+    asked = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
+    with pytest.raises(SystemExit, match="nothing recorded"):
+        decide(_args(approval_id=approval_id, yes=False))
+    assert asked == [f"{verb} fraud v7 (DAG agentic_mlops__fraud, run r1)? [y/N] "]
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    decide(_args(approval_id=approval_id, yes=False))
+    assert store.get_approval(approval_id)["status"] == status
+
+
+@pytest.mark.parametrize("decide", [approvals_approve, approvals_deny])
+def test_without_a_terminal_a_decision_needs_yes(store: StateStore, monkeypatch: pytest.MonkeyPatch, decide) -> None:
+    approval_id = _request(store)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(SystemExit, match="without confirmation: pass --yes when not on a terminal"):
+        decide(_args(approval_id=approval_id, yes=False))
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
+def test_a_request_past_its_deadline_is_listed_as_expired_not_pending(
+    store: StateStore, capsys: pytest.CaptureFixture
+) -> None:
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    live = _request(store)
+    late = _request(store, run_id="r2", expires_at=utcnow() - timedelta(minutes=1))
+    approvals_list(_args(output="json"))
+    assert [row["id"] for row in json.loads(capsys.readouterr().out)] == [live]
+    approvals_list(_args(output="json", status="expired"))
+    [expired] = json.loads(capsys.readouterr().out)
+    assert (expired["id"], expired["decided_by"]) == (late, "timeout")

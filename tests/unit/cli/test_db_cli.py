@@ -112,3 +112,32 @@ def test_a_reading_command_migrates_an_empty_store_at_first_use_as_the_readme_sa
     engine = sa.create_engine(store_url)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def test_a_password_in_the_url_query_is_masked_too(tmp_path, monkeypatch, capsys) -> None:
+    """libpq takes ``?password=``: hide_password masks only user:password@, so the query's was printed in clear."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    url = "postgresql+psycopg2://agent@127.0.0.1:18413/db?sslmode=disable&password=Secret123"
+    monkeypatch.setenv("AIRFLOW_CONN_QPW", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": url}}))
+    with pytest.raises(SystemExit) as exc:  # nothing listens there
+        main(["db", "migrate", "--state-conn-id", "qpw"])
+    printed = capsys.readouterr()
+    assert "127.0.0.1:18413/db?password=***&sslmode=disable" in printed.out  # SQLAlchemy sorts the query
+    assert "Secret123" not in printed.out + printed.err + str(exc.value.code)
+
+
+def test_a_relative_sqlite_path_is_shown_resolved_with_a_warning(tmp_path, monkeypatch, capsys) -> None:
+    """``sqlite:///rel.db`` opens rel.db in whatever folder a process starts in: another store per process."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    conn = {"conn_type": "agentic_mlops_state", "extra": {"url": "sqlite:///rel.db"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SQLREL", json.dumps(conn))
+    main(["db", "migrate", "--state-conn-id", "sqlrel"])
+    printed = capsys.readouterr()
+    assert f"State store sqlrel: sqlite:///{tmp_path / 'rel.db'}" in printed.out
+    assert "warning: the SQLite path 'rel.db' of connection 'sqlrel' is relative" in printed.err
+    assert "give an absolute path" in printed.err

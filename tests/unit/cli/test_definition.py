@@ -12,6 +12,7 @@ from airflow_provider_agentic_mlops.cli.definition import build_parser, get_agen
 CONFIG_OPTION_HELP = [
     (["models", "list"], "[agentic_mlops] models_file, else models.yaml in [core] dags_folder"),
     (["models", "list"], "[agentic_mlops] state_conn_id, else agentic_mlops_state_default"),
+    (["models", "list"], "the DAG file reads the one beside it: set [agentic_mlops] models_file when that is"),
     (["approvals", "approve"], "mapped to an Airflow user by [agentic_mlops] approver_identities"),
     (["rollback"], "else [agentic_mlops] state_conn_id"),
     (["init"], "(default: [core] dags_folder)"),
@@ -67,3 +68,137 @@ def test_a_count_or_port_out_of_range_is_a_usage_error_naming_the_value(parse, a
     assert exc.value.code == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"argument {argv[-2]}: {value} " in err and "whole number" in err
+
+
+# (connection as AIRFLOW_CONN_ JSON, command line, text the one-line error must show): likely mistakes
+STORE_MISTAKES = [
+    pytest.param(
+        {"conn_type": "agentic_mlops_state", "extra": {"url": "postgresql+psycopg2://agent:s3cret@127.0.0.1:18411/db"}},
+        ["db", "migrate"],
+        "the state store (connection 'mistake', postgresql+psycopg2://agent:***@127.0.0.1:18411/db) is unavailable",
+        id="db-migrate-store-down",
+    ),
+    pytest.param(
+        {"conn_type": "agentic_mlops_state", "extra": {"url": "postgresql+psycopg2://agent:s3cret@127.0.0.1:18411/db"}},
+        ["approvals", "list"],
+        "the state store (connection 'mistake', postgresql+psycopg2://agent:***@127.0.0.1:18411/db) is unavailable",
+        id="approvals-list-store-down",
+    ),
+    pytest.param(
+        {"conn_type": "agentic_mlops_state", "extra": {"url": "postgresql+psycopg2://agent:s3cret@127.0.0.1:18411/db"}},
+        ["decisions", "list"],
+        "is unavailable",
+        id="decisions-list-store-down",
+    ),
+    pytest.param(
+        {"conn_type": "agentic_mlops_state", "extra": {"url": "postgress://agent:s3cret@127.0.0.1/db"}},
+        ["db", "migrate"],
+        "connection 'mistake', postgress://agent:***@127.0.0.1/db) is unavailable: NoSuchModuleError",
+        id="db-migrate-dialect-typo",
+    ),
+    pytest.param(
+        {"conn_type": "agentic_mlops_state", "extra": {"url": "postgress://agent:s3cret@127.0.0.1/db"}},
+        ["approvals", "list"],
+        "connection 'mistake', postgress://agent:***@127.0.0.1/db) is unavailable: NoSuchModuleError",
+        id="approvals-list-dialect-typo",
+    ),
+    pytest.param(
+        {"conn_type": "agentic_mlops_state", "extra": {"url": "not a url"}},
+        ["db", "migrate"],
+        "connection 'mistake', not a url) is unavailable: ArgumentError",
+        id="db-migrate-unparsable-url",
+    ),
+    pytest.param(
+        {"conn_type": "agentic_mlops_state", "extra": {"url": "not a url"}},
+        ["approvals", "list"],
+        "connection 'mistake', not a url) is unavailable: ArgumentError",
+        id="approvals-list-unparsable-url",
+    ),
+    pytest.param(
+        {"conn_type": "http", "host": "example.com"},
+        ["db", "migrate"],
+        "connection 'mistake' (type 'http') has no state-store URL",
+        id="db-migrate-wrong-connection-type",
+    ),
+]
+
+
+@pytest.mark.parametrize(("conn", "argv", "expected"), STORE_MISTAKES)
+def test_a_state_store_mistake_is_one_line_naming_the_connection_not_a_traceback(
+    conn, argv, expected, tmp_path, monkeypatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_MISTAKE", json.dumps(conn))
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--state-conn-id", "mistake"])
+    message = str(exc.value.code)
+    assert message.startswith("error: ") and expected in message, message
+    assert "s3cret" not in message
+
+
+def test_a_state_database_that_does_not_exist_is_one_line_naming_it(tmp_path, monkeypatch) -> None:
+    import json
+
+    from tests.conftest import PG_HOST, PG_PORT, require_server
+
+    require_server("PostgreSQL", PG_HOST, PG_PORT)
+    url = f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/agentic_mlops_no_such_db"
+    monkeypatch.setenv("AIRFLOW_CONN_NODB", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": url}}))
+    with pytest.raises(SystemExit) as exc:
+        main(["db", "migrate", "--state-conn-id", "nodb"])
+    assert str(exc.value.code).startswith(f"error: the state store (connection 'nodb', {url}) is unavailable: ")
+
+
+def test_bad_approver_identities_json_is_one_line_naming_the_option(tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
+    from tests.approval_data import request_approval
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", "{bad")
+    store = StateStore(default_sqlite_url(tmp_path))
+    approval_id = request_approval(store, run_id="r1").approval["id"]
+    store.dispose()
+    with pytest.raises(SystemExit) as exc:
+        main(["approvals", "approve", str(approval_id), "--yes"])
+    assert str(exc.value.code).startswith("error: [agentic_mlops] approver_identities is not JSON")
+
+
+def test_init_into_a_file_is_one_line_naming_it(tmp_path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(SystemExit) as exc:
+        main(["init", "--dags-folder", str(afile)])
+    assert str(exc.value.code) == f"error: --dags-folder {str(afile)!r} is a file, not a folder; give the DAGs folder"
+
+
+def test_mlflow_down_in_rollback_is_one_line_naming_the_connection(tmp_path, monkeypatch) -> None:
+    import json
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLDOWN",
+        json.dumps(
+            {"conn_type": "agentic_mlops_mlflow", "host": "http://127.0.0.1:18412", "extra": {"access": "promote"}}
+        ),
+    )
+    argv = ["rollback", "fraud", "--registered-model", "fraud", "--mlflow-conn-id", "mldown", "--yes"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--models-file", str(tmp_path / "none.yaml")])
+    message = str(exc.value.code)
+    assert message.startswith("error: MLflow connection 'mldown' (http://127.0.0.1:18412), model 'fraud': ")
+    assert "\n" not in message and "Check that the MLflow server is up" in message
+
+
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch) -> None:
+    """A bug is not a user's mistake: hiding its traceback would hide where it is."""
+    from airflow_provider_agentic_mlops.cli.commands import db
+
+    def broken(args: argparse.Namespace) -> None:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(db, "db_migrate", broken)
+    with pytest.raises(KeyError):
+        main(["db", "migrate"])

@@ -25,7 +25,7 @@ models:
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: None)  # no registry in this test
+    monkeypatch.setattr(models_cli, "_champion_version", lambda *_: (None, None))  # no registry in this test
     return StateStoreHook().get_store()
 
 
@@ -125,7 +125,8 @@ def test_an_unreachable_registry_is_an_unknown_champion_with_a_warning_not_no_ch
     )
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     with caplog.at_level("WARNING"):
-        assert models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry") == models_cli.UNKNOWN_CHAMPION
+        version, error = models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry")
+    assert version is None and error.startswith("MlflowException: MLflow connection 'agentic_mlops_mlflow_registry'")
     assert "MLflow connection 'agentic_mlops_mlflow_registry' failed" in caplog.text
 
 
@@ -210,13 +211,19 @@ def test_a_model_whose_state_store_fails_is_listed_as_unknown_with_a_warning_not
         models_cli.models_list(argparse.Namespace(models_file=str(path), state_conn_id=None, output="json"))
     rows = {row["model"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["m"]["blocked"] is None and rows["m"]["pending_approvals"] == 0  # its store answered
+    assert rows["m"]["state_error"] is None
     unknown = rows["typo-store"]
-    assert [unknown[c] for c in ("running_job", "blocked", "last_decision", "pending_approvals", "promotion")] == [
-        "?"
-    ] * 5
+    # JSON keeps each column's type (a "?" in an integer column broke `jq '.pending_approvals > 0'`); the error says why
+    columns = ("running_job", "blocked", "last_decision", "pending_approvals", "promotion")
+    assert [unknown[c] for c in columns] == [None] * 5
+    assert unknown["state_error"].startswith("StateConnectionNotFound: state store connection 'no_such_state_conn'")
     warning = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "state of typo-store unknown (shown as '?')" in warning
     assert "state store connection 'no_such_state_conn' does not exist" in warning
+
+    models_cli.models_list(argparse.Namespace(models_file=str(path), state_conn_id=None, output="table"))
+    table = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert table["typo-store"].split()[4:] == ["?"] * 5 and "state_error" not in table["typo-store"]
 
 
 def test_an_unfinished_promotion_is_shown_with_the_steps_done(store, tmp_path, capsys) -> None:
@@ -308,3 +315,29 @@ def _specs(tmp_path):
     from airflow_provider_agentic_mlops.core.config import load_models
 
     return load_models(tmp_path / "models.yaml")
+
+
+def test_a_request_past_its_deadline_is_not_counted_as_pending(store, tmp_path, capsys) -> None:
+    """The sensor expires requests only while it pokes: one past its deadline was counted as still pending."""
+    store.request_approval("m", "2", dag_id="d", run_id="r1", expires_at=utcnow() + timedelta(hours=1))
+    store.request_approval("m", "3", dag_id="d", run_id="r2", expires_at=utcnow() - timedelta(minutes=1))
+    assert _list(tmp_path, capsys)["pending_approvals"] == 1
+    assert [a["model_version"] for a in store.list_approvals(status="expired")] == ["3"]
+
+
+def test_models_validate_exits_non_zero_naming_each_invalid_entry(tmp_path, monkeypatch, capsys) -> None:
+    """`models list` only warned of a bad entry and exited 0: CI had no command that fails on one."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name="good") + MODELS.format(name="bad").replace("models:", "") + "    x: 1\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "validate", "--models-file", str(path)])
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "model 'bad': field 'x'" in out and "1 of 2 entries invalid" in out
+
+    path.write_text(MODELS.format(name="good"))
+    main(["models", "validate", "--models-file", str(path)])
+    assert f"{path}: 1 model, all valid" in capsys.readouterr().out

@@ -171,3 +171,12 @@ def test_the_cli_says_it_sent_no_champion_asset_event_and_how_to_send_one(models
         "rollback": True,
         "user": result["user"],
     }
+
+
+def test_rollback_with_a_connection_id_that_does_not_exist_is_refused_not_run_locally(airflow_home, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    argv = ["rollback", "fraud", "--registered-model", "fraud", "--mlflow-conn-id", "nosuchml", "--yes"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--models-file", str(airflow_home / "none.yaml")])
+    assert str(exc.value.code).startswith("error: MLflow connection 'nosuchml' does not exist")

@@ -142,3 +142,23 @@ def test_models_are_loaded_from_the_connections_registry_not_the_tracking_store(
     )
 
     assert list(output) == [1, 1, 1]
+
+
+def test_a_named_connection_that_does_not_exist_is_an_error_not_the_local_store(airflow_home: Path) -> None:
+    """A typo'd --mlflow-conn-id or models.yaml promote_conn_id read and wrote a local store nobody serves from."""
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowConnectionNotFound
+
+    with pytest.raises(MlflowConnectionNotFound) as raised:
+        _ = MlflowRegistryHook("nosuchml").tracking_uri
+    message = str(raised.value)
+    assert message.startswith("MLflow connection 'nosuchml' does not exist")
+    assert "airflow connections add nosuchml --conn-type agentic_mlops_mlflow" in message
+
+
+@pytest.mark.parametrize(
+    "conn_id", ["agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"]
+)
+def test_an_absent_default_connection_uses_the_local_tracking_uri(conn_id: str, airflow_home: Path) -> None:
+    from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
+
+    assert MlflowRegistryHook(conn_id).tracking_uri == default_tracking_uri()

@@ -302,3 +302,19 @@ def test_tasks_of_a_hand_written_dag_use_the_configured_state_store(monkeypatch,
     EscalateOperator(task_id="escalate", model_name="fraud", slack_conn_id="no_slack_here").execute(context)
     assert team_store.audit_trail("fraud")[0]["action"] == "escalated"
     assert not (airflow_home / "agentic_mlops.db").exists()  # the fallback store was never opened
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db?password=pw&sslmode=require", "postgresql://u@h/db?password=***&sslmode=require"),
+        ("postgresql://u@h/db?sslmode=require&sslpassword=pw", "postgresql://u@h/db?sslmode=require&sslpassword=***"),
+        ("postgress://u:pw@h/db?PASSWORD=pw", "postgress://u:***@h/db?PASSWORD=***"),
+        ("not a url password=pw", "not a url password=pw"),  # no URL: nothing to mask, nothing to fail on
+    ],
+)
+def test_shown_url_masks_every_password_of_a_url(url: str, shown: str) -> None:
+    from airflow_provider_agentic_mlops.hooks.state import shown_url
+
+    assert shown_url(url) == shown

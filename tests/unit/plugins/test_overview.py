@@ -330,7 +330,7 @@ def test_a_misconfigured_state_connection_is_503_naming_the_connection(
         response = client.get(path)
         assert response.status_code == 503, (path, response.text)
         detail = response.json()["detail"]
-        assert "'team_state'" in detail and "ValueError" in detail and "has no state-store URL" in detail
+        assert "'team_state'" in detail and "StateConnectionInvalid" in detail and "has no state-store URL" in detail
 
 
 def test_an_unreachable_state_store_is_503_with_the_error_class_and_no_password(allowed: set[str]) -> None:
