@@ -190,6 +190,18 @@ ARG_REQUEST_MODEL = Arg(
     "state_conn_id in the models file unless --state-conn-id names one",
 )
 
+#: What approve and deny take: the same request, person and store options.
+DECIDE_ARGS = (
+    ARG_APPROVAL_ID,
+    ARG_REQUEST_MODEL,
+    ARG_USER,
+    ARG_REASON,
+    ARG_YES,
+    ARG_OUTPUT,
+    ARG_STATE_CONN,
+    ARG_MODELS_FILE,
+)
+
 APPROVALS_COMMANDS = (
     _command(
         "list",
@@ -201,31 +213,13 @@ APPROVALS_COMMANDS = (
         "approve",
         "approvals.approvals_approve",
         "Approve a pending request (same rules as the Slack button; the first decision wins); asks first on a terminal",
-        (
-            ARG_APPROVAL_ID,
-            ARG_REQUEST_MODEL,
-            ARG_USER,
-            ARG_REASON,
-            ARG_YES,
-            ARG_OUTPUT,
-            ARG_STATE_CONN,
-            ARG_MODELS_FILE,
-        ),
+        DECIDE_ARGS,
     ),
     _command(
         "deny",
         "approvals.approvals_deny",
         "Deny a pending request; nothing is promoted; asks first on a terminal",
-        (
-            ARG_APPROVAL_ID,
-            ARG_REQUEST_MODEL,
-            ARG_USER,
-            ARG_REASON,
-            ARG_YES,
-            ARG_OUTPUT,
-            ARG_STATE_CONN,
-            ARG_MODELS_FILE,
-        ),
+        DECIDE_ARGS,
     ),
 )
 
