@@ -31,6 +31,8 @@ shown as in progress when its task is never re-run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -61,6 +63,21 @@ _CHANGE_WORDS = {PROMOTED: "promoted v{}", ROLLBACK_STARTED: "rollback to v{} st
 
 class PromotionRefused(AgenticMlopsError, PermissionError):
     """Promotion or rollback was refused; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """A validation report file as stored now, read again before a promotion begins: it must still be the
+    report approved (a report edited after validation is not what the person approved).
+
+    :param artifact: where it was read (``runs:/<run>/agentic_mlops/validation/report.md``), named in a refusal.
+    :param text: its content now.
+    :param digest: the sha256 validation recorded for it; None: the approval's report digest (``report.md``'s).
+    """
+
+    artifact: str
+    text: str
+    digest: str | None = None
 
 
 class _Unknown(Enum):
@@ -120,23 +137,14 @@ def check_promotion_gate(
     dag_id: str,
     run_id: str,
     report_digest: str | None = None,
-    report_markdown: str | None = None,
-    report_artifact: str | None = None,
-    report_html: str | None = None,
-    report_html_digest: str | None = None,
-    report_html_artifact: str | None = None,
+    stored_reports: Sequence[StoredReport] = (),
 ) -> dict[str, Any]:
     """The approved approval that allows promoting ``version`` in this run; raises :class:`PromotionRefused`.
 
     :param report_digest: the validation report's digest; when both it and the approval's are known they
         must match (the person approved exactly this report).
-    :param report_markdown: the Markdown report as stored now (``report_artifact``); when given, its digest
-        must be the approved one before a promotion begins: a report edited after validation is not what the
-        person approved.
-    :param report_artifact: where ``report_markdown`` was read, for the refusal.
-    :param report_html: the HTML report as stored now (``report_html_artifact``), the page reviewers open; when
-        given with ``report_html_digest`` (its digest when validation wrote it), they must match, as for
-        ``report_markdown``.
+    :param stored_reports: the report files as stored now (``report.md``, and ``report.html``, the page
+        reviewers open); before a promotion begins each must still have its approved digest.
     """
     approval = store.find_approval(model_name, version, dag_id=dag_id, run_id=run_id)
     if approval is None:
@@ -173,13 +181,12 @@ def check_promotion_gate(
     if store.find_promotion(approval["id"]) is None:
         from airflow_provider_agentic_mlops.core.validation import markdown_digest
 
-        stored = [(report_markdown, approved_digest, report_artifact or "report.md")]
-        stored.append((report_html, report_html_digest, report_html_artifact or "report.html"))
-        for text, expected, artifact in stored:
-            on_file = None if text is None or not expected else markdown_digest(text)
+        for report in stored_reports:
+            expected = report.digest or approved_digest
+            on_file = markdown_digest(report.text) if expected else None
             if on_file is not None and on_file != expected:
                 raise PromotionRefused(
-                    f"model {model_name!r} v{version}: the validation report {artifact} has changed since "
+                    f"model {model_name!r} v{version}: the validation report {report.artifact} has changed since "
                     f"validation (sha256 {on_file[:12]}, approved {expected[:12]}); what a person reads is not "
                     "what was approved. Nothing was changed. Re-run validation with its downstream tasks to write "
                     "the report again and ask for a new approval"
@@ -198,19 +205,13 @@ def promote_version(
     run_id: str,
     report_digest: str | None = None,
     validated_champion: str | None | Literal[_Unknown.UNKNOWN] = UNKNOWN_CHAMPION,
-    report_markdown: str | None = None,
-    report_artifact: str | None = None,
-    report_html: str | None = None,
-    report_html_digest: str | None = None,
-    report_html_artifact: str | None = None,
+    stored_reports: Sequence[StoredReport] = (),
 ) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (and ``previous_champion`` to the old one) behind the gate, as a
     resumable transaction (see the module docstring). Every step but the Asset event is done on return.
 
     :param report_digest: the validation report's digest, which the approval must have been given for.
-    :param report_markdown: the Markdown report as stored now, and ``report_artifact`` where; ``report_html``,
-        ``report_html_digest`` and ``report_html_artifact`` likewise for the HTML report: see
-        :func:`check_promotion_gate`.
+    :param stored_reports: the report files as stored now: see :func:`check_promotion_gate`.
     :param validated_champion: the champion the validation compared ``version`` with (None: there was none).
         Until ``champion`` has moved, the promotion is refused unless the champion is still that one (or
         already ``version``): the approval covers exactly that comparison. :data:`UNKNOWN_CHAMPION`: no check.
@@ -226,11 +227,7 @@ def promote_version(
         dag_id=dag_id,
         run_id=run_id,
         report_digest=report_digest,
-        report_markdown=report_markdown,
-        report_artifact=report_artifact,
-        report_html=report_html,
-        report_html_digest=report_html_digest,
-        report_html_artifact=report_html_artifact,
+        stored_reports=stored_reports,
     )
     promotion = store.find_promotion(approval["id"])
     if promotion is not None:  # a re-run: only while nothing moved the champion since the promotion began

@@ -14,6 +14,7 @@ from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - Prom
     PREVIOUS_CHAMPION,
     UNKNOWN_CHAMPION,
     PromotionRefused,
+    StoredReport,
     promote_version,
     record_asset_event_sent,
     rollback_champion,
@@ -121,7 +122,7 @@ class PromoteOperator(_ChampionOperator):
         retrained = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="promote")
         version = retrained["version"]
         validation: Mapping[str, Any] = {}
-        report_markdown = report_artifact = report_html = report_html_artifact = None
+        stored_reports: list[StoredReport] = []
         if self.validate_task_id:
             from airflow_provider_agentic_mlops.operators.validate import REPORT_HTML, REPORT_MD
 
@@ -131,9 +132,11 @@ class PromoteOperator(_ChampionOperator):
                 version=str(version),
                 validate_task_id=self.validate_task_id,
             )
-            report_markdown, report_artifact = self._stored_report(retrained, str(version), REPORT_MD)
+            stored_reports.append(self._stored_report(retrained, str(version), REPORT_MD))
             if validation.get("report_html_digest"):  # the page reviewers open (none from older validations)
-                report_html, report_html_artifact = self._stored_report(retrained, str(version), REPORT_HTML)
+                stored_reports.append(
+                    self._stored_report(retrained, str(version), REPORT_HTML, validation["report_html_digest"])
+                )
         result = promote_version(
             self.hook,
             self.store,
@@ -145,11 +148,7 @@ class PromoteOperator(_ChampionOperator):
             report_digest=validation.get("report_digest"),
             # the champion the report compared with: promotion is refused if it moved since
             validated_champion=validation.get("champion_version", UNKNOWN_CHAMPION),
-            report_markdown=report_markdown,
-            report_artifact=report_artifact,
-            report_html=report_html,
-            report_html_digest=validation.get("report_html_digest"),
-            report_html_artifact=report_html_artifact,
+            stored_reports=stored_reports,
         )
         self.promotion_id = result["promotion_id"]
         if result["noop"]:
@@ -177,13 +176,16 @@ class PromoteOperator(_ChampionOperator):
         )
         return result
 
-    def _stored_report(self, retrained: Mapping[str, Any], version: str, path: str) -> tuple[str, str]:
-        """The report ``path`` (Markdown or HTML) in the challenger's run as stored now, and its ``runs:/`` URI: the
-        validation task wrote it there, and promotion checks it is still the one approved."""
+    def _stored_report(
+        self, retrained: Mapping[str, Any], version: str, path: str, digest: str | None = None
+    ) -> StoredReport:
+        """The report ``path`` (Markdown or HTML) in the challenger's run as stored now, with its ``runs:/`` URI
+        and the ``digest`` validation recorded for it: the validation task wrote it there, and promotion checks it
+        is still the one approved."""
         run_id = challenger_run_id(self.hook, self.registered_model, retrained)
         uri = f"runs:/{run_id}/{path}"
         try:
-            return self.hook.read_text_artifact(run_id, path), uri
+            return StoredReport(artifact=uri, text=self.hook.read_text_artifact(run_id, path), digest=digest)
         except Exception as err:
             raise PromotionRefused(
                 f"model {self.model_name!r} v{version}: the validation report {uri} cannot be read "

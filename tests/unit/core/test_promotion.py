@@ -17,6 +17,7 @@ from airflow_provider_agentic_mlops.core.promotion import (
     PROMOTION_STEPS,
     UNKNOWN_CHAMPION,
     PromotionRefused,
+    StoredReport,
     check_promotion_gate,
     promote_version,
     record_asset_event_sent,
@@ -544,26 +545,31 @@ def test_a_report_changed_after_approval_is_refused_naming_the_artifact(sqlite_s
         report_digest=markdown_digest(approved),
     )
     sqlite_store.decide_approval(approval["id"], approve=True, user="alice", via="cli")
-    gate = {"model_name": MODEL, "version": "2", "dag_id": DAG_ID, "run_id": RUN_ID}
-    gate |= {
+    gate = {
+        "model_name": MODEL,
+        "version": "2",
+        "dag_id": DAG_ID,
+        "run_id": RUN_ID,
         "report_digest": markdown_digest(approved),
-        "report_artifact": "runs:/r/agentic_mlops/validation/report.md",
     }
+    md = "runs:/r/agentic_mlops/validation/report.md"
 
     with pytest.raises(PromotionRefused, match=r"runs:/r/agentic_mlops/validation/report\.md .*changed"):
-        check_promotion_gate(sqlite_store, **gate, report_markdown="# Validation: PASSED (edited)\n")
-    assert check_promotion_gate(sqlite_store, **gate, report_markdown=approved)["id"] == approval["id"]
+        check_promotion_gate(sqlite_store, **gate, stored_reports=[StoredReport(md, "# Validation: PASSED (edited)\n")])
+    assert (
+        check_promotion_gate(sqlite_store, **gate, stored_reports=[StoredReport(md, approved)])["id"] == approval["id"]
+    )
 
     # report.html, the page the approvals page and Slack link to, is bound too: by its digest at validation
     html = "<html>PASSED</html>"
-    gate |= {
-        "report_markdown": approved,
-        "report_html_digest": markdown_digest(html),
-        "report_html_artifact": "runs:/r/agentic_mlops/validation/report.html",
-    }
+    page = "runs:/r/agentic_mlops/validation/report.html"
+
+    def stored(page_now: str) -> list[StoredReport]:
+        return [StoredReport(md, approved), StoredReport(page, page_now, digest=markdown_digest(html))]
+
     with pytest.raises(PromotionRefused, match=r"runs:/r/agentic_mlops/validation/report\.html .*changed"):
-        check_promotion_gate(sqlite_store, **gate, report_html="<html>PASSED, trust me</html>")
-    assert check_promotion_gate(sqlite_store, **gate, report_html=html)["id"] == approval["id"]
+        check_promotion_gate(sqlite_store, **gate, stored_reports=stored("<html>PASSED, trust me</html>"))
+    assert check_promotion_gate(sqlite_store, **gate, stored_reports=stored(html))["id"] == approval["id"]
 
 
 def test_the_promotion_records_the_approved_report_digest_and_utc_times(sqlite_store: StateStore) -> None:
