@@ -152,6 +152,27 @@ class MlflowConnectionNotFound(AgenticMlopsError, ValueError):
     """An MLflow connection other than the three default ids does not exist (a typo, or not created yet)."""
 
 
+def _unreachable(err: BaseException) -> bool:
+    """Whether ``err`` (or what caused it) says MLflow or its artifact store could not be reached or was
+    overloaded (refused or timed-out connections, HTTP 5xx or 429), rather than that the model cannot be loaded."""
+    import requests
+
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
+            return True
+        response = getattr(cause, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int) and (status >= 500 or status == 429):
+            return True
+        if getattr(cause, "error_code", None) in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 class _GuardedClient:
     """An ``MlflowClient`` that refuses what its connection's access level does not allow.
 
@@ -443,7 +464,8 @@ class MlflowRegistryHook(BaseHook):
             ``predict_proba`` and ``classes_``; a pyfunc model's output as it returned it (labels, scores or
             a column per class: ``core.metrics.read_predictions`` tells them apart, given the labels).
         :raises ModelLoadError: the version could not be loaded (e.g. its files are gone from the artifact
-            store); errors of ``columns`` and of the model's predict are raised as they are.
+            store); MLflow or its artifact store unreachable is an ``MlflowException`` instead (the task is
+            retried); errors of ``columns`` and of the model's predict are raised as they are.
         """
         import mlflow
 
@@ -456,6 +478,13 @@ class MlflowRegistryHook(BaseHook):
                 sklearn = "sklearn" in info.flavors
                 model = mlflow.sklearn.load_model(uri) if sklearn else mlflow.pyfunc.load_model(uri)
             except Exception as err:
+                if _unreachable(err):  # not the model's fault: the task fails and Airflow retries it
+                    from mlflow.exceptions import MlflowException
+
+                    raise MlflowException(
+                        f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}): {uri} could not be "
+                        f"reached ({type(err).__name__}: {' '.join(str(err).split())[:300]}); the task is retried"
+                    ) from err
                 raise ModelLoadError(
                     f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}): {uri} could not be loaded "
                     f"({type(err).__name__}: {' '.join(str(err).split())[:300]})",  # MLflow's spans lines

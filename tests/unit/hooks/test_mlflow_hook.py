@@ -162,3 +162,24 @@ def test_an_absent_default_connection_uses_the_local_tracking_uri(conn_id: str, 
     from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
 
     assert MlflowRegistryHook(conn_id).tracking_uri == default_tracking_uri()
+
+
+def test_an_unreachable_server_while_loading_a_model_is_raised_for_a_retry_not_an_unloadable_model(
+    monkeypatch, airflow_home: Path
+) -> None:
+    """A champion that cannot be loaded rejects the challenger (ModelLoadError); MLflow merely unreachable must
+    not: the task fails and Airflow retries it, instead of a retrained challenger rejected for a network blip."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once instead of backing off
+    conn = {"conn_type": "agentic_mlops_mlflow", "host": f"http://127.0.0.1:{_closed_port()}"}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DOWN", json.dumps(conn))
+    with pytest.raises(MlflowException) as raised:
+        MlflowRegistryHook("mlflow_down").predict_version(
+            "fraud-detector", "3", pd.DataFrame({"f0": [1.0]}), columns=lambda names: ["f0"], classification=True
+        )
+    assert not isinstance(raised.value, ModelLoadError)
+    assert "mlflow_down" in str(raised.value) and "models:/fraud-detector/3" in str(raised.value)
