@@ -151,6 +151,8 @@ def create_requests(store_url: str, count: int) -> list[int]:
                 "approver_usergroup": USERGROUP,
                 "slack_conn_id": "slack_api_default",
                 "channel": BENCH_CHANNEL,
+                # as the sensor records it: each click reads this task's state in Airflow's metadata DB
+                "sensor_task_id": "wait_for_approval",
             },
         }
         for i in range(count)
