@@ -38,6 +38,8 @@ from typing import IO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from airflow_provider_agentic_mlops.core.errors import mask_url_secrets
+
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ends a wait
 SQLITE_POLL_SECONDS = 0.05
 
@@ -73,7 +75,8 @@ def _pg_xact_lock(conn: Connection, scope: str, key: str, timeout: float | None)
             raise
         raise LockTimeout(
             f"lock {scope!r}/{key!r} not free after {timeout:.3g} s: another session holds it (PostgreSQL advisory "
-            f"lock {lock_key} on {conn.engine.url.render_as_string(hide_password=True)}; find the holder with "
+            f"lock {lock_key} on {mask_url_secrets(conn.engine.url.render_as_string(hide_password=True))}; "
+            "find the holder with "
             "SELECT pid, state, xact_start, query FROM pg_locks JOIN pg_stat_activity USING (pid) "
             f"WHERE locktype = 'advisory' AND objid = {lock_key & 0xFFFFFFFF})"
         ) from err

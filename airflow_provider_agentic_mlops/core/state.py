@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import paths, schema
 from airflow_provider_agentic_mlops.core.approval_policy import SLACK_VIAS, Allowlist, bad_reason
-from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, mask_url_secrets
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import locked_transaction
 from airflow_provider_agentic_mlops.core.schema import (
@@ -1644,7 +1644,7 @@ def _check_known_revision(engine: Engine, current: str | None, script_location: 
     if current is None or current in known:
         return
     raise UnknownSchemaRevision(
-        f"the state store at {engine.url.render_as_string(hide_password=True)} is at schema revision "
+        f"the state store at {mask_url_secrets(engine.url.render_as_string(hide_password=True))} is at schema revision "
         f"{current!r}, which this provider version does not know (it knows {', '.join(known)}): a newer "
         "airflow-provider-agentic-mlops migrated it. Upgrade the provider to that version or later on every "
         "Airflow component (scheduler, workers, triggerer, API server), then run again; nothing was changed. "

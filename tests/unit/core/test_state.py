@@ -271,6 +271,17 @@ def test_a_store_written_by_a_newer_provider_is_a_clear_error_not_an_alembic_tra
     assert "Upgrade the provider" in message and "Can't locate" not in message
 
 
+def test_a_store_of_a_newer_provider_is_named_with_every_password_masked(tmp_path) -> None:
+    """The message names the store's URL: a password given in its query (libpq reads ``?password=``) is masked
+    as the one before the host is, as the CLI and the hook show URLs."""
+    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR, UnknownSchemaRevision, _check_known_revision
+
+    engine = sa.create_engine("postgresql+psycopg2://mlops:userinfo-secret@db/state?password=query-secret")
+    with pytest.raises(UnknownSchemaRevision) as raised:
+        _check_known_revision(engine, "9999", MIGRATIONS_DIR)
+    assert "secret" not in str(raised.value) and "password=***" in str(raised.value)
+
+
 def test_finish_job_rejects_a_non_final_status(store: StateStore) -> None:
     job, _ = store.start_job("m")
     with pytest.raises(ValueError, match="'running' is not a final status"):
