@@ -526,95 +526,81 @@ def decide(
         approval = _get(store, approval_id)
     identities = identities if identities is not None else configured_identities()
 
-    def again(fresh: dict[str, Any]) -> ApprovalOutcome:
-        """Decide on ``fresh``, the request as it is now: ``approval`` (a cached copy) had approvers or a
-        number of approvals the request no longer has (the sensor asked again with the current ones)."""
-        return decide(
-            store,
-            approval_id,
-            approve=approve,
-            user=user,
-            via=via,
-            reason=reason,
-            allowlist=allowlist,
-            slack_client=slack_client,
-            members=members,
-            update_message=update_message,
-            approval=fresh,
-            write_lock=write_lock,
-            voter=voter,
-            display_name=display_name,
-            identities=identities,
-            emails=emails,
-            message_ts=message_ts,
-            task_state=task_state,
-        )
-
-    try:
-        if via in SLACK_VIAS:
-            if (
-                slack_client is None
-                and approval.get("status", PENDING) == PENDING
-                and (Allowlist.of(approval).usergroup or identities.has_emails)
-            ):
-                slack_client = slack_client_for(approval)
-            check_allowed(approval, user, allowlist=allowlist, slack_client=slack_client, members=members)
-        if voter is None:
-            voter = voter_of(
-                user,
-                via,
-                display_name=display_name,
-                identities=identities,
+    # ``approval`` may be a cached copy: when its approvers or number of approvals turn out to be out of date
+    # (the sensor asked again with the current ones), the vote is checked again on the request as it is now
+    while True:
+        try:
+            if via in SLACK_VIAS:
+                if (
+                    slack_client is None
+                    and approval.get("status", PENDING) == PENDING
+                    and (Allowlist.of(approval).usergroup or identities.has_emails)
+                ):
+                    slack_client = slack_client_for(approval)
+                check_allowed(approval, user, allowlist=allowlist, slack_client=slack_client, members=members)
+            if voter is None:
+                voter = voter_of(
+                    user,
+                    via,
+                    display_name=display_name,
+                    identities=identities,
+                    slack_client=slack_client,
+                    emails=emails,
+                )
+            try:
+                check_two_person_rule(approval, voter, approve=approve, via=via)
+            except ApprovalRefused:
+                # ``approval`` may be a cached copy whose status is stale (a cancelled request reopened):
+                # only a fresh read showing the request decided lets the voter through, to be told so.
+                # Nothing is written on that path, so a reopen right after the read cannot take the vote.
+                fresh = store.get_approval(approval_id)
+                if fresh is None or fresh["status"] == PENDING:
+                    raise
+                return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
+            ended_in = wait_ended(approval, approve=approve, task_state=task_state)
+        except ApprovalRefused as err:
+            fresh = store.get_approval(approval_id, with_votes=False)
+            if fresh is not None and fresh["status"] == PENDING and approval_gate(fresh) != approval_gate(approval):
+                approval = fresh  # e.g. an approver added since the copy was read: check the vote again
+                continue
+            with write_lock or contextlib.nullcontext():
+                store.audit(
+                    "approval_refused",
+                    actor=user[:200],
+                    model_name=approval["model_name"],
+                    subject=f"approval:{approval_id}",
+                    details={"via": via, "reason": str(err)},
+                )
+            raise
+        if ended_in is not None:
+            return _cancel_ended_wait(
+                store,
+                approval,
+                ended_in,
                 slack_client=slack_client,
-                emails=emails,
+                write_lock=write_lock,
+                update_message=update_message,
             )
-        try:
-            check_two_person_rule(approval, voter, approve=approve, via=via)
-        except ApprovalRefused:
-            # ``approval`` may be a cached copy whose status is stale (a cancelled request reopened):
-            # only a fresh read showing the request decided lets the voter through, to be told so.
-            # Nothing is written on that path, so a reopen right after the read cannot take the vote.
-            fresh = store.get_approval(approval_id)
-            if fresh is None or fresh["status"] == PENDING:
-                raise
-            return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
-        ended_in = wait_ended(approval, approve=approve, task_state=task_state)
-    except ApprovalRefused as err:
-        fresh = store.get_approval(approval_id, with_votes=False)
-        if fresh is not None and fresh["status"] == PENDING and approval_gate(fresh) != approval_gate(approval):
-            return again(fresh)  # e.g. an approver added since the copy was read
         with write_lock or contextlib.nullcontext():
-            store.audit(
-                "approval_refused",
-                actor=user[:200],
-                model_name=approval["model_name"],
-                subject=f"approval:{approval_id}",
-                details={"via": via, "reason": str(err)},
-            )
-        raise
-    if ended_in is not None:
-        return _cancel_ended_wait(
-            store, approval, ended_in, slack_client=slack_client, write_lock=write_lock, update_message=update_message
-        )
-    with write_lock or contextlib.nullcontext():
-        try:
-            outcome = store.decide_approval(
-                approval_id,
-                approve=approve,
-                user=voter.person,
-                via=via,
-                reason=reason,
-                identity=voter.details,
-                message_ts=message_ts,
-                checked=approval,
-            )
-        except ApproversChanged:
-            outcome = None
-    if outcome is None:  # checked against approvers the request no longer has: check the vote again
-        return again(_get(store, approval_id))
-    if update_message and outcome.recorded:
-        refresh_message(outcome.approval, slack_client=slack_client)
-    return outcome
+            try:
+                outcome = store.decide_approval(
+                    approval_id,
+                    approve=approve,
+                    user=voter.person,
+                    via=via,
+                    reason=reason,
+                    identity=voter.details,
+                    message_ts=message_ts,
+                    checked=approval,
+                )
+            except ApproversChanged:
+                outcome = None
+        if outcome is None:  # checked against approvers the request no longer has: check the vote again
+            approval = _get(store, approval_id)
+            continue
+        if update_message and outcome.recorded:
+            refresh_message(outcome.approval, slack_client=slack_client)
+        return outcome
 
 
 def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: TaskStateReader | None = None) -> str | None:
