@@ -205,3 +205,36 @@ def test_the_dags_default_args_callbacks_run_as_well_as_the_providers_own() -> N
     assert promote.on_success_callback == [announce, _asset_event_sent]
     assert sensor.on_success_callback in (announce, [announce])
     assert explicit.on_failure_callback == [task_own, cancel_approval_of_failed_task]  # the task's own wins
+
+
+def test_read_task_state_reads_the_task_instance_from_airflows_metadata_database(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a task (the API server, where Slack clicks arrive; the CLI) the state comes from the
+    metadata database: the task named, not its mapped copies nor the same task of another run."""
+    import uuid
+
+    import sqlalchemy as sa
+    from airflow import settings
+    from airflow.models import import_all_models
+    from airflow.models.taskinstance import TaskInstance
+
+    from airflow_provider_agentic_mlops.liveness import read_task_state
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'airflow.db'}")
+    import_all_models()  # the task_instance table's foreign keys name the others
+    table = TaskInstance.__table__
+    table.metadata.create_all(engine)
+    # the columns a row needs (NOT NULL, no default), besides the key and the state
+    needs = {"pool": "default_pool", "pool_slots": 1, "try_number": 0, "max_tries": 0, "hostname": ""}
+    needs |= {"priority_weight": 1}
+    with engine.begin() as conn:
+        for run_id, map_index, state in (("r1", -1, "deferred"), ("r1", 0, "failed"), ("r2", -1, "success")):
+            key = {"id": uuid.uuid4(), "dag_id": "d", "task_id": "wait", "run_id": run_id, "map_index": map_index}
+            conn.execute(table.insert().values(**key, state=state, **{k: v for k, v in needs.items() if k in table.c}))
+    monkeypatch.setattr(settings, "engine", engine)
+
+    assert read_task_state("d", "r1", "wait") == "deferred"
+    assert read_task_state("d", "r2", "wait") == "success"
+    assert read_task_state("d", "r3", "wait") is None
+    assert read_task_state("d", "r1", "other") is None
