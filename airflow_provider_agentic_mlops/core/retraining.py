@@ -203,10 +203,14 @@ class Retraining:
         attached: bool,
         metrics: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Tag the version with its job, DAG run and decision, point ``challenger`` at it, close the job.
-        Idempotent: whoever gets here first (owner or attached task) does it, the rest repeat it harmlessly."""
+        """Tag the version with its job, DAG run and decision, close the job, point ``challenger`` at it.
+        Idempotent: whoever gets here first (owner or attached task) does it, the rest repeat it harmlessly.
+
+        The job is closed first and the alias moves only when it closed as this version: a job failed meanwhile
+        (its worker stalled past ``heartbeat_timeout`` and another run found it stale, or a person failed it)
+        may have been followed by another run's retrain, whose challenger this version must not replace.
+        """
         self.registry.set_version_tags(self.registered_model, version, self.tags(job))
-        self.registry.set_alias(self.registered_model, CHALLENGER, version)
         result = {
             "registered_model": self.registered_model,
             "version": version,
@@ -214,8 +218,25 @@ class Retraining:
             "metrics": metrics or {},
         }
         finished = self.store.finish_job(job["id"], status="succeeded", result=result)
-        log.info("%s v%s is the challenger (job %s)", self.registered_model, version, job["id"])
+        if finished["status"] != "succeeded":
+            raise RuntimeError(self._closed_meanwhile(finished, version))
+        if str((finished.get("result") or {}).get("version")) == version:
+            self.registry.set_alias(self.registered_model, CHALLENGER, version)
+            log.info("%s v%s is the challenger (job %s)", self.registered_model, version, job["id"])
         return self.result(finished, attached=attached)
+
+    def _closed_meanwhile(self, job: dict[str, Any], version: str) -> str:
+        """The error of a training that ended after its job was closed as failed by another process."""
+        closed_at = job.get("finished_at")
+        at = f" at {closed_at:%Y-%m-%d %H:%M:%S} UTC" if closed_at else ""
+        return (
+            f"model {self.model_name!r}: job {job['id']} was closed as failed{at} while this task still trained "
+            f"({job.get('error')}); version {version} of {self.registered_model!r} is registered but not made the "
+            "challenger, since another run may have retrained meanwhile. Look at the model's jobs and its "
+            "challenger (airflow agentic-mlops models list); to validate this version anyway, set the alias "
+            f"{CHALLENGER!r} on it by hand, or clear the task to retrain. If the worker stalls longer than "
+            "heartbeat_timeout (a long GC pause, an overloaded node), raise retrain.heartbeat_timeout_minutes."
+        )
 
     def train(
         self, job: dict[str, Any], target: str | TrainingCallable, conf: dict[str, Any], *, heartbeat_every: float
@@ -228,9 +249,20 @@ class Retraining:
         def beat() -> None:
             while not stop.wait(heartbeat_every):
                 try:
-                    self.store.heartbeat_job(job["id"])
+                    if self.store.heartbeat_job(job["id"]):
+                        continue
+                    current = self.store.get_job(job["id"]) or {}
                 except Exception:  # a missed beat is not fatal; staleness is judged over minutes
                     log.warning("Heartbeat of job %s failed", job["id"], exc_info=True)
+                    continue
+                log.error(
+                    "Retraining job %s is no longer running (%s: %s): another process closed it while this task "
+                    "trains. The training goes on, but its version will not be made the challenger.",
+                    job["id"],
+                    current.get("status", "gone"),
+                    current.get("error"),
+                )
+                return
 
         beater = threading.Thread(target=beat, name=f"heartbeat-job-{job['id']}", daemon=True)
         beater.start()

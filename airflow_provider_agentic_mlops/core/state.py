@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -66,6 +67,15 @@ CANCELLED, SUPERSEDED = "cancelled", "superseded"
 def utcnow() -> datetime:
     """Naive UTC: the store keeps every timestamp as naive UTC, the same on SQLite and PostgreSQL."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+#: Now on PostgreSQL's clock, as naive UTC like every timestamp of the store.
+_DATABASE_NOW = sa.func.timezone("UTC", sa.func.now())
+
+
+def _this_process() -> str:
+    """This process, as a stale job's error names the one that failed it: ``host pid N``."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -215,6 +225,20 @@ class StateStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def _now(self) -> Any:
+        """Now, for a job's liveness timestamps: the database's clock on PostgreSQL, where workers on many
+        machines share the store and one whose clock is off must not make a live job look dead (or a dead one
+        alive); the local clock on SQLite, whose file is on this machine."""
+        return _DATABASE_NOW if self.dialect == "postgresql" else utcnow()
+
+    @retry_read
+    def database_now(self) -> datetime:
+        """Now on the clock that stamps heartbeats (see :meth:`_now`), naive UTC."""
+        if self.dialect != "postgresql":
+            return utcnow()
+        with self._read() as conn:
+            return conn.execute(sa.select(_DATABASE_NOW)).scalar_one()
+
     # -- transactions -------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -297,7 +321,7 @@ class StateStore:
         :return: ``(job, created)``; ``created`` is False when a running job already existed, which
             is then returned unchanged: the caller must wait for it instead of starting another.
         """
-        now = utcnow()
+        now = self._now()
         job_id = self._insert_once(
             jobs,
             {
@@ -358,15 +382,20 @@ class StateStore:
     def _running_job(self, model_name: str) -> dict[str, Any] | None:
         return self._fetch_one(jobs.select().where(jobs.c.model_name == model_name, jobs.c.status == JOB_RUNNING))
 
-    def heartbeat_job(self, job_id: int, **fields: Any) -> None:
-        """Mark the job alive; optionally update ``external_ref`` or ``details`` at the same time."""
+    def heartbeat_job(self, job_id: int, **fields: Any) -> bool:
+        """Mark the job alive; optionally update ``external_ref`` or ``details`` at the same time.
+
+        :return: False when the job is no longer running (failed as stale, closed by hand): nothing was
+            updated, and whatever its worker produces from now on must not be taken as the job's result.
+        """
         allowed = {k: v for k, v in fields.items() if k in ("external_ref", "details")}
         with self._write() as conn:
-            conn.execute(
+            updated = conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING)
-                .values(heartbeat_at=utcnow(), **allowed)
-            )
+                .values(heartbeat_at=self._now(), **allowed)
+            ).rowcount
+        return bool(updated)
 
     def finish_job(
         self,
@@ -387,7 +416,7 @@ class StateStore:
         if never_started and status != JOB_FAILED:
             raise ValueError(f"only a failed job can be never_started, not a {status!r} one")
         with self._write() as conn:
-            values: dict[str, Any] = {"status": status, "result": result, "error": error, "finished_at": utcnow()}
+            values: dict[str, Any] = {"status": status, "result": result, "error": error, "finished_at": self._now()}
             if never_started:
                 details = conn.execute(sa.select(jobs.c.details).where(jobs.c.id == job_id)).scalar()
                 values["details"] = {**(details or {}), NEVER_STARTED: True}
@@ -427,10 +456,15 @@ class StateStore:
         running longer than ``timeout``; or, when ``task_state`` is given, the Airflow task that owns it
         has ended (failed, up for retry, ...) although the job is still marked running.
 
+        Ages are measured on the clock that stamps heartbeats (:meth:`database_now`), never this worker's own.
+        A job that heartbeats between the read and the update is alive and left running.
+
         :param model_names: only the jobs of these models (with ``model_name``: of both).
+        :param now: judge as if it were this time (tests).
         :return: the ids of the jobs marked failed.
         """
-        now = _naive_utc(now) if now else utcnow()
+        now = _naive_utc(now) if now else self.database_now()
+        by = _this_process()
         query = _where_given(sa.select(jobs).where(jobs.c.status == JOB_RUNNING), jobs, model_name=model_name)
         if model_names is None:
             running = self._fetch_all(query)
@@ -448,8 +482,10 @@ class StateStore:
             for job, why in stale:
                 updated = conn.execute(
                     jobs.update()
-                    .where(jobs.c.id == job["id"], jobs.c.status == JOB_RUNNING)
-                    .values(status=JOB_FAILED, finished_at=now, error=why)
+                    .where(
+                        jobs.c.id == job["id"], jobs.c.status == JOB_RUNNING, jobs.c.heartbeat_at <= job["heartbeat_at"]
+                    )
+                    .values(status=JOB_FAILED, finished_at=now, error=f"{why} (found stale by {by})")
                 ).rowcount
                 if updated:
                     failed.append(job["id"])
@@ -459,7 +495,7 @@ class StateStore:
                         actor="agentic-mlops",
                         model_name=job["model_name"],
                         subject=f"job:{job['id']}",
-                        details={"reason": why, "run_id": job.get("run_id")},
+                        details={"reason": why, "run_id": job.get("run_id"), "by": by},
                     )
         return failed
 

@@ -139,3 +139,28 @@ def test_connections_terminated_while_the_trigger_waits_then_approving_resumes_o
     approver.dispose()
     with pg_store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT 1")).scalar() == 1  # the store itself recovered too
+
+
+@pytest.mark.parametrize("skew_minutes", [11, -11])
+def test_a_worker_whose_clock_is_off_by_more_than_heartbeat_timeout_fails_no_live_job(
+    pg_store: Any, monkeypatch: pytest.MonkeyPatch, skew_minutes: int
+) -> None:
+    """Heartbeats and staleness use PostgreSQL's clock: a worker whose clock is 11 minutes ahead (default
+    heartbeat_timeout: 10 min) does not find a live job stale, and a job started by a worker 11 minutes
+    behind does not look stale to the others."""
+    from airflow_provider_agentic_mlops.core import state
+
+    correct = state.utcnow
+    skewed = lambda: correct() + timedelta(minutes=skew_minutes)  # noqa: E731
+    first_clock, second_clock = (correct, skewed) if skew_minutes > 0 else (skewed, correct)
+
+    monkeypatch.setattr(state, "utcnow", first_clock)
+    job, created = pg_store.start_job("m", dag_id="agentic_mlops__m", run_id="run1")
+    assert created and pg_store.heartbeat_job(job["id"])
+
+    monkeypatch.setattr(state, "utcnow", second_clock)
+    assert pg_store.inflight_job("m")["id"] == job["id"]
+    assert pg_store.fail_stale_jobs() == []
+    second, created = pg_store.start_job("m", dag_id="agentic_mlops__m", run_id="run2")
+    assert not created and second["id"] == job["id"]
+    assert pg_store.get_job(job["id"])["status"] == "running"

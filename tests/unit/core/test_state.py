@@ -917,3 +917,13 @@ def test_a_changed_user_group_forgets_the_votes_its_members_cast(store: StateSto
     _vote(store, approval["id"], "dave", "U_DAVE")  # a member of S_OLD
     again, _ = _request(store, required_approvals=3, details={"approvers": ["U_ALICE"], "approver_usergroup": "S_NEW"})
     assert again["details"]["approver_usergroup"] == "S_NEW" and [v["user_id"] for v in again["votes"]] == ["alice"]
+
+
+def test_a_heartbeat_reports_whether_the_job_is_still_running(store: StateStore) -> None:
+    """A worker whose job was failed (stale, or closed by hand) learns it from its next heartbeat."""
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"heartbeat_timeout_minutes": 5})
+    assert store.heartbeat_job(job["id"]) is True
+    _age(store, job["id"], heartbeat_at=timedelta(minutes=6))
+    assert store.fail_stale_jobs() == [job["id"]]
+    assert store.heartbeat_job(job["id"]) is False
+    assert store.get_job(job["id"])["status"] == "failed"

@@ -1,0 +1,116 @@
+"""core/retraining.py: a training whose job the state store no longer counts as running.
+
+The registry here is an in-memory double of ``ChallengerRegistry`` (core is tested without MLflow);
+tests/integration/test_retrain.py runs the retrain operator against a real MLflow server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_agentic_mlops.core.retraining import Retraining
+from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+
+
+class RegistryDouble:
+    """Aliases and version tags in dicts."""
+
+    tracking_uri = "http://mlflow.invalid"
+
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}
+        self.tags: dict[str, dict[str, Any]] = {}
+
+    def set_alias(self, registered_model: str, alias: str, version: str) -> None:
+        self.aliases[alias] = version
+
+    def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None:
+        self.tags.setdefault(version, {}).update(tags)
+
+    def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]:
+        return []
+
+    @contextlib.contextmanager
+    def authenticated(self) -> Iterator[None]:
+        yield
+
+
+def _retraining(store: StateStore) -> tuple[Retraining, RegistryDouble]:
+    registry = RegistryDouble()
+    return Retraining(registry=registry, store=store, model_name="m", registered_model="m"), registry
+
+
+def _fail_as_stale(store: StateStore, job_id: int) -> None:
+    """Another run finds the job stale while its worker stalls (a GC pause, a frozen VM)."""
+    assert store.fail_stale_jobs(model_name="m", now=utcnow() + timedelta(hours=1)) == [job_id]
+
+
+def test_a_training_whose_job_was_failed_as_stale_meanwhile_does_not_become_the_challenger(
+    sqlite_store: StateStore,
+) -> None:
+    retraining, registry = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1", details={"heartbeat_timeout_minutes": 1})
+
+    def train(**_: Any) -> dict[str, Any]:
+        _fail_as_stale(sqlite_store, job["id"])
+        return {"version": "2", "run_id": "run-a"}
+
+    with pytest.raises(RuntimeError) as raised:
+        retraining.train(job, train, {}, heartbeat_every=60)
+
+    message = str(raised.value)
+    assert f"job {job['id']} was closed as failed" in message and "presumed dead" in message
+    assert "version 2 of 'm' is registered but not made the challenger" in message
+    assert "heartbeat_timeout" in message  # what to do
+    assert "challenger" not in registry.aliases
+    closed = sqlite_store.get_job(job["id"])
+    assert closed["status"] == "failed" and "presumed dead" in closed["error"]  # not overwritten by this task
+
+
+def test_finishing_a_job_another_task_failed_leaves_the_challenger_where_it_is(sqlite_store: StateStore) -> None:
+    retraining, registry = _retraining(sqlite_store)
+    registry.aliases["challenger"] = "3"  # the version of the run that retrained meanwhile
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+    sqlite_store.finish_job(job["id"], status="failed", error="closed by hand")
+
+    with pytest.raises(RuntimeError, match="not made the challenger"):
+        retraining.finish(job, "2", "run-a", attached=False)
+
+    assert registry.aliases == {"challenger": "3"}
+
+
+def test_finishing_a_running_job_makes_its_version_the_challenger(sqlite_store: StateStore) -> None:
+    retraining, registry = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+
+    result = retraining.finish(job, "2", "run-a", attached=False)
+
+    assert result["version"] == "2" and registry.aliases == {"challenger": "2"}
+    assert sqlite_store.get_job(job["id"])["status"] == "succeeded"
+
+
+def test_the_heartbeat_of_a_job_failed_meanwhile_logs_an_error(
+    sqlite_store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    retraining, _ = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1", details={"heartbeat_timeout_minutes": 1})
+
+    def train(**_: Any) -> dict[str, Any]:
+        _fail_as_stale(sqlite_store, job["id"])
+        deadline = time.monotonic() + 30
+        while "is no longer running" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return {"version": "2", "run_id": "run-a"}
+
+    with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError, match="not made the challenger"):
+        retraining.train(job, train, {}, heartbeat_every=0.01)
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(f"job {job['id']} is no longer running" in e for e in errors), errors
