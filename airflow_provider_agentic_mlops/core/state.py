@@ -152,11 +152,22 @@ def is_transient(err: BaseException) -> bool:
 #: Reads of the store retry connection errors with exponential backoff (0.2 s doubling, 6 tries, about
 #: 6 s): a killed connection or a quick restart is a blip, not a failed run. A longer outage (a failover)
 #: outlasts them; the approval trigger polls through it until its deadline. Writes are not retried here:
-#: whether a write whose connection dropped was committed is unknown.
+#: whether a write whose connection dropped was committed is unknown (closing a job, safe to repeat, has its own).
 retry_read = tenacity.retry(
     retry=tenacity.retry_if_exception(is_transient),
     wait=tenacity.wait_exponential(multiplier=0.2, max=5),
     stop=tenacity.stop_after_attempt(6),
+    before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
+    reraise=True,
+)
+
+#: Closing a job retries connection errors too, for up to 30 s: the update touches only a job still running, so
+#: repeating one that committed although its connection dropped changes nothing, while giving up throws a
+#: finished training away and leaves its job running until it is found stale.
+retry_close_job = tenacity.retry(
+    retry=tenacity.retry_if_exception(is_transient),
+    wait=tenacity.wait_exponential(multiplier=0.2, max=5),
+    stop=tenacity.stop_after_delay(30),
     before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
     reraise=True,
 )
@@ -397,6 +408,7 @@ class StateStore:
             ).rowcount
         return bool(updated)
 
+    @retry_close_job
     def finish_job(
         self,
         job_id: int,
@@ -406,7 +418,8 @@ class StateStore:
         error: str | None = None,
         never_started: bool = False,
     ) -> dict[str, Any]:
-        """Close a running job as ``succeeded`` or ``failed``. Closing a closed job changes nothing.
+        """Close a running job as ``succeeded`` or ``failed``. Closing a closed job changes nothing, so a dropped
+        connection is retried (:data:`retry_close_job`).
 
         :param never_started: the job failed before its training started (its training DAG run was never
             created): its details say so and it does not count toward the retrain budget (:meth:`retrains_since`).

@@ -114,3 +114,54 @@ def test_the_heartbeat_of_a_job_failed_meanwhile_logs_an_error(
 
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any(f"job {job['id']} is no longer running" in e for e in errors), errors
+
+
+@contextlib.contextmanager
+def _store_drops_job_updates(store: StateStore, times: int) -> Iterator[list[str]]:
+    """The store's connection drops on the next ``times`` updates of a job (a failover at the end of a
+    training); yields the statements it refused."""
+    import sqlalchemy as sa
+
+    refused: list[str] = []
+
+    def drop(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE AGENTIC_MLOPS_JOBS") and len(refused) < times:
+            refused.append(statement)
+            raise sa.exc.OperationalError(statement, {}, Exception("server closed the connection unexpectedly"))
+
+    sa.event.listen(store.engine, "before_cursor_execute", drop)
+    try:
+        yield refused
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", drop)
+
+
+def test_a_short_store_outage_as_the_training_ends_keeps_its_version(sqlite_store: StateStore) -> None:
+    retraining, registry = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+
+    def train(**_: Any) -> dict[str, Any]:
+        return {"version": "2", "run_id": "run-a"}
+
+    with _store_drops_job_updates(sqlite_store, times=3) as refused:
+        result = retraining.train(job, train, {}, heartbeat_every=60)
+
+    assert len(refused) == 3
+    assert result["version"] == "2" and registry.aliases == {"challenger": "2"}
+    closed = sqlite_store.get_job(job["id"])
+    assert closed["status"] == "succeeded" and closed["result"]["version"] == "2"
+
+
+def test_a_short_store_outage_as_the_training_fails_still_fails_the_job(sqlite_store: StateStore) -> None:
+    retraining, _ = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+
+    def train(**_: Any) -> dict[str, Any]:
+        raise ValueError("the features table is empty")
+
+    with _store_drops_job_updates(sqlite_store, times=3), pytest.raises(ValueError, match="features table"):
+        retraining.train(job, train, {}, heartbeat_every=60)
+
+    closed = sqlite_store.get_job(job["id"])
+    assert closed["status"] == "failed" and "the features table is empty" in closed["error"]
+    assert sqlite_store.inflight_job("m") is None
