@@ -259,6 +259,52 @@ MODELS_COMMANDS = (
     ),
 )
 
+JOBS_COMMANDS = (
+    _command(
+        "list",
+        "jobs.jobs_list",
+        "List the retraining jobs, newest first (a stale running one is failed first, as every reader does)",
+        (
+            ARG_MODEL_OPT,
+            Arg(
+                ("--status",),
+                help="Only jobs in this status (default: all)",
+                choices=("running", "succeeded", "failed", "all"),
+                default="all",
+            ),
+            ARG_LIMIT,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
+    ),
+    _command(
+        "fail",
+        "jobs.jobs_fail",
+        "Fail a running job nobody runs any more, so the model can retrain; recorded in the audit trail with "
+        "your OS login and the reason; asks first on a terminal",
+        (
+            Arg(("job_id",), help="Id of the job (see `jobs list`)", type=int),
+            Arg(
+                ("--model",),
+                help="The job's model: a job of another model is refused; its state store is the model's "
+                "state_conn_id in the models file unless --state-conn-id names one",
+            ),
+            Arg(
+                ("--reason",),
+                help=f"Why (required, at most {MAX_REASON_CHARS} characters); stored in the job's error and the "
+                "audit trail",
+                type=_reason,
+                required=True,
+            ),
+            ARG_YES,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
+    ),
+)
+
 DB_COMMANDS = (
     _command(
         "migrate",
@@ -273,6 +319,7 @@ AGENTIC_MLOPS_COMMANDS = (
     GroupCommand(name="approvals", help="Approve or deny model promotions", subcommands=APPROVALS_COMMANDS),
     GroupCommand(name="decisions", help="Inspect the agent's decisions", subcommands=DECISIONS_COMMANDS),
     GroupCommand(name="models", help="Models under the agent's care", subcommands=MODELS_COMMANDS),
+    GroupCommand(name="jobs", help="Retraining jobs: list them, fail a stuck one", subcommands=JOBS_COMMANDS),
     _command(
         "rollback",
         "rollback.rollback",
@@ -363,10 +410,10 @@ def get_agentic_mlops_cli_commands() -> list:
     return [
         GroupCommand(
             name="agentic-mlops",
-            help="Agentic MLOps: init, approvals, decisions, models, rollback, the demo",
+            help="Agentic MLOps: init, approvals, decisions, models, jobs, rollback, the demo",
             subcommands=AGENTIC_MLOPS_COMMANDS,
             description="Operate the agentic MLOps provider: approve or deny promotions, read the agent's "
-            "decision traces, list models, roll back a champion, and run the demo.",
+            "decision traces, list models, fail a stuck retraining job, roll back a champion, and run the demo.",
         )
     ]
 

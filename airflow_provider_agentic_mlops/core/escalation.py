@@ -108,7 +108,9 @@ def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_
         return (
             "look at the training job that still runs (",
             Command(command("models list")),
-            " names it): fail it or let it finish; the next run decides again.",
+            " names it): fail it (",
+            Command(command(f"jobs fail JOB_ID --model {shlex.quote(model_name)} --reason WHY")),
+            ") or let it finish; the next run decides again.",
         )
     # the cooldown and the budget fire on every decision they cover: only an escalation because they
     # blocked a retrain the evidence asked for is solved by waiting for them

@@ -451,6 +451,37 @@ class StateStore:
             raise StateStoreError(f"job {job_id} does not exist in the state store")
         return job
 
+    def fail_job_by_hand(
+        self, job_id: int, *, actor: str, reason: str, identity: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Fail a running job a person knows nobody runs any more (``jobs fail``), audited as
+        ``job_failed_by_hand`` with ``actor`` and ``reason``. A worker still training learns it at its next
+        heartbeat, and its version does not become the challenger.
+
+        :param identity: how ``actor`` was established (the OS login and the Airflow user it maps to).
+        :return: ``(job, failed)``: the job as it is now (None when there is none), and whether this call failed it.
+        """
+        problem = bad_reason(reason) if reason.strip() else "the reason is empty: say why the job is failed by hand"
+        if problem is not None:
+            raise StateStoreError(problem)
+        with self._write() as conn:
+            updated = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING)
+                .values(status=JOB_FAILED, finished_at=self._now(), error=f"failed by {actor}: {reason}")
+            ).rowcount
+            if updated:
+                row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().one()
+                self._audit(
+                    conn,
+                    "job_failed_by_hand",
+                    actor=actor,
+                    model_name=row["model_name"],
+                    subject=f"job:{job_id}",
+                    details={"reason": reason, "run_id": row["run_id"], "identity": identity},
+                )
+        return self.get_job(job_id), bool(updated)
+
     # Retried as a whole like a read: the update touches only jobs still running, so a retry after a dropped
     # connection (committed or not) fails each stale job once; a committed one drops out of the return value.
     @retry_read

@@ -47,7 +47,8 @@ def _next(decision: dict[str, Any], dag_id: str | None = DAG) -> str:
         (
             "inflight_job_overdue",
             "Next: look at the training job that still runs (airflow agentic-mlops models list names it): fail it "
-            "or let it finish; the next run decides again.",
+            "(airflow agentic-mlops jobs fail JOB_ID --model fraud --reason WHY) or let it finish; the next run "
+            "decides again.",
         ),
         (
             "moderate_drift",
