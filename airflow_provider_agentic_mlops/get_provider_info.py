@@ -210,6 +210,13 @@ def get_provider_info() -> dict:
                         example="30",
                         default="10",
                     ),
+                    "migration_lock_timeout": _option(
+                        "Seconds a process opening the state store (a worker, the API server, the CLI) waits at "
+                        "most for another process's migration of its schema, then fails naming the holder of "
+                        "the migration lock (a frozen process keeps it until TCP keepalive gives up).",
+                        example="600",
+                        default="300",
+                    ),
                     "slack_signing_secret": _option(
                         "Slack app signing secret used to verify interaction callbacks.",
                         example=None,

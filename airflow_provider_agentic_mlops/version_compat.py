@@ -4,8 +4,9 @@ Modelled on ``airflow/providers/standard/version_compat.py``: version flags, and
 moved between releases, imported from wherever the running Airflow keeps them. Everything else in
 the provider imports these names from here, never with its own ``try/except ImportError``.
 
-- ``AirflowFailException``, ``DagRunTriggerException``: in ``airflow.sdk.exceptions`` since 3.2,
-  in ``airflow.exceptions`` on 3.1 (3.2+ still re-exports them there, with a deprecation warning).
+- ``AirflowFailException``, ``AirflowSkipException``, ``DagRunTriggerException``: in
+  ``airflow.sdk.exceptions`` since 3.2, in ``airflow.exceptions`` on 3.1 (3.2+ still re-exports them
+  there, with a deprecation warning).
 - ``AirflowNotFoundException`` ("connection not found"): raised by ``BaseHook.get_connection``;
   one class on 3.2+ (``airflow.sdk.exceptions``, aliased by ``airflow.exceptions``), only in
   ``airflow.exceptions`` on 3.1. :data:`CONNECTION_NOT_FOUND` holds every class that means it.
@@ -52,11 +53,17 @@ AIRFLOW_V_3_2_PLUS: bool = get_base_airflow_version_tuple() >= (3, 2, 0)
 AIRFLOW_V_3_3_PLUS: bool = get_base_airflow_version_tuple() >= (3, 3, 0)
 
 if AIRFLOW_V_3_2_PLUS:
-    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, DagRunTriggerException
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSkipException,
+        DagRunTriggerException,
+    )
 else:  # Airflow 3.1
     from airflow.exceptions import (  # type: ignore[no-redef]
         AirflowFailException,
         AirflowNotFoundException,
+        AirflowSkipException,
         DagRunTriggerException,
     )
 
@@ -121,6 +128,7 @@ __all__ = [
     "PROVIDER_CLI_COMMANDS_LOADED",
     "AirflowFailException",
     "AirflowNotFoundException",
+    "AirflowSkipException",
     "DagRunTriggerException",
     "command",
     "command_prefix",

@@ -18,7 +18,9 @@ that transaction:
   in-process lock still holds.
 
 ``timeout`` bounds the wait for the lock (PostgreSQL's ``lock_timeout`` on the lock statement only;
-a polled non-blocking ``flock`` on SQLite): :class:`LockTimeout` when it passes, never a hang.
+a polled non-blocking ``flock`` on SQLite): :class:`LockTimeout` when it passes, never a hang. A lock that
+is not free at once is first described (on PostgreSQL: the holding session's pid, client, state and since
+when), for ``on_wait`` to log before the wait and for the :class:`LockTimeout` to name.
 
 Do the locked work on the yielded connection (e.g. an ORM session bound to it), not on another one
 from the same pool: callers that hold one pooled connection for the lock and wait for a second can
@@ -31,7 +33,7 @@ import contextlib
 import fcntl
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -59,8 +61,43 @@ def _sqlstate(err: sa.exc.DBAPIError) -> str | None:
     return getattr(err.orig, "pgcode", None) or getattr(err.orig, "sqlstate", None)
 
 
-def _pg_xact_lock(conn: Connection, scope: str, key: str, timeout: float | None) -> None:
+_PG_HOLDER = sa.text(
+    "SELECT a.pid, a.application_name, host(a.client_addr), a.state, a.xact_start "
+    "FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+    "AND l.classid::bigint = :classid AND l.objid::bigint = :objid "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def _pg_holder(conn: Connection, lock_key: int) -> tuple[str, str]:
+    """Who holds the advisory lock ``lock_key`` and how to end it: ``("PostgreSQL session pid 123 (...)",
+    "if it is stuck, end it with SELECT pg_terminate_backend(123)")``."""
+    row = conn.execute(_PG_HOLDER, {"classid": (lock_key >> 32) & 0xFFFFFFFF, "objid": lock_key & 0xFFFFFFFF}).first()
+    if row is None:  # let go between the two statements
+        return "a PostgreSQL session that has just let go of it", "wait and retry"
+    pid, application, client, state, since = row
+    facts = [
+        f"application {application!r}" if application else None,
+        f"client {client}" if client else None,
+        f"{state} since {since:%Y-%m-%d %H:%M:%S %Z}".strip() if state and since else state,
+    ]
+    described = ", ".join(fact for fact in facts if fact)
+    return (
+        f"PostgreSQL session pid {pid}" + (f" ({described})" if described else ""),
+        f"if it is stuck (its process frozen or cut off), end it with SELECT pg_terminate_backend({pid})",
+    )
+
+
+def _pg_xact_lock(
+    conn: Connection, scope: str, key: str, timeout: float | None, on_wait: Callable[[str], None] | None
+) -> None:
     lock_key = advisory_key(scope, key)
+    if conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_key}).scalar_one():
+        return
+    holder, fix = _pg_holder(conn, lock_key)
+    if on_wait is not None:
+        on_wait(holder)
     lock = sa.text("SELECT pg_advisory_xact_lock(:k)")
     if timeout is None:
         conn.execute(lock, {"k": lock_key})
@@ -74,16 +111,23 @@ def _pg_xact_lock(conn: Connection, scope: str, key: str, timeout: float | None)
         if _sqlstate(err) != LOCK_NOT_AVAILABLE:
             raise
         raise LockTimeout(
-            f"lock {scope!r}/{key!r} not free after {timeout:.3g} s: another session holds it (PostgreSQL advisory "
-            f"lock {lock_key} on {mask_url_secrets(conn.engine.url.render_as_string(hide_password=True))}; "
-            "find the holder with "
+            f"lock {scope!r}/{key!r} not free after {timeout:.3g} s: held by {holder} (PostgreSQL advisory "
+            f"lock {lock_key} on {mask_url_secrets(conn.engine.url.render_as_string(hide_password=True))}); "
+            f"{fix}. Find its holder now with "
             "SELECT pid, state, xact_start, query FROM pg_locks JOIN pg_stat_activity USING (pid) "
-            f"WHERE locktype = 'advisory' AND objid = {lock_key & 0xFFFFFFFF})"
+            f"WHERE locktype = 'advisory' AND objid = {lock_key & 0xFFFFFFFF}"
         ) from err
     conn.execute(set_timeout, {"t": previous})  # the locked work's own waits keep the usual limit
 
 
-def _flock(fh: IO[str], path: Path, timeout: float | None) -> None:
+def _flock(fh: IO[str], path: Path, timeout: float | None, on_wait: Callable[[str], None] | None) -> None:
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    if on_wait is not None:
+        on_wait(f"another process on this host (find it with: fuser {path})")
     if timeout is None:
         fcntl.flock(fh, fcntl.LOCK_EX)
         return
@@ -96,14 +140,19 @@ def _flock(fh: IO[str], path: Path, timeout: float | None) -> None:
             if time.monotonic() >= deadline:
                 raise LockTimeout(
                     f"lock file {path} not free after {timeout:.3g} s: another process on this host holds it "
-                    f"(find it with: fuser {path})"
+                    f"(find it with: fuser {path}; if it is stuck, end it)"
                 ) from None
             time.sleep(SQLITE_POLL_SECONDS)
 
 
 @contextlib.contextmanager
 def locked_transaction(
-    engine: Engine, scope: str, key: str = "", *, timeout: float | None = None
+    engine: Engine,
+    scope: str,
+    key: str = "",
+    *,
+    timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[Connection]:
     """A transaction on one connection of ``engine``, holding the lock named ``scope``/``key`` until it
     ends; yields the connection, in that transaction, for the locked work. Committed when the block
@@ -114,16 +163,18 @@ def locked_transaction(
         ``<database>.<scope>.lock``, shared by every ``key`` of the scope.
     :param key: narrows the lock within the scope on PostgreSQL (e.g. one DAG id).
     :param timeout: seconds to wait for the lock at most; None: as long as it takes.
+    :param on_wait: called with a description of the holder (``PostgreSQL session pid 123 (...)``) when the
+        lock is not free at once, before the wait: e.g. to log who is waited for.
     :raises LockTimeout: when the lock was not free within ``timeout``; nothing was done.
     """
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn, conn.begin():
-            _pg_xact_lock(conn, scope, key, timeout)
+            _pg_xact_lock(conn, scope, key, timeout, on_wait)
             yield conn
     elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         path = Path(f"{engine.url.database}.{scope}.lock")
         with open(path, "a+") as fh:
-            _flock(fh, path, timeout)
+            _flock(fh, path, timeout, on_wait)
             try:
                 with engine.connect() as conn, conn.begin():
                     yield conn

@@ -27,6 +27,11 @@ back on its version, the refusal says so: that version serves through the later 
 The later promotion or rollback itself closes every
 unfinished promotion of the model that it overtakes (:func:`close_overtaken_promotions`), so none is left
 shown as in progress when its task is never re-run.
+
+A run that has not begun a promotion finds its version already the champion, promoted by the model's last
+champion change (another run's ``promoted`` entry: runs attached to one retrain get the same version): its
+promotion is a no-op (:func:`promoted_by_last_change`). Nothing is recorded, the registry is not touched
+(the version keeps the first approver's tags) and no champion Asset event is due: the other run sent it.
 """
 
 from __future__ import annotations
@@ -216,7 +221,10 @@ def promote_version(
         Until ``champion`` has moved, the promotion is refused unless the champion is still that one (or
         already ``version``): the approval covers exactly that comparison. :data:`UNKNOWN_CHAMPION`: no check.
     :return: ``{"version", "previous_version", "approval_id", "promotion_id", "noop", "steps_done_before"}``;
-        ``noop`` is True only when an earlier attempt had done every step.
+        ``noop`` is True when an earlier attempt had done every step, or when another run's promotion already
+        made ``version`` the champion (:func:`promoted_by_last_change`): then ``promotion_id`` is None and
+        ``already_champion_since`` (that ``promoted`` entry: ``audit_id``, ``at``, ``actor``, ``dag_id``,
+        ``run_id``, ``promotion_id``) and ``reason`` (a sentence) say since when.
     """
     version = str(version)
     registry.require_access("promote", f"promoting {registered_model} v{version}")
@@ -236,6 +244,9 @@ def promote_version(
         _require_validated_champion(registry, model_name, registered_model, version, validated_champion)
     if promotion is None:
         current = registry.get_alias_version(registered_model, CHAMPION)
+        since = promoted_by_last_change(store, model_name, version) if current == version else None
+        if since is not None:
+            return _already_champion(approval, since, model_name=model_name, version=version)
         # A champion already at this version without intent (promoted by hand, or by an earlier release of
         # the provider): keep the registry's previous champion rather than pointing it at itself.
         previous = current if current != version else registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
@@ -297,6 +308,48 @@ def promote_version(
         "promotion_id": promotion["id"],
         "noop": all(step in done_before for step in PROMOTION_STEPS),
         "steps_done_before": done_before,
+    }
+
+
+def promoted_by_last_change(store: StateStore, model_name: str, version: str) -> dict[str, Any] | None:
+    """The ``promoted`` audit entry of ``version`` when it is the model's last champion change
+    (:data:`CHAMPION_CHANGES`), else None: the version serves through that promotion, and another one of
+    it (a run attached to the same retrain, approved separately) has nothing left to do."""
+    last = store.last_audit(model_name, CHAMPION_CHANGES)
+    if last is None or last["action"] != PROMOTED or last["subject"] != f"version:{version}":
+        return None
+    return last
+
+
+def _already_champion(
+    approval: Mapping[str, Any], since: Mapping[str, Any], *, model_name: str, version: str
+) -> dict[str, Any]:
+    """The no-op result of promoting ``version`` when the ``promoted`` entry ``since`` already made it the champion."""
+    details = since["details"] or {}
+    at = _iso_utc(since["at"])
+    entry = {
+        "audit_id": since["id"],
+        "at": at,
+        "actor": since["actor"],
+        "dag_id": details.get("dag_id"),
+        "run_id": details.get("run_id"),
+        "promotion_id": details.get("promotion_id"),
+    }
+    reason = (
+        f"model {model_name!r}: v{version} is already the champion since {since['actor']}'s promotion in DAG run "
+        f"{entry['run_id']!r} of {entry['dag_id']!r} at {at} (audit entry {since['id']}), the model's last champion "
+        f"change; approval {approval['id']} of this run needs no promotion. Nothing was changed, nothing recorded, "
+        "and no champion Asset event is sent (that promotion sent it)"
+    )
+    return {
+        "version": version,
+        "previous_version": details.get("previous_version"),
+        "approval_id": approval["id"],
+        "promotion_id": None,
+        "noop": True,
+        "steps_done_before": [],
+        "already_champion_since": entry,
+        "reason": reason,
     }
 
 
@@ -601,6 +654,7 @@ __all__ = [
     "describe_unfinished",
     "later_champion_changes",
     "promote_version",
+    "promoted_by_last_change",
     "record_asset_event_sent",
     "rollback_champion",
     "unfinished_rollback",

@@ -34,7 +34,7 @@ from airflow_provider_agentic_mlops.core import paths, schema
 from airflow_provider_agentic_mlops.core.approval_policy import SLACK_VIAS, Allowlist, bad_reason
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, mask_url_secrets
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
-from airflow_provider_agentic_mlops.core.locks import locked_transaction
+from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.core.schema import (
     approval_votes,
     approvals,
@@ -209,6 +209,8 @@ class _PendingFirstUse:
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+#: Seconds a process waits for another one's migration of the store (``[agentic_mlops] migration_lock_timeout``).
+DEFAULT_MIGRATION_LOCK_TIMEOUT = 300.0
 
 
 class StateStore:
@@ -219,15 +221,24 @@ class StateStore:
     :param migrate: apply Alembic migrations on first use (default). Turn off only if the schema is
         managed elsewhere.
     :param engine: an existing engine to share (tests, the API server); ``url`` is then ignored.
+    :param migration_lock_timeout: seconds to wait at most for another process's migration (see
+        :func:`migrate_schema`).
     """
 
-    def __init__(self, url: str, *, migrate: bool = True, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        engine: Engine | None = None,
+        migration_lock_timeout: float = DEFAULT_MIGRATION_LOCK_TIMEOUT,
+    ) -> None:
         self.url = url
         self.engine = engine or create_engine(url)
         self._replays_pruned_at = float("-inf")
         self._thread = threading.local()  # a signature to record with this thread's next write
         if migrate:
-            migrate_schema(self.engine)
+            migrate_schema(self.engine, lock_timeout=migration_lock_timeout)
 
     @property
     def dialect(self) -> str:
@@ -1715,6 +1726,11 @@ class UnknownSchemaRevision(StateStoreError):
     """The store is at a schema revision this provider's migrations do not have: a newer provider wrote it."""
 
 
+class MigrationLockTimeout(StateStoreError, LockTimeout):
+    """Another process held the store's migration lock longer than the wait allowed: most likely it is stuck.
+    The message names the holder, how to end it, and the setting that allows a longer wait."""
+
+
 def _check_known_revision(engine: Engine, current: str | None, script_location: str | os.PathLike[str]) -> None:
     """Raise :class:`UnknownSchemaRevision` when ``current`` is not one of the script directory's
     revisions; Alembic would only say "Can't locate revision", with no hint of the cause or the fix."""
@@ -1732,7 +1748,12 @@ def _check_known_revision(engine: Engine, current: str | None, script_location: 
     )
 
 
-def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> None:
+def migrate_schema(
+    engine: Engine,
+    *,
+    script_location: str | os.PathLike[str] = MIGRATIONS_DIR,
+    lock_timeout: float = DEFAULT_MIGRATION_LOCK_TIMEOUT,
+) -> None:
     """Upgrade the store's schema to the newest revision, once per process and database.
 
     Safe against several processes starting at once: a file lock (SQLite) or an advisory lock
@@ -1741,7 +1762,13 @@ def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = 
     both databases have transactional DDL), so no lock outlives it, also behind a PgBouncer in
     transaction pooling mode, and a failed upgrade leaves the schema as it was.
 
+    A process that finds the lock held logs who holds it and waits at most ``lock_timeout`` seconds: a
+    holder that froze (a frozen VM, a network partition) keeps its PostgreSQL lock until TCP keepalive
+    gives up, hours later, and would otherwise keep every process that opens the store waiting, silently.
+
     :param script_location: the Alembic script directory (tests point it at a copy with more revisions).
+    :param lock_timeout: seconds to wait at most for the migration lock.
+    :raises MigrationLockTimeout: the lock was not free within ``lock_timeout``; the message names its holder.
     """
     key = f"{engine.url}|{script_location}"
     if key in _migrated:
@@ -1752,14 +1779,34 @@ def migrate_schema(engine: Engine, *, script_location: str | os.PathLike[str] = 
             _migrated.add(key)
             return
         _check_known_revision(engine, current, script_location)
-        with locked_transaction(engine, "migrate") as conn:
-            from alembic import command
-            from alembic.config import Config
+        shown = mask_url_secrets(engine.url.render_as_string(hide_password=True))
 
-            cfg = Config()
-            cfg.set_main_option("script_location", str(script_location))
-            cfg.attributes["connection"] = conn  # in a transaction: Alembic runs in it and leaves the commit to us
-            command.upgrade(cfg, "head")
+        def waiting(holder: str) -> None:
+            logging.getLogger(__name__).warning(
+                "state store %s: waiting up to %g s for the migration lock held by %s: another process is "
+                "migrating the schema (or froze while it did)",
+                shown,
+                lock_timeout,
+                holder,
+            )
+
+        try:
+            with locked_transaction(engine, "migrate", timeout=lock_timeout, on_wait=waiting) as conn:
+                from alembic import command
+                from alembic.config import Config
+
+                cfg = Config()
+                cfg.set_main_option("script_location", str(script_location))
+                cfg.attributes["connection"] = conn  # in a transaction: Alembic runs in it and leaves the commit to us
+                command.upgrade(cfg, "head")
+        except LockTimeout as err:
+            raise MigrationLockTimeout(
+                f"state store {shown}: could not migrate its schema: {err}. A migration "
+                "takes seconds, so its holder is most likely stuck (a frozen host or a network partition keeps "
+                "the lock until TCP keepalive gives up); if a migration of a large store really runs that long, "
+                "raise [agentic_mlops] migration_lock_timeout (env AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT, "
+                f"now {lock_timeout:g} s). Nothing was changed; open the store again once the lock is free."
+            ) from err
         _migrated.add(key)
 
 
@@ -1776,10 +1823,12 @@ __all__ = [
     "PROMOTION_OVERTAKEN",
     "CANCELLED",
     "SUPERSEDED",
+    "DEFAULT_MIGRATION_LOCK_TIMEOUT",
     "ApprovalOutcome",
     "AuditEntry",
     "StateStore",
     "StateStoreError",
+    "MigrationLockTimeout",
     "UnknownSchemaRevision",
     "default_sqlite_url",
     "head_revision",

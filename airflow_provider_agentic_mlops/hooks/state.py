@@ -11,7 +11,11 @@ from airflow.sdk import BaseHook
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe, mask_url_secrets
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none as _get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
-from airflow_provider_agentic_mlops.settings import DEFAULT_STATE_CONN_ID, configured_state_conn_id
+from airflow_provider_agentic_mlops.settings import (
+    DEFAULT_STATE_CONN_ID,
+    configured_migration_lock_timeout,
+    configured_state_conn_id,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -245,7 +249,8 @@ class StateStoreHook(BaseHook):
             from sqlalchemy.exc import SQLAlchemyError
 
             try:
-                store = StateStore(url)  # connects: it migrates the schema on first use
+                # connects: it migrates the schema on first use
+                store = StateStore(url, migration_lock_timeout=configured_migration_lock_timeout())
             except SQLAlchemyError as err:
                 raise store_unavailable(self.state_conn_id, url, err) from err
             _stores[url] = store

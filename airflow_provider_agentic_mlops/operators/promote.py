@@ -83,7 +83,9 @@ class PromoteOperator(_ChampionOperator):
     done, so a retry after a crash at any step completes the rest; ``noop: true`` only when an earlier
     try had done every step, the Asset event included. Safe to retry: the generated DAG gives it retries.
     A re-run after the champion moved on (a rollback, another promotion) fails instead, naming the versions,
-    and sends no Asset event: the promotion was overtaken.
+    and sends no Asset event: the promotion was overtaken. When another run's promotion already made the
+    version the champion (runs attached to one retrain get the same version), the task is skipped with a
+    message saying since when: nothing is changed or recorded and no second Asset event is sent.
 
     Uses only the promote connection: the one connection allowed to move ``champion``.
 
@@ -151,6 +153,12 @@ class PromoteOperator(_ChampionOperator):
             stored_reports=stored_reports,
         )
         self.promotion_id = result["promotion_id"]
+        if result.get("already_champion_since"):
+            from airflow_provider_agentic_mlops.version_compat import AirflowSkipException
+
+            self.log.info("%s", result["reason"])
+            # skipped, not succeeded: Airflow records a champion Asset event for every successful try
+            raise AirflowSkipException(result["reason"])
         if result["noop"]:
             self.log.info("%s v%s is already the champion; nothing to do", self.registered_model, version)
         elif result["steps_done_before"]:

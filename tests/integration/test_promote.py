@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from datetime import timedelta
@@ -62,7 +63,7 @@ def _approval(env, *, version=None, run_id=RUN_ID, approve=True, digest="d1", ex
     return approval
 
 
-def _ctx(env, *, digest="d1", passed=True, champion="old"):
+def _ctx(env, *, digest="d1", passed=True, champion="old", dag_run_id=RUN_ID):
     """The task's context; the validation compared the challenger with ``champion`` (default: ``env.old``; a
     version; None: there was none) and wrote the report named ``digest`` to the challenger's run."""
     run_id = env.client.get_model_version(env.model, env.new).run_id  # the validation wrote report ``digest``
@@ -74,7 +75,7 @@ def _ctx(env, *, digest="d1", passed=True, champion="old"):
     }
     ctx = task_context(
         dag_id=DAG_ID,
-        run_id=RUN_ID,
+        run_id=dag_run_id,
         xcoms={("retrain", "return_value"): {"version": env.new}, ("validate", "validation"): validation},
     )
     ctx["outlet_events"] = defaultdict(SimpleNamespace)
@@ -131,6 +132,47 @@ def test_rerun_after_promotion_is_a_noop(env):
     assert again["noop"] is True and again["previous_version"] == env.old
     assert [a["action"] for a in env.store.audit_trail(env.model)].count("promoted") == 1
     assert _aliases(env)["champion"] == env.new and _aliases(env)["previous_champion"] == env.old
+
+
+@pytest.fixture
+def env_on_postgresql(pg_url, monkeypatch, request):
+    """``env`` with its state store on PostgreSQL, as production runs it."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": pg_url}}),
+    )
+    return request.getfixturevalue("env")
+
+
+def test_a_run_attached_to_another_runs_retrain_does_not_promote_the_same_version_again(env_on_postgresql):
+    """Run B attached to run A's retrain (the same version), both approved: B promoted it again after A, a
+    second 'promoted' entry and champion Asset event, and its approver replaced A's on the version's tags."""
+    from airflow_provider_agentic_mlops.version_compat import AirflowSkipException
+
+    env = env_on_postgresql
+    for run_id, who in (("runA", "alice"), ("runB", "bob")):
+        approval = _approval(env, run_id=run_id, approve=None)
+        env.store.decide_approval(approval["id"], approve=True, user=who, via="cli")
+    events, skipped = [], []
+    for run_id in ("runA", "runB"):
+        op, ctx = _promote(env), _ctx(env, dag_run_id=run_id)
+        try:
+            op.execute(ctx)
+        except AirflowSkipException as skip:  # Airflow records no Asset event for a skipped task
+            skipped.append((run_id, str(skip)))
+            continue
+        for callback in op.on_success_callback:  # the success Airflow records with the task's Asset event
+            callback({**ctx, "task": op})
+        events.extend(event.extra for event in ctx["outlet_events"].values())
+
+    assert [(e["version"], e["previous_version"]) for e in events] == [(env.new, env.old)]
+    ((run_id, reason),) = skipped
+    assert run_id == "runB"
+    assert f"v{env.new} is already the champion since alice's promotion in DAG run 'runA'" in reason
+    promoted = [a for a in env.store.audit_trail(env.model) if a["action"] == "promoted"]
+    assert [(a["actor"], a["details"]["run_id"]) for a in promoted] == [("alice", "runA")]
+    assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.approved_by"] == "alice"
+    assert _aliases(env) == {"champion": env.new, "previous_champion": env.old}
 
 
 def test_promote_declares_and_emits_the_champion_asset(env):

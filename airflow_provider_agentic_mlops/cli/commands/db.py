@@ -19,7 +19,7 @@ def db_migrate(args: argparse.Namespace) -> None:
         shown_url,
         store_unavailable,
     )
-    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
+    from airflow_provider_agentic_mlops.settings import configured_migration_lock_timeout, configured_state_conn_id
 
     conn_id = args.state_conn_id or configured_state_conn_id()
     url = resolve_state_url(conn_id)
@@ -37,7 +37,7 @@ def db_migrate(args: argparse.Namespace) -> None:
         engine = create_engine(url)
         try:
             before = current_revision(engine)
-            migrate_schema(engine)
+            migrate_schema(engine, lock_timeout=configured_migration_lock_timeout())
             after = current_revision(engine)
         finally:
             engine.dispose()

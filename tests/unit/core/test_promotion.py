@@ -585,3 +585,40 @@ def test_the_promotion_records_the_approved_report_digest_and_utc_times(sqlite_s
         assert tags[key].endswith("+00:00") and datetime.fromisoformat(tags[key]).utcoffset() == timedelta(0)
     (promoted,) = [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promoted"]
     assert promoted["details"]["report_digest"] == "d1"
+
+
+def test_a_run_whose_version_another_run_already_promoted_changes_nothing_and_says_since_when(
+    sqlite_store: StateStore,
+) -> None:
+    """Run 2 attached to run 1's retrain (the same v2), both approved: run 1 promotes; run 2 found the
+    champion already on v2 and promoted it again, a second 'promoted' entry and Asset event, and overwrote
+    the first approver's tags on the version."""
+    registry = RegistryDouble()
+    _approved(sqlite_store)  # run1, alice
+    record_asset_event_sent(sqlite_store, _promote(registry, sqlite_store)["promotion_id"])
+    other, _ = sqlite_store.request_approval(
+        MODEL, "2", dag_id=DAG_ID, run_id="run2", expires_at=utcnow() + timedelta(hours=1), report_digest="d1"
+    )
+    sqlite_store.decide_approval(other["id"], approve=True, user="bob", via="cli")
+    writes, trail = registry.writes, len(sqlite_store.audit_trail(MODEL))
+    (promoted,) = [a for a in sqlite_store.audit_trail(MODEL) if a["action"] == "promoted"]
+
+    result = promote_version(
+        registry,
+        sqlite_store,
+        model_name=MODEL,
+        registered_model=MODEL,
+        version="2",
+        dag_id=DAG_ID,
+        run_id="run2",
+        validated_champion="1",
+    )
+
+    assert result["noop"] is True and result["promotion_id"] is None and result["approval_id"] == other["id"]
+    assert result["previous_version"] == "1"
+    assert result["already_champion_since"]["audit_id"] == promoted["id"]
+    assert result["already_champion_since"]["run_id"] == RUN_ID
+    assert "v2 is already the champion since alice's promotion in DAG run 'run1'" in result["reason"]
+    assert registry.writes == writes and registry.tags["2"]["agentic_mlops.approved_by"] == "alice"
+    assert len(sqlite_store.audit_trail(MODEL)) == trail  # no 'promoted' entry, nor a promotion started
+    assert [p["run_id"] for p in sqlite_store.list_promotions(MODEL)] == [RUN_ID]

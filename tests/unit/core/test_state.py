@@ -927,3 +927,51 @@ def test_a_heartbeat_reports_whether_the_job_is_still_running(store: StateStore)
     assert store.fail_stale_jobs() == [job["id"]]
     assert store.heartbeat_job(job["id"]) is False
     assert store.get_job(job["id"])["status"] == "failed"
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_a_migration_lock_held_by_a_stuck_session_ends_the_wait_naming_the_holder(pg_url: str, caplog) -> None:
+    """A frozen process (a frozen VM, a network partition) holding the migration lock kept every process that
+    opened the store waiting, silently, until TCP keepalive gave up hours later."""
+    import logging
+
+    from airflow_provider_agentic_mlops.core.locks import LockTimeout, advisory_key
+
+    holder = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    try:
+        with holder.connect() as conn, conn.begin():  # an open transaction holding the lock, as a frozen migrator
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("migrate")})
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with (
+                caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.core.state"),
+                pytest.raises(LockTimeout) as raised,
+            ):
+                StateStore(pg_url, migration_lock_timeout=0.5)
+        assert f"waiting up to 0.5 s for the migration lock held by PostgreSQL session pid {pid}" in caplog.text
+        message = str(raised.value)
+        assert f"pid {pid}" in message and "idle in transaction" in message
+        assert f"pg_terminate_backend({pid})" in message and "migration_lock_timeout" in message
+        StateStore(pg_url, migration_lock_timeout=0.5).dispose()  # the holder let go: the store opens
+    finally:
+        holder.dispose()
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_a_sqlite_migration_lock_held_by_a_stuck_process_ends_the_wait_naming_how_to_find_it(tmp_path, caplog) -> None:
+    import fcntl
+    import logging
+
+    from airflow_provider_agentic_mlops.core.locks import LockTimeout
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    with open(tmp_path / "state.db.migrate.lock", "a+") as other_process:
+        fcntl.flock(other_process, fcntl.LOCK_EX)
+        with (
+            caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.core.state"),
+            pytest.raises(LockTimeout) as raised,
+        ):
+            StateStore(url, migration_lock_timeout=0.2)
+    assert "waiting up to 0.2 s for the migration lock held by another process on this host" in caplog.text
+    assert f"fuser {tmp_path / 'state.db.migrate.lock'}" in str(raised.value)
+    assert "migration_lock_timeout" in str(raised.value)
+    StateStore(url, migration_lock_timeout=0.2).dispose()

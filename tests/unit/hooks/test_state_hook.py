@@ -318,3 +318,31 @@ def test_shown_url_masks_every_password_of_a_url(url: str, shown: str) -> None:
     from airflow_provider_agentic_mlops.hooks.state import shown_url
 
     assert shown_url(url) == shown
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_the_configured_migration_lock_timeout_bounds_the_wait_for_a_stuck_migration(
+    monkeypatch, airflow_home: Path
+) -> None:
+    import fcntl
+
+    from airflow_provider_agentic_mlops.core.state import MigrationLockTimeout
+
+    db = airflow_home / "store.db"
+    _set_conn(monkeypatch, "state_sqlite", conn_type="agentic_mlops_state", extra={"url": f"sqlite:///{db}"})
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT", "0.2")
+    with open(f"{db}.migrate.lock", "a+") as stuck_migration:
+        fcntl.flock(stuck_migration, fcntl.LOCK_EX)
+        with pytest.raises(MigrationLockTimeout, match=r"migration_lock_timeout .*now 0\.2 s"):
+            StateStoreHook("state_sqlite").get_store()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "five minutes", "inf"])
+def test_a_migration_lock_timeout_that_is_no_positive_number_is_an_error_naming_it(
+    monkeypatch, airflow_home: Path, value: str
+) -> None:
+    from airflow_provider_agentic_mlops.settings import SettingInvalid
+
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT", value)
+    with pytest.raises(SettingInvalid, match=f"migration_lock_timeout = '{value}' is not a positive number"):
+        StateStoreHook().get_store()
