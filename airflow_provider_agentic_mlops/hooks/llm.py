@@ -40,6 +40,8 @@ DEFAULT_BACKOFF = 1.0
 DECISION_TIMEOUTS = 4
 #: Longest exponential backoff between attempts (a server's ``Retry-After`` is bounded by the deadline only).
 MAX_BACKOFF = 30.0
+#: Longest wait for a connection (TCP and TLS) within an attempt; it is half the attempt's bound when that is shorter.
+MAX_CONNECT_TIMEOUT = 10.0
 #: Fewer completion tokens left than this: another attempt could not answer, so none is made.
 MIN_COMPLETION_TOKENS = 16
 #: A response reporting more tokens than this is not believed (no model reads or writes that many at once).
@@ -320,8 +322,9 @@ class LLMHook(BaseHook):
         the attempts spend at most the prompt plus ``max_tokens`` tokens (the decision's budget left),
         each attempt's cap shrinking with what the previous ones spent. An answer cut at the token
         cap (``finish_reason`` ``length``) is not retried. Without ``usage`` in the response the
-        tokens are estimated (4 characters a token) and the reply says so; an attempt that timed out is
-        counted at its worst (the prompt and its whole cap, the server may have spent them), estimated too.
+        tokens are estimated (4 characters a token) and the reply says so; an attempt that timed out after
+        its request was sent is counted at its worst (the prompt and its whole cap, the server may have spent
+        them), estimated too; one that could not connect sent nothing and is counted as nothing.
 
         :param deadline: ``time.monotonic()`` by which the call ends (:meth:`decision_client` passes one).
         :param request: the fields of :class:`~airflow_provider_agentic_mlops.core.decision.LLMRequest`;
@@ -431,15 +434,20 @@ class LLMHook(BaseHook):
     def _request(self, body: dict[str, Any], seconds: float) -> Any:
         """``chat.completions.create`` bounded by ``seconds`` of wall clock: httpx's timeout bounds each
         read, so a server trickling bytes would hold the call forever. The request runs in a daemon
-        thread; past the bound it is abandoned and the client closed (its socket with it)."""
+        thread; past the bound it is abandoned and the client closed (its socket with it).
+
+        Connecting has a shorter bound (:func:`connect_timeout`), so a dead route ends as a failed connect,
+        before the wall-clock bound: no request was sent, so it is retried and charged nothing, where a
+        timeout after sending is charged at the worst case (the server may have spent the tokens)."""
         import openai
 
         box: dict[str, Any] = {}
         create = self.client.chat.completions.create  # built here: the bound is for the request alone
+        connect = connect_timeout(seconds)
 
         def run() -> None:
             try:
-                box["response"] = create(**body, timeout=seconds)
+                box["response"] = create(**body, timeout=openai.Timeout(seconds, connect=connect))
             except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
                 box["error"] = err
 
@@ -453,6 +461,8 @@ class LLMHook(BaseHook):
         if err is None:
             return box["response"]
         base_url = self.settings["shown_url"]
+        if isinstance(err, openai.APITimeoutError) and _never_sent(err):
+            raise _Attempt(f"could not connect to {base_url} within {connect:g} s (no request sent)", retryable=True)
         if isinstance(err, openai.APITimeoutError):
             raise _Attempt(f"timeout after {seconds:g} s", retryable=True, timed_out=True)
         if isinstance(err, openai.APIConnectionError):
@@ -568,6 +578,20 @@ class LLMHook(BaseHook):
         except Exception as err:
             return False, f"{type(err).__name__}: {_short(str(err))}"
         return True, f"reached {self.settings['shown_url']}"
+
+
+def connect_timeout(seconds: float) -> float:
+    """The bound on connecting (TCP and TLS) within an attempt of ``seconds``: half of it, at most
+    :data:`MAX_CONNECT_TIMEOUT`, so that a connect that never completes ends before the attempt's
+    wall-clock bound and is told apart from a request sent and not answered."""
+    return min(seconds / 2, MAX_CONNECT_TIMEOUT)
+
+
+def _never_sent(err: BaseException) -> bool:
+    """Whether a client timeout came before the request was sent: connecting (TCP, TLS) or waiting for a
+    pooled connection. Read by class name: openai's HTTP client is httpx or, in newer releases, httpx2."""
+    names = {kind.__name__ for kind in type(err.__cause__).__mro__} if err.__cause__ is not None else set()
+    return bool(names & {"ConnectTimeout", "PoolTimeout"})
 
 
 def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int) -> str | None:

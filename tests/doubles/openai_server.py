@@ -23,7 +23,9 @@ fixture into a conftest).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -280,3 +282,25 @@ def openai_double() -> Iterator[OpenAIDouble]:
         yield double
     finally:
         double.stop()
+
+
+@pytest.fixture
+def unreachable_base_url() -> Iterator[str]:
+    """TEST DOUBLE of a dead route: a base URL whose TCP connect never completes. A listening socket
+    whose accept queue is full (backlog 0, filled by connects nobody accepts): the kernel drops further
+    SYNs, so a client's connect hangs until its connect timeout, as behind a black-holed route."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(server.getsockname())
+        fillers.append(filler)
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    finally:
+        for sock in [*fillers, server]:
+            sock.close()

@@ -20,6 +20,7 @@ from tests.doubles import openai_server, slack_server
 from tests.doubles.openai_server import OpenAIDouble, ScriptedResponse, _completion
 
 openai_double = openai_server.openai_double  # TEST DOUBLE fixtures, until tests/conftest.py registers the plugins
+unreachable_base_url = openai_server.unreachable_base_url
 slack_double = slack_server.slack_double
 slack_connection = slack_server.slack_connection
 
@@ -332,6 +333,24 @@ def test_llm_down_at_moderate_drift_never_retrains(llm_connection, store):
     llm_connection.http_error(503, times=3)
     ti, _ = run(build(), drift_summary(0.3))
     assert ti.pushed["action"] == "escalate"
+
+
+def test_an_llm_that_cannot_be_reached_is_charged_no_tokens(home, store, unreachable_base_url, monkeypatch):
+    """No TCP connection, no request: a dead route is retried and charges nothing, so an outage does not
+    spend the day's token budget (charged at the worst case, ~25 runs switched the LLM off for 24 h)."""
+    conn = {
+        "conn_type": "agentic_mlops_llm",
+        "host": unreachable_base_url,
+        "password": "k",
+        "extra": {"model": "m", "timeout": 0.5, "retry_backoff_seconds": 0.01},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (0, 0)
+    rules = [r["rule"] for r in row["rules_fired"]]
+    assert "llm_failed" in rules and "llm_usage_estimated" not in rules
+    assert f"could not connect to {unreachable_base_url}" in row["error"]
 
 
 def test_llm_mode_with_missing_connection_falls_back_to_rules_recorded(store):
