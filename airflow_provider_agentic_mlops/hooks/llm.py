@@ -20,6 +20,7 @@ from airflow.sdk.log import mask_secret
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
+from airflow_provider_agentic_mlops.core.errors import mask_url_secrets
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 
@@ -42,6 +43,11 @@ DECISION_TIMEOUTS = 4
 MAX_BACKOFF = 30.0
 #: Longest wait for a connection (TCP and TLS) within an attempt; it is half the attempt's bound when that is shorter.
 MAX_CONNECT_TIMEOUT = 10.0
+#: The base URL's query parameters shown as they are; every other value may be a gateway's key (Azure API
+#: Management's ``?subscription-key=``, Azure Functions' ``?code=``): shown as ``***``.
+SHOWN_QUERY = ("api-version",)
+#: A secret shorter than this is not replaced in a server's words (it would garble them), as Airflow's masker.
+MIN_SECRET_CHARS = 5
 #: Fewer completion tokens left than this: another attempt could not answer, so none is made.
 MIN_COMPLETION_TOKENS = 16
 #: A response reporting more tokens than this is not believed (no model reads or writes that many at once).
@@ -105,7 +111,8 @@ class LLMHook(BaseHook):
     Connection (type ``agentic_mlops_llm``): *password* is the API key; *host* the base URL of any
     OpenAI-compatible server (``https://api.openai.com/v1``, an Azure OpenAI ``.../openai/v1``
     endpoint, vLLM/Ollama/LiteLLM ``http://host:port/v1``); a query in it (``?api-version=...``) is sent
-    with every request. Extras: ``model`` (required),
+    with every request, its values but ``api-version``'s shown as ``***`` (a gateway's key may be one).
+    Extras: ``model`` (required),
     ``timeout`` (seconds, default 30), ``max_tokens`` (completion cap, default 1024),
     ``max_retries`` (retries after the first attempt, default 2), ``retry_backoff_seconds`` (first
     backoff, doubled each retry, default 1; a 429/503's ``Retry-After`` wins), ``decision_timeout``
@@ -203,6 +210,13 @@ class LLMHook(BaseHook):
             )
         # a query (Azure OpenAI's ?api-version=...) goes after each request's path, not before it
         base_url, _, query = host.partition("?")
+        user_part = _user_part(host)
+        secrets = {  # replaced in a server's words and in exceptions' messages before they are kept or shown
+            *([conn.password] if conn.password else []),
+            *(headers or {}).values(),
+            *_hidden_query_values(query),
+            *([user_part, urlsplit(host).password or ""] if user_part else []),
+        }
         return {
             "base_url": base_url.rstrip("/"),
             "default_query": dict(parse_qsl(query, keep_blank_values=True)) or None,
@@ -218,6 +232,7 @@ class LLMHook(BaseHook):
             "backoff": number("retry_backoff_seconds", DEFAULT_BACKOFF, float, 0, "at least 0 (seconds)"),
             "max_tokens_param": param,
             "default_headers": headers,
+            "secrets": sorted((x for x in secrets if len(x) >= MIN_SECRET_CHARS), key=len, reverse=True),
         }
 
     def _base_url(self, conn: Any) -> str:
@@ -243,6 +258,8 @@ class LLMHook(BaseHook):
                     "character a URL must percent-encode; encode it (/ as %2F, ? as %3F, # as %23, @ as %40) or "
                     "give the API key as the connection's password"
                 )
+        for secret in _hidden_query_values(parts.query):  # e.g. ?subscription-key=: the same, for the query
+            mask_secret(secret)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r}: base URL {shown_url(url)!r} is not an http(s) URL; set the "
@@ -340,7 +357,7 @@ class LLMHook(BaseHook):
             raise
         except Exception as err:  # noqa: BLE001 - "never raises because of the LLM": the rules decide
             raise LLMFailure(
-                f"LLM connection {self.llm_conn_id!r} failed: {type(err).__name__}: {_short(str(err))}"
+                f"LLM connection {self.llm_conn_id!r} failed: {type(err).__name__}: {_short(self._scrub(str(err)))}"
             ) from None
 
     def _complete(self, deadline: float | None, request: LLMRequest) -> LLMReply:
@@ -369,9 +386,9 @@ class LLMHook(BaseHook):
             if errors and errors[-1] not in message:  # the cause, for the task log, the rationale and the escalation
                 message += f"; last error: {_short(errors[-1], 200)}"
             return LLMFailure(
-                message,
+                self._scrub(message),
                 attempts=len(errors),
-                errors=errors,
+                errors=[self._scrub(e) for e in errors],
                 raw=last_raw,
                 prompt_tokens=usage["prompt"],
                 completion_tokens=usage["completion"],
@@ -414,7 +431,7 @@ class LLMHook(BaseHook):
                 reply.prompt_tokens, reply.completion_tokens = usage["prompt"], usage["completion"]
                 reply.latency_ms = _ms(started)
                 reply.attempts = len(errors) + 1
-                reply.errors = errors
+                reply.errors = errors = [self._scrub(e) for e in errors]
                 reply.usage_estimated = bool(estimated)
                 if errors:
                     self.log.warning("LLM answered after %d failed attempt(s): %s", len(errors), " | ".join(errors))
@@ -491,6 +508,18 @@ class LLMHook(BaseHook):
         if isinstance(err, ValueError):  # the client could not decode the body (JSONDecodeError)
             raise _Attempt(self._not_a_completion(f"{type(err).__name__}: {_short(str(err), 120)}"))
         raise _Attempt(f"{type(err).__name__}: {_short(str(err))}")
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the connection's secrets (the API key, default_headers' values, the base URL's query
+        values but api-version's and its user part) replaced by ``***``: a server may echo the key it refused,
+        and the message is logged and stored in the decision's trace."""
+        try:
+            secrets = self.settings["secrets"]
+        except ValueError:  # no settings, no secrets to find
+            return text
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _drop_client(self) -> None:
         client = self.__dict__.pop("client", None)
@@ -576,7 +605,7 @@ class LLMHook(BaseHook):
         try:
             self.client.models.list()
         except Exception as err:
-            return False, f"{type(err).__name__}: {_short(str(err))}"
+            return False, f"{type(err).__name__}: {_short(self._scrub(str(err)))}"
         return True, f"reached {self.settings['shown_url']}"
 
 
@@ -621,12 +650,23 @@ def _ms(started: float) -> float:
 
 def shown_url(url: str) -> str:
     """``url`` with its user part, if any, shown as ``***`` (a proxy's base URL may carry a user and password,
-    or a token as the user): messages, logs and the trace name the URL."""
+    or a token as the user), and its query values but :data:`SHOWN_QUERY`'s (a gateway's key may be one):
+    messages, logs and the trace name the URL."""
     user_part = _user_part(url)
-    if not user_part:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest[len(user_part) + 1 :]}"
+    if user_part:
+        scheme, _, rest = url.partition("://")
+        url = f"{scheme}://***@{rest[len(user_part) + 1 :]}"
+    return mask_url_secrets(url, query_kept=SHOWN_QUERY)
+
+
+def _hidden_query_values(query: str) -> set[str]:
+    """The values of a base URL's ``query`` that are shown as ``***``, as sent and as written."""
+    hidden = set()
+    for item in query.split("&"):
+        name, _, value = item.partition("=")
+        if value and name.lower() not in SHOWN_QUERY:
+            hidden |= {value, *(v for n, v in parse_qsl(item, keep_blank_values=True) if v)}
+    return hidden
 
 
 def _user_part(url: str) -> str:

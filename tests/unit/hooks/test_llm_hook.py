@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -541,6 +542,31 @@ def test_credentials_in_the_base_url_are_never_shown(openai_double, monkeypatch,
     assert "s3cret" not in str(bad.value)
 
 
+def test_a_secret_in_the_base_urls_query_or_echoed_by_the_server_is_never_shown(openai_double, monkeypatch, tmp_path):
+    """A gateway may take its key in the base URL's query (Azure API Management's ?subscription-key=, Azure
+    Functions' ?code=): it is sent with every request, shown as *** (api-version stays readable) and registered
+    with Airflow's secrets masker (the HTTP client logs the URL it calls); a server that echoes the API key or
+    a default header's value in its error has it replaced before the message is kept."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json(timeout=10, default_headers={"X-Gw-Key": "GW-S3CRET-H"}))
+    conn["host"] = openai_double.base_url + "?api-version=2024-10-21&subscription-key=S3CRET-QK"
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_QUERYKEY", json.dumps(conn))
+    masked: list[str] = []
+    monkeypatch.setattr("airflow_provider_agentic_mlops.hooks.llm.mask_secret", masked.append)
+    hook = LLMHook("llm_querykey")
+    assert hook.settings["shown_url"] == f"{openai_double.base_url}?api-version=2024-10-21&subscription-key=***"
+    assert "S3CRET-QK" in masked and "2024-10-21" not in masked
+    openai_double.http_error(401, f"denied; key {openai_double.api_key}, gateway GW-S3CRET-H")
+    with pytest.raises(LLMFailure, match="HTTP 401") as info:
+        complete(hook)
+    assert openai_double.requests[0].query == "api-version=2024-10-21&subscription-key=S3CRET-QK"
+    shown = " ".join([str(info.value), *info.value.errors])
+    assert "denied; key ***, gateway ***" in shown
+    assert not {"S3CRET-QK", "GW-S3CRET-H", openai_double.api_key} & set(re.split(r"[\s,;()]", shown))
+    ok, message = hook.test_connection()
+    assert ok and "S3CRET-QK" not in message and "subscription-key=***" in message
+
+
 @pytest.mark.parametrize(
     "user_part", ["proxyuser:S3cret/Pw", "proxyuser:S3cret#Pw", "proxyuser:S3cret?Pw", "S3cretToken", "u:S3cret%2FPw"]
 )
@@ -567,7 +593,11 @@ def test_a_base_url_user_part_is_hidden_also_when_it_holds_characters_a_url_must
 
 @pytest.mark.parametrize(
     "url",
-    ["https://llm.example.com/v1?x=a@b", "https://llm.example.com/deployments/team@corp/v1", "http://[::1]:8000/v1"],
+    [
+        "https://llm.example.com/v1?api-version=a@b",
+        "https://llm.example.com/deployments/team@corp/v1",
+        "http://[::1]:8000/v1",
+    ],
 )
 def test_an_at_sign_in_a_base_urls_path_or_query_is_no_user_part(url, monkeypatch, tmp_path):
     """Only an ``@`` before the host marks credentials: a path or query may hold one unencoded."""

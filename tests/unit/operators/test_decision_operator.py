@@ -353,6 +353,21 @@ def test_an_llm_that_cannot_be_reached_is_charged_no_tokens(home, store, unreach
     assert f"could not connect to {unreachable_base_url}" in row["error"]
 
 
+def test_a_secret_in_the_llm_base_urls_query_is_kept_out_of_the_stored_decision(
+    home, store, openai_double, monkeypatch, capsys
+):
+    conn = json.loads(openai_double.connection_json(timeout=10))
+    conn["host"] = openai_double.base_url + "?subscription-key=S3CRET-QK"
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    openai_double.http_error(401, f"denied; key {openai_double.api_key}")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    stored = json.dumps(row, default=str)
+    assert "subscription-key=***" in row["error"] and "denied; key ***" in row["error"]
+    assert "S3CRET-QK" not in stored and openai_double.api_key not in stored
+    assert "S3CRET-QK" not in capsys.readouterr().out
+
+
 def test_llm_mode_with_missing_connection_falls_back_to_rules_recorded(store):
     ti, _ = run(build(mode="llm", llm_conn_id="nowhere"), drift_summary(0.8))
     row = store.get_decision(ti.pushed["decision_id"])
