@@ -265,7 +265,8 @@ class LLMReply:
     """One chat completion, as the client returns it to core.
 
     ``answer`` is set when the model answered (already validated by the ``validate`` callable given
-    to the client); ``tool_calls`` when it asked for tools instead.
+    to the client); ``tool_calls`` when it asked for tools instead. ``model`` is the model the server
+    says answered (the response's ``model``; a gateway or an alias may name another than was asked).
     """
 
     content: str | None
@@ -277,6 +278,7 @@ class LLMReply:
     attempts: int = 1
     errors: list[str] = field(default_factory=list)
     usage_estimated: bool = False
+    model: str | None = None
 
 
 class LLMFailure(RuntimeError):
@@ -1729,6 +1731,7 @@ def decide(
     alert: Any = None,
     requested_mode: str | None = None,
     llm_unavailable: str | None = None,
+    llm_identity: Mapping[str, Any] | None = None,
 ) -> Decision:
     """Rules before, the LLM inside them (mode ``llm``), rules after. Never raises because of the LLM.
 
@@ -1738,6 +1741,8 @@ def decide(
     :param requested_mode: the mode the user asked for (``auto``, ``llm``), recorded in the trace.
     :param llm_unavailable: why the LLM is not used although the requested mode allowed it
         (recorded as the first rule fired, ``llm_unavailable``).
+    :param llm_identity: in mode ``llm``, which LLM is asked (``conn_id``, ``model``, ``base_url`` with its
+        secrets masked), recorded as ``inputs["llm"]`` with the ``response_model`` the server named.
     """
     if mode not in (MODE_RULES, MODE_LLM):
         raise ValueError(f"decision mode {mode!r} is not 'rules' or 'llm' (resolve 'auto' before calling decide)")
@@ -1766,6 +1771,8 @@ def decide(
         allowed_actions=list(g.allowed),
         attach_job_id=g.attach_job_id,
     )
+    if mode == MODE_LLM:  # which LLM decided: the trace names it, and the model that answered
+        decision.inputs["llm"] = {**dict(llm_identity or {}), "response_model": None}
     if mode == MODE_LLM and g.forced is None and len(g.allowed) == 1:  # nothing to choose: the rules decided
         g.fire(
             "single_allowed_action",
@@ -1863,6 +1870,8 @@ def _ask_llm(
             decision.completion_tokens += reply.completion_tokens
             usage_estimated = usage_estimated or reply.usage_estimated
             retried.extend(reply.errors)
+            if isinstance(reply.model, str) and reply.model:
+                decision.inputs["llm"]["response_model"] = clip(reply.model, MAX_NAME_CHARS)
             decision.raw_answer = _raw(reply.content)
             if reply.tool_calls:
                 if offer_tools is None:

@@ -313,6 +313,12 @@ class LLMHook(BaseHook):
             default_query=s["default_query"],
         )
 
+    def identity(self) -> dict[str, str]:
+        """Which LLM this is, for a decision's trace: the connection id, the model and the base URL as
+        shown (:func:`shown_url`)."""
+        s = self.settings
+        return {"conn_id": self.llm_conn_id, "model": s["model"], "base_url": s["shown_url"]}
+
     def get_conn(self) -> OpenAI:
         return self.client
 
@@ -593,7 +599,8 @@ class LLMHook(BaseHook):
                 final=f"{where}: {message_text}; raise the connection's max_tokens or the decision's "
                 "max_tokens_per_decision (a reasoning model spends tokens before answering)",
             )
-        reply = LLMReply(content=text, tool_calls=calls)
+        model = getattr(response, "model", None)
+        reply = LLMReply(content=text, tool_calls=calls, model=model if isinstance(model, str) else None)
         if not calls:
             try:
                 reply.answer = validate(content, refusal)

@@ -168,6 +168,25 @@ def test_llm_answer_is_followed_and_the_full_trace_stored(llm_connection, store)
     assert sent["response_format"]["json_schema"]["strict"] is True
 
 
+def test_the_trace_records_which_llm_decided(llm_connection, store):
+    llm_connection.answer("retrain")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert row["inputs"]["llm"] == {
+        "conn_id": "agentic_mlops_llm_default",
+        "model": "double-model",
+        "base_url": llm_connection.base_url,
+        "response_model": "double-model",  # what the server says answered
+    }
+
+
+def test_the_trace_records_the_llm_that_failed_without_a_response_model(llm_connection, store):
+    llm_connection.http_error(500, times=3)
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    llm = store.get_decision(ti.pushed["decision_id"])["inputs"]["llm"]
+    assert (llm["model"], llm["response_model"]) == ("double-model", None)
+
+
 def test_action_task_ids_map_actions_to_other_tasks(store):
     ti, skipped = run(build(mode="rules", action_task_ids={"no_action": "look_later"}), drift_summary(0.01))
     assert ti.pushed["action"] == "no_action"
