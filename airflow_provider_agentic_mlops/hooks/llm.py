@@ -464,21 +464,10 @@ class LLMHook(BaseHook):
         timeout after sending is charged at the worst case (the server may have spent the tokens)."""
         import openai
 
-        box: dict[str, Any] = {}
         create = self.client.chat.completions.create  # built here: the bound is for the request alone
         connect = connect_timeout(seconds)
-
-        def run() -> None:
-            try:
-                box["response"] = create(**body, timeout=openai.Timeout(seconds, connect=connect))
-            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
-                box["error"] = err
-
-        worker = threading.Thread(target=run, name=f"llm-{self.llm_conn_id}", daemon=True)
-        worker.start()
-        worker.join(seconds)
-        if worker.is_alive():
-            self._drop_client()
+        box = self._within(seconds, lambda: create(**body, timeout=openai.Timeout(seconds, connect=connect)))
+        if not box:
             raise _Attempt(f"timeout: no complete answer within {seconds:g} s", retryable=True, timed_out=True)
         err = box.get("error")
         if err is None:
@@ -514,6 +503,26 @@ class LLMHook(BaseHook):
         if isinstance(err, ValueError):  # the client could not decode the body (JSONDecodeError)
             raise _Attempt(self._not_a_completion(f"{type(err).__name__}: {_short(str(err), 120)}"))
         raise _Attempt(f"{type(err).__name__}: {_short(str(err))}")
+
+    def _within(self, seconds: float, call: Callable[[], Any]) -> dict[str, Any]:
+        """``call()`` (a request of :attr:`client`) bounded by ``seconds`` of wall clock: ``{"response": ...}``
+        or ``{"error": ...}``; ``{}`` past the bound, when the call is abandoned in its daemon thread and the
+        client closed (its socket with it)."""
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["response"] = call()
+            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = err
+
+        worker = threading.Thread(target=run, name=f"llm-{self.llm_conn_id}", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            self._drop_client()
+            return {}
+        return box
 
     def _scrub(self, text: str) -> str:
         """``text`` with the connection's secrets (the API key, default_headers' values, the base URL's query
@@ -609,11 +618,46 @@ class LLMHook(BaseHook):
         return reply
 
     def test_connection(self) -> tuple[bool, str]:
+        """The connection form's Test button: lists the server's models (``GET /models``, with the key and
+        headers a request sends) within the connection's ``timeout``, and checks ``model`` is among them.
+        A server that lists no models or has no ``/models`` (some gateways and OpenAI-compatible servers)
+        passes, saying the model was not checked; so does a model missing on Azure OpenAI, whose ``model`` is
+        a deployment's name, which ``/models`` does not list."""
+        import openai
+
         try:
-            self.client.models.list()
-        except Exception as err:
+            s = self.settings
+            client = self.client
+        except Exception as err:  # noqa: BLE001 - a bad connection: the form shows why
             return False, f"{type(err).__name__}: {_short(self._scrub(str(err)))}"
-        return True, f"reached {self.settings['shown_url']}"
+        url, model, seconds = s["shown_url"], s["model"], s["timeout"]
+        timeout = openai.Timeout(seconds, connect=connect_timeout(seconds))
+        box = self._within(seconds, lambda: [m.id for m in client.models.list(timeout=timeout).data])
+        if not box:
+            return False, f"no answer from {url} within {seconds:g} s (the connection's timeout)"
+        err = box.get("error")
+        if isinstance(err, openai.NotFoundError):
+            return True, (
+                f"reached {url}, which answered HTTP 404 for /models (some OpenAI-compatible servers have none; if "
+                f"yours does, check the base URL): model {model!r} not checked"
+            )
+        if err is not None:
+            return False, f"{type(err).__name__} from {url}: {_short(self._scrub(str(err)))}"
+        listed = [str(i) for i in box["response"]]
+        if not listed:
+            return True, f"reached {url}, but it lists no models: model {model!r} not checked"
+        if model in listed:
+            return True, f"reached {url}; it serves model {model!r}"
+        shown = _short(", ".join(sorted(listed)), 300)
+        if deployments_unlisted(s["base_url"]):
+            return True, (
+                f"reached {url}; model {model!r} is not among the models it lists ({shown}), which on Azure OpenAI "
+                "is expected: the model is a deployment's name, and /models lists no deployments"
+            )
+        return False, (
+            f"reached {url}, but model {model!r} is not among the {len(listed)} model(s) it lists: {shown}; fix the "
+            "connection's extra 'model'"
+        )
 
 
 def connect_timeout(seconds: float) -> float:
@@ -664,6 +708,13 @@ def shown_url(url: str) -> str:
         scheme, _, rest = url.partition("://")
         url = f"{scheme}://***@{rest[len(user_part) + 1 :]}"
     return mask_url_secrets(url, query_kept=SHOWN_QUERY)
+
+
+def deployments_unlisted(base_url: str) -> bool:
+    """Whether ``base_url`` is Azure OpenAI's, where the ``model`` of a request is a deployment's name,
+    which ``/models`` does not list."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host.endswith((".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com"))
 
 
 def _hidden_query_values(query: str) -> set[str]:

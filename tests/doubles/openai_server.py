@@ -3,7 +3,8 @@
 Not a mock of the ``openai`` library: a real HTTP server on ``127.0.0.1`` (ephemeral port, in a
 thread) that the real ``openai`` client talks to over a real socket. It serves
 ``POST /v1/chat/completions`` (and ``/chat/completions``) and answers from a queue of scripted
-responses, one per request:
+responses, one per request (``GET /v1/models`` lists ``double-model``, or answers
+:attr:`OpenAIDouble.models_response` when a test sets it):
 
 * :meth:`OpenAIDouble.answer` - a final JSON answer (what ``response_format`` json_schema asks for);
 * :meth:`OpenAIDouble.tool_call` - an assistant message with tool calls;
@@ -76,6 +77,8 @@ class OpenAIDouble:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
+        #: What ``GET /v1/models`` answers (after the key is checked); None: the one model, ``double-model``.
+        self.models_response: ScriptedResponse | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -96,6 +99,8 @@ class OpenAIDouble:
                     double._send(self, ScriptedResponse(status=404, body=_error("not found in the test double", 404)))
                 elif self.headers.get("Authorization") != f"Bearer {double.api_key}":
                     double._send(self, ScriptedResponse(status=401, body=_error("invalid api key (test double)", 401)))
+                elif double.models_response is not None:
+                    double._send(self, double.models_response)
                 else:  # what LLMHook.test_connection lists
                     models = [{"id": "double-model", "object": "model", "created": 0, "owned_by": "test-double"}]
                     double._send(self, ScriptedResponse(status=200, body={"object": "list", "data": models}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 
 import pytest
 
@@ -14,7 +15,7 @@ from airflow_provider_agentic_mlops.core.decision import (
     parse_answer,
     tool_specs,
 )
-from airflow_provider_agentic_mlops.hooks.llm import LLMHook, retry_after_seconds, shown_url
+from airflow_provider_agentic_mlops.hooks.llm import LLMHook, deployments_unlisted, retry_after_seconds, shown_url
 from tests.doubles import openai_server
 from tests.doubles.openai_server import OpenAIDouble, ScriptedResponse, _completion
 
@@ -409,7 +410,10 @@ def test_a_base_url_query_such_as_azures_api_version_is_sent_with_every_request(
     assert complete(hook).answer.action == "escalate"
     (request,) = openai_double.requests
     assert (request.path, request.query) == ("/v1/chat/completions", "api-version=2024-10-21")
-    assert hook.test_connection() == (True, f"reached {openai_double.base_url}/?api-version=2024-10-21")
+    assert hook.test_connection() == (
+        True,
+        f"reached {openai_double.base_url}/?api-version=2024-10-21; it serves model 'double-model'",
+    )
 
 
 @pytest.mark.parametrize("extra", ['"gpt-4o-mini"', '["gpt-4o"]', "42"])
@@ -507,13 +511,77 @@ def test_core_decide_through_the_hook_uses_tools_then_answers(hook, openai_doubl
 
 
 def test_test_connection_lists_models_with_the_connection_key(hook, openai_double, monkeypatch):
-    assert hook.test_connection() == (True, f"reached {openai_double.base_url}")
+    assert hook.test_connection() == (True, f"reached {openai_double.base_url}; it serves model 'double-model'")
     conn = json.loads(openai_double.connection_json())
     conn["password"] = "wrong-key"
     monkeypatch.setenv("AIRFLOW_CONN_LLM_BADKEY", json.dumps(conn))
     ok, message = LLMHook("llm_badkey").test_connection()
     assert not ok
-    assert message.startswith("AuthenticationError: ")
+    assert message.startswith(f"AuthenticationError from {openai_double.base_url}: ")
+
+
+def test_test_connection_fails_for_a_model_the_server_does_not_list_and_names_those_it_does(
+    openai_double, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json(timeout=10))
+    conn["extra"]["model"] = "double-modle"
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_TYPO", json.dumps(conn))
+    ok, message = LLMHook("llm_typo").test_connection()
+    assert not ok
+    assert "model 'double-modle' is not among the 1 model(s) it lists: double-model" in message
+    assert openai_double.base_url in message and "extra 'model'" in message
+
+
+@pytest.mark.parametrize(
+    "response, said",
+    [
+        (ScriptedResponse(body={"object": "list", "data": []}), "it lists no models"),
+        (ScriptedResponse(status=404, body={"error": {"message": "no such route"}}), "HTTP 404 for /models"),
+    ],
+    ids=["no-models", "no-models-endpoint"],
+)
+def test_test_connection_passes_a_server_without_a_model_list_and_says_the_model_was_not_checked(
+    hook, openai_double, response, said
+):
+    """Some OpenAI-compatible servers and gateways list no models or have no /models: the key and URL
+    cannot be told wrong from that, so the test passes and says what it could not check."""
+    openai_double.models_response = response
+    ok, message = hook.test_connection()
+    assert ok and said in message and "model 'double-model' not checked" in message
+
+
+def test_test_connection_is_bounded_by_the_connections_timeout(hook, openai_double):
+    """A server trickling bytes held the test for as long as it liked: it now ends at the request's bound."""
+    models = {"object": "list", "data": [{"id": "double-model", "object": "model", "created": 0, "owned_by": "x"}]}
+    openai_double.models_response = ScriptedResponse(body=models, trickle=5)
+    ok, message = hook.test_connection()
+    assert not ok and message == f"no answer from {openai_double.base_url} within 0.5 s (the connection's timeout)"
+
+
+def test_test_connection_to_an_unreachable_server_names_its_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{free.getsockname()[1]}/v1"
+    conn = {"conn_type": "agentic_mlops_llm", "host": url, "password": "k", "extra": {"model": "m", "timeout": 5}}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_DOWN", json.dumps(conn))
+    ok, message = LLMHook("llm_down").test_connection()
+    assert not ok and message.startswith(f"APIConnectionError from {url}: ")
+
+
+@pytest.mark.parametrize(
+    "url, unlisted",
+    [
+        ("https://res.openai.azure.com/openai/v1", True),
+        ("https://res.cognitiveservices.azure.com/openai/v1", True),
+        ("https://api.openai.com/v1", False),
+        ("http://vllm:8000/v1", False),
+    ],
+)
+def test_on_azure_openai_a_deployment_name_missing_from_the_model_list_is_no_failure(url, unlisted):
+    """On Azure OpenAI ``model`` is a deployment's name, which /models does not list."""
+    assert deployments_unlisted(url) is unlisted
 
 
 def test_credentials_in_the_base_url_are_never_shown(openai_double, monkeypatch, tmp_path):
