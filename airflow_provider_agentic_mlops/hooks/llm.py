@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -41,6 +42,9 @@ DEFAULT_BACKOFF = 1.0
 DECISION_TIMEOUTS = 4
 #: Longest exponential backoff between attempts (a server's ``Retry-After`` is bounded by the deadline only).
 MAX_BACKOFF = 30.0
+#: Each backoff is a random share of the doubled one, in this range ("equal jitter"): clients failing together
+#: (many models on one key, one outage) do not retry together.
+BACKOFF_JITTER = (0.5, 1.0)
 #: Longest wait for a connection (TCP and TLS) within an attempt; it is half the attempt's bound when that is shorter.
 MAX_CONNECT_TIMEOUT = 10.0
 #: The base URL's query parameters shown as they are; every other value may be a gateway's key (Azure API
@@ -77,8 +81,8 @@ class _Attempt(Exception):
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The wait a 429/503 response asks for: ``retry-after-ms``, ``Retry-After`` in seconds or as an
-    HTTP date; None when absent or unreadable.
+    """The wait a response of a status :meth:`LLMHook.complete` retries (408, 409, 429, 5xx) asks for:
+    ``retry-after-ms``, ``Retry-After`` in seconds or as an HTTP date; None when absent or unreadable.
 
     :param headers: the response headers (case-insensitive mapping, as httpx's).
     """
@@ -115,7 +119,8 @@ class LLMHook(BaseHook):
     Extras: ``model`` (required),
     ``timeout`` (seconds, default 30), ``max_tokens`` (completion cap, default 1024),
     ``max_retries`` (retries after the first attempt, default 2), ``retry_backoff_seconds`` (first
-    backoff, doubled each retry, default 1; a 429/503's ``Retry-After`` wins), ``decision_timeout``
+    backoff, doubled each retry, each pause a random half to all of it, default 1; a retried response's
+    ``Retry-After`` wins), ``decision_timeout``
     (seconds for all of a decision's calls, default 4 x ``timeout``), ``max_tokens_param``
     (``max_tokens`` or ``max_completion_tokens`` for models that require it), ``default_headers``
     (a JSON object of strings, e.g. for a gateway).
@@ -446,7 +451,8 @@ class LLMHook(BaseHook):
                 prompt_cost = max(prompt_cost, usage["prompt"] - prompted)  # the server's count, once known
             if attempt + 1 == attempts:
                 break
-            pause = wait if wait is not None else min(s["backoff"] * 2**attempt, MAX_BACKOFF)
+            backoff = min(s["backoff"] * 2**attempt, MAX_BACKOFF)
+            pause = wait if wait is not None else random.uniform(*BACKOFF_JITTER) * backoff
             if time.monotonic() + pause >= deadline:
                 if wait is not None:
                     errors[-1] += f" (Retry-After {wait:g} s is past the deadline)"

@@ -367,6 +367,28 @@ def test_retry_after_within_the_deadline_is_waited_for_then_answered(hook, opena
     assert complete(hook).answer.action == "escalate"
 
 
+def test_backoff_is_jittered_so_that_clients_failing_together_do_not_retry_together(
+    openai_double, monkeypatch, tmp_path
+):
+    """Without jitter, 100 models on one key hit by a 503 retried in lockstep: each pause is now a random
+    share, a half to all, of the doubled backoff (Retry-After, when sent, is taken as the server says)."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = openai_double.connection_json(timeout=10, max_retries=3, retry_backoff_seconds=1, decision_timeout=600)
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_JITTER", conn)
+    pauses: list[float] = []
+    monkeypatch.setattr("airflow_provider_agentic_mlops.hooks.llm.time.sleep", pauses.append)
+    shares = iter([0.5, 1.0, 0.75])
+    drawn: list[tuple[float, float]] = []
+    monkeypatch.setattr(
+        "airflow_provider_agentic_mlops.hooks.llm.random.uniform", lambda a, b: drawn.append((a, b)) or next(shares)
+    )
+    openai_double.http_error(503, times=4)
+    with pytest.raises(LLMFailure):
+        complete(LLMHook("llm_jitter"))
+    assert pauses == [0.5 * 1, 1.0 * 2, 0.75 * 4]
+    assert drawn == [(0.5, 1.0)] * 3
+
+
 @pytest.mark.parametrize(
     "headers, seconds",
     [
