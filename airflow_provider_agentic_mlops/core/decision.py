@@ -136,6 +136,12 @@ MAX_RULE_DETAIL_CHARS = 1000
 MAX_RAW_ANSWER_CHARS = 20_000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+#: In a name (a column, a class, a tool: text clipped to at most :data:`MAX_NAME_CHARS`), line breaks and tabs
+#: are shown escaped: a name is quoted inside one line (the rationale, a rule's detail, the task log's), where a
+#: line break would start a forged line of its own.
+_NAME_BREAKS = str.maketrans(
+    {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON may escape one ("\ud800"); no UTF-8 text holds it
 _FENCE_LIKE = re.compile(r"</?\s*untrusted[-_ ]?data[^>]*>", re.IGNORECASE)
 
@@ -1180,8 +1186,9 @@ def scrub_text(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """Untrusted text made safe to quote (:func:`scrub_text`), truncated."""
-    text = scrub_text(text)
+    """Untrusted text made safe to quote (:func:`scrub_text`), truncated. Up to :data:`MAX_NAME_CHARS` it
+    is a name, quoted in one line: its line breaks and tabs are shown escaped (``\\n``) too."""
+    text = scrub_text(str(text).translate(_NAME_BREAKS) if limit <= MAX_NAME_CHARS else text)
     if len(text) > limit:
         return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
     return text
