@@ -136,6 +136,12 @@ MAX_RULE_DETAIL_CHARS = 1000
 MAX_RAW_ANSWER_CHARS = 20_000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+#: In a name (a column, a class, a tool: text clipped to at most :data:`MAX_NAME_CHARS`), line breaks and tabs
+#: are shown escaped: a name is quoted inside one line (the rationale, a rule's detail, the task log's), where a
+#: line break would start a forged line of its own.
+_NAME_BREAKS = str.maketrans(
+    {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON may escape one ("\ud800"); no UTF-8 text holds it
 _FENCE_LIKE = re.compile(r"</?\s*untrusted[-_ ]?data[^>]*>", re.IGNORECASE)
 
@@ -265,7 +271,8 @@ class LLMReply:
     """One chat completion, as the client returns it to core.
 
     ``answer`` is set when the model answered (already validated by the ``validate`` callable given
-    to the client); ``tool_calls`` when it asked for tools instead.
+    to the client); ``tool_calls`` when it asked for tools instead. ``model`` is the model the server
+    says answered (the response's ``model``; a gateway or an alias may name another than was asked).
     """
 
     content: str | None
@@ -277,6 +284,7 @@ class LLMReply:
     attempts: int = 1
     errors: list[str] = field(default_factory=list)
     usage_estimated: bool = False
+    model: str | None = None
 
 
 class LLMFailure(RuntimeError):
@@ -1178,8 +1186,9 @@ def scrub_text(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """Untrusted text made safe to quote (:func:`scrub_text`), truncated."""
-    text = scrub_text(text)
+    """Untrusted text made safe to quote (:func:`scrub_text`), truncated. Up to :data:`MAX_NAME_CHARS` it
+    is a name, quoted in one line: its line breaks and tabs are shown escaped (``\\n``) too."""
+    text = scrub_text(str(text).translate(_NAME_BREAKS) if limit <= MAX_NAME_CHARS else text)
     if len(text) > limit:
         return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
     return text
@@ -1729,6 +1738,7 @@ def decide(
     alert: Any = None,
     requested_mode: str | None = None,
     llm_unavailable: str | None = None,
+    llm_identity: Mapping[str, Any] | None = None,
 ) -> Decision:
     """Rules before, the LLM inside them (mode ``llm``), rules after. Never raises because of the LLM.
 
@@ -1738,6 +1748,8 @@ def decide(
     :param requested_mode: the mode the user asked for (``auto``, ``llm``), recorded in the trace.
     :param llm_unavailable: why the LLM is not used although the requested mode allowed it
         (recorded as the first rule fired, ``llm_unavailable``).
+    :param llm_identity: in mode ``llm``, which LLM is asked (``conn_id``, ``model``, ``base_url`` with its
+        secrets masked), recorded as ``inputs["llm"]`` with the ``response_model`` the server named.
     """
     if mode not in (MODE_RULES, MODE_LLM):
         raise ValueError(f"decision mode {mode!r} is not 'rules' or 'llm' (resolve 'auto' before calling decide)")
@@ -1766,6 +1778,8 @@ def decide(
         allowed_actions=list(g.allowed),
         attach_job_id=g.attach_job_id,
     )
+    if mode == MODE_LLM:  # which LLM decided: the trace names it, and the model that answered
+        decision.inputs["llm"] = {**dict(llm_identity or {}), "response_model": None}
     if mode == MODE_LLM and g.forced is None and len(g.allowed) == 1:  # nothing to choose: the rules decided
         g.fire(
             "single_allowed_action",
@@ -1863,6 +1877,8 @@ def _ask_llm(
             decision.completion_tokens += reply.completion_tokens
             usage_estimated = usage_estimated or reply.usage_estimated
             retried.extend(reply.errors)
+            if isinstance(reply.model, str) and reply.model:
+                decision.inputs["llm"]["response_model"] = clip(reply.model, MAX_NAME_CHARS)
             decision.raw_answer = _raw(reply.content)
             if reply.tool_calls:
                 if offer_tools is None:

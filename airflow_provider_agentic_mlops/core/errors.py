@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 _URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^\s:/@]*):[^\s@]*@")
 #: ``?password=...`` / ``&sslpassword=...`` in a URL's query (libpq takes both there): the value is replaced.
 _QUERY_PASSWORD = re.compile(r"([?&][^\s=&#?]*password=)[^\s&#]*", re.IGNORECASE)
+#: Any ``?name=value`` / ``&name=value`` in a URL's query: the separator, the name and the value.
+_QUERY_VALUE = re.compile(r"([?&])([^\s=&#?]*)=([^\s&#]*)")
 
 
 class AgenticMlopsError(Exception):
@@ -21,10 +23,19 @@ class AgenticMlopsError(Exception):
     built-in base too (``ValueError``, ``RuntimeError``, ``PermissionError``), which callers catch."""
 
 
-def mask_url_secrets(text: str) -> str:
+def mask_url_secrets(text: str, *, query_kept: Collection[str] | None = None) -> str:
     """``text`` with any URL's password (``user:password@``, and ``password``/``sslpassword`` in its query)
-    replaced by ``***``. Works on any text, a URL that does not parse too."""
-    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
+    replaced by ``***``. Works on any text, a URL that does not parse too.
+
+    :param query_kept: when given, every query value is replaced but those of these names (case-insensitive):
+        for a URL whose query may hold a gateway's key (Azure API Management's ``?subscription-key=``, Azure
+        Functions' ``?code=``) beside settings worth reading (``api-version``).
+    """
+    text = _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
+    if query_kept is None:
+        return text
+    kept = {name.lower() for name in query_kept}
+    return _QUERY_VALUE.sub(lambda m: m[0] if m[2].lower() in kept else f"{m[1]}{m[2]}=***", text)
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ from airflow.sdk.log import mask_secret
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
+from airflow_provider_agentic_mlops.core.errors import mask_url_secrets
 from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 
@@ -40,6 +42,16 @@ DEFAULT_BACKOFF = 1.0
 DECISION_TIMEOUTS = 4
 #: Longest exponential backoff between attempts (a server's ``Retry-After`` is bounded by the deadline only).
 MAX_BACKOFF = 30.0
+#: Each backoff is a random share of the doubled one, in this range ("equal jitter"): clients failing together
+#: (many models on one key, one outage) do not retry together.
+BACKOFF_JITTER = (0.5, 1.0)
+#: Longest wait for a connection (TCP and TLS) within an attempt; it is half the attempt's bound when that is shorter.
+MAX_CONNECT_TIMEOUT = 10.0
+#: The base URL's query parameters shown as they are; every other value may be a gateway's key (Azure API
+#: Management's ``?subscription-key=``, Azure Functions' ``?code=``): shown as ``***``.
+SHOWN_QUERY = ("api-version",)
+#: A secret shorter than this is not replaced in a server's words (it would garble them), as Airflow's masker.
+MIN_SECRET_CHARS = 5
 #: Fewer completion tokens left than this: another attempt could not answer, so none is made.
 MIN_COMPLETION_TOKENS = 16
 #: A response reporting more tokens than this is not believed (no model reads or writes that many at once).
@@ -69,8 +81,8 @@ class _Attempt(Exception):
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The wait a 429/503 response asks for: ``retry-after-ms``, ``Retry-After`` in seconds or as an
-    HTTP date; None when absent or unreadable.
+    """The wait a response of a status :meth:`LLMHook.complete` retries (408, 409, 429, 5xx) asks for:
+    ``retry-after-ms``, ``Retry-After`` in seconds or as an HTTP date; None when absent or unreadable.
 
     :param headers: the response headers (case-insensitive mapping, as httpx's).
     """
@@ -103,10 +115,12 @@ class LLMHook(BaseHook):
     Connection (type ``agentic_mlops_llm``): *password* is the API key; *host* the base URL of any
     OpenAI-compatible server (``https://api.openai.com/v1``, an Azure OpenAI ``.../openai/v1``
     endpoint, vLLM/Ollama/LiteLLM ``http://host:port/v1``); a query in it (``?api-version=...``) is sent
-    with every request. Extras: ``model`` (required),
+    with every request, its values but ``api-version``'s shown as ``***`` (a gateway's key may be one).
+    Extras: ``model`` (required),
     ``timeout`` (seconds, default 30), ``max_tokens`` (completion cap, default 1024),
     ``max_retries`` (retries after the first attempt, default 2), ``retry_backoff_seconds`` (first
-    backoff, doubled each retry, default 1; a 429/503's ``Retry-After`` wins), ``decision_timeout``
+    backoff, doubled each retry, each pause a random half to all of it, default 1; a retried response's
+    ``Retry-After`` wins), ``decision_timeout``
     (seconds for all of a decision's calls, default 4 x ``timeout``), ``max_tokens_param``
     (``max_tokens`` or ``max_completion_tokens`` for models that require it), ``default_headers``
     (a JSON object of strings, e.g. for a gateway).
@@ -201,6 +215,13 @@ class LLMHook(BaseHook):
             )
         # a query (Azure OpenAI's ?api-version=...) goes after each request's path, not before it
         base_url, _, query = host.partition("?")
+        user_part = _user_part(host)
+        secrets = {  # replaced in a server's words and in exceptions' messages before they are kept or shown
+            *([conn.password] if conn.password else []),
+            *(headers or {}).values(),
+            *_hidden_query_values(query),
+            *([user_part, urlsplit(host).password or ""] if user_part else []),
+        }
         return {
             "base_url": base_url.rstrip("/"),
             "default_query": dict(parse_qsl(query, keep_blank_values=True)) or None,
@@ -216,6 +237,7 @@ class LLMHook(BaseHook):
             "backoff": number("retry_backoff_seconds", DEFAULT_BACKOFF, float, 0, "at least 0 (seconds)"),
             "max_tokens_param": param,
             "default_headers": headers,
+            "secrets": sorted((x for x in secrets if len(x) >= MIN_SECRET_CHARS), key=len, reverse=True),
         }
 
     def _base_url(self, conn: Any) -> str:
@@ -241,6 +263,8 @@ class LLMHook(BaseHook):
                     "character a URL must percent-encode; encode it (/ as %2F, ? as %3F, # as %23, @ as %40) or "
                     "give the API key as the connection's password"
                 )
+        for secret in _hidden_query_values(parts.query):  # e.g. ?subscription-key=: the same, for the query
+            mask_secret(secret)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r}: base URL {shown_url(url)!r} is not an http(s) URL; set the "
@@ -294,6 +318,12 @@ class LLMHook(BaseHook):
             default_query=s["default_query"],
         )
 
+    def identity(self) -> dict[str, str]:
+        """Which LLM this is, for a decision's trace: the connection id, the model and the base URL as
+        shown (:func:`shown_url`)."""
+        s = self.settings
+        return {"conn_id": self.llm_conn_id, "model": s["model"], "base_url": s["shown_url"]}
+
     def get_conn(self) -> OpenAI:
         return self.client
 
@@ -320,8 +350,9 @@ class LLMHook(BaseHook):
         the attempts spend at most the prompt plus ``max_tokens`` tokens (the decision's budget left),
         each attempt's cap shrinking with what the previous ones spent. An answer cut at the token
         cap (``finish_reason`` ``length``) is not retried. Without ``usage`` in the response the
-        tokens are estimated (4 characters a token) and the reply says so; an attempt that timed out is
-        counted at its worst (the prompt and its whole cap, the server may have spent them), estimated too.
+        tokens are estimated (4 characters a token) and the reply says so; an attempt that timed out after
+        its request was sent is counted at its worst (the prompt and its whole cap, the server may have spent
+        them), estimated too; one that could not connect sent nothing and is counted as nothing.
 
         :param deadline: ``time.monotonic()`` by which the call ends (:meth:`decision_client` passes one).
         :param request: the fields of :class:`~airflow_provider_agentic_mlops.core.decision.LLMRequest`;
@@ -337,7 +368,7 @@ class LLMHook(BaseHook):
             raise
         except Exception as err:  # noqa: BLE001 - "never raises because of the LLM": the rules decide
             raise LLMFailure(
-                f"LLM connection {self.llm_conn_id!r} failed: {type(err).__name__}: {_short(str(err))}"
+                f"LLM connection {self.llm_conn_id!r} failed: {type(err).__name__}: {_short(self._scrub(str(err)))}"
             ) from None
 
     def _complete(self, deadline: float | None, request: LLMRequest) -> LLMReply:
@@ -366,9 +397,9 @@ class LLMHook(BaseHook):
             if errors and errors[-1] not in message:  # the cause, for the task log, the rationale and the escalation
                 message += f"; last error: {_short(errors[-1], 200)}"
             return LLMFailure(
-                message,
+                self._scrub(message),
                 attempts=len(errors),
-                errors=errors,
+                errors=[self._scrub(e) for e in errors],
                 raw=last_raw,
                 prompt_tokens=usage["prompt"],
                 completion_tokens=usage["completion"],
@@ -411,7 +442,7 @@ class LLMHook(BaseHook):
                 reply.prompt_tokens, reply.completion_tokens = usage["prompt"], usage["completion"]
                 reply.latency_ms = _ms(started)
                 reply.attempts = len(errors) + 1
-                reply.errors = errors
+                reply.errors = errors = [self._scrub(e) for e in errors]
                 reply.usage_estimated = bool(estimated)
                 if errors:
                     self.log.warning("LLM answered after %d failed attempt(s): %s", len(errors), " | ".join(errors))
@@ -420,7 +451,8 @@ class LLMHook(BaseHook):
                 prompt_cost = max(prompt_cost, usage["prompt"] - prompted)  # the server's count, once known
             if attempt + 1 == attempts:
                 break
-            pause = wait if wait is not None else min(s["backoff"] * 2**attempt, MAX_BACKOFF)
+            backoff = min(s["backoff"] * 2**attempt, MAX_BACKOFF)
+            pause = wait if wait is not None else random.uniform(*BACKOFF_JITTER) * backoff
             if time.monotonic() + pause >= deadline:
                 if wait is not None:
                     errors[-1] += f" (Retry-After {wait:g} s is past the deadline)"
@@ -431,28 +463,24 @@ class LLMHook(BaseHook):
     def _request(self, body: dict[str, Any], seconds: float) -> Any:
         """``chat.completions.create`` bounded by ``seconds`` of wall clock: httpx's timeout bounds each
         read, so a server trickling bytes would hold the call forever. The request runs in a daemon
-        thread; past the bound it is abandoned and the client closed (its socket with it)."""
+        thread; past the bound it is abandoned and the client closed (its socket with it).
+
+        Connecting has a shorter bound (:func:`connect_timeout`), so a dead route ends as a failed connect,
+        before the wall-clock bound: no request was sent, so it is retried and charged nothing, where a
+        timeout after sending is charged at the worst case (the server may have spent the tokens)."""
         import openai
 
-        box: dict[str, Any] = {}
         create = self.client.chat.completions.create  # built here: the bound is for the request alone
-
-        def run() -> None:
-            try:
-                box["response"] = create(**body, timeout=seconds)
-            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
-                box["error"] = err
-
-        worker = threading.Thread(target=run, name=f"llm-{self.llm_conn_id}", daemon=True)
-        worker.start()
-        worker.join(seconds)
-        if worker.is_alive():
-            self._drop_client()
+        connect = connect_timeout(seconds)
+        box = self._within(seconds, lambda: create(**body, timeout=openai.Timeout(seconds, connect=connect)))
+        if not box:
             raise _Attempt(f"timeout: no complete answer within {seconds:g} s", retryable=True, timed_out=True)
         err = box.get("error")
         if err is None:
             return box["response"]
         base_url = self.settings["shown_url"]
+        if isinstance(err, openai.APITimeoutError) and _never_sent(err):
+            raise _Attempt(f"could not connect to {base_url} within {connect:g} s (no request sent)", retryable=True)
         if isinstance(err, openai.APITimeoutError):
             raise _Attempt(f"timeout after {seconds:g} s", retryable=True, timed_out=True)
         if isinstance(err, openai.APIConnectionError):
@@ -481,6 +509,38 @@ class LLMHook(BaseHook):
         if isinstance(err, ValueError):  # the client could not decode the body (JSONDecodeError)
             raise _Attempt(self._not_a_completion(f"{type(err).__name__}: {_short(str(err), 120)}"))
         raise _Attempt(f"{type(err).__name__}: {_short(str(err))}")
+
+    def _within(self, seconds: float, call: Callable[[], Any]) -> dict[str, Any]:
+        """``call()`` (a request of :attr:`client`) bounded by ``seconds`` of wall clock: ``{"response": ...}``
+        or ``{"error": ...}``; ``{}`` past the bound, when the call is abandoned in its daemon thread and the
+        client closed (its socket with it)."""
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["response"] = call()
+            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = err
+
+        worker = threading.Thread(target=run, name=f"llm-{self.llm_conn_id}", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            self._drop_client()
+            return {}
+        return box
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the connection's secrets (the API key, default_headers' values, the base URL's query
+        values but api-version's and its user part) replaced by ``***``: a server may echo the key it refused,
+        and the message is logged and stored in the decision's trace."""
+        try:
+            secrets = self.settings["secrets"]
+        except ValueError:  # no settings, no secrets to find
+            return text
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _drop_client(self) -> None:
         client = self.__dict__.pop("client", None)
@@ -554,7 +614,8 @@ class LLMHook(BaseHook):
                 final=f"{where}: {message_text}; raise the connection's max_tokens or the decision's "
                 "max_tokens_per_decision (a reasoning model spends tokens before answering)",
             )
-        reply = LLMReply(content=text, tool_calls=calls)
+        model = getattr(response, "model", None)
+        reply = LLMReply(content=text, tool_calls=calls, model=model if isinstance(model, str) else None)
         if not calls:
             try:
                 reply.answer = validate(content, refusal)
@@ -563,11 +624,60 @@ class LLMHook(BaseHook):
         return reply
 
     def test_connection(self) -> tuple[bool, str]:
+        """The connection form's Test button: lists the server's models (``GET /models``, with the key and
+        headers a request sends) within the connection's ``timeout``, and checks ``model`` is among them.
+        A server that lists no models or has no ``/models`` (some gateways and OpenAI-compatible servers)
+        passes, saying the model was not checked; so does a model missing on Azure OpenAI, whose ``model`` is
+        a deployment's name, which ``/models`` does not list."""
+        import openai
+
         try:
-            self.client.models.list()
-        except Exception as err:
-            return False, f"{type(err).__name__}: {_short(str(err))}"
-        return True, f"reached {self.settings['shown_url']}"
+            s = self.settings
+            client = self.client
+        except Exception as err:  # noqa: BLE001 - a bad connection: the form shows why
+            return False, f"{type(err).__name__}: {_short(self._scrub(str(err)))}"
+        url, model, seconds = s["shown_url"], s["model"], s["timeout"]
+        timeout = openai.Timeout(seconds, connect=connect_timeout(seconds))
+        box = self._within(seconds, lambda: [m.id for m in client.models.list(timeout=timeout).data])
+        if not box:
+            return False, f"no answer from {url} within {seconds:g} s (the connection's timeout)"
+        err = box.get("error")
+        if isinstance(err, openai.NotFoundError):
+            return True, (
+                f"reached {url}, which answered HTTP 404 for /models (some OpenAI-compatible servers have none; if "
+                f"yours does, check the base URL): model {model!r} not checked"
+            )
+        if err is not None:
+            return False, f"{type(err).__name__} from {url}: {_short(self._scrub(str(err)))}"
+        listed = [str(i) for i in box["response"]]
+        if not listed:
+            return True, f"reached {url}, but it lists no models: model {model!r} not checked"
+        if model in listed:
+            return True, f"reached {url}; it serves model {model!r}"
+        shown = _short(", ".join(sorted(listed)), 300)
+        if deployments_unlisted(s["base_url"]):
+            return True, (
+                f"reached {url}; model {model!r} is not among the models it lists ({shown}), which on Azure OpenAI "
+                "is expected: the model is a deployment's name, and /models lists no deployments"
+            )
+        return False, (
+            f"reached {url}, but model {model!r} is not among the {len(listed)} model(s) it lists: {shown}; fix the "
+            "connection's extra 'model'"
+        )
+
+
+def connect_timeout(seconds: float) -> float:
+    """The bound on connecting (TCP and TLS) within an attempt of ``seconds``: half of it, at most
+    :data:`MAX_CONNECT_TIMEOUT`, so that a connect that never completes ends before the attempt's
+    wall-clock bound and is told apart from a request sent and not answered."""
+    return min(seconds / 2, MAX_CONNECT_TIMEOUT)
+
+
+def _never_sent(err: BaseException) -> bool:
+    """Whether a client timeout came before the request was sent: connecting (TCP, TLS) or waiting for a
+    pooled connection. Read by class name: openai's HTTP client is httpx or, in newer releases, httpx2."""
+    names = {kind.__name__ for kind in type(err.__cause__).__mro__} if err.__cause__ is not None else set()
+    return bool(names & {"ConnectTimeout", "PoolTimeout"})
 
 
 def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int) -> str | None:
@@ -597,12 +707,30 @@ def _ms(started: float) -> float:
 
 def shown_url(url: str) -> str:
     """``url`` with its user part, if any, shown as ``***`` (a proxy's base URL may carry a user and password,
-    or a token as the user): messages, logs and the trace name the URL."""
+    or a token as the user), and its query values but :data:`SHOWN_QUERY`'s (a gateway's key may be one):
+    messages, logs and the trace name the URL."""
     user_part = _user_part(url)
-    if not user_part:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest[len(user_part) + 1 :]}"
+    if user_part:
+        scheme, _, rest = url.partition("://")
+        url = f"{scheme}://***@{rest[len(user_part) + 1 :]}"
+    return mask_url_secrets(url, query_kept=SHOWN_QUERY)
+
+
+def deployments_unlisted(base_url: str) -> bool:
+    """Whether ``base_url`` is Azure OpenAI's, where the ``model`` of a request is a deployment's name,
+    which ``/models`` does not list."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host.endswith((".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com"))
+
+
+def _hidden_query_values(query: str) -> set[str]:
+    """The values of a base URL's ``query`` that are shown as ``***``, as sent and as written."""
+    hidden = set()
+    for item in query.split("&"):
+        name, _, value = item.partition("=")
+        if value and name.lower() not in SHOWN_QUERY:
+            hidden |= {value, *(v for n, v in parse_qsl(item, keep_blank_values=True) if v)}
+    return hidden
 
 
 def _user_part(url: str) -> str:

@@ -137,11 +137,11 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             recent_decisions=store.list_decisions(self.model_name, limit=10),
         )
 
-    def _resolve_mode(self) -> tuple[str, Any, str | None]:
-        """(mode, llm client or None, why the LLM is not used)."""
+    def _resolve_mode(self) -> tuple[str, Any, str | None, dict[str, str] | None]:
+        """(mode, llm client or None, why the LLM is not used, which LLM it is for the trace)."""
         if self.mode == MODE_RULES:
             self.log.info("Decision mode 'rules': the guardrails decide alone.")
-            return MODE_RULES, None, None
+            return MODE_RULES, None, None, None
         from airflow_provider_agentic_mlops.hooks.llm import LLMHook
 
         if not LLMHook.connection_exists(self.llm_conn_id):
@@ -150,20 +150,20 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
                 self.log.info("Decision mode 'auto': %s; the rules decide alone.", why)
             else:
                 self.log.warning("Decision mode 'llm' but %s; the rules decide alone (fail closed).", why)
-            return MODE_RULES, None, why
+            return MODE_RULES, None, why, None
         hook = LLMHook(self.llm_conn_id)
         try:
             settings = hook.settings
         except ValueError as err:
             self.log.error("LLM connection unusable, the rules decide alone: %s", err)
-            return MODE_RULES, None, str(err)
+            return MODE_RULES, None, str(err), None
         self.log.info(
             "Decision mode %r: LLM %r at %s, inside the guardrails.",
             self.mode,
             settings["model"],
             settings["shown_url"],
         )
-        return MODE_LLM, hook.decision_client(), None
+        return MODE_LLM, hook.decision_client(), None, hook.identity()
 
     def choose_branch(self, context: Context) -> str:
         ti = context["ti"]
@@ -175,7 +175,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             )
         store = self.store
         history = self.read_history(store)
-        mode, llm, no_llm_reason = self._resolve_mode()
+        mode, llm, no_llm_reason, llm_identity = self._resolve_mode()
         from airflow_provider_agentic_mlops.core.decision import decide  # not at DAG parse time
 
         decision: Decision = decide(
@@ -188,6 +188,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             alert=parse_alert(self.alert),
             requested_mode=self.mode,
             llm_unavailable=no_llm_reason if self.mode != MODE_RULES else None,
+            llm_identity=llm_identity,
         )
         fields = decision.record_fields()
         decision_id = store.record_decision(

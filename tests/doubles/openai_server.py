@@ -3,7 +3,8 @@
 Not a mock of the ``openai`` library: a real HTTP server on ``127.0.0.1`` (ephemeral port, in a
 thread) that the real ``openai`` client talks to over a real socket. It serves
 ``POST /v1/chat/completions`` (and ``/chat/completions``) and answers from a queue of scripted
-responses, one per request:
+responses, one per request (``GET /v1/models`` lists ``double-model``, or answers
+:attr:`OpenAIDouble.models_response` when a test sets it):
 
 * :meth:`OpenAIDouble.answer` - a final JSON answer (what ``response_format`` json_schema asks for);
 * :meth:`OpenAIDouble.tool_call` - an assistant message with tool calls;
@@ -23,7 +24,9 @@ fixture into a conftest).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -74,6 +77,8 @@ class OpenAIDouble:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
+        #: What ``GET /v1/models`` answers (after the key is checked); None: the one model, ``double-model``.
+        self.models_response: ScriptedResponse | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -94,6 +99,8 @@ class OpenAIDouble:
                     double._send(self, ScriptedResponse(status=404, body=_error("not found in the test double", 404)))
                 elif self.headers.get("Authorization") != f"Bearer {double.api_key}":
                     double._send(self, ScriptedResponse(status=401, body=_error("invalid api key (test double)", 401)))
+                elif double.models_response is not None:
+                    double._send(self, double.models_response)
                 else:  # what LLMHook.test_connection lists
                     models = [{"id": "double-model", "object": "model", "created": 0, "owned_by": "test-double"}]
                     double._send(self, ScriptedResponse(status=200, body={"object": "list", "data": models}))
@@ -280,3 +287,25 @@ def openai_double() -> Iterator[OpenAIDouble]:
         yield double
     finally:
         double.stop()
+
+
+@pytest.fixture
+def unreachable_base_url() -> Iterator[str]:
+    """TEST DOUBLE of a dead route: a base URL whose TCP connect never completes. A listening socket
+    whose accept queue is full (backlog 0, filled by connects nobody accepts): the kernel drops further
+    SYNs, so a client's connect hangs until its connect timeout, as behind a black-holed route."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(server.getsockname())
+        fillers.append(filler)
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    finally:
+        for sock in [*fillers, server]:
+            sock.close()

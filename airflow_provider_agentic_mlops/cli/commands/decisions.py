@@ -115,6 +115,7 @@ def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
     lines += [
         f"Action:      {d['final_action']}  (decided by {d.get('decided_by') or '-'}, mode {d['mode']})",
         f"LLM action:  {d.get('llm_action') or '-'}",
+        *_llm_line(d.get("inputs")),
         f"Override:    {d.get('override_reason') or '-'}",
         f"Confidence:  {d['confidence'] if d.get('confidence') is not None else '-'}",
         f"Rationale:   {d.get('rationale') or '-'}",
@@ -163,6 +164,17 @@ def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
     lines.append("Raw answer:")
     lines += _indent(d.get("raw_answer") or "(none)")
     return "\n".join(lines)
+
+
+def _llm_line(inputs: Any) -> list[str]:
+    """Which LLM was asked (``inputs["llm"]``, recorded in mode llm), as one line; none before it was recorded."""
+    llm = inputs.get("llm") if isinstance(inputs, dict) else None
+    if not isinstance(llm, dict):
+        return []
+    return [
+        f"LLM:         {llm.get('model') or '-'} (answered as {llm.get('response_model') or '-'}) at "
+        f"{llm.get('base_url') or '-'}, connection {llm.get('conn_id') or '-'}"
+    ]
 
 
 def _indent(text: str, spaces: int = 2) -> list[str]:

@@ -34,7 +34,9 @@ DRIFT = {
 def llm_saying(action: str):
     def llm(*, messages, tools, response_format, max_tokens, validate):
         content = json.dumps({"action": action, "rationale": "LLM reasons here", "confidence": 0.6, "evidence": ["e1"]})
-        return LLMReply(content=content, answer=validate(content, None), prompt_tokens=800, completion_tokens=70)
+        return LLMReply(
+            content=content, answer=validate(content, None), prompt_tokens=800, completion_tokens=70, model="gpt-4o-08"
+        )
 
     return llm
 
@@ -53,6 +55,7 @@ def record(store, model: str, *, share: float = 0.3, last_retrain_hours_ago: flo
         config=DecisionConfig(),
         mode="llm",
         llm=llm_saying("retrain"),
+        llm_identity={"conn_id": "llm_prod", "model": "gpt-4o", "base_url": "https://llm.example.com/v1"},
     )
     return store.record_decision(
         model, dag_id=f"agentic_mlops__{model}", run_id="manual__1", **decision.record_fields()
@@ -99,6 +102,7 @@ def test_show_prints_the_full_trace(store, capsys):
     for expected in (
         "Action:      escalate  (decided by guardrail, mode llm)",
         "LLM action:  retrain",
+        "LLM:         gpt-4o (answered as gpt-4o-08) at https://llm.example.com/v1, connection llm_prod",
         "Override:    LLM chose 'retrain'",
         "- cooldown: retrain not allowed",
         "Tokens:      prompt 800, completion 70 (total 870)",

@@ -137,6 +137,17 @@ def test_data_quality_problem_escalates_even_at_critical_drift(dq, expected):
     assert expected in d.rationale
 
 
+def test_a_line_break_in_a_column_name_cannot_forge_a_line_of_the_task_log():
+    """The rationale is logged as one line: a name from data keeps its line breaks visible, escaped."""
+    forged = "amount\n2026-01-01T00:00:00Z [info     ] FORGED LINE\r\tx"
+    d = decide(model_name="m", drift=drift_summary(0.3, missing_columns=[forged]), history=history(), config=CONFIG)
+    assert "amount\\n2026-01-01T00:00:00Z [info     ] FORGED LINE\\r\\tx" in d.rationale
+    stored = d.rationale + json.dumps(d.rules_fired)
+    assert not {"\n", "\r", "\t"} & set(d.rationale + "".join(r["detail"] for r in d.rules_fired))
+    assert "FORGED" in stored
+    assert clip("a\nb", 64) == "a\\nb" and clip("a\nb", 500) == "a\nb"  # names only: an annotation keeps its lines
+
+
 @pytest.mark.parametrize(
     ("current", "reference", "fault"),
     [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 
 import pytest
 
@@ -13,7 +15,7 @@ from airflow_provider_agentic_mlops.core.decision import (
     parse_answer,
     tool_specs,
 )
-from airflow_provider_agentic_mlops.hooks.llm import LLMHook, retry_after_seconds, shown_url
+from airflow_provider_agentic_mlops.hooks.llm import LLMHook, deployments_unlisted, retry_after_seconds, shown_url
 from tests.doubles import openai_server
 from tests.doubles.openai_server import OpenAIDouble, ScriptedResponse, _completion
 
@@ -365,6 +367,28 @@ def test_retry_after_within_the_deadline_is_waited_for_then_answered(hook, opena
     assert complete(hook).answer.action == "escalate"
 
 
+def test_backoff_is_jittered_so_that_clients_failing_together_do_not_retry_together(
+    openai_double, monkeypatch, tmp_path
+):
+    """Without jitter, 100 models on one key hit by a 503 retried in lockstep: each pause is now a random
+    share, a half to all, of the doubled backoff (Retry-After, when sent, is taken as the server says)."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = openai_double.connection_json(timeout=10, max_retries=3, retry_backoff_seconds=1, decision_timeout=600)
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_JITTER", conn)
+    pauses: list[float] = []
+    monkeypatch.setattr("airflow_provider_agentic_mlops.hooks.llm.time.sleep", pauses.append)
+    shares = iter([0.5, 1.0, 0.75])
+    drawn: list[tuple[float, float]] = []
+    monkeypatch.setattr(
+        "airflow_provider_agentic_mlops.hooks.llm.random.uniform", lambda a, b: drawn.append((a, b)) or next(shares)
+    )
+    openai_double.http_error(503, times=4)
+    with pytest.raises(LLMFailure):
+        complete(LLMHook("llm_jitter"))
+    assert pauses == [0.5 * 1, 1.0 * 2, 0.75 * 4]
+    assert drawn == [(0.5, 1.0)] * 3
+
+
 @pytest.mark.parametrize(
     "headers, seconds",
     [
@@ -408,7 +432,10 @@ def test_a_base_url_query_such_as_azures_api_version_is_sent_with_every_request(
     assert complete(hook).answer.action == "escalate"
     (request,) = openai_double.requests
     assert (request.path, request.query) == ("/v1/chat/completions", "api-version=2024-10-21")
-    assert hook.test_connection() == (True, f"reached {openai_double.base_url}/?api-version=2024-10-21")
+    assert hook.test_connection() == (
+        True,
+        f"reached {openai_double.base_url}/?api-version=2024-10-21; it serves model 'double-model'",
+    )
 
 
 @pytest.mark.parametrize("extra", ['"gpt-4o-mini"', '["gpt-4o"]', "42"])
@@ -506,13 +533,77 @@ def test_core_decide_through_the_hook_uses_tools_then_answers(hook, openai_doubl
 
 
 def test_test_connection_lists_models_with_the_connection_key(hook, openai_double, monkeypatch):
-    assert hook.test_connection() == (True, f"reached {openai_double.base_url}")
+    assert hook.test_connection() == (True, f"reached {openai_double.base_url}; it serves model 'double-model'")
     conn = json.loads(openai_double.connection_json())
     conn["password"] = "wrong-key"
     monkeypatch.setenv("AIRFLOW_CONN_LLM_BADKEY", json.dumps(conn))
     ok, message = LLMHook("llm_badkey").test_connection()
     assert not ok
-    assert message.startswith("AuthenticationError: ")
+    assert message.startswith(f"AuthenticationError from {openai_double.base_url}: ")
+
+
+def test_test_connection_fails_for_a_model_the_server_does_not_list_and_names_those_it_does(
+    openai_double, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json(timeout=10))
+    conn["extra"]["model"] = "double-modle"
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_TYPO", json.dumps(conn))
+    ok, message = LLMHook("llm_typo").test_connection()
+    assert not ok
+    assert "model 'double-modle' is not among the 1 model(s) it lists: double-model" in message
+    assert openai_double.base_url in message and "extra 'model'" in message
+
+
+@pytest.mark.parametrize(
+    "response, said",
+    [
+        (ScriptedResponse(body={"object": "list", "data": []}), "it lists no models"),
+        (ScriptedResponse(status=404, body={"error": {"message": "no such route"}}), "HTTP 404 for /models"),
+    ],
+    ids=["no-models", "no-models-endpoint"],
+)
+def test_test_connection_passes_a_server_without_a_model_list_and_says_the_model_was_not_checked(
+    hook, openai_double, response, said
+):
+    """Some OpenAI-compatible servers and gateways list no models or have no /models: the key and URL
+    cannot be told wrong from that, so the test passes and says what it could not check."""
+    openai_double.models_response = response
+    ok, message = hook.test_connection()
+    assert ok and said in message and "model 'double-model' not checked" in message
+
+
+def test_test_connection_is_bounded_by_the_connections_timeout(hook, openai_double):
+    """A server trickling bytes held the test for as long as it liked: it now ends at the request's bound."""
+    models = {"object": "list", "data": [{"id": "double-model", "object": "model", "created": 0, "owned_by": "x"}]}
+    openai_double.models_response = ScriptedResponse(body=models, trickle=5)
+    ok, message = hook.test_connection()
+    assert not ok and message == f"no answer from {openai_double.base_url} within 0.5 s (the connection's timeout)"
+
+
+def test_test_connection_to_an_unreachable_server_names_its_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{free.getsockname()[1]}/v1"
+    conn = {"conn_type": "agentic_mlops_llm", "host": url, "password": "k", "extra": {"model": "m", "timeout": 5}}
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_DOWN", json.dumps(conn))
+    ok, message = LLMHook("llm_down").test_connection()
+    assert not ok and message.startswith(f"APIConnectionError from {url}: ")
+
+
+@pytest.mark.parametrize(
+    "url, unlisted",
+    [
+        ("https://res.openai.azure.com/openai/v1", True),
+        ("https://res.cognitiveservices.azure.com/openai/v1", True),
+        ("https://api.openai.com/v1", False),
+        ("http://vllm:8000/v1", False),
+    ],
+)
+def test_on_azure_openai_a_deployment_name_missing_from_the_model_list_is_no_failure(url, unlisted):
+    """On Azure OpenAI ``model`` is a deployment's name, which /models does not list."""
+    assert deployments_unlisted(url) is unlisted
 
 
 def test_credentials_in_the_base_url_are_never_shown(openai_double, monkeypatch, tmp_path):
@@ -541,6 +632,31 @@ def test_credentials_in_the_base_url_are_never_shown(openai_double, monkeypatch,
     assert "s3cret" not in str(bad.value)
 
 
+def test_a_secret_in_the_base_urls_query_or_echoed_by_the_server_is_never_shown(openai_double, monkeypatch, tmp_path):
+    """A gateway may take its key in the base URL's query (Azure API Management's ?subscription-key=, Azure
+    Functions' ?code=): it is sent with every request, shown as *** (api-version stays readable) and registered
+    with Airflow's secrets masker (the HTTP client logs the URL it calls); a server that echoes the API key or
+    a default header's value in its error has it replaced before the message is kept."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json(timeout=10, default_headers={"X-Gw-Key": "GW-S3CRET-H"}))
+    conn["host"] = openai_double.base_url + "?api-version=2024-10-21&subscription-key=S3CRET-QK"
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_QUERYKEY", json.dumps(conn))
+    masked: list[str] = []
+    monkeypatch.setattr("airflow_provider_agentic_mlops.hooks.llm.mask_secret", masked.append)
+    hook = LLMHook("llm_querykey")
+    assert hook.settings["shown_url"] == f"{openai_double.base_url}?api-version=2024-10-21&subscription-key=***"
+    assert "S3CRET-QK" in masked and "2024-10-21" not in masked
+    openai_double.http_error(401, f"denied; key {openai_double.api_key}, gateway GW-S3CRET-H")
+    with pytest.raises(LLMFailure, match="HTTP 401") as info:
+        complete(hook)
+    assert openai_double.requests[0].query == "api-version=2024-10-21&subscription-key=S3CRET-QK"
+    shown = " ".join([str(info.value), *info.value.errors])
+    assert "denied; key ***, gateway ***" in shown
+    assert not {"S3CRET-QK", "GW-S3CRET-H", openai_double.api_key} & set(re.split(r"[\s,;()]", shown))
+    ok, message = hook.test_connection()
+    assert ok and "S3CRET-QK" not in message and "subscription-key=***" in message
+
+
 @pytest.mark.parametrize(
     "user_part", ["proxyuser:S3cret/Pw", "proxyuser:S3cret#Pw", "proxyuser:S3cret?Pw", "S3cretToken", "u:S3cret%2FPw"]
 )
@@ -567,7 +683,11 @@ def test_a_base_url_user_part_is_hidden_also_when_it_holds_characters_a_url_must
 
 @pytest.mark.parametrize(
     "url",
-    ["https://llm.example.com/v1?x=a@b", "https://llm.example.com/deployments/team@corp/v1", "http://[::1]:8000/v1"],
+    [
+        "https://llm.example.com/v1?api-version=a@b",
+        "https://llm.example.com/deployments/team@corp/v1",
+        "http://[::1]:8000/v1",
+    ],
 )
 def test_an_at_sign_in_a_base_urls_path_or_query_is_no_user_part(url, monkeypatch, tmp_path):
     """Only an ``@`` before the host marks credentials: a path or query may hold one unencoded."""

@@ -20,6 +20,7 @@ from tests.doubles import openai_server, slack_server
 from tests.doubles.openai_server import OpenAIDouble, ScriptedResponse, _completion
 
 openai_double = openai_server.openai_double  # TEST DOUBLE fixtures, until tests/conftest.py registers the plugins
+unreachable_base_url = openai_server.unreachable_base_url
 slack_double = slack_server.slack_double
 slack_connection = slack_server.slack_connection
 
@@ -165,6 +166,25 @@ def test_llm_answer_is_followed_and_the_full_trace_stored(llm_connection, store)
     assert row["inputs"]["drift"]["drift_share"] == 0.3 and row["inputs"]["requested_mode"] == "auto"
     sent = llm_connection.requests[0].body
     assert sent["response_format"]["json_schema"]["strict"] is True
+
+
+def test_the_trace_records_which_llm_decided(llm_connection, store):
+    llm_connection.answer("retrain")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert row["inputs"]["llm"] == {
+        "conn_id": "agentic_mlops_llm_default",
+        "model": "double-model",
+        "base_url": llm_connection.base_url,
+        "response_model": "double-model",  # what the server says answered
+    }
+
+
+def test_the_trace_records_the_llm_that_failed_without_a_response_model(llm_connection, store):
+    llm_connection.http_error(500, times=3)
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    llm = store.get_decision(ti.pushed["decision_id"])["inputs"]["llm"]
+    assert (llm["model"], llm["response_model"]) == ("double-model", None)
 
 
 def test_action_task_ids_map_actions_to_other_tasks(store):
@@ -332,6 +352,39 @@ def test_llm_down_at_moderate_drift_never_retrains(llm_connection, store):
     llm_connection.http_error(503, times=3)
     ti, _ = run(build(), drift_summary(0.3))
     assert ti.pushed["action"] == "escalate"
+
+
+def test_an_llm_that_cannot_be_reached_is_charged_no_tokens(home, store, unreachable_base_url, monkeypatch):
+    """No TCP connection, no request: a dead route is retried and charges nothing, so an outage does not
+    spend the day's token budget (charged at the worst case, ~25 runs switched the LLM off for 24 h)."""
+    conn = {
+        "conn_type": "agentic_mlops_llm",
+        "host": unreachable_base_url,
+        "password": "k",
+        "extra": {"model": "m", "timeout": 0.5, "retry_backoff_seconds": 0.01},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (0, 0)
+    rules = [r["rule"] for r in row["rules_fired"]]
+    assert "llm_failed" in rules and "llm_usage_estimated" not in rules
+    assert f"could not connect to {unreachable_base_url}" in row["error"]
+
+
+def test_a_secret_in_the_llm_base_urls_query_is_kept_out_of_the_stored_decision(
+    home, store, openai_double, monkeypatch, capsys
+):
+    conn = json.loads(openai_double.connection_json(timeout=10))
+    conn["host"] = openai_double.base_url + "?subscription-key=S3CRET-QK"
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    openai_double.http_error(401, f"denied; key {openai_double.api_key}")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    stored = json.dumps(row, default=str)
+    assert "subscription-key=***" in row["error"] and "denied; key ***" in row["error"]
+    assert "S3CRET-QK" not in stored and openai_double.api_key not in stored
+    assert "S3CRET-QK" not in capsys.readouterr().out
 
 
 def test_llm_mode_with_missing_connection_falls_back_to_rules_recorded(store):
