@@ -722,6 +722,24 @@ def _label(index: int, entry: Any) -> tuple[str, str]:
     return (name if _NAME.match(name) else number), name
 
 
+def _unknown_top_level_keys(data: dict[Any, Any]) -> list[str]:
+    """What is wrong with each key of the models file besides ``defaults`` and ``models``, with the closest
+    valid key. Such a key (``defualts:``) may hold settings meant for every model, so no entry is read as it
+    stands; each entry is held (its model keeps its last valid entry) instead of the whole file failing."""
+    valid = list(ModelsFile.model_fields)
+    problems = []
+    for key in data:
+        if key in valid:
+            continue
+        closest = difflib.get_close_matches(str(key), valid, n=1)
+        hint = f"did you mean {closest[0]!r}?" if closest else "move it under an entry or remove it"
+        problems.append(
+            f"unknown top-level key {str(key)!r} (the file has only 'defaults' and 'models'), whose settings "
+            f"would reach no model: {hint}"
+        )
+    return problems
+
+
 def read_models(
     data: Any, *, source: str = "models.yaml", repeated_keys: Mapping[int, list[str]] | None = None
 ) -> ModelEntries:
@@ -731,8 +749,8 @@ def read_models(
     :param repeated_keys: entry position -> each key given twice in that entry (the YAML kept only the last
         one), as :func:`_parse_yaml` found them: the entry is bad whatever it now holds.
 
-    :raises ConfigError: when the document as a whole is wrong (no ``models`` list, bad ``defaults``): then
-        no entry can be read.
+    :raises ConfigError: when the document as a whole is wrong (no ``models`` list, ``defaults`` not a
+        mapping): then no entry can be read. An unknown top-level key is every entry's error instead.
     """
     if data is None:
         raise ConfigError(f"{source}: the file is empty: list the models under a 'models' key, one entry per model")
@@ -740,8 +758,9 @@ def read_models(
         raise ConfigError(f"{source}: the 'models' key is missing: list the models under it, one entry per model")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with a 'models' list, got {type(data).__name__}")
+    unknown_keys = _unknown_top_level_keys(data)  # every entry's error: it may hold settings for all
     try:
-        doc = ModelsFile.model_validate(data)
+        doc = ModelsFile.model_validate({key: value for key, value in data.items() if key in ModelsFile.model_fields})
     except ValidationError as err:
         raise ConfigError(_describe(source, None, err, schema=ModelsFile)) from None
     problems: dict[str, list[str]] = {}
@@ -772,6 +791,9 @@ def read_models(
             problems.setdefault(label, []).extend(
                 f"{source}: model {shown!r}: {problem}" for problem in repeated_keys[index]
             )
+            continue
+        if unknown_keys:
+            problems.setdefault(label, []).extend(f"{source}: model {shown!r}: {problem}" for problem in unknown_keys)
             continue
         found = []
         try:

@@ -8,7 +8,13 @@ import re
 
 import pytest
 
-from airflow_provider_agentic_mlops.core.config import ConfigError, DriftSettings, load_models, parse_models
+from airflow_provider_agentic_mlops.core.config import (
+    ConfigError,
+    DriftSettings,
+    load_models,
+    parse_models,
+    read_models,
+)
 from tests.conftest import REPO
 
 GOOD = {
@@ -496,6 +502,17 @@ def test_a_later_model_on_another_ones_registered_model_of_one_registry_is_refus
         "retrain": {"trigger_dag_id": "t", "mlflow_conn_id": "eu_train"},
     }
     assert len(parse_models({"models": [GOOD, {**eu, **other}]})) == 2
+
+
+def test_an_unknown_top_level_key_is_every_entrys_error_with_the_closest_key() -> None:
+    models = read_models({"defualts": {"schedule": "@daily"}, "models": [GOOD, {**GOOD, "name": "fraud"}]})
+    assert models.specs == [] and sorted(models.errors) == ["churn", "fraud"]
+    assert models.errors["churn"].startswith(
+        "models.yaml: model 'churn': unknown top-level key 'defualts' (the file has only 'defaults' and 'models')"
+    )
+    assert "did you mean 'defaults'?" in models.errors["fraud"]
+    with pytest.raises(ConfigError, match="unknown top-level key 'notes'"):  # `models validate` still fails on it
+        parse_models({"notes": "x", "models": [GOOD]})
 
 
 @pytest.mark.parametrize(
