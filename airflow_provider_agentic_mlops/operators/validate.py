@@ -238,7 +238,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"ValidateOperator for model {self.model_name!r}: {err}") from None
 
     def _read_data(self) -> pd.DataFrame:
-        from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
+        from airflow_provider_agentic_mlops.core.data_io import column_hint, is_local, read_frame
 
         opener = None
         if isinstance(self.validation_data, str) and not is_local(self.validation_data):
@@ -251,8 +251,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         if self.label_column not in frame.columns:
             raise ValueError(
                 f"model {self.model_name!r}: label column {self.label_column!r} is not in the validation data "
-                f"{self.validation_data} (columns: {sorted(map(str, frame.columns))}); set label_column to the "
-                "column with the true labels"
+                f"{self.validation_data}: {column_hint(self.label_column, frame.columns)} Set validation.label_column "
+                "(else drift.label_column is used) to the column with the true labels"
             )
         frame = frame[frame[self.label_column].notna()]
         if frame.empty:
