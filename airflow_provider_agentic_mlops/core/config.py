@@ -53,6 +53,17 @@ UNNAMED_ENTRY_DAG_PREFIX = f"{DAG_ID_PREFIX}-invalid-entry-"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
+
+def _suggested_name(name: str) -> str | None:
+    """A valid model name close to ``name`` (accents dropped, each run of other characters a ``-``:
+    ``'house price'`` -> ``'house-price'``), or None when none can be derived (no ASCII letter or digit)."""
+    import unicodedata
+
+    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_only).lstrip("_.-")[:200].rstrip("-")
+    return cleaned if cleaned and _NAME.match(cleaned) else None
+
+
 # The closed set of actions the agent may choose, and the decision modes (``auto`` picks ``llm``
 # when the LLM connection exists). Defined here, with the config that names them.
 RETRAIN, NO_ACTION, ESCALATE = "retrain", "no_action", "escalate"
@@ -466,9 +477,11 @@ class ModelSpec(_Section):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         if not _NAME.match(value):
+            suggested = _suggested_name(value)
             raise ValueError(
-                "must start with a letter or digit and use only letters, digits, '-', '_' and '.' "
-                "(it becomes part of the DAG id)"
+                "must start with an ASCII letter (A-Z, a-z) or a digit and use only ASCII letters, digits, '-', '_' "
+                "and '.', at most 200 characters (it becomes part of the DAG id)"
+                + (f"; e.g. {suggested!r}" if suggested else "")
             )
         return value
 
