@@ -726,6 +726,37 @@ def test_no_champion_registered_yet_is_a_first_model_not_an_incident(
     assert "registered model 'newbie' does not exist" in decision["rules_fired"][0]["detail"]
 
 
+def test_versions_without_the_champion_alias_say_to_set_it_on_the_version_in_production(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a model onboarded with versions but no alias is taken for a first model: the log says how to name the champion
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.create_registered_model("house-price")
+    client.create_model_version("house-price", source=(tmp_path / "model").as_uri())
+    reference, current = imbalanced(2000, 1), imbalanced(2000, 2)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="house-price",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        champion_model_uri="models:/house-price@champion",
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    champion = op.execute(context())["evidence"]["champion"]
+
+    fix = "set_registered_model_alias('house-price', 'champion', <version>)"
+    assert champion["status"] == "absent" and fix in champion["reason"]
+    assert "has versions but none has alias 'champion'" in champion["reason"]
+    log = capsys.readouterr().out  # the task log
+    assert "Champion models:/house-price@champion not loaded" in log and fix in log
+
+
 # -- valid data the review found broken: no crash, no false fault, report included
 
 
