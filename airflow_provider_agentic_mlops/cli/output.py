@@ -1,4 +1,5 @@
-"""Printing rows as a table or JSON, and asking for confirmation, shared by the CLI commands."""
+"""Printing rows as a table or JSON, asking for confirmation, and stopping with an error: shared by the CLI
+commands."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO
+
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
+
+
+class CommandStopped(AgenticMlopsError, ValueError):
+    """A command stopped before changing anything, for a reason its message names with what to do. The
+    commands' wrapper shows it as the provider's other errors are shown: one line, ``error: <message>``."""
+
 
 #: where the JSON document goes while :func:`document_only_on_stdout` sends everything else to stderr
 _document_out: TextIO | None = None

@@ -53,6 +53,17 @@ UNNAMED_ENTRY_DAG_PREFIX = f"{DAG_ID_PREFIX}-invalid-entry-"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
+
+def _suggested_name(name: str) -> str | None:
+    """A valid model name close to ``name`` (accents dropped, each run of other characters a ``-``:
+    ``'house price'`` -> ``'house-price'``), or None when none can be derived (no ASCII letter or digit)."""
+    import unicodedata
+
+    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_only).lstrip("_.-")[:200].rstrip("-")
+    return cleaned if cleaned and _NAME.match(cleaned) else None
+
+
 # The closed set of actions the agent may choose, and the decision modes (``auto`` picks ``llm``
 # when the LLM connection exists). Defined here, with the config that names them.
 RETRAIN, NO_ACTION, ESCALATE = "retrain", "no_action", "escalate"
@@ -466,9 +477,11 @@ class ModelSpec(_Section):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         if not _NAME.match(value):
+            suggested = _suggested_name(value)
             raise ValueError(
-                "must start with a letter or digit and use only letters, digits, '-', '_' and '.' "
-                "(it becomes part of the DAG id)"
+                "must start with an ASCII letter (A-Z, a-z) or a digit and use only ASCII letters, digits, '-', '_' "
+                "and '.', at most 200 characters (it becomes part of the DAG id)"
+                + (f"; e.g. {suggested!r}" if suggested else "")
             )
         return value
 
@@ -722,6 +735,24 @@ def _label(index: int, entry: Any) -> tuple[str, str]:
     return (name if _NAME.match(name) else number), name
 
 
+def _unknown_top_level_keys(data: dict[Any, Any]) -> list[str]:
+    """What is wrong with each key of the models file besides ``defaults`` and ``models``, with the closest
+    valid key. Such a key (``defualts:``) may hold settings meant for every model, so no entry is read as it
+    stands; each entry is held (its model keeps its last valid entry) instead of the whole file failing."""
+    valid = list(ModelsFile.model_fields)
+    problems = []
+    for key in data:
+        if key in valid:
+            continue
+        closest = difflib.get_close_matches(str(key), valid, n=1)
+        hint = f"did you mean {closest[0]!r}?" if closest else "move it under an entry or remove it"
+        problems.append(
+            f"unknown top-level key {str(key)!r} (the file has only 'defaults' and 'models'), whose settings "
+            f"would reach no model: {hint}"
+        )
+    return problems
+
+
 def read_models(
     data: Any, *, source: str = "models.yaml", repeated_keys: Mapping[int, list[str]] | None = None
 ) -> ModelEntries:
@@ -731,8 +762,8 @@ def read_models(
     :param repeated_keys: entry position -> each key given twice in that entry (the YAML kept only the last
         one), as :func:`_parse_yaml` found them: the entry is bad whatever it now holds.
 
-    :raises ConfigError: when the document as a whole is wrong (no ``models`` list, bad ``defaults``): then
-        no entry can be read.
+    :raises ConfigError: when the document as a whole is wrong (no ``models`` list, ``defaults`` not a
+        mapping): then no entry can be read. An unknown top-level key is every entry's error instead.
     """
     if data is None:
         raise ConfigError(f"{source}: the file is empty: list the models under a 'models' key, one entry per model")
@@ -740,8 +771,9 @@ def read_models(
         raise ConfigError(f"{source}: the 'models' key is missing: list the models under it, one entry per model")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with a 'models' list, got {type(data).__name__}")
+    unknown_keys = _unknown_top_level_keys(data)  # every entry's error: it may hold settings for all
     try:
-        doc = ModelsFile.model_validate(data)
+        doc = ModelsFile.model_validate({key: value for key, value in data.items() if key in ModelsFile.model_fields})
     except ValidationError as err:
         raise ConfigError(_describe(source, None, err, schema=ModelsFile)) from None
     problems: dict[str, list[str]] = {}
@@ -772,6 +804,9 @@ def read_models(
             problems.setdefault(label, []).extend(
                 f"{source}: model {shown!r}: {problem}" for problem in repeated_keys[index]
             )
+            continue
+        if unknown_keys:
+            problems.setdefault(label, []).extend(f"{source}: model {shown!r}: {problem}" for problem in unknown_keys)
             continue
         found = []
         try:

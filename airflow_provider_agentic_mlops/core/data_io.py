@@ -11,6 +11,7 @@ No Airflow import here.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -33,6 +34,14 @@ FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "c
 _log = logging.getLogger(__name__)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _MODULE_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def column_hint(name: str, columns: Sequence[Any]) -> str:
+    """For a column ``name`` a frame lacks: ``did you mean 'price'?`` (its closest column), else ``its columns
+    are [...]`` (the first 30)."""
+    names = [str(c) for c in columns]
+    closest = difflib.get_close_matches(str(name), names, n=1)
+    return f"did you mean {closest[0]!r}?" if closest else f"its columns are {names[:30]}"
 
 
 def is_module_function(source: Any) -> bool:
@@ -263,8 +272,8 @@ def select_window(
     """
     if timestamp_column not in frame.columns:
         raise ValueError(
-            f"timestamp column '{timestamp_column}' is missing from {role}; it has "
-            f"{list(map(str, frame.columns))[:30]}. Fix timestamp_column or the export."
+            f"timestamp column '{timestamp_column}' is missing from {role}: "
+            f"{column_hint(timestamp_column, frame.columns)} Fix timestamp_column or the export."
         )
     if window is None:
         return frame

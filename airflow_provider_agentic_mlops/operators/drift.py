@@ -104,6 +104,9 @@ class DriftCheckOperator(BaseOperator):
         from airflow_provider_agentic_mlops.core.drift import compute_drift
         from airflow_provider_agentic_mlops.core.drift.report import ReportAlongside
 
+        # no report yet: the link reads this after a failed try too, instead of an XCom never written (the
+        # Task SDK reads every extra link when the try ends, and the execution API logs an ERROR for a 404)
+        context["ti"].xcom_push(key=REPORT_URI_XCOM_KEY, value="")
         hook = None
         if not self.report_prefix:  # fail before the heavy work when the report cannot be stored
             from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
@@ -220,9 +223,10 @@ class DriftCheckOperator(BaseOperator):
                 model = flavor.load_model(uri)
                 metrics = mlflow.MlflowClient().get_run(info.run_id).data.metrics if info.run_id else {}
         except Exception as err:  # noqa: BLE001 - no champion is evidence missing, not a failed check
-            self.log.warning("Champion %s not loaded: %s: %s", uri, type(err).__name__, err)
             error = f"{type(err).__name__}: {str(err)[:200]}"
             status, reason = self._champion_status(hook, uri, error) if hook is not None else ("unavailable", error)
+            why = f"; {reason}" if status == "absent" else ""  # what the registry shows, and the fix
+            self.log.warning("Champion %s not loaded: %s: %s%s", uri, type(err).__name__, err, why)
             return None, None, f"champion {uri} not loaded ({error})", {"uri": uri, "status": status, "reason": reason}
         logged = sorted(k for k in metrics if k != "n_holdout")
         note = f"champion {uri} loaded; metrics logged with it: {logged[:10] or 'none'}"
@@ -258,7 +262,12 @@ class DriftCheckOperator(BaseOperator):
                     return "unavailable", f"{error}; registered model {name!r} has no version left (deleted?)"
         except Exception as err:  # noqa: BLE001 - a registry that cannot tell: the champion is unavailable
             return "unavailable", f"{error}; the registry could not say more ({type(err).__name__})"
-        return "absent", f"no champion yet: registered model {name!r} has versions but none has alias {alias!r}"
+        return "absent", (
+            f"no champion yet: registered model {name!r} has versions but none has alias {alias!r}, so the loop takes "
+            "it for a first model (a retrain is judged on the validation floors only); if a version serves "
+            f"production, set the alias on it: MlflowClient().set_registered_model_alias({name!r}, {alias!r}, "
+            "<version>)"
+        )
 
     def _log_evidence(self, evidence: dict) -> None:
         from airflow_provider_agentic_mlops.core.metrics import rounded

@@ -22,7 +22,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     unloadable_champion,
     vanished_champion,
 )
-from airflow_provider_agentic_mlops.links import ModelPageLink, ValidationReportLink
+from airflow_provider_agentic_mlops.links import VALIDATION_XCOM_KEY, ModelPageLink, ValidationReportLink
 from airflow_provider_agentic_mlops.operators._base import (
     MlflowHookMixin,
     StateStoreMixin,
@@ -149,8 +149,11 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         self.reject_task_id = reject_task_id
 
     def choose_branch(self, context: Context) -> str:
-        self.hook.require_access("train", f"writing the validation report of {self.model_name!r}")
         ti = context["ti"]
+        # no result yet (as none, for the approval and the promotion): the report link reads this after a failed
+        # try too, instead of an XCom never written (the execution API logs an ERROR for a 404)
+        ti.xcom_push(key=VALIDATION_XCOM_KEY, value={})
+        self.hook.require_access("train", f"writing the validation report of {self.model_name!r}")
         retrained = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="validate")
         challenger = str(retrained["version"])
         client = self.hook.client()
@@ -203,7 +206,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         if self.hook.ui_url:  # a clickable page for people (Slack message, approvals page); not in the digest
             experiment_id = client.get_run(run_id).info.experiment_id
             summary["report_url"] = f"{self.hook.ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts"
-        ti.xcom_push(key="validation", value=summary)
+        ti.xcom_push(key=VALIDATION_XCOM_KEY, value=summary)
         self.hook.set_version_tags(
             self.registered_model,
             challenger,
@@ -238,7 +241,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"ValidateOperator for model {self.model_name!r}: {err}") from None
 
     def _read_data(self) -> pd.DataFrame:
-        from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
+        from airflow_provider_agentic_mlops.core.data_io import column_hint, is_local, read_frame
 
         opener = None
         if isinstance(self.validation_data, str) and not is_local(self.validation_data):
@@ -251,8 +254,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         if self.label_column not in frame.columns:
             raise ValueError(
                 f"model {self.model_name!r}: label column {self.label_column!r} is not in the validation data "
-                f"{self.validation_data} (columns: {sorted(map(str, frame.columns))}); set label_column to the "
-                "column with the true labels"
+                f"{self.validation_data}: {column_hint(self.label_column, frame.columns)} Set validation.label_column "
+                "(else drift.label_column is used) to the column with the true labels"
             )
         frame = frame[frame[self.label_column].notna()]
         if frame.empty:
@@ -366,7 +369,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         """Reject ``challenger`` for ``reason`` before scoring anything: recorded like any rejection."""
         self.log.warning("Challenger %s v%s REJECTED: %s", self.registered_model, challenger, reason)
         ti.xcom_push(
-            key="validation",
+            key=VALIDATION_XCOM_KEY,
             value={
                 "passed": False,
                 "reasons": [reason],

@@ -38,3 +38,20 @@ def task_context(
     (``{(task_id, key): value}``)."""
     ti = TaskInstanceDouble(dag_id=dag_id, run_id=run_id, xcoms=dict(xcoms or {}))
     return {"ti": ti, "task_instance": ti, "run_id": run_id}
+
+
+def extra_link(link: Any, operator: Any, ti: TaskInstanceDouble) -> tuple[str, list[str]]:
+    """What the Task SDK's ``finalize()`` computes for ``link`` of ``operator`` after a try, success or failure:
+    the link's URL from the XComs ``ti`` was pushed, and the keys the link read that were never pushed (each one
+    an ``XCom not found`` ERROR in the task's log, from the execution API's 404)."""
+    from unittest import mock
+
+    missing: list[str] = []
+
+    def get_value(*, ti_key: Any, key: str) -> Any:
+        if key not in ti.pushed:
+            missing.append(key)
+        return ti.pushed.get(key)
+
+    with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value", side_effect=get_value):
+        return link.get_link(operator, ti_key=ti), missing

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from airflow_provider_agentic_mlops.cli.output import CommandStopped
 from tests.conftest import ServerMetadataDB
 from tests.doubles.mlflow_server import register_tiny_classifier
 
@@ -102,7 +103,7 @@ def test_rollback_without_previous_champion_exits_with_the_reason(env):
     from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
 
     env.client.delete_registered_model_alias(env.model, "previous_champion")
-    with pytest.raises(SystemExit, match="no 'previous_champion' version to roll back to"):
+    with pytest.raises(CommandStopped, match="no 'previous_champion' version to roll back to"):
         rollback(_args(env.model))
     assert dict(env.client.get_registered_model(env.model).aliases) == {"champion": env.new}
 

@@ -364,6 +364,26 @@ def test_a_model_whose_entry_breaks_keeps_running_its_last_valid_entry_and_says_
     assert "models-yaml-error" not in fixed.tags and fixed.dag_display_name == "agentic_mlops__ltv"
 
 
+def test_a_typo_in_a_top_level_key_fails_every_models_dag_not_the_file_and_each_keeps_its_last_valid_entry(
+    tmp_path,
+) -> None:
+    # 'defualts:' may hold settings meant for every model: no entry is read as it stands, but the DAG file imports
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    before = build_dags(path)
+    path.write_text(FLEET.replace("defaults:", "defualts:"))
+    built = build_dags(path)
+    assert sorted(built) == sorted(before)
+    problem = "unknown top-level key 'defualts'"
+    for dag_id, dag in built.items():
+        assert set(dag.task_ids) == LOOP_TASKS and dag.schedule == before[dag_id].schedule  # the last valid entry
+        assert "models-yaml-error" in dag.tags and "[models.yaml error]" in dag.dag_display_name
+        assert problem in dag.description and "did you mean 'defaults'?" in dag.description
+        assert f"model '{dag_id.removeprefix('agentic_mlops__')}'" in dag.description
+    path.write_text(FLEET + "notes: owned by team-ml\n")  # any key but 'defaults' and 'models'
+    assert all("unknown top-level key 'notes'" in dag.description for dag in build_dags(path).values())
+
+
 def test_the_dag_processors_parse_loads_the_good_models_and_shows_the_bad_one(tmp_path, monkeypatch) -> None:
     """Airflow's DagBag, as the DAG processor parses the file: no import error (which would mark every
     model's DAG stale, stopping their runs), the good models' loops, and the bad model's stand-in."""

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from airflow_provider_agentic_mlops.cli.output import print_json, print_rows
+from airflow_provider_agentic_mlops.cli.output import CommandStopped, print_json, print_rows
 from airflow_provider_agentic_mlops.cli.state_stores import (
     declared_stores,
     models_with_own_store,
@@ -82,12 +82,12 @@ def decisions_show(args: argparse.Namespace) -> None:
     decision = store.get_decision(int(args.decision_id))
     if decision is None:
         shown = shown_url(store.url)
-        raise SystemExit(
+        raise CommandStopped(
             f"decision {args.decision_id} is not in the state store {conn_id!r} ({shown}); "
             f"list the ids with `{command('decisions list')}`.{elsewhere}"
         )
     if model and decision["model_name"] != model:
-        raise SystemExit(
+        raise CommandStopped(
             f"decision {decision['id']} in state store {conn_id!r} is {decision['model_name']}'s, not {model}'s "
             f"(decision ids are numbered per state store); list {model}'s with "
             f"`{command(f'decisions list --model {model}')}`."

@@ -35,11 +35,44 @@ START_TIMEOUT = 600
 RUN_RECORD = "demo-running.json"
 
 
+def demo_ports(port: int) -> dict[str, int]:
+    """What of the demo's Airflow listens on which port, for the demo on ``port``: the API server there, the
+    worker's and the triggerer's log servers on the next two (Airflow's defaults, 8793 and 8794, would clash
+    with a second demo or another Airflow on the machine: Airflow binds them on every interface)."""
+    return {"the API server": port, "the worker's log server": port + 1, "the triggerer's log server": port + 2}
+
+
+def check_demo_ports(port: int) -> None:
+    """:raises SystemExit: naming the first of :func:`demo_ports` taken by another process (or out of range)
+    and what to do, before the demo sets anything up."""
+    import errno
+    import socket
+
+    for role, number in demo_ports(port).items():
+        if number > 65535:
+            raise SystemExit(
+                f"error: port {number} ({role}, --port + {number - port}) is out of range: use a --port up to 65533"
+            )
+        with socket.socket() as probe:  # as the servers bind: with SO_REUSEADDR; the log servers on every interface
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((DEMO_HOST if number == port else "", number))
+            except OSError as err:
+                if err.errno != errno.EADDRINUSE:
+                    raise
+                raise SystemExit(
+                    f"error: port {number} ({role} of the demo on --port {port}) is in use by another process "
+                    "(another demo or Airflow?): start the demo with another --port (it uses that port and the "
+                    "next two). Nothing was changed."
+                ) from None
+
+
 def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[str, str]:
     """Settings of the demo's ``airflow standalone``: SQLite, LocalExecutor, few workers (2 cores),
     no example DAGs, DAGs unpaused, every UI user an admin, so the API server listens on
     :data:`DEMO_HOST` (loopback) only, and the API server and the execution API (which task processes
-    call) on ``port``."""
+    call) on ``port``, the log servers on the next two (:func:`demo_ports`)."""
+    ports = demo_ports(port)
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
@@ -51,6 +84,8 @@ def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[s
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}/",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["the worker's log server"]),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["the triggerer's log server"]),
         # SQLite and four processes on a laptop: the API server can take more than the default 5 s
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         # a busy laptop can stall the scheduler's heartbeat for minutes; do not take that for a dead
@@ -408,6 +443,8 @@ def demo(args: argparse.Namespace) -> None:
                 "drift into it with --shift. Nothing was changed."
             )
         port = args.port if args.port is not None else DEFAULT_PORT
+        if not args.no_start:
+            check_demo_ports(port)
     dags_folder = demo_dags_folder()
     env = {**os.environ, **demo_environment(airflow_home, dags_folder, port)}
     env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_agentic_mlops.cli.output import CommandStopped
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_PROMOTE_CONN_ID
 
 if TYPE_CHECKING:
@@ -42,30 +43,30 @@ def _model_entry(
     if not path.exists():
         if registered_model:
             return registered_model, None
-        raise SystemExit(
-            f"{stopped}: no models file at {path} to look up {model!r}'s MLflow registered model.\n"
-            f"Point [agentic_mlops] models_file (or --models-file) at the models.yaml the DAGs read, {name_it}."
+        raise CommandStopped(
+            f"{stopped}: no models file at {path} to look up {model!r}'s MLflow registered model; point "
+            f"[agentic_mlops] models_file (or --models-file) at the models.yaml the DAGs read, {name_it}."
         )
     try:
         models = read_models_file(path)
         if model in models.errors:
             raise ConfigError(models.errors[model])
     except ConfigError as err:
-        raise SystemExit(
-            f"{stopped}; the models file is broken: {err}\n"
-            "Fix it (or point [agentic_mlops] models_file at the right one) and run again."
+        raise CommandStopped(
+            f"{stopped}; the models file is broken: {str(err).rstrip('.')}; fix it (or point [agentic_mlops] "
+            "models_file at the right one) and run again."
         ) from None  # the error names the file; the traceback would only bury it
     listed = {spec.name: spec for spec in models.specs}
     spec = listed.get(model)
     if spec is None:
         if registered_model:
             return registered_model, None
-        raise SystemExit(
-            f"{stopped}: {path} does not list model {model!r} ({unknown_model_hint(model, listed)}).\n"
-            f"Check the model name (see `models list`), {name_it}."
+        raise CommandStopped(
+            f"{stopped}: {path} does not list model {model!r} ({unknown_model_hint(model, listed)}); check the "
+            f"model name (see `models list`), {name_it}."
         )
     if registered_model and registered_model != spec.mlflow_model_name:
-        raise SystemExit(
+        raise CommandStopped(
             f"{stopped}: {path} says {model!r} is the registered model {spec.mlflow_model_name!r}, "
             f"not {registered_model!r}; drop --registered-model or fix the models file."
         )
@@ -80,7 +81,6 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     from airflow_provider_agentic_mlops.core.promotion import (
         CHAMPION,
         PREVIOUS_CHAMPION,
-        PromotionRefused,
         rollback_champion,
         unfinished_rollback,
     )
@@ -108,7 +108,7 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
         current, previous = interrupted["details"]["from_version"], interrupted["details"]["to_version"]
         print(f"Completing the rollback {interrupted['actor']} started at {interrupted['at']:%Y-%m-%d %H:%M} UTC.")
     elif previous is None:
-        raise SystemExit(
+        raise CommandStopped(
             f"{args.model}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} version to roll back to "
             f"(champion is v{current})"
             if current
@@ -120,18 +120,15 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
         action="roll back",
         cancelled="rollback cancelled; nothing changed",
     )
-    try:
-        result = rollback_champion(
-            hook,
-            store,
-            model_name=args.model,
-            registered_model=registered_model,
-            user=user,
-            reason=getattr(args, "reason", None),
-            identity={k: v for k, v in voter.details.items() if v},
-        )
-    except PromotionRefused as err:
-        raise SystemExit(str(err)) from None
+    result = rollback_champion(  # a PromotionRefused is shown as the other errors: `error: <message>`
+        hook,
+        store,
+        model_name=args.model,
+        registered_model=registered_model,
+        user=user,
+        reason=getattr(args, "reason", None),
+        identity={k: v for k, v in voter.details.items() if v},
+    )
     url = hook.model_version_url(registered_model, result["version"])
     print(
         f"{registered_model}: champion is v{result['version']} again (was v{result['rolled_back_version']}); "

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
+from airflow_provider_agentic_mlops.core.data_io import column_hint
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, n_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import (
     CAT,
@@ -205,8 +206,8 @@ def compute_drift(
         for c in candidates:
             if c not in reference.columns:
                 problem(
-                    f"column '{c}' is missing from {ref_name}; it is listed in columns. "
-                    "Check the reference export or remove it from columns.",
+                    f"column '{c}' is missing from {ref_name}; it is listed in columns "
+                    f"({column_hint(c, reference.columns)}). Check the reference export or fix it in columns.",
                     missing,
                     c,
                 )
@@ -235,11 +236,17 @@ def compute_drift(
                     extra,
                     c,
                 )
-    for role, column in (("label_column", label_column), ("prediction_column", prediction_column)):
+    for role, column, fix in (
+        ("label_column", label_column, "the true labels"),  # a model is validated on labels: not to unset
+        ("prediction_column", prediction_column, "the model's predictions, or unset it"),
+    ):
         pending = role == "label_column" and labels_pending
         if column is not None and not pending and (column not in reference.columns or column not in current.columns):
-            where = ref_name if column not in reference.columns else cur_name
-            raise ctx.error(f"{role} '{column}' is missing from {where}. Fix the export or unset {role}.")
+            where, frame = (ref_name, reference) if column not in reference.columns else (cur_name, current)
+            raise ctx.error(
+                f"{role} '{column}' is missing from {where}: {column_hint(column, frame.columns)} "
+                f"Fix the export, or set drift.{role} to the column holding {fix}."
+            )
     candidates = [c for c in candidates if c in reference.columns and c in current.columns]
     for option, mapping in (
         ("column_methods", column_methods),

@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 
 from airflow_provider_agentic_mlops.cli.commands.decisions import decisions_list, decisions_show
+from airflow_provider_agentic_mlops.cli.output import CommandStopped
 from airflow_provider_agentic_mlops.core.config import DecisionConfig
 from airflow_provider_agentic_mlops.core.decision import LLMReply, ModelHistory, decide
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
@@ -125,13 +126,28 @@ def test_show_as_json_round_trips_the_stored_row(store, capsys):
 
 
 def test_show_unknown_id_is_a_clear_error(store):
-    with pytest.raises(SystemExit, match="decision 999 is not in the state store.*decisions list"):
+    with pytest.raises(CommandStopped, match="decision 999 is not in the state store.*decisions list"):
         decisions_show(ns(decision_id=999))
+
+
+def test_a_decision_the_store_does_not_hold_ends_in_one_error_line_as_other_mistakes_do(store, iso_store):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    record(store, "fraud")
+    churn = record(store, "churn")
+    for argv, expected in (
+        (["decisions", "show", "999"], "error: decision 999 is not in the state store 'agentic_mlops_state_default'"),
+        (["decisions", "show", str(churn), "--model", "fraud"], f"error: decision {churn} in state store "),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        message = str(exc.value.code)
+        assert message.startswith(expected) and "\n" not in message, message
 
 
 @pytest.mark.usefixtures("commands_as_on_airflow_3_1")
 def test_on_airflow_3_1_the_error_names_the_console_script_to_list_the_ids(store):
-    with pytest.raises(SystemExit, match="list the ids with `agentic-mlops decisions list`"):
+    with pytest.raises(CommandStopped, match="list the ids with `agentic-mlops decisions list`"):
         decisions_show(ns(decision_id=999))
 
 

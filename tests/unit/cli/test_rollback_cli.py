@@ -11,6 +11,7 @@ import argparse
 import pytest
 
 from airflow_provider_agentic_mlops.cli.commands.rollback import _model_entry, rollback
+from airflow_provider_agentic_mlops.cli.output import CommandStopped
 
 VALID = """
 models:
@@ -42,7 +43,7 @@ def _args(model: str) -> argparse.Namespace:
 
 def test_rollback_with_unparsable_models_yaml_fails_naming_the_file_and_the_error(models_yaml):
     models_yaml.write_text("models:\n  - name: fraud\n    drift: {reference: [unclosed\n")
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(CommandStopped) as exc:
         rollback(_args("fraud"))
     message = str(exc.value)
     assert str(models_yaml) in message
@@ -52,7 +53,7 @@ def test_rollback_with_unparsable_models_yaml_fails_naming_the_file_and_the_erro
 
 def test_rollback_with_invalid_model_entry_fails_naming_the_file_and_the_field(models_yaml):
     models_yaml.write_text(VALID.replace("label_column: label", "label_column: label, not_a_field: 1"))
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(CommandStopped) as exc:
         rollback(_args("fraud"))
     message = str(exc.value)
     assert str(models_yaml) in message
@@ -66,13 +67,13 @@ def test_another_models_broken_entry_does_not_stop_the_rollback(models_yaml):
     )
     models_yaml.write_text(VALID + churn)
     assert _registered_model("fraud") == "fraud-detector-prod"
-    with pytest.raises(SystemExit, match=r"(?s)rollback of 'churn' stopped.*model 'churn': field 'x'"):
+    with pytest.raises(CommandStopped, match=r"(?s)rollback of 'churn' stopped.*model 'churn': field 'x'"):
         _registered_model("churn", registered_model="churn")  # its own entry broken: still refused
 
 
 def test_unreadable_models_yaml_is_an_error_not_a_guess(models_yaml):
     models_yaml.mkdir()  # there, but not a file: reading it fails
-    with pytest.raises(SystemExit, match="cannot read models file"):
+    with pytest.raises(CommandStopped, match="cannot read models file"):
         _registered_model("fraud")
 
 
@@ -84,7 +85,7 @@ def test_registered_model_comes_from_models_yaml(models_yaml):
 def test_without_a_models_file_rollback_refuses_to_guess_the_registered_model(models_yaml):
     # the model's name may be another model's registered model: guessing could move that one's champion
     assert not models_yaml.exists()
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(CommandStopped) as exc:
         _registered_model("fraud")
     message = str(exc.value)
     assert f"no models file at {models_yaml}" in message and "--registered-model" in message
@@ -93,9 +94,9 @@ def test_without_a_models_file_rollback_refuses_to_guess_the_registered_model(mo
 
 def test_a_model_absent_from_models_yaml_is_refused_not_guessed(models_yaml):
     models_yaml.write_text(VALID)
-    with pytest.raises(SystemExit, match=r"(?s)does not list model 'churn' \(it lists fraud\).*--registered-model"):
+    with pytest.raises(CommandStopped, match=r"(?s)does not list model 'churn' \(it lists fraud\).*--registered-model"):
         _registered_model("churn")
-    with pytest.raises(SystemExit, match=r"does not list model 'frod' \(did you mean 'fraud'\?\)"):
+    with pytest.raises(CommandStopped, match=r"does not list model 'frod' \(did you mean 'fraud'\?\)"):
         _registered_model("frod")
 
 
@@ -108,7 +109,7 @@ def test_a_model_absent_from_a_large_models_yaml_names_a_few_models_not_all(mode
             for i in range(100)
         )
     )
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(CommandStopped) as exc:
         _registered_model("zzz")
     message = str(exc.value)
     assert "it lists growth-model-00, growth-model-01" in message and "and 90 more" in message
@@ -124,7 +125,7 @@ def test_registered_model_flag_names_a_model_the_models_file_cannot(models_yaml)
 
 def test_registered_model_flag_contradicting_models_yaml_is_refused(models_yaml):
     models_yaml.write_text(VALID)
-    with pytest.raises(SystemExit, match="'fraud-detector-prod'.*not 'fraud'"):
+    with pytest.raises(CommandStopped, match="'fraud-detector-prod'.*not 'fraud'"):
         _registered_model("fraud", registered_model="fraud")
 
 
@@ -180,3 +181,25 @@ def test_rollback_with_a_connection_id_that_does_not_exist_is_refused_not_run_lo
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--models-file", str(airflow_home / "none.yaml")])
     assert str(exc.value.code).startswith("error: MLflow connection 'nosuchml' does not exist")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no models file at "),
+        (VALID, "does not list model 'nosuch' (it lists fraud); check the model name"),
+        ("defaults: {}\n", "the models file is broken: "),
+    ],
+)
+def test_a_rollback_stopped_before_any_change_ends_in_one_error_line_as_other_mistakes_do(
+    models_yaml, content, expected
+):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    if content is not None:
+        models_yaml.write_text(content)
+    with pytest.raises(SystemExit) as exc:
+        main(["rollback", "nosuch", "--yes"])
+    message = str(exc.value.code)
+    assert message.startswith("error: rollback of 'nosuch' stopped, nothing changed") and expected in message, message
+    assert "\n" not in message

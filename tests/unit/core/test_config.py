@@ -8,7 +8,13 @@ import re
 
 import pytest
 
-from airflow_provider_agentic_mlops.core.config import ConfigError, DriftSettings, load_models, parse_models
+from airflow_provider_agentic_mlops.core.config import (
+    ConfigError,
+    DriftSettings,
+    load_models,
+    parse_models,
+    read_models,
+)
 from tests.conftest import REPO
 
 GOOD = {
@@ -496,6 +502,30 @@ def test_a_later_model_on_another_ones_registered_model_of_one_registry_is_refus
         "retrain": {"trigger_dag_id": "t", "mlflow_conn_id": "eu_train"},
     }
     assert len(parse_models({"models": [GOOD, {**eu, **other}]})) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "suggested"),
+    [("house price", "house-price"), ("hauspreis-ü", "hauspreis-u"), ("-churn", "churn"), ("日本語", None)],
+)
+def test_a_name_outside_ascii_letters_and_digits_says_ascii_and_suggests_a_name(name: str, suggested: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [{**GOOD, "name": name}]})
+    message = str(err.value)
+    assert f"model {name!r}: field 'name': must start with an ASCII letter (A-Z, a-z) or a digit" in message
+    assert "use only ASCII letters, digits, '-', '_' and '.'" in message
+    assert (f"e.g. {suggested!r}" in message) if suggested else ("e.g." not in message)
+
+
+def test_an_unknown_top_level_key_is_every_entrys_error_with_the_closest_key() -> None:
+    models = read_models({"defualts": {"schedule": "@daily"}, "models": [GOOD, {**GOOD, "name": "fraud"}]})
+    assert models.specs == [] and sorted(models.errors) == ["churn", "fraud"]
+    assert models.errors["churn"].startswith(
+        "models.yaml: model 'churn': unknown top-level key 'defualts' (the file has only 'defaults' and 'models')"
+    )
+    assert "did you mean 'defaults'?" in models.errors["fraud"]
+    with pytest.raises(ConfigError, match="unknown top-level key 'notes'"):  # `models validate` still fails on it
+        parse_models({"notes": "x", "models": [GOOD]})
 
 
 @pytest.mark.parametrize(

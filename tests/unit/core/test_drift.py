@@ -394,6 +394,23 @@ def test_a_mostly_empty_prediction_column_is_still_a_null_fault() -> None:
     ]
 
 
+def test_a_misspelt_label_column_is_told_the_closest_column_and_to_set_it_not_unset_it() -> None:
+    # a model is validated on labels: unsetting label_column is no fix the models file accepts
+    reference, current = labelled_frames()
+    with pytest.raises(ValueError) as err:
+        compute_drift(reference, current, label_column="lable", reference_source="ref.csv")
+    message = str(err.value)
+    assert message.startswith("label_column 'lable' is missing from reference data (ref.csv): did you mean 'label'?")
+    assert "set drift.label_column to the column holding the true labels" in message and "unset" not in message
+    with pytest.raises(ValueError) as err:  # nothing close: the columns it has
+        compute_drift(reference, current, prediction_column="score")
+    message = str(err.value)
+    assert "prediction_column 'score' is missing from reference data: its columns are ['x', 'c', 'label', 'pred']" in (
+        message
+    )
+    assert "set drift.prediction_column to the column holding the model's predictions, or unset it" in message
+
+
 @pytest.mark.parametrize("case", ["yes/no labels, probability predictions", "labels 1 and '1'"])
 def test_labels_and_predictions_of_types_that_do_not_compare_are_a_clear_error(case: str) -> None:
     reference, current = labelled_frames()

@@ -25,6 +25,36 @@ def test_another_port_moves_the_execution_api_too(tmp_path: Path) -> None:
     assert env["AIRFLOW__API__BASE_URL"] == "http://localhost:8794/"
 
 
+def test_another_port_moves_the_log_servers_too_so_two_demos_run_side_by_side(tmp_path: Path) -> None:
+    # Airflow's defaults (8793, 8794) are bound on every interface: a second demo's worker and triggerer failed
+    ports = set()
+    for port in (8080, 18210):
+        env = demo.demo_environment(tmp_path, tmp_path / "dags", port)
+        logs = {int(env[f"AIRFLOW__LOGGING__{server}_LOG_SERVER_PORT"]) for server in ("WORKER", "TRIGGER")}
+        assert len(logs) == 2 and not logs & {8793, 8794, port}
+        ports |= {port, *logs}
+    assert len(ports) == 6
+
+
+def test_the_demo_refuses_to_start_when_one_of_its_ports_is_taken_and_sets_nothing_up(
+    monkeypatch, tmp_path: Path
+) -> None:
+    import argparse
+    import socket
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    port = _free_port()
+    taken = demo.demo_ports(port)["the triggerer's log server"]
+    with socket.socket() as other:  # another demo's triggerer, say
+        other.bind(("", taken))
+        other.listen()
+        with pytest.raises(SystemExit) as stopped:
+            demo.demo(argparse.Namespace(shift=False, port=port, rows=50, no_drift=False, no_start=False))
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: port {taken} (the triggerer's log server") and "--port" in message
+    assert not (tmp_path / "demo-data").exists() and not (tmp_path / "airflow.cfg").exists()
+
+
 def test_the_demos_api_server_listens_on_loopback_only(tmp_path: Path) -> None:
     # every UI user is an admin in the demo: bound to all interfaces, every host on the network would be one
     env = demo.demo_environment(tmp_path, tmp_path / "dags", 8794)

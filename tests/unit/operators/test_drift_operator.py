@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_agentic_mlops.demo.training import sklearn_pip_requirements
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator, DriftReportLink
+from tests.doubles.airflow_task import TaskInstanceDouble, extra_link
 
 END = datetime(2024, 5, 8, tzinfo=timezone.utc)
 
@@ -87,7 +88,10 @@ def test_execute_returns_the_summary_and_saves_the_report_under_the_prefix(tmp_p
     assert set(result["quality"]) == {"accuracy", "f1", "roc_auc"}
     assert result["quality"]["roc_auc"]["reference"] > 0.9
     report_uri = result["report_uri"]
-    ti.xcom_push.assert_called_once_with(key="report_uri", value=report_uri)
+    assert ti.xcom_push.call_args_list == [  # none first: a failed try's link finds no report
+        mock.call(key="report_uri", value=""),
+        mock.call(key="report_uri", value=report_uri),
+    ]
     html = Path(report_uri.removeprefix("file://"))
     assert html.parent.parent.name == "fraud-detector"
     assert html.parent.name.startswith("scheduled__2024-05-08T00_00_00_00_00__")
@@ -245,8 +249,23 @@ def test_broken_input_fails_the_task_and_records_nothing(tmp_path: Path) -> None
     assert "model 'fraud-detector': column 'amount' is missing from current data" in str(err.value)
     assert str(tmp_path / "cur.parquet") in str(err.value)
     assert "exclude_columns" in str(err.value)
-    ti.xcom_push.assert_not_called()
+    ti.xcom_push.assert_called_once_with(key="report_uri", value="")  # no report: its link stays hidden
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_failed_check_shows_no_report_link_and_logs_no_missing_xcom(tmp_path: Path) -> None:
+    # the Task SDK reads every extra link after a failed try too: a report_uri never pushed logged an ERROR
+    ti = TaskInstanceDouble(task_id="check_drift")
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="fraud-detector",
+        reference=str(tmp_path / "refrence.csv"),  # a typo: no such file
+        current=str(tmp_path / "cur.csv"),
+        report_prefix=str(tmp_path / "reports"),
+    )
+    with pytest.raises(ValueError, match="reference data not found"):
+        op.execute({"ti": ti, "run_id": "manual__1", "data_interval_end": END})
+    assert extra_link(DriftReportLink(), op, ti) == ("", [])
 
 
 def test_unsupported_file_fails_with_the_file_named(tmp_path: Path) -> None:
@@ -705,6 +724,37 @@ def test_no_champion_registered_yet_is_a_first_model_not_an_incident(
     assert summary["evidence"]["performance_missing"]["kind"] == "no_predictions"
     assert action == "no_action" and decision["rules_fired"][0]["rule"] == "no_performance_evidence"
     assert "registered model 'newbie' does not exist" in decision["rules_fired"][0]["detail"]
+
+
+def test_versions_without_the_champion_alias_say_to_set_it_on_the_version_in_production(
+    tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a model onboarded with versions but no alias is taken for a first model: the log says how to name the champion
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.create_registered_model("house-price")
+    client.create_model_version("house-price", source=(tmp_path / "model").as_uri())
+    reference, current = imbalanced(2000, 1), imbalanced(2000, 2)
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name="house-price",
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        champion_model_uri="models:/house-price@champion",
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+    champion = op.execute(context())["evidence"]["champion"]
+
+    fix = "set_registered_model_alias('house-price', 'champion', <version>)"
+    assert champion["status"] == "absent" and fix in champion["reason"]
+    assert "has versions but none has alias 'champion'" in champion["reason"]
+    log = capsys.readouterr().out  # the task log
+    assert "Champion models:/house-price@champion not loaded" in log and fix in log
 
 
 # -- valid data the review found broken: no crash, no false fault, report included

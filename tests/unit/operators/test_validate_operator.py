@@ -97,3 +97,18 @@ def test_a_bad_gate_value_names_the_model_the_operator_and_the_field_as_other_se
         message = str(refused.value)
         assert message.startswith(expected), message
         assert "errors.pydantic.dev" not in message and "validation error for" not in message
+
+
+def test_a_failed_validation_shows_no_report_link_and_logs_no_missing_xcom() -> None:
+    # the Task SDK reads every extra link after a failed try too: a 'validation' never pushed logged an ERROR
+    from unittest import mock
+
+    from airflow_provider_agentic_mlops.links import ValidationReportLink
+    from tests.doubles.airflow_task import TaskInstanceDouble, extra_link
+
+    op = ValidateOperator(task_id="validate", model_name="m", **REQUIRED)
+    op.__dict__["hook"] = mock.Mock(**{"require_access.side_effect": PermissionError("read-only connection")})
+    ti = TaskInstanceDouble(task_id="validate")
+    with pytest.raises(PermissionError):
+        op.execute({"ti": ti, "task_instance": ti, "run_id": "manual__1"})
+    assert extra_link(ValidationReportLink(), op, ti) == ("", [])
