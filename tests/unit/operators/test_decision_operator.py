@@ -471,6 +471,18 @@ def test_missing_drift_summary_names_the_task(store):
         op.execute({"ti": FakeTI(op, {})})
 
 
+def test_a_failed_decision_shows_no_trace_link_and_logs_no_missing_xcom(store):
+    # the Task SDK reads every extra link after a failed try too: a decision_id never pushed logged an ERROR
+    from airflow_provider_agentic_mlops.links import DecisionTraceLink
+    from tests.doubles.airflow_task import TaskInstanceDouble, extra_link
+
+    op = build(drift_task_id="check_drift")
+    ti = TaskInstanceDouble(task_id="decide")
+    with pytest.raises(ValueError, match="no drift summary"):
+        op.execute({"ti": ti, "run_id": ti.run_id})
+    assert extra_link(DecisionTraceLink(), op, ti) == ("", [])
+
+
 # -- escalation ----------------------------------------------------------------------------------------------
 
 
