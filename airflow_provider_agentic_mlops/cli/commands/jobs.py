@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from airflow_provider_agentic_mlops.cli.output import confirm, print_json, print_rows
+from airflow_provider_agentic_mlops.cli.output import CommandStopped, confirm, print_json, print_rows
 from airflow_provider_agentic_mlops.cli.state_stores import (
     declared_stores,
     note_other_stores,
@@ -55,17 +55,17 @@ def jobs_fail(args: argparse.Namespace) -> dict[str, Any]:
     job_id = int(args.job_id)
     job = store.get_job(job_id)
     if job is None:
-        raise SystemExit(
+        raise CommandStopped(
             f"job {job_id} is not in the state store {conn_id!r} ({shown_url(store.url)}); list the ids with "
             f"`{command('jobs list')}` (job ids are numbered per state store: add --model or --state-conn-id)."
         )
     if model and job["model_name"] != model:
-        raise SystemExit(
+        raise CommandStopped(
             f"job {job_id} in state store {conn_id!r} is {job['model_name']}'s, not {model}'s (job ids are "
             f"numbered per state store); list {model}'s with `{command(f'jobs list --model {model}')}`."
         )
     if job["status"] != "running":
-        raise SystemExit(_not_running(job))
+        raise CommandStopped(_not_running(job))
     confirm(
         f"Fail job {job_id} of {job['model_name']} (DAG {job['dag_id']}, run {job['run_id']}, running since "
         f"{job['started_at']:%Y-%m-%d %H:%M} UTC, last heartbeat {job['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC) "
@@ -77,7 +77,7 @@ def jobs_fail(args: argparse.Namespace) -> dict[str, Any]:
     identity = {k: v for k, v in voter.details.items() if v}
     job, failed = store.fail_job_by_hand(job_id, actor=voter.person, reason=args.reason, identity=identity)
     if not failed:  # it ended while we asked
-        raise SystemExit(_not_running(job))  # type: ignore[arg-type]
+        raise CommandStopped(_not_running(job))  # type: ignore[arg-type]
     if (getattr(args, "output", "table") or "table") == "json":
         print_json(job)
     else:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_agentic_mlops.cli.commands.jobs import jobs_fail
+from airflow_provider_agentic_mlops.cli.output import CommandStopped
 from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
 
 LOGIN = pwd.getpwuid(os.getuid()).pw_name  # the real uid's login: who failed the job
@@ -59,7 +60,7 @@ def test_fail_of_a_job_no_longer_running_changes_nothing_and_says_how_it_ended(s
     job, _ = store.start_job("fraud", dag_id="agentic_mlops__fraud", run_id="r1")
     store.finish_job(job["id"], status="succeeded", result={"version": "3"})
 
-    with pytest.raises(SystemExit, match=f"job {job['id']} of fraud is already succeeded.*nothing changed"):
+    with pytest.raises(CommandStopped, match=f"job {job['id']} of fraud is already succeeded.*nothing changed"):
         jobs_fail(_args(job_id=job["id"]))
 
     assert store.get_job(job["id"])["status"] == "succeeded"
@@ -67,13 +68,19 @@ def test_fail_of_a_job_no_longer_running_changes_nothing_and_says_how_it_ended(s
 
 
 def test_fail_of_an_unknown_job_names_the_store_and_how_to_list_the_jobs(store: StateStore) -> None:
-    with pytest.raises(SystemExit, match=f"job 404 is not in the state store '{CONN}'.*jobs list"):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    with pytest.raises(CommandStopped, match=f"job 404 is not in the state store '{CONN}'.*jobs list"):
         jobs_fail(_args(job_id=404))
+    with pytest.raises(SystemExit) as exc:  # through the command: one line, as the provider's other errors
+        main(["jobs", "fail", "404", "--reason", "stuck", "--yes", "--state-conn-id", CONN])
+    message = str(exc.value.code)
+    assert message.startswith("error: job 404 is not in the state store") and "\n" not in message, message
 
 
 def test_fail_of_another_models_job_is_refused(store: StateStore) -> None:
     job, _ = store.start_job("churn", dag_id="agentic_mlops__churn", run_id="r1")
-    with pytest.raises(SystemExit, match=f"job {job['id']} in state store '{CONN}' is churn's, not fraud's"):
+    with pytest.raises(CommandStopped, match=f"job {job['id']} in state store '{CONN}' is churn's, not fraud's"):
         jobs_fail(_args(job_id=job["id"], model="fraud", state_conn_id=CONN))
     assert store.get_job(job["id"])["status"] == "running"
 
