@@ -221,7 +221,14 @@ class Retraining:
         if finished["status"] != "succeeded":
             raise RuntimeError(self._closed_meanwhile(finished, version))
         if str((finished.get("result") or {}).get("version")) == version:
-            self.registry.set_alias(self.registered_model, CHALLENGER, version)
+            try:
+                self.registry.set_alias(self.registered_model, CHALLENGER, version)
+            except BaseException as err:
+                # a job left 'succeeded' without its challenger would start the cooldown (a clear of the task
+                # could not retrain) and send attached runs on to validate a version that is not the challenger
+                error = f"version {version} could not be made the {CHALLENGER}: {type(err).__name__}: {err}"
+                self.store.finish_job(job["id"], status="failed", error=error[:4000], from_status="succeeded")
+                raise
             log.info("%s v%s is the challenger (job %s)", self.registered_model, version, job["id"])
         return self.result(finished, attached=attached)
 
@@ -265,6 +272,12 @@ class Retraining:
                 return
 
         beater = threading.Thread(target=beat, name=f"heartbeat-job-{job['id']}", daemon=True)
+
+        def stop_beating() -> None:
+            """Before the job closes: a beat after it would read the job closed by another process."""
+            stop.set()
+            beater.join(timeout=5)
+
         beater.start()
         try:
             # MLflow calls the callable makes in this thread carry the connection's credentials
@@ -282,13 +295,14 @@ class Retraining:
                     '{"version": str, "run_id": str, "metrics": dict} (the training callable contract)'
                 )
             metrics = result.get("metrics") or {}
+            stop_beating()
             return self.finish(job, str(result["version"]), str(result["run_id"]), attached=False, metrics=metrics)
         except BaseException as err:
+            stop_beating()
             self.store.finish_job(job["id"], status="failed", error=f"{type(err).__name__}: {err}"[:4000])
             raise
         finally:
-            stop.set()
-            beater.join(timeout=5)
+            stop_beating()
 
     def wait_for(
         self, job: dict[str, Any], *, timeout_minutes: float, poll_interval: float, until_external_ref: bool = False

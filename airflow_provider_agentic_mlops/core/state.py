@@ -428,24 +428,29 @@ class StateStore:
         result: dict[str, Any] | None = None,
         error: str | None = None,
         never_started: bool = False,
+        from_status: str = JOB_RUNNING,
     ) -> dict[str, Any]:
         """Close a running job as ``succeeded`` or ``failed``. Closing a closed job changes nothing, so a dropped
         connection is retried (:data:`retry_close_job`).
 
         :param never_started: the job failed before its training started (its training DAG run was never
             created): its details say so and it does not count toward the retrain budget (:meth:`retrains_since`).
+        :param from_status: the status the job must have to change: ``succeeded`` (with ``status="failed"``)
+            fails a job whose version could not be made the challenger after the job closed.
         """
         if status not in (JOB_SUCCEEDED, JOB_FAILED):
             raise ValueError(f"job status {status!r} is not a final status; use 'succeeded' or 'failed'")
         if never_started and status != JOB_FAILED:
             raise ValueError(f"only a failed job can be never_started, not a {status!r} one")
+        if from_status not in (JOB_RUNNING, JOB_SUCCEEDED) or (from_status == JOB_SUCCEEDED and status != JOB_FAILED):
+            raise ValueError(f"a {from_status!r} job cannot become {status!r}")
         with self._write() as conn:
             values: dict[str, Any] = {"status": status, "result": result, "error": error, "finished_at": self._now()}
             if never_started:
                 details = conn.execute(sa.select(jobs.c.details).where(jobs.c.id == job_id)).scalar()
                 values["details"] = {**(details or {}), NEVER_STARTED: True}
             updated = conn.execute(
-                jobs.update().where(jobs.c.id == job_id, jobs.c.status == JOB_RUNNING).values(**values)
+                jobs.update().where(jobs.c.id == job_id, jobs.c.status == from_status).values(**values)
             ).rowcount
             if updated:
                 row = conn.execute(jobs.select().where(jobs.c.id == job_id)).mappings().one()

@@ -165,3 +165,46 @@ def test_a_short_store_outage_as_the_training_fails_still_fails_the_job(sqlite_s
     closed = sqlite_store.get_job(job["id"])
     assert closed["status"] == "failed" and "the features table is empty" in closed["error"]
     assert sqlite_store.inflight_job("m") is None
+
+
+def test_a_challenger_alias_that_cannot_be_set_fails_the_job_so_a_clear_may_retrain(sqlite_store: StateStore) -> None:
+    """The job closes before the alias moves; an MLflow failure moving it must not leave the job 'succeeded'
+    (its cooldown would refuse the retrain a clear of the task asks for, and attached runs would validate a
+    version that is not the challenger)."""
+    from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+
+    retraining, registry = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+
+    def unreachable(*_: Any) -> None:
+        raise ConnectionError("MLflow at http://mlflow.invalid is unreachable")
+
+    registry.set_alias = unreachable  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        retraining.train(job, lambda **_: {"version": "2", "run_id": "run-a"}, {}, heartbeat_every=60)
+
+    closed = sqlite_store.get_job(job["id"])
+    assert closed["status"] == "failed", closed
+    assert "challenger" in closed["error"] and "MLflow at http://mlflow.invalid is unreachable" in closed["error"]
+    retraining.enforce_budget(RetrainBudget(24, None, 24), subject="run:r2")  # no cooldown from a failed job
+
+
+def test_a_successful_training_logs_no_false_job_closed_error(
+    sqlite_store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The heartbeat stops before the job closes: a beat between the close and the alias move read the job
+    closed and said, wrongly, that another process closed it."""
+    retraining, registry = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+    set_alias = registry.set_alias
+
+    def slow_set_alias(*args: Any) -> None:  # an MLflow call slower than a heartbeat
+        time.sleep(0.3)
+        set_alias(*args)
+
+    registry.set_alias = slow_set_alias  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR):
+        result = retraining.train(job, lambda **_: {"version": "2", "run_id": "run-a"}, {}, heartbeat_every=0.02)
+
+    assert result["version"] == "2" and registry.aliases == {"challenger": "2"}
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
