@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 from tests.conftest import REPO
-from tests.e2e.deployment import free_port
+from tests.e2e.deployment import free_port_run
 
 #: The demo's loop (drift, decision, retraining, validation) on 2 busy cores, generously.
 LOOP_TIMEOUT = 900
@@ -71,7 +71,7 @@ def _healthy(url: str) -> bool:
 
 def start_demo(home: Path, *, rows: int = 1000) -> Demo:
     """Start the demo in ``home`` (``--airflow-home``) on a free port; return once its first run waits for approval."""
-    port = free_port()
+    port = free_port_run(3)  # the demo takes --port and the next two (its log servers)
     log = home / "demo.out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:

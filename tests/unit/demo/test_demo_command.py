@@ -43,7 +43,9 @@ def test_the_demo_refuses_to_start_when_one_of_its_ports_is_taken_and_sets_nothi
     import socket
 
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    port = _free_port()
+    from tests.e2e.deployment import free_port_run
+
+    port = free_port_run(3)  # only the port this test takes is in use
     taken = demo.demo_ports(port)["the triggerer's log server"]
     with socket.socket() as other:  # another demo's triggerer, say
         other.bind(("", taken))
