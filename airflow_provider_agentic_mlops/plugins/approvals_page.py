@@ -327,6 +327,7 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
         store_conn_id=settings.get_stores().default_conn_id,
         other_stores=others,
         cli=command_prefix(),
+        max_reason_chars=MAX_REASON_CHARS,
     )
 
 
