@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ValidationError, field_validator
@@ -43,7 +42,7 @@ from airflow_provider_agentic_mlops.plugins.airflow_auth import (
     require_json,
     user_name,
 )
-from airflow_provider_agentic_mlops.plugins.app import read_limited, settings_of
+from airflow_provider_agentic_mlops.plugins.app import in_plugin_thread, read_limited, settings_of
 
 router = APIRouter(tags=["approvals"])
 
@@ -137,7 +136,7 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
             status=wanted, dag_ids=list(dag_ids), limit=max(1, min(limit, 1000)), with_votes=True
         )
 
-    return [_public(a) for a in await anyio.to_thread.run_sync(load)]
+    return [_public(a) for a in await in_plugin_thread(request.app, load)]
 
 
 async def _decide(request: Request, user: Any, approval_id: int, approve: bool) -> JSONResponse:
@@ -197,7 +196,7 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
         payload = {"recorded": outcome.recorded, "message": named, "approval": _public(outcome.approval)}
         return JSONResponse(payload, status_code=200 if outcome.recorded else 409)
 
-    return await anyio.to_thread.run_sync(run)
+    return await in_plugin_thread(request.app, run)
 
 
 @router.post("/api/approvals/{approval_id}/approve")
@@ -306,25 +305,25 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
     settings = settings_of(request.app)
     root = plugin_root(request)
 
-    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
+    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]], str]:
         store = settings.get_store()
         teams = readable_dag_ids(user, store)
         pending = store.list_approvals(status="pending", dag_ids=list(teams), limit=PENDING_SHOWN, with_votes=True)
         history = decided_approvals(store, dag_ids=list(teams), limit=HISTORY_SHOWN)
         deciders = {dag_id for dag_id in {a["dag_id"] for a in pending} if may_decide(user, dag_id, teams[dag_id])}
         shown = [{**page_request(root, a), "can_decide": a["dag_id"] in deciders} for a in pending]
-        return shown, history, other_stores(settings, user)
+        return shown, history, other_stores(settings, user), settings.get_stores().default_conn_id
 
     from airflow_provider_agentic_mlops.version_compat import command_prefix
 
-    pending, history, others = await anyio.to_thread.run_sync(load)
+    pending, history, others, store_conn_id = await in_plugin_thread(request.app, load)
     return render(
         request,
         "approvals.html",
         user=user_name(user),
         pending=pending,
         history=history,
-        store_conn_id=settings.get_stores().default_conn_id,
+        store_conn_id=store_conn_id,
         other_stores=others,
         cli=command_prefix(),
         max_reason_chars=MAX_REASON_CHARS,
