@@ -268,16 +268,34 @@ def _drift_line(drift: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def page_link(target: Any) -> str | None:
+    """``target`` when the page may link to it as it is, else None: an ``http(s)`` URL with a host, or a path of
+    this origin (one ``/`` then not a second ``/`` or ``\\``). The links come from the sensor's templated
+    ``links=``: ``//evil.example/x`` (protocol-relative), ``/\\evil.example`` or a tab or line break in ``//``
+    (browsers read ``\\`` as ``/`` and drop tabs, line breaks and leading spaces) would send an approver to
+    another host, looking like a report of the request."""
+    from urllib.parse import urlsplit
+
+    text = str(target)
+    if text != text.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return None
+    if text.startswith("/"):
+        return text if text[1:2] not in ("/", "\\") else None
+    parts = urlsplit(text)
+    return text if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
 def _link_rows(root: str, approval: dict[str, Any]) -> list[tuple[str, str]]:
-    """(name, URL) of the request's links: reports through the plugin, web pages as they are."""
+    """(name, URL) of the request's links: reports through the plugin, web pages as they are
+    (:func:`page_link`; others are not shown)."""
     from airflow_provider_agentic_mlops.plugins.pages import artifact_path
 
     rows = []
     for name, target in ((approval.get("details") or {}).get("links") or {}).items():
         if name in ARTIFACT_LINKS:
             rows.append((name, root + artifact_path(approval["model_name"], str(target))))
-        elif str(target).startswith(("http://", "https://", "/")):
-            rows.append((name, str(target)))
+        elif (link := page_link(target)) is not None:
+            rows.append((name, link))
     return rows
 
 
