@@ -1670,8 +1670,31 @@ def _jsonable(value: Any) -> Any:
 # -- engine and migrations ------------------------------------------------------------------------
 
 
+#: Seconds a PostgreSQL connection may take to open (libpq's ``connect_timeout``) when the URL sets none: a
+#: host that accepts TCP and never answers (a network partition, a hung PgBouncer) otherwise holds the caller
+#: forever, and with it a thread of the API server per page view.
+POSTGRES_CONNECT_TIMEOUT = 10
+#: Seconds to wait for a pooled connection when all are in use (SQLAlchemy's default is 30).
+POOL_TIMEOUT = 10
+#: Drivers that take libpq's ``connect_timeout`` (``postgresql://`` means psycopg2).
+_LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg"})
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """The ``create_engine`` options of a server database's ``url``: a liveness check of pooled connections,
+    :data:`POOL_TIMEOUT`, and for PostgreSQL through libpq :data:`POSTGRES_CONNECT_TIMEOUT` unless the URL's query
+    sets ``connect_timeout`` itself."""
+    parsed = sa.engine.make_url(url)
+    connect_args: dict[str, Any] = {}
+    driver = parsed.get_driver_name() if parsed.drivername != "postgresql" else "psycopg2"
+    if parsed.get_backend_name() == "postgresql" and driver in _LIBPQ_DRIVERS and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT
+    return {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}
+
+
 def create_engine(url: str) -> Engine:
-    """An engine with the settings the store relies on: WAL and a busy timeout on SQLite."""
+    """An engine with the settings the store relies on: WAL and a busy timeout on SQLite; on a server database
+    bounded waits to connect and for a pooled connection (:func:`engine_options`)."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -1692,7 +1715,7 @@ def create_engine(url: str) -> Engine:
             conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, **engine_options(url))
 
 
 @contextlib.contextmanager

@@ -80,7 +80,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -95,7 +94,13 @@ from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.plugins.airflow_auth import dag_teams
-from airflow_provider_agentic_mlops.plugins.app import AppSettings, StoreUnavailable, settings_of, store_error_detail
+from airflow_provider_agentic_mlops.plugins.app import (
+    AppSettings,
+    StoreUnavailable,
+    in_plugin_thread,
+    settings_of,
+    store_error_detail,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -1057,7 +1062,7 @@ async def receive_alerts(request: Request) -> JSONResponse:
     """Authenticate, parse, then start (or find) the model's run. 201 when a run started, else 200."""
     conn_ids = configured_conn_ids()
     try:
-        found = await anyio.to_thread.run_sync(lambda: [_cached_connection(conn_id) for conn_id in conn_ids])
+        found = await in_plugin_thread(request.app, lambda: [_cached_connection(conn_id) for conn_id in conn_ids])
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
     connections = [conn for conn in found if conn is not None and conn.password]
@@ -1102,7 +1107,7 @@ async def receive_alerts(request: Request) -> JSONResponse:
                     alerts, caller=caller, open_store=settings.get_store, model_label=model_label, scope=scope
                 )
 
-        status, answer = await anyio.to_thread.run_sync(handle)
+        status, answer = await in_plugin_thread(request.app, handle)
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
     return JSONResponse(answer, status_code=status)

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 #: writes are serialised anyway; on PostgreSQL each thread holds one pooled connection at a time, and
 #: SQLAlchemy's default pool has 5 + 10).
 CLICK_THREADS = 8
+#: Threads for the pages' store and MLflow work (:func:`in_plugin_thread`), apart from anyio's default limiter,
+#: which Airflow's own sync routes run on: a store or an MLflow server that stops answering holds these, never
+#: Airflow's. About SQLAlchemy's default pool (5 + 10 connections).
+PAGE_THREADS = 16
 _T = TypeVar("_T")
 
 ROUTERS: list[str] = [
@@ -121,20 +125,43 @@ class AppSettings:
     declared_stores: DeclaredStores | None = None
     task_state: Callable[[str, str, str], str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _made: dict[str, Any] = field(default_factory=dict)
+    _failed: dict[str, tuple[int, BaseException]] = field(default_factory=dict)
     _sqlite_writes: threading.Lock = field(default_factory=threading.Lock)
+    _page_limiter: Any = None
 
     def _once(self, key: str, make: Callable[[], _T]) -> _T:
-        """What ``make()`` returned the first time ``key`` was asked for: made under the lock, so once per app,
-        and read without it afterwards. A ``make`` that raises is tried again on the next call."""
+        """What ``make()`` returned the first time ``key`` was asked for: made under ``key``'s own lock, so once
+        per app, and read without it afterwards (opening a store that hangs delays only what needs the store). A
+        ``make`` that raises is tried again on the next call; the calls that waited for that attempt get its
+        error instead of trying again one after another (each as long as a connect timeout)."""
         try:
             return self._made[key]  # type: ignore[no-any-return]
         except KeyError:
             pass
         with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        failures_seen = self._failed.get(key, (0, None))[0]
+        with lock:
             if key not in self._made:
-                self._made[key] = make()
+                failures, error = self._failed.get(key, (0, None))
+                if failures != failures_seen and error is not None:
+                    raise error  # the attempt this call waited for failed
+                try:
+                    self._made[key] = make()
+                except BaseException as err:
+                    self._failed[key] = (failures + 1, err)
+                    raise
             return self._made[key]  # type: ignore[no-any-return]
+
+    def page_limiter(self) -> Any:
+        """The capacity limiter of :func:`in_plugin_thread` (:data:`PAGE_THREADS`); made in the event loop."""
+        if self._page_limiter is None:
+            import anyio
+
+            self._page_limiter = anyio.CapacityLimiter(PAGE_THREADS)
+        return self._page_limiter
 
     def _get(self, name: str) -> Any:
         value = getattr(self, name)
@@ -335,3 +362,17 @@ async def read_limited(request: Any, limit: int) -> bytes | None:
 
 def settings_of(app: Any) -> AppSettings:
     return app.state.agentic_mlops
+
+
+async def in_plugin_thread(app: Any, fn: Callable[[], _T], *, abandon_on_cancel: bool = False) -> _T:
+    """``fn()`` (store or MLflow work of a route) in a worker thread of the plugin's own limiter
+    (:meth:`AppSettings.page_limiter`), not anyio's default one that Airflow's sync routes share: a state store
+    or an MLflow server that stops answering cannot starve Airflow's API. Nothing that blocks (opening the store
+    included) runs on the event loop itself.
+
+    :param abandon_on_cancel: let a deadline (``anyio.fail_after``) answer while ``fn`` still runs."""
+    import anyio
+
+    return await anyio.to_thread.run_sync(
+        fn, limiter=settings_of(app).page_limiter(), abandon_on_cancel=abandon_on_cancel
+    )

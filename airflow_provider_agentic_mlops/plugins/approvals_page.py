@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ValidationError, field_validator
@@ -43,7 +42,7 @@ from airflow_provider_agentic_mlops.plugins.airflow_auth import (
     require_json,
     user_name,
 )
-from airflow_provider_agentic_mlops.plugins.app import read_limited, settings_of
+from airflow_provider_agentic_mlops.plugins.app import in_plugin_thread, read_limited, settings_of
 
 router = APIRouter(tags=["approvals"])
 
@@ -137,7 +136,7 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
             status=wanted, dag_ids=list(dag_ids), limit=max(1, min(limit, 1000)), with_votes=True
         )
 
-    return [_public(a) for a in await anyio.to_thread.run_sync(load)]
+    return [_public(a) for a in await in_plugin_thread(request.app, load)]
 
 
 async def _decide(request: Request, user: Any, approval_id: int, approve: bool) -> JSONResponse:
@@ -197,7 +196,7 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
         payload = {"recorded": outcome.recorded, "message": named, "approval": _public(outcome.approval)}
         return JSONResponse(payload, status_code=200 if outcome.recorded else 409)
 
-    return await anyio.to_thread.run_sync(run)
+    return await in_plugin_thread(request.app, run)
 
 
 @router.post("/api/approvals/{approval_id}/approve")
@@ -269,16 +268,34 @@ def _drift_line(drift: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def page_link(target: Any) -> str | None:
+    """``target`` when the page may link to it as it is, else None: an ``http(s)`` URL with a host, or a path of
+    this origin (one ``/`` then not a second ``/`` or ``\\``). The links come from the sensor's templated
+    ``links=``: ``//evil.example/x`` (protocol-relative), ``/\\evil.example`` or a tab or line break in ``//``
+    (browsers read ``\\`` as ``/`` and drop tabs, line breaks and leading spaces) would send an approver to
+    another host, looking like a report of the request."""
+    from urllib.parse import urlsplit
+
+    text = str(target)
+    if text != text.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return None
+    if text.startswith("/"):
+        return text if text[1:2] not in ("/", "\\") else None
+    parts = urlsplit(text)
+    return text if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
 def _link_rows(root: str, approval: dict[str, Any]) -> list[tuple[str, str]]:
-    """(name, URL) of the request's links: reports through the plugin, web pages as they are."""
+    """(name, URL) of the request's links: reports through the plugin, web pages as they are
+    (:func:`page_link`; others are not shown)."""
     from airflow_provider_agentic_mlops.plugins.pages import artifact_path
 
     rows = []
     for name, target in ((approval.get("details") or {}).get("links") or {}).items():
         if name in ARTIFACT_LINKS:
             rows.append((name, root + artifact_path(approval["model_name"], str(target))))
-        elif str(target).startswith(("http://", "https://", "/")):
-            rows.append((name, str(target)))
+        elif (link := page_link(target)) is not None:
+            rows.append((name, link))
     return rows
 
 
@@ -306,27 +323,28 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
     settings = settings_of(request.app)
     root = plugin_root(request)
 
-    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
+    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]], str]:
         store = settings.get_store()
         teams = readable_dag_ids(user, store)
         pending = store.list_approvals(status="pending", dag_ids=list(teams), limit=PENDING_SHOWN, with_votes=True)
         history = decided_approvals(store, dag_ids=list(teams), limit=HISTORY_SHOWN)
         deciders = {dag_id for dag_id in {a["dag_id"] for a in pending} if may_decide(user, dag_id, teams[dag_id])}
         shown = [{**page_request(root, a), "can_decide": a["dag_id"] in deciders} for a in pending]
-        return shown, history, other_stores(settings, user)
+        return shown, history, other_stores(settings, user), settings.get_stores().default_conn_id
 
     from airflow_provider_agentic_mlops.version_compat import command_prefix
 
-    pending, history, others = await anyio.to_thread.run_sync(load)
+    pending, history, others, store_conn_id = await in_plugin_thread(request.app, load)
     return render(
         request,
         "approvals.html",
         user=user_name(user),
         pending=pending,
         history=history,
-        store_conn_id=settings.get_stores().default_conn_id,
+        store_conn_id=store_conn_id,
         other_stores=others,
         cli=command_prefix(),
+        max_reason_chars=MAX_REASON_CHARS,
     )
 
 

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-import anyio
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
@@ -25,7 +24,7 @@ from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGI
 from airflow_provider_agentic_mlops.core.paging import Page, page_of
 from airflow_provider_agentic_mlops.plugins import alerts, approvals_page, charts
 from airflow_provider_agentic_mlops.plugins.airflow_auth import DagTeam
-from airflow_provider_agentic_mlops.plugins.app import settings_of
+from airflow_provider_agentic_mlops.plugins.app import in_plugin_thread, settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
 from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
 
@@ -220,11 +219,11 @@ async def models_page(
     """
     from airflow_provider_agentic_mlops.core import model_history
 
-    store = settings_of(request.app).get_store()
     needle = q.strip()
     size = min(page_size, MAX_MODELS_PER_PAGE)
 
     def load() -> tuple[Page[tuple[str, tuple[str, set[str | None]]]], list[dict[str, Any]]]:
+        store = settings_of(request.app).get_store()
         # Every model's name and DAGs (cheap, set-wise): the filter, the read check and the count need them all.
         # The store's models, and those whose DAG is parsed but has not recorded anything yet (one query).
         models = model_history.models_and_dags(store)
@@ -258,7 +257,7 @@ async def models_page(
             r["entry_error"] = entry_error(dags_parsed, r["model_name"], r["dag_id"])
         return listed, rows
 
-    listed, rows = await anyio.to_thread.run_sync(load)
+    listed, rows = await in_plugin_thread(request.app, load)
     root = plugin_root(request)
     return render(
         request,
@@ -280,10 +279,10 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
     newest :data:`DECISIONS_SHOWN`, or those older than decision ``before`` (the "older" link)."""
     from airflow_provider_agentic_mlops.core import model_history
 
-    store = settings_of(request.app).get_store()
     root = plugin_root(request)
 
     def load() -> dict[str, Any]:
+        store = settings_of(request.app).get_store()
         dag_id, dag_ids = model_or_404(store, user, model_name)
         if before is not None and bad_row_id(before):
             raise HTTPException(404, f"before={str(before)[:24]} is not a decision id; open the newest page")
@@ -318,7 +317,7 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
             "unfinished_promotions": model_history.unfinished_promotions(store, model_name, dag_ids=dag_ids),
         }
 
-    context = await anyio.to_thread.run_sync(load)
+    context = await in_plugin_thread(request.app, load)
     return render(
         request,
         "model.html",
@@ -332,12 +331,12 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
 @router.get("/models/{model_name}/decisions/{decision_id}", response_class=HTMLResponse)
 async def decision_page(request: Request, user: UserDep, model_name: str, decision_id: int) -> HTMLResponse:
     """The full trace of one decision: rules fired, evidence, prompt, raw answer, tool calls, tokens."""
-    store = settings_of(request.app).get_store()
     missing = HTTPException(404, f"decision {str(decision_id)[:24]} of model {model_name!r} does not exist")
 
     def load() -> tuple[dict[str, Any], Any]:
         from airflow_provider_agentic_mlops.core import model_history
 
+        store = settings_of(request.app).get_store()
         _, dag_ids = model_or_404(store, user, model_name)
         if bad_row_id(decision_id):
             raise missing
@@ -352,7 +351,7 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
         verdicts = model_history.validation_verdicts(store, {model_name: [point]}, dag_ids={model_name: dag_ids})
         return decision, verdicts.get(point.decision_id)
 
-    d, verdict = await anyio.to_thread.run_sync(load)
+    d, verdict = await in_plugin_thread(request.app, load)
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 
     inputs = d.get("inputs")

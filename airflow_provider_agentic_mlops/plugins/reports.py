@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mimetypes
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,22 @@ from fastapi.responses import Response
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_REGISTRY_CONN_ID
 from airflow_provider_agentic_mlops.plugins import overview
-from airflow_provider_agentic_mlops.plugins.app import settings_of
+from airflow_provider_agentic_mlops.plugins.app import in_plugin_thread, settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep
 
 router = APIRouter(tags=["reports"])
 
 #: Largest artifact served (bytes); bigger ones are refused with a pointer to MLflow.
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
+#: Seconds an artifact's download may take before the route answers 504: MLflow's client waits up to 120 s per
+#: attempt and retries, so an MLflow server or artifact store that accepts and never answers would hold the page
+#: for many minutes.
+ARTIFACT_FETCH_TIMEOUT = 60
+#: Downloads running at once in this process. A download the route gave up on runs on (MLflow's client has no
+#: way to be stopped) until MLflow's own timeouts end it: past this many, pages are answered 503 at once instead
+#: of starting more threads against an MLflow that does not answer.
+MAX_ARTIFACT_FETCHES = 4
+_fetch_slots = threading.BoundedSemaphore(MAX_ARTIFACT_FETCHES)
 
 
 def mlflow_read_conn_id() -> str:
@@ -70,13 +80,40 @@ async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -
     """One artifact the loop recorded for ``model_name`` (a drift or validation report, ...)."""
     from airflow_provider_agentic_mlops.core import model_history
 
-    store = settings_of(request.app).get_store()
-
-    def load() -> tuple[bytes, str]:
+    def check() -> None:
+        store = settings_of(request.app).get_store()
         _, dag_ids = overview.model_or_404(store, user, model_name)
         # recorded by a DAG the user may read: a report of another team's DAG is as unknown as any URI
         if not model_history.is_recorded_artifact(store, model_name, uri, dag_ids=dag_ids):
             raise HTTPException(404, f"{uri!r} is not an artifact the loop recorded for model {model_name!r}")
+
+    await in_plugin_thread(request.app, check)
+    try:
+        with anyio.fail_after(ARTIFACT_FETCH_TIMEOUT):
+            body, media = await in_plugin_thread(request.app, lambda: download(uri), abandon_on_cancel=True)
+    except TimeoutError:
+        raise HTTPException(
+            504,
+            f"MLflow gave no answer for {uri!r} within {ARTIFACT_FETCH_TIMEOUT} s: check that the MLflow server of "
+            f"connection {mlflow_read_conn_id()!r} and its artifact store are up and reachable from the API server, "
+            "or open the report in MLflow",
+        ) from None
+    headers: dict[str, Any] = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
+    if media == "text/html":
+        headers["Content-Security-Policy"] = "sandbox allow-scripts"
+    return Response(body, media_type=media, headers=headers)
+
+
+def download(uri: str) -> tuple[bytes, str]:
+    """The artifact's bytes and media type (:func:`fetch_artifact`), at most :data:`MAX_ARTIFACT_FETCHES` at
+    once; errors as the HTTP answers a page gives."""
+    if not _fetch_slots.acquire(blocking=False):
+        raise HTTPException(
+            503,
+            f"{MAX_ARTIFACT_FETCHES} artifact downloads from MLflow are still running (MLflow may not be answering): "
+            f"check the MLflow server of connection {mlflow_read_conn_id()!r}, then try again",
+        )
+    try:
         with tempfile.TemporaryDirectory(prefix="agentic-mlops-artifact-") as tmp:
             try:
                 local = fetch_artifact(uri, Path(tmp))
@@ -95,9 +132,5 @@ async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -
                 )
             media = mimetypes.guess_type(local.name)[0] or "application/octet-stream"
             return local.read_bytes(), media
-
-    body, media = await anyio.to_thread.run_sync(load)
-    headers: dict[str, Any] = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
-    if media == "text/html":
-        headers["Content-Security-Policy"] = "sandbox allow-scripts"
-    return Response(body, media_type=media, headers=headers)
+    finally:
+        _fetch_slots.release()

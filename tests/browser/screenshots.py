@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
             shoot("/agentic-mlops/approvals", "approvals.png")
             pending = demo.store().list_approvals(status="pending")[0]
-            browser.evaluate("window.prompt = () => 'validation report and drift look right'")
+            browser.evaluate(
+                f"document.getElementById('reason-{pending['id']}').value = 'validation report and drift look right'; 0"
+            )
             browser.evaluate(
                 f"document.querySelector('button[data-id=\"{pending['id']}\"][data-verb=approve]').click()"
             )

@@ -171,13 +171,17 @@ def airflow_ui(pages: TestClient) -> Iterator[str]:
     import threading
 
     import uvicorn
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, Response
 
     ui = pages.app
 
     @ui.get("/plugin/{route}")
     def view(route: str, src: str) -> HTMLResponse:
         return HTMLResponse(AIRFLOW_VIEW.format(src=src))
+
+    @ui.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)  # as Airflow's UI has one: no 404 among a test's console errors
 
     @ui.get("/dags/{dag_id}")
     def dag(dag_id: str) -> HTMLResponse:
@@ -240,3 +244,64 @@ def test_a_report_link_on_the_approvals_page_opens_a_window_from_airflows_sandbo
         time.sleep(0.2)
     assert opened(), "no window was opened"
     assert [e for e in browser.events if "allow-popups" in json.dumps(e)] == []
+
+
+@pytest.mark.parametrize("verb,status", [("approve", "approved"), ("deny", "denied")])
+def test_a_decision_with_its_reason_is_made_inside_airflows_sandboxed_iframe(
+    browser: Browser, airflow_ui: str, sqlite_store: StateStore, verb: str, status: str
+) -> None:
+    """Airflow's iframe has no allow-modals, so Chromium ignores window.prompt() (and confirm, alert) there: the
+    page asks for the reason in a field of its own, and shows the outcome in the page. Nothing is stubbed."""
+    from tests.approval_data import request_approval
+
+    pending = request_approval(sqlite_store, model_name="fraud-detector", dag_id=DAG).approval["id"]
+    frame = "document.querySelector('iframe').contentDocument"
+    browser.open(f"{airflow_ui}/plugin/agentic-mlops-approvals?src=/agentic-mlops/approvals")
+    browser.wait_for(f"!!{frame}?.querySelector('button[data-id=\"{pending}\"]')", timeout=30)
+    browser.clear_events()
+    field = f"{frame}.getElementById('reason-{pending}')"
+    label = browser.evaluate(f"{frame}.querySelector('label[for=\"reason-{pending}\"]').textContent")
+    assert "reason" in label.lower()
+    browser.evaluate(f"{field}.focus(); 0")
+    browser.send("Input.insertText", text=f"{verb} typed in the frame")
+    browser.evaluate(f"{frame}.querySelector('button[data-id=\"{pending}\"][data-verb={verb}]').click(); 0")
+    # the page reloads after the answer (the request moves to the history) and shows the answer again
+    answer = browser.wait_for(
+        f"{frame}?.readyState === 'complete' && {frame}.getElementById('request-{pending}') === null"
+        f" && {frame}.getElementById('msg').textContent",
+        timeout=30,
+    )
+    decided = sqlite_store.get_approval(pending)
+    assert (decided["status"], decided["decided_via"], decided["reason"]) == (
+        status,
+        "ui",
+        f"{verb} typed in the frame",
+    )
+    assert f"#{pending}" in answer and status in answer.lower()
+    assert [e for e in browser.events if "sandboxed" in json.dumps(e)] == []
+    assert browser.console_errors() == []
+
+
+def test_a_refused_decision_is_shown_next_to_its_request_inside_airflows_sandboxed_iframe(
+    browser: Browser, airflow_ui: str, sqlite_store: StateStore
+) -> None:
+    """An answer that records nothing (here: a reason longer than the server takes) is shown in the page, next to
+    the request, which stays; no alert() (blocked in Airflow's iframe) is needed to see it."""
+    from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS
+    from tests.approval_data import request_approval
+
+    pending = request_approval(sqlite_store, model_name="fraud-detector", dag_id=DAG).approval["id"]
+    frame = "document.querySelector('iframe').contentDocument"
+    browser.open(f"{airflow_ui}/plugin/agentic-mlops-approvals?src=/agentic-mlops/approvals")
+    browser.wait_for(f"!!{frame}?.querySelector('button[data-id=\"{pending}\"]')", timeout=30)
+    too_long = "x" * (MAX_REASON_CHARS + 1)
+    # set as a script sets it: a field's maxlength stops only typing
+    browser.evaluate(f"{frame}.getElementById('reason-{pending}').value = {json.dumps(too_long)}; 0")
+    button = f"{frame}.querySelector('button[data-id=\"{pending}\"][data-verb=approve]')"
+    browser.evaluate(f"{button}.click(); 0")
+    answer = browser.wait_for(
+        f"!{button}.disabled && {frame}.getElementById('answer-{pending}').textContent", timeout=30
+    )
+    assert "characters" in answer
+    assert sqlite_store.get_approval(pending)["status"] == "pending"
+    assert browser.evaluate(f"{frame}.getElementById('request-{pending}') !== null")

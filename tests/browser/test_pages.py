@@ -96,7 +96,8 @@ def test_approve_from_the_page_records_the_decision_and_the_run_promotes(browser
     pending = demo.store().list_approvals(status="pending")[0]
     _open(browser, demo, "/agentic-mlops/approvals")
     assert browser.evaluate("document.querySelectorAll('section.request').length") == 1
-    browser.evaluate("window.prompt = () => 'checked the reports in the browser test'")
+    reason = f"document.getElementById('reason-{pending['id']}')"
+    browser.evaluate(f"{reason}.value = 'checked the reports in the browser test'; 0")  # as a person types it
     browser.evaluate(f"document.querySelector('button[data-id=\"{pending['id']}\"][data-verb=approve]').click()")
     # the page reloads after the answer (the request moves to the history) and shows the answer again
     browser.wait_for(

@@ -76,7 +76,7 @@ def test_approve_works_from_the_page_and_its_answer_stays_after_the_reload(
 ) -> None:
     pending = seeded_server.seeded["pending_id"]
     _open(browser, seeded_server, "/agentic-mlops/approvals")
-    browser.evaluate("window.prompt = () => 'approved in the browser test'")
+    browser.evaluate(f"document.getElementById('reason-{pending}').value = 'approved in the browser test'; 0")
     browser.evaluate(f"document.querySelector('button[data-id=\"{pending}\"][data-verb=approve]').click()")
     # the page reloads after the answer (the request moves to the history) and shows the answer again
     answer = browser.wait_for(

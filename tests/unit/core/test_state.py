@@ -975,3 +975,39 @@ def test_a_sqlite_migration_lock_held_by_a_stuck_process_ends_the_wait_naming_ho
     assert f"fuser {tmp_path / 'state.db.migrate.lock'}" in str(raised.value)
     assert "migration_lock_timeout" in str(raised.value)
     StateStore(url, migration_lock_timeout=0.2).dispose()
+
+
+@pytest.mark.timeout(120, method="thread")
+@pytest.mark.parametrize("own_timeout", [False, True], ids=["default", "url-connect_timeout"])
+def test_a_postgresql_store_that_accepts_but_never_answers_fails_to_open_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch, own_timeout: bool
+) -> None:
+    """A network partition or a hung PgBouncer accepts TCP and never answers: libpq without connect_timeout
+    waits forever, and the plugin's pages and their threads with it. The store sets one unless the URL does."""
+    from airflow_provider_agentic_mlops.core import state
+    from tests.doubles.silent_server import silent_server
+
+    monkeypatch.setattr(state, "POSTGRES_CONNECT_TIMEOUT", 3600 if own_timeout else 2)
+    with silent_server() as server:
+        url = f"postgresql+psycopg2://agentic@127.0.0.1:{server.port}/state"
+        with pytest.raises(sa.exc.OperationalError, match="timeout expired"):
+            StateStore(url + ("?connect_timeout=2" if own_timeout else ""))
+        assert server.accepted  # it did reach the server
+
+
+@pytest.mark.parametrize(
+    ("url", "connect_args"),
+    [
+        ("postgresql://u@h/db", {"connect_timeout": 10}),
+        ("postgresql+psycopg2://u@h/db", {"connect_timeout": 10}),
+        ("postgresql+psycopg://u@h/db", {"connect_timeout": 10}),
+        ("postgresql+psycopg2://u@h/db?connect_timeout=30", {}),  # the URL's own wins
+        ("postgresql+pg8000://u@h/db", {}),  # another driver: libpq's parameter would be refused
+    ],
+)
+def test_a_postgresql_engine_gets_a_connect_and_a_pool_timeout_unless_its_url_sets_one(
+    url: str, connect_args: dict
+) -> None:
+    from airflow_provider_agentic_mlops.core.state import POOL_TIMEOUT, engine_options
+
+    assert engine_options(url) == {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}

@@ -563,3 +563,45 @@ def test_a_viewer_gets_no_approve_or_deny_buttons_and_is_told_why(store: StateSt
     # the endpoint answers the viewer as the page says
     refused = _client(store).post(f"/agentic-mlops/api/approvals/{viewed}/approve", json={})
     assert refused.status_code == 403 and store.get_approval(viewed)["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://mlflow.example/#/experiments/1/runs/abc",
+        "http://grafana.internal:3000/d/drift",
+        "HTTPS://MLFLOW.EXAMPLE/",
+        "/dags/agentic_mlops__fraud/runs/manual__1",
+        "/",
+    ],
+)
+def test_a_requests_web_link_or_same_origin_path_is_shown(target: str) -> None:
+    assert approvals_page.page_link(target) == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",  # protocol-relative: another host
+        "/\\evil.example/x",  # browsers read a backslash as a slash
+        "/\t/evil.example/x",  # ... and drop tabs and line breaks
+        "/\n/evil.example/x",
+        " //evil.example/x",  # ... and leading spaces
+        "javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "https:evil.example",  # no host
+        "mlflow.example/runs/1",  # relative to the page
+        "",
+    ],
+)
+def test_a_requests_link_to_another_host_in_disguise_or_another_scheme_is_dropped(target: str) -> None:
+    assert approvals_page.page_link(target) is None
+
+
+def test_the_page_shows_only_the_safe_links_of_a_request() -> None:
+    links = {"run": "/dags/d/runs/r", "evil": "//evil.example/x", "mlflow": "https://mlflow.example/#/runs/1"}
+    approval = {"model_name": "fraud", "details": {"links": links}}
+    assert approvals_page.page_request("/agentic-mlops", approval)["link_rows"] == [
+        ("run", "/dags/d/runs/r"),
+        ("mlflow", "https://mlflow.example/#/runs/1"),
+    ]
