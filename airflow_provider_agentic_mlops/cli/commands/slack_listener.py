@@ -42,6 +42,35 @@ def app_token(slack_conn_id: str) -> str:
     return str(token)
 
 
+#: What the clicker is told when the state store cannot be read or written (the HTTP endpoint's 503).
+STORE_DOWN_ANSWER = (
+    "Could not record your click: the state store is unavailable. Nothing recorded; click again in a moment."
+)
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What a click's store raises when it cannot be opened or queried (the plugin answers these 503)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from airflow_provider_agentic_mlops.core.state import StateStoreError
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable
+
+    return (SQLAlchemyError, StateStoreError, StateStoreUnavailable, ConnectionLookupFailed)
+
+
+def _store_down(where: str, store: Any, error: BaseException) -> str:
+    """One line on a store that failed a click: which store (its masked URL when it was opened), what failed."""
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable, shown_url, store_unavailable_message
+
+    if isinstance(error, (StateStoreUnavailable, ConnectionLookupFailed)):  # their message names the store
+        return f"{where}: {error}"
+    if getattr(store, "url", None):
+        where = f"{where}, {shown_url(store.url)}"
+    return store_unavailable_message(where, error)
+
+
 def make_listener(store: Any, web_client: Any, *, members: Any = None, stores: Any = None) -> Any:
     """The Socket Mode request listener: acknowledge first, then record and answer.
 
@@ -68,14 +97,24 @@ def make_listener(store: Any, web_client: Any, *, members: Any = None, stores: A
             return
         if click is None:
             return
+        click_store = None
         try:
             click_store = stores.get(click.state_conn_id)
-        except UnservedStore as err:
-            result = approvals.ClickResult("unserved", f"Refused: {err}", click, None, web_client)
-        else:
             result = approvals.handle_click(
                 click_store, click, via="slack-socket", slack_client=web_client, members=members, stores=stores
             )
+        except UnservedStore as err:
+            result = approvals.ClickResult("unserved", f"Refused: {err}", click, None, web_client)
+        except _store_errors() as err:
+            # the HTTP endpoint answers 503 here; Slack has its ack already, so the clicker is told instead
+            where = f"connection {stores.key(click.state_conn_id)!r}"
+            log.warning(
+                "click on request %s by %s not recorded: %s",
+                click.approval_id,
+                click.user_id,
+                _store_down(where, click_store, err),
+            )
+            result = approvals.ClickResult("store_unavailable", STORE_DOWN_ANSWER, click, None, web_client)
         log.info("click on request %s by %s: %s", click.approval_id, click.user_id, result.kind)
         result.send_answers()
 

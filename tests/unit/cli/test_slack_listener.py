@@ -65,3 +65,33 @@ def test_the_app_token_comes_from_the_connection_extra_or_the_environment(monkey
         app_token("slack_missing")
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-env")
     assert app_token("slack_missing") == "xapp-env"
+
+
+def test_a_click_while_the_state_store_is_down_is_answered_nothing_recorded(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    web = WebClient(token="xoxb", base_url=slack_double.base_url)
+    approval = request_approval(store, approvers=["U_ALICE"], channel="C_APPROVALS", slack_client=web).approval
+    slack_double.clear()
+
+    def down(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("SELECT approvals", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(store, "get_approval", down)
+    socket = SocketClient()
+    listener = make_listener(store, web)
+    with caplog.at_level("WARNING", logger="airflow_provider_agentic_mlops.cli.commands.slack_listener"):
+        listener(socket, SocketModeRequest("interactive", "env-down", click_payload(approval, user_id="U_ALICE")))
+    assert socket.acks == ["env-down"]
+    answers = slack_double.calls_to("chat.postEphemeral")
+    assert [(a.args["user"], a.args["channel"]) for a in answers] == [("U_ALICE", "C_APPROVALS")]
+    assert "the state store is unavailable. Nothing recorded; click again in a moment" in answers[0].args["text"]
+    assert slack_double.calls_to("chat.update") == []
+    [line] = [r for r in caplog.records if r.name.endswith("slack_listener")]
+    assert "OperationalError" in line.getMessage() and "state store" in line.getMessage()
+    assert line.exc_info is None  # one line, not a traceback
