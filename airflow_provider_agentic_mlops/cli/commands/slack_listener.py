@@ -20,11 +20,16 @@ import logging
 import os
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
 log = logging.getLogger(__name__)
+#: Threads sending the Slack answers of clicks (message updates, ephemeral answers), beside slack_sdk's workers.
+ANSWER_THREADS = 4
 
 
 def app_token(slack_conn_id: str) -> str:
@@ -71,12 +76,17 @@ def _store_down(where: str, store: Any, error: BaseException) -> str:
     return store_unavailable_message(where, error)
 
 
-def make_listener(store: Any, web_client: Any, *, members: Any = None, stores: Any = None) -> Any:
+def make_listener(
+    store: Any, web_client: Any, *, members: Any = None, stores: Any = None, answers: Executor | None = None
+) -> Any:
     """The Socket Mode request listener: acknowledge first, then record and answer.
 
     :param store: the deployment's store (a button that names none).
     :param stores: the stores a button may name (:class:`~airflow_provider_agentic_mlops.approval_stores.
         ApprovalStores`); default: ``store`` and the configured models file's.
+    :param answers: the threads that send the Slack answers (message update, ephemeral), so the client's
+        workers, which acknowledge the next envelopes, never wait on Slack's Web API; None: sent in the
+        listener's own thread.
     """
     from slack_sdk.socket_mode.response import SocketModeResponse
 
@@ -116,15 +126,49 @@ def make_listener(store: Any, web_client: Any, *, members: Any = None, stores: A
             )
             result = approvals.ClickResult("store_unavailable", STORE_DOWN_ANSWER, click, None, web_client)
         log.info("click on request %s by %s: %s", click.approval_id, click.user_id, result.kind)
-        result.send_answers()
+        if answers is None:
+            result.send_answers()
+        else:
+            answers.submit(result.send_answers)
 
     return listener
 
 
+class SocketModeListener:
+    """The Socket Mode client with the click listener, and the few threads that answer on Slack.
+
+    slack_sdk runs each envelope on one of its ``concurrency`` worker threads, which acknowledges it; a worker
+    that also waited on Slack's Web API (a slow ``chat.update``) would leave the next envelopes unacknowledged
+    past Slack's 3 s. So the workers acknowledge and record, and :data:`ANSWER_THREADS` threads of their own
+    send the answers, as the HTTP endpoint's answer threads do.
+
+    :param app_token: the app-level token (``xapp-...``).
+    :param web_client: the bot's WebClient (answers, and ``apps.connections.open``).
+    :param store: the deployment's store; ``stores``, ``members``: see :func:`make_listener`.
+    """
+
+    def __init__(self, app_token: str, web_client: Any, store: Any, *, stores: Any = None, members: Any = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from slack_sdk.socket_mode import SocketModeClient
+
+        self.answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="agentic-mlops-slack-answer")
+        self.client = SocketModeClient(app_token=app_token, web_client=web_client)
+        self.client.socket_mode_request_listeners.append(
+            make_listener(store, web_client, members=members, stores=stores, answers=self.answers)
+        )
+
+    def connect(self) -> None:
+        self.client.connect()
+
+    def close(self) -> None:
+        """Stop taking envelopes; return once the clicks in flight are recorded and their answers sent."""
+        self.client.close()  # waits for its workers: no answer is handed over after this
+        self.answers.shutdown(wait=True)
+
+
 def slack_listener(args: argparse.Namespace) -> None:
     """Run the Socket Mode client until SIGINT/SIGTERM."""
-    from slack_sdk.socket_mode import SocketModeClient
-
     from airflow_provider_agentic_mlops.approvals import UsergroupMembers, slack_client_for
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -137,10 +181,7 @@ def slack_listener(args: argparse.Namespace) -> None:
     state_conn_id = getattr(args, "state_conn_id", None) or None
     store = StateStoreHook(state_conn_id).get_store()
     stores = ApprovalStores(store, default_conn_id=state_conn_id)  # None: [agentic_mlops] state_conn_id
-    client = SocketModeClient(app_token=app_token(slack_conn_id), web_client=web_client)
-    client.socket_mode_request_listeners.append(
-        make_listener(store, web_client, members=UsergroupMembers(), stores=stores)
-    )
+    client = SocketModeListener(app_token(slack_conn_id), web_client, store, stores=stores, members=UsergroupMembers())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,11 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from airflow_provider_agentic_mlops.cli.commands.slack_listener import app_token, make_listener
+from airflow_provider_agentic_mlops.cli.commands.slack_listener import SocketModeListener, app_token, make_listener
 from airflow_provider_agentic_mlops.core.state import StateStore
 from tests.approval_data import request_approval
 from tests.doubles.slack_server import SlackDouble, click_payload, slack_double  # noqa: F401
+from tests.doubles.socket_mode import SocketModeDouble, envelope, socket_mode  # noqa: F401
 
 
 class SocketClient:
@@ -95,3 +97,37 @@ def test_a_click_while_the_state_store_is_down_is_answered_nothing_recorded(
     [line] = [r for r in caplog.records if r.name.endswith("slack_listener")]
     assert "OperationalError" in line.getMessage() and "state store" in line.getMessage()
     assert line.exc_info is None  # one line, not a traceback
+
+
+def test_clicks_are_acknowledged_while_slack_is_slow_to_answer_and_all_answered_before_the_listener_stops(
+    store: StateStore,
+    socket_mode: SocketModeDouble,  # noqa: F811
+) -> None:
+    """More clicks than slack_sdk has workers, with Slack's chat.update not answering: each is acknowledged
+    (Slack redelivers what is not acknowledged within 3 s) and recorded; the answers follow once Slack does,
+    and closing the listener waits for them."""
+    web = WebClient(token="xoxb", base_url=socket_mode.base_url)
+    requests = [
+        request_approval(store, approvers=["U_ALICE"], channel="C_APPROVALS", slack_client=web, run_id=f"r{i}").approval
+        for i in range(12)
+    ]
+    listener = SocketModeListener(socket_mode.app_token, web, store)
+    listener.connect()
+    try:
+        socket_mode.held_methods.add("chat.update")
+        for i, approval in enumerate(requests):
+            socket_mode.send(envelope(click_payload(approval, user_id="U_ALICE"), f"env-{i}"))
+        # held, chat.update would keep slack_sdk's 10 workers until released: envelopes 11 and 12 unacknowledged
+        assert socket_mode.wait_acks(12, timeout=10), f"acknowledged: {socket_mode.acks}"
+        assert sorted(socket_mode.acks) == sorted(f"env-{i}" for i in range(12))
+        for approval in requests:
+            for _ in range(200):
+                if store.get_approval(approval["id"])["status"] == "approved":
+                    break
+                time.sleep(0.05)
+            assert store.get_approval(approval["id"])["decided_by"] == "U_ALICE"
+    finally:
+        socket_mode.release.set()
+        listener.close()
+    updates = socket_mode.calls_to("chat.update")
+    assert len(updates) == 12 and all(u.answer is not None and u.answer["ok"] for u in updates)
