@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import threading
 from typing import TYPE_CHECKING, Any
@@ -33,18 +34,61 @@ ANSWER_THREADS = 4
 
 
 def app_token(slack_conn_id: str) -> str:
+    """The app-level token (``xapp-...``): the ``app_token`` extra of connection ``slack_conn_id``, else the
+    environment variable ``SLACK_APP_TOKEN``; :class:`CommandStopped` when there is none, or it is another kind
+    of token (a bot token, ``xoxb-...``, in its place)."""
+    return _app_token(slack_conn_id)[0]
+
+
+def _app_token(slack_conn_id: str) -> tuple[str, str]:
+    """``(token, where it came from)``: the second names the connection extra or the variable, never the token."""
+    from airflow_provider_agentic_mlops.cli.output import CommandStopped
     from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
     conn = _get_connection_or_none(slack_conn_id)
-    token = ((conn.extra_dejson or {}).get("app_token") if conn is not None else None) or os.environ.get(
-        "SLACK_APP_TOKEN"
-    )
-    if not token:
-        raise SystemExit(
-            f"error: no Slack app-level token: set the extra 'app_token' (xapp-...) on connection "
-            f"{slack_conn_id!r} or the environment variable SLACK_APP_TOKEN"
+    extra = (conn.extra_dejson or {}).get("app_token") if conn is not None else None
+    if extra:
+        token, source = str(extra), f"the 'app_token' extra of Slack connection {slack_conn_id!r}"
+    elif os.environ.get("SLACK_APP_TOKEN"):
+        token = os.environ["SLACK_APP_TOKEN"]
+        source = (
+            f"the environment variable SLACK_APP_TOKEN (Slack connection {slack_conn_id!r} has no 'app_token' extra)"
         )
-    return str(token)
+    else:
+        raise CommandStopped(
+            f"no Slack app-level token: set the extra 'app_token' (xapp-...) on connection "
+            f"{slack_conn_id!r} or the environment variable SLACK_APP_TOKEN. {_NEW_APP_TOKEN}"
+        )
+    if not token.startswith("xapp-"):
+        kind = f" (this one starts with {token[:5]!r})" if re.match(r"xox[a-z]-", token) else ""
+        raise CommandStopped(
+            f"{source} is not an app-level token: those start with 'xapp-'{kind}; the bot token (xoxb-...) is the "
+            f"connection's password. {_NEW_APP_TOKEN}"
+        )
+    return token, source
+
+
+_NEW_APP_TOKEN = (
+    "Create an app-level token under your Slack app's Basic Information > App-Level Tokens, with the scope "
+    "connections:write"
+)
+
+
+def refused_token_message(source: str, code: str) -> str:
+    """What the listener says when Slack refuses the app-level token from ``source`` with the error ``code``
+    (``apps.connections.open``'s answer)."""
+    if code == "not_allowed_token_type":
+        why = "it is not an app-level token (xapp-...)"
+    elif code in ("invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"):
+        why = "the token is wrong or revoked"
+    elif code == "missing_scope":
+        why = "the token lacks the scope connections:write"
+    else:
+        return (
+            f"Slack refused the Socket Mode connection with {source}: {code}. Check that token, and that Socket "
+            "Mode is on (your Slack app's Settings > Socket Mode)"
+        )
+    return f"Slack refused {source}: {code}, {why}. {_NEW_APP_TOKEN}, and put it there"
 
 
 #: What the clicker is told when the state store cannot be read or written (the HTTP endpoint's 503).
@@ -134,6 +178,13 @@ def make_listener(
     return listener
 
 
+class _WithoutRefusal(logging.Filter):
+    """Drops slack_sdk's log of a refused ``apps.connections.open`` (the listener's error says it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to retrieve WSS URL")
+
+
 class SocketModeListener:
     """The Socket Mode client with the click listener, and the few threads that answer on Slack.
 
@@ -145,13 +196,24 @@ class SocketModeListener:
     :param app_token: the app-level token (``xapp-...``).
     :param web_client: the bot's WebClient (answers, and ``apps.connections.open``).
     :param store: the deployment's store; ``stores``, ``members``: see :func:`make_listener`.
+    :param token_source: where ``app_token`` came from, for errors (never the token itself).
     """
 
-    def __init__(self, app_token: str, web_client: Any, store: Any, *, stores: Any = None, members: Any = None) -> None:
+    def __init__(
+        self,
+        app_token: str,
+        web_client: Any,
+        store: Any,
+        *,
+        stores: Any = None,
+        members: Any = None,
+        token_source: str = "the app-level token",
+    ) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         from slack_sdk.socket_mode import SocketModeClient
 
+        self.token_source = token_source
         self.answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="agentic-mlops-slack-answer")
         self.client = SocketModeClient(app_token=app_token, web_client=web_client)
         self.client.socket_mode_request_listeners.append(
@@ -159,7 +221,21 @@ class SocketModeListener:
         )
 
     def connect(self) -> None:
-        self.client.connect()
+        """Open the websocket; :class:`CommandStopped` naming the token's source when Slack refuses the token."""
+        from slack_sdk.errors import SlackApiError
+
+        from airflow_provider_agentic_mlops.cli.output import CommandStopped
+
+        quiet = _WithoutRefusal()  # slack_sdk logs the refusal (two lines) before raising it: said once, below
+        self.client.logger.addFilter(quiet)
+        try:
+            self.client.connect()
+        except SlackApiError as err:
+            self.close()
+            code = str((err.response.get("error") if err.response is not None else None) or "unknown error")
+            raise CommandStopped(refused_token_message(self.token_source, code)) from None
+        finally:
+            self.client.logger.removeFilter(quiet)
 
     def close(self) -> None:
         """Stop taking envelopes; return once the clicks in flight are recorded and their answers sent."""
@@ -181,7 +257,10 @@ def slack_listener(args: argparse.Namespace) -> None:
     state_conn_id = getattr(args, "state_conn_id", None) or None
     store = StateStoreHook(state_conn_id).get_store()
     stores = ApprovalStores(store, default_conn_id=state_conn_id)  # None: [agentic_mlops] state_conn_id
-    client = SocketModeListener(app_token(slack_conn_id), web_client, store, stores=stores, members=UsergroupMembers())
+    token, source = _app_token(slack_conn_id)
+    client = SocketModeListener(
+        token, web_client, store, stores=stores, members=UsergroupMembers(), token_source=source
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

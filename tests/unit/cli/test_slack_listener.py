@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from airflow_provider_agentic_mlops.cli.commands.slack_listener import SocketModeListener, app_token, make_listener
+from airflow_provider_agentic_mlops.cli.output import CommandStopped
 from airflow_provider_agentic_mlops.core.state import StateStore
 from tests.approval_data import request_approval
 from tests.doubles.slack_server import SlackDouble, click_payload, slack_double  # noqa: F401
@@ -63,7 +64,7 @@ def test_the_app_token_comes_from_the_connection_extra_or_the_environment(monkey
     )
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
     assert app_token("slack_socket") == "xapp-1"
-    with pytest.raises(SystemExit, match="SLACK_APP_TOKEN"):
+    with pytest.raises(CommandStopped, match="SLACK_APP_TOKEN"):
         app_token("slack_missing")
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-env")
     assert app_token("slack_missing") == "xapp-env"
@@ -131,3 +132,56 @@ def test_clicks_are_acknowledged_while_slack_is_slow_to_answer_and_all_answered_
         listener.close()
     updates = socket_mode.calls_to("chat.update")
     assert len(updates) == 12 and all(u.answer is not None and u.answer["ok"] for u in updates)
+
+
+def test_a_bot_token_given_as_the_app_level_token_is_refused_naming_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_SOCKET",
+        '{"conn_type": "slack", "password": "x", "extra": {"app_token": "xoxb-1-SECRETBOT"}}',
+    )
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    with pytest.raises(CommandStopped) as stopped:
+        app_token("slack_socket")
+    message = str(stopped.value)
+    assert "'app_token' extra of Slack connection 'slack_socket'" in message and "xapp-" in message
+    assert "App-Level Tokens" in message and "connections:write" in message
+    assert "SECRETBOT" not in message and "\n" not in message
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-1-SECRETBOT")
+    with pytest.raises(CommandStopped, match="SLACK_APP_TOKEN") as stopped:
+        app_token("slack_missing")
+    assert "SECRETBOT" not in str(stopped.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("not_allowed_token_type", "not an app-level token"),
+        ("invalid_auth", "wrong or revoked"),
+        ("not_authed", "wrong or revoked"),
+        ("token_revoked", "wrong or revoked"),
+        ("missing_scope", "connections:write"),
+        ("team_access_not_granted", "team_access_not_granted"),
+    ],
+)
+def test_a_token_slack_refuses_stops_the_listener_with_one_line_naming_the_connection_and_the_code(
+    socket_mode: SocketModeDouble,  # noqa: F811
+    code: str,
+    says: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import user_error
+
+    socket_mode.connections_open_error = code
+    web = WebClient(token="xoxb", base_url=socket_mode.base_url)
+    source = "the 'app_token' extra of Slack connection 'slack_socket'"
+    listener = SocketModeListener(socket_mode.app_token, web, None, token_source=source)  # no store is reached
+    with pytest.raises(CommandStopped) as stopped:
+        listener.connect()
+    message = user_error(stopped.value)
+    assert message is not None and "\n" not in message
+    assert "'app_token' extra of Slack connection 'slack_socket'" in message
+    assert code in message and says in message
+    assert socket_mode.app_token not in message
+    assert not [r for r in caplog.records if "WSS URL" in r.getMessage()]  # said once, by the error
