@@ -136,7 +136,8 @@ def make_listener(
 
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, UnservedStore
-    from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_interaction
+    from airflow_provider_agentic_mlops.core.slack import REPLAY_MEMORY, InteractionError, parse_interaction
+    from airflow_provider_agentic_mlops.core.state import SignatureReplayed
 
     stores = stores if stores is not None else ApprovalStores(store)
 
@@ -151,17 +152,35 @@ def make_listener(
             return
         if click is None:
             return
-        click_store = None
+        # Slack delivers an envelope again (same id, retry_attempt 1+) when it saw no ack in time: the envelope
+        # id is recorded with the click's writes, as the endpoint records a request's signature, and a
+        # redelivery is dropped, whichever listener (process) it reaches
+        seen = f"socket:{req.envelope_id}"
+        conn_id, click_store = stores.key(click.state_conn_id), None
         try:
-            click_store = stores.get(click.state_conn_id)
-            result = approvals.handle_click(
-                click_store, click, via="slack-socket", slack_client=web_client, members=members, stores=stores
+            try:
+                click_store = stores.get(click.state_conn_id)
+            except UnservedStore as err:  # still recorded as seen, in the deployment's store
+                conn_id, click_store = stores.default_conn_id, stores.default()
+                with click_store.first_use_committed_with(seen, window=REPLAY_MEMORY):
+                    result = approvals.ClickResult("unserved", f"Refused: {err}", click, None, web_client)
+            else:
+                with click_store.first_use_committed_with(seen, window=REPLAY_MEMORY):
+                    result = approvals.handle_click(
+                        click_store, click, via="slack-socket", slack_client=web_client, members=members, stores=stores
+                    )
+        except SignatureReplayed:
+            log.info(
+                "click on request %s by %s: envelope %s delivered again (retry %s), already handled",
+                click.approval_id,
+                click.user_id,
+                req.envelope_id,
+                req.retry_attempt,
             )
-        except UnservedStore as err:
-            result = approvals.ClickResult("unserved", f"Refused: {err}", click, None, web_client)
+            return
         except _store_errors() as err:
             # the HTTP endpoint answers 503 here; Slack has its ack already, so the clicker is told instead
-            where = f"connection {stores.key(click.state_conn_id)!r}"
+            where = f"connection {conn_id!r}"
             log.warning(
                 "click on request %s by %s not recorded: %s",
                 click.approval_id,

@@ -185,3 +185,36 @@ def test_a_token_slack_refuses_stops_the_listener_with_one_line_naming_the_conne
     assert code in message and says in message
     assert socket_mode.app_token not in message
     assert not [r for r in caplog.records if "WSS URL" in r.getMessage()]  # said once, by the error
+
+
+@pytest.mark.parametrize(("required", "ephemerals"), [(1, 0), (2, 1)])
+def test_an_envelope_slack_delivers_again_is_acknowledged_and_not_handled_twice(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    required: int,
+    ephemerals: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slack redelivers an envelope it saw no acknowledgement for in time (same envelope id, retry_attempt 1):
+    handled once, whichever listener process gets it, as the endpoint refuses a replayed signature."""
+    people = '{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}'  # two-person requests need them
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", people)
+    web = WebClient(token="xoxb", base_url=slack_double.base_url)
+    approval = request_approval(
+        store, approvers=["U_ALICE", "U_BOB"], required_approvals=required, channel="C_APPROVALS", slack_client=web
+    ).approval
+    slack_double.clear()
+    other_process = StateStore(store.url)  # a second listener on the same store
+    try:
+        socket = SocketClient()
+        payload = click_payload(approval, user_id="U_ALICE")
+        make_listener(store, web)(socket, SocketModeRequest("interactive", "env-1", payload))
+        make_listener(store, web)(socket, SocketModeRequest("interactive", "env-1", payload, retry_attempt=1))
+        make_listener(other_process, web)(socket, SocketModeRequest("interactive", "env-1", payload, retry_attempt=2))
+    finally:
+        other_process.dispose()
+    assert socket.acks == ["env-1", "env-1", "env-1"]
+    stored = store.get_approval(approval["id"])
+    assert [(v["user_id"], v["vote"]) for v in stored["votes"]] == [("alice", "approve")]
+    assert len(slack_double.calls_to("chat.update")) == 1
+    assert len(slack_double.calls_to("chat.postEphemeral")) == ephemerals
