@@ -20,11 +20,18 @@ import codecs
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
 
 from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS, SLACK_USER_ID
+
+#: How old a request's Slack signature may be (its timestamp) for the interactions endpoint.
+SIGNATURE_WINDOW_SECONDS = 300
+#: How long the state store remembers a seen interaction (a signature, a Socket Mode envelope id) to refuse its
+#: replay: a timestamp may be up to the window in the future, so a signature stays valid for up to twice the
+#: window after it is first seen. One span for both: each use prunes the shared table at its own span.
+REPLAY_MEMORY = timedelta(seconds=2 * SIGNATURE_WINDOW_SECONDS)
 
 ACTION_APPROVE = "agentic_mlops_approve"
 ACTION_DENY = "agentic_mlops_deny"

@@ -29,19 +29,15 @@ The header ``X-Agentic-Mlops-Outcome`` says what happened (for logs and tests; S
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from airflow_provider_agentic_mlops.core.slack import REPLAY_MEMORY
 from airflow_provider_agentic_mlops.plugins.app import read_limited, settings_of
 
-SIGNATURE_WINDOW_SECONDS = 300
 MAX_BODY_BYTES = 64 * 1024
-#: How long a seen signature is remembered: a timestamp may be up to the window in the future, so a
-#: signature stays valid for up to twice the window after it is first seen.
-REPLAY_MEMORY = timedelta(seconds=2 * SIGNATURE_WINDOW_SECONDS)
 OUTCOME_HEADER = "X-Agentic-Mlops-Outcome"
 
 router = APIRouter(tags=["slack"])

@@ -18,42 +18,126 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
 log = logging.getLogger(__name__)
+#: Threads sending the Slack answers of clicks (message updates, ephemeral answers), beside slack_sdk's workers.
+ANSWER_THREADS = 4
 
 
 def app_token(slack_conn_id: str) -> str:
+    """The app-level token (``xapp-...``): the ``app_token`` extra of connection ``slack_conn_id``, else the
+    environment variable ``SLACK_APP_TOKEN``; :class:`CommandStopped` when there is none, or it is another kind
+    of token (a bot token, ``xoxb-...``, in its place)."""
+    return _app_token(slack_conn_id)[0]
+
+
+def _app_token(slack_conn_id: str) -> tuple[str, str]:
+    """``(token, where it came from)``: the second names the connection extra or the variable, never the token."""
+    from airflow_provider_agentic_mlops.cli.output import CommandStopped
     from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
     conn = _get_connection_or_none(slack_conn_id)
-    token = ((conn.extra_dejson or {}).get("app_token") if conn is not None else None) or os.environ.get(
-        "SLACK_APP_TOKEN"
-    )
-    if not token:
-        raise SystemExit(
-            f"error: no Slack app-level token: set the extra 'app_token' (xapp-...) on connection "
-            f"{slack_conn_id!r} or the environment variable SLACK_APP_TOKEN"
+    extra = (conn.extra_dejson or {}).get("app_token") if conn is not None else None
+    if extra:
+        token, source = str(extra), f"the 'app_token' extra of Slack connection {slack_conn_id!r}"
+    elif os.environ.get("SLACK_APP_TOKEN"):
+        token = os.environ["SLACK_APP_TOKEN"]
+        source = (
+            f"the environment variable SLACK_APP_TOKEN (Slack connection {slack_conn_id!r} has no 'app_token' extra)"
         )
-    return str(token)
+    else:
+        raise CommandStopped(
+            f"no Slack app-level token: set the extra 'app_token' (xapp-...) on connection "
+            f"{slack_conn_id!r} or the environment variable SLACK_APP_TOKEN. {_NEW_APP_TOKEN}"
+        )
+    if not token.startswith("xapp-"):
+        kind = f" (this one starts with {token[:5]!r})" if re.match(r"xox[a-z]-", token) else ""
+        raise CommandStopped(
+            f"{source} is not an app-level token: those start with 'xapp-'{kind}; the bot token (xoxb-...) is the "
+            f"connection's password. {_NEW_APP_TOKEN}"
+        )
+    return token, source
 
 
-def make_listener(store: Any, web_client: Any, *, members: Any = None, stores: Any = None) -> Any:
+_NEW_APP_TOKEN = (
+    "Create an app-level token under your Slack app's Basic Information > App-Level Tokens, with the scope "
+    "connections:write"
+)
+
+
+def refused_token_message(source: str, code: str) -> str:
+    """What the listener says when Slack refuses the app-level token from ``source`` with the error ``code``
+    (``apps.connections.open``'s answer)."""
+    if code == "not_allowed_token_type":
+        why = "it is not an app-level token (xapp-...)"
+    elif code in ("invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"):
+        why = "the token is wrong or revoked"
+    elif code == "missing_scope":
+        why = "the token lacks the scope connections:write"
+    else:
+        return (
+            f"Slack refused the Socket Mode connection with {source}: {code}. Check that token, and that Socket "
+            "Mode is on (your Slack app's Settings > Socket Mode)"
+        )
+    return f"Slack refused {source}: {code}, {why}. {_NEW_APP_TOKEN}, and put it there"
+
+
+#: What the clicker is told when the state store cannot be read or written (the HTTP endpoint's 503).
+STORE_DOWN_ANSWER = (
+    "Could not record your click: the state store is unavailable. Nothing recorded; click again in a moment."
+)
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What a click's store raises when it cannot be opened or queried (the plugin answers these 503)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from airflow_provider_agentic_mlops.core.state import StateStoreError
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable
+
+    return (SQLAlchemyError, StateStoreError, StateStoreUnavailable, ConnectionLookupFailed)
+
+
+def _store_down(where: str, store: Any, error: BaseException) -> str:
+    """One line on a store that failed a click: which store (its masked URL when it was opened), what failed."""
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable, shown_url, store_unavailable_message
+
+    if isinstance(error, (StateStoreUnavailable, ConnectionLookupFailed)):  # their message names the store
+        return f"{where}: {error}"
+    if getattr(store, "url", None):
+        where = f"{where}, {shown_url(store.url)}"
+    return store_unavailable_message(where, error)
+
+
+def make_listener(
+    store: Any, web_client: Any, *, members: Any = None, stores: Any = None, answers: Executor | None = None
+) -> Any:
     """The Socket Mode request listener: acknowledge first, then record and answer.
 
     :param store: the deployment's store (a button that names none).
     :param stores: the stores a button may name (:class:`~airflow_provider_agentic_mlops.approval_stores.
         ApprovalStores`); default: ``store`` and the configured models file's.
+    :param answers: the threads that send the Slack answers (message update, ephemeral), so the client's
+        workers, which acknowledge the next envelopes, never wait on Slack's Web API; None: sent in the
+        listener's own thread.
     """
     from slack_sdk.socket_mode.response import SocketModeResponse
 
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, UnservedStore
-    from airflow_provider_agentic_mlops.core.slack import InteractionError, parse_interaction
+    from airflow_provider_agentic_mlops.core.slack import REPLAY_MEMORY, InteractionError, parse_interaction
+    from airflow_provider_agentic_mlops.core.state import SignatureReplayed
 
     stores = stores if stores is not None else ApprovalStores(store)
 
@@ -68,24 +152,118 @@ def make_listener(store: Any, web_client: Any, *, members: Any = None, stores: A
             return
         if click is None:
             return
+        # Slack delivers an envelope again (same id, retry_attempt 1+) when it saw no ack in time: the envelope
+        # id is recorded with the click's writes, as the endpoint records a request's signature, and a
+        # redelivery is dropped, whichever listener (process) it reaches
+        seen = f"socket:{req.envelope_id}"
+        conn_id, click_store = stores.key(click.state_conn_id), None
         try:
-            click_store = stores.get(click.state_conn_id)
-        except UnservedStore as err:
-            result = approvals.ClickResult("unserved", f"Refused: {err}", click, None, web_client)
-        else:
-            result = approvals.handle_click(
-                click_store, click, via="slack-socket", slack_client=web_client, members=members, stores=stores
+            try:
+                click_store = stores.get(click.state_conn_id)
+            except UnservedStore as err:  # still recorded as seen, in the deployment's store
+                conn_id, click_store = stores.default_conn_id, stores.default()
+                with click_store.first_use_committed_with(seen, window=REPLAY_MEMORY):
+                    result = approvals.ClickResult("unserved", f"Refused: {err}", click, None, web_client)
+            else:
+                with click_store.first_use_committed_with(seen, window=REPLAY_MEMORY):
+                    result = approvals.handle_click(
+                        click_store, click, via="slack-socket", slack_client=web_client, members=members, stores=stores
+                    )
+        except SignatureReplayed:
+            log.info(
+                "click on request %s by %s: envelope %s delivered again (retry %s), already handled",
+                click.approval_id,
+                click.user_id,
+                req.envelope_id,
+                req.retry_attempt,
             )
+            return
+        except _store_errors() as err:
+            # the HTTP endpoint answers 503 here; Slack has its ack already, so the clicker is told instead
+            where = f"connection {conn_id!r}"
+            log.warning(
+                "click on request %s by %s not recorded: %s",
+                click.approval_id,
+                click.user_id,
+                _store_down(where, click_store, err),
+            )
+            result = approvals.ClickResult("store_unavailable", STORE_DOWN_ANSWER, click, None, web_client)
         log.info("click on request %s by %s: %s", click.approval_id, click.user_id, result.kind)
-        result.send_answers()
+        if answers is None:
+            result.send_answers()
+        else:
+            answers.submit(result.send_answers)
 
     return listener
 
 
+class _WithoutRefusal(logging.Filter):
+    """Drops slack_sdk's log of a refused ``apps.connections.open`` (the listener's error says it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to retrieve WSS URL")
+
+
+class SocketModeListener:
+    """The Socket Mode client with the click listener, and the few threads that answer on Slack.
+
+    slack_sdk runs each envelope on one of its ``concurrency`` worker threads, which acknowledges it; a worker
+    that also waited on Slack's Web API (a slow ``chat.update``) would leave the next envelopes unacknowledged
+    past Slack's 3 s. So the workers acknowledge and record, and :data:`ANSWER_THREADS` threads of their own
+    send the answers, as the HTTP endpoint's answer threads do.
+
+    :param app_token: the app-level token (``xapp-...``).
+    :param web_client: the bot's WebClient (answers, and ``apps.connections.open``).
+    :param store: the deployment's store; ``stores``, ``members``: see :func:`make_listener`.
+    :param token_source: where ``app_token`` came from, for errors (never the token itself).
+    """
+
+    def __init__(
+        self,
+        app_token: str,
+        web_client: Any,
+        store: Any,
+        *,
+        stores: Any = None,
+        members: Any = None,
+        token_source: str = "the app-level token",
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from slack_sdk.socket_mode import SocketModeClient
+
+        self.token_source = token_source
+        self.answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="agentic-mlops-slack-answer")
+        self.client = SocketModeClient(app_token=app_token, web_client=web_client)
+        self.client.socket_mode_request_listeners.append(
+            make_listener(store, web_client, members=members, stores=stores, answers=self.answers)
+        )
+
+    def connect(self) -> None:
+        """Open the websocket; :class:`CommandStopped` naming the token's source when Slack refuses the token."""
+        from slack_sdk.errors import SlackApiError
+
+        from airflow_provider_agentic_mlops.cli.output import CommandStopped
+
+        quiet = _WithoutRefusal()  # slack_sdk logs the refusal (two lines) before raising it: said once, below
+        self.client.logger.addFilter(quiet)
+        try:
+            self.client.connect()
+        except SlackApiError as err:
+            self.close()
+            code = str((err.response.get("error") if err.response is not None else None) or "unknown error")
+            raise CommandStopped(refused_token_message(self.token_source, code)) from None
+        finally:
+            self.client.logger.removeFilter(quiet)
+
+    def close(self) -> None:
+        """Stop taking envelopes; return once the clicks in flight are recorded and their answers sent."""
+        self.client.close()  # waits for its workers: no answer is handed over after this
+        self.answers.shutdown(wait=True)
+
+
 def slack_listener(args: argparse.Namespace) -> None:
     """Run the Socket Mode client until SIGINT/SIGTERM."""
-    from slack_sdk.socket_mode import SocketModeClient
-
     from airflow_provider_agentic_mlops.approvals import UsergroupMembers, slack_client_for
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -98,9 +276,9 @@ def slack_listener(args: argparse.Namespace) -> None:
     state_conn_id = getattr(args, "state_conn_id", None) or None
     store = StateStoreHook(state_conn_id).get_store()
     stores = ApprovalStores(store, default_conn_id=state_conn_id)  # None: [agentic_mlops] state_conn_id
-    client = SocketModeClient(app_token=app_token(slack_conn_id), web_client=web_client)
-    client.socket_mode_request_listeners.append(
-        make_listener(store, web_client, members=UsergroupMembers(), stores=stores)
+    token, source = _app_token(slack_conn_id)
+    client = SocketModeListener(
+        token, web_client, store, stores=stores, members=UsergroupMembers(), token_source=source
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
