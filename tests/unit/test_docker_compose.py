@@ -185,6 +185,14 @@ def test_healthchecks_probe_each_service_the_right_way(services: dict) -> None:
     assert "http://127.0.0.1:5000/health" in _healthcheck_text(services["mlflow"])
 
 
+def test_postgres_healthcheck_goes_over_tcp_so_the_init_server_is_not_reported_ready(services: dict) -> None:
+    """The entrypoint's temporary server (init scripts, listen_addresses='') answers on the Unix
+    socket only: a socket check reported it ready and airflow-init's TCP connect was refused."""
+    test = services["postgres"]["healthcheck"]["test"]
+    assert test[0] == "CMD" and "pg_isready" in test
+    assert _option(test, "-h") == "127.0.0.1", f"pg_isready must check TCP, not the Unix socket: {test}"
+
+
 def test_airflow_components_start_after_init_succeeded_and_postgres_is_healthy(services: dict) -> None:
     for name in AIRFLOW_COMPONENTS:
         deps = _depends_on(services[name])
