@@ -206,6 +206,8 @@ def test_airflow_init_waits_for_healthy_postgres_and_runs_once(services: dict) -
     assert init.get("restart") in (None, "no")
     script = " ".join(_command(init))
     assert "airflow db migrate" in script
+    # The state store too: otherwise the first task or API request migrates it, blocking writes.
+    assert "airflow agentic-mlops db migrate" in script
     assert "airflow providers get airflow-provider-agentic-mlops" in script
 
 
@@ -532,7 +534,11 @@ def test_airflow_init_script_writes_a_passwords_file_the_simple_auth_manager_acc
 
     with passwords.open() as stream:
         assert SimpleAuthManager._get_passwords(stream) == {"airflow": "s3cret"}
-    assert calls.read_text().splitlines() == ["db migrate", "providers get airflow-provider-agentic-mlops"]
+    assert calls.read_text().splitlines() == [
+        "db migrate",
+        "agentic-mlops db migrate",
+        "providers get airflow-provider-agentic-mlops",
+    ]
 
 
 # --- the Compose schema, when a compose CLI is installed --------------------------------------------
