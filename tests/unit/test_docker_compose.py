@@ -432,7 +432,24 @@ def test_state_store_is_the_agentic_mlops_database_created_on_the_airflow_postgr
     ]
     assert init_scripts, "postgres mounts no init script"
     sql = " ".join(path.read_text() for path in init_scripts)
-    assert re.search(r"^CREATE DATABASE agentic_mlops\b", sql, flags=re.MULTILINE)
+    assert "CREATE DATABASE agentic_mlops OWNER agentic_mlops" in sql
+
+
+def test_state_store_connects_as_its_own_role_not_the_postgres_superuser(services: dict) -> None:
+    """The superuser owns Airflow's metadata DB (connection passwords) and can run programs."""
+    env = _env(services["airflow-scheduler"])
+    pg_env = _env(services["postgres"])
+    conn = json.loads(
+        _interpolate(env["AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT"], {"AGENTIC_MLOPS_DB_PASSWORD": "pw1"})
+    )
+    url = urlsplit(conn["extra"]["url"])
+    assert url.username == "agentic_mlops" != _interpolate(pg_env["POSTGRES_USER"], {})
+    assert url.password == "pw1", "the state store's password comes from .env"
+    assert _interpolate(pg_env["AGENTIC_MLOPS_DB_PASSWORD"], {"AGENTIC_MLOPS_DB_PASSWORD": "pw1"}) == "pw1"
+    script = (ROOT / "docker" / "postgres" / "init-agentic-mlops.sh").read_text()
+    assert "CREATE ROLE agentic_mlops LOGIN" in script
+    assert "NOSUPERUSER" in script
+    assert "REVOKE CONNECT" in script and "FROM PUBLIC" in script
 
 
 def test_mlflow_connections_point_at_the_mlflow_service(services: dict) -> None:
@@ -455,7 +472,7 @@ def test_compose_connections_resolve_through_the_provider_hooks(services: dict, 
     from airflow_provider_agentic_mlops.hooks.state import resolve_state_url
 
     assert resolve_state_url("agentic_mlops_state_default") == (
-        "postgresql+psycopg2://airflow:airflow@postgres:5432/agentic_mlops"
+        "postgresql+psycopg2://agentic_mlops:agentic-mlops-demo-db-password-change-me@postgres:5432/agentic_mlops"
     )
     for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
         hook = MlflowRegistryHook(conn_id)
