@@ -388,8 +388,9 @@ def test_every_named_volume_is_declared(compose: dict, services: dict) -> None:
 def test_airflow_services_share_metadata_db_secrets_and_provider_settings(services: dict) -> None:
     shared = (
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-        "AIRFLOW__API_AUTH__JWT_SECRET",
-        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET_CMD",
+        "AIRFLOW__API__SECRET_KEY_CMD",
+        "AIRFLOW__CORE__FERNET_KEY_CMD",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
         "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE",
         "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT",
@@ -400,8 +401,10 @@ def test_airflow_services_share_metadata_db_secrets_and_provider_settings(servic
         assert len(seen) == 1 and None not in seen, f"{key} differs or is missing across airflow services: {seen}"
 
     env = _env(services["airflow-scheduler"])
-    meta = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    pg_env = _env(services["postgres"])
+    dotenv = {"POSTGRES_PASSWORD": "pg-pw-from-env"}
+    meta = urlsplit(_interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], dotenv))
+    pg_env = {key: _interpolate(value, dotenv) for key, value in _env(services["postgres"]).items()}
+    assert pg_env["POSTGRES_PASSWORD"] == "pg-pw-from-env", "the database password comes from .env"
     assert meta.hostname == "postgres"
     assert (meta.username, meta.password, meta.path.lstrip("/")) == (
         pg_env["POSTGRES_USER"],
@@ -539,8 +542,11 @@ def test_airflow_init_script_writes_a_passwords_file_the_simple_auth_manager_acc
     passwords = tmp_path / "passwords.json"
     argv = _command(services["airflow-init"])
     assert argv[:2] == ["bash", "-c"]
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
     env = {
         "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "_AIRFLOW_SECRETS_DIR": str(secrets_dir),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "_AIRFLOW_WWW_USER_USERNAME": "airflow",
         "_AIRFLOW_WWW_USER_PASSWORD": "s3cret",
@@ -668,3 +674,86 @@ def test_ci_airflow_and_mlflow_stand_ins_share_one_environment() -> None:
         dockerfile = (ci / name / "Dockerfile").read_text()
         assert re.search(r"^FROM \$\{PYTHON_IMAGE\}$", dockerfile, re.M), name
         assert "pip install" not in dockerfile, f"the {name} stand-in installs packages of its own"
+
+
+# --- the shared secrets ---------------------------------------------------------------------------
+
+SECRET_FILES = {
+    "AIRFLOW__API_AUTH__JWT_SECRET_CMD": ("jwt_secret", "AIRFLOW_JWT_SECRET"),
+    "AIRFLOW__API__SECRET_KEY_CMD": ("api_secret_key", "AIRFLOW_API_SECRET_KEY"),
+    "AIRFLOW__CORE__FERNET_KEY_CMD": ("fernet_key", "AIRFLOW_FERNET_KEY"),
+}
+
+
+def _run_init_secrets(services: dict, tmp_path: Path, dotenv: dict[str, str]) -> subprocess.CompletedProcess:
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not available")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "airflow").write_text("#!/bin/sh\n")
+    (fake_bin / "airflow").chmod(0o755)
+    python = fake_bin / "python"
+    if not python.exists():
+        python.symlink_to(Path(shutil.which("python3") or shutil.which("python")))
+    init_env = _env(services["airflow-init"])
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "_AIRFLOW_SECRETS_DIR": str(tmp_path / "secrets"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"),
+        "_AIRFLOW_WWW_USER_USERNAME": "airflow",
+        "_AIRFLOW_WWW_USER_PASSWORD": "pw",
+    }
+    for _file, variable in SECRET_FILES.values():
+        env[variable] = _interpolate(init_env[variable], dotenv)
+    (tmp_path / "secrets").mkdir(exist_ok=True)
+    return subprocess.run(
+        [bash, "-c", _command(services["airflow-init"])[2]], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _secrets(tmp_path: Path) -> dict[str, str]:
+    return {name: (tmp_path / "secrets" / name).read_text() for name, _variable in SECRET_FILES.values()}
+
+
+def test_no_component_starts_with_a_known_default_secret(services: dict) -> None:
+    """A default JWT secret let anyone mint an admin token (200 on /api/v2/connections)."""
+    for name in AIRFLOW_SERVICES:
+        env = _env(services[name])
+        for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
+            assert key not in env, f"{name} sets {key} directly; it must be read from the secrets volume"
+        for key, (file, _variable) in SECRET_FILES.items():
+            assert env[key] == f"cat /opt/airflow/secrets/{file}", (name, key)
+        assert "/opt/airflow/secrets" in {target for _source, target in _volume_mounts(services[name])}, name
+    assert "change-me" not in COMPOSE_FILE.read_text().split("AGENTIC_MLOPS_ALERTS", 1)[0].replace(
+        "AGENTIC_MLOPS_DB_PASSWORD:-agentic-mlops-demo-db-password-change-me", ""
+    )
+
+
+def test_airflow_init_generates_random_secrets_once_and_keeps_them(services: dict, tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    result = _run_init_secrets(services, tmp_path, {})
+    assert result.returncode == 0, result.stderr
+    first = _secrets(tmp_path)
+    assert all(len(value) >= 32 for value in first.values()), first
+    Fernet(first["fernet_key"].encode())  # a valid key
+    assert _run_init_secrets(services, tmp_path, {}).returncode == 0
+    assert _secrets(tmp_path) == first, "a restart must keep the secrets (tokens, encrypted passwords)"
+
+    other = tmp_path / "other"
+    other.mkdir()
+    assert _run_init_secrets(services, other, {}).returncode == 0
+    assert _secrets(other)["jwt_secret"] != first["jwt_secret"], "each stack gets its own secret"
+
+
+def test_airflow_init_takes_secrets_from_env_and_refuses_placeholders(services: dict, tmp_path: Path) -> None:
+    key = "x" * 43 + "="
+    dotenv = {"AIRFLOW_JWT_SECRET": "jwt-from-env", "AIRFLOW_API_SECRET_KEY": "key-from-env", "AIRFLOW_FERNET_KEY": key}
+    result = _run_init_secrets(services, tmp_path, dotenv)
+    assert result.returncode == 0, result.stderr
+    assert _secrets(tmp_path) == {"jwt_secret": "jwt-from-env", "api_secret_key": "key-from-env", "fernet_key": key}
+
+    result = _run_init_secrets(services, tmp_path, {"AIRFLOW_JWT_SECRET": "agentic-mlops-demo-jwt-secret-change-me"})
+    assert result.returncode != 0
+    assert "AIRFLOW_JWT_SECRET" in result.stderr and "placeholder" in result.stderr
