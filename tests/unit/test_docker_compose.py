@@ -757,3 +757,18 @@ def test_airflow_init_takes_secrets_from_env_and_refuses_placeholders(services: 
     result = _run_init_secrets(services, tmp_path, {"AIRFLOW_JWT_SECRET": "agentic-mlops-demo-jwt-secret-change-me"})
     assert result.returncode != 0
     assert "AIRFLOW_JWT_SECRET" in result.stderr and "placeholder" in result.stderr
+
+
+def test_demo_data_paths_of_models_yaml_lie_on_a_named_volume_every_component_mounts(
+    compose: dict, services: dict
+) -> None:
+    """In the container's writable layer the data was lost on down/up and absent from other containers."""
+    models = yaml.safe_load((ROOT / "dags" / "models.yaml").read_text())
+    paths = re.findall(r"\$\{AIRFLOW_HOME\}(/demo-data/[^\s'\"]+)", json.dumps(models))
+    assert paths, "models.yaml names no demo data"
+    for name in AIRFLOW_SERVICES:
+        for path in paths:
+            volume = _volume_holding(services[name], "/opt/airflow" + path)
+            assert volume in (compose.get("volumes") or {}), f"{name}: {path} is not on a named volume"
+    made = [args for instr, args in _stage("airflow") if instr == "RUN" and "/opt/airflow/demo-data" in args]
+    assert made, "the image must create /opt/airflow/demo-data (as airflow) so the empty volume is writable"
