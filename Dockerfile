@@ -33,6 +33,10 @@ RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" .
 
 # /opt/airflow/auth holds the simple auth manager's passwords file (written by airflow-init, read
 # by the API server); group 0 may write it, so any AIRFLOW_UID with gid 0 can use it.
-RUN mkdir -p /opt/airflow/auth && chmod 0775 /opt/airflow/auth
+# /opt/airflow/secrets holds the shared secrets airflow-init generates (group 0 only);
+# /opt/airflow/demo-data the demo's data (`demo --no-start`). Made here, owned by airflow:0, so the
+# empty named volumes mounted on them start with this owner and mode and any AIRFLOW_UID can write.
+RUN mkdir -p /opt/airflow/auth /opt/airflow/secrets /opt/airflow/demo-data \
+    && chmod 0775 /opt/airflow/auth /opt/airflow/demo-data && chmod 0770 /opt/airflow/secrets
 
 WORKDIR /opt/airflow

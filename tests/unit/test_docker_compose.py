@@ -185,6 +185,14 @@ def test_healthchecks_probe_each_service_the_right_way(services: dict) -> None:
     assert "http://127.0.0.1:5000/health" in _healthcheck_text(services["mlflow"])
 
 
+def test_postgres_healthcheck_goes_over_tcp_so_the_init_server_is_not_reported_ready(services: dict) -> None:
+    """The entrypoint's temporary server (init scripts, listen_addresses='') answers on the Unix
+    socket only: a socket check reported it ready and airflow-init's TCP connect was refused."""
+    test = services["postgres"]["healthcheck"]["test"]
+    assert test[0] == "CMD" and "pg_isready" in test
+    assert _option(test, "-h") == "127.0.0.1", f"pg_isready must check TCP, not the Unix socket: {test}"
+
+
 def test_airflow_components_start_after_init_succeeded_and_postgres_is_healthy(services: dict) -> None:
     for name in AIRFLOW_COMPONENTS:
         deps = _depends_on(services[name])
@@ -198,6 +206,8 @@ def test_airflow_init_waits_for_healthy_postgres_and_runs_once(services: dict) -
     assert init.get("restart") in (None, "no")
     script = " ".join(_command(init))
     assert "airflow db migrate" in script
+    # The state store too: otherwise the first task or API request migrates it, blocking writes.
+    assert "airflow agentic-mlops db migrate" in script
     assert "airflow providers get airflow-provider-agentic-mlops" in script
 
 
@@ -378,8 +388,9 @@ def test_every_named_volume_is_declared(compose: dict, services: dict) -> None:
 def test_airflow_services_share_metadata_db_secrets_and_provider_settings(services: dict) -> None:
     shared = (
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-        "AIRFLOW__API_AUTH__JWT_SECRET",
-        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET_CMD",
+        "AIRFLOW__API__SECRET_KEY_CMD",
+        "AIRFLOW__CORE__FERNET_KEY_CMD",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
         "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE",
         "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT",
@@ -390,8 +401,10 @@ def test_airflow_services_share_metadata_db_secrets_and_provider_settings(servic
         assert len(seen) == 1 and None not in seen, f"{key} differs or is missing across airflow services: {seen}"
 
     env = _env(services["airflow-scheduler"])
-    meta = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    pg_env = _env(services["postgres"])
+    dotenv = {"POSTGRES_PASSWORD": "pg-pw-from-env"}
+    meta = urlsplit(_interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], dotenv))
+    pg_env = {key: _interpolate(value, dotenv) for key, value in _env(services["postgres"]).items()}
+    assert pg_env["POSTGRES_PASSWORD"] == "pg-pw-from-env", "the database password comes from .env"
     assert meta.hostname == "postgres"
     assert (meta.username, meta.password, meta.path.lstrip("/")) == (
         pg_env["POSTGRES_USER"],
@@ -422,7 +435,24 @@ def test_state_store_is_the_agentic_mlops_database_created_on_the_airflow_postgr
     ]
     assert init_scripts, "postgres mounts no init script"
     sql = " ".join(path.read_text() for path in init_scripts)
-    assert re.search(r"^CREATE DATABASE agentic_mlops\b", sql, flags=re.MULTILINE)
+    assert "CREATE DATABASE agentic_mlops OWNER agentic_mlops" in sql
+
+
+def test_state_store_connects_as_its_own_role_not_the_postgres_superuser(services: dict) -> None:
+    """The superuser owns Airflow's metadata DB (connection passwords) and can run programs."""
+    env = _env(services["airflow-scheduler"])
+    pg_env = _env(services["postgres"])
+    conn = json.loads(
+        _interpolate(env["AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT"], {"AGENTIC_MLOPS_DB_PASSWORD": "pw1"})
+    )
+    url = urlsplit(conn["extra"]["url"])
+    assert url.username == "agentic_mlops" != _interpolate(pg_env["POSTGRES_USER"], {})
+    assert url.password == "pw1", "the state store's password comes from .env"
+    assert _interpolate(pg_env["AGENTIC_MLOPS_DB_PASSWORD"], {"AGENTIC_MLOPS_DB_PASSWORD": "pw1"}) == "pw1"
+    script = (ROOT / "docker" / "postgres" / "init-agentic-mlops.sh").read_text()
+    assert "CREATE ROLE agentic_mlops LOGIN" in script
+    assert "NOSUPERUSER" in script
+    assert "REVOKE CONNECT" in script and "FROM PUBLIC" in script
 
 
 def test_mlflow_connections_point_at_the_mlflow_service(services: dict) -> None:
@@ -445,7 +475,7 @@ def test_compose_connections_resolve_through_the_provider_hooks(services: dict, 
     from airflow_provider_agentic_mlops.hooks.state import resolve_state_url
 
     assert resolve_state_url("agentic_mlops_state_default") == (
-        "postgresql+psycopg2://airflow:airflow@postgres:5432/agentic_mlops"
+        "postgresql+psycopg2://agentic_mlops:agentic-mlops-demo-db-password-change-me@postgres:5432/agentic_mlops"
     )
     for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
         hook = MlflowRegistryHook(conn_id)
@@ -512,8 +542,11 @@ def test_airflow_init_script_writes_a_passwords_file_the_simple_auth_manager_acc
     passwords = tmp_path / "passwords.json"
     argv = _command(services["airflow-init"])
     assert argv[:2] == ["bash", "-c"]
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
     env = {
         "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "_AIRFLOW_SECRETS_DIR": str(secrets_dir),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "_AIRFLOW_WWW_USER_USERNAME": "airflow",
         "_AIRFLOW_WWW_USER_PASSWORD": "s3cret",
@@ -524,7 +557,11 @@ def test_airflow_init_script_writes_a_passwords_file_the_simple_auth_manager_acc
 
     with passwords.open() as stream:
         assert SimpleAuthManager._get_passwords(stream) == {"airflow": "s3cret"}
-    assert calls.read_text().splitlines() == ["db migrate", "providers get airflow-provider-agentic-mlops"]
+    assert calls.read_text().splitlines() == [
+        "db migrate",
+        "agentic-mlops db migrate",
+        "providers get airflow-provider-agentic-mlops",
+    ]
 
 
 # --- the Compose schema, when a compose CLI is installed --------------------------------------------
@@ -637,3 +674,101 @@ def test_ci_airflow_and_mlflow_stand_ins_share_one_environment() -> None:
         dockerfile = (ci / name / "Dockerfile").read_text()
         assert re.search(r"^FROM \$\{PYTHON_IMAGE\}$", dockerfile, re.M), name
         assert "pip install" not in dockerfile, f"the {name} stand-in installs packages of its own"
+
+
+# --- the shared secrets ---------------------------------------------------------------------------
+
+SECRET_FILES = {
+    "AIRFLOW__API_AUTH__JWT_SECRET_CMD": ("jwt_secret", "AIRFLOW_JWT_SECRET"),
+    "AIRFLOW__API__SECRET_KEY_CMD": ("api_secret_key", "AIRFLOW_API_SECRET_KEY"),
+    "AIRFLOW__CORE__FERNET_KEY_CMD": ("fernet_key", "AIRFLOW_FERNET_KEY"),
+}
+
+
+def _run_init_secrets(services: dict, tmp_path: Path, dotenv: dict[str, str]) -> subprocess.CompletedProcess:
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not available")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "airflow").write_text("#!/bin/sh\n")
+    (fake_bin / "airflow").chmod(0o755)
+    python = fake_bin / "python"
+    if not python.exists():
+        python.symlink_to(Path(shutil.which("python3") or shutil.which("python")))
+    init_env = _env(services["airflow-init"])
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "_AIRFLOW_SECRETS_DIR": str(tmp_path / "secrets"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"),
+        "_AIRFLOW_WWW_USER_USERNAME": "airflow",
+        "_AIRFLOW_WWW_USER_PASSWORD": "pw",
+    }
+    for _file, variable in SECRET_FILES.values():
+        env[variable] = _interpolate(init_env[variable], dotenv)
+    (tmp_path / "secrets").mkdir(exist_ok=True)
+    return subprocess.run(
+        [bash, "-c", _command(services["airflow-init"])[2]], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _secrets(tmp_path: Path) -> dict[str, str]:
+    return {name: (tmp_path / "secrets" / name).read_text() for name, _variable in SECRET_FILES.values()}
+
+
+def test_no_component_starts_with_a_known_default_secret(services: dict) -> None:
+    """A default JWT secret let anyone mint an admin token (200 on /api/v2/connections)."""
+    for name in AIRFLOW_SERVICES:
+        env = _env(services[name])
+        for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
+            assert key not in env, f"{name} sets {key} directly; it must be read from the secrets volume"
+        for key, (file, _variable) in SECRET_FILES.items():
+            assert env[key] == f"cat /opt/airflow/secrets/{file}", (name, key)
+        assert "/opt/airflow/secrets" in {target for _source, target in _volume_mounts(services[name])}, name
+    assert "change-me" not in COMPOSE_FILE.read_text().split("AGENTIC_MLOPS_ALERTS", 1)[0].replace(
+        "AGENTIC_MLOPS_DB_PASSWORD:-agentic-mlops-demo-db-password-change-me", ""
+    )
+
+
+def test_airflow_init_generates_random_secrets_once_and_keeps_them(services: dict, tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    result = _run_init_secrets(services, tmp_path, {})
+    assert result.returncode == 0, result.stderr
+    first = _secrets(tmp_path)
+    assert all(len(value) >= 32 for value in first.values()), first
+    Fernet(first["fernet_key"].encode())  # a valid key
+    assert _run_init_secrets(services, tmp_path, {}).returncode == 0
+    assert _secrets(tmp_path) == first, "a restart must keep the secrets (tokens, encrypted passwords)"
+
+    other = tmp_path / "other"
+    other.mkdir()
+    assert _run_init_secrets(services, other, {}).returncode == 0
+    assert _secrets(other)["jwt_secret"] != first["jwt_secret"], "each stack gets its own secret"
+
+
+def test_airflow_init_takes_secrets_from_env_and_refuses_placeholders(services: dict, tmp_path: Path) -> None:
+    key = "x" * 43 + "="
+    dotenv = {"AIRFLOW_JWT_SECRET": "jwt-from-env", "AIRFLOW_API_SECRET_KEY": "key-from-env", "AIRFLOW_FERNET_KEY": key}
+    result = _run_init_secrets(services, tmp_path, dotenv)
+    assert result.returncode == 0, result.stderr
+    assert _secrets(tmp_path) == {"jwt_secret": "jwt-from-env", "api_secret_key": "key-from-env", "fernet_key": key}
+
+    result = _run_init_secrets(services, tmp_path, {"AIRFLOW_JWT_SECRET": "agentic-mlops-demo-jwt-secret-change-me"})
+    assert result.returncode != 0
+    assert "AIRFLOW_JWT_SECRET" in result.stderr and "placeholder" in result.stderr
+
+
+def test_demo_data_paths_of_models_yaml_lie_on_a_named_volume_every_component_mounts(
+    compose: dict, services: dict
+) -> None:
+    """In the container's writable layer the data was lost on down/up and absent from other containers."""
+    models = yaml.safe_load((ROOT / "dags" / "models.yaml").read_text())
+    paths = re.findall(r"\$\{AIRFLOW_HOME\}(/demo-data/[^\s'\"]+)", json.dumps(models))
+    assert paths, "models.yaml names no demo data"
+    for name in AIRFLOW_SERVICES:
+        for path in paths:
+            volume = _volume_holding(services[name], "/opt/airflow" + path)
+            assert volume in (compose.get("volumes") or {}), f"{name}: {path} is not on a named volume"
+    made = [args for instr, args in _stage("airflow") if instr == "RUN" and "/opt/airflow/demo-data" in args]
+    assert made, "the image must create /opt/airflow/demo-data (as airflow) so the empty volume is writable"
