@@ -423,6 +423,28 @@ def shift_note(injected: dict[str, Any]) -> str:
     )
 
 
+def next_steps(approve: str, *, overview: str, port: int, started: bool) -> str:
+    """What to do once the demo is set up: in the Airflow the demo starts, or (``--no-start``) in the one the
+    user runs, e.g. docker compose's, whose port, DAG pausing and command paths the demo does not know."""
+    if not started:
+        return (
+            f"\nAirflow was not started (--no-start). In the Airflow that serves this AIRFLOW_HOME's DAGs (docker\n"
+            f"compose's, say): unpause DAG {DAG_ID} if it is paused (new DAGs often are), then trigger it or post an\n"
+            "alert. No LLM connection: the rules decide. No Slack connection: approve on Browse > Model approvals,\n"
+            "or:\n"
+            f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
+        )
+    return (
+        f"\nOpen {overview} (Browse > Models): drift over time, decisions and their traces.\n"
+        f"Airflow listens on {DEMO_HOST}:{port} only (loopback, this machine): every UI user of the demo is an admin.\n"
+        f"DAG {DAG_ID} gets a run as soon as Airflow is up; no LLM connection: the rules decide;\n"
+        "no Slack connection: approve on Browse > Model approvals, or from another terminal:\n"
+        f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
+        f"After a promotion, inject a new shift (from another terminal; it finds the demo's port) with:\n"
+        f"  {approve} demo --shift\n"
+    )
+
+
 def demo(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.core.paths import airflow_home as resolved_airflow_home
     from airflow_provider_agentic_mlops.demo.setup import inject_shift, setup_demo
@@ -476,15 +498,7 @@ def demo(args: argparse.Namespace) -> None:
         f"  retrain cooldown of the demo model: {cooldown * 60:g} minutes (models.yaml decision.cooldown_hours;\n"
         "  production default 24 h). Within it, drift that calls for retraining escalates to a person instead."
     )
-    print(
-        f"\nOpen {overview} (Browse > Models): drift over time, decisions and their traces.\n"
-        f"Airflow listens on {DEMO_HOST}:{port} only (loopback, this machine): every UI user of the demo is an admin.\n"
-        f"DAG {DAG_ID} gets a run as soon as Airflow is up; no LLM connection: the rules decide;\n"
-        "no Slack connection: approve on Browse > Model approvals, or from another terminal:\n"
-        f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
-        f"After a promotion, inject a new shift (from another terminal; it finds the demo's port) with:\n"
-        f"  {approve} demo --shift\n"
-    )
+    print(next_steps(approve, overview=overview, port=port, started=not args.no_start))
     if args.no_start:
         return
     sys.stdout.flush()

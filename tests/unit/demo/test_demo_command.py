@@ -463,3 +463,12 @@ def test_shift_with_no_approval_pending_says_nothing_of_approvals(
     _record_a_running_demo(tmp_path, health_port)
     _shift(monkeypatch, None)
     assert "pending" not in capsys.readouterr().out
+
+
+def test_with_no_start_the_next_steps_claim_no_port_and_say_to_unpause_the_dag() -> None:
+    # docker compose runs `demo --no-start` in its own Airflow: DAGs are paused at creation, its port is its own
+    started = demo.next_steps("airflow agentic-mlops", overview="http://127.0.0.1:8080/x", port=8080, started=True)
+    assert "listens on 127.0.0.1:8080" in started and "gets a run as soon as Airflow is up" in started
+    elsewhere = demo.next_steps("airflow agentic-mlops", overview="http://127.0.0.1:8080/x", port=8080, started=False)
+    assert "8080" not in elsewhere and "gets a run" not in elsewhere and "demo --shift" not in elsewhere
+    assert f"unpause DAG {demo.DAG_ID}" in elsewhere and "airflow agentic-mlops approvals approve <id>" in elsewhere
