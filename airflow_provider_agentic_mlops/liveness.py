@@ -132,6 +132,7 @@ def cancel_approval_of_failed_task(context: Any) -> None:
             run_id=str(run_id),
             status=CANCELLED,
             reason=f"task {dag_id}/{run_id}/{task.task_id} failed; its run cannot promote",
+            expired_too=True,  # a clear of the sensor then asks again (a deny stands)
         )
         if closed:
             log.warning("Cancelled approval request(s) %s: the run that waited on them failed", closed)

@@ -936,26 +936,50 @@ class StateStore:
         return conn.execute(query).first() is not None
 
     def close_approvals_of_run(
-        self, model_name: str, *, dag_id: str, run_id: str, status: str = CANCELLED, reason: str
+        self,
+        model_name: str,
+        *,
+        dag_id: str,
+        run_id: str,
+        status: str = CANCELLED,
+        reason: str,
+        expired_too: bool = False,
     ) -> list[int]:
         """Close the open requests of one DAG run that can no longer act on them (it failed): deciding
-        them afterwards answers so and records nothing. Returns the ids closed."""
+        them afterwards answers so and records nothing. Returns the ids closed.
+
+        :param expired_too: also cancel the run's ``expired`` requests (the sensor failed because nobody decided
+            in time): cancelled, a clear of the sensor asks again (:meth:`_ask_again`), which an expired request,
+            found again by every reschedule poke of a sensor still waiting, must not be.
+        """
         if status not in (CANCELLED, SUPERSEDED):
             raise ValueError(f"status {status!r}: a run's requests are closed as {CANCELLED!r} or {SUPERSEDED!r}")
         now = utcnow()
+        of_run = (approvals.c.model_name == model_name, approvals.c.dag_id == dag_id, approvals.c.run_id == run_id)
         with self._write() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(approvals.c.id).where(
-                        approvals.c.model_name == model_name,
-                        approvals.c.dag_id == dag_id,
-                        approvals.c.run_id == run_id,
-                        approvals.c.status == PENDING,
-                    )
-                ).scalars()
-            )
+            ids = list(conn.execute(sa.select(approvals.c.id).where(*of_run, approvals.c.status == PENDING)).scalars())
             for approval_id in ids:
                 self._close(conn, approval_id, status, decided_by="agentic-mlops", via="system", reason=reason, now=now)
+            if expired_too and status == CANCELLED:
+                expired = conn.execute(
+                    sa.select(approvals.c.id, approvals.c.expires_at).where(*of_run, approvals.c.status == EXPIRED)
+                ).all()
+                for approval_id, expires_at in expired:
+                    why = f"nobody decided before the deadline ({expires_at:%Y-%m-%d %H:%M} UTC); {reason}"
+                    conn.execute(
+                        approvals.update()
+                        .where(approvals.c.id == approval_id, approvals.c.status == EXPIRED)
+                        .values(status=CANCELLED, reason=why)
+                    )
+                    self._audit(
+                        conn,
+                        "approval_cancelled",
+                        actor="agentic-mlops",
+                        model_name=model_name,
+                        subject=f"approval:{approval_id}",
+                        details={"via": "system", "reason": why, "was": EXPIRED},
+                    )
+                    ids.append(approval_id)
         return ids
 
     @retry_read

@@ -260,7 +260,7 @@ class ApprovalSensor(BaseSensorOperator):
     def _check(self, approval_id: int) -> dict[str, Any] | None:
         """The sensor's result when decided; fails when denied/expired; None while pending."""
         from airflow_provider_agentic_mlops import approvals
-        from airflow_provider_agentic_mlops.core.state import APPROVED, PENDING, utcnow
+        from airflow_provider_agentic_mlops.core.state import APPROVED, DENIED, EXPIRED, PENDING, utcnow
 
         approval = self.store.get_approval(approval_id)
         if approval is None:
@@ -275,9 +275,14 @@ class ApprovalSensor(BaseSensorOperator):
         if approval["status"] != PENDING:
             from airflow_provider_agentic_mlops.core.slack import outcome_text
 
+            then = {
+                DENIED: " A deny stands for this report: clearing this task does not ask again (only a re-run of "
+                "validation that gives another report does).",
+                EXPIRED: " Clearing this task asks again, with a new deadline.",
+            }.get(approval["status"], "")
             raise AirflowFailException(
                 f"model {approval['model_name']!r} v{approval['model_version']}: approval request {approval_id} "
-                f"was {approval['status']}: {outcome_text(approval)}"
+                f"was {approval['status']}: {outcome_text(approval)}{then}"
             )
         if self.remind_every is not None:
             approvals.send_reminders(

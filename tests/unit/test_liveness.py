@@ -133,6 +133,14 @@ def test_approving_the_request_of_a_failed_run_answers_so_and_records_nothing(st
     assert [a["action"] for a in store.audit_trail("m")][:1] == ["approval_cancelled"]
 
 
+def test_the_failed_sensor_cancels_its_expired_request_so_a_clear_asks_again(store: StateStore) -> None:
+    approval = _request(store)
+    assert store.expire_approvals(now=utcnow().replace(year=utcnow().year + 2))  # nobody decided in time
+    cancel_approval_of_failed_task(_context("wait_for_approval"))  # the sensor failed on the expiry
+    cancelled = store.get_approval(approval["id"])
+    assert cancelled["status"] == "cancelled" and "nobody decided before the deadline" in cancelled["reason"]
+
+
 def test_a_cancelled_requests_slack_message_says_so_without_buttons(
     store: StateStore,
     slack_connection: str,  # noqa: F811

@@ -495,6 +495,33 @@ def test_a_cancelled_request_asked_again_takes_the_new_report_and_forgets_its_vo
     assert second.recorded and second.approval["status"] == "pending"
 
 
+def test_an_expired_request_is_asked_again_once_its_sensor_failed_and_a_denied_one_is_not(store: StateStore) -> None:
+    """Nobody decided an expired request: once the sensor failed (its failure callback cancels the run's
+    expired requests) a clear of the sensor asks again. Until then a reschedule poke of a sensor still waiting
+    finds it expired and fails, not asks again. A deny is a decision on this report: it stands."""
+    approval, _ = _request(store)
+    store.set_approval_message(approval["id"], channel="C", ts="1.000001")
+    _decide(store, approval["id"], "expired")
+    same, asked_again = _ask_with_report(store, "abc")  # the sensor's next poke: it fails on the expiry
+    assert not asked_again and same["status"] == "expired"
+    closed = store.close_approvals_of_run(
+        "m", dag_id="d", run_id="r1", reason="task d/r1/wait failed", expired_too=True
+    )
+    assert closed == [approval["id"]]
+    cancelled = store.get_approval(approval["id"])
+    assert cancelled["status"] == "cancelled" and "nobody decided before the deadline" in cancelled["reason"]
+    reopened, asked_again = _ask_with_report(store, "abc")  # the sensor cleared
+    assert asked_again and reopened["id"] == approval["id"] and reopened["status"] == "pending"
+    assert reopened["expires_at"] > utcnow() + timedelta(minutes=59) and reopened["slack_ts"] is None
+    entry = store.last_audit("m", ("approval_reopened",))
+    assert entry["details"]["was"] == "cancelled" and "nobody decided" in entry["details"]["cancelled_because"]
+
+    store.decide_approval(approval["id"], approve=False, user="U1", via="cli", reason="not this one")
+    assert store.close_approvals_of_run("m", dag_id="d", run_id="r1", reason="failed", expired_too=True) == []
+    same, asked_again = _ask_with_report(store, "abc")
+    assert not asked_again and same["status"] == "denied"
+
+
 def test_a_request_whose_promotion_began_is_not_asked_again(store: StateStore) -> None:
     approval, _ = _request(store)
     decided = store.decide_approval(approval["id"], approve=True, user="U1", via="cli").approval

@@ -171,7 +171,8 @@ def test_a_denied_request_fails_the_task(slack_double: SlackDouble, slack_connec
     sensor = _sensor()
     trigger = _defer(sensor, _context())
     approvals.decide(sensor.store, trigger.approval_id, approve=False, user="ops", via="ui", reason="too risky")
-    with pytest.raises(AirflowFailException, match="was denied: Denied by ops via ui.*too risky"):
+    denied = "was denied: Denied by ops via ui.*too risky.*clearing this task does not ask again"
+    with pytest.raises(AirflowFailException, match=denied):
         sensor.execute_complete(_context(), {"status": "denied", "approval_id": trigger.approval_id})
 
 
@@ -184,7 +185,7 @@ def test_the_deadline_denies_and_updates_the_message(
     trigger = _defer(sensor, _context())
     real_now = state.utcnow
     monkeypatch.setattr(state, "utcnow", lambda: real_now() + timedelta(hours=2))
-    with pytest.raises(AirflowFailException, match="was expired"):
+    with pytest.raises(AirflowFailException, match="was expired.*Clearing this task asks again, with a new deadline"):
         sensor.execute_complete(_context(), {"status": "due", "approval_id": trigger.approval_id})
     assert sensor.store.get_approval(trigger.approval_id)["status"] == "expired"
     updates = slack_double.calls_to("chat.update")
