@@ -123,6 +123,15 @@ def may_decide(user: Any, dag_id: str, team: Any) -> bool:
     return is_authorized_dag(user, dag_id, method="PUT", entity="HITL_DETAIL", team_name=team)
 
 
+def expire_due(store: Any) -> None:
+    """Expire the requests past their deadline before listing them, as ``approvals list`` does: no sensor
+    expires one whose run was marked done by hand, or while the triggerer is down; shown pending, it would
+    be offered to people deciding."""
+    from airflow_provider_agentic_mlops import approvals
+
+    approvals.expire_due(store)
+
+
 @router.get("/api/approvals")
 async def list_approvals(request: Request, user: UserDep, status: str | None = "pending", limit: int = 100) -> Any:
     """Approval requests (pending by default; ``status=all`` for every one) of DAGs the user can read."""
@@ -131,6 +140,7 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
 
     def load() -> list[dict[str, Any]]:
         store = settings.get_store()
+        expire_due(store)
         dag_ids = readable_dag_ids(user, store)
         return store.list_approvals(
             status=wanted, dag_ids=list(dag_ids), limit=max(1, min(limit, 1000)), with_votes=True
@@ -325,6 +335,7 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
 
     def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]], str]:
         store = settings.get_store()
+        expire_due(store)
         teams = readable_dag_ids(user, store)
         pending = store.list_approvals(status="pending", dag_ids=list(teams), limit=PENDING_SHOWN, with_votes=True)
         history = decided_approvals(store, dag_ids=list(teams), limit=HISTORY_SHOWN)

@@ -605,3 +605,19 @@ def test_the_page_shows_only_the_safe_links_of_a_request() -> None:
         ("run", "/dags/d/runs/r"),
         ("mlflow", "https://mlflow.example/#/runs/1"),
     ]
+
+
+def test_a_request_past_its_deadline_is_shown_expired_not_pending(store: StateStore, permissions: dict) -> None:
+    """No sensor expires a request whose run was marked done by hand (or while the triggerer is down): the
+    page expires it when read, as `approvals list` does, instead of offering it to people deciding."""
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    late = request_approval(store, expires_at=utcnow() - timedelta(minutes=1)).approval["id"]
+    permissions[("agentic_mlops__fraud", "GET")] = True
+    permissions[("agentic_mlops__fraud", "PUT")] = True
+    assert _client(store).get("/agentic-mlops/api/approvals").json() == []
+    page = _client(store).get("/agentic-mlops/approvals")
+    assert page.status_code == 200 and f'data-id="{late}"' not in page.text
+    assert store.get_approval(late)["status"] == "expired"
