@@ -149,28 +149,27 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, sa.exc.OperationalError) and any(t in str(err).lower() for t in _TRANSIENT)
 
 
+def _retrying(stop: Any) -> Any:
+    """A retry of connection errors (:func:`is_transient`), with exponential backoff from 0.2 s, until ``stop``."""
+    return tenacity.retry(
+        retry=tenacity.retry_if_exception(is_transient),
+        wait=tenacity.wait_exponential(multiplier=0.2, max=5),
+        stop=stop,
+        before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
+        reraise=True,
+    )
+
+
 #: Reads of the store retry connection errors with exponential backoff (0.2 s doubling, 6 tries, about
 #: 6 s): a killed connection or a quick restart is a blip, not a failed run. A longer outage (a failover)
 #: outlasts them; the approval trigger polls through it until its deadline. Writes are not retried here:
 #: whether a write whose connection dropped was committed is unknown (closing a job, safe to repeat, has its own).
-retry_read = tenacity.retry(
-    retry=tenacity.retry_if_exception(is_transient),
-    wait=tenacity.wait_exponential(multiplier=0.2, max=5),
-    stop=tenacity.stop_after_attempt(6),
-    before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
-    reraise=True,
-)
+retry_read = _retrying(tenacity.stop_after_attempt(6))
 
 #: Closing a job retries connection errors too, for up to 30 s: the update touches only a job still running, so
 #: repeating one that committed although its connection dropped changes nothing, while giving up throws a
 #: finished training away and leaves its job running until it is found stale.
-retry_close_job = tenacity.retry(
-    retry=tenacity.retry_if_exception(is_transient),
-    wait=tenacity.wait_exponential(multiplier=0.2, max=5),
-    stop=tenacity.stop_after_delay(30),
-    before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
-    reraise=True,
-)
+retry_close_job = _retrying(tenacity.stop_after_delay(30))
 
 
 #: What asking for an existing request again did (``StateStore._ask_again``): opened it again as a new request,
