@@ -74,6 +74,13 @@ def _command(service: dict) -> list[str]:
     return shlex.split(cmd) if isinstance(cmd, str) else [str(part) for part in cmd]
 
 
+def _argv(service: dict) -> list[str]:
+    """What the container runs: its ``entrypoint`` (when the service sets one) followed by its ``command``."""
+    entrypoint = service.get("entrypoint") or []
+    entry = shlex.split(entrypoint) if isinstance(entrypoint, str) else [str(part) for part in entrypoint]
+    return entry + _command(service)
+
+
 def _option(args: list[str], name: str) -> str:
     assert name in args, f"{name} missing from {args}"
     return args[args.index(name) + 1]
@@ -513,6 +520,18 @@ def test_alerts_token_from_env_authenticates_at_the_alerts_route(services: dict,
     assert authenticate("Bearer agentic-mlops-demo-alerts-token-change-me", login=conn.login, password=conn.password)
 
 
+def test_airflow_init_runs_bash_itself_before_any_secret_its_components_read_exists(services: dict) -> None:
+    """The image's entrypoint checks the database first, reading Airflow's config, whose *_CMD secrets
+    (`cat` of files in the secrets volume) airflow-init itself creates: on a first start that check fails
+    and init never runs. Components other than init keep the entrypoint (init succeeded before they start)."""
+    cmd_secrets = [v for k, v in _env(services["airflow-init"]).items() if k.endswith("_CMD")]
+    assert cmd_secrets and all("/opt/airflow/secrets/" in v for v in cmd_secrets)
+    assert services["airflow-init"].get("entrypoint") == "/bin/bash"
+    assert _argv(services["airflow-init"])[:2] == ["/bin/bash", "-c"]
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-triggerer", "airflow-dag-processor"):
+        assert "entrypoint" not in services[name], name
+
+
 def test_airflow_init_writes_the_login_the_simple_auth_manager_reads(services: dict) -> None:
     init_env = _env(services["airflow-init"])
     api_env = _env(services["airflow-apiserver"])
@@ -540,8 +559,8 @@ def test_airflow_init_script_writes_a_passwords_file_the_simple_auth_manager_acc
     python = fake_bin / "python"
     python.symlink_to(Path(shutil.which("python3") or shutil.which("python")))
     passwords = tmp_path / "passwords.json"
-    argv = _command(services["airflow-init"])
-    assert argv[:2] == ["bash", "-c"]
+    argv = _argv(services["airflow-init"])
+    assert argv[:2] == ["/bin/bash", "-c"]
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir()
     env = {
@@ -708,7 +727,7 @@ def _run_init_secrets(services: dict, tmp_path: Path, dotenv: dict[str, str]) ->
         env[variable] = _interpolate(init_env[variable], dotenv)
     (tmp_path / "secrets").mkdir(exist_ok=True)
     return subprocess.run(
-        [bash, "-c", _command(services["airflow-init"])[2]], env=env, capture_output=True, text=True, timeout=60
+        [bash, "-c", _argv(services["airflow-init"])[2]], env=env, capture_output=True, text=True, timeout=60
     )
 
 
