@@ -968,7 +968,7 @@ class StateStore:
                     conn.execute(
                         approvals.update()
                         .where(approvals.c.id == approval_id, approvals.c.status == EXPIRED)
-                        .values(status=CANCELLED, reason=why)
+                        .values(status=CANCELLED, reason=why, decided_by="agentic-mlops", decided_via="system")
                     )
                     self._audit(
                         conn,

@@ -510,6 +510,7 @@ def test_an_expired_request_is_asked_again_once_its_sensor_failed_and_a_denied_o
     assert closed == [approval["id"]]
     cancelled = store.get_approval(approval["id"])
     assert cancelled["status"] == "cancelled" and "nobody decided before the deadline" in cancelled["reason"]
+    assert (cancelled["decided_by"], cancelled["decided_via"]) == ("agentic-mlops", "system")  # not "timeout"
     reopened, asked_again = _ask_with_report(store, "abc")  # the sensor cleared
     assert asked_again and reopened["id"] == approval["id"] and reopened["status"] == "pending"
     assert reopened["expires_at"] > utcnow() + timedelta(minutes=59) and reopened["slack_ts"] is None
