@@ -732,18 +732,23 @@ def expire_due(
     *,
     now: datetime | None = None,
     slack_client_of: Callable[[dict[str, Any]], WebClient | None] | None = None,
+    run: Callable[[Callable[[], Any]], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Deny by timeout every pending request past its deadline and update each one's Slack message.
 
     :param slack_client_of: the client for a request (default: the request's own Slack connection).
+    :param run: runs each message update (default: at once); a web page hands them to threads off its request.
     """
     expired = store.expire_approvals(now)
     for approval in expired:
         log.info(
             "Approval request %s (%s v%s) expired", approval["id"], approval["model_name"], approval["model_version"]
         )
-        client = (slack_client_of or slack_client_for)(approval)
-        refresh_message(approval, slack_client=client)
+
+        def update(approval: dict[str, Any] = approval) -> None:
+            refresh_message(approval, slack_client=(slack_client_of or slack_client_for)(approval))
+
+        (run or (lambda fn: fn()))(update)
     return expired
 
 

@@ -123,13 +123,14 @@ def may_decide(user: Any, dag_id: str, team: Any) -> bool:
     return is_authorized_dag(user, dag_id, method="PUT", entity="HITL_DETAIL", team_name=team)
 
 
-def expire_due(store: Any) -> None:
+def expire_due(settings: Any, store: Any) -> None:
     """Expire the requests past their deadline before listing them, as ``approvals list`` does: no sensor
     expires one whose run was marked done by hand, or while the triggerer is down; shown pending, it would
-    be offered to people deciding."""
+    be offered to people deciding. Their Slack messages are updated on the app's answer threads: a slow
+    Slack must not hold the page."""
     from airflow_provider_agentic_mlops import approvals
 
-    approvals.expire_due(store)
+    approvals.expire_due(store, run=settings.run_later)
 
 
 @router.get("/api/approvals")
@@ -140,7 +141,7 @@ async def list_approvals(request: Request, user: UserDep, status: str | None = "
 
     def load() -> list[dict[str, Any]]:
         store = settings.get_store()
-        expire_due(store)
+        expire_due(settings, store)
         dag_ids = readable_dag_ids(user, store)
         return store.list_approvals(
             status=wanted, dag_ids=list(dag_ids), limit=max(1, min(limit, 1000)), with_votes=True
@@ -335,7 +336,7 @@ async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
 
     def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]], str]:
         store = settings.get_store()
-        expire_due(store)
+        expire_due(settings, store)
         teams = readable_dag_ids(user, store)
         pending = store.list_approvals(status="pending", dag_ids=list(teams), limit=PENDING_SHOWN, with_votes=True)
         history = decided_approvals(store, dag_ids=list(teams), limit=HISTORY_SHOWN)

@@ -621,3 +621,32 @@ def test_a_request_past_its_deadline_is_shown_expired_not_pending(store: StateSt
     page = _client(store).get("/agentic-mlops/approvals")
     assert page.status_code == 200 and f'data-id="{late}"' not in page.text
     assert store.get_approval(late)["status"] == "expired"
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_expiring_on_listing_updates_slack_off_the_request(
+    store: StateStore, permissions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow Slack (one chat.update per expired request, 10 s each when it hangs) must not hold the page."""
+    import threading
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    release, updated = threading.Event(), threading.Event()
+
+    class HangingSlack:
+        def chat_update(self, **_: Any) -> None:
+            release.wait(30)
+            updated.set()
+
+    monkeypatch.setattr(approvals, "slack_client_for", lambda *_a, **_k: HangingSlack())
+    late = request_approval(store, expires_at=utcnow() - timedelta(minutes=1)).approval["id"]
+    store.set_approval_message(late, channel="C1", ts="1.000001")
+    permissions[("agentic_mlops__fraud", "GET")] = True
+
+    assert _client(store).get("/agentic-mlops/api/approvals").json() == []  # answered while Slack hangs
+    assert store.get_approval(late)["status"] == "expired" and not updated.is_set()
+    release.set()
+    assert updated.wait(10)  # the message update ran on the answer threads
