@@ -153,6 +153,7 @@ class AppSettings:
                 except BaseException as err:
                     self._failed[key] = (failures + 1, err)
                     raise
+                self._failed.pop(key, None)  # made: an earlier failure (and its traceback's frames) is not kept
             return self._made[key]  # type: ignore[no-any-return]
 
     def page_limiter(self) -> Any:

@@ -102,3 +102,4 @@ def test_the_apps_shared_objects_are_made_once_even_on_concurrent_first_use_and_
         settings.get_store()
     store = settings.get_store()  # tried again, then kept
     assert settings.get_store() is store and len(opened) == 2
+    assert settings._failed == {}  # the failure (its traceback's frames) is not kept once the store is open
