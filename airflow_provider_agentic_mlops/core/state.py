@@ -1705,12 +1705,13 @@ _LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg"})
 
 def engine_options(url: str) -> dict[str, Any]:
     """The ``create_engine`` options of a server database's ``url``: a liveness check of pooled connections,
-    :data:`POOL_TIMEOUT`, and for PostgreSQL through libpq :data:`POSTGRES_CONNECT_TIMEOUT` unless the URL's query
-    sets ``connect_timeout`` itself."""
+    :data:`POOL_TIMEOUT`, and for PostgreSQL through libpq :data:`POSTGRES_CONNECT_TIMEOUT` unless libpq has one
+    already: the URL's query (``connect_timeout``, or a ``service`` file), or ``PGCONNECT_TIMEOUT``."""
     parsed = sa.engine.make_url(url)
     connect_args: dict[str, Any] = {}
     driver = parsed.get_driver_name() if parsed.drivername != "postgresql" else "psycopg2"
-    if parsed.get_backend_name() == "postgresql" and driver in _LIBPQ_DRIVERS and "connect_timeout" not in parsed.query:
+    libpq_has_one = {"connect_timeout", "service"} & set(parsed.query) or os.environ.get("PGCONNECT_TIMEOUT")
+    if parsed.get_backend_name() == "postgresql" and driver in _LIBPQ_DRIVERS and not libpq_has_one:
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT
     return {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}
 

@@ -1039,3 +1039,16 @@ def test_a_postgresql_engine_gets_a_connect_and_a_pool_timeout_unless_its_url_se
     from airflow_provider_agentic_mlops.core.state import POOL_TIMEOUT, engine_options
 
     assert engine_options(url) == {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}
+
+
+@pytest.mark.parametrize(
+    ("url", "env"),
+    [("postgresql+psycopg2://u@h/db", {"PGCONNECT_TIMEOUT": "3"}), ("postgresql:///db?service=state", {})],
+)
+def test_libpqs_own_connect_timeout_settings_are_not_overridden(url: str, env: dict, monkeypatch) -> None:
+    # explicit connect_args beat libpq's environment and service file: set there, the default must stay out
+    from airflow_provider_agentic_mlops.core.state import engine_options
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert engine_options(url)["connect_args"] == {}
