@@ -349,14 +349,15 @@ class AlertScope:
             )
         lists: dict[str, tuple[str, ...] | None] = {}
         for key in SCOPE_KEYS:
-            value = extra.get(key)
-            if value is not None and not (
-                isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
-            ):
+            if key not in extra:  # absent: not limited by it (a key set to null is not absent: refused below)
+                lists[key] = None
+                continue
+            value = extra[key]
+            if not (isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)):
                 raise cls._unreadable(
                     conn.conn_id, f"its extra {key!r} must be a list of non-empty texts, got {value!r:.100}"
                 )
-            lists[key] = None if value is None else tuple(v.strip() for v in value)
+            lists[key] = tuple(v.strip() for v in value)
         teams = lists["teams"]
         return cls(conn.conn_id, None if teams is None else frozenset(teams), lists["models"])
 

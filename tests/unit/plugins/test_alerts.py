@@ -717,8 +717,26 @@ def test_a_connection_without_a_scope_starts_any_model_as_before(
 
 @pytest.mark.parametrize(
     "extra",
-    [{"teams": "team_a"}, {"models": [""]}, {"teams": [1]}, {"models": "fraud*"}, '{"teams": ["team_a"]', '["team_a"]'],
-    ids=["teams-not-a-list", "empty-pattern", "team-not-text", "models-not-a-list", "not-json", "not-an-object"],
+    [
+        {"teams": "team_a"},
+        {"models": [""]},
+        {"teams": [1]},
+        {"models": "fraud*"},
+        '{"teams": ["team_a"]',
+        '["team_a"]',
+        {"teams": None},  # a template rendering an unset value as null
+        {"models": None},
+    ],
+    ids=[
+        "teams-not-a-list",
+        "empty-pattern",
+        "team-not-text",
+        "models-not-a-list",
+        "not-json",
+        "not-an-object",
+        "teams-null",
+        "models-null",
+    ],
 )
 def test_a_scope_that_cannot_be_read_refuses_its_token_and_says_why(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, extra: Any
