@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: States of a training DAG run that has not ended yet.
 _NOT_ENDED = ("queued", "running")
+#: How often Airflow's first wait on a triggered training run (no timeout of its own) looks for the run.
+FIRST_WAIT_POLL_SECONDS = 5
 
 
 class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
@@ -252,11 +254,13 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             skip_when_already_exists=False,
             # Airflow defers on the run with no timeout: end that first wait as soon as the run exists, so
             # execute_complete waits for its end on a deferral bounded by `timeout` (a deleted or paused run
-            # must not hold the task, and with max_active_runs=1 the model, forever)
+            # must not hold the task, and with max_active_runs=1 the model, forever). A run deleted before the
+            # first poll is never seen, and that first wait has no end but a clear: polled every 5 s at most,
+            # to keep that window short
             wait_for_completion=True,
             allowed_states=[*_NOT_ENDED, "success"],
             failed_states=["failed"],
-            poke_interval=max(1, int(self.poll_interval)),
+            poke_interval=max(1, min(FIRST_WAIT_POLL_SECONDS, int(self.poll_interval))),
             deferrable=True,
         )
 

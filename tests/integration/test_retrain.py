@@ -281,6 +281,16 @@ def test_dag_backend_triggers_the_training_dag_with_job_tags_and_waits_deferrabl
     assert drte.conf["registered_model"] == env["model"]
 
 
+def test_dag_backend_first_wait_polls_often_since_airflow_gives_it_no_timeout(env):
+    # a run deleted before that wait's first poll holds the task until a clear: the window is kept short (the
+    # wait for the run's end, bounded by `timeout`, polls at poll_interval)
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    with pytest.raises(DagRunTriggerException) as raised:
+        _op(env, trigger_dag_id="train_m", poll_interval=30).execute(_ctx())
+    assert raised.value.poke_interval == 5
+
+
 def test_dag_backend_training_run_ids_of_a_new_state_store_do_not_repeat_the_earlier_stores(env, tmp_path, monkeypatch):
     """Job ids restart at 1 in a new state store while Airflow keeps the training runs the old store's jobs
     triggered: each job's run id carries its token, so the new store's job 1 names a new run."""
