@@ -8,7 +8,7 @@ API turns it into ``null`` and the UI does not show it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
@@ -45,20 +45,37 @@ def _xcom(ti_key: TaskInstanceKey, key: str) -> Any:
     return XCom.get_value(ti_key=ti_key, key=key)
 
 
-class DriftReportLink(BaseOperatorLink):
+class _XComLink(BaseOperatorLink):
+    """A link read from an XCom of its task, ``value_key`` (not Airflow's ``xcom_key``, where Airflow stores the
+    link itself), which shows no link while it holds ``empty``."""
+
+    value_key: ClassVar[str]
+    empty: ClassVar[Any]
+
+    @classmethod
+    def hide_until_written(cls, ti: Any) -> None:
+        """Push ``empty`` first thing in a try: the Task SDK reads every extra link when a try ends, failed ones
+        too, and a link reading an XCom never written makes the execution API log an ERROR for its 404. A
+        successful try overwrites it."""
+        ti.xcom_push(key=cls.value_key, value=cls.empty)
+
+
+class DriftReportLink(_XComLink):
     """Link from the drift task to its Evidently report, served by the plugin."""
 
     name = "Drift report"
+    value_key, empty = REPORT_URI_XCOM_KEY, ""
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         uri = _xcom(ti_key, REPORT_URI_XCOM_KEY)
         return artifact_url(operator.model_name, str(uri)) if uri else ""
 
 
-class ValidationReportLink(BaseOperatorLink):
+class ValidationReportLink(_XComLink):
     """Link from the validation task to its champion-vs-challenger report, served by the plugin."""
 
     name = "Validation report"
+    value_key, empty = VALIDATION_XCOM_KEY, {}  # {}: no result, for the approval and the promotion too
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         summary = _xcom(ti_key, VALIDATION_XCOM_KEY)
@@ -75,10 +92,11 @@ class ModelPageLink(BaseOperatorLink):
         return plugin_url(f"/models/{quote(operator.model_name, safe='')}")
 
 
-class DecisionTraceLink(BaseOperatorLink):
+class DecisionTraceLink(_XComLink):
     """Link from the decision task to the full trace of the decision it took."""
 
     name = "Decision trace"
+    value_key, empty = "decision_id", None
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         decision_id = _xcom(ti_key, "decision_id")

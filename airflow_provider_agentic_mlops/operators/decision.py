@@ -167,9 +167,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
 
     def choose_branch(self, context: Context) -> str:
         ti = context["ti"]
-        # no decision yet: the trace link reads this after a failed try too, instead of an XCom never written
-        # (the Task SDK reads every extra link when the try ends, and the execution API logs an ERROR for a 404)
-        ti.xcom_push(key="decision_id", value=None)
+        DecisionTraceLink.hide_until_written(ti)
         drift = ti.xcom_pull(task_ids=self.drift_task_id)
         if not isinstance(drift, Mapping):
             raise ValueError(

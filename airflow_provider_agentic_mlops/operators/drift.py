@@ -104,9 +104,7 @@ class DriftCheckOperator(BaseOperator):
         from airflow_provider_agentic_mlops.core.drift import compute_drift
         from airflow_provider_agentic_mlops.core.drift.report import ReportAlongside
 
-        # no report yet: the link reads this after a failed try too, instead of an XCom never written (the
-        # Task SDK reads every extra link when the try ends, and the execution API logs an ERROR for a 404)
-        context["ti"].xcom_push(key=REPORT_URI_XCOM_KEY, value="")
+        DriftReportLink.hide_until_written(context["ti"])
         hook = None
         if not self.report_prefix:  # fail before the heavy work when the report cannot be stored
             from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook

@@ -150,9 +150,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
     def choose_branch(self, context: Context) -> str:
         ti = context["ti"]
-        # no result yet (as none, for the approval and the promotion): the report link reads this after a failed
-        # try too, instead of an XCom never written (the execution API logs an ERROR for a 404)
-        ti.xcom_push(key=VALIDATION_XCOM_KEY, value={})
+        ValidationReportLink.hide_until_written(ti)
         self.hook.require_access("train", f"writing the validation report of {self.model_name!r}")
         retrained = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="validate")
         challenger = str(retrained["version"])
