@@ -36,7 +36,7 @@ promotion is a no-op (:func:`promoted_by_last_change`). Nothing is recorded, the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -353,6 +353,32 @@ def _already_champion(
     }
 
 
+def champion_status(
+    name: str, alias: str, error: str, *, registered: bool, aliases: Collection[str], has_versions: Callable[[], bool]
+) -> tuple[str, str]:
+    """Why ``models:/<name>@<alias>`` did not load (``error``), from what the registry shows: ``("absent", why)``
+    when it holds no champion yet (no such registered model, or versions of which none holds the alias and no
+    ``previous_champion`` says one did); else ``("unavailable", error and what the registry shows)``.
+
+    :param registered: whether the registered model exists; ``aliases``: its aliases.
+    :param has_versions: whether it has any version (asked only when the rest cannot tell).
+    """
+    if not registered:
+        return "absent", f"no champion yet: registered model {name!r} does not exist (a first model)"
+    if alias in aliases:
+        return "unavailable", error
+    if PREVIOUS_CHAMPION in aliases:
+        return "unavailable", f"{error}; the model had one (alias {PREVIOUS_CHAMPION!r} is set)"
+    if not has_versions():
+        return "unavailable", f"{error}; registered model {name!r} has no version left (deleted?)"
+    return "absent", (
+        f"no champion yet: registered model {name!r} has versions but none has alias {alias!r}, so the loop takes "
+        "it for a first model (a retrain is judged on the validation floors only); if a version serves "
+        f"production, set the alias on it: MlflowClient().set_registered_model_alias({name!r}, {alias!r}, "
+        "<version>)"
+    )
+
+
 def _iso_utc(value: datetime) -> str:
     """``value`` in ISO 8601 with its zone, ``+00:00``: the state store keeps naive UTC times."""
     aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
@@ -650,6 +676,7 @@ __all__ = [
     "PromotionRefused",
     "Registry",
     "check_promotion_gate",
+    "champion_status",
     "close_overtaken_promotions",
     "describe_unfinished",
     "later_champion_changes",

@@ -231,12 +231,12 @@ class DriftCheckOperator(BaseOperator):
         return model, dict(metrics), note, {"uri": uri, "status": "loaded", "reason": ""}
 
     def _champion_status(self, hook: MlflowRegistryHook, uri: str, error: str) -> tuple[str, str]:
-        """``("absent", why)`` when the registry holds no champion yet: a ``models:/<name>@<alias>`` whose
-        registered model does not exist, or has versions of which none holds the alias and no
-        ``previous_champion`` says one did. Else ``("unavailable", error and what the registry shows)``: a
-        registered model without any version lost them (deleted, the champion's with them), and another URI
-        (a version, a run) names an artifact that must exist. A registry that cannot tell: unavailable."""
+        """``("absent" | "unavailable", why)`` of a champion that did not load (``core.promotion.champion_status``),
+        from what the registry shows; a URI that is not ``models:/<name>@<alias>`` names an artifact that must
+        exist, and a registry that cannot tell: unavailable."""
         import mlflow
+
+        from airflow_provider_agentic_mlops.core.promotion import champion_status
 
         match = re.fullmatch(r"models:/([^/@']+)@([^/@]+)", uri)
         if match is None:
@@ -246,26 +246,15 @@ class DriftCheckOperator(BaseOperator):
             with hook.authenticated():
                 client = mlflow.MlflowClient()
                 try:
-                    registered = client.get_registered_model(name)
+                    aliases = set(getattr(client.get_registered_model(name), "aliases", None) or {})
                 except mlflow.exceptions.MlflowException as err:
-                    if err.error_code == "RESOURCE_DOES_NOT_EXIST":
-                        return "absent", f"no champion yet: registered model {name!r} does not exist (a first model)"
-                    raise
-                aliases = set(getattr(registered, "aliases", None) or {})
-                if alias in aliases:
-                    return "unavailable", error
-                if "previous_champion" in aliases:
-                    return "unavailable", f"{error}; the model had one (alias 'previous_champion' is set)"
-                if not client.search_model_versions(f"name = '{name}'", max_results=1):
-                    return "unavailable", f"{error}; registered model {name!r} has no version left (deleted?)"
+                    if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    return champion_status(name, alias, error, registered=False, aliases=(), has_versions=lambda: False)
+                versions = lambda: bool(client.search_model_versions(f"name = '{name}'", max_results=1))  # noqa: E731
+                return champion_status(name, alias, error, registered=True, aliases=aliases, has_versions=versions)
         except Exception as err:  # noqa: BLE001 - a registry that cannot tell: the champion is unavailable
             return "unavailable", f"{error}; the registry could not say more ({type(err).__name__})"
-        return "absent", (
-            f"no champion yet: registered model {name!r} has versions but none has alias {alias!r}, so the loop takes "
-            "it for a first model (a retrain is judged on the validation floors only); if a version serves "
-            f"production, set the alias on it: MlflowClient().set_registered_model_alias({name!r}, {alias!r}, "
-            "<version>)"
-        )
 
     def _log_evidence(self, evidence: dict) -> None:
         from airflow_provider_agentic_mlops.core.metrics import rounded

@@ -622,3 +622,23 @@ def test_a_run_whose_version_another_run_already_promoted_changes_nothing_and_sa
     assert registry.writes == writes and registry.tags["2"]["agentic_mlops.approved_by"] == "alice"
     assert len(sqlite_store.audit_trail(MODEL)) == trail  # no 'promoted' entry, nor a promotion started
     assert [p["run_id"] for p in sqlite_store.list_promotions(MODEL)] == [RUN_ID]
+
+
+@pytest.mark.parametrize(
+    ("registered", "aliases", "has_versions", "status", "says"),
+    [
+        (False, (), False, "absent", "does not exist (a first model)"),
+        (True, ("champion",), True, "unavailable", "boom"),
+        (True, ("previous_champion",), True, "unavailable", "the model had one"),
+        (True, (), False, "unavailable", "has no version left"),
+        (True, ("challenger",), True, "absent", "set_registered_model_alias('m', 'champion', <version>)"),
+    ],
+)
+def test_a_champion_that_did_not_load_is_absent_only_when_the_registry_shows_none_yet(
+    registered: bool, aliases: tuple, has_versions: bool, status: str, says: str
+) -> None:
+    from airflow_provider_agentic_mlops.core.promotion import champion_status
+
+    versions = lambda: has_versions  # noqa: E731
+    found = champion_status("m", "champion", "boom", registered=registered, aliases=aliases, has_versions=versions)
+    assert found[0] == status and says in found[1], found
