@@ -387,6 +387,28 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], *, dag_id: 
     return render_escalation(facts, text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", icon=":warning: ")
 
 
+#: Slack's error codes for a bot token it does not accept.
+REFUSED_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
+
+
+def post_refused_hint(error: str, *, channel: str, slack_conn_id: str) -> str:
+    """What to do when Slack refused to post to ``channel`` with the error code ``error``."""
+    if error == "not_in_channel":
+        return f"invite the bot to channel {channel!r} (/invite @your-bot in that channel)"
+    if error == "channel_not_found":
+        return (
+            f"check the channel {channel!r} (approval.escalation_channel or approval.channel in models.yaml): a "
+            "channel id (C0123...) or name that exists; for a private channel, invite the bot to it"
+        )
+    if error in REFUSED_TOKEN_ERRORS:
+        return f"fix the bot token (xoxb-...) in the password of Slack connection {slack_conn_id!r}"
+    if error == "ratelimited":
+        return "Slack rate-limited the bot after its retries; it posts again on the next escalation"
+    if error == "missing_scope":
+        return f"give the bot of connection {slack_conn_id!r} the scope chat:write and reinstall the app"
+    return f"check Slack connection {slack_conn_id!r} and channel {channel!r}"
+
+
 # -- interactions ---------------------------------------------------------------------------------
 
 

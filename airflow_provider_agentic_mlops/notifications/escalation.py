@@ -24,7 +24,10 @@ class EscalationNotifier(BaseNotifier):
     """Posts the decision's rationale, drift, rules fired and the next step to Slack, escaped for mrkdwn by
     :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`; logs them as plain text
     (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_log_text`) when the Slack connection
-    does not exist or no channel is set. Records ``escalated`` in the audit trail.
+    does not exist or no channel is set. Records ``escalated`` in the audit trail. When Slack refuses the post
+    (``not_in_channel``, a revoked token, still rate-limited after two retries) the escalation is logged at ERROR
+    with Slack's error and what to fix, recorded with ``posted: False``, and the task fails naming the channel
+    and the connection.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
     channel="C0123")``: the decision is read from the ``decide`` task's XCom and the state store.
@@ -67,7 +70,7 @@ class EscalationNotifier(BaseNotifier):
         """
         from airflow_provider_agentic_mlops.approvals import slack_client_for
         from airflow_provider_agentic_mlops.core.escalation import escalation_log_text
-        from airflow_provider_agentic_mlops.core.slack import escalation_message
+        from airflow_provider_agentic_mlops.core.slack import escalation_message, post_refused_hint
         from airflow_provider_agentic_mlops.liveness import run_of
 
         ti = context.get("ti")
@@ -112,19 +115,43 @@ class EscalationNotifier(BaseNotifier):
             )
         else:
             text = escalation_message(self.model_name, decision, dag_id=dag_id)
-            response = client.chat_postMessage(channel=self.channel, text=text, unfurl_links=False, unfurl_media=False)
+            try:
+                response = client.chat_postMessage(
+                    channel=self.channel, text=text, unfurl_links=False, unfurl_media=False
+                )
+            except Exception as err:
+                error = _slack_error(err)
+                refused = (
+                    f"Slack did not take the escalation for channel {self.channel!r} (connection "
+                    f"{self.slack_conn_id!r}): {error}; "
+                    + post_refused_hint(error, channel=str(self.channel), slack_conn_id=self.slack_conn_id)
+                )
+                log.error(
+                    "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
+                    "Models); its last line, Next, says what to do:\n%s",
+                    refused,
+                    escalation_log_text(self.model_name, decision, dag_id=dag_id),
+                )
+                result["error"] = error
+                self._record(store, dag_id, decision_id, result)
+                raise RuntimeError(refused) from err
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
             log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
+        self._record(store, dag_id, decision_id, result)
+        return result
+
+    def _record(self, store: Any, dag_id: str | None, decision_id: Any, result: dict[str, Any]) -> None:
+        """The ``escalated`` audit entry (best-effort: a missing row must not hide the escalation)."""
         if store is None:
             log.warning("The state store is unreachable: the 'escalated' audit entry of %s is not recorded", dag_id)
-            return result
+            return
         try:
             store.audit(
                 "escalated",
                 actor=f"dag:{dag_id or 'unknown'}",
                 model_name=self.model_name,
                 subject=f"decision:{decision_id}",
-                details={"posted": result["posted"], "channel": result["channel"]},
+                details={key: result[key] for key in ("posted", "channel", "error") if key in result},
             )
         except Exception as err:  # the escalation was sent; a missing audit row must not fail the callback
             log.warning(
@@ -132,7 +159,16 @@ class EscalationNotifier(BaseNotifier):
                 dag_id,
                 describe(err),
             )
-        return result
+
+
+def _slack_error(err: BaseException) -> str:
+    """Slack's error code of a refused call (``not_in_channel``, ``ratelimited``...), else the error itself."""
+    response = getattr(err, "response", None)
+    try:
+        code = response.get("error") if response is not None else None
+    except Exception:
+        code = None
+    return str(code) if code else describe(err)
 
 
 __all__ = ["EscalationNotifier"]

@@ -52,6 +52,9 @@ class SlackDouble:
     # While set, calls to these methods wait until ``release`` is set (a Slack that does not answer).
     held_methods: set[str] = field(default_factory=set)
     release: threading.Event = field(default_factory=threading.Event)
+    # Answers given first, one per call, before :meth:`answer`'s: method -> [(HTTP status, headers, body)],
+    # e.g. ``[(429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"})]`` or Slack's refusals
+    queued_answers: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = field(default_factory=dict)
     calls: list[SlackCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -72,6 +75,11 @@ class SlackDouble:
     def next_ts(self) -> str:
         with self._lock:
             return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def next_queued(self, method: str) -> tuple[int, dict[str, str], dict[str, Any]] | None:
+        with self._lock:
+            queue = self.queued_answers.get(method)
+            return queue.pop(0) if queue else None
 
     def answer_call(self, call: SlackCall) -> dict[str, Any]:
         """The answer to ``call``: :meth:`answer`'s; a double whose answer depends on the token overrides this."""
@@ -142,9 +150,11 @@ def _handler(double: SlackDouble) -> type[BaseHTTPRequestHandler]:
             double.record(call)
             if method in double.held_methods:
                 double.release.wait(timeout=60)
-            call.answer = double.answer_call(call)
+            status, headers, call.answer = double.next_queued(method) or (200, {}, double.answer_call(call))
             body = json.dumps(call.answer).encode()
-            self.send_response(200)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

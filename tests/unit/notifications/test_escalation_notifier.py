@@ -177,3 +177,54 @@ def test_with_slack_but_no_channel_the_escalation_is_logged_and_audited_not_fail
     )
     [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
     assert entry["details"] == {"posted": False, "channel": channel}
+
+
+PIPELINE_FAULT = {
+    "decided_by": "rules",
+    "rationale": "Pipeline fault: column amount scale changed x100",
+    "rules_fired": [{"rule": "pipeline_fault", "effect": "escalate", "detail": "amount x100"}],
+}
+
+
+def test_when_slack_refuses_the_post_the_log_has_the_escalation_the_audit_says_unsent_and_the_task_fails(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slack_double.queued_answers["chat.postMessage"] = [(200, {}, {"ok": False, "error": "not_in_channel"})]
+    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **PIPELINE_FAULT)
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
+    )
+    with caplog.at_level(logging.WARNING), pytest.raises(RuntimeError) as failed:
+        operator.execute(context)
+    assert "C_OPS" in str(failed.value) and "slack_api_default" in str(failed.value)
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    logged = record.getMessage()
+    assert "C_OPS" in logged and "slack_api_default" in logged and "not_in_channel" in logged
+    assert "invite" in logged  # the hint for not_in_channel
+    assert "column amount scale changed x100" in logged and "Next: fix the data feed" in logged
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"]["posted"] is False and entry["details"]["error"] == "not_in_channel"
+    assert entry["details"]["channel"] == "C_OPS"
+
+
+def test_a_rate_limited_post_is_retried_after_slacks_retry_after_and_posted_once(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    slack_double.queued_answers["chat.postMessage"] = [
+        (429, {"Retry-After": "0"}, {"ok": False, "error": "ratelimited"})
+    ]
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
+    )
+    result = operator.execute(_context(store))
+    assert result["posted"] and result["ts"]
+    assert [c.answer["ok"] for c in slack_double.calls_to("chat.postMessage")] == [False, True]
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"]["posted"] is True
