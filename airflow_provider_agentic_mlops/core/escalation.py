@@ -33,25 +33,37 @@ class EscalationFacts:
 
     model_name: str
     decision_id: str
-    decided_by: str
+    #: who decided (``rules``, ``llm``...); None when no decision escalated (a failure callback)
+    decided_by: str | None
+    #: an escalate decision: it started nothing (else the message says what failed, not that)
+    escalated: bool
     rationale: str
     drift: str | None
     rules_fired: tuple[str, ...]
     override: str | None
     trace_command: str
     next_step: tuple[str, ...]
+    #: ``(task_id, run_id, error)`` of the task whose failure callback escalated, else None
+    failed: tuple[str, str, str] | None = None
 
 
 def _number(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
-def escalation_facts(model_name: str, decision: Mapping[str, Any], *, dag_id: str | None = None) -> EscalationFacts:
+def escalation_facts(
+    model_name: str,
+    decision: Mapping[str, Any],
+    *,
+    dag_id: str | None = None,
+    failed: tuple[str, str, str] | None = None,
+) -> EscalationFacts:
     """The facts of an escalation and what a person can do next.
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG, which a new run starts (named in the next step).
+    :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
     """
     drift = ((decision.get("inputs") or {}).get("drift")) or {}
     drift_line = None
@@ -71,20 +83,30 @@ def escalation_facts(model_name: str, decision: Mapping[str, Any], *, dag_id: st
     # decision ids are numbered per state store: --model reads the model's own
     model = shlex.quote(str(model_name))
     trace = command(f"decisions {f'show {decision_id}' if known else 'list'} --model {model}")
+    action = decision.get("final_action") or decision.get("action")
+    decided_by = decision.get("decided_by") or decision.get("mode")
     return EscalationFacts(
         model_name=_clip(model_name, 64),
         decision_id=decision_id,
-        decided_by=str(decision.get("decided_by") or "rules"),
+        decided_by=str(decided_by) if decided_by else None,
+        escalated=known and action == "escalate",
         rationale=_clip(decision.get("rationale") or "", 1500),
         drift=drift_line,
         rules_fired=tuple(str(r.get("rule")) for r in fired),
         override=_clip(decision["override_reason"], 500) if decision.get("override_reason") else None,
         trace_command=trace,
-        next_step=_next_step(model_name, fired, trace, dag_id),
+        next_step=_next_step(model_name, fired, trace, dag_id, failed),
+        failed=(_clip(failed[0], 250), _clip(failed[1], 250), _clip(failed[2], 1000)) if failed else None,
     )
 
 
-def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_id: str | None) -> tuple[str, ...]:
+def _next_step(
+    model_name: str,
+    fired: list[Mapping[str, Any]],
+    trace: str,
+    dag_id: str | None,
+    failed: tuple[str, str, str] | None = None,
+) -> tuple[str, ...]:
     """What a person can do about the escalation, from the rules that fired (the first that applies)."""
     rules = {str(r.get("rule")): r for r in fired}
     rerun: tuple[str, ...] = (
@@ -128,6 +150,14 @@ def _next_step(model_name: str, fired: list[Mapping[str, Any]], trace: str, dag_
             + " and ".join(knobs[rule] for rule in blocked)
             + " in models.yaml.",
         )
+    if failed and not fired:
+        return (
+            "read the log of task ",
+            Command(failed[0]),
+            ", fix what it says, then clear that task or ",
+            *rerun,
+            ".",
+        )
     return ("read the trace (", Command(trace), ") and the drift report, act on what they show, then ", *rerun, ".")
 
 
@@ -145,11 +175,18 @@ def render_escalation(
     :param facts: what :func:`escalation_facts` gathered.
     :param icon: put before the first line (Slack's ``:warning: ``).
     """
+    decided = f", decided by {text(facts.decided_by)}" if facts.decided_by else ""
+    # a failure callback in a DAG that took no decision names none
+    which = "" if facts.failed and facts.decision_id == "?" else f" (decision {text(facts.decision_id)}{decided})"
     lines = [
-        f"{icon}Model {bold(text(facts.model_name))} needs a person "
-        f"(decision {text(facts.decision_id)}, decided by {text(facts.decided_by)}). Nothing was started.",
-        f"{bold('Why:')} {text(facts.rationale)}",
+        f"{icon}Model {bold(text(facts.model_name))} needs a person{which}."
+        + (" Nothing was started." if facts.escalated else "")
     ]
+    if facts.failed:
+        task_id, run_id, error = facts.failed
+        lines.append(f"{bold('Failed:')} task {code(task_id)} of run {code(run_id)}: {text(error)}")
+    if facts.rationale:
+        lines.append(f"{bold('Why:')} {text(facts.rationale)}")
     if facts.drift:
         lines.append(f"{bold('Drift:')} {text(facts.drift)}")
     if facts.rules_fired:
@@ -162,14 +199,21 @@ def render_escalation(
     return "\n".join(lines)
 
 
-def escalation_log_text(model_name: str, decision: Mapping[str, Any], *, dag_id: str | None = None) -> str:
+def escalation_log_text(
+    model_name: str,
+    decision: Mapping[str, Any],
+    *,
+    dag_id: str | None = None,
+    failed: tuple[str, str, str] | None = None,
+) -> str:
     """The escalation as plain text for a task log (no Slack markup or escaping), ending with the next step.
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG (named in the next step).
+    :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
     """
-    return render_escalation(escalation_facts(model_name, decision, dag_id=dag_id))
+    return render_escalation(escalation_facts(model_name, decision, dag_id=dag_id, failed=failed))
 
 
 __all__ = ["Command", "EscalationFacts", "escalation_facts", "escalation_log_text"]

@@ -373,17 +373,24 @@ def escalation_text(approval: Mapping[str, Any], *, now: datetime, channel: str 
     return f":rotating_light: Nobody has decided yet{where}. " + reminder_text(approval, now=now)
 
 
-def escalation_message(model_name: str, decision: Mapping[str, Any], *, dag_id: str | None = None) -> str:
+def escalation_message(
+    model_name: str,
+    decision: Mapping[str, Any],
+    *,
+    dag_id: str | None = None,
+    failed: tuple[str, str, str] | None = None,
+) -> str:
     """The Slack text a person gets when the agent escalates: what was decided, why, where the trace is and
     what to do next (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_facts`, escaped).
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG (named in the next step).
+    :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
     """
     from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_escalation
 
-    facts = escalation_facts(model_name, decision, dag_id=dag_id)
+    facts = escalation_facts(model_name, decision, dag_id=dag_id, failed=failed)
     return render_escalation(facts, text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", icon=":warning: ")
 
 

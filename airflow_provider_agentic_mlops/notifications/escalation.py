@@ -30,7 +30,8 @@ class EscalationNotifier(BaseNotifier):
     and the connection.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
-    channel="C0123")``: the decision is read from the ``decide`` task's XCom and the state store.
+    channel="C0123")``: the message names the task that failed, its run and its exception; a decision, when the
+    DAG's ``decide`` task took one, is read from its XCom and the state store.
 
     :param model_name: the model.
     :param channel: Slack channel; empty or None: no Slack message, the escalation is logged.
@@ -59,10 +60,13 @@ class EscalationNotifier(BaseNotifier):
         self.state_conn_id = state_conn_id
 
     def notify(self, context: Context) -> None:
-        self.send(context)
+        self.send(context, callback=True)
 
-    def send(self, context: Context) -> dict[str, Any]:
+    def send(self, context: Context, *, callback: bool = False) -> dict[str, Any]:
         """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}``.
+
+        :param callback: called as a task's callback (``notify``): the task failed, and the message says so
+            (as it does whenever the context has an ``exception``).
 
         The state store is best-effort: when it is down (often why the task failed) the decision comes
         from the ``decide`` task's XCom and the audit entry is skipped with a warning. Without a task
@@ -75,6 +79,11 @@ class EscalationNotifier(BaseNotifier):
 
         ti = context.get("ti")
         dag_id, run_id = run_of(context)
+        exception = context.get("exception")
+        failed = None
+        if ti is not None and (callback or exception is not None):
+            error = describe(exception, limit=1000) if isinstance(exception, BaseException) else exception
+            failed = (str(ti.task_id), str(run_id), str(error or "the task failed; see its log"))
         decision_id = ti.xcom_pull(task_ids=self.decide_task_id, key="decision_id") if ti is not None else None
         store, decision = None, None
         try:
@@ -89,9 +98,9 @@ class EscalationNotifier(BaseNotifier):
         if decision is None and ti is not None:
             decision = {
                 "id": decision_id,
-                "action": ti.xcom_pull(task_ids=self.decide_task_id, key="action") or "escalate",
+                "action": ti.xcom_pull(task_ids=self.decide_task_id, key="action") or (None if failed else "escalate"),
                 "rationale": ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
-                or f"no decision found in XCom of task {self.decide_task_id!r}",
+                or ("" if failed else f"no decision found in XCom of task {self.decide_task_id!r}"),
             }
         elif decision is None:
             decision = {
@@ -111,10 +120,10 @@ class EscalationNotifier(BaseNotifier):
                 "%s: the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
                 "says what to do:\n%s",
                 unsent,
-                escalation_log_text(self.model_name, decision, dag_id=dag_id),
+                escalation_log_text(self.model_name, decision, dag_id=dag_id, failed=failed),
             )
         else:
-            text = escalation_message(self.model_name, decision, dag_id=dag_id)
+            text = escalation_message(self.model_name, decision, dag_id=dag_id, failed=failed)
             try:
                 response = client.chat_postMessage(
                     channel=self.channel, text=text, unfurl_links=False, unfurl_media=False
@@ -130,17 +139,25 @@ class EscalationNotifier(BaseNotifier):
                     "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
                     "Models); its last line, Next, says what to do:\n%s",
                     refused,
-                    escalation_log_text(self.model_name, decision, dag_id=dag_id),
+                    escalation_log_text(self.model_name, decision, dag_id=dag_id, failed=failed),
                 )
                 result["error"] = error
-                self._record(store, dag_id, decision_id, result)
+                self._record(store, dag_id, run_id, decision_id, failed, result)
                 raise RuntimeError(refused) from err
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
             log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
-        self._record(store, dag_id, decision_id, result)
+        self._record(store, dag_id, run_id, decision_id, failed, result)
         return result
 
-    def _record(self, store: Any, dag_id: str | None, decision_id: Any, result: dict[str, Any]) -> None:
+    def _record(
+        self,
+        store: Any,
+        dag_id: str | None,
+        run_id: str | None,
+        decision_id: Any,
+        failed: tuple[str, str, str] | None,
+        result: dict[str, Any],
+    ) -> None:
         """The ``escalated`` audit entry (best-effort: a missing row must not hide the escalation)."""
         if store is None:
             log.warning("The state store is unreachable: the 'escalated' audit entry of %s is not recorded", dag_id)
@@ -150,8 +167,15 @@ class EscalationNotifier(BaseNotifier):
                 "escalated",
                 actor=f"dag:{dag_id or 'unknown'}",
                 model_name=self.model_name,
-                subject=f"decision:{decision_id}",
-                details={key: result[key] for key in ("posted", "channel", "error") if key in result},
+                subject=f"decision:{decision_id}"
+                if decision_id is not None
+                else f"task:{dag_id}.{failed[0]}"
+                if failed
+                else f"dag_run:{dag_id}/{run_id}",
+                details={
+                    **{key: result[key] for key in ("posted", "channel", "error") if key in result},
+                    **({"run_id": run_id, "failed_task": failed[0]} if failed else {}),
+                },
             )
         except Exception as err:  # the escalation was sent; a missing audit row must not fail the callback
             log.warning(

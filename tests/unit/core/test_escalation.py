@@ -118,4 +118,15 @@ def test_the_trace_command_names_the_model_and_without_a_decision_lists_its_deci
     failed_run = {"id": None, "action": "escalate", "rationale": "DAG run x failed: timed_out"}
     facts = escalation_facts("fraud team", failed_run, dag_id=DAG)
     assert facts.trace_command == "airflow agentic-mlops decisions list --model 'fraud team'"
-    assert "(decision ?," in escalation_log_text("fraud team", failed_run, dag_id=DAG)
+    # no decision: neither who decided nor "Nothing was started" is claimed
+    assert "needs a person (decision ?).\n" in escalation_log_text("fraud team", failed_run, dag_id=DAG)
+
+
+def test_a_failed_task_is_named_and_no_decision_is_claimed() -> None:
+    text = escalation_log_text("fraud", {"id": None}, dag_id="feeds", failed=("load", "scheduled__1", "OSError: gone"))
+    assert text.splitlines()[:2] == [
+        "Model fraud needs a person.",
+        "Failed: task load of run scheduled__1: OSError: gone",
+    ]
+    assert "decided by" not in text and "Nothing was started" not in text
+    assert text.splitlines()[-1].startswith("Next: read the log of task load, fix what it says")

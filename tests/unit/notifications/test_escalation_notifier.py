@@ -228,3 +228,31 @@ def test_a_rate_limited_post_is_retried_after_slacks_retry_after_and_posted_once
     assert [c.answer["ok"] for c in slack_double.calls_to("chat.postMessage")] == [False, True]
     [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
     assert entry["details"]["posted"] is True
+
+
+def test_as_the_failure_callback_of_a_users_task_it_says_which_task_failed_and_why(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    from tests.doubles.airflow_task import TaskInstanceDouble
+
+    ti = TaskInstanceDouble(dag_id="my_feature_pipeline", run_id="scheduled__2026-11-28", task_id="load_features")
+    context = {
+        "ti": ti,
+        "task_instance": ti,
+        "run_id": ti.run_id,
+        "exception": RuntimeError("S3 bucket <s3://features/x> not found"),
+    }
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    notifier(context)  # how Airflow calls an on_failure_callback
+    [post] = slack_double.calls_to("chat.postMessage")
+    text = post.args["text"]
+    assert "*Failed:* task `load_features` of run `scheduled__2026-11-28`" in text
+    assert "RuntimeError: S3 bucket &lt;s3://features/x&gt; not found" in text  # escaped
+    assert "Nothing was started" not in text and "decided by" not in text
+    assert "no decision found" not in text and "decision ?" not in text
+    assert "*Next:* read the log of task `load_features`" in text
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["subject"] == "task:my_feature_pipeline.load_features"
+    assert entry["details"]["run_id"] == "scheduled__2026-11-28"
