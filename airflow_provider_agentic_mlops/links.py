@@ -34,6 +34,19 @@ def plugin_url(path: str) -> str:
     return f"{base}{PLUGIN_PREFIX}{path}"
 
 
+def absolute_url(page: str) -> str | None:
+    """The full URL of plugin page ``page`` (a :func:`plugin_url` or :func:`artifact_url`, which already start with
+    ``[api] base_url``'s path) for places that need a host, such as Slack; None when base_url names no host."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from airflow.configuration import conf
+
+    base = urlsplit(conf.get("api", "base_url", fallback="") or "")
+    if not base.netloc:
+        return None
+    return urlunsplit((base.scheme, base.netloc, "", "", "")) + page
+
+
 def artifact_url(model_name: str, uri: str) -> str:
     """The plugin page serving artifact ``uri`` (``runs:/``, an artifact-store URI, an MLflow UI URL)."""
     return plugin_url(f"/models/{quote(model_name, safe='')}/artifact?uri={quote(uri, safe='')}")
@@ -121,6 +134,7 @@ __all__ = [
     "MlflowModelVersionLink",
     "ModelPageLink",
     "PLUGIN_PREFIX",
+    "absolute_url",
     "ValidationReportLink",
     "artifact_url",
     "plugin_url",

@@ -45,6 +45,10 @@ class EscalationFacts:
     next_step: tuple[str, ...]
     #: ``(task_id, run_id, error)`` of the task whose failure callback escalated, else None
     failed: tuple[str, str, str] | None = None
+    #: the DAG run that escalated
+    run_id: str | None = None
+    #: ``(label, URL)`` of the pages to open (the decision trace, the model page), when Airflow's URL is known
+    links: tuple[tuple[str, str], ...] = ()
 
 
 def _number(value: Any, spec: str) -> str:
@@ -57,6 +61,8 @@ def escalation_facts(
     *,
     dag_id: str | None = None,
     failed: tuple[str, str, str] | None = None,
+    run_id: str | None = None,
+    links: tuple[tuple[str, str], ...] = (),
 ) -> EscalationFacts:
     """The facts of an escalation and what a person can do next.
 
@@ -64,6 +70,8 @@ def escalation_facts(
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG, which a new run starts (named in the next step).
     :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
+    :param run_id: the DAG run that escalated.
+    :param links: ``(label, URL)`` of pages to open (the caller knows Airflow's URL).
     """
     drift = ((decision.get("inputs") or {}).get("drift")) or {}
     drift_line = None
@@ -97,6 +105,8 @@ def escalation_facts(
         trace_command=trace,
         next_step=_next_step(model_name, fired, trace, dag_id, failed),
         failed=(_clip(failed[0], 250), _clip(failed[1], 250), _clip(failed[2], 1000)) if failed else None,
+        run_id=_clip(run_id, 250) if run_id else None,
+        links=tuple(links),
     )
 
 
@@ -167,17 +177,19 @@ def render_escalation(
     text: Callable[[str], str] = str,
     code: Callable[[str], str] = str,
     bold: Callable[[str], str] = str,
+    link: Callable[[str, str], str] = lambda url, label: f"{label}: {url}",
     icon: str = "",
 ) -> str:
     """The one layout of an escalation, for every destination: ``text`` escapes untrusted text, ``code``
-    shows a command, ``bold`` a label (all plain by default: the task log's text).
+    shows a command, ``bold`` a label, ``link`` a URL with its label (all plain by default: the task log's text).
 
     :param facts: what :func:`escalation_facts` gathered.
     :param icon: put before the first line (Slack's ``:warning: ``).
     """
     decided = f", decided by {text(facts.decided_by)}" if facts.decided_by else ""
     # a failure callback in a DAG that took no decision names none
-    which = "" if facts.failed and facts.decision_id == "?" else f" (decision {text(facts.decision_id)}{decided})"
+    run = f", run {code(facts.run_id)}" if facts.run_id else ""
+    which = "" if facts.failed and facts.decision_id == "?" else f" (decision {text(facts.decision_id)}{decided}{run})"
     lines = [
         f"{icon}Model {bold(text(facts.model_name))} needs a person{which}."
         + (" Nothing was started." if facts.escalated else "")
@@ -194,6 +206,8 @@ def render_escalation(
     if facts.override:
         lines.append(f"{bold('Override:')} {text(facts.override)}")
     lines.append(f"Full trace: {code(facts.trace_command)}")
+    if facts.links:
+        lines.append(f"{bold('Open:')} " + " | ".join(link(url, label) for label, url in facts.links))
     step = "".join(code(part) if isinstance(part, Command) else text(part) for part in facts.next_step)
     lines.append(f"{bold('Next:')} {step}")
     return "\n".join(lines)
@@ -205,6 +219,8 @@ def escalation_log_text(
     *,
     dag_id: str | None = None,
     failed: tuple[str, str, str] | None = None,
+    run_id: str | None = None,
+    links: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """The escalation as plain text for a task log (no Slack markup or escaping), ending with the next step.
 
@@ -212,8 +228,11 @@ def escalation_log_text(
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG (named in the next step).
     :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
+    :param run_id: the DAG run that escalated. :param links: ``(label, URL)`` of pages to open.
     """
-    return render_escalation(escalation_facts(model_name, decision, dag_id=dag_id, failed=failed))
+    return render_escalation(
+        escalation_facts(model_name, decision, dag_id=dag_id, failed=failed, run_id=run_id, links=links)
+    )
 
 
 __all__ = ["Command", "EscalationFacts", "escalation_facts", "escalation_log_text"]

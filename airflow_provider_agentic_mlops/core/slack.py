@@ -379,6 +379,8 @@ def escalation_message(
     *,
     dag_id: str | None = None,
     failed: tuple[str, str, str] | None = None,
+    run_id: str | None = None,
+    links: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """The Slack text a person gets when the agent escalates: what was decided, why, where the trace is and
     what to do next (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_facts`, escaped).
@@ -387,11 +389,14 @@ def escalation_message(
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG (named in the next step).
     :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
+    :param run_id: the DAG run that escalated. :param links: ``(label, URL)`` of pages to open.
     """
     from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_escalation
 
-    facts = escalation_facts(model_name, decision, dag_id=dag_id, failed=failed)
-    return render_escalation(facts, text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", icon=":warning: ")
+    facts = escalation_facts(model_name, decision, dag_id=dag_id, failed=failed, run_id=run_id, links=links)
+    return render_escalation(
+        facts, text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", link=link, icon=":warning: "
+    )
 
 
 #: Slack's error codes for a bot token it does not accept.

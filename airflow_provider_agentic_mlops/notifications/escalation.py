@@ -108,6 +108,7 @@ class EscalationNotifier(BaseNotifier):
                 "action": "escalate",
                 "rationale": f"DAG run {run_id} of {dag_id} failed: {context.get('reason') or 'no reason given'}",
             }
+        shown = {"dag_id": dag_id, "failed": failed, "run_id": run_id, "links": self._links(decision_id)}
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
         client = slack_client_for(slack_conn_id=self.slack_conn_id)
         if client is None or not self.channel:
@@ -120,10 +121,10 @@ class EscalationNotifier(BaseNotifier):
                 "%s: the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
                 "says what to do:\n%s",
                 unsent,
-                escalation_log_text(self.model_name, decision, dag_id=dag_id, failed=failed),
+                escalation_log_text(self.model_name, decision, **shown),
             )
         else:
-            text = escalation_message(self.model_name, decision, dag_id=dag_id, failed=failed)
+            text = escalation_message(self.model_name, decision, **shown)
             try:
                 response = client.chat_postMessage(
                     channel=self.channel, text=text, unfurl_links=False, unfurl_media=False
@@ -139,7 +140,7 @@ class EscalationNotifier(BaseNotifier):
                     "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
                     "Models); its last line, Next, says what to do:\n%s",
                     refused,
-                    escalation_log_text(self.model_name, decision, dag_id=dag_id, failed=failed),
+                    escalation_log_text(self.model_name, decision, **shown),
                 )
                 result["error"] = error
                 self._record(store, dag_id, run_id, decision_id, failed, result)
@@ -148,6 +149,23 @@ class EscalationNotifier(BaseNotifier):
             log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
         self._record(store, dag_id, run_id, decision_id, failed, result)
         return result
+
+    def _links(self, decision_id: Any) -> tuple[tuple[str, str], ...]:
+        """The decision trace and the model page, as full URLs when ``[api] base_url`` names a host."""
+        from urllib.parse import quote
+
+        from airflow_provider_agentic_mlops.links import absolute_url, plugin_url
+
+        model = f"/models/{quote(self.model_name, safe='')}"
+        pages = [("model page", model)]
+        if decision_id is not None:
+            pages.insert(0, ("decision trace", f"{model}/decisions/{int(decision_id)}"))
+        try:
+            urls = [(label, absolute_url(plugin_url(page))) for label, page in pages]
+        except Exception as err:  # a configuration that cannot be read must not stop the escalation
+            log.warning("No links in the escalation: [api] base_url could not be read (%s)", describe(err))
+            return ()
+        return tuple((label, url) for label, url in urls if url)
 
     def _record(
         self,

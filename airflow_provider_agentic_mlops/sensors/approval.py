@@ -368,12 +368,6 @@ def _run_url(dag_id: str, run_id: str) -> str | None:
 def _report_url(model_name: str, uri: Any) -> Any:
     """The plugin page serving report ``uri`` (a ``runs:/`` or artifact-store URI Slack cannot open) when
     Airflow's ``[api] base_url`` is set; else ``uri`` itself, shown as text."""
-    from urllib.parse import urlsplit, urlunsplit
+    from airflow_provider_agentic_mlops.links import absolute_url, artifact_url
 
-    from airflow_provider_agentic_mlops.links import artifact_url
-
-    base = urlsplit(_base_url())
-    if not uri or not base.netloc:
-        return uri
-    # artifact_url already starts with base_url's path
-    return urlunsplit((base.scheme, base.netloc, "", "", "")) + artifact_url(model_name, str(uri))
+    return (absolute_url(artifact_url(model_name, str(uri))) or uri) if uri else uri

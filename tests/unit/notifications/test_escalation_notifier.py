@@ -90,7 +90,10 @@ def test_without_a_slack_connection_the_escalation_is_logged_as_plain_text_endin
     text = record.getMessage()
     for markup in (":warning:", "*", "&gt;", "&lt;", "&amp;", "`"):  # Slack mrkdwn and its escaping
         assert markup not in text, markup
-    assert f"Model fraud needs a person (decision {decision_id}, decided by rules). Nothing was started." in text
+    assert (
+        f"Model fraud needs a person (decision {decision_id}, decided by rules, run manual__1). Nothing was started."
+        in (text)
+    )
     # the header says where else it shows and points at the step to take, not "only in this log"
     assert text.splitlines()[0] == (
         "No Slack connection 'no_such_slack' is configured, so no one was messaged: the escalation is in this log "
@@ -256,3 +259,29 @@ def test_as_the_failure_callback_of_a_users_task_it_says_which_task_failed_and_w
     [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
     assert entry["subject"] == "task:my_feature_pipeline.load_features"
     assert entry["details"]["run_id"] == "scheduled__2026-11-28"
+
+
+def test_with_a_base_url_on_a_subpath_the_escalation_links_the_trace_and_the_model_page_and_names_the_run(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/ml/")
+    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **PIPELINE_FAULT)
+    context = task_context(
+        dag_id="agentic_mlops__fraud", run_id="scheduled__7", xcoms={("decide", "decision_id"): decision_id}
+    )
+    EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default").send(context)
+    [post] = slack_double.calls_to("chat.postMessage")
+    text = post.args["text"]
+    assert text.splitlines()[0].endswith("run `scheduled__7`). Nothing was started.")
+    assert f"<https://airflow.example.com/ml/agentic-mlops/models/fraud/decisions/{decision_id}|decision trace>" in text
+    assert "<https://airflow.example.com/ml/agentic-mlops/models/fraud|model page>" in text
+    # without Slack the log has the same links as plain URLs
+    with caplog.at_level(logging.WARNING):
+        EscalationNotifier(model_name="fraud", slack_conn_id="no_such_slack").send(context)
+    assert f"decision trace: https://airflow.example.com/ml/agentic-mlops/models/fraud/decisions/{decision_id}" in (
+        caplog.text
+    )
