@@ -213,26 +213,15 @@ def render_escalation(
     return "\n".join(lines)
 
 
-def escalation_log_text(
-    model_name: str,
-    decision: Mapping[str, Any],
-    *,
-    dag_id: str | None = None,
-    failed: tuple[str, str, str] | None = None,
-    run_id: str | None = None,
-    links: tuple[tuple[str, str], ...] = (),
-) -> str:
+def escalation_log_text(model_name: str, decision: Mapping[str, Any], **where: Any) -> str:
     """The escalation as plain text for a task log (no Slack markup or escaping), ending with the next step.
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    :param dag_id: the model's DAG (named in the next step).
-    :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
-    :param run_id: the DAG run that escalated. :param links: ``(label, URL)`` of pages to open.
+    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``): see
+        :func:`escalation_facts`.
     """
-    return render_escalation(
-        escalation_facts(model_name, decision, dag_id=dag_id, failed=failed, run_id=run_id, links=links)
-    )
+    return render_escalation(escalation_facts(model_name, decision, **where))
 
 
 __all__ = ["Command", "EscalationFacts", "escalation_facts", "escalation_log_text"]

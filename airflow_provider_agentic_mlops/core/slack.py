@@ -373,29 +373,24 @@ def escalation_text(approval: Mapping[str, Any], *, now: datetime, channel: str 
     return f":rotating_light: Nobody has decided yet{where}. " + reminder_text(approval, now=now)
 
 
-def escalation_message(
-    model_name: str,
-    decision: Mapping[str, Any],
-    *,
-    dag_id: str | None = None,
-    failed: tuple[str, str, str] | None = None,
-    run_id: str | None = None,
-    links: tuple[tuple[str, str], ...] = (),
-) -> str:
+def escalation_message(model_name: str, decision: Mapping[str, Any], **where: Any) -> str:
     """The Slack text a person gets when the agent escalates: what was decided, why, where the trace is and
     what to do next (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_facts`, escaped).
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    :param dag_id: the model's DAG (named in the next step).
-    :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
-    :param run_id: the DAG run that escalated. :param links: ``(label, URL)`` of pages to open.
+    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``): see
+        :func:`~airflow_provider_agentic_mlops.core.escalation.escalation_facts`.
     """
     from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_escalation
 
-    facts = escalation_facts(model_name, decision, dag_id=dag_id, failed=failed, run_id=run_id, links=links)
     return render_escalation(
-        facts, text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", link=link, icon=":warning: "
+        escalation_facts(model_name, decision, **where),
+        text=escape_mrkdwn,
+        code=code,
+        bold=lambda label: f"*{label}*",
+        link=link,
+        icon=":warning: ",
     )
 
 
