@@ -31,16 +31,18 @@ def validate(content, refusal):
 
 @pytest.fixture
 def hook(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path) -> LLMHook:
+    """A hook with room for a slow, loaded machine: an attempt that times out is charged its whole cap, so a
+    short timeout made tests whose answers arrive fail on a busy CI machine."""
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=0.5))
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=10))
     return LLMHook()
 
 
 @pytest.fixture
-def patient_hook(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path) -> LLMHook:
-    """:func:`hook` with room for a slow, loaded machine: for tests whose every attempt must be made."""
+def impatient_hook(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path) -> LLMHook:
+    """:func:`hook` with a 0.5 s timeout: for the tests of what a timeout does."""
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=10))
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=0.5))
     return LLMHook()
 
 
@@ -102,7 +104,8 @@ def test_tool_calls_are_returned_to_the_caller(hook, openai_double):
         (lambda d: d.delayed(3), "timeout"),
     ],
 )
-def test_failure_is_retried_then_the_next_attempt_answers(hook, openai_double, script, error):
+def test_failure_is_retried_then_the_next_attempt_answers(request, openai_double, script, error):
+    hook = request.getfixturevalue("impatient_hook" if error == "timeout" else "hook")
     script(openai_double)
     openai_double.answer("escalate")
     # a budget with room for two attempts: one that timed out counts its whole cap (1024, the connection's)
@@ -124,12 +127,12 @@ def test_retries_are_bounded_then_llm_failure_carries_the_trace(hook, openai_dou
     assert openai_double.pending == 2
 
 
-def test_llm_failure_after_retries_says_the_last_error_in_the_servers_words(patient_hook, openai_double):
+def test_llm_failure_after_retries_says_the_last_error_in_the_servers_words(hook, openai_double):
     openai_double.http_error(
         429, "You exceeded your current quota, please check your plan and billing details.", times=3
     )
     with pytest.raises(LLMFailure) as info:
-        complete(patient_hook)
+        complete(hook)
     assert len(openai_double.requests) == 3
     assert str(info.value).endswith(
         "after 3 attempt(s); last error: HTTP 429: You exceeded your current quota, please check your plan and "
@@ -280,24 +283,22 @@ def test_an_attempt_that_timed_out_counts_its_worst_case_against_the_budget(open
     ],
     ids=["nested-100k-deep", "content-parts"],
 )
-def test_an_unreadable_answer_is_retried_and_every_attempts_tokens_are_counted(patient_hook, openai_double, message):
+def test_an_unreadable_answer_is_retried_and_every_attempts_tokens_are_counted(hook, openai_double, message):
     openai_double._push(ScriptedResponse(body=_completion(message, (100, 50))), times=3)
     with pytest.raises(LLMFailure) as info:
-        complete(patient_hook, max_tokens=500)
+        complete(hook, max_tokens=500)
     assert len(openai_double.requests) == 3 and info.value.attempts == 3
     assert (info.value.prompt_tokens, info.value.completion_tokens) == (300, 150)
     assert isinstance(info.value.raw, str) and info.value.raw
 
 
-def test_an_unexpected_error_while_reading_an_answer_keeps_the_tokens_the_server_reported(patient_hook, openai_double):
+def test_an_unexpected_error_while_reading_an_answer_keeps_the_tokens_the_server_reported(hook, openai_double):
     def broken(content, refusal):
         raise RuntimeError("validator bug")
 
     openai_double.answer("escalate", usage=(100, 50))
     with pytest.raises(LLMFailure, match="RuntimeError: validator bug") as info:
-        patient_hook.complete(
-            messages=MESSAGES, tools=None, response_format=RESPONSE_FORMAT, max_tokens=500, validate=broken
-        )
+        hook.complete(messages=MESSAGES, tools=None, response_format=RESPONSE_FORMAT, max_tokens=500, validate=broken)
     assert (info.value.prompt_tokens, info.value.completion_tokens, info.value.attempts) == (100, 50, 1)
 
 
@@ -329,11 +330,11 @@ def test_without_usage_in_the_response_the_tokens_are_estimated_and_said_so(hook
     ],
     ids=["zero", "negative-prompt", "negative-completion", "absurd"],
 )
-def test_usage_no_server_could_report_is_estimated_and_said_so(patient_hook, openai_double, usage):
+def test_usage_no_server_could_report_is_estimated_and_said_so(hook, openai_double, usage):
     body = _completion({"role": "assistant", "content": json.dumps(ANSWER)}, (0, 0))
     body["usage"] = usage
     openai_double._push(ScriptedResponse(body=body))
-    reply = complete(patient_hook)
+    reply = complete(hook)
     assert reply.usage_estimated is True
     assert 0 < reply.prompt_tokens < 1000 and len(json.dumps(ANSWER)) // 4 <= reply.completion_tokens < 1000
 
@@ -573,11 +574,11 @@ def test_test_connection_passes_a_server_without_a_model_list_and_says_the_model
     assert ok and said in message and "model 'double-model' not checked" in message
 
 
-def test_test_connection_is_bounded_by_the_connections_timeout(hook, openai_double):
+def test_test_connection_is_bounded_by_the_connections_timeout(impatient_hook, openai_double):
     """A server trickling bytes held the test for as long as it liked: it now ends at the request's bound."""
     models = {"object": "list", "data": [{"id": "double-model", "object": "model", "created": 0, "owned_by": "x"}]}
     openai_double.models_response = ScriptedResponse(body=models, trickle=5)
-    ok, message = hook.test_connection()
+    ok, message = impatient_hook.test_connection()
     assert not ok and message == f"no answer from {openai_double.base_url} within 0.5 s (the connection's timeout)"
 
 

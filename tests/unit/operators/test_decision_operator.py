@@ -77,14 +77,16 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def llm_connection(home, openai_double: OpenAIDouble, monkeypatch) -> OpenAIDouble:
-    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=0.3))
+    """The LLM connection, with room for a slow, loaded machine: an attempt that times out is charged its whole
+    cap, so a short timeout failed tests whose answers arrive, on a busy CI machine."""
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=10))
     return openai_double
 
 
 @pytest.fixture
-def patient_llm(home, openai_double: OpenAIDouble, monkeypatch) -> OpenAIDouble:
-    """The LLM connection with room for a slow, loaded machine: for tests whose answer must arrive."""
-    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=10))
+def impatient_llm(home, openai_double: OpenAIDouble, monkeypatch) -> OpenAIDouble:
+    """:func:`llm_connection` with a 0.3 s timeout: for the tests of what a timeout does."""
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(timeout=0.3))
     return openai_double
 
 
@@ -252,7 +254,8 @@ def test_retrain_budget_blocks_retrain_at_critical_drift(llm_connection, store):
         (lambda d: d.answer("delete_model", times=3), "not one of"),
     ],
 )
-def test_llm_failure_is_retried_then_rules_decide_critical_drift_retrains(llm_connection, store, script, error):
+def test_llm_failure_is_retried_then_rules_decide_critical_drift_retrains(request, store, script, error):
+    llm_connection = request.getfixturevalue("impatient_llm" if error == "timeout" else "llm_connection")
     script(llm_connection)
     ti, _ = run(build(), drift_summary(0.8))
     assert len(llm_connection.requests) == 3  # bounded: 1 attempt + 2 retries
@@ -281,10 +284,10 @@ def test_llm_failure_cause_is_in_the_rationale_and_logged_as_a_warning(llm_conne
     ],
 )
 def test_a_tool_call_with_arguments_no_tool_can_read_is_answered_with_an_error_not_a_crash(
-    patient_llm, store, tool, arguments
+    llm_connection, store, tool, arguments
 ):
-    patient_llm.tool_call(tool, arguments, usage=(150, 20))
-    patient_llm.answer("escalate", usage=(300, 40))
+    llm_connection.tool_call(tool, arguments, usage=(150, 20))
+    llm_connection.answer("escalate", usage=(300, 40))
     ti, _ = run(build(mode="llm"), drift_summary(0.3))
     row = store.get_decision(ti.pushed["decision_id"])
     assert (row["final_action"], row["decided_by"]) == ("escalate", "llm")
@@ -305,14 +308,14 @@ def test_a_tool_call_with_arguments_no_tool_can_read_is_answered_with_an_error_n
     ids=["answer", "invalid-answer", "tool-name"],
 )
 def test_nul_and_control_characters_from_the_llm_are_scrubbed_before_the_trace_is_stored(
-    patient_llm, store_url, monkeypatch, script
+    llm_connection, store_url, monkeypatch, script
 ):
     """PostgreSQL refuses NUL in text: unscrubbed, the decision was lost with its tokens."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT",
         json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": store_url}}),
     )
-    script(patient_llm)
+    script(llm_connection)
     ti, _ = run(build(mode="llm"), drift_summary(0.3))
     row = StateStoreHook().get_store().get_decision(ti.pushed["decision_id"])
     assert row["final_action"] == "escalate" and row["prompt_tokens"] >= 2000
@@ -322,7 +325,7 @@ def test_nul_and_control_characters_from_the_llm_are_scrubbed_before_the_trace_i
     assert "\x00" not in stored and "\x07" not in stored
 
 
-def test_the_llms_intermediate_messages_are_stored_clipped_and_scrubbed_in_the_prompt(patient_llm, store):
+def test_the_llms_intermediate_messages_are_stored_clipped_and_scrubbed_in_the_prompt(llm_connection, store):
     message = {
         "role": "assistant",
         "content": "thinking\x00 " + "B" * 1_000_000,
@@ -334,8 +337,8 @@ def test_the_llms_intermediate_messages_are_stored_clipped_and_scrubbed_in_the_p
             }
         ],
     }
-    patient_llm._push(ScriptedResponse(body=_completion(message, (900, 30), finish_reason="tool_calls")))
-    patient_llm.answer("escalate")
+    llm_connection._push(ScriptedResponse(body=_completion(message, (900, 30), finish_reason="tool_calls")))
+    llm_connection.answer("escalate")
     ti, _ = run(build(mode="llm"), drift_summary(0.3))
     row = store.get_decision(ti.pushed["decision_id"])
     (assistant,) = [m for m in row["prompt"] if m["role"] == "assistant"]
