@@ -700,22 +700,27 @@ def test_a_configured_champion_that_cannot_be_loaded_escalates_and_says_why(
         assert "has no version left" in decision["rationale"]
 
 
+def _labelled_check_with_champion_of(model: str, tmp_path: Path) -> DriftCheckOperator:
+    """A drift check with labels, reading ``model``'s champion (``models:/<model>@champion``)."""
+    reference, current = imbalanced(2000, 1), imbalanced(2000, 2)
+    return DriftCheckOperator(
+        task_id="check_drift",
+        model_name=model,
+        reference=lambda: reference,
+        current=lambda: current,
+        label_column="y",
+        champion_model_uri=f"models:/{model}@champion",
+        report_prefix=str(tmp_path / "reports"),
+    )
+
+
 def test_no_champion_registered_yet_is_a_first_model_not_an_incident(
     tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("mlflow")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    reference, current = imbalanced(2000, 1), imbalanced(2000, 2)
-    op = DriftCheckOperator(
-        task_id="check_drift",
-        model_name="newbie",
-        reference=lambda: reference,
-        current=lambda: current,
-        label_column="y",
-        champion_model_uri="models:/newbie@champion",
-        report_prefix=str(tmp_path / "reports"),
-    )
+    op = _labelled_check_with_champion_of("newbie", tmp_path)
 
     summary = op.execute(context())
     action, decision = decide_on(summary, "newbie")
@@ -737,16 +742,7 @@ def test_versions_without_the_champion_alias_say_to_set_it_on_the_version_in_pro
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     client.create_registered_model("house-price")
     client.create_model_version("house-price", source=(tmp_path / "model").as_uri())
-    reference, current = imbalanced(2000, 1), imbalanced(2000, 2)
-    op = DriftCheckOperator(
-        task_id="check_drift",
-        model_name="house-price",
-        reference=lambda: reference,
-        current=lambda: current,
-        label_column="y",
-        champion_model_uri="models:/house-price@champion",
-        report_prefix=str(tmp_path / "reports"),
-    )
+    op = _labelled_check_with_champion_of("house-price", tmp_path)
 
     champion = op.execute(context())["evidence"]["champion"]
 
