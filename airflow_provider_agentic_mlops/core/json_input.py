@@ -16,16 +16,41 @@ class JsonInputError(ValueError):
     """The bytes are not JSON this provider accepts; the message says why in one line."""
 
 
-def parse_json(data: bytes | str, *, what: str = "the body", max_depth: int = MAX_DEPTH) -> Any:
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def parse_json(
+    data: bytes | str, *, what: str = "the body", max_depth: int = MAX_DEPTH, unique_keys: bool = False
+) -> Any:
     """``data`` parsed as JSON, refusing nesting deeper than ``max_depth``.
 
     :param data: the raw bytes (UTF-8) or text.
     :param what: names the input in the error message.
     :param max_depth: the deepest nesting of objects and arrays accepted.
-    :raises JsonInputError: not UTF-8, not JSON, too deep, or a number too long to convert.
+    :param unique_keys: refuse an object that gives a key twice (``json`` keeps the last silently, where a
+        proxy or a log may read the first).
+    :raises JsonInputError: not UTF-8, not JSON, too deep, a key given twice (``unique_keys``), or a number
+        too long to convert.
     """
     try:
-        value = json.loads(data)
+        value = json.loads(data, object_pairs_hook=_unique_pairs) if unique_keys else json.loads(data)
+    except _DuplicateKey as err:
+        raise JsonInputError(
+            f"{what} has the key {repr(err.key)[:100]} twice in one object: send each key once"
+        ) from None
     except RecursionError:
         raise JsonInputError(f"{what} is nested too deeply (more than {max_depth} levels)") from None
     except UnicodeDecodeError as err:

@@ -575,7 +575,14 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
             raise AlertError(422, f"{source} payload: no alert has {_no_label_hint(model_label)}")
         return alerts
     model = payload.get("model") or payload.get(model_label)
-    if not model or not isinstance(model, str):
+    if model and not isinstance(model, str):
+        key = "model" if payload.get("model") else model_label
+        raise AlertError(
+            422,
+            f"plain payload: {key!r} must be a string naming the model, got {type(model).__name__} "
+            f'{json.dumps(model)[:80]}: send e.g. {{"{key}": "fraud-detector"}}',
+        )
+    if not model:
         raise AlertError(
             422,
             "not an Alertmanager or Grafana payload (no 'alerts' list), and no 'model' for the plain form "
@@ -1095,7 +1102,7 @@ async def receive_alerts(request: Request) -> JSONResponse:
                 "by model (group_by: ['model'] on the route), or shorten the alerts' annotations",
             )
         try:
-            payload = parse_json(body or b"null")
+            payload = parse_json(body or b"null", unique_keys=True)
         except JsonInputError as err:
             raise AlertError(422, str(err)) from None
         model_label = configured_model_label()

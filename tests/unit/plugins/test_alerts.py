@@ -53,6 +53,14 @@ def test_the_model_comes_from_the_configured_label_else_from_common_labels() -> 
     assert [a.status for a in parse_alerts(payload, model_label="service")] == ["firing", "firing"]
 
 
+@pytest.mark.parametrize("model", [5, ["m"], {"name": "m"}, True])
+def test_a_plain_model_that_is_not_a_string_is_refused_naming_its_type(model: object) -> None:
+    says = rf"'model' must be a string naming the model, got {type(model).__name__}"
+    with pytest.raises(AlertError, match=says) as err:
+        parse_alerts({"model": model, "status": "firing"})
+    assert err.value.status == 422
+
+
 def test_summary_falls_back_from_annotations_to_the_alert_name() -> None:
     [alert] = parse_alerts({"alerts": [{"status": "resolved", "labels": {"model": "m", "alertname": "Drift"}}]})
     assert alert.summary == "Drift" and alert.status == "resolved"
