@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_agentic_mlops.core import slack as slack_messages
 from airflow_provider_agentic_mlops.core.approval_policy import (
     SLACK_VIAS,
+    TASK_INSTANCE_DELETED,
     WAIT_ENDED_STATES,
     Allowlist,
     ApprovalRefused,
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores
-    from airflow_provider_agentic_mlops.core.jobs import TaskStateReader
+    from airflow_provider_agentic_mlops.core.approval_policy import SensorStateReader
 
 log = logging.getLogger(__name__)
 
@@ -493,7 +494,7 @@ def decide(
     identities: Identities | None = None,
     emails: SlackEmails | None = None,
     message_ts: str | None = None,
-    task_state: TaskStateReader | None = None,
+    task_state: SensorStateReader | None = None,
 ) -> ApprovalOutcome:
     """Record one person's decision on a request and bring its Slack message up to date.
 
@@ -607,29 +608,29 @@ def decide(
         return outcome
 
 
-def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: TaskStateReader | None = None) -> str | None:
-    """The Airflow state of ``approval``'s sensor task when its run no longer waits for the decision
-    (:data:`~airflow_provider_agentic_mlops.core.approval_policy.WAIT_ENDED_STATES`), else None. A request
-    that does not name its sensor task (made before requests named it) is not checked.
+def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: SensorStateReader | None = None) -> str | None:
+    """The Airflow state of ``approval``'s sensor task instance when its run no longer waits for the decision
+    (:data:`~airflow_provider_agentic_mlops.core.approval_policy.WAIT_ENDED_STATES`, including
+    :data:`~airflow_provider_agentic_mlops.core.approval_policy.TASK_INSTANCE_DELETED` when Airflow no longer
+    has it, e.g. its run was deleted), else None. A request that does not name its sensor task (made before
+    requests named it) is not checked; one that names no map index (made before requests named it) reads the
+    unmapped task instance (-1).
 
     :raises ApprovalRefused: the state cannot be read and the vote is an approve. Fail safe: an approve
         recorded for a run that no longer waits would be answered "approved" while nothing promotes, so it is
         refused (the person can click again; an unreadable metadata database leaves Airflow's API server,
         where clicks arrive, mostly down anyway). A deny is recorded: it never promotes anything.
     """
-    task_id = (approval.get("details") or {}).get("sensor_task_id")
+    details = approval.get("details") or {}
+    task_id = details.get("sensor_task_id")
     if not task_id:
         return None
+    map_index = _sensor_map_index(details)
     try:
-        state = (task_state or _airflow_task_state)(approval["dag_id"], approval["run_id"], task_id)
+        state = (task_state or _airflow_task_state)(approval["dag_id"], approval["run_id"], task_id, map_index)
     except Exception as err:
         log.warning(
-            "could not read the state of task %s/%s/%s of approval %s: %s",
-            approval["dag_id"],
-            approval["run_id"],
-            task_id,
-            approval["id"],
-            err,
+            "could not read the state of task %s of approval %s: %s", _sensor_task(approval), approval["id"], err
         )
         if not approve:
             return None
@@ -640,11 +641,28 @@ def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: TaskState
     return state if state in WAIT_ENDED_STATES else None
 
 
-def _airflow_task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
-    """The task's state in Airflow (``liveness.read_task_state``): where a decision looks by default."""
+def _sensor_map_index(details: dict[str, Any]) -> int:
+    """The map index of the request's sensor task instance: -1 (not mapped) when the request names none."""
+    try:
+        return int(details.get("sensor_map_index", -1))
+    except (TypeError, ValueError):
+        return -1
+
+
+def _sensor_task(approval: dict[str, Any]) -> str:
+    """``dag_id/run_id/task_id``, with ``[map_index]`` for a mapped sensor: the request's sensor task instance."""
+    details = approval.get("details") or {}
+    map_index = _sensor_map_index(details)
+    task = f"{approval['dag_id']}/{approval['run_id']}/{details.get('sensor_task_id')}"
+    return f"{task}[{map_index}]" if map_index >= 0 else task
+
+
+def _airflow_task_state(dag_id: str, run_id: str, task_id: str, map_index: int) -> str | None:
+    """The task instance's state in Airflow (``liveness.read_task_state``), where a decision looks by default;
+    :data:`~airflow_provider_agentic_mlops.core.approval_policy.TASK_INSTANCE_DELETED` when Airflow has none."""
     from airflow_provider_agentic_mlops.liveness import read_task_state
 
-    return read_task_state(dag_id, run_id, task_id)
+    return read_task_state(dag_id, run_id, task_id, map_index, missing=TASK_INSTANCE_DELETED)
 
 
 def _cancel_ended_wait(
@@ -656,21 +674,23 @@ def _cancel_ended_wait(
     write_lock: contextlib.AbstractContextManager[Any] | None,
     update_message: bool,
 ) -> ApprovalOutcome:
-    """Cancel the open requests of ``approval``'s run, whose sensor task is ``state`` (finished), as its
-    failure callback would have (``liveness.cancel_approval_of_failed_task``); the outcome tells the voter why."""
+    """Cancel the open requests of ``approval``'s run, whose sensor task is ``state`` (finished, or no longer in
+    Airflow), as its failure callback would have (``liveness.cancel_approval_of_failed_task``); the outcome tells
+    the voter why."""
     from airflow_provider_agentic_mlops.core.state import CANCELLED
 
-    task = f"{approval['dag_id']}/{approval['run_id']}/{approval['details']['sensor_task_id']}"
+    task = _sensor_task(approval)
+    what = "no longer in Airflow (its run was deleted)" if state == TASK_INSTANCE_DELETED else state
     with write_lock or contextlib.nullcontext():
         closed = store.close_approvals_of_run(
             approval["model_name"],
             dag_id=approval["dag_id"],
             run_id=approval["run_id"],
             status=CANCELLED,
-            reason=f"task {task} is {state}: its run no longer waits for approval, so nothing would be promoted",
+            reason=f"task {task} is {what}: its run no longer waits for approval, so nothing would be promoted",
         )
     if closed:
-        log.warning("Cancelled approval request(s) %s: task %s is %s (no longer waiting)", closed, task, state)
+        log.warning("Cancelled approval request(s) %s: task %s is %s (no longer waiting)", closed, task, what)
     fresh = _get(store, approval["id"])
     if update_message:
         refresh_message(fresh, slack_client=slack_client)
@@ -1059,7 +1079,7 @@ def handle_click(
     write_lock: contextlib.AbstractContextManager[Any] | None = None,
     emails: SlackEmails | None = None,
     stores: ApprovalStores | None = None,
-    task_state: TaskStateReader | None = None,
+    task_state: SensorStateReader | None = None,
 ) -> ClickResult:
     """Record a Slack button click through :func:`decide`; Slack answers are left to ``send_answers``.
 

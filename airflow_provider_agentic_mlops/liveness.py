@@ -27,26 +27,42 @@ def with_callback(existing: Any, callback: Callable[..., Any]) -> list[Callable[
     return [*existing, callback] if isinstance(existing, (list, tuple)) else [existing, callback]
 
 
-def read_task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
-    """The state of one task instance in Airflow, or None when Airflow does not know it."""
+def read_task_state(
+    dag_id: str, run_id: str, task_id: str, map_index: int = -1, *, missing: str | None = None
+) -> str | None:
+    """The state of one task instance in Airflow, or None when Airflow does not know it.
+
+    :param map_index: the copy of a mapped task (``partial().expand()``); -1 for a task that is not mapped.
+    :param missing: returned instead of None when Airflow has no such task instance (e.g. its run was deleted),
+        so a caller can tell it from one that exists without a state yet (e.g. just cleared).
+    """
     from airflow.sdk.execution_time import task_runner
 
     if getattr(task_runner, "SUPERVISOR_COMMS", None) is not None:  # inside a task: no database access
-        states = task_runner.RuntimeTaskInstance.get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id])
-        state = (states.get(run_id) or {}).get(task_id)
+        states = task_runner.RuntimeTaskInstance.get_task_states(
+            dag_id=dag_id, map_index=map_index, task_ids=[task_id], run_ids=[run_id]
+        )
+        of_run = states.get(run_id) or {}
+        key = task_id if map_index < 0 else f"{task_id}_{map_index}"  # how the Execution API names a mapped copy
+        if key not in of_run:
+            return missing
+        state = of_run[key]
         return str(state) if state is not None else None
     from airflow import settings
 
     # A plain connection and a statement compiled once: an ORM session and query cost several times
     # more CPU, paid on every Slack click (which checks that its run still waits).
+    params = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index}
     with settings.engine.connect() as conn:
-        state = conn.execute(_task_state_statement(), {"dag_id": dag_id, "run_id": run_id, "task_id": task_id}).scalar()
-    return str(state) if state is not None else None
+        row = conn.execute(_task_state_statement(), params).first()
+    if row is None:
+        return missing
+    return str(row[0]) if row[0] is not None else None
 
 
 @functools.cache
 def _task_state_statement() -> Any:
-    """``SELECT state FROM task_instance WHERE dag_id, run_id, task_id = :params AND map_index = -1``."""
+    """``SELECT state FROM task_instance WHERE dag_id, run_id, task_id, map_index = :params``."""
     from airflow.models.taskinstance import TaskInstance
     from sqlalchemy import bindparam, select
 
@@ -55,7 +71,7 @@ def _task_state_statement() -> Any:
         table.c.dag_id == bindparam("dag_id"),
         table.c.run_id == bindparam("run_id"),
         table.c.task_id == bindparam("task_id"),
-        table.c.map_index == -1,
+        table.c.map_index == bindparam("map_index"),
     )
 
 

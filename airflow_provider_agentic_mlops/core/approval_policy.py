@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +33,21 @@ from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
 #: The ways of deciding from Slack (the HTTP endpoint, Socket Mode): the Slack allowlist governs them.
 SLACK_VIAS = frozenset({"slack", "slack-socket"})
 
+#: What a :data:`SensorStateReader` returns when Airflow has no such task instance (its run was deleted): the run
+#: cannot resume, so it no longer waits either. Not one of Airflow's states.
+TASK_INSTANCE_DELETED = "deleted"
+
 #: Airflow states of the sensor's task in which its run no longer waits for the decision: the task finished,
 #: perhaps marked by hand in Airflow's UI (which runs no failure callback, so the request stays pending). Not
 #: ``up_for_retry``: the retry asks for the same request and takes a decision made meanwhile; nor a state
 #: while waiting (``deferred``, ``running``, ``up_for_reschedule``, ``queued``, ``scheduled``, none).
-WAIT_ENDED_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+#: A run deleted from Airflow (:data:`TASK_INSTANCE_DELETED`) no longer waits either.
+WAIT_ENDED_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed", TASK_INSTANCE_DELETED})
+
+#: ``task_state(dag_id, run_id, task_id, map_index)``: the Airflow state of a request's sensor task instance
+#: (``map_index`` -1 unless the sensor is mapped); None when it has no state yet, :data:`TASK_INSTANCE_DELETED`
+#: when Airflow has no such task instance.
+SensorStateReader = Callable[[str, str, str, int], "str | None"]
 
 #: The longest identity stored (the votes' ``user_id`` column holds 250 characters).
 MAX_IDENTITY_CHARS = 200
@@ -314,7 +324,9 @@ def _clip(identity: str) -> str:
 __all__ = [
     "SLACK_USER_ID",
     "SLACK_VIAS",
+    "TASK_INSTANCE_DELETED",
     "WAIT_ENDED_STATES",
+    "SensorStateReader",
     "Allowlist",
     "ApprovalRefused",
     "cli_command",

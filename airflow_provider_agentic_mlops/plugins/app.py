@@ -123,7 +123,7 @@ class AppSettings:
     slack_client: Any = None
     members: UsergroupMembers | None = None
     declared_stores: DeclaredStores | None = None
-    task_state: Callable[[str, str, str], str | None] | None = None
+    task_state: Callable[[str, str, str, int], str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _made: dict[str, Any] = field(default_factory=dict)

@@ -229,6 +229,7 @@ class ApprovalSensor(BaseSensorOperator):
                 # whose Airflow state says whether the run still waits (a task marked done by hand runs no
                 # failure callback): a decision on a run that no longer waits cancels the request instead
                 "sensor_task_id": ti.task_id,
+                "sensor_map_index": _map_index(ti),  # a mapped sensor's copy (-1: not mapped)
                 **message_details(
                     drift=drift if isinstance(drift, dict) else None,
                     rationale=rationale,
@@ -347,6 +348,12 @@ class ApprovalSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )
+
+
+def _map_index(ti: Any) -> int:
+    """The task instance's map index: -1 unless the sensor is mapped (``partial().expand()``)."""
+    map_index = getattr(ti, "map_index", None)
+    return map_index if isinstance(map_index, int) else -1
 
 
 def _base_url() -> str:

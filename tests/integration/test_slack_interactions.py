@@ -307,7 +307,7 @@ def test_an_approver_removed_when_the_sensor_asks_again_is_refused_though_the_en
 
 
 @pytest.fixture
-def task_states() -> dict[tuple[str, str, str], str]:
+def task_states() -> dict[tuple[str, str, str, int], str]:
     """The Airflow state of each sensor task, as the endpoint of ``served_with_task_states`` reads it."""
     return {}
 
@@ -316,7 +316,7 @@ def task_states() -> dict[tuple[str, str, str], str]:
 def served_with_task_states(
     sqlite_store: StateStore,
     slack_double: SlackDouble,  # noqa: F811
-    task_states: dict[tuple[str, str, str], str],
+    task_states: dict[tuple[str, str, str, int], str],
 ) -> Iterator[Served]:
     client = WebClient(token="xoxb-test", base_url=slack_double.base_url)
     settings = AppSettings(
@@ -329,13 +329,13 @@ def served_with_task_states(
 
 
 def test_a_click_after_the_run_was_marked_done_by_hand_cancels_the_request_and_says_why(
-    served_with_task_states: Served, task_states: dict[tuple[str, str, str], str]
+    served_with_task_states: Served, task_states: dict[tuple[str, str, str, int], str]
 ) -> None:
     """The sensor's task was marked success in Airflow's UI (no failure callback ran): the click records
     nothing, the request is cancelled, the message says so without promising a promotion, the clicker is told why."""
     served = served_with_task_states
     approval = served.request(run_id="manual__marked", details={"sensor_task_id": "wait_for_approval"})
-    task_states["agentic_mlops__fraud", "manual__marked", "wait_for_approval"] = "success"
+    task_states["agentic_mlops__fraud", "manual__marked", "wait_for_approval", -1] = "success"
     response = served.click(approval, user_id="U_ALICE")
     assert outcome(response) == "already_decided"
     stored = served.store.get_approval(approval["id"])

@@ -18,6 +18,9 @@ from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 from tests.approval_data import request_approval
 from tests.doubles.slack_server import SlackDouble, slack_double  # noqa: F401
 
+#: the default reader, before ``tests/conftest.py`` makes every sensor task wait
+_READ_AIRFLOW_TASK_STATE = approvals._airflow_task_state
+
 
 @pytest.fixture
 def store(sqlite_store: StateStore) -> StateStore:
@@ -657,14 +660,14 @@ def test_a_click_after_the_sensor_was_marked_done_by_hand_cancels_the_request_an
     approval = _request_of_sensor(store, client)
     seen = []
 
-    def task_state(dag_id: str, run_id: str, task_id: str) -> str:
-        seen.append((dag_id, run_id, task_id))
+    def task_state(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+        seen.append((dag_id, run_id, task_id, map_index))
         return state
 
     outcome = approvals.decide(
         store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client, task_state=task_state
     )
-    assert seen == [("agentic_mlops__fraud", "run1", "wait_for_approval")]
+    assert seen == [("agentic_mlops__fraud", "run1", "wait_for_approval", -1)]  # a request naming no map index
     assert not outcome.recorded and outcome.approval["status"] == "cancelled"
     assert f"wait_for_approval is {state}" in outcome.message and "no longer waits" in outcome.message
     stored = store.get_approval(approval["id"])
@@ -685,6 +688,72 @@ def test_a_click_while_the_sensor_waits_is_recorded(store: StateStore, client: W
         slack_client=client,
         task_state=lambda *_: state,
     )
+    assert outcome.recorded and outcome.approval["status"] == "approved"
+
+
+@pytest.fixture
+def airflow_db(tmp_path, monkeypatch: pytest.MonkeyPatch) -> object:
+    """Airflow's metadata database (its task_instance table), where a decision reads the sensor's state."""
+    from airflow import settings
+
+    from tests.doubles.airflow_metadata import task_instance_db
+
+    engine = task_instance_db(tmp_path / "airflow.db")
+    monkeypatch.setattr(settings, "engine", engine)
+    monkeypatch.setattr(approvals, "_airflow_task_state", _READ_AIRFLOW_TASK_STATE)  # not the waiting stand-in
+    return engine
+
+
+def test_an_approve_after_the_run_was_deleted_cancels_the_request(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    airflow_db: object,
+) -> None:
+    """A deleted run has no task instance left: nothing will resume to promote, so the approve is not recorded
+    (the message must not say "Promotion runs next") and the request is cancelled, saying why."""
+    approval = _request_of_sensor(store, client)
+    outcome = approvals.decide(store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client)
+    assert not outcome.recorded and outcome.approval["status"] == "cancelled"
+    assert "wait_for_approval is no longer in Airflow (its run was deleted)" in outcome.message
+    assert store.get_approval(approval["id"])["votes"] == []
+    update = slack_double.calls_to("chat.update")[-1].args
+    assert "Cancelled" in update["text"] and "Promotion runs next" not in update["text"]
+
+
+@pytest.mark.parametrize(("map_index", "recorded"), [(0, False), (1, True)])
+def test_a_mapped_sensor_is_read_at_its_own_map_index(
+    store: StateStore,
+    client: WebClient,
+    airflow_db: object,
+    map_index: int,
+    recorded: bool,
+) -> None:
+    """A mapped sensor (``partial().expand()``) has no unmapped task instance: the request names its map index,
+    and the decision reads that copy's state (failed at 0: cancelled; still waiting at 1: recorded)."""
+    from tests.doubles.airflow_metadata import add_task_instance
+
+    for index, state in ((0, "failed"), (1, "running")):
+        add_task_instance(airflow_db, "agentic_mlops__fraud", "run1", "wait_for_approval", index, state)
+    details = {"sensor_task_id": "wait_for_approval", "sensor_map_index": map_index}
+    approval = _request(store, client, details=details).approval
+    outcome = approvals.decide(store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client)
+    if recorded:
+        assert outcome.recorded and outcome.approval["status"] == "approved"
+    else:
+        assert not outcome.recorded and outcome.approval["status"] == "cancelled"
+        assert "wait_for_approval[0] is failed" in outcome.message
+
+
+def test_a_sensor_task_cleared_but_not_yet_running_still_waits(
+    store: StateStore, client: WebClient, airflow_db: object
+) -> None:
+    """A task instance Airflow has without a state (just cleared) is not a deleted one: its run still waits."""
+    from tests.doubles.airflow_metadata import add_task_instance
+
+    add_task_instance(airflow_db, "agentic_mlops__fraud", "run1", "wait_for_approval", -1, None)
+    approval = _request_of_sensor(store, client)
+    outcome = approvals.decide(store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client)
     assert outcome.recorded and outcome.approval["status"] == "approved"
 
 

@@ -219,30 +219,50 @@ def test_read_task_state_reads_the_task_instance_from_airflows_metadata_database
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Outside a task (the API server, where Slack clicks arrive; the CLI) the state comes from the
-    metadata database: the task named, not its mapped copies nor the same task of another run."""
-    import uuid
-
-    import sqlalchemy as sa
+    metadata database: the task named at the map index named, not the same task of another run."""
     from airflow import settings
-    from airflow.models import import_all_models
-    from airflow.models.taskinstance import TaskInstance
 
     from airflow_provider_agentic_mlops.liveness import read_task_state
+    from tests.doubles.airflow_metadata import add_task_instance, task_instance_db
 
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'airflow.db'}")
-    import_all_models()  # the task_instance table's foreign keys name the others
-    table = TaskInstance.__table__
-    table.metadata.create_all(engine)
-    # the columns a row needs (NOT NULL, no default), besides the key and the state
-    needs = {"pool": "default_pool", "pool_slots": 1, "try_number": 0, "max_tries": 0, "hostname": ""}
-    needs |= {"priority_weight": 1}
-    with engine.begin() as conn:
-        for run_id, map_index, state in (("r1", -1, "deferred"), ("r1", 0, "failed"), ("r2", -1, "success")):
-            key = {"id": uuid.uuid4(), "dag_id": "d", "task_id": "wait", "run_id": run_id, "map_index": map_index}
-            conn.execute(table.insert().values(**key, state=state, **{k: v for k, v in needs.items() if k in table.c}))
+    engine = task_instance_db(tmp_path / "airflow.db")
+    for run_id, map_index, state in (("r1", -1, "deferred"), ("r1", 0, "failed"), ("r2", -1, "success")):
+        add_task_instance(engine, "d", run_id, "wait", map_index, state)
+    add_task_instance(engine, "d", "r4", "wait", -1, None)  # e.g. cleared: known, with no state yet
     monkeypatch.setattr(settings, "engine", engine)
 
     assert read_task_state("d", "r1", "wait") == "deferred"
     assert read_task_state("d", "r2", "wait") == "success"
     assert read_task_state("d", "r3", "wait") is None
     assert read_task_state("d", "r1", "other") is None
+    # a mapped task's copy at its map index
+    assert read_task_state("d", "r1", "wait", 0) == "failed"
+    assert read_task_state("d", "r1", "wait", 1) is None
+    # ``missing`` tells a task instance Airflow does not have (its run deleted) from one without a state
+    assert read_task_state("d", "r3", "wait", missing="gone") == "gone"
+    assert read_task_state("d", "r1", "wait", 1, missing="gone") == "gone"
+    assert read_task_state("d", "r4", "wait", missing="gone") is None
+
+
+def test_read_task_state_inside_a_task_asks_the_execution_api_for_the_copy_at_its_map_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inside a task the Task SDK answers; it names a mapped copy ``<task_id>_<map_index>``."""
+    from airflow.sdk.execution_time import task_runner
+
+    from airflow_provider_agentic_mlops.liveness import read_task_state
+
+    asked = []
+
+    def get_task_states(**query: object) -> dict:
+        asked.append(query)
+        return {"r1": {"wait": "deferred", "wait_0": "failed", "wait_2": None}}
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
+    monkeypatch.setattr(task_runner.RuntimeTaskInstance, "get_task_states", staticmethod(get_task_states))
+    assert read_task_state("d", "r1", "wait") == "deferred"
+    assert read_task_state("d", "r1", "wait", 0) == "failed"
+    assert read_task_state("d", "r1", "wait", 2, missing="gone") is None
+    assert read_task_state("d", "r1", "wait", 1, missing="gone") == "gone"
+    assert read_task_state("d", "r9", "wait", missing="gone") == "gone"
+    assert asked[1] == {"dag_id": "d", "map_index": 0, "task_ids": ["wait"], "run_ids": ["r1"]}

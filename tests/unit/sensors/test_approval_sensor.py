@@ -156,15 +156,37 @@ def test_a_click_after_the_sensor_was_marked_failed_by_hand_cancels_its_request(
     trigger = _defer(sensor, _context())
     seen = []
 
-    def marked_failed(*task: str) -> str:
+    def marked_failed(*task: str | int) -> str:
         seen.append(task)
         return "failed"
 
     outcome = approvals.decide(
         sensor.store, trigger.approval_id, approve=True, user="U_ALICE", via="slack", task_state=marked_failed
     )
-    assert seen == [("agentic_mlops__fraud", "manual__1", "wait_for_approval")]
+    assert seen == [("agentic_mlops__fraud", "manual__1", "wait_for_approval", -1)]
     assert not outcome.recorded and outcome.approval["status"] == "cancelled"
+
+
+def test_a_mapped_sensor_names_its_map_index_in_its_request(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """A mapped sensor's run waits in its copy at one map index: a decision reads that copy's state."""
+    sensor = _sensor()
+    context = _context()
+    context["ti"].map_index = 1
+    trigger = _defer(sensor, context)
+    seen = []
+
+    def waiting(*task: str | int) -> str:
+        seen.append(task)
+        return "deferred"
+
+    outcome = approvals.decide(
+        sensor.store, trigger.approval_id, approve=True, user="U_ALICE", via="slack", task_state=waiting
+    )
+    assert seen == [("agentic_mlops__fraud", "manual__1", "wait_for_approval", 1)]
+    assert outcome.recorded
 
 
 def test_a_denied_request_fails_the_task(slack_double: SlackDouble, slack_connection: str) -> None:  # noqa: F811
