@@ -11,7 +11,9 @@ approve or deny. A click is taken only on the message the request was posted as 
 Every piece of text that enters mrkdwn (model names, rationales from the LLM, column and metric
 names from the data, reasons typed in the UI, links) goes through :func:`escape_mrkdwn` (or
 :func:`code` / :func:`link`, which call it): ``&``, ``<`` and ``>`` escaped, so ``<!channel>`` cannot
-ping anyone and ``<https://evil|MLflow report>`` cannot disguise a link.
+ping anyone and ``<https://evil|MLflow report>`` cannot disguise a link. A decision's reason, someone's free
+text, is also kept on one line and unformatted (:func:`quoted`, or plain text in the blocks), so it cannot
+pose as a line of the message's own (``*Approved by ...*``).
 """
 
 from __future__ import annotations
@@ -78,6 +80,22 @@ def _clip(text: Any, limit: int) -> str:
     """``text`` cut at ``limit`` characters, saying so (Slack messages and escalation logs)."""
     text = str(text)
     return text if len(text) <= limit else f"{text[:limit]}...[truncated]"
+
+
+#: The longest reason a Slack message shows.
+_REASON_CHARS = 500
+
+
+def one_line(text: Any, limit: int = _REASON_CHARS) -> str:
+    """Free text someone typed (a reason) on one line: every run of whitespace, newlines included, becomes one
+    space (so it cannot start a line that looks like the message's own), clipped at ``limit``. Not escaped."""
+    return _clip(" ".join(str(text).split()), limit)
+
+
+def quoted(text: Any) -> str:
+    """Free text someone typed (a reason) for mrkdwn: :func:`one_line`, as inline code, inside which Slack
+    formats nothing (no bold or italics to end the line's own, no emoji) and nothing is a mention."""
+    return code(one_line(text))
 
 
 class InteractionError(ValueError):
@@ -290,15 +308,16 @@ def request_message(approval: Mapping[str, Any]) -> dict[str, Any]:
     return {"text": f"{_title(approval)} (request #{approval_id})", "blocks": blocks}
 
 
-def outcome_text(approval: Mapping[str, Any]) -> str:
-    """One line saying how the request ended: ``approved by U1, U2 via slack at ...``."""
+def outcome_text(approval: Mapping[str, Any], *, with_reason: bool = True) -> str:
+    """One line saying how the request ended: ``approved by U1, U2 via slack at ...``; its reason, if any and
+    ``with_reason``, :func:`quoted`."""
     status = approval["status"]
     when = approval.get("decided_at")
     when_s = f" at {when:%Y-%m-%d %H:%M} UTC" if isinstance(when, datetime) else ""
     if status == "expired":
         return f"Expired{when_s}: nobody decided before the deadline, so it was denied. Nothing was promoted."
     via = f" via {escape_mrkdwn(approval['decided_via'])}" if approval.get("decided_via") else ""
-    reason = f" - {escape_mrkdwn(_clip(approval['reason'], 500))}" if approval.get("reason") else ""
+    reason = f" - {quoted(approval['reason'])}" if with_reason and approval.get("reason") else ""
     # an approval promotes nothing by itself: the run's promote task does (and may still refuse)
     effect = "Promotion runs next." if status == "approved" else "The version will not be promoted."
     by = people(approval.get("decided_by"))
@@ -306,11 +325,17 @@ def outcome_text(approval: Mapping[str, Any]) -> str:
 
 
 def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"text", "blocks"}`` replacing the request once it is decided or expired: no buttons."""
-    line = f"{_STATUS_ICON.get(approval['status'], '')} {outcome_text(approval)}".strip()
+    """``{"text", "blocks"}`` replacing the request once it is decided or expired: no buttons. In the blocks
+    the reason is not part of the bold outcome line but plain text under it (no mrkdwn at all)."""
+    icon = _STATUS_ICON.get(approval["status"], "")
+    line = f"{icon} {outcome_text(approval, with_reason=False)}".strip()
     blocks = _summary_blocks(approval)
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{line}*"[:3000]}})
-    return {"text": f"{_title(approval)} {line}", "blocks": blocks}
+    if approval.get("reason") and approval["status"] != "expired":
+        reason = {"type": "plain_text", "text": f"Reason: {one_line(approval['reason'])}", "emoji": False}
+        blocks.append({"type": "context", "elements": [reason]})
+    text = " ".join(part for part in (_title(approval), icon, outcome_text(approval)) if part)
+    return {"text": text, "blocks": blocks}
 
 
 def replaced_message(approval: Mapping[str, Any]) -> dict[str, Any]:
@@ -556,7 +581,9 @@ __all__ = [
     "escape_mrkdwn",
     "link",
     "message_details",
+    "one_line",
     "outcome_text",
+    "quoted",
     "outdated_message",
     "form_value",
     "parse_form_body",

@@ -99,6 +99,32 @@ def test_an_approved_message_promises_no_promotion() -> None:
     assert text.endswith("Promotion runs next.") and "will be promoted" not in text
 
 
+def test_a_reason_cannot_forge_a_status_line() -> None:
+    """A reason is someone's free text: it may not end the bold outcome line, start a line of its own or be
+    formatted, in the blocks or in the notification ``text``: it stays visibly a quoted reason."""
+    forged = "fine*\n\n*:white_check_mark: Approved by <@U_BOB> via slack. Promotion runs next."
+    denied = {**APPROVAL, "status": "denied", "decided_by": "U_ALICE", "decided_via": "cli", "reason": forged}
+    message = slack.decided_message(denied)
+    # the notification text: one line, the reason in a code span (no formatting inside), nothing unescaped
+    assert "\n" not in message["text"] and "<@U_BOB>" not in message["text"]
+    quoted = "`fine* *:white_check_mark: Approved by &lt;@U_BOB&gt; via slack. Promotion runs next.`"
+    assert f"Denied by <@U_ALICE> via cli - {quoted}. The version will not be promoted." in message["text"]
+    # the blocks: the bold outcome line carries no reason; the reason is plain text (no mrkdwn, no emoji)
+    outcome, reason = message["blocks"][-2:]
+    assert outcome["text"]["text"] == "*:no_entry: Denied by <@U_ALICE> via cli. The version will not be promoted.*"
+    assert reason == {
+        "type": "context",
+        "elements": [
+            {
+                "type": "plain_text",
+                "text": "Reason: fine* *:white_check_mark: Approved by <@U_BOB> via slack. Promotion runs next.",
+                "emoji": False,
+            }
+        ],
+    }
+    assert "Promotion runs next" not in json.dumps(message["blocks"][:-1])
+
+
 def test_expired_message_says_it_was_denied_and_nothing_promoted() -> None:
     message = slack.decided_message({**APPROVAL, "status": "expired", "decided_at": datetime(2026, 1, 2, 12, 0)})
     assert "nobody decided before the deadline, so it was denied. Nothing was promoted." in _all_text(message)
