@@ -1068,6 +1068,12 @@ def _replaced(store: StateStore, approval: dict[str, Any], click: slack_messages
     return {"channel": click.channel_id, "ts": click.message_ts} in replaced
 
 
+def _refused_text(why: str) -> str:
+    """The answer to a refused click: ``why`` (a clause, or sentences ending with a period) as one sentence."""
+    why = why.rstrip()
+    return f"Refused: {why}{'' if why.endswith('.') else '.'} Nothing recorded."
+
+
 def handle_click(
     store: StateStore,
     click: slack_messages.ApprovalClick,
@@ -1128,9 +1134,7 @@ def handle_click(
         # the request's own out-of-date message (a newer one is recorded) loses its buttons; one without a
         # newer message may have just been posted, before its ts was recorded, and is left as it is
         outdated = approval if ours and approval.get("slack_ts") else None
-        return ClickResult(
-            "wrong_message", f"Refused: {wrong} Nothing recorded.", click, slack_client=client, outdated=outdated
-        )
+        return ClickResult("wrong_message", _refused_text(wrong), click, slack_client=client, outdated=outdated)
     try:
         outcome = decide(
             store,
@@ -1149,7 +1153,7 @@ def handle_click(
             task_state=task_state,
         )
     except ApprovalRefused as err:
-        return ClickResult("refused", f"Refused: {err}. Nothing recorded.", click, approval, client)
+        return ClickResult("refused", _refused_text(str(err)), click, approval, client)
     except StateStoreError as err:
         return ClickResult("unknown", str(err), click, slack_client=client)
     if facts is not None and approval_gate(outcome.approval) != approval_gate(approval):

@@ -114,6 +114,19 @@ def test_empty_allowlist_refuses_every_slack_click_but_the_cli_still_decides(
     assert outcome.recorded and outcome.approval["status"] == "approved"
 
 
+@pytest.mark.parametrize("approvers", [[], ["U_BOB"]])
+def test_a_refused_click_is_answered_in_sentences_with_one_period(
+    store: StateStore, client: WebClient, approvers: list[str]
+) -> None:
+    """Refusals end with a period or not (no Slack approvers: several sentences; not an approver: one clause):
+    the answer adds "Nothing recorded." after exactly one."""
+    approval = _request(store, client, approvers=approvers).approval
+    click = ApprovalClick(approval["id"], True, "U_ALICE", None, "T", "C_APPROVALS", approval["slack_ts"], None)
+    result = approvals.handle_click(store, click, slack_client=client)
+    assert result.kind == "refused" and result.text.endswith(". Nothing recorded.")
+    assert ".." not in result.text
+
+
 def test_usergroup_members_may_decide_and_the_member_list_is_cached(
     store: StateStore,
     client: WebClient,
