@@ -614,7 +614,7 @@ def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: SensorSta
     :data:`~airflow_provider_agentic_mlops.core.approval_policy.TASK_INSTANCE_DELETED` when Airflow no longer
     has it, e.g. its run was deleted), else None. A request that does not name its sensor task (made before
     requests named it) is not checked; one that names no map index (made before requests named it) reads the
-    unmapped task instance (-1).
+    unmapped task instance (-1), and a missing one does not end its wait.
 
     :raises ApprovalRefused: the state cannot be read and the vote is an approve. Fail safe: an approve
         recorded for a run that no longer waits would be answered "approved" while nothing promotes, so it is
@@ -638,6 +638,10 @@ def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: SensorSta
             f"could not check that run {approval['run_id']} still waits for request {approval['id']} (Airflow's "
             f"task state is unreadable: {type(err).__name__}); nothing recorded, try again in a moment"
         ) from err
+    if state == TASK_INSTANCE_DELETED and "sensor_map_index" not in details:
+        # made before requests named a map index: a mapped sensor has no unmapped task instance, so a missing
+        # one may be a live wait; such a request is taken as it was before the upgrade
+        return None
     return state if state in WAIT_ENDED_STATES else None
 
 

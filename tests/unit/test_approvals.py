@@ -658,7 +658,7 @@ def test_a_failed_post_names_the_channel_and_a_retry_posts_it(
 def _request_of_sensor(store: StateStore, client: WebClient) -> dict:
     """A request as the sensor makes it: its details name the sensor's task, whose Airflow state says whether
     the run still waits for the decision."""
-    return _request(store, client, details={"sensor_task_id": "wait_for_approval"}).approval
+    return _request(store, client, details={"sensor_task_id": "wait_for_approval", "sensor_map_index": -1}).approval
 
 
 @pytest.mark.parametrize("state", ["success", "failed", "skipped", "upstream_failed", "removed"])
@@ -680,7 +680,7 @@ def test_a_click_after_the_sensor_was_marked_done_by_hand_cancels_the_request_an
     outcome = approvals.decide(
         store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client, task_state=task_state
     )
-    assert seen == [("agentic_mlops__fraud", "run1", "wait_for_approval", -1)]  # a request naming no map index
+    assert seen == [("agentic_mlops__fraud", "run1", "wait_for_approval", -1)]
     assert not outcome.recorded and outcome.approval["status"] == "cancelled"
     assert f"wait_for_approval is {state}" in outcome.message and "no longer waits" in outcome.message
     stored = store.get_approval(approval["id"])
@@ -732,6 +732,20 @@ def test_an_approve_after_the_run_was_deleted_cancels_the_request(
     assert store.get_approval(approval["id"])["votes"] == []
     update = slack_double.calls_to("chat.update")[-1].args
     assert "Cancelled" in update["text"] and "Promotion runs next" not in update["text"]
+
+
+def test_a_request_made_before_requests_named_a_map_index_is_not_cancelled_for_a_missing_task(
+    store: StateStore, client: WebClient, airflow_db: object
+) -> None:
+    """A request from before the upgrade names its sensor task but no map index: for a mapped sensor the
+    unmapped task instance it reads never existed, so "missing" cannot tell a deleted run from a mapped one,
+    and the vote is taken as it was before (a live wait must not be cancelled by an upgrade)."""
+    from tests.doubles.airflow_metadata import add_task_instance
+
+    add_task_instance(airflow_db, "agentic_mlops__fraud", "run1", "wait_for_approval", 0, "running")
+    approval = _request(store, client, details={"sensor_task_id": "wait_for_approval"}).approval
+    outcome = approvals.decide(store, approval["id"], approve=True, user="U_ALICE", via="slack", slack_client=client)
+    assert outcome.recorded and outcome.approval["status"] == "approved"
 
 
 @pytest.mark.parametrize(("map_index", "recorded"), [(0, False), (1, True)])
