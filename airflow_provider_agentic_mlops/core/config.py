@@ -753,6 +753,18 @@ def _unknown_top_level_keys(data: dict[Any, Any]) -> list[str]:
     return problems
 
 
+def _entries_by_name(entries: list[Any], defaults: dict[str, Any]) -> dict[str, list[int]]:
+    """The positions of the entries of each model name (:func:`_label`, ``defaults`` merged in). An entry with a
+    taken name is not told from the original by its position: one pasted above a running model would take over its
+    DAG, one below would be dropped. So every entry of a name given twice is refused, and the model's DAG keeps its
+    last valid entry."""
+    found: dict[str, list[int]] = {}
+    for index, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            found.setdefault(_label(index, _merge(defaults, entry))[0], []).append(index)
+    return found
+
+
 def read_models(
     data: Any, *, source: str = "models.yaml", repeated_keys: Mapping[int, list[str]] | None = None
 ) -> ModelEntries:
@@ -780,6 +792,7 @@ def read_models(
     valid: dict[str, tuple[ModelSpec, dict[str, Any]]] = {}
     written: dict[str, dict[str, Any]] = {}  # each entry as written, defaults merged in, by its key in problems
     positions: dict[str, int] = {}  # the key in problems or valid -> the position of its entry
+    sharing = _entries_by_name(doc.models, doc.defaults)
     for index, entry in enumerate(doc.models):
         if not isinstance(entry, dict):
             label = f"#{index + 1}"
@@ -790,12 +803,15 @@ def read_models(
             continue
         merged = _merge(doc.defaults, entry)
         label, shown = _label(index, merged)  # a name in defaults is every such model's name: duplicates
-        if label in positions:  # the first keeps its DAG: a new entry must not break a model running unchanged
-            number = f"#{index + 1}"
-            written[number] = merged
-            problems.setdefault(number, []).append(
-                f"{source}: model {shown!r} (entry {number}): the name is taken by entry #{positions[label] + 1} "
-                "already; model names must be unique: rename this one"
+        if label in positions:  # a later entry of a refused name: its error is said once, on the model's DAG
+            continue
+        if len(sharing.get(label, ())) > 1:  # refused all: which one was meant is for a person to say
+            positions[label] = index
+            written[label] = merged
+            numbers = [f"#{i + 1}" for i in sharing[label]]
+            problems.setdefault(label, []).append(
+                f"{source}: model {shown!r}: entries {', '.join(numbers[:-1])} and {numbers[-1]} have the same name; "
+                "model names must be unique: rename one (none of them is used until then)"
             )
             continue
         positions[label] = index

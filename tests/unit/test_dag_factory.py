@@ -364,6 +364,21 @@ def test_a_model_whose_entry_breaks_keeps_running_its_last_valid_entry_and_says_
     assert "models-yaml-error" not in fixed.tags and fixed.dag_display_name == "agentic_mlops__ltv"
 
 
+def test_an_entry_pasted_above_a_running_model_with_its_name_does_not_take_over_its_dag(tmp_path) -> None:
+    # both entries are refused: the model keeps running its last valid entry, flagged, and no stray DAG appears
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    build_dags(path)
+    pasted = "  - {name: ltv, schedule: '@hourly', drift: {reference: o.parquet, current: o.parquet, label_column: y}}"
+    path.write_text(FLEET.replace("models:\n", f"models:\n{pasted}\n"))
+    built = build_dags(path)
+    assert sorted(built) == ["agentic_mlops__churn", "agentic_mlops__fraud", "agentic_mlops__ltv"]
+    ltv = built["agentic_mlops__ltv"]
+    assert set(ltv.task_ids) == LOOP_TASKS and ltv.schedule == "@daily"  # the last valid entry, not the pasted one
+    assert ltv.get_task("check_drift").reference.endswith("/r.parquet")
+    assert "models-yaml-error" in ltv.tags and "entries #1 and #4 have the same name" in ltv.description
+
+
 def test_a_typo_in_a_top_level_key_fails_every_models_dag_not_the_file_and_each_keeps_its_last_valid_entry(
     tmp_path,
 ) -> None:

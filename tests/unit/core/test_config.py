@@ -274,20 +274,21 @@ def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
         parse_models({"defaults": {"validation": {"primary_metric": "roc_acu"}}, "models": [GOOD]})
 
 
-def test_a_second_entry_of_a_model_is_refused_and_the_first_still_built() -> None:
-    # adding an entry must not break a model that was running unchanged
+def test_entries_sharing_a_name_are_all_refused_naming_each_position() -> None:
+    # the first in file order must not win: an entry pasted above a running model would take over its DAG
     from airflow_provider_agentic_mlops.core.config import read_models
 
-    models = read_models({"models": [GOOD, {**GOOD, "name": "ltv"}, {**GOOD, "owner": "other"}]}, source="m.yaml")
-    assert [spec.name for spec in models.specs] == ["churn", "ltv"]
-    assert models.specs[0].owner == "mlops"  # the first one
-    assert list(models.errors) == ["#3"]  # its own stand-in DAG, not the first one's
-    assert models.errors["#3"] == (
-        "m.yaml: model 'churn' (entry #3): the name is taken by entry #1 already; model names must be unique: "
-        "rename this one"
+    models = read_models({"models": [{**GOOD, "owner": "other"}, {**GOOD, "name": "ltv"}, GOOD]}, source="m.yaml")
+    assert [spec.name for spec in models.specs] == ["ltv"]
+    assert list(models.errors) == ["churn"]  # the model's own DAG is flagged (its last valid entry, if any)
+    assert models.errors["churn"] == (
+        "m.yaml: model 'churn': entries #1 and #3 have the same name; model names must be unique: rename one "
+        "(none of them is used until then)"
     )
-    with pytest.raises(ConfigError, match=r"model 'churn' \(entry #2\): the name is taken by entry #1"):
+    with pytest.raises(ConfigError, match=r"model 'churn': entries #1 and #2 have the same name"):
         parse_models({"models": [GOOD, GOOD]})
+    three = read_models({"models": [GOOD, GOOD, GOOD]}, source="m.yaml")
+    assert "entries #1, #2 and #3 have the same name" in three.errors["churn"]
 
 
 def test_missing_file_says_how_to_configure_it(tmp_path) -> None:
@@ -464,10 +465,10 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
         ]
     }
     models = read_models(data, source="models.yaml")
-    assert [spec.name for spec in models.specs] == ["b", "d"]
-    assert sorted(models.errors) == ["#5", "#6", "a", "c"]
+    assert [spec.name for spec in models.specs] == ["b"]
+    assert sorted(models.errors) == ["#6", "a", "c", "d"]
     assert "field 'decision.min_drift_share'" in models.errors["a"]
-    assert "model 'd' (entry #5): the name is taken by entry #4" in models.errors["#5"]
+    assert "model 'd': entries #4 and #5 have the same name" in models.errors["d"]
     assert "model #6: expected a mapping" in models.errors["#6"]
     with pytest.raises(ConfigError) as err:
         models.raise_errors()
@@ -476,7 +477,7 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
 
 def test_a_name_from_defaults_makes_the_models_without_one_duplicates() -> None:
     data = {"defaults": {**GOOD, "name": "shared"}, "models": [{}, {}]}
-    with pytest.raises(ConfigError, match=r"model 'shared' \(entry #2\): the name is taken by entry #1"):
+    with pytest.raises(ConfigError, match=r"model 'shared': entries #1 and #2 have the same name"):
         parse_models(data)
 
 
