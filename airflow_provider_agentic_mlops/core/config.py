@@ -473,6 +473,16 @@ class ModelSpec(_Section):
             )
         return value
 
+    @field_validator("owner")
+    @classmethod
+    def _owner_not_blank(cls, value: str) -> str:
+        """Airflow's documented ``task_must_have_owners`` cluster policy refuses a blank owner at parse, which
+        fails the whole DAG file (every model's DAG stale): refused here, as this model's error only."""
+        value = value.strip()
+        if not value:
+            raise ValueError("is blank; name the team that owns the model (e.g. 'team-ml'), or leave it out: 'mlops'")
+        return value
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:

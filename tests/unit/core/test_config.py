@@ -291,6 +291,15 @@ def test_entries_sharing_a_name_are_all_refused_naming_each_position() -> None:
     assert "entries #1, #2 and #3 have the same name" in three.errors["churn"]
 
 
+@pytest.mark.parametrize("owner", ["", "   "])
+def test_a_blank_owner_is_the_entrys_error(owner: str) -> None:
+    # Airflow's documented task_must_have_owners policy refuses it at parse: the whole DAG file would fail
+    models = read_models({"models": [{**GOOD, "owner": owner}, {**GOOD, "name": "ltv", "owner": " team-ml "}]})
+    assert [spec.name for spec in models.specs] == ["ltv"] and models.specs[0].owner == "team-ml"
+    assert "model 'churn': field 'owner': " in models.errors["churn"]
+    assert "blank" in models.errors["churn"]
+
+
 def test_missing_file_says_how_to_configure_it(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read models file .*nope.yaml.*models_file"):
         load_models(tmp_path / "nope.yaml")
