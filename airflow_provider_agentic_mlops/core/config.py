@@ -951,7 +951,9 @@ def read_models_file(
         cache never changes the result. A missing or unwritable directory only disables the cache.
     :param origin: says where ``path`` came from and what to correct, for an unreadable file (called then
         only); None: the generic advice.
-    :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (no ``models`` list).
+    :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (no ``models`` list). Not
+        YAML (or a key given twice at the top or in ``defaults``) with a cache holding models valid before: no
+        error raised, each of those models is bad with the YAML error (its DAG runs its last valid entry).
     """
     path = Path(path)
     try:
@@ -969,10 +971,37 @@ def read_models_file(
     data = cache.data() if cache is not None else _MISSING
     repeated: dict[int, list[str]] = {}
     if data is _MISSING:
-        data, repeated = _parse_yaml(text, path)
+        try:
+            data, repeated = _parse_yaml(text, path)
+        except ConfigError as err:
+            held = _held_at_last_valid(cache, str(path), str(err))
+            if held is None:
+                raise
+            return held
         if cache is not None and not repeated:  # the cached document could not say which keys were repeated
             cache.parsed(data)
     models = read_models(data, source=str(path), repeated_keys=repeated)
+    models._cache = cache
+    return models
+
+
+def _held_at_last_valid(cache: _ModelsCache | None, source: str, error: str) -> ModelEntries | None:
+    """The models of the file's last valid parse, each one bad with ``error`` (the file as a whole cannot be read:
+    not YAML, a key given twice at the top), so each model's DAG runs its last valid entry, flagged, as for an
+    unknown top-level key: one stray quote must not fail the DAG file, marking every model's DAG stale. None
+    without a cache or a model valid before: then no model's entry is known."""
+    last_valid = cache.last_valid() if cache is not None else {}
+    if not last_valid:
+        return None
+    models = ModelEntries(
+        source=source,
+        specs=[],
+        errors={
+            name: f"{source}: model {name!r}: the whole file is refused: {error.removeprefix(f'{source}: ')}"
+            for name in last_valid
+        },
+        invalid_entries={name: entry for name, entry in last_valid.items() if isinstance(entry, dict)},
+    )
     models._cache = cache
     return models
 

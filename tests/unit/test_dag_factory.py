@@ -399,6 +399,31 @@ def test_a_typo_in_a_top_level_key_fails_every_models_dag_not_the_file_and_each_
     assert all("unknown top-level key 'notes'" in dag.description for dag in build_dags(path).values())
 
 
+def test_a_yaml_syntax_error_flags_every_models_dag_each_running_its_last_valid_entry(tmp_path) -> None:
+    # one stray quote must not fail the DAG file (every model's DAG stale, approval waits stopped)
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    before = build_dags(path)
+    path.write_text(FLEET.replace("{name: churn,", "{name: 'churn,"))
+    built = build_dags(path)
+    assert sorted(built) == sorted(before)
+    for dag_id, dag in built.items():
+        assert set(dag.task_ids) == LOOP_TASKS and dag.schedule == before[dag_id].schedule  # the last valid entry
+        assert "models-yaml-error" in dag.tags and "not valid YAML" in dag.description
+        assert re.search(r"line \d+, column \d+", dag.description)
+    path.write_text(FLEET.replace('  schedule: "@daily"\n', '  schedule: "@daily"\n  schedule: "@hourly"\n'))
+    assert all("key 'schedule' is given twice" in dag.description for dag in build_dags(path).values())
+    path.write_text(FLEET)
+    assert not any("models-yaml-error" in dag.tags for dag in build_dags(path).values())  # fixed
+
+
+def test_a_yaml_syntax_error_with_no_model_ever_valid_fails_the_file(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET.replace("{name: churn,", "{name: 'churn,"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        build_dags(path)
+
+
 def test_the_dag_processors_parse_loads_the_good_models_and_shows_the_bad_one(tmp_path, monkeypatch) -> None:
     """Airflow's DagBag, as the DAG processor parses the file: no import error (which would mark every
     model's DAG stale, stopping their runs), the good models' loops, and the bad model's stand-in."""
