@@ -30,6 +30,7 @@ from airflow_provider_agentic_mlops.core.config import (
     INVALID_ENTRY_TAG,
     STAND_IN_DESCRIPTION,
     UNNAMED_ENTRY_DAG_PREFIX,
+    VARIABLE,
     ConfigError,
     ModelEntries,
     ModelSpec,
@@ -114,11 +115,6 @@ def models_file_origin(path: str | Path, *, default: str = "models.yaml beside t
     )
 
 
-#: ``$NAME`` or ``${NAME}``, a name starting with a letter or ``_`` (as a shell's), or ``$$``: one ``$``. Any other
-#: ``$`` is text: ``$1`` in a SQL query, ``^\$[0-9]+$`` in a regex.
-_VARIABLE = re.compile(r"\$(?:(\$)|([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})")
-
-
 def _expand_vars(value: str, field: str) -> str:
     """``value`` with its ``$NAME``/``${NAME}`` from the environment of the process parsing the DAG file, and
     each ``$$`` as one ``$``. ``AIRFLOW_HOME``, when not in the environment, is Airflow's home as Airflow
@@ -146,7 +142,7 @@ def _expand_vars(value: str, field: str) -> str:
             "there, or write the value out (a literal $ as $$)"
         )
 
-    return _VARIABLE.sub(value_of, value)
+    return VARIABLE.sub(value_of, value)
 
 
 def _resolve(value: str | None, base: str, field: str) -> str | None:

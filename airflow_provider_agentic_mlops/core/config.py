@@ -53,6 +53,13 @@ UNNAMED_ENTRY_DAG_PREFIX = f"{DAG_ID_PREFIX}-invalid-entry-"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
+#: ``$NAME`` or ``${NAME}``, a name starting with a letter or ``_`` (as a shell's), or ``$$``: one ``$``. Any other
+#: ``$`` is text: ``$1`` in a SQL query, ``^\$[0-9]+$`` in a regex. The DAG factory expands them in
+#: :data:`EXPANDED_FIELDS` only.
+VARIABLE = re.compile(r"\$(?:(\$)|([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})")
+#: The fields of an entry whose ``${VARS}`` the DAG factory expands (``retrain.conf``: every string in it).
+EXPANDED_FIELDS = ("drift.reference", "drift.current", "validation.data", "retrain.conf")
+
 
 def _suggested_name(name: str) -> str | None:
     """A valid model name close to ``name`` (accents dropped, each run of other characters a ``-``:
@@ -839,6 +846,7 @@ def read_models(
             spec = ModelSpec.model_validate(merged)
         except ValidationError as err:
             found.append(_describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults))
+        found.extend(_unexpanded_variables(source, shown, entry, merged))
         empty_channel = _empty_channel(entry, doc.defaults, merged)
         if empty_channel is not None:
             found.append(f"{source}: model {shown!r}: field 'approval.channel': {empty_channel}")
@@ -858,6 +866,32 @@ def read_models(
         invalid_entries={label: written[label] for label in problems},
         defaults=doc.defaults,
     )
+
+
+def _unexpanded_variables(source: str, shown: str, entry: dict[str, Any], merged: Any, path: str = "") -> list[str]:
+    """What is wrong with each string of ``merged`` (an entry, ``defaults`` merged in) outside
+    :data:`EXPANDED_FIELDS` that holds a variable (``$NAME``, ``${NAME}``; ``$$`` is no variable): kept literally,
+    ``registered_model: "${ENV}-fraud"`` would name a registered model ``${ENV}-fraud``."""
+    if path in EXPANDED_FIELDS:
+        return []
+    if isinstance(merged, dict):
+        items: Any = ((f"{path}.{key}" if path else str(key), value) for key, value in merged.items())
+    elif isinstance(merged, list):
+        items = ((f"{path}.{i}", value) for i, value in enumerate(merged))
+    elif isinstance(merged, str):
+        found = next((m for m in VARIABLE.finditer(merged) if not m.group(1)), None)
+        if found is None:
+            return []
+        keys = [int(key) if key.isdigit() else key for key in path.split(".")]  # a list's items by position
+        origin = "" if _given_in(entry, keys) else " (from defaults)"
+        return [
+            f"{source}: model {shown!r}: field {path!r}{origin}: variable {found.group(0)} is not expanded in this "
+            f"field (got {merged!r}); variables are expanded in {', '.join(EXPANDED_FIELDS[:-1])} and "
+            f"{EXPANDED_FIELDS[-1]} only: write the value out"
+        ]
+    else:
+        return []
+    return [problem for sub, value in items for problem in _unexpanded_variables(source, shown, entry, value, sub)]
 
 
 def _empty_channel(entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]) -> str | None:

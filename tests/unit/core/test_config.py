@@ -300,6 +300,35 @@ def test_a_blank_owner_is_the_entrys_error(owner: str) -> None:
     assert "blank" in models.errors["churn"]
 
 
+def test_a_variable_in_a_field_that_is_not_expanded_is_the_entrys_error() -> None:
+    # kept literally, registered_model "${ENV}-fraud" would point the loop at a registered model named so
+    expanded = {
+        "drift": {"reference": "${DATA}/r.parquet", "current": "$DATA/c.parquet", "label_column": "y"},
+        "retrain": {"trigger_dag_id": "t", "conf": {"table": "${ENV}.events", "sql": "select $1"}},
+        "validation": {"data": "${DATA}/v.parquet"},
+    }
+    fine = {**GOOD, **expanded, "name": "ltv", "registered_model": "ltv$$x", "tags": ["cost $1"]}
+    models = read_models(
+        {
+            "models": [
+                {**GOOD, **expanded, "registered_model": "${ENV}-fraud", "approval": {"channel": "#$ENV-ml"}},
+                fine,
+            ]
+        },
+        source="m.yaml",
+    )
+    assert [spec.name for spec in models.specs] == ["ltv"]  # variables where expanded, `$$`, `$1`: as before
+    assert models.specs[0].registered_model == "ltv$$x"
+    error = models.errors["churn"]
+    assert "m.yaml: model 'churn': field 'registered_model': variable ${ENV} is not expanded in this field" in error
+    assert "field 'approval.channel': variable $ENV is not expanded" in error
+    tagged = read_models({"models": [{**GOOD, "tags": ["a", "${ENV}"]}]})
+    assert "field 'tags.1': variable ${ENV} is not expanded" in tagged.errors["churn"]
+    assert "drift.reference, drift.current, validation.data and retrain.conf" in error
+    shared = read_models({"defaults": {"owner": "${TEAM}"}, "models": [GOOD]})
+    assert "field 'owner' (from defaults): variable ${TEAM} is not expanded" in shared.errors["churn"]
+
+
 def test_missing_file_says_how_to_configure_it(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read models file .*nope.yaml.*models_file"):
         load_models(tmp_path / "nope.yaml")
