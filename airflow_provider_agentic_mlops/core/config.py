@@ -752,19 +752,29 @@ def _label(index: int, entry: Any) -> tuple[str, str]:
     return (name if _NAME.match(name) else number), name
 
 
+#: Top-level keys starting with it hold YAML anchors to alias in the entries (docker-compose's convention,
+#: ``x-common: &common {...}``): read by no model as they stand, so no unknown key.
+TEMPLATE_KEY_PREFIX = "x-"
+
+
 def _unknown_top_level_keys(data: dict[Any, Any]) -> list[str]:
-    """What is wrong with each key of the models file besides ``defaults`` and ``models``, with the closest
+    """What is wrong with each key of the models file besides ``defaults``, ``models`` and ``x-*``, with the closest
     valid key. Such a key (``defualts:``) may hold settings meant for every model, so no entry is read as it
     stands; each entry is held (its model keeps its last valid entry) instead of the whole file failing."""
     valid = list(ModelsFile.model_fields)
     problems = []
     for key in data:
-        if key in valid:
+        if key in valid or (isinstance(key, str) and key.startswith(TEMPLATE_KEY_PREFIX)):
             continue
         closest = difflib.get_close_matches(str(key), valid, n=1)
-        hint = f"did you mean {closest[0]!r}?" if closest else "move it under an entry or remove it"
+        hint = (
+            f"did you mean {closest[0]!r}?"
+            if closest
+            else f"move it under an entry, name it 'x-{key}' if it holds YAML anchors, or remove it"
+        )
         problems.append(
-            f"unknown top-level key {str(key)!r} (the file has only 'defaults' and 'models'), whose settings "
+            f"unknown top-level key {str(key)!r} (the file has only 'defaults', 'models' and 'x-' keys for YAML "
+            "anchors), whose settings "
             f"would reach no model: {hint}"
         )
     return problems

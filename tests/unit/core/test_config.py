@@ -14,6 +14,7 @@ from airflow_provider_agentic_mlops.core.config import (
     load_models,
     parse_models,
     read_models,
+    read_models_file,
 )
 from tests.conftest import REPO
 
@@ -329,6 +330,18 @@ def test_a_variable_in_a_field_that_is_not_expanded_is_the_entrys_error() -> Non
     assert "field 'owner' (from defaults): variable ${TEAM} is not expanded" in shared.errors["churn"]
 
 
+def test_top_level_x_keys_hold_yaml_anchors_and_are_no_error(tmp_path) -> None:
+    # the docker-compose convention: a template to alias, which no model reads as it stands
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "x-drift: &drift {reference: r.parquet, current: c.parquet, label_column: y}\n"
+        "models:\n  - {name: churn, drift: *drift, retrain: {trigger_dag_id: t}}\n"
+    )
+    models = read_models_file(path)
+    assert models.errors == {} and models.specs[0].drift.reference == "r.parquet"
+    assert "unknown top-level key 'xdrift'" in read_models({"xdrift": {}, "models": [GOOD]}).errors["churn"]
+
+
 def test_missing_file_says_how_to_configure_it(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read models file .*nope.yaml.*models_file"):
         load_models(tmp_path / "nope.yaml")
@@ -560,8 +573,10 @@ def test_an_unknown_top_level_key_is_every_entrys_error_with_the_closest_key() -
     models = read_models({"defualts": {"schedule": "@daily"}, "models": [GOOD, {**GOOD, "name": "fraud"}]})
     assert models.specs == [] and sorted(models.errors) == ["churn", "fraud"]
     assert models.errors["churn"].startswith(
-        "models.yaml: model 'churn': unknown top-level key 'defualts' (the file has only 'defaults' and 'models')"
+        "models.yaml: model 'churn': unknown top-level key 'defualts' (the file has only 'defaults', 'models' "
+        "and 'x-' keys for YAML anchors)"
     )
+    assert "name it 'x-notes' if it holds YAML anchors" in read_models({"notes": {}, "models": [GOOD]}).errors["churn"]
     assert "did you mean 'defaults'?" in models.errors["fraud"]
     with pytest.raises(ConfigError, match="unknown top-level key 'notes'"):  # `models validate` still fails on it
         parse_models({"notes": "x", "models": [GOOD]})
