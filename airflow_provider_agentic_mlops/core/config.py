@@ -417,6 +417,10 @@ _AIRFLOW_CRON_PRESETS = {
 }
 
 
+#: :func:`schedule_problem` of a cron expression no date matches (a day the month never has: ``0 0 31 2 *``).
+NEVER_FIRES = "never fires: no date matches it (a day of the month that month never has?)"
+
+
 @functools.lru_cache(maxsize=256)  # a fleet shares a few schedules: each is parsed once per process
 def schedule_problem(schedule: str) -> str | None:
     """Why Airflow would refuse ``schedule`` as a DAG's schedule (``0 25 * * *``, ``0 3 * * 8``, ``@dialy``),
@@ -430,9 +434,13 @@ def schedule_problem(schedule: str) -> str | None:
     from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
     try:
-        croniter(_AIRFLOW_CRON_PRESETS.get(schedule, schedule))
+        cron = croniter(_AIRFLOW_CRON_PRESETS.get(schedule, schedule))
     except (CroniterBadCronError, CroniterBadDateError) as err:
         return str(err)
+    try:  # Airflow accepts a valid cron that matches no date (`0 0 31 2 *`): its model would never run
+        cron.get_next(float)
+    except CroniterBadDateError:
+        return NEVER_FIRES
     return None
 
 
@@ -471,6 +479,12 @@ class ModelSpec(_Section):
     @classmethod
     def _airflow_schedule(cls, value: str | None) -> str | None:
         problem = schedule_problem(value) if value is not None else None
+        if problem == NEVER_FIRES:
+            raise PydanticCustomError(
+                "schedule",
+                "{problem}; fix the day or month, or use null for alert/manual runs only",
+                {"problem": problem},
+            )
         if problem is not None:
             raise PydanticCustomError(
                 "schedule",

@@ -622,6 +622,17 @@ def test_a_schedule_airflow_refuses_is_refused_when_the_file_is_read(schedule: s
     assert f"(got {schedule!r})" in message and "or null for alert/manual runs only" in message
 
 
+@pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6 *"])
+def test_a_cron_that_never_fires_is_refused(schedule: str) -> None:
+    # Airflow accepts it, and the model would never run
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [{**GOOD, "schedule": schedule}]}, source="models.yaml")
+    message = str(err.value)
+    assert "model 'churn': field 'schedule': never fires: no date matches it" in message
+    assert f"(got {schedule!r})" in message
+    assert parse_models({"models": [{**GOOD, "schedule": "0 0 29 2 *"}]})[0].schedule == "0 0 29 2 *"  # leap years
+
+
 @pytest.mark.parametrize(
     "schedule",
     ["@daily", "@quarterly", "@once", "@continuous", "@midnight", "0 3 * * 1-5", "*/15 * * * *", "0 3 * * 7"],
