@@ -30,6 +30,7 @@ from airflow_provider_agentic_mlops.core.config import (
     INVALID_ENTRY_TAG,
     STAND_IN_DESCRIPTION,
     UNNAMED_ENTRY_DAG_PREFIX,
+    VARIABLE,
     ConfigError,
     ModelEntries,
     ModelSpec,
@@ -114,11 +115,6 @@ def models_file_origin(path: str | Path, *, default: str = "models.yaml beside t
     )
 
 
-#: ``$NAME`` or ``${NAME}``, a name starting with a letter or ``_`` (as a shell's), or ``$$``: one ``$``. Any other
-#: ``$`` is text: ``$1`` in a SQL query, ``^\$[0-9]+$`` in a regex.
-_VARIABLE = re.compile(r"\$(?:(\$)|([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})")
-
-
 def _expand_vars(value: str, field: str) -> str:
     """``value`` with its ``$NAME``/``${NAME}`` from the environment of the process parsing the DAG file, and
     each ``$$`` as one ``$``. ``AIRFLOW_HOME``, when not in the environment, is Airflow's home as Airflow
@@ -146,7 +142,7 @@ def _expand_vars(value: str, field: str) -> str:
             "there, or write the value out (a literal $ as $$)"
         )
 
-    return _VARIABLE.sub(value_of, value)
+    return VARIABLE.sub(value_of, value)
 
 
 def _resolve(value: str | None, base: str, field: str) -> str | None:
@@ -468,8 +464,10 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
 
     A bad entry fails only its own model's DAG (see the module's docstring): built from the model's last
     valid entry and flagged, else a stand-in that fails with the error. Each bad entry is logged, naming the
-    model, the field and the expected value. Only a file that cannot be read as a whole (missing, not YAML,
-    no ``models`` list) raises :class:`ConfigError`: then no model's entry is known.
+    model, the field and the expected value. A file that is not YAML flags every model of its last valid parse
+    the same way (each runs its last valid entry). Only a file that cannot be read as a whole (missing, no
+    ``models`` list, not YAML with no model valid before) raises :class:`ConfigError`: then no model's entry is
+    known.
     """
     path = Path(os.path.abspath(path))
     models = read_models_file(path, cache_dir=_cache_dir(), origin=lambda: models_file_origin(path))

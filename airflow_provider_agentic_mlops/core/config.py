@@ -53,6 +53,13 @@ UNNAMED_ENTRY_DAG_PREFIX = f"{DAG_ID_PREFIX}-invalid-entry-"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
+#: ``$NAME`` or ``${NAME}``, a name starting with a letter or ``_`` (as a shell's), or ``$$``: one ``$``. Any other
+#: ``$`` is text: ``$1`` in a SQL query, ``^\$[0-9]+$`` in a regex. The DAG factory expands them in
+#: :data:`EXPANDED_FIELDS` only.
+VARIABLE = re.compile(r"\$(?:(\$)|([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})")
+#: The fields of an entry whose ``${VARS}`` the DAG factory expands (``retrain.conf``: every string in it).
+EXPANDED_FIELDS = ("drift.reference", "drift.current", "validation.data", "retrain.conf")
+
 
 def _suggested_name(name: str) -> str | None:
     """A valid model name close to ``name`` (accents dropped, each run of other characters a ``-``:
@@ -410,6 +417,10 @@ _AIRFLOW_CRON_PRESETS = {
 }
 
 
+#: :func:`schedule_problem` of a cron expression no date matches (a day the month never has: ``0 0 31 2 *``).
+NEVER_FIRES = "never fires: no date matches it (a day of the month that month never has?)"
+
+
 @functools.lru_cache(maxsize=256)  # a fleet shares a few schedules: each is parsed once per process
 def schedule_problem(schedule: str) -> str | None:
     """Why Airflow would refuse ``schedule`` as a DAG's schedule (``0 25 * * *``, ``0 3 * * 8``, ``@dialy``),
@@ -423,9 +434,13 @@ def schedule_problem(schedule: str) -> str | None:
     from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
     try:
-        croniter(_AIRFLOW_CRON_PRESETS.get(schedule, schedule))
+        cron = croniter(_AIRFLOW_CRON_PRESETS.get(schedule, schedule))
     except (CroniterBadCronError, CroniterBadDateError) as err:
         return str(err)
+    try:  # Airflow accepts a valid cron that matches no date (`0 0 31 2 *`): its model would never run
+        cron.get_next(float)
+    except CroniterBadDateError:
+        return NEVER_FIRES
     return None
 
 
@@ -464,6 +479,12 @@ class ModelSpec(_Section):
     @classmethod
     def _airflow_schedule(cls, value: str | None) -> str | None:
         problem = schedule_problem(value) if value is not None else None
+        if problem == NEVER_FIRES:
+            raise PydanticCustomError(
+                "schedule",
+                "{problem}; fix the day or month, or use null for alert/manual runs only",
+                {"problem": problem},
+            )
         if problem is not None:
             raise PydanticCustomError(
                 "schedule",
@@ -471,6 +492,16 @@ class ModelSpec(_Section):
                 "'0 3 * * *', or null for alert/manual runs only",
                 {"problem": problem},
             )
+        return value
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_not_blank(cls, value: str) -> str:
+        """Airflow's documented ``task_must_have_owners`` cluster policy refuses a blank owner at parse, which
+        fails the whole DAG file (every model's DAG stale): refused here, as this model's error only."""
+        value = value.strip()
+        if not value:
+            raise ValueError("is blank; name the team that owns the model (e.g. 'team-ml'), or leave it out: 'mlops'")
         return value
 
     @field_validator("name")
@@ -735,22 +766,44 @@ def _label(index: int, entry: Any) -> tuple[str, str]:
     return (name if _NAME.match(name) else number), name
 
 
+#: Top-level keys starting with it hold YAML anchors to alias in the entries (docker-compose's convention,
+#: ``x-common: &common {...}``): read by no model as they stand, so no unknown key.
+TEMPLATE_KEY_PREFIX = "x-"
+
+
 def _unknown_top_level_keys(data: dict[Any, Any]) -> list[str]:
-    """What is wrong with each key of the models file besides ``defaults`` and ``models``, with the closest
+    """What is wrong with each key of the models file besides ``defaults``, ``models`` and ``x-*``, with the closest
     valid key. Such a key (``defualts:``) may hold settings meant for every model, so no entry is read as it
     stands; each entry is held (its model keeps its last valid entry) instead of the whole file failing."""
     valid = list(ModelsFile.model_fields)
     problems = []
     for key in data:
-        if key in valid:
+        if key in valid or (isinstance(key, str) and key.startswith(TEMPLATE_KEY_PREFIX)):
             continue
         closest = difflib.get_close_matches(str(key), valid, n=1)
-        hint = f"did you mean {closest[0]!r}?" if closest else "move it under an entry or remove it"
+        hint = (
+            f"did you mean {closest[0]!r}?"
+            if closest
+            else f"move it under an entry, name it 'x-{key}' if it holds YAML anchors, or remove it"
+        )
         problems.append(
-            f"unknown top-level key {str(key)!r} (the file has only 'defaults' and 'models'), whose settings "
+            f"unknown top-level key {str(key)!r} (the file has only 'defaults', 'models' and 'x-' keys for YAML "
+            "anchors), whose settings "
             f"would reach no model: {hint}"
         )
     return problems
+
+
+def _entries_by_name(entries: list[Any], defaults: dict[str, Any]) -> dict[str, list[int]]:
+    """The positions of the entries of each model name (:func:`_label`, ``defaults`` merged in). An entry with a
+    taken name is not told from the original by its position: one pasted above a running model would take over its
+    DAG, one below would be dropped. So every entry of a name given twice is refused, and the model's DAG keeps its
+    last valid entry."""
+    found: dict[str, list[int]] = {}
+    for index, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            found.setdefault(_label(index, _merge(defaults, entry))[0], []).append(index)
+    return found
 
 
 def read_models(
@@ -780,6 +833,7 @@ def read_models(
     valid: dict[str, tuple[ModelSpec, dict[str, Any]]] = {}
     written: dict[str, dict[str, Any]] = {}  # each entry as written, defaults merged in, by its key in problems
     positions: dict[str, int] = {}  # the key in problems or valid -> the position of its entry
+    sharing = _entries_by_name(doc.models, doc.defaults)
     for index, entry in enumerate(doc.models):
         if not isinstance(entry, dict):
             label = f"#{index + 1}"
@@ -790,12 +844,15 @@ def read_models(
             continue
         merged = _merge(doc.defaults, entry)
         label, shown = _label(index, merged)  # a name in defaults is every such model's name: duplicates
-        if label in positions:  # the first keeps its DAG: a new entry must not break a model running unchanged
-            number = f"#{index + 1}"
-            written[number] = merged
-            problems.setdefault(number, []).append(
-                f"{source}: model {shown!r} (entry {number}): the name is taken by entry #{positions[label] + 1} "
-                "already; model names must be unique: rename this one"
+        if label in positions:  # a later entry of a refused name: its error is said once, on the model's DAG
+            continue
+        if len(sharing.get(label, ())) > 1:  # refused all: which one was meant is for a person to say
+            positions[label] = index
+            written[label] = merged
+            numbers = [f"#{i + 1}" for i in sharing[label]]
+            problems.setdefault(label, []).append(
+                f"{source}: model {shown!r}: entries {', '.join(numbers[:-1])} and {numbers[-1]} have the same name; "
+                "model names must be unique: rename one (none of them is used until then)"
             )
             continue
         positions[label] = index
@@ -813,6 +870,7 @@ def read_models(
             spec = ModelSpec.model_validate(merged)
         except ValidationError as err:
             found.append(_describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults))
+        found.extend(_unexpanded_variables(source, shown, entry, merged))
         empty_channel = _empty_channel(entry, doc.defaults, merged)
         if empty_channel is not None:
             found.append(f"{source}: model {shown!r}: field 'approval.channel': {empty_channel}")
@@ -832,6 +890,32 @@ def read_models(
         invalid_entries={label: written[label] for label in problems},
         defaults=doc.defaults,
     )
+
+
+def _unexpanded_variables(source: str, shown: str, entry: dict[str, Any], merged: Any, path: str = "") -> list[str]:
+    """What is wrong with each string of ``merged`` (an entry, ``defaults`` merged in) outside
+    :data:`EXPANDED_FIELDS` that holds a variable (``$NAME``, ``${NAME}``; ``$$`` is no variable): kept literally,
+    ``registered_model: "${ENV}-fraud"`` would name a registered model ``${ENV}-fraud``."""
+    if path in EXPANDED_FIELDS:
+        return []
+    if isinstance(merged, dict):
+        items: Any = ((f"{path}.{key}" if path else str(key), value) for key, value in merged.items())
+    elif isinstance(merged, list):
+        items = ((f"{path}.{i}", value) for i, value in enumerate(merged))
+    elif isinstance(merged, str):
+        found = next((m for m in VARIABLE.finditer(merged) if not m.group(1)), None)
+        if found is None:
+            return []
+        keys = [int(key) if key.isdigit() else key for key in path.split(".")]  # a list's items by position
+        origin = "" if _given_in(entry, keys) else " (from defaults)"
+        return [
+            f"{source}: model {shown!r}: field {path!r}{origin}: variable {found.group(0)} is not expanded in this "
+            f"field (got {merged!r}); variables are expanded in {', '.join(EXPANDED_FIELDS[:-1])} and "
+            f"{EXPANDED_FIELDS[-1]} only: write the value out"
+        ]
+    else:
+        return []
+    return [problem for sub, value in items for problem in _unexpanded_variables(source, shown, entry, value, sub)]
 
 
 def _empty_channel(entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]) -> str | None:
@@ -925,7 +1009,9 @@ def read_models_file(
         cache never changes the result. A missing or unwritable directory only disables the cache.
     :param origin: says where ``path`` came from and what to correct, for an unreadable file (called then
         only); None: the generic advice.
-    :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (no ``models`` list).
+    :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (no ``models`` list). Not
+        YAML (or a key given twice at the top or in ``defaults``) with a cache holding models valid before: no
+        error raised, each of those models is bad with the YAML error (its DAG runs its last valid entry).
     """
     path = Path(path)
     try:
@@ -943,10 +1029,37 @@ def read_models_file(
     data = cache.data() if cache is not None else _MISSING
     repeated: dict[int, list[str]] = {}
     if data is _MISSING:
-        data, repeated = _parse_yaml(text, path)
+        try:
+            data, repeated = _parse_yaml(text, path)
+        except ConfigError as err:
+            held = _held_at_last_valid(cache, str(path), str(err))
+            if held is None:
+                raise
+            return held
         if cache is not None and not repeated:  # the cached document could not say which keys were repeated
             cache.parsed(data)
     models = read_models(data, source=str(path), repeated_keys=repeated)
+    models._cache = cache
+    return models
+
+
+def _held_at_last_valid(cache: _ModelsCache | None, source: str, error: str) -> ModelEntries | None:
+    """The models of the file's last valid parse, each one bad with ``error`` (the file as a whole cannot be read:
+    not YAML, a key given twice at the top), so each model's DAG runs its last valid entry, flagged, as for an
+    unknown top-level key: one stray quote must not fail the DAG file, marking every model's DAG stale. None
+    without a cache or a model valid before: then no model's entry is known."""
+    last_valid = cache.last_valid() if cache is not None else {}
+    if not last_valid:
+        return None
+    models = ModelEntries(
+        source=source,
+        specs=[],
+        errors={
+            name: f"{source}: model {name!r}: the whole file is refused: {error.removeprefix(f'{source}: ')}"
+            for name in last_valid
+        },
+        invalid_entries={name: entry for name, entry in last_valid.items() if isinstance(entry, dict)},
+    )
     models._cache = cache
     return models
 

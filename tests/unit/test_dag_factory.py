@@ -364,6 +364,21 @@ def test_a_model_whose_entry_breaks_keeps_running_its_last_valid_entry_and_says_
     assert "models-yaml-error" not in fixed.tags and fixed.dag_display_name == "agentic_mlops__ltv"
 
 
+def test_an_entry_pasted_above_a_running_model_with_its_name_does_not_take_over_its_dag(tmp_path) -> None:
+    # both entries are refused: the model keeps running its last valid entry, flagged, and no stray DAG appears
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    build_dags(path)
+    pasted = "  - {name: ltv, schedule: '@hourly', drift: {reference: o.parquet, current: o.parquet, label_column: y}}"
+    path.write_text(FLEET.replace("models:\n", f"models:\n{pasted}\n"))
+    built = build_dags(path)
+    assert sorted(built) == ["agentic_mlops__churn", "agentic_mlops__fraud", "agentic_mlops__ltv"]
+    ltv = built["agentic_mlops__ltv"]
+    assert set(ltv.task_ids) == LOOP_TASKS and ltv.schedule == "@daily"  # the last valid entry, not the pasted one
+    assert ltv.get_task("check_drift").reference.endswith("/r.parquet")
+    assert "models-yaml-error" in ltv.tags and "entries #1 and #4 have the same name" in ltv.description
+
+
 def test_a_typo_in_a_top_level_key_fails_every_models_dag_not_the_file_and_each_keeps_its_last_valid_entry(
     tmp_path,
 ) -> None:
@@ -382,6 +397,31 @@ def test_a_typo_in_a_top_level_key_fails_every_models_dag_not_the_file_and_each_
         assert f"model '{dag_id.removeprefix('agentic_mlops__')}'" in dag.description
     path.write_text(FLEET + "notes: owned by team-ml\n")  # any key but 'defaults' and 'models'
     assert all("unknown top-level key 'notes'" in dag.description for dag in build_dags(path).values())
+
+
+def test_a_yaml_syntax_error_flags_every_models_dag_each_running_its_last_valid_entry(tmp_path) -> None:
+    # one stray quote must not fail the DAG file (every model's DAG stale, approval waits stopped)
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    before = build_dags(path)
+    path.write_text(FLEET.replace("{name: churn,", "{name: 'churn,"))
+    built = build_dags(path)
+    assert sorted(built) == sorted(before)
+    for dag_id, dag in built.items():
+        assert set(dag.task_ids) == LOOP_TASKS and dag.schedule == before[dag_id].schedule  # the last valid entry
+        assert "models-yaml-error" in dag.tags and "not valid YAML" in dag.description
+        assert re.search(r"line \d+, column \d+", dag.description)
+    path.write_text(FLEET.replace('  schedule: "@daily"\n', '  schedule: "@daily"\n  schedule: "@hourly"\n'))
+    assert all("key 'schedule' is given twice" in dag.description for dag in build_dags(path).values())
+    path.write_text(FLEET)
+    assert not any("models-yaml-error" in dag.tags for dag in build_dags(path).values())  # fixed
+
+
+def test_a_yaml_syntax_error_with_no_model_ever_valid_fails_the_file(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET.replace("{name: churn,", "{name: 'churn,"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        build_dags(path)
 
 
 def test_the_dag_processors_parse_loads_the_good_models_and_shows_the_bad_one(tmp_path, monkeypatch) -> None:

@@ -14,6 +14,7 @@ from airflow_provider_agentic_mlops.core.config import (
     load_models,
     parse_models,
     read_models,
+    read_models_file,
 )
 from tests.conftest import REPO
 
@@ -274,20 +275,71 @@ def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
         parse_models({"defaults": {"validation": {"primary_metric": "roc_acu"}}, "models": [GOOD]})
 
 
-def test_a_second_entry_of_a_model_is_refused_and_the_first_still_built() -> None:
-    # adding an entry must not break a model that was running unchanged
+def test_entries_sharing_a_name_are_all_refused_naming_each_position() -> None:
+    # the first in file order must not win: an entry pasted above a running model would take over its DAG
     from airflow_provider_agentic_mlops.core.config import read_models
 
-    models = read_models({"models": [GOOD, {**GOOD, "name": "ltv"}, {**GOOD, "owner": "other"}]}, source="m.yaml")
-    assert [spec.name for spec in models.specs] == ["churn", "ltv"]
-    assert models.specs[0].owner == "mlops"  # the first one
-    assert list(models.errors) == ["#3"]  # its own stand-in DAG, not the first one's
-    assert models.errors["#3"] == (
-        "m.yaml: model 'churn' (entry #3): the name is taken by entry #1 already; model names must be unique: "
-        "rename this one"
+    models = read_models({"models": [{**GOOD, "owner": "other"}, {**GOOD, "name": "ltv"}, GOOD]}, source="m.yaml")
+    assert [spec.name for spec in models.specs] == ["ltv"]
+    assert list(models.errors) == ["churn"]  # the model's own DAG is flagged (its last valid entry, if any)
+    assert models.errors["churn"] == (
+        "m.yaml: model 'churn': entries #1 and #3 have the same name; model names must be unique: rename one "
+        "(none of them is used until then)"
     )
-    with pytest.raises(ConfigError, match=r"model 'churn' \(entry #2\): the name is taken by entry #1"):
+    with pytest.raises(ConfigError, match=r"model 'churn': entries #1 and #2 have the same name"):
         parse_models({"models": [GOOD, GOOD]})
+    three = read_models({"models": [GOOD, GOOD, GOOD]}, source="m.yaml")
+    assert "entries #1, #2 and #3 have the same name" in three.errors["churn"]
+
+
+@pytest.mark.parametrize("owner", ["", "   "])
+def test_a_blank_owner_is_the_entrys_error(owner: str) -> None:
+    # Airflow's documented task_must_have_owners policy refuses it at parse: the whole DAG file would fail
+    models = read_models({"models": [{**GOOD, "owner": owner}, {**GOOD, "name": "ltv", "owner": " team-ml "}]})
+    assert [spec.name for spec in models.specs] == ["ltv"] and models.specs[0].owner == "team-ml"
+    assert "model 'churn': field 'owner': " in models.errors["churn"]
+    assert "blank" in models.errors["churn"]
+
+
+def test_a_variable_in_a_field_that_is_not_expanded_is_the_entrys_error() -> None:
+    # kept literally, registered_model "${ENV}-fraud" would point the loop at a registered model named so
+    expanded = {
+        "drift": {"reference": "${DATA}/r.parquet", "current": "$DATA/c.parquet", "label_column": "y"},
+        "retrain": {"trigger_dag_id": "t", "conf": {"table": "${ENV}.events", "sql": "select $1"}},
+        "validation": {"data": "${DATA}/v.parquet"},
+    }
+    fine = {**GOOD, **expanded, "name": "ltv", "registered_model": "ltv$$x", "tags": ["cost $1"]}
+    models = read_models(
+        {
+            "models": [
+                {**GOOD, **expanded, "registered_model": "${ENV}-fraud", "approval": {"channel": "#$ENV-ml"}},
+                fine,
+            ]
+        },
+        source="m.yaml",
+    )
+    assert [spec.name for spec in models.specs] == ["ltv"]  # variables where expanded, `$$`, `$1`: as before
+    assert models.specs[0].registered_model == "ltv$$x"
+    error = models.errors["churn"]
+    assert "m.yaml: model 'churn': field 'registered_model': variable ${ENV} is not expanded in this field" in error
+    assert "field 'approval.channel': variable $ENV is not expanded" in error
+    tagged = read_models({"models": [{**GOOD, "tags": ["a", "${ENV}"]}]})
+    assert "field 'tags.1': variable ${ENV} is not expanded" in tagged.errors["churn"]
+    assert "drift.reference, drift.current, validation.data and retrain.conf" in error
+    shared = read_models({"defaults": {"owner": "${TEAM}"}, "models": [GOOD]})
+    assert "field 'owner' (from defaults): variable ${TEAM} is not expanded" in shared.errors["churn"]
+
+
+def test_top_level_x_keys_hold_yaml_anchors_and_are_no_error(tmp_path) -> None:
+    # the docker-compose convention: a template to alias, which no model reads as it stands
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "x-drift: &drift {reference: r.parquet, current: c.parquet, label_column: y}\n"
+        "models:\n  - {name: churn, drift: *drift, retrain: {trigger_dag_id: t}}\n"
+    )
+    models = read_models_file(path)
+    assert models.errors == {} and models.specs[0].drift.reference == "r.parquet"
+    assert "unknown top-level key 'xdrift'" in read_models({"xdrift": {}, "models": [GOOD]}).errors["churn"]
 
 
 def test_missing_file_says_how_to_configure_it(tmp_path) -> None:
@@ -464,10 +516,10 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
         ]
     }
     models = read_models(data, source="models.yaml")
-    assert [spec.name for spec in models.specs] == ["b", "d"]
-    assert sorted(models.errors) == ["#5", "#6", "a", "c"]
+    assert [spec.name for spec in models.specs] == ["b"]
+    assert sorted(models.errors) == ["#6", "a", "c", "d"]
     assert "field 'decision.min_drift_share'" in models.errors["a"]
-    assert "model 'd' (entry #5): the name is taken by entry #4" in models.errors["#5"]
+    assert "model 'd': entries #4 and #5 have the same name" in models.errors["d"]
     assert "model #6: expected a mapping" in models.errors["#6"]
     with pytest.raises(ConfigError) as err:
         models.raise_errors()
@@ -476,7 +528,7 @@ def test_read_models_keeps_the_valid_entries_and_says_what_is_wrong_with_each_ba
 
 def test_a_name_from_defaults_makes_the_models_without_one_duplicates() -> None:
     data = {"defaults": {**GOOD, "name": "shared"}, "models": [{}, {}]}
-    with pytest.raises(ConfigError, match=r"model 'shared' \(entry #2\): the name is taken by entry #1"):
+    with pytest.raises(ConfigError, match=r"model 'shared': entries #1 and #2 have the same name"):
         parse_models(data)
 
 
@@ -521,8 +573,10 @@ def test_an_unknown_top_level_key_is_every_entrys_error_with_the_closest_key() -
     models = read_models({"defualts": {"schedule": "@daily"}, "models": [GOOD, {**GOOD, "name": "fraud"}]})
     assert models.specs == [] and sorted(models.errors) == ["churn", "fraud"]
     assert models.errors["churn"].startswith(
-        "models.yaml: model 'churn': unknown top-level key 'defualts' (the file has only 'defaults' and 'models')"
+        "models.yaml: model 'churn': unknown top-level key 'defualts' (the file has only 'defaults', 'models' "
+        "and 'x-' keys for YAML anchors)"
     )
+    assert "name it 'x-notes' if it holds YAML anchors" in read_models({"notes": {}, "models": [GOOD]}).errors["churn"]
     assert "did you mean 'defaults'?" in models.errors["fraud"]
     with pytest.raises(ConfigError, match="unknown top-level key 'notes'"):  # `models validate` still fails on it
         parse_models({"notes": "x", "models": [GOOD]})
@@ -566,6 +620,17 @@ def test_a_schedule_airflow_refuses_is_refused_when_the_file_is_read(schedule: s
     message = str(err.value)
     assert "model 'churn': field 'schedule': not a cron expression or an Airflow preset (" in message
     assert f"(got {schedule!r})" in message and "or null for alert/manual runs only" in message
+
+
+@pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6 *"])
+def test_a_cron_that_never_fires_is_refused(schedule: str) -> None:
+    # Airflow accepts it, and the model would never run
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [{**GOOD, "schedule": schedule}]}, source="models.yaml")
+    message = str(err.value)
+    assert "model 'churn': field 'schedule': never fires: no date matches it" in message
+    assert f"(got {schedule!r})" in message
+    assert parse_models({"models": [{**GOOD, "schedule": "0 0 29 2 *"}]})[0].schedule == "0 0 29 2 *"  # leap years
 
 
 @pytest.mark.parametrize(
