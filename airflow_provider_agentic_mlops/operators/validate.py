@@ -157,6 +157,13 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         client = self.hook.client()
         run_id = challenger_run_id(self.hook, self.registered_model, retrained)
         champion = self.hook.get_alias_version(self.registered_model, CHAMPION)
+        if champion == challenger:  # scored against itself it would pass every comparison: a pipeline fault
+            raise ValueError(
+                f"model {self.model_name!r}: the challenger v{challenger} of {self.registered_model!r} (from task "
+                f"{self.retrain_task_id!r}) is the champion: a version cannot be validated against itself. The "
+                "retrain's result names the champion's version: check that the training registers a new version "
+                f"under {self.registered_model!r} and returns it, then retrain"
+            )
         if champion is None:
             vanished = vanished_champion(
                 self.registered_model,

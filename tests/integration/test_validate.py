@@ -145,6 +145,17 @@ def test_equal_challenger_passes_a_zero_tolerance_guard_but_not_a_minimum_improv
     assert _op(env, min_absolute_improvement=0.01).choose_branch(ctx) == "rejected"  # equal is not an improvement
 
 
+def test_a_challenger_that_is_the_champion_fails_the_task_instead_of_passing_against_itself(env):
+    champion = _champion(env, "good")
+    ctx = _ctx(champion)
+
+    with pytest.raises(ValueError, match=f"the challenger v{champion['version']} .* is the champion"):
+        _op(env).choose_branch(ctx)
+
+    assert not ctx["ti"].pushed.get("validation")  # no summary: nothing to approve
+    assert "agentic_mlops.validation" not in env["client"].get_model_version(env["model"], champion["version"]).tags
+
+
 def test_first_version_without_champion_is_judged_on_floors(env, tmp_path):
     good = register_tiny_classifier(env["url"], env["model"], quality="good")
     assert _op(env, floors={"roc_auc": 0.8}).choose_branch(_ctx(good)) == "wait_for_approval"
