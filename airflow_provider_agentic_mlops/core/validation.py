@@ -144,11 +144,16 @@ def metric_task(metric: str | None) -> str | None:
     return next((task for task, metrics in TASK_METRICS.items() if metric in metrics), None)
 
 
-def gates_task(task: str | None, primary_metric: str | None) -> str | None:
+def gates_task(task: str | None, primary_metric: str | None, *other_metrics: str) -> str | None:
     """The task of the model gates judge on ``primary_metric``: ``task`` when named, else the primary metric's
-    (rmse -> regression), else None: the validation data's labels tell when it runs. The models file and
-    ValidateOperator both take it from here, so they accept and refuse the same gates."""
-    return task or metric_task(primary_metric)
+    (rmse -> regression), else the one task of ``other_metrics`` (the guard metrics' and floors': ``mae`` ->
+    regression, whose default primary metric is then ``rmse``), else None: the validation data's labels tell
+    when it runs. The models file and ValidateOperator both take it from here, so they accept and refuse the
+    same gates; metrics of two tasks give None, and ``check_metric_names`` refuses them."""
+    if task or primary_metric is not None:
+        return task or metric_task(primary_metric)
+    tasks = {metric_task(metric) for metric in other_metrics}
+    return tasks.pop() if len(tasks) == 1 else None
 
 
 def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:

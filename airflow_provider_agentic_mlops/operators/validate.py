@@ -73,7 +73,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     :param exclude_columns: columns that are no model input (the timestamp, the production predictions),
         left out when neither ``feature_columns`` nor the model's signature names the inputs.
     :param task: ``classification`` or ``regression``; default: the primary metric's task when one is
-        named, else inferred from the labels (as the drift check does) when the task runs.
+        named, else the guard metrics' and floors' task (``mae``: regression, primary metric ``rmse``), else
+        inferred from the labels (as the drift check does) when the task runs.
     :param gates: the gate parameters, a
         :class:`~airflow_provider_agentic_mlops.core.validation.GateSettings` (documented there, once; the
         DAG factory passes the model's ``validation`` section whole) or a mapping. Its fields are parameters
@@ -127,13 +128,24 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             )
         if task is not None and task not in ("classification", "regression"):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
-        named = gates.primary_metric if isinstance(gates, GateSettings) else dict(gates or {}).get("primary_metric")
-        named = overrides.get("primary_metric") or named
-        task = gates_task(task, named)
+
+        def given(field: str) -> Any:
+            """The gate field as given (an override > ``gates``), before the defaults fill it in."""
+            if overrides.get(field) is not None:
+                return overrides[field]
+            return getattr(gates, field) if isinstance(gates, GateSettings) else dict(gates or {}).get(field)
+
+        named = given("primary_metric")
+        others = [m for field in ("guard_metrics", "floors") if isinstance(given(field), Mapping) for m in given(field)]
+        task = gates_task(task, named, *others)
         self._gate_settings, self._gate_overrides = gates, overrides  # resolved again once the labels tell the task
         self.gates = Gates.resolve(gates, task=task, role=f"model '{model_name}': ValidateOperator", **overrides)
         self.model_name = model_name
-        self._check_metric_names(task)  # task unknown: against every task's metrics, until the labels tell
+        # task unknown: against every task's metrics, until the labels tell; the metric named, not the default
+        # filled in (roc_auc), as the models file checks them
+        self._check_metric_names(
+            task, self.gates if task or named else self.gates.model_copy(update={"primary_metric": None})
+        )
         self.registered_model = registered_model or model_name
         self.validation_data = validation_data
         self.label_column = label_column
@@ -239,9 +251,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _check_metric_names(self, task: str | None) -> None:
+    def _check_metric_names(self, task: str | None, gates: GateSettings | None = None) -> None:
         try:
-            check_metric_names(self.gates, task)
+            check_metric_names(gates or self.gates, task)
         except ValueError as err:
             raise ValueError(f"ValidateOperator for model {self.model_name!r}: {err}") from None
 
