@@ -74,7 +74,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         left out when neither ``feature_columns`` nor the model's signature names the inputs.
     :param task: ``classification`` or ``regression``; default: the primary metric's task when one is
         named, else the guard metrics' and floors' task (``mae``: regression, primary metric ``rmse``), else
-        inferred from the labels (as the drift check does) when the task runs.
+        inferred from the labels and the challenger's predictions (as the drift check does) when the task runs.
     :param gates: the gate parameters, a
         :class:`~airflow_provider_agentic_mlops.core.validation.GateSettings` (documented there, once; the
         DAG factory passes the model's ``validation`` section whole) or a mapping. Its fields are parameters
@@ -188,19 +188,31 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
         frame = self._read_data()
         y_true = frame[self.label_column]
-        if self.task is None:  # neither a task nor a metric was named: the labels tell, and the default metric
+        output = self._model_output("challenger", challenger, frame)
+        if self.task is None:  # neither a task nor a metric was named: the labels and the challenger's predictions
             from airflow_provider_agentic_mlops.core.metrics import infer_task
 
-            self.task = infer_task(y_true)
+            # with the predictions, as the drift check does: whole-number counts predicted as fractions are
+            # a regression, which the labels alone read as classes
+            self.task = infer_task(
+                y_true,
+                _prediction_column(*output),
+                (f"label_column {self.label_column!r}", f"the challenger v{challenger}'s predictions"),
+            )
             self.gates = Gates.resolve(self._gate_settings, task=self.task, **self._gate_overrides)
             self._check_metric_names(self.task)
-            self.log.info("Task inferred from the labels: %s; primary metric %s", self.task, self.gates.primary_metric)
-        predictions = {challenger: self._predict("challenger", challenger, frame, y_true)}
+            self.log.info(
+                "Task inferred from the labels and the challenger's predictions: %s; primary metric %s",
+                self.task,
+                self.gates.primary_metric,
+            )
+        predictions = {challenger: self._read_predictions(challenger, output, y_true)}
         if champion:
             from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
 
             try:
-                predictions[champion] = self._predict("champion", champion, frame, y_true)
+                output = self._model_output("champion", champion, frame)
+                predictions[champion] = self._read_predictions(champion, output, y_true)
             except ModelLoadError as err:  # no comparison: rejected, as a champion that cannot be scored is
                 reason = unloadable_champion(self.model_name, self.registered_model, champion, str(err))
                 return self._reject_without_report(ti, challenger, reason, champion=champion)
@@ -279,23 +291,23 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             raise ValueError(f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows")
         return frame
 
-    def _predict(self, role: str, version: str, frame: pd.DataFrame, y_true: Any) -> tuple[Any, Any, list[Any] | None]:
-        """``(predictions, probabilities or None, their classes or None)`` of ``version`` (the ``role``:
-        challenger or champion) on ``frame``.
+    def _model_output(self, role: str, version: str, frame: pd.DataFrame) -> tuple[Any, Any, Any]:
+        """``(output, probabilities or None, their classes or None)`` of ``version`` (the ``role``: challenger or
+        champion) on ``frame``, as the model returned them (``MlflowRegistryHook.predict_version``); with the task
+        unknown yet, the probabilities of a classifier too.
 
         :raises ModelLoadError: the version cannot be loaded (the champion's rejects the challenger).
         :raises ValueError: the model's predict raised, naming the role, the version and the cause.
         """
-        from airflow_provider_agentic_mlops.core.metrics import read_predictions
         from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
 
         try:
-            output, proba, classes = self.hook.predict_version(
+            return self.hook.predict_version(
                 self.registered_model,
                 version,
                 frame,
                 columns=lambda inputs: self._features(inputs, frame, f"the {role} v{version}"),
-                classification=self.task == "classification",
+                classification=self.task != "regression",
             )
         except _MissingInputs:  # names the version already
             raise
@@ -317,8 +329,17 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 f"the validation data {self.validation_data} ({type(err).__name__}: {str(err)[:300]}). Check the "
                 f"columns and dtypes it was trained on against the data; {fix}"
             ) from err
+
+    def _read_predictions(
+        self, version: str, output: tuple[Any, Any, Any], y_true: Any
+    ) -> tuple[Any, Any, list[Any] | None]:
+        """``(predictions, probabilities or None, their classes or None)`` of ``version`` from its ``output``."""
+        from airflow_provider_agentic_mlops.core.metrics import read_predictions
+
+        if self.task == "regression":  # probabilities asked for while the task was unknown are no regression's
+            output = (output[0], None, None)
         name = f"model {self.model_name!r}: v{version}"
-        return read_predictions(self.task, y_true.to_numpy(), output, proba, classes, name=name)  # type: ignore[arg-type]
+        return read_predictions(self.task, y_true.to_numpy(), *output, name=name)  # type: ignore[arg-type]
 
     def _score(self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any) -> dict[str, Scores]:
         """Every version's metrics (and why any is undefined), over one set of classes: the same definitions
@@ -426,3 +447,16 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             f"{REPORT_DIR}/report.json",
         )
         return self.hook.log_text_artifact(run_id, report.to_html(), REPORT_HTML)
+
+
+def _prediction_column(output: Any, proba: Any, classes: Any) -> Any:
+    """A model's output as one prediction column, for ``infer_task``; None for a classifier's (it gives class
+    probabilities, or one column per class), which ``infer_task`` then reads from the labels alone."""
+    import numpy as np
+
+    if proba is not None:
+        return None
+    values = output.to_numpy() if hasattr(output, "to_numpy") else np.asarray(output)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    return values if values.ndim == 1 else None
