@@ -620,7 +620,7 @@ def rollback_champion(
             raise RuntimeError(f"model {model_name!r}: the rollback intent was not recorded; nothing was changed")
     details = intent["details"]
     restored, rolled_back = str(details["to_version"]), details["from_version"]
-    at = intent["at"].isoformat()  # the intent's time: a retry writes the same tags
+    at = _iso_utc(intent["at"])  # the intent's time: a retry writes the same tags
     registry.set_alias(registered_model, CHAMPION, restored)
     if previous is not None:
         registry.delete_alias(registered_model, PREVIOUS_CHAMPION)

@@ -413,6 +413,8 @@ def test_rollback_operator_restores_previous_champion_and_records_who(env):
     assert _aliases(env) == {"champion": env.old}
     assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == "carol"
     assert env.client.get_model_version(env.model, env.old).tags["agentic_mlops.restored_by"] == "carol"
+    for version, tag in ((env.old, "restored_at"), (env.new, "rolled_back_at")):  # UTC, saying so, as approved_at
+        assert env.client.get_model_version(env.model, version).tags[f"agentic_mlops.{tag}"].endswith("+00:00")
     entry = env.store.audit_trail(env.model)[0]
     assert entry["action"] == "rollback" and entry["actor"] == "carol"
     started = env.store.audit_trail(env.model)[1]  # the intent, written before MLflow was touched
