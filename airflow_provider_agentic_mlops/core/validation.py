@@ -59,6 +59,9 @@ VALIDATION_REJECTED = "validation_rejected"
 
 # -- gates ----------------------------------------------------------------------------------------
 
+#: ``GateSettings.min_rows``' default: fewer labelled rows reject the challenger.
+DEFAULT_MIN_ROWS = 30
+
 
 class GateSettings(BaseModel):
     """The gate parameters, defined once: models.yaml's ``validation`` section and :class:`Gates` take them.
@@ -75,6 +78,8 @@ class GateSettings(BaseModel):
     :param guard_metrics: ``{metric: tolerance}``: largest allowed regression of each metric (absolute).
     :param floors: ``{metric: bound}``: minimum (higher-is-better metrics) or maximum (error metrics) every
         challenger must meet, with or without a champion.
+    :param min_rows: fewest labelled rows (rows with a label) to judge on; with fewer the challenger is rejected:
+        a difference measured on a handful of rows passes any minimum improvement by chance.
     """
 
     primary_metric: str | None = None
@@ -83,6 +88,7 @@ class GateSettings(BaseModel):
     min_relative_improvement: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     guard_metrics: dict[str, float] = Field(default_factory=dict)
     floors: dict[str, float] = Field(default_factory=dict)
+    min_rows: int = Field(DEFAULT_MIN_ROWS, ge=1)
 
     @field_validator("guard_metrics")
     @classmethod
@@ -623,6 +629,7 @@ class ValidationReport:
     n_rows: int | None = None
     data_uri: str | None = None
     primary_higher_is_better: bool = True
+    n_labelled: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -643,7 +650,7 @@ class ValidationReport:
             + (f"version {self.champion_version}." if self.champion_version else "none yet."),
         ]
         if self.data_uri or self.n_rows is not None:
-            lines.append(f"Validation data: {self.data_uri or '(given)'}, {self.n_rows} rows, the same for both.")
+            lines.append(f"Validation data: {self._data_line()}")
         lines += ["", "## Decision rationale", ""]
         lines += [f"- {r}" for r in self.reasons]
         lines += ["", "## Metrics side by side", "", "| metric | champion | challenger | delta | better is |"]
@@ -695,7 +702,8 @@ class ValidationReport:
             f"<h1>Validation of {e(self.model_name)} v{e(self.challenger_version)}: "
             f"<span style='color:{color}'>{verdict}</span></h1>"
             f"<p>Challenger: version {e(self.challenger_version)}. Champion: {champion}.</p>"
-            "<h2>Decision rationale</h2>"
+            + (f"<p>Validation data: {e(self._data_line())}</p>" if self.data_uri or self.n_rows is not None else "")
+            + "<h2>Decision rationale</h2>"
             f"<ul>{reasons}</ul>"
             "<h2>Metrics side by side</h2><table><tr><th>metric</th><th>champion</th><th>challenger</th>"
             f"<th>delta</th><th>better is</th></tr>{rows}</table>"
@@ -704,6 +712,13 @@ class ValidationReport:
             f"<p><small>sha256 of the Markdown report: {self.digest()}</small></p>"
             "</body></html>\n"
         )
+
+    def _data_line(self) -> str:
+        """``uri, 294 labelled of 300 rows, the same for both.``: the rows scored, of the rows read."""
+        rows = f"{self.n_rows} rows"
+        if self.n_labelled is not None and self.n_labelled != self.n_rows:
+            rows = f"{self.n_labelled} labelled of {rows} (rows without a label are not scored)"
+        return f"{self.data_uri or '(given)'}, {rows}, the same for both."
 
     def digest(self) -> str:
         """sha256 of the Markdown report: what a person approves is bound to exactly this content."""
@@ -774,11 +789,14 @@ def build_report(
     decision: Mapping[str, Any] | None = None,
     n_rows: int | None = None,
     data_uri: str | None = None,
+    n_labelled: int | None = None,
 ) -> ValidationReport:
     """Gate the challenger against the champion and return the full report.
 
     :param challenger_metrics: the challenger's metrics, or its :class:`Scores` (then a metric undefined for
         it is explained in the reasons); ``champion_metrics`` likewise.
+    :param n_rows: the rows of the validation data; ``n_labelled``: those with a label, which were scored (fewer
+        than ``gates.min_rows`` reject the challenger). Default: every row.
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -789,6 +807,20 @@ def build_report(
         challenger_version=str(challenger_version),
         champion_version=champion_version,
     )
+    labelled = n_labelled if n_labelled is not None else n_rows
+    if labelled is not None and labelled < gates.min_rows:
+        of = f" of {n_rows} rows" if n_rows is not None and n_rows != labelled else " rows"
+        checks.insert(
+            0,
+            GateCheck(
+                "rows",
+                gates.primary_metric,
+                False,
+                f"{labelled} labelled{of}, fewer than validation.min_rows {gates.min_rows}: too few to tell the "
+                "versions apart (a difference on so few rows is chance). Validate on a window with more labels "
+                "(rows without a label are not scored), or lower validation.min_rows",
+            ),
+        )
     champion_values = _scores(champion_metrics).metrics if champion_metrics is not None else {}
     return ValidationReport(
         model_name=model_name,
@@ -803,6 +835,7 @@ def build_report(
         n_rows=n_rows,
         data_uri=data_uri,
         primary_higher_is_better=gates.higher_is_better,
+        n_labelled=n_labelled,
     )
 
 

@@ -186,7 +186,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             if vanished:
                 return self._reject_without_report(ti, challenger, vanished)
 
-        frame = self._read_data()
+        frame, n_rows = self._read_data()
         y_true = frame[self.label_column]
         output = self._model_output("challenger", challenger, frame)
         if self.task is None:  # neither a task nor a metric was named: the labels and the challenger's predictions
@@ -227,7 +227,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             champion_metrics=metrics[champion] if champion else None,
             drift=ti.xcom_pull(task_ids=self.drift_task_id) if self.drift_task_id else None,
             decision=self._decision(ti),
-            n_rows=len(frame),
+            n_rows=n_rows,
+            n_labelled=len(frame),
             data_uri=str(self.validation_data),
         )
         report_uri = self._write_report(report, run_id)
@@ -269,7 +270,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         except ValueError as err:
             raise ValueError(f"ValidateOperator for model {self.model_name!r}: {err}") from None
 
-    def _read_data(self) -> pd.DataFrame:
+    def _read_data(self) -> tuple[pd.DataFrame, int]:
+        """The labelled rows of the validation data, and how many rows it has in all."""
         from airflow_provider_agentic_mlops.core.data_io import column_hint, is_local, read_frame
 
         opener = None
@@ -286,10 +288,16 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 f"{self.validation_data}: {column_hint(self.label_column, frame.columns)} Set validation.label_column "
                 "(else drift.label_column is used) to the column with the true labels"
             )
+        n_rows = len(frame)
         frame = frame[frame[self.label_column].notna()]
         if frame.empty:
-            raise ValueError(f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows")
-        return frame
+            raise ValueError(
+                f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows "
+                f"({n_rows} rows, none with a label in {self.label_column!r})"
+            )
+        if len(frame) < n_rows:
+            self.log.info("%d labelled of %d rows in %s: scored on those", len(frame), n_rows, self.validation_data)
+        return frame, n_rows
 
     def _model_output(self, role: str, version: str, frame: pd.DataFrame) -> tuple[Any, Any, Any]:
         """``(output, probabilities or None, their classes or None)`` of ``version`` (the ``role``: challenger or

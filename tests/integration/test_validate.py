@@ -202,6 +202,41 @@ def test_a_champion_alias_deleted_by_hand_after_a_promotion_rejects_naming_the_v
     assert f"set_registered_model_alias('{env['model']}', 'champion', '{champion['version']}')" in reason
 
 
+def test_too_few_labelled_rows_reject_the_challenger_naming_the_counts_and_the_setting(env, tmp_path):
+    _champion(env, "bad")
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    frame = labelled_frame(300, seed=42)
+    frame[LABEL] = frame[LABEL].astype("float64")
+    frame.loc[frame.index[6:], LABEL] = math.nan  # 6 labelled of 300
+    data = tmp_path / "few_labels.parquet"
+    frame.to_parquet(data)
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data), min_absolute_improvement=0.01).choose_branch(ctx) == "rejected"
+
+    reasons = ctx["ti"].pushed["validation"]["reasons"]
+    assert reasons[0].startswith("FAILED rows: 6 labelled of 300 rows")
+    assert "validation.min_rows 30" in reasons[0]
+    markdown = _artifact(env, challenger["run_id"], "report.md")
+    assert "6 labelled of 300 rows" in markdown
+
+
+def test_enough_labelled_rows_are_reported_as_labelled_of_all_rows(env, tmp_path):
+    _champion(env, "bad")
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    frame = labelled_frame(400, seed=42)
+    frame[LABEL] = frame[LABEL].astype("float64")
+    frame.loc[frame.index[:100], LABEL] = math.nan
+    data = tmp_path / "some_labels.parquet"
+    frame.to_parquet(data)
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data), min_rows=300).choose_branch(ctx) == "wait_for_approval"
+
+    assert "300 labelled of 400 rows" in _artifact(env, challenger["run_id"], "report.md")
+    assert "300 labelled of 400 rows" in _artifact(env, challenger["run_id"], "report.html")
+
+
 def test_csv_validation_data_and_explicit_feature_columns(env, tmp_path):
     csv = tmp_path / "current.csv"
     labelled_frame(300, seed=9).to_csv(csv, index=False)
