@@ -78,6 +78,9 @@ class GateSettings(BaseModel):
     :param guard_metrics: ``{metric: tolerance}``: largest allowed regression of each metric (absolute).
     :param floors: ``{metric: bound}``: minimum (higher-is-better metrics) or maximum (error metrics) every
         challenger must meet, with or without a champion.
+    :param positive_label: binary classification: the class ``precision``, ``recall`` and ``f1`` measure (e.g.
+        ``fraud`` of ``fraud``/``legit``); None (the default): the greater of the two classes (``1`` of 0/1,
+        ``legit`` of ``fraud``/``legit``). No gate; how those metrics are defined. Ignored for more classes.
     :param min_rows: fewest labelled rows (rows with a label) to judge on; with fewer the challenger is rejected:
         a difference measured on a handful of rows passes any minimum improvement by chance.
     """
@@ -89,6 +92,7 @@ class GateSettings(BaseModel):
     guard_metrics: dict[str, float] = Field(default_factory=dict)
     floors: dict[str, float] = Field(default_factory=dict)
     min_rows: int = Field(DEFAULT_MIN_ROWS, ge=1)
+    positive_label: str | int | None = None
 
     @field_validator("guard_metrics")
     @classmethod
@@ -630,6 +634,8 @@ class ValidationReport:
     data_uri: str | None = None
     primary_higher_is_better: bool = True
     n_labelled: int | None = None
+    positive_class: Any = None
+    positive_named: bool = False
 
     @property
     def passed(self) -> bool:
@@ -651,6 +657,8 @@ class ValidationReport:
         ]
         if self.data_uri or self.n_rows is not None:
             lines.append(f"Validation data: {self._data_line()}")
+        if self.positive_class is not None:
+            lines.append(self._positive_line())
         lines += ["", "## Decision rationale", ""]
         lines += [f"- {r}" for r in self.reasons]
         lines += ["", "## Metrics side by side", "", "| metric | champion | challenger | delta | better is |"]
@@ -703,6 +711,7 @@ class ValidationReport:
             f"<span style='color:{color}'>{verdict}</span></h1>"
             f"<p>Challenger: version {e(self.challenger_version)}. Champion: {champion}.</p>"
             + (f"<p>Validation data: {e(self._data_line())}</p>" if self.data_uri or self.n_rows is not None else "")
+            + (f"<p>{e(self._positive_line())}</p>" if self.positive_class is not None else "")
             + "<h2>Decision rationale</h2>"
             f"<ul>{reasons}</ul>"
             "<h2>Metrics side by side</h2><table><tr><th>metric</th><th>champion</th><th>challenger</th>"
@@ -719,6 +728,10 @@ class ValidationReport:
         if self.n_labelled is not None and self.n_labelled != self.n_rows:
             rows = f"{self.n_labelled} labelled of {rows} (rows without a label are not scored)"
         return f"{self.data_uri or '(given)'}, {rows}, the same for both."
+
+    def _positive_line(self) -> str:
+        why = "validation.positive_label" if self.positive_named else "the greater class; set validation.positive_label"
+        return f"Precision, recall and f1 measure the positive class {self.positive_class!r} ({why})."
 
     def digest(self) -> str:
         """sha256 of the Markdown report: what a person approves is bound to exactly this content."""
@@ -790,6 +803,7 @@ def build_report(
     n_rows: int | None = None,
     data_uri: str | None = None,
     n_labelled: int | None = None,
+    positive_class: Any = None,
 ) -> ValidationReport:
     """Gate the challenger against the champion and return the full report.
 
@@ -797,6 +811,7 @@ def build_report(
         it is explained in the reasons); ``champion_metrics`` likewise.
     :param n_rows: the rows of the validation data; ``n_labelled``: those with a label, which were scored (fewer
         than ``gates.min_rows`` reject the challenger). Default: every row.
+    :param positive_class: binary classification: the class precision, recall and f1 measured, named in the report.
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -836,6 +851,8 @@ def build_report(
         data_uri=data_uri,
         primary_higher_is_better=gates.higher_is_better,
         n_labelled=n_labelled,
+        positive_class=positive_class,
+        positive_named=positive_class is not None and positive_class == gates.positive_label,
     )
 
 

@@ -216,7 +216,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             except ModelLoadError as err:  # no comparison: rejected, as a champion that cannot be scored is
                 reason = unloadable_champion(self.model_name, self.registered_model, champion, str(err))
                 return self._reject_without_report(ti, challenger, reason, champion=champion)
-        metrics = self._score(predictions, y_true)
+        metrics, positive = self._score(predictions, y_true)
 
         report = build_report(
             model_name=self.model_name,
@@ -229,6 +229,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             decision=self._decision(ti),
             n_rows=n_rows,
             n_labelled=len(frame),
+            positive_class=positive,
             data_uri=str(self.validation_data),
         )
         report_uri = self._write_report(report, run_id)
@@ -349,17 +350,20 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         name = f"model {self.model_name!r}: v{version}"
         return read_predictions(self.task, y_true.to_numpy(), *output, name=name)  # type: ignore[arg-type]
 
-    def _score(self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any) -> dict[str, Scores]:
+    def _score(
+        self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any
+    ) -> tuple[dict[str, Scores], Any]:
         """Every version's metrics (and why any is undefined), over one set of classes: the same definitions
-        for champion and challenger."""
+        for champion and challenger; and the positive class of a binary comparison (else None)."""
         from airflow_provider_agentic_mlops.core.metrics import (
             class_labels,
             nonfinite_predictions,
+            positive_class,
             rounded,
             score_predictions,
         )
 
-        labels = None
+        labels, positive = None, None
         if self.task == "classification":
             names = (f"label_column {self.label_column!r}", "the models' predictions")
             # a version whose predictions hold NaN is not scored (score_predictions says so): its NaN is no class
@@ -374,6 +378,11 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 classes=[classes for _, classes in scorable if classes is not None],
                 names=names,
             )
+            if len(labels) <= 2 and all(classes is None or len(classes) <= 2 for _, classes in scorable):
+                try:
+                    positive = positive_class(labels, self.gates.positive_label)
+                except ValueError as err:
+                    raise ValueError(f"model {self.model_name!r}: {err}") from None
         scores = {}
         for version, (y_pred, proba, classes) in predictions.items():
             scores[version] = score_predictions(
@@ -384,11 +393,12 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 names=(f"label_column {self.label_column!r}", f"v{version}'s predictions"),
                 labels=labels,
                 classes=classes,
+                positive_label=self.gates.positive_label,
             )
             self.log.info(
                 "%s v%s on %d rows: %s", self.registered_model, version, len(y_true), rounded(scores[version].metrics)
             )
-        return scores
+        return scores, positive
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, who: str) -> list[str]:
         """The columns to feed ``who`` (``the champion v3``): ``feature_columns``, else its signature's inputs, else

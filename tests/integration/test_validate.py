@@ -379,6 +379,30 @@ def _binary_data(tmp_path, name, labels=(0, 1)):
     return str(path)
 
 
+def _half_the_fraud(frame):
+    import numpy as np
+
+    return np.where((frame["f0"] > 0) | (frame["f1"] > 0), "legit", "fraud")
+
+
+@pytest.mark.parametrize(("positive_label", "recall"), [("fraud", "about half"), (None, 1.0)])
+def test_positive_label_is_the_class_recall_measures_and_the_report_names_it(env, tmp_path, positive_label, recall):
+    """Labels fraud/legit: the greater class, legit, is positive unless validation.positive_label says fraud."""
+    data = _binary_data(tmp_path, "fraud", labels=("fraud", "legit"))
+    challenger = _register(env, _pyfunc(_half_the_fraud))  # every legit row right, half the fraud missed
+    ctx = _ctx(challenger)
+
+    branch = _op(env, validation_data=data, floors={"recall": 0.9}, positive_label=positive_label).choose_branch(ctx)
+
+    measured = ctx["ti"].pushed["validation"]["challenger_metrics"]["recall"]
+    if recall == 1.0:
+        assert (branch, measured) == ("wait_for_approval", 1.0)
+    else:
+        assert branch == "rejected" and 0.3 < measured < 0.7
+    named = "fraud" if positive_label else "legit"
+    assert f"positive class {named!r}" in _artifact(env, challenger["run_id"], "report.md")
+
+
 def test_pyfunc_returning_a_one_column_frame_of_labels_is_scored_on_those_labels(env, tmp_path):
     import pandas as pd
 
