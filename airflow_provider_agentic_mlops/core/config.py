@@ -528,8 +528,10 @@ class ModelSpec(_Section):
     @property
     def task(self) -> str | None:
         """``classification`` or ``regression``: ``validation.task``, else ``drift.task``, else the task of
-        ``validation.primary_metric`` (as ValidateOperator infers it); None: the labels tell when the tasks run."""
-        return gates_task(self.validation.task or self.drift.task, self.validation.primary_metric)
+        ``validation.primary_metric``, else of the guard metrics and floors (as ValidateOperator infers it); None:
+        the labels tell when the tasks run."""
+        gates = self.validation
+        return gates_task(gates.task or self.drift.task, gates.primary_metric, *gates.guard_metrics, *gates.floors)
 
     @model_validator(mode="after")
     def _gate_metrics_of_the_task(self) -> ModelSpec:

@@ -181,6 +181,7 @@ def score_predictions(
     names: tuple[str, str] = ("labels", "predictions"),
     labels: Sequence[Any] | None = None,
     classes: Sequence[Any] | None = None,
+    positive_label: Any = None,
 ) -> Scores:
     """Standard metrics of one model on labelled data (scikit-learn, imported here), with the reason of
     each one that is undefined.
@@ -198,6 +199,8 @@ def score_predictions(
     :param classes: classification: the model's classes in the order of ``proba``'s columns (scikit-learn's
         ``classes_``); default: the sorted labels. ``roc_auc`` and ``log_loss`` are NaN (logged with the
         reason) where undefined: a class absent from ``y_true``, or a label the model has no class for.
+    :param positive_label: binary classification: the class precision, recall and f1 measure (``fraud`` of
+        ``fraud``/``legit``); default: the greater of the two (:func:`positive_class`).
     :return: the metrics (classification: accuracy, precision, recall, f1, and roc_auc and log_loss when
         ``proba`` is given; regression: rmse, mae, r2) and why any of them is NaN (or, roc_auc and log_loss
         without ``proba``, not computed). Predictions or
@@ -244,11 +247,12 @@ def score_predictions(
     # one definition for every version scored with these labels, whatever each one predicted; a model with more
     # than two classes is scored macro-averaged even on a window holding two of them
     binary = len(labels) <= 2 and (classes is None or len(classes) <= 2)
-    scope: dict[str, Any] = {"average": "binary", "pos_label": labels[-1]} if binary else {}
+    positive = positive_class(labels, positive_label) if binary else None
+    scope: dict[str, Any] = {"average": "binary", "pos_label": positive} if binary else {}
     scope = scope or {"average": "macro", "labels": labels}
     out = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
     undefined: dict[str, str] = {}
-    absent = _absent_positive_class(labels, y_true, y_pred) if binary else None
+    absent = _absent_positive_class(labels, y_true, y_pred, positive) if binary else None
     if absent is not None:  # the negative class's F1 (1.0) or zero_division's 0 would read as a measurement
         reason = f"no positive ({absent!r}) among the labels or the predictions: nothing to be precise on or recall"
         _log.info("precision, recall and f1 are undefined (NaN): %s", reason)
@@ -268,11 +272,31 @@ def score_predictions(
     return Scores(out, undefined)
 
 
-def _absent_positive_class(labels: Sequence[Any], y_true: Sequence[Any], y_pred: Sequence[Any]) -> Any:
-    """The binary positive class when neither the labels nor the predictions hold it, else None: the
-    greater of two classes (:func:`class_labels`), or 1 (True) when 0 (False) is the only class known."""
+def positive_class(labels: Sequence[Any], positive_label: Any = None) -> Any:
+    """The positive class of a binary comparison over ``labels`` (:func:`class_labels`): ``positive_label``
+    when given, else the greater of the two.
+
+    :raises ValueError: ``positive_label`` is not one of two classes (a typo would measure nothing)."""
+    if positive_label is None:
+        return labels[-1]
+    if len(labels) == 2 and positive_label not in list(labels):
+        raise ValueError(
+            f"positive_label {positive_label!r} is not one of the classes {list(labels)!r}; set "
+            "validation.positive_label to the class precision, recall and f1 should measure"
+        )
+    return positive_label
+
+
+def _absent_positive_class(
+    labels: Sequence[Any], y_true: Sequence[Any], y_pred: Sequence[Any], positive: Any = None
+) -> Any:
+    """The binary positive class when neither the labels nor the predictions hold it, else None: ``positive``,
+    else the greater of two classes (:func:`class_labels`), or 1 (True) when 0 (False) is the only class known."""
     import numpy as np
 
+    if positive is not None and positive != labels[-1]:  # named: absent when neither holds it
+        seen = set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist())
+        return None if positive in seen else positive
     positive = labels[-1]
     number = isinstance(positive, bool | np.bool_ | int | np.integer | float | np.floating)
     if len(labels) == 1 and number and positive == 0:

@@ -247,9 +247,14 @@ def promote_version(
         since = promoted_by_last_change(store, model_name, version) if current == version else None
         if since is not None:
             return _already_champion(approval, since, model_name=model_name, version=version)
-        # A champion already at this version without intent (promoted by hand, or by an earlier release of
-        # the provider): keep the registry's previous champion rather than pointing it at itself.
-        previous = current if current != version else registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
+        previous = current
+        if current == version:
+            # A champion already at this version without intent (promoted by hand during its approval, or by
+            # an earlier release of the provider): not pointed at itself. The champion the validation compared
+            # it with is the one it replaced; unknown, the registry's previous champion is kept.
+            validated = None if validated_champion is UNKNOWN_CHAMPION else validated_champion
+            previous = str(validated) if validated is not None and str(validated) != version else None
+            previous = previous or registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
         promotion, _ = store.begin_promotion(approval, registered_model=registered_model, previous_version=previous)
     done_before = list(promotion["steps"] or [])
     previous = promotion["previous_version"]
@@ -615,7 +620,7 @@ def rollback_champion(
             raise RuntimeError(f"model {model_name!r}: the rollback intent was not recorded; nothing was changed")
     details = intent["details"]
     restored, rolled_back = str(details["to_version"]), details["from_version"]
-    at = intent["at"].isoformat()  # the intent's time: a retry writes the same tags
+    at = _iso_utc(intent["at"])  # the intent's time: a retry writes the same tags
     registry.set_alias(registered_model, CHAMPION, restored)
     if previous is not None:
         registry.delete_alias(registered_model, PREVIOUS_CHAMPION)

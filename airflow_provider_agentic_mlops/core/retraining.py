@@ -57,6 +57,10 @@ class ChallengerRegistry(Protocol):
 
     def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]: ...
 
+    def version_run_id(self, registered_model: str, version: str) -> str | None:
+        """The MLflow run ``version`` was registered from ("" when none), None when there is no such version."""
+        ...
+
     def authenticated(self) -> AbstractContextManager[None]: ...
 
 
@@ -232,6 +236,27 @@ class Retraining:
             log.info("%s v%s is the challenger (job %s)", self.registered_model, version, job["id"])
         return self.result(finished, attached=attached)
 
+    def _check_version_run(self, target: str | TrainingCallable, version: str, run_id: str) -> None:
+        """Refuse a training result whose version of ``registered_model`` is not the one its run registered.
+
+        A training that registers under another name (``fraud-dev``) returns that model's version, often 1,
+        which here names an older version, maybe the champion: tagging it and making it the challenger would
+        validate the champion against itself. The run is the training's own, so it tells which version is right.
+        """
+        actual = self.registry.version_run_id(self.registered_model, version)
+        if actual is None:
+            wrong = f"but {self.registered_model!r} has no version {version}"
+        elif actual and actual != run_id:
+            wrong = f"but version {version} of {self.registered_model!r} was registered from run {actual!r}"
+        else:
+            return
+        raise ValueError(
+            f"model {self.model_name!r}: training callable {target!r} returned version {version} and run "
+            f"{run_id!r}, {wrong}: the run registered its model under another registered-model name, or the result "
+            f"names another version. The training must register under registered_model {self.registered_model!r} "
+            "(the keyword argument it receives) and return that version; its version is not made the challenger"
+        )
+
     def _closed_meanwhile(self, job: dict[str, Any], version: str) -> str:
         """The error of a training that ended after its job was closed as failed by another process."""
         closed_at = job.get("finished_at")
@@ -294,6 +319,7 @@ class Retraining:
                     f"training callable {target!r} returned {result!r}; it must return "
                     '{"version": str, "run_id": str, "metrics": dict} (the training callable contract)'
                 )
+            self._check_version_run(target, str(result["version"]), str(result["run_id"]))
             metrics = result.get("metrics") or {}
             stop_beating()
             return self.finish(job, str(result["version"]), str(result["run_id"]), attached=False, metrics=metrics)

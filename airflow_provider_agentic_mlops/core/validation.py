@@ -59,6 +59,9 @@ VALIDATION_REJECTED = "validation_rejected"
 
 # -- gates ----------------------------------------------------------------------------------------
 
+#: ``GateSettings.min_rows``' default: fewer labelled rows reject the challenger.
+DEFAULT_MIN_ROWS = 30
+
 
 class GateSettings(BaseModel):
     """The gate parameters, defined once: models.yaml's ``validation`` section and :class:`Gates` take them.
@@ -75,6 +78,11 @@ class GateSettings(BaseModel):
     :param guard_metrics: ``{metric: tolerance}``: largest allowed regression of each metric (absolute).
     :param floors: ``{metric: bound}``: minimum (higher-is-better metrics) or maximum (error metrics) every
         challenger must meet, with or without a champion.
+    :param positive_label: binary classification: the class ``precision``, ``recall`` and ``f1`` measure (e.g.
+        ``fraud`` of ``fraud``/``legit``); None (the default): the greater of the two classes (``1`` of 0/1,
+        ``legit`` of ``fraud``/``legit``). No gate; how those metrics are defined. Ignored for more classes.
+    :param min_rows: fewest labelled rows (rows with a label) to judge on; with fewer the challenger is rejected:
+        a difference measured on a handful of rows passes any minimum improvement by chance.
     """
 
     primary_metric: str | None = None
@@ -83,6 +91,8 @@ class GateSettings(BaseModel):
     min_relative_improvement: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     guard_metrics: dict[str, float] = Field(default_factory=dict)
     floors: dict[str, float] = Field(default_factory=dict)
+    min_rows: int = Field(DEFAULT_MIN_ROWS, ge=1)
+    positive_label: str | int | None = None
 
     @field_validator("guard_metrics")
     @classmethod
@@ -144,11 +154,16 @@ def metric_task(metric: str | None) -> str | None:
     return next((task for task, metrics in TASK_METRICS.items() if metric in metrics), None)
 
 
-def gates_task(task: str | None, primary_metric: str | None) -> str | None:
+def gates_task(task: str | None, primary_metric: str | None, *other_metrics: str) -> str | None:
     """The task of the model gates judge on ``primary_metric``: ``task`` when named, else the primary metric's
-    (rmse -> regression), else None: the validation data's labels tell when it runs. The models file and
-    ValidateOperator both take it from here, so they accept and refuse the same gates."""
-    return task or metric_task(primary_metric)
+    (rmse -> regression), else the one task of ``other_metrics`` (the guard metrics' and floors': ``mae`` ->
+    regression, whose default primary metric is then ``rmse``), else None: the validation data's labels tell
+    when it runs. The models file and ValidateOperator both take it from here, so they accept and refuse the
+    same gates; metrics of two tasks give None, and ``check_metric_names`` refuses them."""
+    if task or primary_metric is not None:
+        return task or metric_task(primary_metric)
+    tasks = {metric_task(metric) for metric in other_metrics}
+    return tasks.pop() if len(tasks) == 1 else None
 
 
 def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:
@@ -618,6 +633,9 @@ class ValidationReport:
     n_rows: int | None = None
     data_uri: str | None = None
     primary_higher_is_better: bool = True
+    n_labelled: int | None = None
+    positive_class: Any = None
+    positive_named: bool = False
 
     @property
     def passed(self) -> bool:
@@ -638,7 +656,9 @@ class ValidationReport:
             + (f"version {self.champion_version}." if self.champion_version else "none yet."),
         ]
         if self.data_uri or self.n_rows is not None:
-            lines.append(f"Validation data: {self.data_uri or '(given)'}, {self.n_rows} rows, the same for both.")
+            lines.append(f"Validation data: {self._data_line()}")
+        if self.positive_class is not None:
+            lines.append(self._positive_line())
         lines += ["", "## Decision rationale", ""]
         lines += [f"- {r}" for r in self.reasons]
         lines += ["", "## Metrics side by side", "", "| metric | champion | challenger | delta | better is |"]
@@ -690,7 +710,9 @@ class ValidationReport:
             f"<h1>Validation of {e(self.model_name)} v{e(self.challenger_version)}: "
             f"<span style='color:{color}'>{verdict}</span></h1>"
             f"<p>Challenger: version {e(self.challenger_version)}. Champion: {champion}.</p>"
-            "<h2>Decision rationale</h2>"
+            + (f"<p>Validation data: {e(self._data_line())}</p>" if self.data_uri or self.n_rows is not None else "")
+            + (f"<p>{e(self._positive_line())}</p>" if self.positive_class is not None else "")
+            + "<h2>Decision rationale</h2>"
             f"<ul>{reasons}</ul>"
             "<h2>Metrics side by side</h2><table><tr><th>metric</th><th>champion</th><th>challenger</th>"
             f"<th>delta</th><th>better is</th></tr>{rows}</table>"
@@ -699,6 +721,17 @@ class ValidationReport:
             f"<p><small>sha256 of the Markdown report: {self.digest()}</small></p>"
             "</body></html>\n"
         )
+
+    def _data_line(self) -> str:
+        """``uri, 294 labelled of 300 rows, the same for both.``: the rows scored, of the rows read."""
+        rows = f"{self.n_rows} rows"
+        if self.n_labelled is not None and self.n_labelled != self.n_rows:
+            rows = f"{self.n_labelled} labelled of {rows} (rows without a label are not scored)"
+        return f"{self.data_uri or '(given)'}, {rows}, the same for both."
+
+    def _positive_line(self) -> str:
+        why = "validation.positive_label" if self.positive_named else "the greater class; set validation.positive_label"
+        return f"Precision, recall and f1 measure the positive class {self.positive_class!r} ({why})."
 
     def digest(self) -> str:
         """sha256 of the Markdown report: what a person approves is bound to exactly this content."""
@@ -769,11 +802,16 @@ def build_report(
     decision: Mapping[str, Any] | None = None,
     n_rows: int | None = None,
     data_uri: str | None = None,
+    n_labelled: int | None = None,
+    positive_class: Any = None,
 ) -> ValidationReport:
     """Gate the challenger against the champion and return the full report.
 
     :param challenger_metrics: the challenger's metrics, or its :class:`Scores` (then a metric undefined for
         it is explained in the reasons); ``champion_metrics`` likewise.
+    :param n_rows: the rows of the validation data; ``n_labelled``: those with a label, which were scored (fewer
+        than ``gates.min_rows`` reject the challenger). Default: every row.
+    :param positive_class: binary classification: the class precision, recall and f1 measured, named in the report.
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -784,6 +822,20 @@ def build_report(
         challenger_version=str(challenger_version),
         champion_version=champion_version,
     )
+    labelled = n_labelled if n_labelled is not None else n_rows
+    if labelled is not None and labelled < gates.min_rows:
+        of = f" of {n_rows} rows" if n_rows is not None and n_rows != labelled else " rows"
+        checks.insert(
+            0,
+            GateCheck(
+                "rows",
+                gates.primary_metric,
+                False,
+                f"{labelled} labelled{of}, fewer than validation.min_rows {gates.min_rows}: too few to tell the "
+                "versions apart (a difference on so few rows is chance). Validate on a window with more labels "
+                "(rows without a label are not scored), or lower validation.min_rows",
+            ),
+        )
     champion_values = _scores(champion_metrics).metrics if champion_metrics is not None else {}
     return ValidationReport(
         model_name=model_name,
@@ -798,6 +850,9 @@ def build_report(
         n_rows=n_rows,
         data_uri=data_uri,
         primary_higher_is_better=gates.higher_is_better,
+        n_labelled=n_labelled,
+        positive_class=positive_class,
+        positive_named=positive_class is not None and positive_class == gates.positive_label,
     )
 
 

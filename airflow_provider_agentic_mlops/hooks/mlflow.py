@@ -424,6 +424,19 @@ class MlflowRegistryHook(BaseHook):
             for key, value in tags.items():
                 client.set_model_version_tag(registered_model, str(version), key, str(value))
 
+    def version_run_id(self, registered_model: str, version: str) -> str | None:
+        """The run ``version`` of ``registered_model`` was registered from ("" when it has none), None when the
+        version (or the model) does not exist."""
+        from mlflow.exceptions import MlflowException
+
+        with self._about(registered_model):
+            try:
+                return self.client().get_model_version(registered_model, str(version)).run_id or ""
+            except MlflowException as err:
+                if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                    return None
+                raise
+
     def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]:
         """Versions of ``registered_model`` whose tag ``key`` equals ``value``, newest first."""
         quoted = str(value).replace("'", "\\'")

@@ -73,7 +73,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     :param exclude_columns: columns that are no model input (the timestamp, the production predictions),
         left out when neither ``feature_columns`` nor the model's signature names the inputs.
     :param task: ``classification`` or ``regression``; default: the primary metric's task when one is
-        named, else inferred from the labels (as the drift check does) when the task runs.
+        named, else the guard metrics' and floors' task (``mae``: regression, primary metric ``rmse``), else
+        inferred from the labels and the challenger's predictions (as the drift check does) when the task runs.
     :param gates: the gate parameters, a
         :class:`~airflow_provider_agentic_mlops.core.validation.GateSettings` (documented there, once; the
         DAG factory passes the model's ``validation`` section whole) or a mapping. Its fields are parameters
@@ -127,13 +128,24 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             )
         if task is not None and task not in ("classification", "regression"):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
-        named = gates.primary_metric if isinstance(gates, GateSettings) else dict(gates or {}).get("primary_metric")
-        named = overrides.get("primary_metric") or named
-        task = gates_task(task, named)
+
+        def given(field: str) -> Any:
+            """The gate field as given (an override > ``gates``), before the defaults fill it in."""
+            if overrides.get(field) is not None:
+                return overrides[field]
+            return getattr(gates, field) if isinstance(gates, GateSettings) else dict(gates or {}).get(field)
+
+        named = given("primary_metric")
+        others = [m for field in ("guard_metrics", "floors") if isinstance(given(field), Mapping) for m in given(field)]
+        task = gates_task(task, named, *others)
         self._gate_settings, self._gate_overrides = gates, overrides  # resolved again once the labels tell the task
         self.gates = Gates.resolve(gates, task=task, role=f"model '{model_name}': ValidateOperator", **overrides)
         self.model_name = model_name
-        self._check_metric_names(task)  # task unknown: against every task's metrics, until the labels tell
+        # task unknown: against every task's metrics, until the labels tell; the metric named, not the default
+        # filled in (roc_auc), as the models file checks them
+        self._check_metric_names(
+            task, self.gates if task or named else self.gates.model_copy(update={"primary_metric": None})
+        )
         self.registered_model = registered_model or model_name
         self.validation_data = validation_data
         self.label_column = label_column
@@ -157,6 +169,13 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         client = self.hook.client()
         run_id = challenger_run_id(self.hook, self.registered_model, retrained)
         champion = self.hook.get_alias_version(self.registered_model, CHAMPION)
+        if champion == challenger:  # scored against itself it would pass every comparison: a pipeline fault
+            raise ValueError(
+                f"model {self.model_name!r}: the challenger v{challenger} of {self.registered_model!r} (from task "
+                f"{self.retrain_task_id!r}) is the champion: a version cannot be validated against itself. The "
+                "retrain's result names the champion's version: check that the training registers a new version "
+                f"under {self.registered_model!r} and returns it, then retrain"
+            )
         if champion is None:
             vanished = vanished_champion(
                 self.registered_model,
@@ -167,25 +186,37 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             if vanished:
                 return self._reject_without_report(ti, challenger, vanished)
 
-        frame = self._read_data()
+        frame, n_rows = self._read_data()
         y_true = frame[self.label_column]
-        if self.task is None:  # neither a task nor a metric was named: the labels tell, and the default metric
+        output = self._model_output("challenger", challenger, frame)
+        if self.task is None:  # neither a task nor a metric was named: the labels and the challenger's predictions
             from airflow_provider_agentic_mlops.core.metrics import infer_task
 
-            self.task = infer_task(y_true)
+            # with the predictions, as the drift check does: whole-number counts predicted as fractions are
+            # a regression, which the labels alone read as classes
+            self.task = infer_task(
+                y_true,
+                _prediction_column(*output),
+                (f"label_column {self.label_column!r}", f"the challenger v{challenger}'s predictions"),
+            )
             self.gates = Gates.resolve(self._gate_settings, task=self.task, **self._gate_overrides)
             self._check_metric_names(self.task)
-            self.log.info("Task inferred from the labels: %s; primary metric %s", self.task, self.gates.primary_metric)
-        predictions = {challenger: self._predict("challenger", challenger, frame, y_true)}
+            self.log.info(
+                "Task inferred from the labels and the challenger's predictions: %s; primary metric %s",
+                self.task,
+                self.gates.primary_metric,
+            )
+        predictions = {challenger: self._read_predictions(challenger, output, y_true)}
         if champion:
             from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
 
             try:
-                predictions[champion] = self._predict("champion", champion, frame, y_true)
+                output = self._model_output("champion", champion, frame)
+                predictions[champion] = self._read_predictions(champion, output, y_true)
             except ModelLoadError as err:  # no comparison: rejected, as a champion that cannot be scored is
                 reason = unloadable_champion(self.model_name, self.registered_model, champion, str(err))
                 return self._reject_without_report(ti, challenger, reason, champion=champion)
-        metrics = self._score(predictions, y_true)
+        metrics, positive = self._score(predictions, y_true)
 
         report = build_report(
             model_name=self.model_name,
@@ -196,7 +227,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             champion_metrics=metrics[champion] if champion else None,
             drift=ti.xcom_pull(task_ids=self.drift_task_id) if self.drift_task_id else None,
             decision=self._decision(ti),
-            n_rows=len(frame),
+            n_rows=n_rows,
+            n_labelled=len(frame),
+            positive_class=positive,
             data_uri=str(self.validation_data),
         )
         report_uri = self._write_report(report, run_id)
@@ -232,13 +265,14 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _check_metric_names(self, task: str | None) -> None:
+    def _check_metric_names(self, task: str | None, gates: GateSettings | None = None) -> None:
         try:
-            check_metric_names(self.gates, task)
+            check_metric_names(gates or self.gates, task)
         except ValueError as err:
             raise ValueError(f"ValidateOperator for model {self.model_name!r}: {err}") from None
 
-    def _read_data(self) -> pd.DataFrame:
+    def _read_data(self) -> tuple[pd.DataFrame, int]:
+        """The labelled rows of the validation data, and how many rows it has in all."""
         from airflow_provider_agentic_mlops.core.data_io import column_hint, is_local, read_frame
 
         opener = None
@@ -255,28 +289,34 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 f"{self.validation_data}: {column_hint(self.label_column, frame.columns)} Set validation.label_column "
                 "(else drift.label_column is used) to the column with the true labels"
             )
+        n_rows = len(frame)
         frame = frame[frame[self.label_column].notna()]
         if frame.empty:
-            raise ValueError(f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows")
-        return frame
+            raise ValueError(
+                f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows "
+                f"({n_rows} rows, none with a label in {self.label_column!r})"
+            )
+        if len(frame) < n_rows:
+            self.log.info("%d labelled of %d rows in %s: scored on those", len(frame), n_rows, self.validation_data)
+        return frame, n_rows
 
-    def _predict(self, role: str, version: str, frame: pd.DataFrame, y_true: Any) -> tuple[Any, Any, list[Any] | None]:
-        """``(predictions, probabilities or None, their classes or None)`` of ``version`` (the ``role``:
-        challenger or champion) on ``frame``.
+    def _model_output(self, role: str, version: str, frame: pd.DataFrame) -> tuple[Any, Any, Any]:
+        """``(output, probabilities or None, their classes or None)`` of ``version`` (the ``role``: challenger or
+        champion) on ``frame``, as the model returned them (``MlflowRegistryHook.predict_version``); with the task
+        unknown yet, the probabilities of a classifier too.
 
         :raises ModelLoadError: the version cannot be loaded (the champion's rejects the challenger).
         :raises ValueError: the model's predict raised, naming the role, the version and the cause.
         """
-        from airflow_provider_agentic_mlops.core.metrics import read_predictions
         from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
 
         try:
-            output, proba, classes = self.hook.predict_version(
+            return self.hook.predict_version(
                 self.registered_model,
                 version,
                 frame,
                 columns=lambda inputs: self._features(inputs, frame, f"the {role} v{version}"),
-                classification=self.task == "classification",
+                classification=self.task != "regression",
             )
         except _MissingInputs:  # names the version already
             raise
@@ -298,20 +338,32 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 f"the validation data {self.validation_data} ({type(err).__name__}: {str(err)[:300]}). Check the "
                 f"columns and dtypes it was trained on against the data; {fix}"
             ) from err
-        name = f"model {self.model_name!r}: v{version}"
-        return read_predictions(self.task, y_true.to_numpy(), output, proba, classes, name=name)  # type: ignore[arg-type]
 
-    def _score(self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any) -> dict[str, Scores]:
+    def _read_predictions(
+        self, version: str, output: tuple[Any, Any, Any], y_true: Any
+    ) -> tuple[Any, Any, list[Any] | None]:
+        """``(predictions, probabilities or None, their classes or None)`` of ``version`` from its ``output``."""
+        from airflow_provider_agentic_mlops.core.metrics import read_predictions
+
+        if self.task == "regression":  # probabilities asked for while the task was unknown are no regression's
+            output = (output[0], None, None)
+        name = f"model {self.model_name!r}: v{version}"
+        return read_predictions(self.task, y_true.to_numpy(), *output, name=name)  # type: ignore[arg-type]
+
+    def _score(
+        self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any
+    ) -> tuple[dict[str, Scores], Any]:
         """Every version's metrics (and why any is undefined), over one set of classes: the same definitions
-        for champion and challenger."""
+        for champion and challenger; and the positive class of a binary comparison (else None)."""
         from airflow_provider_agentic_mlops.core.metrics import (
             class_labels,
             nonfinite_predictions,
+            positive_class,
             rounded,
             score_predictions,
         )
 
-        labels = None
+        labels, positive = None, None
         if self.task == "classification":
             names = (f"label_column {self.label_column!r}", "the models' predictions")
             # a version whose predictions hold NaN is not scored (score_predictions says so): its NaN is no class
@@ -326,6 +378,11 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 classes=[classes for _, classes in scorable if classes is not None],
                 names=names,
             )
+            if len(labels) <= 2 and all(classes is None or len(classes) <= 2 for _, classes in scorable):
+                try:
+                    positive = positive_class(labels, self.gates.positive_label)
+                except ValueError as err:
+                    raise ValueError(f"model {self.model_name!r}: {err}") from None
         scores = {}
         for version, (y_pred, proba, classes) in predictions.items():
             scores[version] = score_predictions(
@@ -336,11 +393,12 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 names=(f"label_column {self.label_column!r}", f"v{version}'s predictions"),
                 labels=labels,
                 classes=classes,
+                positive_label=self.gates.positive_label,
             )
             self.log.info(
                 "%s v%s on %d rows: %s", self.registered_model, version, len(y_true), rounded(scores[version].metrics)
             )
-        return scores
+        return scores, positive
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, who: str) -> list[str]:
         """The columns to feed ``who`` (``the champion v3``): ``feature_columns``, else its signature's inputs, else
@@ -407,3 +465,16 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             f"{REPORT_DIR}/report.json",
         )
         return self.hook.log_text_artifact(run_id, report.to_html(), REPORT_HTML)
+
+
+def _prediction_column(output: Any, proba: Any, classes: Any) -> Any:
+    """A model's output as one prediction column, for ``infer_task``; None for a classifier's (it gives class
+    probabilities, or one column per class), which ``infer_task`` then reads from the labels alone."""
+    import numpy as np
+
+    if proba is not None:
+        return None
+    values = output.to_numpy() if hasattr(output, "to_numpy") else np.asarray(output)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    return values if values.ndim == 1 else None

@@ -326,6 +326,22 @@ def test_without_the_validation_result_nothing_is_promoted_and_the_task_is_named
     assert _aliases(env) == {"champion": env.old}
 
 
+def test_a_challenger_promoted_by_hand_during_its_approval_keeps_the_validated_champion_as_previous(env):
+    from airflow_provider_agentic_mlops.operators.promote import RollbackOperator
+
+    _approval(env)
+    env.client.set_registered_model_alias(env.model, "champion", env.new)  # by hand, while the approval was pending
+
+    result = _promote(env).execute(_ctx(env))
+
+    assert result["previous_version"] == env.old  # the champion the validation compared it with
+    assert _aliases(env) == {"champion": env.new, "previous_champion": env.old}
+    entry = env.store.audit_trail(env.model)[0]
+    assert entry["action"] == "promoted" and entry["details"]["previous_version"] == env.old
+    rolled = RollbackOperator(task_id="rollback", model_name=env.model, user="carol").execute(_ctx(env))
+    assert rolled["version"] == env.old and _aliases(env) == {"champion": env.old}
+
+
 def test_first_promotion_without_a_champion_sets_no_previous(env):
     env.client.delete_registered_model_alias(env.model, "champion")
     _approval(env)
@@ -397,6 +413,8 @@ def test_rollback_operator_restores_previous_champion_and_records_who(env):
     assert _aliases(env) == {"champion": env.old}
     assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == "carol"
     assert env.client.get_model_version(env.model, env.old).tags["agentic_mlops.restored_by"] == "carol"
+    for version, tag in ((env.old, "restored_at"), (env.new, "rolled_back_at")):  # UTC, saying so, as approved_at
+        assert env.client.get_model_version(env.model, version).tags[f"agentic_mlops.{tag}"].endswith("+00:00")
     entry = env.store.audit_trail(env.model)[0]
     assert entry["action"] == "rollback" and entry["actor"] == "carol"
     started = env.store.audit_trail(env.model)[1]  # the intent, written before MLflow was touched

@@ -245,6 +245,31 @@ def test_training_callable_breaking_the_contract_is_named_in_the_error(env):
     assert env["store"].list_jobs(env["model"])[0]["status"] == "failed"
 
 
+@pytest.mark.parametrize("registers_as", ["another name", "the champion's version"])
+def test_training_returning_a_version_its_run_did_not_register_fails_and_leaves_the_champion_alone(env, registers_as):
+    from tests.doubles.mlflow_server import train_tiny_classifier
+
+    champion = register_tiny_classifier(env["url"], env["model"], seed=3)
+    client = _client(env["url"])
+    client.set_registered_model_alias(env["model"], "champion", champion["version"])
+
+    def train(**kwargs):
+        if registers_as == "another name":  # its version 1 is the champion's number
+            return train_tiny_classifier(**{**kwargs, "registered_model": f"{env['model']}-dev"})
+        return {**train_tiny_classifier(**kwargs), "version": champion["version"]}
+
+    with pytest.raises(ValueError) as raised:
+        _op(env, python_callable=train).execute(_ctx())
+
+    message = str(raised.value)
+    assert f"version 1 of {env['model']!r} was registered from run {champion['run_id']!r}" in message
+    assert "another registered-model name" in message
+    assert env["store"].list_jobs(env["model"])[0]["status"] == "failed"
+    versions = {v.version: v for v in client.search_model_versions(f"name = '{env['model']}'")}
+    assert "agentic_mlops.job_id" not in versions["1"].tags  # the champion is not tagged as this job's
+    assert "challenger" not in client.get_registered_model(env["model"]).aliases
+
+
 def test_read_only_registry_connection_cannot_retrain(env):
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowAccessError
 

@@ -145,6 +145,17 @@ def test_equal_challenger_passes_a_zero_tolerance_guard_but_not_a_minimum_improv
     assert _op(env, min_absolute_improvement=0.01).choose_branch(ctx) == "rejected"  # equal is not an improvement
 
 
+def test_a_challenger_that_is_the_champion_fails_the_task_instead_of_passing_against_itself(env):
+    champion = _champion(env, "good")
+    ctx = _ctx(champion)
+
+    with pytest.raises(ValueError, match=f"the challenger v{champion['version']} .* is the champion"):
+        _op(env).choose_branch(ctx)
+
+    assert not ctx["ti"].pushed.get("validation")  # no summary: nothing to approve
+    assert "agentic_mlops.validation" not in env["client"].get_model_version(env["model"], champion["version"]).tags
+
+
 def test_first_version_without_champion_is_judged_on_floors(env, tmp_path):
     good = register_tiny_classifier(env["url"], env["model"], quality="good")
     assert _op(env, floors={"roc_auc": 0.8}).choose_branch(_ctx(good)) == "wait_for_approval"
@@ -189,6 +200,41 @@ def test_a_champion_alias_deleted_by_hand_after_a_promotion_rejects_naming_the_v
     (reason,) = ctx["ti"].pushed["validation"]["reasons"]
     assert "no alias 'champion'" in reason and f"promotion (v{champion['version']} by alice)" in reason
     assert f"set_registered_model_alias('{env['model']}', 'champion', '{champion['version']}')" in reason
+
+
+def test_too_few_labelled_rows_reject_the_challenger_naming_the_counts_and_the_setting(env, tmp_path):
+    _champion(env, "bad")
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    frame = labelled_frame(300, seed=42)
+    frame[LABEL] = frame[LABEL].astype("float64")
+    frame.loc[frame.index[6:], LABEL] = math.nan  # 6 labelled of 300
+    data = tmp_path / "few_labels.parquet"
+    frame.to_parquet(data)
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data), min_absolute_improvement=0.01).choose_branch(ctx) == "rejected"
+
+    reasons = ctx["ti"].pushed["validation"]["reasons"]
+    assert reasons[0].startswith("FAILED rows: 6 labelled of 300 rows")
+    assert "validation.min_rows 30" in reasons[0]
+    markdown = _artifact(env, challenger["run_id"], "report.md")
+    assert "6 labelled of 300 rows" in markdown
+
+
+def test_enough_labelled_rows_are_reported_as_labelled_of_all_rows(env, tmp_path):
+    _champion(env, "bad")
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    frame = labelled_frame(400, seed=42)
+    frame[LABEL] = frame[LABEL].astype("float64")
+    frame.loc[frame.index[:100], LABEL] = math.nan
+    data = tmp_path / "some_labels.parquet"
+    frame.to_parquet(data)
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data), min_rows=300).choose_branch(ctx) == "wait_for_approval"
+
+    assert "300 labelled of 400 rows" in _artifact(env, challenger["run_id"], "report.md")
+    assert "300 labelled of 400 rows" in _artifact(env, challenger["run_id"], "report.html")
 
 
 def test_csv_validation_data_and_explicit_feature_columns(env, tmp_path):
@@ -280,6 +326,29 @@ def test_regression_model_without_task_or_metric_is_gated_on_rmse_of_its_labels(
     assert summary["challenger_metrics"]["rmse"] < summary["champion_metrics"]["rmse"]
 
 
+def test_a_regressor_of_whole_number_counts_without_a_task_is_gated_as_regression_by_its_predictions(env, tmp_path):
+    """Counts 0-10 read as classes by the labels alone; the regressor's fractional predictions tell the task."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    frame = labelled_frame(300, seed=6)
+    counts = 5 + 2 * frame["f0"] - frame["f1"] + np.random.default_rng(6).normal(scale=0.5, size=len(frame))
+    frame[LABEL] = counts.round().clip(0, 10).astype("int64")
+    data = tmp_path / "counts.parquet"
+    frame.to_parquet(data)
+    features = ["f0", "f1", "f2", "f3"]
+    champion = _register(env, LinearRegression().fit(frame[["f0"]].assign(f1=0, f2=0, f3=0)[features], frame[LABEL]))
+    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
+    challenger = _register(env, LinearRegression().fit(frame[features], frame[LABEL]))
+    ctx = _ctx(challenger)
+
+    assert _op(env, validation_data=str(data)).choose_branch(ctx) == "wait_for_approval"
+
+    summary = ctx["ti"].pushed["validation"]
+    assert summary["primary_metric"] == "rmse"
+    assert summary["challenger_metrics"]["rmse"] < summary["champion_metrics"]["rmse"]
+
+
 # -- what models return -----------------------------------------------------------------------------
 
 
@@ -308,6 +377,30 @@ def _binary_data(tmp_path, name, labels=(0, 1)):
     path = tmp_path / f"{name}.parquet"
     frame.to_parquet(path)
     return str(path)
+
+
+def _half_the_fraud(frame):
+    import numpy as np
+
+    return np.where((frame["f0"] > 0) | (frame["f1"] > 0), "legit", "fraud")
+
+
+@pytest.mark.parametrize(("positive_label", "recall"), [("fraud", "about half"), (None, 1.0)])
+def test_positive_label_is_the_class_recall_measures_and_the_report_names_it(env, tmp_path, positive_label, recall):
+    """Labels fraud/legit: the greater class, legit, is positive unless validation.positive_label says fraud."""
+    data = _binary_data(tmp_path, "fraud", labels=("fraud", "legit"))
+    challenger = _register(env, _pyfunc(_half_the_fraud))  # every legit row right, half the fraud missed
+    ctx = _ctx(challenger)
+
+    branch = _op(env, validation_data=data, floors={"recall": 0.9}, positive_label=positive_label).choose_branch(ctx)
+
+    measured = ctx["ti"].pushed["validation"]["challenger_metrics"]["recall"]
+    if recall == 1.0:
+        assert (branch, measured) == ("wait_for_approval", 1.0)
+    else:
+        assert branch == "rejected" and 0.3 < measured < 0.7
+    named = "fraud" if positive_label else "legit"
+    assert f"positive class {named!r}" in _artifact(env, challenger["run_id"], "report.md")
 
 
 def test_pyfunc_returning_a_one_column_frame_of_labels_is_scored_on_those_labels(env, tmp_path):

@@ -262,6 +262,31 @@ def test_gate_metrics_of_another_task_are_refused_when_the_task_is_not_named(val
     assert expected.split(": ", 1)[1].replace("validation.", "") in str(refused.value)
 
 
+@pytest.mark.parametrize("validation", [{"guard_metrics": {"mae": 0.5}}, {"floors": {"r2": 0.6}}])
+def test_regression_gates_without_a_task_make_the_task_regression_with_its_default_primary_metric(
+    validation: dict,
+) -> None:
+    """A guard or floor of one task names the task, as a primary metric does: the file and the operator agree."""
+    from airflow_provider_agentic_mlops.core.config import read_models
+    from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+
+    models = read_models({"models": [{**GOOD, "validation": validation}]}, source="models.yaml")
+    assert models.errors == {}
+    spec = models.specs[0]
+    assert spec.task == "regression"
+    built = ValidateOperator(
+        task_id="v",
+        model_name="churn",
+        validation_data="v.csv",
+        label_column="y",
+        gates=spec.validation,
+        task=spec.task,
+    )
+    assert (built.task, built.gates.primary_metric, built.gates.higher_is_better) == ("regression", "rmse", False)
+    alone = ValidateOperator(task_id="v", model_name="churn", validation_data="v.csv", label_column="y", **validation)
+    assert (alone.task, alone.gates.primary_metric) == ("regression", "rmse")
+
+
 def test_a_bad_gate_metric_names_its_field_and_the_closest_metric() -> None:
     entry = {**GOOD, "validation": {"primary_metric": "roc_acu"}}
     with pytest.raises(ConfigError) as err:

@@ -124,3 +124,17 @@ def test_precision_recall_f1_without_the_positive_class_are_undefined(labels, y_
 def test_f1_is_the_positive_class_s_when_it_is_predicted_only() -> None:
     scores = score_predictions("classification", [0, 0, 0, 0], [0, 1, 0, 0], labels=[0, 1])
     assert scores.metrics["f1"] == 0.0 and scores.metrics["precision"] == 0.0
+
+
+def test_positive_label_names_the_class_precision_recall_and_f1_measure() -> None:
+    """The greater class ('legit') is positive by default: a fraud guard would measure the legit class."""
+    from airflow_provider_agentic_mlops.core.metrics import score_predictions
+
+    y_true = ["fraud", "fraud", "legit", "legit", "legit", "legit"]
+    y_pred = ["fraud", "legit", "legit", "legit", "legit", "legit"]
+    fraud = score_predictions("classification", y_true, y_pred, positive_label="fraud").metrics
+    assert (fraud["precision"], fraud["recall"]) == (1.0, 0.5)
+    legit = score_predictions("classification", y_true, y_pred).metrics
+    assert (legit["precision"], legit["recall"]) == (0.8, 1.0)
+    with pytest.raises(ValueError, match=r"positive_label 'Fraud' is not one of the classes \['fraud', 'legit'\]"):
+        score_predictions("classification", y_true, y_pred, positive_label="Fraud")

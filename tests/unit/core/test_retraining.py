@@ -37,6 +37,9 @@ class RegistryDouble:
     def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]:
         return []
 
+    def version_run_id(self, registered_model: str, version: str) -> str | None:
+        return ""  # not known here: every run is taken for its version's
+
     @contextlib.contextmanager
     def authenticated(self) -> Iterator[None]:
         yield

@@ -65,12 +65,13 @@ def test_the_metrics_log_line_rounds_for_people_and_the_scores_keep_full_precisi
     pred = np.array([0, 1, 0, 0, 1, 1, 0, 1, 1])
     proba = np.array([[1 - p, p] for p in (0.2, 0.7, 0.4, 0.1, 0.8, 0.55, 0.3, 0.9, 0.67)])
 
-    scores = op._score({"2": (pred, proba, [0, 1])}, y_true)
+    scores, positive = op._score({"2": (pred, proba, [0, 1])}, y_true)
 
     log = capsys.readouterr().out  # the task log
     assert "m v2 on 9 rows: {'accuracy': 0.7778, " in log and "'log_loss': 0.3873}" in log
     assert "0.77777" not in log
     assert scores["2"].metrics["accuracy"] == 7 / 9
+    assert positive == 1  # binary: the greater class, without validation.positive_label
 
 
 @pytest.mark.parametrize(
