@@ -24,7 +24,8 @@ class ColumnData:
         if _is_arrow_dictionary(series.dtype):  # pyarrow's categories (read_parquet(dtype_backend="pyarrow"))
             series = series.astype("category")
         if pd.api.types.is_object_dtype(series.dtype):  # Decimals (Parquet DECIMAL), Python ints and floats
-            series = numbers_of_objects(series)  # text mixed with numbers: read on its distinct values below
+            # text mixed with numbers: read on its distinct values below; lists and dicts as their text
+            series = numbers_of_objects(containers_as_text(series))
         else:
             series = _text_categories_if_mixed(series)
         self.series = series
@@ -66,7 +67,7 @@ class ColumnData:
     @property
     def kind(self) -> str:
         """What the column holds, to compare reference with current: numeric, bool, string,
-        datetime, list, other, or empty (no non-null value). Text that is all ISO datetimes (a
+        datetime, other, or empty (no non-null value). Text that is all ISO datetimes (a
         datetime column read from CSV) is datetime."""
         if self._kind is None:
             self._kind = self._read_kind()
@@ -75,7 +76,7 @@ class ColumnData:
         return self._kind
 
     def _read_kind(self) -> str:
-        series, dtype = self.series, self.series.dtype
+        dtype = self.series.dtype
         if (self.n_rows - self.n_null if self.numeric else self.n) == 0:
             return "empty"
         if isinstance(dtype, pd.CategoricalDtype):
@@ -93,8 +94,6 @@ class ColumnData:
             return "string"
         if self.inferred == "boolean":
             return "bool"
-        if isinstance(series.dropna().iloc[0], (list, tuple)):
-            return "list"
         return "other"
 
     @property
@@ -132,9 +131,11 @@ class ColumnData:
         return self._inferred
 
     def _value_counts(self) -> dict[Any, int]:
-        vc = self.series.value_counts(dropna=True, sort=False)
-        vc = vc[vc > 0]
-        return dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+        try:
+            return _counts_of(self.series)
+        except TypeError:  # unhashable values (a list) after others: compared as text, as a CSV export holds them
+            self.series = containers_as_text(self.series, force=True)
+            return _counts_of(self.series)
 
     def _read_object_values(self) -> None:
         """Infer an object column's type on its distinct values (cheap next to all its rows), once; text
@@ -183,6 +184,12 @@ class ColumnData:
         return self._clean_series
 
 
+def _counts_of(series: pd.Series) -> dict[Any, int]:
+    vc = series.value_counts(dropna=True, sort=False)
+    vc = vc[vc > 0]
+    return dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+
+
 def comparable_values(series: pd.Series) -> pd.Series:
     """The column with its values in the type :class:`ColumnData` compares them in, for a frame handed
     to Evidently: an object column of numbers (:func:`numbers_of_objects`) as numbers; an object or
@@ -190,10 +197,52 @@ def comparable_values(series: pd.Series) -> pd.Series:
     its values sort. Any other column is returned as is. Reads every value of an object column."""
     if not pd.api.types.is_object_dtype(series.dtype):
         return _text_categories_if_mixed(series)
+    series = containers_as_text(series)
     numbers = numbers_of_objects(series)
     if numbers is not series:
         return numbers
-    return series.where(series.isna(), series.astype(str)) if _mixes_text(series.dropna().unique()) else series
+    try:
+        distinct = series.dropna().unique()
+        set(distinct)  # pandas may return unhashable values (lists after text) without an error
+    except TypeError:  # unhashable values after others (a list after text): all as text, as ColumnData reads them
+        return containers_as_text(series, force=True)
+    return series.where(series.isna(), series.astype(str)) if _mixes_text(distinct) else series
+
+
+#: Values compared by their text, as a CSV export of them holds it: containers (a Parquet list<...> column
+#: reads as numpy arrays, a struct as dicts), which are unhashable or not comparable as values.
+_CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray)
+
+
+def containers_as_text(series: pd.Series, *, force: bool = False) -> pd.Series:
+    """An object column whose first value is a container (list, tuple, dict, set, numpy array) with each
+    value as text (``"['a', 'b']"``, numpy arrays written as lists), so that the column is compared as
+    categories, the same whether it came from Parquet, a callable or CSV. Other columns unchanged.
+
+    :param series: the column.
+    :param force: convert whatever the first value (a container was found further down).
+    """
+    if not force:
+        head = series.iloc[:100].dropna()
+        first = head.iloc[0] if not head.empty else next(iter(series.dropna()), None)
+        if not isinstance(first, _CONTAINERS):
+            return series
+    return series.map(_as_text, na_action="ignore").astype(object)
+
+
+def _as_text(value: Any) -> Any:
+    """A value as text; containers with numpy arrays in them written as lists. Text stays itself."""
+    return value if isinstance(value, str) else str(_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _text_categories_if_mixed(series: pd.Series) -> pd.Series:

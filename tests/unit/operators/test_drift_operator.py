@@ -1213,3 +1213,39 @@ def test_the_champion_is_loaded_from_the_connections_registry_uri(
     summary = op.execute(context())
 
     assert summary["evidence"]["champion"]["status"] == "loaded"
+
+
+# -- never crash on valid data: columns of values other than numbers and text
+
+
+def with_containers(n: int, seed: int, tags: tuple[str, ...] = ("a", "b")) -> pd.DataFrame:
+    """``tags`` a list per row (Parquet list<string>), ``meta`` a dict per row (a Parquet struct)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, 3, n)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, n),
+            "tags": [list(tags[:k]) for k in picks],
+            "meta": [{"k": int(k)} for k in rng.integers(0, 4, n)],
+        }
+    )
+
+
+@pytest.mark.parametrize("source", ["callable", "parquet"])
+@pytest.mark.parametrize("strict", [True, False])
+def test_columns_of_lists_and_dicts_are_compared_as_text(tmp_path: Path, source: str, strict: bool) -> None:
+    # value_counts on unhashable values raised "unhashable type: 'numpy.ndarray'", naming no column
+    frames = [with_containers(1500, 1), with_containers(1500, 2), with_containers(1500, 3, tags=("a", "c"))]
+    if source == "parquet":
+        for i, frame in enumerate(frames):
+            frame.to_parquet(tmp_path / f"{i}.parquet")
+        frames = [str(tmp_path / f"{i}.parquet") for i in range(3)]
+
+    same = check(tmp_path, frames[0], frames[1], strict=strict)
+    changed = check(tmp_path, frames[0], frames[2], strict=strict)
+
+    assert same["columns"]["tags"]["type"] == same["columns"]["meta"]["type"] == "cat"
+    assert not same["columns"]["tags"]["drifted"] and same["evidence"]["faults"] == []
+    assert same["data_quality"]["schema_errors"] == []
+    assert changed["columns"]["tags"]["drifted"] and not changed["columns"]["meta"]["drifted"]
+    assert same["report"]["status"] == changed["report"]["status"] == "written"
