@@ -293,8 +293,8 @@ def compute_drift(
             type_changes.append(
                 {
                     "column": str(column),
-                    "reference": f"{ref_kind} ({ref_series.dtype})",
-                    "current": f"{cur_kind} ({cur_series.dtype})",
+                    "reference": f"{ref_kind} ({ref_series.dtype}{f': {ref_data.detail}' if ref_data.detail else ''})",
+                    "current": f"{cur_kind} ({cur_series.dtype}{f': {cur_data.detail}' if cur_data.detail else ''})",
                 }
             )
             if not strict:
@@ -311,10 +311,15 @@ def compute_drift(
         col_type = CAT if column in forced_cat else infer_column_type(larger)
         if col_type is None:
             if cur_kind == "datetime":  # Evidently does not check datetime columns; neither do we, and we say so
-                skipped[str(column)] = "datetime values: not checked for drift (exclude it, or derive features)"
+                what = cur_data.detail or ref_data.detail
+                skipped[str(column)] = (
+                    f"datetime values{f' ({what})' if what else ''}: not checked for drift "
+                    "(exclude it, or derive features)"
+                )
                 continue
+            of = f": {cur_data.detail}" if cur_data.detail else ""
             problem(
-                f"column '{column}' in {cur_name} holds {cur_kind} values (dtype {cur_series.dtype}), "
+                f"column '{column}' in {cur_name} holds {cur_kind} values (dtype {cur_series.dtype}{of}), "
                 "which drift checks do not support. Cast it to numbers or strings, or drop it with "
                 "exclude_columns."
             )

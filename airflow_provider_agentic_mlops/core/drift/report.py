@@ -393,21 +393,22 @@ def _unshown_value_drift_widgets_skipped() -> Iterator[None]:
 def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Nullable numeric columns (Int64, Float64) as float64 with NaN: Evidently's report computes a
     correlation matrix with numpy, which fails on the object array that pandas' NA makes. Object
-    columns of numbers (Decimals, Python ints and floats) as numbers, and categoricals mixing numbers
-    and text as text, as the drift computation reads them (:func:`comparable_values`)."""
+    columns of numbers (Decimals, Python ints and floats) as numbers, categoricals mixing numbers
+    and text as text, durations as seconds, and intervals, bytes and lists as text, as the drift
+    computation reads them (:func:`comparable_values`)."""
     converted: dict[str, Any] = {}
     for c in frame.columns:
-        dtype = frame[c].dtype
-        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-            compared = comparable_values(frame[c])
-            if compared is not frame[c]:
-                converted[c] = compared
+        series = frame[c]
+        dtype = series.dtype
+        compared = comparable_values(series)
+        if compared is not series:
+            converted[c] = compared
         elif (
             isinstance(dtype, pd.api.extensions.ExtensionDtype)
             and pd.api.types.is_numeric_dtype(dtype)
             and not pd.api.types.is_bool_dtype(dtype)
         ):
-            converted[c] = frame[c].to_numpy(dtype="float64", na_value=float("nan"))
+            converted[c] = series.to_numpy(dtype="float64", na_value=float("nan"))
     return frame.assign(**converted) if converted else frame
 
 
