@@ -239,6 +239,16 @@ class DriftSettings(_Settings):
         return value
 
     @model_validator(mode="after")
+    def _label_is_not_the_prediction(self) -> DriftSettings:
+        if self.label_column is not None and self.label_column == self.prediction_column:
+            raise ValueError(
+                f"label_column and prediction_column are both {self.label_column!r}: the labels cannot be "
+                "measured against themselves. Set prediction_column to the column holding the model's "
+                "predictions, or unset it (the champion then predicts)."
+            )
+        return self
+
+    @model_validator(mode="after")
     def _window_needs_timestamp(self) -> DriftSettings:
         if self.current_window is not None and self.timestamp_column is None:
             raise ValueError(

@@ -1326,3 +1326,16 @@ def test_a_wide_frame_s_report_shows_the_faulted_and_drifted_columns_first_and_s
     full = json.loads((folder / "drift_summary.json").read_text())
     assert full["report_columns"][:2] == ["units", "moved"] and len(full["report_columns"]) == 4
     assert "report shows 4 of 32 columns" in (folder / "drift_report.html").read_text()
+
+
+def test_the_same_column_as_label_and_prediction_is_refused_naming_both() -> None:
+    # it failed at run time with "ValueError: model 'm': 2", a pandas error on the duplicated column
+    with pytest.raises(ValueError, match=r"label_column and prediction_column are both 'label'"):
+        DriftCheckOperator(
+            task_id="t",
+            model_name="m",
+            reference="r.csv",
+            current="c.csv",
+            label_column="label",
+            prediction_column="label",
+        )
