@@ -275,6 +275,11 @@ def compute_drift(
         ref_series, cur_series = reference[column], current[column]
         ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
         ref_kind, cur_kind = ref_data.kind, cur_data.kind
+        if ref_kind == cur_kind == "empty":  # as sparse as in the reference: how the feed is, no fault
+            skipped[str(column)] = (
+                f"only null values in both {ref_name} and {cur_name}: nothing to compare (drop it with exclude_columns)"
+            )
+            continue
         if "empty" in (ref_kind, cur_kind):
             null_share[str(column)] = float(cur_series.isna().mean())
             reference_null_share[str(column)] = float(ref_series.isna().mean())

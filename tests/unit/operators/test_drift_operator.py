@@ -1339,3 +1339,18 @@ def test_the_same_column_as_label_and_prediction_is_refused_naming_both() -> Non
             label_column="label",
             prediction_column="label",
         )
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_column_null_in_both_frames_is_skipped_not_escalated(
+    tmp_path: Path, airflow_home: Path, strict: bool
+) -> None:
+    # "only null values in current data" escalated every run, though the feed is as sparse as the reference
+    reference, current = (with_optional_column(1500, seed, 0.0).assign(unused=np.nan) for seed in (1, 2))
+
+    summary = check(tmp_path, reference, current, strict=strict)
+    action, decision = decide_on(summary, "m")
+
+    assert "only null values in both" in summary["data_quality"]["skipped_columns"]["unused"]
+    assert summary["data_quality"]["schema_errors"] == [] and "unused" not in summary["columns"]
+    assert action == "no_action", decision["rationale"]
