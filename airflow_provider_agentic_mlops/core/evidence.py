@@ -204,6 +204,17 @@ def _numeric_fault(
                 "out_of_range",
                 f"{outside:.0%} of current values outside the reference range [{low:.4g}, {high:.4g}]",
             )
+    else:  # a constant reference (a flag, a version): no range to read, but a new value is outside it all the same
+        changed = cur.values[cur.values != low]
+        if changed.size and changed.size / cur.values.size >= OUT_OF_RANGE_SHARE:
+            values, counts = np.unique(changed, return_counts=True)
+            now = f"{values[0]:.4g}" if values.size == 1 else f"mostly {values[np.argmax(counts)]:.4g}"
+            return _fault(
+                name,
+                "out_of_range",
+                f"was constant {low:.4g} in the reference, now {now} ({changed.size / cur.values.size:.0%} of "
+                "current values differ): a pipeline change?",
+            )
     return None
 
 

@@ -1354,3 +1354,21 @@ def test_a_column_null_in_both_frames_is_skipped_not_escalated(
     assert "only null values in both" in summary["data_quality"]["skipped_columns"]["unused"]
     assert summary["data_quality"]["schema_errors"] == [] and "unused" not in summary["columns"]
     assert action == "no_action", decision["rationale"]
+
+
+@pytest.mark.parametrize(("now", "escalates"), [(2.0, True), (1.0, False)])
+def test_a_constant_feature_that_changes_value_is_a_pipeline_fault(
+    tmp_path: Path, airflow_home: Path, now: float, escalates: bool
+) -> None:
+    # a flag 1.0 -> 2.0 got "retrain" through extrapolation: the out-of-range check skipped a constant reference
+    reference = with_optional_column(1500, 1, 0.0).assign(flag=1.0)
+    current = with_optional_column(1500, 2, 0.0).assign(flag=now)
+
+    summary = check(tmp_path, reference, current)
+    action, decision = decide_on(summary, "m")
+
+    if escalates:
+        assert [(f["column"], f["kind"]) for f in summary["evidence"]["faults"]] == [("flag", "out_of_range")]
+        assert action == "escalate" and "was constant 1 in the reference, now 2" in decision["rationale"]
+    else:
+        assert summary["evidence"]["faults"] == [] and action == "no_action", decision["rationale"]
