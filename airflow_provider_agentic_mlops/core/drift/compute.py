@@ -14,6 +14,7 @@ from airflow_provider_agentic_mlops.core.drift.methods import (
     CAT,
     DRIFT_METHODS,
     FAST_METHODS,
+    TEXT,
     TYPE_WORDS,
     default_method,
     infer_column_type,
@@ -26,6 +27,7 @@ from airflow_provider_agentic_mlops.core.drift.summary import (
     DriftSummary,
     json_float,
 )
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.metrics import (
     class_labels,
     compute_metrics,
@@ -364,6 +366,22 @@ def compute_drift(
                 score, drifted = score_with_evidently(method, ref_data, cur_data, threshold)
             except ImportError as err:  # Evidently absent, or present but not importable (pandas 3)
                 raise ctx.error(_evidently_needed(method, str(column), chosen, err)) from err
+            except Exception as err:
+                if col_type != TEXT:
+                    raise ctx.error(
+                        f"drift method '{method}' failed on column '{column}' ({TYPE_WORDS[col_type]}): "
+                        f"{describe(err)}. Choose another method in column_methods/type_methods, or drop it "
+                        "with exclude_columns."
+                    ) from err
+                # Evidently's text methods fit a vocabulary, which a few rows (a tiny window) may not give
+                # ("empty vocabulary"): the texts are compared as categories, which the summary's type says
+                col_type = ref_data.type = cur_data.type = CAT
+                method = default_method(CAT, ref_data.n, n_values(ref_data, cur_data))
+                spec = DRIFT_METHODS[method]
+                threshold = spec.default_threshold
+                plan[str(column)] = ColumnCheck(col_type, method, threshold)
+                score = score_fast(method, ref_data, cur_data)
+                drifted = spec.drifted(score, threshold)
         scored[str(column)] = ColumnDrift(str(column), col_type, method, score, threshold, drifted)
         del ref_data, cur_data
 

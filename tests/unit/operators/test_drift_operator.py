@@ -1372,3 +1372,21 @@ def test_a_constant_feature_that_changes_value_is_a_pipeline_fault(
         assert action == "escalate" and "was constant 1 in the reference, now 2" in decision["rationale"]
     else:
         assert summary["evidence"]["faults"] == [] and action == "no_action", decision["rationale"]
+
+
+@pytest.mark.parametrize("rows", [(1, 1), (2, 1), (1, 2)])
+def test_a_text_column_in_a_few_rows_is_compared_as_categories(tmp_path: Path, rows: tuple[int, int]) -> None:
+    # Evidently's text method failed inside scikit-learn ("empty vocabulary", "max_df ... min_df"),
+    # naming no column
+    def notes(n: int, first: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "x": np.arange(n) / 10,
+                "note": [f"customer {i} wrote about order {i * 7}" for i in range(first, first + n)],
+            }
+        )
+
+    result = check(tmp_path, notes(rows[0], 0), notes(rows[1], 100))
+
+    assert result["columns"]["note"]["type"] == "cat"
+    assert result["report"]["status"] in ("written", "skipped")
