@@ -154,7 +154,19 @@ def read_frame(
         raise _unreadable(role, uri, fmt, exc) from exc
 
 
+class _ExportProblem(ValueError):
+    """A file that reads, but not as the export meant it: the message says what and the fix."""
+
+
 def _unreadable(role: str, uri: str, fmt: str, exc: BaseException) -> ValueError:
+    if isinstance(exc, _ExportProblem):
+        return ValueError(f"{role} at '{uri}' {exc}")
+    if isinstance(exc, UnicodeDecodeError):
+        return ValueError(
+            f"{role} at '{uri}' could not be read as {fmt.upper()}: it is not UTF-8 (byte "
+            f"0x{exc.object[exc.start]:02x} at position {exc.start}): export it as UTF-8, or set the right "
+            "file type if it is another."
+        )
     if isinstance(exc, FileNotFoundError):
         return ValueError(f"{role} not found at '{uri}'. Check the path and that the export job has written it.")
     if isinstance(exc, PermissionError):
@@ -168,21 +180,46 @@ def _unreadable(role: str, uri: str, fmt: str, exc: BaseException) -> ValueError
 
 def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.DataFrame:
     if fmt == "parquet":
-        if columns is None:
-            return pd.read_parquet(target)
         import pyarrow.parquet as pq
 
         if isinstance(target, str) and Path(target).is_dir():
-            names = set(pq.ParquetDataset(target).schema.names)
+            names = pq.ParquetDataset(target).schema.names
         else:
-            names = set(pq.ParquetFile(target).schema_arrow.names)
+            names = pq.ParquetFile(target).schema_arrow.names
             if hasattr(target, "seek"):
                 target.seek(0)
-        return pd.read_parquet(target, columns=[c for c in columns if c in names])
+        _refuse_duplicates(names)
+        if columns is None:
+            return pd.read_parquet(target)
+        return pd.read_parquet(target, columns=[c for c in columns if c in set(names)])
     sep = "\t" if uri.lower().rstrip("/").endswith(".tsv") else ","
     compression = "gzip" if uri.lower().endswith(".gz") else "infer"
+    # the header as written (pandas renames a second 'amount' to 'amount.1' without a word)
+    header = pd.read_csv(target, sep=sep, header=None, nrows=1, compression=compression, dtype=str)
+    if hasattr(target, "seek"):
+        target.seek(0)
+    names = [str(v) for v in header.iloc[0]] if len(header) else []
+    _refuse_duplicates(names)
+    if len(names) == 1:
+        for other, said in ((";", "';'"), ("\t", "tab") if sep == "," else (",", "comma")):
+            if other in names[0]:
+                raise _ExportProblem(
+                    f"looks {said}-separated (its one column is {names[0][:80]!r}): write it "
+                    f"{'comma' if sep == ',' else 'tab'}-separated, or as Parquet."
+                )
     usecols = None if columns is None else (lambda c, keep=frozenset(columns): c in keep)
     return pd.read_csv(target, sep=sep, usecols=usecols, compression=compression)
+
+
+def _refuse_duplicates(names: Sequence[str]) -> None:
+    from collections import Counter
+
+    twice = sorted(str(n) for n, count in Counter(names).items() if count > 1)
+    if twice:
+        raise _ExportProblem(
+            f"has columns named more than once ({twice}): rename them in the export, so that each column "
+            "has its own name."
+        )
 
 
 def parse_window(window: str) -> pd.Timedelta:

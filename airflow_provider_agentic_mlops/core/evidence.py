@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
-from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, with_text_column_names
+from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, comparable_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM
 from airflow_provider_agentic_mlops.core.drift.scores import score_fast
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
@@ -203,6 +203,17 @@ def _numeric_fault(
                 name,
                 "out_of_range",
                 f"{outside:.0%} of current values outside the reference range [{low:.4g}, {high:.4g}]",
+            )
+    else:  # a constant reference (a flag, a version): no range to read, but a new value is outside it all the same
+        changed = cur.values[cur.values != low]
+        if changed.size and changed.size / cur.values.size >= OUT_OF_RANGE_SHARE:
+            values, counts = np.unique(changed, return_counts=True)
+            now = f"{values[0]:.4g}" if values.size == 1 else f"mostly {values[np.argmax(counts)]:.4g}"
+            return _fault(
+                name,
+                "out_of_range",
+                f"was constant {low:.4g} in the reference, now {now} ({changed.size / cur.values.size:.0%} of "
+                "current values differ): a pipeline change?",
             )
     return None
 
@@ -1404,7 +1415,8 @@ def extrapolation(
         inside_by_chance *= 1 - 2 / (ref.size + 1)  # a new draw of the same data passes min or max
         # ... with a probability that varies with the reference drawn: Beta(2, n - 1), this variance
         range_var += 2 * (ref.size - 1) / ((ref.size + 1) ** 2 * (ref.size + 2))
-        values = current[f].to_numpy(dtype=np.float64, na_value=np.nan)
+        # in the type ColumnData reads (a duration in seconds), NaN for a null
+        values = comparable_values(current[f]).to_numpy(dtype=np.float64, na_value=np.nan)
         # finite values against the finite range: an infinity is no input the range can place (the
         # reference's own infinities would stretch it to everything); a share of them that moved
         # is a null share that moved, judged as nulls are (the summary's ``null_share``)

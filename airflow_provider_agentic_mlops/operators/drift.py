@@ -139,7 +139,12 @@ class DriftCheckOperator(BaseOperator):
             # Evidently's report renders on a thread from the moment the columns to check are known,
             # while the summary is scored and the evidence gathered (joined on leaving, errors or not).
             ReportAlongside(
-                reference, current, tmp, sample_rows=settings.report_sample_rows, model_name=self.model_name
+                reference,
+                current,
+                tmp,
+                sample_rows=settings.report_sample_rows,
+                model_name=self.model_name,
+                max_columns=settings.report_max_columns,
             ) as report,
         ):
             summary = compute_drift(

@@ -23,8 +23,15 @@ class ColumnData:
     def __init__(self, series: pd.Series):
         if _is_arrow_dictionary(series.dtype):  # pyarrow's categories (read_parquet(dtype_backend="pyarrow"))
             series = series.astype("category")
+        #: How the values were read when not as they are (``"durations, in seconds"``, ...), for messages.
+        self.detail = ""
+        readable = other_types_as_comparable(series)
+        if readable is not series:
+            self.detail = _READ_AS.get(_other_type(series), "")
+            series = readable
         if pd.api.types.is_object_dtype(series.dtype):  # Decimals (Parquet DECIMAL), Python ints and floats
-            series = numbers_of_objects(series)  # text mixed with numbers: read on its distinct values below
+            # text mixed with numbers: read on its distinct values below; lists and dicts as their text
+            series = numbers_of_objects(containers_as_text(series))
         else:
             series = _text_categories_if_mixed(series)
         self.series = series
@@ -66,7 +73,7 @@ class ColumnData:
     @property
     def kind(self) -> str:
         """What the column holds, to compare reference with current: numeric, bool, string,
-        datetime, list, other, or empty (no non-null value). Text that is all ISO datetimes (a
+        datetime, other, or empty (no non-null value). Text that is all ISO datetimes (a
         datetime column read from CSV) is datetime."""
         if self._kind is None:
             self._kind = self._read_kind()
@@ -75,7 +82,7 @@ class ColumnData:
         return self._kind
 
     def _read_kind(self) -> str:
-        series, dtype = self.series, self.series.dtype
+        dtype = self.series.dtype
         if (self.n_rows - self.n_null if self.numeric else self.n) == 0:
             return "empty"
         if isinstance(dtype, pd.CategoricalDtype):
@@ -86,6 +93,9 @@ class ColumnData:
             return "numeric"
         if pd.api.types.is_datetime64_any_dtype(dtype):
             return "datetime"
+        if isinstance(dtype, pd.PeriodDtype):  # a month, a day: points in time, skipped as datetimes are
+            self.detail = "periods"
+            return "datetime"
         if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
             return "string"
         # an object column: read on all its distinct values, so that the order of the rows does not matter
@@ -93,8 +103,12 @@ class ColumnData:
             return "string"
         if self.inferred == "boolean":
             return "bool"
-        if isinstance(series.dropna().iloc[0], (list, tuple)):
-            return "list"
+        if self.inferred in _DATETIME_OBJECTS:
+            zones = {str(getattr(v, "tzinfo", None)) for v in self.counts}
+            self.detail = "datetimes in mixed time zones" if len(zones) > 1 else _DATETIME_OBJECTS[self.inferred]
+            return "datetime"
+        first = next(iter(self.counts), None)
+        self.detail = type(first).__name__ if first is not None else ""
         return "other"
 
     @property
@@ -132,9 +146,11 @@ class ColumnData:
         return self._inferred
 
     def _value_counts(self) -> dict[Any, int]:
-        vc = self.series.value_counts(dropna=True, sort=False)
-        vc = vc[vc > 0]
-        return dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+        try:
+            return _counts_of(self.series)
+        except TypeError:  # unhashable values (a list) after others: compared as text, as a CSV export holds them
+            self.series = containers_as_text(self.series, force=True)
+            return _counts_of(self.series)
 
     def _read_object_values(self) -> None:
         """Infer an object column's type on its distinct values (cheap next to all its rows), once; text
@@ -183,17 +199,137 @@ class ColumnData:
         return self._clean_series
 
 
+#: pandas' readings of an object column of points in time (Parquet date32 reads as ``datetime.date``,
+#: datetimes in several time zones stay objects), with how messages name them.
+_DATETIME_OBJECTS = {
+    "datetime": "datetime objects",
+    "datetime64": "datetime objects",
+    "date": "dates",
+    "time": "times of day",
+    "period": "periods",
+}
+
+#: How :func:`other_types_as_comparable` reads each kind of column it converts, for messages.
+_READ_AS = {
+    "duration": "durations, compared in seconds",
+    "interval": "intervals, compared as text",
+    "bytes": "bytes, compared as UTF-8 text",
+}
+
+
+def _other_type(series: pd.Series) -> str | None:
+    """``"duration"``, ``"interval"`` or ``"bytes"`` for a column :func:`other_types_as_comparable`
+    converts (bytes told from the first non-null value of an object column); None for any other."""
+    dtype = series.dtype
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "duration"
+    if isinstance(dtype, pd.IntervalDtype):
+        return "interval"
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa  # an ArrowDtype means pyarrow is installed
+
+        arrow = dtype.pyarrow_dtype
+        if pa.types.is_duration(arrow):
+            return "duration"
+        if pa.types.is_binary(arrow) or pa.types.is_large_binary(arrow) or pa.types.is_fixed_size_binary(arrow):
+            return "bytes"
+        return None
+    if pd.api.types.is_object_dtype(dtype) and isinstance(_first_value(series), (bytes, bytearray, memoryview)):
+        return "bytes"
+    return None
+
+
+def other_types_as_comparable(series: pd.Series) -> pd.Series:
+    """A column of durations (timedelta64, Parquet duration) as float seconds, of intervals as their text
+    (``"(0, 1]"``, as a CSV export holds them), of bytes (Parquet BINARY) as text decoded as UTF-8 (a byte
+    that is not UTF-8 as U+FFFD); any other column as is.
+
+    :param series: the column.
+    """
+    kind = _other_type(series)
+    if kind == "duration":
+        if isinstance(series.dtype, pd.ArrowDtype):
+            series = series.astype("timedelta64[ns]")
+        return series.dt.total_seconds().astype("float64")
+    if kind == "interval":
+        values = series.astype(object)
+        return values.where(values.isna(), values.astype(str))
+    if kind == "bytes":
+        return series.astype(object).map(_decoded, na_action="ignore").astype(object)
+    return series
+
+
+def _decoded(value: Any) -> Any:
+    return (
+        bytes(value).decode("utf-8", errors="replace") if isinstance(value, (bytes, bytearray, memoryview)) else value
+    )
+
+
+def _first_value(series: pd.Series) -> Any:
+    """The first non-null value, read from the head first (a column's first 100 rows, at no cost)."""
+    head = series.iloc[:100].dropna()
+    return head.iloc[0] if not head.empty else next(iter(series.dropna()), None)
+
+
+def _counts_of(series: pd.Series) -> dict[Any, int]:
+    vc = series.value_counts(dropna=True, sort=False)
+    vc = vc[vc > 0]
+    return dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+
+
 def comparable_values(series: pd.Series) -> pd.Series:
     """The column with its values in the type :class:`ColumnData` compares them in, for a frame handed
     to Evidently: an object column of numbers (:func:`numbers_of_objects`) as numbers; an object or
     categorical column whose values mix text with numbers (``1`` and ``"basic"``) as text, so that
     its values sort. Any other column is returned as is. Reads every value of an object column."""
+    readable = other_types_as_comparable(series)
+    if readable is not series:
+        return readable
     if not pd.api.types.is_object_dtype(series.dtype):
         return _text_categories_if_mixed(series)
+    series = containers_as_text(series)
     numbers = numbers_of_objects(series)
     if numbers is not series:
         return numbers
-    return series.where(series.isna(), series.astype(str)) if _mixes_text(series.dropna().unique()) else series
+    try:
+        distinct = series.dropna().unique()
+        set(distinct)  # pandas may return unhashable values (lists after text) without an error
+    except TypeError:  # unhashable values after others (a list after text): all as text, as ColumnData reads them
+        return containers_as_text(series, force=True)
+    return series.where(series.isna(), series.astype(str)) if _mixes_text(distinct) else series
+
+
+#: Values compared by their text, as a CSV export of them holds it: containers (a Parquet list<...> column
+#: reads as numpy arrays, a struct as dicts), which are unhashable or not comparable as values.
+_CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray)
+
+
+def containers_as_text(series: pd.Series, *, force: bool = False) -> pd.Series:
+    """An object column whose first value is a container (list, tuple, dict, set, numpy array) with each
+    value as text (``"['a', 'b']"``, numpy arrays written as lists), so that the column is compared as
+    categories, the same whether it came from Parquet, a callable or CSV. Other columns unchanged.
+
+    :param series: the column.
+    :param force: convert whatever the first value (a container was found further down).
+    """
+    if not force and not isinstance(_first_value(series), _CONTAINERS):
+        return series
+    return series.map(_as_text, na_action="ignore").astype(object)
+
+
+def _as_text(value: Any) -> Any:
+    """A value as text; containers with numpy arrays in them written as lists. Text stays itself."""
+    return value if isinstance(value, str) else str(_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _text_categories_if_mixed(series: pd.Series) -> pd.Series:

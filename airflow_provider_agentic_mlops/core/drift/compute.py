@@ -14,6 +14,7 @@ from airflow_provider_agentic_mlops.core.drift.methods import (
     CAT,
     DRIFT_METHODS,
     FAST_METHODS,
+    TEXT,
     TYPE_WORDS,
     default_method,
     infer_column_type,
@@ -26,6 +27,7 @@ from airflow_provider_agentic_mlops.core.drift.summary import (
     DriftSummary,
     json_float,
 )
+from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.metrics import (
     class_labels,
     compute_metrics,
@@ -275,6 +277,11 @@ def compute_drift(
         ref_series, cur_series = reference[column], current[column]
         ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
         ref_kind, cur_kind = ref_data.kind, cur_data.kind
+        if ref_kind == cur_kind == "empty":  # as sparse as in the reference: how the feed is, no fault
+            skipped[str(column)] = (
+                f"only null values in both {ref_name} and {cur_name}: nothing to compare (drop it with exclude_columns)"
+            )
+            continue
         if "empty" in (ref_kind, cur_kind):
             null_share[str(column)] = float(cur_series.isna().mean())
             reference_null_share[str(column)] = float(ref_series.isna().mean())
@@ -293,8 +300,8 @@ def compute_drift(
             type_changes.append(
                 {
                     "column": str(column),
-                    "reference": f"{ref_kind} ({ref_series.dtype})",
-                    "current": f"{cur_kind} ({cur_series.dtype})",
+                    "reference": f"{ref_kind} ({ref_series.dtype}{f': {ref_data.detail}' if ref_data.detail else ''})",
+                    "current": f"{cur_kind} ({cur_series.dtype}{f': {cur_data.detail}' if cur_data.detail else ''})",
                 }
             )
             if not strict:
@@ -311,10 +318,15 @@ def compute_drift(
         col_type = CAT if column in forced_cat else infer_column_type(larger)
         if col_type is None:
             if cur_kind == "datetime":  # Evidently does not check datetime columns; neither do we, and we say so
-                skipped[str(column)] = "datetime values: not checked for drift (exclude it, or derive features)"
+                what = cur_data.detail or ref_data.detail
+                skipped[str(column)] = (
+                    f"datetime values{f' ({what})' if what else ''}: not checked for drift "
+                    "(exclude it, or derive features)"
+                )
                 continue
+            of = f": {cur_data.detail}" if cur_data.detail else ""
             problem(
-                f"column '{column}' in {cur_name} holds {cur_kind} values (dtype {cur_series.dtype}), "
+                f"column '{column}' in {cur_name} holds {cur_kind} values (dtype {cur_series.dtype}{of}), "
                 "which drift checks do not support. Cast it to numbers or strings, or drop it with "
                 "exclude_columns."
             )
@@ -354,6 +366,22 @@ def compute_drift(
                 score, drifted = score_with_evidently(method, ref_data, cur_data, threshold)
             except ImportError as err:  # Evidently absent, or present but not importable (pandas 3)
                 raise ctx.error(_evidently_needed(method, str(column), chosen, err)) from err
+            except Exception as err:
+                if col_type != TEXT:
+                    raise ctx.error(
+                        f"drift method '{method}' failed on column '{column}' ({TYPE_WORDS[col_type]}): "
+                        f"{describe(err)}. Choose another method in column_methods/type_methods, or drop it "
+                        "with exclude_columns."
+                    ) from err
+                # Evidently's text methods fit a vocabulary, which a few rows (a tiny window) may not give
+                # ("empty vocabulary"): the texts are compared as categories, which the summary's type says
+                col_type = ref_data.type = cur_data.type = CAT
+                method = default_method(CAT, ref_data.n, n_values(ref_data, cur_data))
+                spec = DRIFT_METHODS[method]
+                threshold = spec.default_threshold
+                plan[str(column)] = ColumnCheck(col_type, method, threshold)
+                score = score_fast(method, ref_data, cur_data)
+                drifted = spec.drifted(score, threshold)
         scored[str(column)] = ColumnDrift(str(column), col_type, method, score, threshold, drifted)
         del ref_data, cur_data
 

@@ -23,6 +23,9 @@ from airflow_provider_agentic_mlops.core.errors import describe
 #: Default rows sampled from each frame for the report (``DriftSettings.report_sample_rows``).
 REPORT_SAMPLE_ROWS = DriftSettings.model_fields["report_sample_rows"].default
 
+#: Default columns the report shows at most (``DriftSettings.report_max_columns``).
+REPORT_MAX_COLUMNS = DriftSettings.model_fields["report_max_columns"].default
+
 #: How long one wait for the report thread lasts before it looks again (a wait without a timeout is not
 #: interruptible on every platform); the wait itself goes on until the thread has ended.
 _WAIT_STEP_SECONDS = 0.5
@@ -40,9 +43,42 @@ class ReportOutcome:
     status: str
     reason: str | None
     paths: dict[str, str]
+    #: which columns the report shows, when not all (:func:`report_columns`)
+    shown: str | None = None
 
     def to_dict(self) -> dict[str, str | None]:
-        return {"status": self.status, "reason": self.reason}
+        out = {"status": self.status, "reason": self.reason}
+        if self.shown:
+            out["shown"] = self.shown
+        return out
+
+
+def report_columns(summary: DriftSummary, max_columns: int) -> list[str]:
+    """The columns the report shows: all when at most ``max_columns``; else those with a fault first (in
+    the evidence's order), then the drifted ones, then the others, each most severe first (how far past
+    its threshold the score is, comparable across methods), ``max_columns`` in all."""
+    if len(summary.columns) <= max_columns:
+        return list(summary.columns)
+    faulted = [f.get("column") for f in (summary.evidence or {}).get("faults", ()) if isinstance(f, dict)]
+    by_severity = sorted(summary.columns.values(), key=lambda c: (not c.drifted, -c.severity, c.column))
+    ordered = [c for c in faulted if c in summary.columns] + [c.column for c in by_severity]
+    return list(dict.fromkeys(ordered))[:max_columns]
+
+
+def _shown_note(shown: list[str], n_columns: int, *, short: bool = False) -> str | None:
+    """Which columns the report shows, when not all: for the report's note, or ``short`` for the summary."""
+    if len(shown) >= n_columns:
+        return None
+    if short:
+        return (
+            f"report shows {len(shown):,} of {n_columns:,} columns: those with a fault, then the drifted, "
+            "then the highest drift scores (report_columns in drift_summary.json lists them)"
+        )
+    return (
+        f"The report shows {len(shown):,} of {n_columns:,} columns (report_max_columns): those with a fault, "
+        "then the drifted ones, then the highest drift scores; drift_summary.json has every column "
+        "(report_columns lists those shown)."
+    )
 
 
 def write_report(
@@ -53,6 +89,7 @@ def write_report(
     *,
     sample_rows: int = REPORT_SAMPLE_ROWS,
     model_name: str | None = None,
+    max_columns: int = REPORT_MAX_COLUMNS,
 ) -> ReportOutcome:
     """The full-data summary (``drift_summary.json``) and, when Evidently can render it, its report.
 
@@ -66,20 +103,33 @@ def write_report(
     :param summary: the full-data summary; its ``report`` field is set here.
     :param sample_rows: rows sampled from each frame for Evidently's report.
     :param model_name: model name, shown in the report's note.
+    :param max_columns: columns the report shows at most (:func:`report_columns`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    plan = summary.plan
+    shown = report_columns(summary, max_columns)
+    shown_note = _shown_note(shown, len(plan.columns))
+    if shown_note:
+        plan = DriftPlan({c: plan.columns[c] for c in shown}, plan.share_threshold)
     if len(current) == 0:  # an empty current_window: the summary says n_current 0, nothing to draw
         outcome = ReportOutcome("skipped", "no current rows (the current_window holds none): nothing to render", {})
     else:
         try:  # write_evidently_report names the columns by text itself
             paths = write_evidently_report(
-                reference, current, out, sample_rows=sample_rows, plan=summary.plan, model_name=model_name
+                reference,
+                current,
+                out,
+                sample_rows=sample_rows,
+                plan=plan,
+                model_name=model_name,
+                shown_note=shown_note or "",
             )
-            outcome = ReportOutcome("written", None, paths)
+            said = _shown_note(shown, len(summary.columns), short=True)
+            outcome = ReportOutcome("written", None, paths, said)
         except Exception as err:  # noqa: BLE001 - the report must never fail the check; the reason is kept
             outcome = _not_rendered(out, err)
-    return _with_summary(out, outcome, reference, current, summary, sample_rows, model_name)
+    return _with_summary(out, outcome, reference, current, summary, sample_rows, model_name, shown, shown_note)
 
 
 class ReportAlongside:
@@ -105,6 +155,8 @@ class ReportAlongside:
     :param out_dir: local directory to write into (created if needed).
     :param sample_rows: rows sampled from each frame for Evidently's report.
     :param model_name: model name, shown in the report's note.
+    :param max_columns: columns the report shows at most. A plan with more is rendered by :meth:`finish`,
+        once the scores and faults that choose the columns shown are known (:func:`report_columns`).
     """
 
     def __init__(
@@ -115,10 +167,11 @@ class ReportAlongside:
         *,
         sample_rows: int = REPORT_SAMPLE_ROWS,
         model_name: str | None = None,
+        max_columns: int = REPORT_MAX_COLUMNS,
     ) -> None:
         self.reference, self.current = reference, current
         self.out = Path(out_dir)
-        self.sample_rows, self.model_name = sample_rows, model_name
+        self.sample_rows, self.model_name, self.max_columns = sample_rows, model_name, max_columns
         self._plan: DriftPlan | None = None
         self._thread: threading.Thread | None = None
         self._paths: dict[str, str] | None = None
@@ -127,8 +180,8 @@ class ReportAlongside:
 
     def start(self, plan: DriftPlan) -> None:
         """Start rendering the report of ``plan`` (once; a second call is ignored)."""
-        if self._thread is not None or len(self.current) == 0:
-            return
+        if self._thread is not None or len(self.current) == 0 or len(plan.columns) > self.max_columns:
+            return  # too wide: finish() renders the columns it chooses once the scores are known
         try:
             import evidently.presets  # noqa: F401 - imported here, not on two threads at once
         except Exception:  # noqa: BLE001 - not importable: finish() renders in line and says why
@@ -202,6 +255,7 @@ class ReportAlongside:
                 summary,
                 sample_rows=self.sample_rows,
                 model_name=self.model_name,
+                max_columns=self.max_columns,
             )
         if self._error is not None and not isinstance(self._error, Exception):
             raise self._error  # SystemExit and the like: not the report's failure to hide
@@ -234,24 +288,31 @@ def _with_summary(
     summary: DriftSummary,
     sample_rows: int,
     model_name: str | None,
+    shown: list[str] | None = None,
+    shown_note: str | None = None,
 ) -> ReportOutcome:
     """Set the summary's ``report`` field and write the full summary (``drift_summary.json``) beside."""
     summary.report = outcome.to_dict()
     summary_path = out / "drift_summary.json"
     full = summary.to_dict(max_bytes=10**9)
     if outcome.status == "written":
-        full["report_note"] = _note(model_name, reference, current, sample_rows)
+        full["report_note"] = _note(model_name, reference, current, sample_rows, shown_note or "")
+        if shown_note:
+            full["report_columns"] = shown
     summary_path.write_text(json.dumps(full, indent=2, default=str))
-    return ReportOutcome(outcome.status, outcome.reason, {**outcome.paths, "summary": str(summary_path)})
+    return ReportOutcome(outcome.status, outcome.reason, {**outcome.paths, "summary": str(summary_path)}, outcome.shown)
 
 
-def _note(model_name: str | None, reference: pd.DataFrame, current: pd.DataFrame, sample_rows: int) -> str:
+def _note(
+    model_name: str | None, reference: pd.DataFrame, current: pd.DataFrame, sample_rows: int, shown_note: str = ""
+) -> str:
     n_ref, n_cur = min(len(reference), sample_rows), min(len(current), sample_rows)
     return (
         f"Evidently data drift report{f' for model {model_name}' if model_name else ''}, rendered on a "
         f"random sample of {n_ref:,} of {len(reference):,} reference rows and "
         f"{n_cur:,} of {len(current):,} current rows. The drift decision uses scores "
         "computed on all rows (drift_summary.json / the task's XCom), so figures here can differ."
+        + (f" {shown_note}" if shown_note else "")
     )
 
 
@@ -270,6 +331,7 @@ def write_evidently_report(
     model_name: str | None = None,
     random_state: int = 0,
     create_dir: bool = True,
+    shown_note: str = "",
 ) -> dict[str, str]:
     """Write Evidently's data drift report (HTML and JSON) on at most ``sample_rows`` rows of each.
 
@@ -292,6 +354,7 @@ def write_evidently_report(
     :param random_state: seed of the sample.
     :param create_dir: create ``out_dir`` when it is missing. False on :class:`ReportAlongside`'s thread,
         which must not bring back a folder removed under it: a missing ``out_dir`` is then an error.
+    :param shown_note: which columns the report shows when not all, added to its note.
     :return: paths by kind: ``html``, ``json`` and, with a summary, ``summary``.
     """
     from evidently import DataDefinition, Dataset, Report
@@ -351,7 +414,7 @@ def write_evidently_report(
     html_path, json_path = out / "drift_report.html", out / "drift_report.json"
     snapshot.save_html(str(html_path))  # needs a path: given a file object it writes nothing
     snapshot.save_json(str(json_path))
-    note = _note(model_name, reference, current, sample_rows)
+    note = _note(model_name, reference, current, sample_rows, shown_note)
     _add_note_to_html(html_path, note)
     _escape_script_data(html_path)
     paths = {"html": str(html_path), "json": str(json_path)}
@@ -393,21 +456,22 @@ def _unshown_value_drift_widgets_skipped() -> Iterator[None]:
 def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Nullable numeric columns (Int64, Float64) as float64 with NaN: Evidently's report computes a
     correlation matrix with numpy, which fails on the object array that pandas' NA makes. Object
-    columns of numbers (Decimals, Python ints and floats) as numbers, and categoricals mixing numbers
-    and text as text, as the drift computation reads them (:func:`comparable_values`)."""
+    columns of numbers (Decimals, Python ints and floats) as numbers, categoricals mixing numbers
+    and text as text, durations as seconds, and intervals, bytes and lists as text, as the drift
+    computation reads them (:func:`comparable_values`)."""
     converted: dict[str, Any] = {}
     for c in frame.columns:
-        dtype = frame[c].dtype
-        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-            compared = comparable_values(frame[c])
-            if compared is not frame[c]:
-                converted[c] = compared
+        series = frame[c]
+        dtype = series.dtype
+        compared = comparable_values(series)
+        if compared is not series:
+            converted[c] = compared
         elif (
             isinstance(dtype, pd.api.extensions.ExtensionDtype)
             and pd.api.types.is_numeric_dtype(dtype)
             and not pd.api.types.is_bool_dtype(dtype)
         ):
-            converted[c] = frame[c].to_numpy(dtype="float64", na_value=float("nan"))
+            converted[c] = series.to_numpy(dtype="float64", na_value=float("nan"))
     return frame.assign(**converted) if converted else frame
 
 

@@ -314,3 +314,23 @@ def test_window_errors_name_the_problem() -> None:
         select_window(frame, "when", "7d")
     with pytest.raises(ValueError, match="timestamp column 'ts' in current data does not hold dates"):
         select_window(frame, "ts", "7d")
+
+
+def test_export_mistakes_are_told_with_their_fix(frame, tmp_path) -> None:
+    # each said "check that the file is complete", or was read wrong: one column 'amount;country;n', amount.1
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table([pa.array([1.0]), pa.array([2.0])], names=["amount", "amount"]), tmp_path / "dup.parquet")
+    frame.to_csv(tmp_path / "semicolon.csv", index=False, sep=";")
+    frame.assign(country="été").to_csv(tmp_path / "latin1.csv", index=False, encoding="latin-1")
+    (tmp_path / "dup.csv").write_text("amount,n,amount\n1,2,3\n")
+    cases = {
+        "dup.parquet": r"has columns named more than once \(\['amount'\]\).*rename",
+        "semicolon.csv": r"looks ';'-separated.*write it comma-separated",
+        "latin1.csv": r"could not be read as CSV: it is not UTF-8 \(byte 0xe9 .*export it as UTF-8",
+        "dup.csv": r"has columns named more than once \(\['amount'\]\).*rename",
+    }
+    for name, expected in cases.items():
+        with pytest.raises(ValueError, match=rf"current data at '.*{name}' {expected}"):
+            read_frame(str(tmp_path / name), role="current data")

@@ -1036,3 +1036,13 @@ def test_report_thread_never_creates_its_folder(frames, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="gone"):
         write_evidently_report(reference, current, tmp_path / "removed", sample_rows=500, create_dir=False)
     assert not (tmp_path / "removed").exists()
+
+
+def test_a_list_after_text_in_an_object_column_is_compared_as_text() -> None:
+    # value_counts raised "unhashable type: 'list'" on the first list after text values
+    values = pd.Series(["none", ["a"], ["a", "b"], None] * 400, dtype=object)
+    frame = pd.DataFrame({"tags": values, "x": np.arange(1600.0)})
+
+    summary = compute_drift(frame, frame)
+
+    assert summary.columns["tags"].type == "cat" and not summary.columns["tags"].drifted

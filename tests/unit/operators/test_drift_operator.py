@@ -1213,3 +1213,180 @@ def test_the_champion_is_loaded_from_the_connections_registry_uri(
     summary = op.execute(context())
 
     assert summary["evidence"]["champion"]["status"] == "loaded"
+
+
+# -- never crash on valid data: columns of values other than numbers and text
+
+
+def with_containers(n: int, seed: int, tags: tuple[str, ...] = ("a", "b")) -> pd.DataFrame:
+    """``tags`` a list per row (Parquet list<string>), ``meta`` a dict per row (a Parquet struct)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, 3, n)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, n),
+            "tags": [list(tags[:k]) for k in picks],
+            "meta": [{"k": int(k)} for k in rng.integers(0, 4, n)],
+        }
+    )
+
+
+@pytest.mark.parametrize("source", ["callable", "parquet"])
+@pytest.mark.parametrize("strict", [True, False])
+def test_columns_of_lists_and_dicts_are_compared_as_text(tmp_path: Path, source: str, strict: bool) -> None:
+    # value_counts on unhashable values raised "unhashable type: 'numpy.ndarray'", naming no column
+    frames = [with_containers(1500, 1), with_containers(1500, 2), with_containers(1500, 3, tags=("a", "c"))]
+    if source == "parquet":
+        for i, frame in enumerate(frames):
+            frame.to_parquet(tmp_path / f"{i}.parquet")
+        frames = [str(tmp_path / f"{i}.parquet") for i in range(3)]
+
+    same = check(tmp_path, frames[0], frames[1], strict=strict)
+    changed = check(tmp_path, frames[0], frames[2], strict=strict)
+
+    assert same["columns"]["tags"]["type"] == same["columns"]["meta"]["type"] == "cat"
+    assert not same["columns"]["tags"]["drifted"] and same["evidence"]["faults"] == []
+    assert same["data_quality"]["schema_errors"] == []
+    assert changed["columns"]["tags"]["drifted"] and not changed["columns"]["meta"]["drifted"]
+    assert same["report"]["status"] == changed["report"]["status"] == "written"
+
+
+def with_other_values(n: int, seed: int, start: str) -> pd.DataFrame:
+    """Columns of valid values of other types than numbers and text, as Parquet and callables give them."""
+    rng = np.random.default_rng(seed)
+    first = pd.Timestamp(start)
+    zones = ["Europe/Paris", "America/New_York"]
+    return pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, n),
+            "wait": pd.to_timedelta(rng.integers(0, 3600, n), unit="s"),  # Parquet duration
+            "month": pd.period_range(start, periods=n, freq="D"),
+            "day": [(first + pd.Timedelta(days=int(d))).date() for d in rng.integers(0, 30, n)],  # Parquet date32
+            "stamp": [(first + pd.Timedelta(hours=i)).tz_localize(zones[i % 2]) for i in range(n)],  # mixed zones
+            "bucket": pd.arrays.IntervalArray.from_breaks(np.arange(5))[rng.integers(0, 4, n)],
+            "raw": [f"b{k}".encode() for k in rng.integers(0, 5, n)],  # Parquet BINARY
+            "blob": [bytes([k, 255]) for k in rng.integers(0, 5, n)],  # not UTF-8
+        }
+    )
+
+
+@pytest.mark.parametrize("source", ["callable", "parquet"])
+@pytest.mark.parametrize("strict", [True, False])
+def test_durations_periods_dates_zones_intervals_and_bytes_complete_without_a_fault(
+    tmp_path: Path, airflow_home: Path, source: str, strict: bool
+) -> None:
+    # strict failed with "holds other values (dtype object)"; non-strict escalated them as schema errors every run
+    reference, current = with_other_values(1500, 1, "2024-01-01"), with_other_values(1500, 2, "2024-06-01")
+    if source == "parquet":
+        reference = reference.drop(columns=["stamp", "bucket"])  # Parquet stores neither as such
+        current = current.drop(columns=["stamp", "bucket"])
+        reference.to_parquet(tmp_path / "ref.parquet")
+        current.to_parquet(tmp_path / "cur.parquet")
+    summary = check(
+        tmp_path,
+        str(tmp_path / "ref.parquet") if source == "parquet" else reference,
+        str(tmp_path / "cur.parquet") if source == "parquet" else current,
+        strict=strict,
+    )
+    action, decision = decide_on(summary, "m")
+
+    columns, skipped = summary["columns"], summary["data_quality"]["skipped_columns"]
+    assert columns["wait"]["type"] == "num" and not columns["wait"]["drifted"]  # compared in seconds
+    assert columns["raw"]["type"] == columns["blob"]["type"] == "cat"  # bytes as text
+    assert "day" in skipped and "month" in skipped and "period" in skipped["month"]
+    if source == "callable":
+        assert columns["bucket"]["type"] == "cat" and "mixed time zones" in skipped["stamp"]
+    assert summary["data_quality"]["schema_errors"] == [] and summary["evidence"]["faults"] == []
+    assert summary["report"]["status"] == "written"
+    assert action == "no_action", decision["rationale"]
+
+
+def test_a_column_of_other_values_is_refused_naming_their_type(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 100), "z": pd.Series([1 + 2j, 3j] * 50, dtype=object)})
+
+    with pytest.raises(ValueError, match=r"column 'z' .* holds other values \(dtype object: complex\)"):
+        check(tmp_path, frame, frame)
+
+
+def test_a_wide_frame_s_report_shows_the_faulted_and_drifted_columns_first_and_says_so(tmp_path: Path) -> None:
+    # 2,000 columns took ~12 minutes and a 137 MB report: Evidently draws every column
+    rng = np.random.default_rng(15)
+    names = [f"stable_{i:02d}" for i in range(30)]
+    reference = pd.DataFrame(rng.normal(0, 1, (1500, 30)), columns=names)
+    current = pd.DataFrame(rng.normal(0, 1, (1500, 30)), columns=names)
+    reference["moved"], current["moved"] = rng.normal(0, 1, 1500), rng.normal(3, 1, 1500)
+    reference["units"], current["units"] = rng.lognormal(4, 0.3, 1500), rng.lognormal(4, 0.3, 1500) * 1000
+
+    result = check(tmp_path, reference, current, report_max_columns=4)
+
+    assert result["n_columns"] == 32 and result["report"]["status"] == "written"
+    assert "report shows 4 of 32 columns" in result["report"]["shown"]
+    folder = Path(result["report_uri"].removeprefix("file://")).parent
+    full = json.loads((folder / "drift_summary.json").read_text())
+    assert full["report_columns"][:2] == ["units", "moved"] and len(full["report_columns"]) == 4
+    assert "report shows 4 of 32 columns" in (folder / "drift_report.html").read_text()
+
+
+def test_the_same_column_as_label_and_prediction_is_refused_naming_both() -> None:
+    # it failed at run time with "ValueError: model 'm': 2", a pandas error on the duplicated column
+    with pytest.raises(ValueError, match=r"label_column and prediction_column are both 'label'"):
+        DriftCheckOperator(
+            task_id="t",
+            model_name="m",
+            reference="r.csv",
+            current="c.csv",
+            label_column="label",
+            prediction_column="label",
+        )
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_column_null_in_both_frames_is_skipped_not_escalated(
+    tmp_path: Path, airflow_home: Path, strict: bool
+) -> None:
+    # "only null values in current data" escalated every run, though the feed is as sparse as the reference
+    reference, current = (with_optional_column(1500, seed, 0.0).assign(unused=np.nan) for seed in (1, 2))
+
+    summary = check(tmp_path, reference, current, strict=strict)
+    action, decision = decide_on(summary, "m")
+
+    assert "only null values in both" in summary["data_quality"]["skipped_columns"]["unused"]
+    assert summary["data_quality"]["schema_errors"] == [] and "unused" not in summary["columns"]
+    assert action == "no_action", decision["rationale"]
+
+
+@pytest.mark.parametrize(("now", "escalates"), [(2.0, True), (1.0, False)])
+def test_a_constant_feature_that_changes_value_is_a_pipeline_fault(
+    tmp_path: Path, airflow_home: Path, now: float, escalates: bool
+) -> None:
+    # a flag 1.0 -> 2.0 got "retrain" through extrapolation: the out-of-range check skipped a constant reference
+    reference = with_optional_column(1500, 1, 0.0).assign(flag=1.0)
+    current = with_optional_column(1500, 2, 0.0).assign(flag=now)
+
+    summary = check(tmp_path, reference, current)
+    action, decision = decide_on(summary, "m")
+
+    if escalates:
+        assert [(f["column"], f["kind"]) for f in summary["evidence"]["faults"]] == [("flag", "out_of_range")]
+        assert action == "escalate" and "was constant 1 in the reference, now 2" in decision["rationale"]
+    else:
+        assert summary["evidence"]["faults"] == [] and action == "no_action", decision["rationale"]
+
+
+@pytest.mark.parametrize("rows", [(1, 1), (2, 1), (1, 2)])
+def test_a_text_column_in_a_few_rows_is_compared_as_categories(tmp_path: Path, rows: tuple[int, int]) -> None:
+    # Evidently's text method failed inside scikit-learn ("empty vocabulary", "max_df ... min_df"),
+    # naming no column
+    def notes(n: int, first: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "x": np.arange(n) / 10,
+                "note": [f"customer {i} wrote about order {i * 7}" for i in range(first, first + n)],
+            }
+        )
+
+    result = check(tmp_path, notes(rows[0], 0), notes(rows[1], 100))
+
+    assert result["columns"]["note"]["type"] == "cat"
+    assert result["report"]["status"] in ("written", "skipped")
