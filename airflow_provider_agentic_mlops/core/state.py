@@ -1716,9 +1716,29 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}
 
 
+#: The PostgreSQL driver the provider installs (psycopg2): the one a URL without a driver gets when SQLAlchemy's
+#: default for it (psycopg 3, since SQLAlchemy 2.1) is not installed.
+POSTGRES_DRIVER = "postgresql+psycopg2"
+
+
+def with_postgres_driver(url: str) -> str:
+    """``url`` with a PostgreSQL driver that can load: a driverless ``postgresql://`` or ``postgres://`` URL (as
+    libpq and most documentation write it) names :data:`POSTGRES_DRIVER` when psycopg (3), SQLAlchemy 2.1's
+    default, is not importable, else ``postgresql://`` (SQLAlchemy knows no ``postgres`` dialect). Any other URL,
+    one naming its driver too, is returned as is."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    return f"{POSTGRES_DRIVER if importlib.util.find_spec('psycopg') is None else 'postgresql'}://{rest}"
+
+
 def create_engine(url: str) -> Engine:
     """An engine with the settings the store relies on: WAL and a busy timeout on SQLite; on a server database
-    bounded waits to connect and for a pooled connection (:func:`engine_options`)."""
+    bounded waits to connect and for a pooled connection (:func:`engine_options`). A driverless PostgreSQL URL
+    gets a driver that is installed (:func:`with_postgres_driver`)."""
+    url = with_postgres_driver(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
