@@ -18,7 +18,7 @@ from typing import Any
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 from rich_argparse import RichHelpFormatter
 
-from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS, bad_reason
+from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS, bad_reason, bad_text
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 
 _CMD = "airflow_provider_agentic_mlops.cli.commands"
@@ -152,6 +152,16 @@ def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def text(value: str) -> str:
+    """An argparse ``type`` for a name or text that may be stored or sent: a byte that is not UTF-8 (read by
+    Python as a lone surrogate) or a NUL is a usage error naming the option, not a traceback when it is printed
+    or stored, nor a mangled name in the audit trail. The error does not repeat the value (it cannot print)."""
+    problem = bad_text(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 COUNT = whole_number(1)
 PORT = whole_number(1, 65535)
 
@@ -163,6 +173,7 @@ ARG_STATE_CONN = Arg(
 ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
 ARG_MODEL_OPT = Arg(
     ("--model",),
+    type=text,
     help="Only this model, read from its state store (the model's state_conn_id in the models file) unless "
     "--state-conn-id names one",
 )
@@ -170,13 +181,15 @@ ARG_LIMIT = Arg(("--limit",), help="At most this many rows (default 20)", type=C
 ARG_APPROVAL_ID = Arg(("approval_id",), help="Id of the approval request (see `approvals list`)", type=int)
 ARG_USER = Arg(
     ("--user",),
+    type=text,
     help="A display name shown with your decision; it never counts as an identity (that is your OS login, "
     f"mapped to an Airflow user by {_option('agentic_mlops', 'approver_identities')})",
 )
 
 
 def _reason(value: str) -> str:
-    """``--reason``: refused by argparse, before any store is opened, when longer than the store keeps."""
+    """``--reason``: refused by argparse, before any store is opened, when longer than the store keeps or not
+    storable text (:func:`text`)."""
     too_long = bad_reason(value)
     if too_long is not None:
         raise argparse.ArgumentTypeError(too_long)
@@ -208,12 +221,14 @@ ARG_MODELS_FILE = Arg(
 
 ARG_DECISION_MODEL = Arg(
     ("--model",),
+    type=text,
     help="The decision's model: its state store is the model's state_conn_id in the models file unless "
     "--state-conn-id names one (decision ids are numbered per store); a decision of another model is refused",
 )
 
 ARG_REQUEST_MODEL = Arg(
     ("--model",),
+    type=text,
     help="The request's model: a request of another model is refused; its state store is the model's "
     "state_conn_id in the models file unless --state-conn-id names one",
 )
@@ -315,6 +330,7 @@ JOBS_COMMANDS = (
             Arg(("job_id",), help="Id of the job (see `jobs list`)", type=int),
             Arg(
                 ("--model",),
+                type=text,
                 help="The job's model: a job of another model is refused; its state store is the model's "
                 "state_conn_id in the models file unless --state-conn-id names one",
             ),
@@ -354,9 +370,10 @@ AGENTIC_MLOPS_COMMANDS = (
         "Restore a model's previous champion in MLflow (uses the promoting connection). Emits no champion "
         "Asset event: deployment DAGs are not told (use RollbackOperator in a DAG for that)",
         (
-            Arg(("model",), help="Model name from models.yaml"),
+            Arg(("model",), help="Model name from models.yaml", type=text),
             Arg(
                 ("--registered-model",),
+                type=text,
                 help="Its MLflow registered model, when the models file does not list the model "
                 "(checked against the file when it does)",
             ),
