@@ -88,9 +88,13 @@ def test_cli_decisions_ignore_the_slack_allowlist(store: StateStore) -> None:
     assert store.get_approval(approval_id)["status"] == "denied"
 
 
-def test_an_unknown_id_exits_with_how_to_list_requests(store: StateStore) -> None:
-    with pytest.raises(SystemExit, match="approval 404 does not exist; list pending ones with"):
+def test_an_unknown_id_exits_naming_the_store_and_how_to_list_requests(store: StateStore) -> None:
+    """Ids are numbered per store: the error names the one asked, as `jobs fail` and `decisions show` do."""
+    with pytest.raises(SystemExit) as exc:
         approvals_approve(_args(approval_id=404))
+    message = str(exc.value)
+    assert message.startswith(f"error: approval 404 is not in the state store {CONN!r} (sqlite:///")
+    assert "approvals list" in message and "add --model or --state-conn-id" in message
 
 
 def test_an_id_no_request_can_have_exits_with_a_clear_error(store: StateStore) -> None:
