@@ -101,7 +101,9 @@ def print_json(value: Any) -> None:
 
 def confirm(question: str, *, yes: bool, action: str, cancelled: str) -> None:
     """Ask ``question`` (``[y/N]``) on a terminal before a command changes something; only ``y``/``yes`` goes on.
-    Without a terminal (a script, CI) the command refuses unless ``yes``: it must say ``--yes`` to act.
+    Without a terminal (a script, CI) the command refuses unless ``yes``: it must say ``--yes`` to act. The
+    question goes to stderr (stdout is for the command's output, a JSON document with ``-o json``); a refusal or
+    any other answer ends the command as every failure does: ``error: ...``, exit code 1.
 
     :param yes: ``--yes``: nothing is asked.
     :param action: what is refused without confirmation (``"roll back"``, ``"approve request 3"``).
@@ -110,10 +112,12 @@ def confirm(question: str, *, yes: bool, action: str, cancelled: str) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise SystemExit(f"refusing to {action} without confirmation: pass --yes when not on a terminal")
+        raise SystemExit(f"error: refusing to {action} without confirmation: pass --yes when not on a terminal")
+    # input()'s own prompt goes to stdout or stderr depending on whether readline is loaded: say it here
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     try:
-        answer = input(f"{question} [y/N] ")
+        answer = input()
     except EOFError:
         answer = ""
     if answer.strip().lower() not in ("y", "yes"):
-        raise SystemExit(cancelled)
+        raise SystemExit(f"error: {cancelled}")
