@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
-from rich_argparse import RichHelpFormatter
+from rich_argparse import RawDescriptionRichHelpFormatter, RichHelpFormatter
 
 from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS, bad_reason, bad_text
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
@@ -24,12 +24,24 @@ from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_I
 _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
 
-def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> ActionCommand:
-    """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily."""
+def _command(
+    name: str, func: str, help_text: str, args: tuple[Arg, ...], examples: Sequence[str] = ()
+) -> ActionCommand:
+    """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily.
+
+    :param examples: command lines shown at the end of its help (after ``agentic-mlops``), one a line.
+    """
     # the demo starts Airflow's own processes, which must keep the process context and MLflow retries Airflow
     # gives them
     wrapped = _wrapped(lazy_load_command(f"{_CMD}.{func}"), server_context=name != "demo")
-    return ActionCommand(name=name, help=help_text, func=wrapped, args=args)
+    return ActionCommand(name=name, help=help_text, func=wrapped, args=args, epilog=_examples(examples))
+
+
+def _examples(lines: Sequence[str]) -> str | None:
+    """The help's epilog for ``lines``: one example a line (a line break each, as rich markup keeps them)."""
+    if not lines:
+        return None
+    return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 _PROCESS_CONTEXT = "_AIRFLOW_PROCESS_CONTEXT"
@@ -257,6 +269,11 @@ APPROVALS_COMMANDS = (
         "approvals.approvals_approve",
         "Approve a pending request (same rules as the Slack button; the first decision wins); asks first on a terminal",
         DECIDE_ARGS,
+        examples=(
+            "airflow agentic-mlops approvals list --model fraud-detector",
+            "airflow agentic-mlops approvals approve 12 --model fraud-detector --reason 'metrics checked'",
+            "airflow agentic-mlops approvals approve 12 --model fraud-detector --yes   # a script: nothing asked",
+        ),
     ),
     _command(
         "deny",
@@ -346,6 +363,10 @@ JOBS_COMMANDS = (
             ARG_STATE_CONN,
             ARG_MODELS_FILE,
         ),
+        examples=(
+            "airflow agentic-mlops jobs list --model fraud-detector --status running",
+            "airflow agentic-mlops jobs fail 7 --model fraud-detector --reason 'worker VM deleted'",
+        ),
     ),
 )
 
@@ -391,6 +412,10 @@ AGENTIC_MLOPS_COMMANDS = (
                 help="Connection id of the state store (default: the model's state_conn_id in the models file, "
                 f"else {_option('agentic_mlops', 'state_conn_id')})",
             ),
+        ),
+        examples=(
+            "airflow agentic-mlops rollback fraud-detector --reason 'v8 flags every EU payment'",
+            "airflow agentic-mlops rollback churn --registered-model churn-prod --yes   # not in the models file",
         ),
     ),
     _command(
@@ -468,7 +493,9 @@ def _add(subparsers: argparse._SubParsersAction, command: ActionCommand | GroupC
         command.name,
         help=command.help,
         description=command.description or command.help,
-        formatter_class=RichHelpFormatter,
+        epilog=getattr(command, "epilog", None),
+        # an epilog's examples keep their lines, as Airflow's formatter keeps them
+        formatter_class=RawDescriptionRichHelpFormatter if getattr(command, "epilog", None) else RichHelpFormatter,
     )
     if isinstance(command, GroupCommand):
         nested = parser.add_subparsers(dest="subcommand", required=True)

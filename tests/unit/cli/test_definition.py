@@ -226,3 +226,19 @@ def test_an_unexpected_error_keeps_its_traceback(monkeypatch) -> None:
     monkeypatch.setattr(db, "db_migrate", broken)
     with pytest.raises(KeyError):
         main(["db", "migrate"])
+
+
+@pytest.mark.parametrize("parse", [_airflow_parse, main], ids=["airflow", "standalone"])
+@pytest.mark.parametrize(
+    ("argv", "example"),
+    [
+        (["approvals", "approve"], "airflow agentic-mlops approvals approve 12 --model fraud-detector --reason"),
+        (["jobs", "fail"], "airflow agentic-mlops jobs fail 7 --model fraud-detector --reason 'worker VM deleted'"),
+        (["rollback"], "airflow agentic-mlops rollback churn --registered-model churn-prod --yes"),
+    ],
+)
+def test_the_commands_that_change_something_show_examples_one_a_line(parse, argv, example, capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse([*argv, "--help"])
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "Examples:" in lines and any(line.startswith(example) for line in lines)
