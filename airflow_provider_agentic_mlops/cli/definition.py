@@ -16,19 +16,32 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
-from rich_argparse import RichHelpFormatter
+from rich_argparse import RawDescriptionRichHelpFormatter, RichHelpFormatter
 
-from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS, bad_reason
+from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS, bad_reason, bad_text
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 
 _CMD = "airflow_provider_agentic_mlops.cli.commands"
 
 
-def _command(name: str, func: str, help_text: str, args: tuple[Arg, ...]) -> ActionCommand:
-    """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily."""
-    # the demo starts Airflow's own processes, which must keep the process context Airflow gives them
+def _command(
+    name: str, func: str, help_text: str, args: tuple[Arg, ...], examples: Sequence[str] = ()
+) -> ActionCommand:
+    """An ``ActionCommand`` whose function ``func`` (``module.function`` in ``cli/commands``) loads lazily.
+
+    :param examples: command lines shown at the end of its help (after ``agentic-mlops``), one a line.
+    """
+    # the demo starts Airflow's own processes, which must keep the process context and MLflow retries Airflow
+    # gives them
     wrapped = _wrapped(lazy_load_command(f"{_CMD}.{func}"), server_context=name != "demo")
-    return ActionCommand(name=name, help=help_text, func=wrapped, args=args)
+    return ActionCommand(name=name, help=help_text, func=wrapped, args=args, epilog=_examples(examples))
+
+
+def _examples(lines: Sequence[str]) -> str | None:
+    """The help's epilog for ``lines``: one example a line (a line break each, as rich markup keeps them)."""
+    if not lines:
+        return None
+    return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 _PROCESS_CONTEXT = "_AIRFLOW_PROCESS_CONTEXT"
@@ -50,20 +63,47 @@ def _as_server_process() -> Iterator[None]:
             os.environ[_PROCESS_CONTEXT] = previous
 
 
+#: MLflow's HTTP retries in a command (read by MLflow at each request): 3 attempts, about 3 s apart at most,
+#: 15 s each, where MLflow's defaults (7 retries, backoff factor 2, 120 s each) keep a command waiting about
+#: 4 minutes per call when the server is down, saying nothing but urllib3's "Retrying" lines. Workers keep
+#: MLflow's defaults (a rate-limited registry recovers); a value set in the environment is kept.
+CLI_MLFLOW_HTTP_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+
+
+@contextlib.contextmanager
+def _short_mlflow_retries() -> Iterator[None]:
+    """:data:`CLI_MLFLOW_HTTP_ENV` meanwhile, for the variables the environment does not set."""
+    added = [name for name in CLI_MLFLOW_HTTP_ENV if name not in os.environ]
+    os.environ.update({name: CLI_MLFLOW_HTTP_ENV[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 def _wrapped(
     func: Callable[[argparse.Namespace], Any], *, server_context: bool = True
 ) -> Callable[[argparse.Namespace], Any]:
-    """``func``, run as an Airflow server process (:func:`_as_server_process`; unless ``server_context`` is
-    False), with only the document on stdout under ``-o json``, and the errors whose message already
-    says what is wrong and how to fix it (:func:`user_error`) shown as that message, not as a traceback."""
+    """``func``, run as an Airflow server process (:func:`_as_server_process`) with a short MLflow retry budget
+    (:data:`CLI_MLFLOW_HTTP_ENV`) unless ``server_context`` is False, with only the document on stdout under
+    ``-o json``, and the errors whose message already says what is wrong and how to fix it (:func:`user_error`)
+    shown as that message, not as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
         from airflow_provider_agentic_mlops.cli.output import document_only_on_stdout
 
         try:
-            context = _as_server_process() if server_context else contextlib.nullcontext()
-            with context, document_only_on_stdout(getattr(args, "output", None)):
+            with contextlib.ExitStack() as context:
+                if server_context:
+                    context.enter_context(_as_server_process())
+                    context.enter_context(_short_mlflow_retries())
+                context.enter_context(document_only_on_stdout(getattr(args, "output", None)))
                 return func(args)
         except Exception as err:
             message = user_error(err)
@@ -124,6 +164,16 @@ def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def text(value: str) -> str:
+    """An argparse ``type`` for a name or text that may be stored or sent: a byte that is not UTF-8 (read by
+    Python as a lone surrogate) or a NUL is a usage error naming the option, not a traceback when it is printed
+    or stored, nor a mangled name in the audit trail. The error does not repeat the value (it cannot print)."""
+    problem = bad_text(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 COUNT = whole_number(1)
 PORT = whole_number(1, 65535)
 
@@ -135,6 +185,7 @@ ARG_STATE_CONN = Arg(
 ARG_OUTPUT = Arg(("-o", "--output"), help="Output format", choices=("table", "json"), default="table")
 ARG_MODEL_OPT = Arg(
     ("--model",),
+    type=text,
     help="Only this model, read from its state store (the model's state_conn_id in the models file) unless "
     "--state-conn-id names one",
 )
@@ -142,13 +193,15 @@ ARG_LIMIT = Arg(("--limit",), help="At most this many rows (default 20)", type=C
 ARG_APPROVAL_ID = Arg(("approval_id",), help="Id of the approval request (see `approvals list`)", type=int)
 ARG_USER = Arg(
     ("--user",),
+    type=text,
     help="A display name shown with your decision; it never counts as an identity (that is your OS login, "
     f"mapped to an Airflow user by {_option('agentic_mlops', 'approver_identities')})",
 )
 
 
 def _reason(value: str) -> str:
-    """``--reason``: refused by argparse, before any store is opened, when longer than the store keeps."""
+    """``--reason``: refused by argparse, before any store is opened, when longer than the store keeps or not
+    storable text (:func:`text`)."""
     too_long = bad_reason(value)
     if too_long is not None:
         raise argparse.ArgumentTypeError(too_long)
@@ -180,12 +233,14 @@ ARG_MODELS_FILE = Arg(
 
 ARG_DECISION_MODEL = Arg(
     ("--model",),
+    type=text,
     help="The decision's model: its state store is the model's state_conn_id in the models file unless "
     "--state-conn-id names one (decision ids are numbered per store); a decision of another model is refused",
 )
 
 ARG_REQUEST_MODEL = Arg(
     ("--model",),
+    type=text,
     help="The request's model: a request of another model is refused; its state store is the model's "
     "state_conn_id in the models file unless --state-conn-id names one",
 )
@@ -214,6 +269,11 @@ APPROVALS_COMMANDS = (
         "approvals.approvals_approve",
         "Approve a pending request (same rules as the Slack button; the first decision wins); asks first on a terminal",
         DECIDE_ARGS,
+        examples=(
+            "airflow agentic-mlops approvals list --model fraud-detector",
+            "airflow agentic-mlops approvals approve 12 --model fraud-detector --reason 'metrics checked'",
+            "airflow agentic-mlops approvals approve 12 --model fraud-detector --yes   # a script: nothing asked",
+        ),
     ),
     _command(
         "deny",
@@ -287,6 +347,7 @@ JOBS_COMMANDS = (
             Arg(("job_id",), help="Id of the job (see `jobs list`)", type=int),
             Arg(
                 ("--model",),
+                type=text,
                 help="The job's model: a job of another model is refused; its state store is the model's "
                 "state_conn_id in the models file unless --state-conn-id names one",
             ),
@@ -301,6 +362,10 @@ JOBS_COMMANDS = (
             ARG_OUTPUT,
             ARG_STATE_CONN,
             ARG_MODELS_FILE,
+        ),
+        examples=(
+            "airflow agentic-mlops jobs list --model fraud-detector --status running",
+            "airflow agentic-mlops jobs fail 7 --model fraud-detector --reason 'worker VM deleted'",
         ),
     ),
 )
@@ -326,9 +391,10 @@ AGENTIC_MLOPS_COMMANDS = (
         "Restore a model's previous champion in MLflow (uses the promoting connection). Emits no champion "
         "Asset event: deployment DAGs are not told (use RollbackOperator in a DAG for that)",
         (
-            Arg(("model",), help="Model name from models.yaml"),
+            Arg(("model",), help="Model name from models.yaml", type=text),
             Arg(
                 ("--registered-model",),
+                type=text,
                 help="Its MLflow registered model, when the models file does not list the model "
                 "(checked against the file when it does)",
             ),
@@ -346,6 +412,10 @@ AGENTIC_MLOPS_COMMANDS = (
                 help="Connection id of the state store (default: the model's state_conn_id in the models file, "
                 f"else {_option('agentic_mlops', 'state_conn_id')})",
             ),
+        ),
+        examples=(
+            "airflow agentic-mlops rollback fraud-detector --reason 'v8 flags every EU payment'",
+            "airflow agentic-mlops rollback churn --registered-model churn-prod --yes   # not in the models file",
         ),
     ),
     _command(
@@ -423,7 +493,9 @@ def _add(subparsers: argparse._SubParsersAction, command: ActionCommand | GroupC
         command.name,
         help=command.help,
         description=command.description or command.help,
-        formatter_class=RichHelpFormatter,
+        epilog=getattr(command, "epilog", None),
+        # an epilog's examples keep their lines, as Airflow's formatter keeps them
+        formatter_class=RawDescriptionRichHelpFormatter if getattr(command, "epilog", None) else RichHelpFormatter,
     )
     if isinstance(command, GroupCommand):
         nested = parser.add_subparsers(dest="subcommand", required=True)

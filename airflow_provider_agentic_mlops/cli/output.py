@@ -7,7 +7,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any, TextIO
 
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
@@ -66,11 +66,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def json_value(value: Any) -> Any:
+    """``json.dumps``'s ``default``: a datetime as ISO 8601 in UTC (``2026-11-28T12:03:30.426869+00:00``; the
+    store keeps naive UTC, so a naive one is UTC), a date as ISO 8601, anything else as its ``str``."""
+    if isinstance(value, datetime):
+        utc = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return utc.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 def print_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: str = "table") -> None:
     """Print ``rows`` (only ``columns``) as an aligned table or a JSON list."""
     rows = [{c: row.get(c) for c in columns} for row in rows]
     if output == "json":
-        print(json.dumps(rows, indent=2, default=str), file=_out())
+        print(json.dumps(rows, indent=2, default=json_value), file=_out())
         return
     if not rows:
         print("(none)")
@@ -84,12 +95,15 @@ def print_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str], output: s
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str), file=_out())
+    """Print ``value`` as a JSON document (timestamps as :func:`json_value` writes them)."""
+    print(json.dumps(value, indent=2, default=json_value), file=_out())
 
 
 def confirm(question: str, *, yes: bool, action: str, cancelled: str) -> None:
     """Ask ``question`` (``[y/N]``) on a terminal before a command changes something; only ``y``/``yes`` goes on.
-    Without a terminal (a script, CI) the command refuses unless ``yes``: it must say ``--yes`` to act.
+    Without a terminal (a script, CI) the command refuses unless ``yes``: it must say ``--yes`` to act. The
+    question goes to stderr (stdout is for the command's output, a JSON document with ``-o json``); a refusal or
+    any other answer ends the command as every failure does: ``error: ...``, exit code 1.
 
     :param yes: ``--yes``: nothing is asked.
     :param action: what is refused without confirmation (``"roll back"``, ``"approve request 3"``).
@@ -98,10 +112,12 @@ def confirm(question: str, *, yes: bool, action: str, cancelled: str) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise SystemExit(f"refusing to {action} without confirmation: pass --yes when not on a terminal")
+        raise SystemExit(f"error: refusing to {action} without confirmation: pass --yes when not on a terminal")
+    # input()'s own prompt goes to stdout or stderr depending on whether readline is loaded: say it here
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     try:
-        answer = input(f"{question} [y/N] ")
+        answer = input()
     except EOFError:
         answer = ""
     if answer.strip().lower() not in ("y", "yes"):
-        raise SystemExit(cancelled)
+        raise SystemExit(f"error: {cancelled}")

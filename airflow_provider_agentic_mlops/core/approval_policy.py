@@ -83,8 +83,24 @@ def bad_approval_id(approval_id: int) -> str | None:
     return f"approval {shown} does not exist: approval ids are 1-{APPROVAL_ID_DIGITS} digits (see `approvals list`)"
 
 
+def bad_text(value: str | None) -> str | None:
+    """Why ``value`` cannot be stored as text (None when it can): a NUL character (PostgreSQL refuses it), or a
+    lone surrogate, which is how Python reads a command-line byte that is not UTF-8 (it cannot be encoded)."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        return "it contains a NUL character"
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        return "it is not valid UTF-8 (a byte of another encoding: check the terminal's or the script's encoding)"
+    return None
+
+
 def bad_reason(reason: str | None) -> str | None:
-    """Why ``reason`` cannot be a decision's reason (None when it can): longer than :data:`MAX_REASON_CHARS`."""
+    """Why ``reason`` cannot be a decision's reason (None when it can): longer than :data:`MAX_REASON_CHARS`,
+    or not storable text (:func:`bad_text`)."""
+    unstorable = bad_text(reason)
+    if unstorable is not None:
+        return f"the reason cannot be stored: {unstorable}"
     if reason is None or len(reason) <= MAX_REASON_CHARS:
         return None
     return f"the reason has {len(reason)} characters; at most {MAX_REASON_CHARS} characters are allowed: shorten it"
@@ -338,6 +354,7 @@ __all__ = [
     "Voter",
     "bad_approval_id",
     "bad_reason",
+    "bad_text",
     "check_two_person_rule",
     "slack_user_ids",
 ]

@@ -1108,7 +1108,7 @@ class StateStore:
             # miss the other's vote.
             row = conn.execute(_APPROVAL_LOCKED, {"approval_id": approval_id}).mappings().first()
             if row is None:
-                raise StateStoreError(missing_approval_message(approval_id))
+                raise StateStoreError(missing_approval_message(approval_id))  # no URL: Slack may show it
             if row["status"] == PENDING and checked is not None and approval_gate(checked) != approval_gate(row):
                 raise ApproversChanged(f"request {approval_id}: its approvers changed; check the vote again")
             if row["status"] != PENDING:
@@ -1632,11 +1632,23 @@ def _approval_of_run(model_name: str, model_version: str, dag_id: str, run_id: s
 _AUDIT_SUBJECT = {jobs.name: "job", approvals.name: "approval", promotions.name: "promotion"}
 
 
-def missing_approval_message(approval_id: int) -> str:
-    """The error for an approval id the store does not hold, with how to find the right one."""
+def missing_approval_message(approval_id: int, *, url: str | None = None, conn_id: str | None = None) -> str:
+    """The error for an approval id the store does not hold: which store (ids are numbered per store), and how
+    to find the right id, worded as ``jobs fail`` and ``decisions show`` word theirs.
+
+    :param url: the store's URL (its password is masked here).
+    :param conn_id: the store's connection, when a command chose it: the message then says how to pick another.
+    """
     from airflow_provider_agentic_mlops.core.commands import command
 
-    return f"approval {approval_id} does not exist; list pending ones with `{command('approvals list')}`"
+    store = " ".join(
+        part for part in (repr(conn_id) if conn_id else None, url and f"({mask_url_secrets(url)})") if part
+    )
+    hint = " (approval ids are numbered per state store: add --model or --state-conn-id)" if conn_id else ""
+    return (
+        f"approval {approval_id} is not in the state store{f' {store}' if store else ''}; list the pending ones "
+        f"with `{command('approvals list')}`{hint}."
+    )
 
 
 #: Model names per ``IN (...)`` of the set-wise reads: below the oldest SQLite's bound-parameter limit (999).
@@ -1716,9 +1728,29 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}
 
 
+#: The PostgreSQL driver the provider installs (psycopg2): the one a URL without a driver gets when SQLAlchemy's
+#: default for it (psycopg 3, since SQLAlchemy 2.1) is not installed.
+POSTGRES_DRIVER = "postgresql+psycopg2"
+
+
+def with_postgres_driver(url: str) -> str:
+    """``url`` with a PostgreSQL driver that can load: a driverless ``postgresql://`` or ``postgres://`` URL (as
+    libpq and most documentation write it) names :data:`POSTGRES_DRIVER` when psycopg (3), SQLAlchemy 2.1's
+    default, is not importable, else ``postgresql://`` (SQLAlchemy knows no ``postgres`` dialect). Any other URL,
+    one naming its driver too, is returned as is."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    return f"{POSTGRES_DRIVER if importlib.util.find_spec('psycopg') is None else 'postgresql'}://{rest}"
+
+
 def create_engine(url: str) -> Engine:
     """An engine with the settings the store relies on: WAL and a busy timeout on SQLite; on a server database
-    bounded waits to connect and for a pooled connection (:func:`engine_options`)."""
+    bounded waits to connect and for a pooled connection (:func:`engine_options`). A driverless PostgreSQL URL
+    gets a driver that is installed (:func:`with_postgres_driver`)."""
+    url = with_postgres_driver(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":

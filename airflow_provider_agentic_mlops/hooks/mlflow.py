@@ -409,6 +409,20 @@ class MlflowRegistryHook(BaseHook):
                     return None
                 raise
 
+    def registered_model_exists(self, registered_model: str) -> bool:
+        """Whether the registry has ``registered_model`` (``RESOURCE_DOES_NOT_EXIST`` is no; any other error is
+        raised): what tells "no champion yet" from a name that is wrong."""
+        from mlflow.exceptions import MlflowException
+
+        with self._about(registered_model):
+            try:
+                self.client().get_registered_model(registered_model)
+            except MlflowException as err:
+                if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return False
+                raise
+        return True
+
     def set_alias(self, registered_model: str, alias: str, version: str) -> None:
         """Point ``alias`` at ``version`` (``champion``/``previous_champion`` need a promote connection)."""
         with self._about(registered_model):

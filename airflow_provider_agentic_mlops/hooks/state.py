@@ -71,8 +71,25 @@ def relative_sqlite_path(url: str) -> str | None:
 
 def store_unavailable(conn_id: str, url: str, error: BaseException) -> StateStoreUnavailable:
     """:class:`StateStoreUnavailable` for the store of ``conn_id`` at ``url`` that ``error`` kept closed
-    (database down, missing, a URL that does not parse, an unknown dialect), naming both."""
-    return StateStoreUnavailable(store_unavailable_message(f"connection {conn_id!r}, {shown_url(url)}", error))
+    (database down, missing, a URL that does not parse, an unknown dialect, a driver not installed), naming both."""
+    from sqlalchemy.exc import NoSuchModuleError
+
+    where = f"connection {conn_id!r}, {shown_url(url)}"
+    fix = "for PostgreSQL postgresql+psycopg2://user:pass@host:5432/db (psycopg2 comes with the provider)"
+    if isinstance(error, ImportError):  # the URL's DBAPI module (psycopg for a driverless postgresql:// ...)
+        module = (error.name or "").split(".")[0]
+        install = {"psycopg": "'psycopg[binary]'"}.get(module, module)
+        return StateStoreUnavailable(
+            f"the state store ({where}) needs a database driver that is not installed: {describe(error)}. "
+            f"Install it{f' (pip install {install})' if install else ''}, or name an installed driver in the "
+            f"connection's URL: {fix}"
+        )
+    if isinstance(error, NoSuchModuleError):  # a dialect or driver name SQLAlchemy has no plugin for
+        return StateStoreUnavailable(
+            f"the state store ({where}) is unavailable: {describe(error)}. The URL names a database or driver "
+            f"SQLAlchemy does not know: check its spelling and that the driver is installed; {fix}"
+        )
+    return StateStoreUnavailable(store_unavailable_message(where, error))
 
 
 def store_unavailable_message(where: str, error: BaseException) -> str:
@@ -181,8 +198,10 @@ def postgres_url(
     from sqlalchemy.engine import URL
 
     query = {key: str(value) for key, value in sorted(extra.items()) if key in LIBPQ_PARAMS and value is not None}
+    from airflow_provider_agentic_mlops.core.state import POSTGRES_DRIVER
+
     url = URL.create(
-        "postgresql+psycopg2",
+        POSTGRES_DRIVER,
         username=login or None,
         password=password or None,
         host=host or None,
@@ -219,10 +238,11 @@ class StateStoreHook(BaseHook):
         from sqlalchemy import create_engine, inspect, text
 
         from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+        from airflow_provider_agentic_mlops.core.state import with_postgres_driver
 
         try:
             url = resolve_state_url(self.state_conn_id)
-            engine = create_engine(url)
+            engine = create_engine(with_postgres_driver(url))
             try:
                 with engine.connect() as connection:
                     connection.execute(text("SELECT 1"))
@@ -251,7 +271,7 @@ class StateStoreHook(BaseHook):
             try:
                 # connects: it migrates the schema on first use
                 store = StateStore(url, migration_lock_timeout=configured_migration_lock_timeout())
-            except SQLAlchemyError as err:
+            except (SQLAlchemyError, ImportError) as err:  # ImportError: the URL's DBAPI module is not installed
                 raise store_unavailable(self.state_conn_id, url, err) from err
             _stores[url] = store
         return store

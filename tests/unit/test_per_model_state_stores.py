@@ -260,7 +260,7 @@ def test_the_socket_mode_listener_decides_in_the_models_own_store(
 def _on_a_terminal_answering_yes(monkeypatch: pytest.MonkeyPatch) -> None:
     """The printed commands are for a person at a terminal, who confirms the decision."""
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    monkeypatch.setattr("builtins.input", lambda *prompt: "y")
 
 
 def test_the_logged_cli_command_decides_the_request_in_the_models_own_store(

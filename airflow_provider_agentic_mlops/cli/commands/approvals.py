@@ -89,7 +89,7 @@ def approvals_list(args: argparse.Namespace) -> None:
 def _decide(args: argparse.Namespace, *, approve: bool) -> None:
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
-    from airflow_provider_agentic_mlops.core.state import StateStoreError
+    from airflow_provider_agentic_mlops.core.state import StateStoreError, missing_approval_message
 
     bad_id = bad_approval_id(int(args.approval_id))
     if bad_id is not None:
@@ -101,6 +101,8 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
     model = getattr(args, "model", None)
     try:
         approval = store.get_approval(int(args.approval_id))
+        if approval is None:
+            raise StateStoreError(missing_approval_message(int(args.approval_id), url=store.url, conn_id=conn_id))
         if approval is not None and model and approval["model_name"] != model:
             raise approvals.ApprovalRefused(_other_model(approval, model, conn_id, declared))
         if approval is not None and approval["status"] == "pending":  # others: decide() says why nothing changes

@@ -41,7 +41,7 @@ def db_migrate(args: argparse.Namespace) -> None:
             after = current_revision(engine)
         finally:
             engine.dispose()
-    except SQLAlchemyError as err:
+    except (SQLAlchemyError, ImportError) as err:  # ImportError: the URL's DBAPI module is not installed
         raise store_unavailable(conn_id, url, err) from err
     head = head_revision()
     if before == after:

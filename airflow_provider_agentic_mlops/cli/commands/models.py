@@ -34,15 +34,39 @@ _COLUMNS = ("model", "dag_id", "schedule", "champion", *_STORE_COLUMNS)
 _ERROR_COLUMNS = ("champion_error", "state_error")
 
 
-def _champion_version(registered_model: str, conn_id: str) -> tuple[str | None, str | None]:
+def _champion_version(
+    registered_model: str, conn_id: str, unreachable: dict[str, str] | None = None
+) -> tuple[str | None, str | None]:
     """``(version, None)``, the version None when there is no champion yet; ``(None, error)`` (with a warning
-    naming the connection) when the registry could not say."""
+    naming the connection) when the registry could not say.
+
+    :param unreachable: the registries found unreachable so far (URI: error), shared by the rows: a registry
+        in it is not asked again (each call would wait through MLflow's retries), and one that cannot be
+        reached is added to it, with one warning naming it.
+    """
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
+    unreachable = {} if unreachable is None else unreachable
+    hook = MlflowRegistryHook(conn_id)
+    uri = None
     try:
-        return MlflowRegistryHook(conn_id).get_alias_version(registered_model, "champion"), None
+        uri = hook.registry_uri
+        if uri in unreachable:
+            return None, unreachable[uri]
+        return hook.get_alias_version(registered_model, "champion"), None
     except Exception as err:  # noqa: BLE001 - one model's registry error must not hide the other rows
         error = describe(err, 200)
+        if uri is not None and _is_unreachable(err):
+            unreachable[uri] = f"MLflow at {uri} is unreachable (connection {conn_id!r}): {error}"
+            log.warning(
+                "MLflow at %s is unreachable (connection %r); the champions it keeps are shown as %r and it is "
+                "not asked again: %s",
+                uri,
+                conn_id,
+                UNKNOWN_CHAMPION,
+                error,
+            )
+            return None, unreachable[uri]
         log.warning(
             "champion of %s unknown (shown as %r): MLflow connection %r failed: %s",
             registered_model,
@@ -51,6 +75,21 @@ def _champion_version(registered_model: str, conn_id: str) -> tuple[str | None, 
             error,
         )
         return None, error
+
+
+def _is_unreachable(err: BaseException) -> bool:
+    """Whether ``err`` (through its causes) is a connection that failed, timed out or kept being refused (HTTP
+    5xx until MLflow's retries ran out): the server, not the model, is the problem."""
+    import requests
+
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _as_table_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -189,9 +228,10 @@ def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
                 unread[conn_id],
             )
     rows = []
+    unreachable: dict[str, str] = {}  # registries not asked again (see _champion_version)
     for spec in specs:
         conn_id = args.state_conn_id or spec.state_conn_id
-        champion, champion_error = _champion_version(spec.mlflow_model_name, spec.registry_conn_id)
+        champion, champion_error = _champion_version(spec.mlflow_model_name, spec.registry_conn_id, unreachable)
         row = {
             "model": spec.name,
             "dag_id": spec.dag_id,

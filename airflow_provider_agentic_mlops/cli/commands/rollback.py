@@ -107,6 +107,13 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     if interrupted is not None:  # an earlier rollback stopped halfway: this one completes it
         current, previous = interrupted["details"]["from_version"], interrupted["details"]["to_version"]
         print(f"Completing the rollback {interrupted['actor']} started at {interrupted['at']:%Y-%m-%d %H:%M} UTC.")
+    elif current is None and not hook.registered_model_exists(registered_model):
+        named_by = "--registered-model" if spec is None else f"the models file's entry for {args.model!r}"
+        raise CommandStopped(
+            f"{args.model}: the registered model {registered_model!r} does not exist in MLflow at "
+            f"{hook.registry_uri} (connection {hook.mlflow_conn_id!r}); nothing changed. Check the name "
+            f"({named_by}) and that the connection points at the registry the model is in"
+        )
     elif previous is None:
         raise CommandStopped(
             f"{args.model}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} version to roll back to "

@@ -88,9 +88,13 @@ def test_cli_decisions_ignore_the_slack_allowlist(store: StateStore) -> None:
     assert store.get_approval(approval_id)["status"] == "denied"
 
 
-def test_an_unknown_id_exits_with_how_to_list_requests(store: StateStore) -> None:
-    with pytest.raises(SystemExit, match="approval 404 does not exist; list pending ones with"):
+def test_an_unknown_id_exits_naming_the_store_and_how_to_list_requests(store: StateStore) -> None:
+    """Ids are numbered per store: the error names the one asked, as `jobs fail` and `decisions show` do."""
+    with pytest.raises(SystemExit) as exc:
         approvals_approve(_args(approval_id=404))
+    message = str(exc.value)
+    assert message.startswith(f"error: approval 404 is not in the state store {CONN!r} (sqlite:///")
+    assert "approvals list" in message and "add --model or --state-conn-id" in message
 
 
 def test_an_id_no_request_can_have_exits_with_a_clear_error(store: StateStore) -> None:
@@ -248,15 +252,17 @@ def test_on_a_terminal_a_decision_is_asked_first_naming_the_model_dag_and_run(
 ) -> None:
     """`approvals approve 12` (a mistyped id) recorded at once: the wrong model promoted, undone only by rollback."""
     approval_id = _request(store)
-    asked = []
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
-    with pytest.raises(SystemExit, match="nothing recorded"):
+    monkeypatch.setattr("builtins.input", lambda *prompt: "n")
+    with pytest.raises(SystemExit) as exc:
         decide(_args(approval_id=approval_id, yes=False))
-    assert asked == [f"{verb} fraud v7 (DAG agentic_mlops__fraud, run r1)? [y/N] "]
+    # an error as every other failure is (exit code 1); the question on stderr, stdout kept for the output
+    assert exc.value.code == f"error: {verb.lower()} cancelled; nothing recorded"
+    asked = capsys.readouterr()
+    assert asked.err == f"{verb} fraud v7 (DAG agentic_mlops__fraud, run r1)? [y/N] " and asked.out == ""
     assert store.get_approval(approval_id)["status"] == "pending"
 
-    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    monkeypatch.setattr("builtins.input", lambda *prompt: "y")
     decide(_args(approval_id=approval_id, yes=False))
     assert store.get_approval(approval_id)["status"] == status
 
@@ -265,8 +271,10 @@ def test_on_a_terminal_a_decision_is_asked_first_naming_the_model_dag_and_run(
 def test_without_a_terminal_a_decision_needs_yes(store: StateStore, monkeypatch: pytest.MonkeyPatch, decide) -> None:
     approval_id = _request(store)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    with pytest.raises(SystemExit, match="without confirmation: pass --yes when not on a terminal"):
+    with pytest.raises(SystemExit) as exc:
         decide(_args(approval_id=approval_id, yes=False))
+    assert str(exc.value.code).startswith(f"error: refusing to {decide.__name__.split('_')[1]} request {approval_id} ")
+    assert str(exc.value.code).endswith("without confirmation: pass --yes when not on a terminal")
     assert store.get_approval(approval_id)["status"] == "pending"
 
 

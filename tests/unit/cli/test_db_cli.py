@@ -141,3 +141,57 @@ def test_a_relative_sqlite_path_is_shown_resolved_with_a_warning(tmp_path, monke
     assert f"State store sqlrel: sqlite:///{tmp_path / 'rel.db'}" in printed.out
     assert "warning: the SQLite path 'rel.db' of connection 'sqlrel' is relative" in printed.err
     assert "give an absolute path" in printed.err
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_driverless_postgres_url_uses_the_psycopg2_the_provider_ships(tmp_path, monkeypatch, scheme) -> None:
+    """SQLAlchemy 2.1 reads ``postgresql://`` as psycopg (3), which the provider does not install: the URL
+    was a ``ModuleNotFoundError`` traceback (``postgres://`` an unknown dialect). Nothing listens on the port:
+    the error is the database's, through psycopg2."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STATE_URL",
+        f'{{"conn_type": "agentic_mlops_state", "extra": {{"url": "{scheme}://agent:s3cret@127.0.0.1:18401/db"}}}}',
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["db", "migrate", "--state-conn-id", "state_url"])
+    message = str(exc.value)
+    assert message.startswith("error: the state store (connection 'state_url', ") and "OperationalError" in message
+    assert "s3cret" not in message
+
+
+def test_a_database_driver_that_is_not_installed_is_named_in_one_line(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STATE_URL",
+        '{"conn_type": "agentic_mlops_state", "extra": {"url": "postgresql+nosuchdriver://a@127.0.0.1:18401/db"}}',
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["db", "migrate", "--state-conn-id", "state_url"])
+    message = str(exc.value)
+    assert message.startswith("error: the state store (connection 'state_url', ") and "\n" not in message
+    assert "nosuchdriver" in message and "does not know" in message and "postgresql+psycopg2://" in message
+
+
+def test_a_dbapi_module_that_is_not_installed_is_named_with_what_to_install(tmp_path, monkeypatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_psycopg(name, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if name == "psycopg" or name.startswith("psycopg."):
+            raise ModuleNotFoundError("No module named 'psycopg'", name="psycopg")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STATE_URL",
+        '{"conn_type": "agentic_mlops_state", "extra": {"url": "postgresql+psycopg://a@127.0.0.1:18401/db"}}',
+    )
+    for command in (["db", "migrate"], ["jobs", "list"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*command, "--state-conn-id", "state_url"])
+        message = str(exc.value)
+        assert message.startswith("error: the state store (connection 'state_url', ") and "\n" not in message
+        assert "'psycopg'" in message and "pip install" in message and "postgresql+psycopg2://" in message

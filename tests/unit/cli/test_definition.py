@@ -70,6 +70,30 @@ def test_a_count_or_port_out_of_range_is_a_usage_error_naming_the_value(parse, a
     assert f"argument {argv[-2]}: {value} " in err and "whole number" in err
 
 
+# (command line with a text option, that option): a byte that is not UTF-8 (a shell in Latin-1: Python reads it
+# as a lone surrogate) or a NUL; the command failed with a UnicodeEncodeError traceback, and --user was stored
+TEXT_REFUSED = [
+    (["approvals", "approve", "1", "--yes", "--user", "Zo\udcffe"], "--user"),
+    (["approvals", "deny", "1", "--yes", "--reason", "bad \udce9t\udce9"], "--reason"),
+    (["approvals", "list", "--model", "fra\udcffud"], "--model"),
+    (["jobs", "fail", "1", "--yes", "--reason", "stuck\x00"], "--reason"),
+    (["decisions", "show", "1", "--model", "m\x00"], "--model"),
+    (["rollback", "fraud", "--yes", "--registered-model", "fr\udcffaud"], "--registered-model"),
+    (["rollback", "fr\udcffaud", "--yes"], "model"),
+]
+
+
+@pytest.mark.parametrize("parse", [_airflow_parse, _standalone_parse], ids=["airflow", "standalone"])
+@pytest.mark.parametrize(("argv", "option"), TEXT_REFUSED)
+def test_text_that_is_not_utf8_or_holds_nul_is_a_usage_error_naming_the_option(parse, argv, option, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: " in err and ("not valid UTF-8" in err or "NUL" in err)
+    err.encode("utf-8")  # the message itself prints: it does not repeat the bytes
+
+
 # (connection as AIRFLOW_CONN_ JSON, command line, text the one-line error must show): likely mistakes
 STORE_MISTAKES = [
     pytest.param(
@@ -202,3 +226,19 @@ def test_an_unexpected_error_keeps_its_traceback(monkeypatch) -> None:
     monkeypatch.setattr(db, "db_migrate", broken)
     with pytest.raises(KeyError):
         main(["db", "migrate"])
+
+
+@pytest.mark.parametrize("parse", [_airflow_parse, main], ids=["airflow", "standalone"])
+@pytest.mark.parametrize(
+    ("argv", "example"),
+    [
+        (["approvals", "approve"], "airflow agentic-mlops approvals approve 12 --model fraud-detector --reason"),
+        (["jobs", "fail"], "airflow agentic-mlops jobs fail 7 --model fraud-detector --reason 'worker VM deleted'"),
+        (["rollback"], "airflow agentic-mlops rollback churn --registered-model churn-prod --yes"),
+    ],
+)
+def test_the_commands_that_change_something_show_examples_one_a_line(parse, argv, example, capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse([*argv, "--help"])
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "Examples:" in lines and any(line.startswith(example) for line in lines)

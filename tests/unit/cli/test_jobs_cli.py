@@ -112,3 +112,19 @@ def test_wired_in_the_agentic_mlops_command_and_a_reason_is_required(
     assert store.get_job(job["id"])["status"] == "failed"
     main(["jobs", "list", "--model", "fraud", "--state-conn-id", CONN])
     assert "failed by alice: stuck" in capsys.readouterr().out
+
+
+def test_json_timestamps_are_iso_8601_in_utc(store: StateStore, capsys: pytest.CaptureFixture) -> None:
+    """The store keeps naive UTC; JSON showed ``str()`` of it (``2026-11-28 12:03:30.426869``), no zone."""
+    from datetime import datetime
+
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    job, _ = store.start_job("fraud", dag_id="agentic_mlops__fraud", run_id="r1")
+    main(["jobs", "list", "-o", "json", "--state-conn-id", CONN])
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["started_at"] == job["started_at"].isoformat() + "+00:00"
+    assert datetime.fromisoformat(row["started_at"]).utcoffset().total_seconds() == 0
+    main(["jobs", "fail", str(job["id"]), "--yes", "--reason", "gone", "-o", "json", "--state-conn-id", CONN])
+    failed = json.loads(capsys.readouterr().out)
+    assert failed["finished_at"].endswith("+00:00") and "T" in failed["finished_at"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -126,8 +127,10 @@ def test_an_unreachable_registry_is_an_unknown_champion_with_a_warning_not_no_ch
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     with caplog.at_level("WARNING"):
         version, error = models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry")
-    assert version is None and error.startswith("MlflowException: MLflow connection 'agentic_mlops_mlflow_registry'")
-    assert "MLflow connection 'agentic_mlops_mlflow_registry' failed" in caplog.text
+    assert version is None and error.startswith(
+        "MLflow at http://127.0.0.1:9 is unreachable (connection 'agentic_mlops_mlflow_registry'): MlflowException"
+    )
+    assert "MLflow at http://127.0.0.1:9 is unreachable (connection 'agentic_mlops_mlflow_registry')" in caplog.text
 
 
 def test_a_missing_models_file_is_a_one_line_error_not_a_traceback(tmp_path, monkeypatch) -> None:
@@ -341,3 +344,59 @@ def test_models_validate_exits_non_zero_naming_each_invalid_entry(tmp_path, monk
     path.write_text(MODELS.format(name="good"))
     main(["models", "validate", "--models-file", str(path)])
     assert f"{path}: 1 model, all valid" in capsys.readouterr().out
+
+
+@pytest.fixture
+def unavailable_mlflow(monkeypatch):
+    """An MLflow server that answers every request with 503, counting them; the models' registry."""
+    import http.server
+    import threading
+
+    requests_seen: list[str] = []
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            requests_seen.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{server.server_port}")
+    try:
+        yield server.server_port, requests_seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_unavailable_registry_is_asked_once_in_a_few_attempts_not_once_per_model(
+    tmp_path, monkeypatch, capsys, caplog, unavailable_mlflow
+) -> None:
+    """MLflow's default retries (7, backoff factor 2) kept `models list` waiting about 4 minutes per model
+    with the registry down; the command now makes 3 attempts, once for all the models it keeps."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    port, requests_seen = unavailable_mlflow
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)  # the command's own budget
+    # set by the user: kept (and the test does not sleep between attempts)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0")
+    path = tmp_path / "models.yaml"
+    path.write_text("models:" + "".join(MODELS.format(name=n).removeprefix("\nmodels:") for n in ("a", "b", "c")))
+    with caplog.at_level("WARNING"):
+        main(["models", "list", "--models-file", str(path), "-o", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert len(requests_seen) == 3  # one call, retried twice
+    assert [row["champion"] for row in rows] == [None] * 3
+    for row in rows:
+        assert row["champion_error"].startswith(f"MLflow at http://127.0.0.1:{port} is unreachable")
+    warnings = [r.getMessage() for r in caplog.records if "MLflow at" in r.getMessage()]
+    assert len(warnings) == 1 and "not asked again" in warnings[0]
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # only while the command ran

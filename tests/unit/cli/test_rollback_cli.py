@@ -203,3 +203,23 @@ def test_a_rollback_stopped_before_any_change_ends_in_one_error_line_as_other_mi
     message = str(exc.value.code)
     assert message.startswith("error: rollback of 'nosuch' stopped, nothing changed") and expected in message, message
     assert "\n" not in message
+
+
+def test_a_registered_model_mlflow_does_not_have_is_named_not_called_championless(airflow_home, monkeypatch):
+    """``rollback nosuch --registered-model nosuch`` said "'nosuch' has no champion", as if the model existed."""
+    from mlflow import MlflowClient
+
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    uri = f"sqlite:///{airflow_home / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    MlflowClient(tracking_uri=uri, registry_uri=uri).create_registered_model("exists")
+    argv = ["--yes", "--models-file", str(airflow_home / "none.yaml")]
+    with pytest.raises(SystemExit) as exc:
+        main(["rollback", "nosuch", "--registered-model", "nosuch", *argv])
+    message = str(exc.value.code)
+    assert message.startswith("error: nosuch: the registered model 'nosuch' does not exist in MLflow at " + uri)
+    assert "(connection 'agentic_mlops_mlflow_promote')" in message and "--registered-model" in message
+    with pytest.raises(SystemExit) as exc:
+        main(["rollback", "exists", "--registered-model", "exists", *argv])
+    assert str(exc.value.code) == "error: exists: 'exists' has no champion"

@@ -555,7 +555,7 @@ def test_expire_approvals_denies_overdue_requests_only(store: StateStore) -> Non
 
 
 def test_deciding_an_unknown_request_says_how_to_find_one(store: StateStore) -> None:
-    with pytest.raises(StateStoreError, match="approval 999 does not exist.*approvals list"):
+    with pytest.raises(StateStoreError, match="approval 999 is not in the state store; list the pending ones with"):
         store.decide_approval(999, approve=True, user="U1", via="cli")
 
 
