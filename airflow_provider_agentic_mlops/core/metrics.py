@@ -272,6 +272,69 @@ def score_predictions(
     return Scores(out, undefined)
 
 
+def score_versions(
+    task: Task,
+    y_true: Any,
+    predictions: Mapping[str, tuple[Any, Any, Sequence[Any] | None]],
+    *,
+    label_name: str,
+    positive_label: Any = None,
+) -> tuple[dict[str, Scores], Any]:
+    """Every version's metrics (and why any is undefined) over one set of classes, the same definitions for
+    champion and challenger; and the positive class of a binary comparison (else None).
+
+    :param task: ``classification`` or ``regression``.
+    :param y_true: the true labels (a numpy array).
+    :param predictions: per version, ``(predictions, probabilities or None, their classes or None)``
+        (:func:`read_predictions`).
+    :param label_name: what the labels are, for errors (``"label_column 'churned'"``).
+    :param positive_label: the class precision, recall and f1 measure in a binary comparison (default: the
+        greater of the two).
+    :raises ValueError: ``positive_label`` is not one of the two classes.
+    """
+    labels, positive = None, None
+    if task == "classification":
+        # a version whose predictions hold NaN is not scored (score_predictions says so): its NaN is no class
+        scorable = [
+            (pred, classes) for pred, proba, classes in predictions.values() if not nonfinite_predictions(pred, proba)
+        ]
+        labels = class_labels(
+            y_true,
+            *(pred for pred, _ in scorable),
+            classes=[classes for _, classes in scorable if classes is not None],
+            names=(label_name, "the models' predictions"),
+        )
+        if len(labels) <= 2 and all(classes is None or len(classes) <= 2 for _, classes in scorable):
+            positive = positive_class(labels, positive_label)
+    scores = {
+        version: score_predictions(
+            task,
+            y_true,
+            y_pred,
+            proba,
+            names=(label_name, f"v{version}'s predictions"),
+            labels=labels,
+            classes=classes,
+            positive_label=positive_label,
+        )
+        for version, (y_pred, proba, classes) in predictions.items()
+    }
+    return scores, positive
+
+
+def prediction_column(output: Any, proba: Any) -> Any:
+    """A model's output as one prediction column, for :func:`infer_task`; None for a classifier's (it gives
+    class probabilities, or one column per class), which ``infer_task`` then reads from the labels alone."""
+    import numpy as np
+
+    if proba is not None:
+        return None
+    values = output.to_numpy() if hasattr(output, "to_numpy") else np.asarray(output)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    return values if values.ndim == 1 else None
+
+
 def positive_class(labels: Sequence[Any], positive_label: Any = None) -> Any:
     """The positive class of a binary comparison over ``labels`` (:func:`class_labels`): ``positive_label``
     when given, else the greater of the two.

@@ -31,7 +31,7 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -51,6 +51,9 @@ from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exp
     read_predictions,
     score_predictions,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,59 @@ def gates_task(task: str | None, primary_metric: str | None, *other_metrics: str
         return task or metric_task(primary_metric)
     tasks = {metric_task(metric) for metric in other_metrics}
     return tasks.pop() if len(tasks) == 1 else None
+
+
+def given_task(
+    task: str | None, gates: GateSettings | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> tuple[str | None, str | None]:
+    """``(task, primary metric named)`` of gates as given (``overrides`` over ``gates``), before the defaults
+    fill them in: :func:`gates_task` of the primary metric and of the guard metrics' and floors' names."""
+
+    def given(name: str) -> Any:
+        if overrides.get(name) is not None:
+            return overrides[name]
+        return getattr(gates, name) if isinstance(gates, GateSettings) else dict(gates or {}).get(name)
+
+    named = given("primary_metric")
+    others = [m for name in ("guard_metrics", "floors") if isinstance(given(name), Mapping) for m in given(name)]
+    return gates_task(task, named, *others), named
+
+
+def labelled_rows(frame: pd.DataFrame, label_column: str, *, model_name: str, data: Any) -> pd.DataFrame:
+    """The rows of ``frame`` (model ``model_name``'s validation ``data``) with a label in ``label_column``.
+
+    :raises ValueError: the column is missing (with a did-you-mean), or no row has a label.
+    """
+    from airflow_provider_agentic_mlops.core.data_io import column_hint
+
+    if label_column not in frame.columns:
+        raise ValueError(
+            f"model {model_name!r}: label column {label_column!r} is not in the validation data {data}: "
+            f"{column_hint(label_column, frame.columns)} Set validation.label_column (else drift.label_column is "
+            "used) to the column with the true labels"
+        )
+    labelled = frame[frame[label_column].notna()]
+    if labelled.empty:
+        raise ValueError(
+            f"model {model_name!r}: validation data {data} has no labelled rows ({len(frame)} rows, none with a "
+            f"label in {label_column!r})"
+        )
+    return labelled
+
+
+def same_version(
+    model_name: str, registered_model: str, challenger: str, champion: str | None, source: str
+) -> str | None:
+    """Why ``challenger`` cannot be validated when it is the ``champion`` (scored against itself it would pass
+    every comparison: a pipeline fault, from the retrain's result ``source``), else None."""
+    if champion != challenger:
+        return None
+    return (
+        f"model {model_name!r}: the challenger v{challenger} of {registered_model!r} (from {source}) is the "
+        "champion: a version cannot be validated against itself. The retrain's result names the champion's "
+        f"version: check that the training registers a new version under {registered_model!r} and returns it, "
+        "then retrain"
+    )
 
 
 def check_metric_names(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:

@@ -409,6 +409,35 @@ class MlflowRegistryHook(BaseHook):
                     return None
                 raise
 
+    def champion_status(self, uri: str, error: str) -> tuple[str, str]:
+        """``("absent" | "unavailable", why)`` of a champion at ``uri`` that did not load with ``error``
+        (``core.promotion.champion_status``), from what the registry shows; a URI that is not
+        ``models:/<name>@<alias>`` names an artifact that must exist, and a registry that cannot tell:
+        unavailable."""
+        import re
+
+        import mlflow
+
+        from airflow_provider_agentic_mlops.core.promotion import champion_status
+
+        match = re.fullmatch(r"models:/([^/@']+)@([^/@]+)", uri)
+        if match is None:
+            return "unavailable", error
+        name, alias = match.groups()
+        try:
+            with self.authenticated():
+                client = mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+                try:
+                    aliases = set(getattr(client.get_registered_model(name), "aliases", None) or {})
+                except mlflow.exceptions.MlflowException as err:
+                    if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    return champion_status(name, alias, error, registered=False, aliases=(), has_versions=lambda: False)
+                versions = lambda: bool(client.search_model_versions(f"name = '{name}'", max_results=1))  # noqa: E731
+                return champion_status(name, alias, error, registered=True, aliases=aliases, has_versions=versions)
+        except Exception as err:  # noqa: BLE001 - a registry that cannot tell: the champion is unavailable
+            return "unavailable", f"{error}; the registry could not say more ({type(err).__name__})"
+
     def registered_model_exists(self, registered_model: str) -> bool:
         """Whether the registry has ``registered_model`` (``RESOURCE_DOES_NOT_EXIST`` is no; any other error is
         raised): what tells "no champion yet" from a name that is wrong."""

@@ -227,39 +227,13 @@ class DriftCheckOperator(BaseOperator):
                 metrics = mlflow.MlflowClient().get_run(info.run_id).data.metrics if info.run_id else {}
         except Exception as err:  # noqa: BLE001 - no champion is evidence missing, not a failed check
             error = f"{type(err).__name__}: {str(err)[:200]}"
-            status, reason = self._champion_status(hook, uri, error) if hook is not None else ("unavailable", error)
+            status, reason = hook.champion_status(uri, error) if hook is not None else ("unavailable", error)
             why = f"; {reason}" if status == "absent" else ""  # what the registry shows, and the fix
             self.log.warning("Champion %s not loaded: %s: %s%s", uri, type(err).__name__, err, why)
             return None, None, f"champion {uri} not loaded ({error})", {"uri": uri, "status": status, "reason": reason}
         logged = sorted(k for k in metrics if k != "n_holdout")
         note = f"champion {uri} loaded; metrics logged with it: {logged[:10] or 'none'}"
         return model, dict(metrics), note, {"uri": uri, "status": "loaded", "reason": ""}
-
-    def _champion_status(self, hook: MlflowRegistryHook, uri: str, error: str) -> tuple[str, str]:
-        """``("absent" | "unavailable", why)`` of a champion that did not load (``core.promotion.champion_status``),
-        from what the registry shows; a URI that is not ``models:/<name>@<alias>`` names an artifact that must
-        exist, and a registry that cannot tell: unavailable."""
-        import mlflow
-
-        from airflow_provider_agentic_mlops.core.promotion import champion_status
-
-        match = re.fullmatch(r"models:/([^/@']+)@([^/@]+)", uri)
-        if match is None:
-            return "unavailable", error
-        name, alias = match.groups()
-        try:
-            with hook.authenticated():
-                client = mlflow.MlflowClient()
-                try:
-                    aliases = set(getattr(client.get_registered_model(name), "aliases", None) or {})
-                except mlflow.exceptions.MlflowException as err:
-                    if err.error_code != "RESOURCE_DOES_NOT_EXIST":
-                        raise
-                    return champion_status(name, alias, error, registered=False, aliases=(), has_versions=lambda: False)
-                versions = lambda: bool(client.search_model_versions(f"name = '{name}'", max_results=1))  # noqa: E731
-                return champion_status(name, alias, error, registered=True, aliases=aliases, has_versions=versions)
-        except Exception as err:  # noqa: BLE001 - a registry that cannot tell: the champion is unavailable
-            return "unavailable", f"{error}; the registry could not say more ({type(err).__name__})"
 
     def _log_evidence(self, evidence: dict) -> None:
         from airflow_provider_agentic_mlops.core.metrics import rounded

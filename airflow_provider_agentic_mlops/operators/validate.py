@@ -18,7 +18,9 @@ from airflow_provider_agentic_mlops.core.validation import (
     ValidationReport,
     build_report,
     check_metric_names,
-    gates_task,
+    given_task,
+    labelled_rows,
+    same_version,
     unloadable_champion,
     vanished_champion,
 )
@@ -129,15 +131,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         if task is not None and task not in ("classification", "regression"):
             raise ValueError(f"task {task!r} must be 'classification' or 'regression'")
 
-        def given(field: str) -> Any:
-            """The gate field as given (an override > ``gates``), before the defaults fill it in."""
-            if overrides.get(field) is not None:
-                return overrides[field]
-            return getattr(gates, field) if isinstance(gates, GateSettings) else dict(gates or {}).get(field)
-
-        named = given("primary_metric")
-        others = [m for field in ("guard_metrics", "floors") if isinstance(given(field), Mapping) for m in given(field)]
-        task = gates_task(task, named, *others)
+        task, named = given_task(task, gates, overrides)
         self._gate_settings, self._gate_overrides = gates, overrides  # resolved again once the labels tell the task
         self.gates = Gates.resolve(gates, task=task, role=f"model '{model_name}': ValidateOperator", **overrides)
         self.model_name = model_name
@@ -169,13 +163,11 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         client = self.hook.client()
         run_id = challenger_run_id(self.hook, self.registered_model, retrained)
         champion = self.hook.get_alias_version(self.registered_model, CHAMPION)
-        if champion == challenger:  # scored against itself it would pass every comparison: a pipeline fault
-            raise ValueError(
-                f"model {self.model_name!r}: the challenger v{challenger} of {self.registered_model!r} (from task "
-                f"{self.retrain_task_id!r}) is the champion: a version cannot be validated against itself. The "
-                "retrain's result names the champion's version: check that the training registers a new version "
-                f"under {self.registered_model!r} and returns it, then retrain"
-            )
+        same = same_version(
+            self.model_name, self.registered_model, challenger, champion, f"task {self.retrain_task_id!r}"
+        )
+        if same:
+            raise ValueError(same)
         if champion is None:
             vanished = vanished_champion(
                 self.registered_model,
@@ -190,13 +182,13 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         y_true = frame[self.label_column]
         output = self._model_output("challenger", challenger, frame)
         if self.task is None:  # neither a task nor a metric was named: the labels and the challenger's predictions
-            from airflow_provider_agentic_mlops.core.metrics import infer_task
+            from airflow_provider_agentic_mlops.core.metrics import infer_task, prediction_column
 
             # with the predictions, as the drift check does: whole-number counts predicted as fractions are
             # a regression, which the labels alone read as classes
             self.task = infer_task(
                 y_true,
-                _prediction_column(*output),
+                prediction_column(*output[:2]),
                 (f"label_column {self.label_column!r}", f"the challenger v{challenger}'s predictions"),
             )
             self.gates = Gates.resolve(self._gate_settings, task=self.task, **self._gate_overrides)
@@ -273,7 +265,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
     def _read_data(self) -> tuple[pd.DataFrame, int]:
         """The labelled rows of the validation data, and how many rows it has in all."""
-        from airflow_provider_agentic_mlops.core.data_io import column_hint, is_local, read_frame
+        from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
 
         opener = None
         if isinstance(self.validation_data, str) and not is_local(self.validation_data):
@@ -282,23 +274,12 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             def opener(uri: str) -> Any:
                 return ObjectStoragePath(uri).open("rb")
 
-        frame = read_frame(self.validation_data, role=f"model '{self.model_name}': validation data", opener=opener)
-        if self.label_column not in frame.columns:
-            raise ValueError(
-                f"model {self.model_name!r}: label column {self.label_column!r} is not in the validation data "
-                f"{self.validation_data}: {column_hint(self.label_column, frame.columns)} Set validation.label_column "
-                "(else drift.label_column is used) to the column with the true labels"
-            )
-        n_rows = len(frame)
-        frame = frame[frame[self.label_column].notna()]
-        if frame.empty:
-            raise ValueError(
-                f"model {self.model_name!r}: validation data {self.validation_data} has no labelled rows "
-                f"({n_rows} rows, none with a label in {self.label_column!r})"
-            )
-        if len(frame) < n_rows:
-            self.log.info("%d labelled of %d rows in %s: scored on those", len(frame), n_rows, self.validation_data)
-        return frame, n_rows
+        data = self.validation_data
+        frame = read_frame(data, role=f"model '{self.model_name}': validation data", opener=opener)
+        labelled = labelled_rows(frame, self.label_column, model_name=self.model_name, data=data)
+        if len(labelled) < len(frame):
+            self.log.info("%d labelled of %d rows in %s: scored on those", len(labelled), len(frame), data)
+        return labelled, len(frame)
 
     def _model_output(self, role: str, version: str, frame: pd.DataFrame) -> tuple[Any, Any, Any]:
         """``(output, probabilities or None, their classes or None)`` of ``version`` (the ``role``: challenger or
@@ -353,51 +334,22 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     def _score(
         self, predictions: dict[str, tuple[Any, Any, list[Any] | None]], y_true: Any
     ) -> tuple[dict[str, Scores], Any]:
-        """Every version's metrics (and why any is undefined), over one set of classes: the same definitions
-        for champion and challenger; and the positive class of a binary comparison (else None)."""
-        from airflow_provider_agentic_mlops.core.metrics import (
-            class_labels,
-            nonfinite_predictions,
-            positive_class,
-            rounded,
-            score_predictions,
-        )
+        """Every version's metrics and the positive class of a binary comparison (``score_versions``)."""
+        from airflow_provider_agentic_mlops.core.metrics import rounded, score_versions
 
-        labels, positive = None, None
-        if self.task == "classification":
-            names = (f"label_column {self.label_column!r}", "the models' predictions")
-            # a version whose predictions hold NaN is not scored (score_predictions says so): its NaN is no class
-            scorable = [
-                (pred, classes)
-                for pred, proba, classes in predictions.values()
-                if not nonfinite_predictions(pred, proba)
-            ]
-            labels = class_labels(
+        label_name = f"label_column {self.label_column!r}"
+        try:
+            scores, positive = score_versions(
+                self.task,
                 y_true.to_numpy(),
-                *(pred for pred, _ in scorable),
-                classes=[classes for _, classes in scorable if classes is not None],
-                names=names,
-            )
-            if len(labels) <= 2 and all(classes is None or len(classes) <= 2 for _, classes in scorable):
-                try:
-                    positive = positive_class(labels, self.gates.positive_label)
-                except ValueError as err:
-                    raise ValueError(f"model {self.model_name!r}: {err}") from None
-        scores = {}
-        for version, (y_pred, proba, classes) in predictions.items():
-            scores[version] = score_predictions(
-                self.task,  # type: ignore[arg-type]
-                y_true.to_numpy(),
-                y_pred,
-                proba,
-                names=(f"label_column {self.label_column!r}", f"v{version}'s predictions"),
-                labels=labels,
-                classes=classes,
+                predictions,
+                label_name=label_name,
                 positive_label=self.gates.positive_label,
             )
-            self.log.info(
-                "%s v%s on %d rows: %s", self.registered_model, version, len(y_true), rounded(scores[version].metrics)
-            )
+        except ValueError as err:
+            raise ValueError(f"model {self.model_name!r}: {err}") from None
+        for version, score in scores.items():
+            self.log.info("%s v%s on %d rows: %s", self.registered_model, version, len(y_true), rounded(score.metrics))
         return scores, positive
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, who: str) -> list[str]:
@@ -465,16 +417,3 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             f"{REPORT_DIR}/report.json",
         )
         return self.hook.log_text_artifact(run_id, report.to_html(), REPORT_HTML)
-
-
-def _prediction_column(output: Any, proba: Any, classes: Any) -> Any:
-    """A model's output as one prediction column, for ``infer_task``; None for a classifier's (it gives class
-    probabilities, or one column per class), which ``infer_task`` then reads from the labels alone."""
-    import numpy as np
-
-    if proba is not None:
-        return None
-    values = output.to_numpy() if hasattr(output, "to_numpy") else np.asarray(output)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    return values if values.ndim == 1 else None
