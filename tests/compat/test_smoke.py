@@ -135,7 +135,8 @@ def test_cli_init_and_commands(airflow_home: Path, request: pytest.FixtureReques
         timeout=600,
         env=os.environ,
     )
-    assert missing.returncode != 0 and f"list pending ones with `{cli} approvals list`" in missing.stderr, (
+    said = "is not in the state store 'agentic_mlops_state_default'" in missing.stderr
+    assert missing.returncode != 0 and said and f"the pending ones with `{cli} approvals list`" in missing.stderr, (
         missing.stderr[-2000:]
     )
     if PROVIDER_CLI_COMMANDS_LOADED:  # 3.2+: the same commands under `airflow`
