@@ -59,6 +59,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 VARIABLE = re.compile(r"\$(?:(\$)|([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})")
 #: The fields of an entry whose ``${VARS}`` the DAG factory expands (``retrain.conf``: every string in it).
 EXPANDED_FIELDS = ("drift.reference", "drift.current", "validation.data", "retrain.conf")
+#: Outside :data:`EXPANDED_FIELDS`, read left to right: ``${NAME}`` (meant to be expanded, but kept as written, so
+#: refused), ``$${NAME}`` (group 1 is ``{NAME}``: the escape for a literal ``${NAME}``) or ``$$`` (text). A plain
+#: ``$NAME`` or ``$`` there is text too (a column ``$amount``, a tag ``cost-in-$USD``).
+_BRACED_VARIABLE = re.compile(r"\$\$(\{[A-Za-z_]\w*\})?|\$\{[A-Za-z_]\w*\}")
 
 
 def _suggested_name(name: str) -> str | None:
@@ -883,8 +887,9 @@ def read_models(
             problems.setdefault(label, []).extend(f"{source}: model {shown!r}: {problem}" for problem in unknown_keys)
             continue
         found = []
+        read = _unescaped(merged)  # `$${NAME}` outside the expanded fields: the literal `${NAME}`
         try:
-            spec = ModelSpec.model_validate(merged)
+            spec = ModelSpec.model_validate(read)
         except ValidationError as err:
             found.append(_describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults))
         found.extend(_unexpanded_variables(source, shown, entry, merged))
@@ -894,7 +899,7 @@ def read_models(
         if found:
             problems.setdefault(label, []).extend(found)
             continue
-        valid[spec.name] = (spec, merged)
+        valid[spec.name] = (spec, read)
     in_order = [(positions[name], spec) for name, (spec, _) in valid.items()]
     for name, problem in _shared_registered_models(source, in_order).items():
         problems.setdefault(name, []).append(problem)
@@ -910,29 +915,64 @@ def read_models(
 
 
 def _unexpanded_variables(source: str, shown: str, entry: dict[str, Any], merged: Any, path: str = "") -> list[str]:
-    """What is wrong with each string of ``merged`` (an entry, ``defaults`` merged in) outside
-    :data:`EXPANDED_FIELDS` that holds a variable (``$NAME``, ``${NAME}``; ``$$`` is no variable): kept literally,
-    ``registered_model: "${ENV}-fraud"`` would name a registered model ``${ENV}-fraud``."""
+    """What is wrong with each string (value or mapping key) of ``merged`` (an entry, ``defaults`` merged in)
+    outside :data:`EXPANDED_FIELDS` that holds a ``${NAME}``: kept literally, ``registered_model: "${ENV}-fraud"``
+    would name a registered model ``${ENV}-fraud``. ``$NAME``, ``$`` and ``$${NAME}`` (a literal ``${NAME}``,
+    :func:`_unescaped`) are text there."""
     if path in EXPANDED_FIELDS:
         return []
-    if isinstance(merged, dict):
-        items: Any = ((f"{path}.{key}" if path else str(key), value) for key, value in merged.items())
-    elif isinstance(merged, list):
-        items = ((f"{path}.{i}", value) for i, value in enumerate(merged))
-    elif isinstance(merged, str):
-        found = next((m for m in VARIABLE.finditer(merged) if not m.group(1)), None)
-        if found is None:
-            return []
-        keys = [int(key) if key.isdigit() else key for key in path.split(".")]  # a list's items by position
-        origin = "" if _given_in(entry, keys) else " (from defaults)"
-        return [
-            f"{source}: model {shown!r}: field {path!r}{origin}: variable {found.group(0)} is not expanded in this "
-            f"field (got {merged!r}); variables are expanded in {', '.join(EXPANDED_FIELDS[:-1])} and "
-            f"{EXPANDED_FIELDS[-1]} only: write the value out"
-        ]
+    if isinstance(merged, str):
+        found = _braced_variable(merged)
+        return [] if found is None else [_unexpanded_problem(source, shown, entry, path, found, merged)]
+    if isinstance(merged, list):
+        items: list[tuple[str, Any]] = [(f"{path}.{i}", value) for i, value in enumerate(merged)]
+        problems: list[str] = []
+    elif isinstance(merged, dict):
+        items = [(f"{path}.{key}" if path else str(key), value) for key, value in merged.items()]
+        problems = []
+        for key in merged:
+            found = _braced_variable(key) if isinstance(key, str) else None
+            if found is not None:
+                problems.append(_unexpanded_problem(source, shown, entry, path, found, key, key=True))
     else:
         return []
-    return [problem for sub, value in items for problem in _unexpanded_variables(source, shown, entry, value, sub)]
+    return problems + [
+        problem for sub, value in items for problem in _unexpanded_variables(source, shown, entry, value, sub)
+    ]
+
+
+def _braced_variable(text: str) -> str | None:
+    """The first ``${NAME}`` of ``text`` that is no ``$${NAME}``, or None."""
+    return next((m.group(0) for m in _BRACED_VARIABLE.finditer(text) if m.group(0).startswith("${")), None)
+
+
+def _unexpanded_problem(
+    source: str, shown: str, entry: dict[str, Any], path: str, variable: str, text: str, *, key: bool = False
+) -> str:
+    parts = [int(part) if part.isdigit() else part for part in path.split(".")]  # a list's items by position
+    origin = "" if _given_in(entry, parts) else " (from defaults)"
+    return (
+        f"{source}: model {shown!r}: field {path!r}{origin}: {'key ' if key else ''}{variable} is not expanded in "
+        f"this field (got {text!r}); variables are expanded in {', '.join(EXPANDED_FIELDS[:-1])} and "
+        f"{EXPANDED_FIELDS[-1]} only: write the value out (${variable} for a literal {variable})"
+    )
+
+
+def _unescaped(merged: Any, path: str = "") -> Any:
+    """``merged`` with each ``$${NAME}`` outside :data:`EXPANDED_FIELDS` (values and mapping keys) made the literal
+    ``${NAME}`` it escapes (in those fields the DAG factory makes every ``$$`` one ``$``)."""
+    if path in EXPANDED_FIELDS:
+        return merged
+    if isinstance(merged, str):
+        return _BRACED_VARIABLE.sub(lambda m: f"${m.group(1)}" if m.group(1) else m.group(0), merged)
+    if isinstance(merged, list):
+        return [_unescaped(value, f"{path}.{i}") for i, value in enumerate(merged)]
+    if isinstance(merged, dict):
+        return {
+            (_unescaped(key) if isinstance(key, str) else key): _unescaped(value, f"{path}.{key}" if path else str(key))
+            for key, value in merged.items()
+        }
+    return merged
 
 
 def _empty_channel(entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]) -> str | None:

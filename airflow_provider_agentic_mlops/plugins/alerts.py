@@ -574,9 +574,10 @@ def parse_alerts(payload: Any, *, model_label: str = DEFAULT_MODEL_LABEL) -> lis
         if all(a.model is None for a in alerts):
             raise AlertError(422, f"{source} payload: no alert has {_no_label_hint(model_label)}")
         return alerts
-    model = payload.get("model") or payload.get(model_label)
-    if model and not isinstance(model, str):
-        key = "model" if payload.get("model") else model_label
+    # "model" unless absent, null or empty (then the configured label); a 0, false, [] or {} is a wrong type
+    key = "model" if payload.get("model") not in (None, "") else model_label
+    model = payload.get(key)
+    if model is not None and not isinstance(model, str):
         raise AlertError(
             422,
             f"plain payload: {key!r} must be a string naming the model, got {type(model).__name__} "

@@ -424,6 +424,20 @@ def test_a_yaml_syntax_error_with_no_model_ever_valid_fails_the_file(tmp_path) -
         build_dags(path)
 
 
+def test_a_yaml_syntax_error_is_held_only_where_the_cache_directory_is_shared(tmp_path, monkeypatch) -> None:
+    # the README's caveat: the last valid parse is kept under $AIRFLOW_HOME/.cache/agentic_mlops; a worker
+    # without that directory (a fresh pod) fails to import the DAG file while the DAG processor keeps scheduling
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "processor"))
+    build_dags(path)
+    path.write_text(FLEET.replace("{name: churn,", "{name: 'churn,"))
+    assert all("models-yaml-error" in dag.tags for dag in build_dags(path).values())  # the same directory
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "fresh-worker"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        build_dags(path)
+
+
 def test_the_dag_processors_parse_loads_the_good_models_and_shows_the_bad_one(tmp_path, monkeypatch) -> None:
     """Airflow's DagBag, as the DAG processor parses the file: no import error (which would mark every
     model's DAG stale, stopping their runs), the good models' loops, and the bad model's stand-in."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -326,7 +327,7 @@ def test_a_blank_owner_is_the_entrys_error(owner: str) -> None:
     assert "blank" in models.errors["churn"]
 
 
-def test_a_variable_in_a_field_that_is_not_expanded_is_the_entrys_error() -> None:
+def test_a_braced_variable_in_a_field_that_is_not_expanded_is_the_entrys_error() -> None:
     # kept literally, registered_model "${ENV}-fraud" would point the loop at a registered model named so
     expanded = {
         "drift": {"reference": "${DATA}/r.parquet", "current": "$DATA/c.parquet", "label_column": "y"},
@@ -337,7 +338,7 @@ def test_a_variable_in_a_field_that_is_not_expanded_is_the_entrys_error() -> Non
     models = read_models(
         {
             "models": [
-                {**GOOD, **expanded, "registered_model": "${ENV}-fraud", "approval": {"channel": "#$ENV-ml"}},
+                {**GOOD, **expanded, "registered_model": "${ENV}-fraud", "approval": {"channel": "#${ENV}-ml"}},
                 fine,
             ]
         },
@@ -346,13 +347,57 @@ def test_a_variable_in_a_field_that_is_not_expanded_is_the_entrys_error() -> Non
     assert [spec.name for spec in models.specs] == ["ltv"]  # variables where expanded, `$$`, `$1`: as before
     assert models.specs[0].registered_model == "ltv$$x"
     error = models.errors["churn"]
-    assert "m.yaml: model 'churn': field 'registered_model': variable ${ENV} is not expanded in this field" in error
-    assert "field 'approval.channel': variable $ENV is not expanded" in error
+    assert "m.yaml: model 'churn': field 'registered_model': ${ENV} is not expanded in this field" in error
+    assert "field 'approval.channel': ${ENV} is not expanded" in error
     tagged = read_models({"models": [{**GOOD, "tags": ["a", "${ENV}"]}]})
-    assert "field 'tags.1': variable ${ENV} is not expanded" in tagged.errors["churn"]
+    assert "field 'tags.1': ${ENV} is not expanded" in tagged.errors["churn"]
     assert "drift.reference, drift.current, validation.data and retrain.conf" in error
+    assert "$${ENV}" in error  # the escape, for a literal ${ENV}
     shared = read_models({"defaults": {"owner": "${TEAM}"}, "models": [GOOD]})
-    assert "field 'owner' (from defaults): variable ${TEAM} is not expanded" in shared.errors["churn"]
+    assert "field 'owner' (from defaults): ${TEAM} is not expanded" in shared.errors["churn"]
+    keyed = read_models({"models": [{**GOOD, "drift": {**GOOD["drift"], "column_thresholds": {"${COL}": 0.1}}}]})
+    assert "field 'drift.column_thresholds': key ${COL} is not expanded" in keyed.errors["churn"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("tags", ["cost-in-$USD"]),
+        ("drift.label_column", "$amount"),
+        ("drift.columns", ["$amount", "x"]),
+        ("drift.column_thresholds", {"$amount": 0.1}),
+        ("approval.channel", "#ops$team"),
+        ("validation.positive_label", "$fraud"),
+        ("tags", ["cost-$$USD", "$", "a$"]),
+        ("retrain.python_callable", "pkg.$mod:f"),
+    ],
+)
+def test_a_dollar_sign_without_braces_is_text_outside_the_expanded_fields(path: str, value: object) -> None:
+    # a column, tag or label may start with `$`: only `${NAME}` says the value was meant to be expanded
+    entry = copy.deepcopy(GOOD)
+    if path.startswith("retrain."):
+        entry["retrain"] = {}
+    node = entry
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    models = read_models({"defaults": {"owner": "$team"}, "models": [entry]})  # a `$` in defaults: no model's error
+    assert models.errors == {}
+    written = models.specs[0].model_dump()
+    for key in parents:
+        written = written[key]
+    assert written[last] == value
+    assert models.specs[0].owner == "$team"
+
+
+def test_a_doubled_dollar_before_braces_is_a_literal_braced_name_outside_the_expanded_fields() -> None:
+    models = read_models(
+        {"models": [{**GOOD, "registered_model": "a-$${ENV}", "tags": ["$${X} and $$Y"], "owner": "$${a"}]}
+    )
+    assert models.errors == {}
+    spec = models.specs[0]
+    assert (spec.registered_model, spec.tags, spec.owner) == ("a-${ENV}", ["${X} and $$Y"], "$${a")
 
 
 def test_top_level_x_keys_hold_yaml_anchors_and_are_no_error(tmp_path) -> None:

@@ -53,11 +53,19 @@ def test_the_model_comes_from_the_configured_label_else_from_common_labels() -> 
     assert [a.status for a in parse_alerts(payload, model_label="service")] == ["firing", "firing"]
 
 
-@pytest.mark.parametrize("model", [5, ["m"], {"name": "m"}, True])
+@pytest.mark.parametrize("model", [5, ["m"], {"name": "m"}, True, 0, False, [], {}])
 def test_a_plain_model_that_is_not_a_string_is_refused_naming_its_type(model: object) -> None:
+    # falsy ones too: a 0 or an empty list is a wrong type, not a missing model
     says = rf"'model' must be a string naming the model, got {type(model).__name__}"
     with pytest.raises(AlertError, match=says) as err:
         parse_alerts({"model": model, "status": "firing"})
+    assert err.value.status == 422
+
+
+@pytest.mark.parametrize("payload", [{"model": ""}, {"model": None}, {"status": "firing"}])
+def test_a_plain_payload_with_an_empty_or_no_model_says_there_is_no_model(payload: dict[str, object]) -> None:
+    with pytest.raises(AlertError, match="no 'model' for the plain form") as err:
+        parse_alerts(payload)
     assert err.value.status == 422
 
 
