@@ -60,6 +60,22 @@ def read_task_state(
     return str(row[0]) if row[0] is not None else None
 
 
+def job_task_state(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str | None:
+    """:func:`read_task_state` for the readers of a model's in-flight job (``core/jobs.py``'s ``TaskStateReader``):
+    :data:`~airflow_provider_agentic_mlops.core.approval_policy.TASK_INSTANCE_DELETED` when Airflow has no such
+    task instance (its run was deleted), so the job it owned is failed instead of holding the model's job lock
+    until its timeout."""
+    from airflow_provider_agentic_mlops.core.approval_policy import TASK_INSTANCE_DELETED
+
+    return read_task_state(dag_id, run_id, task_id, map_index, missing=TASK_INSTANCE_DELETED)
+
+
+def map_index_of(ti: Any) -> int:
+    """The map index of task instance ``ti`` (a mapped task's copy), -1 when it is not mapped."""
+    map_index = getattr(ti, "map_index", None)
+    return map_index if isinstance(map_index, int) and not isinstance(map_index, bool) else -1
+
+
 @functools.cache
 def _task_state_statement() -> Any:
     """``SELECT state FROM task_instance WHERE dag_id, run_id, task_id, map_index = :params``."""
@@ -164,6 +180,8 @@ __all__ = [
     "api_not_found",
     "cancel_approval_of_failed_task",
     "fail_job_of_failed_task",
+    "job_task_state",
+    "map_index_of",
     "read_task_state",
     "run_of",
     "training_dag_not_found",

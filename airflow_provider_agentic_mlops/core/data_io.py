@@ -188,21 +188,24 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
             names = pq.ParquetFile(target).schema_arrow.names
             if hasattr(target, "seek"):
                 target.seek(0)
-        _refuse_duplicates(names)
+        _refuse_duplicates(names, columns)
         if columns is None:
             return pd.read_parquet(target)
         return pd.read_parquet(target, columns=[c for c in columns if c in set(names)])
     sep = "\t" if uri.lower().rstrip("/").endswith(".tsv") else ","
     compression = "gzip" if uri.lower().endswith(".gz") else "infer"
-    # the header as written (pandas renames a second 'amount' to 'amount.1' without a word)
-    header = pd.read_csv(target, sep=sep, header=None, nrows=1, compression=compression, dtype=str)
+    # the header as written (pandas renames a second 'amount' to 'amount.1' without a word); na_filter=False
+    # reads it as pandas reads names: only an empty cell is blank (pandas names it 'Unnamed: N')
+    header = pd.read_csv(target, sep=sep, header=None, nrows=1, compression=compression, dtype=str, na_filter=False)
     if hasattr(target, "seek"):
         target.seek(0)
     names = [str(v) for v in header.iloc[0]] if len(header) else []
-    _refuse_duplicates(names)
+    _refuse_duplicates([n for n in names if n != ""], columns)
     if len(names) == 1:
         for other, said in ((";", "';'"), ("\t", "tab") if sep == "," else (",", "comma")):
-            if other in names[0]:
+            fields = _split(names[0], other)
+            # a single name holding the character ("total; incl. tax") is no sign: only rows that split alike
+            if fields > 1 and _rows_split_into(target, sep, compression, other, fields):
                 raise _ExportProblem(
                     f"looks {said}-separated (its one column is {names[0][:80]!r}): write it "
                     f"{'comma' if sep == ',' else 'tab'}-separated, or as Parquet."
@@ -211,10 +214,46 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
     return pd.read_csv(target, sep=sep, usecols=usecols, compression=compression)
 
 
-def _refuse_duplicates(names: Sequence[str]) -> None:
+#: Data rows read after a one-column header to tell a file written with another separator (see :func:`_read`).
+_SNIFF_ROWS = 5
+
+
+def _split(line: str, sep: str) -> int:
+    """How many fields ``line`` holds when split on ``sep`` (quotes respected)."""
+    import csv
+
+    return len(next(csv.reader([line], delimiter=sep), []))
+
+
+def _rows_split_into(target: Any, sep: str, compression: str, other: str, fields: int) -> bool:
+    """True when the first data rows (at least one) each split into ``fields`` fields on ``other``."""
+    try:
+        head = pd.read_csv(
+            target,
+            sep=sep,
+            header=None,
+            skiprows=1,
+            nrows=_SNIFF_ROWS,
+            compression=compression,
+            dtype=str,
+            na_filter=False,
+        )
+    except Exception:  # rows that do not read as one column: no sign either way; the full read tells
+        return False
+    finally:
+        if hasattr(target, "seek"):
+            target.seek(0)
+    rows = [str(v) for v in head.iloc[:, 0]] if head.shape[1] == 1 else []
+    return bool(rows) and all(_split(row, other) == fields for row in rows)
+
+
+def _refuse_duplicates(names: Sequence[str], columns: Sequence[str] | None) -> None:
+    """Refuse names written more than once, among ``columns`` when given (others are not read)."""
     from collections import Counter
 
-    twice = sorted(str(n) for n, count in Counter(names).items() if count > 1)
+    keep = None if columns is None else set(columns)
+    counts = Counter(n for n in names if keep is None or n in keep)
+    twice = sorted(str(n) for n, count in counts.items() if count > 1)
     if twice:
         raise _ExportProblem(
             f"has columns named more than once ({twice}): rename them in the export, so that each column "

@@ -14,16 +14,23 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow_provider_agentic_mlops.core.approval_policy import TASK_INSTANCE_DELETED
+
 log = logging.getLogger(__name__)
 
 #: A job's limits when it did not record its own (``details.timeout_minutes`` / ``heartbeat_timeout_minutes``).
 DEFAULT_JOB_TIMEOUT = timedelta(minutes=120)
 DEFAULT_HEARTBEAT_TIMEOUT = timedelta(minutes=10)
-#: Airflow task states in which the task that owns a job no longer runs it (the process is gone).
-TASK_ENDED_STATES = frozenset({"failed", "success", "upstream_failed", "skipped", "removed", "up_for_retry"})
+#: Airflow task states in which the task that owns a job no longer runs it (the process is gone), and
+#: :data:`TASK_INSTANCE_DELETED`: Airflow has no such task instance (its run was deleted), so nothing runs it.
+TASK_ENDED_STATES = frozenset(
+    {"failed", "success", "upstream_failed", "skipped", "removed", "up_for_retry", TASK_INSTANCE_DELETED}
+)
 
-#: ``task_state(dag_id, run_id, task_id)``: the Airflow state of the task that owns a job, or None when unknown.
-TaskStateReader = Callable[[str, str, str], "str | None"]
+#: ``task_state(dag_id, run_id, task_id, map_index)``: the Airflow state of the task instance that owns a job
+#: (``map_index`` -1 unless the task is mapped); None when it has no state yet (e.g. just cleared) or is unknown,
+#: :data:`TASK_INSTANCE_DELETED` when Airflow has no such task instance.
+TaskStateReader = Callable[[str, str, str, int], "str | None"]
 
 
 def job_limits(job: Mapping[str, Any]) -> tuple[timedelta, timedelta | None]:
@@ -51,19 +58,34 @@ def stale_reason(job: Mapping[str, Any], now: datetime, task_state: TaskStateRea
             f"running since {job['started_at']:%Y-%m-%d %H:%M:%S} UTC, longer than its timeout {timeout}, "
             "without a heartbeat to show it alive; presumed lost"
         )
-    task_id = (job.get("details") or {}).get("task_id")
+    details = job.get("details") or {}
+    task_id = details.get("task_id")
     if task_state is not None and job.get("dag_id") and job.get("run_id") and task_id:
+        map_index = _task_map_index(details)
         try:
-            state = task_state(job["dag_id"], job["run_id"], task_id)
+            state = task_state(job["dag_id"], job["run_id"], task_id, -1 if map_index is None else map_index)
         except Exception as err:  # the check is extra evidence; the heartbeat rule stands without it
             log.warning("could not read the state of job %s's task: %s", job["id"], err)
             state = None
+        if state == TASK_INSTANCE_DELETED and map_index is None:
+            # started before jobs recorded their map index: a mapped task has no unmapped task instance, so a
+            # missing one may be a live copy; such a job is judged by its limits alone, as before
+            state = None
         if state in TASK_ENDED_STATES:
-            return (
-                f"its Airflow task {job['dag_id']}/{job['run_id']}/{task_id} is {state}; "
-                "the process that ran the job is gone"
-            )
+            mapped = map_index is not None and map_index >= 0
+            task = f"{job['dag_id']}/{job['run_id']}/{task_id}" + (f"[{map_index}]" if mapped else "")
+            what = "no longer in Airflow (its run was deleted)" if state == TASK_INSTANCE_DELETED else state
+            return f"its Airflow task {task} is {what}; the process that ran the job is gone"
     return None
+
+
+def _task_map_index(details: Mapping[str, Any]) -> int | None:
+    """The map index of the job's task instance (``details.task_map_index``, -1: not mapped), None when the job
+    did not record one (started by an earlier release)."""
+    try:
+        return int(details["task_map_index"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def job_overdue(job: Mapping[str, Any], now: datetime) -> str | None:

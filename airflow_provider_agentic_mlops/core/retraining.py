@@ -31,6 +31,9 @@ JOB_TAG = "agentic_mlops.job_id"
 JOB_TOKEN_TAG = "agentic_mlops.job_token"
 #: How much earlier than the job's start a version may look created (the MLflow server's clock).
 CLOCK_SKEW = timedelta(minutes=1)
+#: How many levels of nested MLflow runs (``mlflow.parentRunId``) a registered version's run may sit below the
+#: run the training returns (a pipeline run > a hyperparameter search > its trials is two).
+MAX_RUN_NESTING = 5
 #: The longest DAG run id Airflow stores (its ``dag_run.run_id`` column).
 MAX_RUN_ID_LENGTH = 250
 #: How much of the job's token a training run id carries: enough that no two jobs' ids meet.
@@ -59,6 +62,10 @@ class ChallengerRegistry(Protocol):
 
     def version_run_id(self, registered_model: str, version: str) -> str | None:
         """The MLflow run ``version`` was registered from ("" when none), None when there is no such version."""
+        ...
+
+    def parent_run_id(self, run_id: str) -> str | None:
+        """The run ``run_id`` is nested in (its ``mlflow.parentRunId`` tag), None for a top-level or unknown run."""
         ...
 
     def authenticated(self) -> AbstractContextManager[None]: ...
@@ -246,16 +253,35 @@ class Retraining:
         actual = self.registry.version_run_id(self.registered_model, version)
         if actual is None:
             wrong = f"but {self.registered_model!r} has no version {version}"
-        elif actual and actual != run_id:
-            wrong = f"but version {version} of {self.registered_model!r} was registered from run {actual!r}"
+        elif actual and not self._descends_from(actual, run_id):
+            wrong = (
+                f"but version {version} of {self.registered_model!r} was registered from run {actual!r}, not the "
+                f"returned run {run_id!r} nor a run nested in it (a nested run of another parent? another "
+                "registered-model name?)"
+            )
         else:
             return
         raise ValueError(
             f"model {self.model_name!r}: training callable {target!r} returned version {version} and run "
             f"{run_id!r}, {wrong}: the run registered its model under another registered-model name, or the result "
             f"names another version. The training must register under registered_model {self.registered_model!r} "
-            "(the keyword argument it receives) and return that version; its version is not made the challenger"
+            "(the keyword argument it receives) and return that version, and the run it returns must be the one "
+            "that registered it or one it is nested in; its version is not made the challenger"
         )
+
+    def _descends_from(self, run: str, ancestor: str) -> bool:
+        """Whether ``run`` is ``ancestor`` or nested in it, up to :data:`MAX_RUN_NESTING` levels: a hyperparameter
+        search returns its parent run while a nested trial run registered the model."""
+        seen = {run}
+        for _ in range(MAX_RUN_NESTING):
+            if run == ancestor:
+                return True
+            parent = self.registry.parent_run_id(run)
+            if not parent or parent in seen:  # top-level, unknown, or a cycle of tags
+                return False
+            seen.add(parent)
+            run = parent
+        return run == ancestor
 
     def _closed_meanwhile(self, job: dict[str, Any], version: str) -> str:
         """The error of a training that ended after its job was closed as failed by another process."""

@@ -480,6 +480,19 @@ class MlflowRegistryHook(BaseHook):
                     return None
                 raise
 
+    def parent_run_id(self, run_id: str) -> str | None:
+        """The run ``run_id`` is nested in (its ``mlflow.parentRunId`` tag); None for a top-level run, or a run
+        this connection cannot find."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client().get_run(run_id)
+        except MlflowException as err:
+            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+        return run.data.tags.get("mlflow.parentRunId") or None
+
     def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]:
         """Versions of ``registered_model`` whose tag ``key`` equals ``value``, newest first."""
         quoted = str(value).replace("'", "\\'")

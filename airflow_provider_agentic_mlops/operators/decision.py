@@ -121,7 +121,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         from airflow_provider_agentic_mlops.core.budget import read_budget_inputs
         from airflow_provider_agentic_mlops.core.decision import ModelHistory
         from airflow_provider_agentic_mlops.core.state import utcnow  # not at DAG parse time
-        from airflow_provider_agentic_mlops.liveness import read_task_state
+        from airflow_provider_agentic_mlops.liveness import job_task_state
 
         now = utcnow()
         budget = read_budget_inputs(
@@ -129,7 +129,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         )
         return ModelHistory(
             now=now,
-            inflight_job=store.inflight_job(self.model_name, task_state=read_task_state),
+            inflight_job=store.inflight_job(self.model_name, task_state=job_task_state),
             last_retrain=store.last_retrain(self.model_name),
             retrains_in_window=budget.retrains_in_window,
             oldest_in_window_at=budget.oldest_in_window_at,

@@ -19,7 +19,7 @@ from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB
     same_run,
     training_run_id,
 )
-from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, run_of, with_callback
+from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, map_index_of, run_of, with_callback
 from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin
 
 if TYPE_CHECKING:
@@ -158,10 +158,10 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.hook.require_access("train", f"retraining model {self.model_name!r}")
-        from airflow_provider_agentic_mlops.liveness import read_task_state
+        from airflow_provider_agentic_mlops.liveness import job_task_state
 
         dag_id, run_id = run_of(context)
-        running = self.store.inflight_job(self.model_name, task_state=read_task_state)
+        running = self.store.inflight_job(self.model_name, task_state=job_task_state)
         if running is not None and same_run(running, dag_id, run_id):
             if self.trigger_dag_id and running.get("external_ref"):
                 if self._training_run_exists(running, context):
@@ -190,6 +190,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             backend="trigger_dag" if self.trigger_dag_id else "python_callable",
             trigger_dag_id=self.trigger_dag_id,
             task_id=self.task_id,
+            # its copy of a mapped task: readers of the job ask Airflow for this task instance's state
+            task_map_index=map_index_of(context.get("ti")),
             timeout_minutes=self.timeout,
             # a deferred wait on a training DAG cannot heartbeat: only its timeout applies
             heartbeat_timeout_minutes=None if self.trigger_dag_id else self.heartbeat_timeout,

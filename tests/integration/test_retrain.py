@@ -76,6 +76,13 @@ def test_callable_backend_registers_a_challenger_tagged_with_run_and_decision(en
     assert job["result"]["version"] == result["version"]
 
 
+def test_a_job_records_its_task_instance_so_readers_can_tell_a_deleted_run(env):
+    assert env["store"].get_job(_op(env).execute(_ctx())["job_id"])["details"]["task_map_index"] == -1
+    mapped = _ctx("manual__2")
+    mapped["ti"].map_index = 3  # a mapped RetrainOperator's copy
+    assert env["store"].get_job(_op(env).execute(mapped)["job_id"])["details"]["task_map_index"] == 3
+
+
 @pytest.fixture
 def auth_mlflow(env, monkeypatch) -> Iterator[dict[str, Any]]:
     """An MLflow that requires credentials: a basic-auth proxy in front of the real server, with the

@@ -266,3 +266,28 @@ def test_read_task_state_inside_a_task_asks_the_execution_api_for_the_copy_at_it
     assert read_task_state("d", "r1", "wait", 1, missing="gone") == "gone"
     assert read_task_state("d", "r9", "wait", missing="gone") == "gone"
     assert asked[1] == {"dag_id": "d", "map_index": 0, "task_ids": ["wait"], "run_ids": ["r1"]}
+
+
+def test_a_job_whose_airflow_run_was_deleted_stops_holding_its_model(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, sqlite_store
+) -> None:
+    """The readers of the in-flight job (retrain, decide, models list) read through ``job_task_state``: a job whose
+    task instance Airflow no longer has is failed; one just cleared (no state yet) or another map index's is not."""
+    from airflow import settings
+
+    from airflow_provider_agentic_mlops.liveness import job_task_state
+    from tests.doubles.airflow_metadata import add_task_instance, task_instance_db
+
+    engine = task_instance_db(tmp_path / "airflow.db")
+    add_task_instance(engine, "d", "cleared", "retrain", -1, None)
+    add_task_instance(engine, "d", "mapped", "retrain", 1, "deferred")
+    monkeypatch.setattr(settings, "engine", engine)
+    # a deferred training-DAG wait: no heartbeat, only its timeout would have ended it
+    limits = {"task_id": "retrain", "backend": "trigger_dag", "heartbeat_timeout_minutes": None}
+    for run_id, map_index, alive in (("cleared", -1, True), ("mapped", 1, True), ("gone", -1, False)):
+        job, _ = sqlite_store.start_job(
+            f"m-{run_id}", dag_id="d", run_id=run_id, details={**limits, "task_map_index": map_index}
+        )
+        assert (sqlite_store.inflight_job(f"m-{run_id}", task_state=job_task_state) is not None) is alive
+    error = sqlite_store.get_job(job["id"])["error"]
+    assert "its Airflow task d/gone/retrain is no longer in Airflow (its run was deleted)" in error

@@ -172,12 +172,12 @@ class _StoreState:
         from airflow_provider_agentic_mlops.approvals import expire_due
         from airflow_provider_agentic_mlops.core.budget import read_budget_inputs_of
         from airflow_provider_agentic_mlops.core.state import PENDING, PROMOTION_IN_PROGRESS, utcnow
-        from airflow_provider_agentic_mlops.liveness import read_task_state
+        from airflow_provider_agentic_mlops.liveness import job_task_state
 
         names = [spec.name for spec in specs]
         self.now = utcnow()
         expire_due(store, now=self.now)  # a request past its deadline is not pending (approvals list does the same)
-        self.jobs = store.inflight_jobs(names, task_state=read_task_state)  # fails dead jobs first
+        self.jobs = store.inflight_jobs(names, task_state=job_task_state)  # fails dead jobs first
         self.last = store.last_decisions(names)
         self.pending = store.count_approvals(names, status=PENDING)
         self.promotions: dict[str, list[dict[str, Any]]] = {}

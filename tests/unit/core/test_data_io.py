@@ -334,3 +334,32 @@ def test_export_mistakes_are_told_with_their_fix(frame, tmp_path) -> None:
     for name, expected in cases.items():
         with pytest.raises(ValueError, match=rf"current data at '.*{name}' {expected}"):
             read_frame(str(tmp_path / name), role="current data")
+
+
+def test_blank_header_cells_read_as_pandas_names_them(tmp_path) -> None:
+    # spreadsheet exports with trailing commas: 'a,b,,' read as Unnamed: 2, Unnamed: 3, never as duplicates
+    (tmp_path / "blank.csv").write_text("a,b,,\n1,2,,\n3,4,,\n")
+    assert list(read_frame(str(tmp_path / "blank.csv"))) == ["a", "b", "Unnamed: 2", "Unnamed: 3"]
+    assert list(read_frame(str(tmp_path / "blank.csv"), columns=["a", "b"])) == ["a", "b"]
+
+
+def test_duplicates_outside_the_requested_columns_are_not_refused(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "dup.csv").write_text("a,b,note,note\n1,2,x,y\n")
+    table = pa.table([pa.array([1]), pa.array([2]), pa.array([3]), pa.array([4])], names=["a", "b", "n", "n"])
+    pq.write_table(table, tmp_path / "dup.parquet")
+    for name in ("dup.csv", "dup.parquet"):
+        assert list(read_frame(str(tmp_path / name), columns=["a", "b"])) == ["a", "b"]
+        with pytest.raises(ValueError, match=r"named more than once \(\['(note|n)'\]\)"):
+            read_frame(str(tmp_path / name), columns=["a", "note", "n"])
+
+
+def test_a_single_column_whose_name_holds_a_semicolon_is_read(tmp_path) -> None:
+    (tmp_path / "one.csv").write_text('"total; incl. tax"\n1\n2\n')
+    assert list(read_frame(str(tmp_path / "one.csv"))) == ["total; incl. tax"]
+    # the rows split like the header: a ';'-separated export, told as such
+    (tmp_path / "semi.csv").write_text("id;name\n1;x\n2;y\n")
+    with pytest.raises(ValueError, match="looks ';'-separated"):
+        read_frame(str(tmp_path / "semi.csv"))

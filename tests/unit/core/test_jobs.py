@@ -79,3 +79,29 @@ def test_the_decide_steps_budget_refusal_says_when_the_next_retrain_is_allowed(s
     g = evaluate_guardrails(drift_summary(0.3), history, config)
     budget = [r for r in g.fired if r.rule == "retrain_budget"]
     assert budget and "next allowed at" in budget[0].detail
+
+
+def test_a_job_whose_task_instance_is_gone_is_stale_saying_its_run_was_deleted() -> None:
+    asked: list[tuple] = []
+
+    def deleted(*task: object) -> str:
+        asked.append(task)
+        return "deleted"
+
+    # a deferred training-DAG job: without this, it keeps the model's job lock until its timeout
+    job = _job(timedelta(minutes=5), timedelta(minutes=5), heartbeat_timeout_minutes=None, task_map_index=-1)
+    why = stale_reason(job, NOW, deleted)
+    assert why and "retrain is no longer in Airflow (its run was deleted)" in why
+    assert asked == [("d", "r", "retrain", -1)]
+    mapped = _job(timedelta(minutes=5), timedelta(0), heartbeat_timeout_minutes=None, task_map_index=0)
+    assert "task d/r/retrain[0] is no longer in Airflow" in stale_reason(mapped, NOW, deleted)
+    assert asked[-1] == ("d", "r", "retrain", 0)  # its own copy
+
+
+def test_a_job_whose_task_instance_exists_without_a_state_or_names_no_map_index_is_alive() -> None:
+    job = _job(timedelta(minutes=5), timedelta(0), heartbeat_timeout_minutes=None, task_map_index=-1)
+    assert stale_reason(job, NOW, lambda *_: None) is None  # just cleared: it runs again
+    # started before jobs recorded their map index: a mapped retrain has no unmapped task instance
+    legacy = _job(timedelta(minutes=5), timedelta(0), heartbeat_timeout_minutes=None)
+    assert stale_reason(legacy, NOW, lambda *_: "deleted") is None
+    assert stale_reason(legacy, NOW, lambda *_: "failed")  # an ended state still ends it

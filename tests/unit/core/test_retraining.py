@@ -27,6 +27,8 @@ class RegistryDouble:
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
         self.tags: dict[str, dict[str, Any]] = {}
+        self.version_runs: dict[str, str] = {}  # version -> the run it was registered from
+        self.parents: dict[str, str] = {}  # run -> its parent run (the mlflow.parentRunId tag)
 
     def set_alias(self, registered_model: str, alias: str, version: str) -> None:
         self.aliases[alias] = version
@@ -38,7 +40,10 @@ class RegistryDouble:
         return []
 
     def version_run_id(self, registered_model: str, version: str) -> str | None:
-        return ""  # not known here: every run is taken for its version's
+        return self.version_runs.get(version, "")  # "" when not set: every run is taken for its version's
+
+    def parent_run_id(self, run_id: str) -> str | None:
+        return self.parents.get(run_id)
 
     @contextlib.contextmanager
     def authenticated(self) -> Iterator[None]:
@@ -211,3 +216,37 @@ def test_a_successful_training_logs_no_false_job_closed_error(
 
     assert result["version"] == "2" and registry.aliases == {"challenger": "2"}
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_version_registered_by_a_nested_run_of_the_returned_run_is_accepted(sqlite_store: StateStore) -> None:
+    # a hyperparameter search: the parent run is returned, its best trial (a nested run) registered the model
+    retraining, registry = _retraining(sqlite_store)
+    registry.version_runs["3"] = "trial-7"
+    registry.parents.update({"trial-7": "search", "search": "pipeline"})
+    for returned in ("trial-7", "search", "pipeline"):
+        job, _ = sqlite_store.start_job("m", dag_id="d", run_id=f"r-{returned}")
+        train = lambda returned=returned, **_: {"version": "3", "run_id": returned}  # noqa: E731
+        assert retraining.train(job, train, {}, heartbeat_every=60)["mlflow_run_id"] == returned
+        assert sqlite_store.get_job(job["id"])["status"] == "succeeded" and registry.aliases["challenger"] == "3"
+
+
+def test_a_version_of_another_run_is_refused_saying_whose_it_is(sqlite_store: StateStore) -> None:
+    retraining, registry = _retraining(sqlite_store)
+    registry.version_runs["1"] = "trial-2"
+    registry.parents.update({"trial-2": "other-search", "mine": "pipeline"})
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+    with pytest.raises(ValueError) as raised:
+        retraining.train(job, lambda **_: {"version": "1", "run_id": "mine"}, {}, heartbeat_every=60)
+    message = str(raised.value)
+    assert "version 1 of 'm' was registered from run 'trial-2', not the returned run 'mine'" in message
+    assert "a nested run of another parent? another registered-model name?" in message
+    assert "challenger" not in registry.aliases and sqlite_store.get_job(job["id"])["status"] == "failed"
+
+
+def test_a_cycle_of_parent_tags_ends_the_walk(sqlite_store: StateStore) -> None:
+    retraining, registry = _retraining(sqlite_store)
+    registry.version_runs["1"] = "a"
+    registry.parents.update({"a": "b", "b": "a"})
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+    with pytest.raises(ValueError, match="not the returned run 'c'"):
+        retraining.train(job, lambda **_: {"version": "1", "run_id": "c"}, {}, heartbeat_every=60)

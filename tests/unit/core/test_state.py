@@ -185,22 +185,24 @@ def test_a_job_that_cannot_heartbeat_is_failed_past_its_timeout(store: StateStor
 
 
 @pytest.mark.parametrize(
-    ("state", "fails"), [("failed", True), ("up_for_retry", True), ("running", False), (None, False)]
+    ("state", "fails"),
+    [("failed", True), ("up_for_retry", True), ("deleted", True), ("running", False), (None, False)],
 )
 def test_a_job_whose_airflow_task_ended_is_failed_at_once(store: StateStore, state: str | None, fails: bool) -> None:
     """SIGKILL leaves no time to close the job; the task's state in Airflow says the process is gone."""
-    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"task_id": "retrain"})
-    asked: list[tuple[str, str, str]] = []
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"task_id": "retrain", "task_map_index": -1})
+    asked: list[tuple[str, str, str, int]] = []
 
-    def task_state(dag_id: str, run_id: str, task_id: str) -> str | None:
-        asked.append((dag_id, run_id, task_id))
+    def task_state(dag_id: str, run_id: str, task_id: str, map_index: int) -> str | None:
+        asked.append((dag_id, run_id, task_id, map_index))
         return state
 
     running = store.inflight_job("m", task_state=task_state)
-    assert asked == [("d", "r1", "retrain")]
+    assert asked == [("d", "r1", "retrain", -1)]
     assert (running is None) is fails
     if fails:
-        assert f"is {state}" in store.get_job(job["id"])["error"]
+        said = "no longer in Airflow (its run was deleted)" if state == "deleted" else state
+        assert f"is {said}" in store.get_job(job["id"])["error"]
 
 
 def test_an_unreadable_task_state_does_not_fail_the_job(store: StateStore) -> None:

@@ -183,3 +183,17 @@ def test_an_unreachable_server_while_loading_a_model_is_raised_for_a_retry_not_a
         )
     assert not isinstance(raised.value, ModelLoadError)
     assert "mlflow_down" in str(raised.value) and "models:/fraud-detector/3" in str(raised.value)
+
+
+def test_a_nested_run_names_its_parent_and_a_top_level_or_unknown_run_none(monkeypatch, airflow_home: Path) -> None:
+    import mlflow
+
+    uri = f"sqlite:///{airflow_home / 'mlflow.db'}"
+    hook, _ = _registry_with_a_model(monkeypatch, uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment(f"e-{uuid.uuid4().hex[:8]}")
+    parent = client.create_run(experiment).info.run_id
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
+    assert hook.parent_run_id(child) == parent
+    assert hook.parent_run_id(parent) is None
+    assert hook.parent_run_id(uuid.uuid4().hex) is None
