@@ -305,36 +305,18 @@ def test_default_primary_metric_follows_the_task_and_unknown_metric_names_are_re
         ValidateOperator(**params, task="regression", floors={"roc_auc": 0.7})
 
 
-def test_regression_model_without_task_or_metric_is_gated_on_rmse_of_its_labels(env, tmp_path):
+@pytest.mark.parametrize("counts", [False, True], ids=["fractional-labels", "whole-number-counts"])
+def test_regression_model_without_task_or_metric_is_gated_on_rmse(env, tmp_path, counts: bool):
+    """Fractional labels tell the task; counts 0-10, which the labels alone read as classes, are told by the
+    regressor's fractional predictions."""
     import numpy as np
     from sklearn.linear_model import LinearRegression
 
     frame = labelled_frame(300, seed=5)
     frame[LABEL] = 3 * frame["f0"] - frame["f1"] + np.random.default_rng(5).normal(scale=0.3, size=len(frame))
+    if counts:
+        frame[LABEL] = (5 + frame[LABEL]).round().clip(0, 10).astype("int64")
     data = tmp_path / "units.parquet"
-    frame.to_parquet(data)
-    features = ["f0", "f1", "f2", "f3"]
-    champion = _register(env, LinearRegression().fit(frame[["f0"]].assign(f1=0, f2=0, f3=0)[features], frame[LABEL]))
-    env["client"].set_registered_model_alias(env["model"], "champion", champion["version"])
-    challenger = _register(env, LinearRegression().fit(frame[features], frame[LABEL]))
-    ctx = _ctx(challenger)
-
-    assert _op(env, validation_data=str(data)).choose_branch(ctx) == "wait_for_approval"
-
-    summary = ctx["ti"].pushed["validation"]
-    assert summary["primary_metric"] == "rmse"
-    assert summary["challenger_metrics"]["rmse"] < summary["champion_metrics"]["rmse"]
-
-
-def test_a_regressor_of_whole_number_counts_without_a_task_is_gated_as_regression_by_its_predictions(env, tmp_path):
-    """Counts 0-10 read as classes by the labels alone; the regressor's fractional predictions tell the task."""
-    import numpy as np
-    from sklearn.linear_model import LinearRegression
-
-    frame = labelled_frame(300, seed=6)
-    counts = 5 + 2 * frame["f0"] - frame["f1"] + np.random.default_rng(6).normal(scale=0.5, size=len(frame))
-    frame[LABEL] = counts.round().clip(0, 10).astype("int64")
-    data = tmp_path / "counts.parquet"
     frame.to_parquet(data)
     features = ["f0", "f1", "f2", "f3"]
     champion = _register(env, LinearRegression().fit(frame[["f0"]].assign(f1=0, f2=0, f3=0)[features], frame[LABEL]))
