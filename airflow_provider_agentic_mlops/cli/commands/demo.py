@@ -376,16 +376,16 @@ def cli_command(airflow_home: Path) -> str:
 
 
 def pending_approvals() -> list[dict[str, Any]]:
-    """The demo model's pending approval requests in the state store (none when it cannot be read: this
-    only tells the user why a new run waits)."""
+    """The demo model's pending approval requests in the state store, which ``--shift`` waits for (none when
+    it cannot be read: the shift goes on, as before this check)."""
     from airflow_provider_agentic_mlops.core.errors import describe
     from airflow_provider_agentic_mlops.demo.setup import MODEL
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
     try:
         return StateStoreHook().get_store().list_approvals(status="pending", model_name=MODEL)
-    except Exception as err:  # noqa: BLE001 - a notice, not the shift: report and go on
-        print(f"(Could not read the approval requests to see whether the new run must wait: {describe(err)})")
+    except Exception as err:  # noqa: BLE001 - a safeguard, not the shift: report and go on
+        print(f"(Could not read the approval requests to see whether one is pending: {describe(err)})")
         return []
 
 
@@ -472,19 +472,22 @@ def demo(args: argparse.Namespace) -> None:
     env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])
     overview = f"http://localhost:{port}/agentic-mlops/models"
     if args.shift:
+        # the shift's reference is the champion's regime: approving a pending request would make a
+        # challenger trained on another regime champion, and the queued run measure drift against the wrong one
+        for request in pending_approvals():
+            command = cli_command(airflow_home)
+            raise SystemExit(
+                f"error: approval request {request['id']} (fraud-detector v{request['model_version']}, run "
+                f"{request['run_id']}) is pending: decide it first, on http://localhost:{port}/agentic-mlops/"
+                f"approvals or with\n  {command} approvals approve {request['id']}\n  {command} approvals deny "
+                f"{request['id']}\nthen shift again (its reference is the regime the champion learned from, "
+                "which the decision may change). No shift was injected."
+            )
         injected = inject_shift(airflow_home, tracking_uri=default_tracking_uri(), rows=args.rows)
         shift = injected["shift"]
         print(f"Injected shift #{shift}: {shift_note(injected)}.")
         run_id = trigger_run(env, timeout=60, note=f"shift{shift}")
         print(f"Triggered {DAG_ID} run {run_id}." if run_id else "Could not trigger a run (is the demo's Airflow up?).")
-        for request in pending_approvals():
-            command = cli_command(airflow_home)
-            print(
-                f"Approval request {request['id']} (fraud-detector v{request['model_version']}, run "
-                f"{request['run_id']}) is pending: the new run stays queued until that run ends (one run at a "
-                f"time). Approve or deny it on http://localhost:{port}/agentic-mlops/approvals, or:\n"
-                f"  {command} approvals approve {request['id']}\n  {command} approvals deny {request['id']}"
-            )
         print(f"Watch it at {overview}")
         return
     print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")

@@ -431,10 +431,12 @@ def test_the_demos_airflow_runs_in_its_home_not_in_the_clone(tmp_path: Path, mon
     assert (tmp_path / "cwd").read_text().splitlines() == [str(home), str(home)]
 
 
-def test_shift_while_an_approval_is_pending_says_the_run_waits_for_it(
+def test_shift_while_an_approval_is_pending_refuses_and_injects_nothing(
     monkeypatch, tmp_path: Path, capsys, health_port: int
 ) -> None:
-    """The new run stays queued behind the run that waits for approval (one run at a time): say so."""
+    """The shift's reference is the champion's regime; a pending request may yet make its challenger (trained
+    on another regime) champion, and the queued run then measured drift against the wrong reference (0 %
+    severity where the right one gives 96 %): refuse until the request is decided."""
     from datetime import datetime, timedelta, timezone
 
     from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
@@ -449,11 +451,15 @@ def test_shift_while_an_approval_is_pending_says_the_run_waits_for_it(
         run_id="manual__demo__1",
         expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
     )
-    _shift(monkeypatch, None)
-    out = capsys.readouterr().out
-    assert f"Approval request {request['id']} (fraud-detector v2, run manual__demo__1) is pending" in out
-    assert f"approvals approve {request['id']}" in out and f"approvals deny {request['id']}" in out
-    assert f"http://localhost:{port}/agentic-mlops/approvals" in out
+    monkeypatch.setattr(demo, "trigger_run", lambda *a, **k: pytest.fail("triggered with an approval pending"))
+    with pytest.raises(SystemExit) as stopped:
+        demo.demo(_shift_args(None))
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: approval request {request['id']} (fraud-detector v2, run manual__demo__1)")
+    assert "decide it first" in message and "then shift again" in message and "No shift was injected" in message
+    assert f"approvals approve {request['id']}" in message and f"approvals deny {request['id']}" in message
+    assert f"http://localhost:{port}/agentic-mlops/approvals" in message
+    assert not (tmp_path / "demo-data").exists()
 
 
 def test_shift_with_no_approval_pending_says_nothing_of_approvals(
