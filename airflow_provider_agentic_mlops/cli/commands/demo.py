@@ -33,6 +33,11 @@ START_TIMEOUT = 600
 #: In the demo's home while its Airflow runs: port and process, so ``--shift`` finds the demo (and a
 #: second start in the same home is refused).
 RUN_RECORD = "demo-running.json"
+#: Set by ``scripts/demo`` when it made the demo's home (or a parent of it) for this invocation: the top
+#: directory it made, which a refusal before set-up removes again (Airflow writes into the home on import).
+CREATED_ENV = "AGENTIC_MLOPS_DEMO_CREATED"
+#: What Airflow itself writes into a home on import or start, before the demo sets anything up.
+AIRFLOW_OWN_FILES = frozenset({"airflow.cfg", "webserver_config.py"})
 
 
 def demo_ports(port: int) -> dict[str, int]:
@@ -65,6 +70,22 @@ def check_demo_ports(port: int) -> None:
                     "(another demo or Airflow?): start the demo with another --port (it uses that port and the "
                     "next two). Nothing was changed."
                 ) from None
+
+
+def remove_created_home(airflow_home: Path) -> None:
+    """Remove what ``scripts/demo`` made for this invocation (:data:`CREATED_ENV`: ``airflow_home`` or a
+    parent of it), so a refusal before set-up changes nothing; only when it holds no file but Airflow's own
+    (:data:`AIRFLOW_OWN_FILES` in the home), else it is left as it is."""
+    created = os.environ.get(CREATED_ENV)
+    if not created:
+        return
+    top = Path(created)
+    if not airflow_home.is_relative_to(top) or not top.is_dir():
+        return
+    for path in top.rglob("*"):
+        if not path.is_dir() and not (path.parent == airflow_home and path.name in AIRFLOW_OWN_FILES):
+            return
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def demo_environment(airflow_home: Path, dags_folder: Path, port: int) -> dict[str, str]:
@@ -452,21 +473,25 @@ def demo(args: argparse.Namespace) -> None:
 
     airflow_home = resolved_airflow_home()
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
-    if args.shift:
-        # `airflow dags trigger` writes to the metadata DB without the API server: check the demo runs
-        # first, or the shift and its run would wait, unseen, for the next start
-        port = shift_port(airflow_home, args.port)
-    else:
-        running = running_demo(airflow_home)
-        if running is not None:
-            raise SystemExit(
-                f"error: the demo already runs in AIRFLOW_HOME={airflow_home} (pid {running['pid']}, "
-                f"http://localhost:{running['port']}); stop it first (Ctrl-C in its terminal), or inject a new "
-                "drift into it with --shift. Nothing was changed."
-            )
-        port = args.port if args.port is not None else DEFAULT_PORT
-        if not args.no_start:
-            check_demo_ports(port)
+    try:
+        if args.shift:
+            # `airflow dags trigger` writes to the metadata DB without the API server: check the demo runs
+            # first, or the shift and its run would wait, unseen, for the next start
+            port = shift_port(airflow_home, args.port)
+        else:
+            running = running_demo(airflow_home)
+            if running is not None:
+                raise SystemExit(
+                    f"error: the demo already runs in AIRFLOW_HOME={airflow_home} (pid {running['pid']}, "
+                    f"http://localhost:{running['port']}); stop it first (Ctrl-C in its terminal), or inject a "
+                    "new drift into it with --shift. Nothing was changed."
+                )
+            port = args.port if args.port is not None else DEFAULT_PORT
+            if not args.no_start:
+                check_demo_ports(port)
+    except SystemExit:
+        remove_created_home(airflow_home)  # "Nothing was changed": not even the home the script made
+        raise
     dags_folder = demo_dags_folder()
     env = {**os.environ, **demo_environment(airflow_home, dags_folder, port)}
     env["PATH"] = os.pathsep.join([str(airflow_shim(airflow_home)), env.get("PATH", "")])

@@ -57,6 +57,26 @@ def test_the_demo_refuses_to_start_when_one_of_its_ports_is_taken_and_sets_nothi
     assert not (tmp_path / "demo-data").exists() and not (tmp_path / "airflow.cfg").exists()
 
 
+def test_a_refusal_removes_only_a_made_home_that_holds_nothing_but_airflows_own_files(
+    monkeypatch, tmp_path: Path
+) -> None:
+    made = tmp_path / "made"
+    home = made / "home"
+    (home / "logs").mkdir(parents=True)
+    (home / "airflow.cfg").write_text("[core]\n")
+    monkeypatch.setenv(demo.CREATED_ENV, str(tmp_path / "elsewhere"))  # another directory: left alone
+    demo.remove_created_home(home)
+    assert home.exists()
+    monkeypatch.setenv(demo.CREATED_ENV, str(made))
+    (home / "demo-data").mkdir()
+    (home / "demo-data" / "current.parquet").write_text("")  # the demo's own data: left alone
+    demo.remove_created_home(home)
+    assert (home / "demo-data" / "current.parquet").exists()
+    (home / "demo-data" / "current.parquet").unlink()
+    demo.remove_created_home(home)
+    assert not made.exists() and tmp_path.exists()
+
+
 def test_the_demos_api_server_listens_on_loopback_only(tmp_path: Path) -> None:
     # every UI user is an admin in the demo: bound to all interfaces, every host on the network would be one
     env = demo.demo_environment(tmp_path, tmp_path / "dags", 8794)

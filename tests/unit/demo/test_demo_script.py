@@ -102,3 +102,52 @@ def test_airflow_home_flag_picks_another_home_relative_to_where_you_are(
     assert not (clone / ".demo").exists()
     _untouched(home, config)
     assert f"AIRFLOW_HOME={chosen}" in done.stdout
+
+
+@pytest.mark.parametrize("flags", [(), ("--shift",)])
+def test_a_refusal_before_set_up_leaves_no_home_the_script_made(
+    clone: Path, your_airflow, tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    """The script made the home and Airflow wrote into it on import (airflow.cfg, logs/) before the demo
+    refused (its port taken; no demo runs there to shift): "Nothing was changed" was untrue."""
+    import socket
+
+    env, home, config = your_airflow
+    new_home = tmp_path / "new" / "home"
+    with socket.socket() as other:  # another Airflow on the demo's port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = str(other.getsockname()[1])
+        done = subprocess.run(
+            [str(clone / "scripts" / "demo"), "--airflow-home", str(new_home), "--port", port, *flags],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert done.returncode == 1 and "error:" in done.stderr, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not new_home.exists()
+    _untouched(home, config)
+
+
+def test_a_refusal_keeps_a_home_that_was_there(clone: Path, your_airflow, tmp_path: Path) -> None:
+    import socket
+
+    env, _, _ = your_airflow
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = str(other.getsockname()[1])
+        done = subprocess.run(
+            [str(clone / "scripts" / "demo"), "--airflow-home", "mine", "--port", port],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert done.returncode == 1 and "is in use" in done.stderr
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
