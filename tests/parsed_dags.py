@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def parsed_dag(dag_id: str, *, paused: bool, description: str, tags: list[str]) -> None:
-    """A DAG as the dag-processor leaves it in Airflow's metadata DB: its row, description and tags."""
+def parsed_dag(
+    dag_id: str, *, paused: bool, description: str, tags: list[str], timetable_summary: str | None = None
+) -> None:
+    """A DAG as the dag-processor leaves it in Airflow's metadata DB: its row, description and tags.
+
+    :param timetable_summary: its schedule as Airflow summarises it ("None" for ``schedule=None``)."""
     from airflow.models.dag import DagModel, DagTag
     from airflow.utils.session import create_session
 
@@ -21,6 +25,7 @@ def parsed_dag(dag_id: str, *, paused: bool, description: str, tags: list[str]) 
                 max_active_tasks=16,
                 max_consecutive_failed_dag_runs=0,
                 has_task_concurrency_limits=False,
+                timetable_summary=timetable_summary,
             )
         )
         session.flush()

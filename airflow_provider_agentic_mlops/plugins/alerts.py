@@ -762,14 +762,15 @@ def _lock_wait(dag_id: str) -> Iterator[None]:
 
 def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
     """Models with a parsed, not stale DAG ``agentic_mlops__<model>``: model -> {dag_id, paused, entry_error,
-    stand_in}.
+    stand_in, scheduled}.
 
     ``entry_error``: the DAG's description when the DAG factory tagged it :data:`~..core.config.INVALID_ENTRY_TAG`
     (the model's models-file entry is invalid; the description names the error), else None. ``stand_in``: such a
     DAG runs nothing but a task that fails with the error (no last valid entry to run,
-    :data:`~..core.config.STAND_IN_DESCRIPTION`). The DAGs of entries without a usable name
-    (:data:`~..core.config.UNNAMED_ENTRY_DAG_PREFIX`) are listed too (the Models page marks them); alerts leave
-    them out.
+    :data:`~..core.config.STAND_IN_DESCRIPTION`). ``scheduled``: False only when Airflow summarises the DAG's
+    schedule as "None" (``schedule: null``: alerts and manual triggers start its runs). The DAGs of entries
+    without a usable name (:data:`~..core.config.UNNAMED_ENTRY_DAG_PREFIX`) are listed too (the Models page
+    marks them); alerts leave them out.
 
     :param models: only these models (their DAGs' rows are the only ones read); None: every model.
     """
@@ -789,9 +790,13 @@ def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, A
     )
     with create_session() as session:
         rows = session.execute(
-            select(DagModel.dag_id, DagModel.is_paused, DagModel.description, flagged.label("flagged")).where(
-                wanted, ~DagModel.is_stale
-            )
+            select(
+                DagModel.dag_id,
+                DagModel.is_paused,
+                DagModel.description,
+                DagModel.timetable_summary,
+                flagged.label("flagged"),
+            ).where(wanted, ~DagModel.is_stale)
         ).all()
     return {
         r.dag_id[len(DAG_ID_PREFIX) :]: {
@@ -799,6 +804,7 @@ def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, A
             "paused": bool(r.is_paused),
             "entry_error": (r.description or "the models file entry is invalid") if r.flagged else None,
             "stand_in": bool(r.flagged and (r.description or "").startswith(STAND_IN_DESCRIPTION)),
+            "scheduled": r.timetable_summary != "None",  # NullTimetable's summary
         }
         for r in rows
         if r.dag_id.startswith(DAG_ID_PREFIX)

@@ -299,6 +299,8 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
             "total_decisions": total,
             "first_run": first_run(model_name, dag_id, dags_parsed) if total == 0 else None,
             "entry_error": entry_error(dags_parsed, model_name, dag_id),
+            # a DAG Airflow has not parsed (or does not say of) counts as scheduled, as the page said before
+            "scheduled": parsed_dag(dags_parsed, model_name, dag_id).get("scheduled", True),
             "escalation": escalation(store, model_name, dag_id, runs[-1] if runs and before is None else None),
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"

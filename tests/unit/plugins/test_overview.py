@@ -1187,6 +1187,48 @@ def test_a_model_whose_last_decision_escalated_says_what_a_person_can_do(
     assert 'id="escalated"' not in older  # an older page's newest decision is not the model's
 
 
+@pytest.mark.parametrize(
+    ("timetable_summary", "says"),
+    [
+        ("0 3 * * *", "The next scheduled run or alert decides again."),
+        (None, "The next scheduled run or alert decides again."),  # Airflow does not say: as before
+        ("None", "The next alert or manual trigger decides again."),  # schedule: null, as the demo model's
+    ],
+)
+def test_an_escalation_says_what_decides_again_by_the_models_schedule(
+    sqlite_store: StateStore,
+    allowed: set[str],
+    monkeypatch: pytest.MonkeyPatch,
+    server_metadata_db: Any,
+    timetable_summary: str | None,
+    says: str,
+) -> None:
+    """A model with ``schedule: null`` has no next scheduled run: its escalation said one decides again."""
+    parsed_dag(DAG, paused=False, description="", tags=["agentic-mlops"], timetable_summary=timetable_summary)
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    allowed.add(DAG)
+    sqlite_store.record_decision(
+        "fraud-detector",
+        mode="rules",
+        final_action="escalate",
+        decided_by="rules",
+        dag_id=DAG,
+        run_id="manual__1",
+        rationale="within the cooldown",
+        rules_fired=[],
+        evidence={},
+        inputs={"drift": {"drift_share": 0.5}},
+        prompt=[],
+        raw_answer="",
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
+    notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/fraud-detector").text, "escalated")
+    assert says in notice
+    other = {"The next scheduled run or alert decides again.", "The next alert or manual trigger decides again."}
+    assert not any(text in notice for text in other - {says})
+
+
 def test_every_time_on_the_pages_says_it_is_utc_once(sqlite_store: StateStore, allowed: set[str]) -> None:
     """The store's times are UTC: each page says so at each time (the overview said nothing, and a browser's
     reader in another zone took them for local), never twice ("UTC UTC")."""
