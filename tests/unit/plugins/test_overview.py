@@ -576,19 +576,27 @@ def test_the_overview_runs_as_many_statements_for_25_models_as_for_5(
     assert len(dag_reads) == 2  # one read of the model DAGs per page
 
 
-def _decided(store: StateStore, model_name: str) -> None:
+def _decided(
+    store: StateStore,
+    model_name: str,
+    *,
+    action: str = "no_action",
+    run_id: str = "r1",
+    rationale: str = "r",
+    drift_share: float = 0.1,
+) -> None:
     """One decision of ``model_name`` recorded by its own DAG: enough for a row of the overview."""
     store.record_decision(
         model_name,
         mode="rules",
-        final_action="no_action",
+        final_action=action,
         decided_by="rules",
         dag_id=f"agentic_mlops__{model_name}",
-        run_id="r1",
-        rationale="r",
+        run_id=run_id,
+        rationale=rationale,
         rules_fired=[],
         evidence={},
-        inputs={"drift": {"drift_share": 0.1}},
+        inputs={"drift": {"drift_share": drift_share}},
         prompt=[],
         raw_answer="",
         prompt_tokens=0,
@@ -1207,21 +1215,13 @@ def test_an_escalation_says_what_decides_again_by_the_models_schedule(
     parsed_dag(DAG, paused=False, description="", tags=["agentic-mlops"], timetable_summary=timetable_summary)
     monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
     allowed.add(DAG)
-    sqlite_store.record_decision(
+    _decided(
+        sqlite_store,
         "fraud-detector",
-        mode="rules",
-        final_action="escalate",
-        decided_by="rules",
-        dag_id=DAG,
+        action="escalate",
         run_id="manual__1",
         rationale="within the cooldown",
-        rules_fired=[],
-        evidence={},
-        inputs={"drift": {"drift_share": 0.5}},
-        prompt=[],
-        raw_answer="",
-        prompt_tokens=0,
-        completion_tokens=0,
+        drift_share=0.5,
     )
     notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/fraud-detector").text, "escalated")
     assert says in notice
