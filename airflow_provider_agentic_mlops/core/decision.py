@@ -1187,11 +1187,44 @@ def scrub_text(text: str) -> str:
 
 def clip(text: str, limit: int) -> str:
     """Untrusted text made safe to quote (:func:`scrub_text`), truncated. Up to :data:`MAX_NAME_CHARS` it
-    is a name, quoted in one line: its line breaks and tabs are shown escaped (``\\n``) too."""
-    text = scrub_text(str(text).translate(_NAME_BREAKS) if limit <= MAX_NAME_CHARS else text)
+    is a name, quoted in one line: its line breaks and tabs are shown escaped (``\\n``) too, and a longer one
+    is cut in the middle with a short hash of the whole name (:func:`_clip_name`), so that names differing
+    only at their end stay told apart."""
+    if limit <= MAX_NAME_CHARS:
+        return _clip_name(str(text), limit)
+    text = scrub_text(text)
     if len(text) > limit:
         return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
     return text
+
+
+def _name_hash(name: str) -> str:
+    """8 hex digits of ``name``'s SHA-256: the same for the same name in every run and process."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _clip_name(name: str, limit: int) -> str:
+    """A name of at most ``limit`` characters: a longer one keeps its start and its end around
+    ``~<hash>~`` (:func:`_name_hash` of the whole name), e.g.
+    ``txn_amount_rolling_mean_30d_by_merch~1e73e9fe~ode_and_country_v3``."""
+    text = scrub_text(name.translate(_NAME_BREAKS))
+    if len(text) <= limit:
+        return text
+    marker = f"~{_name_hash(name)}~"
+    kept = max(0, limit - len(marker))
+    head = kept - kept // 3
+    return f"{text[:head]}{marker}{text[len(text) - (kept - head) :] if kept > head else ''}"
+
+
+def _unique_key(key: str, original: str, taken: Mapping[str, Any]) -> str:
+    """``key`` (a clipped, scrubbed name) made different from those ``taken``: two names the clipping or
+    the scrubbing made equal (``a\\x00`` and ``a\\x01``) get their hash appended, so that neither value is lost."""
+    if key not in taken:
+        return key
+    key = f"{key}~{_name_hash(original)}"
+    while key in taken:  # the hash too: a name given twice as different objects (1 and "1")
+        key += "~"
+    return key
 
 
 def _scrub(value: Any, limit: int = MAX_VALUE_CHARS, depth: int = 0) -> Any:
@@ -1205,8 +1238,10 @@ def _scrub(value: Any, limit: int = MAX_VALUE_CHARS, depth: int = 0) -> Any:
     if depth > 4:
         return clip(json.dumps(value, default=str), limit)
     if isinstance(value, Mapping):
-        items = list(value.items())[:MAX_COLUMNS_IN_PROMPT]
-        return {clip(str(k), MAX_NAME_CHARS): _scrub(v, limit, depth + 1) for k, v in items}
+        scrubbed: dict[str, Any] = {}
+        for k, v in list(value.items())[:MAX_COLUMNS_IN_PROMPT]:
+            scrubbed[_unique_key(clip(str(k), MAX_NAME_CHARS), str(k), scrubbed)] = _scrub(v, limit, depth + 1)
+        return scrubbed
     if isinstance(value, (list, tuple, set)):
         return [_scrub(v, limit, depth + 1) for v in list(value)[:MAX_LIST_ITEMS]]
     if isinstance(value, datetime):
@@ -1610,6 +1645,8 @@ def _answer_tool(name: str, arguments: str, *, drift: Mapping[str, Any], history
     if name == "get_column_drift":
         column = str(args.get("column", ""))
         columns = drift.get("columns") or {}
+        if column not in columns:  # a long name as the LLM saw it, clipped (:func:`_clip_name`)
+            column = next((str(c) for c in columns if clip(str(c), MAX_NAME_CHARS) == column), column)
         if column not in columns:
             return {
                 "error": f"unknown column {clip(column, MAX_NAME_CHARS)!r}",

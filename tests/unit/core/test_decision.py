@@ -1566,3 +1566,41 @@ def test_where_drift_says_harm_and_the_rules_escalate_the_llm_may_not_choose_no_
     llm = ScriptedLLM(answer("no_action"))
     d = decide(model_name="m", drift=drift(), history=history(last_retrain=last), config=CONFIG, mode="llm", llm=llm)
     assert d.allowed_actions == ["escalate"] and d.action == "escalate" and llm.calls == []
+
+
+# -- long column names ---------------------------------------------------------------------------------
+
+LONG = "txn_amount_rolling_mean_30d_by_merchant_category_code_and_country_"
+
+
+def test_long_column_names_differing_at_the_end_stay_distinct_keys_for_the_llm():
+    names = [f"{LONG}v2", f"{LONG}v3", f"{LONG}v4"]
+    drift = drift_summary(0.3, columns={names[0]: 0.9, names[1]: 0.8, names[2]: 0.01})
+    drift["evidence"] = {
+        "faults": [],
+        "performance": None,
+        "severity": {"weighted_share": 0.3, "importance_source": "x", "n_drifted_after_fdr": 2, "top": []},
+        "extrapolation": {"share_rows": 0.3, "columns": {names[0]: 0.25, names[1]: 0.05, names[2]: 0.0}},
+        "notes": [],
+    }
+    columns = drift_facts(drift)["evidence"]["extrapolation"]["columns"]
+    assert len(columns) == 3 and sorted(columns.values()) == [0.0, 0.05, 0.25]
+    assert all(len(k) <= 64 for k in columns)
+    assert [clip(n, 64) for n in names] == list(columns)  # the same name wherever it is shown
+    assert all(k.endswith(n[-2:]) for k, n in zip(columns, names, strict=True))  # the end, where they differ, is kept
+
+
+def test_two_names_the_scrubbing_makes_equal_do_not_collapse_into_one_key():
+    drift = drift_summary(0.3)
+    drift["evidence"] = {"faults": [], "extrapolation": {"columns": {"a\x00": 0.5, "a\x01": 0.0}}}
+    assert sorted(drift_facts(drift)["evidence"]["extrapolation"]["columns"].values()) == [0.0, 0.5]
+
+
+def test_get_column_drift_finds_a_long_column_by_the_clipped_name_the_llm_saw():
+    names = [f"{LONG}v2", f"{LONG}v3"]
+    drift = drift_summary(0.3, columns={names[0]: 0.9, names[1]: 0.8})
+    shown = clip(names[1], 64)
+    result = run_tool("get_column_drift", json.dumps({"column": shown}), drift=drift, history=history())
+    assert "error" not in result and result["detail"]["score"] == 0.8 and result["column"] == shown
+    full = run_tool("get_column_drift", json.dumps({"column": names[0]}), drift=drift, history=history())
+    assert full["detail"]["score"] == 0.9
