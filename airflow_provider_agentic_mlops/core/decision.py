@@ -208,6 +208,7 @@ def parse_answer(content: str | None, *, refusal: str | None = None) -> LLMAnswe
         raise InvalidAnswer(f"the LLM answer is a JSON {type(content).__name__}, not text")
     if not content or not content.strip():
         raise InvalidAnswer("the LLM returned an empty answer")
+    content = _unfenced_answer(content)
     repeated = _repeated_keys(content)
     if repeated:  # JSON parsers keep the last value: which action was meant is unknown
         raise InvalidAnswer(f"the LLM answer has keys more than once: {repeated}")
@@ -215,6 +216,17 @@ def parse_answer(content: str | None, *, refusal: str | None = None) -> LLMAnswe
         return LLMAnswer.model_validate_json(content)
     except ValidationError as err:
         raise InvalidAnswer(_answer_problem(err, content)) from None
+
+
+#: One Markdown code fence around the whole answer (```json ... ```), as models without structured outputs write.
+_ANSWER_FENCE = re.compile(r"\A\s*```[A-Za-z]*[ \t]*\n?(?P<inner>.*?)\s*```\s*\Z", re.DOTALL)
+
+
+def _unfenced_answer(content: str) -> str:
+    """``content`` without one Markdown code fence enclosing all of it; as it is otherwise (text around a
+    fence, or two fences, is no answer)."""
+    fenced = _ANSWER_FENCE.match(content)
+    return fenced["inner"] if fenced and "```" not in fenced["inner"] else content
 
 
 def _repeated_keys(content: str) -> list[str]:

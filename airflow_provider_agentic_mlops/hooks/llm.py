@@ -74,10 +74,11 @@ class _Attempt(Exception):
         raw: str | None = None,
         final: str | None = None,
         timed_out: bool = False,
+        invalid_answer: bool = False,
     ) -> None:
         super().__init__(message)
         self.message, self.retryable, self.wait, self.raw, self.final = message, retryable, wait, raw, final
-        self.timed_out = timed_out
+        self.timed_out, self.invalid_answer = timed_out, invalid_answer
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -383,7 +384,7 @@ class LLMHook(BaseHook):
         errors: list[str] = []
         last_raw: str | None = None
         validate = request["validate"]
-        prompt_cost = estimate_tokens(request["messages"], request["tools"], request["response_format"])
+        prompt_cost = asked_cost = estimate_tokens(request["messages"], request["tools"], request["response_format"])
         budget = prompt_cost + max(1, int(request["max_tokens"]))  # the call's share of the decision's budget
         body: dict[str, Any] = {
             "model": s["model"],
@@ -432,6 +433,10 @@ class LLMHook(BaseHook):
                     estimated.append("timeout")
                 if err.raw is not None:
                     last_raw = err.raw
+                if err.invalid_answer:  # the same request would get the same answer: say what was wrong
+                    said = {"role": "user", "content": correction(err.message)}
+                    body["messages"] = [*request["messages"], said]
+                    prompt_cost = max(prompt_cost, asked_cost + estimate_tokens([said]))
                 if not err.retryable:
                     raise failure(err.final or err.message) from None
                 wait = err.wait
@@ -620,7 +625,7 @@ class LLMHook(BaseHook):
             try:
                 reply.answer = validate(content, refusal)
             except InvalidAnswer as err:
-                raise _Attempt(str(err), retryable=True, raw=raw) from None
+                raise _Attempt(str(err), retryable=True, raw=raw, invalid_answer=True) from None
         return reply
 
     def test_connection(self) -> tuple[bool, str]:
@@ -664,6 +669,14 @@ class LLMHook(BaseHook):
             f"reached {url}, but model {model!r} is not among the {len(listed)} model(s) it lists: {shown}; fix the "
             "connection's extra 'model'"
         )
+
+
+def correction(problem: str) -> str:
+    """The message sent after an invalid answer, with the request it answered: what was wrong and what is wanted."""
+    return (
+        f"Your answer was not accepted: {_short(problem, 300)}. Answer with the JSON object only (no Markdown, no "
+        "other text), with exactly the fields action, rationale, confidence and evidence."
+    )
 
 
 def connect_timeout(seconds: float) -> float:

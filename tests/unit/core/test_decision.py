@@ -1604,3 +1604,14 @@ def test_get_column_drift_finds_a_long_column_by_the_clipped_name_the_llm_saw():
     assert "error" not in result and result["detail"]["score"] == 0.8 and result["column"] == shown
     full = run_tool("get_column_drift", json.dumps({"column": names[0]}), drift=drift, history=history())
     assert full["detail"]["score"] == 0.9
+
+
+@pytest.mark.parametrize("fence", ["```json\n{}\n```", "```\n{}\n```", "\n ```JSON\n{}```\n"])
+def test_an_answer_in_one_markdown_code_fence_is_read(fence):
+    content = fence.replace("{}", json.dumps(answer("retrain")))
+    assert parse_answer(content).action == "retrain"
+
+
+def test_an_answer_with_an_unknown_field_is_still_refused_naming_it():
+    with pytest.raises(InvalidAnswer, match=r"unknown fields \['note'\]"):
+        parse_answer("```json\n" + json.dumps({**answer("retrain"), "note": "x"}) + "\n```")

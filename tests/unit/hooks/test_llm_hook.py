@@ -115,6 +115,21 @@ def test_failure_is_retried_then_the_next_attempt_answers(request, openai_double
     assert error in reply.errors[0]
 
 
+def test_an_answer_in_a_markdown_code_fence_is_read_without_another_request(hook, openai_double):
+    openai_double.content("```json\n" + json.dumps(ANSWER) + "\n```")
+    assert complete(hook).answer.action == "escalate" and len(openai_double.requests) == 1
+
+
+def test_a_retry_after_an_invalid_answer_tells_the_llm_what_was_wrong(hook, openai_double):
+    openai_double.content(json.dumps({**ANSWER, "note": "extra"}))
+    openai_double.answer("escalate")
+    assert complete(hook).answer.action == "escalate"
+    first, second = (r.body["messages"] for r in openai_double.requests)
+    assert first == MESSAGES and second[: len(MESSAGES)] == MESSAGES  # the caller's messages, unchanged
+    told = second[-1]
+    assert told["role"] == "user" and "JSON object only" in told["content"] and "['note']" in told["content"]
+
+
 def test_retries_are_bounded_then_llm_failure_carries_the_trace(hook, openai_double):
     openai_double.content("{broken", usage=(10, 5), times=5)
     with pytest.raises(LLMFailure) as info:
