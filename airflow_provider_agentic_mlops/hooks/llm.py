@@ -59,11 +59,42 @@ MAX_REPORTED_TOKENS = 10_000_000
 #: Nor one whose answer is longer than this many characters per completion token (tokens are a few characters).
 MAX_CHARS_PER_TOKEN = 1000
 
+#: Parts of a request some OpenAI-compatible servers refuse with HTTP 400, and how they say so.
+TOOLS, JSON_SCHEMA = "tools", "json_schema"
+_UNSUPPORTED = {
+    # vLLM without --enable-auto-tool-choice; Ollama's models without tool support; others' wordings
+    TOOLS: re.compile(
+        r"enable-auto-tool-choice|does not support tools|tools? (?:are|is) not supported|tool[ _]choice.{0,40}"
+        r"not supported|(?:not|un)supported.{0,20}\btools?\b",
+        re.IGNORECASE,
+    ),
+    # models and servers without structured outputs
+    JSON_SCHEMA: re.compile(
+        r"(?:response_format|json_schema|structured output).{0,80}(?:not supported|unsupported|does not support)"
+        r"|(?:not supported|unsupported|does not support).{0,80}(?:response_format|json_schema|structured output)",
+        re.IGNORECASE,
+    ),
+}
+#: What the next attempt sends instead, and what the connection or decision should set.
+_WITHOUT = {
+    TOOLS: (
+        "retried without tools",
+        "the server does not support tool calls; set the model's decision.max_tool_calls: 0 (or enable tool "
+        "calls on the server, e.g. vLLM's --enable-auto-tool-choice --tool-call-parser)",
+    ),
+    JSON_SCHEMA: (
+        'retried with response_format {"type": "json_object"}',
+        "the server or model does not support structured outputs (response_format json_schema); use a model "
+        "that does, or let the answers be checked against the schema after they arrive (done now)",
+    ),
+}
+
 
 class _Attempt(Exception):
     """One attempt failed: why (a line of the trace), whether another attempt may fix it (timeout,
-    5xx/429, an invalid answer), how long the server asked to wait, the raw answer if any, and the
-    failure's message when it ends the call."""
+    5xx/429, an invalid answer), how long the server asked to wait, the raw answer if any, the
+    failure's message when it ends the call, and the part of the request the server does not support
+    (:data:`TOOLS` or :data:`JSON_SCHEMA`), which the next attempt goes without."""
 
     def __init__(
         self,
@@ -75,10 +106,11 @@ class _Attempt(Exception):
         final: str | None = None,
         timed_out: bool = False,
         invalid_answer: bool = False,
+        unsupported: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message, self.retryable, self.wait, self.raw, self.final = message, retryable, wait, raw, final
-        self.timed_out, self.invalid_answer = timed_out, invalid_answer
+        self.timed_out, self.invalid_answer, self.unsupported = timed_out, invalid_answer, unsupported
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -391,8 +423,10 @@ class LLMHook(BaseHook):
             "messages": request["messages"],
             "response_format": request["response_format"],
         }
-        if request["tools"]:
+        if request["tools"] and TOOLS not in self._unsupported:
             body["tools"] = request["tools"]
+        if JSON_SCHEMA in self._unsupported:
+            body["response_format"] = {"type": "json_object"}
 
         def failure(message: str) -> LLMFailure:
             if errors and errors[-1] not in message:  # the cause, for the task log, the rationale and the escalation
@@ -409,10 +443,11 @@ class LLMHook(BaseHook):
             )
 
         attempts = 1 + s["max_retries"]
-        for attempt in range(attempts):
+        attempt = 0  # of the retry bound: an attempt without a part the server refused is one more
+        while True:
             spent = usage["prompt"] + usage["completion"]
             cap = min(s["max_tokens"], budget - spent - prompt_cost)
-            if attempt and cap < MIN_COMPLETION_TOKENS:
+            if errors and cap < MIN_COMPLETION_TOKENS:
                 errors.append(f"token budget: {spent} of {budget} tokens spent, too few left for another attempt")
                 raise failure(f"{where}: no usable answer within the token budget ({len(errors) - 1} attempt(s))")
             left = deadline - time.monotonic()
@@ -437,6 +472,11 @@ class LLMHook(BaseHook):
                     said = {"role": "user", "content": correction(err.message)}
                     body["messages"] = [*request["messages"], said]
                     prompt_cost = max(prompt_cost, asked_cost + estimate_tokens([said]))
+                if err.unsupported and self._go_without(err.unsupported, body):
+                    retried, fix = _WITHOUT[err.unsupported]
+                    errors[-1] += f" ({retried}: {fix})"
+                    self.log.warning("%s answered %s; %s: %s", where, self._scrub(err.message), retried, fix)
+                    continue
                 if not err.retryable:
                     raise failure(err.final or err.message) from None
                 wait = err.wait
@@ -463,6 +503,7 @@ class LLMHook(BaseHook):
                     errors[-1] += f" (Retry-After {wait:g} s is past the deadline)"
                 raise failure(f"{where}: no usable answer before the deadline ({len(errors)} attempt(s))")
             time.sleep(pause)
+            attempt += 1
         raise failure(f"no usable answer from LLM connection {self.llm_conn_id!r} after {len(errors)} attempt(s)")
 
     def _request(self, body: dict[str, Any], seconds: float) -> Any:
@@ -495,13 +536,18 @@ class LLMHook(BaseHook):
             message = f"HTTP {err.status_code}: {_short(said if isinstance(said, str) and said else err.message)}"
             if err.status_code in (408, 409, 429) or err.status_code >= 500:
                 raise _Attempt(message, retryable=True, wait=retry_after_seconds(err.response.headers))
-            fix = (
-                'set the connection\'s extra "max_tokens_param": "max_completion_tokens" (the model wants it)'
-                if "max_completion_tokens" in message and self.settings["max_tokens_param"] != "max_completion_tokens"
-                else "check the API key, base URL and model"
+            unsupported = next(
+                (part for part, said in _UNSUPPORTED.items() if err.status_code == 400 and said.search(message)), None
             )
+            if unsupported:
+                fix = _WITHOUT[unsupported][1]
+            elif "max_completion_tokens" in message and self.settings["max_tokens_param"] != "max_completion_tokens":
+                fix = 'set the connection\'s extra "max_tokens_param": "max_completion_tokens" (the model wants it)'
+            else:
+                fix = "check the API key, base URL and model"
             raise _Attempt(
                 message,
+                unsupported=unsupported,
                 final=f"LLM connection {self.llm_conn_id!r} ({base_url}, model {self.settings['model']!r}) answered "
                 f"{message}; {fix}",
             )
@@ -534,6 +580,23 @@ class LLMHook(BaseHook):
             self._drop_client()
             return {}
         return box
+
+    @cached_property
+    def _unsupported(self) -> set[str]:
+        """The parts of a request (:data:`TOOLS`, :data:`JSON_SCHEMA`) the server refused: not sent again."""
+        return set()
+
+    def _go_without(self, part: str, body: dict[str, Any]) -> bool:
+        """Leave ``part`` out of ``body`` and of this hook's later requests; False when it was not in it (the
+        server refused something else, or the request without it)."""
+        if part == TOOLS and "tools" in body:
+            del body["tools"]
+        elif part == JSON_SCHEMA and body["response_format"].get("type") == "json_schema":
+            body["response_format"] = {"type": "json_object"}
+        else:
+            return False
+        self._unsupported.add(part)
+        return True
 
     def _scrub(self, text: str) -> str:
         """``text`` with the connection's secrets (the API key, default_headers' values, the base URL's query

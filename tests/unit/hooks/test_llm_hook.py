@@ -164,6 +164,47 @@ def test_a_model_that_wants_max_completion_tokens_is_pointed_at_the_max_tokens_p
         complete(hook)
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',  # vLLM
+        "registry.ollama.ai/library/gemma:2b does not support tools",  # Ollama
+    ],
+)
+def test_a_server_without_tool_calls_is_asked_again_without_tools_and_the_trace_says_how_to_stop_it(
+    hook, openai_double, said
+):
+    openai_double.http_error(400, said)
+    openai_double.answer("escalate", times=2)
+    reply = complete(hook, tools=tool_specs())
+    assert reply.answer.action == "escalate" and len(openai_double.requests) == 2
+    assert "tools" in openai_double.requests[0].body and "tools" not in openai_double.requests[1].body
+    assert "retried without tools" in reply.errors[0] and "decision.max_tool_calls: 0" in reply.errors[0]
+    complete(hook, tools=tool_specs())  # the decision's next call: not refused again
+    assert "tools" not in openai_double.requests[2].body and len(openai_double.requests) == 3
+
+
+def test_a_server_without_structured_outputs_is_asked_for_a_json_object_checked_after(hook, openai_double):
+    openai_double.http_error(
+        400, "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model."
+    )
+    openai_double.answer("escalate")
+    reply = complete(hook)
+    assert reply.answer.action == "escalate"
+    assert openai_double.requests[1].body["response_format"] == {"type": "json_object"}
+    assert "json_object" in reply.errors[0] and "structured outputs" in reply.errors[0]
+
+
+def test_with_no_retries_left_the_refused_part_is_still_left_out_once(openai_double, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(max_retries=0))
+    openai_double.http_error(400, "registry.ollama.ai/library/gemma:2b does not support tools", times=2)
+    with pytest.raises(LLMFailure) as info:
+        complete(LLMHook(), tools=tool_specs())
+    assert len(openai_double.requests) == 2 and "max_tool_calls: 0" in str(info.value)
+    assert "check the API key" not in str(info.value)
+
+
 def test_authentication_error_is_not_retried(openai_double, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     conn = json.loads(openai_double.connection_json())
