@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import re
 import threading
@@ -430,7 +431,7 @@ class LLMHook(BaseHook):
 
         def failure(message: str) -> LLMFailure:
             if errors and errors[-1] not in message:  # the cause, for the task log, the rationale and the escalation
-                message += f"; last error: {_short(errors[-1], 200)}"
+                message += f"; last error: {_short(errors[-1], 400)}"
             return LLMFailure(
                 self._scrub(message),
                 attempts=len(errors),
@@ -529,8 +530,10 @@ class LLMHook(BaseHook):
             raise _Attempt(f"could not connect to {base_url} within {connect:g} s (no request sent)", retryable=True)
         if isinstance(err, openai.APITimeoutError):
             raise _Attempt(f"timeout after {seconds:g} s", retryable=True, timed_out=True)
-        if isinstance(err, openai.APIConnectionError):
-            raise _Attempt(f"connection error to {base_url}: {err}", retryable=True)
+        if isinstance(err, openai.APIConnectionError):  # openai says "Connection error."; the cause says why
+            raise _Attempt(
+                f"connection error to {base_url}: {_connection_cause(err)}{_proxy_hint(base_url)}", retryable=True
+            )
         if isinstance(err, openai.APIStatusError):
             said = err.body.get("message") if isinstance(err.body, dict) else None  # the server's words, no prefix
             message = f"HTTP {err.status_code}: {_short(said if isinstance(said, str) and said else err.message)}"
@@ -754,6 +757,35 @@ def _never_sent(err: BaseException) -> bool:
     pooled connection. Read by class name: openai's HTTP client is httpx or, in newer releases, httpx2."""
     names = {kind.__name__ for kind in type(err.__cause__).__mro__} if err.__cause__ is not None else set()
     return bool(names & {"ConnectTimeout", "PoolTimeout"})
+
+
+def _connection_cause(err: BaseException) -> str:
+    """What failed under openai's "Connection error.": the HTTP client's exception (``ConnectError: [Errno 111]
+    Connection refused``), any URL's password in it masked."""
+    cause = err.__cause__ or err.__context__
+    if cause is None:
+        return _short(str(err), 200)
+    return f"{type(cause).__name__}: {_short(mask_url_secrets(str(cause) or type(cause).__name__), 200)}"
+
+
+def _proxy_hint(url: str) -> str:
+    """When a proxy from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``) applies to ``url``, as the
+    HTTP client reads them: which one (its user part shown as ``***``) and how to reach ``url`` directly."""
+    from urllib.request import getproxies_environment, proxy_bypass_environment
+
+    parts = urlsplit(url)
+    proxies = getproxies_environment()
+    host = parts.hostname or ""
+    scheme = parts.scheme.lower()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or proxy_bypass_environment(host, proxies):
+        return ""
+    names = [f"{scheme}_proxy", "all_proxy"] if proxies.get(scheme) else ["all_proxy"]
+    name = next((n for key in names for n in (key.upper(), key) if os.environ.get(n)), names[0].upper())
+    return (
+        f"; the request went through proxy {shown_url(proxy)} (from {name}): if {host} is reached directly, add it "
+        "to NO_PROXY"
+    )
 
 
 def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int) -> str | None:

@@ -155,6 +155,39 @@ def test_llm_failure_after_retries_says_the_last_error_in_the_servers_words(hook
     )
 
 
+def unreachable_hook(monkeypatch: pytest.MonkeyPatch, tmp_path, url: str) -> LLMHook:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    conn = {"conn_type": "agentic_mlops_llm", "host": url, "extra": {"model": "m", "max_retries": 0}}
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    return LLMHook()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_refused_connection_says_why_not_only_connection_error(monkeypatch, tmp_path):
+    hook = unreachable_hook(monkeypatch, tmp_path, f"http://127.0.0.1:{closed_port()}/v1")
+    with pytest.raises(LLMFailure) as info:
+        complete(hook)
+    assert "ConnectError" in str(info.value) and "refused" in str(info.value).lower()
+    assert "proxy" not in str(info.value).lower()
+
+
+def test_a_connection_error_through_a_proxy_names_the_proxy_variable_and_no_proxy(openai_double, monkeypatch, tmp_path):
+    hook = unreachable_hook(monkeypatch, tmp_path, openai_double.base_url)
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:proxysecret@127.0.0.1:{closed_port()}")
+    with pytest.raises(LLMFailure) as info:
+        complete(hook)
+    message = str(info.value)
+    assert "HTTP_PROXY" in message and "NO_PROXY" in message and "127.0.0.1" in message
+    assert "proxysecret" not in message and not openai_double.requests
+
+
 def test_a_model_that_wants_max_completion_tokens_is_pointed_at_the_max_tokens_param_extra(hook, openai_double):
     openai_double.http_error(
         400,
