@@ -261,6 +261,7 @@ class LLMHook(BaseHook):
             "default_query": dict(parse_qsl(query, keep_blank_values=True)) or None,
             "shown_url": shown_url(host if query else host.rstrip("/")),  # for messages: without the password
             "api_key": api_key,
+            "has_api_key": bool(conn.password or headers or _user_part(host)),
             "model": str(model),
             "timeout": timeout,
             "decision_timeout": number(
@@ -546,6 +547,18 @@ class LLMHook(BaseHook):
                 fix = _WITHOUT[unsupported][1]
             elif "max_completion_tokens" in message and self.settings["max_tokens_param"] != "max_completion_tokens":
                 fix = 'set the connection\'s extra "max_tokens_param": "max_completion_tokens" (the model wants it)'
+            elif err.status_code == 404 and _lacks_version(self.settings["base_url"]):
+                request = getattr(err, "request", None)  # the URL called, its query values but api-version masked
+                called = shown_url(str(request.url)) if request is not None else "the URL called"
+                fix = (
+                    f"{called} does not exist: the base URL has no /v1, which OpenAI-compatible "
+                    f"servers serve under; set the connection's host to {base_url.partition('?')[0]}/v1"
+                )
+            elif err.status_code == 401 and not self.settings["has_api_key"]:
+                fix = (
+                    f"the connection has no API key: set connection {self.llm_conn_id!r}'s password to the server's "
+                    "API key (or its default_headers, for a gateway that takes the key in another header)"
+                )
             else:
                 fix = "check the API key, base URL and model"
             raise _Attempt(
@@ -757,6 +770,13 @@ def _never_sent(err: BaseException) -> bool:
     pooled connection. Read by class name: openai's HTTP client is httpx or, in newer releases, httpx2."""
     names = {kind.__name__ for kind in type(err.__cause__).__mro__} if err.__cause__ is not None else set()
     return bool(names & {"ConnectTimeout", "PoolTimeout"})
+
+
+def _lacks_version(base_url: str) -> bool:
+    """Whether ``base_url``'s path has no version segment (``/v1``), as OpenAI-compatible servers serve
+    under; an Azure OpenAI deployment's URL (``.../openai/deployments/NAME``) needs none."""
+    path = urlsplit(base_url).path
+    return not re.search(r"/v\d+[a-z0-9]*(?:/|$)", path) and "/deployments/" not in path
 
 
 def _connection_cause(err: BaseException) -> str:

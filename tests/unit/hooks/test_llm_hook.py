@@ -248,6 +248,31 @@ def test_authentication_error_is_not_retried(openai_double, monkeypatch, tmp_pat
     assert len(openai_double.requests) == 1
 
 
+def test_a_404_from_a_base_url_without_v1_suggests_adding_it_and_names_the_url_called(
+    openai_double, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json())
+    conn["host"] = openai_double.base_url.removesuffix("/v1")
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    openai_double.http_error(404, "Not Found")
+    with pytest.raises(LLMFailure) as info:
+        complete(LLMHook())
+    message = str(info.value)
+    assert f"{conn['host']}/chat/completions" in message and f"{conn['host']}/v1" in message
+    assert "check the API key" not in message
+
+
+def test_a_401_for_a_connection_without_a_password_says_it_has_no_api_key(openai_double, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json())
+    del conn["password"]
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", json.dumps(conn))
+    openai_double.http_error(401, "Incorrect API key provided: not-needed")
+    with pytest.raises(LLMFailure, match="has no API key.*password"):
+        complete(LLMHook())
+
+
 @pytest.mark.parametrize("payload", [b"<html><body>Sign in</body></html>", b"[]", b'{"object": "list"}'])
 def test_a_200_answer_that_is_not_a_chat_completion_is_an_llm_failure_naming_the_base_url(hook, openai_double, payload):
     openai_double._push(ScriptedResponse(raw_body=payload))
