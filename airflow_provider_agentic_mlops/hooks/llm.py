@@ -353,6 +353,12 @@ class LLMHook(BaseHook):
             default_query=s["default_query"],
         )
 
+    def _build_client(self) -> None:
+        """:attr:`client` built now (importing openai takes a while the first time); a failure to build it is
+        left to the request that needs it, which turns it into the call's failure."""
+        with contextlib.suppress(Exception):
+            self.client  # noqa: B018 - the cached property is built by reading it
+
     def identity(self) -> dict[str, str]:
         """Which LLM this is, for a decision's trace: the connection id, the model and the base URL as
         shown (:func:`shown_url`)."""
@@ -369,6 +375,7 @@ class LLMHook(BaseHook):
 
         def client(**request: Unpack[LLMRequest]) -> LLMReply:
             if not deadline:
+                self._build_client()  # importing openai and building the client is not the LLM's time
                 deadline.append(time.monotonic() + self.settings["decision_timeout"])
             return self.complete(deadline=deadline[0], **request)
 
@@ -411,6 +418,7 @@ class LLMHook(BaseHook):
 
         s = self.settings
         where = f"LLM connection {self.llm_conn_id!r} ({s['shown_url']}, model {s['model']!r})"
+        self._build_client()  # before the clock starts: the latency and the deadline are the server's
         started = time.monotonic()
         deadline = min(deadline if deadline is not None else math.inf, started + s["decision_timeout"])
         usage = {"prompt": 0, "completion": 0}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 
 import pytest
 
@@ -19,6 +20,7 @@ from airflow_provider_agentic_mlops.hooks.llm import LLMHook, deployments_unlist
 from tests.doubles import openai_server
 from tests.doubles.openai_server import OpenAIDouble, ScriptedResponse, _completion
 
+llm_clock, llm_sleep = time.monotonic, time.sleep
 openai_double = openai_server.openai_double  # the TEST DOUBLE fixture, until tests/conftest.py registers the plugin
 
 MESSAGES = [{"role": "system", "content": "decide"}, {"role": "user", "content": "facts"}]
@@ -128,6 +130,32 @@ def test_a_retry_after_an_invalid_answer_tells_the_llm_what_was_wrong(hook, open
     assert first == MESSAGES and second[: len(MESSAGES)] == MESSAGES  # the caller's messages, unchanged
     told = second[-1]
     assert told["role"] == "user" and "JSON object only" in told["content"] and "['note']" in told["content"]
+
+
+def test_building_the_client_counts_against_neither_the_deadline_nor_the_latency(openai_double, monkeypatch, tmp_path):
+    """The first call imports openai and builds the client: a clock that jumps 1000 s while the client is built
+    shows whether that time was charged to the decision."""
+    import types
+
+    import openai
+
+    from airflow_provider_agentic_mlops.hooks import llm
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", openai_double.connection_json(decision_timeout=60))
+    jump = [0.0]
+    monkeypatch.setattr(llm, "time", types.SimpleNamespace(monotonic=lambda: llm_clock() + jump[0], sleep=llm_sleep))
+    built = openai.OpenAI
+
+    def slow_to_build(*args, **kwargs):
+        jump[0] += 1000.0
+        return built(*args, **kwargs)
+
+    monkeypatch.setattr(openai, "OpenAI", slow_to_build)
+    openai_double.answer("escalate")
+    client = LLMHook().decision_client()
+    reply = client(messages=MESSAGES, tools=None, response_format=RESPONSE_FORMAT, max_tokens=500, validate=validate)
+    assert reply.answer.action == "escalate" and reply.latency_ms < 1_000_000
 
 
 def test_retries_are_bounded_then_llm_failure_carries_the_trace(hook, openai_double):
