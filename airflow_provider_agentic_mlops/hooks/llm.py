@@ -424,6 +424,7 @@ class LLMHook(BaseHook):
         usage = {"prompt": 0, "completion": 0}
         estimated: list[str] = []
         errors: list[str] = []
+        sent = [0]  # requests made: a stop for the budget or the deadline is in errors, and no attempt
         last_raw: str | None = None
         validate = request["validate"]
         prompt_cost = asked_cost = estimate_tokens(request["messages"], request["tools"], request["response_format"])
@@ -443,7 +444,7 @@ class LLMHook(BaseHook):
                 message += f"; last error: {_short(errors[-1], 400)}"
             return LLMFailure(
                 self._scrub(message),
-                attempts=len(errors),
+                attempts=sent[0],
                 errors=[self._scrub(e) for e in errors],
                 raw=last_raw,
                 prompt_tokens=usage["prompt"],
@@ -459,13 +460,14 @@ class LLMHook(BaseHook):
             cap = min(s["max_tokens"], budget - spent - prompt_cost)
             if errors and cap < MIN_COMPLETION_TOKENS:
                 errors.append(f"token budget: {spent} of {budget} tokens spent, too few left for another attempt")
-                raise failure(f"{where}: no usable answer within the token budget ({len(errors) - 1} attempt(s))")
+                raise failure(f"{where}: no usable answer within the token budget ({sent[0]} attempt(s))")
             left = deadline - time.monotonic()
             if left <= 0:
                 errors.append(f"deadline: {s['decision_timeout']} s (decision_timeout) passed")
                 raise failure(f"{where}: no usable answer before the deadline")
             body[s["max_tokens_param"]] = max(1, cap)
             prompted = usage["prompt"]
+            sent[0] += 1
             try:
                 reply = self._read(
                     self._request(body, min(s["timeout"], left)), where, validate, usage, estimated, request, cap
@@ -496,7 +498,7 @@ class LLMHook(BaseHook):
             else:
                 reply.prompt_tokens, reply.completion_tokens = usage["prompt"], usage["completion"]
                 reply.latency_ms = _ms(started)
-                reply.attempts = len(errors) + 1
+                reply.attempts = sent[0]
                 reply.errors = errors = [self._scrub(e) for e in errors]
                 reply.usage_estimated = bool(estimated)
                 if errors:
@@ -511,10 +513,10 @@ class LLMHook(BaseHook):
             if time.monotonic() + pause >= deadline:
                 if wait is not None:
                     errors[-1] += f" (Retry-After {wait:g} s is past the deadline)"
-                raise failure(f"{where}: no usable answer before the deadline ({len(errors)} attempt(s))")
+                raise failure(f"{where}: no usable answer before the deadline ({sent[0]} attempt(s))")
             time.sleep(pause)
             attempt += 1
-        raise failure(f"no usable answer from LLM connection {self.llm_conn_id!r} after {len(errors)} attempt(s)")
+        raise failure(f"no usable answer from LLM connection {self.llm_conn_id!r} after {sent[0]} attempt(s)")
 
     def _request(self, body: dict[str, Any], seconds: float) -> Any:
         """``chat.completions.create`` bounded by ``seconds`` of wall clock: httpx's timeout bounds each

@@ -403,6 +403,9 @@ def test_retries_together_stay_within_the_token_budget_of_the_call(hook, openai_
     caps = [r.body["max_tokens"] for r in openai_double.requests]
     assert caps[0] == 400 and caps[1] < 400 - 150  # the second attempt gets what the first left
     assert info.value.prompt_tokens + info.value.completion_tokens <= 400 + 100
+    # the trace counts the requests made, not the stop for the budget; the stop is said among the errors
+    assert info.value.attempts == len(openai_double.requests) and "token budget" in info.value.errors[-1]
+    assert f"({len(openai_double.requests)} attempt(s))" in str(info.value)
 
 
 def test_an_attempt_that_timed_out_counts_its_worst_case_against_the_budget(openai_double, monkeypatch, tmp_path):
