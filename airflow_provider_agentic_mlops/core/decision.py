@@ -111,6 +111,7 @@ from airflow_provider_agentic_mlops.core.config import (  # noqa: F401 - re-expo
     RETRAIN,
     DecisionConfig,
 )
+from airflow_provider_agentic_mlops.core.errors import mask_url_secrets
 from airflow_provider_agentic_mlops.core.jobs import job_overdue
 from airflow_provider_agentic_mlops.core.metrics import as_float
 
@@ -1262,15 +1263,34 @@ def _scrub(value: Any, limit: int = MAX_VALUE_CHARS, depth: int = 0) -> Any:
 
 
 def sanitize_alert(alert: Any) -> Any:
-    """An alert (Alertmanager/Grafana-like dict, or text) reduced to a bounded, clipped structure."""
+    """An alert (Alertmanager/Grafana-like dict, or text) reduced to a bounded, clipped structure, the URLs in
+    it without their secrets (:func:`_mask_alert_urls`)."""
     if alert in (None, "", "None", {}):
         return None
     if isinstance(alert, str):
         try:
             alert = json.loads(alert)
         except json.JSONDecodeError:
-            return clip(alert, MAX_ANNOTATION_CHARS)
-    return _scrub(alert, MAX_ANNOTATION_CHARS)
+            return _mask_alert_urls(clip(alert, MAX_ANNOTATION_CHARS))
+    return _mask_alert_urls(_scrub(alert, MAX_ANNOTATION_CHARS))
+
+
+#: A URL in an alert's text (an Alertmanager ``generatorURL``, a runbook link in an annotation).
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][\w+.-]*://\S+")
+#: The query values of an alert's URLs that are shown; every other one may be a token (``&token=``, ``?auth=``).
+ALERT_QUERY_SHOWN = ("orgId", "viewPanel", "panelId", "from", "to", "g0.expr", "g0.tab")
+
+
+def _mask_alert_urls(value: Any) -> Any:
+    """``value`` (an alert, already bounded by :func:`_scrub`) with each URL's password and its query values but
+    :data:`ALERT_QUERY_SHOWN`'s as ``***``: the alert reaches the prompt and the decision's trace."""
+    if isinstance(value, str):
+        return _URL_IN_TEXT.sub(lambda m: mask_url_secrets(m[0], query_kept=ALERT_QUERY_SHOWN), value)
+    if isinstance(value, dict):
+        return {_mask_alert_urls(k): _mask_alert_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_alert_urls(v) for v in value]
+    return value
 
 
 def drift_facts(drift: Mapping[str, Any]) -> dict[str, Any]:

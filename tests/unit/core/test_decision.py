@@ -1615,3 +1615,24 @@ def test_an_answer_in_one_markdown_code_fence_is_read(fence):
 def test_an_answer_with_an_unknown_field_is_still_refused_naming_it():
     with pytest.raises(InvalidAnswer, match=r"unknown fields \['note'\]"):
         parse_answer("```json\n" + json.dumps({**answer("retrain"), "note": "x"}) + "\n```")
+
+
+@pytest.mark.parametrize(
+    "alert",
+    [
+        {
+            "alerts": [{"generatorURL": "http://prom:9090/graph?g0.expr=up&g0.tab=1&token=SECRETTOKEN"}],
+            "annotations": {"runbook": "see https://bob:SECRETPASS@wiki.local/x?api_key=SECRETKEY now"},
+        },
+        "drift alert: http://grafana/d/abc?orgId=1&auth=SECRETTOKEN",
+    ],
+    ids=["json", "text"],
+)
+def test_secrets_in_an_alerts_urls_reach_neither_the_llm_nor_the_trace(alert):
+    llm = ScriptedLLM(answer("escalate"))
+    d = decide(
+        model_name="m", drift=drift_summary(0.3), history=history(), config=CONFIG, mode="llm", llm=llm, alert=alert
+    )
+    shown = json.dumps(llm.calls[0]["messages"]) + json.dumps(d.inputs)
+    assert "SECRET" not in shown and "***" in shown
+    assert "prom:9090/graph" in shown or "grafana/d/abc" in shown  # the link itself stays
