@@ -15,7 +15,7 @@ from typing import Any
 from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, next_allowed_in
 from airflow_provider_agentic_mlops.core.commands import command
 from airflow_provider_agentic_mlops.core.decision import RETRAIN_BLOCKED_EFFECT
-from airflow_provider_agentic_mlops.core.slack import _clip
+from airflow_provider_agentic_mlops.core.slack import one_line
 
 
 class Command(str):
@@ -25,7 +25,8 @@ class Command(str):
 @dataclass(frozen=True)
 class EscalationFacts:
     """An escalation, destination-neutral: plain text, clipped; untrusted text (rationale, column names, rule
-    details) unescaped, for the renderer to escape for its destination.
+    details) unescaped, for the renderer to escape for its destination, and each on one line (:func:`one_line`):
+    a line break in it would start a line posing as the message's own (``Next: ...``).
 
     :param drift: ``share 0.444 (4/9 columns); top: amount (0.8678), ...`` or None.
     :param next_step: a sentence in parts; the :class:`Command` parts are commands.
@@ -77,7 +78,7 @@ def escalation_facts(
     drift_line = None
     if drift:
         top = ", ".join(
-            f"{_clip(t.get('column'), 200)} ({_number(t.get('score'), '.4g')})"
+            f"{one_line(t.get('column'), 200)} ({_number(t.get('score'), '.4g')})"
             for t in (drift.get("top_drifted") or [])[:5]
             if isinstance(t, Mapping)
         )
@@ -94,18 +95,18 @@ def escalation_facts(
     action = decision.get("final_action") or decision.get("action")
     decided_by = decision.get("decided_by") or decision.get("mode")
     return EscalationFacts(
-        model_name=_clip(model_name, 64),
+        model_name=one_line(model_name, 64),
         decision_id=decision_id,
         decided_by=str(decided_by) if decided_by else None,
         escalated=known and action == "escalate",
-        rationale=_clip(decision.get("rationale") or "", 1500),
-        drift=drift_line,
-        rules_fired=tuple(str(r.get("rule")) for r in fired),
-        override=_clip(decision["override_reason"], 500) if decision.get("override_reason") else None,
+        rationale=one_line(decision.get("rationale") or "", 1500),
+        drift=one_line(drift_line, 2000) if drift_line else None,
+        rules_fired=tuple(one_line(r.get("rule"), 200) for r in fired),
+        override=one_line(decision["override_reason"], 500) if decision.get("override_reason") else None,
         trace_command=trace,
         next_step=_next_step(model_name, fired, trace, dag_id, failed),
-        failed=(_clip(failed[0], 250), _clip(failed[1], 250), _clip(failed[2], 1000)) if failed else None,
-        run_id=_clip(run_id, 250) if run_id else None,
+        failed=(one_line(failed[0], 250), one_line(failed[1], 250), one_line(failed[2], 1000)) if failed else None,
+        run_id=one_line(run_id, 250) if run_id else None,
         links=tuple(links),
     )
 
