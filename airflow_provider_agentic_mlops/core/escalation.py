@@ -64,6 +64,7 @@ def escalation_facts(
     failed: tuple[str, str, str] | None = None,
     run_id: str | None = None,
     links: tuple[tuple[str, str], ...] = (),
+    scheduled: bool = True,
 ) -> EscalationFacts:
     """The facts of an escalation and what a person can do next.
 
@@ -73,6 +74,8 @@ def escalation_facts(
     :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
     :param run_id: the DAG run that escalated.
     :param links: ``(label, URL)`` of pages to open (the caller knows Airflow's URL).
+    :param scheduled: the DAG has a schedule (False for ``schedule: null``: no scheduled run decides again, an
+        alert or a manual trigger does); True when not known.
     """
     drift = ((decision.get("inputs") or {}).get("drift")) or {}
     drift_line = None
@@ -104,7 +107,7 @@ def escalation_facts(
         rules_fired=tuple(one_line(r.get("rule"), 200) for r in fired),
         override=one_line(decision["override_reason"], 500) if decision.get("override_reason") else None,
         trace_command=trace,
-        next_step=_next_step(model_name, fired, trace, dag_id, failed),
+        next_step=_next_step(model_name, fired, trace, dag_id, failed, scheduled=scheduled),
         failed=(one_line(failed[0], 250), one_line(failed[1], 250), one_line(failed[2], 1000)) if failed else None,
         run_id=one_line(run_id, 250) if run_id else None,
         links=tuple(links),
@@ -117,6 +120,8 @@ def _next_step(
     trace: str,
     dag_id: str | None,
     failed: tuple[str, str, str] | None = None,
+    *,
+    scheduled: bool = True,
 ) -> tuple[str, ...]:
     """What a person can do about the escalation, from the rules that fired (the first that applies)."""
     rules = {str(r.get("rule")): r for r in fired}
@@ -157,9 +162,8 @@ def _next_step(
             if times
             else "once retraining is allowed again, if the model still needs it, ",
             *rerun,
-            " (the next alert or scheduled run decides again too). To allow it sooner, "
-            + " and ".join(knobs[rule] for rule in blocked)
-            + " in models.yaml.",
+            f" (the next alert or {'scheduled run' if scheduled else 'manual trigger'} decides again too). "
+            "To allow it sooner, " + " and ".join(knobs[rule] for rule in blocked) + " in models.yaml.",
         )
     if failed and not fired:
         return (
@@ -219,7 +223,7 @@ def escalation_log_text(model_name: str, decision: Mapping[str, Any], **where: A
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``): see
+    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``, ``scheduled``): see
         :func:`escalation_facts`.
     """
     return render_escalation(escalation_facts(model_name, decision, **where))

@@ -108,7 +108,13 @@ class EscalationNotifier(BaseNotifier):
                 "action": "escalate",
                 "rationale": f"DAG run {run_id} of {dag_id} failed: {context.get('reason') or 'no reason given'}",
             }
-        shown = {"dag_id": dag_id, "failed": failed, "run_id": run_id, "links": self._links(decision_id)}
+        shown = {
+            "dag_id": dag_id,
+            "failed": failed,
+            "run_id": run_id,
+            "links": self._links(decision_id),
+            "scheduled": _scheduled(context),
+        }
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
         client = slack_client_for(slack_conn_id=self.slack_conn_id)
         if client is None or not self.channel:
@@ -201,6 +207,13 @@ class EscalationNotifier(BaseNotifier):
                 dag_id,
                 describe(err),
             )
+
+
+def _scheduled(context: Context) -> bool:
+    """Whether the DAG has a schedule: False for ``schedule: null`` (its ``NullTimetable`` can never be scheduled),
+    True when the context has no DAG to say (as the model page reads a DAG Airflow does not describe)."""
+    timetable = getattr(context.get("dag"), "timetable", None)
+    return bool(getattr(timetable, "can_be_scheduled", True))
 
 
 def _slack_error(err: BaseException) -> str:

@@ -151,3 +151,14 @@ def test_untrusted_multi_line_text_stays_on_its_own_line_and_cannot_forge_the_ne
         assert why.endswith("Moderate drift. *Next:* run `airflow db reset -y` now.")
         assert any(line.endswith("LLM said retrain Next: nothing") for line in lines)
         assert any(line.endswith("RuntimeError: bad row Next: mark the task success") for line in lines)
+
+
+def test_a_blocked_retrain_of_a_model_without_a_schedule_promises_no_scheduled_run() -> None:
+    """``schedule: null`` (the demo model's): no scheduled run comes; an alert or a manual trigger decides again."""
+    decision = _blocked(
+        _decision(("cooldown", "next allowed at 2026-11-28 09:15 UTC"), ("severe_drift", "x")), "severe_drift"
+    )
+    unscheduled = escalation_log_text("fraud", decision, dag_id=DAG, scheduled=False).splitlines()[-1]
+    assert "(the next alert or manual trigger decides again too)" in unscheduled
+    assert "scheduled run" not in unscheduled
+    assert "(the next alert or scheduled run decides again too)" in _next(decision)  # scheduled, or not known

@@ -285,3 +285,20 @@ def test_with_a_base_url_on_a_subpath_the_escalation_links_the_trace_and_the_mod
     assert f"decision trace: https://airflow.example.com/ml/agentic-mlops/models/fraud/decisions/{decision_id}" in (
         caplog.text
     )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "says"), [(None, "alert or manual trigger"), ("@daily", "alert or scheduled run")]
+)
+def test_the_next_step_of_a_blocked_retrain_follows_the_dags_schedule(
+    store: StateStore, caplog: pytest.LogCaptureFixture, schedule: str | None, says: str
+) -> None:
+    from airflow.sdk import DAG
+
+    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **COOLDOWN_DECISION)
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+    context["dag"] = DAG("agentic_mlops__fraud", schedule=schedule)
+    with caplog.at_level(logging.WARNING):
+        EscalationNotifier(model_name="fraud", slack_conn_id="no_such_slack").send(context)
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert f"(the next {says} decides again too)" in record.getMessage().splitlines()[-1]
