@@ -441,6 +441,17 @@ def post_refused_hint(error: str, *, channel: str, slack_conn_id: str) -> str:
     return f"check Slack connection {slack_conn_id!r} and channel {channel!r}"
 
 
+def maybe_delivered(err: BaseException) -> bool:
+    """Whether a call that failed may still have reached Slack: no answer came in time, or the connection dropped
+    after the request was sent (a reset, ``RemoteDisconnected``, a cut answer). A refused connection, or Slack's
+    own error answer, means it was not taken."""
+    import http.client
+    import urllib.error
+
+    cause = err.reason if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException) else err
+    return isinstance(cause, (TimeoutError, ConnectionResetError, http.client.IncompleteRead))
+
+
 # -- interactions ---------------------------------------------------------------------------------
 
 
@@ -580,6 +591,7 @@ __all__ = [
     "escalation_text",
     "escape_mrkdwn",
     "link",
+    "maybe_delivered",
     "message_details",
     "one_line",
     "outcome_text",

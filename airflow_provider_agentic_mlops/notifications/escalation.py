@@ -27,7 +27,9 @@ class EscalationNotifier(BaseNotifier):
     does not exist or no channel is set. Records ``escalated`` in the audit trail. When Slack refuses the post
     (``not_in_channel``, a revoked token, still rate-limited after two retries) the escalation is logged at ERROR
     with Slack's error and what to fix, recorded with ``posted: False``, and the task fails naming the channel
-    and the connection.
+    and the connection. When Slack does not answer in time (or the connection drops after the post was sent), Slack
+    may have posted it: it is recorded with ``posted: "unknown"`` and the error says to check the channel before
+    clearing the task, which would post it again.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
     channel="C0123")``: the message names the task that failed, its run and its exception; a decision, when the
@@ -63,7 +65,8 @@ class EscalationNotifier(BaseNotifier):
         self.send(context, callback=True)
 
     def send(self, context: Context, *, callback: bool = False) -> dict[str, Any]:
-        """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}``.
+        """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}`` (``posted``: True,
+        False, or ``"unknown"`` in the audit entry when Slack did not answer).
 
         :param callback: called as a task's callback (``notify``): the task failed, and the message says so
             (as it does whenever the context has an ``exception``).
@@ -74,7 +77,7 @@ class EscalationNotifier(BaseNotifier):
         """
         from airflow_provider_agentic_mlops.approvals import slack_client_for
         from airflow_provider_agentic_mlops.core.escalation import escalation_log_text
-        from airflow_provider_agentic_mlops.core.slack import escalation_message, post_refused_hint
+        from airflow_provider_agentic_mlops.core.slack import escalation_message, maybe_delivered, post_refused_hint
         from airflow_provider_agentic_mlops.liveness import run_of
 
         ti = context.get("ti")
@@ -137,18 +140,26 @@ class EscalationNotifier(BaseNotifier):
                 )
             except Exception as err:
                 error = _slack_error(err)
+                # a timeout or a connection dropped after sending: Slack may have posted it, and a retry posts again
+                unknown = maybe_delivered(err)
+                task = f"task {str(ti.task_id)!r}" if ti is not None else "the task"
                 refused = (
-                    f"Slack did not take the escalation for channel {self.channel!r} (connection "
+                    f"Slack did not answer the escalation for channel {self.channel!r} (connection "
+                    f"{self.slack_conn_id!r}): {error}; Slack may have posted it; check channel {self.channel!r} "
+                    f"before clearing {task} (it would post it again)"
+                    if unknown
+                    else f"Slack did not take the escalation for channel {self.channel!r} (connection "
                     f"{self.slack_conn_id!r}): {error}; "
                     + post_refused_hint(error, channel=str(self.channel), slack_conn_id=self.slack_conn_id)
                 )
                 log.error(
-                    "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
-                    "Models); its last line, Next, says what to do:\n%s",
+                    "%s. %s: the escalation is in this log and on the model's page (Browse > Models); its last line, "
+                    "Next, says what to do:\n%s",
                     refused,
+                    "Whether anyone was messaged is not known" if unknown else "No one was messaged",
                     escalation_log_text(self.model_name, decision, **shown),
                 )
-                result["error"] = error
+                result.update(error=error, posted="unknown" if unknown else False)
                 self._record(store, dag_id, run_id, decision_id, failed, result)
                 raise RuntimeError(refused) from err
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)

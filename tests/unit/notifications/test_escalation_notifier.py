@@ -302,3 +302,31 @@ def test_the_next_step_of_a_blocked_retrain_follows_the_dags_schedule(
         EscalationNotifier(model_name="fraud", slack_conn_id="no_such_slack").send(context)
     [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
     assert f"(the next {says} decides again too)" in record.getMessage().splitlines()[-1]
+
+
+def test_a_post_slack_received_but_did_not_answer_in_time_is_recorded_as_maybe_posted(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A timeout after the request was sent: Slack may well have posted it. "Not posted, check the connection"
+    sent people to fix what worked, and clearing the task would post it twice."""
+    from airflow_provider_agentic_mlops.approvals import slack_client_for
+
+    slack_client_for(slack_conn_id=slack_connection).timeout = 1  # Slack answers after the client gave up
+    slack_double.held_methods.add("chat.postMessage")
+    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **PIPELINE_FAULT)
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    try:
+        with caplog.at_level(logging.WARNING), pytest.raises(RuntimeError) as failed:
+            notifier.send(context)
+    finally:
+        slack_double.release.set()
+    assert len(slack_double.calls_to("chat.postMessage")) == 1  # Slack had it
+    assert "Slack may have posted it; check channel 'C_OPS' before clearing" in str(failed.value)
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert "No one was messaged" not in record.getMessage() and "check Slack connection" not in record.getMessage()
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"]["posted"] == "unknown"
