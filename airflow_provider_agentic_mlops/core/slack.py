@@ -435,7 +435,10 @@ def post_refused_hint(error: str, *, channel: str, slack_conn_id: str) -> str:
     if error in REFUSED_TOKEN_ERRORS:
         return f"fix the bot token (xoxb-...) in the password of Slack connection {slack_conn_id!r}"
     if error == "ratelimited":
-        return "Slack rate-limited the bot after its retries; it posts again on the next escalation"
+        return (
+            "Slack rate-limited the bot after its retries: this escalation was not posted (it is in this log); "
+            "the next escalation posts again"
+        )
     if error == "missing_scope":
         return f"give the bot of connection {slack_conn_id!r} the scope chat:write and reinstall the app"
     return f"check Slack connection {slack_conn_id!r} and channel {channel!r}"

@@ -330,3 +330,19 @@ def test_a_post_slack_received_but_did_not_answer_in_time_is_recorded_as_maybe_p
     assert "No one was messaged" not in record.getMessage() and "check Slack connection" not in record.getMessage()
     [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
     assert entry["details"]["posted"] == "unknown"
+
+
+def test_a_post_still_rate_limited_after_its_retries_says_this_escalation_was_not_posted(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """ "It posts again on the next escalation" read as if this one would be sent again: it is not."""
+    slack_double.queued_answers["chat.postMessage"] = [
+        (429, {"Retry-After": "0"}, {"ok": False, "error": "ratelimited"})
+    ] * 3
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with pytest.raises(RuntimeError) as failed:
+        notifier.send(_context(store))
+    assert len(slack_double.calls_to("chat.postMessage")) == 3  # the post and its two retries
+    assert "this escalation was not posted (it is in this log); the next escalation posts again" in str(failed.value)
