@@ -254,15 +254,18 @@ def _slack_client(conn_id: str) -> WebClient | None:
         client = None
     else:
         from airflow.providers.slack.hooks.slack import SlackHook
-        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
-        from airflow_provider_agentic_mlops.core.slack_http import KeepAliveWebClient
+        from airflow_provider_agentic_mlops.core.slack_http import BoundedRateLimitRetryHandler, KeepAliveWebClient
 
         # the hook's client with its settings, on connections kept open between calls; a 429 is retried after
-        # Slack's Retry-After (twice), as a burst of escalations or clicks can hit Slack's per-method limit
+        # Slack's Retry-After (twice, if it asks for at most a minute), as a burst of escalations or clicks can hit
+        # Slack's per-method limit; a 500 or 503 (Slack failing on its side) is retried twice after a back-off
         client = KeepAliveWebClient.like(SlackHook(slack_conn_id=conn_id, timeout=10).client)
         if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
-            client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+            client.retry_handlers.append(BoundedRateLimitRetryHandler(max_retry_count=2))
+        if not any(isinstance(h, ServerErrorRetryHandler) for h in client.retry_handlers):
+            client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
     with _clients_lock:
         _clients[conn_id] = client
     return client

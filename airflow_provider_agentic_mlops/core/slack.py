@@ -419,12 +419,48 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], **where: An
     )
 
 
+#: The longest Retry-After a rate-limited call waits for before its retry; a longer one fails the call at once.
+MAX_RETRY_AFTER_SECONDS = 60
+#: Slack's error codes for a failure on its own side (HTTP 500 / 503), retried twice before they reach a person.
+SLACK_SIDE_ERRORS = frozenset({"internal_error", "service_unavailable", "fatal_error", "request_timeout"})
+
+
+def retry_after(headers: Any) -> int | None:
+    """The seconds of a response's ``Retry-After`` header (slack_sdk's headers: name -> list of values, or a
+    plain mapping), None when it has none or it is not a number."""
+    for name, value in dict(headers or {}).items():
+        if str(name).lower() == "retry-after":
+            first = value[0] if isinstance(value, (list, tuple)) and value else value
+            try:
+                return int(str(first))
+            except ValueError:
+                return None
+    return None
+
+
 #: Slack's error codes for a bot token it does not accept.
 REFUSED_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
 
 
-def post_refused_hint(error: str, *, channel: str, slack_conn_id: str) -> str:
-    """What to do when Slack refused to post to ``channel`` with the error code ``error``."""
+def post_refused_hint(
+    error: str, *, channel: str, slack_conn_id: str, status: int | None = None, wait: int | None = None
+) -> str:
+    """What to do when Slack refused to post to ``channel`` with the error code ``error``.
+
+    :param status: the HTTP status of Slack's answer (5xx: Slack failed on its side), when known.
+    :param wait: the seconds of Slack's ``Retry-After``, when it rate-limited the call.
+    """
+    if error in SLACK_SIDE_ERRORS or (status is not None and status >= 500):
+        return (
+            "the failure is on Slack's side (see https://slack-status.com; a 500 or 503 was retried twice), nothing "
+            "to fix in the connection or the channel: this escalation was not posted (it is in this log); the next "
+            "escalation posts again"
+        )
+    if error == "ratelimited" and wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+        return (
+            f"Slack asked to wait {wait} s before posting again, longer than the {MAX_RETRY_AFTER_SECONDS} s a post "
+            "waits: this escalation was not posted (it is in this log); the next escalation posts again"
+        )
     if error == "not_in_channel":
         return f"invite the bot to channel {channel!r} (/invite @your-bot in that channel)"
     if error == "channel_not_found":

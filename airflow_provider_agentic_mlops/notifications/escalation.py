@@ -77,7 +77,12 @@ class EscalationNotifier(BaseNotifier):
         """
         from airflow_provider_agentic_mlops.approvals import slack_client_for
         from airflow_provider_agentic_mlops.core.escalation import escalation_log_text
-        from airflow_provider_agentic_mlops.core.slack import escalation_message, maybe_delivered, post_refused_hint
+        from airflow_provider_agentic_mlops.core.slack import (
+            escalation_message,
+            maybe_delivered,
+            post_refused_hint,
+            retry_after,
+        )
         from airflow_provider_agentic_mlops.liveness import run_of
 
         ti = context.get("ti")
@@ -150,7 +155,13 @@ class EscalationNotifier(BaseNotifier):
                     if unknown
                     else f"Slack did not take the escalation for channel {self.channel!r} (connection "
                     f"{self.slack_conn_id!r}): {error}; "
-                    + post_refused_hint(error, channel=str(self.channel), slack_conn_id=self.slack_conn_id)
+                    + post_refused_hint(
+                        error,
+                        channel=str(self.channel),
+                        slack_conn_id=self.slack_conn_id,
+                        status=getattr(getattr(err, "response", None), "status_code", None),
+                        wait=retry_after(getattr(getattr(err, "response", None), "headers", None)),
+                    )
                 )
                 log.error(
                     "%s. %s: the escalation is in this log and on the model's page (Browse > Models); its last line, "

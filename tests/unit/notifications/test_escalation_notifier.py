@@ -346,3 +346,45 @@ def test_a_post_still_rate_limited_after_its_retries_says_this_escalation_was_no
         notifier.send(_context(store))
     assert len(slack_double.calls_to("chat.postMessage")) == 3  # the post and its two retries
     assert "this escalation was not posted (it is in this log); the next escalation posts again" in str(failed.value)
+
+
+def test_a_server_error_of_slacks_is_retried_and_the_escalation_posted(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    slack_double.queued_answers["chat.postMessage"] = [(500, {}, {"ok": False, "error": "internal_error"})]
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    assert notifier.send(_context(store))["posted"] is True
+    assert [c.answer["ok"] for c in slack_double.calls_to("chat.postMessage")] == [False, True]
+
+
+def test_slack_failing_on_its_side_after_the_retries_is_said_to_be_slacks_not_the_connection(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    slack_double.queued_answers["chat.postMessage"] = [(503, {}, {"ok": False, "error": "service_unavailable"})] * 3
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with pytest.raises(RuntimeError) as failed:
+        notifier.send(_context(store))
+    assert len(slack_double.calls_to("chat.postMessage")) == 3  # the post and its two retries
+    assert "service_unavailable" in str(failed.value) and "on Slack's side" in str(failed.value)
+    assert "check Slack connection" not in str(failed.value)
+
+
+def test_a_rate_limit_asking_to_wait_minutes_fails_at_once_saying_how_long(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """A worker slot held for minutes by a sleep helps no one: the escalation is in the log, the task fails."""
+    slack_double.queued_answers["chat.postMessage"] = [
+        (429, {"Retry-After": "120"}, {"ok": False, "error": "ratelimited"})
+    ]
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with pytest.raises(RuntimeError) as failed:
+        notifier.send(_context(store))
+    assert len(slack_double.calls_to("chat.postMessage")) == 1
+    assert "Slack asked to wait 120 s" in str(failed.value)
+    assert "this escalation was not posted (it is in this log)" in str(failed.value)
