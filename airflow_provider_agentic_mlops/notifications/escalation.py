@@ -24,7 +24,8 @@ class EscalationNotifier(BaseNotifier):
     """Posts the decision's rationale, drift, rules fired and the next step to Slack, escaped for mrkdwn by
     :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`; logs them as plain text
     (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_log_text`) when the Slack connection
-    does not exist or no channel is set. Records ``escalated`` in the audit trail. When Slack refuses the post
+    does not exist or no channel is set (at ERROR, naming the connection, when a channel is set: someone expects the
+    message; the task still succeeds). Records ``escalated`` in the audit trail. When Slack refuses the post
     (``not_in_channel``, a revoked token, still rate-limited after two retries) the escalation is logged at ERROR
     with Slack's error and what to fix, recorded with ``posted: False``, and the task fails naming the channel
     and the connection. When Slack does not answer in time (or the connection drops after the post was sent), Slack
@@ -126,12 +127,21 @@ class EscalationNotifier(BaseNotifier):
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
         client = slack_client_for(slack_conn_id=self.slack_conn_id)
         if client is None or not self.channel:
-            unsent = (
-                f"No Slack connection {self.slack_conn_id!r} is configured, so no one was messaged"
-                if client is None
-                else "No Slack channel is set (approval.escalation_channel or approval.channel), so no one was messaged"
-            )
-            log.warning(
+            if client is not None:
+                unsent = (
+                    "No Slack channel is set (approval.escalation_channel or approval.channel), so no one was messaged"
+                )
+            elif self.channel:
+                unsent = (
+                    f"No Slack connection {self.slack_conn_id!r} is configured, so channel {self.channel!r} was not "
+                    f"messaged; create connection {self.slack_conn_id!r} (conn type slack, the bot token xoxb-... as "
+                    "its password) or set slack_conn_id to the one that exists"
+                )
+            else:
+                unsent = f"No Slack connection {self.slack_conn_id!r} is configured, so no one was messaged"
+            # a channel is set: someone expects the message, and a missing connection (a typo) is an error
+            log.log(
+                logging.ERROR if self.channel else logging.WARNING,
                 "%s: the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
                 "says what to do:\n%s",
                 unsent,

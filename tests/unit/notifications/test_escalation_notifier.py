@@ -388,3 +388,29 @@ def test_a_rate_limit_asking_to_wait_minutes_fails_at_once_saying_how_long(
     assert len(slack_double.calls_to("chat.postMessage")) == 1
     assert "Slack asked to wait 120 s" in str(failed.value)
     assert "this escalation was not posted (it is in this log)" in str(failed.value)
+
+
+def test_the_operator_templates_its_slack_connection_as_the_notifier_does() -> None:
+    assert "slack_conn_id" in EscalateOperator.template_fields
+    assert set(EscalationNotifier.template_fields) <= set(EscalateOperator.template_fields)
+
+
+def test_a_channel_without_its_slack_connection_is_an_error_naming_the_connection_and_the_fix(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A channel is set, so someone expects a message; a missing connection (a typo, a secrets backend that lost
+    it) silenced every escalation behind a WARNING. The task stays green: the escalation is in the log."""
+    operator = EscalateOperator(
+        task_id="escalate",
+        model_name="fraud",
+        channel="C_OPS",
+        slack_conn_id="no_such_slack",
+        state_conn_id="agentic_mlops_state_default",
+    )
+    with caplog.at_level(logging.WARNING):
+        result = operator.execute(_context(store))
+    assert result["posted"] is False
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    first = record.getMessage().splitlines()[0]
+    assert "'no_such_slack'" in first and "'C_OPS'" in first and "create" in first and "slack" in first
