@@ -232,7 +232,8 @@ def voter_of(
 
 
 def slack_client_for(approval: dict[str, Any] | None = None, *, slack_conn_id: str | None = None) -> WebClient | None:
-    """The WebClient of the request's Slack connection (SlackHook), or None when it does not exist."""
+    """The WebClient of the request's Slack connection (SlackHook), or None when it does not exist. A client is kept
+    for the process; a missing connection is looked up again at each call."""
     conn_id = slack_conn_id or ((approval or {}).get("details") or {}).get("slack_conn_id")
     if not conn_id:
         return None
@@ -250,19 +251,22 @@ def _slack_client(conn_id: str) -> WebClient | None:
     from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
 
     if _get_connection_or_none(conn_id) is None:
+        # not cached: a connection created later (the API server runs for days) is used at the next lookup
         log.info("Slack connection %r does not exist: no Slack messages", conn_id)
-        client = None
-    else:
-        from airflow.providers.slack.hooks.slack import SlackHook
-        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+        return None
+    from airflow.providers.slack.hooks.slack import SlackHook
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
-        from airflow_provider_agentic_mlops.core.slack_http import KeepAliveWebClient
+    from airflow_provider_agentic_mlops.core.slack_http import BoundedRateLimitRetryHandler, KeepAliveWebClient
 
-        # the hook's client with its settings, on connections kept open between calls; a 429 is retried after
-        # Slack's Retry-After (twice), as a burst of escalations or clicks can hit Slack's per-method limit
-        client = KeepAliveWebClient.like(SlackHook(slack_conn_id=conn_id, timeout=10).client)
-        if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
-            client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    # the hook's client with its settings, on connections kept open between calls; a 429 is retried after
+    # Slack's Retry-After (twice, if it asks for at most a minute), as a burst of escalations or clicks can hit
+    # Slack's per-method limit; a 500 or 503 (Slack failing on its side) is retried twice after a back-off
+    client = KeepAliveWebClient.like(SlackHook(slack_conn_id=conn_id, timeout=10).client)
+    if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(BoundedRateLimitRetryHandler(max_retry_count=2))
+    if not any(isinstance(h, ServerErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
     with _clients_lock:
         _clients[conn_id] = client
     return client

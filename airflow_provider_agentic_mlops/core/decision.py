@@ -1198,6 +1198,12 @@ def scrub_text(text: str) -> str:
     return _FENCE_LIKE.sub("[fence removed]", text)
 
 
+def breaks_escaped(text: Any) -> str:
+    """``text`` for one line of a log: its line breaks and tabs shown escaped (``\\n``), so text from the LLM or the
+    data cannot start a line that looks like the log's own. The stored text keeps them."""
+    return str(text).translate(_NAME_BREAKS)
+
+
 def clip(text: str, limit: int) -> str:
     """Untrusted text made safe to quote (:func:`scrub_text`), truncated. Up to :data:`MAX_NAME_CHARS` it
     is a name, quoted in one line: its line breaks and tabs are shown escaped (``\\n``) too, and a longer one

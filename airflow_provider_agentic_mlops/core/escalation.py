@@ -15,7 +15,7 @@ from typing import Any
 from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, next_allowed_in
 from airflow_provider_agentic_mlops.core.commands import command
 from airflow_provider_agentic_mlops.core.decision import RETRAIN_BLOCKED_EFFECT
-from airflow_provider_agentic_mlops.core.slack import _clip
+from airflow_provider_agentic_mlops.core.slack import one_line
 
 
 class Command(str):
@@ -25,7 +25,8 @@ class Command(str):
 @dataclass(frozen=True)
 class EscalationFacts:
     """An escalation, destination-neutral: plain text, clipped; untrusted text (rationale, column names, rule
-    details) unescaped, for the renderer to escape for its destination.
+    details) unescaped, for the renderer to escape for its destination, and each on one line (:func:`one_line`):
+    a line break in it would start a line posing as the message's own (``Next: ...``).
 
     :param drift: ``share 0.444 (4/9 columns); top: amount (0.8678), ...`` or None.
     :param next_step: a sentence in parts; the :class:`Command` parts are commands.
@@ -63,6 +64,7 @@ def escalation_facts(
     failed: tuple[str, str, str] | None = None,
     run_id: str | None = None,
     links: tuple[tuple[str, str], ...] = (),
+    scheduled: bool = True,
 ) -> EscalationFacts:
     """The facts of an escalation and what a person can do next.
 
@@ -72,12 +74,14 @@ def escalation_facts(
     :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
     :param run_id: the DAG run that escalated.
     :param links: ``(label, URL)`` of pages to open (the caller knows Airflow's URL).
+    :param scheduled: the DAG has a schedule (False for ``schedule: null``: no scheduled run decides again, an
+        alert or a manual trigger does); True when not known.
     """
     drift = ((decision.get("inputs") or {}).get("drift")) or {}
     drift_line = None
     if drift:
         top = ", ".join(
-            f"{_clip(t.get('column'), 200)} ({_number(t.get('score'), '.4g')})"
+            f"{one_line(t.get('column'), 200)} ({_number(t.get('score'), '.4g')})"
             for t in (drift.get("top_drifted") or [])[:5]
             if isinstance(t, Mapping)
         )
@@ -94,18 +98,18 @@ def escalation_facts(
     action = decision.get("final_action") or decision.get("action")
     decided_by = decision.get("decided_by") or decision.get("mode")
     return EscalationFacts(
-        model_name=_clip(model_name, 64),
+        model_name=one_line(model_name, 64),
         decision_id=decision_id,
         decided_by=str(decided_by) if decided_by else None,
         escalated=known and action == "escalate",
-        rationale=_clip(decision.get("rationale") or "", 1500),
-        drift=drift_line,
-        rules_fired=tuple(str(r.get("rule")) for r in fired),
-        override=_clip(decision["override_reason"], 500) if decision.get("override_reason") else None,
+        rationale=one_line(decision.get("rationale") or "", 1500),
+        drift=one_line(drift_line, 2000) if drift_line else None,
+        rules_fired=tuple(one_line(r.get("rule"), 200) for r in fired),
+        override=one_line(decision["override_reason"], 500) if decision.get("override_reason") else None,
         trace_command=trace,
-        next_step=_next_step(model_name, fired, trace, dag_id, failed),
-        failed=(_clip(failed[0], 250), _clip(failed[1], 250), _clip(failed[2], 1000)) if failed else None,
-        run_id=_clip(run_id, 250) if run_id else None,
+        next_step=_next_step(model_name, fired, trace, dag_id, failed, scheduled=scheduled),
+        failed=(one_line(failed[0], 250), one_line(failed[1], 250), one_line(failed[2], 1000)) if failed else None,
+        run_id=one_line(run_id, 250) if run_id else None,
         links=tuple(links),
     )
 
@@ -116,6 +120,8 @@ def _next_step(
     trace: str,
     dag_id: str | None,
     failed: tuple[str, str, str] | None = None,
+    *,
+    scheduled: bool = True,
 ) -> tuple[str, ...]:
     """What a person can do about the escalation, from the rules that fired (the first that applies)."""
     rules = {str(r.get("rule")): r for r in fired}
@@ -156,9 +162,8 @@ def _next_step(
             if times
             else "once retraining is allowed again, if the model still needs it, ",
             *rerun,
-            " (the next alert or scheduled run decides again too). To allow it sooner, "
-            + " and ".join(knobs[rule] for rule in blocked)
-            + " in models.yaml.",
+            f" (the next alert or {'scheduled run' if scheduled else 'manual trigger'} decides again too). "
+            "To allow it sooner, " + " and ".join(knobs[rule] for rule in blocked) + " in models.yaml.",
         )
     if failed and not fired:
         return (
@@ -218,7 +223,7 @@ def escalation_log_text(model_name: str, decision: Mapping[str, Any], **where: A
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``): see
+    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``, ``scheduled``): see
         :func:`escalation_facts`.
     """
     return render_escalation(escalation_facts(model_name, decision, **where))

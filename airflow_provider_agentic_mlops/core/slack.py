@@ -404,7 +404,7 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], **where: An
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``): see
+    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``, ``scheduled``): see
         :func:`~airflow_provider_agentic_mlops.core.escalation.escalation_facts`.
     """
     from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_escalation
@@ -419,12 +419,48 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], **where: An
     )
 
 
+#: The longest Retry-After a rate-limited call waits for before its retry; a longer one fails the call at once.
+MAX_RETRY_AFTER_SECONDS = 60
+#: Slack's error codes for a failure on its own side (HTTP 500 / 503), retried twice before they reach a person.
+SLACK_SIDE_ERRORS = frozenset({"internal_error", "service_unavailable", "fatal_error", "request_timeout"})
+
+
+def retry_after(headers: Any) -> int | None:
+    """The seconds of a response's ``Retry-After`` header (slack_sdk's headers: name -> list of values, or a
+    plain mapping), None when it has none or it is not a number."""
+    for name, value in dict(headers or {}).items():
+        if str(name).lower() == "retry-after":
+            first = value[0] if isinstance(value, (list, tuple)) and value else value
+            try:
+                return int(str(first))
+            except ValueError:
+                return None
+    return None
+
+
 #: Slack's error codes for a bot token it does not accept.
 REFUSED_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
 
 
-def post_refused_hint(error: str, *, channel: str, slack_conn_id: str) -> str:
-    """What to do when Slack refused to post to ``channel`` with the error code ``error``."""
+def post_refused_hint(
+    error: str, *, channel: str, slack_conn_id: str, status: int | None = None, wait: int | None = None
+) -> str:
+    """What to do when Slack refused to post to ``channel`` with the error code ``error``.
+
+    :param status: the HTTP status of Slack's answer (5xx: Slack failed on its side), when known.
+    :param wait: the seconds of Slack's ``Retry-After``, when it rate-limited the call.
+    """
+    if error in SLACK_SIDE_ERRORS or (status is not None and status >= 500):
+        return (
+            "the failure is on Slack's side (see https://slack-status.com; a 500 or 503 was retried twice), nothing "
+            "to fix in the connection or the channel: this escalation was not posted (it is in this log); the next "
+            "escalation posts again"
+        )
+    if error == "ratelimited" and wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+        return (
+            f"Slack asked to wait {wait} s before posting again, longer than the {MAX_RETRY_AFTER_SECONDS} s a post "
+            "waits: this escalation was not posted (it is in this log); the next escalation posts again"
+        )
     if error == "not_in_channel":
         return f"invite the bot to channel {channel!r} (/invite @your-bot in that channel)"
     if error == "channel_not_found":
@@ -435,10 +471,24 @@ def post_refused_hint(error: str, *, channel: str, slack_conn_id: str) -> str:
     if error in REFUSED_TOKEN_ERRORS:
         return f"fix the bot token (xoxb-...) in the password of Slack connection {slack_conn_id!r}"
     if error == "ratelimited":
-        return "Slack rate-limited the bot after its retries; it posts again on the next escalation"
+        return (
+            "Slack rate-limited the bot after its retries: this escalation was not posted (it is in this log); "
+            "the next escalation posts again"
+        )
     if error == "missing_scope":
         return f"give the bot of connection {slack_conn_id!r} the scope chat:write and reinstall the app"
     return f"check Slack connection {slack_conn_id!r} and channel {channel!r}"
+
+
+def maybe_delivered(err: BaseException) -> bool:
+    """Whether a call that failed may still have reached Slack: no answer came in time, or the connection dropped
+    after the request was sent (a reset, ``RemoteDisconnected``, a cut answer). A refused connection, or Slack's
+    own error answer, means it was not taken."""
+    import http.client
+    import urllib.error
+
+    cause = err.reason if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException) else err
+    return isinstance(cause, (TimeoutError, ConnectionResetError, http.client.IncompleteRead))
 
 
 # -- interactions ---------------------------------------------------------------------------------
@@ -580,6 +630,7 @@ __all__ = [
     "escalation_text",
     "escape_mrkdwn",
     "link",
+    "maybe_delivered",
     "message_details",
     "one_line",
     "outcome_text",

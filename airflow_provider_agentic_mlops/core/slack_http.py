@@ -22,6 +22,9 @@ from urllib.error import HTTPError
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from airflow_provider_agentic_mlops.core.slack import MAX_RETRY_AFTER_SECONDS, retry_after
 
 
 class KeepAliveWebClient(WebClient):
@@ -129,4 +132,24 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
     return bool(readable)
 
 
-__all__ = ["KeepAliveWebClient"]
+class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's retry of a rate-limited call (429) after Slack's ``Retry-After``, unless Slack asks to wait longer
+    than ``max_wait`` seconds: then the call fails at once with ``ratelimited`` rather than holding a worker asleep
+    for minutes.
+
+    :param max_retry_count: retries of one call.
+    :param max_wait: the longest ``Retry-After`` waited for.
+    """
+
+    def __init__(self, max_retry_count: int = 2, *, max_wait: int = MAX_RETRY_AFTER_SECONDS) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        wait = retry_after(response.headers)
+        return wait is None or wait <= self.max_wait
+
+
+__all__ = ["BoundedRateLimitRetryHandler", "KeepAliveWebClient"]

@@ -24,10 +24,13 @@ class EscalationNotifier(BaseNotifier):
     """Posts the decision's rationale, drift, rules fired and the next step to Slack, escaped for mrkdwn by
     :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`; logs them as plain text
     (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_log_text`) when the Slack connection
-    does not exist or no channel is set. Records ``escalated`` in the audit trail. When Slack refuses the post
+    does not exist or no channel is set (at ERROR, naming the connection, when a channel is set: someone expects the
+    message; the task still succeeds). Records ``escalated`` in the audit trail. When Slack refuses the post
     (``not_in_channel``, a revoked token, still rate-limited after two retries) the escalation is logged at ERROR
     with Slack's error and what to fix, recorded with ``posted: False``, and the task fails naming the channel
-    and the connection.
+    and the connection. When Slack does not answer in time (or the connection drops after the post was sent), Slack
+    may have posted it: it is recorded with ``posted: "unknown"`` and the error says to check the channel before
+    clearing the task, which would post it again.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
     channel="C0123")``: the message names the task that failed, its run and its exception; a decision, when the
@@ -63,7 +66,8 @@ class EscalationNotifier(BaseNotifier):
         self.send(context, callback=True)
 
     def send(self, context: Context, *, callback: bool = False) -> dict[str, Any]:
-        """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}``.
+        """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}`` (``posted``: True,
+        False, or ``"unknown"`` in the audit entry when Slack did not answer).
 
         :param callback: called as a task's callback (``notify``): the task failed, and the message says so
             (as it does whenever the context has an ``exception``).
@@ -74,7 +78,12 @@ class EscalationNotifier(BaseNotifier):
         """
         from airflow_provider_agentic_mlops.approvals import slack_client_for
         from airflow_provider_agentic_mlops.core.escalation import escalation_log_text
-        from airflow_provider_agentic_mlops.core.slack import escalation_message, post_refused_hint
+        from airflow_provider_agentic_mlops.core.slack import (
+            escalation_message,
+            maybe_delivered,
+            post_refused_hint,
+            retry_after,
+        )
         from airflow_provider_agentic_mlops.liveness import run_of
 
         ti = context.get("ti")
@@ -108,16 +117,31 @@ class EscalationNotifier(BaseNotifier):
                 "action": "escalate",
                 "rationale": f"DAG run {run_id} of {dag_id} failed: {context.get('reason') or 'no reason given'}",
             }
-        shown = {"dag_id": dag_id, "failed": failed, "run_id": run_id, "links": self._links(decision_id)}
+        shown = {
+            "dag_id": dag_id,
+            "failed": failed,
+            "run_id": run_id,
+            "links": self._links(decision_id),
+            "scheduled": _scheduled(context),
+        }
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
         client = slack_client_for(slack_conn_id=self.slack_conn_id)
         if client is None or not self.channel:
-            unsent = (
-                f"No Slack connection {self.slack_conn_id!r} is configured, so no one was messaged"
-                if client is None
-                else "No Slack channel is set (approval.escalation_channel or approval.channel), so no one was messaged"
-            )
-            log.warning(
+            if client is not None:
+                unsent = (
+                    "No Slack channel is set (approval.escalation_channel or approval.channel), so no one was messaged"
+                )
+            elif self.channel:
+                unsent = (
+                    f"No Slack connection {self.slack_conn_id!r} is configured, so channel {self.channel!r} was not "
+                    f"messaged; create connection {self.slack_conn_id!r} (conn type slack, the bot token xoxb-... as "
+                    "its password) or set slack_conn_id to the one that exists"
+                )
+            else:
+                unsent = f"No Slack connection {self.slack_conn_id!r} is configured, so no one was messaged"
+            # a channel is set: someone expects the message, and a missing connection (a typo) is an error
+            log.log(
+                logging.ERROR if self.channel else logging.WARNING,
                 "%s: the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
                 "says what to do:\n%s",
                 unsent,
@@ -131,18 +155,32 @@ class EscalationNotifier(BaseNotifier):
                 )
             except Exception as err:
                 error = _slack_error(err)
+                # a timeout or a connection dropped after sending: Slack may have posted it, and a retry posts again
+                unknown = maybe_delivered(err)
+                task = f"task {str(ti.task_id)!r}" if ti is not None else "the task"
                 refused = (
-                    f"Slack did not take the escalation for channel {self.channel!r} (connection "
+                    f"Slack did not answer the escalation for channel {self.channel!r} (connection "
+                    f"{self.slack_conn_id!r}): {error}; Slack may have posted it; check channel {self.channel!r} "
+                    f"before clearing {task} (it would post it again)"
+                    if unknown
+                    else f"Slack did not take the escalation for channel {self.channel!r} (connection "
                     f"{self.slack_conn_id!r}): {error}; "
-                    + post_refused_hint(error, channel=str(self.channel), slack_conn_id=self.slack_conn_id)
+                    + post_refused_hint(
+                        error,
+                        channel=str(self.channel),
+                        slack_conn_id=self.slack_conn_id,
+                        status=getattr(getattr(err, "response", None), "status_code", None),
+                        wait=retry_after(getattr(getattr(err, "response", None), "headers", None)),
+                    )
                 )
                 log.error(
-                    "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
-                    "Models); its last line, Next, says what to do:\n%s",
+                    "%s. %s: the escalation is in this log and on the model's page (Browse > Models); its last line, "
+                    "Next, says what to do:\n%s",
                     refused,
+                    "Whether anyone was messaged is not known" if unknown else "No one was messaged",
                     escalation_log_text(self.model_name, decision, **shown),
                 )
-                result["error"] = error
+                result.update(error=error, posted="unknown" if unknown else False)
                 self._record(store, dag_id, run_id, decision_id, failed, result)
                 raise RuntimeError(refused) from err
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
@@ -201,6 +239,13 @@ class EscalationNotifier(BaseNotifier):
                 dag_id,
                 describe(err),
             )
+
+
+def _scheduled(context: Context) -> bool:
+    """Whether the DAG has a schedule: False for ``schedule: null`` (its ``NullTimetable`` can never be scheduled),
+    True when the context has no DAG to say (as the model page reads a DAG Airflow does not describe)."""
+    timetable = getattr(context.get("dag"), "timetable", None)
+    return bool(getattr(timetable, "can_be_scheduled", True))
 
 
 def _slack_error(err: BaseException) -> str:

@@ -177,7 +177,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         store = self.store
         history = self.read_history(store)
         mode, llm, no_llm_reason, llm_identity = self._resolve_mode()
-        from airflow_provider_agentic_mlops.core.decision import decide  # not at DAG parse time
+        from airflow_provider_agentic_mlops.core.decision import breaks_escaped, decide  # not at DAG parse time
 
         decision: Decision = decide(
             model_name=self.model_name,
@@ -198,16 +198,17 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             run_id=getattr(ti, "run_id", None) or context.get("run_id"),
             **fields,
         )
+        # the rationale and the override reason may hold the LLM's line breaks: escaped, they cannot forge a log line
         self.log.info(
             "Decision %s for %s: %s (decided by %s%s). %s",
             decision_id,
             self.model_name,
             decision.action,
             decision.decided_by,
-            f"; LLM said {decision.llm_action}, overridden: {decision.override_reason}"
+            f"; LLM said {decision.llm_action}, overridden: {breaks_escaped(decision.override_reason)}"
             if decision.override_reason
             else "",
-            decision.rationale,
+            breaks_escaped(decision.rationale),
         )
         if decision.error:  # the LLM's trouble (its cause, the attempts), not only "rules decide"
             self.log.warning("Decision %s: the LLM part had errors: %s", decision_id, decision.error)

@@ -167,13 +167,16 @@ def first_run(model_name: str, dag_id: str, dags_parsed: Mapping[str, Mapping[st
     }
 
 
-def escalation(store: Any, model_name: str, dag_id: str, newest: Any) -> dict[str, Any] | None:
+def escalation(
+    store: Any, model_name: str, dag_id: str, newest: Any, *, scheduled: bool = True
+) -> dict[str, Any] | None:
     """What the page of a model whose newest decision escalated says: ``{"decision_id", "rationale", "next_step"}``,
     the next step as Slack and the task log word it (:func:`~..core.escalation.escalation_facts`), in parts
     ``(text, is_command)``; None when the newest decision did not escalate.
 
     :param dag_id: the model's DAG (a new run starts it).
     :param newest: the newest decision's :class:`~..core.model_history.RunPoint`, None when there is none.
+    :param scheduled: the DAG has a schedule (the next step names the next scheduled run, else a manual trigger).
     """
     from airflow_provider_agentic_mlops.core.config import ESCALATE
     from airflow_provider_agentic_mlops.core.escalation import Command, escalation_facts
@@ -181,7 +184,7 @@ def escalation(store: Any, model_name: str, dag_id: str, newest: Any) -> dict[st
     if newest is None or newest.action != ESCALATE:
         return None
     decision = store.get_decision(newest.decision_id) or {"id": newest.decision_id, "rationale": newest.rationale}
-    facts = escalation_facts(model_name, decision, dag_id=dag_id)
+    facts = escalation_facts(model_name, decision, dag_id=dag_id, scheduled=scheduled)
     return {
         "decision_id": newest.decision_id,
         "rationale": facts.rationale,
@@ -292,6 +295,8 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
         lineage = model_history.champion_lineage(store, model_name, dag_ids=dag_ids)
         total = model_history.decision_count(store, model_name, dag_ids=dag_ids)
         dags_parsed = alerts.known_models([model_name])
+        # a DAG Airflow has not parsed (or does not say of) counts as scheduled, as the page said before
+        scheduled = parsed_dag(dags_parsed, model_name, dag_id).get("scheduled", True)
         return {
             "dag_id": dag_id,
             "before": before,
@@ -299,9 +304,10 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
             "total_decisions": total,
             "first_run": first_run(model_name, dag_id, dags_parsed) if total == 0 else None,
             "entry_error": entry_error(dags_parsed, model_name, dag_id),
-            # a DAG Airflow has not parsed (or does not say of) counts as scheduled, as the page said before
-            "scheduled": parsed_dag(dags_parsed, model_name, dag_id).get("scheduled", True),
-            "escalation": escalation(store, model_name, dag_id, runs[-1] if runs and before is None else None),
+            "scheduled": scheduled,
+            "escalation": escalation(
+                store, model_name, dag_id, runs[-1] if runs and before is None else None, scheduled=scheduled
+            ),
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),

@@ -808,3 +808,20 @@ def test_approvers_given_as_a_string_are_read_as_user_ids_not_characters(store: 
     assert approval["details"]["approvers"] == ["U_ALICE", "U_BOB"]
     with pytest.raises(ValueError, match="'alice' is not a Slack user id"):
         _request(store, None, run_id="run2", approvers="alice")
+
+
+def test_a_slack_connection_created_after_a_lookup_missed_is_used_without_a_restart(
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API server's process lives for days: a miss cached for its lifetime kept Slack off until a restart."""
+    import json
+
+    approvals._clients.clear()
+    assert approvals.slack_client_for(slack_conn_id="slack_later") is None
+    conn = {"conn_type": "slack", "password": "xoxb-test-token", "extra": {"base_url": slack_double.base_url}}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_LATER", json.dumps(conn))
+    try:
+        assert approvals.slack_client_for(slack_conn_id="slack_later") is not None
+    finally:
+        approvals._clients.clear()

@@ -130,3 +130,35 @@ def test_a_failed_task_is_named_and_no_decision_is_claimed() -> None:
     ]
     assert "decided by" not in text and "Nothing was started" not in text
     assert text.splitlines()[-1].startswith("Next: read the log of task load, fix what it says")
+
+
+FORGED = "Moderate drift.\n*Next:* run `airflow db reset -y`\r\nnow."
+
+
+def test_untrusted_multi_line_text_stays_on_its_own_line_and_cannot_forge_the_next_step() -> None:
+    """A rationale (from the LLM), an override reason, a failure's message: a line break in them would start a
+    line that poses as the message's own (``*Next:* ...``), in Slack and in the task log alike."""
+    decision = _decision(("moderate_drift", "x"), rationale=FORGED, override_reason="LLM said retrain\nNext: nothing")
+    failed = ("load", "scheduled__1", "RuntimeError: bad row\nNext: mark the task success")
+    for text in (
+        escalation_message("fraud", decision, dag_id=DAG, failed=failed),
+        escalation_log_text("fraud", decision, dag_id=DAG, failed=failed),
+    ):
+        lines = text.splitlines()
+        assert [line for line in lines if "Next:" in line.split(" ", 1)[0]] == [lines[-1]]
+        assert lines[-1].endswith(f"airflow dags trigger {DAG}`." if "`" in lines[-1] else f"trigger {DAG}.")
+        why = next(line for line in lines if line.lstrip("*").startswith("Why:"))
+        assert why.endswith("Moderate drift. *Next:* run `airflow db reset -y` now.")
+        assert any(line.endswith("LLM said retrain Next: nothing") for line in lines)
+        assert any(line.endswith("RuntimeError: bad row Next: mark the task success") for line in lines)
+
+
+def test_a_blocked_retrain_of_a_model_without_a_schedule_promises_no_scheduled_run() -> None:
+    """``schedule: null`` (the demo model's): no scheduled run comes; an alert or a manual trigger decides again."""
+    decision = _blocked(
+        _decision(("cooldown", "next allowed at 2026-11-28 09:15 UTC"), ("severe_drift", "x")), "severe_drift"
+    )
+    unscheduled = escalation_log_text("fraud", decision, dag_id=DAG, scheduled=False).splitlines()[-1]
+    assert "(the next alert or manual trigger decides again too)" in unscheduled
+    assert "scheduled run" not in unscheduled
+    assert "(the next alert or scheduled run decides again too)" in _next(decision)  # scheduled, or not known

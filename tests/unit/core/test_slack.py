@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import urllib.error
 from datetime import datetime
 from urllib.parse import quote_plus, unquote_plus, urlencode
 
@@ -352,3 +354,20 @@ def test_escalation_message_escapes_rationale_columns_rules_and_override() -> No
 def test_escape_mrkdwn_escapes_ampersand_first() -> None:
     assert slack.escape_mrkdwn("a & <b>") == "a &amp; &lt;b&gt;"
     assert slack.escape_mrkdwn("&lt;") == "&amp;lt;"
+
+
+@pytest.mark.parametrize(
+    ("error", "maybe"),
+    [
+        (TimeoutError("timed out"), True),
+        (http.client.RemoteDisconnected("closed"), True),
+        (urllib.error.URLError(TimeoutError("timed out")), True),
+        (ConnectionRefusedError("refused"), False),  # never reached Slack
+        (urllib.error.URLError("Name or service not known"), False),
+        (RuntimeError("ratelimited"), False),  # Slack's answer
+    ],
+)
+def test_only_a_call_that_may_have_reached_slack_counts_as_maybe_delivered(error: BaseException, maybe: bool) -> None:
+    from airflow_provider_agentic_mlops.core.slack import maybe_delivered
+
+    assert maybe_delivered(error) is maybe

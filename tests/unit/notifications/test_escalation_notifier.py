@@ -285,3 +285,132 @@ def test_with_a_base_url_on_a_subpath_the_escalation_links_the_trace_and_the_mod
     assert f"decision trace: https://airflow.example.com/ml/agentic-mlops/models/fraud/decisions/{decision_id}" in (
         caplog.text
     )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "says"), [(None, "alert or manual trigger"), ("@daily", "alert or scheduled run")]
+)
+def test_the_next_step_of_a_blocked_retrain_follows_the_dags_schedule(
+    store: StateStore, caplog: pytest.LogCaptureFixture, schedule: str | None, says: str
+) -> None:
+    from airflow.sdk import DAG
+
+    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **COOLDOWN_DECISION)
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+    context["dag"] = DAG("agentic_mlops__fraud", schedule=schedule)
+    with caplog.at_level(logging.WARNING):
+        EscalationNotifier(model_name="fraud", slack_conn_id="no_such_slack").send(context)
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert f"(the next {says} decides again too)" in record.getMessage().splitlines()[-1]
+
+
+def test_a_post_slack_received_but_did_not_answer_in_time_is_recorded_as_maybe_posted(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A timeout after the request was sent: Slack may well have posted it. "Not posted, check the connection"
+    sent people to fix what worked, and clearing the task would post it twice."""
+    from airflow_provider_agentic_mlops.approvals import slack_client_for
+
+    slack_client_for(slack_conn_id=slack_connection).timeout = 1  # Slack answers after the client gave up
+    slack_double.held_methods.add("chat.postMessage")
+    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **PIPELINE_FAULT)
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    try:
+        with caplog.at_level(logging.WARNING), pytest.raises(RuntimeError) as failed:
+            notifier.send(context)
+    finally:
+        slack_double.release.set()
+    assert len(slack_double.calls_to("chat.postMessage")) == 1  # Slack had it
+    assert "Slack may have posted it; check channel 'C_OPS' before clearing" in str(failed.value)
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert "No one was messaged" not in record.getMessage() and "check Slack connection" not in record.getMessage()
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"]["posted"] == "unknown"
+
+
+def test_a_post_still_rate_limited_after_its_retries_says_this_escalation_was_not_posted(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """ "It posts again on the next escalation" read as if this one would be sent again: it is not."""
+    slack_double.queued_answers["chat.postMessage"] = [
+        (429, {"Retry-After": "0"}, {"ok": False, "error": "ratelimited"})
+    ] * 3
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with pytest.raises(RuntimeError) as failed:
+        notifier.send(_context(store))
+    assert len(slack_double.calls_to("chat.postMessage")) == 3  # the post and its two retries
+    assert "this escalation was not posted (it is in this log); the next escalation posts again" in str(failed.value)
+
+
+def test_a_server_error_of_slacks_is_retried_and_the_escalation_posted(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    slack_double.queued_answers["chat.postMessage"] = [(500, {}, {"ok": False, "error": "internal_error"})]
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    assert notifier.send(_context(store))["posted"] is True
+    assert [c.answer["ok"] for c in slack_double.calls_to("chat.postMessage")] == [False, True]
+
+
+def test_slack_failing_on_its_side_after_the_retries_is_said_to_be_slacks_not_the_connection(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    slack_double.queued_answers["chat.postMessage"] = [(503, {}, {"ok": False, "error": "service_unavailable"})] * 3
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with pytest.raises(RuntimeError) as failed:
+        notifier.send(_context(store))
+    assert len(slack_double.calls_to("chat.postMessage")) == 3  # the post and its two retries
+    assert "service_unavailable" in str(failed.value) and "on Slack's side" in str(failed.value)
+    assert "check Slack connection" not in str(failed.value)
+
+
+def test_a_rate_limit_asking_to_wait_minutes_fails_at_once_saying_how_long(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """A worker slot held for minutes by a sleep helps no one: the escalation is in the log, the task fails."""
+    slack_double.queued_answers["chat.postMessage"] = [
+        (429, {"Retry-After": "120"}, {"ok": False, "error": "ratelimited"})
+    ]
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with pytest.raises(RuntimeError) as failed:
+        notifier.send(_context(store))
+    assert len(slack_double.calls_to("chat.postMessage")) == 1
+    assert "Slack asked to wait 120 s" in str(failed.value)
+    assert "this escalation was not posted (it is in this log)" in str(failed.value)
+
+
+def test_the_operator_templates_its_slack_connection_as_the_notifier_does() -> None:
+    assert "slack_conn_id" in EscalateOperator.template_fields
+    assert set(EscalationNotifier.template_fields) <= set(EscalateOperator.template_fields)
+
+
+def test_a_channel_without_its_slack_connection_is_an_error_naming_the_connection_and_the_fix(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A channel is set, so someone expects a message; a missing connection (a typo, a secrets backend that lost
+    it) silenced every escalation behind a WARNING. The task stays green: the escalation is in the log."""
+    operator = EscalateOperator(
+        task_id="escalate",
+        model_name="fraud",
+        channel="C_OPS",
+        slack_conn_id="no_such_slack",
+        state_conn_id="agentic_mlops_state_default",
+    )
+    with caplog.at_level(logging.WARNING):
+        result = operator.execute(_context(store))
+    assert result["posted"] is False
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    first = record.getMessage().splitlines()[0]
+    assert "'no_such_slack'" in first and "'C_OPS'" in first and "create" in first and "slack" in first

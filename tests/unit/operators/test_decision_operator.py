@@ -5,6 +5,7 @@ AIRFLOW_HOME), the LLM connection pointing at the local OpenAI-compatible TEST D
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -514,3 +515,16 @@ def test_escalate_posts_the_rationale_to_slack(store, slack_connection, slack_do
     assert call.args["channel"] == "#mlops-alerts"
     assert f"decision {decision_id}" in call.args["text"]
     assert "<!channel>" not in call.args["text"] and "&lt;!channel&gt;" in call.args["text"]
+
+
+def test_a_line_break_in_the_llms_rationale_cannot_forge_a_line_of_the_task_log(llm_connection, store, caplog):
+    caplog.set_level("INFO")
+    forged = "Moderate drift.\nDecision 99 for fraud: no_action (decided by rules). All fine"
+    llm_connection.answer("escalate", rationale=forged)
+    op = build(mode="llm")
+    op._cached_logger = logging.getLogger("test.decide")  # the task log, at INFO, through caplog
+    ti, _ = run(op, drift_summary(0.3))
+    out = caplog.text
+    assert "Moderate drift.\\nDecision 99 for fraud: no_action" in out
+    assert not any(line.lstrip().startswith("Decision 99") for line in out.splitlines())
+    assert ti.pushed["rationale"] == forged  # the stored / XCom text is kept as the LLM wrote it

@@ -1255,3 +1255,28 @@ def test_every_time_on_the_pages_says_it_is_utc_once(sqlite_store: StateStore, a
         assert "UTC UTC" not in page and "UTC) UTC" not in page, path
     overview_row = _row(client.get("/agentic-mlops/models").text, "fraud-detector")
     assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d UTC", overview_row)  # the pending approval's deadline
+
+
+def test_the_escalation_next_step_of_a_model_without_a_schedule_promises_no_scheduled_run(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch, server_metadata_db: Any
+) -> None:
+    """The banner said "the next alert or manual trigger" while its Next step still promised a scheduled run."""
+    parsed_dag(DAG, paused=False, description="", tags=["agentic-mlops"], timetable_summary="None")
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    allowed.add(DAG)
+    sqlite_store.record_decision(
+        "fraud-detector",
+        mode="rules",
+        final_action="escalate",
+        decided_by="rules",
+        dag_id=DAG,
+        run_id="manual__1",
+        rationale="blocked by the cooldown",
+        rules_fired=[
+            {"rule": "cooldown", "effect": "retrain not allowed", "detail": "next allowed at 2026-11-27 20:38 UTC"},
+            {"rule": "performance_drop", "effect": "escalate (retrain blocked)", "detail": "roc_auc dropped"},
+        ],
+    )
+    notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/fraud-detector").text, "escalated")
+    assert "(the next alert or manual trigger decides again too)" in notice
+    assert "scheduled run" not in notice
