@@ -30,8 +30,11 @@ Order of checks, each failing closed:
    4xx. Alerts for a model outside the scope are refused the same way (outcome ``outside_scope``,
    ``outside_scope`` in the answer) and audited (``alert_refused``). Only when no alert of the request
    names a model: 422 naming the label; when no model named is in the scope: 403 naming those outside
-   it and the fix (audited), else 404 naming the known ones, those of the scope only. Nothing else is
-   recorded then.
+   it and the fix (audited); when no model named has a DAG but the DAG file may be at fault (a named
+   model's DAG is stale, no model DAG is loaded at all, or Airflow records an import error for the file
+   of the model DAGs: :func:`parse_trouble`): 503 naming the stale DAGs and the import errors, so the
+   sender retries until the file is fixed; else 404 naming the known ones, those of the scope only.
+   Nothing else is recorded then.
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert
    is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
    (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a
@@ -470,6 +473,20 @@ def run_conf(firing: list[Alert], received_at: str) -> dict[str, Any]:
     }
 
 
+#: Names listed in an answer or a log line (models, alertnames): the first ones, each clipped; a count of the rest.
+MAX_LISTED = 20
+MAX_LISTED_TEXT = 100
+
+
+def _clipped(names: Collection[str]) -> str:
+    """``names`` for an answer or a log line: the first :data:`MAX_LISTED`, each cut to :data:`MAX_LISTED_TEXT`
+    characters, and how many more there are (a notification may name a thousand long ones)."""
+    names = list(names)
+    shown = [n if len(n) <= MAX_LISTED_TEXT else n[:MAX_LISTED_TEXT] + "..." for n in names[:MAX_LISTED]]
+    more = len(names) - len(shown)
+    return repr(shown) + (f" and {more} more" if more else "")
+
+
 def _text(value: Any, limit: int = MAX_TEXT) -> str:
     """``value`` as text that every database stores (:func:`scrub_text`: no NUL, no lone surrogate), cut
     to ``limit`` characters."""
@@ -811,6 +828,86 @@ def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, A
     }
 
 
+#: Import errors named in a 503 (each its file and its stack trace's last line, clipped).
+MAX_IMPORT_ERRORS = 5
+
+
+@dataclass(frozen=True)
+class ParseTrouble:
+    """Why models may be missing for now rather than unknown: the DAG file failed to import.
+
+    :param stale: models whose DAG exists but is stale (its file no longer defines it).
+    :param import_errors: DAG file -> the last line of its import error, for the files of model DAGs.
+    :param any_model_dag: whether a model DAG that is not stale exists at all.
+    """
+
+    stale: list[str]
+    import_errors: dict[str, str]
+    any_model_dag: bool
+
+    def describe(self, stale: list[str]) -> str:
+        """The 503's detail (also logged): what is missing, the import errors, and that a resend will do."""
+        parts = []
+        if stale:
+            parts.append(
+                f"the DAG(s) {_clipped([DAG_ID_PREFIX + m for m in stale])} of model(s) {_clipped(stale)} exist "
+                "but are stale: their DAG file no longer defines them"
+            )
+        if not self.any_model_dag:
+            parts.append("no model DAG is loaded at all (is the models file loaded by the dag-processor?)")
+        if self.import_errors:
+            parts.append(
+                "DAG file(s) fail to import: "
+                + "; ".join(f"{file}: {error}" for file, error in self.import_errors.items())
+            )
+        return (
+            ", and ".join(parts) + ". Nothing was recorded; fix the DAG file (airflow dags list-import-errors) "
+            "and the alert is taken when sent again (Alertmanager retries a 503 by itself). A model removed "
+            "from the models file on purpose: remove its alert rule"
+        )
+
+
+def parse_trouble(models: Collection[str], *, any_model_dag: bool) -> ParseTrouble | None:
+    """Whether alerts for ``models`` (none of which has a DAG that is not stale) may find their DAG later: a
+    :class:`ParseTrouble` when one of their DAGs exists but is stale, when no model DAG is loaded at all
+    (``any_model_dag`` False), or when Airflow records import errors for a file of model DAGs (any file when
+    there is no model DAG); None when the names simply never had a DAG (a 404)."""
+    from airflow.models import DagModel
+    from airflow.models.errors import ParseImportError
+    from airflow.utils.session import create_session
+    from sqlalchemy import select, tuple_
+
+    with create_session() as session:
+        stale = sorted(
+            dag_id[len(DAG_ID_PREFIX) :]
+            for dag_id in session.scalars(
+                select(DagModel.dag_id).where(
+                    DagModel.dag_id.in_(sorted(f"{DAG_ID_PREFIX}{m}" for m in models)), DagModel.is_stale
+                )
+            )
+        )
+        files = session.execute(
+            select(DagModel.bundle_name, DagModel.relative_fileloc, DagModel.fileloc)
+            .where(DagModel.dag_id.startswith(DAG_ID_PREFIX, autoescape=True))
+            .distinct()
+        ).all()
+        errors = select(ParseImportError.filename, ParseImportError.stacktrace).order_by(ParseImportError.id)
+        if files:  # Airflow 3 records the file relative to its bundle; older rows may hold the full path
+            errors = errors.where(
+                tuple_(ParseImportError.bundle_name, ParseImportError.filename).in_(
+                    [(f.bundle_name, name) for f in files for name in (f.relative_fileloc, f.fileloc) if name]
+                )
+            )
+        rows = session.execute(errors.limit(MAX_IMPORT_ERRORS)).all()
+    import_errors = {
+        str(r.filename): scrub_text(((r.stacktrace or "").strip().splitlines() or ["(no stack trace)"])[-1])[:300]
+        for r in rows
+    }
+    if not stale and any_model_dag and not import_errors:
+        return None
+    return ParseTrouble(stale, import_errors, any_model_dag)
+
+
 def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
     """``(run_id, started)``: the queued/running run of ``dag_id`` if there is one, else a new run
     (created like Airflow's own REST API does, state queued, with ``conf``).
@@ -949,6 +1046,16 @@ def handle_alerts(
     if not named & set(allowed):
         if outside:
             raise AlertError(403, not_yours, outside_scope=outside)
+        with _metadata_db("looking for DAG files that fail to import"):
+            trouble = parse_trouble(unknown, any_model_dag=bool(models))
+            # a stale DAG outside the scope is not named to this sender (as a known one would not be)
+            stale_teams = dag_teams([f"{DAG_ID_PREFIX}{m}" for m in trouble.stale]) if trouble and scope.teams else {}
+        if trouble is not None:
+            stale = [m for m in trouble.stale if scope.allows(m, stale_teams.get(f"{DAG_ID_PREFIX}{m}"))]
+            if stale or trouble.import_errors or not trouble.any_model_dag:
+                detail = trouble.describe(stale)
+                log.warning("alerts: no run started or found: %s", detail)
+                raise AlertError(503, detail, stale_models=stale, import_errors=trouble.import_errors)
         raise AlertError(404, no_dag, known_models=sorted(allowed))
     results = []
     started_any = False

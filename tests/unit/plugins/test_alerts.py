@@ -23,6 +23,7 @@ from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 from tests.parsed_dags import parsed_dags
 
 KNOWN_MODELS = alerts.known_models  # Airflow's, before a test replaces it
+PARSE_TROUBLE = alerts.parse_trouble
 
 
 @pytest.fixture(autouse=True)
@@ -246,6 +247,7 @@ def _alerts_app(
     ``models`` as Airflow's and ``teams`` the teams of their DAGs (dag_id -> team)."""
     _alerts_connection(monkeypatch, "agentic_mlops_alerts", "tok")
     monkeypatch.setattr(alerts, "known_models", lambda only=None: models)
+    monkeypatch.setattr(alerts, "parse_trouble", lambda names, any_model_dag: None)  # no DAG file fails
     monkeypatch.setattr(alerts, "dag_teams", lambda ids: {i: (teams or {}).get(i) for i in ids})
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
@@ -360,7 +362,8 @@ def test_the_alerts_connection_unreadable_for_a_metadata_db_failure_is_a_503_and
     read: the endpoint said "alerts are not configured: create the connection" (one that exists), and
     logged nothing."""
     server_metadata_db.add_connection("agentic_mlops_alerts", conn_type="generic", password="tok")
-    monkeypatch.setattr(alerts, "known_models", lambda models=None: {})
+    churn = {"churn": {"dag_id": "agentic_mlops__churn", "paused": False}}
+    monkeypatch.setattr(alerts, "known_models", lambda models=None: churn)
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=sqlite_store)))
     client = TestClient(root)
@@ -1092,3 +1095,83 @@ def test_an_alert_for_an_unknown_model_is_a_404_while_the_state_store_is_down(mo
     response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
     assert response.status_code == 404, response.text
     assert response.json()["known_models"] == ["fraud"]
+
+
+def _parsed_model_dag(model: str, *, stale: bool = False, fileloc: str = "agentic_mlops_dags.py") -> None:
+    """``agentic_mlops__<model>`` as the dag-processor leaves it, from the DAG file ``fileloc``; ``stale``: as
+    it marks a DAG whose file no longer defines it (the file failed to import, or the model was removed)."""
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+
+    from tests.parsed_dags import parsed_dag
+
+    dag_id = f"agentic_mlops__{model}"
+    with create_session() as session:
+        if session.get(DagBundleModel, "dags-folder") is None:
+            session.add(DagBundleModel(name="dags-folder"))
+    parsed_dag(dag_id, paused=False, description="", tags=[])
+    with create_session() as session:
+        row = session.get(DagModel, dag_id)
+        row.is_stale, row.relative_fileloc, row.fileloc = stale, fileloc, f"/dags/{fileloc}"
+
+
+def _import_error(filename: str, error: str) -> None:
+    from airflow.models.errors import ParseImportError
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(
+            ParseImportError(
+                filename=filename, bundle_name="dags-folder", stacktrace=f"Traceback (most recent call last):\n{error}"
+            )
+        )
+
+
+@pytest.mark.parametrize("case", ["stale", "import_error", "no_model_dag"])
+def test_an_alert_while_the_dag_file_fails_to_import_is_a_retryable_503_naming_the_error(
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    server_metadata_db: Any,
+    case: str,
+) -> None:
+    """A DAG file that fails to import makes its DAGs stale: every alert was a 404 "unknown model(s)", which
+    Alertmanager never resends, so the alerts of the outage were lost once the file was fixed."""
+    error = "yaml.scanner.ScannerError: mapping values are not allowed here"
+    if case == "stale":
+        _parsed_model_dag("fraud", stale=True)
+    elif case == "import_error":
+        _parsed_model_dag("churn")
+        _import_error("agentic_mlops_dags.py", error)
+    client = _alerts_app(monkeypatch, sqlite_store, {})
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    monkeypatch.setattr(alerts, "parse_trouble", PARSE_TROUBLE)
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = _alert(client, "tok", "fraud")
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "again" in detail
+    if case == "stale":
+        assert "agentic_mlops__fraud" in detail and "stale" in detail
+        assert response.json()["stale_models"] == ["fraud"]
+    elif case == "import_error":
+        assert error in detail and "agentic_mlops_dags.py" in detail
+        assert response.json()["import_errors"] == {"agentic_mlops_dags.py": error}
+        assert error in caplog.text
+    else:
+        assert "no model DAG" in detail
+    assert sqlite_store.audit_trail("fraud") == []
+
+
+def test_an_alert_for_a_model_that_never_had_a_dag_is_still_a_404(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, server_metadata_db: Any
+) -> None:
+    _parsed_model_dag("churn")
+    client = _alerts_app(monkeypatch, sqlite_store, {})
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    monkeypatch.setattr(alerts, "parse_trouble", PARSE_TROUBLE)
+    response = _alert(client, "tok", "ghost")
+    assert response.status_code == 404, response.text
+    assert response.json()["known_models"] == ["churn"]
