@@ -38,7 +38,10 @@ Order of checks, each failing closed:
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert
    is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
    (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a
-   run of that DAG is queued or running: then nothing starts and the answer names the active run - or
+   run of that DAG started by an alert has yet to decide (queued, or running with its ``decide`` task
+   not started): then nothing starts and the answer names that run. A run past its decision, or one that
+   reads no alert (scheduled, manual), does not take the alert in: a follow-up run is queued, which the
+   DAG's ``max_active_runs=1`` runs next, and which takes in the alerts after it - or
    unless the model's models-file entry is invalid and its DAG a stand-in that runs nothing but a
    failing task: then nothing starts, the alert is recorded (outcome ``invalid_entry``), and the answer
    (2xx: a resend does not fix the entry) lists the model and its error under ``invalid_entries``; a
@@ -909,8 +912,9 @@ def parse_trouble(models: Collection[str], *, any_model_dag: bool) -> ParseTroub
 
 
 def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
-    """``(run_id, started)``: the queued/running run of ``dag_id`` if there is one, else a new run
-    (created like Airflow's own REST API does, state queued, with ``conf``).
+    """``(run_id, started)``: the run of ``dag_id`` started by an alert that has yet to decide (queued, or
+    running with its ``decide`` task not started) if there is one, else a new run (created like Airflow's own
+    REST API does, state queued, with ``conf``; behind an active run, ``max_active_runs=1`` runs it next).
 
     :raises LockTimeout: the model's locks were not free within ``[agentic_mlops] alert_lock_timeout``.
     """
@@ -938,14 +942,23 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
     from airflow_provider_agentic_mlops.version_compat import trigger_dag_with_note
 
     with _locked_session(dag_id, timeout) as session:
-        active = session.scalar(
-            select(DagRun.run_id)
+        active = session.execute(
+            select(DagRun.run_id, DagRun.state, DagRun.conf)
             .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
             .order_by(DagRun.id.desc())
-            .limit(1)
-        )
-        if active is not None:
-            return str(active), False
+        ).all()
+        undecided = _undecided_runs(session, dag_id, [r.run_id for r in active if r.state == DagRunState.RUNNING])
+        for run_id, state, run_conf_ in active:
+            # only a run that reads an alert and has yet to decide takes this one in
+            reads_alert = isinstance(run_conf_, dict) and "alert" in run_conf_
+            if reads_alert and (state == DagRunState.QUEUED or run_id in undecided):
+                return str(run_id), False
+        if active:
+            log.info(
+                "alerts: the active run(s) %s of %s decided already or read no alert: queueing a run after them",
+                [r.run_id for r in active],
+                dag_id,
+            )
         run = trigger_dag_with_note(
             dag_id,
             triggered_by=DagRunTriggeredByType.REST_API,
@@ -959,6 +972,33 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
         # committed when _locked_session ends, inside both locks: the next caller sees this run
         return str(run.run_id), True
+
+
+#: States of a task instance that has not started (or holds no row yet: also not started).
+NOT_STARTED = (None, "scheduled", "queued")
+DECIDE_TASK_ID = "decide"
+
+
+def _undecided_runs(session: Session, dag_id: str, run_ids: list[str]) -> set[str]:
+    """Those of ``run_ids`` (running runs of ``dag_id``) whose ``decide`` task has not started: an alert folded
+    into one of them is still looked at by its decision (the data is read when it runs)."""
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    if not run_ids:
+        return set()
+    started = set(
+        session.scalars(
+            select(TaskInstance.run_id).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id.in_(run_ids),
+                TaskInstance.task_id == DECIDE_TASK_ID,
+                TaskInstance.state.is_not(None),
+                TaskInstance.state.not_in([s for s in NOT_STARTED if s is not None]),
+            )
+        )
+    )
+    return set(run_ids) - started
 
 
 # -- the route ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -1175,3 +1176,96 @@ def test_an_alert_for_a_model_that_never_had_a_dag_is_still_a_404(
     response = _alert(client, "tok", "ghost")
     assert response.status_code == 404, response.text
     assert response.json()["known_models"] == ["churn"]
+
+
+def _numbered_trigger_dag(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Airflow's ``trigger_dag`` creating queued runs ``manual__1``, ``manual__2``...; returns their calls."""
+    from airflow.api.common import trigger_dag as trigger_module
+    from airflow.models import DagRun
+    from airflow.utils.state import DagRunState
+
+    calls: list[dict[str, Any]] = []
+
+    def trigger_dag(dag_id: str, *, conf: dict, session: Any, run_id: str | None = None, **kwargs: Any) -> DagRun:
+        calls.append({"run_id": run_id, "conf": conf, **kwargs})
+        run = DagRun(
+            dag_id=dag_id,
+            run_id=run_id or f"manual__{len(calls)}",
+            run_type="manual",
+            state=DagRunState.QUEUED,
+            conf=conf,
+        )
+        session.add(run)
+        session.flush()
+        return run
+
+    monkeypatch.setattr(trigger_module, "trigger_dag", trigger_dag)
+    return calls
+
+
+def _set_run(engine: sa.Engine, run_id: str, *, state: str, decide: str | None = "absent") -> None:
+    """Put the run ``run_id`` in ``state``, with a ``decide`` task instance in state ``decide`` (absent: none)."""
+    from airflow.models import DagRun
+
+    with sessionmaker(bind=engine)() as session:
+        run = session.scalars(sa.select(DagRun).where(DagRun.run_id == run_id)).one()
+        run.state = state
+        if decide != "absent":
+            from airflow.models.taskinstance import TaskInstance
+
+            session.execute(
+                sa.insert(TaskInstance.__table__).values(
+                    id=uuid.uuid4(),
+                    task_id="decide",
+                    dag_id=run.dag_id,
+                    run_id=run_id,
+                    pool="default_pool",
+                    state=decide,
+                )
+            )
+        session.commit()
+
+
+@pytest.mark.parametrize("decide", ["absent", None, "scheduled", "queued"])
+def test_an_alert_folds_into_the_alerts_run_that_has_not_decided_yet(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, decide: str | None
+) -> None:
+    calls = _numbered_trigger_dag(monkeypatch)
+    dag_id = "agentic_mlops__fraud"
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "a"}}) == ("manual__1", True)
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "b"}}) == ("manual__1", False)  # queued
+    _set_run(one_connection_metadata_db, "manual__1", state="running", decide=decide)
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "c"}}) == ("manual__1", False)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("decide", ["running", "success", "failed", "up_for_retry"])
+def test_an_alert_after_the_active_runs_decision_queues_one_follow_up_run_carrying_it(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, decide: str
+) -> None:
+    """An alert arriving while the model's run waited for an approval (or its retraining job) was folded into
+    that run, long past its decision: nothing looked at it until Alertmanager's next resend."""
+    calls = _numbered_trigger_dag(monkeypatch)
+    dag_id = "agentic_mlops__fraud"
+    alerts.start_run_unless_active(dag_id, {"alert": {"summary": "a"}})
+    _set_run(one_connection_metadata_db, "manual__1", state="running", decide=decide)
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "b"}}) == ("manual__2", True)
+    assert calls[1]["conf"] == {"alert": {"summary": "b"}}
+    # the follow-up is queued (max_active_runs=1 runs it next): further alerts fold into it
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "c"}}) == ("manual__2", False)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("state", ["queued", "running"])
+def test_an_alert_during_a_run_without_an_alert_queues_a_run_that_sees_it(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    """A scheduled or manual run never reads an alert: folding the alert into it lost the alert's text."""
+    from airflow.models import DagRun
+
+    calls = _numbered_trigger_dag(monkeypatch)
+    with sessionmaker(bind=one_connection_metadata_db)() as session:
+        session.add(DagRun(dag_id="agentic_mlops__fraud", run_id="scheduled__x", run_type="scheduled", state=state))
+        session.commit()
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {"summary": "b"}}) == ("manual__1", True)
+    assert len(calls) == 1
