@@ -55,7 +55,8 @@ Order of checks, each failing closed:
    constraint): 500 saying so, logged as an error. A failing state store: 503 saying only that (the log
    names the store and the error); it is opened once the models are known, so an alert for an unknown
    model is a 404 also while it is down. The model's lock not free within ``[agentic_mlops]
-   alert_lock_timeout``: 503 naming the DAG.
+   alert_lock_timeout``: 503 naming the DAG. Airflow unable to start the DAG yet (not serialized yet, or
+   ``trigger_dag`` refusing it): 503 naming the DAG and the reason, logged.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees
@@ -934,6 +935,7 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
 
 
 def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: float) -> tuple[str, bool]:
+    from airflow.exceptions import DagNotFound
     from airflow.models import DagRun
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType
@@ -959,19 +961,41 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
                 [r.run_id for r in active],
                 dag_id,
             )
-        run = trigger_dag_with_note(
-            dag_id,
-            triggered_by=DagRunTriggeredByType.REST_API,
-            triggering_user_name=TRIGGERING_USER,
-            conf=conf,
-            replace_microseconds=False,
-            note="started by a monitoring alert (agentic MLOps)",
-            session=session,
-        )
+        try:
+            run = trigger_dag_with_note(
+                dag_id,
+                triggered_by=DagRunTriggeredByType.REST_API,
+                triggering_user_name=TRIGGERING_USER,
+                conf=conf,
+                replace_microseconds=False,
+                note="started by a monitoring alert (agentic MLOps)",
+                session=session,
+            )
+        except (DagNotFound, ValueError) as err:  # not an AlertError: none is raised in there
+            raise _not_startable(dag_id, err) from err
         if run is None:  # trigger_dag's own contract allows it; nothing was created
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
         # committed when _locked_session ends, inside both locks: the next caller sees this run
         return str(run.run_id), True
+
+
+def _not_startable(dag_id: str, err: Exception) -> AlertError:
+    """Airflow's ``trigger_dag`` refusing ``dag_id`` (``DagNotFound``: the DAG has no serialized version yet,
+    the dag-processor has not stored it; ``ValueError``: it refuses runs of this kind): logged, and a 503 so
+    that the sender tries again once the dag-processor has caught up."""
+    from airflow.exceptions import DagNotFound
+
+    if isinstance(err, DagNotFound):
+        why = (
+            f"the DAG {dag_id} is not serialized yet (Airflow: {err}): the dag-processor has not stored it; "
+            "check that it runs and parses the DAG file (airflow dags list-import-errors)"
+        )
+    else:
+        why = f"Airflow refused to start a run of the DAG {dag_id}: {err}"
+    log.warning("alerts: no run started: %s", why)
+    return AlertError(
+        503, f"{why}. Nothing was recorded; send the alert again later (Alertmanager retries a 503 by itself)"
+    )
 
 
 #: States of a task instance that has not started (or holds no row yet: also not started).

@@ -1269,3 +1269,36 @@ def test_an_alert_during_a_run_without_an_alert_queues_a_run_that_sees_it(
         session.commit()
     assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {"summary": "b"}}) == ("manual__1", True)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("error", ["not_serialized", "refused"])
+def test_a_dag_airflow_cannot_start_yet_is_a_json_503_and_logged(
+    one_connection_metadata_db: sa.Engine,
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    error: str,
+) -> None:
+    """A model DAG without a serialized version (the dag-processor has not stored it yet): Airflow's
+    ``trigger_dag`` raised DagNotFound, which escaped as a plain-text 500."""
+    from airflow.api.common import trigger_dag as trigger_module
+
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    if error == "refused":
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise ValueError("Dag with dag_id: 'agentic_mlops__fraud' does not allow manual runs")
+
+        monkeypatch.setattr(trigger_module, "trigger_dag", refuse)
+    # else Airflow's own trigger_dag: the metadata DB has no DAG at all
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = _alert(client, "tok", "fraud")
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "agentic_mlops__fraud" in detail
+    if error == "not_serialized":
+        assert "not serialized yet" in detail
+    else:
+        assert "does not allow manual runs" in detail
+    assert "agentic_mlops__fraud" in caplog.text
+    assert sqlite_store.audit_trail("fraud") == []
