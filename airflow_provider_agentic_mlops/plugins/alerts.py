@@ -482,12 +482,17 @@ MAX_LISTED = 20
 MAX_LISTED_TEXT = 100
 
 
-def _clipped(names: Collection[str]) -> str:
-    """``names`` for an answer or a log line: the first :data:`MAX_LISTED`, each cut to :data:`MAX_LISTED_TEXT`
-    characters, and how many more there are (a notification may name a thousand long ones)."""
+def _listed(names: Collection[str]) -> tuple[list[str], int]:
+    """The first :data:`MAX_LISTED` of ``names``, each cut to :data:`MAX_LISTED_TEXT` characters, and how many
+    more there are: a notification may name a thousand long ones, which the answer and the log list."""
     names = list(names)
     shown = [n if len(n) <= MAX_LISTED_TEXT else n[:MAX_LISTED_TEXT] + "..." for n in names[:MAX_LISTED]]
-    more = len(names) - len(shown)
+    return shown, len(names) - len(shown)
+
+
+def _clipped(names: Collection[str]) -> str:
+    """``names`` as text for an answer or a log line (:func:`_listed`): ``['a', 'b'] and 3 more``."""
+    shown, more = _listed(names)
     return repr(shown) + (f" and {more} more" if more else "")
 
 
@@ -1071,7 +1076,7 @@ def handle_alerts(
         known = f"none that the alerts connection {scope.conn_id!r} may start ({scope.describe()})"
     else:
         known = "none (is the models file loaded by the dag-processor?)"
-    no_dag = f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. Known models: {known}"
+    no_dag = f"unknown model(s) {_clipped(unknown)}: no DAG {DAG_ID_PREFIX}<model> for them. Known models: {known}"
     not_yours = (
         f"model(s) {outside} are outside the scope of the alerts connection {scope.conn_id!r} that authenticated "
         f"this request ({scope.describe()}): no run of theirs was started. Send their alerts with the token of a "
@@ -1123,19 +1128,24 @@ def handle_alerts(
         raise AlertError(404, no_dag, known_models=sorted(allowed))
     results = []
     started_any = False
+    listed_unknown = set(unknown[:MAX_LISTED])  # the others' results are left out (counted in the answer)
     invalid_entries: dict[str, str] = {}  # model -> its entry's error, for the stand-ins that started nothing
     for model, group in by_model.items():
         if model not in allowed:  # answered, not recorded (outside the scope: refused above)
+            if model is not None and model not in models and model not in listed_unknown:
+                continue
             firing_count = sum(a.status == FIRING for a in group)
             outcome = "no_model_label" if model is None else "outside_scope" if model in models else "unknown_model"
             result = {
-                "model": model,
+                "model": model if model is None else _listed([model])[0][0],
                 "outcome": outcome,
                 "firing": firing_count,
                 "resolved": len(group) - firing_count,
             }
             if model is None:
-                result["alertnames"] = sorted({a.labels.get("alertname", "") for a in group})
+                result["alertnames"], omitted = _listed(sorted({a.labels.get("alertname", "") for a in group}))
+                if omitted:
+                    result["alertnames_omitted"] = omitted
             results.append(result)
             continue
         dag_id = allowed[model]["dag_id"]
@@ -1210,7 +1220,10 @@ def handle_alerts(
     if unknown:
         log.warning("alerts: %s; their alerts were ignored, the other models' were handled", no_dag)
         ignored.append(f"{no_dag}. Their alerts were ignored; the other models' were handled.")
-        answer.update(unknown_models=unknown, known_models=sorted(allowed))
+        answer["unknown_models"], omitted = _listed(unknown)
+        if omitted:
+            answer["unknown_models_omitted"] = omitted
+        answer["known_models"] = sorted(allowed)
     if outside:
         ignored.append(f"{not_yours}. The other models' alerts were handled.")
         answer["outside_scope"] = outside
@@ -1224,7 +1237,7 @@ def handle_alerts(
     if None in by_model:
         unlabelled = by_model[None]
         names = sorted({a.labels.get("alertname", "") for a in unlabelled})
-        note = f"{len(unlabelled)} alert(s) ({', '.join(map(repr, names))}) lack {_no_label_hint(model_label)}"
+        note = f"{len(unlabelled)} alert(s) (alertname(s) {_clipped(names)}) lack {_no_label_hint(model_label)}"
         log.warning("alerts: %s; they were ignored, the other alerts were handled", note)
         ignored.append(f"{note}. They were ignored; the other alerts were handled.")
     if ignored:

@@ -1302,3 +1302,32 @@ def test_a_dag_airflow_cannot_start_yet_is_a_json_503_and_logged(
         assert "does not allow manual runs" in detail
     assert "agentic_mlops__fraud" in caplog.text
     assert sqlite_store.audit_trail("fraud") == []
+
+
+def test_lists_of_ignored_models_and_alertnames_are_clipped_in_the_answer_and_the_log(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A notification naming 999 unknown models with 1,900-character names got a 5.8 MB answer and a 1.9 MB
+    log line."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    long = "x" * 1900
+    items = [{"status": "resolved", "labels": {"model": f"m{i:04d}-{long}"}} for i in range(500)]
+    items += [{"status": "resolved", "labels": {"alertname": f"a{i:04d}-{long}"}} for i in range(400)]
+    items += [{"status": "firing", "labels": {"model": "fraud"}}]
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts",
+            json={"version": "4", "status": "firing", "alerts": items},
+            headers={"Authorization": "Bearer tok"},
+        )
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert len(response.content) < 50_000
+    assert len(answer["unknown_models"]) == 20 and answer["unknown_models_omitted"] == 480
+    assert all(len(m) <= 110 for m in answer["unknown_models"])
+    assert "and 480 more" in answer["detail"] and "and 380 more" in answer["detail"]
+    [unlabelled] = [r for r in answer["results"] if r["outcome"] == "no_model_label"]
+    assert len(unlabelled["alertnames"]) == 20 and unlabelled["alertnames_omitted"] == 380
+    assert [r["model"] for r in answer["results"] if r["outcome"] == "started"] == ["fraud"]
+    assert max(len(r.getMessage()) for r in caplog.records) < 20_000
