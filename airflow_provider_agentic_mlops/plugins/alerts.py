@@ -19,7 +19,8 @@ Order of checks, each failing closed:
    503 naming the connection. A connection's lookup is
    kept :data:`CONNECTION_CACHE_SECONDS` (a flood of unauthenticated requests does not query the
    secrets backend each time; a rotated token is taken within seconds).
-2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
+2. The body: uncompressed (a ``Content-Encoding`` other than ``identity``: 415 naming it), JSON of one of
+   the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
    at most :data:`MAX_ALERTS` alerts (else 413 naming the limit and Alertmanager's ``max_alerts``).
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
    alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. Alerts for an
@@ -1291,6 +1292,15 @@ async def receive_alerts(request: Request) -> JSONResponse:
                 f"body of {size} bytes is larger than {MAX_BODY_BYTES}: nothing was recorded; send fewer alerts per "
                 f"notification: lower max_alerts in Alertmanager's webhook_config (at most {MAX_ALERTS}), or group "
                 "by model (group_by: ['model'] on the route), or shorten the alerts' annotations",
+            )
+        encoding = request.headers.get("Content-Encoding", "").strip()
+        if encoding.lower() not in ("", "identity"):
+            # not decompressed: a small compressed body can unpack to gigabytes; Alertmanager and Grafana send plain
+            raise AlertError(
+                415,
+                f"the body is sent with Content-Encoding {encoding[:100]!r}: the endpoint reads only uncompressed "
+                "JSON; nothing was recorded. Send it without Content-Encoding (Alertmanager and Grafana do by default; "
+                "turn compression off in the proxy or client in between)",
             )
         try:
             payload = parse_json(body or b"null", unique_keys=True)

@@ -1331,3 +1331,35 @@ def test_lists_of_ignored_models_and_alertnames_are_clipped_in_the_answer_and_th
     assert len(unlabelled["alertnames"]) == 20 and unlabelled["alertnames_omitted"] == 380
     assert [r["model"] for r in answer["results"] if r["outcome"] == "started"] == ["fraud"]
     assert max(len(r.getMessage()) for r in caplog.records) < 20_000
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate, gzip"])
+def test_a_compressed_body_is_refused_with_415_naming_its_content_encoding(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    """A gzip body was answered 422 "not UTF-8", as if the alert were malformed."""
+    import gzip
+
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    response = client.post(
+        "/agentic-mlops/alerts",
+        content=gzip.compress(json.dumps({"model": "fraud"}).encode()),
+        headers={"Authorization": "Bearer tok", "Content-Type": "application/json", "Content-Encoding": encoding},
+    )
+    assert response.status_code == 415, response.text
+    assert encoding in response.json()["detail"] and "uncompressed" in response.json()["detail"]
+    assert sqlite_store.audit_trail("fraud") == []
+
+
+def test_an_identity_content_encoding_is_read_as_usual(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    response = client.post(
+        "/agentic-mlops/alerts",
+        json={"model": "fraud"},
+        headers={"Authorization": "Bearer tok", "Content-Encoding": "identity"},
+    )
+    assert response.status_code == 201, response.text
