@@ -972,9 +972,10 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
                 dag_id,
                 triggered_by=DagRunTriggeredByType.REST_API,
                 triggering_user_name=TRIGGERING_USER,
+                run_id=alert_run_id(),
                 conf=conf,
                 replace_microseconds=False,
-                note="started by a monitoring alert (agentic MLOps)",
+                note=run_note(conf),
                 session=session,
             )
         except (DagNotFound, ValueError) as err:  # not an AlertError: none is raised in there
@@ -983,6 +984,52 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
         # committed when _locked_session ends, inside both locks: the next caller sees this run
         return str(run.run_id), True
+
+
+RUN_NOTE = "started by a monitoring alert (agentic MLOps)"
+RUN_ID_PREFIX = "alert__"
+
+
+def alert_run_id() -> str | None:
+    """The id of a run an alert starts, ``alert__<now, UTC, to the microsecond>``, so that the grid tells it from
+    a manual trigger (its run type stays ``manual``, the only one Airflow lets an API caller create); None (Airflow
+    names it ``manual__...``) when ``[scheduler] allowed_run_id_pattern`` refuses such an id."""
+    import re
+
+    from airflow.configuration import conf
+
+    run_id = RUN_ID_PREFIX + datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    pattern = (conf.get("scheduler", "allowed_run_id_pattern", fallback="") or "").strip()
+    try:
+        allowed = not pattern or re.match(pattern, run_id) is not None
+    except re.error:
+        allowed = False
+    if not allowed:
+        log.warning(
+            "alerts: [scheduler] allowed_run_id_pattern %r refuses the run id %r: Airflow names the run instead",
+            pattern,
+            run_id,
+        )
+        return None
+    return run_id
+
+
+def run_note(conf: dict[str, Any]) -> str:
+    """The note of the run :func:`run_conf`'s ``conf`` starts: :data:`RUN_NOTE`, then the primary alert's
+    ``alertname``, ``severity``, summary (clipped) and fingerprint, as far as it has them."""
+    alert = conf.get("alert") if isinstance(conf.get("alert"), dict) else {}
+    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+    parts = []
+    if labels.get("alertname"):
+        parts.append(str(labels["alertname"])[:100])
+    if labels.get("severity"):
+        parts.append(f"[{str(labels['severity'])[:30]}]")
+    summary = str(alert.get("summary") or "")
+    if summary and summary != labels.get("alertname"):
+        parts.append(summary if len(summary) <= 200 else summary[:200] + "...")
+    if alert.get("fingerprint"):
+        parts.append(f"(fingerprint {str(alert['fingerprint'])[:64]})")
+    return f"{RUN_NOTE}: {' '.join(parts)}" if parts else RUN_NOTE
 
 
 def _not_startable(dag_id: str, err: Exception) -> AlertError:

@@ -1179,7 +1179,8 @@ def test_an_alert_for_a_model_that_never_had_a_dag_is_still_a_404(
 
 
 def _numbered_trigger_dag(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Airflow's ``trigger_dag`` creating queued runs ``manual__1``, ``manual__2``...; returns their calls."""
+    """Airflow's ``trigger_dag`` creating queued runs ``manual__1``, ``manual__2``... (whatever ``run_id`` it is
+    given, recorded in the calls it returns)."""
     from airflow.api.common import trigger_dag as trigger_module
     from airflow.models import DagRun
     from airflow.utils.state import DagRunState
@@ -1190,7 +1191,7 @@ def _numbered_trigger_dag(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any
         calls.append({"run_id": run_id, "conf": conf, **kwargs})
         run = DagRun(
             dag_id=dag_id,
-            run_id=run_id or f"manual__{len(calls)}",
+            run_id=f"manual__{len(calls)}",
             run_type="manual",
             state=DagRunState.QUEUED,
             conf=conf,
@@ -1363,3 +1364,42 @@ def test_an_identity_content_encoding_is_read_as_usual(
         headers={"Authorization": "Bearer tok", "Content-Encoding": "identity"},
     )
     assert response.status_code == 201, response.text
+
+
+def test_an_alerts_run_is_named_alert_and_noted_with_the_primary_alert(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs started by alerts were named and noted like manual triggers: the grid did not tell which alert
+    started which run."""
+    import re
+
+    calls = _numbered_trigger_dag(monkeypatch)
+    firing = parse_alerts(
+        {
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                _firing("fp-warn", "warning", "minor"),
+                {**_firing("fp-crit", "critical", "PSI of amount is 0.31 " + "y" * 500)},
+            ],
+        }
+    )
+    conf = alerts.run_conf(firing, "2026-11-28T15:00:00+00:00")
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", conf) == ("manual__1", True)
+    run_id = calls[0]["run_id"]  # the id asked for
+    assert re.fullmatch(r"alert__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", run_id)
+    from airflow.configuration import conf as airflow_conf
+
+    assert re.match(airflow_conf.get("scheduler", "allowed_run_id_pattern"), run_id)  # Airflow accepts it
+    note = calls[0]["note"]
+    assert "FeatureDrift" in note and "critical" in note and "fp-crit" in note
+    assert "PSI of amount is 0.31" in note and len(note) < 1000 and "minor" not in note
+
+
+def test_an_alerts_run_id_that_the_configured_pattern_refuses_is_left_to_airflow(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN", "^manual__.*$")
+    calls = _numbered_trigger_dag(monkeypatch)
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", True)
+    assert calls[0]["run_id"] is None
