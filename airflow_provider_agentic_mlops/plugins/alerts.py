@@ -100,7 +100,7 @@ from airflow_provider_agentic_mlops.core.config import (
 from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
-from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
+from airflow_provider_agentic_mlops.core.locks import LOCK_NOT_AVAILABLE, LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.plugins.airflow_auth import dag_teams
 from airflow_provider_agentic_mlops.plugins.app import (
     AppSettings,
@@ -123,6 +123,7 @@ DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
 LOCK_SCOPE = "agentic-mlops-alerts"
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE when statement_timeout ends a statement
 #: Bytes of a body: MAX_ALERTS ordinary alerts (about 1 KB each, a description and a runbook) with room to spare;
 #: the body is read in chunks and each text is cut to MAX_TEXT, so what is kept of it is far smaller.
 MAX_BODY_BYTES = 8_000_000
@@ -658,13 +659,26 @@ def _locked_session(dag_id: str, timeout: float) -> Iterator[Session]:
     ``rollback_only`` there): its commits only flush, so the helper's commit neither ends the
     transaction nor the lock. The thread's previous scoped session, if any, is put back afterwards.
 
+    On PostgreSQL the work's statements are bounded too, by the time left of ``timeout``: a table lock held
+    elsewhere (``airflow db clean``, a migration: ``LOCK TABLE dag_run``) ends the wait with PostgreSQL's
+    ``lock_timeout`` / ``statement_timeout`` error, a 503 (:func:`_unavailable`), instead of an unbounded one.
+
     :raises LockTimeout: the lock was not free within ``timeout`` seconds.
     """
     from airflow import settings
+    from sqlalchemy import text
 
     scoped = settings.Session
     previous = scoped.registry() if scoped.registry.has() else None
+    deadline = time.monotonic() + timeout
     with locked_transaction(settings.engine, LOCK_SCOPE, dag_id, timeout=timeout) as conn:
+        if conn.dialect.name == "postgresql":
+            # SET LOCAL (is_local true): ends with the transaction, the pooled connection keeps its own settings
+            left = f"{max(math.ceil((deadline - time.monotonic()) * 1000), MIN_STATEMENT_MS)}ms"
+            conn.execute(
+                text("SELECT set_config('lock_timeout', :t, true), set_config('statement_timeout', :t, true)"),
+                {"t": left},
+            )
         session = scoped.session_factory(bind=conn)
         scoped.registry.set(session)
         try:
@@ -677,6 +691,10 @@ def _locked_session(dag_id: str, timeout: float) -> Iterator[Session]:
             else:
                 scoped.registry.set(previous)
 
+
+#: The least time (ms) the locked work's statements get on PostgreSQL, when the lock took nearly all of
+#: ``alert_lock_timeout``: the work takes milliseconds, a bound of 1 ms would cancel it for nothing.
+MIN_STATEMENT_MS = 100
 
 METADATA_DB_UNAVAILABLE = (
     "Airflow's metadata database is unavailable: send the alert again later (Alertmanager retries a 503 "
@@ -727,12 +745,18 @@ def _metadata_db(doing: str) -> Iterator[None]:
                 f"Airflow's metadata database refused the request while {doing} ({type(err).__name__}); "
                 "the API server log has the error",
             ) from err
-        check = (
-            "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
-            "sql_alchemy_max_overflow, or look for what holds its connections"
-            if isinstance(err, PoolTimeout)
-            else "check that it is up and reachable from the API server"
-        )
+        if isinstance(err, PoolTimeout):
+            check = (
+                "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
+                "sql_alchemy_max_overflow, or look for what holds its connections"
+            )
+        elif getattr(getattr(err, "orig", None), "pgcode", None) in (LOCK_NOT_AVAILABLE, QUERY_CANCELED):
+            check = (
+                "a lock on its tables was not free within [agentic_mlops] alert_lock_timeout (another process "
+                "holds one: airflow db clean, a migration; see pg_locks), or a statement took longer"
+            )
+        else:
+            check = "check that it is up and reachable from the API server"
         log.warning(
             "alerts: Airflow's metadata database ([database] sql_alchemy_conn) failed while %s: %s; %s",
             doing,

@@ -1403,3 +1403,45 @@ def test_an_alerts_run_id_that_the_configured_pattern_refuses_is_left_to_airflow
     calls = _numbered_trigger_dag(monkeypatch)
     assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", True)
     assert calls[0]["run_id"] is None
+
+
+@pytest.mark.timeout(120, method="thread")
+@pytest.mark.parametrize("one_connection_metadata_db", ["postgresql"], indirect=True)
+def test_an_alert_waits_for_a_table_lock_on_postgresql_at_most_the_lock_timeout(
+    one_connection_metadata_db: sa.Engine,
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``airflow db clean`` (or a migration) holding a lock on ``dag_run``: the alert waited for it with no bound,
+    ``alert_lock_timeout`` bounded only the wait for the endpoint's own locks. (PostgreSQL only: SQLite locks the
+    whole file, which the advisory-lock test covers.)"""
+    import threading
+
+    _fake_trigger_dag(monkeypatch)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "0.5")
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    holder = sa.create_engine(one_connection_metadata_db.url, poolclass=sa.pool.NullPool)
+    conn = holder.connect()
+    conn.execute(sa.text("LOCK TABLE dag_run IN ACCESS EXCLUSIVE MODE"))
+    release = threading.Timer(30, conn.rollback)  # without a bound the alert would wait until then, then start
+    release.start()
+    try:
+        with caplog.at_level("WARNING", logger=alerts.__name__):
+            response = client.post(
+                "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+            )
+    finally:
+        release.cancel()
+        conn.rollback()
+        conn.close()
+        holder.dispose()
+    assert response.status_code == 503, response.text
+    assert "alert_lock_timeout" in caplog.text and "lock" in caplog.text
+    assert sqlite_store.audit_trail("fraud") == []
+    assert (
+        client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        ).status_code
+        == 201
+    )  # once the holder let go
