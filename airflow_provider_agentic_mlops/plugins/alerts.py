@@ -19,7 +19,8 @@ Order of checks, each failing closed:
    503 naming the connection. A connection's lookup is
    kept :data:`CONNECTION_CACHE_SECONDS` (a flood of unauthenticated requests does not query the
    secrets backend each time; a rotated token is taken within seconds).
-2. The body: JSON of one of the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
+2. The body: uncompressed (a ``Content-Encoding`` other than ``identity``: 415 naming it), JSON of one of
+   the forms above (else 422), at most :data:`MAX_BODY_BYTES` (else 413), with
    at most :data:`MAX_ALERTS` alerts (else 413 naming the limit and Alertmanager's ``max_alerts``).
 3. Each alert's model: the label ``[agentic_mlops] alert_model_label`` (default ``model``) of the
    alert, else of ``commonLabels``; the model's DAG is ``agentic_mlops__<model>``. Alerts for an
@@ -30,12 +31,18 @@ Order of checks, each failing closed:
    4xx. Alerts for a model outside the scope are refused the same way (outcome ``outside_scope``,
    ``outside_scope`` in the answer) and audited (``alert_refused``). Only when no alert of the request
    names a model: 422 naming the label; when no model named is in the scope: 403 naming those outside
-   it and the fix (audited), else 404 naming the known ones, those of the scope only. Nothing else is
-   recorded then.
+   it and the fix (audited); when no model named has a DAG but the DAG file may be at fault (a named
+   model's DAG is stale, no model DAG is loaded at all, or Airflow records an import error for the file
+   of the model DAGs: :func:`parse_trouble`): 503 naming the stale DAGs and the import errors, so the
+   sender retries until the file is fixed; else 404 naming the known ones, those of the scope only.
+   Nothing else is recorded then.
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert
    is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
    (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a
-   run of that DAG is queued or running: then nothing starts and the answer names the active run - or
+   run of that DAG started by an alert has yet to decide (queued, or running with its ``decide`` task
+   not started): then nothing starts and the answer names that run. A run past its decision, or one that
+   reads no alert (scheduled, manual), does not take the alert in: a follow-up run is queued, which the
+   DAG's ``max_active_runs=1`` runs next, and which takes in the alerts after it - or
    unless the model's models-file entry is invalid and its DAG a stand-in that runs nothing but a
    failing task: then nothing starts, the alert is recorded (outcome ``invalid_entry``), and the answer
    (2xx: a resend does not fix the entry) lists the model and its error under ``invalid_entries``; a
@@ -49,7 +56,8 @@ Order of checks, each failing closed:
    constraint): 500 saying so, logged as an error. A failing state store: 503 saying only that (the log
    names the store and the error); it is opened once the models are known, so an alert for an unknown
    model is a 404 also while it is down. The model's lock not free within ``[agentic_mlops]
-   alert_lock_timeout``: 503 naming the DAG.
+   alert_lock_timeout``: 503 naming the DAG. Airflow unable to start the DAG yet (not serialized yet, or
+   ``trigger_dag`` refusing it): 503 naming the DAG and the reason, logged.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees
@@ -92,7 +100,7 @@ from airflow_provider_agentic_mlops.core.config import (
 from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
-from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
+from airflow_provider_agentic_mlops.core.locks import LOCK_NOT_AVAILABLE, LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.plugins.airflow_auth import dag_teams
 from airflow_provider_agentic_mlops.plugins.app import (
     AppSettings,
@@ -115,6 +123,7 @@ DEFAULT_CONN_ID = "agentic_mlops_alerts"
 DEFAULT_MODEL_LABEL = "model"
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
 LOCK_SCOPE = "agentic-mlops-alerts"
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE when statement_timeout ends a statement
 #: Bytes of a body: MAX_ALERTS ordinary alerts (about 1 KB each, a description and a runbook) with room to spare;
 #: the body is read in chunks and each text is cut to MAX_TEXT, so what is kept of it is far smaller.
 MAX_BODY_BYTES = 8_000_000
@@ -470,6 +479,25 @@ def run_conf(firing: list[Alert], received_at: str) -> dict[str, Any]:
     }
 
 
+#: Names listed in an answer or a log line (models, alertnames): the first ones, each clipped; a count of the rest.
+MAX_LISTED = 20
+MAX_LISTED_TEXT = 100
+
+
+def _listed(names: Collection[str]) -> tuple[list[str], int]:
+    """The first :data:`MAX_LISTED` of ``names``, each cut to :data:`MAX_LISTED_TEXT` characters, and how many
+    more there are: a notification may name a thousand long ones, which the answer and the log list."""
+    names = list(names)
+    shown = [n if len(n) <= MAX_LISTED_TEXT else n[:MAX_LISTED_TEXT] + "..." for n in names[:MAX_LISTED]]
+    return shown, len(names) - len(shown)
+
+
+def _clipped(names: Collection[str]) -> str:
+    """``names`` as text for an answer or a log line (:func:`_listed`): ``['a', 'b'] and 3 more``."""
+    shown, more = _listed(names)
+    return repr(shown) + (f" and {more} more" if more else "")
+
+
 def _text(value: Any, limit: int = MAX_TEXT) -> str:
     """``value`` as text that every database stores (:func:`scrub_text`: no NUL, no lone surrogate), cut
     to ``limit`` characters."""
@@ -631,13 +659,26 @@ def _locked_session(dag_id: str, timeout: float) -> Iterator[Session]:
     ``rollback_only`` there): its commits only flush, so the helper's commit neither ends the
     transaction nor the lock. The thread's previous scoped session, if any, is put back afterwards.
 
+    On PostgreSQL the work's statements are bounded too, by the time left of ``timeout``: a table lock held
+    elsewhere (``airflow db clean``, a migration: ``LOCK TABLE dag_run``) ends the wait with PostgreSQL's
+    ``lock_timeout`` / ``statement_timeout`` error, a 503 (:func:`_unavailable`), instead of an unbounded one.
+
     :raises LockTimeout: the lock was not free within ``timeout`` seconds.
     """
     from airflow import settings
+    from sqlalchemy import text
 
     scoped = settings.Session
     previous = scoped.registry() if scoped.registry.has() else None
+    deadline = time.monotonic() + timeout
     with locked_transaction(settings.engine, LOCK_SCOPE, dag_id, timeout=timeout) as conn:
+        if conn.dialect.name == "postgresql":
+            # SET LOCAL (is_local true): ends with the transaction, the pooled connection keeps its own settings
+            left = f"{max(math.ceil((deadline - time.monotonic()) * 1000), MIN_STATEMENT_MS)}ms"
+            conn.execute(
+                text("SELECT set_config('lock_timeout', :t, true), set_config('statement_timeout', :t, true)"),
+                {"t": left},
+            )
         session = scoped.session_factory(bind=conn)
         scoped.registry.set(session)
         try:
@@ -650,6 +691,10 @@ def _locked_session(dag_id: str, timeout: float) -> Iterator[Session]:
             else:
                 scoped.registry.set(previous)
 
+
+#: The least time (ms) the locked work's statements get on PostgreSQL, when the lock took nearly all of
+#: ``alert_lock_timeout``: the work takes milliseconds, a bound of 1 ms would cancel it for nothing.
+MIN_STATEMENT_MS = 100
 
 METADATA_DB_UNAVAILABLE = (
     "Airflow's metadata database is unavailable: send the alert again later (Alertmanager retries a 503 "
@@ -700,12 +745,18 @@ def _metadata_db(doing: str) -> Iterator[None]:
                 f"Airflow's metadata database refused the request while {doing} ({type(err).__name__}); "
                 "the API server log has the error",
             ) from err
-        check = (
-            "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
-            "sql_alchemy_max_overflow, or look for what holds its connections"
-            if isinstance(err, PoolTimeout)
-            else "check that it is up and reachable from the API server"
-        )
+        if isinstance(err, PoolTimeout):
+            check = (
+                "the API server's connection pool to it is exhausted: raise [database] sql_alchemy_pool_size / "
+                "sql_alchemy_max_overflow, or look for what holds its connections"
+            )
+        elif getattr(getattr(err, "orig", None), "pgcode", None) in (LOCK_NOT_AVAILABLE, QUERY_CANCELED):
+            check = (
+                "a lock on its tables was not free within [agentic_mlops] alert_lock_timeout (another process "
+                "holds one: airflow db clean, a migration; see pg_locks), or a statement took longer"
+            )
+        else:
+            check = "check that it is up and reachable from the API server"
         log.warning(
             "alerts: Airflow's metadata database ([database] sql_alchemy_conn) failed while %s: %s; %s",
             doing,
@@ -811,9 +862,90 @@ def known_models(models: Collection[str] | None = None) -> dict[str, dict[str, A
     }
 
 
+#: Import errors named in a 503 (each its file and its stack trace's last line, clipped).
+MAX_IMPORT_ERRORS = 5
+
+
+@dataclass(frozen=True)
+class ParseTrouble:
+    """Why models may be missing for now rather than unknown: the DAG file failed to import.
+
+    :param stale: models whose DAG exists but is stale (its file no longer defines it).
+    :param import_errors: DAG file -> the last line of its import error, for the files of model DAGs.
+    :param any_model_dag: whether a model DAG that is not stale exists at all.
+    """
+
+    stale: list[str]
+    import_errors: dict[str, str]
+    any_model_dag: bool
+
+    def describe(self, stale: list[str]) -> str:
+        """The 503's detail (also logged): what is missing, the import errors, and that a resend will do."""
+        parts = []
+        if stale:
+            parts.append(
+                f"the DAG(s) {_clipped([DAG_ID_PREFIX + m for m in stale])} of model(s) {_clipped(stale)} exist "
+                "but are stale: their DAG file no longer defines them"
+            )
+        if not self.any_model_dag:
+            parts.append("no model DAG is loaded at all (is the models file loaded by the dag-processor?)")
+        if self.import_errors:
+            parts.append(
+                "DAG file(s) fail to import: "
+                + "; ".join(f"{file}: {error}" for file, error in self.import_errors.items())
+            )
+        return (
+            ", and ".join(parts) + ". Nothing was recorded; fix the DAG file (airflow dags list-import-errors) "
+            "and the alert is taken when sent again (Alertmanager retries a 503 by itself). A model removed "
+            "from the models file on purpose: remove its alert rule"
+        )
+
+
+def parse_trouble(models: Collection[str], *, any_model_dag: bool) -> ParseTrouble | None:
+    """Whether alerts for ``models`` (none of which has a DAG that is not stale) may find their DAG later: a
+    :class:`ParseTrouble` when one of their DAGs exists but is stale, when no model DAG is loaded at all
+    (``any_model_dag`` False), or when Airflow records import errors for a file of model DAGs (any file when
+    there is no model DAG); None when the names simply never had a DAG (a 404)."""
+    from airflow.models import DagModel
+    from airflow.models.errors import ParseImportError
+    from airflow.utils.session import create_session
+    from sqlalchemy import select, tuple_
+
+    with create_session() as session:
+        stale = sorted(
+            dag_id[len(DAG_ID_PREFIX) :]
+            for dag_id in session.scalars(
+                select(DagModel.dag_id).where(
+                    DagModel.dag_id.in_(sorted(f"{DAG_ID_PREFIX}{m}" for m in models)), DagModel.is_stale
+                )
+            )
+        )
+        files = session.execute(
+            select(DagModel.bundle_name, DagModel.relative_fileloc, DagModel.fileloc)
+            .where(DagModel.dag_id.startswith(DAG_ID_PREFIX, autoescape=True))
+            .distinct()
+        ).all()
+        errors = select(ParseImportError.filename, ParseImportError.stacktrace).order_by(ParseImportError.id)
+        if files:  # Airflow 3 records the file relative to its bundle; older rows may hold the full path
+            errors = errors.where(
+                tuple_(ParseImportError.bundle_name, ParseImportError.filename).in_(
+                    [(f.bundle_name, name) for f in files for name in (f.relative_fileloc, f.fileloc) if name]
+                )
+            )
+        rows = session.execute(errors.limit(MAX_IMPORT_ERRORS)).all()
+    import_errors = {
+        str(r.filename): scrub_text(((r.stacktrace or "").strip().splitlines() or ["(no stack trace)"])[-1])[:300]
+        for r in rows
+    }
+    if not stale and any_model_dag and not import_errors:
+        return None
+    return ParseTrouble(stale, import_errors, any_model_dag)
+
+
 def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
-    """``(run_id, started)``: the queued/running run of ``dag_id`` if there is one, else a new run
-    (created like Airflow's own REST API does, state queued, with ``conf``).
+    """``(run_id, started)``: the run of ``dag_id`` started by an alert that has yet to decide (queued, or
+    running with its ``decide`` task not started) if there is one, else a new run (created like Airflow's own
+    REST API does, state queued, with ``conf``; behind an active run, ``max_active_runs=1`` runs it next).
 
     :raises LockTimeout: the model's locks were not free within ``[agentic_mlops] alert_lock_timeout``.
     """
@@ -833,6 +965,7 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
 
 
 def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: float) -> tuple[str, bool]:
+    from airflow.exceptions import DagNotFound
     from airflow.models import DagRun
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType
@@ -841,27 +974,132 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
     from airflow_provider_agentic_mlops.version_compat import trigger_dag_with_note
 
     with _locked_session(dag_id, timeout) as session:
-        active = session.scalar(
-            select(DagRun.run_id)
+        active = session.execute(
+            select(DagRun.run_id, DagRun.state, DagRun.conf)
             .where(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING]))
             .order_by(DagRun.id.desc())
-            .limit(1)
-        )
-        if active is not None:
-            return str(active), False
-        run = trigger_dag_with_note(
-            dag_id,
-            triggered_by=DagRunTriggeredByType.REST_API,
-            triggering_user_name=TRIGGERING_USER,
-            conf=conf,
-            replace_microseconds=False,
-            note="started by a monitoring alert (agentic MLOps)",
-            session=session,
-        )
+        ).all()
+        undecided = _undecided_runs(session, dag_id, [r.run_id for r in active if r.state == DagRunState.RUNNING])
+        for run_id, state, run_conf_ in active:
+            # only a run that reads an alert and has yet to decide takes this one in
+            reads_alert = isinstance(run_conf_, dict) and "alert" in run_conf_
+            if reads_alert and (state == DagRunState.QUEUED or run_id in undecided):
+                return str(run_id), False
+        if active:
+            log.info(
+                "alerts: the active run(s) %s of %s decided already or read no alert: queueing a run after them",
+                [r.run_id for r in active],
+                dag_id,
+            )
+        try:
+            run = trigger_dag_with_note(
+                dag_id,
+                triggered_by=DagRunTriggeredByType.REST_API,
+                triggering_user_name=TRIGGERING_USER,
+                run_id=alert_run_id(),
+                conf=conf,
+                replace_microseconds=False,
+                note=run_note(conf),
+                session=session,
+            )
+        except (DagNotFound, ValueError) as err:  # not an AlertError: none is raised in there
+            raise _not_startable(dag_id, err) from err
         if run is None:  # trigger_dag's own contract allows it; nothing was created
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
         # committed when _locked_session ends, inside both locks: the next caller sees this run
         return str(run.run_id), True
+
+
+RUN_NOTE = "started by a monitoring alert (agentic MLOps)"
+RUN_ID_PREFIX = "alert__"
+
+
+def alert_run_id() -> str | None:
+    """The id of a run an alert starts, ``alert__<now, UTC, to the microsecond>``, so that the grid tells it from
+    a manual trigger (its run type stays ``manual``, the only one Airflow lets an API caller create); None (Airflow
+    names it ``manual__...``) when ``[scheduler] allowed_run_id_pattern`` refuses such an id."""
+    import re
+
+    from airflow.configuration import conf
+
+    run_id = RUN_ID_PREFIX + datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    pattern = (conf.get("scheduler", "allowed_run_id_pattern", fallback="") or "").strip()
+    try:
+        allowed = not pattern or re.match(pattern, run_id) is not None
+    except re.error:
+        allowed = False
+    if not allowed:
+        log.warning(
+            "alerts: [scheduler] allowed_run_id_pattern %r refuses the run id %r: Airflow names the run instead",
+            pattern,
+            run_id,
+        )
+        return None
+    return run_id
+
+
+def run_note(conf: dict[str, Any]) -> str:
+    """The note of the run :func:`run_conf`'s ``conf`` starts: :data:`RUN_NOTE`, then the primary alert's
+    ``alertname``, ``severity``, summary (clipped) and fingerprint, as far as it has them."""
+    alert = conf.get("alert") if isinstance(conf.get("alert"), dict) else {}
+    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+    parts = []
+    if labels.get("alertname"):
+        parts.append(str(labels["alertname"])[:100])
+    if labels.get("severity"):
+        parts.append(f"[{str(labels['severity'])[:30]}]")
+    summary = str(alert.get("summary") or "")
+    if summary and summary != labels.get("alertname"):
+        parts.append(summary if len(summary) <= 200 else summary[:200] + "...")
+    if alert.get("fingerprint"):
+        parts.append(f"(fingerprint {str(alert['fingerprint'])[:64]})")
+    return f"{RUN_NOTE}: {' '.join(parts)}" if parts else RUN_NOTE
+
+
+def _not_startable(dag_id: str, err: Exception) -> AlertError:
+    """Airflow's ``trigger_dag`` refusing ``dag_id`` (``DagNotFound``: the DAG has no serialized version yet,
+    the dag-processor has not stored it; ``ValueError``: it refuses runs of this kind): logged, and a 503 so
+    that the sender tries again once the dag-processor has caught up."""
+    from airflow.exceptions import DagNotFound
+
+    if isinstance(err, DagNotFound):
+        why = (
+            f"the DAG {dag_id} is not serialized yet (Airflow: {err}): the dag-processor has not stored it; "
+            "check that it runs and parses the DAG file (airflow dags list-import-errors)"
+        )
+    else:
+        why = f"Airflow refused to start a run of the DAG {dag_id}: {err}"
+    log.warning("alerts: no run started: %s", why)
+    return AlertError(
+        503, f"{why}. Nothing was recorded; send the alert again later (Alertmanager retries a 503 by itself)"
+    )
+
+
+#: States of a task instance that has not started (or holds no row yet: also not started).
+NOT_STARTED = (None, "scheduled", "queued")
+DECIDE_TASK_ID = "decide"
+
+
+def _undecided_runs(session: Session, dag_id: str, run_ids: list[str]) -> set[str]:
+    """Those of ``run_ids`` (running runs of ``dag_id``) whose ``decide`` task has not started: an alert folded
+    into one of them is still looked at by its decision (the data is read when it runs)."""
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    if not run_ids:
+        return set()
+    started = set(
+        session.scalars(
+            select(TaskInstance.run_id).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id.in_(run_ids),
+                TaskInstance.task_id == DECIDE_TASK_ID,
+                TaskInstance.state.is_not(None),
+                TaskInstance.state.not_in([s for s in NOT_STARTED if s is not None]),
+            )
+        )
+    )
+    return set(run_ids) - started
 
 
 # -- the route ------------------------------------------------------------------------------------
@@ -910,7 +1148,7 @@ def handle_alerts(
         known = f"none that the alerts connection {scope.conn_id!r} may start ({scope.describe()})"
     else:
         known = "none (is the models file loaded by the dag-processor?)"
-    no_dag = f"unknown model(s) {unknown}: no DAG {DAG_ID_PREFIX}<model> for them. Known models: {known}"
+    no_dag = f"unknown model(s) {_clipped(unknown)}: no DAG {DAG_ID_PREFIX}<model> for them. Known models: {known}"
     not_yours = (
         f"model(s) {outside} are outside the scope of the alerts connection {scope.conn_id!r} that authenticated "
         f"this request ({scope.describe()}): no run of theirs was started. Send their alerts with the token of a "
@@ -949,22 +1187,37 @@ def handle_alerts(
     if not named & set(allowed):
         if outside:
             raise AlertError(403, not_yours, outside_scope=outside)
+        with _metadata_db("looking for DAG files that fail to import"):
+            trouble = parse_trouble(unknown, any_model_dag=bool(models))
+            # a stale DAG outside the scope is not named to this sender (as a known one would not be)
+            stale_teams = dag_teams([f"{DAG_ID_PREFIX}{m}" for m in trouble.stale]) if trouble and scope.teams else {}
+        if trouble is not None:
+            stale = [m for m in trouble.stale if scope.allows(m, stale_teams.get(f"{DAG_ID_PREFIX}{m}"))]
+            if stale or trouble.import_errors or not trouble.any_model_dag:
+                detail = trouble.describe(stale)
+                log.warning("alerts: no run started or found: %s", detail)
+                raise AlertError(503, detail, stale_models=stale, import_errors=trouble.import_errors)
         raise AlertError(404, no_dag, known_models=sorted(allowed))
     results = []
     started_any = False
+    listed_unknown = set(unknown[:MAX_LISTED])  # the others' results are left out (counted in the answer)
     invalid_entries: dict[str, str] = {}  # model -> its entry's error, for the stand-ins that started nothing
     for model, group in by_model.items():
         if model not in allowed:  # answered, not recorded (outside the scope: refused above)
+            if model is not None and model not in models and model not in listed_unknown:
+                continue
             firing_count = sum(a.status == FIRING for a in group)
             outcome = "no_model_label" if model is None else "outside_scope" if model in models else "unknown_model"
             result = {
-                "model": model,
+                "model": model if model is None else _listed([model])[0][0],
                 "outcome": outcome,
                 "firing": firing_count,
                 "resolved": len(group) - firing_count,
             }
             if model is None:
-                result["alertnames"] = sorted({a.labels.get("alertname", "") for a in group})
+                result["alertnames"], omitted = _listed(sorted({a.labels.get("alertname", "") for a in group}))
+                if omitted:
+                    result["alertnames_omitted"] = omitted
             results.append(result)
             continue
         dag_id = allowed[model]["dag_id"]
@@ -1039,7 +1292,10 @@ def handle_alerts(
     if unknown:
         log.warning("alerts: %s; their alerts were ignored, the other models' were handled", no_dag)
         ignored.append(f"{no_dag}. Their alerts were ignored; the other models' were handled.")
-        answer.update(unknown_models=unknown, known_models=sorted(allowed))
+        answer["unknown_models"], omitted = _listed(unknown)
+        if omitted:
+            answer["unknown_models_omitted"] = omitted
+        answer["known_models"] = sorted(allowed)
     if outside:
         ignored.append(f"{not_yours}. The other models' alerts were handled.")
         answer["outside_scope"] = outside
@@ -1053,7 +1309,7 @@ def handle_alerts(
     if None in by_model:
         unlabelled = by_model[None]
         names = sorted({a.labels.get("alertname", "") for a in unlabelled})
-        note = f"{len(unlabelled)} alert(s) ({', '.join(map(repr, names))}) lack {_no_label_hint(model_label)}"
+        note = f"{len(unlabelled)} alert(s) (alertname(s) {_clipped(names)}) lack {_no_label_hint(model_label)}"
         log.warning("alerts: %s; they were ignored, the other alerts were handled", note)
         ignored.append(f"{note}. They were ignored; the other alerts were handled.")
     if ignored:
@@ -1107,6 +1363,15 @@ async def receive_alerts(request: Request) -> JSONResponse:
                 f"body of {size} bytes is larger than {MAX_BODY_BYTES}: nothing was recorded; send fewer alerts per "
                 f"notification: lower max_alerts in Alertmanager's webhook_config (at most {MAX_ALERTS}), or group "
                 "by model (group_by: ['model'] on the route), or shorten the alerts' annotations",
+            )
+        encoding = request.headers.get("Content-Encoding", "").strip()
+        if encoding.lower() not in ("", "identity"):
+            # not decompressed: a small compressed body can unpack to gigabytes; Alertmanager and Grafana send plain
+            raise AlertError(
+                415,
+                f"the body is sent with Content-Encoding {encoding[:100]!r}: the endpoint reads only uncompressed "
+                "JSON; nothing was recorded. Send it without Content-Encoding (Alertmanager and Grafana do by default; "
+                "turn compression off in the proxy or client in between)",
             )
         try:
             payload = parse_json(body or b"null", unique_keys=True)

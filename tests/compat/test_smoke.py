@@ -210,7 +210,10 @@ def test_a_firing_alert_starts_a_queued_run_of_the_models_dag(
         started = session.scalars(select(DagRun).where(DagRun.run_id == result["run_id"])).one()
         assert (started.dag_id, started.state) == (MODEL_DAG, "queued")
         assert started.conf["alert"]["fingerprint"] == "c0ffee"
-        assert started.note == "started by a monitoring alert (agentic MLOps)"
+        # named and noted as an alert's run; still a manual run, the one kind an API caller may create
+        assert started.run_id.startswith("alert__") and started.run_type == "manual", started.run_id
+        assert started.note.startswith("started by a monitoring alert (agentic MLOps): FeatureDrift"), started.note
+        assert "c0ffee" in started.note
         session.delete(started)  # the demo loop runs this DAG next, with no other run around
     trail = StateStoreHook().get_store().audit_trail("fraud-detector")
     received = [(row["subject"], row["details"]["run_id"]) for row in trail if row["action"] == "alert_received"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 from tests.parsed_dags import parsed_dags
 
 KNOWN_MODELS = alerts.known_models  # Airflow's, before a test replaces it
+PARSE_TROUBLE = alerts.parse_trouble
 
 
 @pytest.fixture(autouse=True)
@@ -246,6 +248,7 @@ def _alerts_app(
     ``models`` as Airflow's and ``teams`` the teams of their DAGs (dag_id -> team)."""
     _alerts_connection(monkeypatch, "agentic_mlops_alerts", "tok")
     monkeypatch.setattr(alerts, "known_models", lambda only=None: models)
+    monkeypatch.setattr(alerts, "parse_trouble", lambda names, any_model_dag: None)  # no DAG file fails
     monkeypatch.setattr(alerts, "dag_teams", lambda ids: {i: (teams or {}).get(i) for i in ids})
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
@@ -360,7 +363,8 @@ def test_the_alerts_connection_unreadable_for_a_metadata_db_failure_is_a_503_and
     read: the endpoint said "alerts are not configured: create the connection" (one that exists), and
     logged nothing."""
     server_metadata_db.add_connection("agentic_mlops_alerts", conn_type="generic", password="tok")
-    monkeypatch.setattr(alerts, "known_models", lambda models=None: {})
+    churn = {"churn": {"dag_id": "agentic_mlops__churn", "paused": False}}
+    monkeypatch.setattr(alerts, "known_models", lambda models=None: churn)
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=sqlite_store)))
     client = TestClient(root)
@@ -1092,3 +1096,352 @@ def test_an_alert_for_an_unknown_model_is_a_404_while_the_state_store_is_down(mo
     response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
     assert response.status_code == 404, response.text
     assert response.json()["known_models"] == ["fraud"]
+
+
+def _parsed_model_dag(model: str, *, stale: bool = False, fileloc: str = "agentic_mlops_dags.py") -> None:
+    """``agentic_mlops__<model>`` as the dag-processor leaves it, from the DAG file ``fileloc``; ``stale``: as
+    it marks a DAG whose file no longer defines it (the file failed to import, or the model was removed)."""
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+
+    from tests.parsed_dags import parsed_dag
+
+    dag_id = f"agentic_mlops__{model}"
+    with create_session() as session:
+        if session.get(DagBundleModel, "dags-folder") is None:
+            session.add(DagBundleModel(name="dags-folder"))
+    parsed_dag(dag_id, paused=False, description="", tags=[])
+    with create_session() as session:
+        row = session.get(DagModel, dag_id)
+        row.is_stale, row.relative_fileloc, row.fileloc = stale, fileloc, f"/dags/{fileloc}"
+
+
+def _import_error(filename: str, error: str) -> None:
+    from airflow.models.errors import ParseImportError
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(
+            ParseImportError(
+                filename=filename, bundle_name="dags-folder", stacktrace=f"Traceback (most recent call last):\n{error}"
+            )
+        )
+
+
+@pytest.mark.parametrize("case", ["stale", "import_error", "no_model_dag"])
+def test_an_alert_while_the_dag_file_fails_to_import_is_a_retryable_503_naming_the_error(
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    server_metadata_db: Any,
+    case: str,
+) -> None:
+    """A DAG file that fails to import makes its DAGs stale: every alert was a 404 "unknown model(s)", which
+    Alertmanager never resends, so the alerts of the outage were lost once the file was fixed."""
+    error = "yaml.scanner.ScannerError: mapping values are not allowed here"
+    if case == "stale":
+        _parsed_model_dag("fraud", stale=True)
+    elif case == "import_error":
+        _parsed_model_dag("churn")
+        _import_error("agentic_mlops_dags.py", error)
+    client = _alerts_app(monkeypatch, sqlite_store, {})
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    monkeypatch.setattr(alerts, "parse_trouble", PARSE_TROUBLE)
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = _alert(client, "tok", "fraud")
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "again" in detail
+    if case == "stale":
+        assert "agentic_mlops__fraud" in detail and "stale" in detail
+        assert response.json()["stale_models"] == ["fraud"]
+    elif case == "import_error":
+        assert error in detail and "agentic_mlops_dags.py" in detail
+        assert response.json()["import_errors"] == {"agentic_mlops_dags.py": error}
+        assert error in caplog.text
+    else:
+        assert "no model DAG" in detail
+    assert sqlite_store.audit_trail("fraud") == []
+
+
+def test_an_alert_for_a_model_that_never_had_a_dag_is_still_a_404(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, server_metadata_db: Any
+) -> None:
+    _parsed_model_dag("churn")
+    client = _alerts_app(monkeypatch, sqlite_store, {})
+    monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
+    monkeypatch.setattr(alerts, "parse_trouble", PARSE_TROUBLE)
+    response = _alert(client, "tok", "ghost")
+    assert response.status_code == 404, response.text
+    assert response.json()["known_models"] == ["churn"]
+
+
+def _numbered_trigger_dag(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Airflow's ``trigger_dag`` creating queued runs ``manual__1``, ``manual__2``... (whatever ``run_id`` it is
+    given, recorded in the calls it returns)."""
+    from airflow.api.common import trigger_dag as trigger_module
+    from airflow.models import DagRun
+    from airflow.utils.state import DagRunState
+
+    calls: list[dict[str, Any]] = []
+
+    def trigger_dag(dag_id: str, *, conf: dict, session: Any, run_id: str | None = None, **kwargs: Any) -> DagRun:
+        calls.append({"run_id": run_id, "conf": conf, **kwargs})
+        run = DagRun(
+            dag_id=dag_id,
+            run_id=f"manual__{len(calls)}",
+            run_type="manual",
+            state=DagRunState.QUEUED,
+            conf=conf,
+        )
+        session.add(run)
+        session.flush()
+        return run
+
+    monkeypatch.setattr(trigger_module, "trigger_dag", trigger_dag)
+    return calls
+
+
+def _set_run(engine: sa.Engine, run_id: str, *, state: str, decide: str | None = "absent") -> None:
+    """Put the run ``run_id`` in ``state``, with a ``decide`` task instance in state ``decide`` (absent: none)."""
+    from airflow.models import DagRun
+
+    with sessionmaker(bind=engine)() as session:
+        run = session.scalars(sa.select(DagRun).where(DagRun.run_id == run_id)).one()
+        run.state = state
+        if decide != "absent":
+            from airflow.models.taskinstance import TaskInstance
+
+            session.execute(
+                sa.insert(TaskInstance.__table__).values(
+                    id=uuid.uuid4(),
+                    task_id="decide",
+                    dag_id=run.dag_id,
+                    run_id=run_id,
+                    pool="default_pool",
+                    state=decide,
+                )
+            )
+        session.commit()
+
+
+@pytest.mark.parametrize("decide", ["absent", None, "scheduled", "queued"])
+def test_an_alert_folds_into_the_alerts_run_that_has_not_decided_yet(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, decide: str | None
+) -> None:
+    calls = _numbered_trigger_dag(monkeypatch)
+    dag_id = "agentic_mlops__fraud"
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "a"}}) == ("manual__1", True)
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "b"}}) == ("manual__1", False)  # queued
+    _set_run(one_connection_metadata_db, "manual__1", state="running", decide=decide)
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "c"}}) == ("manual__1", False)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("decide", ["running", "success", "failed", "up_for_retry"])
+def test_an_alert_after_the_active_runs_decision_queues_one_follow_up_run_carrying_it(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, decide: str
+) -> None:
+    """An alert arriving while the model's run waited for an approval (or its retraining job) was folded into
+    that run, long past its decision: nothing looked at it until Alertmanager's next resend."""
+    calls = _numbered_trigger_dag(monkeypatch)
+    dag_id = "agentic_mlops__fraud"
+    alerts.start_run_unless_active(dag_id, {"alert": {"summary": "a"}})
+    _set_run(one_connection_metadata_db, "manual__1", state="running", decide=decide)
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "b"}}) == ("manual__2", True)
+    assert calls[1]["conf"] == {"alert": {"summary": "b"}}
+    # the follow-up is queued (max_active_runs=1 runs it next): further alerts fold into it
+    assert alerts.start_run_unless_active(dag_id, {"alert": {"summary": "c"}}) == ("manual__2", False)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("state", ["queued", "running"])
+def test_an_alert_during_a_run_without_an_alert_queues_a_run_that_sees_it(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    """A scheduled or manual run never reads an alert: folding the alert into it lost the alert's text."""
+    from airflow.models import DagRun
+
+    calls = _numbered_trigger_dag(monkeypatch)
+    with sessionmaker(bind=one_connection_metadata_db)() as session:
+        session.add(DagRun(dag_id="agentic_mlops__fraud", run_id="scheduled__x", run_type="scheduled", state=state))
+        session.commit()
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {"summary": "b"}}) == ("manual__1", True)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("error", ["not_serialized", "refused"])
+def test_a_dag_airflow_cannot_start_yet_is_a_json_503_and_logged(
+    one_connection_metadata_db: sa.Engine,
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    error: str,
+) -> None:
+    """A model DAG without a serialized version (the dag-processor has not stored it yet): Airflow's
+    ``trigger_dag`` raised DagNotFound, which escaped as a plain-text 500."""
+    from airflow.api.common import trigger_dag as trigger_module
+
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    if error == "refused":
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise ValueError("Dag with dag_id: 'agentic_mlops__fraud' does not allow manual runs")
+
+        monkeypatch.setattr(trigger_module, "trigger_dag", refuse)
+    # else Airflow's own trigger_dag: the metadata DB has no DAG at all
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = _alert(client, "tok", "fraud")
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "agentic_mlops__fraud" in detail
+    if error == "not_serialized":
+        assert "not serialized yet" in detail
+    else:
+        assert "does not allow manual runs" in detail
+    assert "agentic_mlops__fraud" in caplog.text
+    assert sqlite_store.audit_trail("fraud") == []
+
+
+def test_lists_of_ignored_models_and_alertnames_are_clipped_in_the_answer_and_the_log(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A notification naming 999 unknown models with 1,900-character names got a 5.8 MB answer and a 1.9 MB
+    log line."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    long = "x" * 1900
+    items = [{"status": "resolved", "labels": {"model": f"m{i:04d}-{long}"}} for i in range(500)]
+    items += [{"status": "resolved", "labels": {"alertname": f"a{i:04d}-{long}"}} for i in range(400)]
+    items += [{"status": "firing", "labels": {"model": "fraud"}}]
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts",
+            json={"version": "4", "status": "firing", "alerts": items},
+            headers={"Authorization": "Bearer tok"},
+        )
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert len(response.content) < 50_000
+    assert len(answer["unknown_models"]) == 20 and answer["unknown_models_omitted"] == 480
+    assert all(len(m) <= 110 for m in answer["unknown_models"])
+    assert "and 480 more" in answer["detail"] and "and 380 more" in answer["detail"]
+    [unlabelled] = [r for r in answer["results"] if r["outcome"] == "no_model_label"]
+    assert len(unlabelled["alertnames"]) == 20 and unlabelled["alertnames_omitted"] == 380
+    assert [r["model"] for r in answer["results"] if r["outcome"] == "started"] == ["fraud"]
+    assert max(len(r.getMessage()) for r in caplog.records) < 20_000
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate, gzip"])
+def test_a_compressed_body_is_refused_with_415_naming_its_content_encoding(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    """A gzip body was answered 422 "not UTF-8", as if the alert were malformed."""
+    import gzip
+
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    response = client.post(
+        "/agentic-mlops/alerts",
+        content=gzip.compress(json.dumps({"model": "fraud"}).encode()),
+        headers={"Authorization": "Bearer tok", "Content-Type": "application/json", "Content-Encoding": encoding},
+    )
+    assert response.status_code == 415, response.text
+    assert encoding in response.json()["detail"] and "uncompressed" in response.json()["detail"]
+    assert sqlite_store.audit_trail("fraud") == []
+
+
+def test_an_identity_content_encoding_is_read_as_usual(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    response = client.post(
+        "/agentic-mlops/alerts",
+        json={"model": "fraud"},
+        headers={"Authorization": "Bearer tok", "Content-Encoding": "identity"},
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_an_alerts_run_is_named_alert_and_noted_with_the_primary_alert(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs started by alerts were named and noted like manual triggers: the grid did not tell which alert
+    started which run."""
+    import re
+
+    calls = _numbered_trigger_dag(monkeypatch)
+    firing = parse_alerts(
+        {
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                _firing("fp-warn", "warning", "minor"),
+                {**_firing("fp-crit", "critical", "PSI of amount is 0.31 " + "y" * 500)},
+            ],
+        }
+    )
+    conf = alerts.run_conf(firing, "2026-11-28T15:00:00+00:00")
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", conf) == ("manual__1", True)
+    run_id = calls[0]["run_id"]  # the id asked for
+    assert re.fullmatch(r"alert__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", run_id)
+    from airflow.configuration import conf as airflow_conf
+
+    assert re.match(airflow_conf.get("scheduler", "allowed_run_id_pattern"), run_id)  # Airflow accepts it
+    note = calls[0]["note"]
+    assert "FeatureDrift" in note and "critical" in note and "fp-crit" in note
+    assert "PSI of amount is 0.31" in note and len(note) < 1000 and "minor" not in note
+
+
+def test_an_alerts_run_id_that_the_configured_pattern_refuses_is_left_to_airflow(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN", "^manual__.*$")
+    calls = _numbered_trigger_dag(monkeypatch)
+    assert alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}) == ("manual__1", True)
+    assert calls[0]["run_id"] is None
+
+
+@pytest.mark.timeout(120, method="thread")
+@pytest.mark.parametrize("one_connection_metadata_db", ["postgresql"], indirect=True)
+def test_an_alert_waits_for_a_table_lock_on_postgresql_at_most_the_lock_timeout(
+    one_connection_metadata_db: sa.Engine,
+    sqlite_store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``airflow db clean`` (or a migration) holding a lock on ``dag_run``: the alert waited for it with no bound,
+    ``alert_lock_timeout`` bounded only the wait for the endpoint's own locks. (PostgreSQL only: SQLite locks the
+    whole file, which the advisory-lock test covers.)"""
+    import threading
+
+    _fake_trigger_dag(monkeypatch)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "0.5")
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    holder = sa.create_engine(one_connection_metadata_db.url, poolclass=sa.pool.NullPool)
+    conn = holder.connect()
+    conn.execute(sa.text("LOCK TABLE dag_run IN ACCESS EXCLUSIVE MODE"))
+    release = threading.Timer(30, conn.rollback)  # without a bound the alert would wait until then, then start
+    release.start()
+    try:
+        with caplog.at_level("WARNING", logger=alerts.__name__):
+            response = client.post(
+                "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+            )
+    finally:
+        release.cancel()
+        conn.rollback()
+        conn.close()
+        holder.dispose()
+    assert response.status_code == 503, response.text
+    assert "alert_lock_timeout" in caplog.text and "lock" in caplog.text
+    assert sqlite_store.audit_trail("fraud") == []
+    assert (
+        client.post(
+            "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
+        ).status_code
+        == 201
+    )  # once the holder let go
