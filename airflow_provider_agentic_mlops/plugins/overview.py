@@ -73,18 +73,21 @@ def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str 
     own DAG when readable); None when the user may read none of them.
 
     A model's rows can come from several DAGs (operators in hand-written DAGs of two teams, a DAG that
-    was renamed): each row is shown only to readers of its own DAG. A row that recorded no DAG belongs
-    to the model's DAG (:func:`~..core.model_history.model_dag_id`), marked by None in the set. A model
+    was renamed): each row is shown only to readers of its own DAG. The model's own DAG is the one Airflow
+    has parsed for it (``agentic_mlops__<model>``), else the first that recorded it
+    (:func:`~..core.model_history.model_dag_id`). A row that recorded no DAG (a CLI rollback) is marked by
+    None in the set, shown only to a reader of every DAG of the model (:func:`readable_of`). A model
     without rows is one whose DAG Airflow has parsed but which has not run yet (:func:`.alerts.known_models`),
     read as its rows would be: by readers of that DAG only.
     """
     from airflow_provider_agentic_mlops.core import model_history
 
     dags = model_history.model_dags(store, model_name)
+    parsed = alerts.known_models([model_name]).get(model_name)
     if dags:
-        return readable_of(user, model_history.model_dag_id(store, model_name), dags)
-    dag = alerts.known_models([model_name]).get(model_name)
-    return None if dag is None else readable_of(user, dag["dag_id"], set())
+        own = parsed["dag_id"] if parsed else model_history.model_dag_id(store, model_name)
+        return readable_of(user, own, dags)
+    return None if parsed is None else readable_of(user, parsed["dag_id"], set())
 
 
 def candidate_dags(own: str, dags: set[str | None]) -> set[str]:
@@ -97,6 +100,10 @@ def readable_of(
 ) -> tuple[str, set[str | None]] | None:
     """:func:`readable_dags` of a model whose DAG is ``own`` and whose rows recorded ``dags``.
 
+    The rows that recorded no DAG are shown only to a user who may read every one of :func:`candidate_dags`:
+    which DAG such a row came from is not known, and a DAG of another team that records the model's name
+    must not make that team their reader.
+
     :param teams: the team of each of :func:`candidate_dags` (:func:`.approvals_page.dag_teams`), when the
         caller read them for many models at once; read here otherwise.
     """
@@ -106,7 +113,7 @@ def readable_of(
     readable: set[str | None] = {d for d in candidates if may_read(user, d, teams[d])}
     if not readable:
         return None
-    if own in readable:
+    if readable == candidates:
         readable.add(None)
     return (own if own in readable else min(d for d in readable if d)), readable
 
@@ -228,8 +235,8 @@ async def models_page(
         # The store's models, and those whose DAG is parsed but has not recorded anything yet (one query).
         models = model_history.models_and_dags(store)
         dags_parsed = alerts.known_models()
-        for name, dag in dags_parsed.items():
-            models.setdefault(name, (dag["dag_id"], set()))
+        for name, dag in dags_parsed.items():  # the DAG Airflow parsed for the model is its DAG
+            models[name] = (dag["dag_id"], models[name][1] if name in models else set())
         matching = {
             name: (own, dags) for name, (own, dags) in sorted(models.items()) if needle.casefold() in name.casefold()
         }

@@ -356,6 +356,48 @@ def test_a_row_that_recorded_no_dag_belongs_to_the_models_dag(sqlite_store: Stat
     assert "NO-DAG rationale" in client.get("/agentic-mlops/models/churn").text
 
 
+def test_rows_that_recorded_no_dag_are_shown_only_to_readers_of_every_dag_of_the_model(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """A CLI rollback records no DAG. Another team's DAG that records one decision under the same model name
+    made that team the model's owner (it was the newest DAG): the rollback's reason was shown to that team
+    and hidden from the team whose model it is. Such rows are shown only to a reader of every DAG that
+    recorded the model, and the page names the first DAG that recorded it, not the newest."""
+    _decision(sqlite_store, "team_a_churn", "TEAM-A rationale", "s3://a/r.html")
+    rollback = {"from_version": "2", "to_version": "1", "reason": "TEAM-A-ROLLBACK-REASON"}
+    sqlite_store.audit("rollback", actor="carol", model_name="churn", subject="version:1", details=rollback)
+    client = _client(sqlite_store)
+    allowed.add("team_a_churn")
+    assert "TEAM-A-ROLLBACK-REASON" in client.get("/agentic-mlops/models/churn").text
+    _decision(sqlite_store, "team_b_churn", "TEAM-B rationale", "s3://b/r.html")  # the newest DAG of "churn"
+    for readers, sees in (
+        ({"team_a_churn"}, False),
+        ({"team_b_churn"}, False),
+        ({"team_a_churn", "team_b_churn"}, True),
+    ):
+        allowed.clear()
+        allowed.update(readers)
+        page = client.get("/agentic-mlops/models/churn").text
+        assert ("TEAM-A-ROLLBACK-REASON" in page) == sees, readers
+    assert re.search(r"<p><small>DAG <a [^>]*>team_a_churn</a>", page)  # the first DAG, not the newest
+
+
+def test_the_models_parsed_dag_is_its_dag_whichever_dag_recorded_first(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's ``agentic_mlops__<model>`` is the model's DAG, whichever DAG recorded the model first or last."""
+    _decision(sqlite_store, "team_b_churn", "TEAM-B rationale", "s3://b/r.html")
+    _decision(sqlite_store, "agentic_mlops__churn", "OWN rationale", "s3://a/r.html")
+    _decision(sqlite_store, "team_c_churn", "TEAM-C rationale", "s3://c/r.html")
+    _model_dags(monkeypatch, {"churn": False})
+    allowed.update({"team_b_churn", "agentic_mlops__churn", "team_c_churn"})
+    client = _client(sqlite_store)
+    page = client.get("/agentic-mlops/models/churn").text
+    assert re.search(r"<p><small>DAG <a [^>]*>agentic_mlops__churn</a>", page)
+    row = client.get("/agentic-mlops/models").text
+    assert "<small>agentic_mlops__churn</small>" in row
+
+
 def test_the_model_page_pages_through_every_decision_and_says_which_it_shows(
     sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
