@@ -158,6 +158,18 @@ def entry_error(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, d
     return parsed_dag(dags_parsed, model_name, dag_id).get("entry_error")
 
 
+def dag_missing(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, dag_id: str) -> bool:
+    """Whether ``dag_id``, the model's DAG, is the provider's DAG of the model (``agentic_mlops__<model>``) and
+    Airflow has it no more (or not yet): the model was removed from the models file or renamed. A DAG of
+    another name (hand-written) is not one :func:`.alerts.known_models` reads, so it is not said missing.
+
+    :param dags_parsed: :func:`.alerts.known_models`.
+    """
+    from airflow_provider_agentic_mlops.core.model_history import default_dag_id
+
+    return dag_id == default_dag_id(model_name) and not parsed_dag(dags_parsed, model_name, dag_id)
+
+
 def first_run(model_name: str, dag_id: str, dags_parsed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """What the page of a model without a decision says of its DAG: ``{"parsed", "paused", "last_run",
     "alerts_conn_ids"}`` (``parsed``: Airflow has the DAG; ``last_run``: :func:`last_dag_runs`'s, None before
@@ -262,6 +274,7 @@ async def models_page(
             r["last_run"] = runs.get(r["dag_id"])
             r["paused"] = dag_paused(dags_parsed, r["model_name"], r["dag_id"])
             r["entry_error"] = entry_error(dags_parsed, r["model_name"], r["dag_id"])
+            r["dag_missing"] = r["last_decision"] is not None and dag_missing(dags_parsed, r["model_name"], r["dag_id"])
         return listed, rows
 
     listed, rows = await in_plugin_thread(request.app, load)
@@ -299,16 +312,21 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
         lineage = model_history.champion_lineage(store, model_name, dag_ids=dag_ids)
         total = model_history.decision_count(store, model_name, dag_ids=dag_ids)
         dags_parsed = alerts.known_models([model_name])
+        missing = dag_missing(dags_parsed, model_name, dag_id) and total > 0
         return {
             "dag_id": dag_id,
+            "dag_missing": missing,
             "before": before,
             "older_than": runs[0].decision_id if older else None,
             "total_decisions": total,
             "first_run": first_run(model_name, dag_id, dags_parsed) if total == 0 else None,
             "entry_error": entry_error(dags_parsed, model_name, dag_id),
-            # a DAG Airflow has not parsed (or does not say of) counts as scheduled, as the page said before
-            "scheduled": parsed_dag(dags_parsed, model_name, dag_id).get("scheduled", True),
-            "escalation": escalation(store, model_name, dag_id, runs[-1] if runs and before is None else None),
+            # a DAG Airflow does not say of (hand-written) counts as scheduled, as the page said before
+            "scheduled": not missing and parsed_dag(dags_parsed, model_name, dag_id).get("scheduled", True),
+            # no run of a missing DAG decides again: its escalation is history, in the decisions table
+            "escalation": escalation(
+                store, model_name, dag_id, runs[-1] if runs and before is None and not missing else None
+            ),
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"
             ),

@@ -1201,11 +1201,12 @@ def test_a_models_page_reads_only_its_own_dag_from_airflow(
 
 
 def test_a_model_whose_last_decision_escalated_says_what_a_person_can_do(
-    sqlite_store: StateStore, allowed: set[str]
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An escalation starts nothing and waits for a person: the page showed the badge and no next step, while
     Slack and the task log say one. The page says the same one, for the newest decision only."""
     seed_history(sqlite_store)  # an escalation, then a retrain: the escalation is history
+    _model_dags(monkeypatch, {"fraud-detector": False})  # its DAG is in Airflow: a new run of it decides again
     allowed.add(DAG)
     client = _client(sqlite_store)
     assert 'id="escalated"' not in client.get("/agentic-mlops/models/fraud-detector").text
@@ -1297,3 +1298,26 @@ def test_every_time_on_the_pages_says_it_is_utc_once(sqlite_store: StateStore, a
         assert "UTC UTC" not in page and "UTC) UTC" not in page, path
     overview_row = _row(client.get("/agentic-mlops/models").text, "fraud-detector")
     assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d UTC", overview_row)  # the pending approval's deadline
+
+
+def test_a_model_whose_dag_airflow_no_longer_has_says_so_and_offers_no_run_of_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model removed from models.yaml (or renamed) keeps its history, but its DAG is gone: the page linked
+    to the missing DAG, said the next scheduled run decides again and suggested triggering it."""
+    _decided(sqlite_store, "gone", action="escalate", rationale="ESCALATED")
+    _decided(sqlite_store, "kept", action="escalate", rationale="ESCALATED")
+    _model_dags(monkeypatch, {"kept": False})
+    allowed.update({"agentic_mlops__gone", "agentic_mlops__kept"})
+    client = _client(sqlite_store)
+    gone = client.get("/agentic-mlops/models/gone").text
+    notice = _text_of(gone, "dag-not-in-airflow")
+    assert "DAG agentic_mlops__gone is not in Airflow: removed or renamed in models.yaml?" in notice
+    assert "/dags/agentic_mlops__gone" not in gone  # no link to a DAG that does not exist
+    assert "airflow dags trigger" not in gone and "scheduled run" not in gone and 'id="escalated"' not in gone
+    assert "ESCALATED" in gone  # its history is still shown
+    kept = client.get("/agentic-mlops/models/kept").text
+    assert 'id="dag-not-in-airflow"' not in kept and "airflow dags trigger agentic_mlops__kept" in kept
+    rows = re.findall(r'<tr class="model-row">.*?</tr>', client.get("/agentic-mlops/models").text, re.S)
+    marked = {name: "DAG not in Airflow" in row for row in rows for name in ("gone", "kept") if f">{name}</a>" in row}
+    assert marked == {"gone": True, "kept": False}
