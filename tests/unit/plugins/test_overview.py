@@ -1321,3 +1321,16 @@ def test_a_model_whose_dag_airflow_no_longer_has_says_so_and_offers_no_run_of_it
     rows = re.findall(r'<tr class="model-row">.*?</tr>', client.get("/agentic-mlops/models").text, re.S)
     marked = {name: "DAG not in Airflow" in row for row in rows for name in ("gone", "kept") if f">{name}</a>" in row}
     assert marked == {"gone": True, "kept": False}
+
+
+def test_the_first_run_notice_of_a_model_without_a_schedule_says_what_starts_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with ``schedule: null`` (the demo's) has no schedule to start its first run: the page said it had."""
+    for scheduled in (True, False):
+        dag = {"dag_id": "agentic_mlops__churn", "paused": False, "entry_error": None, "scheduled": scheduled}
+        monkeypatch.setattr(alerts, "known_models", lambda models=None, dag=dag: {"churn": dag})
+        allowed.add("agentic_mlops__churn")
+        notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "no-decision-yet")
+        assert ("Its schedule starts it" in notice) == scheduled
+        assert ("It has no schedule: an alert or a manual trigger starts it." in notice) == (not scheduled)
