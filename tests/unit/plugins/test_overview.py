@@ -379,7 +379,7 @@ def test_rows_that_recorded_no_dag_are_shown_only_to_readers_of_every_dag_of_the
         allowed.update(readers)
         page = client.get("/agentic-mlops/models/churn").text
         assert ("TEAM-A-ROLLBACK-REASON" in page) == sees, readers
-    assert re.search(r"<p><small>DAG <a [^>]*>team_a_churn</a>", page)  # the first DAG, not the newest
+    assert re.search(r"<p[^>]*><small>DAG <a [^>]*>team_a_churn</a>", page)  # the first DAG, not the newest
 
 
 def test_the_models_parsed_dag_is_its_dag_whichever_dag_recorded_first(
@@ -393,7 +393,7 @@ def test_the_models_parsed_dag_is_its_dag_whichever_dag_recorded_first(
     allowed.update({"team_b_churn", "agentic_mlops__churn", "team_c_churn"})
     client = _client(sqlite_store)
     page = client.get("/agentic-mlops/models/churn").text
-    assert re.search(r"<p><small>DAG <a [^>]*>agentic_mlops__churn</a>", page)
+    assert re.search(r"<p[^>]*><small>DAG <a [^>]*>agentic_mlops__churn</a>", page)
     row = client.get("/agentic-mlops/models").text
     assert "<small>agentic_mlops__churn</small>" in row
 
@@ -648,7 +648,7 @@ def _decided(
 
 def _rows(page: str) -> list[str]:
     """The model names of the overview's rows, in their order."""
-    return re.findall(r'<tr class="model-row">\s*<td><a href="[^"]*/models/([^"]+)">', page)
+    return re.findall(r'<tr class="model-row">\s*<td[^>]*><a href="[^"]*/models/([^"]+)">', page)
 
 
 def _link(page: str, element_id: str) -> str | None:
