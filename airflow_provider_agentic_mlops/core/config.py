@@ -65,6 +65,19 @@ EXPANDED_FIELDS = ("drift.reference", "drift.current", "validation.data", "retra
 _BRACED_VARIABLE = re.compile(r"\$\$(\{[A-Za-z_]\w*\})?|\$\{[A-Za-z_]\w*\}")
 
 
+def model_name_error(name: str) -> str | None:
+    """Why ``name`` is not a valid model name (it becomes part of the DAG id and of the model pages' URLs), with
+    a valid name close to it when there is one; None when it is valid."""
+    if _NAME.match(name):
+        return None
+    suggested = _suggested_name(name)
+    return (
+        "must start with an ASCII letter (A-Z, a-z) or a digit and use only ASCII letters, digits, '-', '_' "
+        "and '.', at most 200 characters (it becomes part of the DAG id)"
+        + (f"; e.g. {suggested!r}" if suggested else "")
+    )
+
+
 def _suggested_name(name: str) -> str | None:
     """A valid model name close to ``name`` (accents dropped, each run of other characters a ``-``:
     ``'house price'`` -> ``'house-price'``), or None when none can be derived (no ASCII letter or digit)."""
@@ -526,13 +539,9 @@ class ModelSpec(_Section):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            suggested = _suggested_name(value)
-            raise ValueError(
-                "must start with an ASCII letter (A-Z, a-z) or a digit and use only ASCII letters, digits, '-', '_' "
-                "and '.', at most 200 characters (it becomes part of the DAG id)"
-                + (f"; e.g. {suggested!r}" if suggested else "")
-            )
+        error = model_name_error(value)
+        if error:
+            raise ValueError(error)
         return value
 
     @model_validator(mode="after")

@@ -265,7 +265,7 @@ def champions_of_runs(points: Iterable[RunPoint], lineage: Iterable[Mapping[str,
 # -- queries --------------------------------------------------------------------------------------
 
 #: The DAGs whose rows a query keeps (e.g. those the reader may read); None among them keeps the rows
-#: that recorded no DAG (they belong to the model's DAG, :func:`model_dag_id`). None: every row.
+#: that recorded no DAG (shown only to readers of every DAG of the model). None: every row.
 DagIds = Collection[str | None] | None
 
 
@@ -423,14 +423,20 @@ def model_dags(store: StateStore, model_name: str) -> set[str | None]:
 
 
 def model_dag_id(store: StateStore, model_name: str) -> str:
-    """The DAG of the model's loop, as its latest decision or approval recorded it; the provider's
-    naming (``agentic_mlops__<name>``) when nothing is recorded yet."""
+    """The DAG of the model's loop as the state store knows it: the first DAG that recorded a decision of
+    it (else an approval request, else a job); the provider's naming (:func:`default_dag_id`) when no row
+    names a DAG.
+
+    The first, not the newest: a DAG of another team that records a decision under the same model name
+    later does not take the model over. The pages prefer the DAG Airflow has parsed for the model
+    (``agentic_mlops__<name>``) to this one.
+    """
     with store.engine.connect() as conn:
-        for table, order in ((decisions, decisions.c.id), (approvals, approvals.c.id), (jobs, jobs.c.id)):
+        for table in (decisions, approvals, jobs):
             row = conn.execute(
                 sa.select(table.c.dag_id)
-                .where(table.c.model_name == model_name, table.c.dag_id.is_not(None))
-                .order_by(order.desc())
+                .where(table.c.model_name == model_name, table.c.dag_id.is_not(None), table.c.dag_id != "")
+                .order_by(table.c.id)
                 .limit(1)
             ).first()
             if row:
@@ -440,7 +446,9 @@ def model_dag_id(store: StateStore, model_name: str) -> str:
 
 def default_dag_id(model_name: str) -> str:
     """The provider's name for the DAG of the model's loop (``agentic_mlops__<name>``)."""
-    return f"agentic_mlops__{model_name}"
+    from airflow_provider_agentic_mlops.core.config import DAG_ID_PREFIX
+
+    return f"{DAG_ID_PREFIX}{model_name}"
 
 
 def models_and_dags(store: StateStore) -> dict[str, tuple[str, set[str | None]]]:
@@ -450,20 +458,20 @@ def models_and_dags(store: StateStore) -> dict[str, tuple[str, set[str | None]]]
     dags: dict[str, set[str | None]] = {}
     own: dict[str, str] = {}
     with store.engine.connect() as conn:
-        # the latest decision's DAG wins over an approval's, that over a job's
+        # the first decision's DAG wins over an approval's, that over a job's
         for table in (jobs, approvals, decisions):
-            newest: dict[str, tuple[int, str]] = {}
-            for model_name, dag_id, newest_id in conn.execute(_model_dag_pairs(table)):
+            first: dict[str, tuple[int, str]] = {}
+            for model_name, dag_id, first_id in conn.execute(_model_dag_pairs(table)):
                 name = str(model_name)
                 dags.setdefault(name, set()).add(dag_id or None)
-                if dag_id is not None and (name not in newest or newest_id > newest[name][0]):
-                    newest[name] = (newest_id, str(dag_id))
-            own.update((name, dag_id) for name, (_, dag_id) in newest.items())
+                if dag_id and (name not in first or first_id < first[name][0]):
+                    first[name] = (first_id, str(dag_id))
+            own.update((name, dag_id) for name, (_, dag_id) in first.items())
     return {name: (own.get(name) or default_dag_id(name), dags[name]) for name in sorted(dags)}
 
 
 def _model_dag_pairs(table: sa.Table) -> sa.Select | sa.CompoundSelect:
-    """Each distinct ``(model_name, dag_id, newest id)`` of ``table``'s rows (``dag_id`` and the id None for
+    """Each distinct ``(model_name, dag_id, first id)`` of ``table``'s rows (``dag_id`` and the id None for
     the rows of a model that recorded no DAG), read from its ``(model_name, dag_id, id)`` index (migration
     0005) by a loose index scan: one index search per model and per DAG, however many rows each has.
 
@@ -487,14 +495,14 @@ def _model_dag_pairs(table: sa.Table) -> sa.Select | sa.CompoundSelect:
             pairs.c.dag_id.is_not(None)
         )
     )
-    newest = (
+    oldest = (
         sa.select(row_id)
         .where(model == pairs.c.name, dag == pairs.c.dag_id)
-        .order_by(row_id.desc())
+        .order_by(row_id)
         .limit(1)
         .scalar_subquery()
     )
-    with_dag = sa.select(pairs.c.name, pairs.c.dag_id, newest).where(pairs.c.dag_id.is_not(None))
+    with_dag = sa.select(pairs.c.name, pairs.c.dag_id, oldest).where(pairs.c.dag_id.is_not(None))
     if not dag.nullable:
         return with_dag
     unset = sa.exists().where(model == names.c.name, dag.is_(None))

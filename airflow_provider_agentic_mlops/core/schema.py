@@ -33,7 +33,7 @@ jobs = sa.Table(
         postgresql_where=sa.text("status = 'running'"),
     ),
     sa.Index("ix_agentic_mlops_jobs_model_started", "model_name", "started_at"),
-    # every model's DAGs, and the newest row of each, one index search each (models_and_dags): migration 0005
+    # every model's DAGs, and the first row of each, one index search each (models_and_dags): migration 0005
     sa.Index("ix_agentic_mlops_jobs_model_dag", "model_name", "dag_id", "id"),
 )
 
@@ -67,7 +67,7 @@ decisions = sa.Table(
     sa.Index("ix_agentic_mlops_decisions_model_created", "model_name", "created_at"),
     # "the model's latest decisions" (model_name = ? ORDER BY id DESC LIMIT n): migration 0004
     sa.Index("ix_agentic_mlops_decisions_model_id", "model_name", "id"),
-    # every model's DAGs, and the newest decision of each, one index search each (models_and_dags): migration 0005
+    # every model's DAGs, and the first decision of each, one index search each (models_and_dags): migration 0005
     sa.Index("ix_agentic_mlops_decisions_model_dag", "model_name", "dag_id", "id"),
 )
 
@@ -95,7 +95,7 @@ approvals = sa.Table(
     sa.Column("details", sa.JSON),
     sa.UniqueConstraint("model_name", "model_version", "dag_id", "run_id", name="uq_agentic_mlops_approval_run"),
     sa.Index("ix_agentic_mlops_approvals_status", "status"),
-    # every model's DAGs, and the newest request of each, one index search each (models_and_dags): migration 0005
+    # every model's DAGs, and the first request of each, one index search each (models_and_dags): migration 0005
     sa.Index("ix_agentic_mlops_approvals_model_dag", "model_name", "dag_id", "id"),
 )
 

@@ -80,6 +80,26 @@ class StateStoreMixin:
             raise StateStoreUnavailable(f"model {model_name!r}: {err}") from err.__cause__
 
 
+def check_model_name(model_name: Any) -> None:
+    """Refuse, when the task runs (its templates rendered), a model name models.yaml would refuse
+    (:func:`~..core.config.model_name_error`): a hand-written DAG may pass one (``'team/churn'``), whose
+    rows the model pages, with the name in their URLs, could not show.
+
+    :raises AirflowFailException: the name is invalid: the task fails without retries, which would get the
+        same name.
+    """
+    from airflow_provider_agentic_mlops.core.config import model_name_error
+
+    error = model_name_error(model_name) if isinstance(model_name, str) else "must be a string"
+    if error:
+        from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+        raise AirflowFailException(
+            f"model_name {model_name!r} {error}. Nothing was done or recorded; fix model_name in the DAG file "
+            "(models.yaml checks the same rule)"
+        )
+
+
 def pull_retrain_result(ti: Any, retrain_task_id: str, *, model_name: str, task: str) -> dict[str, Any]:
     """The return value of the retrain task, which names the challenger (``{"version": ..., ...}``).
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID
 from airflow_provider_agentic_mlops.links import DecisionTraceLink, ModelPageLink
-from airflow_provider_agentic_mlops.operators._base import StateStoreMixin
+from airflow_provider_agentic_mlops.operators._base import StateStoreMixin, check_model_name
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -166,6 +166,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         return MODE_LLM, hook.decision_client(), None, hook.identity()
 
     def choose_branch(self, context: Context) -> str:
+        check_model_name(self.model_name)
         ti = context["ti"]
         DecisionTraceLink.hide_until_written(ti)
         drift = ti.xcom_pull(task_ids=self.drift_task_id)

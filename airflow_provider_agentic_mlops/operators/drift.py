@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_agentic_mlops.core.config import DriftSettings, settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
-from airflow_provider_agentic_mlops.operators._base import settings_parameters
+from airflow_provider_agentic_mlops.operators._base import check_model_name, settings_parameters
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,6 +104,7 @@ class DriftCheckOperator(BaseOperator):
         from airflow_provider_agentic_mlops.core.drift import compute_drift
         from airflow_provider_agentic_mlops.core.drift.report import ReportAlongside
 
+        check_model_name(self.model_name)
         DriftReportLink.hide_until_written(context["ti"])
         hook = None
         if not self.report_prefix:  # fail before the heavy work when the report cannot be stored

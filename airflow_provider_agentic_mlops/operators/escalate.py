@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
+from airflow_provider_agentic_mlops.operators._base import check_model_name
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -51,6 +52,7 @@ class EscalateOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.notifications.escalation import EscalationNotifier
 
+        check_model_name(self.model_name)
         notifier = EscalationNotifier(
             model_name=self.model_name,
             channel=self.channel,

@@ -25,6 +25,7 @@ from airflow_provider_agentic_mlops.operators._base import (
     MlflowHookMixin,
     StateStoreMixin,
     challenger_run_id,
+    check_model_name,
     pull_retrain_result,
 )
 
@@ -120,6 +121,7 @@ class PromoteOperator(_ChampionOperator):
         self.promotion_id: int | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        check_model_name(self.model_name)
         ti = context["ti"]
         retrained = pull_retrain_result(ti, self.retrain_task_id, model_name=self.model_name, task="promote")
         version = retrained["version"]
@@ -235,6 +237,7 @@ class RollbackOperator(_ChampionOperator):
         from airflow_provider_agentic_mlops.core.approval_policy import bad_reason
         from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
+        check_model_name(self.model_name)
         too_long = bad_reason(self.reason)  # the rendered reason: the limit the approvals API and CLI apply
         if too_long:
             raise AirflowFailException(f"model {self.model_name!r}: rollback refused, nothing changed: {too_long}")

@@ -20,7 +20,7 @@ from airflow_provider_agentic_mlops.core.retraining import (  # noqa: F401 - JOB
     training_run_id,
 )
 from airflow_provider_agentic_mlops.liveness import fail_job_of_failed_task, map_index_of, run_of, with_callback
-from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin
+from airflow_provider_agentic_mlops.operators._base import MlflowHookMixin, StateStoreMixin, check_model_name
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -157,6 +157,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         return Retraining(self.hook, self.store, self.model_name, self.registered_model)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        check_model_name(self.model_name)
         self.hook.require_access("train", f"retraining model {self.model_name!r}")
         from airflow_provider_agentic_mlops.liveness import job_task_state
 

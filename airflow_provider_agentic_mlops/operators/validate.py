@@ -29,6 +29,7 @@ from airflow_provider_agentic_mlops.operators._base import (
     MlflowHookMixin,
     StateStoreMixin,
     challenger_run_id,
+    check_model_name,
     pull_retrain_result,
     settings_parameters,
 )
@@ -155,6 +156,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         self.reject_task_id = reject_task_id
 
     def choose_branch(self, context: Context) -> str:
+        check_model_name(self.model_name)
         ti = context["ti"]
         ValidationReportLink.hide_until_written(ti)
         self.hook.require_access("train", f"writing the validation report of {self.model_name!r}")

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 #: Colour of each action's marker (and the legend).
 ACTION_COLOURS = {"retrain": "#dc2626", "escalate": "#d97706", "no_action": "#16a34a"}
 OTHER_COLOUR = "#6b7280"
+#: Colour of the drift share line, and of the sparkline's dots (a circle without a fill is black: unseen in dark mode).
+LINE_COLOUR = "#2563eb"
 _FONT = 'font-family="system-ui,sans-serif" font-size="11"'
 HEATMAP_CAPTION = "runs, oldest to newest; red: past the threshold"
 
@@ -44,13 +46,13 @@ def sparkline(values: Sequence[float | None], *, width: int = 120, height: int =
     pts = [(_scale(i, 0, n, 3, width - 3), _scale(v, lo, hi, height - 3, 3)) for i, v in known]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
     dots = "".join(
-        f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="2"><title>{v:.3f}</title></circle>'
+        f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="2" fill="{LINE_COLOUR}"><title>{v:.3f}</title></circle>'
         for (x, y), (_, v) in zip(pts, known, strict=True)
     )
     return (
         f'<svg class="sparkline" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="drift share, last {len(known)} runs"><polyline fill="none" stroke="#2563eb" stroke-width="1.5" '
-        f'points="{line}"/>{dots}</svg>'
+        f'aria-label="drift share, last {len(known)} runs"><polyline fill="none" stroke="{LINE_COLOUR}" '
+        f'stroke-width="1.5" points="{line}"/>{dots}</svg>'
     )
 
 
@@ -88,7 +90,7 @@ def drift_chart(
         )
     pts = [xy(i, p.drift_share or 0.0) for i, p in enumerate(known)]
     parts.append(
-        '<polyline fill="none" stroke="#2563eb" stroke-width="1.5" points="'
+        f'<polyline fill="none" stroke="{LINE_COLOUR}" stroke-width="1.5" points="'
         + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
         + '"/>'
     )

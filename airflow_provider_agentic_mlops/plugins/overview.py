@@ -73,18 +73,21 @@ def readable_dags(store: Any, user: Any, model_name: str) -> tuple[str, set[str 
     own DAG when readable); None when the user may read none of them.
 
     A model's rows can come from several DAGs (operators in hand-written DAGs of two teams, a DAG that
-    was renamed): each row is shown only to readers of its own DAG. A row that recorded no DAG belongs
-    to the model's DAG (:func:`~..core.model_history.model_dag_id`), marked by None in the set. A model
+    was renamed): each row is shown only to readers of its own DAG. The model's own DAG is the one Airflow
+    has parsed for it (``agentic_mlops__<model>``), else the first that recorded it
+    (:func:`~..core.model_history.model_dag_id`). A row that recorded no DAG (a CLI rollback) is marked by
+    None in the set, shown only to a reader of every DAG of the model (:func:`readable_of`). A model
     without rows is one whose DAG Airflow has parsed but which has not run yet (:func:`.alerts.known_models`),
     read as its rows would be: by readers of that DAG only.
     """
     from airflow_provider_agentic_mlops.core import model_history
 
     dags = model_history.model_dags(store, model_name)
+    parsed = alerts.known_models([model_name]).get(model_name)
     if dags:
-        return readable_of(user, model_history.model_dag_id(store, model_name), dags)
-    dag = alerts.known_models([model_name]).get(model_name)
-    return None if dag is None else readable_of(user, dag["dag_id"], set())
+        own = parsed["dag_id"] if parsed else model_history.model_dag_id(store, model_name)
+        return readable_of(user, own, dags)
+    return None if parsed is None else readable_of(user, parsed["dag_id"], set())
 
 
 def candidate_dags(own: str, dags: set[str | None]) -> set[str]:
@@ -97,6 +100,10 @@ def readable_of(
 ) -> tuple[str, set[str | None]] | None:
     """:func:`readable_dags` of a model whose DAG is ``own`` and whose rows recorded ``dags``.
 
+    The rows that recorded no DAG are shown only to a user who may read every one of :func:`candidate_dags`:
+    which DAG such a row came from is not known, and a DAG of another team that records the model's name
+    must not make that team their reader.
+
     :param teams: the team of each of :func:`candidate_dags` (:func:`.approvals_page.dag_teams`), when the
         caller read them for many models at once; read here otherwise.
     """
@@ -106,7 +113,7 @@ def readable_of(
     readable: set[str | None] = {d for d in candidates if may_read(user, d, teams[d])}
     if not readable:
         return None
-    if own in readable:
+    if readable == candidates:
         readable.add(None)
     return (own if own in readable else min(d for d in readable if d)), readable
 
@@ -149,6 +156,18 @@ def entry_error(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, d
     :param dags_parsed: :func:`.alerts.known_models`.
     """
     return parsed_dag(dags_parsed, model_name, dag_id).get("entry_error")
+
+
+def dag_missing(dags_parsed: Mapping[str, Mapping[str, Any]], model_name: str, dag_id: str) -> bool:
+    """Whether ``dag_id``, the model's DAG, is the provider's DAG of the model (``agentic_mlops__<model>``) and
+    Airflow has it no more (or not yet): the model was removed from the models file or renamed. A DAG of
+    another name (hand-written) is not one :func:`.alerts.known_models` reads, so it is not said missing.
+
+    :param dags_parsed: :func:`.alerts.known_models`.
+    """
+    from airflow_provider_agentic_mlops.core.model_history import default_dag_id
+
+    return dag_id == default_dag_id(model_name) and not parsed_dag(dags_parsed, model_name, dag_id)
 
 
 def first_run(model_name: str, dag_id: str, dags_parsed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -231,8 +250,8 @@ async def models_page(
         # The store's models, and those whose DAG is parsed but has not recorded anything yet (one query).
         models = model_history.models_and_dags(store)
         dags_parsed = alerts.known_models()
-        for name, dag in dags_parsed.items():
-            models.setdefault(name, (dag["dag_id"], set()))
+        for name, dag in dags_parsed.items():  # the DAG Airflow parsed for the model is its DAG
+            models[name] = (dag["dag_id"], models[name][1] if name in models else set())
         matching = {
             name: (own, dags) for name, (own, dags) in sorted(models.items()) if needle.casefold() in name.casefold()
         }
@@ -258,6 +277,7 @@ async def models_page(
             r["last_run"] = runs.get(r["dag_id"])
             r["paused"] = dag_paused(dags_parsed, r["model_name"], r["dag_id"])
             r["entry_error"] = entry_error(dags_parsed, r["model_name"], r["dag_id"])
+            r["dag_missing"] = r["last_decision"] is not None and dag_missing(dags_parsed, r["model_name"], r["dag_id"])
         return listed, rows
 
     listed, rows = await in_plugin_thread(request.app, load)
@@ -295,18 +315,25 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
         lineage = model_history.champion_lineage(store, model_name, dag_ids=dag_ids)
         total = model_history.decision_count(store, model_name, dag_ids=dag_ids)
         dags_parsed = alerts.known_models([model_name])
-        # a DAG Airflow has not parsed (or does not say of) counts as scheduled, as the page said before
-        scheduled = parsed_dag(dags_parsed, model_name, dag_id).get("scheduled", True)
+        missing = dag_missing(dags_parsed, model_name, dag_id) and total > 0
+        # a DAG Airflow does not say of (hand-written) counts as scheduled, as the page said before
+        scheduled = not missing and parsed_dag(dags_parsed, model_name, dag_id).get("scheduled", True)
         return {
             "dag_id": dag_id,
+            "dag_missing": missing,
             "before": before,
             "older_than": runs[0].decision_id if older else None,
             "total_decisions": total,
             "first_run": first_run(model_name, dag_id, dags_parsed) if total == 0 else None,
             "entry_error": entry_error(dags_parsed, model_name, dag_id),
             "scheduled": scheduled,
+            # no run of a missing DAG decides again: its escalation is history, in the decisions table
             "escalation": escalation(
-                store, model_name, dag_id, runs[-1] if runs and before is None else None, scheduled=scheduled
+                store,
+                model_name,
+                dag_id,
+                runs[-1] if runs and before is None and not missing else None,
+                scheduled=scheduled,
             ),
             "drift_chart": charts.drift_chart(
                 runs, decisions_url=f"{root}/models/{quote(model_name, safe='')}/decisions/"

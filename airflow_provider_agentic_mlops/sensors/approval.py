@@ -11,7 +11,7 @@ from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_agentic_mlops.core.config import ApprovalSettings, settings_overrides
-from airflow_provider_agentic_mlops.operators._base import pull_retrain_result, settings_parameters
+from airflow_provider_agentic_mlops.operators._base import check_model_name, pull_retrain_result, settings_parameters
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -299,6 +299,7 @@ class ApprovalSensor(BaseSensorOperator):
     # -- waiting ------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        check_model_name(self.model_name)
         approval = self._ensure_request(context)
         self._approval_id = approval["id"]
         if not self.deferrable:

@@ -156,6 +156,30 @@ def test_a_long_rationale_without_spaces_wraps_instead_of_widening_the_page(
         assert browser.evaluate("document.documentElement.scrollWidth") <= width, f"{path} is wider than the window"
 
 
+def test_many_runs_and_a_long_model_name_without_spaces_do_not_widen_the_page(
+    browser: Browser, pages: TestClient, sqlite_store: StateStore, tmp_path: Path
+) -> None:
+    """The heatmap grows a column per run and a model name (and its DAG id) has no space to break at: the
+    page scrolled sideways as a whole, the overview's table too. The heatmap scrolls within its own box."""
+    name = "model_" * 33  # 198 characters, a valid name
+    for _ in range(20):  # 100 runs: a heatmap wider than the window
+        seed_history(sqlite_store, name)
+    width = browser.evaluate("window.innerWidth")
+    for path in ("/models", f"/models/{name}", f"/models/{name}/decisions/1"):
+        _show(browser, pages, path, tmp_path)
+        assert name[:40] in browser.evaluate("document.body.innerText"), path
+        wide = "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
+        assert browser.evaluate("document.documentElement.scrollWidth") <= width, browser.evaluate(
+            f"{wide}.slice(0, 5).map(e => e.tagName + '.' + (e.className.baseVal ?? e.className) + ' ' + e.id)"
+        )
+    _show(browser, pages, f"/models/{name}", tmp_path)
+    box = browser.evaluate(
+        "(() => { const b = document.getElementById('drift-heatmap').parentElement;"
+        " return [b.scrollWidth, b.clientWidth, getComputedStyle(b).overflowX]; })()"
+    )
+    assert box[0] > box[1] and box[2] == "auto", box  # the whole heatmap, scrolled within its box
+
+
 #: The page Airflow's UI shows a plugin's external view in: an iframe sandboxed as Airflow 3 sandboxes it
 #: (scripts and same origin, no ``allow-top-navigation``, so ``target="_top"`` alone is blocked).
 AIRFLOW_VIEW = """<!doctype html><html><body><nav>Airflow's sidebar</nav>

@@ -269,10 +269,23 @@ def _store_rows(store: StateStore, rows: dict[str, list[tuple[str, str | None]]]
                 conn.exec_driver_sql(f"ANALYZE {table.name}")
 
 
+def test_a_models_dag_is_the_first_that_recorded_it_not_the_newest(store_url: str) -> None:
+    """Another team's DAG that records a decision under the same model name later does not take the model
+    (and its rows that recorded no DAG) over; one model read alone says what the list of all says."""
+    store = StateStore(store_url)
+    try:
+        _store_rows(store, {"agentic_mlops_decisions": [("churn", None), ("churn", "team_a"), ("churn", "team_b")]})
+        assert model_history.model_dag_id(store, "churn") == "team_a"
+        assert model_history.models_and_dags(store)["churn"] == ("team_a", {None, "team_a", "team_b"})
+        assert model_history.model_dag_id(store, "nothing") == "agentic_mlops__nothing"
+    finally:
+        store.dispose()
+
+
 def test_models_and_dags_says_what_reading_every_row_says_on_random_stores(store_url: str) -> None:
     """Each model's DAGs and own DAG, read through the indexes, equal what reading every row of the three
     tables gives: names and DAG ids that sort differently by byte and by collation, rows with no DAG or an
-    empty one, models known to one table only, the newest row's DAG in whichever order rows came."""
+    empty one, models known to one table only, the first row's DAG in whichever order rows came."""
     import random
 
     import sqlalchemy as sa
@@ -305,9 +318,9 @@ def test_models_and_dags_says_what_reading_every_row_says_on_random_stores(store
                 dags = {d or None for table_rows in stored.values() for _, m, d in table_rows if m == name}
                 own = None
                 for table in tables:
-                    newest = max(((i, d) for i, m, d in stored[table] if m == name and d is not None), default=None)
-                    if newest is not None:
-                        own = newest[1]
+                    first = min(((i, d) for i, m, d in stored[table] if m == name and d), default=None)
+                    if first is not None:
+                        own = first[1]
                         break
                 expected[name] = (own or model_history.default_dag_id(name), dags)
             assert model_history.models_and_dags(store) == expected, seed
@@ -316,7 +329,7 @@ def test_models_and_dags_says_what_reading_every_row_says_on_random_stores(store
 
 
 def test_listing_the_models_searches_each_tables_model_dag_index_not_every_row(store_url: str) -> None:
-    """``models_and_dags`` finds each model's DAGs and the newest row of each in the ``(model_name, dag_id,
+    """``models_and_dags`` finds each model's DAGs and the first row of each in the ``(model_name, dag_id,
     id)`` indexes (migration 0005), one search per model and DAG: never a scan of a whole table, which would
     cost a read of every decision the store ever recorded."""
     import re
@@ -349,7 +362,8 @@ def test_listing_the_models_searches_each_tables_model_dag_index_not_every_row(s
         finally:
             sa.event.remove(store.engine, "before_cursor_execute", capture)
         assert len(listed) == 50
-        assert listed["model-07"] == ("agentic_mlops__model-07", {"agentic_mlops__model-07", "backfill", None, "d"})
+        # decision 7 (the first of model-07) recorded "backfill": the first DAG that recorded the model is its DAG
+        assert listed["model-07"] == ("backfill", {"agentic_mlops__model-07", "backfill", None, "d"})
         explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
         read = set()
         with store.engine.connect() as conn:

@@ -63,3 +63,45 @@ def test_an_operator_whose_state_store_is_unreachable_names_its_model(monkeypatc
         StateStoreUnavailable, match=r"^model 'fraud-detector': the state store \(connection 'state_down'"
     ):
         _ = Step().store
+
+
+def _every_step(model_name: str) -> list[tuple[Any, str]]:
+    """Each operator and the sensor, whose ``model_name`` rendered to ``model_name`` (a template, when built),
+    with the method a task run calls first."""
+    from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
+    from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
+    from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
+    from airflow_provider_agentic_mlops.operators.promote import PromoteOperator, RollbackOperator
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainOperator
+    from airflow_provider_agentic_mlops.operators.validate import ValidateOperator
+    from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+
+    name = {"model_name": "{{ params.model }}"}
+    steps = [
+        (DriftCheckOperator(task_id="check", reference="r.csv", current="c.csv", **name), "execute"),
+        (AgentDecisionOperator(task_id="decide", **name), "choose_branch"),
+        (EscalateOperator(task_id="escalate", **name), "execute"),
+        (RetrainOperator(task_id="retrain", python_callable="m:f", **name), "execute"),
+        (ValidateOperator(task_id="validate", validation_data="v.csv", label_column="y", **name), "choose_branch"),
+        (ApprovalSensor(task_id="approve", **name), "execute"),
+        (PromoteOperator(task_id="promote", **name), "execute"),
+        (RollbackOperator(task_id="rollback", **name), "execute"),
+    ]
+    for step, _ in steps:
+        step.model_name = model_name  # as Airflow renders the template fields before the task runs
+    return steps
+
+
+@pytest.mark.parametrize("model_name", ["team/churn", "", " churn", "churn?x=1"])
+def test_a_model_name_models_yaml_would_refuse_fails_every_step_naming_it_and_a_valid_one(model_name: str) -> None:
+    """A hand-written DAG may give a name models.yaml refuses ('team/churn'): the model's pages, whose URLs
+    hold the name, answered 404. Each step refuses it when it runs (after templating), before doing anything."""
+    for step, entry in _every_step(model_name):
+        step.__dict__["hook"] = mock.Mock(side_effect=AssertionError("reached the hook"))
+        step.__dict__["store"] = mock.Mock(side_effect=AssertionError("reached the store"))
+        with pytest.raises(AirflowFailException) as failed:  # no retry: a rerun gets the same name
+            getattr(step, entry)(task_context())
+        message = str(failed.value)
+        assert f"model_name {model_name!r} " in message and "ASCII letters, digits" in message, step.task_id
+        assert "fix model_name in the DAG" in message, step.task_id
+    assert "e.g. 'team-churn'" in message if model_name == "team/churn" else True

@@ -55,3 +55,16 @@ def test_a_single_quality_point_is_drawn_against_its_baseline() -> None:
     assert min(ticks) < 0.462 and max(ticks) > 0.827  # the scale spans the point and its baseline
     assert len(_polyline_ys(svg, "baseline")) == 1 and "roc_auc baseline 0.827" in svg
     assert 'class="champion-change"' not in svg  # no champion known: nothing to mark
+
+
+def test_every_point_of_every_chart_has_its_own_colour_visible_in_dark_mode_too() -> None:
+    """An SVG circle without a fill is black: the sparkline's dots vanished on the dark page of Airflow's dark mode."""
+    runs = [_run(1, 32), _run(2, 38)]
+    svgs = [
+        charts.sparkline([0.1, None, 0.4]),
+        charts.drift_chart([RunPoint(decision_id=1, at=datetime(2026, 1, 1), action="retrain", drift_share=0.3)]),
+        charts.quality_chart({"roc_auc": [(runs[0], 0.4), (runs[1], 0.5)]}, baselines={}),
+    ]
+    for svg in svgs:
+        circles = re.findall(r"<circle[^>]*>", svg)
+        assert circles and all(re.search(r' fill="#[0-9a-f]{6}"', c) for c in circles), svg

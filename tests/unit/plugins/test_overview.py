@@ -356,6 +356,48 @@ def test_a_row_that_recorded_no_dag_belongs_to_the_models_dag(sqlite_store: Stat
     assert "NO-DAG rationale" in client.get("/agentic-mlops/models/churn").text
 
 
+def test_rows_that_recorded_no_dag_are_shown_only_to_readers_of_every_dag_of_the_model(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """A CLI rollback records no DAG. Another team's DAG that records one decision under the same model name
+    made that team the model's owner (it was the newest DAG): the rollback's reason was shown to that team
+    and hidden from the team whose model it is. Such rows are shown only to a reader of every DAG that
+    recorded the model, and the page names the first DAG that recorded it, not the newest."""
+    _decision(sqlite_store, "team_a_churn", "TEAM-A rationale", "s3://a/r.html")
+    rollback = {"from_version": "2", "to_version": "1", "reason": "TEAM-A-ROLLBACK-REASON"}
+    sqlite_store.audit("rollback", actor="carol", model_name="churn", subject="version:1", details=rollback)
+    client = _client(sqlite_store)
+    allowed.add("team_a_churn")
+    assert "TEAM-A-ROLLBACK-REASON" in client.get("/agentic-mlops/models/churn").text
+    _decision(sqlite_store, "team_b_churn", "TEAM-B rationale", "s3://b/r.html")  # the newest DAG of "churn"
+    for readers, sees in (
+        ({"team_a_churn"}, False),
+        ({"team_b_churn"}, False),
+        ({"team_a_churn", "team_b_churn"}, True),
+    ):
+        allowed.clear()
+        allowed.update(readers)
+        page = client.get("/agentic-mlops/models/churn").text
+        assert ("TEAM-A-ROLLBACK-REASON" in page) == sees, readers
+    assert re.search(r"<p[^>]*><small>DAG <a [^>]*>team_a_churn</a>", page)  # the first DAG, not the newest
+
+
+def test_the_models_parsed_dag_is_its_dag_whichever_dag_recorded_first(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's ``agentic_mlops__<model>`` is the model's DAG, whichever DAG recorded the model first or last."""
+    _decision(sqlite_store, "team_b_churn", "TEAM-B rationale", "s3://b/r.html")
+    _decision(sqlite_store, "agentic_mlops__churn", "OWN rationale", "s3://a/r.html")
+    _decision(sqlite_store, "team_c_churn", "TEAM-C rationale", "s3://c/r.html")
+    _model_dags(monkeypatch, {"churn": False})
+    allowed.update({"team_b_churn", "agentic_mlops__churn", "team_c_churn"})
+    client = _client(sqlite_store)
+    page = client.get("/agentic-mlops/models/churn").text
+    assert re.search(r"<p[^>]*><small>DAG <a [^>]*>agentic_mlops__churn</a>", page)
+    row = client.get("/agentic-mlops/models").text
+    assert "<small>agentic_mlops__churn</small>" in row
+
+
 def test_the_model_page_pages_through_every_decision_and_says_which_it_shows(
     sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -606,7 +648,7 @@ def _decided(
 
 def _rows(page: str) -> list[str]:
     """The model names of the overview's rows, in their order."""
-    return re.findall(r'<tr class="model-row">\s*<td><a href="[^"]*/models/([^"]+)">', page)
+    return re.findall(r'<tr class="model-row">\s*<td[^>]*><a href="[^"]*/models/([^"]+)">', page)
 
 
 def _link(page: str, element_id: str) -> str | None:
@@ -1159,11 +1201,12 @@ def test_a_models_page_reads_only_its_own_dag_from_airflow(
 
 
 def test_a_model_whose_last_decision_escalated_says_what_a_person_can_do(
-    sqlite_store: StateStore, allowed: set[str]
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An escalation starts nothing and waits for a person: the page showed the badge and no next step, while
     Slack and the task log say one. The page says the same one, for the newest decision only."""
     seed_history(sqlite_store)  # an escalation, then a retrain: the escalation is history
+    _model_dags(monkeypatch, {"fraud-detector": False})  # its DAG is in Airflow: a new run of it decides again
     allowed.add(DAG)
     client = _client(sqlite_store)
     assert 'id="escalated"' not in client.get("/agentic-mlops/models/fraud-detector").text
@@ -1280,3 +1323,39 @@ def test_the_escalation_next_step_of_a_model_without_a_schedule_promises_no_sche
     notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/fraud-detector").text, "escalated")
     assert "(the next alert or manual trigger decides again too)" in notice
     assert "scheduled run" not in notice
+
+
+def test_a_model_whose_dag_airflow_no_longer_has_says_so_and_offers_no_run_of_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model removed from models.yaml (or renamed) keeps its history, but its DAG is gone: the page linked
+    to the missing DAG, said the next scheduled run decides again and suggested triggering it."""
+    _decided(sqlite_store, "gone", action="escalate", rationale="ESCALATED")
+    _decided(sqlite_store, "kept", action="escalate", rationale="ESCALATED")
+    _model_dags(monkeypatch, {"kept": False})
+    allowed.update({"agentic_mlops__gone", "agentic_mlops__kept"})
+    client = _client(sqlite_store)
+    gone = client.get("/agentic-mlops/models/gone").text
+    notice = _text_of(gone, "dag-not-in-airflow")
+    assert "DAG agentic_mlops__gone is not in Airflow: removed or renamed in models.yaml?" in notice
+    assert "/dags/agentic_mlops__gone" not in gone  # no link to a DAG that does not exist
+    assert "airflow dags trigger" not in gone and "scheduled run" not in gone and 'id="escalated"' not in gone
+    assert "ESCALATED" in gone  # its history is still shown
+    kept = client.get("/agentic-mlops/models/kept").text
+    assert 'id="dag-not-in-airflow"' not in kept and "airflow dags trigger agentic_mlops__kept" in kept
+    rows = re.findall(r'<tr class="model-row">.*?</tr>', client.get("/agentic-mlops/models").text, re.S)
+    marked = {name: "DAG not in Airflow" in row for row in rows for name in ("gone", "kept") if f">{name}</a>" in row}
+    assert marked == {"gone": True, "kept": False}
+
+
+def test_the_first_run_notice_of_a_model_without_a_schedule_says_what_starts_it(
+    sqlite_store: StateStore, allowed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with ``schedule: null`` (the demo's) has no schedule to start its first run: the page said it had."""
+    for scheduled in (True, False):
+        dag = {"dag_id": "agentic_mlops__churn", "paused": False, "entry_error": None, "scheduled": scheduled}
+        monkeypatch.setattr(alerts, "known_models", lambda models=None, dag=dag: {"churn": dag})
+        allowed.add("agentic_mlops__churn")
+        notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "no-decision-yet")
+        assert ("Its schedule starts it" in notice) == scheduled
+        assert ("It has no schedule: an alert or a manual trigger starts it." in notice) == (not scheduled)
