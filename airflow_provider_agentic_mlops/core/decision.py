@@ -13,7 +13,11 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *in-flight job*: a retraining job for the model is already running -> ``no_action``. That job
      is not started twice; the DAG run that started it validates it and asks for approval, so this
      run does nothing more than point at it (``Decision.attach_job_id``).
-   * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``.
+   * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``, what labels measured
+     on them quoted; unless labels (``MIN_LABELLED_ROWS`` or more) measured a *performance drop* confirmed
+     past ``min_performance_drop`` (below): that is no noise, it is read as on a larger window (``retrain``, or
+     ``escalate`` when blocked), the small window said. ``min_current_rows`` governs drift and label-free
+     evidence, which need more rows to read.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
    * *performance not measured*: the measurement raised (the champion could not be scored on the
      data; ``evidence.performance_missing`` kind ``failed``), or *champion unavailable*: a configured
@@ -953,14 +957,33 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
         )
 
     n_current = drift.get("n_current")
+    small_window = ""  # said beside a measured drop confirmed on fewer than min_current_rows rows
     if isinstance(n_current, int) and n_current < config.min_current_rows:
         detail = f"{n_current} current rows < min_current_rows {config.min_current_rows}"
-        g.fire("insufficient_data", f"forced {NO_ACTION}", detail)
-        return g.force(
-            NO_ACTION,
-            f"Insufficient data: {detail}; drift and performance on so few rows are mostly noise. "
-            f"Nothing to do until the window holds more rows (drift share was {share:.3f}).",
-        )
+        measurement = evidence.get("performance")
+        if not isinstance(measurement, Mapping) or measurement.get("kind") != "measured":
+            measurement = None
+        if measurement is not None and performance_verdict(measurement, config.min_performance_drop) == DROP:
+            # a drop confirmed beyond its own sampling error on MIN_LABELLED_ROWS or more labels is no noise:
+            # min_current_rows governs drift and label-free evidence, which need more rows to read
+            small_window = (
+                f" The window is small ({detail}), but the drop is measured on {measurement.get('n_labelled')} "
+                "labelled rows and confirmed beyond their sampling error."
+            )
+        else:
+            g.fire("insufficient_data", f"forced {NO_ACTION}", detail)
+            measured_text = (
+                f" Measured: {_describe_performance(measurement)}, no drop confirmed past min_performance_drop "
+                f"{config.min_performance_drop}."
+                if measurement is not None and _number(measurement.get("current")) is not None
+                else ""
+            )
+            return g.force(
+                NO_ACTION,
+                f"Insufficient data: {detail}; drift on so few rows is mostly noise, and no measured drop is "
+                f"confirmed on them.{measured_text} Nothing to do until the window holds more rows (drift share "
+                f"was {share:.3f}).",
+            )
 
     budget = check_retrain_budget(
         now=history.now,
@@ -1180,7 +1203,7 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
         g.fallback = ESCALATE
     if retrain_blocked and not blocked_said:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
-    g.rationale += partial + few_labels
+    g.rationale += partial + few_labels + small_window
     if no_verdict is not None:
         g.rationale += f" No performance verdict: {no_verdict[1]}."
     g.allowed = tuple(allowed)

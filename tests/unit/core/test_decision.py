@@ -708,12 +708,37 @@ def test_a_cut_summary_counts_the_columns_errors_and_faults_it_leaves_out():
 
 
 def test_too_few_current_rows_is_no_action_with_insufficient_data():
-    drift = with_evidence(0.8, performance=measured(0.5))
+    drift = with_evidence(0.8)  # severe drift, no labels: on 50 rows mostly noise
     drift["n_current"] = 50
     llm = ScriptedLLM()
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
     assert d.action == "no_action" and "Insufficient data" in d.rationale and "50 current rows" in d.rationale
     assert llm.calls == []
+    # a measurement on the few rows that confirms no drop stays no_action too, quoted
+    drift = with_evidence(0.8, performance=dict(measured(0.89, se=0.03), n_labelled=50))
+    drift["n_current"] = 50
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "Insufficient data" in d.rationale
+    assert "accuracy 0.900 (metric logged for the champion) -> 0.890 on 50 labelled rows" in d.rationale
+
+
+def test_a_confirmed_measured_drop_on_a_small_window_retrains_rather_than_insufficient_data():
+    # 150 labelled rows, accuracy 0.975 -> 0.58 (drop +0.395 +- 0.041): it was no_action, "mostly noise"
+    perf = dict(measured(0.58, baseline=0.975, se=0.041), n_labelled=150)
+    drift = with_evidence(0.4, performance=perf)
+    drift["n_current"] = 150
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain" and [r["rule"] for r in d.rules_fired] == ["performance_drop"]
+    assert "drop +0.395 +- 0.041" in d.rationale
+    assert "150 current rows < min_current_rows 200" in d.rationale  # the small window is said
+    # retraining blocked: escalate, never no_action
+    blocked = history(last_retrain={"started_at": NOW - timedelta(hours=1)})
+    d = decide(model_name="m", drift=drift, history=blocked, config=CONFIG)
+    assert d.action == "escalate" and "retraining is blocked" in d.rationale
+    # fewer labelled rows than the policy's floor: no measured verdict, insufficient data
+    drift["evidence"]["performance"] = dict(perf, n_labelled=20)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "Insufficient data" in d.rationale
 
 
 def test_concept_drift_without_feature_drift_retrains_on_the_measured_drop():
