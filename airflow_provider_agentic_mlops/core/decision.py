@@ -70,7 +70,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      as such, never "nothing hurts"; so does the rationale at ``escalate``). No
      rule ends the decision on the drift share before this point. A measurement without a held-out
      baseline (*performance_without_baseline*) gives no verdict: the window is decided as one without
-     labels, the measured value said.
+     labels, the measured value said; unless its upper bound (+ ``DROP_Z`` standard errors) is below what a
+     model reading no feature scores (``trivial_baseline``: accuracy the window's majority class share,
+     ``roc_auc`` 0.5, ``r2`` 0) -> ``escalate`` (*performance_below_trivial*), naming the setup to fix.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
      Critical drift escalates too when a CBPE estimate calibrated on labelled reference rows is
@@ -641,6 +643,31 @@ def _no_verdict(perf: Mapping[str, Any]) -> tuple[str, str]:
     return "performance_no_verdict", f"{_describe_performance(perf)}: no drop to compare with min_performance_drop"
 
 
+#: What a model reading no feature scores, for a summary whose measurement does not carry it
+#: (``trivial_baseline``, :func:`~airflow_provider_agentic_mlops.core.metrics.trivial_baseline`).
+_TRIVIAL_BY_METRIC = {"roc_auc": (0.5, "random scores (roc_auc 0.5)"), "r2": (0.0, "predicting the mean (R^2 0)")}
+
+
+def _below_trivial(perf: Mapping[str, Any]) -> str | None:
+    """Why a measurement without a held-out baseline is worse than a model that reads no feature (its upper
+    bound, current + ``DROP_Z`` standard errors, below the trivial value: the majority class's share for
+    accuracy, 0.5 for roc_auc, 0 for R^2); None when it is not, or that cannot be told."""
+    if perf.get("kind") != "measured" or _too_few_labels(perf):
+        return None
+    current, se = _number(perf.get("current")), _number(perf.get("current_se"))
+    trivial = perf.get("trivial_baseline")
+    if isinstance(trivial, Mapping):
+        value, source = _number(trivial.get("value")), clip(str(trivial.get("source")), MAX_VALUE_CHARS)
+    else:
+        value, source = _TRIVIAL_BY_METRIC.get(_metric(perf), (None, ""))
+    if current is None or se is None or value is None or current + DROP_Z * se >= value:
+        return None
+    return (
+        f"{_metric(perf)} {current:.3f} +- {se:.3f} on {perf.get('n_labelled')} labelled rows is below {value:.3f}, "
+        f"what a model reading no feature scores ({source}), beyond sampling noise"
+    )
+
+
 def _f3(value: Any) -> str:
     """A number to three decimals as the rationale shows it (``nan``, ``inf`` as they are), ``none`` without one."""
     try:
@@ -1055,6 +1082,10 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
     verdict = performance_verdict(perf, config.min_performance_drop)
     # labels measured without a baseline: no verdict; the window is decided as one without labels, said
     no_verdict = _no_verdict(perf) if perf is not None and verdict is None else None
+    without_baseline = no_verdict is not None and no_verdict[0] == "performance_without_baseline"
+    below_trivial = _below_trivial(perf) if without_baseline else None
+    if below_trivial is not None:  # said in full by its own rule
+        no_verdict = None
     measured = perf is not None and perf.get("kind") == "measured"
     measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and measured
     # labels in for part of the window only: the labelled rows say nothing of rows unlike them
@@ -1068,6 +1099,18 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
         retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf, config.min_performance_drop)}")
+    elif below_trivial is not None:
+        # no baseline to measure a drop against, but worse than answering without reading the data: not
+        # "nothing hurts"; whether a retrain helps, a person decides with the setup fixed
+        allowed.remove(NO_ACTION)
+        g.fire("performance_below_trivial", f"rules answer {ESCALATE}", below_trivial)
+        g.answer(
+            ESCALATE,
+            f"Performance below a trivial model: {below_trivial}. There is no held-out baseline to measure a drop "
+            "against (set performance_baseline, log the metric with the champion, or mark the reference held-out: "
+            "reference_is_holdout); a model tuned for a rare class may read low on accuracy by design, so a person "
+            f"should look (noted: {drift_note}).",
+        )
     elif unlabelled_drop:  # the rows the labels do not cover: what a window without labels gets decides
         g.fire(
             "performance_partial",

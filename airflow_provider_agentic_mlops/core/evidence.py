@@ -46,6 +46,7 @@ from airflow_provider_agentic_mlops.core.metrics import (
     compute_metrics,
     higher_is_better,
     split_scores,
+    trivial_baseline,
 )
 
 #: A spread (10th-90th percentile) this many times larger or smaller than the reference's is a
@@ -441,6 +442,7 @@ def measure_performance(
         "baseline_source": baseline_source if baseline is not None else "none",
         "drop": None,
         "drop_se": None,
+        "trivial_baseline": trivial_baseline(task, metric, y_true),  # the decision's check without a baseline
     }
     if scale is not None:
         out["scale"] = scale

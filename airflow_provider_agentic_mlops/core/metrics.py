@@ -129,6 +129,41 @@ class NonFinitePredictions(ValueError):
     """The predictions (or class probabilities) hold NaN or infinite values: no metric can be computed."""
 
 
+#: What a model that reads no feature scores on ``roc_auc`` (random scores) and ``r2`` (predicting the mean).
+_TRIVIAL = {
+    "roc_auc": (0.5, "random scores (roc_auc 0.5)"),
+    "r2": (0.0, "predicting the mean (R^2 0)"),
+}
+
+
+def trivial_baseline(task: str, metric: str, y_true: Sequence[Any]) -> dict[str, Any] | None:
+    """What a model that reads no feature scores on ``y_true`` in ``metric``, needing no champion metric:
+    ``accuracy`` the share of the window's majority class (always answering it), ``roc_auc`` 0.5, ``r2``
+    0; None for other metrics (their trivial value depends on the class mix and the threshold) or no labels.
+
+    :return: ``{"value": ..., "source": how it is obtained}``, for the decision to compare a measurement
+        that has no held-out baseline with.
+    """
+    import pandas as pd
+
+    if metric in _TRIVIAL:
+        value, source = _TRIVIAL[metric]
+        return {"value": value, "source": source}
+    if task != "classification" or metric != "accuracy":
+        return None
+    counts = pd.Series(list(y_true)).dropna().value_counts()
+    if counts.empty:
+        return None
+    n, majority = int(counts.sum()), counts.index[0]
+    share = float(counts.iloc[0]) / n
+    return {
+        "value": share,
+        "source": (
+            f"always predicting the window's majority class {str(majority)[:40]!r} ({share:.0%} of its {n} labels)"
+        ),
+    }
+
+
 def nonfinite_predictions(y_pred: Sequence[Any], proba: Any = None, *, name: str = "predictions") -> str | None:
     """Why ``y_pred`` (and ``proba``) cannot be scored, e.g. ``"v7's predictions hold NaN for 3 of 400 rows"``;
     None when every value is finite (class labels that are not numbers are only checked for missing ones).

@@ -1427,7 +1427,7 @@ def test_labels_without_a_held_out_baseline_say_so_and_the_drift_decides_never_n
     # low drift read "Evidence read, nothing hurts"
     reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
     current = boundary_frame(1000, 2)
-    current["label"] = current["label"].where(current["f1"] <= 0, 1 - current["label"])
+    current["label"] = current["label"].where(current["f1"] <= 1, 1 - current["label"])  # ~16% flipped
     drift, d = decide_on_data(reference, current, model=model, **FEATURES)
     perf = drift["evidence"]["performance"]
     assert perf["baseline"] is None and perf["drop"] is None
@@ -1440,6 +1440,41 @@ def test_labels_without_a_held_out_baseline_say_so_and_the_drift_decides_never_n
     _, d = decide_on_data(reference, drifted, model=model, **FEATURES)
     assert d.action == "retrain" and [r["rule"] for r in d.rules_fired][0] == "performance_without_baseline"
     assert "No performance verdict: accuracy" in d.rationale
+
+
+def unbaselined(metric: str, current: float, se: float, trivial: dict | None = None) -> dict:
+    perf = dict(measured(current), metric=metric, baseline=None, baseline_source="none", drop=None, drop_se=None)
+    perf.update(current_se=se, n_labelled=1350)
+    if trivial is not None:
+        perf["trivial_baseline"] = trivial
+    return perf
+
+
+def test_a_measurement_worse_than_a_trivial_model_escalates_without_a_baseline():
+    # 4-class accuracy 0.128 where always answering the majority class scores 0.6: it was no_action
+    majority = {"value": 0.6, "source": "always predicting the window's majority class '0' (60% of its 1350 labels)"}
+    drift = with_evidence(0.0, performance=unbaselined("accuracy", 0.128, 0.009, majority))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_below_trivial"]
+    assert "accuracy 0.128 +- 0.009 on 1350 labelled rows" in d.rationale and "0.600" in d.rationale
+    assert "majority class '0'" in d.rationale and "performance_baseline" in d.rationale
+    assert "no_action" not in evaluate_guardrails(drift, history(), CONFIG).allowed
+    # roc_auc below 0.5 beyond noise, from a summary that does not carry the trivial baseline
+    drift = with_evidence(0.0, performance=unbaselined("roc_auc", 0.42, 0.02))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and "0.500" in d.rationale
+    # within noise of the trivial value: no verdict, drift decides as before
+    drift = with_evidence(0.0, performance=unbaselined("accuracy", 0.59, 0.009, majority))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[0]["rule"] == "performance_without_baseline"
+    # from data: half the labels flipped where f1 > 0, no baseline; accuracy 0.494 below the majority's 0.525
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    current = boundary_frame(1000, 2)
+    current["label"] = current["label"].where(current["f1"] <= 0, 1 - current["label"])
+    drift, d = decide_on_data(reference, current, model=model, **FEATURES)
+    assert drift["evidence"]["performance"]["trivial_baseline"]["value"] == pytest.approx(0.525)
+    assert d.action == "escalate" and d.rules_fired[0]["rule"] == "performance_below_trivial"
+    assert "always predicting the window's majority class '0'" in d.rationale
 
 
 def test_the_trace_shows_a_metric_undefined_on_the_window_as_undefined_not_as_a_missing_baseline():

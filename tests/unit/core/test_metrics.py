@@ -15,6 +15,7 @@ from airflow_provider_agentic_mlops.core.metrics import (
     nonfinite_predictions,
     rounded,
     score_predictions,
+    trivial_baseline,
 )
 
 
@@ -138,3 +139,15 @@ def test_positive_label_names_the_class_precision_recall_and_f1_measure() -> Non
     assert (legit["precision"], legit["recall"]) == (0.8, 1.0)
     with pytest.raises(ValueError, match=r"positive_label 'Fraud' is not one of the classes \['fraud', 'legit'\]"):
         score_predictions("classification", y_true, y_pred, positive_label="Fraud")
+
+
+def test_the_trivial_baseline_is_what_a_model_reading_no_feature_scores():
+    labels = ["a"] * 6 + ["b"] * 2 + ["c", "d"]
+    assert trivial_baseline("classification", "accuracy", labels) == {
+        "value": 0.6,
+        "source": "always predicting the window's majority class 'a' (60% of its 10 labels)",
+    }
+    assert trivial_baseline("classification", "roc_auc", [0, 1])["value"] == 0.5
+    assert trivial_baseline("regression", "r2", [1.0, 2.0])["value"] == 0.0
+    assert trivial_baseline("classification", "f1", [0, 1]) is None  # no model-free value: not compared
+    assert trivial_baseline("classification", "accuracy", []) is None
