@@ -624,7 +624,12 @@ def _undefined_metric(perf: Mapping[str, Any]) -> str | None:
     if perf.get("kind") != "measured" or _number(perf.get("current")) is not None:
         return None
     metric = _metric(perf)
-    because = _UNDEFINED_BECAUSE.get(metric, "check the labels and the champion's predictions on the window")
+    note = perf.get("metric_note")  # the measurement's own reason; a generic one for older summaries
+    because = (
+        clip(str(note), MAX_VALUE_CHARS * 2)
+        if note
+        else _UNDEFINED_BECAUSE.get(metric, "check the labels and the champion's predictions on the window")
+    )
     return (
         f"{metric} is undefined on the window's {perf.get('n_labelled')} labelled rows (NaN): {because}. Check the "
         "label feed and the model's output, or measure a metric defined on such windows (performance_metric)"
@@ -767,6 +772,8 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
         f"{_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled rows ({change})"
     )
     text += _coverage_text(perf.get("coverage"))
+    if perf.get("metric_note") and _number(perf.get("current")) is not None:  # how it was read, e.g. classes absent
+        text += f"; {clip(str(perf['metric_note']), MAX_VALUE_CHARS * 2)}"
     mix = perf.get("class_mix")
     if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
         text += (

@@ -45,6 +45,7 @@ from airflow_provider_agentic_mlops.core.metrics import (
     class_labels,
     compute_metrics,
     higher_is_better,
+    metric_note,
     split_scores,
     trivial_baseline,
 )
@@ -443,6 +444,7 @@ def measure_performance(
         "drop": None,
         "drop_se": None,
         "trivial_baseline": trivial_baseline(task, metric, y_true),  # the decision's check without a baseline
+        "metric_note": metric_note(task, metric, y_true, labels, proba, classes=classes, labels=over),
     }
     if scale is not None:
         out["scale"] = scale

@@ -1477,6 +1477,27 @@ def test_a_measurement_worse_than_a_trivial_model_escalates_without_a_baseline()
     assert "always predicting the window's majority class '0'" in d.rationale
 
 
+def test_an_undefined_metric_says_the_measurements_own_reason():
+    perf = measured(0.9) | {"metric": "roc_auc", "current": float("nan"), "drop": None, "drop_se": None}
+    perf["metric_note"] = "the labels hold one class only (['a']); roc_auc needs two"
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "escalate" and "the labels hold one class only (['a']); roc_auc needs two" in d.rationale
+    assert "or the model's scores are not probabilities" not in d.rationale  # the generic guess
+
+
+def test_the_evidence_carries_why_the_metric_is_undefined_or_how_it_was_read():
+    import numpy as np
+
+    from airflow_provider_agentic_mlops.core.evidence import measure_performance
+
+    y = np.array([0, 1, 1, 0] * 10)
+    proba = np.tile([[0.8, 0.2, 0.0], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.7, 0.2, 0.1]], (10, 1))
+    perf = measure_performance(
+        "classification", y, proba.argmax(axis=1), metric="roc_auc", baseline=0.9, proba=proba, classes=[0, 1, 2]
+    )
+    assert perf["current"] == 1.0 and "2" in perf["metric_note"]  # class 2 absent: read over 0 and 1
+
+
 def test_the_trace_shows_a_metric_undefined_on_the_window_as_undefined_not_as_a_missing_baseline():
     perf = measured(0.9) | {"metric": "roc_auc", "current": float("nan"), "drop": None, "drop_se": None}
     rows = dict(evidence_rows({"drift": with_evidence(0.0, performance=perf)}))
