@@ -1222,16 +1222,26 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
                 act_on_drift("severe_drift", severe)
         elif severity >= config.min_drift_share:
             g.fire("moderate_drift", f"rules answer {ESCALATE}", drift_note)
-            shown = (
-                "Performance is not shown to drop"
-                if perf is None or no_verdict is not None
-                else _performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)
-            )
+            next_step = ""
+            if perf is None and few_labels:
+                shown = "No performance verdict, and no estimate on the rows not labelled yet"
+            elif perf is None:
+                shown = f"No performance evidence ({missing[1] if missing else NO_EVIDENCE})"
+            elif no_verdict is not None:
+                shown = "No performance verdict (said below)"
+            else:
+                shown = _performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)
+            if perf is None or no_verdict is not None:  # nothing says whether the model is hurt: how to find out
+                next_step = (
+                    " To settle it: label a sample of the window (in drift.label_column) so the performance is "
+                    "measured, give a held-out baseline (drift.performance_baseline) if labels are in, or trigger a "
+                    "retrain by hand if the drift is known to hurt."
+                )
             g.answer(
                 ESCALATE,
                 f"Drift of the features the model relies on is moderate ({drift_note}, between "
                 f"{config.min_drift_share} and {config.critical_drift_share}). {shown}; the rules alone do not "
-                "retrain on it, a person should look.",
+                f"retrain on it, a person should look.{next_step}",
             )
         else:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)

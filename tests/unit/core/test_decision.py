@@ -191,6 +191,15 @@ def test_moderate_drift_with_rules_alone_escalates_never_retrains():
     assert d.action == "escalate"
 
 
+def test_moderate_drift_without_performance_evidence_says_none_was_read_and_what_to_do():
+    # it said "Performance is not shown to drop", as if the performance had been checked
+    d = decide(model_name="m", drift=with_evidence(0.3), history=history(), config=CONFIG)
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "moderate_drift"
+    assert "not shown to drop" not in d.rationale
+    assert "No performance evidence (no labels, no estimate)" in d.rationale
+    assert "label a sample of the window" in d.rationale and "trigger a retrain by hand" in d.rationale
+
+
 def test_cooldown_blocks_retrain_and_critical_drift_then_escalates():
     last = {"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=5)}
     g = evaluate_guardrails(drift_summary(0.8), history(last_retrain=last), CONFIG)
