@@ -763,9 +763,13 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
     drop = as_float(perf.get("drop"))
     change = "no drop" if drop is None else f"drop {drop:+.3f} {spread}"
     if perf.get("kind") == "estimated":
+        # the +- is the estimate's sampling error: under drift a label-free estimate can be far off (0.926 +- 0.008
+        # estimated where the labels gave 0.354), when what links the label to the features changed
+        caveat = "" if drop is None or se is None else ": the +- covers sampling only and assumes the relation of "
+        caveat += "label to features holds" if caveat else ""
         return (
             f"estimated accuracy ({perf.get('method')}) {_f3(perf.get('reference_estimate'))} -> "
-            f"{_f3(perf.get('current_estimate'))} ({change}, an estimate)"
+            f"{_f3(perf.get('current_estimate'))} ({change}, an estimate{caveat})"
         )
     text = (
         f"{_metric_compared(perf)} {_f3(perf.get('baseline'))} ({perf.get('baseline_source')}) -> "
