@@ -13,7 +13,11 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
    * *in-flight job*: a retraining job for the model is already running -> ``no_action``. That job
      is not started twice; the DAG run that started it validates it and asks for approval, so this
      run does nothing more than point at it (``Decision.attach_job_id``).
-   * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``.
+   * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``, what labels measured
+     on them quoted; unless labels (``MIN_LABELLED_ROWS`` or more) measured a *performance drop* confirmed
+     past ``min_performance_drop`` (below): that is no noise, it is read as on a larger window (``retrain``, or
+     ``escalate`` when blocked), the small window said. ``min_current_rows`` governs drift and label-free
+     evidence, which need more rows to read.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
    * *performance not measured*: the measurement raised (the champion could not be scored on the
      data; ``evidence.performance_missing`` kind ``failed``), or *champion unavailable*: a configured
@@ -66,7 +70,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      as such, never "nothing hurts"; so does the rationale at ``escalate``). No
      rule ends the decision on the drift share before this point. A measurement without a held-out
      baseline (*performance_without_baseline*) gives no verdict: the window is decided as one without
-     labels, the measured value said.
+     labels, the measured value said; unless its upper bound (+ ``DROP_Z`` standard errors) is below what a
+     model reading no feature scores (``trivial_baseline``: accuracy the window's majority class share,
+     ``roc_auc`` 0.5, ``r2`` 0) -> ``escalate`` (*performance_below_trivial*), naming the setup to fix.
      Extrapolation and critical drift escalate instead of retraining when labels measured the
      performance and did not confirm a drop (inconclusive): measured evidence outranks drift.
      Critical drift escalates too when a CBPE estimate calibrated on labelled reference rows is
@@ -618,7 +624,12 @@ def _undefined_metric(perf: Mapping[str, Any]) -> str | None:
     if perf.get("kind") != "measured" or _number(perf.get("current")) is not None:
         return None
     metric = _metric(perf)
-    because = _UNDEFINED_BECAUSE.get(metric, "check the labels and the champion's predictions on the window")
+    note = perf.get("metric_note")  # the measurement's own reason; a generic one for older summaries
+    because = (
+        clip(str(note), MAX_VALUE_CHARS * 2)
+        if note
+        else _UNDEFINED_BECAUSE.get(metric, "check the labels and the champion's predictions on the window")
+    )
     return (
         f"{metric} is undefined on the window's {perf.get('n_labelled')} labelled rows (NaN): {because}. Check the "
         "label feed and the model's output, or measure a metric defined on such windows (performance_metric)"
@@ -635,6 +646,31 @@ def _no_verdict(perf: Mapping[str, Any]) -> tuple[str, str]:
             "champion, or mark the reference held-out: reference_is_holdout)"
         )
     return "performance_no_verdict", f"{_describe_performance(perf)}: no drop to compare with min_performance_drop"
+
+
+#: What a model reading no feature scores, for a summary whose measurement does not carry it
+#: (``trivial_baseline``, :func:`~airflow_provider_agentic_mlops.core.metrics.trivial_baseline`).
+_TRIVIAL_BY_METRIC = {"roc_auc": (0.5, "random scores (roc_auc 0.5)"), "r2": (0.0, "predicting the mean (R^2 0)")}
+
+
+def _below_trivial(perf: Mapping[str, Any]) -> str | None:
+    """Why a measurement without a held-out baseline is worse than a model that reads no feature (its upper
+    bound, current + ``DROP_Z`` standard errors, below the trivial value: the majority class's share for
+    accuracy, 0.5 for roc_auc, 0 for R^2); None when it is not, or that cannot be told."""
+    if perf.get("kind") != "measured" or _too_few_labels(perf):
+        return None
+    current, se = _number(perf.get("current")), _number(perf.get("current_se"))
+    trivial = perf.get("trivial_baseline")
+    if isinstance(trivial, Mapping):
+        value, source = _number(trivial.get("value")), clip(str(trivial.get("source")), MAX_VALUE_CHARS)
+    else:
+        value, source = _TRIVIAL_BY_METRIC.get(_metric(perf), (None, ""))
+    if current is None or se is None or value is None or current + DROP_Z * se >= value:
+        return None
+    return (
+        f"{_metric(perf)} {current:.3f} +- {se:.3f} on {perf.get('n_labelled')} labelled rows is below {value:.3f}, "
+        f"what a model reading no feature scores ({source}), beyond sampling noise"
+    )
 
 
 def _f3(value: Any) -> str:
@@ -727,15 +763,21 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
     drop = as_float(perf.get("drop"))
     change = "no drop" if drop is None else f"drop {drop:+.3f} {spread}"
     if perf.get("kind") == "estimated":
+        # the +- is the estimate's sampling error: under drift a label-free estimate can be far off (0.926 +- 0.008
+        # estimated where the labels gave 0.354), when what links the label to the features changed
+        caveat = "" if drop is None or se is None else ": the +- covers sampling only and assumes the relation of "
+        caveat += "label to features holds" if caveat else ""
         return (
             f"estimated accuracy ({perf.get('method')}) {_f3(perf.get('reference_estimate'))} -> "
-            f"{_f3(perf.get('current_estimate'))} ({change}, an estimate)"
+            f"{_f3(perf.get('current_estimate'))} ({change}, an estimate{caveat})"
         )
     text = (
         f"{_metric_compared(perf)} {_f3(perf.get('baseline'))} ({perf.get('baseline_source')}) -> "
         f"{_f3(perf.get('current'))} on {perf.get('n_labelled')} labelled rows ({change})"
     )
     text += _coverage_text(perf.get("coverage"))
+    if perf.get("metric_note") and _number(perf.get("current")) is not None:  # how it was read, e.g. classes absent
+        text += f"; {clip(str(perf['metric_note']), MAX_VALUE_CHARS * 2)}"
     mix = perf.get("class_mix")
     if mix and (mix.get("mix_change") or 0.0) >= MIN_MIX_CHANGE:
         text += (
@@ -953,14 +995,33 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
         )
 
     n_current = drift.get("n_current")
+    small_window = ""  # said beside a measured drop confirmed on fewer than min_current_rows rows
     if isinstance(n_current, int) and n_current < config.min_current_rows:
         detail = f"{n_current} current rows < min_current_rows {config.min_current_rows}"
-        g.fire("insufficient_data", f"forced {NO_ACTION}", detail)
-        return g.force(
-            NO_ACTION,
-            f"Insufficient data: {detail}; drift and performance on so few rows are mostly noise. "
-            f"Nothing to do until the window holds more rows (drift share was {share:.3f}).",
-        )
+        measurement = evidence.get("performance")
+        if not isinstance(measurement, Mapping) or measurement.get("kind") != "measured":
+            measurement = None
+        if measurement is not None and performance_verdict(measurement, config.min_performance_drop) == DROP:
+            # a drop confirmed beyond its own sampling error on MIN_LABELLED_ROWS or more labels is no noise:
+            # min_current_rows governs drift and label-free evidence, which need more rows to read
+            small_window = (
+                f" The window is small ({detail}), but the drop is measured on {measurement.get('n_labelled')} "
+                "labelled rows and confirmed beyond their sampling error."
+            )
+        else:
+            g.fire("insufficient_data", f"forced {NO_ACTION}", detail)
+            measured_text = (
+                f" Measured: {_describe_performance(measurement)}, no drop confirmed past min_performance_drop "
+                f"{config.min_performance_drop}."
+                if measurement is not None and _number(measurement.get("current")) is not None
+                else ""
+            )
+            return g.force(
+                NO_ACTION,
+                f"Insufficient data: {detail}; drift on so few rows is mostly noise, and no measured drop is "
+                f"confirmed on them.{measured_text} Nothing to do until the window holds more rows (drift share "
+                f"was {share:.3f}).",
+            )
 
     budget = check_retrain_budget(
         now=history.now,
@@ -1032,6 +1093,10 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
     verdict = performance_verdict(perf, config.min_performance_drop)
     # labels measured without a baseline: no verdict; the window is decided as one without labels, said
     no_verdict = _no_verdict(perf) if perf is not None and verdict is None else None
+    without_baseline = no_verdict is not None and no_verdict[0] == "performance_without_baseline"
+    below_trivial = _below_trivial(perf) if without_baseline else None
+    if below_trivial is not None:  # said in full by its own rule
+        no_verdict = None
     measured = perf is not None and perf.get("kind") == "measured"
     measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and measured
     # labels in for part of the window only: the labelled rows say nothing of rows unlike them
@@ -1045,6 +1110,18 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
     if verdict == DROP:
         kind = "Estimated performance drop" if perf.get("kind") == "estimated" else "Performance drop"
         retrain_or_escalate("performance_drop", f"{kind}: {_describe_performance(perf, config.min_performance_drop)}")
+    elif below_trivial is not None:
+        # no baseline to measure a drop against, but worse than answering without reading the data: not
+        # "nothing hurts"; whether a retrain helps, a person decides with the setup fixed
+        allowed.remove(NO_ACTION)
+        g.fire("performance_below_trivial", f"rules answer {ESCALATE}", below_trivial)
+        g.answer(
+            ESCALATE,
+            f"Performance below a trivial model: {below_trivial}. There is no held-out baseline to measure a drop "
+            "against (set performance_baseline, log the metric with the champion, or mark the reference held-out: "
+            "reference_is_holdout); a model tuned for a rare class may read low on accuracy by design, so a person "
+            f"should look (noted: {drift_note}).",
+        )
     elif unlabelled_drop:  # the rows the labels do not cover: what a window without labels gets decides
         g.fire(
             "performance_partial",
@@ -1149,16 +1226,26 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
                 act_on_drift("severe_drift", severe)
         elif severity >= config.min_drift_share:
             g.fire("moderate_drift", f"rules answer {ESCALATE}", drift_note)
-            shown = (
-                "Performance is not shown to drop"
-                if perf is None or no_verdict is not None
-                else _performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)
-            )
+            next_step = ""
+            if perf is None and few_labels:
+                shown = "No performance verdict, and no estimate on the rows not labelled yet"
+            elif perf is None:
+                shown = f"No performance evidence ({missing[1] if missing else NO_EVIDENCE})"
+            elif no_verdict is not None:
+                shown = "No performance verdict (said below)"
+            else:
+                shown = _performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)
+            if perf is None or no_verdict is not None:  # nothing says whether the model is hurt: how to find out
+                next_step = (
+                    " To settle it: label a sample of the window (in drift.label_column) so the performance is "
+                    "measured, give a held-out baseline (drift.performance_baseline) if labels are in, or trigger a "
+                    "retrain by hand if the drift is known to hurt."
+                )
             g.answer(
                 ESCALATE,
                 f"Drift of the features the model relies on is moderate ({drift_note}, between "
                 f"{config.min_drift_share} and {config.critical_drift_share}). {shown}; the rules alone do not "
-                "retrain on it, a person should look.",
+                f"retrain on it, a person should look.{next_step}",
             )
         else:
             g.fire("low_drift_severity", f"forced {NO_ACTION}", drift_note)
@@ -1180,7 +1267,7 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
         g.fallback = ESCALATE
     if retrain_blocked and not blocked_said:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
-    g.rationale += partial + few_labels
+    g.rationale += partial + few_labels + small_window
     if no_verdict is not None:
         g.rationale += f" No performance verdict: {no_verdict[1]}."
     g.allowed = tuple(allowed)

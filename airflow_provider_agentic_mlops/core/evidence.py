@@ -45,7 +45,9 @@ from airflow_provider_agentic_mlops.core.metrics import (
     class_labels,
     compute_metrics,
     higher_is_better,
+    metric_note,
     split_scores,
+    trivial_baseline,
 )
 
 #: A spread (10th-90th percentile) this many times larger or smaller than the reference's is a
@@ -441,6 +443,8 @@ def measure_performance(
         "baseline_source": baseline_source if baseline is not None else "none",
         "drop": None,
         "drop_se": None,
+        "trivial_baseline": trivial_baseline(task, metric, y_true),  # the decision's check without a baseline
+        "metric_note": metric_note(task, metric, y_true, labels, proba, classes=classes, labels=over),
     }
     if scale is not None:
         out["scale"] = scale

@@ -118,15 +118,53 @@ class Scores:
         labels hold a class the model gives no probability for), so a gate can say why it cannot compare.
     :param unscorable: why no metric could be computed at all (:func:`nonfinite_predictions`: the predictions
         or probabilities hold NaN or infinite values); every metric is then NaN with this reason.
+    :param notes: ``{metric: how it was read}`` where that differs from its usual definition (``roc_auc``
+        over the classes present when a class of the model is absent from the rows).
     """
 
     metrics: dict[str, float]
     undefined: dict[str, str] = field(default_factory=dict)
     unscorable: str | None = None
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 class NonFinitePredictions(ValueError):
     """The predictions (or class probabilities) hold NaN or infinite values: no metric can be computed."""
+
+
+#: What a model that reads no feature scores on ``roc_auc`` (random scores) and ``r2`` (predicting the mean).
+_TRIVIAL = {
+    "roc_auc": (0.5, "random scores (roc_auc 0.5)"),
+    "r2": (0.0, "predicting the mean (R^2 0)"),
+}
+
+
+def trivial_baseline(task: str, metric: str, y_true: Sequence[Any]) -> dict[str, Any] | None:
+    """What a model that reads no feature scores on ``y_true`` in ``metric``, needing no champion metric:
+    ``accuracy`` the share of the window's majority class (always answering it), ``roc_auc`` 0.5, ``r2``
+    0; None for other metrics (their trivial value depends on the class mix and the threshold) or no labels.
+
+    :return: ``{"value": ..., "source": how it is obtained}``, for the decision to compare a measurement
+        that has no held-out baseline with.
+    """
+    import pandas as pd
+
+    if metric in _TRIVIAL:
+        value, source = _TRIVIAL[metric]
+        return {"value": value, "source": source}
+    if task != "classification" or metric != "accuracy":
+        return None
+    counts = pd.Series(list(y_true)).dropna().value_counts()
+    if counts.empty:
+        return None
+    n, majority = int(counts.sum()), counts.index[0]
+    share = float(counts.iloc[0]) / n
+    return {
+        "value": share,
+        "source": (
+            f"always predicting the window's majority class {str(majority)[:40]!r} ({share:.0%} of its {n} labels)"
+        ),
+    }
 
 
 def nonfinite_predictions(y_pred: Sequence[Any], proba: Any = None, *, name: str = "predictions") -> str | None:
@@ -262,14 +300,29 @@ def score_predictions(
         out["precision"] = float(skm.precision_score(y_true, y_pred, zero_division=0, **scope))
         out["recall"] = float(skm.recall_score(y_true, y_pred, zero_division=0, **scope))
         out["f1"] = float(skm.f1_score(y_true, y_pred, zero_division=0, **scope))
+    notes: dict[str, str] = {}
     if proba is not None:
-        values, why = _probability_metrics(y_true, proba, classes)
+        values, why = _probability_metrics(y_true, proba, classes, notes)
         out.update(values)
         undefined.update(why)
     else:  # not computed (no value), but a gate on them says why instead of "missing value"
         reason = "it gives no class probabilities (no predict_proba, or a pyfunc model returning labels only)"
         undefined.update(dict.fromkeys(("roc_auc", "log_loss"), reason))
-    return Scores(out, undefined)
+    return Scores(out, undefined, notes=notes)
+
+
+def metric_note(
+    task: Task, metric: str, y_true: Sequence[Any], y_pred: Sequence[Any], proba: Any = None, **options: Any
+) -> str | None:
+    """Why ``metric`` is undefined on these rows, or how it was read where that differs from its usual
+    definition (:attr:`Scores.notes`); None otherwise. Takes :func:`score_predictions`'s arguments."""
+    scores = score_predictions(task, y_true, y_pred, proba, **options)
+    if scores.unscorable:
+        return scores.unscorable
+    value = scores.metrics.get(metric)
+    if value is not None and math.isnan(value):
+        return scores.undefined.get(metric)
+    return scores.notes.get(metric)
 
 
 def score_versions(
@@ -369,10 +422,12 @@ def _absent_positive_class(
 
 
 def _probability_metrics(
-    y_true: Sequence[Any], proba: Any, classes: Sequence[Any] | None
+    y_true: Sequence[Any], proba: Any, classes: Sequence[Any] | None, notes: dict[str, str] | None = None
 ) -> tuple[dict[str, float], dict[str, str]]:
     """``roc_auc`` and ``log_loss`` of class probabilities, and ``{metric: why}`` of those NaN where undefined
-    (logged too)."""
+    (logged too). Several classes: ``roc_auc`` is the macro one-vs-rest AUC over the classes the labels hold
+    (each class's binary AUC of its column), so a class of the model absent from the rows, a rare one in a
+    short window, does not make it undefined; the absent classes are said in ``notes``."""
     import numpy as np
     from sklearn import metrics as skm
 
@@ -401,7 +456,7 @@ def _probability_metrics(
             if p.ndim == 1:
                 out["roc_auc"] = float(skm.roc_auc_score(y, p))
             else:
-                out["roc_auc"] = float(skm.roc_auc_score(y, p, multi_class="ovr", labels=known))
+                out["roc_auc"] = _macro_ovr_auc(y, p, known, notes)
         except ValueError as err:  # e.g. a class of the model absent from these rows: one-vs-rest undefined
             _log.info("roc_auc is undefined on these rows (NaN): %s", err)
             out["roc_auc"] = float("nan")
@@ -413,6 +468,28 @@ def _probability_metrics(
         out["log_loss"] = float("nan")
         undefined["log_loss"] = f"undefined on these rows: {err}"
     return out, undefined
+
+
+def _macro_ovr_auc(y: Any, p: Any, known: Sequence[Any] | None, notes: dict[str, str] | None) -> float:
+    """The mean over the classes ``y`` holds of each one's binary AUC against the rest (its column of ``p``,
+    whose columns are ``known``, default the sorted labels): scikit-learn's macro one-vs-rest, which raises
+    when a class of ``known`` is absent from ``y``; those are named in ``notes['roc_auc']``."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    columns = list(known) if known is not None else sorted(np.unique(y).tolist())
+    if len(columns) != p.shape[1]:  # columns of no known class: scikit-learn says what does not match
+        return float(skm.roc_auc_score(y, p, multi_class="ovr", labels=known))
+    present = [c for c in columns if (y == c).any()]
+    absent = [c for c in columns if c not in present]
+    value = float(np.mean([skm.roc_auc_score(y == c, p[:, columns.index(c)]) for c in present]))
+    if absent and notes is not None:
+        names = ", ".join(repr(str(c)[:40]) for c in absent[:10]) + (" ..." if len(absent) > 10 else "")
+        notes["roc_auc"] = (
+            f"class(es) {names} of the model absent from these rows: roc_auc is the mean one-vs-rest AUC over the "
+            f"{len(present)} classes present"
+        )
+    return value
 
 
 def class_labels(

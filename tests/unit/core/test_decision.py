@@ -191,6 +191,15 @@ def test_moderate_drift_with_rules_alone_escalates_never_retrains():
     assert d.action == "escalate"
 
 
+def test_moderate_drift_without_performance_evidence_says_none_was_read_and_what_to_do():
+    # it said "Performance is not shown to drop", as if the performance had been checked
+    d = decide(model_name="m", drift=with_evidence(0.3), history=history(), config=CONFIG)
+    assert d.action == "escalate" and d.rules_fired[-1]["rule"] == "moderate_drift"
+    assert "not shown to drop" not in d.rationale
+    assert "No performance evidence (no labels, no estimate)" in d.rationale
+    assert "label a sample of the window" in d.rationale and "trigger a retrain by hand" in d.rationale
+
+
 def test_cooldown_blocks_retrain_and_critical_drift_then_escalates():
     last = {"id": 3, "status": "succeeded", "started_at": NOW - timedelta(hours=5)}
     g = evaluate_guardrails(drift_summary(0.8), history(last_retrain=last), CONFIG)
@@ -708,12 +717,37 @@ def test_a_cut_summary_counts_the_columns_errors_and_faults_it_leaves_out():
 
 
 def test_too_few_current_rows_is_no_action_with_insufficient_data():
-    drift = with_evidence(0.8, performance=measured(0.5))
+    drift = with_evidence(0.8)  # severe drift, no labels: on 50 rows mostly noise
     drift["n_current"] = 50
     llm = ScriptedLLM()
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG, mode="llm", llm=llm)
     assert d.action == "no_action" and "Insufficient data" in d.rationale and "50 current rows" in d.rationale
     assert llm.calls == []
+    # a measurement on the few rows that confirms no drop stays no_action too, quoted
+    drift = with_evidence(0.8, performance=dict(measured(0.89, se=0.03), n_labelled=50))
+    drift["n_current"] = 50
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "Insufficient data" in d.rationale
+    assert "accuracy 0.900 (metric logged for the champion) -> 0.890 on 50 labelled rows" in d.rationale
+
+
+def test_a_confirmed_measured_drop_on_a_small_window_retrains_rather_than_insufficient_data():
+    # 150 labelled rows, accuracy 0.975 -> 0.58 (drop +0.395 +- 0.041): it was no_action, "mostly noise"
+    perf = dict(measured(0.58, baseline=0.975, se=0.041), n_labelled=150)
+    drift = with_evidence(0.4, performance=perf)
+    drift["n_current"] = 150
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain" and [r["rule"] for r in d.rules_fired] == ["performance_drop"]
+    assert "drop +0.395 +- 0.041" in d.rationale
+    assert "150 current rows < min_current_rows 200" in d.rationale  # the small window is said
+    # retraining blocked: escalate, never no_action
+    blocked = history(last_retrain={"started_at": NOW - timedelta(hours=1)})
+    d = decide(model_name="m", drift=drift, history=blocked, config=CONFIG)
+    assert d.action == "escalate" and "retraining is blocked" in d.rationale
+    # fewer labelled rows than the policy's floor: no measured verdict, insufficient data
+    drift["evidence"]["performance"] = dict(perf, n_labelled=20)
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and "Insufficient data" in d.rationale
 
 
 def test_concept_drift_without_feature_drift_retrains_on_the_measured_drop():
@@ -953,7 +987,11 @@ def test_severe_drift_against_a_calibrated_estimate_that_says_stable_escalates_q
     drift["evidence"]["extrapolation"] = {"share_rows": 0.001, "excess_share": 0.0, "beyond_chance": False}
     d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
     assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_stable", "severe_drift"]
-    assert "0.737 -> 0.793 (drop -0.056 +- 0.007, an estimate)" in d.rationale
+    # the +- is sampling error only: under drift the estimate can be far off (0.926 +- 0.008 estimated, 0.354 actual)
+    assert (
+        "0.737 -> 0.793 (drop -0.056 +- 0.007, an estimate: the +- covers sampling only and assumes the relation "
+        "of label to features holds)" in d.rationale
+    )
     # rows outside the reference's range, where the calibration does not reach, beyond chance: CBPE is
     # blind there (a logistic model reads rows moved away from its boundary as sure), the drift retrains
     drift["evidence"]["extrapolation"] = {"share_rows": 0.04, "excess_share": 0.04, "beyond_chance": True}
@@ -1068,7 +1106,7 @@ def test_an_estimated_drop_on_the_unlabelled_rows_that_moved_retrains():
     assert d.rationale.startswith(
         "Estimated performance drop on the 960 rows not labelled yet: estimated accuracy (CBPE (probabilities "
         "calibrated per class on 4000 labelled reference rows, isotonic)) 0.950 -> 0.890 (drop +0.060 +- 0.005, an "
-        "estimate); retraining."
+        "estimate: the +- covers sampling only and assumes the relation of label to features holds); retraining."
     )
     assert "Measured stable on the labelled rows only: the 960 rows not labelled yet differ" in d.rationale
     # retraining forbidden: escalate, never no_action
@@ -1402,7 +1440,7 @@ def test_labels_without_a_held_out_baseline_say_so_and_the_drift_decides_never_n
     # low drift read "Evidence read, nothing hurts"
     reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
     current = boundary_frame(1000, 2)
-    current["label"] = current["label"].where(current["f1"] <= 0, 1 - current["label"])
+    current["label"] = current["label"].where(current["f1"] <= 1, 1 - current["label"])  # ~16% flipped
     drift, d = decide_on_data(reference, current, model=model, **FEATURES)
     perf = drift["evidence"]["performance"]
     assert perf["baseline"] is None and perf["drop"] is None
@@ -1415,6 +1453,62 @@ def test_labels_without_a_held_out_baseline_say_so_and_the_drift_decides_never_n
     _, d = decide_on_data(reference, drifted, model=model, **FEATURES)
     assert d.action == "retrain" and [r["rule"] for r in d.rules_fired][0] == "performance_without_baseline"
     assert "No performance verdict: accuracy" in d.rationale
+
+
+def unbaselined(metric: str, current: float, se: float, trivial: dict | None = None) -> dict:
+    perf = dict(measured(current), metric=metric, baseline=None, baseline_source="none", drop=None, drop_se=None)
+    perf.update(current_se=se, n_labelled=1350)
+    if trivial is not None:
+        perf["trivial_baseline"] = trivial
+    return perf
+
+
+def test_a_measurement_worse_than_a_trivial_model_escalates_without_a_baseline():
+    # 4-class accuracy 0.128 where always answering the majority class scores 0.6: it was no_action
+    majority = {"value": 0.6, "source": "always predicting the window's majority class '0' (60% of its 1350 labels)"}
+    drift = with_evidence(0.0, performance=unbaselined("accuracy", 0.128, 0.009, majority))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["performance_below_trivial"]
+    assert "accuracy 0.128 +- 0.009 on 1350 labelled rows" in d.rationale and "0.600" in d.rationale
+    assert "majority class '0'" in d.rationale and "performance_baseline" in d.rationale
+    assert "no_action" not in evaluate_guardrails(drift, history(), CONFIG).allowed
+    # roc_auc below 0.5 beyond noise, from a summary that does not carry the trivial baseline
+    drift = with_evidence(0.0, performance=unbaselined("roc_auc", 0.42, 0.02))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate" and "0.500" in d.rationale
+    # within noise of the trivial value: no verdict, drift decides as before
+    drift = with_evidence(0.0, performance=unbaselined("accuracy", 0.59, 0.009, majority))
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "no_action" and d.rules_fired[0]["rule"] == "performance_without_baseline"
+    # from data: half the labels flipped where f1 > 0, no baseline; accuracy 0.494 below the majority's 0.525
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    current = boundary_frame(1000, 2)
+    current["label"] = current["label"].where(current["f1"] <= 0, 1 - current["label"])
+    drift, d = decide_on_data(reference, current, model=model, **FEATURES)
+    assert drift["evidence"]["performance"]["trivial_baseline"]["value"] == pytest.approx(0.525)
+    assert d.action == "escalate" and d.rules_fired[0]["rule"] == "performance_below_trivial"
+    assert "always predicting the window's majority class '0'" in d.rationale
+
+
+def test_an_undefined_metric_says_the_measurements_own_reason():
+    perf = measured(0.9) | {"metric": "roc_auc", "current": float("nan"), "drop": None, "drop_se": None}
+    perf["metric_note"] = "the labels hold one class only (['a']); roc_auc needs two"
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "escalate" and "the labels hold one class only (['a']); roc_auc needs two" in d.rationale
+    assert "or the model's scores are not probabilities" not in d.rationale  # the generic guess
+
+
+def test_the_evidence_carries_why_the_metric_is_undefined_or_how_it_was_read():
+    import numpy as np
+
+    from airflow_provider_agentic_mlops.core.evidence import measure_performance
+
+    y = np.array([0, 1, 1, 0] * 10)
+    proba = np.tile([[0.8, 0.2, 0.0], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.7, 0.2, 0.1]], (10, 1))
+    perf = measure_performance(
+        "classification", y, proba.argmax(axis=1), metric="roc_auc", baseline=0.9, proba=proba, classes=[0, 1, 2]
+    )
+    assert perf["current"] == 1.0 and "2" in perf["metric_note"]  # class 2 absent: read over 0 and 1
 
 
 def test_the_trace_shows_a_metric_undefined_on_the_window_as_undefined_not_as_a_missing_baseline():

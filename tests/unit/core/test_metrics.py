@@ -12,9 +12,11 @@ from airflow_provider_agentic_mlops.core.metrics import (
     as_float,
     compute_metrics,
     infer_task,
+    metric_note,
     nonfinite_predictions,
     rounded,
     score_predictions,
+    trivial_baseline,
 )
 
 
@@ -138,3 +140,39 @@ def test_positive_label_names_the_class_precision_recall_and_f1_measure() -> Non
     assert (legit["precision"], legit["recall"]) == (0.8, 1.0)
     with pytest.raises(ValueError, match=r"positive_label 'Fraud' is not one of the classes \['fraud', 'legit'\]"):
         score_predictions("classification", y_true, y_pred, positive_label="Fraud")
+
+
+def test_the_trivial_baseline_is_what_a_model_reading_no_feature_scores():
+    labels = ["a"] * 6 + ["b"] * 2 + ["c", "d"]
+    assert trivial_baseline("classification", "accuracy", labels) == {
+        "value": 0.6,
+        "source": "always predicting the window's majority class 'a' (60% of its 10 labels)",
+    }
+    assert trivial_baseline("classification", "roc_auc", [0, 1])["value"] == 0.5
+    assert trivial_baseline("regression", "r2", [1.0, 2.0])["value"] == 0.0
+    assert trivial_baseline("classification", "f1", [0, 1]) is None  # no model-free value: not compared
+    assert trivial_baseline("classification", "accuracy", []) is None
+
+
+def test_multiclass_roc_auc_is_read_over_the_classes_present_when_a_rare_one_is_absent():
+    # a healthy 3-class model on a window without the rare class 'c': one-vs-rest over the model's classes raised,
+    # roc_auc was NaN and the decision escalated
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = np.array(["a"] * 60 + ["b"] * 40)
+    proba = rng.dirichlet([1, 1, 1], size=100)
+    proba[y == "a", 0] += 1.0
+    proba[y == "b", 1] += 1.0
+    proba /= proba.sum(axis=1, keepdims=True)
+    pred = np.array(["a", "b", "c"])[proba.argmax(axis=1)]
+    scores = score_predictions("classification", y, pred, proba, classes=["a", "b", "c"])
+    expected = np.mean([roc_auc_score(y == c, proba[:, i]) for i, c in enumerate("ab")])
+    assert scores.metrics["roc_auc"] == pytest.approx(expected)
+    assert "roc_auc" not in scores.undefined
+    note = metric_note("classification", "roc_auc", y, pred, proba, classes=["a", "b", "c"])
+    assert note is not None and "'c'" in note and "absent" in note
+    # one class only: still undefined, and the note says why
+    one = metric_note("classification", "roc_auc", y[:60], pred[:60], proba[:60], classes=["a", "b", "c"])
+    assert one is not None and "one class" in one

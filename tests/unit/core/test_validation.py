@@ -110,13 +110,13 @@ def test_class_labels_without_known_classes_take_the_predictions():
         class_labels(["yes", "no"], [0.8, 0.1])
 
 
-def test_multiclass_probabilities_with_a_class_absent_or_unseen_give_nan_not_a_crash():
+def test_multiclass_probabilities_with_a_class_absent_read_over_the_present_or_unseen_give_nan_not_a_crash():
     from sklearn.metrics import log_loss
 
     proba = [[0.1, 0.8, 0.1], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]]
-    y = [1, 2, 1, 2]  # class 0 of the model's [0, 1, 2] absent
+    y = [1, 2, 1, 2]  # class 0 of the model's [0, 1, 2] absent: one-vs-rest over classes 1 and 2
     m = compute_metrics("classification", y, [1, 2, 1, 2], proba, labels=[0, 1, 2], classes=[0, 1, 2])
-    assert m["accuracy"] == 1.0 and math.isnan(m["roc_auc"])  # one-vs-rest undefined for class 0
+    assert m["accuracy"] == 1.0 and m["roc_auc"] == 1.0
     assert m["log_loss"] == pytest.approx(log_loss(y, proba, labels=[0, 1, 2]))
     y_unseen = [0, 1, 2, 1]  # class 2 never seen by a binary model
     binary = compute_metrics(
