@@ -86,7 +86,13 @@ def train_fraud_detector(
             f"model {model_name!r}: training needs conf['train_data'], the path of labelled data; "
             "set retrain.conf.train_data in models.yaml"
         )
-    frame = pd.read_csv(path) if str(path).endswith(".csv") else pd.read_parquet(path)
+    if str(path).endswith(".csv"):
+        frame = pd.read_csv(path)
+    else:
+        from airflow_provider_agentic_mlops.core.data_io import import_parquet
+
+        import_parquet()  # a pyarrow that does not import is named with the versions and the fix
+        frame = pd.read_parquet(path)
     missing = [c for c in [*FEATURES, LABEL] if c not in frame.columns]
     if missing:
         raise ValueError(f"model {model_name!r}: training data {path} lacks columns {missing}")
