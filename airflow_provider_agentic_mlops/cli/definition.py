@@ -121,7 +121,8 @@ def user_error(err: BaseException) -> str | None:
     exist, could not be looked up or is no store, a store down or of a newer provider, a models file missing
     or invalid, a refused MLflow call, bad ``approver_identities``...) are shown as their message. MLflow's
     errors (the registry down, a refused login) come through the MLflow hook, which names the connection, its
-    URL and the model: shown as their first line, with what to check.
+    URL and the model: shown as their first line, with what to check when MLflow's request failed (any other
+    MLflow error, a model it cannot save, is shown as its first line: the server is not to blame).
     """
     from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, first_line
 
@@ -129,11 +130,37 @@ def user_error(err: BaseException) -> str | None:
         return str(err)
     mlflow_exceptions = sys.modules.get("mlflow.exceptions")  # imported only when a command used MLflow
     if mlflow_exceptions is not None and isinstance(err, mlflow_exceptions.MlflowException):
+        if not _mlflow_request_failed(err, mlflow_exceptions):
+            return first_line(err, 600)
         return (
             f"{first_line(err, 600)}. Check that the MLflow server is up and that the connection's host (the "
             "tracking URI) and credentials are right"
         )
     return None
+
+
+#: MLflow's error codes of a request refused for its credentials.
+_MLFLOW_REFUSED = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED", "CUSTOMER_UNAUTHORIZED"})
+
+
+def _mlflow_request_failed(err: BaseException, mlflow_exceptions: Any) -> bool:
+    """True when ``err`` (or an error it was raised from) is MLflow's request to its server failing: no
+    answer (``API request to ... failed``, a ``requests`` error), an error response (``RestException``; the
+    MLflow hook re-raises it naming the connection, keeping it as the cause), or refused credentials."""
+    requests_exceptions = sys.modules.get("requests.exceptions")
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (
+            isinstance(current, (mlflow_exceptions.RestException, ConnectionError, TimeoutError))
+            or (requests_exceptions is not None and isinstance(current, requests_exceptions.RequestException))
+            or "API request to " in str(current)
+            or getattr(current, "error_code", None) in _MLFLOW_REFUSED
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _option(section: str, key: str) -> str:
