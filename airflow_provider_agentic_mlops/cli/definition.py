@@ -63,46 +63,24 @@ def _as_server_process() -> Iterator[None]:
             os.environ[_PROCESS_CONTEXT] = previous
 
 
-#: MLflow's HTTP retries in a command (read by MLflow at each request): 3 attempts, about 3 s apart at most,
-#: 15 s each, where MLflow's defaults (7 retries, backoff factor 2, 120 s each) keep a command waiting about
-#: 4 minutes per call when the server is down, saying nothing but urllib3's "Retrying" lines. Workers keep
-#: MLflow's defaults (a rate-limited registry recovers); a value set in the environment is kept.
-CLI_MLFLOW_HTTP_ENV = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
-}
-
-
-@contextlib.contextmanager
-def _short_mlflow_retries() -> Iterator[None]:
-    """:data:`CLI_MLFLOW_HTTP_ENV` meanwhile, for the variables the environment does not set."""
-    added = [name for name in CLI_MLFLOW_HTTP_ENV if name not in os.environ]
-    os.environ.update({name: CLI_MLFLOW_HTTP_ENV[name] for name in added})
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-
-
 def _wrapped(
     func: Callable[[argparse.Namespace], Any], *, server_context: bool = True
 ) -> Callable[[argparse.Namespace], Any]:
     """``func``, run as an Airflow server process (:func:`_as_server_process`) with a short MLflow retry budget
-    (:data:`CLI_MLFLOW_HTTP_ENV`) unless ``server_context`` is False, with only the document on stdout under
-    ``-o json``, and the errors whose message already says what is wrong and how to fix it (:func:`user_error`)
-    shown as that message, not as a traceback."""
+    (``core.mlflow_http.COMMAND_MLFLOW_HTTP_ENV``) unless ``server_context`` is False, with only the document on
+    stdout under ``-o json``, and the errors whose message already says what is wrong and how to fix it
+    (:func:`user_error`) shown as that message, not as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
         from airflow_provider_agentic_mlops.cli.output import document_only_on_stdout
+        from airflow_provider_agentic_mlops.core.mlflow_http import COMMAND_MLFLOW_HTTP_ENV, mlflow_http_budget
 
         try:
             with contextlib.ExitStack() as context:
                 if server_context:
                     context.enter_context(_as_server_process())
-                    context.enter_context(_short_mlflow_retries())
+                    context.enter_context(mlflow_http_budget(COMMAND_MLFLOW_HTTP_ENV, keep_set=True))
                 context.enter_context(document_only_on_stdout(getattr(args, "output", None)))
                 return func(args)
         except Exception as err:
