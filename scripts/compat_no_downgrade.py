@@ -4,7 +4,7 @@ Usage: python scripts/compat_no_downgrade.py BEFORE_FREEZE AFTER_FREEZE [KNOWN .
 (freeze files are ``pip freeze --all`` output). Prints what changed: downgrades and removals fail;
 upgrades and additions are listed for the record. KNOWN names packages whose downgrade is a known
 upstream cap (scripts/compat passes ``cachetools`` and ``importlib-metadata``, which every
-mlflow-skinny 3.x caps below the versions Airflow 3.2+ resolves to): still printed, as KNOWN, but
+mlflow-skinny 3.x caps below the versions Airflow 3.1+ resolves to today): still printed, as KNOWN, but
 not failing.
 """
 

@@ -63,46 +63,24 @@ def _as_server_process() -> Iterator[None]:
             os.environ[_PROCESS_CONTEXT] = previous
 
 
-#: MLflow's HTTP retries in a command (read by MLflow at each request): 3 attempts, about 3 s apart at most,
-#: 15 s each, where MLflow's defaults (7 retries, backoff factor 2, 120 s each) keep a command waiting about
-#: 4 minutes per call when the server is down, saying nothing but urllib3's "Retrying" lines. Workers keep
-#: MLflow's defaults (a rate-limited registry recovers); a value set in the environment is kept.
-CLI_MLFLOW_HTTP_ENV = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
-}
-
-
-@contextlib.contextmanager
-def _short_mlflow_retries() -> Iterator[None]:
-    """:data:`CLI_MLFLOW_HTTP_ENV` meanwhile, for the variables the environment does not set."""
-    added = [name for name in CLI_MLFLOW_HTTP_ENV if name not in os.environ]
-    os.environ.update({name: CLI_MLFLOW_HTTP_ENV[name] for name in added})
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-
-
 def _wrapped(
     func: Callable[[argparse.Namespace], Any], *, server_context: bool = True
 ) -> Callable[[argparse.Namespace], Any]:
     """``func``, run as an Airflow server process (:func:`_as_server_process`) with a short MLflow retry budget
-    (:data:`CLI_MLFLOW_HTTP_ENV`) unless ``server_context`` is False, with only the document on stdout under
-    ``-o json``, and the errors whose message already says what is wrong and how to fix it (:func:`user_error`)
-    shown as that message, not as a traceback."""
+    (``core.mlflow_http.COMMAND_MLFLOW_HTTP_ENV``) unless ``server_context`` is False, with only the document on
+    stdout under ``-o json``, and the errors whose message already says what is wrong and how to fix it
+    (:func:`user_error`) shown as that message, not as a traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
         from airflow_provider_agentic_mlops.cli.output import document_only_on_stdout
+        from airflow_provider_agentic_mlops.core.mlflow_http import COMMAND_MLFLOW_HTTP_ENV, mlflow_http_budget
 
         try:
             with contextlib.ExitStack() as context:
                 if server_context:
                     context.enter_context(_as_server_process())
-                    context.enter_context(_short_mlflow_retries())
+                    context.enter_context(mlflow_http_budget(COMMAND_MLFLOW_HTTP_ENV, keep_set=True))
                 context.enter_context(document_only_on_stdout(getattr(args, "output", None)))
                 return func(args)
         except Exception as err:
@@ -121,7 +99,8 @@ def user_error(err: BaseException) -> str | None:
     exist, could not be looked up or is no store, a store down or of a newer provider, a models file missing
     or invalid, a refused MLflow call, bad ``approver_identities``...) are shown as their message. MLflow's
     errors (the registry down, a refused login) come through the MLflow hook, which names the connection, its
-    URL and the model: shown as their first line, with what to check.
+    URL and the model: shown as their first line, with what to check when MLflow's request failed (any other
+    MLflow error, a model it cannot save, is shown as its first line: the server is not to blame).
     """
     from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, first_line
 
@@ -129,11 +108,37 @@ def user_error(err: BaseException) -> str | None:
         return str(err)
     mlflow_exceptions = sys.modules.get("mlflow.exceptions")  # imported only when a command used MLflow
     if mlflow_exceptions is not None and isinstance(err, mlflow_exceptions.MlflowException):
+        if not _mlflow_request_failed(err, mlflow_exceptions):
+            return first_line(err, 600)
         return (
             f"{first_line(err, 600)}. Check that the MLflow server is up and that the connection's host (the "
             "tracking URI) and credentials are right"
         )
     return None
+
+
+#: MLflow's error codes of a request refused for its credentials.
+_MLFLOW_REFUSED = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED", "CUSTOMER_UNAUTHORIZED"})
+
+
+def _mlflow_request_failed(err: BaseException, mlflow_exceptions: Any) -> bool:
+    """True when ``err`` (or an error it was raised from) is MLflow's request to its server failing: no
+    answer (``API request to ... failed``, a ``requests`` error), an error response (``RestException``; the
+    MLflow hook re-raises it naming the connection, keeping it as the cause), or refused credentials."""
+    requests_exceptions = sys.modules.get("requests.exceptions")
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (
+            isinstance(current, (mlflow_exceptions.RestException, ConnectionError, TimeoutError))
+            or (requests_exceptions is not None and isinstance(current, requests_exceptions.RequestException))
+            or "API request to " in str(current)
+            or getattr(current, "error_code", None) in _MLFLOW_REFUSED
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _option(section: str, key: str) -> str:

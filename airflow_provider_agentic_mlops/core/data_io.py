@@ -4,7 +4,8 @@ Local paths and ``file://`` URIs are read directly. Any other scheme (``s3://``,
 needs an ``opener``: a callable that takes the URI and returns a binary file object; the Airflow
 operator passes one built on ``ObjectStoragePath``. A callable source, or a ``"package.module:function"``
 string naming one (imported when read, on the worker), is called and must return a DataFrame. Every
-failure is a ``ValueError`` naming the source and what to do.
+failure of the data is a ``ValueError`` naming the source and what to do; a pyarrow that does not import
+is a :class:`ParquetUnavailable` (an ``ImportError``) naming the versions and the fix.
 
 No Airflow import here.
 """
@@ -18,13 +19,14 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.durations import parse_duration
-from airflow_provider_agentic_mlops.core.errors import first_line
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, first_line
 from airflow_provider_agentic_mlops.core.imports import import_function
 
 Opener = Callable[[str], IO[bytes]]
@@ -42,6 +44,44 @@ def column_hint(name: str, columns: Sequence[Any]) -> str:
     names = [str(c) for c in columns]
     closest = difflib.get_close_matches(str(name), names, n=1)
     return f"did you mean {closest[0]!r}?" if closest else f"its columns are {names[:30]}"
+
+
+class ParquetUnavailable(AgenticMlopsError, ImportError):
+    """pyarrow, which reads and writes Parquet, does not import here: the message names the installed
+    versions and the fix."""
+
+
+def import_parquet() -> ModuleType:
+    """``pyarrow.parquet``, or :class:`ParquetUnavailable` naming the installed pyarrow, NumPy and pandas.
+
+    pyarrow 26 needs NumPy >= 2 and pandas >= 2.2.2 when imported but does not declare it, so pip installs
+    it next to NumPy 1.x (``pip check`` stays clean) and every Parquet read or write fails. Capping pyarrow
+    in the provider's requirements would downgrade a shop that already runs pyarrow 26; the error says the
+    fix instead.
+    """
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ParquetUnavailable(_parquet_unavailable(exc)) from exc
+    return pq
+
+
+def _parquet_unavailable(exc: ImportError) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            return f"{name} not installed"
+
+    found = ", ".join(installed(name) for name in ("pyarrow", "numpy", "pandas"))
+    return (
+        f"Parquet cannot be read or written: pyarrow does not import ({first_line(exc) or type(exc).__name__}; "
+        f"installed: {found}). pyarrow 26 and newer need numpy>=2 and pandas>=2.2.2: run "
+        "pip install 'pyarrow<26' in the Airflow environment, or upgrade to numpy>=2 and pandas>=2.2.2 if "
+        "Airflow's other packages allow it."
+    )
 
 
 def is_module_function(source: Any) -> bool:
@@ -106,6 +146,7 @@ def read_frame(
     :param file_format: ``"parquet"`` or ``"csv"``; default from the file name.
     :raises ValueError: unsupported type, missing file, unreadable content, a ``module:function``
         that cannot be imported, or a callable that does not return a DataFrame.
+    :raises ParquetUnavailable: a Parquet source where pyarrow does not import (an ``ImportError``).
     """
     if isinstance(source, pd.DataFrame):
         return source
@@ -150,6 +191,8 @@ def read_frame(
             return _read(str(local_path(uri)), fmt, wanted, uri)
         with opener(uri) as handle:
             return _read(handle, fmt, wanted, uri)
+    except ParquetUnavailable:
+        raise  # the environment, not the file
     except Exception as exc:  # OSError, pyarrow.ArrowInvalid, pandas ParserError, UnicodeDecodeError, ...
         raise _unreadable(role, uri, fmt, exc) from exc
 
@@ -180,8 +223,7 @@ def _unreadable(role: str, uri: str, fmt: str, exc: BaseException) -> ValueError
 
 def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.DataFrame:
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
+        pq = import_parquet()
         if isinstance(target, str) and Path(target).is_dir():
             names = pq.ParquetDataset(target).schema.names
         else:
@@ -444,9 +486,11 @@ def _when(stamp: pd.Timestamp) -> str:
 
 
 __all__ = [
+    "ParquetUnavailable",
     "describe_source",
     "detect_format",
     "epoch_unit",
+    "import_parquet",
     "is_local",
     "is_module_function",
     "local_path",

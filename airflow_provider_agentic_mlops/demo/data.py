@@ -150,6 +150,9 @@ def write_demo_data(data_dir: str | Path, *, drift: bool, rows: int = 5000, seed
     (drifted when ``drift``), which retraining learns from; ``validation.parquet`` a separate
     sample of the same regime as ``current``, on which champion and challenger are compared.
     """
+    from airflow_provider_agentic_mlops.core.data_io import import_parquet
+
+    import_parquet()  # pandas would say "Missing optional dependency 'pyarrow'" of a pyarrow that is installed
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -216,6 +219,9 @@ def write_shift(
             f"reference_shift={reference_shift}: the reference is the regime of an earlier shift, from 0 (the "
             f"training era) to {shift - 1}"
         )
+    from airflow_provider_agentic_mlops.core.data_io import import_parquet
+
+    import_parquet()  # pandas would say "Missing optional dependency 'pyarrow'" of a pyarrow that is installed
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: data_dir / f"{name}.parquet" for name in ("reference", "current", "validation")}

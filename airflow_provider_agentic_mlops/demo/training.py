@@ -15,8 +15,9 @@ from airflow_provider_agentic_mlops.demo.data import CATEGORICAL, FEATURES, LABE
 
 
 def build_pipeline(seed: int = 0) -> Any:
-    """One-hot categoricals + scaled numerics + logistic regression: small, fast, and made only of
-    types MLflow's skops serialisation trusts by default."""
+    """One-hot categoricals + scaled numerics + logistic regression: small and fast. Fitted, it is made of
+    types MLflow's skops serialisation trusts by default, but for one of scikit-learn 1.5 and 1.6
+    (:data:`SKOPS_TYPES_TO_TRUST`), trusted when the model is logged."""
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -28,6 +29,24 @@ def build_pipeline(seed: int = 0) -> Any:
     )
     model = LogisticRegression(max_iter=1000, class_weight="balanced", random_state=seed)
     return Pipeline([("encode", encode), ("model", model)])
+
+
+#: scikit-learn's own types in the fitted demo pipeline that skops does not trust by default: scikit-learn 1.5
+#: and 1.6 keep a ColumnTransformer's remainder columns in ``_RemainderColsList`` (1.7 no longer has it).
+SKOPS_TYPES_TO_TRUST = ("sklearn.compose._column_transformer._RemainderColsList",)
+
+
+def skops_trusted_types() -> list[str]:
+    """The types of :data:`SKOPS_TYPES_TO_TRUST` the installed scikit-learn has: what MLflow's skops
+    serialisation must be told to trust to save (and later load) the demo pipeline."""
+    import importlib
+
+    found = []
+    for qualified in SKOPS_TYPES_TO_TRUST:
+        module, _, name = qualified.rpartition(".")
+        if hasattr(importlib.import_module(module), name):
+            found.append(qualified)
+    return found
 
 
 def classification_metrics(pipeline: Any, frame: Any) -> dict[str, float]:
@@ -86,7 +105,13 @@ def train_fraud_detector(
             f"model {model_name!r}: training needs conf['train_data'], the path of labelled data; "
             "set retrain.conf.train_data in models.yaml"
         )
-    frame = pd.read_csv(path) if str(path).endswith(".csv") else pd.read_parquet(path)
+    if str(path).endswith(".csv"):
+        frame = pd.read_csv(path)
+    else:
+        from airflow_provider_agentic_mlops.core.data_io import import_parquet
+
+        import_parquet()  # a pyarrow that does not import is named with the versions and the fix
+        frame = pd.read_parquet(path)
     missing = [c for c in [*FEATURES, LABEL] if c not in frame.columns]
     if missing:
         raise ValueError(f"model {model_name!r}: training data {path} lacks columns {missing}")
@@ -124,10 +149,22 @@ def train_fraud_detector(
             signature=signature,
             # stated, not inferred: inference reloads the model in a subprocess (slow) and warns for skops
             pip_requirements=sklearn_pip_requirements(),
+            **_skops_options(mlflow.sklearn.log_model),
         )
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     version = _register_version(client, registered_model, info, run.info.run_id, tags)
     return {"version": version, "run_id": run.info.run_id, "metrics": metrics}
+
+
+def _skops_options(log_model: Any) -> dict[str, Any]:
+    """``skops_trusted_types`` for ``log_model`` when the installed scikit-learn needs it; none for an MLflow
+    without skops (older ones pickle and have no such parameter)."""
+    import inspect
+
+    trusted = skops_trusted_types()
+    if not trusted or "skops_trusted_types" not in inspect.signature(log_model).parameters:
+        return {}
+    return {"skops_trusted_types": trusted}
 
 
 def sklearn_pip_requirements() -> list[str]:

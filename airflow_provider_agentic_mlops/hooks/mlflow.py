@@ -373,9 +373,14 @@ class MlflowRegistryHook(BaseHook):
         return header
 
     def test_connection(self) -> tuple[bool, str]:
-        """The connection form's Test button: one read from the registry with this connection."""
+        """The connection form's Test button: one read from the registry with this connection, one request with
+        a short timeout (:data:`~airflow_provider_agentic_mlops.core.mlflow_http.CONNECTION_TEST_MLFLOW_HTTP_ENV`),
+        not MLflow's retries, which keep the form waiting minutes on a server that is down."""
+        from airflow_provider_agentic_mlops.core.mlflow_http import CONNECTION_TEST_MLFLOW_HTTP_ENV, mlflow_http_budget
+
         try:
-            self.client().search_registered_models(max_results=1)
+            with mlflow_http_budget(CONNECTION_TEST_MLFLOW_HTTP_ENV, keep_set=False):
+                self.client().search_registered_models(max_results=1)
         except Exception as err:
             return False, describe(err)
         return True, f"reached the MLflow registry at {self.registry_uri} (access {self.access})"

@@ -19,3 +19,21 @@ def commands_as_on_airflow_3_1() -> Iterator[None]:
         yield
     finally:
         set_command_prefix(before)
+
+
+@pytest.fixture
+def pyarrow_that_needs_numpy_2(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``import pyarrow`` (and ``pyarrow.parquet``) fails as pyarrow 26 does in a shop on NumPy 1.x (it does
+    not declare that it needs NumPy 2); the fixture's value is the ImportError's message."""
+    message = "pyarrow requires NumPy 2.0 or newer (found 1.26.4)"
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing_import(name: str, *args, **kwargs):
+        if name == "pyarrow" or name.startswith("pyarrow."):
+            raise ImportError(message)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    return message

@@ -48,3 +48,18 @@ def test_known_caps_are_printed_but_tolerated_names_normalised(
     assert _run(tmp_path, after, "cachetools", "importlib_metadata") == 0
     assert "KNOWN DOWNGRADE cachetools 8.0.2 -> 7.3.3" in capsys.readouterr().out
     assert _run(tmp_path, after, "cachetools") == 1  # only the names given
+
+
+def test_the_compat_jobs_known_list_tolerates_what_airflow_3_1_installed_today_lowers(tmp_path: Path) -> None:
+    """Airflow 3.1.8 installed without constraints today has importlib_metadata 10.2.0 and no cachetools; the
+    wheel lowers importlib_metadata to 9.1.0 (mlflow-skinny's cap): COMPAT_AIRFLOW_DEPS=latest passes on 3.1."""
+    import re
+
+    compat = (SCRIPT.parent / "compat").read_text()
+    known = re.search(r"^known_downgrades_latest=\(([^)]*)\)", compat, re.MULTILINE)
+    assert known, "scripts/compat no longer defines known_downgrades_latest"
+    before = "apache-airflow==3.1.8\nimportlib_metadata==10.2.0\n"
+    after = "apache-airflow==3.1.8\ncachetools==7.3.3\nimportlib_metadata==9.1.0\nmlflow-skinny==3.17.2\n"
+    (tmp_path / "before.txt").write_text(before)
+    (tmp_path / "after.txt").write_text(after)
+    assert check.main([str(tmp_path / "before.txt"), str(tmp_path / "after.txt"), *known[1].split()]) == 0

@@ -242,3 +242,20 @@ def test_the_commands_that_change_something_show_examples_one_a_line(parse, argv
         parse([*argv, "--help"])
     lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
     assert "Examples:" in lines and any(line.startswith(example) for line in lines)
+
+
+def test_an_mlflow_error_that_is_no_connection_problem_does_not_blame_the_connection() -> None:
+    """A model MLflow cannot serialise is no reason to check the server, the host or the credentials."""
+    from mlflow.exceptions import MlflowException
+
+    from airflow_provider_agentic_mlops.cli.definition import user_error
+
+    saving = MlflowException("The saved sklearn model references untrusted types. Root error: ...")
+    assert user_error(saving) == "The saved sklearn model references untrusted types. Root error: ..."
+    try:
+        try:
+            raise ConnectionError("Max retries exceeded with url: /api/2.0/mlflow/registered-models/search")
+        except ConnectionError as exc:
+            raise MlflowException(f"API request to http://127.0.0.1:18712 failed with exception {exc}") from None
+    except MlflowException as down:
+        assert "Check that the MLflow server is up" in user_error(down)

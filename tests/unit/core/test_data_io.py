@@ -363,3 +363,22 @@ def test_a_single_column_whose_name_holds_a_semicolon_is_read(tmp_path) -> None:
     (tmp_path / "semi.csv").write_text("id;name\n1;x\n2;y\n")
     with pytest.raises(ValueError, match="looks ';'-separated"):
         read_frame(str(tmp_path / "semi.csv"))
+
+
+def test_a_pyarrow_that_does_not_import_is_named_with_the_installed_versions_and_the_fix(
+    frame, tmp_path, pyarrow_that_needs_numpy_2
+) -> None:
+    from importlib.metadata import version
+
+    (tmp_path / "data.parquet").write_bytes(b"PAR1")  # any file: pyarrow fails before reading it
+    with pytest.raises(ImportError) as raised:
+        read_frame(tmp_path / "data.parquet")
+
+    message = str(raised.value)
+    # not "could not be read as PARQUET ... re-run the export": the file is not the problem
+    assert "re-run the export" not in message
+    assert pyarrow_that_needs_numpy_2 in message
+    for name in ("pyarrow", "numpy", "pandas"):
+        assert f"{name} {version(name)}" in message
+    assert "pip install 'pyarrow<26'" in message
+    assert "numpy>=2" in message and "pandas>=2.2.2" in message

@@ -109,3 +109,12 @@ def test_the_demo_models_gates_approve_the_retrained_challenger_whatever_shift_i
 
     checks = evaluate_gates(gates, scored(challenger), scored(champion))
     assert [c.detail for c in checks if not c.passed] == []
+
+
+def test_demo_data_on_a_pyarrow_that_does_not_import_says_which_versions_and_the_fix(
+    tmp_path, pyarrow_that_needs_numpy_2
+) -> None:
+    with pytest.raises(ImportError, match=r"pip install 'pyarrow<26'.*numpy>=2"):
+        write_demo_data(tmp_path, drift=True, rows=50)
+    with pytest.raises(ImportError, match=r"pip install 'pyarrow<26'.*numpy>=2"):
+        write_shift(tmp_path, shift=1, drift=True, rows=50)

@@ -54,3 +54,45 @@ def test_training_does_not_warn_about_integer_columns(tmp_path: Path) -> None:
             tags={},
         )
     assert not [w for w in caught if "integer column" in str(w.message)]
+
+
+@pytest.fixture
+def sklearn_with_remainder_cols_list(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fitted ColumnTransformer holds its remainder's columns in ``_RemainderColsList`` as scikit-learn 1.5
+    and 1.6 do (a type skops does not trust by default); the fixture's value is the type's name."""
+    import sklearn.compose._column_transformer as column_transformer
+
+    class _RemainderColsList(list):
+        pass
+
+    _RemainderColsList.__module__ = column_transformer.__name__
+    monkeypatch.setattr(column_transformer, "_RemainderColsList", _RemainderColsList, raising=False)
+    validate = column_transformer.ColumnTransformer._validate_remainder
+
+    def validate_as_in_1_5(self, X):
+        validate(self, X)
+        name, how, columns = self._remainder
+        self._remainder = (name, how, _RemainderColsList(columns))
+
+    monkeypatch.setattr(column_transformer.ColumnTransformer, "_validate_remainder", validate_as_in_1_5)
+    return f"{column_transformer.__name__}._RemainderColsList"
+
+
+def test_the_demo_model_saves_and_loads_on_scikit_learn_1_5(tmp_path: Path, sklearn_with_remainder_cols_list) -> None:
+    """MLflow saves scikit-learn models with skops, which refused the demo's pipeline on scikit-learn 1.5.x
+    ("references untrusted types"): the pipeline's own scikit-learn type is trusted when saved and loaded."""
+    import mlflow
+
+    data = write_demo_data(tmp_path / "data", drift=False, rows=400)
+    (tmp_path / "home").mkdir()
+    tracking = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    result = train_fraud_detector(
+        model_name="fraud-detector",
+        registered_model="fraud-detector",
+        tracking_uri=tracking,
+        conf={"train_data": str(data["reference"])},
+        tags={},
+    )
+    mlflow.set_tracking_uri(tracking)
+    model = mlflow.sklearn.load_model(f"models:/fraud-detector/{result['version']}")
+    assert type(model.named_steps["encode"]._remainder[2]).__name__ == "_RemainderColsList"

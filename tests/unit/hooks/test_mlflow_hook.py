@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import uuid
@@ -31,13 +32,35 @@ def test_test_connection_reads_the_registry(monkeypatch, airflow_home: Path) -> 
     )
 
 
-def test_test_connection_reports_an_unreachable_server(monkeypatch: pytest.MonkeyPatch, airflow_home: Path) -> None:
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once instead of backing off
+def test_test_connection_reports_an_unreachable_server_after_one_short_request(
+    monkeypatch: pytest.MonkeyPatch, airflow_home: Path
+) -> None:
+    """The Test button waited about 4 minutes on a server that is down (MLflow's 7 retries of 120 s requests):
+    it makes one request with a short timeout, whatever the environment says, and leaves the environment as
+    it was."""
+    import mlflow.utils.rest_utils as rest_utils
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")  # a worker's setting: kept for other calls
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    in_force: list[tuple[str | None, str | None]] = []
+    request = rest_utils.http_request
+
+    def recording_request(*args, **kwargs):
+        in_force.append(
+            (os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES"), os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT"))
+        )
+        return request(*args, **kwargs)
+
+    monkeypatch.setattr(rest_utils, "http_request", recording_request)
     conn = {"conn_type": "agentic_mlops_mlflow", "host": f"http://127.0.0.1:{_closed_port()}"}
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DOWN", json.dumps(conn))
     ok, message = MlflowRegistryHook("mlflow_down").test_connection()
     assert not ok
     assert message.startswith("MlflowException: ")
+    assert in_force and all(
+        retries == "0" and timeout is not None and int(timeout) <= 15 for retries, timeout in in_force
+    )
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "7" and "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
 
 
 def test_an_unreachable_server_is_named_with_the_connection_and_the_model(monkeypatch, airflow_home: Path) -> None:
