@@ -28,7 +28,7 @@ decision rules read, and the LLM sees.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,8 @@ SCALE_RATIO = 10.0
 OUT_OF_RANGE_SHARE = 0.95
 #: More than this share of current rows with categories the reference never had: vocabulary replaced.
 UNSEEN_CATEGORY_SHARE = 0.5
+#: At least this share (and no replaced vocabulary): the new categories are named in the notes.
+UNSEEN_CATEGORY_NOTE_SHARE = 0.05
 #: Fewer current values than this are too few to call a column constant or out of range.
 MIN_VALUES_FOR_FAULTS = 20
 #: Effect sizes are capped here so that one absurd column does not dominate a weighted sum.
@@ -112,7 +114,7 @@ def detect_faults(
         if ref.numeric and cur.numeric:
             fault = _numeric_fault(name, ref, cur, ref_s, cur_s)
         if fault is None and col.type == CAT:  # text (reviews, ids) is mostly new values on every run
-            fault = _categorical_fault(name, ref_s, cur_s)
+            fault = _categorical_fault(name, ref_s, cur_s, notes)
         if fault is None:
             fault = _constant_fault(name, ref_s, cur, cur_s, current[name], col.type == CAT, notes)
         if fault is not None:
@@ -340,17 +342,28 @@ def _factor(ratio: float) -> str:
     return f"x{ratio:,.0f}" if ratio >= 1 else f"x1/{1 / ratio:,.0f}"
 
 
-def _categorical_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str] | None:
+def _categorical_fault(
+    name: str, ref: ColumnData, cur: ColumnData, notes: list[str] | None = None
+) -> dict[str, str] | None:
+    """Vocabulary replaced: more than ``UNSEEN_CATEGORY_SHARE`` of the rows at categories the reference never
+    had. From ``UNSEEN_CATEGORY_NOTE_SHARE`` up, new categories (a new region) are said in ``notes``: the
+    champion extrapolates on them (:func:`extrapolation` counts them on the features it relies on)."""
     seen = set(map(str, ref.counts))
     # the same value (2 and 2.0: an integer column with a null arrives as float) or the same text (2 and "2")
     unseen = {k: v for k, v in cur.counts.items() if k not in ref.counts and str(k) not in seen}
     share = sum(unseen.values()) / cur.n
+    examples = ", ".join(repr(str(k))[:40] for k in sorted(unseen, key=lambda k: -unseen[k])[:3])
     if share > UNSEEN_CATEGORY_SHARE:
-        examples = ", ".join(repr(str(k))[:40] for k in sorted(unseen, key=lambda k: -unseen[k])[:3])
         return _fault(
             name,
             "vocabulary_replaced",
             f"{share:.0%} of current rows have categories the reference never had (e.g. {examples})",
+        )
+    if share >= UNSEEN_CATEGORY_NOTE_SHARE and notes is not None:
+        more = f" and {len(unseen) - 3} more" if len(unseen) > 3 else ""
+        notes.append(
+            f"column {name!r}: {share:.0%} of current rows have categories the reference never had "
+            f"({examples}{more}): new to the champion, which has not seen them"
         )
     return None
 
@@ -1376,39 +1389,57 @@ def extrapolation(
     current: pd.DataFrame,
     features: Sequence[str],
     importance: Mapping[str, float] | None = None,
+    categorical: Collection[str] = (),
 ) -> dict[str, Any] | None:
-    """The share of current rows the champion must extrapolate on: a numeric feature it relies on
-    (at least the average importance; every feature without importances) outside the reference's
-    finite [min, max] (infinite values count with the nulls, not here). ``excess_share`` is that
-    share less what unchanged data gives by chance (a small reference's range is narrow: each new
-    value falls outside it with probability 2 / (n + 1)), and
-    ``beyond_chance`` whether the rows outside are more than chance gives (:func:`_beyond_chance`).
+    """The share of current rows the champion must extrapolate on: a feature it relies on (at least
+    the average importance; every feature without importances) outside what the reference holds: a
+    numeric one outside the reference's finite [min, max] (infinite values count with the nulls, not
+    here), a categorical one (in ``categorical``) at a category the reference never had (a new
+    region, which a one-hot encoder maps to all zeros). ``excess_share`` is that share less what
+    unchanged data gives by chance (a small reference's range is narrow: each new value falls outside
+    it with probability 2 / (n + 1); a rare category it missed: the share of its categories seen once,
+    Good-Turing's estimate of the unseen ones), and ``beyond_chance`` whether the rows outside are
+    more than chance gives (:func:`_beyond_chance`).
 
     No model has seen such inputs: trees predict the edge of their range, linear models extend a
-    line. It is label-free evidence of harm that drift scores miss (a +1 std shift of a bounded
-    feature leaves a third of the rows outside) and that CBPE does not see (a forest stays
-    confident past its range). None when no feature is numeric in both frames.
+    line, an unknown category reads as none. It is label-free evidence of harm that drift scores miss
+    (a +1 std shift of a bounded feature leaves a third of the rows outside) and that CBPE does not see
+    (a forest stays confident past its range). None when no feature is numeric in both frames or
+    categorical.
+
+    :param categorical: the columns read as categories (the summary's categorical ones); other columns
+        that are not numeric in both frames (text, ids) are not read.
     """
-    numeric = [
+    numeric = {
         f
         for f in features
         if f in reference.columns
         and f in current.columns
         and ColumnData(reference[f]).numeric
         and ColumnData(current[f]).numeric
+    }
+    checked = [
+        f for f in features if f in numeric or (f in categorical and f in reference.columns and f in current.columns)
     ]
-    if not numeric or len(current) == 0:
+    if not checked or len(current) == 0:
         return None
-    raw = {f: _weight(importance.get(f)) if importance else 1.0 for f in numeric}
-    weighted_by = "feature importance (at least the average)" if importance else "every numeric feature"
-    if sum(raw.values()) <= 0:  # importances that tell nothing: every numeric feature, said so
-        raw, weighted_by = {f: 1.0 for f in numeric}, "every numeric feature (the feature importances are all zero)"
+    raw = {f: _weight(importance.get(f)) if importance else 1.0 for f in checked}
+    weighted_by = "feature importance (at least the average)" if importance else "every feature"
+    if sum(raw.values()) <= 0:  # importances that tell nothing: every feature, said so
+        raw, weighted_by = {f: 1.0 for f in checked}, "every feature (the feature importances are all zero)"
     total = sum(raw.values())
-    relied = [f for f in numeric if raw[f] / total >= 1 / len(numeric) - 1e-12]
+    relied = [f for f in checked if raw[f] / total >= 1 / len(checked) - 1e-12]
     outside_any = np.zeros(len(current), dtype=bool)
     per_column: dict[str, float] = {}
     inside_by_chance, range_var = 1.0, 0.0
     for f in relied:
+        if f not in numeric:
+            outside, unseen_by_chance, var = _unseen_categories(reference[f], current[f])
+            inside_by_chance *= 1 - unseen_by_chance
+            range_var += var
+            per_column[f] = float(outside.mean())
+            outside_any |= outside
+            continue
         ref = ColumnData(reference[f]).values
         if ref is None or ref.size == 0:
             continue
@@ -1436,6 +1467,24 @@ def extrapolation(
         "features_checked": len(relied),
         "weighted_by": weighted_by,
     }
+
+
+def _unseen_categories(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, float, float]:
+    """``(rows at a category the reference never had, the chance of one on unchanged data, its variance)``.
+
+    Categories are compared as the vocabulary check compares them (2 and 2.0, 2 and "2" alike); nulls are
+    no category. The chance is Good-Turing's estimate of the unseen categories' share, the reference's
+    share of categories seen once (n1 / n), its variance about (n1 + 2 n2) / n^2."""
+    ref, cur = ColumnData(reference), ColumnData(current)  # read alike: bytes as text, 2 and 2.0 as one
+    seen = set(map(str, ref.counts))
+    unseen = [k for k in cur.counts if k not in ref.counts and str(k) not in seen]  # the values counts read
+    outside = cur.series.isin(unseen).to_numpy(dtype=bool) if unseen else np.zeros(len(current), dtype=bool)
+    n = ref.n
+    if n == 0:
+        return outside, 1.0, 0.0
+    once = sum(1 for c in ref.counts.values() if c == 1)
+    twice = sum(1 for c in ref.counts.values() if c == 2)
+    return outside, once / n, (once + 2 * twice) / n**2
 
 
 #: One-sided level at which more rows outside the reference's range than chance gives is extrapolation.
@@ -1662,7 +1711,15 @@ def gather_evidence(
         performance=performance,
         importance=importance,
         importance_source=importance_source,
-        extrapolation=None if inputs_broken else extrapolation(reference, current, features, importance),
+        extrapolation=None
+        if inputs_broken
+        else extrapolation(
+            reference,
+            current,
+            features,
+            importance,
+            categorical=[c for c, col in summary.columns.items() if col.type == CAT],
+        ),
         notes=notes,
         performance_missing=missing,
         champion=champion,

@@ -1602,3 +1602,44 @@ def test_a_held_out_baseline_gets_its_own_standard_error_not_the_windows_scaled(
     assert perf["baseline"] == pytest.approx(own["current"])
     assert perf["drop_se"] == pytest.approx(np.hypot(perf["current_se"], own["current_se"]))
     assert own["current_se"] < 0.8 * perf["current_se"]  # the window's 2,000 positives against 6,000
+
+
+def regions(n: int, seed: int, new_share: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    region = rng.choice(["north", "south", "east", "west"], n).astype(object)
+    region[rng.random(n) < new_share] = "central"
+    return pd.DataFrame({"region": region, "x": rng.uniform(0, 1, n)})
+
+
+def test_a_category_the_reference_never_had_on_an_important_feature_is_extrapolation() -> None:
+    reference, current = regions(3000, 0), regions(2000, 1, new_share=0.4)
+    out = extrapolation(reference, current, ["region", "x"], {"region": 0.8, "x": 0.2}, categorical=["region"])
+    assert out["share_rows"] == pytest.approx(0.4, abs=0.04) and out["beyond_chance"] is True
+    assert list(out["columns"]) == ["region"]
+    # unchanged data: every category seen, nothing beyond chance; an unimportant column is not read
+    assert extrapolation(reference, regions(2000, 2), ["region", "x"], categorical=["region"])["beyond_chance"] is False
+    unimportant = extrapolation(reference, current, ["region", "x"], {"region": 0.1, "x": 0.9}, categorical=["region"])
+    assert unimportant["beyond_chance"] is False and "region" not in unimportant["columns"]
+
+
+def test_rare_categories_a_small_reference_missed_are_chance_not_extrapolation() -> None:
+    rng = np.random.default_rng(3)
+    names = [f"c{i}" for i in range(60)]
+    weights = np.r_[np.full(10, 0.08), np.full(50, 0.004)]  # 50 rare categories: a 300-row reference misses some
+    reference = pd.DataFrame({"cat": rng.choice(names, 300, p=weights / weights.sum())})
+    current = pd.DataFrame({"cat": rng.choice(names, 3000, p=weights / weights.sum())})
+    out = extrapolation(reference, current, ["cat"], categorical=["cat"])
+    assert out["share_rows"] > 0 and out["beyond_chance"] is False
+
+
+def test_gather_evidence_counts_a_new_category_and_notes_its_values() -> None:
+    reference, current = regions(3000, 0), regions(2000, 1, new_share=0.3)
+    summary = compute_drift(reference, current, categorical_columns=["region"])
+    evidence = gather_evidence(reference, current, summary, categorical_columns=["region"])
+    assert evidence["faults"] == []  # 30% unseen: no replaced vocabulary
+    assert evidence["extrapolation"]["beyond_chance"] is True and "region" in evidence["extrapolation"]["columns"]
+    assert any("'region': 3" in note and "('central')" in note for note in evidence["notes"])  # 30% give or take
+    # a few unseen rows (under 5%) are no note
+    few = regions(2000, 1, new_share=0.02)
+    evidence = gather_evidence(reference, few, compute_drift(reference, few), categorical_columns=["region"])
+    assert not any("central" in note for note in evidence["notes"])
