@@ -387,6 +387,7 @@ def measure_performance(
     proba: Any = None,
     classes: Sequence[Any] | None = None,
     reference_predictions: tuple[Sequence[Any], Sequence[Any]] | None = None,
+    positive_label: Any = None,
 ) -> dict[str, Any]:
     """The champion's current ``metric`` on labelled rows against a held-out ``baseline``.
 
@@ -419,6 +420,10 @@ def measure_performance(
         reference rows, which give ``class_recall`` (:func:`class_recall`) from the predicted labels: accuracy
         hides a class whose recall collapsed when that class is rare, and a metric of the scores (``roc_auc``)
         ranks them without saying which classes the model's labels still find.
+    :param positive_label: binary classification: the class precision, recall and f1 measure (the drift
+        settings' ``positive_label``); default the greater of the two. Named in the result as ``positive_class``
+        (binary only).
+    :raises ValueError: ``positive_label`` is not one of the two classes.
     """
     y_true = np.asarray(y_true)
     if task == "classification" and proba is None:
@@ -430,7 +435,11 @@ def measure_performance(
     if task == "classification":
         known = [k for k in (classes, reference_labels) if k is not None]
         over = class_labels(y_true, labels, classes=[pd.Series(np.asarray(k)).dropna().unique() for k in known])
-    values = compute_metrics(task, y_true, labels, proba, classes=classes, labels=over)  # type: ignore[arg-type]
+    binary = over is not None and len(over) <= 2 and (classes is None or len(classes) <= 2)
+    positive = None
+    if binary:  # the positive class last: every computation below that takes the last one measures it
+        over, positive = _positive_last(over, positive_label)  # type: ignore[arg-type]
+    values = compute_metrics(task, y_true, labels, proba, classes=classes, labels=over, positive_label=positive)  # type: ignore[arg-type]
     if metric not in values:
         needs = " (it needs class probabilities: a prediction column of them, or predict_proba)"
         raise ValueError(
@@ -455,6 +464,8 @@ def measure_performance(
         "drop": None,
         "drop_se": None,
     }
+    if positive is not None:  # what precision, recall and f1 measure, for the rationale to say
+        out["positive_class"] = _plain(positive)
     if scale is not None:
         out["scale"] = scale
     if baseline is None or math.isnan(current):
@@ -475,6 +486,8 @@ def measure_performance(
     out.update(drop=drop, drop_se=drop_se)
     if task == "classification" and metric in MIX_METRICS and reference_labels is not None:
         over = class_labels(y_true, labels, classes=[] if classes is None else [classes])
+        if positive is not None:
+            over = _positive_last(over, positive)[0]
         out["class_mix"] = class_mix(
             y_true,
             labels,
@@ -489,6 +502,28 @@ def measure_performance(
     if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
     return out
+
+
+def _positive_last(classes: Sequence[Any], positive_label: Any) -> tuple[list[Any], Any]:
+    """``(classes with the positive one last, the positive class)`` of a binary comparison: ``positive_label``
+    (matched as the vocabulary check matches categories: 1 and "1" alike) when given, else the greater.
+
+    :raises ValueError: ``positive_label`` is not one of two classes."""
+    classes = list(classes)
+    if positive_label is None:
+        return classes, classes[-1] if classes else None
+    same = [c for c in classes if c == positive_label or str(c) == str(positive_label)]
+    if not same and len(classes) >= 2:
+        raise ValueError(
+            f"positive_label {positive_label!r} is not one of the classes {[_plain(c) for c in classes]!r}; set "
+            "drift.positive_label (or validation.positive_label) to the class precision, recall and f1 should measure"
+        )
+    positive = same[0] if same else positive_label  # absent from the window: precision and the others are NaN
+    return [c for c in classes if c is not positive] + [positive], positive
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _r2_at_the_references_scale(
@@ -1676,6 +1711,7 @@ def gather_evidence(
             reference_is_holdout,
             has_labels,
             notes,
+            s.positive_label,
         )
     except Exception as err:  # noqa: BLE001 - a champion that cannot predict on this data is noted, not fatal
         performance = None
@@ -1794,6 +1830,7 @@ def _performance(
     reference_is_holdout: bool,
     has_labels: bool,
     notes: list[str],
+    positive_label: Any = None,
 ) -> dict[str, Any] | None:
     usable_model = model is not None
     performance = None
@@ -1833,6 +1870,7 @@ def _performance(
                 proba=ref_proba,
                 classes=ref_classes,
                 reference_labels=reference[label_column].to_numpy(),
+                positive_label=positive_label,
             )
             baseline, baseline_n = ref_perf["current"], len(ref_true)
             baseline_se = ref_perf["current_se"]  # measured on its own rows, not scaled from the window's
@@ -1865,6 +1903,7 @@ def _performance(
             proba=proba,
             classes=classes,
             reference_predictions=reference_predictions,
+            positive_label=positive_label,
         )
         if baseline is None:
             notes.append(

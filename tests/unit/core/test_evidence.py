@@ -1643,3 +1643,34 @@ def test_gather_evidence_counts_a_new_category_and_notes_its_values() -> None:
     few = regions(2000, 1, new_share=0.02)
     evidence = gather_evidence(reference, few, compute_drift(reference, few), categorical_columns=["region"])
     assert not any("central" in note for note in evidence["notes"])
+
+
+def churn_frames(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """stayed/churned labels (12% churned): the model finds half the churners on the window."""
+    rng = np.random.default_rng(seed)
+
+    def one(n: int, found: float) -> pd.DataFrame:
+        label = np.where(rng.random(n) < 0.12, "churned", "stayed")
+        pred = np.where((label == "churned") & (rng.random(n) < found), "churned", "stayed")
+        return pd.DataFrame({"x": rng.normal(0, 1, n), "label": label, "pred": pred})
+
+    return one(2000, 0.9), one(2000, 0.5)
+
+
+def test_precision_recall_and_f1_measure_the_positive_label_named_and_say_which() -> None:
+    reference, current = churn_frames(0)
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+    churned = gather_evidence(
+        reference, current, summary, performance_metric="recall", positive_label="churned", **kwargs
+    )
+    perf = churned["performance"]
+    assert perf["positive_class"] == "churned" and perf["current"] == pytest.approx(0.5, abs=0.07)
+    assert perf["baseline"] == pytest.approx(0.9, abs=0.05) and perf["drop"] > 0.3  # the churners it stopped finding
+    # without it: the greater class ('stayed', every one found), said so
+    default = gather_evidence(reference, current, summary, performance_metric="recall", **kwargs)["performance"]
+    assert default["positive_class"] == "stayed" and default["current"] == pytest.approx(1.0)
+    # a label that is no class of the data is refused, naming the setting
+    wrong = gather_evidence(reference, current, summary, performance_metric="f1", positive_label="yes", **kwargs)
+    assert "positive_label 'yes'" in wrong["performance_missing"]["reason"]
+    assert "drift.positive_label" in wrong["performance_missing"]["reason"]
