@@ -1,7 +1,8 @@
 """The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
 
 * :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change (x10 or
-  more, or every quantile multiplied by a conversion's factor, e.g. inches -> cm, or Celsius <-> Fahrenheit), most
+  more, or every quantile multiplied by a conversion's factor, e.g. inches -> cm, or Celsius <-> Fahrenheit), a
+  column of one sign negated (x -> -x), most
   values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant
   (a category constant at a common reference value is a one-segment window: noted). Each fault names the column
   and what changed.
@@ -78,7 +79,8 @@ def detect_faults(
 ) -> list[dict[str, str]]:
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
-    Kinds: ``type_change``, ``scale_change``, ``out_of_range``, ``vocabulary_replaced``, ``constant``.
+    Kinds: ``type_change``, ``scale_change``, ``sign_flip``, ``out_of_range``, ``vocabulary_replaced``,
+    ``constant``.
     Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
@@ -197,6 +199,9 @@ def _numeric_fault(
     converted = _unit_conversion(ref_s.values, cur_s.values)
     if converted is not None:
         return _fault(name, "scale_change", converted)
+    flipped = _sign_flip(ref_s.values, cur_s.values)
+    if flipped is not None:  # before the range: a flipped positive column is all outside it, which says less
+        return _fault(name, "sign_flip", flipped)
     low, high = float(ref.values.min()), float(ref.values.max())
     if low < high:
         outside = float(np.mean((cur.values < low) | (cur.values > high)))
@@ -327,6 +332,42 @@ def _unit_conversion(ref: np.ndarray, cur: np.ndarray) -> str | None:
         return None
     factor, what = known
     return f"values look multiplied by {factor:.4g} ({what}?), found x{math.exp(log_k):.4g}: {alike}"
+
+
+#: A column is of one sign when at least this share of its non-null values is strictly positive (or negative).
+ONE_SIGN_SHARE = 0.95
+
+
+def _sign_flip(ref: np.ndarray, cur: np.ndarray) -> str | None:
+    """Why the current column looks negated (x -> -x, a sign convention changed in the export: a debit
+    exported as a credit), or None. Read only where a genuine shift cannot look the same: the reference
+    (nearly, ``ONE_SIGN_SHARE``) all of one sign, the current all of the other, and the current negated
+    back matching the reference on every quantile within sampling noise, the tolerance the unit check
+    reads (:func:`_fits`); at least ``MIN_ROWS_FOR_UNIT`` values a side and no ties among the quantiles. A
+    column around zero (both signs common) is none: negated, it may look the same."""
+    if min(ref.size, cur.size) < MIN_ROWS_FOR_UNIT:
+        return None
+    ref_positive, cur_negative = float(np.mean(ref > 0)), float(np.mean(cur < 0))
+    ref_negative, cur_positive = float(np.mean(ref < 0)), float(np.mean(cur > 0))
+    if not (
+        (ref_positive >= ONE_SIGN_SHARE and cur_negative >= ONE_SIGN_SHARE)
+        or (ref_negative >= ONE_SIGN_SHARE and cur_positive >= ONE_SIGN_SHARE)
+    ):
+        return None
+    r, se_r = _quantiles_with_error(ref)
+    c, se_c = _quantiles_with_error(-cur)
+    if not (np.all(np.diff(r) > 0) and np.all(np.diff(c) > 0) and np.all(se_r > 0) and np.all(se_c > 0)):
+        return None
+    lo, mid, hi = (UNIT_QUANTILES.index(p) for p in (0.1, 0.5, 0.9))
+    if not _fits(c - r, UNIT_ROUNDING * (r[hi] - r[lo]), np.hypot(se_c, se_r)):
+        return None
+    was, now = (ref_positive, cur_negative) if ref_positive >= ONE_SIGN_SHARE else (ref_negative, cur_positive)
+    signs = ("positive", "negative") if ref_positive >= ONE_SIGN_SHARE else ("negative", "positive")
+    return (
+        f"values look negated (sign flipped): {was:.0%} {signs[0]} in the reference, {now:.0%} {signs[1]} now, "
+        f"and negated back every 2-98% quantile matches the reference (median {r[mid]:.4g} -> {-c[mid]:.4g}); "
+        "a sign convention changed in the export?"
+    )
 
 
 def _known_factor(log_k: float, tolerance: float) -> tuple[float, str] | None:

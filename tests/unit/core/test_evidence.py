@@ -1674,3 +1674,34 @@ def test_precision_recall_and_f1_measure_the_positive_label_named_and_say_which(
     wrong = gather_evidence(reference, current, summary, performance_metric="f1", positive_label="yes", **kwargs)
     assert "positive_label 'yes'" in wrong["performance_missing"]["reason"]
     assert "drift.positive_label" in wrong["performance_missing"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n: rng.lognormal(3, 0.5, n),  # an amount: all positive
+        lambda rng, n: rng.normal(40, 10, n),  # an age: nearly all positive (a few below zero)
+        lambda rng, n: -rng.gamma(2, 5, n),  # a balance owed: all negative
+    ],
+)
+def test_values_negated_are_a_sign_flip_fault_naming_the_column(draw) -> None:
+    rng = np.random.default_rng(8)
+    reference, current = pd.DataFrame({"v": draw(rng, 2000)}), pd.DataFrame({"v": draw(rng, 2000)})
+    kind, detail = faults_of(reference, -current)["v"]
+    assert kind == "sign_flip" and "values look negated (sign flipped)" in detail
+
+
+@pytest.mark.parametrize(
+    "shift",
+    [
+        lambda rng: (rng.normal(0, 1, 2000), -rng.normal(0, 1, 2000)),  # centred at zero: a flip is no change
+        lambda rng: (rng.normal(0.5, 1, 2000), -rng.normal(0.5, 1, 2000)),  # near zero: both signs common
+        lambda rng: (rng.lognormal(3, 0.5, 2000), -rng.lognormal(2, 0.8, 2000)),  # negative, another shape
+        lambda rng: (rng.normal(40, 10, 2000), rng.normal(-25, 5, 2000)),  # moved below zero, narrower
+        lambda rng: (rng.lognormal(3, 0.5, 150), -rng.lognormal(3, 0.5, 150)),  # too few rows to tell
+    ],
+)
+def test_a_column_near_zero_or_a_genuine_shift_past_zero_is_no_sign_flip(shift) -> None:
+    reference, current = shift(np.random.default_rng(9))
+    found = faults_of(pd.DataFrame({"v": reference}), pd.DataFrame({"v": current}))
+    assert "negated" not in found.get("v", ("", ""))[1]
