@@ -209,6 +209,10 @@ class DriftSettings(_Settings):
         validation is gated on, see ``core.metrics.performance_metric_for``). ``roc_auc`` and ``log_loss``
         read class probabilities.
     :param performance_baseline: the champion's metric on held-out data, when not logged in MLflow.
+    :param positive_label: binary classification: the class the performance evidence's ``precision``,
+        ``recall`` and ``f1`` measure (``churned`` of ``churned``/``stayed``), named in it as ``positive_class``;
+        default the greater of the two (a models.yaml entry: ``validation.positive_label``, the class its
+        validation measures). A label no class of the data has is refused, the measurement said failed.
     :param reference_is_holdout: the reference rows were not used to train the champion, so its
         metric on them is a fair baseline (and CBPE's reference).
     """
@@ -232,6 +236,7 @@ class DriftSettings(_Settings):
     feature_columns: list[str] | None = None
     performance_metric: str | None = None
     performance_baseline: float | None = None
+    positive_label: str | int | None = None
     reference_is_holdout: bool = False
 
     kind: ClassVar[str] = "drift"
@@ -577,6 +582,14 @@ class ModelSpec(_Section):
         because its accuracy, 98% negatives, barely moved."""
         if self.drift.performance_metric is None:
             self.drift.performance_metric = performance_metric_for(self.validation.primary_metric, self.task)
+        return self
+
+    @model_validator(mode="after")
+    def _positive_label_from_validation(self) -> ModelSpec:
+        """Without ``drift.positive_label``, the drift check's precision, recall and f1 measure the class
+        validation measures (``validation.positive_label``), not the alphabetically greater one."""
+        if self.drift.positive_label is None:
+            self.drift.positive_label = self.validation.positive_label
         return self
 
     @property

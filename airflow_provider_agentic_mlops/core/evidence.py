@@ -1,7 +1,8 @@
 """The decision's evidence, strongest first: pipeline faults, performance, drift severity (no Airflow).
 
 * :func:`detect_faults`: a broken feed beyond nulls: a type change, a scale or unit change (x10 or
-  more, or every quantile multiplied by a conversion's factor, e.g. inches -> cm, or Celsius <-> Fahrenheit), most
+  more, or every quantile multiplied by a conversion's factor, e.g. inches -> cm, or Celsius <-> Fahrenheit), a
+  column of one sign negated (x -> -x), most
   values outside the reference range (nearly all of them), a category vocabulary replaced, a column gone constant
   (a category constant at a common reference value is a one-segment window: noted). Each fault names the column
   and what changed.
@@ -28,7 +29,7 @@ decision rules read, and the LLM sees.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,8 @@ SCALE_RATIO = 10.0
 OUT_OF_RANGE_SHARE = 0.95
 #: More than this share of current rows with categories the reference never had: vocabulary replaced.
 UNSEEN_CATEGORY_SHARE = 0.5
+#: At least this share (and no replaced vocabulary): the new categories are named in the notes.
+UNSEEN_CATEGORY_NOTE_SHARE = 0.05
 #: Fewer current values than this are too few to call a column constant or out of range.
 MIN_VALUES_FOR_FAULTS = 20
 #: Effect sizes are capped here so that one absurd column does not dominate a weighted sum.
@@ -78,7 +81,8 @@ def detect_faults(
 ) -> list[dict[str, str]]:
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
-    Kinds: ``type_change``, ``scale_change``, ``out_of_range``, ``vocabulary_replaced``, ``constant``.
+    Kinds: ``type_change``, ``scale_change``, ``sign_flip``, ``out_of_range``, ``vocabulary_replaced``,
+    ``constant``.
     Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
@@ -114,7 +118,7 @@ def detect_faults(
         if ref.numeric and cur.numeric:
             fault = _numeric_fault(name, ref, cur, ref_s, cur_s)
         if fault is None and col.type == CAT:  # text (reviews, ids) is mostly new values on every run
-            fault = _categorical_fault(name, ref_s, cur_s)
+            fault = _categorical_fault(name, ref_s, cur_s, notes)
         if fault is None:
             fault = _constant_fault(name, ref_s, cur, cur_s, current[name], col.type == CAT, notes)
         if fault is not None:
@@ -197,6 +201,9 @@ def _numeric_fault(
     converted = _unit_conversion(ref_s.values, cur_s.values)
     if converted is not None:
         return _fault(name, "scale_change", converted)
+    flipped = _sign_flip(ref_s.values, cur_s.values)
+    if flipped is not None:  # before the range: a flipped positive column is all outside it, which says less
+        return _fault(name, "sign_flip", flipped)
     low, high = float(ref.values.min()), float(ref.values.max())
     if low < high:
         outside = float(np.mean((cur.values < low) | (cur.values > high)))
@@ -329,6 +336,42 @@ def _unit_conversion(ref: np.ndarray, cur: np.ndarray) -> str | None:
     return f"values look multiplied by {factor:.4g} ({what}?), found x{math.exp(log_k):.4g}: {alike}"
 
 
+#: A column is of one sign when at least this share of its non-null values is strictly positive (or negative).
+ONE_SIGN_SHARE = 0.95
+
+
+def _sign_flip(ref: np.ndarray, cur: np.ndarray) -> str | None:
+    """Why the current column looks negated (x -> -x, a sign convention changed in the export: a debit
+    exported as a credit), or None. Read only where a genuine shift cannot look the same: the reference
+    (nearly, ``ONE_SIGN_SHARE``) all of one sign, the current all of the other, and the current negated
+    back matching the reference on every quantile within sampling noise, the tolerance the unit check
+    reads (:func:`_fits`); at least ``MIN_ROWS_FOR_UNIT`` values a side and no ties among the quantiles. A
+    column around zero (both signs common) is none: negated, it may look the same."""
+    if min(ref.size, cur.size) < MIN_ROWS_FOR_UNIT:
+        return None
+    ref_positive, cur_negative = float(np.mean(ref > 0)), float(np.mean(cur < 0))
+    ref_negative, cur_positive = float(np.mean(ref < 0)), float(np.mean(cur > 0))
+    if not (
+        (ref_positive >= ONE_SIGN_SHARE and cur_negative >= ONE_SIGN_SHARE)
+        or (ref_negative >= ONE_SIGN_SHARE and cur_positive >= ONE_SIGN_SHARE)
+    ):
+        return None
+    r, se_r = _quantiles_with_error(ref)
+    c, se_c = _quantiles_with_error(-cur)
+    if not (np.all(np.diff(r) > 0) and np.all(np.diff(c) > 0) and np.all(se_r > 0) and np.all(se_c > 0)):
+        return None
+    lo, mid, hi = (UNIT_QUANTILES.index(p) for p in (0.1, 0.5, 0.9))
+    if not _fits(c - r, UNIT_ROUNDING * (r[hi] - r[lo]), np.hypot(se_c, se_r)):
+        return None
+    was, now = (ref_positive, cur_negative) if ref_positive >= ONE_SIGN_SHARE else (ref_negative, cur_positive)
+    signs = ("positive", "negative") if ref_positive >= ONE_SIGN_SHARE else ("negative", "positive")
+    return (
+        f"values look negated (sign flipped): {was:.0%} {signs[0]} in the reference, {now:.0%} {signs[1]} now, "
+        f"and negated back every 2-98% quantile matches the reference (median {r[mid]:.4g} -> {-c[mid]:.4g}); "
+        "a sign convention changed in the export?"
+    )
+
+
 def _known_factor(log_k: float, tolerance: float) -> tuple[float, str] | None:
     """The factor of ``UNIT_FACTORS``, or inverse, whose log is within ``tolerance`` of ``log_k``, named."""
     for name, factor in UNIT_FACTORS.items():
@@ -342,17 +385,28 @@ def _factor(ratio: float) -> str:
     return f"x{ratio:,.0f}" if ratio >= 1 else f"x1/{1 / ratio:,.0f}"
 
 
-def _categorical_fault(name: str, ref: ColumnData, cur: ColumnData) -> dict[str, str] | None:
+def _categorical_fault(
+    name: str, ref: ColumnData, cur: ColumnData, notes: list[str] | None = None
+) -> dict[str, str] | None:
+    """Vocabulary replaced: more than ``UNSEEN_CATEGORY_SHARE`` of the rows at categories the reference never
+    had. From ``UNSEEN_CATEGORY_NOTE_SHARE`` up, new categories (a new region) are said in ``notes``: the
+    champion extrapolates on them (:func:`extrapolation` counts them on the features it relies on)."""
     seen = set(map(str, ref.counts))
     # the same value (2 and 2.0: an integer column with a null arrives as float) or the same text (2 and "2")
     unseen = {k: v for k, v in cur.counts.items() if k not in ref.counts and str(k) not in seen}
     share = sum(unseen.values()) / cur.n
+    examples = ", ".join(repr(str(k))[:40] for k in sorted(unseen, key=lambda k: -unseen[k])[:3])
     if share > UNSEEN_CATEGORY_SHARE:
-        examples = ", ".join(repr(str(k))[:40] for k in sorted(unseen, key=lambda k: -unseen[k])[:3])
         return _fault(
             name,
             "vocabulary_replaced",
             f"{share:.0%} of current rows have categories the reference never had (e.g. {examples})",
+        )
+    if share >= UNSEEN_CATEGORY_NOTE_SHARE and notes is not None:
+        more = f" and {len(unseen) - 3} more" if len(unseen) > 3 else ""
+        notes.append(
+            f"column {name!r}: {share:.0%} of current rows have categories the reference never had "
+            f"({examples}{more}): new to the champion, which has not seen them"
         )
     return None
 
@@ -376,6 +430,7 @@ def measure_performance(
     proba: Any = None,
     classes: Sequence[Any] | None = None,
     reference_predictions: tuple[Sequence[Any], Sequence[Any]] | None = None,
+    positive_label: Any = None,
 ) -> dict[str, Any]:
     """The champion's current ``metric`` on labelled rows against a held-out ``baseline``.
 
@@ -408,6 +463,10 @@ def measure_performance(
         reference rows, which give ``class_recall`` (:func:`class_recall`) from the predicted labels: accuracy
         hides a class whose recall collapsed when that class is rare, and a metric of the scores (``roc_auc``)
         ranks them without saying which classes the model's labels still find.
+    :param positive_label: binary classification: the class precision, recall and f1 measure (the drift
+        settings' ``positive_label``); default the greater of the two. Named in the result as ``positive_class``
+        (binary only).
+    :raises ValueError: ``positive_label`` is not one of the two classes.
     """
     y_true = np.asarray(y_true)
     if task == "classification" and proba is None:
@@ -419,7 +478,11 @@ def measure_performance(
     if task == "classification":
         known = [k for k in (classes, reference_labels) if k is not None]
         over = class_labels(y_true, labels, classes=[pd.Series(np.asarray(k)).dropna().unique() for k in known])
-    values = compute_metrics(task, y_true, labels, proba, classes=classes, labels=over)  # type: ignore[arg-type]
+    binary = over is not None and len(over) <= 2 and (classes is None or len(classes) <= 2)
+    positive = None
+    if binary:  # the positive class last: every computation below that takes the last one measures it
+        over, positive = _positive_last(over, positive_label)  # type: ignore[arg-type]
+    values = compute_metrics(task, y_true, labels, proba, classes=classes, labels=over, positive_label=positive)  # type: ignore[arg-type]
     if metric not in values:
         needs = " (it needs class probabilities: a prediction column of them, or predict_proba)"
         raise ValueError(
@@ -446,6 +509,8 @@ def measure_performance(
         "trivial_baseline": trivial_baseline(task, metric, y_true),  # the decision's check without a baseline
         "metric_note": metric_note(task, metric, y_true, labels, proba, classes=classes, labels=over),
     }
+    if positive is not None:  # what precision, recall and f1 measure, for the rationale to say
+        out["positive_class"] = _plain(positive)
     if scale is not None:
         out["scale"] = scale
     if baseline is None or math.isnan(current):
@@ -466,6 +531,8 @@ def measure_performance(
     out.update(drop=drop, drop_se=drop_se)
     if task == "classification" and metric in MIX_METRICS and reference_labels is not None:
         over = class_labels(y_true, labels, classes=[] if classes is None else [classes])
+        if positive is not None:
+            over = _positive_last(over, positive)[0]
         out["class_mix"] = class_mix(
             y_true,
             labels,
@@ -480,6 +547,28 @@ def measure_performance(
     if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
     return out
+
+
+def _positive_last(classes: Sequence[Any], positive_label: Any) -> tuple[list[Any], Any]:
+    """``(classes with the positive one last, the positive class)`` of a binary comparison: ``positive_label``
+    (matched as the vocabulary check matches categories: 1 and "1" alike) when given, else the greater.
+
+    :raises ValueError: ``positive_label`` is not one of two classes."""
+    classes = list(classes)
+    if positive_label is None:
+        return classes, classes[-1] if classes else None
+    same = [c for c in classes if c == positive_label or str(c) == str(positive_label)]
+    if not same and len(classes) >= 2:
+        raise ValueError(
+            f"positive_label {positive_label!r} is not one of the classes {[_plain(c) for c in classes]!r}; set "
+            "drift.positive_label (or validation.positive_label) to the class precision, recall and f1 should measure"
+        )
+    positive = same[0] if same else positive_label  # absent from the window: precision and the others are NaN
+    return [c for c in classes if c is not positive] + [positive], positive
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _r2_at_the_references_scale(
@@ -1380,39 +1469,57 @@ def extrapolation(
     current: pd.DataFrame,
     features: Sequence[str],
     importance: Mapping[str, float] | None = None,
+    categorical: Collection[str] = (),
 ) -> dict[str, Any] | None:
-    """The share of current rows the champion must extrapolate on: a numeric feature it relies on
-    (at least the average importance; every feature without importances) outside the reference's
-    finite [min, max] (infinite values count with the nulls, not here). ``excess_share`` is that
-    share less what unchanged data gives by chance (a small reference's range is narrow: each new
-    value falls outside it with probability 2 / (n + 1)), and
-    ``beyond_chance`` whether the rows outside are more than chance gives (:func:`_beyond_chance`).
+    """The share of current rows the champion must extrapolate on: a feature it relies on (at least
+    the average importance; every feature without importances) outside what the reference holds: a
+    numeric one outside the reference's finite [min, max] (infinite values count with the nulls, not
+    here), a categorical one (in ``categorical``) at a category the reference never had (a new
+    region, which a one-hot encoder maps to all zeros). ``excess_share`` is that share less what
+    unchanged data gives by chance (a small reference's range is narrow: each new value falls outside
+    it with probability 2 / (n + 1); a rare category it missed: the share of its categories seen once,
+    Good-Turing's estimate of the unseen ones), and ``beyond_chance`` whether the rows outside are
+    more than chance gives (:func:`_beyond_chance`).
 
     No model has seen such inputs: trees predict the edge of their range, linear models extend a
-    line. It is label-free evidence of harm that drift scores miss (a +1 std shift of a bounded
-    feature leaves a third of the rows outside) and that CBPE does not see (a forest stays
-    confident past its range). None when no feature is numeric in both frames.
+    line, an unknown category reads as none. It is label-free evidence of harm that drift scores miss
+    (a +1 std shift of a bounded feature leaves a third of the rows outside) and that CBPE does not see
+    (a forest stays confident past its range). None when no feature is numeric in both frames or
+    categorical.
+
+    :param categorical: the columns read as categories (the summary's categorical ones); other columns
+        that are not numeric in both frames (text, ids) are not read.
     """
-    numeric = [
+    numeric = {
         f
         for f in features
         if f in reference.columns
         and f in current.columns
         and ColumnData(reference[f]).numeric
         and ColumnData(current[f]).numeric
+    }
+    checked = [
+        f for f in features if f in numeric or (f in categorical and f in reference.columns and f in current.columns)
     ]
-    if not numeric or len(current) == 0:
+    if not checked or len(current) == 0:
         return None
-    raw = {f: _weight(importance.get(f)) if importance else 1.0 for f in numeric}
-    weighted_by = "feature importance (at least the average)" if importance else "every numeric feature"
-    if sum(raw.values()) <= 0:  # importances that tell nothing: every numeric feature, said so
-        raw, weighted_by = {f: 1.0 for f in numeric}, "every numeric feature (the feature importances are all zero)"
+    raw = {f: _weight(importance.get(f)) if importance else 1.0 for f in checked}
+    weighted_by = "feature importance (at least the average)" if importance else "every feature"
+    if sum(raw.values()) <= 0:  # importances that tell nothing: every feature, said so
+        raw, weighted_by = {f: 1.0 for f in checked}, "every feature (the feature importances are all zero)"
     total = sum(raw.values())
-    relied = [f for f in numeric if raw[f] / total >= 1 / len(numeric) - 1e-12]
+    relied = [f for f in checked if raw[f] / total >= 1 / len(checked) - 1e-12]
     outside_any = np.zeros(len(current), dtype=bool)
     per_column: dict[str, float] = {}
     inside_by_chance, range_var = 1.0, 0.0
     for f in relied:
+        if f not in numeric:
+            outside, unseen_by_chance, var = _unseen_categories(reference[f], current[f])
+            inside_by_chance *= 1 - unseen_by_chance
+            range_var += var
+            per_column[f] = float(outside.mean())
+            outside_any |= outside
+            continue
         ref = ColumnData(reference[f]).values
         if ref is None or ref.size == 0:
             continue
@@ -1440,6 +1547,24 @@ def extrapolation(
         "features_checked": len(relied),
         "weighted_by": weighted_by,
     }
+
+
+def _unseen_categories(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, float, float]:
+    """``(rows at a category the reference never had, the chance of one on unchanged data, its variance)``.
+
+    Categories are compared as the vocabulary check compares them (2 and 2.0, 2 and "2" alike); nulls are
+    no category. The chance is Good-Turing's estimate of the unseen categories' share, the reference's
+    share of categories seen once (n1 / n), its variance about (n1 + 2 n2) / n^2."""
+    ref, cur = ColumnData(reference), ColumnData(current)  # read alike: bytes as text, 2 and 2.0 as one
+    seen = set(map(str, ref.counts))
+    unseen = [k for k in cur.counts if k not in ref.counts and str(k) not in seen]  # the values counts read
+    outside = cur.series.isin(unseen).to_numpy(dtype=bool) if unseen else np.zeros(len(current), dtype=bool)
+    n = ref.n
+    if n == 0:
+        return outside, 1.0, 0.0
+    once = sum(1 for c in ref.counts.values() if c == 1)
+    twice = sum(1 for c in ref.counts.values() if c == 2)
+    return outside, once / n, (once + 2 * twice) / n**2
 
 
 #: One-sided level at which more rows outside the reference's range than chance gives is extrapolation.
@@ -1631,6 +1756,7 @@ def gather_evidence(
             reference_is_holdout,
             has_labels,
             notes,
+            s.positive_label,
         )
     except Exception as err:  # noqa: BLE001 - a champion that cannot predict on this data is noted, not fatal
         performance = None
@@ -1666,7 +1792,15 @@ def gather_evidence(
         performance=performance,
         importance=importance,
         importance_source=importance_source,
-        extrapolation=None if inputs_broken else extrapolation(reference, current, features, importance),
+        extrapolation=None
+        if inputs_broken
+        else extrapolation(
+            reference,
+            current,
+            features,
+            importance,
+            categorical=[c for c, col in summary.columns.items() if col.type == CAT],
+        ),
         notes=notes,
         performance_missing=missing,
         champion=champion,
@@ -1741,6 +1875,7 @@ def _performance(
     reference_is_holdout: bool,
     has_labels: bool,
     notes: list[str],
+    positive_label: Any = None,
 ) -> dict[str, Any] | None:
     usable_model = model is not None
     performance = None
@@ -1780,6 +1915,7 @@ def _performance(
                 proba=ref_proba,
                 classes=ref_classes,
                 reference_labels=reference[label_column].to_numpy(),
+                positive_label=positive_label,
             )
             baseline, baseline_n = ref_perf["current"], len(ref_true)
             baseline_se = ref_perf["current_se"]  # measured on its own rows, not scaled from the window's
@@ -1812,6 +1948,7 @@ def _performance(
             proba=proba,
             classes=classes,
             reference_predictions=reference_predictions,
+            positive_label=positive_label,
         )
         if baseline is None:
             notes.append(

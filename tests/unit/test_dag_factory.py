@@ -601,3 +601,13 @@ def test_validating_on_the_training_data_fails_the_models_dag_naming_both_fields
     )
     assert "held out from training" in churn
     assert f"validation.data ({tmp_path / 'x.parquet'}) is retrain.conf.sets.0" in ltv
+
+
+def test_the_drift_check_measures_precision_on_validations_positive_label(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(approvals=2).replace("primary_metric: f1,", "primary_metric: f1, positive_label: legit,")
+    )
+    built = build_dags(path)
+    assert built["agentic_mlops__fraud"].task_dict["check_drift"].settings.positive_label == "legit"
+    assert built["agentic_mlops__churn"].task_dict["check_drift"].settings.positive_label is None

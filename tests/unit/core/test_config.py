@@ -783,3 +783,18 @@ def test_the_performance_metric_defaults_to_the_one_validation_judges_the_model_
 def test_the_shipped_fraud_detector_is_judged_on_roc_auc() -> None:
     (spec,) = load_models(REPO / "dags" / "models.yaml")
     assert spec.validation.primary_metric == spec.drift.performance_metric == "roc_auc"
+
+
+@pytest.mark.parametrize(
+    ("drift", "validation", "expected"),
+    [
+        ({}, {"positive_label": "churned"}, "churned"),  # the class validation measures precision on
+        ({"positive_label": "stayed"}, {"positive_label": "churned"}, "stayed"),  # set for the drift check: kept
+        ({"positive_label": 0}, {}, 0),
+        ({}, {}, None),  # the greater class, as validation's default
+    ],
+)
+def test_the_drift_checks_positive_label_defaults_to_validations(drift, validation, expected) -> None:
+    (spec,) = parse_models({"models": [{**GOOD, "drift": {**GOOD["drift"], **drift}, "validation": validation}]})
+    assert spec.drift.positive_label == expected
+    assert DriftSettings.resolve(spec.drift).positive_label == expected  # what DriftCheckOperator is handed

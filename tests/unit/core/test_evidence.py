@@ -1602,3 +1602,106 @@ def test_a_held_out_baseline_gets_its_own_standard_error_not_the_windows_scaled(
     assert perf["baseline"] == pytest.approx(own["current"])
     assert perf["drop_se"] == pytest.approx(np.hypot(perf["current_se"], own["current_se"]))
     assert own["current_se"] < 0.8 * perf["current_se"]  # the window's 2,000 positives against 6,000
+
+
+def regions(n: int, seed: int, new_share: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    region = rng.choice(["north", "south", "east", "west"], n).astype(object)
+    region[rng.random(n) < new_share] = "central"
+    return pd.DataFrame({"region": region, "x": rng.uniform(0, 1, n)})
+
+
+def test_a_category_the_reference_never_had_on_an_important_feature_is_extrapolation() -> None:
+    reference, current = regions(3000, 0), regions(2000, 1, new_share=0.4)
+    out = extrapolation(reference, current, ["region", "x"], {"region": 0.8, "x": 0.2}, categorical=["region"])
+    assert out["share_rows"] == pytest.approx(0.4, abs=0.04) and out["beyond_chance"] is True
+    assert list(out["columns"]) == ["region"]
+    # unchanged data: every category seen, nothing beyond chance; an unimportant column is not read
+    assert extrapolation(reference, regions(2000, 2), ["region", "x"], categorical=["region"])["beyond_chance"] is False
+    unimportant = extrapolation(reference, current, ["region", "x"], {"region": 0.1, "x": 0.9}, categorical=["region"])
+    assert unimportant["beyond_chance"] is False and "region" not in unimportant["columns"]
+
+
+def test_rare_categories_a_small_reference_missed_are_chance_not_extrapolation() -> None:
+    rng = np.random.default_rng(3)
+    names = [f"c{i}" for i in range(60)]
+    weights = np.r_[np.full(10, 0.08), np.full(50, 0.004)]  # 50 rare categories: a 300-row reference misses some
+    reference = pd.DataFrame({"cat": rng.choice(names, 300, p=weights / weights.sum())})
+    current = pd.DataFrame({"cat": rng.choice(names, 3000, p=weights / weights.sum())})
+    out = extrapolation(reference, current, ["cat"], categorical=["cat"])
+    assert out["share_rows"] > 0 and out["beyond_chance"] is False
+
+
+def test_gather_evidence_counts_a_new_category_and_notes_its_values() -> None:
+    reference, current = regions(3000, 0), regions(2000, 1, new_share=0.3)
+    summary = compute_drift(reference, current, categorical_columns=["region"])
+    evidence = gather_evidence(reference, current, summary, categorical_columns=["region"])
+    assert evidence["faults"] == []  # 30% unseen: no replaced vocabulary
+    assert evidence["extrapolation"]["beyond_chance"] is True and "region" in evidence["extrapolation"]["columns"]
+    assert any("'region': 3" in note and "('central')" in note for note in evidence["notes"])  # 30% give or take
+    # a few unseen rows (under 5%) are no note
+    few = regions(2000, 1, new_share=0.02)
+    evidence = gather_evidence(reference, few, compute_drift(reference, few), categorical_columns=["region"])
+    assert not any("central" in note for note in evidence["notes"])
+
+
+def churn_frames(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """stayed/churned labels (12% churned): the model finds half the churners on the window."""
+    rng = np.random.default_rng(seed)
+
+    def one(n: int, found: float) -> pd.DataFrame:
+        label = np.where(rng.random(n) < 0.12, "churned", "stayed")
+        pred = np.where((label == "churned") & (rng.random(n) < found), "churned", "stayed")
+        return pd.DataFrame({"x": rng.normal(0, 1, n), "label": label, "pred": pred})
+
+    return one(2000, 0.9), one(2000, 0.5)
+
+
+def test_precision_recall_and_f1_measure_the_positive_label_named_and_say_which() -> None:
+    reference, current = churn_frames(0)
+    kwargs = {"label_column": "label", "prediction_column": "pred", "reference_is_holdout": True}
+    summary = compute_drift(reference, current, **kwargs)
+    churned = gather_evidence(
+        reference, current, summary, performance_metric="recall", positive_label="churned", **kwargs
+    )
+    perf = churned["performance"]
+    assert perf["positive_class"] == "churned" and perf["current"] == pytest.approx(0.5, abs=0.07)
+    assert perf["baseline"] == pytest.approx(0.9, abs=0.05) and perf["drop"] > 0.3  # the churners it stopped finding
+    # without it: the greater class ('stayed', every one found), said so
+    default = gather_evidence(reference, current, summary, performance_metric="recall", **kwargs)["performance"]
+    assert default["positive_class"] == "stayed" and default["current"] == pytest.approx(1.0)
+    # a label that is no class of the data is refused, naming the setting
+    wrong = gather_evidence(reference, current, summary, performance_metric="f1", positive_label="yes", **kwargs)
+    assert "positive_label 'yes'" in wrong["performance_missing"]["reason"]
+    assert "drift.positive_label" in wrong["performance_missing"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n: rng.lognormal(3, 0.5, n),  # an amount: all positive
+        lambda rng, n: rng.normal(40, 10, n),  # an age: nearly all positive (a few below zero)
+        lambda rng, n: -rng.gamma(2, 5, n),  # a balance owed: all negative
+    ],
+)
+def test_values_negated_are_a_sign_flip_fault_naming_the_column(draw) -> None:
+    rng = np.random.default_rng(8)
+    reference, current = pd.DataFrame({"v": draw(rng, 2000)}), pd.DataFrame({"v": draw(rng, 2000)})
+    kind, detail = faults_of(reference, -current)["v"]
+    assert kind == "sign_flip" and "values look negated (sign flipped)" in detail
+
+
+@pytest.mark.parametrize(
+    "shift",
+    [
+        lambda rng: (rng.normal(0, 1, 2000), -rng.normal(0, 1, 2000)),  # centred at zero: a flip is no change
+        lambda rng: (rng.normal(0.5, 1, 2000), -rng.normal(0.5, 1, 2000)),  # near zero: both signs common
+        lambda rng: (rng.lognormal(3, 0.5, 2000), -rng.lognormal(2, 0.8, 2000)),  # negative, another shape
+        lambda rng: (rng.normal(40, 10, 2000), rng.normal(-25, 5, 2000)),  # moved below zero, narrower
+        lambda rng: (rng.lognormal(3, 0.5, 150), -rng.lognormal(3, 0.5, 150)),  # too few rows to tell
+    ],
+)
+def test_a_column_near_zero_or_a_genuine_shift_past_zero_is_no_sign_flip(shift) -> None:
+    reference, current = shift(np.random.default_rng(9))
+    found = faults_of(pd.DataFrame({"v": reference}), pd.DataFrame({"v": current}))
+    assert "negated" not in found.get("v", ("", ""))[1]
