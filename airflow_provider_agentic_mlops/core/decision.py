@@ -805,7 +805,12 @@ _HIDES = {
 
 
 def _metric(perf: Mapping[str, Any]) -> str:
-    return clip(str(perf.get("metric")), 40)  # the one place the rationale names the measured metric
+    """The measured metric's name (the one place the rationale names it), with the class it measures for
+    precision, recall and f1 of a binary model: f1 of 'stayed' and f1 of 'churned' are different numbers."""
+    name = clip(str(perf.get("metric")), 40)
+    if name in ("precision", "recall", "f1") and perf.get("positive_class") is not None:
+        return f"{name} (positive class {clip(str(perf['positive_class']), MAX_NAME_CHARS)!r})"
+    return name
 
 
 def _mix_metric(perf: Mapping[str, Any]) -> str:
@@ -1196,7 +1201,8 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
             act_on_drift(
                 "extrapolation",
                 f"The model extrapolates: {extrapolated['share_rows']:.0%} of current rows have a feature it relies "
-                f"on outside the reference range ({columns}; {excess:.0%} beyond chance) >= max_extrapolated_share "
+                f"on outside the reference range or in a category it never had ({columns}; {excess:.0%} beyond chance) "
+                f">= max_extrapolated_share "
                 f"{config.max_extrapolated_share}; no model has seen such inputs (noted: {drift_note})",
             )
         elif severity >= config.critical_drift_share:
@@ -1545,14 +1551,14 @@ def _severity_lines(severity: Any) -> list[str]:
 
 def _extrapolation_lines(extrapolated: Any) -> list[str]:
     if not extrapolated or (isinstance(extrapolated, Mapping) and _unmeasured(extrapolated.get("share_rows"))):
-        return ["not measured (no numeric feature in both frames, or the data has faults)"]
+        return ["not measured (no numeric or categorical feature in both frames, or the data has faults)"]
     if not isinstance(extrapolated, Mapping):
         return [_json_line(extrapolated)]
     share, columns = _number(extrapolated.get("share_rows")), extrapolated.get("columns") or {}
     if share is None or not isinstance(columns, Mapping):
         return [_json_line(extrapolated)]
     lines = [
-        f"{share:.1%} of current rows outside the reference range of a feature the model "
+        f"{share:.1%} of current rows outside the reference range (or in a new category) of a feature the model "
         f"relies on ({extrapolated.get('features_checked')} checked, {extrapolated.get('weighted_by')}); "
         f"{_number(extrapolated.get('expected_by_chance')) or 0.0:.1%} expected by chance, "
         f"{_number(extrapolated.get('excess_share')) or 0.0:.1%} beyond it"

@@ -1730,3 +1730,14 @@ def test_secrets_in_an_alerts_urls_reach_neither_the_llm_nor_the_trace(alert):
     shown = json.dumps(llm.calls[0]["messages"]) + json.dumps(d.inputs)
     assert "SECRET" not in shown and "***" in shown
     assert "prom:9090/graph" in shown or "grafana/d/abc" in shown  # the link itself stays
+
+
+def test_the_rationale_names_the_class_a_binary_f1_measures():
+    # f1 of 'stayed' and f1 of 'churned' are different numbers: "f1 0.997 -> 0.937" named neither
+    perf = measured(0.5, baseline=0.9, se=0.02) | {"metric": "f1", "positive_class": "churned"}
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "retrain" and "f1 (positive class 'churned')" in d.rationale
+    # accuracy measures no class; an older summary without positive_class names none
+    for perf in (measured(0.5) | {"positive_class": "churned"}, measured(0.5, baseline=0.9) | {"metric": "f1"}):
+        d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+        assert "positive class" not in d.rationale
