@@ -78,6 +78,18 @@ def model_name_error(name: str) -> str | None:
     )
 
 
+def model_name_refusal(model_name: object) -> str | None:
+    """What a task says, refusing ``model_name`` given in a DAG file (a hand-written DAG may pass ``'team/churn'``,
+    whose rows the model pages, with the name in their URLs, could not show); None when it is valid."""
+    error = model_name_error(model_name) if isinstance(model_name, str) else "must be a string"
+    if not error:
+        return None
+    return (
+        f"model_name {model_name!r} {error}. Nothing was done or recorded; fix model_name in the DAG file "
+        "(models.yaml checks the same rule)"
+    )
+
+
 def _suggested_name(name: str) -> str | None:
     """A valid model name close to ``name`` (accents dropped, each run of other characters a ``-``:
     ``'house price'`` -> ``'house-price'``), or None when none can be derived (no ASCII letter or digit)."""

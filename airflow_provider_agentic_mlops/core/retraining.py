@@ -387,6 +387,22 @@ class Retraining:
             f"store ({store_name!r}); was the store reset while the task was deferred?"
         )
 
+    def training_run_timed_out(
+        self, training_dag: str | None, timeout_minutes: float, dag_id: str | None, run_id: str | None
+    ) -> RuntimeError:
+        """The error of a wait on a training DAG run that did not end within ``timeout_minutes``; the running job of
+        the DAG run ``dag_id``/``run_id`` (not another run's, which this run attached to) is marked failed first."""
+        message = (
+            f"model {self.model_name!r}: the training DAG {training_dag!r} run did not end within "
+            f"timeout={timeout_minutes} minutes (deleted, its DAG paused, or stuck?)"
+        )
+        job = self.store.inflight_job(self.model_name)
+        if job is not None and same_run(job, dag_id, run_id):
+            message += f"; job {job['id']} (training run {job.get('external_ref')!r}) marked failed"
+            error = f"training run did not end within {timeout_minutes} min"
+            self.store.finish_job(job["id"], status="failed", error=error)
+        return RuntimeError(f"{message}. Check the training DAG run, then clear this task to retrain.")
+
     def finish_training_run(
         self, job: dict[str, Any], training_run: str, state: str, *, training_dag: str | None, attached: bool
     ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # the hooks are imported on first use, in the task, not at DAG parse time
+    import pandas as pd
     from pydantic import BaseModel
 
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -81,23 +82,28 @@ class StateStoreMixin:
 
 
 def check_model_name(model_name: Any) -> None:
-    """Refuse, when the task runs (its templates rendered), a model name models.yaml would refuse
-    (:func:`~..core.config.model_name_error`): a hand-written DAG may pass one (``'team/churn'``), whose
-    rows the model pages, with the name in their URLs, could not show.
+    """Fail the task without retries (they get the same name) on a name models.yaml refuses, before any work."""
+    from airflow_provider_agentic_mlops.core.config import model_name_refusal
 
-    :raises AirflowFailException: the name is invalid: the task fails without retries, which would get the
-        same name.
-    """
-    from airflow_provider_agentic_mlops.core.config import model_name_error
-
-    error = model_name_error(model_name) if isinstance(model_name, str) else "must be a string"
-    if error:
+    if refusal := model_name_refusal(model_name):
         from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
-        raise AirflowFailException(
-            f"model_name {model_name!r} {error}. Nothing was done or recorded; fix model_name in the DAG file "
-            "(models.yaml checks the same rule)"
-        )
+        raise AirflowFailException(refusal)
+
+
+def read_data(source: Any, *, role: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """:func:`~..core.data_io.read_frame` of ``source``; a URI that is not a local path is opened through
+    Airflow's ``ObjectStoragePath`` (``s3://``, ``gs://``, ... with their Airflow connections)."""
+    from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
+
+    opener = None
+    if isinstance(source, str) and not is_local(source):
+        from airflow.sdk import ObjectStoragePath
+
+        def opener(uri: str) -> Any:
+            return ObjectStoragePath(uri).open("rb")
+
+    return read_frame(source, role=role, columns=columns, opener=opener)
 
 
 def pull_retrain_result(ti: Any, retrain_task_id: str, *, model_name: str, task: str) -> dict[str, Any]:

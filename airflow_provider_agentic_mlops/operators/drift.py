@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_agentic_mlops.core.config import DriftSettings, settings_overrides
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_TRAIN_CONN_ID
 from airflow_provider_agentic_mlops.links import REPORT_URI_XCOM_KEY, DriftReportLink, ModelPageLink
-from airflow_provider_agentic_mlops.operators._base import check_model_name, settings_parameters
+from airflow_provider_agentic_mlops.operators._base import check_model_name, read_data, settings_parameters
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -258,21 +258,12 @@ class DriftCheckOperator(BaseOperator):
         return f"model '{self.model_name}': {role}"
 
     def _read(self, role: str, source: Any) -> pd.DataFrame:
-        from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
-
         wanted = None
         settings = self.settings
         if settings.columns is not None:
             extra = [settings.label_column, settings.prediction_column, settings.timestamp_column]
             wanted = list(settings.columns) + [c for c in extra if c]
-        opener = None
-        if isinstance(source, str) and not is_local(source):
-            from airflow.sdk import ObjectStoragePath
-
-            def opener(uri: str) -> Any:
-                return ObjectStoragePath(uri).open("rb")
-
-        frame = read_frame(source, role=self._role(role), columns=wanted, opener=opener)
+        frame = read_data(source, role=self._role(role), columns=wanted)
         self.log.info("Read %s: %d rows x %d columns", role, len(frame), frame.shape[1])
         return frame
 

@@ -271,17 +271,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         """A wait on the training run that timed out fails the job of this run and says what to check."""
         error = str((next_kwargs or {}).get("error", ""))
         if next_method == "__fail__" and "timeout" in error.lower():
-            job = self.store.inflight_job(self.model_name)
-            message = (
-                f"model {self.model_name!r}: the training DAG {self.trigger_dag_id!r} run did not end within "
-                f"timeout={self.timeout} minutes (deleted, its DAG paused, or stuck?)"
-            )
-            if job is not None and same_run(job, *run_of(context)):
-                message += f"; job {job['id']} (training run {job.get('external_ref')!r}) marked failed"
-                self.store.finish_job(
-                    job["id"], status="failed", error=f"training run did not end within {self.timeout} min"
-                )
-            raise RuntimeError(f"{message}. Check the training DAG run, then clear this task to retrain.")
+            raise self.retraining.training_run_timed_out(self.trigger_dag_id, self.timeout, *run_of(context))
         return super().resume_execution(next_method, next_kwargs, context)
 
     def _defer_on_training_run(self, job: dict[str, Any]) -> Any:

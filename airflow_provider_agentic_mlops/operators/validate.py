@@ -31,6 +31,7 @@ from airflow_provider_agentic_mlops.operators._base import (
     challenger_run_id,
     check_model_name,
     pull_retrain_result,
+    read_data,
     settings_parameters,
 )
 
@@ -267,17 +268,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
     def _read_data(self) -> tuple[pd.DataFrame, int]:
         """The labelled rows of the validation data, and how many rows it has in all."""
-        from airflow_provider_agentic_mlops.core.data_io import is_local, read_frame
-
-        opener = None
-        if isinstance(self.validation_data, str) and not is_local(self.validation_data):
-            from airflow.sdk import ObjectStoragePath
-
-            def opener(uri: str) -> Any:
-                return ObjectStoragePath(uri).open("rb")
-
         data = self.validation_data
-        frame = read_frame(data, role=f"model '{self.model_name}': validation data", opener=opener)
+        frame = read_data(data, role=f"model '{self.model_name}': validation data")
         labelled = labelled_rows(frame, self.label_column, model_name=self.model_name, data=data)
         if len(labelled) < len(frame):
             self.log.info("%d labelled of %d rows in %s: scored on those", len(labelled), len(frame), data)
