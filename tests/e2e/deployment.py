@@ -408,6 +408,22 @@ class Deployment:
         )
         return {r[0]: r[1] for r in rows}
 
+    def fail_queued_run(self, run_id: str) -> int:
+        """Mark the model DAG's run ``run_id`` failed while it is still queued (no task ran), as the UI's "mark
+        failed" would; the number of runs changed (0 once the scheduler started it)."""
+        import sqlalchemy as sa
+
+        if self._engine is None:
+            self._engine = sa.create_engine(self.metadata_url, poolclass=sa.pool.NullPool)
+        with self._engine.begin() as conn:
+            return conn.execute(
+                sa.text(
+                    "UPDATE dag_run SET state = 'failed', end_date = CURRENT_TIMESTAMP "
+                    "WHERE dag_id = :d AND run_id = :r AND state = 'queued'"
+                ),
+                {"d": DAG_ID, "r": run_id},
+            ).rowcount
+
     def wait_for_run_to_finish(self, run_id: str, timeout: float = 600) -> str:
         return self.wait_until(
             lambda: (s := self.run_state(run_id)) in FINISHED and s, timeout, f"DAG run {run_id} to finish", 0.5

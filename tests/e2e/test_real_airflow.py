@@ -84,8 +84,13 @@ def test_alert_then_slack_approve_promotes_the_new_version_with_a_complete_decis
     champion_before = deployment.champion_version()
     run_id, approval_id, call, _ = alert_until_approval_request(deployment)
     assert call.args["channel"] == "C_APPROVALS" and call.token == "xoxb-e2e-token"
+    # the active run decided before this alert: it is not folded into it (that run never reads it) but queued
+    # as one follow-up run carrying it, which max_active_runs=1 holds until this run ends
     status, again = deployment.post_alert(alertmanager_payload(summary="still drifting"))
-    assert status == 200 and again["results"][0]["run_id"] == run_id, again  # the active run, nothing new
+    [follow_up] = again["results"]
+    assert status == 201 and follow_up["outcome"] == "started" and follow_up["run_id"] != run_id, again
+    assert deployment.run_state(follow_up["run_id"]) == "queued"
+    assert deployment.fail_queued_run(follow_up["run_id"]) == 1  # a second loop is not this test's subject
     status, outcome = deployment.click(approval_id, call, approve=True)
     assert status == 200 and outcome == "recorded", (status, outcome)
 
