@@ -119,7 +119,7 @@ from airflow_provider_agentic_mlops.core.config import (  # noqa: F401 - re-expo
 )
 from airflow_provider_agentic_mlops.core.errors import mask_url_secrets
 from airflow_provider_agentic_mlops.core.jobs import job_overdue
-from airflow_provider_agentic_mlops.core.metrics import as_float
+from airflow_provider_agentic_mlops.core.metrics import TRIVIAL_SCORES, as_float
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
@@ -628,7 +628,7 @@ def _undefined_metric(perf: Mapping[str, Any]) -> str | None:
     because = (
         clip(str(note), MAX_VALUE_CHARS * 2)
         if note
-        else _UNDEFINED_BECAUSE.get(metric, "check the labels and the champion's predictions on the window")
+        else _UNDEFINED_BECAUSE.get(perf.get("metric"), "check the labels and the champion's predictions on the window")
     )
     return (
         f"{metric} is undefined on the window's {perf.get('n_labelled')} labelled rows (NaN): {because}. Check the "
@@ -648,11 +648,6 @@ def _no_verdict(perf: Mapping[str, Any]) -> tuple[str, str]:
     return "performance_no_verdict", f"{_describe_performance(perf)}: no drop to compare with min_performance_drop"
 
 
-#: What a model reading no feature scores, for a summary whose measurement does not carry it
-#: (``trivial_baseline``, :func:`~airflow_provider_agentic_mlops.core.metrics.trivial_baseline`).
-_TRIVIAL_BY_METRIC = {"roc_auc": (0.5, "random scores (roc_auc 0.5)"), "r2": (0.0, "predicting the mean (R^2 0)")}
-
-
 def _below_trivial(perf: Mapping[str, Any]) -> str | None:
     """Why a measurement without a held-out baseline is worse than a model that reads no feature (its upper
     bound, current + ``DROP_Z`` standard errors, below the trivial value: the majority class's share for
@@ -664,7 +659,8 @@ def _below_trivial(perf: Mapping[str, Any]) -> str | None:
     if isinstance(trivial, Mapping):
         value, source = _number(trivial.get("value")), clip(str(trivial.get("source")), MAX_VALUE_CHARS)
     else:
-        value, source = _TRIVIAL_BY_METRIC.get(_metric(perf), (None, ""))
+        # a summary whose measurement does not carry it (from before trivial_baseline): roc_auc's and R^2's
+        value, source = TRIVIAL_SCORES.get(str(perf.get("metric")), (None, ""))
     if current is None or se is None or value is None or current + DROP_Z * se >= value:
         return None
     return (

@@ -133,7 +133,7 @@ class NonFinitePredictions(ValueError):
 
 
 #: What a model that reads no feature scores on ``roc_auc`` (random scores) and ``r2`` (predicting the mean).
-_TRIVIAL = {
+TRIVIAL_SCORES = {
     "roc_auc": (0.5, "random scores (roc_auc 0.5)"),
     "r2": (0.0, "predicting the mean (R^2 0)"),
 }
@@ -149,8 +149,8 @@ def trivial_baseline(task: str, metric: str, y_true: Sequence[Any]) -> dict[str,
     """
     import pandas as pd
 
-    if metric in _TRIVIAL:
-        value, source = _TRIVIAL[metric]
+    if metric in TRIVIAL_SCORES:
+        value, source = TRIVIAL_SCORES[metric]
         return {"value": value, "source": source}
     if task != "classification" or metric != "accuracy":
         return None

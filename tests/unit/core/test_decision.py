@@ -1741,3 +1741,11 @@ def test_the_rationale_names_the_class_a_binary_f1_measures():
     for perf in (measured(0.5) | {"positive_class": "churned"}, measured(0.5, baseline=0.9) | {"metric": "f1"}):
         d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
         assert "positive class" not in d.rationale
+
+
+def test_an_undefined_f1_naming_its_positive_class_still_gets_the_f1_reason():
+    # the class in the metric's name ("f1 (positive class 'churned')") must not lose the reason keyed by "f1"
+    perf = measured(float("nan")) | {"metric": "f1", "positive_class": "churned"}
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
+    assert d.action == "escalate" and "it needs the positive class" in d.rationale
+    assert "f1 (positive class 'churned') is undefined" in d.rationale
