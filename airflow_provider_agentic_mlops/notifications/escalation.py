@@ -24,8 +24,9 @@ class EscalationNotifier(BaseNotifier):
     """Posts the decision's rationale, drift, rules fired and the next step to Slack, escaped for mrkdwn by
     :func:`~airflow_provider_agentic_mlops.core.slack.escalation_message`; logs them as plain text
     (:func:`~airflow_provider_agentic_mlops.core.escalation.escalation_log_text`) when the Slack connection
-    does not exist or no channel is set (at ERROR, naming the connection, when a channel is set: someone expects the
-    message; the task still succeeds). Records ``escalated`` in the audit trail. When Slack refuses the post
+    does not exist or no channel is set (at ERROR, naming the connection, when a channel is set and the connection
+    named is not the default one: someone expects the message; the task still succeeds). Records ``escalated`` in
+    the audit trail. When Slack refuses the post
     (``not_in_channel``, a revoked token, still rate-limited after two retries) the escalation is logged at ERROR
     with Slack's error and what to fix, recorded with ``posted: False``, and the task fails naming the channel
     and the connection. When Slack does not answer in time (or the connection drops after the post was sent), Slack
@@ -139,9 +140,11 @@ class EscalationNotifier(BaseNotifier):
                 )
             else:
                 unsent = f"No Slack connection {self.slack_conn_id!r} is configured, so no one was messaged"
-            # a channel is set: someone expects the message, and a missing connection (a typo) is an error
+            # a channel is set and a connection named that does not exist (a typo, a lost secret): someone expects
+            # the message, an error; the default connection never created is an install without Slack (the demo)
+            named_and_missing = client is None and self.channel and self.slack_conn_id != DEFAULT_SLACK_CONN_ID
             log.log(
-                logging.ERROR if self.channel else logging.WARNING,
+                logging.ERROR if named_and_missing else logging.WARNING,
                 "%s: the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
                 "says what to do:\n%s",
                 unsent,

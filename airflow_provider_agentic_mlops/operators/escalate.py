@@ -22,7 +22,7 @@ class EscalateOperator(BaseOperator):
     :param model_name: the model.
     :param decide_task_id: the AgentDecisionOperator's task id.
     :param slack_conn_id: Slack API connection (the slack provider's ``SlackHook``); without it the message goes
-        to the task log, which says so (at ERROR when a channel is set; the task still succeeds).
+        to the task log, which says so (at ERROR with a channel set and a non-default connection named).
     :param channel: channel to post to; empty or None: no Slack message, the escalation is logged as
         without a Slack connection.
     :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).

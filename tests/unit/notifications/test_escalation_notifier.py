@@ -414,3 +414,18 @@ def test_a_channel_without_its_slack_connection_is_an_error_naming_the_connectio
     assert record.levelno == logging.ERROR
     first = record.getMessage().splitlines()[0]
     assert "'no_such_slack'" in first and "'C_OPS'" in first and "create" in first and "slack" in first
+
+
+def test_the_default_slack_connection_never_created_is_a_warning_as_in_the_demo(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shipped models.yaml sets a channel and the demo runs without Slack: an install that never created
+    slack_api_default is not an error in every escalation; a connection named in the DAG and missing is."""
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="#mlops-approvals", state_conn_id="agentic_mlops_state_default"
+    )
+    with caplog.at_level(logging.WARNING):
+        result = operator.execute(_context(store))
+    assert result["posted"] is False
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert record.levelno == logging.WARNING and "'slack_api_default'" in record.getMessage()
