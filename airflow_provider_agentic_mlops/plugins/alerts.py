@@ -879,8 +879,12 @@ class ParseTrouble:
     import_errors: dict[str, str]
     any_model_dag: bool
 
-    def describe(self, stale: list[str]) -> str:
-        """The 503's detail (also logged): what is missing, the import errors, and that a resend will do."""
+    def describe(self, stale: list[str], *, name_files: bool = True) -> str:
+        """The 503's detail (also logged): what is missing, the import errors, and that a resend will do.
+
+        :param name_files: name the failing DAG files and their errors; a token scoped to some teams or models
+            is told only that a file fails (the file names other teams' models, its error their code).
+        """
         parts = []
         if stale:
             parts.append(
@@ -889,11 +893,13 @@ class ParseTrouble:
             )
         if not self.any_model_dag:
             parts.append("no model DAG is loaded at all (is the models file loaded by the dag-processor?)")
-        if self.import_errors:
+        if self.import_errors and name_files:
             parts.append(
                 "DAG file(s) fail to import: "
                 + "; ".join(f"{file}: {error}" for file, error in self.import_errors.items())
             )
+        elif self.import_errors:
+            parts.append("a DAG file of model DAGs fails to import (the API server's log names it)")
         return (
             ", and ".join(parts) + ". Nothing was recorded; fix the DAG file (airflow dags list-import-errors) "
             "and the alert is taken when sent again (Alertmanager retries a 503 by itself). A model removed "
@@ -1194,9 +1200,14 @@ def handle_alerts(
         if trouble is not None:
             stale = [m for m in trouble.stale if scope.allows(m, stale_teams.get(f"{DAG_ID_PREFIX}{m}"))]
             if stale or trouble.import_errors or not trouble.any_model_dag:
-                detail = trouble.describe(stale)
-                log.warning("alerts: no run started or found: %s", detail)
-                raise AlertError(503, detail, stale_models=stale, import_errors=trouble.import_errors)
+                log.warning("alerts: no run started or found: %s", trouble.describe(stale))
+                scoped = scope.teams is not None or scope.models is not None
+                raise AlertError(
+                    503,
+                    trouble.describe(stale, name_files=not scoped),
+                    stale_models=stale,
+                    import_errors={} if scoped else trouble.import_errors,
+                )
         raise AlertError(404, no_dag, known_models=sorted(allowed))
     results = []
     started_any = False

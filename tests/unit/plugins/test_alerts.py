@@ -1445,3 +1445,20 @@ def test_an_alert_waits_for_a_table_lock_on_postgresql_at_most_the_lock_timeout(
         ).status_code
         == 201
     )  # once the holder let go
+
+
+def test_a_scoped_token_is_told_a_dag_file_fails_to_import_but_not_which_nor_its_error(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, server_metadata_db: Any
+) -> None:
+    """The failing file names other teams' models and its error their code: a 503 named both to any sender."""
+    error = "yaml.scanner.ScannerError: mapping values are not allowed here"
+    _parsed_model_dag("fraud")
+    _import_error("agentic_mlops_dags.py", error)
+    client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
+    monkeypatch.setattr(alerts, "parse_trouble", PARSE_TROUBLE)
+    with caplog.at_level("WARNING", logger=alerts.__name__):
+        response = _alert(client, "tok-a", "ghost")
+    assert response.status_code == 503, response.text
+    assert error not in response.text and "agentic_mlops_dags.py" not in response.text
+    assert "fails to import" in response.json()["detail"] and response.json()["import_errors"] == {}
+    assert error in caplog.text  # the operator reads it in the API server's log
