@@ -257,16 +257,27 @@ def _slack_client(conn_id: str) -> WebClient | None:
     from airflow.providers.slack.hooks.slack import SlackHook
     from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
-    from airflow_provider_agentic_mlops.core.slack_http import BoundedRateLimitRetryHandler, KeepAliveWebClient
+    from airflow_provider_agentic_mlops.core.slack_http import (
+        BoundedRateLimitRetryHandler,
+        IdempotentServerErrorRetryHandler,
+        KeepAliveWebClient,
+    )
 
     # the hook's client with its settings, on connections kept open between calls; a 429 is retried after
     # Slack's Retry-After (twice, if it asks for at most a minute), as a burst of escalations or clicks can hit
-    # Slack's per-method limit; a 500 or 503 (Slack failing on its side) is retried twice after a back-off
+    # Slack's per-method limit; a 500 or 503 (Slack failing on its side) is retried twice after a back-off, but
+    # not for a post: part of it may have succeeded, and a retry could post the message twice
     client = KeepAliveWebClient.like(SlackHook(slack_conn_id=conn_id, timeout=10).client)
     if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
         client.retry_handlers.append(BoundedRateLimitRetryHandler(max_retry_count=2))
+    client.retry_handlers[:] = [
+        h
+        if not isinstance(h, ServerErrorRetryHandler) or isinstance(h, IdempotentServerErrorRetryHandler)
+        else IdempotentServerErrorRetryHandler(max_retry_count=h.max_retry_count)
+        for h in client.retry_handlers
+    ]
     if not any(isinstance(h, ServerErrorRetryHandler) for h in client.retry_handlers):
-        client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
+        client.retry_handlers.append(IdempotentServerErrorRetryHandler(max_retry_count=2))
     with _clients_lock:
         _clients[conn_id] = client
     return client

@@ -1,7 +1,9 @@
-"""MLflow's HTTP retry budget for a caller that waits for the answer: a command, the connection form's Test
-button. MLflow reads its ``MLFLOW_HTTP_REQUEST_*`` variables at each request; its defaults (7 retries, backoff
-factor 2, 120 s each) keep such a caller waiting about 4 minutes per call when the server is down, saying
-nothing but urllib3's "Retrying" lines. Workers keep MLflow's defaults (a rate-limited registry recovers).
+"""MLflow's HTTP retry budget for a caller that waits for the answer: a command. MLflow reads its
+``MLFLOW_HTTP_REQUEST_*`` variables at each request; its defaults (7 retries, backoff factor 2, 120 s each)
+keep such a caller waiting about 4 minutes per call when the server is down, saying nothing but
+urllib3's "Retrying" lines. Workers keep MLflow's defaults (a rate-limited registry recovers).
+The connection form's Test button runs in the API server, on a threadpool: it passes its budget to its one
+request (:data:`CONNECTION_TEST_TIMEOUT_SECONDS`, no retries) and never sets these process-wide variables.
 
 No Airflow import here.
 """
@@ -19,20 +21,19 @@ COMMAND_MLFLOW_HTTP_ENV = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
 }
 
-#: A connection test's budget: one request, 10 s.
-CONNECTION_TEST_MLFLOW_HTTP_ENV = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-}
+#: A connection test's budget: one request (no retries), 10 s.
+CONNECTION_TEST_TIMEOUT_SECONDS = 10
 
 
 @contextlib.contextmanager
 def mlflow_http_budget(settings: Mapping[str, str], *, keep_set: bool) -> Iterator[None]:
     """MLflow's HTTP variables set to ``settings`` meanwhile, and as they were afterwards.
 
-    :param settings: variable name -> value (:data:`COMMAND_MLFLOW_HTTP_ENV`, :data:`CONNECTION_TEST_MLFLOW_HTTP_ENV`).
+    Sets ``os.environ``, which every thread of the process reads: only for a single-threaded caller (a command).
+
+    :param settings: variable name -> value (:data:`COMMAND_MLFLOW_HTTP_ENV`).
     :param keep_set: keep a variable the environment already sets (a command: the user's setting wins); else
-        override it (a connection test: one short request whatever the workers are set to).
+        override it.
     """
     before = {name: os.environ.get(name) for name in settings}
     changed = {name: value for name, value in settings.items() if not (keep_set and before[name] is not None)}
@@ -47,4 +48,4 @@ def mlflow_http_budget(settings: Mapping[str, str], *, keep_set: bool) -> Iterat
                 os.environ[name] = before[name]  # type: ignore[assignment]
 
 
-__all__ = ["COMMAND_MLFLOW_HTTP_ENV", "CONNECTION_TEST_MLFLOW_HTTP_ENV", "mlflow_http_budget"]
+__all__ = ["COMMAND_MLFLOW_HTTP_ENV", "CONNECTION_TEST_TIMEOUT_SECONDS", "mlflow_http_budget"]

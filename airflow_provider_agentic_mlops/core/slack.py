@@ -421,8 +421,10 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], **where: An
 
 #: The longest Retry-After a rate-limited call waits for before its retry; a longer one fails the call at once.
 MAX_RETRY_AFTER_SECONDS = 60
-#: Slack's error codes for a failure on its own side (HTTP 500 / 503), retried twice before they reach a person.
-SLACK_SIDE_ERRORS = frozenset({"internal_error", "service_unavailable", "fatal_error", "request_timeout"})
+#: Slack's error codes for a failure on its own side (HTTP 500 / 503): a read or an update is retried twice, a post
+#: is not (Slack documents that part of the operation may have succeeded), so a failed post may still have posted.
+#: Not ``request_timeout``: Slack received the request's POST data missing or truncated, and did nothing.
+SLACK_SIDE_ERRORS = frozenset({"internal_error", "service_unavailable", "fatal_error"})
 
 
 def retry_after(headers: Any) -> int | None:
@@ -452,9 +454,14 @@ def post_refused_hint(
     """
     if error in SLACK_SIDE_ERRORS or (status is not None and status >= 500):
         return (
-            "the failure is on Slack's side (see https://slack-status.com; a 500 or 503 was retried twice), nothing "
-            "to fix in the connection or the channel: this escalation was not posted (it is in this log); the next "
-            "escalation posts again"
+            "the failure is on Slack's side (see https://slack-status.com), nothing to fix in the connection or the "
+            f"channel; Slack may have posted it; check channel {channel!r} before clearing the task (it would post it "
+            "again)"
+        )
+    if error == "request_timeout":
+        return (
+            "Slack received the request with its data missing or truncated (a proxy or a connection cut while "
+            "sending): this escalation was not posted (it is in this log); the next escalation posts again"
         )
     if error == "ratelimited" and wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
         return (
@@ -481,11 +488,20 @@ def post_refused_hint(
 
 
 def maybe_delivered(err: BaseException) -> bool:
-    """Whether a call that failed may still have reached Slack: no answer came in time, or the connection dropped
-    after the request was sent (a reset, ``RemoteDisconnected``, a cut answer). A refused connection, or Slack's
-    own error answer, means it was not taken."""
+    """Whether a call that failed may still have reached Slack: no answer came in time, the connection dropped
+    after the request was sent (a reset, ``RemoteDisconnected``, a cut answer), or Slack failed on its side
+    (:data:`SLACK_SIDE_ERRORS`, an HTTP 5xx: part of the operation may have succeeded, Slack says). A refused
+    connection, or Slack's refusal (``channel_not_found``, ``ratelimited`` ...), means it was not taken."""
     import http.client
     import urllib.error
+
+    response = getattr(err, "response", None)  # slack_sdk's SlackApiError: Slack's answer
+    if response is not None:
+        status = getattr(response, "status_code", None)
+        data = getattr(response, "data", None)
+        error = data.get("error") if isinstance(data, Mapping) else None
+        if error in SLACK_SIDE_ERRORS or (isinstance(status, int) and status >= 500):
+            return True
 
     cause = err.reason if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException) else err
     return isinstance(cause, (TimeoutError, ConnectionResetError, http.client.IncompleteRead))

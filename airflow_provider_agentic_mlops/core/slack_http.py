@@ -22,7 +22,7 @@ from urllib.error import HTTPError
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
 from airflow_provider_agentic_mlops.core.slack import MAX_RETRY_AFTER_SECONDS, retry_after
 
@@ -152,4 +152,31 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
         return wait is None or wait <= self.max_wait
 
 
-__all__ = ["BoundedRateLimitRetryHandler", "KeepAliveWebClient"]
+#: Methods that post a new message: sent again after Slack failed on its side, they can post it twice.
+NOT_RETRIED_ON_SERVER_ERROR = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage", "chat.meMessage"}
+)
+
+
+class IdempotentServerErrorRetryHandler(ServerErrorRetryHandler):
+    """slack_sdk's retry of a call Slack answered 500 or 503, except a call that posts a new message
+    (:data:`NOT_RETRIED_ON_SERVER_ERROR`): Slack documents that part of an operation answered ``internal_error``
+    or ``fatal_error`` may have succeeded, so a retried post can post twice (an approval message twice, the
+    second with buttons for a ts nobody recorded). ``chat.update`` and reads are retried.
+
+    :param max_retry_count: retries of one call.
+    """
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+        method = urlsplit(request.url).path.rstrip("/").rsplit("/", 1)[-1]
+        if method in NOT_RETRIED_ON_SERVER_ERROR:
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+__all__ = [
+    "NOT_RETRIED_ON_SERVER_ERROR",
+    "BoundedRateLimitRetryHandler",
+    "IdempotentServerErrorRetryHandler",
+    "KeepAliveWebClient",
+]

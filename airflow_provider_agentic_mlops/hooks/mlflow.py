@@ -373,17 +373,42 @@ class MlflowRegistryHook(BaseHook):
         return header
 
     def test_connection(self) -> tuple[bool, str]:
-        """The connection form's Test button: one read from the registry with this connection, one request with
-        a short timeout (:data:`~airflow_provider_agentic_mlops.core.mlflow_http.CONNECTION_TEST_MLFLOW_HTTP_ENV`),
-        not MLflow's retries, which keep the form waiting minutes on a server that is down."""
-        from airflow_provider_agentic_mlops.core.mlflow_http import CONNECTION_TEST_MLFLOW_HTTP_ENV, mlflow_http_budget
-
+        """The connection form's Test button: one read from the registry with this connection. Against an MLflow
+        server, one request with a short timeout and no retries (MLflow's retries keep the form waiting minutes
+        on a server that is down), passed to that request alone: the API server runs Tests on a threadpool, so
+        MLflow's process-wide ``MLFLOW_HTTP_REQUEST_*`` variables stay as they are for its other threads."""
         try:
-            with mlflow_http_budget(CONNECTION_TEST_MLFLOW_HTTP_ENV, keep_set=False):
+            if self.registry_uri.startswith(("http://", "https://")):
+                self._search_one_registered_model()
+            else:  # a database or file store: no HTTP retries to bound
                 self.client().search_registered_models(max_results=1)
         except Exception as err:
             return False, describe(err)
         return True, f"reached the MLflow registry at {self.registry_uri} (access {self.access})"
+
+    def _search_one_registered_model(self) -> None:
+        """``GET registered-models/search?max_results=1`` on the registry server, with the credentials and TLS
+        settings MLflow's own registry client sends (MLflow's ``get_default_host_creds``, this connection's
+        ``Authorization``), :data:`~airflow_provider_agentic_mlops.core.mlflow_http.CONNECTION_TEST_TIMEOUT_SECONDS`
+        and no retries; raises MLflow's error for a failed request or an error answer."""
+        from mlflow.utils import rest_utils
+        from mlflow.utils.credentials import get_default_host_creds
+
+        from airflow_provider_agentic_mlops.core.mlflow_http import CONNECTION_TEST_TIMEOUT_SECONDS
+
+        endpoint = "/api/2.0/mlflow/registered-models/search"
+        with self.authenticated():
+            response = rest_utils.http_request(
+                get_default_host_creds(self.registry_uri),
+                endpoint,
+                "GET",
+                max_retries=0,
+                backoff_factor=0,
+                timeout=CONNECTION_TEST_TIMEOUT_SECONDS,
+                raise_on_status=False,  # a 5xx answer is reported with its body, below
+                params={"max_results": 1},
+            )
+        rest_utils.verify_rest_response(response, endpoint)
 
     # -- registry helpers ---------------------------------------------------------------------
 

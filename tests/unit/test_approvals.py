@@ -16,7 +16,7 @@ from airflow_provider_agentic_mlops import approvals
 from airflow_provider_agentic_mlops.core.slack import ApprovalClick
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
 from tests.approval_data import request_approval
-from tests.doubles.slack_server import SlackDouble, slack_double  # noqa: F401
+from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
 #: the default reader, before ``tests/conftest.py`` makes every sensor task wait
 _READ_AIRFLOW_TASK_STATE = approvals._airflow_task_state
@@ -825,3 +825,24 @@ def test_a_slack_connection_created_after_a_lookup_missed_is_used_without_a_rest
         assert approvals.slack_client_for(slack_conn_id="slack_later") is not None
     finally:
         approvals._clients.clear()
+
+
+def test_a_post_slack_failed_on_its_side_is_not_sent_again_but_an_update_is(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """A chat.postMessage retried after a 500 could post the approval message twice (Slack: part of the operation
+    may have succeeded), the second with buttons for a ts nobody recorded; chat.update is safe to repeat."""
+    from slack_sdk.errors import SlackApiError
+
+    from airflow_provider_agentic_mlops.approvals import slack_client_for
+
+    client = slack_client_for(slack_conn_id=slack_connection)
+    assert client is not None
+    slack_double.queued_answers["chat.postMessage"] = [(500, {}, {"ok": False, "error": "internal_error"})]
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C1", text="Approve fraud-detector v7?")
+    assert len(slack_double.calls_to("chat.postMessage")) == 1
+    slack_double.queued_answers["chat.update"] = [(500, {}, {"ok": False, "error": "internal_error"})]
+    assert client.chat_update(channel="C1", ts="1.1", text="Approved")["ok"]
+    assert [c.answer["ok"] for c in slack_double.calls_to("chat.update")] == [False, True]

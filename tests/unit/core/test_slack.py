@@ -356,6 +356,22 @@ def test_escape_mrkdwn_escapes_ampersand_first() -> None:
     assert slack.escape_mrkdwn("&lt;") == "&amp;lt;"
 
 
+def _slack_error(status: int, error: str) -> BaseException:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
+
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="https://slack.com/api/chat.postMessage",
+        req_args={},
+        data={"ok": False, "error": error},
+        headers={},
+        status_code=status,
+    )
+    return SlackApiError(f"The request to the Slack API failed. {error}", response)
+
+
 @pytest.mark.parametrize(
     ("error", "maybe"),
     [
@@ -365,9 +381,25 @@ def test_escape_mrkdwn_escapes_ampersand_first() -> None:
         (ConnectionRefusedError("refused"), False),  # never reached Slack
         (urllib.error.URLError("Name or service not known"), False),
         (RuntimeError("ratelimited"), False),  # Slack's answer
+        # Slack failing on its side: part of the call may have succeeded (its docs for internal_error, fatal_error)
+        (_slack_error(500, "internal_error"), True),
+        (_slack_error(200, "fatal_error"), True),
+        (_slack_error(503, "service_unavailable"), True),
+        (_slack_error(429, "ratelimited"), False),
+        (_slack_error(200, "channel_not_found"), False),
+        (_slack_error(200, "request_timeout"), False),  # the POST data arrived truncated: nothing was done
     ],
 )
 def test_only_a_call_that_may_have_reached_slack_counts_as_maybe_delivered(error: BaseException, maybe: bool) -> None:
     from airflow_provider_agentic_mlops.core.slack import maybe_delivered
 
     assert maybe_delivered(error) is maybe
+
+
+def test_a_failure_on_slacks_side_says_slack_may_have_posted_it_and_a_truncated_request_is_not_slacks() -> None:
+    hint = slack.post_refused_hint("internal_error", channel="C_OPS", slack_conn_id="slack_api_default", status=500)
+    assert "Slack may have posted it" in hint and "check channel 'C_OPS' before clearing" in hint
+    assert "not posted" not in hint
+    assert "request_timeout" not in slack.SLACK_SIDE_ERRORS
+    truncated = slack.post_refused_hint("request_timeout", channel="C_OPS", slack_conn_id="slack_api_default")
+    assert "on Slack's side" not in truncated

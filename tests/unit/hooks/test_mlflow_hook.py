@@ -36,31 +36,78 @@ def test_test_connection_reports_an_unreachable_server_after_one_short_request(
     monkeypatch: pytest.MonkeyPatch, airflow_home: Path
 ) -> None:
     """The Test button waited about 4 minutes on a server that is down (MLflow's 7 retries of 120 s requests):
-    it makes one request with a short timeout, whatever the environment says, and leaves the environment as
-    it was."""
+    it makes one request with a short timeout and no retries, passed to that request alone. It runs on the API
+    server's threadpool, so it must not set MLflow's ``MLFLOW_HTTP_REQUEST_*`` variables: other threads' MLflow
+    calls would get the short budget meanwhile, and two overlapping Tests restoring out of order kept it for good."""
     import mlflow.utils.rest_utils as rest_utils
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")  # a worker's setting: kept for other calls
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
-    in_force: list[tuple[str | None, str | None]] = []
+    both_in_flight = threading.Barrier(2, timeout=30)
+    calls: list[dict] = []
+    env_during: list[dict] = []
     request = rest_utils.http_request
 
     def recording_request(*args, **kwargs):
-        in_force.append(
-            (os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES"), os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT"))
-        )
+        calls.append(kwargs)
+        both_in_flight.wait()  # the two Tests overlap here
+        env_during.append(dict(os.environ))
+        both_in_flight.wait()
         return request(*args, **kwargs)
 
     monkeypatch.setattr(rest_utils, "http_request", recording_request)
     conn = {"conn_type": "agentic_mlops_mlflow", "host": f"http://127.0.0.1:{_closed_port()}"}
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DOWN", json.dumps(conn))
-    ok, message = MlflowRegistryHook("mlflow_down").test_connection()
-    assert not ok
-    assert message.startswith("MlflowException: ")
-    assert in_force and all(
-        retries == "0" and timeout is not None and int(timeout) <= 15 for retries, timeout in in_force
-    )
-    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "7" and "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+    before = dict(os.environ)
+    results: list[tuple[bool, str]] = []
+    tests = [
+        threading.Thread(target=lambda: results.append(MlflowRegistryHook("mlflow_down").test_connection()))
+        for _ in range(2)
+    ]
+    for thread in tests:
+        thread.start()
+    for thread in tests:
+        thread.join()
+    assert len(results) == 2
+    for ok, message in results:
+        assert not ok
+        assert message.startswith("MlflowException: ") and f"127.0.0.1:{conn['host'].rsplit(':', 1)[1]}" in message
+    assert len(calls) == 2 and all(kwargs["max_retries"] == 0 and kwargs["timeout"] == 10 for kwargs in calls)
+    assert env_during == [before, before]
+    assert dict(os.environ) == before
+
+
+def test_test_connection_sends_the_connections_credentials_to_the_registry_server(
+    monkeypatch: pytest.MonkeyPatch, airflow_home: Path
+) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization")))
+            body = b'{"registered_models": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"http://127.0.0.1:{server.server_port}"
+        conn = {"conn_type": "agentic_mlops_mlflow", "host": host, "password": "s3cret"}
+        monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_UP", json.dumps(conn))
+        assert MlflowRegistryHook("mlflow_up").test_connection() == (
+            True,
+            f"reached the MLflow registry at {host} (access read)",
+        )
+    finally:
+        server.shutdown()
+    assert seen == [("/api/2.0/mlflow/registered-models/search?max_results=1", "Bearer s3cret")]
 
 
 def test_an_unreachable_server_is_named_with_the_connection_and_the_model(monkeypatch, airflow_home: Path) -> None:
