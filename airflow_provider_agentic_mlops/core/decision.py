@@ -15,9 +15,9 @@ one :class:`Decision` out of a closed set of actions (``retrain``, ``no_action``
      run does nothing more than point at it (``Decision.attach_job_id``).
    * *insufficient data*: fewer than ``min_current_rows`` current rows -> ``no_action``, what labels measured
      on them quoted; unless labels (``MIN_LABELLED_ROWS`` or more) measured a *performance drop* confirmed
-     past ``min_performance_drop`` (below): that is no noise, it is read as on a larger window (``retrain``, or
-     ``escalate`` when blocked), the small window said. ``min_current_rows`` governs drift and label-free
-     evidence, which need more rows to read.
+     past ``min_performance_drop`` (below): that is no noise, but too few rows for a retrain to learn the
+     change from -> ``escalate`` (*performance_drop_small_window*). ``min_current_rows`` governs drift and
+     label-free evidence, which need more rows to read.
    * *cooldown* and *retrain budget*: ``retrain`` is not allowed.
    * *performance not measured*: the measurement raised (the champion could not be scored on the
      data; ``evidence.performance_missing`` kind ``failed``), or *champion unavailable*: a configured
@@ -996,18 +996,22 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
         )
 
     n_current = drift.get("n_current")
-    small_window = ""  # said beside a measured drop confirmed on fewer than min_current_rows rows
     if isinstance(n_current, int) and n_current < config.min_current_rows:
         detail = f"{n_current} current rows < min_current_rows {config.min_current_rows}"
         measurement = evidence.get("performance")
         if not isinstance(measurement, Mapping) or measurement.get("kind") != "measured":
             measurement = None
         if measurement is not None and performance_verdict(measurement, config.min_performance_drop) == DROP:
-            # a drop confirmed beyond its own sampling error on MIN_LABELLED_ROWS or more labels is no noise:
-            # min_current_rows governs drift and label-free evidence, which need more rows to read
-            small_window = (
-                f" The window is small ({detail}), but the drop is measured on {measurement.get('n_labelled')} "
-                "labelled rows and confirmed beyond their sampling error."
+            # a drop confirmed beyond its own sampling error on MIN_LABELLED_ROWS or more labels is no noise, but a
+            # retrain learns little from so few new rows (a concept change on 60 rows among thousands of old ones
+            # gained nothing on the decisions benchmark): a person looks, never no_action
+            g.fire("performance_drop_small_window", f"forced {ESCALATE}", detail)
+            return g.force(
+                ESCALATE,
+                f"Performance drop on a small window: {_describe_performance(measurement, config.min_performance_drop)}"
+                f"; {detail}. The drop is confirmed beyond its sampling error, but so few rows are too few for a "
+                "retrain to learn the change from: a person should look (a changed label feed, a concept change?) "
+                "and retrain by hand, or wait for a larger window.",
             )
         else:
             g.fire("insufficient_data", f"forced {NO_ACTION}", detail)
@@ -1269,7 +1273,7 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
         g.fallback = ESCALATE
     if retrain_blocked and not blocked_said:
         g.rationale += " Retraining is blocked anyway: " + "; ".join(retrain_blocked) + "."
-    g.rationale += partial + few_labels + small_window
+    g.rationale += partial + few_labels
     if no_verdict is not None:
         g.rationale += f" No performance verdict: {no_verdict[1]}."
     g.allowed = tuple(allowed)
