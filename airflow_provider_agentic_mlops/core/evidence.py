@@ -46,7 +46,7 @@ from airflow_provider_agentic_mlops.core.metrics import (
     class_labels,
     compute_metrics,
     higher_is_better,
-    metric_note,
+    score_predictions,
     split_scores,
     trivial_baseline,
 )
@@ -482,7 +482,9 @@ def measure_performance(
     positive = None
     if binary:  # the positive class last: every computation below that takes the last one measures it
         over, positive = _positive_last(over, positive_label)  # type: ignore[arg-type]
-    values = compute_metrics(task, y_true, labels, proba, classes=classes, labels=over, positive_label=positive)  # type: ignore[arg-type]
+    # scored once: the values and the metric's note (why undefined, or how read) come from the same pass
+    scores = score_predictions(task, y_true, labels, proba, classes=classes, labels=over, positive_label=positive)  # type: ignore[arg-type]
+    values = scores.scored()
     if metric not in values:
         needs = " (it needs class probabilities: a prediction column of them, or predict_proba)"
         raise ValueError(
@@ -507,7 +509,7 @@ def measure_performance(
         "drop": None,
         "drop_se": None,
         "trivial_baseline": trivial_baseline(task, metric, y_true),  # the decision's check without a baseline
-        "metric_note": metric_note(task, metric, y_true, labels, proba, classes=classes, labels=over),
+        "metric_note": scores.note(metric),
     }
     if positive is not None:  # what precision, recall and f1 measure, for the rationale to say
         out["positive_class"] = _plain(positive)

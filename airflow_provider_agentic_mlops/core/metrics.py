@@ -127,6 +127,28 @@ class Scores:
     unscorable: str | None = None
     notes: dict[str, str] = field(default_factory=dict)
 
+    def scored(self) -> dict[str, float]:
+        """:attr:`metrics` (what :func:`compute_metrics` returns).
+
+        :raises NonFinitePredictions: no metric could be computed (:attr:`unscorable`).
+        """
+        if self.unscorable:
+            raise NonFinitePredictions(
+                f"{self.unscorable}: no metric can be computed on them. Check what the model gets on those rows "
+                "(missing or out-of-range inputs?)"
+            )
+        return self.metrics
+
+    def note(self, metric: str) -> str | None:
+        """Why ``metric`` is undefined on these rows, or how it was read where that differs from its usual
+        definition (:attr:`notes`); None otherwise."""
+        if self.unscorable:
+            return self.unscorable
+        value = self.metrics.get(metric)
+        if value is not None and math.isnan(value):
+            return self.undefined.get(metric)
+        return self.notes.get(metric)
+
 
 class NonFinitePredictions(ValueError):
     """The predictions (or class probabilities) hold NaN or infinite values: no metric can be computed."""
@@ -201,13 +223,7 @@ def compute_metrics(
     :param options: ``names``, ``labels``, ``classes``, as :func:`score_predictions` takes them.
     :raises NonFinitePredictions: the predictions or probabilities hold NaN or infinite values.
     """
-    scores = score_predictions(task, y_true, y_pred, proba, **options)
-    if scores.unscorable:
-        raise NonFinitePredictions(
-            f"{scores.unscorable}: no metric can be computed on them. Check what the model gets on those rows "
-            "(missing or out-of-range inputs?)"
-        )
-    return scores.metrics
+    return score_predictions(task, y_true, y_pred, proba, **options).scored()
 
 
 def score_predictions(
@@ -316,13 +332,7 @@ def metric_note(
 ) -> str | None:
     """Why ``metric`` is undefined on these rows, or how it was read where that differs from its usual
     definition (:attr:`Scores.notes`); None otherwise. Takes :func:`score_predictions`'s arguments."""
-    scores = score_predictions(task, y_true, y_pred, proba, **options)
-    if scores.unscorable:
-        return scores.unscorable
-    value = scores.metrics.get(metric)
-    if value is not None and math.isnan(value):
-        return scores.undefined.get(metric)
-    return scores.notes.get(metric)
+    return score_predictions(task, y_true, y_pred, proba, **options).note(metric)
 
 
 def score_versions(
