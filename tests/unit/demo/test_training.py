@@ -10,6 +10,21 @@ from airflow_provider_agentic_mlops.demo.data import write_demo_data
 from airflow_provider_agentic_mlops.demo.training import train_fraud_detector
 
 
+def _train_into_local_store(tmp_path: Path) -> tuple[dict, str]:
+    """The demo model trained on 400 rows into a SQLite store in ``tmp_path / "home"``: ``(result, tracking URI)``."""
+    data = write_demo_data(tmp_path / "data", drift=False, rows=400)
+    (tmp_path / "home").mkdir()
+    tracking = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    result = train_fraud_detector(
+        model_name="fraud-detector",
+        registered_model="fraud-detector",
+        tracking_uri=tracking,
+        conf={"train_data": str(data["reference"])},
+        tags={},
+    )
+    return result, tracking
+
+
 def test_a_local_tracking_store_keeps_the_model_next_to_its_database_not_in_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -18,16 +33,7 @@ def test_a_local_tracking_store_keeps_the_model_next_to_its_database_not_in_the_
     workdir = tmp_path / "started-here"
     workdir.mkdir()
     monkeypatch.chdir(workdir)  # the demo runs from a clone; MLflow's default would be ./mlruns there
-    data = write_demo_data(tmp_path / "data", drift=False, rows=400)
-    tracking = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
-    (tmp_path / "home").mkdir()
-    result = train_fraud_detector(
-        model_name="fraud-detector",
-        registered_model="fraud-detector",
-        tracking_uri=tracking,
-        conf={"train_data": str(data["reference"])},
-        tags={},
-    )
+    result, tracking = _train_into_local_store(tmp_path)
     run = mlflow.MlflowClient(tracking_uri=tracking).get_run(result["run_id"])
     assert run.info.artifact_uri.startswith((tmp_path / "home" / "mlartifacts").as_uri())
     assert not (workdir / "mlruns").exists()
@@ -83,16 +89,7 @@ def test_the_demo_model_saves_and_loads_on_scikit_learn_1_5(tmp_path: Path, skle
     ("references untrusted types"): the pipeline's own scikit-learn type is trusted when saved and loaded."""
     import mlflow
 
-    data = write_demo_data(tmp_path / "data", drift=False, rows=400)
-    (tmp_path / "home").mkdir()
-    tracking = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
-    result = train_fraud_detector(
-        model_name="fraud-detector",
-        registered_model="fraud-detector",
-        tracking_uri=tracking,
-        conf={"train_data": str(data["reference"])},
-        tags={},
-    )
+    result, tracking = _train_into_local_store(tmp_path)
     mlflow.set_tracking_uri(tracking)
     model = mlflow.sklearn.load_model(f"models:/fraud-detector/{result['version']}")
     assert type(model.named_steps["encode"]._remainder[2]).__name__ == "_RemainderColsList"
