@@ -304,6 +304,22 @@ def test_the_next_step_of_a_blocked_retrain_follows_the_dags_schedule(
     assert f"(the next {says} decides again too)" in record.getMessage().splitlines()[-1]
 
 
+def _escalation_of_a_pipeline_fault(store: StateStore) -> tuple[EscalationNotifier, dict]:
+    """A notifier for channel C_OPS and the context of a decide task that escalated a pipeline fault."""
+    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **PIPELINE_FAULT)
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    return notifier, context
+
+
+def _assert_maybe_posted_once(store: StateStore, slack_double: SlackDouble, failure: str) -> None:  # noqa: F811
+    """Slack got the post once and may have posted it: the task says to check the channel, the audit says so."""
+    assert len(slack_double.calls_to("chat.postMessage")) == 1  # Slack had it, not sent again
+    assert "Slack may have posted it; check channel 'C_OPS' before clearing" in failure
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"]["posted"] == "unknown"
+
+
 def test_a_post_slack_received_but_did_not_answer_in_time_is_recorded_as_maybe_posted(
     store: StateStore,
     slack_double: SlackDouble,  # noqa: F811
@@ -316,20 +332,15 @@ def test_a_post_slack_received_but_did_not_answer_in_time_is_recorded_as_maybe_p
 
     slack_client_for(slack_conn_id=slack_connection).timeout = 1  # Slack answers after the client gave up
     slack_double.held_methods.add("chat.postMessage")
-    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **PIPELINE_FAULT)
-    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
-    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    notifier, context = _escalation_of_a_pipeline_fault(store)
     try:
         with caplog.at_level(logging.WARNING), pytest.raises(RuntimeError) as failed:
             notifier.send(context)
     finally:
         slack_double.release.set()
-    assert len(slack_double.calls_to("chat.postMessage")) == 1  # Slack had it
-    assert "Slack may have posted it; check channel 'C_OPS' before clearing" in str(failed.value)
+    _assert_maybe_posted_once(store, slack_double, str(failed.value))
     [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
     assert "No one was messaged" not in record.getMessage() and "check Slack connection" not in record.getMessage()
-    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
-    assert entry["details"]["posted"] == "unknown"
 
 
 def test_a_post_still_rate_limited_after_its_retries_says_this_escalation_was_not_posted(
@@ -361,17 +372,11 @@ def test_slack_failing_on_its_side_is_not_posted_again_and_recorded_as_maybe_pos
     """Slack documents that part of a call answered internal_error may have succeeded: a post retried after it
     could post twice, and "this escalation was not posted" sent people to clear the task, posting it again."""
     slack_double.queued_answers["chat.postMessage"] = [(status, {}, {"ok": False, "error": error})] * 3
-    decision_id = store.record_decision("fraud", mode="rules", final_action="escalate", **PIPELINE_FAULT)
-    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): decision_id})
-    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    notifier, context = _escalation_of_a_pipeline_fault(store)
     with pytest.raises(RuntimeError) as failed:
         notifier.send(context)
-    assert len(slack_double.calls_to("chat.postMessage")) == 1  # not sent again
-    assert error in str(failed.value)
-    assert "Slack may have posted it; check channel 'C_OPS' before clearing" in str(failed.value)
-    assert "was not posted" not in str(failed.value)
-    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
-    assert entry["details"]["posted"] == "unknown"
+    _assert_maybe_posted_once(store, slack_double, str(failed.value))
+    assert error in str(failed.value) and "was not posted" not in str(failed.value)
 
 
 def test_a_rate_limit_asking_to_wait_minutes_fails_at_once_saying_how_long(
