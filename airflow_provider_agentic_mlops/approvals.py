@@ -47,6 +47,7 @@ from airflow_provider_agentic_mlops.core.approval_policy import (
     slack_user_ids,
 )
 from airflow_provider_agentic_mlops.core.state import (
+    APPROVED,
     PENDING,
     RENEWED,
     ApprovalOutcome,
@@ -350,13 +351,16 @@ def request(
     if approval.pop(RENEWED, False):  # its approvers changed: the message says what it needs now
         log.warning(
             "Approval request %s for %s v%s now takes the current approvers %s, user group %s, %s approval(s); "
-            "votes from Slack users no longer named were forgotten (see the audit trail)",
+            "votes from Slack users no longer named were forgotten (see the audit trail)%s",
             approval["id"],
             approval["model_name"],
             approval["model_version"],
             stored_details["approvers"],
             approver_usergroup,
             approval["required_approvals"],
+            f"; the approvals already given are enough now, so it is approved by {approval['decided_by']}"
+            if approval["status"] == APPROVED
+            else "",
         )
         refresh_message(approval, slack_client=slack_client)
     if approval["status"] != PENDING or approval.get("slack_ts"):

@@ -864,8 +864,9 @@ class StateStore:
         the votes of people still allowed stay; an approve cast from Slack by someone the new allowlist no
         longer names (an approver removed, or a member of a user group that was replaced) is forgotten, so it
         cannot complete the approval. Votes from the CLI or the approvals page stay (the Slack allowlist does
-        not govern them). Audited as ``approval_approvers_changed``; the votes keep their own entries. True when
-        something changed."""
+        not govern them). Audited as ``approval_approvers_changed``; the votes keep their own entries. When fewer
+        approvals are needed now and the approves that stay are enough, the request is approved at once (by
+        their voters, via ``system``; audited ``approval_approved``). True when something changed."""
         was = Allowlist.of(row)
         now = Allowlist.of(asked) if asked["details"] is not None else was
         was_needed, needed = row["required_approvals"], asked["required_approvals"]
@@ -909,6 +910,21 @@ class StateStore:
                 "forgotten_votes": forgotten,
             },
         )
+        # the number needed went down: the approvals already given may now be enough, and a vote is what
+        # decides otherwise, so without this the request would wait for one nobody needs to cast
+        approvers = [v["user_id"] for v in _votes_of(conn, row["id"]) if v["vote"] == "approve"]
+        if needed < was_needed and approvers and len(approvers) >= needed:
+            self._close(
+                conn,
+                row["id"],
+                APPROVED,
+                decided_by=",".join(approvers),
+                via="system",
+                reason=f"required_approvals lowered from {was_needed} to {needed}: the {len(approvers)} approval(s) "
+                "already given complete the request",
+                now=utcnow(),
+                model_name=row["model_name"],
+            )
         return True
 
     @staticmethod

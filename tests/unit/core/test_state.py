@@ -1054,3 +1054,29 @@ def test_libpqs_own_connect_timeout_settings_are_not_overridden(url: str, env: d
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert engine_options(url)["connect_args"] == {}
+
+
+def test_lowering_required_approvals_completes_a_request_that_already_has_enough(store: StateStore) -> None:
+    """models.yaml lowers required_approvals 2 -> 1 while one approve is in: the sensor's next run applies the
+    current config, and the approve already given now completes the request (nobody has to vote again)."""
+    allowlist = {"approvers": ["U_ALICE", "U_BOB"], "approver_usergroup": None}
+    approval, _ = _request(store, required_approvals=2, details=allowlist)
+    _vote(store, approval["id"], "alice", "U_ALICE")
+    assert store.get_approval(approval["id"])["status"] == "pending"
+
+    again, asked_again = _request(store, required_approvals=1, details=allowlist)
+    assert not asked_again and again["id"] == approval["id"]
+    assert (again["status"], again["decided_by"], again["required_approvals"]) == ("approved", "alice", 1)
+    assert "required_approvals lowered from 2 to 1" in again["reason"]
+    entry = store.last_audit("m", ("approval_approved",))
+    assert entry["subject"] == f"approval:{approval['id']}" and entry["actor"] == "alice"
+    late = store.decide_approval(approval["id"], approve=True, user="bob", via="cli")
+    assert not late.recorded  # decided: a later vote is told who decided
+
+
+def test_lowering_required_approvals_below_the_votes_left_does_not_count_forgotten_ones(store: StateStore) -> None:
+    """The approvers changed too: an approve the new allowlist forgets does not complete the request."""
+    approval, _ = _request(store, required_approvals=2, details={"approvers": ["U_ALICE", "U_MALLORY"]})
+    _vote(store, approval["id"], "mallory", "U_MALLORY")
+    again, _ = _request(store, required_approvals=1, details={"approvers": ["U_ALICE"], "approver_usergroup": None})
+    assert again["status"] == "pending" and again["votes"] == []

@@ -335,6 +335,28 @@ def test_two_person_rule_is_passed_to_the_request(
     assert result["decided_by"] == "alice,bob"
 
 
+def test_lowering_required_approvals_completes_the_request_at_the_sensors_next_run(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """models.yaml goes from 2 approvals to 1 while Alice's approve is in: the next poke (reschedule mode: a new
+    run of the task, with the current config) finds the request complete and returns, and the message says so."""
+    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
+    strict = {"deferrable": False, "approvers": ["U_ALICE", "U_BOB"]}
+    sensor = _sensor(required_approvals=2, **strict)
+    with pytest.raises(AirflowRescheduleException):
+        sensor.execute(_context())
+    approval_id = sensor.store.list_approvals(status="pending")[0]["id"]
+    approvals.decide(sensor.store, approval_id, approve=True, user="U_ALICE", via="slack", identities=people)
+    with pytest.raises(AirflowRescheduleException):  # one of two: still waiting
+        _sensor(required_approvals=2, **strict).execute(_context())
+
+    result = _sensor(required_approvals=1, **strict).execute(_context())
+    assert result == {"approval_id": approval_id, "status": "approved", "decided_by": "alice"}
+    updated = slack_double.calls_to("chat.update")[-1].args
+    assert "Approved by alice" in updated["text"] and "actions" not in json.dumps(updated["blocks"])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
