@@ -507,6 +507,27 @@ def maybe_delivered(err: BaseException) -> bool:
     return isinstance(cause, (TimeoutError, ConnectionResetError, http.client.IncompleteRead))
 
 
+def maybe_delivered_cause(err: BaseException) -> str:
+    """What happened to a call :func:`maybe_delivered` says may have reached Slack, as the start of a sentence:
+    ``Slack answered HTTP 503 (service_unavailable)`` (an answer, with an error: Slack failed on its side),
+    ``Slack did not answer in time``, or ``The connection to Slack dropped before its answer``."""
+    response = getattr(err, "response", None)
+    if response is not None:
+        status = getattr(response, "status_code", None)
+        data = getattr(response, "data", None)
+        error = data.get("error") if isinstance(data, Mapping) else None
+        if isinstance(status, int) and status >= 500:
+            return f"Slack answered HTTP {status}" + (f" ({error})" if error else "")
+        if error:
+            return f"Slack answered with error {error}"
+    import urllib.error
+
+    cause = err.reason if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException) else err
+    if isinstance(cause, TimeoutError):
+        return "Slack did not answer in time"
+    return "The connection to Slack dropped before its answer"
+
+
 # -- interactions ---------------------------------------------------------------------------------
 
 
@@ -647,6 +668,7 @@ __all__ = [
     "escape_mrkdwn",
     "link",
     "maybe_delivered",
+    "maybe_delivered_cause",
     "message_details",
     "one_line",
     "outcome_text",

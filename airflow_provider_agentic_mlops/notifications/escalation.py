@@ -29,9 +29,10 @@ class EscalationNotifier(BaseNotifier):
     the audit trail. When Slack refuses the post
     (``not_in_channel``, a revoked token, still rate-limited after two retries) the escalation is logged at ERROR
     with Slack's error and what to fix, recorded with ``posted: False``, and the task fails naming the channel
-    and the connection. When Slack does not answer in time (or the connection drops after the post was sent), Slack
-    may have posted it: it is recorded with ``posted: "unknown"`` and the error says to check the channel before
-    clearing the task, which would post it again.
+    and the connection. When Slack does not answer in time (or the connection drops after the post was sent), or
+    answers HTTP 5xx (it failed on its side, and the post is not retried), Slack may have posted it: it is recorded
+    with ``posted: "unknown"`` and the error says which of these happened and to check the channel before clearing
+    the task, which would post it again.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
     channel="C0123")``: the message names the task that failed, its run and its exception; a decision, when the
@@ -68,7 +69,7 @@ class EscalationNotifier(BaseNotifier):
 
     def send(self, context: Context, *, callback: bool = False) -> dict[str, Any]:
         """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}`` (``posted``: True,
-        False, or ``"unknown"`` in the audit entry when Slack did not answer).
+        False, or ``"unknown"`` in the audit entry when Slack may have posted it: no answer in time, or an HTTP 5xx).
 
         :param callback: called as a task's callback (``notify``): the task failed, and the message says so
             (as it does whenever the context has an ``exception``).
@@ -82,6 +83,7 @@ class EscalationNotifier(BaseNotifier):
         from airflow_provider_agentic_mlops.core.slack import (
             escalation_message,
             maybe_delivered,
+            maybe_delivered_cause,
             post_refused_hint,
             retry_after,
         )
@@ -158,24 +160,29 @@ class EscalationNotifier(BaseNotifier):
                 )
             except Exception as err:
                 error = _slack_error(err)
-                # a timeout or a connection dropped after sending: Slack may have posted it, and a retry posts again
+                # a timeout, a connection dropped after sending or an HTTP 5xx: Slack may have posted it, and a
+                # retry posts again; a 5xx is Slack's answer (it failed on its side), a timeout none: say which
                 unknown = maybe_delivered(err)
                 task = f"task {str(ti.task_id)!r}" if ti is not None else "the task"
-                refused = (
-                    f"Slack did not answer the escalation for channel {self.channel!r} (connection "
-                    f"{self.slack_conn_id!r}): {error}; Slack may have posted it; check channel {self.channel!r} "
-                    f"before clearing {task} (it would post it again)"
-                    if unknown
-                    else f"Slack did not take the escalation for channel {self.channel!r} (connection "
-                    f"{self.slack_conn_id!r}): {error}; "
-                    + post_refused_hint(
+                where = f"channel {self.channel!r} (connection {self.slack_conn_id!r})"
+                if unknown:
+                    cause = maybe_delivered_cause(err)
+                    detail = "" if error in cause else f": {error}"
+                    if cause.startswith("Slack answered"):
+                        detail += "; the failure is on Slack's side (https://slack-status.com)"
+                    refused = (
+                        f"{cause} when posting the escalation to {where}{detail}; the message may or may not have "
+                        f"been posted: check channel {self.channel!r} before clearing {task} (it would post it again)"
+                    )
+                else:
+                    response = getattr(err, "response", None)
+                    refused = f"Slack did not take the escalation for {where}: {error}; " + post_refused_hint(
                         error,
                         channel=str(self.channel),
                         slack_conn_id=self.slack_conn_id,
-                        status=getattr(getattr(err, "response", None), "status_code", None),
-                        wait=retry_after(getattr(getattr(err, "response", None), "headers", None)),
+                        status=getattr(response, "status_code", None),
+                        wait=retry_after(getattr(response, "headers", None)),
                     )
-                )
                 log.error(
                     "%s. %s: the escalation is in this log and on the model's page (Browse > Models); its last line, "
                     "Next, says what to do:\n%s",
@@ -183,7 +190,9 @@ class EscalationNotifier(BaseNotifier):
                     "Whether anyone was messaged is not known" if unknown else "No one was messaged",
                     escalation_log_text(self.model_name, decision, **shown),
                 )
-                result.update(error=error, posted="unknown" if unknown else False)
+                result.update(
+                    error=error, posted="unknown" if unknown else False, **({"cause": cause} if unknown else {})
+                )
                 self._record(store, dag_id, run_id, decision_id, failed, result)
                 raise RuntimeError(refused) from err
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
@@ -232,7 +241,7 @@ class EscalationNotifier(BaseNotifier):
                 if failed
                 else f"dag_run:{dag_id}/{run_id}",
                 details={
-                    **{key: result[key] for key in ("posted", "channel", "error") if key in result},
+                    **{key: result[key] for key in ("posted", "channel", "error", "cause") if key in result},
                     **({"run_id": run_id, "failed_task": failed[0]} if failed else {}),
                 },
             )

@@ -396,6 +396,22 @@ def test_only_a_call_that_may_have_reached_slack_counts_as_maybe_delivered(error
     assert maybe_delivered(error) is maybe
 
 
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (_slack_error(503, "service_unavailable"), "Slack answered HTTP 503 (service_unavailable)"),
+        (_slack_error(500, "internal_error"), "Slack answered HTTP 500 (internal_error)"),
+        (_slack_error(200, "fatal_error"), "Slack answered with error fatal_error"),
+        (TimeoutError("timed out"), "Slack did not answer in time"),
+        (urllib.error.URLError(TimeoutError("timed out")), "Slack did not answer in time"),
+        (http.client.RemoteDisconnected("closed"), "The connection to Slack dropped before its answer"),
+    ],
+)
+def test_a_call_that_may_have_reached_slack_says_what_happened(error: BaseException, said: str) -> None:
+    """An HTTP 5xx is an answer (Slack failed on its side), not a call Slack left unanswered."""
+    assert slack.maybe_delivered_cause(error) == said
+
+
 def test_a_failure_on_slacks_side_says_slack_may_have_posted_it_and_a_truncated_request_is_not_slacks() -> None:
     hint = slack.post_refused_hint("internal_error", channel="C_OPS", slack_conn_id="slack_api_default", status=500)
     assert "Slack may have posted it" in hint and "check channel 'C_OPS' before clearing" in hint

@@ -315,7 +315,7 @@ def _escalation_of_a_pipeline_fault(store: StateStore) -> tuple[EscalationNotifi
 def _assert_maybe_posted_once(store: StateStore, slack_double: SlackDouble, failure: str) -> None:  # noqa: F811
     """Slack got the post once and may have posted it: the task says to check the channel, the audit says so."""
     assert len(slack_double.calls_to("chat.postMessage")) == 1  # Slack had it, not sent again
-    assert "Slack may have posted it; check channel 'C_OPS' before clearing" in failure
+    assert "may or may not have been posted: check channel 'C_OPS' before clearing" in failure
     [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
     assert entry["details"]["posted"] == "unknown"
 
@@ -339,6 +339,7 @@ def test_a_post_slack_received_but_did_not_answer_in_time_is_recorded_as_maybe_p
     finally:
         slack_double.release.set()
     _assert_maybe_posted_once(store, slack_double, str(failed.value))
+    assert str(failed.value).startswith("Slack did not answer in time when posting the escalation to channel 'C_OPS'")
     [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
     assert "No one was messaged" not in record.getMessage() and "check Slack connection" not in record.getMessage()
 
@@ -366,6 +367,7 @@ def test_slack_failing_on_its_side_is_not_posted_again_and_recorded_as_maybe_pos
     store: StateStore,
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
     status: int,
     error: str,
 ) -> None:
@@ -373,10 +375,16 @@ def test_slack_failing_on_its_side_is_not_posted_again_and_recorded_as_maybe_pos
     could post twice, and "this escalation was not posted" sent people to clear the task, posting it again."""
     slack_double.queued_answers["chat.postMessage"] = [(status, {}, {"ok": False, "error": error})] * 3
     notifier, context = _escalation_of_a_pipeline_fault(store)
-    with pytest.raises(RuntimeError) as failed:
+    with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError) as failed:
         notifier.send(context)
     _assert_maybe_posted_once(store, slack_double, str(failed.value))
-    assert error in str(failed.value) and "was not posted" not in str(failed.value)
+    # Slack answered, with an error: "Slack did not answer" would send people to look at the network
+    said = f"Slack answered HTTP {status} ({error}) when posting the escalation to channel 'C_OPS'"
+    assert str(failed.value).startswith(said) and "was not posted" not in str(failed.value)
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert said in record.getMessage() and "did not answer" not in record.getMessage()
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"]["cause"] == f"Slack answered HTTP {status} ({error})"
 
 
 def test_a_rate_limit_asking_to_wait_minutes_fails_at_once_saying_how_long(
