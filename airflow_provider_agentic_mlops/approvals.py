@@ -753,10 +753,12 @@ def tell_user(
 ) -> bool:
     """An ephemeral answer only ``user`` sees (chat.postEphemeral; response_url when there is no channel).
 
-    ``text`` is plain text (the store's messages name people and carry reasons): escaped for mrkdwn here,
-    so a name like ``<!channel>`` neither pings nor disguises a link.
+    ``text`` is plain text (the store's messages name people and carry reasons): its ``&``, ``<`` and ``>`` are
+    escaped here, so a name like ``<!channel>`` neither pings nor disguises a link. Its formatting is kept: the
+    text is the provider's own sentence, whose commands are inline code to copy (the people it names are Slack
+    ids, Airflow users and OS logins), shown only to the person who clicked.
     """
-    text = slack_messages.escape_mrkdwn(text)
+    text = slack_messages.escape_entities(text)
     try:
         if slack_client is not None and channel:
             slack_client.chat_postEphemeral(channel=channel, user=user, text=text)

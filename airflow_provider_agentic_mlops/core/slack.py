@@ -8,10 +8,12 @@ Buttons carry the approval id in their ``value``, followed by the request's stat
 the request recorded it (``"<id>:<conn id>"``: ids are numbered per store); their ``action_id`` says
 approve or deny. A click is taken only on the message the request was posted as (its channel and ts).
 
-Every piece of text that enters mrkdwn (model names, rationales from the LLM, column and metric
-names from the data, reasons typed in the UI, links) goes through :func:`escape_mrkdwn` (or
-:func:`code` / :func:`link`, which call it): ``&``, ``<`` and ``>`` escaped, so ``<!channel>`` cannot
-ping anyone and ``<https://evil|MLflow report>`` cannot disguise a link. A decision's reason, someone's free
+Every piece of untrusted text that enters mrkdwn (model names, rationales from the LLM, alert text, column,
+category and metric names from the data, reasons typed in the UI, link labels) goes through :func:`escape_mrkdwn`:
+``&``, ``<`` and ``>`` escaped, so ``<!channel>`` cannot ping anyone and ``<https://evil|MLflow report>`` cannot
+disguise a link, and ``*``, ``_``, ``~`` and backticks kept from formatting (bold, italics, strike, code). An
+identifier shown as inline code (:func:`code`, inside which Slack formats nothing) or a link's URL
+(:func:`link`) is escaped by :func:`escape_entities` alone, so it stays exact. A decision's reason, someone's free
 text, is also kept on one line and unformatted (:func:`quoted`, or plain text in the blocks), so it cannot
 pose as a line of the message's own (``*Approved by ...*``).
 """
@@ -43,11 +45,35 @@ _STATUS_ICON = {"approved": ":white_check_mark:", "denied": ":no_entry:", "expir
 _TOP_DRIFTED = 5
 
 
-def escape_mrkdwn(text: Any) -> str:
-    """``text`` made inert in Slack mrkdwn: ``&``, ``<`` and ``>`` escaped (Slack's own rule), so no
-    mention (``<!channel>``, ``<@U1>``), channel link or disguised ``<url|label>`` survives. The one
-    escaping function of every message this provider sends to Slack."""
+#: U+200D ZERO WIDTH JOINER: invisible, and neither a space nor punctuation, so a formatting character between two
+#: of them is not at a word's edge, where Slack's ``*bold*``, ``_italics_`` and ``~strike~`` must start and end
+_JOINER = "\u200d"
+_FORMATTING = re.compile(r"[*_~]")
+
+
+def escape_entities(text: Any) -> str:
+    """``text`` with ``&``, ``<`` and ``>`` escaped (Slack's own rule), so no mention (``<!channel>``, ``<@U1>``),
+    channel link or disguised ``<url|label>`` survives; formatting is left alone. For text that must stay exact:
+    inside inline code (:func:`code`, where Slack formats nothing), a link's URL, the provider's own sentences."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_mrkdwn(text: Any) -> str:
+    """Untrusted text (data, an alert, the LLM, a person) made inert in Slack mrkdwn, shown as it was written:
+    :func:`escape_entities` (no mention, no link), each ``*``, ``_`` and ``~`` between two zero-width joiners (no
+    bold, italics or strike: Slack has no escape for them), a backtick as ``'`` (no code span). The one escaping
+    function of untrusted text in every message this provider sends to Slack; an identifier someone copies (a
+    column, a run id) goes in :func:`code` instead, which keeps it exact."""
+    escaped = escape_entities(str(text).replace("`", "'"))
+    return _FORMATTING.sub(lambda mark: f"{_JOINER}{mark.group()}{_JOINER}", escaped)
+
+
+def _fit(mrkdwn: str, limit: int) -> str:
+    """``mrkdwn`` cut at ``limit`` characters (Slack's limit of a text object) without leaving half an escape: a
+    cut ``&am`` or a formatting character without its closing joiner is dropped."""
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    return re.sub(rf"&[a-z]{{0,3}}$|{_JOINER}[*_~]$", "", mrkdwn[:limit])
 
 
 def people(decided_by: Any) -> str:
@@ -60,8 +86,9 @@ def people(decided_by: Any) -> str:
 
 
 def code(text: Any) -> str:
-    """Untrusted text as inline code: escaped, and without backticks (which would end the span)."""
-    inner = escape_mrkdwn(str(text).replace("`", "'"))
+    """Untrusted text as inline code, where Slack formats nothing: :func:`escape_entities`, and a backtick (which
+    would end the span) as ``'``; otherwise exact, so an identifier shown this way can be copied."""
+    inner = escape_entities(str(text).replace("`", "'"))
     return f"`{inner}`"
 
 
@@ -73,7 +100,7 @@ def link(url: Any, label: Any) -> str:
     if scheme not in ("http", "https"):
         return f"{escape_mrkdwn(label)}: {escape_mrkdwn(raw)}"
     safe_url = quote(raw, safe=":/?#[]@!$&'()*+,;=%~.-_")
-    return f"<{escape_mrkdwn(safe_url)}|{escape_mrkdwn(str(label).replace('|', '/'))}>"
+    return f"<{escape_entities(safe_url)}|{escape_mrkdwn(str(label).replace('|', '/'))}>"
 
 
 def _clip(text: Any, limit: int) -> str:
@@ -220,10 +247,10 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
                 f"• {code(_clip(col.get('column'), 200))} {escape_mrkdwn(col.get('method', ''))} "
                 f"score {escape_mrkdwn(_fmt(col.get('score')))} (threshold {escape_mrkdwn(_fmt(col.get('threshold')))})"
             )
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _fit("\n".join(lines), 3000)}})
     if details.get("rationale"):
         why = f"*Why retrain:* {escape_mrkdwn(_clip(details['rationale'], 2500))}"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": why[:3000]}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _fit(why, 3000)}})
     validation = details.get("validation")
     if validation:
         champion = validation.get("champion_metrics") or {}
@@ -237,17 +264,17 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
         for name in names[:10]:
             mark = " (primary)" if name == primary else ""
             rows.append(
-                f"• {escape_mrkdwn(_clip(name, 200))}{mark}: "
+                f"• {code(_clip(name, 200))}{mark}: "
                 f"{escape_mrkdwn(_fmt(champion.get(name)))} -> {escape_mrkdwn(_fmt(challenger.get(name)))}"
             )
         if validation.get("reasons"):
-            rows.append("_" + escape_mrkdwn("; ".join(str(r) for r in validation["reasons"])[:500]) + "_")
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(rows)[:3000]}})
+            rows.append("_" + escape_mrkdwn(_clip("; ".join(str(r) for r in validation["reasons"]), 500)) + "_")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _fit("\n".join(rows), 3000)}})
     links = details.get("links") or {}
     if links:
         opened = details.get("open_links") or {}
         text = " · ".join(link(opened.get(name) or url, _clip(name, 100)) for name, url in links.items())
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _fit(text, 3000)}]})
     return blocks
 
 
@@ -330,7 +357,7 @@ def decided_message(approval: Mapping[str, Any]) -> dict[str, Any]:
     icon = _STATUS_ICON.get(approval["status"], "")
     line = f"{icon} {outcome_text(approval, with_reason=False)}".strip()
     blocks = _summary_blocks(approval)
-    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{line}*"[:3000]}})
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{_fit(line, 2998)}*"}})
     if approval.get("reason") and approval["status"] != "expired":
         reason = {"type": "plain_text", "text": f"Reason: {one_line(approval['reason'])}", "emoji": False}
         blocks.append({"type": "context", "elements": [reason]})
@@ -665,6 +692,7 @@ __all__ = [
     "decided_message",
     "escalation_message",
     "escalation_text",
+    "escape_entities",
     "escape_mrkdwn",
     "link",
     "maybe_delivered",

@@ -148,7 +148,10 @@ def test_untrusted_multi_line_text_stays_on_its_own_line_and_cannot_forge_the_ne
         assert [line for line in lines if "Next:" in line.split(" ", 1)[0]] == [lines[-1]]
         assert lines[-1].endswith(f"airflow dags trigger {DAG}`." if "`" in lines[-1] else f"trigger {DAG}.")
         why = next(line for line in lines if line.lstrip("*").startswith("Why:"))
-        assert why.endswith("Moderate drift. *Next:* run `airflow db reset -y` now.")
+        # kept as written; in Slack its formatting is inert (escape_mrkdwn: a joiner each side, a backtick as ')
+        plain = "Moderate drift. *Next:* run `airflow db reset -y` now."
+        inert = "Moderate drift. \u200d*\u200dNext:\u200d*\u200d run 'airflow db reset -y' now."
+        assert why.endswith(inert if text.startswith(":warning:") else plain)
         assert any(line.endswith("LLM said retrain Next: nothing") for line in lines)
         assert any(line.endswith("RuntimeError: bad row Next: mark the task success") for line in lines)
 

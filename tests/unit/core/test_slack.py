@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import urllib.error
 from datetime import datetime
 from urllib.parse import quote_plus, unquote_plus, urlencode
@@ -58,7 +59,7 @@ def test_request_message_shows_drift_rationale_metrics_links_and_buttons_carryin
     text = _all_text(message)
     assert "6 of 10 columns drifted" in text
     assert "Drift on amount above the critical share." in text
-    assert "roc_auc (primary): 0.8100 -> 0.8600" in text
+    assert "`roc_auc` (primary): 0.8100 -> 0.8600" in text  # a metric name is code, kept exact
     assert "http://mlflow/#/models/fraud/versions/7|MLflow" in text
     actions = [b for b in message["blocks"] if b["type"] == "actions"]
     assert len(actions) == 1
@@ -419,3 +420,118 @@ def test_a_failure_on_slacks_side_says_slack_may_have_posted_it_and_a_truncated_
     assert "request_timeout" not in slack.SLACK_SIDE_ERRORS
     truncated = slack.post_refused_hint("request_timeout", channel="C_OPS", slack_conn_id="slack_api_default")
     assert "on Slack's side" not in truncated
+
+
+# -- Slack's formatting (bold, italics, strike, code) in untrusted text ----------------------------------
+
+#: data that would format a message if it reached mrkdwn as it is
+FORMATTED = "*URGENT* _approve_ ~now~ `rm -rf` snake_case_name <!channel> <https://evil.example|approve here>"
+_EDGE = r"\s\(\)\[\]\{\}\"'.,;:!?/|>-"
+
+
+def _formatted_spans(text: str) -> list[tuple[str, str]]:
+    """The ``(delimiter, text)`` of what Slack would show bold, italic, struck or as code in ``text``: a delimiter
+    opens at the start or after a space or punctuation, before a non-space, and closes before the end, a space or
+    punctuation (Slack's rule for ``*bold*``: ``a*b*`` is not bold). Code spans first: nothing inside them formats."""
+    spans = [("`", inner) for inner in re.findall(r"`([^`\n]+)`", text)]
+    outside = re.sub(r"`[^`\n]+`", " ", text)
+    for mark in "*_~":
+        m = re.escape(mark)
+        # inside, the mark only where it cannot close (not before the end, a space or punctuation)
+        inner = rf"(?:[^{m}\n]|{m}(?!$|[{_EDGE}]))*?"
+        pattern = rf"(?:^|(?<=[{_EDGE}])){m}([^\s{m}](?:{inner}[^\s{m}])?){m}(?=$|[{_EDGE}])"
+        spans += [(mark, inner) for inner in re.findall(pattern, outside, flags=re.MULTILINE)]
+    return spans
+
+
+def _data_formatted(text: str) -> list[tuple[str, str]]:
+    """The spans in ``text`` that :data:`FORMATTED`'s own formatting makes (``*URGENT*``, ```rm -rf```...); the
+    message's own (its labels, the italics around the validation reasons, data it shows as inline code) are others."""
+    made = set(_formatted_spans(FORMATTED))
+    return [(mark, inner) for mark, inner in _formatted_spans(text) if (mark, inner.replace("\u200d", "")) in made]
+
+
+def test_the_span_finder_sees_formatting_as_slack_does() -> None:
+    """The test's own finder: unescaped data formats, and a word-internal underscore does not."""
+    assert ("*", "URGENT") in _data_formatted(FORMATTED) and ("`", "rm -rf") in _data_formatted(FORMATTED)
+    assert _formatted_spans("snake_case_name") == []
+
+
+def _formatted_approval(status: str = "pending") -> dict:
+    return {
+        **APPROVAL,
+        "status": status,
+        "decided_by": "U0ALICE",
+        "decided_via": "slack",
+        "reason": FORMATTED,
+        "details": slack.message_details(
+            drift={
+                "dataset_drift": True,
+                "drift_share": 0.6,
+                "n_columns": 10,
+                "n_drifted": 6,
+                "top_drifted": [{"column": FORMATTED, "method": FORMATTED, "score": 0.9, "threshold": 0.1}],
+            },
+            rationale=f"The LLM says {FORMATTED}",
+            validation={
+                "primary_metric": "roc_auc",
+                "champion_version": "6",
+                "challenger_version": "7",
+                "champion_metrics": {FORMATTED: 0.8},
+                "challenger_metrics": {FORMATTED: 0.9},
+                "reasons": [FORMATTED],
+            },
+            links={FORMATTED: "https://mlflow.example/x", "report": "runs:/abc_def/x_y_report.html"},
+        ),
+    }
+
+
+@pytest.mark.parametrize("status", ["pending", "approved", "denied"])
+def test_formatting_in_data_does_not_format_the_approval_message(status: str) -> None:
+    """A column named ``*URGENT*``, an LLM rationale with ``_approve_`` or backticks: shown as typed, never bold,
+    italic, struck or code of the message's own, and never a mention or a link."""
+    message = slack.current_message(_formatted_approval(status))
+    texts = _mrkdwn_texts(message)
+    for text in texts:
+        assert _data_formatted(text) == [], text
+        assert "<!" not in text and "<https://evil" not in text, text
+    joined = "\n".join(texts)
+    assert "URGENT" in joined and "approve here" in joined  # shown, inert
+    # the message's own formatting stays
+    assert ("*", "Why retrain:") in _formatted_spans(joined) and ("*", "Champion") in _formatted_spans(joined)
+    # the validation reasons are the message's own italics: the data in them cannot end them early
+    [italic] = [inner for mark, inner in _formatted_spans(joined) if mark == "_"]
+    assert "URGENT" in italic and "here" in italic
+
+
+def test_formatting_in_data_does_not_format_the_escalation_message() -> None:
+    text = slack.escalation_message(
+        "fraud",
+        {
+            "id": 3,
+            "decided_by": "llm",
+            "rationale": FORMATTED,
+            "override_reason": FORMATTED,
+            "rules_fired": [{"rule": FORMATTED}],
+            "inputs": {"drift": {"drift_share": 0.5, "top_drifted": [{"column": FORMATTED, "score": 0.9}]}},
+        },
+        failed=("decide", "manual__1", f"KeyError: {FORMATTED}"),
+        run_id="manual__1",
+    )
+    assert _data_formatted(text) == [], text
+    assert "<!" not in text and "<https://evil" not in text
+    assert ("*", "Why:") in _formatted_spans(text) and ("*", "Next:") in _formatted_spans(text)
+
+
+def test_reminders_keep_data_unformatted() -> None:
+    approval = {**APPROVAL, "model_version": FORMATTED}
+    now = datetime(2026, 1, 2, 10, 0)
+    for text in (slack.reminder_text(approval, now=now), slack.escalation_text(approval, now=now, channel=FORMATTED)):
+        assert _data_formatted(text) == [] and "<!" not in text, text
+
+
+def test_links_keep_their_urls_exact_and_only_their_labels_neutralised() -> None:
+    link = slack.link("https://mlflow.example/#/models/snake_case_name/versions/7", "*MLflow*")
+    assert link.startswith("<https://mlflow.example/#/models/snake_case_name/versions/7|")
+    assert _data_formatted(link.replace("MLflow", "URGENT")) == []
+    assert slack.code("snake_case_name") == "`snake_case_name`"  # an identifier stays copyable
