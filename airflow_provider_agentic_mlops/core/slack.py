@@ -48,7 +48,9 @@ _TOP_DRIFTED = 5
 #: U+200D ZERO WIDTH JOINER: invisible, and neither a space nor punctuation, so a formatting character between two
 #: of them is not at a word's edge, where Slack's ``*bold*``, ``_italics_`` and ``~strike~`` must start and end
 _JOINER = "\u200d"
-_FORMATTING = re.compile(r"[*_~]")
+#: a ``*``, ``_`` or ``~`` at a word's edge (not between two letters or digits): only there can Slack open or close
+#: formatting, so ``churn_model`` or ``decision.cooldown_hours`` stays exact for copying and ``*URGENT*`` is inert
+_FORMATTING = re.compile(r"(?<![^\W_])[*_~]|[*_~](?![^\W_])")
 
 
 def escape_entities(text: Any) -> str:
@@ -60,8 +62,9 @@ def escape_entities(text: Any) -> str:
 
 def escape_mrkdwn(text: Any) -> str:
     """Untrusted text (data, an alert, the LLM, a person) made inert in Slack mrkdwn, shown as it was written:
-    :func:`escape_entities` (no mention, no link), each ``*``, ``_`` and ``~`` between two zero-width joiners (no
-    bold, italics or strike: Slack has no escape for them), a backtick as ``'`` (no code span). The one escaping
+    :func:`escape_entities` (no mention, no link), each ``*``, ``_`` and ``~`` at a word's edge between two
+    zero-width joiners (no bold, italics or strike: Slack has no escape for them; one inside a word, as in
+    ``churn_model``, cannot format and stays as typed), a backtick as ``'`` (no code span). The one escaping
     function of untrusted text in every message this provider sends to Slack; an identifier someone copies (a
     column, a run id) goes in :func:`code` instead, which keeps it exact."""
     escaped = escape_entities(str(text).replace("`", "'"))

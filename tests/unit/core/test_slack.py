@@ -535,3 +535,13 @@ def test_links_keep_their_urls_exact_and_only_their_labels_neutralised() -> None
     assert link.startswith("<https://mlflow.example/#/models/snake_case_name/versions/7|")
     assert _data_formatted(link.replace("MLflow", "URGENT")) == []
     assert slack.code("snake_case_name") == "`snake_case_name`"  # an identifier stays copyable
+
+
+def test_a_mark_inside_a_word_stays_exact_so_names_people_copy_are_unchanged() -> None:
+    """Only a mark at a word's edge can format, so only it is neutralised: a model name or a config key in a
+    message (``churn_model``, ``decision.cooldown_hours``) carries no invisible character into a copy."""
+    assert slack.escape_mrkdwn("churn_model") == "churn_model"
+    assert slack.escape_mrkdwn("lower decision.cooldown_hours") == "lower decision.cooldown_hours"
+    assert "\u200d" not in slack.current_message({**APPROVAL, "model_name": "churn_model"})["text"]
+    assert _data_formatted(slack.escape_mrkdwn(FORMATTED)) == []
+    assert slack.escape_mrkdwn("*URGENT*") != "*URGENT*"
