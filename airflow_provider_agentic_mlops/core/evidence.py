@@ -1286,6 +1286,10 @@ def feature_importance(
         coef = np.abs(np.asarray(coef, dtype=np.float64))
         coef = coef.sum(axis=0) if coef.ndim == 2 else coef
         if len(coef) == len(inputs):
+            # |coef| x std is how far the output moves per one-std shift of the feature. No floor for
+            # coefficients indistinguishable from zero: the model reads a column it fitted to noise
+            # all the same, and a shift of it moves every prediction (measured: a noise column with 13%
+            # of the importance, shifted 1-4 std, cost accuracy 0.02-0.08 and a retrain gained it back).
             spread = np.nan_to_num(reference[inputs].std(numeric_only=False).to_numpy(dtype=np.float64))
             return _per_feature(features, inputs, coef * spread), "the model's |coef_| x feature std"
     if reference is None or labels is None:

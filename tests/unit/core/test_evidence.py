@@ -860,6 +860,38 @@ def test_a_pipeline_without_transformers_uses_its_estimators_own_importances() -
     assert source == "the model's |coef_| x feature std" and importance["signal"] > 5 * importance["noise"]
 
 
+def test_a_linear_models_importance_of_a_noise_column_is_what_the_column_moves_its_output() -> None:
+    """No noise floor on |coef_| x std: a coefficient fitted to a pure-noise column by chance is still
+    read by the model, and a shift of that column moves every prediction by coef x shift. Here 400
+    training rows give the noise column (in other units, x1000) 14% of the importance, and shifting it
+    by 3 reference std costs 0.03 accuracy: the drift of that column is harm, not noise."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(5000, 4))
+    y = (x[:, 0] + 0.5 * x[:, 1] + 1.5 * rng.logistic(size=5000) > 0).astype(int)
+    data = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "noise": 1000 * x[:, 2], "noise2": x[:, 3], "label": y})
+    features = ["a", "b", "noise", "noise2"]
+    train, held_out = data[:400], data[400:]
+    model = LogisticRegression(max_iter=1000).fit(train[features], train["label"])
+
+    importance, source = feature_importance(model, features, train, train["label"])
+
+    # each feature's share of how far the output moves when that feature shifts by one reference std
+    base = model.decision_function(train[features])
+    moved = {
+        f: np.abs(model.decision_function(train[features].assign(**{f: train[f] + train[f].std()})) - base).mean()
+        for f in features
+    }
+    total, moved_total = sum(importance.values()), sum(moved.values())
+    assert source == "the model's |coef_| x feature std"
+    assert {f: importance[f] / total for f in features} == pytest.approx({f: moved[f] / moved_total for f in features})
+    assert importance["noise"] / total > 0.1  # past min_drift_share's default: its drift alone is moderate
+    shifted = held_out.assign(noise=held_out["noise"] + 3 * train["noise"].std())
+    accuracy = model.score(held_out[features], held_out["label"])
+    assert accuracy - model.score(shifted[features], shifted["label"]) > 0.02
+
+
 def test_importances_of_columns_that_are_no_feature_fall_back_to_permutation_importance() -> None:
     from sklearn.decomposition import PCA
     from sklearn.ensemble import RandomForestClassifier
