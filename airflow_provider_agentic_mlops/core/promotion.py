@@ -221,10 +221,11 @@ def promote_version(
         Until ``champion`` has moved, the promotion is refused unless the champion is still that one (or
         already ``version``): the approval covers exactly that comparison. :data:`UNKNOWN_CHAMPION`: no check.
     :return: ``{"version", "previous_version", "approval_id", "promotion_id", "noop", "steps_done_before"}``;
-        ``noop`` is True when an earlier attempt had done every step, or when another run's promotion already
-        made ``version`` the champion (:func:`promoted_by_last_change`): then ``promotion_id`` is None and
-        ``already_champion_since`` (that ``promoted`` entry: ``audit_id``, ``at``, ``actor``, ``dag_id``,
-        ``run_id``, ``promotion_id``) and ``reason`` (a sentence) say since when.
+        ``noop`` is True when an earlier attempt had done every step (the Asset event included), or when another
+        run's promotion already made ``version`` the champion (:func:`promoted_by_last_change`): then
+        ``promotion_id`` is None and ``already_champion_since`` (that ``promoted`` entry: ``audit_id``, ``at``,
+        ``actor``, ``dag_id``, ``run_id``, ``promotion_id``) says since when. A no-op has a ``reason`` (a
+        sentence): its champion Asset event was sent already, so the task must not succeed again.
     """
     version = str(version)
     registry.require_access("promote", f"promoting {registered_model} v{version}")
@@ -306,7 +307,7 @@ def promote_version(
             },
         )
     close_overtaken_promotions(store, model_name, champion_now=version, actor=approval.get("decided_by") or "unknown")
-    return {
+    result = {
         "version": version,
         "previous_version": previous,
         "approval_id": approval["id"],
@@ -314,6 +315,13 @@ def promote_version(
         "noop": all(step in done_before for step in PROMOTION_STEPS),
         "steps_done_before": done_before,
     }
+    if result["noop"]:  # its champion Asset event was recorded too: a successful try would record a second one
+        result["reason"] = (
+            f"model {model_name!r}: v{version} was made the champion by an earlier try of this task (promotion "
+            f"{promotion['id']}, approval {approval['id']}), every step done, its champion Asset event included. "
+            "Nothing was changed, and no second champion Asset event is sent"
+        )
+    return result
 
 
 def promoted_by_last_change(store: StateStore, model_name: str, version: str) -> dict[str, Any] | None:

@@ -154,6 +154,13 @@ class Retraining:
             )
         log.info("Budget: %s", check.reason)
 
+    def supersede(self, job: dict[str, Any]) -> None:
+        """Fail ``job``, left running by an earlier try of the same task in the same DAG run (Airflow re-queued the
+        task, e.g. after a scheduler restart): the new try starts its own job, and only that one spends the budget."""
+        self.store.finish_job(
+            job["id"], status="failed", error="superseded by a new try of the same task", superseded=True
+        )
+
     def tags(self, job: dict[str, Any]) -> dict[str, str]:
         """The tags that tie a version to ``job``, its DAG run and its decision (the training sets them too)."""
         tags = {

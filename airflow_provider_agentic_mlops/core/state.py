@@ -50,10 +50,20 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
 #: Key of a failed job's ``details``: it never started its training (its training DAG run was never created).
 NEVER_STARTED = "never_started"
-#: A retraining job that spent the budget: any but a failed one that never started its training.
+#: Key of a failed job's ``details``: a new try of the same task in the same DAG run replaced it (e.g. Airflow
+#: re-queued the task after a scheduler restart); that try's own job is the run's retrain.
+SUPERSEDED_BY_RETRY = "superseded"
+#: A retraining job that spent the budget: any but a failed one that never started its training or was superseded
+#: by a new try of its task (one DAG run spends at most one unit).
 _SPENT_RETRAIN = sa.and_(
     jobs.c.kind == "retrain",
-    sa.or_(jobs.c.status != JOB_FAILED, sa.func.coalesce(jobs.c.details[NEVER_STARTED].as_boolean(), False).is_(False)),
+    sa.or_(
+        jobs.c.status != JOB_FAILED,
+        sa.and_(
+            sa.func.coalesce(jobs.c.details[NEVER_STARTED].as_boolean(), False).is_(False),
+            sa.func.coalesce(jobs.c.details[SUPERSEDED_BY_RETRY].as_boolean(), False).is_(False),
+        ),
+    ),
 )
 PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
 PROMOTION_IN_PROGRESS, PROMOTION_COMPLETED = "in_progress", "completed"
@@ -427,6 +437,7 @@ class StateStore:
         result: dict[str, Any] | None = None,
         error: str | None = None,
         never_started: bool = False,
+        superseded: bool = False,
         from_status: str = JOB_RUNNING,
     ) -> dict[str, Any]:
         """Close a running job as ``succeeded`` or ``failed``. Closing a closed job changes nothing, so a dropped
@@ -434,20 +445,25 @@ class StateStore:
 
         :param never_started: the job failed before its training started (its training DAG run was never
             created): its details say so and it does not count toward the retrain budget (:meth:`retrains_since`).
+        :param superseded: the job failed because a new try of the same task in the same DAG run replaced it (and
+            starts its own job): its details say so and it does not count toward the retrain budget either.
         :param from_status: the status the job must have to change: ``succeeded`` (with ``status="failed"``)
             fails a job whose version could not be made the challenger after the job closed.
         """
         if status not in (JOB_SUCCEEDED, JOB_FAILED):
             raise ValueError(f"job status {status!r} is not a final status; use 'succeeded' or 'failed'")
-        if never_started and status != JOB_FAILED:
-            raise ValueError(f"only a failed job can be never_started, not a {status!r} one")
+        for flag, given in ((NEVER_STARTED, never_started), (SUPERSEDED_BY_RETRY, superseded)):
+            if given and status != JOB_FAILED:
+                raise ValueError(f"only a failed job can be {flag}, not a {status!r} one")
         if from_status not in (JOB_RUNNING, JOB_SUCCEEDED) or (from_status == JOB_SUCCEEDED and status != JOB_FAILED):
             raise ValueError(f"a {from_status!r} job cannot become {status!r}")
         with self._write() as conn:
             values: dict[str, Any] = {"status": status, "result": result, "error": error, "finished_at": self._now()}
-            if never_started:
+            flags = {NEVER_STARTED: True} if never_started else {}
+            flags.update({SUPERSEDED_BY_RETRY: True} if superseded else {})
+            if flags:
                 details = conn.execute(sa.select(jobs.c.details).where(jobs.c.id == job_id)).scalar()
-                values["details"] = {**(details or {}), NEVER_STARTED: True}
+                values["details"] = {**(details or {}), **flags}
             updated = conn.execute(
                 jobs.update().where(jobs.c.id == job_id, jobs.c.status == from_status).values(**values)
             ).rowcount
@@ -600,13 +616,13 @@ class StateStore:
 
     def count_retrains(self, model_name: str, *, since: datetime) -> int:
         """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too
-        (not one that never started its training, see :meth:`finish_job`)."""
+        (not one that never started its training or was superseded by a new try, see :meth:`finish_job`)."""
         return self.retrains_since(model_name, since=since)[0]
 
     @retry_read
     def retrains_since(self, model_name: str, *, since: datetime) -> tuple[int, datetime | None]:
         """``(count, oldest start)`` of the retraining jobs started since ``since``, failed ones included
-        except those that never started their training."""
+        except those that never started their training or were superseded by a new try of their task."""
         query = sa.select(sa.func.count(), sa.func.min(jobs.c.started_at)).where(
             jobs.c.model_name == model_name, _SPENT_RETRAIN, jobs.c.started_at >= _naive_utc(since)
         )

@@ -78,11 +78,12 @@ class PromoteOperator(_ChampionOperator):
     ``champion`` to the new version and ``previous_champion`` to the old one, tags the version with
     the approver, the approval time and id, and writes the ``promoted`` audit entry. On success the
     Asset ``agentic-mlops://models/<model_name>/champion`` gets an event (extra: version, previous
-    version, noop) so deployment DAGs scheduled on it can react.
+    version, ``noop: false``) so deployment DAGs scheduled on it can react.
 
     A resumable transaction (``core/promotion.py``): the intent is recorded first and each step when
-    done, so a retry after a crash at any step completes the rest; ``noop: true`` only when an earlier
-    try had done every step, the Asset event included. Safe to retry: the generated DAG gives it retries.
+    done, so a retry after a crash at any step completes the rest. Safe to retry: the generated DAG gives it
+    retries. A re-run after an earlier try had done every step, the Asset event included (a cleared task),
+    is skipped: nothing is changed and no second Asset event is sent.
     A re-run after the champion moved on (a rollback, another promotion) fails instead, naming the versions,
     and sends no Asset event: the promotion was overtaken. When another run's promotion already made the
     version the champion (runs attached to one retrain get the same version), the task is skipped with a
@@ -155,15 +156,13 @@ class PromoteOperator(_ChampionOperator):
             stored_reports=stored_reports,
         )
         self.promotion_id = result["promotion_id"]
-        if result.get("already_champion_since"):
+        if result["noop"]:  # another run's promotion, or an earlier try of this one, sent the Asset event
             from airflow_provider_agentic_mlops.version_compat import AirflowSkipException
 
             self.log.info("%s", result["reason"])
             # skipped, not succeeded: Airflow records a champion Asset event for every successful try
             raise AirflowSkipException(result["reason"])
-        if result["noop"]:
-            self.log.info("%s v%s is already the champion; nothing to do", self.registered_model, version)
-        elif result["steps_done_before"]:
+        if result["steps_done_before"]:
             self.log.warning(
                 "Completed promotion %s of %s v%s, interrupted earlier after steps %s",
                 result["promotion_id"],

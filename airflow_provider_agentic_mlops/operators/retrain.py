@@ -178,7 +178,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
                     running["external_ref"],
                 )
                 self._trigger_training_dag(running)
-            self.store.finish_job(running["id"], status="failed", error="superseded by a new try of the same task")
+            self.retraining.supersede(running)  # the new try's job is the run's one unit of the budget
             self.log.warning("Job %s of this DAG run was left by an earlier try; marked failed", running["id"])
             running = None
         if running is not None:

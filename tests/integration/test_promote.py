@@ -122,14 +122,22 @@ def test_the_promoted_challenger_loses_its_challenger_alias(env):
     assert _aliases(env) == {"champion": env.new, "previous_champion": env.old}
 
 
-def test_rerun_after_promotion_is_a_noop(env):
+def test_a_cleared_completed_promotion_is_skipped_and_sends_no_second_asset_event(env):
+    """Clearing a promote task that completed (its Asset event recorded) re-runs it: a successful try would make
+    Airflow record a second champion Asset event, and deployment DAGs scheduled on it would redeploy."""
+    from airflow_provider_agentic_mlops.version_compat import AirflowSkipException
+
     _approval(env)
     op = _promote(env)
     ctx = _ctx(env)
     op.execute(ctx)
     op.on_success_callback[-1]({**ctx, "task": op})  # Airflow recorded the success and the Asset event
-    again = _promote(env).execute(_ctx(env))
-    assert again["noop"] is True and again["previous_version"] == env.old
+    again, again_ctx = _promote(env), _ctx(env)
+    with pytest.raises(AirflowSkipException) as skipped:  # Airflow records no Asset event for a skipped task
+        again.execute(again_ctx)
+    assert f"v{env.new} was made the champion by an earlier try of this task" in str(skipped.value)
+    assert "no second champion Asset event" in str(skipped.value)
+    assert not again_ctx["outlet_events"]
     assert [a["action"] for a in env.store.audit_trail(env.model)].count("promoted") == 1
     assert _aliases(env)["champion"] == env.new and _aliases(env)["previous_champion"] == env.old
 

@@ -212,6 +212,24 @@ def test_stale_job_of_a_dead_worker_is_failed_and_a_new_job_starts(env):
     assert dead_now["status"] == "failed" and "presumed dead" in dead_now["error"]
 
 
+def test_a_new_try_after_a_scheduler_restart_supersedes_the_earlier_tries_job_without_spending_the_budget_twice(env):
+    """A scheduler restart re-queues the in-flight retrain (orphaned task, try 2): the new try fails the job the
+    earlier try left and trains. The run spends one unit of the budget, not two; with max_retrains=1 the new
+    try was refused by its own run's earlier job."""
+    store = env["store"]
+    earlier, _ = store.start_job(env["model"], dag_id="agentic_mlops__m", run_id="manual__1")  # try 1's job
+
+    result = _op(env, max_retrains=1, budget_window_hours=24).execute(_ctx())
+
+    assert result["attached"] is False and result["job_id"] != earlier["id"]
+    superseded = store.get_job(earlier["id"])
+    assert superseded["status"] == "failed" and "superseded by a new try of the same task" in superseded["error"]
+    assert store.retrains_since(env["model"], since=earlier["started_at"]) == (
+        1,
+        store.get_job(result["job_id"])["started_at"],
+    )
+
+
 def test_retrain_inside_cooldown_is_refused_with_the_reason(env):
     from airflow_provider_agentic_mlops.operators.retrain import RetrainBudgetExceeded
 

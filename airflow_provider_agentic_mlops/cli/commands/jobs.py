@@ -33,7 +33,11 @@ def jobs_list(args: argparse.Namespace) -> None:
     conn_id = store_conn_id(args, declared)
     store = open_store(conn_id)
     model = getattr(args, "model", None)
-    store.fail_stale_jobs(model_name=model)  # as every reader of the in-flight job: a dead one shows failed
+    from airflow_provider_agentic_mlops.liveness import job_task_state
+
+    # as every reader of the in-flight job (models list, decide): a job whose heartbeat stopped, or whose task
+    # Airflow already ended (a SIGKILLed task process runs no failure callback), shows failed
+    store.fail_stale_jobs(model_name=model, task_state=job_task_state)
     status = getattr(args, "status", "all")
     rows = store.list_jobs(model, status=None if status in (None, "all") else status, limit=args.limit)
     print_rows(rows, _COLUMNS, getattr(args, "output", "table") or "table")

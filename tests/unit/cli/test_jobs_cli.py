@@ -128,3 +128,27 @@ def test_json_timestamps_are_iso_8601_in_utc(store: StateStore, capsys: pytest.C
     main(["jobs", "fail", str(job["id"]), "--yes", "--reason", "gone", "-o", "json", "--state-conn-id", CONN])
     failed = json.loads(capsys.readouterr().out)
     assert failed["finished_at"].endswith("+00:00") and "T" in failed["finished_at"]
+
+
+def test_list_shows_failed_a_job_whose_task_airflow_already_failed(
+    store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A task process SIGKILLed (OOM) is failed by its supervisor, with no on_failure_callback: its job still
+    beats within heartbeat_timeout, but Airflow says the task failed, and `jobs list` shows it failed at once, as
+    `models list` does, instead of `running` until the heartbeat timeout."""
+    from airflow import settings
+
+    from airflow_provider_agentic_mlops.cli.definition import main
+    from tests.doubles.airflow_metadata import add_task_instance, task_instance_db
+
+    engine = task_instance_db(tmp_path / "airflow.db")
+    add_task_instance(engine, "agentic_mlops__fraud", "r1", "retrain", -1, "failed")
+    monkeypatch.setattr(settings, "engine", engine)
+    details = {"task_id": "retrain", "task_map_index": -1, "heartbeat_timeout_minutes": 60}
+    job, _ = store.start_job("fraud", dag_id="agentic_mlops__fraud", run_id="r1", details=details)
+
+    main(["jobs", "list", "-o", "json", "--state-conn-id", CONN])
+
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["id"] == job["id"] and row["status"] == "failed"
+    assert "its Airflow task agentic_mlops__fraud/r1/retrain is failed" in row["error"]

@@ -92,6 +92,23 @@ def test_a_retrain_that_never_started_its_training_does_not_spend_the_budget(sto
         store.finish_job(ran["id"], status="succeeded", never_started=True)
 
 
+def test_a_retrain_superseded_by_a_new_try_of_its_task_does_not_spend_the_budget(store: StateStore) -> None:
+    """A scheduler restart re-queues an in-flight retrain: the new try fails the earlier try's job and starts its
+    own. One run spends one unit: the superseded job is not counted, the new try's job is."""
+    since = utcnow() - timedelta(hours=1)
+    earlier, _ = store.start_job("m", dag_id="d", run_id="r1", details={"job_token": "t1"})
+    closed = store.finish_job(earlier["id"], status="failed", error="superseded", superseded=True)
+    assert closed["details"] == {"job_token": "t1", "superseded": True}
+    assert store.retrains_since("m", since=since) == (0, None)
+    again, created = store.start_job("m", dag_id="d", run_id="r1")
+    assert created
+    store.finish_job(again["id"], status="failed", error="training run failed")
+    assert store.retrains_since("m", since=since)[0] == 1
+    assert store.retrains_since_of(["m"], since=since)["m"][0] == 1
+    with pytest.raises(ValueError, match="superseded"):
+        store.finish_job(again["id"], status="succeeded", superseded=True)
+
+
 def test_concurrent_starts_create_exactly_one_job(store: StateStore) -> None:
     results: list[tuple[dict, bool]] = []
     barrier = threading.Barrier(8)
