@@ -1831,21 +1831,89 @@ class MigrationLockTimeout(StateStoreError, LockTimeout):
     The message names the holder, how to end it, and the setting that allows a longer wait."""
 
 
-def _check_known_revision(engine: Engine, current: str | None, script_location: str | os.PathLike[str]) -> None:
-    """Raise :class:`UnknownSchemaRevision` when ``current`` is not one of the script directory's
-    revisions; Alembic would only say "Can't locate revision", with no hint of the cause or the fix."""
+def known_revisions(script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> list[str]:
+    """The revisions of the migrations' script directory, oldest first (they form one line)."""
     from alembic.script import ScriptDirectory
 
-    known = [script.revision for script in ScriptDirectory(str(script_location)).walk_revisions()][::-1]
+    return [script.revision for script in ScriptDirectory(str(script_location)).walk_revisions()][::-1]
+
+
+def oldest_compatible_revision(conn: Connection) -> str | None:
+    """The oldest provider code revision the store records as able to run on its schema (migration 0006 and
+    the rule in ``core/migrations``), or None for a store without that record (before 0006, or empty)."""
+    from airflow_provider_agentic_mlops.core.migrations import COMPAT_TABLE
+
+    if not sa.inspect(conn).has_table(COMPAT_TABLE):
+        return None
+    return conn.execute(sa.select(schema.schema_compat.c.oldest_compatible_revision)).scalar()
+
+
+def _check_known_revision(
+    engine: Engine,
+    current: str | None,
+    script_location: str | os.PathLike[str],
+    oldest_compatible: str | None = None,
+) -> bool:
+    """Whether the store at ``current`` is newer than this code and yet compatible with it: False for a revision
+    of the script directory (or an empty store), to be migrated; True for an unknown one (a newer provider
+    migrated it) whose recorded ``oldest_compatible`` revision is one of this code's, to be used as it is.
+    Raise :class:`UnknownSchemaRevision` for any other; Alembic would only say "Can't locate revision", with
+    no hint of the cause or the fix."""
+    known = known_revisions(script_location)
     if current is None or current in known:
-        return
+        return False
+    if oldest_compatible in known:
+        return True
+    head = known[-1]
+    needs = (
+        f"it records that only provider code at revision {oldest_compatible} or later can run on it"
+        if oldest_compatible is not None
+        else "it records no revision of older code that can run on it"
+    )
     raise UnknownSchemaRevision(
         f"the state store at {mask_url_secrets(engine.url.render_as_string(hide_password=True))} is at schema revision "
         f"{current!r}, which this provider version does not know (it knows {', '.join(known)}): a newer "
-        "airflow-provider-agentic-mlops migrated it. Upgrade the provider to that version or later on every "
-        "Airflow component (scheduler, workers, triggerer, API server), then run again; nothing was changed. "
-        "Running an older provider on a newer store is not supported."
+        f"airflow-provider-agentic-mlops migrated it, and {needs}. Upgrade the provider to that version or later "
+        "on every Airflow component (scheduler, workers, triggerer, API server), then run again; nothing was "
+        f"changed. To go back to this version instead, run `airflow agentic-mlops db downgrade --to {head}` with "
+        "the newer provider installed, then install this one."
     )
+
+
+def _use_as_it_is(engine: Engine, conn: Connection, script_location: str | os.PathLike[str]) -> bool:
+    """Whether the store needs no migration: at this code's head, or newer and compatible (said at INFO);
+    False when it is to be migrated. Raises :class:`UnknownSchemaRevision` for a newer incompatible store."""
+    from alembic.runtime.migration import MigrationContext
+
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    with _quiet_alembic():
+        current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+    head = head_revision(script_location)
+    if current == head:
+        return True
+    known = current is None or current in known_revisions(script_location)
+    oldest = None if known else oldest_compatible_revision(conn)
+    if not _check_known_revision(engine, current, script_location, oldest):
+        return False
+    logging.getLogger(__name__).info(
+        "state store %s is at schema revision %r, newer than this provider's newest (%s) and compatible with it: it "
+        "records that provider code from revision %s on can run on it. Used as it is, without migrating; upgrade "
+        "the provider here to use what the newer schema adds",
+        mask_url_secrets(engine.url.render_as_string(hide_password=True)),
+        current,
+        head,
+        oldest,
+    )
+    return True
+
+
+@retry_read
+def _store_needs_no_migration(engine: Engine, script_location: str | os.PathLike[str]) -> bool:
+    """:func:`_use_as_it_is` before taking the migration lock: a current store, or a newer compatible one, is
+    not locked at all."""
+    with engine.connect() as conn:
+        return _use_as_it_is(engine, conn, script_location)
 
 
 def migrate_schema(
@@ -1866,19 +1934,22 @@ def migrate_schema(
     holder that froze (a frozen VM, a network partition) keeps its PostgreSQL lock until TCP keepalive
     gives up, hours later, and would otherwise keep every process that opens the store waiting, silently.
 
+    A store a newer provider migrated (a rolling upgrade) is used as it is, without migrating, when it records
+    that code of this provider's head can run on it (``core/migrations``: additive migrations keep that record);
+    it is said once at INFO. Otherwise it is refused.
+
     :param script_location: the Alembic script directory (tests point it at a copy with more revisions).
     :param lock_timeout: seconds to wait at most for the migration lock.
+    :raises UnknownSchemaRevision: a newer provider migrated the store and older code cannot run on it.
     :raises MigrationLockTimeout: the lock was not free within ``lock_timeout``; the message names its holder.
     """
     key = f"{engine.url}|{script_location}"
     if key in _migrated:
         return
     with _migrate_lock:
-        current = current_revision(engine)
-        if key in _migrated or current == head_revision(script_location):
+        if key in _migrated or _store_needs_no_migration(engine, script_location):
             _migrated.add(key)
             return
-        _check_known_revision(engine, current, script_location)
         shown = mask_url_secrets(engine.url.render_as_string(hide_password=True))
 
         def waiting(holder: str) -> None:
@@ -1898,7 +1969,9 @@ def migrate_schema(
                 cfg = Config()
                 cfg.set_main_option("script_location", str(script_location))
                 cfg.attributes["connection"] = conn  # in a transaction: Alembic runs in it and leaves the commit to us
-                command.upgrade(cfg, "head")
+                # again under the lock: a newer provider may have migrated the store while this one waited
+                if not _use_as_it_is(engine, conn, script_location):
+                    command.upgrade(cfg, "head")
         except LockTimeout as err:
             raise MigrationLockTimeout(
                 f"state store {shown}: could not migrate its schema: {err}. A migration "
@@ -1932,6 +2005,8 @@ __all__ = [
     "UnknownSchemaRevision",
     "default_sqlite_url",
     "head_revision",
+    "known_revisions",
+    "oldest_compatible_revision",
     "is_transient",
     "retry_read",
     "migrate_schema",

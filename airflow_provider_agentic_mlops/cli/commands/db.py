@@ -9,10 +9,17 @@ import sys
 def db_migrate(args: argparse.Namespace) -> None:
     """Apply the state store's Alembic migrations (run it after upgrading the provider, like
     ``airflow db migrate``). Workers, the API server and the other CLI commands (reading ones too) also
-    migrate on first use; the triggerer never does."""
+    migrate on first use; the triggerer never does. A store a newer provider migrated, and that records this
+    version can still run on it, is left as it is (exit code 0)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from airflow_provider_agentic_mlops.core.state import create_engine, current_revision, head_revision, migrate_schema
+    from airflow_provider_agentic_mlops.core.state import (
+        create_engine,
+        current_revision,
+        head_revision,
+        migrate_schema,
+        oldest_compatible_revision,
+    )
     from airflow_provider_agentic_mlops.hooks.state import (
         relative_sqlite_path,
         resolve_state_url,
@@ -39,12 +46,21 @@ def db_migrate(args: argparse.Namespace) -> None:
             before = current_revision(engine)
             migrate_schema(engine, lock_timeout=configured_migration_lock_timeout())
             after = current_revision(engine)
+            head = head_revision()
+            if after != head:  # a newer provider's, and compatible with this one (an incompatible one was refused)
+                with engine.connect() as conn:
+                    oldest = oldest_compatible_revision(conn)
         finally:
             engine.dispose()
     except (SQLAlchemyError, ImportError) as err:  # ImportError: the URL's DBAPI module is not installed
         raise store_unavailable(conn_id, url, err) from err
-    head = head_revision()
-    if before == after:
+    if after != head:
+        print(
+            f"State store ({conn_id}) is at revision {after}, newer than this provider's newest ({head}): a newer "
+            f"provider version migrated it, and it records that provider code from revision {oldest} on can run on "
+            "it; nothing to do (install the newer provider here to migrate it further)."
+        )
+    elif before == after:
         print(f"State store ({conn_id}) is at revision {after}, the newest ({head}); nothing to do.")
     else:
         print(f"State store ({conn_id}) migrated from revision {before or '(empty)'} to {after}.")

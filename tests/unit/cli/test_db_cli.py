@@ -54,10 +54,33 @@ def test_a_store_of_a_newer_provider_is_a_clear_cli_error(tmp_path, monkeypatch)
     engine = sa.create_engine(default_sqlite_url(tmp_path))
     with engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0099_future'"))
+        # and incompatible with this version: it raised the oldest code revision that can run on it
+        conn.execute(sa.text("UPDATE agentic_mlops_schema_compat SET oldest_compatible_revision = '0099_future'"))
     engine.dispose()
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     with pytest.raises(SystemExit, match="revision '0099_future', which this provider version does not know"):
         main(["db", "migrate"])
+
+
+def test_a_store_a_newer_provider_migrated_compatibly_is_left_as_it_is(tmp_path, monkeypatch, capsys) -> None:
+    """A newer provider's additive migration leaves the store's oldest compatible revision at this version's:
+    ``db migrate`` of this version says so and succeeds, changing nothing."""
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0099_future'"))
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    capsys.readouterr()
+    main(["db", "migrate"])  # no SystemExit: exit code 0
+    out = capsys.readouterr().out
+    assert f"is at revision 0099_future, newer than this provider's newest ({head_revision()})" in out
+    assert f"records that provider code from revision {head_revision()} on can run on it" in out
+    assert "nothing to do" in out
+    assert current_revision(engine) == "0099_future"
+    engine.dispose()
 
 
 def test_commands_read_the_connections_kept_in_airflows_metadata_db(
