@@ -1983,6 +1983,83 @@ def migrate_schema(
         _migrated.add(key)
 
 
+class SchemaDowngradeRefused(StateStoreError):
+    """A downgrade of the store's schema that cannot run: the message names the revisions and what to do."""
+
+
+def check_downgrade(
+    current: str | None, revision: str, script_location: str | os.PathLike[str] = MIGRATIONS_DIR
+) -> bool:
+    """Whether a store at ``current`` needs a downgrade to reach ``revision`` (False: it is there already).
+
+    :raises SchemaDowngradeRefused: ``revision`` is none of this code's migrations, the store is empty, at a
+        revision this code does not know (a newer provider's: downgrade with that one installed), or older.
+    """
+    known = known_revisions(script_location)
+    if revision not in known:
+        raise SchemaDowngradeRefused(
+            f"revision {revision!r} is not one of this provider version's migrations ({', '.join(known)}): give "
+            "the newest of the provider version you roll back to (its `db migrate` prints it)"
+        )
+    if current is None:
+        raise SchemaDowngradeRefused("the state store has no schema yet: there is nothing to downgrade")
+    if current not in known:
+        raise SchemaDowngradeRefused(
+            f"the state store is at revision {current!r}, which this provider version does not know: a newer "
+            "provider migrated it and only its migrations can undo it. Run this command with that version installed"
+        )
+    if known.index(current) < known.index(revision):
+        raise SchemaDowngradeRefused(
+            f"the state store is at revision {current}, older than {revision}: to upgrade it, run "
+            "`airflow agentic-mlops db migrate`"
+        )
+    return current != revision
+
+
+def downgrade_schema(
+    engine: Engine,
+    revision: str,
+    *,
+    script_location: str | os.PathLike[str] = MIGRATIONS_DIR,
+    lock_timeout: float = DEFAULT_MIGRATION_LOCK_TIMEOUT,
+) -> str | None:
+    """Run the migrations' ``downgrade()`` down to ``revision``, in one transaction under the migration lock (as
+    :func:`migrate_schema`), so that it never interleaves with a process migrating the store. What later
+    migrations added is dropped, with its rows.
+
+    :param revision: one of the migrations' revisions, not newer than the store's (:func:`check_downgrade`).
+    :param script_location: the Alembic script directory.
+    :param lock_timeout: seconds to wait at most for the migration lock.
+    :returns: the revision the store was at.
+    :raises SchemaDowngradeRefused: see :func:`check_downgrade`, checked again under the lock.
+    :raises MigrationLockTimeout: the lock was not free within ``lock_timeout``.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    shown = mask_url_secrets(engine.url.render_as_string(hide_password=True))
+    try:
+        with locked_transaction(engine, "migrate", timeout=lock_timeout) as conn:
+            with _quiet_alembic():
+                before = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            if check_downgrade(before, revision, script_location):
+                cfg = Config()
+                cfg.set_main_option("script_location", str(script_location))
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, revision)
+    except LockTimeout as err:
+        raise MigrationLockTimeout(
+            f"state store {shown}: could not downgrade its schema: {err}. Nothing was changed; run again once the "
+            "lock is free"
+        ) from err
+    # this process migrates the store again if it opens it
+    _migrated.difference_update({key for key in _migrated if key.startswith(f"{engine.url}|")})
+    return before
+
+
 __all__ = [
     "APPROVED",
     "DENIED",
@@ -2003,6 +2080,9 @@ __all__ = [
     "StateStoreError",
     "MigrationLockTimeout",
     "UnknownSchemaRevision",
+    "SchemaDowngradeRefused",
+    "check_downgrade",
+    "downgrade_schema",
     "default_sqlite_url",
     "head_revision",
     "known_revisions",

@@ -218,3 +218,84 @@ def test_a_dbapi_module_that_is_not_installed_is_named_with_what_to_install(tmp_
         message = str(exc.value)
         assert message.startswith("error: the state store (connection 'state_url', ") and "\n" not in message
         assert "'psycopg'" in message and "pip install" in message and "postgresql+psycopg2://" in message
+
+
+def test_downgrade_goes_back_one_revision_and_migrate_brings_it_up_again(tmp_path, monkeypatch, capsys) -> None:
+    """A rollback of the provider: ``db downgrade --to`` the older release's head with this version installed,
+    its rows kept; ``db migrate`` brings the store back up."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    state.StateStore(default_sqlite_url(tmp_path)).record_decision("m", mode="rules", final_action="none")
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    capsys.readouterr()
+    main(["db", "downgrade", "--to", "0005", "--yes"])
+    out = capsys.readouterr().out
+    assert f"State store agentic_mlops_state_default: sqlite:///{tmp_path / 'agentic_mlops.db'}" in out
+    assert "downgraded from revision 0006 to 0005" in out
+    assert current_revision(engine) == "0005"
+    assert "agentic_mlops_schema_compat" not in sa.inspect(engine).get_table_names()
+    main(["db", "downgrade", "--to", "0005", "--yes"])
+    assert "is at revision 0005 already; nothing to do" in capsys.readouterr().out
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    main(["db", "migrate"])
+    assert "migrated from revision 0005 to 0006" in capsys.readouterr().out
+    assert current_revision(engine) == "0006"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT final_action FROM agentic_mlops_decisions")).scalars().all() == ["none"]
+    engine.dispose()
+
+
+def test_downgrade_runs_under_the_migration_lock(tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.core import locks
+
+    taken: list[str] = []
+    real = locks.locked_transaction
+
+    def spy(engine, scope, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        taken.append(scope)
+        return real(engine, scope, **kwargs)
+
+    monkeypatch.setattr(state, "locked_transaction", spy)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    taken.clear()
+    main(["db", "downgrade", "--to", "0005", "--yes"])
+    assert taken == ["migrate"]
+
+
+@pytest.mark.parametrize(
+    ("to", "expected"),
+    [
+        ("0042", "revision '0042' is not one of this provider version's migrations (0001, 0002_slack_replay, "),
+        ("0007", "revision '0007' is not one of this provider version's migrations"),
+    ],
+)
+def test_downgrade_to_an_unknown_revision_is_refused_naming_the_known_ones(tmp_path, monkeypatch, to, expected) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    with pytest.raises(SystemExit) as exc:
+        main(["db", "downgrade", "--to", to, "--yes"])
+    assert str(exc.value).startswith(f"error: {expected}")
+    assert head_revision() in str(exc.value)
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_downgrade_to_a_newer_revision_than_the_store_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    main(["db", "downgrade", "--to", "0004", "--yes"])
+    with pytest.raises(SystemExit, match=r"error: .* is at revision 0004, older than 0005: .*db migrate"):
+        main(["db", "downgrade", "--to", "0005", "--yes"])
+
+
+def test_downgrade_asks_first_and_refuses_without_a_terminal(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(SystemExit, match="error: refusing to downgrade .* without confirmation: pass --yes"):
+        main(["db", "downgrade", "--to", "0005"])
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    assert current_revision(engine) == head_revision()
+    engine.dispose()

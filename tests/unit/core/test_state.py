@@ -955,6 +955,21 @@ def test_a_store_a_newer_provider_migrated_incompatibly_is_refused_naming_the_re
     engine.dispose()
 
 
+def test_a_downgrade_runs_the_migrations_backwards_and_the_next_open_migrates_again(store_url: str) -> None:
+    from airflow_provider_agentic_mlops.core.state import downgrade_schema
+
+    store = StateStore(store_url)
+    store.record_decision("m", mode="rules", final_action="none")
+    assert downgrade_schema(store.engine, "0004") == "0006"
+    assert current_revision(store.engine) == "0004"
+    tables = sa.inspect(store.engine).get_table_names()
+    assert "agentic_mlops_schema_compat" not in tables and "agentic_mlops_decisions" in tables
+    again = StateStore(store_url)  # the same process: it forgot that it had migrated this store
+    assert current_revision(again.engine) == head_revision()
+    assert [d["final_action"] for d in again.list_decisions("m")] == ["none"]
+    store.dispose(), again.dispose()
+
+
 def test_postgresql_reads_a_paused_models_latest_decisions_through_its_own_index(pg_url: str) -> None:
     """``list_decisions(model)`` (model_name = ? ORDER BY id DESC LIMIT n) uses the (model_name, id) index,
     not a backward scan of the primary key over every decision written since the model stopped deciding."""
