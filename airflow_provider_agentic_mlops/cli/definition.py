@@ -382,6 +382,25 @@ DB_COMMANDS = (
         "Migrate the state store's schema to the newest revision (after installing a new provider version)",
         (ARG_STATE_CONN,),
     ),
+    _command(
+        "downgrade",
+        "db.db_downgrade",
+        "Downgrade the state store's schema to an older provider version's newest revision, before installing "
+        "that version (run it with this version installed); drops what later migrations added; asks first on a "
+        "terminal",
+        (
+            Arg(
+                ("--to",),
+                metavar="REVISION",
+                required=True,
+                type=text,
+                help="The revision to go back to: the newest migration of the provider version you roll back to",
+            ),
+            ARG_YES,
+            ARG_STATE_CONN,
+        ),
+        examples=("airflow agentic-mlops db downgrade --to 0005   # then install the release whose head is 0005",),
+    ),
 )
 
 AGENTIC_MLOPS_COMMANDS = (

@@ -156,3 +156,11 @@ promotions = sa.Table(
     sa.UniqueConstraint("approval_id", name="uq_agentic_mlops_promotion_approval"),
     sa.Index("ix_agentic_mlops_promotions_model", "model_name", "status"),
 )
+
+# One row (id 1): the oldest provider code revision that can run on this schema (rules in core/migrations).
+schema_compat = sa.Table(
+    "agentic_mlops_schema_compat",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("oldest_compatible_revision", sa.String(64), nullable=False),
+)

@@ -1847,21 +1847,89 @@ class MigrationLockTimeout(StateStoreError, LockTimeout):
     The message names the holder, how to end it, and the setting that allows a longer wait."""
 
 
-def _check_known_revision(engine: Engine, current: str | None, script_location: str | os.PathLike[str]) -> None:
-    """Raise :class:`UnknownSchemaRevision` when ``current`` is not one of the script directory's
-    revisions; Alembic would only say "Can't locate revision", with no hint of the cause or the fix."""
+def known_revisions(script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> list[str]:
+    """The revisions of the migrations' script directory, oldest first (they form one line)."""
     from alembic.script import ScriptDirectory
 
-    known = [script.revision for script in ScriptDirectory(str(script_location)).walk_revisions()][::-1]
+    return [script.revision for script in ScriptDirectory(str(script_location)).walk_revisions()][::-1]
+
+
+def oldest_compatible_revision(conn: Connection) -> str | None:
+    """The oldest provider code revision the store records as able to run on its schema (migration 0006 and
+    the rule in ``core/migrations``), or None for a store without that record (before 0006, or empty)."""
+    from airflow_provider_agentic_mlops.core.migrations import COMPAT_TABLE
+
+    if not sa.inspect(conn).has_table(COMPAT_TABLE):
+        return None
+    return conn.execute(sa.select(schema.schema_compat.c.oldest_compatible_revision)).scalar()
+
+
+def _check_known_revision(
+    engine: Engine,
+    current: str | None,
+    script_location: str | os.PathLike[str],
+    oldest_compatible: str | None = None,
+) -> bool:
+    """Whether the store at ``current`` is newer than this code and yet compatible with it: False for a revision
+    of the script directory (or an empty store), to be migrated; True for an unknown one (a newer provider
+    migrated it) whose recorded ``oldest_compatible`` revision is one of this code's, to be used as it is.
+    Raise :class:`UnknownSchemaRevision` for any other; Alembic would only say "Can't locate revision", with
+    no hint of the cause or the fix."""
+    known = known_revisions(script_location)
     if current is None or current in known:
-        return
+        return False
+    if oldest_compatible in known:
+        return True
+    head = known[-1]
+    needs = (
+        f"it records that only provider code at revision {oldest_compatible} or later can run on it"
+        if oldest_compatible is not None
+        else "it records no revision of older code that can run on it"
+    )
     raise UnknownSchemaRevision(
         f"the state store at {mask_url_secrets(engine.url.render_as_string(hide_password=True))} is at schema revision "
         f"{current!r}, which this provider version does not know (it knows {', '.join(known)}): a newer "
-        "airflow-provider-agentic-mlops migrated it. Upgrade the provider to that version or later on every "
-        "Airflow component (scheduler, workers, triggerer, API server), then run again; nothing was changed. "
-        "Running an older provider on a newer store is not supported."
+        f"airflow-provider-agentic-mlops migrated it, and {needs}. Upgrade the provider to that version or later "
+        "on every Airflow component (scheduler, workers, triggerer, API server), then run again; nothing was "
+        f"changed. To go back to this version instead, run `airflow agentic-mlops db downgrade --to {head}` with "
+        "the newer provider installed, then install this one."
     )
+
+
+def _use_as_it_is(engine: Engine, conn: Connection, script_location: str | os.PathLike[str]) -> bool:
+    """Whether the store needs no migration: at this code's head, or newer and compatible (said at INFO);
+    False when it is to be migrated. Raises :class:`UnknownSchemaRevision` for a newer incompatible store."""
+    from alembic.runtime.migration import MigrationContext
+
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    with _quiet_alembic():
+        current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+    head = head_revision(script_location)
+    if current == head:
+        return True
+    known = current is None or current in known_revisions(script_location)
+    oldest = None if known else oldest_compatible_revision(conn)
+    if not _check_known_revision(engine, current, script_location, oldest):
+        return False
+    logging.getLogger(__name__).info(
+        "state store %s is at schema revision %r, newer than this provider's newest (%s) and compatible with it: it "
+        "records that provider code from revision %s on can run on it. Used as it is, without migrating; upgrade "
+        "the provider here to use what the newer schema adds",
+        mask_url_secrets(engine.url.render_as_string(hide_password=True)),
+        current,
+        head,
+        oldest,
+    )
+    return True
+
+
+@retry_read
+def _store_needs_no_migration(engine: Engine, script_location: str | os.PathLike[str]) -> bool:
+    """:func:`_use_as_it_is` before taking the migration lock: a current store, or a newer compatible one, is
+    not locked at all."""
+    with engine.connect() as conn:
+        return _use_as_it_is(engine, conn, script_location)
 
 
 def migrate_schema(
@@ -1882,19 +1950,22 @@ def migrate_schema(
     holder that froze (a frozen VM, a network partition) keeps its PostgreSQL lock until TCP keepalive
     gives up, hours later, and would otherwise keep every process that opens the store waiting, silently.
 
+    A store a newer provider migrated (a rolling upgrade) is used as it is, without migrating, when it records
+    that code of this provider's head can run on it (``core/migrations``: additive migrations keep that record);
+    it is said once at INFO. Otherwise it is refused.
+
     :param script_location: the Alembic script directory (tests point it at a copy with more revisions).
     :param lock_timeout: seconds to wait at most for the migration lock.
+    :raises UnknownSchemaRevision: a newer provider migrated the store and older code cannot run on it.
     :raises MigrationLockTimeout: the lock was not free within ``lock_timeout``; the message names its holder.
     """
     key = f"{engine.url}|{script_location}"
     if key in _migrated:
         return
     with _migrate_lock:
-        current = current_revision(engine)
-        if key in _migrated or current == head_revision(script_location):
+        if key in _migrated or _store_needs_no_migration(engine, script_location):
             _migrated.add(key)
             return
-        _check_known_revision(engine, current, script_location)
         shown = mask_url_secrets(engine.url.render_as_string(hide_password=True))
 
         def waiting(holder: str) -> None:
@@ -1914,7 +1985,9 @@ def migrate_schema(
                 cfg = Config()
                 cfg.set_main_option("script_location", str(script_location))
                 cfg.attributes["connection"] = conn  # in a transaction: Alembic runs in it and leaves the commit to us
-                command.upgrade(cfg, "head")
+                # again under the lock: a newer provider may have migrated the store while this one waited
+                if not _use_as_it_is(engine, conn, script_location):
+                    command.upgrade(cfg, "head")
         except LockTimeout as err:
             raise MigrationLockTimeout(
                 f"state store {shown}: could not migrate its schema: {err}. A migration "
@@ -1924,6 +1997,83 @@ def migrate_schema(
                 f"now {lock_timeout:g} s). Nothing was changed; open the store again once the lock is free."
             ) from err
         _migrated.add(key)
+
+
+class SchemaDowngradeRefused(StateStoreError):
+    """A downgrade of the store's schema that cannot run: the message names the revisions and what to do."""
+
+
+def check_downgrade(
+    current: str | None, revision: str, script_location: str | os.PathLike[str] = MIGRATIONS_DIR
+) -> bool:
+    """Whether a store at ``current`` needs a downgrade to reach ``revision`` (False: it is there already).
+
+    :raises SchemaDowngradeRefused: ``revision`` is none of this code's migrations, the store is empty, at a
+        revision this code does not know (a newer provider's: downgrade with that one installed), or older.
+    """
+    known = known_revisions(script_location)
+    if revision not in known:
+        raise SchemaDowngradeRefused(
+            f"revision {revision!r} is not one of this provider version's migrations ({', '.join(known)}): give "
+            "the newest of the provider version you roll back to (its `db migrate` prints it)"
+        )
+    if current is None:
+        raise SchemaDowngradeRefused("the state store has no schema yet: there is nothing to downgrade")
+    if current not in known:
+        raise SchemaDowngradeRefused(
+            f"the state store is at revision {current!r}, which this provider version does not know: a newer "
+            "provider migrated it and only its migrations can undo it. Run this command with that version installed"
+        )
+    if known.index(current) < known.index(revision):
+        raise SchemaDowngradeRefused(
+            f"the state store is at revision {current}, older than {revision}: to upgrade it, run "
+            "`airflow agentic-mlops db migrate`"
+        )
+    return current != revision
+
+
+def downgrade_schema(
+    engine: Engine,
+    revision: str,
+    *,
+    script_location: str | os.PathLike[str] = MIGRATIONS_DIR,
+    lock_timeout: float = DEFAULT_MIGRATION_LOCK_TIMEOUT,
+) -> str | None:
+    """Run the migrations' ``downgrade()`` down to ``revision``, in one transaction under the migration lock (as
+    :func:`migrate_schema`), so that it never interleaves with a process migrating the store. What later
+    migrations added is dropped, with its rows.
+
+    :param revision: one of the migrations' revisions, not newer than the store's (:func:`check_downgrade`).
+    :param script_location: the Alembic script directory.
+    :param lock_timeout: seconds to wait at most for the migration lock.
+    :returns: the revision the store was at.
+    :raises SchemaDowngradeRefused: see :func:`check_downgrade`, checked again under the lock.
+    :raises MigrationLockTimeout: the lock was not free within ``lock_timeout``.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    shown = mask_url_secrets(engine.url.render_as_string(hide_password=True))
+    try:
+        with locked_transaction(engine, "migrate", timeout=lock_timeout) as conn:
+            with _quiet_alembic():
+                before = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            if check_downgrade(before, revision, script_location):
+                cfg = Config()
+                cfg.set_main_option("script_location", str(script_location))
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, revision)
+    except LockTimeout as err:
+        raise MigrationLockTimeout(
+            f"state store {shown}: could not downgrade its schema: {err}. Nothing was changed; run again once the "
+            "lock is free"
+        ) from err
+    # this process migrates the store again if it opens it
+    _migrated.difference_update({key for key in _migrated if key.startswith(f"{engine.url}|")})
+    return before
 
 
 __all__ = [
@@ -1946,8 +2096,13 @@ __all__ = [
     "StateStoreError",
     "MigrationLockTimeout",
     "UnknownSchemaRevision",
+    "SchemaDowngradeRefused",
+    "check_downgrade",
+    "downgrade_schema",
     "default_sqlite_url",
     "head_revision",
+    "known_revisions",
+    "oldest_compatible_revision",
     "is_transient",
     "retry_read",
     "migrate_schema",

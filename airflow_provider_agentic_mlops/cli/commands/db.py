@@ -1,4 +1,5 @@
-"""``airflow agentic-mlops db migrate``: bring the state store's schema to the newest revision."""
+"""``airflow agentic-mlops db migrate`` and ``db downgrade``: move the state store's schema to the newest
+revision, or back to an older provider version's."""
 
 from __future__ import annotations
 
@@ -6,24 +7,14 @@ import argparse
 import sys
 
 
-def db_migrate(args: argparse.Namespace) -> None:
-    """Apply the state store's Alembic migrations (run it after upgrading the provider, like
-    ``airflow db migrate``). Workers, the API server and the other CLI commands (reading ones too) also
-    migrate on first use; the triggerer never does."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from airflow_provider_agentic_mlops.core.state import create_engine, current_revision, head_revision, migrate_schema
-    from airflow_provider_agentic_mlops.hooks.state import (
-        relative_sqlite_path,
-        resolve_state_url,
-        shown_url,
-        store_unavailable,
-    )
-    from airflow_provider_agentic_mlops.settings import configured_migration_lock_timeout, configured_state_conn_id
+def _named_store(args: argparse.Namespace) -> tuple[str, str]:
+    """The connection id and URL of the store ``args`` names, printed first (passwords masked): the answer to
+    "did it change the store I meant?", with a warning for a relative SQLite path."""
+    from airflow_provider_agentic_mlops.hooks.state import relative_sqlite_path, resolve_state_url, shown_url
+    from airflow_provider_agentic_mlops.settings import configured_state_conn_id
 
     conn_id = args.state_conn_id or configured_state_conn_id()
     url = resolve_state_url(conn_id)
-    # which database, before touching it: the answer to "did it migrate the store I meant?"
     print(f"State store {conn_id}: {shown_url(url)}")
     relative = relative_sqlite_path(url)
     if relative is not None:
@@ -33,18 +24,91 @@ def db_migrate(args: argparse.Namespace) -> None:
             "file; give an absolute path (sqlite:////absolute/path.db)",
             file=sys.stderr,
         )
+    return conn_id, url
+
+
+def db_migrate(args: argparse.Namespace) -> None:
+    """Apply the state store's Alembic migrations (run it after upgrading the provider, like
+    ``airflow db migrate``). Workers, the API server and the other CLI commands (reading ones too) also
+    migrate on first use; the triggerer never does. A store a newer provider migrated, and that records this
+    version can still run on it, is left as it is (exit code 0)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from airflow_provider_agentic_mlops.core.state import (
+        create_engine,
+        current_revision,
+        head_revision,
+        migrate_schema,
+        oldest_compatible_revision,
+    )
+    from airflow_provider_agentic_mlops.hooks.state import store_unavailable
+    from airflow_provider_agentic_mlops.settings import configured_migration_lock_timeout
+
+    conn_id, url = _named_store(args)
     try:  # an unreachable or missing database, a URL that does not parse: said as the hook says it
         engine = create_engine(url)
         try:
             before = current_revision(engine)
             migrate_schema(engine, lock_timeout=configured_migration_lock_timeout())
             after = current_revision(engine)
+            head = head_revision()
+            if after != head:  # a newer provider's, and compatible with this one (an incompatible one was refused)
+                with engine.connect() as conn:
+                    oldest = oldest_compatible_revision(conn)
         finally:
             engine.dispose()
     except (SQLAlchemyError, ImportError) as err:  # ImportError: the URL's DBAPI module is not installed
         raise store_unavailable(conn_id, url, err) from err
-    head = head_revision()
-    if before == after:
+    if after != head:
+        print(
+            f"State store ({conn_id}) is at revision {after}, newer than this provider's newest ({head}): a newer "
+            f"provider version migrated it, and it records that provider code from revision {oldest} on can run on "
+            "it; nothing to do (install the newer provider here to migrate it further)."
+        )
+    elif before == after:
         print(f"State store ({conn_id}) is at revision {after}, the newest ({head}); nothing to do.")
     else:
         print(f"State store ({conn_id}) migrated from revision {before or '(empty)'} to {after}.")
+
+
+def db_downgrade(args: argparse.Namespace) -> None:
+    """Run the migrations' ``downgrade()`` down to ``args.to`` (asks first unless ``--yes``), under the
+    migration lock: the first step of rolling the provider back, taken with this (the newer) version installed.
+    What the later migrations added is dropped."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from airflow_provider_agentic_mlops.cli.output import confirm
+    from airflow_provider_agentic_mlops.core.state import (
+        check_downgrade,
+        create_engine,
+        current_revision,
+        downgrade_schema,
+    )
+    from airflow_provider_agentic_mlops.hooks.state import store_unavailable
+    from airflow_provider_agentic_mlops.settings import configured_migration_lock_timeout
+
+    conn_id, url = _named_store(args)
+    try:
+        engine = create_engine(url)
+        try:
+            current = current_revision(engine)
+            if not check_downgrade(current, args.to):
+                print(f"State store ({conn_id}) is at revision {args.to} already; nothing to do.")
+                return
+            confirm(
+                f"Downgrade state store {conn_id} from revision {current} to {args.to}? What the later migrations "
+                "added is dropped, with its rows",
+                yes=getattr(args, "yes", False),
+                action=f"downgrade state store {conn_id}",
+                cancelled="cancelled; nothing changed",
+            )
+            before = downgrade_schema(engine, args.to, lock_timeout=configured_migration_lock_timeout())
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ImportError) as err:
+        raise store_unavailable(conn_id, url, err) from err
+    print(
+        f"State store ({conn_id}) downgraded from revision {before} to {args.to}. Now install the provider version "
+        f"whose newest migration is {args.to} on every component: any process of this version that opens the store "
+        "migrates it up again."
+    )

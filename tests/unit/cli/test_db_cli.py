@@ -54,10 +54,33 @@ def test_a_store_of_a_newer_provider_is_a_clear_cli_error(tmp_path, monkeypatch)
     engine = sa.create_engine(default_sqlite_url(tmp_path))
     with engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0099_future'"))
+        # and incompatible with this version: it raised the oldest code revision that can run on it
+        conn.execute(sa.text("UPDATE agentic_mlops_schema_compat SET oldest_compatible_revision = '0099_future'"))
     engine.dispose()
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     with pytest.raises(SystemExit, match="revision '0099_future', which this provider version does not know"):
         main(["db", "migrate"])
+
+
+def test_a_store_a_newer_provider_migrated_compatibly_is_left_as_it_is(tmp_path, monkeypatch, capsys) -> None:
+    """A newer provider's additive migration leaves the store's oldest compatible revision at this version's:
+    ``db migrate`` of this version says so and succeeds, changing nothing."""
+    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0099_future'"))
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    capsys.readouterr()
+    main(["db", "migrate"])  # no SystemExit: exit code 0
+    out = capsys.readouterr().out
+    assert f"is at revision 0099_future, newer than this provider's newest ({head_revision()})" in out
+    assert f"records that provider code from revision {head_revision()} on can run on it" in out
+    assert "nothing to do" in out
+    assert current_revision(engine) == "0099_future"
+    engine.dispose()
 
 
 def test_commands_read_the_connections_kept_in_airflows_metadata_db(
@@ -195,3 +218,84 @@ def test_a_dbapi_module_that_is_not_installed_is_named_with_what_to_install(tmp_
         message = str(exc.value)
         assert message.startswith("error: the state store (connection 'state_url', ") and "\n" not in message
         assert "'psycopg'" in message and "pip install" in message and "postgresql+psycopg2://" in message
+
+
+def test_downgrade_goes_back_one_revision_and_migrate_brings_it_up_again(tmp_path, monkeypatch, capsys) -> None:
+    """A rollback of the provider: ``db downgrade --to`` the older release's head with this version installed,
+    its rows kept; ``db migrate`` brings the store back up."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    state.StateStore(default_sqlite_url(tmp_path)).record_decision("m", mode="rules", final_action="none")
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    capsys.readouterr()
+    main(["db", "downgrade", "--to", "0005", "--yes"])
+    out = capsys.readouterr().out
+    assert f"State store agentic_mlops_state_default: sqlite:///{tmp_path / 'agentic_mlops.db'}" in out
+    assert "downgraded from revision 0006 to 0005" in out
+    assert current_revision(engine) == "0005"
+    assert "agentic_mlops_schema_compat" not in sa.inspect(engine).get_table_names()
+    main(["db", "downgrade", "--to", "0005", "--yes"])
+    assert "is at revision 0005 already; nothing to do" in capsys.readouterr().out
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    main(["db", "migrate"])
+    assert "migrated from revision 0005 to 0006" in capsys.readouterr().out
+    assert current_revision(engine) == "0006"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT final_action FROM agentic_mlops_decisions")).scalars().all() == ["none"]
+    engine.dispose()
+
+
+def test_downgrade_runs_under_the_migration_lock(tmp_path, monkeypatch) -> None:
+    from airflow_provider_agentic_mlops.core import locks
+
+    taken: list[str] = []
+    real = locks.locked_transaction
+
+    def spy(engine, scope, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        taken.append(scope)
+        return real(engine, scope, **kwargs)
+
+    monkeypatch.setattr(state, "locked_transaction", spy)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    taken.clear()
+    main(["db", "downgrade", "--to", "0005", "--yes"])
+    assert taken == ["migrate"]
+
+
+@pytest.mark.parametrize(
+    ("to", "expected"),
+    [
+        ("0042", "revision '0042' is not one of this provider version's migrations (0001, 0002_slack_replay, "),
+        ("0007", "revision '0007' is not one of this provider version's migrations"),
+    ],
+)
+def test_downgrade_to_an_unknown_revision_is_refused_naming_the_known_ones(tmp_path, monkeypatch, to, expected) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    with pytest.raises(SystemExit) as exc:
+        main(["db", "downgrade", "--to", to, "--yes"])
+    assert str(exc.value).startswith(f"error: {expected}")
+    assert head_revision() in str(exc.value)
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_downgrade_to_a_newer_revision_than_the_store_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    main(["db", "downgrade", "--to", "0004", "--yes"])
+    with pytest.raises(SystemExit, match=r"error: .* is at revision 0004, older than 0005: .*db migrate"):
+        main(["db", "downgrade", "--to", "0005", "--yes"])
+
+
+def test_downgrade_asks_first_and_refuses_without_a_terminal(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(SystemExit, match="error: refusing to downgrade .* without confirmation: pass --yes"):
+        main(["db", "downgrade", "--to", "0005"])
+    engine = sa.create_engine(default_sqlite_url(tmp_path))
+    assert current_revision(engine) == head_revision()
+    engine.dispose()

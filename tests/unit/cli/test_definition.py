@@ -235,6 +235,7 @@ def test_an_unexpected_error_keeps_its_traceback(monkeypatch) -> None:
         (["approvals", "approve"], "airflow agentic-mlops approvals approve 12 --model fraud-detector --reason"),
         (["jobs", "fail"], "airflow agentic-mlops jobs fail 7 --model fraud-detector --reason 'worker VM deleted'"),
         (["rollback"], "airflow agentic-mlops rollback churn --registered-model churn-prod --yes"),
+        (["db", "downgrade"], "airflow agentic-mlops db downgrade --to 0005"),
     ],
 )
 def test_the_commands_that_change_something_show_examples_one_a_line(parse, argv, example, capsys) -> None:

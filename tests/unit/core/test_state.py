@@ -280,6 +280,8 @@ def test_a_store_written_by_a_newer_provider_is_a_clear_error_not_an_alembic_tra
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0099_future'"))
+        # and incompatible with this version: it raised the oldest code revision that can run on it
+        conn.execute(sa.text("UPDATE agentic_mlops_schema_compat SET oldest_compatible_revision = '0099_future'"))
     engine.dispose()
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     with pytest.raises(UnknownSchemaRevision) as exc:
@@ -838,6 +840,151 @@ def test_migration_0005_indexes_a_database_at_0004(store_url: str) -> None:
     assert model_history.models_and_dags(store) == {"j": ("dj", {"dj", None}), "m": ("d", {"d"})}
     store.dispose()
     engine.dispose()
+
+
+def _scripts_with_revision(tmp_path, revision: str, body: str) -> str:
+    """A copy of the provider's migrations with one more revision ``revision`` after the head: a newer provider's
+    script directory. ``body`` is the migration's code after its imports (``upgrade`` and ``downgrade``)."""
+    import shutil
+
+    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR
+
+    scripts = tmp_path / f"migrations_{revision}"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / f"{revision}_test.py").write_text(
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n"
+        "from airflow_provider_agentic_mlops.core.migrations import record_oldest_compatible_revision\n"
+        f"revision = {revision!r}\ndown_revision = {head_revision()!r}\nbranch_labels = depends_on = None\n" + body
+    )
+    return str(scripts)
+
+
+#: A newer provider's additive migration: a table older code never reads; the marker stays.
+ADDITIVE = """
+def upgrade():
+    op.create_table("agentic_mlops_test_added", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade():
+    op.drop_table("agentic_mlops_test_added")
+"""
+
+#: A newer provider's breaking migration: it raises the marker to itself, as core/migrations tells authors to.
+BREAKING = """
+def upgrade():
+    op.drop_index("ix_agentic_mlops_decisions_model_id", table_name="agentic_mlops_decisions")
+    record_oldest_compatible_revision(revision)
+
+
+def downgrade():
+    op.create_index("ix_agentic_mlops_decisions_model_id", "agentic_mlops_decisions", ["model_name", "id"])
+    record_oldest_compatible_revision(down_revision)
+"""
+
+
+def _oldest_compatible(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT oldest_compatible_revision FROM agentic_mlops_schema_compat"))
+        return [r[0] for r in rows]
+
+
+def test_a_new_store_records_the_oldest_code_revision_that_can_use_it(store: StateStore) -> None:
+    assert _oldest_compatible(store.engine) == [head_revision()] == ["0006"]
+
+
+def test_migration_0006_records_compatibility_on_a_database_at_0005(store_url: str) -> None:
+    """A store of the previous release (at 0005), with rows, gains the one-row compatibility table and keeps
+    its rows."""
+    from alembic import command
+    from alembic.config import Config
+
+    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR
+
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+        conn.commit()
+        conn.execute(
+            sa.text(
+                "INSERT INTO agentic_mlops_decisions (model_name, created_at, mode, final_action) "
+                "VALUES ('m', CURRENT_TIMESTAMP, 'rules', 'none')"
+            )
+        )
+        conn.commit()
+    assert "agentic_mlops_schema_compat" not in sa.inspect(engine).get_table_names()
+
+    store = StateStore(store_url)
+    assert current_revision(store.engine) == "0006"
+    assert _oldest_compatible(store.engine) == ["0006"]
+    assert [d["final_action"] for d in store.list_decisions("m")] == ["none"]
+    store.dispose()
+    engine.dispose()
+
+
+def test_a_store_a_newer_provider_migrated_additively_is_used_as_it_is(
+    store_url: str, tmp_path, monkeypatch, caplog
+) -> None:
+    """A rolling upgrade: a newer provider's worker migrated the store to its additive 0007; a task of this
+    release starting afterwards uses the store (no migration, one INFO line) instead of failing."""
+    import logging
+
+    from airflow_provider_agentic_mlops.core import state
+    from airflow_provider_agentic_mlops.core.state import migrate_schema
+
+    StateStore(store_url).dispose()
+    engine = sa.create_engine(store_url)
+    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0007", ADDITIVE))
+    assert current_revision(engine) == "0007" and _oldest_compatible(engine) == ["0006"]
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    with caplog.at_level(logging.INFO, logger="airflow_provider_agentic_mlops.core.state"):
+        store = StateStore(store_url)
+        again = StateStore(store_url)
+    assert current_revision(engine) == "0007"  # not migrated (nor downgraded)
+    store.record_decision("m", mode="rules", final_action="none")
+    assert [d["final_action"] for d in again.list_decisions("m")] == ["none"]
+    said = [r.getMessage() for r in caplog.records if "newer" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("state store ") and "'0007'" in said[0] and "0006" in said[0]
+    assert "compatible" in said[0]
+    store.dispose(), again.dispose(), engine.dispose()
+
+
+def test_a_store_a_newer_provider_migrated_incompatibly_is_refused_naming_the_revisions(
+    store_url: str, tmp_path, monkeypatch
+) -> None:
+    from airflow_provider_agentic_mlops.core import state
+    from airflow_provider_agentic_mlops.core.state import UnknownSchemaRevision, migrate_schema
+
+    StateStore(store_url).dispose()
+    engine = sa.create_engine(store_url)
+    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0007", BREAKING))
+    assert current_revision(engine) == "0007" and _oldest_compatible(engine) == ["0007"]
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    with pytest.raises(UnknownSchemaRevision) as raised:
+        StateStore(store_url)
+    message = str(raised.value)
+    assert "revision '0007'" in message and "0007 or later" in message and "0006" in message
+    assert "db downgrade --to 0006" in message and "Upgrade the provider" in message
+    assert current_revision(engine) == "0007"
+    engine.dispose()
+
+
+def test_a_downgrade_runs_the_migrations_backwards_and_the_next_open_migrates_again(store_url: str) -> None:
+    from airflow_provider_agentic_mlops.core.state import downgrade_schema
+
+    store = StateStore(store_url)
+    store.record_decision("m", mode="rules", final_action="none")
+    assert downgrade_schema(store.engine, "0004") == "0006"
+    assert current_revision(store.engine) == "0004"
+    tables = sa.inspect(store.engine).get_table_names()
+    assert "agentic_mlops_schema_compat" not in tables and "agentic_mlops_decisions" in tables
+    again = StateStore(store_url)  # the same process: it forgot that it had migrated this store
+    assert current_revision(again.engine) == head_revision()
+    assert [d["final_action"] for d in again.list_decisions("m")] == ["none"]
+    store.dispose(), again.dispose()
 
 
 def test_postgresql_reads_a_paused_models_latest_decisions_through_its_own_index(pg_url: str) -> None:
