@@ -75,11 +75,43 @@ def test_a_second_decision_is_refused_with_exit_status_1_and_says_who_decided(
 ) -> None:
     approval_id = _request(store)
     approvals_approve(_args(approval_id=approval_id))
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         approvals_deny(_args(approval_id=approval_id, user="mallory"))
-    assert exit_info.value.code == 1
-    assert "already approved by alice" in capsys.readouterr().out
+    # one line on stderr (SystemExit with a message: exit status 1), nothing on stdout, as every CLI mistake
+    message = exit_info.value.code
+    assert message.startswith(f"error: request {approval_id} (fraud v7): already approved by alice (")
+    assert message.endswith("nothing recorded") and "\n" not in message
+    assert capsys.readouterr().out == ""
     assert store.get_approval(approval_id)["status"] == "approved"
+
+
+def test_a_vote_that_records_nothing_keeps_its_json_on_stdout_and_says_the_error_on_stderr(
+    store: StateStore, capsys: pytest.CaptureFixture
+) -> None:
+    approval_id = _request(store)
+    approvals_approve(_args(approval_id=approval_id))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        approvals_approve(_args(approval_id=approval_id, output="json"))
+    document = json.loads(capsys.readouterr().out)
+    assert document["recorded"] is False and document["approval"]["status"] == "approved"
+    assert exit_info.value.code.startswith(f"error: request {approval_id} (fraud v7): already approved by alice")
+
+
+def test_a_vote_on_an_expired_request_says_how_to_get_a_new_one(store: StateStore, capsys) -> None:
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    approval_id = _request(store, expires_at=utcnow() - timedelta(minutes=1))
+    with pytest.raises(SystemExit) as exit_info:
+        approvals_approve(_args(approval_id=approval_id))
+    message = exit_info.value.code
+    assert message.startswith(f"error: request {approval_id} (fraud v7) expired ")
+    dag_id = store.get_approval(approval_id)["dag_id"]
+    assert message.endswith(f"Trigger the model's DAG again for a new request: airflow dags trigger {dag_id}")
+    assert capsys.readouterr().out == "" and store.get_approval(approval_id)["status"] == "expired"
 
 
 def test_cli_decisions_ignore_the_slack_allowlist(store: StateStore) -> None:
@@ -160,8 +192,7 @@ def test_user_is_only_a_display_name_so_one_login_cannot_cast_both_votes(
     approvals_approve(_args(approval_id=approval_id, user="Alice"))
     with pytest.raises(SystemExit) as exit_info:
         approvals_approve(_args(approval_id=approval_id, user="Somebody Else"))
-    assert exit_info.value.code == 1
-    assert "alice already voted" in capsys.readouterr().out
+    assert "alice already voted" in exit_info.value.code
     stored = store.get_approval(approval_id)
     assert stored["status"] == "pending" and [v["user_id"] for v in stored["votes"]] == ["alice"]
     vote = next(a for a in store.audit_trail("fraud") if a["action"] == "approval_vote_approve")
@@ -204,9 +235,9 @@ def test_login_variables_cannot_make_one_account_two_voters(
     approvals_approve(_args(approval_id=approval_id))
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.setenv(name, "alice")  # getpass.getuser() would say alice
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         approvals_approve(_args(approval_id=approval_id))
-    assert "bob already voted" in capsys.readouterr().out
+    assert "bob already voted" in exit_info.value.code
     stored = store.get_approval(approval_id)
     assert stored["status"] == "pending" and [v["user_id"] for v in stored["votes"]] == ["bob"]
 
