@@ -323,3 +323,34 @@ def test_a_request_past_its_deadline_is_listed_as_expired_not_pending(
     approvals_list(_args(output="json", status="expired"))
     [expired] = json.loads(capsys.readouterr().out)
     assert (expired["id"], expired["decided_by"]) == (late, "timeout")
+
+
+def test_a_configured_models_file_that_does_not_exist_is_warned_of_naming_the_setting(
+    store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A YAML error in it warned and ``--models-file /nope.yaml`` failed; the setting's missing file said nothing,
+    and ``--model fraud`` then read the deployment's store, not fraud's own."""
+    missing = tmp_path / "nope.yaml"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(missing))
+    approvals_list(_args(model="fraud", state_conn_id=None))
+    printed = capsys.readouterr().err
+    assert f"warning: the models file {str(missing)!r} that AIRFLOW__AGENTIC_MLOPS__MODELS_FILE names" in printed
+    assert "FileNotFoundError" in printed and "Reading state store 'agentic_mlops_state_default'" in printed
+
+
+def test_the_default_models_file_absent_is_no_warning(
+    store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", raising=False)
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path / "no-dags-here"))
+    approvals_list(_args(model="fraud"))
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_unreadable_models_file_warning_keeps_json_output_clean(
+    store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "nope.yaml"))
+    approvals_list(_args(model="fraud", state_conn_id=None, output="json"))
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == [] and printed.err.count("nope.yaml' that") == 1
