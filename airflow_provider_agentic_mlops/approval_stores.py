@@ -45,15 +45,20 @@ class DeclaredStores:
     """The state connection of each model in the models file (a model that names none: the deployment's).
 
     :param path: the models file, or a callable returning it (default: :func:`configured_models_file`).
+    :param log_unreadable: log a warning when the models file the setting names cannot be opened (the CLI says
+        it on stderr itself, :attr:`unreadable_setting`: its log would go to stdout, into ``-o json``).
     """
 
-    def __init__(self, path: str | Path | Callable[[], Path] | None = None) -> None:
+    def __init__(self, path: str | Path | Callable[[], Path] | None = None, *, log_unreadable: bool = True) -> None:
         self._path = path
+        self._log_unreadable = log_unreadable
         self._lock = threading.Lock()
         self._read_stamp: tuple[str, float] | None = None
         self._by_model: dict[str, str] = {}
         self._invalid: dict[str, str] = {}
         self._error: str | None = None
+        self._unreadable_setting: str | None = None
+        self._unreadable_logged: str | None = None
 
     def path(self) -> Path:
         if self._path is None:
@@ -64,12 +69,25 @@ class DeclaredStores:
         """Read the file unless it is unchanged since the last read."""
         from airflow_provider_agentic_mlops.settings import configured_state_conn_id
 
+        path: Path | None = None
         try:
             path = self.path()
             stamp = (str(path), os.stat(path).st_mtime)
         except (OSError, ValueError) as err:
             self._error = f"cannot read the models file: {describe(err)}"
+            self._unreadable_setting = None
+            setting = _naming_setting(path)
+            if setting is not None:  # a file the deployment names: a mistake; the default one absent is not
+                unreadable = (
+                    f"the models file {str(path)!r} that {setting} names cannot be read: {describe(err)}. Set it to "
+                    "the path of the models.yaml the DAGs read"
+                )
+                if self._log_unreadable and unreadable != self._unreadable_logged:  # once per cause, not per click
+                    log.warning("%s. Every model's records are taken as in the deployment's state store", unreadable)
+                    self._unreadable_logged = unreadable
+                self._unreadable_setting = unreadable
             return
+        self._unreadable_setting = None
         if stamp == self._read_stamp:
             return
         from airflow_provider_agentic_mlops.core.config import ConfigError, read_models_file
@@ -117,6 +135,19 @@ class DeclaredStores:
     def error(self) -> str | None:
         """Why the models file could not be read at the last attempt, or None."""
         return self._error
+
+    @property
+    def unreadable_setting(self) -> str | None:
+        """Why the models file that ``[agentic_mlops] models_file`` names could not be opened at the last attempt
+        (naming the setting and the path), or None: it was read, or it is the default location (absent is fine)."""
+        return self._unreadable_setting
+
+
+def _naming_setting(path: Path | None) -> str | None:
+    """The setting that names the models file ``path`` (None: no path, or the default location)."""
+    from airflow_provider_agentic_mlops.dag_factory import models_file_setting
+
+    return None if path is None else models_file_setting(path)
 
 
 class ApprovalStores:

@@ -99,6 +99,15 @@ def models_file(default_dir: str | Path | None = None) -> Path:
     return Path(os.path.abspath(default_dir)) / "models.yaml"
 
 
+def models_file_setting(path: str | Path) -> str | None:
+    """The setting that names the models file ``path`` (``AIRFLOW__AGENTIC_MLOPS__MODELS_FILE`` or
+    ``[agentic_mlops] models_file``), or None when ``path`` is not the one it names (the default location)."""
+    configured, where = _models_file_setting()
+    if configured and Path(os.path.abspath(os.path.expanduser(configured))) == Path(path):
+        return where
+    return None
+
+
 def models_file_origin(path: str | Path, *, default: str = "models.yaml beside the DAG file") -> str:
     """Where the models file ``path`` came from, and what to correct, for an error reading it: the setting
     that names it, else the default (``default`` says which).
@@ -106,8 +115,9 @@ def models_file_origin(path: str | Path, *, default: str = "models.yaml beside t
     :param path: the models file, as :func:`models_file` gave it.
     :param default: the default location, as the reader has it.
     """
-    configured, where = _models_file_setting()
-    if configured and Path(os.path.abspath(os.path.expanduser(configured))) == Path(path):
+    configured, _ = _models_file_setting()
+    where = models_file_setting(path)
+    if where is not None:
         return f"the path is {where} ({configured!r}): correct it to the path of the models file"
     return (
         f"the path is the default, {default}, since [agentic_mlops] models_file ({MODELS_FILE_ENV}) is not set: "

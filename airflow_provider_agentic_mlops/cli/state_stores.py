@@ -36,7 +36,7 @@ def declared_stores(args: argparse.Namespace) -> DeclaredStores:
     explicit = getattr(args, "models_file", None)
     if explicit:
         return DeclaredStores(cli_models_file(explicit, must_exist=True))
-    return DeclaredStores(lambda: cli_models_file(None))
+    return DeclaredStores(lambda: cli_models_file(None), log_unreadable=False)  # warn_unknown_model says it
 
 
 def store_conn_id(args: argparse.Namespace, declared: DeclaredStores) -> str:
@@ -96,6 +96,9 @@ def warn_unknown_model(args: argparse.Namespace, declared: DeclaredStores, conn_
     if not model:
         return
     known = declared.by_model()
+    if declared.unreadable_setting is not None:  # the default models.yaml absent is fine; a file named is not
+        print(f"warning: {declared.unreadable_setting}. Reading state store {conn_id!r}.", file=sys.stderr)
+        return
     invalid = declared.invalid_entry(model)
     if invalid is not None:  # the entry is there: the name is no typo
         print(

@@ -80,7 +80,10 @@ def bad_approval_id(approval_id: int) -> str | None:
         return None
     shown = str(approval_id)
     shown = shown if len(shown) <= 24 else shown[:24] + "..."
-    return f"approval {shown} does not exist: approval ids are 1-{APPROVAL_ID_DIGITS} digits (see `approvals list`)"
+    return (
+        f"approval {shown} does not exist: approval ids are whole numbers from 1 to {10**APPROVAL_ID_DIGITS - 1} "
+        "(see `approvals list`)"
+    )
 
 
 def bad_text(value: str | None) -> str | None:

@@ -1760,8 +1760,8 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT, "connect_args": connect_args}
 
 
-#: The PostgreSQL driver the provider installs (psycopg2): the one a URL without a driver gets when SQLAlchemy's
-#: default for it (psycopg 3, since SQLAlchemy 2.1) is not installed.
+#: The PostgreSQL driver the provider's ``[postgres]`` extra installs (psycopg2): the one a URL without a driver
+#: gets when SQLAlchemy's default for it (psycopg 3, since SQLAlchemy 2.1) is not installed.
 POSTGRES_DRIVER = "postgresql+psycopg2"
 
 

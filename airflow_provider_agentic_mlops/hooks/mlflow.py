@@ -152,6 +152,11 @@ class MlflowConnectionNotFound(AgenticMlopsError, ValueError):
     """An MLflow connection other than the three default ids does not exist (a typo, or not created yet)."""
 
 
+class MlflowConnectionInvalid(AgenticMlopsError, ValueError):
+    """An MLflow connection id names a connection of another type (an ``http`` one, a state store's): the message
+    names the type found and the ``--conn-type`` it needs."""
+
+
 def _unreachable(err: BaseException) -> bool:
     """Whether ``err`` (or what caused it) says MLflow or its artifact store could not be reached or was
     overloaded (refused or timed-out connections, HTTP 5xx or 429), rather than that the model cannot be loaded."""
@@ -284,6 +289,14 @@ class MlflowRegistryHook(BaseHook):
                 "password": None,
                 "access": DEFAULT_ACCESS.get(self.mlflow_conn_id, "read"),
             }
+        # Airflow reads a URI's scheme (agentic-mlops-mlflow://...) and a JSON conn_type with dashes as underscores
+        if (conn.conn_type or "").replace("-", "_") != self.conn_type:
+            found = f"type {conn.conn_type!r}" if conn.conn_type else "no type"
+            raise MlflowConnectionInvalid(
+                f"connection {self.mlflow_conn_id!r} ({found}) is not an MLflow connection: give the id of one, or "
+                f"make it one: airflow connections delete {self.mlflow_conn_id} && airflow connections add "
+                f"{self.mlflow_conn_id} --conn-type {self.conn_type} --conn-host http://mlflow:5000"
+            )
         extra = conn.extra_dejson or {}
         host = connection_url(conn, default_scheme="http")
         if not host:

@@ -75,21 +75,54 @@ def store_unavailable(conn_id: str, url: str, error: BaseException) -> StateStor
     from sqlalchemy.exc import NoSuchModuleError
 
     where = f"connection {conn_id!r}, {shown_url(url)}"
-    fix = "for PostgreSQL postgresql+psycopg2://user:pass@host:5432/db (psycopg2 comes with the provider)"
     if isinstance(error, ImportError):  # the URL's DBAPI module (psycopg for a driverless postgresql:// ...)
         module = (error.name or "").split(".")[0]
-        install = {"psycopg": "'psycopg[binary]'"}.get(module, module)
+        install = _DRIVER_INSTALLS.get(module, module)
         return StateStoreUnavailable(
             f"the state store ({where}) needs a database driver that is not installed: {describe(error)}. "
-            f"Install it{f' (pip install {install})' if install else ''}, or name an installed driver in the "
-            f"connection's URL: {fix}"
+            f"Install it{f' (pip install {install})' if install else ''}, or name a driver that is installed in "
+            "the connection's URL (PostgreSQL: postgresql+psycopg2://user:pass@host:5432/db for psycopg2, "
+            "postgresql+psycopg://... for psycopg 3)"
         )
     if isinstance(error, NoSuchModuleError):  # a dialect or driver name SQLAlchemy has no plugin for
+        dialect = _unknown_dialect(url)
+        if dialect is not None:
+            return StateStoreUnavailable(
+                f"the state store ({where}) is unavailable: {describe(error)}. The URL's database {dialect!r} is "
+                f"not one SQLAlchemy knows: check its spelling; the state store runs on {_SUPPORTED_URLS}"
+            )
         return StateStoreUnavailable(
-            f"the state store ({where}) is unavailable: {describe(error)}. The URL names a database or driver "
-            f"SQLAlchemy does not know: check its spelling and that the driver is installed; {fix}"
+            f"the state store ({where}) is unavailable: {describe(error)}. The URL names a driver SQLAlchemy does "
+            f"not know: check its spelling and that the driver is installed; the state store runs on {_SUPPORTED_URLS}"
         )
     return StateStoreUnavailable(store_unavailable_message(where, error))
+
+
+#: What to pip-install for a DBAPI module a state-store URL needs: psycopg2 from the provider's ``[postgres]`` extra
+#: (psycopg2-binary; ``pip install psycopg2`` builds from source), psycopg (3) with its binary build.
+_DRIVER_INSTALLS = {"psycopg2": "'airflow-provider-agentic-mlops[postgres]'", "psycopg": "'psycopg[binary]'"}
+_SUPPORTED_URLS = (
+    "SQLite (sqlite:////absolute/path.db) or PostgreSQL (postgresql+psycopg2://user:pass@host:5432/db, "
+    "its driver from pip install 'airflow-provider-agentic-mlops[postgres]')"
+)
+
+
+def _unknown_dialect(url: str) -> str | None:
+    """The database name of ``url`` (``postgress`` in ``postgress://...``) when SQLAlchemy has no dialect for it,
+    else None (the dialect loads: it is the driver that is unknown)."""
+    from sqlalchemy.dialects import registry
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        return None
+    try:
+        registry.load(backend)
+    except NoSuchModuleError:
+        return backend
+    return None
 
 
 def store_unavailable_message(where: str, error: BaseException) -> str:

@@ -428,3 +428,19 @@ def test_models_list_lists_the_valid_models_and_warns_of_a_bad_entry(
     assert any(
         "not listed, its entry is invalid" in r.getMessage() and "'fraud'" in r.getMessage() for r in caplog.records
     )
+
+
+def test_a_models_file_the_setting_names_and_cannot_be_opened_is_logged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
+
+    missing = tmp_path / "nope.yaml"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(missing))
+    declared = DeclaredStores(lambda: missing)
+    with caplog.at_level("WARNING", logger="airflow_provider_agentic_mlops.approval_stores"):
+        assert declared.by_model() == {} and declared.by_model(reread=True) == {}
+    [record] = [r for r in caplog.records if "nope.yaml" in r.getMessage()]
+    assert "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE names cannot be read" in record.getMessage()
+    default_location = DeclaredStores(lambda: tmp_path / "models.yaml")  # not the file the setting names
+    assert default_location.by_model() == {} and default_location.unreadable_setting is None

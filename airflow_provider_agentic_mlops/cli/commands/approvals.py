@@ -126,13 +126,33 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
         )
     except (StateStoreError, approvals.ApprovalRefused) as err:
         raise SystemExit(f"error: {err}") from None
-    if getattr(args, "output", "table") == "json":
+    json_output = getattr(args, "output", "table") == "json"
+    if json_output:
         print_json({"recorded": outcome.recorded, "message": outcome.message, "approval": outcome.approval})
-    else:
+    if not outcome.recorded:  # a mistake like any other: one `error:` line on stderr, exit status 1
+        raise SystemExit(f"error: {_nothing_recorded(outcome.approval, outcome.message)}")
+    if not json_output:
         shown = f"{outcome.approval['model_name']} v{outcome.approval['model_version']}"
         print(f"Request {args.approval_id} ({shown}): {outcome.message} (status: {outcome.approval['status']})")
-    if not outcome.recorded:
-        raise SystemExit(1)
+
+
+def _nothing_recorded(approval: dict[str, Any], message: str) -> str:
+    """Why a vote on ``approval`` recorded nothing (``message``, from ``approvals.decide``), naming the request and
+    its model; for an expired request, how to get a new one."""
+    from airflow_provider_agentic_mlops.core.model_history import default_dag_id
+    from airflow_provider_agentic_mlops.core.state import EXPIRED
+
+    request = f"request {approval['id']}"
+    shown = f"{request} ({approval['model_name']} v{approval['model_version']})"
+    text = (
+        f"{shown} {message.removeprefix(request + ' ')}" if message.startswith(request + " ") else f"{shown}: {message}"
+    )
+    if "nothing" not in text:
+        text += "; nothing recorded"
+    if approval["status"] == EXPIRED:
+        dag_id = approval.get("dag_id") or default_dag_id(approval["model_name"])
+        text += f". Trigger the model's DAG again for a new request: airflow dags trigger {dag_id}"
+    return text
 
 
 def _other_model(approval: dict[str, Any], model: str, store: str, declared: DeclaredStores) -> str:

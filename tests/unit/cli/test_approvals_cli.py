@@ -75,11 +75,43 @@ def test_a_second_decision_is_refused_with_exit_status_1_and_says_who_decided(
 ) -> None:
     approval_id = _request(store)
     approvals_approve(_args(approval_id=approval_id))
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         approvals_deny(_args(approval_id=approval_id, user="mallory"))
-    assert exit_info.value.code == 1
-    assert "already approved by alice" in capsys.readouterr().out
+    # one line on stderr (SystemExit with a message: exit status 1), nothing on stdout, as every CLI mistake
+    message = exit_info.value.code
+    assert message.startswith(f"error: request {approval_id} (fraud v7): already approved by alice (")
+    assert message.endswith("nothing recorded") and "\n" not in message
+    assert capsys.readouterr().out == ""
     assert store.get_approval(approval_id)["status"] == "approved"
+
+
+def test_a_vote_that_records_nothing_keeps_its_json_on_stdout_and_says_the_error_on_stderr(
+    store: StateStore, capsys: pytest.CaptureFixture
+) -> None:
+    approval_id = _request(store)
+    approvals_approve(_args(approval_id=approval_id))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        approvals_approve(_args(approval_id=approval_id, output="json"))
+    document = json.loads(capsys.readouterr().out)
+    assert document["recorded"] is False and document["approval"]["status"] == "approved"
+    assert exit_info.value.code.startswith(f"error: request {approval_id} (fraud v7): already approved by alice")
+
+
+def test_a_vote_on_an_expired_request_says_how_to_get_a_new_one(store: StateStore, capsys) -> None:
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    approval_id = _request(store, expires_at=utcnow() - timedelta(minutes=1))
+    with pytest.raises(SystemExit) as exit_info:
+        approvals_approve(_args(approval_id=approval_id))
+    message = exit_info.value.code
+    assert message.startswith(f"error: request {approval_id} (fraud v7) expired ")
+    dag_id = store.get_approval(approval_id)["dag_id"]
+    assert message.endswith(f"Trigger the model's DAG again for a new request: airflow dags trigger {dag_id}")
+    assert capsys.readouterr().out == "" and store.get_approval(approval_id)["status"] == "expired"
 
 
 def test_cli_decisions_ignore_the_slack_allowlist(store: StateStore) -> None:
@@ -98,7 +130,7 @@ def test_an_unknown_id_exits_naming_the_store_and_how_to_list_requests(store: St
 
 
 def test_an_id_no_request_can_have_exits_with_a_clear_error(store: StateStore) -> None:
-    with pytest.raises(SystemExit, match="approval 99999999999999999999 does not exist.*1-18 digits"):
+    with pytest.raises(SystemExit, match="approval 99999999999999999999 does not exist.*from 1 to 999999999999999999 "):
         approvals_approve(_args(approval_id=99999999999999999999))
 
 
@@ -160,8 +192,7 @@ def test_user_is_only_a_display_name_so_one_login_cannot_cast_both_votes(
     approvals_approve(_args(approval_id=approval_id, user="Alice"))
     with pytest.raises(SystemExit) as exit_info:
         approvals_approve(_args(approval_id=approval_id, user="Somebody Else"))
-    assert exit_info.value.code == 1
-    assert "alice already voted" in capsys.readouterr().out
+    assert "alice already voted" in exit_info.value.code
     stored = store.get_approval(approval_id)
     assert stored["status"] == "pending" and [v["user_id"] for v in stored["votes"]] == ["alice"]
     vote = next(a for a in store.audit_trail("fraud") if a["action"] == "approval_vote_approve")
@@ -204,9 +235,9 @@ def test_login_variables_cannot_make_one_account_two_voters(
     approvals_approve(_args(approval_id=approval_id))
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.setenv(name, "alice")  # getpass.getuser() would say alice
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         approvals_approve(_args(approval_id=approval_id))
-    assert "bob already voted" in capsys.readouterr().out
+    assert "bob already voted" in exit_info.value.code
     stored = store.get_approval(approval_id)
     assert stored["status"] == "pending" and [v["user_id"] for v in stored["votes"]] == ["bob"]
 
@@ -292,3 +323,34 @@ def test_a_request_past_its_deadline_is_listed_as_expired_not_pending(
     approvals_list(_args(output="json", status="expired"))
     [expired] = json.loads(capsys.readouterr().out)
     assert (expired["id"], expired["decided_by"]) == (late, "timeout")
+
+
+def test_a_configured_models_file_that_does_not_exist_is_warned_of_naming_the_setting(
+    store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A YAML error in it warned and ``--models-file /nope.yaml`` failed; the setting's missing file said nothing,
+    and ``--model fraud`` then read the deployment's store, not fraud's own."""
+    missing = tmp_path / "nope.yaml"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(missing))
+    approvals_list(_args(model="fraud", state_conn_id=None))
+    printed = capsys.readouterr().err
+    assert f"warning: the models file {str(missing)!r} that AIRFLOW__AGENTIC_MLOPS__MODELS_FILE names" in printed
+    assert "FileNotFoundError" in printed and "Reading state store 'agentic_mlops_state_default'" in printed
+
+
+def test_the_default_models_file_absent_is_no_warning(
+    store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", raising=False)
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path / "no-dags-here"))
+    approvals_list(_args(model="fraud"))
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_unreadable_models_file_warning_keeps_json_output_clean(
+    store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", str(tmp_path / "nope.yaml"))
+    approvals_list(_args(model="fraud", state_conn_id=None, output="json"))
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == [] and printed.err.count("nope.yaml' that") == 1

@@ -167,7 +167,7 @@ def test_a_relative_sqlite_path_is_shown_resolved_with_a_warning(tmp_path, monke
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
-def test_a_driverless_postgres_url_uses_the_psycopg2_the_provider_ships(tmp_path, monkeypatch, scheme) -> None:
+def test_a_driverless_postgres_url_uses_psycopg2_when_psycopg_is_absent(tmp_path, monkeypatch, scheme) -> None:
     """SQLAlchemy 2.1 reads ``postgresql://`` as psycopg (3), which the provider does not install: the URL
     was a ``ModuleNotFoundError`` traceback (``postgres://`` an unknown dialect). Nothing listens on the port:
     the error is the database's, through psycopg2."""

@@ -346,9 +346,13 @@ def test_a_model_whose_entry_is_invalid_is_warned_about_as_invalid_saying_why(st
     assert "field 'shedule': Extra inputs are not permitted" in err
 
 
-def test_no_warning_about_the_model_without_a_models_file_to_check_it_against(store, capsys):
+def test_no_warning_about_the_model_without_a_models_file_to_check_it_against(store, tmp_path, monkeypatch, capsys):
+    """No models.yaml at the default location (none set up): nothing to check against, nothing to warn of. A file
+    that ``[agentic_mlops] models_file`` names and that is missing is a warning (test_approvals_cli)."""
     from airflow_provider_agentic_mlops.cli.definition import main
 
+    monkeypatch.delenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path / "dags"))
     record(store, "fraud")
     main(["decisions", "list", "--model", "fraud", "-o", "json"])
     printed = capsys.readouterr()

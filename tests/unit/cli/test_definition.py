@@ -260,3 +260,17 @@ def test_an_mlflow_error_that_is_no_connection_problem_does_not_blame_the_connec
             raise MlflowException(f"API request to http://127.0.0.1:18712 failed with exception {exc}") from None
     except MlflowException as down:
         assert "Check that the MLflow server is up" in user_error(down)
+
+
+def test_an_mlflow_connection_of_another_type_is_one_line_naming_its_type(tmp_path, monkeypatch) -> None:
+    """It was taken for MLflow's: 13 s of retries, then "check that the MLflow server is up"."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_WEB", json.dumps({"conn_type": "http", "host": "http://127.0.0.1:18412"}))
+    argv = ["rollback", "fraud", "--registered-model", "fraud", "--mlflow-conn-id", "web", "--yes"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--models-file", str(tmp_path / "none.yaml")])
+    message = str(exc.value.code)
+    assert message.startswith("error: connection 'web' (type 'http') is not an MLflow connection")
+    assert "--conn-type agentic_mlops_mlflow" in message and "MLflow server is up" not in message

@@ -97,3 +97,20 @@ def test_what_is_not_a_slack_user_id_is_named(given: object) -> None:
 
     with pytest.raises(ValueError, match="is not a Slack user id"):
         slack_user_ids(given)
+
+
+@pytest.mark.parametrize("approval_id", [0, -5, 10**18, 10**20])
+def test_an_id_no_request_can_have_is_told_the_range_of_ids(approval_id: int) -> None:
+    """ "ids are 1-18 digits" was wrong for 0 and -5, which have one digit."""
+    from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
+
+    message = bad_approval_id(approval_id)
+    assert message is not None and f"approval {approval_id} does not exist" in message
+    assert "approval ids are whole numbers from 1 to 999999999999999999" in message
+
+
+@pytest.mark.parametrize("approval_id", [1, 10**18 - 1])
+def test_ids_in_the_range_may_name_a_request(approval_id: int) -> None:
+    from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
+
+    assert bad_approval_id(approval_id) is None

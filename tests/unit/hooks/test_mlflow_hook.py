@@ -267,3 +267,36 @@ def test_a_nested_run_names_its_parent_and_a_top_level_or_unknown_run_none(monke
     assert hook.parent_run_id(child) == parent
     assert hook.parent_run_id(parent) is None
     assert hook.parent_run_id(uuid.uuid4().hex) is None
+
+
+@pytest.mark.parametrize(
+    ("conn", "found"),
+    [({"conn_type": "http", "host": "http://mlflow:5000"}, "type 'http'"), ({"host": "http://mlflow:5000"}, "no type")],
+)
+def test_a_connection_of_another_type_is_refused_naming_its_type_and_the_fix(
+    conn: dict, found: str, monkeypatch: pytest.MonkeyPatch, airflow_home: Path
+) -> None:
+    """An http connection was taken as MLflow's: a wrong id then cost 13 s of retries and 'check the server'."""
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowConnectionInvalid
+
+    monkeypatch.setenv("AIRFLOW_CONN_WEB", json.dumps(conn))
+    with pytest.raises(MlflowConnectionInvalid) as raised:
+        _ = MlflowRegistryHook("web").tracking_uri
+    message = str(raised.value)
+    assert message.startswith(f"connection 'web' ({found}) is not an MLflow connection")
+    assert "--conn-type agentic_mlops_mlflow" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "agentic-mlops-mlflow://mlflow:5000",  # a URI: Airflow reads its scheme's dashes as underscores
+        json.dumps({"conn_type": "agentic-mlops-mlflow", "host": "http://mlflow:5000"}),
+        json.dumps({"conn_type": "agentic_mlops_mlflow", "host": "http://mlflow:5000"}),
+    ],
+)
+def test_every_spelling_of_the_mlflow_type_airflow_accepts_is_an_mlflow_connection(
+    value: str, monkeypatch: pytest.MonkeyPatch, airflow_home: Path
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_ML", value)
+    assert MlflowRegistryHook("ml").tracking_uri == "http://mlflow:5000"

@@ -346,3 +346,21 @@ def test_a_migration_lock_timeout_that_is_no_positive_number_is_an_error_naming_
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT", value)
     with pytest.raises(SettingInvalid, match=f"migration_lock_timeout = '{value}' is not a positive number"):
         StateStoreHook().get_store()
+
+
+def test_a_missing_psycopg2_is_installed_with_the_providers_postgres_extra() -> None:
+    """psycopg2 is not a dependency of the provider: its ``[postgres]`` extra brings psycopg2-binary, and
+    ``pip install psycopg2`` builds from source (needs pg_config and a compiler)."""
+    missing = ModuleNotFoundError("No module named 'psycopg2'", name="psycopg2")
+    message = str(state_hook.store_unavailable("pg", "postgresql+psycopg2://a@db:5432/s", missing))
+    assert "pip install 'airflow-provider-agentic-mlops[postgres]'" in message
+    assert "pip install psycopg2)" not in message and "comes with the provider" not in message
+
+
+def test_a_mistyped_dialect_is_named_with_the_supported_ones() -> None:
+    from sqlalchemy.exc import NoSuchModuleError
+
+    error = NoSuchModuleError("Can't load plugin: sqlalchemy.dialects:postgress")
+    message = str(state_hook.store_unavailable("pg", "postgress://a@db/s", error))
+    assert "'postgress'" in message and "sqlite" in message and "postgresql" in message
+    assert "comes with the provider" not in message

@@ -226,7 +226,7 @@ def test_a_deeply_nested_body_is_422_not_a_recursion_error(store: StateStore, pe
 @pytest.mark.parametrize("approval_id", ["99999999999999999999", "1000000000000000000", "0"])
 def test_an_id_no_request_can_have_is_404(store: StateStore, permissions: dict, approval_id: str) -> None:
     response = _client(store).post(f"/agentic-mlops/api/approvals/{approval_id}/approve", json={})
-    assert response.status_code == 404 and "1-18 digits" in response.json()["detail"]
+    assert response.status_code == 404 and "whole numbers from 1 to 999999999999999999" in response.json()["detail"]
 
 
 def test_metrics_are_rounded_with_their_change_and_whether_it_is_better() -> None:
