@@ -48,9 +48,19 @@ _TOP_DRIFTED = 5
 #: U+200D ZERO WIDTH JOINER: invisible, and neither a space nor punctuation, so a formatting character between two
 #: of them is not at a word's edge, where Slack's ``*bold*``, ``_italics_`` and ``~strike~`` must start and end
 _JOINER = "\u200d"
-#: a ``*``, ``_`` or ``~`` at a word's edge (not between two letters or digits): only there can Slack open or close
-#: formatting, so ``churn_model`` or ``decision.cooldown_hours`` stays exact for copying and ``*URGENT*`` is inert
-_FORMATTING = re.compile(r"(?<![^\W_])[*_~]|[*_~](?![^\W_])")
+#: a run of ``*``, ``_`` and ``~`` at a word's edge (not between two letters or digits): only there can Slack open or
+#: close formatting, so ``churn_model``, ``agentic_mlops__fraud`` or ``AIRFLOW__AGENTIC_MLOPS__MODELS_FILE`` stays
+#: exact for copying and ``*URGENT*`` is inert
+_FORMATTING = re.compile(r"[*_~]+")
+_WORD = re.compile(r"[^\W_]")
+
+
+def _inert(text: str, run: re.Match[str]) -> str:
+    """``run`` (of formatting marks) with joiners when it touches a word's edge, as typed when inside a word."""
+    before, after = text[run.start() - 1 : run.start()], text[run.end() : run.end() + 1]
+    if _WORD.match(before) and _WORD.match(after):
+        return run.group()
+    return "".join(f"{_JOINER}{mark}{_JOINER}" for mark in run.group())
 
 
 def escape_entities(text: Any) -> str:
@@ -68,7 +78,7 @@ def escape_mrkdwn(text: Any) -> str:
     function of untrusted text in every message this provider sends to Slack; an identifier someone copies (a
     column, a run id) goes in :func:`code` instead, which keeps it exact."""
     escaped = escape_entities(str(text).replace("`", "'"))
-    return _FORMATTING.sub(lambda mark: f"{_JOINER}{mark.group()}{_JOINER}", escaped)
+    return _FORMATTING.sub(lambda run: _inert(escaped, run), escaped)
 
 
 def _fit(mrkdwn: str, limit: int) -> str:

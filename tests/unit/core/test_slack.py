@@ -541,6 +541,8 @@ def test_a_mark_inside_a_word_stays_exact_so_names_people_copy_are_unchanged() -
     """Only a mark at a word's edge can format, so only it is neutralised: a model name or a config key in a
     message (``churn_model``, ``decision.cooldown_hours``) carries no invisible character into a copy."""
     assert slack.escape_mrkdwn("churn_model") == "churn_model"
+    for name in ("agentic_mlops__fraud", "manual__2026-11-28T19:00:00+00:00", "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE"):
+        assert slack.escape_mrkdwn(name) == name  # a run of marks inside a word is inside it too
     assert slack.escape_mrkdwn("lower decision.cooldown_hours") == "lower decision.cooldown_hours"
     assert "\u200d" not in slack.current_message({**APPROVAL, "model_name": "churn_model"})["text"]
     assert _data_formatted(slack.escape_mrkdwn(FORMATTED)) == []
