@@ -367,3 +367,14 @@ def test_decisions_benchmark_moved_class_lands_on_the_far_side_of_the_others() -
     assert moved["f0"].tolist() == [0.0, 1.0, 2.0, -3.0, -4.0]  # reflected through the negatives' mean, 1.0
     assert moved["f1"].tolist() == [1.0, 1.0, 1.0, 1.0, -1.0]
     assert moved["label"].equals(frame["label"])
+
+
+
+def test_e2e_benchmark_rotates_which_side_runs_first_each_sample() -> None:
+    sides = ["agentic", "empty-baseline", "noop-baseline"]
+
+    rounds = [e2e_latency.round_order(sides, i) for i in range(6)]
+
+    assert all(sorted(order) == sorted(sides) for order in rounds)  # every side once a sample
+    assert [order[0] for order in rounds[:3]] == sides  # each side first once in three samples
+    assert rounds[3:] == rounds[:3]
