@@ -378,3 +378,16 @@ def test_e2e_benchmark_rotates_which_side_runs_first_each_sample() -> None:
     assert all(sorted(order) == sorted(sides) for order in rounds)  # every side once a sample
     assert [order[0] for order in rounds[:3]] == sides  # each side first once in three samples
     assert rounds[3:] == rounds[:3]
+
+
+def test_slack_benchmark_measures_both_kinds_in_turn_neither_always_first() -> None:
+    from benchmarks import slack_endpoint
+
+    batches = slack_endpoint.cpu_batches(301, rounds=4)
+
+    assert sum(n for kind, n in batches if kind == "rejected") == 301
+    assert sum(n for kind, n in batches if kind == "click") == 301
+    pairs = [batches[i : i + 2] for i in range(0, len(batches), 2)]
+    assert len(pairs) == 4 and all({kind for kind, _ in pair} == {"rejected", "click"} for pair in pairs)
+    assert [pair[0][0] for pair in pairs] == ["rejected", "click", "rejected", "click"]
+    assert all(pair[0][1] == pair[1][1] for pair in pairs)  # as many of each kind in a round
