@@ -369,6 +369,39 @@ def test_decisions_benchmark_moved_class_lands_on_the_far_side_of_the_others() -
     assert moved["label"].equals(frame["label"])
 
 
+def test_drift_benchmark_measures_memory_before_any_full_size_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A side run at full size before the memory probe leaves its freed heap resident, and the probe's
+    child reuses it: the memory of every side is measured before any full-size run, in the same way."""
+    import os
+
+    log = tmp_path / "calls"
+    rows = 500
+    assert rows != drift_benchmark.WARM_UP_ROWS
+
+    def recording(name: str) -> Any:
+        def side(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, float]:
+            with log.open("a") as out:
+                out.write(f"{os.getpid()} {name} {len(reference)}\n")
+            return {"a": 1.0}
+
+        return side
+
+    for attribute, name in (("operator_drift", "ours"), ("baseline_drift", "plain"), ("evidently_drift", "evidently")):
+        monkeypatch.setattr(drift_benchmark, attribute, recording(name))
+
+    drift_benchmark.main(["--rows", str(rows), "--repeats", "1"])
+
+    calls = [line.split() for line in log.read_text().splitlines()]
+    here = str(os.getpid())
+    probes = [i for i, (pid, _, n) in enumerate(calls) if pid != here]
+    full_here = [i for i, (pid, _, n) in enumerate(calls) if pid == here and int(n) == rows]
+    assert sorted(calls[i][1] for i in probes) == ["evidently", "ours", "plain"]  # each side probed once
+    assert all(int(calls[i][2]) == rows for i in probes)  # on the full-size frames
+    assert full_here and max(probes) < min(full_here)  # before any full-size run in this process
+    assert "ours_memory_mb=" in capsys.readouterr().out
+
 
 def test_e2e_benchmark_rotates_which_side_runs_first_each_sample() -> None:
     sides = ["agentic", "empty-baseline", "noop-baseline"]
