@@ -403,6 +403,42 @@ def test_drift_benchmark_measures_memory_before_any_full_size_run(
     assert "ours_memory_mb=" in capsys.readouterr().out
 
 
+def test_drift_operator_benchmark_sizes_the_frames_by_their_resident_memory(tmp_path: Path) -> None:
+    """The frames' size is what reading them adds to the resident memory, as the peak is measured:
+    ``memory_usage(deep=True)`` counts a shared category string once per row and overstates it."""
+    import os
+    import sys
+
+    from benchmarks import drift_operator
+
+    rng = np.random.default_rng(0)
+    rows, levels = 200_000, np.array(list("abcdefghij"), dtype=object)
+    reference, current = (
+        pd.DataFrame({f"cat_{i}": levels[rng.integers(0, 10, rows)] for i in range(10)}) for _ in range(2)
+    )
+    deep = sum(int(frame.memory_usage(deep=True).sum()) for frame in (reference, current))
+    pointers = 2 * rows * 10 * 8  # what the two frames hold at least: one reference per cell
+    ref, cur = tmp_path / "reference.parquet", tmp_path / "current.parquet"
+    reference.to_parquet(ref, index=False)
+    current.to_parquet(cur, index=False)
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    frames = drift_operator.run_side("frames", ref, cur, env, None)["frames"]
+
+    assert pointers <= frames < deep / 2  # deep: 221 MB; held: ~80 MB
+
+
+def test_drift_operator_benchmark_never_prints_a_negative_extra_as_a_figure() -> None:
+    from benchmarks import drift_operator
+
+    mb = 2**20
+    above = drift_operator.extra_memory_line("operator", peak=769 * mb, frames=552 * mb)
+    below = drift_operator.extra_memory_line("operator", peak=500 * mb, frames=552 * mb)
+
+    assert above.startswith("operator_extra_mb=217 ") and "552 MB" in above
+    assert below.startswith("operator_extra_mb=below_noise ") and "-52" in below and "552 MB" in below
+
+
 def test_e2e_benchmark_rotates_which_side_runs_first_each_sample() -> None:
     sides = ["agentic", "empty-baseline", "noop-baseline"]
 
