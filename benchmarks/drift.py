@@ -20,7 +20,10 @@ the median of interleaved timed runs, the same number for every side (``--repeat
 ``--full``; printed), each round running every side once in a rotating order, with ``gc.collect()``
 before each run, for every side alike; and the memory each side adds: the peak resident memory
 above the resident memory at the call, measured in a forked child per side (peak reset through
-``/proc/self/clear_refs``), so C allocations count too and no side pays a tracer. Then
+``/proc/self/clear_refs``), so C allocations count too and no side pays a tracer. The memory is
+measured first, after every side has run once on 2,000-row frames (imports, lazy set-up) and before
+any full-size run: each side's child is forked from one process that has built the frames and nothing
+more, so no side reuses freed memory an earlier run left resident. Then
 ``speedup_vs_evidently=<e/a>`` and both memory figures, and last ``ratio=<a/b>`` against the numpy
 baseline, for the largest size.
 
@@ -51,6 +54,7 @@ from airflow_provider_agentic_mlops.core.drift import compute_drift  # noqa: E40
 
 N_NUMERIC = 14
 N_CATEGORICAL = 6
+WARM_UP_ROWS = 2_000  # the frames every side first runs on, before the memory is measured
 LEVELS = np.array([f"level_{i}" for i in range(10)], dtype=object)
 
 
@@ -133,31 +137,59 @@ def _rss_kib(field: str) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
-def peak_memory_added(fn: Callable[[], object]) -> int:
-    """Bytes of resident memory ``fn`` adds at its peak, measured in a forked child (Linux)."""
+def in_child(fn: Callable[[], object]) -> object:
+    """``fn()`` run in a forked child (Linux), its result handed back; the parent's heap is left as it was."""
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # child: reset the peak to the current resident size, run, report the difference
+    if pid == 0:
         code = 0
         try:
-            gc.collect()
-            with open("/proc/self/clear_refs", "w") as refs:
-                refs.write("5")
-            before = _rss_kib("VmRSS")
-            fn()
-            os.write(write, pickle.dumps((_rss_kib("VmHWM") - before) * 1024))
+            answer = fn()
         except BaseException as err:  # noqa: BLE001 - reported by the parent
-            os.write(write, pickle.dumps(repr(err)))
-            code = 1
+            answer, code = MeasurementFailed(repr(err)), 1
+        try:
+            os.write(write, pickle.dumps(answer))
         finally:
             os._exit(code)
     os.close(write)
     with os.fdopen(read, "rb") as pipe:
         answer = pickle.loads(pipe.read())
     os.waitpid(pid, 0)
-    if isinstance(answer, str):
+    if isinstance(answer, MeasurementFailed):
         raise SystemExit(f"memory measurement failed: {answer}")
     return answer
+
+
+class MeasurementFailed(str):
+    """The error a child reports instead of its result."""
+
+
+def peak_memory_added(fn: Callable[[], object]) -> int:
+    """Bytes of resident memory ``fn`` adds at its peak, measured in a forked child (Linux): the peak is
+    reset to the current resident size (``/proc/self/clear_refs``), ``fn`` runs, the difference is read."""
+
+    def measure() -> int:
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        before = _rss_kib("VmRSS")
+        fn()
+        return (_rss_kib("VmHWM") - before) * 1024
+
+    return in_child(measure)  # type: ignore[return-value]
+
+
+def memory_added(rows: int) -> dict[str, float]:
+    """MB each side adds at its peak on frames of ``rows`` rows. Called before any full-size run: a child
+    builds the frames, and each side runs in its own child forked from that one, so every side starts
+    from the same heap, which no earlier full-size run has grown (freed memory that stays resident would
+    be reused by the side and hide its peak)."""
+
+    def measure() -> dict[str, float]:
+        reference, current = make_frames(rows)
+        return {name: peak_memory_added(fn) / 2**20 for name, fn in sides_on(reference, current).items()}
+
+    return in_child(measure)  # type: ignore[return-value]
 
 
 def same_scores(expected: dict[str, float], got: dict[str, float], what: str, rows: int) -> float:
@@ -178,22 +210,32 @@ def interleaved(sides: dict[str, Callable[[], object]], repeats: int) -> dict[st
     return times
 
 
-def run(rows: int, repeats: int) -> dict[str, float]:
-    reference, current = make_frames(rows)
-    # one untimed run of each side first (imports, caches: the same warm-up for all), checking the scores
-    ours = operator_drift(reference, current)
-    worst = same_scores(baseline_drift(reference, current), ours, "numpy baseline", rows)
-    worst = max(worst, same_scores(evidently_drift(reference, current), ours, "Evidently", rows))
-    sides: dict[str, Callable[[], object]] = {
+def sides_on(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, Callable[[], object]]:
+    return {
         "ours": lambda: operator_drift(reference, current),
         "plain": lambda: baseline_drift(reference, current),
         "evidently": lambda: evidently_drift(reference, current),
     }
+
+
+def checked_scores(reference: pd.DataFrame, current: pd.DataFrame) -> float:
+    """One run of each side, checking that the scores agree; the largest relative difference."""
+    rows = len(reference)
+    ours = operator_drift(reference, current)
+    worst = same_scores(baseline_drift(reference, current), ours, "numpy baseline", rows)
+    return max(worst, same_scores(evidently_drift(reference, current), ours, "Evidently", rows))
+
+
+def run(rows: int, repeats: int, memory_mb: dict[str, float]) -> dict[str, float]:
+    reference, current = make_frames(rows)
+    # one untimed run of each side first (caches at this size: the same for all), checking the scores
+    worst = checked_scores(reference, current)
+    sides = sides_on(reference, current)
     times = interleaved(sides, repeats)
     result: dict[str, float] = {"rows": rows, "max_rel_diff": worst}
-    for name, fn in sides.items():
+    for name in sides:
         result[f"{name}_s"] = statistics.median(times[name])
-        result[f"{name}_mb"] = peak_memory_added(fn) / 2**20
+        result[f"{name}_mb"] = memory_mb[name]
     return result
 
 
@@ -225,9 +267,13 @@ def main(argv: list[str] | None = None) -> None:
         f"{'rows':>10} {'ours s':>8} {'Evidently s':>12} {'numpy s':>8} {'ours MB':>8} {'Evidently MB':>13} "
         f"{'numpy MB':>9} {'max rel diff':>13}"
     )
+    # imports and lazy set-up of every side on small frames, then the memory of every side at every size,
+    # before any full-size run in this process (see memory_added)
+    checked_scores(*make_frames(WARM_UP_ROWS))
+    memory = {rows: memory_added(rows) for rows in sorted(sizes)}
     results = []
     for rows in sorted(sizes):
-        r = run(rows, repeats)
+        r = run(rows, repeats, memory[rows])
         results.append(r)
         print(
             f"{rows:>10,} {r['ours_s']:>8.3f} {r['evidently_s']:>12.3f} {r['plain_s']:>8.3f} {r['ours_mb']:>8.1f} "

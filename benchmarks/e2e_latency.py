@@ -11,11 +11,12 @@ same nine task ids and dependencies:
 - ``agentic_mlops__noop-baseline``: ``@task`` functions that return at once (each task goes
   through the executor and a worker, as the provider's tasks do).
 
-Each sample posts one Alertmanager alert per DAG through the same endpoint, in turn (provider,
-empty, noop), and times, from the moment the alert is posted: the alert accepted (HTTP answer),
-the run queued and started, every task's start and end (from Airflow's metadata DB), and for the
-provider the approval request with its buttons reaching the Slack double (the baselines' matching
-moment: their ``wait_for_approval`` task has ended). The provider's run is then denied so it ends.
+Each sample posts one Alertmanager alert per DAG through the same endpoint, in turn (the first side
+rotating each sample: provider, empty, noop, then empty, noop, provider, ...), and times, from the
+moment the alert is posted: the alert accepted (HTTP answer), the run queued and started, every
+task's start and end (from Airflow's metadata DB), and for the provider the approval request with
+its buttons reaching the Slack double (the baselines' matching moment: their ``wait_for_approval``
+task has ended). The provider's run is then denied so it ends.
 After ``--samples`` samples (default 5) it prints each stage's median, and last
 ``seconds=<median alert-to-approval-request>`` and ``ratio=<that / the EmptyOperator DAG's>``.
 
@@ -181,6 +182,14 @@ def one_run(deployment: Deployment, model: str) -> dict[str, float]:
     return {"alert accepted": accepted, **stages(deployment, dag_id, run_id, posted_wall), "approval moment": until}
 
 
+def round_order(sides: list[str], i: int) -> list[str]:
+    """The order of sample ``i``: every side once (load from other processes hits all alike), starting one
+    further each sample, so that no side always runs first (right after the deployment started, or
+    after another side's run left work behind)."""
+    start = i % len(sides)
+    return sides[start:] + sides[:start]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=5)
@@ -199,7 +208,7 @@ def main() -> None:
             deployment.start()
             up = time.monotonic() - began
             for i in range(args.samples):
-                for model in sides:  # interleaved: load from other processes hits all sides alike
+                for model in round_order(list(sides), i):  # interleaved; no side always first
                     samples[model].append(one_run(deployment, model))
                 print(
                     f"sample {i + 1}: "

@@ -11,7 +11,8 @@ Everything binds 127.0.0.1 only.
 
 Before the load, in the same run, it measures the API server's CPU time (all its processes) per
 rejected unsigned 1 MB request (sent one after the other) and per accepted click (one after the
-other), and prints ``cpu_ms_per_rejected_1mb=``, ``cpu_ms_per_click=`` and their ratio
+other), both after the same warm-up and measured in turn, neither kind always first
+(:func:`cpu_batches`), and prints ``cpu_ms_per_rejected_1mb=``, ``cpu_ms_per_click=`` and their ratio
 ``cpu_ratio_click_to_rejected=``. With ``--compare-with GIT_REF`` it first serves the provider as it
 was at that ref in a second API server and measures both side by side, the requests alternating
 between them so both run under the same load, and prints ``cpu_ratio_click_vs_baseline=``.
@@ -300,9 +301,27 @@ def wait_until_idle(pgid: int, limit_s: float = 120.0, busy_share: float = 0.05)
     return time.perf_counter() - t0
 
 
+WARM_UP_REQUESTS = 5  # of each kind, before any is measured
+
+
+def cpu_batches(samples: int, rounds: int = 4) -> list[tuple[str, int]]:
+    """The batches the CPU is measured in: ``(kind, requests)``, ``samples`` requests of each kind in
+    ``rounds`` rounds of one batch per kind, as many of each kind in a round, the kind measured first
+    alternating (rejected, click, click, rejected, ...), so that neither kind always runs first, right
+    after the warm-up or after the other's batch."""
+    batches: list[tuple[str, int]] = []
+    for i in range(rounds):
+        n = samples // rounds + (1 if i < samples % rounds else 0)
+        kinds = ("rejected", "click") if i % 2 == 0 else ("click", "rejected")
+        batches += [(kind, n) for kind in kinds if n]
+    return batches
+
+
 def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[float, float]:
     """(CPU ms of the API server per rejected unsigned 1 MB request, per accepted click), each request
-    sent after the previous one was answered; the server's idle CPU over the same time is subtracted."""
+    sent after the previous one was answered; the server's idle CPU over the same time is subtracted.
+    Both kinds get the same warm-up and are measured in turn (:func:`cpu_batches`), the server left to go
+    idle after each batch, so a click's Slack answers are not counted on the batch that follows."""
     import httpx
 
     from tests.doubles.slack_server import sign_interaction
@@ -310,18 +329,17 @@ def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[flo
     endpoint = f"{url}/agentic-mlops/slack/interactions"
     big = b"payload=" + b"x" * (1024 * 1024)
     with httpx.Client(timeout=30) as client:
-        for _ in range(5):  # warm both paths
-            client.post(endpoint, content=big, headers={"Content-Type": "application/x-www-form-urlencoded"})
         idle_before, t_idle = group_cpu_seconds(pgid), time.perf_counter()
         time.sleep(2.0)
         idle_per_s = (group_cpu_seconds(pgid) - idle_before) / (time.perf_counter() - t_idle)
 
         def run(send: object, n: int) -> float:
+            """CPU seconds of ``n`` requests, less the server's idle CPU over the same time."""
             before, t0 = group_cpu_seconds(pgid), time.perf_counter()
             for _ in range(n):
                 send()  # type: ignore[operator]
             wall = time.perf_counter() - t0
-            return max(0.0, group_cpu_seconds(pgid) - before - idle_per_s * wall) * 1000 / n
+            return max(0.0, group_cpu_seconds(pgid) - before - idle_per_s * wall)
 
         def rejected() -> None:
             r = client.post(endpoint, content=big, headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -332,11 +350,16 @@ def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[flo
             r = client.post(endpoint, content=body, headers=headers)
             assert r.status_code == 200 and r.headers.get("x-agentic-mlops-outcome") == "recorded", r.text
 
-        click()  # first click: the user-group lookup and the Slack client; not measured
-        per_rejected = run(rejected, samples)
-        per_click = run(click, samples)
-        time.sleep(3.0)  # let the background Slack answers of those clicks finish
-    return per_rejected, per_click
+        sends = {"rejected": rejected, "click": click}
+        for _ in range(WARM_UP_REQUESTS):  # both paths alike (the first click: the user-group lookup, the Slack client)
+            rejected()
+            click()
+        wait_until_idle(pgid)
+        cpu = {kind: 0.0 for kind in sends}
+        for kind, n in cpu_batches(samples):
+            cpu[kind] += run(sends[kind], n)
+            wait_until_idle(pgid)  # a click's Slack answers finish before the next batch starts
+    return cpu["rejected"] * 1000 / samples, cpu["click"] * 1000 / samples
 
 
 def run_airflow_api_server(tmp: str, port: int, store_url: str, slack_url: str, repo: Path = REPO) -> subprocess.Popen:
@@ -414,21 +437,22 @@ def measure_cpu_side_by_side(
             assert r.status_code == 200 and r.headers.get("x-agentic-mlops-outcome") == "recorded", r.text
 
         for name in servers:  # warm both paths of each server
-            for _ in range(5):
+            for _ in range(WARM_UP_REQUESTS):
                 rejected(name)
                 click(name)
         time.sleep(2.0)
-        per: dict[str, list[float]] = {name: [] for name in servers}
+        sends = {"rejected": rejected, "click": click}
+        cpu = {name: {kind: 0.0 for kind in sends} for name in servers}
         names = list(servers)
-        for send in (rejected, click):
+        for kind, n in cpu_batches(samples):  # the kinds in turn, neither always first
             before = {name: group_cpu_seconds(servers[name][1]) for name in names}
-            for i in range(samples):
+            for i in range(n):
                 for name in names if i % 2 else reversed(names):
-                    send(name)
+                    sends[kind](name)
             time.sleep(2.0)  # the background Slack answers of the clicks finish (and are counted)
             for name in names:
-                per[name].append((group_cpu_seconds(servers[name][1]) - before[name]) * 1000 / samples)
-    return {name: (values[0], values[1]) for name, values in per.items()}
+                cpu[name][kind] += group_cpu_seconds(servers[name][1]) - before[name]
+    return {name: (c["rejected"] * 1000 / samples, c["click"] * 1000 / samples) for name, c in cpu.items()}
 
 
 def cpu_seconds(pid: int) -> float:

@@ -367,3 +367,96 @@ def test_decisions_benchmark_moved_class_lands_on_the_far_side_of_the_others() -
     assert moved["f0"].tolist() == [0.0, 1.0, 2.0, -3.0, -4.0]  # reflected through the negatives' mean, 1.0
     assert moved["f1"].tolist() == [1.0, 1.0, 1.0, 1.0, -1.0]
     assert moved["label"].equals(frame["label"])
+
+
+def test_drift_benchmark_measures_memory_before_any_full_size_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A side run at full size before the memory probe leaves its freed heap resident, and the probe's
+    child reuses it: the memory of every side is measured before any full-size run, in the same way."""
+    import os
+
+    log = tmp_path / "calls"
+    rows = 500
+    assert rows != drift_benchmark.WARM_UP_ROWS
+
+    def recording(name: str) -> Any:
+        def side(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, float]:
+            with log.open("a") as out:
+                out.write(f"{os.getpid()} {name} {len(reference)}\n")
+            return {"a": 1.0}
+
+        return side
+
+    for attribute, name in (("operator_drift", "ours"), ("baseline_drift", "plain"), ("evidently_drift", "evidently")):
+        monkeypatch.setattr(drift_benchmark, attribute, recording(name))
+
+    drift_benchmark.main(["--rows", str(rows), "--repeats", "1"])
+
+    calls = [line.split() for line in log.read_text().splitlines()]
+    here = str(os.getpid())
+    probes = [i for i, (pid, _, n) in enumerate(calls) if pid != here]
+    full_here = [i for i, (pid, _, n) in enumerate(calls) if pid == here and int(n) == rows]
+    assert sorted(calls[i][1] for i in probes) == ["evidently", "ours", "plain"]  # each side probed once
+    assert all(int(calls[i][2]) == rows for i in probes)  # on the full-size frames
+    assert full_here and max(probes) < min(full_here)  # before any full-size run in this process
+    assert "ours_memory_mb=" in capsys.readouterr().out
+
+
+def test_drift_operator_benchmark_sizes_the_frames_by_their_resident_memory(tmp_path: Path) -> None:
+    """The frames' size is what reading them adds to the resident memory, as the peak is measured:
+    ``memory_usage(deep=True)`` counts a shared category string once per row and overstates it."""
+    import os
+    import sys
+
+    from benchmarks import drift_operator
+
+    rng = np.random.default_rng(0)
+    rows, levels = 200_000, np.array(list("abcdefghij"), dtype=object)
+    reference, current = (
+        pd.DataFrame({f"cat_{i}": levels[rng.integers(0, 10, rows)] for i in range(10)}) for _ in range(2)
+    )
+    deep = sum(int(frame.memory_usage(deep=True).sum()) for frame in (reference, current))
+    pointers = 2 * rows * 10 * 8  # what the two frames hold at least: one reference per cell
+    ref, cur = tmp_path / "reference.parquet", tmp_path / "current.parquet"
+    reference.to_parquet(ref, index=False)
+    current.to_parquet(cur, index=False)
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    frames = drift_operator.run_side("frames", ref, cur, env, None)["frames"]
+
+    assert pointers <= frames < deep / 2  # deep: 221 MB; held: ~80 MB
+
+
+def test_drift_operator_benchmark_never_prints_a_negative_extra_as_a_figure() -> None:
+    from benchmarks import drift_operator
+
+    mb = 2**20
+    above = drift_operator.extra_memory_line("operator", peak=769 * mb, frames=552 * mb)
+    below = drift_operator.extra_memory_line("operator", peak=500 * mb, frames=552 * mb)
+
+    assert above.startswith("operator_extra_mb=217 ") and "552 MB" in above
+    assert below.startswith("operator_extra_mb=below_noise ") and "-52" in below and "552 MB" in below
+
+
+def test_e2e_benchmark_rotates_which_side_runs_first_each_sample() -> None:
+    sides = ["agentic", "empty-baseline", "noop-baseline"]
+
+    rounds = [e2e_latency.round_order(sides, i) for i in range(6)]
+
+    assert all(sorted(order) == sorted(sides) for order in rounds)  # every side once a sample
+    assert [order[0] for order in rounds[:3]] == sides  # each side first once in three samples
+    assert rounds[3:] == rounds[:3]
+
+
+def test_slack_benchmark_measures_both_kinds_in_turn_neither_always_first() -> None:
+    from benchmarks import slack_endpoint
+
+    batches = slack_endpoint.cpu_batches(301, rounds=4)
+
+    assert sum(n for kind, n in batches if kind == "rejected") == 301
+    assert sum(n for kind, n in batches if kind == "click") == 301
+    pairs = [batches[i : i + 2] for i in range(0, len(batches), 2)]
+    assert len(pairs) == 4 and all({kind for kind, _ in pair} == {"rejected", "click"} for pair in pairs)
+    assert [pair[0][0] for pair in pairs] == ["rejected", "click", "rejected", "click"]
+    assert all(pair[0][1] == pair[1][1] for pair in pairs)  # as many of each kind in a round
