@@ -882,7 +882,8 @@ class StateStore:
         cannot complete the approval. Votes from the CLI or the approvals page stay (the Slack allowlist does
         not govern them). Audited as ``approval_approvers_changed``; the votes keep their own entries. When fewer
         approvals are needed now and the approves that stay are enough, the request is approved at once (by
-        their voters, via ``system``; audited ``approval_approved``). True when something changed."""
+        their voters, via ``system``; audited ``approval_approved``), unless its deadline has passed: then it
+        expires, as a vote cast now would find (a timeout denies). True when something changed."""
         was = Allowlist.of(row)
         now = Allowlist.of(asked) if asked["details"] is not None else was
         was_needed, needed = row["required_approvals"], asked["required_approvals"]
@@ -930,17 +931,21 @@ class StateStore:
         # decides otherwise, so without this the request would wait for one nobody needs to cast
         approvers = [v["user_id"] for v in _votes_of(conn, row["id"]) if v["vote"] == "approve"]
         if needed < was_needed and approvers and len(approvers) >= needed:
-            self._close(
-                conn,
-                row["id"],
-                APPROVED,
-                decided_by=",".join(approvers),
-                via="system",
-                reason=f"required_approvals lowered from {was_needed} to {needed}: the {len(approvers)} approval(s) "
-                "already given complete the request",
-                now=utcnow(),
-                model_name=row["model_name"],
-            )
+            at = utcnow()
+            if row["expires_at"] <= at:  # past its deadline, not swept yet: a timeout denies (fail closed)
+                self._expire(conn, row["id"], at, model_name=row["model_name"])
+            else:
+                self._close(
+                    conn,
+                    row["id"],
+                    APPROVED,
+                    decided_by=",".join(approvers),
+                    via="system",
+                    reason=f"required_approvals lowered from {was_needed} to {needed}: the {len(approvers)} "
+                    "approval(s) already given complete the request",
+                    now=at,
+                    model_name=row["model_name"],
+                )
         return True
 
     @staticmethod

@@ -1238,6 +1238,25 @@ def test_lowering_required_approvals_completes_a_request_that_already_has_enough
     assert not late.recorded  # decided: a later vote is told who decided
 
 
+def test_lowering_required_approvals_past_the_deadline_expires_the_request_instead(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline passed before anyone swept the request: lowering required_approvals must not approve it
+    with the votes already in. A timeout denies (fail closed), as a vote cast now would find."""
+    from airflow_provider_agentic_mlops.core import state
+
+    allowlist = {"approvers": ["U_ALICE", "U_BOB"], "approver_usergroup": None}
+    approval, _ = _request(store, required_approvals=2, details=allowlist)
+    _vote(store, approval["id"], "alice", "U_ALICE")
+    later = approval["expires_at"] + timedelta(seconds=1)
+    monkeypatch.setattr(state, "utcnow", lambda: later)
+
+    again, asked_again = _request(store, required_approvals=1, details=allowlist)
+    assert not asked_again and again["id"] == approval["id"]
+    assert (again["status"], again["decided_by"], again["decided_via"]) == ("expired", "timeout", "timeout")
+    assert store.last_audit("m", ("approval_approved", "approval_expired"))["action"] == "approval_expired"
+
+
 def test_lowering_required_approvals_below_the_votes_left_does_not_count_forgotten_ones(store: StateStore) -> None:
     """The approvers changed too: an approve the new allowlist forgets does not complete the request."""
     approval, _ = _request(store, required_approvals=2, details={"approvers": ["U_ALICE", "U_MALLORY"]})
