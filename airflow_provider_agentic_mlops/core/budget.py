@@ -139,10 +139,19 @@ class BudgetInputs:
 
 
 def read_budget_inputs(
-    store: StateStore, model_name: str, *, now: datetime, budget_window_hours: float
+    store: StateStore,
+    model_name: str,
+    *,
+    now: datetime,
+    budget_window_hours: float,
+    run: tuple[str | None, str | None] | None = None,
 ) -> BudgetInputs:
-    """The budget rule's inputs for ``model_name``: used by the decide step and by RetrainOperator alike."""
-    count, oldest = store.retrains_since(model_name, since=now - timedelta(hours=budget_window_hours))
+    """The budget rule's inputs for ``model_name``: used by the decide step and by RetrainOperator alike.
+
+    :param run: ``(dag_id, run_id)`` of a DAG run about to start a retrain: its own failed jobs are not counted
+        (:meth:`~airflow_provider_agentic_mlops.core.state.StateStore.retrains_since`).
+    """
+    count, oldest = store.retrains_since(model_name, since=now - timedelta(hours=budget_window_hours), run=run)
     last = store.last_retrain(model_name)
     return BudgetInputs(
         last_retrain_at=last["started_at"] if last else None,
@@ -192,12 +201,15 @@ class RetrainBudget:
         """Neither a cooldown nor a budget is set: nothing to check."""
         return self.cooldown_hours is None and self.max_retrains is None
 
-    def check(self, store: StateStore, model_name: str, *, now: datetime) -> BudgetCheck:
+    def check(
+        self, store: StateStore, model_name: str, *, now: datetime, run: tuple[str | None, str | None] | None = None
+    ) -> BudgetCheck:
         """:func:`check_store_budget` with these limits (None read as "no limit")."""
         return check_store_budget(
             store,
             model_name,
             now=now,
+            run=run,
             cooldown_hours=self.cooldown_hours or 0,
             max_retrains=self.max_retrains if self.max_retrains is not None else 10**9,
             budget_window_hours=self.budget_window_hours,
@@ -224,9 +236,13 @@ def check_store_budget(
     cooldown_hours: float,
     max_retrains: int,
     budget_window_hours: float,
+    run: tuple[str | None, str | None] | None = None,
 ) -> BudgetCheck:
-    """:func:`check_retrain_budget` on what the store knows about ``model_name`` (RetrainOperator, ``models list``)."""
-    inputs = read_budget_inputs(store, model_name, now=now, budget_window_hours=budget_window_hours)
+    """:func:`check_retrain_budget` on what the store knows about ``model_name`` (RetrainOperator, ``models list``).
+
+    :param run: ``(dag_id, run_id)`` of the DAG run about to retrain, whose own failed jobs do not count.
+    """
+    inputs = read_budget_inputs(store, model_name, now=now, budget_window_hours=budget_window_hours, run=run)
     return check_retrain_budget(
         now=now,
         last_retrain_at=inputs.last_retrain_at,

@@ -135,14 +135,20 @@ class Retraining:
     model_name: str
     registered_model: str
 
-    def enforce_budget(self, budget: RetrainBudget, *, subject: str) -> None:
+    def enforce_budget(
+        self, budget: RetrainBudget, *, subject: str, run: tuple[str | None, str | None] | None = None
+    ) -> None:
         """Raise :class:`RetrainBudgetExceeded` (and audit ``retrain_refused`` for ``subject``) when the
-        cooldown or the budget forbids a new job now."""
+        cooldown or the budget forbids a new job now.
+
+        :param run: ``(dag_id, run_id)`` of the DAG run starting the job: a failed job of its own (an earlier try's,
+            superseded or failed as stale) does not count, the new job takes the run's one unit.
+        """
         if budget.unlimited:
             return
         from airflow_provider_agentic_mlops.core.state import utcnow
 
-        check = budget.check(self.store, self.model_name, now=utcnow())
+        check = budget.check(self.store, self.model_name, now=utcnow(), run=run)
         if not check.allowed:
             details = {"reason": check.reason}
             self.store.audit(
@@ -156,7 +162,8 @@ class Retraining:
 
     def supersede(self, job: dict[str, Any]) -> None:
         """Fail ``job``, left running by an earlier try of the same task in the same DAG run (Airflow re-queued the
-        task, e.g. after a scheduler restart): the new try starts its own job, and only that one spends the budget."""
+        task, e.g. after a scheduler restart): the new try starts its own job, and only that one spends the budget
+        (as for a job a reader failed as stale first: the budget counts one unit per DAG run)."""
         self.store.finish_job(
             job["id"], status="failed", error="superseded by a new try of the same task", superseded=True
         )

@@ -51,17 +51,34 @@ JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED = "running", "succeeded", "failed"
 #: Key of a failed job's ``details``: it never started its training (its training DAG run was never created).
 NEVER_STARTED = "never_started"
 #: Key of a failed job's ``details``: a new try of the same task in the same DAG run replaced it (e.g. Airflow
-#: re-queued the task after a scheduler restart); that try's own job is the run's retrain.
+#: re-queued the task after a scheduler restart); that try's own job is the run's retrain. It documents what
+#: happened (``jobs list``); the budget does not read it (:data:`_SPENT_RETRAIN` counts per DAG run).
 SUPERSEDED_BY_RETRY = "superseded"
-#: A retraining job that spent the budget: any but a failed one that never started its training or was superseded
-#: by a new try of its task (one DAG run spends at most one unit).
+_later_retrain = jobs.alias("later_retrain")
+#: A later retraining job of the same model in the same DAG run exists: a new try of the task (or a clear of it)
+#: replaced this one, whether it superseded it or a reader (``jobs list``, ``models list``, ``decide``) had failed
+#: it as stale first. A job without a DAG run is never replaced (NULL matches nothing).
+_REPLACED_IN_ITS_RUN = (
+    sa.exists()
+    .where(
+        _later_retrain.c.model_name == jobs.c.model_name,
+        _later_retrain.c.kind == "retrain",
+        _later_retrain.c.dag_id == jobs.c.dag_id,
+        _later_retrain.c.run_id == jobs.c.run_id,
+        _later_retrain.c.id > jobs.c.id,
+    )
+    .correlate(jobs)
+)
+#: A retraining job that spent the budget: any but a failed one that never started its training or was replaced by
+#: a later job of its DAG run, so one DAG run spends at most one unit of failed jobs, whatever order the new try
+#: and the readers that fail stale jobs ran in.
 _SPENT_RETRAIN = sa.and_(
     jobs.c.kind == "retrain",
     sa.or_(
         jobs.c.status != JOB_FAILED,
         sa.and_(
             sa.func.coalesce(jobs.c.details[NEVER_STARTED].as_boolean(), False).is_(False),
-            sa.func.coalesce(jobs.c.details[SUPERSEDED_BY_RETRY].as_boolean(), False).is_(False),
+            ~_REPLACED_IN_ITS_RUN,
         ),
     ),
 )
@@ -446,7 +463,8 @@ class StateStore:
         :param never_started: the job failed before its training started (its training DAG run was never
             created): its details say so and it does not count toward the retrain budget (:meth:`retrains_since`).
         :param superseded: the job failed because a new try of the same task in the same DAG run replaced it (and
-            starts its own job): its details say so and it does not count toward the retrain budget either.
+            starts its own job): its details say so (the budget counts that later job instead, as for any failed
+            job replaced in its DAG run, see :data:`_SPENT_RETRAIN`).
         :param from_status: the status the job must have to change: ``succeeded`` (with ``status="failed"``)
             fails a job whose version could not be made the challenger after the job closed.
         """
@@ -616,16 +634,31 @@ class StateStore:
 
     def count_retrains(self, model_name: str, *, since: datetime) -> int:
         """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too
-        (not one that never started its training or was superseded by a new try, see :meth:`finish_job`)."""
+        (not one that never started its training, nor one replaced by a later job of its DAG run)."""
         return self.retrains_since(model_name, since=since)[0]
 
     @retry_read
-    def retrains_since(self, model_name: str, *, since: datetime) -> tuple[int, datetime | None]:
+    def retrains_since(
+        self, model_name: str, *, since: datetime, run: tuple[str | None, str | None] | None = None
+    ) -> tuple[int, datetime | None]:
         """``(count, oldest start)`` of the retraining jobs started since ``since``, failed ones included
-        except those that never started their training or were superseded by a new try of their task."""
+        except those that never started their training or were replaced by a later job of their DAG run.
+
+        :param run: ``(dag_id, run_id)`` of a DAG run about to start a retraining job (a new try of its task): its
+            own failed jobs do not count either, as the job it starts will replace them (one run, one unit).
+        """
         query = sa.select(sa.func.count(), sa.func.min(jobs.c.started_at)).where(
             jobs.c.model_name == model_name, _SPENT_RETRAIN, jobs.c.started_at >= _naive_utc(since)
         )
+        if run is not None and None not in run:  # a run without ids: nothing to tell its jobs by
+            dag_id, run_id = run
+            query = query.where(
+                sa.or_(
+                    jobs.c.status != JOB_FAILED,
+                    sa.func.coalesce(jobs.c.dag_id, "") != dag_id,
+                    sa.func.coalesce(jobs.c.run_id, "") != run_id,
+                )
+            )
         with self._read() as conn:
             count, oldest = conn.execute(query).one()
         return int(count), oldest
@@ -882,7 +915,8 @@ class StateStore:
         cannot complete the approval. Votes from the CLI or the approvals page stay (the Slack allowlist does
         not govern them). Audited as ``approval_approvers_changed``; the votes keep their own entries. When fewer
         approvals are needed now and the approves that stay are enough, the request is approved at once (by
-        their voters, via ``system``; audited ``approval_approved``). True when something changed."""
+        their voters, via ``system``; audited ``approval_approved``), unless its deadline has passed: then it
+        expires, as a vote cast now would find (a timeout denies). True when something changed."""
         was = Allowlist.of(row)
         now = Allowlist.of(asked) if asked["details"] is not None else was
         was_needed, needed = row["required_approvals"], asked["required_approvals"]
@@ -930,17 +964,21 @@ class StateStore:
         # decides otherwise, so without this the request would wait for one nobody needs to cast
         approvers = [v["user_id"] for v in _votes_of(conn, row["id"]) if v["vote"] == "approve"]
         if needed < was_needed and approvers and len(approvers) >= needed:
-            self._close(
-                conn,
-                row["id"],
-                APPROVED,
-                decided_by=",".join(approvers),
-                via="system",
-                reason=f"required_approvals lowered from {was_needed} to {needed}: the {len(approvers)} approval(s) "
-                "already given complete the request",
-                now=utcnow(),
-                model_name=row["model_name"],
-            )
+            at = utcnow()
+            if row["expires_at"] <= at:  # past its deadline, not swept yet: a timeout denies (fail closed)
+                self._expire(conn, row["id"], at, model_name=row["model_name"])
+            else:
+                self._close(
+                    conn,
+                    row["id"],
+                    APPROVED,
+                    decided_by=",".join(approvers),
+                    via="system",
+                    reason=f"required_approvals lowered from {was_needed} to {needed}: the {len(approvers)} "
+                    "approval(s) already given complete the request",
+                    now=at,
+                    model_name=row["model_name"],
+                )
         return True
 
     @staticmethod

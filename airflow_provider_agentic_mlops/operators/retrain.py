@@ -184,7 +184,7 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         if running is not None:
             return self._attach(running, context)
 
-        self.retraining.enforce_budget(self.budget, subject=f"task:{self.task_id}")
+        self.retraining.enforce_budget(self.budget, subject=f"task:{self.task_id}", run=(dag_id, run_id))
         decision_id = self._decision_id(context)
         details = new_job_details(
             registered_model=self.registered_model,

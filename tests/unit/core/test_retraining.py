@@ -250,3 +250,18 @@ def test_a_cycle_of_parent_tags_ends_the_walk(sqlite_store: StateStore) -> None:
     job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
     with pytest.raises(ValueError, match="not the returned run 'c'"):
         retraining.train(job, lambda **_: {"version": "1", "run_id": "c"}, {}, heartbeat_every=60)
+
+
+def test_a_new_try_is_not_refused_for_the_job_its_own_run_left_failed_as_stale(sqlite_store: StateStore) -> None:
+    """max_retrains 1: a reader failed the crashed try's job as stale before the new try ran. That job is the run's
+    own: the new try may retrain (its job takes the run's one unit); another run is refused."""
+    from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+    from airflow_provider_agentic_mlops.core.retraining import RetrainBudgetExceeded
+
+    retraining, _ = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+    _fail_as_stale(sqlite_store, job["id"])
+    budget = RetrainBudget(None, 1, 24)
+    retraining.enforce_budget(budget, subject="task:retrain", run=("d", "r1"))
+    with pytest.raises(RetrainBudgetExceeded, match="retrain refused"):
+        retraining.enforce_budget(budget, subject="task:retrain", run=("d", "r2"))

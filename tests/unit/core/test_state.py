@@ -99,7 +99,9 @@ def test_a_retrain_superseded_by_a_new_try_of_its_task_does_not_spend_the_budget
     earlier, _ = store.start_job("m", dag_id="d", run_id="r1", details={"job_token": "t1"})
     closed = store.finish_job(earlier["id"], status="failed", error="superseded", superseded=True)
     assert closed["details"] == {"job_token": "t1", "superseded": True}
-    assert store.retrains_since("m", since=since) == (0, None)
+    assert store.retrains_since("m", since=since)[0] == 1  # the run's unit, until its new job takes it over
+    assert store.retrains_since("m", since=since, run=("d", "r1")) == (0, None)  # the new try's budget check
+    assert store.retrains_since("m", since=since, run=("d", "r2"))[0] == 1
     again, created = store.start_job("m", dag_id="d", run_id="r1")
     assert created
     store.finish_job(again["id"], status="failed", error="training run failed")
@@ -107,6 +109,29 @@ def test_a_retrain_superseded_by_a_new_try_of_its_task_does_not_spend_the_budget
     assert store.retrains_since_of(["m"], since=since)["m"][0] == 1
     with pytest.raises(ValueError, match="superseded"):
         store.finish_job(again["id"], status="succeeded", superseded=True)
+
+
+def test_one_dag_run_spends_one_budget_unit_whichever_reader_failed_its_earlier_job(store: StateStore) -> None:
+    """A reader (``jobs list``, ``models list``, ``decide``) fails a crashed try's job as stale before the new try
+    runs: the new try finds nothing running and starts a second job. The run still spends one unit, counted from
+    its newest job, as when the new try superseded the job itself."""
+    since = utcnow() - timedelta(hours=1)
+    stale, _ = store.start_job("m", dag_id="d", run_id="r1")
+    store.finish_job(stale["id"], status="failed", error="stale: no heartbeat")  # as fail_stale_jobs closes it
+    assert store.retrains_since("m", since=since) == (1, stale["started_at"])  # until the run's new try starts
+    again, created = store.start_job("m", dag_id="d", run_id="r1")
+    assert created
+    store.finish_job(again["id"], status="succeeded")
+    assert store.retrains_since("m", since=since) == (1, again["started_at"])
+    assert store.retrains_since_of(["m"], since=since)["m"] == (1, again["started_at"])
+    # another run's, or another model's, later job does not hide a failed one: each spent its own unit
+    other_run, _ = store.start_job("m", dag_id="d", run_id="r2")
+    store.finish_job(other_run["id"], status="failed", error="training run failed")
+    mine, _ = store.start_job("n", dag_id="d", run_id="r3")
+    store.finish_job(mine["id"], status="failed", error="training run failed")
+    store.start_job("other-model", dag_id="d", run_id="r3")
+    assert store.retrains_since("m", since=since)[0] == 2
+    assert store.retrains_since("n", since=since)[0] == 1
 
 
 def test_concurrent_starts_create_exactly_one_job(store: StateStore) -> None:
@@ -1236,6 +1261,25 @@ def test_lowering_required_approvals_completes_a_request_that_already_has_enough
     assert entry["subject"] == f"approval:{approval['id']}" and entry["actor"] == "alice"
     late = store.decide_approval(approval["id"], approve=True, user="bob", via="cli")
     assert not late.recorded  # decided: a later vote is told who decided
+
+
+def test_lowering_required_approvals_past_the_deadline_expires_the_request_instead(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline passed before anyone swept the request: lowering required_approvals must not approve it
+    with the votes already in. A timeout denies (fail closed), as a vote cast now would find."""
+    from airflow_provider_agentic_mlops.core import state
+
+    allowlist = {"approvers": ["U_ALICE", "U_BOB"], "approver_usergroup": None}
+    approval, _ = _request(store, required_approvals=2, details=allowlist)
+    _vote(store, approval["id"], "alice", "U_ALICE")
+    later = approval["expires_at"] + timedelta(seconds=1)
+    monkeypatch.setattr(state, "utcnow", lambda: later)
+
+    again, asked_again = _request(store, required_approvals=1, details=allowlist)
+    assert not asked_again and again["id"] == approval["id"]
+    assert (again["status"], again["decided_by"], again["decided_via"]) == ("expired", "timeout", "timeout")
+    assert store.last_audit("m", ("approval_approved", "approval_expired"))["action"] == "approval_expired"
 
 
 def test_lowering_required_approvals_below_the_votes_left_does_not_count_forgotten_ones(store: StateStore) -> None:
