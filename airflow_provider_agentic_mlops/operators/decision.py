@@ -116,8 +116,9 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         self.guardrails = guardrails_config(guardrails)
         self.alert = alert
 
-    def read_history(self, store: StateStore) -> ModelHistory:
-        """What the state store knows about the model (a stale in-flight job is failed on the way)."""
+    def read_history(self, store: StateStore, run: tuple[str | None, str | None] | None = None) -> ModelHistory:
+        """What the state store knows about the model (a stale in-flight job is failed on the way); ``run``, the
+        deciding ``(dag_id, run_id)``: its own failed jobs do not count, as in RetrainOperator's budget check."""
         from airflow_provider_agentic_mlops.core.budget import read_budget_inputs
         from airflow_provider_agentic_mlops.core.decision import ModelHistory
         from airflow_provider_agentic_mlops.core.state import utcnow  # not at DAG parse time
@@ -125,7 +126,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
 
         now = utcnow()
         budget = read_budget_inputs(
-            store, self.model_name, now=now, budget_window_hours=self.guardrails.budget_window_hours
+            store, self.model_name, now=now, budget_window_hours=self.guardrails.budget_window_hours, run=run
         )
         return ModelHistory(
             now=now,
@@ -175,8 +176,8 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
                 f"model {self.model_name!r}: no drift summary in XCom of task {self.drift_task_id!r} (got "
                 f"{type(drift).__name__}); set drift_task_id to the DriftCheckOperator's task id"
             )
-        store = self.store
-        history = self.read_history(store)
+        store, run = self.store, (getattr(ti, "dag_id", None), getattr(ti, "run_id", None) or context.get("run_id"))
+        history = self.read_history(store, run)
         mode, llm, no_llm_reason, llm_identity = self._resolve_mode()
         from airflow_provider_agentic_mlops.core.decision import breaks_escaped, decide  # not at DAG parse time
 
@@ -193,12 +194,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             llm_identity=llm_identity,
         )
         fields = decision.record_fields()
-        decision_id = store.record_decision(
-            self.model_name,
-            dag_id=getattr(ti, "dag_id", None),
-            run_id=getattr(ti, "run_id", None) or context.get("run_id"),
-            **fields,
-        )
+        decision_id = store.record_decision(self.model_name, dag_id=run[0], run_id=run[1], **fields)
         # the rationale and the override reason may hold the LLM's line breaks: escaped, they cannot forge a log line
         self.log.info(
             "Decision %s for %s: %s (decided by %s%s). %s",

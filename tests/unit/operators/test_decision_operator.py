@@ -242,6 +242,21 @@ def test_retrain_budget_blocks_retrain_at_critical_drift(llm_connection, store):
     assert llm_connection.requests == []
 
 
+def test_a_cleared_run_is_not_refused_a_retrain_for_the_job_its_own_failed_try_left(store):
+    """Clearing a whole DAG run after its retrain failed reruns decide: its own failed job is replaced by the retry's
+    (one run, one budget unit), so decide does not count it, as RetrainOperator does not; another run's does."""
+    guardrails = {**GUARDRAILS, "cooldown_hours": 0, "max_retrains": 1}
+    job, _ = store.start_job(MODEL, dag_id=f"agentic_mlops__{MODEL}", run_id="manual__2025-06-01")
+    store.finish_job(job["id"], status="failed", error="training run failed")
+    ti, skipped = run(build(guardrails=guardrails), drift_summary(0.9))
+    assert store.get_decision(ti.pushed["decision_id"])["final_action"] == "retrain" and "retrain" not in skipped
+    other, _ = store.start_job(MODEL, dag_id=f"agentic_mlops__{MODEL}", run_id="manual__2025-05-31")
+    store.finish_job(other["id"], status="failed", error="training run failed")
+    ti, _ = run(build(guardrails=guardrails), drift_summary(0.9))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert row["final_action"] == "escalate" and "retrain_budget" in [r["rule"] for r in row["rules_fired"]]
+
+
 # -- failures --------------------------------------------------------------------------------------------
 
 
