@@ -616,6 +616,7 @@ def rollback_champion(
                 f"model {model_name!r}: {registered_model!r} has no {PREVIOUS_CHAMPION!r} alias, nothing to roll back "
                 "to (never promoted twice, or already rolled back). Set the champion alias by hand in MLflow if needed."
             )
+        check_rollback_target(model_name, registered_model, current=current, previous=previous)
         store.audit(
             ROLLBACK_STARTED,
             actor=user,
@@ -660,6 +661,22 @@ def rollback_champion(
     return {"version": restored, "rolled_back_version": rolled_back, "user": user, "resumed": resumed}
 
 
+def check_rollback_target(model_name: str, registered_model: str, *, current: str | None, previous: str) -> None:
+    """Refuse a rollback that would change nothing: ``previous_champion`` on the champion's own version (an alias
+    edited by hand), which would be recorded as a rollback from a version to itself.
+
+    Only for a new rollback: an interrupted one that already moved the champion back is in that state legitimately
+    (:func:`unfinished_rollback`).
+    """
+    if current is not None and str(previous) == str(current):
+        raise PromotionRefused(
+            f"rollback of {model_name!r} refused, nothing changed: {registered_model!r}'s {PREVIOUS_CHAMPION!r} alias "
+            f"points at v{previous}, the version its {CHAMPION!r} alias already points at, so there is nothing to roll "
+            f"back to. Point {PREVIOUS_CHAMPION!r} at the version to return to (e.g. MlflowClient()."
+            f"set_registered_model_alias({registered_model!r}, {PREVIOUS_CHAMPION!r}, VERSION)) and run again."
+        )
+
+
 def unfinished_rollback(
     store: StateStore, model_name: str, *, current: str | None, previous: str | None
 ) -> dict[str, Any] | None:
@@ -689,6 +706,7 @@ __all__ = [
     "PromotionRefused",
     "Registry",
     "check_promotion_gate",
+    "check_rollback_target",
     "champion_status",
     "close_overtaken_promotions",
     "describe_unfinished",

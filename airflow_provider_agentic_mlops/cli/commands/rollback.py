@@ -81,6 +81,7 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     from airflow_provider_agentic_mlops.core.promotion import (
         CHAMPION,
         PREVIOUS_CHAMPION,
+        check_rollback_target,
         rollback_champion,
         unfinished_rollback,
     )
@@ -121,6 +122,8 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
             if current
             else f"{args.model}: {registered_model!r} has no champion"
         )
+    else:  # refused before the question, not after a "v3 -> v3?" was confirmed
+        check_rollback_target(args.model, registered_model, current=current, previous=previous)
     confirm(
         f"Roll back {registered_model}: champion v{current} -> v{previous} as {user}?",
         yes=getattr(args, "yes", False),

@@ -223,3 +223,36 @@ def test_a_registered_model_mlflow_does_not_have_is_named_not_called_championles
     with pytest.raises(SystemExit) as exc:
         main(["rollback", "exists", "--registered-model", "exists", *argv])
     assert str(exc.value.code) == "error: exists: 'exists' has no champion"
+
+
+def test_a_previous_champion_alias_on_the_champions_version_is_refused_and_nothing_recorded(
+    models_yaml, monkeypatch, capsys
+):
+    """After a hand edit of the aliases, previous_champion may point at the champion's version: a rollback then
+    changes nothing, so it is refused naming both aliases and the version, not recorded as "v3 -> v3"."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+    from airflow_provider_agentic_mlops.hooks import mlflow as mlflow_hook
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+    from tests.unit.core.test_promotion import RegistryDouble
+
+    registries: list[RegistryDouble] = []
+
+    class Registry(RegistryDouble):
+        def __init__(self, conn_id: str) -> None:
+            super().__init__(champion="3")
+            self.aliases["previous_champion"] = "3"
+            registries.append(self)
+
+        def model_version_url(self, registered_model: str, version: str) -> None:
+            return None
+
+    models_yaml.write_text(VALID)
+    monkeypatch.setattr(mlflow_hook, "MlflowRegistryHook", Registry)
+    with pytest.raises(SystemExit) as exc:
+        main(["rollback", "fraud", "--yes", "--reason", "bad"])
+    message = str(exc.value.code)
+    assert message.startswith("error: ") and "'previous_champion'" in message and "'champion'" in message, message
+    assert "v3" in message and "set_registered_model_alias" in message, message
+    assert "v3 -> v3" not in capsys.readouterr().out
+    assert all(r.writes == 0 and r.aliases == {"champion": "3", "previous_champion": "3"} for r in registries)
+    assert StateStoreHook().get_store().last_audit("fraud", ("rollback_started", "rollback")) is None

@@ -283,6 +283,31 @@ def test_a_completed_promotion_rerun_after_the_champion_moved_is_refused_and_cha
     assert sqlite_store.list_promotions(MODEL)[0]["status"] == "completed"
 
 
+def test_a_rollback_to_the_champions_own_version_is_refused_but_an_interrupted_one_still_completes(
+    sqlite_store: StateStore,
+) -> None:
+    """previous_champion set by hand to the champion's version: RollbackOperator must not record "v3 -> v3". A
+    rollback that died after moving the champion back leaves both aliases on one version too: that one completes."""
+    registry = RegistryDouble(champion="3")
+    registry.aliases["previous_champion"] = "3"
+    with pytest.raises(PromotionRefused, match=r"'previous_champion' alias points at v3.*'champion'.*set_registered"):
+        rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="oncall")
+    assert registry.writes == 0 and sqlite_store.audit_trail(MODEL) == []
+    registry = RegistryDouble(champion="2")
+    registry.aliases["previous_champion"] = "1"
+    sqlite_store.audit(
+        "rollback_started",
+        actor="oncall",
+        model_name=MODEL,
+        subject="version:1",
+        details={"from_version": "2", "to_version": "1"},
+    )
+    registry.aliases["champion"] = "1"  # died here: the champion moved, previous_champion not removed yet
+    result = rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="oncall")
+    assert (result["version"], result["rolled_back_version"], result["resumed"]) == ("1", "2", True)
+    assert registry.aliases == {"champion": "1"}
+
+
 def _interrupted_at_tags(registry: RegistryDouble, store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run 1's promotion of v2 stops after ``champion`` moved: MLflow failed at the tags step, retries ran out."""
     _approved(store)
