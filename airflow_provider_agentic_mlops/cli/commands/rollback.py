@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_agentic_mlops.cli.output import CommandStopped
+from airflow_provider_agentic_mlops.cli.output import CommandStopped, logs_to_stderr
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_PROMOTE_CONN_ID
 
 if TYPE_CHECKING:
@@ -101,14 +101,16 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
     state_conn_id = getattr(args, "state_conn_id", None) or (spec.state_conn_id if spec else None)
     # the default promoting connection for a model the models file does not list (--registered-model)
     hook = MlflowRegistryHook(mlflow_conn_id or DEFAULT_PROMOTE_CONN_ID)
-    current = hook.get_alias_version(registered_model, CHAMPION)
-    previous = hook.get_alias_version(registered_model, PREVIOUS_CHAMPION)
-    store = StateStoreHook(state_conn_id).get_store()  # None: [agentic_mlops] state_conn_id
-    interrupted = unfinished_rollback(store, args.model, current=current, previous=previous)
+    with logs_to_stderr():  # the hooks' log lines (the MLflow fallback, retries) are not the command's output
+        current = hook.get_alias_version(registered_model, CHAMPION)
+        previous = hook.get_alias_version(registered_model, PREVIOUS_CHAMPION)
+        store = StateStoreHook(state_conn_id).get_store()  # None: [agentic_mlops] state_conn_id
+        interrupted = unfinished_rollback(store, args.model, current=current, previous=previous)
+        exists = interrupted is not None or current is not None or hook.registered_model_exists(registered_model)
     if interrupted is not None:  # an earlier rollback stopped halfway: this one completes it
         current, previous = interrupted["details"]["from_version"], interrupted["details"]["to_version"]
         print(f"Completing the rollback {interrupted['actor']} started at {interrupted['at']:%Y-%m-%d %H:%M} UTC.")
-    elif current is None and not hook.registered_model_exists(registered_model):
+    elif not exists:
         named_by = "--registered-model" if spec is None else f"the models file's entry for {args.model!r}"
         raise CommandStopped(
             f"{args.model}: the registered model {registered_model!r} does not exist in MLflow at "
@@ -130,16 +132,17 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
         action="roll back",
         cancelled="rollback cancelled; nothing changed",
     )
-    result = rollback_champion(  # a PromotionRefused is shown as the other errors: `error: <message>`
-        hook,
-        store,
-        model_name=args.model,
-        registered_model=registered_model,
-        user=user,
-        reason=getattr(args, "reason", None),
-        identity={k: v for k, v in voter.details.items() if v},
-    )
-    url = hook.model_version_url(registered_model, result["version"])
+    with logs_to_stderr():
+        result = rollback_champion(  # a PromotionRefused is shown as the other errors: `error: <message>`
+            hook,
+            store,
+            model_name=args.model,
+            registered_model=registered_model,
+            user=user,
+            reason=getattr(args, "reason", None),
+            identity={k: v for k, v in voter.details.items() if v},
+        )
+        url = hook.model_version_url(registered_model, result["version"])
     print(
         f"{registered_model}: champion is v{result['version']} again (was v{result['rolled_back_version']}); "
         f"rolled back by {user}"

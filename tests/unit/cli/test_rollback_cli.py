@@ -256,3 +256,26 @@ def test_a_previous_champion_alias_on_the_champions_version_is_refused_and_nothi
     assert "v3 -> v3" not in capsys.readouterr().out
     assert all(r.writes == 0 and r.aliases == {"champion": "3", "previous_champion": "3"} for r in registries)
     assert StateStoreHook().get_store().last_audit("fraud", ("rollback_started", "rollback")) is None
+
+
+def test_the_rollbacks_log_lines_go_to_stderr_leaving_stdout_to_its_result(airflow_home, monkeypatch, capsys):
+    """Airflow's logging writes to stdout: the hooks' log lines (here: the absent promoting connection's fallback to
+    the local tracking URI) would mix with what the command prints for a person or a script to read."""
+    from mlflow import MlflowClient
+
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    uri = f"sqlite:///{airflow_home / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("m")
+    for _ in range(2):
+        client.create_model_version("m", source=str(airflow_home))
+    client.set_registered_model_alias("m", "champion", "2")
+    client.set_registered_model_alias("m", "previous_champion", "1")
+    capsys.readouterr()
+    main(["rollback", "m", "--registered-model", "m", "--yes", "--models-file", str(airflow_home / "none.yaml")])
+    captured = capsys.readouterr()
+    assert str(client.get_model_version_by_alias("m", "champion").version) == "1"
+    assert "m: champion is v1 again (was v2)" in captured.out
+    assert "not found; using tracking URI" in captured.err and "using tracking URI" not in captured.out
