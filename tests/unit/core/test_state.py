@@ -787,9 +787,9 @@ def test_a_second_vote_is_refused_on_databases_without_on_conflict(
     assert not store.first_use("v0=x", window=timedelta(seconds=300))
 
 
-def test_migration_0004_indexes_a_database_at_0003(store_url: str) -> None:
-    """A store created by the previous release (at 0003) gains the decisions' (model_name, id) index and
-    keeps its rows."""
+def _database_at(store_url: str, revision: str, *statements: str) -> sa.Engine:
+    """A database migrated to ``revision`` only (a store of an earlier release), holding the rows ``statements``
+    insert."""
     from alembic import command
     from alembic.config import Config
 
@@ -800,15 +800,23 @@ def test_migration_0004_indexes_a_database_at_0003(store_url: str) -> None:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+        command.upgrade(cfg, revision)
         conn.commit()
-        conn.execute(
-            sa.text(
-                "INSERT INTO agentic_mlops_decisions (model_name, created_at, mode, final_action) "
-                "VALUES ('m', CURRENT_TIMESTAMP, 'rules', 'none')"
-            )
-        )
+        for statement in statements:
+            conn.execute(sa.text(statement))
         conn.commit()
+    return engine
+
+
+def test_migration_0004_indexes_a_database_at_0003(store_url: str) -> None:
+    """A store created by the previous release (at 0003) gains the decisions' (model_name, id) index and
+    keeps its rows."""
+    engine = _database_at(
+        store_url,
+        "0003",
+        "INSERT INTO agentic_mlops_decisions (model_name, created_at, mode, final_action) "
+        "VALUES ('m', CURRENT_TIMESTAMP, 'rules', 'none')",
+    )
     assert current_revision(engine) == "0003"
     indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("agentic_mlops_decisions")}
     assert "ix_agentic_mlops_decisions_model_id" not in indexes
@@ -825,33 +833,17 @@ def test_migration_0004_indexes_a_database_at_0003(store_url: str) -> None:
 def test_migration_0005_indexes_a_database_at_0004(store_url: str) -> None:
     """A store created by the previous release (at 0004), with rows, gains the ``(model_name, dag_id, id)``
     index of decisions, approval requests and jobs, and keeps its rows."""
-    from alembic import command
-    from alembic.config import Config
-
     from airflow_provider_agentic_mlops.core import model_history
-    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR
 
     tables = ("agentic_mlops_decisions", "agentic_mlops_approvals", "agentic_mlops_jobs")
-    engine = sa.create_engine(store_url)
-    with engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
-        conn.commit()
-        conn.execute(
-            sa.text(
-                "INSERT INTO agentic_mlops_decisions (model_name, dag_id, created_at, mode, final_action) "
-                "VALUES ('m', 'd', CURRENT_TIMESTAMP, 'rules', 'none'), ('j', NULL, CURRENT_TIMESTAMP, 'rules', 'none')"
-            )
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO agentic_mlops_jobs (model_name, kind, status, dag_id, started_at, heartbeat_at) "
-                "VALUES ('j', 'retrain', 'succeeded', 'dj', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            )
-        )
-        conn.commit()
+    engine = _database_at(
+        store_url,
+        "0004",
+        "INSERT INTO agentic_mlops_decisions (model_name, dag_id, created_at, mode, final_action) "
+        "VALUES ('m', 'd', CURRENT_TIMESTAMP, 'rules', 'none'), ('j', NULL, CURRENT_TIMESTAMP, 'rules', 'none')",
+        "INSERT INTO agentic_mlops_jobs (model_name, kind, status, dag_id, started_at, heartbeat_at) "
+        "VALUES ('j', 'retrain', 'succeeded', 'dj', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
     assert current_revision(engine) == "0004"
     inspector = sa.inspect(engine)
     assert not [ix for t in tables for ix in inspector.get_indexes(t) if ix["name"] == f"ix_{t}_model_dag"]
@@ -921,25 +913,12 @@ def test_a_new_store_records_the_oldest_code_revision_that_can_use_it(store: Sta
 def test_migration_0006_records_compatibility_on_a_database_at_0005(store_url: str) -> None:
     """A store of the previous release (at 0005), with rows, gains the one-row compatibility table and keeps
     its rows."""
-    from alembic import command
-    from alembic.config import Config
-
-    from airflow_provider_agentic_mlops.core.state import MIGRATIONS_DIR
-
-    engine = sa.create_engine(store_url)
-    with engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0005")
-        conn.commit()
-        conn.execute(
-            sa.text(
-                "INSERT INTO agentic_mlops_decisions (model_name, created_at, mode, final_action) "
-                "VALUES ('m', CURRENT_TIMESTAMP, 'rules', 'none')"
-            )
-        )
-        conn.commit()
+    engine = _database_at(
+        store_url,
+        "0005",
+        "INSERT INTO agentic_mlops_decisions (model_name, created_at, mode, final_action) "
+        "VALUES ('m', CURRENT_TIMESTAMP, 'rules', 'none')",
+    )
     assert "agentic_mlops_schema_compat" not in sa.inspect(engine).get_table_names()
 
     store = StateStore(store_url)
