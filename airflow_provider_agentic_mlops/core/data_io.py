@@ -303,6 +303,16 @@ def _refuse_duplicates(names: Sequence[str], columns: Sequence[str] | None) -> N
         )
 
 
+#: Column names a note lists at most (the summary stays small); the rest are counted.
+NOTE_NAMES = 20
+
+
+def named_columns(columns: Sequence[str]) -> str:
+    """``['a', 'b']``, or the first :data:`NOTE_NAMES` and how many more, for a note."""
+    more = len(columns) - NOTE_NAMES
+    return f"{list(columns[:NOTE_NAMES])}" + (f" and {more} more" if more > 0 else "")
+
+
 def parse_window(window: str) -> pd.Timedelta:
     """A positive duration from ``"7d"``, ``"12h"``, ``"30min"``, ``"2w"`` or ISO ``"P7D"``: models.yaml's
     check reads it with the same parser (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`)."""

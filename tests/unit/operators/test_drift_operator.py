@@ -1054,6 +1054,30 @@ def test_an_extra_column_in_current_data_is_noted_not_escalated(tmp_path: Path, 
     assert "current data has 1 column the reference does not ('z'): not checked" in decision["rationale"]
 
 
+def test_a_column_outside_feature_columns_new_in_current_data_is_ignored_and_noted(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "y": rng.normal(5, 2, 1500)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "y": rng.normal(5, 2, 1500), "debug_flag": 1.0})
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.to_csv(tmp_path / "cur.csv", index=False)
+
+    summary = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"), feature_columns=["x", "y"])
+
+    assert set(summary["columns"]) == {"x", "y"}
+    assert summary["data_quality"]["extra_columns"] == []  # not a schema problem: the model does not read it
+    assert summary["data_quality"]["notes"] == ["ignored columns not in feature_columns: ['debug_flag']"]
+
+
+def test_a_new_column_in_current_data_without_feature_columns_fails_naming_it_and_the_fixes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(15)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 500)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 500), "debug_flag": 1.0})
+
+    with pytest.raises(ValueError, match=r"column 'debug_flag' is in current data .*but not in reference data") as err:
+        check(tmp_path, reference, current)
+    assert "feature_columns" in str(err.value) and "exclude_columns" in str(err.value)
+
+
 def script_blocks(html_text: str) -> list[str]:
     """The text of each ``<script>`` element as a browser's HTML parser splits them."""
     from html.parser import HTMLParser
