@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -118,6 +118,7 @@ def compute_drift(
     reference_source: str | None = None,
     current_source: str | None = None,
     on_plan: Callable[[DriftPlan], None] | None = None,
+    notes: Sequence[str] = (),
     **overrides: Any,
 ) -> DriftSummary:
     """Drift per column and for the dataset, with Evidently 0.7's methods and scores.
@@ -144,6 +145,9 @@ def compute_drift(
         sorts are most of the work): Evidently's report can be rendered meanwhile
         (:class:`~airflow_provider_agentic_mlops.core.drift.report.ReportAlongside`). Not called when
         the input is refused or the current window is empty.
+    :param notes: what the caller read another way (durations written as text, read as timedeltas by
+        :func:`~airflow_provider_agentic_mlops.core.data_io.durations_as_timedeltas`), said first in the
+        summary's ``data_quality.notes``.
     :raises ValueError: on unusable input, naming the column or source and what to do. Empty data is
         one, except a current frame emptied by ``current_window`` (a quiet window): its summary has
         ``n_current`` 0 and no column, which the decision reads as insufficient data. Callers window the
@@ -196,7 +200,7 @@ def compute_drift(
         )
     missing: list[str] = []
     extra: list[str] = []
-    notes: list[str] = []  # what was read another way or left out, no fault: said in the summary's ``data_quality``
+    notes = list(notes)  # what was read another way or left out, no fault: said in the summary's ``data_quality``
     schema_errors: list[str] = []
 
     def problem(message: str, bucket: list[str] | None = None, item: str | None = None) -> None:
