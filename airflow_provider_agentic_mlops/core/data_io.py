@@ -303,6 +303,99 @@ def _refuse_duplicates(names: Sequence[str], columns: Sequence[str] | None) -> N
         )
 
 
+#: A duration as pandas writes a timedelta to CSV (``"0 days 00:05:00"``, ``"-1 days +23:55:00"``,
+#: ``"2 days"``) or as ``[-]HH:MM:SS[.f]``. A bare number (``"5"``, an id) is none: pandas would read it
+#: as nanoseconds.
+_DURATION_TEXT = r"^\s*(?:[-+]?\d+(?:\.\d+)?\s*days?\b.*|[-+]?\d+:\d{2}:\d{2}(?:\.\d+)?)\s*$"
+#: Values tried first: text that is not durations (most columns) is told from the first few, at no cost.
+_DURATION_SAMPLE = 20
+#: Column names a note lists at most (the summary stays small); the rest are counted.
+NOTE_NAMES = 20
+
+
+def named_columns(columns: Sequence[str]) -> str:
+    """``['a', 'b']``, or the first :data:`NOTE_NAMES` and how many more, for a note."""
+    more = len(columns) - NOTE_NAMES
+    return f"{list(columns[:NOTE_NAMES])}" + (f" and {more} more" if more > 0 else "")
+
+
+def durations_as_timedeltas(
+    reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """``(reference, current, notes)`` with each column of durations written as text (a timedelta column
+    written to CSV) read as timedeltas, so that it is compared in seconds as a Parquet duration is.
+
+    A column is read so when it is text of durations (:data:`_DURATION_TEXT`, every non-null value) or
+    already durations in both frames, and text in one at least; any other column is left as it is (text
+    of which some values are no duration stays text, for the drift check to compare or refuse). Cheap on
+    large frames: a few values first, then each distinct value parsed once.
+
+    :param reference: the reference data.
+    :param current: the current data.
+    :returns: the frames (the same objects when nothing was read) and the note saying which columns were
+        read as durations (empty when none), for the summary's ``data_quality.notes``.
+    """
+    read: list[str] = []
+    parsed: tuple[dict[Any, pd.Series], dict[Any, pd.Series]] = ({}, {})
+    in_current = set(current.columns)
+    for column in reference.columns:
+        if column not in in_current:
+            continue
+        pair = [reference[column], current[column]]
+        if any(isinstance(p, pd.DataFrame) for p in pair):  # duplicate names: compute_drift refuses them
+            continue
+        timedeltas = [None if _is_duration(p) else _parsed_durations(p) for p in pair]
+        if any(t is None and not _is_duration(p) for t, p in zip(timedeltas, pair, strict=True)):
+            continue
+        if all(t is None for t in timedeltas):  # durations already in both: compared in seconds as they are
+            continue
+        for converted, t in zip(parsed, timedeltas, strict=True):
+            if t is not None:
+                converted[column] = t
+        read.append(str(column))
+    if not read:
+        return reference, current, []
+    reference, current = (
+        frame.assign(**converted) if converted else frame
+        for frame, converted in zip((reference, current), parsed, strict=True)
+    )
+    return reference, current, [f"durations written as text, compared in seconds: {named_columns(read)}"]
+
+
+def _is_duration(series: pd.Series) -> bool:
+    dtype = series.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa  # an ArrowDtype means pyarrow is installed
+
+        return pa.types.is_duration(dtype.pyarrow_dtype)
+    return pd.api.types.is_timedelta64_dtype(dtype)
+
+
+def _parsed_durations(series: pd.Series) -> pd.Series | None:
+    """``series`` as timedeltas when it is text whose every non-null value is a duration; else None."""
+    dtype = series.dtype
+    if not pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return None
+    head = series.iloc[: 5 * _DURATION_SAMPLE].dropna()
+    sample = head.iloc[:_DURATION_SAMPLE] if not head.empty else series.dropna().iloc[:_DURATION_SAMPLE]
+    if sample.empty or _as_durations(sample) is None:
+        return None
+    codes, distinct = pd.factorize(series)  # a null is code -1: NaT below
+    timedeltas = _as_durations(pd.Series(distinct, dtype=object))
+    if timedeltas is None:
+        return None
+    values = pd.TimedeltaIndex(timedeltas).take(codes, allow_fill=True, fill_value=pd.NaT)
+    return pd.Series(values, index=series.index, name=series.name)
+
+
+def _as_durations(values: pd.Series) -> pd.Series | None:
+    """``values`` (text, no null) as timedeltas when every one is a duration (:data:`_DURATION_TEXT`); else None."""
+    if pd.api.types.infer_dtype(values, skipna=False) != "string" or not values.str.match(_DURATION_TEXT).all():
+        return None
+    timedeltas = pd.to_timedelta(values, errors="coerce")
+    return None if timedeltas.isna().any() else timedeltas
+
+
 def parse_window(window: str) -> pd.Timedelta:
     """A positive duration from ``"7d"``, ``"12h"``, ``"30min"``, ``"2w"`` or ISO ``"P7D"``: models.yaml's
     check reads it with the same parser (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`)."""

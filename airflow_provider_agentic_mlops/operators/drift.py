@@ -100,7 +100,7 @@ class DriftCheckOperator(BaseOperator):
         self.report_prefix = report_prefix
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_agentic_mlops.core.data_io import describe_source
+        from airflow_provider_agentic_mlops.core.data_io import describe_source, durations_as_timedeltas
         from airflow_provider_agentic_mlops.core.drift import compute_drift
         from airflow_provider_agentic_mlops.core.drift.report import ReportAlongside
 
@@ -135,6 +135,7 @@ class DriftCheckOperator(BaseOperator):
                     end,
                     f" (timestamp column '{settings.timestamp_column}' {read_as})" if unit else "",
                 )
+        reference, current, notes = durations_as_timedeltas(reference, current)  # as Parquet's durations are
         with (
             tempfile.TemporaryDirectory(prefix="drift-report-") as tmp,
             # Evidently's report renders on a thread from the moment the columns to check are known,
@@ -157,6 +158,7 @@ class DriftCheckOperator(BaseOperator):
                 current_source=describe_source(self.current)
                 + (f", window {settings.current_window}" if settings.current_window else ""),
                 on_plan=report.start,
+                notes=notes,
             )
             summary.evidence = self._gather_evidence(reference, current, summary)
             self._log_evidence(summary.evidence)
@@ -258,11 +260,9 @@ class DriftCheckOperator(BaseOperator):
         return f"model '{self.model_name}': {role}"
 
     def _read(self, role: str, source: Any) -> pd.DataFrame:
-        wanted = None
-        settings = self.settings
-        if settings.columns is not None:
-            extra = [settings.label_column, settings.prediction_column, settings.timestamp_column]
-            wanted = list(settings.columns) + [c for c in extra if c]
+        s, wanted = self.settings, None
+        if s.columns is not None:  # and the label, prediction and timestamp columns
+            wanted = [*s.columns, *(c for c in (s.label_column, s.prediction_column, s.timestamp_column) if c)]
         frame = read_data(source, role=self._role(role), columns=wanted)
         self.log.info("Read %s: %d rows x %d columns", role, len(frame), frame.shape[1])
         return frame

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
-from airflow_provider_agentic_mlops.core.data_io import column_hint
+from airflow_provider_agentic_mlops.core.data_io import column_hint, named_columns
 from airflow_provider_agentic_mlops.core.drift.columns import ColumnData, n_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import (
     CAT,
@@ -118,6 +118,7 @@ def compute_drift(
     reference_source: str | None = None,
     current_source: str | None = None,
     on_plan: Callable[[DriftPlan], None] | None = None,
+    notes: Sequence[str] = (),
     **overrides: Any,
 ) -> DriftSummary:
     """Drift per column and for the dataset, with Evidently 0.7's methods and scores.
@@ -144,6 +145,9 @@ def compute_drift(
         sorts are most of the work): Evidently's report can be rendered meanwhile
         (:class:`~airflow_provider_agentic_mlops.core.drift.report.ReportAlongside`). Not called when
         the input is refused or the current window is empty.
+    :param notes: what the caller read another way (durations written as text, read as timedeltas by
+        :func:`~airflow_provider_agentic_mlops.core.data_io.durations_as_timedeltas`), said first in the
+        summary's ``data_quality.notes``.
     :raises ValueError: on unusable input, naming the column or source and what to do. Empty data is
         one, except a current frame emptied by ``current_window`` (a quiet window): its summary has
         ``n_current`` 0 and no column, which the decision reads as insufficient data. Callers window the
@@ -196,6 +200,7 @@ def compute_drift(
         )
     missing: list[str] = []
     extra: list[str] = []
+    notes = list(notes)  # what was read another way or left out, no fault: said in the summary's ``data_quality``
     schema_errors: list[str] = []
 
     def problem(message: str, bucket: list[str] | None = None, item: str | None = None) -> None:
@@ -230,14 +235,20 @@ def compute_drift(
                     missing,
                     c,
                 )
-        for c in current.columns:
-            if c not in excluded and c not in reference.columns:
-                problem(
-                    f"column '{c}' is in {cur_name} but not in {ref_name}. Add it to the reference "
-                    "data or drop it with exclude_columns.",
-                    extra,
-                    c,
-                )
+        new_columns = [c for c in current.columns if c not in excluded and c not in reference.columns]
+        if s.feature_columns is not None:  # the model reads only these: a new column beside them is no fault
+            read = {*s.feature_columns, label_column, prediction_column}
+            ignored = [str(c) for c in new_columns if c not in read]
+            if ignored:
+                notes.append(f"ignored columns not in feature_columns: {named_columns(ignored)}")
+            new_columns = [c for c in new_columns if c in read]
+        for c in new_columns:
+            problem(
+                f"column '{c}' is in {cur_name} but not in {ref_name}. Add it to the reference data, "
+                "or list the model's inputs in feature_columns, or drop it with exclude_columns.",
+                extra,
+                c,
+            )
     for role, column, fix in (
         ("label_column", label_column, "the true labels"),  # a model is validated on labels: not to unset
         ("prediction_column", prediction_column, "the model's predictions, or unset it"),
@@ -422,6 +433,7 @@ def compute_drift(
         "schema_errors": schema_errors,
         "type_changes": type_changes,
         "skipped_columns": skipped,
+        "notes": notes,
     }
     if label_column is not None and label_column in reference.columns:
         # Labels arrive late: the share of current rows without one yet (1.0: none in). Not a null
@@ -502,6 +514,7 @@ def _empty_window_summary(reference: pd.DataFrame, s: DriftSettings, model_name:
             "schema_errors": [],
             "type_changes": [],
             "skipped_columns": {},
+            "notes": [],
         },
         top_n=s.top_n,
         model_name=model_name,

@@ -100,7 +100,8 @@ class DriftSummary:
         counted; not the label column's: its nulls are labels not in yet, ``unlabelled_share``),
         ``reference_null_share`` (the same on the reference, which the decision compares with),
         ``missing_columns``, ``schema_errors``, and ``extra_columns``; the decision step stops on
-        broken data.
+        broken data. ``notes``: what was read another way or left out, no fault (columns outside
+        ``feature_columns`` new in the current data, ignored).
     :param top_n: how many drifted columns :attr:`top_drifted` lists.
     :param model_name: model the check was for, if given.
     :param report_uri: where the full report was saved, set by the operator.

@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_agentic_mlops.core.data_io import (
     describe_source,
     detect_format,
+    durations_as_timedeltas,
     epoch_unit,
     parse_window,
     read_frame,
@@ -382,3 +383,33 @@ def test_a_pyarrow_that_does_not_import_is_named_with_the_installed_versions_and
         assert f"{name} {version(name)}" in message
     assert "pip install 'pyarrow<26'" in message
     assert "numpy>=2" in message and "pandas>=2.2.2" in message
+
+
+def test_durations_written_as_text_are_read_as_timedeltas_in_both_frames() -> None:
+    reference = pd.DataFrame({"wait": ["0 days 00:05:00", None, "-1 days +23:55:00"], "hms": ["00:05:00"] * 3})
+    current = pd.DataFrame({"wait": pd.to_timedelta(["1 day", "2 min", None]), "hms": ["01:00:00.5", None, "12:00:00"]})
+
+    ref, cur, notes = durations_as_timedeltas(reference, current)
+
+    assert ref["wait"].dt.total_seconds().tolist()[::2] == [300.0, -300.0] and pd.isna(ref["wait"][1])
+    assert cur["wait"].equals(current["wait"])  # already durations
+    assert cur["hms"].dt.total_seconds().tolist()[::2] == [3600.5, 43200.0]
+    assert notes == ["durations written as text, compared in seconds: ['wait', 'hms']"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["5", "7", "12"],  # ids or numbers as text: pandas would read them as nanoseconds
+        ["00:05:00"] * 30 + ["5"],  # a value past the first few that is no duration
+        ["Monday", "Tuesday", "Sunday"],
+        ["0 days 00:05:00", "0 days 00:06:00", "late"],
+    ],
+)
+def test_text_that_is_not_all_durations_is_left_as_it_is(values: list[str]) -> None:
+    reference = pd.DataFrame({"c": values})
+    current = pd.DataFrame({"c": ["00:01:00"] * len(values)})
+
+    ref, cur, notes = durations_as_timedeltas(reference, current)
+
+    assert (ref is reference, cur is current, notes) == (True, True, [])

@@ -190,6 +190,7 @@ def test_summary_has_the_keys_other_steps_rely_on(frames) -> None:
         "schema_errors": [],
         "type_changes": [],
         "skipped_columns": {},
+        "notes": [],
     }
     json.dumps(data)
 
@@ -481,6 +482,17 @@ def test_extra_column_in_current_is_an_error_unless_excluded(frames) -> None:
     with pytest.raises(ValueError, match="column 'session_id' is in current data but not in reference data"):
         compute_drift(reference, current)
     assert "session_id" not in compute_drift(reference, current, exclude_columns=["session_id"]).columns
+
+
+def test_a_new_column_the_model_reads_is_an_error_even_with_feature_columns(frames) -> None:
+    reference, current = frames
+    current = current.assign(session_id=range(len(current)), debug=1.0)
+
+    with pytest.raises(ValueError, match="column 'session_id' is in current data but not in reference data"):
+        compute_drift(reference, current, feature_columns=["amount", "session_id"])
+    summary = compute_drift(reference, current, feature_columns=["amount", "session_id"], strict=False)
+    assert summary.data_quality["extra_columns"] == ["session_id"]
+    assert summary.data_quality["notes"] == ["ignored columns not in feature_columns: ['debug']"]
 
 
 def test_listed_column_missing_from_reference_is_named(frames) -> None:

@@ -1054,6 +1054,66 @@ def test_an_extra_column_in_current_data_is_noted_not_escalated(tmp_path: Path, 
     assert "current data has 1 column the reference does not ('z'): not checked" in decision["rationale"]
 
 
+def test_a_column_outside_feature_columns_new_in_current_data_is_ignored_and_noted(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "y": rng.normal(5, 2, 1500)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1500), "y": rng.normal(5, 2, 1500), "debug_flag": 1.0})
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.to_csv(tmp_path / "cur.csv", index=False)
+
+    summary = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"), feature_columns=["x", "y"])
+
+    assert set(summary["columns"]) == {"x", "y"}
+    assert summary["data_quality"]["extra_columns"] == []  # not a schema problem: the model does not read it
+    assert summary["data_quality"]["notes"] == ["ignored columns not in feature_columns: ['debug_flag']"]
+
+
+def test_a_new_column_in_current_data_without_feature_columns_fails_naming_it_and_the_fixes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(15)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 500)})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 500), "debug_flag": 1.0})
+
+    with pytest.raises(ValueError, match=r"column 'debug_flag' is in current data .*but not in reference data") as err:
+        check(tmp_path, reference, current)
+    assert "feature_columns" in str(err.value) and "exclude_columns" in str(err.value)
+
+
+def durations(n: int, seed: int, mean_minutes: float) -> pd.DataFrame:
+    """A waiting time (timedelta) and an id written as digits, which are no durations."""
+    rng = np.random.default_rng(seed)
+    wait = pd.to_timedelta(rng.gamma(4, mean_minutes / 4, n).round(), unit="min")
+    return pd.DataFrame({"wait": wait, "x": rng.normal(0, 1, n), "store": rng.integers(10, 99, n).astype(str)})
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_durations_in_csv_are_compared_in_seconds_as_in_parquet(tmp_path: Path, fmt: str) -> None:
+    reference, current = durations(2000, 16, 5), durations(2000, 17, 15)
+    current.loc[::7, "wait"] = pd.NaT
+    for name, frame in (("ref", reference), ("cur", current)):
+        getattr(frame, f"to_{fmt}")(tmp_path / f"{name}.{fmt}", **({"index": False} if fmt == "csv" else {}))
+
+    summary = check(tmp_path, str(tmp_path / f"ref.{fmt}"), str(tmp_path / f"cur.{fmt}"))
+
+    wait = summary["columns"]["wait"]
+    assert (wait["type"], wait["method"], wait["drifted"]) == ("num", "wasserstein", True)
+    # digits are no durations (pandas would read "42" as 42 ns): numbers from CSV, text from Parquet, as before
+    assert summary["columns"]["store"]["type"] == ("num" if fmt == "csv" else "cat")
+    notes = summary["data_quality"]["notes"]
+    assert notes == (["durations written as text, compared in seconds: ['wait']"] if fmt == "csv" else [])
+
+
+def test_text_only_some_of_whose_values_are_durations_stays_text(tmp_path: Path) -> None:
+    reference, current = durations(600, 18, 5), durations(600, 19, 5)
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current["wait"] = current["wait"].astype(str).where(current.index % 50 != 0, "unknown")
+    current.to_csv(tmp_path / "cur.csv", index=False)
+
+    summary = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"), strict=False)
+
+    assert summary["data_quality"]["notes"] == []
+    assert summary["columns"]["wait"]["type"] != "num"
+
+
 def script_blocks(html_text: str) -> list[str]:
     """The text of each ``<script>`` element as a browser's HTML parser splits them."""
     from html.parser import HTMLParser
