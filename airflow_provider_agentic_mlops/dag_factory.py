@@ -99,13 +99,20 @@ def models_file(default_dir: str | Path | None = None) -> Path:
     return Path(os.path.abspath(default_dir)) / "models.yaml"
 
 
+def _setting_naming(path: str | Path) -> tuple[str, str] | None:
+    """``(value, where it is set)`` of the setting when it names the models file ``path``; None when ``path`` is
+    not the one it names (the default location)."""
+    configured, where = _models_file_setting()
+    if configured and Path(os.path.abspath(os.path.expanduser(configured))) == Path(path):
+        return configured, where
+    return None
+
+
 def models_file_setting(path: str | Path) -> str | None:
     """The setting that names the models file ``path`` (``AIRFLOW__AGENTIC_MLOPS__MODELS_FILE`` or
     ``[agentic_mlops] models_file``), or None when ``path`` is not the one it names (the default location)."""
-    configured, where = _models_file_setting()
-    if configured and Path(os.path.abspath(os.path.expanduser(configured))) == Path(path):
-        return where
-    return None
+    named = _setting_naming(path)
+    return named[1] if named else None
 
 
 def models_file_origin(path: str | Path, *, default: str = "models.yaml beside the DAG file") -> str:
@@ -115,9 +122,9 @@ def models_file_origin(path: str | Path, *, default: str = "models.yaml beside t
     :param path: the models file, as :func:`models_file` gave it.
     :param default: the default location, as the reader has it.
     """
-    configured, _ = _models_file_setting()
-    where = models_file_setting(path)
-    if where is not None:
+    named = _setting_naming(path)
+    if named is not None:
+        configured, where = named
         return f"the path is {where} ({configured!r}): correct it to the path of the models file"
     return (
         f"the path is the default, {default}, since [agentic_mlops] models_file ({MODELS_FILE_ENV}) is not set: "
