@@ -7,7 +7,9 @@ import json
 import os
 import pwd
 import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,16 +72,24 @@ def test_approve_records_the_decision_with_the_cli_user(store: StateStore, capsy
     assert (stored["decided_by"], stored["decided_via"], stored["reason"]) == ("alice", "cli", "metrics look good")
 
 
-def test_a_second_decision_is_refused_with_exit_status_1_and_says_who_decided(
-    store: StateStore, capsys: pytest.CaptureFixture
-) -> None:
+def _vote_after_alice_approved(
+    store: StateStore, capsys: pytest.CaptureFixture, vote: Callable[[argparse.Namespace], None], **args: Any
+) -> tuple[int, str]:
+    """A request alice approved, then ``vote`` on it with ``args``, which records nothing: the request's id and the
+    error the command exits with (alice's output read away; the vote's own is left to read)."""
     approval_id = _request(store)
     approvals_approve(_args(approval_id=approval_id))
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        approvals_deny(_args(approval_id=approval_id, user="mallory"))
+        vote(_args(approval_id=approval_id, **args))
+    return approval_id, exit_info.value.code
+
+
+def test_a_second_decision_is_refused_with_exit_status_1_and_says_who_decided(
+    store: StateStore, capsys: pytest.CaptureFixture
+) -> None:
+    approval_id, message = _vote_after_alice_approved(store, capsys, approvals_deny, user="mallory")
     # one line on stderr (SystemExit with a message: exit status 1), nothing on stdout, as every CLI mistake
-    message = exit_info.value.code
     assert message.startswith(f"error: request {approval_id} (fraud v7): already approved by alice (")
     assert message.endswith("nothing recorded") and "\n" not in message
     assert capsys.readouterr().out == ""
@@ -89,14 +99,10 @@ def test_a_second_decision_is_refused_with_exit_status_1_and_says_who_decided(
 def test_a_vote_that_records_nothing_keeps_its_json_on_stdout_and_says_the_error_on_stderr(
     store: StateStore, capsys: pytest.CaptureFixture
 ) -> None:
-    approval_id = _request(store)
-    approvals_approve(_args(approval_id=approval_id))
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        approvals_approve(_args(approval_id=approval_id, output="json"))
+    approval_id, message = _vote_after_alice_approved(store, capsys, approvals_approve, output="json")
     document = json.loads(capsys.readouterr().out)
     assert document["recorded"] is False and document["approval"]["status"] == "approved"
-    assert exit_info.value.code.startswith(f"error: request {approval_id} (fraud v7): already approved by alice")
+    assert message.startswith(f"error: request {approval_id} (fraud v7): already approved by alice")
 
 
 def test_a_vote_on_an_expired_request_says_how_to_get_a_new_one(store: StateStore, capsys) -> None:
