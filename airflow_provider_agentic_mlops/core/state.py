@@ -1858,12 +1858,29 @@ def _quiet_alembic() -> Iterator[None]:
 
 @retry_read
 def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return _revision_on(conn)
+
+
+def _revision_on(conn: Connection) -> str | None:
+    """The store's schema revision, read on ``conn`` (in its transaction, e.g. under the migration lock)."""
     from alembic.runtime.migration import MigrationContext
 
     from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
 
-    with _quiet_alembic(), engine.connect() as conn:
+    with _quiet_alembic():
         return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def _alembic_config(conn: Connection, script_location: str | os.PathLike[str]) -> Any:
+    """Alembic's config running the migrations in ``script_location`` on ``conn``: in its transaction, Alembic
+    leaves the commit to the caller."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.attributes["connection"] = conn
+    return cfg
 
 
 def head_revision(script_location: str | os.PathLike[str] = MIGRATIONS_DIR) -> str:
@@ -1937,12 +1954,7 @@ def _check_known_revision(
 def _use_as_it_is(engine: Engine, conn: Connection, script_location: str | os.PathLike[str]) -> bool:
     """Whether the store needs no migration: at this code's head, or newer and compatible (said at INFO);
     False when it is to be migrated. Raises :class:`UnknownSchemaRevision` for a newer incompatible store."""
-    from alembic.runtime.migration import MigrationContext
-
-    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
-
-    with _quiet_alembic():
-        current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+    current = _revision_on(conn)
     head = head_revision(script_location)
     if current == head:
         return True
@@ -2018,14 +2030,10 @@ def migrate_schema(
         try:
             with locked_transaction(engine, "migrate", timeout=lock_timeout, on_wait=waiting) as conn:
                 from alembic import command
-                from alembic.config import Config
 
-                cfg = Config()
-                cfg.set_main_option("script_location", str(script_location))
-                cfg.attributes["connection"] = conn  # in a transaction: Alembic runs in it and leaves the commit to us
                 # again under the lock: a newer provider may have migrated the store while this one waited
                 if not _use_as_it_is(engine, conn, script_location):
-                    command.upgrade(cfg, "head")
+                    command.upgrade(_alembic_config(conn, script_location), "head")
         except LockTimeout as err:
             raise MigrationLockTimeout(
                 f"state store {shown}: could not migrate its schema: {err}. A migration "
@@ -2089,21 +2097,13 @@ def downgrade_schema(
     :raises MigrationLockTimeout: the lock was not free within ``lock_timeout``.
     """
     from alembic import command
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-
-    from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
 
     shown = mask_url_secrets(engine.url.render_as_string(hide_password=True))
     try:
         with locked_transaction(engine, "migrate", timeout=lock_timeout) as conn:
-            with _quiet_alembic():
-                before = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            before = _revision_on(conn)
             if check_downgrade(before, revision, script_location):
-                cfg = Config()
-                cfg.set_main_option("script_location", str(script_location))
-                cfg.attributes["connection"] = conn
-                command.downgrade(cfg, revision)
+                command.downgrade(_alembic_config(conn, script_location), revision)
     except LockTimeout as err:
         raise MigrationLockTimeout(
             f"state store {shown}: could not downgrade its schema: {err}. Nothing was changed; run again once the "
