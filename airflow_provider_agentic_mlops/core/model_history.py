@@ -9,10 +9,12 @@ No Airflow import; nothing heavy at module level.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -838,15 +840,56 @@ def is_recorded_artifact(store: StateStore, model_name: str, uri: str, *, dag_id
         return any(conn.execute(query.limit(1)).first() is not None for query in queries)
 
 
-def artifact_location(uri: str) -> tuple[str | None, str]:
-    """Where MLflow finds an artifact: ``(run_id, path)`` for ``runs:/<run>/<path>`` and MLflow UI
-    URLs (``.../#/experiments/<e>/runs/<run>/artifacts/<path>``); ``(None, uri)`` for an artifact-store
-    URI (``file://``, ``s3://``, ``gs://``, a local path, ...) that MLflow downloads directly."""
+def artifact_location(uri: str) -> tuple[str, str] | None:
+    """The MLflow run and the path in it of a report URI: ``(run_id, path)`` for ``runs:/<run>/<path>`` and
+    MLflow UI URLs (``.../#/experiments/<e>/runs/<run>/artifacts/<path>``), the forms the provider records.
+    None for anything else (``file://``, a bare path, ``s3://``, ``gs://``, ...) and for a path that is empty,
+    absolute or climbs out of the run (``..``): the plugin serves only run artifacts, through MLflow, and never
+    opens a location a recorded URI names."""
     if uri.startswith("runs:/"):
         run_id, _, path = uri.removeprefix("runs:/").lstrip("/").partition("/")
-        return run_id, path
-    if uri.startswith(("http://", "https://")) and "/runs/" in uri and "/artifacts" in uri:
-        tail = uri.split("/runs/", 1)[1]
-        run_id, _, rest = tail.partition("/artifacts")
-        return run_id, rest.lstrip("/")
-    return None, uri
+    elif uri.startswith(("http://", "https://")) and "/runs/" in uri and "/artifacts" in uri:
+        run_id, _, rest = uri.split("/runs/", 1)[1].partition("/artifacts")
+        path = rest.lstrip("/")
+    else:
+        return None
+    if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", run_id) or not path or ".." in path.split("/") or "\\" in path:
+        return None
+    return run_id, path
+
+
+def artifact_root_refusal(artifact_root: str, tracking_uri: str) -> str | None:
+    """Why a run's artifacts may not be downloaded by the API server, None when they may: from an MLflow
+    server only artifacts it proxies (``mlflow-artifacts:/``, its own access checks applied); with a local
+    tracking store (``sqlite:``, a path: everything on this host) its ``file:`` artifacts. Any other root
+    (``s3://``, ``gs://``, ``file:`` behind a server) would be read with the API server's own credentials or
+    from its own disk, at a place whoever created the run chose.
+
+    :param artifact_root: the run's ``artifact_uri`` as MLflow reports it.
+    :param tracking_uri: the read connection's tracking URI.
+    """
+    root = urlsplit(artifact_root)
+    if root.scheme == "mlflow-artifacts" and not root.netloc and tracking_uri.startswith(("http://", "https://")):
+        return None
+    if root.scheme == "file" and not tracking_uri.startswith(("http://", "https://", "databricks")):
+        return None
+    return (
+        f"its artifacts are stored at {artifact_root!r}, which MLflow's tracking server {tracking_uri!r} does not "
+        "serve: the API server does not read artifact stores with its own credentials. Serve artifacts through "
+        "the MLflow server (mlflow server --serve-artifacts, artifact root mlflow-artifacts:/), or open the report "
+        "in MLflow"
+    )
+
+
+def recorded_registered_models(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> set[str]:
+    """The MLflow registered models of a model: its name and those its approval requests name.
+
+    :param dag_ids: only what these DAGs recorded (:data:`DagIds`).
+    """
+    query = (
+        sa.select(approvals.c.details["registered_model"].as_string())
+        .where(approvals.c.model_name == model_name, _of_dags(approvals.c.dag_id, dag_ids))
+        .distinct()
+    )
+    with store.engine.connect() as conn:
+        return {model_name} | {name for (name,) in conn.execute(query) if name}

@@ -323,5 +323,4 @@ class DriftCheckOperator(BaseOperator):
         ui_url = getattr(hook, "ui_url", None)
         if ui_url:
             return f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_path}/{main}"
-        artifact_uri = client.get_run(run_id).info.artifact_uri.rstrip("/")
-        return f"{artifact_uri}/{artifact_path}/{main}"
+        return f"runs:/{run_id}/{artifact_path}/{main}"  # what the plugin serves, through MLflow

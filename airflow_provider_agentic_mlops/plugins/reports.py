@@ -1,11 +1,14 @@
 """Reports and other artifacts of a model, served by the plugin from MLflow's artifact store.
 
-``GET /models/{model}/artifact?uri=...`` downloads the artifact with MLflow's own artifact API (so
-any store MLflow supports works: local, S3, GCS, Azure, an MLflow server's proxied artifacts) and
-returns it, behind the same Airflow auth and DAG permission as the model's page (that of the DAG
-that recorded it). Only URIs the loop recorded for that model are served
-(:func:`~..core.model_history.is_recorded_artifact`): the route is not a general file or URL
-fetcher. HTML is served with ``Content-Security-Policy: sandbox allow-scripts``, so a report's
+``GET /models/{model}/artifact?uri=...`` downloads a run artifact (``runs:/<run>/<path>`` or an MLflow
+UI link to one) with the read connection's MLflow client and returns it, behind the same Airflow auth
+and DAG permission as the model's page (that of the DAG that recorded it). Tasks write the state store
+and DAG authors template links, so a recorded URI is not trusted: served only when the loop recorded it
+for that model (:func:`~..core.model_history.is_recorded_artifact`), it names a run of the model
+(:func:`run_of_model_refusal`) and MLflow serves that run's artifacts
+(:func:`~..core.model_history.artifact_root_refusal`). A ``file:`` URI, a path, ``s3://`` and any other
+scheme is a 404: the API server never reads its own disk or a store with its own credentials for a page.
+HTML is served with ``Content-Security-Policy: sandbox allow-scripts``, so a report's
 scripts run in an opaque origin, without the Airflow session.
 """
 
@@ -39,6 +42,9 @@ ARTIFACT_FETCH_TIMEOUT = 60
 #: of starting more threads against an MLflow that does not answer.
 MAX_ARTIFACT_FETCHES = 4
 _fetch_slots = threading.BoundedSemaphore(MAX_ARTIFACT_FETCHES)
+#: Versions of a registered model, and runs nested in one run per level, read to tell whether a run is the model's.
+MAX_VERSIONS_SEARCHED = 10_000
+MAX_RUN_NESTING_WIDTH = 1_000
 
 
 def mlflow_read_conn_id() -> str:
@@ -50,22 +56,28 @@ def mlflow_read_conn_id() -> str:
     )
 
 
-def fetch_artifact(uri: str, dst: Path) -> Path:
-    """Download artifact ``uri`` into ``dst`` with MLflow's artifact API; returns the local file."""
-    from airflow_provider_agentic_mlops.core.model_history import artifact_location
+def fetch_artifact(uri: str, dst: Path, *, model_name: str, registered_models: set[str]) -> Path:
+    """Download run artifact ``uri`` into ``dst`` with the read connection's MLflow client; returns the local file.
+
+    Only an artifact of a run of the model (:func:`run_of_model_refusal`) whose artifacts MLflow serves
+    (:func:`~..core.model_history.artifact_root_refusal`); anything else is a 404, nothing downloaded.
+    """
+    from airflow_provider_agentic_mlops.core.model_history import artifact_location, artifact_root_refusal
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
+    location = artifact_location(uri)
+    if location is None:
+        raise HTTPException(404, not_a_run_artifact(uri))
+    run_id, path = location
     hook = MlflowRegistryHook(mlflow_conn_id=mlflow_read_conn_id())
-    run_id, path = artifact_location(uri)
-    if run_id is not None:
-        local = hook.client().download_artifacts(run_id, path, str(dst))
-    else:
-        import mlflow.artifacts
-
-        hook.client()  # applies the connection's credentials, as every MLflow call of the provider does
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=path, dst_path=str(dst), tracking_uri=hook.tracking_uri
-        )
+    client = hook.client()
+    run = client.get_run(run_id)
+    refusal = run_of_model_refusal(client, run, model_name, registered_models) or artifact_root_refusal(
+        run.info.artifact_uri, hook.tracking_uri
+    )
+    if refusal:
+        raise HTTPException(404, f"{uri!r} is not served: run {run_id!r} {refusal}")
+    local = client.download_artifacts(run_id, path, str(dst))
     result = Path(local)
     if result.is_dir():
         for name in ("drift_report.html", "report.html", "index.html"):
@@ -75,22 +87,75 @@ def fetch_artifact(uri: str, dst: Path) -> Path:
     return result
 
 
+def not_a_run_artifact(uri: str) -> str:
+    """The refusal of a URI that names no MLflow run artifact."""
+    return (
+        f"{uri!r} is not served: the page serves only MLflow run artifacts (runs:/<run_id>/<path> or an MLflow UI "
+        "link to a run's artifact), downloaded through MLflow; a file, a path or an artifact-store URI is never "
+        "read by the API server. Open it where it is stored"
+    )
+
+
+def run_of_model_refusal(client: Any, run: Any, model_name: str, registered_models: set[str]) -> str | None:
+    """Why ``run`` is not a run of the model, None when it is: the model's monitoring run (its experiment
+    ``agentic-mlops/<model_name>``, where drift reports go) or a run a version of one of ``registered_models``
+    was logged from, or one such a run is nested in up to :data:`~..core.retraining.MAX_RUN_NESTING` levels
+    (where the validation report goes: the run the training returned).
+    """
+    from airflow_provider_agentic_mlops.core.retraining import MAX_RUN_NESTING
+    from airflow_provider_agentic_mlops.operators.drift import experiment_name
+
+    if client.get_experiment(run.info.experiment_id).name == experiment_name(model_name):
+        return None
+    version_runs = {
+        version.run_id
+        for name in sorted(registered_models)
+        if "'" not in name
+        for version in client.search_model_versions(f"name = '{name}'", max_results=MAX_VERSIONS_SEARCHED)
+        if version.run_id
+    }
+    level = [run.info.run_id]
+    for _ in range(MAX_RUN_NESTING + 1):  # the run itself, then the runs nested in it, level by level
+        if version_runs.intersection(level):
+            return None
+        level = [
+            child.info.run_id
+            for parent in level[:MAX_RUN_NESTING_WIDTH]
+            for child in client.search_runs(
+                [run.info.experiment_id],
+                filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+                max_results=MAX_RUN_NESTING_WIDTH,
+            )
+        ]
+        if not level:
+            break
+    return (
+        f"is not a run of model {model_name!r}: neither its monitoring run (experiment "
+        f"{experiment_name(model_name)!r}) nor one a version of {sorted(registered_models)} was logged from"
+    )
+
+
 @router.get("/models/{model_name}/artifact")
 async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -> Response:
     """One artifact the loop recorded for ``model_name`` (a drift or validation report, ...)."""
     from airflow_provider_agentic_mlops.core import model_history
 
-    def check() -> None:
+    def check() -> set[str]:
         store = settings_of(request.app).get_store()
         _, dag_ids = overview.model_or_404(store, user, model_name)
+        if model_history.artifact_location(uri) is None:  # not even looked up: nothing but run artifacts is served
+            raise HTTPException(404, not_a_run_artifact(uri))
         # recorded by a DAG the user may read: a report of another team's DAG is as unknown as any URI
         if not model_history.is_recorded_artifact(store, model_name, uri, dag_ids=dag_ids):
             raise HTTPException(404, f"{uri!r} is not an artifact the loop recorded for model {model_name!r}")
+        return model_history.recorded_registered_models(store, model_name, dag_ids=dag_ids)
 
-    await in_plugin_thread(request.app, check)
+    registered = await in_plugin_thread(request.app, check)
     try:
         with anyio.fail_after(ARTIFACT_FETCH_TIMEOUT):
-            body, media = await in_plugin_thread(request.app, lambda: download(uri), abandon_on_cancel=True)
+            body, media = await in_plugin_thread(
+                request.app, lambda: download(uri, model_name, registered), abandon_on_cancel=True
+            )
     except TimeoutError:
         raise HTTPException(
             504,
@@ -104,7 +169,7 @@ async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -
     return Response(body, media_type=media, headers=headers)
 
 
-def download(uri: str) -> tuple[bytes, str]:
+def download(uri: str, model_name: str, registered_models: set[str]) -> tuple[bytes, str]:
     """The artifact's bytes and media type (:func:`fetch_artifact`), at most :data:`MAX_ARTIFACT_FETCHES` at
     once; errors as the HTTP answers a page gives."""
     if not _fetch_slots.acquire(blocking=False):
@@ -116,7 +181,7 @@ def download(uri: str) -> tuple[bytes, str]:
     try:
         with tempfile.TemporaryDirectory(prefix="agentic-mlops-artifact-") as tmp:
             try:
-                local = fetch_artifact(uri, Path(tmp))
+                local = fetch_artifact(uri, Path(tmp), model_name=model_name, registered_models=registered_models)
             except HTTPException:
                 raise
             except Exception as err:  # MLflow raises many types: say which artifact and why

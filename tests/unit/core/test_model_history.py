@@ -156,11 +156,20 @@ def test_a_report_is_recognised_however_many_decisions_came_after_it(sqlite_stor
     assert model_history.is_recorded_artifact(sqlite_store, "hourly", "runs:/run519/drift/drift_report.html")
 
 
-def test_artifact_location_understands_runs_uris_mlflow_ui_urls_and_store_uris() -> None:
+def test_artifact_location_understands_runs_uris_and_mlflow_ui_urls_only() -> None:
     assert model_history.artifact_location("runs:/abc/drift/r.html") == ("abc", "drift/r.html")
     ui = "http://mlflow:5000/#/experiments/3/runs/abc/artifacts/drift/f/drift_report.html"
     assert model_history.artifact_location(ui) == ("abc", "drift/f/drift_report.html")
-    assert model_history.artifact_location("s3://b/1/abc/artifacts/x.html") == (None, "s3://b/1/abc/artifacts/x.html")
+    for uri in ("s3://b/1/abc/artifacts/x.html", "file:///proc/self/environ", "/etc/hostname", "runs:/abc/../x"):
+        assert model_history.artifact_location(uri) is None, uri
+
+
+def test_only_artifacts_mlflow_serves_are_downloaded_by_the_api_server() -> None:
+    server = "http://mlflow:5000"
+    assert model_history.artifact_root_refusal("mlflow-artifacts:/1/abc/artifacts", server) is None
+    assert model_history.artifact_root_refusal("file:///srv/mlartifacts/1/abc/artifacts", "sqlite:////srv/m.db") is None
+    for root in ("s3://b/1/abc/artifacts", "file:///proc/self", "mlflow-artifacts://elsewhere/1/abc", "gs://b/x"):
+        assert "mlflow-artifacts:/" in str(model_history.artifact_root_refusal(root, server)), root
 
 
 def test_the_overviews_set_wise_rows_read_the_json_and_windows_alike_on_each_backend(store_url: str) -> None:

@@ -304,6 +304,7 @@ def test_report_goes_to_the_models_mlflow_monitoring_run(
     assert [r.info.run_name for r in runs] == ["monitoring"]  # one run, reused
     folders = [a.path for a in client.list_artifacts(runs[0].info.run_id, "drift")]
     assert len(folders) == 2
+    assert first["report_uri"].startswith(f"runs:/{runs[0].info.run_id}/drift/")  # served by the plugin via MLflow
     assert first["report_uri"].endswith("/drift_report.html")
     assert first["report_uri"] != second["report_uri"]
     assert runs[0].data.metrics["drift_share"] == first["drift_share"]

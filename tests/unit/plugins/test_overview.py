@@ -149,15 +149,15 @@ def test_each_row_of_a_model_is_shown_only_to_readers_of_the_dag_that_recorded_i
     """One model run by two teams' DAGs (hand-written DAGs, or a renamed one): neither sees the other's."""
     from airflow_provider_agentic_mlops.plugins import reports
 
-    def fetched(uri: str, dst: Path) -> Path:  # stands in for MLflow: only the route's gate is under test
+    def fetched(uri: str, dst: Path, **model: Any) -> Path:  # stands in for MLflow: only the route's gate is tested
         (dst / "r.html").write_text(f"<p>{uri}</p>")
         return dst / "r.html"
 
     monkeypatch.setattr(reports, "fetch_artifact", fetched)
-    b = _decision(sqlite_store, "team_b_churn", "TEAM-B rationale", "s3://team-b/r.html")
+    b = _decision(sqlite_store, "team_b_churn", "TEAM-B rationale", "runs:/teamb/r.html")
     promoted = {"dag_id": "team_b_churn"}
     sqlite_store.audit("promoted", actor="bo", model_name="churn", subject="version:9", details=promoted)
-    a = _decision(sqlite_store, "team_a_churn", "TEAM-A rationale", "s3://team-a/r.html")  # the latest
+    a = _decision(sqlite_store, "team_a_churn", "TEAM-A rationale", "runs:/teama/r.html")  # the latest
     client = _client(sqlite_store)
     for mine, theirs, mine_id, theirs_id in (("a", "b", a, b), ("b", "a", b, a)):
         allowed.clear()
@@ -171,8 +171,8 @@ def test_each_row_of_a_model_is_shown_only_to_readers_of_the_dag_that_recorded_i
         theirs_page = client.get(f"/agentic-mlops/models/churn/decisions/{theirs_id}")
         assert theirs_page.status_code == 404 and f"TEAM-{theirs.upper()}" not in theirs_page.text
         report = "/agentic-mlops/models/churn/artifact"
-        assert client.get(report, params={"uri": f"s3://team-{mine}/r.html"}).status_code == 200
-        assert client.get(report, params={"uri": f"s3://team-{theirs}/r.html"}).status_code == 404
+        assert client.get(report, params={"uri": f"runs:/team{mine}/r.html"}).status_code == 200
+        assert client.get(report, params={"uri": f"runs:/team{theirs}/r.html"}).status_code == 404
         overview = client.get("/agentic-mlops/models").text
         assert f"team_{mine}_churn" in overview and f"team_{theirs}_churn" not in overview
 
@@ -226,9 +226,70 @@ def test_an_artifact_the_loop_did_not_record_is_not_fetched(
     seed_history(sqlite_store)  # no report recorded
     allowed.add(DAG)
     client = _client(sqlite_store)
-    for uri in (report, "file:///etc/passwd"):
+    response = client.get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": report})
+    assert response.status_code == 404 and "not an artifact the loop recorded" in response.text
+    response = client.get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": "file:///etc/passwd"})
+    assert response.status_code == 404 and "only MLflow run artifacts" in response.text
+
+
+def test_a_recorded_uri_outside_mlflow_runs_is_never_read_on_the_api_servers_host(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DAG's task records what it likes (an ApprovalSensor's links= is templated): a file: URI, a bare path or an
+    artifact-store URI it recorded is refused with 404, nothing read, however it was recorded."""
+    _mlflow_report(tmp_path, monkeypatch)
+    secret = tmp_path / "environ"
+    secret.write_text("AIRFLOW__API_AUTH__JWT_SECRET=SECRET-OF-THE-API-SERVER")
+    allowed.add(DAG)
+    client = _client(sqlite_store)
+    for uri in (secret.as_uri(), str(secret), "file:///proc/self/environ", "s3://b/r.html", "gs://b/r.html"):
+        seed_history(sqlite_store, report_uri=uri)
         response = client.get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": uri})
-        assert response.status_code == 404 and "not an artifact the loop recorded" in response.text
+        assert response.status_code == 404, (uri, response.text)
+        assert "SECRET" not in response.text and "only MLflow run artifacts" in response.text, uri
+
+
+def test_a_recorded_run_of_another_model_is_not_served(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """runs:/ of a run that is neither the model's monitoring run nor one a version of its registered model was
+    logged from (another team's model, say) is refused, though a DAG recorded it for this model."""
+    import mlflow
+
+    _mlflow_report(tmp_path, monkeypatch)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    other = client.create_experiment("agentic-mlops/other-team-model", artifact_location=(tmp_path / "o").as_uri())
+    run_id = client.create_run(other).info.run_id
+    client.log_text(run_id, "OTHER TEAM'S REPORT", "drift/f/drift_report.html")
+    uri = f"runs:/{run_id}/drift/f/drift_report.html"
+    seed_history(sqlite_store, report_uri=uri)
+    allowed.add(DAG)
+    response = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": uri})
+    assert response.status_code == 404 and "OTHER TEAM" not in response.text
+    assert "not a run of model 'fraud-detector'" in response.text
+
+
+def test_the_validation_report_in_a_versions_run_is_served(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validation report is written to the challenger's run (a training experiment of its own): served when
+    a version of the model's registered model was logged from that run or from a run nested in it."""
+    import mlflow
+
+    _mlflow_report(tmp_path, monkeypatch)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    training = client.create_experiment("training", artifact_location=(tmp_path / "t").as_uri())
+    parent = client.create_run(training).info.run_id
+    trial = client.create_run(training, tags={"mlflow.parentRunId": parent}).info.run_id
+    client.create_registered_model("fraud-detector")
+    client.create_model_version("fraud-detector", f"runs:/{trial}/model", run_id=trial)
+    allowed.add(DAG)
+    for run_id in (trial, parent):
+        client.log_text(run_id, f"<h1>Validation of {run_id}</h1>", "agentic_mlops/validation/report.html")
+        uri = f"runs:/{run_id}/agentic_mlops/validation/report.html"
+        seed_history(sqlite_store, report_uri=uri)
+        response = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": uri})
+        assert response.status_code == 200 and f"Validation of {run_id}" in response.text
 
 
 def test_the_report_needs_read_access_to_the_models_dag(
