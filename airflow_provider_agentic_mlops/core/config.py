@@ -927,9 +927,10 @@ def read_models(
         except ValidationError as err:
             found.append(_describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults))
         found.extend(_unexpanded_variables(source, shown, entry, merged))
-        empty_channel = _empty_channel(entry, doc.defaults, merged)
-        if empty_channel is not None:
-            found.append(f"{source}: model {shown!r}: field 'approval.channel': {empty_channel}")
+        found.extend(
+            f"{source}: model {shown!r}: field 'approval.{name}'{origin}: {why}"
+            for name, origin, why in _empty_slack_targets(entry, doc.defaults, merged)
+        )
         if found:
             problems.setdefault(label, []).extend(found)
             continue
@@ -1009,27 +1010,43 @@ def _unescaped(merged: Any, path: str = "") -> Any:
     return merged
 
 
-def _empty_channel(entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]) -> str | None:
-    """Why an entry's explicit empty ``approval.channel`` is refused (None: it is not, or not given): an unquoted
-    ``channel: #team-approvals`` is a YAML comment, so null, which silently replaced the defaults' channel (or
-    left the approvers without one). Refused only where a channel is expected: the defaults give one, or the
-    entry's approval names approvers."""
-    approval = entry.get("approval")
-    if not isinstance(approval, dict) or "channel" not in approval or approval["channel"] is not None:
-        return None
-    inherited = defaults.get("approval", {}).get("channel") if isinstance(defaults.get("approval"), dict) else None
-    section = merged.get("approval")
-    approvers = section.get("approvers") if isinstance(section, dict) else None
-    if inherited:
-        why = f"replacing the defaults' channel {inherited!r}"
-    elif approvers:
-        why = "while approvers are set"
-    else:
-        return None
-    return (
-        f"empty (null), {why}; YAML reads an unquoted channel: #name as empty (a # starts a comment): quote it, "
-        "e.g. channel: '#team-approvals' (channel: '' for no Slack message)"
-    )
+#: The approval fields naming a Slack target -> an example of one, for the hint to quote it.
+_SLACK_TARGETS = {"channel": "'#team-approvals'"}
+
+
+def _empty_slack_targets(
+    entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """``(field, origin, why)`` for each explicit empty Slack target of ``approval`` (:data:`_SLACK_TARGETS`) that is
+    refused, in the entry or in the ``defaults`` it takes (origin ``" (from defaults)"``): an unquoted
+    ``channel: #team-approvals`` is a YAML comment, so null, which silently replaced the defaults' channel (or left
+    the approvers without one: no Slack message, so every request times out denied). A channel is refused only
+    where one is expected: the defaults give one (for the entry's), or approvers are set."""
+    sections = [part.get("approval") for part in (entry, defaults, merged)]
+    own, shared, section = (part if isinstance(part, dict) else {} for part in sections)
+    found = []
+    for name, example in _SLACK_TARGETS.items():
+        if name in own and own[name] is None:
+            origin, inherited = "", shared.get(name)
+        elif name not in own and name in shared and shared[name] is None:
+            origin, inherited = " (from defaults)", None
+        else:
+            continue
+        if inherited:
+            why = f"replacing the defaults' {name} {inherited!r}"
+        elif section.get("approvers"):
+            why = "while approvers are set"
+        else:
+            continue
+        found.append(
+            (
+                name,
+                origin,
+                f"empty (null), {why}; YAML reads an unquoted {name}: #name as empty (a # starts a comment): quote "
+                f"it, e.g. {name}: {example} ({name}: '' for no Slack message)",
+            )
+        )
+    return found
 
 
 def _mlflow_connections(spec: ModelSpec) -> set[str]:

@@ -233,6 +233,22 @@ def test_an_empty_approval_channel_is_refused_where_a_channel_is_expected_with_a
     assert [spec.name for spec in read_models_file(path).specs] == ["churn"]
 
 
+def test_an_empty_channel_in_defaults_is_refused_where_approvers_are_set(tmp_path) -> None:
+    # `defaults: {approval: {channel: #mlops-approvals, approvers: [...]}}`: the channel is a YAML comment, so
+    # every model posts no Slack message and each request times out denied
+    from airflow_provider_agentic_mlops.core.config import read_models_file
+
+    path = tmp_path / "models.yaml"
+    entry = "    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n    retrain: {trigger_dag_id: t}\n"
+    defaults = "defaults:\n  approval:\n    channel: #mlops-approvals\n    approvers: [U012ABCDEF]\n"
+    path.write_text(defaults + "models:\n  - name: churn\n" + entry)
+    error = read_models_file(path).errors["churn"]
+    assert error.startswith(f"{path}: model 'churn': field 'approval.channel' (from defaults): empty (null)")
+    assert "quote it, e.g. channel: '#team-approvals'" in error and "\n" not in error
+    path.write_text(defaults + "models:\n  - name: churn\n    approval: {channel: '#churn'}\n" + entry)
+    assert [spec.name for spec in read_models_file(path).specs] == ["churn"]  # its own channel: none missing
+
+
 @pytest.mark.parametrize(
     ("validation", "expected"),
     [
