@@ -1010,8 +1010,12 @@ def _unescaped(merged: Any, path: str = "") -> Any:
     return merged
 
 
-#: The approval fields naming a Slack target -> an example of one, for the hint to quote it.
-_SLACK_TARGETS = {"channel": "'#team-approvals'"}
+#: The approval fields naming a Slack target -> an example of one, for the hint to quote it, and what '' gives.
+_SLACK_TARGETS = {
+    "channel": ("'#team-approvals'", "channel: '' for no Slack message"),
+    "escalation_channel": ("'#oncall'", "escalation_channel: '', or leaving it out, sends escalations to channel"),
+    "approver_usergroup": ("'S0123ABCD'", "approver_usergroup: '', or leaving it out, for none"),
+}
 
 
 def _empty_slack_targets(
@@ -1021,11 +1025,13 @@ def _empty_slack_targets(
     refused, in the entry or in the ``defaults`` it takes (origin ``" (from defaults)"``): an unquoted
     ``channel: #team-approvals`` is a YAML comment, so null, which silently replaced the defaults' channel (or left
     the approvers without one: no Slack message, so every request times out denied). A channel is refused only
-    where one is expected: the defaults give one (for the entry's), or approvers are set."""
+    where one is expected: the defaults give one (for the entry's), or approvers are set. An escalation channel or
+    user group is always refused: null means what leaving it out means (``''`` says it on purpose), and an unquoted
+    ``escalation_channel: #oncall`` sent escalations to the approvals channel."""
     sections = [part.get("approval") for part in (entry, defaults, merged)]
     own, shared, section = (part if isinstance(part, dict) else {} for part in sections)
     found = []
-    for name, example in _SLACK_TARGETS.items():
+    for name, (example, empty) in _SLACK_TARGETS.items():
         if name in own and own[name] is None:
             origin, inherited = "", shared.get(name)
         elif name not in own and name in shared and shared[name] is None:
@@ -1033,17 +1039,19 @@ def _empty_slack_targets(
         else:
             continue
         if inherited:
-            why = f"replacing the defaults' {name} {inherited!r}"
-        elif section.get("approvers"):
-            why = "while approvers are set"
-        else:
+            why = f", replacing the defaults' {name} {inherited!r}"
+        elif name == "channel" and section.get("approvers"):
+            why = ", while approvers are set"
+        elif name == "channel":
             continue
+        else:
+            why = ""
         found.append(
             (
                 name,
                 origin,
-                f"empty (null), {why}; YAML reads an unquoted {name}: #name as empty (a # starts a comment): quote "
-                f"it, e.g. {name}: {example} ({name}: '' for no Slack message)",
+                f"empty (null){why}; YAML reads an unquoted {name}: #name as empty (a # starts a comment): quote "
+                f"it, e.g. {name}: {example} ({empty})",
             )
         )
     return found

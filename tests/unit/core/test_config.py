@@ -233,6 +233,31 @@ def test_an_empty_approval_channel_is_refused_where_a_channel_is_expected_with_a
     assert [spec.name for spec in read_models_file(path).specs] == ["churn"]
 
 
+@pytest.mark.parametrize(
+    ("field", "example"), [("escalation_channel", "'#oncall'"), ("approver_usergroup", "'S0123ABCD'")]
+)
+def test_an_empty_escalation_channel_or_usergroup_is_refused_in_an_entry_or_in_defaults(
+    tmp_path, field: str, example: str
+) -> None:
+    # `escalation_channel: #oncall` unquoted is null: escalations silently went to the approvals channel
+    from airflow_provider_agentic_mlops.core.config import read_models_file
+
+    path = tmp_path / "models.yaml"
+    entry = "    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n    retrain: {trigger_dag_id: t}\n"
+    path.write_text(f"models:\n  - name: churn\n    approval:\n      {field}: #oncall\n" + entry)
+    error = read_models_file(path).errors["churn"]
+    assert error.startswith(f"{path}: model 'churn': field 'approval.{field}': empty (null); ")
+    assert f"quote it, e.g. {field}: {example}" in error and "\n" not in error
+    path.write_text(f"defaults:\n  approval:\n    {field}: #oncall\nmodels:\n  - name: churn\n" + entry)
+    assert f"field 'approval.{field}' (from defaults): empty (null)" in read_models_file(path).errors["churn"]
+    path.write_text(
+        f"defaults:\n  approval: {{{field}: 'X1'}}\nmodels:\n  - name: churn\n    approval: {{{field}: }}\n" + entry
+    )
+    assert f"replacing the defaults' {field} 'X1'" in read_models_file(path).errors["churn"]
+    path.write_text(f"models:\n  - name: churn\n    approval: {{{field}: ''}}\n" + entry)  # '' is none, as said
+    assert [spec.name for spec in read_models_file(path).specs] == ["churn"]
+
+
 def test_an_empty_channel_in_defaults_is_refused_where_approvers_are_set(tmp_path) -> None:
     # `defaults: {approval: {channel: #mlops-approvals, approvers: [...]}}`: the channel is a YAML comment, so
     # every model posts no Slack message and each request times out denied
