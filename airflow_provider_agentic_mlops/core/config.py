@@ -451,6 +451,16 @@ class ApprovalConfig(ApprovalSettings):
     deferrable: bool | None = None
     poke_interval_seconds: float = Field(30, gt=0, le=MAX_HOURS * 3600, allow_inf_nan=False)
 
+    @field_validator("approvers")
+    @classmethod
+    def _slack_user_ids(cls, value: list[str]) -> list[str]:
+        """Checked when the file is read, as ApprovalSensor checks them when it runs (after a retrain was spent); a
+        template (``{{ var.value.approver }}``) is rendered, and checked, then."""
+        from airflow_provider_agentic_mlops.core.approval_policy import slack_user_ids
+
+        slack_user_ids([approver for approver in value if "{{" not in approver], prefix="")
+        return value
+
 
 #: Airflow's schedules that are not cron expressions (``airflow.sdk.definitions.dag._create_timetable``).
 _AIRFLOW_NON_CRON_SCHEDULES = frozenset({"@once", "@continuous"})

@@ -258,6 +258,19 @@ def test_an_empty_escalation_channel_or_usergroup_is_refused_in_an_entry_or_in_d
     assert [spec.name for spec in read_models_file(path).specs] == ["churn"]
 
 
+def test_approvers_that_are_not_slack_user_ids_are_refused_when_the_file_is_read() -> None:
+    # accepted, they failed ApprovalSensor at run time: after a retrain and its budget were spent
+    entry = {**GOOD, "approval": {"approvers": ["U012ABCDEF", "alice@example.com", "@bob", "u012abcdef"]}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(
+        "models.yaml: model 'churn': field 'approval.approvers': 'alice@example.com' is not a Slack user id; a Slack "
+        "user id is U (or W) followed by capital letters and digits, e.g. U012ABCDEF"
+    )
+    assert "\n" not in error
+    templated = {**GOOD, "approval": {"approvers": ["U012ABCDEF", "{{ var.value.churn_approver }}"]}}
+    assert [spec.name for spec in read_models({"models": [templated]}).specs] == ["churn"]  # rendered at run time
+
+
 def test_an_empty_channel_in_defaults_is_refused_where_approvers_are_set(tmp_path) -> None:
     # `defaults: {approval: {channel: #mlops-approvals, approvers: [...]}}`: the channel is a YAML comment, so
     # every model posts no Slack message and each request times out denied
