@@ -37,7 +37,15 @@ from airflow_provider_agentic_mlops.core.metrics import (
     TASK_METRICS,
     performance_metric_for,
 )
-from airflow_provider_agentic_mlops.core.validation import GateSettings, UnknownMetric, check_metric_names, gates_task
+from airflow_provider_agentic_mlops.core.validation import (
+    FieldError,
+    GateSettings,
+    UnknownMetric,
+    amount_problem,
+    check_metric_amounts,
+    check_metric_names,
+    gates_task,
+)
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
 DAG_ID_PREFIX = "agentic_mlops__"
@@ -113,8 +121,33 @@ MODES: tuple[str, ...] = (MODE_AUTO, MODE_RULES, MODE_LLM)
 MAX_HOURS = 24 * 366 * 10
 
 
+def _holds_numbers(annotation: Any) -> str | None:
+    """``"value"`` when a field of ``annotation`` is a number (``float``, ``int | None``), ``"values"`` when a
+    mapping of them (``dict[str, float]``), else None."""
+    if annotation in (int, float):
+        return "value"
+    args = get_args(annotation)
+    if getattr(annotation, "__origin__", None) is dict and len(args) == 2 and args[1] in (int, float):
+        return "values"
+    return "value" if args and all(arg in (int, float, type(None)) for arg in args) else None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic reads ``true`` as 1 in a number field (``timeout_hours: true``: one hour): refused."""
+        holds = _holds_numbers(cls.model_fields[info.field_name].annotation) if info.field_name else None
+        given = [value] if holds == "value" else list(value.values()) if holds and isinstance(value, dict) else []
+        if any(isinstance(item, bool) for item in given):
+            raise PydanticCustomError(
+                "bool_number",
+                "a number, not a boolean: YAML reads an unquoted yes, no, on, off, true or false as a boolean; "
+                "write the number",
+            )
+        return value
 
 
 _S = TypeVar("_S", bound="_Settings")
@@ -261,6 +294,24 @@ class DriftSettings(_Settings):
         for key, method in value.items():
             if method not in DRIFT_METHODS:
                 raise ValueError(f"{key!r}: {method!r} is not a drift method; use one of {sorted(DRIFT_METHODS)}")
+        return value
+
+    @field_validator("column_thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        """A threshold is a p-value (at most 1) for the p-value methods and a distance or score (above 0) for the
+        others; either way above 0. A column's method known here is its ``column_methods`` entry."""
+        from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS  # no pandas: cheap at parse
+
+        for column, threshold in value.items():
+            if not 0 < threshold < float("inf"):  # also refuses NaN
+                raise ValueError(f"{column!r}: threshold {threshold:g} must be a number > 0")
+            method = DRIFT_METHODS.get((info.data.get("column_methods") or {}).get(column, ""))
+            if method is not None and method.is_p_value and threshold > 1:
+                fraction = f"; write {threshold / 100:g} for {threshold:g} %" if threshold <= 100 else ""
+                raise ValueError(
+                    f"{column!r}: threshold {threshold:g} is a p-value threshold for {method.name}, at most 1{fraction}"
+                )
         return value
 
     @field_validator("performance_metric")
@@ -607,6 +658,17 @@ class ModelSpec(_Section):
         return self
 
     @model_validator(mode="after")
+    def _amounts_within_the_metrics_range(self) -> ModelSpec:
+        """A percentage written as a whole number (``min_performance_drop: 5`` for 5 %) is more than a metric
+        bounded by 1 can change: no drop would ever be significant, no challenger improve enough."""
+        check_metric_amounts(self.validation, self.task, prefix="validation.")
+        metric, drop = self.drift.performance_metric, self.decision.min_performance_drop
+        problem = amount_problem(metric, drop, whose=", the performance metric's") if metric else None
+        if problem is not None:
+            raise FieldError(problem, field="decision.min_performance_drop")
+        return self
+
+    @model_validator(mode="after")
     def _positive_label_from_validation(self) -> ModelSpec:
         """Without ``drift.positive_label``, the drift check's precision, recall and f1 measure the class
         validation measures (``validation.positive_label``), not the alphabetically greater one."""
@@ -731,7 +793,7 @@ def _describe(
         loc = e["loc"]
         cause = (e.get("ctx") or {}).get("error")
         values = [loc]  # where the offending values are, to say whether they came from defaults
-        if isinstance(cause, UnknownMetric):  # a check across sections, of one field
+        if isinstance(cause, FieldError):  # a check across sections, of one field
             loc = loc or tuple(cause.field.split("."))
             values = [tuple(value.split(".")) for value in cause.values]
         field = ".".join(str(p) for p in loc) or "(entry)"

@@ -271,6 +271,93 @@ def test_approvers_that_are_not_slack_user_ids_are_refused_when_the_file_is_read
     assert [spec.name for spec in read_models({"models": [templated]}).specs] == ["churn"]  # rendered at run time
 
 
+_CLASSIFIED = {**GOOD, "drift": {**GOOD["drift"], "task": "classification"}}
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "expected"),
+    [
+        (  # a tolerance of 5 on f1 allows any regression: the guard is off
+            "validation",
+            {"guard_metrics": {"f1": 5}},
+            "field 'validation.guard_metrics': guard metric 'f1': tolerance 5 is more than f1's whole range "
+            "(0 to 1); write 0.05 for 5 %",
+        ),
+        (  # no challenger has a ROC AUC of 95
+            "validation",
+            {"floors": {"roc_auc": 95}},
+            "field 'validation.floors': floor of 'roc_auc': 95 is outside roc_auc's range (0 to 1), so no challenger "
+            "can meet it; write 0.95 for 95 %",
+        ),
+        (
+            "validation",
+            {"floors": {"log_loss": -0.1}},
+            "field 'validation.floors': floor of 'log_loss': -0.1 is outside log_loss's range (0 and up)",
+        ),
+        (
+            "validation",
+            {"min_absolute_improvement": 1.5},
+            "field 'validation.min_absolute_improvement': 1.5 is more than roc_auc's whole range (0 to 1), the "
+            "primary metric's",
+        ),
+        (
+            "decision",
+            {"min_performance_drop": 5},
+            "field 'decision.min_performance_drop': 5 is more than roc_auc's whole range (0 to 1), the performance "
+            "metric's; write 0.05 for 5 %",
+        ),
+        (
+            "drift",
+            {**GOOD["drift"], "column_thresholds": {"amount": -0.1}},
+            "field 'drift.column_thresholds': 'amount': threshold -0.1 must be a number > 0",
+        ),
+        (  # a p-value threshold above 1 marks every column drifted
+            "drift",
+            {**GOOD["drift"], "column_methods": {"amount": "ks"}, "column_thresholds": {"amount": 5}},
+            "field 'drift.column_thresholds': 'amount': threshold 5 is a p-value threshold for ks, at most 1; "
+            "write 0.05 for 5 %",
+        ),
+        (  # true became 1 hour
+            "approval",
+            {"timeout_hours": True},
+            "field 'approval.timeout_hours': a number, not a boolean: YAML reads an unquoted yes, no, on, off, true "
+            "or false as a boolean; write the number (got True)",
+        ),
+        (
+            "validation",
+            {"guard_metrics": {"f1": True}},
+            "field 'validation.guard_metrics': a number, not a boolean",
+        ),
+    ],
+)
+def test_a_value_out_of_its_metrics_range_or_a_boolean_number_is_refused(
+    section: str, values: dict, expected: str
+) -> None:
+    entry = {**_CLASSIFIED, section: {**_CLASSIFIED.get(section, {}), **values}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(f"models.yaml: model 'churn': {expected}")
+    assert "\n" not in error
+
+
+@pytest.mark.parametrize(
+    ("section", "values"),
+    [
+        ("validation", {"guard_metrics": {"f1": 0.05, "log_loss": 3}, "floors": {"roc_auc": 0.95, "log_loss": 2}}),
+        ("validation", {"min_absolute_improvement": 1}),
+        ("drift", {**GOOD["drift"], "column_methods": {"amount": "psi"}, "column_thresholds": {"amount": 2.5}}),
+        ("decision", {"min_performance_drop": 0.05}),
+    ],
+)
+def test_values_in_their_metrics_range_are_kept(section: str, values: dict) -> None:
+    entry = {**_CLASSIFIED, section: {**_CLASSIFIED.get(section, {}), **values}}
+    assert [spec.name for spec in read_models({"models": [entry]}).specs] == ["churn"]
+
+
+def test_a_regression_models_amounts_in_the_targets_units_are_not_bounded() -> None:
+    entry = {**GOOD, "validation": {"primary_metric": "rmse", "min_absolute_improvement": 5, "floors": {"mae": 40}}}
+    assert [spec.name for spec in read_models({"models": [entry]}).specs] == ["churn"]
+
+
 def test_an_empty_channel_in_defaults_is_refused_where_approvers_are_set(tmp_path) -> None:
     # `defaults: {approval: {channel: #mlops-approvals, approvers: [...]}}`: the channel is a YAML comment, so
     # every model posts no Slack message and each request times out denied
