@@ -38,6 +38,7 @@ from airflow_provider_agentic_mlops.core.metrics import (
     performance_metric_for,
 )
 from airflow_provider_agentic_mlops.core.validation import (
+    ClassLabel,
     FieldError,
     GateSettings,
     UnknownMetric,
@@ -281,7 +282,7 @@ class DriftSettings(_Settings):
     feature_columns: list[str] | None = None
     performance_metric: str | None = None
     performance_baseline: float | None = None
-    positive_label: str | int | None = None
+    positive_label: ClassLabel | None = None
     reference_is_holdout: bool = False
 
     kind: ClassVar[str] = "drift"

@@ -31,9 +31,10 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from airflow_provider_agentic_mlops.core.commands import command
 from airflow_provider_agentic_mlops.core.errors import settings_error
@@ -67,6 +68,18 @@ VALIDATION_REJECTED = "validation_rejected"
 DEFAULT_MIN_ROWS = 30
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """pydantic reads ``true`` as the class ``1`` (YAML's ``positive_label: yes``): refused as no text, so the models
+    file's message says to quote it."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("string_type", "Input should be a class label (text or an integer), not a boolean")
+    return value
+
+
+#: A class of the labels, as a setting names it: text or an integer, never a boolean.
+ClassLabel = Annotated[str | int, BeforeValidator(_not_a_boolean)]
+
+
 class GateSettings(BaseModel):
     """The gate parameters, defined once: models.yaml's ``validation`` section and :class:`Gates` take them.
 
@@ -96,7 +109,7 @@ class GateSettings(BaseModel):
     guard_metrics: dict[str, float] = Field(default_factory=dict)
     floors: dict[str, float] = Field(default_factory=dict)
     min_rows: int = Field(DEFAULT_MIN_ROWS, ge=1)
-    positive_label: str | int | None = None
+    positive_label: ClassLabel | None = None
 
     @field_validator("guard_metrics")
     @classmethod
@@ -977,6 +990,7 @@ def build_report(
 
 
 __all__ = [
+    "ClassLabel",
     "FieldError",
     "GateCheck",
     "GateSettings",

@@ -358,6 +358,17 @@ def test_a_regression_models_amounts_in_the_targets_units_are_not_bounded() -> N
     assert [spec.name for spec in read_models({"models": [entry]}).specs] == ["churn"]
 
 
+@pytest.mark.parametrize("section", ["validation", "drift"])
+def test_a_boolean_positive_label_is_refused_with_the_hint_to_quote_it(section: str) -> None:
+    # `positive_label: yes` became 1, which no class of the data has: the validation failed after the retrain
+    entry = {**GOOD, section: {**GOOD.get(section, {}), "positive_label": True}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(f"models.yaml: model 'churn': field '{section}.positive_label': ")
+    assert error.endswith("(got True); YAML reads an unquoted yes, no, on, off, true or false as a boolean: quote it")
+    kept = {**GOOD, section: {**GOOD.get(section, {}), "positive_label": 1}}
+    assert read_models({"models": [kept]}).specs[0].validation.positive_label in (1, None)
+
+
 def test_an_empty_channel_in_defaults_is_refused_where_approvers_are_set(tmp_path) -> None:
     # `defaults: {approval: {channel: #mlops-approvals, approvers: [...]}}`: the channel is a YAML comment, so
     # every model posts no Slack message and each request times out denied
