@@ -113,9 +113,11 @@ def bad_reason(reason: str | None) -> str | None:
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9_]{1,30}")
 
 
-def slack_user_ids(value: Any) -> list[str]:
+def slack_user_ids(value: Any, *, prefix: str = "approvers: ") -> list[str]:
     """The Slack user ids ``value`` lists: a list, or a string separated by commas or whitespace (what a
     template such as ``"{{ params.approvers }}"`` renders to); None or empty: none.
+
+    :param prefix: what the error starts with (the models file's error names the field itself: ``""``).
 
     :raises ValueError: an entry that is not a Slack user id, named, with how to write the list.
     """
@@ -124,18 +126,18 @@ def slack_user_ids(value: Any) -> list[str]:
     entries = [value] if isinstance(value, str) else value
     if not isinstance(entries, (list, tuple, set, frozenset)):
         raise ValueError(
-            f"approvers: {value!r} is not a Slack user id nor a list of them; give a list, or a string of "
+            f"{prefix}{value!r} is not a Slack user id nor a list of them; give a list, or a string of "
             "Slack user ids separated by commas or spaces"
         )
     ids: list[str] = []
     for entry in entries:
         if not isinstance(entry, str):
-            raise ValueError(f"approvers: {entry!r} is not a Slack user id; {_HOW_TO_LIST_APPROVERS}")
+            raise ValueError(f"{prefix}{entry!r} is not a Slack user id; {_HOW_TO_LIST_APPROVERS}")
         for user_id in re.split(r"[\s,]+", entry.strip()):
             if not user_id:
                 continue
             if not SLACK_USER_ID.fullmatch(user_id):
-                raise ValueError(f"approvers: {user_id!r} is not a Slack user id; {_HOW_TO_LIST_APPROVERS}")
+                raise ValueError(f"{prefix}{user_id!r} is not a Slack user id; {_HOW_TO_LIST_APPROVERS}")
             ids.append(user_id)
     return ids
 

@@ -37,7 +37,16 @@ from airflow_provider_agentic_mlops.core.metrics import (
     TASK_METRICS,
     performance_metric_for,
 )
-from airflow_provider_agentic_mlops.core.validation import GateSettings, UnknownMetric, check_metric_names, gates_task
+from airflow_provider_agentic_mlops.core.validation import (
+    ClassLabel,
+    FieldError,
+    GateSettings,
+    UnknownMetric,
+    amount_problem,
+    check_metric_amounts,
+    check_metric_names,
+    gates_task,
+)
 
 #: Every model's DAG is ``agentic_mlops__<model>``: the DAG factory names them, the alerts endpoint finds them.
 DAG_ID_PREFIX = "agentic_mlops__"
@@ -113,8 +122,33 @@ MODES: tuple[str, ...] = (MODE_AUTO, MODE_RULES, MODE_LLM)
 MAX_HOURS = 24 * 366 * 10
 
 
+def _holds_numbers(annotation: Any) -> str | None:
+    """``"value"`` when a field of ``annotation`` is a number (``float``, ``int | None``), ``"values"`` when a
+    mapping of them (``dict[str, float]``), else None."""
+    if annotation in (int, float):
+        return "value"
+    args = get_args(annotation)
+    if getattr(annotation, "__origin__", None) is dict and len(args) == 2 and args[1] in (int, float):
+        return "values"
+    return "value" if args and all(arg in (int, float, type(None)) for arg in args) else None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic reads ``true`` as 1 in a number field (``timeout_hours: true``: one hour): refused."""
+        holds = _holds_numbers(cls.model_fields[info.field_name].annotation) if info.field_name else None
+        given = [value] if holds == "value" else list(value.values()) if holds and isinstance(value, dict) else []
+        if any(isinstance(item, bool) for item in given):
+            raise PydanticCustomError(
+                "bool_number",
+                "a number, not a boolean: YAML reads an unquoted yes, no, on, off, true or false as a boolean; "
+                "write the number",
+            )
+        return value
 
 
 _S = TypeVar("_S", bound="_Settings")
@@ -248,7 +282,7 @@ class DriftSettings(_Settings):
     feature_columns: list[str] | None = None
     performance_metric: str | None = None
     performance_baseline: float | None = None
-    positive_label: str | int | None = None
+    positive_label: ClassLabel | None = None
     reference_is_holdout: bool = False
 
     kind: ClassVar[str] = "drift"
@@ -261,6 +295,24 @@ class DriftSettings(_Settings):
         for key, method in value.items():
             if method not in DRIFT_METHODS:
                 raise ValueError(f"{key!r}: {method!r} is not a drift method; use one of {sorted(DRIFT_METHODS)}")
+        return value
+
+    @field_validator("column_thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        """A threshold is a p-value (at most 1) for the p-value methods and a distance or score (above 0) for the
+        others; either way above 0. A column's method known here is its ``column_methods`` entry."""
+        from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS  # no pandas: cheap at parse
+
+        for column, threshold in value.items():
+            if not 0 < threshold < float("inf"):  # also refuses NaN
+                raise ValueError(f"{column!r}: threshold {threshold:g} must be a number > 0")
+            method = DRIFT_METHODS.get((info.data.get("column_methods") or {}).get(column, ""))
+            if method is not None and method.is_p_value and threshold > 1:
+                fraction = f"; write {threshold / 100:g} for {threshold:g} %" if threshold <= 100 else ""
+                raise ValueError(
+                    f"{column!r}: threshold {threshold:g} is a p-value threshold for {method.name}, at most 1{fraction}"
+                )
         return value
 
     @field_validator("performance_metric")
@@ -451,6 +503,16 @@ class ApprovalConfig(ApprovalSettings):
     deferrable: bool | None = None
     poke_interval_seconds: float = Field(30, gt=0, le=MAX_HOURS * 3600, allow_inf_nan=False)
 
+    @field_validator("approvers")
+    @classmethod
+    def _slack_user_ids(cls, value: list[str]) -> list[str]:
+        """Checked when the file is read, as ApprovalSensor checks them when it runs (after a retrain was spent); a
+        template (``{{ var.value.approver }}``) is rendered, and checked, then."""
+        from airflow_provider_agentic_mlops.core.approval_policy import slack_user_ids
+
+        slack_user_ids([approver for approver in value if "{{" not in approver], prefix="")
+        return value
+
 
 #: Airflow's schedules that are not cron expressions (``airflow.sdk.definitions.dag._create_timetable``).
 _AIRFLOW_NON_CRON_SCHEDULES = frozenset({"@once", "@continuous"})
@@ -597,6 +659,17 @@ class ModelSpec(_Section):
         return self
 
     @model_validator(mode="after")
+    def _amounts_within_the_metrics_range(self) -> ModelSpec:
+        """A percentage written as a whole number (``min_performance_drop: 5`` for 5 %) is more than a metric
+        bounded by 1 can change: no drop would ever be significant, no challenger improve enough."""
+        check_metric_amounts(self.validation, self.task, prefix="validation.")
+        metric, drop = self.drift.performance_metric, self.decision.min_performance_drop
+        problem = amount_problem(metric, drop, whose=", the performance metric's") if metric else None
+        if problem is not None:
+            raise FieldError(problem, field="decision.min_performance_drop")
+        return self
+
+    @model_validator(mode="after")
     def _positive_label_from_validation(self) -> ModelSpec:
         """Without ``drift.positive_label``, the drift check's precision, recall and f1 measure the class
         validation measures (``validation.positive_label``), not the alphabetically greater one."""
@@ -721,7 +794,7 @@ def _describe(
         loc = e["loc"]
         cause = (e.get("ctx") or {}).get("error")
         values = [loc]  # where the offending values are, to say whether they came from defaults
-        if isinstance(cause, UnknownMetric):  # a check across sections, of one field
+        if isinstance(cause, FieldError):  # a check across sections, of one field
             loc = loc or tuple(cause.field.split("."))
             values = [tuple(value.split(".")) for value in cause.values]
         field = ".".join(str(p) for p in loc) or "(entry)"
@@ -927,9 +1000,10 @@ def read_models(
         except ValidationError as err:
             found.append(_describe(source, shown, err, schema=ModelSpec, entry=entry, defaults=doc.defaults))
         found.extend(_unexpanded_variables(source, shown, entry, merged))
-        empty_channel = _empty_channel(entry, doc.defaults, merged)
-        if empty_channel is not None:
-            found.append(f"{source}: model {shown!r}: field 'approval.channel': {empty_channel}")
+        found.extend(
+            f"{source}: model {shown!r}: field 'approval.{name}'{origin}: {why}"
+            for name, origin, why in _empty_slack_targets(entry, doc.defaults, merged)
+        )
         if found:
             problems.setdefault(label, []).extend(found)
             continue
@@ -1009,27 +1083,51 @@ def _unescaped(merged: Any, path: str = "") -> Any:
     return merged
 
 
-def _empty_channel(entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]) -> str | None:
-    """Why an entry's explicit empty ``approval.channel`` is refused (None: it is not, or not given): an unquoted
-    ``channel: #team-approvals`` is a YAML comment, so null, which silently replaced the defaults' channel (or
-    left the approvers without one). Refused only where a channel is expected: the defaults give one, or the
-    entry's approval names approvers."""
-    approval = entry.get("approval")
-    if not isinstance(approval, dict) or "channel" not in approval or approval["channel"] is not None:
-        return None
-    inherited = defaults.get("approval", {}).get("channel") if isinstance(defaults.get("approval"), dict) else None
-    section = merged.get("approval")
-    approvers = section.get("approvers") if isinstance(section, dict) else None
-    if inherited:
-        why = f"replacing the defaults' channel {inherited!r}"
-    elif approvers:
-        why = "while approvers are set"
-    else:
-        return None
-    return (
-        f"empty (null), {why}; YAML reads an unquoted channel: #name as empty (a # starts a comment): quote it, "
-        "e.g. channel: '#team-approvals' (channel: '' for no Slack message)"
-    )
+#: The approval fields naming a Slack target -> an example of one, for the hint to quote it, and what '' gives.
+_SLACK_TARGETS = {
+    "channel": ("'#team-approvals'", "channel: '' for no Slack message"),
+    "escalation_channel": ("'#oncall'", "escalation_channel: '', or leaving it out, sends escalations to channel"),
+    "approver_usergroup": ("'S0123ABCD'", "approver_usergroup: '', or leaving it out, for none"),
+}
+
+
+def _empty_slack_targets(
+    entry: dict[str, Any], defaults: dict[str, Any], merged: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """``(field, origin, why)`` for each explicit empty Slack target of ``approval`` (:data:`_SLACK_TARGETS`) that is
+    refused, in the entry or in the ``defaults`` it takes (origin ``" (from defaults)"``): an unquoted
+    ``channel: #team-approvals`` is a YAML comment, so null, which silently replaced the defaults' channel (or left
+    the approvers without one: no Slack message, so every request times out denied). A channel is refused only
+    where one is expected: the defaults give one (for the entry's), or approvers are set. An escalation channel or
+    user group is always refused: null means what leaving it out means (``''`` says it on purpose), and an unquoted
+    ``escalation_channel: #oncall`` sent escalations to the approvals channel."""
+    sections = [part.get("approval") for part in (entry, defaults, merged)]
+    own, shared, section = (part if isinstance(part, dict) else {} for part in sections)
+    found = []
+    for name, (example, empty) in _SLACK_TARGETS.items():
+        if name in own and own[name] is None:
+            origin, inherited = "", shared.get(name)
+        elif name not in own and name in shared and shared[name] is None:
+            origin, inherited = " (from defaults)", None
+        else:
+            continue
+        if inherited:
+            why = f", replacing the defaults' {name} {inherited!r}"
+        elif name == "channel" and section.get("approvers"):
+            why = ", while approvers are set"
+        elif name == "channel":
+            continue
+        else:
+            why = ""
+        found.append(
+            (
+                name,
+                origin,
+                f"empty (null){why}; YAML reads an unquoted {name}: #name as empty (a # starts a comment): quote "
+                f"it, e.g. {name}: {example} ({empty})",
+            )
+        )
+    return found
 
 
 def _mlflow_connections(spec: ModelSpec) -> set[str]:

@@ -18,6 +18,15 @@ Task = Literal["classification", "regression"]
 #: Metrics where a lower value is better; every other metric is taken as higher-is-better.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mse", "mae", "log_loss", "mape", "max_error", "brier_score"})
 
+#: ``(lowest, highest)`` value of each metric the provider knows; a tolerance, a minimum improvement or a drop of one
+#: is at most its width (``highest - lowest``), a floor within it: the models file refuses a percentage written as
+#: a whole number (``f1: 5`` for 5 %) by them.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("accuracy", "precision", "recall", "f1", "roc_auc", "brier_score"), (0.0, 1.0)),
+    **dict.fromkeys(("rmse", "mse", "mae", "log_loss", "mape", "max_error"), (0.0, math.inf)),
+    "r2": (-math.inf, 1.0),
+}
+
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 #: What :func:`compute_metrics` reports per task; a gate on any other name can never pass.

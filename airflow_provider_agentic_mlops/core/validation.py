@@ -31,9 +31,10 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from airflow_provider_agentic_mlops.core.commands import command
 from airflow_provider_agentic_mlops.core.errors import settings_error
@@ -41,6 +42,7 @@ from airflow_provider_agentic_mlops.core.metrics import (  # noqa: F401 - re-exp
     CLASSIFICATION_METRICS,
     DEFAULT_PRIMARY_METRIC,
     LOWER_IS_BETTER,
+    METRIC_RANGES,
     REGRESSION_METRICS,
     TASK_METRICS,
     Scores,
@@ -64,6 +66,18 @@ VALIDATION_REJECTED = "validation_rejected"
 
 #: ``GateSettings.min_rows``' default: fewer labelled rows reject the challenger.
 DEFAULT_MIN_ROWS = 30
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """pydantic reads ``true`` as the class ``1`` (YAML's ``positive_label: yes``): refused as no text, so the models
+    file's message says to quote it."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("string_type", "Input should be a class label (text or an integer), not a boolean")
+    return value
+
+
+#: A class of the labels, as a setting names it: text or an integer, never a boolean.
+ClassLabel = Annotated[str | int, BeforeValidator(_not_a_boolean)]
 
 
 class GateSettings(BaseModel):
@@ -95,7 +109,7 @@ class GateSettings(BaseModel):
     guard_metrics: dict[str, float] = Field(default_factory=dict)
     floors: dict[str, float] = Field(default_factory=dict)
     min_rows: int = Field(DEFAULT_MIN_ROWS, ge=1)
-    positive_label: str | int | None = None
+    positive_label: ClassLabel | None = None
 
     @field_validator("guard_metrics")
     @classmethod
@@ -105,6 +119,21 @@ class GateSettings(BaseModel):
                 raise ValueError(
                     f"guard metric {metric!r}: tolerance must be a number >= 0 (the largest allowed regression), "
                     f"got {tol!r}"
+                )
+            if (problem := amount_problem(metric, tol)) is not None:  # 5 for 5 %: any regression passes
+                raise ValueError(f"guard metric {metric!r}: tolerance {problem}")
+        return value
+
+    @field_validator("floors")
+    @classmethod
+    def _floors_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for metric, bound in value.items():
+            lowest, highest = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+            if not lowest <= bound <= highest:  # also refuses NaN
+                raise ValueError(
+                    f"floor of {metric!r}: {bound:g} is outside {metric}'s range ({_span(metric)}), so no challenger "
+                    f"can meet it"
+                    f"{_as_fraction(bound)}"
                 )
         return value
 
@@ -136,7 +165,60 @@ def _check_direction(metric: str, higher: bool | None) -> None:
 _KNOWN_METRICS = frozenset(CLASSIFICATION_METRICS) | frozenset(REGRESSION_METRICS) | LOWER_IS_BETTER
 
 
-class UnknownMetric(ValueError):
+def _span(metric: str) -> str:
+    """``metric``'s range as a message says it: ``0 to 1``, ``0 and up``, ``up to 1``."""
+    lowest, highest = METRIC_RANGES[metric]
+    if highest == math.inf:
+        return f"{lowest:g} and up"
+    return f"{lowest:g} to {highest:g}" if lowest > -math.inf else f"up to {highest:g}"
+
+
+def _as_fraction(value: float) -> str:
+    """The fix for a percentage written as a whole number (``5`` for 5 %), when ``value`` reads as one."""
+    return f"; write {value / 100:g} for {value:g} %" if 1 < value <= 100 else ""
+
+
+def amount_problem(metric: str, amount: float, *, whose: str = "") -> str | None:
+    """Why ``amount`` cannot be a tolerance, minimum improvement or drop of ``metric`` (None: it can): more than
+    the metric's whole range (:data:`~airflow_provider_agentic_mlops.core.metrics.METRIC_RANGES`), such as
+    ``f1: 5`` meant as 5 %, which no change of an f1 reaches. A metric the provider does not know is not bounded.
+
+    :param whose: what the metric is to the field, said after its range (``", the primary metric's"``).
+    """
+    lowest, highest = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    if amount <= highest - lowest:
+        return None
+    return f"{amount:g} is more than {metric}'s whole range ({_span(metric)}){whose}{_as_fraction(amount)}"
+
+
+class FieldError(ValueError):
+    """A check across sections found one field wrong.
+
+    :param message: what is wrong, naming the value and the fix.
+    :param field: the field to point at (``validation.min_absolute_improvement``).
+    :param values: where each wrong value is, to tell where it was given; default ``field``.
+    """
+
+    def __init__(self, message: str, *, field: str, values: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.field = field
+        self.values = tuple(values) or (field,)
+
+
+def check_metric_amounts(gates: GateSettings, task: str | None, *, prefix: str = "") -> None:
+    """Refuse a ``min_absolute_improvement`` more than the primary metric's whole range (``1.5`` of a ROC AUC): no
+    challenger could pass. The primary metric is the named one, else the task's default; unknown: not checked.
+
+    :raises FieldError: naming the field, the value and the metric.
+    """
+    metric = gates.primary_metric or (DEFAULT_PRIMARY_METRIC.get(task) if task else None)
+    amount = gates.min_absolute_improvement
+    problem = amount_problem(metric, amount, whose=", the primary metric's") if metric else None
+    if problem is not None:
+        raise FieldError(problem, field=f"{prefix}min_absolute_improvement")
+
+
+class UnknownMetric(FieldError):
     """A gate names a metric its task's models are not scored on.
 
     :param message: what is wrong, naming the fields, the values and the valid names.
@@ -145,11 +227,6 @@ class UnknownMetric(ValueError):
     :param values: where each wrong metric is (``validation.guard_metrics.accuracy``), to tell where it was
         given; default ``field``.
     """
-
-    def __init__(self, message: str, *, field: str, values: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.field = field
-        self.values = tuple(values) or (field,)
 
 
 def metric_task(metric: str | None) -> str | None:
@@ -913,13 +990,17 @@ def build_report(
 
 
 __all__ = [
+    "ClassLabel",
+    "FieldError",
     "GateCheck",
     "GateSettings",
     "Gates",
     "Scores",
     "UnknownMetric",
     "ValidationReport",
+    "amount_problem",
     "build_report",
+    "check_metric_amounts",
     "check_metric_names",
     "class_labels",
     "compute_metrics",

@@ -234,6 +234,158 @@ def test_an_empty_approval_channel_is_refused_where_a_channel_is_expected_with_a
 
 
 @pytest.mark.parametrize(
+    ("field", "example"), [("escalation_channel", "'#oncall'"), ("approver_usergroup", "'S0123ABCD'")]
+)
+def test_an_empty_escalation_channel_or_usergroup_is_refused_in_an_entry_or_in_defaults(
+    tmp_path, field: str, example: str
+) -> None:
+    # `escalation_channel: #oncall` unquoted is null: escalations silently went to the approvals channel
+    from airflow_provider_agentic_mlops.core.config import read_models_file
+
+    path = tmp_path / "models.yaml"
+    entry = "    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n    retrain: {trigger_dag_id: t}\n"
+    path.write_text(f"models:\n  - name: churn\n    approval:\n      {field}: #oncall\n" + entry)
+    error = read_models_file(path).errors["churn"]
+    assert error.startswith(f"{path}: model 'churn': field 'approval.{field}': empty (null); ")
+    assert f"quote it, e.g. {field}: {example}" in error and "\n" not in error
+    path.write_text(f"defaults:\n  approval:\n    {field}: #oncall\nmodels:\n  - name: churn\n" + entry)
+    assert f"field 'approval.{field}' (from defaults): empty (null)" in read_models_file(path).errors["churn"]
+    path.write_text(
+        f"defaults:\n  approval: {{{field}: 'X1'}}\nmodels:\n  - name: churn\n    approval: {{{field}: }}\n" + entry
+    )
+    assert f"replacing the defaults' {field} 'X1'" in read_models_file(path).errors["churn"]
+    path.write_text(f"models:\n  - name: churn\n    approval: {{{field}: ''}}\n" + entry)  # '' is none, as said
+    assert [spec.name for spec in read_models_file(path).specs] == ["churn"]
+
+
+def test_approvers_that_are_not_slack_user_ids_are_refused_when_the_file_is_read() -> None:
+    # accepted, they failed ApprovalSensor at run time: after a retrain and its budget were spent
+    entry = {**GOOD, "approval": {"approvers": ["U012ABCDEF", "alice@example.com", "@bob", "u012abcdef"]}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(
+        "models.yaml: model 'churn': field 'approval.approvers': 'alice@example.com' is not a Slack user id; a Slack "
+        "user id is U (or W) followed by capital letters and digits, e.g. U012ABCDEF"
+    )
+    assert "\n" not in error
+    templated = {**GOOD, "approval": {"approvers": ["U012ABCDEF", "{{ var.value.churn_approver }}"]}}
+    assert [spec.name for spec in read_models({"models": [templated]}).specs] == ["churn"]  # rendered at run time
+
+
+_CLASSIFIED = {**GOOD, "drift": {**GOOD["drift"], "task": "classification"}}
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "expected"),
+    [
+        (  # a tolerance of 5 on f1 allows any regression: the guard is off
+            "validation",
+            {"guard_metrics": {"f1": 5}},
+            "field 'validation.guard_metrics': guard metric 'f1': tolerance 5 is more than f1's whole range "
+            "(0 to 1); write 0.05 for 5 %",
+        ),
+        (  # no challenger has a ROC AUC of 95
+            "validation",
+            {"floors": {"roc_auc": 95}},
+            "field 'validation.floors': floor of 'roc_auc': 95 is outside roc_auc's range (0 to 1), so no challenger "
+            "can meet it; write 0.95 for 95 %",
+        ),
+        (
+            "validation",
+            {"floors": {"log_loss": -0.1}},
+            "field 'validation.floors': floor of 'log_loss': -0.1 is outside log_loss's range (0 and up)",
+        ),
+        (
+            "validation",
+            {"min_absolute_improvement": 1.5},
+            "field 'validation.min_absolute_improvement': 1.5 is more than roc_auc's whole range (0 to 1), the "
+            "primary metric's",
+        ),
+        (
+            "decision",
+            {"min_performance_drop": 5},
+            "field 'decision.min_performance_drop': 5 is more than roc_auc's whole range (0 to 1), the performance "
+            "metric's; write 0.05 for 5 %",
+        ),
+        (
+            "drift",
+            {**GOOD["drift"], "column_thresholds": {"amount": -0.1}},
+            "field 'drift.column_thresholds': 'amount': threshold -0.1 must be a number > 0",
+        ),
+        (  # a p-value threshold above 1 marks every column drifted
+            "drift",
+            {**GOOD["drift"], "column_methods": {"amount": "ks"}, "column_thresholds": {"amount": 5}},
+            "field 'drift.column_thresholds': 'amount': threshold 5 is a p-value threshold for ks, at most 1; "
+            "write 0.05 for 5 %",
+        ),
+        (  # true became 1 hour
+            "approval",
+            {"timeout_hours": True},
+            "field 'approval.timeout_hours': a number, not a boolean: YAML reads an unquoted yes, no, on, off, true "
+            "or false as a boolean; write the number (got True)",
+        ),
+        (
+            "validation",
+            {"guard_metrics": {"f1": True}},
+            "field 'validation.guard_metrics': a number, not a boolean",
+        ),
+    ],
+)
+def test_a_value_out_of_its_metrics_range_or_a_boolean_number_is_refused(
+    section: str, values: dict, expected: str
+) -> None:
+    entry = {**_CLASSIFIED, section: {**_CLASSIFIED.get(section, {}), **values}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(f"models.yaml: model 'churn': {expected}")
+    assert "\n" not in error
+
+
+@pytest.mark.parametrize(
+    ("section", "values"),
+    [
+        ("validation", {"guard_metrics": {"f1": 0.05, "log_loss": 3}, "floors": {"roc_auc": 0.95, "log_loss": 2}}),
+        ("validation", {"min_absolute_improvement": 1}),
+        ("drift", {**GOOD["drift"], "column_methods": {"amount": "psi"}, "column_thresholds": {"amount": 2.5}}),
+        ("decision", {"min_performance_drop": 0.05}),
+    ],
+)
+def test_values_in_their_metrics_range_are_kept(section: str, values: dict) -> None:
+    entry = {**_CLASSIFIED, section: {**_CLASSIFIED.get(section, {}), **values}}
+    assert [spec.name for spec in read_models({"models": [entry]}).specs] == ["churn"]
+
+
+def test_a_regression_models_amounts_in_the_targets_units_are_not_bounded() -> None:
+    entry = {**GOOD, "validation": {"primary_metric": "rmse", "min_absolute_improvement": 5, "floors": {"mae": 40}}}
+    assert [spec.name for spec in read_models({"models": [entry]}).specs] == ["churn"]
+
+
+@pytest.mark.parametrize("section", ["validation", "drift"])
+def test_a_boolean_positive_label_is_refused_with_the_hint_to_quote_it(section: str) -> None:
+    # `positive_label: yes` became 1, which no class of the data has: the validation failed after the retrain
+    entry = {**GOOD, section: {**GOOD.get(section, {}), "positive_label": True}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(f"models.yaml: model 'churn': field '{section}.positive_label': ")
+    assert error.endswith("(got True); YAML reads an unquoted yes, no, on, off, true or false as a boolean: quote it")
+    kept = {**GOOD, section: {**GOOD.get(section, {}), "positive_label": 1}}
+    assert read_models({"models": [kept]}).specs[0].validation.positive_label in (1, None)
+
+
+def test_an_empty_channel_in_defaults_is_refused_where_approvers_are_set(tmp_path) -> None:
+    # `defaults: {approval: {channel: #mlops-approvals, approvers: [...]}}`: the channel is a YAML comment, so
+    # every model posts no Slack message and each request times out denied
+    from airflow_provider_agentic_mlops.core.config import read_models_file
+
+    path = tmp_path / "models.yaml"
+    entry = "    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n    retrain: {trigger_dag_id: t}\n"
+    defaults = "defaults:\n  approval:\n    channel: #mlops-approvals\n    approvers: [U012ABCDEF]\n"
+    path.write_text(defaults + "models:\n  - name: churn\n" + entry)
+    error = read_models_file(path).errors["churn"]
+    assert error.startswith(f"{path}: model 'churn': field 'approval.channel' (from defaults): empty (null)")
+    assert "quote it, e.g. channel: '#team-approvals'" in error and "\n" not in error
+    path.write_text(defaults + "models:\n  - name: churn\n    approval: {channel: '#churn'}\n" + entry)
+    assert [spec.name for spec in read_models_file(path).specs] == ["churn"]  # its own channel: none missing
+
+
+@pytest.mark.parametrize(
     ("validation", "expected"),
     [
         (  # the primary metric tells the task, as it does for ValidateOperator
