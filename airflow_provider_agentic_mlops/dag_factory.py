@@ -9,8 +9,9 @@ scheduled); its DAG warnings are of Airflow's own kinds (pools, asset conflicts)
 not raise for a bad entry: the other models' DAGs are built, and the bad model's DAG, tagged
 ``models-yaml-error`` and titled ``... [models.yaml error]``, shows the error in its description and docs.
 It runs the model's last valid entry when one was seen (kept in ``$AIRFLOW_HOME/.cache/agentic_mlops``):
-the same tasks, so an in-flight run goes on; else it is a stand-in with no schedule whose one task fails
-with the error.
+the same tasks, so an in-flight run goes on, but its ``wait_for_approval`` fails with the error (fail closed:
+the edit may have revoked an approver the held entry still names); else it is a stand-in with no schedule
+whose one task fails with the error.
 """
 
 from __future__ import annotations
@@ -291,7 +292,11 @@ def build_dag(
     flagged: dict[str, Any] = {}
     if entry_error is not None:
         description = f"{description}, running its last valid entry: the models file entry is invalid: {entry_error}"
-        notice = _invalid_entry_doc(entry_error, "This DAG runs the model's last valid entry until it is fixed.")
+        notice = _invalid_entry_doc(
+            entry_error,
+            "This DAG runs the model's last valid entry until it is fixed, but takes no approval meanwhile: "
+            "wait_for_approval fails with this error (the approvers the file states now are unknown).",
+        )
         doc_md = f"{notice}\n\n{doc_md}"
         flagged = {"dag_display_name": _flagged_title(spec.dag_id)}
     with DAG(
@@ -387,6 +392,7 @@ def build_dag(
             settings=approval,  # an ApprovalSettings: the gate's parameters passed through whole
             deferrable=deferrable if approval.deferrable is None else approval.deferrable,
             poke_interval=approval.poke_interval_seconds,
+            entry_error=entry_error,  # held: no approval under approvers the file may have revoked since
         )
         promote = task(PromoteOperator, "promote", **in_registry, mlflow_conn_id=spec.promote_conn_id)
 

@@ -611,3 +611,34 @@ def test_the_drift_check_measures_precision_on_validations_positive_label(tmp_pa
     built = build_dags(path)
     assert built["agentic_mlops__fraud"].task_dict["check_drift"].settings.positive_label == "legit"
     assert built["agentic_mlops__churn"].task_dict["check_drift"].settings.positive_label is None
+
+
+REVOKE = """
+models:
+  - name: pay-fraud
+    retrain: {{python_callable: "m:f"}}
+    drift: {{reference: r.parquet, current: c.parquet, label_column: y}}
+    approval:
+      channel: "#pay"
+      approvers: [{approvers}]
+{extra}"""
+
+
+def test_a_model_held_at_its_last_valid_entry_takes_no_approval_under_its_old_approvers(tmp_path) -> None:
+    # an edit that revokes an approver and mistypes a key: the held DAG must not let the revoked one approve
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    path = tmp_path / "models.yaml"
+    path.write_text(REVOKE.format(approvers="U0MALLORY1, U0ALICE01", extra=""))
+    assert build_dags(path)["agentic_mlops__pay-fraud"].get_task("wait_for_approval").entry_error is None
+    path.write_text(REVOKE.format(approvers="U0ALICE01", extra="      timout_hours: 4\n"))
+    held = build_dags(path)["agentic_mlops__pay-fraud"]
+    assert "models-yaml-error" in held.tags
+    sensor = held.get_task("wait_for_approval")
+    refusal = r"(?s)held at its last valid entry.*no approval.*'approval.timout_hours'.*clear wait_for_approval"
+    for step in (lambda: sensor.execute({}), lambda: sensor.poke({}), lambda: sensor.execute_complete({}, {})):
+        with pytest.raises(AirflowFailException, match=refusal):  # before any request is opened, renewed or read
+            step()
+    path.write_text(REVOKE.format(approvers="U0ALICE01", extra="      timeout_hours: 4\n"))
+    fixed = build_dags(path)["agentic_mlops__pay-fraud"].get_task("wait_for_approval")
+    assert fixed.entry_error is None and fixed.approvers == ["U0ALICE01"]
