@@ -487,10 +487,10 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
 
     A bad entry fails only its own model's DAG (see the module's docstring): built from the model's last
     valid entry and flagged, else a stand-in that fails with the error. Each bad entry is logged, naming the
-    model, the field and the expected value. A file that is not YAML flags every model of its last valid parse
-    the same way (each runs its last valid entry). Only a file that cannot be read as a whole (missing, no
-    ``models`` list, not YAML with no model valid before) raises :class:`ConfigError`: then no model's entry is
-    known.
+    model, the field and the expected value. A file that is not YAML or wrong as a whole (empty, no ``models``
+    list, ``defaults`` not a mapping) flags every model of its last valid parse the same way (each runs its last
+    valid entry). Only a missing file, or one not YAML or wrong as a whole with no model valid before, raises
+    :class:`ConfigError`: then no model's entry is known.
     """
     path = Path(os.path.abspath(path))
     models = read_models_file(path, cache_dir=_cache_dir(), origin=lambda: models_file_origin(path))

@@ -642,3 +642,38 @@ def test_a_model_held_at_its_last_valid_entry_takes_no_approval_under_its_old_ap
     path.write_text(REVOKE.format(approvers="U0ALICE01", extra="      timeout_hours: 4\n"))
     fixed = build_dags(path)["agentic_mlops__pay-fraud"].get_task("wait_for_approval")
     assert fixed.entry_error is None and fixed.approvers == ["U0ALICE01"]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("", "the file is empty"),  # a save that wrote nothing yet
+        (FLEET.split("  - {name: fraud")[0], "field 'models'"),  # cut off after `models:` (a half-written save)
+        (FLEET.replace("defaults:", "defaults: []\nx-old:"), "field 'defaults'"),
+        ("notes: owned by team-ml\n", "the 'models' key is missing"),
+    ],
+    ids=["empty", "cut-after-models", "defaults-not-a-mapping", "no-models-key"],
+)
+def test_a_file_wrong_as_a_whole_after_a_valid_parse_flags_every_models_dag_not_the_file(
+    tmp_path, content, problem
+) -> None:
+    # as for a YAML syntax error: failing the import would make every model's DAG stale (in-flight runs stop)
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    before = build_dags(path)
+    path.write_text(content)
+    built = build_dags(path)
+    assert sorted(built) == sorted(before)
+    for dag_id, dag in built.items():
+        assert set(dag.task_ids) == LOOP_TASKS and dag.schedule == before[dag_id].schedule  # the last valid entry
+        assert "models-yaml-error" in dag.tags and "the whole file is refused" in dag.description
+        assert problem in dag.description and str(path) in dag.description
+    path.write_text(FLEET)
+    assert not any("models-yaml-error" in dag.tags for dag in build_dags(path).values())  # fixed
+
+
+def test_a_file_wrong_as_a_whole_with_no_model_ever_valid_fails_the_file(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match="the file is empty"):
+        build_dags(path)
