@@ -523,8 +523,8 @@ def test_an_unset_variable_fails_the_models_dag_naming_the_model_the_field_and_t
     built = build_dags(path)
     assert "models-yaml-error" not in built["agentic_mlops__fraud"].tags
     churn, ltv = built["agentic_mlops__churn"].description, built["agentic_mlops__ltv"].description
-    assert "model 'churn': field 'validation.data': variable ${UNSET_VAR} is not set" in churn
-    assert "model 'ltv': field 'retrain.conf.out': variable $UNSET_2 is not set" in ltv
+    assert "model 'churn': field 'validation.data': variable ${UNSET_VAR} is unset in this environment" in churn
+    assert "model 'ltv': field 'retrain.conf.out': variable $UNSET_2 is unset in this environment" in ltv
 
 
 def test_airflow_home_in_a_path_is_airflows_home_when_not_exported(tmp_path, monkeypatch) -> None:
