@@ -9,8 +9,9 @@ scheduled); its DAG warnings are of Airflow's own kinds (pools, asset conflicts)
 not raise for a bad entry: the other models' DAGs are built, and the bad model's DAG, tagged
 ``models-yaml-error`` and titled ``... [models.yaml error]``, shows the error in its description and docs.
 It runs the model's last valid entry when one was seen (kept in ``$AIRFLOW_HOME/.cache/agentic_mlops``):
-the same tasks, so an in-flight run goes on; else it is a stand-in with no schedule whose one task fails
-with the error.
+the same tasks, so an in-flight run goes on, but its ``wait_for_approval`` fails with the error (fail closed:
+the edit may have revoked an approver the held entry still names); else it is a stand-in with no schedule
+whose one task fails with the error.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, BaseOperator
@@ -132,13 +133,18 @@ def models_file_origin(path: str | Path, *, default: str = "models.yaml beside t
     )
 
 
+class UnsetVariable(ConfigError):
+    """A ``$NAME``/``${NAME}`` of the models file unset in the environment of the process reading it: an error
+    there, though the DAG processor and the workers, where the DAG file is parsed, may have it set."""
+
+
 def _expand_vars(value: str, field: str) -> str:
     """``value`` with its ``$NAME``/``${NAME}`` from the environment of the process parsing the DAG file, and
     each ``$$`` as one ``$``. ``AIRFLOW_HOME``, when not in the environment, is Airflow's home as Airflow
     resolves it (``~/airflow``): Airflow does not export its default.
 
     :param field: the field, for the error (``"drift.current"``).
-    :raises ConfigError: a variable is not set (kept literally it would become a path under the DAGs folder).
+    :raises UnsetVariable: a variable is not set (kept literally it would become a path under the DAGs folder).
     """
     if "$" not in value:
         return value
@@ -153,10 +159,10 @@ def _expand_vars(value: str, field: str) -> str:
             from airflow_provider_agentic_mlops.core.paths import airflow_home
 
             return str(airflow_home())
-        raise ConfigError(
-            f"field {field!r}: variable {match.group(0)} is not set (in {value!r}); variables are expanded in the "
-            "environment of the processes that parse the DAG file (the DAG processor and the workers): set it "
-            "there, or write the value out (a literal $ as $$)"
+        raise UnsetVariable(
+            f"field {field!r}: variable {match.group(0)} is unset in this environment (in {value!r}); variables "
+            "are expanded in the environment of the processes that parse the DAG file (the DAG processor and the "
+            "workers): set it there (and where you run `models validate`), or write the value out (a literal $ as $$)"
         )
 
     return VARIABLE.sub(value_of, value)
@@ -237,6 +243,40 @@ def _refuse_training_data_as_validation_data(
             )
 
 
+class DataPaths(NamedTuple):
+    """A model's data paths and ``retrain.conf`` as its tasks get them (:func:`resolve_data_paths`)."""
+
+    reference: str | None
+    current: str | None
+    validation: str | None
+    retrain_conf: dict[str, Any]
+
+
+def resolve_data_paths(spec: ModelSpec, base_dir: str | Path) -> DataPaths:
+    """``spec``'s data paths and ``retrain.conf`` resolved (variables expanded, relative paths made relative to
+    ``base_dir``, the models file's folder), with the checks the entry's schema cannot make: every variable set,
+    and validation data that the training is not given. :func:`build_dag` and ``models validate`` both call it,
+    so the validator fails the entries the DAG file flags.
+
+    :raises ConfigError: naming the model and the field; :class:`UnsetVariable` for a variable unset here.
+    """
+    base = os.fspath(base_dir)
+    try:
+        current = _resolve(spec.drift.current, base, "drift.current")
+        paths = DataPaths(
+            reference=_resolve(spec.drift.reference, base, "drift.reference"),
+            current=current,
+            validation=_resolve(spec.validation.data, base, "validation.data") or current,
+            retrain_conf=_resolve_conf(spec.retrain.conf, base),
+        )
+        _refuse_training_data_as_validation_data(
+            paths.validation, paths.retrain_conf, defaulted=spec.validation.data is None
+        )
+    except ConfigError as err:
+        raise type(err)(f"model {spec.name!r}: {err}") from None
+    return paths
+
+
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable``. The factory reads it once per models file and hands
     it to every ApprovalSensor, instead of each sensor reading the configuration (a parse-time cost)."""
@@ -264,7 +304,6 @@ def build_dag(
     store = spec.state_conn_id  # the model's store; else the deployment's, shared with the CLI and the web plugin
     if store is None:
         store = state_conn_id or configured_state_conn_id()
-    base = os.fspath(base_dir)
     drift, decision, retrain, validation, approval = (
         spec.drift,
         spec.decision,
@@ -272,16 +311,7 @@ def build_dag(
         spec.validation,
         spec.approval,
     )
-    try:
-        reference, current = (
-            _resolve(drift.reference, base, "drift.reference"),
-            _resolve(drift.current, base, "drift.current"),
-        )
-        validation_data = _resolve(validation.data, base, "validation.data") or current
-        retrain_conf: dict[str, Any] = _resolve_conf(retrain.conf, base)
-        _refuse_training_data_as_validation_data(validation_data, retrain_conf, defaulted=validation.data is None)
-    except ConfigError as err:
-        raise ConfigError(f"model {spec.name!r}: {err}") from None
+    reference, current, validation_data, retrain_conf = resolve_data_paths(spec, base_dir)
 
     description = f"Agentic MLOps loop of model {spec.name!r}"
     doc_md = (
@@ -291,7 +321,11 @@ def build_dag(
     flagged: dict[str, Any] = {}
     if entry_error is not None:
         description = f"{description}, running its last valid entry: the models file entry is invalid: {entry_error}"
-        notice = _invalid_entry_doc(entry_error, "This DAG runs the model's last valid entry until it is fixed.")
+        notice = _invalid_entry_doc(
+            entry_error,
+            "This DAG runs the model's last valid entry until it is fixed, but takes no approval meanwhile: "
+            "wait_for_approval fails with this error (the approvers the file states now are unknown).",
+        )
         doc_md = f"{notice}\n\n{doc_md}"
         flagged = {"dag_display_name": _flagged_title(spec.dag_id)}
     with DAG(
@@ -387,6 +421,7 @@ def build_dag(
             settings=approval,  # an ApprovalSettings: the gate's parameters passed through whole
             deferrable=deferrable if approval.deferrable is None else approval.deferrable,
             poke_interval=approval.poke_interval_seconds,
+            entry_error=entry_error,  # held: no approval under approvers the file may have revoked since
         )
         promote = task(PromoteOperator, "promote", **in_registry, mlflow_conn_id=spec.promote_conn_id)
 
@@ -481,10 +516,10 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
 
     A bad entry fails only its own model's DAG (see the module's docstring): built from the model's last
     valid entry and flagged, else a stand-in that fails with the error. Each bad entry is logged, naming the
-    model, the field and the expected value. A file that is not YAML flags every model of its last valid parse
-    the same way (each runs its last valid entry). Only a file that cannot be read as a whole (missing, no
-    ``models`` list, not YAML with no model valid before) raises :class:`ConfigError`: then no model's entry is
-    known.
+    model, the field and the expected value. A file that is not YAML or wrong as a whole (empty, no ``models``
+    list, ``defaults`` not a mapping) flags every model of its last valid parse the same way (each runs its last
+    valid entry). Only a missing file, or one not YAML or wrong as a whole with no model valid before, raises
+    :class:`ConfigError`: then no model's entry is known.
     """
     path = Path(os.path.abspath(path))
     models = read_models_file(path, cache_dir=_cache_dir(), origin=lambda: models_file_origin(path))
@@ -528,9 +563,12 @@ __all__ = [
     "DAG_ID_PREFIX",
     "INVALID_ENTRY_TAG",
     "TASK_RETRIES",
+    "DataPaths",
     "InvalidModelEntryOperator",
+    "UnsetVariable",
     "build_dag",
     "build_dags",
     "models_file",
     "models_file_origin",
+    "resolve_data_paths",
 ]

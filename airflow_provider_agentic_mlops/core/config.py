@@ -1198,9 +1198,10 @@ def read_models_file(
         cache never changes the result. A missing or unwritable directory only disables the cache.
     :param origin: says where ``path`` came from and what to correct, for an unreadable file (called then
         only); None: the generic advice.
-    :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (no ``models`` list). Not
-        YAML (or a key given twice at the top or in ``defaults``) with a cache holding models valid before: no
-        error raised, each of those models is bad with the YAML error (its DAG runs its last valid entry).
+    :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (empty, no ``models``
+        list). Not YAML (or a key given twice at the top or in ``defaults``) or wrong as a whole with a cache
+        holding models valid before: no error raised, each of those models is bad with the file's error (its
+        DAG runs its last valid entry).
     """
     path = Path(path)
     try:
@@ -1227,16 +1228,23 @@ def read_models_file(
             return held
         if cache is not None and not repeated:  # the cached document could not say which keys were repeated
             cache.parsed(data)
-    models = read_models(data, source=str(path), repeated_keys=repeated)
+    try:
+        models = read_models(data, source=str(path), repeated_keys=repeated)
+    except ConfigError as err:  # wrong as a whole (empty, cut after `models:`): held as a YAML error is
+        held = _held_at_last_valid(cache, str(path), str(err))
+        if held is None:
+            raise
+        return held
     models._cache = cache
     return models
 
 
 def _held_at_last_valid(cache: _ModelsCache | None, source: str, error: str) -> ModelEntries | None:
     """The models of the file's last valid parse, each one bad with ``error`` (the file as a whole cannot be read:
-    not YAML, a key given twice at the top), so each model's DAG runs its last valid entry, flagged, as for an
-    unknown top-level key: one stray quote must not fail the DAG file, marking every model's DAG stale. None
-    without a cache or a model valid before: then no model's entry is known."""
+    not YAML, a key given twice at the top, empty, no ``models`` list), so each model's DAG runs its last valid
+    entry, flagged, as for an unknown top-level key: one stray quote or half-written save must not fail the DAG
+    file, marking every model's DAG stale. None without a cache or a model valid before: then no model's entry
+    is known."""
     last_valid = cache.last_valid() if cache is not None else {}
     if not last_valid:
         return None

@@ -89,6 +89,9 @@ class ApprovalSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer; False waits with ``mode`` (default reschedule). Default:
         Airflow's ``[operators] default_deferrable``.
     :param poke_interval: seconds between looks at the state store.
+    :param entry_error: the models file's error while the model's DAG runs its last valid entry (the DAG
+        factory's hold): the approvers the file states now are unknown and the held entry's may have been
+        revoked, so the sensor fails at once with it, opening, renewing and reading no request (fail closed).
     """
 
     template_fields = ("model_name", "registered_model", "channel", "approvers", "approver_usergroup", "links")
@@ -109,6 +112,7 @@ class ApprovalSensor(BaseSensorOperator):
         state_conn_id: str | None = None,
         deferrable: bool | None = None,
         poke_interval: float = 30,
+        entry_error: str | None = None,
         **kwargs: Any,
     ) -> None:
         overrides = settings_overrides(ApprovalSettings, kwargs, settings=settings)
@@ -137,6 +141,7 @@ class ApprovalSensor(BaseSensorOperator):
         self.links = links or {}
         self.state_conn_id = state_conn_id
         self.deferrable = deferrable
+        self.entry_error = entry_error
 
     # the settings' fields as the sensor's attributes (the template fields among them, which Airflow renders)
     timeout_hours = _SettingsField()
@@ -298,7 +303,18 @@ class ApprovalSensor(BaseSensorOperator):
 
     # -- waiting ------------------------------------------------------------------------------
 
+    def _refuse_while_held(self) -> None:
+        """:raises AirflowFailException: the model is held at its last valid entry (``entry_error``)."""
+        if self.entry_error is not None:
+            raise AirflowFailException(
+                f"model {self.model_name!r} is held at its last valid entry: its entry in the models file is "
+                "invalid, so who may approve now is unknown and no approval is taken (a pending request of this "
+                f"run is cancelled).\n{self.entry_error}\nFix the entry; once the DAG is no longer flagged "
+                "models-yaml-error, clear wait_for_approval to ask again under the entry's approvers."
+            )
+
     def execute(self, context: Context) -> Any:
+        self._refuse_while_held()
         check_model_name(self.model_name)
         approval = self._ensure_request(context)
         self._approval_id = approval["id"]
@@ -310,6 +326,7 @@ class ApprovalSensor(BaseSensorOperator):
         self._defer(approval["id"])
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        self._refuse_while_held()
         approval_id = getattr(self, "_approval_id", None)
         if approval_id is None:
             approval_id = self._ensure_request(context)["id"]
@@ -318,6 +335,7 @@ class ApprovalSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resumed by the trigger: decided, deadline reached, or a reminder due."""
+        self._refuse_while_held()
         if event.get("status") == "error":
             raise AirflowFailException(event.get("message") or f"approval trigger failed: {event}")
         approval_id = int(event["approval_id"])

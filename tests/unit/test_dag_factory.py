@@ -523,8 +523,8 @@ def test_an_unset_variable_fails_the_models_dag_naming_the_model_the_field_and_t
     built = build_dags(path)
     assert "models-yaml-error" not in built["agentic_mlops__fraud"].tags
     churn, ltv = built["agentic_mlops__churn"].description, built["agentic_mlops__ltv"].description
-    assert "model 'churn': field 'validation.data': variable ${UNSET_VAR} is not set" in churn
-    assert "model 'ltv': field 'retrain.conf.out': variable $UNSET_2 is not set" in ltv
+    assert "model 'churn': field 'validation.data': variable ${UNSET_VAR} is unset in this environment" in churn
+    assert "model 'ltv': field 'retrain.conf.out': variable $UNSET_2 is unset in this environment" in ltv
 
 
 def test_airflow_home_in_a_path_is_airflows_home_when_not_exported(tmp_path, monkeypatch) -> None:
@@ -611,3 +611,69 @@ def test_the_drift_check_measures_precision_on_validations_positive_label(tmp_pa
     built = build_dags(path)
     assert built["agentic_mlops__fraud"].task_dict["check_drift"].settings.positive_label == "legit"
     assert built["agentic_mlops__churn"].task_dict["check_drift"].settings.positive_label is None
+
+
+REVOKE = """
+models:
+  - name: pay-fraud
+    retrain: {{python_callable: "m:f"}}
+    drift: {{reference: r.parquet, current: c.parquet, label_column: y}}
+    approval:
+      channel: "#pay"
+      approvers: [{approvers}]
+{extra}"""
+
+
+def test_a_model_held_at_its_last_valid_entry_takes_no_approval_under_its_old_approvers(tmp_path) -> None:
+    # an edit that revokes an approver and mistypes a key: the held DAG must not let the revoked one approve
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    path = tmp_path / "models.yaml"
+    path.write_text(REVOKE.format(approvers="U0MALLORY1, U0ALICE01", extra=""))
+    assert build_dags(path)["agentic_mlops__pay-fraud"].get_task("wait_for_approval").entry_error is None
+    path.write_text(REVOKE.format(approvers="U0ALICE01", extra="      timout_hours: 4\n"))
+    held = build_dags(path)["agentic_mlops__pay-fraud"]
+    assert "models-yaml-error" in held.tags
+    sensor = held.get_task("wait_for_approval")
+    refusal = r"(?s)held at its last valid entry.*no approval.*'approval.timout_hours'.*clear wait_for_approval"
+    for step in (lambda: sensor.execute({}), lambda: sensor.poke({}), lambda: sensor.execute_complete({}, {})):
+        with pytest.raises(AirflowFailException, match=refusal):  # before any request is opened, renewed or read
+            step()
+    path.write_text(REVOKE.format(approvers="U0ALICE01", extra="      timeout_hours: 4\n"))
+    fixed = build_dags(path)["agentic_mlops__pay-fraud"].get_task("wait_for_approval")
+    assert fixed.entry_error is None and fixed.approvers == ["U0ALICE01"]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("", "the file is empty"),  # a save that wrote nothing yet
+        (FLEET.split("  - {name: fraud")[0], "field 'models'"),  # cut off after `models:` (a half-written save)
+        (FLEET.replace("defaults:", "defaults: []\nx-old:"), "field 'defaults'"),
+        ("notes: owned by team-ml\n", "the 'models' key is missing"),
+    ],
+    ids=["empty", "cut-after-models", "defaults-not-a-mapping", "no-models-key"],
+)
+def test_a_file_wrong_as_a_whole_after_a_valid_parse_flags_every_models_dag_not_the_file(
+    tmp_path, content, problem
+) -> None:
+    # as for a YAML syntax error: failing the import would make every model's DAG stale (in-flight runs stop)
+    path = tmp_path / "models.yaml"
+    path.write_text(FLEET)
+    before = build_dags(path)
+    path.write_text(content)
+    built = build_dags(path)
+    assert sorted(built) == sorted(before)
+    for dag_id, dag in built.items():
+        assert set(dag.task_ids) == LOOP_TASKS and dag.schedule == before[dag_id].schedule  # the last valid entry
+        assert "models-yaml-error" in dag.tags and "the whole file is refused" in dag.description
+        assert problem in dag.description and str(path) in dag.description
+    path.write_text(FLEET)
+    assert not any("models-yaml-error" in dag.tags for dag in build_dags(path).values())  # fixed
+
+
+def test_a_file_wrong_as_a_whole_with_no_model_ever_valid_fails_the_file(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match="the file is empty"):
+        build_dags(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -265,13 +266,28 @@ def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 def models_validate(args: argparse.Namespace) -> None:
     """Validate every entry of the models file as the DAG file does; exit status 1 naming each invalid entry
     (``models list`` only warns of them and lists the rest), so CI can check a change before it is deployed."""
+    from airflow_provider_agentic_mlops.dag_factory import UnsetVariable, resolve_data_paths
+
     path = cli_models_file(args.models_file, must_exist=True)
     models = read_models_file(path, origin=None if args.models_file else lambda: cli_models_file_origin(path))
+    unset = 0  # entries refused only for a variable unset here, maybe set where the DAG file is parsed
+    for spec in list(models.specs):  # the checks the DAG file makes building each DAG
+        try:
+            resolve_data_paths(spec, Path(os.path.abspath(path)).parent)
+        except ConfigError as err:
+            unset += isinstance(err, UnsetVariable)
+            models.reject(spec.name, f"{path}: {err}")
     total = len(models.specs) + len(models.errors)
     if not models.errors:
         print(f"{path}: {total} model{'' if total == 1 else 's'}, all valid")
         return
     for problem in models.errors.values():
         print(f"invalid: {problem}")
-    print(f"{path}: {len(models.errors)} of {total} entries invalid: fix them before deploying the file")
+    because = (
+        f" ({unset} of them only because a variable is unset here: set it as the DAG processor and the workers "
+        "have it to check them as the DAG file will)"
+        if unset
+        else ""
+    )
+    print(f"{path}: {len(models.errors)} of {total} entries invalid{because}: fix them before deploying the file")
     raise SystemExit(1)

@@ -400,3 +400,47 @@ def test_an_unavailable_registry_is_asked_once_in_a_few_attempts_not_once_per_mo
     warnings = [r.getMessage() for r in caplog.records if "MLflow at" in r.getMessage()]
     assert len(warnings) == 1 and "not asked again" in warnings[0]
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # only while the command ran
+
+
+CHECKED_AT_BUILD = """
+models:
+  - name: ok-model
+    drift: {reference: ref.parquet, current: cur.parquet, label_column: y}
+    retrain: {trigger_dag_id: train}
+    validation: {data: val.parquet}
+  - name: var-unset
+    drift: {reference: "${NOPE_UNSET_CFG1}/ref.parquet", current: cur.parquet, label_column: y}
+    retrain: {trigger_dag_id: train}
+    validation: {data: val.parquet}
+  - name: train-is-val
+    drift: {reference: ref.parquet, current: cur.parquet, label_column: y}
+    retrain: {trigger_dag_id: train, conf: {train_data: cur.parquet}}
+"""
+
+
+def test_models_validate_fails_the_entries_the_dag_file_flags_and_says_a_variable_is_unset_here(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """`models validate` said "all valid" for entries whose DAGs the DAG file then flagged: the checks made when
+    a DAG is built (variables set, validation data not training data) were not made."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+    from airflow_provider_agentic_mlops.dag_factory import build_dags
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.delenv("NOPE_UNSET_CFG1", raising=False)
+    path = tmp_path / "models.yaml"
+    path.write_text(CHECKED_AT_BUILD)
+    flagged = sorted(d for d, dag in build_dags(path).items() if "models-yaml-error" in dag.tags)
+    assert flagged == ["agentic_mlops__train-is-val", "agentic_mlops__var-unset"]
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "validate", "--models-file", str(path)])
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "model 'train-is-val': validation.data" in out and "is retrain.conf.train_data too" in out
+    assert "model 'var-unset': field 'drift.reference': variable ${NOPE_UNSET_CFG1} is unset in this environment" in out
+    assert "2 of 3 entries invalid" in out and "1 of them only because a variable is unset here" in out
+    monkeypatch.setenv("NOPE_UNSET_CFG1", "/data")  # set where the DAG file is parsed: valid there
+    with pytest.raises(SystemExit):
+        main(["models", "validate", "--models-file", str(path)])
+    out = capsys.readouterr().out
+    assert "var-unset" not in out and "1 of 3 entries invalid" in out and "unset here" not in out
