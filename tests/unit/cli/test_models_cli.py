@@ -400,3 +400,18 @@ def test_an_unavailable_registry_is_asked_once_in_a_few_attempts_not_once_per_mo
     warnings = [r.getMessage() for r in caplog.records if "MLflow at" in r.getMessage()]
     assert len(warnings) == 1 and "not asked again" in warnings[0]
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # only while the command ran
+
+
+def test_a_relative_models_file_setting_is_warned_about_by_validate(tmp_path, monkeypatch, capsys) -> None:
+    # valid here, but the DAG processor reads it from its own working directory
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    (tmp_path / "fleet.yaml").write_text(MODELS.format(name="m"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "fleet.yaml")
+    main(["models", "validate"])
+    captured = capsys.readouterr()
+    assert "all valid" in captured.out
+    assert captured.err.count("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE ('fleet.yaml') is a relative path") == 1
+    assert f"working directory {tmp_path}" in captured.err and "absolute path" in captured.err
