@@ -1252,7 +1252,7 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[int, list[str]]]:
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        raise ConfigError(f"{path}: not valid YAML: {err}{_unquoted_schedule_hint(err, text)}") from None
     finally:
         loader.dispose()
     repeated: dict[int, list[str]] = {}
@@ -1267,6 +1267,35 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[int, list[str]]]:
             raise ConfigError(f"{path}: {message}")
         repeated.setdefault(index, []).append(message)
     return data, repeated
+
+
+_CRON_FIELD = r"[\w*/,?#-]+"
+_CRON_LIKE = re.compile(rf"^{_CRON_FIELD}(\s+{_CRON_FIELD}){{4,5}}$")
+
+
+def _unquoted_schedule_hint(err: Exception, text: str) -> str:
+    """How to quote the schedule a YAML error ``err`` stopped on, or '': YAML reads an unquoted ``*/5 * * * *`` as an
+    alias ("while scanning an alias") and ``@daily`` as a reserved character, and its error says nothing of cron."""
+    context = getattr(err, "context", None)
+    # the alias error marks its '*' as the context; the reserved-character one marks the '@' as the problem
+    mark = {
+        "while scanning an alias": getattr(err, "context_mark", None),
+        "while scanning for the next token": getattr(err, "problem_mark", None),
+    }.get(context)
+    lines = text.splitlines()
+    if mark is None or mark.line >= len(lines):
+        return ""
+    line = lines[mark.line]
+    before, value = line[: mark.column], re.split(r"\s#", line[mark.column :], maxsplit=1)[0].strip()
+    on_schedule = re.search(r"(^|[\s{,])schedule\s*:\s*$", before) is not None
+    value = value.rstrip("}").strip() if "{" in before else value  # a flow mapping: {name: a, schedule: ...}
+    if not value.startswith(("*", "@")) or not (on_schedule or _CRON_LIKE.match(value)):
+        return ""
+    return (
+        f". YAML reads an unquoted value starting with {value[0]!r} as "
+        + ("an alias" if value[0] == "*" else "a reserved character")
+        + f': quote the schedule: schedule: "{value}"'
+    )
 
 
 @dataclass(frozen=True)

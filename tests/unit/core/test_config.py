@@ -424,6 +424,33 @@ def test_invalid_yaml_names_the_file(tmp_path) -> None:
         load_models(path)
 
 
+@pytest.mark.parametrize(
+    ("line", "quoted"),
+    [
+        ("    schedule: */5 * * * *", 'schedule: "*/5 * * * *"'),
+        ("    schedule: */5 * * * *  # every five minutes", 'schedule: "*/5 * * * *"'),
+        ("    schedule: @daily", 'schedule: "@daily"'),
+    ],
+)
+def test_an_unquoted_schedule_yaml_cannot_read_says_to_quote_it(tmp_path, line: str, quoted: str) -> None:
+    # YAML reads a leading '*' as an alias ("while scanning an alias") and '@' as reserved: no word of the cron
+    path = tmp_path / "models.yaml"
+    path.write_text(f"models:\n  - name: a\n{line}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_models(path)
+    message = str(exc.value)
+    assert "not valid YAML" in message and "line 3" in message
+    assert f"quote the schedule: {quoted}" in message
+
+
+def test_an_alias_error_elsewhere_gets_no_schedule_hint(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  - name: *\n")
+    with pytest.raises(ConfigError) as exc:
+        load_models(path)
+    assert "schedule" not in str(exc.value)
+
+
 def test_a_key_given_twice_in_one_entry_fails_that_model_only_naming_the_key_and_the_lines(tmp_path) -> None:
     from airflow_provider_agentic_mlops.core.config import read_models_file
 
