@@ -493,6 +493,30 @@ def schedule_problem(schedule: str) -> str | None:
     return None
 
 
+def seconds_field_problem(schedule: str) -> str | None:
+    """Why a cron of more than 5 fields is refused, or None. Airflow accepts it and croniter reads the sixth field
+    as seconds, so a Quartz/Spring cron (seconds first) runs at another time: ``0 0 3 * * *``, meant 03:00 daily,
+    fires every second of 00:00 on the 3rd. A model's loop has no use for a seconds field, so it is refused.
+
+    :param schedule: the ``schedule`` of a models file entry (not null).
+    """
+    fields = schedule.split()
+    if len(fields) <= 5:
+        return None
+    meant = [field.replace("?", "*") for field in fields[1:6]]  # Quartz: sec min hour dom month dow [year]
+    days = (
+        " (Quartz numbers days 1-7 from Sunday, cron 0-6 from Sunday: check the last field)"
+        if any(c.isdigit() for c in meant[4])
+        else ""
+    )
+    return (
+        f"{len(fields)} fields: Airflow reads the sixth field as seconds, where Quartz and Spring crons put seconds "
+        "first, so it fires at other times than meant ('0 0 3 * * *': every second of 00:00 on the 3rd); write the "
+        f"5 fields minute hour day-of-month month day-of-week, e.g. {' '.join(meant)!r} for a seconds-first "
+        f"cron{days}"
+    )
+
+
 class ModelSpec(_Section):
     """One production model and the loop that looks after it.
 
@@ -527,6 +551,9 @@ class ModelSpec(_Section):
     @field_validator("schedule")
     @classmethod
     def _airflow_schedule(cls, value: str | None) -> str | None:
+        seconds = seconds_field_problem(value) if value is not None else None
+        if seconds is not None:
+            raise PydanticCustomError("schedule", "{problem}", {"problem": seconds})
         problem = schedule_problem(value) if value is not None else None
         if problem == NEVER_FIRES:
             raise PydanticCustomError(

@@ -731,6 +731,27 @@ def test_a_cron_that_never_fires_is_refused(schedule: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("schedule", "meant"),
+    [("0 0 3 * * *", "0 3 * * *"), ("0 30 2 ? * MON", "30 2 * * MON"), ("0 0 3 * * ? 2026", "0 3 * * *")],
+)
+def test_a_six_field_cron_is_refused_saying_airflow_reads_the_sixth_as_seconds(schedule: str, meant: str) -> None:
+    """A Quartz cron (seconds first) is valid to Airflow, which reads the sixth field as seconds: "0 0 3 * * *"
+    meant 03:00 daily and fired every second of 00:00 on the 3rd."""
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [{**GOOD, "schedule": schedule}]}, source="models.yaml")
+    message = str(err.value)
+    assert "model 'churn': field 'schedule':" in message and "Airflow reads the sixth field as seconds" in message
+    assert f"write the 5 fields minute hour day-of-month month day-of-week, e.g. {meant!r}" in message
+    assert "Sunday" not in message  # Quartz's day numbers differ from cron's: said only when the field has one
+
+
+def test_a_six_field_cron_with_a_day_number_warns_that_quartz_numbers_days_from_sunday_1() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [{**GOOD, "schedule": "0 30 2 ? * 2"}]}, source="models.yaml")
+    assert "'30 2 * * 2'" in str(err.value) and "Quartz numbers days 1-7 from Sunday" in str(err.value)
+
+
+@pytest.mark.parametrize(
     "schedule",
     ["@daily", "@quarterly", "@once", "@continuous", "@midnight", "0 3 * * 1-5", "*/15 * * * *", "0 3 * * 7"],
 )
