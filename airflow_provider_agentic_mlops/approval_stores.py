@@ -82,6 +82,9 @@ class DeclaredStores:
                     f"the models file {str(path)!r} that {setting} names cannot be read: {describe(err)}. Set it to "
                     "the path of the models.yaml the DAGs read"
                 )
+                relative = _relative_note(path)
+                if relative:
+                    unreadable += f" ({relative})"
                 if self._log_unreadable and unreadable != self._unreadable_logged:  # once per cause, not per click
                     log.warning("%s. Every model's records are taken as in the deployment's state store", unreadable)
                     self._unreadable_logged = unreadable
@@ -141,6 +144,13 @@ class DeclaredStores:
         """Why the models file that ``[agentic_mlops] models_file`` names could not be opened at the last attempt
         (naming the setting and the path), or None: it was read, or it is the default location (absent is fine)."""
         return self._unreadable_setting
+
+
+def _relative_note(path: Path) -> str | None:
+    """That the setting naming ``path`` is a relative path (read against the working directory), or None."""
+    from airflow_provider_agentic_mlops.dag_factory import relative_models_file_note
+
+    return relative_models_file_note(path)
 
 
 def _naming_setting(path: Path | None) -> str | None:

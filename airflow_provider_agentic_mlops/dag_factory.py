@@ -116,6 +116,23 @@ def models_file_setting(path: str | Path) -> str | None:
     return named[1] if named else None
 
 
+def relative_models_file_note(path: str | Path) -> str | None:
+    """When the setting that names the models file ``path`` is a relative path: that it is read against each
+    process's working directory (this one's and what it gave), and to set an absolute path; else None.
+
+    :param path: the models file, as :func:`models_file` gave it.
+    """
+    named = _setting_naming(path)
+    if named is None or os.path.isabs(os.path.expanduser(named[0])):
+        return None
+    configured, where = named
+    return (
+        f"{where} ({configured!r}) is a relative path, read against the working directory of each process "
+        f"(here the working directory {os.getcwd()}, giving {path}); the DAG processor, the workers and the CLI "
+        "may each start in another one: set it to an absolute path"
+    )
+
+
 def models_file_origin(path: str | Path, *, default: str = "models.yaml beside the DAG file") -> str:
     """Where the models file ``path`` came from, and what to correct, for an error reading it: the setting
     that names it, else the default (``default`` says which).
@@ -126,7 +143,10 @@ def models_file_origin(path: str | Path, *, default: str = "models.yaml beside t
     named = _setting_naming(path)
     if named is not None:
         configured, where = named
-        return f"the path is {where} ({configured!r}): correct it to the path of the models file"
+        relative = relative_models_file_note(path)
+        return f"the path is {where} ({configured!r}): correct it to the path of the models file" + (
+            f". {relative}" if relative else ""
+        )
     return (
         f"the path is the default, {default}, since [agentic_mlops] models_file ({MODELS_FILE_ENV}) is not set: "
         "create the file there, or set that option to the path of the models file"
@@ -523,6 +543,9 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     """
     path = Path(os.path.abspath(path))
     models = read_models_file(path, cache_dir=_cache_dir(), origin=lambda: models_file_origin(path))
+    relative = relative_models_file_note(path)
+    if relative:  # read here, but perhaps not by a process started elsewhere
+        log.warning("models file %s: %s", path, relative)
     deferrable, state_conn_id = default_deferrable(), configured_state_conn_id()
     options: dict[str, Any] = {"base_dir": path.parent, "deferrable": deferrable, "state_conn_id": state_conn_id}
     dags = {}
@@ -570,5 +593,6 @@ __all__ = [
     "build_dags",
     "models_file",
     "models_file_origin",
+    "relative_models_file_note",
     "resolve_data_paths",
 ]

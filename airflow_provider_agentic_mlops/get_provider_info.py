@@ -176,7 +176,8 @@ def get_provider_info() -> dict:
                     ),
                     "state_conn_id": _option(
                         "Connection id of the state store (jobs, decisions, approvals, "
-                        "audit). Absent connection: SQLite at $AIRFLOW_HOME/agentic_mlops.db.",
+                        "audit). Absent agentic_mlops_state_default: SQLite at $AIRFLOW_HOME/agentic_mlops.db; "
+                        "any other id must exist.",
                         example=None,
                         default=DEFAULT_STATE_CONN_ID,
                     ),

@@ -555,6 +555,30 @@ def schedule_problem(schedule: str) -> str | None:
     return None
 
 
+def seconds_field_problem(schedule: str) -> str | None:
+    """Why a cron of more than 5 fields is refused, or None. Airflow accepts it and croniter reads the sixth field
+    as seconds, so a Quartz/Spring cron (seconds first) runs at another time: ``0 0 3 * * *``, meant 03:00 daily,
+    fires every second of 00:00 on the 3rd. A model's loop has no use for a seconds field, so it is refused.
+
+    :param schedule: the ``schedule`` of a models file entry (not null).
+    """
+    fields = schedule.split()
+    if len(fields) <= 5:
+        return None
+    meant = [field.replace("?", "*") for field in fields[1:6]]  # Quartz: sec min hour dom month dow [year]
+    days = (
+        " (Quartz numbers days 1-7 from Sunday, cron 0-6 from Sunday: check the last field)"
+        if any(c.isdigit() for c in meant[4])
+        else ""
+    )
+    return (
+        f"{len(fields)} fields: Airflow reads the sixth field as seconds, where Quartz and Spring crons put seconds "
+        "first, so it fires at other times than meant ('0 0 3 * * *': every second of 00:00 on the 3rd); write the "
+        f"5 fields minute hour day-of-month month day-of-week, e.g. {' '.join(meant)!r} for a seconds-first "
+        f"cron{days}"
+    )
+
+
 class ModelSpec(_Section):
     """One production model and the loop that looks after it.
 
@@ -589,6 +613,9 @@ class ModelSpec(_Section):
     @field_validator("schedule")
     @classmethod
     def _airflow_schedule(cls, value: str | None) -> str | None:
+        seconds = seconds_field_problem(value) if value is not None else None
+        if seconds is not None:
+            raise PydanticCustomError("schedule", "{problem}", {"problem": seconds})
         problem = schedule_problem(value) if value is not None else None
         if problem == NEVER_FIRES:
             raise PydanticCustomError(
@@ -1358,7 +1385,7 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[int, list[str]]]:
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        raise ConfigError(f"{path}: not valid YAML: {err}{_unquoted_schedule_hint(err, text)}") from None
     finally:
         loader.dispose()
     repeated: dict[int, list[str]] = {}
@@ -1373,6 +1400,35 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[int, list[str]]]:
             raise ConfigError(f"{path}: {message}")
         repeated.setdefault(index, []).append(message)
     return data, repeated
+
+
+_CRON_FIELD = r"[\w*/,?#-]+"
+_CRON_LIKE = re.compile(rf"^{_CRON_FIELD}(\s+{_CRON_FIELD}){{4,5}}$")
+
+
+def _unquoted_schedule_hint(err: Exception, text: str) -> str:
+    """How to quote the schedule a YAML error ``err`` stopped on, or '': YAML reads an unquoted ``*/5 * * * *`` as an
+    alias ("while scanning an alias") and ``@daily`` as a reserved character, and its error says nothing of cron."""
+    context = getattr(err, "context", None)
+    # the alias error marks its '*' as the context; the reserved-character one marks the '@' as the problem
+    mark = {
+        "while scanning an alias": getattr(err, "context_mark", None),
+        "while scanning for the next token": getattr(err, "problem_mark", None),
+    }.get(context)
+    lines = text.splitlines()
+    if mark is None or mark.line >= len(lines):
+        return ""
+    line = lines[mark.line]
+    before, value = line[: mark.column], re.split(r"\s#", line[mark.column :], maxsplit=1)[0].strip()
+    on_schedule = re.search(r"(^|[\s{,])schedule\s*:\s*$", before) is not None
+    value = value.rstrip("}").strip() if "{" in before else value  # a flow mapping: {name: a, schedule: ...}
+    if not value.startswith(("*", "@")) or not (on_schedule or _CRON_LIKE.match(value)):
+        return ""
+    return (
+        f". YAML reads an unquoted value starting with {value[0]!r} as "
+        + ("an alias" if value[0] == "*" else "a reserved character")
+        + f': quote the schedule: schedule: "{value}"'
+    )
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,8 @@ def resolve_state_url(conn_id: str | None) -> str:
     extras (``sslmode``, ``sslrootcert``, ``connect_timeout``, ...) become the URL's query. An
     ``agentic_mlops_state`` connection with an empty ``url`` means the SQLite default, as its form says.
 
-    Only the default connection (``agentic_mlops_state_default``, or ``[agentic_mlops] state_conn_id``)
-    may be absent: it then means SQLite under $AIRFLOW_HOME. Any other absent id raises
+    Only the default connection (``agentic_mlops_state_default``) may be absent: it then means SQLite under
+    $AIRFLOW_HOME. Any other absent id, the one ``[agentic_mlops] state_conn_id`` names included, raises
     :class:`StateConnectionNotFound`: a typo falling back to a local file would give each worker a store
     of its own (no shared one-retrain-per-model, approvals nobody sees). A lookup that failed (Airflow's
     metadata DB or the Execution API unreachable) raises
@@ -151,14 +151,17 @@ def resolve_state_url(conn_id: str | None) -> str:
     conn_id = conn_id or configured_state_conn_id()
     conn = _get_connection_or_none(conn_id)
     if conn is None:
-        defaults = dict.fromkeys((DEFAULT_STATE_CONN_ID, configured_state_conn_id()))
-        if conn_id not in defaults:
+        if conn_id != DEFAULT_STATE_CONN_ID:
+            named_by = (
+                "[agentic_mlops] state_conn_id (env AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID)"
+                if conn_id == configured_state_conn_id()
+                else "models.yaml's state_conn_id or --state-conn-id"
+            )
             raise StateConnectionNotFound(
-                f"state store connection {conn_id!r} does not exist. Fix the id (models.yaml's state_conn_id "
-                f"or --state-conn-id), or create the connection: airflow connections add {conn_id} "
-                "--conn-type agentic_mlops_state --conn-extra "
+                f"state store connection {conn_id!r} does not exist. Fix the id ({named_by}), or create the "
+                f"connection: airflow connections add {conn_id} --conn-type agentic_mlops_state --conn-extra "
                 '\'{"url": "postgresql+psycopg2://user:pass@host:5432/db"}\'. An absent connection means '
-                f"SQLite in $AIRFLOW_HOME only for {' and '.join(map(repr, defaults))}."
+                f"SQLite in $AIRFLOW_HOME only for {DEFAULT_STATE_CONN_ID!r}."
             )
         return _default_url()
     extra = conn.extra_dejson or {}

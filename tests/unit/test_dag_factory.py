@@ -677,3 +677,24 @@ def test_a_file_wrong_as_a_whole_with_no_model_ever_valid_fails_the_file(tmp_pat
     path.write_text("")
     with pytest.raises(ConfigError, match="the file is empty"):
         build_dags(path)
+
+
+def test_a_relative_models_file_setting_is_named_as_relative_to_the_working_directory(
+    tmp_path, monkeypatch, caplog
+) -> None:
+    """The DAG processor runs from another directory than the shell that validated the file: its error must
+    say the path was relative, to what, and to give an absolute path."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "models.yaml").write_text(FLEET)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "config/models.yaml")
+    monkeypatch.chdir(tmp_path / "config")  # not where the path was meant from
+    with pytest.raises(ConfigError) as exc:
+        build_dags(models_file(tmp_path))
+    message = str(exc.value)
+    assert "('config/models.yaml') is a relative path" in message
+    assert f"working directory {tmp_path / 'config'}" in message
+    assert str(tmp_path / "config" / "config" / "models.yaml") in message and "absolute path" in message
+    monkeypatch.chdir(tmp_path)  # read here, but not wherever each process starts: a warning
+    with caplog.at_level("WARNING", logger="airflow_provider_agentic_mlops.dag_factory"):
+        build_dags(models_file("/somewhere/dags"))
+    assert "('config/models.yaml') is a relative path" in caplog.text and "absolute path" in caplog.text

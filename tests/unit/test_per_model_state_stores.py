@@ -444,3 +444,17 @@ def test_a_models_file_the_setting_names_and_cannot_be_opened_is_logged_once(
     assert "AIRFLOW__AGENTIC_MLOPS__MODELS_FILE names cannot be read" in record.getMessage()
     default_location = DeclaredStores(lambda: tmp_path / "models.yaml")  # not the file the setting names
     assert default_location.by_model() == {} and default_location.unreadable_setting is None
+
+
+def test_a_relative_models_file_setting_the_web_server_cannot_open_says_it_is_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
+    from airflow_provider_agentic_mlops.dag_factory import models_file
+
+    monkeypatch.chdir(tmp_path)  # the API server's working directory, not where fleet.yaml is
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "fleet.yaml")
+    declared = DeclaredStores(lambda: models_file(tmp_path), log_unreadable=False)
+    assert declared.by_model() == {}
+    assert "('fleet.yaml') is a relative path" in (declared.unreadable_setting or "")
+    assert f"working directory {tmp_path}" in (declared.unreadable_setting or "")

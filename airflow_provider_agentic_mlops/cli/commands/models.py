@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +133,10 @@ def blocked_reason(
     return None if check.allowed else check.reason
 
 
+#: warnings already printed by :func:`cli_models_file` in this process
+_warned: set[str] = set()
+
+
 def cli_models_file(explicit: str | None = None, *, must_exist: bool = False) -> Path:
     """The models file the DAG file reads: ``explicit`` (``--models-file``), else ``[agentic_mlops]
     models_file``, else ``models.yaml`` in ``[core] dags_folder`` (where ``init`` writes it, beside the DAG
@@ -142,10 +147,15 @@ def cli_models_file(explicit: str | None = None, *, must_exist: bool = False) ->
         (the configured file's own error says which setting to fix, which would mislead here).
     """
     from airflow_provider_agentic_mlops.cli.commands.init import default_dags_folder
-    from airflow_provider_agentic_mlops.dag_factory import models_file
+    from airflow_provider_agentic_mlops.dag_factory import models_file, relative_models_file_note
 
     if not explicit:
-        return models_file(default_dags_folder())
+        path = models_file(default_dags_folder())
+        relative = relative_models_file_note(path)
+        if relative and relative not in _warned:  # once per command, however often the path is asked
+            _warned.add(relative)
+            print(f"warning: {relative}", file=sys.stderr)
+        return path
     path = Path(explicit).expanduser()
     if must_exist and not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"

@@ -444,3 +444,18 @@ def test_models_validate_fails_the_entries_the_dag_file_flags_and_says_a_variabl
         main(["models", "validate", "--models-file", str(path)])
     out = capsys.readouterr().out
     assert "var-unset" not in out and "1 of 3 entries invalid" in out and "unset here" not in out
+
+
+def test_a_relative_models_file_setting_is_warned_about_by_validate(tmp_path, monkeypatch, capsys) -> None:
+    # valid here, but the DAG processor reads it from its own working directory
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    (tmp_path / "fleet.yaml").write_text(MODELS.format(name="m"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE", "fleet.yaml")
+    main(["models", "validate"])
+    captured = capsys.readouterr()
+    assert "all valid" in captured.out
+    assert captured.err.count("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE ('fleet.yaml') is a relative path") == 1
+    assert f"working directory {tmp_path}" in captured.err and "absolute path" in captured.err

@@ -576,6 +576,33 @@ def test_invalid_yaml_names_the_file(tmp_path) -> None:
         load_models(path)
 
 
+@pytest.mark.parametrize(
+    ("line", "quoted"),
+    [
+        ("    schedule: */5 * * * *", 'schedule: "*/5 * * * *"'),
+        ("    schedule: */5 * * * *  # every five minutes", 'schedule: "*/5 * * * *"'),
+        ("    schedule: @daily", 'schedule: "@daily"'),
+    ],
+)
+def test_an_unquoted_schedule_yaml_cannot_read_says_to_quote_it(tmp_path, line: str, quoted: str) -> None:
+    # YAML reads a leading '*' as an alias ("while scanning an alias") and '@' as reserved: no word of the cron
+    path = tmp_path / "models.yaml"
+    path.write_text(f"models:\n  - name: a\n{line}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_models(path)
+    message = str(exc.value)
+    assert "not valid YAML" in message and "line 3" in message
+    assert f"quote the schedule: {quoted}" in message
+
+
+def test_an_alias_error_elsewhere_gets_no_schedule_hint(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  - name: *\n")
+    with pytest.raises(ConfigError) as exc:
+        load_models(path)
+    assert "schedule" not in str(exc.value)
+
+
 def test_a_key_given_twice_in_one_entry_fails_that_model_only_naming_the_key_and_the_lines(tmp_path) -> None:
     from airflow_provider_agentic_mlops.core.config import read_models_file
 
@@ -853,6 +880,27 @@ def test_a_cron_that_never_fires_is_refused(schedule: str) -> None:
     assert "model 'churn': field 'schedule': never fires: no date matches it" in message
     assert f"(got {schedule!r})" in message
     assert parse_models({"models": [{**GOOD, "schedule": "0 0 29 2 *"}]})[0].schedule == "0 0 29 2 *"  # leap years
+
+
+@pytest.mark.parametrize(
+    ("schedule", "meant"),
+    [("0 0 3 * * *", "0 3 * * *"), ("0 30 2 ? * MON", "30 2 * * MON"), ("0 0 3 * * ? 2026", "0 3 * * *")],
+)
+def test_a_six_field_cron_is_refused_saying_airflow_reads_the_sixth_as_seconds(schedule: str, meant: str) -> None:
+    """A Quartz cron (seconds first) is valid to Airflow, which reads the sixth field as seconds: "0 0 3 * * *"
+    meant 03:00 daily and fired every second of 00:00 on the 3rd."""
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [{**GOOD, "schedule": schedule}]}, source="models.yaml")
+    message = str(err.value)
+    assert "model 'churn': field 'schedule':" in message and "Airflow reads the sixth field as seconds" in message
+    assert f"write the 5 fields minute hour day-of-month month day-of-week, e.g. {meant!r}" in message
+    assert "Sunday" not in message  # Quartz's day numbers differ from cron's: said only when the field has one
+
+
+def test_a_six_field_cron_with_a_day_number_warns_that_quartz_numbers_days_from_sunday_1() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [{**GOOD, "schedule": "0 30 2 ? * 2"}]}, source="models.yaml")
+    assert "'30 2 * * 2'" in str(err.value) and "Quartz numbers days 1-7 from Sunday" in str(err.value)
 
 
 @pytest.mark.parametrize(

@@ -122,9 +122,22 @@ def test_the_embedded_stores_are_under_airflow_home_expanded_as_airflow_expands_
     assert default_tracking_uri() == f"sqlite:///{home / 'mlflow.db'}"
 
 
-def test_the_absent_configured_connection_falls_back_to_sqlite(monkeypatch, airflow_home: Path) -> None:
-    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "team_state")
-    assert resolve_state_url("team_state") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
+def test_an_absent_connection_the_setting_names_is_an_error_naming_the_setting(monkeypatch, airflow_home: Path) -> None:
+    # a typo in [agentic_mlops] state_conn_id must not give each host a SQLite store of its own
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "nope_conn")
+    for conn_id in ("nope_conn", None):
+        with pytest.raises(state_hook.StateConnectionNotFound) as exc:
+            resolve_state_url(conn_id)
+        message = str(exc.value)
+        assert "'nope_conn' does not exist" in message
+        assert "[agentic_mlops] state_conn_id" in message and "AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID" in message
+        assert "airflow connections add nope_conn" in message
+    assert not (airflow_home / "agentic_mlops.db").exists()
+
+
+def test_the_setting_naming_the_absent_default_connection_falls_back_to_sqlite(monkeypatch, airflow_home: Path) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID", "agentic_mlops_state_default")  # docker-compose's
+    assert resolve_state_url(None) == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
 
 
 def test_another_absent_connection_is_an_error_naming_it_not_a_new_empty_store(airflow_home: Path) -> None:
