@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
 
-from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS, SLACK_USER_ID
+from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS, SLACK_USER_ID, storable_text
 
 #: How old a request's Slack signature may be (its timestamp) for the interactions endpoint.
 SIGNATURE_WINDOW_SECONDS = 300
@@ -685,7 +685,7 @@ def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
         approval_id=int(parts.group(1)),
         approve=action["action_id"] == ACTION_APPROVE,
         user_id=str(user_id),
-        user_name=name[:100] if isinstance(name, str) else None,
+        user_name=storable_text(" ".join(name.split()))[:100] if isinstance(name, str) else None,
         team_id=_slack_id(team.get("id"), "team.id"),
         channel_id=_slack_id(channel_id, "channel id"),
         message_ts=message_ts,

@@ -334,14 +334,26 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
 
 
 async def store_unavailable(request: Any, exc: Exception) -> Any:
-    """503 naming the store and the error for a store that cannot be opened or queried (not a bare 500);
-    a page for a browser (:func:`.pages.error_response`)."""
+    """503 naming the store and the error for a store that cannot be opened or queried (not a bare 500); a 500
+    saying so for a value the store refuses (``DataError``: it is up); a page for a browser
+    (:func:`.pages.error_response`)."""
+    from sqlalchemy.exc import DataError
+
     from airflow_provider_agentic_mlops.plugins.pages import error_response
 
     if isinstance(exc, StoreUnavailable):
         where, error = exc.where, exc.error
     else:
         where, error = settings_of(request.app).store_name(), exc
+    if isinstance(error, DataError):  # the store is up: asking again fails the same way
+        from airflow_provider_agentic_mlops.core.errors import describe
+
+        detail = (
+            f"the state store ({where}) refused a value it was given or holds ({describe(error)}); it is up, and "
+            "the same request fails the same way again. The API server log has the statement"
+        )
+        log.error("%s %s: %s", request.method, request.url.path, detail, exc_info=error)
+        return error_response(request, 500, detail)
     detail = store_error_detail(where, error)
     log.warning("%s %s: %s", request.method, request.url.path, detail, exc_info=error)
     return error_response(request, 503, detail)

@@ -8,6 +8,7 @@ from airflow_provider_agentic_mlops.core.approval_policy import (
     Allowlist,
     ApprovalRefused,
     Identities,
+    bad_text,
     check_two_person_rule,
 )
 
@@ -48,6 +49,17 @@ def test_unmapped_identities_count_as_themselves_and_the_display_name_never_coun
     assert IDENTITIES.cli("mallory", display_name="alice").person == "os:mallory"
     assert not IDENTITIES.cli("mallory", display_name="alice").mapped
     assert IDENTITIES.slack("U_X" + "X" * 300).person == ("U_X" + "X" * 300)[:200]
+
+
+def test_identity_details_no_database_can_store_are_scrubbed() -> None:
+    voters = [
+        IDENTITIES.slack("U_X", email="m\x00@example.com", display_name="\ud800m"),
+        IDENTITIES.cli("m\ud800", display_name="\x00"),
+        IDENTITIES.airflow("m\x00", email="\udfffm@example.com"),
+    ]
+    for voter in voters:
+        for value in (voter.person, *voter.details.values()):
+            assert value is None or bad_text(value) is None, (voter, value)
 
 
 def test_two_person_approvals_need_mapped_people_but_a_deny_always_counts() -> None:

@@ -176,6 +176,13 @@ def test_parse_interaction_reads_the_click() -> None:
     )
 
 
+def test_a_user_name_no_database_can_store_is_scrubbed() -> None:
+    # a lone surrogate ("\\ud800" in the JSON) reached the append-only audit trail, whose PostgreSQL json
+    # column took it and could not read the row back: every page reading the audit failed for ever
+    click = slack.parse_interaction({**_click(), "user": {"id": "U1", "username": "\ud800al\x00ice\n"}})
+    assert click is not None and click.user_name == "\ufffdal\ufffdice"
+
+
 def test_parse_interaction_ignores_other_payloads_and_other_buttons() -> None:
     assert slack.parse_interaction({"type": "view_submission"}) is None
     assert slack.parse_interaction(_click(action_id="someone_elses_button")) is None

@@ -650,3 +650,20 @@ def test_expiring_on_listing_updates_slack_off_the_request(
     assert store.get_approval(late)["status"] == "expired" and not updated.is_set()
     release.set()
     assert updated.wait(10)  # the message update ran on the answer threads
+
+
+def test_a_store_refusing_a_value_is_a_500_saying_so_not_an_outage(
+    store: StateStore, permissions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row the database cannot read back (a lone surrogate in a json column) was answered 503 "the state store
+    is unavailable": the store is up, and waiting does not help."""
+    import sqlalchemy as sa
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise sa.exc.DataError("SELECT ...", {}, Exception("invalid input syntax for type json"))
+
+    monkeypatch.setattr(store, "list_approvals", refused)
+    response = _client(store).get("/agentic-mlops/api/approvals")
+    assert response.status_code == 500, response.text
+    detail = response.json()["detail"]
+    assert "unavailable" not in detail and "refused" in detail and "invalid input syntax for type json" in detail
