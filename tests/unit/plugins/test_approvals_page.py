@@ -667,3 +667,25 @@ def test_a_store_refusing_a_value_is_a_500_saying_so_not_an_outage(
     assert response.status_code == 500, response.text
     detail = response.json()["detail"]
     assert "unavailable" not in detail and "refused" in detail and "invalid input syntax for type json" in detail
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/approvals?status=%00", 422),
+        ("/api/approvals?status=pending%0A", 422),
+        ("/models/%00", 404),
+        ("/models/fraud%1B", 404),
+        ("/models/%00/decisions/1", 404),
+        ("/models/%00/artifact?uri=runs:/x/report.html", 404),
+        ("/models/fraud/artifact?uri=%00", 422),
+    ],
+)
+def test_a_control_character_in_a_path_or_query_is_refused_before_the_store_is_asked(
+    store: StateStore, permissions: dict, monkeypatch: pytest.MonkeyPatch, path: str, status: int
+) -> None:
+    """PostgreSQL refuses a NUL in a query's text: the pages answered 500 with psycopg2's ValueError."""
+    monkeypatch.setattr(AppSettings, "get_store", lambda self: pytest.fail("the store was asked"))
+    response = _client(store).get("/agentic-mlops" + path)
+    assert response.status_code == status, response.text
+    assert "control character" in response.json()["detail"]
