@@ -325,10 +325,13 @@ class Identities:
         return Voter(_clip(f"os:{details['os_user']}"), False, details)
 
     def airflow(self, username: str, *, email: str | None = None) -> Voter:
-        """The voter signed in to Airflow as ``username`` (the approvals page): an Airflow user is a person."""
+        """The voter signed in to Airflow as ``username`` (the approvals page), matched to an entry by name or
+        e-mail. Without a map every Airflow user is a person; with one, a user it does not list is unmapped: their
+        Slack id may be listed under another name, and would count as a second person."""
         person = username if username in self.people else (self._email.get(email.lower()) if email else None)
-        person = person or username
-        return Voter(_clip(storable_text(person)), True, _storable({"airflow_user": username, "email": email}))
+        mapped = person is not None or not self.people
+        details = _storable({"airflow_user": username, "email": email})
+        return Voter(_clip(storable_text(person or username)), mapped, details)
 
 
 def check_two_person_rule(approval: Mapping[str, Any], voter: Voter, *, approve: bool, via: str) -> None:
@@ -338,6 +341,12 @@ def check_two_person_rule(approval: Mapping[str, Any], voter: Voter, *, approve:
     if not approve or int(approval.get("required_approvals") or 1) < 2 or voter.mapped:
         return
     raw = voter.details.get("slack_user") or voter.details.get("os_user") or voter.person
+    if via == "ui":
+        raise ApprovalRefused(
+            f"request {approval['id']} needs {approval['required_approvals']} different people, and Airflow user "
+            f"{raw!r} is not in {Identities.OPTION}, so their Slack or CLI vote could count as someone else; "
+            f"add {raw!r} to {Identities.OPTION} (see the README's 'Who counts as whom')"
+        )
     kind = "Slack user" if via.startswith("slack") else "OS user" if via == "cli" else "user"
     raise ApprovalRefused(
         f"request {approval['id']} needs {approval['required_approvals']} different people, and {kind} {raw!r} "

@@ -70,6 +70,20 @@ def test_two_person_approvals_need_mapped_people_but_a_deny_always_counts() -> N
     check_two_person_rule(APPROVAL, IDENTITIES.slack("U_BOB"), approve=True, via="slack")
 
 
+def test_an_airflow_login_the_map_does_not_list_cannot_approve_a_two_person_request() -> None:
+    # "admin" (no entry) and "alice" completed a two-person request; one person with an Airflow login other than
+    # their map key would count twice (their Slack vote and their page vote)
+    admin = IDENTITIES.airflow("admin")
+    assert not admin.mapped and admin.person == "admin"
+    with pytest.raises(ApprovalRefused, match=r"Airflow user 'admin' is not in \[agentic_mlops\] approver_identities"):
+        check_two_person_rule(APPROVAL, admin, approve=True, via="ui")
+    check_two_person_rule(APPROVAL, admin, approve=False, via="ui")
+    check_two_person_rule({**APPROVAL, "required_approvals": 1}, admin, approve=True, via="ui")
+    assert IDENTITIES.airflow("someone", email="alice@example.com").mapped
+    # without a map, the Airflow login is the only identity there is: it counts as a person
+    assert Identities().airflow("admin").mapped
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [
