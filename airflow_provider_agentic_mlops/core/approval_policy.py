@@ -98,6 +98,16 @@ def bad_text(value: str | None) -> str | None:
     return None
 
 
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as every database stores and reads back: NUL and lone surrogates (see :func:`bad_text`) replaced
+    by U+FFFD. PostgreSQL's json column takes both as escapes (``\\u0000``, ``\\ud800``) and then fails every
+    query reading the row's fields; for identities and names that came from outside (Slack, a login)."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
 def bad_reason(reason: str | None) -> str | None:
     """Why ``reason`` cannot be a decision's reason (None when it can): longer than :data:`MAX_REASON_CHARS`,
     or not storable text (:func:`bad_text`)."""
@@ -302,25 +312,28 @@ class Identities:
 
     def slack(self, slack_id: str, *, email: str | None = None, display_name: str | None = None) -> Voter:
         """The voter behind a Slack user id (``email``: what Slack's ``users.info`` reports for it)."""
-        details = {"slack_user": slack_id, "display_name": display_name, "email": email}
+        details = _storable({"slack_user": slack_id, "display_name": display_name, "email": email})
         person = self._slack.get(slack_id) or (self._email.get(email.lower()) if email else None)
         if person is not None:
             return Voter(person, True, {**details, "airflow_user": person})
-        return Voter(_clip(slack_id), False, details)
+        return Voter(_clip(details["slack_user"]), False, details)
 
     def cli(self, os_user: str, *, display_name: str | None = None) -> Voter:
         """The voter running the CLI as operating-system user ``os_user``; ``display_name`` is shown, never counted."""
-        details = {"os_user": os_user, "display_name": display_name}
+        details = _storable({"os_user": os_user, "display_name": display_name})
         person = self._os.get(os_user)
         if person is not None:
             return Voter(person, True, {**details, "airflow_user": person})
-        return Voter(_clip(f"os:{os_user}"), False, details)
+        return Voter(_clip(f"os:{details['os_user']}"), False, details)
 
     def airflow(self, username: str, *, email: str | None = None) -> Voter:
-        """The voter signed in to Airflow as ``username`` (the approvals page): an Airflow user is a person."""
+        """The voter signed in to Airflow as ``username`` (the approvals page), matched to an entry by name or
+        e-mail. Without a map every Airflow user is a person; with one, a user it does not list is unmapped: their
+        Slack id may be listed under another name, and would count as a second person."""
         person = username if username in self.people else (self._email.get(email.lower()) if email else None)
-        person = person or username
-        return Voter(_clip(person), True, {"airflow_user": username, "email": email})
+        mapped = person is not None or not self.people
+        details = _storable({"airflow_user": username, "email": email})
+        return Voter(_clip(storable_text(person or username)), mapped, details)
 
 
 def check_two_person_rule(approval: Mapping[str, Any], voter: Voter, *, approve: bool, via: str) -> None:
@@ -330,12 +343,23 @@ def check_two_person_rule(approval: Mapping[str, Any], voter: Voter, *, approve:
     if not approve or int(approval.get("required_approvals") or 1) < 2 or voter.mapped:
         return
     raw = voter.details.get("slack_user") or voter.details.get("os_user") or voter.person
+    if via == "ui":
+        raise ApprovalRefused(
+            f"request {approval['id']} needs {approval['required_approvals']} different people, and Airflow user "
+            f"{raw!r} is not in {Identities.OPTION}, so their Slack or CLI vote could count as someone else; "
+            f"add {raw!r} to {Identities.OPTION} (see the README's 'Who counts as whom')"
+        )
     kind = "Slack user" if via.startswith("slack") else "OS user" if via == "cli" else "user"
     raise ApprovalRefused(
         f"request {approval['id']} needs {approval['required_approvals']} different people, and {kind} {raw!r} "
         f"is not mapped to an Airflow user; add it to {Identities.OPTION} (see the README's 'Who counts as "
         "whom'), or approve from the approvals page"
     )
+
+
+def _storable(details: dict[str, str | None]) -> dict[str, str | None]:
+    """Identity ``details`` for the audit trail, each text :func:`storable_text` (they came from Slack or a login)."""
+    return {key: None if value is None else storable_text(value) for key, value in details.items()}
 
 
 def _clip(identity: str) -> str:
@@ -360,6 +384,7 @@ __all__ = [
     "bad_approval_id",
     "bad_reason",
     "bad_text",
+    "storable_text",
     "check_two_person_rule",
     "slack_user_ids",
 ]

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
 
-from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS, SLACK_USER_ID
+from airflow_provider_agentic_mlops.core.approval_policy import APPROVAL_ID_DIGITS, SLACK_USER_ID, storable_text
 
 #: How old a request's Slack signature may be (its timestamp) for the interactions endpoint.
 SIGNATURE_WINDOW_SECONDS = 300
@@ -153,7 +153,7 @@ class ApprovalClick:
     :param team_id: Slack workspace id.
     :param channel_id: channel of the message with the buttons.
     :param message_ts: ts of that message.
-    :param response_url: URL Slack gave for answering this interaction.
+    :param response_url: URL Slack gave for answering this interaction; None unless on Slack's hosts.
     :param state_conn_id: the state connection the button names (None: a button without one).
     """
 
@@ -636,6 +636,19 @@ def _slack_id(value: Any, what: str, *, required: bool = False) -> str | None:
     return value
 
 
+#: The hosts of Slack's ``response_url`` (commercial Slack and GovSlack): the server POSTs only there.
+RESPONSE_URL_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+
+
+def _slack_response_url(url: str) -> bool:
+    """Whether ``url`` is ``https://`` on one of :data:`RESPONSE_URL_HOSTS`, with no user or port."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        return False
+    return parts.scheme == "https" and parts.hostname in RESPONSE_URL_HOSTS and parts.netloc.lower() == parts.hostname
+
+
 def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
     """The approval click in a ``block_actions`` payload; ``None`` when it is not one of our buttons.
 
@@ -680,12 +693,14 @@ def parse_interaction(payload: Mapping[str, Any]) -> ApprovalClick | None:
         raise InteractionError(
             "interaction payload field 'response_url' is not an https URL of at most 2000 characters"
         )
+    if response_url is not None and not _slack_response_url(response_url):
+        response_url = None  # signed, yet not Slack's: never contacted (the answer goes to the channel)
     name = user.get("username") or user.get("name")
     return ApprovalClick(
         approval_id=int(parts.group(1)),
         approve=action["action_id"] == ACTION_APPROVE,
         user_id=str(user_id),
-        user_name=name[:100] if isinstance(name, str) else None,
+        user_name=storable_text(" ".join(name.split()))[:100] if isinstance(name, str) else None,
         team_id=_slack_id(team.get("id"), "team.id"),
         channel_id=_slack_id(channel_id, "channel id"),
         message_ts=message_ts,

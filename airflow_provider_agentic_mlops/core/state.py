@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_agentic_mlops.core import paths, schema
-from airflow_provider_agentic_mlops.core.approval_policy import SLACK_VIAS, Allowlist, bad_reason
+from airflow_provider_agentic_mlops.core.approval_policy import SLACK_VIAS, Allowlist, bad_reason, storable_text
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, mask_url_secrets
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
@@ -1763,8 +1763,12 @@ def already_decided_message(row: dict[str, Any]) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` for a JSON column, its texts :func:`storable_text`: a NUL or a lone surrogate written to the
+    append-only audit trail made every later query reading its details fail on PostgreSQL."""
+    if isinstance(value, str):
+        return storable_text(value)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {storable_text(str(k)): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):

@@ -18,12 +18,13 @@ lets Airflow's UI embed the pages as external views and nobody else.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, DeclaredStores
@@ -309,12 +310,15 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     """Build the plugin app with every router in :data:`ROUTERS`."""
     import importlib
 
+    from fastapi import Depends
+
     app = FastAPI(
         title="Agentic MLOps",
         description="Slack interactions and the approvals page of the agentic MLOps provider.",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.state.agentic_mlops = settings or AppSettings()
     for module_name in ROUTERS:
@@ -333,15 +337,49 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     return app
 
 
+#: C0 control characters and DEL; NUL among them, which PostgreSQL refuses in a query's text (psycopg2 raises
+#: ValueError: a 500). No model name, status, id or artifact URI holds one.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+async def refuse_control_characters(request: Request) -> None:
+    """Every route's first check: a path part (a model name) or a query value (``status``, an artifact's ``uri``)
+    with a control character names nothing, so it is answered 404 (path) or 422 (query) before the store is asked.
+
+    :raises HTTPException: naming the parameter."""
+    from fastapi import HTTPException
+
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and _CONTROL_CHARACTER.search(value):
+            raise HTTPException(404, f"no {name} {value[:80]!r} exists: it contains a control character")
+    for name, value in request.query_params.multi_items():
+        if _CONTROL_CHARACTER.search(name) or _CONTROL_CHARACTER.search(value):
+            raise HTTPException(
+                422, f"query parameter {name[:40]!r}={value[:80]!r} contains a control character; remove it"
+            )
+
+
 async def store_unavailable(request: Any, exc: Exception) -> Any:
-    """503 naming the store and the error for a store that cannot be opened or queried (not a bare 500);
-    a page for a browser (:func:`.pages.error_response`)."""
+    """503 naming the store and the error for a store that cannot be opened or queried (not a bare 500); a 500
+    saying so for a value the store refuses (``DataError``: it is up); a page for a browser
+    (:func:`.pages.error_response`)."""
+    from sqlalchemy.exc import DataError
+
     from airflow_provider_agentic_mlops.plugins.pages import error_response
 
     if isinstance(exc, StoreUnavailable):
         where, error = exc.where, exc.error
     else:
         where, error = settings_of(request.app).store_name(), exc
+    if isinstance(error, DataError):  # the store is up: asking again fails the same way
+        from airflow_provider_agentic_mlops.core.errors import describe
+
+        detail = (
+            f"the state store ({where}) refused a value it was given or holds ({describe(error)}); it is up, and "
+            "the same request fails the same way again. The API server log has the statement"
+        )
+        log.error("%s %s: %s", request.method, request.url.path, detail, exc_info=error)
+        return error_response(request, 500, detail)
     detail = store_error_detail(where, error)
     log.warning("%s %s: %s", request.method, request.url.path, detail, exc_info=error)
     return error_response(request, 503, detail)

@@ -29,6 +29,7 @@ The header ``X-Agentic-Mlops-Outcome`` says what happened (for logs and tests; S
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -44,9 +45,14 @@ router = APIRouter(tags=["slack"])
 
 
 _verifiers: dict[str, Any] = {}
+#: Slack's ``X-Slack-Request-Timestamp``: Unix seconds. Checked before slack_sdk reads it, which raises
+#: OverflowError (an unauthenticated 500) for one of 309 to 4,300 digits.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def _verify(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return False
     verifier = _verifiers.get(secret)
     if verifier is None:
         from slack_sdk.signature import SignatureVerifier
@@ -54,7 +60,7 @@ def _verify(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
         verifier = _verifiers[secret] = SignatureVerifier(secret)
     try:
         return bool(verifier.is_valid(body=body, timestamp=timestamp, signature=signature))
-    except (ValueError, TypeError):  # a timestamp that is not a number
+    except (ValueError, TypeError, OverflowError):
         return False
 
 

@@ -150,6 +150,16 @@ def test_a_stale_timestamp_is_401_even_with_a_valid_signature(served: Served) ->
     assert served.store.get_approval(approval["id"])["status"] == "pending"
 
 
+@pytest.mark.parametrize("timestamp", ["9" * 400, "9" * 4300, "1e9", "-1"])
+def test_a_timestamp_that_is_not_a_few_digits_is_401_not_a_500(served: Served, timestamp: str) -> None:
+    # slack_sdk raises OverflowError for 309 to 4,300 digits: an unauthenticated 500 with a traceback
+    approval = served.request()
+    body, headers = sign_interaction(click_payload(approval), SECRET)
+    response = served.post(body, {**headers, "X-Slack-Request-Timestamp": timestamp})
+    assert response.status_code == 401 and outcome(response) == "bad_signature"
+    assert served.store.get_approval(approval["id"])["votes"] == []
+
+
 def test_a_tampered_body_is_401(served: Served) -> None:
     approval = served.request()
     body, headers = sign_interaction(click_payload(approval, user_id="U_MALLORY"), SECRET)

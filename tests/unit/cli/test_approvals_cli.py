@@ -58,7 +58,7 @@ def _request(store: StateStore, run_id: str = "r1", **kwargs: object) -> int:
 def test_list_shows_pending_requests_with_their_vote_count(store: StateStore, capsys: pytest.CaptureFixture) -> None:
     approval_id = _request(store, required_approvals=2)
     _request(store, run_id="r2")
-    approvals.decide(store, approval_id, approve=True, user="bob", via="ui")
+    approvals.decide(store, approval_id, approve=True, user="alice", via="ui")
     approvals_list(_args(output="json"))
     rows = json.loads(capsys.readouterr().out)
     assert {r["id"]: r["approvals"] for r in rows} == {approval_id: "1/2", approval_id + 1: "0/1"}

@@ -8,6 +8,7 @@ from airflow_provider_agentic_mlops.core.approval_policy import (
     Allowlist,
     ApprovalRefused,
     Identities,
+    bad_text,
     check_two_person_rule,
 )
 
@@ -50,12 +51,37 @@ def test_unmapped_identities_count_as_themselves_and_the_display_name_never_coun
     assert IDENTITIES.slack("U_X" + "X" * 300).person == ("U_X" + "X" * 300)[:200]
 
 
+def test_identity_details_no_database_can_store_are_scrubbed() -> None:
+    voters = [
+        IDENTITIES.slack("U_X", email="m\x00@example.com", display_name="\ud800m"),
+        IDENTITIES.cli("m\ud800", display_name="\x00"),
+        IDENTITIES.airflow("m\x00", email="\udfffm@example.com"),
+    ]
+    for voter in voters:
+        for value in (voter.person, *voter.details.values()):
+            assert value is None or bad_text(value) is None, (voter, value)
+
+
 def test_two_person_approvals_need_mapped_people_but_a_deny_always_counts() -> None:
     with pytest.raises(ApprovalRefused, match="not mapped to an Airflow user.*approver_identities"):
         check_two_person_rule(APPROVAL, IDENTITIES.cli("mallory"), approve=True, via="cli")
     check_two_person_rule(APPROVAL, IDENTITIES.cli("mallory"), approve=False, via="cli")
     check_two_person_rule({**APPROVAL, "required_approvals": 1}, IDENTITIES.cli("mallory"), approve=True, via="cli")
     check_two_person_rule(APPROVAL, IDENTITIES.slack("U_BOB"), approve=True, via="slack")
+
+
+def test_an_airflow_login_the_map_does_not_list_cannot_approve_a_two_person_request() -> None:
+    # "admin" (no entry) and "alice" completed a two-person request; one person with an Airflow login other than
+    # their map key would count twice (their Slack vote and their page vote)
+    admin = IDENTITIES.airflow("admin")
+    assert not admin.mapped and admin.person == "admin"
+    with pytest.raises(ApprovalRefused, match=r"Airflow user 'admin' is not in \[agentic_mlops\] approver_identities"):
+        check_two_person_rule(APPROVAL, admin, approve=True, via="ui")
+    check_two_person_rule(APPROVAL, admin, approve=False, via="ui")
+    check_two_person_rule({**APPROVAL, "required_approvals": 1}, admin, approve=True, via="ui")
+    assert IDENTITIES.airflow("someone", email="alice@example.com").mapped
+    # without a map, the Airflow login is the only identity there is: it counts as a person
+    assert Identities().airflow("admin").mapped
 
 
 @pytest.mark.parametrize(

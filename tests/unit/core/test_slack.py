@@ -172,8 +172,34 @@ def test_parse_interaction_reads_the_click() -> None:
         team_id="T1",
         channel_id="C1",
         message_ts="1.2",
-        response_url="https://hooks.slack.test/x",
+        response_url=None,  # not one of Slack's hosts
     )
+
+
+def test_a_user_name_no_database_can_store_is_scrubbed() -> None:
+    # a lone surrogate ("\\ud800" in the JSON) reached the append-only audit trail, whose PostgreSQL json
+    # column took it and could not read the row back: every page reading the audit failed for ever
+    click = slack.parse_interaction({**_click(), "user": {"id": "U1", "username": "\ud800al\x00ice\n"}})
+    assert click is not None and click.user_name == "\ufffdal\ufffdice"
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://hooks.slack.com/actions/T1/1/x", True),
+        ("https://hooks.slack-gov.com/actions/T1/1/x", True),
+        ("https://hooks.slack.test/x", False),
+        ("https://169.254.169.254/latest/meta-data", False),
+        ("https://hooks.slack.com@attacker.example/x", False),
+        ("https://hooks.slack.com.attacker.example/x", False),
+        ("https://hooks.slack.com:8443/x", False),
+        ("https://[hooks.slack.com/x", False),
+    ],
+)
+def test_a_response_url_off_slacks_hosts_is_never_used(url: str, kept: bool) -> None:
+    # the server POSTs to it (an answer when there is no channel): any https URL made it a request forger
+    click = slack.parse_interaction({**_click(), "response_url": url})
+    assert click is not None and click.response_url == (url if kept else None)
 
 
 def test_parse_interaction_ignores_other_payloads_and_other_buttons() -> None:

@@ -616,6 +616,19 @@ def test_audit_trail_is_append_only(store: StateStore) -> None:
     assert len(store.audit_trail("m")) == len(actions)
 
 
+def test_audit_details_no_database_can_read_back_are_scrubbed_on_write(store: StateStore) -> None:
+    # PostgreSQL's json column accepts "\\ud800" and "\\u0000" on insert, and then fails every query reading
+    # the row's details ("invalid input syntax for type json"); the trail is append-only, so for ever
+    details = {"identity": {"display_name": "\ud800a\x00b"}, "names": ["\udfff"], "k\x00": 1}
+    store.audit("approval_vote_approve", actor="U1", model_name="m", subject="approval:1", details=details)
+    [entry] = store.audit_trail("m")
+    assert entry["details"] == {"identity": {"display_name": "\ufffda\ufffdb"}, "names": ["\ufffd"], "k\ufffd": 1}
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect() as conn:
+            read = conn.exec_driver_sql("SELECT details -> 'identity' ->> 'display_name' FROM agentic_mlops_audit")
+            assert read.scalar_one() == "\ufffda\ufffdb"
+
+
 def test_audit_many_appends_every_entry_in_one_transaction(store: StateStore) -> None:
     from airflow_provider_agentic_mlops.core.state import AuditEntry
     from tests.sql_statements import statements_on

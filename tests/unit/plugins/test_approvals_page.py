@@ -650,3 +650,42 @@ def test_expiring_on_listing_updates_slack_off_the_request(
     assert store.get_approval(late)["status"] == "expired" and not updated.is_set()
     release.set()
     assert updated.wait(10)  # the message update ran on the answer threads
+
+
+def test_a_store_refusing_a_value_is_a_500_saying_so_not_an_outage(
+    store: StateStore, permissions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row the database cannot read back (a lone surrogate in a json column) was answered 503 "the state store
+    is unavailable": the store is up, and waiting does not help."""
+    import sqlalchemy as sa
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise sa.exc.DataError("SELECT ...", {}, Exception("invalid input syntax for type json"))
+
+    monkeypatch.setattr(store, "list_approvals", refused)
+    response = _client(store).get("/agentic-mlops/api/approvals")
+    assert response.status_code == 500, response.text
+    detail = response.json()["detail"]
+    assert "unavailable" not in detail and "refused" in detail and "invalid input syntax for type json" in detail
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/approvals?status=%00", 422),
+        ("/api/approvals?status=pending%0A", 422),
+        ("/models/%00", 404),
+        ("/models/fraud%1B", 404),
+        ("/models/%00/decisions/1", 404),
+        ("/models/%00/artifact?uri=runs:/x/report.html", 404),
+        ("/models/fraud/artifact?uri=%00", 422),
+    ],
+)
+def test_a_control_character_in_a_path_or_query_is_refused_before_the_store_is_asked(
+    store: StateStore, permissions: dict, monkeypatch: pytest.MonkeyPatch, path: str, status: int
+) -> None:
+    """PostgreSQL refuses a NUL in a query's text: the pages answered 500 with psycopg2's ValueError."""
+    monkeypatch.setattr(AppSettings, "get_store", lambda self: pytest.fail("the store was asked"))
+    response = _client(store).get("/agentic-mlops" + path)
+    assert response.status_code == status, response.text
+    assert "control character" in response.json()["detail"]
