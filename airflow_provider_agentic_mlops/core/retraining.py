@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+from airflow_provider_agentic_mlops.core.budget import RetrainBudget, allow_sooner
 from airflow_provider_agentic_mlops.core.promotion import CHALLENGER
 
 if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
@@ -154,9 +154,10 @@ class Retraining:
             self.store.audit(
                 "retrain_refused", actor="agentic-mlops", model_name=self.model_name, subject=subject, details=details
             )
+            sooner = allow_sooner(rule for rule, _ in check.violations)
             raise RetrainBudgetExceeded(
-                f"model {self.model_name!r}: retrain refused, {check.reason}. Wait, or raise decision.cooldown_hours / "
-                "decision.max_retrains in models.yaml if this model really needs more retrains."
+                f"model {self.model_name!r}: retrain refused, {check.reason}. Wait. To allow it sooner, {sooner} (the "
+                "operator's argument, or decision.* in models.yaml) if this model really needs more retrains."
             )
         log.info("Budget: %s", check.reason)
 

@@ -265,3 +265,32 @@ def test_a_new_try_is_not_refused_for_the_job_its_own_run_left_failed_as_stale(s
     retraining.enforce_budget(budget, subject="task:retrain", run=("d", "r1"))
     with pytest.raises(RetrainBudgetExceeded, match="retrain refused"):
         retraining.enforce_budget(budget, subject="task:retrain", run=("d", "r2"))
+
+
+@pytest.mark.parametrize(
+    ("budget", "runs", "advice"),
+    [
+        ((1, None, 24), 1, "To allow it sooner, lower cooldown_hours (the operator's argument, or decision."),
+        ((None, 1, 24), 1, "raise max_retrains or shorten budget_window_hours (the operator's argument, or decision."),
+    ],
+)
+def test_a_refused_retrain_names_only_the_setting_that_would_allow_it_sooner(
+    sqlite_store: StateStore, budget: tuple[Any, ...], runs: int, advice: str
+) -> None:
+    """A cooldown is shortened by lowering cooldown_hours (raising it makes the wait longer); the budget by raising
+    max_retrains or shortening its window. A hand-written DAG sets them as the operator's arguments."""
+    from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+    from airflow_provider_agentic_mlops.core.retraining import RetrainBudgetExceeded
+
+    retraining, _ = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+    sqlite_store.finish_job(job["id"], status="succeeded", result={"version": "1"})
+    with pytest.raises(RetrainBudgetExceeded) as refused:
+        retraining.enforce_budget(RetrainBudget(*budget), subject="task:retrain", run=("d", "r2"))
+    message = str(refused.value)
+    assert advice in message and "next allowed at" in message, message
+    assert "raise decision.cooldown_hours" not in message and "raise cooldown_hours" not in message, message
+    if budget[0] is None:
+        assert "cooldown_hours" not in message, message
+    else:
+        assert "max_retrains" not in message, message
