@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from airflow_provider_agentic_mlops.core.retraining import Retraining
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
@@ -294,3 +295,30 @@ def test_a_refused_retrain_names_only_the_setting_that_would_allow_it_sooner(
         assert "cooldown_hours" not in message, message
     else:
         assert "max_retrains" not in message, message
+
+
+def test_a_training_run_past_its_timeout_is_named_as_still_running_and_its_job_says_why(
+    sqlite_store: StateStore,
+) -> None:
+    """The deferral on the training run ends at started_at + timeout, the moment the job turns stale: the task's
+    error still names the training run (which Airflow keeps running) and how to stop it, and the job records the
+    timeout, not a generic 'presumed lost'."""
+    from airflow_provider_agentic_mlops.core.schema import jobs
+
+    retraining, _ = _retraining(sqlite_store)
+    details = {"timeout_minutes": 1, "heartbeat_timeout_minutes": None, "backend": "trigger_dag"}
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1", details=details)
+    sqlite_store.heartbeat_job(job["id"], external_ref="retrain__m__job1__abc")
+    with sqlite_store.engine.begin() as conn:  # the deferral's timeout passed: the job is past its timeout too
+        conn.execute(
+            sa.update(jobs).where(jobs.c.id == job["id"]).values(started_at=job["started_at"] - timedelta(minutes=2))
+        )
+
+    error = retraining.training_run_timed_out("train_m", 1, "d", "r1")
+
+    message = str(error)
+    assert f"job {job['id']}" in message and "'retrain__m__job1__abc'" in message, message
+    assert "still running" in message and "mark" in message.lower(), message
+    failed = sqlite_store.get_job(job["id"])
+    assert failed["status"] == "failed" and "did not end within" in failed["error"], failed["error"]
+    assert "retrain__m__job1__abc" in failed["error"], failed["error"]
