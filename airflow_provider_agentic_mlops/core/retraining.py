@@ -459,5 +459,15 @@ class Retraining:
             )
             self.store.finish_job(job["id"], status="failed", error=error)
             raise RuntimeError(error)
+        if len(versions) > 1:
+            found = ", ".join(f"v{v.version} (run {v.run_id})" for v in versions)
+            error = (
+                f"training DAG {training_dag!r} run {training_run!r} registered {len(versions)} versions of "
+                f"{self.registered_model!r} tagged with job {job['id']}'s tags: {found}; none is made the challenger. "
+                "The training must register exactly one version with the tags of conf['tags'] (register candidates "
+                "untagged, or under another name, and tag only the one it picks); then clear this task to retrain"
+            )
+            self.store.finish_job(job["id"], status="failed", error=error)
+            raise RuntimeError(f"model {self.model_name!r}: job {job['id']} failed: {error}")
         version = versions[0]
         return self.finish(job, str(version.version), version.run_id, attached=attached)

@@ -322,3 +322,22 @@ def test_a_training_run_past_its_timeout_is_named_as_still_running_and_its_job_s
     failed = sqlite_store.get_job(job["id"])
     assert failed["status"] == "failed" and "did not end within" in failed["error"], failed["error"]
     assert "retrain__m__job1__abc" in failed["error"], failed["error"]
+
+
+def test_a_training_run_that_registered_two_versions_of_its_job_fails_naming_both(sqlite_store: StateStore) -> None:
+    """As the python_callable backend refuses a version its run did not register, the DAG backend refuses to guess
+    which of two versions tagged with the job's token is the training's: neither becomes the challenger."""
+    from types import SimpleNamespace
+
+    retraining, registry = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1", details={"job_token": "tok"})
+    now_ms = time.time() * 1000
+    versions = [SimpleNamespace(version=v, run_id=f"run{v}", creation_timestamp=now_ms, tags={}) for v in ("8", "7")]
+    registry.search_versions_by_tag = lambda *_: versions  # type: ignore[method-assign]
+
+    with pytest.raises(RuntimeError, match="registered 2 versions.*8.*7.*exactly one"):
+        retraining.finish_training_run(job, "retrain__m__job1", "success", training_dag="train_m", attached=False)
+
+    failed = sqlite_store.get_job(job["id"])
+    assert failed["status"] == "failed" and "8" in failed["error"] and "7" in failed["error"], failed["error"]
+    assert registry.aliases == {}
