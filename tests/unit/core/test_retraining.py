@@ -341,3 +341,21 @@ def test_a_training_run_that_registered_two_versions_of_its_job_fails_naming_bot
     failed = sqlite_store.get_job(job["id"])
     assert failed["status"] == "failed" and "8" in failed["error"] and "7" in failed["error"], failed["error"]
     assert registry.aliases == {}
+
+
+def test_a_version_the_timed_out_jobs_training_registers_late_is_never_the_next_jobs(sqlite_store: StateStore) -> None:
+    """The overlap of a timed-out training run and the next retrain: the late version carries the old job's token,
+    so the next job's training run, which registered nothing, fails instead of taking it as its challenger."""
+    from types import SimpleNamespace
+
+    retraining, registry = _retraining(sqlite_store)
+    old, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1", details={"job_token": "old"})
+    sqlite_store.finish_job(old["id"], status="failed", error="training run did not end within 1 min")
+    new, _ = sqlite_store.start_job("m", dag_id="d", run_id="r2", details={"job_token": "new"})
+    late = SimpleNamespace(version="5", run_id="run5", creation_timestamp=time.time() * 1000, tags=retraining.tags(old))
+    registry.search_versions_by_tag = lambda _m, key, value: [late] if late.tags.get(key) == value else []  # type: ignore[method-assign]
+
+    assert retraining.registered_by(new) == []
+    with pytest.raises(RuntimeError, match="registered no version"):
+        retraining.finish_training_run(new, "retrain__m__job2", "success", training_dag="train_m", attached=False)
+    assert registry.aliases == {}
