@@ -4,7 +4,7 @@ RetrainOperator (defence in depth)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -13,6 +13,17 @@ if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
 
 COOLDOWN, RETRAIN_BUDGET = "cooldown", "retrain_budget"
+
+
+def allow_sooner(rules: Iterable[str], *, prefix: str = "") -> str:
+    """What allows a retrain the ``rules`` (``cooldown``, ``retrain_budget``) refuse sooner, e.g. ``lower
+    cooldown_hours``; ``prefix`` goes before each setting's name (``decision.`` for models.yaml)."""
+    fired = set(rules)
+    knobs = {
+        COOLDOWN: f"lower {prefix}cooldown_hours",
+        RETRAIN_BUDGET: f"raise {prefix}max_retrains or shorten {prefix}budget_window_hours",
+    }
+    return " and ".join(knobs[rule] for rule in (COOLDOWN, RETRAIN_BUDGET) if rule in fired)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, next_allowed_in
+from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, allow_sooner, next_allowed_in
 from airflow_provider_agentic_mlops.core.commands import command
 from airflow_provider_agentic_mlops.core.decision import RETRAIN_BLOCKED_EFFECT
 from airflow_provider_agentic_mlops.core.slack import one_line
@@ -156,14 +156,13 @@ def _next_step(
     blocked = [rule for rule in (COOLDOWN, RETRAIN_BUDGET) if rule in rules] if harm_blocked else []
     if blocked:
         times = [t for t in (next_allowed_in(rules[rule].get("detail", "")) for rule in blocked) if t]
-        knobs = {COOLDOWN: "lower decision.cooldown_hours", RETRAIN_BUDGET: "raise decision.max_retrains"}
         return (
             f"retraining is allowed again at {max(times)}; if the model still needs it then, "
             if times
             else "once retraining is allowed again, if the model still needs it, ",
             *rerun,
             f" (the next alert or {'scheduled run' if scheduled else 'manual trigger'} decides again too). "
-            "To allow it sooner, " + " and ".join(knobs[rule] for rule in blocked) + " in models.yaml.",
+            f"To allow it sooner, {allow_sooner(blocked, prefix='decision.')} in models.yaml.",
         )
     if failed and not fired:
         return (

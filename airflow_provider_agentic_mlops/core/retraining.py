@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+from airflow_provider_agentic_mlops.core.budget import RetrainBudget, allow_sooner
 from airflow_provider_agentic_mlops.core.promotion import CHALLENGER
 
 if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
@@ -109,6 +109,18 @@ def same_run(job: dict[str, Any], dag_id: str | None, run_id: str | None) -> boo
     return job.get("dag_id") == dag_id and job.get("run_id") == run_id
 
 
+def training_run_still_running(training_dag: str | None, training_run: str | None) -> str:
+    """What to do about a training DAG run whose job was closed while Airflow may still run it: a retrain started
+    meanwhile would train beside it, and the version it registers late is never made the challenger."""
+    return (
+        f"Airflow does not stop the training run {training_run!r} of DAG {training_dag!r}: if it is still running or "
+        "queued, mark it failed (UI: the run > Mark Run as Failed; or PATCH /api/v2/dags/"
+        f'{training_dag}/dagRuns/{training_run} with {{"state": "failed"}}) before the model retrains again, '
+        "or two trainings overlap and this one registers a version no job takes. Set the training DAG's "
+        "dagrun_timeout no higher than the retrain timeout to have Airflow end it."
+    )
+
+
 def load_training_callable(target: str | TrainingCallable | None) -> TrainingCallable:
     """The training callable named ``"module:function"`` (or ``target`` itself when it is callable)."""
     if callable(target):
@@ -154,9 +166,10 @@ class Retraining:
             self.store.audit(
                 "retrain_refused", actor="agentic-mlops", model_name=self.model_name, subject=subject, details=details
             )
+            sooner = allow_sooner(rule for rule, _ in check.violations)
             raise RetrainBudgetExceeded(
-                f"model {self.model_name!r}: retrain refused, {check.reason}. Wait, or raise decision.cooldown_hours / "
-                "decision.max_retrains in models.yaml if this model really needs more retrains."
+                f"model {self.model_name!r}: retrain refused, {check.reason}. Wait. To allow it sooner, {sooner} (the "
+                "operator's argument, or decision.* in models.yaml) if this model really needs more retrains."
             )
         log.info("Budget: %s", check.reason)
 
@@ -404,18 +417,24 @@ class Retraining:
     def training_run_timed_out(
         self, training_dag: str | None, timeout_minutes: float, dag_id: str | None, run_id: str | None
     ) -> RuntimeError:
-        """The error of a wait on a training DAG run that did not end within ``timeout_minutes``; the running job of
-        the DAG run ``dag_id``/``run_id`` (not another run's, which this run attached to) is marked failed first."""
+        """The error of a wait on a training DAG run that did not end within ``timeout_minutes``; the job of the DAG
+        run ``dag_id``/``run_id`` (not another run's, which this run attached to) is marked failed first.
+
+        The job is read without the stale sweep: the deferral ends when the job turns stale, and the sweep would
+        close it first with a generic error. Airflow does not stop the training run: the error names it."""
         message = (
             f"model {self.model_name!r}: the training DAG {training_dag!r} run did not end within "
             f"timeout={timeout_minutes} minutes (deleted, its DAG paused, or stuck?)"
         )
-        job = self.store.inflight_job(self.model_name)
-        if job is not None and same_run(job, dag_id, run_id):
-            message += f"; job {job['id']} (training run {job.get('external_ref')!r}) marked failed"
-            error = f"training run did not end within {timeout_minutes} min"
-            self.store.finish_job(job["id"], status="failed", error=error)
-        return RuntimeError(f"{message}. Check the training DAG run, then clear this task to retrain.")
+        own = [job for job in self.store.list_jobs(self.model_name, limit=200) if same_run(job, dag_id, run_id)]
+        if not own:
+            return RuntimeError(f"{message}. Check the training DAG run, then clear this task to retrain.")
+        job, training_run = own[0], own[0].get("external_ref")
+        if job["status"] == "running":
+            error = f"training DAG {training_dag!r} run {training_run!r} did not end within {timeout_minutes} min"
+            job = self.store.finish_job(job["id"], status="failed", error=error)
+        still_running = training_run_still_running(training_dag, training_run)
+        return RuntimeError(f"{message}; job {job['id']} is {job['status']} ({job.get('error')}). {still_running}")
 
     def finish_training_run(
         self, job: dict[str, Any], training_run: str, state: str, *, training_dag: str | None, attached: bool
@@ -440,5 +459,15 @@ class Retraining:
             )
             self.store.finish_job(job["id"], status="failed", error=error)
             raise RuntimeError(error)
+        if len(versions) > 1:
+            found = ", ".join(f"v{v.version} (run {v.run_id})" for v in versions)
+            error = (
+                f"training DAG {training_dag!r} run {training_run!r} registered {len(versions)} versions of "
+                f"{self.registered_model!r} tagged with job {job['id']}'s tags: {found}; none is made the challenger. "
+                "The training must register exactly one version with the tags of conf['tags'] (register candidates "
+                "untagged, or under another name, and tag only the one it picks); then clear this task to retrain"
+            )
+            self.store.finish_job(job["id"], status="failed", error=error)
+            raise RuntimeError(f"model {self.model_name!r}: job {job['id']} failed: {error}")
         version = versions[0]
         return self.finish(job, str(version.version), version.run_id, attached=attached)

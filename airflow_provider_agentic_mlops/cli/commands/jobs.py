@@ -85,10 +85,14 @@ def jobs_fail(args: argparse.Namespace) -> dict[str, Any]:
     if (getattr(args, "output", "table") or "table") == "json":
         print_json(job)
     else:
-        print(
-            f"Job {job_id} ({job['model_name']}, run {job['run_id']}) is failed: {job['error']}. "
-            "The model can retrain again."
-        )
+        training_dag = (job.get("details") or {}).get("trigger_dag_id")
+        if training_dag and job.get("external_ref"):  # Airflow runs the training DAG run on: the job only waited on it
+            from airflow_provider_agentic_mlops.core.retraining import training_run_still_running
+
+            after = training_run_still_running(training_dag, job["external_ref"])
+        else:
+            after = "The model can retrain again."
+        print(f"Job {job_id} ({job['model_name']}, run {job['run_id']}) is failed: {job['error']}. {after}")
     return job  # type: ignore[return-value]
 
 

@@ -152,3 +152,20 @@ def test_list_shows_failed_a_job_whose_task_airflow_already_failed(
     (row,) = json.loads(capsys.readouterr().out)
     assert row["id"] == job["id"] and row["status"] == "failed"
     assert "its Airflow task agentic_mlops__fraud/r1/retrain is failed" in row["error"]
+
+
+def test_fail_of_a_job_waiting_on_a_training_dag_run_names_the_run_airflow_still_runs(
+    store: StateStore, capsys: pytest.CaptureFixture
+) -> None:
+    """Failing the job frees the model but does not stop its training DAG run: the command says so and how to stop
+    it, instead of "the model can retrain again" (a retrain now would train beside it)."""
+    details = {"backend": "trigger_dag", "trigger_dag_id": "train_fraud"}
+    job, _ = store.start_job("fraud", dag_id="agentic_mlops__fraud", run_id="r1", details=details)
+    store.heartbeat_job(job["id"], external_ref="retrain__fraud__job1__abc")
+
+    jobs_fail(_args(job_id=job["id"], reason="training hangs"))
+
+    out = capsys.readouterr().out
+    assert f"Job {job['id']} (fraud, run r1) is failed" in out, out
+    assert "can retrain again" not in out, out
+    assert "'retrain__fraud__job1__abc'" in out and "'train_fraud'" in out and "mark it failed" in out, out

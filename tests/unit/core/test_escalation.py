@@ -71,7 +71,8 @@ def test_a_blocked_retrain_says_when_it_is_allowed_again_and_which_setting_allow
     assert _next(decision) == (
         "Next: retraining is allowed again at 2026-11-30 08:00 UTC; if the model still needs it then, start a new "
         f"run: airflow dags trigger {DAG} (the next alert or scheduled run decides again too). To allow it sooner, "
-        "lower decision.cooldown_hours and raise decision.max_retrains in models.yaml."
+        "lower decision.cooldown_hours and raise decision.max_retrains or shorten decision.budget_window_hours in "
+        "models.yaml."
     )
     blocked_without_time = _blocked(_decision(("cooldown", "no time given"), ("severe_drift", "x")), "severe_drift")
     assert _next(blocked_without_time, dag_id=None) == (

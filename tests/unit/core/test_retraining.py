@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from airflow_provider_agentic_mlops.core.retraining import Retraining
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
@@ -265,3 +266,96 @@ def test_a_new_try_is_not_refused_for_the_job_its_own_run_left_failed_as_stale(s
     retraining.enforce_budget(budget, subject="task:retrain", run=("d", "r1"))
     with pytest.raises(RetrainBudgetExceeded, match="retrain refused"):
         retraining.enforce_budget(budget, subject="task:retrain", run=("d", "r2"))
+
+
+@pytest.mark.parametrize(
+    ("budget", "runs", "advice"),
+    [
+        ((1, None, 24), 1, "To allow it sooner, lower cooldown_hours (the operator's argument, or decision."),
+        ((None, 1, 24), 1, "raise max_retrains or shorten budget_window_hours (the operator's argument, or decision."),
+    ],
+)
+def test_a_refused_retrain_names_only_the_setting_that_would_allow_it_sooner(
+    sqlite_store: StateStore, budget: tuple[Any, ...], runs: int, advice: str
+) -> None:
+    """A cooldown is shortened by lowering cooldown_hours (raising it makes the wait longer); the budget by raising
+    max_retrains or shortening its window. A hand-written DAG sets them as the operator's arguments."""
+    from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+    from airflow_provider_agentic_mlops.core.retraining import RetrainBudgetExceeded
+
+    retraining, _ = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1")
+    sqlite_store.finish_job(job["id"], status="succeeded", result={"version": "1"})
+    with pytest.raises(RetrainBudgetExceeded) as refused:
+        retraining.enforce_budget(RetrainBudget(*budget), subject="task:retrain", run=("d", "r2"))
+    message = str(refused.value)
+    assert advice in message and "next allowed at" in message, message
+    assert "raise decision.cooldown_hours" not in message and "raise cooldown_hours" not in message, message
+    if budget[0] is None:
+        assert "cooldown_hours" not in message, message
+    else:
+        assert "max_retrains" not in message, message
+
+
+def test_a_training_run_past_its_timeout_is_named_as_still_running_and_its_job_says_why(
+    sqlite_store: StateStore,
+) -> None:
+    """The deferral on the training run ends at started_at + timeout, the moment the job turns stale: the task's
+    error still names the training run (which Airflow keeps running) and how to stop it, and the job records the
+    timeout, not a generic 'presumed lost'."""
+    from airflow_provider_agentic_mlops.core.schema import jobs
+
+    retraining, _ = _retraining(sqlite_store)
+    details = {"timeout_minutes": 1, "heartbeat_timeout_minutes": None, "backend": "trigger_dag"}
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1", details=details)
+    sqlite_store.heartbeat_job(job["id"], external_ref="retrain__m__job1__abc")
+    with sqlite_store.engine.begin() as conn:  # the deferral's timeout passed: the job is past its timeout too
+        conn.execute(
+            sa.update(jobs).where(jobs.c.id == job["id"]).values(started_at=job["started_at"] - timedelta(minutes=2))
+        )
+
+    error = retraining.training_run_timed_out("train_m", 1, "d", "r1")
+
+    message = str(error)
+    assert f"job {job['id']}" in message and "'retrain__m__job1__abc'" in message, message
+    assert "still running" in message and "mark" in message.lower(), message
+    failed = sqlite_store.get_job(job["id"])
+    assert failed["status"] == "failed" and "did not end within" in failed["error"], failed["error"]
+    assert "retrain__m__job1__abc" in failed["error"], failed["error"]
+
+
+def test_a_training_run_that_registered_two_versions_of_its_job_fails_naming_both(sqlite_store: StateStore) -> None:
+    """As the python_callable backend refuses a version its run did not register, the DAG backend refuses to guess
+    which of two versions tagged with the job's token is the training's: neither becomes the challenger."""
+    from types import SimpleNamespace
+
+    retraining, registry = _retraining(sqlite_store)
+    job, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1", details={"job_token": "tok"})
+    now_ms = time.time() * 1000
+    versions = [SimpleNamespace(version=v, run_id=f"run{v}", creation_timestamp=now_ms, tags={}) for v in ("8", "7")]
+    registry.search_versions_by_tag = lambda *_: versions  # type: ignore[method-assign]
+
+    with pytest.raises(RuntimeError, match="registered 2 versions.*8.*7.*exactly one"):
+        retraining.finish_training_run(job, "retrain__m__job1", "success", training_dag="train_m", attached=False)
+
+    failed = sqlite_store.get_job(job["id"])
+    assert failed["status"] == "failed" and "8" in failed["error"] and "7" in failed["error"], failed["error"]
+    assert registry.aliases == {}
+
+
+def test_a_version_the_timed_out_jobs_training_registers_late_is_never_the_next_jobs(sqlite_store: StateStore) -> None:
+    """The overlap of a timed-out training run and the next retrain: the late version carries the old job's token,
+    so the next job's training run, which registered nothing, fails instead of taking it as its challenger."""
+    from types import SimpleNamespace
+
+    retraining, registry = _retraining(sqlite_store)
+    old, _ = sqlite_store.start_job("m", dag_id="d", run_id="r1", details={"job_token": "old"})
+    sqlite_store.finish_job(old["id"], status="failed", error="training run did not end within 1 min")
+    new, _ = sqlite_store.start_job("m", dag_id="d", run_id="r2", details={"job_token": "new"})
+    late = SimpleNamespace(version="5", run_id="run5", creation_timestamp=time.time() * 1000, tags=retraining.tags(old))
+    registry.search_versions_by_tag = lambda _m, key, value: [late] if late.tags.get(key) == value else []  # type: ignore[method-assign]
+
+    assert retraining.registered_by(new) == []
+    with pytest.raises(RuntimeError, match="registered no version"):
+        retraining.finish_training_run(new, "retrain__m__job2", "success", training_dag="train_m", attached=False)
+    assert registry.aliases == {}
