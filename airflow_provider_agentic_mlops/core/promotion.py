@@ -75,7 +75,8 @@ class StoredReport:
     """A validation report file as stored now, read again before a promotion begins: it must still be the
     report approved (a report edited after validation is not what the person approved).
 
-    :param artifact: where it was read (``runs:/<run>/agentic_mlops/validation/report.md``), named in a refusal.
+    :param artifact: where it was read (``runs:/<run>/agentic_mlops/validation/<digest>/report.md``), named in a
+        refusal.
     :param text: its content now.
     :param digest: the sha256 validation recorded for it; None: the approval's report digest (``report.md``'s).
     """
@@ -132,6 +133,26 @@ def validated_report(validation: Any, *, model_name: str, version: str, validate
     if validation.get("passed") is not True:
         raise PromotionRefused(f"{where} failed validation; it cannot be promoted")
     return validation
+
+
+def recorded_report_files(report_uri: str | None, run_id: str, *, model_name: str, version: str) -> tuple[str, str]:
+    """The paths of ``report.md`` and ``report.html`` in the challenger's run ``run_id`` of the report a
+    validation recorded (its ``report_uri``: ``runs:/<run>/agentic_mlops/validation/<digest>/report.html``), which
+    promotion re-reads; a validation of an older release recorded none and wrote both in ``REPORT_DIR`` itself.
+    Raises :class:`PromotionRefused` for a URI in another run (the approval binds the challenger's report)."""
+    from airflow_provider_agentic_mlops.core.validation import REPORT_DIR
+
+    folder = REPORT_DIR
+    if report_uri:
+        prefix = f"runs:/{run_id}/"
+        if not str(report_uri).startswith(prefix) or not str(report_uri).endswith("/report.html"):
+            raise PromotionRefused(
+                f"model {model_name!r} v{version}: the validation recorded its report at {report_uri}, which is not "
+                f"in the challenger's run ({prefix}.../report.html); nothing was changed. Re-run validation with "
+                "its downstream tasks to write the report to the challenger's run and ask for a new approval"
+            )
+        folder = str(report_uri)[len(prefix) :].removesuffix("/report.html")
+    return f"{folder}/report.md", f"{folder}/report.html"
 
 
 def check_promotion_gate(
@@ -714,6 +735,7 @@ __all__ = [
     "promote_version",
     "promoted_by_last_change",
     "record_asset_event_sent",
+    "recorded_report_files",
     "rollback_champion",
     "unfinished_rollback",
 ]

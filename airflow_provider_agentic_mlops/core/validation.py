@@ -658,6 +658,18 @@ def unloadable_champion(model_name: str, registered_model: str, version: str, er
     )
 
 
+#: Where validation writes its reports in the challenger's MLflow run, a folder per report (:func:`report_folder`).
+REPORT_DIR = "agentic_mlops/validation"
+
+
+def report_folder(digest: str) -> str:
+    """The folder in the challenger's run of the report whose ``report.md`` has sha256 ``digest``
+    (``agentic_mlops/validation/<its first 12 hex digits>``, as the approval shows it): a folder per report, so
+    two DAG runs validating one version (runs attached to one retraining job) never overwrite the report the
+    other's approval binds and links to."""
+    return f"{REPORT_DIR}/{digest[:12]}"
+
+
 def markdown_digest(markdown: str) -> str:
     """The report digest: sha256 of the Markdown report's text. Validation computes it over the report it
     writes (``report.md``), promotion over the ``report.md`` it finds then: the approval binds that file. The same
