@@ -476,6 +476,7 @@ def evaluate_gates(
     *,
     challenger_version: str | None = None,
     champion_version: str | None = None,
+    no_champion: str | None = None,
 ) -> list[GateCheck]:
     """Apply ``gates`` to the challenger's metrics (and the champion's, when there is one).
 
@@ -488,6 +489,8 @@ def evaluate_gates(
     says how to get a champion that can (see :func:`_unscorable_champion`).
 
     :param challenger_version: named in the reasons; ``champion_version`` likewise.
+    :param no_champion: without a champion, why there is none when it is not a first model
+        (:func:`unaliased_versions`); None: "no champion yet".
     """
     challenger_scores = _scores(challenger)
     champion_scores = None if champion is None else _scores(champion)
@@ -527,7 +530,7 @@ def evaluate_gates(
                 "champion",
                 gates.primary_metric,
                 True,
-                "no champion yet: the challenger is judged on the absolute floors only"
+                f"{no_champion or 'no champion yet'}: the challenger is judged on the absolute floors only"
                 + ("" if gates.floors else " (none configured)"),
             )
         )
@@ -600,6 +603,29 @@ def evaluate_gates(
 
 
 # -- the report -----------------------------------------------------------------------------------
+
+
+def unaliased_versions(registered_model: str, versions: Sequence[str], *, challenger: str) -> str | None:
+    """Why there is no champion when the registry holds ``versions`` of ``registered_model`` besides the
+    ``challenger`` but none has alias ``champion`` and nothing records that one had it (:func:`vanished_champion`
+    found no trace: e.g. an alias set by hand on a version since deleted): the sentence names the versions and the
+    alias to set, in place of "no champion yet". None when the challenger is the only version (a first model)."""
+    others = sorted({int(v) for v in versions if str(v) != str(challenger)})
+    if not others:
+        return None
+    runs: list[list[int]] = []
+    for number in others:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    shown = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs[:10])
+    exist = f"versions {shown} exist" if len(others) > 1 else f"version {shown} exists"
+    return (
+        f"no `champion` alias: {exist} besides the challenger v{challenger}, but none is the champion (if one serves "
+        "production, set the alias on it: MlflowClient().set_registered_model_alias("
+        f"{registered_model!r}, 'champion', <version>), and re-run validation), so as for a first model"
+    )
 
 
 def vanished_champion(
@@ -721,7 +747,7 @@ class ValidationReport:
             f"# Validation of {self.model_name} v{self.challenger_version}: {verdict}",
             "",
             f"Challenger: version {self.challenger_version}. Champion: "
-            + (f"version {self.champion_version}." if self.champion_version else "none yet."),
+            + (f"version {self.champion_version}." if self.champion_version else "none (no 'champion' alias)."),
         ]
         if self.data_uri or self.n_rows is not None:
             lines.append(f"Validation data: {self._data_line()}")
@@ -768,7 +794,7 @@ class ValidationReport:
             )
         else:
             decision = "<p>No decision recorded for this run (manual retrain).</p>"
-        champion = f"version {e(self.champion_version)}" if self.champion_version else "none yet"
+        champion = f"version {e(self.champion_version)}" if self.champion_version else "none (no 'champion' alias)"
         return (
             "<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>Validation of {e(self.model_name)} v{e(self.challenger_version)}</title>"
@@ -872,6 +898,7 @@ def build_report(
     data_uri: str | None = None,
     n_labelled: int | None = None,
     positive_class: Any = None,
+    no_champion: str | None = None,
 ) -> ValidationReport:
     """Gate the challenger against the champion and return the full report.
 
@@ -880,6 +907,7 @@ def build_report(
     :param n_rows: the rows of the validation data; ``n_labelled``: those with a label, which were scored (fewer
         than ``gates.min_rows`` reject the challenger). Default: every row.
     :param positive_class: binary classification: the class precision, recall and f1 measured, named in the report.
+    :param no_champion: without a champion, why there is none when it is not a first model (:func:`unaliased_versions`).
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -889,6 +917,7 @@ def build_report(
         champion_metrics if champion_version is not None else None,
         challenger_version=str(challenger_version),
         champion_version=champion_version,
+        no_champion=no_champion,
     )
     labelled = n_labelled if n_labelled is not None else n_rows
     if labelled is not None and labelled < gates.min_rows:
@@ -933,6 +962,7 @@ __all__ = [
     "ValidationReport",
     "build_report",
     "check_metric_names",
+    "unaliased_versions",
     "class_labels",
     "compute_metrics",
     "evaluate_gates",

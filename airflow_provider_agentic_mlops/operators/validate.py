@@ -22,6 +22,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     labelled_rows,
     report_folder,
     same_version,
+    unaliased_versions,
     unloadable_champion,
     vanished_champion,
 )
@@ -209,6 +210,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 return self._reject_without_report(ti, challenger, reason, champion=champion)
         metrics, positive = self._score(predictions, y_true)
 
+        # no champion, yet versions besides the challenger: the report names them and the alias to set
+        versions = [] if champion else self.hook.version_numbers(self.registered_model)
         report = build_report(
             model_name=self.model_name,
             gates=self.gates,
@@ -222,6 +225,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             n_labelled=len(frame),
             positive_class=positive,
             data_uri=str(self.validation_data),
+            no_champion=unaliased_versions(self.registered_model, versions, challenger=challenger),
         )
         report_uri = self._write_report(report, run_id)
         summary = report.to_dict(report_uri=report_uri)

@@ -217,6 +217,23 @@ def test_a_champion_whose_version_was_deleted_rejects_saying_the_alias_vanished(
     assert "alias 'champion' vanished" in reason and env["model"] in reason
 
 
+def test_a_hand_set_champion_whose_version_was_deleted_is_named_not_called_a_first_model(env):
+    """The alias was set by hand (no previous_champion, nothing in the state store) and its version deleted: floors
+    only, as for a first model, but the report says versions exist and which alias to set."""
+    champion = _champion(env, "good")
+    other = register_tiny_classifier(env["url"], env["model"], quality="good", seed=4)
+    env["client"].delete_model_version(env["model"], champion["version"])
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    ctx = _ctx(challenger)
+
+    assert _op(env).choose_branch(ctx) == "wait_for_approval"
+    [reason] = [r for r in ctx["ti"].pushed["validation"]["reasons"] if "champion" in r]
+    assert "no champion yet" not in reason
+    assert f"no `champion` alias: version {other['version']} exists" in reason
+    assert f"set_registered_model_alias('{env['model']}', 'champion', <version>)" in reason
+    assert "no 'champion' alias" in _artifact(ctx, "report.md")
+
+
 def test_a_champion_alias_deleted_by_hand_after_a_promotion_rejects_naming_the_version_to_restore(env, airflow_home):
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 

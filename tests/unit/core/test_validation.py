@@ -19,6 +19,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     evaluate_gates,
     read_predictions,
     score_predictions,
+    unaliased_versions,
 )
 
 DRIFT = {
@@ -379,6 +380,28 @@ def test_without_champion_and_floors_the_report_says_only_floors_would_apply():
     report = _report({"roc_auc": 0.5}, None)
     assert report.passed
     assert any("no champion yet" in r and "none configured" in r for r in report.reasons)
+
+
+def test_versions_without_a_champion_alias_are_named_with_the_alias_to_set_not_called_a_first_model():
+    """The champion's version deleted (its alias with it) and no trace of a champion left: the registry still has
+    other versions, so the report says which and how to set the alias, rather than "no champion yet"."""
+    note = unaliased_versions("fraud-reg", ["1", "2", "3", "5"], challenger="5")
+    assert note is not None
+    report = build_report(
+        model_name="fraud",
+        gates=Gates(),
+        challenger_version="5",
+        challenger_metrics={"roc_auc": 0.5},
+        no_champion=note,
+    )
+    assert report.passed  # floors only, as for a first model
+    [reason] = [r for r in report.reasons if "champion" in r]
+    assert "no champion yet" not in reason
+    assert "no `champion` alias" in reason and "versions 1-3 exist" in reason and "none configured" in reason
+    assert "set_registered_model_alias('fraud-reg', 'champion', <version>)" in reason
+    assert unaliased_versions("fraud-reg", ["4"], challenger="4") is None  # a first model
+    assert "version 2 exists" in unaliased_versions("r", ["2", "7"], challenger="7")
+    assert "versions 1, 3-4, 9 exist" in unaliased_versions("r", ["9", "4", "1", "3", "10"], challenger="10")
 
 
 def test_floor_on_error_metric_is_a_maximum():
