@@ -167,6 +167,22 @@ def test_probability_columns_not_named_by_class_are_refused_naming_columns_and_l
         read_predictions("classification", np.array(["no", "yes"]), frame)
 
 
+def test_probability_columns_named_by_the_text_of_integer_labels_are_matched_to_them():
+    """A pyfunc returning a frame with columns "0"/"1" (column names are text) for labels 0/1: unambiguous, read
+    as the classes 0 and 1, the predictions then integers like the labels."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"0": [0.9, 0.3, 0.2], "1": [0.1, 0.7, 0.8]})
+    labels, proba, classes = read_predictions("classification", np.array([0, 1, 1]), frame)
+    assert labels.tolist() == [0, 1, 1] and classes == [0, 1] and proba.tolist() == frame.to_numpy().tolist()
+    three = pd.DataFrame({"0": [0.9, 0.1], "1": [0.05, 0.1], "2": [0.05, 0.8]})  # class 2 absent from the window
+    assert read_predictions("classification", np.array([0, 1]), three)[0].tolist() == [0, 2]
+    # a column that is no label's text: not guessed, refused as before
+    with pytest.raises(ValueError, match="none of the labels"):
+        read_predictions("classification", np.array([0, 1]), pd.DataFrame({"0": [0.5, 0.4], "p": [0.5, 0.6]}))
+
+
 def test_challenger_that_improves_enough_passes():
     report = _report({"roc_auc": 0.90}, {"roc_auc": 0.85}, min_absolute_improvement=0.01)
     assert report.passed
