@@ -598,6 +598,8 @@ def read_predictions(
     names = columns if columns is not None else list(range(values.shape[1]))
     seen = set(np.asarray(y_true).tolist())
     if not seen & set(names):
+        names = _labels_by_text(names, seen)
+    if not seen & set(names):
         raise ValueError(
             f"{name} returned {len(names)} columns, read as one probability per class, but the columns "
             f"{names} are none of the labels {sorted(seen, key=str)[:10]}; name the probability columns "
@@ -605,6 +607,26 @@ def read_predictions(
         )
     probabilities = values.astype(float)
     return np.asarray(names)[probabilities.argmax(axis=1)], probabilities, names
+
+
+def _labels_by_text(names: list[Any], seen: set[Any]) -> list[Any]:
+    """Probability columns named by the labels' text (``"0"``/``"1"`` for labels 0/1: a frame's column names are
+    text) as those labels, when that is unambiguous: no two labels share a text, and every column is a label's
+    text or, with integer labels, an integer's (a class absent from the window). Else ``names`` unchanged."""
+    by_text = {str(label): label for label in seen}
+    integers = all(isinstance(label, int) and not isinstance(label, bool) for label in seen)
+    if len(by_text) < len(seen):
+        return names
+    matched = []
+    for name in names:
+        text = str(name)
+        if text in by_text:
+            matched.append(by_text[text])
+        elif integers and text.lstrip("-").isdigit() and str(int(text)) == text:
+            matched.append(int(text))
+        else:
+            return names
+    return matched
 
 
 def _types_seen(values: Sequence[Any]) -> str:

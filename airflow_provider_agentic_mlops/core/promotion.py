@@ -61,6 +61,9 @@ PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT = (
 PROMOTION_STEPS = (PREVIOUS_ALIAS, CHAMPION_ALIAS, TAGS, AUDIT, ASSET_EVENT)
 PROMOTED, PROMOTION_STARTED, OVERTAKEN_ACTION = "promoted", "promotion_started", "promotion_overtaken"
 ROLLBACK_STARTED, ROLLBACK = "rollback_started", "rollback"
+#: A rollback intent that moved nothing (refused, or died before the champion moved), closed by a later rollback
+#: that starts its own intent instead of completing it in the first person's name.
+ROLLBACK_ABANDONED = "rollback_abandoned"
 #: Audit actions that move (or are about to move) the champion; one after a promotion began overtakes it.
 CHAMPION_CHANGES = (PROMOTED, ROLLBACK_STARTED, ROLLBACK)
 _CHANGE_WORDS = {PROMOTED: "promoted v{}", ROLLBACK_STARTED: "rollback to v{} started", ROLLBACK: "rolled back to v{}"}
@@ -75,7 +78,8 @@ class StoredReport:
     """A validation report file as stored now, read again before a promotion begins: it must still be the
     report approved (a report edited after validation is not what the person approved).
 
-    :param artifact: where it was read (``runs:/<run>/agentic_mlops/validation/report.md``), named in a refusal.
+    :param artifact: where it was read (``runs:/<run>/agentic_mlops/validation/<digest>/report.md``), named in a
+        refusal.
     :param text: its content now.
     :param digest: the sha256 validation recorded for it; None: the approval's report digest (``report.md``'s).
     """
@@ -132,6 +136,26 @@ def validated_report(validation: Any, *, model_name: str, version: str, validate
     if validation.get("passed") is not True:
         raise PromotionRefused(f"{where} failed validation; it cannot be promoted")
     return validation
+
+
+def recorded_report_files(report_uri: str | None, run_id: str, *, model_name: str, version: str) -> tuple[str, str]:
+    """The paths of ``report.md`` and ``report.html`` in the challenger's run ``run_id`` of the report a
+    validation recorded (its ``report_uri``: ``runs:/<run>/agentic_mlops/validation/<digest>/report.html``), which
+    promotion re-reads; a validation of an older release recorded none and wrote both in ``REPORT_DIR`` itself.
+    Raises :class:`PromotionRefused` for a URI in another run (the approval binds the challenger's report)."""
+    from airflow_provider_agentic_mlops.core.validation import REPORT_DIR
+
+    folder = REPORT_DIR
+    if report_uri:
+        prefix = f"runs:/{run_id}/"
+        if not str(report_uri).startswith(prefix) or not str(report_uri).endswith("/report.html"):
+            raise PromotionRefused(
+                f"model {model_name!r} v{version}: the validation recorded its report at {report_uri}, which is not "
+                f"in the challenger's run ({prefix}.../report.html); nothing was changed. Re-run validation with "
+                "its downstream tasks to write the report to the challenger's run and ask for a new approval"
+            )
+        folder = str(report_uri)[len(prefix) :].removesuffix("/report.html")
+    return f"{folder}/report.md", f"{folder}/report.html"
 
 
 def check_promotion_gate(
@@ -597,11 +621,15 @@ def rollback_champion(
 
     Resumable like promotion, with the audit trail as its log: the intent (``rollback_started``: from and
     to versions, who, why) is written before the registry is touched and the ``rollback`` entry after the
-    last step. A retry that finds an intent with no ``rollback`` after it, while the registry is still
-    where that intent left it (champion on its from or to version), completes the intent's steps (all
-    idempotent) instead of refusing for the missing ``previous_champion`` alias.
+    last step. A rollback that finds an intent with no ``rollback`` after it whose champion already moved back
+    completes the intent's steps (all idempotent) instead of refusing for the missing ``previous_champion``
+    alias, keeping its reason. An intent that moved nothing (the champion still on its from version: refused by
+    MLflow, or died first) is not completed in its author's name: it is recorded as ``rollback_abandoned`` and
+    this rollback starts its own intent, with ``user``, ``reason`` and ``identity``. Either way the versions'
+    ``restored_by``/``rolled_back_by`` tags name ``user``, who completed the rollback.
 
-    :return: ``{"version" (restored), "rolled_back_version", "user", "resumed"}``.
+    :return: ``{"version" (restored), "rolled_back_version", "user", "resumed"}``, and ``abandoned_intent``
+        (``id``, ``actor``, ``at``) when an intent that moved nothing was closed.
     """
     if not user or not str(user).strip():
         raise PromotionRefused(f"rollback of {model_name!r}: say who is rolling back (user); the audit trail needs it")
@@ -609,7 +637,7 @@ def rollback_champion(
     previous = registry.get_alias_version(registered_model, PREVIOUS_CHAMPION)
     current = registry.get_alias_version(registered_model, CHAMPION)
     intent = unfinished_rollback(store, model_name, current=current, previous=previous)
-    resumed = intent is not None
+    resumed, abandoned = intent is not None, None
     if intent is None:
         if previous is None:
             raise PromotionRefused(
@@ -617,6 +645,7 @@ def rollback_champion(
                 "to (never promoted twice, or already rolled back). Set the champion alias by hand in MLflow if needed."
             )
         check_rollback_target(model_name, registered_model, current=current, previous=previous)
+        abandoned = _abandon_unmoved_rollback(store, model_name, current=current, actor=user)
         store.audit(
             ROLLBACK_STARTED,
             actor=user,
@@ -630,17 +659,16 @@ def rollback_champion(
     details = intent["details"]
     restored, rolled_back = str(details["to_version"]), details["from_version"]
     at = _iso_utc(intent["at"])  # the intent's time: a retry writes the same tags
+    run = identity if identity and identity.get("dag_id") else details  # completing it, else the one that began it
     registry.set_alias(registered_model, CHAMPION, restored)
     if previous is not None:
         registry.delete_alias(registered_model, PREVIOUS_CHAMPION)
     registry.set_version_tags(
-        registered_model, restored, {"agentic_mlops.restored_by": intent["actor"], "agentic_mlops.restored_at": at}
+        registered_model, restored, {"agentic_mlops.restored_by": user, "agentic_mlops.restored_at": at}
     )
     if rolled_back is not None and rolled_back != restored:
         registry.set_version_tags(
-            registered_model,
-            rolled_back,
-            {"agentic_mlops.rolled_back_by": intent["actor"], "agentic_mlops.rolled_back_at": at},
+            registered_model, rolled_back, {"agentic_mlops.rolled_back_by": user, "agentic_mlops.rolled_back_at": at}
         )
     store.audit(
         ROLLBACK,
@@ -654,11 +682,45 @@ def rollback_champion(
             "intent_id": intent["id"],
             "started_by": intent["actor"],
             # the DAG run that rolled back, if one did: the UI shows the row to readers of that DAG only
-            **{key: details[key] for key in ("dag_id", "run_id") if details.get(key)},
+            **{key: run[key] for key in ("dag_id", "run_id") if run.get(key)},
         },
     )
     close_overtaken_promotions(store, model_name, champion_now=restored, actor=user)
-    return {"version": restored, "rolled_back_version": rolled_back, "user": user, "resumed": resumed}
+    result = {"version": restored, "rolled_back_version": rolled_back, "user": user, "resumed": resumed}
+    if abandoned is not None:
+        result["abandoned_intent"] = {"id": abandoned["id"], "actor": abandoned["actor"], "at": abandoned["at"]}
+    return result
+
+
+def _abandon_unmoved_rollback(
+    store: StateStore, model_name: str, *, current: str | None, actor: str
+) -> dict[str, Any] | None:
+    """Record as ``rollback_abandoned`` the model's last ``rollback_started`` intent when no ``rollback`` followed
+    it and the champion is still on its from version (it moved nothing), and return that intent; else None.
+    Its entry stays as written (the audit trail is append-only); the abandoning entry names it and who started it,
+    and keeps its DAG run so the UI shows it to the same readers."""
+    last = store.last_audit(model_name, (ROLLBACK_STARTED, ROLLBACK))
+    if last is None or last["action"] != ROLLBACK_STARTED:
+        return None
+    details = last["details"] or {}
+    if current is None or current != details.get("from_version"):
+        return None
+    store.audit(
+        ROLLBACK_ABANDONED,
+        actor=actor,
+        model_name=model_name,
+        subject=f"intent:{last['id']}",
+        details={
+            "started_by": last["actor"],
+            "started_at": _iso_utc(last["at"]),
+            "from_version": details.get("from_version"),
+            "to_version": details.get("to_version"),
+            "reason": details.get("reason"),
+            "why": f"it moved nothing (champion still v{current}); {actor}'s rollback starts anew",
+            **{key: details[key] for key in ("dag_id", "run_id") if details.get(key)},
+        },
+    )
+    return last
 
 
 def check_rollback_target(model_name: str, registered_model: str, *, current: str | None, previous: str) -> None:
@@ -680,19 +742,15 @@ def check_rollback_target(model_name: str, registered_model: str, *, current: st
 def unfinished_rollback(
     store: StateStore, model_name: str, *, current: str | None, previous: str | None
 ) -> dict[str, Any] | None:
-    """The last ``rollback_started`` intent of the model when no ``rollback`` completed it and the registry
-    is still where it left it: nothing moved yet (champion on its from version, ``previous_champion`` on its
-    to version) or the champion already moved back. Else None (none, done, or overtaken by later changes)."""
+    """The last ``rollback_started`` intent of the model when no ``rollback`` completed it and the champion
+    already moved back (to its to version; ``previous_champion`` there too or removed): the alias removal, tags
+    or audit are left, and the next rollback completes it. Else None (none, done, overtaken by later changes, or
+    one that moved nothing: the next rollback starts its own, see :func:`rollback_champion`)."""
     last = store.last_audit(model_name, (ROLLBACK_STARTED, ROLLBACK))
     if last is None or last["action"] != ROLLBACK_STARTED:
         return None
-    details = last["details"] or {}
-    to_version, from_version = str(details.get("to_version")), details.get("from_version")
-    if current == to_version and previous in (to_version, None):
-        return last  # the champion moved back; the alias removal, tags or audit are left
-    if current == from_version and previous == to_version:
-        return last  # died before the champion moved
-    return None
+    to_version = str((last["details"] or {}).get("to_version"))
+    return last if current == to_version and previous in (to_version, None) else None
 
 
 __all__ = [
@@ -701,6 +759,7 @@ __all__ = [
     "OVERTAKEN_ACTION",
     "PROMOTION_STEPS",
     "ROLLBACK",
+    "ROLLBACK_ABANDONED",
     "ROLLBACK_STARTED",
     "UNKNOWN_CHAMPION",
     "PromotionRefused",
@@ -714,6 +773,7 @@ __all__ = [
     "promote_version",
     "promoted_by_last_change",
     "record_asset_event_sent",
+    "recorded_report_files",
     "rollback_champion",
     "unfinished_rollback",
 ]

@@ -553,6 +553,7 @@ def evaluate_gates(
     *,
     challenger_version: str | None = None,
     champion_version: str | None = None,
+    no_champion: str | None = None,
 ) -> list[GateCheck]:
     """Apply ``gates`` to the challenger's metrics (and the champion's, when there is one).
 
@@ -565,6 +566,8 @@ def evaluate_gates(
     says how to get a champion that can (see :func:`_unscorable_champion`).
 
     :param challenger_version: named in the reasons; ``champion_version`` likewise.
+    :param no_champion: without a champion, why there is none when it is not a first model
+        (:func:`unaliased_versions`); None: "no champion yet".
     """
     challenger_scores = _scores(challenger)
     champion_scores = None if champion is None else _scores(champion)
@@ -604,7 +607,7 @@ def evaluate_gates(
                 "champion",
                 gates.primary_metric,
                 True,
-                "no champion yet: the challenger is judged on the absolute floors only"
+                f"{no_champion or 'no champion yet'}: the challenger is judged on the absolute floors only"
                 + ("" if gates.floors else " (none configured)"),
             )
         )
@@ -679,6 +682,29 @@ def evaluate_gates(
 # -- the report -----------------------------------------------------------------------------------
 
 
+def unaliased_versions(registered_model: str, versions: Sequence[str], *, challenger: str) -> str | None:
+    """Why there is no champion when the registry holds ``versions`` of ``registered_model`` besides the
+    ``challenger`` but none has alias ``champion`` and nothing records that one had it (:func:`vanished_champion`
+    found no trace: e.g. an alias set by hand on a version since deleted): the sentence names the versions and the
+    alias to set, in place of "no champion yet". None when the challenger is the only version (a first model)."""
+    others = sorted({int(v) for v in versions if str(v) != str(challenger)})
+    if not others:
+        return None
+    runs: list[list[int]] = []
+    for number in others:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    shown = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs[:10])
+    exist = f"versions {shown} exist" if len(others) > 1 else f"version {shown} exists"
+    return (
+        f"no `champion` alias: {exist} besides the challenger v{challenger}, but none is the champion (if one serves "
+        "production, set the alias on it: MlflowClient().set_registered_model_alias("
+        f"{registered_model!r}, 'champion', <version>), and re-run validation), so as for a first model"
+    )
+
+
 def vanished_champion(
     registered_model: str,
     *,
@@ -735,6 +761,18 @@ def unloadable_champion(model_name: str, registered_model: str, version: str, er
     )
 
 
+#: Where validation writes its reports in the challenger's MLflow run, a folder per report (:func:`report_folder`).
+REPORT_DIR = "agentic_mlops/validation"
+
+
+def report_folder(digest: str) -> str:
+    """The folder in the challenger's run of the report whose ``report.md`` has sha256 ``digest``
+    (``agentic_mlops/validation/<its first 12 hex digits>``, as the approval shows it): a folder per report, so
+    two DAG runs validating one version (runs attached to one retraining job) never overwrite the report the
+    other's approval binds and links to."""
+    return f"{REPORT_DIR}/{digest[:12]}"
+
+
 def markdown_digest(markdown: str) -> str:
     """The report digest: sha256 of the Markdown report's text. Validation computes it over the report it
     writes (``report.md``), promotion over the ``report.md`` it finds then: the approval binds that file. The same
@@ -786,7 +824,7 @@ class ValidationReport:
             f"# Validation of {self.model_name} v{self.challenger_version}: {verdict}",
             "",
             f"Challenger: version {self.challenger_version}. Champion: "
-            + (f"version {self.champion_version}." if self.champion_version else "none yet."),
+            + (f"version {self.champion_version}." if self.champion_version else "none (no 'champion' alias)."),
         ]
         if self.data_uri or self.n_rows is not None:
             lines.append(f"Validation data: {self._data_line()}")
@@ -833,7 +871,7 @@ class ValidationReport:
             )
         else:
             decision = "<p>No decision recorded for this run (manual retrain).</p>"
-        champion = f"version {e(self.champion_version)}" if self.champion_version else "none yet"
+        champion = f"version {e(self.champion_version)}" if self.champion_version else "none (no 'champion' alias)"
         return (
             "<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>Validation of {e(self.model_name)} v{e(self.challenger_version)}</title>"
@@ -937,6 +975,7 @@ def build_report(
     data_uri: str | None = None,
     n_labelled: int | None = None,
     positive_class: Any = None,
+    no_champion: str | None = None,
 ) -> ValidationReport:
     """Gate the challenger against the champion and return the full report.
 
@@ -945,6 +984,7 @@ def build_report(
     :param n_rows: the rows of the validation data; ``n_labelled``: those with a label, which were scored (fewer
         than ``gates.min_rows`` reject the challenger). Default: every row.
     :param positive_class: binary classification: the class precision, recall and f1 measured, named in the report.
+    :param no_champion: without a champion, why there is none when it is not a first model (:func:`unaliased_versions`).
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -954,6 +994,7 @@ def build_report(
         champion_metrics if champion_version is not None else None,
         challenger_version=str(challenger_version),
         champion_version=champion_version,
+        no_champion=no_champion,
     )
     labelled = n_labelled if n_labelled is not None else n_rows
     if labelled is not None and labelled < gates.min_rows:
@@ -1002,6 +1043,7 @@ __all__ = [
     "build_report",
     "check_metric_amounts",
     "check_metric_names",
+    "unaliased_versions",
     "class_labels",
     "compute_metrics",
     "evaluate_gates",

@@ -536,6 +536,12 @@ class MlflowRegistryHook(BaseHook):
             raise
         return run.data.tags.get("mlflow.parentRunId") or None
 
+    def version_numbers(self, registered_model: str) -> list[str]:
+        """The numbers of the versions of ``registered_model`` (none when it does not exist)."""
+        quoted = str(registered_model).replace("'", "\\'")
+        with self._about(registered_model):
+            return [str(v.version) for v in self.client().search_model_versions(filter_string=f"name = '{quoted}'")]
+
     def search_versions_by_tag(self, registered_model: str, key: str, value: str) -> list[Any]:
         """Versions of ``registered_model`` whose tag ``key`` equals ``value``, newest first."""
         quoted = str(value).replace("'", "\\'")

@@ -17,6 +17,7 @@ from airflow_provider_agentic_mlops.core.promotion import (  # noqa: F401 - Prom
     StoredReport,
     promote_version,
     record_asset_event_sent,
+    recorded_report_files,
     rollback_champion,
     validated_report,
 )
@@ -129,19 +130,18 @@ class PromoteOperator(_ChampionOperator):
         validation: Mapping[str, Any] = {}
         stored_reports: list[StoredReport] = []
         if self.validate_task_id:
-            from airflow_provider_agentic_mlops.operators.validate import REPORT_HTML, REPORT_MD
-
             validation = validated_report(
                 ti.xcom_pull(task_ids=self.validate_task_id, key="validation"),
                 model_name=self.model_name,
                 version=str(version),
                 validate_task_id=self.validate_task_id,
             )
-            stored_reports.append(self._stored_report(retrained, str(version), REPORT_MD))
+            run_id = challenger_run_id(self.hook, self.registered_model, retrained)
+            where = {"model_name": self.model_name, "version": str(version)}
+            md, html = recorded_report_files(validation.get("report_uri"), run_id, **where)  # the report approved
+            stored_reports.append(self._stored_report(run_id, str(version), md))
             if validation.get("report_html_digest"):  # the page reviewers open (none from older validations)
-                stored_reports.append(
-                    self._stored_report(retrained, str(version), REPORT_HTML, validation["report_html_digest"])
-                )
+                stored_reports.append(self._stored_report(run_id, str(version), html, validation["report_html_digest"]))
         result = promote_version(
             self.hook,
             self.store,
@@ -185,13 +185,10 @@ class PromoteOperator(_ChampionOperator):
         )
         return result
 
-    def _stored_report(
-        self, retrained: Mapping[str, Any], version: str, path: str, digest: str | None = None
-    ) -> StoredReport:
+    def _stored_report(self, run_id: str, version: str, path: str, digest: str | None = None) -> StoredReport:
         """The report ``path`` (Markdown or HTML) in the challenger's run as stored now, with its ``runs:/`` URI
         and the ``digest`` validation recorded for it: the validation task wrote it there, and promotion checks it
         is still the one approved."""
-        run_id = challenger_run_id(self.hook, self.registered_model, retrained)
         uri = f"runs:/{run_id}/{path}"
         try:
             return StoredReport(artifact=uri, text=self.hook.read_text_artifact(run_id, path), digest=digest)

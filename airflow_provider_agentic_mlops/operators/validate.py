@@ -20,7 +20,9 @@ from airflow_provider_agentic_mlops.core.validation import (
     check_metric_names,
     given_task,
     labelled_rows,
+    report_folder,
     same_version,
+    unaliased_versions,
     unloadable_champion,
     vanished_champion,
 )
@@ -40,11 +42,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 CHAMPION = "champion"
-REPORT_DIR = "agentic_mlops/validation"
-#: The Markdown report in the challenger's run: its digest is what an approval binds (PromoteOperator re-reads it).
-REPORT_MD = f"{REPORT_DIR}/report.md"
-#: The HTML report, the page reviewers open (the approvals page and Slack link to it): bound by its own digest.
-REPORT_HTML = f"{REPORT_DIR}/report.html"
 
 
 class _MissingInputs(ValueError):
@@ -63,10 +60,10 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
 
     The comparative report (Markdown and HTML: metrics side by side, the run's drift check,
     the decision rationale; the Markdown's sha256 digest binds the approval to it, and the HTML's, in the XCom, binds
-    the page reviewers open) is logged as artifacts of the
-    challenger's MLflow run under ``agentic_mlops/validation/``. XCom key ``validation`` carries the
-    summary. A failing challenger branches to ``reject_task_id``: the run ends without asking anyone,
-    and the log, the report and the version's tag ``agentic_mlops.validation=rejected`` say why.
+    the page reviewers open) is logged as artifacts of the challenger's MLflow run, a folder per report
+    (``agentic_mlops/validation/<digest>/``). XCom key ``validation`` carries the summary. A failing challenger
+    branches to ``reject_task_id``: the run ends without asking anyone, and the log, the report and the
+    version's tag ``agentic_mlops.validation=rejected`` say why.
 
     :param model_name: the provider's model name.
     :param registered_model: name in the MLflow registry (default: ``model_name``).
@@ -213,6 +210,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 return self._reject_without_report(ti, challenger, reason, champion=champion)
         metrics, positive = self._score(predictions, y_true)
 
+        # no champion, yet versions besides the challenger: the report names them and the alias to set
+        versions = [] if champion else self.hook.version_numbers(self.registered_model)
         report = build_report(
             model_name=self.model_name,
             gates=self.gates,
@@ -226,6 +225,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             n_labelled=len(frame),
             positive_class=positive,
             data_uri=str(self.validation_data),
+            no_champion=unaliased_versions(self.registered_model, versions, challenger=challenger),
         )
         report_uri = self._write_report(report, run_id)
         summary = report.to_dict(report_uri=report_uri)
@@ -404,10 +404,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     def _write_report(self, report: ValidationReport, run_id: str) -> str:
         import json
 
-        self.hook.log_text_artifact(run_id, report.to_markdown(), REPORT_MD)
-        self.hook.log_text_artifact(
-            run_id,
-            json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str),
-            f"{REPORT_DIR}/report.json",
-        )
-        return self.hook.log_text_artifact(run_id, report.to_html(), REPORT_HTML)
+        folder = report_folder(report.digest())  # its own: another run validating this version writes another
+        self.hook.log_text_artifact(run_id, report.to_markdown(), f"{folder}/report.md")  # approved, re-read
+        text = json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str)
+        self.hook.log_text_artifact(run_id, text, f"{folder}/report.json")
+        return self.hook.log_text_artifact(run_id, report.to_html(), f"{folder}/report.html")  # the page opened

@@ -178,8 +178,9 @@ def test_a_rollback_interrupted_after_each_step_is_completed_and_recorded_by_the
     assert retry == {"version": old, "rolled_back_version": new, "user": "bob", "resumed": True}
     client = registry_env["server"].client()
     assert dict(client.get_registered_model(model).aliases) == {"champion": old}
-    assert client.get_model_version(model, old).tags["agentic_mlops.restored_by"] == "alice"
-    assert client.get_model_version(model, new).tags["agentic_mlops.rolled_back_by"] == "alice"
+    # the tags name who completed the rollback; its entry, who started it
+    assert client.get_model_version(model, old).tags["agentic_mlops.restored_by"] == "bob"
+    assert client.get_model_version(model, new).tags["agentic_mlops.rolled_back_by"] == "bob"
     trail = [e for e in pg_store.audit_trail(model) if e["action"].startswith("rollback")]
     assert [e["action"] for e in trail] == ["rollback", "rollback_started"]
     done, started = trail

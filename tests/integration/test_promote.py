@@ -271,6 +271,39 @@ def test_a_report_html_overwritten_after_validation_is_refused_naming_the_artifa
     assert _aliases(env) == {"champion": env.old}
 
 
+def test_promotion_reads_the_report_its_run_recorded_though_another_run_validated_the_version_since(env):
+    """Runs attached to one retraining job validate the same version, each on its own data: each report has a
+    folder of its own in the challenger's run, and promotion re-reads the one this run's validation recorded (its
+    ``report_uri``), not whichever run validated last."""
+    from airflow_provider_agentic_mlops.core.validation import markdown_digest, report_folder
+
+    run_id = env.client.get_model_version(env.model, env.new).run_id
+    ctx = _ctx(env, digest="d1")  # a report.md at the folder older releases wrote: another run's now
+    env.client.log_text(run_id, _report("d2"), "agentic_mlops/validation/report.md")
+    for label in ("d1", "d2"):  # this run's report, then the other run's
+        folder = report_folder(_digest(label))
+        env.client.log_text(run_id, _report(label), f"{folder}/report.md")
+        env.client.log_text(run_id, f"<h1>{label}</h1>", f"{folder}/report.html")
+    validation = ctx["ti"].xcoms[("validate", "validation")]
+    validation["report_uri"] = f"runs:/{run_id}/{report_folder(_digest('d1'))}/report.html"
+    validation["report_html_digest"] = markdown_digest("<h1>d1</h1>")
+    _approval(env, digest="d1")
+
+    assert _promote(env).execute(ctx)["version"] == env.new
+    assert _aliases(env)["champion"] == env.new
+
+
+def test_a_recorded_report_outside_the_challengers_run_is_refused(env):
+    from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
+
+    ctx = _ctx(env)
+    ctx["ti"].xcoms[("validate", "validation")]["report_uri"] = "runs:/elsewhere/agentic_mlops/validation/report.html"
+    _approval(env)
+    with pytest.raises(PromotionRefused, match="runs:/elsewhere/.* not in the challenger's run"):
+        _promote(env).execute(ctx)
+    assert _aliases(env) == {"champion": env.old}
+
+
 def test_promotion_is_refused_when_the_champion_is_no_longer_the_one_validated_against(env):
     from airflow_provider_agentic_mlops.operators.promote import PromotionRefused
 

@@ -125,9 +125,36 @@ def test_rollback_completes_a_rollback_interrupted_after_the_aliases_moved(env, 
 
     assert result["resumed"] is True and (result["version"], result["rolled_back_version"]) == (env.old, env.new)
     assert "Completing the rollback erin started" in capsys.readouterr().out
-    assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == "erin"
+    # the tags name who completed it; the entry, who started it and why
+    assert env.client.get_model_version(env.model, env.new).tags["agentic_mlops.rolled_back_by"] == f"os:{LOGIN}"
     entry = _store().audit_trail(env.model)[0]
     assert entry["action"] == "rollback" and entry["details"]["started_by"] == "erin"
+    assert entry["details"]["reason"] == "bad"
+
+
+def test_rollback_after_one_that_moved_nothing_is_its_own_not_a_completion_of_the_other(env, capsys):
+    """Bob's rollback was refused by MLflow (403 on the alias write): only his intent is recorded. This rollback
+    records its own reason, its own actor on the tags, and no DAG run of Bob's; Bob's intent is closed as abandoned."""
+    from airflow_provider_agentic_mlops.cli.commands.rollback import rollback
+
+    _store().audit(
+        "rollback_started",
+        actor="bob",
+        model_name=env.model,
+        subject=f"version:{env.old}",
+        details={"from_version": env.new, "to_version": env.old, "reason": "r-bob", "dag_id": "d", "run_id": "r"},
+    )
+
+    result = rollback(_args(env.model, reason="r-carol"))
+
+    out = capsys.readouterr().out
+    assert "Completing" not in out and "bob's rollback started at" in out and "moved nothing" in out
+    assert result["resumed"] is False and result["version"] == env.old
+    assert env.client.get_model_version(env.model, env.old).tags["agentic_mlops.restored_by"] == f"os:{LOGIN}"
+    done, started, abandoned, _ = _store().audit_trail(env.model)
+    assert done["details"]["reason"] == "r-carol" and done["details"]["started_by"] == f"os:{LOGIN}"
+    assert "dag_id" not in done["details"] and started["actor"] == f"os:{LOGIN}"
+    assert abandoned["action"] == "rollback_abandoned" and abandoned["details"]["started_by"] == "bob"
 
 
 def test_rollback_without_yes_off_a_terminal_changes_nothing(env, monkeypatch):

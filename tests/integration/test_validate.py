@@ -85,10 +85,12 @@ def _register(env, model, *, name: str | None = None) -> dict:
     return {"version": str(info.registered_model_version), "run_id": run.info.run_id}
 
 
-def _artifact(env, run_id, name):
+def _artifact(ctx, name):
+    """The report file ``name`` (``report.md``) the validation in ``ctx`` wrote, beside the ``report_uri`` it pushed."""
     import mlflow
 
-    return mlflow.artifacts.load_text(f"runs:/{run_id}/agentic_mlops/validation/{name}")
+    folder = ctx["ti"].pushed["validation"]["report_uri"].rsplit("/", 1)[0]
+    return mlflow.artifacts.load_text(f"{folder}/{name}")
 
 
 def test_better_challenger_passes_and_its_report_is_logged_to_its_run(env):
@@ -104,16 +106,45 @@ def test_better_challenger_passes_and_its_report_is_logged_to_its_run(env):
     assert summary["champion_version"] == champion["version"]
     assert summary["challenger_version"] == challenger["version"]
     assert summary["challenger_metrics"]["roc_auc"] > summary["champion_metrics"]["roc_auc"] + 0.05
-    assert summary["report_uri"] == f"runs:/{challenger['run_id']}/agentic_mlops/validation/report.html"
+    folder = f"agentic_mlops/validation/{summary['report_digest'][:12]}"
+    assert summary["report_uri"] == f"runs:/{challenger['run_id']}/{folder}/report.html"
     assert summary["report_url"].startswith(env["url"]) and challenger["run_id"] in summary["report_url"]
-    markdown = _artifact(env, challenger["run_id"], "report.md")
+    markdown = _artifact(ctx, "report.md")
     assert hashlib.sha256(markdown.encode()).hexdigest() == summary["report_digest"]
     assert "f0 drifted beyond the threshold" in markdown and "`f0`: wasserstein" in markdown
-    html = _artifact(env, challenger["run_id"], "report.html")
+    html = _artifact(ctx, "report.html")
     assert summary["report_digest"] in html and "<table>" in html
     assert hashlib.sha256(html.encode()).hexdigest() == summary["report_html_digest"]  # promotion re-checks it
     tags = env["client"].get_model_version(env["model"], challenger["version"]).tags
     assert tags["agentic_mlops.validation"] == "passed"
+
+
+def test_two_runs_validating_one_version_keep_their_own_reports(env, tmp_path):
+    """Runs attached to one retraining job validate the same version, each on its own data: each report is
+    written to a folder of its own in the challenger's run, so neither overwrites the one the other's approval
+    binds (and links to)."""
+    import mlflow
+
+    _champion(env, "bad")
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    summaries = []
+    for seed in (7, 8):
+        data = tmp_path / f"window-{seed}.parquet"
+        labelled_frame(300, seed=seed).to_parquet(data)
+        ctx = _ctx(challenger)
+        _op(env, validation_data=str(data)).choose_branch(ctx)
+        summaries.append(ctx["ti"].pushed["validation"])
+
+    first, second = summaries
+    assert first["report_digest"] != second["report_digest"]
+    assert first["report_uri"] != second["report_uri"]
+    for summary in summaries:
+        folder = f"runs:/{challenger['run_id']}/agentic_mlops/validation/{summary['report_digest'][:12]}"
+        assert summary["report_uri"] == f"{folder}/report.html"
+        html = mlflow.artifacts.load_text(summary["report_uri"])
+        assert hashlib.sha256(html.encode()).hexdigest() == summary["report_html_digest"]
+        markdown = mlflow.artifacts.load_text(f"{folder}/report.md")
+        assert hashlib.sha256(markdown.encode()).hexdigest() == summary["report_digest"]
 
 
 def test_worse_challenger_is_rejected_without_approval_and_the_reason_is_recorded(env, airflow_home):
@@ -132,7 +163,7 @@ def test_worse_challenger_is_rejected_without_approval_and_the_reason_is_recorde
     assert entry["action"] == "validation_rejected" and entry["subject"] == f"version:{challenger['version']}"
     ti = ctx["ti"]  # whose row it is: the UI shows it, and serves its report, to readers of this DAG only
     assert (entry["details"]["dag_id"], entry["details"]["run_id"]) == (ti.dag_id, ti.run_id)
-    assert "REJECTED" in _artifact(env, challenger["run_id"], "report.md")
+    assert "REJECTED" in _artifact(ctx, "report.md")
     tags = env["client"].get_model_version(env["model"], challenger["version"]).tags
     assert tags["agentic_mlops.validation"] == "rejected"
 
@@ -186,6 +217,23 @@ def test_a_champion_whose_version_was_deleted_rejects_saying_the_alias_vanished(
     assert "alias 'champion' vanished" in reason and env["model"] in reason
 
 
+def test_a_hand_set_champion_whose_version_was_deleted_is_named_not_called_a_first_model(env):
+    """The alias was set by hand (no previous_champion, nothing in the state store) and its version deleted: floors
+    only, as for a first model, but the report says versions exist and which alias to set."""
+    champion = _champion(env, "good")
+    other = register_tiny_classifier(env["url"], env["model"], quality="good", seed=4)
+    env["client"].delete_model_version(env["model"], champion["version"])
+    challenger = register_tiny_classifier(env["url"], env["model"], quality="good")
+    ctx = _ctx(challenger)
+
+    assert _op(env).choose_branch(ctx) == "wait_for_approval"
+    [reason] = [r for r in ctx["ti"].pushed["validation"]["reasons"] if "champion" in r]
+    assert "no champion yet" not in reason
+    assert f"no `champion` alias: version {other['version']} exists" in reason
+    assert f"set_registered_model_alias('{env['model']}', 'champion', <version>)" in reason
+    assert "no 'champion' alias" in _artifact(ctx, "report.md")
+
+
 def test_a_champion_alias_deleted_by_hand_after_a_promotion_rejects_naming_the_version_to_restore(env, airflow_home):
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
@@ -217,7 +265,7 @@ def test_too_few_labelled_rows_reject_the_challenger_naming_the_counts_and_the_s
     reasons = ctx["ti"].pushed["validation"]["reasons"]
     assert reasons[0].startswith("FAILED rows: 6 labelled of 300 rows")
     assert "validation.min_rows 30" in reasons[0]
-    markdown = _artifact(env, challenger["run_id"], "report.md")
+    markdown = _artifact(ctx, "report.md")
     assert "6 labelled of 300 rows" in markdown
 
 
@@ -233,8 +281,8 @@ def test_enough_labelled_rows_are_reported_as_labelled_of_all_rows(env, tmp_path
 
     assert _op(env, validation_data=str(data), min_rows=300).choose_branch(ctx) == "wait_for_approval"
 
-    assert "300 labelled of 400 rows" in _artifact(env, challenger["run_id"], "report.md")
-    assert "300 labelled of 400 rows" in _artifact(env, challenger["run_id"], "report.html")
+    assert "300 labelled of 400 rows" in _artifact(ctx, "report.md")
+    assert "300 labelled of 400 rows" in _artifact(ctx, "report.html")
 
 
 def test_csv_validation_data_and_explicit_feature_columns(env, tmp_path):
@@ -382,7 +430,7 @@ def test_positive_label_is_the_class_recall_measures_and_the_report_names_it(env
     else:
         assert branch == "rejected" and 0.3 < measured < 0.7
     named = "fraud" if positive_label else "legit"
-    assert f"positive class {named!r}" in _artifact(env, challenger["run_id"], "report.md")
+    assert f"positive class {named!r}" in _artifact(ctx, "report.md")
 
 
 def test_pyfunc_returning_a_one_column_frame_of_labels_is_scored_on_those_labels(env, tmp_path):
@@ -481,7 +529,7 @@ def test_a_class_the_champion_never_saw_rejects_naming_the_cause_and_the_fix(env
     assert f"roc_auc: undefined for the champion v{champion['version']}" in reason
     assert "labels hold classes [2] the model gives no probability for (its classes: [0, 1])" in reason
     assert "set validation.primary_metric to f1 or accuracy" in reason
-    assert reason in _artifact(env, challenger["run_id"], "report.md")
+    assert reason in _artifact(ctx, "report.md")
     entry = StateStoreHook().get_store().audit_trail(env["model"])[0]
     assert entry["action"] == "validation_rejected" and reason in entry["details"]["reasons"]
 
@@ -515,7 +563,7 @@ def test_predictions_holding_nan_reject_the_challenger_naming_the_version_and_th
     [reason] = [r for r in ctx["ti"].pushed["validation"]["reasons"] if r.startswith("FAILED")]
     assert reason.startswith(f"FAILED predictions: the {broken} v{version} cannot be scored")
     assert f"v{version}'s predictions hold NaN for 7 of 300 rows" in reason
-    assert reason in _artifact(env, challenger["run_id"], "report.md")
+    assert reason in _artifact(ctx, "report.md")
 
 
 def test_a_classifier_scoring_nan_is_rejected_and_the_champions_classes_stay_its_own(env, tmp_path):

@@ -143,6 +143,12 @@ def rollback(args: argparse.Namespace) -> dict[str, Any]:
             identity={k: v for k, v in voter.details.items() if v},
         )
         url = hook.model_version_url(registered_model, result["version"])
+    abandoned = result.get("abandoned_intent")  # an earlier rollback MLflow refused (or that died) before moving
+    if abandoned:
+        print(
+            f"{abandoned['actor']}'s rollback started at {abandoned['at']:%Y-%m-%d %H:%M} UTC moved nothing; it is "
+            f"recorded as abandoned, and this rollback as {user}'s own."
+        )
     print(
         f"{registered_model}: champion is v{result['version']} again (was v{result['rolled_back_version']}); "
         f"rolled back by {user}"

@@ -22,6 +22,7 @@ from airflow_provider_agentic_mlops.core.promotion import (
     promote_version,
     record_asset_event_sent,
     rollback_champion,
+    unfinished_rollback,
     validated_report,
 )
 from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
@@ -306,6 +307,73 @@ def test_a_rollback_to_the_champions_own_version_is_refused_but_an_interrupted_o
     result = rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="oncall")
     assert (result["version"], result["rolled_back_version"], result["resumed"]) == ("1", "2", True)
     assert registry.aliases == {"champion": "1"}
+
+
+def test_a_rollback_that_moved_nothing_is_not_resumed_by_the_next_person_who_starts_their_own(
+    sqlite_store: StateStore,
+) -> None:
+    """Bob's rollback was refused on the alias write (403): nothing moved in MLflow, only his intent is recorded.
+    Carol's later rollback is her own (her reason, her DAG run, her name on the tags); Bob's intent is recorded as
+    abandoned, the audit trail kept append-only."""
+    registry = RegistryDouble(champion="2")
+    registry.aliases["previous_champion"] = "1"
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError("403 PERMISSION_DENIED")
+
+    real_set_alias, registry.set_alias = registry.set_alias, refused  # type: ignore[method-assign]
+    bob = {"dag_id": "rollback__fraud", "run_id": "manual__bob"}
+    with pytest.raises(PermissionError):
+        rollback_champion(
+            registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="bob", reason="r-bob", identity=bob
+        )
+    registry.set_alias = real_set_alias  # type: ignore[method-assign]
+    [bobs_intent] = sqlite_store.audit_trail(MODEL)
+    assert unfinished_rollback(sqlite_store, MODEL, current="2", previous="1") is None  # nothing to complete
+
+    result = rollback_champion(
+        registry,
+        sqlite_store,
+        model_name=MODEL,
+        registered_model=MODEL,
+        user="carol",
+        reason="r-carol",
+        identity={"login": "carol"},
+    )
+
+    assert (result["version"], result["rolled_back_version"], result["resumed"]) == ("1", "2", False)
+    assert result["abandoned_intent"]["actor"] == "bob"
+    assert registry.tags["1"]["agentic_mlops.restored_by"] == "carol"
+    assert registry.tags["2"]["agentic_mlops.rolled_back_by"] == "carol"
+    done, started, abandoned, first = sqlite_store.audit_trail(MODEL)
+    assert first["id"] == bobs_intent["id"] and first["details"]["reason"] == "r-bob"  # unchanged
+    assert (abandoned["action"], abandoned["subject"]) == ("rollback_abandoned", f"intent:{bobs_intent['id']}")
+    assert abandoned["details"]["started_by"] == "bob" and abandoned["details"]["dag_id"] == "rollback__fraud"
+    assert (started["action"], started["actor"], started["details"]["reason"]) == (
+        "rollback_started",
+        "carol",
+        "r-carol",
+    )
+    assert (done["action"], done["actor"], done["details"]["started_by"]) == ("rollback", "carol", "carol")
+    assert done["details"]["reason"] == "r-carol" and done["details"]["intent_id"] == started["id"]
+    assert "dag_id" not in done["details"] and "run_id" not in done["details"]
+
+
+def test_completing_a_rollback_that_moved_the_champion_stamps_whoever_completed_it(sqlite_store: StateStore) -> None:
+    registry = RegistryDouble(champion="1")  # bob's rollback moved the champion back, then died
+    registry.aliases["previous_champion"] = "1"
+    sqlite_store.audit(
+        "rollback_started",
+        actor="bob",
+        model_name=MODEL,
+        subject="version:1",
+        details={"from_version": "2", "to_version": "1", "reason": "r-bob"},
+    )
+    result = rollback_champion(registry, sqlite_store, model_name=MODEL, registered_model=MODEL, user="carol")
+    assert result["resumed"] is True and "abandoned_intent" not in result
+    assert registry.tags["1"]["agentic_mlops.restored_by"] == "carol"
+    done = sqlite_store.audit_trail(MODEL)[0]
+    assert (done["actor"], done["details"]["started_by"], done["details"]["reason"]) == ("carol", "bob", "r-bob")
 
 
 def _interrupted_at_tags(registry: RegistryDouble, store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     evaluate_gates,
     read_predictions,
     score_predictions,
+    unaliased_versions,
 )
 
 DRIFT = {
@@ -164,6 +165,22 @@ def test_probability_columns_not_named_by_class_are_refused_naming_columns_and_l
     frame = pd.DataFrame({"p_no": [0.9, 0.3], "p_yes": [0.1, 0.7]})
     with pytest.raises(ValueError, match=r"\['p_no', 'p_yes'\].*\['no', 'yes'\]"):
         read_predictions("classification", np.array(["no", "yes"]), frame)
+
+
+def test_probability_columns_named_by_the_text_of_integer_labels_are_matched_to_them():
+    """A pyfunc returning a frame with columns "0"/"1" (column names are text) for labels 0/1: unambiguous, read
+    as the classes 0 and 1, the predictions then integers like the labels."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"0": [0.9, 0.3, 0.2], "1": [0.1, 0.7, 0.8]})
+    labels, proba, classes = read_predictions("classification", np.array([0, 1, 1]), frame)
+    assert labels.tolist() == [0, 1, 1] and classes == [0, 1] and proba.tolist() == frame.to_numpy().tolist()
+    three = pd.DataFrame({"0": [0.9, 0.1], "1": [0.05, 0.1], "2": [0.05, 0.8]})  # class 2 absent from the window
+    assert read_predictions("classification", np.array([0, 1]), three)[0].tolist() == [0, 2]
+    # a column that is no label's text: not guessed, refused as before
+    with pytest.raises(ValueError, match="none of the labels"):
+        read_predictions("classification", np.array([0, 1]), pd.DataFrame({"0": [0.5, 0.4], "p": [0.5, 0.6]}))
 
 
 def test_challenger_that_improves_enough_passes():
@@ -379,6 +396,28 @@ def test_without_champion_and_floors_the_report_says_only_floors_would_apply():
     report = _report({"roc_auc": 0.5}, None)
     assert report.passed
     assert any("no champion yet" in r and "none configured" in r for r in report.reasons)
+
+
+def test_versions_without_a_champion_alias_are_named_with_the_alias_to_set_not_called_a_first_model():
+    """The champion's version deleted (its alias with it) and no trace of a champion left: the registry still has
+    other versions, so the report says which and how to set the alias, rather than "no champion yet"."""
+    note = unaliased_versions("fraud-reg", ["1", "2", "3", "5"], challenger="5")
+    assert note is not None
+    report = build_report(
+        model_name="fraud",
+        gates=Gates(),
+        challenger_version="5",
+        challenger_metrics={"roc_auc": 0.5},
+        no_champion=note,
+    )
+    assert report.passed  # floors only, as for a first model
+    [reason] = [r for r in report.reasons if "champion" in r]
+    assert "no champion yet" not in reason
+    assert "no `champion` alias" in reason and "versions 1-3 exist" in reason and "none configured" in reason
+    assert "set_registered_model_alias('fraud-reg', 'champion', <version>)" in reason
+    assert unaliased_versions("fraud-reg", ["4"], challenger="4") is None  # a first model
+    assert "version 2 exists" in unaliased_versions("r", ["2", "7"], challenger="7")
+    assert "versions 1, 3-4, 9 exist" in unaliased_versions("r", ["9", "4", "1", "3", "10"], challenger="10")
 
 
 def test_floor_on_error_metric_is_a_maximum():
