@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -22,6 +23,7 @@ from airflow_provider_agentic_mlops.core.connections import (
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe
 from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
+from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,25 +159,69 @@ class MlflowConnectionInvalid(AgenticMlopsError, ValueError):
     names the type found and the ``--conn-type`` it needs."""
 
 
-def _unreachable(err: BaseException) -> bool:
-    """Whether ``err`` (or what caused it) says MLflow or its artifact store could not be reached or was
-    overloaded (refused or timed-out connections, HTTP 5xx or 429), rather than that the model cannot be loaded."""
-    import requests
+class MlflowUnavailable(AgenticMlopsError, ConnectionError):
+    """MLflow or its artifact store could not be reached or was overloaded (a refused, dropped or timed-out
+    connection, HTTP 5xx or 429): not the model's fault. The task fails and Airflow retries it."""
 
+
+class MlflowPermissionDenied(AgenticMlopsError, AirflowFailException):
+    """MLflow refused the connection: its credentials (401 ``UNAUTHENTICATED``) or their permission on the
+    registered model (403 ``PERMISSION_DENIED``). The message names the connection and the permission the call
+    needs; the task fails without retries, since the same credentials are refused again."""
+
+
+#: Errors of :meth:`MlflowRegistryHook.predict_version` that are no fault of the model: raised as they are, never
+#: reported as a model that does not predict (unreachable or busy MLflow, a refused connection, a timeout).
+REGISTRY_FAULTS: tuple[type[BaseException], ...] = (MlflowUnavailable, MlflowPermissionDenied, TimeoutError)
+
+#: urllib3's reason when an answer in MLflow's retry list (429, 5xx) outlasted MLflow's retries: MLflow's
+#: ``MlflowException`` quotes it (``Max retries exceeded ... ResponseError('too many 503 error responses')``).
+_TOO_MANY = re.compile(r"too many (\d{3}) error responses")
+
+
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and what caused it, through ``__cause__`` and ``__context__``."""
     seen: set[int] = set()
     cause: BaseException | None = err
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if isinstance(cause, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
-            return True
-        response = getattr(cause, "response", None)
-        status = getattr(response, "status_code", None)
-        if isinstance(status, int) and (status >= 500 or status == 429):
-            return True
-        if getattr(cause, "error_code", None) in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
-            return True
+        yield cause
         cause = cause.__cause__ or cause.__context__
-    return False
+
+
+def _unreachable(err: BaseException) -> str | None:
+    """Why ``err`` (or what caused it) says MLflow or its artifact store could not be reached or was overloaded
+    (refused or timed-out connections, HTTP 5xx or 429), rather than that the model cannot be loaded; None if
+    it does not. A 503 or 429 that outlasted MLflow's retries is a ``requests`` ``RetryError``, with no response."""
+    import requests
+
+    for cause in _causes(err):
+        too_many = _TOO_MANY.search(str(cause))
+        if too_many and (too_many[1].startswith("5") or too_many[1] == "429"):
+            return f"HTTP {too_many[1]} until MLflow's retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES) ran out"
+        if isinstance(cause, requests.exceptions.RetryError):
+            return "MLflow's retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES) ran out"
+        if isinstance(cause, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
+            return type(cause).__name__
+        status = getattr(getattr(cause, "response", None), "status_code", None)
+        if isinstance(status, int) and (status >= 500 or status == 429):
+            return f"HTTP {status}"
+        if getattr(cause, "error_code", None) in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
+            return str(cause.error_code)  # type: ignore[attr-defined]
+    return None
+
+
+def _refused(err: BaseException) -> str | None:
+    """``PERMISSION_DENIED`` (HTTP 403) or ``UNAUTHENTICATED`` (401) when MLflow or its artifact store refused
+    the connection anywhere in ``err``'s causes, else None."""
+    for cause in _causes(err):
+        code = getattr(cause, "error_code", None)
+        if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+            return str(code)
+        status = getattr(getattr(cause, "response", None), "status_code", None)
+        if status in (401, 403):
+            return "UNAUTHENTICATED" if status == 401 else "PERMISSION_DENIED"
+    return None
 
 
 class _GuardedClient:
@@ -426,17 +472,49 @@ class MlflowRegistryHook(BaseHook):
     # -- registry helpers ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _about(self, registered_model: str) -> Iterator[None]:
+    def _about(self, registered_model: str, needs: str = "READ", what: str = "reading it") -> Iterator[None]:
         """MLflow's errors inside the block say which connection and model they are about (MLflow names only the
-        URL it called): re-raised as an ``MlflowException`` with the same error code, the original its cause."""
+        URL it called): re-raised as an ``MlflowException`` with the same error code, the original its cause. A
+        refused connection (401, 403) is :class:`MlflowPermissionDenied`, naming the permission ``needs``.
+
+        :param needs: MLflow's permission on the registered model that ``what`` needs (READ, EDIT, MANAGE).
+        :param what: the call, for the error (``setting alias 'champion' to v3``).
+        """
         from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import ErrorCode
 
         try:
             yield
         except MlflowException as err:
+            refused = _refused(err)
+            if refused:
+                detail = " ".join(err.message.split())[:300]
+                raise self._permission_denied(refused, detail, what, needs, registered_model) from err
             where = f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}), model {registered_model!r}"
             raise MlflowException(f"{where}: {err.message}", error_code=ErrorCode.Value(err.error_code)) from err
+
+    def _permission_denied(
+        self, refused: str, detail: str, what: str, needs: str, registered_model: str
+    ) -> MlflowPermissionDenied:
+        """The error of MLflow refusing this connection (``refused``: ``PERMISSION_DENIED`` or ``UNAUTHENTICATED``)
+        for ``what``, which needs MLflow's permission ``needs`` on ``registered_model``."""
+        where = f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}), model {registered_model!r}"
+        permission = f"{needs} on the registered model {registered_model!r}"
+        if needs == "READ" and what.startswith("loading"):  # its files are read through its run's experiment
+            permission += " and READ on the experiment of its run"
+        if needs != "READ" and self.access == "promote":
+            permission += " (promoting and rolling back also delete aliases: MANAGE covers every step)"
+        if refused == "UNAUTHENTICATED":
+            fix = (
+                "MLflow did not accept the connection's credentials: set its login and password (or the password "
+                f"alone, a token) to a user MLflow knows, with {permission}"
+            )
+        else:
+            fix = f"The connection's user needs {permission} in MLflow: grant that"
+        return MlflowPermissionDenied(
+            f"{where}: MLflow refused {what} ({refused}: {detail}). {fix}, then clear the task. Not retried: the "
+            "same credentials are refused again"
+        )
 
     def get_alias_version(self, registered_model: str, alias: str) -> str | None:
         """The version ``alias`` points to, or None when the alias (or the model) does not exist: what MLflow's
@@ -497,16 +575,16 @@ class MlflowRegistryHook(BaseHook):
 
     def set_alias(self, registered_model: str, alias: str, version: str) -> None:
         """Point ``alias`` at ``version`` (``champion``/``previous_champion`` need a promote connection)."""
-        with self._about(registered_model):
+        with self._about(registered_model, "EDIT", f"setting alias {alias!r} to v{version}"):
             self.client().set_registered_model_alias(registered_model, alias, str(version))
 
     def delete_alias(self, registered_model: str, alias: str) -> None:
-        with self._about(registered_model):
+        with self._about(registered_model, "MANAGE", f"deleting alias {alias!r}"):
             self.client().delete_registered_model_alias(registered_model, alias)
 
     def set_version_tags(self, registered_model: str, version: str, tags: dict[str, Any]) -> None:
         client = self.client()
-        with self._about(registered_model):
+        with self._about(registered_model, "EDIT", f"setting tags on v{version}"):
             for key, value in tags.items():
                 client.set_model_version_tag(registered_model, str(version), key, str(value))
 
@@ -582,8 +660,9 @@ class MlflowRegistryHook(BaseHook):
             ``predict_proba`` and ``classes_``; a pyfunc model's output as it returned it (labels, scores or
             a column per class: ``core.metrics.read_predictions`` tells them apart, given the labels).
         :raises ModelLoadError: the version could not be loaded (e.g. its files are gone from the artifact
-            store); MLflow or its artifact store unreachable is an ``MlflowException`` instead (the task is
-            retried); errors of ``columns`` and of the model's predict are raised as they are.
+            store). MLflow or its artifact store unreachable or busy is :class:`MlflowUnavailable` instead (the
+            task is retried), the connection refused (401, 403) :class:`MlflowPermissionDenied` (it fails); errors
+            of ``columns`` and of the model's predict are raised as they are.
         """
         import mlflow
 
@@ -596,16 +675,19 @@ class MlflowRegistryHook(BaseHook):
                 sklearn = "sklearn" in info.flavors
                 model = mlflow.sklearn.load_model(uri) if sklearn else mlflow.pyfunc.load_model(uri)
             except Exception as err:
-                if _unreachable(err):  # not the model's fault: the task fails and Airflow retries it
-                    from mlflow.exceptions import MlflowException
-
-                    raise MlflowException(
+                detail = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"  # MLflow's spans lines
+                refused = _refused(err)
+                if refused:  # the connection's fault, not the model's: no retry helps
+                    raise self._permission_denied(refused, detail, f"loading {uri}", "READ", registered_model) from err
+                unreachable = _unreachable(err)
+                if unreachable:  # not the model's fault: the task fails and Airflow retries it
+                    raise MlflowUnavailable(
                         f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}): {uri} could not be "
-                        f"reached ({type(err).__name__}: {' '.join(str(err).split())[:300]}); the task is retried"
+                        f"reached ({unreachable}; {detail}); the task is retried"
                     ) from err
                 raise ModelLoadError(
                     f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}): {uri} could not be loaded "
-                    f"({type(err).__name__}: {' '.join(str(err).split())[:300]})",  # MLflow's spans lines
+                    f"({detail})",
                     registered_model=registered_model,
                     version=str(version),
                 ) from err

@@ -281,9 +281,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         unknown yet, the probabilities of a classifier too.
 
         :raises ModelLoadError: the version cannot be loaded (the champion's rejects the challenger).
-        :raises ValueError: the model's predict raised, naming the role, the version and the cause.
+        :raises ValueError: the model's predict raised, naming role, version and cause (REGISTRY_FAULTS pass as is).
         """
-        from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
+        from airflow_provider_agentic_mlops.hooks.mlflow import REGISTRY_FAULTS, ModelLoadError
 
         try:
             return self.hook.predict_version(
@@ -293,7 +293,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
                 columns=lambda inputs: self._features(inputs, frame, f"the {role} v{version}"),
                 classification=self.task != "regression",
             )
-        except _MissingInputs:  # names the version already
+        except (_MissingInputs, *REGISTRY_FAULTS):  # names the version already; MLflow's fault, not the model's
             raise
         except ModelLoadError as err:
             if role == "champion":  # choose_branch rejects the challenger

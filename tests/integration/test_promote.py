@@ -525,3 +525,59 @@ def test_second_rollback_is_refused_instead_of_repromoting_the_bad_version(env):
     with pytest.raises(PromotionRefused, match="nothing to roll back"):
         RollbackOperator(task_id="rollback", model_name=env.model, user="carol").execute(_ctx(env))
     assert _aliases(env) == {"champion": env.old}
+
+
+# -- MLflow refusing the promote connection (a real server behind a fault proxy) -------------------
+
+
+@pytest.fixture
+def refusing(env, monkeypatch):
+    """``env`` with the promote connection through a proxy that answers chosen requests as MLflow's auth refuses
+    them (403 ``Permission denied``): a token with EDIT but not MANAGE, or READ only."""
+    from tests.doubles.mlflow_fault_proxy import mlflow_fault_proxy
+
+    with mlflow_fault_proxy(env.url) as proxy:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_PROMOTE",
+            json.dumps({"conn_type": "agentic_mlops_mlflow", "host": proxy.url}),
+        )
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        yield proxy
+
+
+def test_a_403_setting_the_champion_fails_promote_without_retries_naming_the_permission(env, refusing):
+    """The error named the connection but not the permission, and Airflow retried it three times with backoff."""
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowPermissionDenied
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    _approval(env)
+    refusing.fault = lambda method, path: (
+        403 if method == "POST" and path.endswith("/registered-models/alias") else None
+    )
+
+    with pytest.raises(MlflowPermissionDenied) as raised:
+        _promote(env).execute(_ctx(env))
+
+    message = str(raised.value)
+    assert isinstance(raised.value, AirflowFailException) and refusing.faulted  # failed, not up for retry
+    assert "'agentic_mlops_mlflow_promote'" in message and "PERMISSION_DENIED" in message and "setting alias" in message
+    assert f"EDIT on the registered model {env.model!r}" in message and "MANAGE" in message
+    assert _aliases(env) == {"champion": env.old}
+
+
+def test_a_403_deleting_an_alias_fails_rollback_without_retries_naming_manage(env, refusing):
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowPermissionDenied
+    from airflow_provider_agentic_mlops.operators.promote import RollbackOperator
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    _approval(env)
+    _promote(env).execute(_ctx(env))
+    refusing.fault = lambda method, path: 403 if method == "DELETE" and "/registered-models/alias" in path else None
+
+    with pytest.raises(MlflowPermissionDenied) as raised:
+        RollbackOperator(task_id="rollback", model_name=env.model, user="carol", reason="bad").execute(_ctx(env))
+
+    message = str(raised.value)
+    assert isinstance(raised.value, AirflowFailException) and refusing.faulted
+    assert "'agentic_mlops_mlflow_promote'" in message and "deleting alias 'previous_champion'" in message
+    assert f"MANAGE on the registered model {env.model!r}" in message

@@ -621,3 +621,108 @@ def test_a_model_whose_predict_raises_names_champion_or_challenger_and_its_versi
     with pytest.raises(ValueError, match=rf"the {broken} v{version} .*could not predict") as raised:
         _op(env, validation_data=data).choose_branch(_ctx(challenger))
     assert env["model"] in str(raised.value) and "column 'f0' must be text" in str(raised.value)
+
+
+# -- MLflow failing while the champion loads (a real server behind a fault proxy) -----------------
+
+
+@pytest.fixture
+def proxied(env, monkeypatch):
+    """``env`` with the connections pointed at a fault proxy in front of the server, and MLflow's HTTP retries off
+    (a 503 or 429 is then MLflow's "too many 503 error responses" at once, instead of minutes of backoff)."""
+    from tests.doubles.mlflow_fault_proxy import mlflow_fault_proxy
+
+    with mlflow_fault_proxy(env["url"]) as proxy:
+        for conn_id in ("agentic_mlops_mlflow_registry", "agentic_mlops_mlflow_train", "agentic_mlops_mlflow_promote"):
+            monkeypatch.setenv(
+                f"AIRFLOW_CONN_{conn_id.upper()}", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{proxy.url}"}}'
+            )
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        yield {**env, "proxy": proxy}
+
+
+def _fail_loading(proxied, version: str, fault) -> None:
+    """The proxy answers ``fault`` to every request about ``version`` of the model (loading it), and to any request
+    after the first of those."""
+    import re
+
+    about = re.compile(rf"[?&]version={version}(&|$)")
+
+    def answer(_method: str, path: str):
+        return fault if proxied["proxy"].faulted or about.search(path) else None
+
+    proxied["proxy"].fault = answer
+
+
+def _nothing_recorded(proxied, ctx) -> None:
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+
+    assert not ctx["ti"].pushed.get("validation")  # no verdict
+    assert [e["action"] for e in StateStoreHook().get_store().audit_trail(proxied["model"])] == []
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_mlflow_busy_while_loading_the_champion_fails_the_task_for_a_retry_not_a_rejection(
+    proxied, airflow_home, status
+):
+    """MLflow's 503/429 surfaces as a RetryError under an MlflowException ("too many 503 error responses"): the
+    champion is not unloadable, MLflow is busy. The challenger was rejected for good, as if v1's files were gone."""
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowUnavailable
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    champion = _champion(proxied, "good")
+    challenger = register_tiny_classifier(proxied["url"], proxied["model"], quality="good")
+    ctx = _ctx(challenger)
+    _fail_loading(proxied, champion["version"], status)
+
+    with pytest.raises(MlflowUnavailable) as raised:
+        _op(proxied).choose_branch(ctx)
+
+    message = str(raised.value)
+    assert proxied["proxy"].faulted and not isinstance(raised.value, AirflowFailException)  # Airflow retries it
+    assert f"models:/{proxied['model']}/{champion['version']}" in message and "could not be reached" in message
+    assert "agentic_mlops_mlflow_train" in message and f"HTTP {status} until MLflow's retries" in message
+    assert "cannot be loaded" not in message and "dtypes" not in message
+    _nothing_recorded(proxied, ctx)
+
+
+def test_mlflow_down_while_loading_the_champion_is_raised_as_unreachable_not_as_a_predict_error(proxied, airflow_home):
+    """The champion's load failing on a dropped connection was wrapped as "could not predict the validation data ...
+    Check the columns and dtypes": the hook's unreachable error is raised unchanged."""
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowUnavailable
+
+    champion = _champion(proxied, "good")
+    challenger = register_tiny_classifier(proxied["url"], proxied["model"], quality="good")
+    ctx = _ctx(challenger)
+    _fail_loading(proxied, champion["version"], "down")
+
+    with pytest.raises(MlflowUnavailable, match="could not be reached") as raised:
+        _op(proxied).choose_branch(ctx)
+    assert "dtypes" not in str(raised.value) and "could not predict" not in str(raised.value)
+    _nothing_recorded(proxied, ctx)
+
+
+@pytest.mark.parametrize(("status", "said"), [(403, "PERMISSION_DENIED"), (401, "UNAUTHENTICATED")])
+def test_mlflow_refusing_the_connection_while_loading_the_champion_fails_the_task_naming_the_permission(
+    proxied, airflow_home, status, said
+):
+    """A 403 (or 401) is the connection's fault, not the champion's: the challenger was rejected saying v1 "cannot
+    be loaded ... restore its files". The task fails without retries (the same credentials are refused again)."""
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowPermissionDenied
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    champion = _champion(proxied, "good")
+    challenger = register_tiny_classifier(proxied["url"], proxied["model"], quality="good")
+    ctx = _ctx(challenger)
+    _fail_loading(proxied, champion["version"], status)
+
+    with pytest.raises(MlflowPermissionDenied) as raised:
+        _op(proxied).choose_branch(ctx)
+
+    message = str(raised.value)
+    assert isinstance(raised.value, AirflowFailException)
+    assert "'agentic_mlops_mlflow_train'" in message and said in message
+    assert f"READ on the registered model {proxied['model']!r}" in message
+    assert "cannot be loaded" not in message and "dtypes" not in message
+    _nothing_recorded(proxied, ctx)

@@ -240,19 +240,52 @@ def test_an_unreachable_server_while_loading_a_model_is_raised_for_a_retry_not_a
     """A champion that cannot be loaded rejects the challenger (ModelLoadError); MLflow merely unreachable must
     not: the task fails and Airflow retries it, instead of a retrained challenger rejected for a network blip."""
     import pandas as pd
-    from mlflow.exceptions import MlflowException
 
-    from airflow_provider_agentic_mlops.hooks.mlflow import ModelLoadError
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowUnavailable, ModelLoadError
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once instead of backing off
     conn = {"conn_type": "agentic_mlops_mlflow", "host": f"http://127.0.0.1:{_closed_port()}"}
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DOWN", json.dumps(conn))
-    with pytest.raises(MlflowException) as raised:
+    with pytest.raises(MlflowUnavailable) as raised:
         MlflowRegistryHook("mlflow_down").predict_version(
             "fraud-detector", "3", pd.DataFrame({"f0": [1.0]}), columns=lambda names: ["f0"], classification=True
         )
     assert not isinstance(raised.value, ModelLoadError)
     assert "mlflow_down" in str(raised.value) and "models:/fraud-detector/3" in str(raised.value)
+
+
+def _raised_inside(outer: BaseException, inner: BaseException) -> BaseException:
+    """``outer`` raised while handling ``inner``, as MLflow's ``http_request`` wraps what ``requests`` raised."""
+    try:
+        try:
+            raise inner
+        except BaseException:
+            raise outer  # noqa: B904 - implicit chaining (``__context__``), as MLflow does
+    except BaseException as err:
+        return err
+
+
+@pytest.mark.parametrize("status", [503, 429, 502])
+def test_a_busy_mlflow_is_unreachable_by_its_retry_error_or_by_mlflows_text_alone(status: int) -> None:
+    """MLflow's 503/429 that outlasted its retries: a ``RetryError`` (no ``response``, no ConnectionError) under an
+    MlflowException; it was read as a model that cannot be loaded, which rejects the challenger for good."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    from airflow_provider_agentic_mlops.hooks.mlflow import _refused, _unreachable
+
+    text = (
+        "API request to http://mlflow/api/2.0/mlflow/model-versions/get-download-uri failed with exception "
+        "HTTPConnectionPool(host='mlflow', port=5000): Max retries exceeded with url: /api/2.0/mlflow/model-versions/"
+        f"get-download-uri?name=m&version=1 (Caused by ResponseError('too many {status} error responses'))"
+    )
+    chained = _raised_inside(MlflowException(text), requests.exceptions.RetryError(text))
+    assert f"HTTP {status}" in (_unreachable(chained) or "")
+    assert f"HTTP {status}" in (_unreachable(MlflowException(text)) or "")  # the chain lost: MLflow's text says it
+    assert _unreachable(_raised_inside(MlflowException("failed"), requests.exceptions.RetryError("x"))) is not None
+    assert _refused(chained) is None
+    assert _unreachable(MlflowException("too many 404 error responses")) is None
+    assert _unreachable(FileNotFoundError("model.skops")) is None
 
 
 def test_a_nested_run_names_its_parent_and_a_top_level_or_unknown_run_none(monkeypatch, airflow_home: Path) -> None:
