@@ -174,13 +174,13 @@ def demo_dags_folder() -> Path:
     return configured
 
 
-def demo_cooldown_hours(dags_folder: Path) -> float:
-    """The demo model's retrain cooldown as models.yaml sets it."""
+def demo_spec(dags_folder: Path) -> Any:
+    """The demo model's ``ModelSpec`` as models.yaml sets it."""
     from airflow_provider_agentic_mlops.core.config import load_models
 
     for spec in load_models(dags_folder / "models.yaml"):
         if spec.dag_id == DAG_ID:
-            return float(spec.decision.cooldown_hours)
+            return spec
     raise SystemExit(f"{dags_folder / 'models.yaml'} has no model for DAG {DAG_ID}; the demo needs fraud-detector")
 
 
@@ -444,22 +444,47 @@ def shift_note(injected: dict[str, Any]) -> str:
     )
 
 
-def next_steps(approve: str, *, overview: str, port: int, started: bool) -> str:
+def connections_note(spec: Any) -> str:
+    """Who decides and where approvals happen for the demo model ``spec`` (its ``ModelSpec``), by the connections
+    that exist: "No LLM connection" and "No Slack connection" only when they are missing."""
+    from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
+    from airflow_provider_agentic_mlops.hooks.llm import LLMHook
+
+    llm_conn_id, slack_conn_id = spec.decision.llm_conn_id, spec.approval.slack_conn_id
+    if spec.decision.mode == "rules":
+        decides = "Decision mode 'rules': the rules decide."
+    elif LLMHook.connection_exists(llm_conn_id):
+        decides = f"LLM connection {llm_conn_id!r}: the LLM decides within the rules' guardrails."
+    else:
+        decides = "No LLM connection: the rules decide."
+    if slack_conn_id and get_connection_or_none(slack_conn_id) is not None:
+        approves = (
+            f"Slack connection {slack_conn_id!r}: requests go to Slack (approval.approvers in models.yaml may "
+            "click); or approve on Browse > Model approvals"
+        )
+    else:
+        approves = "No Slack connection: approve on Browse > Model approvals"
+    return f"{decides} {approves}"
+
+
+def next_steps(approve: str, *, overview: str, port: int, started: bool, connections: str) -> str:
     """What to do once the demo is set up: in the Airflow the demo starts, or (``--no-start``) in the one the
-    user runs, e.g. docker compose's, whose port, DAG pausing and command paths the demo does not know."""
+    user runs, e.g. docker compose's, whose port, DAG pausing and command paths the demo does not know.
+
+    :param approve: the command line that runs the provider's CLI for the demo's home (:func:`cli_command`).
+    :param connections: who decides and where approvals happen (:func:`connections_note`).
+    """
     if not started:
         return (
             f"\nAirflow was not started (--no-start). In the Airflow that serves this AIRFLOW_HOME's DAGs (docker\n"
             f"compose's, say): unpause DAG {DAG_ID} if it is paused (new DAGs often are), then trigger it or post an\n"
-            "alert. No LLM connection: the rules decide. No Slack connection: approve on Browse > Model approvals,\n"
-            "or:\n"
+            f"alert. {connections}, or:\n"
             f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
         )
     return (
         f"\nOpen {overview} (Browse > Models): drift over time, decisions and their traces.\n"
         f"Airflow listens on {DEMO_HOST}:{port} only (loopback, this machine): every UI user of the demo is an admin.\n"
-        f"DAG {DAG_ID} gets a run as soon as Airflow is up; no LLM connection: the rules decide;\n"
-        "no Slack connection: approve on Browse > Model approvals, or from another terminal:\n"
+        f"DAG {DAG_ID} gets a run as soon as Airflow is up. {connections}, or from another terminal:\n"
         f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
         f"After a promotion, inject a new shift (from another terminal; it finds the demo's port) with:\n"
         f"  {approve} demo --shift\n"
@@ -518,7 +543,8 @@ def demo(args: argparse.Namespace) -> None:
     print(f"Setting up the fraud-detector demo in AIRFLOW_HOME={airflow_home} ...")
     write_demo_config(airflow_home, dags_folder)
     result = setup_demo(airflow_home, tracking_uri=default_tracking_uri(), drift=not args.no_drift, rows=args.rows)
-    cooldown = demo_cooldown_hours(dags_folder)
+    spec = demo_spec(dags_folder)
+    cooldown = float(spec.decision.cooldown_hours)
     approve = cli_command(airflow_home)
     print(f"  data: {Path(result['data']['reference']).parent} ({data_note(result)})")
     print(f"  MLflow: {default_tracking_uri()} (champion: fraud-detector v{result['champion']})")
@@ -526,7 +552,8 @@ def demo(args: argparse.Namespace) -> None:
         f"  retrain cooldown of the demo model: {cooldown * 60:g} minutes (models.yaml decision.cooldown_hours;\n"
         "  production default 24 h). Within it, drift that calls for retraining escalates to a person instead."
     )
-    print(next_steps(approve, overview=overview, port=port, started=not args.no_start))
+    connections = connections_note(spec)
+    print(next_steps(approve, overview=overview, port=port, started=not args.no_start, connections=connections))
     if args.no_start:
         return
     sys.stdout.flush()

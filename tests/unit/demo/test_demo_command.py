@@ -101,7 +101,7 @@ def test_airflow_standalone_starts_the_demos_api_server_on_loopback(tmp_path: Pa
 
 def test_the_demo_models_cooldown_is_minutes_not_a_day(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    assert demo.demo_cooldown_hours(demo.REPO_DAGS) * 60 <= 10
+    assert demo.demo_spec(demo.REPO_DAGS).decision.cooldown_hours * 60 <= 10
 
 
 def test_each_shift_drifts_against_the_regime_before(tmp_path: Path) -> None:
@@ -493,8 +493,39 @@ def test_shift_with_no_approval_pending_says_nothing_of_approvals(
 
 def test_with_no_start_the_next_steps_claim_no_port_and_say_to_unpause_the_dag() -> None:
     # docker compose runs `demo --no-start` in its own Airflow: DAGs are paused at creation, its port is its own
-    started = demo.next_steps("airflow agentic-mlops", overview="http://127.0.0.1:8080/x", port=8080, started=True)
+    started = demo.next_steps(
+        "airflow agentic-mlops", overview="http://127.0.0.1:8080/x", port=8080, started=True, connections=""
+    )
     assert "listens on 127.0.0.1:8080" in started and "gets a run as soon as Airflow is up" in started
-    elsewhere = demo.next_steps("airflow agentic-mlops", overview="http://127.0.0.1:8080/x", port=8080, started=False)
+    elsewhere = demo.next_steps(
+        "airflow agentic-mlops", overview="http://127.0.0.1:8080/x", port=8080, started=False, connections=""
+    )
     assert "8080" not in elsewhere and "gets a run" not in elsewhere and "demo --shift" not in elsewhere
     assert f"unpause DAG {demo.DAG_ID}" in elsewhere and "airflow agentic-mlops approvals approve <id>" in elsewhere
+
+
+def _demo_spec():
+    from airflow_provider_agentic_mlops.core.config import load_models
+
+    return next(spec for spec in load_models(demo.REPO_DAGS / "models.yaml") if spec.dag_id == demo.DAG_ID)
+
+
+def test_the_next_steps_say_no_llm_and_no_slack_only_when_those_connections_are_missing(monkeypatch) -> None:
+    # `demo --no-start` in docker compose, with the LLM and Slack connections set: it still said "No LLM connection"
+    spec = _demo_spec()
+    for name in ("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", "AIRFLOW_CONN_SLACK_API_DEFAULT"):
+        monkeypatch.delenv(name, raising=False)
+    for started in (True, False):
+        steps = demo.next_steps("x", overview="o", port=8080, started=started, connections=demo.connections_note(spec))
+        assert "no llm connection: the rules decide" in steps.lower()
+        assert "no slack connection: approve on browse > model approvals" in steps.lower()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT",
+        '{"conn_type": "agentic_mlops_llm", "host": "http://llm", "extra": {"model": "m"}}',
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", '{"conn_type": "slack", "password": "xoxb-1"}')
+    note = demo.connections_note(spec)
+    assert "no llm connection" not in note.lower() and "no slack connection" not in note.lower()
+    assert "'agentic_mlops_llm_default'" in note and "'slack_api_default'" in note
+    rules_only = spec.model_copy(update={"decision": spec.decision.model_copy(update={"mode": "rules"})})
+    assert "decision mode 'rules': the rules decide" in demo.connections_note(rules_only).lower()
