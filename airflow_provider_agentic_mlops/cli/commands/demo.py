@@ -36,6 +36,10 @@ RUN_RECORD = "demo-running.json"
 #: Set by ``scripts/demo`` when it made the demo's home (or a parent of it) for this invocation: the top
 #: directory it made, which a refusal before set-up removes again (Airflow writes into the home on import).
 CREATED_ENV = "AGENTIC_MLOPS_DEMO_CREATED"
+#: Set by ``scripts/demo``: the command line that runs it again for this home (its path, and ``--airflow-home``
+#: unless the home is the clone's default). The commands the demo prints go through it, so that they too leave
+#: the shell's Airflow settings out (``AIRFLOW_CONN_*`` would otherwise point them at the user's own stores).
+SCRIPT_ENV = "AGENTIC_MLOPS_DEMO_SCRIPT"
 #: What Airflow itself writes into a home on import or start, before the demo sets anything up.
 AIRFLOW_OWN_FILES = frozenset({"airflow.cfg", "webserver_config.py"})
 
@@ -390,10 +394,21 @@ def stopped_on_exit(process: subprocess.Popen[Any], *, grace: float = 20.0) -> I
 
 
 def cli_command(airflow_home: Path) -> str:
-    """The provider's CLI for the demo's home, as a command line to copy into another terminal."""
+    """The provider's CLI for the demo's home, as a command line to copy into another terminal: through
+    ``scripts/demo cli`` when the demo was started by it (:data:`SCRIPT_ENV`), which leaves the shell's Airflow
+    settings out as the demo does; else ``AIRFLOW_HOME=<home> <venv>/bin/airflow agentic-mlops``."""
     from airflow_provider_agentic_mlops.version_compat import command_prefix
 
+    script = os.environ.get(SCRIPT_ENV)
+    if script:
+        return f"{script} cli"
     return f"AIRFLOW_HOME={airflow_home} {Path(sys.executable).parent / command_prefix()}"
+
+
+def shift_command(airflow_home: Path) -> str:
+    """The command line that injects a new shift into the demo in ``airflow_home`` (see :func:`cli_command`)."""
+    script = os.environ.get(SCRIPT_ENV)
+    return f"{script} --shift" if script else f"{cli_command(airflow_home)} demo --shift"
 
 
 def pending_approvals() -> list[dict[str, Any]]:
@@ -467,12 +482,13 @@ def connections_note(spec: Any) -> str:
     return f"{decides} {approves}"
 
 
-def next_steps(approve: str, *, overview: str, port: int, started: bool, connections: str) -> str:
+def next_steps(approve: str, *, overview: str, port: int, started: bool, connections: str, shift: str) -> str:
     """What to do once the demo is set up: in the Airflow the demo starts, or (``--no-start``) in the one the
     user runs, e.g. docker compose's, whose port, DAG pausing and command paths the demo does not know.
 
     :param approve: the command line that runs the provider's CLI for the demo's home (:func:`cli_command`).
     :param connections: who decides and where approvals happen (:func:`connections_note`).
+    :param shift: the command line that injects a new shift (:func:`shift_command`).
     """
     if not started:
         return (
@@ -487,7 +503,7 @@ def next_steps(approve: str, *, overview: str, port: int, started: bool, connect
         f"DAG {DAG_ID} gets a run as soon as Airflow is up. {connections}, or from another terminal:\n"
         f"  {approve} approvals list\n  {approve} approvals approve <id>\n"
         f"After a promotion, inject a new shift (from another terminal; it finds the demo's port) with:\n"
-        f"  {approve} demo --shift\n"
+        f"  {shift}\n"
     )
 
 
@@ -553,7 +569,12 @@ def demo(args: argparse.Namespace) -> None:
         "  production default 24 h). Within it, drift that calls for retraining escalates to a person instead."
     )
     connections = connections_note(spec)
-    print(next_steps(approve, overview=overview, port=port, started=not args.no_start, connections=connections))
+    shift = shift_command(airflow_home)
+    print(
+        next_steps(
+            approve, overview=overview, port=port, started=not args.no_start, connections=connections, shift=shift
+        )
+    )
     if args.no_start:
         return
     sys.stdout.flush()

@@ -494,11 +494,21 @@ def test_shift_with_no_approval_pending_says_nothing_of_approvals(
 def test_with_no_start_the_next_steps_claim_no_port_and_say_to_unpause_the_dag() -> None:
     # docker compose runs `demo --no-start` in its own Airflow: DAGs are paused at creation, its port is its own
     started = demo.next_steps(
-        "airflow agentic-mlops", overview="http://127.0.0.1:8080/x", port=8080, started=True, connections=""
+        "airflow agentic-mlops",
+        overview="http://127.0.0.1:8080/x",
+        port=8080,
+        started=True,
+        connections="",
+        shift="airflow agentic-mlops demo --shift",
     )
     assert "listens on 127.0.0.1:8080" in started and "gets a run as soon as Airflow is up" in started
     elsewhere = demo.next_steps(
-        "airflow agentic-mlops", overview="http://127.0.0.1:8080/x", port=8080, started=False, connections=""
+        "airflow agentic-mlops",
+        overview="http://127.0.0.1:8080/x",
+        port=8080,
+        started=False,
+        connections="",
+        shift="airflow agentic-mlops demo --shift",
     )
     assert "8080" not in elsewhere and "gets a run" not in elsewhere and "demo --shift" not in elsewhere
     assert f"unpause DAG {demo.DAG_ID}" in elsewhere and "airflow agentic-mlops approvals approve <id>" in elsewhere
@@ -516,7 +526,8 @@ def test_the_next_steps_say_no_llm_and_no_slack_only_when_those_connections_are_
     for name in ("AIRFLOW_CONN_AGENTIC_MLOPS_LLM_DEFAULT", "AIRFLOW_CONN_SLACK_API_DEFAULT"):
         monkeypatch.delenv(name, raising=False)
     for started in (True, False):
-        steps = demo.next_steps("x", overview="o", port=8080, started=started, connections=demo.connections_note(spec))
+        note = demo.connections_note(spec)
+        steps = demo.next_steps("x", overview="o", port=8080, started=started, connections=note, shift="s")
         assert "no llm connection: the rules decide" in steps.lower()
         assert "no slack connection: approve on browse > model approvals" in steps.lower()
     monkeypatch.setenv(
@@ -529,3 +540,14 @@ def test_the_next_steps_say_no_llm_and_no_slack_only_when_those_connections_are_
     assert "'agentic_mlops_llm_default'" in note and "'slack_api_default'" in note
     rules_only = spec.model_copy(update={"decision": spec.decision.model_copy(update={"mode": "rules"})})
     assert "decision mode 'rules': the rules decide" in demo.connections_note(rules_only).lower()
+
+
+def test_started_by_scripts_demo_the_printed_commands_go_through_it(monkeypatch, tmp_path: Path) -> None:
+    # `AIRFLOW_HOME=... airflow agentic-mlops approvals approve 1` kept the shell's AIRFLOW_CONN_*: it voted in
+    # the user's own state store; scripts/demo leaves those out, so the printed commands run through it
+    monkeypatch.setenv(demo.SCRIPT_ENV, "/clone/scripts/demo --airflow-home /tmp/h")
+    assert demo.cli_command(tmp_path) == "/clone/scripts/demo --airflow-home /tmp/h cli"
+    assert demo.shift_command(tmp_path) == "/clone/scripts/demo --airflow-home /tmp/h --shift"
+    monkeypatch.delenv(demo.SCRIPT_ENV)
+    assert demo.cli_command(tmp_path).startswith(f"AIRFLOW_HOME={tmp_path} ")
+    assert demo.shift_command(tmp_path).endswith(" demo --shift")

@@ -151,3 +151,37 @@ def test_a_refusal_keeps_a_home_that_was_there(clone: Path, your_airflow, tmp_pa
         )
     assert done.returncode == 1 and "is in use" in done.stderr
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_the_commands_the_demo_prints_leave_your_airflow_alone_too(clone: Path, your_airflow, tmp_path: Path) -> None:
+    """`AIRFLOW_HOME=.demo/airflow airflow agentic-mlops approvals approve 1`, from a shell exporting
+    AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT, voted in that shell's state store: the demo prints its commands
+    as `scripts/demo cli ...`, which leaves the shell's settings out as the demo does."""
+    env, home, config = your_airflow
+    done = _run(clone, env, "--airflow-home", "elsewhere", cwd=tmp_path)
+    chosen = (tmp_path / "elsewhere").resolve()
+    script = f"{clone / 'scripts' / 'demo'} --airflow-home {chosen}"
+    assert f"{script} cli approvals approve <id>" in done.stdout
+    for command in (["airflow", "db", "migrate"], ["cli", "approvals", "list"]):  # the demo's Airflow migrates at start
+        listed = subprocess.run(
+            [*script.split(), *command], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+        )
+        assert listed.returncode == 0, f"{command}: {listed.stdout[-3000:]}{listed.stderr[-3000:]}"
+    assert "AIRFLOW_CONN_AGENTIC_MLOPS_STATE_DEFAULT" in listed.stderr  # named as left out, on stderr
+    assert "The demo's Airflow home" not in listed.stdout
+    _untouched(home, config)  # no state.db in your Airflow's home
+    assert (chosen / "agentic_mlops.db").exists()  # the demo's state store
+
+
+def test_a_demo_command_without_a_demo_is_refused(clone: Path, your_airflow, tmp_path: Path) -> None:
+    env, _, _ = your_airflow
+    done = subprocess.run(
+        [str(clone / "scripts" / "demo"), "--airflow-home", "none", "cli", "approvals", "list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 2 and "start the demo first" in done.stderr
+    assert not (tmp_path / "none").exists()
