@@ -791,3 +791,60 @@ def test_demo_data_paths_of_models_yaml_lie_on_a_named_volume_every_component_mo
             assert volume in (compose.get("volumes") or {}), f"{name}: {path} is not on a named volume"
     made = [args for instr, args in _stage("airflow") if instr == "RUN" and "/opt/airflow/demo-data" in args]
     assert made, "the image must create /opt/airflow/demo-data (as airflow) so the empty volume is writable"
+
+
+# --- Slack approvals, uncommented -------------------------------------------------------------------
+
+
+def _slack_uncommented() -> str:
+    """docker-compose.yaml with its commented Slack settings and ``airflow-slack-listener`` service uncommented,
+    as a user follows "uncomment the Slack ones to use them"."""
+    lines, in_service = [], False
+    for line in COMPOSE_FILE.read_text().splitlines():
+        setting = re.match(r"^(\s*)# ((?:AIRFLOW_CONN_SLACK|AIRFLOW__AGENTIC_MLOPS__SLACK)\w*:.*|\s+\{.*\}.*)$", line)
+        if re.match(r"^  # airflow-slack-listener:", line):
+            in_service = True
+        elif in_service and not line.startswith("  #   "):
+            in_service = False
+        if in_service:
+            lines.append("  " + line[4:])
+        elif setting and lines and ("SLACK" in setting.group(2) or "SLACK" in lines[-1]):
+            lines.append(setting.group(1) + setting.group(2))
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def test_uncommented_slack_settings_make_clicks_reach_the_provider_without_a_public_url() -> None:
+    # the API port is published on 127.0.0.1 only, so Slack cannot post clicks to it: the Socket Mode listener
+    # (an app-level token) is what receives them, and the comments say what else is needed
+    compose = yaml.safe_load(_slack_uncommented())
+    services = compose["services"]
+    env = _env(services["airflow-apiserver"])
+    slack = json.loads(env["AIRFLOW_CONN_SLACK_API_DEFAULT"])
+    assert slack["password"].startswith("xoxb-") and slack["extra"]["app_token"].startswith("xapp-")
+    assert env["AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET"]
+    listener = services["airflow-slack-listener"]
+    assert _command(listener) == ["agentic-mlops", "slack-listener"]
+    assert listener["image"] == services["airflow-apiserver"]["image"]
+    assert _env(listener)["AIRFLOW_CONN_SLACK_API_DEFAULT"] == env["AIRFLOW_CONN_SLACK_API_DEFAULT"]
+    assert _depends_on(listener)["airflow-init"] == "service_completed_successfully"
+    text = COMPOSE_FILE.read_text()
+    for needed in ("/agentic-mlops/slack/interactions", "slack-listener", "approval.approvers", "SLACK_APP_TOKEN"):
+        assert needed in text
+
+
+def test_compose_file_with_slack_uncommented_passes_docker_compose_config_validation(tmp_path: Path) -> None:
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no `docker compose` plugin or docker-compose binary installed")
+    uncommented = tmp_path / "docker-compose.yaml"
+    uncommented.write_text(_slack_uncommented())
+    result = subprocess.run(
+        [*cli, "--project-directory", str(ROOT), "-f", str(uncommented), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
