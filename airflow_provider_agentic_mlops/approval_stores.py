@@ -42,7 +42,9 @@ def configured_models_file() -> Path:
 
 
 class DeclaredStores:
-    """The state connection of each model in the models file (a model that names none: the deployment's).
+    """The state connection of each model in the models file (a model that names none: the deployment's), and
+    its MLflow registered model (:meth:`registered_model_of`): what the deployment declared, trusted where what
+    the DAGs' tasks recorded is not.
 
     :param path: the models file, or a callable returning it (default: :func:`configured_models_file`).
     :param log_unreadable: log a warning when the models file the setting names cannot be opened (the CLI says
@@ -55,6 +57,7 @@ class DeclaredStores:
         self._lock = threading.Lock()
         self._read_stamp: tuple[str, float] | None = None
         self._by_model: dict[str, str] = {}
+        self._registered: dict[str, str] = {}
         self._invalid: dict[str, str] = {}
         self._error: str | None = None
         self._unreadable_setting: str | None = None
@@ -107,7 +110,11 @@ class DeclaredStores:
         # a bad entry hides only its own model, as in the DAGs, and keeps the store it had (its DAG runs its last
         # valid entry: its requests are still decided where they were recorded)
         by_model.update({name: self._by_model[name] for name in models.errors if name in self._by_model})
+        registered = {spec.name: spec.mlflow_model_name for spec in models.specs}
+        # a bad entry: its registered model as last read, else its name (the default; never what tasks recorded)
+        registered.update({name: self._registered.get(name, name) for name in models.errors})
         self._by_model = by_model
+        self._registered = registered
         self._invalid = dict(models.errors)
         self._read_stamp = stamp
         self._error = "; ".join(models.errors.values())[:2000] if models.errors else None
@@ -126,6 +133,14 @@ class DeclaredStores:
 
     def state_conn_id_of(self, model_name: str) -> str | None:
         return self.by_model().get(model_name)
+
+    def registered_model_of(self, model_name: str) -> str | None:
+        """The MLflow registered model the models file declares for ``model_name`` (its ``registered_model``, else
+        its name; an invalid entry: as last read), or None when the file does not declare the model. Re-reads the
+        file when it changed."""
+        with self._lock:
+            self._refresh()
+            return self._registered.get(model_name)
 
     def invalid_entry(self, model_name: str) -> str | None:
         """What is wrong with ``model_name``'s entry in the models file as last read, or None (valid, or absent)."""

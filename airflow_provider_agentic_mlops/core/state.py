@@ -379,7 +379,7 @@ class StateStore:
                 "dag_id": dag_id,
                 "run_id": run_id,
                 "decision_id": decision_id,
-                "details": details,
+                "details": _jsonable(details),
                 "started_at": now,
                 "heartbeat_at": now,
             },
@@ -437,6 +437,8 @@ class StateStore:
             updated, and whatever its worker produces from now on must not be taken as the job's result.
         """
         allowed = {k: v for k, v in fields.items() if k in ("external_ref", "details")}
+        if "details" in allowed:
+            allowed["details"] = _jsonable(allowed["details"])
         with self._write() as conn:
             updated = conn.execute(
                 jobs.update()
@@ -785,7 +787,7 @@ class StateStore:
             "report_digest": report_digest,
             "required_approvals": required_approvals,
             "expires_at": _naive_utc(expires_at),
-            "details": details,
+            "details": _jsonable(details),  # text from the data, the LLM, templates: see _jsonable
         }
         approval_id = self._insert_once(
             approvals,
@@ -940,7 +942,9 @@ class StateStore:
                     approval_votes.c.user_id.in_([v["user_id"] for v in forgotten]),
                 )
             )
-        details = {**(row["details"] or {}), "approvers": list(now.approvers), "approver_usergroup": now.usergroup}
+        details = _jsonable(
+            {**(row["details"] or {}), "approvers": list(now.approvers), "approver_usergroup": now.usergroup}
+        )
         conn.execute(
             approvals.update()
             .where(approvals.c.id == row["id"], approvals.c.status == PENDING)
@@ -1763,8 +1767,10 @@ def already_decided_message(row: dict[str, Any]) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """``value`` for a JSON column, its texts :func:`storable_text`: a NUL or a lone surrogate written to the
-    append-only audit trail made every later query reading its details fail on PostgreSQL."""
+    """``value`` for a JSON column (the audit trail's, approvals' and jobs' ``details``), its texts
+    :func:`storable_text`: PostgreSQL's json column takes a NUL or a lone surrogate as an escape and then fails
+    every ``->>`` over the row (the append-only trail for ever; a request's details, which carry the data's
+    column names, the decision's rationale and templated links, failed its model's registered-model lookup)."""
     if isinstance(value, str):
         return storable_text(value)
     if isinstance(value, dict):

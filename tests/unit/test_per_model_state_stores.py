@@ -410,6 +410,25 @@ def test_a_broken_entry_keeps_the_store_it_had_while_the_api_server_runs(stores:
     assert "model 'churn': field 'schedule'" in (declared.error or "")
 
 
+def test_the_declared_registered_model_is_the_files_and_a_broken_entry_keeps_the_one_it_had(tmp_path: Path) -> None:
+    """The plugin trusts the models file's registered model of a model, never the names its tasks recorded: a
+    broken entry keeps the one last read, or its name when it was never valid; a model not in the file has none."""
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
+
+    models = tmp_path / "models.yaml"
+    models.write_text(MODELS.replace("  - name: churn\n", "  - name: churn\n    registered_model: churn-prod\n"))
+    declared = DeclaredStores(models)
+    assert [declared.registered_model_of(m) for m in ("fraud", "churn", "hand-written")] == [
+        "fraud",
+        "churn-prod",
+        None,
+    ]
+    broken = models.read_text().replace("registered_model: churn-prod\n", "registered_model: team-b\n    schedule: 5\n")
+    models.write_text(broken + "  - name: new\n    registered_model: team-b\n    schedule: 5\n")
+    os.utime(models, (1, 1))  # a new modification time, whatever the file system's resolution
+    assert declared.registered_model_of("churn") == "churn-prod" and declared.registered_model_of("new") == "new"
+
+
 def test_models_list_lists_the_valid_models_and_warns_of_a_bad_entry(
     stores: dict[str, StateStore],
     capsys: pytest.CaptureFixture,

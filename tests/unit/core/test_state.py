@@ -629,6 +629,39 @@ def test_audit_details_no_database_can_read_back_are_scrubbed_on_write(store: St
             assert read.scalar_one() == "\ufffda\ufffdb"
 
 
+def test_approval_and_job_details_no_database_can_read_back_are_scrubbed_on_write(store: StateStore) -> None:
+    """A request's details carry text from the data (the drifted columns' names), the decision's rationale and
+    templated links; PostgreSQL's json column takes a NUL or a lone surrogate as an escape and then fails every
+    ``->>`` over the model's rows: the registered models the report route reads, the retrain budget."""
+    from airflow_provider_agentic_mlops.core.model_history import recorded_registered_models
+
+    bad = {
+        "registered_model": "m",
+        "drift": {"top_drifted": [{"column": "amount\x00"}]},
+        "rationale": "\ud800",
+        "k\x00": 1,
+    }
+    expires = utcnow() + timedelta(hours=1)
+    approval, _ = store.request_approval("m", "8", dag_id="d", run_id="r1", expires_at=expires, details=bad)
+    assert "\x00" not in str(store.get_approval(approval["id"])["details"])
+    renewed = {**bad, "rationale": "again \udfff"}  # validation re-run: the request is asked again, its details anew
+    store.request_approval(
+        "m", "8", dag_id="d", run_id="r1", expires_at=expires, report_digest="other", details=renewed
+    )
+    details = store.get_approval(approval["id"])["details"]
+    assert details["drift"] == {"top_drifted": [{"column": "amount\ufffd"}]} and details["k\ufffd"] == 1
+    assert "\ud800" not in str(details) and "\udfff" not in str(details)
+    assert recorded_registered_models(store, "m") == {"m"}
+    job, _ = store.start_job("m", dag_id="d", run_id="r1", details={"task_id": "t\x00", "note": "\ud800"})
+    store.heartbeat_job(job["id"], details={"task_id": "t\x00", "trigger_dag_id": "\udfff"})
+    assert store.get_job(job["id"])["details"] == {"task_id": "t\ufffd", "trigger_dag_id": "\ufffd"}
+    assert store.retrains_since("m", since=utcnow() - timedelta(hours=1))[0] == 1
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect() as conn:
+            read = conn.exec_driver_sql("SELECT details ->> 'rationale' FROM agentic_mlops_approvals")
+            assert read.scalar_one() == "again \ufffd"
+
+
 def test_audit_many_appends_every_entry_in_one_transaction(store: StateStore) -> None:
     from airflow_provider_agentic_mlops.core.state import AuditEntry
     from tests.sql_statements import statements_on

@@ -63,9 +63,13 @@ def _model_dags(monkeypatch: pytest.MonkeyPatch, paused: dict[str, bool]) -> lis
     return reads
 
 
-def _client(store: StateStore, *, signed_in: bool = True) -> TestClient:
+def _client(store: StateStore, *, signed_in: bool = True, models_file: Path | None = None) -> TestClient:
+    """:param models_file: the models file the plugin reads (default: the configured one, absent in tests)."""
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
+
     root = FastAPI()
-    app = create_app(AppSettings(signing_secret="s", store=store))
+    declared = DeclaredStores(models_file) if models_file is not None else None
+    app = create_app(AppSettings(signing_secret="s", store=store, declared_stores=declared))
     if signed_in:
         app.dependency_overrides[approvals_page.authenticated_user] = User
     root.mount("/agentic-mlops", app)
@@ -290,6 +294,53 @@ def test_the_validation_report_in_a_versions_run_is_served(
         seed_history(sqlite_store, report_uri=uri)
         response = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": uri})
         assert response.status_code == 200 and f"Validation of {run_id}" in response.text
+
+
+def test_a_declared_models_reports_come_only_from_its_declared_registered_model(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task records what it likes: a request of fraud-detector naming team B's registered model (the sensor's
+    registered_model is the DAG author's) does not make B's runs fraud-detector's when the models file declares
+    fraud-detector; its declared registered model's runs still are. A model the file does not declare keeps the
+    recorded names (a hand-written DAG)."""
+    import mlflow
+
+    _mlflow_report(tmp_path, monkeypatch)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    training = client.create_experiment("training", artifact_location=(tmp_path / "t").as_uri())
+    runs = {}
+    for registered in ("fraud-prod", "team-b-model"):
+        run_id = runs[registered] = client.create_run(training).info.run_id
+        client.create_registered_model(registered)
+        client.create_model_version(registered, f"runs:/{run_id}/model", run_id=run_id)
+        client.log_text(run_id, f"<h1>REPORT OF {registered}</h1>", "agentic_mlops/validation/report.html")
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text(
+        "models:\n  - name: fraud-detector\n    registered_model: fraud-prod\n"
+        "    drift: {reference: ref.parquet, current: cur.parquet, label_column: y}\n"
+        "    retrain: {trigger_dag_id: train_fraud}\n    validation: {data: val.parquet}\n"
+    )
+    allowed.add(DAG)
+    for registered in ("fraud-prod", "team-b-model"):  # the DAG's tasks recorded requests naming both
+        request_approval(
+            sqlite_store,
+            model_name="fraud-detector",
+            dag_id=DAG,
+            run_id=f"run-{registered}",
+            details={"registered_model": registered},
+        )
+    for declared, served in ((models_file, {"fraud-prod"}), (tmp_path / "absent.yaml", set(runs))):
+        for registered, run_id in runs.items():
+            uri = f"runs:/{run_id}/agentic_mlops/validation/report.html"
+            seed_history(sqlite_store, report_uri=uri)
+            response = _client(sqlite_store, models_file=declared).get(
+                "/agentic-mlops/models/fraud-detector/artifact", params={"uri": uri}
+            )
+            if registered in served:
+                assert response.status_code == 200 and f"REPORT OF {registered}" in response.text, response.text
+            else:
+                assert response.status_code == 404 and "REPORT OF" not in response.text, response.text
+                assert "not a run of model 'fraud-detector'" in response.text and "['fraud-prod']" in response.text
 
 
 def test_the_report_needs_read_access_to_the_models_dag(
