@@ -132,13 +132,13 @@ def test_column_method_beats_type_method_and_thresholds_apply(frames) -> None:
         *frames,
         column_methods={"amount": "psi"},
         type_methods={"num": "ks", "cat": "chisquare"},
-        column_thresholds={"channel": 0.0},
+        column_thresholds={"channel": 0.01},
     )
 
     assert summary.columns["amount"].method == "psi"
     assert summary.columns["age"].method == "ks"
     assert summary.columns["country"].method == "chisquare"
-    assert summary.columns["channel"].threshold == 0.0
+    assert summary.columns["channel"].threshold == 0.01
     assert summary.columns["amount"].threshold == 0.1  # Evidently's PSI default
     assert summary.columns["age"].threshold == 0.05  # K-S default
 
