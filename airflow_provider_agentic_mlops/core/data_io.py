@@ -16,6 +16,7 @@ import difflib
 import logging
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -252,8 +253,106 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
                     f"looks {said}-separated (its one column is {names[0][:80]!r}): write it "
                     f"{'comma' if sep == ',' else 'tab'}-separated, or as Parquet."
                 )
+    head = _head_rows(target, sep, compression)
+    if head:
+        _refuse_wider_rows(head, sep)
     usecols = None if columns is None else (lambda c, keep=frozenset(columns): c in keep)
-    return pd.read_csv(target, sep=sep, usecols=usecols, compression=compression)
+    # index_col=False: rows one field wider than the header (a trailing delimiter) would otherwise make the
+    # first field the index and shift every column by one; pandas drops a last field only when it is empty
+    # on every row, and warns ("loss of data") when it is not
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            frame = pd.read_csv(target, sep=sep, usecols=usecols, compression=compression, index_col=False)
+        except pd.errors.ParserError as exc:
+            if wider := _WIDER_ROW.search(str(exc)):
+                expected, line, saw = wider.groups()
+                raise _ExportProblem(
+                    _wider_rows(f"{saw} fields but a header with {expected} (line {line})", sep)
+                ) from exc
+            raise
+    for warning in caught:
+        if issubclass(warning.category, pd.errors.ParserWarning) and "loss of data" in str(warning.message):
+            raise _ExportProblem(_wider_rows(f"more fields than the {len(names)} of its header", sep))
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if not isinstance(frame.index, pd.RangeIndex):  # never with index_col=False: a guard against a pandas change
+        raise _ExportProblem(_wider_rows(f"more fields than the {len(names)} of its header", sep))
+    return frame
+
+
+#: pandas' error for a row wider than the rows before it.
+_WIDER_ROW = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+#: Bytes read from the start of a CSV file to look at its header and first rows.
+_SNIFF_BYTES = 1 << 16
+_SEPARATOR_WORDS = {",": "comma", ";": "';'", "\t": "tab"}
+
+
+def _wider_rows(what: str, sep: str) -> str:
+    said = _SEPARATOR_WORDS[sep]
+    return (
+        f"has rows with {what}, and the extra fields hold values: a header name missing, values holding the "
+        f"separator ({said}) unquoted, or another separator. Fix the export so that each row has one field per "
+        f"header name (a {said} at the end of every row is fine), or write Parquet."
+    )
+
+
+def _head_rows(target: Any, sep: str, compression: str) -> list[list[str]] | None:
+    """The header and first data rows (at most :data:`_SNIFF_ROWS`, blank lines left out, as pandas does) split
+    on ``sep`` with the ``csv`` module; None when the start of the file does not read as UTF-8 text (the full
+    read says why)."""
+    text = _head_text(target, compression)
+    if text is None:
+        return None
+    return _split_rows(text, sep)
+
+
+def _split_rows(text: str, sep: str) -> list[list[str]]:
+    import csv
+    import io
+
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(text), delimiter=sep):
+            if row and any(row):
+                rows.append(row)
+            if len(rows) > _SNIFF_ROWS:
+                break
+    except csv.Error:  # a quoted field cut at the end of the bytes read: the rows before it are enough
+        pass
+    return rows
+
+
+def _head_text(target: Any, compression: str) -> str | None:
+    import gzip
+
+    try:
+        if isinstance(target, str):
+            with (gzip.open if compression == "gzip" else open)(target, "rb") as handle:
+                raw = handle.read(_SNIFF_BYTES)
+        else:
+            raw = (gzip.GzipFile(fileobj=target) if compression == "gzip" else target).read(_SNIFF_BYTES)
+    except Exception:  # the full read says what is wrong with the file
+        return None
+    finally:
+        if hasattr(target, "seek"):
+            target.seek(0)
+    if isinstance(raw, str):
+        return raw
+    if len(raw) == _SNIFF_BYTES:
+        raw = raw[: raw.rfind(b"\n") + 1]  # whole lines only: no character cut in two
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def _refuse_wider_rows(rows: list[list[str]], sep: str) -> None:
+    """Refuse first data rows wider than the header unless only by one empty last field (a trailing delimiter,
+    which pandas drops with ``index_col=False``): with ``usecols`` pandas drops wider rows' fields unsaid."""
+    width = len(rows[0])
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) > width and not (len(row) == width + 1 and row[-1] == ""):
+            raise _ExportProblem(_wider_rows(f"{len(row)} fields but a header with {width} (line {number})", sep))
 
 
 #: Data rows read after a one-column header to tell a file written with another separator (see :func:`_read`).

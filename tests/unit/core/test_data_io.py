@@ -413,3 +413,41 @@ def test_text_that_is_not_all_durations_is_left_as_it_is(values: list[str]) -> N
     ref, cur, notes = durations_as_timedeltas(reference, current)
 
     assert (ref is reference, cur is current, notes) == (True, True, [])
+
+
+def test_a_trailing_delimiter_on_every_row_is_read_without_shifting_the_columns(tmp_path) -> None:
+    # pandas made the first field the index: 'age' held incomes, 'country' was all null
+    (tmp_path / "trail.csv").write_text("age,income,country\n31,50000.5,fr,\n45,61000.0,de,\n")
+    expected = {"age": [31, 45], "income": [50000.5, 61000.0], "country": ["fr", "de"]}
+    frame = read_frame(str(tmp_path / "trail.csv"))
+    assert isinstance(frame.index, pd.RangeIndex) and frame.to_dict("list") == expected
+    picked = read_frame(str(tmp_path / "trail.csv"), columns=["age", "country"])
+    assert picked.to_dict("list") == {"age": expected["age"], "country": expected["country"]}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "31,50000.5,fr,9\n45,61000.0,de,8\n",  # a value after the last header name, on every row
+        "31,50000.5,fr,\n45,61000.0,de,8\n",  # on one row only
+        "31,50000.5,fr,,\n45,61000.0,de,,\n",  # more than one extra field
+    ],
+)
+def test_rows_with_more_fields_than_the_header_are_refused(tmp_path, rows: str) -> None:
+    (tmp_path / "wide.csv").write_text("age,income,country\n" + rows)
+    for columns in (None, ["age"]):  # also when the extra fields are not read
+        with pytest.raises(
+            ValueError, match=r"current data at '.*wide.csv' has rows with [45] fields but a header with 3"
+        ):
+            read_frame(str(tmp_path / "wide.csv"), role="current data", columns=columns)
+
+
+@pytest.mark.parametrize("trailing", ["", ","])
+def test_rows_wider_than_the_header_past_the_first_rows_are_refused(tmp_path, trailing: str) -> None:
+    # without a trailing delimiter pandas stops at the row ("Expected 3 fields in line 5002, saw 4"); with one
+    # on every row it dropped the late row's extra value with a warning only
+    rows = "".join(f"{i},{i * 10}.5,fr{trailing}\n" for i in range(5000)) + "7,70.5,de,oops\n"
+    (tmp_path / "late.csv").write_text("age,income,country\n" + rows)
+    said = r"(4 fields but a header with 3 \(line 5002\)|more fields than the 3 of its header)"
+    with pytest.raises(ValueError, match=rf"late.csv' has rows with {said}"):
+        read_frame(str(tmp_path / "late.csv"), role="current data")

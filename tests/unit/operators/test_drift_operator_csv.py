@@ -1,0 +1,40 @@
+"""DriftCheckOperator on CSV exports as they come: trailing delimiters, other separators, a written index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.unit.operators.test_drift_operator import check
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def people(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": rng.normal(50000, 5000, n).round(2),
+            "country": rng.choice(["fr", "de"], n),
+        }
+    )
+
+
+def test_a_trailing_delimiter_in_one_export_shifts_no_column(tmp_path: Path) -> None:
+    people(1500, 1).to_csv(tmp_path / "ref.csv", index=False)
+    lines = people(1200, 2).to_csv(index=False).splitlines()
+    (tmp_path / "cur.csv").write_text("\n".join([lines[0], *(line + "," for line in lines[1:])]) + "\n")
+
+    result = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"))
+
+    columns = result["columns"]
+    assert {name: (c["type"], c["drifted"]) for name, c in columns.items()} == {
+        "age": ("num", False),
+        "income": ("num", False),
+        "country": ("cat", False),
+    }
+    assert result["data_quality"]["skipped_columns"] == {}
