@@ -237,6 +237,10 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
         return pd.read_parquet(target, columns=[c for c in columns if c in set(names)])
     sep = "\t" if uri.lower().rstrip("/").endswith(".tsv") else ","
     compression = "gzip" if uri.lower().endswith(".gz") else "infer"
+    text = _head_text(target, compression)
+    if text is not None:
+        _refuse_other_separator(text, sep)
+        _refuse_wider_rows(_split_rows(text, sep), sep)
     # the header as written (pandas renames a second 'amount' to 'amount.1' without a word); na_filter=False
     # reads it as pandas reads names: only an empty cell is blank (pandas names it 'Unnamed: N')
     header = pd.read_csv(target, sep=sep, header=None, nrows=1, compression=compression, dtype=str, na_filter=False)
@@ -244,18 +248,6 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
         target.seek(0)
     names = [str(v) for v in header.iloc[0]] if len(header) else []
     _refuse_duplicates([n for n in names if n != ""], columns)
-    if len(names) == 1:
-        for other, said in ((";", "';'"), ("\t", "tab") if sep == "," else (",", "comma")):
-            fields = _split(names[0], other)
-            # a single name holding the character ("total; incl. tax") is no sign: only rows that split alike
-            if fields > 1 and _rows_split_into(target, sep, compression, other, fields):
-                raise _ExportProblem(
-                    f"looks {said}-separated (its one column is {names[0][:80]!r}): write it "
-                    f"{'comma' if sep == ',' else 'tab'}-separated, or as Parquet."
-                )
-    head = _head_rows(target, sep, compression)
-    if head:
-        _refuse_wider_rows(head, sep)
     usecols = None if columns is None else (lambda c, keep=frozenset(columns): c in keep)
     # index_col=False: rows one field wider than the header (a trailing delimiter) would otherwise make the
     # first field the index and shift every column by one; pandas drops a last field only when it is empty
@@ -294,16 +286,6 @@ def _wider_rows(what: str, sep: str) -> str:
         f"separator ({said}) unquoted, or another separator. Fix the export so that each row has one field per "
         f"header name (a {said} at the end of every row is fine), or write Parquet."
     )
-
-
-def _head_rows(target: Any, sep: str, compression: str) -> list[list[str]] | None:
-    """The header and first data rows (at most :data:`_SNIFF_ROWS`, blank lines left out, as pandas does) split
-    on ``sep`` with the ``csv`` module; None when the start of the file does not read as UTF-8 text (the full
-    read says why)."""
-    text = _head_text(target, compression)
-    if text is None:
-        return None
-    return _split_rows(text, sep)
 
 
 def _split_rows(text: str, sep: str) -> list[list[str]]:
@@ -346,6 +328,28 @@ def _head_text(target: Any, compression: str) -> str | None:
         return None
 
 
+def _refuse_other_separator(text: str, sep: str) -> None:
+    """Refuse a file whose header and first rows split into one same number (> 1) of fields on another
+    separator but not on ``sep``: read on ``sep`` it is one column of garbage, or rows of uneven width when
+    its values hold ``sep`` (European decimal commas ``1012,57;fr``, text such as ``Paris, FR``). A single
+    name holding the character (``"total; incl. tax"``) is no sign: the rows must split alike."""
+
+    def widths(rows: list[list[str]]) -> set[int]:
+        return {len(row) for row in rows} if len(rows) > 1 else set()
+
+    own = widths(_split_rows(text, sep))
+    if len(own) == 1 and own != {1}:
+        return  # every row splits alike on the file's separator
+    for other in (",", ";", "\t"):
+        rows = _split_rows(text, other) if other != sep else []
+        if len(found := widths(rows)) == 1 and found != {1}:
+            said, own_said = _SEPARATOR_WORDS[other], _SEPARATOR_WORDS[sep]
+            raise _ExportProblem(
+                f"looks {said}-separated: its header and first rows split alike into {len(rows[0])} fields on "
+                f"{said} ({rows[0][:5]}), not on {own_said}: write it {own_said}-separated, or as Parquet."
+            )
+
+
 def _refuse_wider_rows(rows: list[list[str]], sep: str) -> None:
     """Refuse first data rows wider than the header unless only by one empty last field (a trailing delimiter,
     which pandas drops with ``index_col=False``): with ``usecols`` pandas drops wider rows' fields unsaid."""
@@ -355,37 +359,9 @@ def _refuse_wider_rows(rows: list[list[str]], sep: str) -> None:
             raise _ExportProblem(_wider_rows(f"{len(row)} fields but a header with {width} (line {number})", sep))
 
 
-#: Data rows read after a one-column header to tell a file written with another separator (see :func:`_read`).
+#: Data rows looked at after the header to tell a file written with another separator or with rows wider than
+#: the header (see :func:`_read`).
 _SNIFF_ROWS = 5
-
-
-def _split(line: str, sep: str) -> int:
-    """How many fields ``line`` holds when split on ``sep`` (quotes respected)."""
-    import csv
-
-    return len(next(csv.reader([line], delimiter=sep), []))
-
-
-def _rows_split_into(target: Any, sep: str, compression: str, other: str, fields: int) -> bool:
-    """True when the first data rows (at least one) each split into ``fields`` fields on ``other``."""
-    try:
-        head = pd.read_csv(
-            target,
-            sep=sep,
-            header=None,
-            skiprows=1,
-            nrows=_SNIFF_ROWS,
-            compression=compression,
-            dtype=str,
-            na_filter=False,
-        )
-    except Exception:  # rows that do not read as one column: no sign either way; the full read tells
-        return False
-    finally:
-        if hasattr(target, "seek"):
-            target.seek(0)
-    rows = [str(v) for v in head.iloc[:, 0]] if head.shape[1] == 1 else []
-    return bool(rows) and all(_split(row, other) == fields for row in rows)
 
 
 def _refuse_duplicates(names: Sequence[str], columns: Sequence[str] | None) -> None:

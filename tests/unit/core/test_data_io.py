@@ -451,3 +451,28 @@ def test_rows_wider_than_the_header_past_the_first_rows_are_refused(tmp_path, tr
     said = r"(4 fields but a header with 3 \(line 5002\)|more fields than the 3 of its header)"
     with pytest.raises(ValueError, match=rf"late.csv' has rows with {said}"):
         read_frame(str(tmp_path / "late.csv"), role="current data")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("decimal.csv", "amount;country\n1012,57;fr\n998,1;de\n1003,5;fr\n", "';'"),  # European decimal commas
+        ("city.csv", "amount;addr\n12;Paris, FR\n40;Berlin, DE\n", "';'"),  # text holding commas
+        ("mixed.csv", "amount;addr\n12;Paris\n40;Berlin, DE\n", "';'"),  # in some rows only
+        ("tabs.csv", "amount\tcountry\n1,5\tfr\n2,5\tde\n", "tab"),
+        ("commas.tsv", "amount,addr\n12,Paris\tFR\n40,Berlin\tDE\n", "comma"),
+    ],
+)
+def test_a_file_with_another_separator_is_refused_when_its_values_hold_the_expected_one(
+    tmp_path, name: str, text: str, said: str
+) -> None:
+    # read as one garbage column ('amount;country') or with an index shift: drift on nonsense
+    (tmp_path / name).write_text(text)
+    expected = "tab" if name.endswith(".tsv") else "comma"
+    with pytest.raises(ValueError, match=rf"current data at '.*{name}' looks {said}-separated.*write it {expected}-"):
+        read_frame(str(tmp_path / name), role="current data")
+
+
+def test_a_comma_separated_file_whose_text_holds_semicolons_is_read(tmp_path) -> None:
+    (tmp_path / "notes.csv").write_text('id,note\n1,a;b;c\n2,"x, y;z"\n3,plain\n')
+    assert read_frame(str(tmp_path / "notes.csv"))["note"].tolist() == ["a;b;c", "x, y;z", "plain"]

@@ -38,3 +38,11 @@ def test_a_trailing_delimiter_in_one_export_shifts_no_column(tmp_path: Path) -> 
         "country": ("cat", False),
     }
     assert result["data_quality"]["skipped_columns"] == {}
+
+
+def test_a_semicolon_export_with_decimal_commas_is_an_error_saying_so(tmp_path: Path) -> None:
+    for name, seed in (("ref", 3), ("cur", 4)):
+        people(1500, seed).to_csv(tmp_path / f"{name}.csv", index=False, sep=";", decimal=",")
+
+    with pytest.raises(ValueError, match=r"reference data at '.*ref.csv' looks ';'-separated.*write it comma-"):
+        check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"))
