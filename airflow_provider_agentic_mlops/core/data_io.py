@@ -269,7 +269,29 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if not isinstance(frame.index, pd.RangeIndex):  # never with index_col=False: a guard against a pandas change
         raise _ExportProblem(_wider_rows(f"more fields than the {len(names)} of its header", sep))
+    notes: list[str] = []
+    if names and names[0] == "" and len(frame.columns) and _is_written_index(frame.iloc[:, 0]):
+        frame = frame.drop(columns=frame.columns[0])
+        notes.append(WRITTEN_INDEX_NOTE)
+    if notes:
+        frame.attrs[READ_NOTES] = notes
     return frame
+
+
+#: ``frame.attrs`` key of what :func:`read_frame` changed or saw in a CSV file (notes, role-free), which
+#: :func:`durations_as_timedeltas` gives on for the summary's ``data_quality.notes``.
+READ_NOTES = "agentic_mlops_read_notes"
+WRITTEN_INDEX_NOTE = (
+    "a pandas index written to the CSV (blank first header cell, increasing row numbers) left out: not a feature"
+)
+
+
+def _is_written_index(column: pd.Series) -> bool:
+    """True for the index ``df.to_csv(path)`` writes: integers from 0 up by one, or a slice of such row
+    numbers (a filtered or windowed frame), strictly increasing and never negative."""
+    if not pd.api.types.is_integer_dtype(column.dtype) or column.empty:
+        return False
+    return bool(column.iloc[0] >= 0 and column.is_monotonic_increasing and column.is_unique)
 
 
 #: pandas' error for a row wider than the rows before it.
@@ -407,9 +429,15 @@ def durations_as_timedeltas(
 
     :param reference: the reference data.
     :param current: the current data.
-    :returns: the frames (the same objects when nothing was read) and the note saying which columns were
-        read as durations (empty when none), for the summary's ``data_quality.notes``.
+    :returns: the frames (the same objects when nothing was read) and the notes for the summary's
+        ``data_quality.notes``: what :func:`read_frame` noted reading each CSV file (``frame.attrs``
+        :data:`READ_NOTES`: a pandas index left out, ...), then which columns were read as durations.
     """
+    seen: dict[str, list[str]] = {}
+    for label, frame in (("reference", reference), ("current", current)):
+        for note in frame.attrs.get(READ_NOTES, ()):
+            seen.setdefault(note, []).append(label)
+    notes = [f"{' and '.join(labels)} data: {note}" for note, labels in seen.items()]
     read: list[str] = []
     parsed: tuple[dict[Any, pd.Series], dict[Any, pd.Series]] = ({}, {})
     in_current = set(current.columns)
@@ -429,12 +457,12 @@ def durations_as_timedeltas(
                 converted[column] = t
         read.append(str(column))
     if not read:
-        return reference, current, []
+        return reference, current, notes
     reference, current = (
         frame.assign(**converted) if converted else frame
         for frame, converted in zip((reference, current), parsed, strict=True)
     )
-    return reference, current, [f"durations written as text, compared in seconds: {named_columns(read)}"]
+    return reference, current, [*notes, f"durations written as text, compared in seconds: {named_columns(read)}"]
 
 
 def _is_duration(series: pd.Series) -> bool:

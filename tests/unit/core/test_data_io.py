@@ -476,3 +476,28 @@ def test_a_file_with_another_separator_is_refused_when_its_values_hold_the_expec
 def test_a_comma_separated_file_whose_text_holds_semicolons_is_read(tmp_path) -> None:
     (tmp_path / "notes.csv").write_text('id,note\n1,a;b;c\n2,"x, y;z"\n3,plain\n')
     assert read_frame(str(tmp_path / "notes.csv"))["note"].tolist() == ["a;b;c", "x, y;z", "plain"]
+
+
+@pytest.mark.parametrize("rows", [slice(None), slice(400, 700)])  # a whole frame, or a slice of one (a window)
+def test_a_pandas_index_written_to_the_csv_is_left_out_and_said(frame, tmp_path, rows: slice) -> None:
+    # df.to_csv(path) writes the index (blank header, 0..n-1): it was checked as a feature 'Unnamed: 0' and drifted
+    big = pd.concat([frame] * 300, ignore_index=True)
+    big.iloc[rows].to_csv(tmp_path / "ref.csv")
+    big.iloc[rows].to_csv(tmp_path / "cur.csv", lineterminator="\r\n")
+
+    reference = read_frame(str(tmp_path / "ref.csv"), role="reference data")
+    current = read_frame(str(tmp_path / "cur.csv"), role="current data")
+
+    assert list(reference) == list(current) == ["amount", "country", "n"]
+    _, _, notes = durations_as_timedeltas(reference, current)
+    assert notes == [
+        "reference and current data: a pandas index written to the CSV (blank first header cell, increasing row "
+        "numbers) left out: not a feature"
+    ]
+
+
+def test_a_blank_first_column_that_is_no_index_is_kept(tmp_path) -> None:
+    (tmp_path / "data.csv").write_text(",amount\n3,1.5\n1,2.5\n2,3.5\n")
+    frame = read_frame(str(tmp_path / "data.csv"))
+    assert list(frame) == ["Unnamed: 0", "amount"]
+    assert durations_as_timedeltas(frame, frame)[2] == []

@@ -46,3 +46,17 @@ def test_a_semicolon_export_with_decimal_commas_is_an_error_saying_so(tmp_path: 
 
     with pytest.raises(ValueError, match=r"reference data at '.*ref.csv' looks ';'-separated.*write it comma-"):
         check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"))
+
+
+def test_a_pandas_index_written_to_the_csv_is_not_checked_as_a_feature(tmp_path: Path) -> None:
+    people(20000, 5).to_csv(tmp_path / "ref.csv")  # pandas' default index=True
+    people(3000, 6).to_csv(tmp_path / "cur.csv")
+
+    result = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"))
+
+    assert sorted(result["columns"]) == ["age", "country", "income"]
+    assert result["n_drifted"] == 0
+    assert result["data_quality"]["notes"] == [
+        "reference and current data: a pandas index written to the CSV (blank first header cell, increasing row "
+        "numbers) left out: not a feature"
+    ]
