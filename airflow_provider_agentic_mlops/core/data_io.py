@@ -273,6 +273,11 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
     if names and names[0] == "" and len(frame.columns) and _is_written_index(frame.iloc[:, 0]):
         frame = frame.drop(columns=frame.columns[0])
         notes.append(WRITTEN_INDEX_NOTE)
+    if separated := [str(c) for c in frame.columns if _thousands_separated(frame[c])]:
+        notes.append(
+            f"looks like numbers with thousands separators, read as text: {named_columns(separated)}; write them "
+            "without separators or convert them before the check"
+        )
     if notes:
         frame.attrs[READ_NOTES] = notes
     return frame
@@ -284,6 +289,29 @@ READ_NOTES = "agentic_mlops_read_notes"
 WRITTEN_INDEX_NOTE = (
     "a pandas index written to the CSV (blank first header cell, increasing row numbers) left out: not a feature"
 )
+
+
+#: A number written with thousands separators (``1,234.56``, ``-12,000``); values under 1000 have none.
+_THOUSANDS = r"\s*[-+]?\d{1,3}(?:,\d{3})*(?:\.\d+)?\s*"
+
+
+def _thousands_separated(column: pd.Series) -> bool:
+    """True for text whose every value is a number as :data:`_THOUSANDS` writes it, one at least with a
+    separator: pandas reads ``"1,234.56"`` as text. Told from the first values at no cost, then each distinct
+    value matched once."""
+    if isinstance(column, pd.DataFrame) or not pd.api.types.is_string_dtype(column.dtype):
+        return False
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return False
+    sample = column.iloc[: 5 * _DURATION_SAMPLE].dropna()
+    if sample.empty or not _all_thousands(sample):
+        return False
+    distinct = pd.Series(column.dropna().unique(), dtype=object)
+    return _all_thousands(distinct) and bool(distinct.str.contains(",", regex=False).any())
+
+
+def _all_thousands(values: pd.Series) -> bool:
+    return pd.api.types.infer_dtype(values, skipna=False) == "string" and bool(values.str.fullmatch(_THOUSANDS).all())
 
 
 def _is_written_index(column: pd.Series) -> bool:

@@ -501,3 +501,20 @@ def test_a_blank_first_column_that_is_no_index_is_kept(tmp_path) -> None:
     frame = read_frame(str(tmp_path / "data.csv"))
     assert list(frame) == ["Unnamed: 0", "amount"]
     assert durations_as_timedeltas(frame, frame)[2] == []
+
+
+def test_numbers_with_thousands_separators_stay_text_and_are_named_in_a_note(tmp_path) -> None:
+    amounts = ['"1,234.56"', "999.10", '"-12,000"', "", '"1,000,000.5"'] * 10
+    (tmp_path / "cur.csv").write_text("amount,code,country\n" + "".join(f'{a},"1,2",fr\n' for a in amounts))
+    (tmp_path / "ref.csv").write_text("amount,code,country\n" + "".join(f'{i}.5,"1,2",fr\n' for i in range(50)))
+
+    reference = read_frame(str(tmp_path / "ref.csv"), role="reference data")
+    current = read_frame(str(tmp_path / "cur.csv"), role="current data")
+
+    assert current["amount"].iloc[0] == "1,234.56"  # not converted unsaid
+    _, _, notes = durations_as_timedeltas(reference, current)
+    # 'code' ("1,2") is no thousands-separated number
+    assert notes == [
+        "current data: looks like numbers with thousands separators, read as text: ['amount']; write them without "
+        "separators or convert them before the check"
+    ]

@@ -60,3 +60,16 @@ def test_a_pandas_index_written_to_the_csv_is_not_checked_as_a_feature(tmp_path:
         "reference and current data: a pandas index written to the CSV (blank first header cell, increasing row "
         "numbers) left out: not a feature"
     ]
+
+
+def test_numbers_with_thousands_separators_are_named_in_the_notes(tmp_path: Path) -> None:
+    reference, current = people(1500, 7), people(1200, 8)
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.assign(income=current["income"].map("{:,.2f}".format)).to_csv(tmp_path / "cur.csv", index=False)
+
+    result = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"), strict=False)
+
+    assert (
+        "current data: looks like numbers with thousands separators, read as text: ['income']; write them without "
+        "separators or convert them before the check"
+    ) in result["data_quality"]["notes"]
