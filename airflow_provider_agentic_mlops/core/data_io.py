@@ -16,6 +16,7 @@ import difflib
 import logging
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -236,6 +237,10 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
         return pd.read_parquet(target, columns=[c for c in columns if c in set(names)])
     sep = "\t" if uri.lower().rstrip("/").endswith(".tsv") else ","
     compression = "gzip" if uri.lower().endswith(".gz") else "infer"
+    text = _head_text(target, compression)
+    if text is not None:
+        _refuse_other_separator(text, sep)
+        _refuse_wider_rows(_split_rows(text, sep), sep)
     # the header as written (pandas renames a second 'amount' to 'amount.1' without a word); na_filter=False
     # reads it as pandas reads names: only an empty cell is blank (pandas names it 'Unnamed: N')
     header = pd.read_csv(target, sep=sep, header=None, nrows=1, compression=compression, dtype=str, na_filter=False)
@@ -243,50 +248,170 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
         target.seek(0)
     names = [str(v) for v in header.iloc[0]] if len(header) else []
     _refuse_duplicates([n for n in names if n != ""], columns)
-    if len(names) == 1:
-        for other, said in ((";", "';'"), ("\t", "tab") if sep == "," else (",", "comma")):
-            fields = _split(names[0], other)
-            # a single name holding the character ("total; incl. tax") is no sign: only rows that split alike
-            if fields > 1 and _rows_split_into(target, sep, compression, other, fields):
-                raise _ExportProblem(
-                    f"looks {said}-separated (its one column is {names[0][:80]!r}): write it "
-                    f"{'comma' if sep == ',' else 'tab'}-separated, or as Parquet."
-                )
     usecols = None if columns is None else (lambda c, keep=frozenset(columns): c in keep)
-    return pd.read_csv(target, sep=sep, usecols=usecols, compression=compression)
-
-
-#: Data rows read after a one-column header to tell a file written with another separator (see :func:`_read`).
-_SNIFF_ROWS = 5
-
-
-def _split(line: str, sep: str) -> int:
-    """How many fields ``line`` holds when split on ``sep`` (quotes respected)."""
-    import csv
-
-    return len(next(csv.reader([line], delimiter=sep), []))
-
-
-def _rows_split_into(target: Any, sep: str, compression: str, other: str, fields: int) -> bool:
-    """True when the first data rows (at least one) each split into ``fields`` fields on ``other``."""
-    try:
-        head = pd.read_csv(
-            target,
-            sep=sep,
-            header=None,
-            skiprows=1,
-            nrows=_SNIFF_ROWS,
-            compression=compression,
-            dtype=str,
-            na_filter=False,
+    # index_col=False: rows one field wider than the header (a trailing delimiter) would otherwise make the
+    # first field the index and shift every column by one; pandas drops a last field only when it is empty
+    # on every row, and warns ("loss of data") when it is not
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            frame = pd.read_csv(target, sep=sep, usecols=usecols, compression=compression, index_col=False)
+        except pd.errors.ParserError as exc:
+            if wider := _WIDER_ROW.search(str(exc)):
+                expected, line, saw = wider.groups()
+                raise _ExportProblem(
+                    _wider_rows(f"{saw} fields but a header with {expected} (line {line})", sep)
+                ) from exc
+            raise
+    for warning in caught:
+        if issubclass(warning.category, pd.errors.ParserWarning) and "loss of data" in str(warning.message):
+            raise _ExportProblem(_wider_rows(f"more fields than the {len(names)} of its header", sep))
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if not isinstance(frame.index, pd.RangeIndex):  # never with index_col=False: a guard against a pandas change
+        raise _ExportProblem(_wider_rows(f"more fields than the {len(names)} of its header", sep))
+    notes: list[str] = []
+    if names and names[0] == "" and len(frame.columns) and _is_written_index(frame.iloc[:, 0]):
+        frame = frame.drop(columns=frame.columns[0])
+        notes.append(WRITTEN_INDEX_NOTE)
+    if separated := [str(c) for c in frame.columns if _thousands_separated(frame[c])]:
+        notes.append(
+            f"looks like numbers with thousands separators, read as text: {named_columns(separated)}; write them "
+            "without separators or convert them before the check"
         )
-    except Exception:  # rows that do not read as one column: no sign either way; the full read tells
+    if notes:
+        frame.attrs[READ_NOTES] = notes
+    return frame
+
+
+#: ``frame.attrs`` key of what :func:`read_frame` changed or saw in a CSV file (notes, role-free), which
+#: :func:`durations_as_timedeltas` gives on for the summary's ``data_quality.notes``.
+READ_NOTES = "agentic_mlops_read_notes"
+WRITTEN_INDEX_NOTE = (
+    "a pandas index written to the CSV (blank first header cell, increasing row numbers) left out: not a feature"
+)
+
+
+#: A number written with thousands separators (``1,234.56``, ``-12,000``); values under 1000 have none.
+_THOUSANDS = r"\s*[-+]?\d{1,3}(?:,\d{3})*(?:\.\d+)?\s*"
+
+
+def _thousands_separated(column: pd.Series) -> bool:
+    """True for text whose every value is a number as :data:`_THOUSANDS` writes it, one at least with a
+    separator: pandas reads ``"1,234.56"`` as text. Told from the first values at no cost, then each distinct
+    value matched once."""
+    if isinstance(column, pd.DataFrame) or not pd.api.types.is_string_dtype(column.dtype):
         return False
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return False
+    sample = column.iloc[: 5 * _DURATION_SAMPLE].dropna()
+    if sample.empty or not _all_thousands(sample):
+        return False
+    distinct = pd.Series(column.dropna().unique(), dtype=object)
+    return _all_thousands(distinct) and bool(distinct.str.contains(",", regex=False).any())
+
+
+def _all_thousands(values: pd.Series) -> bool:
+    return pd.api.types.infer_dtype(values, skipna=False) == "string" and bool(values.str.fullmatch(_THOUSANDS).all())
+
+
+def _is_written_index(column: pd.Series) -> bool:
+    """True for the index ``df.to_csv(path)`` writes: integers from 0 up by one, or a slice of such row
+    numbers (a filtered or windowed frame), strictly increasing and never negative."""
+    if not pd.api.types.is_integer_dtype(column.dtype) or column.empty:
+        return False
+    return bool(column.iloc[0] >= 0 and column.is_monotonic_increasing and column.is_unique)
+
+
+#: pandas' error for a row wider than the rows before it.
+_WIDER_ROW = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+#: Bytes read from the start of a CSV file to look at its header and first rows.
+_SNIFF_BYTES = 1 << 16
+_SEPARATOR_WORDS = {",": "comma", ";": "';'", "\t": "tab"}
+
+
+def _wider_rows(what: str, sep: str) -> str:
+    said = _SEPARATOR_WORDS[sep]
+    return (
+        f"has rows with {what}, and the extra fields hold values: a header name missing, values holding the "
+        f"separator ({said}) unquoted, or another separator. Fix the export so that each row has one field per "
+        f"header name (a {said} at the end of every row is fine), or write Parquet."
+    )
+
+
+def _split_rows(text: str, sep: str) -> list[list[str]]:
+    import csv
+    import io
+
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(text), delimiter=sep):
+            if row and any(row):
+                rows.append(row)
+            if len(rows) > _SNIFF_ROWS:
+                break
+    except csv.Error:  # a quoted field cut at the end of the bytes read: the rows before it are enough
+        pass
+    return rows
+
+
+def _head_text(target: Any, compression: str) -> str | None:
+    import gzip
+
+    try:
+        if isinstance(target, str):
+            with (gzip.open if compression == "gzip" else open)(target, "rb") as handle:
+                raw = handle.read(_SNIFF_BYTES)
+        else:
+            raw = (gzip.GzipFile(fileobj=target) if compression == "gzip" else target).read(_SNIFF_BYTES)
+    except Exception:  # the full read says what is wrong with the file
+        return None
     finally:
         if hasattr(target, "seek"):
             target.seek(0)
-    rows = [str(v) for v in head.iloc[:, 0]] if head.shape[1] == 1 else []
-    return bool(rows) and all(_split(row, other) == fields for row in rows)
+    if isinstance(raw, str):
+        return raw
+    if len(raw) == _SNIFF_BYTES:
+        raw = raw[: raw.rfind(b"\n") + 1]  # whole lines only: no character cut in two
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def _refuse_other_separator(text: str, sep: str) -> None:
+    """Refuse a file whose header and first rows split into one same number (> 1) of fields on another
+    separator but not on ``sep``: read on ``sep`` it is one column of garbage, or rows of uneven width when
+    its values hold ``sep`` (European decimal commas ``1012,57;fr``, text such as ``Paris, FR``). A single
+    name holding the character (``"total; incl. tax"``) is no sign: the rows must split alike."""
+
+    def widths(rows: list[list[str]]) -> set[int]:
+        return {len(row) for row in rows} if len(rows) > 1 else set()
+
+    own = widths(_split_rows(text, sep))
+    if len(own) == 1 and own != {1}:
+        return  # every row splits alike on the file's separator
+    for other in (",", ";", "\t"):
+        rows = _split_rows(text, other) if other != sep else []
+        if len(found := widths(rows)) == 1 and found != {1}:
+            said, own_said = _SEPARATOR_WORDS[other], _SEPARATOR_WORDS[sep]
+            raise _ExportProblem(
+                f"looks {said}-separated: its header and first rows split alike into {len(rows[0])} fields on "
+                f"{said} ({rows[0][:5]}), not on {own_said}: write it {own_said}-separated, or as Parquet."
+            )
+
+
+def _refuse_wider_rows(rows: list[list[str]], sep: str) -> None:
+    """Refuse first data rows wider than the header unless only by one empty last field (a trailing delimiter,
+    which pandas drops with ``index_col=False``): with ``usecols`` pandas drops wider rows' fields unsaid."""
+    width = len(rows[0])
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) > width and not (len(row) == width + 1 and row[-1] == ""):
+            raise _ExportProblem(_wider_rows(f"{len(row)} fields but a header with {width} (line {number})", sep))
+
+
+#: Data rows looked at after the header to tell a file written with another separator or with rows wider than
+#: the header (see :func:`_read`).
+_SNIFF_ROWS = 5
 
 
 def _refuse_duplicates(names: Sequence[str], columns: Sequence[str] | None) -> None:
@@ -332,9 +457,15 @@ def durations_as_timedeltas(
 
     :param reference: the reference data.
     :param current: the current data.
-    :returns: the frames (the same objects when nothing was read) and the note saying which columns were
-        read as durations (empty when none), for the summary's ``data_quality.notes``.
+    :returns: the frames (the same objects when nothing was read) and the notes for the summary's
+        ``data_quality.notes``: what :func:`read_frame` noted reading each CSV file (``frame.attrs``
+        :data:`READ_NOTES`: a pandas index left out, ...), then which columns were read as durations.
     """
+    seen: dict[str, list[str]] = {}
+    for label, frame in (("reference", reference), ("current", current)):
+        for note in frame.attrs.get(READ_NOTES, ()):
+            seen.setdefault(note, []).append(label)
+    notes = [f"{' and '.join(labels)} data: {note}" for note, labels in seen.items()]
     read: list[str] = []
     parsed: tuple[dict[Any, pd.Series], dict[Any, pd.Series]] = ({}, {})
     in_current = set(current.columns)
@@ -354,12 +485,12 @@ def durations_as_timedeltas(
                 converted[column] = t
         read.append(str(column))
     if not read:
-        return reference, current, []
+        return reference, current, notes
     reference, current = (
         frame.assign(**converted) if converted else frame
         for frame, converted in zip((reference, current), parsed, strict=True)
     )
-    return reference, current, [f"durations written as text, compared in seconds: {named_columns(read)}"]
+    return reference, current, [*notes, f"durations written as text, compared in seconds: {named_columns(read)}"]
 
 
 def _is_duration(series: pd.Series) -> bool:

@@ -413,3 +413,108 @@ def test_text_that_is_not_all_durations_is_left_as_it_is(values: list[str]) -> N
     ref, cur, notes = durations_as_timedeltas(reference, current)
 
     assert (ref is reference, cur is current, notes) == (True, True, [])
+
+
+def test_a_trailing_delimiter_on_every_row_is_read_without_shifting_the_columns(tmp_path) -> None:
+    # pandas made the first field the index: 'age' held incomes, 'country' was all null
+    (tmp_path / "trail.csv").write_text("age,income,country\n31,50000.5,fr,\n45,61000.0,de,\n")
+    expected = {"age": [31, 45], "income": [50000.5, 61000.0], "country": ["fr", "de"]}
+    frame = read_frame(str(tmp_path / "trail.csv"))
+    assert isinstance(frame.index, pd.RangeIndex) and frame.to_dict("list") == expected
+    picked = read_frame(str(tmp_path / "trail.csv"), columns=["age", "country"])
+    assert picked.to_dict("list") == {"age": expected["age"], "country": expected["country"]}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "31,50000.5,fr,9\n45,61000.0,de,8\n",  # a value after the last header name, on every row
+        "31,50000.5,fr,\n45,61000.0,de,8\n",  # on one row only
+        "31,50000.5,fr,,\n45,61000.0,de,,\n",  # more than one extra field
+    ],
+)
+def test_rows_with_more_fields_than_the_header_are_refused(tmp_path, rows: str) -> None:
+    (tmp_path / "wide.csv").write_text("age,income,country\n" + rows)
+    for columns in (None, ["age"]):  # also when the extra fields are not read
+        with pytest.raises(
+            ValueError, match=r"current data at '.*wide.csv' has rows with [45] fields but a header with 3"
+        ):
+            read_frame(str(tmp_path / "wide.csv"), role="current data", columns=columns)
+
+
+@pytest.mark.parametrize("trailing", ["", ","])
+def test_rows_wider_than_the_header_past_the_first_rows_are_refused(tmp_path, trailing: str) -> None:
+    # without a trailing delimiter pandas stops at the row ("Expected 3 fields in line 5002, saw 4"); with one
+    # on every row it dropped the late row's extra value with a warning only
+    rows = "".join(f"{i},{i * 10}.5,fr{trailing}\n" for i in range(5000)) + "7,70.5,de,oops\n"
+    (tmp_path / "late.csv").write_text("age,income,country\n" + rows)
+    said = r"(4 fields but a header with 3 \(line 5002\)|more fields than the 3 of its header)"
+    with pytest.raises(ValueError, match=rf"late.csv' has rows with {said}"):
+        read_frame(str(tmp_path / "late.csv"), role="current data")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("decimal.csv", "amount;country\n1012,57;fr\n998,1;de\n1003,5;fr\n", "';'"),  # European decimal commas
+        ("city.csv", "amount;addr\n12;Paris, FR\n40;Berlin, DE\n", "';'"),  # text holding commas
+        ("mixed.csv", "amount;addr\n12;Paris\n40;Berlin, DE\n", "';'"),  # in some rows only
+        ("tabs.csv", "amount\tcountry\n1,5\tfr\n2,5\tde\n", "tab"),
+        ("commas.tsv", "amount,addr\n12,Paris\tFR\n40,Berlin\tDE\n", "comma"),
+    ],
+)
+def test_a_file_with_another_separator_is_refused_when_its_values_hold_the_expected_one(
+    tmp_path, name: str, text: str, said: str
+) -> None:
+    # read as one garbage column ('amount;country') or with an index shift: drift on nonsense
+    (tmp_path / name).write_text(text)
+    expected = "tab" if name.endswith(".tsv") else "comma"
+    with pytest.raises(ValueError, match=rf"current data at '.*{name}' looks {said}-separated.*write it {expected}-"):
+        read_frame(str(tmp_path / name), role="current data")
+
+
+def test_a_comma_separated_file_whose_text_holds_semicolons_is_read(tmp_path) -> None:
+    (tmp_path / "notes.csv").write_text('id,note\n1,a;b;c\n2,"x, y;z"\n3,plain\n')
+    assert read_frame(str(tmp_path / "notes.csv"))["note"].tolist() == ["a;b;c", "x, y;z", "plain"]
+
+
+@pytest.mark.parametrize("rows", [slice(None), slice(400, 700)])  # a whole frame, or a slice of one (a window)
+def test_a_pandas_index_written_to_the_csv_is_left_out_and_said(frame, tmp_path, rows: slice) -> None:
+    # df.to_csv(path) writes the index (blank header, 0..n-1): it was checked as a feature 'Unnamed: 0' and drifted
+    big = pd.concat([frame] * 300, ignore_index=True)
+    big.iloc[rows].to_csv(tmp_path / "ref.csv")
+    big.iloc[rows].to_csv(tmp_path / "cur.csv", lineterminator="\r\n")
+
+    reference = read_frame(str(tmp_path / "ref.csv"), role="reference data")
+    current = read_frame(str(tmp_path / "cur.csv"), role="current data")
+
+    assert list(reference) == list(current) == ["amount", "country", "n"]
+    _, _, notes = durations_as_timedeltas(reference, current)
+    assert notes == [
+        "reference and current data: a pandas index written to the CSV (blank first header cell, increasing row "
+        "numbers) left out: not a feature"
+    ]
+
+
+def test_a_blank_first_column_that_is_no_index_is_kept(tmp_path) -> None:
+    (tmp_path / "data.csv").write_text(",amount\n3,1.5\n1,2.5\n2,3.5\n")
+    frame = read_frame(str(tmp_path / "data.csv"))
+    assert list(frame) == ["Unnamed: 0", "amount"]
+    assert durations_as_timedeltas(frame, frame)[2] == []
+
+
+def test_numbers_with_thousands_separators_stay_text_and_are_named_in_a_note(tmp_path) -> None:
+    amounts = ['"1,234.56"', "999.10", '"-12,000"', "", '"1,000,000.5"'] * 10
+    (tmp_path / "cur.csv").write_text("amount,code,country\n" + "".join(f'{a},"1,2",fr\n' for a in amounts))
+    (tmp_path / "ref.csv").write_text("amount,code,country\n" + "".join(f'{i}.5,"1,2",fr\n' for i in range(50)))
+
+    reference = read_frame(str(tmp_path / "ref.csv"), role="reference data")
+    current = read_frame(str(tmp_path / "cur.csv"), role="current data")
+
+    assert current["amount"].iloc[0] == "1,234.56"  # not converted unsaid
+    _, _, notes = durations_as_timedeltas(reference, current)
+    # 'code' ("1,2") is no thousands-separated number
+    assert notes == [
+        "current data: looks like numbers with thousands separators, read as text: ['amount']; write them without "
+        "separators or convert them before the check"
+    ]
