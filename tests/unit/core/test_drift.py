@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import signal
 from decimal import Decimal
@@ -1100,3 +1101,31 @@ def test_summary_stays_under_10kb_with_long_column_names_as_xcom_writes_it(accen
     assert len({f["column"] for f in evidence["faults"]}) == len(evidence["faults"])  # names cut alike stay apart
     assert data["column_names_cut"] > 0
     assert len(full["evidence"]["faults"][0]["column"]) > 200  # drift_summary.json keeps the full names
+
+
+@pytest.mark.parametrize("case", ["near_max_float", "huge_python_ints", "interval_categorical"])
+def test_report_renders_values_evidently_cannot_bin(case: str, tmp_path: Path) -> None:
+    # valid data whose report Evidently refused (the check completed, the report was skipped): 1e308 in a
+    # float64 ("cannot convert float NaN to integer"), Python ints above 2**64 ("Too many bins"), and a
+    # categorical of intervals ("Interval is not JSON serializable")
+    rng = np.random.default_rng(16)
+    if case == "near_max_float":
+        values = rng.normal(0, 1, 1000)
+        values[0] = 1e308
+        reference, current = pd.DataFrame({"v": values}), pd.DataFrame({"v": values + 0.3})
+    elif case == "huge_python_ints":
+        reference = pd.DataFrame({"v": pd.Series([2**70 + int(v) for v in rng.integers(0, 100, 1500)], dtype=object)})
+        current = pd.DataFrame({"v": pd.Series([2**70 + int(v) for v in rng.integers(0, 100, 800)], dtype=object)})
+    else:
+        bins = [-10, -1, 0, 1, 10]
+        reference = pd.DataFrame({"v": pd.cut(rng.normal(0, 1, 1000), bins=bins)})
+        current = pd.DataFrame({"v": pd.cut(rng.normal(0.5, 1, 800), bins=bins)})
+    reference["x"], current["x"] = rng.normal(0, 1, len(reference)), rng.normal(0, 1, len(current))
+
+    summary = compute_drift(reference, current)
+    paths = write_evidently_report(reference, current, tmp_path / "out", sample_rows=2000, summary=summary)
+
+    html_text = html.unescape(Path(paths["html"]).read_text(encoding="utf-8"))
+    if case != "interval_categorical":  # the report says what it changed in its sample
+        assert "values beyond" in html_text and "'v'" in html_text
+    assert json.loads(Path(paths["summary"]).read_text())["columns"]["v"] == summary.to_dict()["columns"]["v"]
