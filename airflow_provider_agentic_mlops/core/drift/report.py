@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from airflow_provider_agentic_mlops.core.config import DriftSettings
+from airflow_provider_agentic_mlops.core.data_io import named_columns
 from airflow_provider_agentic_mlops.core.drift.columns import comparable_values, with_text_column_names
 from airflow_provider_agentic_mlops.core.drift.methods import CAT, DRIFT_METHODS, NUM, TEXT
 from airflow_provider_agentic_mlops.core.drift.summary import DriftPlan, DriftSummary
@@ -391,6 +393,14 @@ def write_evidently_report(
         column_thresholds = {c: r.threshold for c, r in plan.columns.items()}
         drift_share = plan.share_threshold
         ref_sample, cur_sample = _numpy_dtypes(ref_sample[cols]), _numpy_dtypes(cur_sample[cols])
+        numeric = [c for c, r in plan.columns.items() if r.type == NUM and c not in as_cat]
+        ref_sample, cur_sample, moved = _within_binnable_range(ref_sample, cur_sample, numeric)
+        if moved:
+            shown_note = (
+                f"{shown_note} Columns with values beyond +-{REPORT_MAX_ABS:.0e}, which Evidently cannot bin, "
+                f"are shown less the reference median and clipped to +-{REPORT_MAX_ABS:.0e} (the scores above "
+                f"used the values as they are): {named_columns(moved)}."
+            ).strip()
         preset = DataDriftPreset(
             columns=cols,
             drift_share=drift_share,
@@ -463,6 +473,9 @@ def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     for c in frame.columns:
         series = frame[c]
         dtype = series.dtype
+        if isinstance(dtype, pd.CategoricalDtype) and isinstance(dtype.categories.dtype, pd.IntervalDtype):
+            converted[c] = series.astype(object).map(str, na_action="ignore")  # Evidently's JSON cannot hold one
+            continue
         compared = comparable_values(series)
         if compared is not series:
             converted[c] = compared
@@ -473,6 +486,46 @@ def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
         ):
             converted[c] = series.to_numpy(dtype="float64", na_value=float("nan"))
     return frame.assign(**converted) if converted else frame
+
+
+#: Largest magnitude of a number in the report's sample: beyond it Evidently's histograms fail (1e308 overflows
+#: their range; 2**70 + k has no finite-sized bins in float64).
+REPORT_MAX_ABS = 1e12
+
+
+def _within_binnable_range(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The report's samples with each numeric column holding a finite value beyond ``REPORT_MAX_ABS`` shown
+    less the reference's median, then clipped to +-``REPORT_MAX_ABS`` (infinities and NaN kept), in both
+    frames alike; and the columns so changed, which the report's note names. Only the report's sample:
+    the drift scores are computed on the values as they are."""
+    moved: list[str] = []
+    frames = {"reference": reference, "current": current}
+    changed: dict[str, dict[str, np.ndarray]] = {"reference": {}, "current": {}}
+    for column in columns:
+        values = {}
+        for role, frame in frames.items():
+            try:
+                values[role] = np.asarray(frame[column], dtype="float64")
+            except (TypeError, ValueError, OverflowError):  # not numbers after all: left to Evidently
+                break
+        if len(values) < 2:
+            continue
+        finite = {role: v[np.isfinite(v)] for role, v in values.items()}
+        if not any(f.size and np.abs(f).max() > REPORT_MAX_ABS for f in finite.values()):
+            continue
+        offset = float(np.median(finite["reference"])) if finite["reference"].size else 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for role, v in values.items():
+                shifted = np.clip(v - offset, -REPORT_MAX_ABS, REPORT_MAX_ABS)
+                changed[role][column] = np.where(np.isfinite(v), shifted, v)
+        moved.append(column)
+    return (
+        reference.assign(**changed["reference"]) if moved else reference,
+        current.assign(**changed["current"]) if moved else current,
+        moved,
+    )
 
 
 def _sample(frame: pd.DataFrame, rows: int, random_state: int) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -14,6 +15,10 @@ from airflow_provider_agentic_mlops.core.drift.methods import DRIFT_METHODS
 SUMMARY_MAX_BYTES = 10_000
 #: Entries kept of a list with one per column (schema errors, faults, ...) when the summary is cut.
 LIST_ITEMS_KEPT = 10
+#: A column name longer than this, as JSON writes it (non-ASCII escaped), is cut when the summary is cut.
+NAME_MAX_JSON_CHARS = 64
+#: A message (a schema error, a note) longer than this, as JSON writes it, is cut when the summary is cut.
+MESSAGE_MAX_JSON_CHARS = 400
 
 
 @dataclass
@@ -156,6 +161,12 @@ class DriftSummary:
         ``type_changes``, ``skipped_columns`` and the evidence's ``faults``): every entry kept is a
         real one, so a reader counts ``len(list) + <name>_omitted``. The full lists are in the
         report's ``drift_summary.json`` (``max_bytes`` unbounded).
+        Size is measured as Airflow's XCom writes it (``json.dumps``, non-ASCII escaped). Still too big,
+        column names over ``NAME_MAX_JSON_CHARS`` are cut alike everywhere (keys, entries, messages: their
+        start, ``…`` and 8 hex digits of their SHA-1, so two names stay apart; counted in
+        ``column_names_cut``), messages over ``MESSAGE_MAX_JSON_CHARS`` are cut, and then every list
+        (``top_drifted`` and ``evidence.severity.top`` too) keeps fewer entries, down to one, the rest
+        counted beside it: a fault is never cut away uncounted.
         """
         ordered = sorted(self.columns.values(), key=lambda c: (-c.severity, c.column))
         null_share = dict(self.data_quality.get("null_share", {}))
@@ -195,27 +206,62 @@ class DriftSummary:
 
         keep_null_shares(with_nulls)
         kept = LIST_ITEMS_KEPT
-        for section, key in (
-            *((data_quality, key) for key in ("schema_errors", "missing_columns", "extra_columns")),
-            (data_quality, "type_changes"),
-            (data_quality, "skipped_columns"),
-            (evidence, "faults"),
-        ):
-            items = (section or {}).get(key) or []
-            if len(items) > kept:  # a count, not a text item: the decision counts and reads the entries
-                section[key] = dict(list(items.items())[:kept]) if isinstance(items, Mapping) else list(items[:kept])
-                section[f"{key}_omitted"] = len(items) - kept
-        # 2. Fewer columns, most severe first.
+        for section, key in (*((data_quality, key) for key in CUT_LISTS), (evidence, "faults")):
+            _keep_first(section, key, kept)
+        short: dict[str, str] = {}
+        if _json_size(result) > max_bytes:
+            # 2. Long column names cut, alike in keys, entries and messages (the decision clips them anyway).
+            short = _short_names(self._column_names())
+            if short:
+                data_quality, evidence = _renamed(data_quality, short), _renamed(evidence, short)
+                with_nulls = [(short.get(k, k), v) for k, v in with_nulls]
+                reference_null_share = {short.get(k, k): v for k, v in reference_null_share.items()}
+                result.update(
+                    top_drifted=_renamed(result["top_drifted"], short),
+                    columns=_renamed(result["columns"], short),
+                    data_quality=data_quality,
+                    evidence=evidence,
+                    column_names_cut=len(short),
+                )
+        # 3. Fewer columns, most severe first.
         keep = len(ordered)
         while keep > 0 and _json_size(result) > max_bytes:
             keep = keep // 2 if keep > 8 else keep - 1
-            result["columns"] = {c.column: c.to_dict() for c in ordered[:keep]}
+            result["columns"] = {short.get(c.column, c.column): c.to_dict() for c in ordered[:keep]}
             result["columns_omitted"] = self.columns_omitted + len(ordered) - keep
-        # 3. Fewer null shares.
+        # 4. Fewer null shares.
         while with_nulls and _json_size(result) > max_bytes:
             with_nulls = with_nulls[: len(with_nulls) // 2]
             keep_null_shares(with_nulls)
+        # 5. Shorter messages, then fewer entries of every list (down to one, the rest counted).
+        if _json_size(result) > max_bytes:
+            for key in ("top_drifted", "data_quality", "evidence"):
+                result[key] = _messages_cut(result[key])
+            data_quality, evidence = result["data_quality"], result["evidence"]
+        severity = (evidence or {}).get("severity")
+        lists = [
+            (result, "top_drifted"),
+            *((data_quality, key) for key in (*CUT_LISTS, "notes")),
+            *((evidence, key) for key in ("faults", "notes")),
+            *([(severity, "top")] if isinstance(severity, dict) else []),
+        ]
+        while kept > 1 and _json_size(result) > max_bytes:
+            kept //= 2
+            for section, key in lists:
+                _keep_first(section, key, kept)
         return result
+
+    def _column_names(self) -> set[str]:
+        """Every column name the summary may write: the checked, the null-counted, the missing, extra,
+        skipped and type-changed ones, and the faulty."""
+        dq, evidence = self.data_quality, self.evidence or {}
+        names = {str(n) for n in self.columns}
+        for key in ("null_share", "reference_null_share", "skipped_columns", "missing_columns", "extra_columns"):
+            names.update(str(n) for n in dq.get(key) or ())  # a mapping's keys, a list's entries
+        for entry in [*(dq.get("type_changes") or ()), *(evidence.get("faults") or ())]:
+            if isinstance(entry, Mapping) and "column" in entry:
+                names.add(str(entry["column"]))
+        return names
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftSummary:
@@ -257,4 +303,68 @@ def json_float(value: float) -> float | None:
 
 
 def _json_size(value: Any) -> int:
+    """Characters of ``value`` as JSON, non-ASCII escaped: what Airflow's XCom stores."""
     return len(json.dumps(value, default=str))
+
+
+#: The per-column lists of ``data_quality`` that a cut summary shortens, the rest counted in ``<name>_omitted``.
+CUT_LISTS = ("schema_errors", "missing_columns", "extra_columns", "type_changes", "skipped_columns")
+
+
+def _keep_first(section: dict[str, Any] | None, key: str, kept: int) -> None:
+    """Keep the first ``kept`` entries of ``section[key]`` (a list or a mapping), counting the rest in
+    ``<key>_omitted`` (added to a count already there): the decision counts and reads the entries."""
+    items = (section or {}).get(key) or []
+    if section is None or len(items) <= kept:
+        return
+    section[key] = dict(list(items.items())[:kept]) if isinstance(items, Mapping) else list(items[:kept])
+    section[f"{key}_omitted"] = int(section.get(f"{key}_omitted") or 0) + len(items) - kept
+
+
+def _json_head(text: str, max_chars: int) -> str:
+    """The longest start of ``text`` of at most ``max_chars`` as JSON writes it (without the quotes)."""
+    size = 0
+    for i, char in enumerate(text):
+        size += _json_size(char) - 2
+        if size > max_chars:
+            return text[:i]
+    return text
+
+
+def _short_names(names: set[str]) -> dict[str, str]:
+    """Column name -> its cut form, for the names over ``NAME_MAX_JSON_CHARS`` as JSON writes them:
+    the start, ``…`` and 8 hex digits of the name's SHA-1 (two names with one start stay apart)."""
+    short = {}
+    for name in names:
+        if _json_size(name) - 2 > NAME_MAX_JSON_CHARS:
+            digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            short[name] = f"{_json_head(name, NAME_MAX_JSON_CHARS - 16)}…{digest}"  # … is \u2026: 6
+    return short
+
+
+def _renamed(value: Any, short: Mapping[str, str], shortest: int | None = None) -> Any:
+    """``value`` with every long column name in ``short`` replaced by its cut form: a whole string or
+    key, or inside a message."""
+    if shortest is None:
+        shortest = min((len(n) for n in short), default=0)
+    if isinstance(value, Mapping):
+        return {short.get(k, k) if isinstance(k, str) else k: _renamed(v, short, shortest) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_renamed(v, short, shortest) for v in value]
+    if isinstance(value, str) and len(value) >= shortest:
+        if value in short:
+            return short[value]
+        for name in sorted((n for n in short if n in value), key=len, reverse=True):
+            value = value.replace(name, short[name])
+    return value
+
+
+def _messages_cut(value: Any) -> Any:
+    """``value`` with every string over ``MESSAGE_MAX_JSON_CHARS`` as JSON cut, ending in ``…``."""
+    if isinstance(value, Mapping):
+        return {k: _messages_cut(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_messages_cut(v) for v in value]
+    if isinstance(value, str) and _json_size(value) - 2 > MESSAGE_MAX_JSON_CHARS:
+        return _json_head(value, MESSAGE_MAX_JSON_CHARS - 6) + "…"
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import signal
 from decimal import Decimal
@@ -1058,3 +1059,73 @@ def test_a_list_after_text_in_an_object_column_is_compared_as_text() -> None:
     summary = compute_drift(frame, frame)
 
     assert summary.columns["tags"].type == "cat" and not summary.columns["tags"].drifted
+
+
+@pytest.mark.parametrize("accented", [True, False])
+def test_summary_stays_under_10kb_with_long_column_names_as_xcom_writes_it(accented: bool) -> None:
+    # 300-character names repeated in the ten kept entries of every list, the faults, top_drifted and the
+    # severity's top: 93 KB (accents escaped as \u00e9, as Airflow's XCom JSON writes them) where 10 KB is promised
+    from airflow_provider_agentic_mlops.core.decision import fault_problems
+    from airflow_provider_agentic_mlops.core.evidence import gather_evidence
+
+    rng = np.random.default_rng(6)
+    if accented:
+        names = [f"{'é' * 250}_{i}_{'価' * 50}" for i in range(150)]
+    else:
+        names = [f"feature_{'x' * 200}_{i}" for i in range(150)]
+    reference = pd.DataFrame({n: rng.normal(0, 1, 400) for n in names})
+    current = pd.DataFrame(
+        {n: rng.normal(1, 1, 300) if i % 3 else rng.normal(0, 1, 300).astype(str) for i, n in enumerate(names)}
+    )
+    reference["gone_" + "z" * 300] = 1.0
+    for i in range(40):
+        current[f"new_{i}_" + "q" * 300] = 1.0
+
+    summary = compute_drift(reference, current, strict=False)
+    summary.evidence = gather_evidence(reference, current, summary, strict=False)
+    full = summary.to_dict(max_bytes=10**9)
+    data = summary.to_dict()
+
+    assert len(json.dumps(data)) <= 10_000  # json.dumps escapes non-ASCII, as XCom does
+    evidence, dq = data["evidence"], data["data_quality"]
+    n_faults = len(full["evidence"]["faults"])
+    assert n_faults >= 50 and evidence["faults"]  # faults are never cut away, only counted
+    assert len(evidence["faults"]) + evidence["faults_omitted"] == n_faults
+    assert fault_problems(data)[-1] == f"{n_faults - len(evidence['faults'])} more fault(s)"
+    for key, total in (("schema_errors", 50), ("type_changes", 50), ("extra_columns", 40), ("missing_columns", 1)):
+        assert len(dq[key]) + dq.get(f"{key}_omitted", 0) == total, key
+    assert data["top_drifted"] and evidence["severity"]["top"]  # shortened, not dropped
+    assert evidence["severity"]["weighted_share"] == full["evidence"]["severity"]["weighted_share"]
+    names_kept = [t["column"] for t in data["top_drifted"]] + [f["column"] for f in evidence["faults"]]
+    assert all(len(json.dumps(n)) <= 80 and "…" in n for n in names_kept)  # a long name is cut, said by "…"
+    assert len({f["column"] for f in evidence["faults"]}) == len(evidence["faults"])  # names cut alike stay apart
+    assert data["column_names_cut"] > 0
+    assert len(full["evidence"]["faults"][0]["column"]) > 200  # drift_summary.json keeps the full names
+
+
+@pytest.mark.parametrize("case", ["near_max_float", "huge_python_ints", "interval_categorical"])
+def test_report_renders_values_evidently_cannot_bin(case: str, tmp_path: Path) -> None:
+    # valid data whose report Evidently refused (the check completed, the report was skipped): 1e308 in a
+    # float64 ("cannot convert float NaN to integer"), Python ints above 2**64 ("Too many bins"), and a
+    # categorical of intervals ("Interval is not JSON serializable")
+    rng = np.random.default_rng(16)
+    if case == "near_max_float":
+        values = rng.normal(0, 1, 1000)
+        values[0] = 1e308
+        reference, current = pd.DataFrame({"v": values}), pd.DataFrame({"v": values + 0.3})
+    elif case == "huge_python_ints":
+        reference = pd.DataFrame({"v": pd.Series([2**70 + int(v) for v in rng.integers(0, 100, 1500)], dtype=object)})
+        current = pd.DataFrame({"v": pd.Series([2**70 + int(v) for v in rng.integers(0, 100, 800)], dtype=object)})
+    else:
+        bins = [-10, -1, 0, 1, 10]
+        reference = pd.DataFrame({"v": pd.cut(rng.normal(0, 1, 1000), bins=bins)})
+        current = pd.DataFrame({"v": pd.cut(rng.normal(0.5, 1, 800), bins=bins)})
+    reference["x"], current["x"] = rng.normal(0, 1, len(reference)), rng.normal(0, 1, len(current))
+
+    summary = compute_drift(reference, current)
+    paths = write_evidently_report(reference, current, tmp_path / "out", sample_rows=2000, summary=summary)
+
+    html_text = html.unescape(Path(paths["html"]).read_text(encoding="utf-8"))
+    if case != "interval_categorical":  # the report says what it changed in its sample
+        assert "values beyond" in html_text and "'v'" in html_text
+    assert json.loads(Path(paths["summary"]).read_text())["columns"]["v"] == summary.to_dict()["columns"]["v"]
