@@ -6,7 +6,8 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
+from decimal import Decimal
 from pathlib import Path
 from unittest import mock
 
@@ -387,6 +388,7 @@ def test_object_storage_uris_are_read_and_written_through_object_storage_path() 
 
 
 def every_dtype_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    pa = pytest.importorskip("pyarrow")
     rng = np.random.default_rng(seed)
     ints = rng.integers(0, 4, n)  # few values: a categorical test below 1,001 reference rows
     floats = rng.normal(shift, 1, n)
@@ -413,6 +415,22 @@ def every_dtype_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
             "string": pd.array(rng.choice(["x", "y", "z"], n), dtype="string"),
             "object_str": rng.choice(["fr", "de", "it"], n).astype(object),
             "when": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="h"),
+            # read_parquet(dtype_backend="pyarrow") keeps these as Arrow types
+            "arrow_decimal": pd.Series(
+                pa.array([Decimal(f"{v:.2f}") for v in floats[3:].tolist() + [0.0] * 3], type=pa.decimal128(12, 2)),
+                dtype=pd.ArrowDtype(pa.decimal128(12, 2)),
+            ),
+            "arrow_list": pd.Series(pa.array([[int(v)] for v in ints]), dtype=pd.ArrowDtype(pa.list_(pa.int64()))),
+            "arrow_struct": pd.Series(
+                pa.array([{"a": int(v)} for v in ints]), dtype=pd.ArrowDtype(pa.struct([("a", pa.int64())]))
+            ),
+            "arrow_map": pd.Series(
+                pa.array([[("k", int(v))] for v in ints], type=pa.map_(pa.string(), pa.int64())),
+                dtype=pd.ArrowDtype(pa.map_(pa.string(), pa.int64())),
+            ),
+            "arrow_time": pd.Series(
+                pa.array([time(int(v)) for v in ints], type=pa.time64("us")), dtype=pd.ArrowDtype(pa.time64("us"))
+            ),
         }
     )
 
@@ -434,8 +452,10 @@ def test_every_dtype_at_every_size_completes_with_the_report(tmp_path: Path, n_r
 
     skipped = result["data_quality"]["skipped_columns"]
     assert set(result["columns"]) | set(skipped) == set(reference.columns)
-    assert set(skipped) == {"when"} and "datetime" in skipped["when"]
+    assert set(skipped) == {"when", "arrow_time"} and "datetime" in skipped["when"]
+    assert "times of day" in skipped["arrow_time"]
     assert result["columns"]["object_bool"]["type"] == "cat"
+    assert result["columns"]["arrow_decimal"]["type"] == "num"
     assert result["report"] == {"status": "written", "reason": None}
     assert Path(result["report_uri"].removeprefix("file://")).name == "drift_report.html"
 
@@ -880,11 +900,12 @@ def test_a_reordered_mixed_type_column_is_no_type_change(tmp_path: Path) -> None
 
 
 def test_pyarrow_backed_frames_complete_with_the_report(tmp_path: Path) -> None:
-    from tests.unit.core.test_drift import PYARROW_TYPES, pyarrow_frame
+    from tests.unit.core.test_drift import PYARROW_SKIPPED, PYARROW_TYPES, pyarrow_frame
 
     result = check(tmp_path, pyarrow_frame(1500, 1), pyarrow_frame(1500, 2))
 
     assert {c: r["type"] for c, r in result["columns"].items()} == PYARROW_TYPES
+    assert result["data_quality"]["skipped_columns"] == PYARROW_SKIPPED
     assert result["evidence"]["faults"] == []
     assert result["report"]["status"] == "written"
 
