@@ -412,7 +412,10 @@ def compute_drift(
         del ref_data, cur_data
 
     quality = None
-    if label_column is not None and prediction_column is not None:
+    changed = {change["column"] for change in type_changes}
+    # labels or predictions of another type than the reference's (yes/no, then 1/0): a type change fault,
+    # which the decision escalates; the frames' values cannot be compared, so nothing is measured
+    if label_column is not None and prediction_column is not None and not changed & {label_column, prediction_column}:
         try:
             quality = model_quality(reference, current, label_column, prediction_column, task)
         except ValueError as err:  # labels and predictions that do not fit: say for which model

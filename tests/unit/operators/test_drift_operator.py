@@ -1472,3 +1472,27 @@ def test_a_text_column_in_a_few_rows_is_compared_as_categories(tmp_path: Path, r
 
     assert result["columns"]["note"]["type"] == "cat"
     assert result["report"]["status"] in ("written", "skipped")
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("labels", ["yes/no then 1/0", "ints then digits as text"])
+def test_labels_whose_type_changed_between_frames_are_a_type_change_fault(
+    tmp_path: Path, strict: bool, labels: str
+) -> None:
+    rng = np.random.default_rng(16)
+    ref_labels, cur_labels = rng.integers(0, 2, 1500), rng.integers(0, 2, 1200)
+    if labels == "yes/no then 1/0":
+        ref_labels = np.where(ref_labels == 1, "yes", "no")
+    else:
+        cur_labels = cur_labels.astype(str)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "y": ref_labels, "p": ref_labels})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1200), "y": cur_labels, "p": cur_labels})
+
+    # the frames' labels cannot be compared: not measured, a broken feed the decision escalates
+    summary = check(tmp_path, reference, current, label_column="y", prediction_column="p", strict=strict)
+    action, decision = decide_on(summary, "m")
+
+    assert {c["column"] for c in summary["data_quality"]["type_changes"]} == {"y", "p"}
+    assert summary["quality"] is None
+    assert ("y", "type_change") in {(f["column"], f["kind"]) for f in summary["evidence"]["faults"]}
+    assert action == "escalate" and "type changed" in decision["rationale"]
