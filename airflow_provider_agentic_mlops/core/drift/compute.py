@@ -421,9 +421,10 @@ def compute_drift(
         except ValueError as err:  # labels and predictions that do not fit: say for which model
             raise ctx.error(str(err)) from None
     if not results and not type_changes:
+        reasons = [*schema_errors, *(f"'{column}': {why}" for column, why in skipped.items())]
         raise ctx.error(
             "no column could be checked for drift"
-            + (f" ({'; '.join(schema_errors[:3])})" if schema_errors else "")
+            + (f" ({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''})" if reasons else "")
             + ". Check columns/exclude_columns and the data."
         )
     n_drifted = sum(1 for r in results.values() if r.drifted)

@@ -1102,3 +1102,11 @@ def test_a_list_after_text_in_an_object_column_is_compared_as_text() -> None:
     summary = compute_drift(frame, frame)
 
     assert summary.columns["tags"].type == "cat" and not summary.columns["tags"].drifted
+
+
+def test_no_column_to_check_says_why_each_was_skipped() -> None:
+    def frame(start: str) -> pd.DataFrame:
+        return pd.DataFrame({"ts": pd.date_range(start, periods=1500, freq="h"), "n": np.nan})
+
+    with pytest.raises(ValueError, match=r"no column could be checked.*'ts': datetime values.*'n': only null values"):
+        compute_drift(frame("2024-01-01"), frame("2024-06-01"))
