@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -375,6 +376,8 @@ def compute_drift(
         else:
             try:
                 score, drifted = score_with_evidently(method, ref_data, cur_data, threshold)
+                if col_type == TEXT and not math.isfinite(score):  # a few current rows: NaN, no error
+                    raise ValueError(f"no score ({score})")
             except ImportError as err:  # Evidently absent, or present but not importable (pandas 3)
                 raise ctx.error(_evidently_needed(method, str(column), chosen, err)) from err
             except Exception as err:
@@ -385,7 +388,8 @@ def compute_drift(
                         "with exclude_columns."
                     ) from err
                 # Evidently's text methods fit a vocabulary, which a few rows (a tiny window) may not give
-                # ("empty vocabulary"): the texts are compared as categories, which the summary's type says
+                # ("empty vocabulary", or a NaN score): the texts are compared as categories, which the
+                # summary's type says
                 col_type = ref_data.type = cur_data.type = CAT
                 method = default_method(CAT, ref_data.n, n_values(ref_data, cur_data))
                 spec = DRIFT_METHODS[method]

@@ -1474,6 +1474,18 @@ def test_a_text_column_in_a_few_rows_is_compared_as_categories(tmp_path: Path, r
     assert result["report"]["status"] in ("written", "skipped")
 
 
+@pytest.mark.parametrize("n_current", [1, 2, 3])
+def test_a_text_column_against_a_few_current_rows_is_compared_as_categories(tmp_path: Path, n_current: int) -> None:
+    # Evidently's text method returned no score (NaN) on them: score null, "not drifted", yet counted
+    def notes(n: int, first: int) -> pd.DataFrame:
+        return pd.DataFrame({"note": [f"user {i} said hello world {i % 7}" for i in range(first, first + n)]})
+
+    result = check(tmp_path, notes(1500, 0), notes(n_current, 5000))
+
+    assert result["columns"]["note"]["type"] == "cat"
+    assert result["columns"]["note"]["score"] is not None and result["columns"]["note"]["drifted"]
+
+
 @pytest.mark.parametrize("strict", [True, False])
 @pytest.mark.parametrize("labels", ["yes/no then 1/0", "ints then digits as text"])
 def test_labels_whose_type_changed_between_frames_are_a_type_change_fault(
