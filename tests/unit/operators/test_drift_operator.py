@@ -1474,6 +1474,21 @@ def test_a_text_column_in_a_few_rows_is_compared_as_categories(tmp_path: Path, r
     assert result["report"]["status"] in ("written", "skipped")
 
 
+def test_a_constant_reference_against_spread_values_says_how_they_spread(tmp_path: Path) -> None:
+    rng = np.random.default_rng(17)
+    reference = pd.DataFrame({"c": np.full(1500, 3.0), "x": rng.normal(0, 1, 1500)})
+    current = pd.DataFrame({"c": rng.normal(3, 1, 1200), "x": rng.normal(0, 1, 1200)})
+
+    summary = check(tmp_path, reference, current)
+    action, decision = decide_on(summary, "m")
+
+    # not "now mostly -1.494", the smallest of 1,200 values that each occur once
+    assert action == "escalate"
+    assert re.search(
+        r"was constant 3 in the reference, now 1200 distinct values, median [23]\.\d+", decision["rationale"]
+    )
+
+
 @pytest.mark.parametrize("n_current", [1, 2, 3])
 def test_a_text_column_against_a_few_current_rows_is_compared_as_categories(tmp_path: Path, n_current: int) -> None:
     # Evidently's text method returned no score (NaN) on them: score null, "not drifted", yet counted
