@@ -308,6 +308,12 @@ def compute_drift(
             ref_series, cur_series = recast[str(column)] = as_numbers
             ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
             ref_kind, cur_kind = ref_data.kind, cur_data.kind
+        as_text = _numbers_as_reference_text(ref_data, cur_series, cur_data)
+        if as_text is not None:  # ids such as 1003 and "A12" in the reference, a window of only numbers
+            cur_series = as_text
+            recast[str(column)] = (ref_series, cur_series)
+            cur_data = ColumnData(cur_series)
+            cur_kind = cur_data.kind
         if ref_kind != cur_kind:  # a broken feed, not a broken call: recorded, and the decision escalates
             type_changes.append(
                 {
@@ -483,6 +489,22 @@ def _booleans_as_0_1(
     if kinds[0] == "bool":
         return integers(ref_series), cur_series
     return ref_series, integers(cur_series)
+
+
+def _numbers_as_reference_text(ref_data: ColumnData, cur_series: pd.Series, cur_data: ColumnData) -> pd.Series | None:
+    """The current column's numbers as text, when the reference holds text (ids mixing numbers and text,
+    ``1003`` and ``"A12"``, are read as text) and each current number, as text, is one of its values: a
+    window that happens to hold only the numeric ids is no type change. None otherwise."""
+    if ref_data.kind != "string" or cur_data.kind != "numeric":
+        return None
+    if not {_number_text(v) for v in cur_data.counts} <= set(ref_data.counts):
+        return None
+    return cur_series.map(_number_text, na_action="ignore").astype(object)
+
+
+def _number_text(value: Any) -> str:
+    """A number as a CSV export writes an id: ``1003``, also for ``1003.0`` (ints read as floats with nulls)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _score_later(

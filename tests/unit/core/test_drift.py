@@ -977,8 +977,9 @@ def test_summary_error_propagates_after_the_report_thread_is_joined(frames, tmp_
 
     monkeypatch.setattr(report_module, "write_evidently_report", slow)
     reference, current = frames
-    reference = reference.assign(label=1, pred=1)
-    current = current.assign(label=1, pred="yes")  # labels and predictions that do not fit: after the plan
+    # labels and predictions that do not fit (a type change between the frames is a fault, not an error)
+    reference = reference.assign(label=1, pred="yes")
+    current = current.assign(label=1, pred="yes")
 
     with (
         pytest.raises(ValueError, match="model 'fraud'") as raised,

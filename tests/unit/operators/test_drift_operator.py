@@ -1523,3 +1523,18 @@ def test_labels_whose_type_changed_between_frames_are_a_type_change_fault(
     assert summary["quality"] is None
     assert ("y", "type_change") in {(f["column"], f["kind"]) for f in summary["evidence"]["faults"]}
     assert action == "escalate" and "type changed" in decision["rationale"]
+
+
+def test_codes_mixing_text_and_numbers_against_only_numbers_are_no_type_change(tmp_path: Path) -> None:
+    rng = np.random.default_rng(18)
+    codes = rng.integers(1000, 1010, 1500).astype(object)
+    codes[::50] = "A12"  # ids mixing numbers and text: read as text
+    reference = pd.DataFrame({"code": codes, "x": rng.normal(0, 1, 1500)})
+    current = pd.DataFrame({"code": rng.integers(1000, 1010, 1200), "x": rng.normal(0, 1, 1200)})  # a window of numbers
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.to_csv(tmp_path / "cur.csv", index=False)
+
+    result = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"))
+
+    assert result["data_quality"]["type_changes"] == [] and result["evidence"]["faults"] == []
+    assert result["columns"]["code"]["type"] == "cat" and not result["columns"]["code"]["drifted"]
