@@ -217,7 +217,12 @@ def _numeric_fault(
         changed = cur.values[cur.values != low]
         if changed.size and changed.size / cur.values.size >= OUT_OF_RANGE_SHARE:
             values, counts = np.unique(changed, return_counts=True)
-            now = f"{values[0]:.4g}" if values.size == 1 else f"mostly {values[np.argmax(counts)]:.4g}"
+            if values.size == 1:
+                now = f"{values[0]:.4g}"
+            elif counts.max() * 2 >= changed.size:  # one value holds most of them
+                now = f"mostly {values[np.argmax(counts)]:.4g}"
+            else:  # spread over many values (all distinct, say): no value to name
+                now = f"{values.size} distinct values, median {np.median(changed):.4g}"
             return _fault(
                 name,
                 "out_of_range",

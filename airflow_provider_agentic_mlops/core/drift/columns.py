@@ -21,8 +21,7 @@ class ColumnData:
     """
 
     def __init__(self, series: pd.Series):
-        if _is_arrow_dictionary(series.dtype):  # pyarrow's categories (read_parquet(dtype_backend="pyarrow"))
-            series = series.astype("category")
+        series = arrow_as_default_backend(series)
         #: How the values were read when not as they are (``"durations, in seconds"``, ...), for messages.
         self.detail = ""
         readable = other_types_as_comparable(series)
@@ -239,6 +238,31 @@ def _other_type(series: pd.Series) -> str | None:
     return None
 
 
+def arrow_as_default_backend(series: pd.Series) -> pd.Series:
+    """A pyarrow-backed column (``read_parquet(dtype_backend="pyarrow")``) that pandas cannot count or
+    compare as it is, in the form the default backend reads it in, so that both are checked alike:
+    a dictionary as a categorical of numpy values (Evidently cannot replace values in Arrow ones);
+    nested values (list, struct, map) as objects, then compared as text (:func:`containers_as_text`);
+    decimals as ``Decimal`` objects, then numbers (:func:`numbers_of_objects`); dates and times of
+    day as ``datetime.date`` / ``datetime.time`` objects, then skipped as points in time. Any other
+    column as is.
+
+    :param series: the column.
+    """
+    dtype = series.dtype
+    if not isinstance(dtype, pd.ArrowDtype):
+        return series
+    import pyarrow as pa  # an ArrowDtype means pyarrow is installed
+
+    arrow = dtype.pyarrow_dtype
+    converted = (pa.types.is_dictionary, pa.types.is_nested, pa.types.is_decimal, pa.types.is_date, pa.types.is_time)
+    if not any(is_type(arrow) for is_type in converted):
+        return series
+    values = pa.array(series.array).to_pandas()  # the default backend's conversion (categories as numpy values)
+    values.index, values.name = series.index, series.name
+    return values
+
+
 def other_types_as_comparable(series: pd.Series) -> pd.Series:
     """A column of durations (timedelta64, Parquet duration) as float seconds, of intervals as their text
     (``"(0, 1]"``, as a CSV export holds them), of bytes (Parquet BINARY) as text decoded as UTF-8 (a byte
@@ -282,6 +306,7 @@ def comparable_values(series: pd.Series) -> pd.Series:
     to Evidently: an object column of numbers (:func:`numbers_of_objects`) as numbers; an object or
     categorical column whose values mix text with numbers (``1`` and ``"basic"``) as text, so that
     its values sort. Any other column is returned as is. Reads every value of an object column."""
+    series = arrow_as_default_backend(series)
     readable = other_types_as_comparable(series)
     if readable is not series:
         return readable
@@ -399,14 +424,6 @@ def _iso_datetimes(values: pd.Series) -> bool:
     if text.empty or not text.str.match(_ISO_DATE).all():
         return False
     return not pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).isna().any()
-
-
-def _is_arrow_dictionary(dtype: Any) -> bool:
-    if not isinstance(dtype, pd.ArrowDtype):
-        return False
-    import pyarrow as pa  # an ArrowDtype means pyarrow is installed
-
-    return pa.types.is_dictionary(dtype.pyarrow_dtype)
 
 
 def python_keys(keys: np.ndarray, dtype: Any) -> list[Any]:

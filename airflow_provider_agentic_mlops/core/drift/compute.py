@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -307,6 +308,12 @@ def compute_drift(
             ref_series, cur_series = recast[str(column)] = as_numbers
             ref_data, cur_data = ColumnData(ref_series), ColumnData(cur_series)
             ref_kind, cur_kind = ref_data.kind, cur_data.kind
+        as_text = _numbers_as_reference_text(ref_data, cur_series, cur_data)
+        if as_text is not None:  # ids such as 1003 and "A12" in the reference, a window of only numbers
+            cur_series = as_text
+            recast[str(column)] = (ref_series, cur_series)
+            cur_data = ColumnData(cur_series)
+            cur_kind = cur_data.kind
         if ref_kind != cur_kind:  # a broken feed, not a broken call: recorded, and the decision escalates
             type_changes.append(
                 {
@@ -375,6 +382,8 @@ def compute_drift(
         else:
             try:
                 score, drifted = score_with_evidently(method, ref_data, cur_data, threshold)
+                if col_type == TEXT and not math.isfinite(score):  # a few current rows: NaN, no error
+                    raise ValueError(f"no score ({score})")
             except ImportError as err:  # Evidently absent, or present but not importable (pandas 3)
                 raise ctx.error(_evidently_needed(method, str(column), chosen, err)) from err
             except Exception as err:
@@ -385,7 +394,8 @@ def compute_drift(
                         "with exclude_columns."
                     ) from err
                 # Evidently's text methods fit a vocabulary, which a few rows (a tiny window) may not give
-                # ("empty vocabulary"): the texts are compared as categories, which the summary's type says
+                # ("empty vocabulary", or a NaN score): the texts are compared as categories, which the
+                # summary's type says
                 col_type = ref_data.type = cur_data.type = CAT
                 method = default_method(CAT, ref_data.n, n_values(ref_data, cur_data))
                 spec = DRIFT_METHODS[method]
@@ -412,15 +422,19 @@ def compute_drift(
         del ref_data, cur_data
 
     quality = None
-    if label_column is not None and prediction_column is not None:
+    changed = {change["column"] for change in type_changes}
+    # labels or predictions of another type than the reference's (yes/no, then 1/0): a type change fault,
+    # which the decision escalates; the frames' values cannot be compared, so nothing is measured
+    if label_column is not None and prediction_column is not None and not changed & {label_column, prediction_column}:
         try:
             quality = model_quality(reference, current, label_column, prediction_column, task)
         except ValueError as err:  # labels and predictions that do not fit: say for which model
             raise ctx.error(str(err)) from None
     if not results and not type_changes:
+        reasons = [*schema_errors, *(f"'{column}': {why}" for column, why in skipped.items())]
         raise ctx.error(
             "no column could be checked for drift"
-            + (f" ({'; '.join(schema_errors[:3])})" if schema_errors else "")
+            + (f" ({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''})" if reasons else "")
             + ". Check columns/exclude_columns and the data."
         )
     n_drifted = sum(1 for r in results.values() if r.drifted)
@@ -475,6 +489,22 @@ def _booleans_as_0_1(
     if kinds[0] == "bool":
         return integers(ref_series), cur_series
     return ref_series, integers(cur_series)
+
+
+def _numbers_as_reference_text(ref_data: ColumnData, cur_series: pd.Series, cur_data: ColumnData) -> pd.Series | None:
+    """The current column's numbers as text, when the reference holds text (ids mixing numbers and text,
+    ``1003`` and ``"A12"``, are read as text) and each current number, as text, is one of its values: a
+    window that happens to hold only the numeric ids is no type change. None otherwise."""
+    if ref_data.kind != "string" or cur_data.kind != "numeric":
+        return None
+    if not {_number_text(v) for v in cur_data.counts} <= set(ref_data.counts):
+        return None
+    return cur_series.map(_number_text, na_action="ignore").astype(object)
+
+
+def _number_text(value: Any) -> str:
+    """A number as a CSV export writes an id: ``1003``, also for ``1003.0`` (ints read as floats with nulls)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _score_later(

@@ -6,6 +6,7 @@ import contextlib
 import html
 import json
 import signal
+from datetime import date, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -670,6 +671,8 @@ def pyarrow_frame(n: int, seed: int) -> pd.DataFrame:
     pa = pytest.importorskip("pyarrow")
     rng = np.random.default_rng(seed)
     words = rng.choice(["fr", "de", "it"], n)
+    more = np.random.default_rng(seed + 100)
+    ints = more.integers(0, 3, n)
     return pd.DataFrame(
         {
             "double": pd.Series(rng.normal(0, 1, n), dtype="double[pyarrow]"),
@@ -680,6 +683,29 @@ def pyarrow_frame(n: int, seed: int) -> pd.DataFrame:
             "large_string": pd.Series(words, dtype=pd.ArrowDtype(pa.large_string())),
             "dictionary": pd.Series(
                 pa.array(words).dictionary_encode(), dtype=pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))
+            ),
+            # read_parquet(dtype_backend="pyarrow") keeps these as Arrow types, which pandas cannot count
+            "decimal": pd.Series(
+                pa.array([Decimal(f"{v:.2f}") for v in more.normal(100, 10, n)], type=pa.decimal128(12, 2)),
+                dtype=pd.ArrowDtype(pa.decimal128(12, 2)),
+            ),
+            "list": pd.Series(pa.array([[int(v)] for v in ints]), dtype=pd.ArrowDtype(pa.list_(pa.int64()))),
+            "struct": pd.Series(
+                pa.array([{"a": int(v)} for v in ints]), dtype=pd.ArrowDtype(pa.struct([("a", pa.int64())]))
+            ),
+            "map": pd.Series(
+                pa.array([[("k", int(v))] for v in ints], type=pa.map_(pa.string(), pa.int64())),
+                dtype=pd.ArrowDtype(pa.map_(pa.string(), pa.int64())),
+            ),
+            "date": pd.Series(
+                pa.array(
+                    [date(2024, 1, 1) + timedelta(days=int(d)) for d in more.integers(0, 99, n)], type=pa.date32()
+                ),
+                dtype=pd.ArrowDtype(pa.date32()),
+            ),
+            "time": pd.Series(
+                pa.array([time(int(v) % 24) for v in more.integers(0, 24, n)], type=pa.time64("us")),
+                dtype=pd.ArrowDtype(pa.time64("us")),
             ),
         }
     )
@@ -693,6 +719,15 @@ PYARROW_TYPES = {
     "string": "cat",
     "large_string": "cat",
     "dictionary": "cat",
+    "decimal": "num",
+    "list": "cat",
+    "struct": "cat",
+    "map": "cat",
+}
+#: pyarrow_frame's points in time, skipped as the default backend's are, with the same reasons.
+PYARROW_SKIPPED = {
+    "date": "datetime values (dates): not checked for drift (exclude it, or derive features)",
+    "time": "datetime values (times of day): not checked for drift (exclude it, or derive features)",
 }
 
 
@@ -705,6 +740,15 @@ def test_pyarrow_backed_dtypes_are_checked_like_their_numpy_twins(tmp_path) -> N
 
     assert {c: r.type for c, r in summary.columns.items()} == PYARROW_TYPES
     assert summary.data_quality["type_changes"] == []
+    assert summary.data_quality["skipped_columns"] == PYARROW_SKIPPED
+    # scored as the default backend's columns are (nested values as their text, decimals as numbers)
+    pa = pytest.importorskip("pyarrow")
+    default = compute_drift(
+        *(pa.Table.from_pandas(pyarrow_frame(1500, seed)).replace_schema_metadata(None).to_pandas() for seed in (1, 2))
+    )
+    for column, drift in summary.columns.items():
+        if column in ("decimal", "list", "struct", "map"):
+            assert drift.score == pytest.approx(default.columns[column].score), column
 
 
 @pytest.mark.parametrize("shape", ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S+00:00", "%Y-%m-%d"])
@@ -934,8 +978,9 @@ def test_summary_error_propagates_after_the_report_thread_is_joined(frames, tmp_
 
     monkeypatch.setattr(report_module, "write_evidently_report", slow)
     reference, current = frames
-    reference = reference.assign(label=1, pred=1)
-    current = current.assign(label=1, pred="yes")  # labels and predictions that do not fit: after the plan
+    # labels and predictions that do not fit (a type change between the frames is a fault, not an error)
+    reference = reference.assign(label=1, pred="yes")
+    current = current.assign(label=1, pred="yes")
 
     with (
         pytest.raises(ValueError, match="model 'fraud'") as raised,
@@ -1129,3 +1174,11 @@ def test_report_renders_values_evidently_cannot_bin(case: str, tmp_path: Path) -
     if case != "interval_categorical":  # the report says what it changed in its sample
         assert "values beyond" in html_text and "'v'" in html_text
     assert json.loads(Path(paths["summary"]).read_text())["columns"]["v"] == summary.to_dict()["columns"]["v"]
+
+
+def test_no_column_to_check_says_why_each_was_skipped() -> None:
+    def frame(start: str) -> pd.DataFrame:
+        return pd.DataFrame({"ts": pd.date_range(start, periods=1500, freq="h"), "n": np.nan})
+
+    with pytest.raises(ValueError, match=r"no column could be checked.*'ts': datetime values.*'n': only null values"):
+        compute_drift(frame("2024-01-01"), frame("2024-06-01"))

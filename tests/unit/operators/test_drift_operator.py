@@ -6,7 +6,8 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
+from decimal import Decimal
 from pathlib import Path
 from unittest import mock
 
@@ -387,6 +388,7 @@ def test_object_storage_uris_are_read_and_written_through_object_storage_path() 
 
 
 def every_dtype_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    pa = pytest.importorskip("pyarrow")
     rng = np.random.default_rng(seed)
     ints = rng.integers(0, 4, n)  # few values: a categorical test below 1,001 reference rows
     floats = rng.normal(shift, 1, n)
@@ -413,6 +415,22 @@ def every_dtype_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
             "string": pd.array(rng.choice(["x", "y", "z"], n), dtype="string"),
             "object_str": rng.choice(["fr", "de", "it"], n).astype(object),
             "when": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="h"),
+            # read_parquet(dtype_backend="pyarrow") keeps these as Arrow types
+            "arrow_decimal": pd.Series(
+                pa.array([Decimal(f"{v:.2f}") for v in floats[3:].tolist() + [0.0] * 3], type=pa.decimal128(12, 2)),
+                dtype=pd.ArrowDtype(pa.decimal128(12, 2)),
+            ),
+            "arrow_list": pd.Series(pa.array([[int(v)] for v in ints]), dtype=pd.ArrowDtype(pa.list_(pa.int64()))),
+            "arrow_struct": pd.Series(
+                pa.array([{"a": int(v)} for v in ints]), dtype=pd.ArrowDtype(pa.struct([("a", pa.int64())]))
+            ),
+            "arrow_map": pd.Series(
+                pa.array([[("k", int(v))] for v in ints], type=pa.map_(pa.string(), pa.int64())),
+                dtype=pd.ArrowDtype(pa.map_(pa.string(), pa.int64())),
+            ),
+            "arrow_time": pd.Series(
+                pa.array([time(int(v)) for v in ints], type=pa.time64("us")), dtype=pd.ArrowDtype(pa.time64("us"))
+            ),
         }
     )
 
@@ -434,8 +452,10 @@ def test_every_dtype_at_every_size_completes_with_the_report(tmp_path: Path, n_r
 
     skipped = result["data_quality"]["skipped_columns"]
     assert set(result["columns"]) | set(skipped) == set(reference.columns)
-    assert set(skipped) == {"when"} and "datetime" in skipped["when"]
+    assert set(skipped) == {"when", "arrow_time"} and "datetime" in skipped["when"]
+    assert "times of day" in skipped["arrow_time"]
     assert result["columns"]["object_bool"]["type"] == "cat"
+    assert result["columns"]["arrow_decimal"]["type"] == "num"
     assert result["report"] == {"status": "written", "reason": None}
     assert Path(result["report_uri"].removeprefix("file://")).name == "drift_report.html"
 
@@ -880,11 +900,12 @@ def test_a_reordered_mixed_type_column_is_no_type_change(tmp_path: Path) -> None
 
 
 def test_pyarrow_backed_frames_complete_with_the_report(tmp_path: Path) -> None:
-    from tests.unit.core.test_drift import PYARROW_TYPES, pyarrow_frame
+    from tests.unit.core.test_drift import PYARROW_SKIPPED, PYARROW_TYPES, pyarrow_frame
 
     result = check(tmp_path, pyarrow_frame(1500, 1), pyarrow_frame(1500, 2))
 
     assert {c: r["type"] for c, r in result["columns"].items()} == PYARROW_TYPES
+    assert result["data_quality"]["skipped_columns"] == PYARROW_SKIPPED
     assert result["evidence"]["faults"] == []
     assert result["report"]["status"] == "written"
 
@@ -1451,3 +1472,69 @@ def test_a_text_column_in_a_few_rows_is_compared_as_categories(tmp_path: Path, r
 
     assert result["columns"]["note"]["type"] == "cat"
     assert result["report"]["status"] in ("written", "skipped")
+
+
+def test_a_constant_reference_against_spread_values_says_how_they_spread(tmp_path: Path) -> None:
+    rng = np.random.default_rng(17)
+    reference = pd.DataFrame({"c": np.full(1500, 3.0), "x": rng.normal(0, 1, 1500)})
+    current = pd.DataFrame({"c": rng.normal(3, 1, 1200), "x": rng.normal(0, 1, 1200)})
+
+    summary = check(tmp_path, reference, current)
+    action, decision = decide_on(summary, "m")
+
+    # not "now mostly -1.494", the smallest of 1,200 values that each occur once
+    assert action == "escalate"
+    assert re.search(
+        r"was constant 3 in the reference, now 1200 distinct values, median [23]\.\d+", decision["rationale"]
+    )
+
+
+@pytest.mark.parametrize("n_current", [1, 2, 3])
+def test_a_text_column_against_a_few_current_rows_is_compared_as_categories(tmp_path: Path, n_current: int) -> None:
+    # Evidently's text method returned no score (NaN) on them: score null, "not drifted", yet counted
+    def notes(n: int, first: int) -> pd.DataFrame:
+        return pd.DataFrame({"note": [f"user {i} said hello world {i % 7}" for i in range(first, first + n)]})
+
+    result = check(tmp_path, notes(1500, 0), notes(n_current, 5000))
+
+    assert result["columns"]["note"]["type"] == "cat"
+    assert result["columns"]["note"]["score"] is not None and result["columns"]["note"]["drifted"]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("labels", ["yes/no then 1/0", "ints then digits as text"])
+def test_labels_whose_type_changed_between_frames_are_a_type_change_fault(
+    tmp_path: Path, strict: bool, labels: str
+) -> None:
+    rng = np.random.default_rng(16)
+    ref_labels, cur_labels = rng.integers(0, 2, 1500), rng.integers(0, 2, 1200)
+    if labels == "yes/no then 1/0":
+        ref_labels = np.where(ref_labels == 1, "yes", "no")
+    else:
+        cur_labels = cur_labels.astype(str)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1500), "y": ref_labels, "p": ref_labels})
+    current = pd.DataFrame({"x": rng.normal(0, 1, 1200), "y": cur_labels, "p": cur_labels})
+
+    # the frames' labels cannot be compared: not measured, a broken feed the decision escalates
+    summary = check(tmp_path, reference, current, label_column="y", prediction_column="p", strict=strict)
+    action, decision = decide_on(summary, "m")
+
+    assert {c["column"] for c in summary["data_quality"]["type_changes"]} == {"y", "p"}
+    assert summary["quality"] is None
+    assert ("y", "type_change") in {(f["column"], f["kind"]) for f in summary["evidence"]["faults"]}
+    assert action == "escalate" and "type changed" in decision["rationale"]
+
+
+def test_codes_mixing_text_and_numbers_against_only_numbers_are_no_type_change(tmp_path: Path) -> None:
+    rng = np.random.default_rng(18)
+    codes = rng.integers(1000, 1010, 1500).astype(object)
+    codes[::50] = "A12"  # ids mixing numbers and text: read as text
+    reference = pd.DataFrame({"code": codes, "x": rng.normal(0, 1, 1500)})
+    current = pd.DataFrame({"code": rng.integers(1000, 1010, 1200), "x": rng.normal(0, 1, 1200)})  # a window of numbers
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    current.to_csv(tmp_path / "cur.csv", index=False)
+
+    result = check(tmp_path, str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"))
+
+    assert result["data_quality"]["type_changes"] == [] and result["evidence"]["faults"] == []
+    assert result["columns"]["code"]["type"] == "cat" and not result["columns"]["code"]["drifted"]
