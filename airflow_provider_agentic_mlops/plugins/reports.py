@@ -4,10 +4,12 @@
 UI link to one) with the read connection's MLflow client and returns it, behind the same Airflow auth
 and DAG permission as the model's page (that of the DAG that recorded it). Tasks write the state store
 and DAG authors template links, so a recorded URI is not trusted: served only when the loop recorded it
-for that model (:func:`~..core.model_history.is_recorded_artifact`), it names a run of the model
-(:func:`run_of_model_refusal`; its registered models are those the models file declares, :func:`registered_models`)
-and MLflow serves that run's artifacts
-(:func:`~..core.model_history.artifact_root_refusal`). A ``file:`` URI, a path, ``s3://`` and any other
+for that model (:func:`~..core.model_history.is_recorded_artifact`) in a DAG the user may read, it names a run of
+the model (:func:`run_of_model_refusal`) and MLflow serves that run's artifacts
+(:func:`~..core.model_history.artifact_root_refusal`). For a model the models file declares, only records of its
+own DAG (``agentic_mlops__<model>``) count and its registered model is the one the file declares: another team's
+DAG may record any URI and registered model under its name. For another model (a hand-written DAG), records of any
+DAG the user may read, and the registered models they name. A ``file:`` URI, a path, ``s3://`` and any other
 scheme is a 404: the API server never reads its own disk or a store with its own credentials for a page.
 HTML is served with ``Content-Security-Policy: sandbox allow-scripts``, so a report's
 scripts run in an opaque origin, without the Airflow session.
@@ -146,10 +148,15 @@ async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -
         _, dag_ids = overview.model_or_404(store, user, model_name)
         if model_history.artifact_location(uri) is None:  # not even looked up: nothing but run artifacts is served
             raise HTTPException(404, not_a_run_artifact(uri))
+        declared = settings_of(request.app).get_stores().declared.registered_model_of(model_name)
+        if declared is not None:  # only its own DAG's records: another DAG may record any URI under its name
+            dag_ids = dag_ids & {model_history.default_dag_id(model_name)}
         # recorded by a DAG the user may read: a report of another team's DAG is as unknown as any URI
         if not model_history.is_recorded_artifact(store, model_name, uri, dag_ids=dag_ids):
             raise HTTPException(404, f"{uri!r} is not an artifact the loop recorded for model {model_name!r}")
-        return registered_models(request, store, model_name, dag_ids)
+        if declared is not None:  # trusted config: a task may record a request naming any registered model
+            return {declared}
+        return model_history.recorded_registered_models(store, model_name, dag_ids=dag_ids)
 
     registered = await in_plugin_thread(request.app, check)
     try:
@@ -168,19 +175,6 @@ async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -
     if media == "text/html":
         headers["Content-Security-Policy"] = "sandbox allow-scripts"
     return Response(body, media_type=media, headers=headers)
-
-
-def registered_models(request: Request, store: Any, model_name: str, dag_ids: Any) -> set[str]:
-    """The MLflow registered models whose versions' runs are the model's: for a model the models file declares,
-    only the one it declares (trusted config: a task may record a request naming any registered model, another
-    team's too); for a model it does not declare (a hand-written DAG), its name and those its requests recorded
-    (:func:`~..core.model_history.recorded_registered_models`)."""
-    from airflow_provider_agentic_mlops.core import model_history
-
-    declared = settings_of(request.app).get_stores().declared.registered_model_of(model_name)
-    if declared is not None:
-        return {declared}
-    return model_history.recorded_registered_models(store, model_name, dag_ids=dag_ids)
 
 
 def download(uri: str, model_name: str, registered_models: set[str]) -> tuple[bytes, str]:

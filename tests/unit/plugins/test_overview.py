@@ -343,6 +343,58 @@ def test_a_declared_models_reports_come_only_from_its_declared_registered_model(
                 assert "not a run of model 'fraud-detector'" in response.text and "['fraud-prod']" in response.text
 
 
+def test_a_declared_models_reports_are_served_only_from_its_own_dags_records(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Team B's hand-written DAG records a decision and a request under team A's declared fraud-detector with the
+    URIs of A's reports (its monitoring run's drift report, the validation report of a run of its registered
+    model): a user who may read only B's DAG is not served them, as the models file's DAG of fraud-detector
+    recorded neither for B. A model the file does not declare keeps every readable DAG's records (a hand-written
+    DAG is its only DAG)."""
+    import mlflow
+
+    drift_uri = _mlflow_report(tmp_path, monkeypatch)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("training", (tmp_path / "t").as_uri())).info.run_id
+    client.create_registered_model("fraud-prod")
+    client.create_model_version("fraud-prod", f"runs:/{run_id}/model", run_id=run_id)
+    client.log_text(run_id, "<h1>VALIDATION OF A</h1>", "agentic_mlops/validation/report.html")
+    validation_uri = f"runs:/{run_id}/agentic_mlops/validation/report.html"
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text(
+        "models:\n  - name: fraud-detector\n    registered_model: fraud-prod\n"
+        "    drift: {reference: ref.parquet, current: cur.parquet, label_column: y}\n"
+        "    retrain: {trigger_dag_id: train_fraud}\n    validation: {data: val.parquet}\n"
+    )
+    team_b = "team_b_monitoring"
+    sqlite_store.record_decision(
+        "fraud-detector",
+        mode="rules",
+        final_action="no_action",
+        decided_by="rules",
+        dag_id=team_b,
+        run_id="b1",
+        inputs={"drift_observed": {"report_uri": drift_uri}},
+    )
+    request_approval(
+        sqlite_store,
+        model_name="fraud-detector",
+        dag_id=team_b,
+        run_id="b1",
+        details={"registered_model": "fraud-prod", "validation": {"report_uri": validation_uri}},
+    )
+    allowed.add(team_b)  # B's DAG only: not agentic_mlops__fraud-detector
+    for declared, status in ((models_file, 404), (tmp_path / "absent.yaml", 200)):
+        for uri, text in ((drift_uri, "Drift report"), (validation_uri, "VALIDATION OF A")):
+            response = _client(sqlite_store, models_file=declared).get(
+                "/agentic-mlops/models/fraud-detector/artifact", params={"uri": uri}
+            )
+            assert response.status_code == status, (declared, uri, response.text)
+            assert (text in response.text) == (status == 200), response.text
+            if status == 404:
+                assert "is not an artifact the loop recorded for model 'fraud-detector'" in response.text
+
+
 def test_the_report_needs_read_access_to_the_models_dag(
     sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
