@@ -853,7 +853,9 @@ def artifact_location(uri: str) -> tuple[str, str] | None:
         path = rest.lstrip("/")
     else:
         return None
-    if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", run_id) or not path or ".." in path.split("/") or "\\" in path:
+    if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", run_id) or not path or path.startswith("/"):
+        return None
+    if ".." in path.split("/") or "\\" in path:
         return None
     return run_id, path
 

@@ -160,7 +160,13 @@ def test_artifact_location_understands_runs_uris_and_mlflow_ui_urls_only() -> No
     assert model_history.artifact_location("runs:/abc/drift/r.html") == ("abc", "drift/r.html")
     ui = "http://mlflow:5000/#/experiments/3/runs/abc/artifacts/drift/f/drift_report.html"
     assert model_history.artifact_location(ui) == ("abc", "drift/f/drift_report.html")
-    for uri in ("s3://b/1/abc/artifacts/x.html", "file:///proc/self/environ", "/etc/hostname", "runs:/abc/../x"):
+    for uri in (
+        "s3://b/1/abc/artifacts/x.html",
+        "file:///proc/self/environ",
+        "/etc/hostname",
+        "runs:/abc/../x",
+        "runs:/abc//etc/passwd",  # an absolute path: refused here, not left to MLflow's parsing
+    ):
         assert model_history.artifact_location(uri) is None, uri
 
 
