@@ -270,7 +270,9 @@ def _read(target: Any, fmt: str, columns: list[str] | None, uri: str) -> pd.Data
     if not isinstance(frame.index, pd.RangeIndex):  # never with index_col=False: a guard against a pandas change
         raise _ExportProblem(_wider_rows(f"more fields than the {len(names)} of its header", sep))
     notes: list[str] = []
-    if names and names[0] == "" and len(frame.columns) and _is_written_index(frame.iloc[:, 0]):
+    # the file's first column (pandas names a blank header cell "Unnamed: 0"); with columns= it is not read at all
+    first = frame.columns[0] if len(frame.columns) else None
+    if names and names[0] == "" and first == "Unnamed: 0" and _is_written_index(frame[first]):
         frame = frame.drop(columns=frame.columns[0])
         notes.append(WRITTEN_INDEX_NOTE)
     if separated := [str(c) for c in frame.columns if _thousands_separated(frame[c])]:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_agentic_mlops.core.data_io import (
+    READ_NOTES,
     describe_source,
     detect_format,
     durations_as_timedeltas,
@@ -494,6 +495,20 @@ def test_a_pandas_index_written_to_the_csv_is_left_out_and_said(frame, tmp_path,
         "reference and current data: a pandas index written to the CSV (blank first header cell, increasing row "
         "numbers) left out: not a feature"
     ]
+
+
+def test_a_written_index_is_looked_for_only_in_the_first_column_of_the_file_not_of_the_columns_read(tmp_path) -> None:
+    # with columns= (feature_columns + label + timestamp) pandas never reads the blank-named index, so the first
+    # column read is a real one: a sorted epoch-seconds timestamp was dropped as "a pandas index"
+    data = pd.DataFrame(
+        {"event_ts": [1_700_000_000 + 60 * i for i in range(50)], "amount": range(50), "y": [0, 1] * 25}
+    )
+    data.to_csv(tmp_path / "cur.csv")  # index=True, pandas' default
+
+    frame = read_frame(str(tmp_path / "cur.csv"), columns=["amount", "y", "event_ts"])
+
+    assert sorted(frame) == ["amount", "event_ts", "y"] and READ_NOTES not in frame.attrs
+    assert list(read_frame(str(tmp_path / "cur.csv"))) == ["event_ts", "amount", "y"]  # without columns=: left out
 
 
 def test_a_blank_first_column_that_is_no_index_is_kept(tmp_path) -> None:
