@@ -405,6 +405,8 @@ def _refuse_other_separator(text: str, sep: str) -> None:
 def _refuse_wider_rows(rows: list[list[str]], sep: str) -> None:
     """Refuse first data rows wider than the header unless only by one empty last field (a trailing delimiter,
     which pandas drops with ``index_col=False``): with ``usecols`` pandas drops wider rows' fields unsaid."""
+    if not rows:  # empty: pandas says so ("No columns to parse from file")
+        return
     width = len(rows[0])
     for number, row in enumerate(rows[1:], start=2):
         if len(row) > width and not (len(row) == width + 1 and row[-1] == ""):

@@ -511,6 +511,14 @@ def test_a_written_index_is_looked_for_only_in_the_first_column_of_the_file_not_
     assert list(read_frame(str(tmp_path / "cur.csv"))) == ["event_ts", "amount", "y"]  # without columns=: left out
 
 
+@pytest.mark.parametrize("text", ["", "\n\n\n"])
+def test_an_empty_csv_is_said_to_be_empty(tmp_path, text: str) -> None:
+    (tmp_path / "cur.csv").write_text(text)
+    with pytest.raises(ValueError, match="No columns to parse from file") as raised:
+        read_frame(str(tmp_path / "cur.csv"), role="current data")
+    assert "list index out of range" not in str(raised.value)
+
+
 def test_a_blank_first_column_that_is_no_index_is_kept(tmp_path) -> None:
     (tmp_path / "data.csv").write_text(",amount\n3,1.5\n1,2.5\n2,3.5\n")
     frame = read_frame(str(tmp_path / "data.csv"))
