@@ -863,7 +863,7 @@ def artifact_location(uri: str) -> tuple[str, str] | None:
 def artifact_root_refusal(artifact_root: str, tracking_uri: str) -> str | None:
     """Why a run's artifacts may not be downloaded by the API server, None when they may: from an MLflow
     server only artifacts it proxies (``mlflow-artifacts:/``, its own access checks applied); with a local
-    tracking store (``sqlite:``, a path: everything on this host) its ``file:`` artifacts. Any other root
+    tracking store (``sqlite:``, a path: everything on this host) its ``file:`` artifacts or bare paths. Any other root
     (``s3://``, ``gs://``, ``file:`` behind a server) would be read with the API server's own credentials or
     from its own disk, at a place whoever created the run chose.
 
@@ -873,7 +873,8 @@ def artifact_root_refusal(artifact_root: str, tracking_uri: str) -> str | None:
     root = urlsplit(artifact_root)
     if root.scheme == "mlflow-artifacts" and not root.netloc and tracking_uri.startswith(("http://", "https://")):
         return None
-    if root.scheme == "file" and not tracking_uri.startswith(("http://", "https://", "databricks")):
+    # a local store gives file: URIs or, MLflow 3 with sqlite:, bare paths (./mlruns/<experiment>/<run>/artifacts)
+    if root.scheme in ("file", "") and not tracking_uri.startswith(("http://", "https://", "databricks")):
         return None
     return (
         f"its artifacts are stored at {artifact_root!r}, which MLflow's tracking server {tracking_uri!r} does not "

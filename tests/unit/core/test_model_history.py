@@ -174,6 +174,9 @@ def test_only_artifacts_mlflow_serves_are_downloaded_by_the_api_server() -> None
     server = "http://mlflow:5000"
     assert model_history.artifact_root_refusal("mlflow-artifacts:/1/abc/artifacts", server) is None
     assert model_history.artifact_root_refusal("file:///srv/mlartifacts/1/abc/artifacts", "sqlite:////srv/m.db") is None
+    # a local store names its runs' artifacts by a bare path (MLflow 3 with sqlite: ./mlruns/<e>/<run>/artifacts)
+    assert model_history.artifact_root_refusal("/srv/mlruns/1/abc/artifacts", "sqlite:////srv/m.db") is None
+    assert model_history.artifact_root_refusal("/srv/mlruns/1/abc/artifacts", server) is not None
     for root in ("s3://b/1/abc/artifacts", "file:///proc/self", "mlflow-artifacts://elsewhere/1/abc", "gs://b/x"):
         assert "mlflow-artifacts:/" in str(model_history.artifact_root_refusal(root, server)), root
 
