@@ -125,20 +125,16 @@ def _mlflow_request_failed(err: BaseException, mlflow_exceptions: Any) -> bool:
     """True when ``err`` (or an error it was raised from) is MLflow's request to its server failing: no
     answer (``API request to ... failed``, a ``requests`` error), an error response (``RestException``; the
     MLflow hook re-raises it naming the connection, keeping it as the cause), or refused credentials."""
+    from airflow_provider_agentic_mlops.core.errors import error_chain
+
     requests_exceptions = sys.modules.get("requests.exceptions")
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if (
-            isinstance(current, (mlflow_exceptions.RestException, ConnectionError, TimeoutError))
-            or (requests_exceptions is not None and isinstance(current, requests_exceptions.RequestException))
-            or "API request to " in str(current)
-            or getattr(current, "error_code", None) in _MLFLOW_REFUSED
-        ):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(
+        isinstance(current, (mlflow_exceptions.RestException, ConnectionError, TimeoutError))
+        or (requests_exceptions is not None and isinstance(current, requests_exceptions.RequestException))
+        or "API request to " in str(current)
+        or getattr(current, "error_code", None) in _MLFLOW_REFUSED
+        for current in error_chain(err)
+    )
 
 
 def _option(section: str, key: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,6 +43,17 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     characters; ``""`` when the message is empty. Drivers' messages run to pages (SQL, tracebacks)."""
     lines = str(error).strip().splitlines()
     return mask_url_secrets(lines[0].strip())[:limit] if lines else ""
+
+
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what caused it, through ``__cause__`` (``raise ... from``) and else ``__context__``, each once
+    (a cycle ends the walk)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def describe(error: BaseException, limit: int = 300) -> str:

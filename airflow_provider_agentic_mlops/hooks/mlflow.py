@@ -20,7 +20,7 @@ from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_REGISTRY_CONN_ID,
     DEFAULT_TRAIN_CONN_ID,
 )
-from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe, error_chain
 from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
@@ -179,23 +179,13 @@ REGISTRY_FAULTS: tuple[type[BaseException], ...] = (MlflowUnavailable, MlflowPer
 _TOO_MANY = re.compile(r"too many (\d{3}) error responses")
 
 
-def _causes(err: BaseException) -> Iterator[BaseException]:
-    """``err`` and what caused it, through ``__cause__`` and ``__context__``."""
-    seen: set[int] = set()
-    cause: BaseException | None = err
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        yield cause
-        cause = cause.__cause__ or cause.__context__
-
-
 def _unreachable(err: BaseException) -> str | None:
     """Why ``err`` (or what caused it) says MLflow or its artifact store could not be reached or was overloaded
     (refused or timed-out connections, HTTP 5xx or 429), rather than that the model cannot be loaded; None if
     it does not. A 503 or 429 that outlasted MLflow's retries is a ``requests`` ``RetryError``, with no response."""
     import requests
 
-    for cause in _causes(err):
+    for cause in error_chain(err):
         too_many = _TOO_MANY.search(str(cause))
         if too_many and (too_many[1].startswith("5") or too_many[1] == "429"):
             return f"HTTP {too_many[1]} until MLflow's retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES) ran out"
@@ -214,7 +204,7 @@ def _unreachable(err: BaseException) -> str | None:
 def _refused(err: BaseException) -> str | None:
     """``PERMISSION_DENIED`` (HTTP 403) or ``UNAUTHENTICATED`` (401) when MLflow or its artifact store refused
     the connection anywhere in ``err``'s causes, else None."""
-    for cause in _causes(err):
+    for cause in error_chain(err):
         code = getattr(cause, "error_code", None)
         if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
             return str(code)

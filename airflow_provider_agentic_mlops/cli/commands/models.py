@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.cli.output import logs_to_stderr, print_rows
 from airflow_provider_agentic_mlops.core.config import ConfigError, read_models_file
-from airflow_provider_agentic_mlops.core.errors import describe
+from airflow_provider_agentic_mlops.core.errors import describe, error_chain
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
 if TYPE_CHECKING:
@@ -84,14 +84,8 @@ def _is_unreachable(err: BaseException) -> bool:
     5xx until MLflow's retries ran out): the server, not the model, is the problem."""
     import requests
 
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError)):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    failed = (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError)
+    return any(isinstance(cause, failed) for cause in error_chain(err))
 
 
 def _as_table_row(row: dict[str, Any]) -> dict[str, Any]:
