@@ -968,7 +968,8 @@ def read_models(
     is wrong with each bad one instead of stopping at the first.
 
     :param repeated_keys: entry position -> each key given twice in that entry (the YAML kept only the last
-        one), as :func:`_parse_yaml` found them: the entry is bad whatever it now holds.
+        one) or read as no text (``1:``, ``yes:``), as :func:`_parse_yaml` found them: the entry is bad whatever
+        it now holds.
 
     :raises ConfigError: when the document as a whole is wrong (no ``models`` list, ``defaults`` not a
         mapping): then no entry can be read. An unknown top-level key is every entry's error instead.
@@ -1373,11 +1374,11 @@ def _json_keeps(value: Any) -> bool:
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[int, list[str]]]:
-    """The YAML document of ``text``, and what is wrong with each models entry that gives a key twice (by the
-    entry's position in ``models``): a repeat inside one entry fails that model only.
+    """The YAML document of ``text``, and what is wrong with each models entry that gives a key twice or has a key
+    YAML reads as no text (:func:`_non_text_keys`), by the entry's position in ``models``: that model only fails.
 
-    :raises ConfigError: not YAML, or a key given twice outside the models entries (at the top, in ``defaults``):
-        then every model would be read from a document YAML has silently cut.
+    :raises ConfigError: not YAML, or such a key outside the models entries (at the top, in ``defaults``): then
+        every model would be read from a document YAML has silently cut (or whose keys it has changed).
     """
     import yaml
 
@@ -1399,7 +1400,68 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[int, list[str]]]:
         if index is None:
             raise ConfigError(f"{path}: {message}")
         repeated.setdefault(index, []).append(message)
+    for where, key in _non_text_keys(text) if loader.non_text_key else ():
+        index = where[1] if where[:1] == ("models",) and len(where) > 1 else None
+        shown = ".".join(str(part) for part in (where[2:] if index is not None else where))
+        message = (
+            f"field {shown or ('(entry)' if index is not None else '(top level)')!r}: key {key.written} (line "
+            f"{key.line}) is read by YAML as {key.kind}, not as text; the keys of models.yaml are names: quote it: "
+            f"'{key.written}': ..."
+        )
+        if not isinstance(index, int):
+            raise ConfigError(f"{path}: {message}")
+        repeated.setdefault(index, []).append(message)
     return data, repeated
+
+
+@dataclass(frozen=True)
+class _NonTextKey:
+    written: str  # as in the file: ``yes``, ``1``
+    kind: str  # what YAML reads it as: "a boolean"
+    line: int
+
+
+_KEY_KINDS = {"int": "an integer", "float": "a float", "bool": "a boolean", "null": "null", "timestamp": "a date"}
+
+
+def _non_text_keys(text: str) -> list[tuple[tuple[Any, ...], _NonTextKey]]:
+    """Each mapping key of the YAML ``text`` that YAML reads as no string (``1:`` an int, ``yes:`` a boolean, equal
+    to 1 as a key), with the path of its mapping (``("models", 0, "drift", "column_methods")``). Every key of the
+    file is a name (a field, a column, a metric), which such a key would only be as its text: ``1`` and ``yes``
+    would collide as one key, ``yes`` become ``True``. Not looked in: the ``x-`` templates (checked where an entry
+    aliases them) and ``retrain.conf`` below its keys (the training's own data, passed as written)."""
+    import yaml
+
+    found: list[tuple[tuple[Any, ...], _NonTextKey]] = []
+
+    def walk(node: Any, where: tuple[Any, ...], inside: frozenset[int]) -> None:
+        if id(node) in inside:  # a recursive alias
+            return
+        inside = inside | {id(node)}
+        entry_field = where[2:] if where[:1] == ("models",) else where[1:] if where[:1] == ("defaults",) else ()
+        if entry_field[:2] == ("retrain", "conf") and len(entry_field) > 2:
+            return
+        if isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*where, index), inside)
+        if not isinstance(node, yaml.MappingNode):
+            return
+        for key, value in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                walk(value, where, inside)  # `<<: *anchor`: its keys are this mapping's
+                continue
+            written = key.value if isinstance(key, yaml.ScalarNode) else None
+            if not where and isinstance(written, str) and written.startswith(TEMPLATE_KEY_PREFIX):
+                continue
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:str":
+                kind = key.tag.rsplit(":", 1)[-1]
+                found.append(
+                    (where, _NonTextKey(written or "null", _KEY_KINDS.get(kind, kind), key.start_mark.line + 1))
+                )
+            walk(value, (*where, written), inside)
+
+    walk(yaml.compose(text, Loader=yaml.SafeLoader), (), frozenset())
+    return found
 
 
 _CRON_FIELD = r"[\w*/,?#-]+"
@@ -1451,20 +1513,22 @@ def _strict_loader() -> type:
         def __init__(self, stream: Any) -> None:
             super().__init__(stream)
             self.repeated_keys: list[_RepeatedKey] = []
+            self.non_text_key = False  # a key YAML reads as no string (``1:``, ``yes:``): see _non_text_keys
 
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             if isinstance(node, yaml.MappingNode):
-                seen: dict[Any, int] = {}
+                seen: dict[tuple[type, Any], int] = {}
                 for key_node, _ in node.value:
                     if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` keys may be overridden
                         continue
                     key = self.construct_object(key_node, deep=True)
                     line = key_node.start_mark.line + 1
-                    try:
-                        if key in seen:  # also on one line: `{x: 1, x: 2}`
-                            self.repeated_keys.append(_RepeatedKey(key, seen[key], line))
+                    self.non_text_key |= not isinstance(key, str)
+                    try:  # by type too: `1` and `yes` (True) are one Python key, but not a key given twice
+                        if (type(key), key) in seen:  # also on one line: `{x: 1, x: 2}`
+                            self.repeated_keys.append(_RepeatedKey(key, seen[(type(key), key)], line))
                         else:
-                            seen[key] = line
+                            seen[(type(key), key)] = line
                     except TypeError:  # an unhashable key: PyYAML's own error says so
                         continue
             return super().construct_mapping(node, deep=deep)

@@ -459,3 +459,16 @@ def test_a_relative_models_file_setting_is_warned_about_by_validate(tmp_path, mo
     assert "all valid" in captured.out
     assert captured.err.count("AIRFLOW__AGENTIC_MLOPS__MODELS_FILE ('fleet.yaml') is a relative path") == 1
     assert f"working directory {tmp_path}" in captured.err and "absolute path" in captured.err
+
+
+def test_models_validate_names_a_key_yaml_reads_as_no_text(tmp_path, monkeypatch, capsys) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name="bad") + "    tags: [a]\n    yes: 1\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "validate", "--models-file", str(path)])
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "model 'bad': field '(entry)': key yes (line" in out and "is read by YAML as a boolean" in out

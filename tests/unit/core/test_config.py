@@ -695,9 +695,7 @@ def test_the_cache_gives_what_a_cold_parse_gives(tmp_path) -> None:
     assert load_models(path, cache_dir=cache) == cold
     path.write_text(path.read_text().replace("label_column: y}", "label_column: y, column_thresholds: {101: 0.2}}"))
     for _ in range(3):
-        with pytest.raises(
-            ConfigError, match=r"field 'drift.column_thresholds.101.\[key\]'.*quote it in YAML \('101'\)"
-        ):
+        with pytest.raises(ConfigError, match=r"field 'drift.column_thresholds': key 101 \(line 3\) .*quote it: '101'"):
             load_models(path, cache_dir=cache)
 
 
@@ -998,3 +996,47 @@ def test_the_drift_checks_positive_label_defaults_to_validations(drift, validati
     (spec,) = parse_models({"models": [{**GOOD, "drift": {**GOOD["drift"], **drift}, "validation": validation}]})
     assert spec.drift.positive_label == expected
     assert DriftSettings.resolve(spec.drift).positive_label == expected  # what DriftCheckOperator is handed
+
+
+def test_a_key_yaml_reads_as_no_text_fails_its_model_naming_the_key_its_type_and_the_fix(tmp_path) -> None:
+    """``1:`` is an int and ``yes:`` a boolean to YAML, equal to each other as Python keys: a column map
+    ``{1: psi, yes: ks}`` was said to give key True twice, and the keys' errors named ``True`` as field ``1``."""
+    path = tmp_path / "models.yaml"
+    other = "  - name: churn\n    drift: {reference: r.parquet, current: c.parquet, label_column: y}\n"
+    other += "    retrain: {python_callable: 'pkg.train:fit', conf: {class_weights: {0: 1, 1: 10}}}\n"
+    path.write_text(
+        "models:\n"
+        "  - name: fraud\n"
+        "    drift:\n"
+        "      reference: r.parquet\n"
+        "      current: c.parquet\n"
+        "      label_column: y\n"
+        "      column_methods: {1: psi, yes: ks}\n"
+        "    retrain: {python_callable: 'pkg.train:fit'}\n"
+        "    validation: {guard_metrics: {2024-01-01: 0.1}, floors: {1.5: 0.5}}\n"
+        "    on: 3\n" + other
+    )
+    models = read_models_file(path)
+    assert [spec.name for spec in models.specs] == ["churn"]  # a nested retrain.conf is the training's data
+    message = models.errors["fraud"]
+    assert "given twice" not in message
+    for field, key, kind in (
+        ("drift.column_methods", "1", "an integer"),
+        ("drift.column_methods", "yes", "a boolean"),
+        ("validation.guard_metrics", "2024-01-01", "a date"),
+        ("validation.floors", "1.5", "a float"),
+        ("(entry)", "on", "a boolean"),
+    ):
+        assert f"model 'fraud': field {field!r}: key {key} (line " in message
+        assert f"is read by YAML as {kind}" in message
+        assert f"quote it: '{key}':" in message
+
+
+def test_a_key_yaml_reads_as_no_text_in_defaults_fails_the_file(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("defaults:\n  drift: {column_thresholds: {true: 0.1}}\nmodels: []\n")
+    with pytest.raises(ConfigError, match=r"field 'defaults.drift.column_thresholds': key true \(line 2\) is read"):
+        read_models_file(path)
+    path.write_text("defaults: {}\n1: x\nmodels: []\n")
+    with pytest.raises(ConfigError, match=r"field '\(top level\)': key 1 \(line 2\) is read by YAML as an integer"):
+        read_models_file(path)
