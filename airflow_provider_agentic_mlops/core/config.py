@@ -222,7 +222,9 @@ class DriftSettings(_Settings):
     :param exclude_columns: columns not to check (ids, ...); the timestamp column is never checked.
     :param column_methods: Evidently drift method per column, e.g. ``{"amount": "psi"}``.
     :param type_methods: method per column type, keys ``"num"``, ``"cat"`` and ``"text"``.
-    :param column_thresholds: drift threshold per column; default the method's default.
+    :param column_thresholds: drift threshold per column; default the method's default. A p-value test's is at
+        most 1: checked here against ``column_methods``, and by ``compute_drift`` against the method the data
+        picks for a column without one (``type_methods``', else Evidently's default, a test on few rows).
     :param drift_share: the dataset drifts when at least this share of columns drifts.
     :param categorical_columns: columns to treat as categorical whatever their dtype.
     :param timestamp_column: timestamp column of the current data (for ``current_window``): datetimes,

@@ -17,6 +17,7 @@ from airflow_provider_agentic_mlops.core.drift.methods import (
     FAST_METHODS,
     TEXT,
     TYPE_WORDS,
+    DriftMethod,
     default_method,
     infer_column_type,
 )
@@ -108,6 +109,23 @@ def _quality(
 
 # --------------------------------------------------------------------------------------------------
 # compute_drift
+
+
+def _p_value_threshold_problem(column: str, threshold: float, method: DriftMethod, by: str) -> str:
+    """What is wrong with ``column_thresholds`` giving ``column`` a ``threshold`` above 1 when its method is a
+    p-value test (every p-value is at most 1: the column would drift at every run). Without ``column_methods``
+    the method comes from the data (Evidently's default is a test up to 1,000 reference rows, a distance above),
+    so this is known only here, not when models.yaml is read.
+
+    :param by: where the method came from, e.g. ``"type_methods['num']"``.
+    """
+    percent = f" ({threshold / 100:g} for {threshold:g} %)" if threshold <= 100 else ""
+    return (
+        f"column_thresholds gives {column!r} threshold {threshold:g}, but its method is {method.name} ({by}), a "
+        f"p-value test, whose threshold is a p-value of at most 1{percent}: the column would drift at every run. "
+        f"Write a p-value, or set column_methods for {column!r} to the method the threshold is meant for (e.g. "
+        "'wasserstein', a distance): a threshold's meaning depends on its method"
+    )
 
 
 def compute_drift(
@@ -372,6 +390,15 @@ def compute_drift(
                 f"{list(spec.types)} columns. Choose another method in column_methods/type_methods."
             )
         threshold = (column_thresholds or {}).get(column)
+        if threshold is not None and spec.is_p_value and threshold > 1:  # a distance's, or a percentage
+            by = (
+                "column_methods"
+                if (column_methods or {}).get(column)
+                else f"type_methods[{col_type!r}]"
+                if chosen
+                else f"Evidently's default for a {TYPE_WORDS[col_type]} column of {ref_data.n} reference rows"
+            )
+            raise ctx.error(_p_value_threshold_problem(str(column), float(threshold), spec, by))
         threshold = spec.default_threshold if threshold is None else float(threshold)
         plan[str(column)] = ColumnCheck(col_type, method, threshold)
         if _score_later(method, ref_data, cur_data, ref_series, cur_series):

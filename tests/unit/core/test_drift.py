@@ -1182,3 +1182,22 @@ def test_no_column_to_check_says_why_each_was_skipped() -> None:
 
     with pytest.raises(ValueError, match=r"no column could be checked.*'ts': datetime values.*'n': only null values"):
         compute_drift(frame("2024-01-01"), frame("2024-06-01"))
+
+
+def test_a_threshold_past_1_for_a_p_value_method_the_column_gets_by_default_is_refused() -> None:
+    """Without ``column_methods``, a column's method is picked from the data (Evidently's default: K-S up to 1,000
+    reference rows, Wasserstein above): ``column_thresholds: {age: 5}`` read as a p-value on 500 rows made an
+    unchanged column drifted at every run."""
+    rng = np.random.default_rng(0)
+    reference, current = pd.DataFrame({"age": rng.normal(size=500)}), pd.DataFrame({"age": rng.normal(size=500)})
+    with pytest.raises(ValueError, match=r"column_thresholds gives 'age' threshold 5, but its method is ks") as exc:
+        compute_drift(reference, current, column_thresholds={"age": 5}, model_name="churn")
+    message = str(exc.value)
+    assert "Evidently's default" in message and "p-value" in message and "column_methods" in message
+    assert "0.05 for 5 %" in message
+    with pytest.raises(ValueError, match=r"threshold 2, but its method is ks \(type_methods\['num'\]\)"):
+        compute_drift(reference, current, column_thresholds={"age": 2}, type_methods={"num": "ks"})
+    # a distance may be past 1, and a p-value up to 1 is one
+    assert compute_drift(reference, current, column_thresholds={"age": 0.01}).columns["age"].threshold == 0.01
+    summary = compute_drift(reference, current, column_thresholds={"age": 5}, column_methods={"age": "wasserstein"})
+    assert summary.columns["age"].threshold == 5 and not summary.columns["age"].drifted
