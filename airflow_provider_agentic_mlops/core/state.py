@@ -695,6 +695,16 @@ class StateStore:
         unknown = set(fields) - self._DECISION_FIELDS
         if unknown:
             raise ValueError(f"unknown decision fields {sorted(unknown)}; known: {sorted(self._DECISION_FIELDS)}")
+        # the trace carries the data's column and category names, the LLM's answer, errors: a NUL or a lone
+        # surrogate failed the insert on PostgreSQL (or every read of a JSON column), so no decision was recorded
+        fields = {
+            name: _jsonable(value)
+            if name in _DECISION_JSON
+            else storable_text(value)
+            if isinstance(value, str)
+            else value
+            for name, value in fields.items()
+        }
         with self._write() as conn:
             decision_id = conn.execute(
                 decisions.insert().values(
@@ -1766,8 +1776,12 @@ def already_decided_message(row: dict[str, Any]) -> str:
     return f"already {row['status']} by {row['decided_by']} ({when})"
 
 
+#: The decisions table's JSON columns (the trace: evidence, inputs, prompt, ...), stored :func:`_jsonable`.
+_DECISION_JSON = frozenset(c.name for c in decisions.columns if isinstance(c.type, sa.JSON))
+
+
 def _jsonable(value: Any) -> Any:
-    """``value`` for a JSON column (the audit trail's, approvals' and jobs' ``details``), its texts
+    """``value`` for a JSON column (the audit trail's, approvals' and jobs' ``details``, a decision's trace), its texts
     :func:`storable_text`: PostgreSQL's json column takes a NUL or a lone surrogate as an escape and then fails
     every ``->>`` over the row (the append-only trail for ever; a request's details, which carry the data's
     column names, the decision's rationale and templated links, failed its model's registered-model lookup)."""

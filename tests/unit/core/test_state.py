@@ -662,6 +662,48 @@ def test_approval_and_job_details_no_database_can_read_back_are_scrubbed_on_writ
             assert read.scalar_one() == "again \ufffd"
 
 
+def test_a_decision_whose_trace_holds_text_no_database_can_read_back_is_recorded_scrubbed(store: StateStore) -> None:
+    """A decision's trace carries the data's column and category names (the drift summary in its evidence, inputs
+    and prompt), the LLM's answer and errors: on PostgreSQL a NUL in one failed the insert (text columns) or every
+    read of the row's JSON (``->>``), so the decision was not recorded; on SQLite it was."""
+    column = "amount\x00usd"
+    drift = {"top_drifted": [{"column": column, "categories": ["a\x00", "\ud800"]}], column: {"score": 0.3}}
+    decision_id = store.record_decision(
+        "m",
+        mode="llm",
+        final_action="retrain",
+        decided_by="llm",
+        override_reason="none\x00",
+        rationale=f"{column} drifted \udfff",
+        evidence={"drift": drift},
+        rules_fired=[f"drifted:{column}"],
+        inputs={"drift": drift, "alert": None},
+        inputs_digest="0" * 64,
+        prompt=[{"role": "user", "content": f"column {column}"}],
+        raw_answer='{"action": "retrain", "rationale": "\x00"}',
+        tool_calls=[{"name": "column_stats", "arguments": {"column": column}, "result": {"\x00": 1}}],
+        error="LLM said \x00",
+    )
+    clean = "amount\ufffdusd"
+    row = store.get_decision(decision_id)
+    assert row["final_action"] == "retrain" and row["rationale"] == f"{clean} drifted \ufffd"
+    assert row["override_reason"] == "none\ufffd" and row["error"] == "LLM said \ufffd"
+    assert row["raw_answer"] == '{"action": "retrain", "rationale": "\ufffd"}'
+    assert row["inputs"]["drift"]["top_drifted"] == [{"column": clean, "categories": ["a\ufffd", "\ufffd"]}]
+    assert row["evidence"]["drift"][clean] == {"score": 0.3} and row["rules_fired"] == [f"drifted:{clean}"]
+    assert row["prompt"][0]["content"] == f"column {clean}"
+    assert row["tool_calls"][0]["arguments"] == {"column": clean} and row["tool_calls"][0]["result"] == {"\ufffd": 1}
+    assert [d["id"] for d in store.list_decisions("m")] == [decision_id]
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect() as conn:
+            for column_name in ("evidence", "inputs", "prompt", "tool_calls", "rules_fired"):
+                conn.exec_driver_sql(f"SELECT {column_name}::text, {column_name} -> 0 FROM agentic_mlops_decisions")
+            read = conn.exec_driver_sql(
+                "SELECT inputs -> 'drift' -> 'top_drifted' -> 0 ->> 'column' FROM agentic_mlops_decisions"
+            )
+            assert read.scalar_one() == clean
+
+
 def test_audit_many_appends_every_entry_in_one_transaction(store: StateStore) -> None:
     from airflow_provider_agentic_mlops.core.state import AuditEntry
     from tests.sql_statements import statements_on
