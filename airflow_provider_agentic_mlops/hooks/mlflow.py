@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -20,7 +19,8 @@ from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_REGISTRY_CONN_ID,
     DEFAULT_TRAIN_CONN_ID,
 )
-from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe, error_chain
+from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe
+from airflow_provider_agentic_mlops.core.mlflow_faults import refused_reason, unavailable_fault
 from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
@@ -173,45 +173,6 @@ class MlflowPermissionDenied(AgenticMlopsError, AirflowFailException):
 #: Errors of :meth:`MlflowRegistryHook.predict_version` that are no fault of the model: raised as they are, never
 #: reported as a model that does not predict (unreachable or busy MLflow, a refused connection, a timeout).
 REGISTRY_FAULTS: tuple[type[BaseException], ...] = (MlflowUnavailable, MlflowPermissionDenied, TimeoutError)
-
-#: urllib3's reason when an answer in MLflow's retry list (429, 5xx) outlasted MLflow's retries: MLflow's
-#: ``MlflowException`` quotes it (``Max retries exceeded ... ResponseError('too many 503 error responses')``).
-_TOO_MANY = re.compile(r"too many (\d{3}) error responses")
-
-
-def _unreachable(err: BaseException) -> str | None:
-    """Why ``err`` (or what caused it) says MLflow or its artifact store could not be reached or was overloaded
-    (refused or timed-out connections, HTTP 5xx or 429), rather than that the model cannot be loaded; None if
-    it does not. A 503 or 429 that outlasted MLflow's retries is a ``requests`` ``RetryError``, with no response."""
-    import requests
-
-    for cause in error_chain(err):
-        too_many = _TOO_MANY.search(str(cause))
-        if too_many and (too_many[1].startswith("5") or too_many[1] == "429"):
-            return f"HTTP {too_many[1]} until MLflow's retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES) ran out"
-        if isinstance(cause, requests.exceptions.RetryError):
-            return "MLflow's retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES) ran out"
-        if isinstance(cause, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
-            return type(cause).__name__
-        status = getattr(getattr(cause, "response", None), "status_code", None)
-        if isinstance(status, int) and (status >= 500 or status == 429):
-            return f"HTTP {status}"
-        if getattr(cause, "error_code", None) in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
-            return str(cause.error_code)  # type: ignore[attr-defined]
-    return None
-
-
-def _refused(err: BaseException) -> str | None:
-    """``PERMISSION_DENIED`` (HTTP 403) or ``UNAUTHENTICATED`` (401) when MLflow or its artifact store refused
-    the connection anywhere in ``err``'s causes, else None."""
-    for cause in error_chain(err):
-        code = getattr(cause, "error_code", None)
-        if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
-            return str(code)
-        status = getattr(getattr(cause, "response", None), "status_code", None)
-        if status in (401, 403):
-            return "UNAUTHENTICATED" if status == 401 else "PERMISSION_DENIED"
-    return None
 
 
 class _GuardedClient:
@@ -476,7 +437,7 @@ class MlflowRegistryHook(BaseHook):
         try:
             yield
         except MlflowException as err:
-            refused = _refused(err)
+            refused = refused_reason(err)
             if refused:
                 detail = " ".join(err.message.split())[:300]
                 raise self._permission_denied(refused, detail, what, needs, registered_model) from err
@@ -666,14 +627,14 @@ class MlflowRegistryHook(BaseHook):
                 model = mlflow.sklearn.load_model(uri) if sklearn else mlflow.pyfunc.load_model(uri)
             except Exception as err:
                 detail = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"  # MLflow's spans lines
-                refused = _refused(err)
+                refused = refused_reason(err)
                 if refused:  # the connection's fault, not the model's: no retry helps
                     raise self._permission_denied(refused, detail, f"loading {uri}", "READ", registered_model) from err
-                unreachable = _unreachable(err)
-                if unreachable:  # not the model's fault: the task fails and Airflow retries it
+                fault = unavailable_fault(err)
+                if fault:  # not the model's fault: the task fails and Airflow retries it
                     raise MlflowUnavailable(
                         f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}): {uri} could not be "
-                        f"reached ({unreachable}; {detail}); the task is retried"
+                        f"reached ({fault.reason}; {detail}); the task is retried"
                     ) from err
                 raise ModelLoadError(
                     f"MLflow connection {self.mlflow_conn_id!r} ({self.tracking_uri}): {uri} could not be loaded "

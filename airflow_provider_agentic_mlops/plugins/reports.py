@@ -5,7 +5,8 @@ UI link to one) with the read connection's MLflow client and returns it, behind 
 and DAG permission as the model's page (that of the DAG that recorded it). Tasks write the state store
 and DAG authors template links, so a recorded URI is not trusted: served only when the loop recorded it
 for that model (:func:`~..core.model_history.is_recorded_artifact`) in a DAG the user may read, it names a run of
-the model (:func:`run_of_model_refusal`) and MLflow serves that run's artifacts
+the model (:func:`run_of_model_refusal`; a positive answer is remembered for :data:`OWNED_RUN_SECONDS`) and MLflow
+serves that run's artifacts
 (:func:`~..core.model_history.artifact_root_refusal`). For a model the models file declares, only records of its
 own DAG (``agentic_mlops__<model>``) count and its registered model is the one the file declares: another team's
 DAG may record any URI and registered model under its name. For another model (a hand-written DAG), records of any
@@ -20,6 +21,9 @@ from __future__ import annotations
 import mimetypes
 import tempfile
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,45 @@ _fetch_slots = threading.BoundedSemaphore(MAX_ARTIFACT_FETCHES)
 #: Versions of a registered model, and runs nested in one run per level, read to tell whether a run is the model's.
 MAX_VERSIONS_SEARCHED = 10_000
 MAX_RUN_NESTING_WIDTH = 1_000
+#: Seconds a run found to be a model's stays so without asking MLflow again (:func:`run_of_model_refusal` lists up
+#: to :data:`MAX_VERSIONS_SEARCHED` versions and the nested runs on each fetch; a page shows several reports). A
+#: version deleted meanwhile still serves its run's reports until then. A refusal is never remembered.
+OWNED_RUN_SECONDS = 60.0
+#: Runs remembered as a model's at most, per process (the oldest forgotten first).
+OWNED_RUNS_KEPT = 1_024
+
+
+class _OwnedRuns:
+    """Positive answers of :func:`run_of_model_refusal`, each for :data:`OWNED_RUN_SECONDS`, at most
+    :data:`OWNED_RUNS_KEPT`; thread-safe (downloads run on the plugin's threads).
+
+    :param clock: seconds, monotonic (``time.monotonic``; tests pass their own).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: OrderedDict[Hashable, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            until = self._until.get(key)
+            if until is not None and until <= self.clock():
+                del self._until[key]
+                return False
+            return until is not None
+
+    def add(self, key: Hashable) -> None:
+        """Remember ``key`` as owned for :data:`OWNED_RUN_SECONDS` from now."""
+        with self._lock:
+            self._until.pop(key, None)
+            self._until[key] = self.clock() + OWNED_RUN_SECONDS
+            while len(self._until) > OWNED_RUNS_KEPT:
+                self._until.popitem(last=False)
+
+
+#: (tracking URI, model, its registered models, run id) of the runs found to be the model's lately.
+_owned_runs = _OwnedRuns()
 
 
 def mlflow_read_conn_id() -> str:
@@ -75,9 +118,13 @@ def fetch_artifact(uri: str, dst: Path, *, model_name: str, registered_models: s
     hook = MlflowRegistryHook(mlflow_conn_id=mlflow_read_conn_id())
     client = hook.client()
     run = client.get_run(run_id)
-    refusal = run_of_model_refusal(client, run, model_name, registered_models) or artifact_root_refusal(
-        run.info.artifact_uri, hook.tracking_uri
-    )
+    owned = (hook.tracking_uri, model_name, frozenset(registered_models), run_id)  # never another model's answer
+    refusal = None
+    if owned not in _owned_runs:  # checked at most once a minute per model and run (OWNED_RUN_SECONDS)
+        refusal = run_of_model_refusal(client, run, model_name, registered_models)
+        if refusal is None:
+            _owned_runs.add(owned)
+    refusal = refusal or artifact_root_refusal(run.info.artifact_uri, hook.tracking_uri)
     if refusal:
         raise HTTPException(404, f"{uri!r} is not served: run {run_id!r} {refusal}")
     local = client.download_artifacts(run_id, path, str(dst))

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.cli.output import logs_to_stderr, print_rows
 from airflow_provider_agentic_mlops.core.config import ConfigError, read_models_file
-from airflow_provider_agentic_mlops.core.errors import describe, error_chain
+from airflow_provider_agentic_mlops.core.errors import describe
+from airflow_provider_agentic_mlops.core.mlflow_faults import classify_mlflow_error
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
 if TYPE_CHECKING:
@@ -42,9 +43,10 @@ def _champion_version(
     """``(version, None)``, the version None when there is no champion yet; ``(None, error)`` (with a warning
     naming the connection) when the registry could not say.
 
-    :param unreachable: the registries found unreachable so far (URI: error), shared by the rows: a registry
-        in it is not asked again (each call would wait through MLflow's retries), and one that cannot be
-        reached is added to it, with one warning naming it.
+    :param unreachable: the registries found unreachable or unavailable so far (URI: error), shared by the rows: a
+        registry in it is not asked again (each call would wait through MLflow's retries), and one that cannot be
+        reached or answers it is busy (HTTP 5xx, 429) is added to it, with one warning naming it. A refused
+        connection (401, 403) is not: a permission is per model.
     """
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
@@ -57,16 +59,17 @@ def _champion_version(
             return None, unreachable[uri]
         return hook.get_alias_version(registered_model, "champion"), None
     except Exception as err:  # noqa: BLE001 - one model's registry error must not hide the other rows
-        error = describe(err, 200)
-        if uri is not None and _is_unreachable(err):
-            unreachable[uri] = f"MLflow at {uri} is unreachable (connection {conn_id!r}): {error}"
+        fault = classify_mlflow_error(err)  # the MLflow hook's own classifier: the same error, the same verdict
+        # a refusal names the permission and the fix at its end: said whole (its detail is bounded)
+        error = describe(err, 1000 if fault is not None and fault.kind == "refused" else 200)
+        if uri is not None and fault is not None and fault.kind != "refused":
+            unreachable[uri] = (
+                f"MLflow at {uri} is {fault.kind} (connection {conn_id!r}): {fault.reason}; try again later: {error}"
+            )
             log.warning(
-                "MLflow at %s is unreachable (connection %r); the champions it keeps are shown as %r and it is "
-                "not asked again: %s",
-                uri,
-                conn_id,
+                "%s (the champions it keeps are shown as %r and it is not asked again)",
+                unreachable[uri],
                 UNKNOWN_CHAMPION,
-                error,
             )
             return None, unreachable[uri]
         log.warning(
@@ -77,15 +80,6 @@ def _champion_version(
             error,
         )
         return None, error
-
-
-def _is_unreachable(err: BaseException) -> bool:
-    """Whether ``err`` (through its causes) is a connection that failed, timed out or kept being refused (HTTP
-    5xx until MLflow's retries ran out): the server, not the model, is the problem."""
-    import requests
-
-    failed = (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError)
-    return any(isinstance(cause, failed) for cause in error_chain(err))
 
 
 def _as_table_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -128,7 +128,8 @@ def test_an_unreachable_registry_is_an_unknown_champion_with_a_warning_not_no_ch
     with caplog.at_level("WARNING"):
         version, error = models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry")
     assert version is None and error.startswith(
-        "MLflow at http://127.0.0.1:9 is unreachable (connection 'agentic_mlops_mlflow_registry'): MlflowException"
+        "MLflow at http://127.0.0.1:9 is unreachable (connection 'agentic_mlops_mlflow_registry'): ConnectionError; "
+        "try again later: MlflowException"
     )
     assert "MLflow at http://127.0.0.1:9 is unreachable (connection 'agentic_mlops_mlflow_registry')" in caplog.text
 
@@ -396,7 +397,7 @@ def test_an_unavailable_registry_is_asked_once_in_a_few_attempts_not_once_per_mo
     assert len(requests_seen) == 3  # one call, retried twice
     assert [row["champion"] for row in rows] == [None] * 3
     for row in rows:
-        assert row["champion_error"].startswith(f"MLflow at http://127.0.0.1:{port} is unreachable")
+        assert row["champion_error"].startswith(f"MLflow at http://127.0.0.1:{port} is unavailable")
     warnings = [r.getMessage() for r in caplog.records if "MLflow at" in r.getMessage()]
     assert len(warnings) == 1 and "not asked again" in warnings[0]
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # only while the command ran
@@ -472,3 +473,83 @@ def test_models_validate_names_a_key_yaml_reads_as_no_text(tmp_path, monkeypatch
     assert exc.value.code == 1
     out = capsys.readouterr().out
     assert "model 'bad': field '(entry)': key yes (line" in out and "is read by YAML as a boolean" in out
+
+
+def _registry_answering(monkeypatch, status: int) -> str:
+    """The models' registry: a server answering every request with ``status`` (MLflow's retries off); its URL."""
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = b"Permission denied" if status == 403 else b"You are not authenticated" if status == 401 else b"busy"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    url = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_REGISTRY", json.dumps({"conn_type": "agentic_mlops_mlflow", "host": url})
+    )
+    return url
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_busy_registry_is_said_unavailable_with_its_status_and_to_try_again(
+    status, tmp_path, monkeypatch, request
+) -> None:
+    """MLflow answering 503/429 was said "unreachable" with MLflow's text cut before the status; the hook says
+    the same error is HTTP 503 until MLflow's retries ran out (the task is retried): the CLI now says so too."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    url = _registry_answering(monkeypatch, status)
+    seen: dict[str, str] = {}
+    version, error = models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry", seen)
+    assert version is None
+    assert error.startswith(
+        f"MLflow at {url} is unavailable (connection 'agentic_mlops_mlflow_registry'): HTTP {status}"
+    )
+    assert "try again later" in error
+    assert seen == {url: error}  # not asked again for the other models
+
+
+@pytest.mark.parametrize(("status", "code"), [(401, "UNAUTHENTICATED"), (403, "PERMISSION_DENIED")])
+def test_a_refused_registry_names_the_permission_the_connection_needs(status, code, tmp_path, monkeypatch) -> None:
+    """The hook's refusal names the permission (READ on the registered model) and the fix; the CLI cut it at 200
+    characters, before the permission."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    _registry_answering(monkeypatch, status)
+    seen: dict[str, str] = {}
+    version, error = models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry", seen)
+    assert version is None and code in error
+    assert "READ on the registered model 'fraud'" in error
+    assert seen == {}  # a permission is per model: the next model is still asked
+
+
+def test_an_error_the_hook_calls_unavailable_is_unavailable_to_the_cli_too(tmp_path, monkeypatch) -> None:
+    """One classifier: an artifact store's HTTP 503 (a ``requests`` HTTPError with its response) or a bare
+    ``ConnectionError`` was "MLflow unavailable" to the hook but a model's own error to ``models list``."""
+    import requests
+
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    url = _registry_answering(monkeypatch, 503)
+    response = requests.Response()
+    response.status_code = 503
+    for raised in (requests.HTTPError("503 Server Error", response=response), ConnectionError("reset by peer")):
+
+        def fail(*_args, raised=raised):
+            raise RuntimeError("wrapped") from raised
+
+        monkeypatch.setattr(MlflowRegistryHook, "get_alias_version", fail)
+        seen: dict[str, str] = {}
+        _, error = models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry", seen)
+        assert url in seen, error

@@ -272,7 +272,12 @@ def test_a_busy_mlflow_is_unreachable_by_its_retry_error_or_by_mlflows_text_alon
     import requests
     from mlflow.exceptions import MlflowException
 
-    from airflow_provider_agentic_mlops.hooks.mlflow import _refused, _unreachable
+    from airflow_provider_agentic_mlops.core.mlflow_faults import refused_reason as _refused
+    from airflow_provider_agentic_mlops.core.mlflow_faults import unavailable_fault
+
+    def _unreachable(err: BaseException) -> str | None:
+        fault = unavailable_fault(err)
+        return fault.reason if fault else None
 
     text = (
         "API request to http://mlflow/api/2.0/mlflow/model-versions/get-download-uri failed with exception "

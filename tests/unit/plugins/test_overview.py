@@ -1523,3 +1523,66 @@ def test_the_first_run_notice_of_a_model_without_a_schedule_says_what_starts_it(
         notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "no-decision-yet")
         assert ("Its schedule starts it" in notice) == scheduled
         assert ("It has no schedule: an alert or a manual trigger starts it." in notice) == (not scheduled)
+
+
+def test_a_reports_ownership_is_checked_once_in_a_while_not_on_every_fetch_and_a_run_not_owned_is_still_refused(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_server: str
+) -> None:
+    """Each fetch of a validation report listed the registered model's versions (up to 10,000) and the runs nested in
+    the report's run, level by level: a page of several reports made as many list calls per report, every time.
+    A run found to be the model's is remembered for a short while (per model and registered models): the next
+    fetch lists nothing. A refusal is never remembered, and another model does not inherit the answer."""
+    import uuid
+
+    import mlflow
+
+    from airflow_provider_agentic_mlops.plugins import reports
+    from tests.doubles.mlflow_fault_proxy import mlflow_fault_proxy
+
+    tag = uuid.uuid4().hex[:8]
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    training = client.create_experiment(f"training-{tag}")
+    parent = client.create_run(training).info.run_id
+    trial = client.create_run(training, tags={"mlflow.parentRunId": parent}).info.run_id
+    stranger = client.create_run(training).info.run_id  # no version was logged from it
+    registered = f"fraud-{tag}"
+    client.create_registered_model(registered)
+    client.create_model_version(registered, f"runs:/{trial}/model", run_id=trial)
+    for run_id in (parent, stranger):
+        client.log_text(run_id, f"<h1>Validation of {run_id}</h1>", "agentic_mlops/validation/report.html")
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text(
+        "".join(
+            f"  - name: {name}\n    registered_model: {reg}\n"
+            "    drift: {reference: ref.parquet, current: cur.parquet, label_column: y}\n"
+            "    retrain: {trigger_dag_id: train}\n    validation: {data: val.parquet}\n"
+            for name, reg in (("fraud-detector", registered), ("other-model", f"other-{tag}"))
+        ).join(("models:\n", ""))
+    )
+    allowed.update({DAG, "agentic_mlops__other-model"})
+    lists: list[str] = []
+    with mlflow_fault_proxy(mlflow_server) as proxy:
+        # the ownership check's lists (the download itself searches MLflow 3's logged models)
+        listing = ("/model-versions/search", "/runs/search")
+        proxy.fault = lambda _method, path: lists.append(path) if any(p in path for p in listing) else None
+        monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", proxy.url)
+        pages = _client(sqlite_store, models_file=models_file)
+
+        def fetch(model: str, run_id: str) -> tuple[int, int]:
+            """(status, MLflow list calls) of one fetch of the report of ``run_id`` on ``model``'s page."""
+            before = len(lists)
+            uri = f"runs:/{run_id}/agentic_mlops/validation/report.html"
+            seed_history(sqlite_store, model, report_uri=uri)
+            response = pages.get(f"/agentic-mlops/models/{model}/artifact", params={"uri": uri})
+            return response.status_code, len(lists) - before
+
+        status, first = fetch("fraud-detector", parent)
+        assert status == 200 and first >= 2  # the versions, then the runs nested in the report's run
+        assert [fetch("fraud-detector", parent) for _ in range(3)] == [(200, 0)] * 3
+        assert fetch("other-model", parent)[0] == 404  # the answer was fraud-detector's, not any model's
+        for _ in range(2):  # refused each time, looked up each time
+            status, listed = fetch("fraud-detector", stranger)
+            assert status == 404 and listed >= 1
+        now = reports._owned_runs.clock()
+        monkeypatch.setattr(reports._owned_runs, "clock", lambda: now + reports.OWNED_RUN_SECONDS)
+        assert fetch("fraud-detector", parent) == (200, first)  # once the time is up: asked again
