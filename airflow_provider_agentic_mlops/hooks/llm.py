@@ -53,6 +53,19 @@ MAX_CONNECT_TIMEOUT = 10.0
 SHOWN_QUERY = ("api-version",)
 #: A secret shorter than this is not replaced in a server's words (it would garble them), as Airflow's masker.
 MIN_SECRET_CHARS = 5
+#: The connection extras the hook reads (and the connection form's fields); any other is refused, naming it.
+KNOWN_EXTRAS = (
+    "model",
+    "timeout",
+    "decision_timeout",
+    "max_tokens",
+    "max_tokens_param",
+    "max_retries",
+    "retry_backoff_seconds",
+    "default_headers",
+    "organization",
+    "project",
+)
 #: Fewer completion tokens left than this: another attempt could not answer, so none is made.
 MIN_COMPLETION_TOKENS = 16
 #: A response reporting more tokens than this is not believed (no model reads or writes that many at once).
@@ -157,7 +170,8 @@ class LLMHook(BaseHook):
     ``Retry-After`` wins), ``decision_timeout``
     (seconds for all of a decision's calls, default 4 x ``timeout``), ``max_tokens_param``
     (``max_tokens`` or ``max_completion_tokens`` for models that require it), ``default_headers``
-    (a JSON object of strings, e.g. for a gateway).
+    (a JSON object of strings, e.g. for a gateway), ``organization`` and ``project`` (OpenAI's
+    ``OpenAI-Organization`` / ``OpenAI-Project`` headers). Any other extra is refused, naming it.
 
     :param llm_conn_id: the connection id.
     """
@@ -192,6 +206,13 @@ class LLMHook(BaseHook):
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r}: its extra (a JSON {kind}) is not a JSON object; set it to "
                 f'one, e.g. {{"model": "gpt-4o-mini"}}'
+            )
+        unknown = sorted(set(extra) - set(KNOWN_EXTRAS))
+        if unknown:  # a typo (max_retry) would silently leave the default in force
+            named = ", ".join(repr(_short(k, 40)) for k in unknown)
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: unknown extra {named}; "
+                f"remove it or use one of the known extras: {', '.join(KNOWN_EXTRAS)}"
             )
         model = extra.get("model")
         if not model:
@@ -232,12 +253,20 @@ class LLMHook(BaseHook):
             )
         api_key = conn.password or "not-needed"  # local servers (vLLM, Ollama) accept any key
         headers = self._headers(extra.get("default_headers"))
+        ids = {"organization": extra.get("organization"), "project": extra.get("project")}
+        for key, value in ids.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(
+                    f"LLM connection {self.llm_conn_id!r}: extra {key!r} = {_short(value, 60)!r} is not text; set it "
+                    f'to the id in quotes, e.g. {{"{key}": "{"org-..." if key == "organization" else "proj_..."}"}}'
+                )
         unsendable = [
             what
             for what, text in [
                 ("the API key (the password)", api_key),
                 *((f"the name of default_headers {_short(k, 40)!r}", k) for k in headers or {}),
                 *((f"the value of default_headers {_short(k, 40)!r}", v) for k, v in (headers or {}).items()),
+                *((f"extra {k!r}", v) for k, v in ids.items() if v),
             ]
             if not _header_safe(text)
         ]
@@ -272,6 +301,8 @@ class LLMHook(BaseHook):
             "backoff": number("retry_backoff_seconds", DEFAULT_BACKOFF, float, 0, "at least 0 (seconds)"),
             "max_tokens_param": param,
             "default_headers": headers,
+            "organization": ids["organization"] or None,
+            "project": ids["project"] or None,
             "secrets": sorted((x for x in secrets if len(x) >= MIN_SECRET_CHARS), key=len, reverse=True),
         }
 
@@ -351,6 +382,8 @@ class LLMHook(BaseHook):
             max_retries=0,
             default_headers=s["default_headers"],
             default_query=s["default_query"],
+            organization=s["organization"],
+            project=s["project"],
         )
 
     def _build_client(self) -> None:

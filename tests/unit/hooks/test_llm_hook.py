@@ -845,3 +845,33 @@ def test_an_at_sign_in_a_base_urls_path_or_query_is_no_user_part(url, monkeypatc
     settings = LLMHook("llm_at").settings
     assert settings["base_url"] == url.partition("?")[0] and settings["shown_url"] == url and shown_url(url) == url
     assert masked == []
+
+
+def test_organization_and_project_extras_are_sent_as_openais_headers(openai_double, monkeypatch, tmp_path):
+    """They were read by nothing: a key of several organizations was billed to its default one."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_ORG", openai_double.connection_json(organization="org-abc", project="proj_1"))
+    openai_double.answer("no_action")
+    complete(LLMHook("llm_org"))
+    headers = openai_double.requests[0].headers
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-abc", "proj_1")
+
+
+@pytest.mark.parametrize("extra", [{"max_retry": 5}, {"organisation": "org-abc", "Timeout": 5}])
+def test_an_unknown_extra_is_refused_naming_it_and_the_known_ones(extra, openai_double, monkeypatch, tmp_path):
+    """A typo (max_retry for max_retries) was silently ignored: the default applied and nothing said so."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_TYPO", openai_double.connection_json(**extra))
+    with pytest.raises(ValueError) as info:
+        _ = LLMHook("llm_typo").settings
+    message = str(info.value)
+    assert all(repr(key) in message for key in extra), message
+    assert "max_retries" in message and "organization" in message and "'llm_typo'" in message
+
+
+def test_the_known_extras_are_the_connection_forms_fields():
+    from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
+    from airflow_provider_agentic_mlops.hooks.llm import KNOWN_EXTRAS
+
+    (llm,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "agentic_mlops_llm"]
+    assert set(KNOWN_EXTRAS) == set(llm["conn-fields"])
