@@ -574,10 +574,8 @@ class LLMHook(BaseHook):
             raise _Attempt(f"could not connect to {base_url} within {connect:g} s (no request sent)", retryable=True)
         if isinstance(err, openai.APITimeoutError):
             raise _Attempt(f"timeout after {seconds:g} s", retryable=True, timed_out=True)
-        if isinstance(err, openai.APIConnectionError):  # openai says "Connection error."; the cause says why
-            raise _Attempt(
-                f"connection error to {base_url}: {_connection_cause(err)}{_proxy_hint(base_url)}", retryable=True
-            )
+        if isinstance(err, openai.APIConnectionError):
+            raise _Attempt(f"connection error to {base_url}: {self._connection_failure(err)}", retryable=True)
         if isinstance(err, openai.APIStatusError):
             said = err.body.get("message") if isinstance(err.body, dict) else None  # the server's words, no prefix
             message = f"HTTP {err.status_code}: {_short(said if isinstance(said, str) and said else err.message)}"
@@ -597,11 +595,8 @@ class LLMHook(BaseHook):
                     f"{called} does not exist: the base URL has no /v1, which OpenAI-compatible "
                     f"servers serve under; set the connection's host to {base_url.partition('?')[0]}/v1"
                 )
-            elif err.status_code == 401 and not self.settings["has_api_key"]:
-                fix = (
-                    f"the connection has no API key: set connection {self.llm_conn_id!r}'s password to the server's "
-                    "API key (or its default_headers, for a gateway that takes the key in another header)"
-                )
+            elif self._no_api_key(err):
+                fix = self._no_api_key(err)
             else:
                 fix = "check the API key, base URL and model"
             raise _Attempt(
@@ -639,6 +634,21 @@ class LLMHook(BaseHook):
             self._drop_client()
             return {}
         return box
+
+    def _connection_failure(self, err: BaseException) -> str:
+        """Why a connection failed, under openai's bare "Connection error.": the HTTP client's exception
+        (``ConnectError: [Errno 111] Connection refused``) and the proxy from the environment it went through."""
+        return f"{_connection_cause(err)}{_proxy_hint(self.settings['shown_url'])}"
+
+    def _no_api_key(self, err: BaseException) -> str:
+        """The fix for an HTTP 401 of a connection without an API key (password, default_headers or a base
+        URL's user part); ``""`` for any other error."""
+        if getattr(err, "status_code", None) != 401 or self.settings["has_api_key"]:
+            return ""
+        return (
+            f"the connection has no API key: set connection {self.llm_conn_id!r}'s password to the server's "
+            "API key (or its default_headers, for a gateway that takes the key in another header)"
+        )
 
     @cached_property
     def _unsupported(self) -> set[str]:
@@ -774,8 +784,12 @@ class LLMHook(BaseHook):
                 f"reached {url}, which answered HTTP 404 for /models (some OpenAI-compatible servers have none; if "
                 f"yours does, check the base URL): model {model!r} not checked"
             )
-        if err is not None:
-            return False, f"{type(err).__name__} from {url}: {_short(self._scrub(str(err)))}"
+        if err is not None:  # diagnosed as a decision's request is: the connect error's cause, a proxy, no key
+            if isinstance(err, openai.APIConnectionError) and not isinstance(err, openai.APITimeoutError):
+                said = self._connection_failure(err)
+            else:
+                said = "; ".join(filter(None, [_short(str(err)), self._no_api_key(err)]))
+            return False, f"{type(err).__name__} from {url}: {self._scrub(said)}"
         listed = [str(i) for i in box["response"]]
         if not listed:
             return True, f"reached {url}, but it lists no models: model {model!r} not checked"

@@ -875,3 +875,29 @@ def test_the_known_extras_are_the_connection_forms_fields():
 
     (llm,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "agentic_mlops_llm"]
     assert set(KNOWN_EXTRAS) == set(llm["conn-fields"])
+
+
+def test_test_connection_to_a_refused_port_says_why_as_a_decision_does(monkeypatch, tmp_path):
+    """The Test button said only "Connection error.", where a decision's error names the cause."""
+    hook = unreachable_hook(monkeypatch, tmp_path, f"http://127.0.0.1:{closed_port()}/v1")
+    ok, message = hook.test_connection()
+    assert not ok and "ConnectError" in message and "refused" in message.lower(), message
+
+
+def test_test_connection_through_a_proxy_names_the_proxy_variable_and_no_proxy(openai_double, monkeypatch, tmp_path):
+    hook = unreachable_hook(monkeypatch, tmp_path, openai_double.base_url)
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:proxysecret@127.0.0.1:{closed_port()}")
+    ok, message = hook.test_connection()
+    assert not ok and "HTTP_PROXY" in message and "NO_PROXY" in message, message
+    assert "proxysecret" not in message
+
+
+def test_test_connection_of_a_connection_without_a_password_says_it_has_no_api_key(
+    openai_double, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json())
+    del conn["password"]
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_NOKEY", json.dumps(conn))
+    ok, message = LLMHook("llm_nokey").test_connection()
+    assert not ok and re.search("has no API key.*password", message), message
