@@ -72,6 +72,13 @@ MIN_COMPLETION_TOKENS = 16
 MAX_REPORTED_TOKENS = 10_000_000
 #: Nor one whose answer is longer than this many characters per completion token (tokens are a few characters).
 MAX_CHARS_PER_TOKEN = 1000
+#: Nor one whose prompt tokens are off the local estimate (4 characters a token) by more than this factor either way
+#: (give or take :data:`USAGE_SLACK_TOKENS`): a prompt under-reported would let ``max_tokens_per_day`` slide, an
+#: over-reported one would spend it. A server that counts only uncached prompt tokens (Ollama's KV cache) is counted
+#: at the estimate too, which errs on the side of the budget.
+PROMPT_TOKENS_FACTOR = 4
+#: Nor one whose completion tokens pass the cap sent (``max_tokens``) by more than this many.
+USAGE_SLACK_TOKENS = 16
 
 #: Parts of a request some OpenAI-compatible servers refuse with HTTP 400, and how they say so.
 TOOLS, JSON_SCHEMA = "tools", "json_schema"
@@ -728,13 +735,16 @@ class LLMHook(BaseHook):
         prompt_tokens = getattr(counted, "prompt_tokens", None)
         completion_tokens = getattr(counted, "completion_tokens", None)
         answered = (text or "") + str(refusal or "") + "".join(str(c.arguments) for c in calls)
-        unusable = _unusable_usage(prompt_tokens, completion_tokens, answered=len(answered))
+        prompt_estimate = estimate_tokens(request["messages"], request["tools"], request["response_format"])
+        unusable = _unusable_usage(
+            prompt_tokens, completion_tokens, answered=len(answered), prompt_estimate=prompt_estimate, cap=max(1, cap)
+        )
         if unusable is None:
             usage["prompt"] += prompt_tokens
             usage["completion"] += completion_tokens
         else:  # some servers and gateways send no usage (or nonsense): estimate it, or the budgets would not hold
-            usage["prompt"] += estimate_tokens(request["messages"], request["tools"], request["response_format"])
-            usage["completion"] += len(answered) // 4 + 1
+            usage["prompt"] += prompt_estimate
+            usage["completion"] += min(len(answered) // 4 + 1, max(1, cap))  # no more than the server may write
             if not estimated:
                 self.log.warning("%s %s; counting an estimate (4 characters a token)", where, unusable)
             estimated.append("usage estimated")
@@ -865,17 +875,37 @@ def _proxy_hint(url: str) -> str:
     )
 
 
-def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int) -> str | None:
-    """Why a response's reported usage cannot be counted (None: it can). Absent, not whole numbers,
-    negative, past :data:`MAX_REPORTED_TOKENS`, no prompt tokens, or too few completion tokens for
-    the answer's ``answered`` characters (none for a non-empty answer, or more than
-    :data:`MAX_CHARS_PER_TOKEN` a token): counted as reported, such figures would turn the token
-    budgets off."""
+def _unusable_usage(
+    prompt_tokens: Any, completion_tokens: Any, *, answered: int, prompt_estimate: int, cap: int
+) -> str | None:
+    """Why a response's reported usage cannot be counted (None: it can): counted as reported, such figures
+    would turn the token budgets off, or spend them on nothing.
+
+    Absent, not whole numbers, negative, past :data:`MAX_REPORTED_TOKENS` or no prompt tokens; prompt tokens
+    off ``prompt_estimate`` by more than :data:`PROMPT_TOKENS_FACTOR` either way (give or take
+    :data:`USAGE_SLACK_TOKENS`); completion tokens past ``cap`` (plus the slack), or too few for the answer's
+    ``answered`` characters (none for a non-empty answer, or more than :data:`MAX_CHARS_PER_TOKEN` a token).
+
+    :param prompt_tokens: the reported prompt tokens.
+    :param completion_tokens: the reported completion tokens.
+    :param answered: the answer's length in characters (content, refusal and tool calls' arguments).
+    :param prompt_estimate: the local estimate of the prompt sent (:func:`estimate_tokens`).
+    :param cap: the completion cap sent with the request.
+    """
     numbers = (prompt_tokens, completion_tokens)
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
         return "sent no token usage"
     if not all(0 <= n <= MAX_REPORTED_TOKENS for n in numbers) or prompt_tokens == 0:
         return f"reported a usage no request has ({prompt_tokens} prompt, {completion_tokens} completion tokens)"
+    low = prompt_estimate / PROMPT_TOKENS_FACTOR - USAGE_SLACK_TOKENS
+    high = prompt_estimate * PROMPT_TOKENS_FACTOR + USAGE_SLACK_TOKENS
+    if not low <= prompt_tokens <= high:
+        return (
+            f"reported {prompt_tokens} prompt tokens for a prompt of about {prompt_estimate} (believed within "
+            f"{PROMPT_TOKENS_FACTOR}x either way)"
+        )
+    if completion_tokens > cap + USAGE_SLACK_TOKENS:
+        return f"reported {completion_tokens} completion tokens for a request capped at {cap}"
     if answered and completion_tokens * MAX_CHARS_PER_TOKEN < answered:
         return f"reported {completion_tokens} completion tokens for an answer of {answered} characters"
     return None
