@@ -2051,22 +2051,23 @@ def _ask_llm(
             if reply.tool_calls:
                 if offer_tools is None:
                     raise LLMFailure(f"the LLM asked for tools after the limit of {config.max_tool_calls} calls")
+                # only the calls within max_tool_calls are run, stored and sent back (each with its answer, as
+                # the API requires); the rest of the reply's (a server may send thousands) are counted in one line
+                kept = reply.tool_calls[: config.max_tool_calls - tool_calls_made]
+                ignored = len(reply.tool_calls) - len(kept)
+                tool_calls_made += len(reply.tool_calls)
                 messages.append(
                     {
                         "role": "assistant",
                         "content": reply.content,
                         "tool_calls": [
                             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                            for c in reply.tool_calls
+                            for c in kept
                         ],
                     }
                 )
-                for call in reply.tool_calls:
-                    tool_calls_made += 1
-                    if tool_calls_made > config.max_tool_calls:
-                        result: dict[str, Any] = {"error": f"tool call limit of {config.max_tool_calls} reached"}
-                    else:
-                        result = run_tool(call.name, call.arguments, drift=drift, history=history)
+                for call in kept:
+                    result: dict[str, Any] = run_tool(call.name, call.arguments, drift=drift, history=history)
                     decision.tool_calls.append(
                         {
                             "name": clip(call.name, MAX_NAME_CHARS),
@@ -2076,6 +2077,12 @@ def _ask_llm(
                     )
                     content = fenced(json.dumps(result, ensure_ascii=True, default=str), decision.inputs_digest[:16])
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+                if ignored:
+                    note = f"{ignored} further tool call(s) ignored: the limit is {config.max_tool_calls} calls"
+                    decision.tool_calls.append(
+                        {"name": "(ignored)", "arguments": "", "result": {"ignored": ignored, "error": note}}
+                    )
+                    messages.append({"role": "user", "content": f"{note}; answer with what you have."})
                 continue
             if reply.answer is None:
                 raise LLMFailure("the LLM client returned neither an answer nor tool calls")

@@ -544,3 +544,32 @@ def test_a_line_break_in_the_llms_rationale_cannot_forge_a_line_of_the_task_log(
     assert "Moderate drift.\\nDecision 99 for fraud: no_action" in out
     assert not any(line.lstrip().startswith("Decision 99") for line in out.splitlines())
     assert ti.pushed["rationale"] == forged  # the stored / XCom text is kept as the LLM wrote it
+
+
+def test_a_reply_with_thousands_of_tool_calls_keeps_only_max_tool_calls_in_the_trace_and_messages(
+    llm_connection, store
+):
+    """Every call of one reply was stored and sent back: 2,000 calls put 0.9 MB into the decision row."""
+    calls = [
+        {
+            "id": f"c{i}",
+            "type": "function",
+            "function": {"name": "get_column_drift", "arguments": '{"column": "amount"}'},
+        }
+        for i in range(2000)
+    ]
+    message = {"role": "assistant", "content": None, "tool_calls": calls}
+    llm_connection._push(ScriptedResponse(body=_completion(message, (None, 20), finish_reason="tool_calls")))
+    llm_connection.answer("escalate")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert (row["final_action"], row["decided_by"]) == ("escalate", "llm")
+    *ran, ignored = row["tool_calls"]
+    assert len(ran) == 3 and all(c["name"] == "get_column_drift" for c in ran)  # max_tool_calls, default 3
+    assert "1997 further tool call(s)" in json.dumps(ignored)
+    sent = llm_connection.requests[1].body["messages"]
+    (assistant,) = [m for m in sent if m["role"] == "assistant"]
+    answered = [m["tool_call_id"] for m in sent if m["role"] == "tool"]
+    assert [c["id"] for c in assistant["tool_calls"]] == answered == ["c0", "c1", "c2"]  # each call answered
+    assert any("1997 further tool call(s)" in str(m.get("content")) for m in sent)
+    assert len(json.dumps(row["tool_calls"])) + len(json.dumps(row["prompt"])) < 30_000
