@@ -143,6 +143,16 @@ MAX_RULE_DETAIL_CHARS = 1000
 MAX_RAW_ANSWER_CHARS = 20_000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+#: Unicode's format characters (category Cf: zero-width space and joiners, word joiner, BOM, bidi controls and marks,
+#: soft hyphen, tags): invisible, so a rationale of only these showed no reason. Taken out of the LLM's rationale
+#: and evidence, but for a zero-width joiner between two emoji (a family, a profession), which draws them as one.
+_EMOJI = "\u2600-\u27bf\ufe0f\U0001f000-\U0001faff"
+_INVISIBLE = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200c\u200e\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+    f"|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
+)
 #: In a name (a column, a class, a tool: text clipped to at most :data:`MAX_NAME_CHARS`), line breaks and tabs
 #: are shown escaped: a name is quoted inside one line (the rationale, a rule's detail, the task log's), where a
 #: line break would start a forged line of its own.
@@ -172,7 +182,8 @@ class LLMAnswer(BaseModel):
     @field_validator("rationale")
     @classmethod
     def _rationale(cls, value: str) -> str:
-        text = clip(value.strip(), MAX_RATIONALE_CHARS).strip()  # NUL and control characters: as data text
+        # invisible characters out, NUL and control characters as data text: one of only these is none
+        text = clip(_INVISIBLE.sub("", value).strip(), MAX_RATIONALE_CHARS).strip()
         if not text:
             raise ValueError("the LLM answer has no rationale")
         return text
@@ -180,7 +191,7 @@ class LLMAnswer(BaseModel):
     @field_validator("evidence")
     @classmethod
     def _evidence(cls, value: list[str]) -> list[str]:
-        return [clip(e, 300) for e in value[:MAX_EVIDENCE_ITEMS]]
+        return [clip(_INVISIBLE.sub("", e), 300) for e in value[:MAX_EVIDENCE_ITEMS]]
 
 
 def answer_schema() -> dict[str, Any]:

@@ -573,3 +573,28 @@ def test_a_reply_with_thousands_of_tool_calls_keeps_only_max_tool_calls_in_the_t
     assert [c["id"] for c in assistant["tool_calls"]] == answered == ["c0", "c1", "c2"]  # each call answered
     assert any("1997 further tool call(s)" in str(m.get("content")) for m in sent)
     assert len(json.dumps(row["tool_calls"])) + len(json.dumps(row["prompt"])) < 30_000
+
+
+@pytest.mark.parametrize(
+    "rationale",
+    [
+        "\u200b\u200c\u200d",  # zero-width space, non-joiner, joiner
+        " \u2060\ufeff\u061c ",  # word joiner, BOM, Arabic letter mark
+        "\u202e\u2066\u2069\u200e\u200f",  # bidi controls and marks
+        " \u200b\x00 ",
+    ],
+    ids=["zero-width", "joiners-bom", "bidi", "with-nul"],
+)
+def test_a_rationale_of_only_invisible_characters_is_an_answer_without_a_rationale(llm_connection, store, rationale):
+    """It was accepted: the LLM decided, and the trace, the log and Slack showed no reason."""
+    llm_connection.answer("no_action", rationale=rationale, times=3)
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert row["decided_by"] == "rules" and "no rationale" in row["error"]
+
+
+def test_invisible_characters_are_taken_out_of_a_rationale_and_an_emojis_joiner_is_kept(llm_connection, store):
+    llm_connection.answer("escalate", rationale="Dri\u200bft\u2060 is \ufeffmoderate \U0001f468\u200d\U0001f469.")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert row["decided_by"] == "llm" and row["rationale"] == "Drift is moderate \U0001f468\u200d\U0001f469."
