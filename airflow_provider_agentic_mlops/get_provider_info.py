@@ -144,6 +144,12 @@ def get_provider_info() -> dict:
                         "object",
                         'Optional. A JSON object of strings sent with every request, e.g. {"api-key": "..."}.',
                     ),
+                    "organization": _extra_field(
+                        "Organization", "string", "Optional. OpenAI organization id (OpenAI-Organization header)."
+                    ),
+                    "project": _extra_field(
+                        "Project", "string", "Optional. OpenAI project id (OpenAI-Project header)."
+                    ),
                 },
             },
         ],

@@ -143,6 +143,16 @@ MAX_RULE_DETAIL_CHARS = 1000
 MAX_RAW_ANSWER_CHARS = 20_000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+#: Unicode's format characters (category Cf: zero-width space and joiners, word joiner, BOM, bidi controls and marks,
+#: soft hyphen, tags): invisible, so a rationale of only these showed no reason. Taken out of the LLM's rationale
+#: and evidence, but for a zero-width joiner between two emoji (a family, a profession), which draws them as one.
+_EMOJI = "\u2600-\u27bf\ufe0f\U0001f000-\U0001faff"
+_INVISIBLE = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200c\u200e\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+    f"|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
+)
 #: In a name (a column, a class, a tool: text clipped to at most :data:`MAX_NAME_CHARS`), line breaks and tabs
 #: are shown escaped: a name is quoted inside one line (the rationale, a rule's detail, the task log's), where a
 #: line break would start a forged line of its own.
@@ -172,7 +182,8 @@ class LLMAnswer(BaseModel):
     @field_validator("rationale")
     @classmethod
     def _rationale(cls, value: str) -> str:
-        text = clip(value.strip(), MAX_RATIONALE_CHARS).strip()  # NUL and control characters: as data text
+        # invisible characters out, NUL and control characters as data text: one of only these is none
+        text = clip(_INVISIBLE.sub("", value).strip(), MAX_RATIONALE_CHARS).strip()
         if not text:
             raise ValueError("the LLM answer has no rationale")
         return text
@@ -180,7 +191,7 @@ class LLMAnswer(BaseModel):
     @field_validator("evidence")
     @classmethod
     def _evidence(cls, value: list[str]) -> list[str]:
-        return [clip(e, 300) for e in value[:MAX_EVIDENCE_ITEMS]]
+        return [clip(_INVISIBLE.sub("", e), 300) for e in value[:MAX_EVIDENCE_ITEMS]]
 
 
 def answer_schema() -> dict[str, Any]:
@@ -2051,22 +2062,23 @@ def _ask_llm(
             if reply.tool_calls:
                 if offer_tools is None:
                     raise LLMFailure(f"the LLM asked for tools after the limit of {config.max_tool_calls} calls")
+                # only the calls within max_tool_calls are run, stored and sent back (each with its answer, as
+                # the API requires); the rest of the reply's (a server may send thousands) are counted in one line
+                kept = reply.tool_calls[: config.max_tool_calls - tool_calls_made]
+                ignored = len(reply.tool_calls) - len(kept)
+                tool_calls_made += len(reply.tool_calls)
                 messages.append(
                     {
                         "role": "assistant",
                         "content": reply.content,
                         "tool_calls": [
                             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                            for c in reply.tool_calls
+                            for c in kept
                         ],
                     }
                 )
-                for call in reply.tool_calls:
-                    tool_calls_made += 1
-                    if tool_calls_made > config.max_tool_calls:
-                        result: dict[str, Any] = {"error": f"tool call limit of {config.max_tool_calls} reached"}
-                    else:
-                        result = run_tool(call.name, call.arguments, drift=drift, history=history)
+                for call in kept:
+                    result: dict[str, Any] = run_tool(call.name, call.arguments, drift=drift, history=history)
                     decision.tool_calls.append(
                         {
                             "name": clip(call.name, MAX_NAME_CHARS),
@@ -2076,6 +2088,12 @@ def _ask_llm(
                     )
                     content = fenced(json.dumps(result, ensure_ascii=True, default=str), decision.inputs_digest[:16])
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+                if ignored:
+                    note = f"{ignored} further tool call(s) ignored: the limit is {config.max_tool_calls} calls"
+                    decision.tool_calls.append(
+                        {"name": "(ignored)", "arguments": "", "result": {"ignored": ignored, "error": note}}
+                    )
+                    messages.append({"role": "user", "content": f"{note}; answer with what you have."})
                 continue
             if reply.answer is None:
                 raise LLMFailure("the LLM client returned neither an answer nor tool calls")

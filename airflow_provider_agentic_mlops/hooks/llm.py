@@ -53,12 +53,32 @@ MAX_CONNECT_TIMEOUT = 10.0
 SHOWN_QUERY = ("api-version",)
 #: A secret shorter than this is not replaced in a server's words (it would garble them), as Airflow's masker.
 MIN_SECRET_CHARS = 5
+#: The connection extras the hook reads (and the connection form's fields); any other is refused, naming it.
+KNOWN_EXTRAS = (
+    "model",
+    "timeout",
+    "decision_timeout",
+    "max_tokens",
+    "max_tokens_param",
+    "max_retries",
+    "retry_backoff_seconds",
+    "default_headers",
+    "organization",
+    "project",
+)
 #: Fewer completion tokens left than this: another attempt could not answer, so none is made.
 MIN_COMPLETION_TOKENS = 16
 #: A response reporting more tokens than this is not believed (no model reads or writes that many at once).
 MAX_REPORTED_TOKENS = 10_000_000
 #: Nor one whose answer is longer than this many characters per completion token (tokens are a few characters).
 MAX_CHARS_PER_TOKEN = 1000
+#: Nor one whose prompt tokens are off the local estimate (4 characters a token) by more than this factor either way
+#: (give or take :data:`USAGE_SLACK_TOKENS`): a prompt under-reported would let ``max_tokens_per_day`` slide, an
+#: over-reported one would spend it. A server that counts only uncached prompt tokens (Ollama's KV cache) is counted
+#: at the estimate too, which errs on the side of the budget.
+PROMPT_TOKENS_FACTOR = 4
+#: Nor one whose completion tokens pass the cap sent (``max_tokens``) by more than this many.
+USAGE_SLACK_TOKENS = 16
 
 #: Parts of a request some OpenAI-compatible servers refuse with HTTP 400, and how they say so.
 TOOLS, JSON_SCHEMA = "tools", "json_schema"
@@ -157,7 +177,8 @@ class LLMHook(BaseHook):
     ``Retry-After`` wins), ``decision_timeout``
     (seconds for all of a decision's calls, default 4 x ``timeout``), ``max_tokens_param``
     (``max_tokens`` or ``max_completion_tokens`` for models that require it), ``default_headers``
-    (a JSON object of strings, e.g. for a gateway).
+    (a JSON object of strings, e.g. for a gateway), ``organization`` and ``project`` (OpenAI's
+    ``OpenAI-Organization`` / ``OpenAI-Project`` headers). Any other extra is refused, naming it.
 
     :param llm_conn_id: the connection id.
     """
@@ -192,6 +213,13 @@ class LLMHook(BaseHook):
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r}: its extra (a JSON {kind}) is not a JSON object; set it to "
                 f'one, e.g. {{"model": "gpt-4o-mini"}}'
+            )
+        unknown = sorted(set(extra) - set(KNOWN_EXTRAS))
+        if unknown:  # a typo (max_retry) would silently leave the default in force
+            named = ", ".join(repr(_short(k, 40)) for k in unknown)
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: unknown extra {named}; "
+                f"remove it or use one of the known extras: {', '.join(KNOWN_EXTRAS)}"
             )
         model = extra.get("model")
         if not model:
@@ -232,12 +260,20 @@ class LLMHook(BaseHook):
             )
         api_key = conn.password or "not-needed"  # local servers (vLLM, Ollama) accept any key
         headers = self._headers(extra.get("default_headers"))
+        ids = {"organization": extra.get("organization"), "project": extra.get("project")}
+        for key, value in ids.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(
+                    f"LLM connection {self.llm_conn_id!r}: extra {key!r} = {_short(value, 60)!r} is not text; set it "
+                    f'to the id in quotes, e.g. {{"{key}": "{"org-..." if key == "organization" else "proj_..."}"}}'
+                )
         unsendable = [
             what
             for what, text in [
                 ("the API key (the password)", api_key),
                 *((f"the name of default_headers {_short(k, 40)!r}", k) for k in headers or {}),
                 *((f"the value of default_headers {_short(k, 40)!r}", v) for k, v in (headers or {}).items()),
+                *((f"extra {k!r}", v) for k, v in ids.items() if v),
             ]
             if not _header_safe(text)
         ]
@@ -272,6 +308,8 @@ class LLMHook(BaseHook):
             "backoff": number("retry_backoff_seconds", DEFAULT_BACKOFF, float, 0, "at least 0 (seconds)"),
             "max_tokens_param": param,
             "default_headers": headers,
+            "organization": ids["organization"] or None,
+            "project": ids["project"] or None,
             "secrets": sorted((x for x in secrets if len(x) >= MIN_SECRET_CHARS), key=len, reverse=True),
         }
 
@@ -351,6 +389,8 @@ class LLMHook(BaseHook):
             max_retries=0,
             default_headers=s["default_headers"],
             default_query=s["default_query"],
+            organization=s["organization"],
+            project=s["project"],
         )
 
     def _build_client(self) -> None:
@@ -541,10 +581,8 @@ class LLMHook(BaseHook):
             raise _Attempt(f"could not connect to {base_url} within {connect:g} s (no request sent)", retryable=True)
         if isinstance(err, openai.APITimeoutError):
             raise _Attempt(f"timeout after {seconds:g} s", retryable=True, timed_out=True)
-        if isinstance(err, openai.APIConnectionError):  # openai says "Connection error."; the cause says why
-            raise _Attempt(
-                f"connection error to {base_url}: {_connection_cause(err)}{_proxy_hint(base_url)}", retryable=True
-            )
+        if isinstance(err, openai.APIConnectionError):
+            raise _Attempt(f"connection error to {base_url}: {self._connection_failure(err)}", retryable=True)
         if isinstance(err, openai.APIStatusError):
             said = err.body.get("message") if isinstance(err.body, dict) else None  # the server's words, no prefix
             message = f"HTTP {err.status_code}: {_short(said if isinstance(said, str) and said else err.message)}"
@@ -564,11 +602,8 @@ class LLMHook(BaseHook):
                     f"{called} does not exist: the base URL has no /v1, which OpenAI-compatible "
                     f"servers serve under; set the connection's host to {base_url.partition('?')[0]}/v1"
                 )
-            elif err.status_code == 401 and not self.settings["has_api_key"]:
-                fix = (
-                    f"the connection has no API key: set connection {self.llm_conn_id!r}'s password to the server's "
-                    "API key (or its default_headers, for a gateway that takes the key in another header)"
-                )
+            elif self._no_api_key(err):
+                fix = self._no_api_key(err)
             else:
                 fix = "check the API key, base URL and model"
             raise _Attempt(
@@ -606,6 +641,21 @@ class LLMHook(BaseHook):
             self._drop_client()
             return {}
         return box
+
+    def _connection_failure(self, err: BaseException) -> str:
+        """Why a connection failed, under openai's bare "Connection error.": the HTTP client's exception
+        (``ConnectError: [Errno 111] Connection refused``) and the proxy from the environment it went through."""
+        return f"{_connection_cause(err)}{_proxy_hint(self.settings['shown_url'])}"
+
+    def _no_api_key(self, err: BaseException) -> str:
+        """The fix for an HTTP 401 of a connection without an API key (password, default_headers or a base
+        URL's user part); ``""`` for any other error."""
+        if getattr(err, "status_code", None) != 401 or self.settings["has_api_key"]:
+            return ""
+        return (
+            f"the connection has no API key: set connection {self.llm_conn_id!r}'s password to the server's "
+            "API key (or its default_headers, for a gateway that takes the key in another header)"
+        )
 
     @cached_property
     def _unsupported(self) -> set[str]:
@@ -685,13 +735,16 @@ class LLMHook(BaseHook):
         prompt_tokens = getattr(counted, "prompt_tokens", None)
         completion_tokens = getattr(counted, "completion_tokens", None)
         answered = (text or "") + str(refusal or "") + "".join(str(c.arguments) for c in calls)
-        unusable = _unusable_usage(prompt_tokens, completion_tokens, answered=len(answered))
+        prompt_estimate = estimate_tokens(request["messages"], request["tools"], request["response_format"])
+        unusable = _unusable_usage(
+            prompt_tokens, completion_tokens, answered=len(answered), prompt_estimate=prompt_estimate, cap=max(1, cap)
+        )
         if unusable is None:
             usage["prompt"] += prompt_tokens
             usage["completion"] += completion_tokens
         else:  # some servers and gateways send no usage (or nonsense): estimate it, or the budgets would not hold
-            usage["prompt"] += estimate_tokens(request["messages"], request["tools"], request["response_format"])
-            usage["completion"] += len(answered) // 4 + 1
+            usage["prompt"] += prompt_estimate
+            usage["completion"] += min(len(answered) // 4 + 1, max(1, cap))  # no more than the server may write
             if not estimated:
                 self.log.warning("%s %s; counting an estimate (4 characters a token)", where, unusable)
             estimated.append("usage estimated")
@@ -741,8 +794,12 @@ class LLMHook(BaseHook):
                 f"reached {url}, which answered HTTP 404 for /models (some OpenAI-compatible servers have none; if "
                 f"yours does, check the base URL): model {model!r} not checked"
             )
-        if err is not None:
-            return False, f"{type(err).__name__} from {url}: {_short(self._scrub(str(err)))}"
+        if err is not None:  # diagnosed as a decision's request is: the connect error's cause, a proxy, no key
+            if isinstance(err, openai.APIConnectionError) and not isinstance(err, openai.APITimeoutError):
+                said = self._connection_failure(err)
+            else:
+                said = "; ".join(filter(None, [_short(str(err)), self._no_api_key(err)]))
+            return False, f"{type(err).__name__} from {url}: {self._scrub(said)}"
         listed = [str(i) for i in box["response"]]
         if not listed:
             return True, f"reached {url}, but it lists no models: model {model!r} not checked"
@@ -818,17 +875,37 @@ def _proxy_hint(url: str) -> str:
     )
 
 
-def _unusable_usage(prompt_tokens: Any, completion_tokens: Any, *, answered: int) -> str | None:
-    """Why a response's reported usage cannot be counted (None: it can). Absent, not whole numbers,
-    negative, past :data:`MAX_REPORTED_TOKENS`, no prompt tokens, or too few completion tokens for
-    the answer's ``answered`` characters (none for a non-empty answer, or more than
-    :data:`MAX_CHARS_PER_TOKEN` a token): counted as reported, such figures would turn the token
-    budgets off."""
+def _unusable_usage(
+    prompt_tokens: Any, completion_tokens: Any, *, answered: int, prompt_estimate: int, cap: int
+) -> str | None:
+    """Why a response's reported usage cannot be counted (None: it can): counted as reported, such figures
+    would turn the token budgets off, or spend them on nothing.
+
+    Absent, not whole numbers, negative, past :data:`MAX_REPORTED_TOKENS` or no prompt tokens; prompt tokens
+    off ``prompt_estimate`` by more than :data:`PROMPT_TOKENS_FACTOR` either way (give or take
+    :data:`USAGE_SLACK_TOKENS`); completion tokens past ``cap`` (plus the slack), or too few for the answer's
+    ``answered`` characters (none for a non-empty answer, or more than :data:`MAX_CHARS_PER_TOKEN` a token).
+
+    :param prompt_tokens: the reported prompt tokens.
+    :param completion_tokens: the reported completion tokens.
+    :param answered: the answer's length in characters (content, refusal and tool calls' arguments).
+    :param prompt_estimate: the local estimate of the prompt sent (:func:`estimate_tokens`).
+    :param cap: the completion cap sent with the request.
+    """
     numbers = (prompt_tokens, completion_tokens)
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
         return "sent no token usage"
     if not all(0 <= n <= MAX_REPORTED_TOKENS for n in numbers) or prompt_tokens == 0:
         return f"reported a usage no request has ({prompt_tokens} prompt, {completion_tokens} completion tokens)"
+    low = prompt_estimate / PROMPT_TOKENS_FACTOR - USAGE_SLACK_TOKENS
+    high = prompt_estimate * PROMPT_TOKENS_FACTOR + USAGE_SLACK_TOKENS
+    if not low <= prompt_tokens <= high:
+        return (
+            f"reported {prompt_tokens} prompt tokens for a prompt of about {prompt_estimate} (believed within "
+            f"{PROMPT_TOKENS_FACTOR}x either way)"
+        )
+    if completion_tokens > cap + USAGE_SLACK_TOKENS:
+        return f"reported {completion_tokens} completion tokens for a request capped at {cap}"
     if answered and completion_tokens * MAX_CHARS_PER_TOKEN < answered:
         return f"reported {completion_tokens} completion tokens for an answer of {answered} characters"
     return None

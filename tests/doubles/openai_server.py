@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -153,7 +153,7 @@ class OpenAIDouble:
         rationale: str = "Scripted rationale from the test double.",
         confidence: float = 0.8,
         evidence: list[str] | None = None,
-        usage: tuple[int, int] = (120, 30),
+        usage: tuple[int | None, int] = (None, 30),
         delay: float = 0.0,
         times: int = 1,
     ) -> OpenAIDouble:
@@ -164,7 +164,7 @@ class OpenAIDouble:
         return self.content(content, usage=usage, delay=delay, times=times)
 
     def content(
-        self, content: str, *, usage: tuple[int, int] = (120, 30), delay: float = 0.0, times: int = 1
+        self, content: str, *, usage: tuple[int | None, int] = (None, 30), delay: float = 0.0, times: int = 1
     ) -> OpenAIDouble:
         """A final assistant message with exactly this content (use for invalid JSON, unknown actions)."""
         return self._push(
@@ -173,7 +173,7 @@ class OpenAIDouble:
 
     def refusal(self, text: str = "I'm sorry, I can't help with that.", *, times: int = 1) -> OpenAIDouble:
         return self._push(
-            ScriptedResponse(body=_completion({"role": "assistant", "content": None, "refusal": text}, (100, 10))),
+            ScriptedResponse(body=_completion({"role": "assistant", "content": None, "refusal": text}, (None, 10))),
             times,
         )
 
@@ -182,7 +182,7 @@ class OpenAIDouble:
         name: str,
         arguments: dict[str, Any] | str | None = None,
         *,
-        usage: tuple[int, int] = (150, 20),
+        usage: tuple[int | None, int] = (None, 20),
         call_id: str | None = None,
         times: int = 1,
     ) -> OpenAIDouble:
@@ -238,6 +238,11 @@ class OpenAIDouble:
             response = ScriptedResponse(status=500, body=_error("test double: no scripted response left", 500))
         if response.body is not None and response.status == 200:
             response.body = {**response.body, "model": body.get("model", "double-model")}
+            usage = response.body.get("usage")
+            if isinstance(usage, dict) and usage.get("prompt_tokens", 0) is None:  # counted as a server would
+                prompt = len(json.dumps([body.get(k) for k in ("messages", "tools", "response_format")])) // 4 + 1
+                counted = {**usage, "prompt_tokens": prompt, "total_tokens": prompt + usage["completion_tokens"]}
+                response = replace(response, body={**response.body, "usage": counted})
         if response.delay:
             self._stopping.wait(response.delay)
         self._send(handler, response)
@@ -262,7 +267,8 @@ class OpenAIDouble:
             pass
 
 
-def _completion(message: dict[str, Any], usage: tuple[int, int], finish_reason: str = "stop") -> dict[str, Any]:
+def _completion(message: dict[str, Any], usage: tuple[int | None, int], finish_reason: str = "stop") -> dict[str, Any]:
+    """A chat completion; a ``None`` prompt count is filled in from the request it answers (4 characters a token)."""
     message = {"refusal": None, **message}
     return {
         "id": f"chatcmpl-double-{time.monotonic_ns()}",
@@ -270,7 +276,11 @@ def _completion(message: dict[str, Any], usage: tuple[int, int], finish_reason: 
         "created": int(time.time()),
         "model": "double-model",
         "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None, "message": message}],
-        "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+        "usage": {
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": None if usage[0] is None else usage[0] + usage[1],
+        },
     }
 
 

@@ -1748,3 +1748,19 @@ def test_an_undefined_f1_naming_its_positive_class_still_gets_the_f1_reason():
     d = decide(model_name="m", drift=with_evidence(0.0, performance=perf), history=history(), config=CONFIG)
     assert d.action == "escalate" and "it needs the positive class" in d.rationale
     assert "f1 (positive class 'churned') is undefined" in d.rationale
+
+
+def test_every_unicode_format_character_is_taken_out_of_an_llm_rationale():
+    """The list of invisible characters is written out (a scan of Unicode at import is slow): it must hold every
+    character of category Cf this Python knows, the zero-width joiner only outside an emoji sequence."""
+    import sys
+    import unicodedata
+
+    from airflow_provider_agentic_mlops.core.decision import _INVISIBLE
+
+    missed = [
+        f"U+{c:04X}"
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) == "Cf" and not _INVISIBLE.fullmatch(chr(c))
+    ]
+    assert missed == []

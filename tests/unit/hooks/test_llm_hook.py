@@ -159,14 +159,14 @@ def test_building_the_client_counts_against_neither_the_deadline_nor_the_latency
 
 
 def test_retries_are_bounded_then_llm_failure_carries_the_trace(hook, openai_double):
-    openai_double.content("{broken", usage=(10, 5), times=5)
+    openai_double.content("{broken", usage=(100, 5), times=5)
     with pytest.raises(LLMFailure) as info:
         complete(hook)
     err = info.value
     assert len(openai_double.requests) == 3  # 1 + max_retries (2)
     assert err.attempts == 3 and all("not valid JSON" in e for e in err.errors)
     assert err.raw == "{broken"
-    assert (err.prompt_tokens, err.completion_tokens) == (30, 15)  # failed attempts cost tokens too
+    assert (err.prompt_tokens, err.completion_tokens) == (300, 15)  # failed attempts cost tokens too
     assert openai_double.pending == 2
 
 
@@ -655,8 +655,8 @@ def test_core_decide_through_the_hook_uses_tools_then_answers(hook, openai_doubl
         "top_drifted": [{"column": "amount", "score": 0.7, "method": "psi", "threshold": 0.1}],
         "data_quality": {"null_share": {}, "missing_columns": [], "schema_errors": []},
     }
-    openai_double.tool_call("get_column_drift", {"column": "amount"}, usage=(200, 10))
-    openai_double.answer("retrain", usage=(300, 40))
+    openai_double.tool_call("get_column_drift", {"column": "amount"}, usage=(1200, 10))
+    openai_double.answer("retrain", usage=(1400, 40))
     d = decide(
         model_name="m",
         drift=drift,
@@ -666,7 +666,7 @@ def test_core_decide_through_the_hook_uses_tools_then_answers(hook, openai_doubl
         llm=hook.complete,
     )
     assert (d.action, d.decided_by) == ("retrain", "llm")
-    assert (d.prompt_tokens, d.completion_tokens) == (500, 50)
+    assert (d.prompt_tokens, d.completion_tokens) == (2600, 50)
     second = openai_double.requests[1].body["messages"]
     fence = d.inputs_digest[:16]
     content = second[-1]["content"]
@@ -845,3 +845,97 @@ def test_an_at_sign_in_a_base_urls_path_or_query_is_no_user_part(url, monkeypatc
     settings = LLMHook("llm_at").settings
     assert settings["base_url"] == url.partition("?")[0] and settings["shown_url"] == url and shown_url(url) == url
     assert masked == []
+
+
+def test_organization_and_project_extras_are_sent_as_openais_headers(openai_double, monkeypatch, tmp_path):
+    """They were read by nothing: a key of several organizations was billed to its default one."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_ORG", openai_double.connection_json(organization="org-abc", project="proj_1"))
+    openai_double.answer("no_action")
+    complete(LLMHook("llm_org"))
+    headers = openai_double.requests[0].headers
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-abc", "proj_1")
+
+
+@pytest.mark.parametrize("extra", [{"max_retry": 5}, {"organisation": "org-abc", "Timeout": 5}])
+def test_an_unknown_extra_is_refused_naming_it_and_the_known_ones(extra, openai_double, monkeypatch, tmp_path):
+    """A typo (max_retry for max_retries) was silently ignored: the default applied and nothing said so."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_TYPO", openai_double.connection_json(**extra))
+    with pytest.raises(ValueError) as info:
+        _ = LLMHook("llm_typo").settings
+    message = str(info.value)
+    assert all(repr(key) in message for key in extra), message
+    assert "max_retries" in message and "organization" in message and "'llm_typo'" in message
+
+
+def test_the_known_extras_are_the_connection_forms_fields():
+    from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
+    from airflow_provider_agentic_mlops.hooks.llm import KNOWN_EXTRAS
+
+    (llm,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "agentic_mlops_llm"]
+    assert set(KNOWN_EXTRAS) == set(llm["conn-fields"])
+
+
+def test_test_connection_to_a_refused_port_says_why_as_a_decision_does(monkeypatch, tmp_path):
+    """The Test button said only "Connection error.", where a decision's error names the cause."""
+    hook = unreachable_hook(monkeypatch, tmp_path, f"http://127.0.0.1:{closed_port()}/v1")
+    ok, message = hook.test_connection()
+    assert not ok and "ConnectError" in message and "refused" in message.lower(), message
+
+
+def test_test_connection_through_a_proxy_names_the_proxy_variable_and_no_proxy(openai_double, monkeypatch, tmp_path):
+    hook = unreachable_hook(monkeypatch, tmp_path, openai_double.base_url)
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:proxysecret@127.0.0.1:{closed_port()}")
+    ok, message = hook.test_connection()
+    assert not ok and "HTTP_PROXY" in message and "NO_PROXY" in message, message
+    assert "proxysecret" not in message
+
+
+def test_test_connection_of_a_connection_without_a_password_says_it_has_no_api_key(
+    openai_double, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    conn = json.loads(openai_double.connection_json())
+    del conn["password"]
+    monkeypatch.setenv("AIRFLOW_CONN_LLM_NOKEY", json.dumps(conn))
+    ok, message = LLMHook("llm_nokey").test_connection()
+    assert not ok and re.search("has no API key.*password", message), message
+
+
+def answer_with_usage(openai_double: OpenAIDouble, content: str, usage: dict[str, int]) -> None:
+    body = _completion({"role": "assistant", "content": content}, (0, 0))
+    body["usage"] = usage
+    openai_double._push(ScriptedResponse(body=body))
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 1, "completion_tokens": 30},  # a prompt of ~230 tokens: would let max_tokens_per_day slide
+        {"prompt_tokens": 5_000_000, "completion_tokens": 30},  # far past what was sent: would spend the day's budget
+        {"prompt_tokens": 200, "completion_tokens": 9_999_999},  # with max_tokens 500 sent
+    ],
+    ids=["prompt-under-reported", "prompt-over-reported", "completion-past-the-cap"],
+)
+def test_usage_the_request_cannot_have_is_estimated_and_said_so(hook, openai_double, usage):
+    """Reported usage is checked against what the request bounds: the prompt sent (within a factor of 4 of the
+    local estimate, either way) and the completion cap sent."""
+    answer_with_usage(openai_double, json.dumps(ANSWER), usage)
+    reply = complete(hook, max_tokens=500)
+    assert reply.usage_estimated is True
+    assert 50 < reply.prompt_tokens < 1000 and 0 < reply.completion_tokens <= 500
+
+
+def test_usage_within_what_the_request_bounds_is_believed(hook, openai_double):
+    answer_with_usage(openai_double, json.dumps(ANSWER), {"prompt_tokens": 600, "completion_tokens": 500})
+    reply = complete(hook, max_tokens=500)
+    assert (reply.prompt_tokens, reply.completion_tokens, reply.usage_estimated) == (600, 500, False)
+
+
+def test_an_estimated_completion_is_never_more_than_the_cap_sent(hook, openai_double):
+    """An answer of 1 MB without usage was charged 250k tokens, a whole day's budget, for a request capped at 500."""
+    huge = json.dumps({**ANSWER, "rationale": "x" * 1_000_000})
+    answer_with_usage(openai_double, huge, {})
+    reply = complete(hook, max_tokens=500)
+    assert reply.usage_estimated is True and reply.completion_tokens == 500

@@ -302,12 +302,12 @@ def test_llm_failure_cause_is_in_the_rationale_and_logged_as_a_warning(llm_conne
 def test_a_tool_call_with_arguments_no_tool_can_read_is_answered_with_an_error_not_a_crash(
     llm_connection, store, tool, arguments
 ):
-    llm_connection.tool_call(tool, arguments, usage=(150, 20))
-    llm_connection.answer("escalate", usage=(300, 40))
+    llm_connection.tool_call(tool, arguments, usage=(1200, 20))
+    llm_connection.answer("escalate", usage=(1400, 40))
     ti, _ = run(build(mode="llm"), drift_summary(0.3))
     row = store.get_decision(ti.pushed["decision_id"])
     assert (row["final_action"], row["decided_by"]) == ("escalate", "llm")
-    assert (row["prompt_tokens"], row["completion_tokens"]) == (450, 60)
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (2600, 60)
     (call,) = row["tool_calls"]
     assert call["name"] == tool and ("error" in call["result"] or call["result"]["decisions"] == [])
 
@@ -362,8 +362,9 @@ def test_the_llms_intermediate_messages_are_stored_clipped_and_scrubbed_in_the_p
     assert len(assistant["content"]) < 21_000 and assistant["content"].endswith("chars]")
     assert "\x00" not in assistant["content"]
     assert len(arguments) < 21_000 and arguments.endswith("chars]")
-    # 30 completion tokens for 3 million characters is no count: estimated (4 characters a token) and said so
-    assert row["completion_tokens"] >= 3_000_000 // 4
+    # 30 completion tokens for 3 million characters is no count: estimated (4 characters a token, at most the cap
+    # sent: the server may write no more) and said so
+    assert row["completion_tokens"] >= llm_connection.requests[0].body["max_tokens"]
     assert any(r["rule"] == "llm_usage_estimated" for r in row["rules_fired"])
 
 
@@ -543,3 +544,57 @@ def test_a_line_break_in_the_llms_rationale_cannot_forge_a_line_of_the_task_log(
     assert "Moderate drift.\\nDecision 99 for fraud: no_action" in out
     assert not any(line.lstrip().startswith("Decision 99") for line in out.splitlines())
     assert ti.pushed["rationale"] == forged  # the stored / XCom text is kept as the LLM wrote it
+
+
+def test_a_reply_with_thousands_of_tool_calls_keeps_only_max_tool_calls_in_the_trace_and_messages(
+    llm_connection, store
+):
+    """Every call of one reply was stored and sent back: 2,000 calls put 0.9 MB into the decision row."""
+    calls = [
+        {
+            "id": f"c{i}",
+            "type": "function",
+            "function": {"name": "get_column_drift", "arguments": '{"column": "amount"}'},
+        }
+        for i in range(2000)
+    ]
+    message = {"role": "assistant", "content": None, "tool_calls": calls}
+    llm_connection._push(ScriptedResponse(body=_completion(message, (None, 20), finish_reason="tool_calls")))
+    llm_connection.answer("escalate")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert (row["final_action"], row["decided_by"]) == ("escalate", "llm")
+    *ran, ignored = row["tool_calls"]
+    assert len(ran) == 3 and all(c["name"] == "get_column_drift" for c in ran)  # max_tool_calls, default 3
+    assert "1997 further tool call(s)" in json.dumps(ignored)
+    sent = llm_connection.requests[1].body["messages"]
+    (assistant,) = [m for m in sent if m["role"] == "assistant"]
+    answered = [m["tool_call_id"] for m in sent if m["role"] == "tool"]
+    assert [c["id"] for c in assistant["tool_calls"]] == answered == ["c0", "c1", "c2"]  # each call answered
+    assert any("1997 further tool call(s)" in str(m.get("content")) for m in sent)
+    assert len(json.dumps(row["tool_calls"])) + len(json.dumps(row["prompt"])) < 30_000
+
+
+@pytest.mark.parametrize(
+    "rationale",
+    [
+        "\u200b\u200c\u200d",  # zero-width space, non-joiner, joiner
+        " \u2060\ufeff\u061c ",  # word joiner, BOM, Arabic letter mark
+        "\u202e\u2066\u2069\u200e\u200f",  # bidi controls and marks
+        " \u200b\x00 ",
+    ],
+    ids=["zero-width", "joiners-bom", "bidi", "with-nul"],
+)
+def test_a_rationale_of_only_invisible_characters_is_an_answer_without_a_rationale(llm_connection, store, rationale):
+    """It was accepted: the LLM decided, and the trace, the log and Slack showed no reason."""
+    llm_connection.answer("no_action", rationale=rationale, times=3)
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert row["decided_by"] == "rules" and "no rationale" in row["error"]
+
+
+def test_invisible_characters_are_taken_out_of_a_rationale_and_an_emojis_joiner_is_kept(llm_connection, store):
+    llm_connection.answer("escalate", rationale="Dri\u200bft\u2060 is \ufeffmoderate \U0001f468\u200d\U0001f469.")
+    ti, _ = run(build(mode="llm"), drift_summary(0.3))
+    row = store.get_decision(ti.pushed["decision_id"])
+    assert row["decided_by"] == "llm" and row["rationale"] == "Drift is moderate \U0001f468\u200d\U0001f469."
