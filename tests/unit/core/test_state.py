@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import timedelta
 
@@ -995,7 +996,8 @@ def _oldest_compatible(engine: sa.Engine) -> list[str]:
 
 
 def test_a_new_store_records_the_oldest_code_revision_that_can_use_it(store: StateStore) -> None:
-    assert _oldest_compatible(store.engine) == [head_revision()] == ["0006"]
+    assert head_revision() == "0007"  # 0007 only repairs values: code at 0006 still runs on the store
+    assert _oldest_compatible(store.engine) == ["0006"]
 
 
 def test_migration_0006_records_compatibility_on_a_database_at_0005(store_url: str) -> None:
@@ -1010,7 +1012,7 @@ def test_migration_0006_records_compatibility_on_a_database_at_0005(store_url: s
     assert "agentic_mlops_schema_compat" not in sa.inspect(engine).get_table_names()
 
     store = StateStore(store_url)
-    assert current_revision(store.engine) == "0006"
+    assert current_revision(store.engine) == head_revision()
     assert _oldest_compatible(store.engine) == ["0006"]
     assert [d["final_action"] for d in store.list_decisions("m")] == ["none"]
     store.dispose()
@@ -1020,7 +1022,7 @@ def test_migration_0006_records_compatibility_on_a_database_at_0005(store_url: s
 def test_a_store_a_newer_provider_migrated_additively_is_used_as_it_is(
     store_url: str, tmp_path, monkeypatch, caplog
 ) -> None:
-    """A rolling upgrade: a newer provider's worker migrated the store to its additive 0007; a task of this
+    """A rolling upgrade: a newer provider's worker migrated the store to its additive 0008; a task of this
     release starting afterwards uses the store (no migration, one INFO line) instead of failing."""
     import logging
 
@@ -1029,17 +1031,17 @@ def test_a_store_a_newer_provider_migrated_additively_is_used_as_it_is(
 
     StateStore(store_url).dispose()
     engine = sa.create_engine(store_url)
-    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0007", ADDITIVE))
-    assert current_revision(engine) == "0007" and _oldest_compatible(engine) == ["0006"]
+    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0008", ADDITIVE))
+    assert current_revision(engine) == "0008" and _oldest_compatible(engine) == ["0006"]
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     with caplog.at_level(logging.INFO, logger="airflow_provider_agentic_mlops.core.state"):
         store = StateStore(store_url)
         again = StateStore(store_url)
-    assert current_revision(engine) == "0007"  # not migrated (nor downgraded)
+    assert current_revision(engine) == "0008"  # not migrated (nor downgraded)
     store.record_decision("m", mode="rules", final_action="none")
     assert [d["final_action"] for d in again.list_decisions("m")] == ["none"]
     said = [r.getMessage() for r in caplog.records if "newer" in r.getMessage()]
-    assert len(said) == 1 and said[0].startswith("state store ") and "'0007'" in said[0] and "0006" in said[0]
+    assert len(said) == 1 and said[0].startswith("state store ") and "'0008'" in said[0] and "0006" in said[0]
     assert "compatible" in said[0]
     store.dispose(), again.dispose(), engine.dispose()
 
@@ -1052,15 +1054,15 @@ def test_a_store_a_newer_provider_migrated_incompatibly_is_refused_naming_the_re
 
     StateStore(store_url).dispose()
     engine = sa.create_engine(store_url)
-    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0007", BREAKING))
-    assert current_revision(engine) == "0007" and _oldest_compatible(engine) == ["0007"]
+    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0008", BREAKING))
+    assert current_revision(engine) == "0008" and _oldest_compatible(engine) == ["0008"]
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     with pytest.raises(UnknownSchemaRevision) as raised:
         StateStore(store_url)
     message = str(raised.value)
-    assert "revision '0007'" in message and "0007 or later" in message and "0006" in message
-    assert "db downgrade --to 0006" in message and "Upgrade the provider" in message
-    assert current_revision(engine) == "0007"
+    assert "revision '0008'" in message and "0008 or later" in message and "0006" in message
+    assert "db downgrade --to 0007" in message and "Upgrade the provider" in message
+    assert current_revision(engine) == "0008"
     engine.dispose()
 
 
@@ -1069,7 +1071,7 @@ def test_a_downgrade_runs_the_migrations_backwards_and_the_next_open_migrates_ag
 
     store = StateStore(store_url)
     store.record_decision("m", mode="rules", final_action="none")
-    assert downgrade_schema(store.engine, "0004") == "0006"
+    assert downgrade_schema(store.engine, "0004") == "0007"
     assert current_revision(store.engine) == "0004"
     tables = sa.inspect(store.engine).get_table_names()
     assert "agentic_mlops_schema_compat" not in tables and "agentic_mlops_decisions" in tables
@@ -1355,3 +1357,118 @@ def test_lowering_required_approvals_below_the_votes_left_does_not_count_forgott
     _vote(store, approval["id"], "mallory", "U_MALLORY")
     again, _ = _request(store, required_approvals=1, details={"approvers": ["U_ALICE"], "approver_usergroup": None})
     assert again["status"] == "pending" and again["votes"] == []
+
+
+#: Rows as releases before 0007 stored them: JSON texts escaping a NUL or a lone surrogate (``\u0000``,
+#: ``\ud800``), which PostgreSQL's ``->>`` refuses; beside them, escapes that are fine (a surrogate pair, an
+#: escaped backslash before ``u0000``) and must stay as they are.
+_POISONED = (
+    "INSERT INTO agentic_mlops_audit (at, actor, action, model_name, subject, details) VALUES "
+    r"""(CURRENT_TIMESTAMP, 'U999', 'promoted', 'churn', 'approval:1', '{"dag_id": "d", "report_uri": """
+    r""""runs:/r1/agentic_mlops/validation/report.html", "slack_user_name": "eve\ud800"}'), """
+    r"""(CURRENT_TIMESTAMP, 'U111', 'approval_requested', 'churn', 'approval:1', '{"who": "\ud83d\ude00"}')""",
+    "INSERT INTO agentic_mlops_approvals (model_name, model_version, dag_id, run_id, status, requested_at, "
+    "expires_at, details) VALUES ('churn', '9', 'd', 'run9', 'pending', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+    r"""'{"registered_model": "churn_model", "drift": {"top_drifted": ["col\u0000nul", "ok\ud83d\ude00"]}, """
+    r""""path": "C:\\u0000"}')""",
+    "INSERT INTO agentic_mlops_jobs (model_name, status, dag_id, started_at, heartbeat_at, details) VALUES "
+    r"""('churn', 'failed', 'd', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '{"x": "\udc00z"}')""",
+    "INSERT INTO agentic_mlops_decisions (model_name, created_at, mode, final_action, inputs, tool_calls) "
+    r"""VALUES ('churn', CURRENT_TIMESTAMP, 'llm', 'none', '{"drift": {"evidence": {"champion": """
+    r"""{"reason": "r\u0000"}}}}', '[{"name": "t\uD800"}]')""",
+    "INSERT INTO agentic_mlops_promotions (approval_id, model_name, registered_model, version, dag_id, run_id, "
+    r"""status, steps, started_at) VALUES (1, 'churn', 'churn_model', '9', 'd', 'run9', 'completed', """
+    r"""'["a\u0000"]', CURRENT_TIMESTAMP)""",
+)
+
+
+def _json_texts(engine: sa.Engine) -> dict[str, list[tuple]]:
+    """Every JSON column's stored text, by table, in id order."""
+    columns = {
+        "agentic_mlops_audit": ("details",),
+        "agentic_mlops_approvals": ("details",),
+        "agentic_mlops_jobs": ("details", "result"),
+        "agentic_mlops_decisions": ("evidence", "rules_fired", "inputs", "prompt", "tool_calls"),
+        "agentic_mlops_promotions": ("steps",),
+    }
+    with engine.connect() as conn:
+        return {
+            table: [
+                tuple(row)
+                for row in conn.execute(
+                    sa.text(f"SELECT {', '.join(f'CAST({c} AS TEXT)' for c in cols)} FROM {table} ORDER BY id")
+                )
+            ]
+            for table, cols in columns.items()
+        }
+
+
+def test_migration_0007_repairs_json_rows_older_releases_stored_with_nul_or_lone_surrogates(
+    store_url: str, monkeypatch, caplog
+) -> None:
+    """A store at 0006 holding a Slack user name with a lone surrogate in the (append-only) audit trail and a
+    NUL column name in a request's details: PostgreSQL's ``->>`` over them failed the model's report lookups
+    for ever. 0007 rewrites those rows with U+FFFD, the audit trail's guard back on afterwards; a second run
+    finds nothing to do."""
+    import json
+    import logging
+
+    from airflow_provider_agentic_mlops.core import model_history, state
+    from airflow_provider_agentic_mlops.core.state import downgrade_schema
+
+    uri = "runs:/r1/agentic_mlops/validation/report.html"
+    engine = _database_at(store_url, "0006", *_POISONED)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:  # what failed before: PostgreSQL's ->> over the stored escapes, any field
+        with pytest.raises(sa.exc.DataError) if postgres else contextlib.nullcontext():
+            conn.execute(sa.text("SELECT details ->> 'registered_model' FROM agentic_mlops_approvals")).all()
+        if not postgres:  # SQLite reads the row, but a lone surrogate read out of it cannot be decoded
+            with pytest.raises(sa.exc.OperationalError, match="decode"):
+                conn.execute(
+                    sa.text("SELECT json_extract(details, '$.slack_user_name') FROM agentic_mlops_audit")
+                ).all()
+
+    with caplog.at_level(logging.INFO, logger="airflow_provider_agentic_mlops.core.migrations"):
+        store = StateStore(store_url)
+    assert current_revision(store.engine) == "0007"
+    said = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_agentic_mlops.core.migrations"]
+    assert len(said) == 1 and "agentic_mlops_audit: 1" in said[0] and "agentic_mlops_approvals: 1" in said[0]
+    assert "agentic_mlops_jobs: 1" in said[0] and "agentic_mlops_decisions: 1" in said[0]
+    assert "agentic_mlops_promotions: 1" in said[0]
+
+    assert model_history.is_recorded_artifact(store, "churn", uri)
+    assert model_history.recorded_registered_models(store, "churn") == {"churn", "churn_model"}
+    texts = _json_texts(store.engine)
+    audit = [json.loads(t) for (t,) in texts["agentic_mlops_audit"]]
+    assert audit[0]["slack_user_name"] == "eve\ufffd" and audit[1] == {"who": "\U0001f600"}
+    assert texts["agentic_mlops_audit"][1] == (r'{"who": "\ud83d\ude00"}',)  # fine: not rewritten
+    (details,) = texts["agentic_mlops_approvals"][0]
+    assert json.loads(details)["drift"]["top_drifted"] == ["col\ufffdnul", "ok\U0001f600"]
+    assert json.loads(details)["path"] == "C:\\u0000"  # an escaped backslash, not a NUL: kept
+    assert json.loads(texts["agentic_mlops_jobs"][0][0]) == {"x": "\ufffdz"}
+    _, _, inputs, _, tools = texts["agentic_mlops_decisions"][0]
+    assert json.loads(inputs)["drift"]["evidence"]["champion"]["reason"] == "r\ufffd"
+    assert json.loads(tools) == [{"name": "t\ufffd"}]
+    assert json.loads(texts["agentic_mlops_promotions"][0][0]) == ["a\ufffd"]
+    with store.engine.connect() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
+        conn.execute(sa.text("UPDATE agentic_mlops_audit SET actor = 'x'"))  # the guard is back
+
+    # a second run (down to 0006, a no-op, and up again) changes no row
+    before = _json_texts(store.engine)
+    versions = "SELECT xmin::text FROM agentic_mlops_audit UNION ALL SELECT xmin::text FROM agentic_mlops_approvals"
+    if postgres:
+        with store.engine.connect() as conn:
+            row_versions = conn.execute(sa.text(versions)).scalars().all()
+    assert downgrade_schema(store.engine, "0006") == "0007"
+    monkeypatch.setattr(state, "_migrated", set())  # as in a new process
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="airflow_provider_agentic_mlops.core.migrations"):
+        again = StateStore(store_url)
+    assert current_revision(again.engine) == "0007" and _json_texts(again.engine) == before
+    assert [r.getMessage() for r in caplog.records if r.name == "airflow_provider_agentic_mlops.core.migrations"] == [
+        "migration 0007: no JSON value held a NUL or a lone surrogate"
+    ]
+    if postgres:
+        with again.engine.connect() as conn:
+            assert conn.execute(sa.text(versions)).scalars().all() == row_versions
+    store.dispose(), again.dispose(), engine.dispose()
