@@ -55,9 +55,12 @@ Order of checks, each failing closed:
    retries; the log names the database and the error. The metadata DB refusing the request (bad data, a
    constraint): 500 saying so, logged as an error. A failing state store: 503 saying only that (the log
    names the store and the error); it is opened once the models are known, so an alert for an unknown
-   model is a 404 also while it is down. The model's lock not free within ``[agentic_mlops]
-   alert_lock_timeout``: 503 naming the DAG. Airflow unable to start the DAG yet (not serialized yet, or
-   ``trigger_dag`` refusing it): 503 naming the DAG and the reason, logged.
+   model is a 404 also while it is down, and checked to answer before any run starts. Each model of a
+   notification is handled on its own: when one fails (its lock, the metadata DB), the answer is a 503
+   naming it and why (``failed_models``), and the models handled with their runs (``results``); the
+   sender's resend finds those runs (``already_running``) and starts none twice. The model's lock not
+   free within ``[agentic_mlops] alert_lock_timeout``: 503 naming the DAG. Airflow unable to start the
+   DAG yet (not serialized yet, or ``trigger_dag`` refusing it): 503 naming the DAG and the reason, logged.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees
@@ -1118,11 +1121,15 @@ def handle_alerts(
     open_store: Callable[[], StateStore],
     model_label: str = DEFAULT_MODEL_LABEL,
     scope: AlertScope | None = None,
+    store_guard: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
 
     :param open_store: the state store, opened once an alert is to be recorded (not for a request that
-        names no known model: that is a 404 also while the store is down).
+        names no known model: that is a 404 also while the store is down), and checked to answer before any
+        run starts (a run whose alerts cannot be recorded would start again on the sender's retry).
+    :param store_guard: turns the state store's errors into :class:`AlertError` (:func:`_state_store`), around
+        each model's store work, so that one model's failure leaves the others' outcomes standing.
     :param model_label: the label naming the model, for the answer about alerts that lack it.
     :param scope: the models the authenticating connection may start (None: every model); the answers
         name only those as known, and an alert for another existing model is refused (audited
@@ -1209,7 +1216,11 @@ def handle_alerts(
                     import_errors={} if scoped else trouble.import_errors,
                 )
         raise AlertError(404, no_dag, known_models=sorted(allowed))
-    results = []
+    if any(m in allowed and any(a.status == FIRING for a in group) for m, group in by_model.items()):
+        with store_guard():
+            open_store().ping()  # down: 503 before any run starts, not after the first model's
+    results: list[dict[str, Any]] = []
+    failed: dict[str, AlertError] = {}  # model -> why it was not handled (the others were)
     started_any = False
     listed_unknown = set(unknown[:MAX_LISTED])  # the others' results are left out (counted in the answer)
     invalid_entries: dict[str, str] = {}  # model -> its entry's error, for the stand-ins that started nothing
@@ -1219,7 +1230,7 @@ def handle_alerts(
                 continue
             firing_count = sum(a.status == FIRING for a in group)
             outcome = "no_model_label" if model is None else "outside_scope" if model in models else "unknown_model"
-            result = {
+            result: dict[str, Any] = {
                 "model": model if model is None else _listed([model])[0][0],
                 "outcome": outcome,
                 "firing": firing_count,
@@ -1231,71 +1242,83 @@ def handle_alerts(
                     result["alertnames_omitted"] = omitted
             results.append(result)
             continue
-        dag_id = allowed[model]["dag_id"]
-        # the model's audit entries, written together once its run is started (or found)
-        entries = [
-            AuditEntry(
-                "alert_resolved",
-                f"alert:{alert.source}:{caller}",
-                model,
-                subject(alert),
-                {**alert.as_conf(received_at, len(group)), "conn_id": scope.conn_id},
-            )
-            for alert in group
-            if alert.status == RESOLVED
-        ]
-        firing = [a for a in group if a.status == FIRING]
-        result: dict[str, Any] = {
-            "model": model,
-            "dag_id": dag_id,
-            "firing": len(firing),
-            "resolved": len(group) - len(firing),
-        }
-        entry_error = allowed[model].get("entry_error")
-        if firing and allowed[model].get("stand_in"):
-            # its one task fails with the entry's error: a run tells nobody more, and a resend fixes nothing
-            invalid_entries[model] = result["error"] = entry_error
-            result["outcome"] = "invalid_entry"
-            log.warning(
-                "alerts: %d firing alert(s) for model %s started no run: its DAG %s is a stand-in, %s. Fix the "
-                "entry in the models file",
-                len(firing),
-                model,
-                dag_id,
-                entry_error,
-            )
-        elif firing:
-            with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
-                run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at))
-            started_any |= started
-            result.update(run_id=run_id, outcome="started" if started else "already_running")
-            warnings = []
-            if allowed[model]["paused"]:
-                warnings.append(f"DAG {dag_id} is paused: the run waits until it is unpaused")
-            if entry_error is not None:
-                warnings.append(f"{entry_error}. Fix the entry in the models file")
-            if warnings:
-                result["warning"] = "; ".join(warnings)
-            log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
-        else:
-            result["outcome"] = "recorded_resolved"
-        entries += [
-            AuditEntry(
-                "alert_received",
-                f"alert:{one.source}:{caller}",
-                model,
-                subject(one),
-                {
-                    **one.as_conf(received_at, len(firing)),
-                    "outcome": result["outcome"],
-                    "run_id": result.get("run_id"),
-                    "conn_id": scope.conn_id,
-                },
-            )
-            for one in firing
-        ]
-        open_store().audit_many(entries)
+        result = {}
+        try:
+            dag_id = allowed[model]["dag_id"]
+            # the model's audit entries, written together once its run is started (or found)
+            entries = [
+                AuditEntry(
+                    "alert_resolved",
+                    f"alert:{alert.source}:{caller}",
+                    model,
+                    subject(alert),
+                    {**alert.as_conf(received_at, len(group)), "conn_id": scope.conn_id},
+                )
+                for alert in group
+                if alert.status == RESOLVED
+            ]
+            firing = [a for a in group if a.status == FIRING]
+            result = {
+                "model": model,
+                "dag_id": dag_id,
+                "firing": len(firing),
+                "resolved": len(group) - len(firing),
+            }
+            entry_error = allowed[model].get("entry_error")
+            if firing and allowed[model].get("stand_in"):
+                # its one task fails with the entry's error: a run tells nobody more, and a resend fixes nothing
+                invalid_entries[model] = result["error"] = entry_error
+                result["outcome"] = "invalid_entry"
+                log.warning(
+                    "alerts: %d firing alert(s) for model %s started no run: its DAG %s is a stand-in, %s. Fix the "
+                    "entry in the models file",
+                    len(firing),
+                    model,
+                    dag_id,
+                    entry_error,
+                )
+            elif firing:
+                with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
+                    run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at))
+                started_any |= started
+                result.update(run_id=run_id, outcome="started" if started else "already_running")
+                warnings = []
+                if allowed[model]["paused"]:
+                    warnings.append(f"DAG {dag_id} is paused: the run waits until it is unpaused")
+                if entry_error is not None:
+                    warnings.append(f"{entry_error}. Fix the entry in the models file")
+                if warnings:
+                    result["warning"] = "; ".join(warnings)
+                log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
+            else:
+                result["outcome"] = "recorded_resolved"
+            entries += [
+                AuditEntry(
+                    "alert_received",
+                    f"alert:{one.source}:{caller}",
+                    model,
+                    subject(one),
+                    {
+                        **one.as_conf(received_at, len(firing)),
+                        "outcome": result["outcome"],
+                        "run_id": result.get("run_id"),
+                        "conn_id": scope.conn_id,
+                    },
+                )
+                for one in firing
+            ]
+            with store_guard():
+                open_store().audit_many(entries)
+        except AlertError as err:
+            if "run_id" in result:  # started or found, its alerts not recorded: a resend finds the run, records them
+                err = AlertError(
+                    err.status, f"{err} (its run {result['run_id']} is {result['outcome']}: a resend finds it)"
+                )
+            failed[model] = err
+            continue
         results.append(result)
+    if failed:
+        raise _partly_failed(failed, results)
     answer: dict[str, Any] = {"results": results}
     # Ignored alerts are answered 2xx all the same: Alertmanager drops a notification answered 4xx,
     # and would resend one answered 5xx forever; the known models' alerts were handled.
@@ -1326,6 +1349,28 @@ def handle_alerts(
     if ignored:
         answer["detail"] = " ".join(ignored)
     return (201 if started_any else 200), answer
+
+
+def _partly_failed(failed: dict[str, AlertError], results: list[dict[str, Any]]) -> AlertError:
+    """The error answering a notification of which the models ``failed`` could not be handled: the one error as
+    it is when no other model was handled, else a 503 (500 when no failure is worth a resend) naming the failed
+    models and why, and the handled ones with their runs (``results``): a resend finds those runs (outcome
+    ``already_running``) instead of starting them again."""
+    handled = [r for r in results if "dag_id" in r]
+    if len(failed) == 1 and not handled:
+        return next(iter(failed.values()))
+    status = 503 if any(err.status == 503 for err in failed.values()) else next(iter(failed.values())).status
+    reasons = "; ".join(f"{model}: {err}" for model, err in failed.items())
+    done = ", ".join(
+        f"{r['model']} ({r['outcome']}{', run ' + r['run_id'] if r.get('run_id') else ''})" for r in handled
+    )
+    detail = f"the alerts of model(s) {_clipped(list(failed))} were not handled: {reasons}."
+    if handled:
+        detail += (
+            f" The alerts of model(s) {done} were handled: sent again, the notification finds their runs "
+            "(already_running) and starts none twice"
+        )
+    return AlertError(status, detail, failed_models=list(failed), results=results)
 
 
 async def _read_body(request: Request) -> tuple[bytes, int]:
@@ -1395,7 +1440,12 @@ async def receive_alerts(request: Request) -> JSONResponse:
         def handle() -> tuple[int, dict[str, Any]]:
             with _state_store(settings):
                 return handle_alerts(
-                    alerts, caller=caller, open_store=settings.get_store, model_label=model_label, scope=scope
+                    alerts,
+                    caller=caller,
+                    open_store=settings.get_store,
+                    model_label=model_label,
+                    scope=scope,
+                    store_guard=lambda: _state_store(settings),
                 )
 
         status, answer = await in_plugin_thread(request.app, handle)

@@ -1066,6 +1066,9 @@ class _FailingStore:
 
     dialect = "postgresql"
 
+    def ping(self) -> None:
+        """It answered when the request came in."""
+
     def audit_many(self, entries: Any) -> None:
         _store_down()
 
@@ -1462,3 +1465,63 @@ def test_a_scoped_token_is_told_a_dag_file_fails_to_import_but_not_which_nor_its
     assert error not in response.text and "agentic_mlops_dags.py" not in response.text
     assert "fails to import" in response.json()["detail"] and response.json()["import_errors"] == {}
     assert error in caplog.text  # the operator reads it in the API server's log
+
+
+# -- a notification naming several models: each model handled on its own ---------------------------------
+
+TWO_MODELS = {m: {"dag_id": f"agentic_mlops__{m}", "paused": False} for m in ("fraud", "churn")}
+
+
+def test_a_state_store_that_is_down_starts_no_run_for_any_model_of_the_notification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store was first used after the first model's run had started: the run had no audit row, and
+    Alertmanager's retry of the 503 started a second one."""
+    client = _alerts_app(monkeypatch, _store_down, TWO_MODELS)
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+    )
+    response = _alert(client, "tok", "fraud", "churn")
+    assert response.status_code == 503, response.text
+    assert "state store" in response.json()["detail"]
+    assert started == []
+
+
+def test_a_later_models_failure_answers_503_for_it_only_and_a_retry_starts_no_second_run(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock not free in time for the second model answered 503 for the whole notification after the
+    first model's run had been started: the retry started that model's run a second time."""
+    client = _alerts_app(monkeypatch, sqlite_store, TWO_MODELS)
+    runs: dict[str, str] = {}
+    stuck = {"agentic_mlops__churn"}
+
+    def start(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
+        if dag_id in stuck:
+            raise alerts.LockTimeout(f"lock of {dag_id} held elsewhere")
+        if dag_id in runs:
+            return runs[dag_id], False
+        runs[dag_id] = f"run-{dag_id}"
+        return runs[dag_id], True
+
+    monkeypatch.setattr(alerts, "start_run_unless_active", start)
+    first = _alert(client, "tok", "fraud", "churn")
+    assert first.status_code == 503, first.text
+    answer = first.json()
+    assert answer["failed_models"] == ["churn"] and "agentic_mlops__churn" in answer["detail"]
+    assert "fraud" in answer["detail"] and "run-agentic_mlops__fraud" in answer["detail"]
+    assert [(r["model"], r["outcome"], r["run_id"]) for r in answer["results"]] == [
+        ("fraud", "started", "run-agentic_mlops__fraud")
+    ]
+    [received] = sqlite_store.audit_trail("fraud")
+    assert received["details"]["run_id"] == "run-agentic_mlops__fraud"
+    assert sqlite_store.audit_trail("churn") == []
+    stuck.clear()
+    retry = _alert(client, "tok", "fraud", "churn")
+    assert retry.status_code == 201, retry.text
+    assert [(r["model"], r["outcome"]) for r in retry.json()["results"]] == [
+        ("fraud", "already_running"),
+        ("churn", "started"),
+    ]
+    assert runs == {m: f"run-{m}" for m in ("agentic_mlops__fraud", "agentic_mlops__churn")}
