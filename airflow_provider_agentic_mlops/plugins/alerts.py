@@ -36,21 +36,22 @@ Order of checks, each failing closed:
    of the model DAGs: :func:`parse_trouble`): 503 naming the stale DAGs and the import errors, so the
    sender retries until the file is fixed; else 404 naming the known ones, those of the scope only.
    Nothing else is recorded then.
-4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert
-   is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
-   (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a
-   run of that DAG started by an alert has yet to decide (queued, or running with its ``decide`` task
-   not started): then nothing starts and the answer names that run. A run past its decision, or one that
-   reads no alert (scheduled, manual), does not take the alert in: a follow-up run is queued, which the
-   DAG's ``max_active_runs=1`` runs next, and which takes in the alerts after it - or
-   unless the model's models-file entry is invalid and its DAG a stand-in that runs nothing but a
-   failing task: then nothing starts, the alert is recorded (outcome ``invalid_entry``), and the answer
-   (2xx: a resend does not fix the entry) lists the model and its error under ``invalid_entries``; a
-   broken entry's DAG that runs its last valid entry starts, with a warning. An entry without a usable
-   name (DAG ``agentic_mlops__-invalid-entry-<n>``) is no model. A model's audit entries are written in
-   one transaction, once its run is started or found. The alert text is untrusted; the decision step
-   fences it. Every text is scrubbed on arrival (no NUL, no lone surrogate, which PostgreSQL refuses in
-   the run's JSONB conf).
+4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert is
+   recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
+   (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a run
+   of that DAG started by an alert has yet to decide (queued, or running with its ``decide`` task not
+   started): then nothing starts, the answer names that run, and the alerts are folded into its conf
+   (:func:`merged_run_conf`) and note in the same locked step, so that its decision reads them. A run past
+   its decision, or one that reads no alert (scheduled, manual), does not take the alert in: a follow-up run
+   is queued, which the DAG's ``max_active_runs=1`` runs next, and which takes in the alerts after it - or
+   unless the model's models-file entry is invalid and its DAG a stand-in that runs nothing but a failing
+   task: then nothing starts, the alert is recorded (outcome ``invalid_entry``), and the answer (2xx: a
+   resend does not fix the entry) lists the model and its error under ``invalid_entries``; a broken entry's
+   DAG that runs its last valid entry starts, with a warning. An entry without a usable name (DAG
+   ``agentic_mlops__-invalid-entry-<n>``) is no model. A model's audit entries are written in one
+   transaction, once its run is started or found. The alert text is untrusted; the decision step fences it.
+   Every text is scrubbed on arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB
+   conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
    retries; the log names the database and the error. The metadata DB refusing the request (bad data, a
    constraint): 500 saying so, logged as an error. A failing state store: 503 saying only that (the log
@@ -451,11 +452,7 @@ class Alert:
 
     def severity_rank(self) -> int:
         """How severe its ``severity`` label says it is: higher is more severe (:data:`SEVERITY_ORDER`)."""
-        severity = self.labels.get("severity", "").strip().lower()
-        for rank, names in enumerate(SEVERITY_ORDER):
-            if severity in names:
-                return len(SEVERITY_ORDER) - rank
-        return 0
+        return severity_rank(self.labels)
 
     def as_other(self) -> dict[str, Any]:
         """The alert as the run's conf lists it beside the primary one: short, every text clipped."""
@@ -465,6 +462,69 @@ class Alert:
             "summary": self.summary[:MAX_OTHER_TEXT],
             "fingerprint": self.fingerprint,
         }
+
+
+def severity_rank(labels: Any) -> int:
+    """How severe the ``severity`` label of ``labels`` says an alert is: higher is more severe
+    (:data:`SEVERITY_ORDER`; any other value, or none: 0)."""
+    severity = str(labels.get("severity", "") if isinstance(labels, dict) else "").strip().lower()
+    for rank, names in enumerate(SEVERITY_ORDER):
+        if severity in names:
+            return len(SEVERITY_ORDER) - rank
+    return 0
+
+
+def _as_other(alert: dict[str, Any]) -> dict[str, Any]:
+    """A primary alert of a run's conf as ``other_alerts`` lists it (:meth:`Alert.as_other`)."""
+    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+    return {
+        "alertname": str(labels.get("alertname", ""))[:MAX_OTHER_TEXT],
+        "labels": {k: str(v)[:MAX_OTHER_TEXT] for k, v in labels.items()},
+        "summary": str(alert.get("summary") or "")[:MAX_OTHER_TEXT],
+        "fingerprint": alert.get("fingerprint"),
+    }
+
+
+def merged_run_conf(current: Any, new: dict[str, Any]) -> dict[str, Any] | None:
+    """The conf of a run that has yet to decide (``current``, from :func:`run_conf`) with the alerts of a later
+    notification (``new``, also :func:`run_conf`'s) folded in, so that its decision reads them; None when
+    ``new`` adds nothing (each of its alerts is there already, by fingerprint: a resend).
+
+    The more severe of the two primary alerts stays primary (the current one of equals); the other joins
+    ``other_alerts`` (the current ones first, then the new ones), which keeps :data:`MAX_OTHER_ALERTS` and
+    counts the rest in ``other_alerts_omitted``.
+    """
+    alert = current.get("alert") if isinstance(current, dict) else None
+    incoming = new.get("alert")
+    if not isinstance(alert, dict) or not isinstance(incoming, dict):
+        return None
+    others = [o for o in alert.get("other_alerts") or [] if isinstance(o, dict)]
+    seen = {a.get("fingerprint") for a in [alert, *others]} - {None}
+
+    def fresh(one: dict[str, Any]) -> bool:
+        return one.get("fingerprint") is None or one.get("fingerprint") not in seen
+
+    new_primary = {k: v for k, v in incoming.items() if k not in ("other_alerts", "other_alerts_omitted")}
+    new_others = [o for o in incoming.get("other_alerts") or [] if isinstance(o, dict) and fresh(o)]
+    if not fresh(new_primary) and not new_others:
+        return None
+    primary = {k: v for k, v in alert.items() if k not in ("other_alerts", "other_alerts_omitted")}
+    if fresh(new_primary):
+        if severity_rank(new_primary.get("labels")) > severity_rank(primary.get("labels")):
+            others.insert(0, _as_other(primary))
+            primary = new_primary
+        else:
+            others.append(_as_other(new_primary))
+    others += new_others
+    omitted = int(alert.get("other_alerts_omitted") or 0) + int(incoming.get("other_alerts_omitted") or 0)
+    return {
+        **current,
+        "alert": {
+            **primary,
+            "other_alerts": others[:MAX_OTHER_ALERTS],
+            "other_alerts_omitted": omitted + max(len(others) - MAX_OTHER_ALERTS, 0),
+        },
+    }
 
 
 def run_conf(firing: list[Alert], received_at: str) -> dict[str, Any]:
@@ -990,9 +1050,15 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
         ).all()
         undecided = _undecided_runs(session, dag_id, [r.run_id for r in active if r.state == DagRunState.RUNNING])
         for run_id, state, run_conf_ in active:
-            # only a run that reads an alert and has yet to decide takes this one in
+            # only a run that reads an alert and has yet to decide takes this one in: into its conf, which
+            # its decide task reads when it starts
             reads_alert = isinstance(run_conf_, dict) and "alert" in run_conf_
             if reads_alert and (state == DagRunState.QUEUED or run_id in undecided):
+                merged = merged_run_conf(run_conf_, conf)
+                if merged is not None:
+                    run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).one()
+                    run.conf = merged
+                    run.note = run_note(merged)
                 return str(run_id), False
         if active:
             log.info(

@@ -1525,3 +1525,33 @@ def test_a_later_models_failure_answers_503_for_it_only_and_a_retry_starts_no_se
         ("churn", "started"),
     ]
     assert runs == {m: f"run-{m}" for m in ("agentic_mlops__fraud", "agentic_mlops__churn")}
+
+
+def test_a_later_alert_folds_into_the_undecided_runs_conf_and_a_more_severe_one_becomes_its_primary(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A critical alert seconds after a warning answered already_running and was dropped: the run's conf kept
+    only the warning, so the decision never saw the critical one."""
+    from airflow.models import DagRun
+
+    calls = _numbered_trigger_dag(monkeypatch)
+    dag_id = "agentic_mlops__fraud"
+
+    def conf_of(*fired: dict[str, Any]) -> dict[str, Any]:
+        return alerts.run_conf(parse_alerts({"version": "4", "alerts": list(fired)}), "2026-11-28T15:00:00+00:00")
+
+    assert alerts.start_run_unless_active(dag_id, conf_of(_firing("fp-warn", "warning", "minor"))) == (
+        "manual__1",
+        True,
+    )
+    critical = conf_of(_firing("fp-crit", "critical", "PSI of amount is 0.31"), _firing("fp-info", "info"))
+    assert alerts.start_run_unless_active(dag_id, critical) == ("manual__1", False)
+    assert alerts.start_run_unless_active(dag_id, critical) == ("manual__1", False)  # a resend adds nothing
+    with sessionmaker(bind=one_connection_metadata_db)() as session:
+        run = session.scalars(sa.select(DagRun)).one()
+        alert, note = run.conf["alert"], run.note
+    assert alert["fingerprint"] == "fp-crit" and alert["labels"]["severity"] == "critical"
+    assert [o["fingerprint"] for o in alert["other_alerts"]] == ["fp-warn", "fp-info"]
+    assert alert["other_alerts"][0]["summary"] == "minor" and alert["other_alerts_omitted"] == 0
+    assert "critical" in note and "fp-crit" in note
+    assert len(calls) == 1
