@@ -28,10 +28,10 @@ Order of checks, each failing closed:
    result with outcome ``unknown_model``), and so are alerts without that label (a result with
    outcome ``no_model_label`` and their ``alertname`` values), while the other models' alerts of the
    request are handled: Alertmanager sends a group's alerts in one notification and does not retry a
-   4xx. Alerts for a model outside the scope are refused the same way (outcome ``outside_scope``,
-   ``outside_scope`` in the answer) and audited (``alert_refused``). Only when no alert of the request
-   names a model: 422 naming the label; when no model named is in the scope: 403 naming those outside
-   it and the fix (audited); when no model named has a DAG but the DAG file may be at fault (a named
+   4xx. Alerts for a model outside the scope are refused and answered exactly as an unknown model's
+   (the token does not learn which models exist), but audited (``alert_refused``; the log names them
+   and the fix). Only when no alert of the request names a model: 422 naming the label; when no model
+   named has a DAG but the DAG file may be at fault (a named
    model's DAG is stale, no model DAG is loaded at all, or Airflow records an import error for the file
    of the model DAGs: :func:`parse_trouble`): 503 naming the stale DAGs and the import errors, so the
    sender retries until the file is fixed; else 404 naming the known ones, those of the scope only.
@@ -1199,8 +1199,7 @@ def handle_alerts(
     :param model_label: the label naming the model, for the answer about alerts that lack it.
     :param scope: the models the authenticating connection may start (None: every model); the answers
         name only those as known, and an alert for another existing model is refused (audited
-        ``alert_refused``): 403 when no alert of the request is in the scope, else answered 2xx as
-        ``outside_scope`` while the others are handled.
+        ``alert_refused``) and answered as an unknown model's.
 
     An audit row's subject is the alert's fingerprint clipped to the column (PostgreSQL refuses a
     longer one); the details keep it whole.
@@ -1219,7 +1218,8 @@ def handle_alerts(
         teams = dag_teams([m["dag_id"] for m in models.values()]) if scope.teams is not None else {}
     allowed = {m: info for m, info in models.items() if scope.allows(m, teams.get(info["dag_id"]))}
     named = {a.model for a in alerts if a.model is not None}
-    unknown = sorted(named - set(models))
+    # a model outside the scope is answered as an unknown one: the token does not learn which models exist
+    unknown = sorted(named - set(allowed))
     outside = sorted(named & set(models) - set(allowed))
     if allowed:
         known = str(sorted(allowed))
@@ -1228,11 +1228,11 @@ def handle_alerts(
     else:
         known = "none (is the models file loaded by the dag-processor?)"
     no_dag = f"unknown model(s) {_clipped(unknown)}: no DAG {DAG_ID_PREFIX}<model> for them. Known models: {known}"
-    not_yours = (
+    not_yours = (  # for the log only
         f"model(s) {outside} are outside the scope of the alerts connection {scope.conn_id!r} that authenticated "
-        f"this request ({scope.describe()}): no run of theirs was started. Send their alerts with the token of a "
-        "connection whose scope includes them (e.g. their team's alerts connection), or add them to this "
-        "connection's extra 'teams' / 'models'"
+        f"this request ({scope.describe()}): no run of theirs was started, and the sender was answered as for "
+        "unknown models. Send their alerts with the token of a connection whose scope includes them (e.g. their "
+        "team's alerts connection), or add them to this connection's extra 'teams' / 'models'"
     )
     received_at = datetime.now(timezone.utc).isoformat()
     by_model: dict[str | None, list[Alert]] = {}
@@ -1264,8 +1264,6 @@ def handle_alerts(
             ]
         )
     if not named & set(allowed):
-        if outside:
-            raise AlertError(403, not_yours, outside_scope=outside)
         with _metadata_db("looking for DAG files that fail to import"):
             trouble = parse_trouble(unknown, any_model_dag=bool(models))
             # a stale DAG outside the scope is not named to this sender (as a known one would not be)
@@ -1292,10 +1290,10 @@ def handle_alerts(
     invalid_entries: dict[str, str] = {}  # model -> its entry's error, for the stand-ins that started nothing
     for model, group in by_model.items():
         if model not in allowed:  # answered, not recorded (outside the scope: refused above)
-            if model is not None and model not in models and model not in listed_unknown:
+            if model is not None and model not in listed_unknown:
                 continue
             firing_count = sum(a.status == FIRING for a in group)
-            outcome = "no_model_label" if model is None else "outside_scope" if model in models else "unknown_model"
+            outcome = "no_model_label" if model is None else "unknown_model"
             result: dict[str, Any] = {
                 "model": model if model is None else _listed([model])[0][0],
                 "outcome": outcome,
@@ -1396,9 +1394,6 @@ def handle_alerts(
         if omitted:
             answer["unknown_models_omitted"] = omitted
         answer["known_models"] = sorted(allowed)
-    if outside:
-        ignored.append(f"{not_yours}. The other models' alerts were handled.")
-        answer["outside_scope"] = outside
     if invalid_entries:
         ignored.append(
             f"model(s) {sorted(invalid_entries)}: their models-file entry is invalid (see 'invalid_entries') and "

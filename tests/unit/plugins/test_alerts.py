@@ -663,16 +663,17 @@ def _alert(client: TestClient, token: str, *models: str) -> Any:
     return client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_a_team_token_is_refused_another_teams_model_naming_it_and_the_fix_and_audited(
+def test_a_team_token_is_answered_another_teams_model_as_an_unknown_one_and_audited(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One token used to start every team's model DAGs."""
+    """One token used to start every team's model DAGs; then a 403 naming the model (404 for an unknown one)
+    told the token which of the other teams' models exist."""
     client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
     response = _alert(client, "tok-a", "churn")
-    assert response.status_code == 403, response.text
-    detail = response.json()["detail"]
-    assert "churn" in detail and "'alerts_team_a'" in detail and "teams" in detail
-    assert "team_b" not in detail  # another team's name is not the sender's to learn
+    unknown = _alert(client, "tok-a", "ghost")
+    assert (response.status_code, unknown.status_code) == (404, 404), response.text
+    assert response.json() == json.loads(unknown.text.replace("ghost", "churn"))
+    assert "team_b" not in response.text and "shared" not in response.text
     assert client.started == []
     [refused] = sqlite_store.audit_trail("churn")
     assert refused["action"] == "alert_refused" and refused["details"]["conn_id"] == "alerts_team_a"
@@ -691,11 +692,11 @@ def test_a_scoped_token_learns_only_its_own_models(sqlite_store: StateStore, mon
     answer = mixed.json()
     assert [(r["model"], r["outcome"]) for r in answer["results"]] == [
         ("fraud", "started"),
-        ("churn", "outside_scope"),
+        ("churn", "unknown_model"),
         ("ghost", "unknown_model"),
     ]
-    assert answer["outside_scope"] == ["churn"] and answer["known_models"] == ["fraud", "fraud-eu"]
-    assert "churn" in answer["detail"]
+    assert answer["unknown_models"] == ["churn", "ghost"] and answer["known_models"] == ["fraud", "fraud-eu"]
+    assert "outside_scope" not in answer and "scope" not in answer["detail"]
     assert [e["action"] for e in sqlite_store.audit_trail("churn")] == ["alert_refused"]
 
 
@@ -709,14 +710,14 @@ def test_model_patterns_scope_a_token_and_narrow_a_teams_scope(
         alerts_eu={"password": "tok-eu", "extra": {"teams": ["team_a"], "models": ["*-eu"]}},
     )
     assert _alert(client, "tok-f", "fraud-eu", "shared").status_code == 201
-    assert _alert(client, "tok-f", "churn").status_code == 403
-    assert _alert(client, "tok-eu", "fraud").status_code == 403  # team_a's, but not *-eu
+    assert _alert(client, "tok-f", "churn").status_code == 404
+    assert _alert(client, "tok-eu", "fraud").status_code == 404  # team_a's, but not *-eu
     assert client.started == ["agentic_mlops__fraud-eu", "agentic_mlops__shared"]
 
 
 def test_a_team_scope_leaves_out_dags_without_a_team(sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
-    assert _alert(client, "tok-a", "shared").status_code == 403
+    assert _alert(client, "tok-a", "shared").status_code == 404
 
 
 def test_a_connection_without_a_scope_starts_any_model_as_before(
@@ -859,7 +860,7 @@ def test_other_keys_of_the_extra_leave_the_scope_as_it_is(
         alerts_fraud={"password": "tok-f", "extra": {"models": ["fraud*"], "description": "fraud team's Alertmanager"}},
     )
     assert _alert(client, "tok-f", "fraud").status_code == 201
-    assert _alert(client, "tok-f", "churn").status_code == 403
+    assert _alert(client, "tok-f", "churn").status_code == 404
 
 
 BROKEN_FLEET = """
