@@ -1113,21 +1113,34 @@ def alert_run_id() -> str | None:
     return run_id
 
 
+#: ASCII punctuation: CommonMark lets a backslash escape each, so the character is shown as written.
+_MARKDOWN_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as Markdown that renders as that text: every ASCII punctuation character backslash-escaped (no
+    link, image, HTML, emphasis or code span; an escaped ``:`` or ``.`` also stops bare-URL detection), line
+    breaks made spaces (no heading, list or quote block)."""
+    flat = " ".join(text.split())
+    return "".join(f"\\{ch}" if ch in _MARKDOWN_PUNCTUATION else ch for ch in flat)
+
+
 def run_note(conf: dict[str, Any]) -> str:
     """The note of the run :func:`run_conf`'s ``conf`` starts: :data:`RUN_NOTE`, then the primary alert's
-    ``alertname``, ``severity``, summary (clipped) and fingerprint, as far as it has them."""
+    ``alertname``, ``severity``, summary (clipped) and fingerprint, as far as it has them. Airflow's UI renders
+    a note as Markdown: the alert's texts (untrusted) are escaped to show as written (:func:`markdown_text`)."""
     alert = conf.get("alert") if isinstance(conf.get("alert"), dict) else {}
     labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
     parts = []
     if labels.get("alertname"):
-        parts.append(str(labels["alertname"])[:100])
+        parts.append(markdown_text(str(labels["alertname"])[:100]))
     if labels.get("severity"):
-        parts.append(f"[{str(labels['severity'])[:30]}]")
+        parts.append(f"\\[{markdown_text(str(labels['severity'])[:30])}\\]")
     summary = str(alert.get("summary") or "")
     if summary and summary != labels.get("alertname"):
-        parts.append(summary if len(summary) <= 200 else summary[:200] + "...")
+        parts.append(markdown_text(summary[:200]) + ("\\.\\.\\." if len(summary) > 200 else ""))
     if alert.get("fingerprint"):
-        parts.append(f"(fingerprint {str(alert['fingerprint'])[:64]})")
+        parts.append(f"\\(fingerprint {markdown_text(str(alert['fingerprint'])[:64])}\\)")
     return f"{RUN_NOTE}: {' '.join(parts)}" if parts else RUN_NOTE
 
 

@@ -1395,8 +1395,8 @@ def test_an_alerts_run_is_named_alert_and_noted_with_the_primary_alert(
     from airflow.configuration import conf as airflow_conf
 
     assert re.match(airflow_conf.get("scheduler", "allowed_run_id_pattern"), run_id)  # Airflow accepts it
-    note = calls[0]["note"]
-    assert "FeatureDrift" in note and "critical" in note and "fp-crit" in note
+    note = re.sub(r"\\(.)", r"\1", calls[0]["note"])  # as Airflow's UI shows it (Markdown escapes, see below)
+    assert "FeatureDrift [critical]" in note and "(fingerprint fp-crit)" in note
     assert "PSI of amount is 0.31" in note and len(note) < 1000 and "minor" not in note
 
 
@@ -1554,5 +1554,31 @@ def test_a_later_alert_folds_into_the_undecided_runs_conf_and_a_more_severe_one_
     assert alert["fingerprint"] == "fp-crit" and alert["labels"]["severity"] == "critical"
     assert [o["fingerprint"] for o in alert["other_alerts"]] == ["fp-warn", "fp-info"]
     assert alert["other_alerts"][0]["summary"] == "minor" and alert["other_alerts_omitted"] == 0
-    assert "critical" in note and "fp-crit" in note
+    assert "\\[critical\\]" in note and "fp\\-crit" in note
     assert len(calls) == 1
+
+
+def test_an_alerts_text_in_the_run_note_renders_as_text_not_as_links_images_or_html() -> None:
+    """Airflow's UI renders a run's note as Markdown: an alert's summary with a link, an external image (a
+    request to any host from whoever opens the run) or HTML rendered as such."""
+    from markdown_it import MarkdownIt
+
+    summary = "see [the runbook](https://evil.example/x) ![px](https://evil.example/p.png) <img src=x> www.evil.example"
+    [alert] = parse_alerts(
+        {
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"model": "m", "alertname": "**Drift**", "severity": "#crit"},
+                    "annotations": {"summary": summary + "\n# Heading"},
+                    "fingerprint": "`fp`",
+                }
+            ]
+        }
+    )
+    note = alerts.run_note(alerts.run_conf([alert], "2026-11-28T15:00:00+00:00"))
+    html = MarkdownIt("commonmark").render(note)
+    assert "<a" not in html and "<img" not in html and "<h1" not in html and "<strong" not in html
+    assert "<code" not in html, html
+    assert "https://" not in note and "www.evil" not in note  # nothing for GitHub-style bare-link detection
+    assert "[the runbook](https" in html.replace("\\", "")  # the text itself is all there, shown as written
