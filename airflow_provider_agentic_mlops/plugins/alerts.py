@@ -35,7 +35,9 @@ Order of checks, each failing closed:
    model's DAG is stale, no model DAG is loaded at all, or Airflow records an import error for the file
    of the model DAGs: :func:`parse_trouble`): 503 naming the stale DAGs and the import errors, so the
    sender retries until the file is fixed; else 404 naming the known ones, those of the scope only.
-   Nothing else is recorded then.
+   Nothing else is recorded then. A model the models file names (this process reads it) whose DAG the
+   dag-processor has not parsed yet is no unknown model: 503 saying so (``not_parsed_models``), so the
+   sender retries; in a notification whose other models are handled, it is a failed model (see 5.).
 4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert is
    recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
    (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a run
@@ -1201,6 +1203,7 @@ def handle_alerts(
     model_label: str = DEFAULT_MODEL_LABEL,
     scope: AlertScope | None = None,
     store_guard: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    declared_models: Callable[[], Collection[str]] = tuple,
 ) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
 
@@ -1209,6 +1212,8 @@ def handle_alerts(
         run starts (a run whose alerts cannot be recorded would start again on the sender's retry).
     :param store_guard: turns the state store's errors into :class:`AlertError` (:func:`_state_store`), around
         each model's store work, so that one model's failure leaves the others' outcomes standing.
+    :param declared_models: the models the models file names (read by this process): one of them without a DAG
+        is not parsed yet by the dag-processor, a 503 (the sender retries) rather than an unknown model.
     :param model_label: the label naming the model, for the answer about alerts that lack it.
     :param scope: the models the authenticating connection may start (None: every model); the answers
         name only those as known, and an alert for another existing model is refused (audited
@@ -1234,6 +1239,11 @@ def handle_alerts(
     # a model outside the scope is answered as an unknown one: the token does not learn which models exist
     unknown = sorted(named - set(allowed))
     outside = sorted(named & set(models) - set(allowed))
+    # in the models file, no DAG yet (the dag-processor has not parsed it): retried, not dropped as unknown
+    without_dag = set(unknown) - set(models)
+    declared = _declared(declared_models) if without_dag else ()
+    unparsed = sorted(m for m in without_dag if m in declared and scope.allows(m, None))
+    unknown = [m for m in unknown if m not in unparsed]
     if allowed:
         known = str(sorted(allowed))
     elif scope.limited:
@@ -1276,7 +1286,11 @@ def handle_alerts(
                 for model in outside
             ]
         )
+    if unparsed:
+        log.warning("alerts: %s", _not_parsed(unparsed))
     if not named & set(allowed):
+        if unparsed:
+            raise AlertError(503, _not_parsed(unparsed), not_parsed_models=unparsed)
         with _metadata_db("looking for DAG files that fail to import"):
             trouble = parse_trouble(unknown, any_model_dag=bool(models))
             # a stale DAG outside the scope is not named to this sender (as a known one would not be)
@@ -1302,6 +1316,9 @@ def handle_alerts(
     listed_unknown = set(unknown[:MAX_LISTED])  # the others' results are left out (counted in the answer)
     invalid_entries: dict[str, str] = {}  # model -> its entry's error, for the stand-ins that started nothing
     for model, group in by_model.items():
+        if model in unparsed:
+            failed[model] = AlertError(503, _not_parsed([model]))
+            continue
         if model not in allowed:  # answered, not recorded (outside the scope: refused above)
             if model is not None and model not in listed_unknown:
                 continue
@@ -1425,6 +1442,25 @@ def handle_alerts(
     return (201 if started_any else 200), answer
 
 
+def _not_parsed(models: list[str]) -> str:
+    """The 503's detail for ``models``: in the models file, their DAG not parsed yet."""
+    return (
+        f"model(s) {_clipped(models)} are in the models file but their DAG is not parsed yet (the dag-processor has "
+        "not loaded the new entry; check that it runs: airflow dags list-import-errors): nothing was recorded; send "
+        "the alert again later (Alertmanager retries a 503 by itself)"
+    )
+
+
+def _declared(declared_models: Callable[[], Collection[str]]) -> Collection[str]:
+    """The models file's models (``declared_models()``), none when reading it fails (logged): a model then is
+    unknown as before, never an error of its own."""
+    try:
+        return declared_models()
+    except Exception as err:  # noqa: BLE001 - a convenience: the answer must not fail on it
+        log.warning("alerts: the models file could not be read to tell a model not parsed yet: %s", describe(err))
+        return ()
+
+
 def _partly_failed(failed: dict[str, AlertError], results: list[dict[str, Any]]) -> AlertError:
     """The error answering a notification of which the models ``failed`` could not be handled: the one error as
     it is when no other model was handled, else a 503 (500 when no failure is worth a resend) naming the failed
@@ -1520,6 +1556,7 @@ async def receive_alerts(request: Request) -> JSONResponse:
                     model_label=model_label,
                     scope=scope,
                     store_guard=lambda: _state_store(settings),
+                    declared_models=lambda: settings.get_stores().declared.model_names(),
                 )
 
         status, answer = await in_plugin_thread(request.app, handle)

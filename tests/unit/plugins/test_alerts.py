@@ -1582,3 +1582,33 @@ def test_an_alerts_text_in_the_run_note_renders_as_text_not_as_links_images_or_h
     assert "<code" not in html, html
     assert "https://" not in note and "www.evil" not in note  # nothing for GitHub-style bare-link detection
     assert "[the runbook](https" in html.replace("\\", "")  # the text itself is all there, shown as written
+
+
+def test_a_model_in_the_models_file_whose_dag_is_not_parsed_yet_is_a_503_so_the_alert_is_resent(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A model just added to models.yaml, before the dag-processor parsed it, was a 404 "unknown model": Alertmanager
+    dropped the notification."""
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
+
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text(BROKEN_FLEET)  # fraud, churn, ltv (invalid entry: also gets a DAG)
+    _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    root = FastAPI()
+    settings = AppSettings(signing_secret="s", store=sqlite_store, declared_stores=DeclaredStores(models_file))
+    root.mount("/agentic-mlops", create_app(settings))
+    client = TestClient(root)
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+    )
+    alone = _alert(client, "tok", "churn")
+    assert alone.status_code == 503, alone.text
+    detail = alone.json()["detail"]
+    assert "churn" in detail and "not parsed yet" in detail and "again" in detail
+    assert _alert(client, "tok", "ltv").status_code == 503
+    mixed = _alert(client, "tok", "fraud", "churn", "ghost")
+    assert mixed.status_code == 503, mixed.text
+    assert mixed.json()["failed_models"] == ["churn"] and started == ["agentic_mlops__fraud"]
+    assert _alert(client, "tok", "ghost").status_code == 404  # in no models file: unknown as before
+    assert sqlite_store.audit_trail("churn") == []
