@@ -51,7 +51,8 @@ Order of checks, each failing closed:
    resend does not fix the entry) lists the model and its error under ``invalid_entries``; a broken entry's
    DAG that runs its last valid entry starts, with a warning. An entry without a usable name (DAG
    ``agentic_mlops__-invalid-entry-<n>``) is no model. A model's audit entries are written in one
-   transaction, once its run is started or found. The alert text is untrusted; the decision step fences it.
+   transaction, inside the one that starts (or finds) its run, before that commits: a store failing
+   then starts no run. The alert text is untrusted; the decision step fences it.
    Every text is scrubbed on arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB
    conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
@@ -1013,11 +1014,16 @@ def parse_trouble(models: Collection[str], *, any_model_dag: bool) -> ParseTroub
     return ParseTrouble(stale, import_errors, any_model_dag)
 
 
-def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
+def start_run_unless_active(
+    dag_id: str, conf: dict[str, Any], on_found: Callable[[str, bool], None] | None = None
+) -> tuple[str, bool]:
     """``(run_id, started)``: the run of ``dag_id`` started by an alert that has yet to decide (queued, or
     running with its ``decide`` task not started) if there is one, else a new run (created like Airflow's own
     REST API does, state queued, with ``conf``; behind an active run, ``max_active_runs=1`` runs it next).
 
+    :param on_found: called with ``(run_id, started)`` inside the transaction that starts the run (or folds the
+        alerts into it), before it commits: it records the alerts, and when it raises, nothing is started or
+        folded (the transaction is rolled back), so no run starts without its alerts recorded.
     :raises LockTimeout: the model's locks were not free within ``[agentic_mlops] alert_lock_timeout``.
     """
     timeout = configured_lock_timeout()
@@ -1030,12 +1036,16 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
             f"{timeout:.3g} s"
         )
     try:
-        return _start_run_unless_active(dag_id, conf, timeout=max(deadline - time.monotonic(), 0.001))
+        return _start_run_unless_active(
+            dag_id, conf, timeout=max(deadline - time.monotonic(), 0.001), on_found=on_found
+        )
     finally:
         model_lock.release()
 
 
-def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: float) -> tuple[str, bool]:
+def _start_run_unless_active(
+    dag_id: str, conf: dict[str, Any], *, timeout: float, on_found: Callable[[str, bool], None] | None
+) -> tuple[str, bool]:
     from airflow.exceptions import DagNotFound
     from airflow.models import DagRun
     from airflow.utils.state import DagRunState
@@ -1061,6 +1071,8 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
                     run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).one()
                     run.conf = merged
                     run.note = run_note(merged)
+                if on_found is not None:
+                    on_found(str(run_id), False)
                 return str(run_id), False
         if active:
             log.info(
@@ -1083,6 +1095,8 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
             raise _not_startable(dag_id, err) from err
         if run is None:  # trigger_dag's own contract allows it; nothing was created
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
+        if on_found is not None:
+            on_found(str(run.run_id), True)
         # committed when _locked_session ends, inside both locks: the next caller sees this run
         return str(run.run_id), True
 
@@ -1310,6 +1324,28 @@ def handle_alerts(
     if any(m in allowed and any(a.status == FIRING for a in group) for m, group in by_model.items()):
         with store_guard():
             open_store().ping()  # down: 503 before any run starts, not after the first model's
+
+    def record(model: str, entries: list[Any], run_id: str | None, outcome: str) -> None:
+        """Write the model's audit entries: ``entries`` (its resolved alerts) and its firing alerts'."""
+        firing = [a for a in by_model[model] if a.status == FIRING]
+        received = [
+            AuditEntry(
+                "alert_received",
+                f"alert:{one.source}:{caller}",
+                model,
+                subject(one),
+                {
+                    **one.as_conf(received_at, len(firing)),
+                    "outcome": outcome,
+                    "run_id": run_id,
+                    "conn_id": scope.conn_id,
+                },
+            )
+            for one in firing
+        ]
+        with store_guard():
+            open_store().audit_many(entries + received)
+
     results: list[dict[str, Any]] = []
     failed: dict[str, AlertError] = {}  # model -> why it was not handled (the others were)
     started_any = False
@@ -1359,6 +1395,7 @@ def handle_alerts(
                 "resolved": len(group) - len(firing),
             }
             entry_error = allowed[model].get("entry_error")
+            written: list[str] = []  # the run whose transaction recorded the alerts
             if firing and allowed[model].get("stand_in"):
                 # its one task fails with the entry's error: a run tells nobody more, and a resend fixes nothing
                 invalid_entries[model] = result["error"] = entry_error
@@ -1372,8 +1409,16 @@ def handle_alerts(
                     entry_error,
                 )
             elif firing:
+
+                def on_found(
+                    run_id: str, started: bool, *, model: str = model, entries: list[Any] = entries, done: Any = written
+                ) -> None:
+                    # in the run's transaction: a store failing here starts no run (and folds nothing)
+                    record(model, entries, run_id, "started" if started else "already_running")
+                    done.append(run_id)
+
                 with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
-                    run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at))
+                    run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at), on_found)
                 started_any |= started
                 result.update(run_id=run_id, outcome="started" if started else "already_running")
                 warnings = []
@@ -1386,23 +1431,8 @@ def handle_alerts(
                 log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
             else:
                 result["outcome"] = "recorded_resolved"
-            entries += [
-                AuditEntry(
-                    "alert_received",
-                    f"alert:{one.source}:{caller}",
-                    model,
-                    subject(one),
-                    {
-                        **one.as_conf(received_at, len(firing)),
-                        "outcome": result["outcome"],
-                        "run_id": result.get("run_id"),
-                        "conn_id": scope.conn_id,
-                    },
-                )
-                for one in firing
-            ]
-            with store_guard():
-                open_store().audit_many(entries)
+            if not written:  # not recorded in a run's transaction (no run, or a starter that takes no on_found)
+                record(model, entries, result.get("run_id"), result["outcome"])
         except AlertError as err:
             if "run_id" in result:  # started or found, its alerts not recorded: a resend finds the run, records them
                 err = AlertError(

@@ -127,7 +127,7 @@ def test_a_long_fingerprint_is_clipped_to_the_audit_subject(
     monkeypatch.setattr(
         alerts, "known_models", lambda models=None: {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}}
     )
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("run-1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("run-1", True))
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
     body = {"alerts": [{"status": status, "labels": {"model": "fraud"}, "fingerprint": "f" * 1000}]}
@@ -300,7 +300,7 @@ def test_a_notification_with_an_unknown_model_still_starts_the_known_models_runs
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
     )
     body = {
         "version": "4",
@@ -333,7 +333,9 @@ def test_a_notification_with_only_unknown_models_is_404_and_records_nothing(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
     assert response.status_code == 404, response.text
     assert response.json()["known_models"] == ["fraud"] and "ghost" in response.json()["detail"]
@@ -488,7 +490,7 @@ def test_an_alert_without_the_model_label_is_listed_and_the_others_still_start_t
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
     )
     body = {
         "version": "4",
@@ -588,7 +590,9 @@ def test_a_notification_of_more_alerts_than_the_limit_is_refused_naming_it(
 ) -> None:
     """17,500 resolved alerts in one body under 1 MB took 51 s and wrote 17,500 audit rows."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     one = {"status": "resolved", "labels": {"model": "fraud"}}
     body = {"version": "4", "status": "resolved", "alerts": [one] * (alerts.MAX_ALERTS + 1)}
     response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
@@ -611,7 +615,7 @@ def test_a_models_alerts_are_audited_in_one_statement(
 
     models = {m: {"dag_id": f"agentic_mlops__{m}", "paused": False} for m in ("fraud", "churn")}
     client = _alerts_app(monkeypatch, sqlite_store, models)
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     body = {
         "version": "4",
         "status": "firing",
@@ -649,7 +653,9 @@ def _scoped_app(monkeypatch: pytest.MonkeyPatch, store: StateStore, **connection
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID", ", ".join(connections))
     client.started = []  # type: ignore[attr-defined]
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (client.started.append(dag_id), ("r1", True))[1]
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None: (client.started.append(dag_id), ("r1", True))[1],
     )
     return client
 
@@ -897,7 +903,7 @@ def test_an_alert_for_a_model_whose_entry_is_invalid_starts_nothing_and_says_so(
     monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
     )
     models = ("fraud", "ltv", "churn", "-invalid-entry-4")
     with caplog.at_level("WARNING", logger=alerts.__name__):
@@ -940,7 +946,9 @@ def test_a_grouped_notifications_run_gets_its_most_severe_alert_and_a_list_of_th
 
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     confs: list[dict[str, Any]] = []
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: (confs.append(conf), ("r1", True))[1])
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (confs.append(conf), ("r1", True))[1]
+    )
     body = {
         "version": "4",
         "status": "firing",
@@ -1033,7 +1041,7 @@ def test_a_notification_of_as_many_ordinary_alerts_as_allowed_fits_in_the_body_l
     """MAX_ALERTS alerts of about 1 KB each were over the 1 MB body limit: 413, which Alertmanager never
     retries, for a notification that max_alerts allowed."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     body = json.dumps(
         {"version": "4", "status": "firing", "alerts": [_ordinary_alert(i) for i in range(alerts.MAX_ALERTS)]}
     ).encode()
@@ -1046,7 +1054,9 @@ def test_a_body_over_the_limit_is_refused_saying_what_to_change(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     body = json.dumps({"model": "fraud", "summary": "x" * alerts.MAX_BODY_BYTES}).encode()
     response = client.post("/agentic-mlops/alerts", content=body, headers={"Authorization": "Bearer tok"})
     assert response.status_code == 413, response.text[:500]
@@ -1080,7 +1090,7 @@ def test_a_state_store_failure_is_a_generic_503_and_the_details_stay_in_the_log(
 ) -> None:
     """The alerts route answered the alert sender with the state store's address and the driver's error."""
     client = _alerts_app(monkeypatch, store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     with caplog.at_level("WARNING", logger=alerts.__name__):
         response = client.post(
             "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
@@ -1152,7 +1162,9 @@ def test_an_alert_while_the_dag_file_fails_to_import_is_a_retryable_503_naming_t
     client = _alerts_app(monkeypatch, sqlite_store, {})
     monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
     monkeypatch.setattr(alerts, "parse_trouble", PARSE_TROUBLE)
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     with caplog.at_level("WARNING", logger=alerts.__name__):
         response = _alert(client, "tok", "fraud")
     assert response.status_code == 503, response.text
@@ -1315,7 +1327,7 @@ def test_lists_of_ignored_models_and_alertnames_are_clipped_in_the_answer_and_th
     """A notification naming 999 unknown models with 1,900-character names got a 5.8 MB answer and a 1.9 MB
     log line."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     long = "x" * 1900
     items = [{"status": "resolved", "labels": {"model": f"m{i:04d}-{long}"}} for i in range(500)]
     items += [{"status": "resolved", "labels": {"alertname": f"a{i:04d}-{long}"}} for i in range(400)]
@@ -1346,7 +1358,9 @@ def test_a_compressed_body_is_refused_with_415_naming_its_content_encoding(
     import gzip
 
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     response = client.post(
         "/agentic-mlops/alerts",
         content=gzip.compress(json.dumps({"model": "fraud"}).encode()),
@@ -1361,7 +1375,7 @@ def test_an_identity_content_encoding_is_read_as_usual(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     response = client.post(
         "/agentic-mlops/alerts",
         json={"model": "fraud"},
@@ -1481,7 +1495,7 @@ def test_a_state_store_that_is_down_starts_no_run_for_any_model_of_the_notificat
     client = _alerts_app(monkeypatch, _store_down, TWO_MODELS)
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
     )
     response = _alert(client, "tok", "fraud", "churn")
     assert response.status_code == 503, response.text
@@ -1498,7 +1512,7 @@ def test_a_later_models_failure_answers_503_for_it_only_and_a_retry_starts_no_se
     runs: dict[str, str] = {}
     stuck = {"agentic_mlops__churn"}
 
-    def start(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
+    def start(dag_id: str, conf: dict[str, Any], on_found: Any = None) -> tuple[str, bool]:
         if dag_id in stuck:
             raise alerts.LockTimeout(f"lock of {dag_id} held elsewhere")
         if dag_id in runs:
@@ -1600,7 +1614,7 @@ def test_a_model_in_the_models_file_whose_dag_is_not_parsed_yet_is_a_503_so_the_
     client = TestClient(root)
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
     )
     alone = _alert(client, "tok", "churn")
     assert alone.status_code == 503, alone.text
@@ -1612,3 +1626,27 @@ def test_a_model_in_the_models_file_whose_dag_is_not_parsed_yet_is_a_503_so_the_
     assert mixed.json()["failed_models"] == ["churn"] and started == ["agentic_mlops__fraud"]
     assert _alert(client, "tok", "ghost").status_code == 404  # in no models file: unknown as before
     assert sqlite_store.audit_trail("churn") == []
+
+
+def test_a_run_is_started_only_with_its_alerts_recorded(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alerts were recorded after the run's transaction had committed: a state store failing in between left
+    a started run without its alert_received rows."""
+    from airflow.models import DagRun
+
+    _numbered_trigger_dag(monkeypatch)
+
+    def store_fails(run_id: str, started: bool) -> None:
+        raise AlertError(503, alerts.STATE_STORE_UNAVAILABLE)
+
+    with pytest.raises(AlertError):
+        alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}, on_found=store_fails)
+    with sessionmaker(bind=one_connection_metadata_db)() as session:
+        assert session.scalars(sa.select(DagRun)).all() == []  # rolled back with the failed record
+    seen: list[tuple[str, bool]] = []
+    assert alerts.start_run_unless_active(
+        "agentic_mlops__fraud", {"alert": {}}, on_found=lambda *found: seen.append(found)
+    ) == ("manual__2", True)  # the second one asked of Airflow: the first was rolled back
+    alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}, on_found=lambda *found: seen.append(found))
+    assert seen == [("manual__2", True), ("manual__2", False)]
