@@ -142,6 +142,13 @@ class DeclaredStores:
             self._refresh()
             return self._registered.get(model_name)
 
+    def model_names(self) -> set[str]:
+        """Every model the models file names (valid entries, and invalid ones with a usable name: those get a
+        DAG too), re-reading the file when it changed; empty when it cannot be read."""
+        with self._lock:
+            self._refresh()
+            return (set(self._by_model) | set(self._invalid)) - {n for n in self._invalid if n.startswith("#")}
+
     def invalid_entry(self, model_name: str) -> str | None:
         """What is wrong with ``model_name``'s entry in the models file as last read, or None (valid, or absent)."""
         with self._lock:

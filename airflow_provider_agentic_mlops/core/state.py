@@ -273,6 +273,14 @@ class StateStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """Check that the store's database answers (``SELECT 1``): before work that must not start when
+        the store cannot record it.
+
+        :raises sqlalchemy.exc.SQLAlchemyError: the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def _now(self) -> Any:
         """Now, for a job's liveness timestamps: the database's clock on PostgreSQL, where workers on many
         machines share the store and one whose clock is off must not make a live job look dead (or a dead one

@@ -28,36 +28,43 @@ Order of checks, each failing closed:
    result with outcome ``unknown_model``), and so are alerts without that label (a result with
    outcome ``no_model_label`` and their ``alertname`` values), while the other models' alerts of the
    request are handled: Alertmanager sends a group's alerts in one notification and does not retry a
-   4xx. Alerts for a model outside the scope are refused the same way (outcome ``outside_scope``,
-   ``outside_scope`` in the answer) and audited (``alert_refused``). Only when no alert of the request
-   names a model: 422 naming the label; when no model named is in the scope: 403 naming those outside
-   it and the fix (audited); when no model named has a DAG but the DAG file may be at fault (a named
+   4xx. Alerts for a model outside the scope are refused and answered exactly as an unknown model's
+   (the token does not learn which models exist), but audited (``alert_refused``; the log names them
+   and the fix). Only when no alert of the request names a model: 422 naming the label; when no model
+   named has a DAG but the DAG file may be at fault (a named
    model's DAG is stale, no model DAG is loaded at all, or Airflow records an import error for the file
    of the model DAGs: :func:`parse_trouble`): 503 naming the stale DAGs and the import errors, so the
    sender retries until the file is fixed; else 404 naming the known ones, those of the scope only.
-   Nothing else is recorded then.
-4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert
-   is recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
-   (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a
-   run of that DAG started by an alert has yet to decide (queued, or running with its ``decide`` task
-   not started): then nothing starts and the answer names that run. A run past its decision, or one that
-   reads no alert (scheduled, manual), does not take the alert in: a follow-up run is queued, which the
-   DAG's ``max_active_runs=1`` runs next, and which takes in the alerts after it - or
-   unless the model's models-file entry is invalid and its DAG a stand-in that runs nothing but a
-   failing task: then nothing starts, the alert is recorded (outcome ``invalid_entry``), and the answer
-   (2xx: a resend does not fix the entry) lists the model and its error under ``invalid_entries``; a
-   broken entry's DAG that runs its last valid entry starts, with a warning. An entry without a usable
-   name (DAG ``agentic_mlops__-invalid-entry-<n>``) is no model. A model's audit entries are written in
-   one transaction, once its run is started or found. The alert text is untrusted; the decision step
-   fences it. Every text is scrubbed on arrival (no NUL, no lone surrogate, which PostgreSQL refuses in
-   the run's JSONB conf).
+   Nothing else is recorded then. A model the models file names (this process reads it) whose DAG the
+   dag-processor has not parsed yet is no unknown model: 503 saying so (``not_parsed_models``), so the
+   sender retries; in a notification whose other models are handled, it is a failed model (see 5.).
+4. Per model: a resolved alert is recorded (audit ``alert_resolved``) and starts nothing. A firing alert is
+   recorded (audit ``alert_received``) and starts a DAG run with ``{"alert": {...}}`` in its conf
+   (:func:`run_conf`: the model's most severe firing alert, and a short list of the others) - unless a run
+   of that DAG started by an alert has yet to decide (queued, or running with its ``decide`` task not
+   started): then nothing starts, the answer names that run, and the alerts are folded into its conf
+   (:func:`merged_run_conf`) and note in the same locked step, so that its decision reads them. A run past
+   its decision, or one that reads no alert (scheduled, manual), does not take the alert in: a follow-up run
+   is queued, which the DAG's ``max_active_runs=1`` runs next, and which takes in the alerts after it - or
+   unless the model's models-file entry is invalid and its DAG a stand-in that runs nothing but a failing
+   task: then nothing starts, the alert is recorded (outcome ``invalid_entry``), and the answer (2xx: a
+   resend does not fix the entry) lists the model and its error under ``invalid_entries``; a broken entry's
+   DAG that runs its last valid entry starts, with a warning. An entry without a usable name (DAG
+   ``agentic_mlops__-invalid-entry-<n>``) is no model. A model's audit entries are written in one
+   transaction, inside the one that starts (or finds) its run, before that commits: a store failing
+   then starts no run. The alert text is untrusted; the decision step fences it.
+   Every text is scrubbed on arrival (no NUL, no lone surrogate, which PostgreSQL refuses in the run's JSONB
+   conf).
 5. Airflow's metadata DB failing (down, or its pool exhausted): 503 saying only that, so the sender
    retries; the log names the database and the error. The metadata DB refusing the request (bad data, a
    constraint): 500 saying so, logged as an error. A failing state store: 503 saying only that (the log
    names the store and the error); it is opened once the models are known, so an alert for an unknown
-   model is a 404 also while it is down. The model's lock not free within ``[agentic_mlops]
-   alert_lock_timeout``: 503 naming the DAG. Airflow unable to start the DAG yet (not serialized yet, or
-   ``trigger_dag`` refusing it): 503 naming the DAG and the reason, logged.
+   model is a 404 also while it is down, and checked to answer before any run starts. Each model of a
+   notification is handled on its own: when one fails (its lock, the metadata DB), the answer is a 503
+   naming it and why (``failed_models``), and the models handled with their runs (``results``); the
+   sender's resend finds those runs (``already_running``) and starts none twice. The model's lock not
+   free within ``[agentic_mlops] alert_lock_timeout``: 503 naming the DAG. Airflow unable to start the
+   DAG yet (not serialized yet, or ``trigger_dag`` refusing it): 503 naming the DAG and the reason, logged.
 
 At most one run per model, also when alerts arrive together: a per-model lock in this process, and
 around "look for an active run, else create one" a lock every API server sees
@@ -448,11 +455,7 @@ class Alert:
 
     def severity_rank(self) -> int:
         """How severe its ``severity`` label says it is: higher is more severe (:data:`SEVERITY_ORDER`)."""
-        severity = self.labels.get("severity", "").strip().lower()
-        for rank, names in enumerate(SEVERITY_ORDER):
-            if severity in names:
-                return len(SEVERITY_ORDER) - rank
-        return 0
+        return severity_rank(self.labels)
 
     def as_other(self) -> dict[str, Any]:
         """The alert as the run's conf lists it beside the primary one: short, every text clipped."""
@@ -462,6 +465,69 @@ class Alert:
             "summary": self.summary[:MAX_OTHER_TEXT],
             "fingerprint": self.fingerprint,
         }
+
+
+def severity_rank(labels: Any) -> int:
+    """How severe the ``severity`` label of ``labels`` says an alert is: higher is more severe
+    (:data:`SEVERITY_ORDER`; any other value, or none: 0)."""
+    severity = str(labels.get("severity", "") if isinstance(labels, dict) else "").strip().lower()
+    for rank, names in enumerate(SEVERITY_ORDER):
+        if severity in names:
+            return len(SEVERITY_ORDER) - rank
+    return 0
+
+
+def _as_other(alert: dict[str, Any]) -> dict[str, Any]:
+    """A primary alert of a run's conf as ``other_alerts`` lists it (:meth:`Alert.as_other`)."""
+    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+    return {
+        "alertname": str(labels.get("alertname", ""))[:MAX_OTHER_TEXT],
+        "labels": {k: str(v)[:MAX_OTHER_TEXT] for k, v in labels.items()},
+        "summary": str(alert.get("summary") or "")[:MAX_OTHER_TEXT],
+        "fingerprint": alert.get("fingerprint"),
+    }
+
+
+def merged_run_conf(current: Any, new: dict[str, Any]) -> dict[str, Any] | None:
+    """The conf of a run that has yet to decide (``current``, from :func:`run_conf`) with the alerts of a later
+    notification (``new``, also :func:`run_conf`'s) folded in, so that its decision reads them; None when
+    ``new`` adds nothing (each of its alerts is there already, by fingerprint: a resend).
+
+    The more severe of the two primary alerts stays primary (the current one of equals); the other joins
+    ``other_alerts`` (the current ones first, then the new ones), which keeps :data:`MAX_OTHER_ALERTS` and
+    counts the rest in ``other_alerts_omitted``.
+    """
+    alert = current.get("alert") if isinstance(current, dict) else None
+    incoming = new.get("alert")
+    if not isinstance(alert, dict) or not isinstance(incoming, dict):
+        return None
+    others = [o for o in alert.get("other_alerts") or [] if isinstance(o, dict)]
+    seen = {a.get("fingerprint") for a in [alert, *others]} - {None}
+
+    def fresh(one: dict[str, Any]) -> bool:
+        return one.get("fingerprint") is None or one.get("fingerprint") not in seen
+
+    new_primary = {k: v for k, v in incoming.items() if k not in ("other_alerts", "other_alerts_omitted")}
+    new_others = [o for o in incoming.get("other_alerts") or [] if isinstance(o, dict) and fresh(o)]
+    if not fresh(new_primary) and not new_others:
+        return None
+    primary = {k: v for k, v in alert.items() if k not in ("other_alerts", "other_alerts_omitted")}
+    if fresh(new_primary):
+        if severity_rank(new_primary.get("labels")) > severity_rank(primary.get("labels")):
+            others.insert(0, _as_other(primary))
+            primary = new_primary
+        else:
+            others.append(_as_other(new_primary))
+    others += new_others
+    omitted = int(alert.get("other_alerts_omitted") or 0) + int(incoming.get("other_alerts_omitted") or 0)
+    return {
+        **current,
+        "alert": {
+            **primary,
+            "other_alerts": others[:MAX_OTHER_ALERTS],
+            "other_alerts_omitted": omitted + max(len(others) - MAX_OTHER_ALERTS, 0),
+        },
+    }
 
 
 def run_conf(firing: list[Alert], received_at: str) -> dict[str, Any]:
@@ -948,11 +1014,16 @@ def parse_trouble(models: Collection[str], *, any_model_dag: bool) -> ParseTroub
     return ParseTrouble(stale, import_errors, any_model_dag)
 
 
-def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, bool]:
+def start_run_unless_active(
+    dag_id: str, conf: dict[str, Any], on_found: Callable[[str, bool], None] | None = None
+) -> tuple[str, bool]:
     """``(run_id, started)``: the run of ``dag_id`` started by an alert that has yet to decide (queued, or
     running with its ``decide`` task not started) if there is one, else a new run (created like Airflow's own
     REST API does, state queued, with ``conf``; behind an active run, ``max_active_runs=1`` runs it next).
 
+    :param on_found: called with ``(run_id, started)`` inside the transaction that starts the run (or folds the
+        alerts into it), before it commits: it records the alerts, and when it raises, nothing is started or
+        folded (the transaction is rolled back), so no run starts without its alerts recorded.
     :raises LockTimeout: the model's locks were not free within ``[agentic_mlops] alert_lock_timeout``.
     """
     timeout = configured_lock_timeout()
@@ -965,12 +1036,16 @@ def start_run_unless_active(dag_id: str, conf: dict[str, Any]) -> tuple[str, boo
             f"{timeout:.3g} s"
         )
     try:
-        return _start_run_unless_active(dag_id, conf, timeout=max(deadline - time.monotonic(), 0.001))
+        return _start_run_unless_active(
+            dag_id, conf, timeout=max(deadline - time.monotonic(), 0.001), on_found=on_found
+        )
     finally:
         model_lock.release()
 
 
-def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: float) -> tuple[str, bool]:
+def _start_run_unless_active(
+    dag_id: str, conf: dict[str, Any], *, timeout: float, on_found: Callable[[str, bool], None] | None
+) -> tuple[str, bool]:
     from airflow.exceptions import DagNotFound
     from airflow.models import DagRun
     from airflow.utils.state import DagRunState
@@ -987,9 +1062,17 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
         ).all()
         undecided = _undecided_runs(session, dag_id, [r.run_id for r in active if r.state == DagRunState.RUNNING])
         for run_id, state, run_conf_ in active:
-            # only a run that reads an alert and has yet to decide takes this one in
+            # only a run that reads an alert and has yet to decide takes this one in: into its conf, which
+            # its decide task reads when it starts
             reads_alert = isinstance(run_conf_, dict) and "alert" in run_conf_
             if reads_alert and (state == DagRunState.QUEUED or run_id in undecided):
+                merged = merged_run_conf(run_conf_, conf)
+                if merged is not None:
+                    run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).one()
+                    run.conf = merged
+                    run.note = run_note(merged)
+                if on_found is not None:
+                    on_found(str(run_id), False)
                 return str(run_id), False
         if active:
             log.info(
@@ -1012,6 +1095,8 @@ def _start_run_unless_active(dag_id: str, conf: dict[str, Any], *, timeout: floa
             raise _not_startable(dag_id, err) from err
         if run is None:  # trigger_dag's own contract allows it; nothing was created
             raise RuntimeError(f"Airflow created no run for DAG {dag_id!r}")
+        if on_found is not None:
+            on_found(str(run.run_id), True)
         # committed when _locked_session ends, inside both locks: the next caller sees this run
         return str(run.run_id), True
 
@@ -1044,21 +1129,34 @@ def alert_run_id() -> str | None:
     return run_id
 
 
+#: ASCII punctuation: CommonMark lets a backslash escape each, so the character is shown as written.
+_MARKDOWN_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as Markdown that renders as that text: every ASCII punctuation character backslash-escaped (no
+    link, image, HTML, emphasis or code span; an escaped ``:`` or ``.`` also stops bare-URL detection), line
+    breaks made spaces (no heading, list or quote block)."""
+    flat = " ".join(text.split())
+    return "".join(f"\\{ch}" if ch in _MARKDOWN_PUNCTUATION else ch for ch in flat)
+
+
 def run_note(conf: dict[str, Any]) -> str:
     """The note of the run :func:`run_conf`'s ``conf`` starts: :data:`RUN_NOTE`, then the primary alert's
-    ``alertname``, ``severity``, summary (clipped) and fingerprint, as far as it has them."""
+    ``alertname``, ``severity``, summary (clipped) and fingerprint, as far as it has them. Airflow's UI renders
+    a note as Markdown: the alert's texts (untrusted) are escaped to show as written (:func:`markdown_text`)."""
     alert = conf.get("alert") if isinstance(conf.get("alert"), dict) else {}
     labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
     parts = []
     if labels.get("alertname"):
-        parts.append(str(labels["alertname"])[:100])
+        parts.append(markdown_text(str(labels["alertname"])[:100]))
     if labels.get("severity"):
-        parts.append(f"[{str(labels['severity'])[:30]}]")
+        parts.append(f"\\[{markdown_text(str(labels['severity'])[:30])}\\]")
     summary = str(alert.get("summary") or "")
     if summary and summary != labels.get("alertname"):
-        parts.append(summary if len(summary) <= 200 else summary[:200] + "...")
+        parts.append(markdown_text(summary[:200]) + ("\\.\\.\\." if len(summary) > 200 else ""))
     if alert.get("fingerprint"):
-        parts.append(f"(fingerprint {str(alert['fingerprint'])[:64]})")
+        parts.append(f"\\(fingerprint {markdown_text(str(alert['fingerprint'])[:64])}\\)")
     return f"{RUN_NOTE}: {' '.join(parts)}" if parts else RUN_NOTE
 
 
@@ -1118,16 +1216,22 @@ def handle_alerts(
     open_store: Callable[[], StateStore],
     model_label: str = DEFAULT_MODEL_LABEL,
     scope: AlertScope | None = None,
+    store_guard: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    declared_models: Callable[[], Collection[str]] = tuple,
 ) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
 
     :param open_store: the state store, opened once an alert is to be recorded (not for a request that
-        names no known model: that is a 404 also while the store is down).
+        names no known model: that is a 404 also while the store is down), and checked to answer before any
+        run starts (a run whose alerts cannot be recorded would start again on the sender's retry).
+    :param store_guard: turns the state store's errors into :class:`AlertError` (:func:`_state_store`), around
+        each model's store work, so that one model's failure leaves the others' outcomes standing.
+    :param declared_models: the models the models file names (read by this process): one of them without a DAG
+        is not parsed yet by the dag-processor, a 503 (the sender retries) rather than an unknown model.
     :param model_label: the label naming the model, for the answer about alerts that lack it.
     :param scope: the models the authenticating connection may start (None: every model); the answers
         name only those as known, and an alert for another existing model is refused (audited
-        ``alert_refused``): 403 when no alert of the request is in the scope, else answered 2xx as
-        ``outside_scope`` while the others are handled.
+        ``alert_refused``) and answered as an unknown model's.
 
     An audit row's subject is the alert's fingerprint clipped to the column (PostgreSQL refuses a
     longer one); the details keep it whole.
@@ -1146,8 +1250,14 @@ def handle_alerts(
         teams = dag_teams([m["dag_id"] for m in models.values()]) if scope.teams is not None else {}
     allowed = {m: info for m, info in models.items() if scope.allows(m, teams.get(info["dag_id"]))}
     named = {a.model for a in alerts if a.model is not None}
-    unknown = sorted(named - set(models))
+    # a model outside the scope is answered as an unknown one: the token does not learn which models exist
+    unknown = sorted(named - set(allowed))
     outside = sorted(named & set(models) - set(allowed))
+    # in the models file, no DAG yet (the dag-processor has not parsed it): retried, not dropped as unknown
+    without_dag = set(unknown) - set(models)
+    declared = _declared(declared_models) if without_dag else ()
+    unparsed = sorted(m for m in without_dag if m in declared and scope.allows(m, None))
+    unknown = [m for m in unknown if m not in unparsed]
     if allowed:
         known = str(sorted(allowed))
     elif scope.limited:
@@ -1155,11 +1265,11 @@ def handle_alerts(
     else:
         known = "none (is the models file loaded by the dag-processor?)"
     no_dag = f"unknown model(s) {_clipped(unknown)}: no DAG {DAG_ID_PREFIX}<model> for them. Known models: {known}"
-    not_yours = (
+    not_yours = (  # for the log only
         f"model(s) {outside} are outside the scope of the alerts connection {scope.conn_id!r} that authenticated "
-        f"this request ({scope.describe()}): no run of theirs was started. Send their alerts with the token of a "
-        "connection whose scope includes them (e.g. their team's alerts connection), or add them to this "
-        "connection's extra 'teams' / 'models'"
+        f"this request ({scope.describe()}): no run of theirs was started, and the sender was answered as for "
+        "unknown models. Send their alerts with the token of a connection whose scope includes them (e.g. their "
+        "team's alerts connection), or add them to this connection's extra 'teams' / 'models'"
     )
     received_at = datetime.now(timezone.utc).isoformat()
     by_model: dict[str | None, list[Alert]] = {}
@@ -1190,9 +1300,11 @@ def handle_alerts(
                 for model in outside
             ]
         )
+    if unparsed:
+        log.warning("alerts: %s", _not_parsed(unparsed))
     if not named & set(allowed):
-        if outside:
-            raise AlertError(403, not_yours, outside_scope=outside)
+        if unparsed:
+            raise AlertError(503, _not_parsed(unparsed), not_parsed_models=unparsed)
         with _metadata_db("looking for DAG files that fail to import"):
             trouble = parse_trouble(unknown, any_model_dag=bool(models))
             # a stale DAG outside the scope is not named to this sender (as a known one would not be)
@@ -1209,17 +1321,46 @@ def handle_alerts(
                     import_errors={} if scoped else trouble.import_errors,
                 )
         raise AlertError(404, no_dag, known_models=sorted(allowed))
-    results = []
+    if any(m in allowed and any(a.status == FIRING for a in group) for m, group in by_model.items()):
+        with store_guard():
+            open_store().ping()  # down: 503 before any run starts, not after the first model's
+
+    def record(model: str, entries: list[Any], run_id: str | None, outcome: str) -> None:
+        """Write the model's audit entries: ``entries`` (its resolved alerts) and its firing alerts'."""
+        firing = [a for a in by_model[model] if a.status == FIRING]
+        received = [
+            AuditEntry(
+                "alert_received",
+                f"alert:{one.source}:{caller}",
+                model,
+                subject(one),
+                {
+                    **one.as_conf(received_at, len(firing)),
+                    "outcome": outcome,
+                    "run_id": run_id,
+                    "conn_id": scope.conn_id,
+                },
+            )
+            for one in firing
+        ]
+        with store_guard():
+            open_store().audit_many(entries + received)
+
+    results: list[dict[str, Any]] = []
+    failed: dict[str, AlertError] = {}  # model -> why it was not handled (the others were)
     started_any = False
     listed_unknown = set(unknown[:MAX_LISTED])  # the others' results are left out (counted in the answer)
     invalid_entries: dict[str, str] = {}  # model -> its entry's error, for the stand-ins that started nothing
     for model, group in by_model.items():
+        if model in unparsed:
+            failed[model] = AlertError(503, _not_parsed([model]))
+            continue
         if model not in allowed:  # answered, not recorded (outside the scope: refused above)
-            if model is not None and model not in models and model not in listed_unknown:
+            if model is not None and model not in listed_unknown:
                 continue
             firing_count = sum(a.status == FIRING for a in group)
-            outcome = "no_model_label" if model is None else "outside_scope" if model in models else "unknown_model"
-            result = {
+            outcome = "no_model_label" if model is None else "unknown_model"
+            result: dict[str, Any] = {
                 "model": model if model is None else _listed([model])[0][0],
                 "outcome": outcome,
                 "firing": firing_count,
@@ -1231,71 +1372,77 @@ def handle_alerts(
                     result["alertnames_omitted"] = omitted
             results.append(result)
             continue
-        dag_id = allowed[model]["dag_id"]
-        # the model's audit entries, written together once its run is started (or found)
-        entries = [
-            AuditEntry(
-                "alert_resolved",
-                f"alert:{alert.source}:{caller}",
-                model,
-                subject(alert),
-                {**alert.as_conf(received_at, len(group)), "conn_id": scope.conn_id},
-            )
-            for alert in group
-            if alert.status == RESOLVED
-        ]
-        firing = [a for a in group if a.status == FIRING]
-        result: dict[str, Any] = {
-            "model": model,
-            "dag_id": dag_id,
-            "firing": len(firing),
-            "resolved": len(group) - len(firing),
-        }
-        entry_error = allowed[model].get("entry_error")
-        if firing and allowed[model].get("stand_in"):
-            # its one task fails with the entry's error: a run tells nobody more, and a resend fixes nothing
-            invalid_entries[model] = result["error"] = entry_error
-            result["outcome"] = "invalid_entry"
-            log.warning(
-                "alerts: %d firing alert(s) for model %s started no run: its DAG %s is a stand-in, %s. Fix the "
-                "entry in the models file",
-                len(firing),
-                model,
-                dag_id,
-                entry_error,
-            )
-        elif firing:
-            with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
-                run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at))
-            started_any |= started
-            result.update(run_id=run_id, outcome="started" if started else "already_running")
-            warnings = []
-            if allowed[model]["paused"]:
-                warnings.append(f"DAG {dag_id} is paused: the run waits until it is unpaused")
-            if entry_error is not None:
-                warnings.append(f"{entry_error}. Fix the entry in the models file")
-            if warnings:
-                result["warning"] = "; ".join(warnings)
-            log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
-        else:
-            result["outcome"] = "recorded_resolved"
-        entries += [
-            AuditEntry(
-                "alert_received",
-                f"alert:{one.source}:{caller}",
-                model,
-                subject(one),
-                {
-                    **one.as_conf(received_at, len(firing)),
-                    "outcome": result["outcome"],
-                    "run_id": result.get("run_id"),
-                    "conn_id": scope.conn_id,
-                },
-            )
-            for one in firing
-        ]
-        open_store().audit_many(entries)
+        result = {}
+        try:
+            dag_id = allowed[model]["dag_id"]
+            # the model's audit entries, written together once its run is started (or found)
+            entries = [
+                AuditEntry(
+                    "alert_resolved",
+                    f"alert:{alert.source}:{caller}",
+                    model,
+                    subject(alert),
+                    {**alert.as_conf(received_at, len(group)), "conn_id": scope.conn_id},
+                )
+                for alert in group
+                if alert.status == RESOLVED
+            ]
+            firing = [a for a in group if a.status == FIRING]
+            result = {
+                "model": model,
+                "dag_id": dag_id,
+                "firing": len(firing),
+                "resolved": len(group) - len(firing),
+            }
+            entry_error = allowed[model].get("entry_error")
+            written: list[str] = []  # the run whose transaction recorded the alerts
+            if firing and allowed[model].get("stand_in"):
+                # its one task fails with the entry's error: a run tells nobody more, and a resend fixes nothing
+                invalid_entries[model] = result["error"] = entry_error
+                result["outcome"] = "invalid_entry"
+                log.warning(
+                    "alerts: %d firing alert(s) for model %s started no run: its DAG %s is a stand-in, %s. Fix the "
+                    "entry in the models file",
+                    len(firing),
+                    model,
+                    dag_id,
+                    entry_error,
+                )
+            elif firing:
+
+                def on_found(
+                    run_id: str, started: bool, *, model: str = model, entries: list[Any] = entries, done: Any = written
+                ) -> None:
+                    # in the run's transaction: a store failing here starts no run (and folds nothing)
+                    record(model, entries, run_id, "started" if started else "already_running")
+                    done.append(run_id)
+
+                with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
+                    run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at), on_found)
+                started_any |= started
+                result.update(run_id=run_id, outcome="started" if started else "already_running")
+                warnings = []
+                if allowed[model]["paused"]:
+                    warnings.append(f"DAG {dag_id} is paused: the run waits until it is unpaused")
+                if entry_error is not None:
+                    warnings.append(f"{entry_error}. Fix the entry in the models file")
+                if warnings:
+                    result["warning"] = "; ".join(warnings)
+                log.info("alert for model %s: %s run %s", model, result["outcome"], run_id)
+            else:
+                result["outcome"] = "recorded_resolved"
+            if not written:  # not recorded in a run's transaction (no run, or a starter that takes no on_found)
+                record(model, entries, result.get("run_id"), result["outcome"])
+        except AlertError as err:
+            if "run_id" in result:  # started or found, its alerts not recorded: a resend finds the run, records them
+                err = AlertError(
+                    err.status, f"{err} (its run {result['run_id']} is {result['outcome']}: a resend finds it)"
+                )
+            failed[model] = err
+            continue
         results.append(result)
+    if failed:
+        raise _partly_failed(failed, results)
     answer: dict[str, Any] = {"results": results}
     # Ignored alerts are answered 2xx all the same: Alertmanager drops a notification answered 4xx,
     # and would resend one answered 5xx forever; the known models' alerts were handled.
@@ -1307,9 +1454,6 @@ def handle_alerts(
         if omitted:
             answer["unknown_models_omitted"] = omitted
         answer["known_models"] = sorted(allowed)
-    if outside:
-        ignored.append(f"{not_yours}. The other models' alerts were handled.")
-        answer["outside_scope"] = outside
     if invalid_entries:
         ignored.append(
             f"model(s) {sorted(invalid_entries)}: their models-file entry is invalid (see 'invalid_entries') and "
@@ -1326,6 +1470,47 @@ def handle_alerts(
     if ignored:
         answer["detail"] = " ".join(ignored)
     return (201 if started_any else 200), answer
+
+
+def _not_parsed(models: list[str]) -> str:
+    """The 503's detail for ``models``: in the models file, their DAG not parsed yet."""
+    return (
+        f"model(s) {_clipped(models)} are in the models file but their DAG is not parsed yet (the dag-processor has "
+        "not loaded the new entry; check that it runs: airflow dags list-import-errors): nothing was recorded; send "
+        "the alert again later (Alertmanager retries a 503 by itself)"
+    )
+
+
+def _declared(declared_models: Callable[[], Collection[str]]) -> Collection[str]:
+    """The models file's models (``declared_models()``), none when reading it fails (logged): a model then is
+    unknown as before, never an error of its own."""
+    try:
+        return declared_models()
+    except Exception as err:  # noqa: BLE001 - a convenience: the answer must not fail on it
+        log.warning("alerts: the models file could not be read to tell a model not parsed yet: %s", describe(err))
+        return ()
+
+
+def _partly_failed(failed: dict[str, AlertError], results: list[dict[str, Any]]) -> AlertError:
+    """The error answering a notification of which the models ``failed`` could not be handled: the one error as
+    it is when no other model was handled, else a 503 (500 when no failure is worth a resend) naming the failed
+    models and why, and the handled ones with their runs (``results``): a resend finds those runs (outcome
+    ``already_running``) instead of starting them again."""
+    handled = [r for r in results if "dag_id" in r]
+    if len(failed) == 1 and not handled:
+        return next(iter(failed.values()))
+    status = 503 if any(err.status == 503 for err in failed.values()) else next(iter(failed.values())).status
+    reasons = "; ".join(f"{model}: {err}" for model, err in failed.items())
+    done = ", ".join(
+        f"{r['model']} ({r['outcome']}{', run ' + r['run_id'] if r.get('run_id') else ''})" for r in handled
+    )
+    detail = f"the alerts of model(s) {_clipped(list(failed))} were not handled: {reasons}."
+    if handled:
+        detail += (
+            f" The alerts of model(s) {done} were handled: sent again, the notification finds their runs "
+            "(already_running) and starts none twice"
+        )
+    return AlertError(status, detail, failed_models=list(failed), results=results)
 
 
 async def _read_body(request: Request) -> tuple[bytes, int]:
@@ -1395,7 +1580,13 @@ async def receive_alerts(request: Request) -> JSONResponse:
         def handle() -> tuple[int, dict[str, Any]]:
             with _state_store(settings):
                 return handle_alerts(
-                    alerts, caller=caller, open_store=settings.get_store, model_label=model_label, scope=scope
+                    alerts,
+                    caller=caller,
+                    open_store=settings.get_store,
+                    model_label=model_label,
+                    scope=scope,
+                    store_guard=lambda: _state_store(settings),
+                    declared_models=lambda: settings.get_stores().declared.model_names(),
                 )
 
         status, answer = await in_plugin_thread(request.app, handle)

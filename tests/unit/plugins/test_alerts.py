@@ -127,7 +127,7 @@ def test_a_long_fingerprint_is_clipped_to_the_audit_subject(
     monkeypatch.setattr(
         alerts, "known_models", lambda models=None: {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}}
     )
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("run-1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("run-1", True))
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
     body = {"alerts": [{"status": status, "labels": {"model": "fraud"}, "fingerprint": "f" * 1000}]}
@@ -300,7 +300,7 @@ def test_a_notification_with_an_unknown_model_still_starts_the_known_models_runs
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
     )
     body = {
         "version": "4",
@@ -333,7 +333,9 @@ def test_a_notification_with_only_unknown_models_is_404_and_records_nothing(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
     assert response.status_code == 404, response.text
     assert response.json()["known_models"] == ["fraud"] and "ghost" in response.json()["detail"]
@@ -488,7 +490,7 @@ def test_an_alert_without_the_model_label_is_listed_and_the_others_still_start_t
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
     )
     body = {
         "version": "4",
@@ -588,7 +590,9 @@ def test_a_notification_of_more_alerts_than_the_limit_is_refused_naming_it(
 ) -> None:
     """17,500 resolved alerts in one body under 1 MB took 51 s and wrote 17,500 audit rows."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     one = {"status": "resolved", "labels": {"model": "fraud"}}
     body = {"version": "4", "status": "resolved", "alerts": [one] * (alerts.MAX_ALERTS + 1)}
     response = client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
@@ -611,7 +615,7 @@ def test_a_models_alerts_are_audited_in_one_statement(
 
     models = {m: {"dag_id": f"agentic_mlops__{m}", "paused": False} for m in ("fraud", "churn")}
     client = _alerts_app(monkeypatch, sqlite_store, models)
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     body = {
         "version": "4",
         "status": "firing",
@@ -649,7 +653,9 @@ def _scoped_app(monkeypatch: pytest.MonkeyPatch, store: StateStore, **connection
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID", ", ".join(connections))
     client.started = []  # type: ignore[attr-defined]
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (client.started.append(dag_id), ("r1", True))[1]
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None: (client.started.append(dag_id), ("r1", True))[1],
     )
     return client
 
@@ -663,16 +669,17 @@ def _alert(client: TestClient, token: str, *models: str) -> Any:
     return client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_a_team_token_is_refused_another_teams_model_naming_it_and_the_fix_and_audited(
+def test_a_team_token_is_answered_another_teams_model_as_an_unknown_one_and_audited(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One token used to start every team's model DAGs."""
+    """One token used to start every team's model DAGs; then a 403 naming the model (404 for an unknown one)
+    told the token which of the other teams' models exist."""
     client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
     response = _alert(client, "tok-a", "churn")
-    assert response.status_code == 403, response.text
-    detail = response.json()["detail"]
-    assert "churn" in detail and "'alerts_team_a'" in detail and "teams" in detail
-    assert "team_b" not in detail  # another team's name is not the sender's to learn
+    unknown = _alert(client, "tok-a", "ghost")
+    assert (response.status_code, unknown.status_code) == (404, 404), response.text
+    assert response.json() == json.loads(unknown.text.replace("ghost", "churn"))
+    assert "team_b" not in response.text and "shared" not in response.text
     assert client.started == []
     [refused] = sqlite_store.audit_trail("churn")
     assert refused["action"] == "alert_refused" and refused["details"]["conn_id"] == "alerts_team_a"
@@ -691,11 +698,11 @@ def test_a_scoped_token_learns_only_its_own_models(sqlite_store: StateStore, mon
     answer = mixed.json()
     assert [(r["model"], r["outcome"]) for r in answer["results"]] == [
         ("fraud", "started"),
-        ("churn", "outside_scope"),
+        ("churn", "unknown_model"),
         ("ghost", "unknown_model"),
     ]
-    assert answer["outside_scope"] == ["churn"] and answer["known_models"] == ["fraud", "fraud-eu"]
-    assert "churn" in answer["detail"]
+    assert answer["unknown_models"] == ["churn", "ghost"] and answer["known_models"] == ["fraud", "fraud-eu"]
+    assert "outside_scope" not in answer and "scope" not in answer["detail"]
     assert [e["action"] for e in sqlite_store.audit_trail("churn")] == ["alert_refused"]
 
 
@@ -709,14 +716,14 @@ def test_model_patterns_scope_a_token_and_narrow_a_teams_scope(
         alerts_eu={"password": "tok-eu", "extra": {"teams": ["team_a"], "models": ["*-eu"]}},
     )
     assert _alert(client, "tok-f", "fraud-eu", "shared").status_code == 201
-    assert _alert(client, "tok-f", "churn").status_code == 403
-    assert _alert(client, "tok-eu", "fraud").status_code == 403  # team_a's, but not *-eu
+    assert _alert(client, "tok-f", "churn").status_code == 404
+    assert _alert(client, "tok-eu", "fraud").status_code == 404  # team_a's, but not *-eu
     assert client.started == ["agentic_mlops__fraud-eu", "agentic_mlops__shared"]
 
 
 def test_a_team_scope_leaves_out_dags_without_a_team(sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
-    assert _alert(client, "tok-a", "shared").status_code == 403
+    assert _alert(client, "tok-a", "shared").status_code == 404
 
 
 def test_a_connection_without_a_scope_starts_any_model_as_before(
@@ -859,7 +866,7 @@ def test_other_keys_of_the_extra_leave_the_scope_as_it_is(
         alerts_fraud={"password": "tok-f", "extra": {"models": ["fraud*"], "description": "fraud team's Alertmanager"}},
     )
     assert _alert(client, "tok-f", "fraud").status_code == 201
-    assert _alert(client, "tok-f", "churn").status_code == 403
+    assert _alert(client, "tok-f", "churn").status_code == 404
 
 
 BROKEN_FLEET = """
@@ -896,7 +903,7 @@ def test_an_alert_for_a_model_whose_entry_is_invalid_starts_nothing_and_says_so(
     monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf: (started.append(dag_id), ("r1", True))[1]
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
     )
     models = ("fraud", "ltv", "churn", "-invalid-entry-4")
     with caplog.at_level("WARNING", logger=alerts.__name__):
@@ -939,7 +946,9 @@ def test_a_grouped_notifications_run_gets_its_most_severe_alert_and_a_list_of_th
 
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     confs: list[dict[str, Any]] = []
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: (confs.append(conf), ("r1", True))[1])
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (confs.append(conf), ("r1", True))[1]
+    )
     body = {
         "version": "4",
         "status": "firing",
@@ -1032,7 +1041,7 @@ def test_a_notification_of_as_many_ordinary_alerts_as_allowed_fits_in_the_body_l
     """MAX_ALERTS alerts of about 1 KB each were over the 1 MB body limit: 413, which Alertmanager never
     retries, for a notification that max_alerts allowed."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     body = json.dumps(
         {"version": "4", "status": "firing", "alerts": [_ordinary_alert(i) for i in range(alerts.MAX_ALERTS)]}
     ).encode()
@@ -1045,7 +1054,9 @@ def test_a_body_over_the_limit_is_refused_saying_what_to_change(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     body = json.dumps({"model": "fraud", "summary": "x" * alerts.MAX_BODY_BYTES}).encode()
     response = client.post("/agentic-mlops/alerts", content=body, headers={"Authorization": "Bearer tok"})
     assert response.status_code == 413, response.text[:500]
@@ -1066,6 +1077,9 @@ class _FailingStore:
 
     dialect = "postgresql"
 
+    def ping(self) -> None:
+        """It answered when the request came in."""
+
     def audit_many(self, entries: Any) -> None:
         _store_down()
 
@@ -1076,7 +1090,7 @@ def test_a_state_store_failure_is_a_generic_503_and_the_details_stay_in_the_log(
 ) -> None:
     """The alerts route answered the alert sender with the state store's address and the driver's error."""
     client = _alerts_app(monkeypatch, store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     with caplog.at_level("WARNING", logger=alerts.__name__):
         response = client.post(
             "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
@@ -1148,7 +1162,9 @@ def test_an_alert_while_the_dag_file_fails_to_import_is_a_retryable_503_naming_t
     client = _alerts_app(monkeypatch, sqlite_store, {})
     monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
     monkeypatch.setattr(alerts, "parse_trouble", PARSE_TROUBLE)
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     with caplog.at_level("WARNING", logger=alerts.__name__):
         response = _alert(client, "tok", "fraud")
     assert response.status_code == 503, response.text
@@ -1311,7 +1327,7 @@ def test_lists_of_ignored_models_and_alertnames_are_clipped_in_the_answer_and_th
     """A notification naming 999 unknown models with 1,900-character names got a 5.8 MB answer and a 1.9 MB
     log line."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     long = "x" * 1900
     items = [{"status": "resolved", "labels": {"model": f"m{i:04d}-{long}"}} for i in range(500)]
     items += [{"status": "resolved", "labels": {"alertname": f"a{i:04d}-{long}"}} for i in range(400)]
@@ -1342,7 +1358,9 @@ def test_a_compressed_body_is_refused_with_415_naming_its_content_encoding(
     import gzip
 
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: pytest.fail("nothing may start"))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+    )
     response = client.post(
         "/agentic-mlops/alerts",
         content=gzip.compress(json.dumps({"model": "fraud"}).encode()),
@@ -1357,7 +1375,7 @@ def test_an_identity_content_encoding_is_read_as_usual(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
     response = client.post(
         "/agentic-mlops/alerts",
         json={"model": "fraud"},
@@ -1391,8 +1409,8 @@ def test_an_alerts_run_is_named_alert_and_noted_with_the_primary_alert(
     from airflow.configuration import conf as airflow_conf
 
     assert re.match(airflow_conf.get("scheduler", "allowed_run_id_pattern"), run_id)  # Airflow accepts it
-    note = calls[0]["note"]
-    assert "FeatureDrift" in note and "critical" in note and "fp-crit" in note
+    note = re.sub(r"\\(.)", r"\1", calls[0]["note"])  # as Airflow's UI shows it (Markdown escapes, see below)
+    assert "FeatureDrift [critical]" in note and "(fingerprint fp-crit)" in note
     assert "PSI of amount is 0.31" in note and len(note) < 1000 and "minor" not in note
 
 
@@ -1462,3 +1480,173 @@ def test_a_scoped_token_is_told_a_dag_file_fails_to_import_but_not_which_nor_its
     assert error not in response.text and "agentic_mlops_dags.py" not in response.text
     assert "fails to import" in response.json()["detail"] and response.json()["import_errors"] == {}
     assert error in caplog.text  # the operator reads it in the API server's log
+
+
+# -- a notification naming several models: each model handled on its own ---------------------------------
+
+TWO_MODELS = {m: {"dag_id": f"agentic_mlops__{m}", "paused": False} for m in ("fraud", "churn")}
+
+
+def test_a_state_store_that_is_down_starts_no_run_for_any_model_of_the_notification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store was first used after the first model's run had started: the run had no audit row, and
+    Alertmanager's retry of the 503 started a second one."""
+    client = _alerts_app(monkeypatch, _store_down, TWO_MODELS)
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
+    )
+    response = _alert(client, "tok", "fraud", "churn")
+    assert response.status_code == 503, response.text
+    assert "state store" in response.json()["detail"]
+    assert started == []
+
+
+def test_a_later_models_failure_answers_503_for_it_only_and_a_retry_starts_no_second_run(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock not free in time for the second model answered 503 for the whole notification after the
+    first model's run had been started: the retry started that model's run a second time."""
+    client = _alerts_app(monkeypatch, sqlite_store, TWO_MODELS)
+    runs: dict[str, str] = {}
+    stuck = {"agentic_mlops__churn"}
+
+    def start(dag_id: str, conf: dict[str, Any], on_found: Any = None) -> tuple[str, bool]:
+        if dag_id in stuck:
+            raise alerts.LockTimeout(f"lock of {dag_id} held elsewhere")
+        if dag_id in runs:
+            return runs[dag_id], False
+        runs[dag_id] = f"run-{dag_id}"
+        return runs[dag_id], True
+
+    monkeypatch.setattr(alerts, "start_run_unless_active", start)
+    first = _alert(client, "tok", "fraud", "churn")
+    assert first.status_code == 503, first.text
+    answer = first.json()
+    assert answer["failed_models"] == ["churn"] and "agentic_mlops__churn" in answer["detail"]
+    assert "fraud" in answer["detail"] and "run-agentic_mlops__fraud" in answer["detail"]
+    assert [(r["model"], r["outcome"], r["run_id"]) for r in answer["results"]] == [
+        ("fraud", "started", "run-agentic_mlops__fraud")
+    ]
+    [received] = sqlite_store.audit_trail("fraud")
+    assert received["details"]["run_id"] == "run-agentic_mlops__fraud"
+    assert sqlite_store.audit_trail("churn") == []
+    stuck.clear()
+    retry = _alert(client, "tok", "fraud", "churn")
+    assert retry.status_code == 201, retry.text
+    assert [(r["model"], r["outcome"]) for r in retry.json()["results"]] == [
+        ("fraud", "already_running"),
+        ("churn", "started"),
+    ]
+    assert runs == {m: f"run-{m}" for m in ("agentic_mlops__fraud", "agentic_mlops__churn")}
+
+
+def test_a_later_alert_folds_into_the_undecided_runs_conf_and_a_more_severe_one_becomes_its_primary(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A critical alert seconds after a warning answered already_running and was dropped: the run's conf kept
+    only the warning, so the decision never saw the critical one."""
+    from airflow.models import DagRun
+
+    calls = _numbered_trigger_dag(monkeypatch)
+    dag_id = "agentic_mlops__fraud"
+
+    def conf_of(*fired: dict[str, Any]) -> dict[str, Any]:
+        return alerts.run_conf(parse_alerts({"version": "4", "alerts": list(fired)}), "2026-11-28T15:00:00+00:00")
+
+    assert alerts.start_run_unless_active(dag_id, conf_of(_firing("fp-warn", "warning", "minor"))) == (
+        "manual__1",
+        True,
+    )
+    critical = conf_of(_firing("fp-crit", "critical", "PSI of amount is 0.31"), _firing("fp-info", "info"))
+    assert alerts.start_run_unless_active(dag_id, critical) == ("manual__1", False)
+    assert alerts.start_run_unless_active(dag_id, critical) == ("manual__1", False)  # a resend adds nothing
+    with sessionmaker(bind=one_connection_metadata_db)() as session:
+        run = session.scalars(sa.select(DagRun)).one()
+        alert, note = run.conf["alert"], run.note
+    assert alert["fingerprint"] == "fp-crit" and alert["labels"]["severity"] == "critical"
+    assert [o["fingerprint"] for o in alert["other_alerts"]] == ["fp-warn", "fp-info"]
+    assert alert["other_alerts"][0]["summary"] == "minor" and alert["other_alerts_omitted"] == 0
+    assert "\\[critical\\]" in note and "fp\\-crit" in note
+    assert len(calls) == 1
+
+
+def test_an_alerts_text_in_the_run_note_renders_as_text_not_as_links_images_or_html() -> None:
+    """Airflow's UI renders a run's note as Markdown: an alert's summary with a link, an external image (a
+    request to any host from whoever opens the run) or HTML rendered as such."""
+    from markdown_it import MarkdownIt
+
+    summary = "see [the runbook](https://evil.example/x) ![px](https://evil.example/p.png) <img src=x> www.evil.example"
+    [alert] = parse_alerts(
+        {
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"model": "m", "alertname": "**Drift**", "severity": "#crit"},
+                    "annotations": {"summary": summary + "\n# Heading"},
+                    "fingerprint": "`fp`",
+                }
+            ]
+        }
+    )
+    note = alerts.run_note(alerts.run_conf([alert], "2026-11-28T15:00:00+00:00"))
+    html = MarkdownIt("commonmark").render(note)
+    assert "<a" not in html and "<img" not in html and "<h1" not in html and "<strong" not in html
+    assert "<code" not in html, html
+    assert "https://" not in note and "www.evil" not in note  # nothing for GitHub-style bare-link detection
+    assert "[the runbook](https" in html.replace("\\", "")  # the text itself is all there, shown as written
+
+
+def test_a_model_in_the_models_file_whose_dag_is_not_parsed_yet_is_a_503_so_the_alert_is_resent(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A model just added to models.yaml, before the dag-processor parsed it, was a 404 "unknown model": Alertmanager
+    dropped the notification."""
+    from airflow_provider_agentic_mlops.approval_stores import DeclaredStores
+
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text(BROKEN_FLEET)  # fraud, churn, ltv (invalid entry: also gets a DAG)
+    _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    root = FastAPI()
+    settings = AppSettings(signing_secret="s", store=sqlite_store, declared_stores=DeclaredStores(models_file))
+    root.mount("/agentic-mlops", create_app(settings))
+    client = TestClient(root)
+    started: list[str] = []
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
+    )
+    alone = _alert(client, "tok", "churn")
+    assert alone.status_code == 503, alone.text
+    detail = alone.json()["detail"]
+    assert "churn" in detail and "not parsed yet" in detail and "again" in detail
+    assert _alert(client, "tok", "ltv").status_code == 503
+    mixed = _alert(client, "tok", "fraud", "churn", "ghost")
+    assert mixed.status_code == 503, mixed.text
+    assert mixed.json()["failed_models"] == ["churn"] and started == ["agentic_mlops__fraud"]
+    assert _alert(client, "tok", "ghost").status_code == 404  # in no models file: unknown as before
+    assert sqlite_store.audit_trail("churn") == []
+
+
+def test_a_run_is_started_only_with_its_alerts_recorded(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alerts were recorded after the run's transaction had committed: a state store failing in between left
+    a started run without its alert_received rows."""
+    from airflow.models import DagRun
+
+    _numbered_trigger_dag(monkeypatch)
+
+    def store_fails(run_id: str, started: bool) -> None:
+        raise AlertError(503, alerts.STATE_STORE_UNAVAILABLE)
+
+    with pytest.raises(AlertError):
+        alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}, on_found=store_fails)
+    with sessionmaker(bind=one_connection_metadata_db)() as session:
+        assert session.scalars(sa.select(DagRun)).all() == []  # rolled back with the failed record
+    seen: list[tuple[str, bool]] = []
+    assert alerts.start_run_unless_active(
+        "agentic_mlops__fraud", {"alert": {}}, on_found=lambda *found: seen.append(found)
+    ) == ("manual__2", True)  # the second one asked of Airflow: the first was rolled back
+    alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}, on_found=lambda *found: seen.append(found))
+    assert seen == [("manual__2", True), ("manual__2", False)]
