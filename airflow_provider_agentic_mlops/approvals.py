@@ -103,17 +103,17 @@ _short_timeout: dict[tuple[int, int], tuple[WebClient, WebClient]] = {}
 
 
 def _with_timeout(client: WebClient, seconds: float) -> WebClient:
-    """The same client with a short timeout: a lookup on the request path must leave Slack's 3 s intact.
-    Built once per client and timeout (a keep-alive client keeps its connections)."""
-    if getattr(client, "timeout", None) is not None and client.timeout <= seconds:
-        return client
+    """The same client with a short timeout and no retries: a lookup on the request path must leave Slack's 3 s
+    intact, and a retry (after a 429's Retry-After of up to a minute, or a server error's back-off) would hold the
+    click and one of the API server's few click threads. Built once per client and timeout (a keep-alive client
+    keeps its connections)."""
     key = (id(client), int(max(1, seconds)))
     hit = _short_timeout.get(key)
     if hit is not None and hit[0] is client:
         return hit[1]
     from airflow_provider_agentic_mlops.core.slack_http import KeepAliveWebClient
 
-    short = KeepAliveWebClient.like(client, timeout=key[1])
+    short = KeepAliveWebClient.like(client, timeout=key[1], retry_handlers=[])
     if len(_short_timeout) >= 100:
         _short_timeout.clear()
     _short_timeout[key] = (client, short)
@@ -145,13 +145,24 @@ def check_allowed(
                 allowlist.usergroup,
                 err,
             )
-            raise ApprovalRefused(
-                f"could not check membership of user group {allowlist.usergroup}: Slack error "
-                f"`{_slack_error_code(err)}`; try again"
-            ) from err
+            raise ApprovalRefused(_lookup_failed(allowlist.usergroup, err)) from err
     refusal = allowlist.refusal(approval, user, group_members, members_cached_seconds=members.ttl_seconds)
     if refusal is not None:
         raise ApprovalRefused(refusal)
+
+
+def _lookup_failed(usergroup: str, err: Exception) -> str:
+    """What the clicker is told when the member lookup of ``usergroup`` failed with ``err``."""
+    from airflow_provider_agentic_mlops.core.slack import retry_after
+
+    code = _slack_error_code(err)
+    if code == "ratelimited":
+        wait = retry_after(getattr(getattr(err, "response", None), "headers", None))
+        return (
+            f"Slack rate-limited the membership check of user group {usergroup}; click again in "
+            f"{wait if wait is not None else 'a few'} s"
+        )
+    return f"could not check membership of user group {usergroup}: Slack error `{code}`; try again"
 
 
 def _slack_error_code(err: Exception) -> str:

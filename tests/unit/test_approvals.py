@@ -176,6 +176,37 @@ def test_unreachable_usergroup_lookup_fails_closed(
     assert logged and "usergroups.users.list" in logged[0].getMessage() and "internal_error" in logged[0].getMessage()
 
 
+def test_a_rate_limited_usergroup_lookup_refuses_the_click_at_once_saying_when_to_click_again(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """A click is answered while Slack waits 3 s and the API server has few click threads: a 429 on the member
+    lookup is not waited out (Retry-After: 20) even with the deployment's client, which retries a rate-limited
+    call; the clicker is told when to click again."""
+    from airflow_provider_agentic_mlops.core.slack_http import BoundedRateLimitRetryHandler, KeepAliveWebClient
+
+    client = KeepAliveWebClient(token="xoxb-test", base_url=slack_double.base_url, timeout=10)
+    client.retry_handlers.append(BoundedRateLimitRetryHandler(max_retry_count=2))
+    slack_double.usergroups["S_MLOPS"] = ["U_CAROL"]
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    slack_double.queued_answers["usergroups.users.list"] = [
+        (429, {"Retry-After": "20"}, {"ok": False, "error": "ratelimited"})
+    ] * 3
+    with pytest.raises(approvals.ApprovalRefused) as refused:
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_CAROL",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
+    assert len(slack_double.calls_to("usergroups.users.list")) == 1  # not retried after 20 s
+    assert str(refused.value) == "Slack rate-limited the membership check of user group S_MLOPS; click again in 20 s"
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
 def test_a_person_not_in_the_user_group_is_told_the_membership_is_cached(
     store: StateStore,
     client: WebClient,
