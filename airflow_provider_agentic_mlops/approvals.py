@@ -57,6 +57,7 @@ from airflow_provider_agentic_mlops.core.state import (
     approval_gate,
     utcnow,
 )
+from airflow_provider_agentic_mlops.liveness import DagNotInMetadataDatabase
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -649,7 +650,9 @@ def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: SensorSta
     :raises ApprovalRefused: the state cannot be read and the vote is an approve. Fail safe: an approve
         recorded for a run that no longer waits would be answered "approved" while nothing promotes, so it is
         refused (the person can click again; an unreadable metadata database leaves Airflow's API server,
-        where clicks arrive, mostly down anyway). A deny is recorded: it never promotes anything.
+        where clicks arrive, mostly down anyway). A deny is recorded: it never promotes anything. A metadata
+        database that knows neither the run nor its DAG (a CLI's AIRFLOW_HOME pointing at another one) is such
+        an unreadable state, never a deleted run.
     """
     details = approval.get("details") or {}
     task_id = details.get("sensor_task_id")
@@ -664,6 +667,12 @@ def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: SensorSta
         )
         if not approve:
             return None
+        if isinstance(err, DagNotInMetadataDatabase):
+            # another metadata database (a CLI's AIRFLOW_HOME): the run is not known deleted; nothing is cancelled
+            raise ApprovalRefused(
+                f"could not check that run {approval['run_id']} still waits for request {approval['id']}: {err}; "
+                "nothing recorded"
+            ) from err
         raise ApprovalRefused(
             f"could not check that run {approval['run_id']} still waits for request {approval['id']} (Airflow's "
             f"task state is unreadable: {type(err).__name__}); nothing recorded, try again in a moment"

@@ -737,12 +737,14 @@ def test_a_click_while_the_sensor_waits_is_recorded(store: StateStore, client: W
 
 @pytest.fixture
 def airflow_db(tmp_path, monkeypatch: pytest.MonkeyPatch) -> object:
-    """Airflow's metadata database (its task_instance table), where a decision reads the sensor's state."""
+    """The deployment's Airflow metadata database (it knows the model's DAG), where a decision reads the sensor's
+    state."""
     from airflow import settings
 
-    from tests.doubles.airflow_metadata import task_instance_db
+    from tests.doubles.airflow_metadata import add_dag, task_instance_db
 
     engine = task_instance_db(tmp_path / "airflow.db")
+    add_dag(engine, "agentic_mlops__fraud")
     monkeypatch.setattr(settings, "engine", engine)
     monkeypatch.setattr(approvals, "_airflow_task_state", _READ_AIRFLOW_TASK_STATE)  # not the waiting stand-in
     return engine
@@ -763,6 +765,29 @@ def test_an_approve_after_the_run_was_deleted_cancels_the_request(
     assert store.get_approval(approval["id"])["votes"] == []
     update = slack_double.calls_to("chat.update")[-1].args
     assert "Cancelled" in update["text"] and "Promotion runs next" not in update["text"]
+
+
+def test_a_decision_read_against_another_metadata_database_cancels_nothing(
+    store: StateStore,
+    client: WebClient,
+    airflow_db: object,
+) -> None:
+    """A CLI whose AIRFLOW_HOME points at another metadata database (a laptop's, a fresh one) finds neither the run
+    nor its DAG: that is not proof the run was deleted. An approve is refused saying which database to check; the
+    request stays open; a deny (it never promotes) is recorded."""
+    from airflow.models.dag import DagModel
+
+    with airflow_db.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(DagModel.__table__.delete())  # not the deployment's database: it does not know the DAG
+    approval = _request_of_sensor(store, client)
+    with pytest.raises(approvals.ApprovalRefused) as refused:
+        approvals.decide(store, approval["id"], approve=True, user="alice", via="cli")
+    message = str(refused.value)
+    assert "metadata database" in message and "has no DAG agentic_mlops__fraud" in message, message
+    assert "AIRFLOW_HOME" in message and "sql_alchemy_conn" in message, message
+    assert store.get_approval(approval["id"])["status"] == "pending"
+    outcome = approvals.decide(store, approval["id"], approve=False, user="alice", via="cli")
+    assert outcome.recorded and outcome.approval["status"] == "denied"
 
 
 def test_a_request_made_before_requests_named_a_map_index_is_not_cancelled_for_a_missing_task(
