@@ -1162,7 +1162,8 @@ def handle_click(
         if fresh is not None:
             facts.remember(fresh)
             approval, wrong = fresh, wrong_message(fresh, click)
-    if wrong is not None:
+
+    def refuse_wrong_message(approval: dict[str, Any], wrong: str) -> ClickResult:
         # a button without a store leads here whatever store its request is in: only one of the request's
         # own older messages is known to be this request's; anything else is answered without naming it
         ours = click.state_conn_id is not None or _replaced(store, approval, click)
@@ -1180,6 +1181,9 @@ def handle_click(
         # newer message may have just been posted, before its ts was recorded, and is left as it is
         outdated = approval if ours and approval.get("slack_ts") else None
         return ClickResult("wrong_message", _refused_text(wrong), click, slack_client=client, outdated=outdated)
+
+    if wrong is not None:
+        return refuse_wrong_message(approval, wrong)
     try:
         outcome = decide(
             store,
@@ -1203,6 +1207,15 @@ def handle_click(
         return ClickResult("unknown", str(err), click, slack_client=client)
     if facts is not None and approval_gate(outcome.approval) != approval_gate(approval):
         facts.remember(outcome.approval)  # its approvers changed since it was cached
+    if not outcome.recorded and outcome.approval.get("status") == PENDING:
+        # the store refused the vote for its message: the request was posted again since ``approval`` (a cached
+        # copy) was read, e.g. by a reopen in the sensor's process whose update of this message failed
+        fresh = store.get_approval(click.approval_id, with_votes=False)
+        wrong = wrong_message(fresh, click) if fresh is not None and fresh.get("slack_ts") else None
+        if fresh is not None and wrong is not None:
+            if facts is not None:
+                facts.remember(fresh)
+            return refuse_wrong_message(fresh, wrong)
     if outcome.recorded:
         kind = "recorded"
     elif outcome.decided:

@@ -541,6 +541,37 @@ def test_clicks_on_the_message_a_reopened_request_replaced_are_refused(
     assert slack_double.calls_to("chat.update")[-1].args["ts"] == new_ts
 
 
+def test_a_cached_click_on_a_replaced_message_whose_retirement_failed_removes_its_buttons(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """The reopen (in the sensor's process) could not update the old message, and the endpoint's cache still holds
+    the old ts: the store refuses the vote for its message, and the click is answered as one on an out-of-date
+    message, whose buttons go, instead of a bare "not recorded" that leaves them for the next click."""
+    old = _request(store, client).approval
+    facts = approvals.RequestFacts()
+    facts.remember(store.get_approval(old["id"], with_votes=False))
+    store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason="task failed")
+    slack_double.failing_methods.add("chat.update")  # the old message keeps its buttons
+    new_ts = _request(store, client).approval["slack_ts"]
+    slack_double.failing_methods.clear()
+    slack_double.clear()
+
+    stale = approvals.handle_click(
+        store,
+        ApprovalClick(old["id"], True, "U_ALICE", None, "T", "C_APPROVALS", old["slack_ts"], None),
+        slack_client=client,
+        facts=facts,
+    )
+    stale.send_answers()
+    assert stale.kind == "wrong_message" and "newest message" in stale.text, stale.text
+    assert store.get_approval(old["id"])["votes"] == []
+    [retired] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == old["slack_ts"]]
+    assert "newer message" in retired.args["text"] and not _buttons(retired)
+    assert facts.peek(old["id"])["slack_ts"] == new_ts
+
+
 def test_a_changed_report_asks_again_in_a_new_message_and_the_old_buttons_decide_nothing(
     store: StateStore,
     client: WebClient,
