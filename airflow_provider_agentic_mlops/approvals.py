@@ -834,7 +834,8 @@ def send_reminders(
     now: datetime | None = None,
     slack_client: WebClient | None = None,
 ) -> list[int]:
-    """Remind (threaded reply to the request) about pending requests not reminded for ``remind_every``.
+    """Remind (threaded reply to the request, mentioning its approvers) about pending requests not reminded for
+    ``remind_every``; a request needing several approvals says how many are in.
 
     The escalation channel, when set, gets the same reminder as a new message; a refused escalation is
     only logged (the thread reminder was sent, so it is not repeated). A thread reminder Slack refuses is
@@ -855,14 +856,20 @@ def send_reminders(
         if now - last < remind_every or row["expires_at"] <= now:
             continue
         client = slack_client or slack_client_for(row)
-        text = slack_messages.reminder_text(row, now=now)
+        so_far = None
+        if int(row.get("required_approvals") or 1) > 1:
+            votes = (store.get_approval(row["id"]) or {}).get("votes") or []
+            so_far = sum(1 for vote in votes if vote["vote"] == "approve")
+        text = slack_messages.reminder_text(row, now=now, approvals_so_far=so_far)
         if client is None or not row.get("slack_ts"):
             log.warning("%s Decide with: %s", text, cli_command(row))
             store.mark_reminded(row["id"], now)
             reminded.append(row["id"])
             continue
         try:
-            client.chat_postMessage(channel=row["slack_channel"], thread_ts=row["slack_ts"], text=text)
+            # a thread reply notifies only the thread's followers: it mentions who may decide
+            mentioned = slack_messages.reminder_text(row, now=now, approvals_so_far=so_far, mention=True)
+            client.chat_postMessage(channel=row["slack_channel"], thread_ts=row["slack_ts"], text=mentioned)
         except Exception as err:
             # record the attempt as if it had been made ``retry_in`` before the next interval, so
             # the next one is due after a short back-off, not at once: a deferred sensor would

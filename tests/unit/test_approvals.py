@@ -346,6 +346,33 @@ def test_reminders_go_to_the_thread_and_the_escalation_channel_once_per_interval
     assert "Still waiting for a decision" in posts[0].args["text"]
 
 
+def test_a_reminder_mentions_the_approvers_and_says_how_many_approvals_are_in(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """A thread reply notifies only the thread's followers: the reminder mentions who may decide (the listed
+    approvers, the user group), so they are notified, and a two-person request says how far it is."""
+    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
+    two = _request(store, client, required_approvals=2).approval
+    approvals.decide(
+        store, two["id"], approve=True, user="U_ALICE", via="slack", slack_client=client, identities=people
+    )
+    group = _request(store, client, run_id="run2", approvers=[], approver_usergroup="S0MLOPS").approval
+    later = utcnow() + timedelta(minutes=31)
+    kwargs = {"remind_every": timedelta(minutes=30), "escalation_channel": "C_ESCALATE", "slack_client": client}
+    assert sorted(approvals.send_reminders(store, now=later, **kwargs)) == [two["id"], group["id"]]
+    texts = {
+        p.args.get("thread_ts") or p.args["channel"]: p.args["text"] for p in slack_double.calls_to("chat.postMessage")
+    }
+    assert texts[two["slack_ts"]].startswith("<@U_ALICE> <@U_BOB> :bell: Still waiting"), texts
+    assert "1 of 2 approvals so far" in texts[two["slack_ts"]]
+    assert texts[group["slack_ts"]].startswith("<!subteam^S0MLOPS> :bell: Still waiting"), texts
+    assert "approvals so far" not in texts[group["slack_ts"]]
+    # the escalation channel is told, not the approvers pinged twice
+    assert "<@" not in texts["C_ESCALATE"] and "<!subteam" not in texts["C_ESCALATE"]
+
+
 def test_a_refused_escalation_does_not_repeat_the_thread_reminder(
     store: StateStore,
     client: WebClient,
