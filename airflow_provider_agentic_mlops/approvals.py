@@ -139,8 +139,9 @@ def check_allowed(
     if allowlist.usergroup and user not in allowlist.approvers:
         try:
             group_members = members.get(allowlist.usergroup, slack_client)
-        except Exception as err:  # Slack down: fail closed, say so (in full in the log only)
-            log.warning(
+        except Exception as err:  # Slack down or misconfigured: fail closed, say so (in full in the log only)
+            log.log(
+                logging.ERROR if _slack_error_code(err) in LOOKUP_CONFIG_ERRORS else logging.WARNING,
                 "could not check whether Slack user %s is in user group %s (usergroups.users.list): %s",
                 user,
                 allowlist.usergroup,
@@ -150,6 +151,11 @@ def check_allowed(
     refusal = allowlist.refusal(approval, user, group_members, members_cached_seconds=members.ttl_seconds)
     if refusal is not None:
         raise ApprovalRefused(refusal)
+
+
+#: Slack's errors of a member lookup that only a fix of the configuration ends: a user group id that is not one,
+#: a bot token without ``usergroups:read``, or one Slack does not accept.
+LOOKUP_CONFIG_ERRORS = frozenset({"no_such_subteam", "missing_scope"}) | slack_messages.REFUSED_TOKEN_ERRORS
 
 
 def _lookup_failed(usergroup: str, err: Exception) -> str:
@@ -162,6 +168,11 @@ def _lookup_failed(usergroup: str, err: Exception) -> str:
         return (
             f"Slack rate-limited the membership check of user group {usergroup}; click again in "
             f"{wait if wait is not None else 'a few'} s"
+        )
+    if code in LOOKUP_CONFIG_ERRORS:
+        return (
+            f"could not check membership of user group {usergroup}: Slack error `{code}`, which clicking again "
+            "cannot fix (the approver user group or the Slack bot token is misconfigured); ask an MLOps admin"
         )
     return f"could not check membership of user group {usergroup}: Slack error `{code}`; try again"
 

@@ -207,6 +207,37 @@ def test_a_rate_limited_usergroup_lookup_refuses_the_click_at_once_saying_when_t
     assert store.get_approval(approval_id)["status"] == "pending"
 
 
+@pytest.mark.parametrize("error", ["no_such_subteam", "missing_scope", "invalid_auth", "not_authed"])
+def test_a_misconfigured_usergroup_lookup_sends_the_clicker_to_an_admin_not_to_click_again(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    error: str,
+) -> None:
+    """Clicking again cannot fix a wrong user group id or a token without usergroups:read: the clicker is told to
+    ask an MLOps admin, naming Slack's error, and the log says it as an error."""
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    slack_double.queued_answers["usergroups.users.list"] = [(200, {}, {"ok": False, "error": error})]
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.approvals"),
+        pytest.raises(approvals.ApprovalRefused) as refused,
+    ):
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_CAROL",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
+    message = str(refused.value)
+    assert f"Slack error `{error}`" in message and "ask an MLOps admin" in message, message
+    assert "try again" not in message
+    assert [r.levelno for r in caplog.records if "S_MLOPS" in r.getMessage()] == [logging.ERROR]
+
+
 def test_a_person_not_in_the_user_group_is_told_the_membership_is_cached(
     store: StateStore,
     client: WebClient,
