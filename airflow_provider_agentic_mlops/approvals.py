@@ -832,6 +832,27 @@ def expire_due(
     return expired
 
 
+def expire_when_due(
+    store: StateStore, approval: dict[str, Any], *, now: datetime, trigger_due: bool = False
+) -> dict[str, Any]:
+    """``approval`` as it is once expired when it is pending past its deadline (:func:`expire_due`); the sensor's
+    check.
+
+    :param now: the caller's time.
+    :param trigger_due: the sensor's trigger fired at the deadline: its judgement is taken. The triggerer's clock may
+        be ahead of the worker's; waiting for the worker's to agree would defer with the same deadline, which the
+        trigger finds passed at once, in a loop.
+    """
+    if approval["status"] != PENDING:
+        return approval
+    if trigger_due:
+        now = max(now, approval["expires_at"])
+    if approval["expires_at"] <= now:
+        expire_due(store, now=now)
+        approval = store.get_approval(approval["id"]) or approval
+    return approval
+
+
 #: how soon a reminder Slack refused is tried again (or after ``remind_every``, when that is shorter)
 REMINDER_RETRY = timedelta(minutes=15)
 
@@ -1264,6 +1285,7 @@ __all__ = [
     "cli_command",
     "decide",
     "expire_due",
+    "expire_when_due",
     "handle_click",
     "legacy_button_refusal",
     "refresh_closed",
