@@ -57,6 +57,7 @@ from airflow_provider_agentic_mlops.core.state import (
     approval_gate,
     utcnow,
 )
+from airflow_provider_agentic_mlops.liveness import DagNotInMetadataDatabase
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -103,17 +104,17 @@ _short_timeout: dict[tuple[int, int], tuple[WebClient, WebClient]] = {}
 
 
 def _with_timeout(client: WebClient, seconds: float) -> WebClient:
-    """The same client with a short timeout: a lookup on the request path must leave Slack's 3 s intact.
-    Built once per client and timeout (a keep-alive client keeps its connections)."""
-    if getattr(client, "timeout", None) is not None and client.timeout <= seconds:
-        return client
+    """The same client with a short timeout and no retries: a lookup on the request path must leave Slack's 3 s
+    intact, and a retry (after a 429's Retry-After of up to a minute, or a server error's back-off) would hold the
+    click and one of the API server's few click threads. Built once per client and timeout (a keep-alive client
+    keeps its connections)."""
     key = (id(client), int(max(1, seconds)))
     hit = _short_timeout.get(key)
     if hit is not None and hit[0] is client:
         return hit[1]
     from airflow_provider_agentic_mlops.core.slack_http import KeepAliveWebClient
 
-    short = KeepAliveWebClient.like(client, timeout=key[1])
+    short = KeepAliveWebClient.like(client, timeout=key[1], retry_handlers=[])
     if len(_short_timeout) >= 100:
         _short_timeout.clear()
     _short_timeout[key] = (client, short)
@@ -138,20 +139,42 @@ def check_allowed(
     if allowlist.usergroup and user not in allowlist.approvers:
         try:
             group_members = members.get(allowlist.usergroup, slack_client)
-        except Exception as err:  # Slack down: fail closed, say so (in full in the log only)
-            log.warning(
+        except Exception as err:  # Slack down or misconfigured: fail closed, say so (in full in the log only)
+            log.log(
+                logging.ERROR if _slack_error_code(err) in LOOKUP_CONFIG_ERRORS else logging.WARNING,
                 "could not check whether Slack user %s is in user group %s (usergroups.users.list): %s",
                 user,
                 allowlist.usergroup,
                 err,
             )
-            raise ApprovalRefused(
-                f"could not check membership of user group {allowlist.usergroup}: Slack error "
-                f"`{_slack_error_code(err)}`; try again"
-            ) from err
+            raise ApprovalRefused(_lookup_failed(allowlist.usergroup, err)) from err
     refusal = allowlist.refusal(approval, user, group_members, members_cached_seconds=members.ttl_seconds)
     if refusal is not None:
         raise ApprovalRefused(refusal)
+
+
+#: Slack's errors of a member lookup that only a fix of the configuration ends: a user group id that is not one,
+#: a bot token without ``usergroups:read``, or one Slack does not accept.
+LOOKUP_CONFIG_ERRORS = frozenset({"no_such_subteam", "missing_scope"}) | slack_messages.REFUSED_TOKEN_ERRORS
+
+
+def _lookup_failed(usergroup: str, err: Exception) -> str:
+    """What the clicker is told when the member lookup of ``usergroup`` failed with ``err``."""
+    from airflow_provider_agentic_mlops.core.slack import retry_after
+
+    code = _slack_error_code(err)
+    if code == "ratelimited":
+        wait = retry_after(getattr(getattr(err, "response", None), "headers", None))
+        return (
+            f"Slack rate-limited the membership check of user group {usergroup}; click again in "
+            f"{wait if wait is not None else 'a few'} s"
+        )
+    if code in LOOKUP_CONFIG_ERRORS:
+        return (
+            f"could not check membership of user group {usergroup}: Slack error `{code}`, which clicking again "
+            "cannot fix (the approver user group or the Slack bot token is misconfigured); ask an MLOps admin"
+        )
+    return f"could not check membership of user group {usergroup}: Slack error `{code}`; try again"
 
 
 def _slack_error_code(err: Exception) -> str:
@@ -638,7 +661,9 @@ def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: SensorSta
     :raises ApprovalRefused: the state cannot be read and the vote is an approve. Fail safe: an approve
         recorded for a run that no longer waits would be answered "approved" while nothing promotes, so it is
         refused (the person can click again; an unreadable metadata database leaves Airflow's API server,
-        where clicks arrive, mostly down anyway). A deny is recorded: it never promotes anything.
+        where clicks arrive, mostly down anyway). A deny is recorded: it never promotes anything. A metadata
+        database that knows neither the run nor its DAG (a CLI's AIRFLOW_HOME pointing at another one) is such
+        an unreadable state, never a deleted run.
     """
     details = approval.get("details") or {}
     task_id = details.get("sensor_task_id")
@@ -653,6 +678,12 @@ def wait_ended(approval: dict[str, Any], *, approve: bool, task_state: SensorSta
         )
         if not approve:
             return None
+        if isinstance(err, DagNotInMetadataDatabase):
+            # another metadata database (a CLI's AIRFLOW_HOME): the run is not known deleted; nothing is cancelled
+            raise ApprovalRefused(
+                f"could not check that run {approval['run_id']} still waits for request {approval['id']}: {err}; "
+                "nothing recorded"
+            ) from err
         raise ApprovalRefused(
             f"could not check that run {approval['run_id']} still waits for request {approval['id']} (Airflow's "
             f"task state is unreadable: {type(err).__name__}); nothing recorded, try again in a moment"
@@ -801,6 +832,27 @@ def expire_due(
     return expired
 
 
+def expire_when_due(
+    store: StateStore, approval: dict[str, Any], *, now: datetime, trigger_due: bool = False
+) -> dict[str, Any]:
+    """``approval`` as it is once expired when it is pending past its deadline (:func:`expire_due`); the sensor's
+    check.
+
+    :param now: the caller's time.
+    :param trigger_due: the sensor's trigger fired at the deadline: its judgement is taken. The triggerer's clock may
+        be ahead of the worker's; waiting for the worker's to agree would defer with the same deadline, which the
+        trigger finds passed at once, in a loop.
+    """
+    if approval["status"] != PENDING:
+        return approval
+    if trigger_due:
+        now = max(now, approval["expires_at"])
+    if approval["expires_at"] <= now:
+        expire_due(store, now=now)
+        approval = store.get_approval(approval["id"]) or approval
+    return approval
+
+
 #: how soon a reminder Slack refused is tried again (or after ``remind_every``, when that is shorter)
 REMINDER_RETRY = timedelta(minutes=15)
 
@@ -814,7 +866,8 @@ def send_reminders(
     now: datetime | None = None,
     slack_client: WebClient | None = None,
 ) -> list[int]:
-    """Remind (threaded reply to the request) about pending requests not reminded for ``remind_every``.
+    """Remind (threaded reply to the request, mentioning its approvers) about pending requests not reminded for
+    ``remind_every``; a request needing several approvals says how many are in.
 
     The escalation channel, when set, gets the same reminder as a new message; a refused escalation is
     only logged (the thread reminder was sent, so it is not repeated). A thread reminder Slack refuses is
@@ -835,14 +888,20 @@ def send_reminders(
         if now - last < remind_every or row["expires_at"] <= now:
             continue
         client = slack_client or slack_client_for(row)
-        text = slack_messages.reminder_text(row, now=now)
+        so_far = None
+        if int(row.get("required_approvals") or 1) > 1:
+            votes = (store.get_approval(row["id"]) or {}).get("votes") or []
+            so_far = sum(1 for vote in votes if vote["vote"] == "approve")
+        text = slack_messages.reminder_text(row, now=now, approvals_so_far=so_far)
         if client is None or not row.get("slack_ts"):
             log.warning("%s Decide with: %s", text, cli_command(row))
             store.mark_reminded(row["id"], now)
             reminded.append(row["id"])
             continue
         try:
-            client.chat_postMessage(channel=row["slack_channel"], thread_ts=row["slack_ts"], text=text)
+            # a thread reply notifies only the thread's followers: it mentions who may decide
+            mentioned = slack_messages.reminder_text(row, now=now, approvals_so_far=so_far, mention=True)
+            client.chat_postMessage(channel=row["slack_channel"], thread_ts=row["slack_ts"], text=mentioned)
         except Exception as err:
             # record the attempt as if it had been made ``retry_in`` before the next interval, so
             # the next one is due after a short back-off, not at once: a deferred sensor would
@@ -1142,7 +1201,8 @@ def handle_click(
         if fresh is not None:
             facts.remember(fresh)
             approval, wrong = fresh, wrong_message(fresh, click)
-    if wrong is not None:
+
+    def refuse_wrong_message(approval: dict[str, Any], wrong: str) -> ClickResult:
         # a button without a store leads here whatever store its request is in: only one of the request's
         # own older messages is known to be this request's; anything else is answered without naming it
         ours = click.state_conn_id is not None or _replaced(store, approval, click)
@@ -1160,6 +1220,9 @@ def handle_click(
         # newer message may have just been posted, before its ts was recorded, and is left as it is
         outdated = approval if ours and approval.get("slack_ts") else None
         return ClickResult("wrong_message", _refused_text(wrong), click, slack_client=client, outdated=outdated)
+
+    if wrong is not None:
+        return refuse_wrong_message(approval, wrong)
     try:
         outcome = decide(
             store,
@@ -1183,6 +1246,15 @@ def handle_click(
         return ClickResult("unknown", str(err), click, slack_client=client)
     if facts is not None and approval_gate(outcome.approval) != approval_gate(approval):
         facts.remember(outcome.approval)  # its approvers changed since it was cached
+    if not outcome.recorded and outcome.approval.get("status") == PENDING:
+        # the store refused the vote for its message: the request was posted again since ``approval`` (a cached
+        # copy) was read, e.g. by a reopen in the sensor's process whose update of this message failed
+        fresh = store.get_approval(click.approval_id, with_votes=False)
+        wrong = wrong_message(fresh, click) if fresh is not None and fresh.get("slack_ts") else None
+        if fresh is not None and wrong is not None:
+            if facts is not None:
+                facts.remember(fresh)
+            return refuse_wrong_message(fresh, wrong)
     if outcome.recorded:
         kind = "recorded"
     elif outcome.decided:
@@ -1213,6 +1285,7 @@ __all__ = [
     "cli_command",
     "decide",
     "expire_due",
+    "expire_when_due",
     "handle_click",
     "legacy_button_refusal",
     "refresh_closed",

@@ -35,6 +35,9 @@ def read_task_state(
     :param map_index: the copy of a mapped task (``partial().expand()``); -1 for a task that is not mapped.
     :param missing: returned instead of None when Airflow has no such task instance (e.g. its run was deleted),
         so a caller can tell it from one that exists without a state yet (e.g. just cleared).
+    :raises DagNotInMetadataDatabase: with ``missing``, read from the metadata database, when that database has no
+        such task instance and not even the DAG: it is not the deployment's (a CLI's AIRFLOW_HOME pointing at another
+        one), so the run cannot be taken as deleted.
     """
     from airflow.sdk.execution_time import task_runner
 
@@ -55,9 +58,29 @@ def read_task_state(
     params = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index}
     with settings.engine.connect() as conn:
         row = conn.execute(_task_state_statement(), params).first()
+        if row is None and missing is not None and conn.execute(_dag_statement(), {"dag_id": dag_id}).first() is None:
+            raise DagNotInMetadataDatabase(dag_id, run_id, settings.engine.url.render_as_string(hide_password=True))
     if row is None:
         return missing
     return str(row[0]) if row[0] is not None else None
+
+
+class DagNotInMetadataDatabase(LookupError):
+    """The metadata database read has no task instance of a run, nor the run's DAG: it is not the deployment's, so
+    nothing can be concluded about the run (in particular not that it was deleted).
+
+    :param dag_id: the DAG looked for.
+    :param run_id: the run looked for.
+    :param url: the database read, without its password.
+    """
+
+    def __init__(self, dag_id: str, run_id: str, url: str) -> None:
+        self.dag_id, self.run_id, self.url = dag_id, run_id, url
+        super().__init__(
+            f"Airflow's metadata database this process reads ({url}) has no DAG {dag_id}, so it does not hold run "
+            f"{run_id}: it is not the deployment's; check AIRFLOW_HOME and [database] sql_alchemy_conn "
+            "(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN) where this runs"
+        )
 
 
 def job_task_state(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str | None:
@@ -89,6 +112,16 @@ def _task_state_statement() -> Any:
         table.c.task_id == bindparam("task_id"),
         table.c.map_index == bindparam("map_index"),
     )
+
+
+@functools.cache
+def _dag_statement() -> Any:
+    """``SELECT dag_id FROM dag WHERE dag_id = :dag_id``: whether the metadata database knows the DAG."""
+    from airflow.models.dag import DagModel
+    from sqlalchemy import bindparam, select
+
+    table = DagModel.__table__
+    return select(table.c.dag_id).where(table.c.dag_id == bindparam("dag_id"))
 
 
 def run_of(context: Any) -> tuple[str | None, str | None]:
@@ -180,6 +213,7 @@ __all__ = [
     "api_not_found",
     "cancel_approval_of_failed_task",
     "fail_job_of_failed_task",
+    "DagNotInMetadataDatabase",
     "job_task_state",
     "map_index_of",
     "read_task_state",

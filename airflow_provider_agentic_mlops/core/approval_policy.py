@@ -74,6 +74,33 @@ def cli_command(approval: Mapping[str, Any], *, approve: bool = True, default_co
     return command
 
 
+def ask_again_command(approval: Mapping[str, Any]) -> str:
+    """How to get a new request for ``approval``'s run once it expired: clear its sensor task with the tasks downstream
+    (the run's retrained version is asked about again). Not a new DAG run: that decides again, finding the model in
+    the cooldown of this run's retrain, or after it retraining another version (spending budget).
+
+    :param approval: the request (its ``dag_id``, ``run_id`` and ``details.sensor_task_id``).
+    """
+    import re
+    import shlex
+
+    task_id = str((approval.get("details") or {}).get("sensor_task_id") or "wait_for_approval")
+    run_id = str(approval.get("run_id") or "")
+    # ``airflow tasks clear`` picks runs by logical date: the one Airflow put in the id of a scheduled or manual run
+    dated = re.fullmatch(r"[a-z_]+__(\d{4}-\d{2}-\d{2}T[0-9:.]+(?:[+-]\d{2}:\d{2}|Z)?)", run_id)
+    date = shlex.quote(dated.group(1)) if dated else "LOGICAL_DATE"
+    command = (
+        f"airflow tasks clear {shlex.quote(str(approval.get('dag_id')))} -t {shlex.quote(f'^{re.escape(task_id)}$')} "
+        f"--downstream -s {date} -e {date}"
+    )
+    if not dated:
+        command += f", LOGICAL_DATE being run {run_id!r}'s logical date"
+    return (
+        f"Clear the run's {task_id} with its downstream tasks for a new request: {command} (or in Airflow's UI: "
+        f"run {run_id}, task {task_id}, Clear with 'Downstream')"
+    )
+
+
 def bad_approval_id(approval_id: int) -> str | None:
     """Why no request can have ``approval_id`` (None when one may)."""
     if 0 < approval_id < 10**APPROVAL_ID_DIGITS:
@@ -367,6 +394,7 @@ def _clip(identity: str) -> str:
 
 
 __all__ = [
+    "ask_again_command",
     "SLACK_USER_ID",
     "SLACK_VIAS",
     "TASK_INSTANCE_DELETED",

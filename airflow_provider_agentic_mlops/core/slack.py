@@ -419,13 +419,42 @@ def current_message(approval: Mapping[str, Any]) -> dict[str, Any]:
     return request_message(approval) if approval["status"] == "pending" else decided_message(approval)
 
 
-def reminder_text(approval: Mapping[str, Any], *, now: datetime) -> str:
-    """Text of a reminder while the request is pending."""
+#: A Slack user group id, as ``approver_usergroup`` names it (``S0123ABCD``).
+SLACK_USERGROUP_ID = re.compile(r"S[A-Z0-9_]{1,30}")
+
+
+def approver_mentions(approval: Mapping[str, Any]) -> str:
+    """Mentions of who may decide ``approval`` from Slack: ``<@U...>`` per listed approver, ``<!subteam^S...>`` for
+    its user group; ids of any other shape are left out (nothing untrusted becomes markup)."""
+    from airflow_provider_agentic_mlops.core.approval_policy import Allowlist
+
+    allowlist = Allowlist.of(approval)
+    mentions = [f"<@{user}>" for user in allowlist.approvers if SLACK_USER_ID.fullmatch(str(user))]
+    if allowlist.usergroup and SLACK_USERGROUP_ID.fullmatch(str(allowlist.usergroup)):
+        mentions.append(f"<!subteam^{allowlist.usergroup}>")
+    return " ".join(mentions)
+
+
+def reminder_text(
+    approval: Mapping[str, Any], *, now: datetime, approvals_so_far: int | None = None, mention: bool = False
+) -> str:
+    """Text of a reminder while the request is pending.
+
+    :param approval: the pending request.
+    :param now: the time the deadline is counted from.
+    :param approvals_so_far: the approve votes in, said when the request needs more than one.
+    :param mention: start with :func:`approver_mentions` (a thread reply notifies only the thread's followers).
+    """
     left = approval["expires_at"] - now if isinstance(approval.get("expires_at"), datetime) else None
     hours = f"{max(left.total_seconds(), 0) / 3600:.1f} h" if left is not None else "some time"
+    needed = int(approval.get("required_approvals") or 1)
+    progress = (
+        f" {approvals_so_far} of {needed} approvals so far." if approvals_so_far is not None and needed > 1 else ""
+    )
+    mentions = approver_mentions(approval) if mention else ""
     return (
-        f":bell: Still waiting for a decision on request #{approval['id']}: "
-        f"{_title(approval)} It is denied automatically in {hours} ({_deadline(approval)})."
+        f"{mentions + ' ' if mentions else ''}:bell: Still waiting for a decision on request #{approval['id']}: "
+        f"{_title(approval)}{progress} It is denied automatically in {hours} ({_deadline(approval)})."
     )
 
 

@@ -38,9 +38,16 @@ class KeepAliveWebClient(WebClient):
         self._local = threading.local()
 
     @classmethod
-    def like(cls, client: WebClient, *, timeout: int | None = None) -> KeepAliveWebClient:
+    def like(
+        cls, client: WebClient, *, timeout: int | None = None, retry_handlers: list[Any] | None = None
+    ) -> KeepAliveWebClient:
         """A keep-alive client with ``client``'s token, URL, timeout, TLS context, proxy, headers,
-        logger and retry handlers (``timeout`` overrides the timeout)."""
+        logger and retry handlers.
+
+        :param client: the client copied.
+        :param timeout: overrides the timeout.
+        :param retry_handlers: overrides the retry handlers (``[]``: a failed call fails at once).
+        """
         return cls(
             token=client.token,
             base_url=client.base_url,
@@ -49,7 +56,7 @@ class KeepAliveWebClient(WebClient):
             proxy=client.proxy,
             headers=dict(client.headers),
             logger=client._logger,
-            retry_handlers=list(client.retry_handlers),
+            retry_handlers=list(client.retry_handlers) if retry_handlers is None else retry_handlers,
         )
 
     def _connection(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:

@@ -263,8 +263,9 @@ class ApprovalSensor(BaseSensorOperator):
         )
         return approval
 
-    def _check(self, approval_id: int) -> dict[str, Any] | None:
-        """The sensor's result when decided; fails when denied/expired; None while pending."""
+    def _check(self, approval_id: int, due: bool = False) -> dict[str, Any] | None:
+        """The sensor's result when decided; fails when denied/expired; None while pending (``due``: see
+        ``approvals.expire_when_due``)."""
         from airflow_provider_agentic_mlops import approvals
         from airflow_provider_agentic_mlops.core.state import APPROVED, DENIED, EXPIRED, PENDING, utcnow
 
@@ -272,9 +273,7 @@ class ApprovalSensor(BaseSensorOperator):
         if approval is None:
             raise AirflowFailException(f"approval request {approval_id} vanished from the state store")
         now = utcnow()
-        if approval["status"] == PENDING and approval["expires_at"] <= now:
-            approvals.expire_due(self.store, now=now)
-            approval = self.store.get_approval(approval_id) or approval
+        approval = approvals.expire_when_due(self.store, approval, now=now, trigger_due=due)
         if approval["status"] == APPROVED:
             self.log.info("Approval request %s approved by %s", approval_id, approval["decided_by"])
             return {"approval_id": approval_id, "status": APPROVED, "decided_by": approval["decided_by"]}
@@ -339,7 +338,7 @@ class ApprovalSensor(BaseSensorOperator):
         if event.get("status") == "error":
             raise AirflowFailException(event.get("message") or f"approval trigger failed: {event}")
         approval_id = int(event["approval_id"])
-        result = self._check(approval_id)
+        result = self._check(approval_id, due=event.get("status") == "due")
         if result is not None:
             return result
         self._defer(approval_id)

@@ -1,4 +1,4 @@
-"""Test double: Airflow's metadata database reduced to its ``task_instance`` table, in SQLite.
+"""Test double: Airflow's metadata database reduced to its ``task_instance`` and ``dag`` tables, in SQLite.
 
 What the provider reads outside a task (``liveness.read_task_state``: the API server, the CLI) comes from this
 table through ``airflow.settings.engine``. Not a feature.
@@ -34,3 +34,14 @@ def add_task_instance(engine: Any, dag_id: str, run_id: str, task_id: str, map_i
     key = {"id": uuid.uuid4(), "dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": map_index}
     with engine.begin() as conn:
         conn.execute(table.insert().values(**key, state=state, **{k: v for k, v in needs.items() if k in table.c}))
+
+
+def add_dag(engine: Any, dag_id: str) -> None:
+    """Insert the ``dag`` row of ``dag_id``: the DAG is known to this metadata database (the deployment's)."""
+    from airflow.models.dag import DagModel
+
+    table = DagModel.__table__
+    needs = {"bundle_name": "dags-folder", "timetable_partitioned": False, "timetable_periodic": False}
+    needs |= {"max_active_tasks": 16, "max_consecutive_failed_dag_runs": 0, "has_task_concurrency_limits": False}
+    with engine.begin() as conn:
+        conn.execute(table.insert().values(dag_id=dag_id, **{k: v for k, v in needs.items() if k in table.c}))

@@ -176,6 +176,68 @@ def test_unreachable_usergroup_lookup_fails_closed(
     assert logged and "usergroups.users.list" in logged[0].getMessage() and "internal_error" in logged[0].getMessage()
 
 
+def test_a_rate_limited_usergroup_lookup_refuses_the_click_at_once_saying_when_to_click_again(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """A click is answered while Slack waits 3 s and the API server has few click threads: a 429 on the member
+    lookup is not waited out (Retry-After: 20) even with the deployment's client, which retries a rate-limited
+    call; the clicker is told when to click again."""
+    from airflow_provider_agentic_mlops.core.slack_http import BoundedRateLimitRetryHandler, KeepAliveWebClient
+
+    client = KeepAliveWebClient(token="xoxb-test", base_url=slack_double.base_url, timeout=10)
+    client.retry_handlers.append(BoundedRateLimitRetryHandler(max_retry_count=2))
+    slack_double.usergroups["S_MLOPS"] = ["U_CAROL"]
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    slack_double.queued_answers["usergroups.users.list"] = [
+        (429, {"Retry-After": "20"}, {"ok": False, "error": "ratelimited"})
+    ] * 3
+    with pytest.raises(approvals.ApprovalRefused) as refused:
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_CAROL",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
+    assert len(slack_double.calls_to("usergroups.users.list")) == 1  # not retried after 20 s
+    assert str(refused.value) == "Slack rate-limited the membership check of user group S_MLOPS; click again in 20 s"
+    assert store.get_approval(approval_id)["status"] == "pending"
+
+
+@pytest.mark.parametrize("error", ["no_such_subteam", "missing_scope", "invalid_auth", "not_authed"])
+def test_a_misconfigured_usergroup_lookup_sends_the_clicker_to_an_admin_not_to_click_again(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    error: str,
+) -> None:
+    """Clicking again cannot fix a wrong user group id or a token without usergroups:read: the clicker is told to
+    ask an MLOps admin, naming Slack's error, and the log says it as an error."""
+    approval_id = _request(store, client, approvers=[], approver_usergroup="S_MLOPS").approval["id"]
+    slack_double.queued_answers["usergroups.users.list"] = [(200, {}, {"ok": False, "error": error})]
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_agentic_mlops.approvals"),
+        pytest.raises(approvals.ApprovalRefused) as refused,
+    ):
+        approvals.decide(
+            store,
+            approval_id,
+            approve=True,
+            user="U_CAROL",
+            via="slack",
+            slack_client=client,
+            members=approvals.UsergroupMembers(),
+        )
+    message = str(refused.value)
+    assert f"Slack error `{error}`" in message and "ask an MLOps admin" in message, message
+    assert "try again" not in message
+    assert [r.levelno for r in caplog.records if "S_MLOPS" in r.getMessage()] == [logging.ERROR]
+
+
 def test_a_person_not_in_the_user_group_is_told_the_membership_is_cached(
     store: StateStore,
     client: WebClient,
@@ -313,6 +375,33 @@ def test_reminders_go_to_the_thread_and_the_escalation_channel_once_per_interval
         ("C_ESCALATE", None),
     ]
     assert "Still waiting for a decision" in posts[0].args["text"]
+
+
+def test_a_reminder_mentions_the_approvers_and_says_how_many_approvals_are_in(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """A thread reply notifies only the thread's followers: the reminder mentions who may decide (the listed
+    approvers, the user group), so they are notified, and a two-person request says how far it is."""
+    people = approvals.Identities.parse('{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}')
+    two = _request(store, client, required_approvals=2).approval
+    approvals.decide(
+        store, two["id"], approve=True, user="U_ALICE", via="slack", slack_client=client, identities=people
+    )
+    group = _request(store, client, run_id="run2", approvers=[], approver_usergroup="S0MLOPS").approval
+    later = utcnow() + timedelta(minutes=31)
+    kwargs = {"remind_every": timedelta(minutes=30), "escalation_channel": "C_ESCALATE", "slack_client": client}
+    assert sorted(approvals.send_reminders(store, now=later, **kwargs)) == [two["id"], group["id"]]
+    texts = {
+        p.args.get("thread_ts") or p.args["channel"]: p.args["text"] for p in slack_double.calls_to("chat.postMessage")
+    }
+    assert texts[two["slack_ts"]].startswith("<@U_ALICE> <@U_BOB> :bell: Still waiting"), texts
+    assert "1 of 2 approvals so far" in texts[two["slack_ts"]]
+    assert texts[group["slack_ts"]].startswith("<!subteam^S0MLOPS> :bell: Still waiting"), texts
+    assert "approvals so far" not in texts[group["slack_ts"]]
+    # the escalation channel is told, not the approvers pinged twice
+    assert "<@" not in texts["C_ESCALATE"] and "<!subteam" not in texts["C_ESCALATE"]
 
 
 def test_a_refused_escalation_does_not_repeat_the_thread_reminder(
@@ -508,6 +597,37 @@ def test_clicks_on_the_message_a_reopened_request_replaced_are_refused(
     current = click(new_ts, user="U_BOB")
     assert current.kind == "recorded" and store.get_approval(old["id"])["decided_by"] == "U_BOB"
     assert slack_double.calls_to("chat.update")[-1].args["ts"] == new_ts
+
+
+def test_a_cached_click_on_a_replaced_message_whose_retirement_failed_removes_its_buttons(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """The reopen (in the sensor's process) could not update the old message, and the endpoint's cache still holds
+    the old ts: the store refuses the vote for its message, and the click is answered as one on an out-of-date
+    message, whose buttons go, instead of a bare "not recorded" that leaves them for the next click."""
+    old = _request(store, client).approval
+    facts = approvals.RequestFacts()
+    facts.remember(store.get_approval(old["id"], with_votes=False))
+    store.close_approvals_of_run("fraud", dag_id="agentic_mlops__fraud", run_id="run1", reason="task failed")
+    slack_double.failing_methods.add("chat.update")  # the old message keeps its buttons
+    new_ts = _request(store, client).approval["slack_ts"]
+    slack_double.failing_methods.clear()
+    slack_double.clear()
+
+    stale = approvals.handle_click(
+        store,
+        ApprovalClick(old["id"], True, "U_ALICE", None, "T", "C_APPROVALS", old["slack_ts"], None),
+        slack_client=client,
+        facts=facts,
+    )
+    stale.send_answers()
+    assert stale.kind == "wrong_message" and "newest message" in stale.text, stale.text
+    assert store.get_approval(old["id"])["votes"] == []
+    [retired] = [c for c in slack_double.calls_to("chat.update") if c.args["ts"] == old["slack_ts"]]
+    assert "newer message" in retired.args["text"] and not _buttons(retired)
+    assert facts.peek(old["id"])["slack_ts"] == new_ts
 
 
 def test_a_changed_report_asks_again_in_a_new_message_and_the_old_buttons_decide_nothing(
@@ -706,12 +826,14 @@ def test_a_click_while_the_sensor_waits_is_recorded(store: StateStore, client: W
 
 @pytest.fixture
 def airflow_db(tmp_path, monkeypatch: pytest.MonkeyPatch) -> object:
-    """Airflow's metadata database (its task_instance table), where a decision reads the sensor's state."""
+    """The deployment's Airflow metadata database (it knows the model's DAG), where a decision reads the sensor's
+    state."""
     from airflow import settings
 
-    from tests.doubles.airflow_metadata import task_instance_db
+    from tests.doubles.airflow_metadata import add_dag, task_instance_db
 
     engine = task_instance_db(tmp_path / "airflow.db")
+    add_dag(engine, "agentic_mlops__fraud")
     monkeypatch.setattr(settings, "engine", engine)
     monkeypatch.setattr(approvals, "_airflow_task_state", _READ_AIRFLOW_TASK_STATE)  # not the waiting stand-in
     return engine
@@ -732,6 +854,29 @@ def test_an_approve_after_the_run_was_deleted_cancels_the_request(
     assert store.get_approval(approval["id"])["votes"] == []
     update = slack_double.calls_to("chat.update")[-1].args
     assert "Cancelled" in update["text"] and "Promotion runs next" not in update["text"]
+
+
+def test_a_decision_read_against_another_metadata_database_cancels_nothing(
+    store: StateStore,
+    client: WebClient,
+    airflow_db: object,
+) -> None:
+    """A CLI whose AIRFLOW_HOME points at another metadata database (a laptop's, a fresh one) finds neither the run
+    nor its DAG: that is not proof the run was deleted. An approve is refused saying which database to check; the
+    request stays open; a deny (it never promotes) is recorded."""
+    from airflow.models.dag import DagModel
+
+    with airflow_db.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(DagModel.__table__.delete())  # not the deployment's database: it does not know the DAG
+    approval = _request_of_sensor(store, client)
+    with pytest.raises(approvals.ApprovalRefused) as refused:
+        approvals.decide(store, approval["id"], approve=True, user="alice", via="cli")
+    message = str(refused.value)
+    assert "metadata database" in message and "has no DAG agentic_mlops__fraud" in message, message
+    assert "AIRFLOW_HOME" in message and "sql_alchemy_conn" in message, message
+    assert store.get_approval(approval["id"])["status"] == "pending"
+    outcome = approvals.decide(store, approval["id"], approve=False, user="alice", via="cli")
+    assert outcome.recorded and outcome.approval["status"] == "denied"
 
 
 def test_a_request_made_before_requests_named_a_map_index_is_not_cancelled_for_a_missing_task(

@@ -222,14 +222,18 @@ def test_read_task_state_reads_the_task_instance_from_airflows_metadata_database
     metadata database: the task named at the map index named, not the same task of another run."""
     from airflow import settings
 
-    from airflow_provider_agentic_mlops.liveness import read_task_state
-    from tests.doubles.airflow_metadata import add_task_instance, task_instance_db
+    from airflow_provider_agentic_mlops.liveness import DagNotInMetadataDatabase, read_task_state
+    from tests.doubles.airflow_metadata import add_dag, add_task_instance, task_instance_db
 
     engine = task_instance_db(tmp_path / "airflow.db")
     for run_id, map_index, state in (("r1", -1, "deferred"), ("r1", 0, "failed"), ("r2", -1, "success")):
         add_task_instance(engine, "d", run_id, "wait", map_index, state)
     add_task_instance(engine, "d", "r4", "wait", -1, None)  # e.g. cleared: known, with no state yet
     monkeypatch.setattr(settings, "engine", engine)
+    # a database without the DAG is not the deployment's: its missing run is not a deleted one
+    with pytest.raises(DagNotInMetadataDatabase, match="has no DAG d, so it does not hold run r3.*AIRFLOW_HOME"):
+        read_task_state("d", "r3", "wait", missing="gone")
+    add_dag(engine, "d")
 
     assert read_task_state("d", "r1", "wait") == "deferred"
     assert read_task_state("d", "r2", "wait") == "success"
@@ -276,11 +280,12 @@ def test_a_job_whose_airflow_run_was_deleted_stops_holding_its_model(
     from airflow import settings
 
     from airflow_provider_agentic_mlops.liveness import job_task_state
-    from tests.doubles.airflow_metadata import add_task_instance, task_instance_db
+    from tests.doubles.airflow_metadata import add_dag, add_task_instance, task_instance_db
 
     engine = task_instance_db(tmp_path / "airflow.db")
     add_task_instance(engine, "d", "cleared", "retrain", -1, None)
     add_task_instance(engine, "d", "mapped", "retrain", 1, "deferred")
+    add_dag(engine, "d")
     monkeypatch.setattr(settings, "engine", engine)
     # a deferred training-DAG wait: no heartbeat, only its timeout would have ended it
     limits = {"task_id": "retrain", "backend": "trigger_dag", "heartbeat_timeout_minutes": None}

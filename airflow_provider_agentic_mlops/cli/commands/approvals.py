@@ -139,6 +139,7 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> None:
 def _nothing_recorded(approval: dict[str, Any], message: str) -> str:
     """Why a vote on ``approval`` recorded nothing (``message``, from ``approvals.decide``), naming the request and
     its model; for an expired request, how to get a new one."""
+    from airflow_provider_agentic_mlops.core.approval_policy import ask_again_command
     from airflow_provider_agentic_mlops.core.model_history import default_dag_id
     from airflow_provider_agentic_mlops.core.state import EXPIRED
 
@@ -151,7 +152,7 @@ def _nothing_recorded(approval: dict[str, Any], message: str) -> str:
         text += "; nothing recorded"
     if approval["status"] == EXPIRED:
         dag_id = approval.get("dag_id") or default_dag_id(approval["model_name"])
-        text += f". Trigger the model's DAG again for a new request: airflow dags trigger {dag_id}"
+        text += f". {ask_again_command({**approval, 'dag_id': dag_id})}"
     return text
 
 

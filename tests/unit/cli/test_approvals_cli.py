@@ -106,18 +106,34 @@ def test_a_vote_that_records_nothing_keeps_its_json_on_stdout_and_says_the_error
 
 
 def test_a_vote_on_an_expired_request_says_how_to_get_a_new_one(store: StateStore, capsys) -> None:
+    """A new request comes from clearing the run's sensor with its downstream tasks (the retrained version is asked
+    about again), not from triggering the DAG again (which decides again: cooldown, or another paid retrain)."""
     from datetime import timedelta
 
     from airflow_provider_agentic_mlops.core.state import utcnow
 
-    approval_id = _request(store, expires_at=utcnow() - timedelta(minutes=1))
+    run_id = "scheduled__2026-11-28T06:00:00+00:00"
+    approval_id = _request(store, run_id=run_id, expires_at=utcnow() - timedelta(minutes=1))
     with pytest.raises(SystemExit) as exit_info:
         approvals_approve(_args(approval_id=approval_id))
     message = exit_info.value.code
     assert message.startswith(f"error: request {approval_id} (fraud v7) expired ")
-    dag_id = store.get_approval(approval_id)["dag_id"]
-    assert message.endswith(f"Trigger the model's DAG again for a new request: airflow dags trigger {dag_id}")
+    assert "dags trigger" not in message
+    assert message.endswith(
+        "Clear the run's wait_for_approval with its downstream tasks for a new request: airflow tasks clear "
+        "agentic_mlops__fraud -t '^wait_for_approval$' --downstream -s 2026-11-28T06:00:00+00:00 "
+        f"-e 2026-11-28T06:00:00+00:00 (or in Airflow's UI: run {run_id}, task wait_for_approval, Clear with "
+        "'Downstream')"
+    ), message
     assert capsys.readouterr().out == "" and store.get_approval(approval_id)["status"] == "expired"
+
+
+def test_the_clear_of_a_run_whose_id_has_no_date_asks_for_its_logical_date() -> None:
+    from airflow_provider_agentic_mlops.core.approval_policy import ask_again_command
+
+    command = ask_again_command({"dag_id": "d", "run_id": "my run", "details": {"sensor_task_id": "approve"}})
+    assert "airflow tasks clear d -t '^approve$' --downstream -s LOGICAL_DATE -e LOGICAL_DATE" in command
+    assert "LOGICAL_DATE being run 'my run''s logical date" in command
 
 
 def test_cli_decisions_ignore_the_slack_allowlist(store: StateStore) -> None:

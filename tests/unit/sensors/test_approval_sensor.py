@@ -214,6 +214,23 @@ def test_the_deadline_denies_and_updates_the_message(
     assert len(updates) == 1 and "Nothing was promoted" in json.dumps(updates[0].args["blocks"])
 
 
+def test_a_worker_whose_clock_is_behind_the_triggerers_expires_at_the_triggers_due_event(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The triggerer's clock says the deadline passed; the worker's, seconds behind, says not yet: the sensor trusts
+    the trigger and expires the request, instead of deferring again with the same deadline (the trigger fires at
+    once, in a loop, until the worker's clock catches up)."""
+    sensor = _sensor(timeout_hours=1)
+    trigger = _defer(sensor, _context())
+    expires_at = sensor.store.get_approval(trigger.approval_id)["expires_at"]
+    monkeypatch.setattr(state, "utcnow", lambda: expires_at - timedelta(seconds=4))
+    with pytest.raises(AirflowFailException, match="was expired"):
+        sensor.execute_complete(_context(), {"status": "due", "approval_id": trigger.approval_id})
+    assert sensor.store.get_approval(trigger.approval_id)["status"] == "expired"
+
+
 def test_a_due_reminder_is_sent_and_the_sensor_defers_again(
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
