@@ -1523,3 +1523,15 @@ def test_the_first_run_notice_of_a_model_without_a_schedule_says_what_starts_it(
         notice = _text_of(_client(sqlite_store).get("/agentic-mlops/models/churn").text, "no-decision-yet")
         assert ("Its schedule starts it" in notice) == scheduled
         assert ("It has no schedule: an alert or a manual trigger starts it." in notice) == (not scheduled)
+
+
+def test_the_overviews_pending_request_links_to_it_on_the_approvals_page(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """The cell linked /approvals, which shows the newest requests of every model: this one could be past them."""
+    seed_history(sqlite_store)
+    approval_id = request_approval(sqlite_store, model_name="fraud-detector", dag_id=DAG).approval["id"]
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models").text
+    href = f"/agentic-mlops/approvals?model=fraud-detector#request-{approval_id}"
+    assert f'href="{href}"' in page
