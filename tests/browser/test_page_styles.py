@@ -329,3 +329,34 @@ def test_a_refused_decision_is_shown_next_to_its_request_inside_airflows_sandbox
     assert "characters" in answer
     assert sqlite_store.get_approval(pending)["status"] == "pending"
     assert browser.evaluate(f"{frame}.getElementById('request-{pending}') !== null")
+
+
+#: A phone's width, in CSS pixels.
+PHONE_WIDTH = 375
+
+
+def test_at_a_phones_width_the_pages_do_not_scroll_sideways(
+    browser: Browser, pages: TestClient, sqlite_store: StateStore, tmp_path: Path
+) -> None:
+    """The 760 px charts and the wide tables scrolled the whole page sideways on a narrow screen: the charts
+    shrink to the width, a wide table scrolls within its own box."""
+    from tests.approval_data import request_approval
+
+    seeded = seed_history(sqlite_store)
+    validation = {"champion_metrics": {"auc": 0.9, "f1": 0.5}, "challenger_metrics": {"auc": 0.95, "f1": 0.6}}
+    request_approval(sqlite_store, model_name="fraud-detector", dag_id=DAG, details={"validation": validation})
+    browser.send("Emulation.setDeviceMetricsOverride", width=PHONE_WIDTH, height=800, deviceScaleFactor=1, mobile=False)
+    try:
+        assert browser.evaluate("window.innerWidth") == PHONE_WIDTH
+        paths = ("/models", "/models/fraud-detector", f"/models/fraud-detector/decisions/{seeded['decision_ids'][0]}")
+        for path in (*paths, "/approvals"):
+            _show(browser, pages, path, tmp_path)
+            wide = "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
+            assert browser.evaluate("document.scrollingElement.scrollWidth") <= PHONE_WIDTH, browser.evaluate(
+                f"{wide}.slice(0, 5).map(e => e.tagName + '.' + (e.className.baseVal ?? e.className) + ' ' + e.id)"
+            )
+        _show(browser, pages, "/models/fraud-detector", tmp_path)
+        chart = browser.evaluate("document.getElementById('drift-chart').getBoundingClientRect().width")
+        assert 0 < chart <= PHONE_WIDTH  # shrunk to the page, not cut off in a box
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")
