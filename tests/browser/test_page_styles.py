@@ -360,3 +360,47 @@ def test_at_a_phones_width_the_pages_do_not_scroll_sideways(
         assert 0 < chart <= PHONE_WIDTH  # shrunk to the page, not cut off in a box
     finally:
         browser.send("Emulation.clearDeviceMetricsOverride")
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ('"Asia/Kolkata"', r"\d{4}-\d\d-\d\d \d\d:\d\d GMT\+5:30"),  # chosen in Airflow's UI (its localStorage key)
+        ('"UTC"', r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"),
+        ('"Not/AZone"', r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"),  # a zone the browser does not know: UTC as served
+        ("not json", r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"),
+        (None, r"\d{4}-\d\d-\d\d \d\d:\d\d GMT\+5:30"),  # none chosen: the browser's zone, as Airflow's UI
+    ],
+)
+def test_the_pages_show_times_in_the_zone_chosen_in_airflows_ui(
+    browser: Browser, airflow_ui: str, sqlite_store: StateStore, stored: str | None, shown: str
+) -> None:
+    """Airflow's UI keeps the zone its user chose in localStorage (key ``timezone``, a JSON string), of the origin
+    the plugin's iframe shares: the pages show their times in it, else in UTC as served."""
+    import re
+    from datetime import datetime, timedelta
+
+    seed_history(sqlite_store)
+    view = f"{airflow_ui}/plugin/agentic-mlops-models?src=/agentic-mlops/models/fraud-detector"
+    browser.open(view)
+    if stored is None:
+        browser.send("Emulation.setTimezoneOverride", timezoneId="Asia/Kolkata")
+    else:
+        browser.evaluate(f"localStorage.setItem('timezone', {json.dumps(stored)})")
+    try:
+        browser.open(view)
+        times = browser.wait_for(
+            "(() => { const d = document.querySelector('iframe').contentDocument;"
+            " const t = d ? [...d.querySelectorAll('time')] : [];"
+            " return t.length && t.every(e => e.dataset.zone) ? t.map(e => [e.dateTime, e.textContent]) : null; })()",
+            timeout=30,
+        )
+    finally:
+        browser.evaluate("localStorage.removeItem('timezone')")
+        browser.send("Emulation.setTimezoneOverride", timezoneId="")
+    for instant, text in times:
+        assert re.fullmatch(shown, text), (stored, instant, text)
+    if stored in ('"Asia/Kolkata"', None):  # 5:30 ahead of the instant
+        instant, text = times[0]
+        utc = datetime.strptime(instant, "%Y-%m-%dT%H:%M:%SZ")
+        assert text.startswith(f"{utc + timedelta(hours=5, minutes=30):%Y-%m-%d %H:%M}")
