@@ -517,21 +517,52 @@ def approval_dag_ids(store: StateStore) -> list[str]:
         return sorted(str(r[0]) for r in conn.execute(sa.select(approvals.c.dag_id).distinct()))
 
 
-def decided_approvals(store: StateStore, *, limit: int = 50, dag_ids: DagIds = None) -> list[dict[str, Any]]:
+def decided_approvals(
+    store: StateStore,
+    *,
+    limit: int = 50,
+    dag_ids: DagIds = None,
+    model_name: str | None = None,
+    before: int | None = None,
+) -> list[dict[str, Any]]:
     """Approval requests that are no longer pending, most recently decided first, with their votes.
 
     :param dag_ids: only requests of these DAGs (:data:`DagIds`), before the limit.
+    :param model_name: only this model's requests.
+    :param before: only the requests listed after request ``before`` in this order (the next page back).
     """
+    decided_at = sa.func.coalesce(approvals.c.decided_at, approvals.c.requested_at)
     query = (
         approvals.select()
         .where(approvals.c.status != "pending", _of_dags(approvals.c.dag_id, dag_ids))
-        .order_by(sa.func.coalesce(approvals.c.decided_at, approvals.c.requested_at).desc(), approvals.c.id.desc())
+        .order_by(decided_at.desc(), approvals.c.id.desc())
         .limit(limit)
     )
+    if model_name is not None:
+        query = query.where(approvals.c.model_name == model_name)
+    if before is not None:
+        cursor = approvals.alias("cursor")
+        at = (
+            sa.select(sa.func.coalesce(cursor.c.decided_at, cursor.c.requested_at))
+            .where(cursor.c.id == before)
+            .scalar_subquery()
+        )
+        query = query.where(sa.or_(decided_at < at, sa.and_(decided_at == at, approvals.c.id < before)))
     from airflow_provider_agentic_mlops.core.state import attach_votes
 
     with store.engine.connect() as conn:
         return attach_votes(conn, [dict(r) for r in conn.execute(query).mappings()])
+
+
+def approval_count(store: StateStore, *, pending: bool, dag_ids: DagIds = None, model_name: str | None = None) -> int:
+    """How many requests are pending (``pending``) or no longer are, of ``dag_ids`` (:data:`DagIds`) and, given
+    ``model_name``, of that model: the totals the approvals page's lists are pages of."""
+    status = approvals.c.status == "pending" if pending else approvals.c.status != "pending"
+    query = sa.select(sa.func.count()).where(status, _of_dags(approvals.c.dag_id, dag_ids))
+    if model_name is not None:
+        query = query.where(approvals.c.model_name == model_name)
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def model_summary(

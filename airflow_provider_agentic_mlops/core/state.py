@@ -1108,13 +1108,17 @@ class StateStore:
         dag_ids: Sequence[str] | None = None,
         limit: int = 100,
         with_votes: bool = False,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
         """The newest ``limit`` requests, narrowed by each filter given.
 
         :param dag_ids: only requests of these DAGs (e.g. those the reader may see), before the limit.
         :param with_votes: give each request its ``votes`` (as :meth:`get_approval`), all read in one query.
+        :param before: only requests older than this id (the next page back).
         """
         query = approvals.select().order_by(approvals.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(approvals.c.id < before)
         if dag_ids is not None:
             query = query.where(approvals.c.dag_id.in_(list(dag_ids)))
         with self._read() as conn:

@@ -25,13 +25,19 @@ DAG permissions are checked with the DAG's team, as Airflow's own routes do.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ValidationError, field_validator
 
 from airflow_provider_agentic_mlops.core import model_history
-from airflow_provider_agentic_mlops.core.approval_policy import MAX_REASON_CHARS, bad_approval_id, bad_reason
+from airflow_provider_agentic_mlops.core.approval_policy import (
+    APPROVAL_ID_DIGITS,
+    MAX_REASON_CHARS,
+    bad_approval_id,
+    bad_reason,
+)
 from airflow_provider_agentic_mlops.core.json_input import parse_json
 from airflow_provider_agentic_mlops.plugins.airflow_auth import (
     UserDep,
@@ -133,21 +139,55 @@ def expire_due(settings: Any, store: Any) -> None:
     approvals.expire_due(store, run=settings.run_later)
 
 
+def _cursor(name: str, value: int | None) -> None:
+    """Refuse a page cursor no request can have (422 naming it): out of the ids' range it would overflow the
+    database's integer instead of matching nothing."""
+    if value is not None and bad_approval_id(value) is not None:
+        shown = str(value) if len(str(value)) <= 24 else str(value)[:24] + "..."
+        raise HTTPException(
+            422, f"{name}={shown} is not a request id (1 to {10**APPROVAL_ID_DIGITS - 1}): leave it out for the newest"
+        )
+
+
+#: Requests one call of the API gives at most.
+MAX_API_LIMIT = 1000
+
+
 @router.get("/api/approvals")
-async def list_approvals(request: Request, user: UserDep, status: str | None = "pending", limit: int = 100) -> Any:
-    """Approval requests (pending by default; ``status=all`` for every one) of DAGs the user can read."""
+async def list_approvals(
+    request: Request,
+    user: UserDep,
+    status: str | None = "pending",
+    limit: int = 100,
+    before: int | None = None,
+) -> Any:
+    """Approval requests (pending by default; ``status=all`` for every one) of DAGs the user can read, newest first.
+
+    :param limit: requests per call, 1 to :data:`MAX_API_LIMIT`.
+    :param before: only requests older than this id: when more are left, the response's ``Link`` header
+        (``rel="next"``) gives the URL of the next page, with ``before`` the last listed request's id.
+    """
+    _cursor("before", before)
     settings = settings_of(request.app)
     wanted = None if status in (None, "", "all") else status
+    size = max(1, min(limit, MAX_API_LIMIT))
 
     def load() -> list[dict[str, Any]]:
         store = settings.get_store()
         expire_due(settings, store)
         dag_ids = readable_dag_ids(user, store)
         return store.list_approvals(
-            status=wanted, dag_ids=list(dag_ids), limit=max(1, min(limit, 1000)), with_votes=True
+            status=wanted, dag_ids=list(dag_ids), limit=size + 1, with_votes=True, before=before
         )
 
-    return [_public(a) for a in await in_plugin_thread(request.app, load)]
+    rows = await in_plugin_thread(request.app, load)
+    response = JSONResponse([_public(a) for a in rows[:size]])
+    if len(rows) > size:
+        params = {"status": status or "all", "limit": size, "before": rows[size - 1]["id"]}
+        from airflow_provider_agentic_mlops.plugins.pages import plugin_root
+
+        response.headers["Link"] = f'<{plugin_root(request)}/api/approvals?{urlencode(params)}>; rel="next"'
+    return response
 
 
 async def _decide(request: Request, user: Any, approval_id: int, approve: bool) -> JSONResponse:
@@ -325,36 +365,85 @@ def page_request(root: str, approval: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def approvals_url(root: str, *, model: str | None, before: int | None, decided_before: int | None) -> str:
+    """The approvals page's URL showing ``model``'s requests (None: every model's), the pending ones older
+    than ``before`` and the decided ones listed after ``decided_before`` (None: the newest).
+
+    :param root: the plugin's URL path (:func:`.pages.plugin_root`).
+    """
+    params = {"model": model, "before": before, "decided_before": decided_before}
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{root}/approvals" + (f"?{query}" if query else "")
+
+
 @router.get("/approvals", response_class=HTMLResponse)
-async def approvals_page(request: Request, user: UserDep) -> HTMLResponse:
-    """The page shown in the Airflow UI (Browse > Model approvals): pending requests and decided ones."""
-    from airflow_provider_agentic_mlops.core.model_history import decided_approvals
+async def approvals_page(
+    request: Request,
+    user: UserDep,
+    model: str | None = None,
+    before: int | None = None,
+    decided_before: int | None = None,
+) -> HTMLResponse:
+    """The page shown in the Airflow UI (Browse > Model approvals): pending requests and decided ones, the newest
+    :data:`PENDING_SHOWN` and :data:`HISTORY_SHOWN`, each list paged back with its own cursor.
+
+    :param model: only this model's requests.
+    :param before: only pending requests older than this id (the "older" link).
+    :param decided_before: only decided requests listed after this one (the "older" link of the history).
+    """
+    from airflow_provider_agentic_mlops.core.model_history import approval_count, decided_approvals
     from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
 
+    _cursor("before", before)
+    _cursor("decided_before", decided_before)
+    model = model or None
     settings = settings_of(request.app)
     root = plugin_root(request)
 
-    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]], str]:
+    def load() -> dict[str, Any]:
         store = settings.get_store()
         expire_due(settings, store)
         teams = readable_dag_ids(user, store)
-        pending = store.list_approvals(status="pending", dag_ids=list(teams), limit=PENDING_SHOWN, with_votes=True)
-        history = decided_approvals(store, dag_ids=list(teams), limit=HISTORY_SHOWN)
+        dag_ids = list(teams)
+        pending = store.list_approvals(
+            status="pending",
+            model_name=model,
+            dag_ids=dag_ids,
+            limit=PENDING_SHOWN + 1,
+            with_votes=True,
+            before=before,
+        )
+        history = decided_approvals(
+            store, dag_ids=dag_ids, model_name=model, limit=HISTORY_SHOWN + 1, before=decided_before
+        )
+        more_pending, more_history = len(pending) > PENDING_SHOWN, len(history) > HISTORY_SHOWN
+        pending, history = pending[:PENDING_SHOWN], history[:HISTORY_SHOWN]
         deciders = {dag_id for dag_id in {a["dag_id"] for a in pending} if may_decide(user, dag_id, teams[dag_id])}
-        shown = [{**page_request(root, a), "can_decide": a["dag_id"] in deciders} for a in pending]
-        return shown, history, other_stores(settings, user), settings.get_stores().default_conn_id
+        return {
+            "pending": [{**page_request(root, a), "can_decide": a["dag_id"] in deciders} for a in pending],
+            "history": history,
+            "pending_total": approval_count(store, pending=True, dag_ids=dag_ids, model_name=model),
+            "history_total": approval_count(store, pending=False, dag_ids=dag_ids, model_name=model),
+            "older_pending": pending[-1]["id"] if more_pending else None,
+            "older_decided": history[-1]["id"] if more_history else None,
+            "other_stores": other_stores(settings, user),
+            "store_conn_id": settings.get_stores().default_conn_id,
+        }
 
     from airflow_provider_agentic_mlops.version_compat import command_prefix
 
-    pending, history, others, store_conn_id = await in_plugin_thread(request.app, load)
+    shown = await in_plugin_thread(request.app, load)
     return render(
         request,
         "approvals.html",
         user=user_name(user),
-        pending=pending,
-        history=history,
-        store_conn_id=store_conn_id,
-        other_stores=others,
+        **shown,
+        model=model,
+        before=before,
+        decided_before=decided_before,
+        url=lambda **change: approvals_url(
+            root, **{"model": model, "before": before, "decided_before": decided_before, **change}
+        ),
         cli=command_prefix(),
         max_reason_chars=MAX_REASON_CHARS,
     )

@@ -46,6 +46,21 @@ def when(value: Any) -> str:
     return "-" if value in (None, "") else str(value)
 
 
+def time_element(value: Any) -> Any:
+    """A time as the templates show it (their ``when`` filter): :func:`when`'s text in a ``<time>`` element whose
+    ``datetime`` is the UTC instant, which ``links.js`` shows in the zone chosen in Airflow's UI (the text stays
+    UTC without script or a zone). Anything but a time is :func:`when`'s text, escaped.
+
+    :param value: a time of the state store (naive: UTC), or anything else.
+    """
+    from markupsafe import Markup, escape
+
+    if not isinstance(value, datetime):
+        return escape(when(value))
+    utc = value.astimezone(timezone.utc) if value.tzinfo is not None else value
+    return Markup('<time datetime="{}">{}</time>').format(f"{utc:%Y-%m-%dT%H:%M:%S}Z", when(value))
+
+
 def shorten(text: Any, limit: int = 220) -> str:
     """``text`` whole when it has at most ``limit`` characters, else cut at the last word that fits, with
     an ellipsis (a word longer than most of ``limit`` is cut where it reaches it).
@@ -99,7 +114,7 @@ def environment() -> Any:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.ChainableUndefined
     )
-    env.filters["when"] = when
+    env.filters["when"] = time_element
     env.filters["pretty"] = _pretty
     env.filters["shorten"] = shorten
     return env

@@ -329,3 +329,78 @@ def test_a_refused_decision_is_shown_next_to_its_request_inside_airflows_sandbox
     assert "characters" in answer
     assert sqlite_store.get_approval(pending)["status"] == "pending"
     assert browser.evaluate(f"{frame}.getElementById('request-{pending}') !== null")
+
+
+#: A phone's width, in CSS pixels.
+PHONE_WIDTH = 375
+
+
+def test_at_a_phones_width_the_pages_do_not_scroll_sideways(
+    browser: Browser, pages: TestClient, sqlite_store: StateStore, tmp_path: Path
+) -> None:
+    """The 760 px charts and the wide tables scrolled the whole page sideways on a narrow screen: the charts
+    shrink to the width, a wide table scrolls within its own box."""
+    from tests.approval_data import request_approval
+
+    seeded = seed_history(sqlite_store)
+    validation = {"champion_metrics": {"auc": 0.9, "f1": 0.5}, "challenger_metrics": {"auc": 0.95, "f1": 0.6}}
+    request_approval(sqlite_store, model_name="fraud-detector", dag_id=DAG, details={"validation": validation})
+    browser.send("Emulation.setDeviceMetricsOverride", width=PHONE_WIDTH, height=800, deviceScaleFactor=1, mobile=False)
+    try:
+        assert browser.evaluate("window.innerWidth") == PHONE_WIDTH
+        paths = ("/models", "/models/fraud-detector", f"/models/fraud-detector/decisions/{seeded['decision_ids'][0]}")
+        for path in (*paths, "/approvals"):
+            _show(browser, pages, path, tmp_path)
+            wide = "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
+            assert browser.evaluate("document.scrollingElement.scrollWidth") <= PHONE_WIDTH, browser.evaluate(
+                f"{wide}.slice(0, 5).map(e => e.tagName + '.' + (e.className.baseVal ?? e.className) + ' ' + e.id)"
+            )
+        _show(browser, pages, "/models/fraud-detector", tmp_path)
+        chart = browser.evaluate("document.getElementById('drift-chart').getBoundingClientRect().width")
+        assert 0 < chart <= PHONE_WIDTH  # shrunk to the page, not cut off in a box
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ('"Asia/Kolkata"', r"\d{4}-\d\d-\d\d \d\d:\d\d GMT\+5:30"),  # chosen in Airflow's UI (its localStorage key)
+        ('"UTC"', r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"),
+        ('"Not/AZone"', r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"),  # a zone the browser does not know: UTC as served
+        ("not json", r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"),
+        (None, r"\d{4}-\d\d-\d\d \d\d:\d\d GMT\+5:30"),  # none chosen: the browser's zone, as Airflow's UI
+    ],
+)
+def test_the_pages_show_times_in_the_zone_chosen_in_airflows_ui(
+    browser: Browser, airflow_ui: str, sqlite_store: StateStore, stored: str | None, shown: str
+) -> None:
+    """Airflow's UI keeps the zone its user chose in localStorage (key ``timezone``, a JSON string), of the origin
+    the plugin's iframe shares: the pages show their times in it, else in UTC as served."""
+    import re
+    from datetime import datetime, timedelta
+
+    seed_history(sqlite_store)
+    view = f"{airflow_ui}/plugin/agentic-mlops-models?src=/agentic-mlops/models/fraud-detector"
+    browser.open(view)
+    if stored is None:
+        browser.send("Emulation.setTimezoneOverride", timezoneId="Asia/Kolkata")
+    else:
+        browser.evaluate(f"localStorage.setItem('timezone', {json.dumps(stored)})")
+    try:
+        browser.open(view)
+        times = browser.wait_for(
+            "(() => { const d = document.querySelector('iframe').contentDocument;"
+            " const t = d ? [...d.querySelectorAll('time')] : [];"
+            " return t.length && t.every(e => e.dataset.zone) ? t.map(e => [e.dateTime, e.textContent]) : null; })()",
+            timeout=30,
+        )
+    finally:
+        browser.evaluate("localStorage.removeItem('timezone')")
+        browser.send("Emulation.setTimezoneOverride", timezoneId="")
+    for instant, text in times:
+        assert re.fullmatch(shown, text), (stored, instant, text)
+    if stored in ('"Asia/Kolkata"', None):  # 5:30 ahead of the instant
+        instant, text = times[0]
+        utc = datetime.strptime(instant, "%Y-%m-%dT%H:%M:%SZ")
+        assert text.startswith(f"{utc + timedelta(hours=5, minutes=30):%Y-%m-%d %H:%M}")

@@ -22,3 +22,37 @@ document.addEventListener("click", (event) => {
   outer.click();
   outer.remove();
 });
+
+// Times: the page gives each as <time datetime="...Z">YYYY-MM-DD HH:MM UTC</time>. Airflow's UI keeps the zone its
+// user chose in localStorage ("timezone", a JSON string; none chosen: the browser's zone, as Airflow shows then),
+// of the origin this frame shares: show each time there. A zone the browser does not know, or no access to the
+// storage, leaves the UTC text.
+(() => {
+  let zone;
+  try {
+    const stored = window.localStorage.getItem("timezone");
+    zone = stored ? JSON.parse(stored) : Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch (error) {
+    zone = "UTC";
+  }
+  let format;
+  try {
+    format = new Intl.DateTimeFormat("en-CA", {
+      timeZone: typeof zone === "string" && zone ? zone : "UTC",
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      hourCycle: "h23", timeZoneName: "short",
+    });
+  } catch (error) {
+    format = null;  // RangeError: not a zone this browser knows
+  }
+  for (const element of document.querySelectorAll("time[datetime]")) {
+    const instant = new Date(element.dateTime);
+    if (format && !Number.isNaN(instant.getTime())) {
+      const part = Object.fromEntries(format.formatToParts(instant).map((p) => [p.type, p.value]));
+      const name = part.timeZoneName === "GMT" ? "UTC" : part.timeZoneName;
+      element.title = element.textContent;  // the stored UTC time, on hover
+      element.textContent = `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute} ${name}`;
+    }
+    element.dataset.zone = format ? format.resolvedOptions().timeZone : "UTC";
+  }
+})();

@@ -689,3 +689,96 @@ def test_a_control_character_in_a_path_or_query_is_refused_before_the_store_is_a
     response = _client(store).get("/agentic-mlops" + path)
     assert response.status_code == status, response.text
     assert "control character" in response.json()["detail"]
+
+
+def _shown_ids(page: str) -> list[int]:
+    """Ids of the pending requests the page shows, in order."""
+    import re
+
+    return [int(i) for i in re.findall(r'<section class="request" id="request-(\d+)"', page)]
+
+
+def _history_ids(page: str) -> list[int]:
+    import re
+
+    return [int(i) for i in re.findall(r'<tr class="decided" id="decided-(\d+)">', page)]
+
+
+def _link(page: str, element_id: str) -> str | None:
+    import html
+    import re
+
+    found = re.search(rf'id="{element_id}" href="([^"]*)"', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_the_page_counts_and_pages_back_through_every_pending_and_decided_request(
+    store: StateStore, permissions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the newest PENDING_SHOWN / HISTORY_SHOWN, requests were dropped silently: the page says how many
+    of how many it shows and pages back through the rest, each list with its own cursor."""
+    monkeypatch.setattr(approvals_page, "PENDING_SHOWN", 2)
+    monkeypatch.setattr(approvals_page, "HISTORY_SHOWN", 2)
+    decided = [_request(store, run_id=f"d{i}") for i in range(3)]
+    for approval_id in decided:
+        approvals.decide(store, approval_id, approve=False, user="ann", via="ui")
+    pending = [_request(store, run_id=f"p{i}") for i in range(5)]
+    _request(store, dag_id="agentic_mlops__secret", run_id="hidden")  # not readable: neither listed nor counted
+    permissions[("agentic_mlops__fraud", "GET")] = True
+    client = _client(store)
+
+    first = client.get("/agentic-mlops/approvals").text
+    assert _shown_ids(first) == pending[:-3:-1] and "2 of 5 pending requests" in first
+    assert _history_ids(first) == decided[:-3:-1] and "2 of 3 decided requests" in first
+    seen, url = _shown_ids(first), _link(first, "older-pending")
+    while url:
+        page = client.get(url).text
+        seen += _shown_ids(page)
+        assert _history_ids(page) == decided[:-3:-1]  # the other list stays where it was
+        url = _link(page, "older-pending")
+    assert seen == pending[::-1]
+    older = client.get(_link(first, "older-decided")).text
+    assert _history_ids(older) == [decided[0]] and _link(older, "older-decided") is None
+    assert _shown_ids(older) == pending[:-3:-1]
+    assert _link(older, "newest-decided") is not None
+
+
+def test_the_page_shows_one_models_requests_with_model_and_keeps_scoping(store: StateStore, permissions: dict) -> None:
+    fraud = _request(store)
+    churn = _request(store, dag_id="agentic_mlops__churn")
+    secret = _request(store, dag_id="agentic_mlops__secret")
+    permissions[("agentic_mlops__fraud", "GET")] = permissions[("agentic_mlops__churn", "GET")] = True
+    client = _client(store)
+    assert _shown_ids(client.get("/agentic-mlops/approvals").text) == [churn, fraud]
+    page = client.get("/agentic-mlops/approvals", params={"model": "fraud"}).text
+    assert _shown_ids(page) == [fraud] and "1 of 1 pending request" in page
+    assert _link(page, "all-models") == "/agentic-mlops/approvals"
+    hidden = client.get("/agentic-mlops/approvals", params={"model": "secret"}).text
+    assert _shown_ids(hidden) == [] and f"request-{secret}" not in hidden and "agentic_mlops__secret" not in hidden
+
+
+def test_a_page_cursor_no_request_can_have_is_refused_naming_it(store: StateStore, permissions: dict) -> None:
+    client = _client(store)
+    for params in ({"before": 0}, {"decided_before": 10**30}):
+        response = client.get("/agentic-mlops/approvals", params=params)
+        assert response.status_code == 422 and str(next(iter(params.values())))[:10] in response.text
+    assert client.get("/agentic-mlops/api/approvals", params={"before": -1}).status_code == 422
+
+
+def test_the_api_pages_back_with_before_and_says_where_the_next_page_starts(
+    store: StateStore, permissions: dict
+) -> None:
+    ids = [_request(store, run_id=f"r{i}") for i in range(5)]
+    permissions[("agentic_mlops__fraud", "GET")] = True
+    client = _client(store)
+    seen: list[int] = []
+    url: str | None = "/agentic-mlops/api/approvals?limit=2"
+    while url:
+        response = client.get(url)
+        seen += [r["id"] for r in response.json()]
+        nxt = response.links.get("next")
+        url = nxt["url"] if nxt else None
+        if url:
+            assert f"before={seen[-1]}" in url and "limit=2" in url
+    assert seen == ids[::-1]
+    assert [r["id"] for r in client.get("/agentic-mlops/api/approvals", params={"before": ids[2]}).json()] == ids[1::-1]

@@ -1586,3 +1586,30 @@ def test_a_reports_ownership_is_checked_once_in_a_while_not_on_every_fetch_and_a
         now = reports._owned_runs.clock()
         monkeypatch.setattr(reports._owned_runs, "clock", lambda: now + reports.OWNED_RUN_SECONDS)
         assert fetch("fraud-detector", parent) == (200, first)  # once the time is up: asked again
+
+
+def test_the_overviews_pending_request_links_to_it_on_the_approvals_page(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """The cell linked /approvals, which shows the newest requests of every model: this one could be past them."""
+    seed_history(sqlite_store)
+    approval_id = request_approval(sqlite_store, model_name="fraud-detector", dag_id=DAG).approval["id"]
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models").text
+    href = f"/agentic-mlops/approvals?model=fraud-detector#request-{approval_id}"
+    assert f'href="{href}"' in page
+
+
+def test_each_time_on_the_pages_is_a_time_element_with_its_utc_instant(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """The pages' script shows each time in the zone Airflow's UI is set to: it needs the instant, not the text."""
+    seed_history(sqlite_store)
+    allowed.add(DAG)
+    page = _client(sqlite_store).get("/agentic-mlops/models/fraud-detector").text
+    times = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', page)
+    assert times
+    for instant, text in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", instant) and text.endswith(" UTC")
+        assert instant[:16].replace("T", " ") == text.removesuffix(" UTC")
+    assert not re.search(r"(?<!>)\d{4}-\d\d-\d\d \d\d:\d\d UTC(?!</time>)", page.split("<svg")[0])
