@@ -66,7 +66,9 @@ Order of checks, each failing closed:
    free within ``[agentic_mlops] alert_lock_timeout``: 503 naming the DAG. Airflow unable to start the
    DAG yet (not serialized yet, or ``trigger_dag`` refusing it): 503 naming the DAG and the reason, logged.
 
-At most one run per model, also when alerts arrive together: a per-model lock in this process, and
+At most one run per model, also when alerts arrive together: a per-model lock in this process (before it, a
+request waits for its models' turns on the event loop, :func:`model_turns`, so that alerts for a busy model
+hold no thread of the plugin's pool and cannot starve other models' alerts or the pages), and
 around "look for an active run, else create one" a lock every API server sees
 (:func:`~airflow_provider_agentic_mlops.core.locks.locked_transaction`): a PostgreSQL advisory lock
 of the one metadata-DB transaction that looks and creates, or a file lock next to a SQLite metadata
@@ -74,8 +76,8 @@ DB (SQLite means one host). A transaction lock, not a session lock, so that it w
 PgBouncer in transaction pooling mode. On other metadata databases (MySQL) only the in-process lock
 holds, so two API servers could each start a run for the same model at the same instant; the DAG's
 ``max_active_runs=1`` then runs them one after the other. Each alert holds at most one connection of
-Airflow's metadata-DB pool at a time: the lock and the work share it. Both locks together are waited
-for at most ``alert_lock_timeout`` seconds (default 10): a lock that is never released (a stuck API
+Airflow's metadata-DB pool at a time: the lock and the work share it. The turn and both locks together are
+waited for at most ``alert_lock_timeout`` seconds (default 10): a lock that is never released (a stuck API
 server) costs the sender a 503 and a retry, never an API-server thread that waits forever.
 """
 
@@ -90,7 +92,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -707,6 +709,57 @@ def _model_lock(dag_id: str) -> threading.Lock:
         return _model_locks.setdefault(dag_id, threading.Lock())
 
 
+@dataclass
+class _Turn:
+    """A DAG's turn on the event loop: its lock, and the requests holding or waiting for it (none: dropped)."""
+
+    lock: Any  # anyio.Lock
+    users: int = 0
+
+
+_turns: dict[str, _Turn] = {}  # used on the event loop only
+
+
+@contextlib.asynccontextmanager
+async def model_turns(dag_ids: Collection[str], timeout: float) -> AsyncIterator[dict[str, float]]:
+    """Wait on the event loop, holding no thread, for the turn of each of ``dag_ids`` (in sorted order, so two
+    notifications naming the same DAGs cannot each hold one the other waits for), each at most ``timeout``
+    seconds; yields how long each DAG's turn was waited for (``math.inf`` for one not obtained). The turns are
+    held until the block ends.
+
+    Alerts for one DAG wait here rather than in the plugin's threads (:data:`~.app.PAGE_THREADS`) on the
+    DAG's locks: so at most one request per DAG holds a thread while its lock is held elsewhere, and alerts
+    for other DAGs, and the pages, still get threads.
+
+    :param dag_ids: the DAGs the request may start runs of.
+    :param timeout: ``[agentic_mlops] alert_lock_timeout``.
+    """
+    import anyio
+
+    waited: dict[str, float] = {}
+    taken: list[str] = []
+    held: list[Any] = []
+    try:
+        for dag_id in sorted(set(dag_ids)):
+            turn = _turns.setdefault(dag_id, _Turn(anyio.Lock()))
+            turn.users += 1
+            taken.append(dag_id)
+            began = time.monotonic()
+            waited[dag_id] = math.inf
+            with anyio.move_on_after(timeout):
+                await turn.lock.acquire()
+                held.append(turn.lock)
+                waited[dag_id] = time.monotonic() - began
+        yield waited
+    finally:
+        for lock in held:
+            lock.release()
+        for dag_id in taken:
+            _turns[dag_id].users -= 1
+            if not _turns[dag_id].users:
+                del _turns[dag_id]
+
+
 @contextlib.contextmanager
 def _locked_session(dag_id: str, timeout: float) -> Iterator[Session]:
     """A metadata-DB session for "find active run, else create one" of ``dag_id``, in the one transaction
@@ -1015,7 +1068,7 @@ def parse_trouble(models: Collection[str], *, any_model_dag: bool) -> ParseTroub
 
 
 def start_run_unless_active(
-    dag_id: str, conf: dict[str, Any], on_found: Callable[[str, bool], None] | None = None
+    dag_id: str, conf: dict[str, Any], on_found: Callable[[str, bool], None] | None = None, *, waited: float = 0.0
 ) -> tuple[str, bool]:
     """``(run_id, started)``: the run of ``dag_id`` started by an alert that has yet to decide (queued, or
     running with its ``decide`` task not started) if there is one, else a new run (created like Airflow's own
@@ -1024,17 +1077,23 @@ def start_run_unless_active(
     :param on_found: called with ``(run_id, started)`` inside the transaction that starts the run (or folds the
         alerts into it), before it commits: it records the alerts, and when it raises, nothing is started or
         folded (the transaction is rolled back), so no run starts without its alerts recorded.
+    :param waited: seconds already waited for the model's turn (:func:`model_turns`): the locks get what is left
+        of ``[agentic_mlops] alert_lock_timeout``.
     :raises LockTimeout: the model's locks were not free within ``[agentic_mlops] alert_lock_timeout``.
     """
-    timeout = configured_lock_timeout()
+    configured = configured_lock_timeout()
+    timeout = configured - waited
+    busy = (
+        f"another alert for {dag_id} in this API server has been starting or finding its run for more than "
+        f"{configured:.3g} s"
+    )
+    if timeout <= 0:  # its turn did not come in time
+        raise LockTimeout(busy)
     deadline = time.monotonic() + timeout
     model_lock = _model_lock(dag_id)
     # Alerts for the same model wait on the in-process lock without holding a connection.
     if not model_lock.acquire(timeout=timeout):
-        raise LockTimeout(
-            f"another alert for {dag_id} in this API server has been starting or finding its run for more than "
-            f"{timeout:.3g} s"
-        )
+        raise LockTimeout(busy)
     try:
         return _start_run_unless_active(
             dag_id, conf, timeout=max(deadline - time.monotonic(), 0.001), on_found=on_found
@@ -1218,6 +1277,7 @@ def handle_alerts(
     scope: AlertScope | None = None,
     store_guard: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
     declared_models: Callable[[], Collection[str]] = tuple,
+    turns_waited: Mapping[str, float] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Record every alert and start at most one run per model. Runs in a worker thread.
 
@@ -1229,6 +1289,8 @@ def handle_alerts(
     :param declared_models: the models the models file names (read by this process): one of them without a DAG
         is not parsed yet by the dag-processor, a 503 (the sender retries) rather than an unknown model.
     :param model_label: the label naming the model, for the answer about alerts that lack it.
+    :param turns_waited: DAG id -> seconds the request waited for the DAG's turn (:func:`model_turns`), taken off
+        the time its locks get; none for a DAG: no wait.
     :param scope: the models the authenticating connection may start (None: every model); the answers
         name only those as known, and an alert for another existing model is refused (audited
         ``alert_refused``) and answered as an unknown model's.
@@ -1418,7 +1480,9 @@ def handle_alerts(
                     done.append(run_id)
 
                 with _metadata_db(f"starting a run of {dag_id}"), _lock_wait(dag_id):
-                    run_id, started = start_run_unless_active(dag_id, run_conf(firing, received_at), on_found)
+                    run_id, started = start_run_unless_active(
+                        dag_id, run_conf(firing, received_at), on_found, waited=(turns_waited or {}).get(dag_id, 0.0)
+                    )
                 started_any |= started
                 result.update(run_id=run_id, outcome="started" if started else "already_running")
                 warnings = []
@@ -1577,7 +1641,7 @@ async def receive_alerts(request: Request) -> JSONResponse:
         alerts = parse_alerts(payload, model_label=model_label)
         settings = settings_of(request.app)
 
-        def handle() -> tuple[int, dict[str, Any]]:
+        def handle(waited: Mapping[str, float]) -> tuple[int, dict[str, Any]]:
             with _state_store(settings):
                 return handle_alerts(
                     alerts,
@@ -1587,9 +1651,13 @@ async def receive_alerts(request: Request) -> JSONResponse:
                     scope=scope,
                     store_guard=lambda: _state_store(settings),
                     declared_models=lambda: settings.get_stores().declared.model_names(),
+                    turns_waited=waited,
                 )
 
-        status, answer = await in_plugin_thread(request.app, handle)
+        # a firing alert's DAG may start: its turn is waited for here, without a thread (see model_turns)
+        dag_ids = {f"{DAG_ID_PREFIX}{a.model}" for a in alerts if a.model is not None and a.status == FIRING}
+        async with model_turns(dag_ids, configured_lock_timeout()) as waited:
+            status, answer = await in_plugin_thread(request.app, lambda: handle(waited))
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)
     return JSONResponse(answer, status_code=status)

@@ -3,8 +3,10 @@ tested over HTTP in tests/integration/test_alerts_endpoint.py), and its audit ro
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +129,9 @@ def test_a_long_fingerprint_is_clipped_to_the_audit_subject(
     monkeypatch.setattr(
         alerts, "known_models", lambda models=None: {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}}
     )
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("run-1", True))
+    monkeypatch.setattr(
+        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None, waited=0.0: ("run-1", True)
+    )
     root = FastAPI()
     root.mount("/agentic-mlops", create_app(AppSettings(signing_secret="s", store=store)))
     body = {"alerts": [{"status": status, "labels": {"model": "fraud"}, "fingerprint": "f" * 1000}]}
@@ -300,7 +304,9 @@ def test_a_notification_with_an_unknown_model_still_starts_the_known_models_runs
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: (started.append(dag_id), ("r1", True))[1],
     )
     body = {
         "version": "4",
@@ -334,7 +340,9 @@ def test_a_notification_with_only_unknown_models_is_404_and_records_nothing(
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: pytest.fail("nothing may start"),
     )
     response = client.post("/agentic-mlops/alerts", json={"model": "ghost"}, headers={"Authorization": "Bearer tok"})
     assert response.status_code == 404, response.text
@@ -481,6 +489,151 @@ def test_an_alert_waits_for_the_same_models_alert_in_this_process_at_most_the_lo
     assert "agentic_mlops__fraud" in response.json()["detail"]
 
 
+def _fake_start(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The locked work of :func:`alerts.start_run_unless_active` without a metadata DB: the first alert of a DAG
+    starts its run, later ones find it. Its locks (the model's in this process) stay the real ones."""
+    runs: dict[str, str] = {}
+
+    def start(dag_id: str, conf: dict[str, Any], *, timeout: float, on_found: Any) -> tuple[str, bool]:
+        started = dag_id not in runs
+        run_id = runs.setdefault(dag_id, f"run-{dag_id}")
+        if on_found is not None:
+            on_found(run_id, started)
+        return run_id, started
+
+    monkeypatch.setattr(alerts, "_start_run_unless_active", start)
+    return runs
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_alerts_waiting_for_one_models_lock_leave_the_plugins_threads_to_other_models(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every alert waited for its model's lock in a thread of the plugin's pool (PAGE_THREADS): more alerts for
+    a model whose lock was held than the pool has threads took them all, and an alert for another model (and
+    the pages) waited until the lock came free or the alerts timed out (19 s; Grafana gives up sooner). Now
+    they wait for their model's turn on the event loop: one of them holds a thread."""
+    from airflow_provider_agentic_mlops.plugins.app import PAGE_THREADS
+
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "600")
+    runs = _fake_start(monkeypatch)
+    root = _alerts_app(monkeypatch, sqlite_store, TWO_MODELS).app
+    parsed = [0]
+    parse = alerts.parse_alerts
+
+    def counted(*args: Any, **kwargs: Any) -> list[alerts.Alert]:
+        parsed[0] += 1  # the request goes on to its next wait before the test's task runs again
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(alerts, "parse_alerts", counted)
+    n = PAGE_THREADS * 2
+    events: list[str] = []
+
+    async def scenario() -> tuple[list[int], int]:
+        import httpx
+
+        transport = httpx.ASGITransport(app=root)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+
+            async def post(model: str, fingerprint: str) -> int:
+                body = {"alerts": [{"status": "firing", "labels": {"model": model}, "fingerprint": fingerprint}]}
+                response = await client.post(
+                    "/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"}
+                )
+                return response.status_code
+
+            fraud = [asyncio.ensure_future(post("fraud", f"fp-{i}")) for i in range(n)]
+            while parsed[0] < n:  # every fraud alert is waiting: for the model's lock, a thread, or its turn
+                await asyncio.sleep(0.01)
+            churn = asyncio.ensure_future(post("churn", "fp-churn"))
+            # fraud's lock is let go once churn is answered; if churn waits behind the fraud alerts, only after
+            # a while (else the test would hang): churn then answers after the release, and the test fails
+            await asyncio.wait([churn], timeout=30)
+            events.append("churn answered" if churn.done() else "churn still waiting")
+            events.append("fraud's lock released")
+            fraud_lock.release()
+            return list(await asyncio.gather(*fraud)), await churn
+
+    fraud_lock = alerts._model_lock("agentic_mlops__fraud")
+    fraud_lock.acquire()
+    try:
+        fraud_statuses, churn_status = asyncio.run(scenario())
+    finally:
+        if fraud_lock.locked():
+            fraud_lock.release()
+    assert events == ["churn answered", "fraud's lock released"]
+    assert churn_status == 201
+    # fraud's alerts all handled once its lock came free, one run between them
+    assert sorted(fraud_statuses) == [200] * (n - 1) + [201]
+    assert runs == {
+        "agentic_mlops__fraud": "run-agentic_mlops__fraud",
+        "agentic_mlops__churn": "run-agentic_mlops__churn",
+    }
+
+
+def test_a_notification_takes_its_models_turns_in_sorted_order_so_it_holds_none_while_waiting_for_an_earlier_one() -> (
+    None
+):
+    """Two notifications naming the same models each took one's turn and waited for the other's: both timed out.
+    Taken in sorted order, a notification waiting for one model's turn holds no later model's: an alert for that
+    model gets its turn meanwhile."""
+    order: list[str] = []
+
+    async def scenario() -> None:
+        async with alerts.model_turns(["agentic_mlops__a"], 600):
+            both = asyncio.ensure_future(_hold(["agentic_mlops__b", "agentic_mlops__a"], order, "a and b"))
+            await asyncio.sleep(0)  # it has started waiting
+            await _hold(["agentic_mlops__b"], order, "b alone", timeout=10)  # a bound: the test fails, not hangs
+            order.append("a let go")
+        await both
+
+    asyncio.run(scenario())
+    assert order == ["b alone", "a let go", "a and b"]
+    assert alerts._turns == {}  # nothing is kept of turns nobody holds or waits for
+
+
+async def _hold(dag_ids: list[str], order: list[str], name: str, timeout: float = 600) -> None:
+    async with alerts.model_turns(dag_ids, timeout) as waited:
+        assert set(waited) == set(dag_ids)
+        order.append(name if math.inf not in waited.values() else f"{name} (its turn did not come)")
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_an_alert_whose_models_turn_does_not_come_within_the_lock_timeout_is_a_503_and_records_nothing(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "0.3")
+    _fake_start(monkeypatch)
+    root = _alerts_app(monkeypatch, sqlite_store, TWO_MODELS).app
+
+    async def scenario() -> Any:
+        import httpx
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=root), base_url="http://api") as client:
+            body = {"alerts": [{"status": "firing", "labels": {"model": m}} for m in ("fraud", "churn")]}
+            held, done = asyncio.Event(), asyncio.Event()
+
+            async def other_alert() -> None:  # another alert of fraud's being handled, in its own request's task
+                async with alerts.model_turns(["agentic_mlops__fraud"], 600):
+                    held.set()
+                    await done.wait()
+
+            other = asyncio.ensure_future(other_alert())
+            await held.wait()
+            try:
+                return await client.post("/agentic-mlops/alerts", json=body, headers={"Authorization": "Bearer tok"})
+            finally:
+                done.set()
+                await other
+
+    response = asyncio.run(scenario())
+    assert response.status_code == 503, response.text
+    answer = response.json()
+    assert answer["failed_models"] == ["fraud"] and "agentic_mlops__fraud" in answer["detail"]
+    assert [(r["model"], r["outcome"]) for r in answer["results"]] == [("churn", "started")]
+    assert sqlite_store.audit_trail("fraud") == []
+
+
 def test_an_alert_without_the_model_label_is_listed_and_the_others_still_start_their_runs(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -490,7 +643,9 @@ def test_an_alert_without_the_model_label_is_listed_and_the_others_still_start_t
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: (started.append(dag_id), ("r1", True))[1],
     )
     body = {
         "version": "4",
@@ -591,7 +746,9 @@ def test_a_notification_of_more_alerts_than_the_limit_is_refused_naming_it(
     """17,500 resolved alerts in one body under 1 MB took 51 s and wrote 17,500 audit rows."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: pytest.fail("nothing may start"),
     )
     one = {"status": "resolved", "labels": {"model": "fraud"}}
     body = {"version": "4", "status": "resolved", "alerts": [one] * (alerts.MAX_ALERTS + 1)}
@@ -615,7 +772,7 @@ def test_a_models_alerts_are_audited_in_one_statement(
 
     models = {m: {"dag_id": f"agentic_mlops__{m}", "paused": False} for m in ("fraud", "churn")}
     client = _alerts_app(monkeypatch, sqlite_store, models)
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None, waited=0.0: ("r1", True))
     body = {
         "version": "4",
         "status": "firing",
@@ -655,7 +812,7 @@ def _scoped_app(monkeypatch: pytest.MonkeyPatch, store: StateStore, **connection
     monkeypatch.setattr(
         alerts,
         "start_run_unless_active",
-        lambda dag_id, conf, on_found=None: (client.started.append(dag_id), ("r1", True))[1],
+        lambda dag_id, conf, on_found=None, waited=0.0: (client.started.append(dag_id), ("r1", True))[1],
     )
     return client
 
@@ -903,7 +1060,9 @@ def test_an_alert_for_a_model_whose_entry_is_invalid_starts_nothing_and_says_so(
     monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: (started.append(dag_id), ("r1", True))[1],
     )
     models = ("fraud", "ltv", "churn", "-invalid-entry-4")
     with caplog.at_level("WARNING", logger=alerts.__name__):
@@ -947,7 +1106,9 @@ def test_a_grouped_notifications_run_gets_its_most_severe_alert_and_a_list_of_th
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     confs: list[dict[str, Any]] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (confs.append(conf), ("r1", True))[1]
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: (confs.append(conf), ("r1", True))[1],
     )
     body = {
         "version": "4",
@@ -1041,7 +1202,7 @@ def test_a_notification_of_as_many_ordinary_alerts_as_allowed_fits_in_the_body_l
     """MAX_ALERTS alerts of about 1 KB each were over the 1 MB body limit: 413, which Alertmanager never
     retries, for a notification that max_alerts allowed."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None, waited=0.0: ("r1", True))
     body = json.dumps(
         {"version": "4", "status": "firing", "alerts": [_ordinary_alert(i) for i in range(alerts.MAX_ALERTS)]}
     ).encode()
@@ -1055,7 +1216,9 @@ def test_a_body_over_the_limit_is_refused_saying_what_to_change(
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: pytest.fail("nothing may start"),
     )
     body = json.dumps({"model": "fraud", "summary": "x" * alerts.MAX_BODY_BYTES}).encode()
     response = client.post("/agentic-mlops/alerts", content=body, headers={"Authorization": "Bearer tok"})
@@ -1090,7 +1253,7 @@ def test_a_state_store_failure_is_a_generic_503_and_the_details_stay_in_the_log(
 ) -> None:
     """The alerts route answered the alert sender with the state store's address and the driver's error."""
     client = _alerts_app(monkeypatch, store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None, waited=0.0: ("r1", True))
     with caplog.at_level("WARNING", logger=alerts.__name__):
         response = client.post(
             "/agentic-mlops/alerts", json={"model": "fraud"}, headers={"Authorization": "Bearer tok"}
@@ -1163,7 +1326,9 @@ def test_an_alert_while_the_dag_file_fails_to_import_is_a_retryable_503_naming_t
     monkeypatch.setattr(alerts, "known_models", KNOWN_MODELS)
     monkeypatch.setattr(alerts, "parse_trouble", PARSE_TROUBLE)
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: pytest.fail("nothing may start"),
     )
     with caplog.at_level("WARNING", logger=alerts.__name__):
         response = _alert(client, "tok", "fraud")
@@ -1327,7 +1492,7 @@ def test_lists_of_ignored_models_and_alertnames_are_clipped_in_the_answer_and_th
     """A notification naming 999 unknown models with 1,900-character names got a 5.8 MB answer and a 1.9 MB
     log line."""
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None, waited=0.0: ("r1", True))
     long = "x" * 1900
     items = [{"status": "resolved", "labels": {"model": f"m{i:04d}-{long}"}} for i in range(500)]
     items += [{"status": "resolved", "labels": {"alertname": f"a{i:04d}-{long}"}} for i in range(400)]
@@ -1359,7 +1524,9 @@ def test_a_compressed_body_is_refused_with_415_naming_its_content_encoding(
 
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: pytest.fail("nothing may start")
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: pytest.fail("nothing may start"),
     )
     response = client.post(
         "/agentic-mlops/alerts",
@@ -1375,7 +1542,7 @@ def test_an_identity_content_encoding_is_read_as_usual(
     sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
-    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: ("r1", True))
+    monkeypatch.setattr(alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None, waited=0.0: ("r1", True))
     response = client.post(
         "/agentic-mlops/alerts",
         json={"model": "fraud"},
@@ -1495,7 +1662,9 @@ def test_a_state_store_that_is_down_starts_no_run_for_any_model_of_the_notificat
     client = _alerts_app(monkeypatch, _store_down, TWO_MODELS)
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: (started.append(dag_id), ("r1", True))[1],
     )
     response = _alert(client, "tok", "fraud", "churn")
     assert response.status_code == 503, response.text
@@ -1512,7 +1681,7 @@ def test_a_later_models_failure_answers_503_for_it_only_and_a_retry_starts_no_se
     runs: dict[str, str] = {}
     stuck = {"agentic_mlops__churn"}
 
-    def start(dag_id: str, conf: dict[str, Any], on_found: Any = None) -> tuple[str, bool]:
+    def start(dag_id: str, conf: dict[str, Any], on_found: Any = None, waited: float = 0.0) -> tuple[str, bool]:
         if dag_id in stuck:
             raise alerts.LockTimeout(f"lock of {dag_id} held elsewhere")
         if dag_id in runs:
@@ -1614,7 +1783,9 @@ def test_a_model_in_the_models_file_whose_dag_is_not_parsed_yet_is_a_503_so_the_
     client = TestClient(root)
     started: list[str] = []
     monkeypatch.setattr(
-        alerts, "start_run_unless_active", lambda dag_id, conf, on_found=None: (started.append(dag_id), ("r1", True))[1]
+        alerts,
+        "start_run_unless_active",
+        lambda dag_id, conf, on_found=None, waited=0.0: (started.append(dag_id), ("r1", True))[1],
     )
     alone = _alert(client, "tok", "churn")
     assert alone.status_code == 503, alone.text
