@@ -490,6 +490,16 @@ def _as_other(alert: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _list_or_none(value: Any) -> list[Any]:
+    """``value`` if it is a list, else none: a run triggered by hand may hold any ``alert`` conf."""
+    return value if isinstance(value, list) else []
+
+
+def _count(value: Any) -> int:
+    """``value`` if it is a count (an int >= 0, not a bool), else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def merged_run_conf(current: Any, new: dict[str, Any]) -> dict[str, Any] | None:
     """The conf of a run that has yet to decide (``current``, from :func:`run_conf`) with the alerts of a later
     notification (``new``, also :func:`run_conf`'s) folded in, so that its decision reads them; None when
@@ -503,14 +513,14 @@ def merged_run_conf(current: Any, new: dict[str, Any]) -> dict[str, Any] | None:
     incoming = new.get("alert")
     if not isinstance(alert, dict) or not isinstance(incoming, dict):
         return None
-    others = [o for o in alert.get("other_alerts") or [] if isinstance(o, dict)]
+    others = [o for o in _list_or_none(alert.get("other_alerts")) if isinstance(o, dict)]
     seen = {a.get("fingerprint") for a in [alert, *others]} - {None}
 
     def fresh(one: dict[str, Any]) -> bool:
         return one.get("fingerprint") is None or one.get("fingerprint") not in seen
 
     new_primary = {k: v for k, v in incoming.items() if k not in ("other_alerts", "other_alerts_omitted")}
-    new_others = [o for o in incoming.get("other_alerts") or [] if isinstance(o, dict) and fresh(o)]
+    new_others = [o for o in _list_or_none(incoming.get("other_alerts")) if isinstance(o, dict) and fresh(o)]
     if not fresh(new_primary) and not new_others:
         return None
     primary = {k: v for k, v in alert.items() if k not in ("other_alerts", "other_alerts_omitted")}
@@ -521,7 +531,7 @@ def merged_run_conf(current: Any, new: dict[str, Any]) -> dict[str, Any] | None:
         else:
             others.append(_as_other(new_primary))
     others += new_others
-    omitted = int(alert.get("other_alerts_omitted") or 0) + int(incoming.get("other_alerts_omitted") or 0)
+    omitted = _count(alert.get("other_alerts_omitted")) + _count(incoming.get("other_alerts_omitted"))
     return {
         **current,
         "alert": {
@@ -1245,24 +1255,27 @@ DECIDE_TASK_ID = "decide"
 
 def _undecided_runs(session: Session, dag_id: str, run_ids: list[str]) -> set[str]:
     """Those of ``run_ids`` (running runs of ``dag_id``) whose ``decide`` task has not started: an alert folded
-    into one of them is still looked at by its decision (the data is read when it runs)."""
+    into one of them is still looked at by its decision (the data is read when it runs).
+
+    The ``decide`` rows are locked until the session ends (``FOR UPDATE``; SQLite has one writer anyway): a
+    worker starting a queued ``decide`` locks that row before it reads the run's conf (Airflow's task-instance
+    ``run`` call), so it waits for the merged conf instead of reading the conf from before it.
+    """
     from airflow.models.taskinstance import TaskInstance
     from sqlalchemy import select
 
     if not run_ids:
         return set()
-    started = set(
-        session.scalars(
-            select(TaskInstance.run_id).where(
-                TaskInstance.dag_id == dag_id,
-                TaskInstance.run_id.in_(run_ids),
-                TaskInstance.task_id == DECIDE_TASK_ID,
-                TaskInstance.state.is_not(None),
-                TaskInstance.state.not_in([s for s in NOT_STARTED if s is not None]),
-            )
+    decide = session.execute(
+        select(TaskInstance.run_id, TaskInstance.state)
+        .where(
+            TaskInstance.dag_id == dag_id,
+            TaskInstance.run_id.in_(run_ids),
+            TaskInstance.task_id == DECIDE_TASK_ID,
         )
-    )
-    return set(run_ids) - started
+        .with_for_update()
+    ).all()
+    return set(run_ids) - {run_id for run_id, state in decide if state not in NOT_STARTED}
 
 
 # -- the route ------------------------------------------------------------------------------------
@@ -1341,27 +1354,32 @@ def handle_alerts(
         log.warning(
             "alerts: %s (their DAGs' teams: %s)", not_yours, {m: teams.get(models[m]["dag_id"]) for m in outside}
         )
-        open_store().audit_many(
-            [
-                AuditEntry(
-                    "alert_refused",
-                    f"alert:{by_model[model][0].source}:{caller}",
-                    model,
-                    subject(by_model[model][0]),
-                    {
-                        "conn_id": scope.conn_id,
-                        "scope": scope.describe(),
-                        "reason": "the model is outside the scope of the connection",
-                        "firing": sum(a.status == FIRING for a in by_model[model]),
-                        "resolved": sum(a.status == RESOLVED for a in by_model[model]),
-                        "fingerprints": [a.fingerprint for a in by_model[model][:20]],
-                        "summary": by_model[model][0].summary,
-                        "received_at": received_at,
-                    },
-                )
-                for model in outside
-            ]
-        )
+        refusals = [
+            AuditEntry(
+                "alert_refused",
+                f"alert:{by_model[model][0].source}:{caller}",
+                model,
+                subject(by_model[model][0]),
+                {
+                    "conn_id": scope.conn_id,
+                    "scope": scope.describe(),
+                    "reason": "the model is outside the scope of the connection",
+                    "firing": sum(a.status == FIRING for a in by_model[model]),
+                    "resolved": sum(a.status == RESOLVED for a in by_model[model]),
+                    "fingerprints": [a.fingerprint for a in by_model[model][:20]],
+                    "summary": by_model[model][0].summary,
+                    "received_at": received_at,
+                },
+            )
+            for model in outside
+        ]
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            open_store().audit_many(refusals)
+        except (StoreUnavailable, SQLAlchemyError) as failure:
+            # best effort: a 503 here, where an unknown model gets a 404, would tell the sender the model exists
+            log.error("alerts: the refusal of %s could not be audited: %s", outside, failure)
     if unparsed:
         log.warning("alerts: %s", _not_parsed(unparsed))
     if not named & set(allowed):

@@ -1821,3 +1821,71 @@ def test_a_run_is_started_only_with_its_alerts_recorded(
     ) == ("manual__2", True)  # the second one asked of Airflow: the first was rolled back
     alerts.start_run_unless_active("agentic_mlops__fraud", {"alert": {}}, on_found=lambda *found: seen.append(found))
     assert seen == [("manual__2", True), ("manual__2", False)]
+
+
+def test_with_the_state_store_down_a_scoped_token_still_gets_the_unknown_models_answer_for_another_teams_model(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refusal's audit row was written before the answer: the store down made it a 503 where an unknown
+    model gets a 404, so the sender learnt the model exists."""
+    client = _scoped_app(monkeypatch, _store_down, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
+    outside, unknown = _alert(client, "tok-a", "churn"), _alert(client, "tok-a", "ghost")
+    assert (outside.status_code, unknown.status_code) == (404, 404), outside.text
+    assert outside.json() == json.loads(unknown.text.replace("ghost", "churn"))
+    assert client.started == []
+    assert "the refusal of ['churn'] could not be audited" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "odd", [{"other_alerts": 5}, {"other_alerts": "x", "other_alerts_omitted": "n/a"}, {"other_alerts_omitted": -3}]
+)
+def test_a_hand_written_alert_conf_of_another_shape_is_merged_as_holding_no_other_alerts(odd: dict[str, Any]) -> None:
+    """A run triggered by hand with its own ``alert`` conf made every later alert for the model a 500
+    (``int('n/a')``, iterating an int) until that run decided."""
+    current = {"alert": {"labels": {"severity": "warning"}, "fingerprint": "fp1", **odd}, "note": "kept"}
+    new = {
+        "alert": {
+            "labels": {"severity": "critical"},
+            "fingerprint": "fp2",
+            "other_alerts": [],
+            "other_alerts_omitted": 0,
+        }
+    }
+    merged = alerts.merged_run_conf(current, new)
+    assert merged is not None and merged["note"] == "kept"
+    assert merged["alert"]["fingerprint"] == "fp2"
+    assert [o["fingerprint"] for o in merged["alert"]["other_alerts"]] == ["fp1"]
+    assert merged["alert"]["other_alerts_omitted"] == 0
+
+
+@pytest.mark.parametrize("decide", ["scheduled", "queued"])
+def test_the_undecided_runs_decide_row_is_locked_while_the_alert_is_merged_into_its_conf(
+    one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, decide: str
+) -> None:
+    """A worker starting ``decide`` locks its row, then reads the run's conf (Airflow's task-instance ``run``
+    call): unlocked, it could read the conf from before the merge, and the alert answered ``already_running``
+    reached no decision. On PostgreSQL the row is locked until the merge commits."""
+    if one_connection_metadata_db.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
+    calls = _numbered_trigger_dag(monkeypatch)
+    dag_id = "agentic_mlops__fraud"
+    alerts.start_run_unless_active(dag_id, {"alert": {"summary": "a", "fingerprint": "fp-a"}})
+    _set_run(one_connection_metadata_db, "manual__1", state="running", decide=decide)
+    other = sa.create_engine(one_connection_metadata_db.url, poolclass=sa.pool.NullPool)
+    seen: list[str] = []
+
+    def worker_starts_decide(run_id: str, started: bool) -> None:
+        with other.connect() as conn:
+            try:
+                conn.execute(sa.text("SELECT id FROM task_instance WHERE task_id = 'decide' FOR UPDATE NOWAIT"))
+                seen.append("free")
+            except sa.exc.OperationalError as err:
+                seen.append(type(err.orig).__name__)
+
+    new = {"alert": {"summary": "b", "fingerprint": "fp-b"}}
+    assert alerts.start_run_unless_active(dag_id, new, on_found=worker_starts_decide) == ("manual__1", False)
+    assert seen == ["LockNotAvailable"]
+    with other.connect() as conn:  # the merge committed: the row is free again
+        conn.execute(sa.text("SELECT id FROM task_instance WHERE task_id = 'decide' FOR UPDATE NOWAIT"))
+    other.dispose()
+    assert len(calls) == 1
