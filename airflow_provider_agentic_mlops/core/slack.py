@@ -473,7 +473,8 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], **where: An
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``, ``scheduled``): see
+    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_failed``, ``run_id``, ``links``,
+        ``scheduled``): see
         :func:`~airflow_provider_agentic_mlops.core.escalation.escalation_facts`.
     """
     from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_escalation
