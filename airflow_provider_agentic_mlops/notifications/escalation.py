@@ -100,7 +100,7 @@ class EscalationNotifier(BaseNotifier):
         elif ti is not None and (callback or exception is not None):
             error = describe(exception, limit=1000) if isinstance(exception, BaseException) else exception
             failed = (str(ti.task_id), str(run_id), str(error or "the task failed; see its log"))
-        decision_id = ti.xcom_pull(task_ids=self.decide_task_id, key="decision_id") if ti is not None else None
+        decision_id = _decision_id(self._pull(ti, "decision_id"), self.decide_task_id) if ti is not None else None
         store, decision = None, None
         try:
             store = StateStoreHook(self.state_conn_id).get_store()
@@ -115,8 +115,8 @@ class EscalationNotifier(BaseNotifier):
             failure = failed or run_failed
             decision = {
                 "id": decision_id,
-                "action": ti.xcom_pull(task_ids=self.decide_task_id, key="action") or (None if failure else "escalate"),
-                "rationale": ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
+                "action": self._pull(ti, "action") or (None if failure else "escalate"),
+                "rationale": self._pull(ti, "rationale")
                 or ("" if failure else f"no decision found in XCom of task {self.decide_task_id!r}"),
             }
         elif decision is None:
@@ -131,9 +131,28 @@ class EscalationNotifier(BaseNotifier):
             "scheduled": _scheduled(context),
         }
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
-        client = slack_client_for(slack_conn_id=self.slack_conn_id)
-        if client is None or not self.channel:
-            if client is not None:
+        try:
+            client = slack_client_for(slack_conn_id=self.slack_conn_id)
+        except Exception as err:  # the Execution API or a secrets backend down: not "no connection"
+            if self.channel:  # someone expects the message: the whole escalation in the log, and the task fails
+                error = describe(err)
+                unsent = (
+                    f"Could not look up Slack connection {self.slack_conn_id!r}, so channel {self.channel!r} was not "
+                    f"messaged: {error}"
+                )
+                log.error(
+                    "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
+                    "Models); its last line, Next, says what to do:\n%s",
+                    unsent,
+                    escalation_log_text(self.model_name, decision, **shown),
+                )
+                result.update(error=error)
+                self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
+                raise RuntimeError(unsent) from err
+            log.warning("Could not look up Slack connection %r (%s)", self.slack_conn_id, describe(err))
+            client = False  # no channel: nobody expects a message
+        if not client or not self.channel:
+            if client is not None:  # a client, or a lookup that failed (False): the channel is what is missing
                 unsent = (
                     "No Slack channel is set (approval.escalation_channel or approval.channel), so no one was messaged"
                 )
@@ -203,6 +222,17 @@ class EscalationNotifier(BaseNotifier):
         self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
         return result
 
+    def _pull(self, ti: Any, key: str) -> Any:
+        """XCom ``key`` of the decide task, None when it cannot be read (the Execution API down, often why the task
+        failed): the escalation still goes out with what is known."""
+        try:
+            return ti.xcom_pull(task_ids=self.decide_task_id, key=key)
+        except Exception as err:
+            log.warning(
+                "Could not read XCom %r of task %r (%s); escalating without it", key, self.decide_task_id, describe(err)
+            )
+            return None
+
     def _links(self, decision_id: Any) -> tuple[tuple[str, str], ...]:
         """The decision trace and the model page, as full URLs when ``[api] base_url`` names a host."""
         from urllib.parse import quote
@@ -256,6 +286,21 @@ class EscalationNotifier(BaseNotifier):
                 dag_id,
                 describe(err),
             )
+
+
+def _decision_id(value: Any, decide_task_id: str) -> int | None:
+    """The decision number an XCom holds; None (with a warning naming the value) when it holds none."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        log.warning(
+            "XCom decision_id of task %r is %r, not a decision number: the escalation names no decision",
+            decide_task_id,
+            value,
+        )
+        return None
 
 
 def _scheduled(context: Context) -> bool:
