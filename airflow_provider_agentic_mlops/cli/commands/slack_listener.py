@@ -74,6 +74,13 @@ _NEW_APP_TOKEN = (
 )
 
 
+#: Slack's answers to ``apps.connections.open`` that no retry fixes: the app-level token itself is refused.
+TOKEN_REFUSALS = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type"}
+    | {"missing_scope"}
+)
+
+
 def refused_token_message(source: str, code: str) -> str:
     """What the listener says when Slack refuses the app-level token from ``source`` with the error ``code``
     (``apps.connections.open``'s answer)."""
@@ -233,8 +240,16 @@ class SocketModeListener:
         from slack_sdk.socket_mode import SocketModeClient
 
         self.token_source = token_source
+        #: set by SIGINT/SIGTERM (the command's handlers) or when Slack refuses the token at a reconnect
+        self.stopped = threading.Event()
+        #: the error when Slack refused the token at a reconnect
+        self.refusal: str | None = None
         self.answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="agentic-mlops-slack-answer")
         self.client = SocketModeClient(app_token=app_token, web_client=web_client)
+        # slack_sdk's monitor reconnects through issue_new_wss_url and logs and retries any failure every few
+        # seconds, forever: a refused token (revoked while running) is caught here and stops the listener
+        self._issue_new_wss_url = self.client.issue_new_wss_url
+        self.client.issue_new_wss_url = self._new_wss_url  # type: ignore[method-assign]
         self.client.socket_mode_request_listeners.append(
             make_listener(store, web_client, members=members, stores=stores, answers=self.answers)
         )
@@ -255,6 +270,32 @@ class SocketModeListener:
             raise CommandStopped(refused_token_message(self.token_source, code)) from None
         finally:
             self.client.logger.removeFilter(quiet)
+
+    def _new_wss_url(self) -> str:
+        """slack_sdk's ``issue_new_wss_url``; a refused token after startup stops reconnecting and the listener."""
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            return self._issue_new_wss_url()
+        except SlackApiError as err:
+            code = str((err.response.get("error") if err.response is not None else None) or "")
+            if code in TOKEN_REFUSALS and self.client.current_app_monitor_started and not self.stopped.is_set():
+                self.client.auto_reconnect_enabled = False  # no retry every 5 s with a token Slack refuses
+                self.refusal = refused_token_message(self.token_source, code)
+                log.error("Socket Mode listener stops: %s", self.refusal)
+                self.stopped.set()
+            raise
+
+    def wait(self) -> None:
+        """Run until :attr:`stopped` (a signal, or a refused token), then :meth:`close`; :class:`CommandStopped`
+        with the refusal when Slack refused the token at a reconnect (the command exits non-zero, so the service
+        manager restarts it or alerts)."""
+        from airflow_provider_agentic_mlops.cli.output import CommandStopped
+
+        self.stopped.wait()
+        self.close()
+        if self.refusal:
+            raise CommandStopped(self.refusal)
 
     def close(self) -> None:
         """Stop taking envelopes; return once the clicks in flight are recorded and their answers sent."""
@@ -280,10 +321,8 @@ def slack_listener(args: argparse.Namespace) -> None:
     client = SocketModeListener(
         token, web_client, store, stores=stores, members=UsergroupMembers(), token_source=source
     )
-    stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: client.stopped.set())
     client.connect()
     print(f"Listening for Slack approvals over Socket Mode (connection {slack_conn_id!r}); Ctrl-C to stop.")
-    stop.wait()
-    client.close()
+    client.wait()

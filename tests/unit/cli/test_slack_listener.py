@@ -218,3 +218,36 @@ def test_an_envelope_slack_delivers_again_is_acknowledged_and_not_handled_twice(
     assert [(v["user_id"], v["vote"]) for v in stored["votes"]] == [("alice", "approve")]
     assert len(slack_double.calls_to("chat.update")) == 1
     assert len(slack_double.calls_to("chat.postEphemeral")) == ephemerals
+
+
+@pytest.mark.parametrize("code", ["token_revoked", "invalid_auth", "account_inactive"])
+def test_a_token_slack_refuses_at_a_reconnect_stops_the_listener_with_an_error(
+    code: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After startup slack_sdk reconnects on its own and would retry a refused token every few seconds forever
+    while the process stays up: the listener stops instead, and its command exits with the error."""
+    import asyncio
+
+    from tests.doubles.slack_server import SlackServer
+    from tests.doubles.socket_mode import SocketModeServer
+
+    double = SocketModeDouble()
+    with SlackServer(double):
+        server = SocketModeServer(double)
+        try:
+            web = WebClient(token="xoxb", base_url=double.base_url)
+            source = "the 'app_token' extra of Slack connection 'slack_socket'"
+            listener = SocketModeListener(double.app_token, web, None, token_source=source)
+            listener.connect()
+            assert not listener.stopped.is_set()
+            double.connections_open_error = code  # the token was revoked meanwhile
+            asyncio.run_coroutine_threadsafe(server.connections[-1].close(code=1001), server._loop).result(5)
+            assert listener.stopped.wait(30), "the listener kept reconnecting with a refused token"
+            with pytest.raises(CommandStopped, match=code) as stopped:
+                listener.wait()
+            assert "'app_token' extra of Slack connection 'slack_socket'" in str(stopped.value)
+            assert double.app_token not in str(stopped.value)
+            assert [r for r in caplog.records if r.levelname == "ERROR" and code in r.getMessage()]
+        finally:
+            server.close()
