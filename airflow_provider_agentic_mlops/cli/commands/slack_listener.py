@@ -143,7 +143,13 @@ def make_listener(
 
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, UnservedStore
-    from airflow_provider_agentic_mlops.core.slack import REPLAY_MEMORY, InteractionError, parse_interaction
+    from airflow_provider_agentic_mlops.core.errors import describe
+    from airflow_provider_agentic_mlops.core.slack import (
+        REPLAY_MEMORY,
+        InteractionError,
+        escape_mrkdwn,
+        parse_interaction,
+    )
     from airflow_provider_agentic_mlops.core.state import SignatureReplayed
 
     stores = stores if stores is not None else ApprovalStores(store)
@@ -195,6 +201,11 @@ def make_listener(
                 _store_down(where, click_store, err),
             )
             result = approvals.ClickResult("store_unavailable", STORE_DOWN_ANSWER, click, None, web_client)
+        except Exception as err:  # Slack has its ack: a failure here reaches no one unless the clicker is told
+            error = describe(err)
+            log.warning("click on request %s by %s not recorded: %s", click.approval_id, click.user_id, error)
+            text = f"Could not record your click: {escape_mrkdwn(error)}; nothing recorded."
+            result = approvals.ClickResult("failed", text, click, None, web_client)
         log.info("click on request %s by %s: %s", click.approval_id, click.user_id, result.kind)
         if answers is None:
             result.send_answers()

@@ -251,3 +251,31 @@ def test_a_token_slack_refuses_at_a_reconnect_stops_the_listener_with_an_error(
             assert [r for r in caplog.records if r.levelname == "ERROR" and code in r.getMessage()]
         finally:
             server.close()
+
+
+def test_a_click_that_fails_for_another_reason_is_answered_and_logged_nothing_recorded(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After the acknowledgement Slack never hears of a failure: an error that is not the store's (here an identity
+    map that is not JSON) is told to the clicker, escaped, and logged in one line, not dropped."""
+    web = WebClient(token="xoxb", base_url=slack_double.base_url)
+    approval = request_approval(store, approvers=["U_ALICE"], channel="C_APPROVALS", slack_client=web).approval
+    slack_double.clear()
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", "{not json <!channel>")
+    socket = SocketClient()
+    with caplog.at_level("WARNING", logger="airflow_provider_agentic_mlops.cli.commands.slack_listener"):
+        make_listener(store, web)(
+            socket, SocketModeRequest("interactive", "env-bad", click_payload(approval, user_id="U_ALICE"))
+        )
+    assert socket.acks == ["env-bad"]
+    [answer] = slack_double.calls_to("chat.postEphemeral")
+    text = answer.args["text"]
+    assert text.startswith("Could not record your click: ") and text.endswith("; nothing recorded.")
+    assert "APPROVER_IDENTITIES" in text or "approver_identities" in text
+    assert "<!channel>" not in text  # escaped
+    assert store.get_approval(approval["id"])["status"] == "pending"
+    [line] = [r for r in caplog.records if r.name.endswith("slack_listener")]
+    assert "not recorded" in line.getMessage() and line.exc_info is None
