@@ -279,3 +279,38 @@ def test_a_click_that_fails_for_another_reason_is_answered_and_logged_nothing_re
     assert store.get_approval(approval["id"])["status"] == "pending"
     [line] = [r for r in caplog.records if r.name.endswith("slack_listener")]
     assert "not recorded" in line.getMessage() and line.exc_info is None
+
+
+def test_clicks_are_acknowledged_while_recording_them_waits(
+    store: StateStore,
+    socket_mode: SocketModeDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording a click can wait (a row lock, a slow database, Slack's usergroup lookup): more such clicks than
+    slack_sdk has workers are each acknowledged while none is recorded yet (Slack redelivers what is not
+    acknowledged within 3 s), and all are recorded once the wait ends."""
+    import threading
+
+    web = WebClient(token="xoxb", base_url=socket_mode.base_url)
+    requests = [
+        request_approval(store, approvers=["U_ALICE"], channel="C_APPROVALS", slack_client=web, run_id=f"r{i}").approval
+        for i in range(12)
+    ]
+    unblocked, read = threading.Event(), store.get_approval
+
+    def blocked(*args: Any, **kwargs: Any) -> Any:
+        unblocked.wait(60)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(store, "get_approval", blocked)
+    listener = SocketModeListener(socket_mode.app_token, web, store)
+    listener.connect()
+    try:
+        for i, approval in enumerate(requests):
+            socket_mode.send(envelope(click_payload(approval, user_id="U_ALICE"), f"env-{i}"))
+        # slack_sdk has 10 workers: recording in them left envelopes 11 and 12 unacknowledged until one finished
+        assert socket_mode.wait_acks(12, timeout=10), f"acknowledged: {socket_mode.acks}"
+    finally:
+        unblocked.set()
+        listener.close()  # returns once the clicks in flight are recorded
+    assert [read(a["id"])["decided_by"] for a in requests] == ["U_ALICE"] * 12
