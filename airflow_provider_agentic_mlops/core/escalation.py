@@ -46,10 +46,21 @@ class EscalationFacts:
     next_step: tuple[str, ...]
     #: ``(task_id, run_id, error)`` of the task whose failure callback escalated, else None
     failed: tuple[str, str, str] | None = None
+    #: ``(run_id, dag_id, reason, last_task_id)`` of the DAG run whose failure callback escalated (Airflow's
+    #: ``reason``: ``timed_out``, ``all_tasks_deadlocked``, ``task_failure``...), else None
+    run_failure: tuple[str, str, str, str | None] | None = None
     #: the DAG run that escalated
     run_id: str | None = None
     #: ``(label, URL)`` of the pages to open (the decision trace, the model page), when Airflow's URL is known
     links: tuple[tuple[str, str], ...] = ()
+
+
+#: What Airflow's ``reason`` of a failed DAG run means (``dagrun.py`` / the scheduler set it).
+RUN_FAILURE_REASONS = {
+    "timed_out": "the run took longer than its DAG's dagrun_timeout",
+    "all_tasks_deadlocked": "no task left could start",
+    "task_failure": "a task failed",
+}
 
 
 def _number(value: Any, spec: str) -> str:
@@ -62,6 +73,7 @@ def escalation_facts(
     *,
     dag_id: str | None = None,
     failed: tuple[str, str, str] | None = None,
+    run_failed: tuple[str, str | None] | None = None,
     run_id: str | None = None,
     links: tuple[tuple[str, str], ...] = (),
     scheduled: bool = True,
@@ -72,6 +84,9 @@ def escalation_facts(
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the model's DAG, which a new run starts (named in the next step).
     :param failed: ``(task_id, run_id, error)`` when a task's failure callback escalates.
+    :param run_failed: ``(reason, last_task_id)`` when a DAG's failure callback escalates: Airflow's ``reason``
+        (``timed_out``, ``all_tasks_deadlocked``, ``task_failure``...) and the task instance it passed, if any (the
+        task still running at a timeout, the one waiting at a deadlock, the last that failed).
     :param run_id: the DAG run that escalated.
     :param links: ``(label, URL)`` of pages to open (the caller knows Airflow's URL).
     :param scheduled: the DAG has a schedule (False for ``schedule: null``: no scheduled run decides again, an
@@ -107,8 +122,16 @@ def escalation_facts(
         rules_fired=tuple(one_line(r.get("rule"), 200) for r in fired),
         override=one_line(decision["override_reason"], 500) if decision.get("override_reason") else None,
         trace_command=trace,
-        next_step=_next_step(model_name, fired, trace, dag_id, failed, scheduled=scheduled),
+        next_step=_next_step(model_name, fired, trace, dag_id, failed, run_failed, scheduled=scheduled),
         failed=(one_line(failed[0], 250), one_line(failed[1], 250), one_line(failed[2], 1000)) if failed else None,
+        run_failure=(
+            one_line(run_id or "?", 250),
+            one_line(dag_id or "?", 250),
+            one_line(run_failed[0] or "no reason given", 250),
+            one_line(run_failed[1], 250) if run_failed[1] else None,
+        )
+        if run_failed
+        else None,
         run_id=one_line(run_id, 250) if run_id else None,
         links=tuple(links),
     )
@@ -120,6 +143,7 @@ def _next_step(
     trace: str,
     dag_id: str | None,
     failed: tuple[str, str, str] | None = None,
+    run_failed: tuple[str, str | None] | None = None,
     *,
     scheduled: bool = True,
 ) -> tuple[str, ...]:
@@ -130,6 +154,9 @@ def _next_step(
         if dag_id
         else ("start a new run of its DAG",)
     )
+    # a timeout or a deadlock is about the run, whatever the decision said; a task failure like a task's callback
+    if run_failed and (run_failed[0] != "task_failure" or not fired):
+        return _run_failed_step(*run_failed, rerun)
     if "pipeline_fault" in rules:
         return ("fix the data feed (the columns and changes named above), then ", *rerun, ".")
     if "champion_unavailable" in rules:
@@ -175,6 +202,36 @@ def _next_step(
     return ("read the trace (", Command(trace), ") and the drift report, act on what they show, then ", *rerun, ".")
 
 
+def _run_failed_step(reason: str, last_task: str | None, rerun: tuple[str, ...]) -> tuple[str, ...]:
+    """What to do when a DAG run failed for Airflow's ``reason``, naming the task instance Airflow passed."""
+    task: tuple[str, ...] = ("task ", Command(last_task)) if last_task else ()
+    if reason == "timed_out":
+        return (
+            "the run hit its DAG's dagrun_timeout",
+            *((" while ", *task, " was still running") if task else ()),
+            ": read the log of the tasks still running for why they took so long, raise dagrun_timeout if the run "
+            "needs longer, then ",
+            *rerun,
+            ".",
+        )
+    if reason == "all_tasks_deadlocked":
+        return (
+            "no task of the run could start (their upstream tasks did not succeed, so their trigger rules cannot be "
+            "met",
+            *(("; ", *task, " was waiting") if task else ()),
+            "): in the run's Grid view find the upstream task that failed or was skipped, fix it, then clear it or ",
+            *rerun,
+            ".",
+        )
+    if reason == "task_failure" and task:
+        return ("read the log of ", *task, " (it failed), fix what it says, then clear that task or ", *rerun, ".")
+    return (
+        "look at the run in Airflow's Grid view for the tasks that failed, fix what their logs say, then ",
+        *rerun,
+        ".",
+    )
+
+
 def render_escalation(
     facts: EscalationFacts,
     *,
@@ -193,7 +250,11 @@ def render_escalation(
     decided = f", decided by {text(facts.decided_by)}" if facts.decided_by else ""
     # a failure callback in a DAG that took no decision names none
     run = f", run {code(facts.run_id)}" if facts.run_id else ""
-    which = "" if facts.failed and facts.decision_id == "?" else f" (decision {text(facts.decision_id)}{decided}{run})"
+    which = (
+        ""
+        if (facts.failed or facts.run_failure) and facts.decision_id == "?"
+        else f" (decision {text(facts.decision_id)}{decided}{run})"
+    )
     lines = [
         f"{icon}Model {bold(text(facts.model_name))} needs a person{which}."
         + (" Nothing was started." if facts.escalated else "")
@@ -201,6 +262,14 @@ def render_escalation(
     if facts.failed:
         task_id, run_id, error = facts.failed
         lines.append(f"{bold('Failed:')} task {code(task_id)} of run {code(run_id)}: {text(error)}")
+    if facts.run_failure:
+        run_id, dag_id, reason, last_task = facts.run_failure
+        meaning = RUN_FAILURE_REASONS.get(reason)
+        lines.append(
+            f"{bold('Run failed:')} run {code(run_id)} of {code(dag_id)}: {text(reason)}"
+            + (f" ({text(meaning)})" if meaning else "")
+            + (f"; last task: {code(last_task)}" if last_task else "")
+        )
     if facts.rationale:
         lines.append(f"{bold('Why:')} {text(facts.rationale)}")
     if facts.drift:
@@ -222,7 +291,8 @@ def escalation_log_text(model_name: str, decision: Mapping[str, Any], **where: A
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``, ``scheduled``): see
+    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_failed``, ``run_id``, ``links``,
+        ``scheduled``): see
         :func:`escalation_facts`.
     """
     return render_escalation(escalation_facts(model_name, decision, **where))

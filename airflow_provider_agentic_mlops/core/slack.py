@@ -473,7 +473,8 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], **where: An
 
     :param model_name: the model.
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
-    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_id``, ``links``, ``scheduled``): see
+    :param where: the run and pages it happened in (``dag_id``, ``failed``, ``run_failed``, ``run_id``, ``links``,
+        ``scheduled``): see
         :func:`~airflow_provider_agentic_mlops.core.escalation.escalation_facts`.
     """
     from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_escalation
@@ -543,6 +544,24 @@ def post_refused_hint(
         return (
             f"check the channel {channel!r} (approval.escalation_channel or approval.channel in models.yaml): a "
             "channel id (C0123...) or name that exists; for a private channel, invite the bot to it"
+        )
+    other_channel = "or set another channel in models.yaml (approval.escalation_channel or approval.channel)"
+    if error == "is_archived":
+        return f"channel {channel!r} is archived: unarchive it (channel settings in Slack) {other_channel}"
+    if error == "restricted_action":
+        return (
+            f"the bot may not post in channel {channel!r} (the workspace or the channel restricts who may post, e.g. "
+            f"an announcement-only channel): ask a Slack admin to let the app post there, {other_channel}"
+        )
+    if error == "msg_too_long":
+        return (
+            "the message was longer than Slack accepts (40,000 characters: a very long rationale or error): this "
+            "escalation was not posted (it is in this log); the next escalation posts again"
+        )
+    if error == "invalid_blocks":
+        return (
+            "Slack refused the message's layout: this escalation was not posted (it is in this log); report it as an "
+            "issue of airflow-provider-agentic-mlops with this log"
         )
     if error in REFUSED_TOKEN_ERRORS:
         return f"fix the bot token (xoxb-...) in the password of Slack connection {slack_conn_id!r}"

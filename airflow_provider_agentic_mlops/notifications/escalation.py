@@ -35,8 +35,9 @@ class EscalationNotifier(BaseNotifier):
     the task, which would post it again.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
-    channel="C0123")``: the message names the task that failed, its run and its exception; a decision, when the
-    DAG's ``decide`` task took one, is read from its XCom and the state store.
+    channel="C0123")``: the message names the task that failed, its run and its exception (as a DAG's callback:
+    the run, Airflow's reason such as ``timed_out`` and the last task, with a next step for that reason); a
+    decision, when the DAG's ``decide`` task took one, is read from its XCom and the state store.
 
     :param model_name: the model.
     :param channel: Slack channel; empty or None: no Slack message, the escalation is logged.
@@ -76,7 +77,8 @@ class EscalationNotifier(BaseNotifier):
 
         The state store is best-effort: when it is down (often why the task failed) the decision comes
         from the ``decide`` task's XCom and the audit entry is skipped with a warning. Without a task
-        instance (a DAG-level callback) the DAG run's failure ``reason`` is the rationale.
+        instance, or with Airflow's ``reason`` (a DAG-level callback: its task instance is the run's last task, which
+        may not have failed), the message says the run failed, why (``timed_out``...) and what fits that reason.
         """
         from airflow_provider_agentic_mlops.approvals import slack_client_for
         from airflow_provider_agentic_mlops.core.escalation import escalation_log_text
@@ -92,11 +94,13 @@ class EscalationNotifier(BaseNotifier):
         ti = context.get("ti")
         dag_id, run_id = run_of(context)
         exception = context.get("exception")
-        failed = None
-        if ti is not None and (callback or exception is not None):
+        failed, run_failed = None, None
+        if "reason" in context:  # a DAG's failure callback: the run failed; ti is the last task, not a failure
+            run_failed = (str(context.get("reason") or ""), str(ti.task_id) if ti is not None else None)
+        elif ti is not None and (callback or exception is not None):
             error = describe(exception, limit=1000) if isinstance(exception, BaseException) else exception
             failed = (str(ti.task_id), str(run_id), str(error or "the task failed; see its log"))
-        decision_id = ti.xcom_pull(task_ids=self.decide_task_id, key="decision_id") if ti is not None else None
+        decision_id = _decision_id(self._pull(ti, "decision_id"), self.decide_task_id) if ti is not None else None
         store, decision = None, None
         try:
             store = StateStoreHook(self.state_conn_id).get_store()
@@ -108,29 +112,47 @@ class EscalationNotifier(BaseNotifier):
                 describe(err),
             )
         if decision is None and ti is not None:
+            failure = failed or run_failed
             decision = {
                 "id": decision_id,
-                "action": ti.xcom_pull(task_ids=self.decide_task_id, key="action") or (None if failed else "escalate"),
-                "rationale": ti.xcom_pull(task_ids=self.decide_task_id, key="rationale")
-                or ("" if failed else f"no decision found in XCom of task {self.decide_task_id!r}"),
+                "action": self._pull(ti, "action") or (None if failure else "escalate"),
+                "rationale": self._pull(ti, "rationale")
+                or ("" if failure else f"no decision found in XCom of task {self.decide_task_id!r}"),
             }
         elif decision is None:
-            decision = {
-                "id": decision_id,
-                "action": "escalate",
-                "rationale": f"DAG run {run_id} of {dag_id} failed: {context.get('reason') or 'no reason given'}",
-            }
+            decision = {"id": decision_id, "action": None, "rationale": ""}
+            run_failed = run_failed or ("", None)  # no task instance: a DAG run's failure, reason or not
         shown = {
             "dag_id": dag_id,
             "failed": failed,
+            "run_failed": run_failed,
             "run_id": run_id,
             "links": self._links(decision_id),
             "scheduled": _scheduled(context),
         }
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
-        client = slack_client_for(slack_conn_id=self.slack_conn_id)
-        if client is None or not self.channel:
-            if client is not None:
+        try:
+            client = slack_client_for(slack_conn_id=self.slack_conn_id)
+        except Exception as err:  # the Execution API or a secrets backend down: not "no connection"
+            if self.channel:  # someone expects the message: the whole escalation in the log, and the task fails
+                error = describe(err)
+                unsent = (
+                    f"Could not look up Slack connection {self.slack_conn_id!r}, so channel {self.channel!r} was not "
+                    f"messaged: {error}"
+                )
+                log.error(
+                    "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
+                    "Models); its last line, Next, says what to do:\n%s",
+                    unsent,
+                    escalation_log_text(self.model_name, decision, **shown),
+                )
+                result.update(error=error)
+                self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
+                raise RuntimeError(unsent) from err
+            log.warning("Could not look up Slack connection %r (%s)", self.slack_conn_id, describe(err))
+            client = False  # no channel: nobody expects a message
+        if not client or not self.channel:
+            if client is not None:  # a client, or a lookup that failed (False): the channel is what is missing
                 unsent = (
                     "No Slack channel is set (approval.escalation_channel or approval.channel), so no one was messaged"
                 )
@@ -193,12 +215,23 @@ class EscalationNotifier(BaseNotifier):
                 result.update(
                     error=error, posted="unknown" if unknown else False, **({"cause": cause} if unknown else {})
                 )
-                self._record(store, dag_id, run_id, decision_id, failed, result)
+                self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
                 raise RuntimeError(refused) from err
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
             log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
-        self._record(store, dag_id, run_id, decision_id, failed, result)
+        self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
         return result
+
+    def _pull(self, ti: Any, key: str) -> Any:
+        """XCom ``key`` of the decide task, None when it cannot be read (the Execution API down, often why the task
+        failed): the escalation still goes out with what is known."""
+        try:
+            return ti.xcom_pull(task_ids=self.decide_task_id, key=key)
+        except Exception as err:
+            log.warning(
+                "Could not read XCom %r of task %r (%s); escalating without it", key, self.decide_task_id, describe(err)
+            )
+            return None
 
     def _links(self, decision_id: Any) -> tuple[tuple[str, str], ...]:
         """The decision trace and the model page, as full URLs when ``[api] base_url`` names a host."""
@@ -225,6 +258,7 @@ class EscalationNotifier(BaseNotifier):
         decision_id: Any,
         failed: tuple[str, str, str] | None,
         result: dict[str, Any],
+        run_failed: tuple[str, str | None] | None = None,
     ) -> None:
         """The ``escalated`` audit entry (best-effort: a missing row must not hide the escalation)."""
         if store is None:
@@ -243,6 +277,7 @@ class EscalationNotifier(BaseNotifier):
                 details={
                     **{key: result[key] for key in ("posted", "channel", "error", "cause") if key in result},
                     **({"run_id": run_id, "failed_task": failed[0]} if failed else {}),
+                    **({"reason": run_failed[0], "last_task": run_failed[1]} if run_failed else {}),
                 },
             )
         except Exception as err:  # the escalation was sent; a missing audit row must not fail the callback
@@ -251,6 +286,21 @@ class EscalationNotifier(BaseNotifier):
                 dag_id,
                 describe(err),
             )
+
+
+def _decision_id(value: Any, decide_task_id: str) -> int | None:
+    """The decision number an XCom holds; None (with a warning naming the value) when it holds none."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        log.warning(
+            "XCom decision_id of task %r is %r, not a decision number: the escalation names no decision",
+            decide_task_id,
+            value,
+        )
+        return None
 
 
 def _scheduled(context: Context) -> bool:

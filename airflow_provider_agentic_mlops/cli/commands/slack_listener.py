@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: Threads sending the Slack answers of clicks (message updates, ephemeral answers), beside slack_sdk's workers.
 ANSWER_THREADS = 4
+#: Threads recording clicks (the state store, Slack lookups), beside slack_sdk's workers, which only acknowledge.
+RECORD_THREADS = 8
 
 
 def app_token(slack_conn_id: str) -> str:
@@ -71,6 +73,13 @@ def _app_token(slack_conn_id: str) -> tuple[str, str]:
 _NEW_APP_TOKEN = (
     "Create an app-level token under your Slack app's Basic Information > App-Level Tokens, with the scope "
     "connections:write"
+)
+
+
+#: Slack's answers to ``apps.connections.open`` that no retry fixes: the app-level token itself is refused.
+TOKEN_REFUSALS = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type"}
+    | {"missing_scope"}
 )
 
 
@@ -120,8 +129,21 @@ def _store_down(where: str, store: Any, error: BaseException) -> str:
     return store_unavailable_message(where, error)
 
 
+def _log_failure(done: Any) -> None:
+    """Log what a click's recording raised on a thread of its own (else an executor keeps it unseen)."""
+    error = done.exception()
+    if error is not None:
+        log.error("a click's recording failed: %s", error, exc_info=error)
+
+
 def make_listener(
-    store: Any, web_client: Any, *, members: Any = None, stores: Any = None, answers: Executor | None = None
+    store: Any,
+    web_client: Any,
+    *,
+    members: Any = None,
+    stores: Any = None,
+    answers: Executor | None = None,
+    records: Executor | None = None,
 ) -> Any:
     """The Socket Mode request listener: acknowledge first, then record and answer.
 
@@ -131,12 +153,21 @@ def make_listener(
     :param answers: the threads that send the Slack answers (message update, ephemeral), so the client's
         workers, which acknowledge the next envelopes, never wait on Slack's Web API; None: sent in the
         listener's own thread.
+    :param records: the threads that record the clicks (store writes, Slack lookups such as a usergroup's
+        members), so the client's workers only acknowledge: a click that waits on the database or on Slack delays
+        no other envelope's acknowledgement past Slack's 3 s; None: recorded in the listener's own thread.
     """
     from slack_sdk.socket_mode.response import SocketModeResponse
 
     from airflow_provider_agentic_mlops import approvals
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, UnservedStore
-    from airflow_provider_agentic_mlops.core.slack import REPLAY_MEMORY, InteractionError, parse_interaction
+    from airflow_provider_agentic_mlops.core.errors import describe
+    from airflow_provider_agentic_mlops.core.slack import (
+        REPLAY_MEMORY,
+        InteractionError,
+        escape_mrkdwn,
+        parse_interaction,
+    )
     from airflow_provider_agentic_mlops.core.state import SignatureReplayed
 
     stores = stores if stores is not None else ApprovalStores(store)
@@ -152,6 +183,12 @@ def make_listener(
             return
         if click is None:
             return
+        if records is None:
+            record(click, req)
+        else:  # the worker is free for the next envelope's ack at once
+            records.submit(record, click, req).add_done_callback(_log_failure)
+
+    def record(click: Any, req: Any) -> None:
         # Slack delivers an envelope again (same id, retry_attempt 1+) when it saw no ack in time: the envelope
         # id is recorded with the click's writes, as the endpoint records a request's signature, and a
         # redelivery is dropped, whichever listener (process) it reaches
@@ -188,6 +225,11 @@ def make_listener(
                 _store_down(where, click_store, err),
             )
             result = approvals.ClickResult("store_unavailable", STORE_DOWN_ANSWER, click, None, web_client)
+        except Exception as err:  # Slack has its ack: a failure here reaches no one unless the clicker is told
+            error = describe(err)
+            log.warning("click on request %s by %s not recorded: %s", click.approval_id, click.user_id, error)
+            text = f"Could not record your click: {escape_mrkdwn(error)}; nothing recorded."
+            result = approvals.ClickResult("failed", text, click, None, web_client)
         log.info("click on request %s by %s: %s", click.approval_id, click.user_id, result.kind)
         if answers is None:
             result.send_answers()
@@ -208,9 +250,10 @@ class SocketModeListener:
     """The Socket Mode client with the click listener, and the few threads that answer on Slack.
 
     slack_sdk runs each envelope on one of its ``concurrency`` worker threads, which acknowledges it; a worker
-    that also waited on Slack's Web API (a slow ``chat.update``) would leave the next envelopes unacknowledged
-    past Slack's 3 s. So the workers acknowledge and record, and :data:`ANSWER_THREADS` threads of their own
-    send the answers, as the HTTP endpoint's answer threads do.
+    that also waited on the database or Slack's Web API (a row lock, a usergroup lookup, a slow ``chat.update``)
+    would leave the next envelopes unacknowledged past Slack's 3 s. So the workers only acknowledge,
+    :data:`RECORD_THREADS` threads of their own record the clicks and :data:`ANSWER_THREADS` send the answers,
+    as the HTTP endpoint's answer threads do.
 
     :param app_token: the app-level token (``xapp-...``).
     :param web_client: the bot's WebClient (answers, and ``apps.connections.open``).
@@ -233,10 +276,19 @@ class SocketModeListener:
         from slack_sdk.socket_mode import SocketModeClient
 
         self.token_source = token_source
+        #: set by SIGINT/SIGTERM (the command's handlers) or when Slack refuses the token at a reconnect
+        self.stopped = threading.Event()
+        #: the error when Slack refused the token at a reconnect
+        self.refusal: str | None = None
         self.answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="agentic-mlops-slack-answer")
+        self.records = ThreadPoolExecutor(max_workers=RECORD_THREADS, thread_name_prefix="agentic-mlops-slack-record")
         self.client = SocketModeClient(app_token=app_token, web_client=web_client)
+        # slack_sdk's monitor reconnects through issue_new_wss_url and logs and retries any failure every few
+        # seconds, forever: a refused token (revoked while running) is caught here and stops the listener
+        self._issue_new_wss_url = self.client.issue_new_wss_url
+        self.client.issue_new_wss_url = self._new_wss_url  # type: ignore[method-assign]
         self.client.socket_mode_request_listeners.append(
-            make_listener(store, web_client, members=members, stores=stores, answers=self.answers)
+            make_listener(store, web_client, members=members, stores=stores, answers=self.answers, records=self.records)
         )
 
     def connect(self) -> None:
@@ -256,9 +308,36 @@ class SocketModeListener:
         finally:
             self.client.logger.removeFilter(quiet)
 
+    def _new_wss_url(self) -> str:
+        """slack_sdk's ``issue_new_wss_url``; a refused token after startup stops reconnecting and the listener."""
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            return self._issue_new_wss_url()
+        except SlackApiError as err:
+            code = str((err.response.get("error") if err.response is not None else None) or "")
+            if code in TOKEN_REFUSALS and self.client.current_app_monitor_started and not self.stopped.is_set():
+                self.client.auto_reconnect_enabled = False  # no retry every 5 s with a token Slack refuses
+                self.refusal = refused_token_message(self.token_source, code)
+                log.error("Socket Mode listener stops: %s", self.refusal)
+                self.stopped.set()
+            raise
+
+    def wait(self) -> None:
+        """Run until :attr:`stopped` (a signal, or a refused token), then :meth:`close`; :class:`CommandStopped`
+        with the refusal when Slack refused the token at a reconnect (the command exits non-zero, so the service
+        manager restarts it or alerts)."""
+        from airflow_provider_agentic_mlops.cli.output import CommandStopped
+
+        self.stopped.wait()
+        self.close()
+        if self.refusal:
+            raise CommandStopped(self.refusal)
+
     def close(self) -> None:
         """Stop taking envelopes; return once the clicks in flight are recorded and their answers sent."""
-        self.client.close()  # waits for its workers: no answer is handed over after this
+        self.client.close()  # waits for its workers: no click is handed over after this
+        self.records.shutdown(wait=True)  # the clicks acknowledged are recorded: no answer is handed over after this
         self.answers.shutdown(wait=True)
 
 
@@ -280,10 +359,8 @@ def slack_listener(args: argparse.Namespace) -> None:
     client = SocketModeListener(
         token, web_client, store, stores=stores, members=UsergroupMembers(), token_source=source
     )
-    stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: client.stopped.set())
     client.connect()
     print(f"Listening for Slack approvals over Socket Mode (connection {slack_conn_id!r}); Ctrl-C to stop.")
-    stop.wait()
-    client.close()
+    client.wait()

@@ -218,3 +218,99 @@ def test_an_envelope_slack_delivers_again_is_acknowledged_and_not_handled_twice(
     assert [(v["user_id"], v["vote"]) for v in stored["votes"]] == [("alice", "approve")]
     assert len(slack_double.calls_to("chat.update")) == 1
     assert len(slack_double.calls_to("chat.postEphemeral")) == ephemerals
+
+
+@pytest.mark.parametrize("code", ["token_revoked", "invalid_auth", "account_inactive"])
+def test_a_token_slack_refuses_at_a_reconnect_stops_the_listener_with_an_error(
+    code: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After startup slack_sdk reconnects on its own and would retry a refused token every few seconds forever
+    while the process stays up: the listener stops instead, and its command exits with the error."""
+    import asyncio
+
+    from tests.doubles.slack_server import SlackServer
+    from tests.doubles.socket_mode import SocketModeServer
+
+    double = SocketModeDouble()
+    with SlackServer(double):
+        server = SocketModeServer(double)
+        try:
+            web = WebClient(token="xoxb", base_url=double.base_url)
+            source = "the 'app_token' extra of Slack connection 'slack_socket'"
+            listener = SocketModeListener(double.app_token, web, None, token_source=source)
+            listener.connect()
+            assert not listener.stopped.is_set()
+            double.connections_open_error = code  # the token was revoked meanwhile
+            asyncio.run_coroutine_threadsafe(server.connections[-1].close(code=1001), server._loop).result(5)
+            assert listener.stopped.wait(30), "the listener kept reconnecting with a refused token"
+            with pytest.raises(CommandStopped, match=code) as stopped:
+                listener.wait()
+            assert "'app_token' extra of Slack connection 'slack_socket'" in str(stopped.value)
+            assert double.app_token not in str(stopped.value)
+            assert [r for r in caplog.records if r.levelname == "ERROR" and code in r.getMessage()]
+        finally:
+            server.close()
+
+
+def test_a_click_that_fails_for_another_reason_is_answered_and_logged_nothing_recorded(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After the acknowledgement Slack never hears of a failure: an error that is not the store's (here an identity
+    map that is not JSON) is told to the clicker, escaped, and logged in one line, not dropped."""
+    web = WebClient(token="xoxb", base_url=slack_double.base_url)
+    approval = request_approval(store, approvers=["U_ALICE"], channel="C_APPROVALS", slack_client=web).approval
+    slack_double.clear()
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES", "{not json <!channel>")
+    socket = SocketClient()
+    with caplog.at_level("WARNING", logger="airflow_provider_agentic_mlops.cli.commands.slack_listener"):
+        make_listener(store, web)(
+            socket, SocketModeRequest("interactive", "env-bad", click_payload(approval, user_id="U_ALICE"))
+        )
+    assert socket.acks == ["env-bad"]
+    [answer] = slack_double.calls_to("chat.postEphemeral")
+    text = answer.args["text"]
+    assert text.startswith("Could not record your click: ") and text.endswith("; nothing recorded.")
+    assert "APPROVER_IDENTITIES" in text or "approver_identities" in text
+    assert "<!channel>" not in text  # escaped
+    assert store.get_approval(approval["id"])["status"] == "pending"
+    [line] = [r for r in caplog.records if r.name.endswith("slack_listener")]
+    assert "not recorded" in line.getMessage() and line.exc_info is None
+
+
+def test_clicks_are_acknowledged_while_recording_them_waits(
+    store: StateStore,
+    socket_mode: SocketModeDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording a click can wait (a row lock, a slow database, Slack's usergroup lookup): more such clicks than
+    slack_sdk has workers are each acknowledged while none is recorded yet (Slack redelivers what is not
+    acknowledged within 3 s), and all are recorded once the wait ends."""
+    import threading
+
+    web = WebClient(token="xoxb", base_url=socket_mode.base_url)
+    requests = [
+        request_approval(store, approvers=["U_ALICE"], channel="C_APPROVALS", slack_client=web, run_id=f"r{i}").approval
+        for i in range(12)
+    ]
+    unblocked, read = threading.Event(), store.get_approval
+
+    def blocked(*args: Any, **kwargs: Any) -> Any:
+        unblocked.wait(60)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(store, "get_approval", blocked)
+    listener = SocketModeListener(socket_mode.app_token, web, store)
+    listener.connect()
+    try:
+        for i, approval in enumerate(requests):
+            socket_mode.send(envelope(click_payload(approval, user_id="U_ALICE"), f"env-{i}"))
+        # slack_sdk has 10 workers: recording in them left envelopes 11 and 12 unacknowledged until one finished
+        assert socket_mode.wait_acks(12, timeout=10), f"acknowledged: {socket_mode.acks}"
+    finally:
+        unblocked.set()
+        listener.close()  # returns once the clicks in flight are recorded
+    assert [read(a["id"])["decided_by"] for a in requests] == ["U_ALICE"] * 12

@@ -448,6 +448,24 @@ def test_a_failure_on_slacks_side_says_slack_may_have_posted_it_and_a_truncated_
     assert "on Slack's side" not in truncated
 
 
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        ("is_archived", ["channel 'C_OPS' is archived", "unarchive it", "approval.escalation_channel"]),
+        ("restricted_action", ["may not post in channel 'C_OPS'", "Slack admin", "approval.escalation_channel"]),
+        ("msg_too_long", ["longer than Slack accepts", "not posted (it is in this log)"]),
+        ("invalid_blocks", ["layout", "not posted (it is in this log)", "issue"]),
+    ],
+)
+def test_a_post_slack_refuses_for_the_channel_or_the_message_gets_a_hint_for_that_error(
+    error: str, says: list[str]
+) -> None:
+    hint = slack.post_refused_hint(error, channel="C_OPS", slack_conn_id="slack_api_default")
+    assert "check Slack connection" not in hint  # not the generic hint
+    for part in says:
+        assert part in hint
+
+
 # -- Slack's formatting (bold, italics, strike, code) in untrusted text ----------------------------------
 
 #: data that would format a message if it reached mrkdwn as it is

@@ -444,3 +444,98 @@ def test_the_default_slack_connection_never_created_is_a_warning_as_in_the_demo(
     assert result["posted"] is False
     [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
     assert record.levelno == logging.WARNING and "'slack_api_default'" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("reason", "task_id", "step"),
+    [
+        ("timed_out", "retrain", "the run hit its DAG's dagrun_timeout while task `retrain` was still running"),
+        ("all_tasks_deadlocked", "promote", "no task of the run could start"),
+    ],
+)
+def test_as_a_dag_failure_callback_with_the_last_task_it_posts_the_runs_reason_not_a_task_failure(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    reason: str,
+    task_id: str,
+    step: str,
+) -> None:
+    from airflow.sdk import DAG
+
+    from tests.doubles.airflow_task import TaskInstanceDouble
+
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    dag = DAG("agentic_mlops__fraud", on_failure_callback=notifier)
+    # Airflow 3.3's DAG processor: the last task instance's template context plus the run's reason
+    ti = TaskInstanceDouble(dag_id=dag.dag_id, run_id="scheduled__1", task_id=task_id)
+    notifier({"dag": dag, "ti": ti, "task_instance": ti, "run_id": "scheduled__1", "reason": reason})
+    [post] = slack_double.calls_to("chat.postMessage")
+    shown = post.args["text"].replace("\u200d", "")
+    assert f"*Run failed:* run `scheduled__1` of `agentic_mlops__fraud`: {reason}" in shown
+    assert f"last task: `{task_id}`" in shown
+    assert "Failed:* task" not in shown and "the task failed" not in shown and "read the log of task" not in shown
+    assert "no decision found" not in shown and "Nothing was started" not in shown
+    assert f"*Next:* {step}" in shown
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["subject"] == "dag_run:agentic_mlops__fraud/scheduled__1"
+    assert entry["details"]["reason"] == reason
+
+
+def test_an_xcom_read_that_fails_still_posts_the_escalation_of_the_failed_task(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    caplog,
+) -> None:
+    from tests.doubles.airflow_task import TaskInstanceDouble
+
+    class ApiDownTI(TaskInstanceDouble):
+        def xcom_pull(self, *args, **kwargs):
+            raise ConnectionError("execution API unreachable: [Errno 111] Connection refused")
+
+    ti = ApiDownTI(dag_id="agentic_mlops__fraud", run_id="r3", task_id="check_drift")
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with caplog.at_level(logging.WARNING):
+        notifier({"ti": ti, "run_id": "r3", "exception": RuntimeError("feed broken")})
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert "*Failed:* task `check_drift` of run `r3`: RuntimeError: feed broken" in post.args["text"]
+    assert "execution API unreachable" in caplog.text  # why no decision is named
+
+
+def test_a_decision_id_that_is_not_a_number_is_named_in_a_warning_and_the_escalation_still_posted(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    caplog,
+) -> None:
+    context = task_context(dag_id="agentic_mlops__fraud", xcoms={("decide", "decision_id"): "abc"})
+    context["exception"] = RuntimeError("boom")
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with caplog.at_level(logging.WARNING):
+        notifier(context)
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert "RuntimeError: boom" in post.args["text"] and "/decisions/" not in post.args["text"]
+    assert "'abc'" in caplog.text
+
+
+def test_a_slack_connection_lookup_that_fails_logs_the_whole_escalation_at_error_and_fails(
+    store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog,
+) -> None:
+    from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+
+    def down(conn_id: str):
+        raise ConnectionLookupFailed(conn_id, "ExecutionAPISecretsBackend", ConnectionRefusedError(111, "refused"))
+
+    monkeypatch.setattr(approvals, "_slack_client", down)
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError, match="slack_api_default"):
+        notifier.send(_context(store))
+    [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
+    assert record.levelno == logging.ERROR and "could not look up the connection" in record.getMessage()
+    assert "Next:" in record.getMessage()
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"]["posted"] is False and "could not look up" in entry["details"]["error"]
