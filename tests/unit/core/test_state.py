@@ -1428,10 +1428,11 @@ def test_migration_0007_repairs_json_rows_older_releases_stored_with_nul_or_lone
                     sa.text("SELECT json_extract(details, '$.slack_user_name') FROM agentic_mlops_audit")
                 ).all()
 
-    with caplog.at_level(logging.INFO, logger="airflow_provider_agentic_mlops.core.migrations"):
+    with caplog.at_level(logging.DEBUG, logger="airflow_provider_agentic_mlops.core.migrations"):
         store = StateStore(store_url)
     assert current_revision(store.engine) == "0007"
     said = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_agentic_mlops.core.migrations"]
+    assert [r.levelname for r in caplog.records if r.name.endswith(".migrations")] == ["WARNING"]
     assert len(said) == 1 and "agentic_mlops_audit: 1" in said[0] and "agentic_mlops_approvals: 1" in said[0]
     assert "agentic_mlops_jobs: 1" in said[0] and "agentic_mlops_decisions: 1" in said[0]
     assert "agentic_mlops_promotions: 1" in said[0]
@@ -1462,12 +1463,13 @@ def test_migration_0007_repairs_json_rows_older_releases_stored_with_nul_or_lone
     assert downgrade_schema(store.engine, "0006") == "0007"
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="airflow_provider_agentic_mlops.core.migrations"):
+    with caplog.at_level(logging.DEBUG, logger="airflow_provider_agentic_mlops.core.migrations"):
         again = StateStore(store_url)
     assert current_revision(again.engine) == "0007" and _json_texts(again.engine) == before
     assert [r.getMessage() for r in caplog.records if r.name == "airflow_provider_agentic_mlops.core.migrations"] == [
         "migration 0007: no JSON value held a NUL or a lone surrogate"
     ]
+    assert {r.levelname for r in caplog.records if r.name.endswith(".migrations")} == {"DEBUG"}  # not on a CLI's stdout
     if postgres:
         with again.engine.connect() as conn:
             assert conn.execute(sa.text(versions)).scalars().all() == row_versions

@@ -125,9 +125,10 @@ def upgrade() -> None:
         repaired[table] = len(repairs)
     if any(repaired.values()):
         counts = ", ".join(f"{table}: {n}" for table, n in repaired.items())
-        log.info("migration 0007: rows whose JSON held a NUL or a lone surrogate (now U+FFFD) %s", counts)
+        log.warning("migration 0007: rows whose JSON held a NUL or a lone surrogate (now U+FFFD) %s", counts)
     else:
-        log.info("migration 0007: no JSON value held a NUL or a lone surrogate")
+        # debug: every new store runs this migration, and a CLI's log lines on stdout would break `-o json`
+        log.debug("migration 0007: no JSON value held a NUL or a lone surrogate")
 
 
 def downgrade() -> None:
