@@ -1858,6 +1858,7 @@ def test_a_hand_written_alert_conf_of_another_shape_is_merged_as_holding_no_othe
     assert merged["alert"]["other_alerts_omitted"] == 0
 
 
+@pytest.mark.parametrize("one_connection_metadata_db", ["postgresql"], indirect=True)  # row locks are PostgreSQL's
 @pytest.mark.parametrize("decide", ["scheduled", "queued"])
 def test_the_undecided_runs_decide_row_is_locked_while_the_alert_is_merged_into_its_conf(
     one_connection_metadata_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, decide: str
@@ -1865,8 +1866,6 @@ def test_the_undecided_runs_decide_row_is_locked_while_the_alert_is_merged_into_
     """A worker starting ``decide`` locks its row, then reads the run's conf (Airflow's task-instance ``run``
     call): unlocked, it could read the conf from before the merge, and the alert answered ``already_running``
     reached no decision. On PostgreSQL the row is locked until the merge commits."""
-    if one_connection_metadata_db.dialect.name != "postgresql":
-        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
     calls = _numbered_trigger_dag(monkeypatch)
     dag_id = "agentic_mlops__fraud"
     alerts.start_run_unless_active(dag_id, {"alert": {"summary": "a", "fingerprint": "fp-a"}})
