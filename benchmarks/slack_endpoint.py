@@ -154,6 +154,7 @@ def create_requests(store_url: str, count: int) -> list[int]:
                 "channel": BENCH_CHANNEL,
                 # as the sensor records it: each click reads this task's state in Airflow's metadata DB
                 "sensor_task_id": "wait_for_approval",
+                "sensor_map_index": -1,
             },
         }
         for i in range(count)
@@ -362,6 +363,40 @@ def measure_cpu(url: str, pgid: int, pool: list[int], samples: int) -> tuple[flo
     return cpu["rejected"] * 1000 / samples, cpu["click"] * 1000 / samples
 
 
+def add_waiting_sensors(metadata_url: str, store_url: str) -> None:
+    """The sensor task instance of each request, deferred, in Airflow's metadata DB (setup, not measured): a click
+    reads its state, as in a deployment; without it the click would find no run waiting for the request."""
+    import uuid
+
+    import sqlalchemy as sa
+    from airflow.models.taskinstance import TaskInstance
+
+    from airflow_provider_agentic_mlops.core.schema import approvals
+
+    store = sa.create_engine(store_url)
+    with store.connect() as conn:
+        runs = conn.execute(sa.select(approvals.c.dag_id, approvals.c.run_id)).all()
+    store.dispose()
+    metadata = sa.create_engine(metadata_url)  # a plain engine: no foreign keys to the DAG runs it leaves out
+    with metadata.begin() as conn:
+        conn.execute(
+            sa.insert(TaskInstance.__table__),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "task_id": "wait_for_approval",
+                    "dag_id": dag_id,
+                    "run_id": run_id,
+                    "map_index": -1,
+                    "pool": "default_pool",
+                    "state": "deferred",
+                }
+                for dag_id, run_id in runs
+            ],
+        )
+    metadata.dispose()
+
+
 def run_airflow_api_server(tmp: str, port: int, store_url: str, slack_url: str, repo: Path = REPO) -> subprocess.Popen:
     """``airflow db migrate`` then ``airflow api-server`` with the plugin of the checkout ``repo``; returns
     the server process (its own process group). Both run in ``tmp``: ``python -m`` puts the working
@@ -387,6 +422,7 @@ def run_airflow_api_server(tmp: str, port: int, store_url: str, slack_url: str, 
     out = subprocess.run([*airflow, "db", "migrate"], env=env, cwd=tmp, capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
         raise SystemExit(f"airflow db migrate failed:\n{out.stderr[-3000:]}")
+    add_waiting_sensors(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], store_url)
     log = Path(tmp) / "api-server.log"
     return subprocess.Popen(
         [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
