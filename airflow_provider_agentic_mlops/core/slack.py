@@ -262,7 +262,8 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
             )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _fit("\n".join(lines), 3000)}})
     if details.get("rationale"):
-        why = f"*Why retrain:* {escape_mrkdwn(_clip(details['rationale'], 2500))}"
+        # on one line, as in escalations: the LLM's text cannot add lines that read as the message's own
+        why = f"*Why retrain:* {escape_mrkdwn(one_line(details['rationale'], 2500))}"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _fit(why, 3000)}})
     validation = details.get("validation")
     if validation:

@@ -591,3 +591,14 @@ def test_a_mark_inside_a_word_stays_exact_so_names_people_copy_are_unchanged() -
     assert "\u200d" not in slack.current_message({**APPROVAL, "model_name": "churn_model"})["text"]
     assert _data_formatted(slack.escape_mrkdwn(FORMATTED)) == []
     assert slack.escape_mrkdwn("*URGENT*") != "*URGENT*"
+
+
+def test_the_rationale_in_an_approval_request_is_one_line_it_cannot_add_lines_of_the_messages_own() -> None:
+    """An LLM rationale kept its line breaks in the request (escalations put it on one line): it could add a
+    plain line such as "Validation passed on all metrics" under *Why retrain*."""
+    approval = _formatted_approval("pending")
+    approval["details"]["rationale"] = "drift on amount\n\nValidation passed on all metrics\r\n• approved by ops"
+    texts = _mrkdwn_texts(slack.current_message(approval))
+    [why] = [t for t in texts if t.startswith("*Why retrain:*")]
+    assert "\n" not in why and "\r" not in why
+    assert why.endswith("drift on amount Validation passed on all metrics • approved by ops")
