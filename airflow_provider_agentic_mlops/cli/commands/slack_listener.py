@@ -76,11 +76,10 @@ _NEW_APP_TOKEN = (
 )
 
 
-#: Slack's answers to ``apps.connections.open`` that no retry fixes: the app-level token itself is refused.
-TOKEN_REFUSALS = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type"}
-    | {"missing_scope"}
-)
+#: Slack's answers to ``apps.connections.open`` that no retry fixes, beside the refusals of any token
+#: (:data:`~airflow_provider_agentic_mlops.core.slack.REFUSED_TOKEN_ERRORS`): an app-level token of the wrong type or
+#: without ``connections:write``.
+APP_TOKEN_REFUSALS = frozenset({"not_allowed_token_type", "missing_scope"})
 
 
 def refused_token_message(source: str, code: str) -> str:
@@ -312,11 +311,14 @@ class SocketModeListener:
         """slack_sdk's ``issue_new_wss_url``; a refused token after startup stops reconnecting and the listener."""
         from slack_sdk.errors import SlackApiError
 
+        from airflow_provider_agentic_mlops.core.slack import REFUSED_TOKEN_ERRORS
+
         try:
             return self._issue_new_wss_url()
         except SlackApiError as err:
             code = str((err.response.get("error") if err.response is not None else None) or "")
-            if code in TOKEN_REFUSALS and self.client.current_app_monitor_started and not self.stopped.is_set():
+            refused = code in REFUSED_TOKEN_ERRORS or code in APP_TOKEN_REFUSALS
+            if refused and self.client.current_app_monitor_started and not self.stopped.is_set():
                 self.client.auto_reconnect_enabled = False  # no retry every 5 s with a token Slack refuses
                 self.refusal = refused_token_message(self.token_source, code)
                 log.error("Socket Mode listener stops: %s", self.refusal)
