@@ -491,3 +491,55 @@ def test_the_overviews_set_wise_read_says_what_the_decision_says_of_a_missing_ch
         assert absent_run.quality_missing == {"kind": "no_predictions", "reason": "labels but ..."}
     finally:
         store.dispose()
+
+
+def test_approval_lists_page_back_through_every_request_on_each_backend(store_url: str) -> None:
+    """The approvals page's and API's queries, on SQLite and PostgreSQL: the pending list's ``before`` cursor,
+    the decided list's cursor on (decided time, id) with requests decided at the same instant (a tie the
+    cursor must break by id, or a page repeats or skips one), the DAG and model filters, and the counts."""
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.core.schema import approvals as approvals_table
+
+    store = StateStore(store_url)
+    try:
+        ids = [request_approval(store, run_id=f"r{i}").approval["id"] for i in range(7)]
+        other = request_approval(store, model_name="churn", dag_id="agentic_mlops__churn", run_id="c").approval["id"]
+        for approval_id in ids[:5]:
+            approvals.decide(store, approval_id, approve=False, user="ann", via="cli")
+        same_instant = store.get_approval(ids[0], with_votes=False)["decided_at"]
+        with store.engine.begin() as conn:  # ids 1-3 decided at the very instant id 0 was
+            conn.execute(
+                approvals_table.update().where(approvals_table.c.id.in_(ids[1:4])).values(decided_at=same_instant)
+            )
+
+        pending, cursor = [], None
+        for _ in range(10):  # bounded: a cursor that repeats a page fails the test instead of hanging it
+            page = store.list_approvals(status="pending", limit=1, before=cursor, dag_ids=["agentic_mlops__fraud"])
+            if not page:
+                break
+            pending += [a["id"] for a in page]
+            cursor = page[-1]["id"]
+        assert pending == [ids[6], ids[5]]  # churn's request is another DAG's
+
+        decided, cursor = [], None
+        for _ in range(10):
+            page = model_history.decided_approvals(store, limit=2, before=cursor, model_name="fraud")
+            if not page:
+                break
+            decided += [a["id"] for a in page]
+            cursor = page[-1]["id"]
+        assert decided == [ids[4], ids[3], ids[2], ids[1], ids[0]]  # the tie broken by id, newest first
+
+        count = partial(model_history.approval_count, store)
+        assert count(pending=True) == 3 and count(pending=True, model_name="fraud") == 2
+        assert count(pending=False, dag_ids=["agentic_mlops__churn"]) == 0 and count(pending=False) == 5
+        assert store.list_approvals(status="pending", model_name="churn")[0]["id"] == other
+        with store.engine.connect() as conn:  # the tie is real on this backend
+            tied = conn.execute(
+                sa.select(sa.func.count()).where(approvals_table.c.decided_at == same_instant)
+            ).scalar_one()
+        assert tied == 4
+    finally:
+        store.dispose()
