@@ -37,6 +37,7 @@ from airflow_provider_agentic_mlops.core.config import (
     ModelSpec,
     read_models_file,
 )
+from airflow_provider_agentic_mlops.core.escalation import ESCALATION_RETRIES, ESCALATION_RETRY_DELAY
 from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
 from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
@@ -59,14 +60,16 @@ INVALID_ENTRY_TASK = "invalid_models_entry"
 #: Retries of the tasks that are safe to repeat after a crash or a transient error (worker lost, store or
 #: MLflow briefly down). check_drift and validate recompute from the same data; decide records one more
 #: decision and branches the same way; wait_for_approval finds its run's request again (no second Slack
-#: message); promote completes its recorded intent (core/promotion.py). Not retried: retrain (a retry would
-#: train again and spend the retrain budget; the next run decides afresh) and escalate (it would post again).
+#: message); promote completes its recorded intent (core/promotion.py); escalate fails retryably only when its
+#: post certainly did not happen (Slack unreachable or still rate-limiting: core.slack.post_again_later), a minute
+#: apart (ESCALATION_RETRY_DELAY). Not retried: retrain (a retry would train again and spend the retrain budget; the
+#: next run decides afresh).
 TASK_RETRIES = {
     "check_drift": 2,
     "decide": 2,
     "retrain": 0,
     "validate": 2,
-    "escalate": 0,
+    "escalate": ESCALATION_RETRIES,
     "wait_for_approval": 2,
     "promote": 3,
 }
@@ -403,6 +406,7 @@ def build_dag(
             slack_conn_id=approval.slack_conn_id,
             channel=approval.escalation_channel or approval.channel,
             state_conn_id=store,
+            retry_delay=ESCALATION_RETRY_DELAY,  # Slack's rate limits and short outages over, not the DAG's 30 s
         )
         retrain_task = task(
             RetrainOperator,

@@ -146,9 +146,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 #: Unicode's format characters (category Cf: zero-width space and joiners, word joiner, BOM, bidi controls and marks,
 #: soft hyphen, tags): invisible, so a rationale of only these showed no reason. Taken out of the LLM's rationale
 #: and evidence, but for a zero-width joiner between two emoji (a family, a profession), which draws them as one.
+#: With them the characters outside Cf that render as nothing (a rationale of only these showed no reason either):
+#: the combining grapheme joiner U+034F, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the Khmer inherent
+#: vowels U+17B4-U+17B5, the Mongolian variation selectors U+180B-U+180F, the braille blank U+2800. Spaces (Zs,
+#: U+00A0, U+3000...) are text: kept inside it, stripped at its ends, so a rationale of only spaces is empty too.
 _EMOJI = "\u2600-\u27bf\ufe0f\U0001f000-\U0001faff"
 _INVISIBLE = re.compile(
-    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200c\u200e\u200f\u202a-\u202e"
+    "[\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u2800\u3164\uffa0\u200b\u200c\u200e\u200f\u202a-\u202e"
     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
     f"|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, allow_sooner, next_allowed_in
@@ -298,4 +299,28 @@ def escalation_log_text(model_name: str, decision: Mapping[str, Any], **where: A
     return render_escalation(escalation_facts(model_name, decision, **where))
 
 
-__all__ = ["Command", "EscalationFacts", "escalation_facts", "escalation_log_text"]
+#: Retries of an escalation task: a post certainly not posted (Slack unreachable, still rate-limiting) is sent again
+#: by them; a post Slack may have posted, or refused for good, fails the task without retries.
+ESCALATION_RETRIES = 2
+#: The delay before an escalation task's retry: Slack's rate limits and short outages are over by then.
+ESCALATION_RETRY_DELAY = timedelta(minutes=1)
+
+
+def escalation_task_defaults(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """An escalation task's operator arguments ``kwargs`` with :data:`ESCALATION_RETRIES` and
+    :data:`ESCALATION_RETRY_DELAY` where neither the arguments nor the ``default_args`` (the DAG's and the task's,
+    merged, as Airflow passes them to the operator) set ``retries`` / ``retry_delay``."""
+    given = {**(kwargs.get("default_args") or {}), **kwargs}
+    defaults = {"retries": ESCALATION_RETRIES, "retry_delay": ESCALATION_RETRY_DELAY}
+    return {**{key: value for key, value in defaults.items() if key not in given}, **kwargs}
+
+
+__all__ = [
+    "ESCALATION_RETRIES",
+    "ESCALATION_RETRY_DELAY",
+    "Command",
+    "EscalationFacts",
+    "escalation_facts",
+    "escalation_log_text",
+    "escalation_task_defaults",
+]

@@ -515,14 +515,34 @@ def retry_after(headers: Any) -> int | None:
 REFUSED_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
 
 
+#: Slack's error codes for a post it did not take for now, which it can take when sent again later: still
+#: rate-limited after the client's retries, or ``request_timeout`` (the request's data arrived cut: Slack did nothing).
+POST_LATER_ERRORS = frozenset({"ratelimited", "request_timeout"})
+#: What a post that was certainly not posted, and can be sent again, ends with.
+_SENT_AGAIN = "this escalation was not posted (it is in this log); the task's retry posts it (or clearing the task)"
+
+
 def post_refused_hint(
-    error: str, *, channel: str, slack_conn_id: str, status: int | None = None, wait: int | None = None
+    error: str,
+    *,
+    channel: str,
+    slack_conn_id: str,
+    status: int | None = None,
+    wait: int | None = None,
+    reached: bool = True,
 ) -> str:
     """What to do when Slack refused to post to ``channel`` with the error code ``error``.
 
     :param status: the HTTP status of Slack's answer (5xx: Slack failed on its side), when known.
     :param wait: the seconds of Slack's ``Retry-After``, when it rate-limited the call.
+    :param reached: False when the post never reached Slack (:func:`post_again_later` of a connection refused or a
+        host not found): ``error`` is then the network's error, not Slack's.
     """
+    if not reached:
+        return (
+            f"nothing reached Slack (check the network or proxy to Slack, and the base URL of Slack connection "
+            f"{slack_conn_id!r} if it sets one): {_SENT_AGAIN}"
+        )
     if error in SLACK_SIDE_ERRORS or (status is not None and status >= 500):
         return (
             "the failure is on Slack's side (see https://slack-status.com), nothing to fix in the connection or the "
@@ -532,12 +552,12 @@ def post_refused_hint(
     if error == "request_timeout":
         return (
             "Slack received the request with its data missing or truncated (a proxy or a connection cut while "
-            "sending): this escalation was not posted (it is in this log); the next escalation posts again"
+            f"sending): {_SENT_AGAIN}"
         )
     if error == "ratelimited" and wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
         return (
             f"Slack asked to wait {wait} s before posting again, longer than the {MAX_RETRY_AFTER_SECONDS} s a post "
-            "waits: this escalation was not posted (it is in this log); the next escalation posts again"
+            f"waits: {_SENT_AGAIN}"
         )
     if error == "not_in_channel":
         return f"invite the bot to channel {channel!r} (/invite @your-bot in that channel)"
@@ -567,10 +587,7 @@ def post_refused_hint(
     if error in REFUSED_TOKEN_ERRORS:
         return f"fix the bot token (xoxb-...) in the password of Slack connection {slack_conn_id!r}"
     if error == "ratelimited":
-        return (
-            "Slack rate-limited the bot after its retries: this escalation was not posted (it is in this log); "
-            "the next escalation posts again"
-        )
+        return f"Slack rate-limited the bot after its retries: {_SENT_AGAIN}"
     if error == "missing_scope":
         return f"give the bot of connection {slack_conn_id!r} the scope chat:write and reinstall the app"
     return f"check Slack connection {slack_conn_id!r} and channel {channel!r}"
@@ -594,6 +611,29 @@ def maybe_delivered(err: BaseException) -> bool:
 
     cause = err.reason if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException) else err
     return isinstance(cause, (TimeoutError, ConnectionResetError, http.client.IncompleteRead))
+
+
+def post_again_later(err: BaseException) -> bool:
+    """Whether a post that failed was certainly not posted and can be when sent again later (the task's retries): the
+    connection was refused, or the host not found or unreachable, before anything was sent; or Slack answered HTTP 429
+    or an error of :data:`POST_LATER_ERRORS`. False when it may have been posted (:func:`maybe_delivered`: a timeout
+    after sending, an HTTP 5xx; a retry could post it twice), and for a refusal a retry gets again
+    (``channel_not_found``, a revoked token, ``not_in_channel``...)."""
+    import errno
+    import socket
+    import urllib.error
+
+    if maybe_delivered(err):
+        return False
+    response = getattr(err, "response", None)  # slack_sdk's SlackApiError: Slack's answer
+    if response is not None:
+        data = getattr(response, "data", None)
+        error = data.get("error") if isinstance(data, Mapping) else None
+        return error in POST_LATER_ERRORS or getattr(response, "status_code", None) == 429
+    cause = err.reason if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException) else err
+    return isinstance(cause, (ConnectionRefusedError, socket.gaierror)) or (
+        isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    )
 
 
 def maybe_delivered_cause(err: BaseException) -> str:
@@ -773,6 +813,7 @@ __all__ = [
     "escape_mrkdwn",
     "link",
     "maybe_delivered",
+    "post_again_later",
     "maybe_delivered_cause",
     "message_details",
     "one_line",

@@ -13,6 +13,7 @@ from airflow.sdk import BaseNotifier
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,12 +28,17 @@ class EscalationNotifier(BaseNotifier):
     does not exist or no channel is set (at ERROR, naming the connection, when a channel is set and the connection
     named is not the default one: someone expects the message; the task still succeeds). Records ``escalated`` in
     the audit trail. When Slack refuses the post
-    (``not_in_channel``, a revoked token, still rate-limited after two retries) the escalation is logged at ERROR
-    with Slack's error and what to fix, recorded with ``posted: False``, and the task fails naming the channel
-    and the connection. When Slack does not answer in time (or the connection drops after the post was sent), or
-    answers HTTP 5xx (it failed on its side, and the post is not retried), Slack may have posted it: it is recorded
-    with ``posted: "unknown"`` and the error says which of these happened and to check the channel before clearing
-    the task, which would post it again.
+    (``not_in_channel``, a revoked token, still rate-limited after two retries) or cannot be reached (connection
+    refused) the escalation is logged at ERROR with the error and what to fix, recorded with ``posted: False``, and
+    the task fails naming the channel and the connection: retryable when the post certainly did not happen and Slack
+    may take it later (connection refused, host not found, still rate-limited, ``request_timeout``:
+    :func:`~airflow_provider_agentic_mlops.core.slack.post_again_later`), so the operator's task retries post it;
+    with ``AirflowFailException`` (no retries) when Slack refused it for good (``not_in_channel``,
+    ``channel_not_found``, a token refused...). When Slack does not answer in time (or the connection drops after
+    the post was sent), or answers HTTP 5xx (it failed on its side, and the post is not retried), Slack may have
+    posted it: it is recorded with ``posted: "unknown"``, the error says which of these happened and to check the
+    channel before clearing the task, which would post it again, and the task fails with ``AirflowFailException``,
+    so its retries do not post it again either.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
     channel="C0123")``: the message names the task that failed, its run and its exception (as a DAG's callback:
@@ -86,6 +92,7 @@ class EscalationNotifier(BaseNotifier):
             escalation_message,
             maybe_delivered,
             maybe_delivered_cause,
+            post_again_later,
             post_refused_hint,
             retry_after,
         )
@@ -204,6 +211,7 @@ class EscalationNotifier(BaseNotifier):
                         slack_conn_id=self.slack_conn_id,
                         status=getattr(response, "status_code", None),
                         wait=retry_after(getattr(response, "headers", None)),
+                        reached=response is not None or not post_again_later(err),
                     )
                 log.error(
                     "%s. %s: the escalation is in this log and on the model's page (Browse > Models); its last line, "
@@ -216,7 +224,10 @@ class EscalationNotifier(BaseNotifier):
                     error=error, posted="unknown" if unknown else False, **({"cause": cause} if unknown else {})
                 )
                 self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
-                raise RuntimeError(refused) from err
+                if post_again_later(err):  # certainly not posted, and Slack may take it later: the task's retries
+                    raise RuntimeError(refused) from err
+                # Slack may have posted it (a retry could post it twice), or refused it for good: no retries
+                raise AirflowFailException(refused) from err
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
             log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
         self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
+from airflow_provider_agentic_mlops.core.escalation import escalation_task_defaults
 from airflow_provider_agentic_mlops.operators._base import check_model_name
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class EscalateOperator(BaseOperator):
     :param channel: channel to post to; empty or None: no Slack message, the escalation is logged as
         without a Slack connection.
     :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).
+    Default ``retries`` 2, ``retry_delay`` 1 min: only a post certainly not posted is retried (see the notifier).
     """
 
     template_fields: Sequence[str] = ("model_name", "channel", "slack_conn_id")
@@ -41,7 +43,7 @@ class EscalateOperator(BaseOperator):
         state_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**escalation_task_defaults(kwargs))
         self.model_name = model_name
         self.decide_task_id = decide_task_id
         self.slack_conn_id = slack_conn_id

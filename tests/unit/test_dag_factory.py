@@ -137,12 +137,16 @@ def test_the_drift_config_reaches_the_drift_check_whole(dags) -> None:
 
 def test_tasks_safe_to_repeat_are_retried_and_the_others_not(dags) -> None:
     """Idempotent on retry: check_drift, decide, validate, wait_for_approval (same request, see the sensor
-    tests), promote (resumable, see tests/unit/core/test_promotion.py). Not: retrain, escalate."""
+    tests), promote (resumable, see tests/unit/core/test_promotion.py), escalate (only a post certainly not posted
+    fails it retryably, see tests/unit/notifications/test_escalation_notifier.py), a minute apart. Not: retrain."""
+    from datetime import timedelta
+
     _, built = dags
     retries = {t.task_id: t.retries for t in built["agentic_mlops__fraud"].tasks}
     assert retries["promote"] >= 2 and retries["wait_for_approval"] >= 1
     assert retries["check_drift"] >= 1 and retries["validate"] >= 1 and retries["decide"] >= 1
-    assert retries["retrain"] == 0 and retries["escalate"] == 0
+    assert retries["retrain"] == 0 and retries["escalate"] == 2
+    assert built["agentic_mlops__fraud"].get_task("escalate").retry_delay == timedelta(minutes=1)
     promote = built["agentic_mlops__fraud"].get_task("promote")
     assert promote.retry_exponential_backoff
 

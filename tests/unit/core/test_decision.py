@@ -1764,3 +1764,36 @@ def test_every_unicode_format_character_is_taken_out_of_an_llm_rationale():
         if unicodedata.category(chr(c)) == "Cf" and not _INVISIBLE.fullmatch(chr(c))
     ]
     assert missed == []
+
+
+#: Characters outside Cf that render as nothing: Hangul fillers (Lo), the braille blank (So), the combining grapheme
+#: joiner (Mn), Khmer inherent vowels and Mongolian variation selectors (Mn), and Unicode's spaces (Zs).
+BLANKS = "\u3164\u115f\u1160\uffa0\u2800\u180e\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
+SPACES = "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+
+
+@pytest.mark.parametrize("blank", [*BLANKS, *SPACES, BLANKS, BLANKS + SPACES, " \u3164 \u2800\u3000\u034f "])
+def test_a_rationale_of_characters_that_render_as_nothing_is_refused_as_an_empty_one(blank: str) -> None:
+    """A rationale of Hangul fillers, braille blanks or a grapheme joiner showed no reason, as one of zero-width
+    characters (Cf) did: the answer is refused as one without a rationale, and the rules decide."""
+    with pytest.raises(InvalidAnswer) as empty:
+        parse_answer(json.dumps(answer("retrain", rationale="")))
+    with pytest.raises(InvalidAnswer) as refused:
+        parse_answer(json.dumps(answer("retrain", rationale=blank)))
+    assert str(refused.value) == str(empty.value)
+    assert "rationale" in str(refused.value)
+
+
+def test_characters_that_render_as_nothing_are_taken_out_of_a_rationale_and_evidence_as_format_characters_are():
+    got = parse_answer(
+        json.dumps(
+            answer("retrain", rationale=f"\u3164drift\u2800 on\u034f amount\u200b{BLANKS}")
+            | {"evidence": ["a\u3164b\u200b"]}
+        )
+    )
+    assert got.rationale == "drift on amount" and got.evidence == ["ab"]
+    # spaces inside the text are text; an emoji's variation selector and joiner are kept
+    assert (
+        parse_answer(json.dumps(answer("retrain", rationale="a\u00a0b \u2764\ufe0f"))).rationale
+        == "a\u00a0b \u2764\ufe0f"
+    )

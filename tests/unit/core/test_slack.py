@@ -602,3 +602,20 @@ def test_the_rationale_in_an_approval_request_is_one_line_it_cannot_add_lines_of
     [why] = [t for t in texts if t.startswith("*Why retrain:*")]
     assert "\n" not in why and "\r" not in why
     assert why.endswith("drift on amount Validation passed on all metrics • approved by ops")
+
+
+def test_only_a_post_that_certainly_did_not_happen_and_may_later_is_to_be_sent_again() -> None:
+    """Connection refused / host not found: nothing was sent. A timeout or a dropped connection after sending:
+    Slack may have posted it, a retry could post it twice."""
+    import socket
+    import urllib.error
+
+    from airflow_provider_agentic_mlops.core.slack import post_again_later
+
+    assert post_again_later(ConnectionRefusedError(111, "Connection refused"))
+    assert post_again_later(urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")))
+    assert post_again_later(urllib.error.URLError(socket.gaierror(-2, "Name or service not known")))
+    assert not post_again_later(TimeoutError("timed out"))
+    assert not post_again_later(urllib.error.URLError(TimeoutError("timed out")))
+    assert not post_again_later(ConnectionResetError(104, "reset"))
+    assert not post_again_later(ValueError("a bug"))

@@ -10,6 +10,7 @@ import pytest
 from airflow_provider_agentic_mlops.core.state import StateStore, default_sqlite_url
 from airflow_provider_agentic_mlops.notifications.escalation import EscalationNotifier
 from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
+from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 from tests.doubles.airflow_task import task_context
 from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
@@ -202,7 +203,7 @@ def test_when_slack_refuses_the_post_the_log_has_the_escalation_the_audit_says_u
     operator = EscalateOperator(
         task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
     )
-    with caplog.at_level(logging.WARNING), pytest.raises(RuntimeError) as failed:
+    with caplog.at_level(logging.WARNING), pytest.raises(AirflowFailException) as failed:
         operator.execute(context)
     assert "C_OPS" in str(failed.value) and "slack_api_default" in str(failed.value)
     [record] = [r for r in caplog.records if "needs a person" in r.getMessage()]
@@ -335,7 +336,7 @@ def test_a_post_slack_received_but_did_not_answer_in_time_is_recorded_as_maybe_p
     slack_double.held_methods.add("chat.postMessage")
     notifier, context = _escalation_of_a_pipeline_fault(store)
     try:
-        with caplog.at_level(logging.WARNING), pytest.raises(RuntimeError) as failed:
+        with caplog.at_level(logging.WARNING), pytest.raises(AirflowFailException) as failed:
             notifier.send(context)
     finally:
         slack_double.release.set()
@@ -350,7 +351,7 @@ def test_a_post_still_rate_limited_after_its_retries_says_this_escalation_was_no
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
 ) -> None:
-    """ "It posts again on the next escalation" read as if this one would be sent again: it is not."""
+    """ "It posts again on the next escalation" read as if this one would be sent again by it: the task's retry does."""
     slack_double.queued_answers["chat.postMessage"] = [
         (429, {"Retry-After": "0"}, {"ok": False, "error": "ratelimited"})
     ] * 3
@@ -358,7 +359,7 @@ def test_a_post_still_rate_limited_after_its_retries_says_this_escalation_was_no
     with pytest.raises(RuntimeError) as failed:
         notifier.send(_context(store))
     assert len(slack_double.calls_to("chat.postMessage")) == 3  # the post and its two retries
-    assert "this escalation was not posted (it is in this log); the next escalation posts again" in str(failed.value)
+    assert "this escalation was not posted (it is in this log); the task's retry posts it" in str(failed.value)
 
 
 @pytest.mark.parametrize(
@@ -376,7 +377,7 @@ def test_slack_failing_on_its_side_is_not_posted_again_and_recorded_as_maybe_pos
     could post twice, and "this escalation was not posted" sent people to clear the task, posting it again."""
     slack_double.queued_answers["chat.postMessage"] = [(status, {}, {"ok": False, "error": error})] * 3
     notifier, context = _escalation_of_a_pipeline_fault(store)
-    with caplog.at_level(logging.ERROR), pytest.raises(RuntimeError) as failed:
+    with caplog.at_level(logging.ERROR), pytest.raises(AirflowFailException) as failed:
         notifier.send(context)
     _assert_maybe_posted_once(store, slack_double, str(failed.value))
     # Slack answered, with an error: "Slack did not answer" would send people to look at the network
@@ -539,3 +540,154 @@ def test_a_slack_connection_lookup_that_fails_logs_the_whole_escalation_at_error
     assert "Next:" in record.getMessage()
     [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
     assert entry["details"]["posted"] is False and "could not look up" in entry["details"]["error"]
+
+
+# -- which failures Airflow's task retries post again ------------------------------------------------
+
+
+def _retried(err: BaseException) -> bool:
+    """Whether Airflow's task runner would retry a task failing with ``err`` (its retries left): any exception but
+    AirflowFailException (failed at once, retries or not)."""
+    return not isinstance(err, AirflowFailException)
+
+
+def test_the_escalate_task_retries_by_default_and_a_dags_default_args_or_its_own_arguments_override_it() -> None:
+    from datetime import timedelta
+
+    from airflow.sdk import DAG
+
+    operator = EscalateOperator(task_id="escalate", model_name="fraud", channel="C_OPS")
+    assert operator.retries == 2 and operator.retry_delay == timedelta(minutes=1)
+    assert EscalateOperator(task_id="e", model_name="fraud", retries=5).retries == 5
+    with DAG("d", schedule=None, default_args={"retries": 0, "retry_delay": timedelta(seconds=7)}):
+        in_dag = EscalateOperator(task_id="escalate", model_name="fraud")
+    assert in_dag.retries == 0 and in_dag.retry_delay == timedelta(seconds=7)
+
+
+def test_a_post_that_never_reached_slack_fails_the_task_to_be_retried_and_a_retry_posts_it(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Connection refused: nothing was sent, so a retry cannot post it twice; the task's retries post it later."""
+    import json
+    import socket
+
+    from airflow_provider_agentic_mlops import approvals
+
+    with socket.socket() as closed:  # a port nothing listens on: the connection is refused before anything is sent
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    conn = {"conn_type": "slack", "password": "xoxb-test-token", "extra": {"base_url": f"http://127.0.0.1:{port}/api/"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", json.dumps(conn))
+    approvals._clients.clear()
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
+    )
+    context = _context(store)
+    try:
+        with caplog.at_level(logging.ERROR), pytest.raises(Exception) as failed:
+            operator.execute(context)
+        assert _retried(failed.value), failed.value
+        assert "C_OPS" in str(failed.value) and "was not posted" in str(failed.value)
+        assert "may or may not" not in str(failed.value)
+        [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+        assert entry["details"]["posted"] is False
+        # the retry, with Slack reachable again, posts it once
+        conn["extra"] = {"base_url": slack_double.base_url}
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", json.dumps(conn))
+        approvals._clients.clear()
+        assert operator.execute(context)["posted"] is True
+        assert len(slack_double.calls_to("chat.postMessage")) == 1
+    finally:
+        approvals._clients.clear()
+
+
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        ([(429, {"Retry-After": "0"}, {"ok": False, "error": "ratelimited"})] * 3, "rate-limited"),
+        ([(429, {"Retry-After": "120"}, {"ok": False, "error": "ratelimited"})], "Slack asked to wait 120 s"),
+        ([(200, {}, {"ok": False, "error": "request_timeout"})], "data missing or truncated"),
+    ],
+)
+def test_a_post_slack_did_not_take_for_now_fails_the_task_to_be_retried(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    answers: list,
+    said: str,
+) -> None:
+    slack_double.queued_answers["chat.postMessage"] = answers
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
+    )
+    with pytest.raises(Exception) as failed:
+        operator.execute(_context(store))
+    assert _retried(failed.value), failed.value
+    assert said in str(failed.value) and "this escalation was not posted" in str(failed.value)
+    assert "the next escalation posts again" not in str(failed.value)  # this one is posted again, by the retry
+
+
+@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found", "token_revoked", "invalid_auth"])
+def test_a_post_slack_refused_for_good_fails_the_task_without_retries_with_the_fix(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    error: str,
+) -> None:
+    """The same refusal comes back at every retry: they would only delay the failure and its fix."""
+    slack_double.queued_answers["chat.postMessage"] = [(200, {}, {"ok": False, "error": error})]
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
+    )
+    with pytest.raises(Exception) as failed:
+        operator.execute(_context(store))
+    assert not _retried(failed.value), failed.value
+    assert error in str(failed.value) and (
+        "invite" in str(failed.value)
+        or "fix the bot token" in str(failed.value)
+        or "check the channel" in str(failed.value)
+    )
+
+
+@pytest.mark.parametrize(("status", "error"), [(500, "internal_error"), (503, "service_unavailable")])
+def test_a_post_slack_may_have_posted_fails_the_task_without_retries(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    status: int,
+    error: str,
+) -> None:
+    """A retry could post it twice (Slack documents that part of a call failing on its side may have succeeded)."""
+    slack_double.queued_answers["chat.postMessage"] = [(status, {}, {"ok": False, "error": error})]
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
+    )
+    with pytest.raises(Exception) as failed:
+        operator.execute(_context(store))
+    assert not _retried(failed.value), failed.value
+    assert len(slack_double.calls_to("chat.postMessage")) == 1
+    assert "may or may not have been posted" in str(failed.value)
+
+
+def test_a_post_slack_did_not_answer_in_time_fails_the_task_without_retries(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    from airflow_provider_agentic_mlops.approvals import slack_client_for
+
+    slack_client_for(slack_conn_id=slack_connection).timeout = 1  # Slack answers after the client gave up
+    slack_double.held_methods.add("chat.postMessage")
+    operator = EscalateOperator(
+        task_id="escalate", model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default"
+    )
+    try:
+        with pytest.raises(Exception) as failed:
+            operator.execute(_context(store))
+    finally:
+        slack_double.release.set()
+    assert not _retried(failed.value), failed.value
+    assert "may or may not have been posted" in str(failed.value)
