@@ -529,7 +529,8 @@ def decided_approvals(
 
     :param dag_ids: only requests of these DAGs (:data:`DagIds`), before the limit.
     :param model_name: only this model's requests.
-    :param before: only the requests listed after request ``before`` in this order (the next page back).
+    :param before: only the requests listed after request ``before`` in this order (the next page back); a
+        request of a DAG outside ``dag_ids`` (or none) pages nothing, so the cursor tells nothing of other teams'.
     """
     decided_at = sa.func.coalesce(approvals.c.decided_at, approvals.c.requested_at)
     query = (
@@ -544,7 +545,7 @@ def decided_approvals(
         cursor = approvals.alias("cursor")
         at = (
             sa.select(sa.func.coalesce(cursor.c.decided_at, cursor.c.requested_at))
-            .where(cursor.c.id == before)
+            .where(cursor.c.id == before, _of_dags(cursor.c.dag_id, dag_ids))  # another team's: as a missing one
             .scalar_subquery()
         )
         query = query.where(sa.or_(decided_at < at, sa.and_(decided_at == at, approvals.c.id < before)))

@@ -770,6 +770,22 @@ async def model_turns(dag_ids: Collection[str], timeout: float) -> AsyncIterator
                 del _turns[dag_id]
 
 
+def turn_dag_ids(models: Collection[str], scope: AlertScope) -> set[str]:
+    """The DAGs of ``models`` whose turns (:func:`model_turns`) an alert may wait for: those of the models ``scope``
+    lets the token start. Another team's model is answered as an unknown one, and as soon: waiting for its turn
+    while it is held would tell the token it exists. Reads the DAGs' teams only for a scope naming teams.
+
+    :param models: the models of the request's firing alerts.
+    :param scope: the scope of the connection that authenticated the request.
+    """
+    dags = {f"{DAG_ID_PREFIX}{model}": model for model in models}
+    if scope.teams is None:
+        return {dag_id for dag_id, model in dags.items() if scope.allows(model, None)}
+    with _metadata_db("reading the teams of the model DAGs"):
+        teams = dag_teams(dags)
+    return {dag_id for dag_id, model in dags.items() if scope.allows(model, teams.get(dag_id))}
+
+
 @contextlib.contextmanager
 def _locked_session(dag_id: str, timeout: float) -> Iterator[Session]:
     """A metadata-DB session for "find active run, else create one" of ``dag_id``, in the one transaction
@@ -1672,8 +1688,13 @@ async def receive_alerts(request: Request) -> JSONResponse:
                     turns_waited=waited,
                 )
 
-        # a firing alert's DAG may start: its turn is waited for here, without a thread (see model_turns)
-        dag_ids = {f"{DAG_ID_PREFIX}{a.model}" for a in alerts if a.model is not None and a.status == FIRING}
+        # a firing alert's DAG may start: its turn is waited for here, without a thread (see model_turns); only
+        # those of the models the token may start, so the time of an answer tells nothing of other teams' models
+        firing = {a.model for a in alerts if a.model is not None and a.status == FIRING}
+        if scope.teams is None:
+            dag_ids = turn_dag_ids(firing, scope)
+        else:  # the DAGs' teams are read from the metadata DB
+            dag_ids = await in_plugin_thread(request.app, lambda: turn_dag_ids(firing, scope))
         async with model_turns(dag_ids, configured_lock_timeout()) as waited:
             status, answer = await in_plugin_thread(request.app, lambda: handle(waited))
     except AlertError as err:

@@ -12,13 +12,16 @@ own DAG (``agentic_mlops__<model>``) count and its registered model is the one t
 DAG may record any URI and registered model under its name. For another model (a hand-written DAG), records of any
 DAG the user may read, and the registered models they name. A ``file:`` URI, a path, ``s3://`` and any other
 scheme is a 404: the API server never reads its own disk or a store with its own credentials for a page.
-HTML is served with ``Content-Security-Policy: sandbox allow-scripts``, so a report's
-scripts run in an opaque origin, without the Airflow session.
+Every artifact is sandboxed: HTML with ``Content-Security-Policy: sandbox allow-scripts``, so a report's
+scripts run in an opaque origin, without the Airflow session, anything else with ``sandbox``. Only
+:data:`INLINE_MEDIA_TYPES` are shown inline; any other type (SVG, XHTML, XML, JavaScript, ...) is sent as an
+``application/octet-stream`` attachment, so no artifact runs a script, or loads one, in Airflow's origin.
 """
 
 from __future__ import annotations
 
 import mimetypes
+import re
 import tempfile
 import threading
 import time
@@ -38,6 +41,11 @@ from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep
 
 router = APIRouter(tags=["reports"])
 
+#: Media types an artifact is shown inline as (HTML sandboxed with scripts, the rest sandboxed and inert); any
+#: other is an ``application/octet-stream`` attachment.
+INLINE_MEDIA_TYPES = frozenset(
+    {"text/html", "image/png", "image/jpeg", "image/gif", "text/plain", "text/csv", "application/json"}
+)
 #: Largest artifact served (bytes); bigger ones are refused with a pointer to MLflow.
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
 #: Seconds an artifact's download may take before the route answers 504: MLflow's client waits up to 120 s per
@@ -219,9 +227,18 @@ async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -
             "or open the report in MLflow",
         ) from None
     headers: dict[str, Any] = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
-    if media == "text/html":
-        headers["Content-Security-Policy"] = "sandbox allow-scripts"
+    headers["Content-Security-Policy"] = "sandbox allow-scripts" if media == "text/html" else "sandbox"
+    if media not in INLINE_MEDIA_TYPES:  # SVG, XHTML, XML, JavaScript, ...: a download, never a document or script
+        media = "application/octet-stream"
+        headers["Content-Disposition"] = f'attachment; filename="{attachment_name(uri)}"'
     return Response(body, media_type=media, headers=headers)
+
+
+def attachment_name(uri: str) -> str:
+    """The file name a downloaded artifact is saved as: the URI's last segment, only ``[A-Za-z0-9._-]`` kept
+    (no quote, no path, no header injection), ``artifact`` when nothing is left."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", uri.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]).strip("._")
+    return name or "artifact"
 
 
 def download(uri: str, model_name: str, registered_models: set[str]) -> tuple[bytes, str]:

@@ -543,3 +543,27 @@ def test_approval_lists_page_back_through_every_request_on_each_backend(store_ur
         assert tied == 4
     finally:
         store.dispose()
+
+
+def test_a_decided_list_cursor_of_another_teams_request_is_as_unknown_as_a_missing_one_on_each_backend(
+    store_url: str,
+) -> None:
+    """``before=`` naming a request of a DAG the reader may not read pages nothing, as a request id that does not
+    exist does: otherwise whether rows come back tells the reader it exists and when it was decided."""
+    from airflow_provider_agentic_mlops import approvals
+
+    store = StateStore(store_url)
+    try:
+        mine = [request_approval(store, run_id=f"r{i}").approval["id"] for i in range(3)]
+        theirs = request_approval(store, model_name="churn", dag_id="agentic_mlops__churn", run_id="c").approval["id"]
+        for approval_id in [*mine, theirs]:
+            approvals.decide(store, approval_id, approve=False, user="ann", via="cli")
+        page = partial(model_history.decided_approvals, store, dag_ids={"agentic_mlops__fraud"})
+        missing = theirs + 1000
+        assert page(before=missing) == []
+        assert page(before=theirs) == page(before=missing)
+        assert [a["id"] for a in page(before=mine[2])] == [mine[1], mine[0]]  # the reader's own cursor pages on
+        everyone = model_history.decided_approvals(store, before=theirs)  # a reader of both DAGs pages past it
+        assert [a["id"] for a in everyone] == [mine[2], mine[1], mine[0]]
+    finally:
+        store.dispose()

@@ -844,6 +844,33 @@ def test_a_team_token_is_answered_another_teams_model_as_an_unknown_one_and_audi
     assert client.started == ["agentic_mlops__fraud"]
 
 
+def test_a_scoped_token_never_waits_for_the_turn_of_a_model_outside_its_scope(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turns of every firing model were taken before the scope was applied: an alert for another team's model
+    waited while that model's turn was held (up to alert_lock_timeout), and an unknown one did not, so the time of
+    the 404 told the token the model exists and is busy. Only the models the token may start are waited for."""
+    client = _scoped_app(
+        monkeypatch,
+        sqlite_store,
+        alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}},
+        alerts_eu={"password": "tok-eu", "extra": {"models": ["*-eu"]}},
+    )
+    requested: list[set[str]] = []
+    take = alerts.model_turns
+
+    def model_turns(dag_ids: Any, timeout: float) -> Any:
+        requested.append(set(dag_ids))
+        return take(dag_ids, timeout)
+
+    monkeypatch.setattr(alerts, "model_turns", model_turns)
+    assert _alert(client, "tok-a", "churn").status_code == 404
+    assert _alert(client, "tok-a", "fraud", "churn", "ghost").status_code == 201
+    assert _alert(client, "tok-eu", "fraud", "fraud-eu").status_code == 201
+    assert requested == [set(), {"agentic_mlops__fraud"}, {"agentic_mlops__fraud-eu"}]
+    assert client.started == ["agentic_mlops__fraud", "agentic_mlops__fraud-eu"]
+
+
 def test_a_scoped_token_learns_only_its_own_models(sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     client = _scoped_app(monkeypatch, sqlite_store, alerts_team_a={"password": "tok-a", "extra": {"teams": ["team_a"]}})
     response = _alert(client, "tok-a", "ghost")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,42 @@ def test_a_recorded_report_is_served_from_mlflows_artifact_store_sandboxed(
     assert response.status_code == 200 and "<h1>Drift report</h1>" in response.text
     assert response.headers["content-type"].startswith("text/html")
     assert response.headers["content-security-policy"] == "sandbox allow-scripts"
+
+
+def test_an_artifact_that_is_not_an_inert_type_is_a_sandboxed_download_never_a_script_or_svg_in_airflows_origin(
+    sqlite_store: StateStore, allowed: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run artifact ``r.svg`` (or XHTML) loading ``r.js`` from the artifact route would run in Airflow's origin:
+    every artifact is sandboxed, and only inert types are shown inline."""
+    import mlflow
+
+    report = _mlflow_report(tmp_path, monkeypatch)
+    run_id = report.split("/")[1]
+    client = mlflow.MlflowClient(tracking_uri=os.environ["AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI"])
+    artifacts = {
+        "r.svg": '<svg xmlns="http://www.w3.org/2000/svg"><script href="r.js"/></svg>',
+        "r.xhtml": '<html xmlns="http://www.w3.org/1999/xhtml"><script src="r.js"/></html>',
+        "r.js": "alert(document.domain)",
+        "r.csv": "a,b\n1,2\n",
+        "r.json": '{"a": 1}',
+    }
+    for name, text in artifacts.items():
+        client.log_text(run_id, text, f"drift/f/{name}")
+    allowed.add(DAG)
+    page = _client(sqlite_store)
+    for name, text in artifacts.items():
+        uri = f"runs:/{run_id}/drift/f/{name}"
+        seed_history(sqlite_store, report_uri=uri)
+        response = page.get("/agentic-mlops/models/fraud-detector/artifact", params={"uri": uri})
+        assert response.status_code == 200 and response.text == text, name
+        assert response.headers["content-security-policy"] == "sandbox", name
+        assert response.headers["x-content-type-options"] == "nosniff", name
+        if name in ("r.csv", "r.json"):  # inert: shown inline
+            assert response.headers["content-type"].split(";")[0] in ("text/csv", "application/json"), name
+            assert "content-disposition" not in response.headers, name
+        else:
+            assert response.headers["content-type"] == "application/octet-stream", name
+            assert response.headers["content-disposition"] == f'attachment; filename="{name}"', name
 
 
 def test_an_artifact_the_loop_did_not_record_is_not_fetched(
