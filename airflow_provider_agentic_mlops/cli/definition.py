@@ -13,6 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
@@ -173,6 +174,30 @@ def text(value: str) -> str:
     if problem is not None:
         raise argparse.ArgumentTypeError(problem)
     return value
+
+
+#: the forms ``--since`` takes, for its help and its error
+SINCE_FORMS = (
+    "a duration back from now ('7d', '12h', '30min', '1d12h' or ISO 8601 'P7D') or an ISO 8601 date or time, "
+    "UTC unless it gives an offset ('2026-11-28', '2026-11-28T09:30', '2026-11-28T09:30+02:00')"
+)
+
+
+def since(value: str) -> datetime:
+    """An argparse ``type`` for ``--since``: the UTC time ``value`` names, a duration back from now
+    (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`) or an ISO 8601 date or time (naive:
+    UTC, as the store keeps it). Anything else is a usage error naming the value and the forms it takes."""
+    from airflow_provider_agentic_mlops.core.durations import parse_duration
+
+    try:
+        return datetime.now(timezone.utc) - parse_duration(value, field="--since")
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a duration nor a time: give {SINCE_FORMS}") from None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 COUNT = whole_number(1)
@@ -371,6 +396,33 @@ JOBS_COMMANDS = (
     ),
 )
 
+AUDIT_COMMANDS = (
+    _command(
+        "list",
+        "audit.audit_list",
+        "List the audit trail (decisions, escalations, alerts, approvals and votes, promotions, rollbacks, jobs "
+        "failed, retrains refused), newest first",
+        (
+            ARG_MODEL_OPT,
+            Arg(
+                ("--action",),
+                type=text,
+                help="Only entries of this action (escalated, alert_refused, approval_vote_approve, rollback, ...; "
+                "an action the store never recorded is said on stderr with the ones it has)",
+            ),
+            Arg(("--since",), type=since, help=f"Only entries written since then: {SINCE_FORMS}"),
+            ARG_LIMIT,
+            ARG_OUTPUT,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
+        examples=(
+            "airflow agentic-mlops audit list --model fraud-detector --since 7d",
+            "airflow agentic-mlops audit list --action escalated --since 2026-11-01 -o json",
+        ),
+    ),
+)
+
 DB_COMMANDS = (
     _command(
         "migrate",
@@ -405,6 +457,7 @@ AGENTIC_MLOPS_COMMANDS = (
     GroupCommand(name="decisions", help="Inspect the agent's decisions", subcommands=DECISIONS_COMMANDS),
     GroupCommand(name="models", help="Models under the agent's care", subcommands=MODELS_COMMANDS),
     GroupCommand(name="jobs", help="Retraining jobs: list them, fail a stuck one", subcommands=JOBS_COMMANDS),
+    GroupCommand(name="audit", help="The audit trail: who did what, when", subcommands=AUDIT_COMMANDS),
     _command(
         "rollback",
         "rollback.rollback",
@@ -500,10 +553,11 @@ def get_agentic_mlops_cli_commands() -> list:
     return [
         GroupCommand(
             name="agentic-mlops",
-            help="Agentic MLOps: init, approvals, decisions, models, jobs, rollback, the demo",
+            help="Agentic MLOps: init, approvals, decisions, models, jobs, audit, rollback, the demo",
             subcommands=AGENTIC_MLOPS_COMMANDS,
             description="Operate the agentic MLOps provider: approve or deny promotions, read the agent's "
-            "decision traces, list models, fail a stuck retraining job, roll back a champion, and run the demo.",
+            "decision traces and the audit trail, list models, fail a stuck retraining job, roll back a champion, and "
+            "run the demo.",
         )
     ]
 

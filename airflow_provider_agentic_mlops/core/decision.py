@@ -124,6 +124,8 @@ from airflow_provider_agentic_mlops.core.metrics import TRIVIAL_SCORES, as_float
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
 BY_RULES, BY_LLM, BY_GUARDRAIL = "rules", "llm", "guardrail"
 
 #: Fewer completion tokens left than this and the answer (its JSON with a rationale) would be cut at the
@@ -1909,6 +1911,46 @@ class Decision:
             "latency_ms": self.latency_ms,
             "error": self.error,
         }
+
+
+def record_decision(
+    store: StateStore,
+    model_name: str,
+    decision: Decision,
+    *,
+    dag_id: str | None,
+    run_id: str | None,
+    log: Any,
+) -> int:
+    """Store ``decision`` (``store.record_decision``); returns its id. When that fails (the store's writes are not
+    retried: whether a dropped one committed is unknown), ``log`` first says at WARNING what was decided and
+    what the LLM cost, then the error is raised again: the task's retry decides anew (asking the LLM again),
+    and the answer lost with its tokens, which ``max_tokens_per_day`` does not count, stays in the task log.
+
+    :param log: the task's logger (``%``-style arguments).
+    """
+    try:
+        return store.record_decision(model_name, dag_id=dag_id, run_id=run_id, **decision.record_fields())
+    except Exception as err:
+        from airflow_provider_agentic_mlops.core.errors import first_line
+
+        prompt, completion = decision.prompt_tokens or 0, decision.completion_tokens or 0
+        log.warning(
+            "Decision for model %r not recorded (the state store failed: %s): %s (decided by %s, mode %s%s). "
+            "Rationale: %s. The LLM %s; these tokens are not counted toward max_tokens_per_day, and a retry of "
+            "this task decides again.",
+            model_name,
+            breaks_escaped(first_line(err, 300)),
+            decision.action,
+            decision.decided_by,
+            decision.mode,
+            f"; LLM said {decision.llm_action}" if decision.llm_action else "",
+            breaks_escaped(decision.rationale),
+            f"used {prompt} prompt + {completion} completion = {prompt + completion} LLM tokens"
+            if decision.prompt
+            else "was not asked (0 LLM tokens)",
+        )
+        raise
 
 
 def decide(

@@ -1569,10 +1569,28 @@ class StateStore:
         )
 
     @retry_read
-    def audit_trail(self, model_name: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
-        return self._fetch_all(
-            _where_given(audit.select().order_by(audit.c.id.desc()).limit(limit), audit, model_name=model_name)
-        )
+    def audit_trail(
+        self,
+        model_name: str | None = None,
+        *,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The newest audit entries (by id: the order they were written, whatever the hosts' clocks), at most
+        ``limit``; only ``model_name``'s, only ``action``, only those written at or after ``since`` when given
+        (None: no condition)."""
+        query = _where_given(audit.select(), audit, model_name=model_name, action=action)
+        if since is not None:
+            query = query.where(audit.c.at >= _naive_utc(since))
+        return self._fetch_all(query.order_by(audit.c.id.desc()).limit(limit))
+
+    @retry_read
+    def audit_actions(self, model_name: str | None = None) -> list[str]:
+        """The actions the audit trail holds (of ``model_name`` when given), sorted."""
+        query = _where_given(sa.select(audit.c.action).distinct(), audit, model_name=model_name)
+        with self._read() as conn:
+            return sorted(conn.execute(query).scalars())
 
     @retry_read
     def last_audit(self, model_name: str, actions: Sequence[str]) -> dict[str, Any] | None:

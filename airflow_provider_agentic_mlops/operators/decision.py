@@ -179,7 +179,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         store, run = self.store, (getattr(ti, "dag_id", None), getattr(ti, "run_id", None) or context.get("run_id"))
         history = self.read_history(store, run)
         mode, llm, no_llm_reason, llm_identity = self._resolve_mode()
-        from airflow_provider_agentic_mlops.core.decision import breaks_escaped, decide  # not at DAG parse time
+        from airflow_provider_agentic_mlops.core.decision import breaks_escaped, decide, record_decision  # not at parse
 
         decision: Decision = decide(
             model_name=self.model_name,
@@ -193,8 +193,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             llm_unavailable=no_llm_reason if self.mode != MODE_RULES else None,
             llm_identity=llm_identity,
         )
-        fields = decision.record_fields()
-        decision_id = store.record_decision(self.model_name, dag_id=run[0], run_id=run[1], **fields)
+        decision_id = record_decision(store, self.model_name, decision, dag_id=run[0], run_id=run[1], log=self.log)
         # the rationale and the override reason may hold the LLM's line breaks: escaped, they cannot forge a log line
         self.log.info(
             "Decision %s for %s: %s (decided by %s%s). %s",

@@ -28,7 +28,7 @@ LIST_COLUMNS = (
     "decided_by",
     "final_action",
     "llm_action",
-    "override",
+    "override_reason",
     "tokens",
     "rationale",
 )
@@ -57,8 +57,8 @@ def decisions_list(args: argparse.Namespace) -> None:
     output = getattr(args, "output", "table") or "table"
     for row in rows:
         row["tokens"] = (row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0)
-        row["override"] = row.get("override_reason") if output == "json" else _short(row.get("override_reason"), 40)
         if output != "json":
+            row["override_reason"] = _short(row.get("override_reason"), 40)
             row["rationale"] = _short(row.get("rationale"), 60)
     print_rows(rows, LIST_COLUMNS, output)
     note_other_stores(args, declared, conn_id, "decisions")

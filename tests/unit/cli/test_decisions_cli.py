@@ -357,3 +357,17 @@ def test_no_warning_about_the_model_without_a_models_file_to_check_it_against(st
     main(["decisions", "list", "--model", "fraud", "-o", "json"])
     printed = capsys.readouterr()
     assert len(json.loads(printed.out)) == 1 and "warning" not in printed.err
+
+
+def test_list_and_show_name_the_override_alike(store, capsys):
+    """``decisions list`` named the override ``override`` while ``show`` (the stored column) names it
+    ``override_reason``: a script reading both had to know two names for one field."""
+    decision_id = record(store, "fraud", last_retrain_hours_ago=2)  # cooldown: the LLM's retrain is overridden
+    decisions_list(ns(output="json"))
+    listed = json.loads(capsys.readouterr().out)[0]
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    shown = json.loads(capsys.readouterr().out)
+    assert "override" not in listed
+    assert listed["override_reason"] == shown["override_reason"] and "LLM chose 'retrain'" in shown["override_reason"]
+    decisions_list(ns())
+    assert "override_reason" in capsys.readouterr().out.splitlines()[0].split()

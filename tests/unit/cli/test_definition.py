@@ -49,6 +49,7 @@ NUMBERS_REFUSED = [
     (["decisions", "list", "--limit", "-1"], "-1"),
     (["decisions", "list", "--limit", "0"], "0"),
     (["decisions", "list", "--limit", "ten"], "'ten'"),
+    (["audit", "list", "--limit", "0"], "0"),
     (["demo", "--rows", "0"], "0"),
     (["demo", "--port", "0"], "0"),
     (["demo", "--port", "70000"], "70000"),
@@ -78,6 +79,7 @@ TEXT_REFUSED = [
     (["approvals", "list", "--model", "fra\udcffud"], "--model"),
     (["jobs", "fail", "1", "--yes", "--reason", "stuck\x00"], "--reason"),
     (["decisions", "show", "1", "--model", "m\x00"], "--model"),
+    (["audit", "list", "--action", "esc\udcffalated"], "--action"),
     (["rollback", "fraud", "--yes", "--registered-model", "fr\udcffaud"], "--registered-model"),
     (["rollback", "fr\udcffaud", "--yes"], "model"),
 ]

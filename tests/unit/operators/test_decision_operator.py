@@ -598,3 +598,35 @@ def test_invisible_characters_are_taken_out_of_a_rationale_and_an_emojis_joiner_
     ti, _ = run(build(mode="llm"), drift_summary(0.3))
     row = store.get_decision(ti.pushed["decision_id"])
     assert row["decided_by"] == "llm" and row["rationale"] == "Drift is moderate \U0001f468\u200d\U0001f469."
+
+
+def test_an_llm_answer_the_store_failed_to_record_is_in_the_task_log_with_its_tokens(
+    llm_connection, store, caplog, monkeypatch
+):
+    """The state store's write failing after the LLM answered (a dropped connection: writes are not retried)
+    failed the task, and Airflow's retry asked the LLM again: the first answer and the tokens it cost were in
+    neither the store nor the log, so max_tokens_per_day undercounted what was spent with nothing to show why."""
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+    llm_connection.answer("retrain", rationale="first answer,\ncostly", usage=(5000, 500))
+    record = StateStore.record_decision
+
+    def fails_once(self, *args, **kwargs):
+        monkeypatch.setattr(StateStore, "record_decision", record)
+        raise sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(StateStore, "record_decision", fails_once)
+    caplog.set_level("WARNING")
+    op = build(mode="llm")
+    op._cached_logger = logging.getLogger("test.decide")  # the task log, through caplog
+    with pytest.raises(sa.exc.OperationalError):
+        run(op, drift_summary(0.3))
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING" and "not recorded" in r.getMessage()]
+    said = warning.getMessage()
+    assert f"model {MODEL!r}" in said and "retrain" in said and "decided by llm" in said
+    assert "first answer,\\ncostly" in said  # escaped: one line of the log
+    assert "5000 prompt + 500 completion = 5500 LLM tokens" in said and "max_tokens_per_day" in said
+    assert "server closed the connection unexpectedly" in said
+    assert store.list_decisions(MODEL) == []
