@@ -1,9 +1,9 @@
 """One lock that every process on a database sees, held for one transaction (no Airflow imports).
 
-Used by the state store around its migrations and by the alerts endpoint around "look for an active
-run, else start one". :func:`locked_transaction` opens a transaction on one connection, takes the lock,
-yields the connection for the locked work, and commits (rolls back on an error); the lock ends with
-that transaction:
+Used by the state store around its migrations and around a retrain's budget check and job start (one
+model's), and by the alerts endpoint around "look for an active run, else start one".
+:func:`locked_transaction` opens a transaction on one connection, takes the lock, yields the connection
+for the locked work, and commits (rolls back on an error); the lock ends with that transaction:
 
 * PostgreSQL: a transaction-scoped advisory lock (``pg_advisory_xact_lock``), released by PostgreSQL
   itself at the commit or rollback, also when the connection drops. Nothing is held between two

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from airflow_provider_agentic_mlops.core.budget import RetrainBudget, allow_sooner
+from airflow_provider_agentic_mlops.core.budget import BudgetCheck, RetrainBudget, allow_sooner
 from airflow_provider_agentic_mlops.core.promotion import CHALLENGER
 
 if TYPE_CHECKING:  # the state store (SQLAlchemy tables) is imported when used, not at DAG parse time
@@ -46,6 +46,14 @@ TrainingCallable = Callable[..., dict[str, Any]]
 
 class RetrainBudgetExceeded(RuntimeError):
     """The model's retrain budget or cooldown forbids a new retrain now."""
+
+
+class _Refused(Exception):
+    """The budget refused a job's start inside the store's locked transaction (see :meth:`Retraining.start_job`)."""
+
+    def __init__(self, check: BudgetCheck) -> None:
+        super().__init__(check.reason)
+        self.check = check
 
 
 class ChallengerRegistry(Protocol):
@@ -151,27 +159,78 @@ class Retraining:
         self, budget: RetrainBudget, *, subject: str, run: tuple[str | None, str | None] | None = None
     ) -> None:
         """Raise :class:`RetrainBudgetExceeded` (and audit ``retrain_refused`` for ``subject``) when the
-        cooldown or the budget forbids a new job now.
+        cooldown or the budget forbids a new job now. A check only: :meth:`start_job` checks and starts at once.
 
         :param run: ``(dag_id, run_id)`` of the DAG run starting the job: a failed job of its own (an earlier try's,
             superseded or failed as stale) does not count, the new job takes the run's one unit.
         """
         if budget.unlimited:
             return
+        check = self._check_budget(budget, run)
+        if not check.allowed:
+            self._refuse(check, subject)
+
+    def start_job(
+        self,
+        budget: RetrainBudget,
+        subject: str,
+        *,
+        run: tuple[str | None, str | None],
+        decision_id: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Start the model's retraining job if ``budget`` allows one now, or attach to the job already running.
+        The budget check and the job's insert are one step under the model's lock in the state store
+        (:meth:`StateStore.start_job`'s ``admit``): of two runs starting at once, the second counts the first's
+        job, even one that failed already, so a budget of one retrain starts one job however the runs overlap.
+
+        :param subject: who asks (``task:<task_id>``), for a refusal's audit entry.
+        :param run: ``(dag_id, run_id)`` of the DAG run starting the job (its own failed jobs do not count, see
+            :meth:`enforce_budget`).
+        :param decision_id: the decision that asked for the retrain, if any.
+        :param details: the job's ``details`` (:func:`new_job_details`).
+        :return: ``(job, created)``, as :meth:`StateStore.start_job`: not created when a job was running.
+        :raises RetrainBudgetExceeded: the cooldown or the budget forbids a new job now (audited ``retrain_refused``).
+        """
+
+        def admit() -> None:
+            check = self._check_budget(budget, run)
+            if not check.allowed:
+                raise _Refused(check)
+
+        dag_id, run_id = run
+        try:
+            return self.store.start_job(
+                self.model_name,
+                dag_id=dag_id,
+                run_id=run_id,
+                decision_id=decision_id,
+                kind="retrain",
+                details=details,
+                admit=None if budget.unlimited else admit,
+            )
+        except _Refused as refused:  # audited once the lock is let go: the refusal wrote nothing in its transaction
+            self._refuse(refused.check, subject)
+
+    def _check_budget(self, budget: RetrainBudget, run: tuple[str | None, str | None] | None) -> BudgetCheck:
         from airflow_provider_agentic_mlops.core.state import utcnow
 
         check = budget.check(self.store, self.model_name, now=utcnow(), run=run)
-        if not check.allowed:
-            details = {"reason": check.reason}
-            self.store.audit(
-                "retrain_refused", actor="agentic-mlops", model_name=self.model_name, subject=subject, details=details
-            )
-            sooner = allow_sooner(rule for rule, _ in check.violations)
-            raise RetrainBudgetExceeded(
-                f"model {self.model_name!r}: retrain refused, {check.reason}. Wait. To allow it sooner, {sooner} (the "
-                "operator's argument, or decision.* in models.yaml) if this model really needs more retrains."
-            )
-        log.info("Budget: %s", check.reason)
+        if check.allowed:
+            log.info("Budget: %s", check.reason)
+        return check
+
+    def _refuse(self, check: BudgetCheck, subject: str) -> NoReturn:
+        """Audit ``retrain_refused`` for ``subject`` and raise :class:`RetrainBudgetExceeded` saying why."""
+        details = {"reason": check.reason}
+        self.store.audit(
+            "retrain_refused", actor="agentic-mlops", model_name=self.model_name, subject=subject, details=details
+        )
+        sooner = allow_sooner(rule for rule, _ in check.violations)
+        raise RetrainBudgetExceeded(
+            f"model {self.model_name!r}: retrain refused, {check.reason}. Wait. To allow it sooner, {sooner} (the "
+            "operator's argument, or decision.* in models.yaml) if this model really needs more retrains."
+        )
 
     def supersede(self, job: dict[str, Any]) -> None:
         """Fail ``job``, left running by an earlier try of the same task in the same DAG run (Airflow re-queued the

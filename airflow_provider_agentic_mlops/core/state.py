@@ -98,6 +98,9 @@ def utcnow() -> datetime:
 
 #: Now on PostgreSQL's clock, as naive UTC like every timestamp of the store.
 _DATABASE_NOW = sa.func.timezone("UTC", sa.func.now())
+#: Now on PostgreSQL's clock when the statement runs, not when its transaction began (``now()``): for a row
+#: written in a transaction that first waited for a lock.
+_DATABASE_CLOCK = sa.func.timezone("UTC", sa.func.clock_timestamp())
 
 
 def _this_process() -> str:
@@ -235,6 +238,8 @@ class _PendingFirstUse:
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+#: Seconds a job's start with ``admit`` waits at most for another start of the model (``StateStore.start_job``).
+JOB_START_LOCK_TIMEOUT = 60.0
 #: Seconds a process waits for another one's migration of the store (``[agentic_mlops] migration_lock_timeout``).
 DEFAULT_MIGRATION_LOCK_TIMEOUT = 300.0
 
@@ -316,6 +321,11 @@ class StateStore:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
+        """A read transaction; inside :meth:`start_job`'s ``admit``, that locked transaction (see there)."""
+        locked: Connection | None = getattr(self._thread, "locked", None)
+        if locked is not None:
+            yield locked
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -371,38 +381,89 @@ class StateStore:
         decision_id: int | None = None,
         kind: str = "retrain",
         details: dict[str, Any] | None = None,
+        admit: Callable[[], None] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Start the model's job, or attach to the one already running.
 
+        :param admit: called when no job is running, before the insert, to refuse the start by raising (the
+            retrain budget: :meth:`~airflow_provider_agentic_mlops.core.retraining.Retraining.start_job`). The look
+            for a running job, ``admit`` and the insert are then one transaction under the model's lock
+            (:func:`~airflow_provider_agentic_mlops.core.locks.locked_transaction`, scope ``jobs``), and this
+            store's reads in ``admit`` read in that transaction: of two starts at once, the second sees the first's
+            job, also one that has failed already, instead of both passing a check neither job was in yet.
         :return: ``(job, created)``; ``created`` is False when a running job already existed, which
             is then returned unchanged: the caller must wait for it instead of starting another.
+        :raises LockTimeout: another start of the model held its lock for :data:`JOB_START_LOCK_TIMEOUT` s.
         """
         now = self._now()
-        job_id = self._insert_once(
-            jobs,
-            {
-                "model_name": model_name,
-                "kind": kind,
-                "status": JOB_RUNNING,
-                "dag_id": dag_id,
-                "run_id": run_id,
-                "decision_id": decision_id,
-                "details": _jsonable(details),
-                "started_at": now,
-                "heartbeat_at": now,
-            },
-            action="job_started",
-            actor=dag_id or "unknown",
-            details={"run_id": run_id, "decision_id": decision_id},
-        )
+        row = {
+            "model_name": model_name,
+            "kind": kind,
+            "status": JOB_RUNNING,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "decision_id": decision_id,
+            "details": _jsonable(details),
+            "started_at": now,
+            "heartbeat_at": now,
+        }
+        audited = {
+            "action": "job_started",
+            "actor": dag_id or "unknown",
+            "details": {"run_id": run_id, "decision_id": decision_id},
+        }
+        if admit is not None:
+            running, job_id = self._start_job_admitted(row, admit, audited)
+            if running is not None:
+                return running, False
+        else:
+            job_id = self._insert_once(jobs, row, **audited)
         if job_id is None:  # the unique index: the model has a running job
             running = self.inflight_job(model_name)
             if running is None:  # it finished (or was stale) between our insert and this read: try once more
                 return self.start_job(
-                    model_name, dag_id=dag_id, run_id=run_id, decision_id=decision_id, kind=kind, details=details
+                    model_name,
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    decision_id=decision_id,
+                    kind=kind,
+                    details=details,
+                    admit=admit,
                 )
             return running, False
         return self.get_job(job_id), True  # type: ignore[return-value]
+
+    def _start_job_admitted(
+        self, row: dict[str, Any], admit: Callable[[], None], audited: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, int | None]:
+        """:meth:`start_job` with ``admit``: ``(the running job to attach to, None)``, ``(None, the new job's id)``,
+        or ``(None, None)`` when the unique index refused the insert (a job started meanwhile without the lock)."""
+        # SQLite: take the write lock up front, as _write does (a read then a write could meet SQLITE_BUSY)
+        engine = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        try:
+            with locked_transaction(engine, "jobs", row["model_name"], timeout=JOB_START_LOCK_TIMEOUT) as conn:
+                running = (
+                    conn.execute(
+                        jobs.select().where(jobs.c.model_name == row["model_name"], jobs.c.status == JOB_RUNNING)
+                    )
+                    .mappings()
+                    .first()
+                )
+                if running is not None:
+                    return dict(running), None
+                self._thread.locked = conn
+                try:
+                    admit()
+                finally:
+                    self._thread.locked = None
+                # started once the lock is ours: the transaction (now()) began before the wait for it
+                now = _DATABASE_CLOCK if self.dialect == "postgresql" else utcnow()
+                row = {**row, "started_at": now, "heartbeat_at": now}
+                job_id = int(conn.execute(jobs.insert().values(**row)).inserted_primary_key[0])
+                self._audit(conn, model_name=row["model_name"], subject=f"job:{job_id}", **audited)
+        except IntegrityError:
+            return None, None
+        return None, job_id
 
     @retry_read
     def get_job(self, job_id: int) -> dict[str, Any] | None:

@@ -184,7 +184,6 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
         if running is not None:
             return self._attach(running, context)
 
-        self.retraining.enforce_budget(self.budget, subject=f"task:{self.task_id}", run=(dag_id, run_id))
         decision_id = self._decision_id(context)
         details = new_job_details(
             registered_model=self.registered_model,
@@ -197,8 +196,8 @@ class RetrainOperator(MlflowHookMixin, StateStoreMixin, BaseOperator):
             # a deferred wait on a training DAG cannot heartbeat: only its timeout applies
             heartbeat_timeout_minutes=None if self.trigger_dag_id else self.heartbeat_timeout,
         )
-        job, created = self.store.start_job(
-            self.model_name, dag_id=dag_id, run_id=run_id, decision_id=decision_id, kind="retrain", details=details
+        job, created = self.retraining.start_job(  # the budget check and the insert: one locked step
+            self.budget, f"task:{self.task_id}", run=(dag_id, run_id), decision_id=decision_id, details=details
         )
         if not created:
             self.log.info("Another trigger started job %s first; attaching to it", job["id"])

@@ -151,3 +151,84 @@ def test_concurrent_retrain_operators_train_once_and_all_get_the_same_version(
 
     client = mlflow.MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     assert len(client.search_model_versions(f"name = '{model}'")) == 1
+
+
+def test_two_retrain_operators_racing_past_the_budget_start_one_job_the_other_is_refused(
+    store_url, airflow_home, mlflow_server, monkeypatch
+):
+    """max_retrains=1, two runs of one model at once (a hand-written DAG with max_active_runs > 1), each training
+    failing at once. The budget check and the job's insert are one locked step: the run that comes second sees
+    the first's job, and attaches to it while it runs or is refused once it failed. Deterministic: the first run to
+    check pauses after its check (up to 3 s) until the other run has finished; checked and inserted apart (the
+    earlier code), the paused run then started a second job on what it had read."""
+    from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+    from airflow_provider_agentic_mlops.operators.retrain import RetrainBudgetExceeded, RetrainOperator
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AGENTIC_MLOPS_MLFLOW_TRAIN", f'{{"conn_type": "agentic_mlops_mlflow", "host": "{mlflow_server}"}}'
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RACE_STATE", f'{{"conn_type": "agentic_mlops_state", "extra": {{"url": "{store_url}"}}}}'
+    )
+    model = f"budget-{uuid.uuid4().hex[:8]}"
+    pause_taken, one_done = threading.Lock(), threading.Event()
+    check = RetrainBudget.check
+
+    def check_then_pause(self, *args, **kwargs):
+        result = check(self, *args, **kwargs)
+        if pause_taken.acquire(blocking=False):  # the first run to check waits for the other to finish
+            one_done.wait(3)
+        return result
+
+    monkeypatch.setattr(RetrainBudget, "check", check_then_pause)
+
+    def training(**_):
+        raise RuntimeError("training failed at once: data file missing")
+
+    import mlflow  # noqa: F401  (imported before the race: its first import takes seconds)
+
+    barrier = threading.Barrier(2)
+    outcomes: dict[int, BaseException] = {}
+
+    def trigger(i: int) -> None:
+        op = RetrainOperator(
+            task_id="retrain",
+            model_name=model,
+            python_callable=training,
+            state_conn_id="race_state",
+            cooldown_hours=24,
+            max_retrains=1,
+            budget_window_hours=168,
+            decision_task_id=None,
+        )
+        barrier.wait(timeout=60)
+        try:
+            op.execute(task_context(run_id=f"manual__{i}"))
+        except BaseException as err:
+            outcomes[i] = err
+        finally:
+            one_done.set()
+
+    threads = [threading.Thread(target=trigger, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+    store = StateStore(store_url)
+    jobs = store.list_jobs(model)
+    assert len(jobs) == 1, f"two runs started a job within max_retrains=1: {jobs}"
+    trained = [err for err in outcomes.values() if str(err) == "training failed at once: data file missing"]
+    assert len(outcomes) == 2 and len(trained) == 1, outcomes
+    (other,) = (err for err in outcomes.values() if err is not trained[0])
+    # the second run took the lock once the first's job was in: refused if that job had failed by then,
+    # else attached to it (and failed with it); never a second job
+    refusals = [e for e in store.audit_trail(model) if e["action"] == "retrain_refused"]
+    if isinstance(other, RetrainBudgetExceeded):
+        assert "retrain refused" in str(other) and "budget exhausted: 1 retrains" in str(other), other
+        assert len(refusals) == 1
+    else:
+        assert f"retraining job {jobs[0]['id']} failed" in str(other), other
+        assert refusals == []

@@ -359,3 +359,72 @@ def test_a_version_the_timed_out_jobs_training_registers_late_is_never_the_next_
     with pytest.raises(RuntimeError, match="registered no version"):
         retraining.finish_training_run(new, "retrain__m__job2", "success", training_dag="train_m", attached=False)
     assert registry.aliases == {}
+
+
+def test_starting_within_the_budget_attaches_to_a_running_job_and_refuses_after_a_failed_one(store_url: str) -> None:
+    """Retraining.start_job, the operator's one locked step: a running job of another run is attached to whatever
+    the budget (as before the check), a failed one counts against it: refused, audited, no second job."""
+    from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+    from airflow_provider_agentic_mlops.core.retraining import RetrainBudgetExceeded
+
+    store = StateStore(store_url)
+    retraining, _ = _retraining(store)
+    budget = RetrainBudget(24, 1, 168)
+    job, created = retraining.start_job(budget, "task:retrain", run=("d", "r1"), details={"job_token": "t1"})
+    assert created and job["details"] == {"job_token": "t1"}
+    attached, created = retraining.start_job(budget, "task:retrain", run=("d", "r2"))
+    assert not created and attached["id"] == job["id"]
+    store.finish_job(job["id"], status="failed", error="training failed at once")
+    with pytest.raises(RetrainBudgetExceeded, match="retrain refused, retrain budget exhausted: 1 retrains"):
+        retraining.start_job(budget, "task:retrain", run=("d", "r2"))
+    assert [j["id"] for j in store.list_jobs("m")] == [job["id"]]
+    refused = [e for e in store.audit_trail("m") if e["action"] == "retrain_refused"]
+    assert len(refused) == 1 and refused[0]["subject"] == "task:retrain"
+    # its own run's failed job does not count: a new try of r1 starts
+    assert retraining.start_job(budget, "task:retrain", run=("d", "r1"))[1]
+    store.dispose()
+
+
+def test_a_start_waits_for_another_start_of_the_model_to_commit(store_url: str) -> None:
+    """The budget check and the insert hold the model's lock: a start that comes while another one is between
+    its check and its insert waits for it, then sees its job (and attaches to it), instead of checking too."""
+    import threading
+
+    from airflow_provider_agentic_mlops.core.budget import RetrainBudget
+
+    store = StateStore(store_url)
+    retraining, _ = _retraining(store)
+    budget = RetrainBudget(None, 1, 168)
+    in_check, release = threading.Event(), threading.Event()
+    check = RetrainBudget.check
+    checks: list[str] = []
+
+    def paused_check(self: RetrainBudget, *args: Any, **kwargs: Any) -> Any:
+        checks.append(threading.current_thread().name)
+        result = check(self, *args, **kwargs)
+        if threading.current_thread().name == "first":
+            in_check.set()
+            release.wait(10)
+        return result
+
+    results: dict[str, tuple[dict[str, Any], bool]] = {}
+
+    def start(name: str) -> None:
+        results[name] = retraining.start_job(budget, "task:retrain", run=("d", name))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RetrainBudget, "check", paused_check)
+        first = threading.Thread(target=start, args=("first",), name="first")
+        first.start()
+        assert in_check.wait(30)
+        second = threading.Thread(target=start, args=("second",), name="second")
+        second.start()
+        time.sleep(1)
+        assert "second" not in results, "the second start did not wait for the first's lock"
+        release.set()
+        first.join(30)
+        second.join(30)
+    assert results["first"][1] and not results["second"][1]
+    assert results["second"][0]["id"] == results["first"][0]["id"]
+    assert checks == ["first"], "the second start saw the first's running job: it attaches without a check"
+    store.dispose()
