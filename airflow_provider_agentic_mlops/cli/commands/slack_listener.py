@@ -24,6 +24,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
+from airflow_provider_agentic_mlops.core.slack import REFUSED_TOKEN_ERRORS
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -87,7 +88,7 @@ def refused_token_message(source: str, code: str) -> str:
     (``apps.connections.open``'s answer)."""
     if code == "not_allowed_token_type":
         why = "it is not an app-level token (xapp-...)"
-    elif code in ("invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"):
+    elif code in REFUSED_TOKEN_ERRORS:
         why = "the token is wrong or revoked"
     elif code == "missing_scope":
         why = "the token lacks the scope connections:write"
@@ -310,8 +311,6 @@ class SocketModeListener:
     def _new_wss_url(self) -> str:
         """slack_sdk's ``issue_new_wss_url``; a refused token after startup stops reconnecting and the listener."""
         from slack_sdk.errors import SlackApiError
-
-        from airflow_provider_agentic_mlops.core.slack import REFUSED_TOKEN_ERRORS
 
         try:
             return self._issue_new_wss_url()

@@ -154,6 +154,17 @@ def test_a_bot_token_given_as_the_app_level_token_is_refused_naming_where_it_cam
     assert "SECRETBOT" not in str(stopped.value)
 
 
+def test_every_refusal_of_any_token_is_told_wrong_or_revoked_as_core_slack_lists_them(monkeypatch) -> None:
+    """The listener's message reads core.slack's list of token refusals, not a copy of it."""
+    from airflow_provider_agentic_mlops.cli.commands import slack_listener
+    from airflow_provider_agentic_mlops.core import slack
+
+    monkeypatch.setattr(slack_listener, "REFUSED_TOKEN_ERRORS", slack.REFUSED_TOKEN_ERRORS | {"token_disabled"})
+    message = slack_listener.refused_token_message("the environment variable SLACK_APP_TOKEN", "token_disabled")
+    assert message.startswith("Slack refused the environment variable SLACK_APP_TOKEN: token_disabled,")
+    assert "the token is wrong or revoked" in message
+
+
 @pytest.mark.parametrize(
     ("code", "says"),
     [
