@@ -35,6 +35,7 @@ from airflow_provider_agentic_mlops.core.approval_policy import SLACK_VIAS, Allo
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, mask_url_secrets
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
+from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
 from airflow_provider_agentic_mlops.core.schema import (
     approval_votes,
     approvals,
@@ -235,8 +236,6 @@ class _PendingFirstUse:
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
-#: Seconds a process waits for another one's migration of the store (``[agentic_mlops] migration_lock_timeout``).
-DEFAULT_MIGRATION_LOCK_TIMEOUT = 300.0
 
 
 class StateStore:
