@@ -641,11 +641,6 @@ class StateStore:
                 started.update({name: at for name, at in conn.execute(query)})
         return started
 
-    def count_retrains(self, model_name: str, *, since: datetime) -> int:
-        """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too
-        (not one that never started its training, nor one replaced by a later job of its DAG run)."""
-        return self.retrains_since(model_name, since=since)[0]
-
     @retry_read
     def retrains_since(
         self, model_name: str, *, since: datetime, run: tuple[str | None, str | None] | None = None
