@@ -46,9 +46,9 @@ def app_token(slack_conn_id: str) -> str:
 def _app_token(slack_conn_id: str) -> tuple[str, str]:
     """``(token, where it came from)``: the second names the connection extra or the variable, never the token."""
     from airflow_provider_agentic_mlops.cli.output import CommandStopped
-    from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
+    from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 
-    conn = _get_connection_or_none(slack_conn_id)
+    conn = get_connection_or_none(slack_conn_id)
     extra = (conn.extra_dejson or {}).get("app_token") if conn is not None else None
     if extra:
         token, source = str(extra), f"the 'app_token' extra of Slack connection {slack_conn_id!r}"

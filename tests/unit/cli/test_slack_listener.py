@@ -58,6 +58,29 @@ def test_a_click_over_socket_mode_is_acknowledged_recorded_and_the_message_updat
     assert "Approved by <@U_ALICE>" in str(slack_double.calls_to("chat.update")[0].args["blocks"])
 
 
+def test_the_app_token_and_the_bot_connection_are_looked_up_through_hooks_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One connection lookup (``hooks.connection.get_connection_or_none``) for the listener and approvals, not a
+    private alias of it in another module."""
+    from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.hooks import connection
+
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_SOCKET", '{"conn_type": "slack", "password": "x", "extra": {}}')
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    seen: list[str] = []
+
+    class Found:
+        extra_dejson = {"app_token": "xapp-from-the-lookup"}
+
+    monkeypatch.setattr(connection, "get_connection_or_none", lambda conn_id: (seen.append(conn_id), Found())[1])
+    assert app_token("slack_socket") == "xapp-from-the-lookup"
+    monkeypatch.setattr(connection, "get_connection_or_none", lambda conn_id: (seen.append(conn_id), None)[1])
+    approvals._clients.clear()
+    assert approvals._slack_client("slack_socket") is None  # the lookup said absent: no Slack messages
+    assert seen == ["slack_socket", "slack_socket"]
+
+
 def test_the_app_token_comes_from_the_connection_extra_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_SOCKET", '{"conn_type": "slack", "password": "x", "extra": {"app_token": "xapp-1"}}'
