@@ -138,7 +138,8 @@ class ApprovalOutcome:
 class AuditEntry:
     """One entry of the audit trail, for :meth:`StateStore.audit_many`.
 
-    :param action: what happened (``alert_received``, ``approval_decided``, ...).
+    :param action: what happened (``alert_received``, ``approval_approved``, ``approval_denied``, ...: a decided
+        request is ``approval_<status>``).
     :param actor: who or what did it.
     :param model_name: the model it concerns, if any.
     :param subject: what it concerns within the model (an approval, an alert's fingerprint), if anything.
