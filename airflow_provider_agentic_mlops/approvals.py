@@ -272,9 +272,9 @@ def _slack_client(conn_id: str) -> WebClient | None:
     with _clients_lock:
         if conn_id in _clients:
             return _clients[conn_id]
-    from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
+    from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 
-    if _get_connection_or_none(conn_id) is None:
+    if get_connection_or_none(conn_id) is None:
         # not cached: a connection created later (the API server runs for days) is used at the next lookup
         log.info("Slack connection %r does not exist: no Slack messages", conn_id)
         return None

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_agentic_mlops import __version__
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_REGISTRY_CONN_ID, DEFAULT_STATE_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import (
+    DEFAULT_ALERTS_CONN_ID,
+    DEFAULT_REGISTRY_CONN_ID,
+    DEFAULT_STATE_CONN_ID,
+)
+from airflow_provider_agentic_mlops.core.option_defaults import (
+    DEFAULT_ALERT_LOCK_TIMEOUT,
+    DEFAULT_ALERT_MODEL_LABEL,
+    DEFAULT_MIGRATION_LOCK_TIMEOUT,
+)
 
 _PKG = "airflow_provider_agentic_mlops"
 
@@ -204,25 +213,25 @@ def get_provider_info() -> dict:
                         "separated by commas (e.g. one per team). A connection's extra may scope its token: "
                         '{"teams": [...], "models": ["glob", ...]}; without them it starts every model.',
                         example=None,
-                        default="agentic_mlops_alerts",
+                        default=DEFAULT_ALERTS_CONN_ID,
                     ),
                     "alert_model_label": _option(
                         "Alert label naming the model; its DAG is agentic_mlops__<value>.",
                         example="service",
-                        default="model",
+                        default=DEFAULT_ALERT_MODEL_LABEL,
                     ),
                     "alert_lock_timeout": _option(
                         "Seconds an alert waits for its model's lock (held while a run is looked for and "
                         "started) before the endpoint answers 503 and the sender retries.",
                         example="30",
-                        default="10",
+                        default=f"{DEFAULT_ALERT_LOCK_TIMEOUT:g}",
                     ),
                     "migration_lock_timeout": _option(
                         "Seconds a process opening the state store (a worker, the API server, the CLI) waits at "
                         "most for another process's migration of its schema, then fails naming the holder of "
                         "the migration lock (a frozen process keeps it until TCP keepalive gives up).",
                         example="600",
-                        default="300",
+                        default=f"{DEFAULT_MIGRATION_LOCK_TIMEOUT:g}",
                     ),
                     "slack_signing_secret": _option(
                         "Slack app signing secret used to verify interaction callbacks.",

@@ -24,14 +24,24 @@ REPORT_URI_XCOM_KEY = "report_uri"
 VALIDATION_XCOM_KEY = "validation"
 
 
-def plugin_url(path: str) -> str:
-    """URL path of a plugin page, below Airflow's ``[api] base_url`` path when it has one."""
+def _base_path() -> str:
+    """The path of Airflow's ``[api] base_url`` (``/airflow`` behind a proxy), "" when it has none."""
     from urllib.parse import urlsplit
 
     from airflow.configuration import conf
 
-    base = urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
-    return f"{base}{PLUGIN_PREFIX}{path}"
+    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
+
+
+def plugin_url(path: str) -> str:
+    """URL path of a plugin page, below Airflow's ``[api] base_url`` path when it has one."""
+    return f"{_base_path()}{PLUGIN_PREFIX}{path}"
+
+
+def airflow_url(path: str) -> str | None:
+    """The full URL of Airflow's own UI page ``path`` (e.g. ``/dags/<dag_id>/runs/<run_id>``) for places that need
+    a host, such as Slack; None when ``[api] base_url`` names no host (a relative URL is no link there)."""
+    return absolute_url(f"{_base_path()}{path}")
 
 
 def absolute_url(page: str) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
+from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
 
 
 class SettingInvalid(AgenticMlopsError, ValueError):
@@ -26,28 +27,35 @@ def configured_state_conn_id() -> str:
     return conf.get("agentic_mlops", "state_conn_id", fallback="") or DEFAULT_STATE_CONN_ID
 
 
-def configured_migration_lock_timeout() -> float:
-    """``[agentic_mlops] migration_lock_timeout`` (env ``AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT``): seconds
-    a process opening the state store waits at most for another process's migration of it; unset:
-    :data:`~airflow_provider_agentic_mlops.core.state.DEFAULT_MIGRATION_LOCK_TIMEOUT` (300).
+def configured_seconds(option: str, default: float) -> float:
+    """``[agentic_mlops] <option>`` (env ``AIRFLOW__AGENTIC_MLOPS__<OPTION>``) as a number of seconds; unset or
+    empty: ``default``.
 
-    :raises SettingInvalid: the value is not a positive number of seconds.
+    :raises SettingInvalid: the value is not a positive number of seconds (fail closed: nothing runs under a
+        timeout nobody set), naming the value and the fix.
     """
     from airflow.configuration import conf
 
-    from airflow_provider_agentic_mlops.core.state import DEFAULT_MIGRATION_LOCK_TIMEOUT
-
-    raw = conf.get("agentic_mlops", "migration_lock_timeout", fallback="")
+    raw = conf.get("agentic_mlops", option, fallback="")
     if not raw.strip():
-        return DEFAULT_MIGRATION_LOCK_TIMEOUT
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds < float("inf"):
         raise SettingInvalid(
-            f"[agentic_mlops] migration_lock_timeout = {raw!r} is not a positive number of seconds: set it to one "
-            f"(env AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT), or remove it for the default "
-            f"{DEFAULT_MIGRATION_LOCK_TIMEOUT:g}"
+            f"[agentic_mlops] {option} = {raw!r} is not a positive number of seconds: set it to one "
+            f"(env AIRFLOW__AGENTIC_MLOPS__{option.upper()}), or remove it for the default {default:g}"
         )
     return seconds
+
+
+def configured_migration_lock_timeout() -> float:
+    """``[agentic_mlops] migration_lock_timeout`` (env ``AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT``): seconds
+    a process opening the state store waits at most for another process's migration of it; unset:
+    :data:`~airflow_provider_agentic_mlops.core.option_defaults.DEFAULT_MIGRATION_LOCK_TIMEOUT` (300).
+
+    :raises SettingInvalid: the value is not a positive number of seconds.
+    """
+    return configured_seconds("migration_lock_timeout", DEFAULT_MIGRATION_LOCK_TIMEOUT)

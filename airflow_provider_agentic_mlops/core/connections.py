@@ -16,3 +16,5 @@ DEFAULT_PROMOTE_CONN_ID = "agentic_mlops_mlflow_promote"
 DEFAULT_LLM_CONN_ID = "agentic_mlops_llm_default"
 #: Slack's bot token, the Slack provider's ``SlackHook`` default (absent connection: messages go to the log)
 DEFAULT_SLACK_CONN_ID = "slack_api_default"
+#: the alerts endpoint's bearer token (``[agentic_mlops] alerts_conn_id`` names others)
+DEFAULT_ALERTS_CONN_ID = "agentic_mlops_alerts"

@@ -566,18 +566,6 @@ def approval_count(store: StateStore, *, pending: bool, dag_ids: DagIds = None, 
         return int(conn.execute(query).scalar_one())
 
 
-def model_summary(
-    store: StateStore, model_name: str, *, sparkline_runs: int = 20, dag_ids: DagIds = None
-) -> dict[str, Any]:
-    """One overview row: champion and since when, last decision, drift share (and its recent history),
-    the running job and the pending approval (:func:`model_summaries` of one model).
-
-    :param dag_ids: only what these DAGs recorded (:data:`DagIds`).
-    """
-    summary = model_summaries(store, {model_name: dag_ids}, sparkline_runs=sparkline_runs)[model_name]
-    return {"model_name": model_name, "dag_id": model_dag_id(store, model_name), **summary}
-
-
 def model_summaries(
     store: StateStore, access: Mapping[str, DagIds], *, sparkline_runs: int = 20
 ) -> dict[str, dict[str, Any]]:

@@ -35,6 +35,7 @@ from airflow_provider_agentic_mlops.core.approval_policy import SLACK_VIAS, Allo
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, mask_url_secrets
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
+from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
 from airflow_provider_agentic_mlops.core.schema import (
     approval_votes,
     approvals,
@@ -140,7 +141,8 @@ class ApprovalOutcome:
 class AuditEntry:
     """One entry of the audit trail, for :meth:`StateStore.audit_many`.
 
-    :param action: what happened (``alert_received``, ``approval_decided``, ...).
+    :param action: what happened (``alert_received``, ``approval_approved``, ``approval_denied``, ...: a decided
+        request is ``approval_<status>``).
     :param actor: who or what did it.
     :param model_name: the model it concerns, if any.
     :param subject: what it concerns within the model (an approval, an alert's fingerprint), if anything.
@@ -240,8 +242,6 @@ _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 #: Seconds a job's start with ``admit`` waits at most for another start of the model (``StateStore.start_job``).
 JOB_START_LOCK_TIMEOUT = 60.0
-#: Seconds a process waits for another one's migration of the store (``[agentic_mlops] migration_lock_timeout``).
-DEFAULT_MIGRATION_LOCK_TIMEOUT = 300.0
 
 
 class StateStore:
@@ -702,11 +702,6 @@ class StateStore:
                 )
                 started.update({name: at for name, at in conn.execute(query)})
         return started
-
-    def count_retrains(self, model_name: str, *, since: datetime) -> int:
-        """Retraining jobs started since ``since``, failed ones included: a failed retrain cost money too
-        (not one that never started its training, nor one replaced by a later job of its DAG run)."""
-        return self.retrains_since(model_name, since=since)[0]
 
     @retry_read
     def retrains_since(

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 
-# under its old name too: the CLI, approvals and the plugins import it from here
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe, mask_url_secrets
-from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none as _get_connection_or_none
+from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.settings import (
     DEFAULT_STATE_CONN_ID,
@@ -149,7 +148,7 @@ def resolve_state_url(conn_id: str | None) -> str:
     connection, for the default id neither.
     """
     conn_id = conn_id or configured_state_conn_id()
-    conn = _get_connection_or_none(conn_id)
+    conn = get_connection_or_none(conn_id)
     if conn is None:
         if conn_id != DEFAULT_STATE_CONN_ID:
             named_by = (

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from airflow_provider_agentic_mlops.core.config import ACTIONS, MODE_LLM, MODE_RULES, MODES, DecisionConfig
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID
+from airflow_provider_agentic_mlops.core.errors import settings_error
 from airflow_provider_agentic_mlops.links import DecisionTraceLink, ModelPageLink
 from airflow_provider_agentic_mlops.operators._base import StateStoreMixin, check_model_name
 
@@ -26,22 +27,16 @@ DEFAULT_ALERT = "{{ ((dag_run.conf if dag_run else None) or {}).get('alert') | t
 _NOT_GUARDRAILS = {"mode", "llm_conn_id"}
 
 
-def guardrails_config(guardrails: Mapping[str, Any] | DecisionConfig | None) -> DecisionConfig:
-    """A :class:`DecisionConfig` from the operator's ``guardrails`` argument, with a clear error when wrong."""
+def guardrails_config(guardrails: Mapping[str, Any] | DecisionConfig | None, role: str = "") -> DecisionConfig:
+    """A :class:`DecisionConfig` from the operator's ``guardrails`` argument; when wrong, the error of every settings
+    section (``core.errors.settings_error``), ``role`` said first."""
     if isinstance(guardrails, DecisionConfig):
         return guardrails
-    values = {k: v for k, v in (guardrails or {}).items() if k not in _NOT_GUARDRAILS}
     try:
-        return DecisionConfig(**values)
+        return DecisionConfig(**{k: v for k, v in (guardrails or {}).items() if k not in _NOT_GUARDRAILS})
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(guardrails)'}: {e['msg']} (got {e.get('input')!r})"
-            for e in err.errors()
-        )
-        raise ValueError(
-            f"AgentDecisionOperator guardrails are invalid: {problems}. Known guardrails: "
-            f"{sorted(set(DecisionConfig.model_fields) - _NOT_GUARDRAILS)}"
-        ) from None
+        known = set(DecisionConfig.model_fields) - _NOT_GUARDRAILS
+        raise settings_error(err, kind="decision", known=known, role=role) from None
 
 
 def parse_alert(alert: Any) -> Any:
@@ -113,7 +108,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
         self.llm_conn_id = llm_conn_id
         self.state_conn_id = state_conn_id
         self.action_task_ids = {**{a: a for a in ACTIONS}, **dict(action_task_ids or {})}
-        self.guardrails = guardrails_config(guardrails)
+        self.guardrails = guardrails_config(guardrails, f"model '{model_name}': AgentDecisionOperator guardrails")
         self.alert = alert
 
     def read_history(self, store: StateStore, run: tuple[str | None, str | None] | None = None) -> ModelHistory:

@@ -106,10 +106,12 @@ from airflow_provider_agentic_mlops.core.config import (
     STAND_IN_DESCRIPTION,
     UNNAMED_ENTRY_DAG_PREFIX,
 )
+from airflow_provider_agentic_mlops.core.connections import DEFAULT_ALERTS_CONN_ID
 from airflow_provider_agentic_mlops.core.decision import scrub_text
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.core.locks import LOCK_NOT_AVAILABLE, LockTimeout, locked_transaction
+from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_ALERT_LOCK_TIMEOUT, DEFAULT_ALERT_MODEL_LABEL
 from airflow_provider_agentic_mlops.plugins.airflow_auth import dag_teams
 from airflow_provider_agentic_mlops.plugins.app import (
     AppSettings,
@@ -128,9 +130,9 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["alerts"])
 
-DEFAULT_CONN_ID = "agentic_mlops_alerts"
-DEFAULT_MODEL_LABEL = "model"
-DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; the locked work takes milliseconds
+DEFAULT_CONN_ID = DEFAULT_ALERTS_CONN_ID
+DEFAULT_MODEL_LABEL = DEFAULT_ALERT_MODEL_LABEL
+DEFAULT_LOCK_TIMEOUT = DEFAULT_ALERT_LOCK_TIMEOUT  # seconds; the locked work takes milliseconds
 LOCK_SCOPE = "agentic-mlops-alerts"
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE when statement_timeout ends a statement
 #: Bytes of a body: MAX_ALERTS ordinary alerts (about 1 KB each, a description and a runbook) with room to spare;
@@ -181,21 +183,13 @@ def configured_conn_ids() -> list[str]:
 
 def configured_lock_timeout() -> float:
     """``[agentic_mlops] alert_lock_timeout`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT``): seconds an
-    alert waits for its model's locks, default 10; a value that is not a positive number is logged and
-    the default used."""
-    raw = _conf("alert_lock_timeout", str(DEFAULT_LOCK_TIMEOUT))
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        log.warning(
-            "alerts: [agentic_mlops] alert_lock_timeout = %r is not a positive number of seconds; using %g",
-            raw,
-            DEFAULT_LOCK_TIMEOUT,
-        )
-        return DEFAULT_LOCK_TIMEOUT
-    return seconds
+    alert waits for its model's locks, default 10.
+
+    :raises SettingInvalid: the value is not a positive number of seconds (no alert is handled meanwhile), naming
+        the value and the fix, as a bad ``migration_lock_timeout`` is."""
+    from airflow_provider_agentic_mlops.settings import configured_seconds
+
+    return configured_seconds("alert_lock_timeout", DEFAULT_LOCK_TIMEOUT)
 
 
 # -- authentication -------------------------------------------------------------------------------

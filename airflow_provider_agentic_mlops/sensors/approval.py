@@ -374,20 +374,13 @@ def _map_index(ti: Any) -> int:
     return map_index if isinstance(map_index, int) else -1
 
 
-def _base_url() -> str:
-    try:
-        from airflow.configuration import conf
-
-        return (conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    except Exception:
-        return ""
-
-
 def _run_url(dag_id: str, run_id: str) -> str | None:
+    """The DAG run's page in Airflow's UI; None without a host in ``[api] base_url``."""
     from urllib.parse import quote
 
-    base = _base_url()
-    return f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id)}" if base else None
+    from airflow_provider_agentic_mlops.links import airflow_url
+
+    return airflow_url(f"/dags/{quote(dag_id)}/runs/{quote(run_id)}")
 
 
 def _report_url(model_name: str, uri: Any) -> Any:

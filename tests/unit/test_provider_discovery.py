@@ -162,6 +162,39 @@ def test_every_setting_the_code_reads_is_declared_in_provider_info() -> None:
     assert read <= declared, f"read but not declared: {sorted(read - declared)}"
 
 
+def test_the_documented_defaults_are_the_ones_the_code_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`airflow config list` shows the defaults the readers of the settings fall back to: the provider info takes
+    them from the same constants (plain ones, cheap to import where Airflow reads the provider info), not copies."""
+    from airflow_provider_agentic_mlops import get_provider_info as info
+    from airflow_provider_agentic_mlops.core.state import DEFAULT_MIGRATION_LOCK_TIMEOUT
+    from airflow_provider_agentic_mlops.plugins import alerts
+
+    def defaults() -> dict[str, str]:
+        options = info.get_provider_info()["config"]["agentic_mlops"]["options"]
+        return {name: option["default"] for name, option in options.items()}
+
+    code = {
+        "alerts_conn_id": alerts.DEFAULT_CONN_ID,
+        "alert_model_label": alerts.DEFAULT_MODEL_LABEL,
+        "alert_lock_timeout": f"{alerts.DEFAULT_LOCK_TIMEOUT:g}",
+        "migration_lock_timeout": f"{DEFAULT_MIGRATION_LOCK_TIMEOUT:g}",
+    }
+    assert {name: defaults()[name] for name in code} == code
+    for name, value in (
+        ("DEFAULT_ALERTS_CONN_ID", "team_alerts"),
+        ("DEFAULT_ALERT_MODEL_LABEL", "service"),
+        ("DEFAULT_ALERT_LOCK_TIMEOUT", 12.5),
+        ("DEFAULT_MIGRATION_LOCK_TIMEOUT", 60.0),
+    ):
+        monkeypatch.setattr(info, name, value)  # the option's default follows the constant
+    assert {name: defaults()[name] for name in code} == {
+        "alerts_conn_id": "team_alerts",
+        "alert_model_label": "service",
+        "alert_lock_timeout": "12.5",
+        "migration_lock_timeout": "60",
+    }
+
+
 def test_every_llm_connection_extra_the_hook_reads_is_a_field_of_the_connection_form() -> None:
     """An extra the README documents but the form lacks can only be set as raw JSON (decision_timeout,
     max_tokens_param and default_headers were)."""

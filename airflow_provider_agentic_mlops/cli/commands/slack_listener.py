@@ -24,6 +24,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
+from airflow_provider_agentic_mlops.core.slack import REFUSED_TOKEN_ERRORS
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -45,9 +46,9 @@ def app_token(slack_conn_id: str) -> str:
 def _app_token(slack_conn_id: str) -> tuple[str, str]:
     """``(token, where it came from)``: the second names the connection extra or the variable, never the token."""
     from airflow_provider_agentic_mlops.cli.output import CommandStopped
-    from airflow_provider_agentic_mlops.hooks.state import _get_connection_or_none
+    from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 
-    conn = _get_connection_or_none(slack_conn_id)
+    conn = get_connection_or_none(slack_conn_id)
     extra = (conn.extra_dejson or {}).get("app_token") if conn is not None else None
     if extra:
         token, source = str(extra), f"the 'app_token' extra of Slack connection {slack_conn_id!r}"
@@ -87,7 +88,7 @@ def refused_token_message(source: str, code: str) -> str:
     (``apps.connections.open``'s answer)."""
     if code == "not_allowed_token_type":
         why = "it is not an app-level token (xapp-...)"
-    elif code in ("invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"):
+    elif code in REFUSED_TOKEN_ERRORS:
         why = "the token is wrong or revoked"
     elif code == "missing_scope":
         why = "the token lacks the scope connections:write"
@@ -310,8 +311,6 @@ class SocketModeListener:
     def _new_wss_url(self) -> str:
         """slack_sdk's ``issue_new_wss_url``; a refused token after startup stops reconnecting and the listener."""
         from slack_sdk.errors import SlackApiError
-
-        from airflow_provider_agentic_mlops.core.slack import REFUSED_TOKEN_ERRORS
 
         try:
             return self._issue_new_wss_url()

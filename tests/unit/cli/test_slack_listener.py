@@ -58,6 +58,29 @@ def test_a_click_over_socket_mode_is_acknowledged_recorded_and_the_message_updat
     assert "Approved by <@U_ALICE>" in str(slack_double.calls_to("chat.update")[0].args["blocks"])
 
 
+def test_the_app_token_and_the_bot_connection_are_looked_up_through_hooks_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One connection lookup (``hooks.connection.get_connection_or_none``) for the listener and approvals, not a
+    private alias of it in another module."""
+    from airflow_provider_agentic_mlops import approvals
+    from airflow_provider_agentic_mlops.hooks import connection
+
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_SOCKET", '{"conn_type": "slack", "password": "x", "extra": {}}')
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    seen: list[str] = []
+
+    class Found:
+        extra_dejson = {"app_token": "xapp-from-the-lookup"}
+
+    monkeypatch.setattr(connection, "get_connection_or_none", lambda conn_id: (seen.append(conn_id), Found())[1])
+    assert app_token("slack_socket") == "xapp-from-the-lookup"
+    monkeypatch.setattr(connection, "get_connection_or_none", lambda conn_id: (seen.append(conn_id), None)[1])
+    approvals._clients.clear()
+    assert approvals._slack_client("slack_socket") is None  # the lookup said absent: no Slack messages
+    assert seen == ["slack_socket", "slack_socket"]
+
+
 def test_the_app_token_comes_from_the_connection_extra_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_SLACK_SOCKET", '{"conn_type": "slack", "password": "x", "extra": {"app_token": "xapp-1"}}'
@@ -152,6 +175,17 @@ def test_a_bot_token_given_as_the_app_level_token_is_refused_naming_where_it_cam
     with pytest.raises(CommandStopped, match="SLACK_APP_TOKEN") as stopped:
         app_token("slack_missing")
     assert "SECRETBOT" not in str(stopped.value)
+
+
+def test_every_refusal_of_any_token_is_told_wrong_or_revoked_as_core_slack_lists_them(monkeypatch) -> None:
+    """The listener's message reads core.slack's list of token refusals, not a copy of it."""
+    from airflow_provider_agentic_mlops.cli.commands import slack_listener
+    from airflow_provider_agentic_mlops.core import slack
+
+    monkeypatch.setattr(slack_listener, "REFUSED_TOKEN_ERRORS", slack.REFUSED_TOKEN_ERRORS | {"token_disabled"})
+    message = slack_listener.refused_token_message("the environment variable SLACK_APP_TOKEN", "token_disabled")
+    assert message.startswith("Slack refused the environment variable SLACK_APP_TOKEN: token_disabled,")
+    assert "the token is wrong or revoked" in message
 
 
 @pytest.mark.parametrize(

@@ -92,10 +92,10 @@ def test_lineage_lists_promotion_with_its_two_approvers_and_the_rollback(sqlite_
 
 def test_summary_has_champion_last_decision_and_no_pending_approval(sqlite_store: StateStore) -> None:
     seed_history(sqlite_store)
-    summary = model_history.model_summary(sqlite_store, "fraud-detector")
+    summary = model_history.model_summaries(sqlite_store, {"fraud-detector": None})["fraud-detector"]
     assert summary["champion"]["version"] == "1"  # the rollback is the latest champion change
     assert summary["last_decision"].action == "retrain" and summary["pending_approval"] is None
-    assert summary["dag_id"] == "agentic_mlops__fraud-detector"
+    assert model_history.model_dag_id(sqlite_store, "fraud-detector") == "agentic_mlops__fraud-detector"
     assert model_history.model_names(sqlite_store) == ["fraud-detector"]
 
 
@@ -421,9 +421,14 @@ def test_validation_verdicts_match_each_retrain_to_the_verdict_of_its_own_run(sq
 
 def test_the_overview_row_carries_the_last_runs_rejected_validation(sqlite_store: StateStore) -> None:
     seed_history(sqlite_store)
-    assert model_history.model_summary(sqlite_store, "fraud-detector")["last_validation"] is None
+
+    def last_validation() -> Any:
+        summaries = model_history.model_summaries(sqlite_store, {"fraud-detector": None})
+        return summaries["fraud-detector"]["last_validation"]
+
+    assert last_validation() is None
     reject_validation(sqlite_store)
-    verdict = model_history.model_summary(sqlite_store, "fraud-detector")["last_validation"]
+    verdict = last_validation()
     assert verdict.version == "3" and not verdict.passed and verdict.run_id == "scheduled__2026-01-05"
 
 

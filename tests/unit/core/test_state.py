@@ -74,7 +74,7 @@ def test_a_finished_job_frees_the_model_for_the_next_one(store: StateStore) -> N
     assert done["status"] == "succeeded" and done["result"] == {"version": "3"}
     nxt, created = store.start_job("m", dag_id="d", run_id="r2")
     assert created and nxt["id"] != job["id"]
-    assert store.count_retrains("m", since=utcnow() - timedelta(hours=1)) == 2
+    assert store.retrains_since("m", since=utcnow() - timedelta(hours=1))[0] == 2
     assert store.last_retrain("m")["id"] == nxt["id"]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_agentic_mlops.hooks import state as state_hook
+from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook, resolve_state_url
 from airflow_provider_agentic_mlops.version_compat import CONNECTION_NOT_FOUND
 from tests.conftest import PG_HOST, PG_PORT, create_pg_database, drop_pg_database, require_server
@@ -83,7 +84,7 @@ def test_missing_connection_is_recognised_by_its_exception_type(monkeypatch, air
         raise not_found(f"no such thing as {conn_id}")  # no "isn't defined" / "not found" wording
 
     monkeypatch.setattr(state_hook.BaseHook, "get_connection", staticmethod(raise_not_found))
-    assert state_hook._get_connection_or_none("anything") is None
+    assert get_connection_or_none("anything") is None
 
 
 def test_other_errors_mentioning_not_found_are_not_taken_for_a_missing_connection(monkeypatch, airflow_home) -> None:
@@ -92,7 +93,7 @@ def test_other_errors_mentioning_not_found_are_not_taken_for_a_missing_connectio
 
     monkeypatch.setattr(state_hook.BaseHook, "get_connection", staticmethod(backend_down))
     with pytest.raises(RuntimeError, match="HTTP 503"):
-        state_hook._get_connection_or_none("anything")
+        get_connection_or_none("anything")
 
 
 def test_the_absent_default_connection_falls_back_to_sqlite(airflow_home: Path) -> None:
@@ -194,7 +195,7 @@ def test_a_connection_in_the_metadata_db_is_found_in_server_context(server_metad
 
 
 def test_a_connection_absent_from_a_reachable_metadata_db_is_absent(server_metadata_db, airflow_home: Path) -> None:
-    assert state_hook._get_connection_or_none("agentic_mlops_state_default") is None
+    assert get_connection_or_none("agentic_mlops_state_default") is None
     assert resolve_state_url("agentic_mlops_state_default") == f"sqlite:///{airflow_home / 'agentic_mlops.db'}"
 
 
@@ -218,7 +219,7 @@ def test_an_unreachable_metadata_db_is_not_taken_for_an_absent_connection(
     assert "OperationalError" in message and "airflow db check" in message
     for declared in ("team_b_state", "agentic_mlops_alerts"):  # not "does not exist, create it" either
         with pytest.raises(ConnectionLookupFailed):
-            state_hook._get_connection_or_none(declared)
+            get_connection_or_none(declared)
     server_metadata_db.up()
     assert resolve_state_url("agentic_mlops_state_default") == "sqlite:////x/s.db"
 

@@ -47,6 +47,26 @@ def test_grafana_and_alertmanager_payloads_are_told_apart_by_grafanas_org_id() -
     assert parse_alerts({"alerts": [alert], "version": "4"})[0].source == "alertmanager"
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "ten", "inf"])
+def test_an_alert_lock_timeout_that_is_no_positive_number_is_an_error_naming_it_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """As a bad migration_lock_timeout is: no alert is handled under a timeout nobody set (fail closed)."""
+    from airflow_provider_agentic_mlops.settings import SettingInvalid
+
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", value)
+    with pytest.raises(SettingInvalid) as bad:
+        alerts.configured_lock_timeout()
+    assert str(bad.value) == (
+        f"[agentic_mlops] alert_lock_timeout = {value!r} is not a positive number of seconds: set it to one "
+        "(env AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT), or remove it for the default 10"
+    )
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "2.5")
+    assert alerts.configured_lock_timeout() == 2.5
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "")
+    assert alerts.configured_lock_timeout() == 10
+
+
 def test_the_model_comes_from_the_configured_label_else_from_common_labels() -> None:
     payload = {
         "status": "firing",

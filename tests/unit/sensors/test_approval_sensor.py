@@ -135,6 +135,35 @@ def test_the_report_links_open_the_plugins_pages_when_airflows_base_url_is_set(
     assert links["Validation report"] == "mlflow-artifacts:/1/v.html"
 
 
+@pytest.mark.parametrize(
+    ("base_url", "run_link"),
+    [
+        (
+            "https://airflow.example.com/airflow/",
+            "https://airflow.example.com/airflow/dags/agentic_mlops__fraud/runs/manual__1",
+        ),
+        ("/airflow", None),  # no host: a relative URL, which Slack shows as plain text, is no link
+        ("", None),
+    ],
+)
+def test_the_airflow_run_link_is_a_full_url_or_none(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    base_url: str,
+    run_link: str | None,
+) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", base_url)
+    sensor = _sensor()
+    trigger = _defer(sensor, _context())
+    blocks = json.dumps(slack_double.calls_to("chat.postMessage")[0].args["blocks"])
+    assert sensor.store.get_approval(trigger.approval_id)["details"]["links"].get("Airflow run") == run_link
+    if run_link:
+        assert f"<{run_link}|Airflow run>" in blocks
+    else:
+        assert "Airflow run" not in blocks and "/dags/agentic_mlops__fraud/runs/" not in blocks
+
+
 def test_resumes_with_the_result_once_approved(
     slack_double: SlackDouble,  # noqa: F811
     slack_connection: str,  # noqa: F811
