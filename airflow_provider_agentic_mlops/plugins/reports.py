@@ -175,7 +175,7 @@ def run_of_model_refusal(client: Any, run: Any, model_name: str, registered_mode
     (where the validation report goes: the run the training returned).
     """
     from airflow_provider_agentic_mlops.core.retraining import MAX_RUN_NESTING
-    from airflow_provider_agentic_mlops.operators.drift import experiment_name
+    from airflow_provider_agentic_mlops.hooks.mlflow import experiment_name
 
     if client.get_experiment(run.info.experiment_id).name == experiment_name(model_name):
         return None
