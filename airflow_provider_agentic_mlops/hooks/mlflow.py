@@ -719,3 +719,17 @@ class MlflowRegistryHook(BaseHook):
         if not self.ui_url:
             return None
         return f"{self.ui_url}/#/models/{quote(registered_model, safe='')}/versions/{version}"
+
+    def run_artifact_url(self, experiment_id: str, run_id: str, path: str = "") -> str | None:
+        """The MLflow UI page of artifact ``path`` of a run (its artifacts tab without one), when the UI is an HTTP
+        server: ``<ui>/#/experiments/<experiment>/runs/<run>/artifacts/<path>``, the form
+        :func:`~..core.model_history.artifact_location` reads back for the report page.
+
+        :param experiment_id: the run's experiment.
+        :param run_id: the run.
+        :param path: the artifact's path in the run.
+        """
+        if not self.ui_url:
+            return None
+        url = f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts"
+        return f"{url}/{path.strip('/')}" if path.strip("/") else url

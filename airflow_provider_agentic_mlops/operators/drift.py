@@ -293,7 +293,5 @@ class DriftCheckOperator(BaseOperator):
         artifact_path = f"drift/{folder}"
         metrics = {"drift_share": summary.drift_share, "n_drifted_columns": summary.n_drifted}
         experiment_id, run_id = hook.log_monitoring_report(self.model_name, local_dir, artifact_path, metrics)
-        ui_url = getattr(hook, "ui_url", None)
-        if ui_url:
-            return f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_path}/{main}"
-        return f"runs:/{run_id}/{artifact_path}/{main}"  # what the plugin serves, through MLflow
+        report = f"{artifact_path}/{main}"  # without an MLflow UI: runs:/, what the plugin serves through MLflow
+        return hook.run_artifact_url(experiment_id, run_id, report) or f"runs:/{run_id}/{report}"

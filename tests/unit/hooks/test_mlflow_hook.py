@@ -386,3 +386,24 @@ def test_the_model_experiments_name_is_spelled_in_the_hook_alone() -> None:
         if "operators.drift import experiment_name" in path.read_text()
     )
     assert importers == []
+
+
+def test_a_run_artifacts_mlflow_ui_url_is_what_the_report_page_reads_back(
+    monkeypatch: pytest.MonkeyPatch, airflow_home: Path
+) -> None:
+    """The drift check and the validation built the UI link of a run artifact each their own way, and the report
+    page parses it (core.model_history.artifact_location): one builder, in the hook, and it round-trips."""
+    from airflow_provider_agentic_mlops.core.model_history import artifact_location
+
+    conn = {"conn_type": "agentic_mlops_mlflow", "host": "http://tracking:5000", "extra": {"ui_url": "https://ml.x/"}}
+    monkeypatch.setenv("AIRFLOW_CONN_WITH_UI", json.dumps(conn))
+    hook = MlflowRegistryHook("with_ui")
+    url = hook.run_artifact_url("3", "0a1b2c", "drift/run_1__20260101T000000.000000Z/drift_report.html")
+    assert (
+        url
+        == "https://ml.x/#/experiments/3/runs/0a1b2c/artifacts/drift/run_1__20260101T000000.000000Z/drift_report.html"
+    )
+    assert artifact_location(url) == ("0a1b2c", "drift/run_1__20260101T000000.000000Z/drift_report.html")
+    assert hook.run_artifact_url("3", "0a1b2c") == "https://ml.x/#/experiments/3/runs/0a1b2c/artifacts"  # the run's
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", f"sqlite:///{airflow_home / 'mlflow.db'}")
+    assert MlflowRegistryHook("agentic_mlops_mlflow_registry").run_artifact_url("3", "0a1b2c", "x") is None  # no UI
