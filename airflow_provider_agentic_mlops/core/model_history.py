@@ -862,7 +862,8 @@ def is_recorded_artifact(store: StateStore, model_name: str, uri: str, *, dag_id
 
 def artifact_location(uri: str) -> tuple[str, str] | None:
     """The MLflow run and the path in it of a report URI: ``(run_id, path)`` for ``runs:/<run>/<path>`` and
-    MLflow UI URLs (``.../#/experiments/<e>/runs/<run>/artifacts/<path>``), the forms the provider records.
+    MLflow UI URLs (``.../#/experiments/<e>/runs/<run>/artifacts/<path>``, ``MlflowRegistryHook.run_artifact_url``),
+    the forms the provider records.
     None for anything else (``file://``, a bare path, ``s3://``, ``gs://``, ...) and for a path that is empty,
     absolute or climbs out of the run (``..``): the plugin serves only run artifacts, through MLflow, and never
     opens a location a recorded URI names."""

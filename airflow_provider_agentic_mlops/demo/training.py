@@ -120,17 +120,15 @@ def train_fraud_detector(
     seed, holdout = int(conf.get("seed", 0)), float(conf.get("holdout", 0.2))
     pipeline, metrics = fit_fraud_detector(frame, seed=seed, holdout=holdout)
 
-    from airflow_provider_agentic_mlops.hooks.mlflow import local_artifact_location
+    from airflow_provider_agentic_mlops.hooks.mlflow import model_experiment_id
     from airflow_provider_agentic_mlops.log_hygiene import quiet_known_noise
 
     quiet_known_noise()  # skops' module scan on save warns once per Airflow shim otherwise
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    experiment = f"agentic-mlops/{model_name}"
-    if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(experiment, artifact_location=local_artifact_location(tracking_uri))
-    mlflow.set_experiment(experiment)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    mlflow.set_experiment(experiment_id=model_experiment_id(client, model_name, tracking_uri))  # the model's own
     sample = frame[FEATURES].head(50)
     with warnings.catch_warnings():
         # MLflow's hint that integer columns cannot hold missing values: the demo's never miss any
@@ -151,7 +149,6 @@ def train_fraud_detector(
             pip_requirements=sklearn_pip_requirements(),
             **_skops_options(mlflow.sklearn.log_model),
         )
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     version = _register_version(client, registered_model, info, run.info.run_id, tags)
     return {"version": version, "run_id": run.info.run_id, "metrics": metrics}
 

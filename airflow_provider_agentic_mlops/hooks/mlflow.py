@@ -6,7 +6,7 @@ import base64
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
@@ -64,6 +64,35 @@ def local_artifact_location(tracking_uri: str) -> str | None:
     if not tracking_uri.startswith("sqlite:///"):
         return None
     return (Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+
+
+#: The run of a model's experiment its drift reports are logged to (``drift/<folder>``, one folder per check).
+MONITORING_RUN_NAME = "monitoring"
+
+
+def experiment_name(model_name: str) -> str:
+    """The MLflow experiment of a model: ``agentic-mlops/<model_name>``. The demo trains the model there, the drift
+    check logs to its :data:`MONITORING_RUN_NAME` run there, and the report page serves that experiment's runs as
+    the model's: one definition for all three.
+
+    :param model_name: the provider's model name.
+    """
+    return f"agentic-mlops/{model_name}"
+
+
+def model_experiment_id(client: Any, model_name: str, tracking_uri: str) -> str:
+    """The id of the model's experiment (:func:`experiment_name`), created when absent (its artifacts in
+    :func:`local_artifact_location` for a local store).
+
+    :param client: an ``MlflowClient`` allowed to create experiments (a ``train`` connection's).
+    :param model_name: the provider's model name.
+    :param tracking_uri: the client's tracking URI.
+    """
+    name = experiment_name(model_name)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=local_artifact_location(tracking_uri))
 
 
 #: What each connection may do, lowest first. Defence in depth on top of MLflow's own auth: the
@@ -580,6 +609,39 @@ class MlflowRegistryHook(BaseHook):
             )
         return sorted(found, key=lambda v: int(v.version), reverse=True)
 
+    def monitoring_run(self, model_name: str) -> tuple[str, str]:
+        """``(experiment id, run id)`` of the model's :data:`MONITORING_RUN_NAME` run in its experiment
+        (:func:`model_experiment_id`), the oldest of that name; both are created when absent (``train`` access)."""
+        client = self.client()
+        experiment_id = model_experiment_id(client, model_name, self.tracking_uri)
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`mlflow.runName` = '{MONITORING_RUN_NAME}'",
+            max_results=1,
+            order_by=["attributes.start_time ASC"],
+        )
+        if runs:
+            return experiment_id, runs[0].info.run_id
+        return experiment_id, client.create_run(experiment_id, run_name=MONITORING_RUN_NAME).info.run_id
+
+    def log_monitoring_report(
+        self, model_name: str, local_dir: Path | str, artifact_path: str, metrics: Mapping[str, float]
+    ) -> tuple[str, str]:
+        """Log the files of ``local_dir`` under ``artifact_path`` of the model's monitoring run
+        (:meth:`monitoring_run`) and ``metrics`` to that run; returns its ``(experiment id, run id)``.
+
+        :param model_name: the provider's model name.
+        :param local_dir: the report's files.
+        :param artifact_path: where in the run, e.g. ``drift/<folder>``.
+        :param metrics: metrics to log to the run (the drift share ...).
+        """
+        experiment_id, run_id = self.monitoring_run(model_name)
+        client = self.client()
+        client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
+        for key, value in metrics.items():
+            client.log_metric(run_id, key, float(value))
+        return experiment_id, run_id
+
     def log_text_artifact(self, run_id: str, text: str, artifact_file: str) -> str:
         """Write ``text`` as an artifact of the run; returns its ``runs:/`` URI."""
         self.client().log_text(run_id, text, artifact_file)
@@ -657,3 +719,17 @@ class MlflowRegistryHook(BaseHook):
         if not self.ui_url:
             return None
         return f"{self.ui_url}/#/models/{quote(registered_model, safe='')}/versions/{version}"
+
+    def run_artifact_url(self, experiment_id: str, run_id: str, path: str = "") -> str | None:
+        """The MLflow UI page of artifact ``path`` of a run (its artifacts tab without one), when the UI is an HTTP
+        server: ``<ui>/#/experiments/<experiment>/runs/<run>/artifacts/<path>``, the form
+        :func:`~..core.model_history.artifact_location` reads back for the report page.
+
+        :param experiment_id: the run's experiment.
+        :param run_id: the run.
+        :param path: the artifact's path in the run.
+        """
+        if not self.ui_url:
+            return None
+        url = f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts"
+        return f"{url}/{path.strip('/')}" if path.strip("/") else url

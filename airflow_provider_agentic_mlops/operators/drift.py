@@ -23,13 +23,6 @@ if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.drift import DriftSummary
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
-MONITORING_RUN_NAME = "monitoring"
-
-
-def experiment_name(model_name: str) -> str:
-    """The MLflow experiment of a model: ``agentic-mlops/<model_name>``."""
-    return f"agentic-mlops/{model_name}"
-
 
 class DriftCheckOperator(BaseOperator):
     """Check a model's input data for drift, Evidently's way, and save the full report.
@@ -297,30 +290,8 @@ class DriftCheckOperator(BaseOperator):
     def _store_in_mlflow(
         self, hook: MlflowRegistryHook, local_dir: Path, folder: str, summary: DriftSummary, main: str
     ) -> str:
-        from airflow_provider_agentic_mlops.hooks.mlflow import local_artifact_location
-
-        client = hook.client()
-        name = experiment_name(self.model_name)
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            experiment_id = experiment.experiment_id
-        else:
-            experiment_id = client.create_experiment(name, artifact_location=local_artifact_location(hook.tracking_uri))
-        runs = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`mlflow.runName` = '{MONITORING_RUN_NAME}'",
-            max_results=1,
-            order_by=["attributes.start_time ASC"],
-        )
-        if runs:
-            run_id = runs[0].info.run_id
-        else:
-            run_id = client.create_run(experiment_id, run_name=MONITORING_RUN_NAME).info.run_id
         artifact_path = f"drift/{folder}"
-        client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
-        for key, value in (("drift_share", summary.drift_share), ("n_drifted_columns", summary.n_drifted)):
-            client.log_metric(run_id, key, float(value))
-        ui_url = getattr(hook, "ui_url", None)
-        if ui_url:
-            return f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_path}/{main}"
-        return f"runs:/{run_id}/{artifact_path}/{main}"  # what the plugin serves, through MLflow
+        metrics = {"drift_share": summary.drift_share, "n_drifted_columns": summary.n_drifted}
+        experiment_id, run_id = hook.log_monitoring_report(self.model_name, local_dir, artifact_path, metrics)
+        report = f"{artifact_path}/{main}"  # without an MLflow UI: runs:/, what the plugin serves through MLflow
+        return hook.run_artifact_url(experiment_id, run_id, report) or f"runs:/{run_id}/{report}"

@@ -230,8 +230,7 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         report_uri = self._write_report(report, run_id)
         summary = report.to_dict(report_uri=report_uri)
         if self.hook.ui_url:  # a clickable page for people (Slack message, approvals page); not in the digest
-            experiment_id = client.get_run(run_id).info.experiment_id
-            summary["report_url"] = f"{self.hook.ui_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts"
+            summary["report_url"] = self.hook.run_artifact_url(client.get_run(run_id).info.experiment_id, run_id)
         ti.xcom_push(key=VALIDATION_XCOM_KEY, value=summary)
         self.hook.set_version_tags(
             self.registered_model,

@@ -46,8 +46,11 @@ router = APIRouter(tags=["reports"])
 INLINE_MEDIA_TYPES = frozenset(
     {"text/html", "image/png", "image/jpeg", "image/gif", "text/plain", "text/csv", "application/json"}
 )
-#: Largest artifact served (bytes); bigger ones are refused with a pointer to MLflow.
+#: Largest artifact served (bytes); bigger ones are refused with a pointer to MLflow, by the size MLflow lists,
+#: before anything is downloaded.
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
+#: The file a folder URI serves, the first of these it holds (the drift check's, the validation's, any page's).
+REPORT_FILES = ("drift_report.html", "report.html", "index.html")
 #: Seconds an artifact's download may take before the route answers 504: MLflow's client waits up to 120 s per
 #: attempt and retries, so an MLflow server or artifact store that accepts and never answers would hold the page
 #: for many minutes.
@@ -114,7 +117,8 @@ def fetch_artifact(uri: str, dst: Path, *, model_name: str, registered_models: s
     """Download run artifact ``uri`` into ``dst`` with the read connection's MLflow client; returns the local file.
 
     Only an artifact of a run of the model (:func:`run_of_model_refusal`) whose artifacts MLflow serves
-    (:func:`~..core.model_history.artifact_root_refusal`); anything else is a 404, nothing downloaded.
+    (:func:`~..core.model_history.artifact_root_refusal`); anything else is a 404, nothing downloaded. Only the one
+    file :func:`served_file` picks from MLflow's listing is downloaded, never a folder.
     """
     from airflow_provider_agentic_mlops.core.model_history import artifact_location, artifact_root_refusal
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
@@ -135,14 +139,32 @@ def fetch_artifact(uri: str, dst: Path, *, model_name: str, registered_models: s
     refusal = refusal or artifact_root_refusal(run.info.artifact_uri, hook.tracking_uri)
     if refusal:
         raise HTTPException(404, f"{uri!r} is not served: run {run_id!r} {refusal}")
-    local = client.download_artifacts(run_id, path, str(dst))
-    result = Path(local)
-    if result.is_dir():
-        for name in ("drift_report.html", "report.html", "index.html"):
-            if (result / name).is_file():
-                return result / name
-        raise HTTPException(404, f"artifact {uri!r} is a folder without a report.html; open it in MLflow")
-    return result
+    chosen = served_file(client, run_id, path, uri)
+    return Path(client.download_artifacts(run_id, chosen, str(dst)))
+
+
+def served_file(client: Any, run_id: str, path: str, uri: str) -> str:
+    """The one file of run ``run_id`` that ``path`` serves, from MLflow's listing, before anything is downloaded:
+    ``path`` itself when it is a file, the first of :data:`REPORT_FILES` in it when it is a folder (never the
+    folder: a run's ``drift/`` holds every drift check of the model). A file over :data:`MAX_ARTIFACT_BYTES` by
+    the size MLflow lists is a 413, a folder without a report file and a path the run lacks are 404s."""
+    path = path.rstrip("/")
+    parent = path.rpartition("/")[0]
+    entry = next((f for f in client.list_artifacts(run_id, parent or None) if f.path.rstrip("/") == path), None)
+    if entry is None:
+        raise HTTPException(404, f"run {run_id!r} has no artifact {path!r} ({uri!r}): open the run in MLflow")
+    if entry.is_dir:
+        files = {f.path.rpartition("/")[2]: f for f in client.list_artifacts(run_id, path) if not f.is_dir}
+        entry = next((files[name] for name in REPORT_FILES if name in files), None)
+        if entry is None:
+            raise HTTPException(
+                404, f"artifact {uri!r} is a folder without a report ({', '.join(REPORT_FILES)}); open it in MLflow"
+            )
+    if entry.file_size is not None and entry.file_size > MAX_ARTIFACT_BYTES:  # else checked once downloaded
+        raise HTTPException(
+            413, f"artifact {uri!r} is {entry.file_size} bytes, over {MAX_ARTIFACT_BYTES}; open it in MLflow"
+        )
+    return entry.path
 
 
 def not_a_run_artifact(uri: str) -> str:
@@ -161,7 +183,7 @@ def run_of_model_refusal(client: Any, run: Any, model_name: str, registered_mode
     (where the validation report goes: the run the training returned).
     """
     from airflow_provider_agentic_mlops.core.retraining import MAX_RUN_NESTING
-    from airflow_provider_agentic_mlops.operators.drift import experiment_name
+    from airflow_provider_agentic_mlops.hooks.mlflow import experiment_name
 
     if client.get_experiment(run.info.experiment_id).name == experiment_name(model_name):
         return None

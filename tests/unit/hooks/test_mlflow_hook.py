@@ -338,3 +338,72 @@ def test_every_spelling_of_the_mlflow_type_airflow_accepts_is_an_mlflow_connecti
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_ML", value)
     assert MlflowRegistryHook("ml").tracking_uri == "http://mlflow:5000"
+
+
+def test_a_models_monitoring_run_is_made_once_in_its_experiment_and_takes_every_report(
+    monkeypatch: pytest.MonkeyPatch, airflow_home: Path, tmp_path: Path
+) -> None:
+    """Which MLflow runs are a model's is a security decision of the report page: the naming of the model's
+    experiment and monitoring run, and making them, live in the hook the drift check, the demo's training and the
+    page all use, not in an operator the page imported them from."""
+    import mlflow
+
+    from airflow_provider_agentic_mlops.hooks.mlflow import MONITORING_RUN_NAME, experiment_name
+
+    uri = f"sqlite:///{airflow_home / 'mlflow.db'}"
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", uri)
+    hook = MlflowRegistryHook(mlflow_conn_id="agentic_mlops_mlflow_train")  # absent: the local store, train access
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "drift_report.html").write_text("<h1>drift</h1>")
+    first = hook.log_monitoring_report("churn", report, "drift/a", {"drift_share": 0.25})
+    second = hook.log_monitoring_report("churn", report, "drift/b", {"drift_share": 0.5})
+    assert first == second  # (experiment id, run id): one monitoring run, reused
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment(first[0])
+    assert experiment.name == experiment_name("churn") == "agentic-mlops/churn"
+    assert experiment.artifact_location == (airflow_home / "mlartifacts").resolve().as_uri()
+    run = client.get_run(first[1])
+    assert run.info.run_name == MONITORING_RUN_NAME == "monitoring" and run.data.metrics["drift_share"] == 0.5
+    assert [a.path for a in client.list_artifacts(first[1], "drift")] == ["drift/a", "drift/b"]
+    read_only = MlflowRegistryHook(mlflow_conn_id="agentic_mlops_mlflow_registry")
+    with pytest.raises(PermissionError, match="read-only"):
+        read_only.log_monitoring_report("churn", report, "drift/c", {})
+
+
+def test_the_model_experiments_name_is_spelled_in_the_hook_alone() -> None:
+    """The page, the drift check and the demo's training must agree on it: one definition, imported by all."""
+    package = Path(__file__).resolve().parents[3] / "airflow_provider_agentic_mlops"
+    spelled = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if '"agentic-mlops/{' in path.read_text() or "MONITORING_RUN_NAME =" in path.read_text()
+    )
+    assert spelled == ["hooks/mlflow.py"]
+    importers = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "operators.drift import experiment_name" in path.read_text()
+    )
+    assert importers == []
+
+
+def test_a_run_artifacts_mlflow_ui_url_is_what_the_report_page_reads_back(
+    monkeypatch: pytest.MonkeyPatch, airflow_home: Path
+) -> None:
+    """The drift check and the validation built the UI link of a run artifact each their own way, and the report
+    page parses it (core.model_history.artifact_location): one builder, in the hook, and it round-trips."""
+    from airflow_provider_agentic_mlops.core.model_history import artifact_location
+
+    conn = {"conn_type": "agentic_mlops_mlflow", "host": "http://tracking:5000", "extra": {"ui_url": "https://ml.x/"}}
+    monkeypatch.setenv("AIRFLOW_CONN_WITH_UI", json.dumps(conn))
+    hook = MlflowRegistryHook("with_ui")
+    url = hook.run_artifact_url("3", "0a1b2c", "drift/run_1__20260101T000000.000000Z/drift_report.html")
+    assert (
+        url
+        == "https://ml.x/#/experiments/3/runs/0a1b2c/artifacts/drift/run_1__20260101T000000.000000Z/drift_report.html"
+    )
+    assert artifact_location(url) == ("0a1b2c", "drift/run_1__20260101T000000.000000Z/drift_report.html")
+    assert hook.run_artifact_url("3", "0a1b2c") == "https://ml.x/#/experiments/3/runs/0a1b2c/artifacts"  # the run's
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", f"sqlite:///{airflow_home / 'mlflow.db'}")
+    assert MlflowRegistryHook("agentic_mlops_mlflow_registry").run_artifact_url("3", "0a1b2c", "x") is None  # no UI
