@@ -77,7 +77,7 @@ def test_a_store_a_newer_provider_migrated_compatibly_is_left_as_it_is(tmp_path,
     main(["db", "migrate"])  # no SystemExit: exit code 0
     out = capsys.readouterr().out
     assert f"is at revision 0099_future, newer than this provider's newest ({head_revision()})" in out
-    assert "records that provider code from revision 0006 on can run on it" in out  # 0007 is additive
+    assert "records that provider code from revision 0006 on can run on it" in out  # 0007 and 0008 are additive
     assert "nothing to do" in out
     assert current_revision(engine) == "0099_future"
     engine.dispose()
@@ -231,15 +231,15 @@ def test_downgrade_goes_back_one_revision_and_migrate_brings_it_up_again(tmp_pat
     main(["db", "downgrade", "--to", "0005", "--yes"])
     out = capsys.readouterr().out
     assert f"State store agentic_mlops_state_default: sqlite:///{tmp_path / 'agentic_mlops.db'}" in out
-    assert "downgraded from revision 0007 to 0005" in out
+    assert "downgraded from revision 0008 to 0005" in out
     assert current_revision(engine) == "0005"
     assert "agentic_mlops_schema_compat" not in sa.inspect(engine).get_table_names()
     main(["db", "downgrade", "--to", "0005", "--yes"])
     assert "is at revision 0005 already; nothing to do" in capsys.readouterr().out
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     main(["db", "migrate"])
-    assert "migrated from revision 0005 to 0007" in capsys.readouterr().out
-    assert current_revision(engine) == "0007"
+    assert "migrated from revision 0005 to 0008" in capsys.readouterr().out
+    assert current_revision(engine) == "0008"
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT final_action FROM agentic_mlops_decisions")).scalars().all() == ["none"]
     engine.dispose()
@@ -267,7 +267,7 @@ def test_downgrade_runs_under_the_migration_lock(tmp_path, monkeypatch) -> None:
     ("to", "expected"),
     [
         ("0042", "revision '0042' is not one of this provider version's migrations (0001, 0002_slack_replay, "),
-        ("0008", "revision '0008' is not one of this provider version's migrations"),
+        ("0099", "revision '0099' is not one of this provider version's migrations"),
     ],
 )
 def test_downgrade_to_an_unknown_revision_is_refused_naming_the_known_ones(tmp_path, monkeypatch, to, expected) -> None:

@@ -996,7 +996,7 @@ def _oldest_compatible(engine: sa.Engine) -> list[str]:
 
 
 def test_a_new_store_records_the_oldest_code_revision_that_can_use_it(store: StateStore) -> None:
-    assert head_revision() == "0007"  # 0007 only repairs values: code at 0006 still runs on the store
+    assert head_revision() == "0008"  # 0007 only repairs values, 0008 adds an index: code at 0006 still runs on it
     assert _oldest_compatible(store.engine) == ["0006"]
 
 
@@ -1022,7 +1022,7 @@ def test_migration_0006_records_compatibility_on_a_database_at_0005(store_url: s
 def test_a_store_a_newer_provider_migrated_additively_is_used_as_it_is(
     store_url: str, tmp_path, monkeypatch, caplog
 ) -> None:
-    """A rolling upgrade: a newer provider's worker migrated the store to its additive 0008; a task of this
+    """A rolling upgrade: a newer provider's worker migrated the store to its additive 0099; a task of this
     release starting afterwards uses the store (no migration, one INFO line) instead of failing."""
     import logging
 
@@ -1031,17 +1031,17 @@ def test_a_store_a_newer_provider_migrated_additively_is_used_as_it_is(
 
     StateStore(store_url).dispose()
     engine = sa.create_engine(store_url)
-    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0008", ADDITIVE))
-    assert current_revision(engine) == "0008" and _oldest_compatible(engine) == ["0006"]
+    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0099", ADDITIVE))
+    assert current_revision(engine) == "0099" and _oldest_compatible(engine) == ["0006"]
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     with caplog.at_level(logging.INFO, logger="airflow_provider_agentic_mlops.core.state"):
         store = StateStore(store_url)
         again = StateStore(store_url)
-    assert current_revision(engine) == "0008"  # not migrated (nor downgraded)
+    assert current_revision(engine) == "0099"  # not migrated (nor downgraded)
     store.record_decision("m", mode="rules", final_action="none")
     assert [d["final_action"] for d in again.list_decisions("m")] == ["none"]
     said = [r.getMessage() for r in caplog.records if "newer" in r.getMessage()]
-    assert len(said) == 1 and said[0].startswith("state store ") and "'0008'" in said[0] and "0006" in said[0]
+    assert len(said) == 1 and said[0].startswith("state store ") and "'0099'" in said[0] and "0006" in said[0]
     assert "compatible" in said[0]
     store.dispose(), again.dispose(), engine.dispose()
 
@@ -1054,15 +1054,15 @@ def test_a_store_a_newer_provider_migrated_incompatibly_is_refused_naming_the_re
 
     StateStore(store_url).dispose()
     engine = sa.create_engine(store_url)
-    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0008", BREAKING))
-    assert current_revision(engine) == "0008" and _oldest_compatible(engine) == ["0008"]
+    migrate_schema(engine, script_location=_scripts_with_revision(tmp_path, "0099", BREAKING))
+    assert current_revision(engine) == "0099" and _oldest_compatible(engine) == ["0099"]
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     with pytest.raises(UnknownSchemaRevision) as raised:
         StateStore(store_url)
     message = str(raised.value)
-    assert "revision '0008'" in message and "0008 or later" in message and "0006" in message
-    assert "db downgrade --to 0007" in message and "Upgrade the provider" in message
-    assert current_revision(engine) == "0008"
+    assert "revision '0099'" in message and "0099 or later" in message and "0006" in message
+    assert "db downgrade --to 0008" in message and "Upgrade the provider" in message
+    assert current_revision(engine) == "0099"
     engine.dispose()
 
 
@@ -1071,7 +1071,7 @@ def test_a_downgrade_runs_the_migrations_backwards_and_the_next_open_migrates_ag
 
     store = StateStore(store_url)
     store.record_decision("m", mode="rules", final_action="none")
-    assert downgrade_schema(store.engine, "0004") == "0007"
+    assert downgrade_schema(store.engine, "0004") == "0008"
     assert current_revision(store.engine) == "0004"
     tables = sa.inspect(store.engine).get_table_names()
     assert "agentic_mlops_schema_compat" not in tables and "agentic_mlops_decisions" in tables
@@ -1430,7 +1430,7 @@ def test_migration_0007_repairs_json_rows_older_releases_stored_with_nul_or_lone
 
     with caplog.at_level(logging.DEBUG, logger="airflow_provider_agentic_mlops.core.migrations"):
         store = StateStore(store_url)
-    assert current_revision(store.engine) == "0007"
+    assert current_revision(store.engine) == "0008"
     said = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_agentic_mlops.core.migrations"]
     assert [r.levelname for r in caplog.records if r.name.endswith(".migrations")] == ["WARNING"]
     assert len(said) == 1 and "agentic_mlops_audit: 1" in said[0] and "agentic_mlops_approvals: 1" in said[0]
@@ -1460,12 +1460,12 @@ def test_migration_0007_repairs_json_rows_older_releases_stored_with_nul_or_lone
     if postgres:
         with store.engine.connect() as conn:
             row_versions = conn.execute(sa.text(versions)).scalars().all()
-    assert downgrade_schema(store.engine, "0006") == "0007"
+    assert downgrade_schema(store.engine, "0006") == "0008"
     monkeypatch.setattr(state, "_migrated", set())  # as in a new process
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="airflow_provider_agentic_mlops.core.migrations"):
         again = StateStore(store_url)
-    assert current_revision(again.engine) == "0007" and _json_texts(again.engine) == before
+    assert current_revision(again.engine) == "0008" and _json_texts(again.engine) == before
     assert [r.getMessage() for r in caplog.records if r.name == "airflow_provider_agentic_mlops.core.migrations"] == [
         "migration 0007: no JSON value held a NUL or a lone surrogate"
     ]
