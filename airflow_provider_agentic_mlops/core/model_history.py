@@ -271,13 +271,14 @@ def champions_of_runs(points: Iterable[RunPoint], lineage: Iterable[Mapping[str,
 DagIds = Collection[str | None] | None
 
 
-def _of_dags(column: Any, dag_ids: DagIds) -> Any:
-    """The condition that ``column`` (a DAG id) is one of ``dag_ids``."""
+def _of_dags(column: Any, dag_ids: DagIds, *, unset: bool = True) -> Any:
+    """The condition that ``column`` (a DAG id) is one of ``dag_ids``. ``unset=False``: a row that recorded no
+    DAG never is, unless ``dag_ids`` is None (as :func:`_of_model_dags`)."""
     if dag_ids is None:
         return sa.true()
     named = sorted(d for d in dag_ids if d)
-    unset = [column.is_(None), column == ""] if None in dag_ids else []
-    return sa.or_(sa.false(), *([column.in_(named)] if named else []), *unset)
+    no_dag = [column.is_(None), column == ""] if unset and None in dag_ids else []
+    return sa.or_(sa.false(), *([column.in_(named)] if named else []), *no_dag)
 
 
 def of_dags(dag_id: str | None, dag_ids: DagIds) -> bool:
@@ -577,7 +578,7 @@ def model_summaries(
     (:func:`no_champion_yet`; the stored prompt and the rest of the inputs are not read). Stale jobs are failed
     first (:meth:`~.state.StateStore.fail_stale_jobs`), of every model.
     """
-    from airflow_provider_agentic_mlops.core.state import JOB_RUNNING
+    from airflow_provider_agentic_mlops.core.state import JOB_RUNNING, newest_of_each, newest_ranked
 
     summaries: dict[str, dict[str, Any]] = {
         name: {
@@ -593,13 +594,27 @@ def model_summaries(
     if not access:
         return summaries
 
-    def newest(table: sa.Table, condition: Any, limit: int) -> sa.Subquery:
-        """The ids of each model's newest ``limit`` rows of ``table`` that match ``condition``."""
-        rank = sa.func.row_number().over(partition_by=table.c.model_name, order_by=table.c.id.desc())
-        ranked = sa.select(table.c.id, rank.label("rank")).where(condition).subquery()
-        return sa.select(ranked.c.id).where(ranked.c.rank <= limit).subquery()
+    def newest(table: sa.Table, condition: Any, dag_column: Any, limit: int, *, unset: bool = True) -> Any:
+        """The ids of each model's newest ``limit`` rows of ``table`` that match ``condition`` and were
+        recorded by one of its DAGs (``dag_column``: :func:`_of_dags`; ``unset=False``: never a row that
+        recorded none). On PostgreSQL one query per model, or per model and DAG when ``dag_column`` is
+        ``table``'s (:func:`~.state.newest_of_each`), that stops after ``limit`` rows: the caller keeps each
+        model's newest ``limit``."""
+        if store.dialect != "postgresql":
+            of_dags = _of_model_dags(table.c.model_name, dag_column, access, unset=unset)
+            return newest_ranked(table, sorted(access), sa.and_(condition, of_dags), limit)
+        wanted = []
+        for name, dags in sorted(access.items(), key=lambda item: item[0]):
+            if dags is None or dag_column is not table.c.get("dag_id"):
+                wanted.append((name, sa.and_(condition, _of_dags(dag_column, dags, unset=unset))))
+                continue
+            each_dag = [dag_column == d for d in sorted(d for d in dags if d)]
+            if unset and None in dags:
+                each_dag += [dag_column.is_(None), dag_column == ""]
+            wanted += [(name, sa.and_(condition, of_dag)) for of_dag in each_dag]
+        return newest_of_each(table, wanted, limit) if wanted else sa.select(table.c.id).where(sa.false())
 
-    runs = newest(decisions, _of_model_dags(decisions.c.model_name, decisions.c.dag_id, access), sparkline_runs)
+    runs = newest(decisions, sa.true(), decisions.c.dag_id, sparkline_runs)
     run_query = (
         sa.select(
             decisions.c.id,
@@ -612,25 +627,11 @@ def model_summaries(
             decisions.c.inputs[("drift", "evidence", "champion", "status")].as_string().label("champion_status"),
             decisions.c.inputs[("drift", "evidence", "champion", "reason")].as_string().label("champion_reason"),
         )
-        .where(decisions.c.id.in_(sa.select(runs.c.id)))
+        .where(decisions.c.id.in_(runs))
         .order_by(decisions.c.id)
     )
-    lineage = newest(
-        audit,
-        sa.and_(
-            audit.c.action.in_(list(LINEAGE_ACTIONS)),
-            _of_model_dags(audit.c.model_name, audit.c.details["dag_id"].as_string(), access),
-        ),
-        1,
-    )
-    pending = newest(
-        approvals,
-        sa.and_(
-            approvals.c.status == "pending",
-            _of_model_dags(approvals.c.model_name, approvals.c.dag_id, access, unset=False),
-        ),
-        1,
-    )
+    lineage = newest(audit, audit.c.action.in_(list(LINEAGE_ACTIONS)), audit.c.details["dag_id"].as_string(), 1)
+    pending = newest(approvals, approvals.c.status == "pending", approvals.c.dag_id, 1, unset=False)
     with store.engine.connect() as conn:
         for r in conn.execute(run_query).mappings():
             summaries[r["model_name"]]["runs"].append(
@@ -648,15 +649,19 @@ def model_summaries(
                     ),
                 )
             )
+        for summary in summaries.values():
+            del summary["runs"][:-sparkline_runs]  # the newest of each DAG's: keep the newest of all
         changes = [
-            dict(r) for r in conn.execute(audit.select().where(audit.c.id.in_(sa.select(lineage.c.id)))).mappings()
+            dict(r) for r in conn.execute(audit.select().where(audit.c.id.in_(lineage)).order_by(audit.c.id)).mappings()
         ]
         approvals_of = _approvals_by_id(conn, [r.get("details") for r in changes])
-        for row in changes:
+        for row in changes:  # oldest first: the newest stays
             summaries[row["model_name"]]["champion"] = _lineage_event(row, approvals_of)
         requests = [
             dict(r)
-            for r in conn.execute(approvals.select().where(approvals.c.id.in_(sa.select(pending.c.id)))).mappings()
+            for r in conn.execute(
+                approvals.select().where(approvals.c.id.in_(pending)).order_by(approvals.c.id)
+            ).mappings()
         ]
         for request in requests:
             summaries[request["model_name"]]["pending_approval"] = request

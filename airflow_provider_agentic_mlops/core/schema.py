@@ -124,6 +124,8 @@ audit = sa.Table(
     sa.Column("subject", sa.String(250)),
     sa.Column("details", sa.JSON),
     sa.Index("ix_agentic_mlops_audit_model_at", "model_name", "at"),
+    # a model's newest entries of some actions (its champion changes), not all its entries: migration 0009
+    sa.Index("ix_agentic_mlops_audit_model_action", "model_name", "action", "id"),
 )
 
 # Slack request signatures seen in the last few minutes: the replay guard, shared by every API-server

@@ -19,7 +19,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -805,9 +805,9 @@ class StateStore:
         with self._read() as conn:
             for chunk in _chunks(model_names):
                 latest = (
-                    sa.select(sa.func.max(decisions.c.id))
-                    .where(decisions.c.model_name.in_(chunk))
-                    .group_by(decisions.c.model_name)
+                    newest_of_each(decisions, [(name, sa.true()) for name in chunk], 1)
+                    if self.dialect == "postgresql"
+                    else newest_ranked(decisions, chunk, sa.true(), 1)
                 )
                 for row in conn.execute(decisions.select().where(decisions.c.id.in_(latest))).mappings():
                     newest[row["model_name"]] = dict(row)
@@ -1830,6 +1830,49 @@ def _chunks(names: Sequence[str]) -> Iterator[list[str]]:
     unique = list(dict.fromkeys(names))
     for start in range(0, len(unique), _IN_CHUNK):
         yield unique[start : start + _IN_CHUNK]
+
+
+def newest_of_each(
+    table: sa.Table, wanted: Iterable[tuple[str, Any]], limit: int
+) -> sa.Select[Any] | sa.CompoundSelect:
+    """The ids of the newest ``limit`` rows (by id) of ``table`` of each ``(model, condition)`` of ``wanted``,
+    as a select to use in ``IN (...)``: one ``SELECT ... WHERE model_name = m AND condition ORDER BY id DESC
+    LIMIT n`` per pair, joined by ``UNION ALL`` (PostgreSQL's way; SQLite allows at most 500 of them: use
+    :func:`newest_ranked` there). A model may come more than once (e.g. once per DAG, each searched in an index
+    of ``(model_name, dag_id, id)``): the caller keeps its newest ``limit``.
+
+    An index on ``(model_name, ..., id)`` then reads ``limit`` rows of each model however long its history
+    (ranking every row of the models read all of them: seconds at a year of hourly decisions). Each pair is
+    its own query with its values as constants, not a join on a list of names: PostgreSQL plans each one from
+    that model's statistics, so a model with few rows is searched in its index range, not by walking the whole
+    table's newest ids. A condition PostgreSQL over-estimates the selectivity of (a DAG filter: it takes
+    ``model_name`` and ``dag_id`` to be independent) can make it sort all of a model's rows instead: give
+    each DAG its own pair instead.
+
+    :param table: a table with ``id`` and ``model_name`` columns.
+    :param wanted: one pair at least.
+    :param limit: rows per pair, at least 1.
+    """
+    selects = [
+        sa.select(table.c.id).where(table.c.model_name == name, condition).order_by(table.c.id.desc()).limit(limit)
+        for name, condition in wanted
+    ]
+    return selects[0] if len(selects) == 1 else sa.union_all(*selects)
+
+
+def newest_ranked(table: sa.Table, model_names: Sequence[str], condition: Any, limit: int) -> sa.Select[Any]:
+    """What :func:`newest_of_each` selects, for SQLite: the models' rows matching ``condition`` ranked with
+    ``row_number()`` (for one row, ``max(id) ... GROUP BY``) over the models' index range, one statement
+    whatever their number. It reads every row of the models.
+
+    :param model_names: the models (at most :data:`_IN_CHUNK`).
+    """
+    of_models = sa.and_(table.c.model_name.in_(model_names), condition)
+    if limit == 1:
+        return sa.select(sa.func.max(table.c.id)).where(of_models).group_by(table.c.model_name)
+    rank = sa.func.row_number().over(partition_by=table.c.model_name, order_by=table.c.id.desc())
+    ranked = sa.select(table.c.id, rank.label("rank")).where(of_models).subquery()
+    return sa.select(ranked.c.id).where(ranked.c.rank <= limit)
 
 
 def _where_given(query: sa.Select[Any], table: sa.Table, **equal: Any) -> sa.Select[Any]:

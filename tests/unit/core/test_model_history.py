@@ -232,7 +232,7 @@ def test_the_overviews_rows_of_a_few_models_search_the_decisions_index_not_every
     seen: list[tuple[str, Any]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if "row_number()" in statement and "FROM agentic_mlops_decisions" in statement:
+        if "AS drift_share" in statement:  # the newest runs of the page's models
             seen.append((statement, parameters))
 
     try:
@@ -570,5 +570,70 @@ def test_a_decided_list_cursor_of_another_teams_request_is_as_unknown_as_a_missi
         assert [a["id"] for a in page(before=mine[2])] == [mine[1], mine[0]]  # the reader's own cursor pages on
         everyone = model_history.decided_approvals(store, before=theirs)  # a reader of both DAGs pages past it
         assert [a["id"] for a in everyone] == [mine[2], mine[1], mine[0]]
+    finally:
+        store.dispose()
+
+
+def test_postgresql_reads_a_few_rows_per_model_for_the_overview_and_the_models_list_however_long_the_history(
+    pg_url: str,
+) -> None:
+    """The overview's newest decisions (sparkline, last decision), champion change and pending request, and
+    ``last_decisions`` (``models list``), read ``limit`` rows per model on PostgreSQL, one query per model
+    (migration 0009's audit index for the champion), whether the reader may read every DAG or some: ranking
+    every row of the page's models read each model's whole history (seconds at a year of hourly decisions)."""
+    from airflow_provider_agentic_mlops.core.schema import audit, decisions
+    from tests.sql_statements import rows_read_on_postgresql, statements_with_parameters_on
+
+    per_model, sparkline, stored, page = 2_000, 20, 10, ["model-01", "model-04", "model-07", "model-09"]
+    store = StateStore(pg_url)
+    try:
+        with store.engine.begin() as conn:
+            # 10 models, each with a promotion, then hourly decisions (interleaved, as they run), a pending request
+            conn.exec_driver_sql(
+                "INSERT INTO agentic_mlops_audit (at, actor, action, model_name, subject, details) "
+                "SELECT now(), 'u', 'promoted', 'model-' || lpad(m::text, 2, '0'), 'version:3', "
+                "json_build_object('dag_id', 'agentic_mlops__model-' || lpad(m::text, 2, '0')) "
+                f"FROM generate_series(0, {stored - 1}) m"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO agentic_mlops_decisions (model_name, dag_id, run_id, created_at, mode, final_action, "
+                "inputs) SELECT 'model-' || lpad(m::text, 2, '0'), 'agentic_mlops__model-' || lpad(m::text, 2, '0'), "
+                "'r' || h, now() + h * interval '1 hour', 'rules', 'no_action', "
+                f"json_build_object('drift', json_build_object('drift_share', h / {per_model}.0)) "
+                f"FROM generate_series(0, {per_model - 1}) h, generate_series(0, {stored - 1}) m ORDER BY h, m"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO agentic_mlops_audit (at, actor, action, model_name, subject) "
+                "SELECT created_at, 'agent:rules', 'decision', model_name, 'decision:' || id "
+                "FROM agentic_mlops_decisions ORDER BY id"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO agentic_mlops_approvals (model_name, model_version, dag_id, run_id, status, "
+                "requested_at, expires_at, required_approvals) SELECT 'model-' || lpad(m::text, 2, '0'), '4', "
+                "'agentic_mlops__model-' || lpad(m::text, 2, '0'), 'r1', 'pending', now(), now() + interval '1 day', 1 "
+                f"FROM generate_series(0, {stored - 1}) m"
+            )
+            conn.exec_driver_sql("ANALYZE")
+        # as the overview asks: a model's readable DAGs (and its rows that recorded none), or every DAG
+        access = {m: {f"agentic_mlops__{m}", None} for m in page[:2]} | {m: None for m in page[2:]}
+        with statements_with_parameters_on(store.engine) as seen:
+            summaries = model_history.model_summaries(store, access, sparkline_runs=sparkline)
+            last = store.last_decisions(page)
+        for m in page:
+            runs = summaries[m]["runs"]
+            assert [r.run_id for r in runs] == [f"r{h}" for h in range(per_model - sparkline, per_model)], m
+            assert summaries[m]["last_decision"].drift_share == (per_model - 1) / per_model
+            assert summaries[m]["champion"]["version"] == "3" and summaries[m]["pending_approval"]["run_id"] == "r1"
+            assert last[m]["run_id"] == f"r{per_model - 1}" and last[m]["id"] == runs[-1].decision_id
+        tables = {decisions.name, audit.name}
+        read = {}
+        with store.engine.connect() as conn:
+            for statement, parameters in seen:
+                if statement.lstrip().startswith("SELECT") and any(t in statement for t in tables):
+                    read[statement] = rows_read_on_postgresql(conn, statement, parameters, tables)
+        assert len(read) >= 3, read  # the runs, the champion changes, the last decisions
+        # each model's sparkline: at worst PostgreSQL walks the newest ids of every model (sparkline x stored
+        # per model), then fetches them; never a model's whole history (8,000 rows for the page)
+        assert all(n <= 2 * sparkline * stored * len(page) for n in read.values()), list(read.values())
     finally:
         store.dispose()

@@ -637,10 +637,10 @@ def test_postgresql_refuses_truncating_the_audit_trail(pg_url: str) -> None:
     assert [e["action"] for e in store.audit_trail("m")] == ["escalated"]
     guards = ["agentic_mlops_audit_append_only", "agentic_mlops_audit_no_truncate"]
     assert _audit_triggers(store.engine) == guards
-    assert downgrade_schema(store.engine, "0007") == "0008"
+    assert downgrade_schema(store.engine, "0007") == head_revision()
     assert _audit_triggers(store.engine) == ["agentic_mlops_audit_append_only"]
     migrate_schema(store.engine)
-    assert current_revision(store.engine) == "0008" and _audit_triggers(store.engine) == guards
+    assert current_revision(store.engine) == head_revision() and _audit_triggers(store.engine) == guards
     store.dispose()
 
 
@@ -1023,8 +1023,8 @@ def _oldest_compatible(engine: sa.Engine) -> list[str]:
 
 
 def test_a_new_store_records_the_oldest_code_revision_that_can_use_it(store: StateStore) -> None:
-    # 0007 only repairs values, 0008 only adds a trigger: code at 0006 still runs on the store
-    assert head_revision() == "0008"
+    # 0007 only repairs values, 0008 only adds a trigger, 0009 an index: code at 0006 still runs on the store
+    assert head_revision() == "0009"
     assert _oldest_compatible(store.engine) == ["0006"]
 
 
