@@ -286,15 +286,6 @@ def of_dags(dag_id: str | None, dag_ids: DagIds) -> bool:
     return dag_ids is None or (dag_id or None) in dag_ids
 
 
-def model_names(store: StateStore) -> list[str]:
-    """Every model the state store has heard of (decisions, jobs, approvals), sorted."""
-    union = sa.union(
-        sa.select(decisions.c.model_name), sa.select(jobs.c.model_name), sa.select(approvals.c.model_name)
-    ).subquery()
-    with store.engine.connect() as conn:
-        return sorted(str(r[0]) for r in conn.execute(sa.select(union.c.model_name).distinct()))
-
-
 def model_runs(
     store: StateStore, model_name: str, *, limit: int = 200, dag_ids: DagIds = None, before: int | None = None
 ) -> list[RunPoint]:

@@ -96,7 +96,6 @@ def test_summary_has_champion_last_decision_and_no_pending_approval(sqlite_store
     assert summary["champion"]["version"] == "1"  # the rollback is the latest champion change
     assert summary["last_decision"].action == "retrain" and summary["pending_approval"] is None
     assert model_history.model_dag_id(sqlite_store, "fraud-detector") == "agentic_mlops__fraud-detector"
-    assert model_history.model_names(sqlite_store) == ["fraud-detector"]
 
 
 def test_decided_approvals_come_with_their_votes(sqlite_store: StateStore) -> None:
