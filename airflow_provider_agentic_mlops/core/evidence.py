@@ -82,7 +82,8 @@ def detect_faults(
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
     Kinds: ``type_change``, ``scale_change``, ``sign_flip``, ``out_of_range``, ``vocabulary_replaced``,
-    ``constant``.
+    ``constant``, ``point_mass`` (one value, a default fill, holding a tenth of a continuous column where
+    the reference hardly held it).
     Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
@@ -121,6 +122,8 @@ def detect_faults(
             fault = _categorical_fault(name, ref_s, cur_s, notes)
         if fault is None:
             fault = _constant_fault(name, ref_s, cur, cur_s, current[name], col.type == CAT, notes)
+        if fault is None and ref.numeric and cur.numeric:
+            fault = _point_mass_fault(name, ref_s, cur_s)
         if fault is not None:
             faults.append(fault)
     return faults
@@ -172,6 +175,42 @@ def _constant_fault(
         return None
     held = f"; {share:.1%} of the reference" if share else "; a value the reference never had"
     return _fault(name, "constant", f"constant at {value!r} (reference had {ref_s.nunique} distinct values{held})")
+
+
+#: A value holding at least this share of the current rows of a column with many distinct values...
+POINT_MASS_SHARE = 0.10
+#: ... which held less than this share of the reference's is a default written into part of the
+#: column (-1, -999, 0.0 for a missing measurement): a new point mass, a broken feed. A genuine shift
+#: of a continuous column moves its mass, it does not pile a tenth of it onto one value.
+POINT_MASS_REFERENCE_SHARE = 0.01
+#: Distinct values the reference (sample) must hold: a continuous column. A column of few values (a
+#: rating, a count, a flag) moves its mass from one value to another when it drifts; that is drift.
+POINT_MASS_MIN_DISTINCT = 100
+
+
+def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[str, str] | None:
+    """A new point mass: one value holds at least ``POINT_MASS_SHARE`` of the current values (and
+    ``MIN_VALUES_FOR_FAULTS`` rows) where it held under ``POINT_MASS_REFERENCE_SHARE`` of the
+    reference's, on a column with at least ``POINT_MASS_MIN_DISTINCT`` distinct reference values. A
+    zero-inflated column whose reference already holds the spike is unaffected, as is a column of few values."""
+    if np.unique(ref_s.values).size < POINT_MASS_MIN_DISTINCT:
+        return None
+    values, counts = np.unique(cur_s.values, return_counts=True)
+    top = int(np.argmax(counts))
+    value, count = float(values[top]), int(counts[top])
+    now = count / cur_s.values.size
+    if now < POINT_MASS_SHARE or count < MIN_VALUES_FOR_FAULTS:
+        return None
+    was = float(np.mean(ref_s.values == value))
+    if was >= POINT_MASS_REFERENCE_SHARE:
+        return None
+    where = "outside" if value < ref_s.values.min() or value > ref_s.values.max() else "inside"
+    return _fault(
+        name,
+        "point_mass",
+        f"value {value:.6g} on {now:.0%} of current rows, {was:.1%} of the reference ({where} its range): "
+        "a default fill?",
+    )
 
 
 def _fault(column: str, kind: str, detail: str) -> dict[str, str]:

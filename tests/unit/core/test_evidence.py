@@ -279,6 +279,33 @@ def test_a_column_gone_constant_is_a_fault() -> None:
     assert kind == "constant" and "'lu'" in detail
 
 
+@pytest.mark.parametrize("fill", [-999.0, 0.0, -1.0])
+def test_a_default_value_filling_part_of_a_column_is_a_new_point_mass_fault(fill: float) -> None:
+    # a default (-999, 0.0 inside the range, -1) written into 40% of a continuous column: no constant
+    # column, mostly inside the range, yet one value holds 40% of the rows where the reference held none
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(size=4000), "y": rng.normal(size=4000)})
+    current = pd.DataFrame({"x": rng.normal(size=4000), "y": rng.normal(size=4000)})
+    current.loc[rng.random(4000) < 0.4, "x"] = fill
+    faults = faults_of(reference, current)
+    assert set(faults) == {"x"}
+    kind, detail = faults["x"]
+    assert kind == "point_mass" and f"{fill:g}" in detail and "0.0% of the reference" in detail and "40%" in detail
+
+
+def test_a_point_mass_the_reference_already_had_or_a_few_valued_column_is_no_fault() -> None:
+    rng = np.random.default_rng(2)
+
+    def one(n: int, zeros: float) -> pd.DataFrame:
+        amount = rng.lognormal(3, 1, n)
+        amount[rng.random(n) < zeros] = 0.0  # zero-inflated: no purchase
+        return pd.DataFrame({"amount": amount, "rating": rng.integers(1, 6, n)})
+
+    reference, current = one(4000, 0.2), one(4000, 0.4)  # more zeros than before: drift, not a fill
+    current.loc[current.index[:1800], "rating"] = 3  # a 5-valued column now mostly one value: ordinal
+    assert faults_of(reference, current) == {}
+
+
 def test_a_category_constant_at_a_common_value_is_a_one_segment_window_noted_not_a_fault() -> None:
     # a weekend-only window, one region's batch: the column is constant at a value the reference holds
     rng = np.random.default_rng(3)
