@@ -29,6 +29,7 @@ decision rules read, and the LLM sees.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -83,7 +84,8 @@ def detect_faults(
 
     Kinds: ``type_change``, ``scale_change``, ``sign_flip``, ``out_of_range``, ``vocabulary_replaced``,
     ``constant``, ``point_mass`` (one value, a default fill, holding a tenth of a continuous column where
-    the reference hardly held it).
+    the reference hardly held it), ``category_renamed`` (a category spelt differently by case, spaces or
+    Unicode form on part of the rows: ``'US' -> 'us'``).
     Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
@@ -446,6 +448,9 @@ def _categorical_fault(
             "vocabulary_replaced",
             f"{share:.0%} of current rows have categories the reference never had (e.g. {examples})",
         )
+    renamed = _renamed_categories(ref, cur, unseen)
+    if renamed:
+        return _fault(name, "category_renamed", "; ".join(renamed) + ": one source spells them differently?")
     if share >= UNSEEN_CATEGORY_NOTE_SHARE and notes is not None:
         more = f" and {len(unseen) - 3} more" if len(unseen) > 3 else ""
         notes.append(
@@ -453,6 +458,45 @@ def _categorical_fault(
             f"({examples}{more}): new to the champion, which has not seen them"
         )
     return None
+
+
+#: A renamed category (``'US' -> 'us'``) on at least this share of the current rows is a fault.
+RENAMED_CATEGORY_SHARE = 0.01
+#: ... when the reference category it spells differently fell by at least this share of it: its
+#: rows moved to the new spelling (rather than a new category taking a share from every one).
+RENAMED_CATEGORY_MATCH = 0.5
+
+
+def _category_key(value: Any) -> str:
+    """A category's text as a person reads it: Unicode compatibility forms folded (NFKC: a full-width
+    'ＵＳ' is 'US'), case folded, surrounding spaces stripped."""
+    return unicodedata.normalize("NFKC", str(value)).casefold().strip()
+
+
+def _renamed_categories(ref: ColumnData, cur: ColumnData, unseen: Mapping[Any, int]) -> list[str]:
+    """Unseen categories that are a reference category spelt differently (case, spaces, Unicode form:
+    :func:`_category_key`), on at least ``RENAMED_CATEGORY_SHARE`` of the current rows, where that
+    reference category's share fell by at least ``RENAMED_CATEGORY_MATCH`` of theirs: one source
+    renamed it, and the champion reads its rows as a category it never saw. Said ``'US' -> 'us'``."""
+    by_key: dict[str, Any] = {}
+    for k in ref.counts:
+        by_key.setdefault(_category_key(k), k)
+    moved: dict[Any, list[Any]] = {}
+    for k in unseen:
+        original = by_key.get(_category_key(k))
+        if original is not None:
+            moved.setdefault(original, []).append(k)
+    said = []
+    for original, spellings in moved.items():
+        now = sum(unseen[k] for k in spellings) / cur.n
+        fell = ref.counts[original] / ref.n - cur.counts.get(original, 0) / cur.n
+        if now >= RENAMED_CATEGORY_SHARE and fell >= RENAMED_CATEGORY_MATCH * now:
+            arrows = ", ".join(f"{str(original)!r} -> {str(k)!r}"[:90] for k in spellings)
+            said.append(
+                f"{arrows} on {now:.0%} of current rows ({str(original)!r} {ref.counts[original] / ref.n:.0%} of the "
+                f"reference, {cur.counts.get(original, 0) / cur.n:.0%} now)"
+            )
+    return said
 
 
 # -- performance ----------------------------------------------------------------------------------

@@ -228,6 +228,25 @@ def test_replaced_category_vocabulary_is_a_fault() -> None:
     assert kind == "vocabulary_replaced" and "100% of current rows" in detail and "'FR'" in detail
 
 
+def test_a_category_renamed_by_case_in_part_of_the_rows_is_a_fault_a_new_category_is_not() -> None:
+    rng = np.random.default_rng(4)
+
+    def one(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"country": rng.choice(["US", "DE", "FR"], n, p=[0.5, 0.3, 0.2]), "x": rng.normal(size=n)})
+
+    reference, current = one(4000), one(4000)
+    renamed = (current["country"] == "US") & (rng.random(4000) < 0.8)  # one source sends 'us': 40% of the rows
+    kind, detail = faults_of(reference, current.assign(country=current["country"].mask(renamed, "us")))["country"]
+    assert kind == "category_renamed" and "'US' -> 'us' on 39% of current rows" in detail
+    assert "('US' 50% of the reference, 10% now)" in detail
+    # a trailing space or a full-width form is the same category too
+    spaced = current["country"].mask(renamed, "US ")
+    assert faults_of(reference, current.assign(country=spaced))["country"][0] == "category_renamed"
+    # a genuinely new category taking 40% of the rows (a new market) is no rename: noted, not a fault
+    new = current["country"].mask(rng.random(4000) < 0.4, "IT")
+    assert faults_of(reference, current.assign(country=new)) == {}
+
+
 def test_free_text_and_id_columns_on_unchanged_data_are_not_a_replaced_vocabulary() -> None:
     # Text columns (random reviews, user ids) are mostly unseen values on every run: their drift is
     # the text method's to judge, not the category-vocabulary check's.
