@@ -634,9 +634,34 @@ def measure_performance(
             binary=len(over) <= 2 and (classes is None or len(classes) <= 2),
             seed=seed,
         )
+    if task == "classification" and reference_labels is not None:
+        missing = classes_missing(y_true, reference_labels)
+        if missing:
+            out["classes_missing"] = missing
     if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
     return out
+
+
+#: A reference class this many labelled rows were expected to hold (its reference share times their
+#: number) that none holds was not missed by chance (e^-5: under 1%): the labels were selected.
+MIN_EXPECTED_ROWS_OF_A_MISSING_CLASS = 5
+
+
+def classes_missing(y_true: Sequence[Any], reference_labels: Sequence[Any]) -> list[dict[str, Any]]:
+    """The reference's classes that no labelled row holds, where at least ``MIN_EXPECTED_ROWS_OF_A_MISSING_CLASS``
+    were expected: ``[{"class", "reference_share"}]``, commonest first. Labels that exist only for the rows
+    the model flagged (fraud feedback: chargebacks) hold one class; their accuracy says nothing of the model's
+    on the window (:func:`~airflow_provider_agentic_mlops.core.decision.performance_verdict` reads this).
+    Classes are compared by :func:`_alike_class_names` (1, 1.0 and "1" alike)."""
+    ref_names, cur_names = _alike_class_names(pd.Series(np.asarray(reference_labels)).dropna(), y_true)
+    ref = ref_names.value_counts(normalize=True)
+    present, n = set(cur_names), len(cur_names)
+    return [
+        {"class": str(c), "reference_share": round(float(p), 4)}
+        for c, p in ref.items()
+        if c not in present and p * n >= MIN_EXPECTED_ROWS_OF_A_MISSING_CLASS
+    ]
 
 
 def _positive_last(classes: Sequence[Any], positive_label: Any) -> tuple[list[Any], Any]:

@@ -450,6 +450,23 @@ def test_permutation_importance_of_a_classifier_predicting_the_majority_class_re
     assert "probabilit" in source
 
 
+def test_labels_of_one_class_where_the_reference_has_two_name_the_class_missing() -> None:
+    rng = np.random.default_rng(5)
+    reference = (rng.random(4000) < 0.02).astype(int)  # 2% positives
+    flagged = np.ones(96, float)  # labels only for the rows the model flagged that charged back: all 1.0
+    predicted = np.where(rng.random(96) < 0.66, 1, 0)
+    out = measure_performance(
+        "classification", flagged, predicted, metric="accuracy", baseline=0.99, reference_labels=reference
+    )
+    assert out["class_mix"] is None and out["classes_missing"] == [{"class": "0", "reference_share": 0.978}]
+    # a rare class absent from a few labelled rows by chance (2% of 96: about 2 expected) is not named
+    both = np.where(np.arange(96) < 95, 0, 1)
+    out = measure_performance(
+        "classification", both[:95], both[:95], metric="accuracy", baseline=0.99, reference_labels=reference
+    )
+    assert "classes_missing" not in out
+
+
 def test_measured_drop_has_a_standard_error_that_shrinks_with_the_sample() -> None:
     rng = np.random.default_rng(1)
     small = rng.random(100) < 0.8
