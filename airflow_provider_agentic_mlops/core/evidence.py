@@ -43,6 +43,7 @@ from airflow_provider_agentic_mlops.core.drift.scores import score_fast
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import (
     PROBABILITY_METRICS,
+    alike_classes,
     as_float,
     class_labels,
     compute_metrics,
@@ -557,6 +558,13 @@ def measure_performance(
     :raises ValueError: ``positive_label`` is not one of the two classes.
     """
     y_true = np.asarray(y_true)
+    if task == "classification":  # predictions as text of integer labels ('0'/'1' against 0/1): those labels
+        given = [k for k in (classes, reference_labels) if k is not None]
+        y_true, y_pred, *given = alike_classes(y_true, y_pred, *given)
+        if reference_labels is not None:
+            reference_labels = given.pop()
+        if classes is not None:
+            classes = given.pop()
     if task == "classification" and proba is None:
         labels, proba = split_scores(y_true, y_pred)
     else:
