@@ -79,14 +79,19 @@ SAMPLE_ROWS = 2000
 
 
 def detect_faults(
-    reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary, *, notes: list[str] | None = None
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    summary: DriftSummary,
+    *,
+    notes: list[str] | None = None,
+    targets: Collection[str] = (),
 ) -> list[dict[str, str]]:
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
     Kinds: ``type_change``, ``scale_change``, ``sign_flip``, ``out_of_range``, ``vocabulary_replaced``,
     ``constant``, ``point_mass`` (one value, a default fill, holding a tenth of a continuous column where
     the reference hardly held it), ``category_renamed`` (a category spelt differently by case, spaces or
-    Unicode form on part of the rows: ``'US' -> 'us'``).
+    Unicode form on part of the rows: ``'US' -> 'us'``), ``misaligned`` (:func:`_misaligned_faults`).
     Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
@@ -96,6 +101,8 @@ def detect_faults(
         the reference holds in at least ``SEGMENT_SHARE`` of its rows (a one-segment window: weekend
         only, one region). Constant at a rare or unseen value (a sentinel, a default fill), or a
         numeric column gone constant, stays a fault.
+    :param targets: the label and prediction columns: left out of the misalignment check (a changed relation
+        of a feature to the label is concept drift, not a broken join).
     """
     reference, current = (
         with_text_column_names(reference, "reference data"),
@@ -129,6 +136,98 @@ def detect_faults(
             fault = _point_mass_fault(name, ref_s, cur_s)
         if fault is not None:
             faults.append(fault)
+    faulted = {f["column"] for f in faults}
+    steady = [
+        n
+        for n, c in summary.columns.items()
+        if not c.drifted and n not in faulted and n not in targets and n in reference.columns and n in current.columns
+    ]
+    faults.extend(_misaligned_faults(reference, current, steady, ref_rows, cur_rows))
+    return faults
+
+
+#: Rows (of each frame's fault sample) the misalignment check ranks; columns it compares at most.
+MISALIGNED_ROWS = 20_000
+MISALIGNED_MAX_COLUMNS = 60
+#: A pair of columns whose rank correlation in the reference is at least this large...
+MISALIGNED_MIN_CORRELATION = 0.2
+#: ... and in the current window at most this share of it, fallen by ``MISALIGNED_Z`` standard errors or
+#: more (Fisher's z), is a relation lost.
+MISALIGNED_KEPT_SHARE = 0.25
+MISALIGNED_Z = 5.0
+
+
+def _misaligned_faults(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Sequence[str],
+    ref_rows: np.ndarray | None,
+    cur_rows: np.ndarray | None,
+) -> list[dict[str, str]]:
+    """A column misaligned with its rows (shifted by a row in the export, joined on the wrong key): its own
+    distribution unchanged (``columns`` are those that did not drift), but every rank correlation it had
+    with another column (at least ``MISALIGNED_MIN_CORRELATION``) is gone (``MISALIGNED_KEPT_SHARE``, beyond
+    ``MISALIGNED_Z`` standard errors), while a partner keeps its correlation with a third column (it is the
+    column, not the partner, that moved). A selection or a covariate shift weakens correlations; it does not
+    take every one of a column's to nothing with its distribution unchanged. Columns with no correlated
+    partner in the reference (independent features) cannot be checked; a pair correlated only with each
+    other is named together."""
+
+    def numeric(frame: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:
+        frame = frame[list(columns)] if rows is None else frame[list(columns)].iloc[rows]
+        frame = frame.iloc[:MISALIGNED_ROWS]
+        keep = [
+            c
+            for c in frame.columns
+            if pd.api.types.is_numeric_dtype(frame[c].dtype) and not pd.api.types.is_bool_dtype(frame[c].dtype)
+        ]
+        return frame[keep[:MISALIGNED_MAX_COLUMNS]].astype(np.float64)
+
+    ref, cur = numeric(reference, ref_rows), numeric(current, cur_rows)
+    names = [c for c in ref.columns if c in cur.columns]
+    if len(names) < 2 or min(len(ref), len(cur)) < MIN_ROWS_FOR_UNIT:
+        return []
+    r_ref = ref[names].corr(method="spearman").to_numpy()
+    r_cur = cur[names].corr(method="spearman").to_numpy()
+    se = math.sqrt(1 / (len(ref) - 3) + 1 / (len(cur) - 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        strong = np.abs(r_ref) >= MISALIGNED_MIN_CORRELATION
+        fell = (
+            np.abs(np.arctanh(np.clip(r_ref, -0.999, 0.999))) - np.abs(np.arctanh(np.clip(r_cur, -0.999, 0.999)))
+        ) / se
+        lost = strong & (np.abs(r_cur) <= MISALIGNED_KEPT_SHARE * np.abs(r_ref)) & (fell >= MISALIGNED_Z)
+    np.fill_diagonal(strong, False)
+    np.fill_diagonal(lost, False)
+    kept = strong & ~lost
+    faults, named = [], set()
+    for i, name in enumerate(names):
+        partners = np.flatnonzero(strong[i])
+        if partners.size == 0 or not lost[i, partners].all() or name in named:
+            continue
+        # a partner that keeps a relation with a third column is aligned: the column moved
+        if any(kept[j].any() for j in partners) or partners.size > 1:
+            was = ", ".join(f"{names[j]} {r_ref[i, j]:+.2f} -> {r_cur[i, j]:+.2f}" for j in partners[:3])
+            faults.append(
+                _fault(
+                    name,
+                    "misaligned",
+                    f"distribution unchanged, every rank correlation it had gone ({was}): rows shifted, or a wrong "
+                    "join?",
+                )
+            )
+            named.add(name)
+        elif not kept[partners[0]].any() and names[partners[0]] not in named:  # a pair: either may have moved
+            j = partners[0]
+            other = names[j]
+            faults.append(
+                _fault(
+                    name,
+                    "misaligned",
+                    f"distribution unchanged, its rank correlation with {other!r} gone ({r_ref[i, j]:+.2f} -> "
+                    f"{r_cur[i, j]:+.2f}): {name!r} or {other!r} rows shifted, or a wrong join?",
+                )
+            )
+            named.update((name, other))
     return faults
 
 
@@ -1816,7 +1915,7 @@ def gather_evidence(
         baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
     given = (baseline, baseline_n, baseline_source) if baseline is not None else None
     notes = list(notes)
-    faults = detect_faults(reference, current, summary, notes=notes)
+    faults = detect_faults(reference, current, summary, notes=notes, targets={label_column, prediction_column} - {None})
     model_columns = _columns_read(features, model)
     # Faults in what the champion reads: its predictions on them would mean nothing. A fault in the label
     # or prediction column is none of its inputs: it is still run (importances, extrapolation), and the

@@ -312,6 +312,30 @@ def test_a_default_value_filling_part_of_a_column_is_a_new_point_mass_fault(fill
     assert kind == "point_mass" and f"{fill:g}" in detail and "0.0% of the reference" in detail and "40%" in detail
 
 
+def correlated(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a, b, c = rng.normal(size=(3, n))
+    return pd.DataFrame({"a": a, "b": 0.5 * a + rng.normal(size=n), "c": 0.5 * a + rng.normal(size=n), "d": c})
+
+
+def test_a_column_shifted_against_its_rows_is_a_misaligned_fault() -> None:
+    # the export shifts 'a' by one row: its distribution is unchanged, every relation it had is gone
+    reference, current = correlated(4000, 0), correlated(4000, 1)
+    faults = faults_of(reference, current.assign(a=np.roll(current["a"].to_numpy(), 1)))
+    assert set(faults) == {"a"} and faults["a"][0] == "misaligned"
+    assert "every rank correlation it had gone (b +0.4" in faults["a"][1]
+
+
+def test_a_selection_or_unchanged_or_independent_columns_are_not_misaligned() -> None:
+    reference, current = correlated(4000, 0), correlated(8000, 1)
+    assert faults_of(reference, current) == {}
+    # a selection on 'a' weakens its correlations (range restriction) and moves it: drift, no fault
+    assert "a" not in faults_of(reference, current[current["a"] > 0])
+    assert faults_of(reference, current[current["b"] > 0].reset_index(drop=True)) == {}
+    # an independent column shifted cannot be told from an unchanged one: no fault either way
+    assert faults_of(reference, current.assign(d=np.roll(current["d"].to_numpy(), 1))) == {}
+
+
 def test_a_point_mass_the_reference_already_had_or_a_few_valued_column_is_no_fault() -> None:
     rng = np.random.default_rng(2)
 
