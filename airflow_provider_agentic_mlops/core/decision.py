@@ -556,7 +556,9 @@ def _too_few_labels(performance: Mapping[str, Any]) -> bool:
     return performance.get("kind") == "measured" and isinstance(n, int) and n < MIN_LABELLED_ROWS
 
 
-def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) -> str | None:
+def performance_verdict(
+    performance: Mapping[str, Any] | None, min_drop: float, min_drift_share: float | None = None
+) -> str | None:
     """``drop`` (the drop's lower bound, ``drop - DROP_Z * drop_se``, is past ``min_drop``: the model is
     hurt by more than the tolerance, beyond the sample's noise), ``stable`` (the upper bound,
     ``drop + DROP_Z * drop_se``, is within ``min_drop``: the sample shows the model is not hurt beyond
@@ -565,7 +567,12 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
     0.015 +- 0.006 against 0.02, or 0.03 +- 0.02; also with an unknown standard error; and a drop when the
     mix moved and the drop at the reference's mix is neither past the tolerance nor within it), or None
     (no verdict: no baseline to compare with, the metric undefined on the window, e.g. ``roc_auc`` on labels
-    of one class, or fewer than ``MIN_LABELLED_ROWS`` labelled rows)."""
+    of one class, or fewer than ``MIN_LABELLED_ROWS`` labelled rows).
+
+    A plain drop measured on labelled rows unlike the window (:func:`_labels_unlike_the_window`: a common
+    reference class with no labelled row, or, with ``min_drift_share``, the rows not labelled differing from
+    the labelled ones by that share or more) is ``inconclusive``: labels selected by the model's flag or by
+    an outcome measure those rows, not the model, so the estimate on the other rows and the drift decide."""
     if not performance or _number(performance.get("drop")) is None or _too_few_labels(performance):
         return None
     verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
@@ -574,9 +581,40 @@ def performance_verdict(performance: Mapping[str, Any] | None, min_drop: float) 
         verdict = LABEL_SHIFT
     elif verdict == DROP and at_mix == INCONCLUSIVE:  # the mix may explain the drop: not shown to be the model's
         verdict = INCONCLUSIVE
+    if verdict == DROP and _labels_unlike_the_window(performance, min_drift_share) is not None:
+        verdict = INCONCLUSIVE  # measured on rows unlike the window: the selection may explain it
     if verdict != DROP and _rare_class_lost(performance, min_drop) is not None:
         return DROP  # the metric hid it: a rare class is no longer found
     return verdict
+
+
+def _labels_unlike_the_window(performance: Mapping[str, Any], min_drift_share: float | None) -> str | None:
+    """Why the labelled rows do not stand for the window, said; None when nothing says so. A reference class
+    with no labelled row where several were expected (``classes_missing``: labels only for the rows the model
+    flagged, or for an outcome, as fraud chargebacks), or, with ``min_drift_share``, the rows not labelled
+    differing from the labelled ones by that importance-weighted share or more (``coverage``)."""
+    if performance.get("kind") != "measured":
+        return None
+    missing = performance.get("classes_missing")
+    if isinstance(missing, Sequence) and not isinstance(missing, str) and missing:
+        named = ", ".join(
+            f"{clip(str(m.get('class')), MAX_NAME_CHARS)!r} ({_number(m.get('reference_share')) or 0.0:.0%} of the "
+            "reference)"
+            for m in missing[:3]
+            if isinstance(m, Mapping)
+        )
+        return f"no labelled row of class {named}: the labels were selected (rows the model flagged, an outcome)"
+    if min_drift_share is None:
+        return None
+    coverage = performance.get("coverage")
+    compared = coverage.get("unlabelled_vs_labelled") if isinstance(coverage, Mapping) else None
+    share = _number(compared.get("weighted_share")) if isinstance(compared, Mapping) else None
+    if share is None or share < min_drift_share:
+        return None
+    return (
+        f"the rows not labelled differ from the labelled ones (importance-weighted drifted share {share:.3f} >= "
+        f"min_drift_share {min_drift_share}): the labels were selected, or came for part of the window only"
+    )
 
 
 def _verdict_at_the_references_mix(performance: Mapping[str, Any], min_drop: float) -> str | None:
@@ -933,7 +971,23 @@ def _mix_explains(perf: Mapping[str, Any], min_drop: float) -> str:
     )
 
 
-def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None, min_drop: float) -> str:
+def _drop_of_rows_unlike_the_window(perf: Mapping[str, Any], config: DecisionConfig) -> str | None:
+    """A plain drop past ``min_performance_drop`` that :func:`performance_verdict` did not take as the model's
+    because the labelled rows are not like the window's (:func:`_labels_unlike_the_window`), said."""
+    if _drop_verdict(perf.get("drop"), perf.get("drop_se"), config.min_performance_drop) != DROP:
+        return None
+    unlike = _labels_unlike_the_window(perf, config.min_drift_share)
+    if unlike is None:
+        return None
+    return (
+        f"{_metric(perf)} fell past min_performance_drop {config.min_performance_drop}, but the labelled rows are "
+        f"not like the window's ({unlike}): the drop is of the rows labelled, not shown to be the model's"
+    )
+
+
+def _performance_short_of_a_verdict(
+    perf: Mapping[str, Any], verdict: str | None, min_drop: float, config: DecisionConfig | None = None
+) -> str:
     """What a performance that did not end the decision shows, for a rationale the drift decides: a drop
     beyond sampling noise not shown past ``min_drop``, a drop shown neither past it nor within it (no drop, when
     the metric held or improved), or a label-free estimate within it. Never "nothing hurts": the tolerance is the
@@ -943,6 +997,9 @@ def _performance_short_of_a_verdict(perf: Mapping[str, Any], verdict: str | None
         return f"The label-free estimate reads the model within min_performance_drop {min_drop}: {described}"
     if verdict != INCONCLUSIVE:
         return f"Performance: {described}"
+    unlike = _drop_of_rows_unlike_the_window(perf, config) if config is not None else None
+    if unlike is not None:
+        return f"The {unlike}: {described}"
     if _mix_may_explain_the_drop(perf, min_drop):
         return f"The {_mix_explains(perf, min_drop)}: {described}"
     drop, se = _number(perf.get("drop")), _number(perf.get("drop_se"))
@@ -1113,7 +1170,7 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
             f"model is hurt (noted: {drift_note}); a person must look."
         )
         return g
-    verdict = performance_verdict(perf, config.min_performance_drop)
+    verdict = performance_verdict(perf, config.min_performance_drop, config.min_drift_share)
     # labels measured without a baseline: no verdict; the window is decided as one without labels, said
     no_verdict = _no_verdict(perf) if perf is not None and verdict is None else None
     without_baseline = no_verdict is not None and no_verdict[0] == "performance_without_baseline"
@@ -1197,7 +1254,10 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
                 return
             allowed.remove(NO_ACTION)  # drift says harm and nothing shows the model unhurt: retrain or escalate
             g.fire(rule, f"rules answer {ESCALATE} (measured drop not confirmed)", why)
-            if _mix_may_explain_the_drop(perf, config.min_performance_drop):
+            unlike = _drop_of_rows_unlike_the_window(perf, config)
+            if unlike is not None:
+                shown = f"does not confirm a drop of the model: {unlike}"
+            elif _mix_may_explain_the_drop(perf, config.min_performance_drop):
                 shown = f"does not confirm a drop of the model: the {_mix_explains(perf, config.min_performance_drop)}"
             else:
                 shown = (
@@ -1258,7 +1318,7 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
             elif no_verdict is not None:
                 shown = "No performance verdict (said below)"
             else:
-                shown = _performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)
+                shown = _performance_short_of_a_verdict(perf, verdict, config.min_performance_drop, config)
             if perf is None or no_verdict is not None:  # nothing says whether the model is hurt: how to find out
                 next_step = (
                     " To settle it: label a sample of the window (in drift.label_column) so the performance is "
@@ -1284,7 +1344,9 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
             elif moved:
                 g.rationale = f"Measured on the labelled rows: {_describe_performance(perf)}; {low}"
             else:
-                g.rationale = f"{_performance_short_of_a_verdict(perf, verdict, config.min_performance_drop)}; {low}"
+                g.rationale = (
+                    f"{_performance_short_of_a_verdict(perf, verdict, config.min_performance_drop, config)}; {low}"
+                )
             g.rationale += partial + few_labels
             return g
     if retrain_blocked and g.fallback != ESCALATE and g.fallback != NO_ACTION:

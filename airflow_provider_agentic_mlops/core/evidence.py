@@ -29,6 +29,7 @@ decision rules read, and the LLM sees.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ from airflow_provider_agentic_mlops.core.drift.scores import score_fast
 from airflow_provider_agentic_mlops.core.drift.summary import DriftSummary
 from airflow_provider_agentic_mlops.core.metrics import (
     PROBABILITY_METRICS,
+    alike_classes,
     as_float,
     class_labels,
     compute_metrics,
@@ -77,12 +79,19 @@ SAMPLE_ROWS = 2000
 
 
 def detect_faults(
-    reference: pd.DataFrame, current: pd.DataFrame, summary: DriftSummary, *, notes: list[str] | None = None
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    summary: DriftSummary,
+    *,
+    notes: list[str] | None = None,
+    targets: Collection[str] = (),
 ) -> list[dict[str, str]]:
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
     Kinds: ``type_change``, ``scale_change``, ``sign_flip``, ``out_of_range``, ``vocabulary_replaced``,
-    ``constant``.
+    ``constant``, ``point_mass`` (one value, a default fill, holding a tenth of a continuous column where
+    the reference hardly held it), ``category_renamed`` (a category spelt differently by case, spaces or
+    Unicode form on part of the rows: ``'US' -> 'us'``), ``misaligned`` (:func:`_misaligned_faults`).
     Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
@@ -92,6 +101,8 @@ def detect_faults(
         the reference holds in at least ``SEGMENT_SHARE`` of its rows (a one-segment window: weekend
         only, one region). Constant at a rare or unseen value (a sentinel, a default fill), or a
         numeric column gone constant, stays a fault.
+    :param targets: the label and prediction columns: left out of the misalignment check (a changed relation
+        of a feature to the label is concept drift, not a broken join).
     """
     reference, current = (
         with_text_column_names(reference, "reference data"),
@@ -121,8 +132,102 @@ def detect_faults(
             fault = _categorical_fault(name, ref_s, cur_s, notes)
         if fault is None:
             fault = _constant_fault(name, ref_s, cur, cur_s, current[name], col.type == CAT, notes)
+        if fault is None and ref.numeric and cur.numeric:
+            fault = _point_mass_fault(name, ref_s, cur_s)
         if fault is not None:
             faults.append(fault)
+    faulted = {f["column"] for f in faults}
+    steady = [
+        n
+        for n, c in summary.columns.items()
+        if not c.drifted and n not in faulted and n not in targets and n in reference.columns and n in current.columns
+    ]
+    faults.extend(_misaligned_faults(reference, current, steady, ref_rows, cur_rows))
+    return faults
+
+
+#: Rows (of each frame's fault sample) the misalignment check ranks; columns it compares at most.
+MISALIGNED_ROWS = 20_000
+MISALIGNED_MAX_COLUMNS = 60
+#: A pair of columns whose rank correlation in the reference is at least this large...
+MISALIGNED_MIN_CORRELATION = 0.2
+#: ... and in the current window at most this share of it, fallen by ``MISALIGNED_Z`` standard errors or
+#: more (Fisher's z), is a relation lost.
+MISALIGNED_KEPT_SHARE = 0.25
+MISALIGNED_Z = 5.0
+
+
+def _misaligned_faults(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Sequence[str],
+    ref_rows: np.ndarray | None,
+    cur_rows: np.ndarray | None,
+) -> list[dict[str, str]]:
+    """A column misaligned with its rows (shifted by a row in the export, joined on the wrong key): its own
+    distribution unchanged (``columns`` are those that did not drift), but every rank correlation it had
+    with another column (at least ``MISALIGNED_MIN_CORRELATION``) is gone (``MISALIGNED_KEPT_SHARE``, beyond
+    ``MISALIGNED_Z`` standard errors), while a partner keeps its correlation with a third column (it is the
+    column, not the partner, that moved). A selection or a covariate shift weakens correlations; it does not
+    take every one of a column's to nothing with its distribution unchanged. Columns with no correlated
+    partner in the reference (independent features) cannot be checked; a pair correlated only with each
+    other is named together."""
+
+    def numeric(frame: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:
+        frame = frame[list(columns)] if rows is None else frame[list(columns)].iloc[rows]
+        frame = frame.iloc[:MISALIGNED_ROWS]
+        keep = [
+            c
+            for c in frame.columns
+            if pd.api.types.is_numeric_dtype(frame[c].dtype) and not pd.api.types.is_bool_dtype(frame[c].dtype)
+        ]
+        return frame[keep[:MISALIGNED_MAX_COLUMNS]].astype(np.float64)
+
+    ref, cur = numeric(reference, ref_rows), numeric(current, cur_rows)
+    names = [c for c in ref.columns if c in cur.columns]
+    if len(names) < 2 or min(len(ref), len(cur)) < MIN_ROWS_FOR_UNIT:
+        return []
+    r_ref = ref[names].corr(method="spearman").to_numpy()
+    r_cur = cur[names].corr(method="spearman").to_numpy()
+    se = math.sqrt(1 / (len(ref) - 3) + 1 / (len(cur) - 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        strong = np.abs(r_ref) >= MISALIGNED_MIN_CORRELATION
+        fell = (
+            np.abs(np.arctanh(np.clip(r_ref, -0.999, 0.999))) - np.abs(np.arctanh(np.clip(r_cur, -0.999, 0.999)))
+        ) / se
+        lost = strong & (np.abs(r_cur) <= MISALIGNED_KEPT_SHARE * np.abs(r_ref)) & (fell >= MISALIGNED_Z)
+    np.fill_diagonal(strong, False)
+    np.fill_diagonal(lost, False)
+    kept = strong & ~lost
+    faults, named = [], set()
+    for i, name in enumerate(names):
+        partners = np.flatnonzero(strong[i])
+        if partners.size == 0 or not lost[i, partners].all() or name in named:
+            continue
+        # a partner that keeps a relation with a third column is aligned: the column moved
+        if any(kept[j].any() for j in partners) or partners.size > 1:
+            was = ", ".join(f"{names[j]} {r_ref[i, j]:+.2f} -> {r_cur[i, j]:+.2f}" for j in partners[:3])
+            faults.append(
+                _fault(
+                    name,
+                    "misaligned",
+                    f"distribution unchanged, every rank correlation it had gone ({was}): rows shifted, or a wrong "
+                    "join?",
+                )
+            )
+            named.add(name)
+        elif not kept[partners[0]].any() and names[partners[0]] not in named:  # a pair: either may have moved
+            j = partners[0]
+            other = names[j]
+            faults.append(
+                _fault(
+                    name,
+                    "misaligned",
+                    f"distribution unchanged, its rank correlation with {other!r} gone ({r_ref[i, j]:+.2f} -> "
+                    f"{r_cur[i, j]:+.2f}): {name!r} or {other!r} rows shifted, or a wrong join?",
+                )
+            )
+            named.update((name, other))
     return faults
 
 
@@ -172,6 +277,42 @@ def _constant_fault(
         return None
     held = f"; {share:.1%} of the reference" if share else "; a value the reference never had"
     return _fault(name, "constant", f"constant at {value!r} (reference had {ref_s.nunique} distinct values{held})")
+
+
+#: A value holding at least this share of the current rows of a column with many distinct values...
+POINT_MASS_SHARE = 0.10
+#: ... which held less than this share of the reference's is a default written into part of the
+#: column (-1, -999, 0.0 for a missing measurement): a new point mass, a broken feed. A genuine shift
+#: of a continuous column moves its mass, it does not pile a tenth of it onto one value.
+POINT_MASS_REFERENCE_SHARE = 0.01
+#: Distinct values the reference (sample) must hold: a continuous column. A column of few values (a
+#: rating, a count, a flag) moves its mass from one value to another when it drifts; that is drift.
+POINT_MASS_MIN_DISTINCT = 100
+
+
+def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[str, str] | None:
+    """A new point mass: one value holds at least ``POINT_MASS_SHARE`` of the current values (and
+    ``MIN_VALUES_FOR_FAULTS`` rows) where it held under ``POINT_MASS_REFERENCE_SHARE`` of the
+    reference's, on a column with at least ``POINT_MASS_MIN_DISTINCT`` distinct reference values. A
+    zero-inflated column whose reference already holds the spike is unaffected, as is a column of few values."""
+    if np.unique(ref_s.values).size < POINT_MASS_MIN_DISTINCT:
+        return None
+    values, counts = np.unique(cur_s.values, return_counts=True)
+    top = int(np.argmax(counts))
+    value, count = float(values[top]), int(counts[top])
+    now = count / cur_s.values.size
+    if now < POINT_MASS_SHARE or count < MIN_VALUES_FOR_FAULTS:
+        return None
+    was = float(np.mean(ref_s.values == value))
+    if was >= POINT_MASS_REFERENCE_SHARE:
+        return None
+    where = "outside" if value < ref_s.values.min() or value > ref_s.values.max() else "inside"
+    return _fault(
+        name,
+        "point_mass",
+        f"value {value:.6g} on {now:.0%} of current rows, {was:.1%} of the reference ({where} its range): "
+        "a default fill?",
+    )
 
 
 def _fault(column: str, kind: str, detail: str) -> dict[str, str]:
@@ -407,6 +548,9 @@ def _categorical_fault(
             "vocabulary_replaced",
             f"{share:.0%} of current rows have categories the reference never had (e.g. {examples})",
         )
+    renamed = _renamed_categories(ref, cur, unseen)
+    if renamed:
+        return _fault(name, "category_renamed", "; ".join(renamed) + ": one source spells them differently?")
     if share >= UNSEEN_CATEGORY_NOTE_SHARE and notes is not None:
         more = f" and {len(unseen) - 3} more" if len(unseen) > 3 else ""
         notes.append(
@@ -414,6 +558,45 @@ def _categorical_fault(
             f"({examples}{more}): new to the champion, which has not seen them"
         )
     return None
+
+
+#: A renamed category (``'US' -> 'us'``) on at least this share of the current rows is a fault.
+RENAMED_CATEGORY_SHARE = 0.01
+#: ... when the reference category it spells differently fell by at least this share of it: its
+#: rows moved to the new spelling (rather than a new category taking a share from every one).
+RENAMED_CATEGORY_MATCH = 0.5
+
+
+def _category_key(value: Any) -> str:
+    """A category's text as a person reads it: Unicode compatibility forms folded (NFKC: a full-width
+    'ＵＳ' is 'US'), case folded, surrounding spaces stripped."""
+    return unicodedata.normalize("NFKC", str(value)).casefold().strip()
+
+
+def _renamed_categories(ref: ColumnData, cur: ColumnData, unseen: Mapping[Any, int]) -> list[str]:
+    """Unseen categories that are a reference category spelt differently (case, spaces, Unicode form:
+    :func:`_category_key`), on at least ``RENAMED_CATEGORY_SHARE`` of the current rows, where that
+    reference category's share fell by at least ``RENAMED_CATEGORY_MATCH`` of theirs: one source
+    renamed it, and the champion reads its rows as a category it never saw. Said ``'US' -> 'us'``."""
+    by_key: dict[str, Any] = {}
+    for k in ref.counts:
+        by_key.setdefault(_category_key(k), k)
+    moved: dict[Any, list[Any]] = {}
+    for k in unseen:
+        original = by_key.get(_category_key(k))
+        if original is not None:
+            moved.setdefault(original, []).append(k)
+    said = []
+    for original, spellings in moved.items():
+        now = sum(unseen[k] for k in spellings) / cur.n
+        fell = ref.counts[original] / ref.n - cur.counts.get(original, 0) / cur.n
+        if now >= RENAMED_CATEGORY_SHARE and fell >= RENAMED_CATEGORY_MATCH * now:
+            arrows = ", ".join(f"{str(original)!r} -> {str(k)!r}"[:90] for k in spellings)
+            said.append(
+                f"{arrows} on {now:.0%} of current rows ({str(original)!r} {ref.counts[original] / ref.n:.0%} of the "
+                f"reference, {cur.counts.get(original, 0) / cur.n:.0%} now)"
+            )
+    return said
 
 
 # -- performance ----------------------------------------------------------------------------------
@@ -474,6 +657,13 @@ def measure_performance(
     :raises ValueError: ``positive_label`` is not one of the two classes.
     """
     y_true = np.asarray(y_true)
+    if task == "classification":  # predictions as text of integer labels ('0'/'1' against 0/1): those labels
+        given = [k for k in (classes, reference_labels) if k is not None]
+        y_true, y_pred, *given = alike_classes(y_true, y_pred, *given)
+        if reference_labels is not None:
+            reference_labels = given.pop()
+        if classes is not None:
+            classes = given.pop()
     if task == "classification" and proba is None:
         labels, proba = split_scores(y_true, y_pred)
     else:
@@ -551,9 +741,34 @@ def measure_performance(
             binary=len(over) <= 2 and (classes is None or len(classes) <= 2),
             seed=seed,
         )
+    if task == "classification" and reference_labels is not None:
+        missing = classes_missing(y_true, reference_labels)
+        if missing:
+            out["classes_missing"] = missing
     if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
     return out
+
+
+#: A reference class this many labelled rows were expected to hold (its reference share times their
+#: number) that none holds was not missed by chance (e^-5: under 1%): the labels were selected.
+MIN_EXPECTED_ROWS_OF_A_MISSING_CLASS = 5
+
+
+def classes_missing(y_true: Sequence[Any], reference_labels: Sequence[Any]) -> list[dict[str, Any]]:
+    """The reference's classes that no labelled row holds, where at least ``MIN_EXPECTED_ROWS_OF_A_MISSING_CLASS``
+    were expected: ``[{"class", "reference_share"}]``, commonest first. Labels that exist only for the rows
+    the model flagged (fraud feedback: chargebacks) hold one class; their accuracy says nothing of the model's
+    on the window (:func:`~airflow_provider_agentic_mlops.core.decision.performance_verdict` reads this).
+    Classes are compared by :func:`_alike_class_names` (1, 1.0 and "1" alike)."""
+    ref_names, cur_names = _alike_class_names(pd.Series(np.asarray(reference_labels)).dropna(), y_true)
+    ref = ref_names.value_counts(normalize=True)
+    present, n = set(cur_names), len(cur_names)
+    return [
+        {"class": str(c), "reference_share": round(float(p), 4)}
+        for c, p in ref.items()
+        if c not in present and p * n >= MIN_EXPECTED_ROWS_OF_A_MISSING_CLASS
+    ]
 
 
 def _positive_last(classes: Sequence[Any], positive_label: Any) -> tuple[list[Any], Any]:
@@ -1700,7 +1915,7 @@ def gather_evidence(
         baseline, baseline_n, baseline_source = s.performance_baseline, None, "performance_baseline"
     given = (baseline, baseline_n, baseline_source) if baseline is not None else None
     notes = list(notes)
-    faults = detect_faults(reference, current, summary, notes=notes)
+    faults = detect_faults(reference, current, summary, notes=notes, targets={label_column, prediction_column} - {None})
     model_columns = _columns_read(features, model)
     # Faults in what the champion reads: its predictions on them would mean nothing. A fault in the label
     # or prediction column is none of its inputs: it is still run (importances, extrapolation), and the

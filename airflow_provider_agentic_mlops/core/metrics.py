@@ -537,6 +537,32 @@ def class_labels(
     return _unique_classes(y_true, list(predictions), names)
 
 
+def alike_classes(*arrays: Any) -> list[Any]:
+    """``arrays`` (labels, predictions, a model's classes) with text that spells whole numbers ('0', '1',
+    ' 2') read as those numbers, when the others hold numbers: an export that writes a classifier's output
+    as text against integer labels holds the same classes, as the evidence compares them (1 and '1' alike).
+    Unchanged when no array mixes in that way, or when any text is no whole number ('yes', '0.8': no class
+    of the numbers; :func:`class_labels` refuses them)."""
+    import numpy as np
+    import pandas as pd
+
+    arrays = [np.asarray(a) for a in arrays]
+    text = [a.dtype.kind in "US" or (a.dtype.kind == "O" and all(isinstance(v, str) for v in a)) for a in arrays]
+    numbers = [a.dtype.kind in "iuf" for a in arrays]
+    if not (any(text) and any(numbers)) or not all(t or n for t, n in zip(text, numbers, strict=True)):
+        return arrays
+    converted = []
+    for a, is_text in zip(arrays, text, strict=True):
+        if not is_text:
+            converted.append(a)
+            continue
+        values = pd.to_numeric(pd.Series(a, dtype=object).str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+        if not (np.isfinite(values).all() and np.all(np.mod(values, 1) == 0)):
+            return arrays
+        converted.append(values.astype(np.int64))
+    return converted
+
+
 def _unique_classes(y_true: Sequence[Any], known: list[Sequence[Any]], names: tuple[str, str]) -> list[Any]:
     import numpy as np
 

@@ -31,6 +31,7 @@ from airflow_provider_agentic_mlops.core.drift.summary import (
 )
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.metrics import (
+    alike_classes,
     class_labels,
     compute_metrics,
     infer_task,
@@ -101,8 +102,10 @@ def _quality(
         if scale is not None:
             values["r2"] = r2_at_scale(y_true, rows[prediction].to_numpy(), scale)[0]
     else:
-        y_pred, proba = split_scores(y_true, rows[prediction].to_numpy())
-        over = class_labels(y_true, y_pred, classes=[] if known is None else [known], names=names)
+        # predictions as text of integer labels ('0'/'1' against 0/1) are those labels, as the evidence reads them
+        y_true, y_pred, *given = alike_classes(y_true, rows[prediction].to_numpy(), *([] if known is None else [known]))
+        y_pred, proba = split_scores(y_true, y_pred)
+        over = class_labels(y_true, y_pred, classes=given, names=names)
         values = compute_metrics("classification", y_true, y_pred, proba, names=names, labels=over)
     return {name: json_float(values[name]) if name in values else None for name in SUMMARY_METRICS[task]}
 

@@ -1142,6 +1142,31 @@ def test_an_estimated_drop_on_the_unlabelled_rows_that_moved_retrains():
     assert d.action == "no_action" and d.rules_fired[-1]["rule"] == "performance_stable"
 
 
+def test_a_drop_on_labelled_rows_unlike_the_window_is_not_the_models():
+    # fraud feedback: labels only for the rows the model flagged and the positives that charged back; every
+    # label is of class 1, the labelled rows differ from the rest, the estimate on the rest is stable
+    perf = partly_labelled(measured(0.656, baseline=0.993, se=0.048), 0.021, unlabelled_drift=0.8)
+    perf["trivial_baseline"] = {"value": 1.0, "source": "always predicting the window's majority class '1'"}
+    perf |= {"class_mix": None, "class_recall": None}
+    perf["coverage"]["unlabelled_estimate"] = unlabelled_estimate(-0.002, 0.001)
+    assert performance_verdict(perf, CONFIG.min_performance_drop, CONFIG.min_drift_share) == "inconclusive"
+    d = decide(
+        model_name="m", drift=with_evidence(0.0, weighted_share=0.0, performance=perf), history=history(), config=CONFIG
+    )
+    assert d.action != "retrain" and "performance_drop" not in [r["rule"] for r in d.rules_fired]
+    assert "the labelled rows are not like the window's" in d.rationale
+    # a reference class with no labelled row (where at least 5 were expected) says the same, rows compared or not
+    alone = measured(0.656, baseline=0.993, se=0.048) | {"classes_missing": [{"class": "0", "reference_share": 0.98}]}
+    assert performance_verdict(alone, CONFIG.min_performance_drop) == "inconclusive"
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=alone), history=history(), config=CONFIG)
+    assert d.action != "retrain" and "no labelled row of class '0' (98% of the reference)" in d.rationale
+    # a drop on labelled rows like the unlabelled ones, both classes in: the model's, retrain
+    like = partly_labelled(measured(0.656, baseline=0.993, se=0.048), 0.4, unlabelled_drift=0.0)
+    assert performance_verdict(like, CONFIG.min_performance_drop, CONFIG.min_drift_share) == "drop"
+    d = decide(model_name="m", drift=with_evidence(0.0, performance=like), history=history(), config=CONFIG)
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "performance_drop"
+
+
 def test_stable_on_the_labelled_rows_stands_when_the_unlabelled_rows_look_like_them():
     perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.0)
     d = decide(

@@ -228,6 +228,25 @@ def test_replaced_category_vocabulary_is_a_fault() -> None:
     assert kind == "vocabulary_replaced" and "100% of current rows" in detail and "'FR'" in detail
 
 
+def test_a_category_renamed_by_case_in_part_of_the_rows_is_a_fault_a_new_category_is_not() -> None:
+    rng = np.random.default_rng(4)
+
+    def one(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"country": rng.choice(["US", "DE", "FR"], n, p=[0.5, 0.3, 0.2]), "x": rng.normal(size=n)})
+
+    reference, current = one(4000), one(4000)
+    renamed = (current["country"] == "US") & (rng.random(4000) < 0.8)  # one source sends 'us': 40% of the rows
+    kind, detail = faults_of(reference, current.assign(country=current["country"].mask(renamed, "us")))["country"]
+    assert kind == "category_renamed" and "'US' -> 'us' on 39% of current rows" in detail
+    assert "('US' 50% of the reference, 10% now)" in detail
+    # a trailing space or a full-width form is the same category too
+    spaced = current["country"].mask(renamed, "US ")
+    assert faults_of(reference, current.assign(country=spaced))["country"][0] == "category_renamed"
+    # a genuinely new category taking 40% of the rows (a new market) is no rename: noted, not a fault
+    new = current["country"].mask(rng.random(4000) < 0.4, "IT")
+    assert faults_of(reference, current.assign(country=new)) == {}
+
+
 def test_free_text_and_id_columns_on_unchanged_data_are_not_a_replaced_vocabulary() -> None:
     # Text columns (random reviews, user ids) are mostly unseen values on every run: their drift is
     # the text method's to judge, not the category-vocabulary check's.
@@ -277,6 +296,57 @@ def test_a_column_gone_constant_is_a_fault() -> None:
     reference.loc[reference.index[:20], "country"] = "lu"  # 1% of the reference
     kind, detail = faults_of(reference, current.assign(country="lu"))["country"]
     assert kind == "constant" and "'lu'" in detail
+
+
+@pytest.mark.parametrize("fill", [-999.0, 0.0, -1.0])
+def test_a_default_value_filling_part_of_a_column_is_a_new_point_mass_fault(fill: float) -> None:
+    # a default (-999, 0.0 inside the range, -1) written into 40% of a continuous column: no constant
+    # column, mostly inside the range, yet one value holds 40% of the rows where the reference held none
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(size=4000), "y": rng.normal(size=4000)})
+    current = pd.DataFrame({"x": rng.normal(size=4000), "y": rng.normal(size=4000)})
+    current.loc[rng.random(4000) < 0.4, "x"] = fill
+    faults = faults_of(reference, current)
+    assert set(faults) == {"x"}
+    kind, detail = faults["x"]
+    assert kind == "point_mass" and f"{fill:g}" in detail and "0.0% of the reference" in detail and "40%" in detail
+
+
+def correlated(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a, b, c = rng.normal(size=(3, n))
+    return pd.DataFrame({"a": a, "b": 0.5 * a + rng.normal(size=n), "c": 0.5 * a + rng.normal(size=n), "d": c})
+
+
+def test_a_column_shifted_against_its_rows_is_a_misaligned_fault() -> None:
+    # the export shifts 'a' by one row: its distribution is unchanged, every relation it had is gone
+    reference, current = correlated(4000, 0), correlated(4000, 1)
+    faults = faults_of(reference, current.assign(a=np.roll(current["a"].to_numpy(), 1)))
+    assert set(faults) == {"a"} and faults["a"][0] == "misaligned"
+    assert "every rank correlation it had gone (b +0.4" in faults["a"][1]
+
+
+def test_a_selection_or_unchanged_or_independent_columns_are_not_misaligned() -> None:
+    reference, current = correlated(4000, 0), correlated(8000, 1)
+    assert faults_of(reference, current) == {}
+    # a selection on 'a' weakens its correlations (range restriction) and moves it: drift, no fault
+    assert "a" not in faults_of(reference, current[current["a"] > 0])
+    assert faults_of(reference, current[current["b"] > 0].reset_index(drop=True)) == {}
+    # an independent column shifted cannot be told from an unchanged one: no fault either way
+    assert faults_of(reference, current.assign(d=np.roll(current["d"].to_numpy(), 1))) == {}
+
+
+def test_a_point_mass_the_reference_already_had_or_a_few_valued_column_is_no_fault() -> None:
+    rng = np.random.default_rng(2)
+
+    def one(n: int, zeros: float) -> pd.DataFrame:
+        amount = rng.lognormal(3, 1, n)
+        amount[rng.random(n) < zeros] = 0.0  # zero-inflated: no purchase
+        return pd.DataFrame({"amount": amount, "rating": rng.integers(1, 6, n)})
+
+    reference, current = one(4000, 0.2), one(4000, 0.4)  # more zeros than before: drift, not a fill
+    current.loc[current.index[:1800], "rating"] = 3  # a 5-valued column now mostly one value: ordinal
+    assert faults_of(reference, current) == {}
 
 
 def test_a_category_constant_at_a_common_value_is_a_one_segment_window_noted_not_a_fault() -> None:
@@ -402,6 +472,23 @@ def test_permutation_importance_of_a_classifier_predicting_the_majority_class_re
     importance, source = feature_importance(model, list(x.columns), x, y)
     assert importance["x0"] > 5 * max(importance["x1"], importance["x2"], 1e-6)
     assert "probabilit" in source
+
+
+def test_labels_of_one_class_where_the_reference_has_two_name_the_class_missing() -> None:
+    rng = np.random.default_rng(5)
+    reference = (rng.random(4000) < 0.02).astype(int)  # 2% positives
+    flagged = np.ones(96, float)  # labels only for the rows the model flagged that charged back: all 1.0
+    predicted = np.where(rng.random(96) < 0.66, 1, 0)
+    out = measure_performance(
+        "classification", flagged, predicted, metric="accuracy", baseline=0.99, reference_labels=reference
+    )
+    assert out["class_mix"] is None and out["classes_missing"] == [{"class": "0", "reference_share": 0.978}]
+    # a rare class absent from a few labelled rows by chance (2% of 96: about 2 expected) is not named
+    both = np.where(np.arange(96) < 95, 0, 1)
+    out = measure_performance(
+        "classification", both[:95], both[:95], metric="accuracy", baseline=0.99, reference_labels=reference
+    )
+    assert "classes_missing" not in out
 
 
 def test_measured_drop_has_a_standard_error_that_shrinks_with_the_sample() -> None:

@@ -176,3 +176,31 @@ def test_multiclass_roc_auc_is_read_over_the_classes_present_when_a_rare_one_is_
     # one class only: still undefined, and the note says why
     one = metric_note("classification", "roc_auc", y[:60], pred[:60], proba[:60], classes=["a", "b", "c"])
     assert one is not None and "one class" in one
+
+
+def test_model_quality_reads_predictions_as_text_of_integer_labels_as_those_labels() -> None:
+    # an export writes the classifier's output as text ('0'/'1') against integer labels 0/1, in both windows:
+    # the same classes (as the evidence compares them), so accuracy, not an error
+    import pandas as pd
+
+    from airflow_provider_agentic_mlops.core.drift.compute import model_quality
+
+    labels = [0, 1, 1, 0, 1, 0, 0, 1]
+    reference = pd.DataFrame({"label": labels, "pred": ["0", "1", "1", "0", "1", "0", "1", "1"]})
+    current = pd.DataFrame({"label": labels, "pred": ["0", "1", "0", "0", "1", "1", "1", "0"]})
+    quality = model_quality(reference, current, "label", "pred", None)
+    assert quality["accuracy"] == {"reference": 0.875, "current": 0.5}
+    # text labels against integer predictions too
+    text = reference.assign(label=reference["label"].astype(str), pred=[0, 1, 1, 0, 1, 0, 1, 1])
+    assert model_quality(text, text, "label", "pred", "classification")["accuracy"]["current"] == 0.875
+    # the evidence's measurement reads them so too
+    from airflow_provider_agentic_mlops.core.evidence import measure_performance
+
+    out = measure_performance(
+        "classification", labels, current["pred"].to_numpy(), metric="accuracy", baseline=0.9, reference_labels=labels
+    )
+    assert out["current"] == 0.5 and out["drop"] == pytest.approx(0.4)
+    # values that are no classes of one another ('yes'/'no' against 0/1, a probability as text) are refused
+    for pred in (["yes", "no"] * 4, ["0.8", "0.1"] * 4):
+        with pytest.raises(ValueError, match="cannot be compared as classes"):
+            model_quality(reference.assign(pred=pred), current.assign(pred=pred), "label", "pred", "classification")
