@@ -64,6 +64,34 @@ class ConnectionLookupFailed(AgenticMlopsError, RuntimeError):
 
 _EXECUTION_API_BACKEND = "ExecutionAPISecretsBackend"
 
+# How Airflow's Connection (airflow.models; the secrets backends of Airflow 3.1 build one) refuses an extra
+_AIRFLOW_EXTRA_REFUSALS = {
+    "Encountered JSON value in `extra`": "is not a JSON object",
+    "Encountered non-JSON in `extra`": "is not valid JSON",
+}
+
+
+class ConnectionExtraInvalid(AgenticMlopsError, ValueError):
+    """Airflow refused the connection's extra (JSON but not an object, or not JSON): the connection is
+    there, its extra is what to fix. Not a lookup failure: no backend is to blame.
+
+    :param conn_id: the connection.
+    :param problem: what is wrong with the extra ("is not a JSON object", "is not valid JSON").
+    """
+
+    def __init__(self, conn_id: str, problem: str) -> None:
+        self.conn_id, self.problem = conn_id, problem
+        super().__init__(f'connection {conn_id!r}: its extra {problem}; set it to a JSON object, e.g. {{"key": 1}}')
+
+    @classmethod
+    def of(cls, conn_id: str, err: BaseException) -> ConnectionExtraInvalid | None:
+        """The error for Airflow's ``ValueError`` refusing ``conn_id``'s extra; None for any other error."""
+        if isinstance(err, ValueError):
+            for start, problem in _AIRFLOW_EXTRA_REFUSALS.items():
+                if str(err).startswith(start):
+                    return cls(conn_id, problem)
+        return None
+
 
 def get_connection_or_none(conn_id: str) -> Any:
     """The connection, or None when it is not defined.
@@ -71,12 +99,19 @@ def get_connection_or_none(conn_id: str) -> Any:
     Airflow answers "not defined" both when no secrets backend has the connection and when a backend
     failed (metadata DB or Execution API unreachable). So "not defined" is checked by asking each of
     Airflow's backends again, in Airflow's order: :class:`ConnectionLookupFailed` when one fails, None
-    only when every one answered that it has no such connection. Any other failure propagates.
+    only when every one answered that it has no such connection; :class:`ConnectionExtraInvalid` when
+    Airflow refused the connection's extra (3.1 builds the connection in the backend). Any other failure
+    propagates.
     """
     try:
         return BaseHook.get_connection(conn_id)
     except CONNECTION_NOT_FOUND:
         return _confirmed_lookup(conn_id)
+    except ValueError as err:
+        invalid = ConnectionExtraInvalid.of(conn_id, err)
+        if invalid is None:
+            raise
+        raise invalid from err
 
 
 def _secrets_backends() -> list[Any]:
@@ -99,8 +134,8 @@ def _confirmed_lookup(conn_id: str) -> Any:
             conn = backend.get_connection(conn_id=conn_id)
         except ConnectionLookupFailed:
             raise
-        except Exception as err:
-            raise ConnectionLookupFailed(conn_id, name, err) from err
+        except Exception as err:  # Airflow 3.1 refusing the extra is the extra's fault, not the backend's
+            raise ConnectionExtraInvalid.of(conn_id, err) or ConnectionLookupFailed(conn_id, name, err) from err
         if conn:
             return conn
     return None

@@ -23,7 +23,7 @@ from airflow.sdk.log import mask_secret
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_LLM_CONN_ID
 from airflow_provider_agentic_mlops.core.decision import InvalidAnswer, LLMFailure, LLMReply, ToolCall
 from airflow_provider_agentic_mlops.core.errors import mask_url_secrets
-from airflow_provider_agentic_mlops.hooks.connection import get_connection_or_none
+from airflow_provider_agentic_mlops.hooks.connection import ConnectionExtraInvalid, get_connection_or_none
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 
 if TYPE_CHECKING:
@@ -195,13 +195,22 @@ class LLMHook(BaseHook):
     @classmethod
     def connection_exists(cls, llm_conn_id: str) -> bool:
         """Whether the connection is configured (mode ``auto`` uses the LLM only then)."""
-        return get_connection_or_none(llm_conn_id) is not None
+        try:
+            return get_connection_or_none(llm_conn_id) is not None
+        except ConnectionExtraInvalid:  # there, with an extra Airflow refused: settings says so
+            return True
 
     @cached_property
     def settings(self) -> dict[str, Any]:
         """The connection's settings, checked: a bad extra is a ``ValueError`` naming it and the fix
         (the operator then lets the rules decide alone and says why)."""
-        conn = get_connection_or_none(self.llm_conn_id)
+        try:
+            conn = get_connection_or_none(self.llm_conn_id)
+        except ConnectionExtraInvalid as err:  # Airflow 3.1 refuses it itself
+            raise ValueError(
+                f"LLM connection {self.llm_conn_id!r}: its extra (refused by Airflow) {err.problem}; set it to "
+                f'a JSON object, e.g. {{"model": "gpt-4o-mini"}}'
+            ) from err
         if conn is None:
             raise ValueError(
                 f"LLM connection {self.llm_conn_id!r} does not exist; create it (type agentic_mlops_llm: host = base "

@@ -78,6 +78,38 @@ def test_moved_names_resolve_and_a_missing_connection_raises_a_not_found_class(a
         BaseHook.get_connection("agentic_mlops_compat_no_such_connection")
 
 
+def test_the_llm_hook_reaches_an_openai_compatible_server(airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed openai with the target's httpx: openai before 1.55.3 fails every call on httpx 0.28
+    (TypeError: ... unexpected keyword argument 'proxies'), which a unit suite on one Airflow cannot see."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from airflow_provider_agentic_mlops.hooks.llm import LLMHook
+
+    class Models(BaseHTTPRequestHandler):  # GET /v1/models, what test_connection asks
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            body = json.dumps(
+                {"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "c"}]}
+            )
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        conn = {"conn_type": "agentic_mlops_llm", "host": url, "password": "k", "extra": {"model": "m"}}
+        monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_COMPAT_LLM", json.dumps(conn))
+        assert LLMHook("agentic_mlops_compat_llm").test_connection() == (True, f"reached {url}; it serves model 'm'")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_connection_forms_show_the_declared_extra_fields(airflow_home: Path) -> None:
     """3.2+ builds forms from provider info's conn-fields, 3.1 from the hooks' methods: same form."""
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -581,10 +583,26 @@ def _empty_window_summary(reference: pd.DataFrame, s: DriftSettings, model_name:
     )
 
 
+def _installed_version(distribution: str) -> str:
+    """The installed version of ``distribution``, or "of an unknown version"."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "of an unknown version"
+
+
 def _evidently_needed(method: str, column: str, chosen: bool, err: ImportError) -> str:
     """The error for a method without a fast path when Evidently cannot be imported."""
-    missing = isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] == "evidently"
-    why = "is not installed" if missing else f"does not import here ({type(err).__name__}: {err})"
+    not_found = (err.name or "") if isinstance(err, ModuleNotFoundError) else ""
+    if not_found == "evidently" or (not_found.startswith("evidently.") and not importlib.util.find_spec("evidently")):
+        why = "is not installed"
+    elif not_found.startswith("evidently."):  # Evidently is there but older than 0.7: no evidently.legacy
+        why = (
+            f"is too old here: Evidently {_installed_version('evidently')} is installed (it has no "
+            f"{not_found}) and the provider needs Evidently 0.7"
+        )
+    else:
+        why = f"does not import here ({type(err).__name__}: {err})"
     if chosen:
         instead = f"choose one of {sorted(FAST_METHODS)} in column_methods/type_methods"
     else:  # a default method: only text columns have no fast path

@@ -63,3 +63,36 @@ def test_an_evidently_that_does_not_import_is_named_as_such(monkeypatch: pytest.
     monkeypatch.setattr(compute, "score_with_evidently", broken)
     with pytest.raises(ValueError, match=r"does not import here \(ImportError: cannot import name"):
         compute_drift(*_frames(), column_methods={"city": "hellinger"})
+
+
+@pytest.fixture
+def evidently_0_6(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """An installed Evidently 0.6.7 (a stub package and its dist-info): it has no ``evidently.legacy``."""
+    package = tmp_path / "evidently"
+    package.mkdir()
+    (package / "__init__.py").write_text('__version__ = "0.6.7"\n')
+    dist_info = tmp_path / "evidently-0.6.7.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: evidently\nVersion: 0.6.7\n")
+    for name in [m for m in sys.modules if m == "evidently" or m.startswith("evidently.")]:
+        monkeypatch.delitem(sys.modules, name)  # the real ones come back at teardown
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in [m for m in sys.modules if m == "evidently" or m.startswith("evidently.")]:
+        if getattr(sys.modules[name], "__file__", "").startswith(str(tmp_path)):
+            del sys.modules[name]  # the stub does not stay imported for later tests
+
+
+@pytest.mark.usefixtures("evidently_0_6")
+def test_an_evidently_older_than_0_7_is_named_with_its_version() -> None:
+    """Evidently 0.6 installed: the error says so and that 0.7 is needed, not "not installed"."""
+    rows = 60
+    reference = pd.DataFrame({"note": [f"reference note {i}" for i in range(rows)]})
+    current = pd.DataFrame({"note": [f"current note {i}" for i in range(rows)]})
+    with pytest.raises(ValueError) as caught:
+        compute_drift(reference, current)
+    message = str(caught.value)
+    assert "not installed" not in message
+    assert "Evidently 0.6.7 is installed" in message and "needs Evidently 0.7" in message
+    assert "pip install 'airflow-provider-agentic-mlops[report]'" in message
+    assert "exclude_columns" in message

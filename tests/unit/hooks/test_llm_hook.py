@@ -595,6 +595,32 @@ def test_an_extra_that_is_json_but_not_an_object_is_a_clear_error(extra, monkeyp
         _ = LLMHook("llm_notobject").settings
 
 
+def test_airflow_refusing_an_extra_that_is_not_an_object_is_not_blamed_on_the_backend(monkeypatch):
+    """Airflow 3.1's connection refuses such an extra itself (a ValueError from the secrets backend, which
+    its lookup logs at DEBUG and reports as not found): the error is the extra's, not the backend's."""
+    from airflow_provider_agentic_mlops.hooks import connection
+    from airflow_provider_agentic_mlops.version_compat import CONNECTION_NOT_FOUND
+
+    class EnvironmentVariablesBackend:  # what Airflow 3.1.8's raises for AIRFLOW_CONN_X = {"extra": "\"m\""}
+        def get_connection(self, conn_id):
+            raise ValueError(
+                "Encountered JSON value in `extra` which does not parse as a dictionary in connection "
+                f"{conn_id!r}. The `extra` field must contain a JSON representation of a Python dict."
+            )
+
+    def not_found(conn_id):
+        raise CONNECTION_NOT_FOUND[0](f"The conn_id `{conn_id}` isn't defined")
+
+    monkeypatch.setattr(connection.BaseHook, "get_connection", staticmethod(not_found))
+    monkeypatch.setattr(connection, "_secrets_backends", lambda: [EnvironmentVariablesBackend()])
+    assert LLMHook.connection_exists("llm_notobject")  # it exists: the rules then decide and say why
+    with pytest.raises(ValueError) as caught:
+        _ = LLMHook("llm_notobject").settings
+    message = str(caught.value)
+    assert "secrets backend" not in message
+    assert re.search(r"'llm_notobject': its extra .* is not a JSON object.*\{\"model\": \"gpt-4o-mini\"\}", message)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
