@@ -420,7 +420,7 @@ class Gates(GateSettings):
 class GateCheck:
     """One gate's verdict, in words a reviewer can read."""
 
-    gate: str  # primary | guard | floor | champion | predictions
+    gate: str  # primary | guard | floor | champion | predictions | rows | skill
     metric: str
     passed: bool
     detail: str
@@ -677,6 +677,100 @@ def evaluate_gates(
             )
         )
     return checks
+
+
+# -- skill: better than a model that reads no feature ------------------------------------------------
+
+#: What :func:`skill_check` calls each trivial baseline (``core.metrics.trivial_baseline``).
+_BASELINE_NAMES = {"accuracy": "majority-class baseline", "roc_auc": "random-score baseline", "r2": "mean baseline"}
+
+
+def _shown(value: Any) -> str:
+    """A predicted value as a reason shows it: ``10``, ``0.5``, ``'legit'``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    item = getattr(value, "item", None)  # a numpy scalar
+    return _shown(item()) if callable(item) else repr(str(value)[:40])
+
+
+def constant_prediction(y_pred: Sequence[Any], proba: Any = None) -> str | None:
+    """How ``y_pred`` (and ``proba``) are the same for every row (``"predicts 0 for every row (and the same class
+    probabilities)"``), else None: such a model reads no feature. A classifier that predicts one class but ranks the
+    rows by varying probabilities is not constant (its ``roc_auc`` measures something)."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.unique(pd.Series(np.asarray(y_pred).ravel()))
+    if len(values) != 1:
+        return None
+    if proba is not None:
+        p = np.asarray(proba, dtype=float)
+        p = p.reshape(len(p), -1)
+        if len(p) and float(np.max(np.ptp(p, axis=0))) > 1e-12:
+            return None
+        return f"predicts {_shown(values[0])} for every row, with the same class probabilities"
+    return f"predicts {_shown(values[0])} for every row"
+
+
+def skill_check(
+    gates: Gates,
+    task: str,
+    labels: Sequence[Any],
+    challenger: Scores,
+    prediction: tuple[Any, Any, Any] | None,
+    *,
+    version: str | None = None,
+) -> GateCheck:
+    """The ``skill`` gate: the challenger must do better than a model that reads no feature.
+
+    It fails when the challenger's predictions are constant (:func:`constant_prediction`), whatever the other
+    gates say: at 2 % positives always answering the majority class scores an accuracy of 0.98, which may beat a
+    useful champion and meet a floor. It fails too when the challenger's primary metric or a floor metric does not
+    beat that metric's :func:`~airflow_provider_agentic_mlops.core.metrics.trivial_baseline` on these labels
+    (accuracy: the majority class's share; roc_auc: 0.5; r2: 0).
+
+    :param labels: the true labels of the rows scored.
+    :param prediction: the challenger's ``(predictions, probabilities or None, classes or None)``; None: not
+        checked for constant predictions.
+    """
+    from airflow_provider_agentic_mlops.core.metrics import trivial_baseline
+
+    who = f"the challenger{_v(version)}"
+    majority = "accuracy" if task == "classification" else "r2"
+    constant = constant_prediction(*prediction[:2]) if prediction is not None else None
+    if constant is not None:
+        base = trivial_baseline(task, majority, labels)
+        scores = (
+            f"; the {_BASELINE_NAMES[majority]} scores {majority} {base['value']:.4f} ({base['source']})"
+            if base
+            else ""
+        )
+        return GateCheck(
+            "skill",
+            gates.primary_metric,
+            False,
+            f"no skill: {who} {constant}, so it reads no feature{scores}. Whatever the other gates say it is "
+            "rejected: check the training (its features, the class balance; class_weight for rare classes) and retrain",
+        )
+    beaten = []
+    for metric in dict.fromkeys([gates.primary_metric, *gates.floors]):
+        base = trivial_baseline(task, metric, labels)
+        value = challenger.metrics.get(metric)
+        if base is None or _bad(value):
+            continue  # no trivial value known for the metric; a missing value fails its own gate
+        if not value > base["value"]:
+            return GateCheck(
+                "skill",
+                metric,
+                False,
+                f"no skill: {who}'s {metric} {value:.4f} does not beat the {_BASELINE_NAMES[metric]}, which scores "
+                f"{base['value']:.4f} ({base['source']}): a model that reads no feature does as well. Gate on a "
+                "metric that rewards finding the rare class (validation.primary_metric roc_auc or f1) or improve the "
+                "training, and retrain",
+            )
+        beaten.append(f"{metric} {value:.4f} > {base['value']:.4f}")
+    done = f"it beats the trivial baseline ({', '.join(beaten)})" if beaten else "no trivial baseline for its metrics"
+    return GateCheck("skill", gates.primary_metric, True, f"{who}'s predictions vary across rows; {done}")
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -976,6 +1070,9 @@ def build_report(
     n_labelled: int | None = None,
     positive_class: Any = None,
     no_champion: str | None = None,
+    task: str | None = None,
+    labels: Sequence[Any] | None = None,
+    predictions: Mapping[str, tuple[Any, Any, Any]] | None = None,
 ) -> ValidationReport:
     """Gate the challenger against the champion and return the full report.
 
@@ -985,6 +1082,9 @@ def build_report(
         than ``gates.min_rows`` reject the challenger). Default: every row.
     :param positive_class: binary classification: the class precision, recall and f1 measured, named in the report.
     :param no_champion: without a champion, why there is none when it is not a first model (:func:`unaliased_versions`).
+    :param task: ``classification`` or ``regression``; with ``labels`` (the true labels of the rows scored) the
+        challenger must show skill (:func:`skill_check`), checked for constant predictions when ``predictions``
+        (per version, ``(predictions, probabilities or None, classes or None)``) holds its own.
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -1010,6 +1110,10 @@ def build_report(
                 "(rows without a label are not scored), or lower validation.min_rows",
             ),
         )
+    challenger_scores = _scores(challenger_metrics)
+    if task is not None and labels is not None and not challenger_scores.unscorable:
+        own = (predictions or {}).get(str(challenger_version))
+        checks.insert(0, skill_check(gates, task, labels, challenger_scores, own, version=str(challenger_version)))
     champion_values = _scores(champion_metrics).metrics if champion_metrics is not None else {}
     return ValidationReport(
         model_name=model_name,
@@ -1043,6 +1147,8 @@ __all__ = [
     "build_report",
     "check_metric_amounts",
     "check_metric_names",
+    "constant_prediction",
+    "skill_check",
     "unaliased_versions",
     "class_labels",
     "compute_metrics",

@@ -226,6 +226,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             positive_class=positive,
             data_uri=str(self.validation_data),
             no_champion=unaliased_versions(self.registered_model, versions, challenger=challenger),
+            task=self.task,
+            labels=y_true.to_numpy(),
+            predictions=predictions,
         )
         report_uri = self._write_report(report, run_id)
         summary = report.to_dict(report_uri=report_uri)
