@@ -901,6 +901,7 @@ class ValidationReport:
     n_labelled: int | None = None
     positive_class: Any = None
     positive_named: bool = False
+    improvement_ci: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -908,8 +909,18 @@ class ValidationReport:
 
     @property
     def reasons(self) -> list[str]:
+        """One sentence per gate, failures first; then, when the primary metric's improvement is within noise
+        (its 95 % interval includes 0), a sentence saying so, before the gates passed. It informs; no gate."""
         failed = [f"FAILED {c.gate}: {c.detail}" for c in self.checks if not c.passed]
         ok = [f"passed {c.gate}: {c.detail}" for c in self.checks if c.passed]
+        ci = self.improvement_ci
+        if ci and ci["low"] <= 0 <= ci["high"]:
+            failed.append(
+                f"within noise: the difference's 95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}] on {ci['rows']} "
+                f"rows includes 0 (the {self.primary_metric} improvement of the challenger over the champion, "
+                f"{ci['method']} of {ci['resamples']} resamples): on another window of this size the champion may "
+                "do as well or better. This informs and does not gate; a larger labelled window narrows it"
+            )
         return failed + ok
 
     def to_markdown(self) -> str:
@@ -922,6 +933,8 @@ class ValidationReport:
         ]
         if self.data_uri or self.n_rows is not None:
             lines.append(f"Validation data: {self._data_line()}")
+        if self.improvement_ci:
+            lines.append(self._interval_line())
         if self.positive_class is not None:
             lines.append(self._positive_line())
         lines += ["", "## Decision rationale", ""]
@@ -976,6 +989,7 @@ class ValidationReport:
             f"<span style='color:{color}'>{verdict}</span></h1>"
             f"<p>Challenger: version {e(self.challenger_version)}. Champion: {champion}.</p>"
             + (f"<p>Validation data: {e(self._data_line())}</p>" if self.data_uri or self.n_rows is not None else "")
+            + (f"<p>{e(self._interval_line())}</p>" if self.improvement_ci else "")
             + (f"<p>{e(self._positive_line())}</p>" if self.positive_class is not None else "")
             + "<h2>Decision rationale</h2>"
             f"<ul>{reasons}</ul>"
@@ -993,6 +1007,9 @@ class ValidationReport:
         if self.n_labelled is not None and self.n_labelled != self.n_rows:
             rows = f"{self.n_labelled} labelled of {rows} (rows without a label are not scored)"
         return f"{self.data_uri or '(given)'}, {rows}, the same for both."
+
+    def _interval_line(self) -> str:
+        return comparison_line({"improvement_ci": self.improvement_ci, "primary_metric": self.primary_metric}) or ""
 
     def _positive_line(self) -> str:
         why = "validation.positive_label" if self.positive_named else "the greater class; set validation.positive_label"
@@ -1012,6 +1029,10 @@ class ValidationReport:
             "challenger_version": self.challenger_version,
             "champion_metrics": {k: _json_float(v) for k, v in self.champion_metrics.items()},
             "challenger_metrics": {k: _json_float(v) for k, v in self.challenger_metrics.items()},
+            "n_rows": self.n_rows,
+            "n_labelled": self.n_labelled if self.n_labelled is not None else self.n_rows,
+            # the primary metric's improvement (positive: better), its 95 % interval: how sure the comparison is
+            "improvement_ci": dict(self.improvement_ci) if self.improvement_ci else None,
             "report_uri": report_uri,
             "report_digest": self.digest(),
             # report.html, the page the approvals page and Slack link to: promotion checks it is unchanged
@@ -1043,6 +1064,26 @@ class ValidationReport:
                 f"(threshold {_fmt(col.get('threshold'))})"
             )
         return lines
+
+
+def comparison_line(validation: Mapping[str, Any]) -> str | None:
+    """How sure a comparison is, as the report, the Slack request and the approvals page say it, from the
+    ``validation`` XCom (:meth:`ValidationReport.to_dict`): the rows scored and the primary metric's improvement with
+    its 95 % interval, e.g. ``roc_auc improvement of the challenger: 95% interval [-0.0044, +0.0270] (paired
+    bootstrap, 1000 resamples of the 200 labelled rows).``; None when it holds neither."""
+    ci, rows, labelled = validation.get("improvement_ci"), validation.get("n_rows"), validation.get("n_labelled")
+    if ci:
+        subset = f" (a random {ci['rows']} of {ci['of_rows']})" if ci.get("of_rows", ci["rows"]) != ci["rows"] else ""
+        return (
+            f"{validation.get('primary_metric') or ci.get('metric')} improvement of the challenger over the champion: "
+            f"95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}] ({ci['method']}, {ci['resamples']} resamples of "
+            f"the {ci.get('of_rows', ci['rows'])} labelled rows{subset})."
+        )
+    if labelled is None and rows is None:
+        return None
+    if labelled is not None and rows is not None and labelled != rows:
+        return f"Scored on {labelled} labelled of {rows} rows."
+    return f"Scored on {labelled if labelled is not None else rows} labelled rows."
 
 
 def _fmt(value: Any) -> str:
@@ -1084,7 +1125,9 @@ def build_report(
     :param no_champion: without a champion, why there is none when it is not a first model (:func:`unaliased_versions`).
     :param task: ``classification`` or ``regression``; with ``labels`` (the true labels of the rows scored) the
         challenger must show skill (:func:`skill_check`), checked for constant predictions when ``predictions``
-        (per version, ``(predictions, probabilities or None, classes or None)``) holds its own.
+        (per version, ``(predictions, probabilities or None, classes or None)``) holds its own; with both versions'
+        the report gives the primary metric's improvement's 95 % interval (:func:`~airflow_provider_agentic_mlops.
+        core.metrics.paired_bootstrap`), and a reason when it includes 0 (informing: no gate).
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -1115,6 +1158,14 @@ def build_report(
         own = (predictions or {}).get(str(challenger_version))
         checks.insert(0, skill_check(gates, task, labels, challenger_scores, own, version=str(challenger_version)))
     champion_values = _scores(champion_metrics).metrics if champion_metrics is not None else {}
+    ci = None
+    versions = (predictions or {}).get(str(challenger_version)), (predictions or {}).get(str(champion_version))
+    metric = gates.primary_metric
+    chal, champ = challenger_scores.metrics.get(metric), champion_values.get(metric)
+    if task is not None and labels is not None and None not in versions and not (_bad(chal) or _bad(champ)):
+        from airflow_provider_agentic_mlops.core.metrics import paired_bootstrap
+
+        ci = paired_bootstrap(task, metric, labels, *versions, higher=gates.higher_is_better, positive=positive_class)
     return ValidationReport(
         model_name=model_name,
         primary_metric=gates.primary_metric,
@@ -1131,6 +1182,7 @@ def build_report(
         n_labelled=n_labelled,
         positive_class=positive_class,
         positive_named=positive_class is not None and positive_class == gates.positive_label,
+        improvement_ci=ci,
     )
 
 
@@ -1147,6 +1199,7 @@ __all__ = [
     "build_report",
     "check_metric_amounts",
     "check_metric_names",
+    "comparison_line",
     "constant_prediction",
     "skill_check",
     "unaliased_versions",
