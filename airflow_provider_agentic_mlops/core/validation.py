@@ -546,6 +546,42 @@ def _mlflow_validation_logs_routed() -> Iterator[None]:
         logger.propagate, logger.handlers = saved[1], saved[2]
 
 
+def _decimals(*values: float) -> int:
+    """Decimals that tell ``values`` apart: 4, or up to 12 when they differ further down (0.880812 vs 0.880815)."""
+    distinct = len(set(values))
+    return next((d for d in range(4, 13) if len({f"{v:.{d}f}" for v in values}) == distinct), 12)
+
+
+def _pair_decimals(new: float, old: float) -> int:
+    """Decimals that tell ``new`` from ``old`` and show their difference as more than 0."""
+    d = _decimals(new, old)
+    while new != old and d < 12 and float(f"{abs(new - old):.{d}f}") == 0:
+        d += 1
+    return d
+
+
+def _shown_pair(new: float, old: float) -> str:
+    """``0.880812 vs champion 0.880815``: enough decimals to tell them apart and show their difference."""
+    d = _pair_decimals(new, old)
+    return f"{new:.{d}f} vs champion {old:.{d}f}"
+
+
+def _change(amount: float, new: float, old: float, *, sign: bool = True) -> str:
+    """A change between ``old`` and ``new`` with the decimals they are shown with: ``0 (equal)`` when they are
+    equal, never a ``-0.0000`` that hides which way it goes."""
+    if new == old or amount == 0:
+        return "0 (equal)" if new == old else "0"
+    return f"{amount:{'+' if sign else ''}.{_pair_decimals(new, old)}f}"
+
+
+def _percent(value: float) -> str:
+    """A relative change: ``+1.25%``; one too small for two decimals with two significant digits (``-0.00034%``)."""
+    if value == 0 or not math.isfinite(value):
+        return "+inf%" if value == math.inf else "0%"
+    shown = f"{value:+.2%}"
+    return shown if float(shown[:-1]) != 0 else f"{value * 100:+.2g}%"
+
+
 def evaluate_gates(
     gates: Gates,
     challenger: Mapping[str, float] | Scores,
@@ -600,7 +636,8 @@ def evaluate_gates(
             continue
         ok = _mlflow_passes(metric, float(value), greater_is_better=higher, threshold=float(bound))
         word = "minimum" if higher else "maximum"
-        checks.append(GateCheck("floor", metric, ok, f"{metric} = {value:.4f}, {word} {bound:.4f}"))
+        d = _decimals(value, bound)
+        checks.append(GateCheck("floor", metric, ok, f"{metric} = {value:.{d}f}, {word} {bound:.{d}f}"))
     if champion is None:
         checks.append(
             GateCheck(
@@ -655,8 +692,8 @@ def evaluate_gates(
                 "primary",
                 metric,
                 ok,
-                f"{metric}: challenger {new:.4f} vs champion {old:.4f}: improvement {improvement:+.4f} "
-                f"(required >= {gates.min_absolute_improvement:.4f}), relative {relative:+.2%} "
+                f"{metric}: challenger {_shown_pair(new, old)}: improvement {_change(improvement, new, old)} "
+                f"(required >= {gates.min_absolute_improvement:.4f}), relative {_percent(relative)} "
                 f"(required >= {gates.min_relative_improvement:.2%})",
             )
         )
@@ -672,8 +709,8 @@ def evaluate_gates(
                 "guard",
                 guard,
                 regression <= tolerance,
-                f"{guard}: challenger {new:.4f} vs champion {old:.4f}: regression {max(regression, 0):.4f} "
-                f"(tolerated <= {tolerance:.4f})",
+                f"{guard}: challenger {_shown_pair(new, old)}: regression "
+                f"{_change(max(regression, 0), new, old, sign=False)} (tolerated <= {tolerance:.4f})",
             )
         )
     return checks
@@ -1044,7 +1081,7 @@ class ValidationReport:
         rows = []
         for m in metrics:
             a, b = self.champion_metrics.get(m), self.challenger_metrics.get(m)
-            delta = f"{b - a:+.4f}" if not (_bad(a) or _bad(b)) else "n/a"
+            delta = "n/a" if _bad(a) or _bad(b) else _change(b - a, b, a)
             higher = self.primary_higher_is_better if m == self.primary_metric else higher_is_better(m)
             rows.append((m, _fmt(a), _fmt(b), delta, "higher" if higher else "lower"))
         return rows

@@ -3,6 +3,8 @@ baseline on the primary metric or a floor metric) is rejected whatever the other
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from airflow_provider_agentic_mlops.core.metrics import score_versions
@@ -98,3 +100,31 @@ def test_a_constant_regression_is_rejected_whatever_the_gates_say():
     assert not report.passed
     reason = next(r for r in report.reasons if r.startswith("FAILED skill"))
     assert "no skill" in reason and "10 for every row" in reason
+
+
+def test_a_difference_too_small_for_four_decimals_is_printed_with_enough_digits_and_never_minus_zero():
+    from airflow_provider_agentic_mlops.core.validation import evaluate_gates
+
+    gates = Gates(primary_metric="roc_auc", guard_metrics={"f1": 0.0}, floors={"accuracy": 0.7})
+    worse = evaluate_gates(
+        gates, {"roc_auc": 0.880812, "f1": 0.600001, "accuracy": 0.699999}, {"roc_auc": 0.880815, "f1": 0.600004}
+    )
+    text = " ".join(c.detail for c in worse)
+    assert not re.search(r"-0\.0+(?![0-9])", text) and "0.0000 (tolerated" not in text
+    primary = next(c for c in worse if c.gate == "primary")
+    assert not primary.passed and "challenger 0.880812 vs champion 0.880815: improvement -0.000003" in primary.detail
+    guard = next(c for c in worse if c.gate == "guard")
+    assert not guard.passed and "regression 0.000003" in guard.detail
+    floor = next(c for c in worse if c.gate == "floor")
+    assert not floor.passed and "accuracy = 0.699999, minimum 0.700000" in floor.detail
+    tie = next(c for c in evaluate_gates(Gates(), {"roc_auc": 0.8808}, {"roc_auc": 0.8808}) if c.gate == "primary")
+    assert tie.passed and "improvement 0 (equal)" in tie.detail and "+0.0000" not in tie.detail
+    table = build_report(
+        model_name="m",
+        gates=Gates(),
+        challenger_version="2",
+        challenger_metrics={"roc_auc": 0.880812},
+        champion_version="1",
+        champion_metrics={"roc_auc": 0.880815},
+    ).to_markdown()
+    assert "| -0.000003 |" in table
