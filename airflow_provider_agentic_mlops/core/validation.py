@@ -644,8 +644,8 @@ def evaluate_gates(
                 "champion",
                 gates.primary_metric,
                 True,
-                f"{no_champion or 'no champion yet'}: the challenger is judged on the absolute floors only"
-                + ("" if gates.floors else " (none configured)"),
+                f"{no_champion or 'no champion yet'}: the challenger is judged on the skill gate and the absolute "
+                "floors only" + ("" if gates.floors else " (none configured)"),
             )
         )
         return checks
