@@ -719,3 +719,200 @@ def split_scores(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[Any, Any
     scores = pred.to_numpy(dtype=np.float64)
     labels = (scores >= 0.5).astype(np.asarray(y_true).dtype)
     return labels, scores
+
+
+# -- uncertainty of a comparison ------------------------------------------------------------------
+
+#: The paired bootstrap's resamples and seed (:func:`paired_bootstrap`).
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+#: The most rows it resamples: of a larger window a seeded random subset of this many (the interval is then a
+#: little wider than the whole window's: cautious), which its ``rows`` and ``of_rows`` say.
+BOOTSTRAP_MAX_ROWS = 50_000
+#: Resamples of a metric recomputed with scikit-learn per resample (macro averages, multiclass roc_auc): slower.
+BOOTSTRAP_SLOW_RESAMPLES = 200
+
+
+def paired_bootstrap(
+    task: Task,
+    metric: str,
+    y_true: Sequence[Any],
+    new: tuple[Any, Any, Sequence[Any] | None],
+    old: tuple[Any, Any, Sequence[Any] | None],
+    *,
+    higher: bool,
+    positive: Any = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    max_rows: int = BOOTSTRAP_MAX_ROWS,
+) -> dict[str, Any] | None:
+    """The 95 % interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by ``higher``),
+    by a paired bootstrap: each resample draws rows with replacement, the same rows for both versions, and the
+    interval is the 2.5th to 97.5th percentile of the improvement over the resamples (seeded: the same inputs give
+    the same interval). Accuracy, binary precision/recall/f1/roc_auc, log_loss, rmse, mae and r2 are computed for
+    every resample at once (numpy, row weights); other metrics (macro averages, multiclass roc_auc) with
+    scikit-learn, :data:`BOOTSTRAP_SLOW_RESAMPLES` resamples.
+
+    :param new: the challenger's ``(predictions, probabilities or None, classes or None)``; ``old`` the champion's.
+    :param positive: the positive class of a binary comparison (``score_versions``); None: macro-averaged.
+    :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method"}``, or None when
+        the metric is undefined in most resamples (e.g. roc_auc of a window with a handful of positives).
+    """
+    import numpy as np
+
+    y = np.asarray(y_true)
+    rng = np.random.default_rng(seed)
+    of_rows = len(y)
+    rows = np.sort(rng.choice(of_rows, max_rows, replace=False)) if of_rows > max_rows else np.arange(of_rows)
+
+    def subset(version: tuple[Any, Any, Sequence[Any] | None]) -> tuple[Any, Any, Sequence[Any] | None]:
+        pred, proba, classes = version
+        return (
+            None if pred is None else np.asarray(pred)[rows],
+            None if proba is None else np.asarray(proba, dtype=float)[rows],
+            classes,
+        )
+
+    y, new, old = y[rows], subset(new), subset(old)
+    m = len(y)
+    if m == 0:
+        return None
+    sign = 1.0 if higher else -1.0
+    fast_new, fast_old = _by_weights(task, metric, y, *new, positive), _by_weights(task, metric, y, *old, positive)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if fast_new is not None and fast_old is not None:
+            diffs, chunk = [], max(1, 2_000_000 // m)
+            for start in range(0, resamples, chunk):
+                k = min(chunk, resamples - start)
+                idx = rng.integers(0, m, (k, m)) + (np.arange(k) * m)[:, None]
+                weights = np.bincount(idx.ravel(), minlength=k * m).reshape(k, m).astype(float)
+                diffs.append(sign * (fast_new(weights) - fast_old(weights)))
+            diff, method = np.concatenate(diffs), "paired bootstrap"
+        else:
+            resamples = min(resamples, BOOTSTRAP_SLOW_RESAMPLES)
+            diff = np.array(
+                [
+                    sign * _resampled(task, metric, y, new, old, rng.integers(0, m, m), positive)
+                    for _ in range(resamples)
+                ]
+            )
+            method = "paired bootstrap (scikit-learn per resample)"
+    diff = diff[np.isfinite(diff)]
+    if len(diff) < resamples / 2:
+        return None
+    low, high = np.percentile(diff, [2.5, 97.5])
+    return {
+        "metric": metric,
+        "confidence": 0.95,
+        "low": float(low),
+        "high": float(high),
+        "resamples": int(len(diff)),
+        "rows": int(m),
+        "of_rows": int(of_rows),
+        "method": method,
+    }
+
+
+def _by_weights(
+    task: Task, metric: str, y: Any, pred: Any, proba: Any, classes: Sequence[Any] | None, positive: Any
+) -> Any:
+    """A function of a ``(resamples, rows)`` matrix of row weights (how often each row was drawn) returning
+    ``metric`` per resample, as :func:`score_predictions` defines it; None for a metric it cannot weigh."""
+    import numpy as np
+
+    def mean(values: Any) -> Any:
+        values = np.asarray(values, dtype=float)
+        return lambda w: (w @ values) / w.sum(axis=1)
+
+    if task == "regression":
+        t, p = y.astype(float), np.asarray(pred, dtype=float)
+        se = (t - p) ** 2
+        if metric == "rmse":
+            return lambda w: np.sqrt(mean(se)(w))
+        if metric == "mae":
+            return mean(np.abs(t - p))
+        if metric == "r2":
+            return lambda w: 1 - (w @ se) / (w @ t**2 - (w @ t) ** 2 / w.sum(axis=1))
+        return None
+    if metric == "accuracy" and pred is not None:
+        return mean(np.asarray(pred) == y)
+    if metric in ("precision", "recall", "f1") and pred is not None and positive is not None:
+        said, true = (np.asarray(pred) == positive).astype(float), (y == positive).astype(float)
+        hit = said * true
+
+        def ratio(num: Any, den: Any) -> Any:
+            return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)  # zero_division=0
+
+        if metric == "precision":
+            return lambda w: ratio(w @ hit, w @ said)
+        if metric == "recall":
+            return lambda w: ratio(w @ hit, w @ true)
+        return lambda w: ratio(2 * (w @ hit), w @ said + w @ true)
+    if metric not in PROBABILITY_METRICS or proba is None:
+        return None
+    p = np.asarray(proba, dtype=float)
+    known = sorted(classes) if classes is not None else sorted(np.unique(y).tolist())
+    if classes is not None and p.ndim == 2:
+        p = p[:, sorted(range(len(classes)), key=lambda i: classes[i])]
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1]
+    if p.ndim == 1:
+        if len(known) != 2 or not set(np.unique(y).tolist()) <= set(known):
+            return None
+        is_pos = y == known[1]
+        if metric == "log_loss":
+            eps = np.finfo(float).eps
+            return mean(-np.log(np.clip(np.where(is_pos, p, 1 - p), eps, 1)))
+        return _weighted_auc(p, is_pos)
+    if metric == "log_loss" and p.shape[1] == len(known) and set(np.unique(y).tolist()) <= set(known):
+        p = p / p.sum(axis=1, keepdims=True)
+        column = np.searchsorted(np.asarray(known), y)
+        return mean(-np.log(np.clip(p[np.arange(len(y)), column], np.finfo(float).eps, 1)))
+    return None
+
+
+def _weighted_auc(score: Any, is_pos: Any) -> Any:
+    """ROC AUC per resample of row weights: the weighted share of (positive, negative) pairs ranked right, ties
+    counting half (the Mann-Whitney statistic scikit-learn's roc_auc_score equals)."""
+    import numpy as np
+
+    values, group = np.unique(score, return_inverse=True)
+    groups = len(values)
+
+    def auc(w: Any) -> Any:
+        k = len(w)
+        at = (group + (np.arange(k) * groups)[:, None]).ravel()
+        neg = np.bincount(at, weights=(w * ~is_pos).ravel(), minlength=k * groups).reshape(k, groups)
+        pos = np.bincount(at, weights=(w * is_pos).ravel(), minlength=k * groups).reshape(k, groups)
+        below = np.cumsum(neg, axis=1) - neg
+        return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+    return auc
+
+
+def _resampled(
+    task: Task, metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...], rows: Any, positive: Any
+) -> float:
+    """``metric`` of ``new`` minus ``old`` on ``rows`` (drawn with replacement), with scikit-learn."""
+    import numpy as np
+
+    def take(values: Any) -> Any:
+        return None if values is None else np.asarray(values)[rows]
+
+    labels = None
+    if task == "classification":
+        preds = [take(v[0]) for v in (new, old)]
+        known = [c for c in (new[2], old[2]) if c is not None]
+        labels = class_labels(y[rows], *preds, classes=known)
+    level = _log.level
+    _log.setLevel(logging.WARNING)  # the reasons of undefined metrics, once per resample: not news
+    try:
+        values = [
+            score_predictions(
+                task, y[rows], take(v[0]), take(v[1]), labels=labels, classes=v[2], positive_label=positive
+            ).metrics.get(metric, math.nan)
+            for v in (new, old)
+        ]
+    finally:
+        _log.setLevel(level)
+    return float(values[0] - values[1])

@@ -208,6 +208,9 @@ def message_details(
             "challenger_version",
             "champion_metrics",
             "challenger_metrics",
+            "n_rows",
+            "n_labelled",
+            "improvement_ci",
             "report_uri",
             "report_digest",
         )
@@ -281,6 +284,10 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
                 f"• {code(_clip(name, 200))}{mark}: "
                 f"{escape_mrkdwn(_fmt(champion.get(name)))} -> {escape_mrkdwn(_fmt(challenger.get(name)))}"
             )
+        from airflow_provider_agentic_mlops.core.validation import comparison_line
+
+        if (sure := comparison_line(validation)) is not None:  # how sure: rows scored, the improvement's interval
+            rows.append(escape_mrkdwn(sure))
         if validation.get("reasons"):
             rows.append("_" + escape_mrkdwn(_clip("; ".join(str(r) for r in validation["reasons"]), 500)) + "_")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _fit("\n".join(rows), 3000)}})

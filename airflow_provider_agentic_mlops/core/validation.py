@@ -420,7 +420,7 @@ class Gates(GateSettings):
 class GateCheck:
     """One gate's verdict, in words a reviewer can read."""
 
-    gate: str  # primary | guard | floor | champion | predictions
+    gate: str  # primary | guard | floor | champion | predictions | rows | skill
     metric: str
     passed: bool
     detail: str
@@ -546,6 +546,42 @@ def _mlflow_validation_logs_routed() -> Iterator[None]:
         logger.propagate, logger.handlers = saved[1], saved[2]
 
 
+def _decimals(*values: float) -> int:
+    """Decimals that tell ``values`` apart: 4, or up to 12 when they differ further down (0.880812 vs 0.880815)."""
+    distinct = len(set(values))
+    return next((d for d in range(4, 13) if len({f"{v:.{d}f}" for v in values}) == distinct), 12)
+
+
+def _pair_decimals(new: float, old: float) -> int:
+    """Decimals that tell ``new`` from ``old`` and show their difference as more than 0."""
+    d = _decimals(new, old)
+    while new != old and d < 12 and float(f"{abs(new - old):.{d}f}") == 0:
+        d += 1
+    return d
+
+
+def _shown_pair(new: float, old: float) -> str:
+    """``0.880812 vs champion 0.880815``: enough decimals to tell them apart and show their difference."""
+    d = _pair_decimals(new, old)
+    return f"{new:.{d}f} vs champion {old:.{d}f}"
+
+
+def _change(amount: float, new: float, old: float, *, sign: bool = True) -> str:
+    """A change between ``old`` and ``new`` with the decimals they are shown with: ``0 (equal)`` when they are
+    equal, never a ``-0.0000`` that hides which way it goes."""
+    if new == old or amount == 0:
+        return "0 (equal)" if new == old else "0"
+    return f"{amount:{'+' if sign else ''}.{_pair_decimals(new, old)}f}"
+
+
+def _percent(value: float) -> str:
+    """A relative change: ``+1.25%``; one too small for two decimals with two significant digits (``-0.00034%``)."""
+    if value == 0 or not math.isfinite(value):
+        return "+inf%" if value == math.inf else "0%"
+    shown = f"{value:+.2%}"
+    return shown if float(shown[:-1]) != 0 else f"{value * 100:+.2g}%"
+
+
 def evaluate_gates(
     gates: Gates,
     challenger: Mapping[str, float] | Scores,
@@ -600,15 +636,16 @@ def evaluate_gates(
             continue
         ok = _mlflow_passes(metric, float(value), greater_is_better=higher, threshold=float(bound))
         word = "minimum" if higher else "maximum"
-        checks.append(GateCheck("floor", metric, ok, f"{metric} = {value:.4f}, {word} {bound:.4f}"))
+        d = _decimals(value, bound)
+        checks.append(GateCheck("floor", metric, ok, f"{metric} = {value:.{d}f}, {word} {bound:.{d}f}"))
     if champion is None:
         checks.append(
             GateCheck(
                 "champion",
                 gates.primary_metric,
                 True,
-                f"{no_champion or 'no champion yet'}: the challenger is judged on the absolute floors only"
-                + ("" if gates.floors else " (none configured)"),
+                f"{no_champion or 'no champion yet'}: the challenger is judged on the skill gate and the absolute "
+                "floors only" + ("" if gates.floors else " (none configured)"),
             )
         )
         return checks
@@ -655,8 +692,8 @@ def evaluate_gates(
                 "primary",
                 metric,
                 ok,
-                f"{metric}: challenger {new:.4f} vs champion {old:.4f}: improvement {improvement:+.4f} "
-                f"(required >= {gates.min_absolute_improvement:.4f}), relative {relative:+.2%} "
+                f"{metric}: challenger {_shown_pair(new, old)}: improvement {_change(improvement, new, old)} "
+                f"(required >= {gates.min_absolute_improvement:.4f}), relative {_percent(relative)} "
                 f"(required >= {gates.min_relative_improvement:.2%})",
             )
         )
@@ -672,11 +709,105 @@ def evaluate_gates(
                 "guard",
                 guard,
                 regression <= tolerance,
-                f"{guard}: challenger {new:.4f} vs champion {old:.4f}: regression {max(regression, 0):.4f} "
-                f"(tolerated <= {tolerance:.4f})",
+                f"{guard}: challenger {_shown_pair(new, old)}: regression "
+                f"{_change(max(regression, 0), new, old, sign=False)} (tolerated <= {tolerance:.4f})",
             )
         )
     return checks
+
+
+# -- skill: better than a model that reads no feature ------------------------------------------------
+
+#: What :func:`skill_check` calls each trivial baseline (``core.metrics.trivial_baseline``).
+_BASELINE_NAMES = {"accuracy": "majority-class baseline", "roc_auc": "random-score baseline", "r2": "mean baseline"}
+
+
+def _shown(value: Any) -> str:
+    """A predicted value as a reason shows it: ``10``, ``0.5``, ``'legit'``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    item = getattr(value, "item", None)  # a numpy scalar
+    return _shown(item()) if callable(item) else repr(str(value)[:40])
+
+
+def constant_prediction(y_pred: Sequence[Any], proba: Any = None) -> str | None:
+    """How ``y_pred`` (and ``proba``) are the same for every row (``"predicts 0 for every row (and the same class
+    probabilities)"``), else None: such a model reads no feature. A classifier that predicts one class but ranks the
+    rows by varying probabilities is not constant (its ``roc_auc`` measures something)."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.unique(pd.Series(np.asarray(y_pred).ravel()))
+    if len(values) != 1:
+        return None
+    if proba is not None:
+        p = np.asarray(proba, dtype=float)
+        p = p.reshape(len(p), -1)
+        if len(p) and float(np.max(np.ptp(p, axis=0))) > 1e-12:
+            return None
+        return f"predicts {_shown(values[0])} for every row, with the same class probabilities"
+    return f"predicts {_shown(values[0])} for every row"
+
+
+def skill_check(
+    gates: Gates,
+    task: str,
+    labels: Sequence[Any],
+    challenger: Scores,
+    prediction: tuple[Any, Any, Any] | None,
+    *,
+    version: str | None = None,
+) -> GateCheck:
+    """The ``skill`` gate: the challenger must do better than a model that reads no feature.
+
+    It fails when the challenger's predictions are constant (:func:`constant_prediction`), whatever the other
+    gates say: at 2 % positives always answering the majority class scores an accuracy of 0.98, which may beat a
+    useful champion and meet a floor. It fails too when the challenger's primary metric or a floor metric does not
+    beat that metric's :func:`~airflow_provider_agentic_mlops.core.metrics.trivial_baseline` on these labels
+    (accuracy: the majority class's share; roc_auc: 0.5; r2: 0).
+
+    :param labels: the true labels of the rows scored.
+    :param prediction: the challenger's ``(predictions, probabilities or None, classes or None)``; None: not
+        checked for constant predictions.
+    """
+    from airflow_provider_agentic_mlops.core.metrics import trivial_baseline
+
+    who = f"the challenger{_v(version)}"
+    majority = "accuracy" if task == "classification" else "r2"
+    constant = constant_prediction(*prediction[:2]) if prediction is not None else None
+    if constant is not None:
+        base = trivial_baseline(task, majority, labels)
+        scores = (
+            f"; the {_BASELINE_NAMES[majority]} scores {majority} {base['value']:.4f} ({base['source']})"
+            if base
+            else ""
+        )
+        return GateCheck(
+            "skill",
+            gates.primary_metric,
+            False,
+            f"no skill: {who} {constant}, so it reads no feature{scores}. Whatever the other gates say it is "
+            "rejected: check the training (its features, the class balance; class_weight for rare classes) and retrain",
+        )
+    beaten = []
+    for metric in dict.fromkeys([gates.primary_metric, *gates.floors]):
+        base = trivial_baseline(task, metric, labels)
+        value = challenger.metrics.get(metric)
+        if base is None or _bad(value):
+            continue  # no trivial value known for the metric; a missing value fails its own gate
+        if not value > base["value"]:
+            return GateCheck(
+                "skill",
+                metric,
+                False,
+                f"no skill: {who}'s {metric} {value:.4f} does not beat the {_BASELINE_NAMES[metric]}, which scores "
+                f"{base['value']:.4f} ({base['source']}): a model that reads no feature does as well. Gate on a "
+                "metric that rewards finding the rare class (validation.primary_metric roc_auc or f1) or improve the "
+                "training, and retrain",
+            )
+        beaten.append(f"{metric} {value:.4f} > {base['value']:.4f}")
+    done = f"it beats the trivial baseline ({', '.join(beaten)})" if beaten else "no trivial baseline for its metrics"
+    return GateCheck("skill", gates.primary_metric, True, f"{who}'s predictions vary across rows; {done}")
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -807,6 +938,7 @@ class ValidationReport:
     n_labelled: int | None = None
     positive_class: Any = None
     positive_named: bool = False
+    improvement_ci: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -814,8 +946,18 @@ class ValidationReport:
 
     @property
     def reasons(self) -> list[str]:
+        """One sentence per gate, failures first; then, when the primary metric's improvement is within noise
+        (its 95 % interval includes 0), a sentence saying so, before the gates passed. It informs; no gate."""
         failed = [f"FAILED {c.gate}: {c.detail}" for c in self.checks if not c.passed]
         ok = [f"passed {c.gate}: {c.detail}" for c in self.checks if c.passed]
+        ci = self.improvement_ci
+        if ci and ci["low"] <= 0 <= ci["high"]:
+            failed.append(
+                f"within noise: the difference's 95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}] on {ci['rows']} "
+                f"rows includes 0 (the {self.primary_metric} improvement of the challenger over the champion, "
+                f"{ci['method']} of {ci['resamples']} resamples): on another window of this size the champion may "
+                "do as well or better. This informs and does not gate; a larger labelled window narrows it"
+            )
         return failed + ok
 
     def to_markdown(self) -> str:
@@ -828,6 +970,8 @@ class ValidationReport:
         ]
         if self.data_uri or self.n_rows is not None:
             lines.append(f"Validation data: {self._data_line()}")
+        if self.improvement_ci:
+            lines.append(self._interval_line())
         if self.positive_class is not None:
             lines.append(self._positive_line())
         lines += ["", "## Decision rationale", ""]
@@ -882,6 +1026,7 @@ class ValidationReport:
             f"<span style='color:{color}'>{verdict}</span></h1>"
             f"<p>Challenger: version {e(self.challenger_version)}. Champion: {champion}.</p>"
             + (f"<p>Validation data: {e(self._data_line())}</p>" if self.data_uri or self.n_rows is not None else "")
+            + (f"<p>{e(self._interval_line())}</p>" if self.improvement_ci else "")
             + (f"<p>{e(self._positive_line())}</p>" if self.positive_class is not None else "")
             + "<h2>Decision rationale</h2>"
             f"<ul>{reasons}</ul>"
@@ -899,6 +1044,9 @@ class ValidationReport:
         if self.n_labelled is not None and self.n_labelled != self.n_rows:
             rows = f"{self.n_labelled} labelled of {rows} (rows without a label are not scored)"
         return f"{self.data_uri or '(given)'}, {rows}, the same for both."
+
+    def _interval_line(self) -> str:
+        return comparison_line({"improvement_ci": self.improvement_ci, "primary_metric": self.primary_metric}) or ""
 
     def _positive_line(self) -> str:
         why = "validation.positive_label" if self.positive_named else "the greater class; set validation.positive_label"
@@ -918,6 +1066,10 @@ class ValidationReport:
             "challenger_version": self.challenger_version,
             "champion_metrics": {k: _json_float(v) for k, v in self.champion_metrics.items()},
             "challenger_metrics": {k: _json_float(v) for k, v in self.challenger_metrics.items()},
+            "n_rows": self.n_rows,
+            "n_labelled": self.n_labelled if self.n_labelled is not None else self.n_rows,
+            # the primary metric's improvement (positive: better), its 95 % interval: how sure the comparison is
+            "improvement_ci": dict(self.improvement_ci) if self.improvement_ci else None,
             "report_uri": report_uri,
             "report_digest": self.digest(),
             # report.html, the page the approvals page and Slack link to: promotion checks it is unchanged
@@ -929,7 +1081,7 @@ class ValidationReport:
         rows = []
         for m in metrics:
             a, b = self.champion_metrics.get(m), self.challenger_metrics.get(m)
-            delta = f"{b - a:+.4f}" if not (_bad(a) or _bad(b)) else "n/a"
+            delta = "n/a" if _bad(a) or _bad(b) else _change(b - a, b, a)
             higher = self.primary_higher_is_better if m == self.primary_metric else higher_is_better(m)
             rows.append((m, _fmt(a), _fmt(b), delta, "higher" if higher else "lower"))
         return rows
@@ -949,6 +1101,26 @@ class ValidationReport:
                 f"(threshold {_fmt(col.get('threshold'))})"
             )
         return lines
+
+
+def comparison_line(validation: Mapping[str, Any]) -> str | None:
+    """How sure a comparison is, as the report, the Slack request and the approvals page say it, from the
+    ``validation`` XCom (:meth:`ValidationReport.to_dict`): the rows scored and the primary metric's improvement with
+    its 95 % interval, e.g. ``roc_auc improvement of the challenger: 95% interval [-0.0044, +0.0270] (paired
+    bootstrap, 1000 resamples of the 200 labelled rows).``; None when it holds neither."""
+    ci, rows, labelled = validation.get("improvement_ci"), validation.get("n_rows"), validation.get("n_labelled")
+    if ci:
+        subset = f" (a random {ci['rows']} of {ci['of_rows']})" if ci.get("of_rows", ci["rows"]) != ci["rows"] else ""
+        return (
+            f"{validation.get('primary_metric') or ci.get('metric')} improvement of the challenger over the champion: "
+            f"95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}] ({ci['method']}, {ci['resamples']} resamples of "
+            f"the {ci.get('of_rows', ci['rows'])} labelled rows{subset})."
+        )
+    if labelled is None and rows is None:
+        return None
+    if labelled is not None and rows is not None and labelled != rows:
+        return f"Scored on {labelled} labelled of {rows} rows."
+    return f"Scored on {labelled if labelled is not None else rows} labelled rows."
 
 
 def _fmt(value: Any) -> str:
@@ -976,6 +1148,9 @@ def build_report(
     n_labelled: int | None = None,
     positive_class: Any = None,
     no_champion: str | None = None,
+    task: str | None = None,
+    labels: Sequence[Any] | None = None,
+    predictions: Mapping[str, tuple[Any, Any, Any]] | None = None,
 ) -> ValidationReport:
     """Gate the challenger against the champion and return the full report.
 
@@ -985,6 +1160,11 @@ def build_report(
         than ``gates.min_rows`` reject the challenger). Default: every row.
     :param positive_class: binary classification: the class precision, recall and f1 measured, named in the report.
     :param no_champion: without a champion, why there is none when it is not a first model (:func:`unaliased_versions`).
+    :param task: ``classification`` or ``regression``; with ``labels`` (the true labels of the rows scored) the
+        challenger must show skill (:func:`skill_check`), checked for constant predictions when ``predictions``
+        (per version, ``(predictions, probabilities or None, classes or None)``) holds its own; with both versions'
+        the report gives the primary metric's improvement's 95 % interval (:func:`~airflow_provider_agentic_mlops.
+        core.metrics.paired_bootstrap`), and a reason when it includes 0 (informing: no gate).
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -1010,7 +1190,19 @@ def build_report(
                 "(rows without a label are not scored), or lower validation.min_rows",
             ),
         )
+    challenger_scores = _scores(challenger_metrics)
+    if task is not None and labels is not None and not challenger_scores.unscorable:
+        own = (predictions or {}).get(str(challenger_version))
+        checks.insert(0, skill_check(gates, task, labels, challenger_scores, own, version=str(challenger_version)))
     champion_values = _scores(champion_metrics).metrics if champion_metrics is not None else {}
+    ci = None
+    versions = (predictions or {}).get(str(challenger_version)), (predictions or {}).get(str(champion_version))
+    metric = gates.primary_metric
+    chal, champ = challenger_scores.metrics.get(metric), champion_values.get(metric)
+    if task is not None and labels is not None and None not in versions and not (_bad(chal) or _bad(champ)):
+        from airflow_provider_agentic_mlops.core.metrics import paired_bootstrap
+
+        ci = paired_bootstrap(task, metric, labels, *versions, higher=gates.higher_is_better, positive=positive_class)
     return ValidationReport(
         model_name=model_name,
         primary_metric=gates.primary_metric,
@@ -1027,6 +1219,7 @@ def build_report(
         n_labelled=n_labelled,
         positive_class=positive_class,
         positive_named=positive_class is not None and positive_class == gates.positive_label,
+        improvement_ci=ci,
     )
 
 
@@ -1043,6 +1236,9 @@ __all__ = [
     "build_report",
     "check_metric_amounts",
     "check_metric_names",
+    "comparison_line",
+    "constant_prediction",
+    "skill_check",
     "unaliased_versions",
     "class_labels",
     "compute_metrics",

@@ -667,7 +667,7 @@ class MlflowRegistryHook(BaseHook):
         """Load ``version`` of ``registered_model`` with this connection's credentials and predict ``frame``.
 
         :param columns: picks the model's input columns of ``frame``, given the input names of the model's
-            signature (None when it has none).
+            signature, else (a scikit-learn model fitted on a frame) its ``feature_names_in_``; None when neither.
         :param classification: also return class probabilities, when the model gives them.
         :return: ``(output, probabilities or None, their classes or None)``: a scikit-learn model's labels,
             ``predict_proba`` and ``classes_``; a pyfunc model's output as it returned it (labels, scores or
@@ -705,6 +705,9 @@ class MlflowRegistryHook(BaseHook):
                     version=str(version),
                 ) from err
             inputs = info.signature.inputs.input_names() if info.signature is not None else None
+            if not inputs and sklearn:  # no signature: the names it was fitted on, as the drift check reads them
+                fitted = getattr(model, "feature_names_in_", None)
+                inputs = list(fitted) if fitted is not None and len(fitted) else None
             x = frame[columns([str(c) for c in inputs] if inputs else None)]
             if sklearn:
                 if classification and hasattr(model, "predict_proba"):

@@ -69,8 +69,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
     :param registered_model: name in the MLflow registry (default: ``model_name``).
     :param validation_data: path/URI of labelled Parquet or CSV (templated): the current window.
     :param label_column: the label column in ``validation_data``.
-    :param feature_columns: the model's input columns; default: the model signature's inputs, else
-        every column except the label and ``exclude_columns``.
+    :param feature_columns: the model's input columns; default: the model signature's inputs, else the names a
+        scikit-learn model was fitted on (``feature_names_in_``), else every column except the label and
+        ``exclude_columns``.
     :param exclude_columns: columns that are no model input (the timestamp, the production predictions),
         left out when neither ``feature_columns`` nor the model's signature names the inputs.
     :param task: ``classification`` or ``regression``; default: the primary metric's task when one is
@@ -226,6 +227,9 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
             positive_class=positive,
             data_uri=str(self.validation_data),
             no_champion=unaliased_versions(self.registered_model, versions, challenger=challenger),
+            task=self.task,
+            labels=y_true.to_numpy(),
+            predictions=predictions,
         )
         report_uri = self._write_report(report, run_id)
         summary = report.to_dict(report_uri=report_uri)
@@ -346,8 +350,8 @@ class ValidateOperator(MlflowHookMixin, StateStoreMixin, BaseBranchOperator):
         return scores, positive
 
     def _features(self, inputs: list[str] | None, frame: pd.DataFrame, who: str) -> list[str]:
-        """The columns to feed ``who`` (``the champion v3``): ``feature_columns``, else its signature's inputs, else
-        all but the label and ``exclude_columns``."""
+        """The columns to feed ``who`` (``the champion v3``): ``feature_columns``, else its signature's inputs or the
+        names it was fitted on (``feature_names_in_``), else all but the label and ``exclude_columns``."""
         excluded = {self.label_column, *self.exclude_columns}
         wanted = self.feature_columns or inputs or [c for c in frame.columns if c not in excluded]
         missing = [c for c in wanted if c not in frame.columns]

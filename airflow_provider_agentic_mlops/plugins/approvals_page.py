@@ -307,6 +307,13 @@ def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _comparison(validation: dict[str, Any] | None) -> str | None:
+    """How sure the comparison is: the rows scored and the primary metric's improvement's 95 % interval."""
+    from airflow_provider_agentic_mlops.core.validation import comparison_line
+
+    return comparison_line(validation) if isinstance(validation, dict) else None
+
+
 def _drift_line(drift: dict[str, Any] | None) -> dict[str, Any] | None:
     if not drift:
         return None
@@ -358,6 +365,7 @@ def page_request(root: str, approval: dict[str, Any]) -> dict[str, Any]:
         **approval,
         "validation": details.get("validation") or {},
         "metric_rows": metric_rows(details.get("validation")),
+        "comparison": _comparison(details.get("validation")),
         "drift": _drift_line(details.get("drift")),
         "rationale": details.get("rationale"),
         "link_rows": _link_rows(root, approval),

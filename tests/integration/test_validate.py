@@ -319,6 +319,19 @@ def test_without_feature_columns_or_signature_the_excluded_columns_are_not_fed_t
     assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.7
 
 
+def test_without_a_signature_the_columns_the_model_was_fitted_on_are_fed_to_it_not_every_column(env, tmp_path):
+    # the drift check reads a scikit-learn model's feature_names_in_; validation reads them too, so an id column
+    # in the window (not excluded) is not fed to the model ("Feature names unseen at fit time")
+    data = tmp_path / "current_with_id.parquet"
+    frame = labelled_frame(300, seed=9)
+    frame.insert(0, "customer_id", range(len(frame)))
+    frame.to_parquet(data)
+    challenger = register_tiny_classifier(env["url"], env["model"])
+    ctx = _ctx(challenger)
+    _op(env, validation_data=str(data)).choose_branch(ctx)
+    assert ctx["ti"].pushed["validation"]["challenger_metrics"]["accuracy"] > 0.7
+
+
 def test_missing_label_column_is_named_with_the_fix(env):
     challenger = register_tiny_classifier(env["url"], env["model"])
     with pytest.raises(ValueError, match="label column 'is_fraud' is not in the validation data"):

@@ -1,0 +1,136 @@
+"""The approver is told how uncertain the comparison is: rows scored and the paired bootstrap's 95 % interval of
+the primary metric's improvement, in the XCom, the reports, the Slack request and the approvals page."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from airflow_provider_agentic_mlops.core import slack
+from airflow_provider_agentic_mlops.core.metrics import paired_bootstrap, score_versions
+from airflow_provider_agentic_mlops.core.validation import Gates, build_report, comparison_line
+
+
+def _window(n: int, seed: int, *, gain: float):
+    """Labels and two versions' probabilities; the challenger's scores carry ``gain`` more signal."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = (x + rng.normal(size=n) > 0).astype(int)
+    old = 1 / (1 + np.exp(-(x + rng.normal(scale=1.0, size=n))))
+    new = 1 / (1 + np.exp(-(x * (1 + gain) + rng.normal(scale=1.0, size=n))))
+    return y, new, old
+
+
+def _report(n: int, seed: int, *, gain: float):
+    y, new, old = _window(n, seed, gain=gain)
+    predictions = {
+        "2": ((new > 0.5).astype(int), np.column_stack([1 - new, new]), [0, 1]),
+        "1": ((old > 0.5).astype(int), np.column_stack([1 - old, old]), [0, 1]),
+    }
+    scores, positive = score_versions("classification", y, predictions, label_name="y")
+    return build_report(
+        model_name="fraud",
+        gates=Gates(primary_metric="roc_auc"),
+        challenger_version="2",
+        challenger_metrics=scores["2"],
+        champion_version="1",
+        champion_metrics=scores["1"],
+        n_rows=n,
+        n_labelled=n,
+        task="classification",
+        labels=y,
+        predictions=predictions,
+        positive_class=positive,
+        data_uri="/data/w.parquet",
+    )
+
+
+def _noisy_passing_report():
+    for seed in range(50):
+        report = _report(200, seed, gain=0.0)
+        if report.passed:
+            return report
+    raise AssertionError("no window where the challenger is better by chance")
+
+
+def test_the_bootstrap_is_paired_seeded_and_brackets_the_observed_difference():
+    y, new, old = _window(400, 3, gain=0.3)
+    ci = paired_bootstrap("classification", "roc_auc", y, (None, new, None), (None, old, None), higher=True)
+    observed = roc_auc_score(y, new) - roc_auc_score(y, old)
+    assert ci is not None and ci["low"] < observed < ci["high"] and ci["rows"] == 400
+    assert ci == paired_bootstrap("classification", "roc_auc", y, (None, new, None), (None, old, None), higher=True)
+    same = paired_bootstrap("classification", "roc_auc", y, (None, old, None), (None, old, None), higher=True)
+    assert same is not None and same["low"] == same["high"] == 0.0  # the same rows for both versions
+
+
+def test_a_noisy_small_window_passes_but_the_report_says_it_is_within_noise():
+    report = _noisy_passing_report()
+    summary = report.to_dict()
+    ci = summary["improvement_ci"]
+    assert summary["n_rows"] == summary["n_labelled"] == 200
+    assert ci["low"] < 0 < ci["high"] and ci["resamples"] >= 500
+    noise = [r for r in report.reasons if "within noise" in r]
+    assert noise and f"[{ci['low']:+.4f}, {ci['high']:+.4f}] on 200 rows includes 0" in noise[0]
+    assert "95% interval" in report.to_markdown() and "95% interval" in report.to_html()
+    json.dumps(summary)
+
+
+def test_a_clear_improvement_on_many_rows_is_not_called_noise():
+    report = _report(5000, 1, gain=1.5)
+    ci = report.to_dict()["improvement_ci"]
+    assert report.passed and ci["low"] > 0
+    assert not any("within noise" in r for r in report.reasons)
+
+
+def test_the_slack_request_and_the_approvals_page_show_rows_and_the_interval():
+    from airflow_provider_agentic_mlops.plugins.approvals_page import page_request
+
+    summary = _noisy_passing_report().to_dict()
+    ci = summary["improvement_ci"]
+    details = slack.message_details(validation=summary)
+    approval = {
+        "id": 1,
+        "model_name": "fraud",
+        "model_version": "2",
+        "dag_id": "d",
+        "run_id": "r",
+        "status": "pending",
+        "required_approvals": 1,
+        "expires_at": None,
+        "votes": [],
+        "details": details,
+    }
+    interval = f"95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}]"
+    text = json.dumps(slack.request_message(approval)["blocks"])
+    assert interval in text and "200 labelled rows" in text and "within noise" in text
+    line = page_request("/x", approval)["comparison"]
+    assert interval in line and "200 labelled rows" in line
+    assert comparison_line({"n_rows": 300, "n_labelled": 290}) == "Scored on 290 labelled of 300 rows."
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "accuracy", "f1", "log_loss"])
+def test_the_bootstrap_is_fast_on_a_large_window(metric):
+    y, new, old = _window(50_000, 4, gain=0.2)
+    start = time.perf_counter()
+    args = ((new > 0.5).astype(int), new, [0, 1]), ((old > 0.5).astype(int), old, [0, 1])
+    ci = paired_bootstrap("classification", metric, y, *args, higher=metric != "log_loss", positive=1)
+    assert ci is not None and ci["low"] <= ci["high"]
+    assert time.perf_counter() - start < 10
+
+
+def test_regression_and_macro_metrics_get_an_interval_too():
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=300)
+    new, old = y + rng.normal(scale=0.5, size=300), y + rng.normal(scale=0.6, size=300)
+    for metric in ("rmse", "mae", "r2"):
+        ci = paired_bootstrap("regression", metric, y, (new, None, None), (old, None, None), higher=metric == "r2")
+        assert ci is not None and ci["high"] > 0, metric
+    labels = rng.integers(0, 3, 300)
+    ci = paired_bootstrap(
+        "classification", "f1", labels, (labels, None, None), (rng.integers(0, 3, 300), None, None), higher=True
+    )
+    assert ci is not None and ci["low"] > 0
