@@ -186,18 +186,30 @@ SINCE_FORMS = (
 def since(value: str) -> datetime:
     """An argparse ``type`` for ``--since``: the UTC time ``value`` names, a duration back from now
     (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`) or an ISO 8601 date or time (naive:
-    UTC, as the store keeps it). Anything else is a usage error naming the value and the forms it takes."""
+    UTC, as the store keeps it). Anything else, or a time before year 1 UTC (``999999d``: datetime arithmetic
+    raises ``OverflowError``, which argparse would not report as a usage error), is a usage error naming the value
+    and the forms it takes."""
     from airflow_provider_agentic_mlops.core.durations import parse_duration
 
+    too_early = argparse.ArgumentTypeError(f"{value!r} reaches back before year 1: give {SINCE_FORMS}")
     try:
-        return datetime.now(timezone.utc) - parse_duration(value, field="--since")
+        back = parse_duration(value, field="--since")
     except ValueError:
-        pass
+        back = None
+    except OverflowError:  # more days than a timedelta holds
+        raise too_early from None
     try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is neither a duration nor a time: give {SINCE_FORMS}") from None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+        if back is not None:
+            return datetime.now(timezone.utc) - back
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is neither a duration nor a time: give {SINCE_FORMS}"
+            ) from None
+        return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    except OverflowError:
+        raise too_early from None
 
 
 COUNT = whole_number(1)

@@ -89,9 +89,10 @@ def detect_faults(
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
     Kinds: ``type_change``, ``scale_change``, ``sign_flip``, ``out_of_range``, ``vocabulary_replaced``,
-    ``constant``, ``point_mass`` (one value, a default fill, holding a tenth of a continuous column where
-    the reference hardly held it), ``category_renamed`` (a category spelt differently by case, spaces or
-    Unicode form on part of the rows: ``'US' -> 'us'``), ``misaligned`` (:func:`_misaligned_faults`).
+    ``constant``, ``point_mass`` (one value that looks like a default fill, outside the range or a sentinel,
+    holding a tenth of a continuous column where the reference hardly held it), ``category_renamed`` (a
+    category spelt differently by case, spaces or Unicode form on part of the rows: ``'US' -> 'us'``),
+    ``misaligned`` (:func:`_misaligned_faults`).
     Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
     design, on a random sample of at most ``FAULT_SAMPLE_ROWS`` rows of each frame (on 1M rows the
@@ -288,13 +289,36 @@ POINT_MASS_REFERENCE_SHARE = 0.01
 #: Distinct values the reference (sample) must hold: a continuous column. A column of few values (a
 #: rating, a count, a flag) moves its mass from one value to another when it drifts; that is drift.
 POINT_MASS_MIN_DISTINCT = 100
+#: A positive all-9s value (99, 999, 9999, ...) is a fill only above this quantile of the reference:
+#: beyond its values, as a "missing" code is written; one inside the body is an ordinary value.
+POINT_MASS_NINES_QUANTILE = 0.99
+
+
+def _looks_like_fill(value: float, reference: np.ndarray) -> bool:
+    """Whether ``value`` looks like a default fill rather than a common value: outside the reference's
+    range, or a conventional sentinel: 0; a negative whole number of 1 or all 9s (-1, -9, -99, -999,
+    ...); a positive all-9s whole number of two digits or more (99, 999, 9999, ...) above the
+    reference's ``POINT_MASS_NINES_QUANTILE``. Any other value inside the range piling up (one week of
+    a year-long ``day_of_year``, one merchant's flash sale on a numeric id, a promotion price 19.99) is
+    a pattern of the data, not a broken feed: drift, weighed as drift."""
+    if value < reference.min() or value > reference.max() or value == 0:
+        return True
+    if not np.isfinite(value) or value != round(value):
+        return False
+    digits = str(abs(int(value)))
+    nines = set(digits) == {"9"}
+    if value < 0:
+        return digits == "1" or nines
+    return nines and len(digits) >= 2 and value > float(np.quantile(reference, POINT_MASS_NINES_QUANTILE))
 
 
 def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[str, str] | None:
     """A new point mass: one value holds at least ``POINT_MASS_SHARE`` of the current values (and
     ``MIN_VALUES_FOR_FAULTS`` rows) where it held under ``POINT_MASS_REFERENCE_SHARE`` of the
-    reference's, on a column with at least ``POINT_MASS_MIN_DISTINCT`` distinct reference values. A
-    zero-inflated column whose reference already holds the spike is unaffected, as is a column of few values."""
+    reference's, on a column with at least ``POINT_MASS_MIN_DISTINCT`` distinct reference values, and
+    the value looks like a fill (:func:`_looks_like_fill`). A zero-inflated column whose reference
+    already holds the spike is unaffected, as is a column of few values, and a common value inside
+    the range that is no sentinel (a one-week window of ``day_of_year``, a promotion price)."""
     if np.unique(ref_s.values).size < POINT_MASS_MIN_DISTINCT:
         return None
     values, counts = np.unique(cur_s.values, return_counts=True)
@@ -304,14 +328,14 @@ def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[s
     if now < POINT_MASS_SHARE or count < MIN_VALUES_FOR_FAULTS:
         return None
     was = float(np.mean(ref_s.values == value))
-    if was >= POINT_MASS_REFERENCE_SHARE:
+    if was >= POINT_MASS_REFERENCE_SHARE or not _looks_like_fill(value, ref_s.values):
         return None
-    where = "outside" if value < ref_s.values.min() or value > ref_s.values.max() else "inside"
+    inside = ref_s.values.min() <= value <= ref_s.values.max()
+    where = "inside its range, a conventional fill value" if inside else "outside its range"
     return _fault(
         name,
         "point_mass",
-        f"value {value:.6g} on {now:.0%} of current rows, {was:.1%} of the reference ({where} its range): "
-        "a default fill?",
+        f"value {value:.6g} on {now:.0%} of current rows, {was:.1%} of the reference ({where}): a default fill?",
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_agentic_mlops.cli.definition import main
+from airflow_provider_agentic_mlops.cli.definition import main, since
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from tests.approval_data import request_approval
 
@@ -68,6 +69,18 @@ def test_audit_list_since_takes_a_duration_or_an_iso_time(store, capsys) -> None
 
 @pytest.mark.parametrize("value", ["yesterday", "7", "-1d", "2026-13-45"])
 def test_audit_list_refuses_a_since_it_cannot_read_naming_the_value_and_the_forms(store, value, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", "list", f"--since={value}"])
+    assert exc.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"argument --since: {value!r}" in err and "7d" in err and "2026-11-28" in err
+
+
+@pytest.mark.parametrize("value", ["999999d", "9999999999d", "P9999999999D", "0001-01-01T00:00+02:00"])
+def test_a_since_before_year_one_is_a_usage_error_not_an_overflow(store, value, capsys) -> None:
+    # datetime arithmetic past year 1 raises OverflowError, which argparse does not turn into a usage error
+    with pytest.raises(argparse.ArgumentTypeError, match="before year 1"):
+        since(value)
     with pytest.raises(SystemExit) as exc:
         main(["audit", "list", f"--since={value}"])
     assert exc.value.code == 2

@@ -9,6 +9,7 @@ import pytest
 from airflow_provider_agentic_mlops.core.decision import performance_verdict
 from airflow_provider_agentic_mlops.core.drift import compute_drift
 from airflow_provider_agentic_mlops.core.evidence import (
+    _looks_like_fill,
     benjamini_hochberg,
     build_evidence,
     class_mix,
@@ -310,6 +311,39 @@ def test_a_default_value_filling_part_of_a_column_is_a_new_point_mass_fault(fill
     assert set(faults) == {"x"}
     kind, detail = faults["x"]
     assert kind == "point_mass" and f"{fill:g}" in detail and "0.0% of the reference" in detail and "40%" in detail
+
+
+def test_a_common_value_inside_the_range_is_no_point_mass_fault() -> None:
+    # a value piling up inside the reference's range that is no conventional fill is a real pattern,
+    # not a broken feed: a one-week window of a year-long day_of_year, one merchant's flash sale on a
+    # numeric id, a promotion price
+    rng = np.random.default_rng(0)
+    n = 5000
+
+    def amount(k: int) -> np.ndarray:
+        return rng.gamma(2, 50, k)
+
+    reference = pd.DataFrame({"day_of_year": rng.integers(1, 366, n), "amount": amount(n)})
+    current = pd.DataFrame({"day_of_year": rng.integers(150, 157, 1000), "amount": amount(1000)})
+    assert faults_of(reference, current) == {}
+    merchants = np.arange(1000, 1300)
+    reference = pd.DataFrame({"merchant_id": rng.choice(merchants, n), "amount": amount(n)})
+    ids = rng.choice(merchants, 1000)
+    ids[rng.random(1000) < 0.15] = 1042
+    assert faults_of(reference, pd.DataFrame({"merchant_id": ids, "amount": amount(1000)})) == {}
+    reference = pd.DataFrame({"price": np.round(rng.uniform(5, 100, n), 2), "amount": amount(n)})
+    current = pd.DataFrame({"price": np.round(rng.uniform(5, 100, 1000), 2), "amount": amount(1000)})
+    current.loc[rng.random(1000) < 0.12, "price"] = 19.99
+    assert faults_of(reference, current) == {}
+
+
+def test_a_fill_is_a_value_outside_the_range_or_a_conventional_sentinel() -> None:
+    reference = np.concatenate([np.linspace(-50.0, 100.0, 990), np.linspace(150.0, 100_000.0, 10)])
+    for value in (0.0, -1.0, -9.0, -99.0, -999.0, 99999.0, 200_000.0, -60.0):
+        assert _looks_like_fill(value, reference), value
+    # inside the range and no sentinel, or an all-9s value inside the reference's body
+    for value in (19.99, 152.0, 1042.0, -11.0, -2.0, 99.0, 999.5):
+        assert not _looks_like_fill(value, reference), value
 
 
 def correlated(n: int, seed: int) -> pd.DataFrame:
