@@ -1983,16 +1983,27 @@ def record_decision(
     dag_id: str | None,
     run_id: str | None,
     log: Any,
+    try_number: int | None = None,
 ) -> int:
     """Store ``decision`` (``store.record_decision``); returns its id. When that fails (the store's writes are not
     retried: whether a dropped one committed is unknown), ``log`` first says at WARNING what was decided and
     what the LLM cost, then the error is raised again: the task's retry decides anew (asking the LLM again),
     and the answer lost with its tokens, which ``max_tokens_per_day`` does not count, stays in the task log.
 
+    A retried or cleared task decides again and records a second decision of the DAG run: ``try_number`` tells the
+    two apart, and readers show the earlier one as superseded (``StateStore.get_decision``'s ``superseded_by``).
+
     :param log: the task's logger (``%``-style arguments).
+    :param try_number: the Airflow try number of the deciding task, stored as ``inputs["try_number"]`` (and in the
+        ``decision`` audit entry); None: not recorded.
     """
+    fields = decision.record_fields()
+    if try_number is not None:
+        from airflow_provider_agentic_mlops.core.state import TRY_NUMBER
+
+        fields["inputs"] = {**fields["inputs"], TRY_NUMBER: int(try_number)}
     try:
-        return store.record_decision(model_name, dag_id=dag_id, run_id=run_id, **decision.record_fields())
+        return store.record_decision(model_name, dag_id=dag_id, run_id=run_id, **fields)
     except Exception as err:
         from airflow_provider_agentic_mlops.core.errors import first_line
 

@@ -286,17 +286,25 @@ def of_dags(dag_id: str | None, dag_ids: DagIds) -> bool:
     return dag_ids is None or (dag_id or None) in dag_ids
 
 
+def _stands() -> Any:
+    """SQL: the decision is its DAG run's newest (no later try of the run's ``decide`` superseded it)."""
+    from airflow_provider_agentic_mlops.core.state import decision_superseded_by
+
+    return decision_superseded_by().is_(None)
+
+
 def model_runs(
     store: StateStore, model_name: str, *, limit: int = 200, dag_ids: DagIds = None, before: int | None = None
 ) -> list[RunPoint]:
-    """The model's last ``limit`` decisions as :class:`RunPoint`, oldest first.
+    """The model's last ``limit`` runs' decisions as :class:`RunPoint`, oldest first: of a DAG run that decided
+    more than once (a retried or cleared ``decide``), only its newest decision, the one that stands.
 
     :param dag_ids: only decisions of these DAGs (:data:`DagIds`).
     :param before: only decisions older than this decision id (the next page back).
     """
     query = (
         decisions.select()
-        .where(decisions.c.model_name == model_name, _of_dags(decisions.c.dag_id, dag_ids))
+        .where(decisions.c.model_name == model_name, _of_dags(decisions.c.dag_id, dag_ids), _stands())
         .order_by(decisions.c.id.desc())
         .limit(limit)
     )
@@ -308,10 +316,16 @@ def model_runs(
 
 
 def decision_count(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -> int:
-    """How many decisions the model has (of ``dag_ids``, :data:`DagIds`)."""
-    query = sa.select(sa.func.count()).where(
-        decisions.c.model_name == model_name, _of_dags(decisions.c.dag_id, dag_ids)
-    )
+    """How many decisions the model has (of ``dag_ids``, :data:`DagIds`) that stand: those :func:`model_runs`
+    lists, a run's earlier tries not counted."""
+    no_run = sa.or_(decisions.c.dag_id.is_(None), decisions.c.run_id.is_(None))  # each its own: nothing supersedes it
+    runs = (
+        sa.select(sa.literal(1))
+        .where(decisions.c.model_name == model_name, _of_dags(decisions.c.dag_id, dag_ids))
+        .group_by(decisions.c.dag_id, decisions.c.run_id, sa.case((no_run, decisions.c.id)))
+        .subquery()
+    )  # one group per run (a sort of the model's decisions), not a search of each one's later tries
+    query = sa.select(sa.func.count()).select_from(runs)
     with store.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
 
@@ -566,7 +580,9 @@ def model_summaries(
     (``last_validation``: the :class:`ValidationVerdict` of the last decision's run, if any), read for all of them
     in a fixed number of queries. ``runs`` are the last ``sparkline_runs`` decisions, oldest first, as
     :class:`RunPoint` with only their id, time, action, DAG, run, drift share and the champion's status and reason
-    (:func:`no_champion_yet`; the stored prompt and the rest of the inputs are not read). Stale jobs are failed
+    (:func:`no_champion_yet`; the stored prompt and the rest of the inputs are not read). A DAG run that decided
+    more than once (a retried ``decide``) has each of its decisions here: telling which one stands reads every
+    decision's later tries, too slow for the overview's one read of all its models. Stale jobs are failed
     first (:meth:`~.state.StateStore.fail_stale_jobs`), of every model.
     """
     from airflow_provider_agentic_mlops.core.state import JOB_RUNNING, newest_of_each, newest_ranked

@@ -775,25 +775,34 @@ class StateStore:
                     model_name=model_name, mode=mode, final_action=final_action, created_at=utcnow(), **fields
                 )
             ).inserted_primary_key[0]
+            inputs = fields.get("inputs")
+            try_number = inputs.get(TRY_NUMBER) if isinstance(inputs, dict) else None  # which try of the run decided
             self._audit(
                 conn,
                 "decision",
                 actor=f"agent:{fields.get('decided_by') or mode}",
                 model_name=model_name,
                 subject=f"decision:{decision_id}",
-                details={"action": final_action, "override": fields.get("override_reason")},
+                details={
+                    "action": final_action,
+                    "override": fields.get("override_reason"),
+                    **({"run_id": fields.get("run_id"), TRY_NUMBER: try_number} if try_number is not None else {}),
+                },
             )
         return int(decision_id)
 
     @retry_read
     def get_decision(self, decision_id: int) -> dict[str, Any] | None:
-        return self._fetch_one(decisions.select().where(decisions.c.id == decision_id))
+        """The stored decision with its trace, and ``superseded_by`` (:func:`decision_superseded_by`)."""
+        return self._fetch_one(_decisions_read().where(decisions.c.id == decision_id))
 
     @retry_read
     def list_decisions(self, model_name: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest ``limit`` decisions (of ``model_name``), each with ``superseded_by``
+        (:func:`decision_superseded_by`)."""
         return self._fetch_all(
             _where_given(
-                decisions.select().order_by(decisions.c.id.desc()).limit(limit), decisions, model_name=model_name
+                _decisions_read().order_by(decisions.c.id.desc()).limit(limit), decisions, model_name=model_name
             )
         )
 
@@ -1907,6 +1916,36 @@ def already_decided_message(row: dict[str, Any]) -> str:
 
 #: The decisions table's JSON columns (the trace: evidence, inputs, prompt, ...), stored :func:`_jsonable`.
 _DECISION_JSON = frozenset(c.name for c in decisions.columns if isinstance(c.type, sa.JSON))
+
+#: The key of a decision's ``inputs`` that holds the Airflow try number of the task that decided (1 on the first
+#: try; a retry or a cleared task decides again, with a higher one). Absent in decisions recorded before it was.
+TRY_NUMBER = "try_number"
+
+
+def decision_superseded_by(table: sa.Table | Any = decisions) -> Any:
+    """SQL: the id of the newest later decision of the same model and DAG run as ``table``'s row (a later try of
+    the run's decide task, which replaced it: only the newest decision of a run stands), or NULL when the row is its
+    run's newest, or records no DAG run. Each row reads its DAG's later decisions (index (model, DAG, id); no index
+    has the run): for the rows of a page or one decision, not for every decision of a long history.
+
+    :param table: ``decisions`` or an alias of it, whose rows are being read.
+    """
+    later = decisions.alias("later_try")
+    return (
+        sa.select(sa.func.max(later.c.id))
+        .where(
+            later.c.model_name == table.c.model_name,
+            later.c.dag_id == table.c.dag_id,
+            later.c.run_id == table.c.run_id,
+            later.c.id > table.c.id,
+        )
+        .scalar_subquery()
+    )
+
+
+def _decisions_read() -> sa.Select[Any]:
+    """Every column of ``decisions`` and ``superseded_by`` (:func:`decision_superseded_by`)."""
+    return sa.select(decisions, decision_superseded_by().label("superseded_by"))
 
 
 def _jsonable(value: Any) -> Any:

@@ -188,7 +188,9 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             llm_unavailable=no_llm_reason if self.mode != MODE_RULES else None,
             llm_identity=llm_identity,
         )
-        decision_id = record_decision(store, self.model_name, decision, dag_id=run[0], run_id=run[1], log=self.log)
+        decision_id = record_decision(
+            store, self.model_name, decision, dag_id=run[0], run_id=run[1], log=self.log, try_number=ti.try_number
+        )
         # the rationale and the override reason may hold the LLM's line breaks: escaped, they cannot forge a log line
         self.log.info(
             "Decision %s for %s: %s (decided by %s%s). %s",

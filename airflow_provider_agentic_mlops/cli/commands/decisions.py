@@ -27,6 +27,7 @@ LIST_COLUMNS = (
     "mode",
     "decided_by",
     "final_action",
+    "superseded_by",
     "llm_action",
     "override_reason",
     "tokens",
@@ -101,15 +102,24 @@ def decisions_show(args: argparse.Namespace) -> None:
 
 
 def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
-    """A decision's trace as readable text (sections in the order a reviewer asks the questions).
+    """A decision's trace as readable text (sections in the order a reviewer asks the questions); a decision its
+    DAG run decided again (a retried or cleared ``decide``) says which decision superseded it.
 
-    :param d: the stored decision.
+    :param d: the stored decision (``superseded_by`` as ``StateStore.get_decision`` reads it).
     :param state_conn_id: the state store it was read from, shown under the heading when given.
     """
+    inputs = d.get("inputs") if isinstance(d.get("inputs"), dict) else {}
+    try_number = inputs.get("try_number")
     lines = [
         f"Decision {d['id']}  model {d['model_name']}  at {d['created_at']:%Y-%m-%d %H:%M:%S} UTC",
-        f"  DAG {d.get('dag_id') or '-'}  run {d.get('run_id') or '-'}",
+        f"  DAG {d.get('dag_id') or '-'}  run {d.get('run_id') or '-'}"
+        + (f"  try {try_number}" if try_number is not None else ""),
     ]
+    if d.get("superseded_by") is not None:
+        lines.append(
+            f"  This decision was superseded by decision {d['superseded_by']} (a later try of the run's decide "
+            "task); it no longer stands."
+        )
     if state_conn_id:
         lines.append(f"State store: {state_conn_id}")
     lines += [

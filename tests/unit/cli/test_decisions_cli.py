@@ -42,7 +42,9 @@ def llm_saying(action: str):
     return llm
 
 
-def record(store, model: str, *, share: float = 0.3, last_retrain_hours_ago: float | None = None) -> int:
+def record(
+    store, model: str, *, share: float = 0.3, last_retrain_hours_ago: float | None = None, run_id: str = "manual__1"
+) -> int:
     now = datetime(2025, 6, 1, 12)
     last = None
     if last_retrain_hours_ago is not None:
@@ -58,9 +60,7 @@ def record(store, model: str, *, share: float = 0.3, last_retrain_hours_ago: flo
         llm=llm_saying("retrain"),
         llm_identity={"conn_id": "llm_prod", "model": "gpt-4o", "base_url": "https://llm.example.com/v1"},
     )
-    return store.record_decision(
-        model, dag_id=f"agentic_mlops__{model}", run_id="manual__1", **decision.record_fields()
-    )
+    return store.record_decision(model, dag_id=f"agentic_mlops__{model}", run_id=run_id, **decision.record_fields())
 
 
 def ns(**kw) -> argparse.Namespace:
@@ -371,3 +371,29 @@ def test_list_and_show_name_the_override_alike(store, capsys):
     assert listed["override_reason"] == shown["override_reason"] and "LLM chose 'retrain'" in shown["override_reason"]
     decisions_list(ns())
     assert "override_reason" in capsys.readouterr().out.splitlines()[0].split()
+
+
+def test_a_decision_of_a_run_that_decided_again_reads_as_superseded_in_list_and_show(store, capsys):
+    """A retried or cleared decide stores a second decision of the run: both were listed and shown as standing."""
+    first = record(store, "fraud", run_id="scheduled__1")
+    second = record(store, "fraud", run_id="scheduled__1")
+    alone = record(store, "fraud", run_id="scheduled__2")
+    decisions_list(ns(model="fraud", output="json"))
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (rows[first]["superseded_by"], rows[second]["superseded_by"], rows[alone]["superseded_by"]) == (
+        second,
+        None,
+        None,
+    )
+    decisions_list(ns(model="fraud"))
+    table = capsys.readouterr().out.splitlines()
+    column = table[0].index("superseded_by")
+    cells = {line.split()[0]: line[column:].split()[0] for line in table[2:]}
+    assert (cells[str(first)], cells[str(second)], cells[str(alone)]) == (str(second), "-", "-")
+    decisions_show(ns(decision_id=str(first)))
+    shown = capsys.readouterr().out
+    assert f"superseded by decision {second} (a later try of the run's decide task)" in shown
+    decisions_show(ns(decision_id=str(alone)))
+    assert "superseded" not in capsys.readouterr().out
+    decisions_show(ns(decision_id=str(first), output="json"))
+    assert json.loads(capsys.readouterr().out)["superseded_by"] == second

@@ -59,6 +59,7 @@ class FakeTI:
         self.dag_id = task.dag_id
         self.run_id = "manual__2025-06-01"
         self.map_index = -1
+        self.try_number = 1
         self.xcoms = dict(xcoms)
         self.pushed: dict[str, Any] = {}
 
@@ -107,9 +108,10 @@ def build(**kwargs: Any) -> AgentDecisionOperator:
     return decide
 
 
-def run(op: AgentDecisionOperator, drift: dict[str, Any]) -> tuple[FakeTI, set[str]]:
+def run(op: AgentDecisionOperator, drift: dict[str, Any], *, try_number: int = 1) -> tuple[FakeTI, set[str]]:
     """Execute the branch; returns the task instance and the task ids it skipped."""
     ti = FakeTI(op, {("check_drift", "return_value"): drift})
+    ti.try_number = try_number
     try:
         op.execute({"ti": ti, "run_id": ti.run_id})
     except DownstreamTasksSkipped as skipped:
@@ -634,3 +636,18 @@ def test_an_llm_answer_the_store_failed_to_record_is_in_the_task_log_with_its_to
     assert "5000 prompt + 500 completion = 5500 LLM tokens" in said and "max_tokens_per_day" in said
     assert "server closed the connection unexpectedly" in said
     assert store.list_decisions(MODEL) == []
+
+
+def test_a_retried_decide_records_its_try_and_its_earlier_decision_reads_as_superseded(llm_connection, store):
+    """A retried (or cleared) decide recorded a second decision for the same DAG run: two rows, two audit entries,
+    nothing telling which try each was or that the first no longer stands."""
+    llm_connection.answer("no_action", rationale="first try", usage=(500, 50))
+    llm_connection.answer("retrain", rationale="second try", usage=(500, 50))
+    op = build(mode="llm")
+    first, _ = run(op, drift_summary(0.3), try_number=1)
+    second, _ = run(op, drift_summary(0.3), try_number=2)
+    old, new = store.get_decision(first.pushed["decision_id"]), store.get_decision(second.pushed["decision_id"])
+    assert (old["inputs"]["try_number"], new["inputs"]["try_number"]) == (1, 2)
+    assert old["superseded_by"] == new["id"] and new["superseded_by"] is None
+    audited = store.audit_trail(MODEL, action="decision")
+    assert sorted(e["details"]["try_number"] for e in audited) == [1, 2]

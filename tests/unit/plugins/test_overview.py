@@ -129,14 +129,15 @@ def test_a_model_the_user_may_not_read_is_answered_as_unknown(sqlite_store: Stat
     )
 
 
-def _decision(store: StateStore, dag_id: str | None, rationale: str, report_uri: str) -> int:
+def _decision(store: StateStore, dag_id: str | None, rationale: str, report_uri: str, run_id: str = "r1") -> int:
+    """A decision of churn in DAG run ``run_id`` (a second decision of the same run supersedes the first)."""
     return store.record_decision(
         "churn",
         mode="rules",
         final_action="retrain",
         decided_by="rules",
         dag_id=dag_id,
-        run_id="r1",
+        run_id=run_id,
         rationale=rationale,
         rules_fired=[],
         evidence={},
@@ -192,6 +193,39 @@ def test_decision_page_shows_the_whole_trace_escaped(sqlite_store: StateStore, a
         assert text in page.text
     other = seed_history(sqlite_store, "other")["decision_ids"][0]
     assert _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{other}").status_code == 404
+
+
+def test_a_decision_its_run_decided_again_reads_as_superseded_and_the_runs_show_the_newest(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """A retried or cleared decide stores a second decision of the same DAG run: the decision page showed the first
+    as if it stood, and the model page drew both as runs. (The overview's sparkline still draws both: see
+    model_summaries.)"""
+    seeded = seed_history(sqlite_store)
+    allowed.add(DAG)
+    last = sqlite_store.get_decision(seeded["decision_ids"][-1])
+    retried = sqlite_store.record_decision(
+        "fraud-detector",
+        mode="rules",
+        final_action="escalate",
+        decided_by="rules",
+        dag_id=DAG,
+        run_id=last["run_id"],
+        rationale="decided again",
+        inputs={**last["inputs"], "try_number": 2},
+    )
+    client = _client(sqlite_store)
+    old = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{last['id']}").text
+    assert "Superseded by" in old and f'href="/agentic-mlops/models/fraud-detector/decisions/{retried}"' in old
+    assert "a later try of the run&#39;s decide task" in old or "a later try of the run's decide task" in old
+    new = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{retried}").text
+    assert "Superseded by" not in new and "try 2" in new
+    earlier = client.get(f"/agentic-mlops/models/fraud-detector/decisions/{seeded['decision_ids'][0]}").text
+    assert "Superseded by" not in earlier
+    chart = re.search(r'<svg id="drift-chart".*?</svg>', client.get("/agentic-mlops/models/fraud-detector").text)
+    assert re.findall(r'data-action="(\w+)"', chart.group(0)) == [a for _, a in RUNS[:-1]] + ["escalate"]
+    assert f'/decisions/{last["id"]}"' not in chart.group(0)
+    assert "All 5 decisions" in client.get("/agentic-mlops/models/fraud-detector").text  # the runs: 6 recorded
 
 
 def _mlflow_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -1142,7 +1176,7 @@ def test_a_model_with_one_decision_says_so_in_the_singular(sqlite_store: StateSt
     allowed.add(DAG)
     page = _client(sqlite_store).get("/agentic-mlops/models/churn").text
     assert "The only decision is in the charts and the table." in page and "All 1 decisions" not in page
-    _decision(sqlite_store, DAG, "drift share 0.70; retraining.", "s3://r2.html")
+    _decision(sqlite_store, DAG, "drift share 0.70; retraining.", "s3://r2.html", run_id="r2")
     assert "All 2 decisions are in the charts" in _client(sqlite_store).get("/agentic-mlops/models/churn").text
 
 
