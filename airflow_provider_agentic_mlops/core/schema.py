@@ -69,6 +69,8 @@ decisions = sa.Table(
     sa.Index("ix_agentic_mlops_decisions_model_id", "model_name", "id"),
     # every model's DAGs, and the first decision of each, one index search each (models_and_dags): migration 0005
     sa.Index("ix_agentic_mlops_decisions_model_dag", "model_name", "dag_id", "id"),
+    # the newest later decision of a decision's DAG run (a later try of its decide: superseded_by): migration 0008
+    sa.Index("ix_agentic_mlops_decisions_model_run", "model_name", "dag_id", "run_id", "id"),
 )
 
 # One approval request per (model, version, DAG run): re-running the sensor finds it again.
@@ -124,7 +126,7 @@ audit = sa.Table(
     sa.Column("subject", sa.String(250)),
     sa.Column("details", sa.JSON),
     sa.Index("ix_agentic_mlops_audit_model_at", "model_name", "at"),
-    # a model's newest entries of some actions (its champion changes), not all its entries: migration 0009
+    # a model's newest entries of some actions (its champion changes), not all its entries: migration 0008
     sa.Index("ix_agentic_mlops_audit_model_action", "model_name", "action", "id"),
 )
 

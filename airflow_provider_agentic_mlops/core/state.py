@@ -1925,8 +1925,8 @@ TRY_NUMBER = "try_number"
 def decision_superseded_by(table: sa.Table | Any = decisions) -> Any:
     """SQL: the id of the newest later decision of the same model and DAG run as ``table``'s row (a later try of
     the run's decide task, which replaced it: only the newest decision of a run stands), or NULL when the row is its
-    run's newest, or records no DAG run. Each row reads its DAG's later decisions (index (model, DAG, id); no index
-    has the run): for the rows of a page or one decision, not for every decision of a long history.
+    run's newest, or records no DAG run. One search of the index (model, DAG, run, id) of migration 0008 a row: for
+    the rows of a page or one decision.
 
     :param table: ``decisions`` or an alias of it, whose rows are being read.
     """

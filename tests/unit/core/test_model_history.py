@@ -578,7 +578,7 @@ def test_postgresql_reads_a_few_rows_per_model_for_the_overview_and_the_models_l
 ) -> None:
     """The overview's newest decisions (sparkline, last decision), champion change and pending request, and
     ``last_decisions`` (``models list``), read ``limit`` rows per model on PostgreSQL, one query per model
-    (migration 0009's audit index for the champion), whether the reader may read every DAG or some: ranking
+    (migration 0008's audit index for the champion), whether the reader may read every DAG or some: ranking
     every row of the page's models read each model's whole history (seconds at a year of hourly decisions)."""
     from airflow_provider_agentic_mlops.core.schema import audit, decisions
     from tests.sql_statements import rows_read_on_postgresql, statements_with_parameters_on

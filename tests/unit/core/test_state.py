@@ -625,7 +625,8 @@ def _audit_triggers(engine: sa.Engine) -> list[str]:
 
 def test_postgresql_refuses_truncating_the_audit_trail(pg_url: str) -> None:
     """The row trigger refuses UPDATE and DELETE, but TRUNCATE fires no row trigger: it emptied the
-    append-only trail. Migration 0008 adds a statement trigger refusing it; its downgrade drops only that."""
+    append-only trail. Migration 0008 adds a statement trigger refusing it; its downgrade drops it (and the
+    migration's indexes)."""
     from airflow_provider_agentic_mlops.core.state import downgrade_schema, migrate_schema
 
     store = StateStore(pg_url)
@@ -1023,8 +1024,8 @@ def _oldest_compatible(engine: sa.Engine) -> list[str]:
 
 
 def test_a_new_store_records_the_oldest_code_revision_that_can_use_it(store: StateStore) -> None:
-    # 0007 only repairs values, 0008 only adds a trigger, 0009 an index: code at 0006 still runs on the store
-    assert head_revision() == "0009"
+    # 0007 only repairs values, 0008 adds a trigger and indexes: code at 0006 still runs on the store
+    assert head_revision() == "0008"
     assert _oldest_compatible(store.engine) == ["0006"]
 
 
