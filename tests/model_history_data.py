@@ -42,9 +42,13 @@ def drift_summary(share: float, *, report_uri: str | None) -> dict[str, Any]:
 
 
 def seed_history(
-    store: StateStore, model_name: str = "fraud-detector", *, report_uri: str | None = None
+    store: StateStore, model_name: str = "fraud-detector", *, report_uri: str | None = None, batch: int = 0
 ) -> dict[str, Any]:
-    """Write the history; returns the decision ids (oldest first) and the approval id."""
+    """Write the history; returns the decision ids (oldest first) and the approval id.
+
+    :param batch: a second call for the same model needs another batch: its runs are then other DAG runs (the same
+        runs deciding again would supersede the first call's decisions, as a retried ``decide`` does).
+    """
     dag_id = f"agentic_mlops__{model_name}"
     decision_ids = []
     for i, (share, action) in enumerate(RUNS):
@@ -56,7 +60,7 @@ def seed_history(
                 final_action=action,
                 decided_by="rules",
                 dag_id=dag_id,
-                run_id=f"scheduled__2026-01-0{i + 1}",
+                run_id=f"scheduled__2026-01-0{i + 1}" + (f"_{batch}" if batch else ""),
                 rationale=f"drift share {share:.2f}; quality {drift['quality']['roc_auc']['current']}",
                 rules_fired=[{"rule": "drift_share", "effect": action, "detail": f"share {share}"}],
                 evidence={"drift_share": share},

@@ -162,8 +162,8 @@ def test_many_runs_and_a_long_model_name_without_spaces_do_not_widen_the_page(
     """The heatmap grows a column per run and a model name (and its DAG id) has no space to break at: the
     page scrolled sideways as a whole, the overview's table too. The heatmap scrolls within its own box."""
     name = "model_" * 33  # 198 characters, a valid name
-    for _ in range(20):  # 100 runs: a heatmap wider than the window
-        seed_history(sqlite_store, name)
+    for batch in range(20):  # 100 runs: a heatmap wider than the window
+        seed_history(sqlite_store, name, batch=batch)
     width = browser.evaluate("window.innerWidth")
     for path in ("/models", f"/models/{name}", f"/models/{name}/decisions/1"):
         _show(browser, pages, path, tmp_path)
