@@ -116,10 +116,8 @@ def get_connection_or_none(conn_id: str) -> Any:
 
 def _secrets_backends() -> list[Any]:
     """The backends Airflow's connection lookup in this process goes through (task, server or other)."""
-    try:
-        from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
-    except ImportError:  # pragma: no cover - Airflow 3.1.0 to 3.1.2: no per-process chains to ask again
-        return []
+    from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded  # task SDK 1.1.5+ (Airflow 3.1.5+)
+
     return list(ensure_secrets_backend_loaded())
 
 
