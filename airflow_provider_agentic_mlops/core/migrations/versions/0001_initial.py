@@ -1,7 +1,5 @@
 """Jobs, decisions, approvals, votes and the append-only audit trail.
 
-Revision ID: 0001
-Revises:
 Create Date: 2026-11-25
 """
 
@@ -12,8 +10,6 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 # A frozen copy of core/schema.py at this revision: later schema changes go in new revisions, and
 # tests/unit/core/test_state.py checks that the migrated database matches core/schema.py.

@@ -1,7 +1,5 @@
 """The Slack replay guard's table: signatures seen within the signature window.
 
-Revision ID: 0002_slack_replay
-Revises: 0001
 Create Date: 2026-11-26
 """
 
@@ -12,8 +10,6 @@ from alembic import op
 
 revision = "0002_slack_replay"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """Promotions recorded as intent, so a re-run completes a promotion a crash interrupted.
 
-Revision ID: 0003
-Revises: 0002_slack_replay
 Create Date: 2026-11-26
 """
 
@@ -13,8 +11,6 @@ from alembic import op
 revision = "0003"
 
 down_revision = "0002_slack_replay"
-branch_labels = None
-depends_on = None
 
 # A frozen copy of the table as core/schema.py has it at this revision.
 metadata = sa.MetaData()

@@ -5,8 +5,6 @@ Those queries (``list_decisions(model)``, the overview's runs and DAG) filter on
 over every later decision of every model, so a model that stopped deciding (a paused DAG) cost a scan of
 the whole history written since.
 
-Revision ID: 0004
-Revises: 0003
 Create Date: 2026-11-27
 """
 
@@ -16,8 +14,6 @@ from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

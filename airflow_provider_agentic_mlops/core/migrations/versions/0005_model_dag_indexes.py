@@ -9,8 +9,6 @@ DAG) and reads the newest id of each at the end of its range.
 On an existing store the indexes are built when the store is first migrated to this revision; PostgreSQL
 blocks writes to the table while it builds (a few seconds at a million decisions).
 
-Revision ID: 0005
-Revises: 0004
 Create Date: 2026-11-27
 """
 
@@ -20,8 +18,6 @@ from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 TABLES = ("agentic_mlops_decisions", "agentic_mlops_approvals", "agentic_mlops_jobs")
 

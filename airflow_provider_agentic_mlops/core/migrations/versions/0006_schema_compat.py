@@ -6,8 +6,6 @@ newer provider migrated it) uses the store as it is when that recorded revision 
 it otherwise. Later migrations leave the row when they are additive and raise it when they break older code
 (the rule is in ``core/migrations/__init__.py``).
 
-Revision ID: 0006
-Revises: 0005
 Create Date: 2026-11-28
 """
 
@@ -20,8 +18,6 @@ from airflow_provider_agentic_mlops.core.migrations import COMPAT_TABLE
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 #: 0006 itself, though this migration only adds a table: code at 0005 or older runs well on this schema, but
 #: it refuses any revision it does not know (it reads no record), so no older release can use the store once

@@ -15,8 +15,6 @@ for these updates only, inside this migration's transaction. Running it again fi
 Additive (only values change, as the current code would have written them): the compatibility record stays.
 The downgrade changes nothing: the replaced characters are not kept.
 
-Revision ID: 0007
-Revises: 0006
 Create Date: 2026-11-29
 """
 
@@ -33,8 +31,6 @@ from airflow_provider_agentic_mlops.core.approval_policy import storable_text
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 log = logging.getLogger("airflow_provider_agentic_mlops.core.migrations")
 

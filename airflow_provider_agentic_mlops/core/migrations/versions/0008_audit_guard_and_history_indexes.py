@@ -21,8 +21,6 @@ On an existing store the indexes are built when the store is first migrated to t
 writes to the two tables while they build (a few seconds at two million rows). Additive (a trigger older code
 never meets, indexes it ignores): the compatibility record stays. The downgrade drops these three only.
 
-Revision ID: 0008
-Revises: 0007
 Create Date: 2026-11-29
 """
 
@@ -32,8 +30,6 @@ from alembic import op
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 #: (index, table, columns)
 INDEXES = (
