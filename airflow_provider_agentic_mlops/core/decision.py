@@ -1021,7 +1021,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     """The written policy, before the LLM; see the module docstring for the order. Columns only the current
     data has (``strict=False``) are said in the rationale: no input the model was trained on, so no harm."""
     g = _evaluate_guardrails(drift, history, config)
-    g.rationale += extra_columns_note(drift)
+    g.rationale += extra_columns_note(drift) + started_columns_note(drift)
     return g
 
 
@@ -1039,6 +1039,38 @@ def extra_columns_note(drift: Mapping[str, Any]) -> str:
         f"({names}{f' and {more} more' if more else ''}): not checked for drift, the reference having "
         "nothing to compare with; a column the model does not read harms nothing (add it to the reference "
         "data or drop it with exclude_columns)."
+    )
+
+
+def started_columns_note(drift: Mapping[str, Any]) -> str:
+    """A sentence naming the columns null throughout the reference that have values now (sanitised), or ''.
+
+    A feature that started arriving is new information, not a broken feed: no fault, no escalation. A champion
+    trained on data like the reference had none of its values to learn from, so it does not use them (an
+    imputer drops an all-null column, a tree has no split on it) and the measured or estimated performance
+    says whether it is hurt; the action follows that evidence. A retrain on data holding the column is what
+    lets a model use it, and the note says so rather than retraining on a feature whose worth is unmeasured.
+    """
+    dq = drift.get("data_quality") or {}
+    started = dq.get("started_columns") or {}
+    count = len(started) + int(dq.get("started_columns_omitted") or 0)
+    if not count or not isinstance(started, Mapping):
+        return ""
+    listed = list(started.items())[:MAX_LIST_ITEMS]
+    names = ", ".join(
+        f"{clip(str(c), MAX_NAME_CHARS)!r}"
+        + (f" (on {share:.0%} of current rows)" if _number(share) is not None else "")
+        for c, share in listed
+    )
+    more = count - len(listed)
+    one = count == 1
+    return (
+        f" Noted: {'column' if one else f'{count} columns'} {names}{f' and {more} more' if more else ''} had only "
+        f"null values in the reference and {'has' if one else 'have'} values now: a feature that started arriving, "
+        "new information, not a broken feed; not checked for drift, the reference having nothing to compare with. "
+        "A champion trained on data like the reference never saw its values and does not use them, so the "
+        "evidence above decides; retraining on data that holds it is what lets a model use it. If the champion "
+        "was trained with its values, the reference export lost them: refresh the reference data."
     )
 
 
@@ -1502,6 +1534,7 @@ def drift_facts(drift: Mapping[str, Any]) -> dict[str, Any]:
             "missing_columns_omitted": int(dq.get("missing_columns_omitted") or 0),
             "schema_errors": _scrub(dq.get("schema_errors") or []),
             "schema_errors_omitted": int(dq.get("schema_errors_omitted") or 0),
+            "started_columns": _scrub(dq.get("started_columns") or {}),  # values now, none in the reference
         },
     }
 

@@ -1425,6 +1425,26 @@ def champion_of(train):
 FEATURES = {"label_column": "label", "feature_columns": ["f0", "f1", "f2"], "task": "classification"}
 
 
+def test_a_feature_that_started_arriving_is_no_fault_the_evidence_decides_and_the_rationale_says_so():
+    # 'f3' null throughout the reference (the champion never saw its values), on every current row now: new
+    # information, not a broken feed; a healthy champion is left alone, and a hurt one retrained
+    import numpy as np
+
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    settings = {**FEATURES, "reference_is_holdout": True, "strict": True}
+    current = boundary_frame(1000, 2).assign(f3=1.0)
+    drift, d = decide_on_data(reference.assign(f3=np.nan), current, model=model, **settings)
+    assert drift["data_quality"]["started_columns"] == {"f3": 1.0}
+    assert d.action == "no_action", d.rationale
+    assert "column 'f3' (on 100% of current rows) had only null values in the reference and has values now" in (
+        d.rationale
+    )
+    assert "started arriving" in d.rationale and "refresh the reference data" in d.rationale
+    flipped = current.assign(label=1 - current["label"])  # the champion hurt: the evidence decides, retrain
+    drift, d = decide_on_data(reference.assign(f3=np.nan), flipped, model=model, **settings)
+    assert d.action == "retrain" and "started arriving" in d.rationale
+
+
 def test_roc_auc_undefined_on_a_window_of_one_class_escalates_and_says_why_never_nothing_hurts():
     # every label 0 (the label feed broke, or no positives today): roc_auc is NaN, drop None; the rules
     # read no verdict, fired nothing, and ended at "Evidence read, nothing hurts" (no_action)
