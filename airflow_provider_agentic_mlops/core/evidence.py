@@ -810,7 +810,51 @@ def measure_performance(
             out["classes_missing"] = missing
     if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
+        if positive is not None:
+            out["flagged_precision"] = flagged_precision(y_true, labels, *reference_predictions, positive)
     return out
+
+
+#: Fewer rows flagged (predicted positive) than this in either frame: no precision of the flags is compared.
+MIN_FLAGGED_ROWS = 30
+
+
+def flagged_precision(
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    reference_true: Sequence[Any],
+    reference_pred: Sequence[Any],
+    positive: Any,
+) -> dict[str, Any] | None:
+    """The precision of the rows the model flags (predicts ``positive``) on the current labelled rows against the
+    held-out reference rows: ``{"class", "baseline", "current", "drop", "drop_se", "n_current", "n_reference"}``
+    (binomial errors of both sides, at least one row's worth), None with fewer than ``MIN_FLAGGED_ROWS`` flagged
+    rows on either side. Labels that exist only for the rows the model flagged (fraud review) are selected: the
+    window's accuracy cannot be read on them, but every flagged row has its label, so their precision is the
+    flags' own; the decision reads a collapse of it (``performance_verdict``).
+
+    :param positive: the binary positive class (the flagged one).
+    """
+    cur_true, cur_pred, ref_true, ref_pred, named = _alike_class_names(
+        y_true, y_pred, reference_true, reference_pred, np.asarray([positive], dtype=object)
+    )
+    name = named.iloc[0]
+    cur_rows, ref_rows = (cur_pred == name).to_numpy(), (ref_pred == name).to_numpy()
+    n_cur, n_ref = int(cur_rows.sum()), int(ref_rows.sum())
+    if min(n_cur, n_ref) < MIN_FLAGGED_ROWS:
+        return None
+    current = float((cur_true[cur_rows] == name).mean())
+    reference = float((ref_true[ref_rows] == name).mean())
+    var = max(current * (1 - current), 1 / n_cur) / n_cur + max(reference * (1 - reference), 1 / n_ref) / n_ref
+    return {
+        "class": str(name),
+        "baseline": reference,
+        "current": current,
+        "drop": reference - current,
+        "drop_se": math.sqrt(var),
+        "n_current": n_cur,
+        "n_reference": n_ref,
+    }
 
 
 #: A reference class this many labelled rows were expected to hold (its reference share times their
