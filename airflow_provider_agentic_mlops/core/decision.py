@@ -572,7 +572,10 @@ def performance_verdict(
     A plain drop measured on labelled rows unlike the window (:func:`_labels_unlike_the_window`: a common
     reference class with no labelled row, or, with ``min_drift_share``, the rows not labelled differing from
     the labelled ones by that share or more) is ``inconclusive``: labels selected by the model's flag or by
-    an outcome measure those rows, not the model, so the estimate on the other rows and the drift decide."""
+    an outcome measure those rows, not the model, so the estimate on the other rows and the drift decide. Unless
+    the precision of the rows the model flags collapsed (:func:`_flags_collapsed`): every flagged row has its
+    label when the labels are those of the flagged rows, so their precision is the flags' own, and one fallen that
+    far is the model's drop, not the selection's."""
     if not performance or _number(performance.get("drop")) is None or _too_few_labels(performance):
         return None
     verdict = _drop_verdict(performance["drop"], performance.get("drop_se"), min_drop)
@@ -581,7 +584,11 @@ def performance_verdict(
         verdict = LABEL_SHIFT
     elif verdict == DROP and at_mix == INCONCLUSIVE:  # the mix may explain the drop: not shown to be the model's
         verdict = INCONCLUSIVE
-    if verdict == DROP and _labels_unlike_the_window(performance, min_drift_share) is not None:
+    if (
+        verdict == DROP
+        and _labels_unlike_the_window(performance, min_drift_share) is not None
+        and _flags_collapsed(performance, min_drop) is None  # the flags' precision needs no unselected rows
+    ):
         verdict = INCONCLUSIVE  # measured on rows unlike the window: the selection may explain it
     if verdict != DROP and _rare_class_lost(performance, min_drop) is not None:
         return DROP  # the metric hid it: a rare class is no longer found
@@ -615,6 +622,34 @@ def _labels_unlike_the_window(performance: Mapping[str, Any], min_drift_share: f
         f"the rows not labelled differ from the labelled ones (importance-weighted drifted share {share:.3f} >= "
         f"min_drift_share {min_drift_share}): the labels were selected, or came for part of the window only"
     )
+
+
+#: The odds of the flagged rows' precision (precision / (1 - precision)) shown (beyond ``DROP_Z`` standard errors)
+#: to have fallen this many times below the reference's is a collapse of the model's flags. A smaller fall can be
+#: the window's: with the model unchanged, the precision odds move with the odds of the positive class (positives
+#: half as common: the odds halved, 0.86 -> 0.75), which labels selected by the flag do not show; flags that no
+#: longer find the positives fall to the base rate (0.86 -> 0.5 on balanced classes: odds / 6; 0.3 -> 0.02 for a
+#: fraud model: / 21). The known limit: a positive class become four times rarer (in odds) reads as a collapse.
+FLAGS_ODDS_FALL = 4.0
+
+
+def _odds(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return p / (1 - p)
+
+
+def _flags_collapsed(performance: Mapping[str, Any], min_drop: float) -> Mapping[str, Any] | None:
+    """``flagged_precision`` (:func:`~airflow_provider_agentic_mlops.core.evidence.flagged_precision`) when the
+    precision of the rows the model flags fell past ``min_drop`` and its odds ``FLAGS_ODDS_FALL`` times or more
+    below the reference's, both beyond ``DROP_Z`` standard errors; None otherwise."""
+    flagged = performance.get("flagged_precision")
+    if not isinstance(flagged, Mapping):
+        return None
+    baseline, current, se = (_number(flagged.get(k)) for k in ("baseline", "current", "drop_se"))
+    if baseline is None or current is None or se is None:
+        return None
+    shown = current + DROP_Z * se
+    return flagged if baseline - shown > min_drop and _odds(shown) * FLAGS_ODDS_FALL <= _odds(baseline) else None
 
 
 def _verdict_at_the_references_mix(performance: Mapping[str, Any], min_drop: float) -> str | None:
@@ -837,6 +872,16 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
             f"{_mix_metric(perf)} is {mix['adjusted_current']:.3f} (drop {mix['adjusted_drop']:+.3f} +- "
             f"{mix['adjusted_drop_se']:.3f})"
         )
+    flags = _flags_collapsed(perf, min_drop) if min_drop is not None else None
+    if flags is not None and _drop_verdict(perf.get("drop"), perf.get("drop_se"), min_drop) == DROP:
+        text += (
+            f"; the precision of the rows the model flags as {clip(str(flags.get('class')), MAX_NAME_CHARS)!r} "
+            f"collapsed: {_number(flags.get('baseline')) or 0.0:.3f} (held-out reference data) -> "
+            f"{_number(flags.get('current')) or 0.0:.3f} on {flags.get('n_current')} flagged rows (its odds "
+            f"{FLAGS_ODDS_FALL:g} times lower or more, beyond sampling noise, more than fewer positives explain): "
+            "every flagged row has its label, so labels selected by the flag still measure the flags, and they no "
+            "longer find the positives"
+        )
     lost = _rare_class_lost(perf, min_drop) if min_drop is not None else None
     if lost and _drop_verdict(perf.get("drop"), perf.get("drop_se"), min_drop) != DROP:  # why it is a drop
         name, one = lost
@@ -977,7 +1022,7 @@ def _drop_of_rows_unlike_the_window(perf: Mapping[str, Any], config: DecisionCon
     if _drop_verdict(perf.get("drop"), perf.get("drop_se"), config.min_performance_drop) != DROP:
         return None
     unlike = _labels_unlike_the_window(perf, config.min_drift_share)
-    if unlike is None:
+    if unlike is None or _flags_collapsed(perf, config.min_performance_drop) is not None:
         return None
     return (
         f"{_metric(perf)} fell past min_performance_drop {config.min_performance_drop}, but the labelled rows are "
@@ -1021,7 +1066,7 @@ def evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config:
     """The written policy, before the LLM; see the module docstring for the order. Columns only the current
     data has (``strict=False``) are said in the rationale: no input the model was trained on, so no harm."""
     g = _evaluate_guardrails(drift, history, config)
-    g.rationale += extra_columns_note(drift)
+    g.rationale += extra_columns_note(drift) + started_columns_note(drift)
     return g
 
 
@@ -1039,6 +1084,38 @@ def extra_columns_note(drift: Mapping[str, Any]) -> str:
         f"({names}{f' and {more} more' if more else ''}): not checked for drift, the reference having "
         "nothing to compare with; a column the model does not read harms nothing (add it to the reference "
         "data or drop it with exclude_columns)."
+    )
+
+
+def started_columns_note(drift: Mapping[str, Any]) -> str:
+    """A sentence naming the columns null throughout the reference that have values now (sanitised), or ''.
+
+    A feature that started arriving is new information, not a broken feed: no fault, no escalation. A champion
+    trained on data like the reference had none of its values to learn from, so it does not use them (an
+    imputer drops an all-null column, a tree has no split on it) and the measured or estimated performance
+    says whether it is hurt; the action follows that evidence. A retrain on data holding the column is what
+    lets a model use it, and the note says so rather than retraining on a feature whose worth is unmeasured.
+    """
+    dq = drift.get("data_quality") or {}
+    started = dq.get("started_columns") or {}
+    count = len(started) + int(dq.get("started_columns_omitted") or 0)
+    if not count or not isinstance(started, Mapping):
+        return ""
+    listed = list(started.items())[:MAX_LIST_ITEMS]
+    names = ", ".join(
+        f"{clip(str(c), MAX_NAME_CHARS)!r}"
+        + (f" (on {share:.0%} of current rows)" if _number(share) is not None else "")
+        for c, share in listed
+    )
+    more = count - len(listed)
+    one = count == 1
+    return (
+        f" Noted: {'column' if one else f'{count} columns'} {names}{f' and {more} more' if more else ''} had only "
+        f"null values in the reference and {'has' if one else 'have'} values now: a feature that started arriving, "
+        "new information, not a broken feed; not checked for drift, the reference having nothing to compare with. "
+        "A champion trained on data like the reference never saw its values and does not use them, so the "
+        "evidence above decides; retraining on data that holds it is what lets a model use it. If the champion "
+        "was trained with its values, the reference export lost them: refresh the reference data."
     )
 
 
@@ -1502,6 +1579,7 @@ def drift_facts(drift: Mapping[str, Any]) -> dict[str, Any]:
             "missing_columns_omitted": int(dq.get("missing_columns_omitted") or 0),
             "schema_errors": _scrub(dq.get("schema_errors") or []),
             "schema_errors_omitted": int(dq.get("schema_errors_omitted") or 0),
+            "started_columns": _scrub(dq.get("started_columns") or {}),  # values now, none in the reference
         },
     }
 

@@ -89,9 +89,11 @@ def detect_faults(
     """Broken-feed faults, one per column at most: ``{"column", "kind", "detail"}``.
 
     Kinds: ``type_change``, ``scale_change``, ``sign_flip``, ``out_of_range``, ``vocabulary_replaced``,
-    ``constant``, ``point_mass`` (one value that looks like a default fill, outside the range or a sentinel,
-    holding a tenth of a continuous column where the reference hardly held it), ``category_renamed`` (a
-    category spelt differently by case, spaces or Unicode form on part of the rows: ``'US' -> 'us'``),
+    ``constant``, ``point_mass`` (one value that looks like a default fill, a conventional sentinel inside or
+    outside the range (:func:`_looks_like_fill`), holding a tenth of a continuous column where the reference
+    hardly held it; a new value past the range that is no sentinel, a new id or a counter's next value, is
+    none), ``category_renamed`` (a category spelt differently by case, spaces or Unicode form on part of the
+    rows: ``'US' -> 'us'``),
     ``misaligned`` (:func:`_misaligned_faults`).
     Nulls and missing columns are in the summary's ``data_quality`` already. The reference range and
     "constant" are read on all rows; spreads, magnitudes and category shares, gross changes by
@@ -292,24 +294,61 @@ POINT_MASS_MIN_DISTINCT = 100
 #: A positive all-9s value (99, 999, 9999, ...) is a fill only above this quantile of the reference:
 #: beyond its values, as a "missing" code is written; one inside the body is an ordinary value.
 POINT_MASS_NINES_QUANTILE = 0.99
+#: Integer-type limits a feed writes for "no value" (an unset int16/int32/int64, a saturated uint16/uint32):
+#: a fill when outside the reference's range.
+INTEGER_LIMITS = frozenset(
+    float(v) for v in (2**15 - 1, 2**16 - 1, 2**31 - 1, 2**32 - 1, 2**63 - 1, -(2**15), -(2**31), -(2**63))
+)
+#: A reference whose distinct values are at least this share of its values is id-like (an order id, a
+#: timestamp): each row a new value.
+ID_DISTINCT_SHARE = 0.9
 
 
-def _looks_like_fill(value: float, reference: np.ndarray) -> bool:
-    """Whether ``value`` looks like a default fill rather than a common value: outside the reference's
-    range, or a conventional sentinel: 0; a negative whole number of 1 or all 9s (-1, -9, -99, -999,
-    ...); a positive all-9s whole number of two digits or more (99, 999, 9999, ...) above the
-    reference's ``POINT_MASS_NINES_QUANTILE``. Any other value inside the range piling up (one week of
-    a year-long ``day_of_year``, one merchant's flash sale on a numeric id, a promotion price 19.99) is
-    a pattern of the data, not a broken feed: drift, weighed as drift."""
-    if value < reference.min() or value > reference.max() or value == 0:
+def _looks_like_fill(value: float, reference: np.ndarray, current: np.ndarray | None = None) -> bool:
+    """Whether ``value`` looks like a default fill rather than a value of the data: a conventional sentinel,
+    inside the reference's range or outside it: 0; a negative whole number of 1 or all 9s (-1, -9, -99,
+    -999, ...); any negative whole number in a column the reference never has negative (-2, -100: a code);
+    an integer type's limit (2147483647, -32768, 65535, ...) outside the range; a positive all-9s whole
+    number of two digits or more (99, 999, 9999, ...) above the reference's ``POINT_MASS_NINES_QUANTILE``,
+    unless past the max of a running id or counter (:func:`_running_past`), where it is the next value.
+
+    Being outside the range is not enough: a new numeric id above every earlier one (a new merchant), a
+    timestamp or a counter past the reference's max, a price beyond the old highest, are new values of a
+    healthy feed, weighed as drift and extrapolation. Nor is a value inside the range piling up that is no
+    sentinel (one week of a year-long ``day_of_year``, one merchant's flash sale on a numeric id, a
+    promotion price 19.99): a pattern of the data, drift.
+
+    :param value: the value that piles up in the current window.
+    :param reference: the reference's finite values.
+    :param current: the current window's finite values in row order, for the running-counter check.
+    """
+    if value == 0:
         return True
     if not np.isfinite(value) or value != round(value):
         return False
+    low, high = float(reference.min()), float(reference.max())
+    if value in INTEGER_LIMITS and not low <= value <= high:
+        return True
     digits = str(abs(int(value)))
     nines = set(digits) == {"9"}
     if value < 0:
-        return digits == "1" or nines
-    return nines and len(digits) >= 2 and value > float(np.quantile(reference, POINT_MASS_NINES_QUANTILE))
+        return digits == "1" or nines or low >= 0
+    if not (nines and len(digits) >= 2 and value > float(np.quantile(reference, POINT_MASS_NINES_QUANTILE))):
+        return False
+    return not (value > high and current is not None and _running_past(value, reference, current))
+
+
+def _running_past(value: float, reference: np.ndarray, current: np.ndarray) -> bool:
+    """Whether the current values past the reference's max are a running id or counter moving on: the
+    reference id-like (at least ``ID_DISTINCT_SHARE`` of its values distinct) or rising with its rows, and
+    the current values past its max rising with the rows, ``value`` not the only one there (a fill written
+    on part of the rows is one value, or interleaves with the others)."""
+    past = current[current > reference.max()]
+    if past.size < 2 or not np.all(past[1:] >= past[:-1]) or np.all(past == value):
+        return False
+    return bool(
+        np.unique(reference).size >= ID_DISTINCT_SHARE * reference.size or np.all(reference[1:] >= reference[:-1])
+    )
 
 
 def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[str, str] | None:
@@ -328,10 +367,10 @@ def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[s
     if now < POINT_MASS_SHARE or count < MIN_VALUES_FOR_FAULTS:
         return None
     was = float(np.mean(ref_s.values == value))
-    if was >= POINT_MASS_REFERENCE_SHARE or not _looks_like_fill(value, ref_s.values):
+    if was >= POINT_MASS_REFERENCE_SHARE or not _looks_like_fill(value, ref_s.values, cur_s.values):
         return None
     inside = ref_s.values.min() <= value <= ref_s.values.max()
-    where = "inside its range, a conventional fill value" if inside else "outside its range"
+    where = "inside its range, a conventional fill value" if inside else "outside its range, a conventional fill value"
     return _fault(
         name,
         "point_mass",
@@ -771,7 +810,51 @@ def measure_performance(
             out["classes_missing"] = missing
     if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
+        if positive is not None:
+            out["flagged_precision"] = flagged_precision(y_true, labels, *reference_predictions, positive)
     return out
+
+
+#: Fewer rows flagged (predicted positive) than this in either frame: no precision of the flags is compared.
+MIN_FLAGGED_ROWS = 30
+
+
+def flagged_precision(
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    reference_true: Sequence[Any],
+    reference_pred: Sequence[Any],
+    positive: Any,
+) -> dict[str, Any] | None:
+    """The precision of the rows the model flags (predicts ``positive``) on the current labelled rows against the
+    held-out reference rows: ``{"class", "baseline", "current", "drop", "drop_se", "n_current", "n_reference"}``
+    (binomial errors of both sides, at least one row's worth), None with fewer than ``MIN_FLAGGED_ROWS`` flagged
+    rows on either side. Labels that exist only for the rows the model flagged (fraud review) are selected: the
+    window's accuracy cannot be read on them, but every flagged row has its label, so their precision is the
+    flags' own; the decision reads a collapse of it (``performance_verdict``).
+
+    :param positive: the binary positive class (the flagged one).
+    """
+    cur_true, cur_pred, ref_true, ref_pred, named = _alike_class_names(
+        y_true, y_pred, reference_true, reference_pred, np.asarray([positive], dtype=object)
+    )
+    name = named.iloc[0]
+    cur_rows, ref_rows = (cur_pred == name).to_numpy(), (ref_pred == name).to_numpy()
+    n_cur, n_ref = int(cur_rows.sum()), int(ref_rows.sum())
+    if min(n_cur, n_ref) < MIN_FLAGGED_ROWS:
+        return None
+    current = float((cur_true[cur_rows] == name).mean())
+    reference = float((ref_true[ref_rows] == name).mean())
+    var = max(current * (1 - current), 1 / n_cur) / n_cur + max(reference * (1 - reference), 1 / n_ref) / n_ref
+    return {
+        "class": str(name),
+        "baseline": reference,
+        "current": current,
+        "drop": reference - current,
+        "drop_se": math.sqrt(var),
+        "n_current": n_cur,
+        "n_reference": n_ref,
+    }
 
 
 #: A reference class this many labelled rows were expected to hold (its reference share times their

@@ -307,6 +307,7 @@ def compute_drift(
     null_share: dict[str, float] = {}
     reference_null_share: dict[str, float] = {}  # what the decision compares ``null_share`` with
     type_changes: list[dict[str, str]] = []
+    started: dict[str, float] = {}  # null throughout the reference, values now: share of current rows with one
     recast: dict[str, tuple[pd.Series, pd.Series]] = {}  # booleans read as the 0/1 the other frame holds
     for column in candidates:
         ref_series, cur_series = reference[column], current[column]
@@ -320,6 +321,15 @@ def compute_drift(
         if "empty" in (ref_kind, cur_kind):
             null_share[str(column)] = float(cur_series.isna().mean())
             reference_null_share[str(column)] = float(ref_series.isna().mean())
+            if ref_kind == "empty" and column not in (label_column, prediction_column):
+                # values where the reference has none: a feature that started arriving (launched, its feed
+                # fixed), no broken input; a model trained on data like the reference never saw its values
+                started[str(column)] = 1.0 - null_share[str(column)]
+                skipped[str(column)] = (
+                    f"only null values in {ref_name}, values on {started[str(column)]:.0%} of {cur_name} rows: "
+                    "a feature that started arriving; not checked for drift (the reference has none to compare with)"
+                )
+                continue
             where = cur_name if cur_kind == "empty" else ref_name
             problem(
                 f"column '{column}' has only null values in {where}. Check the export job "
@@ -479,6 +489,7 @@ def compute_drift(
         "schema_errors": schema_errors,
         "type_changes": type_changes,
         "skipped_columns": skipped,
+        "started_columns": started,
         "notes": notes,
     }
     if label_column is not None and label_column in reference.columns:

@@ -105,8 +105,10 @@ class DriftSummary:
         counted; not the label column's: its nulls are labels not in yet, ``unlabelled_share``),
         ``reference_null_share`` (the same on the reference, which the decision compares with),
         ``missing_columns``, ``schema_errors``, and ``extra_columns``; the decision step stops on
-        broken data. ``notes``: what was read another way or left out, no fault (columns outside
-        ``feature_columns`` new in the current data, ignored).
+        broken data. ``started_columns``: columns null throughout the reference with values now (a feature
+        that started arriving, no broken input), with the share of current rows holding one. ``notes``:
+        what was read another way or left out, no fault (columns outside ``feature_columns`` new in the
+        current data, ignored).
     :param top_n: how many drifted columns :attr:`top_drifted` lists.
     :param model_name: model the check was for, if given.
     :param report_uri: where the full report was saved, set by the operator.
@@ -256,7 +258,14 @@ class DriftSummary:
         skipped and type-changed ones, and the faulty."""
         dq, evidence = self.data_quality, self.evidence or {}
         names = {str(n) for n in self.columns}
-        for key in ("null_share", "reference_null_share", "skipped_columns", "missing_columns", "extra_columns"):
+        for key in (
+            "null_share",
+            "reference_null_share",
+            "skipped_columns",
+            "missing_columns",
+            "extra_columns",
+            "started_columns",
+        ):
             names.update(str(n) for n in dq.get(key) or ())  # a mapping's keys, a list's entries
         for entry in [*(dq.get("type_changes") or ()), *(evidence.get("faults") or ())]:
             if isinstance(entry, Mapping) and "column" in entry:
@@ -308,7 +317,14 @@ def _json_size(value: Any) -> int:
 
 
 #: The per-column lists of ``data_quality`` that a cut summary shortens, the rest counted in ``<name>_omitted``.
-CUT_LISTS = ("schema_errors", "missing_columns", "extra_columns", "type_changes", "skipped_columns")
+CUT_LISTS = (
+    "schema_errors",
+    "missing_columns",
+    "extra_columns",
+    "type_changes",
+    "skipped_columns",
+    "started_columns",
+)
 
 
 def _keep_first(section: dict[str, Any] | None, key: str, kept: int) -> None:

@@ -1425,6 +1425,65 @@ def champion_of(train):
 FEATURES = {"label_column": "label", "feature_columns": ["f0", "f1", "f2"], "task": "classification"}
 
 
+def test_a_feature_that_started_arriving_is_no_fault_the_evidence_decides_and_the_rationale_says_so():
+    # 'f3' null throughout the reference (the champion never saw its values), on every current row now: new
+    # information, not a broken feed; a healthy champion is left alone, and a hurt one retrained
+    import numpy as np
+
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    settings = {**FEATURES, "reference_is_holdout": True, "strict": True}
+    current = boundary_frame(1000, 2).assign(f3=1.0)
+    drift, d = decide_on_data(reference.assign(f3=np.nan), current, model=model, **settings)
+    assert drift["data_quality"]["started_columns"] == {"f3": 1.0}
+    assert d.action == "no_action", d.rationale
+    assert "column 'f3' (on 100% of current rows) had only null values in the reference and has values now" in (
+        d.rationale
+    )
+    assert "started arriving" in d.rationale and "refresh the reference data" in d.rationale
+    flipped = current.assign(label=1 - current["label"])  # the champion hurt: the evidence decides, retrain
+    drift, d = decide_on_data(reference.assign(f3=np.nan), flipped, model=model, **settings)
+    assert d.action == "retrain" and "started arriving" in d.rationale
+
+
+def test_labels_of_only_the_rows_the_model_flagged_still_show_a_collapse_of_its_flags():
+    # fraud review: labels come only for the rows the model flagged; they are unlike the window, so the accuracy
+    # on them is inconclusive. But each flagged row has its label: their precision is the flags' own
+    import numpy as np
+    import pandas as pd
+
+    reference, model = boundary_frame(3000, 1, noise=0.5), champion_of(boundary_frame(3000, 0, noise=0.5))
+    settings = {**FEATURES, "reference_is_holdout": True}
+
+    def flagged_only(current):
+        flagged = model.predict(current[["f0", "f1", "f2"]]) == 1
+        return current.assign(label=current["label"].where(flagged))
+
+    healthy = flagged_only(boundary_frame(3000, 2, noise=0.5))
+    drift, d = decide_on_data(reference, healthy, model=model, **settings)
+    assert drift["evidence"]["performance"]["flagged_precision"]["n_current"] == healthy["label"].notna().sum()
+    assert d.action == "no_action" and "collapsed" not in d.rationale
+    # the label no longer follows f0: the flags find positives at the base rate (0.86 -> 0.52), a collapse
+    broken = boundary_frame(3000, 2, noise=0.5)
+    broken = flagged_only(broken.assign(label=(broken["f1"] > 0).astype(int)))
+    drift, d = decide_on_data(reference, broken, model=model, **settings)
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "performance_drop"
+    assert "the precision of the rows the model flags as '1' collapsed: 0.859 (held-out reference data) -> 0.515" in (
+        d.rationale
+    )
+    # positives a third as common (in odds), the model unchanged: its flags' precision falls 0.86 -> 0.66,
+    # which fewer positives explain; no retrain
+    more = boundary_frame(6000, 3, noise=0.5)
+    fewer = pd.concat([more[more["label"] == 0], more[more["label"] == 1].iloc[:1000]])
+    fewer = flagged_only(fewer.sample(frac=1, random_state=0).reset_index(drop=True))
+    drift, d = decide_on_data(reference, fewer, model=model, **settings)
+    assert 0.6 < drift["evidence"]["performance"]["flagged_precision"]["current"] < 0.7
+    assert (
+        d.action != "retrain"
+        and "collapsed" not in d.rationale
+        and np.isfinite(drift["evidence"]["performance"]["drop"])
+    )
+
+
 def test_roc_auc_undefined_on_a_window_of_one_class_escalates_and_says_why_never_nothing_hurts():
     # every label 0 (the label feed broke, or no positives today): roc_auc is NaN, drop None; the rules
     # read no verdict, fired nothing, and ended at "Evidence read, nothing hurts" (no_action)

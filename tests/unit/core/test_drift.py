@@ -192,6 +192,7 @@ def test_summary_has_the_keys_other_steps_rely_on(frames) -> None:
         "schema_errors": [],
         "type_changes": [],
         "skipped_columns": {},
+        "started_columns": {},
         "notes": [],
     }
     json.dumps(data)
@@ -547,6 +548,27 @@ def test_all_null_column_is_refused(frames) -> None:
 
     with pytest.raises(ValueError, match="column 'country' has only null values in current data"):
         compute_drift(reference, current)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_column_null_throughout_the_reference_with_values_now_is_a_feature_that_started_arriving(
+    frames, strict: bool
+) -> None:
+    # the reference never had its values (the feature was launched, the upstream feed fixed): nothing to
+    # compare with, no broken input; said in data_quality, neither an error nor a schema error
+    reference, current = frames
+    reference = reference.assign(device=None, score=np.nan)
+    current = current.assign(device=np.where(np.arange(len(current)) % 4 == 0, None, "ios"), score=1.5)
+
+    summary = compute_drift(reference, current, strict=strict)
+
+    assert summary.data_quality["started_columns"] == {"device": 0.75, "score": 1.0}
+    assert summary.data_quality["schema_errors"] == []
+    assert "started arriving" in summary.data_quality["skipped_columns"]["device"]
+    assert "device" not in summary.columns and "amount" in summary.columns
+    # null in the current data only stays broken input
+    with pytest.raises(ValueError, match="column 'country' has only null values in current data"):
+        compute_drift(reference, current.assign(country=None))
 
 
 def test_columns_named_by_integers_are_checked_under_their_text_names() -> None:

@@ -337,13 +337,49 @@ def test_a_common_value_inside_the_range_is_no_point_mass_fault() -> None:
     assert faults_of(reference, current) == {}
 
 
-def test_a_fill_is_a_value_outside_the_range_or_a_conventional_sentinel() -> None:
+def test_a_fill_is_a_conventional_sentinel_inside_or_outside_the_range() -> None:
     reference = np.concatenate([np.linspace(-50.0, 100.0, 990), np.linspace(150.0, 100_000.0, 10)])
-    for value in (0.0, -1.0, -9.0, -99.0, -999.0, 99999.0, 200_000.0, -60.0):
+    for value in (0.0, -1.0, -9.0, -99.0, -999.0, 99999.0, 999_999.0, 2**31 - 1, -(2**31)):
         assert _looks_like_fill(value, reference), value
-    # inside the range and no sentinel, or an all-9s value inside the reference's body
-    for value in (19.99, 152.0, 1042.0, -11.0, -2.0, 99.0, 999.5):
+    # inside the range and no sentinel, an all-9s value inside the reference's body, or a value past the
+    # range that is no sentinel: a new id, a higher price, a colder day
+    for value in (19.99, 152.0, 1042.0, -11.0, -2.0, 99.0, 999.5, 200_000.0, -60.0, 100_001.0):
         assert not _looks_like_fill(value, reference), value
+    # a column never negative: any negative whole number is a code
+    positive = np.linspace(1.0, 500.0, 1000)
+    assert _looks_like_fill(-2.0, positive) and _looks_like_fill(-100.0, positive)
+    assert not _looks_like_fill(-2.5, positive)
+
+
+def test_a_new_value_past_the_range_that_is_no_sentinel_is_no_point_mass_fault() -> None:
+    # a new merchant whose numeric id is above every earlier one, on 15% of the window: a new value
+    rng = np.random.default_rng(4)
+    n = 4000
+    merchants = np.arange(1000, 1300)
+    reference = pd.DataFrame({"merchant_id": rng.choice(merchants, n), "amount": rng.gamma(2, 50, n)})
+    ids = rng.choice(merchants, 1000)
+    ids[rng.random(1000) < 0.15] = 1301
+    assert faults_of(reference, pd.DataFrame({"merchant_id": ids, "amount": rng.gamma(2, 50, 1000)})) == {}
+    # a timestamp in seconds whose window overlaps the reference's end, a batch written at one second
+    reference = pd.DataFrame({"ts": np.sort(rng.uniform(1.70e9, 1.7006e9, n)).round(), "amount": rng.gamma(2, 50, n)})
+    ts = np.sort(rng.uniform(1.7005e9, 1.7007e9, 1000)).round()
+    ts[-150:] = 1.70065e9
+    assert faults_of(reference, pd.DataFrame({"ts": ts, "amount": rng.gamma(2, 50, 1000)})) == {}
+
+
+def test_an_all_nines_value_past_the_max_is_a_counters_next_value_unless_it_is_alone_there() -> None:
+    rng = np.random.default_rng(5)
+    # days since 1970 in row order: day 19999 (2024-10-03) is the window's busiest day, not a fill
+    reference = pd.DataFrame({"day": np.sort(rng.integers(19_700, 19_990, 4000)).astype(float)})
+    reference["amount"] = rng.gamma(2, 50, 4000)
+    day = np.sort(np.concatenate([rng.integers(19_960, 20_010, 850), np.full(150, 19_999)])).astype(float)
+    assert faults_of(reference, pd.DataFrame({"day": day, "amount": rng.gamma(2, 50, 1000)})) == {}
+    # the same column with 99999 written into 25% of rows: a fill, whether or not other values are past the max
+    for spread in (day, rng.integers(19_700, 19_990, 1000).astype(float)):
+        filled = spread.copy()
+        filled[rng.random(1000) < 0.25] = 99_999.0
+        faults = faults_of(reference, pd.DataFrame({"day": filled, "amount": rng.gamma(2, 50, 1000)}))
+        assert faults["day"][0] == "point_mass" and "99999" in faults["day"][1]
 
 
 def correlated(n: int, seed: int) -> pd.DataFrame:
