@@ -12,6 +12,9 @@ The gates are MLflow's model validation (``mlflow.validate_evaluation_results`` 
   which MLflow cannot say (its absolute change must be > 0), so that one is a plain comparison.
 * **guard metrics** (``{metric: tolerance}``) may not regress by more than ``tolerance`` (absolute):
   a tolerated regression, which no ``MetricThreshold`` expresses, so a plain comparison.
+* **significance** (opt-in, ``require_significant_improvement``): the primary metric's improvement's 95 % interval
+  (a paired bootstrap over the labelled rows) must lie above 0; without one (no predictions of both versions, or
+  the metric undefined in most resamples) the challenger is rejected (failing closed). Off, the interval informs.
 
 With no champion yet (the first version of a model), only the floors apply: the challenger passes
 when it meets every floor (and trivially when none is configured; the report says so). A missing or
@@ -100,6 +103,10 @@ class GateSettings(BaseModel):
         ``legit`` of ``fraud``/``legit``). No gate; how those metrics are defined. Ignored for more classes.
     :param min_rows: fewest labelled rows (rows with a label) to judge on; with fewer the challenger is rejected:
         a difference measured on a handful of rows passes any minimum improvement by chance.
+    :param require_significant_improvement: with a champion, the primary metric's improvement's 95 % interval
+        (paired bootstrap) must lie above 0, else the challenger is rejected; when no interval can be computed it
+        is rejected too (failing closed). False (the default): the interval informs only. The minimum improvements
+        still gate the observed improvement; this asks that it is not chance.
     """
 
     primary_metric: str | None = None
@@ -110,6 +117,7 @@ class GateSettings(BaseModel):
     floors: dict[str, float] = Field(default_factory=dict)
     min_rows: int = Field(DEFAULT_MIN_ROWS, ge=1)
     positive_label: ClassLabel | None = None
+    require_significant_improvement: bool = False
 
     @field_validator("guard_metrics")
     @classmethod
@@ -420,7 +428,7 @@ class Gates(GateSettings):
 class GateCheck:
     """One gate's verdict, in words a reviewer can read."""
 
-    gate: str  # primary | guard | floor | champion | predictions | rows | skill
+    gate: str  # primary | guard | floor | champion | predictions | rows | skill | significance
     metric: str
     passed: bool
     detail: str
@@ -572,6 +580,15 @@ def _change(amount: float, new: float, old: float, *, sign: bool = True) -> str:
     if new == old or amount == 0:
         return "0 (equal)" if new == old else "0"
     return f"{amount:{'+' if sign else ''}.{_pair_decimals(new, old)}f}"
+
+
+def interval_text(low: float, high: float) -> str:
+    """``[-0.0044, +0.0270]``: signed, with the decimals (4 to 12) that tell the bounds apart and show a bound that
+    is not 0 as not 0 (never ``+0.0000`` for ``+0.00003``)."""
+    d = _decimals(low, high)
+    while d < 12 and any(v != 0 and float(f"{v:.{d}f}") == 0 for v in (low, high)):
+        d += 1
+    return f"[{low:+.{d}f}, {high:+.{d}f}]"
 
 
 def _percent(value: float) -> str:
@@ -810,6 +827,49 @@ def skill_check(
     return GateCheck("skill", gates.primary_metric, True, f"{who}'s predictions vary across rows; {done}")
 
 
+# -- significance: an improvement beyond noise (opt-in) -------------------------------------------
+
+_SIGNIFICANCE = "validation.require_significant_improvement"
+
+
+def significance_check(gates: Gates, ci: Mapping[str, Any] | None, *, no_interval: str) -> GateCheck:
+    """The ``significance`` gate (``require_significant_improvement``): the primary metric's improvement's 95 %
+    interval (:func:`~airflow_provider_agentic_mlops.core.metrics.paired_bootstrap`) must lie above 0. Without an
+    interval it fails (failing closed: the setting asks for evidence the improvement is not chance).
+
+    :param ci: the interval, or None when none was computed; ``no_interval`` says why.
+    """
+    metric = gates.primary_metric
+    if ci is None:
+        return GateCheck(
+            "significance",
+            metric,
+            False,
+            f"no 95% interval of the {metric} improvement: {no_interval}. {_SIGNIFICANCE} asks for one, so the "
+            "challenger is rejected (failing closed). Validate on a window with more labels of each class, or set "
+            f"{_SIGNIFICANCE} to false to gate on the observed improvement alone",
+        )
+    low, high = float(ci["low"]), float(ci["high"])
+    where = f"{interval_text(low, high)} ({ci['method']}, {ci['resamples']} resamples of {ci['rows']} rows)"
+    if low > 0:
+        return GateCheck(
+            "significance",
+            metric,
+            True,
+            f"the {metric} improvement's 95% interval {where} is above 0: better beyond noise ({_SIGNIFICANCE})",
+        )
+    side = "includes 0" if high >= 0 else "is below 0"
+    return GateCheck(
+        "significance",
+        metric,
+        False,
+        f"the {metric} improvement's 95% interval {where} {side}: on another window of this size the champion may "
+        f"do as well or better, and {_SIGNIFICANCE} asks for an improvement beyond noise. Validate on a larger "
+        f"labelled window (it narrows the interval), or set {_SIGNIFICANCE} to false to gate on the observed "
+        "improvement alone",
+    )
+
+
 # -- the report -----------------------------------------------------------------------------------
 
 
@@ -947,16 +1007,19 @@ class ValidationReport:
     @property
     def reasons(self) -> list[str]:
         """One sentence per gate, failures first; then, when the primary metric's improvement is within noise
-        (its 95 % interval includes 0), a sentence saying so, before the gates passed. It informs; no gate."""
+        (its 95 % interval includes 0), a sentence saying so, before the gates passed. It informs; no gate (with
+        ``require_significant_improvement`` the ``significance`` gate's reason says it instead)."""
         failed = [f"FAILED {c.gate}: {c.detail}" for c in self.checks if not c.passed]
         ok = [f"passed {c.gate}: {c.detail}" for c in self.checks if c.passed]
         ci = self.improvement_ci
-        if ci and ci["low"] <= 0 <= ci["high"]:
+        gated = any(c.gate == "significance" for c in self.checks)  # its reason says it: not twice
+        if ci and ci["low"] <= 0 <= ci["high"] and not gated:
             failed.append(
-                f"within noise: the difference's 95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}] on {ci['rows']} "
+                f"within noise: the difference's 95% interval {interval_text(ci['low'], ci['high'])} on {ci['rows']} "
                 f"rows includes 0 (the {self.primary_metric} improvement of the challenger over the champion, "
                 f"{ci['method']} of {ci['resamples']} resamples): on another window of this size the champion may "
-                "do as well or better. This informs and does not gate; a larger labelled window narrows it"
+                "do as well or better. This informs and does not gate (validation.require_significant_improvement "
+                "makes it gate); a larger labelled window narrows it"
             )
         return failed + ok
 
@@ -1113,7 +1176,7 @@ def comparison_line(validation: Mapping[str, Any]) -> str | None:
         subset = f" (a random {ci['rows']} of {ci['of_rows']})" if ci.get("of_rows", ci["rows"]) != ci["rows"] else ""
         return (
             f"{validation.get('primary_metric') or ci.get('metric')} improvement of the challenger over the champion: "
-            f"95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}] ({ci['method']}, {ci['resamples']} resamples of "
+            f"95% interval {interval_text(ci['low'], ci['high'])} ({ci['method']}, {ci['resamples']} resamples of "
             f"the {ci.get('of_rows', ci['rows'])} labelled rows{subset})."
         )
     if labelled is None and rows is None:
@@ -1164,7 +1227,8 @@ def build_report(
         challenger must show skill (:func:`skill_check`), checked for constant predictions when ``predictions``
         (per version, ``(predictions, probabilities or None, classes or None)``) holds its own; with both versions'
         the report gives the primary metric's improvement's 95 % interval (:func:`~airflow_provider_agentic_mlops.
-        core.metrics.paired_bootstrap`), and a reason when it includes 0 (informing: no gate).
+        core.metrics.paired_bootstrap`), and a reason when it includes 0 (informing: no gate, unless
+        ``gates.require_significant_improvement``: then :func:`significance_check` gates on it).
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -1199,10 +1263,25 @@ def build_report(
     versions = (predictions or {}).get(str(challenger_version)), (predictions or {}).get(str(champion_version))
     metric = gates.primary_metric
     chal, champ = challenger_scores.metrics.get(metric), champion_values.get(metric)
-    if task is not None and labels is not None and None not in versions and not (_bad(chal) or _bad(champ)):
-        from airflow_provider_agentic_mlops.core.metrics import paired_bootstrap
+    if task is None or labels is None or None in versions:
+        no_interval = "the labels and both versions' predictions were not given to compute it"
+    elif _bad(chal) or _bad(champ):
+        no_interval = f"{metric} has no value for a version (the primary gate says why)"
+    else:
+        from airflow_provider_agentic_mlops.core import metrics as _metrics  # looked up here: tests replace it
 
-        ci = paired_bootstrap(task, metric, labels, *versions, higher=gates.higher_is_better, positive=positive_class)
+        ci = _metrics.paired_bootstrap(
+            task, metric, labels, *versions, higher=gates.higher_is_better, positive=positive_class
+        )
+        no_interval = (
+            f"{metric} is undefined in most of the resamples of the {len(labels)} labelled rows (too few rows of a "
+            "class?)"
+        )
+    scorable = not challenger_scores.unscorable and not (
+        champion_metrics is not None and _scores(champion_metrics).unscorable
+    )
+    if gates.require_significant_improvement and champion_version is not None and scorable:
+        checks.append(significance_check(gates, ci, no_interval=no_interval))
     return ValidationReport(
         model_name=model_name,
         primary_metric=gates.primary_metric,
@@ -1245,7 +1324,9 @@ __all__ = [
     "evaluate_gates",
     "gates_task",
     "higher_is_better",
+    "interval_text",
     "metric_task",
     "read_predictions",
     "score_predictions",
+    "significance_check",
 ]
