@@ -34,6 +34,7 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as _field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -827,6 +828,108 @@ def skill_check(
     return GateCheck("skill", gates.primary_metric, True, f"{who}'s predictions vary across rows; {done}")
 
 
+# -- regressions no gate checks (informing) -------------------------------------------------------
+
+#: Without an interval of the change (no predictions, or the metric undefined in most resamples), a metric no gate
+#: checks is named when it is worse by more than this share of the champion's value.
+UNGATED_RELATIVE_DROP = 0.05
+#: The informing interval's resamples and most rows (a seeded subset of a larger window): a few per metric, cheap.
+_UNGATED_RESAMPLES, _UNGATED_MAX_ROWS = 400, 10_000
+
+
+@dataclass(frozen=True)
+class UngatedRegression:
+    """A metric no comparison gate checks (neither the primary metric nor a guard metric) that the challenger is
+    worse on, beyond its noise.
+
+    :param metric: the metric.
+    :param short: ``recall 0.8100 -> 0.3200 (worse beyond noise)``: champion -> challenger.
+    :param detail: the reason's sentence: the change, its interval (or the threshold used) and how to gate it.
+    """
+
+    metric: str
+    short: str
+    detail: str
+
+
+def ungated_regressions(
+    gates: Gates,
+    challenger: Mapping[str, float],
+    champion: Mapping[str, float],
+    *,
+    task: str | None = None,
+    labels: Sequence[Any] | None = None,
+    versions: tuple[Any, Any] = (None, None),
+    positive: Any = None,
+    floors_met: Mapping[str, bool] | None = None,
+) -> list[UngatedRegression]:
+    """The standard metrics (:data:`CLASSIFICATION_METRICS`, :data:`REGRESSION_METRICS`) that no comparison gate
+    checks and the challenger is worse on beyond noise: the 95 % interval of the change (a paired bootstrap, as for
+    the primary metric, of :data:`_UNGATED_RESAMPLES` resamples of at most :data:`_UNGATED_MAX_ROWS` rows) lies below
+    0; without one, a drop of more than :data:`UNGATED_RELATIVE_DROP` of the champion's value. They inform: at
+    ``primary_metric: accuracy`` a challenger that finds a third of the positives the champion found passes, and the
+    approver is told (``not gated: recall 0.8100 -> 0.3200``). A floor metric is listed, saying only its floor is gated.
+
+    :param versions: the challenger's and the champion's ``(predictions, probabilities, classes)``, for the interval.
+    :param positive: the positive class of a binary comparison.
+    """
+    from airflow_provider_agentic_mlops.core import metrics as _metrics
+
+    found = []
+    for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
+        if metric == gates.primary_metric or metric in gates.guard_metrics:
+            continue
+        new, old = challenger.get(metric), champion.get(metric)
+        if _bad(new) or _bad(old):
+            continue
+        higher = gates.direction(metric)
+        drop = (old - new) if higher else (new - old)
+        if not drop > 0:
+            continue
+        ci = None
+        if task is not None and labels is not None and None not in versions:
+            ci = _metrics.paired_bootstrap(
+                task,  # type: ignore[arg-type]
+                metric,
+                labels,
+                *versions,
+                higher=higher,
+                positive=positive,
+                resamples=_UNGATED_RESAMPLES,
+                max_rows=_UNGATED_MAX_ROWS,
+            )
+        d = _pair_decimals(new, old)
+        pair = f"{metric} {old:.{d}f} -> {new:.{d}f}"
+        if ci is not None:
+            if not ci["high"] < 0:
+                continue  # within noise
+            short = f"{pair} (worse beyond noise)"
+            how = (
+                f"beyond noise: the change's 95% interval {interval_text(ci['low'], ci['high'])} on {ci['rows']} rows "
+                "lies below 0"
+            )
+        else:
+            if not drop > UNGATED_RELATIVE_DROP * abs(old):
+                continue
+            short = f"{pair} (worse by more than {UNGATED_RELATIVE_DROP:.0%})"
+            how = f"more than {UNGATED_RELATIVE_DROP:.0%} of the champion's (no interval of the change to tell noise)"
+        floor = gates.floors.get(metric)
+        gated = (
+            f"only its floor {floor:.{d}f} is gated" + (" (met)" if (floors_met or {}).get(metric) else "")
+            if floor is not None
+            else f"no gate checks {metric}"
+        )
+        found.append(
+            UngatedRegression(
+                metric,
+                short,
+                f"{pair} (champion -> challenger), worse by {_change(drop, new, old, sign=False)}, {how}; {gated}. "
+                f"To gate it, add it to validation.guard_metrics with the largest drop to tolerate",
+            )
+        )
+    return found
+
+
 # -- significance: an improvement beyond noise (opt-in) -------------------------------------------
 
 _SIGNIFICANCE = "validation.require_significant_improvement"
@@ -999,6 +1102,7 @@ class ValidationReport:
     positive_class: Any = None
     positive_named: bool = False
     improvement_ci: dict[str, Any] | None = None
+    ungated: list[UngatedRegression] = _field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -1007,8 +1111,10 @@ class ValidationReport:
     @property
     def reasons(self) -> list[str]:
         """One sentence per gate, failures first; then, when the primary metric's improvement is within noise
-        (its 95 % interval includes 0), a sentence saying so, before the gates passed. It informs; no gate (with
-        ``require_significant_improvement`` the ``significance`` gate's reason says it instead)."""
+        (its 95 % interval includes 0), a sentence saying so, and one per metric no gate checks that regressed
+        beyond noise (``not gated: recall 0.8100 -> 0.3200 ...``, :func:`ungated_regressions`), before the gates
+        passed. Those inform; no gate (with ``require_significant_improvement`` the ``significance`` gate's reason
+        says the first instead)."""
         failed = [f"FAILED {c.gate}: {c.detail}" for c in self.checks if not c.passed]
         ok = [f"passed {c.gate}: {c.detail}" for c in self.checks if c.passed]
         ci = self.improvement_ci
@@ -1021,7 +1127,7 @@ class ValidationReport:
                 "do as well or better. This informs and does not gate (validation.require_significant_improvement "
                 "makes it gate); a larger labelled window narrows it"
             )
-        return failed + ok
+        return failed + [f"not gated: {u.detail}" for u in self.ungated] + ok
 
     def to_markdown(self) -> str:
         verdict = "PASSED" if self.passed else "REJECTED"
@@ -1065,10 +1171,7 @@ class ValidationReport:
             f"<td>{e(b)}</td><td>{e(d)}</td><td>{e(h)}</td></tr>"
             for m, a, b, d, h in self._rows()
         )
-        reasons = "".join(
-            f"<li style='color:{'#1a7f37' if not r.startswith('FAILED') else '#cf222e'}'>{e(r)}</li>"
-            for r in self.reasons
-        )
+        reasons = "".join(f"<li style='color:{_reason_color(r)}'>{e(r)}</li>" for r in self.reasons)
         drift = "".join(f"<li>{e(line.lstrip('- '))}</li>" for line in self._drift_lines())
         if self.decision:
             decision = (
@@ -1133,6 +1236,8 @@ class ValidationReport:
             "n_labelled": self.n_labelled if self.n_labelled is not None else self.n_rows,
             # the primary metric's improvement (positive: better), its 95 % interval: how sure the comparison is
             "improvement_ci": dict(self.improvement_ci) if self.improvement_ci else None,
+            # metrics no gate checks that regressed beyond noise: {metric: "recall 0.8100 -> 0.3200 (...)"}
+            "ungated_regressions": {u.metric: u.short for u in self.ungated},
             "report_uri": report_uri,
             "report_digest": self.digest(),
             # report.html, the page the approvals page and Slack link to: promotion checks it is unchanged
@@ -1164,6 +1269,13 @@ class ValidationReport:
                 f"(threshold {_fmt(col.get('threshold'))})"
             )
         return lines
+
+
+def _reason_color(reason: str) -> str:
+    """Red for a failed gate, amber for a regression no gate checks, green otherwise."""
+    if reason.startswith("FAILED"):
+        return "#cf222e"
+    return "#9a6700" if reason.startswith("not gated") else "#1a7f37"
 
 
 def comparison_line(validation: Mapping[str, Any]) -> str | None:
@@ -1282,6 +1394,18 @@ def build_report(
     )
     if gates.require_significant_improvement and champion_version is not None and scorable:
         checks.append(significance_check(gates, ci, no_interval=no_interval))
+    ungated: list[UngatedRegression] = []
+    if champion_version is not None and scorable:
+        ungated = ungated_regressions(
+            gates,
+            challenger_scores.metrics,
+            champion_values,
+            task=task,
+            labels=labels,
+            versions=versions,
+            positive=positive_class,
+            floors_met={c.metric: c.passed for c in checks if c.gate == "floor"},
+        )
     return ValidationReport(
         model_name=model_name,
         primary_metric=gates.primary_metric,
@@ -1299,6 +1423,7 @@ def build_report(
         positive_class=positive_class,
         positive_named=positive_class is not None and positive_class == gates.positive_label,
         improvement_ci=ci,
+        ungated=ungated,
     )
 
 
@@ -1319,6 +1444,8 @@ __all__ = [
     "constant_prediction",
     "skill_check",
     "unaliased_versions",
+    "ungated_regressions",
+    "UngatedRegression",
     "class_labels",
     "compute_metrics",
     "evaluate_gates",

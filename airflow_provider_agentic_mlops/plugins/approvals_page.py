@@ -289,6 +289,7 @@ def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
     v = validation or {}
     champ, chall = v.get("champion_metrics") or {}, v.get("challenger_metrics") or {}
     primary = v.get("primary_metric")
+    ungated = v.get("ungated_regressions") or {}  # worse beyond noise, and no gate checks it
     rows = []
     for metric in sorted(set(champ) | set(chall), key=lambda m: (m != primary, m)):
         old, new = champ.get(metric), chall.get(metric)
@@ -301,7 +302,7 @@ def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
                 delta=("+" if delta > 0 else "-") + _metric(abs(delta)),
                 arrow="\u25b2" if delta > 0 else "\u25bc",
                 direction="up" if better else "down",
-                direction_word="better" if better else "worse",
+                direction_word="better" if better else ("worse, not gated" if metric in ungated else "worse"),
             )
         rows.append(row)
     return rows
