@@ -737,7 +737,13 @@ def evaluate_gates(
 # -- skill: better than a model that reads no feature ------------------------------------------------
 
 #: What :func:`skill_check` calls each trivial baseline (``core.metrics.trivial_baseline``).
-_BASELINE_NAMES = {"accuracy": "majority-class baseline", "roc_auc": "random-score baseline", "r2": "mean baseline"}
+_BASELINE_NAMES = {
+    "accuracy": "majority-class baseline",
+    "roc_auc": "random-score baseline",
+    "r2": "mean baseline",
+    "rmse": "mean baseline",
+    "mae": "median baseline",
+}
 
 
 def _shown(value: Any) -> str:
@@ -782,7 +788,8 @@ def skill_check(
     gates say: at 2 % positives always answering the majority class scores an accuracy of 0.98, which may beat a
     useful champion and meet a floor. It fails too when the challenger's primary metric or a floor metric does not
     beat that metric's :func:`~airflow_provider_agentic_mlops.core.metrics.trivial_baseline` on these labels
-    (accuracy: the majority class's share; roc_auc: 0.5; r2: 0).
+    (accuracy: the majority class's share; roc_auc: 0.5; r2: 0; rmse: predicting the labels' mean, their standard
+    deviation; mae: predicting their median), in the metric's direction (an error must be lower).
 
     :param labels: the true labels of the rows scored.
     :param prediction: the challenger's ``(predictions, probabilities or None, classes or None)``; None: not
@@ -813,17 +820,23 @@ def skill_check(
         value = challenger.metrics.get(metric)
         if base is None or _bad(value):
             continue  # no trivial value known for the metric; a missing value fails its own gate
-        if not value > base["value"]:
+        higher = gates.direction(metric)
+        d = _pair_decimals(float(value), float(base["value"]))
+        if not (value > base["value"] if higher else value < base["value"]):
+            fix = (
+                "Gate on a metric that rewards finding the rare class (validation.primary_metric roc_auc or f1) or "
+                "improve the training, and retrain"
+                if task == "classification"
+                else "Improve the training (its features, the target's scale) and retrain"
+            )
             return GateCheck(
                 "skill",
                 metric,
                 False,
-                f"no skill: {who}'s {metric} {value:.4f} does not beat the {_BASELINE_NAMES[metric]}, which scores "
-                f"{base['value']:.4f} ({base['source']}): a model that reads no feature does as well. Gate on a "
-                "metric that rewards finding the rare class (validation.primary_metric roc_auc or f1) or improve the "
-                "training, and retrain",
+                f"no skill: {who}'s {metric} {value:.{d}f} does not beat the {_BASELINE_NAMES[metric]}, which scores "
+                f"{base['value']:.{d}f} ({base['source']}): a model that reads no feature does as well. {fix}",
             )
-        beaten.append(f"{metric} {value:.4f} > {base['value']:.4f}")
+        beaten.append(f"{metric} {value:.{d}f} {'>' if higher else '<'} {base['value']:.{d}f}")
     done = f"it beats the trivial baseline ({', '.join(beaten)})" if beaten else "no trivial baseline for its metrics"
     return GateCheck("skill", gates.primary_metric, True, f"{who}'s predictions vary across rows; {done}")
 
