@@ -583,6 +583,12 @@ def _change(amount: float, new: float, old: float, *, sign: bool = True) -> str:
     return f"{amount:{'+' if sign else ''}.{_pair_decimals(new, old)}f}"
 
 
+def shown_change(new: float, old: float) -> str:
+    """``new - old`` as the report's delta column, the Slack request and the approvals page show it: signed, with
+    the decimals that tell the values apart and show the difference (``-0.000003``), ``0 (equal)`` for a tie."""
+    return _change(new - old, new, old)
+
+
 def interval_text(low: float, high: float) -> str:
     """``[-0.0044, +0.0270]``: signed, with the decimals (4 to 12) that tell the bounds apart and show a bound that
     is not 0 as not 0 (never ``+0.0000`` for ``+0.00003``)."""
@@ -1262,7 +1268,7 @@ class ValidationReport:
         rows = []
         for m in metrics:
             a, b = self.champion_metrics.get(m), self.challenger_metrics.get(m)
-            delta = "n/a" if _bad(a) or _bad(b) else _change(b - a, b, a)
+            delta = "n/a" if _bad(a) or _bad(b) else shown_change(b, a)
             higher = self.primary_higher_is_better if m == self.primary_metric else higher_is_better(m)
             rows.append((m, _fmt(a), _fmt(b), delta, "higher" if higher else "lower"))
         return rows
@@ -1468,5 +1474,6 @@ __all__ = [
     "metric_task",
     "read_predictions",
     "score_predictions",
+    "shown_change",
     "significance_check",
 ]
