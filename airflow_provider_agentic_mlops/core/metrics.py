@@ -759,6 +759,7 @@ def paired_bootstrap(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     max_rows: int = BOOTSTRAP_MAX_ROWS,
+    fast_only: bool = False,
 ) -> dict[str, Any] | None:
     """The 95 % interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by ``higher``),
     by a paired bootstrap: each resample draws rows with replacement, the same rows for both versions, and the
@@ -769,6 +770,8 @@ def paired_bootstrap(
 
     :param new: the challenger's ``(predictions, probabilities or None, classes or None)``; ``old`` the champion's.
     :param positive: the positive class of a binary comparison (``score_versions``); None: macro-averaged.
+    :param fast_only: None for a metric without the numpy path rather than scikit-learn per resample (seconds to
+        minutes on a large window): for an interval that only informs.
     :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method"}``, or None when
         the metric is undefined in most resamples (e.g. roc_auc of a window with a handful of positives).
     """
@@ -802,6 +805,8 @@ def paired_bootstrap(
                 weights = np.bincount(idx.ravel(), minlength=k * m).reshape(k, m).astype(float)
                 diffs.append(sign * (fast_new(weights) - fast_old(weights)))
             diff, method = np.concatenate(diffs), "paired bootstrap"
+        elif fast_only:
+            return None
         else:
             resamples = min(resamples, BOOTSTRAP_SLOW_RESAMPLES)
             diff = np.array(

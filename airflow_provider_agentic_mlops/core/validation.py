@@ -849,8 +849,8 @@ def skill_check(
 
 # -- regressions no gate checks (informing) -------------------------------------------------------
 
-#: Without an interval of the change (no predictions, or the metric undefined in most resamples), a metric no gate
-#: checks is named when it is worse by more than this share of the champion's value.
+#: Without an interval of the change (no predictions, a macro average, or the metric undefined in most resamples),
+#: a metric no gate checks is named when it is worse by more than this share of the champion's value.
 UNGATED_RELATIVE_DROP = 0.05
 #: The informing interval's resamples and most rows (a seeded subset of a larger window): a few per metric, cheap.
 _UNGATED_RESAMPLES, _UNGATED_MAX_ROWS = 400, 10_000
@@ -885,7 +885,8 @@ def ungated_regressions(
     """The standard metrics (:data:`CLASSIFICATION_METRICS`, :data:`REGRESSION_METRICS`) that no comparison gate
     checks and the challenger is worse on beyond noise: the 95 % interval of the change (a paired bootstrap, as for
     the primary metric, of :data:`_UNGATED_RESAMPLES` resamples of at most :data:`_UNGATED_MAX_ROWS` rows) lies below
-    0; without one, a drop of more than :data:`UNGATED_RELATIVE_DROP` of the champion's value. They inform: at
+    0; without one (macro averages, which have no fast interval, or no predictions), a drop of more than
+    :data:`UNGATED_RELATIVE_DROP` of the champion's value. They inform: at
     ``primary_metric: accuracy`` a challenger that finds a third of the positives the champion found passes, and the
     approver is told (``not gated: recall 0.8100 -> 0.3200``). A floor metric is listed, saying only its floor is gated.
 
@@ -916,6 +917,7 @@ def ungated_regressions(
                 positive=positive,
                 resamples=_UNGATED_RESAMPLES,
                 max_rows=_UNGATED_MAX_ROWS,
+                fast_only=True,  # macro averages: scikit-learn per resample takes minutes on a large window
             )
         d = _pair_decimals(new, old)
         pair = f"{metric} {old:.{d}f} -> {new:.{d}f}"

@@ -117,3 +117,21 @@ def test_the_slack_request_and_the_approvals_page_name_the_ungated_regression():
     assert "Not gated:" in text and "recall 0.8100 -&gt; 0.3200" in text  # mrkdwn-escaped: Slack shows ->
     recall = next(r for r in page_request("/x", approval)["metric_rows"] if r["metric"] == "recall")
     assert recall["direction_word"] == "worse, not gated"
+
+
+def test_a_macro_average_without_a_fast_interval_is_judged_by_the_threshold_not_resampled(monkeypatch):
+    from airflow_provider_agentic_mlops.core import metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+
+    def version(accuracy: float) -> tuple:
+        pred = np.where(rng.random(600) < accuracy, y, rng.integers(0, 3, 600))
+        return pred, None, [0, 1, 2]
+
+    slow = []
+    monkeypatch.setattr(metrics, "_resampled", lambda *args: slow.append(args) or 0.0)
+    report = _judge(y, {"2": version(0.6), "1": version(0.9)}, primary_metric="accuracy", min_absolute_improvement=0)
+    assert not slow  # scikit-learn per resample takes minutes on a large window: not for a line that informs
+    recall = next(r for r in report.reasons if r.startswith("not gated: recall"))
+    assert "more than 5% of the champion's" in recall
