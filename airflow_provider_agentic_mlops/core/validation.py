@@ -925,10 +925,9 @@ def ungated_regressions(
             if not ci["high"] < 0:
                 continue  # within noise
             short = f"{pair} (worse beyond noise)"
-            how = (
-                f"beyond noise: the change's 95% interval {interval_text(ci['low'], ci['high'])} on {ci['rows']} rows "
-                "lies below 0"
-            )
+            rows = f"a random {ci['rows']} of the {ci['of_rows']}" if ci["of_rows"] != ci["rows"] else ci["rows"]
+            interval = interval_text(ci["low"], ci["high"])
+            how = f"beyond noise: the change's 95% interval {interval} on {rows} rows lies below 0"
         else:
             if not drop > UNGATED_RELATIVE_DROP * abs(old):
                 continue
