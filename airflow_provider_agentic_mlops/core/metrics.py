@@ -173,16 +173,30 @@ TRIVIAL_SCORES = {
 def trivial_baseline(task: str, metric: str, y_true: Sequence[Any]) -> dict[str, Any] | None:
     """What a model that reads no feature scores on ``y_true`` in ``metric``, needing no champion metric:
     ``accuracy`` the share of the window's majority class (always answering it), ``roc_auc`` 0.5, ``r2``
-    0; None for other metrics (their trivial value depends on the class mix and the threshold) or no labels.
+    0, ``rmse`` the labels' standard deviation (predicting their mean), ``mae`` their mean absolute deviation
+    from the median (predicting it); None for other metrics (their trivial value depends on the class mix and the
+    threshold) or no labels. ``rmse`` and ``mae`` are errors: a model must score *below* theirs (the decision's
+    evidence never asks for them: it reads them as ``r2``, :func:`performance_metric_for`).
 
     :return: ``{"value": ..., "source": how it is obtained}``, for the decision to compare a measurement
-        that has no held-out baseline with.
+        that has no held-out baseline with, and validation's skill gate.
     """
     import pandas as pd
 
     if metric in TRIVIAL_SCORES:
         value, source = TRIVIAL_SCORES[metric]
         return {"value": value, "source": source}
+    if task == "regression" and metric in ("rmse", "mae"):
+        y = pd.to_numeric(pd.Series(list(y_true)), errors="coerce").dropna().to_numpy(dtype=float)
+        if not len(y):
+            return None
+        if metric == "rmse":
+            centre, what = float(y.mean()), "mean"
+            value = float(((y - centre) ** 2).mean() ** 0.5)
+        else:
+            centre, what = float(pd.Series(y).median()), "median"
+            value = float(abs(y - centre).mean())
+        return {"value": value, "source": f"predicting the {what} {centre:.4g} of the {len(y)} scored labels"}
     if task != "classification" or metric != "accuracy":
         return None
     counts = pd.Series(list(y_true)).dropna().value_counts()
@@ -745,6 +759,7 @@ def paired_bootstrap(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     max_rows: int = BOOTSTRAP_MAX_ROWS,
+    fast_only: bool = False,
 ) -> dict[str, Any] | None:
     """The 95 % interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by ``higher``),
     by a paired bootstrap: each resample draws rows with replacement, the same rows for both versions, and the
@@ -755,6 +770,8 @@ def paired_bootstrap(
 
     :param new: the challenger's ``(predictions, probabilities or None, classes or None)``; ``old`` the champion's.
     :param positive: the positive class of a binary comparison (``score_versions``); None: macro-averaged.
+    :param fast_only: None for a metric without the numpy path rather than scikit-learn per resample (seconds to
+        minutes on a large window): for an interval that only informs.
     :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method"}``, or None when
         the metric is undefined in most resamples (e.g. roc_auc of a window with a handful of positives).
     """
@@ -788,6 +805,8 @@ def paired_bootstrap(
                 weights = np.bincount(idx.ravel(), minlength=k * m).reshape(k, m).astype(float)
                 diffs.append(sign * (fast_new(weights) - fast_old(weights)))
             diff, method = np.concatenate(diffs), "paired bootstrap"
+        elif fast_only:
+            return None
         else:
             resamples = min(resamples, BOOTSTRAP_SLOW_RESAMPLES)
             diff = np.array(

@@ -211,6 +211,7 @@ def message_details(
             "n_rows",
             "n_labelled",
             "improvement_ci",
+            "ungated_regressions",
             "report_uri",
             "report_digest",
         )
@@ -284,6 +285,10 @@ def _summary_blocks(approval: Mapping[str, Any]) -> list[dict[str, Any]]:
                 f"• {code(_clip(name, 200))}{mark}: "
                 f"{escape_mrkdwn(_fmt(champion.get(name)))} -> {escape_mrkdwn(_fmt(challenger.get(name)))}"
             )
+        ungated = validation.get("ungated_regressions") or {}
+        if isinstance(ungated, Mapping) and ungated:  # its own line: the reasons below are clipped
+            shown = "; ".join(_clip(str(text), 200) for text in list(ungated.values())[:10])
+            rows.append(f"*Not gated:* {escape_mrkdwn(shown)} (no gate checks these; validation.guard_metrics can)")
         from airflow_provider_agentic_mlops.core.validation import comparison_line
 
         if (sure := comparison_line(validation)) is not None:  # how sure: rows scored, the improvement's interval

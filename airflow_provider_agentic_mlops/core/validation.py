@@ -12,6 +12,9 @@ The gates are MLflow's model validation (``mlflow.validate_evaluation_results`` 
   which MLflow cannot say (its absolute change must be > 0), so that one is a plain comparison.
 * **guard metrics** (``{metric: tolerance}``) may not regress by more than ``tolerance`` (absolute):
   a tolerated regression, which no ``MetricThreshold`` expresses, so a plain comparison.
+* **significance** (opt-in, ``require_significant_improvement``): the primary metric's improvement's 95 % interval
+  (a paired bootstrap over the labelled rows) must lie above 0; without one (no predictions of both versions, or
+  the metric undefined in most resamples) the challenger is rejected (failing closed). Off, the interval informs.
 
 With no champion yet (the first version of a model), only the floors apply: the challenger passes
 when it meets every floor (and trivially when none is configured; the report says so). A missing or
@@ -31,6 +34,7 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as _field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -100,6 +104,10 @@ class GateSettings(BaseModel):
         ``legit`` of ``fraud``/``legit``). No gate; how those metrics are defined. Ignored for more classes.
     :param min_rows: fewest labelled rows (rows with a label) to judge on; with fewer the challenger is rejected:
         a difference measured on a handful of rows passes any minimum improvement by chance.
+    :param require_significant_improvement: with a champion, the primary metric's improvement's 95 % interval
+        (paired bootstrap) must lie above 0, else the challenger is rejected; when no interval can be computed it
+        is rejected too (failing closed). False (the default): the interval informs only. The minimum improvements
+        still gate the observed improvement; this asks that it is not chance.
     """
 
     primary_metric: str | None = None
@@ -110,6 +118,7 @@ class GateSettings(BaseModel):
     floors: dict[str, float] = Field(default_factory=dict)
     min_rows: int = Field(DEFAULT_MIN_ROWS, ge=1)
     positive_label: ClassLabel | None = None
+    require_significant_improvement: bool = False
 
     @field_validator("guard_metrics")
     @classmethod
@@ -420,7 +429,7 @@ class Gates(GateSettings):
 class GateCheck:
     """One gate's verdict, in words a reviewer can read."""
 
-    gate: str  # primary | guard | floor | champion | predictions | rows | skill
+    gate: str  # primary | guard | floor | champion | predictions | rows | skill | significance
     metric: str
     passed: bool
     detail: str
@@ -574,6 +583,21 @@ def _change(amount: float, new: float, old: float, *, sign: bool = True) -> str:
     return f"{amount:{'+' if sign else ''}.{_pair_decimals(new, old)}f}"
 
 
+def shown_change(new: float, old: float) -> str:
+    """``new - old`` as the report's delta column, the Slack request and the approvals page show it: signed, with
+    the decimals that tell the values apart and show the difference (``-0.000003``), ``0 (equal)`` for a tie."""
+    return _change(new - old, new, old)
+
+
+def interval_text(low: float, high: float) -> str:
+    """``[-0.0044, +0.0270]``: signed, with the decimals (4 to 12) that tell the bounds apart and show a bound that
+    is not 0 as not 0 (never ``+0.0000`` for ``+0.00003``)."""
+    d = _decimals(low, high)
+    while d < 12 and any(v != 0 and float(f"{v:.{d}f}") == 0 for v in (low, high)):
+        d += 1
+    return f"[{low:+.{d}f}, {high:+.{d}f}]"
+
+
 def _percent(value: float) -> str:
     """A relative change: ``+1.25%``; one too small for two decimals with two significant digits (``-0.00034%``)."""
     if value == 0 or not math.isfinite(value):
@@ -719,7 +743,13 @@ def evaluate_gates(
 # -- skill: better than a model that reads no feature ------------------------------------------------
 
 #: What :func:`skill_check` calls each trivial baseline (``core.metrics.trivial_baseline``).
-_BASELINE_NAMES = {"accuracy": "majority-class baseline", "roc_auc": "random-score baseline", "r2": "mean baseline"}
+_BASELINE_NAMES = {
+    "accuracy": "majority-class baseline",
+    "roc_auc": "random-score baseline",
+    "r2": "mean baseline",
+    "rmse": "mean baseline",
+    "mae": "median baseline",
+}
 
 
 def _shown(value: Any) -> str:
@@ -764,7 +794,8 @@ def skill_check(
     gates say: at 2 % positives always answering the majority class scores an accuracy of 0.98, which may beat a
     useful champion and meet a floor. It fails too when the challenger's primary metric or a floor metric does not
     beat that metric's :func:`~airflow_provider_agentic_mlops.core.metrics.trivial_baseline` on these labels
-    (accuracy: the majority class's share; roc_auc: 0.5; r2: 0).
+    (accuracy: the majority class's share; roc_auc: 0.5; r2: 0; rmse: predicting the labels' mean, their standard
+    deviation; mae: predicting their median), in the metric's direction (an error must be lower).
 
     :param labels: the true labels of the rows scored.
     :param prediction: the challenger's ``(predictions, probabilities or None, classes or None)``; None: not
@@ -795,19 +826,171 @@ def skill_check(
         value = challenger.metrics.get(metric)
         if base is None or _bad(value):
             continue  # no trivial value known for the metric; a missing value fails its own gate
-        if not value > base["value"]:
+        higher = gates.direction(metric)
+        d = _pair_decimals(float(value), float(base["value"]))
+        if not (value > base["value"] if higher else value < base["value"]):
+            fix = (
+                "Gate on a metric that rewards finding the rare class (validation.primary_metric roc_auc or f1) or "
+                "improve the training, and retrain"
+                if task == "classification"
+                else "Improve the training (its features, the target's scale) and retrain"
+            )
             return GateCheck(
                 "skill",
                 metric,
                 False,
-                f"no skill: {who}'s {metric} {value:.4f} does not beat the {_BASELINE_NAMES[metric]}, which scores "
-                f"{base['value']:.4f} ({base['source']}): a model that reads no feature does as well. Gate on a "
-                "metric that rewards finding the rare class (validation.primary_metric roc_auc or f1) or improve the "
-                "training, and retrain",
+                f"no skill: {who}'s {metric} {value:.{d}f} does not beat the {_BASELINE_NAMES[metric]}, which scores "
+                f"{base['value']:.{d}f} ({base['source']}): a model that reads no feature does as well. {fix}",
             )
-        beaten.append(f"{metric} {value:.4f} > {base['value']:.4f}")
+        beaten.append(f"{metric} {value:.{d}f} {'>' if higher else '<'} {base['value']:.{d}f}")
     done = f"it beats the trivial baseline ({', '.join(beaten)})" if beaten else "no trivial baseline for its metrics"
     return GateCheck("skill", gates.primary_metric, True, f"{who}'s predictions vary across rows; {done}")
+
+
+# -- regressions no gate checks (informing) -------------------------------------------------------
+
+#: Without an interval of the change (no predictions, a macro average, or the metric undefined in most resamples),
+#: a metric no gate checks is named when it is worse by more than this share of the champion's value.
+UNGATED_RELATIVE_DROP = 0.05
+#: The informing interval's resamples and most rows (a seeded subset of a larger window): a few per metric, cheap.
+_UNGATED_RESAMPLES, _UNGATED_MAX_ROWS = 400, 10_000
+
+
+@dataclass(frozen=True)
+class UngatedRegression:
+    """A metric no comparison gate checks (neither the primary metric nor a guard metric) that the challenger is
+    worse on, beyond its noise.
+
+    :param metric: the metric.
+    :param short: ``recall 0.8100 -> 0.3200 (worse beyond noise)``: champion -> challenger.
+    :param detail: the reason's sentence: the change, its interval (or the threshold used) and how to gate it.
+    """
+
+    metric: str
+    short: str
+    detail: str
+
+
+def ungated_regressions(
+    gates: Gates,
+    challenger: Mapping[str, float],
+    champion: Mapping[str, float],
+    *,
+    task: str | None = None,
+    labels: Sequence[Any] | None = None,
+    versions: tuple[Any, Any] = (None, None),
+    positive: Any = None,
+    floors_met: Mapping[str, bool] | None = None,
+) -> list[UngatedRegression]:
+    """The standard metrics (:data:`CLASSIFICATION_METRICS`, :data:`REGRESSION_METRICS`) that no comparison gate
+    checks and the challenger is worse on beyond noise: the 95 % interval of the change (a paired bootstrap, as for
+    the primary metric, of :data:`_UNGATED_RESAMPLES` resamples of at most :data:`_UNGATED_MAX_ROWS` rows) lies below
+    0; without one (macro averages, which have no fast interval, or no predictions), a drop of more than
+    :data:`UNGATED_RELATIVE_DROP` of the champion's value. They inform: at
+    ``primary_metric: accuracy`` a challenger that finds a third of the positives the champion found passes, and the
+    approver is told (``not gated: recall 0.8100 -> 0.3200``). A floor metric is listed, saying only its floor is gated.
+
+    :param versions: the challenger's and the champion's ``(predictions, probabilities, classes)``, for the interval.
+    :param positive: the positive class of a binary comparison.
+    """
+    from airflow_provider_agentic_mlops.core import metrics as _metrics
+
+    found = []
+    for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
+        if metric == gates.primary_metric or metric in gates.guard_metrics:
+            continue
+        new, old = challenger.get(metric), champion.get(metric)
+        if _bad(new) or _bad(old):
+            continue
+        higher = gates.direction(metric)
+        drop = (old - new) if higher else (new - old)
+        if not drop > 0:
+            continue
+        ci = None
+        if task is not None and labels is not None and None not in versions:
+            ci = _metrics.paired_bootstrap(
+                task,  # type: ignore[arg-type]
+                metric,
+                labels,
+                *versions,
+                higher=higher,
+                positive=positive,
+                resamples=_UNGATED_RESAMPLES,
+                max_rows=_UNGATED_MAX_ROWS,
+                fast_only=True,  # macro averages: scikit-learn per resample takes minutes on a large window
+            )
+        d = _pair_decimals(new, old)
+        pair = f"{metric} {old:.{d}f} -> {new:.{d}f}"
+        if ci is not None:
+            if not ci["high"] < 0:
+                continue  # within noise
+            short = f"{pair} (worse beyond noise)"
+            rows = f"a random {ci['rows']} of the {ci['of_rows']}" if ci["of_rows"] != ci["rows"] else ci["rows"]
+            interval = interval_text(ci["low"], ci["high"])
+            how = f"beyond noise: the change's 95% interval {interval} on {rows} rows lies below 0"
+        else:
+            if not drop > UNGATED_RELATIVE_DROP * abs(old):
+                continue
+            short = f"{pair} (worse by more than {UNGATED_RELATIVE_DROP:.0%})"
+            how = f"more than {UNGATED_RELATIVE_DROP:.0%} of the champion's (no interval of the change to tell noise)"
+        floor = gates.floors.get(metric)
+        gated = (
+            f"only its floor {floor:.{d}f} is gated" + (" (met)" if (floors_met or {}).get(metric) else "")
+            if floor is not None
+            else f"no gate checks {metric}"
+        )
+        found.append(
+            UngatedRegression(
+                metric,
+                short,
+                f"{pair} (champion -> challenger), worse by {_change(drop, new, old, sign=False)}, {how}; {gated}. "
+                f"To gate it, add it to validation.guard_metrics with the largest drop to tolerate",
+            )
+        )
+    return found
+
+
+# -- significance: an improvement beyond noise (opt-in) -------------------------------------------
+
+_SIGNIFICANCE = "validation.require_significant_improvement"
+
+
+def significance_check(gates: Gates, ci: Mapping[str, Any] | None, *, no_interval: str) -> GateCheck:
+    """The ``significance`` gate (``require_significant_improvement``): the primary metric's improvement's 95 %
+    interval (:func:`~airflow_provider_agentic_mlops.core.metrics.paired_bootstrap`) must lie above 0. Without an
+    interval it fails (failing closed: the setting asks for evidence the improvement is not chance).
+
+    :param ci: the interval, or None when none was computed; ``no_interval`` says why.
+    """
+    metric = gates.primary_metric
+    if ci is None:
+        return GateCheck(
+            "significance",
+            metric,
+            False,
+            f"no 95% interval of the {metric} improvement: {no_interval}. {_SIGNIFICANCE} asks for one, so the "
+            "challenger is rejected (failing closed). Validate on a window with more labels of each class, or set "
+            f"{_SIGNIFICANCE} to false to gate on the observed improvement alone",
+        )
+    low, high = float(ci["low"]), float(ci["high"])
+    where = f"{interval_text(low, high)} ({ci['method']}, {ci['resamples']} resamples of {ci['rows']} rows)"
+    if low > 0:
+        return GateCheck(
+            "significance",
+            metric,
+            True,
+            f"the {metric} improvement's 95% interval {where} is above 0: better beyond noise ({_SIGNIFICANCE})",
+        )
+    side = "includes 0" if high >= 0 else "is below 0"
+    return GateCheck(
+        "significance",
+        metric,
+        False,
+        f"the {metric} improvement's 95% interval {where} {side}: on another window of this size the champion may "
+        f"do as well or better, and {_SIGNIFICANCE} asks for an improvement beyond noise. Validate on a larger "
+        f"labelled window (it narrows the interval), or set {_SIGNIFICANCE} to false to gate on the observed "
+        "improvement alone",
+    )
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -939,6 +1122,7 @@ class ValidationReport:
     positive_class: Any = None
     positive_named: bool = False
     improvement_ci: dict[str, Any] | None = None
+    ungated: list[UngatedRegression] = _field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -947,18 +1131,23 @@ class ValidationReport:
     @property
     def reasons(self) -> list[str]:
         """One sentence per gate, failures first; then, when the primary metric's improvement is within noise
-        (its 95 % interval includes 0), a sentence saying so, before the gates passed. It informs; no gate."""
+        (its 95 % interval includes 0), a sentence saying so, and one per metric no gate checks that regressed
+        beyond noise (``not gated: recall 0.8100 -> 0.3200 ...``, :func:`ungated_regressions`), before the gates
+        passed. Those inform; no gate (with ``require_significant_improvement`` the ``significance`` gate's reason
+        says the first instead)."""
         failed = [f"FAILED {c.gate}: {c.detail}" for c in self.checks if not c.passed]
         ok = [f"passed {c.gate}: {c.detail}" for c in self.checks if c.passed]
         ci = self.improvement_ci
-        if ci and ci["low"] <= 0 <= ci["high"]:
+        gated = any(c.gate == "significance" for c in self.checks)  # its reason says it: not twice
+        if ci and ci["low"] <= 0 <= ci["high"] and not gated:
             failed.append(
-                f"within noise: the difference's 95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}] on {ci['rows']} "
+                f"within noise: the difference's 95% interval {interval_text(ci['low'], ci['high'])} on {ci['rows']} "
                 f"rows includes 0 (the {self.primary_metric} improvement of the challenger over the champion, "
                 f"{ci['method']} of {ci['resamples']} resamples): on another window of this size the champion may "
-                "do as well or better. This informs and does not gate; a larger labelled window narrows it"
+                "do as well or better. This informs and does not gate (validation.require_significant_improvement "
+                "makes it gate); a larger labelled window narrows it"
             )
-        return failed + ok
+        return failed + [f"not gated: {u.detail}" for u in self.ungated] + ok
 
     def to_markdown(self) -> str:
         verdict = "PASSED" if self.passed else "REJECTED"
@@ -1002,10 +1191,7 @@ class ValidationReport:
             f"<td>{e(b)}</td><td>{e(d)}</td><td>{e(h)}</td></tr>"
             for m, a, b, d, h in self._rows()
         )
-        reasons = "".join(
-            f"<li style='color:{'#1a7f37' if not r.startswith('FAILED') else '#cf222e'}'>{e(r)}</li>"
-            for r in self.reasons
-        )
+        reasons = "".join(f"<li style='color:{_reason_color(r)}'>{e(r)}</li>" for r in self.reasons)
         drift = "".join(f"<li>{e(line.lstrip('- '))}</li>" for line in self._drift_lines())
         if self.decision:
             decision = (
@@ -1070,6 +1256,8 @@ class ValidationReport:
             "n_labelled": self.n_labelled if self.n_labelled is not None else self.n_rows,
             # the primary metric's improvement (positive: better), its 95 % interval: how sure the comparison is
             "improvement_ci": dict(self.improvement_ci) if self.improvement_ci else None,
+            # metrics no gate checks that regressed beyond noise: {metric: "recall 0.8100 -> 0.3200 (...)"}
+            "ungated_regressions": {u.metric: u.short for u in self.ungated},
             "report_uri": report_uri,
             "report_digest": self.digest(),
             # report.html, the page the approvals page and Slack link to: promotion checks it is unchanged
@@ -1081,7 +1269,7 @@ class ValidationReport:
         rows = []
         for m in metrics:
             a, b = self.champion_metrics.get(m), self.challenger_metrics.get(m)
-            delta = "n/a" if _bad(a) or _bad(b) else _change(b - a, b, a)
+            delta = "n/a" if _bad(a) or _bad(b) else shown_change(b, a)
             higher = self.primary_higher_is_better if m == self.primary_metric else higher_is_better(m)
             rows.append((m, _fmt(a), _fmt(b), delta, "higher" if higher else "lower"))
         return rows
@@ -1103,6 +1291,13 @@ class ValidationReport:
         return lines
 
 
+def _reason_color(reason: str) -> str:
+    """Red for a failed gate, amber for a regression no gate checks, green otherwise."""
+    if reason.startswith("FAILED"):
+        return "#cf222e"
+    return "#9a6700" if reason.startswith("not gated") else "#1a7f37"
+
+
 def comparison_line(validation: Mapping[str, Any]) -> str | None:
     """How sure a comparison is, as the report, the Slack request and the approvals page say it, from the
     ``validation`` XCom (:meth:`ValidationReport.to_dict`): the rows scored and the primary metric's improvement with
@@ -1113,7 +1308,7 @@ def comparison_line(validation: Mapping[str, Any]) -> str | None:
         subset = f" (a random {ci['rows']} of {ci['of_rows']})" if ci.get("of_rows", ci["rows"]) != ci["rows"] else ""
         return (
             f"{validation.get('primary_metric') or ci.get('metric')} improvement of the challenger over the champion: "
-            f"95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}] ({ci['method']}, {ci['resamples']} resamples of "
+            f"95% interval {interval_text(ci['low'], ci['high'])} ({ci['method']}, {ci['resamples']} resamples of "
             f"the {ci.get('of_rows', ci['rows'])} labelled rows{subset})."
         )
     if labelled is None and rows is None:
@@ -1164,7 +1359,8 @@ def build_report(
         challenger must show skill (:func:`skill_check`), checked for constant predictions when ``predictions``
         (per version, ``(predictions, probabilities or None, classes or None)``) holds its own; with both versions'
         the report gives the primary metric's improvement's 95 % interval (:func:`~airflow_provider_agentic_mlops.
-        core.metrics.paired_bootstrap`), and a reason when it includes 0 (informing: no gate).
+        core.metrics.paired_bootstrap`), and a reason when it includes 0 (informing: no gate, unless
+        ``gates.require_significant_improvement``: then :func:`significance_check` gates on it).
     """
     if champion_version is not None and champion_metrics is None:
         raise ValueError(f"champion v{champion_version} given without its metrics; evaluate it on the same data")
@@ -1199,10 +1395,37 @@ def build_report(
     versions = (predictions or {}).get(str(challenger_version)), (predictions or {}).get(str(champion_version))
     metric = gates.primary_metric
     chal, champ = challenger_scores.metrics.get(metric), champion_values.get(metric)
-    if task is not None and labels is not None and None not in versions and not (_bad(chal) or _bad(champ)):
-        from airflow_provider_agentic_mlops.core.metrics import paired_bootstrap
+    if task is None or labels is None or None in versions:
+        no_interval = "the labels and both versions' predictions were not given to compute it"
+    elif _bad(chal) or _bad(champ):
+        no_interval = f"{metric} has no value for a version (the primary gate says why)"
+    else:
+        from airflow_provider_agentic_mlops.core import metrics as _metrics  # looked up here: tests replace it
 
-        ci = paired_bootstrap(task, metric, labels, *versions, higher=gates.higher_is_better, positive=positive_class)
+        ci = _metrics.paired_bootstrap(
+            task, metric, labels, *versions, higher=gates.higher_is_better, positive=positive_class
+        )
+        no_interval = (
+            f"{metric} is undefined in most of the resamples of the {len(labels)} labelled rows (too few rows of a "
+            "class?)"
+        )
+    scorable = not challenger_scores.unscorable and not (
+        champion_metrics is not None and _scores(champion_metrics).unscorable
+    )
+    if gates.require_significant_improvement and champion_version is not None and scorable:
+        checks.append(significance_check(gates, ci, no_interval=no_interval))
+    ungated: list[UngatedRegression] = []
+    if champion_version is not None and scorable:
+        ungated = ungated_regressions(
+            gates,
+            challenger_scores.metrics,
+            champion_values,
+            task=task,
+            labels=labels,
+            versions=versions,
+            positive=positive_class,
+            floors_met={c.metric: c.passed for c in checks if c.gate == "floor"},
+        )
     return ValidationReport(
         model_name=model_name,
         primary_metric=gates.primary_metric,
@@ -1220,6 +1443,7 @@ def build_report(
         positive_class=positive_class,
         positive_named=positive_class is not None and positive_class == gates.positive_label,
         improvement_ci=ci,
+        ungated=ungated,
     )
 
 
@@ -1240,12 +1464,17 @@ __all__ = [
     "constant_prediction",
     "skill_check",
     "unaliased_versions",
+    "ungated_regressions",
+    "UngatedRegression",
     "class_labels",
     "compute_metrics",
     "evaluate_gates",
     "gates_task",
     "higher_is_better",
+    "interval_text",
     "metric_task",
     "read_predictions",
     "score_predictions",
+    "shown_change",
+    "significance_check",
 ]

@@ -24,6 +24,7 @@ DAG permissions are checked with the DAG's team, as Airflow's own routes do.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlencode
 
@@ -272,36 +273,45 @@ def _round(value: Any) -> str:
 
 
 def _metric(value: Any) -> str:
-    """A metric or its change, always with four decimals (``0.5160``), so a table's column lines up."""
+    """A metric with four decimals (``0.5160``), so a table's column lines up (its change: ``shown_change``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-" if value is None else str(value)
     return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
 
 
+def _number(value: Any) -> bool:
+    """A finite number (not a boolean): a metric the page can show a change of."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Champion vs challenger per metric, with four decimals, with the change and whether it is better.
+    """Champion vs challenger per metric, with four decimals, with the change and whether it is better; the change
+    with the decimals the report's delta column gives it (``shown_change``: ``-0.000003``, ``0 (equal)``).
 
     ``direction`` is ``up`` (better), ``down`` (worse) or ``""`` (equal or unknown), by the metric's
     direction (``rmse`` lower is better; the primary metric's as validated).
     """
-    from airflow_provider_agentic_mlops.core.validation import higher_is_better
+    from airflow_provider_agentic_mlops.core.validation import higher_is_better, shown_change
 
     v = validation or {}
     champ, chall = v.get("champion_metrics") or {}, v.get("challenger_metrics") or {}
     primary = v.get("primary_metric")
+    ungated = v.get("ungated_regressions") or {}  # worse beyond noise, and no gate checks it
     rows = []
     for metric in sorted(set(champ) | set(chall), key=lambda m: (m != primary, m)):
         old, new = champ.get(metric), chall.get(metric)
         row = {"metric": metric, "primary": metric == primary, "champion": _metric(old), "challenger": _metric(new)}
         row.update(delta="", arrow="", direction="", direction_word="")
-        if isinstance(old, (int, float)) and isinstance(new, (int, float)) and new != old:
+        if _number(old) and _number(new) and new == old:
+            row.update(delta=shown_change(new, old))
+        elif _number(old) and _number(new):
             delta = new - old
             better = (delta > 0) == higher_is_better(str(metric))
             row.update(
-                delta=("+" if delta > 0 else "-") + _metric(abs(delta)),
+                delta=shown_change(new, old),
                 arrow="\u25b2" if delta > 0 else "\u25bc",
                 direction="up" if better else "down",
-                direction_word="better" if better else "worse",
+                direction_word="better" if better else ("worse, not gated" if metric in ungated else "worse"),
             )
         rows.append(row)
     return rows

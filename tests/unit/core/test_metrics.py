@@ -150,6 +150,10 @@ def test_the_trivial_baseline_is_what_a_model_reading_no_feature_scores():
     }
     assert trivial_baseline("classification", "roc_auc", [0, 1])["value"] == 0.5
     assert trivial_baseline("regression", "r2", [1.0, 2.0])["value"] == 0.0
+    rmse = trivial_baseline("regression", "rmse", [1.0, 2.0, 6.0])  # predicting the mean 3: its errors' rms
+    assert rmse["value"] == pytest.approx((14 / 3) ** 0.5) and "the mean 3 of the 3 scored labels" in rmse["source"]
+    mae = trivial_baseline("regression", "mae", [1.0, 2.0, 6.0])  # predicting the median 2
+    assert mae["value"] == pytest.approx(5 / 3) and "the median 2 of the 3" in mae["source"]
     assert trivial_baseline("classification", "f1", [0, 1]) is None  # no model-free value: not compared
     assert trivial_baseline("classification", "accuracy", []) is None
 

@@ -615,6 +615,7 @@ def test_xcom_dict_follows_the_contract_and_is_json_safe():
         "n_rows",
         "n_labelled",
         "improvement_ci",
+        "ungated_regressions",
         "report_uri",
         "report_digest",
         "report_html_digest",

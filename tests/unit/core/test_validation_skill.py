@@ -128,3 +128,42 @@ def test_a_difference_too_small_for_four_decimals_is_printed_with_enough_digits_
         champion_metrics={"roc_auc": 0.880815},
     ).to_markdown()
     assert "| -0.000003 |" in table
+
+
+def _regression(predicted: np.ndarray, y: np.ndarray, metric: str, **gates):
+    predictions = {"2": (predicted, None, None)}
+    scores, _ = score_versions("regression", y, predictions, label_name="y")
+    return build_report(
+        model_name="m",
+        gates=Gates(primary_metric=metric, **gates),
+        challenger_version="2",
+        challenger_metrics=scores["2"],
+        n_rows=len(y),
+        task="regression",
+        labels=y,
+        predictions=predictions,
+    )
+
+
+def test_a_near_constant_regressor_that_does_not_beat_the_mean_or_median_fails_the_skill_gate_naming_the_baseline():
+    rng = np.random.default_rng(3)
+    y = rng.normal(10, 2, 300)
+    near_constant = np.full(300, 10.5) + rng.normal(0, 0.01, 300)  # varies, reads nothing useful
+    rmse = _regression(near_constant, y, "rmse")
+    assert not rmse.passed
+    reason = next(r for r in rmse.reasons if r.startswith("FAILED skill"))
+    spread = float(np.sqrt(np.mean((y - y.mean()) ** 2)))
+    assert "does not beat the mean baseline" in reason and f"{spread:.4f}" in reason, reason
+    assert f"the mean {y.mean():.4g} of the 300 scored labels" in reason
+    mae = _regression(near_constant, y, "mae")
+    reason = next(r for r in mae.reasons if r.startswith("FAILED skill"))
+    assert "median baseline" in reason and f"{np.mean(np.abs(y - np.median(y))):.4f}" in reason, reason
+
+
+def test_a_useful_regressor_beats_the_mean_baseline():
+    rng = np.random.default_rng(4)
+    y = rng.normal(10, 2, 300)
+    report = _regression(y + rng.normal(0, 0.5, 300), y, "rmse")
+    assert report.passed, report.reasons
+    passed = next(r for r in report.reasons if r.startswith("passed skill"))
+    assert re.search(r"rmse 0\.\d+ < 2\.\d+", passed), passed

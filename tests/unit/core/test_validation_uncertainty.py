@@ -25,7 +25,7 @@ def _window(n: int, seed: int, *, gain: float):
     return y, new, old
 
 
-def _report(n: int, seed: int, *, gain: float):
+def _report(n: int, seed: int, *, gain: float, with_predictions: bool = True, **gates):
     y, new, old = _window(n, seed, gain=gain)
     predictions = {
         "2": ((new > 0.5).astype(int), np.column_stack([1 - new, new]), [0, 1]),
@@ -34,7 +34,7 @@ def _report(n: int, seed: int, *, gain: float):
     scores, positive = score_versions("classification", y, predictions, label_name="y")
     return build_report(
         model_name="fraud",
-        gates=Gates(primary_metric="roc_auc"),
+        gates=Gates(primary_metric="roc_auc", **gates),
         challenger_version="2",
         challenger_metrics=scores["2"],
         champion_version="1",
@@ -43,18 +43,21 @@ def _report(n: int, seed: int, *, gain: float):
         n_labelled=n,
         task="classification",
         labels=y,
-        predictions=predictions,
+        predictions=predictions if with_predictions else None,
         positive_class=positive,
         data_uri="/data/w.parquet",
     )
 
 
-def _noisy_passing_report():
+def _noisy_passing_seed() -> int:
     for seed in range(50):
-        report = _report(200, seed, gain=0.0)
-        if report.passed:
-            return report
+        if _report(200, seed, gain=0.0).passed:
+            return seed
     raise AssertionError("no window where the challenger is better by chance")
+
+
+def _noisy_passing_report(**gates):
+    return _report(200, _noisy_passing_seed(), gain=0.0, **gates)
 
 
 def test_the_bootstrap_is_paired_seeded_and_brackets_the_observed_difference():
@@ -134,3 +137,76 @@ def test_regression_and_macro_metrics_get_an_interval_too():
         "classification", "f1", labels, (labels, None, None), (rng.integers(0, 3, 300), None, None), higher=True
     )
     assert ci is not None and ci["low"] > 0
+
+
+def test_require_significant_improvement_rejects_an_improvement_within_noise_naming_the_interval_and_setting():
+    report = _noisy_passing_report(require_significant_improvement=True)
+    ci = report.to_dict()["improvement_ci"]
+    assert not report.passed
+    failed = [r for r in report.reasons if r.startswith("FAILED")]
+    assert len(failed) == 1 and failed[0].startswith("FAILED significance: "), report.reasons
+    assert f"95% interval [{ci['low']:+.4f}, {ci['high']:+.4f}]" in failed[0] and "includes 0" in failed[0]
+    assert "validation.require_significant_improvement" in failed[0]
+    assert not any("within noise" in r and "does not gate" in r for r in report.reasons)  # said once, as the gate
+    assert _noisy_passing_report(require_significant_improvement=False).passed  # the default: informs only
+
+
+def test_require_significant_improvement_passes_an_improvement_beyond_noise():
+    report = _report(5000, 1, gain=1.5, require_significant_improvement=True)
+    assert report.passed, report.reasons
+    passed = next(r for r in report.reasons if r.startswith("passed significance"))
+    assert "is above 0" in passed and "validation.require_significant_improvement" in passed
+
+
+def test_require_significant_improvement_fails_closed_when_no_interval_can_be_computed():
+    report = _report(5000, 1, gain=1.5, with_predictions=False, require_significant_improvement=True)
+    assert not report.passed and report.improvement_ci is None
+    failed = next(r for r in report.reasons if r.startswith("FAILED significance"))
+    assert "no 95% interval" in failed and "validation.require_significant_improvement" in failed
+    assert "failing closed" in failed
+
+
+def test_require_significant_improvement_fails_closed_when_the_metric_is_undefined_in_most_resamples(monkeypatch):
+    from airflow_provider_agentic_mlops.core import metrics
+
+    monkeypatch.setattr(metrics, "paired_bootstrap", lambda *args, **kwargs: None)
+    report = _report(300, 1, gain=1.5, require_significant_improvement=True)
+    failed = next(r for r in report.reasons if r.startswith("FAILED significance"))
+    assert "no 95% interval" in failed and "undefined in most of the resamples of the 300 labelled rows" in failed
+
+
+def test_require_significant_improvement_does_not_apply_to_a_first_model():
+    y, new, _ = _window(300, 2, gain=0.5)
+    predictions = {"2": ((new > 0.5).astype(int), np.column_stack([1 - new, new]), [0, 1])}
+    scores, positive = score_versions("classification", y, predictions, label_name="y")
+    report = build_report(
+        model_name="fraud",
+        gates=Gates(primary_metric="roc_auc", require_significant_improvement=True),
+        challenger_version="2",
+        challenger_metrics=scores["2"],
+        n_rows=300,
+        task="classification",
+        labels=y,
+        predictions=predictions,
+        positive_class=positive,
+    )
+    assert report.passed, report.reasons
+    assert not any("significance" in r for r in report.reasons)
+
+
+def test_the_models_file_and_the_operator_take_require_significant_improvement():
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    entry = {
+        "name": "churn",
+        "drift": {"reference": "ref.parquet", "current": "cur.parquet", "label_column": "y"},
+        "retrain": {"trigger_dag_id": "train_churn"},
+        "validation": {"require_significant_improvement": True},
+    }
+    (spec,) = read_models({"models": [entry]}).specs
+    assert spec.validation.require_significant_improvement is True
+    assert Gates.resolve(spec.validation).require_significant_improvement is True
+    assert Gates.resolve(None).require_significant_improvement is False
+    bad = {**entry, "validation": {"require_significant_improvement": "maybe"}}
+    error = read_models({"models": [bad]}, source="models.yaml").errors["churn"]
+    assert "validation.require_significant_improvement" in error

@@ -241,9 +241,30 @@ def test_metrics_are_rounded_with_their_change_and_whether_it_is_better() -> Non
     auc, acc, log_loss, rmse = rows
     assert (auc["champion"], auc["challenger"], auc["delta"], auc["direction"]) == ("0.4566", "0.8225", "+0.3659", "up")
     assert (rmse["delta"], rmse["direction_word"]) == ("+0.5000", "worse")  # an error metric going up is worse
-    assert acc["delta"] == "" and acc["direction"] == "" and acc["champion"] == "0.9100"
-    # every value and change with the same four decimals, so the column lines up
+    assert acc["delta"] == "0 (equal)" and acc["direction"] == "" and acc["champion"] == "0.9100"
+    # values with four decimals; a change with four too unless it needs more to show (as the report's)
     assert (log_loss["champion"], log_loss["challenger"], log_loss["delta"]) == ("0.8026", "0.5160", "-0.2866")
+
+
+def test_the_delta_column_has_the_digits_the_report_shows() -> None:
+    from airflow_provider_agentic_mlops.core.validation import Gates, build_report
+
+    champion = {"roc_auc": 0.880815, "accuracy": 0.91, "f1": 0.6, "rmse": 2.0}
+    challenger = {"roc_auc": 0.880812, "accuracy": 0.91, "f1": 0.65, "rmse": 2.00004}
+    report = build_report(
+        model_name="m",
+        gates=Gates(),
+        challenger_version="2",
+        challenger_metrics=challenger,
+        champion_version="1",
+        champion_metrics=champion,
+    )
+    shown = {m: delta for m, _, _, delta, _ in report._rows()}
+    rows = {r["metric"]: r for r in approvals_page.metric_rows(report.to_dict())}
+    assert {m: r["delta"] for m, r in rows.items()} == shown
+    assert rows["roc_auc"]["delta"] == "-0.000003" and rows["roc_auc"]["direction_word"] == "worse"
+    assert rows["rmse"]["delta"] == "+0.00004" and rows["accuracy"]["delta"] == "0 (equal)"
+    assert rows["accuracy"]["arrow"] == rows["accuracy"]["direction_word"] == ""
 
 
 def _with_top_drifted(details: dict[str, Any], columns: list[str]) -> dict[str, Any]:
