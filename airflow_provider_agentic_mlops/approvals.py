@@ -385,7 +385,7 @@ def request(
             if approval["status"] == APPROVED
             else "",
         )
-        refresh_message(approval, slack_client=slack_client)
+        refresh_message(approval, slack_client=slack_client, store=store)
     if approval["status"] != PENDING or approval.get("slack_ts"):
         return RequestResult(approval, created, posted=False)
     if slack_client is None or not channel:
@@ -509,7 +509,7 @@ def refresh_closed(store: StateStore, approval_ids: Iterable[int], slack_client:
         try:
             approval = store.get_approval(approval_id)
             if approval is not None:
-                refresh_message(approval, slack_client=slack_client or slack_client_for(approval))
+                refresh_message(approval, slack_client=slack_client or slack_client_for(approval), store=store)
         except Exception:
             log.exception("could not update the Slack message of closed approval %s", approval_id)
 
@@ -646,7 +646,7 @@ def decide(
             approval = _get(store, approval_id)
             continue
         if update_message and outcome.recorded:
-            refresh_message(outcome.approval, slack_client=slack_client)
+            refresh_message(outcome.approval, slack_client=slack_client, store=store)
         return outcome
 
 
@@ -747,7 +747,7 @@ def _cancel_ended_wait(
         log.warning("Cancelled approval request(s) %s: task %s is %s (no longer waiting)", closed, task, what)
     fresh = _get(store, approval["id"])
     if update_message:
-        refresh_message(fresh, slack_client=slack_client)
+        refresh_message(fresh, slack_client=slack_client, store=store)
     refresh_closed(store, [i for i in closed if i != approval["id"]], slack_client)
     return ApprovalOutcome(recorded=False, approval=fresh, message=already_decided_message(fresh))
 
@@ -761,22 +761,65 @@ def _get(store: StateStore, approval_id: int) -> dict[str, Any]:
     return approval
 
 
-def refresh_message(approval: dict[str, Any], *, slack_client: WebClient | None = None) -> bool:
-    """Make the request's Slack message show its current state (buttons or outcome). Never raises."""
+#: the most updates one :func:`refresh_message` sends: one, and one more per change the store showed since
+#: (another vote or the closing decision while an update was on its way)
+REFRESH_UPDATES = 3
+
+
+def refresh_message(
+    approval: dict[str, Any], *, slack_client: WebClient | None = None, store: StateStore | None = None
+) -> bool:
+    """Make the request's Slack message show its current state (buttons or outcome). Never raises.
+
+    Updates sent for several votes can reach Slack out of order (one rate-limited and sent again after its
+    Retry-After, while a later vote closed the request), and Slack keeps the last one. So with ``store`` the
+    request is read just before each update, and that state is shown, not ``approval``'s; after each update it is
+    read again, and sent again when it would show something else. Whichever update Slack takes last, its sender
+    read the request as it showed it after Slack took it, so the message ends on the stored state.
+
+    :param approval: the request (without ``store``: also the state shown, as the caller read it).
+    :param slack_client: the client (default: the request's Slack connection's).
+    :param store: the request's state store, read before and after each update (one request and its votes).
+    """
     if not approval.get("slack_ts") or not approval.get("slack_channel"):
         return False
     client = slack_client or slack_client_for(approval)
     if client is None:
         return False
-    message = slack_messages.current_message(approval)
-    try:
-        client.chat_update(
-            channel=approval["slack_channel"], ts=approval["slack_ts"], text=message["text"], blocks=message["blocks"]
-        )
-    except Exception:
-        log.exception("could not update the Slack message of approval %s", approval["id"])
-        return False
+    sent: tuple[Any, ...] | None = None
+    for _ in range(REFRESH_UPDATES):
+        current = approval if store is None else _current_state(store, approval, after_update=sent is not None)
+        if current is None or not current.get("slack_ts") or not current.get("slack_channel"):
+            return sent is not None
+        message = slack_messages.current_message(current)
+        update = (current["slack_channel"], current["slack_ts"], message["text"], message["blocks"])
+        if update == sent:
+            return True
+        try:
+            client.chat_update(channel=update[0], ts=update[1], text=update[2], blocks=update[3])
+        except Exception:
+            log.exception("could not update the Slack message of approval %s", approval["id"])
+            return False
+        if store is None:
+            return True
+        sent = update
     return True
+
+
+def _current_state(store: StateStore, approval: dict[str, Any], *, after_update: bool) -> dict[str, Any] | None:
+    """The request as the store holds it now, for :func:`refresh_message`; None: nothing (more) to show.
+
+    When the store cannot be read, ``approval`` itself before an update only if it is closed (a closed state is
+    final; a pending copy may be older than a closing update already sent), and nothing after one."""
+    try:
+        return store.get_approval(approval["id"])
+    except Exception as err:
+        log.warning(
+            "could not read approval %s to update its Slack message (%s: %s)", approval["id"], type(err).__name__, err
+        )
+    if after_update or approval.get("status", PENDING) == PENDING:
+        return None
+    return approval
 
 
 def tell_user(
@@ -826,7 +869,7 @@ def expire_due(
         )
 
         def update(approval: dict[str, Any] = approval) -> None:
-            refresh_message(approval, slack_client=(slack_client_of or slack_client_for)(approval))
+            refresh_message(approval, slack_client=(slack_client_of or slack_client_for)(approval), store=store)
 
         (run or (lambda fn: fn()))(update)
     return expired
@@ -963,12 +1006,14 @@ class ClickResult:
     expired: bool = False
     #: the request whose out-of-date message was clicked (``wrong_message``): that message loses its buttons
     outdated: dict[str, Any] | None = None
+    #: the request's store, read again for each update of its message (see :func:`refresh_message`)
+    store: StateStore | None = None
 
     def send_answers(self) -> None:
         """Update the request's message and tell the clicker (ephemeral). Never raises."""
         client = self.slack_client
         if self.approval is not None and (self.kind == "recorded" or self.expired or self._on_closed_message()):
-            refresh_message(self.approval, slack_client=client)
+            refresh_message(self.approval, slack_client=client, store=self.store)
         if self.outdated is not None:
             self._retire_clicked_message(self.outdated)
         decided_now = self.kind == "recorded" and self.approval is not None and self.approval["status"] != PENDING
@@ -1264,7 +1309,7 @@ def handle_click(
     text = outcome.message[:1].upper() + outcome.message[1:] if outcome.message else kind
     # an expired request's message may still show buttons (the click itself may have expired it): refresh
     expired = outcome.approval["status"] == "expired"
-    return ClickResult(kind, text, click, outcome.approval, client, expired)
+    return ClickResult(kind, text, click, outcome.approval, client, expired, store=store)
 
 
 __all__ = [

@@ -241,7 +241,9 @@ async def _decide(request: Request, user: Any, approval_id: int, approve: bool) 
             write_lock=settings.serialized(),
         )
         if outcome.recorded:
-            settings.run_later(lambda: approvals.refresh_message(outcome.approval, slack_client=settings.slack_client))
+            settings.run_later(
+                lambda: approvals.refresh_message(outcome.approval, slack_client=settings.slack_client, store=store)
+            )
         # the page shows the answer after its reload, where the request is no longer listed: name it
         message = outcome.message[:1].lower() + outcome.message[1:]
         named = f"Request #{approval_id} ({approval['model_name']} v{approval['model_version']}): {message}"

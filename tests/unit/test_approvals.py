@@ -306,6 +306,84 @@ def test_an_approver_who_approved_can_still_deny_a_two_person_request(
     assert "Denied by alice" in str(slack_double.calls_to("chat.update")[-1].args["blocks"])
 
 
+@pytest.mark.parametrize("path", ["click", "decide"])
+@pytest.mark.parametrize("second", ["approve", "deny"])
+def test_a_rate_limited_update_of_an_earlier_vote_does_not_bring_the_buttons_back(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    second: str,
+) -> None:
+    """Alice's vote (1 of 2) updates the message, but Slack rate-limits that update (429, Retry-After 1) and the
+    deployment's client sends it again a second later; meanwhile bob's vote closes the request and updates the
+    message. The message Slack keeps is the closed one, without buttons, whichever update reached it last (each
+    click's answer thread, or the page's and CLI's decide)."""
+    import threading
+
+    from airflow_provider_agentic_mlops.core.slack_http import BoundedRateLimitRetryHandler, KeepAliveWebClient
+
+    monkeypatch.setenv(
+        "AIRFLOW__AGENTIC_MLOPS__APPROVER_IDENTITIES",
+        '{"alice": {"slack": "U_ALICE"}, "bob": {"slack": "U_BOB"}}',
+    )
+    client = KeepAliveWebClient(token="xoxb-test", base_url=slack_double.base_url, timeout=10)
+    client.retry_handlers.append(BoundedRateLimitRetryHandler(max_retry_count=2))
+    approval = _request(store, client, required_approvals=2).approval
+    slack_double.clear()
+
+    def vote(user: str, approve: bool = True) -> None:
+        if path == "decide":
+            approvals.decide(store, approval["id"], approve=approve, user=user, via="slack", slack_client=client)
+            return
+        click = ApprovalClick(approval["id"], approve, user, None, "T", "C_APPROVALS", approval["slack_ts"], None)
+        result = approvals.handle_click(store, click, slack_client=client)
+        assert result.kind == "recorded", result.text
+        result.send_answers()
+
+    slack_double.queued_answers["chat.update"] = [(429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"})]
+    alice = threading.Thread(target=vote, args=("U_ALICE",))
+    alice.start()
+    try:
+        while not slack_double.calls_to("chat.update") and alice.is_alive():  # alice's first, rate-limited update
+            threading.Event().wait(0.01)
+        vote("U_BOB", approve=second == "approve")
+    finally:
+        alice.join(timeout=30)
+    stored = store.get_approval(approval["id"])
+    assert stored["status"] == ("approved" if second == "approve" else "denied")
+    accepted = [
+        c for c in slack_double.calls_to("chat.update") if c.args["ts"] == approval["slack_ts"] and c.answer["ok"]
+    ]
+    shown = accepted[-1]
+    assert not _buttons(shown), shown.args["text"]
+    assert ("Approved by alice, bob" if second == "approve" else "Denied by bob") in str(shown.args["blocks"])
+
+
+def test_a_message_update_that_cannot_read_the_store_sends_only_a_closed_copy(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a fresh read a pending copy may be older than the closing update already sent: it is not sent; a
+    closed copy is (a closed state is final)."""
+    vote = _two_person_request(store, client)
+    pending = vote("U_ALICE").approval
+    closed = vote("U_BOB").approval
+    slack_double.clear()
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise ConnectionError("store down")
+
+    monkeypatch.setattr(store, "get_approval", down)
+    assert not approvals.refresh_message(pending, slack_client=client, store=store)
+    assert slack_double.calls_to("chat.update") == []
+    assert approvals.refresh_message(closed, slack_client=client, store=store)
+    [update] = slack_double.calls_to("chat.update")
+    assert "Approved by alice, bob" in update.args["text"] and not _buttons(update)
+
+
 def test_two_person_rule_refuses_unmapped_slack_users_and_records_nothing(
     store: StateStore,
     client: WebClient,
