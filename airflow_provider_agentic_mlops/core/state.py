@@ -36,6 +36,7 @@ from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, mask_u
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
+from airflow_provider_agentic_mlops.core.promotion import PROMOTED
 from airflow_provider_agentic_mlops.core.schema import (
     approval_votes,
     approvals,
@@ -795,6 +796,52 @@ class StateStore:
     def get_decision(self, decision_id: int) -> dict[str, Any] | None:
         """The stored decision with its trace, and ``superseded_by`` (:func:`decision_superseded_by`)."""
         return self._fetch_one(_decisions_read().where(decisions.c.id == decision_id))
+
+    @retry_read
+    def run_approvals(self, model_name: str, dag_id: str | None, run_id: str | None) -> list[dict[str, Any]]:
+        """What followed a decision of ``model_name`` in DAG run ``(dag_id, run_id)``: the run's approval requests,
+        oldest first, each with its ``votes`` (oldest first) and ``promotion`` (the promotions row, with
+        ``promoted_by``: the actor of its ``promoted`` audit entry, None until that step is done; None when no
+        promotion began). A decision is linked to them by its model and DAG run only: the store records no
+        decision id on a request. None (no DAG run recorded): nothing.
+        """
+        if not dag_id or not run_id:
+            return []
+        of_run = approvals.select().where(
+            approvals.c.model_name == model_name, approvals.c.dag_id == dag_id, approvals.c.run_id == run_id
+        )
+        with self._read() as conn:
+            requests = attach_votes(conn, [dict(r) for r in conn.execute(of_run.order_by(approvals.c.id)).mappings()])
+            ids = [r["id"] for r in requests]
+            found = (
+                {
+                    p["approval_id"]: dict(p)
+                    for p in conn.execute(promotions.select().where(promotions.c.approval_id.in_(ids))).mappings()
+                }
+                if ids
+                else {}
+            )
+            for promotion in found.values():
+                promoted = conn.execute(
+                    audit.select()
+                    .where(
+                        audit.c.model_name == model_name,
+                        audit.c.action == PROMOTED,
+                        audit.c.subject == f"version:{promotion['version']}",
+                    )
+                    .order_by(audit.c.id)
+                ).mappings()
+                promotion["promoted_by"] = next(
+                    (
+                        e["actor"]
+                        for e in promoted
+                        if isinstance(e["details"], dict) and e["details"].get("promotion_id") == promotion["id"]
+                    ),
+                    None,
+                )
+        for request in requests:
+            request["promotion"] = found.get(request["id"])
+        return requests
 
     @retry_read
     def list_decisions(self, model_name: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:

@@ -1503,3 +1503,25 @@ def test_migration_0007_repairs_json_rows_older_releases_stored_with_nul_or_lone
         with again.engine.connect() as conn:
             assert conn.execute(sa.text(versions)).scalars().all() == row_versions
     store.dispose(), again.dispose(), engine.dispose()
+
+
+def test_run_approvals_gives_a_runs_requests_with_votes_and_the_promotion_with_who_promoted(store: StateStore) -> None:
+    from airflow_provider_agentic_mlops.core.promotion import AUDIT, PROMOTED, PROMOTION_STEPS
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    expires = utcnow() + timedelta(days=1)
+    mine, _ = store.request_approval("m", "7", dag_id="d", run_id="r1", expires_at=expires)
+    store.request_approval("m", "8", dag_id="d", run_id="r2", expires_at=expires)  # another run's
+    store.decide_approval(mine["id"], approve=True, user="alice", via="ui")
+    approved = store.get_approval(mine["id"])
+    promotion, _ = store.begin_promotion(approved, registered_model="m-reg", previous_version="6")
+    assert store.run_approvals("m", "d", "r1")[0]["promotion"]["promoted_by"] is None  # not yet promoted
+    entry = {"action": PROMOTED, "actor": "alice", "model_name": "m", "subject": "version:7"}
+    for step in PROMOTION_STEPS:
+        audit_entry = {**entry, "details": {"promotion_id": promotion["id"]}} if step == AUDIT else None
+        store.mark_promotion_step(promotion["id"], step, all_steps=PROMOTION_STEPS, audit_entry=audit_entry)
+    (request,) = store.run_approvals("m", "d", "r1")
+    assert request["id"] == mine["id"] and [v["user_id"] for v in request["votes"]] == ["alice"]
+    assert request["promotion"]["version"] == "7" and request["promotion"]["promoted_by"] == "alice"
+    assert request["promotion"]["status"] == "completed"
+    assert store.run_approvals("m", "d", "r3") == [] and store.run_approvals("m", None, None) == []
