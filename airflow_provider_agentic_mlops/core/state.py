@@ -776,6 +776,9 @@ class StateStore:
                     model_name=model_name, mode=mode, final_action=final_action, created_at=utcnow(), **fields
                 )
             ).inserted_primary_key[0]
+            # the digest of the row as the database gives it back (its JSON, floats and times as every reader sees
+            # them), so a later edit of the row by hand shows (decisions show)
+            stored = conn.execute(decisions.select().where(decisions.c.id == decision_id)).mappings().one()
             inputs = fields.get("inputs")
             try_number = inputs.get(TRY_NUMBER) if isinstance(inputs, dict) else None  # which try of the run decided
             self._audit(
@@ -787,6 +790,7 @@ class StateStore:
                 details={
                     "action": final_action,
                     "override": fields.get("override_reason"),
+                    TRACE_DIGEST: decision_trace_digest(stored),
                     **({"run_id": fields.get("run_id"), TRY_NUMBER: try_number} if try_number is not None else {}),
                 },
             )
@@ -796,6 +800,29 @@ class StateStore:
     def get_decision(self, decision_id: int) -> dict[str, Any] | None:
         """The stored decision with its trace, and ``superseded_by`` (:func:`decision_superseded_by`)."""
         return self._fetch_one(_decisions_read().where(decisions.c.id == decision_id))
+
+    @retry_read
+    def trace_check(self, decision: Mapping[str, Any]) -> dict[str, Any]:
+        """Whether ``decision`` (a row of :meth:`get_decision`) is the trace its ``decision`` audit entry recorded:
+        ``{"status", "recorded", "computed"}``, status ``matches``, ``differs`` (the row was changed after it
+        was recorded) or ``absent`` (no digest recorded: a decision recorded before digests were, or no entry).
+        """
+        query = (
+            sa.select(audit.c.details)
+            .where(
+                audit.c.model_name == decision["model_name"],
+                audit.c.action == "decision",
+                audit.c.subject == f"decision:{decision['id']}",
+            )
+            .order_by(audit.c.id)
+            .limit(1)
+        )
+        with self._read() as conn:
+            details = conn.execute(query).scalar()
+        recorded = details.get(TRACE_DIGEST) if isinstance(details, dict) else None
+        computed = decision_trace_digest(decision)
+        status = "absent" if not recorded else "matches" if recorded == computed else "differs"
+        return {"status": status, "recorded": recorded, "computed": computed}
 
     @retry_read
     def run_approvals(self, model_name: str, dag_id: str | None, run_id: str | None) -> list[dict[str, Any]]:
@@ -1967,6 +1994,31 @@ _DECISION_JSON = frozenset(c.name for c in decisions.columns if isinstance(c.typ
 #: The key of a decision's ``inputs`` that holds the Airflow try number of the task that decided (1 on the first
 #: try; a retry or a cleared task decides again, with a higher one). Absent in decisions recorded before it was.
 TRY_NUMBER = "try_number"
+
+
+#: The key of a ``decision`` audit entry's details that holds :func:`decision_trace_digest` of the decision as recorded.
+TRACE_DIGEST = "trace_sha256"
+
+
+def decision_trace_digest(row: Mapping[str, Any]) -> str:
+    """SHA-256 of a stored decision (a row of ``decisions`` as read back) as canonical JSON: its columns' values,
+    keys sorted, without those that are NULL (a column a later migration adds does not change an older row's
+    digest). Other keys of ``row`` (``superseded_by``, ``approvals``) are not part of the trace.
+
+    :param row: the decision's columns, as the database returns them.
+    """
+    import hashlib
+    import json
+
+    trace = {c.name: row[c.name] for c in decisions.columns if row.get(c.name) is not None}
+    text = json.dumps(trace, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_canonical)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds")
+    raise TypeError(f"a stored decision holds {type(value).__name__} {value!r}, which has no canonical JSON form")
 
 
 def decision_superseded_by(table: sa.Table | Any = decisions) -> Any:

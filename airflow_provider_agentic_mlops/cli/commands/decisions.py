@@ -99,6 +99,7 @@ def decisions_show(args: argparse.Namespace) -> None:
         {**request, "promotion": _promotion_shown(request["promotion"])}
         for request in store.run_approvals(decision["model_name"], decision.get("dag_id"), decision.get("run_id"))
     ]
+    decision["trace_digest"] = store.trace_check(decision)
     if (getattr(args, "output", "table") or "table") == "json":
         print_json({**decision, "state_conn_id": conn_id})
         return
@@ -122,6 +123,20 @@ def _promotion_shown(promotion: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _at(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "-"
+
+
+#: What ``decisions show`` says of each ``StateStore.trace_check`` status.
+_DIGEST_SAYS = {
+    "matches": "digest matches the audit entry",
+    "differs": "DOES NOT match its audit entry (changed after it was recorded)",
+    "absent": "no digest recorded (a decision recorded before digests were)",
+}
+
+
+def _digest_line(check: dict[str, Any] | None) -> list[str]:
+    if not check:
+        return []
+    return [f"Trace:       {_DIGEST_SAYS[check['status']]} (sha256 {check['computed']})"]
 
 
 def _approval_lines(requests: list[dict[str, Any]] | None) -> list[str]:
@@ -170,7 +185,8 @@ def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
     DAG run decided again (a retried or cleared ``decide``) says which decision superseded it.
 
     :param d: the stored decision (``superseded_by`` as ``StateStore.get_decision`` reads it), with ``approvals``
-        (``StateStore.run_approvals``, each promotion :func:`_promotion_shown`) when read (absent: not shown).
+        (``StateStore.run_approvals``, each promotion :func:`_promotion_shown`) and ``trace_digest``
+        (``StateStore.trace_check``) when read (absent: not shown).
     :param state_conn_id: the state store it was read from, shown under the heading when given.
     """
     inputs = d.get("inputs") if isinstance(d.get("inputs"), dict) else {}
@@ -195,6 +211,7 @@ def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
         f"Confidence:  {d['confidence'] if d.get('confidence') is not None else '-'}",
         f"Rationale:   {d.get('rationale') or '-'}",
         *_approval_lines(d.get("approvals")),
+        *_digest_line(d.get("trace_digest")),
     ]
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 

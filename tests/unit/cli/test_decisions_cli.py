@@ -468,3 +468,46 @@ def test_show_of_a_decision_without_approval_says_none_was_requested(store, caps
     assert "Approval:    none requested in this DAG run" in capsys.readouterr().out
     decisions_show(ns(decision_id=decision_id, output="json"))
     assert json.loads(capsys.readouterr().out)["approvals"] == []
+
+
+def test_show_verifies_the_trace_against_the_digest_of_its_decision_audit_entry(store, capsys):
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.schema import decisions
+
+    decision_id = record(store, "fraud")
+    (entry,) = store.audit_trail("fraud", action="decision")
+    assert len(entry["details"]["trace_sha256"]) == 64
+    decisions_show(ns(decision_id=decision_id))
+    assert "Trace:       digest matches the audit entry" in capsys.readouterr().out
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    assert json.loads(capsys.readouterr().out)["trace_digest"]["status"] == "matches"
+
+    with store.engine.begin() as conn:  # a hand edit of the decision row
+        conn.execute(decisions.update().where(decisions.c.id == decision_id).values(final_action="no_action"))
+    decisions_show(ns(decision_id=decision_id))
+    assert "Trace:       DOES NOT match its audit entry (changed after it was recorded)" in capsys.readouterr().out
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    shown = json.loads(capsys.readouterr().out)["trace_digest"]
+    assert shown["status"] == "differs" and shown["recorded"] == entry["details"]["trace_sha256"]
+    assert shown["computed"] != shown["recorded"]
+
+    with store.engine.begin() as conn:  # a decision recorded before the digest was: its audit entry has none
+        old = conn.execute(
+            decisions.insert().values(
+                model_name="fraud", mode="rules", final_action="no_action", created_at=sa.func.now()
+            )
+        ).inserted_primary_key[0]
+    decisions_show(ns(decision_id=old))
+    assert "Trace:       no digest recorded" in capsys.readouterr().out
+
+
+def test_the_trace_digest_is_the_same_read_back_on_postgresql(pg_url, tmp_path, monkeypatch, capsys):
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+    store = StateStore(pg_url)
+    try:
+        decision_id = record(store, "fraud", last_retrain_hours_ago=2)
+        assert store.trace_check(store.get_decision(decision_id))["status"] == "matches"
+    finally:
+        store.dispose()
