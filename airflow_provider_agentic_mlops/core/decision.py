@@ -395,7 +395,8 @@ class ModelHistory:
     :param retrains_in_window: retraining jobs started within ``budget_window_hours``.
     :param oldest_in_window_at: start of the oldest of those, so a refusal says when the next is allowed.
     :param tokens_used_today: LLM tokens the model's decisions used in the last 24 hours.
-    :param recent_decisions: the model's latest decisions (newest first), for the drift-history tool.
+    :param recent_decisions: the model's latest decisions that stand (newest first; none a later try of its DAG run
+        superseded), for the drift-history tool.
     :param now: naive UTC "now" (the store's clock convention).
     """
 

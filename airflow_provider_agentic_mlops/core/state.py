@@ -871,14 +871,32 @@ class StateStore:
         return requests
 
     @retry_read
-    def list_decisions(self, model_name: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+    def list_decisions(
+        self,
+        model_name: str | None = None,
+        *,
+        limit: int = 50,
+        standing: bool = False,
+        other_than_run: tuple[str | None, str | None] | None = None,
+    ) -> list[dict[str, Any]]:
         """The newest ``limit`` decisions (of ``model_name``), each with ``superseded_by``
-        (:func:`decision_superseded_by`)."""
-        return self._fetch_all(
-            _where_given(
-                _decisions_read().order_by(decisions.c.id.desc()).limit(limit), decisions, model_name=model_name
-            )
+        (:func:`decision_superseded_by`).
+
+        :param standing: only those no later try of their DAG run superseded (``superseded_by`` NULL).
+        :param other_than_run: ``(dag_id, run_id)``: none of that DAG run (e.g. the run deciding again: its earlier
+            tries are about to be superseded). Ignored unless both are given.
+        """
+        query = _where_given(
+            _decisions_read().order_by(decisions.c.id.desc()).limit(limit), decisions, model_name=model_name
         )
+        if standing:
+            query = query.where(decision_superseded_by().is_(None))
+        if other_than_run is not None and all(other_than_run):
+            dag_id, run_id = other_than_run
+            query = query.where(
+                sa.or_(decisions.c.dag_id.is_distinct_from(dag_id), decisions.c.run_id.is_distinct_from(run_id))
+            )
+        return self._fetch_all(query)
 
     @retry_read
     def last_decisions(self, model_names: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -1525,3 +1525,14 @@ def test_run_approvals_gives_a_runs_requests_with_votes_and_the_promotion_with_w
     assert request["promotion"]["version"] == "7" and request["promotion"]["promoted_by"] == "alice"
     assert request["promotion"]["status"] == "completed"
     assert store.run_approvals("m", "d", "r3") == [] and store.run_approvals("m", None, None) == []
+
+
+def test_list_decisions_standing_skips_superseded_and_other_than_run_skips_that_run(store: StateStore) -> None:
+    def decided(dag_id: str | None, run_id: str | None) -> int:
+        return store.record_decision("m", mode="rules", final_action="no_action", dag_id=dag_id, run_id=run_id)
+
+    a1, a2, no_run, b1 = decided("d", "a"), decided("d", "a"), decided(None, None), decided("d", "b")
+    assert [d["id"] for d in store.list_decisions("m")] == [b1, no_run, a2, a1]
+    assert [d["id"] for d in store.list_decisions("m", standing=True)] == [b1, no_run, a2]
+    assert [d["id"] for d in store.list_decisions("m", standing=True, other_than_run=("d", "b"))] == [no_run, a2]
+    assert [d["id"] for d in store.list_decisions("m", standing=True, limit=2)] == [b1, no_run]

@@ -651,3 +651,21 @@ def test_a_retried_decide_records_its_try_and_its_earlier_decision_reads_as_supe
     assert old["superseded_by"] == new["id"] and new["superseded_by"] is None
     audited = store.audit_trail(MODEL, action="decision")
     assert sorted(e["details"]["try_number"] for e in audited) == [1, 2]
+
+
+def test_the_llms_history_skips_decisions_a_later_try_of_their_run_superseded(store):
+    """The drift-history tool (and the history facts) read every decision, those a retried decide superseded too:
+    the LLM saw one run's two answers as two runs. Nor is the deciding run's own earlier try a past run's."""
+    dag = f"agentic_mlops__{MODEL}"
+
+    def decided(run_id: str, action: str, try_number: int = 1) -> int:
+        return store.record_decision(
+            MODEL, mode="rules", final_action=action, dag_id=dag, run_id=run_id, inputs={"try_number": try_number}
+        )
+
+    decided("run_a", "retrain")
+    a2 = decided("run_a", "no_action", 2)
+    b1 = decided("run_b", "escalate")
+    op = build(mode="rules")
+    assert [d["id"] for d in op.read_history(store, (dag, "run_c")).recent_decisions] == [b1, a2]
+    assert [d["id"] for d in op.read_history(store, (dag, "run_b")).recent_decisions] == [a2]  # run_b's retry
