@@ -916,12 +916,62 @@ class StateStore:
 
     @retry_read
     def tokens_used(self, model_name: str, *, since: datetime) -> int:
-        """LLM tokens (prompt + completion) the model's decisions used since ``since``."""
+        """LLM tokens (prompt + completion) the model's decisions used since ``since``, and those of LLM answers
+        whose decision the store failed to record (:meth:`record_unrecorded_tokens`) unless that decision was
+        recorded after all (a write that failed after its commit: the ``decision`` audit entry of the same DAG
+        run and try)."""
         query = sa.select(
             sa.func.coalesce(sa.func.sum(decisions.c.prompt_tokens + decisions.c.completion_tokens), 0)
         ).where(decisions.c.model_name == model_name, decisions.c.created_at >= _naive_utc(since))
+        entries = audit.select().where(
+            audit.c.model_name == model_name, audit.c.at >= _naive_utc(since), audit.c.action == UNRECORDED_TOKENS
+        )
         with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
+            used = int(conn.execute(query).scalar_one())
+            lost = [dict(e["details"] or {}) for e in conn.execute(entries).mappings()]
+            if lost:
+                tries = sa.select(audit.c.details).where(
+                    audit.c.model_name == model_name, audit.c.action == "decision", audit.c.at >= _naive_utc(since)
+                )
+                recorded = {
+                    (d.get("run_id"), d.get(TRY_NUMBER)) for d in conn.execute(tries).scalars() if isinstance(d, dict)
+                }
+        for details in lost:
+            if details.get(TRY_NUMBER) is not None and (details.get("run_id"), details[TRY_NUMBER]) in recorded:
+                continue
+            used += int(details.get("prompt_tokens") or 0) + int(details.get("completion_tokens") or 0)
+        return used
+
+    def record_unrecorded_tokens(
+        self,
+        model_name: str,
+        *,
+        prompt_tokens: int,
+        completion_tokens: int,
+        dag_id: str | None,
+        run_id: str | None,
+        try_number: int | None,
+        error: str,
+    ) -> None:
+        """Record what an LLM answer cost whose decision the store failed to record (audit entry
+        ``llm_tokens_unrecorded``), so that :meth:`tokens_used` counts it toward ``max_tokens_per_day``.
+
+        :param error: why the decision was not recorded (its first line).
+        """
+        self.audit(
+            UNRECORDED_TOKENS,
+            actor="agent:llm",
+            model_name=model_name,
+            subject=f"run:{run_id}" if run_id else None,
+            details={
+                "prompt_tokens": int(prompt_tokens),
+                "completion_tokens": int(completion_tokens),
+                "dag_id": dag_id,
+                "run_id": run_id,
+                TRY_NUMBER: try_number,
+                "error": error,
+            },
+        )
 
     # -- approvals ----------------------------------------------------------------------------
 
@@ -2013,6 +2063,9 @@ _DECISION_JSON = frozenset(c.name for c in decisions.columns if isinstance(c.typ
 #: try; a retry or a cleared task decides again, with a higher one). Absent in decisions recorded before it was.
 TRY_NUMBER = "try_number"
 
+
+#: The audit action of an LLM answer's tokens whose decision the store failed to record (counted by ``tokens_used``).
+UNRECORDED_TOKENS = "llm_tokens_unrecorded"
 
 #: The key of a ``decision`` audit entry's details that holds :func:`decision_trace_digest` of the decision as recorded.
 TRACE_DIGEST = "trace_sha256"

@@ -1536,3 +1536,39 @@ def test_list_decisions_standing_skips_superseded_and_other_than_run_skips_that_
     assert [d["id"] for d in store.list_decisions("m", standing=True)] == [b1, no_run, a2]
     assert [d["id"] for d in store.list_decisions("m", standing=True, other_than_run=("d", "b"))] == [no_run, a2]
     assert [d["id"] for d in store.list_decisions("m", standing=True, limit=2)] == [b1, no_run]
+
+
+def test_tokens_used_counts_unrecorded_answers_once_even_when_their_decision_was_recorded_after_all(
+    store: StateStore,
+) -> None:
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    since = utcnow() - timedelta(hours=1)
+    lost = {"prompt_tokens": 900, "completion_tokens": 100, "dag_id": "d", "error": "connection dropped"}
+    store.record_unrecorded_tokens("m", run_id="r1", try_number=1, **lost)
+    store.record_unrecorded_tokens("m", run_id="r2", try_number=1, **lost)
+    store.record_unrecorded_tokens("other", run_id="r1", try_number=1, **lost)
+    assert store.tokens_used("m", since=since) == 2000
+    # r2's write failed after its commit: the decision is stored, its tokens count once
+    store.record_decision(
+        "m",
+        mode="llm",
+        final_action="retrain",
+        dag_id="d",
+        run_id="r2",
+        inputs={"try_number": 1},
+        prompt_tokens=900,
+        completion_tokens=100,
+    )
+    store.record_decision(
+        "m",
+        mode="llm",
+        final_action="retrain",
+        dag_id="d",
+        run_id="r1",
+        inputs={"try_number": 2},
+        prompt_tokens=10,
+        completion_tokens=5,
+    )  # r1's retry: the lost first try still counts
+    assert store.tokens_used("m", since=since) == 1000 + 1000 + 15
+    assert store.tokens_used("m", since=utcnow() + timedelta(hours=1)) == 0
