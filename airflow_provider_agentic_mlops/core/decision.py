@@ -395,7 +395,8 @@ class ModelHistory:
     :param retrains_in_window: retraining jobs started within ``budget_window_hours``.
     :param oldest_in_window_at: start of the oldest of those, so a refusal says when the next is allowed.
     :param tokens_used_today: LLM tokens the model's decisions used in the last 24 hours.
-    :param recent_decisions: the model's latest decisions (newest first), for the drift-history tool.
+    :param recent_decisions: the model's latest decisions that stand (newest first; none a later try of its DAG run
+        superseded), for the drift-history tool.
     :param now: naive UTC "now" (the store's clock convention).
     """
 
@@ -2064,9 +2065,10 @@ def record_decision(
     try_number: int | None = None,
 ) -> int:
     """Store ``decision`` (``store.record_decision``); returns its id. When that fails (the store's writes are not
-    retried: whether a dropped one committed is unknown), ``log`` first says at WARNING what was decided and
-    what the LLM cost, then the error is raised again: the task's retry decides anew (asking the LLM again),
-    and the answer lost with its tokens, which ``max_tokens_per_day`` does not count, stays in the task log.
+    retried: whether a dropped one committed is unknown), what the LLM cost is recorded apart
+    (``store.record_unrecorded_tokens``, one more try: ``max_tokens_per_day`` counts it), ``log`` says at WARNING
+    what was decided and what the LLM cost (and whether that was counted), then the error is raised again: the
+    task's retry decides anew (asking the LLM again), and the lost answer stays in the task log.
 
     A retried or cleared task decides again and records a second decision of the DAG run: ``try_number`` tells the
     two apart, and readers show the earlier one as superseded (``StateStore.get_decision``'s ``superseded_by``).
@@ -2086,10 +2088,27 @@ def record_decision(
         from airflow_provider_agentic_mlops.core.errors import first_line
 
         prompt, completion = decision.prompt_tokens or 0, decision.completion_tokens or 0
+        counted = "no tokens to count toward max_tokens_per_day"
+        if prompt + completion:
+            try:
+                store.record_unrecorded_tokens(
+                    model_name,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    try_number=try_number,
+                    error=first_line(err, 300),
+                )
+                counted = "these tokens are counted toward max_tokens_per_day (audit entry llm_tokens_unrecorded)"
+            except Exception as again:
+                counted = (
+                    "these tokens are not counted toward max_tokens_per_day (recording them failed too: "
+                    f"{breaks_escaped(first_line(again, 200))})"
+                )
         log.warning(
             "Decision for model %r not recorded (the state store failed: %s): %s (decided by %s, mode %s%s). "
-            "Rationale: %s. The LLM %s; these tokens are not counted toward max_tokens_per_day, and a retry of "
-            "this task decides again.",
+            "Rationale: %s. The LLM %s; %s, and a retry of this task decides again.",
             model_name,
             breaks_escaped(first_line(err, 300)),
             decision.action,
@@ -2100,6 +2119,7 @@ def record_decision(
             f"used {prompt} prompt + {completion} completion = {prompt + completion} LLM tokens"
             if decision.prompt
             else "was not asked (0 LLM tokens)",
+            counted,
         )
         raise
 

@@ -293,6 +293,21 @@ def _stands() -> Any:
     return decision_superseded_by().is_(None)
 
 
+def _standing(rows: Iterable[Mapping[str, Any]]) -> list[int]:
+    """The ids of ``rows`` (decisions with ``id``, ``dag_id``, ``run_id``) no later row of the same DAG run
+    supersedes (:func:`~.state.decision_superseded_by`: a row that recorded no DAG or run stands), newest first."""
+    seen: set[tuple[str, str]] = set()
+    standing = []
+    for row in sorted(rows, key=lambda r: r["id"], reverse=True):
+        run = (row["dag_id"], row["run_id"])
+        if row["dag_id"] is None or row["run_id"] is None:
+            standing.append(row["id"])
+        elif run not in seen:
+            seen.add(run)
+            standing.append(row["id"])
+    return standing
+
+
 def model_runs(
     store: StateStore, model_name: str, *, limit: int = 200, dag_ids: DagIds = None, before: int | None = None
 ) -> list[RunPoint]:
@@ -580,10 +595,9 @@ def model_summaries(
     (``last_validation``: the :class:`ValidationVerdict` of the last decision's run, if any), read for all of them
     in a fixed number of queries. ``runs`` are the last ``sparkline_runs`` decisions, oldest first, as
     :class:`RunPoint` with only their id, time, action, DAG, run, drift share and the champion's status and reason
-    (:func:`no_champion_yet`; the stored prompt and the rest of the inputs are not read). A DAG run that decided
-    more than once (a retried ``decide``) has each of its decisions here: telling which one stands reads every
-    decision's later tries, too slow for the overview's one read of all its models. Stale jobs are failed
-    first (:meth:`~.state.StateStore.fail_stale_jobs`), of every model.
+    (:func:`no_champion_yet`; the stored prompt and the rest of the inputs are not read); of a DAG run that decided
+    more than once (a retried ``decide``), only its newest decision, as :func:`model_runs` (``last_decision`` too).
+    Stale jobs are failed first (:meth:`~.state.StateStore.fail_stale_jobs`), of every model.
     """
     from airflow_provider_agentic_mlops.core.state import JOB_RUNNING, newest_of_each, newest_ranked
 
@@ -601,47 +615,89 @@ def model_summaries(
     if not access:
         return summaries
 
-    def newest(table: sa.Table, condition: Any, dag_column: Any, limit: int, *, unset: bool = True) -> Any:
-        """The ids of each model's newest ``limit`` rows of ``table`` that match ``condition`` and were
-        recorded by one of its DAGs (``dag_column``: :func:`_of_dags`; ``unset=False``: never a row that
-        recorded none). On PostgreSQL one query per model, or per model and DAG when ``dag_column`` is
-        ``table``'s (:func:`~.state.newest_of_each`), that stops after ``limit`` rows: the caller keeps each
-        model's newest ``limit``."""
-        if store.dialect != "postgresql":
-            of_dags = _of_model_dags(table.c.model_name, dag_column, access, unset=unset)
-            return newest_ranked(table, sorted(access), sa.and_(condition, of_dags), limit)
+    def newest(
+        table: sa.Table,
+        condition: Any,
+        dag_column: Any,
+        limit: int,
+        *,
+        unset: bool = True,
+        models: Collection[str] | None = None,
+    ) -> Any:
+        """The ids of each model's newest ``limit`` rows of ``table`` that match ``condition`` (a clause, or a
+        function of the model's name giving one) and were recorded by one of its DAGs (``dag_column``:
+        :func:`_of_dags`; ``unset=False``: never a row that recorded none), of ``models`` (None: every one of
+        ``access``). On PostgreSQL one query per model, or per model and DAG when ``dag_column`` is ``table``'s
+        (:func:`~.state.newest_of_each`), that stops after ``limit`` rows: the caller keeps each model's newest
+        ``limit``. On SQLite such a query for one model, else one ranking of the models' rows
+        (:func:`~.state.newest_ranked`)."""
+        names = {name: access[name] for name in (access if models is None else models)}
+        of_model = condition if callable(condition) else lambda _name: condition
+        if store.dialect != "postgresql" and len(names) > 1:
+            of_dags = _of_model_dags(table.c.model_name, dag_column, names, unset=unset)
+            if callable(condition):
+                condition = sa.or_(*(sa.and_(table.c.model_name == n, of_model(n)) for n in sorted(names)))
+            return newest_ranked(table, sorted(names), sa.and_(condition, of_dags), limit)
         wanted = []
-        for name, dags in sorted(access.items(), key=lambda item: item[0]):
-            if dags is None or dag_column is not table.c.get("dag_id"):
-                wanted.append((name, sa.and_(condition, _of_dags(dag_column, dags, unset=unset))))
+        for name, dags in sorted(names.items(), key=lambda item: item[0]):
+            if dags is None or dag_column is not table.c.get("dag_id") or store.dialect != "postgresql":
+                wanted.append((name, sa.and_(of_model(name), _of_dags(dag_column, dags, unset=unset))))
                 continue
             each_dag = [dag_column == d for d in sorted(d for d in dags if d)]
             if unset and None in dags:
                 each_dag += [dag_column.is_(None), dag_column == ""]
-            wanted += [(name, sa.and_(condition, of_dag)) for of_dag in each_dag]
+            wanted += [(name, sa.and_(of_model(name), of_dag)) for of_dag in each_dag]
         return newest_of_each(table, wanted, limit) if wanted else sa.select(table.c.id).where(sa.false())
 
-    runs = newest(decisions, sa.true(), decisions.c.dag_id, sparkline_runs)
-    run_query = (
-        sa.select(
-            decisions.c.id,
-            decisions.c.model_name,
-            decisions.c.created_at,
-            decisions.c.final_action,
-            decisions.c.dag_id,
-            decisions.c.run_id,
-            decisions.c.inputs[("drift", "drift_share")].label("drift_share"),
-            decisions.c.inputs[("drift", "evidence", "champion", "status")].as_string().label("champion_status"),
-            decisions.c.inputs[("drift", "evidence", "champion", "reason")].as_string().label("champion_reason"),
-        )
-        .where(decisions.c.id.in_(runs))
-        .order_by(decisions.c.id)
-    )
-    lineage = newest(audit, audit.c.action.in_(list(LINEAGE_ACTIONS)), audit.c.details["dag_id"].as_string(), 1)
-    pending = newest(approvals, approvals.c.status == "pending", approvals.c.dag_id, 1, unset=False)
+    def window(model_name: str, row: Mapping[str, Any]) -> Any:
+        """Which of :func:`newest`'s queries (its ``limit`` rows) read ``row`` of ``decisions``."""
+        per_dag = store.dialect == "postgresql" and access[model_name] is not None
+        return row["dag_id"] if per_dag else model_name
+
+    run_columns = sa.select(
+        decisions.c.id,
+        decisions.c.model_name,
+        decisions.c.created_at,
+        decisions.c.final_action,
+        decisions.c.dag_id,
+        decisions.c.run_id,
+        decisions.c.inputs[("drift", "drift_share")].label("drift_share"),
+        decisions.c.inputs[("drift", "evidence", "champion", "status")].as_string().label("champion_status"),
+        decisions.c.inputs[("drift", "evidence", "champion", "reason")].as_string().label("champion_reason"),
+    ).order_by(decisions.c.id)
+    # Only decisions that stand (a run's earlier tries left out), found among the rows read: a later try of a row's
+    # run is newer and of the same model and DAG, so it is read with it. A model that lost rows to earlier tries
+    # reads the next older rows (rarely: a retried decide among its newest), each round the same index searches.
+    fetched: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in access}
+    before: dict[str, int] = {}
+    wanting: Collection[str] = list(access)
     with store.engine.connect() as conn:
-        for r in conn.execute(run_query).mappings():
-            summaries[r["model_name"]]["runs"].append(
+        while wanting:
+            condition = (lambda name: decisions.c.id < before[name]) if before else sa.true()
+            got: dict[str, list[dict[str, Any]]] = {name: [] for name in wanting}
+            # SQLite's ranking reads every row of the models: the next rounds search each model's index instead
+            batches = [[name] for name in wanting] if before and store.dialect != "postgresql" else [wanting]
+            for batch in batches:
+                ids = newest(decisions, condition, decisions.c.dag_id, sparkline_runs, models=batch)
+                for r in conn.execute(run_columns.where(decisions.c.id.in_(ids))).mappings():
+                    got[r["model_name"]].append(dict(r))
+            wanting = []
+            for name, rows in got.items():
+                fetched[name].update((r["id"], r) for r in rows)
+                windows: dict[Any, list[int]] = {}
+                for r in rows:
+                    windows.setdefault(window(name, r), []).append(r["id"])
+                full = [min(w) for w in windows.values() if len(w) >= sparkline_runs]
+                if not full:  # each query read fewer rows than it could: the model has no older rows to read
+                    continue
+                complete_from = max(full)  # every row of the model from this id on is read
+                if sum(1 for i in _standing(fetched[name].values()) if i >= complete_from) < sparkline_runs:
+                    before[name] = complete_from
+                    wanting.append(name)
+    for name, rows in fetched.items():
+        for decision_id in sorted(_standing(rows.values()))[-sparkline_runs:]:
+            r = rows[decision_id]
+            summaries[name]["runs"].append(
                 RunPoint(
                     decision_id=int(r["id"]),
                     at=r["created_at"],
@@ -656,8 +712,9 @@ def model_summaries(
                     ),
                 )
             )
-        for summary in summaries.values():
-            del summary["runs"][:-sparkline_runs]  # the newest of each DAG's: keep the newest of all
+    lineage = newest(audit, audit.c.action.in_(list(LINEAGE_ACTIONS)), audit.c.details["dag_id"].as_string(), 1)
+    pending = newest(approvals, approvals.c.status == "pending", approvals.c.dag_id, 1, unset=False)
+    with store.engine.connect() as conn:
         changes = [
             dict(r) for r in conn.execute(audit.select().where(audit.c.id.in_(lineage)).order_by(audit.c.id)).mappings()
         ]

@@ -36,6 +36,7 @@ from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, mask_u
 from airflow_provider_agentic_mlops.core.jobs import TaskStateReader, stale_reason
 from airflow_provider_agentic_mlops.core.locks import LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
+from airflow_provider_agentic_mlops.core.promotion import PROMOTED
 from airflow_provider_agentic_mlops.core.schema import (
     approval_votes,
     approvals,
@@ -775,6 +776,9 @@ class StateStore:
                     model_name=model_name, mode=mode, final_action=final_action, created_at=utcnow(), **fields
                 )
             ).inserted_primary_key[0]
+            # the digest of the row as the database gives it back (its JSON, floats and times as every reader sees
+            # them), so a later edit of the row by hand shows (decisions show)
+            stored = conn.execute(decisions.select().where(decisions.c.id == decision_id)).mappings().one()
             inputs = fields.get("inputs")
             try_number = inputs.get(TRY_NUMBER) if isinstance(inputs, dict) else None  # which try of the run decided
             self._audit(
@@ -786,6 +790,7 @@ class StateStore:
                 details={
                     "action": final_action,
                     "override": fields.get("override_reason"),
+                    TRACE_DIGEST: decision_trace_digest(stored),
                     **({"run_id": fields.get("run_id"), TRY_NUMBER: try_number} if try_number is not None else {}),
                 },
             )
@@ -797,14 +802,101 @@ class StateStore:
         return self._fetch_one(_decisions_read().where(decisions.c.id == decision_id))
 
     @retry_read
-    def list_decisions(self, model_name: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest ``limit`` decisions (of ``model_name``), each with ``superseded_by``
-        (:func:`decision_superseded_by`)."""
-        return self._fetch_all(
-            _where_given(
-                _decisions_read().order_by(decisions.c.id.desc()).limit(limit), decisions, model_name=model_name
+    def trace_check(self, decision: Mapping[str, Any]) -> dict[str, Any]:
+        """Whether ``decision`` (a row of :meth:`get_decision`) is the trace its ``decision`` audit entry recorded:
+        ``{"status", "recorded", "computed"}``, status ``matches``, ``differs`` (the row was changed after it
+        was recorded) or ``absent`` (no digest recorded: a decision recorded before digests were, or no entry).
+        """
+        query = (
+            sa.select(audit.c.details)
+            .where(
+                audit.c.model_name == decision["model_name"],
+                audit.c.action == "decision",
+                audit.c.subject == f"decision:{decision['id']}",
             )
+            .order_by(audit.c.id)
+            .limit(1)
         )
+        with self._read() as conn:
+            details = conn.execute(query).scalar()
+        recorded = details.get(TRACE_DIGEST) if isinstance(details, dict) else None
+        computed = decision_trace_digest(decision)
+        status = "absent" if not recorded else "matches" if recorded == computed else "differs"
+        return {"status": status, "recorded": recorded, "computed": computed}
+
+    @retry_read
+    def run_approvals(self, model_name: str, dag_id: str | None, run_id: str | None) -> list[dict[str, Any]]:
+        """What followed a decision of ``model_name`` in DAG run ``(dag_id, run_id)``: the run's approval requests,
+        oldest first, each with its ``votes`` (oldest first) and ``promotion`` (the promotions row, with
+        ``promoted_by``: the actor of its ``promoted`` audit entry, None until that step is done; None when no
+        promotion began). A decision is linked to them by its model and DAG run only: the store records no
+        decision id on a request. None (no DAG run recorded): nothing.
+        """
+        if not dag_id or not run_id:
+            return []
+        of_run = approvals.select().where(
+            approvals.c.model_name == model_name, approvals.c.dag_id == dag_id, approvals.c.run_id == run_id
+        )
+        with self._read() as conn:
+            requests = attach_votes(conn, [dict(r) for r in conn.execute(of_run.order_by(approvals.c.id)).mappings()])
+            ids = [r["id"] for r in requests]
+            found = (
+                {
+                    p["approval_id"]: dict(p)
+                    for p in conn.execute(promotions.select().where(promotions.c.approval_id.in_(ids))).mappings()
+                }
+                if ids
+                else {}
+            )
+            for promotion in found.values():
+                promoted = conn.execute(
+                    audit.select()
+                    .where(
+                        audit.c.model_name == model_name,
+                        audit.c.action == PROMOTED,
+                        audit.c.subject == f"version:{promotion['version']}",
+                    )
+                    .order_by(audit.c.id)
+                ).mappings()
+                promotion["promoted_by"] = next(
+                    (
+                        e["actor"]
+                        for e in promoted
+                        if isinstance(e["details"], dict) and e["details"].get("promotion_id") == promotion["id"]
+                    ),
+                    None,
+                )
+        for request in requests:
+            request["promotion"] = found.get(request["id"])
+        return requests
+
+    @retry_read
+    def list_decisions(
+        self,
+        model_name: str | None = None,
+        *,
+        limit: int = 50,
+        standing: bool = False,
+        other_than_run: tuple[str | None, str | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` decisions (of ``model_name``), each with ``superseded_by``
+        (:func:`decision_superseded_by`).
+
+        :param standing: only those no later try of their DAG run superseded (``superseded_by`` NULL).
+        :param other_than_run: ``(dag_id, run_id)``: none of that DAG run (e.g. the run deciding again: its earlier
+            tries are about to be superseded). Ignored unless both are given.
+        """
+        query = _where_given(
+            _decisions_read().order_by(decisions.c.id.desc()).limit(limit), decisions, model_name=model_name
+        )
+        if standing:
+            query = query.where(decision_superseded_by().is_(None))
+        if other_than_run is not None and all(other_than_run):
+            dag_id, run_id = other_than_run
+            query = query.where(
+                sa.or_(decisions.c.dag_id.is_distinct_from(dag_id), decisions.c.run_id.is_distinct_from(run_id))
+            )
+        return self._fetch_all(query)
 
     @retry_read
     def last_decisions(self, model_names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -824,12 +916,62 @@ class StateStore:
 
     @retry_read
     def tokens_used(self, model_name: str, *, since: datetime) -> int:
-        """LLM tokens (prompt + completion) the model's decisions used since ``since``."""
+        """LLM tokens (prompt + completion) the model's decisions used since ``since``, and those of LLM answers
+        whose decision the store failed to record (:meth:`record_unrecorded_tokens`) unless that decision was
+        recorded after all (a write that failed after its commit: the ``decision`` audit entry of the same DAG
+        run and try)."""
         query = sa.select(
             sa.func.coalesce(sa.func.sum(decisions.c.prompt_tokens + decisions.c.completion_tokens), 0)
         ).where(decisions.c.model_name == model_name, decisions.c.created_at >= _naive_utc(since))
+        entries = audit.select().where(
+            audit.c.model_name == model_name, audit.c.at >= _naive_utc(since), audit.c.action == UNRECORDED_TOKENS
+        )
         with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
+            used = int(conn.execute(query).scalar_one())
+            lost = [dict(e["details"] or {}) for e in conn.execute(entries).mappings()]
+            if lost:
+                tries = sa.select(audit.c.details).where(
+                    audit.c.model_name == model_name, audit.c.action == "decision", audit.c.at >= _naive_utc(since)
+                )
+                recorded = {
+                    (d.get("run_id"), d.get(TRY_NUMBER)) for d in conn.execute(tries).scalars() if isinstance(d, dict)
+                }
+        for details in lost:
+            if details.get(TRY_NUMBER) is not None and (details.get("run_id"), details[TRY_NUMBER]) in recorded:
+                continue
+            used += int(details.get("prompt_tokens") or 0) + int(details.get("completion_tokens") or 0)
+        return used
+
+    def record_unrecorded_tokens(
+        self,
+        model_name: str,
+        *,
+        prompt_tokens: int,
+        completion_tokens: int,
+        dag_id: str | None,
+        run_id: str | None,
+        try_number: int | None,
+        error: str,
+    ) -> None:
+        """Record what an LLM answer cost whose decision the store failed to record (audit entry
+        ``llm_tokens_unrecorded``), so that :meth:`tokens_used` counts it toward ``max_tokens_per_day``.
+
+        :param error: why the decision was not recorded (its first line).
+        """
+        self.audit(
+            UNRECORDED_TOKENS,
+            actor="agent:llm",
+            model_name=model_name,
+            subject=f"run:{run_id}" if run_id else None,
+            details={
+                "prompt_tokens": int(prompt_tokens),
+                "completion_tokens": int(completion_tokens),
+                "dag_id": dag_id,
+                "run_id": run_id,
+                TRY_NUMBER: try_number,
+                "error": error,
+            },
+        )
 
     # -- approvals ----------------------------------------------------------------------------
 
@@ -1920,6 +2062,34 @@ _DECISION_JSON = frozenset(c.name for c in decisions.columns if isinstance(c.typ
 #: The key of a decision's ``inputs`` that holds the Airflow try number of the task that decided (1 on the first
 #: try; a retry or a cleared task decides again, with a higher one). Absent in decisions recorded before it was.
 TRY_NUMBER = "try_number"
+
+
+#: The audit action of an LLM answer's tokens whose decision the store failed to record (counted by ``tokens_used``).
+UNRECORDED_TOKENS = "llm_tokens_unrecorded"
+
+#: The key of a ``decision`` audit entry's details that holds :func:`decision_trace_digest` of the decision as recorded.
+TRACE_DIGEST = "trace_sha256"
+
+
+def decision_trace_digest(row: Mapping[str, Any]) -> str:
+    """SHA-256 of a stored decision (a row of ``decisions`` as read back) as canonical JSON: its columns' values,
+    keys sorted, without those that are NULL (a column a later migration adds does not change an older row's
+    digest). Other keys of ``row`` (``superseded_by``, ``approvals``) are not part of the trace.
+
+    :param row: the decision's columns, as the database returns them.
+    """
+    import hashlib
+    import json
+
+    trace = {c.name: row[c.name] for c in decisions.columns if row.get(c.name) is not None}
+    text = json.dumps(trace, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_canonical)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds")
+    raise TypeError(f"a stored decision holds {type(value).__name__} {value!r}, which has no canonical JSON form")
 
 
 def decision_superseded_by(table: sa.Table | Any = decisions) -> Any:

@@ -113,7 +113,8 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
 
     def read_history(self, store: StateStore, run: tuple[str | None, str | None] | None = None) -> ModelHistory:
         """What the state store knows about the model (a stale in-flight job is failed on the way); ``run``, the
-        deciding ``(dag_id, run_id)``: its own failed jobs do not count, as in RetrainOperator's budget check."""
+        deciding ``(dag_id, run_id)``: its own failed jobs do not count (as in RetrainOperator's budget check), nor are
+        its own earlier decisions recent ones, nor those a later try of their run superseded."""
         from airflow_provider_agentic_mlops.core.budget import read_budget_inputs
         from airflow_provider_agentic_mlops.core.decision import ModelHistory
         from airflow_provider_agentic_mlops.core.state import utcnow  # not at DAG parse time
@@ -130,7 +131,7 @@ class AgentDecisionOperator(StateStoreMixin, BaseBranchOperator):
             retrains_in_window=budget.retrains_in_window,
             oldest_in_window_at=budget.oldest_in_window_at,
             tokens_used_today=store.tokens_used(self.model_name, since=now - timedelta(hours=24)),
-            recent_decisions=store.list_decisions(self.model_name, limit=10),
+            recent_decisions=store.list_decisions(self.model_name, limit=10, standing=True, other_than_run=run),
         )
 
     def _resolve_mode(self) -> tuple[str, Any, str | None, dict[str, str] | None]:

@@ -95,17 +95,98 @@ def decisions_show(args: argparse.Namespace) -> None:
         )
     if elsewhere:
         print(f"Decision ids are numbered per state store; this one is from {conn_id!r}.{elsewhere}", file=sys.stderr)
+    decision["approvals"] = [
+        {**request, "promotion": _promotion_shown(request["promotion"])}
+        for request in store.run_approvals(decision["model_name"], decision.get("dag_id"), decision.get("run_id"))
+    ]
+    decision["trace_digest"] = store.trace_check(decision)
     if (getattr(args, "output", "table") or "table") == "json":
         print_json({**decision, "state_conn_id": conn_id})
         return
     print(format_trace(decision, state_conn_id=conn_id))
 
 
+def _promotion_shown(promotion: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A promotions row as ``decisions show`` gives it: with ``alias`` (the alias the promotion moves onto its
+    version; None until that step is done) and ``previous_alias`` (the one it moves onto the old champion)."""
+    from airflow_provider_agentic_mlops.core.promotion import CHAMPION, CHAMPION_ALIAS, PREVIOUS_CHAMPION
+
+    if promotion is None:
+        return None
+    done = promotion.get("steps") or []
+    return {
+        **promotion,
+        "alias": CHAMPION if CHAMPION_ALIAS in done else None,
+        "previous_alias": PREVIOUS_CHAMPION if promotion.get("previous_version") else None,
+    }
+
+
+def _at(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "-"
+
+
+#: What ``decisions show`` says of each ``StateStore.trace_check`` status.
+_DIGEST_SAYS = {
+    "matches": "digest matches the audit entry",
+    "differs": "DOES NOT match its audit entry (changed after it was recorded)",
+    "absent": "no digest recorded (a decision recorded before digests were)",
+}
+
+
+def _digest_line(check: dict[str, Any] | None) -> list[str]:
+    if not check:
+        return []
+    return [f"Trace:       {_DIGEST_SAYS[check['status']]} (sha256 {check['computed']})"]
+
+
+def _approval_lines(requests: list[dict[str, Any]] | None) -> list[str]:
+    """The approval requests of the decision's DAG run, their votes and the promotion that followed, as lines."""
+    if requests is None:
+        return []
+    if not requests:
+        return ["Approval:    none requested in this DAG run"]
+    lines = ["Approval:    requests of this DAG run"]
+    for r in requests:
+        decided = (
+            f" by {r.get('decided_by') or '-'} via {r.get('decided_via') or '-'} at {_at(r.get('decided_at'))}"
+            if r.get("decided_at")
+            else ""
+        )
+        lines.append(
+            f"  request {r['id']} for v{r['model_version']}: {r['status']}{decided} "
+            f"(required approvals {r.get('required_approvals')}; requested {_at(r.get('requested_at'))})"
+        )
+        if r.get("reason"):
+            lines.append(f"    reason: {r['reason']}")
+        lines += [
+            f"    - {v['user_id']} {v['vote']} via {v['via']} at {_at(v.get('at'))}" for v in r.get("votes") or []
+        ]
+        p = r.get("promotion")
+        if p is None:
+            if r["status"] == "approved":
+                lines.append("    Promotion: none begun")
+            continue
+        previous = (
+            f"; previous champion v{p['previous_version']} -> alias '{p['previous_alias']}'"
+            if p.get("previous_alias")
+            else ""
+        )
+        alias = f"alias '{p['alias']}'" if p.get("alias") else "alias not moved yet"
+        lines.append(
+            f"    Promotion: {p['id']}  v{p['version']} (registered model {p['registered_model']}) -> {alias}"
+            f"{previous}; {p['status']} (started {_at(p.get('started_at'))}, finished {_at(p.get('completed_at'))}) "
+            f"by {p.get('promoted_by') or '-'} in DAG {p['dag_id']} run {p['run_id']}"
+        )
+    return lines
+
+
 def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
     """A decision's trace as readable text (sections in the order a reviewer asks the questions); a decision its
     DAG run decided again (a retried or cleared ``decide``) says which decision superseded it.
 
-    :param d: the stored decision (``superseded_by`` as ``StateStore.get_decision`` reads it).
+    :param d: the stored decision (``superseded_by`` as ``StateStore.get_decision`` reads it), with ``approvals``
+        (``StateStore.run_approvals``, each promotion :func:`_promotion_shown`) and ``trace_digest``
+        (``StateStore.trace_check``) when read (absent: not shown).
     :param state_conn_id: the state store it was read from, shown under the heading when given.
     """
     inputs = d.get("inputs") if isinstance(d.get("inputs"), dict) else {}
@@ -129,6 +210,8 @@ def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
         f"Override:    {d.get('override_reason') or '-'}",
         f"Confidence:  {d['confidence'] if d.get('confidence') is not None else '-'}",
         f"Rationale:   {d.get('rationale') or '-'}",
+        *_approval_lines(d.get("approvals")),
+        *_digest_line(d.get("trace_digest")),
     ]
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 

@@ -397,3 +397,117 @@ def test_a_decision_of_a_run_that_decided_again_reads_as_superseded_in_list_and_
     assert "superseded" not in capsys.readouterr().out
     decisions_show(ns(decision_id=str(first), output="json"))
     assert json.loads(capsys.readouterr().out)["superseded_by"] == second
+
+
+def _approve_and_promote(store, model: str, *, run_id: str = "manual__1", promote: bool = True) -> dict:
+    """The run's approval request (two approvers: alice then bob), and its promotion of v7 over v6, completed."""
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.promotion import AUDIT, PROMOTED, PROMOTION_STEPS
+
+    approval, _ = store.request_approval(
+        model,
+        "7",
+        dag_id=f"agentic_mlops__{model}",
+        run_id=run_id,
+        expires_at=datetime.now() + timedelta(days=1),
+        required_approvals=2,
+    )
+    store.decide_approval(approval["id"], approve=True, user="alice", via="slack")
+    store.decide_approval(approval["id"], approve=True, user="bob", via="cli", reason="looks good")
+    approval = store.get_approval(approval["id"])
+    if promote:
+        promotion, _ = store.begin_promotion(approval, registered_model=f"{model}-reg", previous_version="6")
+        for step in PROMOTION_STEPS:
+            entry = None
+            if step == AUDIT:
+                entry = {
+                    "action": PROMOTED,
+                    "actor": approval["decided_by"],
+                    "model_name": model,
+                    "subject": "version:7",
+                    "details": {"promotion_id": promotion["id"], "approval_id": approval["id"]},
+                }
+            store.mark_promotion_step(promotion["id"], step, all_steps=PROMOTION_STEPS, audit_entry=entry)
+    return approval
+
+
+def test_show_names_the_approvers_their_votes_and_the_promotion_that_followed(store, capsys):
+    decision_id = record(store, "fraud")
+    record(store, "fraud", run_id="manual__2")  # another run's decision: not this one's approval
+    approval = _approve_and_promote(store, "fraud")
+    _approve_and_promote(store, "fraud", run_id="manual__2", promote=False)
+    decisions_show(ns(decision_id=decision_id))
+    out = capsys.readouterr().out
+    section = out[out.index("Approval:") :]
+    assert f"request {approval['id']} for v7: approved" in section
+    assert "required approvals 2" in section
+    assert "- alice approve via slack at " in section and "- bob approve via cli at " in section
+    assert "Promotion:" in section
+    assert "v7 (registered model fraud-reg) -> alias 'champion'" in section
+    assert "previous champion v6 -> alias 'previous_champion'" in section
+    assert "completed" in section and "by alice,bob" in section.replace(", ", ",")
+    assert section.count("request ") == 1  # manual__2's request is another run's
+
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    row = json.loads(capsys.readouterr().out)
+    (request,) = row["approvals"]
+    assert request["id"] == approval["id"] and request["status"] == "approved"
+    assert [(v["user_id"], v["vote"], v["via"]) for v in request["votes"]] == [
+        ("alice", "approve", "slack"),
+        ("bob", "approve", "cli"),
+    ]
+    promotion = request["promotion"]
+    assert promotion["version"] == "7" and promotion["alias"] == "champion" and promotion["status"] == "completed"
+    assert promotion["promoted_by"] == approval["decided_by"] and promotion["completed_at"]
+
+
+def test_show_of_a_decision_without_approval_says_none_was_requested(store, capsys):
+    decision_id = record(store, "fraud")
+    decisions_show(ns(decision_id=decision_id))
+    assert "Approval:    none requested in this DAG run" in capsys.readouterr().out
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    assert json.loads(capsys.readouterr().out)["approvals"] == []
+
+
+def test_show_verifies_the_trace_against_the_digest_of_its_decision_audit_entry(store, capsys):
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.schema import decisions
+
+    decision_id = record(store, "fraud")
+    (entry,) = store.audit_trail("fraud", action="decision")
+    assert len(entry["details"]["trace_sha256"]) == 64
+    decisions_show(ns(decision_id=decision_id))
+    assert "Trace:       digest matches the audit entry" in capsys.readouterr().out
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    assert json.loads(capsys.readouterr().out)["trace_digest"]["status"] == "matches"
+
+    with store.engine.begin() as conn:  # a hand edit of the decision row
+        conn.execute(decisions.update().where(decisions.c.id == decision_id).values(final_action="no_action"))
+    decisions_show(ns(decision_id=decision_id))
+    assert "Trace:       DOES NOT match its audit entry (changed after it was recorded)" in capsys.readouterr().out
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    shown = json.loads(capsys.readouterr().out)["trace_digest"]
+    assert shown["status"] == "differs" and shown["recorded"] == entry["details"]["trace_sha256"]
+    assert shown["computed"] != shown["recorded"]
+
+    with store.engine.begin() as conn:  # a decision recorded before the digest was: its audit entry has none
+        old = conn.execute(
+            decisions.insert().values(
+                model_name="fraud", mode="rules", final_action="no_action", created_at=sa.func.now()
+            )
+        ).inserted_primary_key[0]
+    decisions_show(ns(decision_id=old))
+    assert "Trace:       no digest recorded" in capsys.readouterr().out
+
+
+def test_the_trace_digest_is_the_same_read_back_on_postgresql(pg_url, tmp_path, monkeypatch, capsys):
+    from airflow_provider_agentic_mlops.core.state import StateStore
+
+    store = StateStore(pg_url)
+    try:
+        decision_id = record(store, "fraud", last_retrain_hours_ago=2)
+        assert store.trace_check(store.get_decision(decision_id))["status"] == "matches"
+    finally:
+        store.dispose()

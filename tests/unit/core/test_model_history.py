@@ -636,3 +636,43 @@ def test_postgresql_reads_a_few_rows_per_model_for_the_overview_and_the_models_l
         assert all(n <= 2 * sparkline * stored * len(page) for n in read.values()), list(read.values())
     finally:
         store.dispose()
+
+
+def test_the_overviews_sparkline_skips_decisions_a_later_try_of_their_run_superseded(store_url: str) -> None:
+    """The overview's sparkline drew every decision, so a run whose decide was retried counted twice (or more) there
+    while the model page drew it once. Now it takes the runs the model page takes: each run's newest decision, also
+    when earlier tries fill a model's newest rows (the next older rows are read) and across several DAGs."""
+    store = StateStore(store_url)
+    try:
+
+        def decided(model: str, dag: str | None, run: str | None, share: float) -> int:
+            drift = {"drift": {"drift_share": share}}
+            return store.record_decision(
+                model, mode="rules", final_action="no_action", dag_id=dag, run_id=run, inputs=drift
+            )
+
+        for i in range(4):
+            decided("fraud", "dag_a", f"r{i}", i / 10)
+        for _ in range(5):  # r3 decided again and again: its earlier tries fill the newest rows
+            decided("fraud", "dag_a", "r3", 0.9)
+        decided("fraud", "dag_b", "r3", 0.5)  # another DAG's run of the same id: stands
+        decided("fraud", None, None, 0.4)  # no run recorded: stands
+        decided("churn", "dag_c", "r1", 0.1)
+        decided("churn", "dag_c", "r1", 0.2)
+        everything = ({"dag_a", "dag_b", None}, None)
+        for dags in everything:
+            access = {"fraud": dags, "churn": None if dags is None else {"dag_c", None}}
+            summaries = model_history.model_summaries(store, access, sparkline_runs=3)
+            for model in access:
+                want = [r.decision_id for r in model_history.model_runs(store, model, limit=3)]
+                assert [r.decision_id for r in summaries[model]["runs"]] == want, (model, dags)
+            assert [r.drift_share for r in summaries["fraud"]["runs"]] == [0.9, 0.5, 0.4]
+            assert [r.drift_share for r in summaries["churn"]["runs"]] == [0.2]
+        only_a = model_history.model_summaries(store, {"fraud": {"dag_a"}}, sparkline_runs=3)["fraud"]["runs"]
+        assert [(r.run_id, r.drift_share) for r in only_a] == [("r1", 0.1), ("r2", 0.2), ("r3", 0.9)]
+        late = [decided("late", "dag_l", "r0", 0.0)] + [decided("late", "dag_l", "r1", n / 10) for n in range(1, 6)]
+        for dags in ({"dag_l"}, None):  # each DAG's query, or the model's
+            runs = model_history.model_summaries(store, {"late": dags}, sparkline_runs=3)["late"]["runs"]
+            assert [r.decision_id for r in runs] == [late[0], late[-1]], dags
+    finally:
+        store.dispose()

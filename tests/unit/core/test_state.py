@@ -1503,3 +1503,72 @@ def test_migration_0007_repairs_json_rows_older_releases_stored_with_nul_or_lone
         with again.engine.connect() as conn:
             assert conn.execute(sa.text(versions)).scalars().all() == row_versions
     store.dispose(), again.dispose(), engine.dispose()
+
+
+def test_run_approvals_gives_a_runs_requests_with_votes_and_the_promotion_with_who_promoted(store: StateStore) -> None:
+    from airflow_provider_agentic_mlops.core.promotion import AUDIT, PROMOTED, PROMOTION_STEPS
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    expires = utcnow() + timedelta(days=1)
+    mine, _ = store.request_approval("m", "7", dag_id="d", run_id="r1", expires_at=expires)
+    store.request_approval("m", "8", dag_id="d", run_id="r2", expires_at=expires)  # another run's
+    store.decide_approval(mine["id"], approve=True, user="alice", via="ui")
+    approved = store.get_approval(mine["id"])
+    promotion, _ = store.begin_promotion(approved, registered_model="m-reg", previous_version="6")
+    assert store.run_approvals("m", "d", "r1")[0]["promotion"]["promoted_by"] is None  # not yet promoted
+    entry = {"action": PROMOTED, "actor": "alice", "model_name": "m", "subject": "version:7"}
+    for step in PROMOTION_STEPS:
+        audit_entry = {**entry, "details": {"promotion_id": promotion["id"]}} if step == AUDIT else None
+        store.mark_promotion_step(promotion["id"], step, all_steps=PROMOTION_STEPS, audit_entry=audit_entry)
+    (request,) = store.run_approvals("m", "d", "r1")
+    assert request["id"] == mine["id"] and [v["user_id"] for v in request["votes"]] == ["alice"]
+    assert request["promotion"]["version"] == "7" and request["promotion"]["promoted_by"] == "alice"
+    assert request["promotion"]["status"] == "completed"
+    assert store.run_approvals("m", "d", "r3") == [] and store.run_approvals("m", None, None) == []
+
+
+def test_list_decisions_standing_skips_superseded_and_other_than_run_skips_that_run(store: StateStore) -> None:
+    def decided(dag_id: str | None, run_id: str | None) -> int:
+        return store.record_decision("m", mode="rules", final_action="no_action", dag_id=dag_id, run_id=run_id)
+
+    a1, a2, no_run, b1 = decided("d", "a"), decided("d", "a"), decided(None, None), decided("d", "b")
+    assert [d["id"] for d in store.list_decisions("m")] == [b1, no_run, a2, a1]
+    assert [d["id"] for d in store.list_decisions("m", standing=True)] == [b1, no_run, a2]
+    assert [d["id"] for d in store.list_decisions("m", standing=True, other_than_run=("d", "b"))] == [no_run, a2]
+    assert [d["id"] for d in store.list_decisions("m", standing=True, limit=2)] == [b1, no_run]
+
+
+def test_tokens_used_counts_unrecorded_answers_once_even_when_their_decision_was_recorded_after_all(
+    store: StateStore,
+) -> None:
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    since = utcnow() - timedelta(hours=1)
+    lost = {"prompt_tokens": 900, "completion_tokens": 100, "dag_id": "d", "error": "connection dropped"}
+    store.record_unrecorded_tokens("m", run_id="r1", try_number=1, **lost)
+    store.record_unrecorded_tokens("m", run_id="r2", try_number=1, **lost)
+    store.record_unrecorded_tokens("other", run_id="r1", try_number=1, **lost)
+    assert store.tokens_used("m", since=since) == 2000
+    # r2's write failed after its commit: the decision is stored, its tokens count once
+    store.record_decision(
+        "m",
+        mode="llm",
+        final_action="retrain",
+        dag_id="d",
+        run_id="r2",
+        inputs={"try_number": 1},
+        prompt_tokens=900,
+        completion_tokens=100,
+    )
+    store.record_decision(
+        "m",
+        mode="llm",
+        final_action="retrain",
+        dag_id="d",
+        run_id="r1",
+        inputs={"try_number": 2},
+        prompt_tokens=10,
+        completion_tokens=5,
+    )  # r1's retry: the lost first try still counts
+    assert store.tokens_used("m", since=since) == 1000 + 1000 + 15
+    assert store.tokens_used("m", since=utcnow() + timedelta(hours=1)) == 0

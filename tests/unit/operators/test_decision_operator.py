@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -651,3 +651,50 @@ def test_a_retried_decide_records_its_try_and_its_earlier_decision_reads_as_supe
     assert old["superseded_by"] == new["id"] and new["superseded_by"] is None
     audited = store.audit_trail(MODEL, action="decision")
     assert sorted(e["details"]["try_number"] for e in audited) == [1, 2]
+
+
+def test_the_llms_history_skips_decisions_a_later_try_of_their_run_superseded(store):
+    """The drift-history tool (and the history facts) read every decision, those a retried decide superseded too:
+    the LLM saw one run's two answers as two runs. Nor is the deciding run's own earlier try a past run's."""
+    dag = f"agentic_mlops__{MODEL}"
+
+    def decided(run_id: str, action: str, try_number: int = 1) -> int:
+        return store.record_decision(
+            MODEL, mode="rules", final_action=action, dag_id=dag, run_id=run_id, inputs={"try_number": try_number}
+        )
+
+    decided("run_a", "retrain")
+    a2 = decided("run_a", "no_action", 2)
+    b1 = decided("run_b", "escalate")
+    op = build(mode="rules")
+    assert [d["id"] for d in op.read_history(store, (dag, "run_c")).recent_decisions] == [b1, a2]
+    assert [d["id"] for d in op.read_history(store, (dag, "run_b")).recent_decisions] == [a2]  # run_b's retry
+
+
+def test_the_tokens_of_an_llm_answer_the_store_failed_to_record_count_toward_the_daily_budget(
+    llm_connection, store, monkeypatch
+):
+    """max_tokens_per_day is summed from the stored decisions: an answer whose decision the store failed to record
+    (a dropped connection) cost tokens that no later decide counted, so a flapping store let the LLM spend past it."""
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.state import StateStore, utcnow
+
+    llm_connection.answer("retrain", rationale="lost answer", usage=(5000, 500))
+    llm_connection.answer("retrain", rationale="second try", usage=(700, 70))
+    record = StateStore.record_decision
+
+    def fails_once(self, *args, **kwargs):
+        monkeypatch.setattr(StateStore, "record_decision", record)
+        raise sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(StateStore, "record_decision", fails_once)
+    op = build(mode="llm")
+    with pytest.raises(sa.exc.OperationalError):
+        run(op, drift_summary(0.3), try_number=1)
+    day = utcnow().replace(microsecond=0) - timedelta(hours=24)
+    assert store.tokens_used(MODEL, since=day) == 5500
+    (entry,) = store.audit_trail(MODEL, action="llm_tokens_unrecorded")
+    assert entry["details"]["prompt_tokens"] == 5000 and entry["details"]["try_number"] == 1
+    run(op, drift_summary(0.3), try_number=2)  # Airflow's retry: its decision is recorded
+    assert store.tokens_used(MODEL, since=day) == 5500 + 770

@@ -199,8 +199,7 @@ def test_a_decision_its_run_decided_again_reads_as_superseded_and_the_runs_show_
     sqlite_store: StateStore, allowed: set[str]
 ) -> None:
     """A retried or cleared decide stores a second decision of the same DAG run: the decision page showed the first
-    as if it stood, and the model page drew both as runs. (The overview's sparkline still draws both: see
-    model_summaries.)"""
+    as if it stood, and the model page drew both as runs, as did the overview's sparkline."""
     seeded = seed_history(sqlite_store)
     allowed.add(DAG)
     last = sqlite_store.get_decision(seeded["decision_ids"][-1])
@@ -226,6 +225,8 @@ def test_a_decision_its_run_decided_again_reads_as_superseded_and_the_runs_show_
     assert re.findall(r'data-action="(\w+)"', chart.group(0)) == [a for _, a in RUNS[:-1]] + ["escalate"]
     assert f'/decisions/{last["id"]}"' not in chart.group(0)
     assert "All 5 decisions" in client.get("/agentic-mlops/models/fraud-detector").text  # the runs: 6 recorded
+    sparkline = re.search(r'<svg class="sparkline".*?</svg>', client.get("/agentic-mlops/models").text).group(0)
+    assert sparkline.count('class="point"') == len(RUNS)  # the retried run once
 
 
 def _mlflow_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
