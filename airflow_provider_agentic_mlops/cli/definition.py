@@ -185,31 +185,26 @@ SINCE_FORMS = (
 
 def since(value: str) -> datetime:
     """An argparse ``type`` for ``--since``: the UTC time ``value`` names, a duration back from now
-    (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`) or an ISO 8601 date or time (naive:
-    UTC, as the store keeps it). Anything else, or a time before year 1 UTC (``999999d``: datetime arithmetic
-    raises ``OverflowError``, which argparse would not report as a usage error), is a usage error naming the value
-    and the forms it takes."""
-    from airflow_provider_agentic_mlops.core.durations import parse_duration
+    (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`, at most its ``MAX_DURATION``) or an
+    ISO 8601 date or time (naive: UTC, as the store keeps it). Anything else, a longer duration, or a time before
+    year 1 UTC (converting ``0001-01-01T00:00+02:00`` to UTC raises ``OverflowError``, which argparse would not
+    report as a usage error), is a usage error naming the value and the forms it takes."""
+    from airflow_provider_agentic_mlops.core.durations import DurationTooLong, parse_duration
 
-    too_early = argparse.ArgumentTypeError(f"{value!r} reaches back before year 1: give {SINCE_FORMS}")
     try:
-        back = parse_duration(value, field="--since")
+        return datetime.now(timezone.utc) - parse_duration(value, field="--since")
+    except DurationTooLong as err:
+        raise argparse.ArgumentTypeError(f"{err} Give {SINCE_FORMS}") from None
     except ValueError:
-        back = None
-    except OverflowError:  # more days than a timedelta holds
-        raise too_early from None
+        pass
     try:
-        if back is not None:
-            return datetime.now(timezone.utc) - back
-        try:
-            when = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{value!r} is neither a duration nor a time: give {SINCE_FORMS}"
-            ) from None
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a duration nor a time: give {SINCE_FORMS}") from None
+    try:
         return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
     except OverflowError:
-        raise too_early from None
+        raise argparse.ArgumentTypeError(f"{value!r} reaches back before year 1: give {SINCE_FORMS}") from None
 
 
 COUNT = whole_number(1)
