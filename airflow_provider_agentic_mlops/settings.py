@@ -7,12 +7,15 @@ unimported.
 from __future__ import annotations
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID
-from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError
+from airflow_provider_agentic_mlops.core.errors import SettingInvalid
 from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
 
-
-class SettingInvalid(AgenticMlopsError, ValueError):
-    """An ``[agentic_mlops]`` option has a value the provider cannot use; the message names it and the fix."""
+__all__ = [
+    "SettingInvalid",  # defined in core.errors (core.durations raises it too); imported from here by callers
+    "configured_migration_lock_timeout",
+    "configured_seconds",
+    "configured_state_conn_id",
+]
 
 
 def configured_state_conn_id() -> str:

@@ -13,7 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
@@ -185,31 +185,38 @@ SINCE_FORMS = (
 
 def since(value: str) -> datetime:
     """An argparse ``type`` for ``--since``: the UTC time ``value`` names, a duration back from now
-    (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`) or an ISO 8601 date or time (naive:
-    UTC, as the store keeps it). Anything else, or a time before year 1 UTC (``999999d``: datetime arithmetic
-    raises ``OverflowError``, which argparse would not report as a usage error), is a usage error naming the value
-    and the forms it takes."""
-    from airflow_provider_agentic_mlops.core.durations import parse_duration
+    (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`, at most its ``MAX_DURATION``) or an
+    ISO 8601 date or time (naive: UTC, as the store keeps it). Anything else, a longer duration, or a time before
+    year 1 UTC (converting ``0001-01-01T00:00+02:00`` to UTC raises ``OverflowError``, which argparse would not
+    report as a usage error), is a usage error naming the value and the forms it takes."""
+    from airflow_provider_agentic_mlops.core.durations import DurationTooLong, parse_duration
 
-    too_early = argparse.ArgumentTypeError(f"{value!r} reaches back before year 1: give {SINCE_FORMS}")
     try:
-        back = parse_duration(value, field="--since")
+        return datetime.now(timezone.utc) - parse_duration(value, field="--since")
+    except DurationTooLong as err:
+        raise argparse.ArgumentTypeError(f"{err} Give {SINCE_FORMS}") from None
     except ValueError:
-        back = None
-    except OverflowError:  # more days than a timedelta holds
-        raise too_early from None
+        pass
     try:
-        if back is not None:
-            return datetime.now(timezone.utc) - back
-        try:
-            when = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{value!r} is neither a duration nor a time: give {SINCE_FORMS}"
-            ) from None
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a duration nor a time: give {SINCE_FORMS}") from None
+    try:
         return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
     except OverflowError:
-        raise too_early from None
+        raise argparse.ArgumentTypeError(f"{value!r} reaches back before year 1: give {SINCE_FORMS}") from None
+
+
+def older_than(value: str) -> timedelta:
+    """An argparse ``type`` for ``db prune --older-than``: a duration
+    (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`); anything else is a usage error naming
+    the value and the fix."""
+    from airflow_provider_agentic_mlops.core.durations import parse_duration
+
+    try:
+        return parse_duration(value, field="--older-than")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 COUNT = whole_number(1)
@@ -460,6 +467,31 @@ DB_COMMANDS = (
             ARG_STATE_CONN,
         ),
         examples=("airflow agentic-mlops db downgrade --to 0005   # then install the release whose head is 0005",),
+    ),
+    _command(
+        "prune",
+        "db.db_prune",
+        "Delete history older than a duration: decisions (each model's newest, and those an open approval request "
+        "or a running job refers to, stay), decided approval requests with their votes and finished promotions, "
+        "finished jobs (not those the retrain budget still counts); never the audit trail (append-only); asks "
+        "first on a terminal",
+        (
+            Arg(
+                ("--older-than",),
+                metavar="DURATION",
+                required=True,
+                type=older_than,
+                help="Delete what is older than this ('365d', '26w', 'P180D'; at most 36525d)",
+            ),
+            Arg(("--dry-run",), action="store_true", help="Only count, per table, what would be deleted"),
+            ARG_YES,
+            ARG_STATE_CONN,
+            ARG_MODELS_FILE,
+        ),
+        examples=(
+            "airflow agentic-mlops db prune --older-than 365d --dry-run",
+            "airflow agentic-mlops db prune --older-than 365d --yes   # e.g. from a monthly cron job",
+        ),
     ),
 )
 

@@ -23,6 +23,11 @@ class AgenticMlopsError(Exception):
     built-in base too (``ValueError``, ``RuntimeError``, ``PermissionError``), which callers catch."""
 
 
+class SettingInvalid(AgenticMlopsError, ValueError):
+    """A setting (an ``[agentic_mlops]`` option, a models.yaml field, a command's option) has a value the provider
+    cannot use; the message names it, the value and the fix."""
+
+
 def mask_url_secrets(text: str, *, query_kept: Collection[str] | None = None) -> str:
     """``text`` with any URL's password (``user:password@``, and ``password``/``sslpassword`` in its query)
     replaced by ``***``. Works on any text, a URL that does not parse too.

@@ -108,7 +108,7 @@ from airflow_provider_agentic_mlops.core.config import (
 )
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_ALERTS_CONN_ID
 from airflow_provider_agentic_mlops.core.decision import scrub_text
-from airflow_provider_agentic_mlops.core.errors import describe
+from airflow_provider_agentic_mlops.core.errors import SettingInvalid, describe
 from airflow_provider_agentic_mlops.core.json_input import JsonInputError, parse_json
 from airflow_provider_agentic_mlops.core.locks import LOCK_NOT_AVAILABLE, LockTimeout, locked_transaction
 from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_ALERT_LOCK_TIMEOUT, DEFAULT_ALERT_MODEL_LABEL
@@ -1643,6 +1643,13 @@ async def receive_alerts(request: Request) -> JSONResponse:
         )
     caller, conn = matched
     try:
+        try:  # read before the body: a misconfiguration fails every alert alike, so it is said before any work
+            lock_timeout = configured_lock_timeout()
+        except SettingInvalid as err:
+            log.error("alert refused, the API server is misconfigured: %s", err)
+            raise AlertError(
+                500, f"{err}; nothing was recorded (a server misconfiguration: resending fails alike)"
+            ) from None
         scope = AlertScope.of(conn)
         body, size = await _read_body(request)
         if size > MAX_BODY_BYTES:
@@ -1689,7 +1696,7 @@ async def receive_alerts(request: Request) -> JSONResponse:
             dag_ids = turn_dag_ids(firing, scope)
         else:  # the DAGs' teams are read from the metadata DB
             dag_ids = await in_plugin_thread(request.app, lambda: turn_dag_ids(firing, scope))
-        async with model_turns(dag_ids, configured_lock_timeout()) as waited:
+        async with model_turns(dag_ids, lock_timeout) as waited:
             status, answer = await in_plugin_thread(request.app, lambda: handle(waited))
     except AlertError as err:
         return JSONResponse({"detail": str(err), **err.extra}, status_code=err.status)

@@ -1,10 +1,12 @@
-"""``airflow agentic-mlops db migrate`` and ``db downgrade``: move the state store's schema to the newest
-revision, or back to an older provider version's."""
+"""``airflow agentic-mlops db migrate``, ``db downgrade`` and ``db prune``: move the state store's schema to the
+newest revision, or back to an older provider version's; delete old history (:mod:`core.retention`)."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from datetime import timedelta
 
 
 def _named_store(args: argparse.Namespace) -> tuple[str, str]:
@@ -112,3 +114,71 @@ def db_downgrade(args: argparse.Namespace) -> None:
         f"whose newest migration is {args.to} on every component: any process of this version that opens the store "
         "migrates it up again."
     )
+
+
+#: What ``db prune`` says of the audit trail, which it never touches.
+AUDIT_KEPT = "audit entries: never deleted (the audit trail is append-only by design: its guard refuses DELETE)"
+
+
+def _budget_window(args: argparse.Namespace) -> timedelta:
+    """The longest retrain budget window of the models file (``--models-file``, else the configured one); ten
+    years, said on stderr, when it cannot be read: the jobs the budget counts are unknown then."""
+    from airflow_provider_agentic_mlops.cli.commands.models import cli_models_file
+    from airflow_provider_agentic_mlops.core.config import MAX_HOURS, ConfigError, read_models_file
+    from airflow_provider_agentic_mlops.core.retention import longest_budget_window
+
+    explicit = getattr(args, "models_file", None)
+    try:
+        entries = read_models_file(cli_models_file(explicit, must_exist=bool(explicit)))
+    except (ConfigError, OSError) as err:
+        print(
+            f"warning: the models file could not be read ({err}); without the models' budget_window_hours, no "
+            f"retraining job started in the last {MAX_HOURS // 24 // 366} years is deleted (the retrain budget "
+            "counts them): pass --models-file",
+            file=sys.stderr,
+        )
+        return timedelta(hours=MAX_HOURS)
+    return longest_budget_window(entries.specs)
+
+
+def db_prune(args: argparse.Namespace) -> None:
+    """Delete the history older than ``args.older_than`` (asks first unless ``--yes``; ``--dry-run`` only counts),
+    printing per table how many rows were (or would be) deleted. What stays whatever its age:
+    :mod:`~airflow_provider_agentic_mlops.core.retention`."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from airflow_provider_agentic_mlops.cli.output import confirm
+    from airflow_provider_agentic_mlops.cli.state_stores import open_store
+    from airflow_provider_agentic_mlops.core.retention import prune_history
+    from airflow_provider_agentic_mlops.core.state import utcnow
+    from airflow_provider_agentic_mlops.hooks.state import store_unavailable
+
+    dry_run = bool(getattr(args, "dry_run", False))
+    conn_id, url = _named_store(args)
+    now = utcnow()
+    cutoff, counted_since = now - args.older_than, now - _budget_window(args)
+    print(f"History older than {cutoff:%Y-%m-%d %H:%M} UTC:")
+    if counted_since < cutoff:
+        print(f"  (jobs started since {counted_since:%Y-%m-%d %H:%M} UTC stay: the retrain budget counts them)")
+    store = open_store(conn_id)
+    prune = functools.partial(prune_history, store.engine, cutoff, jobs_counted_since=counted_since)
+    try:
+        result = prune(dry_run=True)
+        if not dry_run and result.total:
+            confirm(
+                f"Delete {result.total} rows of state store {conn_id} ("
+                + ", ".join(f"{count} {table.replace('_', ' ')}" for table, count in result.counts.items() if count)
+                + ")? They cannot be restored",
+                yes=getattr(args, "yes", False),
+                action=f"prune state store {conn_id}",
+                cancelled="cancelled; nothing deleted",
+            )
+            result = prune()
+    except SQLAlchemyError as err:
+        raise store_unavailable(conn_id, url, err) from err
+    finally:
+        store.dispose()
+    done = "would be deleted" if dry_run else "deleted"
+    for table, count in result.counts.items():
+        print(f"  {table.replace('_', ' ')}: {count} {done}")
+    print(f"  {AUDIT_KEPT}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +12,8 @@ import sqlalchemy as sa
 from airflow_provider_agentic_mlops.cli.commands.db import db_migrate
 from airflow_provider_agentic_mlops.cli.definition import main
 from airflow_provider_agentic_mlops.core import state
-from airflow_provider_agentic_mlops.core.state import current_revision, default_sqlite_url, head_revision
+from airflow_provider_agentic_mlops.core.schema import decisions, jobs
+from airflow_provider_agentic_mlops.core.state import StateStore, current_revision, default_sqlite_url, head_revision
 
 
 def test_migrates_an_empty_store_to_the_head_then_says_nothing_to_do(tmp_path, monkeypatch, capsys) -> None:
@@ -299,3 +302,91 @@ def test_downgrade_asks_first_and_refuses_without_a_terminal(tmp_path, monkeypat
     engine = sa.create_engine(default_sqlite_url(tmp_path))
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def _old_history(tmp_path) -> StateStore:  # noqa: ANN001
+    """The default store with two year-old decisions of model a (the older is due) and one audit entry."""
+    old = state.utcnow() - timedelta(days=400)
+    store = StateStore(default_sqlite_url(tmp_path))
+    with store.engine.begin() as conn:
+        for _ in range(2):
+            conn.execute(
+                decisions.insert().values(model_name="a", created_at=old, mode="rules", final_action="no_action")
+            )
+    store.audit(actor="t", action="decision", model_name="a", subject="1", details={})
+    return store
+
+
+def _decision_ids(store: StateStore) -> list[int]:
+    with store.engine.connect() as conn:
+        return list(conn.execute(sa.select(decisions.c.id).order_by(decisions.c.id)).scalars())
+
+
+def test_prune_dry_run_says_per_table_what_would_go_and_deletes_nothing(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    store = _old_history(tmp_path)
+    main(["db", "prune", "--older-than", "365d", "--dry-run"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "decisions: 1 would be deleted" in out and "jobs: 0 would be deleted" in out
+    assert "approval votes: 0 would be deleted" in out and "audit" in out and "append-only" in out
+    assert _decision_ids(store) == [1, 2]
+    store.dispose()
+
+
+def test_prune_asks_first_refuses_without_a_terminal_and_deletes_with_yes(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    store = _old_history(tmp_path)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(SystemExit, match="error: refusing to prune state store .* without confirmation: pass --yes"):
+        main(["db", "prune", "--older-than", "365d"])
+    assert _decision_ids(store) == [1, 2]
+    main(["db", "prune", "--older-than", "365d", "--yes"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "decisions: 1 deleted" in out and "audit entries: never deleted" in out
+    assert _decision_ids(store) == [2]  # the model's newest stays
+    assert len(store.audit_trail()) == 1
+    store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("9999999999d", "longer than the longest accepted, 36525d"), ("7", "is not a duration"), ("0d", "positive")],
+)
+def test_prune_refuses_an_older_than_it_cannot_use_naming_it(tmp_path, monkeypatch, capsys, value, expected) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as exc:
+        main(["db", "prune", f"--older-than={value}", "--yes"])
+    assert exc.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"argument --older-than: --older-than {value!r}" in err and expected in err
+
+
+def test_prune_keeps_the_jobs_the_retrain_budget_counts_and_says_so(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    store = StateStore(default_sqlite_url(tmp_path))
+    now = state.utcnow()
+    with store.engine.begin() as conn:
+        for days in (20, 1):  # the older one finished 20 days ago, within a 30-day budget window
+            at = now - timedelta(days=days)
+            conn.execute(
+                jobs.insert().values(model_name="a", status="succeeded", started_at=at, heartbeat_at=at, finished_at=at)
+            )
+    entry = {
+        "name": "a",
+        "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"},
+        "retrain": {"trigger_dag_id": "train_a"},
+        "decision": {"budget_window_hours": 720},
+    }
+    models = tmp_path / "models.yaml"
+    models.write_text(json.dumps({"models": [entry]}))
+    main(["db", "prune", "--older-than", "7d", "--dry-run", "--models-file", str(models)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "jobs: 0 would be deleted" in out and "the retrain budget counts them" in out
+    models.write_text(json.dumps({"models": [{**entry, "decision": {"budget_window_hours": 24}}]}))
+    main(["db", "prune", "--older-than", "7d", "--dry-run", "--models-file", str(models)])
+    assert "jobs: 1 would be deleted" in " ".join(capsys.readouterr().out.split())
+    # no models file: the budget windows are unknown, so no job of the last ten years goes
+    main(["db", "prune", "--older-than", "7d", "--dry-run"])
+    printed = capsys.readouterr()
+    assert "jobs: 0 would be deleted" in " ".join(printed.out.split()) and "pass --models-file" in printed.err
+    store.dispose()

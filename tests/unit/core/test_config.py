@@ -82,6 +82,10 @@ def test_defaults_merge_under_each_model_and_the_model_wins() -> None:
             {**GOOD, "drift": {**GOOD["drift"], "timestamp_column": "ts", "current_window": "0d"}},
             r"model 'churn': field 'drift.current_window': .*'0d' must be positive",
         ),
+        (  # a bare OverflowError from timedelta before
+            {**GOOD, "drift": {**GOOD["drift"], "timestamp_column": "ts", "current_window": "9999999999d"}},
+            r"model 'churn': field 'drift.current_window': .*'9999999999d' is longer than .*36525d",
+        ),
         (  # a method name is checked when the DAG file is parsed, not when the drift check first runs
             {**GOOD, "drift": {**GOOD["drift"], "column_methods": {"amount": "PSI"}}},
             r"model 'churn': field 'drift.column_methods': .*'amount': 'PSI' is not a drift method; use one of .*'psi'",

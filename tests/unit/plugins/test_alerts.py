@@ -67,6 +67,30 @@ def test_an_alert_lock_timeout_that_is_no_positive_number_is_an_error_naming_it_
     assert alerts.configured_lock_timeout() == 10
 
 
+@pytest.mark.parametrize("value", ["abc", "-1"])
+@pytest.mark.parametrize("status", ["firing", "resolved"])
+def test_a_bad_alert_lock_timeout_is_a_500_whose_json_names_the_setting_and_the_fix(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str, status: str
+) -> None:
+    """A bare 500 (Internal Server Error, no body) before: the sender could not tell a misconfiguration from a bug."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", value)
+    with caplog.at_level("ERROR", logger=alerts.__name__):
+        response = client.post(
+            "/agentic-mlops/alerts",
+            json={"alerts": [{"status": status, "labels": {"model": "fraud"}}]},
+            headers={"Authorization": "Bearer tok"},
+        )
+    assert response.status_code == 500, response.text
+    detail = response.json()["detail"]
+    assert f"[agentic_mlops] alert_lock_timeout = {value!r} is not a positive number of seconds" in detail
+    assert "AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT" in detail and "nothing was recorded" in detail
+    assert f"alert_lock_timeout = {value!r}" in "\n".join(r.getMessage() for r in caplog.records)
+    assert sqlite_store.audit_trail() == []
+    # unauthenticated callers learn nothing of the configuration
+    assert client.post("/agentic-mlops/alerts", json={"model": "fraud"}).status_code == 401
+
+
 def test_the_model_comes_from_the_configured_label_else_from_common_labels() -> None:
     payload = {
         "status": "firing",
