@@ -210,3 +210,67 @@ def test_the_models_file_and_the_operator_take_require_significant_improvement()
     bad = {**entry, "validation": {"require_significant_improvement": "maybe"}}
     error = read_models({"models": [bad]}, source="models.yaml").errors["churn"]
     assert "validation.require_significant_improvement" in error
+
+
+def _three_classes(n: int, seed: int):
+    """Labels of three classes (``"bee"`` rare: absent from some resamples) and two versions' probabilities, their
+    columns in the models' class order (not sorted)."""
+    rng = np.random.default_rng(seed)
+    classes = ["cat", "ant", "bee"]
+    y = rng.choice(classes, n, p=[0.55, 0.43, 0.02])
+
+    def version(noise: float) -> tuple:
+        logits = (y[:, None] == np.array(classes)[None, :]) + rng.normal(scale=noise, size=(n, 3))
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        return np.array(classes)[proba.argmax(axis=1)], proba, classes
+
+    return y, version(0.8), version(1.2)
+
+
+def test_a_multiclass_roc_auc_interval_equals_scikit_learn_scoring_the_same_resamples():
+    from airflow_provider_agentic_mlops.core.metrics import BOOTSTRAP_SEED, score_predictions
+
+    n, resamples = 300, 200
+    y, new, old = _three_classes(n, 7)
+    ci = paired_bootstrap("classification", "roc_auc", y, new, old, higher=True, resamples=resamples)
+    # the reference: the bootstrap's draws (one block of resamples x rows on a window this small), each resample
+    # scored by scikit-learn as the point estimate is (macro one-vs-rest over the classes the resample holds)
+    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, (resamples, n))
+    held = [len(set(y[rows])) for rows in draws]
+    assert min(held) == 2 and max(held) == 3  # some resamples miss the rare class: read over the classes present
+
+    def auc(version: tuple, rows: np.ndarray) -> float:
+        pred, proba, classes = version
+        return score_predictions("classification", y[rows], pred[rows], proba[rows], classes=classes).metrics["roc_auc"]
+
+    diffs = [auc(new, rows) - auc(old, rows) for rows in draws]
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    assert ci is not None and ci["resamples"] == resamples and ci["method"] == "paired bootstrap"
+    assert ci["low"] == pytest.approx(low, abs=1e-12) and ci["high"] == pytest.approx(high, abs=1e-12)
+
+
+def _count_scikit_learn_scorers(monkeypatch) -> dict[str, int]:
+    import sklearn.metrics
+
+    calls: dict[str, int] = {}
+    for name in ("accuracy_score", "precision_score", "recall_score", "f1_score", "roc_auc_score", "log_loss"):
+        real = getattr(sklearn.metrics, name)
+
+        def spy(*args, _name=name, _real=real, **kwargs):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(sklearn.metrics, name, spy)
+    return calls
+
+
+def test_each_resample_scores_only_the_metric_intervalled(monkeypatch):
+    y, new, old = _three_classes(200, 8)
+    calls = _count_scikit_learn_scorers(monkeypatch)
+    ci = paired_bootstrap("classification", "f1", y, new, old, higher=True, resamples=50)  # macro: scikit-learn
+    assert ci is not None and ci["resamples"] == 50
+    assert calls == {"f1_score": 2 * 50}  # per resample both versions' f1, nothing else
+    calls.clear()
+    ci = paired_bootstrap("classification", "roc_auc", y, new, old, higher=True)
+    assert ci is not None and ci["resamples"] == 1000
+    assert calls == {}  # multiclass roc_auc: every resample at once from row weights, no scikit-learn call
