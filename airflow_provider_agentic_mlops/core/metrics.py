@@ -770,8 +770,7 @@ BOOTSTRAP_SEED = 0
 #: The most rows it resamples: of a larger window a seeded random subset of this many (the interval is then a
 #: little wider than the whole window's: cautious), which its ``rows`` and ``of_rows`` say.
 BOOTSTRAP_MAX_ROWS = 50_000
-#: Resamples of a metric recomputed with scikit-learn per resample (macro precision, recall and f1): slower, that
-#: metric alone per resample (seconds on 50,000 rows).
+#: Resamples of a metric without the numpy path, recomputed with scikit-learn per resample (that metric alone).
 BOOTSTRAP_SLOW_RESAMPLES = 200
 
 
@@ -792,15 +791,17 @@ def paired_bootstrap(
     """The 95 % interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by ``higher``),
     by a paired bootstrap: each resample draws rows with replacement, the same rows for both versions, and the
     interval is the 2.5th to 97.5th percentile of the improvement over the resamples (seeded: the same inputs give
-    the same interval). Accuracy, binary precision/recall/f1, roc_auc (binary, and the macro one-vs-rest of more
-    classes), log_loss, rmse, mae and r2 are computed for every resample at once (numpy, row weights); other metrics
-    (macro precision, recall and f1) with scikit-learn, that metric alone, :data:`BOOTSTRAP_SLOW_RESAMPLES`
-    resamples.
+    the same interval). Accuracy, precision/recall/f1 (binary or macro), roc_auc (binary, and the macro one-vs-rest of
+    more classes), log_loss, rmse, mae and r2 are computed for every resample at once (numpy, row weights), as
+    :func:`score_versions` scores the resampled rows (a resample of a macro average holding two classes, which may
+    read as binary, with scikit-learn); a metric without that path with scikit-learn, that metric alone per
+    resample, :data:`BOOTSTRAP_SLOW_RESAMPLES` resamples.
 
     :param new: the challenger's ``(predictions, probabilities or None, classes or None)``; ``old`` the champion's.
     :param positive: the positive class of a binary comparison (``score_versions``); None: macro-averaged.
     :param fast_only: None for a metric without the numpy path rather than scikit-learn per resample (seconds on a
-        large window): for an interval that only informs.
+        large window): for an interval that only informs (a macro average's few resamples of two classes are still
+        scored with scikit-learn).
     :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method"}``, or None when
         the metric is undefined in most resamples (e.g. roc_auc of a window with a handful of positives).
     """
@@ -824,15 +825,19 @@ def paired_bootstrap(
     if m == 0:
         return None
     sign = 1.0 if higher else -1.0
-    fast_new, fast_old = _by_weights(task, metric, y, *new, positive), _by_weights(task, metric, y, *old, positive)
+    change = _change_by_weights(task, metric, y, new, old, positive)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if fast_new is not None and fast_old is not None:
+        if change is not None:
             diffs, chunk = [], max(1, 2_000_000 // m)
             for start in range(0, resamples, chunk):
                 k = min(chunk, resamples - start)
                 idx = rng.integers(0, m, (k, m)) + (np.arange(k) * m)[:, None]
                 weights = np.bincount(idx.ravel(), minlength=k * m).reshape(k, m).astype(float)
-                diffs.append(sign * (fast_new(weights) - fast_old(weights)))
+                values, slow = change(weights)
+                for i in np.flatnonzero(slow):  # the rows drawn, in order (the metrics do not depend on it)
+                    drawn = np.repeat(np.arange(m), weights[i].astype(int))
+                    values[i] = _resampled(task, metric, y, new, old, drawn, positive)
+                diffs.append(sign * values)
             diff, method = np.concatenate(diffs), "paired bootstrap"
         elif fast_only:
             return None
@@ -859,6 +864,55 @@ def paired_bootstrap(
         "of_rows": int(of_rows),
         "method": method,
     }
+
+
+def _change_by_weights(
+    task: Task, metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...], positive: Any
+) -> Any:
+    """A function of a ``(resamples, rows)`` matrix of row weights returning ``(metric of new minus old, which
+    resamples to score with scikit-learn instead)`` per resample; None for a metric it cannot weigh."""
+    import numpy as np
+
+    if task == "classification" and metric in ("precision", "recall", "f1") and positive is None:
+        return _macro_change_by_weights(metric, y, new, old)
+    fast_new, fast_old = _by_weights(task, metric, y, *new, positive), _by_weights(task, metric, y, *old, positive)
+    if fast_new is None or fast_old is None:
+        return None
+    return lambda w: (fast_new(w) - fast_old(w), np.zeros(len(w), dtype=bool))
+
+
+def _macro_change_by_weights(metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...]) -> Any:
+    """:func:`_change_by_weights` of macro precision, recall or f1 (no positive class), as :func:`score_predictions`
+    reads them for the labels :func:`class_labels` gives the resample's rows: the mean over the classes the
+    resample's labels or either version's predictions hold of each one's value (0 where undefined:
+    ``zero_division=0``). A resample holding at most two classes may be scored as binary: it is left to
+    scikit-learn."""
+    import numpy as np
+
+    if new[0] is None or old[0] is None:
+        return None
+    preds = [np.asarray(new[0]), np.asarray(old[0])]
+    try:
+        candidates = np.unique(np.concatenate([y, *preds]))
+    except TypeError:  # classes that do not compare: score_predictions says so
+        return None
+    is_true = y[:, None] == candidates[None, :]
+    said = [p[:, None] == candidates[None, :] for p in preds]
+    # per class: the labels, and each version's predictions and hits (one product for all)
+    members = np.concatenate([is_true, *said, *(s & is_true for s in said)], axis=1).astype(float)
+
+    def change(w: Any) -> tuple[Any, Any]:
+        true, *counts = np.split(w @ members, 5, axis=1)
+        held = (true + counts[0] + counts[1]) > 0
+        values = []
+        for said_w, hit_w in ((counts[0], counts[2]), (counts[1], counts[3])):
+            den = {"precision": said_w, "recall": true, "f1": said_w + true}[metric]
+            num = hit_w * (2.0 if metric == "f1" else 1.0)
+            per_class = np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+            values.append(np.where(held, per_class, 0.0).sum(axis=1) / held.sum(axis=1))
+        return values[0] - values[1], held.sum(axis=1) <= 2
+
+    return change
 
 
 def _by_weights(

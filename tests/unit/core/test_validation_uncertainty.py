@@ -227,25 +227,29 @@ def _three_classes(n: int, seed: int):
     return y, version(0.8), version(1.2)
 
 
-def test_a_multiclass_roc_auc_interval_equals_scikit_learn_scoring_the_same_resamples():
-    from airflow_provider_agentic_mlops.core.metrics import BOOTSTRAP_SEED, score_predictions
+def _reference(metric: str, y: np.ndarray, new: tuple, old: tuple, resamples: int) -> tuple[float, float, np.ndarray]:
+    """The interval scikit-learn gives scoring the bootstrap's draws (one block of resamples x rows on a small
+    window, seeded) as the point estimate is scored (both versions over one set of labels), and the draws."""
+    from airflow_provider_agentic_mlops.core.metrics import BOOTSTRAP_SEED
 
-    n, resamples = 300, 200
-    y, new, old = _three_classes(n, 7)
-    ci = paired_bootstrap("classification", "roc_auc", y, new, old, higher=True, resamples=resamples)
-    # the reference: the bootstrap's draws (one block of resamples x rows on a window this small), each resample
-    # scored by scikit-learn as the point estimate is (macro one-vs-rest over the classes the resample holds)
-    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, (resamples, n))
+    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(y), (resamples, len(y)))
+    diffs = []
+    for rows in draws:
+        versions = {v: (pred[rows], proba[rows], classes) for v, (pred, proba, classes) in {"2": new, "1": old}.items()}
+        scores, _ = score_versions("classification", y[rows], versions, label_name="y")
+        diffs.append(scores["2"].metrics[metric] - scores["1"].metrics[metric])
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return low, high, draws
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "f1", "precision", "recall"])
+def test_a_multiclass_interval_equals_scikit_learn_scoring_the_same_resamples(metric):
+    y, new, old = _three_classes(300, 7)
+    ci = paired_bootstrap("classification", metric, y, new, old, higher=True, resamples=100)
+    low, high, draws = _reference(metric, y, new, old, 100)
     held = [len(set(y[rows])) for rows in draws]
     assert min(held) == 2 and max(held) == 3  # some resamples miss the rare class: read over the classes present
-
-    def auc(version: tuple, rows: np.ndarray) -> float:
-        pred, proba, classes = version
-        return score_predictions("classification", y[rows], pred[rows], proba[rows], classes=classes).metrics["roc_auc"]
-
-    diffs = [auc(new, rows) - auc(old, rows) for rows in draws]
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    assert ci is not None and ci["resamples"] == resamples and ci["method"] == "paired bootstrap"
+    assert ci is not None and ci["resamples"] == 100 and ci["method"] == "paired bootstrap"
     assert ci["low"] == pytest.approx(low, abs=1e-12) and ci["high"] == pytest.approx(high, abs=1e-12)
 
 
@@ -265,12 +269,20 @@ def _count_scikit_learn_scorers(monkeypatch) -> dict[str, int]:
 
 
 def test_each_resample_scores_only_the_metric_intervalled(monkeypatch):
-    y, new, old = _three_classes(200, 8)
+    y, new, old = _three_classes(300, 7)
+    rare = y == "bee"
+    for pred, _, _ in (new, old):  # "bee" only where it is the label: a resample missing those rows holds two classes
+        pred[rare], pred[~rare & (pred == "bee")] = "bee", "cat"
     calls = _count_scikit_learn_scorers(monkeypatch)
-    ci = paired_bootstrap("classification", "f1", y, new, old, higher=True, resamples=50)  # macro: scikit-learn
-    assert ci is not None and ci["resamples"] == 50
-    assert calls == {"f1_score": 2 * 50}  # per resample both versions' f1, nothing else
-    calls.clear()
+    ci = paired_bootstrap("classification", "f1", y, new, old, higher=True, resamples=100)
+    monkeypatch.undo()
+    low, high, draws = _reference("f1", y, new, old, 100)
+    two = sum(not rare[rows].any() for rows in draws)
+    assert two > 0 and ci is not None
+    assert ci["low"] == pytest.approx(low, abs=1e-12) and ci["high"] == pytest.approx(high, abs=1e-12)
+    # macro f1 from row weights; a resample of two classes (maybe binary) with scikit-learn: both versions' f1 alone
+    assert calls == {"f1_score": 2 * two}
+    calls = _count_scikit_learn_scorers(monkeypatch)
     ci = paired_bootstrap("classification", "roc_auc", y, new, old, higher=True)
     assert ci is not None and ci["resamples"] == 1000
     assert calls == {}  # multiclass roc_auc: every resample at once from row weights, no scikit-learn call
