@@ -885,7 +885,7 @@ def ungated_regressions(
     """The standard metrics (:data:`CLASSIFICATION_METRICS`, :data:`REGRESSION_METRICS`) that no comparison gate
     checks and the challenger is worse on beyond noise: the 95 % interval of the change (a paired bootstrap, as for
     the primary metric, of :data:`_UNGATED_RESAMPLES` resamples of at most :data:`_UNGATED_MAX_ROWS` rows) lies below
-    0; without one (macro averages, which have no fast interval, or no predictions), a drop of more than
+    0; without one (no predictions, or a metric without the bootstrap's numpy path), a drop of more than
     :data:`UNGATED_RELATIVE_DROP` of the champion's value. They inform: at
     ``primary_metric: accuracy`` a challenger that finds a third of the positives the champion found passes, and the
     approver is told (``not gated: recall 0.8100 -> 0.3200``). A floor metric is listed, saying only its floor is gated.
@@ -917,7 +917,7 @@ def ungated_regressions(
                 positive=positive,
                 resamples=_UNGATED_RESAMPLES,
                 max_rows=_UNGATED_MAX_ROWS,
-                fast_only=True,  # macro averages: scikit-learn per resample takes minutes on a large window
+                fast_only=True,  # scikit-learn per resample: seconds per metric on a large window
             )
         d = _pair_decimals(new, old)
         pair = f"{metric} {old:.{d}f} -> {new:.{d}f}"
