@@ -235,6 +235,9 @@ class ApprovalSensor(BaseSensorOperator):
                 # failure callback): a decision on a run that no longer waits cancels the request instead
                 "sensor_task_id": ti.task_id,
                 "sensor_map_index": _map_index(ti),  # a mapped sensor's copy (-1: not mapped)
+                # what `airflow tasks clear -s/-e` selects the run by; None for a run an alert, `dags trigger` or the
+                # UI started (an expired request's error then names the clear by run id only)
+                "logical_date": _logical_date(context),
                 **message_details(
                     drift=drift if isinstance(drift, dict) else None,
                     rationale=rationale,
@@ -372,6 +375,12 @@ def _map_index(ti: Any) -> int:
     """The task instance's map index: -1 unless the sensor is mapped (``partial().expand()``)."""
     map_index = getattr(ti, "map_index", None)
     return map_index if isinstance(map_index, int) else -1
+
+
+def _logical_date(context: Any) -> str | None:
+    """The run's logical date (ISO 8601), None when it has none: the Task SDK's context then holds no key for it."""
+    logical_date = context.get("logical_date")
+    return logical_date.isoformat() if logical_date else None
 
 
 def _run_url(dag_id: str, run_id: str) -> str | None:

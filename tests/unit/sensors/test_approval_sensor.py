@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,23 @@ def test_the_airflow_run_link_is_a_full_url_or_none(
         assert f"<{run_link}|Airflow run>" in blocks
     else:
         assert "Airflow run" not in blocks and "/dags/agentic_mlops__fraud/runs/" not in blocks
+
+
+@pytest.mark.parametrize("logical_date", [datetime(2026, 11, 29, 8, tzinfo=timezone.utc), None])
+def test_the_request_records_its_runs_logical_date_which_airflow_tasks_clear_selects_by(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    logical_date: datetime | None,
+) -> None:
+    """An expired request's error gives ``airflow tasks clear -s/-e`` only for a run with a logical date (scheduled,
+    backfill): the id of a run has none to read (an alert's or a manual run's has none at all in Airflow 3)."""
+    sensor = _sensor()
+    context = _context(run_id="scheduled__2026-11-29T09:00:00+00:00")
+    if logical_date:  # the Task SDK's context holds the key only for a run with a logical date
+        context["logical_date"] = logical_date
+    trigger = _defer(sensor, context)
+    details = sensor.store.get_approval(trigger.approval_id)["details"]
+    assert details.get("logical_date") == (logical_date.isoformat() if logical_date else None)
 
 
 def test_resumes_with_the_result_once_approved(
