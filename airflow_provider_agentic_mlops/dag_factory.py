@@ -446,6 +446,7 @@ def build_dag(
             deferrable=deferrable if approval.deferrable is None else approval.deferrable,
             poke_interval=approval.poke_interval_seconds,
             entry_error=entry_error,  # held: no approval under approvers the file may have revoked since
+            promote_conn_id=spec.promote_conn_id,  # checked before anyone is asked to approve
         )
         promote = task(PromoteOperator, "promote", **in_registry, mlflow_conn_id=spec.promote_conn_id)
 

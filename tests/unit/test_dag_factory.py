@@ -88,6 +88,8 @@ def test_model_settings_reach_the_operators(dags) -> None:
     assert fraud.task_dict["wait_for_approval"].required_approvals == 2
     assert churn.task_dict["wait_for_approval"].approvers == ["U1"]
     assert churn.task_dict["promote"].mlflow_conn_id == "agentic_mlops_mlflow_promote"
+    # the sensor checks the promote connection before anyone is asked to approve
+    assert churn.task_dict["wait_for_approval"].promote_conn_id == "agentic_mlops_mlflow_promote"
     assert churn.task_dict["retrain"].mlflow_conn_id == "agentic_mlops_mlflow_train"
 
 
