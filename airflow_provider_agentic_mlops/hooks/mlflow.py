@@ -184,8 +184,9 @@ class ModelLoadError(AgenticMlopsError, RuntimeError):
         self.version = version
 
 
-class MlflowConnectionNotFound(AgenticMlopsError, ValueError):
-    """An MLflow connection other than the three default ids does not exist (a typo, or not created yet)."""
+class MlflowConnectionNotFound(AgenticMlopsError, ValueError, AirflowFailException):
+    """An MLflow connection other than the three default ids does not exist (a typo, or not created yet). The task
+    fails without retries: a retry finds the same connections."""
 
 
 class MlflowConnectionInvalid(AgenticMlopsError, ValueError):

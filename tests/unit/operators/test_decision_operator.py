@@ -651,3 +651,16 @@ def test_a_retried_decide_records_its_try_and_its_earlier_decision_reads_as_supe
     assert old["superseded_by"] == new["id"] and new["superseded_by"] is None
     audited = store.audit_trail(MODEL, action="decision")
     assert sorted(e["details"]["try_number"] for e in audited) == [1, 2]
+
+
+def test_a_state_connection_that_does_not_exist_fails_the_task_without_retries(home):
+    """A typo in state_conn_id failed decide three times, 30 s apart, with the same error: no retry creates it."""
+    from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    op = build(mode="rules", state_conn_id="agentic_mlops_state_prd")
+    with pytest.raises(StateConnectionNotFound) as failed:
+        run(op, drift_summary(0.3))
+    assert isinstance(failed.value, AirflowFailException)  # what Airflow's task runner fails without retries
+    assert "'agentic_mlops_state_prd' does not exist" in str(failed.value)
+    assert "airflow connections add agentic_mlops_state_prd" in str(failed.value)
