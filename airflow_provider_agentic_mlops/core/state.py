@@ -241,10 +241,10 @@ def is_transient(err: BaseException) -> bool:
     return err.statement is None and type(err.orig).__module__.split(".")[0] in _LIBPQ_MODULES
 
 
-def _retrying(stop: Any) -> Any:
-    """A retry of connection errors (:func:`is_transient`), with exponential backoff from 0.2 s, until ``stop``."""
+def _retrying(stop: Any, transient: Callable[[BaseException], bool] = is_transient) -> Any:
+    """A retry of connection errors (``transient``), with exponential backoff from 0.2 s, until ``stop``."""
     return tenacity.retry(
-        retry=tenacity.retry_if_exception(is_transient),
+        retry=tenacity.retry_if_exception(transient),
         wait=tenacity.wait_exponential(multiplier=0.2, max=5),
         stop=stop,
         before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
@@ -262,6 +262,18 @@ retry_read = _retrying(tenacity.stop_after_attempt(6))
 #: repeating one that committed although its connection dropped changes nothing, while giving up throws a
 #: finished training away and leaves its job running until it is found stale.
 retry_close_job = _retrying(tenacity.stop_after_delay(30))
+
+#: Seconds :func:`retry_close` retries connection errors (as :data:`retry_close_job` does).
+CLOSE_RETRY_SECONDS = 30.0
+
+
+def retry_close(transient: Callable[[BaseException], bool] = is_transient) -> Any:
+    """A retry of a close that is safe to repeat (it changes only what is still open), for up to
+    :data:`CLOSE_RETRY_SECONDS`, with the backoff of :data:`retry_read`.
+
+    :param transient: which errors are worth trying again (default :func:`is_transient`).
+    """
+    return _retrying(tenacity.stop_after_delay(CLOSE_RETRY_SECONDS), transient)
 
 
 #: What asking for an existing request again did (``StateStore._ask_again``): opened it again as a new request,
@@ -2563,6 +2575,7 @@ __all__ = [
     "known_revisions",
     "oldest_compatible_revision",
     "is_transient",
+    "retry_close",
     "retry_read",
     "migrate_schema",
     "schema",
