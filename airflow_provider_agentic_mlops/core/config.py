@@ -869,6 +869,8 @@ class ModelEntries:
     :param entries: name -> the entry of each valid model with ``defaults`` merged in (what it was validated from).
     :param invalid_entries: the key in ``errors`` -> the bad entry with ``defaults`` merged in, as written (only
         ``defaults`` for an entry that is no mapping): its owner and tags, for the model's flagged DAG.
+    :param entry_count: how many entries the file's ``models`` list holds (entries sharing a name are one key of
+        ``errors``); None: one per model of ``specs`` and ``errors``.
     """
 
     source: str
@@ -879,6 +881,18 @@ class ModelEntries:
     #: the file's ``defaults``, as written
     defaults: dict[str, Any] = field(default_factory=dict)
     _cache: _ModelsCache | None = field(default=None, repr=False)
+    entry_count: int | None = None
+
+    @property
+    def total_entries(self) -> int:
+        """How many entries the file holds, valid or not."""
+        return self.entry_count if self.entry_count is not None else len(self.specs) + len(self.errors)
+
+    @property
+    def invalid_entry_count(self) -> int:
+        """How many entries are invalid: each valid model is one entry, every other entry is invalid (two entries
+        sharing a name are two, said in one error)."""
+        return self.total_entries - len(self.specs)
 
     def error_message(self) -> str:
         """Every problem, one line each."""
@@ -1049,6 +1063,7 @@ def read_models(
         entries={name: valid[name][1] for name in ordered},
         invalid_entries={label: written[label] for label in problems},
         defaults=doc.defaults,
+        entry_count=len(doc.models),
     )
 
 

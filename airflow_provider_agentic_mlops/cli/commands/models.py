@@ -275,7 +275,7 @@ def models_validate(args: argparse.Namespace) -> None:
         except ConfigError as err:
             unset += isinstance(err, UnsetVariable)
             models.reject(spec.name, f"{path}: {err}")
-    total = len(models.specs) + len(models.errors)
+    total = models.total_entries
     if not models.errors:
         print(f"{path}: {total} model{'' if total == 1 else 's'}, all valid")
         return
@@ -287,5 +287,7 @@ def models_validate(args: argparse.Namespace) -> None:
         if unset
         else ""
     )
-    print(f"{path}: {len(models.errors)} of {total} entries invalid{because}: fix them before deploying the file")
+    print(
+        f"{path}: {models.invalid_entry_count} of {total} entries invalid{because}: fix them before deploying the file"
+    )
     raise SystemExit(1)

@@ -419,6 +419,21 @@ models:
 """
 
 
+def test_models_validate_counts_entries_not_names_when_two_entries_share_a_name(tmp_path, monkeypatch, capsys) -> None:
+    """Two entries of one name are one error (about both) but two invalid entries: 3 entries, 2 of them invalid
+    (it said "1 of 2")."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name="good") + (MODELS.format(name="twice").replace("models:", "") * 2))
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "validate", "--models-file", str(path)])
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "entries #2 and #3 have the same name" in out and "2 of 3 entries invalid" in out, out
+
+
 def test_models_validate_fails_the_entries_the_dag_file_flags_and_says_a_variable_is_unset_here(
     tmp_path, monkeypatch, capsys
 ) -> None:
