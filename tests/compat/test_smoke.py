@@ -45,6 +45,19 @@ def test_the_wheel_carries_license_author_and_no_test_extras() -> None:
         assert f"{PKG}/{name}" in packaged, name
 
 
+def test_the_wheels_version_is_the_one_whose_newest_migration_it_ships() -> None:
+    """pip skips a wheel of the version already installed: a wheel whose migrations outgrew its version would
+    not reach a deployment that upgrades."""
+    from importlib.metadata import version
+
+    from airflow_provider_agentic_mlops import __version__
+    from airflow_provider_agentic_mlops.core.migrations import PROVIDER_VERSIONS
+    from airflow_provider_agentic_mlops.core.state import head_revision
+
+    assert version(DIST) == __version__
+    assert PROVIDER_VERSIONS.get(__version__) == head_revision(), (__version__, PROVIDER_VERSIONS)
+
+
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="pandas 3 needs Python 3.11+")
 def test_pandas_3_is_not_held_back() -> None:
     """The provider caps no pandas: its drift check and training run on pandas 3 (without Evidently,
