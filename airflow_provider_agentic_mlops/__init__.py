@@ -5,6 +5,6 @@ Top-level imports stay cheap: nothing here imports pandas, Evidently, MLflow, op
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]

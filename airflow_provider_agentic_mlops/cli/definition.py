@@ -68,17 +68,19 @@ def _wrapped(
     func: Callable[[argparse.Namespace], Any], *, server_context: bool = True
 ) -> Callable[[argparse.Namespace], Any]:
     """``func``, run as an Airflow server process (:func:`_as_server_process`) with a short MLflow retry budget
-    (``core.mlflow_http.COMMAND_MLFLOW_HTTP_ENV``) unless ``server_context`` is False, with only the document on
-    stdout under ``-o json``, and the errors whose message already says what is wrong and how to fix it
-    (:func:`user_error`) shown as that message, not as a traceback."""
+    (``core.mlflow_http.COMMAND_MLFLOW_HTTP_ENV``) unless ``server_context`` is False, with log handlers on stderr
+    (:func:`log_handlers_on_stderr`) and only the document on stdout under ``-o json``, and the errors whose
+    message already says what is wrong and how to fix it (:func:`user_error`) shown as that message, not as a
+    traceback."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> Any:
-        from airflow_provider_agentic_mlops.cli.output import document_only_on_stdout
+        from airflow_provider_agentic_mlops.cli.output import document_only_on_stdout, log_handlers_on_stderr
         from airflow_provider_agentic_mlops.core.mlflow_http import COMMAND_MLFLOW_HTTP_ENV, mlflow_http_budget
 
         try:
             with contextlib.ExitStack() as context:
+                context.enter_context(log_handlers_on_stderr())
                 if server_context:
                     context.enter_context(_as_server_process())
                     context.enter_context(mlflow_http_budget(COMMAND_MLFLOW_HTTP_ENV, keep_set=True))

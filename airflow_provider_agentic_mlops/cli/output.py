@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from typing import Any, TextIO
 
@@ -20,6 +21,50 @@ class CommandStopped(AgenticMlopsError, ValueError):
 
 #: where the JSON document goes while :func:`document_only_on_stdout` sends everything else to stderr
 _document_out: TextIO | None = None
+
+
+@contextlib.contextmanager
+def log_handlers_on_stderr() -> Iterator[None]:
+    """Meanwhile, the root logger's stream handlers writing to stdout, and structlog's loggers made to write
+    there, write to stderr: stdout is for the command's document or table only. Airflow 3.1 and 3.2 configure
+    their console log handler on stdout, and :func:`contextlib.redirect_stdout` does not move a handler holding
+    that stream (Airflow 3.3's ``airflow`` entry point moves them itself for commands with ``--output``). Given
+    back afterwards."""
+    moved = [
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout
+    ]
+    for handler in moved:
+        handler.setStream(sys.stderr)
+    restore_structlog = _structlog_on_stderr()
+    try:
+        yield
+    finally:
+        restore_structlog()
+        for handler in moved:
+            if handler.stream is sys.stderr:
+                handler.setStream(sys.stdout)
+
+
+def _structlog_on_stderr() -> Callable[[], None]:
+    """Point structlog's logger factory at stderr when it writes to stdout (Airflow's factory without a stream
+    writes there: structlog's default), for the loggers made from now on; returns what gives the stream back."""
+    structlog = sys.modules.get("structlog")  # configured by Airflow's logging when used; not imported otherwise
+    factory = structlog.get_config().get("logger_factory") if structlog is not None else None
+    if factory is None or not hasattr(factory, "io") or not hasattr(factory, "cls"):
+        return lambda: None
+    previous = factory.io
+    binary = isinstance(factory.cls, type) and issubclass(factory.cls, structlog.BytesLogger)
+    if previous is None or previous is sys.stdout or previous is getattr(sys.stdout, "buffer", None):
+        factory.io = getattr(sys.stderr, "buffer", sys.stderr) if binary else sys.stderr
+    else:
+        return lambda: None
+
+    def restore() -> None:
+        factory.io = previous
+
+    return restore
 
 
 @contextlib.contextmanager

@@ -557,6 +557,10 @@ def schedule_problem(schedule: str) -> str | None:
     return None
 
 
+#: The fields of a cron as Airflow (croniter) reads them: a sixth is seconds, a seventh the year.
+_AIRFLOW_CRON_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week", "second", "year")
+
+
 def seconds_field_problem(schedule: str) -> str | None:
     """Why a cron of more than 5 fields is refused, or None. Airflow accepts it and croniter reads the sixth field
     as seconds, so a Quartz/Spring cron (seconds first) runs at another time: ``0 0 3 * * *``, meant 03:00 daily,
@@ -573,11 +577,11 @@ def seconds_field_problem(schedule: str) -> str | None:
         if any(c.isdigit() for c in meant[4])
         else ""
     )
+    read = ", ".join(f"{name} {value!r}" for name, value in zip(_AIRFLOW_CRON_FIELDS, fields, strict=False))
     return (
-        f"{len(fields)} fields: Airflow reads the sixth field as seconds, where Quartz and Spring crons put seconds "
-        "first, so it fires at other times than meant ('0 0 3 * * *': every second of 00:00 on the 3rd); write the "
-        f"5 fields minute hour day-of-month month day-of-week, e.g. {' '.join(meant)!r} for a seconds-first "
-        f"cron{days}"
+        f"{len(fields)} fields: Airflow reads the sixth field as seconds: it reads {schedule!r} as {read}, where "
+        "Quartz and Spring crons put seconds first, so it fires at other times than meant; write the 5 fields "
+        f"minute hour day-of-month month day-of-week, e.g. {' '.join(meant)!r} for a seconds-first cron{days}"
     )
 
 
@@ -801,6 +805,24 @@ def _given_in(document: Any, path: Sequence[Any]) -> bool:
     return True
 
 
+#: A number field's unit (its name's last part) -> how many seconds one is, and an example value.
+_FIELD_UNITS = {"seconds": (1, 60), "minutes": (60, 30), "hours": (3600, 24), "days": (86400, 7)}
+
+
+def _unit_hint(name: str, got: str) -> str:
+    """For a number field named for its unit (``cooldown_hours``) given text (``7 days``): that the field counts
+    that unit, and the number to write (168 for ``7 days``) when the text is a duration, else an example."""
+    unit = name.rsplit("_", 1)[-1]
+    if unit not in _FIELD_UNITS:
+        return ""
+    seconds, example = _FIELD_UNITS[unit]
+    try:
+        number = f"{parse_duration(got, field=name).total_seconds() / seconds:g}"
+    except ValueError:
+        return f"; {name} is a number of {unit}: write the number of {unit} alone, e.g. {name}: {example}"
+    return f"; {name} is a number of {unit}: write the number of {unit} alone, e.g. {name}: {number} for {got!r}"
+
+
 def _describe(
     source: str,
     model: str | None,
@@ -838,6 +860,8 @@ def _describe(
             got_s += f"; quote it in YAML ('{got}') when it is a name"
         if e["type"] == "extra_forbidden":
             got_s += _unknown_field_hint(schema, loc)
+        if e["type"] in ("float_parsing", "int_parsing") and isinstance(got, str) and loc:
+            got_s += _unit_hint(str(loc[-1]), got)
         where = f"model {model!r}: " if model is not None else ""
         inherited = [v for v in values if v and not _given_in(entry, v) and _given_in(defaults, v)]
         origin = ""
@@ -869,6 +893,8 @@ class ModelEntries:
     :param entries: name -> the entry of each valid model with ``defaults`` merged in (what it was validated from).
     :param invalid_entries: the key in ``errors`` -> the bad entry with ``defaults`` merged in, as written (only
         ``defaults`` for an entry that is no mapping): its owner and tags, for the model's flagged DAG.
+    :param entry_count: how many entries the file's ``models`` list holds (entries sharing a name are one key of
+        ``errors``); None: one per model of ``specs`` and ``errors``.
     """
 
     source: str
@@ -879,6 +905,18 @@ class ModelEntries:
     #: the file's ``defaults``, as written
     defaults: dict[str, Any] = field(default_factory=dict)
     _cache: _ModelsCache | None = field(default=None, repr=False)
+    entry_count: int | None = None
+
+    @property
+    def total_entries(self) -> int:
+        """How many entries the file holds, valid or not."""
+        return self.entry_count if self.entry_count is not None else len(self.specs) + len(self.errors)
+
+    @property
+    def invalid_entry_count(self) -> int:
+        """How many entries are invalid: each valid model is one entry, every other entry is invalid (two entries
+        sharing a name are two, said in one error)."""
+        return self.total_entries - len(self.specs)
 
     def error_message(self) -> str:
         """Every problem, one line each."""
@@ -1049,6 +1087,7 @@ def read_models(
         entries={name: valid[name][1] for name in ordered},
         invalid_entries={label: written[label] for label in problems},
         defaults=doc.defaults,
+        entry_count=len(doc.models),
     )
 
 

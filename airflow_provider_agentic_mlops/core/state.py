@@ -2490,11 +2490,14 @@ def check_downgrade(
     :raises SchemaDowngradeRefused: ``revision`` is none of this code's migrations, the store is empty, at a
         revision this code does not know (a newer provider's: downgrade with that one installed), or older.
     """
+    from airflow_provider_agentic_mlops.core.migrations import PROVIDER_VERSIONS
+
     known = known_revisions(script_location)
     if revision not in known:
         raise SchemaDowngradeRefused(
             f"revision {revision!r} is not one of this provider version's migrations ({', '.join(known)}): give "
-            "the newest of the provider version you roll back to (its `db migrate` prints it)"
+            "the newest of the provider version you roll back to (its `db migrate` prints it; each provider "
+            f"version's newest: {', '.join(f'{v}: {r}' for v, r in PROVIDER_VERSIONS.items())})"
         )
     if current is None:
         raise SchemaDowngradeRefused("the state store has no schema yet: there is nothing to downgrade")

@@ -45,6 +45,19 @@ def test_the_wheel_carries_license_author_and_no_test_extras() -> None:
         assert f"{PKG}/{name}" in packaged, name
 
 
+def test_the_wheels_version_is_the_one_whose_newest_migration_it_ships() -> None:
+    """pip skips a wheel of the version already installed: a wheel whose migrations outgrew its version would
+    not reach a deployment that upgrades."""
+    from importlib.metadata import version
+
+    from airflow_provider_agentic_mlops import __version__
+    from airflow_provider_agentic_mlops.core.migrations import PROVIDER_VERSIONS
+    from airflow_provider_agentic_mlops.core.state import head_revision
+
+    assert version(DIST) == __version__
+    assert PROVIDER_VERSIONS.get(__version__) == head_revision(), (__version__, PROVIDER_VERSIONS)
+
+
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="pandas 3 needs Python 3.11+")
 def test_pandas_3_is_not_held_back() -> None:
     """The provider caps no pandas: its drift check and training run on pandas 3 (without Evidently,
@@ -175,6 +188,34 @@ def test_cli_init_and_commands(airflow_home: Path, request: pytest.FixtureReques
         help_text = airflow("agentic-mlops", "--help")
         for command in ("init", "approvals", "decisions", "models", "rollback", "demo"):
             assert command in help_text
+
+
+#: A models file with one valid entry and one invalid one (the commands warn about it).
+ONE_INVALID_ENTRY = """
+models:
+  - name: good
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+    retrain: {python_callable: "m:f"}
+  - name: bad
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+    decision: {cooldown_hours: two}
+    retrain: {python_callable: "m:f"}
+"""
+
+
+def test_json_output_is_only_the_document_when_the_models_file_has_an_invalid_entry(metadata_db: Path) -> None:
+    """Airflow 3.1 and 3.2 log to stdout: the invalid entry's warning went before the JSON (``-o json | jq``
+    failed); stdout holds only the document, the warning is on stderr."""
+    from airflow_provider_agentic_mlops.version_compat import PROVIDER_CLI_COMMANDS_LOADED
+
+    models = metadata_db / "one-invalid-entry.yaml"
+    models.write_text(ONE_INVALID_ENTRY)
+    commands = [[str(BIN / "agentic-mlops")]]
+    if PROVIDER_CLI_COMMANDS_LOADED:  # 3.2+: under `airflow` too
+        commands.append([sys.executable, "-m", "airflow", "agentic-mlops"])
+    for command in commands:
+        out = run(*command, "models", "list", "--models-file", models, "-o", "json")
+        assert [row["model"] for row in json.loads(out)] == ["good"], out
 
 
 def test_dag_files_parse_without_import_errors(airflow_home: Path) -> None:

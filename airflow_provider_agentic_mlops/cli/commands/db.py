@@ -61,16 +61,19 @@ def db_migrate(args: argparse.Namespace) -> None:
             engine.dispose()
     except (SQLAlchemyError, ImportError) as err:  # ImportError: the URL's DBAPI module is not installed
         raise store_unavailable(conn_id, url, err) from err
+    from airflow_provider_agentic_mlops import __version__
+
+    ours = f"provider {__version__}'s newest"
     if after != head:
         print(
-            f"State store ({conn_id}) is at revision {after}, newer than this provider's newest ({head}): a newer "
-            f"provider version migrated it, and it records that provider code from revision {oldest} on can run on "
-            "it; nothing to do (install the newer provider here to migrate it further)."
+            f"State store ({conn_id}) is at revision {after}, newer than {ours} ({head}): a newer provider version "
+            f"migrated it, and it records that provider code from revision {oldest} on can run on it; nothing to do "
+            "(install the newer provider here to migrate it further)."
         )
     elif before == after:
-        print(f"State store ({conn_id}) is at revision {after}, the newest ({head}); nothing to do.")
+        print(f"State store ({conn_id}) is at revision {after}, {ours}; nothing to do.")
     else:
-        print(f"State store ({conn_id}) migrated from revision {before or '(empty)'} to {after}.")
+        print(f"State store ({conn_id}) migrated from revision {before or '(empty)'} to {after}, {ours}.")
 
 
 def db_downgrade(args: argparse.Namespace) -> None:
@@ -110,9 +113,9 @@ def db_downgrade(args: argparse.Namespace) -> None:
     except (SQLAlchemyError, ImportError) as err:
         raise store_unavailable(conn_id, url, err) from err
     print(
-        f"State store ({conn_id}) downgraded from revision {before} to {args.to}. Now install the provider version "
-        f"whose newest migration is {args.to} on every component: any process of this version that opens the store "
-        "migrates it up again."
+        f"State store ({conn_id}) downgraded from revision {before} to {args.to}. Now install {_version_at(args.to)} "
+        "on every component (`pip install --force-reinstall` when pip has that version already: it skips an "
+        "installed version): any process of this version that opens the store migrates it up again."
     )
 
 
@@ -182,3 +185,13 @@ def db_prune(args: argparse.Namespace) -> None:
     for table, count in result.counts.items():
         print(f"  {table.replace('_', ' ')}: {count} {done}")
     print(f"  {AUDIT_KEPT}")
+
+
+def _version_at(revision: str) -> str:
+    """Which provider version to install after a downgrade to ``revision``, as the advice names it."""
+    from airflow_provider_agentic_mlops.core.migrations import provider_versions_of
+
+    versions = provider_versions_of(revision)
+    if not versions:
+        return f"the provider version whose newest migration is {revision}"
+    return f"provider {' or '.join(versions)} (its newest migration is {revision})"

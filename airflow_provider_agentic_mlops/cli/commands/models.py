@@ -46,11 +46,16 @@ def _champion_version(
     :param unreachable: the registries found unreachable or unavailable so far (URI: error), shared by the rows: a
         registry in it is not asked again (each call would wait through MLflow's retries), and one that cannot be
         reached or answers it is busy (HTTP 5xx, 429) is added to it, with one warning naming it. A refused
-        connection (401, 403) is not: a permission is per model.
+        connection (401, 403) is not: a permission is per model. A connection that could not be read (its lookup
+        failed: before ``airflow db migrate``, a secrets backend down) is added as ``connection '<id>'``, with one
+        warning for all its models.
     """
     from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
 
     unreachable = {} if unreachable is None else unreachable
+    unusable = f"connection {conn_id!r}"  # its key in unreachable when the connection itself failed
+    if unusable in unreachable:
+        return None, unreachable[unusable]
     hook = MlflowRegistryHook(conn_id)
     uri = None
     try:
@@ -62,6 +67,15 @@ def _champion_version(
         fault = classify_mlflow_error(err)  # the MLflow hook's own classifier: the same error, the same verdict
         # a refusal names the permission and the fix at its end: said whole (its detail is bounded)
         error = describe(err, 1000 if fault is not None and fault.kind == "refused" else 200)
+        if uri is None:  # the connection could not be read (its lookup failed): the same error for all its models
+            unreachable[unusable] = error
+            log.warning(
+                "champions of the models of MLflow connection %r unknown (shown as %r): %s",
+                conn_id,
+                UNKNOWN_CHAMPION,
+                error,
+            )
+            return None, error
         if uri is not None and fault is not None and fault.kind != "refused":
             unreachable[uri] = (
                 f"MLflow at {uri} is {fault.kind} (connection {conn_id!r}): {fault.reason}; try again later: {error}"
@@ -294,7 +308,7 @@ def models_validate(args: argparse.Namespace) -> None:
         except ConfigError as err:
             unset += isinstance(err, UnsetVariable)
             models.reject(spec.name, f"{path}: {err}")
-    total = len(models.specs) + len(models.errors)
+    total = models.total_entries
     _warn_of_connections(models.specs)
     if not models.errors:
         print(f"{path}: {total} model{'' if total == 1 else 's'}, all valid")
@@ -307,5 +321,7 @@ def models_validate(args: argparse.Namespace) -> None:
         if unset
         else ""
     )
-    print(f"{path}: {len(models.errors)} of {total} entries invalid{because}: fix them before deploying the file")
+    print(
+        f"{path}: {models.invalid_entry_count} of {total} entries invalid{because}: fix them before deploying the file"
+    )
     raise SystemExit(1)

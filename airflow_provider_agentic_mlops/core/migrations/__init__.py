@@ -22,6 +22,25 @@ VERSION_TABLE = "agentic_mlops_alembic_version"
 #: The one-row table holding the oldest provider code revision that can run on the store's schema.
 COMPAT_TABLE = "agentic_mlops_schema_compat"
 
+#: Each provider version -> the newest migration it ships (its Alembic head), oldest version first. A new
+#: migration needs a new version here and in pyproject.toml (a test checks that the package's version maps to
+#: the head): pip does not replace an installed wheel of the same version, so a migration shipped without a
+#: version bump would not reach a deployment that upgrades. ``db migrate`` says the version, and ``db downgrade``
+#: which version to install after going back to a revision.
+PROVIDER_VERSIONS: dict[str, str] = {
+    "0.1.0": "0007",
+    "0.2.0": "0008",
+}
+
+
+def provider_versions_of(revision: str) -> list[str]:
+    """The provider versions whose newest migration is ``revision`` (several when a release changed no schema),
+    oldest first; empty for a revision no version ended at.
+
+    :param revision: a migration revision (``"0007"``).
+    """
+    return [version for version, newest in PROVIDER_VERSIONS.items() if newest == revision]
+
 
 def record_oldest_compatible_revision(revision: str) -> None:
     """Record, from a migration's ``upgrade()`` or ``downgrade()``, that provider code whose migrations' head is

@@ -28,6 +28,32 @@ def test_migrates_an_empty_store_to_the_head_then_says_nothing_to_do(tmp_path, m
     assert "nothing to do" in capsys.readouterr().out
 
 
+def test_migrate_names_the_installed_provider_version_with_the_revision(tmp_path, monkeypatch, capsys) -> None:
+    """Every wheel was 0.1.0: `db migrate` said a revision, not which provider version's newest it is, so an
+    upgrade pip skipped ("already installed") went unnoticed."""
+    from airflow_provider_agentic_mlops import __version__
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    args = argparse.Namespace(state_conn_id="agentic_mlops_state_default")
+    db_migrate(args)
+    assert f"to {head_revision()}, provider {__version__}'s newest." in capsys.readouterr().out
+    db_migrate(args)
+    assert (
+        f"is at revision {head_revision()}, provider {__version__}'s newest; nothing to do" in capsys.readouterr().out
+    )
+
+
+def test_downgrade_names_the_provider_version_to_install(tmp_path, monkeypatch, capsys) -> None:
+    """It said "install the provider version whose newest migration is 0007": which one is that?"""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    main(["db", "migrate"])
+    capsys.readouterr()
+    main(["db", "downgrade", "--to", "0007", "--yes"])
+    out = capsys.readouterr().out
+    assert "Now install provider 0.1.0 (its newest migration is 0007) on every component" in out, out
+    assert "pip install --force-reinstall" in out
+
+
 def test_names_the_database_it_migrated_without_its_password(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     db_migrate(argparse.Namespace(state_conn_id="agentic_mlops_state_default"))
@@ -68,6 +94,7 @@ def test_a_store_of_a_newer_provider_is_a_clear_cli_error(tmp_path, monkeypatch)
 def test_a_store_a_newer_provider_migrated_compatibly_is_left_as_it_is(tmp_path, monkeypatch, capsys) -> None:
     """A newer provider's additive migration leaves the store's oldest compatible revision at this version's:
     ``db migrate`` of this version says so and succeeds, changing nothing."""
+    from airflow_provider_agentic_mlops import __version__
     from airflow_provider_agentic_mlops.core.migrations import VERSION_TABLE
 
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
@@ -79,7 +106,7 @@ def test_a_store_a_newer_provider_migrated_compatibly_is_left_as_it_is(tmp_path,
     capsys.readouterr()
     main(["db", "migrate"])  # no SystemExit: exit code 0
     out = capsys.readouterr().out
-    assert f"is at revision 0099_future, newer than this provider's newest ({head_revision()})" in out
+    assert f"is at revision 0099_future, newer than provider {__version__}'s newest ({head_revision()})" in out
     assert "records that provider code from revision 0006 on can run on it" in out  # 0007 and 0008 are additive
     assert "nothing to do" in out
     assert current_revision(engine) == "0099_future"
@@ -280,6 +307,7 @@ def test_downgrade_to_an_unknown_revision_is_refused_naming_the_known_ones(tmp_p
         main(["db", "downgrade", "--to", to, "--yes"])
     assert str(exc.value).startswith(f"error: {expected}")
     assert head_revision() in str(exc.value)
+    assert "each provider version's newest: 0.1.0: 0007, " in str(exc.value)  # which revision to give
     engine = sa.create_engine(default_sqlite_url(tmp_path))
     assert current_revision(engine) == head_revision()
     engine.dispose()

@@ -329,6 +329,25 @@ def test_a_request_past_its_deadline_is_not_counted_as_pending(store, tmp_path, 
     assert [a["model_version"] for a in store.list_approvals(status="expired")] == ["3"]
 
 
+def test_a_registry_connection_that_cannot_be_looked_up_is_warned_of_once_not_once_per_model(
+    monkeypatch, caplog
+) -> None:
+    """Before `airflow db migrate`, each model's champion warned "run `airflow db migrate` first" (23 lines)."""
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowRegistryHook
+
+    def lookup_fails(self):
+        raise ConnectionLookupFailed("agentic_mlops_mlflow_registry", "MetastoreBackend", RuntimeError("no table"))
+
+    monkeypatch.setattr(MlflowRegistryHook, "registry_uri", property(lookup_fails))
+    unreachable: dict[str, str] = {}
+    with caplog.at_level("WARNING"):
+        results = [models_cli._champion_version(name, "agentic_mlops_mlflow_registry", unreachable) for name in "abc"]
+    assert len({error for _, error in results}) == 1 and all(version is None for version, _ in results)
+    warnings = [r.getMessage() for r in caplog.records if "agentic_mlops_mlflow_registry" in r.getMessage()]
+    assert len(warnings) == 1 and "champions of the models of MLflow connection" in warnings[0], warnings
+
+
 def test_models_validate_exits_non_zero_naming_each_invalid_entry(tmp_path, monkeypatch, capsys) -> None:
     """`models list` only warned of a bad entry and exited 0: CI had no command that fails on one."""
     from airflow_provider_agentic_mlops.cli.definition import main
@@ -417,6 +436,21 @@ models:
     drift: {reference: ref.parquet, current: cur.parquet, label_column: y}
     retrain: {trigger_dag_id: train, conf: {train_data: cur.parquet}}
 """
+
+
+def test_models_validate_counts_entries_not_names_when_two_entries_share_a_name(tmp_path, monkeypatch, capsys) -> None:
+    """Two entries of one name are one error (about both) but two invalid entries: 3 entries, 2 of them invalid
+    (it said "1 of 2")."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name="good") + (MODELS.format(name="twice").replace("models:", "") * 2))
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "validate", "--models-file", str(path)])
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "entries #2 and #3 have the same name" in out and "2 of 3 entries invalid" in out, out
 
 
 def test_models_validate_fails_the_entries_the_dag_file_flags_and_says_a_variable_is_unset_here(

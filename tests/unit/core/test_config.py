@@ -897,6 +897,9 @@ def test_a_six_field_cron_is_refused_saying_airflow_reads_the_sixth_as_seconds(s
     assert "model 'churn': field 'schedule':" in message and "Airflow reads the sixth field as seconds" in message
     assert f"write the 5 fields minute hour day-of-month month day-of-week, e.g. {meant!r}" in message
     assert "Sunday" not in message  # Quartz's day numbers differ from cron's: said only when the field has one
+    fields = schedule.split()
+    assert f"it reads {schedule!r} as minute {fields[0]!r}, hour {fields[1]!r}, day-of-month" in message  # the value
+    assert f"second {fields[5]!r}" in message and "every second of 00:00 on the 3rd" not in message  # not a fixed one
 
 
 def test_a_six_field_cron_with_a_day_number_warns_that_quartz_numbers_days_from_sunday_1() -> None:
@@ -1044,3 +1047,29 @@ def test_a_key_yaml_reads_as_no_text_in_defaults_fails_the_file(tmp_path) -> Non
     path.write_text("defaults: {}\n1: x\nmodels: []\n")
     with pytest.raises(ConfigError, match=r"field '\(top level\)': key 1 \(line 2\) is read by YAML as an integer"):
         read_models_file(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "hint"),
+    [
+        (
+            "decision",
+            "cooldown_hours",
+            "7 days",
+            "write the number of hours alone, e.g. cooldown_hours: 168 for '7 days'",
+        ),
+        ("approval", "timeout_hours", "30min", "write the number of hours alone, e.g. timeout_hours: 0.5 for '30min'"),
+        ("decision", "cooldown_hours", "two", "write the number of hours alone, e.g. cooldown_hours: 24"),
+        ("retrain", "timeout_minutes", "2h", "write the number of minutes alone, e.g. timeout_minutes: 120 for '2h'"),
+    ],
+)
+def test_a_duration_written_with_its_unit_in_a_number_field_says_the_fields_unit(
+    section: str, field: str, value: str, hint: str
+) -> None:
+    """`cooldown_hours: 7 days` said only "Input should be a valid number", not that the field counts hours."""
+    entry = {**GOOD, section: {**GOOD.get(section, {}), field: value}}
+    with pytest.raises(ConfigError) as err:
+        parse_models({"models": [entry]}, source="models.yaml")
+    message = str(err.value)
+    assert f"field '{section}.{field}'" in message and f"(got {value!r})" in message
+    assert f"{field} is a number of {field.rsplit('_', 1)[1]}: {hint}" in message, message
