@@ -1089,19 +1089,39 @@ def extra_columns_note(drift: Mapping[str, Any]) -> str:
 
 
 def started_columns_note(drift: Mapping[str, Any]) -> str:
-    """A sentence naming the columns null throughout the reference that have values now (sanitised), or ''.
+    """A sentence naming the columns null throughout the reference that have values now (sanitised) and that
+    the champion does not read, or ''.
 
-    A feature that started arriving is new information, not a broken feed: no fault, no escalation. A champion
-    trained on data like the reference had none of its values to learn from, so it does not use them (an
-    imputer drops an all-null column, a tree has no split on it) and the measured or estimated performance
-    says whether it is hurt; the action follows that evidence. A retrain on data holding the column is what
-    lets a model use it, and the note says so rather than retraining on a feature whose worth is unmeasured.
+    One the champion reads (or any, with its inputs unknown) is a fault the evidence records
+    (``reference_lost``: the reference export lost it), said as a pipeline fault, not here. One it does not
+    read is a feature that started arriving, new information, no broken feed: a champion that does not read
+    it is not hurt by it, the measured or estimated performance says whether it is hurt otherwise, and the
+    action follows that evidence; a retrain on data holding the column is what lets a model use it. A
+    started column that is the label on the labelled rows (``evidence.label_leaks``) is said to be a
+    suspected label leak (a post-outcome field joined in), no new information.
     """
     dq = drift.get("data_quality") or {}
+    evidence = drift.get("evidence") or {}
     started = dq.get("started_columns") or {}
-    count = len(started) + int(dq.get("started_columns_omitted") or 0)
-    if not count or not isinstance(started, Mapping):
+    if not isinstance(started, Mapping):
         return ""
+    faults = [f for f in evidence.get("faults") or [] if isinstance(f, Mapping)]
+    lost = {str(f.get("column")) for f in faults if f.get("kind") == "reference_lost"}
+    lost = {c for c in lost if c in started}  # its fault says it
+    started = {c: share for c, share in started.items() if c not in lost}
+    leaks = [str(c) for c in evidence.get("label_leaks") or [] if c in started][:MAX_LIST_ITEMS]
+    started = {c: share for c, share in started.items() if c not in leaks}
+    count = len(started) + int(dq.get("started_columns_omitted") or 0)
+    leak_note = (
+        f" Noted: {', '.join(repr(clip(c, MAX_NAME_CHARS)) for c in leaks)} had only null values in the reference "
+        f"and {'equals' if len(leaks) == 1 else 'each equal'} the label (or maps 1:1 onto it) on the labelled rows "
+        "now: a suspected label leak (a field known only after the outcome, joined in), no new information and "
+        "no input for a model."
+        if leaks
+        else ""
+    )
+    if not count:
+        return leak_note
     listed = list(started.items())[:MAX_LIST_ITEMS]
     names = ", ".join(
         f"{clip(str(c), MAX_NAME_CHARS)!r}"
@@ -1114,9 +1134,8 @@ def started_columns_note(drift: Mapping[str, Any]) -> str:
         f" Noted: {'column' if one else f'{count} columns'} {names}{f' and {more} more' if more else ''} had only "
         f"null values in the reference and {'has' if one else 'have'} values now: a feature that started arriving, "
         "new information, not a broken feed; not checked for drift, the reference having nothing to compare with. "
-        "A champion trained on data like the reference never saw its values and does not use them, so the "
-        "evidence above decides; retraining on data that holds it is what lets a model use it. If the champion "
-        "was trained with its values, the reference export lost them: refresh the reference data."
+        f"The champion does not read {'it' if one else 'them'} (none of its inputs), so the evidence above "
+        "decides; retraining on data that holds it is what lets a model use it." + leak_note
     )
 
 

@@ -1995,6 +1995,9 @@ def gather_evidence(
     another column does not keep the champion from running, and values past the reference range there
     (a running order id exported with the rows) are a note, not a fault. Nor does a fault in the label
     or prediction column, none of its inputs: the performance measured against it says so in the notes.
+    A column null throughout the reference with values now that the champion reads (or any, its inputs
+    unknown) is a fault (``reference_lost``); one it does not read that is the label on the labelled rows
+    is listed in ``label_leaks``.
 
     :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
         label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
@@ -2028,7 +2031,6 @@ def gather_evidence(
     # or prediction column is none of its inputs: it is still run (importances, extrapolation), and the
     # performance measured against that column says so.
     targets = {label_column, prediction_column} - {None}
-    inputs_broken = [f for f in faults if f["column"] not in targets]
     if model_columns is not None:
         read = {*model_columns, *targets}
         # values past the reference range in a column the model does not read: a running id, a counter,
@@ -2041,7 +2043,12 @@ def gather_evidence(
             if f["column"] not in read and f["kind"] == "out_of_range"
         )
         faults = [f for f in faults if f["column"] in read or f["kind"] != "out_of_range"]
-        inputs_broken = [f for f in faults if f["column"] in model_columns]
+    started = summary.data_quality.get("started_columns") or {}
+    lost = _reference_lost(started, features, model)
+    faults.extend(lost)  # a column the champion reads, lost by the reference export: a fault
+    inputs_broken = [f for f in faults if f["column"] not in targets]
+    if model_columns is not None:
+        inputs_broken = [f for f in faults if f["column"] in model_columns or f["kind"] == "reference_lost"]
     drop_cols = {label_column, prediction_column}
     features = list(model_columns or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
@@ -2119,7 +2126,7 @@ def gather_evidence(
         )
         if estimate is not None:  # the rows not labelled yet get what a window without labels gets
             performance["coverage"]["unlabelled_estimate"] = estimate
-    return build_evidence(
+    table = build_evidence(
         summary,
         faults=faults,
         performance=performance,
@@ -2142,6 +2149,9 @@ def gather_evidence(
             c: role for role, c in (("label_column", label_column), ("prediction_column", prediction_column)) if c
         },
     )
+    lost_names = {f["column"] for f in lost}
+    table["label_leaks"] = _label_leaks(current, [c for c in started if c not in lost_names], label_column)
+    return table
 
 
 def _columns_read(feature_columns: Sequence[str] | None, model: Any) -> list[str] | None:
@@ -2157,6 +2167,71 @@ def _columns_read(feature_columns: Sequence[str] | None, model: Any) -> list[str
         except Exception:  # noqa: BLE001 - no model, or no signature
             names = None
     return [str(n) for n in names] if names is not None and len(names) else None
+
+
+def _reference_lost(
+    started: Mapping[str, float], feature_columns: Sequence[str] | None, model: Any
+) -> list[dict[str, str]]:
+    """Faults (kind ``reference_lost``) for the columns null throughout the reference with values now
+    (``started``) that the champion reads, named in ``feature_columns`` or in the names the model was fitted
+    on (or its signature's inputs): the reference export lost a column the champion reads, no feature that
+    started arriving. With the champion's inputs unknown (neither), each such column is one, the safe side.
+
+    :param started: ``data_quality.started_columns``: column -> share of current rows holding a value.
+    :param feature_columns: the champion's inputs as configured, or None.
+    :param model: the champion, or None.
+    """
+    read = {*(feature_columns or ()), *(_columns_read(None, model) or ())}
+    faults = []
+    for column, share in started.items():
+        if read and column not in read:
+            continue  # a feature that started arriving: the champion does not read it
+        why = (
+            "a column the champion reads" if read else "one the champion may read (inputs unknown: set feature_columns)"
+        )
+        detail = f"null throughout the reference, on {share:.0%} of current rows: the reference lost {why}; refresh it"
+        faults.append(_fault(column, "reference_lost", detail))
+    return faults
+
+
+#: Labelled rows at least, for :func:`_label_leaks` to call a started column the label.
+MIN_ROWS_FOR_LEAK = 30
+#: Distinct labels at most for a started column 1:1 with the label (a class-like label) to be a leak.
+MAX_LEAK_CLASSES = 20
+
+
+def _label_leaks(current: pd.DataFrame, started: Sequence[str], label_column: str | None) -> list[str]:
+    """The started columns (null throughout the reference, values now) that are the label on the current
+    labelled rows: equal to it, or 1:1 with a label of at most ``MAX_LEAK_CLASSES`` classes (``'charged
+    back'`` for 1). A post-outcome field joined in, a suspected label leak, no new information.
+
+    :param current: the current data.
+    :param started: the started columns the champion does not read.
+    :param label_column: the label column, or None.
+    """
+    if label_column is None or label_column not in current.columns:
+        return []
+    leaks = []
+    for column in started:
+        if column not in current.columns or column == label_column:
+            continue
+        pairs = current[[column, label_column]].dropna()
+        if len(pairs) < MIN_ROWS_FOR_LEAK:
+            continue
+        values, labels = pairs[column], pairs[label_column]
+        try:
+            equal = bool((values.to_numpy() == labels.to_numpy()).all())
+        except (TypeError, ValueError):
+            equal = False
+        n_labels = labels.nunique()
+        one_to_one = (
+            2 <= n_labels <= MAX_LEAK_CLASSES
+            and values.nunique() == n_labels
+            and len(pairs.drop_duplicates()) == n_labels
+        )
+        if equal or one_to_one:
+            leaks.append(str(column))
+    return leaks
 
 
 #: ``champion["status"]`` of a configured champion that could not be loaded (not: none registered yet).

@@ -1439,7 +1439,7 @@ def test_a_feature_that_started_arriving_is_no_fault_the_evidence_decides_and_th
     assert "column 'f3' (on 100% of current rows) had only null values in the reference and has values now" in (
         d.rationale
     )
-    assert "started arriving" in d.rationale and "refresh the reference data" in d.rationale
+    assert "started arriving" in d.rationale and "The champion does not read it" in d.rationale
     flipped = current.assign(label=1 - current["label"])  # the champion hurt: the evidence decides, retrain
     drift, d = decide_on_data(reference.assign(f3=np.nan), flipped, model=model, **settings)
     assert d.action == "retrain" and "started arriving" in d.rationale
@@ -1881,3 +1881,67 @@ def test_characters_that_render_as_nothing_are_taken_out_of_a_rationale_and_evid
         parse_answer(json.dumps(answer("retrain", rationale="a\u00a0b \u2764\ufe0f"))).rationale
         == "a\u00a0b \u2764\ufe0f"
     )
+
+
+def test_a_started_column_the_champion_reads_is_a_fault_the_reference_lost_it_not_new_information():
+    # the champion reads f3, the reference export lost it (null throughout), and f3 arrives in other units now:
+    # the champion flags every row. Not a feature that started arriving: the reference lost a column it reads
+    import numpy as np
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    def frame(n, seed):
+        f = boundary_frame(n, seed).assign(f3=np.random.default_rng(seed + 10).normal(size=n))
+        return f.assign(label=((f["f3"] + 0.3 * f["f0"]) > 0).astype(int))
+
+    train = frame(3000, 0)
+    read = ["f0", "f1", "f2", "f3"]
+    model = make_pipeline(SimpleImputer(), LogisticRegression()).fit(train[read], train["label"])
+    reference, current = frame(2000, 1).assign(f3=np.nan), frame(1000, 2)
+    current = current.assign(f3=current["f3"] * 100 + 600, label=np.nan)
+    for settings in (  # named in feature_columns, or only in the names the model was fitted on
+        {"label_column": "label", "feature_columns": read, "task": "classification"},
+        {"label_column": "label", "task": "classification"},
+    ):
+        drift, d = decide_on_data(reference, current, model=model, reference_is_holdout=True, **settings)
+        assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["pipeline_fault"], d.rationale
+        assert (
+            "column 'f3': reference_lost: " in d.rationale
+            and "the reference lost a column the champion reads; refresh it" in d.rationale
+        )
+        assert "new information" not in d.rationale
+
+
+def test_a_started_column_with_the_champions_inputs_unknown_escalates():
+    # no feature_columns and no champion to name its inputs: the column may be one it reads; escalate, say why
+    import numpy as np
+
+    reference, current = boundary_frame(2000, 1), boundary_frame(1000, 2)
+    drift, d = decide_on_data(
+        reference.assign(f3=np.nan), current.assign(f3=1.0), label_column="label", task="classification"
+    )
+    assert d.action == "escalate" and "pipeline_fault" in [r["rule"] for r in d.rules_fired], d.rationale
+    assert "column 'f3': reference_lost: " in d.rationale and "inputs unknown" in d.rationale
+
+
+def test_a_started_column_that_is_the_label_on_the_labelled_rows_is_noted_as_a_suspected_label_leak():
+    # a post-outcome field joined in (chargeback status): the same as the label, or 1:1 with it
+    import numpy as np
+
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    current = boundary_frame(1000, 2)
+    for outcome in (current["label"].astype(float), current["label"].map({0: "ok", 1: "charged back"})):
+        drift, d = decide_on_data(
+            reference.assign(outcome=np.nan),
+            current.assign(outcome=outcome),
+            model=model,
+            **FEATURES,
+            reference_is_holdout=True,
+        )
+        assert d.action == "no_action" and drift["data_quality"]["started_columns"] == {"outcome": 1.0}
+        assert "suspected label leak" in d.rationale and "'outcome'" in d.rationale, d.rationale
+    drift, d = decide_on_data(
+        reference.assign(f3=np.nan), current.assign(f3=1.0), model=model, **FEATURES, reference_is_holdout=True
+    )
+    assert "label leak" not in d.rationale and "The champion does not read it" in d.rationale
