@@ -634,23 +634,28 @@ def _labels_unlike_the_window(performance: Mapping[str, Any], min_drift_share: f
 FLAGS_ODDS_FALL = 4.0
 
 
-def _odds(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return p / (1 - p)
-
-
 def _flags_collapsed(performance: Mapping[str, Any], min_drop: float) -> Mapping[str, Any] | None:
     """``flagged_precision`` (:func:`~airflow_provider_agentic_mlops.core.evidence.flagged_precision`) when the
     precision of the rows the model flags fell past ``min_drop`` and its odds ``FLAGS_ODDS_FALL`` times or more
-    below the reference's, both beyond ``DROP_Z`` standard errors; None otherwise."""
+    below the reference's, both beyond ``DROP_Z`` standard errors; None otherwise.
+
+    The odds are compared as a log odds ratio of the two sides' hit counts with its own standard error
+    (Woolf's), each cell plus 0.5 (Haldane's correction: no hit at all has finite odds and the widest error
+    its count allows), so the verdict grows no milder as fewer flags are right: 0 of 1000 is a collapse when
+    5 of 1000 is."""
     flagged = performance.get("flagged_precision")
     if not isinstance(flagged, Mapping):
         return None
     baseline, current, se = (_number(flagged.get(k)) for k in ("baseline", "current", "drop_se"))
-    if baseline is None or current is None or se is None:
+    n_cur, n_ref = _number(flagged.get("n_current")), _number(flagged.get("n_reference"))
+    if baseline is None or current is None or se is None or not n_cur or not n_ref:
         return None
-    shown = current + DROP_Z * se
-    return flagged if baseline - shown > min_drop and _odds(shown) * FLAGS_ODDS_FALL <= _odds(baseline) else None
+    if baseline - current - DROP_Z * se <= min_drop:
+        return None
+    cells = [k + 0.5 for k in (baseline * n_ref, (1 - baseline) * n_ref, current * n_cur, (1 - current) * n_cur)]
+    log_ratio = math.log(cells[0] / cells[1]) - math.log(cells[2] / cells[3])
+    log_se = math.sqrt(sum(1 / c for c in cells))
+    return flagged if log_ratio - DROP_Z * log_se >= math.log(FLAGS_ODDS_FALL) else None
 
 
 def _verdict_at_the_references_mix(performance: Mapping[str, Any], min_drop: float) -> str | None:

@@ -1945,3 +1945,58 @@ def test_a_started_column_that_is_the_label_on_the_labelled_rows_is_noted_as_a_s
         reference.assign(f3=np.nan), current.assign(f3=1.0), model=model, **FEATURES, reference_is_holdout=True
     )
     assert "label leak" not in d.rationale and "The champion does not read it" in d.rationale
+
+
+def _flags_window(n, flagged, hits, other, seed):
+    """Rows with a prediction column: ``flagged`` predicted 1, ``hits`` of them label 1, ``other`` unflagged 1s."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"f0": rng.normal(size=n), "f1": rng.normal(size=n)})
+    pred, label = np.zeros(n, int), np.zeros(n, int)
+    pred[:flagged], label[:hits] = 1, 1
+    label[flagged : flagged + other] = 1
+    return frame.assign(pred=pred, label=label).sample(frac=1, random_state=1).reset_index(drop=True)
+
+
+def test_a_flag_collapse_verdict_grows_no_milder_as_fewer_flags_are_right_zero_hits_included():
+    # held-out flags 40/400 right (0.10); now 1000 flags reviewed (labels only for them), 0 or 5 right: both are
+    # a collapse (the odds fell ~20x or more), and 0 of 1000 no milder than 5 of 1000 (it was no_action)
+    settings = {
+        "label_column": "label",
+        "prediction_column": "pred",
+        "feature_columns": ["f0", "f1"],
+        "task": "classification",
+        "reference_is_holdout": True,
+        "performance_metric": "precision",
+    }
+    reference = _flags_window(4000, 400, 40, 40, 0)
+    for hits in (0, 5):
+        current = _flags_window(10000, 1000, hits, 100, 1)
+        current = current.assign(label=current["label"].where(current["pred"] == 1))
+        drift, d = decide_on_data(reference, current, **settings)
+        assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "performance_drop", (hits, d.rationale)
+        assert "the precision of the rows the model flags as '1' collapsed" in d.rationale
+
+
+def test_flags_collapsed_reads_the_odds_ratio_with_its_error_and_is_monotone_in_the_hits():
+    from airflow_provider_agentic_mlops.core.decision import _flags_collapsed
+
+    def collapsed(hits, n_cur, ref_hits=40, n_ref=400):
+        flagged = {
+            "class": "1",
+            "baseline": ref_hits / n_ref,
+            "current": hits / n_cur,
+            "drop": ref_hits / n_ref - hits / n_cur,
+            "drop_se": 0.015,
+            "n_current": n_cur,
+            "n_reference": n_ref,
+        }
+        return _flags_collapsed({"flagged_precision": flagged}, 0.02) is not None
+
+    verdicts = [collapsed(h, 1000) for h in range(0, 60)]
+    assert verdicts[0] and verdicts[5]  # 0 and 5 of 1000 against 40 of 400
+    assert verdicts == sorted(verdicts, reverse=True)  # True up to some number of hits, False after
+    assert not collapsed(100, 1000)  # unchanged
+    assert not collapsed(4, 30, ref_hits=120, n_ref=400)  # 0.30 -> 0.13 on 30 flags: odds /2.8, not shown /4
