@@ -882,7 +882,8 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
     if flags is not None and _drop_verdict(perf.get("drop"), perf.get("drop_se"), min_drop) == DROP:
         text += (
             f"; the precision of the rows the model flags as {clip(str(flags.get('class')), MAX_NAME_CHARS)!r} "
-            f"collapsed: {_number(flags.get('baseline')) or 0.0:.3f} (held-out reference data) -> "
+            + (f"({clip(str(flags['class_from']), MAX_VALUE_CHARS)}) " if flags.get("class_from") else "")
+            + f"collapsed: {_number(flags.get('baseline')) or 0.0:.3f} (held-out reference data) -> "
             f"{_number(flags.get('current')) or 0.0:.3f} on {flags.get('n_current')} flagged rows (its odds "
             f"{FLAGS_ODDS_FALL:g} times lower or more, beyond sampling noise, more than fewer positives explain): "
             "every flagged row has its label, so labels selected by the flag still measure the flags, and they no "

@@ -810,9 +810,26 @@ def measure_performance(
             out["classes_missing"] = missing
     if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
-        if positive is not None:
-            out["flagged_precision"] = flagged_precision(y_true, labels, *reference_predictions, positive)
+        flag, chosen = _flagged_class(labels, positive, positive_label)
+        if flag is not None:
+            out["flagged_precision"] = flagged_precision(y_true, labels, *reference_predictions, flag)
+            if out["flagged_precision"] is not None and chosen:
+                out["flagged_precision"]["class_from"] = chosen
     return out
+
+
+def _flagged_class(labels: Any, positive: Any, positive_label: Any) -> tuple[Any, str]:
+    """``(the class whose flags' precision is compared, why it when not the positive class or "")``: with
+    ``positive_label`` unset and every labelled row predicted one class, that class (labels only for the rows
+    the model flagged: the flag is what they were predicted, whatever the class's name; the greater of two
+    text classes, the default positive, may be the one never flagged, ``'legit'`` beside ``'fraud'``), else
+    the binary positive class (None for several classes)."""
+    predicted = pd.Series(np.asarray(labels, dtype=object)).dropna().unique()
+    if positive_label is None and len(predicted) == 1:
+        one = predicted[0]
+        same = positive is not None and (one == positive or str(one) == str(positive))
+        return one, "" if same else "the one class predicted on every labelled row, positive_label unset"
+    return positive, ""
 
 
 #: Fewer rows flagged (predicted positive) than this in either frame: no precision of the flags is compared.

@@ -2000,3 +2000,30 @@ def test_flags_collapsed_reads_the_odds_ratio_with_its_error_and_is_monotone_in_
     assert verdicts == sorted(verdicts, reverse=True)  # True up to some number of hits, False after
     assert not collapsed(100, 1000)  # unchanged
     assert not collapsed(4, 30, ref_hits=120, n_ref=400)  # 0.30 -> 0.13 on 30 flags: odds /2.8, not shown /4
+
+
+def test_with_positive_label_unset_the_one_class_every_labelled_row_was_predicted_is_the_flagged_one():
+    # text labels 'fraud'/'legit', positive_label unset: the default positive class is the greater, 'legit',
+    # which no reviewed row was predicted; the reviewed rows are those predicted 'fraud': that is the flag
+    import numpy as np
+
+    names = np.array(["legit", "fraud"], dtype=object)
+    reference, current = _flags_window(4000, 400, 200, 40, 0), _flags_window(10000, 1000, 0, 100, 1)
+    for frame in (reference, current):
+        frame["pred"], frame["label"] = names[frame["pred"]], names[frame["label"]]
+    current["label"] = current["label"].where(current["pred"] == "fraud")
+    drift, d = decide_on_data(
+        reference,
+        current,
+        label_column="label",
+        prediction_column="pred",
+        feature_columns=["f0", "f1"],
+        task="classification",
+        reference_is_holdout=True,
+    )
+    flagged = drift["evidence"]["performance"]["flagged_precision"]
+    assert flagged["class"] == "fraud" and flagged["baseline"] == 0.5 and flagged["current"] == 0.0
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "performance_drop", d.rationale
+    assert "the precision of the rows the model flags as 'fraud' (the one class predicted on every labelled row" in (
+        d.rationale
+    )
