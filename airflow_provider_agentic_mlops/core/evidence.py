@@ -291,36 +291,35 @@ POINT_MASS_REFERENCE_SHARE = 0.01
 #: Distinct values the reference (sample) must hold: a continuous column. A column of few values (a
 #: rating, a count, a flag) moves its mass from one value to another when it drifts; that is drift.
 POINT_MASS_MIN_DISTINCT = 100
-#: A positive all-9s value (99, 999, 9999, ...) is a fill only above this quantile of the reference:
-#: beyond its values, as a "missing" code is written; one inside the body is an ordinary value.
-POINT_MASS_NINES_QUANTILE = 0.99
+#: The reference's body, between these quantiles: a positive all-9s value (99, 999, 9999, ...) is a fill only
+#: past its top by more than its width, far beyond its values, as a "missing" code is written (9999 in a column
+#: of hundreds); one inside the body, or just past its top (a $999 phone beside list prices up to $949, app
+#: build 9999 after 9989), is an ordinary value.
+POINT_MASS_NINES_QUANTILES = (0.01, 0.99)
 #: Integer-type limits a feed writes for "no value" (an unset int16/int32/int64, a saturated uint16/uint32):
 #: a fill when outside the reference's range.
 INTEGER_LIMITS = frozenset(
     float(v) for v in (2**15 - 1, 2**16 - 1, 2**31 - 1, 2**32 - 1, 2**63 - 1, -(2**15), -(2**31), -(2**63))
 )
-#: A reference whose distinct values are at least this share of its values is id-like (an order id, a
-#: timestamp): each row a new value.
-ID_DISTINCT_SHARE = 0.9
 
 
-def _looks_like_fill(value: float, reference: np.ndarray, current: np.ndarray | None = None) -> bool:
+def _looks_like_fill(value: float, reference: np.ndarray) -> bool:
     """Whether ``value`` looks like a default fill rather than a value of the data: a conventional sentinel,
     inside the reference's range or outside it: 0; a negative whole number of 1 or all 9s (-1, -9, -99,
     -999, ...); any negative whole number in a column the reference never has negative (-2, -100: a code);
     an integer type's limit (2147483647, -32768, 65535, ...) outside the range; a positive all-9s whole
-    number of two digits or more (99, 999, 9999, ...) above the reference's ``POINT_MASS_NINES_QUANTILE``,
-    unless past the max of a running id or counter (:func:`_running_past`), where it is the next value.
+    number of two digits or more (99, 999, 9999, ...) far beyond the reference's body, past its 99th
+    percentile by more than the width from its 1st to its 99th (``POINT_MASS_NINES_QUANTILES``).
 
     Being outside the range is not enough: a new numeric id above every earlier one (a new merchant), a
-    timestamp or a counter past the reference's max, a price beyond the old highest, are new values of a
-    healthy feed, weighed as drift and extrapolation. Nor is a value inside the range piling up that is no
+    timestamp or a counter past the reference's max, a price beyond the old highest, an all-9s value just
+    past the top (a $999 phone beside list prices up to $949, app build 9999 after 9989), are new values of
+    a healthy feed, weighed as drift and extrapolation. Nor is a value inside the range piling up that is no
     sentinel (one week of a year-long ``day_of_year``, one merchant's flash sale on a numeric id, a
-    promotion price 19.99): a pattern of the data, drift.
+    promotion price 19.99): a pattern of the data, drift. Row order is not read.
 
     :param value: the value that piles up in the current window.
     :param reference: the reference's finite values.
-    :param current: the current window's finite values in row order, for the running-counter check.
     """
     if value == 0:
         return True
@@ -333,22 +332,8 @@ def _looks_like_fill(value: float, reference: np.ndarray, current: np.ndarray | 
     nines = set(digits) == {"9"}
     if value < 0:
         return digits == "1" or nines or low >= 0
-    if not (nines and len(digits) >= 2 and value > float(np.quantile(reference, POINT_MASS_NINES_QUANTILE))):
-        return False
-    return not (value > high and current is not None and _running_past(value, reference, current))
-
-
-def _running_past(value: float, reference: np.ndarray, current: np.ndarray) -> bool:
-    """Whether the current values past the reference's max are a running id or counter moving on: the
-    reference id-like (at least ``ID_DISTINCT_SHARE`` of its values distinct) or rising with its rows, and
-    the current values past its max rising with the rows, ``value`` not the only one there (a fill written
-    on part of the rows is one value, or interleaves with the others)."""
-    past = current[current > reference.max()]
-    if past.size < 2 or not np.all(past[1:] >= past[:-1]) or np.all(past == value):
-        return False
-    return bool(
-        np.unique(reference).size >= ID_DISTINCT_SHARE * reference.size or np.all(reference[1:] >= reference[:-1])
-    )
+    bottom, top = (float(q) for q in np.quantile(reference, POINT_MASS_NINES_QUANTILES))
+    return nines and len(digits) >= 2 and value > top + (top - bottom)
 
 
 def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[str, str] | None:
@@ -367,7 +352,7 @@ def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[s
     if now < POINT_MASS_SHARE or count < MIN_VALUES_FOR_FAULTS:
         return None
     was = float(np.mean(ref_s.values == value))
-    if was >= POINT_MASS_REFERENCE_SHARE or not _looks_like_fill(value, ref_s.values, cur_s.values):
+    if was >= POINT_MASS_REFERENCE_SHARE or not _looks_like_fill(value, ref_s.values):
         return None
     inside = ref_s.values.min() <= value <= ref_s.values.max()
     where = "inside its range, a conventional fill value" if inside else "outside its range, a conventional fill value"
