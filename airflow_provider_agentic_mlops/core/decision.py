@@ -639,10 +639,10 @@ def _flags_collapsed(performance: Mapping[str, Any], min_drop: float) -> Mapping
     precision of the rows the model flags fell past ``min_drop`` and its odds ``FLAGS_ODDS_FALL`` times or more
     below the reference's, both beyond ``DROP_Z`` standard errors; None otherwise.
 
-    The odds are compared as a log odds ratio of the two sides' hit counts with its own standard error
-    (Woolf's), each cell plus 0.5 (Haldane's correction: no hit at all has finite odds and the widest error
-    its count allows), so the verdict grows no milder as fewer flags are right: 0 of 1000 is a collapse when
-    5 of 1000 is."""
+    The odds are compared by the exact conditional test of the two sides' hit counts (Fisher's noncentral
+    hypergeometric, one-sided, the odds ratio ``FLAGS_ODDS_FALL`` as the null; the log odds ratio's normal
+    approximation when every count is ``EXACT_BELOW`` or more): no approximation that a count of zero breaks,
+    and the verdict grows no milder as fewer flags are right (0 of 1000 is a collapse whenever 5 of 1000 is)."""
     flagged = performance.get("flagged_precision")
     if not isinstance(flagged, Mapping):
         return None
@@ -652,10 +652,29 @@ def _flags_collapsed(performance: Mapping[str, Any], min_drop: float) -> Mapping
         return None
     if baseline - current - DROP_Z * se <= min_drop:
         return None
-    cells = [k + 0.5 for k in (baseline * n_ref, (1 - baseline) * n_ref, current * n_cur, (1 - current) * n_cur)]
-    log_ratio = math.log(cells[0] / cells[1]) - math.log(cells[2] / cells[3])
-    log_se = math.sqrt(sum(1 / c for c in cells))
-    return flagged if log_ratio - DROP_Z * log_se >= math.log(FLAGS_ODDS_FALL) else None
+    return flagged if _odds_fall_shown(baseline, int(n_ref), current, int(n_cur)) else None
+
+
+#: A hit or miss count under this on either side: the odds ratio is tested exactly (:func:`_odds_fall_shown`).
+EXACT_BELOW = 20
+
+
+def _odds_fall_shown(baseline: float, n_ref: int, current: float, n_cur: int) -> bool:
+    """Whether the odds of a hit among ``n_ref`` reference rows (share ``baseline``) are shown, one-sided at
+    ``DROP_Z``, to be ``FLAGS_ODDS_FALL`` times or more those among ``n_cur`` current rows (share ``current``):
+    the reference's hit count, given both sides' rows and hits, is improbably high for that odds ratio."""
+    from scipy.stats import nchypergeom_fisher
+
+    ref_hits, cur_hits = round(baseline * n_ref), round(current * n_cur)
+    hits = ref_hits + cur_hits
+    if hits == 0 or ref_hits == 0:
+        return False
+    cells = (ref_hits, n_ref - ref_hits, cur_hits, n_cur - cur_hits)
+    if min(cells) >= EXACT_BELOW:  # the log odds ratio's normal approximation (Woolf's) holds; exact is slow
+        log_ratio = math.log(cells[0] / cells[1]) - math.log(cells[2] / cells[3])
+        return log_ratio - DROP_Z * math.sqrt(sum(1 / c for c in cells)) >= math.log(FLAGS_ODDS_FALL)
+    tail = float(nchypergeom_fisher(n_ref + n_cur, n_ref, hits, FLAGS_ODDS_FALL).sf(ref_hits - 1))
+    return tail <= 1 - NormalDist().cdf(DROP_Z)
 
 
 def _verdict_at_the_references_mix(performance: Mapping[str, Any], min_drop: float) -> str | None:
