@@ -663,7 +663,8 @@ def _odds_fall_shown(baseline: float, n_ref: int, current: float, n_cur: int) ->
     """Whether the odds of a hit among ``n_ref`` reference rows (share ``baseline``) are shown, one-sided at
     ``DROP_Z``, to be ``FLAGS_ODDS_FALL`` times or more those among ``n_cur`` current rows (share ``current``):
     the reference's hit count, given both sides' rows and hits, is improbably high for that odds ratio."""
-    from scipy.stats import nchypergeom_fisher
+    import numpy as np
+    from scipy.special import gammaln, logsumexp
 
     ref_hits, cur_hits = round(baseline * n_ref), round(current * n_cur)
     hits = ref_hits + cur_hits
@@ -673,8 +674,19 @@ def _odds_fall_shown(baseline: float, n_ref: int, current: float, n_cur: int) ->
     if min(cells) >= EXACT_BELOW:  # the log odds ratio's normal approximation (Woolf's) holds; exact is slow
         log_ratio = math.log(cells[0] / cells[1]) - math.log(cells[2] / cells[3])
         return log_ratio - DROP_Z * math.sqrt(sum(1 / c for c in cells)) >= math.log(FLAGS_ODDS_FALL)
-    tail = float(nchypergeom_fisher(n_ref + n_cur, n_ref, hits, FLAGS_ODDS_FALL).sf(ref_hits - 1))
-    return tail <= 1 - NormalDist().cdf(DROP_Z)
+    # the reference's hits given both sides' rows and hits: Fisher's noncentral hypergeometric, in logs
+    x = np.arange(max(0, hits - n_cur), min(hits, n_ref) + 1)
+    log_p = (
+        gammaln(n_ref + 1)
+        - gammaln(x + 1)
+        - gammaln(n_ref - x + 1)
+        + gammaln(n_cur + 1)
+        - gammaln(hits - x + 1)
+        - gammaln(n_cur - hits + x + 1)
+        + x * math.log(FLAGS_ODDS_FALL)
+    )
+    log_tail = logsumexp(log_p[x >= ref_hits]) - logsumexp(log_p)
+    return float(log_tail) <= math.log(1 - NormalDist().cdf(DROP_Z))
 
 
 def _verdict_at_the_references_mix(performance: Mapping[str, Any], min_drop: float) -> str | None:
