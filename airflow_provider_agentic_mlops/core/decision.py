@@ -1171,8 +1171,14 @@ def started_columns_note(drift: Mapping[str, Any]) -> str:
         f" Noted: {'column' if one else f'{count} columns'} {names}{f' and {more} more' if more else ''} had only "
         f"null values in the reference and {'has' if one else 'have'} values now: a feature that started arriving, "
         "new information, not a broken feed; not checked for drift, the reference having nothing to compare with. "
-        f"The champion does not read {'it' if one else 'them'} (none of its inputs), so the evidence above "
-        "decides; retraining on data that holds it is what lets a model use it." + leak_note
+        + (
+            f"The champion does not read {'it' if one else 'them'} (none of its inputs), so the evidence above "
+            "decides; retraining on data that holds it is what lets a model use it."
+            if evidence
+            else "The summary has no evidence to say whether the champion reads it: if it does, the reference "
+            "export lost it; refresh the reference data."
+        )
+        + leak_note
     )
 
 

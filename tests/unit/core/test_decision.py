@@ -2027,3 +2027,10 @@ def test_with_positive_label_unset_the_one_class_every_labelled_row_was_predicte
     assert "the precision of the rows the model flags as 'fraud' (the one class predicted on every labelled row" in (
         d.rationale
     )
+
+
+def test_a_started_column_in_a_summary_without_evidence_is_not_said_to_be_unread_by_the_champion():
+    from airflow_provider_agentic_mlops.core.decision import started_columns_note
+
+    note = started_columns_note({"data_quality": {"started_columns": {"f3": 1.0}}})
+    assert "no evidence to say whether the champion reads it" in note and "does not read" not in note
