@@ -634,23 +634,59 @@ def _labels_unlike_the_window(performance: Mapping[str, Any], min_drift_share: f
 FLAGS_ODDS_FALL = 4.0
 
 
-def _odds(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return p / (1 - p)
-
-
 def _flags_collapsed(performance: Mapping[str, Any], min_drop: float) -> Mapping[str, Any] | None:
     """``flagged_precision`` (:func:`~airflow_provider_agentic_mlops.core.evidence.flagged_precision`) when the
     precision of the rows the model flags fell past ``min_drop`` and its odds ``FLAGS_ODDS_FALL`` times or more
-    below the reference's, both beyond ``DROP_Z`` standard errors; None otherwise."""
+    below the reference's, both beyond ``DROP_Z`` standard errors; None otherwise.
+
+    The odds are compared by the exact conditional test of the two sides' hit counts (Fisher's noncentral
+    hypergeometric, one-sided, the odds ratio ``FLAGS_ODDS_FALL`` as the null; the log odds ratio's normal
+    approximation when every count is ``EXACT_BELOW`` or more): no approximation that a count of zero breaks,
+    and the verdict grows no milder as fewer flags are right (0 of 1000 is a collapse whenever 5 of 1000 is)."""
     flagged = performance.get("flagged_precision")
     if not isinstance(flagged, Mapping):
         return None
     baseline, current, se = (_number(flagged.get(k)) for k in ("baseline", "current", "drop_se"))
-    if baseline is None or current is None or se is None:
+    n_cur, n_ref = _number(flagged.get("n_current")), _number(flagged.get("n_reference"))
+    if baseline is None or current is None or se is None or not n_cur or not n_ref:
         return None
-    shown = current + DROP_Z * se
-    return flagged if baseline - shown > min_drop and _odds(shown) * FLAGS_ODDS_FALL <= _odds(baseline) else None
+    if baseline - current - DROP_Z * se <= min_drop:
+        return None
+    return flagged if _odds_fall_shown(baseline, int(n_ref), current, int(n_cur)) else None
+
+
+#: A hit or miss count under this on either side: the odds ratio is tested exactly (:func:`_odds_fall_shown`).
+EXACT_BELOW = 20
+
+
+def _odds_fall_shown(baseline: float, n_ref: int, current: float, n_cur: int) -> bool:
+    """Whether the odds of a hit among ``n_ref`` reference rows (share ``baseline``) are shown, one-sided at
+    ``DROP_Z``, to be ``FLAGS_ODDS_FALL`` times or more those among ``n_cur`` current rows (share ``current``):
+    the reference's hit count, given both sides' rows and hits, is improbably high for that odds ratio."""
+    import numpy as np
+    from scipy.special import gammaln, logsumexp
+
+    ref_hits, cur_hits = round(baseline * n_ref), round(current * n_cur)
+    hits = ref_hits + cur_hits
+    if hits == 0 or ref_hits == 0:
+        return False
+    cells = (ref_hits, n_ref - ref_hits, cur_hits, n_cur - cur_hits)
+    if min(cells) >= EXACT_BELOW:  # the log odds ratio's normal approximation (Woolf's) holds; exact is slow
+        log_ratio = math.log(cells[0] / cells[1]) - math.log(cells[2] / cells[3])
+        return log_ratio - DROP_Z * math.sqrt(sum(1 / c for c in cells)) >= math.log(FLAGS_ODDS_FALL)
+    # the reference's hits given both sides' rows and hits: Fisher's noncentral hypergeometric, in logs
+    x = np.arange(max(0, hits - n_cur), min(hits, n_ref) + 1)
+    log_p = (
+        gammaln(n_ref + 1)
+        - gammaln(x + 1)
+        - gammaln(n_ref - x + 1)
+        + gammaln(n_cur + 1)
+        - gammaln(hits - x + 1)
+        - gammaln(n_cur - hits + x + 1)
+        + x * math.log(FLAGS_ODDS_FALL)
+    )
+    log_tail = logsumexp(log_p[x >= ref_hits]) - logsumexp(log_p)
+    return float(log_tail) <= math.log(1 - NormalDist().cdf(DROP_Z))
 
 
 def _verdict_at_the_references_mix(performance: Mapping[str, Any], min_drop: float) -> str | None:
@@ -877,7 +913,8 @@ def _describe_performance(perf: Mapping[str, Any], min_drop: float | None = None
     if flags is not None and _drop_verdict(perf.get("drop"), perf.get("drop_se"), min_drop) == DROP:
         text += (
             f"; the precision of the rows the model flags as {clip(str(flags.get('class')), MAX_NAME_CHARS)!r} "
-            f"collapsed: {_number(flags.get('baseline')) or 0.0:.3f} (held-out reference data) -> "
+            + (f"({clip(str(flags['class_from']), MAX_VALUE_CHARS)}) " if flags.get("class_from") else "")
+            + f"collapsed: {_number(flags.get('baseline')) or 0.0:.3f} (held-out reference data) -> "
             f"{_number(flags.get('current')) or 0.0:.3f} on {flags.get('n_current')} flagged rows (its odds "
             f"{FLAGS_ODDS_FALL:g} times lower or more, beyond sampling noise, more than fewer positives explain): "
             "every flagged row has its label, so labels selected by the flag still measure the flags, and they no "
@@ -1089,19 +1126,39 @@ def extra_columns_note(drift: Mapping[str, Any]) -> str:
 
 
 def started_columns_note(drift: Mapping[str, Any]) -> str:
-    """A sentence naming the columns null throughout the reference that have values now (sanitised), or ''.
+    """A sentence naming the columns null throughout the reference that have values now (sanitised) and that
+    the champion does not read, or ''.
 
-    A feature that started arriving is new information, not a broken feed: no fault, no escalation. A champion
-    trained on data like the reference had none of its values to learn from, so it does not use them (an
-    imputer drops an all-null column, a tree has no split on it) and the measured or estimated performance
-    says whether it is hurt; the action follows that evidence. A retrain on data holding the column is what
-    lets a model use it, and the note says so rather than retraining on a feature whose worth is unmeasured.
+    One the champion reads (or any, with its inputs unknown) is a fault the evidence records
+    (``reference_lost``: the reference export lost it), said as a pipeline fault, not here. One it does not
+    read is a feature that started arriving, new information, no broken feed: a champion that does not read
+    it is not hurt by it, the measured or estimated performance says whether it is hurt otherwise, and the
+    action follows that evidence; a retrain on data holding the column is what lets a model use it. A
+    started column that is the label on the labelled rows (``evidence.label_leaks``) is said to be a
+    suspected label leak (a post-outcome field joined in), no new information.
     """
     dq = drift.get("data_quality") or {}
+    evidence = drift.get("evidence") or {}
     started = dq.get("started_columns") or {}
-    count = len(started) + int(dq.get("started_columns_omitted") or 0)
-    if not count or not isinstance(started, Mapping):
+    if not isinstance(started, Mapping):
         return ""
+    faults = [f for f in evidence.get("faults") or [] if isinstance(f, Mapping)]
+    lost = {str(f.get("column")) for f in faults if f.get("kind") == "reference_lost"}
+    lost = {c for c in lost if c in started}  # its fault says it
+    started = {c: share for c, share in started.items() if c not in lost}
+    leaks = [str(c) for c in evidence.get("label_leaks") or [] if c in started][:MAX_LIST_ITEMS]
+    started = {c: share for c, share in started.items() if c not in leaks}
+    count = len(started) + int(dq.get("started_columns_omitted") or 0)
+    leak_note = (
+        f" Noted: {', '.join(repr(clip(c, MAX_NAME_CHARS)) for c in leaks)} had only null values in the reference "
+        f"and {'equals' if len(leaks) == 1 else 'each equal'} the label (or maps 1:1 onto it) on the labelled rows "
+        "now: a suspected label leak (a field known only after the outcome, joined in), no new information and "
+        "no input for a model."
+        if leaks
+        else ""
+    )
+    if not count:
+        return leak_note
     listed = list(started.items())[:MAX_LIST_ITEMS]
     names = ", ".join(
         f"{clip(str(c), MAX_NAME_CHARS)!r}"
@@ -1114,9 +1171,14 @@ def started_columns_note(drift: Mapping[str, Any]) -> str:
         f" Noted: {'column' if one else f'{count} columns'} {names}{f' and {more} more' if more else ''} had only "
         f"null values in the reference and {'has' if one else 'have'} values now: a feature that started arriving, "
         "new information, not a broken feed; not checked for drift, the reference having nothing to compare with. "
-        "A champion trained on data like the reference never saw its values and does not use them, so the "
-        "evidence above decides; retraining on data that holds it is what lets a model use it. If the champion "
-        "was trained with its values, the reference export lost them: refresh the reference data."
+        + (
+            f"The champion does not read {'it' if one else 'them'} (none of its inputs), so the evidence above "
+            "decides; retraining on data that holds it is what lets a model use it."
+            if evidence
+            else "The summary has no evidence to say whether the champion reads it: if it does, the reference "
+            "export lost it; refresh the reference data."
+        )
+        + leak_note
     )
 
 

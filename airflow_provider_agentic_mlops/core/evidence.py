@@ -291,36 +291,35 @@ POINT_MASS_REFERENCE_SHARE = 0.01
 #: Distinct values the reference (sample) must hold: a continuous column. A column of few values (a
 #: rating, a count, a flag) moves its mass from one value to another when it drifts; that is drift.
 POINT_MASS_MIN_DISTINCT = 100
-#: A positive all-9s value (99, 999, 9999, ...) is a fill only above this quantile of the reference:
-#: beyond its values, as a "missing" code is written; one inside the body is an ordinary value.
-POINT_MASS_NINES_QUANTILE = 0.99
+#: The reference's body, between these quantiles: a positive all-9s value (99, 999, 9999, ...) is a fill only
+#: past its top by more than its width, far beyond its values, as a "missing" code is written (9999 in a column
+#: of hundreds); one inside the body, or just past its top (a $999 phone beside list prices up to $949, app
+#: build 9999 after 9989), is an ordinary value.
+POINT_MASS_NINES_QUANTILES = (0.01, 0.99)
 #: Integer-type limits a feed writes for "no value" (an unset int16/int32/int64, a saturated uint16/uint32):
 #: a fill when outside the reference's range.
 INTEGER_LIMITS = frozenset(
     float(v) for v in (2**15 - 1, 2**16 - 1, 2**31 - 1, 2**32 - 1, 2**63 - 1, -(2**15), -(2**31), -(2**63))
 )
-#: A reference whose distinct values are at least this share of its values is id-like (an order id, a
-#: timestamp): each row a new value.
-ID_DISTINCT_SHARE = 0.9
 
 
-def _looks_like_fill(value: float, reference: np.ndarray, current: np.ndarray | None = None) -> bool:
+def _looks_like_fill(value: float, reference: np.ndarray) -> bool:
     """Whether ``value`` looks like a default fill rather than a value of the data: a conventional sentinel,
     inside the reference's range or outside it: 0; a negative whole number of 1 or all 9s (-1, -9, -99,
     -999, ...); any negative whole number in a column the reference never has negative (-2, -100: a code);
     an integer type's limit (2147483647, -32768, 65535, ...) outside the range; a positive all-9s whole
-    number of two digits or more (99, 999, 9999, ...) above the reference's ``POINT_MASS_NINES_QUANTILE``,
-    unless past the max of a running id or counter (:func:`_running_past`), where it is the next value.
+    number of two digits or more (99, 999, 9999, ...) far beyond the reference's body, past its 99th
+    percentile by more than the width from its 1st to its 99th (``POINT_MASS_NINES_QUANTILES``).
 
     Being outside the range is not enough: a new numeric id above every earlier one (a new merchant), a
-    timestamp or a counter past the reference's max, a price beyond the old highest, are new values of a
-    healthy feed, weighed as drift and extrapolation. Nor is a value inside the range piling up that is no
+    timestamp or a counter past the reference's max, a price beyond the old highest, an all-9s value just
+    past the top (a $999 phone beside list prices up to $949, app build 9999 after 9989), are new values of
+    a healthy feed, weighed as drift and extrapolation. Nor is a value inside the range piling up that is no
     sentinel (one week of a year-long ``day_of_year``, one merchant's flash sale on a numeric id, a
-    promotion price 19.99): a pattern of the data, drift.
+    promotion price 19.99): a pattern of the data, drift. Row order is not read.
 
     :param value: the value that piles up in the current window.
     :param reference: the reference's finite values.
-    :param current: the current window's finite values in row order, for the running-counter check.
     """
     if value == 0:
         return True
@@ -333,22 +332,8 @@ def _looks_like_fill(value: float, reference: np.ndarray, current: np.ndarray | 
     nines = set(digits) == {"9"}
     if value < 0:
         return digits == "1" or nines or low >= 0
-    if not (nines and len(digits) >= 2 and value > float(np.quantile(reference, POINT_MASS_NINES_QUANTILE))):
-        return False
-    return not (value > high and current is not None and _running_past(value, reference, current))
-
-
-def _running_past(value: float, reference: np.ndarray, current: np.ndarray) -> bool:
-    """Whether the current values past the reference's max are a running id or counter moving on: the
-    reference id-like (at least ``ID_DISTINCT_SHARE`` of its values distinct) or rising with its rows, and
-    the current values past its max rising with the rows, ``value`` not the only one there (a fill written
-    on part of the rows is one value, or interleaves with the others)."""
-    past = current[current > reference.max()]
-    if past.size < 2 or not np.all(past[1:] >= past[:-1]) or np.all(past == value):
-        return False
-    return bool(
-        np.unique(reference).size >= ID_DISTINCT_SHARE * reference.size or np.all(reference[1:] >= reference[:-1])
-    )
+    bottom, top = (float(q) for q in np.quantile(reference, POINT_MASS_NINES_QUANTILES))
+    return nines and len(digits) >= 2 and value > top + (top - bottom)
 
 
 def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[str, str] | None:
@@ -367,7 +352,7 @@ def _point_mass_fault(name: str, ref_s: ColumnData, cur_s: ColumnData) -> dict[s
     if now < POINT_MASS_SHARE or count < MIN_VALUES_FOR_FAULTS:
         return None
     was = float(np.mean(ref_s.values == value))
-    if was >= POINT_MASS_REFERENCE_SHARE or not _looks_like_fill(value, ref_s.values, cur_s.values):
+    if was >= POINT_MASS_REFERENCE_SHARE or not _looks_like_fill(value, ref_s.values):
         return None
     inside = ref_s.values.min() <= value <= ref_s.values.max()
     where = "inside its range, a conventional fill value" if inside else "outside its range, a conventional fill value"
@@ -810,9 +795,26 @@ def measure_performance(
             out["classes_missing"] = missing
     if task == "classification" and reference_predictions is not None:  # any metric: roc_auc ranks, it does not
         out["class_recall"] = class_recall(y_true, labels, *reference_predictions)  # say which class is found
-        if positive is not None:
-            out["flagged_precision"] = flagged_precision(y_true, labels, *reference_predictions, positive)
+        flag, chosen = _flagged_class(labels, positive, positive_label)
+        if flag is not None:
+            out["flagged_precision"] = flagged_precision(y_true, labels, *reference_predictions, flag)
+            if out["flagged_precision"] is not None and chosen:
+                out["flagged_precision"]["class_from"] = chosen
     return out
+
+
+def _flagged_class(labels: Any, positive: Any, positive_label: Any) -> tuple[Any, str]:
+    """``(the class whose flags' precision is compared, why it when not the positive class or "")``: with
+    ``positive_label`` unset and every labelled row predicted one class, that class (labels only for the rows
+    the model flagged: the flag is what they were predicted, whatever the class's name; the greater of two
+    text classes, the default positive, may be the one never flagged, ``'legit'`` beside ``'fraud'``), else
+    the binary positive class (None for several classes)."""
+    predicted = pd.Series(np.asarray(labels, dtype=object)).dropna().unique()
+    if positive_label is None and len(predicted) == 1:
+        one = predicted[0]
+        same = positive is not None and (one == positive or str(one) == str(positive))
+        return one, "" if same else "the one class predicted on every labelled row, positive_label unset"
+    return positive, ""
 
 
 #: Fewer rows flagged (predicted positive) than this in either frame: no precision of the flags is compared.
@@ -1995,6 +1997,9 @@ def gather_evidence(
     another column does not keep the champion from running, and values past the reference range there
     (a running order id exported with the rows) are a note, not a fault. Nor does a fault in the label
     or prediction column, none of its inputs: the performance measured against it says so in the notes.
+    A column null throughout the reference with values now that the champion reads (or any, its inputs
+    unknown) is a fault (``reference_lost``); one it does not read that is the label on the labelled rows
+    is listed in ``label_leaks``.
 
     :param settings: the drift parameters (:class:`~airflow_provider_agentic_mlops.core.config.DriftSettings`;
         label and prediction columns, ``task``, ``feature_columns``, ``performance_metric``,
@@ -2028,7 +2033,6 @@ def gather_evidence(
     # or prediction column is none of its inputs: it is still run (importances, extrapolation), and the
     # performance measured against that column says so.
     targets = {label_column, prediction_column} - {None}
-    inputs_broken = [f for f in faults if f["column"] not in targets]
     if model_columns is not None:
         read = {*model_columns, *targets}
         # values past the reference range in a column the model does not read: a running id, a counter,
@@ -2041,7 +2045,12 @@ def gather_evidence(
             if f["column"] not in read and f["kind"] == "out_of_range"
         )
         faults = [f for f in faults if f["column"] in read or f["kind"] != "out_of_range"]
-        inputs_broken = [f for f in faults if f["column"] in model_columns]
+    started = summary.data_quality.get("started_columns") or {}
+    lost = _reference_lost(started, features, model)
+    faults.extend(lost)  # a column the champion reads, lost by the reference export: a fault
+    inputs_broken = [f for f in faults if f["column"] not in targets]
+    if model_columns is not None:
+        inputs_broken = [f for f in faults if f["column"] in model_columns or f["kind"] == "reference_lost"]
     drop_cols = {label_column, prediction_column}
     features = list(model_columns or [c for c in summary.columns if c not in drop_cols])
     has_labels = label_column is not None and label_column in current.columns and current[label_column].notna().any()
@@ -2119,7 +2128,7 @@ def gather_evidence(
         )
         if estimate is not None:  # the rows not labelled yet get what a window without labels gets
             performance["coverage"]["unlabelled_estimate"] = estimate
-    return build_evidence(
+    table = build_evidence(
         summary,
         faults=faults,
         performance=performance,
@@ -2142,6 +2151,9 @@ def gather_evidence(
             c: role for role, c in (("label_column", label_column), ("prediction_column", prediction_column)) if c
         },
     )
+    lost_names = {f["column"] for f in lost}
+    table["label_leaks"] = _label_leaks(current, [c for c in started if c not in lost_names], label_column)
+    return table
 
 
 def _columns_read(feature_columns: Sequence[str] | None, model: Any) -> list[str] | None:
@@ -2157,6 +2169,71 @@ def _columns_read(feature_columns: Sequence[str] | None, model: Any) -> list[str
         except Exception:  # noqa: BLE001 - no model, or no signature
             names = None
     return [str(n) for n in names] if names is not None and len(names) else None
+
+
+def _reference_lost(
+    started: Mapping[str, float], feature_columns: Sequence[str] | None, model: Any
+) -> list[dict[str, str]]:
+    """Faults (kind ``reference_lost``) for the columns null throughout the reference with values now
+    (``started``) that the champion reads, named in ``feature_columns`` or in the names the model was fitted
+    on (or its signature's inputs): the reference export lost a column the champion reads, no feature that
+    started arriving. With the champion's inputs unknown (neither), each such column is one, the safe side.
+
+    :param started: ``data_quality.started_columns``: column -> share of current rows holding a value.
+    :param feature_columns: the champion's inputs as configured, or None.
+    :param model: the champion, or None.
+    """
+    read = {*(feature_columns or ()), *(_columns_read(None, model) or ())}
+    faults = []
+    for column, share in started.items():
+        if read and column not in read:
+            continue  # a feature that started arriving: the champion does not read it
+        why = (
+            "a column the champion reads" if read else "one the champion may read (inputs unknown: set feature_columns)"
+        )
+        detail = f"null throughout the reference, on {share:.0%} of current rows: the reference lost {why}; refresh it"
+        faults.append(_fault(column, "reference_lost", detail))
+    return faults
+
+
+#: Labelled rows at least, for :func:`_label_leaks` to call a started column the label.
+MIN_ROWS_FOR_LEAK = 30
+#: Distinct labels at most for a started column 1:1 with the label (a class-like label) to be a leak.
+MAX_LEAK_CLASSES = 20
+
+
+def _label_leaks(current: pd.DataFrame, started: Sequence[str], label_column: str | None) -> list[str]:
+    """The started columns (null throughout the reference, values now) that are the label on the current
+    labelled rows: equal to it, or 1:1 with a label of at most ``MAX_LEAK_CLASSES`` classes (``'charged
+    back'`` for 1). A post-outcome field joined in, a suspected label leak, no new information.
+
+    :param current: the current data.
+    :param started: the started columns the champion does not read.
+    :param label_column: the label column, or None.
+    """
+    if label_column is None or label_column not in current.columns:
+        return []
+    leaks = []
+    for column in started:
+        if column not in current.columns or column == label_column:
+            continue
+        pairs = current[[column, label_column]].dropna()
+        if len(pairs) < MIN_ROWS_FOR_LEAK:
+            continue
+        values, labels = pairs[column], pairs[label_column]
+        try:
+            equal = bool((values.to_numpy() == labels.to_numpy()).all())
+        except (TypeError, ValueError):
+            equal = False
+        n_labels = labels.nunique()
+        one_to_one = (
+            2 <= n_labels <= MAX_LEAK_CLASSES
+            and values.nunique() == n_labels
+            and len(pairs.drop_duplicates()) == n_labels
+        )
+        if equal or one_to_one:
+            leaks.append(str(column))
+    return leaks
 
 
 #: ``champion["status"]`` of a configured champion that could not be loaded (not: none registered yet).

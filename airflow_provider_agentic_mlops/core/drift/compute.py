@@ -323,11 +323,13 @@ def compute_drift(
             reference_null_share[str(column)] = float(ref_series.isna().mean())
             if ref_kind == "empty" and column not in (label_column, prediction_column):
                 # values where the reference has none: a feature that started arriving (launched, its feed
-                # fixed), no broken input; a model trained on data like the reference never saw its values
+                # fixed), or a column the reference export lost; the evidence, knowing what the champion
+                # reads, tells which (gather_evidence: a fault when the champion reads it)
                 started[str(column)] = 1.0 - null_share[str(column)]
                 skipped[str(column)] = (
                     f"only null values in {ref_name}, values on {started[str(column)]:.0%} of {cur_name} rows: "
-                    "a feature that started arriving; not checked for drift (the reference has none to compare with)"
+                    "started arriving, or lost by the reference export when the champion reads it (the evidence "
+                    "says); not checked for drift (the reference has none to compare with)"
                 )
                 continue
             where = cur_name if cur_kind == "empty" else ref_name

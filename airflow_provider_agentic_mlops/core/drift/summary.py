@@ -106,7 +106,8 @@ class DriftSummary:
         ``reference_null_share`` (the same on the reference, which the decision compares with),
         ``missing_columns``, ``schema_errors``, and ``extra_columns``; the decision step stops on
         broken data. ``started_columns``: columns null throughout the reference with values now (a feature
-        that started arriving, no broken input), with the share of current rows holding one. ``notes``:
+        that started arriving, or a column the reference lost when the champion reads it: a fault the
+        evidence records), with the share of current rows holding one. ``notes``:
         what was read another way or left out, no fault (columns outside ``feature_columns`` new in the
         current data, ignored).
     :param top_n: how many drifted columns :attr:`top_drifted` lists.

@@ -1439,7 +1439,7 @@ def test_a_feature_that_started_arriving_is_no_fault_the_evidence_decides_and_th
     assert "column 'f3' (on 100% of current rows) had only null values in the reference and has values now" in (
         d.rationale
     )
-    assert "started arriving" in d.rationale and "refresh the reference data" in d.rationale
+    assert "started arriving" in d.rationale and "The champion does not read it" in d.rationale
     flipped = current.assign(label=1 - current["label"])  # the champion hurt: the evidence decides, retrain
     drift, d = decide_on_data(reference.assign(f3=np.nan), flipped, model=model, **settings)
     assert d.action == "retrain" and "started arriving" in d.rationale
@@ -1881,3 +1881,156 @@ def test_characters_that_render_as_nothing_are_taken_out_of_a_rationale_and_evid
         parse_answer(json.dumps(answer("retrain", rationale="a\u00a0b \u2764\ufe0f"))).rationale
         == "a\u00a0b \u2764\ufe0f"
     )
+
+
+def test_a_started_column_the_champion_reads_is_a_fault_the_reference_lost_it_not_new_information():
+    # the champion reads f3, the reference export lost it (null throughout), and f3 arrives in other units now:
+    # the champion flags every row. Not a feature that started arriving: the reference lost a column it reads
+    import numpy as np
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    def frame(n, seed):
+        f = boundary_frame(n, seed).assign(f3=np.random.default_rng(seed + 10).normal(size=n))
+        return f.assign(label=((f["f3"] + 0.3 * f["f0"]) > 0).astype(int))
+
+    train = frame(3000, 0)
+    read = ["f0", "f1", "f2", "f3"]
+    model = make_pipeline(SimpleImputer(), LogisticRegression()).fit(train[read], train["label"])
+    reference, current = frame(2000, 1).assign(f3=np.nan), frame(1000, 2)
+    current = current.assign(f3=current["f3"] * 100 + 600, label=np.nan)
+    for settings in (  # named in feature_columns, or only in the names the model was fitted on
+        {"label_column": "label", "feature_columns": read, "task": "classification"},
+        {"label_column": "label", "task": "classification"},
+    ):
+        drift, d = decide_on_data(reference, current, model=model, reference_is_holdout=True, **settings)
+        assert d.action == "escalate" and [r["rule"] for r in d.rules_fired] == ["pipeline_fault"], d.rationale
+        assert (
+            "column 'f3': reference_lost: " in d.rationale
+            and "the reference lost a column the champion reads; refresh it" in d.rationale
+        )
+        assert "new information" not in d.rationale
+
+
+def test_a_started_column_with_the_champions_inputs_unknown_escalates():
+    # no feature_columns and no champion to name its inputs: the column may be one it reads; escalate, say why
+    import numpy as np
+
+    reference, current = boundary_frame(2000, 1), boundary_frame(1000, 2)
+    drift, d = decide_on_data(
+        reference.assign(f3=np.nan), current.assign(f3=1.0), label_column="label", task="classification"
+    )
+    assert d.action == "escalate" and "pipeline_fault" in [r["rule"] for r in d.rules_fired], d.rationale
+    assert "column 'f3': reference_lost: " in d.rationale and "inputs unknown" in d.rationale
+
+
+def test_a_started_column_that_is_the_label_on_the_labelled_rows_is_noted_as_a_suspected_label_leak():
+    # a post-outcome field joined in (chargeback status): the same as the label, or 1:1 with it
+    import numpy as np
+
+    reference, model = boundary_frame(2000, 1), champion_of(boundary_frame(2000, 0))
+    current = boundary_frame(1000, 2)
+    for outcome in (current["label"].astype(float), current["label"].map({0: "ok", 1: "charged back"})):
+        drift, d = decide_on_data(
+            reference.assign(outcome=np.nan),
+            current.assign(outcome=outcome),
+            model=model,
+            **FEATURES,
+            reference_is_holdout=True,
+        )
+        assert d.action == "no_action" and drift["data_quality"]["started_columns"] == {"outcome": 1.0}
+        assert "suspected label leak" in d.rationale and "'outcome'" in d.rationale, d.rationale
+    drift, d = decide_on_data(
+        reference.assign(f3=np.nan), current.assign(f3=1.0), model=model, **FEATURES, reference_is_holdout=True
+    )
+    assert "label leak" not in d.rationale and "The champion does not read it" in d.rationale
+
+
+def _flags_window(n, flagged, hits, other, seed):
+    """Rows with a prediction column: ``flagged`` predicted 1, ``hits`` of them label 1, ``other`` unflagged 1s."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"f0": rng.normal(size=n), "f1": rng.normal(size=n)})
+    pred, label = np.zeros(n, int), np.zeros(n, int)
+    pred[:flagged], label[:hits] = 1, 1
+    label[flagged : flagged + other] = 1
+    return frame.assign(pred=pred, label=label).sample(frac=1, random_state=1).reset_index(drop=True)
+
+
+def test_a_flag_collapse_verdict_grows_no_milder_as_fewer_flags_are_right_zero_hits_included():
+    # held-out flags 40/400 right (0.10); now 1000 flags reviewed (labels only for them), 0 or 5 right: both are
+    # a collapse (the odds fell ~20x or more), and 0 of 1000 no milder than 5 of 1000 (it was no_action)
+    settings = {
+        "label_column": "label",
+        "prediction_column": "pred",
+        "feature_columns": ["f0", "f1"],
+        "task": "classification",
+        "reference_is_holdout": True,
+        "performance_metric": "precision",
+    }
+    reference = _flags_window(4000, 400, 40, 40, 0)
+    for hits in (0, 5):
+        current = _flags_window(10000, 1000, hits, 100, 1)
+        current = current.assign(label=current["label"].where(current["pred"] == 1))
+        drift, d = decide_on_data(reference, current, **settings)
+        assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "performance_drop", (hits, d.rationale)
+        assert "the precision of the rows the model flags as '1' collapsed" in d.rationale
+
+
+def test_flags_collapsed_reads_the_odds_ratio_with_its_error_and_is_monotone_in_the_hits():
+    from airflow_provider_agentic_mlops.core.decision import _flags_collapsed
+
+    def collapsed(hits, n_cur, ref_hits=40, n_ref=400):
+        flagged = {
+            "class": "1",
+            "baseline": ref_hits / n_ref,
+            "current": hits / n_cur,
+            "drop": ref_hits / n_ref - hits / n_cur,
+            "drop_se": 0.015,
+            "n_current": n_cur,
+            "n_reference": n_ref,
+        }
+        return _flags_collapsed({"flagged_precision": flagged}, 0.02) is not None
+
+    verdicts = [collapsed(h, 1000) for h in range(0, 60)]
+    assert verdicts[0] and verdicts[5]  # 0 and 5 of 1000 against 40 of 400
+    assert verdicts == sorted(verdicts, reverse=True)  # True up to some number of hits, False after
+    assert not collapsed(100, 1000)  # unchanged
+    assert not collapsed(4, 30, ref_hits=120, n_ref=400)  # 0.30 -> 0.13 on 30 flags: odds /2.8, not shown /4
+
+
+def test_with_positive_label_unset_the_one_class_every_labelled_row_was_predicted_is_the_flagged_one():
+    # text labels 'fraud'/'legit', positive_label unset: the default positive class is the greater, 'legit',
+    # which no reviewed row was predicted; the reviewed rows are those predicted 'fraud': that is the flag
+    import numpy as np
+
+    names = np.array(["legit", "fraud"], dtype=object)
+    reference, current = _flags_window(4000, 400, 200, 40, 0), _flags_window(10000, 1000, 0, 100, 1)
+    for frame in (reference, current):
+        frame["pred"], frame["label"] = names[frame["pred"]], names[frame["label"]]
+    current["label"] = current["label"].where(current["pred"] == "fraud")
+    drift, d = decide_on_data(
+        reference,
+        current,
+        label_column="label",
+        prediction_column="pred",
+        feature_columns=["f0", "f1"],
+        task="classification",
+        reference_is_holdout=True,
+    )
+    flagged = drift["evidence"]["performance"]["flagged_precision"]
+    assert flagged["class"] == "fraud" and flagged["baseline"] == 0.5 and flagged["current"] == 0.0
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "performance_drop", d.rationale
+    assert "the precision of the rows the model flags as 'fraud' (the one class predicted on every labelled row" in (
+        d.rationale
+    )
+
+
+def test_a_started_column_in_a_summary_without_evidence_is_not_said_to_be_unread_by_the_champion():
+    from airflow_provider_agentic_mlops.core.decision import started_columns_note
+
+    note = started_columns_note({"data_quality": {"started_columns": {"f3": 1.0}}})
+    assert "no evidence to say whether the champion reads it" in note and "does not read" not in note

@@ -367,19 +367,32 @@ def test_a_new_value_past_the_range_that_is_no_sentinel_is_no_point_mass_fault()
     assert faults_of(reference, pd.DataFrame({"ts": ts, "amount": rng.gamma(2, 50, 1000)})) == {}
 
 
-def test_an_all_nines_value_past_the_max_is_a_counters_next_value_unless_it_is_alone_there() -> None:
+def test_an_all_nines_value_just_past_the_range_is_a_real_value_far_past_it_a_fill_in_any_row_order() -> None:
     rng = np.random.default_rng(5)
-    # days since 1970 in row order: day 19999 (2024-10-03) is the window's busiest day, not a fill
-    reference = pd.DataFrame({"day": np.sort(rng.integers(19_700, 19_990, 4000)).astype(float)})
-    reference["amount"] = rng.gamma(2, 50, 4000)
-    day = np.sort(np.concatenate([rng.integers(19_960, 20_010, 850), np.full(150, 19_999)])).astype(float)
-    assert faults_of(reference, pd.DataFrame({"day": day, "amount": rng.gamma(2, 50, 1000)})) == {}
-    # the same column with 99999 written into 25% of rows: a fill, whether or not other values are past the max
-    for spread in (day, rng.integers(19_700, 19_990, 1000).astype(float)):
-        filled = spread.copy()
-        filled[rng.random(1000) < 0.25] = 99_999.0
-        faults = faults_of(reference, pd.DataFrame({"day": filled, "amount": rng.gamma(2, 50, 1000)}))
-        assert faults["day"][0] == "point_mass" and "99999" in faults["day"][1]
+    n = 4000
+    # a new $999 phone on 15% of launch-week sales, reference list prices 19-949: a price, not a fill
+    reference = pd.DataFrame({"price": rng.choice(np.arange(19, 950, 5), n).astype(float), "qty": rng.gamma(2, 2, n)})
+    price = rng.choice(np.arange(19, 950, 5), 1000).astype(float)
+    price[rng.random(1000) < 0.15] = 999.0
+    assert faults_of(reference, pd.DataFrame({"price": price, "qty": rng.gamma(2, 2, 1000)})) == {}
+    # app build 9999 rolled out to 28% of events, the reference on builds 9800-9989, rows in time order or shuffled
+    builds = pd.DataFrame({"build": np.sort(rng.integers(9800, 9990, n)).astype(float), "x": rng.normal(size=n)})
+    build = rng.integers(9900, 9999, 1000).astype(float)
+    build[rng.random(1000) < 0.28] = 9999.0
+    for order in (np.sort(build), rng.permutation(build)):
+        assert faults_of(builds, pd.DataFrame({"build": order, "x": rng.normal(size=1000)})) == {}
+    # 99999 or 9999 written into a quarter of a column whose values are under 1000: a fill, in any row order
+    for column, frame, fill in (
+        ("price", reference, 9999.0),
+        ("price", reference, 99_999.0),
+        ("build", builds, 99_999.0),
+    ):
+        values = rng.choice(frame[column].to_numpy(), 1000)
+        values[rng.random(1000) < 0.25] = fill
+        for order in (np.sort(values), rng.permutation(values)):
+            current = frame.sample(1000, random_state=0).reset_index(drop=True).assign(**{column: order})
+            faults = faults_of(frame, current)
+            assert faults[column][0] == "point_mass" and f"{fill:.0f}" in faults[column][1], (column, fill)
 
 
 def correlated(n: int, seed: int) -> pd.DataFrame:
