@@ -740,9 +740,12 @@ def split_scores(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[Any, Any
 #: The paired bootstrap's resamples and seed (:func:`paired_bootstrap`).
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
-#: The most rows it resamples: of a larger window a seeded random subset of this many (the interval is then a
-#: little wider than the whole window's: cautious), which its ``rows`` and ``of_rows`` say.
+#: The most rows it resamples: of a larger window a seeded random subset of this many, whose interval's half-widths
+#: are scaled by sqrt(subset / window) to the whole window's; its ``rows`` and ``of_rows`` say so.
 BOOTSTRAP_MAX_ROWS = 50_000
+#: Metrics that are the mean of a value per row (:func:`_row_values`): their improvement is the mean of the rows'
+#: paired differences, whose interval is the normal one over every row of the window (no resampling, no subset).
+ROW_MEAN_METRICS: frozenset[str] = frozenset({"accuracy", "log_loss", "mae"})
 #: Resamples of a metric recomputed with scikit-learn per resample (macro averages, multiclass roc_auc): slower.
 BOOTSTRAP_SLOW_RESAMPLES = 200
 
@@ -761,23 +764,36 @@ def paired_bootstrap(
     max_rows: int = BOOTSTRAP_MAX_ROWS,
     fast_only: bool = False,
 ) -> dict[str, Any] | None:
-    """The 95 % interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by ``higher``),
-    by a paired bootstrap: each resample draws rows with replacement, the same rows for both versions, and the
-    interval is the 2.5th to 97.5th percentile of the improvement over the resamples (seeded: the same inputs give
-    the same interval). Accuracy, binary precision/recall/f1/roc_auc, log_loss, rmse, mae and r2 are computed for
-    every resample at once (numpy, row weights); other metrics (macro averages, multiclass roc_auc) with
-    scikit-learn, :data:`BOOTSTRAP_SLOW_RESAMPLES` resamples.
+    """The 95 % interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by ``higher``).
+
+    A metric that is the mean of a value per row (:data:`ROW_MEAN_METRICS`: accuracy, log_loss, mae) changes by
+    the mean of the rows' paired differences: its interval is that mean +- the t quantile times their standard
+    error (standard deviation / sqrt(rows)) over every row (``resamples`` 0), exact and cheap on any window.
+    Another metric's is a paired bootstrap's: each resample draws rows with replacement, the same rows for both
+    versions, and the interval is the 2.5th to 97.5th percentile of the improvement over the resamples (seeded: the
+    same inputs give the same interval). Binary precision/recall/f1/roc_auc, rmse and r2 are computed for every
+    resample at once (numpy, row weights); other metrics (macro averages, multiclass roc_auc) with scikit-learn,
+    :data:`BOOTSTRAP_SLOW_RESAMPLES` resamples. Of a window over ``max_rows`` rows it resamples a seeded random
+    ``max_rows`` of them and scales the interval to the whole window (``scaled``): its half-widths, from the
+    subset's improvement, by sqrt(``max_rows`` / rows) (a standard error shrinks as 1 / sqrt(rows)), around the
+    whole window's improvement.
 
     :param new: the challenger's ``(predictions, probabilities or None, classes or None)``; ``old`` the champion's.
     :param positive: the positive class of a binary comparison (``score_versions``); None: macro-averaged.
     :param fast_only: None for a metric without the numpy path rather than scikit-learn per resample (seconds to
         minutes on a large window): for an interval that only informs.
-    :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method"}``, or None when
-        the metric is undefined in most resamples (e.g. roc_auc of a window with a handful of positives).
+    :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method", "scaled"}``
+        (``rows``: those resampled, of ``of_rows``), or None when the metric is undefined in most resamples (e.g.
+        roc_auc of a window with a handful of positives).
     """
     import numpy as np
 
     y = np.asarray(y_true)
+    sign = 1.0 if higher else -1.0
+    per_row = _row_values(task, metric, y, *new), _row_values(task, metric, y, *old)
+    if per_row[0] is not None and per_row[1] is not None:
+        return _normal_interval(metric, sign * (per_row[0] - per_row[1]))
+    whole = y, new, old
     rng = np.random.default_rng(seed)
     of_rows = len(y)
     rows = np.sort(rng.choice(of_rows, max_rows, replace=False)) if of_rows > max_rows else np.arange(of_rows)
@@ -794,7 +810,6 @@ def paired_bootstrap(
     m = len(y)
     if m == 0:
         return None
-    sign = 1.0 if higher else -1.0
     fast_new, fast_old = _by_weights(task, metric, y, *new, positive), _by_weights(task, metric, y, *old, positive)
     with np.errstate(divide="ignore", invalid="ignore"):
         if fast_new is not None and fast_old is not None:
@@ -820,6 +835,12 @@ def paired_bootstrap(
     if len(diff) < resamples / 2:
         return None
     low, high = np.percentile(diff, [2.5, 97.5])
+    scaled = False
+    if of_rows > m:  # the subset's interval, scaled to the whole window's (a standard error goes as 1/sqrt(rows))
+        part, full = (sign * _difference(task, metric, *rows_of, positive) for rows_of in ((y, new, old), whole))
+        if math.isfinite(part) and math.isfinite(full):
+            factor = math.sqrt(m / of_rows)
+            low, high, scaled = full - (part - low) * factor, full + (high - part) * factor, True
     return {
         "metric": metric,
         "confidence": 0.95,
@@ -829,7 +850,74 @@ def paired_bootstrap(
         "rows": int(m),
         "of_rows": int(of_rows),
         "method": method,
+        "scaled": scaled,
     }
+
+
+def _normal_interval(metric: str, diff: Any, confidence: float = 0.95) -> dict[str, Any] | None:
+    """The ``confidence`` interval of the mean of the rows' paired differences ``diff`` (t quantile times their
+    standard error), as :func:`paired_bootstrap` returns one; None with fewer than two rows or a non-finite one."""
+    import numpy as np
+    from scipy import stats
+
+    n = len(diff)
+    if n < 2 or not np.isfinite(diff).all():
+        return None
+    mean = float(diff.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(diff.std(ddof=1)) / math.sqrt(n)
+    return {
+        "metric": metric,
+        "confidence": confidence,
+        "low": mean - half,
+        "high": mean + half,
+        "resamples": 0,
+        "rows": n,
+        "of_rows": n,
+        "method": "normal approximation of the mean paired per-row difference",
+        "scaled": False,
+    }
+
+
+def _row_values(task: Task, metric: str, y: Any, pred: Any, proba: Any, classes: Sequence[Any] | None) -> Any:
+    """Each row's value of ``metric`` when the metric is their mean (:data:`ROW_MEAN_METRICS`), as
+    :func:`score_predictions` and :func:`_by_weights` compute it; None for another metric or without its inputs."""
+    import numpy as np
+
+    if metric not in ROW_MEAN_METRICS:
+        return None
+    if task == "regression":
+        return None if metric != "mae" or pred is None else np.abs(y.astype(float) - np.asarray(pred, dtype=float))
+    if metric == "accuracy":
+        return None if pred is None else (np.asarray(pred) == y).astype(float)
+    if metric != "log_loss" or proba is None:
+        return None
+    eps = np.finfo(float).eps
+    p = np.asarray(proba, dtype=float)
+    known = sorted(classes) if classes is not None else sorted(np.unique(y).tolist())
+    if classes is not None and p.ndim == 2:
+        p = p[:, sorted(range(len(classes)), key=lambda i: classes[i])]
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1]
+    if p.ndim == 1:
+        if len(known) != 2 or not set(np.unique(y).tolist()) <= set(known):
+            return None
+        return -np.log(np.clip(np.where(y == known[1], p, 1 - p), eps, 1))
+    if p.shape[1] != len(known) or not set(np.unique(y).tolist()) <= set(known):
+        return None
+    p = p / p.sum(axis=1, keepdims=True)
+    return -np.log(np.clip(p[np.arange(len(y)), np.searchsorted(np.asarray(known), y)], eps, 1))
+
+
+def _difference(task: Task, metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...], positive: Any) -> float:
+    """``metric`` of ``new`` minus ``old`` on every row of ``y`` (NaN where undefined)."""
+    import numpy as np
+
+    fast_new, fast_old = _by_weights(task, metric, y, *new, positive), _by_weights(task, metric, y, *old, positive)
+    if fast_new is None or fast_old is None:
+        return _resampled(task, metric, y, new, old, np.arange(len(y)), positive)
+    ones = np.ones((1, len(y)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(fast_new(ones)[0] - fast_old(ones)[0])
 
 
 def _by_weights(

@@ -598,6 +598,26 @@ def interval_text(low: float, high: float) -> str:
     return f"[{low:+.{d}f}, {high:+.{d}f}]"
 
 
+def interval_basis(ci: Mapping[str, Any], *, labelled: bool = False) -> str:
+    """How the interval ``ci`` (:func:`~airflow_provider_agentic_mlops.core.metrics.paired_bootstrap`) was computed,
+    as the reasons and :func:`comparison_line` say it: ``paired bootstrap, 1000 resamples of the 200 rows``;
+    ``normal approximation of the mean paired per-row difference over the 1000000 rows`` (a row-mean metric); of a
+    subset of a larger window ``paired bootstrap, 1000 resamples of a random 50000 of the 1000000 rows, its
+    half-widths scaled by sqrt(50000/1000000) to the whole window``.
+
+    :param labelled: say ``labelled rows`` (the comparison line).
+    """
+    rows, resamples = ci["rows"], ci.get("resamples")
+    of_rows = ci.get("of_rows") or rows
+    what = "labelled rows" if labelled else "rows"
+    if not resamples:
+        return f"{ci['method']} over the {of_rows} {what}"
+    sample = f"a random {rows} of the {of_rows} {what}" if of_rows != rows else f"the {rows} {what}"
+    if ci.get("scaled"):
+        sample += f", its half-widths scaled by sqrt({rows}/{of_rows}) to the whole window"
+    return f"{ci['method']}, {resamples} resamples of {sample}"
+
+
 def _percent(value: float) -> str:
     """A relative change: ``+1.25%``; one too small for two decimals with two significant digits (``-0.00034%``)."""
     if value == 0 or not math.isfinite(value):
@@ -925,9 +945,8 @@ def ungated_regressions(
             if not ci["high"] < 0:
                 continue  # within noise
             short = f"{pair} (worse beyond noise)"
-            rows = f"a random {ci['rows']} of the {ci['of_rows']}" if ci["of_rows"] != ci["rows"] else ci["rows"]
             interval = interval_text(ci["low"], ci["high"])
-            how = f"beyond noise: the change's 95% interval {interval} on {rows} rows lies below 0"
+            how = f"beyond noise: the change's 95% interval {interval} ({interval_basis(ci)}) lies below 0"
         else:
             if not drop > UNGATED_RELATIVE_DROP * abs(old):
                 continue
@@ -973,7 +992,7 @@ def significance_check(gates: Gates, ci: Mapping[str, Any] | None, *, no_interva
             f"{_SIGNIFICANCE} to false to gate on the observed improvement alone",
         )
     low, high = float(ci["low"]), float(ci["high"])
-    where = f"{interval_text(low, high)} ({ci['method']}, {ci['resamples']} resamples of {ci['rows']} rows)"
+    where = f"{interval_text(low, high)} ({interval_basis(ci)})"
     if low > 0:
         return GateCheck(
             "significance",
@@ -1141,9 +1160,9 @@ class ValidationReport:
         gated = any(c.gate == "significance" for c in self.checks)  # its reason says it: not twice
         if ci and ci["low"] <= 0 <= ci["high"] and not gated:
             failed.append(
-                f"within noise: the difference's 95% interval {interval_text(ci['low'], ci['high'])} on {ci['rows']} "
-                f"rows includes 0 (the {self.primary_metric} improvement of the challenger over the champion, "
-                f"{ci['method']} of {ci['resamples']} resamples): on another window of this size the champion may "
+                f"within noise: the difference's 95% interval {interval_text(ci['low'], ci['high'])} on "
+                f"{ci.get('of_rows') or ci['rows']} rows includes 0 (the {self.primary_metric} improvement of the "
+                f"challenger over the champion, {interval_basis(ci)}): on another window of this size the champion may "
                 "do as well or better. This informs and does not gate (validation.require_significant_improvement "
                 "makes it gate); a larger labelled window narrows it"
             )
@@ -1305,11 +1324,9 @@ def comparison_line(validation: Mapping[str, Any]) -> str | None:
     bootstrap, 1000 resamples of the 200 labelled rows).``; None when it holds neither."""
     ci, rows, labelled = validation.get("improvement_ci"), validation.get("n_rows"), validation.get("n_labelled")
     if ci:
-        subset = f" (a random {ci['rows']} of {ci['of_rows']})" if ci.get("of_rows", ci["rows"]) != ci["rows"] else ""
         return (
             f"{validation.get('primary_metric') or ci.get('metric')} improvement of the challenger over the champion: "
-            f"95% interval {interval_text(ci['low'], ci['high'])} ({ci['method']}, {ci['resamples']} resamples of "
-            f"the {ci.get('of_rows', ci['rows'])} labelled rows{subset})."
+            f"95% interval {interval_text(ci['low'], ci['high'])} ({interval_basis(ci, labelled=True)})."
         )
     if labelled is None and rows is None:
         return None
@@ -1471,6 +1488,7 @@ __all__ = [
     "evaluate_gates",
     "gates_task",
     "higher_is_better",
+    "interval_basis",
     "interval_text",
     "metric_task",
     "read_predictions",
