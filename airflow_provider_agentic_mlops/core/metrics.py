@@ -763,8 +763,10 @@ def paired_bootstrap(
     seed: int = BOOTSTRAP_SEED,
     max_rows: int = BOOTSTRAP_MAX_ROWS,
     fast_only: bool = False,
+    confidence: float = 0.95,
 ) -> dict[str, Any] | None:
-    """The 95 % interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by ``higher``).
+    """The 95 % (``confidence``) interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by
+    ``higher``).
 
     A metric that is the mean of a value per row (:data:`ROW_MEAN_METRICS`: accuracy, log_loss, mae) changes by
     the mean of the rows' paired differences: its interval is that mean +- the t quantile times their standard
@@ -782,17 +784,21 @@ def paired_bootstrap(
     :param positive: the positive class of a binary comparison (``score_versions``); None: macro-averaged.
     :param fast_only: None for a metric without the numpy path rather than scikit-learn per resample (seconds to
         minutes on a large window): for an interval that only informs.
+    :param confidence: the interval's two-sided confidence, in (0, 1): 0.99 for one of five read together
+        (Bonferroni).
     :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method", "scaled"}``
         (``rows``: those resampled, of ``of_rows``), or None when the metric is undefined in most resamples (e.g.
         roc_auc of a window with a handful of positives).
     """
     import numpy as np
 
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence {confidence!r} is not a share: give one in (0, 1), e.g. 0.95")
     y = np.asarray(y_true)
     sign = 1.0 if higher else -1.0
     per_row = _row_values(task, metric, y, *new), _row_values(task, metric, y, *old)
     if per_row[0] is not None and per_row[1] is not None:
-        return _normal_interval(metric, sign * (per_row[0] - per_row[1]))
+        return _normal_interval(metric, sign * (per_row[0] - per_row[1]), confidence)
     whole = y, new, old
     rng = np.random.default_rng(seed)
     of_rows = len(y)
@@ -834,7 +840,7 @@ def paired_bootstrap(
     diff = diff[np.isfinite(diff)]
     if len(diff) < resamples / 2:
         return None
-    low, high = np.percentile(diff, [2.5, 97.5])
+    low, high = np.percentile(diff, [50 * (1 - confidence), 50 * (1 + confidence)])
     scaled = False
     if of_rows > m:  # the subset's interval, scaled to the whole window's (a standard error goes as 1/sqrt(rows))
         part, full = (sign * _difference(task, metric, *rows_of, positive) for rows_of in ((y, new, old), whole))
@@ -843,7 +849,7 @@ def paired_bootstrap(
             low, high, scaled = full - (part - low) * factor, full + (high - part) * factor, True
     return {
         "metric": metric,
-        "confidence": 0.95,
+        "confidence": confidence,
         "low": float(low),
         "high": float(high),
         "resamples": int(len(diff)),

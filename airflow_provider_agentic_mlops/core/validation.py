@@ -872,8 +872,12 @@ def skill_check(
 #: Without an interval of the change (no predictions, a macro average, or the metric undefined in most resamples),
 #: a metric no gate checks is named when it is worse by more than this share of the champion's value.
 UNGATED_RELATIVE_DROP = 0.05
-#: The informing interval's resamples and most rows (a seeded subset of a larger window): a few per metric, cheap.
-_UNGATED_RESAMPLES, _UNGATED_MAX_ROWS = 400, 10_000
+#: The informing interval's resamples and most rows (a seeded subset of a larger window, the interval scaled to the
+#: whole window): a second or less per metric.
+_UNGATED_RESAMPLES, _UNGATED_MAX_ROWS = 1000, 10_000
+#: The chance that equally good versions get any metric named, all the metrics checked together: each metric's
+#: interval is two-sided at 1 - this / (metrics checked) (Bonferroni), and a metric is named when it lies below 0.
+UNGATED_FAMILY_ERROR = 0.05
 
 
 @dataclass(frozen=True)
@@ -903,10 +907,13 @@ def ungated_regressions(
     floors_met: Mapping[str, bool] | None = None,
 ) -> list[UngatedRegression]:
     """The standard metrics (:data:`CLASSIFICATION_METRICS`, :data:`REGRESSION_METRICS`) that no comparison gate
-    checks and the challenger is worse on beyond noise: the 95 % interval of the change (a paired bootstrap, as for
-    the primary metric, of :data:`_UNGATED_RESAMPLES` resamples of at most :data:`_UNGATED_MAX_ROWS` rows) lies below
-    0; without one (macro averages, which have no fast interval, or no predictions), a drop of more than
-    :data:`UNGATED_RELATIVE_DROP` of the champion's value. They inform: at
+    checks and the challenger is worse on beyond noise: the interval of the change (as for the primary metric:
+    the normal one of a row-mean metric, else a paired bootstrap of :data:`_UNGATED_RESAMPLES` resamples of at most
+    :data:`_UNGATED_MAX_ROWS` rows) lies below 0. Each metric's interval is two-sided at 1 -
+    :data:`UNGATED_FAMILY_ERROR` / k for the k metrics checked (Bonferroni: 99 % for five), so equally good versions
+    get any metric named at most 2.5 % of the time, not 2.5 % per metric. Without an interval (macro averages,
+    which have no fast one, or no predictions): a drop of more than :data:`UNGATED_RELATIVE_DROP` of the champion's
+    value. They inform: at
     ``primary_metric: accuracy`` a challenger that finds a third of the positives the champion found passes, and the
     approver is told (``not gated: recall 0.8100 -> 0.3200``). A floor metric is listed, saying only its floor is gated.
 
@@ -916,12 +923,18 @@ def ungated_regressions(
     from airflow_provider_agentic_mlops.core import metrics as _metrics
 
     found = []
-    for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
-        if metric == gates.primary_metric or metric in gates.guard_metrics:
-            continue
-        new, old = challenger.get(metric), champion.get(metric)
-        if _bad(new) or _bad(old):
-            continue
+    checked = [
+        metric
+        for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)
+        if metric != gates.primary_metric
+        and metric not in gates.guard_metrics
+        and not _bad(challenger.get(metric))
+        and not _bad(champion.get(metric))
+    ]
+    confidence = 1 - UNGATED_FAMILY_ERROR / max(len(checked), 1)
+    together = f"{1 - UNGATED_FAMILY_ERROR:.0%} for the {len(checked)} metrics checked together, Bonferroni"
+    for metric in checked:
+        new, old = challenger[metric], champion[metric]
         higher = gates.direction(metric)
         drop = (old - new) if higher else (new - old)
         if not drop > 0:
@@ -938,6 +951,7 @@ def ungated_regressions(
                 resamples=_UNGATED_RESAMPLES,
                 max_rows=_UNGATED_MAX_ROWS,
                 fast_only=True,  # macro averages: scikit-learn per resample takes minutes on a large window
+                confidence=confidence,
             )
         d = _pair_decimals(new, old)
         pair = f"{metric} {old:.{d}f} -> {new:.{d}f}"
@@ -946,7 +960,9 @@ def ungated_regressions(
                 continue  # within noise
             short = f"{pair} (worse beyond noise)"
             interval = interval_text(ci["low"], ci["high"])
-            how = f"beyond noise: the change's 95% interval {interval} ({interval_basis(ci)}) lies below 0"
+            shown = f"{100 * ci['confidence']:.4g}%"
+            how = f"beyond noise: the change's {shown} interval {interval} ({interval_basis(ci)}; {together})"
+            how += " lies below 0"
         else:
             if not drop > UNGATED_RELATIVE_DROP * abs(old):
                 continue
