@@ -561,8 +561,21 @@ def _decimals(*values: float) -> int:
     return next((d for d in range(4, 13) if len({f"{v:.{d}f}" for v in values}) == distinct), 12)
 
 
+#: Values this close (a share of the larger, at least of 1) are a tie: floating-point dust, e.g. a retrained model
+#: identical to the champion but for BLAS's summation order (about 1e-15 per prediction).
+_DUST = 1e-12
+
+
+def is_tie(new: float, old: float) -> bool:
+    """``new`` and ``old`` are equal up to floating-point dust (a difference of at most 1e-12 of the larger value, or
+    of 1): the report, the gates and the approvals page take them as equal (``0 (equal)``)."""
+    return new == old or abs(new - old) <= _DUST * max(1.0, abs(new), abs(old))
+
+
 def _pair_decimals(new: float, old: float) -> int:
-    """Decimals that tell ``new`` from ``old`` and show their difference as more than 0."""
+    """Decimals that tell ``new`` from ``old`` and show their difference as more than 0 (4 for a tie)."""
+    if is_tie(new, old):
+        return _decimals(new)
     d = _decimals(new, old)
     while new != old and d < 12 and float(f"{abs(new - old):.{d}f}") == 0:
         d += 1
@@ -577,9 +590,11 @@ def _shown_pair(new: float, old: float) -> str:
 
 def _change(amount: float, new: float, old: float, *, sign: bool = True) -> str:
     """A change between ``old`` and ``new`` with the decimals they are shown with: ``0 (equal)`` when they are
-    equal, never a ``-0.0000`` that hides which way it goes."""
-    if new == old or amount == 0:
-        return "0 (equal)" if new == old else "0"
+    equal (:func:`is_tie`: up to floating-point dust), never a ``-0.0000`` that hides which way it goes."""
+    if is_tie(new, old):
+        return "0 (equal)"
+    if amount == 0:
+        return "0"
     return f"{amount:{'+' if sign else ''}.{_pair_decimals(new, old)}f}"
 
 
@@ -718,7 +733,7 @@ def evaluate_gates(
     if _bad(new) or _bad(old):
         checks.append(GateCheck("primary", metric, False, unavailable(metric, new, old, "primary")))
     else:
-        improvement = (new - old) if gates.higher_is_better else (old - new)
+        improvement = 0.0 if is_tie(new, old) else (new - old) if gates.higher_is_better else (old - new)
         relative = improvement / abs(old) if old != 0 else (math.inf if improvement > 0 else 0.0)
         if gates.min_absolute_improvement or gates.min_relative_improvement:
             ok = _mlflow_passes(
@@ -747,7 +762,7 @@ def evaluate_gates(
             checks.append(GateCheck("guard", guard, False, unavailable(guard, new, old, "guard")))
             continue
         # a tolerated regression: MetricThreshold's changes are required improvements, never allowed losses
-        regression = (old - new) if gates.direction(guard) else (new - old)
+        regression = 0.0 if is_tie(new, old) else (old - new) if gates.direction(guard) else (new - old)
         checks.append(
             GateCheck(
                 "guard",
@@ -937,7 +952,7 @@ def ungated_regressions(
         new, old = challenger[metric], champion[metric]
         higher = gates.direction(metric)
         drop = (old - new) if higher else (new - old)
-        if not drop > 0:
+        if not drop > 0 or is_tie(new, old):
             continue
         ci = None
         if task is not None and labels is not None and None not in versions:
@@ -1506,6 +1521,7 @@ __all__ = [
     "higher_is_better",
     "interval_basis",
     "interval_text",
+    "is_tie",
     "metric_task",
     "read_predictions",
     "score_predictions",
