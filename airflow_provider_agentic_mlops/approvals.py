@@ -775,7 +775,9 @@ def refresh_message(
     Retry-After, while a later vote closed the request), and Slack keeps the last one. So with ``store`` the
     request is read just before each update, and that state is shown, not ``approval``'s; after each update it is
     read again, and sent again when it would show something else. Whichever update Slack takes last, its sender
-    read the request as it showed it after Slack took it, so the message ends on the stored state.
+    read the request as it showed it after Slack took it, so the message ends on the stored state. A closed
+    ``approval`` is sent as it is, without reading: a closed state is final (a request asked again later retires
+    this message itself), and most clicks close their request, so they pay no read.
 
     :param approval: the request (without ``store``: also the state shown, as the caller read it).
     :param slack_client: the client (default: the request's Slack connection's).
@@ -787,8 +789,9 @@ def refresh_message(
     if client is None:
         return False
     sent: tuple[Any, ...] | None = None
+    final = approval.get("status", PENDING) != PENDING
     for _ in range(REFRESH_UPDATES):
-        current = approval if store is None else _current_state(store, approval, after_update=sent is not None)
+        current = approval if store is None or final else _current_state(store, approval, after_update=sent is not None)
         if current is None or not current.get("slack_ts") or not current.get("slack_channel"):
             return sent is not None
         message = slack_messages.current_message(current)
@@ -800,7 +803,7 @@ def refresh_message(
         except Exception:
             log.exception("could not update the Slack message of approval %s", approval["id"])
             return False
-        if store is None:
+        if store is None or final:
             return True
         sent = update
     return True

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, BaseOperator
+from airflow.sdk import DAG, BaseOperator, get_parsing_context
 
 from airflow_provider_agentic_mlops.core.config import (
     DAG_ID_PREFIX,
@@ -446,6 +446,7 @@ def build_dag(
             deferrable=deferrable if approval.deferrable is None else approval.deferrable,
             poke_interval=approval.poke_interval_seconds,
             entry_error=entry_error,  # held: no approval under approvers the file may have revoked since
+            promote_conn_id=spec.promote_conn_id,  # checked before anyone is asked to approve
         )
         promote = task(PromoteOperator, "promote", **in_registry, mlflow_conn_id=spec.promote_conn_id)
 
@@ -540,7 +541,8 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
 
     A bad entry fails only its own model's DAG (see the module's docstring): built from the model's last
     valid entry and flagged, else a stand-in that fails with the error. Each bad entry is logged, naming the
-    model, the field and the expected value. A file that is not YAML or wrong as a whole (empty, no ``models``
+    model, the field and the expected value (at DEBUG in a task's parse for another DAG: :func:`_entry_error_level`).
+    A file that is not YAML or wrong as a whole (empty, no ``models``
     list, ``defaults`` not a mapping) flags every model of its last valid parse the same way (each runs its last
     valid entry). Only a missing file, or one not YAML or wrong as a whole with no model valid before, raises
     :class:`ConfigError`: then no model's entry is known.
@@ -565,23 +567,32 @@ def build_dags(path: str | Path) -> dict[str, DAG]:
     return dags
 
 
+def _entry_error_level(dag_id: str) -> int:
+    """The level at which the error of ``dag_id``'s entry is logged: WARNING, but DEBUG when the file is parsed by a
+    task of another DAG. A worker parses the whole file to run one DAG's task (Airflow's parsing context then names
+    that DAG); with the other models' errors at WARNING, every task log of every model repeated them, each team's
+    logs carrying every other team's. The DAG processor's parse (no parsing context) logs each one."""
+    running = get_parsing_context().dag_id
+    return logging.WARNING if running is None or running == dag_id else logging.DEBUG
+
+
 def _dag_of_invalid_entry(models: ModelEntries, label: str, error: str, options: dict[str, Any]) -> tuple[str, DAG]:
     """The DAG of the model ``label`` (a name, or ``#<n>`` for an entry without a valid one) whose entry is
     invalid: its last valid entry's, flagged, else a stand-in."""
-    if label.startswith("#"):  # no model name to go by: a DAG id no model can have (names start alphanumeric)
-        dag_id = f"{UNNAMED_ENTRY_DAG_PREFIX}{label[1:]}"
-    else:
-        dag_id = f"{DAG_ID_PREFIX}{label}"
-        spec = models.last_valid_spec(label)
-        if spec is not None:
-            try:
-                dag = build_dag(spec, entry_error=error, **options)
-            except Exception:  # noqa: BLE001 - it no longer builds (another environment, another version)
-                log.warning("%s\nIts last valid entry does not build either; its DAG is a stand-in.", error)
-            else:
-                log.warning("%s\nThe DAG %s runs its last valid entry until it is fixed.", error, dag_id)
-                return dag_id, dag
-    log.warning("%s\nThe DAG %s is a stand-in that fails with this error until it is fixed.", error, dag_id)
+    # no model name to go by (#<n>): a DAG id no model can have (names start alphanumeric)
+    unnamed = label.startswith("#")
+    dag_id = f"{UNNAMED_ENTRY_DAG_PREFIX}{label[1:]}" if unnamed else f"{DAG_ID_PREFIX}{label}"
+    level = _entry_error_level(dag_id)
+    spec = None if unnamed else models.last_valid_spec(label)
+    if spec is not None:
+        try:
+            dag = build_dag(spec, entry_error=error, **options)
+        except Exception:  # noqa: BLE001 - it no longer builds (another environment, another version)
+            log.log(level, "%s\nIts last valid entry does not build either; its DAG is a stand-in.", error)
+        else:
+            log.log(level, "%s\nThe DAG %s runs its last valid entry until it is fixed.", error, dag_id)
+            return dag_id, dag
+    log.log(level, "%s\nThe DAG %s is a stand-in that fails with this error until it is fixed.", error, dag_id)
     owner, tags = _owner_and_tags(models.invalid_entries.get(label, {}), models.defaults)
     return dag_id, _invalid_entry_dag(dag_id, error, owner, tags)
 

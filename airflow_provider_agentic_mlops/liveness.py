@@ -183,30 +183,66 @@ def fail_job_of_failed_task(context: Any) -> None:
 def cancel_approval_of_failed_task(context: Any) -> None:
     """``on_failure_callback`` of ApprovalSensor: its run can no longer promote, so its open request is
     cancelled and a later Approve answers so instead of being recorded. Its Slack message is updated to
-    say so, without buttons (best effort: a Slack failure is logged)."""
-    from airflow_provider_agentic_mlops.core.state import CANCELLED
+    say so, without buttons (best effort: a Slack failure is logged). A state store unreachable for now
+    (:func:`store_outage`) is retried for up to 30 s, as closing a job is; after that the log says what to do."""
+    from airflow_provider_agentic_mlops.core import state
     from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 
     task = context["task"]
     dag_id, run_id = run_of(context)
-    try:
+
+    def cancel() -> tuple[Any, list[int]]:
         store = StateStoreHook(task.state_conn_id).get_store()
-        closed = store.close_approvals_of_run(
+        return store, store.close_approvals_of_run(
             task.model_name,
             dag_id=str(dag_id),
             run_id=str(run_id),
-            status=CANCELLED,
+            status=state.CANCELLED,
             reason=f"task {dag_id}/{run_id}/{task.task_id} failed; its run cannot promote",
             expired_too=True,  # a clear of the sensor then asks again (a deny stands)
         )
-        if closed:
-            log.warning("Cancelled approval request(s) %s: the run that waited on them failed", closed)
-    except Exception:
-        log.exception("Could not cancel the approval request of %s/%s", dag_id, run_id)
+
+    try:  # repeating it is safe: it closes only requests still open
+        store, closed = state.retry_close(store_outage)(cancel)()
+    except Exception as err:
+        log.error(_not_cancelled(task.model_name, dag_id, run_id, err), exc_info=True)
         return
+    if closed:
+        log.warning("Cancelled approval request(s) %s: the run that waited on them failed", closed)
     from airflow_provider_agentic_mlops.approvals import refresh_closed
 
     refresh_closed(store, closed)  # their Slack messages say so and lose their buttons (best effort)
+
+
+def store_outage(err: BaseException) -> bool:
+    """Whether ``err`` is the state store unreachable for now (:func:`~airflow_provider_agentic_mlops.core.state.
+    is_transient`, also as the cause of the hook's ``StateStoreUnavailable``), or a lookup of its connection that
+    failed (the Execution API, the metadata DB or a secrets backend unreachable): worth trying again."""
+    from airflow_provider_agentic_mlops.core.state import is_transient
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.state import StateStoreUnavailable
+
+    if isinstance(err, ConnectionLookupFailed):
+        return True
+    cause = err.__cause__ if isinstance(err, StateStoreUnavailable) else err
+    return cause is not None and is_transient(cause)
+
+
+def _not_cancelled(model_name: str, dag_id: Any, run_id: Any, err: BaseException) -> str:
+    """The failure callback's error when the request of a failed run could not be cancelled, with what to do."""
+    from airflow_provider_agentic_mlops.core import state
+    from airflow_provider_agentic_mlops.core.commands import command
+    from airflow_provider_agentic_mlops.core.errors import describe
+
+    list_pending = f"approvals list --model {model_name} --status pending"
+    tried = f" (unreachable for {state.CLOSE_RETRY_SECONDS:g} s)" if store_outage(err) else ""
+    return (
+        f"Could not cancel the approval request of model {model_name!r} in {dag_id}/{run_id}, whose run failed: "
+        f"the state store{tried} raised {describe(err)}. The request stays pending (approvals list, models list) "
+        "and its Slack message keeps its buttons until its deadline; a click on them records nothing and cancels "
+        f"it. To cancel it now, once the store answers: find it with `{command(list_pending)}` and run "
+        f"`{command('approvals deny ID')}`, which finds the run failed and cancels the request (recording no deny)"
+    )
 
 
 __all__ = [
@@ -218,6 +254,7 @@ __all__ = [
     "map_index_of",
     "read_task_state",
     "run_of",
+    "store_outage",
     "training_dag_not_found",
     "with_callback",
 ]

@@ -74,31 +74,59 @@ def cli_command(approval: Mapping[str, Any], *, approve: bool = True, default_co
     return command
 
 
-def ask_again_command(approval: Mapping[str, Any]) -> str:
+def ask_again_command(approval: Mapping[str, Any], *, airflow_base_url: str | None = None) -> str:
     """How to get a new request for ``approval``'s run once it expired: clear its sensor task with the tasks downstream
     (the run's retrained version is asked about again). Not a new DAG run: that decides again, finding the model in
     the cooldown of this run's retrain, or after it retraining another version (spending budget).
 
-    :param approval: the request (its ``dag_id``, ``run_id`` and ``details.sensor_task_id``).
-    """
-    import re
-    import shlex
+    The clear goes by run id: the task's page in Airflow's UI, or ``POST /api/v2/dags/{dag_id}/clearTaskInstances``.
+    ``airflow tasks clear`` selects runs by logical date only (no run-id option in Airflow 3.1-3.3), so it is given
+    only for a run whose logical date the sensor recorded (``details.logical_date``: scheduled, backfill). A run an
+    alert, ``airflow dags trigger`` or the UI started has none, and a run id's date is not its logical date. Its
+    ``-t`` keeps the task ids holding the text (a substring, not a regex, in Airflow 3).
 
-    task_id = str((approval.get("details") or {}).get("sensor_task_id") or "wait_for_approval")
+    :param approval: the request (its ``dag_id``, ``run_id`` and ``details``' ``sensor_task_id``,
+        ``sensor_map_index`` and ``logical_date``).
+    :param airflow_base_url: Airflow's URL (scheme, host and ``[api] base_url``'s path), None when unknown: the
+        text then says ``<airflow-url>``.
+    """
+    import json
+    import shlex
+    from urllib.parse import quote
+
+    details = approval.get("details") or {}
+    task_id = str(details.get("sensor_task_id") or "wait_for_approval")
+    map_index = details.get("sensor_map_index")
+    mapped = isinstance(map_index, int) and map_index >= 0
+    dag_id = str(approval.get("dag_id"))
     run_id = str(approval.get("run_id") or "")
-    # ``airflow tasks clear`` picks runs by logical date: the one Airflow put in the id of a scheduled or manual run
-    dated = re.fullmatch(r"[a-z_]+__(\d{4}-\d{2}-\d{2}T[0-9:.]+(?:[+-]\d{2}:\d{2}|Z)?)", run_id)
-    date = shlex.quote(dated.group(1)) if dated else "LOGICAL_DATE"
-    command = (
-        f"airflow tasks clear {shlex.quote(str(approval.get('dag_id')))} -t {shlex.quote(f'^{re.escape(task_id)}$')} "
-        f"--downstream -s {date} -e {date}"
+    base = (airflow_base_url or "<airflow-url>").rstrip("/")
+    page = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}"
+    if mapped:
+        page += f"/mapped/{map_index}"
+    body = {
+        "dag_run_id": run_id,
+        "task_ids": [[task_id, map_index] if mapped else task_id],  # a mapped sensor: its copy's request only
+        "include_downstream": True,
+        "only_failed": False,
+        "dry_run": False,
+    }
+    endpoint = f"{base}/api/v2/dags/{quote(dag_id, safe='')}/clearTaskInstances"
+    text = (
+        f"Clear the run's {task_id} with its downstream tasks for a new request: in Airflow's UI, the task page {page}"
+        f" (Grid: run {run_id}, task {task_id}): Clear, with 'Downstream' selected; or through Airflow's REST API: "
+        f"curl -X POST {shlex.quote(endpoint)} -H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(body))}"
     )
-    if not dated:
-        command += f", LOGICAL_DATE being run {run_id!r}'s logical date"
-    return (
-        f"Clear the run's {task_id} with its downstream tasks for a new request: {command} (or in Airflow's UI: "
-        f"run {run_id}, task {task_id}, Clear with 'Downstream')"
-    )
+    logical_date = details.get("logical_date")
+    if logical_date and not mapped:  # `tasks clear` cannot pick one map index
+        date = shlex.quote(str(logical_date))
+        # -t is a substring of task ids in Airflow 3 (not a regex as in 2): `^...$` matches no task
+        text += (
+            f"; or: airflow tasks clear {shlex.quote(dag_id)} -t {shlex.quote(task_id)} "
+            f"--downstream -s {date} -e {date}"
+        )
+    return text
 
 
 def bad_approval_id(approval_id: int) -> str | None:

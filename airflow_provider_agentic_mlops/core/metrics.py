@@ -259,6 +259,7 @@ def score_predictions(
     labels: Sequence[Any] | None = None,
     classes: Sequence[Any] | None = None,
     positive_label: Any = None,
+    only: str | None = None,
 ) -> Scores:
     """Standard metrics of one model on labelled data (scikit-learn, imported here), with the reason of
     each one that is undefined.
@@ -278,6 +279,8 @@ def score_predictions(
         reason) where undefined: a class absent from ``y_true``, or a label the model has no class for.
     :param positive_label: binary classification: the class precision, recall and f1 measure (``fraud`` of
         ``fraud``/``legit``); default: the greater of the two (:func:`positive_class`).
+    :param only: compute this metric alone (the others are left out), as :func:`paired_bootstrap` does per
+        resample; default: every metric of the task.
     :return: the metrics (classification: accuracy, precision, recall, f1, and roc_auc and log_loss when
         ``proba`` is given; regression: rmse, mae, r2) and why any of them is NaN (or, roc_auc and log_loss
         without ``proba``, not computed). Predictions or
@@ -307,17 +310,20 @@ def score_predictions(
         y_t, y_p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
         # r2 divides by the target's variance: on a constant window scikit-learn's default reports 0.0 (or
         # 1.0) for every model, so any challenger would pass a gate on it
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = float(skm.r2_score(y_t, y_p, force_finite=False))
-        why = {} if math.isfinite(r2) else {"r2": "target is constant in this window"}
-        return Scores(
-            {
-                "rmse": float(math.sqrt(skm.mean_squared_error(y_t, y_p))),
-                "mae": float(skm.mean_absolute_error(y_t, y_p)),
-                "r2": r2 if math.isfinite(r2) else math.nan,
-            },
-            why,
-        )
+        r2, why = math.nan, {}
+        if only in (None, "r2"):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r2 = float(skm.r2_score(y_t, y_p, force_finite=False))
+            why = {} if math.isfinite(r2) else {"r2": "target is constant in this window"}
+            r2 = r2 if math.isfinite(r2) else math.nan
+        regression = {
+            "rmse": lambda: float(math.sqrt(skm.mean_squared_error(y_t, y_p))),
+            "mae": lambda: float(skm.mean_absolute_error(y_t, y_p)),
+            "r2": lambda: r2,
+        }
+        if only is not None:
+            regression = {name: score for name, score in regression.items() if name == only}
+        return Scores({name: score() for name, score in regression.items()}, why if "r2" in regression else {})
     if labels is None:
         labels = class_labels(y_true, y_pred, classes=[] if classes is None else [classes], names=names)
     labels = list(labels)
@@ -327,26 +333,30 @@ def score_predictions(
     positive = positive_class(labels, positive_label) if binary else None
     scope: dict[str, Any] = {"average": "binary", "pos_label": positive} if binary else {}
     scope = scope or {"average": "macro", "labels": labels}
-    out = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
+    out: dict[str, float] = {}
+    if only in (None, "accuracy"):
+        out["accuracy"] = float(skm.accuracy_score(y_true, y_pred))
     undefined: dict[str, str] = {}
-    absent = _absent_positive_class(labels, y_true, y_pred, positive) if binary else None
+    counts = [m for m in ("precision", "recall", "f1") if only in (None, m)]
+    absent = _absent_positive_class(labels, y_true, y_pred, positive) if binary and counts else None
     if absent is not None:  # the negative class's F1 (1.0) or zero_division's 0 would read as a measurement
         reason = f"no positive ({absent!r}) among the labels or the predictions: nothing to be precise on or recall"
-        _log.info("precision, recall and f1 are undefined (NaN): %s", reason)
-        out.update(dict.fromkeys(("precision", "recall", "f1"), math.nan))
-        undefined.update(dict.fromkeys(("precision", "recall", "f1"), reason))
+        what = "precision, recall and f1 are" if len(counts) == 3 else f"{counts[0]} is"
+        _log.info("%s undefined (NaN): %s", what, reason)
+        out.update(dict.fromkeys(counts, math.nan))
+        undefined.update(dict.fromkeys(counts, reason))
     else:
-        out["precision"] = float(skm.precision_score(y_true, y_pred, zero_division=0, **scope))
-        out["recall"] = float(skm.recall_score(y_true, y_pred, zero_division=0, **scope))
-        out["f1"] = float(skm.f1_score(y_true, y_pred, zero_division=0, **scope))
+        scorers = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}
+        out.update({m: float(scorers[m](y_true, y_pred, zero_division=0, **scope)) for m in counts})
     notes: dict[str, str] = {}
-    if proba is not None:
-        values, why = _probability_metrics(y_true, proba, classes, notes)
+    probability = [m for m in ("roc_auc", "log_loss") if only in (None, m)]
+    if proba is not None and probability:
+        values, why = _probability_metrics(y_true, proba, classes, notes, only=only)
         out.update(values)
         undefined.update(why)
-    else:  # not computed (no value), but a gate on them says why instead of "missing value"
+    elif probability:  # not computed (no value), but a gate on them says why instead of "missing value"
         reason = "it gives no class probabilities (no predict_proba, or a pyfunc model returning labels only)"
-        undefined.update(dict.fromkeys(("roc_auc", "log_loss"), reason))
+        undefined.update(dict.fromkeys(probability, reason))
     return Scores(out, undefined, notes=notes)
 
 
@@ -455,12 +465,17 @@ def _absent_positive_class(
 
 
 def _probability_metrics(
-    y_true: Sequence[Any], proba: Any, classes: Sequence[Any] | None, notes: dict[str, str] | None = None
+    y_true: Sequence[Any],
+    proba: Any,
+    classes: Sequence[Any] | None,
+    notes: dict[str, str] | None = None,
+    only: str | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """``roc_auc`` and ``log_loss`` of class probabilities, and ``{metric: why}`` of those NaN where undefined
-    (logged too). Several classes: ``roc_auc`` is the macro one-vs-rest AUC over the classes the labels hold
-    (each class's binary AUC of its column), so a class of the model absent from the rows, a rare one in a
-    short window, does not make it undefined; the absent classes are said in ``notes``."""
+    """``roc_auc`` and ``log_loss`` of class probabilities (``only`` one of them: that one alone), and
+    ``{metric: why}`` of those NaN where undefined (logged too). Several classes: ``roc_auc`` is the macro
+    one-vs-rest AUC over the classes the labels hold (each class's binary AUC of its column), so a class of the
+    model absent from the rows, a rare one in a short window, does not make it undefined; the absent classes are
+    said in ``notes``."""
     import numpy as np
     from sklearn import metrics as skm
 
@@ -477,23 +492,15 @@ def _probability_metrics(
     unseen = sorted(set(y.tolist()) - set(known), key=str) if known is not None else []
     if unseen:
         reason = f"the labels hold classes {unseen[:10]} the model gives no probability for (its classes: {known})"
-        _log.info("roc_auc and log_loss are undefined (NaN): %s", reason)
-        return {"roc_auc": float("nan"), "log_loss": float("nan")}, {"roc_auc": reason, "log_loss": reason}
+        wanted = [m for m in ("roc_auc", "log_loss") if only in (None, m)]
+        _log.info("%s undefined (NaN): %s", " and ".join(wanted) + (" are" if len(wanted) > 1 else " is"), reason)
+        return dict.fromkeys(wanted, float("nan")), dict.fromkeys(wanted, reason)
     out: dict[str, float] = {}
     undefined: dict[str, str] = {}
-    if len(np.unique(y)) < 2:
-        out["roc_auc"] = float("nan")  # undefined on one class; fails any gate on it, by design
-        undefined["roc_auc"] = f"the labels hold one class only ({np.unique(y).tolist()[:1]}); roc_auc needs two"
-    else:
-        try:
-            if p.ndim == 1:
-                out["roc_auc"] = float(skm.roc_auc_score(y, p))
-            else:
-                out["roc_auc"] = _macro_ovr_auc(y, p, known, notes)
-        except ValueError as err:  # e.g. a class of the model absent from these rows: one-vs-rest undefined
-            _log.info("roc_auc is undefined on these rows (NaN): %s", err)
-            out["roc_auc"] = float("nan")
-            undefined["roc_auc"] = f"undefined on these rows: {err}"
+    if only != "log_loss":
+        out, undefined = _roc_auc(y, p, known, notes)
+    if only == "roc_auc":
+        return out, undefined
     try:
         out["log_loss"] = float(skm.log_loss(y, p, labels=known))
     except ValueError as err:
@@ -501,6 +508,26 @@ def _probability_metrics(
         out["log_loss"] = float("nan")
         undefined["log_loss"] = f"undefined on these rows: {err}"
     return out, undefined
+
+
+def _roc_auc(
+    y: Any, p: Any, known: Sequence[Any] | None, notes: dict[str, str] | None
+) -> tuple[dict[str, float], dict[str, str]]:
+    """``({"roc_auc": value}, {"roc_auc": why it is NaN} or {})``, as :func:`_probability_metrics` reads it."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    if len(np.unique(y)) < 2:  # undefined on one class; fails any gate on it, by design
+        return {"roc_auc": math.nan}, {
+            "roc_auc": f"the labels hold one class only ({np.unique(y).tolist()[:1]}); roc_auc needs two"
+        }
+    try:
+        if p.ndim == 1:
+            return {"roc_auc": float(skm.roc_auc_score(y, p))}, {}
+        return {"roc_auc": _macro_ovr_auc(y, p, known, notes)}, {}
+    except ValueError as err:  # e.g. a class of the model absent from these rows: one-vs-rest undefined
+        _log.info("roc_auc is undefined on these rows (NaN): %s", err)
+        return {"roc_auc": math.nan}, {"roc_auc": f"undefined on these rows: {err}"}
 
 
 def _macro_ovr_auc(y: Any, p: Any, known: Sequence[Any] | None, notes: dict[str, str] | None) -> float:
@@ -746,7 +773,7 @@ BOOTSTRAP_MAX_ROWS = 50_000
 #: Metrics that are the mean of a value per row (:func:`_row_values`): their improvement is the mean of the rows'
 #: paired differences, whose interval is the normal one over every row of the window (no resampling, no subset).
 ROW_MEAN_METRICS: frozenset[str] = frozenset({"accuracy", "log_loss", "mae"})
-#: Resamples of a metric recomputed with scikit-learn per resample (macro averages, multiclass roc_auc): slower.
+#: Resamples of a metric without the numpy path, recomputed with scikit-learn per resample (that metric alone).
 BOOTSTRAP_SLOW_RESAMPLES = 200
 
 
@@ -772,18 +799,21 @@ def paired_bootstrap(
     the mean of the rows' paired differences: its interval is that mean +- the t quantile times their standard
     error (standard deviation / sqrt(rows)) over every row (``resamples`` 0), exact and cheap on any window.
     Another metric's is a paired bootstrap's: each resample draws rows with replacement, the same rows for both
-    versions, and the interval is the 2.5th to 97.5th percentile of the improvement over the resamples (seeded: the
-    same inputs give the same interval). Binary precision/recall/f1/roc_auc, rmse and r2 are computed for every
-    resample at once (numpy, row weights); other metrics (macro averages, multiclass roc_auc) with scikit-learn,
-    :data:`BOOTSTRAP_SLOW_RESAMPLES` resamples. Of a window over ``max_rows`` rows it resamples a seeded random
-    ``max_rows`` of them and scales the interval to the whole window (``scaled``): its half-widths, from the
-    subset's improvement, by sqrt(``max_rows`` / rows) (a standard error shrinks as 1 / sqrt(rows)), around the
-    whole window's improvement.
+    versions, and the interval is the central ``confidence`` share (2.5th to 97.5th percentile at 95 %) of the
+    improvement over the resamples (seeded: the same inputs give the same interval). Precision/recall/f1 (binary or
+    macro), roc_auc (binary, and the macro one-vs-rest of more classes), rmse and r2 are computed for every resample
+    at once (numpy, row weights), as :func:`score_versions` scores the resampled rows (a resample of a macro average
+    holding two classes, which may read as binary, with scikit-learn); a metric without that path with
+    scikit-learn, that metric alone per resample, :data:`BOOTSTRAP_SLOW_RESAMPLES` resamples. Of a window over
+    ``max_rows`` rows it resamples a seeded random ``max_rows`` of them and scales the interval to the whole window
+    (``scaled``): its half-widths, from the subset's improvement, by sqrt(``max_rows`` / rows) (a standard error
+    shrinks as 1 / sqrt(rows)), around the whole window's improvement.
 
     :param new: the challenger's ``(predictions, probabilities or None, classes or None)``; ``old`` the champion's.
     :param positive: the positive class of a binary comparison (``score_versions``); None: macro-averaged.
-    :param fast_only: None for a metric without the numpy path rather than scikit-learn per resample (seconds to
-        minutes on a large window): for an interval that only informs.
+    :param fast_only: None for a metric without the numpy path rather than scikit-learn per resample (seconds on a
+        large window): for an interval that only informs (a macro average's few resamples of two classes are still
+        scored with scikit-learn).
     :param confidence: the interval's two-sided confidence, in (0, 1): 0.99 for one of five read together
         (Bonferroni).
     :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method", "scaled"}``
@@ -816,15 +846,19 @@ def paired_bootstrap(
     m = len(y)
     if m == 0:
         return None
-    fast_new, fast_old = _by_weights(task, metric, y, *new, positive), _by_weights(task, metric, y, *old, positive)
+    change = _change_by_weights(task, metric, y, new, old, positive)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if fast_new is not None and fast_old is not None:
+        if change is not None:
             diffs, chunk = [], max(1, 2_000_000 // m)
             for start in range(0, resamples, chunk):
                 k = min(chunk, resamples - start)
                 idx = rng.integers(0, m, (k, m)) + (np.arange(k) * m)[:, None]
                 weights = np.bincount(idx.ravel(), minlength=k * m).reshape(k, m).astype(float)
-                diffs.append(sign * (fast_new(weights) - fast_old(weights)))
+                values, slow = change(weights)
+                for i in np.flatnonzero(slow):  # the rows drawn, in order (the metrics do not depend on it)
+                    drawn = np.repeat(np.arange(m), weights[i].astype(int))
+                    values[i] = _resampled(task, metric, y, new, old, drawn, positive)
+                diffs.append(sign * values)
             diff, method = np.concatenate(diffs), "paired bootstrap"
         elif fast_only:
             return None
@@ -915,15 +949,66 @@ def _row_values(task: Task, metric: str, y: Any, pred: Any, proba: Any, classes:
 
 
 def _difference(task: Task, metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...], positive: Any) -> float:
-    """``metric`` of ``new`` minus ``old`` on every row of ``y`` (NaN where undefined)."""
+    """``metric`` of ``new`` minus ``old`` on every row of ``y`` (NaN where undefined): row weights of 1 where
+    :func:`_change_by_weights` weighs the metric, else scikit-learn."""
     import numpy as np
 
+    change = _change_by_weights(task, metric, y, new, old, positive)
+    if change is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values, slow = change(np.ones((1, len(y))))
+        if not slow[0]:
+            return float(values[0])
+    return _resampled(task, metric, y, new, old, np.arange(len(y)), positive)
+
+
+def _change_by_weights(
+    task: Task, metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...], positive: Any
+) -> Any:
+    """A function of a ``(resamples, rows)`` matrix of row weights returning ``(metric of new minus old, which
+    resamples to score with scikit-learn instead)`` per resample; None for a metric it cannot weigh."""
+    import numpy as np
+
+    if task == "classification" and metric in ("precision", "recall", "f1") and positive is None:
+        return _macro_change_by_weights(metric, y, new, old)
     fast_new, fast_old = _by_weights(task, metric, y, *new, positive), _by_weights(task, metric, y, *old, positive)
     if fast_new is None or fast_old is None:
-        return _resampled(task, metric, y, new, old, np.arange(len(y)), positive)
-    ones = np.ones((1, len(y)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(fast_new(ones)[0] - fast_old(ones)[0])
+        return None
+    return lambda w: (fast_new(w) - fast_old(w), np.zeros(len(w), dtype=bool))
+
+
+def _macro_change_by_weights(metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...]) -> Any:
+    """:func:`_change_by_weights` of macro precision, recall or f1 (no positive class), as :func:`score_predictions`
+    reads them for the labels :func:`class_labels` gives the resample's rows: the mean over the classes the
+    resample's labels or either version's predictions hold of each one's value (0 where undefined:
+    ``zero_division=0``). A resample holding at most two classes may be scored as binary: it is left to
+    scikit-learn."""
+    import numpy as np
+
+    if new[0] is None or old[0] is None:
+        return None
+    preds = [np.asarray(new[0]), np.asarray(old[0])]
+    try:
+        candidates = np.unique(np.concatenate([y, *preds]))
+    except TypeError:  # classes that do not compare: score_predictions says so
+        return None
+    is_true = y[:, None] == candidates[None, :]
+    said = [p[:, None] == candidates[None, :] for p in preds]
+    # per class: the labels, and each version's predictions and hits (one product for all)
+    members = np.concatenate([is_true, *said, *(s & is_true for s in said)], axis=1).astype(float)
+
+    def change(w: Any) -> tuple[Any, Any]:
+        true, *counts = np.split(w @ members, 5, axis=1)
+        held = (true + counts[0] + counts[1]) > 0
+        values = []
+        for said_w, hit_w in ((counts[0], counts[2]), (counts[1], counts[3])):
+            den = {"precision": said_w, "recall": true, "f1": said_w + true}[metric]
+            num = hit_w * (2.0 if metric == "f1" else 1.0)
+            per_class = np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+            values.append(np.where(held, per_class, 0.0).sum(axis=1) / held.sum(axis=1))
+        return values[0] - values[1], held.sum(axis=1) <= 2
+
+    return change
 
 
 def _by_weights(
@@ -977,11 +1062,34 @@ def _by_weights(
             eps = np.finfo(float).eps
             return mean(-np.log(np.clip(np.where(is_pos, p, 1 - p), eps, 1)))
         return _weighted_auc(p, is_pos)
-    if metric == "log_loss" and p.shape[1] == len(known) and set(np.unique(y).tolist()) <= set(known):
+    if p.shape[1] != len(known) or not set(np.unique(y).tolist()) <= set(known):
+        return None
+    if metric == "log_loss":
         p = p / p.sum(axis=1, keepdims=True)
         column = np.searchsorted(np.asarray(known), y)
         return mean(-np.log(np.clip(p[np.arange(len(y)), column], np.finfo(float).eps, 1)))
-    return None
+    return _weighted_macro_auc(p, y, known, every_class=classes is None)
+
+
+def _weighted_macro_auc(p: Any, y: Any, known: Sequence[Any], *, every_class: bool) -> Any:
+    """The macro one-vs-rest ROC AUC per resample of row weights, as :func:`_macro_ovr_auc` reads it: the mean over
+    the classes a resample holds of each one's AUC of its column of ``p`` (columns: ``known``, sorted); NaN on a
+    resample of one class, or, ``every_class`` (the model's classes not given: the columns are the labels'), one
+    missing a class (scikit-learn then cannot match the columns to classes)."""
+    import numpy as np
+
+    per_class = [_weighted_auc(p[:, j], y == c) for j, c in enumerate(known)]
+    members = (y[:, None] == np.asarray(known)[None, :]).astype(float)
+
+    def auc(w: Any) -> Any:
+        held = w @ members > 0
+        # a class absent from a resample has no positive pair (NaN); with one class present every AUC is NaN
+        values = np.stack([one(w) for one in per_class], axis=1)
+        usable = held & np.isfinite(values)
+        mean = np.where(usable, values, 0.0).sum(axis=1) / usable.sum(axis=1)
+        return np.where(held.all(axis=1) | ~every_class, mean, np.nan)
+
+    return auc
 
 
 def _weighted_auc(score: Any, is_pos: Any) -> Any:
@@ -991,12 +1099,13 @@ def _weighted_auc(score: Any, is_pos: Any) -> Any:
 
     values, group = np.unique(score, return_inverse=True)
     groups = len(values)
+    cell = np.asarray(is_pos, dtype=int) * groups + group  # (positive?, score group): one weighted count for both
 
     def auc(w: Any) -> Any:
         k = len(w)
-        at = (group + (np.arange(k) * groups)[:, None]).ravel()
-        neg = np.bincount(at, weights=(w * ~is_pos).ravel(), minlength=k * groups).reshape(k, groups)
-        pos = np.bincount(at, weights=(w * is_pos).ravel(), minlength=k * groups).reshape(k, groups)
+        at = (cell + (np.arange(k) * 2 * groups)[:, None]).ravel()
+        counts = np.bincount(at, weights=w.ravel(), minlength=2 * k * groups).reshape(k, 2, groups)
+        neg, pos = counts[:, 0], counts[:, 1]
         below = np.cumsum(neg, axis=1) - neg
         return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
 
@@ -1006,7 +1115,8 @@ def _weighted_auc(score: Any, is_pos: Any) -> Any:
 def _resampled(
     task: Task, metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...], rows: Any, positive: Any
 ) -> float:
-    """``metric`` of ``new`` minus ``old`` on ``rows`` (drawn with replacement), with scikit-learn."""
+    """``metric`` of ``new`` minus ``old`` on ``rows`` (drawn with replacement), with scikit-learn: that metric
+    alone (:func:`score_predictions`'s ``only``)."""
     import numpy as np
 
     def take(values: Any) -> Any:
@@ -1022,7 +1132,14 @@ def _resampled(
     try:
         values = [
             score_predictions(
-                task, y[rows], take(v[0]), take(v[1]), labels=labels, classes=v[2], positive_label=positive
+                task,
+                y[rows],
+                take(v[0]),
+                take(v[1]),
+                labels=labels,
+                classes=v[2],
+                positive_label=positive,
+                only=metric,
             ).metrics.get(metric, math.nan)
             for v in (new, old)
         ]

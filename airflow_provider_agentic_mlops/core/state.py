@@ -157,11 +157,19 @@ class AuditEntry:
     details: dict[str, Any] | None = None
 
 
+#: SQLSTATEs of a connection lost or refused for now (class 08 is matched by its prefix): admin shutdown, crash
+#: shutdown, cannot connect now (starting up, shutting down, in recovery), idle-session timeout, too many
+#: connections, and a transaction the server rolled back to be run again (serialization failure, deadlock).
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P05", "53300", "40001", "40P01"})
+
+#: Messages of a lost or refused connection. libpq reports a connection it could not open without a SQLSTATE
+#: (the server's FATAL arrives before the session exists), and psycopg2 one it lost mid-statement too.
 _TRANSIENT = (
     "could not connect",
     "connection refused",
     "connection reset",
     "connection timed out",
+    "timeout expired",
     "server closed the connection",
     "terminating connection",
     "connection is closed",
@@ -169,23 +177,74 @@ _TRANSIENT = (
     "database is locked",
     "the database system is starting up",
     "the database system is shutting down",
+    "the database system is not yet accepting connections",
+    "the database system is in recovery mode",
+    "is not currently accepting connections",
+    "too many clients",
+    "too many connections",
+    "remaining connection slots are reserved",
+    "could not translate host name",
+    "name resolution",
+    "no route to host",
+    "network is unreachable",
+    "could not receive data from server",
+    "could not send data to server",
 )
+
+#: Messages of a connection refused for a reason to fix, not wait out: authentication and authorization (SQLSTATE
+#: class 28), a database or role that does not exist, no CONNECT privilege, TLS settings the server cannot meet.
+_NEEDS_A_FIX = (
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "pg_hba.conf rejects",
+    "is not permitted to log in",
+    "does not exist",
+    "permission denied",
+    "no password supplied",
+    "ssl was required",
+    "certificate",
+    "channel binding",
+)
+
+#: Driver modules that reach PostgreSQL through libpq.
+_LIBPQ_MODULES = frozenset({"psycopg2", "psycopg"})
+
+
+def _sqlstate(driver_error: BaseException | None) -> str | None:
+    """The SQLSTATE of a driver's error (psycopg2's ``pgcode``, psycopg 3's ``sqlstate``), if it has one."""
+    code = getattr(driver_error, "pgcode", None) or getattr(driver_error, "sqlstate", None)
+    return code if isinstance(code, str) and code else None
 
 
 def is_transient(err: BaseException) -> bool:
     """A dropped or refused database connection (or SQLite's lock timeout): worth trying again. A missing
-    table or a bad query is not."""
+    table, a bad query, a constraint or a refused login is not.
+
+    An error with a SQLSTATE is decided by it (class 08 and :data:`_TRANSIENT_SQLSTATES`). Without one, by
+    the message (:data:`_TRANSIENT`); and a PostgreSQL connection libpq could not open (raised outside any
+    statement, as the pool connects) is transient unless its message names a fault to fix
+    (:data:`_NEEDS_A_FIX`): libpq's words vary with its version and the server's language."""
     if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
         return True
     if isinstance(err, sa.exc.InterfaceError):
         return True
-    return isinstance(err, sa.exc.OperationalError) and any(t in str(err).lower() for t in _TRANSIENT)
+    if not isinstance(err, sa.exc.OperationalError):
+        return False
+    code = _sqlstate(err.orig)
+    if code is not None:
+        return code.startswith("08") or code in _TRANSIENT_SQLSTATES
+    message = str(err.orig if err.orig is not None else err).lower()
+    if any(fault in message for fault in _NEEDS_A_FIX):
+        return False
+    if any(t in message for t in _TRANSIENT):
+        return True
+    return err.statement is None and type(err.orig).__module__.split(".")[0] in _LIBPQ_MODULES
 
 
-def _retrying(stop: Any) -> Any:
-    """A retry of connection errors (:func:`is_transient`), with exponential backoff from 0.2 s, until ``stop``."""
+def _retrying(stop: Any, transient: Callable[[BaseException], bool] = is_transient) -> Any:
+    """A retry of connection errors (``transient``), with exponential backoff from 0.2 s, until ``stop``."""
     return tenacity.retry(
-        retry=tenacity.retry_if_exception(is_transient),
+        retry=tenacity.retry_if_exception(transient),
         wait=tenacity.wait_exponential(multiplier=0.2, max=5),
         stop=stop,
         before_sleep=tenacity.before_sleep_log(logging.getLogger(__name__), logging.WARNING),
@@ -203,6 +262,18 @@ retry_read = _retrying(tenacity.stop_after_attempt(6))
 #: repeating one that committed although its connection dropped changes nothing, while giving up throws a
 #: finished training away and leaves its job running until it is found stale.
 retry_close_job = _retrying(tenacity.stop_after_delay(30))
+
+#: Seconds :func:`retry_close` retries connection errors (as :data:`retry_close_job` does).
+CLOSE_RETRY_SECONDS = 30.0
+
+
+def retry_close(transient: Callable[[BaseException], bool] = is_transient) -> Any:
+    """A retry of a close that is safe to repeat (it changes only what is still open), for up to
+    :data:`CLOSE_RETRY_SECONDS`, with the backoff of :data:`retry_read`.
+
+    :param transient: which errors are worth trying again (default :func:`is_transient`).
+    """
+    return _retrying(tenacity.stop_after_delay(CLOSE_RETRY_SECONDS), transient)
 
 
 #: What asking for an existing request again did (``StateStore._ask_again``): opened it again as a new request,
@@ -2504,6 +2575,7 @@ __all__ = [
     "known_revisions",
     "oldest_compatible_revision",
     "is_transient",
+    "retry_close",
     "retry_read",
     "migrate_schema",
     "schema",

@@ -884,7 +884,7 @@ def skill_check(
 
 # -- regressions no gate checks (informing) -------------------------------------------------------
 
-#: Without an interval of the change (no predictions, a macro average, or the metric undefined in most resamples),
+#: Without an interval of the change (no predictions, or the metric undefined in most resamples),
 #: a metric no gate checks is named when it is worse by more than this share of the champion's value.
 UNGATED_RELATIVE_DROP = 0.05
 #: The informing interval's resamples and most rows (a seeded subset of a larger window, the interval scaled to the
@@ -926,8 +926,8 @@ def ungated_regressions(
     the normal one of a row-mean metric, else a paired bootstrap of :data:`_UNGATED_RESAMPLES` resamples of at most
     :data:`_UNGATED_MAX_ROWS` rows) lies below 0. Each metric's interval is two-sided at 1 -
     :data:`UNGATED_FAMILY_ERROR` / k for the k metrics checked (Bonferroni: 99 % for five), so equally good versions
-    get any metric named at most 2.5 % of the time, not 2.5 % per metric. Without an interval (macro averages,
-    which have no fast one, or no predictions): a drop of more than :data:`UNGATED_RELATIVE_DROP` of the champion's
+    get any metric named at most 2.5 % of the time, not 2.5 % per metric. Without an interval (no predictions, or a
+    metric without the bootstrap's numpy path): a drop of more than :data:`UNGATED_RELATIVE_DROP` of the champion's
     value. They inform: at
     ``primary_metric: accuracy`` a challenger that finds a third of the positives the champion found passes, and the
     approver is told (``not gated: recall 0.8100 -> 0.3200``). A floor metric is listed, saying only its floor is gated.
@@ -965,7 +965,7 @@ def ungated_regressions(
                 positive=positive,
                 resamples=_UNGATED_RESAMPLES,
                 max_rows=_UNGATED_MAX_ROWS,
-                fast_only=True,  # macro averages: scikit-learn per resample takes minutes on a large window
+                fast_only=True,  # scikit-learn per resample: seconds per metric on a large window
                 confidence=confidence,
             )
         d = _pair_decimals(new, old)

@@ -21,7 +21,12 @@ from airflow_provider_agentic_mlops.core.connections import (
 )
 from airflow_provider_agentic_mlops.core.errors import AgenticMlopsError, describe
 from airflow_provider_agentic_mlops.core.mlflow_faults import refused_reason, unavailable_fault
-from airflow_provider_agentic_mlops.hooks.connection import connection_url, get_connection_or_none
+from airflow_provider_agentic_mlops.hooks.connection import (
+    ConnectionExtraInvalid,
+    ConnectionLookupFailed,
+    connection_url,
+    get_connection_or_none,
+)
 from airflow_provider_agentic_mlops.hooks.connection_form import with_connection_form
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
@@ -179,13 +184,14 @@ class ModelLoadError(AgenticMlopsError, RuntimeError):
         self.version = version
 
 
-class MlflowConnectionNotFound(AgenticMlopsError, ValueError):
-    """An MLflow connection other than the three default ids does not exist (a typo, or not created yet)."""
+class MlflowConnectionNotFound(AgenticMlopsError, ValueError, AirflowFailException):
+    """An MLflow connection other than the three default ids does not exist (a typo, or not created yet). The task
+    fails without retries: a retry finds the same connections."""
 
 
 class MlflowConnectionInvalid(AgenticMlopsError, ValueError):
-    """An MLflow connection id names a connection of another type (an ``http`` one, a state store's): the message
-    names the type found and the ``--conn-type`` it needs."""
+    """An MLflow connection id names a connection of another type (an ``http`` one, a state store's; the message
+    names the type found and the ``--conn-type`` it needs), or one without a host or with an unknown ``access``."""
 
 
 class MlflowUnavailable(AgenticMlopsError, ConnectionError):
@@ -198,6 +204,17 @@ class MlflowPermissionDenied(AgenticMlopsError, AirflowFailException):
     registered model (403 ``PERMISSION_DENIED``). The message names the connection and the permission the call
     needs; the task fails without retries, since the same credentials are refused again."""
 
+
+#: An MLflow connection that is not there or not usable as it is (its id, type, host, extra or credentials): each
+#: message names the connection and its fix, which is the connection's, not the call's (never a report, a version
+#: or the artifact store to blame). ``ConnectionLookupFailed``: whether it exists is unknown, a backend failed.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    MlflowConnectionNotFound,
+    MlflowConnectionInvalid,
+    MlflowPermissionDenied,
+    ConnectionExtraInvalid,
+    ConnectionLookupFailed,
+)
 
 #: Errors of :meth:`MlflowRegistryHook.predict_version` that are no fault of the model: raised as they are, never
 #: reported as a model that does not predict (unreachable or busy MLflow, a refused connection, a timeout).
@@ -326,7 +343,7 @@ class MlflowRegistryHook(BaseHook):
         extra = conn.extra_dejson or {}
         host = connection_url(conn, default_scheme="http")
         if not host:
-            raise ValueError(
+            raise MlflowConnectionInvalid(
                 f"MLflow connection {self.mlflow_conn_id!r} has no host; set it to the tracking URI, "
                 "e.g. http://mlflow:5000"
             )
@@ -362,7 +379,7 @@ class MlflowRegistryHook(BaseHook):
         """What this hook may do: the connection's access, lowered by ``access=`` if given."""
         declared = self._settings["access"]
         if declared not in ACCESS_LEVELS:
-            raise ValueError(
+            raise MlflowConnectionInvalid(
                 f"MLflow connection {self.mlflow_conn_id!r}: extra access={declared!r} is not one of {ACCESS_LEVELS}"
             )
         if self.requested_access is None:

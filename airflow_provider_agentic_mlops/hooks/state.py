@@ -15,6 +15,7 @@ from airflow_provider_agentic_mlops.settings import (
     configured_migration_lock_timeout,
     configured_state_conn_id,
 )
+from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.state import StateStore
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 _stores: dict[str, StateStore] = {}
 
 
-class StateConnectionNotFound(AgenticMlopsError, ValueError):
-    """A state-store connection other than the default one does not exist (a typo, or not created yet)."""
+class StateConnectionNotFound(AgenticMlopsError, ValueError, AirflowFailException):
+    """A state-store connection other than the default one does not exist (a typo, or not created yet). The task
+    fails without retries: a retry finds the same connections."""
 
 
 class StateStoreUnavailable(AgenticMlopsError, RuntimeError):

@@ -189,9 +189,13 @@ class PromoteOperator(_ChampionOperator):
         """The report ``path`` (Markdown or HTML) in the challenger's run as stored now, with its ``runs:/`` URI
         and the ``digest`` validation recorded for it: the validation task wrote it there, and promotion checks it
         is still the one approved."""
+        from airflow_provider_agentic_mlops.hooks.mlflow import CONNECTION_ERRORS
+
         uri = f"runs:/{run_id}/{path}"
         try:
             return StoredReport(artifact=uri, text=self.hook.read_text_artifact(run_id, path), digest=digest)
+        except CONNECTION_ERRORS:  # the connection's fault, whole: its message names it and the fix
+            raise
         except Exception as err:
             raise PromotionRefused(
                 f"model {self.model_name!r} v{version}: the validation report {uri} cannot be read "

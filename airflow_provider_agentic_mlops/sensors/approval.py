@@ -92,6 +92,10 @@ class ApprovalSensor(BaseSensorOperator):
     :param entry_error: the models file's error while the model's DAG runs its last valid entry (the DAG
         factory's hold): the approvers the file states now are unknown and the held entry's may have been
         revoked, so the sensor fails at once with it, opening, renewing and reading no request (fail closed).
+    :param promote_conn_id: the MLflow connection the PromoteOperator after this sensor promotes with (the DAG
+        factory passes models.yaml's ``promote_conn_id``): checked before a request is opened, a connection lookup
+        only, so that an id no connection has, or a connection without access ``promote``, fails here, naming it and
+        the fix, instead of in the promotion, after a person approved. None: not checked.
     """
 
     template_fields = ("model_name", "registered_model", "channel", "approvers", "approver_usergroup", "links")
@@ -113,6 +117,7 @@ class ApprovalSensor(BaseSensorOperator):
         deferrable: bool | None = None,
         poke_interval: float = 30,
         entry_error: str | None = None,
+        promote_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         overrides = settings_overrides(ApprovalSettings, kwargs, settings=settings)
@@ -142,6 +147,7 @@ class ApprovalSensor(BaseSensorOperator):
         self.state_conn_id = state_conn_id
         self.deferrable = deferrable
         self.entry_error = entry_error
+        self.promote_conn_id = promote_conn_id
 
     # the settings' fields as the sensor's attributes (the template fields among them, which Airflow renders)
     timeout_hours = _SettingsField()
@@ -235,6 +241,9 @@ class ApprovalSensor(BaseSensorOperator):
                 # failure callback): a decision on a run that no longer waits cancels the request instead
                 "sensor_task_id": ti.task_id,
                 "sensor_map_index": _map_index(ti),  # a mapped sensor's copy (-1: not mapped)
+                # what `airflow tasks clear -s/-e` selects the run by; None for a run an alert, `dags trigger` or the
+                # UI started (an expired request's error then names the clear by run id only)
+                "logical_date": _logical_date(context),
                 **message_details(
                     drift=drift if isinstance(drift, dict) else None,
                     rationale=rationale,
@@ -312,9 +321,18 @@ class ApprovalSensor(BaseSensorOperator):
                 "models-yaml-error, clear wait_for_approval to ask again under the entry's approvers."
             )
 
+    def _refuse_unusable_promote_connection(self) -> None:
+        """:raises AirflowFailException: ``promote_conn_id`` could not promote (a retry finds the same connection)."""
+        if self.promote_conn_id:
+            from airflow_provider_agentic_mlops.hooks.model_connections import promote_connection_problem
+
+            if problem := promote_connection_problem(self.promote_conn_id, model_name=self.model_name):
+                raise AirflowFailException(f"no approval asked: {problem}")
+
     def execute(self, context: Context) -> Any:
         self._refuse_while_held()
         check_model_name(self.model_name)
+        self._refuse_unusable_promote_connection()
         approval = self._ensure_request(context)
         self._approval_id = approval["id"]
         if not self.deferrable:
@@ -372,6 +390,12 @@ def _map_index(ti: Any) -> int:
     """The task instance's map index: -1 unless the sensor is mapped (``partial().expand()``)."""
     map_index = getattr(ti, "map_index", None)
     return map_index if isinstance(map_index, int) else -1
+
+
+def _logical_date(context: Any) -> str | None:
+    """The run's logical date (ISO 8601), None when it has none: the Task SDK's context then holds no key for it."""
+    logical_date = context.get("logical_date")
+    return logical_date.isoformat() if logical_date else None
 
 
 def _run_url(dag_id: str, run_id: str) -> str | None:

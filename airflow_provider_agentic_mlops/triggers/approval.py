@@ -26,8 +26,10 @@ class ApprovalTrigger(BaseTrigger):
     The store is reached through the state connection (never a URL in the trigger's kwargs) and never
     migrated here: migrations run in ``airflow agentic-mlops db migrate`` or at first use by a worker or
     the API server, before any request to wait on exists. A dropped connection is retried with backoff
-    (the store's reads do that); a longer outage (a PostgreSQL restart or failover) is logged and polled
-    through until the deadline, so it does not fail the run. So is a lookup of the connection that
+    (the store's reads do that); a longer outage (a PostgreSQL restart or failover, a database refusing
+    connections for now: in recovery, not accepting connections, too many clients; see
+    :func:`~airflow_provider_agentic_mlops.core.state.is_transient`) is logged and polled through until the
+    deadline, so it does not fail the run. So is a lookup of the connection that
     failed (the Execution API, the metadata DB or a secrets backend unreachable, e.g. while the
     triggerer restarts): it is looked up inside the polling loop. Other errors (a missing table, a
     connection that does not exist) do fail it.

@@ -384,6 +384,34 @@ def test_a_message_update_that_cannot_read_the_store_sends_only_a_closed_copy(
     assert "Approved by alice, bob" in update.args["text"] and not _buttons(update)
 
 
+def test_a_closed_request_updates_its_message_without_reading_the_store(
+    store: StateStore,
+    client: WebClient,
+    slack_double: SlackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Most clicks close their request: a closed state is final, so its update is sent without the reads a pending
+    one needs (the click's CPU); a pending copy is read before and after its update."""
+    vote = _two_person_request(store, client)
+    pending = vote("U_ALICE").approval
+    closed = vote("U_BOB").approval
+    slack_double.clear()
+    reads: list[int] = []
+    real_get = store.get_approval
+
+    def counted(approval_id: int) -> dict:
+        reads.append(approval_id)
+        return real_get(approval_id)
+
+    monkeypatch.setattr(store, "get_approval", counted)
+    assert approvals.refresh_message(closed, slack_client=client, store=store)
+    assert reads == []
+    assert approvals.refresh_message(pending, slack_client=client, store=store)
+    assert reads == [pending["id"], pending["id"]]
+    shown = slack_double.calls_to("chat.update")
+    assert len(shown) == 2 and all("Approved by alice, bob" in c.args["text"] for c in shown)
+
+
 def test_two_person_rule_refuses_unmapped_slack_users_and_records_nothing(
     store: StateStore,
     client: WebClient,

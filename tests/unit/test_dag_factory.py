@@ -88,6 +88,8 @@ def test_model_settings_reach_the_operators(dags) -> None:
     assert fraud.task_dict["wait_for_approval"].required_approvals == 2
     assert churn.task_dict["wait_for_approval"].approvers == ["U1"]
     assert churn.task_dict["promote"].mlflow_conn_id == "agentic_mlops_mlflow_promote"
+    # the sensor checks the promote connection before anyone is asked to approve
+    assert churn.task_dict["wait_for_approval"].promote_conn_id == "agentic_mlops_mlflow_promote"
     assert churn.task_dict["retrain"].mlflow_conn_id == "agentic_mlops_mlflow_train"
 
 
@@ -702,3 +704,54 @@ def test_a_relative_models_file_setting_is_named_as_relative_to_the_working_dire
     with caplog.at_level("WARNING", logger="airflow_provider_agentic_mlops.dag_factory"):
         build_dags(models_file("/somewhere/dags"))
     assert "('config/models.yaml') is a relative path" in caplog.text and "absolute path" in caplog.text
+
+
+TEAMS = """
+models:
+  - name: team-a
+    retrain: {python_callable: "m:f"}
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+  - name: team-b
+    retrain: {python_callable: "m:f"}
+    drift: {current: c.parquet, label_column: y}
+  - name: team-c
+    retrain: {python_callable: "m:f"}
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+    decision: {cooldown_hours: two}
+"""
+
+
+def _entry_warnings(caplog) -> dict[str, list[str]]:
+    """The models named in the factory's WARNING records, and the level of every record naming each."""
+    named: dict[str, list[str]] = {}
+    for record in caplog.records:
+        if record.name == "airflow_provider_agentic_mlops.dag_factory":
+            for model in ("team-a", "team-b", "team-c"):
+                if f"model '{model}'" in record.getMessage():
+                    named.setdefault(model, []).append(record.levelname)
+    return named
+
+
+def test_a_tasks_parse_logs_the_models_file_errors_of_its_own_dag_only(tmp_path, monkeypatch, caplog) -> None:
+    """Every task log of every model repeated the other models' models.yaml errors (a worker parses the whole file
+    to run one DAG's task): with many teams, each team's logs carried the others'. The DAG processor's parse still
+    logs each one; a task's parse (Airflow's parsing context names its DAG) logs its own DAG's only, the others' at
+    DEBUG."""
+    path = tmp_path / "models.yaml"
+    path.write_text(TEAMS)
+    monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", raising=False)
+    with caplog.at_level("DEBUG", logger="airflow_provider_agentic_mlops.dag_factory"):
+        build_dags(path)  # the DAG processor's parse: no parsing context
+    assert _entry_warnings(caplog) == {"team-b": ["WARNING"], "team-c": ["WARNING"]}
+
+    for running, expected in (
+        ("agentic_mlops__team-a", {"team-b": ["DEBUG"], "team-c": ["DEBUG"]}),  # a healthy model's task
+        ("agentic_mlops__team-b", {"team-b": ["WARNING"], "team-c": ["DEBUG"]}),  # its own error, still a warning
+    ):
+        caplog.clear()
+        monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", running)  # as Airflow's task runner sets it
+        monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "check_drift")
+        with caplog.at_level("DEBUG", logger="airflow_provider_agentic_mlops.dag_factory"):
+            built = build_dags(path)
+        assert _entry_warnings(caplog) == expected, running
+        assert "models-yaml-error" in built["agentic_mlops__team-c"].tags  # the DAGs are flagged all the same

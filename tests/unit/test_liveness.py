@@ -165,6 +165,91 @@ def test_a_slack_failure_does_not_undo_the_cancellation(
     assert store.get_approval(posted["id"])["status"] == "cancelled"
 
 
+def _store_down(times: int | None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The state store refusing connections (as libpq does while the database is in recovery) ``times`` times
+    (None: always): first when the callback opens the store, then when it closes the requests. Returns the
+    attempts."""
+    import psycopg2
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.hooks import state as state_hook
+
+    attempts: list[str] = []
+    refused = sa.exc.OperationalError(
+        None, None, psycopg2.OperationalError("FATAL:  the database system is in recovery mode")
+    )
+    real_get_store, real_close = state_hook.StateStoreHook.get_store, StateStore.close_approvals_of_run
+
+    def down(what: str) -> bool:
+        attempts.append(what)
+        return times is None or len(attempts) <= times
+
+    def get_store(hook):
+        if down("open"):
+            raise state_hook.store_unavailable(hook.state_conn_id, "postgresql://db/mlops", refused) from refused
+        return real_get_store(hook)
+
+    def close(store, *args, **kwargs):
+        if down("close"):
+            raise refused
+        return real_close(store, *args, **kwargs)
+
+    monkeypatch.setattr(state_hook.StateStoreHook, "get_store", get_store)
+    monkeypatch.setattr(StateStore, "close_approvals_of_run", close)
+    return attempts
+
+
+def test_a_store_down_for_a_moment_when_the_sensor_fails_still_cancels_its_request(
+    store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    slack_connection: str,  # noqa: F811
+    slack_double: SlackDouble,  # noqa: F811
+) -> None:
+    """The callback tried once and logged: the request stayed pending for a dead run (``approvals list``,
+    ``models list``) and its Slack message kept live buttons until someone clicked or the deadline passed."""
+    posted = _posted_request(store, slack_connection)
+    attempts = _store_down(2, monkeypatch)
+    cancel_approval_of_failed_task(_context("wait_for_approval"))
+    assert attempts == ["open", "open", "open", "close"]  # the hook failed twice; nothing was closed before
+    assert store.get_approval(posted["id"])["status"] == "cancelled"
+    [update] = slack_double.calls_to("chat.update")
+    assert "Cancelled" in update.args["text"] and not [b for b in update.args["blocks"] if b["type"] == "actions"]
+
+
+def test_a_store_still_down_after_the_retries_leaves_the_request_pending_and_says_what_to_do(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_agentic_mlops.core import state
+
+    approval = _request(store)
+    monkeypatch.setattr(state, "CLOSE_RETRY_SECONDS", 0.5)
+    attempts = _store_down(None, monkeypatch)
+    cancel_approval_of_failed_task(_context("wait_for_approval"))
+    assert len(attempts) > 1 and set(attempts) == {"open"}
+    assert store.get_approval(approval["id"])["status"] == "pending"
+    [failure] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "Could not cancel the approval request of model 'm' in d/r1" in failure.getMessage()
+    assert "in recovery mode" in failure.getMessage()
+    assert "approvals list --model m --status pending" in failure.getMessage()
+    assert "approvals deny ID" in failure.getMessage()
+
+
+def test_an_error_that_is_not_an_outage_is_not_retried(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault to fix (here a store without the provider's tables) is logged at once: waiting changes nothing."""
+    import sqlalchemy as sa
+
+    approval = _request(store)
+    attempts = []
+
+    def close(*_args, **_kwargs):
+        attempts.append("close")
+        raise sa.exc.OperationalError("SELECT", {}, Exception("no such table: agentic_mlops_approvals"))
+
+    monkeypatch.setattr(StateStore, "close_approvals_of_run", close)
+    cancel_approval_of_failed_task(_context("wait_for_approval"))
+    assert attempts == ["close"] and store.get_approval(approval["id"])["status"] == "pending"
+
+
 def test_a_cleared_and_rerun_task_finds_the_same_request(store: StateStore) -> None:
     approval = _request(store)
     again, created = store.request_approval(

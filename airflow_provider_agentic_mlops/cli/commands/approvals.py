@@ -142,6 +142,7 @@ def _nothing_recorded(approval: dict[str, Any], message: str) -> str:
     from airflow_provider_agentic_mlops.core.approval_policy import ask_again_command
     from airflow_provider_agentic_mlops.core.model_history import default_dag_id
     from airflow_provider_agentic_mlops.core.state import EXPIRED
+    from airflow_provider_agentic_mlops.links import airflow_url
 
     request = f"request {approval['id']}"
     shown = f"{request} ({approval['model_name']} v{approval['model_version']})"
@@ -152,7 +153,7 @@ def _nothing_recorded(approval: dict[str, Any], message: str) -> str:
         text += "; nothing recorded"
     if approval["status"] == EXPIRED:
         dag_id = approval.get("dag_id") or default_dag_id(approval["model_name"])
-        text += f". {ask_again_command({**approval, 'dag_id': dag_id})}"
+        text += f". {ask_again_command({**approval, 'dag_id': dag_id}, airflow_base_url=airflow_url(''))}"
     return text
 
 

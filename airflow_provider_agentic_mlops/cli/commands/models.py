@@ -261,9 +261,28 @@ def _model_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def _warn_of_connections(specs: list[ModelSpec]) -> None:
+    """A warning on stderr for each connection of ``specs`` that is not there or not usable (a lookup, no service
+    called); one note instead when the connections cannot be looked up here (no metadata database)."""
+    from airflow_provider_agentic_mlops.hooks.connection import ConnectionLookupFailed
+    from airflow_provider_agentic_mlops.hooks.model_connections import model_connection_problems
+
+    with logs_to_stderr():  # the hooks' log lines stay off stdout
+        for spec in specs:
+            try:
+                problems = model_connection_problems(spec)
+            except ConnectionLookupFailed as err:
+                print(f"warning: the models' connections were not checked: {err}", file=sys.stderr)
+                return
+            for problem in problems:
+                print(f"warning: {problem}", file=sys.stderr)
+
+
 def models_validate(args: argparse.Namespace) -> None:
     """Validate every entry of the models file as the DAG file does; exit status 1 naming each invalid entry
-    (``models list`` only warns of them and lists the rest), so CI can check a change before it is deployed."""
+    (``models list`` only warns of them and lists the rest), so CI can check a change before it is deployed.
+    Each connection a valid entry names that this Airflow does not have (or cannot use) is a warning on stderr,
+    not an invalid entry: CI may validate the file without the deployment's connections."""
     from airflow_provider_agentic_mlops.dag_factory import UnsetVariable, resolve_data_paths
 
     path = cli_models_file(args.models_file, must_exist=True)
@@ -276,6 +295,7 @@ def models_validate(args: argparse.Namespace) -> None:
             unset += isinstance(err, UnsetVariable)
             models.reject(spec.name, f"{path}: {err}")
     total = len(models.specs) + len(models.errors)
+    _warn_of_connections(models.specs)
     if not models.errors:
         print(f"{path}: {total} model{'' if total == 1 else 's'}, all valid")
         return

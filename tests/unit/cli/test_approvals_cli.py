@@ -105,35 +105,75 @@ def test_a_vote_that_records_nothing_keeps_its_json_on_stdout_and_says_the_error
     assert message.startswith(f"error: request {approval_id} (fraud v7): already approved by alice")
 
 
-def test_a_vote_on_an_expired_request_says_how_to_get_a_new_one(store: StateStore, capsys) -> None:
+def test_a_vote_on_an_expired_request_says_how_to_get_a_new_one(
+    store: StateStore, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A new request comes from clearing the run's sensor with its downstream tasks (the retrained version is asked
-    about again), not from triggering the DAG again (which decides again: cooldown, or another paid retrain)."""
+    about again), not from triggering the DAG again (which decides again: cooldown, or another paid retrain). An
+    alert's run has no logical date (Airflow 3): ``airflow tasks clear -s/-e`` selects no task of it, so the error
+    names the UI's task page and the REST call by run id, on the host of ``[api] base_url``."""
     from datetime import timedelta
 
     from airflow_provider_agentic_mlops.core.state import utcnow
 
-    run_id = "scheduled__2026-11-28T06:00:00+00:00"
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/airflow/")
+    run_id = "alert__2026-11-29T08:10:51.008727+00:00"
     approval_id = _request(store, run_id=run_id, expires_at=utcnow() - timedelta(minutes=1))
     with pytest.raises(SystemExit) as exit_info:
         approvals_approve(_args(approval_id=approval_id))
     message = exit_info.value.code
     assert message.startswith(f"error: request {approval_id} (fraud v7) expired ")
-    assert "dags trigger" not in message
-    assert message.endswith(
-        "Clear the run's wait_for_approval with its downstream tasks for a new request: airflow tasks clear "
-        "agentic_mlops__fraud -t '^wait_for_approval$' --downstream -s 2026-11-28T06:00:00+00:00 "
-        f"-e 2026-11-28T06:00:00+00:00 (or in Airflow's UI: run {run_id}, task wait_for_approval, Clear with "
-        "'Downstream')"
-    ), message
+    assert "dags trigger" not in message and "tasks clear" not in message and " -s " not in message
+    assert "\n" not in message
+    run = "alert__2026-11-29T08%3A10%3A51.008727%2B00%3A00"
+    assert (
+        "Clear the run's wait_for_approval with its downstream tasks for a new request: in Airflow's UI, the task "
+        f"page https://airflow.example.com/airflow/dags/agentic_mlops__fraud/runs/{run}/tasks/wait_for_approval "
+        "(Grid: run alert__2026-11-29T08:10:51.008727+00:00, task wait_for_approval): Clear, with 'Downstream' "
+        "selected; or through Airflow's REST API: curl -X POST "
+        "https://airflow.example.com/airflow/api/v2/dags/agentic_mlops__fraud/clearTaskInstances "
+        "-H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' -d "
+        '\'{"dag_run_id": "alert__2026-11-29T08:10:51.008727+00:00", "task_ids": ["wait_for_approval"], '
+        '"include_downstream": true, "only_failed": false, "dry_run": false}\''
+    ) in message, message
     assert capsys.readouterr().out == "" and store.get_approval(approval_id)["status"] == "expired"
 
 
-def test_the_clear_of_a_run_whose_id_has_no_date_asks_for_its_logical_date() -> None:
+def test_the_clear_of_an_expired_request_names_airflow_url_when_base_url_has_no_host(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    approval_id = _request(
+        store, run_id="manual__2026-11-29T08:10:51+00:00", expires_at=utcnow() - timedelta(minutes=1)
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        approvals_approve(_args(approval_id=approval_id))
+    message = exit_info.value.code
+    assert "'<airflow-url>/api/v2/dags/agentic_mlops__fraud/clearTaskInstances'" in message, message
+    assert "<airflow-url>/dags/agentic_mlops__fraud/runs/manual__2026-11-29T08%3A10%3A51%2B00%3A00/tasks/" in message
+    assert "tasks clear" not in message
+
+
+def test_the_rest_body_is_one_airflow_api_takes() -> None:
+    """The printed body validates against the installed Airflow's ClearTaskInstancesBody (which refuses unknown
+    fields), for a mapped sensor too (its own map index, not the other copies' requests)."""
+    import shlex
+
+    from airflow.api_fastapi.core_api.datamodels.task_instances import ClearTaskInstancesBody
+
     from airflow_provider_agentic_mlops.core.approval_policy import ask_again_command
 
-    command = ask_again_command({"dag_id": "d", "run_id": "my run", "details": {"sensor_task_id": "approve"}})
-    assert "airflow tasks clear d -t '^approve$' --downstream -s LOGICAL_DATE -e LOGICAL_DATE" in command
-    assert "LOGICAL_DATE being run 'my run''s logical date" in command
+    approval = {"dag_id": "d", "run_id": "alert__1", "details": {"sensor_task_id": "approve", "sensor_map_index": 2}}
+    text = ask_again_command(approval, airflow_base_url=None)
+    words = shlex.split(text.split("REST API: ", 1)[1])
+    body = ClearTaskInstancesBody.model_validate(json.loads(words[words.index("-d") + 1]))
+    assert (body.dag_run_id, body.task_ids) == ("alert__1", [("approve", 2)])
+    assert body.include_downstream and not body.only_failed and not body.dry_run and not body.include_upstream
+    assert "<airflow-url>/dags/d/runs/alert__1/tasks/approve/mapped/2 " in text
 
 
 def test_cli_decisions_ignore_the_slack_allowlist(store: StateStore) -> None:

@@ -553,3 +553,93 @@ def test_an_error_the_hook_calls_unavailable_is_unavailable_to_the_cli_too(tmp_p
         seen: dict[str, str] = {}
         _, error = models_cli._champion_version("fraud", "agentic_mlops_mlflow_registry", seen)
         assert url in seen, error
+
+
+def test_models_validate_warns_of_each_connection_a_model_names_that_airflow_does_not_have(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """A typo in state_conn_id passed `models validate`; the DAG's decide task then failed on it. Each connection
+    id a model names is looked up (no service is called): one that is not there is a warning naming the model, the
+    setting, the id and the fix, in the words the tasks and `models list` use; the entries stay valid (CI may
+    validate the file without the deployment's connections)."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_TRAIN_PROD",
+        json.dumps({"conn_type": "agentic_mlops_mlflow", "host": "http://ml:5000", "extra": {"access": "train"}}),
+    )
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(name="good")
+        + """
+  - name: typos
+    drift: {reference: r.parquet, current: c.parquet, label_column: y}
+    decision: {mode: llm, llm_conn_id: llm_prod}
+    retrain: {python_callable: "m:f", mlflow_conn_id: mlflow_train_prod}
+    approval: {channel: C1, slack_conn_id: slack_prod}
+    state_conn_id: state_prd
+    promote_conn_id: mlflow_promote_prod
+"""
+    )
+    main(["models", "validate", "--models-file", str(path)])  # no SystemExit: every entry is valid
+    captured = capsys.readouterr()
+    assert f"{path}: 2 models, all valid" in captured.out
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 4, captured.err
+    state, promote, llm, slack = warnings
+    assert state.startswith("warning: model 'typos': state_conn_id 'state_prd': state store connection 'state_prd'")
+    assert "does not exist" in state and "airflow connections add state_prd --conn-type agentic_mlops_state" in state
+    assert promote.startswith("warning: model 'typos': promote_conn_id 'mlflow_promote_prod': MLflow connection")
+    assert "airflow connections add mlflow_promote_prod --conn-type agentic_mlops_mlflow" in promote
+    assert llm.startswith("warning: model 'typos': decision.llm_conn_id 'llm_prod': LLM connection 'llm_prod'")
+    assert slack.startswith("warning: model 'typos': approval.slack_conn_id 'slack_prod': Slack connection")
+    assert "airflow connections add slack_prod --conn-type slack" in slack
+    # the default connections may be absent (each has its fallback): no warning, nor the hooks' log of it
+    assert "good" not in captured.err and "not found; using tracking URI" not in captured.err
+    # the train connection that exists is not warned of, nor checked further than its lookup
+    assert "mlflow_train_prod" not in captured.err
+
+
+def test_models_validate_warns_of_a_connection_without_the_access_its_tasks_need(tmp_path, monkeypatch, capsys):
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv(  # access read: the promotion would be refused after a person approved
+        "AIRFLOW_CONN_MLFLOW_PROD", json.dumps({"conn_type": "agentic_mlops_mlflow", "host": "http://ml:5000"})
+    )
+    path = tmp_path / "models.yaml"
+    path.write_text(MODELS.format(name="m") + "    promote_conn_id: mlflow_prod\n")
+    main(["models", "validate", "--models-file", str(path)])
+    captured = capsys.readouterr()
+    assert "all valid" in captured.out
+    assert "warning: model 'm': promote_conn_id 'mlflow_prod': promote_conn_id of model 'm' needs an MLflow " in (
+        captured.err
+    )
+    assert """but 'mlflow_prod' has 'read'. Use agentic_mlops_mlflow_promote or set the connection's extra""" in (
+        captured.err
+    )
+
+
+def test_models_validate_without_a_metadata_database_says_once_the_connections_were_not_checked(
+    tmp_path, monkeypatch, capsys, cli_metadata_db
+) -> None:
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        (MODELS.format(name="a") + MODELS.format(name="b").replace("models:", "")).replace(
+            '"m:f",', '"m:f", mlflow_conn_id: mlflow_train_prod,'
+        )
+    )
+    cli_metadata_db.down()
+    try:
+        main(["models", "validate", "--models-file", str(path)])  # valid entries: exit status 0
+    finally:
+        cli_metadata_db.up()
+    captured = capsys.readouterr()
+    assert "2 models, all valid" in captured.out
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: the models' connections were not checked: ")
+    assert "Airflow's metadata database" in warnings[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_provider_agentic_mlops.core.approval_policy import (
@@ -140,3 +142,64 @@ def test_ids_in_the_range_may_name_a_request(approval_id: int) -> None:
     from airflow_provider_agentic_mlops.core.approval_policy import bad_approval_id
 
     assert bad_approval_id(approval_id) is None
+
+
+def _ask_again(run_id: str, **details: object) -> str:
+    from airflow_provider_agentic_mlops.core.approval_policy import ask_again_command
+
+    return ask_again_command(
+        {"dag_id": "d", "run_id": run_id, "details": {"sensor_task_id": "approve", **details}},
+        airflow_base_url="https://airflow.example.com",
+    )
+
+
+def _rest_body(text: str) -> dict:
+    import shlex
+
+    words = shlex.split(text.split("REST API: ", 1)[1].split("; or ")[0])
+    return json.loads(words[words.index("-d") + 1])
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "alert__2026-11-29T08:10:51.008727+00:00",  # an alert's run
+        "manual__2026-11-29T08:10:51.008727+00:00",  # `airflow dags trigger`, the UI's Trigger
+        "manual__2026-11-29T08:10:51.008727+00:00_aB3dE6gH",  # Airflow 3.2+'s id of a run without a logical date
+        "scheduled__2026-11-29T08:00:00+00:00",  # its date is run_after, not the logical date, in Airflow 3.2+
+        "my run",
+    ],
+)
+def test_the_clear_of_a_run_of_unknown_logical_date_names_the_run_id_never_a_date_read_from_it(run_id: str) -> None:
+    """``airflow tasks clear`` selects runs by logical date only: a run without one (an alert's, a manual
+    trigger's) is never cleared by it, whatever date its id holds (the command exits 0 and does nothing)."""
+    from urllib.parse import quote
+
+    text = _ask_again(run_id)
+    assert "tasks clear" not in text and " -s " not in text
+    assert f"https://airflow.example.com/dags/d/runs/{quote(run_id, safe='')}/tasks/approve" in text
+    assert "curl -X POST https://airflow.example.com/api/v2/dags/d/clearTaskInstances " in text
+    assert _rest_body(text) == {
+        "dag_run_id": run_id,
+        "task_ids": ["approve"],
+        "include_downstream": True,
+        "only_failed": False,
+        "dry_run": False,
+    }
+
+
+def test_the_clear_of_a_run_with_a_logical_date_also_gives_the_cli_command() -> None:
+    """A scheduled or backfill run's logical date (recorded with the request) selects it in ``airflow tasks clear``."""
+    text = _ask_again("scheduled__2026-11-29T09:00:00+00:00", logical_date="2026-11-29T08:00:00+00:00")
+    assert text.endswith(
+        "; or: airflow tasks clear d -t approve --downstream -s 2026-11-29T08:00:00+00:00 -e 2026-11-29T08:00:00+00:00"
+    ), text
+    assert "dag_run_id" in text
+
+
+def test_the_clear_without_a_known_airflow_url_says_where_it_goes() -> None:
+    from airflow_provider_agentic_mlops.core.approval_policy import ask_again_command
+
+    text = ask_again_command({"dag_id": "d", "run_id": "r"})
+    assert "<airflow-url>/dags/d/runs/r/tasks/wait_for_approval" in text
+    assert "'<airflow-url>/api/v2/dags/d/clearTaskInstances'" in text

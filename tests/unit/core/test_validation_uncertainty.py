@@ -210,3 +210,79 @@ def test_the_models_file_and_the_operator_take_require_significant_improvement()
     bad = {**entry, "validation": {"require_significant_improvement": "maybe"}}
     error = read_models({"models": [bad]}, source="models.yaml").errors["churn"]
     assert "validation.require_significant_improvement" in error
+
+
+def _three_classes(n: int, seed: int):
+    """Labels of three classes (``"bee"`` rare: absent from some resamples) and two versions' probabilities, their
+    columns in the models' class order (not sorted)."""
+    rng = np.random.default_rng(seed)
+    classes = ["cat", "ant", "bee"]
+    y = rng.choice(classes, n, p=[0.55, 0.43, 0.02])
+
+    def version(noise: float) -> tuple:
+        logits = (y[:, None] == np.array(classes)[None, :]) + rng.normal(scale=noise, size=(n, 3))
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        return np.array(classes)[proba.argmax(axis=1)], proba, classes
+
+    return y, version(0.8), version(1.2)
+
+
+def _reference(metric: str, y: np.ndarray, new: tuple, old: tuple, resamples: int) -> tuple[float, float, np.ndarray]:
+    """The interval scikit-learn gives scoring the bootstrap's draws (one block of resamples x rows on a small
+    window, seeded) as the point estimate is scored (both versions over one set of labels), and the draws."""
+    from airflow_provider_agentic_mlops.core.metrics import BOOTSTRAP_SEED
+
+    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(y), (resamples, len(y)))
+    diffs = []
+    for rows in draws:
+        versions = {v: (pred[rows], proba[rows], classes) for v, (pred, proba, classes) in {"2": new, "1": old}.items()}
+        scores, _ = score_versions("classification", y[rows], versions, label_name="y")
+        diffs.append(scores["2"].metrics[metric] - scores["1"].metrics[metric])
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return low, high, draws
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "f1", "precision", "recall"])
+def test_a_multiclass_interval_equals_scikit_learn_scoring_the_same_resamples(metric):
+    y, new, old = _three_classes(300, 7)
+    ci = paired_bootstrap("classification", metric, y, new, old, higher=True, resamples=100)
+    low, high, draws = _reference(metric, y, new, old, 100)
+    held = [len(set(y[rows])) for rows in draws]
+    assert min(held) == 2 and max(held) == 3  # some resamples miss the rare class: read over the classes present
+    assert ci is not None and ci["resamples"] == 100 and ci["method"] == "paired bootstrap"
+    assert ci["low"] == pytest.approx(low, abs=1e-12) and ci["high"] == pytest.approx(high, abs=1e-12)
+
+
+def _count_scikit_learn_scorers(monkeypatch) -> dict[str, int]:
+    import sklearn.metrics
+
+    calls: dict[str, int] = {}
+    for name in ("accuracy_score", "precision_score", "recall_score", "f1_score", "roc_auc_score", "log_loss"):
+        real = getattr(sklearn.metrics, name)
+
+        def spy(*args, _name=name, _real=real, **kwargs):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(sklearn.metrics, name, spy)
+    return calls
+
+
+def test_each_resample_scores_only_the_metric_intervalled(monkeypatch):
+    y, new, old = _three_classes(300, 7)
+    rare = y == "bee"
+    for pred, _, _ in (new, old):  # "bee" only where it is the label: a resample missing those rows holds two classes
+        pred[rare], pred[~rare & (pred == "bee")] = "bee", "cat"
+    calls = _count_scikit_learn_scorers(monkeypatch)
+    ci = paired_bootstrap("classification", "f1", y, new, old, higher=True, resamples=100)
+    monkeypatch.undo()
+    low, high, draws = _reference("f1", y, new, old, 100)
+    two = sum(not rare[rows].any() for rows in draws)
+    assert two > 0 and ci is not None
+    assert ci["low"] == pytest.approx(low, abs=1e-12) and ci["high"] == pytest.approx(high, abs=1e-12)
+    # macro f1 from row weights; a resample of two classes (maybe binary) with scikit-learn: both versions' f1 alone
+    assert calls == {"f1_score": 2 * two}
+    calls = _count_scikit_learn_scorers(monkeypatch)
+    ci = paired_bootstrap("classification", "roc_auc", y, new, old, higher=True)
+    assert ci is not None and ci["resamples"] == 1000
+    assert calls == {}  # multiclass roc_auc: every resample at once from row weights, no scikit-learn call

@@ -407,3 +407,13 @@ def test_a_run_artifacts_mlflow_ui_url_is_what_the_report_page_reads_back(
     assert hook.run_artifact_url("3", "0a1b2c") == "https://ml.x/#/experiments/3/runs/0a1b2c/artifacts"  # the run's
     monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__MLFLOW_TRACKING_URI", f"sqlite:///{airflow_home / 'mlflow.db'}")
     assert MlflowRegistryHook("agentic_mlops_mlflow_registry").run_artifact_url("3", "0a1b2c", "x") is None  # no UI
+
+
+def test_a_named_connection_that_does_not_exist_fails_the_task_without_retries(airflow_home: Path) -> None:
+    """No retry creates the connection: a task using it fails at once, not after its retries and their delays."""
+    from airflow_provider_agentic_mlops.hooks.mlflow import MlflowConnectionNotFound
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    with pytest.raises(MlflowConnectionNotFound) as raised:
+        _ = MlflowRegistryHook("nosuchml").tracking_uri
+    assert isinstance(raised.value, AirflowFailException) and isinstance(raised.value, ValueError)

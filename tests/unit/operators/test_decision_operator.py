@@ -698,3 +698,16 @@ def test_the_tokens_of_an_llm_answer_the_store_failed_to_record_count_toward_the
     assert entry["details"]["prompt_tokens"] == 5000 and entry["details"]["try_number"] == 1
     run(op, drift_summary(0.3), try_number=2)  # Airflow's retry: its decision is recorded
     assert store.tokens_used(MODEL, since=day) == 5500 + 770
+
+
+def test_a_state_connection_that_does_not_exist_fails_the_task_without_retries(home):
+    """A typo in state_conn_id failed decide three times, 30 s apart, with the same error: no retry creates it."""
+    from airflow_provider_agentic_mlops.hooks.state import StateConnectionNotFound
+    from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+
+    op = build(mode="rules", state_conn_id="agentic_mlops_state_prd")
+    with pytest.raises(StateConnectionNotFound) as failed:
+        run(op, drift_summary(0.3))
+    assert isinstance(failed.value, AirflowFailException)  # what Airflow's task runner fails without retries
+    assert "'agentic_mlops_state_prd' does not exist" in str(failed.value)
+    assert "airflow connections add agentic_mlops_state_prd" in str(failed.value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,23 @@ def test_the_airflow_run_link_is_a_full_url_or_none(
         assert f"<{run_link}|Airflow run>" in blocks
     else:
         assert "Airflow run" not in blocks and "/dags/agentic_mlops__fraud/runs/" not in blocks
+
+
+@pytest.mark.parametrize("logical_date", [datetime(2026, 11, 29, 8, tzinfo=timezone.utc), None])
+def test_the_request_records_its_runs_logical_date_which_airflow_tasks_clear_selects_by(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    logical_date: datetime | None,
+) -> None:
+    """An expired request's error gives ``airflow tasks clear -s/-e`` only for a run with a logical date (scheduled,
+    backfill): the id of a run has none to read (an alert's or a manual run's has none at all in Airflow 3)."""
+    sensor = _sensor()
+    context = _context(run_id="scheduled__2026-11-29T09:00:00+00:00")
+    if logical_date:  # the Task SDK's context holds the key only for a run with a logical date
+        context["logical_date"] = logical_date
+    trigger = _defer(sensor, context)
+    details = sensor.store.get_approval(trigger.approval_id)["details"]
+    assert details.get("logical_date") == (logical_date.isoformat() if logical_date else None)
 
 
 def test_resumes_with_the_result_once_approved(
@@ -540,3 +557,43 @@ def test_without_the_validation_result_no_approval_is_asked_and_the_task_is_name
     with pytest.raises(AirflowFailException, match="no validation result .*task 'validate'.*validate_task_id="):
         sensor.execute(_context(xcoms=xcoms))
     assert sensor.store.find_approval("fraud", "7", dag_id=FakeTI.dag_id, run_id="manual__1") is None
+
+
+def test_a_promote_connection_that_does_not_exist_fails_before_anyone_is_asked(
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """A typo in promote_conn_id was found by the promotion, after a person had approved: no request is opened
+    and nothing posted for a promotion that cannot run."""
+    sensor = _sensor(promote_conn_id="mlflow_promote_prod")
+    with pytest.raises(AirflowFailException) as failed:
+        sensor.execute(_context())
+    message = str(failed.value)
+    assert message.startswith("no approval asked: model 'fraud': its promote_conn_id 'mlflow_promote_prod'")
+    assert "MLflow connection 'mlflow_promote_prod' does not exist" in message
+    assert "airflow connections add mlflow_promote_prod --conn-type agentic_mlops_mlflow" in message
+    assert slack_double.calls_to("chat.postMessage") == []
+    assert sensor.store.find_approval("fraud", "7", dag_id=FakeTI.dag_id, run_id="manual__1") is None
+
+
+def test_a_promote_connection_without_promote_access_fails_before_anyone_is_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_READ_ONLY",
+        json.dumps({"conn_type": "agentic_mlops_mlflow", "host": "http://mlflow:5000", "extra": {"access": "read"}}),
+    )
+    sensor = _sensor(promote_conn_id="mlflow_read_only", channel=None)
+    with pytest.raises(AirflowFailException, match="needs an MLflow connection with access 'promote'"):
+        sensor.execute(_context())
+    assert sensor.store.find_approval("fraud", "7", dag_id=FakeTI.dag_id, run_id="manual__1") is None
+
+
+def test_an_existing_promote_connection_lets_the_request_be_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_PROMOTE_PROD",
+        json.dumps({"conn_type": "agentic_mlops_mlflow", "host": "http://mlflow:5000", "extra": {"access": "promote"}}),
+    )
+    sensor = _sensor(promote_conn_id="mlflow_promote_prod", channel=None)
+    trigger = _defer(sensor, _context())  # looked up only: nothing listens at mlflow:5000
+    assert sensor.store.get_approval(trigger.approval_id)["status"] == state.PENDING

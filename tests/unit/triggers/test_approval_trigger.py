@@ -7,6 +7,7 @@ import json
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,3 +200,48 @@ def test_a_state_connection_that_does_not_exist_still_fails_the_trigger(monkeypa
 
     with pytest.raises(StateConnectionNotFound):
         _first_event(ApprovalTrigger(1, "no_such_state_conn", utcnow().isoformat(), poll_interval=0.01))
+
+
+def test_a_database_refusing_connections_for_longer_than_a_read_keeps_the_trigger_polling(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``ALLOW_CONNECTIONS false`` with its backends terminated, on a real PostgreSQL: libpq's "database ... is
+    not currently accepting connections" carries no SQLSTATE. It failed the trigger (the sensor's try, then its
+    run, long before the request's deadline); it is polled through, and the decision taken meanwhile fires."""
+    import sqlalchemy as sa
+    import tenacity
+
+    from airflow_provider_agentic_mlops.triggers import approval as trigger_module
+    from tests.conftest import _pg_admin
+
+    monkeypatch.setattr(StateStore.get_approval.retry, "wait", tenacity.wait_none())  # the outage, without its time
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": pg_url}})
+    )
+    name = pg_url.rsplit("/", 1)[1]
+    store = StateStore(pg_url)
+    trigger_store = StateStore(pg_url, migrate=False)
+    try:
+        approval = _approval(store)
+        store.decide_approval(approval["id"], approve=True, user="U1", via="cli")
+        store.dispose()
+        _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        _pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        refused: list[BaseException] = []
+
+        @sa.event.listens_for(trigger_store.engine, "handle_error")
+        def count_refusals(context: Any) -> None:
+            refused.append(context.original_exception)
+            if len(refused) == 14:  # two reads' worth of retries: the outage outlasted them
+                _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+        monkeypatch.setitem(trigger_module._stores, pg_url, trigger_store)
+        trigger = ApprovalTrigger(approval["id"], CONN_ID, approval["expires_at"].isoformat(), poll_interval=0.01)
+        event = _first_event(trigger)
+    finally:
+        _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        trigger_store.dispose()
+        store.dispose()
+    assert event["status"] == "approved" and len(refused) == 14
+    assert "is not currently accepting connections" in str(refused[0])
+    assert "is not currently accepting connections" in caplog.text
