@@ -767,9 +767,12 @@ def split_scores(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[Any, Any
 #: The paired bootstrap's resamples and seed (:func:`paired_bootstrap`).
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
-#: The most rows it resamples: of a larger window a seeded random subset of this many (the interval is then a
-#: little wider than the whole window's: cautious), which its ``rows`` and ``of_rows`` say.
+#: The most rows it resamples: of a larger window a seeded random subset of this many, whose interval's half-widths
+#: are scaled by sqrt(subset / window) to the whole window's; its ``rows`` and ``of_rows`` say so.
 BOOTSTRAP_MAX_ROWS = 50_000
+#: Metrics that are the mean of a value per row (:func:`_row_values`): their improvement is the mean of the rows'
+#: paired differences, whose interval is the normal one over every row of the window (no resampling, no subset).
+ROW_MEAN_METRICS: frozenset[str] = frozenset({"accuracy", "log_loss", "mae"})
 #: Resamples of a metric without the numpy path, recomputed with scikit-learn per resample (that metric alone).
 BOOTSTRAP_SLOW_RESAMPLES = 200
 
@@ -787,27 +790,46 @@ def paired_bootstrap(
     seed: int = BOOTSTRAP_SEED,
     max_rows: int = BOOTSTRAP_MAX_ROWS,
     fast_only: bool = False,
+    confidence: float = 0.95,
 ) -> dict[str, Any] | None:
-    """The 95 % interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by ``higher``),
-    by a paired bootstrap: each resample draws rows with replacement, the same rows for both versions, and the
-    interval is the 2.5th to 97.5th percentile of the improvement over the resamples (seeded: the same inputs give
-    the same interval). Accuracy, precision/recall/f1 (binary or macro), roc_auc (binary, and the macro one-vs-rest of
-    more classes), log_loss, rmse, mae and r2 are computed for every resample at once (numpy, row weights), as
-    :func:`score_versions` scores the resampled rows (a resample of a macro average holding two classes, which may
-    read as binary, with scikit-learn); a metric without that path with scikit-learn, that metric alone per
-    resample, :data:`BOOTSTRAP_SLOW_RESAMPLES` resamples.
+    """The 95 % (``confidence``) interval of ``metric``'s improvement of ``new`` over ``old`` (positive: better, by
+    ``higher``).
+
+    A metric that is the mean of a value per row (:data:`ROW_MEAN_METRICS`: accuracy, log_loss, mae) changes by
+    the mean of the rows' paired differences: its interval is that mean +- the t quantile times their standard
+    error (standard deviation / sqrt(rows)) over every row (``resamples`` 0), exact and cheap on any window.
+    Another metric's is a paired bootstrap's: each resample draws rows with replacement, the same rows for both
+    versions, and the interval is the central ``confidence`` share (2.5th to 97.5th percentile at 95 %) of the
+    improvement over the resamples (seeded: the same inputs give the same interval). Precision/recall/f1 (binary or
+    macro), roc_auc (binary, and the macro one-vs-rest of more classes), rmse and r2 are computed for every resample
+    at once (numpy, row weights), as :func:`score_versions` scores the resampled rows (a resample of a macro average
+    holding two classes, which may read as binary, with scikit-learn); a metric without that path with
+    scikit-learn, that metric alone per resample, :data:`BOOTSTRAP_SLOW_RESAMPLES` resamples. Of a window over
+    ``max_rows`` rows it resamples a seeded random ``max_rows`` of them and scales the interval to the whole window
+    (``scaled``): its half-widths, from the subset's improvement, by sqrt(``max_rows`` / rows) (a standard error
+    shrinks as 1 / sqrt(rows)), around the whole window's improvement.
 
     :param new: the challenger's ``(predictions, probabilities or None, classes or None)``; ``old`` the champion's.
     :param positive: the positive class of a binary comparison (``score_versions``); None: macro-averaged.
     :param fast_only: None for a metric without the numpy path rather than scikit-learn per resample (seconds on a
         large window): for an interval that only informs (a macro average's few resamples of two classes are still
         scored with scikit-learn).
-    :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method"}``, or None when
-        the metric is undefined in most resamples (e.g. roc_auc of a window with a handful of positives).
+    :param confidence: the interval's two-sided confidence, in (0, 1): 0.99 for one of five read together
+        (Bonferroni).
+    :return: ``{"metric", "confidence", "low", "high", "resamples", "rows", "of_rows", "method", "scaled"}``
+        (``rows``: those resampled, of ``of_rows``), or None when the metric is undefined in most resamples (e.g.
+        roc_auc of a window with a handful of positives).
     """
     import numpy as np
 
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence {confidence!r} is not a share: give one in (0, 1), e.g. 0.95")
     y = np.asarray(y_true)
+    sign = 1.0 if higher else -1.0
+    per_row = _row_values(task, metric, y, *new), _row_values(task, metric, y, *old)
+    if per_row[0] is not None and per_row[1] is not None:
+        return _normal_interval(metric, sign * (per_row[0] - per_row[1]), confidence)
+    whole = y, new, old
     rng = np.random.default_rng(seed)
     of_rows = len(y)
     rows = np.sort(rng.choice(of_rows, max_rows, replace=False)) if of_rows > max_rows else np.arange(of_rows)
@@ -824,7 +846,6 @@ def paired_bootstrap(
     m = len(y)
     if m == 0:
         return None
-    sign = 1.0 if higher else -1.0
     change = _change_by_weights(task, metric, y, new, old, positive)
     with np.errstate(divide="ignore", invalid="ignore"):
         if change is not None:
@@ -853,17 +874,92 @@ def paired_bootstrap(
     diff = diff[np.isfinite(diff)]
     if len(diff) < resamples / 2:
         return None
-    low, high = np.percentile(diff, [2.5, 97.5])
+    low, high = np.percentile(diff, [50 * (1 - confidence), 50 * (1 + confidence)])
+    scaled = False
+    if of_rows > m:  # the subset's interval, scaled to the whole window's (a standard error goes as 1/sqrt(rows))
+        part, full = (sign * _difference(task, metric, *rows_of, positive) for rows_of in ((y, new, old), whole))
+        if math.isfinite(part) and math.isfinite(full):
+            factor = math.sqrt(m / of_rows)
+            low, high, scaled = full - (part - low) * factor, full + (high - part) * factor, True
     return {
         "metric": metric,
-        "confidence": 0.95,
+        "confidence": confidence,
         "low": float(low),
         "high": float(high),
         "resamples": int(len(diff)),
         "rows": int(m),
         "of_rows": int(of_rows),
         "method": method,
+        "scaled": scaled,
     }
+
+
+def _normal_interval(metric: str, diff: Any, confidence: float = 0.95) -> dict[str, Any] | None:
+    """The ``confidence`` interval of the mean of the rows' paired differences ``diff`` (t quantile times their
+    standard error), as :func:`paired_bootstrap` returns one; None with fewer than two rows or a non-finite one."""
+    import numpy as np
+    from scipy import stats
+
+    n = len(diff)
+    if n < 2 or not np.isfinite(diff).all():
+        return None
+    mean = float(diff.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(diff.std(ddof=1)) / math.sqrt(n)
+    return {
+        "metric": metric,
+        "confidence": confidence,
+        "low": mean - half,
+        "high": mean + half,
+        "resamples": 0,
+        "rows": n,
+        "of_rows": n,
+        "method": "normal approximation of the mean paired per-row difference",
+        "scaled": False,
+    }
+
+
+def _row_values(task: Task, metric: str, y: Any, pred: Any, proba: Any, classes: Sequence[Any] | None) -> Any:
+    """Each row's value of ``metric`` when the metric is their mean (:data:`ROW_MEAN_METRICS`), as
+    :func:`score_predictions` and :func:`_by_weights` compute it; None for another metric or without its inputs."""
+    import numpy as np
+
+    if metric not in ROW_MEAN_METRICS:
+        return None
+    if task == "regression":
+        return None if metric != "mae" or pred is None else np.abs(y.astype(float) - np.asarray(pred, dtype=float))
+    if metric == "accuracy":
+        return None if pred is None else (np.asarray(pred) == y).astype(float)
+    if metric != "log_loss" or proba is None:
+        return None
+    eps = np.finfo(float).eps
+    p = np.asarray(proba, dtype=float)
+    known = sorted(classes) if classes is not None else sorted(np.unique(y).tolist())
+    if classes is not None and p.ndim == 2:
+        p = p[:, sorted(range(len(classes)), key=lambda i: classes[i])]
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1]
+    if p.ndim == 1:
+        if len(known) != 2 or not set(np.unique(y).tolist()) <= set(known):
+            return None
+        return -np.log(np.clip(np.where(y == known[1], p, 1 - p), eps, 1))
+    if p.shape[1] != len(known) or not set(np.unique(y).tolist()) <= set(known):
+        return None
+    p = p / p.sum(axis=1, keepdims=True)
+    return -np.log(np.clip(p[np.arange(len(y)), np.searchsorted(np.asarray(known), y)], eps, 1))
+
+
+def _difference(task: Task, metric: str, y: Any, new: tuple[Any, ...], old: tuple[Any, ...], positive: Any) -> float:
+    """``metric`` of ``new`` minus ``old`` on every row of ``y`` (NaN where undefined): row weights of 1 where
+    :func:`_change_by_weights` weighs the metric, else scikit-learn."""
+    import numpy as np
+
+    change = _change_by_weights(task, metric, y, new, old, positive)
+    if change is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values, slow = change(np.ones((1, len(y))))
+        if not slow[0]:
+            return float(values[0])
+    return _resampled(task, metric, y, new, old, np.arange(len(y)), positive)
 
 
 def _change_by_weights(

@@ -561,8 +561,21 @@ def _decimals(*values: float) -> int:
     return next((d for d in range(4, 13) if len({f"{v:.{d}f}" for v in values}) == distinct), 12)
 
 
+#: Values this close (a share of the larger, at least of 1) are a tie: floating-point dust, e.g. a retrained model
+#: identical to the champion but for BLAS's summation order (about 1e-15 per prediction).
+_DUST = 1e-12
+
+
+def is_tie(new: float, old: float) -> bool:
+    """``new`` and ``old`` are equal up to floating-point dust (a difference of at most 1e-12 of the larger value, or
+    of 1): the report, the gates and the approvals page take them as equal (``0 (equal)``)."""
+    return new == old or abs(new - old) <= _DUST * max(1.0, abs(new), abs(old))
+
+
 def _pair_decimals(new: float, old: float) -> int:
-    """Decimals that tell ``new`` from ``old`` and show their difference as more than 0."""
+    """Decimals that tell ``new`` from ``old`` and show their difference as more than 0 (4 for a tie)."""
+    if is_tie(new, old):
+        return _decimals(new)
     d = _decimals(new, old)
     while new != old and d < 12 and float(f"{abs(new - old):.{d}f}") == 0:
         d += 1
@@ -577,9 +590,11 @@ def _shown_pair(new: float, old: float) -> str:
 
 def _change(amount: float, new: float, old: float, *, sign: bool = True) -> str:
     """A change between ``old`` and ``new`` with the decimals they are shown with: ``0 (equal)`` when they are
-    equal, never a ``-0.0000`` that hides which way it goes."""
-    if new == old or amount == 0:
-        return "0 (equal)" if new == old else "0"
+    equal (:func:`is_tie`: up to floating-point dust), never a ``-0.0000`` that hides which way it goes."""
+    if is_tie(new, old):
+        return "0 (equal)"
+    if amount == 0:
+        return "0"
     return f"{amount:{'+' if sign else ''}.{_pair_decimals(new, old)}f}"
 
 
@@ -596,6 +611,26 @@ def interval_text(low: float, high: float) -> str:
     while d < 12 and any(v != 0 and float(f"{v:.{d}f}") == 0 for v in (low, high)):
         d += 1
     return f"[{low:+.{d}f}, {high:+.{d}f}]"
+
+
+def interval_basis(ci: Mapping[str, Any], *, labelled: bool = False) -> str:
+    """How the interval ``ci`` (:func:`~airflow_provider_agentic_mlops.core.metrics.paired_bootstrap`) was computed,
+    as the reasons and :func:`comparison_line` say it: ``paired bootstrap, 1000 resamples of the 200 rows``;
+    ``normal approximation of the mean paired per-row difference over the 1000000 rows`` (a row-mean metric); of a
+    subset of a larger window ``paired bootstrap, 1000 resamples of a random 50000 of the 1000000 rows, its
+    half-widths scaled by sqrt(50000/1000000) to the whole window``.
+
+    :param labelled: say ``labelled rows`` (the comparison line).
+    """
+    rows, resamples = ci["rows"], ci.get("resamples")
+    of_rows = ci.get("of_rows") or rows
+    what = "labelled rows" if labelled else "rows"
+    if not resamples:
+        return f"{ci['method']} over the {of_rows} {what}"
+    sample = f"a random {rows} of the {of_rows} {what}" if of_rows != rows else f"the {rows} {what}"
+    if ci.get("scaled"):
+        sample += f", its half-widths scaled by sqrt({rows}/{of_rows}) to the whole window"
+    return f"{ci['method']}, {resamples} resamples of {sample}"
 
 
 def _percent(value: float) -> str:
@@ -698,7 +733,7 @@ def evaluate_gates(
     if _bad(new) or _bad(old):
         checks.append(GateCheck("primary", metric, False, unavailable(metric, new, old, "primary")))
     else:
-        improvement = (new - old) if gates.higher_is_better else (old - new)
+        improvement = 0.0 if is_tie(new, old) else (new - old) if gates.higher_is_better else (old - new)
         relative = improvement / abs(old) if old != 0 else (math.inf if improvement > 0 else 0.0)
         if gates.min_absolute_improvement or gates.min_relative_improvement:
             ok = _mlflow_passes(
@@ -727,7 +762,7 @@ def evaluate_gates(
             checks.append(GateCheck("guard", guard, False, unavailable(guard, new, old, "guard")))
             continue
         # a tolerated regression: MetricThreshold's changes are required improvements, never allowed losses
-        regression = (old - new) if gates.direction(guard) else (new - old)
+        regression = 0.0 if is_tie(new, old) else (old - new) if gates.direction(guard) else (new - old)
         checks.append(
             GateCheck(
                 "guard",
@@ -849,11 +884,15 @@ def skill_check(
 
 # -- regressions no gate checks (informing) -------------------------------------------------------
 
-#: Without an interval of the change (no predictions, a macro average, or the metric undefined in most resamples),
+#: Without an interval of the change (no predictions, or the metric undefined in most resamples),
 #: a metric no gate checks is named when it is worse by more than this share of the champion's value.
 UNGATED_RELATIVE_DROP = 0.05
-#: The informing interval's resamples and most rows (a seeded subset of a larger window): a few per metric, cheap.
-_UNGATED_RESAMPLES, _UNGATED_MAX_ROWS = 400, 10_000
+#: The informing interval's resamples and most rows (a seeded subset of a larger window, the interval scaled to the
+#: whole window): a second or less per metric.
+_UNGATED_RESAMPLES, _UNGATED_MAX_ROWS = 1000, 10_000
+#: The chance that equally good versions get any metric named, all the metrics checked together: each metric's
+#: interval is two-sided at 1 - this / (metrics checked) (Bonferroni), and a metric is named when it lies below 0.
+UNGATED_FAMILY_ERROR = 0.05
 
 
 @dataclass(frozen=True)
@@ -883,10 +922,13 @@ def ungated_regressions(
     floors_met: Mapping[str, bool] | None = None,
 ) -> list[UngatedRegression]:
     """The standard metrics (:data:`CLASSIFICATION_METRICS`, :data:`REGRESSION_METRICS`) that no comparison gate
-    checks and the challenger is worse on beyond noise: the 95 % interval of the change (a paired bootstrap, as for
-    the primary metric, of :data:`_UNGATED_RESAMPLES` resamples of at most :data:`_UNGATED_MAX_ROWS` rows) lies below
-    0; without one (no predictions, or a metric without the bootstrap's numpy path), a drop of more than
-    :data:`UNGATED_RELATIVE_DROP` of the champion's value. They inform: at
+    checks and the challenger is worse on beyond noise: the interval of the change (as for the primary metric:
+    the normal one of a row-mean metric, else a paired bootstrap of :data:`_UNGATED_RESAMPLES` resamples of at most
+    :data:`_UNGATED_MAX_ROWS` rows) lies below 0. Each metric's interval is two-sided at 1 -
+    :data:`UNGATED_FAMILY_ERROR` / k for the k metrics checked (Bonferroni: 99 % for five), so equally good versions
+    get any metric named at most 2.5 % of the time, not 2.5 % per metric. Without an interval (no predictions, or a
+    metric without the bootstrap's numpy path): a drop of more than :data:`UNGATED_RELATIVE_DROP` of the champion's
+    value. They inform: at
     ``primary_metric: accuracy`` a challenger that finds a third of the positives the champion found passes, and the
     approver is told (``not gated: recall 0.8100 -> 0.3200``). A floor metric is listed, saying only its floor is gated.
 
@@ -896,15 +938,21 @@ def ungated_regressions(
     from airflow_provider_agentic_mlops.core import metrics as _metrics
 
     found = []
-    for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
-        if metric == gates.primary_metric or metric in gates.guard_metrics:
-            continue
-        new, old = challenger.get(metric), champion.get(metric)
-        if _bad(new) or _bad(old):
-            continue
+    checked = [
+        metric
+        for metric in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)
+        if metric != gates.primary_metric
+        and metric not in gates.guard_metrics
+        and not _bad(challenger.get(metric))
+        and not _bad(champion.get(metric))
+    ]
+    confidence = 1 - UNGATED_FAMILY_ERROR / max(len(checked), 1)
+    together = f"{1 - UNGATED_FAMILY_ERROR:.0%} for the {len(checked)} metrics checked together, Bonferroni"
+    for metric in checked:
+        new, old = challenger[metric], champion[metric]
         higher = gates.direction(metric)
         drop = (old - new) if higher else (new - old)
-        if not drop > 0:
+        if not drop > 0 or is_tie(new, old):
             continue
         ci = None
         if task is not None and labels is not None and None not in versions:
@@ -918,6 +966,7 @@ def ungated_regressions(
                 resamples=_UNGATED_RESAMPLES,
                 max_rows=_UNGATED_MAX_ROWS,
                 fast_only=True,  # scikit-learn per resample: seconds per metric on a large window
+                confidence=confidence,
             )
         d = _pair_decimals(new, old)
         pair = f"{metric} {old:.{d}f} -> {new:.{d}f}"
@@ -925,9 +974,10 @@ def ungated_regressions(
             if not ci["high"] < 0:
                 continue  # within noise
             short = f"{pair} (worse beyond noise)"
-            rows = f"a random {ci['rows']} of the {ci['of_rows']}" if ci["of_rows"] != ci["rows"] else ci["rows"]
             interval = interval_text(ci["low"], ci["high"])
-            how = f"beyond noise: the change's 95% interval {interval} on {rows} rows lies below 0"
+            shown = f"{100 * ci['confidence']:.4g}%"
+            how = f"beyond noise: the change's {shown} interval {interval} ({interval_basis(ci)}; {together})"
+            how += " lies below 0"
         else:
             if not drop > UNGATED_RELATIVE_DROP * abs(old):
                 continue
@@ -973,7 +1023,7 @@ def significance_check(gates: Gates, ci: Mapping[str, Any] | None, *, no_interva
             f"{_SIGNIFICANCE} to false to gate on the observed improvement alone",
         )
     low, high = float(ci["low"]), float(ci["high"])
-    where = f"{interval_text(low, high)} ({ci['method']}, {ci['resamples']} resamples of {ci['rows']} rows)"
+    where = f"{interval_text(low, high)} ({interval_basis(ci)})"
     if low > 0:
         return GateCheck(
             "significance",
@@ -1141,9 +1191,9 @@ class ValidationReport:
         gated = any(c.gate == "significance" for c in self.checks)  # its reason says it: not twice
         if ci and ci["low"] <= 0 <= ci["high"] and not gated:
             failed.append(
-                f"within noise: the difference's 95% interval {interval_text(ci['low'], ci['high'])} on {ci['rows']} "
-                f"rows includes 0 (the {self.primary_metric} improvement of the challenger over the champion, "
-                f"{ci['method']} of {ci['resamples']} resamples): on another window of this size the champion may "
+                f"within noise: the difference's 95% interval {interval_text(ci['low'], ci['high'])} on "
+                f"{ci.get('of_rows') or ci['rows']} rows includes 0 (the {self.primary_metric} improvement of the "
+                f"challenger over the champion, {interval_basis(ci)}): on another window of this size the champion may "
                 "do as well or better. This informs and does not gate (validation.require_significant_improvement "
                 "makes it gate); a larger labelled window narrows it"
             )
@@ -1305,11 +1355,9 @@ def comparison_line(validation: Mapping[str, Any]) -> str | None:
     bootstrap, 1000 resamples of the 200 labelled rows).``; None when it holds neither."""
     ci, rows, labelled = validation.get("improvement_ci"), validation.get("n_rows"), validation.get("n_labelled")
     if ci:
-        subset = f" (a random {ci['rows']} of {ci['of_rows']})" if ci.get("of_rows", ci["rows"]) != ci["rows"] else ""
         return (
             f"{validation.get('primary_metric') or ci.get('metric')} improvement of the challenger over the champion: "
-            f"95% interval {interval_text(ci['low'], ci['high'])} ({ci['method']}, {ci['resamples']} resamples of "
-            f"the {ci.get('of_rows', ci['rows'])} labelled rows{subset})."
+            f"95% interval {interval_text(ci['low'], ci['high'])} ({interval_basis(ci, labelled=True)})."
         )
     if labelled is None and rows is None:
         return None
@@ -1471,7 +1519,9 @@ __all__ = [
     "evaluate_gates",
     "gates_task",
     "higher_is_better",
+    "interval_basis",
     "interval_text",
+    "is_tie",
     "metric_task",
     "read_predictions",
     "score_predictions",

@@ -293,7 +293,7 @@ def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
     ``direction`` is ``up`` (better), ``down`` (worse) or ``""`` (equal or unknown), by the metric's
     direction (``rmse`` lower is better; the primary metric's as validated).
     """
-    from airflow_provider_agentic_mlops.core.validation import higher_is_better, shown_change
+    from airflow_provider_agentic_mlops.core.validation import higher_is_better, is_tie, shown_change
 
     v = validation or {}
     champ, chall = v.get("champion_metrics") or {}, v.get("challenger_metrics") or {}
@@ -304,7 +304,7 @@ def metric_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
         old, new = champ.get(metric), chall.get(metric)
         row = {"metric": metric, "primary": metric == primary, "champion": _metric(old), "challenger": _metric(new)}
         row.update(delta="", arrow="", direction="", direction_word="")
-        if _number(old) and _number(new) and new == old:
+        if _number(old) and _number(new) and is_tie(new, old):  # floating-point dust too: no arrow
             row.update(delta=shown_change(new, old))
         elif _number(old) and _number(new):
             delta = new - old

@@ -10,7 +10,7 @@ import numpy as np
 
 from airflow_provider_agentic_mlops.core import slack
 from airflow_provider_agentic_mlops.core.metrics import score_versions
-from airflow_provider_agentic_mlops.core.validation import Gates, build_report
+from airflow_provider_agentic_mlops.core.validation import Gates, build_report, ungated_regressions
 
 
 def _versions(n_pos: int = 200, n: int = 1000) -> tuple[np.ndarray, dict]:
@@ -134,4 +134,46 @@ def test_a_macro_average_is_judged_by_its_interval_from_row_weights_not_resample
     report = _judge(y, {"2": version(0.6), "1": version(0.9)}, primary_metric="accuracy", min_absolute_improvement=0)
     assert not slow  # scikit-learn per resample takes seconds to minutes on a large window: not for a line that informs
     recall = next(r for r in report.reasons if r.startswith("not gated: recall"))
-    assert "beyond noise: the change's 95% interval" in recall and "lies below 0" in recall
+    # precision, recall and f1 checked (no probabilities): each at 1 - 0.05/3 (Bonferroni)
+    assert "beyond noise: the change's 98.33% interval" in recall and "3 metrics checked" in recall, recall
+
+
+def _equally_good(seed: int, n: int = 200) -> tuple[np.ndarray, dict]:
+    """Two classifiers of the same skill, their noise independent."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = (x + rng.normal(size=n) > 0).astype(int)
+
+    def version() -> tuple:
+        p = 1 / (1 + np.exp(-(x + rng.normal(size=n))))
+        return (p > 0.5).astype(int), np.column_stack([1 - p, p]), [0, 1]
+
+    return y, {"2": version(), "1": version()}
+
+
+def test_equally_good_models_are_rarely_named_not_gated_the_metrics_intervals_corrected_together():
+    # each of the 5 metrics' own 95% interval below 0 by chance 2.5% of the time named about 8.5% of such pairs;
+    # Bonferroni over the metrics checked keeps the chance that any one is named at most 2.5%
+    gates = Gates(primary_metric="roc_auc")
+    named = 0
+    for seed in range(120):
+        y, predictions = _equally_good(seed)
+        scores, positive = score_versions("classification", y, predictions, label_name="y")
+        found = ungated_regressions(
+            gates,
+            scores["2"].metrics,
+            scores["1"].metrics,
+            task="classification",
+            labels=y,
+            versions=(predictions["2"], predictions["1"]),
+            positive=positive,
+        )
+        named += bool(found)
+    assert named <= 4  # 3.3%: 2.5% nominal, with room for chance over 120 pairs
+
+
+def test_a_not_gated_reason_gives_the_corrected_confidence_of_its_interval():
+    y, predictions = _versions()
+    report = _judge(y, predictions, primary_metric="accuracy")
+    recall = next(u for u in report.ungated if u.metric == "recall")
+    assert "99% interval" in recall.detail and "5 metrics checked" in recall.detail, recall.detail
