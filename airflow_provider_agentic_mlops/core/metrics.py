@@ -932,18 +932,12 @@ def _row_values(task: Task, metric: str, y: Any, pred: Any, proba: Any, classes:
     if metric != "log_loss" or proba is None:
         return None
     eps = np.finfo(float).eps
-    p = np.asarray(proba, dtype=float)
-    known = sorted(classes) if classes is not None else sorted(np.unique(y).tolist())
-    if classes is not None and p.ndim == 2:
-        p = p[:, sorted(range(len(classes)), key=lambda i: classes[i])]
-    if p.ndim == 2 and p.shape[1] == 2:
-        p = p[:, 1]
-    if p.ndim == 1:
-        if len(known) != 2 or not set(np.unique(y).tolist()) <= set(known):
-            return None
-        return -np.log(np.clip(np.where(y == known[1], p, 1 - p), eps, 1))
-    if p.shape[1] != len(known) or not set(np.unique(y).tolist()) <= set(known):
+    read = _probability_columns(y, proba, classes)
+    if read is None:
         return None
+    p, known = read
+    if p.ndim == 1:
+        return -np.log(np.clip(np.where(y == known[1], p, 1 - p), eps, 1))
     p = p / p.sum(axis=1, keepdims=True)
     return -np.log(np.clip(p[np.arange(len(y)), np.searchsorted(np.asarray(known), y)], eps, 1))
 
@@ -1048,27 +1042,39 @@ def _by_weights(
         return lambda w: ratio(2 * (w @ hit), w @ said + w @ true)
     if metric not in PROBABILITY_METRICS or proba is None:
         return None
+    read = _probability_columns(y, proba, classes)
+    if read is None:
+        return None
+    p, known = read
+    if p.ndim == 1:
+        is_pos = y == known[1]
+        if metric == "log_loss":
+            eps = np.finfo(float).eps
+            return mean(-np.log(np.clip(np.where(is_pos, p, 1 - p), eps, 1)))
+        return _weighted_auc(p, is_pos)
+    if metric == "log_loss":
+        p = p / p.sum(axis=1, keepdims=True)
+        column = np.searchsorted(np.asarray(known), y)
+        return mean(-np.log(np.clip(p[np.arange(len(y)), column], np.finfo(float).eps, 1)))
+    return _weighted_macro_auc(p, y, known, every_class=classes is None)
+
+
+def _probability_columns(y: Any, proba: Any, classes: Sequence[Any] | None) -> tuple[Any, list[Any]] | None:
+    """``proba`` as the row-wise metrics read it, with the classes its columns stand for (sorted): columns ordered
+    by class; two columns read as the positive (second) class's alone, one dimension. None when they cannot be
+    matched to the labels (a label no column stands for; one dimension for more than two classes)."""
+    import numpy as np
+
     p = np.asarray(proba, dtype=float)
     known = sorted(classes) if classes is not None else sorted(np.unique(y).tolist())
     if classes is not None and p.ndim == 2:
         p = p[:, sorted(range(len(classes)), key=lambda i: classes[i])]
     if p.ndim == 2 and p.shape[1] == 2:
         p = p[:, 1]
-    if p.ndim == 1:
-        if len(known) != 2 or not set(np.unique(y).tolist()) <= set(known):
-            return None
-        is_pos = y == known[1]
-        if metric == "log_loss":
-            eps = np.finfo(float).eps
-            return mean(-np.log(np.clip(np.where(is_pos, p, 1 - p), eps, 1)))
-        return _weighted_auc(p, is_pos)
-    if p.shape[1] != len(known) or not set(np.unique(y).tolist()) <= set(known):
+    width = 2 if p.ndim == 1 else p.shape[1]
+    if len(known) != width or not set(np.unique(y).tolist()) <= set(known):
         return None
-    if metric == "log_loss":
-        p = p / p.sum(axis=1, keepdims=True)
-        column = np.searchsorted(np.asarray(known), y)
-        return mean(-np.log(np.clip(p[np.arange(len(y)), column], np.finfo(float).eps, 1)))
-    return _weighted_macro_auc(p, y, known, every_class=classes is None)
+    return p, known
 
 
 def _weighted_macro_auc(p: Any, y: Any, known: Sequence[Any], *, every_class: bool) -> Any:
