@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -162,8 +163,13 @@ class AuditEntry:
 #: connections, and a transaction the server rolled back to be run again (serialization failure, deadlock).
 _TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P05", "53300", "40001", "40P01"})
 
-#: Messages of a lost or refused connection. libpq reports a connection it could not open without a SQLSTATE
-#: (the server's FATAL arrives before the session exists), and psycopg2 one it lost mid-statement too.
+#: libpq's words for a host name the resolver could not look up for now (EAI_AGAIN, glibc's and musl's): the DNS
+#: server failed, not the name.
+_RESOLVER_FAILED = ("temporary failure in name resolution", "to address: try again")
+
+#: Messages of a lost or refused connection: what is not on this list is not waited out. libpq reports a
+#: connection it could not open without a SQLSTATE (the server's FATAL arrives before the session exists), and
+#: psycopg2 one it lost mid-statement too. ``could not connect`` is libpq 13's prefix of a failed connect().
 _TRANSIENT = (
     "could not connect",
     "connection refused",
@@ -183,16 +189,18 @@ _TRANSIENT = (
     "too many clients",
     "too many connections",
     "remaining connection slots are reserved",
-    "could not translate host name",
-    "name resolution",
     "no route to host",
     "network is unreachable",
     "could not receive data from server",
     "could not send data to server",
+    *_RESOLVER_FAILED,
 )
 
-#: Messages of a connection refused for a reason to fix, not wait out: authentication and authorization (SQLSTATE
-#: class 28), a database or role that does not exist, no CONNECT privilege, TLS settings the server cannot meet.
+#: Messages of a connection refused for a reason to fix, not wait out, even beside an outage's words (libpq
+#: lists each host it tried): authentication and authorization (SQLSTATE class 28), a database or role that does
+#: not exist, no CONNECT privilege, TLS or GSSAPI settings that cannot be met, a connection setting libpq refuses
+#: (``invalid sslmode value``: see :data:`_INVALID_SETTING`), and a host name that does not resolve, far more
+#: often a typo than an outage (unless the resolver failed for now: :data:`_RESOLVER_FAILED`).
 _NEEDS_A_FIX = (
     "authentication failed",
     "no pg_hba.conf entry",
@@ -204,10 +212,16 @@ _NEEDS_A_FIX = (
     "ssl was required",
     "certificate",
     "channel binding",
+    "gssapi",
+    "invalid connection option",
+    "invalid integer value",
+    "invalid port number",
+    "invalid dsn",
+    "could not translate host name",
 )
 
-#: Driver modules that reach PostgreSQL through libpq.
-_LIBPQ_MODULES = frozenset({"psycopg2", "psycopg"})
+#: libpq's refusal of a connection setting's value: ``invalid sslmode value``, ``invalid require_auth method``.
+_INVALID_SETTING = re.compile(r"\binvalid \w+ (?:value|method)\b")
 
 
 def _sqlstate(driver_error: BaseException | None) -> str | None:
@@ -216,14 +230,26 @@ def _sqlstate(driver_error: BaseException | None) -> str | None:
     return code if isinstance(code, str) and code else None
 
 
+def _needs_a_fix(message: str) -> bool:
+    """Whether a lower-cased driver message names a fault to fix (:data:`_NEEDS_A_FIX`), line by line: a
+    host name the resolver could not look up for now is an outage on its line, not a fault."""
+    return any(
+        (any(fault in line for fault in _NEEDS_A_FIX) and not any(failed in line for failed in _RESOLVER_FAILED))
+        or _INVALID_SETTING.search(line)
+        for line in message.splitlines()
+    )
+
+
 def is_transient(err: BaseException) -> bool:
     """A dropped or refused database connection (or SQLite's lock timeout): worth trying again. A missing
-    table, a bad query, a constraint or a refused login is not.
+    table, a bad query, a constraint, a refused login or a typo in the connection's settings is not.
 
-    An error with a SQLSTATE is decided by it (class 08 and :data:`_TRANSIENT_SQLSTATES`). Without one, by
-    the message (:data:`_TRANSIENT`); and a PostgreSQL connection libpq could not open (raised outside any
-    statement, as the pool connects) is transient unless its message names a fault to fix
-    (:data:`_NEEDS_A_FIX`): libpq's words vary with its version and the server's language."""
+    An error with a SQLSTATE is decided by it (class 08 and :data:`_TRANSIENT_SQLSTATES`). Without one (libpq
+    gives none for a connection it could not open), by the message: an outage's words (:data:`_TRANSIENT`)
+    unless it also names a fault to fix (:data:`_NEEDS_A_FIX`). Words not on either list are not an outage.
+
+    :param err: the error a store operation raised.
+    """
     if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
         return True
     if isinstance(err, sa.exc.InterfaceError):
@@ -234,11 +260,7 @@ def is_transient(err: BaseException) -> bool:
     if code is not None:
         return code.startswith("08") or code in _TRANSIENT_SQLSTATES
     message = str(err.orig if err.orig is not None else err).lower()
-    if any(fault in message for fault in _NEEDS_A_FIX):
-        return False
-    if any(t in message for t in _TRANSIENT):
-        return True
-    return err.statement is None and type(err.orig).__module__.split(".")[0] in _LIBPQ_MODULES
+    return not _needs_a_fix(message) and any(t in message for t in _TRANSIENT)
 
 
 def _retrying(stop: Any, transient: Callable[[BaseException], bool] = is_transient) -> Any:

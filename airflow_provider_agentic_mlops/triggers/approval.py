@@ -32,7 +32,7 @@ class ApprovalTrigger(BaseTrigger):
     deadline, so it does not fail the run. So is a lookup of the connection that
     failed (the Execution API, the metadata DB or a secrets backend unreachable, e.g. while the
     triggerer restarts): it is looked up inside the polling loop. Other errors (a missing table, a
-    connection that does not exist) do fail it.
+    connection that does not exist, a typo in its settings or host name) do fail it.
 
     Events: ``{"status": "approved"|"denied"|"expired"|"cancelled"|"superseded", ...}`` when decided;
     ``{"status": "due"}`` at the deadline (the sensor expires it and updates the Slack message);

@@ -27,9 +27,11 @@ def _raised(call: object) -> BaseException:
     raise AssertionError("expected an error")
 
 
-def _connect_error(url: str) -> BaseException:
-    """What opening a pooled connection to ``url`` raises (as a store's first read after the pool emptied)."""
-    engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+def _connect_error(url: str, connect_args: dict[str, object] | None = None) -> BaseException:
+    """What opening a pooled connection to ``url`` raises (as a store's first read after the pool emptied);
+    ``connect_args`` default to a 5 s ``connect_timeout``."""
+    connect_args = {"connect_timeout": 5} if connect_args is None else connect_args
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     try:
         return _raised(engine.connect)
     finally:
@@ -90,15 +92,13 @@ def test_too_many_connections_is_transient(pg_database: tuple[str, str]) -> None
     assert is_transient(refused)
 
 
-def test_a_refused_tcp_connection_and_an_unresolvable_host_are_transient(pg_database: tuple[str, str]) -> None:
+def test_a_refused_tcp_connection_is_transient(pg_database: tuple[str, str]) -> None:
     url, name = pg_database
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     refused = _connect_error(f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{name}")
-    unresolvable = _connect_error(f"postgresql+psycopg2://postgres@no-such-host.invalid:5432/{name}")
     assert "Connection refused" in str(refused) and is_transient(refused)
-    assert "could not translate host name" in str(unresolvable) and is_transient(unresolvable)
 
 
 # -- refused while connecting for a reason to fix: not an outage ---------------------------------------------------
@@ -118,6 +118,32 @@ def test_a_database_that_does_not_exist_is_not_transient(pg_database: tuple[str,
     url, _ = pg_database
     missing = _connect_error(url.rsplit("/", 1)[0] + f"/outage_fix_missing_{uuid.uuid4().hex[:8]}")
     assert "does not exist" in str(missing) and not is_transient(missing)
+
+
+def _with(url: str, query: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("sslmode=requre", 'invalid sslmode value: "requre"'),
+        ("connect_timeout=abc", 'invalid integer value "abc" for connection option "connect_timeout"'),
+        ("target_session_attrs=bogus", 'invalid target_session_attrs value: "bogus"'),
+        ("gssencmode=require", "GSSAPI"),  # no Kerberos credentials here (or a libpq built without GSSAPI)
+        ("host=nonexistent.invalid", 'could not translate host name "nonexistent.invalid"'),
+    ],
+)
+def test_a_typo_in_the_connection_settings_is_not_transient(
+    pg_database: tuple[str, str], setting: str, words: str
+) -> None:
+    """libpq refuses a bad setting (or a host name that does not resolve) without a SQLSTATE and outside any
+    statement, as it refuses a database in recovery: it is a fault to fix, not an outage to poll until the
+    approval's deadline."""
+    url, _ = pg_database
+    refused = _connect_error(_with(url, setting), connect_args={})  # the URL's settings only
+    assert isinstance(refused, sa.exc.OperationalError) and refused.statement is None
+    assert words in str(refused) and not is_transient(refused)
 
 
 # -- errors of a statement: faults, whatever their message ---------------------------------------------------------
@@ -184,14 +210,18 @@ OUTAGE_MESSAGES = [
     "non-replication superuser connections",
     'connection to server at "db", port 5432 failed: FATAL:  remaining connection slots are reserved for roles with '
     "the SUPERUSER attribute",
-    'could not translate host name "db" to address: Name or service not known',
-    'could not translate host name "db" to address: Temporary failure in name resolution',
+    'could not translate host name "db" to address: Temporary failure in name resolution',  # glibc's EAI_AGAIN
+    'could not translate host name "db" to address: Try again',  # musl's EAI_AGAIN
     'connection to server at "10.0.0.5", port 5432 failed: No route to host',
     'connection to server at "10.0.0.5", port 5432 failed: Network is unreachable',
     'connection to server at "10.0.0.5", port 5432 failed: timeout expired',
     'connection to server at "127.0.0.1", port 5432 failed: Connection refused\n\tIs the server running on that '
     "host and accepting TCP/IP connections?",
     "terminating connection due to administrator command",
+    "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally",
+    "could not receive data from server: Connection reset by peer",
+    "could not send data to server: Broken pipe",
+    "SSL SYSCALL error: EOF detected",
 ]
 
 
@@ -201,10 +231,10 @@ def test_libpqs_outage_messages_are_transient_while_connecting_and_in_a_statemen
     assert is_transient(sa.exc.OperationalError("SELECT 1", {}, Exception(message)))
 
 
-def test_an_unknown_libpq_failure_to_connect_is_transient() -> None:
-    """A connection libpq could not open, for a reason not known here (another libpq version's words, a
-    translated message): an outage to wait out, unless it names a fault to fix (below)."""
-    assert is_transient(_while_connecting('connection to server at "db", port 5432 failed: server verschwunden'))
+def test_an_unknown_libpq_failure_to_connect_is_not_transient() -> None:
+    """A connection libpq could not open for a reason not known to be an outage (another libpq version's words,
+    a translated message, a setting it refused): reported at once, not polled until the approval's deadline."""
+    assert not is_transient(_while_connecting('connection to server at "db", port 5432 failed: server verschwunden'))
 
 
 @pytest.mark.parametrize(
@@ -221,6 +251,21 @@ def test_an_unknown_libpq_failure_to_connect_is_transient() -> None:
         'connection to server at "db", port 5432 failed: fe_sendauth: no password supplied',
         'connection to server at "db", port 5432 failed: server does not support SSL, but SSL was required',
         'connection to server at "db", port 5432 failed: SSL error: certificate verify failed',
+        'invalid sslmode value: "requre"',
+        'invalid gssencmode value: "prefered"',
+        'invalid target_session_attrs value: "primari"',
+        'invalid require_auth method: "scram"',
+        'connection to server at "db", port 5432 failed: invalid integer value "abc" for connection option '
+        '"connect_timeout"',
+        'invalid port number: "54320x"',
+        'invalid dsn: invalid connection option "sslmodee"',
+        "GSSAPI encryption required but no credential cache",
+        'could not translate host name "dbb" to address: Name or service not known',  # glibc
+        'could not translate host name "dbb" to address: Name does not resolve',  # musl
+        'could not translate host name "dbb" to address: nodename nor servname provided, or not known',  # BSD
+        # one host down does not make another's refused login an outage (libpq lists each host it tried)
+        'connection to server at "a", port 5432 failed: Connection refused\nconnection to server at "b", port 5432 '
+        'failed: FATAL:  password authentication failed for user "mlops"',
     ],
 )
 def test_a_failure_to_connect_that_needs_a_fix_is_not_transient(message: str) -> None:

@@ -202,6 +202,20 @@ def test_a_state_connection_that_does_not_exist_still_fails_the_trigger(monkeypa
         _first_event(ApprovalTrigger(1, "no_such_state_conn", utcnow().isoformat(), poll_interval=0.01))
 
 
+def test_a_typo_in_the_state_connections_settings_fails_the_trigger_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq refuses ``sslmode=requre`` without a SQLSTATE, before any statement, as it refuses a database that
+    is down: a fault to fix, not an outage polled until the request's deadline an hour away."""
+    import sqlalchemy as sa
+
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/agentic_mlops_typo?sslmode=requre"
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": url}})
+    )
+    deadline = (utcnow() + timedelta(hours=1)).isoformat()
+    with pytest.raises(sa.exc.OperationalError, match='invalid sslmode value: "requre"'):
+        _first_event(ApprovalTrigger(1, CONN_ID, deadline, poll_interval=0.01))
+
+
 def test_a_database_refusing_connections_for_longer_than_a_read_keeps_the_trigger_polling(
     pg_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
