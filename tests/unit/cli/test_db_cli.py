@@ -378,7 +378,13 @@ def test_prune_asks_first_refuses_without_a_terminal_and_deletes_with_yes(tmp_pa
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("9999999999d", "longer than the longest accepted, 36525d"), ("7", "is not a duration"), ("0d", "positive")],
+    [
+        ("9999999999d", "longer than the longest accepted, 36525d"),
+        ("7", "is not a duration"),
+        ("0d", "positive"),
+        ("1h", "shorter than the shortest accepted, 7d"),
+        ("6d", "shorter than the shortest accepted, 7d"),
+    ],
 )
 def test_prune_refuses_an_older_than_it_cannot_use_naming_it(tmp_path, monkeypatch, capsys, value, expected) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))

@@ -154,3 +154,26 @@ def _spec(name: str, hours: float) -> dict[str, object]:
         "retrain": {"trigger_dag_id": f"train_{name}"},
         "decision": {"budget_window_hours": hours},
     }
+
+
+def test_an_approved_request_whose_promotion_has_not_completed_stays(store: StateStore) -> None:
+    """The promote task (queued, or retried after failing before it recorded its intent) reads the approved
+    request: deleting it would refuse the promotion ("no approval request exists")."""
+    waiting = _request(store, "r1", "approved", decided=OLD)  # promote not started: no promotions row
+    done = _request(store, "r2", "approved", decided=OLD)
+    _promotion(store, done, "completed")
+    overtaken = _request(store, "r3", "approved", decided=OLD)
+    _promotion(store, overtaken, "overtaken")
+    _request(store, "r4", "denied", decided=NOW)  # the newest request, kept anyway
+    result = prune_history(store.engine, CUTOFF)
+    assert result.counts["approval_requests"] == 2 and result.counts["promotions"] == 2
+    assert waiting in _ids(store, approvals) and {done, overtaken}.isdisjoint(_ids(store, approvals))
+
+
+def test_the_decisions_of_the_last_day_stay_whatever_the_cutoff(store: StateStore) -> None:
+    """max_tokens_per_day counts the tokens of the last 24 hours' decisions."""
+    today = _decision(store, "a", "r1", NOW - timedelta(hours=2))
+    yesterday = _decision(store, "a", "r2", NOW - timedelta(hours=25))
+    _decision(store, "a", "r3", NOW)  # the model's newest
+    assert prune_history(store.engine, NOW - timedelta(hours=1)).counts["decisions"] == 1
+    assert today in _ids(store, decisions) and yesterday not in _ids(store, decisions)
