@@ -5,7 +5,7 @@ append-only by design (its guard refuses ``DELETE``).
 What is kept whatever its age:
 
 - each model's newest decision and newest job (the model page, ``models list`` and the retrain cooldown read
-  them), and the newest approval request of the store;
+  them), the newest approval request of the store, and the requests of its newest vote and newest promotion;
 - a decision of the last 24 hours (:data:`TOKEN_WINDOW`: ``max_tokens_per_day`` sums their tokens);
 - a decision that an open approval request (pending, or approved without a completed or overtaken promotion)
   or a running job still refers to (the job's ``decision_id``, or the same model, DAG and run);
@@ -14,7 +14,8 @@ What is kept whatever its age:
 - a job started within the longest retrain budget window (``jobs_counted_since``): the budget counts it.
 
 Keeping the newest row of each table also keeps SQLite from issuing a deleted row's id again (it numbers a new
-row after the largest id left): a link, a Slack button or an audit entry naming an old id never reaches a new row.
+row after the largest id left): a link, a Slack button or an audit entry naming an old id (a ``promoted`` entry's
+``promotion_id``) never reaches a new row.
 
 Rows go in batches (:data:`BATCH_SIZE` per transaction), oldest first, so a table of millions of rows is never
 locked by one long transaction and a concurrent writer waits at most for one batch.
@@ -200,8 +201,19 @@ def prune_history(
     with engine.connect() as conn:
         kept_decisions = _newest_per_model(conn, decisions)
         kept_jobs = _newest_per_model(conn, jobs)
-        newest_request = conn.execute(sa.select(sa.func.max(approvals.c.id))).scalar()
-    kept_requests = [newest_request] if newest_request is not None else []
+        # the newest request, and the requests of the newest vote and promotion: their rows go with them
+        newest = [
+            conn.execute(sa.select(sa.func.max(approvals.c.id))).scalar(),
+            *(
+                conn.execute(
+                    sa.select(child.c.approval_id).where(
+                        child.c.id == sa.select(sa.func.max(child.c.id)).scalar_subquery()
+                    )
+                ).scalar()
+                for child in (approval_votes, promotions)
+            ),
+        ]
+    kept_requests = sorted({id_ for id_ in newest if id_ is not None})
     due = {
         "decisions": _decisions_due(cutoff, kept_decisions),
         "approval_requests": _approvals_due(cutoff, kept_requests),
