@@ -484,8 +484,9 @@ DB_COMMANDS = (
     _command(
         "prune",
         "db.db_prune",
-        "Delete history older than a duration: decisions (each model's newest, and those an open approval request "
-        "or a running job refers to, stay), decided approval requests with their votes and finished promotions, "
+        "Delete history older than a duration (at least 7d): decisions (each model's newest, the last day's, and "
+        "those an open approval request or a running job refers to, stay), decided approval requests with their "
+        "votes and finished promotions (an approved one stays until its promotion completes), "
         "finished jobs (not those the retrain budget still counts); never the audit trail (append-only); asks "
         "first on a terminal",
         (
