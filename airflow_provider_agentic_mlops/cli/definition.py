@@ -211,14 +211,25 @@ def since(value: str) -> datetime:
 
 def older_than(value: str) -> timedelta:
     """An argparse ``type`` for ``db prune --older-than``: a duration
-    (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`); anything else is a usage error naming
-    the value and the fix."""
+    (:func:`~airflow_provider_agentic_mlops.core.durations.parse_duration`) of at least
+    :data:`~airflow_provider_agentic_mlops.core.retention.MIN_AGE`; anything else is a usage error naming the
+    value and the fix.
+
+    :param value: the argument as given.
+    """
     from airflow_provider_agentic_mlops.core.durations import parse_duration
+    from airflow_provider_agentic_mlops.core.retention import MIN_AGE
 
     try:
-        return parse_duration(value, field="--older-than")
+        age = parse_duration(value, field="--older-than")
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+    if age < MIN_AGE:
+        raise argparse.ArgumentTypeError(
+            f"--older-than {value!r} is shorter than the shortest accepted, {MIN_AGE.days}d: a DAG run of the last "
+            f"week may still wait on its approval request or its deny; give {MIN_AGE.days}d or more"
+        )
+    return age
 
 
 COUNT = whole_number(1)
@@ -473,8 +484,9 @@ DB_COMMANDS = (
     _command(
         "prune",
         "db.db_prune",
-        "Delete history older than a duration: decisions (each model's newest, and those an open approval request "
-        "or a running job refers to, stay), decided approval requests with their votes and finished promotions, "
+        "Delete history older than a duration (at least 7d): decisions (each model's newest, the last day's, and "
+        "those an open approval request or a running job refers to, stay), decided approval requests with their "
+        "votes and finished promotions (an approved one stays until its promotion completes), "
         "finished jobs (not those the retrain budget still counts); never the audit trail (append-only); asks "
         "first on a terminal",
         (
@@ -483,7 +495,7 @@ DB_COMMANDS = (
                 metavar="DURATION",
                 required=True,
                 type=older_than,
-                help="Delete what is older than this ('365d', '26w', 'P180D'; at most 36525d)",
+                help="Delete what is older than this ('365d', '26w', 'P180D'; at least 7d, at most 36525d)",
             ),
             Arg(("--dry-run",), action="store_true", help="Only count, per table, what would be deleted"),
             ARG_YES,

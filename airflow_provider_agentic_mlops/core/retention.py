@@ -5,14 +5,17 @@ append-only by design (its guard refuses ``DELETE``).
 What is kept whatever its age:
 
 - each model's newest decision and newest job (the model page, ``models list`` and the retrain cooldown read
-  them), and the newest approval request of the store;
-- a decision that an open approval request (pending, or approved with its promotion in progress) or a running
-  job still refers to (the job's ``decision_id``, or the same model, DAG and run);
-- a pending approval request, one whose promotion is in progress, and a running job;
+  them), the newest approval request of the store, and the requests of its newest vote and newest promotion;
+- a decision of the last 24 hours (:data:`TOKEN_WINDOW`: ``max_tokens_per_day`` sums their tokens);
+- a decision that an open approval request (pending, or approved without a completed or overtaken promotion)
+  or a running job still refers to (the job's ``decision_id``, or the same model, DAG and run);
+- a pending approval request, an approved one without a completed or overtaken promotion (its promote task
+  may not have started yet, or retries after failing before it recorded its intent), and a running job;
 - a job started within the longest retrain budget window (``jobs_counted_since``): the budget counts it.
 
 Keeping the newest row of each table also keeps SQLite from issuing a deleted row's id again (it numbers a new
-row after the largest id left): a link, a Slack button or an audit entry naming an old id never reaches a new row.
+row after the largest id left): a link, a Slack button or an audit entry naming an old id (a ``promoted`` entry's
+``promotion_id``) never reaches a new row.
 
 Rows go in batches (:data:`BATCH_SIZE` per transaction), oldest first, so a table of millions of rows is never
 locked by one long transaction and a concurrent writer waits at most for one batch.
@@ -29,10 +32,22 @@ from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_agentic_mlops.core.config import DecisionConfig, ModelSpec
 from airflow_provider_agentic_mlops.core.schema import approval_votes, approvals, decisions, jobs, promotions
-from airflow_provider_agentic_mlops.core.state import JOB_RUNNING, PENDING, PROMOTION_IN_PROGRESS
+from airflow_provider_agentic_mlops.core.state import (
+    APPROVED,
+    JOB_RUNNING,
+    PENDING,
+    PROMOTION_COMPLETED,
+    PROMOTION_OVERTAKEN,
+    utcnow,
+)
 
 #: Rows deleted per transaction.
 BATCH_SIZE = 10_000
+#: The shortest ``--older-than`` accepted: a DAG run of a week ago no longer waits on its approval request or
+#: its deny (a cleared sensor finds the deny and stands by it), and the daily token budget reads one day.
+MIN_AGE = timedelta(days=7)
+#: Decisions this recent always stay: ``max_tokens_per_day`` sums their tokens.
+TOKEN_WINDOW = timedelta(hours=24)
 #: The tables pruned, in the order their counts are reported.
 TABLES = ("decisions", "approval_requests", "approval_votes", "promotions", "jobs")
 
@@ -59,11 +74,13 @@ def _newest_per_model(conn: Connection, table: sa.Table) -> list[int]:
 
 
 def _open_approvals() -> sa.ColumnElement[bool]:
-    """An approval request still open: pending, or approved with its promotion in progress."""
-    promoting = sa.exists().where(
-        promotions.c.approval_id == approvals.c.id, promotions.c.status == PROMOTION_IN_PROGRESS
+    """An approval request still open: pending, or approved without a finished promotion (its promote task may
+    not have started yet, or be retried after failing before it recorded its intent: it reads the request)."""
+    finished = sa.exists().where(
+        promotions.c.approval_id == approvals.c.id,
+        promotions.c.status.in_((PROMOTION_COMPLETED, PROMOTION_OVERTAKEN)),
     )
-    return sa.or_(approvals.c.status == PENDING, promoting)
+    return sa.or_(approvals.c.status == PENDING, sa.and_(approvals.c.status == APPROVED, ~finished))
 
 
 def _decisions_due(cutoff: datetime, kept: Sequence[int]) -> sa.ColumnElement[bool]:
@@ -95,7 +112,7 @@ def _decisions_due(cutoff: datetime, kept: Sequence[int]) -> sa.ColumnElement[bo
         )
     )
     return sa.and_(
-        decisions.c.created_at < cutoff,
+        decisions.c.created_at < min(cutoff, utcnow() - TOKEN_WINDOW),
         decisions.c.id.not_in(kept) if kept else sa.true(),
         ~sa.and_(same_run, waiting_request),
         ~running_job,
@@ -184,8 +201,19 @@ def prune_history(
     with engine.connect() as conn:
         kept_decisions = _newest_per_model(conn, decisions)
         kept_jobs = _newest_per_model(conn, jobs)
-        newest_request = conn.execute(sa.select(sa.func.max(approvals.c.id))).scalar()
-    kept_requests = [newest_request] if newest_request is not None else []
+        # the newest request, and the requests of the newest vote and promotion: their rows go with them
+        newest = [
+            conn.execute(sa.select(sa.func.max(approvals.c.id))).scalar(),
+            *(
+                conn.execute(
+                    sa.select(child.c.approval_id).where(
+                        child.c.id == sa.select(sa.func.max(child.c.id)).scalar_subquery()
+                    )
+                ).scalar()
+                for child in (approval_votes, promotions)
+            ),
+        ]
+    kept_requests = sorted({id_ for id_ in newest if id_ is not None})
     due = {
         "decisions": _decisions_due(cutoff, kept_decisions),
         "approval_requests": _approvals_due(cutoff, kept_requests),
@@ -210,7 +238,10 @@ def prune_history(
     children = {"approval_votes": 0, "promotions": 0}
 
     def delete_requests(conn: Connection, where: sa.ColumnElement[bool]) -> int:
-        requests = sa.select(approvals.c.id).where(where)
+        # read (and lock) the ids first: ``where`` reads the promotions, which go before the request
+        requests = list(conn.execute(sa.select(approvals.c.id).where(where).with_for_update()).scalars())
+        if not requests:
+            return 0
         # votes and promotions first: their approval_id is a foreign key to the request
         children["approval_votes"] += conn.execute(
             approval_votes.delete().where(approval_votes.c.approval_id.in_(requests))
@@ -218,7 +249,7 @@ def prune_history(
         children["promotions"] += conn.execute(
             promotions.delete().where(promotions.c.approval_id.in_(requests))
         ).rowcount
-        return conn.execute(approvals.delete().where(where)).rowcount
+        return conn.execute(approvals.delete().where(approvals.c.id.in_(requests))).rowcount
 
     def deleter(table: sa.Table) -> Callable[[Connection, sa.ColumnElement[bool]], int]:
         return lambda conn, where: conn.execute(table.delete().where(where)).rowcount
@@ -232,4 +263,4 @@ def prune_history(
     return PruneResult({name: counts[name] for name in TABLES}, dry_run=False)
 
 
-__all__ = ["BATCH_SIZE", "TABLES", "PruneResult", "longest_budget_window", "prune_history"]
+__all__ = ["BATCH_SIZE", "MIN_AGE", "TABLES", "TOKEN_WINDOW", "PruneResult", "longest_budget_window", "prune_history"]

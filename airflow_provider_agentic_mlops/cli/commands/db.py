@@ -125,19 +125,31 @@ AUDIT_KEPT = "audit entries: never deleted (the audit trail is append-only by de
 
 def _budget_window(args: argparse.Namespace) -> timedelta:
     """The longest retrain budget window of the models file (``--models-file``, else the configured one); ten
-    years, said on stderr, when it cannot be read: the jobs the budget counts are unknown then."""
+    years, said on stderr, when it cannot be read or an entry is invalid: the jobs the budget counts are unknown
+    then (a broken entry's DAG runs its last valid entry, whose window this process cannot see)."""
     from airflow_provider_agentic_mlops.cli.commands.models import cli_models_file
     from airflow_provider_agentic_mlops.core.config import MAX_HOURS, ConfigError, read_models_file
     from airflow_provider_agentic_mlops.core.retention import longest_budget_window
 
     explicit = getattr(args, "models_file", None)
+    kept = (
+        f"no retraining job started in the last {MAX_HOURS // 24 // 366} years is deleted (the retrain budget "
+        "counts them)"
+    )
     try:
         entries = read_models_file(cli_models_file(explicit, must_exist=bool(explicit)))
     except (ConfigError, OSError) as err:
         print(
-            f"warning: the models file could not be read ({err}); without the models' budget_window_hours, no "
-            f"retraining job started in the last {MAX_HOURS // 24 // 366} years is deleted (the retrain budget "
-            "counts them): pass --models-file",
+            f"warning: the models file could not be read ({err}); without the models' budget_window_hours, "
+            f"{kept}: pass --models-file",
+            file=sys.stderr,
+        )
+        return timedelta(hours=MAX_HOURS)
+    if entries.errors:
+        print(
+            f"warning: the models file has invalid entries ({', '.join(map(repr, sorted(entries.errors)))}: "
+            "`airflow agentic-mlops models validate` says why); without their budget_window_hours, "
+            f"{kept}: fix them",
             file=sys.stderr,
         )
         return timedelta(hours=MAX_HOURS)

@@ -378,7 +378,13 @@ def test_prune_asks_first_refuses_without_a_terminal_and_deletes_with_yes(tmp_pa
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("9999999999d", "longer than the longest accepted, 36525d"), ("7", "is not a duration"), ("0d", "positive")],
+    [
+        ("9999999999d", "longer than the longest accepted, 36525d"),
+        ("7", "is not a duration"),
+        ("0d", "positive"),
+        ("1h", "shorter than the shortest accepted, 7d"),
+        ("6d", "shorter than the shortest accepted, 7d"),
+    ],
 )
 def test_prune_refuses_an_older_than_it_cannot_use_naming_it(tmp_path, monkeypatch, capsys, value, expected) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
@@ -417,4 +423,35 @@ def test_prune_keeps_the_jobs_the_retrain_budget_counts_and_says_so(tmp_path, mo
     main(["db", "prune", "--older-than", "7d", "--dry-run"])
     printed = capsys.readouterr()
     assert "jobs: 0 would be deleted" in " ".join(printed.out.split()) and "pass --models-file" in printed.err
+    store.dispose()
+
+
+def test_prune_keeps_every_recent_job_when_an_entry_of_the_models_file_is_invalid(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """A broken entry's budget_window_hours is unknown (its DAG runs its last valid entry, maybe a longer
+    window): no job of the last ten years goes, said on stderr naming the entry."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    store = StateStore(default_sqlite_url(tmp_path))
+    now = state.utcnow()
+    with store.engine.begin() as conn:
+        for days in (20, 1):  # the older one is the budget's of the broken entry's 30-day window
+            at = now - timedelta(days=days)
+            conn.execute(
+                jobs.insert().values(model_name="a", status="succeeded", started_at=at, heartbeat_at=at, finished_at=at)
+            )
+    entry = {
+        "name": "a",
+        "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"},
+        "retrain": {"trigger_dag_id": "train_a"},
+        "decision": {"budget_window_hours": 720, "max_retrains": "two"},
+    }
+    valid = {**entry, "name": "b", "decision": {"budget_window_hours": 24}}
+    models = tmp_path / "models.yaml"
+    models.write_text(json.dumps({"models": [entry, valid]}))
+    main(["db", "prune", "--older-than", "7d", "--dry-run", "--models-file", str(models)])
+    printed = capsys.readouterr()
+    assert "jobs: 0 would be deleted" in " ".join(printed.out.split())
+    err = " ".join(printed.err.split())
+    assert "'a'" in err and "invalid" in err and "no retraining job started in the last 10 years" in err
     store.dispose()

@@ -154,3 +154,41 @@ def _spec(name: str, hours: float) -> dict[str, object]:
         "retrain": {"trigger_dag_id": f"train_{name}"},
         "decision": {"budget_window_hours": hours},
     }
+
+
+def test_an_approved_request_whose_promotion_has_not_completed_stays(store: StateStore) -> None:
+    """The promote task (queued, or retried after failing before it recorded its intent) reads the approved
+    request: deleting it would refuse the promotion ("no approval request exists")."""
+    waiting = _request(store, "r1", "approved", decided=OLD)  # promote not started: no promotions row
+    done = _request(store, "r2", "approved", decided=OLD)
+    _promotion(store, done, "completed")
+    overtaken = _request(store, "r3", "approved", decided=OLD)
+    _promotion(store, overtaken, "overtaken")
+    newest = _request(store, "r4", "approved", decided=NOW)  # kept anyway: the newest request, promotion too
+    _promotion(store, newest, "in_progress")
+    result = prune_history(store.engine, CUTOFF)
+    assert result.counts["approval_requests"] == 2 and result.counts["promotions"] == 2
+    assert waiting in _ids(store, approvals) and {done, overtaken}.isdisjoint(_ids(store, approvals))
+
+
+def test_the_decisions_of_the_last_day_stay_whatever_the_cutoff(store: StateStore) -> None:
+    """max_tokens_per_day counts the tokens of the last 24 hours' decisions."""
+    today = _decision(store, "a", "r1", NOW - timedelta(hours=2))
+    yesterday = _decision(store, "a", "r2", NOW - timedelta(hours=25))
+    _decision(store, "a", "r3", NOW)  # the model's newest
+    assert prune_history(store.engine, NOW - timedelta(hours=1)).counts["decisions"] == 1
+    assert today in _ids(store, decisions) and yesterday not in _ids(store, decisions)
+
+
+def test_a_new_vote_or_promotion_never_takes_a_pruned_ones_id(store: StateStore) -> None:
+    """SQLite numbers a new row after the largest id left: the request of the newest vote and of the newest
+    promotion stays, so a `promoted` audit entry's promotion_id never names a new promotion."""
+    promoted = _request(store, "r1", "approved", decided=OLD, votes=1)
+    promotion = _promotion(store, promoted, "completed")
+    _request(store, "r2", "expired", decided=OLD)  # the newest request, without votes or promotion
+    before = {t: max(_ids(store, t)) for t in (approval_votes, promotions)}
+    prune_history(store.engine, CUTOFF)
+    assert promoted in _ids(store, approvals) and promotion in _ids(store, promotions)
+    new = _request(store, "r3", "approved", decided=NOW, votes=1)
+    assert max(_ids(store, approval_votes)) > before[approval_votes]
+    assert _promotion(store, new, "in_progress") > before[promotions]
