@@ -920,7 +920,8 @@ def _normal_interval(metric: str, diff: Any, confidence: float = 0.95) -> dict[s
 
 def _row_values(task: Task, metric: str, y: Any, pred: Any, proba: Any, classes: Sequence[Any] | None) -> Any:
     """Each row's value of ``metric`` when the metric is their mean (:data:`ROW_MEAN_METRICS`), as
-    :func:`score_predictions` and :func:`_by_weights` compute it; None for another metric or without its inputs."""
+    :func:`score_predictions` computes it (and :func:`_by_weights` weighs it); None for another metric or without
+    its inputs."""
     import numpy as np
 
     if metric not in ROW_MEAN_METRICS:
@@ -1016,18 +1017,17 @@ def _by_weights(
         values = np.asarray(values, dtype=float)
         return lambda w: (w @ values) / w.sum(axis=1)
 
+    per_row = _row_values(task, metric, y, pred, proba, classes)  # accuracy, log_loss, mae: a mean per row
+    if per_row is not None:
+        return mean(per_row)
     if task == "regression":
         t, p = y.astype(float), np.asarray(pred, dtype=float)
         se = (t - p) ** 2
         if metric == "rmse":
             return lambda w: np.sqrt(mean(se)(w))
-        if metric == "mae":
-            return mean(np.abs(t - p))
         if metric == "r2":
             return lambda w: 1 - (w @ se) / (w @ t**2 - (w @ t) ** 2 / w.sum(axis=1))
         return None
-    if metric == "accuracy" and pred is not None:
-        return mean(np.asarray(pred) == y)
     if metric in ("precision", "recall", "f1") and pred is not None and positive is not None:
         said, true = (np.asarray(pred) == positive).astype(float), (y == positive).astype(float)
         hit = said * true
@@ -1047,15 +1047,7 @@ def _by_weights(
         return None
     p, known = read
     if p.ndim == 1:
-        is_pos = y == known[1]
-        if metric == "log_loss":
-            eps = np.finfo(float).eps
-            return mean(-np.log(np.clip(np.where(is_pos, p, 1 - p), eps, 1)))
-        return _weighted_auc(p, is_pos)
-    if metric == "log_loss":
-        p = p / p.sum(axis=1, keepdims=True)
-        column = np.searchsorted(np.asarray(known), y)
-        return mean(-np.log(np.clip(p[np.arange(len(y)), column], np.finfo(float).eps, 1)))
+        return _weighted_auc(p, y == known[1])
     return _weighted_macro_auc(p, y, known, every_class=classes is None)
 
 
