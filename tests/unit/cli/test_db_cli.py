@@ -395,16 +395,23 @@ def test_prune_refuses_an_older_than_it_cannot_use_naming_it(tmp_path, monkeypat
     assert f"argument --older-than: --older-than {value!r}" in err and expected in err
 
 
-def test_prune_keeps_the_jobs_the_retrain_budget_counts_and_says_so(tmp_path, monkeypatch, capsys) -> None:
+def _store_with_jobs_finished_days_ago(tmp_path, monkeypatch, *days: int) -> StateStore:
+    """The default SQLite store under ``tmp_path`` (the AIRFLOW_HOME), with a succeeded job of model ``a`` that
+    started and finished each of ``days`` days ago."""
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     store = StateStore(default_sqlite_url(tmp_path))
     now = state.utcnow()
     with store.engine.begin() as conn:
-        for days in (20, 1):  # the older one finished 20 days ago, within a 30-day budget window
-            at = now - timedelta(days=days)
+        for ago in days:
+            at = now - timedelta(days=ago)
             conn.execute(
                 jobs.insert().values(model_name="a", status="succeeded", started_at=at, heartbeat_at=at, finished_at=at)
             )
+    return store
+
+
+def test_prune_keeps_the_jobs_the_retrain_budget_counts_and_says_so(tmp_path, monkeypatch, capsys) -> None:
+    store = _store_with_jobs_finished_days_ago(tmp_path, monkeypatch, 20, 1)  # 20 days: in a 30-day budget window
     entry = {
         "name": "a",
         "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"},
@@ -431,15 +438,8 @@ def test_prune_keeps_every_recent_job_when_an_entry_of_the_models_file_is_invali
 ) -> None:
     """A broken entry's budget_window_hours is unknown (its DAG runs its last valid entry, maybe a longer
     window): no job of the last ten years goes, said on stderr naming the entry."""
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    store = StateStore(default_sqlite_url(tmp_path))
-    now = state.utcnow()
-    with store.engine.begin() as conn:
-        for days in (20, 1):  # the older one is the budget's of the broken entry's 30-day window
-            at = now - timedelta(days=days)
-            conn.execute(
-                jobs.insert().values(model_name="a", status="succeeded", started_at=at, heartbeat_at=at, finished_at=at)
-            )
+    # the older one is the budget's of the broken entry's 30-day window
+    store = _store_with_jobs_finished_days_ago(tmp_path, monkeypatch, 20, 1)
     entry = {
         "name": "a",
         "drift": {"reference": "r.parquet", "current": "c.parquet", "label_column": "y"},
