@@ -172,10 +172,21 @@ def make_listener(
 
     stores = stores if stores is not None else ApprovalStores(store)
 
+    dropped_types: set[str] = set()
+
     def listener(client: Any, req: Any) -> None:
-        if req.type != "interactive":
-            return
+        # Slack requires an ack of every envelope: one left unacknowledged is delivered again, and an app failing
+        # its events may get them turned off
         client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        if req.type != "interactive":
+            if req.type not in dropped_types:  # once per type: events can come by the thousand
+                dropped_types.add(req.type)
+                log.warning(
+                    "acknowledged and dropped a %r envelope: this listener handles only button clicks. Turn that "
+                    "feature off in this Slack app, or give the listener a Slack app of its own",
+                    req.type,
+                )
+            return
         try:
             click = parse_interaction(req.payload or {})
         except InteractionError as err:

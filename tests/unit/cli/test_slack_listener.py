@@ -50,7 +50,6 @@ def test_a_click_over_socket_mode_is_acknowledged_recorded_and_the_message_updat
     listener = make_listener(store, web)
     listener(socket, SocketModeRequest("interactive", "env-1", click_payload(approval, user_id="U_MALLORY")))
     listener(socket, SocketModeRequest("interactive", "env-2", click_payload(approval, user_id="U_ALICE")))
-    listener(socket, SocketModeRequest("events_api", "env-3", {"type": "event_callback"}))
     assert socket.acks == ["env-1", "env-2"]
     stored = store.get_approval(approval["id"])
     assert (stored["status"], stored["decided_by"], stored["decided_via"]) == ("approved", "U_ALICE", "slack-socket")
@@ -219,6 +218,29 @@ def test_a_token_slack_refuses_stops_the_listener_with_one_line_naming_the_conne
     assert code in message and says in message
     assert socket_mode.app_token not in message
     assert not [r for r in caplog.records if "WSS URL" in r.getMessage()]  # said once, by the error
+
+
+def test_every_envelope_is_acknowledged_and_only_interactions_handled(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Slack requires an acknowledgement of every envelope it sends on a Socket Mode connection; an event or a
+    slash command left unacknowledged is delivered again (and Slack may turn a failing app's events off). The
+    listener handles only button clicks: the others are acknowledged, dropped, and named once in the log."""
+    web = WebClient(token="xoxb", base_url=slack_double.base_url)
+    socket = SocketClient()
+    listener = make_listener(store, web)
+    with caplog.at_level("WARNING"):
+        listener(socket, SocketModeRequest("events_api", "env-e1", {"type": "event_callback"}))
+        listener(socket, SocketModeRequest("events_api", "env-e2", {"type": "event_callback"}))
+        listener(socket, SocketModeRequest("slash_commands", "env-s1", {"command": "/deploy"}))
+    assert socket.acks == ["env-e1", "env-e2", "env-s1"]
+    dropped = [r.getMessage() for r in caplog.records if "handles only button clicks" in r.getMessage()]
+    assert len(dropped) == 2, dropped  # once per envelope type, not once per envelope
+    assert "'events_api'" in dropped[0] and "'slash_commands'" in dropped[1]
+    assert slack_double.calls == []
+    assert store.list_approvals() == []
 
 
 @pytest.mark.parametrize(("required", "ephemerals"), [(1, 0), (2, 1)])
