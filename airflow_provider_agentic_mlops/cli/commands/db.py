@@ -162,6 +162,7 @@ def db_prune(args: argparse.Namespace) -> None:
     :mod:`~airflow_provider_agentic_mlops.core.retention`."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from airflow_provider_agentic_mlops.cli.commands.approvals import os_user
     from airflow_provider_agentic_mlops.cli.output import confirm
     from airflow_provider_agentic_mlops.cli.state_stores import open_store
     from airflow_provider_agentic_mlops.core.retention import prune_history
@@ -172,6 +173,7 @@ def db_prune(args: argparse.Namespace) -> None:
     conn_id, url = _named_store(args)
     now = utcnow()
     cutoff, counted_since = now - args.older_than, now - _budget_window(args)
+    older = int(args.older_than.total_seconds())
     print(f"History older than {cutoff:%Y-%m-%d %H:%M} UTC:")
     if counted_since < cutoff:
         print(f"  (jobs started since {counted_since:%Y-%m-%d %H:%M} UTC stay: the retrain budget counts them)")
@@ -188,7 +190,11 @@ def db_prune(args: argparse.Namespace) -> None:
                 action=f"prune state store {conn_id}",
                 cancelled="cancelled; nothing deleted",
             )
+            # the trail records the prune before anything goes (it stays if the prune stops half-way) and after
+            actor, when = f"cli:{os_user()}", {"cutoff": cutoff.isoformat(), "older_than_seconds": older}
+            store.audit("history_prune_started", actor=actor, details={**when, "due": result.counts})
             result = prune()
+            store.audit("history_pruned", actor=actor, details={**when, "deleted": result.counts})
     except SQLAlchemyError as err:
         raise store_unavailable(conn_id, url, err) from err
     finally:

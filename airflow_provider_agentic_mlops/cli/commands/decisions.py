@@ -85,7 +85,7 @@ def decisions_show(args: argparse.Namespace) -> None:
         shown = shown_url(store.url)
         raise CommandStopped(
             f"decision {args.decision_id} is not in the state store {conn_id!r} ({shown}); "
-            f"list the ids with `{command('decisions list')}`.{elsewhere}"
+            f"list the ids with `{command('decisions list')}`.{_pruned(store)}{elsewhere}"
         )
     if model and decision["model_name"] != model:
         raise CommandStopped(
@@ -104,6 +104,21 @@ def decisions_show(args: argparse.Namespace) -> None:
         print_json({**decision, "state_conn_id": conn_id})
         return
     print(format_trace(decision, state_conn_id=conn_id))
+
+
+def _pruned(store: Any) -> str:
+    """Where a missing decision may have gone: the store's newest prune, if one was recorded."""
+    from airflow_provider_agentic_mlops.version_compat import command
+
+    entries = store.audit_trail(action="history_pruned", limit=1)
+    if not entries:
+        return ""
+    e = entries[0]
+    cutoff = str((e.get("details") or {}).get("cutoff", "?"))[:16].replace("T", " ")
+    return (
+        f" The history older than {cutoff} UTC was pruned at {_at(e['at'])} by {e['actor']} "
+        f"(`{command('audit list --action history_pruned')}`)."
+    )
 
 
 def _promotion_shown(promotion: dict[str, Any] | None) -> dict[str, Any] | None:

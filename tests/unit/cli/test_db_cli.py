@@ -372,7 +372,34 @@ def test_prune_asks_first_refuses_without_a_terminal_and_deletes_with_yes(tmp_pa
     out = " ".join(capsys.readouterr().out.split())
     assert "decisions: 1 deleted" in out and "audit entries: never deleted" in out
     assert _decision_ids(store) == [2]  # the model's newest stays
-    assert len(store.audit_trail()) == 1
+    store.dispose()
+
+
+def test_a_prune_is_recorded_in_the_audit_trail_before_and_after_it_deletes(tmp_path, monkeypatch, capsys) -> None:
+    """The trail is the record of what the agent and people did: rows deleted from the store say so there, with
+    who, the cutoff and the counts; the entry before deleting stays if the prune stops half-way. A dry run and a
+    prune with nothing due record nothing. ``decisions show`` of a pruned id points at the prune."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setattr("airflow_provider_agentic_mlops.cli.commands.approvals.os_user", lambda: "ops")
+    store = _old_history(tmp_path)
+    main(["db", "prune", "--older-than", "365d", "--dry-run"])
+    assert [e["action"] for e in store.audit_trail()] == ["decision"]
+    main(["db", "prune", "--older-than", "365d", "--yes"])
+    started, pruned = sorted(
+        (e for e in store.audit_trail() if e["action"].startswith("history_prune")), key=lambda e: e["id"]
+    )
+    assert (started["action"], pruned["action"]) == ("history_prune_started", "history_pruned")
+    assert started["actor"] == pruned["actor"] == "cli:ops"
+    assert started["details"]["due"]["decisions"] == 1 and pruned["details"]["deleted"]["decisions"] == 1
+    assert (
+        started["details"]["older_than_seconds"] == 365 * 86400
+        and pruned["details"]["cutoff"] == started["details"]["cutoff"]
+    )
+    main(["db", "prune", "--older-than", "365d", "--yes"])  # nothing left to delete
+    assert len([e for e in store.audit_trail() if e["action"].startswith("history_prune")]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match=r"decision 1 is not in the state store(.|\n)*history_pruned"):
+        main(["decisions", "show", "1"])
     store.dispose()
 
 
