@@ -22,3 +22,35 @@ def request_approval(store: StateStore, **overrides: Any) -> approvals.RequestRe
         **overrides,
     }
     return approvals.request(store, **kwargs)
+
+
+def approve_and_promote(store: StateStore, model: str, *, run_id: str = "manual__1", promote: bool = True) -> dict:
+    """The run's approval request of v7 (two approvers: alice via Slack, then bob via the CLI with a reason), and,
+    with ``promote``, its promotion of v7 over v6, completed; returns the decided request."""
+    from airflow_provider_agentic_mlops.core.promotion import AUDIT, PROMOTED, PROMOTION_STEPS
+
+    approval, _ = store.request_approval(
+        model,
+        "7",
+        dag_id=f"agentic_mlops__{model}",
+        run_id=run_id,
+        expires_at=utcnow() + timedelta(days=1),
+        required_approvals=2,
+    )
+    store.decide_approval(approval["id"], approve=True, user="alice", via="slack")
+    store.decide_approval(approval["id"], approve=True, user="bob", via="cli", reason="looks good")
+    approval = store.get_approval(approval["id"])
+    if promote:
+        promotion, _ = store.begin_promotion(approval, registered_model=f"{model}-reg", previous_version="6")
+        for step in PROMOTION_STEPS:
+            entry = None
+            if step == AUDIT:
+                entry = {
+                    "action": PROMOTED,
+                    "actor": approval["decided_by"],
+                    "model_name": model,
+                    "subject": "version:7",
+                    "details": {"promotion_id": promotion["id"], "approval_id": approval["id"]},
+                }
+            store.mark_promotion_step(promotion["id"], step, all_steps=PROMOTION_STEPS, audit_entry=entry)
+    return approval

@@ -888,6 +888,40 @@ def running_job(store: StateStore, model_name: str, *, dag_ids: DagIds = None) -
     return job if job is not None and of_dags(job.get("dag_id"), dag_ids) else None
 
 
+# -- what followed a decision ----------------------------------------------------------------------
+
+#: What ``decisions show`` and the decision page say of each status of ``StateStore.trace_check``.
+TRACE_CHECK_SAYS = {
+    "matches": "digest matches the audit entry",
+    "differs": "DOES NOT match its audit entry (changed after it was recorded)",
+    "absent": "no digest recorded (a decision recorded before digests were)",
+}
+
+
+def decision_approvals(store: StateStore, decision: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What followed ``decision`` (a row of ``StateStore.get_decision``) in its DAG run, as ``decisions show`` and
+    the decision page give it: ``StateStore.run_approvals``, each promotion with ``alias`` (the alias the promotion
+    moves onto its version; None until that step is done) and ``previous_alias`` (the one it moves onto the old
+    champion; None without one)."""
+    return [
+        {**request, "promotion": _promotion_shown(request["promotion"])}
+        for request in store.run_approvals(decision["model_name"], decision.get("dag_id"), decision.get("run_id"))
+    ]
+
+
+def _promotion_shown(promotion: dict[str, Any] | None) -> dict[str, Any] | None:
+    from airflow_provider_agentic_mlops.core.promotion import CHAMPION, CHAMPION_ALIAS, PREVIOUS_CHAMPION
+
+    if promotion is None:
+        return None
+    done = promotion.get("steps") or []
+    return {
+        **promotion,
+        "alias": CHAMPION if CHAMPION_ALIAS in done else None,
+        "previous_alias": PREVIOUS_CHAMPION if promotion.get("previous_version") else None,
+    }
+
+
 # -- artifacts the provider recorded ---------------------------------------------------------------
 
 

@@ -365,10 +365,12 @@ async def model_page(request: Request, user: UserDep, model_name: str, before: i
 
 @router.get("/models/{model_name}/decisions/{decision_id}", response_class=HTMLResponse)
 async def decision_page(request: Request, user: UserDep, model_name: str, decision_id: int) -> HTMLResponse:
-    """The full trace of one decision: rules fired, evidence, prompt, raw answer, tool calls, tokens."""
+    """The full trace of one decision: rules fired, evidence, prompt, raw answer, tool calls, tokens; the approval
+    requests of its DAG run with their votes and the promotion each led to, and whether the trace still matches the
+    digest its ``decision`` audit entry recorded (what ``decisions show`` gives)."""
     missing = HTTPException(404, f"decision {str(decision_id)[:24]} of model {model_name!r} does not exist")
 
-    def load() -> tuple[dict[str, Any], Any]:
+    def load() -> tuple[dict[str, Any], Any, list[dict[str, Any]], dict[str, Any]]:
         from airflow_provider_agentic_mlops.core import model_history
 
         store = settings_of(request.app).get_store()
@@ -384,10 +386,13 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
             raise missing
         point = model_history.run_point(decision)
         verdicts = model_history.validation_verdicts(store, {model_name: [point]}, dag_ids={model_name: dag_ids})
-        return decision, verdicts.get(point.decision_id)
+        # the run's requests are of the decision's own DAG, which the user may read
+        approvals = model_history.decision_approvals(store, decision)
+        return decision, verdicts.get(point.decision_id), approvals, store.trace_check(decision)
 
-    d, verdict = await in_plugin_thread(request.app, load)
+    d, verdict, approvals, trace_digest = await in_plugin_thread(request.app, load)
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
+    from airflow_provider_agentic_mlops.core.model_history import TRACE_CHECK_SAYS
 
     inputs = d.get("inputs")
     observed = inputs.get("drift_observed") if isinstance(inputs, dict) else None
@@ -401,4 +406,7 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
         prompt_messages=messages,
         report_uri=observed.get("report_uri") if isinstance(observed, dict) else None,
         verdict=verdict,
+        approvals=approvals,
+        trace_digest=trace_digest,
+        trace_says=TRACE_CHECK_SAYS[trace_digest["status"]],
     )

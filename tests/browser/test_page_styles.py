@@ -93,8 +93,15 @@ def test_in_dark_mode_the_pages_are_dark_and_their_text_and_badges_stay_readable
     browser: Browser, pages: TestClient, sqlite_store: StateStore, tmp_path: Path
 ) -> None:
     """Airflow's UI in dark mode gives its iframe a dark colour scheme (prefers-color-scheme): the pages
-    follow it instead of staying white, and every text and badge keeps a readable contrast; light mode too."""
-    decision = seed_history(sqlite_store)["decision_ids"][-1]
+    follow it instead of staying white, and every text and badge keeps a readable contrast; light mode too. The
+    decision pages: the last run's, and the approved run's with its votes and its trace edited after it was recorded
+    (the warning box)."""
+    from airflow_provider_agentic_mlops.core.schema import decisions
+
+    seeded = seed_history(sqlite_store)
+    decision, approved = seeded["decision_ids"][-1], seeded["decision_ids"][2]
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(decisions.update().where(decisions.c.id == approved).values(rationale="edited by hand"))
     try:
         for scheme, dark in (("dark", True), ("light", False)):
             _colour_scheme(browser, scheme)
@@ -102,6 +109,7 @@ def test_in_dark_mode_the_pages_are_dark_and_their_text_and_badges_stay_readable
                 "/models",
                 "/models/fraud-detector",
                 f"/models/fraud-detector/decisions/{decision}",
+                f"/models/fraud-detector/decisions/{approved}",
                 "/approvals",
             ):
                 _show(browser, pages, path, tmp_path)
@@ -111,6 +119,11 @@ def test_in_dark_mode_the_pages_are_dark_and_their_text_and_badges_stay_readable
                     browser, ".badge, a, th, td, small, .muted, h2, h3, p, pre, button, .legend span, svg text"
                 )
                 assert texts, path
+                if path.endswith(f"/{approved}"):
+                    shown = (
+                        "!!document.querySelector('#trace-digest.tampered') && !!document.getElementById('approvals')"
+                    )
+                    assert browser.evaluate(shown), path
                 unreadable = [t for t in texts if t["ratio"] < READABLE_CONTRAST and "swatch" not in t["cls"]]
                 unreadable += [t for t in _contrast(browser, ".swatch") if t["ratio"] < READABLE_GRAPHIC_CONTRAST]
                 assert unreadable == [], f"{path} in {scheme} mode: {unreadable}"
@@ -349,7 +362,8 @@ def test_at_a_phones_width_the_pages_do_not_scroll_sideways(
     try:
         assert browser.evaluate("window.innerWidth") == PHONE_WIDTH
         paths = ("/models", "/models/fraud-detector", f"/models/fraud-detector/decisions/{seeded['decision_ids'][0]}")
-        for path in (*paths, "/approvals"):
+        approved = f"/models/fraud-detector/decisions/{seeded['decision_ids'][2]}"  # its approval and votes
+        for path in (*paths, approved, "/approvals"):
             _show(browser, pages, path, tmp_path)
             wide = "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
             assert browser.evaluate("document.scrollingElement.scrollWidth") <= PHONE_WIDTH, browser.evaluate(

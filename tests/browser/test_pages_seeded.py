@@ -71,6 +71,20 @@ def test_every_link_opens_and_the_drift_report_is_served(browser: Browser, seede
     assert browser.evaluate("document.querySelector('h1').textContent") == "Drift report"
 
 
+def test_a_decisions_page_names_its_runs_approvers_and_checks_its_trace(
+    browser: Browser, seeded_server: SeededServer
+) -> None:
+    """The run that asked for approval: its request, each vote and the trace's digest check, as in a browser."""
+    approved = seeded_server.seeded["decision_ids"][2]
+    _open(browser, seeded_server, f"/agentic-mlops/models/fraud-detector/decisions/{approved}")
+    shown = browser.evaluate("document.getElementById('approvals').innerText")
+    assert f"#{seeded_server.seeded['approval_id']} for v2" in shown and "2 approvals required" in shown
+    assert "ann approve via ui" in shown and "bob approve via ui" in shown
+    digest = browser.evaluate("document.getElementById('trace-digest').innerText")
+    assert "digest matches the audit entry" in digest
+    assert browser.console_errors() == []
+
+
 def test_approve_works_from_the_page_and_its_answer_stays_after_the_reload(
     browser: Browser, seeded_server: SeededServer
 ) -> None:

@@ -70,6 +70,7 @@ def decisions_show(args: argparse.Namespace) -> None:
     and the state store it was read from (JSON: ``state_conn_id``)."""
     import sys
 
+    from airflow_provider_agentic_mlops.core import model_history
     from airflow_provider_agentic_mlops.hooks.state import shown_url
     from airflow_provider_agentic_mlops.version_compat import command
 
@@ -95,10 +96,7 @@ def decisions_show(args: argparse.Namespace) -> None:
         )
     if elsewhere:
         print(f"Decision ids are numbered per state store; this one is from {conn_id!r}.{elsewhere}", file=sys.stderr)
-    decision["approvals"] = [
-        {**request, "promotion": _promotion_shown(request["promotion"])}
-        for request in store.run_approvals(decision["model_name"], decision.get("dag_id"), decision.get("run_id"))
-    ]
+    decision["approvals"] = model_history.decision_approvals(store, decision)
     decision["trace_digest"] = store.trace_check(decision)
     if (getattr(args, "output", "table") or "table") == "json":
         print_json({**decision, "state_conn_id": conn_id})
@@ -121,37 +119,16 @@ def _pruned(store: Any) -> str:
     )
 
 
-def _promotion_shown(promotion: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A promotions row as ``decisions show`` gives it: with ``alias`` (the alias the promotion moves onto its
-    version; None until that step is done) and ``previous_alias`` (the one it moves onto the old champion)."""
-    from airflow_provider_agentic_mlops.core.promotion import CHAMPION, CHAMPION_ALIAS, PREVIOUS_CHAMPION
-
-    if promotion is None:
-        return None
-    done = promotion.get("steps") or []
-    return {
-        **promotion,
-        "alias": CHAMPION if CHAMPION_ALIAS in done else None,
-        "previous_alias": PREVIOUS_CHAMPION if promotion.get("previous_version") else None,
-    }
-
-
 def _at(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "-"
 
 
-#: What ``decisions show`` says of each ``StateStore.trace_check`` status.
-_DIGEST_SAYS = {
-    "matches": "digest matches the audit entry",
-    "differs": "DOES NOT match its audit entry (changed after it was recorded)",
-    "absent": "no digest recorded (a decision recorded before digests were)",
-}
-
-
 def _digest_line(check: dict[str, Any] | None) -> list[str]:
+    from airflow_provider_agentic_mlops.core.model_history import TRACE_CHECK_SAYS
+
     if not check:
         return []
-    return [f"Trace:       {_DIGEST_SAYS[check['status']]} (sha256 {check['computed']})"]
+    return [f"Trace:       {TRACE_CHECK_SAYS[check['status']]} (sha256 {check['computed']})"]
 
 
 def _approval_lines(requests: list[dict[str, Any]] | None) -> list[str]:
@@ -200,7 +177,7 @@ def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
     DAG run decided again (a retried or cleared ``decide``) says which decision superseded it.
 
     :param d: the stored decision (``superseded_by`` as ``StateStore.get_decision`` reads it), with ``approvals``
-        (``StateStore.run_approvals``, each promotion :func:`_promotion_shown`) and ``trace_digest``
+        (:func:`~..core.model_history.decision_approvals`) and ``trace_digest``
         (``StateStore.trace_check``) when read (absent: not shown).
     :param state_conn_id: the state store it was read from, shown under the heading when given.
     """

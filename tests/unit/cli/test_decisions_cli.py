@@ -13,6 +13,7 @@ from airflow_provider_agentic_mlops.cli.output import CommandStopped
 from airflow_provider_agentic_mlops.core.config import DecisionConfig
 from airflow_provider_agentic_mlops.core.decision import LLMReply, ModelHistory, decide
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
+from tests.approval_data import approve_and_promote
 
 
 @pytest.fixture
@@ -399,44 +400,11 @@ def test_a_decision_of_a_run_that_decided_again_reads_as_superseded_in_list_and_
     assert json.loads(capsys.readouterr().out)["superseded_by"] == second
 
 
-def _approve_and_promote(store, model: str, *, run_id: str = "manual__1", promote: bool = True) -> dict:
-    """The run's approval request (two approvers: alice then bob), and its promotion of v7 over v6, completed."""
-    from datetime import timedelta
-
-    from airflow_provider_agentic_mlops.core.promotion import AUDIT, PROMOTED, PROMOTION_STEPS
-
-    approval, _ = store.request_approval(
-        model,
-        "7",
-        dag_id=f"agentic_mlops__{model}",
-        run_id=run_id,
-        expires_at=datetime.now() + timedelta(days=1),
-        required_approvals=2,
-    )
-    store.decide_approval(approval["id"], approve=True, user="alice", via="slack")
-    store.decide_approval(approval["id"], approve=True, user="bob", via="cli", reason="looks good")
-    approval = store.get_approval(approval["id"])
-    if promote:
-        promotion, _ = store.begin_promotion(approval, registered_model=f"{model}-reg", previous_version="6")
-        for step in PROMOTION_STEPS:
-            entry = None
-            if step == AUDIT:
-                entry = {
-                    "action": PROMOTED,
-                    "actor": approval["decided_by"],
-                    "model_name": model,
-                    "subject": "version:7",
-                    "details": {"promotion_id": promotion["id"], "approval_id": approval["id"]},
-                }
-            store.mark_promotion_step(promotion["id"], step, all_steps=PROMOTION_STEPS, audit_entry=entry)
-    return approval
-
-
 def test_show_names_the_approvers_their_votes_and_the_promotion_that_followed(store, capsys):
     decision_id = record(store, "fraud")
     record(store, "fraud", run_id="manual__2")  # another run's decision: not this one's approval
-    approval = _approve_and_promote(store, "fraud")
-    _approve_and_promote(store, "fraud", run_id="manual__2", promote=False)
+    approval = approve_and_promote(store, "fraud")
+    approve_and_promote(store, "fraud", run_id="manual__2", promote=False)
     decisions_show(ns(decision_id=decision_id))
     out = capsys.readouterr().out
     section = out[out.index("Approval:") :]

@@ -195,6 +195,126 @@ def test_decision_page_shows_the_whole_trace_escaped(sqlite_store: StateStore, a
     assert _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{other}").status_code == 404
 
 
+def _decide(store: StateStore, run_id: str = "manual__1") -> int:
+    """A rules decision of fraud-detector's DAG run ``run_id``, as the decide task records it."""
+    return store.record_decision(
+        "fraud-detector",
+        mode="rules",
+        final_action="retrain",
+        decided_by="rules",
+        dag_id=DAG,
+        run_id=run_id,
+        rationale="drift on amount",
+        inputs={"drift": {"drift_share": 0.6}},
+    )
+
+
+def _element(page: str, element_id: str) -> str:
+    """The element ``element_id`` of ``page`` (a table, a div or a paragraph), as HTML."""
+    found = re.search(rf'<(table|div|p) id="{element_id}"[^>]*>.*?</\1>', page, re.S)
+    assert found, f"no #{element_id} on the page"
+    return found.group(0)
+
+
+def test_decision_page_names_the_approvers_their_votes_and_the_promotion_that_followed(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """What ``decisions show`` gives of the decision's DAG run, the page gives too: a person auditing a
+    promotion from the UI saw neither who approved nor what was promoted."""
+    from tests.approval_data import approve_and_promote
+
+    allowed.add(DAG)
+    decision_id = _decide(sqlite_store)
+    _decide(sqlite_store, "manual__2")  # another run's decision: not this one's approval
+    approval = approve_and_promote(sqlite_store, "fraud-detector")
+    other = approve_and_promote(sqlite_store, "fraud-detector", run_id="manual__2", promote=False)
+    page = _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}")
+    assert page.status_code == 200
+    shown = _element(page.text, "approvals")
+    text = html.unescape(re.sub(r"<[^>]+>", " ", shown))
+    text = " ".join(text.split())
+    assert f"#{approval['id']}" in text and f"#{other['id']}" not in text
+    assert "v7" in text and "approved" in text and "2 approvals required" in text
+    assert "by alice,bob via cli" in text and "reason: looks good" in text
+    assert "alice approve via slack" in text and "bob approve via cli" in text
+    assert "v7 (registered model fraud-detector-reg) -> alias 'champion'" in text
+    assert "previous champion v6 -> alias 'previous_champion'" in text
+    assert "completed" in text and "promoted by alice,bob" in text
+    assert shown.count("<time ") == 6  # requested, decided, two votes, the promotion's start and finish
+
+
+def test_decision_page_says_when_no_approval_was_requested_in_its_run(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    allowed.add(DAG)
+    decision_id = _decide(sqlite_store)
+    page = _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}").text
+    assert "No approval was requested in this DAG run." in page and 'id="approvals"' not in page
+    request_approval(sqlite_store, model_name="fraud-detector", dag_id=DAG, run_id="manual__1")  # of the run
+    outside = sqlite_store.record_decision("fraud-detector", mode="rules", final_action="no_action")  # no DAG run
+    page = _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{outside}").text
+    assert "The decision recorded no DAG run: no approval request is linked to it." in page
+    assert 'id="approvals"' not in page
+
+
+def test_decision_page_checks_the_trace_against_the_digest_of_its_audit_entry(
+    sqlite_store: StateStore, allowed: set[str]
+) -> None:
+    """As ``decisions show`` does: a decision row edited by hand after it was recorded is flagged on its page."""
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.schema import decisions
+
+    allowed.add(DAG)
+    decision_id = _decide(sqlite_store)
+    client = _client(sqlite_store)
+    url = f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}"
+    computed = sqlite_store.trace_check(sqlite_store.get_decision(decision_id))["computed"]
+    digest = _element(client.get(url).text, "trace-digest")
+    assert "digest matches the audit entry" in digest and computed in digest and "tampered" not in digest
+
+    with sqlite_store.engine.begin() as conn:  # a hand edit of the decision row
+        conn.execute(decisions.update().where(decisions.c.id == decision_id).values(final_action="no_action"))
+    digest = _element(client.get(url).text, "trace-digest")
+    assert 'class="tampered"' in digest
+    assert "DOES NOT match its audit entry (changed after it was recorded)" in html.unescape(digest)
+
+    with sqlite_store.engine.begin() as conn:  # a decision recorded before digests were: no audit entry
+        old = conn.execute(
+            decisions.insert().values(
+                model_name="fraud-detector",
+                mode="rules",
+                final_action="no_action",
+                dag_id=DAG,
+                run_id="manual__0",
+                created_at=sa.func.now(),
+            )
+        ).inserted_primary_key[0]
+    digest = _element(client.get(f"/agentic-mlops/models/fraud-detector/decisions/{old}").text, "trace-digest")
+    assert "no digest recorded" in digest and "tampered" not in digest
+
+
+def test_decision_page_escapes_a_hostile_voters_name_and_reason(sqlite_store: StateStore, allowed: set[str]) -> None:
+    """An approver's name comes from Slack or the auth manager and the reason is typed: both are text, never HTML."""
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    allowed.add(DAG)
+    decision_id = _decide(sqlite_store)
+    approval, _ = sqlite_store.request_approval(
+        "fraud-detector", "7", dag_id=DAG, run_id="manual__1", expires_at=utcnow() + timedelta(hours=1)
+    )
+    voter, reason = "<img src=x onerror=alert(1)>", "</td><script>alert('reason')</script>"
+    sqlite_store.decide_approval(approval["id"], approve=False, user=voter, via="ui", reason=reason)
+    page = _client(sqlite_store).get(f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}").text
+    assert voter not in page and "<script>alert" not in page
+    shown = _element(page, "approvals")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown and "&lt;/td&gt;&lt;script&gt;" in shown
+    text = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", shown).split()))
+    assert f"{voter} deny via ui" in text and f"reason: {reason}" in text
+
+
 def test_a_decision_its_run_decided_again_reads_as_superseded_and_the_runs_show_the_newest(
     sqlite_store: StateStore, allowed: set[str]
 ) -> None:
