@@ -554,7 +554,12 @@ AGENTIC_MLOPS_COMMANDS = (
         "slack_listener.slack_listener",
         "Handle Slack button clicks over Socket Mode (no public URL needed)",
         (
-            Arg(("--slack-conn-id",), help="Slack connection (bot token)", default=DEFAULT_SLACK_CONN_ID),
+            Arg(
+                ("--slack-conn-id",),
+                help=f"Slack connection: its password is the bot token, its extra 'app_token' the app-level token "
+                f"(else SLACK_APP_TOKEN) (default: {DEFAULT_SLACK_CONN_ID})",
+                default=DEFAULT_SLACK_CONN_ID,
+            ),
             ARG_STATE_CONN,
         ),
     ),

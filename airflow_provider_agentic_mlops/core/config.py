@@ -43,6 +43,7 @@ from airflow_provider_agentic_mlops.core.validation import (
     GateSettings,
     UnknownMetric,
     amount_problem,
+    as_fraction,
     check_metric_amounts,
     check_metric_names,
     gates_task,
@@ -697,7 +698,16 @@ class ModelSpec(_Section):
         bounded by 1 can change: no drop would ever be significant, no challenger improve enough."""
         check_metric_amounts(self.validation, self.task, prefix="validation.")
         metric, drop = self.drift.performance_metric, self.decision.min_performance_drop
-        problem = amount_problem(metric, drop, whose=", the performance metric's") if metric else None
+        if metric:
+            problem = amount_problem(metric, drop, whose=", the performance metric's")
+        elif drop > 1:  # accuracy or r2 by the labels, known at run time only: no useful drop of either exceeds 1
+            problem = (
+                f"{drop:g} is more than 1, the whole range of accuracy and the best r2 (the metric the decision "
+                f"measures when no drift.task, validation.task or primary_metric names one){as_fraction(drop)}; "
+                "set drift.task to have the metric named"
+            )
+        else:
+            problem = None
         if problem is not None:
             raise FieldError(problem, field="decision.min_performance_drop")
         return self

@@ -142,7 +142,7 @@ class GateSettings(BaseModel):
                 raise ValueError(
                     f"floor of {metric!r}: {bound:g} is outside {metric}'s range ({_span(metric)}), so no challenger "
                     f"can meet it"
-                    f"{_as_fraction(bound)}"
+                    f"{as_fraction(bound)}"
                 )
         return value
 
@@ -182,7 +182,7 @@ def _span(metric: str) -> str:
     return f"{lowest:g} to {highest:g}" if lowest > -math.inf else f"up to {highest:g}"
 
 
-def _as_fraction(value: float) -> str:
+def as_fraction(value: float) -> str:
     """The fix for a percentage written as a whole number (``5`` for 5 %), when ``value`` reads as one."""
     return f"; write {value / 100:g} for {value:g} %" if 1 < value <= 100 else ""
 
@@ -197,7 +197,7 @@ def amount_problem(metric: str, amount: float, *, whose: str = "") -> str | None
     lowest, highest = METRIC_RANGES.get(metric, (-math.inf, math.inf))
     if amount <= highest - lowest:
         return None
-    return f"{amount:g} is more than {metric}'s whole range ({_span(metric)}){whose}{_as_fraction(amount)}"
+    return f"{amount:g} is more than {metric}'s whole range ({_span(metric)}){whose}{as_fraction(amount)}"
 
 
 class FieldError(ValueError):
@@ -1505,6 +1505,7 @@ __all__ = [
     "UnknownMetric",
     "ValidationReport",
     "amount_problem",
+    "as_fraction",
     "build_report",
     "check_metric_amounts",
     "check_metric_names",

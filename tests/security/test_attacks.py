@@ -34,7 +34,7 @@ from tests.security.conftest import (
     ApiServer,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.security]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.security]
 
 HOSTILE = '<!channel> <https://evil.example|MLflow report> <script>alert(1)</script> & "quotes"'
 SLACK = "/agentic-mlops/slack/interactions"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 
 def _named_store(args: argparse.Namespace) -> tuple[str, str]:
@@ -191,7 +191,10 @@ def db_prune(args: argparse.Namespace) -> None:
                 cancelled="cancelled; nothing deleted",
             )
             # the trail records the prune before anything goes (it stays if the prune stops half-way) and after
-            actor, when = f"cli:{os_user()}", {"cutoff": cutoff.isoformat(), "older_than_seconds": older}
+            actor, when = (
+                f"cli:{os_user()}",
+                {"cutoff": cutoff.replace(tzinfo=timezone.utc).isoformat(), "older_than_seconds": older},
+            )
             store.audit("history_prune_started", actor=actor, details={**when, "due": result.counts})
             result = prune()
             store.audit("history_pruned", actor=actor, details={**when, "deleted": result.counts})

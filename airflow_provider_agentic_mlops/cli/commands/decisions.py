@@ -86,7 +86,7 @@ def decisions_show(args: argparse.Namespace) -> None:
         shown = shown_url(store.url)
         raise CommandStopped(
             f"decision {args.decision_id} is not in the state store {conn_id!r} ({shown}); "
-            f"list the ids with `{command('decisions list')}`.{_pruned(store)}{elsewhere}"
+            f"list the ids with `{command('decisions list')}`.{_pruned(store, int(args.decision_id))}{elsewhere}"
         )
     if model and decision["model_name"] != model:
         raise CommandStopped(
@@ -104,11 +104,13 @@ def decisions_show(args: argparse.Namespace) -> None:
     print(format_trace(decision, state_conn_id=conn_id))
 
 
-def _pruned(store: Any) -> str:
-    """Where a missing decision may have gone: the store's newest prune, if one was recorded."""
+def _pruned(store: Any, decision_id: int) -> str:
+    """Where missing decision ``decision_id`` may have gone: the store's newest prune, if one was recorded and the
+    id was issued (a prune keeps the newest decision, so a larger id never existed)."""
     from airflow_provider_agentic_mlops.version_compat import command
 
-    entries = store.audit_trail(action="history_pruned", limit=1)
+    newest = store.list_decisions(limit=1)
+    entries = store.audit_trail(action="history_pruned", limit=1) if newest and decision_id < newest[0]["id"] else []
     if not entries:
         return ""
     e = entries[0]

@@ -398,8 +398,12 @@ def test_a_prune_is_recorded_in_the_audit_trail_before_and_after_it_deletes(tmp_
     main(["db", "prune", "--older-than", "365d", "--yes"])  # nothing left to delete
     assert len([e for e in store.audit_trail() if e["action"].startswith("history_prune")]) == 2
     capsys.readouterr()
+    assert started["details"]["cutoff"].endswith("+00:00")  # the CLI's times are ISO 8601 with their offset
     with pytest.raises(SystemExit, match=r"decision 1 is not in the state store(.|\n)*history_pruned"):
         main(["decisions", "show", "1"])
+    with pytest.raises(SystemExit) as never_issued:  # newer than the newest decision, which a prune keeps
+        main(["decisions", "show", "3"])
+    assert "decision 3 is not in the state store" in str(never_issued.value) and "pruned" not in str(never_issued.value)
     store.dispose()
 
 

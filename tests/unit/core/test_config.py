@@ -343,6 +343,20 @@ def test_a_value_out_of_its_metrics_range_or_a_boolean_number_is_refused(
     assert "\n" not in error
 
 
+def test_a_performance_drop_of_5_is_refused_when_no_task_or_metric_names_the_metric() -> None:
+    """Without a task or a metric the decision measures accuracy (classes) or r2 (numbers), known at run time
+    only: a tolerance of 5 (meant as 5 %) called every drop of either stable, a collapse of accuracy included."""
+    entry = {**GOOD, "decision": {"min_performance_drop": 5}}
+    error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
+    assert error.startswith(
+        "models.yaml: model 'churn': field 'decision.min_performance_drop': 5 is more than 1, the whole range of "
+        "accuracy and the best r2"
+    )
+    assert "write 0.05 for 5 %" in error and "drift.task" in error and "\n" not in error
+    fine = {**GOOD, "decision": {"min_performance_drop": 0.05}}
+    assert [spec.name for spec in read_models({"models": [fine]}).specs] == ["churn"]
+
+
 @pytest.mark.parametrize(
     ("section", "values"),
     [
