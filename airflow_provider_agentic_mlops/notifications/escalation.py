@@ -12,7 +12,6 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import describe
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -110,6 +109,7 @@ class EscalationNotifier(BaseNotifier):
             post_refused_hint,
             retry_after,
         )
+        from airflow_provider_agentic_mlops.hooks.state import StateStoreHook  # here: DAGs are parsed without hooks
         from airflow_provider_agentic_mlops.liveness import map_index_of, run_of
 
         ti = context.get("ti")
