@@ -131,7 +131,10 @@ class EscalationNotifier(BaseNotifier):
                     "map_index": map_index_of(ti),
                     "try_number": try_number,
                 }
-        decision_id = _decision_id(self._pull(ti, "decision_id"), self.decide_task_id) if ti is not None else None
+        # a task upstream of decide failed: decide has not run, and each pull of an XCom never written is an ERROR
+        # ("XCom not found") in the task's log
+        pull = ti is not None and not _upstream_of(context.get("task"), self.decide_task_id)
+        decision_id = _decision_id(self._pull(ti, "decision_id"), self.decide_task_id) if pull else None
         store, decision = None, None
         try:
             store = StateStoreHook(self.state_conn_id).get_store()
@@ -144,10 +147,11 @@ class EscalationNotifier(BaseNotifier):
             )
         if decision is None and ti is not None:
             failure = failed or run_failed
+            pull = pull and (decision_id is not None or not failure)  # decide pushes decision_id first
             decision = {
                 "id": decision_id,
-                "action": self._pull(ti, "action") or (None if failure else "escalate"),
-                "rationale": self._pull(ti, "rationale")
+                "action": (self._pull(ti, "action") if pull else None) or (None if failure else "escalate"),
+                "rationale": (self._pull(ti, "rationale") if pull else None)
                 or ("" if failure else f"no decision found in XCom of task {self.decide_task_id!r}"),
             }
         elif decision is None:
@@ -332,6 +336,16 @@ class EscalationNotifier(BaseNotifier):
                 dag_id,
                 describe(err),
             )
+
+
+def _upstream_of(task: Any, task_id: str) -> bool:
+    """Whether ``task`` (a context's, None in a DAG's callback) is upstream of the task ``task_id`` in its DAG."""
+    if task is None:
+        return False
+    try:
+        return task_id in task.get_flat_relative_ids(upstream=False)
+    except Exception:  # no DAG (a task built alone): not known
+        return False
 
 
 def _try_number(ti: Any) -> int | None:

@@ -951,3 +951,31 @@ def test_with_slack_down_the_tasks_own_callbacks_still_run_and_the_notice_only_w
     assert sqlite_store.get_job(job["id"])["status"] == "failed"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR and "Slack" in r.getMessage()]
     assert any("C_ML" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_a_task_failing_before_decide_reads_no_xcom_of_decide(slack_factory_dag, slack_double) -> None:  # noqa: F811
+    """Under Airflow each pull of an XCom never written is an ERROR ``XCom not found`` in the failed task's log (the
+    execution API's 404): three of them after a check_drift failure buried its own error. decide runs after it."""
+    from tests.doubles.airflow_task import TaskInstanceDouble
+
+    class RecordingTI(TaskInstanceDouble):
+        def xcom_pull(self, task_ids=None, key="return_value", **kwargs):
+            pulled.append((task_ids, key))
+            return super().xcom_pull(task_ids=task_ids, key=key, **kwargs)
+
+    pulled: list = []
+    check_drift = slack_factory_dag.get_task("check_drift")
+    context = _failure_context(check_drift, RuntimeError("s3://bucket/cur.parquet: NoSuchKey"))
+    context["ti"] = context["task_instance"] = RecordingTI(
+        dag_id="agentic_mlops__m", run_id="r1", task_id="check_drift"
+    )
+    _run_failure_callbacks(check_drift, context)
+    assert pulled == []
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert "task `check_drift`" in post.args["text"] and "NoSuchKey" in post.args["text"]
+    # a task after decide reads the decision it acted on
+    validate = slack_factory_dag.get_task("validate")
+    context = _failure_context(validate, RuntimeError("MLflow unreachable"))
+    context["ti"] = context["task_instance"] = RecordingTI(dag_id="agentic_mlops__m", run_id="r1", task_id="validate")
+    _run_failure_callbacks(validate, context)
+    assert ("decide", "decision_id") in pulled
