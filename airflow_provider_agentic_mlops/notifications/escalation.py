@@ -40,9 +40,11 @@ class EscalationNotifier(BaseNotifier):
     so its retries do not post it again either.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
-    channel="C0123")``: the message names the task that failed, its run and its exception (as a DAG's callback:
-    the run, Airflow's reason such as ``timed_out`` and the last task, with a next step for that reason); a
-    decision, when the DAG's ``decide`` task took one, is read from its XCom and the state store.
+    channel="C0123")``, as the DAG factory does for every model with a channel: the message names the task that
+    failed, its run, its DAG, its try and the first line of its exception, and links that try's log; a post Slack does
+    not take is a warning and nothing is raised (as a DAG's callback: the run, Airflow's reason such as
+    ``timed_out`` and the last task, with a next step for that reason); a decision, when the DAG's ``decide`` task
+    took one, is read from its XCom and the state store.
 
     :param model_name: the model.
     :param channel: Slack channel; empty or None: no Slack message, the escalation is logged.
@@ -73,8 +75,9 @@ class EscalationNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         """As a task's (or a DAG's) failure callback: post the failure; never raise (the task's own error is the one
         its log must show: a Slack outage is a warning). A sensor failed by its approval request's outcome (denied,
-        or expired: :class:`~airflow_provider_agentic_mlops.sensors.approval.ApprovalNotGranted`) is not posted: a
-        person's decision, or the fail-closed deadline, which the request's own message shows."""
+        expired, cancelled or superseded:
+        :class:`~airflow_provider_agentic_mlops.sensors.approval.ApprovalNotGranted`) is not posted: a person's
+        decision, or the fail-closed deadline, which the request's own message shows."""
         from airflow_provider_agentic_mlops.sensors.approval import ApprovalNotGranted
 
         exception = context.get("exception")
