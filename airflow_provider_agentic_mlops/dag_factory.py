@@ -38,6 +38,8 @@ from airflow_provider_agentic_mlops.core.config import (
     read_models_file,
 )
 from airflow_provider_agentic_mlops.core.escalation import ESCALATION_RETRIES, ESCALATION_RETRY_DELAY
+from airflow_provider_agentic_mlops.liveness import with_callback
+from airflow_provider_agentic_mlops.notifications.escalation import EscalationNotifier
 from airflow_provider_agentic_mlops.operators.decision import AgentDecisionOperator
 from airflow_provider_agentic_mlops.operators.drift import DriftCheckOperator
 from airflow_provider_agentic_mlops.operators.escalate import EscalateOperator
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 START_DATE = datetime(2026, 1, 1)
-_T = TypeVar("_T")
+_T = TypeVar("_T", bound=BaseOperator)
 log = logging.getLogger(__name__)
 
 #: The one task of a stand-in DAG.
@@ -74,6 +76,10 @@ TASK_RETRIES = {
     "promote": 3,
 }
 RETRY_DELAY = timedelta(seconds=30)
+
+#: The tasks whose failure for good is posted to the model's Slack channel (``approval.notify_failures``). Not
+#: escalate: it fails when Slack did not take its post, which a second post to the same channel would not change.
+FAILURE_NOTICE_TASKS = frozenset(TASK_RETRIES) - {"escalate"}
 
 
 #: The environment variable of ``[agentic_mlops] models_file``, read first (no configuration parse).
@@ -335,6 +341,7 @@ def build_dag(
         spec.approval,
     )
     reference, current, validation_data, retrain_conf = resolve_data_paths(spec, base_dir)
+    failure_notice = _failure_notice(spec, store)
 
     description = f"Agentic MLOps loop of model {spec.name!r}"
     doc_md = (
@@ -375,7 +382,11 @@ def build_dag(
         in_registry = {**model, "registered_model": spec.mlflow_model_name, "state_conn_id": store}
 
         def task(operator: type[_T], task_id: str, **kwargs: Any) -> _T:
-            return operator(task_id=task_id, retries=TASK_RETRIES[task_id], **kwargs)
+            made = operator(task_id=task_id, retries=TASK_RETRIES[task_id], **kwargs)
+            if failure_notice is not None and task_id in FAILURE_NOTICE_TASKS:
+                # after the task's own callbacks (the retrain job's closing, the approval's cancelling)
+                made.on_failure_callback = with_callback(made.on_failure_callback, failure_notice)
+            return made
 
         check_drift = task(
             DriftCheckOperator,
@@ -454,6 +465,21 @@ def build_dag(
         retrain_task >> validate >> [wait_for_approval, rejected]
         wait_for_approval >> promote
     return dag
+
+
+def _failure_notice(spec: ModelSpec, store: str | None) -> EscalationNotifier | None:
+    """The ``on_failure_callback`` that posts a failed task of ``spec``'s DAG to its Slack channel (where its
+    escalations go); None without a channel or with ``approval.notify_failures: false``.
+
+    :param store: the model's state store, where the notice is audited.
+    """
+    approval = spec.approval
+    channel = approval.escalation_channel or approval.channel
+    if not channel or not approval.notify_failures:
+        return None
+    return EscalationNotifier(
+        model_name=spec.name, channel=channel, slack_conn_id=approval.slack_conn_id, state_conn_id=store
+    )
 
 
 def _cache_dir() -> Path:
@@ -599,6 +625,7 @@ def _dag_of_invalid_entry(models: ModelEntries, label: str, error: str, options:
 
 __all__ = [
     "DAG_ID_PREFIX",
+    "FAILURE_NOTICE_TASKS",
     "INVALID_ENTRY_TAG",
     "TASK_RETRIES",
     "DataPaths",

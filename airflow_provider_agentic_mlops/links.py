@@ -44,6 +44,21 @@ def airflow_url(path: str) -> str | None:
     return absolute_url(f"{_base_path()}{path}")
 
 
+def task_log_url(
+    dag_id: str, run_id: str, task_id: str, *, map_index: int = -1, try_number: int | None = None
+) -> str | None:
+    """The full URL of a task instance's log in Airflow's UI (the page Airflow's own ``ti.log_url`` names, at the
+    try ``try_number`` when given); None when ``[api] base_url`` names no host.
+
+    :param map_index: the copy of a mapped task; -1 for a task that is not mapped.
+    """
+    mapped = f"/mapped/{map_index}" if map_index >= 0 else ""
+    tried = f"?try_number={try_number}" if try_number else ""
+    return airflow_url(
+        f"/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}{mapped}{tried}"
+    )
+
+
 def absolute_url(page: str) -> str | None:
     """The full URL of plugin page ``page`` (a :func:`plugin_url` or :func:`artifact_url`, which already start with
     ``[api] base_url``'s path) for places that need a host, such as Slack; None when base_url names no host."""
@@ -148,4 +163,5 @@ __all__ = [
     "ValidationReportLink",
     "artifact_url",
     "plugin_url",
+    "task_log_url",
 ]

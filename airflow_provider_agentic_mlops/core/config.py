@@ -500,11 +500,13 @@ class ApprovalSettings(_Settings):
 
 class ApprovalConfig(ApprovalSettings):
     """The ``approval`` section of a model: the :class:`ApprovalSettings` the DAG factory hands to
-    ApprovalSensor whole, and how the sensor waits."""
+    ApprovalSensor whole, how the sensor waits, and whether the DAG's task failures are posted to Slack."""
 
     #: wait in the triggerer; None: Airflow's ``[operators] default_deferrable``
     deferrable: bool | None = None
     poke_interval_seconds: float = Field(30, gt=0, le=MAX_HOURS * 3600, allow_inf_nan=False)
+    #: post each task of the DAG that fails for good to ``escalation_channel`` (else ``channel``), when one is set
+    notify_failures: bool = True
 
     @field_validator("approvers")
     @classmethod

@@ -52,8 +52,13 @@ class EscalationFacts:
     run_failure: tuple[str, str, str, str | None] | None = None
     #: the DAG run that escalated
     run_id: str | None = None
-    #: ``(label, URL)`` of the pages to open (the decision trace, the model page), when Airflow's URL is known
+    #: ``(label, URL)`` of the pages to open (the failed task's log, the decision trace, the model page), when
+    #: Airflow's URL is known
     links: tuple[tuple[str, str], ...] = ()
+    #: the DAG of the failed task (named on its ``Failed:`` line)
+    dag_id: str | None = None
+    #: the try of the failed task that failed for good
+    try_number: int | None = None
 
 
 #: What Airflow's ``reason`` of a failed DAG run means (``dagrun.py`` / the scheduler set it).
@@ -78,6 +83,7 @@ def escalation_facts(
     run_id: str | None = None,
     links: tuple[tuple[str, str], ...] = (),
     scheduled: bool = True,
+    try_number: int | None = None,
 ) -> EscalationFacts:
     """The facts of an escalation and what a person can do next.
 
@@ -92,6 +98,7 @@ def escalation_facts(
     :param links: ``(label, URL)`` of pages to open (the caller knows Airflow's URL).
     :param scheduled: the DAG has a schedule (False for ``schedule: null``: no scheduled run decides again, an
         alert or a manual trigger does); True when not known.
+    :param try_number: the try of the ``failed`` task that failed.
     """
     drift = ((decision.get("inputs") or {}).get("drift")) or {}
     drift_line = None
@@ -113,6 +120,8 @@ def escalation_facts(
     trace = command(f"decisions {f'show {decision_id}' if known else 'list'} --model {model}")
     action = decision.get("final_action") or decision.get("action")
     decided_by = decision.get("decided_by") or decision.get("mode")
+    # a task that failed under a decision to act (retrain...): the failure is what to fix, the rules are context
+    step_rules = fired if not failed or action == "escalate" else []
     return EscalationFacts(
         model_name=one_line(model_name, 64),
         decision_id=decision_id,
@@ -123,7 +132,7 @@ def escalation_facts(
         rules_fired=tuple(one_line(r.get("rule"), 200) for r in fired),
         override=one_line(decision["override_reason"], 500) if decision.get("override_reason") else None,
         trace_command=trace,
-        next_step=_next_step(model_name, fired, trace, dag_id, failed, run_failed, scheduled=scheduled),
+        next_step=_next_step(model_name, step_rules, trace, dag_id, failed, run_failed, scheduled=scheduled),
         failed=(one_line(failed[0], 250), one_line(failed[1], 250), one_line(failed[2], 1000)) if failed else None,
         run_failure=(
             one_line(run_id or "?", 250),
@@ -135,6 +144,8 @@ def escalation_facts(
         else None,
         run_id=one_line(run_id, 250) if run_id else None,
         links=tuple(links),
+        dag_id=one_line(dag_id, 250) if dag_id and failed else None,
+        try_number=try_number if failed else None,
     )
 
 
@@ -262,7 +273,10 @@ def render_escalation(
     ]
     if facts.failed:
         task_id, run_id, error = facts.failed
-        lines.append(f"{bold('Failed:')} task {code(task_id)} of run {code(run_id)}: {text(error)}")
+        where = [f"DAG {code(facts.dag_id)}"] if facts.dag_id else []
+        where += [f"try {facts.try_number}"] if facts.try_number is not None else []
+        shown = f" ({', '.join(where)})" if where else ""
+        lines.append(f"{bold('Failed:')} task {code(task_id)} of run {code(run_id)}{shown}: {text(error)}")
     if facts.run_failure:
         run_id, dag_id, reason, last_task = facts.run_failure
         meaning = RUN_FAILURE_REASONS.get(reason)

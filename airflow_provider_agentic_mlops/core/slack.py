@@ -542,6 +542,7 @@ def post_refused_hint(
     status: int | None = None,
     wait: int | None = None,
     reached: bool = True,
+    sent_again: str = _SENT_AGAIN,
 ) -> str:
     """What to do when Slack refused to post to ``channel`` with the error code ``error``.
 
@@ -549,11 +550,12 @@ def post_refused_hint(
     :param wait: the seconds of Slack's ``Retry-After``, when it rate-limited the call.
     :param reached: False when the post never reached Slack (:func:`post_again_later` of a connection refused or a
         host not found): ``error`` is then the network's error, not Slack's.
+    :param sent_again: what becomes of a post that certainly did not happen (by default: the task's retry posts it).
     """
     if not reached:
         return (
             f"nothing reached Slack (check the network or proxy to Slack, and the base URL of Slack connection "
-            f"{slack_conn_id!r} if it sets one): {_SENT_AGAIN}"
+            f"{slack_conn_id!r} if it sets one): {sent_again}"
         )
     if error in SLACK_SIDE_ERRORS or (status is not None and status >= 500):
         return (
@@ -564,12 +566,12 @@ def post_refused_hint(
     if error == "request_timeout":
         return (
             "Slack received the request with its data missing or truncated (a proxy or a connection cut while "
-            f"sending): {_SENT_AGAIN}"
+            f"sending): {sent_again}"
         )
     if error == "ratelimited" and wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
         return (
             f"Slack asked to wait {wait} s before posting again, longer than the {MAX_RETRY_AFTER_SECONDS} s a post "
-            f"waits: {_SENT_AGAIN}"
+            f"waits: {sent_again}"
         )
     if error == "not_in_channel":
         return f"invite the bot to channel {channel!r} (/invite @your-bot in that channel)"
@@ -599,7 +601,7 @@ def post_refused_hint(
     if error in REFUSED_TOKEN_ERRORS:
         return f"fix the bot token (xoxb-...) in the password of Slack connection {slack_conn_id!r}"
     if error == "ratelimited":
-        return f"Slack rate-limited the bot after its retries: {_SENT_AGAIN}"
+        return f"Slack rate-limited the bot after its retries: {sent_again}"
     if error == "missing_scope":
         return f"give the bot of connection {slack_conn_id!r} the scope chat:write and reinstall the app"
     return f"check Slack connection {slack_conn_id!r} and channel {channel!r}"

@@ -12,7 +12,6 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import describe
-from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -41,9 +40,11 @@ class EscalationNotifier(BaseNotifier):
     so its retries do not post it again either.
 
     Attach it as a callback, e.g. ``on_failure_callback=EscalationNotifier(model_name="fraud",
-    channel="C0123")``: the message names the task that failed, its run and its exception (as a DAG's callback:
-    the run, Airflow's reason such as ``timed_out`` and the last task, with a next step for that reason); a
-    decision, when the DAG's ``decide`` task took one, is read from its XCom and the state store.
+    channel="C0123")``, as the DAG factory does for every model with a channel: the message names the task that
+    failed, its run, its DAG, its try and the first line of its exception, and links that try's log; a post Slack does
+    not take is a warning and nothing is raised (as a DAG's callback: the run, Airflow's reason such as
+    ``timed_out`` and the last task, with a next step for that reason); a decision, when the DAG's ``decide`` task
+    took one, is read from its XCom and the state store.
 
     :param model_name: the model.
     :param channel: Slack channel; empty or None: no Slack message, the escalation is logged.
@@ -72,14 +73,29 @@ class EscalationNotifier(BaseNotifier):
         self.state_conn_id = state_conn_id
 
     def notify(self, context: Context) -> None:
-        self.send(context, callback=True)
+        """As a task's (or a DAG's) failure callback: post the failure; never raise (the task's own error is the one
+        its log must show: a Slack outage is a warning). A sensor failed by its approval request's outcome (denied,
+        expired, cancelled or superseded:
+        :class:`~airflow_provider_agentic_mlops.sensors.approval.ApprovalNotGranted`) is not posted: a person's
+        decision, or the fail-closed deadline, which the request's own message shows."""
+        from airflow_provider_agentic_mlops.sensors.approval import ApprovalNotGranted
+
+        exception = context.get("exception")
+        if isinstance(exception, ApprovalNotGranted):
+            log.info("Not posted to Slack: the run stopped on its approval request's outcome (%s)", exception)
+            return
+        try:
+            self.send(context, callback=True)
+        except Exception as err:  # noqa: BLE001 - a callback that raises buries the task's own error
+            log.warning("Could not send the failure of model %r to Slack: %s", self.model_name, describe(err))
 
     def send(self, context: Context, *, callback: bool = False) -> dict[str, Any]:
         """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}`` (``posted``: True,
         False, or ``"unknown"`` in the audit entry when Slack may have posted it: no answer in time, or an HTTP 5xx).
 
         :param callback: called as a task's callback (``notify``): the task failed, and the message says so
-            (as it does whenever the context has an ``exception``).
+            (as it does whenever the context has an ``exception``), naming its DAG, its try and linking its log (with
+            ``[api] base_url`` set); a post Slack did not take is a warning, and nothing is raised.
 
         The state store is best-effort: when it is down (often why the task failed) the decision comes
         from the ``decide`` task's XCom and the audit entry is skipped with a warning. Without a task
@@ -96,18 +112,32 @@ class EscalationNotifier(BaseNotifier):
             post_refused_hint,
             retry_after,
         )
-        from airflow_provider_agentic_mlops.liveness import run_of
+        from airflow_provider_agentic_mlops.hooks.state import StateStoreHook  # here: DAGs are parsed without hooks
+        from airflow_provider_agentic_mlops.liveness import map_index_of, run_of
 
         ti = context.get("ti")
         dag_id, run_id = run_of(context)
         exception = context.get("exception")
-        failed, run_failed = None, None
+        failed, run_failed, failed_log, try_number = None, None, None, None
         if "reason" in context:  # a DAG's failure callback: the run failed; ti is the last task, not a failure
             run_failed = (str(context.get("reason") or ""), str(ti.task_id) if ti is not None else None)
         elif ti is not None and (callback or exception is not None):
             error = describe(exception, limit=1000) if isinstance(exception, BaseException) else exception
-            failed = (str(ti.task_id), str(run_id), str(error or "the task failed; see its log"))
-        decision_id = _decision_id(self._pull(ti, "decision_id"), self.decide_task_id) if ti is not None else None
+            error = next(iter(str(error or "").strip().splitlines()), "")  # the first line; the log has the rest
+            failed = (str(ti.task_id), str(run_id), error or "the task failed; see its log")
+            try_number = _try_number(ti)
+            if dag_id is not None and run_id is not None:
+                failed_log = {
+                    "dag_id": str(dag_id),
+                    "run_id": str(run_id),
+                    "task_id": str(ti.task_id),
+                    "map_index": map_index_of(ti),
+                    "try_number": try_number,
+                }
+        # a task upstream of decide failed: decide has not run, and each pull of an XCom never written is an ERROR
+        # ("XCom not found") in the task's log
+        pull = ti is not None and not _upstream_of(context.get("task"), self.decide_task_id)
+        decision_id = _decision_id(self._pull(ti, "decision_id"), self.decide_task_id) if pull else None
         store, decision = None, None
         try:
             store = StateStoreHook(self.state_conn_id).get_store()
@@ -120,10 +150,11 @@ class EscalationNotifier(BaseNotifier):
             )
         if decision is None and ti is not None:
             failure = failed or run_failed
+            pull = pull and (decision_id is not None or not failure)  # decide pushes decision_id first
             decision = {
                 "id": decision_id,
-                "action": self._pull(ti, "action") or (None if failure else "escalate"),
-                "rationale": self._pull(ti, "rationale")
+                "action": (self._pull(ti, "action") if pull else None) or (None if failure else "escalate"),
+                "rationale": (self._pull(ti, "rationale") if pull else None)
                 or ("" if failure else f"no decision found in XCom of task {self.decide_task_id!r}"),
             }
         elif decision is None:
@@ -134,8 +165,9 @@ class EscalationNotifier(BaseNotifier):
             "failed": failed,
             "run_failed": run_failed,
             "run_id": run_id,
-            "links": self._links(decision_id),
+            "links": self._links(decision_id, failed_log),
             "scheduled": _scheduled(context),
+            "try_number": try_number,
         }
         result: dict[str, Any] = {"decision_id": decision_id, "posted": False, "channel": self.channel, "ts": None}
         try:
@@ -147,7 +179,8 @@ class EscalationNotifier(BaseNotifier):
                     f"Could not look up Slack connection {self.slack_conn_id!r}, so channel {self.channel!r} was not "
                     f"messaged: {error}"
                 )
-                log.error(
+                log.log(
+                    logging.WARNING if callback else logging.ERROR,
                     "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
                     "Models); its last line, Next, says what to do:\n%s",
                     unsent,
@@ -155,6 +188,8 @@ class EscalationNotifier(BaseNotifier):
                 )
                 result.update(error=error)
                 self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
+                if callback:
+                    return result
                 raise RuntimeError(unsent) from err
             log.warning("Could not look up Slack connection %r (%s)", self.slack_conn_id, describe(err))
             client = False  # no channel: nobody expects a message
@@ -212,8 +247,10 @@ class EscalationNotifier(BaseNotifier):
                         status=getattr(response, "status_code", None),
                         wait=retry_after(getattr(response, "headers", None)),
                         reached=response is not None or not post_again_later(err),
+                        **({"sent_again": "this message was not posted (it is in this log)"} if callback else {}),
                     )
-                log.error(
+                log.log(
+                    logging.WARNING if callback else logging.ERROR,
                     "%s. %s: the escalation is in this log and on the model's page (Browse > Models); its last line, "
                     "Next, says what to do:\n%s",
                     refused,
@@ -224,6 +261,8 @@ class EscalationNotifier(BaseNotifier):
                     error=error, posted="unknown" if unknown else False, **({"cause": cause} if unknown else {})
                 )
                 self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
+                if callback:  # the task failed already; its callback's post is not retried
+                    return result
                 if post_again_later(err):  # certainly not posted, and Slack may take it later: the task's retries
                     raise RuntimeError(refused) from err
                 # Slack may have posted it (a retry could post it twice), or refused it for good: no retries
@@ -244,11 +283,12 @@ class EscalationNotifier(BaseNotifier):
             )
             return None
 
-    def _links(self, decision_id: Any) -> tuple[tuple[str, str], ...]:
-        """The decision trace and the model page, as full URLs when ``[api] base_url`` names a host."""
+    def _links(self, decision_id: Any, failed_log: dict[str, Any] | None = None) -> tuple[tuple[str, str], ...]:
+        """The failed task's log (``failed_log``: :func:`~airflow_provider_agentic_mlops.links.task_log_url`'s
+        arguments), the decision trace and the model page, as full URLs when ``[api] base_url`` names a host."""
         from urllib.parse import quote
 
-        from airflow_provider_agentic_mlops.links import absolute_url, plugin_url
+        from airflow_provider_agentic_mlops.links import absolute_url, plugin_url, task_log_url
 
         model = f"/models/{quote(self.model_name, safe='')}"
         pages = [("model page", model)]
@@ -256,6 +296,8 @@ class EscalationNotifier(BaseNotifier):
             pages.insert(0, ("decision trace", f"{model}/decisions/{int(decision_id)}"))
         try:
             urls = [(label, absolute_url(plugin_url(page))) for label, page in pages]
+            if failed_log is not None:
+                urls.insert(0, ("task log", task_log_url(**failed_log)))
         except Exception as err:  # a configuration that cannot be read must not stop the escalation
             log.warning("No links in the escalation: [api] base_url could not be read (%s)", describe(err))
             return ()
@@ -297,6 +339,22 @@ class EscalationNotifier(BaseNotifier):
                 dag_id,
                 describe(err),
             )
+
+
+def _upstream_of(task: Any, task_id: str) -> bool:
+    """Whether ``task`` (a context's, None in a DAG's callback) is upstream of the task ``task_id`` in its DAG."""
+    if task is None:
+        return False
+    try:
+        return task_id in task.get_flat_relative_ids(upstream=False)
+    except Exception:  # no DAG (a task built alone): not known
+        return False
+
+
+def _try_number(ti: Any) -> int | None:
+    """The try of task instance ``ti`` (1 for the first), None when it has no number."""
+    number = getattr(ti, "try_number", None)
+    return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None
 
 
 def _decision_id(value: Any, decide_task_id: str) -> int | None:

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 _TEMPLATED_SETTINGS = ("channel", "approvers", "approver_usergroup")
 
 
+class ApprovalNotGranted(AirflowFailException):
+    """The sensor's request ended without an approval: denied, expired (no decision by its deadline), cancelled or
+    superseded. The run stops on a person's decision or the fail-closed deadline, not on a fault; the request's own
+    Slack message says so, so the factory's failure notice
+    (:class:`~airflow_provider_agentic_mlops.notifications.escalation.EscalationNotifier`) does not post it."""
+
+
 class _SettingsField:
     """A field of the sensor's ``settings`` as an attribute of the sensor, as before the settings were one
     object; this is what lets ``channel``, ``approvers`` and ``approver_usergroup`` be template fields.
@@ -294,7 +301,7 @@ class ApprovalSensor(BaseSensorOperator):
                 "validation that gives another report does).",
                 EXPIRED: " Clearing this task asks again, with a new deadline.",
             }.get(approval["status"], "")
-            raise AirflowFailException(
+            raise ApprovalNotGranted(
                 f"model {approval['model_name']!r} v{approval['model_version']}: approval request {approval_id} "
                 f"was {approval['status']}: {outcome_text(approval)}{then}"
             )

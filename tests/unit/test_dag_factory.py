@@ -8,6 +8,7 @@ import pytest
 
 from airflow_provider_agentic_mlops.core.config import ConfigError
 from airflow_provider_agentic_mlops.dag_factory import build_dags, models_file
+from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
 MODELS = """
 defaults:
@@ -755,3 +756,226 @@ def test_a_tasks_parse_logs_the_models_file_errors_of_its_own_dag_only(tmp_path,
             built = build_dags(path)
         assert _entry_warnings(caplog) == expected, running
         assert "models-yaml-error" in built["agentic_mlops__team-c"].tags  # the DAGs are flagged all the same
+
+
+# -- task failures posted to the model's Slack channel --------------------------------------------------
+
+#: the tasks whose failure for good a team hears of in Slack (escalate's own failure is Slack failing it)
+NOTIFIED_TASKS = ("check_drift", "decide", "retrain", "validate", "wait_for_approval", "promote")
+
+
+def _failure_notices(task) -> list:
+    from airflow_provider_agentic_mlops.notifications.escalation import EscalationNotifier
+
+    callbacks = task.on_failure_callback or []
+    return [c for c in (callbacks if isinstance(callbacks, list) else [callbacks]) if isinstance(c, EscalationNotifier)]
+
+
+def test_a_model_with_a_slack_channel_has_its_tasks_failures_posted_there_after_their_own_callbacks(tmp_path) -> None:
+    from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, fail_job_of_failed_task
+
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(approvals=1).replace(
+            "approval: {required_approvals: 1}",
+            'approval: {escalation_channel: "#oncall", slack_conn_id: slack_ml, channel: "#fraud"}',
+        )
+    )
+    built = build_dags(path)
+    for dag_id, channel, slack_conn_id in (
+        ("agentic_mlops__churn", "#ml", "slack_api_default"),
+        ("agentic_mlops__fraud", "#oncall", "slack_ml"),  # failures go where escalations go
+    ):
+        dag = built[dag_id]
+        for task_id in NOTIFIED_TASKS:
+            task = dag.get_task(task_id)
+            [notice] = _failure_notices(task)
+            assert (notice.model_name, notice.channel, notice.slack_conn_id) == (
+                dag_id.split("__")[1],
+                channel,
+                slack_conn_id,
+            )
+            assert notice.state_conn_id == dag.get_task("decide").state_conn_id
+            assert task.on_failure_callback[-1] is notice  # after the task's own callbacks
+            assert not task.on_retry_callback  # a retry is no failure: nothing posted
+        assert not _failure_notices(dag.get_task("escalate"))  # its failure is Slack not taking the escalation
+        assert dag.get_task("retrain").on_failure_callback[0] is fail_job_of_failed_task
+        assert dag.get_task("wait_for_approval").on_failure_callback[0] is cancel_approval_of_failed_task
+
+
+@pytest.mark.parametrize(
+    "approval",
+    [
+        "{channel: ''}",
+        '{channel: "#fraud", notify_failures: false}',
+        '{escalation_channel: "#oncall", notify_failures: false}',
+    ],
+)
+def test_without_a_slack_channel_or_with_notify_failures_false_no_failure_is_posted(tmp_path, approval) -> None:
+    from airflow_provider_agentic_mlops.liveness import cancel_approval_of_failed_task, fail_job_of_failed_task
+
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(approvals=1)
+        .replace('approval: {{channel: "#ml", approvers: [U1]}}'.replace("{{", "{").replace("}}", "}"), "{}")
+        .replace("approval: {required_approvals: 1}", f"approval: {approval}")
+    )
+    dag = build_dags(path)["agentic_mlops__fraud"]
+    assert "models-yaml-error" not in dag.tags  # the entry is valid
+    assert not any(_failure_notices(task) for task in dag.tasks)
+    assert dag.get_task("retrain").on_failure_callback == [fail_job_of_failed_task]
+    assert dag.get_task("wait_for_approval").on_failure_callback == [cancel_approval_of_failed_task]
+
+
+def test_notify_failures_false_in_the_defaults_turns_it_off_for_every_model(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(approvals=1).replace(
+            'approval: {channel: "#ml", approvers: [U1]}',
+            'approval: {channel: "#ml", approvers: [U1], notify_failures: false}',
+        )
+    )
+    built = build_dags(path)
+    assert sorted(built) == ["agentic_mlops__churn", "agentic_mlops__fraud"]
+    assert not any("models-yaml-error" in dag.tags for dag in built.values())  # the entries are valid
+    assert not any(_failure_notices(task) for dag in built.values() for task in dag.tasks)
+
+
+@pytest.mark.parametrize("value", ["sometimes", "[]"])
+def test_notify_failures_must_be_a_boolean(tmp_path, value) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(approvals=1).replace(
+            "approval: {required_approvals: 1}", f"approval: {{notify_failures: {value}}}"
+        )
+    )
+    dag = build_dags(path)["agentic_mlops__fraud"]
+    assert "models-yaml-error" in dag.tags and "notify_failures" in dag.description
+
+
+STATE_CONN = "agentic_mlops_state_factory"
+
+
+@pytest.fixture
+def slack_factory_dag(tmp_path, monkeypatch, sqlite_store, slack_connection):  # noqa: F811
+    """The DAG of model ``m`` (store: ``sqlite_store``) with approval channel C_ML, Slack at the test double."""
+    import json
+
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{STATE_CONN.upper()}",
+        json.dumps({"conn_type": "agentic_mlops_state", "extra": {"url": sqlite_store.url}}),
+    )
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        f"""
+models:
+  - name: m
+    state_conn_id: {STATE_CONN}
+    drift: {{reference: ref.parquet, current: cur.parquet, label_column: y}}
+    retrain: {{python_callable: "pkg.mod:train"}}
+    validation: {{data: val.parquet}}
+    approval: {{channel: C_ML, approvers: [U1]}}
+"""
+    )
+    return build_dags(path)["agentic_mlops__m"]
+
+
+def _failure_context(task, error: BaseException, run_id: str = "r1") -> dict:
+    from tests.doubles.airflow_task import TaskInstanceDouble
+
+    ti = TaskInstanceDouble(dag_id="agentic_mlops__m", run_id=run_id, task_id=task.task_id, try_number=1)
+    return {"task": task, "ti": ti, "task_instance": ti, "run_id": run_id, "exception": error}
+
+
+def _run_failure_callbacks(task, context: dict) -> None:
+    """As Airflow's task runner does when a task failed for good (each callback in turn, none stopping the next)."""
+    import logging
+
+    from airflow.sdk.execution_time.task_runner import _run_task_state_change_callbacks
+
+    _run_task_state_change_callbacks(task, "on_failure_callback", context, logging.getLogger("task"))
+
+
+def test_a_failed_retrain_fails_its_job_and_posts_the_failure_once(
+    slack_factory_dag,
+    sqlite_store,
+    slack_double,  # noqa: F811
+) -> None:
+    job, _ = sqlite_store.start_job("m", dag_id="agentic_mlops__m", run_id="r1")
+    retrain = slack_factory_dag.get_task("retrain")
+    _run_failure_callbacks(retrain, _failure_context(retrain, RuntimeError("training crashed: OOM\nTraceback ...")))
+    assert sqlite_store.get_job(job["id"])["status"] == "failed"  # the job-failing callback still ran
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert post.args["channel"] == "C_ML"
+    assert (
+        "*Failed:* task `retrain` of run `r1` (DAG `agentic_mlops__m`, try 1): RuntimeError: training crashed: OOM"
+        in (post.args["text"])
+    )
+
+
+def test_a_failed_approval_wait_cancels_its_request_and_posts_the_failure(
+    slack_factory_dag,
+    sqlite_store,
+    slack_double,  # noqa: F811
+) -> None:
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    approval, _ = sqlite_store.request_approval(
+        "m", "7", dag_id="agentic_mlops__m", run_id="r1", expires_at=utcnow().replace(year=utcnow().year + 1)
+    )
+    sensor = slack_factory_dag.get_task("wait_for_approval")
+    _run_failure_callbacks(sensor, _failure_context(sensor, RuntimeError("state store unavailable")))
+    assert sqlite_store.get_approval(approval["id"])["status"] == "cancelled"  # the approval-cancel callback ran
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert "task `wait_for_approval`" in post.args["text"] and "state store unavailable" in post.args["text"]
+
+
+def test_with_slack_down_the_tasks_own_callbacks_still_run_and_the_notice_only_warns(
+    slack_factory_dag, sqlite_store, monkeypatch, caplog
+) -> None:
+    import json
+    import logging
+
+    from airflow_provider_agentic_mlops import approvals
+
+    conn = {"conn_type": "slack", "password": "xoxb-test-token", "extra": {"base_url": "http://127.0.0.1:18448/api/"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", json.dumps(conn))  # nothing listens there: refused
+    approvals._clients.clear()
+    job, _ = sqlite_store.start_job("m", dag_id="agentic_mlops__m", run_id="r1")
+    retrain = slack_factory_dag.get_task("retrain")
+    context = _failure_context(retrain, RuntimeError("training crashed"))
+    with caplog.at_level(logging.WARNING):
+        for callback in retrain.on_failure_callback:  # each returns: none raises over the task's own error
+            assert callback(context) is None
+    approvals._clients.clear()
+    assert sqlite_store.get_job(job["id"])["status"] == "failed"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and "Slack" in r.getMessage()]
+    assert any("C_ML" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_a_task_failing_before_decide_reads_no_xcom_of_decide(slack_factory_dag, slack_double) -> None:  # noqa: F811
+    """Under Airflow each pull of an XCom never written is an ERROR ``XCom not found`` in the failed task's log (the
+    execution API's 404): three of them after a check_drift failure buried its own error. decide runs after it."""
+    from tests.doubles.airflow_task import TaskInstanceDouble
+
+    class RecordingTI(TaskInstanceDouble):
+        def xcom_pull(self, task_ids=None, key="return_value", **kwargs):
+            pulled.append((task_ids, key))
+            return super().xcom_pull(task_ids=task_ids, key=key, **kwargs)
+
+    pulled: list = []
+    check_drift = slack_factory_dag.get_task("check_drift")
+    context = _failure_context(check_drift, RuntimeError("s3://bucket/cur.parquet: NoSuchKey"))
+    context["ti"] = context["task_instance"] = RecordingTI(
+        dag_id="agentic_mlops__m", run_id="r1", task_id="check_drift"
+    )
+    _run_failure_callbacks(check_drift, context)
+    assert pulled == []
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert "task `check_drift`" in post.args["text"] and "NoSuchKey" in post.args["text"]
+    # a task after decide reads the decision it acted on
+    validate = slack_factory_dag.get_task("validate")
+    context = _failure_context(validate, RuntimeError("MLflow unreachable"))
+    context["ti"] = context["task_instance"] = RecordingTI(dag_id="agentic_mlops__m", run_id="r1", task_id="validate")
+    _run_failure_callbacks(validate, context)
+    assert ("decide", "decision_id") in pulled

@@ -127,7 +127,7 @@ def test_a_failed_task_is_named_and_no_decision_is_claimed() -> None:
     text = escalation_log_text("fraud", {"id": None}, dag_id="feeds", failed=("load", "scheduled__1", "OSError: gone"))
     assert text.splitlines()[:2] == [
         "Model fraud needs a person.",
-        "Failed: task load of run scheduled__1: OSError: gone",
+        "Failed: task load of run scheduled__1 (DAG feeds): OSError: gone",
     ]
     assert "decided by" not in text and "Nothing was started" not in text
     assert text.splitlines()[-1].startswith("Next: read the log of task load, fix what it says")

@@ -500,7 +500,9 @@ def test_an_xcom_read_that_fails_still_posts_the_escalation_of_the_failed_task(
     with caplog.at_level(logging.WARNING):
         notifier({"ti": ti, "run_id": "r3", "exception": RuntimeError("feed broken")})
     [post] = slack_double.calls_to("chat.postMessage")
-    assert "*Failed:* task `check_drift` of run `r3`: RuntimeError: feed broken" in post.args["text"]
+    assert (
+        "*Failed:* task `check_drift` of run `r3` (DAG `agentic_mlops__fraud`, try 1): RuntimeError: feed broken"
+    ) in post.args["text"]
     assert "execution API unreachable" in caplog.text  # why no decision is named
 
 
@@ -691,3 +693,114 @@ def test_a_post_slack_did_not_answer_in_time_fails_the_task_without_retries(
         slack_double.release.set()
     assert not _retried(failed.value), failed.value
     assert "may or may not have been posted" in str(failed.value)
+
+
+# -- as the failure callback of a task that failed for good ------------------------------------------
+
+
+def _failed_task_context(task_id: str = "validate", *, try_number: int = 3, exception: BaseException | None = None):
+    from tests.doubles.airflow_task import TaskInstanceDouble
+
+    run_id = "scheduled__2026-11-28T00:00:00+00:00"
+    ti = TaskInstanceDouble(dag_id="agentic_mlops__fraud", run_id=run_id, task_id=task_id, try_number=try_number)
+    error = exception or RuntimeError(
+        "MLflow at <!channel> http://mlflow:5000 is unreachable\nTraceback (most recent call last):\n  more"
+    )
+    return {"ti": ti, "task_instance": ti, "run_id": run_id, "exception": error}
+
+
+def test_a_failed_task_posts_one_message_naming_the_dag_run_task_try_first_error_line_and_its_log(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a team needs to act on a broken pipeline, without opening Airflow first: which model, DAG, run, task and
+    try, why (the error's first line, escaped: no mention pings anyone), and the link to that try's log."""
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/")
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    assert notifier(_failed_task_context()) is None  # how Airflow calls an on_failure_callback
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert post.args["channel"] == "C_OPS"
+    text = post.args["text"]
+    assert "Model *fraud*" in text
+    assert (
+        "*Failed:* task `validate` of run `scheduled__2026-11-28T00:00:00+00:00` (DAG `agentic_mlops__fraud`, try 3): "
+        "RuntimeError: MLflow at &lt;!channel&gt; http://mlflow:5000 is unreachable\n"
+    ) in text
+    assert "<!channel>" not in text and "Traceback" not in text  # escaped; the first line only
+    log_url = (
+        "https://airflow.example.com/dags/agentic_mlops__fraud/runs/scheduled__2026-11-28T00%3A00%3A00%2B00%3A00"
+        "/tasks/validate?try_number=3"
+    )
+    assert f"<{log_url}|task log>" in text
+    assert "*Next:* read the log of task `validate`" in text
+
+
+def test_a_failed_task_under_a_retrain_decision_says_to_read_its_log_not_the_decisions_trace(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """In the factory's DAG a task after ``decide`` fails under the decision to retrain; that decision's rules are
+    context, the failure is what needs fixing."""
+    decision_id = store.record_decision(
+        "fraud",
+        mode="rules",
+        final_action="retrain",
+        decided_by="rules",
+        rationale="Severe drift on amount",
+        rules_fired=[{"rule": "severe_drift", "effect": "retrain", "detail": "share 0.6"}],
+    )
+    context = _failed_task_context("promote", try_number=4)
+    context["ti"].xcoms[("decide", "decision_id")] = decision_id
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    notifier(context)
+    [post] = slack_double.calls_to("chat.postMessage")
+    text = post.args["text"]
+    assert "*Failed:* task `promote` of run" in text and "try 4" in text
+    assert f"(decision {decision_id}, decided by rules" in text  # the decision the run acted on, as context
+    assert "*Next:* read the log of task `promote`, fix what it says, then clear that task" in text
+
+
+def test_a_slack_outage_while_posting_a_failure_is_a_warning_and_the_callback_returns(
+    store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The task's own failure is the error of its log; a notice Slack could not take must not raise from the callback
+    (Airflow would log a second traceback over it) nor be an ERROR of its own."""
+    import json
+
+    from airflow_provider_agentic_mlops import approvals
+
+    # nothing listens on this port of the fixer's range: the connection is refused
+    conn = {"conn_type": "slack", "password": "xoxb-test-token", "extra": {"base_url": "http://127.0.0.1:18449/api/"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", json.dumps(conn))
+    approvals._clients.clear()
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert notifier(_failed_task_context()) is None
+    finally:
+        approvals._clients.clear()
+    ours = [r for r in caplog.records if r.name.startswith("airflow_provider_agentic_mlops")]
+    assert ours and all(r.levelno == logging.WARNING for r in ours), [(r.levelname, r.getMessage()) for r in ours]
+    assert any("C_OPS" in r.getMessage() and "validate" in r.getMessage() for r in ours)
+    [entry] = [a for a in store.audit_trail("fraud") if a["action"] == "escalated"]
+    assert entry["details"]["posted"] is False
+
+
+def test_a_run_stopped_by_a_denied_approval_is_not_posted_as_a_failure(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    """A deny (or an expiry: timeout = deny) is a person's decision, shown on the request's own message: the
+    sensor's failure then is no broken pipeline to announce."""
+    from airflow_provider_agentic_mlops.sensors.approval import ApprovalNotGranted
+
+    notifier = EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id="agentic_mlops_state_default")
+    denied = ApprovalNotGranted("model 'fraud' v7: approval request 3 was denied: Denied by <@U1>")
+    notifier(_failed_task_context("wait_for_approval", try_number=1, exception=denied))
+    assert not slack_double.calls_to("chat.postMessage")

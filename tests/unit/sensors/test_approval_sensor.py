@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 
 from airflow_provider_agentic_mlops import approvals
 from airflow_provider_agentic_mlops.core import state
-from airflow_provider_agentic_mlops.sensors.approval import ApprovalSensor
+from airflow_provider_agentic_mlops.sensors.approval import ApprovalNotGranted, ApprovalSensor
 from airflow_provider_agentic_mlops.triggers.approval import ApprovalTrigger
 from tests.doubles.slack_server import SlackDouble, slack_connection, slack_double  # noqa: F401
 
@@ -240,7 +240,7 @@ def test_a_denied_request_fails_the_task(slack_double: SlackDouble, slack_connec
     trigger = _defer(sensor, _context())
     approvals.decide(sensor.store, trigger.approval_id, approve=False, user="ops", via="ui", reason="too risky")
     denied = "was denied: Denied by ops via ui.*too risky.*clearing this task does not ask again"
-    with pytest.raises(AirflowFailException, match=denied):
+    with pytest.raises(ApprovalNotGranted, match=denied):  # an AirflowFailException the failure notice skips
         sensor.execute_complete(_context(), {"status": "denied", "approval_id": trigger.approval_id})
 
 
@@ -253,7 +253,7 @@ def test_the_deadline_denies_and_updates_the_message(
     trigger = _defer(sensor, _context())
     real_now = state.utcnow
     monkeypatch.setattr(state, "utcnow", lambda: real_now() + timedelta(hours=2))
-    with pytest.raises(AirflowFailException, match="was expired.*Clearing this task asks again, with a new deadline"):
+    with pytest.raises(ApprovalNotGranted, match="was expired.*Clearing this task asks again, with a new deadline"):
         sensor.execute_complete(_context(), {"status": "due", "approval_id": trigger.approval_id})
     assert sensor.store.get_approval(trigger.approval_id)["status"] == "expired"
     updates = slack_double.calls_to("chat.update")
