@@ -120,6 +120,7 @@ from airflow_provider_agentic_mlops.plugins.app import (
     settings_of,
     store_error_detail,
 )
+from airflow_provider_agentic_mlops.settings import configured_alerts_conn_ids
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -172,13 +173,6 @@ def _conf(option: str, fallback: str) -> str:
 def configured_model_label() -> str:
     """``[agentic_mlops] alert_model_label`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERT_MODEL_LABEL``), default ``model``."""
     return _conf("alert_model_label", DEFAULT_MODEL_LABEL)
-
-
-def configured_conn_ids() -> list[str]:
-    """``[agentic_mlops] alerts_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID``): one connection id,
-    or several separated by commas (one token per team), default ``agentic_mlops_alerts``."""
-    ids = [part.strip() for part in _conf("alerts_conn_id", DEFAULT_CONN_ID).split(",")]
-    return list(dict.fromkeys(i for i in ids if i)) or [DEFAULT_CONN_ID]
 
 
 def configured_lock_timeout() -> float:
@@ -1619,7 +1613,7 @@ async def _read_body(request: Request) -> tuple[bytes, int]:
 @router.post("/alerts")
 async def receive_alerts(request: Request) -> JSONResponse:
     """Authenticate, parse, then start (or find) the model's run. 201 when a run started, else 200."""
-    conn_ids = configured_conn_ids()
+    conn_ids = configured_alerts_conn_ids()
     try:
         found = await in_plugin_thread(request.app, lambda: [_cached_connection(conn_id) for conn_id in conn_ids])
     except AlertError as err:
