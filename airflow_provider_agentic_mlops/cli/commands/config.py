@@ -183,7 +183,14 @@ def _mlflow_read_conn_id(setting: Setting) -> None:
 
 
 def _alerts_conn_id(setting: Setting) -> None:
-    """Each connection the alerts endpoint authenticates with: there, with a password (the token)."""
+    """Each connection the alerts endpoint authenticates with: there, with a password (the token) and a scope
+    that can be read."""
+    from airflow_provider_agentic_mlops.core.alert_scope import (
+        ScopeUnreadable,
+        connection_extra,
+        scope_lists,
+        unreadable_scope_message,
+    )
     from airflow_provider_agentic_mlops.core.connections import DEFAULT_ALERTS_CONN_ID
     from airflow_provider_agentic_mlops.hooks.connection import ConnectionExtraInvalid, get_connection_or_none
     from airflow_provider_agentic_mlops.settings import configured_alerts_conn_ids
@@ -215,6 +222,10 @@ def _alerts_conn_id(setting: Setting) -> None:
                     f"connection {conn_id!r} has no password: no alert authenticates with it (the password is the "
                     "bearer token; login and password for basic auth). Give it one"
                 )
+            try:  # as the endpoint reads it for each alert its token authenticates
+                scope_lists(connection_extra(conn.extra))
+            except ScopeUnreadable as err:
+                return f"{unreadable_scope_message(conn_id, str(err))} (the endpoint answers 503)"
             return None
 
         _connection_checked(setting, check)

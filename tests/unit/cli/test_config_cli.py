@@ -315,3 +315,23 @@ def test_a_report_connection_that_may_promote_is_a_warning(settings, monkeypatch
     [finding] = findings
     assert finding["severity"] == "warning" and finding["option"] == "mlflow_read_conn_id"
     assert "has access 'promote'" in finding["message"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ('{"model": ["fraud-*"]}', "its extra has 'model', which is not a scope key"),
+        ('{"teams": "team_a"}', "its extra 'teams' must be a list of non-empty texts"),
+        ('{"Teams": ["team_a"]}', "its extra has 'Teams', which is not a scope key"),
+    ],
+)
+def test_an_alerts_connection_whose_scope_cannot_be_read_is_an_error(settings, monkeypatch, capsys, extra, says):
+    """The endpoint answers 503 to every alert of such a connection's token: said before an alert is lost."""
+    settings.add_connection("team_a_alerts", conn_type="generic", password="tok", extra=extra)
+    monkeypatch.setenv(f"{ENV}ALERTS_CONN_ID", "agentic_mlops_alerts,team_a_alerts")
+    code, findings = _findings(capsys)
+    assert code == 1
+    [finding] = findings
+    assert finding["option"] == "alerts_conn_id"
+    assert "the scope of the alerts connection 'team_a_alerts' cannot be read" in finding["message"]
+    assert says in finding["message"]
