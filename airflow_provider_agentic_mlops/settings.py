@@ -6,14 +6,21 @@ unimported.
 
 from __future__ import annotations
 
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_STATE_CONN_ID
+from airflow_provider_agentic_mlops.core.connections import (
+    DEFAULT_ALERTS_CONN_ID,
+    DEFAULT_REGISTRY_CONN_ID,
+    DEFAULT_STATE_CONN_ID,
+)
 from airflow_provider_agentic_mlops.core.errors import SettingInvalid
 from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
 
 __all__ = [
     "SettingInvalid",  # defined in core.errors (core.durations raises it too); imported from here by callers
+    "configured_alerts_conn_ids",
     "configured_migration_lock_timeout",
+    "configured_mlflow_read_conn_id",
     "configured_seconds",
+    "configured_signing_secret",
     "configured_state_conn_id",
 ]
 
@@ -28,6 +35,41 @@ def configured_state_conn_id() -> str:
     from airflow.configuration import conf
 
     return conf.get("agentic_mlops", "state_conn_id", fallback="") or DEFAULT_STATE_CONN_ID
+
+
+def configured_mlflow_read_conn_id() -> str:
+    """``[agentic_mlops] mlflow_read_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__MLFLOW_READ_CONN_ID``): the read-only
+    MLflow connection the web plugin fetches reports through; unset or empty: ``agentic_mlops_mlflow_registry``."""
+    from airflow.configuration import conf
+
+    return conf.get("agentic_mlops", "mlflow_read_conn_id", fallback="") or DEFAULT_REGISTRY_CONN_ID
+
+
+def alerts_conn_ids(text: str) -> list[str]:
+    """The connection ids of an ``[agentic_mlops] alerts_conn_id`` value: one id, or several separated by commas
+    (one token per team), each once, in order; none: ``agentic_mlops_alerts``.
+
+    :param text: the option's value.
+    """
+    ids = [part.strip() for part in text.split(",")]
+    return list(dict.fromkeys(i for i in ids if i)) or [DEFAULT_ALERTS_CONN_ID]
+
+
+def configured_alerts_conn_ids() -> list[str]:
+    """``[agentic_mlops] alerts_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID``) as the alerts endpoint
+    reads it (:func:`alerts_conn_ids`)."""
+    from airflow.configuration import conf
+
+    return alerts_conn_ids(conf.get("agentic_mlops", "alerts_conn_id", fallback="") or "")
+
+
+def configured_signing_secret() -> str:
+    """The Slack signing secret: ``[agentic_mlops] slack_signing_secret`` (env
+    ``AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET``, or its ``_CMD`` / ``_SECRET`` forms). Empty: the Slack HTTP
+    endpoint refuses everything."""
+    from airflow.configuration import conf
+
+    return conf.get("agentic_mlops", "slack_signing_secret", fallback="") or ""
 
 
 def configured_seconds(option: str, default: float) -> float:

@@ -509,7 +509,25 @@ DB_COMMANDS = (
     ),
 )
 
+CONFIG_COMMANDS = (
+    _command(
+        "check",
+        "config.config_check",
+        # \[: the help is rich markup, where an unescaped [agentic_mlops] is read as a style tag (see _option)
+        r"Check the provider's \[agentic_mlops] settings: each option's value in effect and where it is set, "
+        "each value checked as the component reading it checks it (numbers, JSON, the connections named exist, "
+        "the models file parses), and options Airflow ignores (misspelt, in airflow.cfg or "
+        "AIRFLOW__AGENTIC_MLOPS__*) with the option meant; exit 1 on any error (0 with warnings only)",
+        (ARG_OUTPUT,),
+        examples=(
+            "airflow agentic-mlops config check   # after editing airflow.cfg or the environment",
+            "airflow agentic-mlops config check -o json",
+        ),
+    ),
+)
+
 AGENTIC_MLOPS_COMMANDS = (
+    GroupCommand(name="config", help="The provider's settings", subcommands=CONFIG_COMMANDS),
     GroupCommand(name="db", help="The provider's state store", subcommands=DB_COMMANDS),
     GroupCommand(name="approvals", help="Approve or deny model promotions", subcommands=APPROVALS_COMMANDS),
     GroupCommand(name="decisions", help="Inspect the agent's decisions", subcommands=DECISIONS_COMMANDS),
@@ -616,11 +634,11 @@ def get_agentic_mlops_cli_commands() -> list:
     return [
         GroupCommand(
             name="agentic-mlops",
-            help="Agentic MLOps: init, approvals, decisions, models, jobs, audit, rollback, the demo",
+            help="Agentic MLOps: init, config, approvals, decisions, models, jobs, audit, rollback, the demo",
             subcommands=AGENTIC_MLOPS_COMMANDS,
-            description="Operate the agentic MLOps provider: approve or deny promotions, read the agent's "
-            "decision traces and the audit trail, list models, fail a stuck retraining job, roll back a champion, and "
-            "run the demo.",
+            description="Operate the agentic MLOps provider: check its settings, approve or deny promotions, read the "
+            "agent's decision traces and the audit trail, list models, fail a stuck retraining job, roll back a "
+            "champion, and run the demo.",
         )
     ]
 

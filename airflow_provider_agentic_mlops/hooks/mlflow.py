@@ -315,7 +315,8 @@ class MlflowRegistryHook(BaseHook):
             # nobody serves from, and say so only in a log line
             raise MlflowConnectionNotFound(
                 f"MLflow connection {self.mlflow_conn_id!r} does not exist. Fix the id (models.yaml's "
-                "registry_conn_id, promote_conn_id or retrain.mlflow_conn_id, or --mlflow-conn-id), or create it: "
+                "registry_conn_id, promote_conn_id or retrain.mlflow_conn_id, [agentic_mlops] mlflow_read_conn_id, or "
+                "--mlflow-conn-id), or create it: "
                 f"airflow connections add {self.mlflow_conn_id} --conn-type agentic_mlops_mlflow "
                 '--conn-host http://mlflow:5000 --conn-extra \'{"access": "promote"}\' '
                 "(access: read, train or promote). "

@@ -100,6 +100,12 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from airflow_provider_agentic_mlops.core.alert_scope import (
+    ScopeUnreadable,
+    connection_extra,
+    scope_lists,
+    unreadable_scope_message,
+)
 from airflow_provider_agentic_mlops.core.config import (
     DAG_ID_PREFIX,
     INVALID_ENTRY_TAG,
@@ -120,6 +126,7 @@ from airflow_provider_agentic_mlops.plugins.app import (
     settings_of,
     store_error_detail,
 )
+from airflow_provider_agentic_mlops.settings import configured_alerts_conn_ids
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -172,13 +179,6 @@ def _conf(option: str, fallback: str) -> str:
 def configured_model_label() -> str:
     """``[agentic_mlops] alert_model_label`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERT_MODEL_LABEL``), default ``model``."""
     return _conf("alert_model_label", DEFAULT_MODEL_LABEL)
-
-
-def configured_conn_ids() -> list[str]:
-    """``[agentic_mlops] alerts_conn_id`` (env ``AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID``): one connection id,
-    or several separated by commas (one token per team), default ``agentic_mlops_alerts``."""
-    ids = [part.strip() for part in _conf("alerts_conn_id", DEFAULT_CONN_ID).split(",")]
-    return list(dict.fromkeys(i for i in ids if i)) or [DEFAULT_CONN_ID]
 
 
 def configured_lock_timeout() -> float:
@@ -260,12 +260,7 @@ def _connection(conn_id: str) -> AlertsConnection | None:
         raise AlertError(503, ALERTS_CONNECTION_UNREADABLE) from err
     if conn is None:
         return None
-    # not extra_dejson: it answers {} ("no scope": every model) for an extra that is not JSON
-    extra: Any = conn.extra or None
-    if isinstance(extra, str):
-        with contextlib.suppress(ValueError):  # not JSON: kept as text, which AlertScope.of refuses
-            extra = json.loads(extra)
-    return AlertsConnection(conn_id, conn.login or None, conn.password or None, extra)
+    return AlertsConnection(conn_id, conn.login or None, conn.password or None, connection_extra(conn.extra))
 
 
 #: Seconds a looked-up alerts connection is kept (per API server process): the lookup comes before
@@ -305,22 +300,6 @@ def authenticated_connection(
     return matches[0] if matches else None
 
 
-#: The keys of an alerts connection's extra that scope its token (:class:`AlertScope`).
-SCOPE_KEYS = ("teams", "models")
-
-
-def _looks_like_a_scope_key(key: Any) -> bool:
-    """Whether the extra's ``key`` (not one of :data:`SCOPE_KEYS`) was meant as one: another case or number
-    (``Teams``, ``model``), a word around it (``model_patterns``, ``allowed_teams``) or a typo (``modles``).
-    Ignored, it would leave the token unscoped: every model open to it."""
-    from difflib import get_close_matches
-
-    word = "".join(ch for ch in str(key).lower() if ch.isalnum())
-    return any(name in word for name in ("team", "model")) or bool(
-        get_close_matches(word, SCOPE_KEYS, n=1, cutoff=0.75)
-    )
-
-
 @dataclass(frozen=True)
 class AlertScope:
     """The models the alerts of one connection may start, from the connection's extra:
@@ -349,29 +328,11 @@ class AlertScope:
         :raises AlertError: 503 naming the connection and what is wrong, when a key is not a list of
             non-empty texts, or another key looks like a misspelt scope key (``model``, ``Teams``): a scope
             misread as "no scope" would open every model to the token."""
-        extra = conn.extra if conn.extra is not None else {}
-        if not isinstance(extra, dict):
-            raise cls._unreadable(conn.conn_id, "its extra is not a JSON object")
-        misspelt = [key for key in extra if key not in SCOPE_KEYS and _looks_like_a_scope_key(key)]
-        if misspelt:
-            raise cls._unreadable(
-                conn.conn_id,
-                f"its extra has {', '.join(map(repr, misspelt))}, which is not a scope key: the scope keys are "
-                "'teams' and 'models' (lower case, plural); rename it, or remove it",
-            )
-        lists: dict[str, tuple[str, ...] | None] = {}
-        for key in SCOPE_KEYS:
-            if key not in extra:  # absent: not limited by it (a key set to null is not absent: refused below)
-                lists[key] = None
-                continue
-            value = extra[key]
-            if not (isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)):
-                raise cls._unreadable(
-                    conn.conn_id, f"its extra {key!r} must be a list of non-empty texts, got {value!r:.100}"
-                )
-            lists[key] = tuple(v.strip() for v in value)
-        teams = lists["teams"]
-        return cls(conn.conn_id, None if teams is None else frozenset(teams), lists["models"])
+        try:
+            teams, models = scope_lists(conn.extra)
+        except ScopeUnreadable as err:
+            raise cls._unreadable(conn.conn_id, str(err)) from None
+        return cls(conn.conn_id, None if teams is None else frozenset(teams), models)
 
     @staticmethod
     def _unreadable(conn_id: str, problem: str) -> AlertError:
@@ -380,11 +341,7 @@ class AlertScope:
             conn_id,
             problem,
         )
-        return AlertError(
-            503,
-            f"the scope of the alerts connection {conn_id!r} cannot be read: {problem}. Fix the connection's extra "
-            '(e.g. {"teams": ["team_a"], "models": ["fraud-*"]}); until then its token starts nothing',
-        )
+        return AlertError(503, unreadable_scope_message(conn_id, problem))
 
     @property
     def limited(self) -> bool:
@@ -1619,7 +1576,7 @@ async def _read_body(request: Request) -> tuple[bytes, int]:
 @router.post("/alerts")
 async def receive_alerts(request: Request) -> JSONResponse:
     """Authenticate, parse, then start (or find) the model's run. 201 when a run started, else 200."""
-    conn_ids = configured_conn_ids()
+    conn_ids = configured_alerts_conn_ids()
     try:
         found = await in_plugin_thread(request.app, lambda: [_cached_connection(conn_id) for conn_id in conn_ids])
     except AlertError as err:

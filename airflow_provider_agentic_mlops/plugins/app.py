@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI, Request
 
+from airflow_provider_agentic_mlops.settings import configured_signing_secret
+
 if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.approval_stores import ApprovalStores, DeclaredStores
     from airflow_provider_agentic_mlops.approvals import UsergroupMembers
@@ -51,14 +53,6 @@ ROUTERS: list[str] = [
     "airflow_provider_agentic_mlops.plugins.reports",
     "airflow_provider_agentic_mlops.plugins.pages",
 ]
-
-
-def configured_signing_secret() -> str:
-    """The Slack signing secret: ``[agentic_mlops] slack_signing_secret``
-    (env ``AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET``). Empty: the Slack endpoint refuses everything."""
-    from airflow.configuration import conf
-
-    return conf.get("agentic_mlops", "slack_signing_secret", fallback="") or ""
 
 
 def configured_store() -> StateStore:

@@ -27,6 +27,7 @@ from airflow_provider_agentic_mlops.plugins.airflow_auth import DagTeam
 from airflow_provider_agentic_mlops.plugins.app import in_plugin_thread, settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep, user_name
 from airflow_provider_agentic_mlops.plugins.pages import plugin_root, render
+from airflow_provider_agentic_mlops.settings import configured_alerts_conn_ids
 
 router = APIRouter(tags=["models"])
 
@@ -182,7 +183,7 @@ def first_run(model_name: str, dag_id: str, dags_parsed: Mapping[str, Mapping[st
         "parsed": bool(dag),
         "paused": bool(dag.get("paused")),
         "last_run": last_dag_runs([dag_id]).get(dag_id),
-        "alerts_conn_ids": alerts.configured_conn_ids(),
+        "alerts_conn_ids": configured_alerts_conn_ids(),
     }
 
 

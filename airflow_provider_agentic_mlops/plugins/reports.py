@@ -34,10 +34,10 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from airflow_provider_agentic_mlops.core.connections import DEFAULT_REGISTRY_CONN_ID
 from airflow_provider_agentic_mlops.plugins import overview
 from airflow_provider_agentic_mlops.plugins.app import in_plugin_thread, settings_of
 from airflow_provider_agentic_mlops.plugins.approvals_page import UserDep
+from airflow_provider_agentic_mlops.settings import configured_mlflow_read_conn_id
 
 router = APIRouter(tags=["reports"])
 
@@ -104,15 +104,6 @@ class _OwnedRuns:
 _owned_runs = _OwnedRuns()
 
 
-def mlflow_read_conn_id() -> str:
-    """``[agentic_mlops] mlflow_read_conn_id`` (default ``agentic_mlops_mlflow_registry``, read-only)."""
-    from airflow.configuration import conf
-
-    return (
-        conf.get("agentic_mlops", "mlflow_read_conn_id", fallback=DEFAULT_REGISTRY_CONN_ID) or DEFAULT_REGISTRY_CONN_ID
-    )
-
-
 def fetch_artifact(uri: str, dst: Path, *, model_name: str, registered_models: set[str]) -> Path:
     """Download run artifact ``uri`` into ``dst`` with the read connection's MLflow client; returns the local file.
 
@@ -127,7 +118,7 @@ def fetch_artifact(uri: str, dst: Path, *, model_name: str, registered_models: s
     if location is None:
         raise HTTPException(404, not_a_run_artifact(uri))
     run_id, path = location
-    hook = MlflowRegistryHook(mlflow_conn_id=mlflow_read_conn_id())
+    hook = MlflowRegistryHook(mlflow_conn_id=configured_mlflow_read_conn_id())
     client = hook.client()
     run = client.get_run(run_id)
     owned = (hook.tracking_uri, model_name, frozenset(registered_models), run_id)  # never another model's answer
@@ -245,8 +236,8 @@ async def artifact(request: Request, user: UserDep, model_name: str, uri: str) -
         raise HTTPException(
             504,
             f"MLflow gave no answer for {uri!r} within {ARTIFACT_FETCH_TIMEOUT} s: check that the MLflow server of "
-            f"connection {mlflow_read_conn_id()!r} and its artifact store are up and reachable from the API server, "
-            "or open the report in MLflow",
+            f"connection {configured_mlflow_read_conn_id()!r} and its artifact store are up and reachable from the API "
+            "server, or open the report in MLflow",
         ) from None
     headers: dict[str, Any] = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
     headers["Content-Security-Policy"] = "sandbox allow-scripts" if media == "text/html" else "sandbox"
@@ -270,7 +261,7 @@ def download(uri: str, model_name: str, registered_models: set[str]) -> tuple[by
         raise HTTPException(
             503,
             f"{MAX_ARTIFACT_FETCHES} artifact downloads from MLflow are still running (MLflow may not be answering): "
-            f"check the MLflow server of connection {mlflow_read_conn_id()!r}, then try again",
+            f"check the MLflow server of connection {configured_mlflow_read_conn_id()!r}, then try again",
         )
     try:
         with tempfile.TemporaryDirectory(prefix="agentic-mlops-artifact-") as tmp:
@@ -282,7 +273,7 @@ def download(uri: str, model_name: str, registered_models: set[str]) -> tuple[by
                 raise HTTPException(
                     502,
                     f"could not download {uri!r} from MLflow ({type(err).__name__}: {err}); check the "
-                    f"MLflow connection {mlflow_read_conn_id()!r} and that the artifact still exists",
+                    f"MLflow connection {configured_mlflow_read_conn_id()!r} and that the artifact still exists",
                 ) from None
             size = local.stat().st_size
             if size > MAX_ARTIFACT_BYTES:

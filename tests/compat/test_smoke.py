@@ -218,6 +218,37 @@ def test_json_output_is_only_the_document_when_the_models_file_has_an_invalid_en
         assert [row["model"] for row in json.loads(out)] == ["good"], out
 
 
+def test_config_check_finds_where_each_option_is_set_and_the_options_airflow_ignores(metadata_db: Path) -> None:
+    """``config check`` reads airflow.cfg's own section through this Airflow's configuration parser and the
+    environment: a value's source, and a misspelt option in either (which Airflow ignores), on 3.1 to 3.3 alike."""
+    import subprocess
+
+    cfg = metadata_db / "config-check.cfg"
+    cfg.write_text("[agentic_mlops]\nalert_model_label = service\nalert_lock_timout = 5\n")
+    env = {
+        **os.environ,
+        "AIRFLOW_CONFIG": str(cfg),
+        "AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT": "60",
+        "AIRFLOW__AGENTIC_MLOPS__STATE_CON_ID": "shared_state",
+    }
+    out = subprocess.run(
+        [str(BIN / "agentic-mlops"), "config", "check", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert out.returncode == 1, out.stderr[-3000:]
+    document = json.loads(out.stdout)
+    rows = {row["option"]: row for row in document["options"]}
+    assert (rows["alert_model_label"]["value"], rows["alert_model_label"]["source"]) == ("service", "airflow.cfg")
+    assert rows["migration_lock_timeout"]["source"] == "env AIRFLOW__AGENTIC_MLOPS__MIGRATION_LOCK_TIMEOUT"
+    assert rows["state_conn_id"]["source"] == "default"
+    unknown = {f["option"]: f["message"] for f in document["findings"] if f["severity"] == "error"}
+    assert "did you mean 'alert_lock_timeout'" in unknown["alert_lock_timout"], unknown
+    assert "AIRFLOW__AGENTIC_MLOPS__STATE_CONN_ID" in unknown["AIRFLOW__AGENTIC_MLOPS__STATE_CON_ID"], unknown
+
+
 def test_dag_files_parse_without_import_errors(airflow_home: Path) -> None:
     try:
         from airflow.dag_processing.dagbag import DagBag  # 3.2+

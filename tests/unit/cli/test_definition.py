@@ -16,6 +16,7 @@ CONFIG_OPTION_HELP = [
     (["approvals", "approve"], "mapped to an Airflow user by [agentic_mlops] approver_identities"),
     (["rollback"], "else [agentic_mlops] state_conn_id"),
     (["init"], "(default: [core] dags_folder)"),
+    (["config", "check"], "Check the provider's [agentic_mlops] settings"),
 ]
 
 
