@@ -417,6 +417,7 @@ def build_dag(
             slack_conn_id=approval.slack_conn_id,
             channel=approval.escalation_channel or approval.channel,
             state_conn_id=store,
+            repeat_hours=approval.escalation_repeat_hours,
             retry_delay=ESCALATION_RETRY_DELAY,  # Slack's rate limits and short outages over, not the DAG's 30 s
         )
         retrain_task = task(
@@ -478,7 +479,11 @@ def _failure_notice(spec: ModelSpec, store: str | None) -> EscalationNotifier | 
     if not channel or not approval.notify_failures:
         return None
     return EscalationNotifier(
-        model_name=spec.name, channel=channel, slack_conn_id=approval.slack_conn_id, state_conn_id=store
+        model_name=spec.name,
+        channel=channel,
+        slack_conn_id=approval.slack_conn_id,
+        state_conn_id=store,
+        repeat_hours=approval.escalation_repeat_hours,
     )
 
 

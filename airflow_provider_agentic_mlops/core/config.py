@@ -498,6 +498,11 @@ class ApprovalSettings(_Settings):
     kind: ClassVar[str] = "approval"
 
 
+#: Hours after an escalation's first Slack message during which a repeat of it (the same model, DAG and faults) is a
+#: reply in that message's thread (``approval.escalation_repeat_hours``); 0: each escalation is a new message.
+ESCALATION_REPEAT_HOURS = 24.0
+
+
 class ApprovalConfig(ApprovalSettings):
     """The ``approval`` section of a model: the :class:`ApprovalSettings` the DAG factory hands to
     ApprovalSensor whole, how the sensor waits, and whether the DAG's task failures are posted to Slack."""
@@ -507,6 +512,9 @@ class ApprovalConfig(ApprovalSettings):
     poke_interval_seconds: float = Field(30, gt=0, le=MAX_HOURS * 3600, allow_inf_nan=False)
     #: post each task of the DAG that fails for good to ``escalation_channel`` (else ``channel``), when one is set
     notify_failures: bool = True
+    #: hours after an escalation's (or a failure notice's) first Slack message during which the same one again is
+    #: a reply in its thread, not a new message; 0: each one is a new message
+    escalation_repeat_hours: float = Field(ESCALATION_REPEAT_HOURS, ge=0, le=MAX_HOURS, allow_inf_nan=False)
 
     @field_validator("approvers")
     @classmethod

@@ -7,14 +7,16 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_agentic_mlops.core.budget import COOLDOWN, RETRAIN_BUDGET, allow_sooner, next_allowed_in
 from airflow_provider_agentic_mlops.core.commands import command
+from airflow_provider_agentic_mlops.core.config import ESCALATION_REPEAT_HOURS
 from airflow_provider_agentic_mlops.core.decision import RETRAIN_BLOCKED_EFFECT
 from airflow_provider_agentic_mlops.core.slack import one_line
 
@@ -313,6 +315,161 @@ def escalation_log_text(model_name: str, decision: Mapping[str, Any], **where: A
     return render_escalation(escalation_facts(model_name, decision, **where))
 
 
+#: A run of hex digits holding a digit (a request id, a hash) or of digits: what differs between two otherwise equal
+#: error lines (durations, ports, ids, timestamps).
+_VARYING = re.compile(r"\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}\b|\d+")
+_SIGNATURE_TEXT_CHARS = 300
+
+
+def _same_text(text: Any) -> str:
+    """``text`` as a signature compares it: digits and ids replaced by ``#``, first line, clipped."""
+    line = next(iter(str(text or "").strip().splitlines()), "")
+    return _VARYING.sub("#", line)[:_SIGNATURE_TEXT_CHARS]
+
+
+def escalation_signature(
+    decision: Mapping[str, Any],
+    *,
+    dag_id: str | None,
+    failed: tuple[str, str, str] | None = None,
+    run_failed: tuple[str, str | None] | None = None,
+) -> list[list[str]]:
+    """What makes two escalations of a model "the same" (a repeat is threaded, not posted anew), sorted pairs:
+    the DAG, and for a task's failure the task and its error's first line with digits and ids as ``#`` (the run's
+    own numbers differ, the cause does not; a new cause is a new message), for a run's failure Airflow's reason
+    and the last task, for a decision the rules that fired with the faults' kinds and columns
+    (``["unit_change", "amount"]``), the missing columns and the schema errors; a decision no rule made (the LLM's)
+    by its rationale.
+
+    :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
+    :param dag_id: the DAG that escalated.
+    :param failed: ``(task_id, run_id, error)`` of a task's failure (as :func:`escalation_facts`).
+    :param run_failed: ``(reason, last_task_id)`` of a DAG run's failure.
+    """
+    parts = {("dag", str(dag_id or ""))}
+    if failed:
+        parts |= {("task", str(failed[0])), ("error", _same_text(failed[2]))}
+    elif run_failed:
+        parts |= {("run_failed", str(run_failed[0] or "")), ("last_task", str(run_failed[1] or ""))}
+    else:
+        rules = {str(r.get("rule")) for r in decision.get("rules_fired") or [] if isinstance(r, Mapping)}
+        parts |= {("rule", rule) for rule in rules}
+        drift = (decision.get("inputs") or {}).get("drift") or {}
+        drift = drift if isinstance(drift, Mapping) else {}
+        for fault in (drift.get("evidence") or {}).get("faults") or []:
+            if isinstance(fault, Mapping):
+                parts.add((str(fault.get("kind")), str(fault.get("column"))))
+        quality = drift.get("data_quality") or {}
+        parts |= {("missing_column", str(column)) for column in quality.get("missing_columns") or []}
+        parts |= {("schema_error", _same_text(error)) for error in quality.get("schema_errors") or []}
+        if not rules:
+            parts.add(("rationale", _same_text(decision.get("rationale"))))
+    return [list(part) for part in sorted(parts)]
+
+
+@dataclass(frozen=True)
+class EscalationThread:
+    """The Slack thread of an escalation: its first message, where its repeats are replies.
+
+    :param channel: the channel Slack answered with (an id), which the replies go to.
+    :param ts: the first message's ``ts``.
+    :param started_at: when the first message was posted (naive UTC).
+    :param runs: the runs posted in it so far, the first one included.
+    :param configured: the channel the escalation was configured with (``#name`` or an id).
+    """
+
+    channel: str
+    ts: str
+    started_at: datetime
+    runs: int
+    configured: str
+
+    def details(self) -> dict[str, Any]:
+        """The thread as the ``escalated`` audit entry's ``details["thread"]`` keeps it."""
+        return {
+            "channel": self.channel,
+            "ts": self.ts,
+            "at": self.started_at.isoformat(),
+            "runs": self.runs,
+            "configured": self.configured,
+        }
+
+    @classmethod
+    def of(cls, details: Any) -> EscalationThread | None:
+        """The thread an audit entry's ``details["thread"]`` names; None when it names none (or not readably)."""
+        if not isinstance(details, Mapping):
+            return None
+        try:
+            return cls(
+                channel=str(details["channel"]),
+                ts=str(details["ts"]),
+                started_at=datetime.fromisoformat(str(details["at"])),
+                runs=int(details["runs"]),
+                configured=str(details["configured"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def repeat_thread(
+    previous: Mapping[str, Any] | None,
+    signature: list[list[str]],
+    channel: str,
+    *,
+    now: datetime,
+    repeat_hours: float,
+) -> EscalationThread | None:
+    """The thread an escalation with ``signature`` is a repeat in: that of ``previous`` (the model's newest
+    ``escalated`` audit entry) when it had the same signature and channel and its thread's first message is less
+    than ``repeat_hours`` old; None: post a new message (``repeat_hours`` 0: always).
+
+    :param now: naive UTC, as the thread's ``started_at``.
+    """
+    if not repeat_hours or previous is None:
+        return None
+    details = previous.get("details") or {}
+    if not isinstance(details, Mapping) or details.get("signature") != signature:
+        return None
+    thread = EscalationThread.of(details.get("thread"))
+    if thread is None or thread.configured != channel:
+        return None
+    return thread if now - thread.started_at < timedelta(hours=repeat_hours) else None
+
+
+def render_repeat(
+    facts: EscalationFacts,
+    thread: EscalationThread,
+    *,
+    text: Callable[[str], str] = str,
+    code: Callable[[str], str] = str,
+    bold: Callable[[str], str] = str,
+    link: Callable[[str, str], str] = lambda url, label: f"{label}: {url}",
+    icon: str = "",
+) -> str:
+    """The reply in ``thread`` for a repeat of its escalation: the run, that it is the same, how many runs since
+    the first message; the pages of this run to open. It mentions nobody: a thread's followers are told, the
+    channel is not.
+
+    :param facts: this run's :func:`escalation_facts`.
+    """
+    if facts.failed:
+        task_id, run_id, _error = facts.failed
+        tried = f" (try {facts.try_number})" if facts.try_number is not None else ""
+        what = f"Still failing: task {code(task_id)} of run {code(run_id)}{tried}, the same error"
+    elif facts.run_failure:
+        run_id, dag_id, reason, _last = facts.run_failure
+        what = f"Still failing: run {code(run_id)} of {code(dag_id)}, the same reason ({text(reason)})"
+    else:
+        decision = f" (decision {text(facts.decision_id)})" if facts.decision_id != "?" else ""
+        run = f": run {code(facts.run_id)}" if facts.run_id else ""
+        what = f"Still escalating{run}{decision}, same faults"
+    since = thread.started_at.strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"{icon}{what}; {thread.runs + 1} runs since {text(since)}."]
+    if facts.links:
+        lines.append(f"{bold('Open:')} " + " | ".join(link(url, label) for label, url in facts.links))
+    return "\n".join(lines)
+
+
 #: Retries of an escalation task: a post certainly not posted (Slack unreachable, still rate-limiting) is sent again
 #: by them; a post Slack may have posted, or refused for good, fails the task without retries.
 ESCALATION_RETRIES = 2
@@ -330,11 +487,16 @@ def escalation_task_defaults(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "ESCALATION_REPEAT_HOURS",
     "ESCALATION_RETRIES",
     "ESCALATION_RETRY_DELAY",
     "Command",
     "EscalationFacts",
+    "EscalationThread",
     "escalation_facts",
     "escalation_log_text",
+    "escalation_signature",
     "escalation_task_defaults",
+    "render_repeat",
+    "repeat_thread",
 ]

@@ -502,6 +502,21 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], **where: An
     )
 
 
+def escalation_repeat_message(model_name: str, decision: Mapping[str, Any], *, thread: Any, **where: Any) -> str:
+    """The Slack text of a repeat of an escalation, a reply in ``thread`` (its first message's):
+    :func:`~airflow_provider_agentic_mlops.core.escalation.render_repeat`, escaped like :func:`escalation_message`.
+
+    :param thread: the :class:`~airflow_provider_agentic_mlops.core.escalation.EscalationThread`.
+    :param where: as :func:`escalation_message`'s.
+    """
+    from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_repeat
+
+    facts = escalation_facts(model_name, decision, **where)
+    return render_repeat(
+        facts, thread, text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", link=link, icon=":repeat: "
+    )
+
+
 #: The longest Retry-After a rate-limited call waits for before its retry; a longer one fails the call at once.
 MAX_RETRY_AFTER_SECONDS = 60
 #: Slack's error codes for a failure on its own side (HTTP 500 / 503): a read or an update is retried twice, a post
@@ -822,6 +837,7 @@ __all__ = [
     "code",
     "decided_message",
     "escalation_message",
+    "escalation_repeat_message",
     "escalation_text",
     "escape_entities",
     "escape_mrkdwn",

@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import describe
+from airflow_provider_agentic_mlops.core.escalation import ESCALATION_REPEAT_HOURS
 from airflow_provider_agentic_mlops.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_agentic_mlops.core.escalation import EscalationThread
+
 log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the state store keeps times."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class EscalationNotifier(BaseNotifier):
@@ -46,11 +55,19 @@ class EscalationNotifier(BaseNotifier):
     ``timed_out`` and the last task, with a next step for that reason); a decision, when the DAG's ``decide`` task
     took one, is read from its XCom and the state store.
 
+    A repeat (the model's previous ``escalated`` entry has the same DAG and signature:
+    :func:`~airflow_provider_agentic_mlops.core.escalation.escalation_signature`) posted within ``repeat_hours`` of
+    its thread's first message is a short reply in that thread, not sent to the channel; the audit entry keeps the
+    signature, the message's ``ts`` and the thread. When that entry cannot be read, or Slack refuses the reply (its
+    first message deleted: ``thread_not_found``), the whole escalation is posted as a new message.
+
     :param model_name: the model.
     :param channel: Slack channel; empty or None: no Slack message, the escalation is logged.
     :param slack_conn_id: Slack API connection (the Slack provider's ``SlackHook``).
     :param decide_task_id: the AgentDecisionOperator's task id.
     :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).
+    :param repeat_hours: hours after an escalation's first message during which its repeats are replies in its
+        thread (``approval.escalation_repeat_hours``); 0: each one is a new message.
     """
 
     template_fields: Sequence[str] = ("model_name", "channel", "slack_conn_id")
@@ -63,6 +80,7 @@ class EscalationNotifier(BaseNotifier):
         slack_conn_id: str = DEFAULT_SLACK_CONN_ID,
         decide_task_id: str = "decide",
         state_conn_id: str | None = None,
+        repeat_hours: float = ESCALATION_REPEAT_HOURS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -71,6 +89,7 @@ class EscalationNotifier(BaseNotifier):
         self.slack_conn_id = slack_conn_id
         self.decide_task_id = decide_task_id
         self.state_conn_id = state_conn_id
+        self.repeat_hours = repeat_hours
 
     def notify(self, context: Context) -> None:
         """As a task's (or a DAG's) failure callback: post the failure; never raise (the task's own error is the one
@@ -103,7 +122,11 @@ class EscalationNotifier(BaseNotifier):
         may not have failed), the message says the run failed, why (``timed_out``...) and what fits that reason.
         """
         from airflow_provider_agentic_mlops.approvals import slack_client_for
-        from airflow_provider_agentic_mlops.core.escalation import escalation_log_text
+        from airflow_provider_agentic_mlops.core.escalation import (
+            EscalationThread,
+            escalation_log_text,
+            escalation_signature,
+        )
         from airflow_provider_agentic_mlops.core.slack import (
             escalation_message,
             maybe_delivered,
@@ -138,10 +161,11 @@ class EscalationNotifier(BaseNotifier):
         # ("XCom not found") in the task's log
         pull = ti is not None and not _upstream_of(context.get("task"), self.decide_task_id)
         decision_id = _decision_id(self._pull(ti, "decision_id"), self.decide_task_id) if pull else None
-        store, decision = None, None
+        store, decision, readable = None, None, False
         try:
             store = StateStoreHook(self.state_conn_id).get_store()
             decision = store.get_decision(int(decision_id)) if decision_id is not None else None
+            readable = True
         except Exception as err:
             log.warning(
                 "Could not read decision %s from the state store (%s); escalating with what XCom has",
@@ -217,11 +241,20 @@ class EscalationNotifier(BaseNotifier):
                 escalation_log_text(self.model_name, decision, **shown),
             )
         else:
-            text = escalation_message(self.model_name, decision, **shown)
+            now = utcnow()
+            signature = escalation_signature(decision, dag_id=dag_id, failed=failed, run_failed=run_failed)
+            # a store that just failed a read is not asked again (its retries would hold the post back)
+            thread = self._repeat_thread(store if readable else None, signature, now)
             try:
-                response = client.chat_postMessage(
-                    channel=self.channel, text=text, unfurl_links=False, unfurl_media=False
-                )
+                response = self._reply(client, thread, decision, shown) if thread is not None else None
+                if response is None:  # not a repeat, or Slack did not take the reply: the whole escalation
+                    thread = None
+                    response = client.chat_postMessage(
+                        channel=self.channel,
+                        text=escalation_message(self.model_name, decision, **shown),
+                        unfurl_links=False,
+                        unfurl_media=False,
+                    )
             except Exception as err:
                 error = _slack_error(err)
                 # a timeout, a connection dropped after sending or an HTTP 5xx: Slack may have posted it, and a
@@ -260,7 +293,9 @@ class EscalationNotifier(BaseNotifier):
                 result.update(
                     error=error, posted="unknown" if unknown else False, **({"cause": cause} if unknown else {})
                 )
-                self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
+                # a reply not taken keeps its thread: the next repeat (or this task's retry) replies there
+                repeat = {"signature": signature, "thread": thread.details() if thread is not None else None}
+                self._record(store, dag_id, run_id, decision_id, failed, result, run_failed, repeat)
                 if callback:  # the task failed already; its callback's post is not retried
                     return result
                 if post_again_later(err):  # certainly not posted, and Slack may take it later: the task's retries
@@ -268,9 +303,72 @@ class EscalationNotifier(BaseNotifier):
                 # Slack may have posted it (a retry could post it twice), or refused it for good: no retries
                 raise AirflowFailException(refused) from err
             result.update(posted=True, ts=response.get("ts"), channel=response.get("channel") or self.channel)
-            log.info("Escalation for decision %s posted to Slack channel %s", decision_id, self.channel)
+            thread = (
+                EscalationThread(str(result["channel"]), str(result["ts"]), now, 1, str(self.channel))
+                if thread is None
+                else EscalationThread(thread.channel, thread.ts, thread.started_at, thread.runs + 1, thread.configured)
+            )
+            repeat = {"signature": signature, "thread": thread.details(), "ts": result["ts"]}
+            log.info(
+                "Escalation for decision %s posted to Slack channel %s%s",
+                decision_id,
+                self.channel,
+                f" as a reply in the thread of its first message ({thread.ts})" if thread.runs > 1 else "",
+            )
+            self._record(store, dag_id, run_id, decision_id, failed, result, run_failed, repeat)
+            return result
         self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
         return result
+
+    def _repeat_thread(self, store: Any, signature: list[list[str]], now: datetime) -> EscalationThread | None:
+        """The thread this escalation repeats (:func:`~airflow_provider_agentic_mlops.core.escalation.repeat_thread`
+        on the model's newest ``escalated`` entry: one indexed read); None, with a warning when the read failed."""
+        from airflow_provider_agentic_mlops.core.escalation import repeat_thread
+
+        if not self.repeat_hours or store is None:
+            return None
+        try:
+            previous = store.last_audit(self.model_name, ["escalated"])
+        except Exception as err:
+            log.warning(
+                "Could not read the previous escalation of model %r from the state store (%s); posting this one as a "
+                "new message",
+                self.model_name,
+                describe(err),
+            )
+            return None
+        return repeat_thread(previous, signature, str(self.channel), now=now, repeat_hours=self.repeat_hours)
+
+    def _reply(self, client: Any, thread: EscalationThread, decision: dict[str, Any], shown: dict[str, Any]) -> Any:
+        """Post the repeat as a reply in ``thread`` (not sent to the channel); None when Slack refused it (its first
+        message deleted, the thread locked...: a new message is posted instead). A reply Slack may have posted, or
+        could not be sent (Slack unreachable, rate-limited), raises as a post would."""
+        from airflow_provider_agentic_mlops.core.slack import (
+            escalation_repeat_message,
+            maybe_delivered,
+            post_again_later,
+        )
+
+        try:
+            return client.chat_postMessage(
+                channel=thread.channel,
+                thread_ts=thread.ts,
+                text=escalation_repeat_message(self.model_name, decision, thread=thread, **shown),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception as err:
+            if getattr(err, "response", None) is None or maybe_delivered(err) or post_again_later(err):
+                raise
+            log.warning(
+                "Slack did not take the repeat of model %r's escalation in the thread of its first message %s in "
+                "channel %s (%s); posting it as a new message",
+                self.model_name,
+                thread.ts,
+                thread.channel,
+                _slack_error(err),
+            )
+            return None
 
     def _pull(self, ti: Any, key: str) -> Any:
         """XCom ``key`` of the decide task, None when it cannot be read (the Execution API down, often why the task
@@ -312,8 +410,10 @@ class EscalationNotifier(BaseNotifier):
         failed: tuple[str, str, str] | None,
         result: dict[str, Any],
         run_failed: tuple[str, str | None] | None = None,
+        repeat: dict[str, Any] | None = None,
     ) -> None:
-        """The ``escalated`` audit entry (best-effort: a missing row must not hide the escalation)."""
+        """The ``escalated`` audit entry (best-effort: a missing row must not hide the escalation); ``repeat``: the
+        signature, the message's ``ts`` and its thread, which the next escalation compares itself with."""
         if store is None:
             log.warning("The state store is unreachable: the 'escalated' audit entry of %s is not recorded", dag_id)
             return
@@ -331,6 +431,7 @@ class EscalationNotifier(BaseNotifier):
                     **{key: result[key] for key in ("posted", "channel", "error", "cause") if key in result},
                     **({"run_id": run_id, "failed_task": failed[0]} if failed else {}),
                     **({"reason": run_failed[0], "last_task": run_failed[1]} if run_failed else {}),
+                    **(repeat or {}),
                 },
             )
         except Exception as err:  # the escalation was sent; a missing audit row must not fail the callback

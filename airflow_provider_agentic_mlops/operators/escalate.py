@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
-from airflow_provider_agentic_mlops.core.escalation import escalation_task_defaults
+from airflow_provider_agentic_mlops.core.escalation import ESCALATION_REPEAT_HOURS, escalation_task_defaults
 from airflow_provider_agentic_mlops.operators._base import check_model_name
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ class EscalateOperator(BaseOperator):
     :param channel: channel to post to; empty or None: no Slack message, the escalation is logged as
         without a Slack connection.
     :param state_conn_id: connection of the state store (default: ``[agentic_mlops] state_conn_id``).
+    :param repeat_hours: hours its repeats are replies in the first message's thread (0: never; see the notifier).
     Default ``retries`` 2, ``retry_delay`` 1 min: only a post certainly not posted is retried (see the notifier).
     """
 
@@ -41,6 +42,7 @@ class EscalateOperator(BaseOperator):
         slack_conn_id: str = DEFAULT_SLACK_CONN_ID,
         channel: str | None = None,
         state_conn_id: str | None = None,
+        repeat_hours: float = ESCALATION_REPEAT_HOURS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**escalation_task_defaults(kwargs))
@@ -49,6 +51,7 @@ class EscalateOperator(BaseOperator):
         self.slack_conn_id = slack_conn_id
         self.channel = channel
         self.state_conn_id = state_conn_id
+        self.repeat_hours = repeat_hours
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_agentic_mlops.notifications.escalation import EscalationNotifier
@@ -60,5 +63,6 @@ class EscalateOperator(BaseOperator):
             slack_conn_id=self.slack_conn_id,
             decide_task_id=self.decide_task_id,
             state_conn_id=self.state_conn_id,
+            repeat_hours=self.repeat_hours,
         )
         return notifier.send(context)

@@ -56,6 +56,8 @@ class SlackDouble:
     # e.g. ``[(429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"})]`` or Slack's refusals
     queued_answers: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = field(default_factory=dict)
     calls: list[SlackCall] = field(default_factory=list)
+    # (channel, ts) of the messages a person deleted (:meth:`delete_message`): a reply in their thread is refused
+    deleted: set[tuple[str, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     base_url: str = ""
@@ -67,6 +69,11 @@ class SlackDouble:
     def calls_to(self, method: str) -> list[SlackCall]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """A person deletes message ``ts`` of ``channel`` (a thread's parent, say)."""
+        with self._lock:
+            self.deleted.add((channel, ts))
 
     def clear(self) -> None:
         with self._lock:
@@ -98,8 +105,13 @@ class SlackDouble:
         if method == "chat.postMessage":
             if not args.get("channel"):
                 return {"ok": False, "error": "channel_not_found"}
+            thread_ts = args.get("thread_ts")
+            if thread_ts and (args["channel"], thread_ts) in self.deleted:
+                # Slack documents no error for this; thread_not_found is what it answers (bolt-js#2307)
+                return {"ok": False, "error": "thread_not_found"}
             ts = self.next_ts()
-            return {"ok": True, "channel": args["channel"], "ts": ts, "message": {"ts": ts, "text": args.get("text")}}
+            message = {"ts": ts, "text": args.get("text"), **({"thread_ts": thread_ts} if thread_ts else {})}
+            return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
         if method == "chat.update":
             if not args.get("channel") or not args.get("ts"):
                 return {"ok": False, "error": "message_not_found"}

@@ -803,6 +803,20 @@ def test_a_model_with_a_slack_channel_has_its_tasks_failures_posted_there_after_
         assert dag.get_task("wait_for_approval").on_failure_callback[0] is cancel_approval_of_failed_task
 
 
+def test_escalation_repeat_hours_reaches_the_escalate_task_and_the_failure_notices(tmp_path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        MODELS.format(approvals=1).replace(
+            "approval: {required_approvals: 1}", 'approval: {channel: "#fraud", escalation_repeat_hours: 6}'
+        )
+    )
+    built = build_dags(path)
+    for dag_id, hours in (("agentic_mlops__churn", 24), ("agentic_mlops__fraud", 6)):
+        dag = built[dag_id]
+        assert dag.get_task("escalate").repeat_hours == hours
+        assert {notice.repeat_hours for task in dag.tasks for notice in _failure_notices(task)} == {hours}
+
+
 @pytest.mark.parametrize(
     "approval",
     [

@@ -199,6 +199,7 @@ _DURATIONS = [
     ("approval", "timeout_hours"),
     ("approval", "remind_every_hours"),
     ("approval", "poke_interval_seconds"),
+    ("approval", "escalation_repeat_hours"),
 ]
 
 
@@ -215,6 +216,22 @@ def test_an_infinite_or_huge_duration_is_refused_naming_its_field(section: str, 
     error = read_models({"models": [entry]}, source="models.yaml").errors["churn"]
     assert error.startswith(f"models.yaml: model 'churn': field '{section}.{field}': ")
     assert f"(got {value!r})" in error
+
+
+def test_escalation_repeat_hours_defaults_to_a_day_takes_0_and_refuses_a_negative_a_boolean_or_text() -> None:
+    from airflow_provider_agentic_mlops.core.config import read_models
+
+    def read(value: object) -> tuple[list, dict]:
+        result = read_models({"models": [{**GOOD, "approval": {"escalation_repeat_hours": value}}]}, source="m.yaml")
+        return result.specs, result.errors
+
+    assert read_models({"models": [GOOD]}).specs[0].approval.escalation_repeat_hours == 24
+    assert read(0)[0][0].approval.escalation_repeat_hours == 0  # 0: each escalation a new message
+    assert read(1.5)[0][0].approval.escalation_repeat_hours == 1.5
+    field = "model 'churn': field 'approval.escalation_repeat_hours'"
+    assert field in read(-1)[1]["churn"] and "greater than or equal to 0" in read(-1)[1]["churn"]
+    assert "a number, not a boolean" in read(True)[1]["churn"]
+    assert "e.g. escalation_repeat_hours: 48 for '2 days'" in read("2 days")[1]["churn"]
 
 
 def test_an_empty_approval_channel_is_refused_where_a_channel_is_expected_with_a_hint_to_quote_it(tmp_path) -> None:

@@ -166,3 +166,81 @@ def test_a_blocked_retrain_of_a_model_without_a_schedule_promises_no_scheduled_r
     assert "(the next alert or manual trigger decides again too)" in unscheduled
     assert "scheduled run" not in unscheduled
     assert "(the next alert or scheduled run decides again too)" in _next(decision)  # scheduled, or not known
+
+
+# -- repeats: the signature, the thread they go to, the reply ---------------------------------------------------------
+
+
+def _faulty(*faults: tuple[str, str], missing: tuple[str, ...] = ()) -> dict[str, Any]:
+    drift = {
+        "evidence": {"faults": [{"kind": kind, "column": column, "detail": "x100"} for kind, column in faults]},
+        "data_quality": {"missing_columns": list(missing)},
+    }
+    return _decision(("pipeline_fault", "details differ each run"), inputs={"drift": drift})
+
+
+def test_the_signature_of_an_escalation_is_its_dag_rules_and_the_faults_columns_not_their_numbers() -> None:
+    from airflow_provider_agentic_mlops.core.escalation import escalation_signature
+
+    signature = escalation_signature(_faulty(("unit_change", "amount")), dag_id=DAG)
+    assert signature == [["dag", DAG], ["rule", "pipeline_fault"], ["unit_change", "amount"]]
+    again = _faulty(("unit_change", "amount"))
+    again["rules_fired"][0]["detail"] = "amount x101 on 9,876 rows"
+    again["rationale"] = "another wording"
+    assert escalation_signature(again, dag_id=DAG) == signature
+    assert escalation_signature(_faulty(("unit_change", "amount"), ("type_change", "country")), dag_id=DAG) != signature
+    assert escalation_signature(_faulty(("unit_change", "amount"), missing=("tx",)), dag_id=DAG) != signature
+    assert escalation_signature(_faulty(("unit_change", "amount")), dag_id="agentic_mlops__other") != signature
+
+
+def test_the_signature_of_a_failure_is_the_task_and_its_first_error_line_with_digits_and_ids_folded() -> None:
+    from airflow_provider_agentic_mlops.core.escalation import escalation_signature
+
+    def failure(task_id: str, error: str) -> list[list[str]]:
+        return escalation_signature({"id": None}, dag_id=DAG, failed=(task_id, "scheduled__1", error))
+
+    first = failure("check_drift", "TimeoutError: MLflow timed out after 30 s (request 7f3a9c21e0)\nTraceback...")
+    assert first == failure("check_drift", "TimeoutError: MLflow timed out after 31 s (request 0b6d44a1ff)")
+    assert first != failure("validate", "TimeoutError: MLflow timed out after 30 s (request 7f3a9c21e0)")
+    assert first != failure("check_drift", "KeyError: 'amount'")
+    assert failure("t", "added 2 columns") != failure("t", "dropped 2 columns")  # words are kept
+
+
+def test_a_repeat_goes_to_the_previous_thread_while_it_is_younger_than_the_window() -> None:
+    from datetime import datetime, timedelta
+
+    from airflow_provider_agentic_mlops.core.escalation import EscalationThread, repeat_thread
+
+    start = datetime(2026, 11, 29, 8, 0)
+    thread = EscalationThread("C1", "1.000001", start, 3, "#ops")
+    signature = [["dag", DAG], ["rule", "pipeline_fault"]]
+    previous = {"details": {"signature": signature, "thread": thread.details()}}
+    hour = timedelta(hours=1)
+    assert repeat_thread(previous, signature, "#ops", now=start + 23 * hour, repeat_hours=24) == thread
+    assert repeat_thread(previous, signature, "#ops", now=start + 24 * hour, repeat_hours=24) is None
+    assert repeat_thread(previous, signature, "#ops", now=start + hour, repeat_hours=0) is None
+    assert repeat_thread(previous, [["dag", DAG]], "#ops", now=start + hour, repeat_hours=24) is None
+    assert repeat_thread(previous, signature, "#other", now=start + hour, repeat_hours=24) is None
+    assert repeat_thread(None, signature, "#ops", now=start + hour, repeat_hours=24) is None
+    unposted = {"details": {"signature": signature, "thread": None}}  # the previous post failed: no thread
+    assert repeat_thread(unposted, signature, "#ops", now=start + hour, repeat_hours=24) is None
+
+
+def test_the_reply_of_a_repeat_names_the_run_counts_the_runs_and_mentions_nobody() -> None:
+    from datetime import datetime
+
+    from airflow_provider_agentic_mlops.core.escalation import EscalationThread
+    from airflow_provider_agentic_mlops.core.slack import escalation_repeat_message
+
+    thread = EscalationThread("C1", "1.000001", datetime(2026, 11, 29, 8, 5), 2, "C1")
+    text = escalation_repeat_message(
+        "fraud", {**_faulty(("unit_change", "<!channel>")), "rationale": "<!here>"}, thread=thread, run_id="sched_3"
+    )
+    assert text == (
+        ":repeat: Still escalating: run `sched_3` (decision 4), same faults; 3 runs since 2026-11-29 08:05 UTC."
+    )
+    failed = escalation_repeat_message(
+        "fraud", {"id": None}, thread=thread, failed=("validate", "sched_3", "<!channel> boom"), try_number=2
+    )
+    assert failed.startswith(":repeat: Still failing: task `validate` of run `sched_3` (try 2), the same error;")
+    assert "<!" not in failed
