@@ -460,3 +460,57 @@ def test_slack_benchmark_measures_both_kinds_in_turn_neither_always_first() -> N
     assert len(pairs) == 4 and all({kind for kind, _ in pair} == {"rejected", "click"} for pair in pairs)
     assert [pair[0][0] for pair in pairs] == ["rejected", "click", "rejected", "click"]
     assert all(pair[0][1] == pair[1][1] for pair in pairs)  # as many of each kind in a round
+
+
+def test_history_benchmark_reads_the_overviews_page_sizes_and_sparkline_runs() -> None:
+    from airflow_provider_agentic_mlops.plugins import overview
+    from benchmarks import history
+
+    assert history.SPARKLINE_RUNS == overview.SPARKLINE_RUNS
+    assert history.MODELS_PER_PAGE == overview.MODELS_PER_PAGE
+    assert history.DECISIONS_SHOWN == overview.DECISIONS_SHOWN
+
+
+def test_history_benchmark_seeds_hourly_decisions_retried_runs_and_a_retraining_cycle_per_model(
+    tmp_path: Path,
+) -> None:
+    from airflow_provider_agentic_mlops.core.state import StateStore
+    from benchmarks import history
+
+    store = StateStore(f"sqlite:///{tmp_path / 'history.db'}")
+    seeded = history.seed(store, 3, 2)
+
+    rows = seeded.rows
+    assert rows["superseded"] >= 1  # some runs decided twice (seed 7)
+    assert rows["decisions"] == 3 * 2 * 24 + rows["superseded"]  # one standing decision per model and hour
+    assert rows["jobs"] == rows["approvals"] == 3  # one cycle per model within 30 days
+    assert rows["promotions"] == 2  # model-000's request stays pending
+    assert rows["approval_votes"] == 1 + 2  # model-001 needs two approvers, model-002 one
+    assert rows["audit"] > rows["decisions"]  # every decision's entry, and the cycles'
+    decision = store.get_decision(seeded.trace_decision)
+    assert decision is not None and decision["model_name"] == "model-000"
+    assert decision["dag_id"] == "agentic_mlops__model-000" and decision["run_id"].startswith("scheduled__")
+    assert store.trace_check(decision)["status"] == "matches"  # its audit entry's digest is the stored row's
+    assert decision["inputs"]["drift_observed"]["columns"]  # the trace decide() makes
+
+
+def test_history_benchmark_reads_return_every_seeded_model(tmp_path: Path) -> None:
+    from airflow_provider_agentic_mlops.core.state import StateStore
+    from benchmarks import history
+
+    store = StateStore(f"sqlite:///{tmp_path / 'history.db'}")
+    seeded = history.seed(store, 3, 2)
+    names = ["model-000", "model-001", "model-002"]
+
+    page = history.overview_rows(store, 2)
+    every = history.overview_rows(store, 50)
+    assert sorted(page) == names[:2]
+    assert sorted(every) == names
+    assert all(len(row["runs"]) == history.SPARKLINE_RUNS and row["last_decision"] for row in every.values())
+    assert every["model-000"]["pending_approval"] is not None and every["model-001"]["champion"] is not None
+    listed = history.models_list_rows(store, history.model_specs(3))
+    assert [row["model"] for row in listed] == names and all(row["last_decision"] for row in listed)
+    assert [row["pending_approvals"] for row in listed] == [1, 0, 0]
+    decision, runs = history.trace_read(store, seeded.trace_decision)
+    assert decision is not None and decision["id"] == seeded.trace_decision
+    assert len(runs) == 2 * 24  # the model's runs that stand, each once
