@@ -1327,7 +1327,14 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
     measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and measured
     # labels in for part of the window only: the labelled rows say nothing of rows unlike them
     uncovered = _unlabelled_rows_moved(perf, config) if measured and verdict != DROP else None
-    moved = uncovered if measured_unhurt else None
+    # a measurement that confirms neither a drop nor stability covers those rows no more than a stable one does (a
+    # drop the class mix or labels unlike the window may explain is left to rows 9-11, which escalate)
+    plain_inconclusive = (
+        measured
+        and verdict == INCONCLUSIVE
+        and _drop_verdict(perf.get("drop"), perf.get("drop_se"), config.min_performance_drop) == INCONCLUSIVE
+    )
+    moved = uncovered if measured_unhurt or plain_inconclusive else None
     unlabelled_drop = _unlabelled_estimate_drop(perf, config) if uncovered else None
     if verdict is not None and uncovered and (moved or unlabelled_drop):
         partial = f" Measured {verdict.replace('_', ' ')} on the labelled rows only: {uncovered}."
@@ -1389,7 +1396,8 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
             g.fire(no_verdict[0], "drift severity decides", no_verdict[1])
         elif perf is None and not few_labels:
             g.fire("no_performance_evidence", "drift severity decides", missing[1] if missing else NO_EVIDENCE)
-        unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
+        # an inconclusive measurement outranks drift only on rows like those it measured
+        unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured" and not moved
 
         def act_on_drift(rule: str, why: str) -> None:
             """Drift or extrapolation says harm: retrain, unless labels measured the performance and

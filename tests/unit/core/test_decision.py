@@ -2059,3 +2059,27 @@ def test_severe_drift_of_unlabelled_rows_against_a_calibrated_estimate_that_says
     del perf["coverage"]["unlabelled_estimate"]
     drift["evidence"]["extrapolation"] = {"share_rows": 0.001, "excess_share": 0.0, "beyond_chance": False}
     assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def test_an_inconclusive_measurement_does_not_cover_unlabelled_rows_that_moved_either():
+    # labels for the older half measure 0.015 +- 0.01 (neither a drop past 0.02 nor within it); the newer half
+    # moved on what the model relies on. As when those labelled rows read stable, the measurement says nothing of
+    # the rows that moved, which are decided as a window without labels: severe drift retrains. Weaker evidence
+    # that the model is unhurt (inconclusive rather than stable) must not hold the retrain back.
+    stable = partly_labelled(measured(0.9), 0.5, unlabelled_drift=0.62)
+    inconclusive = partly_labelled(measured(0.885), 0.5, unlabelled_drift=0.62)
+    for perf in (stable, inconclusive):
+        drift = with_evidence(0.1, weighted_share=0.62, performance=perf)
+        d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+        assert d.action == "retrain"
+        assert [r["rule"] for r in d.rules_fired] == ["performance_partial", "severe_drift"]
+    assert "Measured inconclusive on the labelled rows only: the 800 rows not labelled yet differ" in d.rationale
+    # rows not labelled yet like the labelled ones: the inconclusive measurement covers them and outranks the drift
+    perf = partly_labelled(measured(0.885), 0.5, unlabelled_drift=0.0)
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.1, weighted_share=0.62, performance=perf),
+        history=history(),
+        config=CONFIG,
+    )
+    assert d.action == "escalate" and "confirms neither a drop" in d.rationale
