@@ -1027,13 +1027,19 @@ def _unlabelled_estimate_drop(perf: Mapping[str, Any], config: DecisionConfig) -
     return f"Estimated performance drop on the {others}rows not labelled yet: {_describe_performance(estimate)}"
 
 
+def _unlabelled_estimate(perf: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The champion's estimate on the rows not labelled yet (``coverage.unlabelled_estimate``), or None."""
+    coverage = perf.get("coverage")
+    estimate = coverage.get("unlabelled_estimate") if isinstance(coverage, Mapping) else None
+    return estimate if isinstance(estimate, Mapping) else None
+
+
 def _too_few_labels_said(perf: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
     """A measurement on fewer than ``MIN_LABELLED_ROWS`` labelled rows, said, and the performance the window
     is decided on instead: the champion's estimate on the rows not labelled yet
     (``coverage.unlabelled_estimate``), what a window without labels gets, or None without one."""
     coverage = perf.get("coverage")
-    estimate = coverage.get("unlabelled_estimate") if isinstance(coverage, Mapping) else None
-    estimate = estimate if isinstance(estimate, Mapping) else None
+    estimate = _unlabelled_estimate(perf)
     said = (
         f"Labels are in for {perf.get('n_labelled')} rows only, fewer than {MIN_LABELLED_ROWS}, too few for a "
         f"measured verdict: {_describe_performance(perf)}; the window is decided as one without labels"
@@ -1321,7 +1327,14 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
     measured_unhurt = verdict in (STABLE, LABEL_SHIFT) and measured
     # labels in for part of the window only: the labelled rows say nothing of rows unlike them
     uncovered = _unlabelled_rows_moved(perf, config) if measured and verdict != DROP else None
-    moved = uncovered if measured_unhurt else None
+    # a measurement that confirms neither a drop nor stability covers those rows no more than a stable one does (a
+    # drop the class mix or labels unlike the window may explain is left to rows 9-11, which escalate)
+    plain_inconclusive = (
+        measured
+        and verdict == INCONCLUSIVE
+        and _drop_verdict(perf.get("drop"), perf.get("drop_se"), config.min_performance_drop) == INCONCLUSIVE
+    )
+    moved = uncovered if measured_unhurt or plain_inconclusive else None
     unlabelled_drop = _unlabelled_estimate_drop(perf, config) if uncovered else None
     if verdict is not None and uncovered and (moved or unlabelled_drop):
         partial = f" Measured {verdict.replace('_', ' ')} on the labelled rows only: {uncovered}."
@@ -1383,7 +1396,8 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
             g.fire(no_verdict[0], "drift severity decides", no_verdict[1])
         elif perf is None and not few_labels:
             g.fire("no_performance_evidence", "drift severity decides", missing[1] if missing else NO_EVIDENCE)
-        unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured"
+        # an inconclusive measurement outranks drift only on rows like those it measured
+        unconfirmed = verdict == INCONCLUSIVE and perf.get("kind") == "measured" and not moved
 
         def act_on_drift(rule: str, why: str) -> None:
             """Drift or extrapolation says harm: retrain, unless labels measured the performance and
@@ -1425,7 +1439,15 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
             )
         elif severity >= config.critical_drift_share:
             severe = f"Severe drift of the features the model relies on: {drift_note} >= {config.critical_drift_share}"
-            calibrated_stable = verdict == STABLE and perf.get("kind") == "estimated" and perf.get("calibrated") is True
+            # the estimate a window without labels is decided on: the window's own, or, when the rows not labelled
+            # yet moved from the labelled ones, the champion's estimate on those rows
+            estimate = _unlabelled_estimate(perf) if moved else perf
+            calibrated_stable = (
+                isinstance(estimate, Mapping)
+                and estimate.get("kind") == "estimated"
+                and estimate.get("calibrated") is True
+                and performance_verdict(estimate, config.min_performance_drop) == STABLE
+            )
             if calibrated_stable and not extrapolated.get("beyond_chance", excess > 0):
                 # CBPE calibrated on labelled reference rows says the model is not hurt, and no more rows
                 # than chance are outside the range it was calibrated on (there it is blind): neither the
@@ -1434,8 +1456,9 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
                 g.fire("severe_drift", f"rules answer {ESCALATE} (calibrated estimate stable)", severe)
                 g.answer(
                     ESCALATE,
-                    f"{severe}, but the label-free estimate, calibrated on labelled reference rows, shows the model "
-                    f"within min_performance_drop {config.min_performance_drop} ({_describe_performance(perf)}) "
+                    f"{severe}, but the label-free estimate{' on the rows not labelled yet' if moved else ''}, "
+                    "calibrated on labelled reference rows, shows the model "
+                    f"within min_performance_drop {config.min_performance_drop} ({_describe_performance(estimate)}) "
                     "and no more rows than chance gives are outside the reference's range; the rules neither retrain "
                     "against the estimate nor end the decision on it, a person should look.",
                 )
@@ -1444,7 +1467,7 @@ def _evaluate_guardrails(drift: Mapping[str, Any], history: ModelHistory, config
                     outside = extrapolated.get("share_rows", 0.0)
                     severe += (
                         f"; the label-free estimate reads the model within the tolerance "
-                        f"({_describe_performance(perf)}), but {outside:.1%} of current rows are outside the "
+                        f"({_describe_performance(estimate)}), but {outside:.1%} of current rows are outside the "
                         "reference's range, more than chance gives, where its calibration does not reach"
                     )
                 act_on_drift("severe_drift", severe)

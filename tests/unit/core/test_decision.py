@@ -2034,3 +2034,52 @@ def test_a_started_column_in_a_summary_without_evidence_is_not_said_to_be_unread
 
     note = started_columns_note({"data_quality": {"started_columns": {"f3": 1.0}}})
     assert "no evidence to say whether the champion reads it" in note and "does not read" not in note
+
+
+def test_severe_drift_of_unlabelled_rows_against_a_calibrated_estimate_that_says_stable_escalates():
+    # labels for the older 40% only, stable there; the newer rows moved (a selection on an important feature) and
+    # are decided as a window without labels: the champion's calibrated estimate on them is stable and no more rows
+    # than chance are outside the reference's range, so severe drift escalates, as row 10 does without labels
+    perf = partly_labelled(measured(0.9), 0.4, unlabelled_drift=0.84)
+    perf["coverage"]["unlabelled_estimate"] = unlabelled_estimate(-0.003, 0.004)
+    drift = with_evidence(0.2, weighted_share=0.55, performance=perf)
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.001, "excess_share": 0.0, "beyond_chance": False}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "escalate"
+    assert [r["rule"] for r in d.rules_fired] == ["performance_partial", "severe_drift"]
+    assert d.rules_fired[-1]["effect"] == "rules answer escalate (calibrated estimate stable)"
+    assert "no_action" not in d.allowed_actions
+    assert "0.950 -> 0.953 (drop -0.003 +- 0.004" in d.rationale  # the estimate on the rows not labelled yet
+    assert "Measured stable on the labelled rows only: the 960 rows not labelled yet differ" in d.rationale
+    # rows outside the reference's range beyond chance: the estimate is blind there, the drift retrains
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.04, "excess_share": 0.04, "beyond_chance": True}
+    d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+    assert d.action == "retrain" and d.rules_fired[-1]["rule"] == "severe_drift"
+    # no estimate on the unlabelled rows: severe drift retrains, as without labels
+    del perf["coverage"]["unlabelled_estimate"]
+    drift["evidence"]["extrapolation"] = {"share_rows": 0.001, "excess_share": 0.0, "beyond_chance": False}
+    assert decide(model_name="m", drift=drift, history=history(), config=CONFIG).action == "retrain"
+
+
+def test_an_inconclusive_measurement_does_not_cover_unlabelled_rows_that_moved_either():
+    # labels for the older half measure 0.015 +- 0.01 (neither a drop past 0.02 nor within it); the newer half
+    # moved on what the model relies on. As when those labelled rows read stable, the measurement says nothing of
+    # the rows that moved, which are decided as a window without labels: severe drift retrains. Weaker evidence
+    # that the model is unhurt (inconclusive rather than stable) must not hold the retrain back.
+    stable = partly_labelled(measured(0.9), 0.5, unlabelled_drift=0.62)
+    inconclusive = partly_labelled(measured(0.885), 0.5, unlabelled_drift=0.62)
+    for perf in (stable, inconclusive):
+        drift = with_evidence(0.1, weighted_share=0.62, performance=perf)
+        d = decide(model_name="m", drift=drift, history=history(), config=CONFIG)
+        assert d.action == "retrain"
+        assert [r["rule"] for r in d.rules_fired] == ["performance_partial", "severe_drift"]
+    assert "Measured inconclusive on the labelled rows only: the 800 rows not labelled yet differ" in d.rationale
+    # rows not labelled yet like the labelled ones: the inconclusive measurement covers them and outranks the drift
+    perf = partly_labelled(measured(0.885), 0.5, unlabelled_drift=0.0)
+    d = decide(
+        model_name="m",
+        drift=with_evidence(0.1, weighted_share=0.62, performance=perf),
+        history=history(),
+        config=CONFIG,
+    )
+    assert d.action == "escalate" and "confirms neither a drop" in d.rationale
