@@ -18,12 +18,17 @@ the provider imports these names from here, never with its own ``try/except Impo
   :mod:`~airflow_provider_agentic_mlops.core.commands` on import).
 - ``trigger_dag``'s ``note``: taken since 3.2; on 3.1 :func:`trigger_dag_with_note` sets the note on
   the new run, as 3.1's REST API does (found from the function's signature, not the version).
+- A callback run by the DAG processor (a task that died without reporting: heartbeat timeout, OOM kill): 3.1 to
+  3.3 run them in ``airflow.dag_processing.processor``, all of a file's in one process killed after
+  ``dag_file_processor_timeout``; :func:`called_by_dag_processor` tells. Its file processor sets the task SDK's
+  ``SUPERVISOR_COMMS`` too, so that is no sign of a task runner.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -119,17 +124,39 @@ def trigger_dag_with_note(dag_id: str, *, note: str, **kwargs: Any) -> DagRun | 
     return run
 
 
+#: The module whose functions run the DAG processor's callbacks (``_execute_callbacks``) on Airflow 3.1 to 3.3.
+DAG_PROCESSOR_CALLBACK_MODULE = "airflow.dag_processing.processor"
+
+
+def called_by_dag_processor(max_depth: int = 60) -> bool:
+    """Whether the current call runs inside the DAG processor's callbacks (a frame of
+    :data:`DAG_PROCESSOR_CALLBACK_MODULE` on the stack), not in a task runner.
+
+    :param max_depth: frames looked at, from the caller up.
+    """
+    frame = sys._getframe(1)
+    for _ in range(max_depth):
+        if frame is None:
+            return False
+        if frame.f_globals.get("__name__") == DAG_PROCESSOR_CALLBACK_MODULE:
+            return True
+        frame = frame.f_back
+    return False
+
+
 __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "CLI_COMMAND_PREFIX",
     "CONNECTION_NOT_FOUND",
+    "DAG_PROCESSOR_CALLBACK_MODULE",
     "PROVIDER_CLI_COMMANDS_LOADED",
     "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSkipException",
     "DagRunTriggerException",
+    "called_by_dag_processor",
     "command",
     "command_prefix",
     "trigger_dag_with_note",

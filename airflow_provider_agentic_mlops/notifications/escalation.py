@@ -5,6 +5,7 @@ and as a task callback."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from airflow.sdk import BaseNotifier
 from airflow_provider_agentic_mlops.core.connections import DEFAULT_SLACK_CONN_ID
 from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.escalation import ESCALATION_REPEAT_HOURS
-from airflow_provider_agentic_mlops.version_compat import AirflowFailException
+from airflow_provider_agentic_mlops.version_compat import AirflowFailException, called_by_dag_processor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
     from airflow_provider_agentic_mlops.core.escalation import EscalationThread
 
 log = logging.getLogger(__name__)
+
+#: Seconds a failure notice run by the DAG processor waits for Slack (no retries): all callbacks of the factory's
+#: file run one after another in one process that Airflow kills after ``dag_file_processor_timeout`` (50 s), and
+#: the next task's liveness callbacks (failing its training job, cancelling its approval request) wait behind it.
+DAG_PROCESSOR_POST_TIMEOUT = 3
+#: Seconds the failure notices of one DAG processor process may take in all; later ones are skipped (a warning,
+#: and the audit entry says not posted).
+DAG_PROCESSOR_NOTICE_BUDGET = 15.0
+_dag_processor_spent = 0.0
 
 
 def utcnow() -> datetime:
@@ -99,22 +109,35 @@ class EscalationNotifier(BaseNotifier):
         decision, or the fail-closed deadline, which the request's own message shows."""
         from airflow_provider_agentic_mlops.sensors.approval import ApprovalNotGranted
 
+        global _dag_processor_spent
+
         exception = context.get("exception")
         if isinstance(exception, ApprovalNotGranted):
             log.info("Not posted to Slack: the run stopped on its approval request's outcome (%s)", exception)
             return
+        dag_processor = called_by_dag_processor()
+        started = time.monotonic()
         try:
-            self.send(context, callback=True)
+            self.send(context, callback=True, dag_processor=dag_processor)
         except Exception as err:  # noqa: BLE001 - a callback that raises buries the task's own error
             log.warning("Could not send the failure of model %r to Slack: %s", self.model_name, describe(err))
+        finally:
+            if dag_processor:
+                _dag_processor_spent += time.monotonic() - started
 
-    def send(self, context: Context, *, callback: bool = False) -> dict[str, Any]:
+    def send(self, context: Context, *, callback: bool = False, dag_processor: bool = False) -> dict[str, Any]:
         """Post (or log) the escalation; returns ``{"decision_id", "posted", "channel", "ts"}`` (``posted``: True,
         False, or ``"unknown"`` in the audit entry when Slack may have posted it: no answer in time, or an HTTP 5xx).
 
         :param callback: called as a task's callback (``notify``): the task failed, and the message says so
             (as it does whenever the context has an ``exception``), naming its DAG, its try and linking its log (with
-            ``[api] base_url`` set); a post Slack did not take is a warning, and nothing is raised.
+            ``[api] base_url`` set); a post Slack did not take is a warning, and nothing is raised. A rate-limited
+            post is not retried (a 429's Retry-After would hold the worker's slot).
+        :param dag_processor: run by the DAG processor (a task that died without reporting), whose callbacks share
+            one process with the other tasks' liveness callbacks and a kill after ``dag_file_processor_timeout``: Slack
+            gets :data:`DAG_PROCESSOR_POST_TIMEOUT` seconds and no retries, and once the process's notices took
+            :data:`DAG_PROCESSOR_NOTICE_BUDGET` seconds the rest are not posted (a warning; the audit entry has
+            ``posted: False, skipped: True``).
 
         The state store is best-effort: when it is down (often why the task failed) the decision comes
         from the ``decide`` task's XCom and the audit entry is skipped with a warning. Without a task
@@ -240,7 +263,22 @@ class EscalationNotifier(BaseNotifier):
                 unsent,
                 escalation_log_text(self.model_name, decision, **shown),
             )
+        elif dag_processor and _dag_processor_spent >= DAG_PROCESSOR_NOTICE_BUDGET:
+            unsent = (
+                f"Not posted to channel {self.channel!r}: this DAG processor's failure notices took their "
+                f"{DAG_PROCESSOR_NOTICE_BUDGET:g} s (Slack slow or not answering), and the other tasks' callbacks "
+                "must run before dag_file_processor_timeout"
+            )
+            log.warning(
+                "%s; the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
+                "says what to do:\n%s",
+                unsent,
+                escalation_log_text(self.model_name, decision, **shown),
+            )
+            result.update(error=unsent, skipped=True)
         else:
+            if callback:
+                client = _notice_client(client, dag_processor=dag_processor)
             now = utcnow()
             signature = escalation_signature(decision, dag_id=dag_id, failed=failed, run_failed=run_failed)
             # a store that just failed a read is not asked again (its retries would hold the post back)
@@ -428,7 +466,7 @@ class EscalationNotifier(BaseNotifier):
                 if failed
                 else f"dag_run:{dag_id}/{run_id}",
                 details={
-                    **{key: result[key] for key in ("posted", "channel", "error", "cause") if key in result},
+                    **{key: result[key] for key in ("posted", "channel", "error", "cause", "skipped") if key in result},
                     **({"run_id": run_id, "failed_task": failed[0]} if failed else {}),
                     **({"reason": run_failed[0], "last_task": run_failed[1]} if run_failed else {}),
                     **(repeat or {}),
@@ -440,6 +478,20 @@ class EscalationNotifier(BaseNotifier):
                 dag_id,
                 describe(err),
             )
+
+
+def _notice_client(client: Any, *, dag_processor: bool) -> Any:
+    """``client`` for a failure notice: without its rate-limit retries (a 429 asking for 30 s would hold the worker,
+    or the DAG processor's callbacks, for a minute); in the DAG processor with no retries at all and
+    :data:`DAG_PROCESSOR_POST_TIMEOUT`."""
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    from airflow_provider_agentic_mlops.core.slack_http import KeepAliveWebClient
+
+    if dag_processor:
+        return KeepAliveWebClient.like(client, timeout=DAG_PROCESSOR_POST_TIMEOUT, retry_handlers=[])
+    handlers = [h for h in client.retry_handlers if not isinstance(h, RateLimitErrorRetryHandler)]
+    return KeepAliveWebClient.like(client, retry_handlers=handlers)
 
 
 def _upstream_of(task: Any, task_id: str) -> bool:
