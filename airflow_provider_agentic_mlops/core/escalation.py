@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -412,28 +412,36 @@ class EscalationThread:
 
 
 def repeat_thread(
-    previous: Mapping[str, Any] | None,
+    previous: Iterable[Mapping[str, Any]],
     signature: list[list[str]],
     channel: str,
     *,
     now: datetime,
     repeat_hours: float,
 ) -> EscalationThread | None:
-    """The thread an escalation with ``signature`` is a repeat in: that of ``previous`` (the model's newest
-    ``escalated`` audit entry) when it had the same signature and channel and its thread's first message is less
-    than ``repeat_hours`` old; None: post a new message (``repeat_hours`` 0: always).
+    """The thread an escalation with ``signature`` is a repeat in: that of the newest of ``previous`` (the model's
+    ``escalated`` audit entries, newest first) with the same signature and a thread in ``channel``, when that
+    thread's first message is less than ``repeat_hours`` old; None: post a new message (``repeat_hours`` 0: always).
+    Entries of other signatures (two causes alternating) and entries with none (written without a post) are passed
+    over.
 
     :param now: naive UTC, as the thread's ``started_at``.
     """
-    if not repeat_hours or previous is None:
+    if not repeat_hours:
         return None
-    details = previous.get("details") or {}
-    if not isinstance(details, Mapping) or details.get("signature") != signature:
-        return None
-    thread = EscalationThread.of(details.get("thread"))
-    if thread is None or thread.configured != channel:
-        return None
-    return thread if now - thread.started_at < timedelta(hours=repeat_hours) else None
+    for entry in previous:
+        details = entry.get("details") or {}
+        if not isinstance(details, Mapping) or details.get("signature") != signature:
+            continue
+        thread = EscalationThread.of(details.get("thread"))
+        if thread is None or thread.configured != channel:
+            continue
+        return thread if now - thread.started_at < timedelta(hours=repeat_hours) else None
+    return None
+
+
+#: The model's newest ``escalated`` entries a repeat is looked for in (its other causes' entries come between).
+REPEAT_LOOKBACK = 20
 
 
 def render_repeat(
@@ -490,6 +498,7 @@ __all__ = [
     "ESCALATION_REPEAT_HOURS",
     "ESCALATION_RETRIES",
     "ESCALATION_RETRY_DELAY",
+    "REPEAT_LOOKBACK",
     "Command",
     "EscalationFacts",
     "EscalationThread",

@@ -65,7 +65,8 @@ class EscalationNotifier(BaseNotifier):
     ``timed_out`` and the last task, with a next step for that reason); a decision, when the DAG's ``decide`` task
     took one, is read from its XCom and the state store.
 
-    A repeat (the model's previous ``escalated`` entry has the same DAG and signature:
+    A repeat (one of the model's recent ``escalated`` entries, the newest with this signature, has the same DAG and
+    signature:
     :func:`~airflow_provider_agentic_mlops.core.escalation.escalation_signature`) posted within ``repeat_hours`` of
     its thread's first message is a short reply in that thread, not sent to the channel; the audit entry keeps the
     signature, the message's ``ts`` and the thread. When that entry cannot be read, or Slack refuses the reply (its
@@ -360,17 +361,18 @@ class EscalationNotifier(BaseNotifier):
 
     def _repeat_thread(self, store: Any, signature: list[list[str]], now: datetime) -> EscalationThread | None:
         """The thread this escalation repeats (:func:`~airflow_provider_agentic_mlops.core.escalation.repeat_thread`
-        on the model's newest ``escalated`` entry: one indexed read); None, with a warning when the read failed."""
-        from airflow_provider_agentic_mlops.core.escalation import repeat_thread
+        on the model's newest :data:`~airflow_provider_agentic_mlops.core.escalation.REPEAT_LOOKBACK` ``escalated``
+        entries: one indexed read); None, with a warning when the read failed."""
+        from airflow_provider_agentic_mlops.core.escalation import REPEAT_LOOKBACK, repeat_thread
 
         if not self.repeat_hours or store is None:
             return None
-        try:
-            previous = store.last_audit(self.model_name, ["escalated"])
+        try:  # the window is checked on each thread's first message (this host's clock), not the entries' times
+            previous = store.audit_trail(self.model_name, action="escalated", limit=REPEAT_LOOKBACK)
         except Exception as err:
             log.warning(
-                "Could not read the previous escalation of model %r from the state store (%s); posting this one as a "
-                "new message",
+                "Could not read the previous escalations of model %r from the state store (%s); posting this one as "
+                "a new message",
                 self.model_name,
                 describe(err),
             )

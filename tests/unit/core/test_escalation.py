@@ -216,14 +216,32 @@ def test_a_repeat_goes_to_the_previous_thread_while_it_is_younger_than_the_windo
     signature = [["dag", DAG], ["rule", "pipeline_fault"]]
     previous = {"details": {"signature": signature, "thread": thread.details()}}
     hour = timedelta(hours=1)
-    assert repeat_thread(previous, signature, "#ops", now=start + 23 * hour, repeat_hours=24) == thread
-    assert repeat_thread(previous, signature, "#ops", now=start + 24 * hour, repeat_hours=24) is None
-    assert repeat_thread(previous, signature, "#ops", now=start + hour, repeat_hours=0) is None
-    assert repeat_thread(previous, [["dag", DAG]], "#ops", now=start + hour, repeat_hours=24) is None
-    assert repeat_thread(previous, signature, "#other", now=start + hour, repeat_hours=24) is None
-    assert repeat_thread(None, signature, "#ops", now=start + hour, repeat_hours=24) is None
+    assert repeat_thread([previous], signature, "#ops", now=start + 23 * hour, repeat_hours=24) == thread
+    assert repeat_thread([previous], signature, "#ops", now=start + 24 * hour, repeat_hours=24) is None
+    assert repeat_thread([previous], signature, "#ops", now=start + hour, repeat_hours=0) is None
+    assert repeat_thread([previous], [["dag", DAG]], "#ops", now=start + hour, repeat_hours=24) is None
+    assert repeat_thread([previous], signature, "#other", now=start + hour, repeat_hours=24) is None
+    assert repeat_thread([], signature, "#ops", now=start + hour, repeat_hours=24) is None
     unposted = {"details": {"signature": signature, "thread": None}}  # the previous post failed: no thread
-    assert repeat_thread(unposted, signature, "#ops", now=start + hour, repeat_hours=24) is None
+    assert repeat_thread([unposted], signature, "#ops", now=start + hour, repeat_hours=24) is None
+
+
+def test_a_repeat_is_found_past_other_causes_and_entries_without_a_signature() -> None:
+    from datetime import datetime, timedelta
+
+    from airflow_provider_agentic_mlops.core.escalation import EscalationThread, repeat_thread
+
+    start = datetime(2026, 11, 29, 8, 0)
+    ours, theirs = EscalationThread("C1", "1.1", start, 1, "#ops"), EscalationThread("C1", "2.2", start, 1, "#ops")
+    signature, other = [["dag", DAG], ["rule", "pipeline_fault"]], [["dag", DAG], ["rule", "champion_unavailable"]]
+    newest_first = [
+        {"details": {"signature": other, "thread": theirs.details()}},
+        {"details": {"posted": False}},  # written without a post
+        {"details": {"signature": signature, "thread": ours.details()}},
+    ]
+    now = start + timedelta(hours=1)
+    assert repeat_thread(newest_first, signature, "#ops", now=now, repeat_hours=24) == ours
+    assert repeat_thread(newest_first, other, "#ops", now=now, repeat_hours=24) == theirs
 
 
 def test_the_reply_of_a_repeat_names_the_run_counts_the_runs_and_mentions_nobody() -> None:

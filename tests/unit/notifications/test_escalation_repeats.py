@@ -134,7 +134,7 @@ def test_a_failing_read_of_the_previous_escalation_posts_a_new_message_with_a_wa
     def unreadable(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("could not read from the audit trail: the database is locked")
 
-    monkeypatch.setattr(StateStore, "last_audit", unreadable)
+    monkeypatch.setattr(StateStore, "audit_trail", unreadable)
     with caplog.at_level(logging.WARNING):
         result = _escalate(store, 2)
     assert result["posted"] is True
@@ -207,3 +207,36 @@ def test_a_repeat_of_a_failure_after_an_escalation_of_the_same_model_is_a_new_me
     _escalate(store, 1)
     EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id=STORE)(_failed(2, "boom"))
     assert [("thread_ts" in p) for p in _posts(slack_double)] == [False, False]
+
+
+def _fail(dag_id: str, task_id: str, run: str, error: str) -> None:
+    """The failure callback of ``task_id`` in run ``run`` of ``dag_id``, failing with ``error``."""
+    ti = TaskInstanceDouble(dag_id=dag_id, run_id=run, task_id=task_id)
+    context = {"ti": ti, "task_instance": ti, "run_id": run, "exception": RuntimeError(error)}
+    EscalationNotifier(model_name="fraud", channel="C_OPS", state_conn_id=STORE)(context)
+
+
+def test_two_causes_alternating_each_keep_their_own_thread(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    for day in range(3):  # the user's training DAG and the factory's retrain, both failing every day
+        _fail("fraud_training", "train", f"retrain__fraud__job{day}", "CUDA out of memory")
+        _fail("agentic_mlops__fraud", "retrain", f"scheduled__{day}", "the training DAG failed")
+    posts = _posts(slack_double)
+    train, retrain = (call.answer["ts"] for call in slack_double.calls_to("chat.postMessage")[:2])
+    assert [p.get("thread_ts") for p in posts] == [None, None, train, retrain, train, retrain]
+    assert "`train`" in posts[0]["text"] and "`retrain`" in posts[1]["text"]
+
+
+def test_an_escalation_entry_without_a_signature_does_not_break_the_thread(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    first = _escalate(store, 1)
+    # an entry written without a Slack post (no channel then, or an older release): no signature
+    store.audit("escalated", actor="dag:agentic_mlops__fraud", model_name="fraud", subject="decision:9", details={})
+    _escalate(store, 2)
+    assert [p.get("thread_ts") for p in _posts(slack_double)] == [None, first["ts"]]
