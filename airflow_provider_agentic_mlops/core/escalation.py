@@ -315,14 +315,25 @@ def escalation_log_text(model_name: str, decision: Mapping[str, Any], **where: A
     return render_escalation(escalation_facts(model_name, decision, **where))
 
 
-#: A run of hex digits holding a digit (a request id, a hash) or of digits: what differs between two otherwise equal
-#: error lines (durations, ports, ids, timestamps).
-_VARYING = re.compile(r"\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}\b|\d+")
+#: What differs between two error lines of the same cause, folded to ``#``: Airflow run ids (they hold the run's
+#: date or job), timestamps, durations (``30 s``, ``1.5min``), UUIDs, hex ids of 6+ characters holding a digit (a
+#: request id, a hash) and runs of 6+ digits. Short numbers (an HTTP code: ``503`` is not ``403``) and identifiers
+#: (``feature_12``) are kept: they name the cause.
+_VARYING = re.compile(
+    r"\b(?:scheduled|manual|backfill|asset_triggered|dataset_triggered|retrain)__\S+"
+    r"|\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\b\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\b"
+    r"|\b\d+(?:\.\d+)?\s?(?:ms|us|ns|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|days?)\b"
+    r"|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+    r"|\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}\b"
+    r"|\d{6,}"
+)
 _SIGNATURE_TEXT_CHARS = 300
 
 
 def _same_text(text: Any) -> str:
-    """``text`` as a signature compares it: digits and ids replaced by ``#``, first line, clipped."""
+    """``text`` as a signature compares it: its first line with :data:`_VARYING` (times, durations, ids) replaced by
+    ``#``, clipped."""
     line = next(iter(str(text or "").strip().splitlines()), "")
     return _VARYING.sub("#", line)[:_SIGNATURE_TEXT_CHARS]
 
@@ -335,11 +346,11 @@ def escalation_signature(
     run_failed: tuple[str, str | None] | None = None,
 ) -> list[list[str]]:
     """What makes two escalations of a model "the same" (a repeat is threaded, not posted anew), sorted pairs:
-    the DAG, and for a task's failure the task and its error's first line with digits and ids as ``#`` (the run's
-    own numbers differ, the cause does not; a new cause is a new message), for a run's failure Airflow's reason
-    and the last task, for a decision the rules that fired with the faults' kinds and columns
-    (``["unit_change", "amount"]``), the missing columns and the schema errors; a decision no rule made (the LLM's)
-    by its rationale.
+    the DAG, and for a task's failure the task and its error's first line with run ids, times, durations and long
+    ids as ``#`` (the run's own differ, the cause does not; a new cause, another HTTP code or key, is a new message),
+    for a run's failure Airflow's reason and the last task, for a decision the rules that fired with the faults' kinds
+    and columns (``["unit_change", "amount"]``), the missing columns and the schema errors; a decision no rule made
+    (the LLM's) by its rationale, so an LLM's escalations rarely thread: its wording differs from run to run.
 
     :param decision: a stored decision (``StateStore.get_decision``) or at least action/rationale/id.
     :param dag_id: the DAG that escalated.
@@ -454,16 +465,18 @@ def render_repeat(
     link: Callable[[str, str], str] = lambda url, label: f"{label}: {url}",
     icon: str = "",
 ) -> str:
-    """The reply in ``thread`` for a repeat of its escalation: the run, that it is the same, how many runs since
+    """The reply in ``thread`` for a repeat of its escalation: the run, that it is the same (a failure's error line
+    shown as this run has it), how many runs since
     the first message; the pages of this run to open. It mentions nobody: a thread's followers are told, the
     channel is not.
 
     :param facts: this run's :func:`escalation_facts`.
     """
     if facts.failed:
-        task_id, run_id, _error = facts.failed
+        task_id, run_id, error = facts.failed
         tried = f" (try {facts.try_number})" if facts.try_number is not None else ""
-        what = f"Still failing: task {code(task_id)} of run {code(run_id)}{tried}, the same error"
+        # this run's line: its times and ids may differ from the first message's
+        what = f"Still failing: task {code(task_id)} of run {code(run_id)}{tried}, the same error: {text(error)}"
     elif facts.run_failure:
         run_id, dag_id, reason, _last = facts.run_failure
         what = f"Still failing: run {code(run_id)} of {code(dag_id)}, the same reason ({text(reason)})"

@@ -206,6 +206,38 @@ def test_the_signature_of_a_failure_is_the_task_and_its_first_error_line_with_di
     assert failure("t", "added 2 columns") != failure("t", "dropped 2 columns")  # words are kept
 
 
+def test_a_failure_signature_keeps_short_numbers_and_identifiers_and_folds_times_durations_and_ids() -> None:
+    from airflow_provider_agentic_mlops.core.escalation import escalation_signature
+
+    def failure(error: str) -> list[list[str]]:
+        return escalation_signature({"id": None}, dag_id=DAG, failed=("check_drift", "scheduled__1", error))
+
+    mlflow = "API request to http://mlflow:5000/api/2.0/mlflow/registered-models/get failed with error code {} != 200"
+    assert failure(mlflow.format(503)) != failure(mlflow.format(403))  # another HTTP code: another cause
+    assert failure("KeyError: 'feature_12'") != failure("KeyError: 'feature_47'")
+    at = "Feed stale since {} (run {}, request {}): took {} after job {}"
+    assert failure(
+        at.format(
+            "2026-11-28T23:00:01+00:00",
+            "scheduled__2026-11-28T00:00:00+00:00",
+            "3f2c1a9b-77d1-4c3e-9a0b-1c2d3e4f5a6b",
+            "31.2 s",
+            "123456789",
+        )
+    ) == failure(
+        at.format(
+            "2026-11-29 23:10:09.123",
+            "manual__2026-11-29T08:00:00.5+00:00",
+            "b7e4d2c0-11aa-4b2b-8c9d-0f1e2d3c4b5a",
+            "2min",
+            "987654321",
+        )
+    )
+    assert failure("training run retrain__fraud__job3__a1b2c3d4e5f6 failed") == failure(
+        "training run retrain__fraud__job4__0f9e8d7c6b5a failed"
+    )
+
+
 def test_a_repeat_goes_to_the_previous_thread_while_it_is_younger_than_the_window() -> None:
     from datetime import datetime, timedelta
 
@@ -260,5 +292,7 @@ def test_the_reply_of_a_repeat_names_the_run_counts_the_runs_and_mentions_nobody
     failed = escalation_repeat_message(
         "fraud", {"id": None}, thread=thread, failed=("validate", "sched_3", "<!channel> boom"), try_number=2
     )
-    assert failed.startswith(":repeat: Still failing: task `validate` of run `sched_3` (try 2), the same error;")
+    assert failed.startswith(
+        ":repeat: Still failing: task `validate` of run `sched_3` (try 2), the same error: &lt;!channel&gt; boom;"
+    )
     assert "<!" not in failed

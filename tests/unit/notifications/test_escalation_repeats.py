@@ -240,3 +240,20 @@ def test_an_escalation_entry_without_a_signature_does_not_break_the_thread(
     store.audit("escalated", actor="dag:agentic_mlops__fraud", model_name="fraud", subject="decision:9", details={})
     _escalate(store, 2)
     assert [p.get("thread_ts") for p in _posts(slack_double)] == [None, first["ts"]]
+
+
+def test_another_http_code_or_key_is_a_new_message_and_the_same_error_at_another_time_a_reply_showing_it(
+    store: StateStore,
+    slack_double: SlackDouble,  # noqa: F811
+    slack_connection: str,  # noqa: F811
+) -> None:
+    mlflow = "API request to http://mlflow:5000/api/2.0/mlflow/registered-models/get failed with error code {} != 200"
+    _fail("agentic_mlops__fraud", "check_drift", "scheduled__1", mlflow.format(503))
+    _fail("agentic_mlops__fraud", "check_drift", "scheduled__2", mlflow.format(403))
+    _fail("agentic_mlops__fraud", "validate", "scheduled__3", "KeyError: 'feature_12'")
+    _fail("agentic_mlops__fraud", "validate", "scheduled__4", "KeyError: 'feature_47'")
+    _fail("agentic_mlops__fraud", "validate", "scheduled__5", "KeyError: 'feature_47' at 2026-11-29T08:00:01Z")
+    _fail("agentic_mlops__fraud", "validate", "scheduled__6", "KeyError: 'feature_47' at 2026-11-29T09:00:07Z")
+    posts = _posts(slack_double)
+    assert ["thread_ts" in p for p in posts] == [False, False, False, False, False, True]
+    assert "KeyError: 'feature_47' at 2026-11-29T09:00:07Z" in posts[-1]["text"]
