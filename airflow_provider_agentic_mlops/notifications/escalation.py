@@ -181,9 +181,13 @@ class EscalationNotifier(BaseNotifier):
                     "map_index": map_index_of(ti),
                     "try_number": try_number,
                 }
-        # a task upstream of decide failed: decide has not run, and each pull of an XCom never written is an ERROR
-        # ("XCom not found") in the task's log
-        pull = ti is not None and not _upstream_of(context.get("task"), self.decide_task_id)
+        # a task upstream of decide failed, or decide itself (it pushes its XComs last): none was written, and each
+        # pull of an XCom never written is an ERROR ("XCom not found") in the task's log
+        pull = (
+            ti is not None
+            and str(getattr(ti, "task_id", "")) != self.decide_task_id
+            and not _upstream_of(context.get("task"), self.decide_task_id)
+        )
         decision_id = _decision_id(self._pull(ti, "decision_id"), self.decide_task_id) if pull else None
         store, decision, readable = None, None, False
         try:

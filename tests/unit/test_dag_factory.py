@@ -993,3 +993,23 @@ def test_a_task_failing_before_decide_reads_no_xcom_of_decide(slack_factory_dag,
     context["ti"] = context["task_instance"] = RecordingTI(dag_id="agentic_mlops__m", run_id="r1", task_id="validate")
     _run_failure_callbacks(validate, context)
     assert ("decide", "decision_id") in pulled
+
+
+def test_a_failing_decide_reads_no_xcom_of_its_own(slack_factory_dag, slack_double) -> None:  # noqa: F811
+    """decide pushes its XComs last: when it fails, none exists, and each pull would be an ERROR ``XCom not found``
+    in its log after its own error."""
+    from tests.doubles.airflow_task import TaskInstanceDouble
+
+    class RecordingTI(TaskInstanceDouble):
+        def xcom_pull(self, task_ids=None, key="return_value", **kwargs):
+            pulled.append((task_ids, key))
+            return super().xcom_pull(task_ids=task_ids, key=key, **kwargs)
+
+    pulled: list = []
+    decide = slack_factory_dag.get_task("decide")
+    context = _failure_context(decide, RuntimeError("LLM answer invalid and rules unavailable"))
+    context["ti"] = context["task_instance"] = RecordingTI(dag_id="agentic_mlops__m", run_id="r1", task_id="decide")
+    _run_failure_callbacks(decide, context)
+    assert pulled == []
+    [post] = slack_double.calls_to("chat.postMessage")
+    assert "task `decide`" in post.args["text"] and "LLM answer invalid" in post.args["text"]
