@@ -125,12 +125,15 @@ def _at(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "-"
 
 
-def _digest_line(check: dict[str, Any] | None) -> list[str]:
-    from airflow_provider_agentic_mlops.core.model_history import TRACE_CHECK_SAYS
+def _digest_line(check: dict[str, Any] | None, model_name: str) -> list[str]:
+    from airflow_provider_agentic_mlops.core.model_history import TRACE_CHECK_SAYS, trace_moved
 
     if not check:
         return []
-    return [f"Trace:       {TRACE_CHECK_SAYS[check['status']]} (sha256 {check['computed']})"]
+    moved = trace_moved(check, model_name)
+    return [f"Trace:       {TRACE_CHECK_SAYS[check['status']]} (sha256 {check['computed']})"] + (
+        [f"             {moved}"] if moved else []
+    )
 
 
 def _approval_lines(requests: list[dict[str, Any]] | None) -> list[str]:
@@ -205,7 +208,7 @@ def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
         f"Confidence:  {d['confidence'] if d.get('confidence') is not None else '-'}",
         f"Rationale:   {d.get('rationale') or '-'}",
         *_approval_lines(d.get("approvals")),
-        *_digest_line(d.get("trace_digest")),
+        *_digest_line(d.get("trace_digest"), d["model_name"]),
     ]
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 
