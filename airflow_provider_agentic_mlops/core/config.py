@@ -708,7 +708,13 @@ class ModelSpec(_Section):
         bounded by 1 can change: no drop would ever be significant, no challenger improve enough."""
         check_metric_amounts(self.validation, self.task, prefix="validation.")
         metric, drop = self.drift.performance_metric, self.decision.min_performance_drop
-        if metric:
+        if metric == "r2" and drop > 1:  # r2's range is unbounded below, but a drop of more than 1 is no tolerance
+            problem = (
+                f"{drop:g} is more than 1, the best r2 (the performance metric, named by drift.performance_metric, "
+                "drift.task or validation.primary_metric): every smaller drop, a fall to 0 (no better than "
+                f"predicting the mean) included, would be called stable{as_fraction(drop)}"
+            )
+        elif metric:
             problem = amount_problem(metric, drop, whose=", the performance metric's")
         elif drop > 1:  # accuracy or r2 by the labels, known at run time only: no useful drop of either exceeds 1
             problem = (

@@ -895,7 +895,22 @@ TRACE_CHECK_SAYS = {
     "matches": "digest matches the audit entry",
     "differs": "DOES NOT match its audit entry (changed after it was recorded)",
     "absent": "no digest recorded (a decision recorded before digests were)",
+    "missing": "no digest recorded, though the decision is newer than the first one recorded with a digest: "
+    "its audit entry is missing or has none (the row may have been inserted by hand)",
 }
+
+
+def trace_moved(check: Mapping[str, Any], now: str) -> str:
+    """What to add when the decision's audit entry names another model than its row (``StateStore.trace_check``):
+    the row's ``model_name`` was changed by hand. Empty otherwise.
+
+    :param check: ``StateStore.trace_check`` of the decision.
+    :param now: the row's ``model_name``.
+    """
+    recorded = check.get("recorded_model_name")
+    if check.get("status") != "differs" or recorded is None or recorded == now:
+        return ""
+    return f"its audit entry names model {recorded!r}: the row's model_name was changed to {now!r}"
 
 
 def decision_approvals(store: StateStore, decision: Mapping[str, Any]) -> list[dict[str, Any]]:

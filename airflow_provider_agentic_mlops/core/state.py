@@ -362,6 +362,7 @@ class StateStore:
         self.engine = engine or create_engine(url)
         self._replays_pruned_at = float("-inf")
         self._thread = threading.local()  # a signature to record with this thread's next write
+        self._digests_since: int | None = None  # _first_digested_decision, once found
         if migrate:
             migrate_schema(self.engine, lock_timeout=migration_lock_timeout)
 
@@ -897,25 +898,55 @@ class StateStore:
     @retry_read
     def trace_check(self, decision: Mapping[str, Any]) -> dict[str, Any]:
         """Whether ``decision`` (a row of :meth:`get_decision`) is the trace its ``decision`` audit entry recorded:
-        ``{"status", "recorded", "computed"}``, status ``matches``, ``differs`` (the row was changed after it
-        was recorded) or ``absent`` (no digest recorded: a decision recorded before digests were, or no entry).
+        ``{"status", "recorded", "computed", "recorded_model_name"}``, status ``matches``, ``differs`` (the row was
+        changed after it was recorded; ``recorded_model_name``: the model its entry names, which differs from the
+        row's when the row was moved onto another model), ``absent`` (no digest recorded: a decision recorded
+        before digests were) or ``missing`` (no digest although the decision is newer than the first one recorded
+        with a digest: its entry is missing or has none, e.g. a row inserted by hand).
         """
-        query = (
-            sa.select(audit.c.details)
-            .where(
-                audit.c.model_name == decision["model_name"],
-                audit.c.action == "decision",
-                audit.c.subject == f"decision:{decision['id']}",
-            )
+        entry_of = (
+            sa.select(audit.c.model_name, audit.c.details)
+            .where(audit.c.action == "decision", audit.c.subject == f"decision:{decision['id']}")
             .order_by(audit.c.id)
             .limit(1)
         )
         with self._read() as conn:
-            details = conn.execute(query).scalar()
-        recorded = details.get(TRACE_DIGEST) if isinstance(details, dict) else None
+            # the index (model, action, id) finds it under the row's model; only when it is not there (the row's
+            # model_name was edited, or no entry) a search by subject alone, which reads the whole audit table
+            entry = conn.execute(entry_of.where(audit.c.model_name == decision["model_name"])).first()
+            entry = entry or conn.execute(entry_of).first()
+            details = entry.details if entry is not None else None
+            recorded = details.get(TRACE_DIGEST) if isinstance(details, dict) else None
+            first = None if recorded else self._first_digested_decision(conn)
         computed = decision_trace_digest(decision)
-        status = "absent" if not recorded else "matches" if recorded == computed else "differs"
-        return {"status": status, "recorded": recorded, "computed": computed}
+        moved = entry is not None and entry.model_name != decision["model_name"]
+        if moved or (recorded and recorded != computed):
+            status = "differs"
+        elif recorded:
+            status = "matches"
+        else:
+            status = "missing" if first is not None and int(decision["id"]) > first else "absent"
+        return {
+            "status": status,
+            "recorded": recorded,
+            "computed": computed,
+            "recorded_model_name": entry.model_name if entry is not None else None,
+        }
+
+    def _first_digested_decision(self, conn: Connection) -> int | None:
+        """The id of the first decision whose ``decision`` audit entry carries a digest (None: none does yet).
+        Every decision recorded after it has one; remembered once found (the audit trail is append-only)."""
+        if self._digests_since is None:
+            subject = conn.execute(
+                sa.select(audit.c.subject)
+                .where(audit.c.action == "decision", audit.c.details[TRACE_DIGEST].as_string().is_not(None))
+                .order_by(audit.c.id)
+                .limit(1)
+            ).scalar()
+            prefix = "decision:"
+            if subject and subject.startswith(prefix) and subject[len(prefix) :].isdigit():
+                self._digests_since = int(subject[len(prefix) :])
+        return self._digests_since
 
     @retry_read
     def run_approvals(self, model_name: str, dag_id: str | None, run_id: str | None) -> list[dict[str, Any]]:

@@ -393,7 +393,7 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
 
     d, verdict, approvals, trace_digest = await in_plugin_thread(request.app, load)
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
-    from airflow_provider_agentic_mlops.core.model_history import TRACE_CHECK_SAYS
+    from airflow_provider_agentic_mlops.core.model_history import TRACE_CHECK_SAYS, trace_moved
 
     inputs = d.get("inputs")
     observed = inputs.get("drift_observed") if isinstance(inputs, dict) else None
@@ -410,4 +410,5 @@ async def decision_page(request: Request, user: UserDep, model_name: str, decisi
         approvals=approvals,
         trace_digest=trace_digest,
         trace_says=TRACE_CHECK_SAYS[trace_digest["status"]],
+        trace_moved=trace_moved(trace_digest, d["model_name"]),
     )

@@ -193,6 +193,76 @@ def test_many_runs_and_a_long_model_name_without_spaces_do_not_widen_the_page(
     assert box[0] > box[1] and box[2] == "auto", box  # the whole heatmap, scrolled within its box
 
 
+#: A laptop window's width, in CSS pixels.
+LAPTOP_WIDTH = 1000
+
+#: The words of the element SELECTOR (outside a voter's name or a reason, which may break anywhere) that the page
+#: shows split across lines.
+BROKEN_WORDS_JS = """(() => {
+const walker = document.createTreeWalker(document.querySelector(SELECTOR), NodeFilter.SHOW_TEXT);
+const broken = [];
+for (let node; (node = walker.nextNode());) {
+    if (node.parentElement.closest('.who, .why')) continue;
+    for (const m of node.data.matchAll(/\\S+/g)) {
+        const r = document.createRange();
+        r.setStart(node, m.index);
+        r.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...r.getClientRects()].map(rect => Math.round(rect.top)));
+        if (tops.size > 1) broken.push(m[0]);
+    }
+}
+return broken;
+})()"""
+
+
+def test_the_approvals_table_breaks_no_word_at_a_laptops_width(
+    browser: Browser, pages: TestClient, sqlite_store: StateStore, tmp_path: Path
+) -> None:
+    """The decision page's approvals table let every cell break anywhere, so the browser shrank its columns to a
+    few letters at 1000 px: "Reques|t", "Prom|otion", "none begu|n". A header stays on one line and fits its
+    column; a free-text reason still wraps."""
+    from datetime import timedelta
+
+    from airflow_provider_agentic_mlops.core.state import utcnow
+
+    decision = sqlite_store.record_decision(
+        "fraud-detector", mode="rules", final_action="retrain", decided_by="rules", dag_id=DAG, run_id="manual__3"
+    )
+    request, _ = sqlite_store.request_approval(
+        "fraud-detector",
+        "12",
+        dag_id=DAG,
+        run_id="manual__3",
+        expires_at=utcnow() + timedelta(hours=1),
+        required_approvals=2,
+    )
+    sqlite_store.decide_approval(request["id"], approve=True, user="alice.martin@example.com", via="slack")
+    reason = (
+        "Checked the validation report: ROC AUC up 0.012 on the holdout, no segment regressed beyond tolerance; "
+        "fine to promote before the weekend freeze."
+    )
+    sqlite_store.decide_approval(request["id"], approve=True, user="bob.nguyen@example.com", via="ui", reason=reason)
+    browser.send(
+        "Emulation.setDeviceMetricsOverride", width=LAPTOP_WIDTH, height=900, deviceScaleFactor=1, mobile=False
+    )
+    try:
+        _show(browser, pages, f"/models/fraud-detector/decisions/{decision}", tmp_path)
+        headers = browser.evaluate(
+            "[...document.querySelectorAll('#approvals th')].map(th => { const r = document.createRange();"
+            " r.selectNodeContents(th); return {text: th.textContent, scroll: th.scrollWidth, client: th.clientWidth,"
+            " lines: r.getClientRects().length}; })"
+        )
+        assert [h["text"] for h in headers] == ["Request", "Status", "Requested", "Votes", "Promotion"]
+        for h in headers:
+            assert h["scroll"] <= h["client"] and h["lines"] == 1, headers
+        # no word of a cell split across lines ("none begu|n"), but in the free text that may break anywhere
+        assert browser.evaluate(BROKEN_WORDS_JS.replace("SELECTOR", json.dumps("#approvals"))) == []
+        assert "Request" in browser.evaluate("document.getElementById('approvals').innerText")
+        assert browser.evaluate("document.documentElement.scrollWidth") <= LAPTOP_WIDTH
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")
+
+
 #: The page Airflow's UI shows a plugin's external view in: an iframe sandboxed as Airflow 3 sandboxes it
 #: (scripts and same origin, no ``allow-top-navigation``, so ``target="_top"`` alone is blocked).
 AIRFLOW_VIEW = """<!doctype html><html><body><nav>Airflow's sidebar</nav>

@@ -165,6 +165,7 @@ def db_prune(args: argparse.Namespace) -> None:
     from airflow_provider_agentic_mlops.cli.commands.approvals import os_user
     from airflow_provider_agentic_mlops.cli.output import confirm
     from airflow_provider_agentic_mlops.cli.state_stores import open_store
+    from airflow_provider_agentic_mlops.core.errors import describe
     from airflow_provider_agentic_mlops.core.retention import prune_history
     from airflow_provider_agentic_mlops.core.state import utcnow
     from airflow_provider_agentic_mlops.hooks.state import store_unavailable
@@ -178,6 +179,7 @@ def db_prune(args: argparse.Namespace) -> None:
     if counted_since < cutoff:
         print(f"  (jobs started since {counted_since:%Y-%m-%d %H:%M} UTC stay: the retrain budget counts them)")
     store = open_store(conn_id)
+    began, unrecorded = False, None
     prune = functools.partial(prune_history, store.engine, cutoff, jobs_counted_since=counted_since)
     try:
         result = prune(dry_run=True)
@@ -196,16 +198,32 @@ def db_prune(args: argparse.Namespace) -> None:
                 {"cutoff": cutoff.replace(tzinfo=timezone.utc).isoformat(), "older_than_seconds": older},
             )
             store.audit("history_prune_started", actor=actor, details={**when, "due": result.counts})
+            began = True
             result = prune()
-            store.audit("history_pruned", actor=actor, details={**when, "deleted": result.counts})
+            try:
+                store.audit("history_pruned", actor=actor, details={**when, "deleted": result.counts})
+            except SQLAlchemyError as err:  # the rows are gone: say what went, and that the trail misses it
+                unrecorded = err
     except SQLAlchemyError as err:
-        raise store_unavailable(conn_id, url, err) from err
+        unavailable = store_unavailable(conn_id, url, err)
+        if began:  # batches already committed may have deleted rows
+            raise type(unavailable)(
+                f"the prune stopped after it began: some rows may already be deleted; run it again to finish "
+                f"({unavailable})"
+            ) from err
+        raise unavailable from err
     finally:
         store.dispose()
     done = "would be deleted" if dry_run else "deleted"
     for table, count in result.counts.items():
         print(f"  {table.replace('_', ' ')}: {count} {done}")
     print(f"  {AUDIT_KEPT}")
+    if unrecorded is not None:
+        print(
+            f"warning: the prune finished but its completion was not recorded in the audit trail "
+            f"(history_pruned: {describe(unrecorded)}); its history_prune_started entry says it began",
+            file=sys.stderr,
+        )
 
 
 def _version_at(revision: str) -> str:

@@ -106,15 +106,25 @@ def decisions_show(args: argparse.Namespace) -> None:
 
 def _pruned(store: Any, decision_id: int) -> str:
     """Where missing decision ``decision_id`` may have gone: the store's newest prune, if one was recorded and the
-    id was issued (a prune keeps the newest decision, so a larger id never existed)."""
+    id was issued (a prune keeps the newest decision, so a larger id never existed); a prune that began after the
+    newest recorded as finished may have stopped half-way (or its completion was not recorded)."""
     from airflow_provider_agentic_mlops.version_compat import command
 
     newest = store.list_decisions(limit=1)
-    entries = store.audit_trail(action="history_pruned", limit=1) if newest and decision_id < newest[0]["id"] else []
+    if not newest or decision_id >= newest[0]["id"]:
+        return ""
+    entries = [
+        e for action in ("history_pruned", "history_prune_started") for e in store.audit_trail(action=action, limit=1)
+    ]
     if not entries:
         return ""
-    e = entries[0]
+    e = max(entries, key=lambda entry: entry["id"])
     cutoff = str((e.get("details") or {}).get("cutoff", "?"))[:16].replace("T", " ")
+    if e["action"] == "history_prune_started":
+        return (
+            f" A prune began at {_at(e['at'])} by {e['actor']} (of the history older than {cutoff} UTC) and may not "
+            f"have finished (`{command('audit list --action history_prune_started')}`)."
+        )
     return (
         f" The history older than {cutoff} UTC was pruned at {_at(e['at'])} by {e['actor']} "
         f"(`{command('audit list --action history_pruned')}`)."
@@ -125,12 +135,15 @@ def _at(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "-"
 
 
-def _digest_line(check: dict[str, Any] | None) -> list[str]:
-    from airflow_provider_agentic_mlops.core.model_history import TRACE_CHECK_SAYS
+def _digest_line(check: dict[str, Any] | None, model_name: str) -> list[str]:
+    from airflow_provider_agentic_mlops.core.model_history import TRACE_CHECK_SAYS, trace_moved
 
     if not check:
         return []
-    return [f"Trace:       {TRACE_CHECK_SAYS[check['status']]} (sha256 {check['computed']})"]
+    moved = trace_moved(check, model_name)
+    return [f"Trace:       {TRACE_CHECK_SAYS[check['status']]} (sha256 {check['computed']})"] + (
+        [f"             {moved}"] if moved else []
+    )
 
 
 def _approval_lines(requests: list[dict[str, Any]] | None) -> list[str]:
@@ -205,7 +218,7 @@ def format_trace(d: dict[str, Any], *, state_conn_id: str | None = None) -> str:
         f"Confidence:  {d['confidence'] if d.get('confidence') is not None else '-'}",
         f"Rationale:   {d.get('rationale') or '-'}",
         *_approval_lines(d.get("approvals")),
-        *_digest_line(d.get("trace_digest")),
+        *_digest_line(d.get("trace_digest"), d["model_name"]),
     ]
     from airflow_provider_agentic_mlops.core.decision import evidence_rows
 

@@ -407,6 +407,80 @@ def test_a_prune_is_recorded_in_the_audit_trail_before_and_after_it_deletes(tmp_
     store.dispose()
 
 
+def _seeded(tmp_path, n: int) -> StateStore:  # noqa: ANN001
+    """The default store with ``n`` year-old decisions of model a (all but the newest due)."""
+    old = state.utcnow() - timedelta(days=400)
+    store = StateStore(default_sqlite_url(tmp_path))
+    with store.engine.begin() as conn:
+        for _ in range(n):
+            conn.execute(
+                decisions.insert().values(model_name="a", created_at=old, mode="rules", final_action="no_action")
+            )
+    return store
+
+
+def test_a_prune_that_stops_half_way_says_rows_may_already_be_deleted(tmp_path, monkeypatch) -> None:
+    """A prune that deleted some batches before the store failed is not "the store is unavailable" alone: the
+    operator learns rows already went and to run it again; ``decisions show`` of a deleted id names the prune that
+    began."""
+    from airflow_provider_agentic_mlops.core import retention
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    store = _seeded(tmp_path, 6)
+    real = retention._in_batches
+    batches = {"n": 0}
+
+    def one_batch_then_the_store_drops(engine, table, due, delete, batch_size):  # noqa: ANN001, ANN202
+        def deleting(conn, where):  # noqa: ANN001, ANN202
+            batches["n"] += 1
+            if batches["n"] > 1:
+                raise sa.exc.OperationalError("DELETE", {}, Exception("server closed the connection unexpectedly"))
+            return delete(conn, where)
+
+        return real(engine, table, due, deleting, 2)
+
+    monkeypatch.setattr(retention, "_in_batches", one_batch_then_the_store_drops)
+    with pytest.raises(SystemExit) as stopped:
+        main(["db", "prune", "--older-than", "365d", "--yes"])
+    said = str(stopped.value)
+    assert "the prune stopped after it began: some rows may already be deleted; run it again to finish" in said
+    assert "server closed the connection unexpectedly" in said
+    assert _decision_ids(store) == [3, 4, 5, 6]
+    with pytest.raises(SystemExit) as gone:
+        main(["decisions", "show", "1"])
+    assert "A prune began at" in str(gone.value) and "may not have finished" in str(gone.value)
+
+    monkeypatch.setattr(retention, "_in_batches", real)
+    main(["db", "prune", "--older-than", "365d", "--yes"])  # run again: it finishes
+    assert _decision_ids(store) == [6]
+    with pytest.raises(SystemExit) as gone:
+        main(["decisions", "show", "1"])
+    assert "was pruned at" in str(gone.value) and "may not have finished" not in str(gone.value)
+    store.dispose()
+
+
+def test_a_prune_whose_completion_is_not_recorded_still_prints_what_it_deleted(tmp_path, monkeypatch, capsys) -> None:
+    """Only the final ``history_pruned`` audit write failed: the rows are gone, so the counts are printed, with a
+    warning that the trail does not record the completion (not "the store is unavailable")."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    store = _seeded(tmp_path, 4)
+    real = StateStore.audit
+
+    def audit(self, action, **kw):  # noqa: ANN001, ANN202
+        if action == "history_pruned":
+            raise sa.exc.OperationalError("INSERT", {}, Exception("could not write to the audit table"))
+        return real(self, action, **kw)
+
+    monkeypatch.setattr(StateStore, "audit", audit)
+    main(["db", "prune", "--older-than", "365d", "--yes"])
+    out, err = capsys.readouterr()
+    assert "decisions: 3 deleted" in " ".join(out.split())
+    assert "completion was not recorded" in err and "could not write to the audit table" in err
+    assert "unavailable" not in out + err
+    assert _decision_ids(store) == [4]
+    store.dispose()
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

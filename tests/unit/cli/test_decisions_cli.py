@@ -460,14 +460,51 @@ def test_show_verifies_the_trace_against_the_digest_of_its_decision_audit_entry(
     assert shown["status"] == "differs" and shown["recorded"] == entry["details"]["trace_sha256"]
     assert shown["computed"] != shown["recorded"]
 
-    with store.engine.begin() as conn:  # a decision recorded before the digest was: its audit entry has none
+    with store.engine.begin() as conn:  # a hand edit that moves the decision onto another model
+        conn.execute(decisions.update().where(decisions.c.id == decision_id).values(model_name="churn"))
+    decisions_show(ns(decision_id=decision_id))
+    out = capsys.readouterr().out
+    assert "Trace:       DOES NOT match its audit entry (changed after it was recorded)" in out
+    assert "model_name" in out and "'fraud'" in out
+    decisions_show(ns(decision_id=decision_id, output="json"))
+    shown = json.loads(capsys.readouterr().out)["trace_digest"]
+    assert shown["status"] == "differs" and shown["recorded_model_name"] == "fraud"
+
+    with store.engine.begin() as conn:  # a row inserted by hand after digests were: no audit entry at all
+        forged = conn.execute(
+            decisions.insert().values(
+                model_name="fraud", mode="rules", final_action="no_action", created_at=sa.func.now()
+            )
+        ).inserted_primary_key[0]
+    decisions_show(ns(decision_id=forged))
+    out = capsys.readouterr().out
+    assert "Trace:       no digest recorded" in out and "missing" in out and "before digests were" not in out
+
+
+def test_show_says_a_decision_recorded_before_digests_were_has_none(store, capsys):
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.schema import audit, decisions
+
+    with store.engine.begin() as conn:  # its audit entry has no digest, and none before it has one
         old = conn.execute(
             decisions.insert().values(
                 model_name="fraud", mode="rules", final_action="no_action", created_at=sa.func.now()
             )
         ).inserted_primary_key[0]
+        conn.execute(
+            audit.insert().values(
+                at=sa.func.now(),
+                actor="agent:rules",
+                action="decision",
+                model_name="fraud",
+                subject=f"decision:{old}",
+                details={"action": "no_action", "override": None},
+            )
+        )
+    record(store, "fraud")  # digests begin
     decisions_show(ns(decision_id=old))
-    assert "Trace:       no digest recorded" in capsys.readouterr().out
+    assert "Trace:       no digest recorded (a decision recorded before digests were)" in capsys.readouterr().out
 
 
 def test_the_trace_digest_is_the_same_read_back_on_postgresql(pg_url, tmp_path, monkeypatch, capsys):
@@ -477,5 +514,20 @@ def test_the_trace_digest_is_the_same_read_back_on_postgresql(pg_url, tmp_path, 
     try:
         decision_id = record(store, "fraud", last_retrain_hours_ago=2)
         assert store.trace_check(store.get_decision(decision_id))["status"] == "matches"
+        # the lookups by subject alone and of the first digest (a JSON key) on PostgreSQL
+        import sqlalchemy as sa
+
+        from airflow_provider_agentic_mlops.core.schema import decisions
+
+        with store.engine.begin() as conn:
+            conn.execute(decisions.update().where(decisions.c.id == decision_id).values(model_name="churn"))
+            forged = conn.execute(
+                decisions.insert().values(
+                    model_name="fraud", mode="rules", final_action="retrain", created_at=sa.func.now()
+                )
+            ).inserted_primary_key[0]
+        moved = store.trace_check(store.get_decision(decision_id))
+        assert moved["status"] == "differs" and moved["recorded_model_name"] == "fraud"
+        assert store.trace_check(store.get_decision(forged))["status"] == "missing"
     finally:
         store.dispose()

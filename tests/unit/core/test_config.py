@@ -372,6 +372,20 @@ def test_a_performance_drop_of_5_is_refused_when_no_task_or_metric_names_the_met
     assert "write 0.05 for 5 %" in error and "drift.task" in error and "\n" not in error
     fine = {**GOOD, "decision": {"min_performance_drop": 0.05}}
     assert [spec.name for spec in read_models({"models": [fine]}).specs] == ["churn"]
+    # r2 named, by the task or by an error metric validation judges on: the same argument, refused the same way
+    for named in (
+        {"drift": {**GOOD["drift"], "performance_metric": "r2"}},
+        {"drift": {**GOOD["drift"], "task": "regression"}},
+        {"validation": {"primary_metric": "rmse"}},
+    ):
+        error = read_models({"models": [{**entry, **named}]}, source="models.yaml").errors.get("churn")
+        assert error is not None, named
+        assert error.startswith(
+            "models.yaml: model 'churn': field 'decision.min_performance_drop': 5 is more than 1, the best r2"
+        ), error
+        assert "write 0.05 for 5 %" in error and "\n" not in error
+        fine = {**GOOD, **named, "decision": {"min_performance_drop": 0.05}}
+        assert [spec.name for spec in read_models({"models": [fine]}).specs] == ["churn"]
 
 
 @pytest.mark.parametrize(

@@ -263,9 +263,30 @@ def test_decision_page_checks_the_trace_against_the_digest_of_its_audit_entry(
     """As ``decisions show`` does: a decision row edited by hand after it was recorded is flagged on its page."""
     import sqlalchemy as sa
 
-    from airflow_provider_agentic_mlops.core.schema import decisions
+    from airflow_provider_agentic_mlops.core.schema import audit, decisions
 
     allowed.add(DAG)
+    with sqlite_store.engine.begin() as conn:  # a decision recorded before digests were: its audit entry has none
+        old = conn.execute(
+            decisions.insert().values(
+                model_name="fraud-detector",
+                mode="rules",
+                final_action="no_action",
+                dag_id=DAG,
+                run_id="manual__0",
+                created_at=sa.func.now(),
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            audit.insert().values(
+                at=sa.func.now(),
+                actor="agent:rules",
+                action="decision",
+                model_name="fraud-detector",
+                subject=f"decision:{old}",
+                details={"action": "no_action", "override": None},
+            )
+        )
     decision_id = _decide(sqlite_store)
     client = _client(sqlite_store)
     url = f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}"
@@ -279,19 +300,28 @@ def test_decision_page_checks_the_trace_against_the_digest_of_its_audit_entry(
     assert 'class="tampered"' in digest
     assert "DOES NOT match its audit entry (changed after it was recorded)" in html.unescape(digest)
 
-    with sqlite_store.engine.begin() as conn:  # a decision recorded before digests were: no audit entry
-        old = conn.execute(
+    # a hand edit that moves the decision onto another model: its audit entry is still found, and says whose it was
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(decisions.update().where(decisions.c.id == decision_id).values(model_name="churn"))
+    digest = html.unescape(
+        _element(client.get(f"/agentic-mlops/models/churn/decisions/{decision_id}").text, "trace-digest")
+    )
+    assert 'class="tampered"' in digest and "DOES NOT match its audit entry" in digest
+    assert "model_name" in digest and "fraud-detector" in digest
+
+    digest = _element(client.get(f"/agentic-mlops/models/fraud-detector/decisions/{old}").text, "trace-digest")
+    assert "no digest recorded (a decision recorded before digests were)" in digest and "tampered" not in digest
+
+    with sqlite_store.engine.begin() as conn:  # a row inserted by hand after digests were: no audit entry at all
+        forged = conn.execute(
             decisions.insert().values(
-                model_name="fraud-detector",
-                mode="rules",
-                final_action="no_action",
-                dag_id=DAG,
-                run_id="manual__0",
-                created_at=sa.func.now(),
+                model_name="fraud-detector", mode="rules", final_action="retrain", created_at=sa.func.now()
             )
         ).inserted_primary_key[0]
-    digest = _element(client.get(f"/agentic-mlops/models/fraud-detector/decisions/{old}").text, "trace-digest")
-    assert "no digest recorded" in digest and "tampered" not in digest
+    digest = html.unescape(
+        _element(client.get(f"/agentic-mlops/models/fraud-detector/decisions/{forged}").text, "trace-digest")
+    )
+    assert "before digests were" not in digest and "missing" in digest and 'class="tampered"' in digest
 
 
 def test_decision_page_escapes_a_hostile_voters_name_and_reason(sqlite_store: StateStore, allowed: set[str]) -> None:
