@@ -15,6 +15,7 @@ from airflow_provider_agentic_mlops.core.errors import SettingInvalid
 from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
 
 __all__ = [
+    "SecretUnreadable",
     "SettingInvalid",  # defined in core.errors (core.durations raises it too); imported from here by callers
     "configured_alerts_conn_ids",
     "configured_migration_lock_timeout",
@@ -23,6 +24,22 @@ __all__ = [
     "configured_signing_secret",
     "configured_state_conn_id",
 ]
+
+
+class SecretUnreadable(SettingInvalid):
+    """A sensitive option whose ``_cmd`` or ``_secret`` form failed. Names the error's type only: Airflow's
+    message repeats the command line and what it printed, which may be the secret.
+
+    :param option: the option.
+    :param failed: the type of the error reading it.
+    """
+
+    def __init__(self, option: str, failed: str) -> None:
+        self.option, self.failed = option, failed
+        super().__init__(
+            f"[agentic_mlops] {option} could not be read ({failed}; its message is not shown: it may hold the "
+            "command line or its output, the secret)"
+        )
 
 
 def configured_state_conn_id() -> str:
@@ -66,10 +83,19 @@ def configured_alerts_conn_ids() -> list[str]:
 def configured_signing_secret() -> str:
     """The Slack signing secret: ``[agentic_mlops] slack_signing_secret`` (env
     ``AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET``, or its ``_CMD`` / ``_SECRET`` forms). Empty: the Slack HTTP
-    endpoint refuses everything."""
+    endpoint refuses everything.
+
+    :raises SecretUnreadable: its ``_cmd`` or ``_secret`` form failed; the message names the error's type only:
+        Airflow's repeats the command line and its output, which may be the secret.
+    """
     from airflow.configuration import conf
 
-    return conf.get("agentic_mlops", "slack_signing_secret", fallback="") or ""
+    try:
+        return conf.get("agentic_mlops", "slack_signing_secret", fallback="") or ""
+    except Exception as err:  # noqa: BLE001 - any failure of the command or the secrets backend
+        failed = type(err).__name__
+    # raised outside the except block: the original error is not even its context (a log would print it)
+    raise SecretUnreadable("slack_signing_secret", failed)
 
 
 def configured_seconds(option: str, default: float) -> float:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_agentic_mlops.cli.output import logs_to_stderr, print_json, print_rows
-from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.settings_check import (
     ENV_PREFIX,
     ERROR,
@@ -248,13 +247,18 @@ def _seconds(default: float) -> Callable[[Setting], None]:
 
 
 def _slack_signing_secret(setting: Setting) -> None:
-    from airflow_provider_agentic_mlops.settings import configured_signing_secret
+    from airflow_provider_agentic_mlops.settings import SecretUnreadable, configured_signing_secret
 
     try:
         secret = configured_signing_secret()
-    except Exception as err:  # noqa: BLE001 - its _cmd or _secret form failed; the error names neither value
+    except SecretUnreadable as err:  # its _cmd or _secret form failed: the error names its type, not its text
         setting.shown = "(unreadable)"
-        setting.problem(f"could not be read: {describe(err, 300)}")
+        failed = err.failed
+        hidden = f"({failed}; not shown: the error repeats the command line and its output, which may be the secret)"
+        if setting.source.lower().endswith("_secret"):  # the source names the form that failed
+            setting.problem(f"could not be read: the secrets backend's lookup failed {hidden}: check its key")
+        else:
+            setting.problem(f"could not be read: its command failed {hidden}: run it by hand to see why")
         return
     setting.shown = "(set)" if secret else "(unset)"
     if not secret:

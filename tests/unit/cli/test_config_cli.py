@@ -335,3 +335,23 @@ def test_an_alerts_connection_whose_scope_cannot_be_read_is_an_error(settings, m
     assert finding["option"] == "alerts_conn_id"
     assert "the scope of the alerts connection 'team_a_alerts' cannot be read" in finding["message"]
     assert says in finding["message"]
+
+
+@pytest.mark.parametrize("where", ["env", "airflow.cfg"])
+def test_a_failing_secret_command_shows_neither_its_command_nor_its_output(
+    settings, monkeypatch, cfg, capsys, where
+) -> None:
+    """Airflow's error repeats the command line and what it printed, which may be the secret itself."""
+    monkeypatch.delenv(f"{ENV}SLACK_SIGNING_SECRET")
+    command_line = 'sh -c "echo leakedmarker42; exit 3"'
+    if where == "env":
+        monkeypatch.setenv(f"{ENV}SLACK_SIGNING_SECRET_CMD", command_line)
+        source = f"env {ENV}SLACK_SIGNING_SECRET_CMD"
+    else:
+        cfg("slack_signing_secret_cmd", command_line)
+        source = "airflow.cfg slack_signing_secret_cmd"
+    for argv in ((), ("-o", "json")):
+        code, out = _check(capsys, *argv)
+        assert code == 1, out
+        assert "leakedmarker42" not in out and "echo" not in out and "exit 3" not in out
+        assert source in out and "AirflowConfigException" in out and "run it by hand" in out
