@@ -6,6 +6,8 @@ unimported.
 
 from __future__ import annotations
 
+import threading
+
 from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_ALERTS_CONN_ID,
     DEFAULT_REGISTRY_CONN_ID,
@@ -14,7 +16,13 @@ from airflow_provider_agentic_mlops.core.connections import (
 from airflow_provider_agentic_mlops.core.errors import SettingInvalid
 from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
 
+#: The longest timeout the settings take, in whole seconds: PostgreSQL's ``lock_timeout`` at most (INT_MAX ms) and
+#: ``threading.Lock().acquire(timeout=...)`` at most (``threading.TIMEOUT_MAX``), whichever is less. Longer, every
+#: lock wait would fail at run time (PostgreSQL refuses the setting; threading raises OverflowError).
+MAX_SECONDS: float = min(threading.TIMEOUT_MAX, float((2**31 - 1) // 1000))
+
 __all__ = [
+    "MAX_SECONDS",
     "SecretUnreadable",
     "SettingInvalid",  # defined in core.errors (core.durations raises it too); imported from here by callers
     "configured_alerts_conn_ids",
@@ -103,7 +111,7 @@ def configured_seconds(option: str, default: float) -> float:
     empty: ``default``.
 
     :raises SettingInvalid: the value is not a positive number of seconds (fail closed: nothing runs under a
-        timeout nobody set), naming the value and the fix.
+        timeout nobody set), or is more than :data:`MAX_SECONDS`, naming the value and the fix.
     """
     from airflow.configuration import conf
 
@@ -114,10 +122,17 @@ def configured_seconds(option: str, default: float) -> float:
         seconds = float(raw)
     except ValueError:
         seconds = float("nan")
+    env = f"AIRFLOW__AGENTIC_MLOPS__{option.upper()}"
     if not 0 < seconds < float("inf"):
         raise SettingInvalid(
             f"[agentic_mlops] {option} = {raw!r} is not a positive number of seconds: set it to one "
-            f"(env AIRFLOW__AGENTIC_MLOPS__{option.upper()}), or remove it for the default {default:g}"
+            f"(env {env}), or remove it for the default {default:g}"
+        )
+    if seconds > MAX_SECONDS:
+        raise SettingInvalid(
+            f"[agentic_mlops] {option} = {raw!r} is too long: at most {MAX_SECONDS:.0f} seconds (about 24.8 days; "
+            f"PostgreSQL's lock_timeout stops there, a thread's lock wait too): set it to at most that (env {env}), "
+            f"or remove it for the default {default:g}"
         )
     return seconds
 

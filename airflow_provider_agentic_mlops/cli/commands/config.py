@@ -238,7 +238,7 @@ def _seconds(default: float) -> Callable[[Setting], None]:
         from airflow_provider_agentic_mlops.settings import SettingInvalid, configured_seconds
 
         try:
-            setting.shown = f"{configured_seconds(setting.option, default):g}"
+            setting.shown = f"{configured_seconds(setting.option, default):.10g}"
         except SettingInvalid as err:
             setting.shown = setting.raw
             setting.problem(str(err))

@@ -122,6 +122,9 @@ BAD_VALUES = [
     ("mlflow_read_conn_id", "nope_mlflow", "'nope_mlflow'"),
     ("alerts_conn_id", "agentic_mlops_alerts, nope_alerts", "'nope_alerts' does not exist"),
     ("models_file", "/nonexistent/models.yaml", "does not exist"),
+    # finite but beyond what a lock wait takes: threading's OverflowError, PostgreSQL's lock_timeout refused
+    ("alert_lock_timeout", "1e10", "at most 2147483 seconds"),
+    ("migration_lock_timeout", "5e6", "at most 2147483 seconds"),
 ]
 
 
