@@ -9,6 +9,7 @@ one leaves the option meant at its default, unnoticed: each is reported here wit
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,6 +18,11 @@ SECTION = "agentic_mlops"
 #: Airflow's environment variables of the section: ``AIRFLOW__AGENTIC_MLOPS__<OPTION>``.
 ENV_PREFIX = f"AIRFLOW__{SECTION.upper()}__"
 ERROR, WARNING = "error", "warning"
+#: Airflow 3.3's per-team overrides of the section: ``[<team>=agentic_mlops]`` in airflow.cfg and
+#: ``AIRFLOW__<TEAM>___AGENTIC_MLOPS__<OPTION>``; Airflow returns them only to a ``conf.get(..., team_name=...)``,
+#: which the provider never makes.
+TEAM_SECTION_SEPARATOR = "="
+_TEAM_ENV = re.compile(rf"AIRFLOW__.+___{SECTION.upper()}__(?P<option>.+)")
 #: The forms Airflow reads a sensitive option in besides its own name: a command's output, a secrets backend's key.
 SECRET_FORMS = ("_cmd", "_secret")
 
@@ -105,6 +111,38 @@ def env_of_section_like(name: str) -> bool:
     return bool(sep) and nearest(section, [SECTION], cutoff=0.85) is not None
 
 
+_TEAM_VALUES = (
+    f"per-team values of [{SECTION}] are not read by this provider: every team's tasks, pages and alerts use "
+    f"[{SECTION}]'s value, not this one"
+)
+
+
+def team_values(sections: Iterable[str], env_names: Iterable[str]) -> list[Finding]:
+    """An error for each per-team section of ``[agentic_mlops]`` in airflow.cfg and each per-team environment
+    variable of it: the provider reads none (an error, not a warning: whoever set it believes it applies, and a
+    team's state store, alerts token or timeout would silently be the section's). Their values are not shown.
+
+    :param sections: the sections of airflow.cfg.
+    :param env_names: the names of the environment variables.
+    """
+    findings = [
+        Finding(ERROR, f"[{section}]", f"{_TEAM_VALUES}; set them in [{SECTION}]", source="airflow.cfg")
+        for section in sections
+        if section.partition(TEAM_SECTION_SEPARATOR)[2] == SECTION
+    ]
+    for name in env_names:
+        match = _TEAM_ENV.fullmatch(name)
+        if match:
+            message = f"{_TEAM_VALUES}; set {ENV_PREFIX}{match['option'].upper()}"
+            findings.append(Finding(ERROR, name, message, source="env"))
+    return findings
+
+
+def is_team_section(section: str) -> bool:
+    """Whether airflow.cfg's ``section`` is a per-team one (``[team_a=agentic_mlops]``, of any section)."""
+    return TEAM_SECTION_SEPARATOR in section
+
+
 def misspelt_sections(sections: Iterable[str]) -> list[Finding]:
     """An error for each airflow.cfg section close to ``[agentic_mlops]`` but not it (``[agentic_mlop]``,
     ``[Agentic_MLOps]``): Airflow reads none of its options.
@@ -120,7 +158,9 @@ def misspelt_sections(sections: Iterable[str]) -> list[Finding]:
             source="airflow.cfg",
         )
         for section in sections
-        if section != SECTION and nearest(section, [SECTION], cutoff=0.85) is not None
+        if section != SECTION
+        and not is_team_section(section)  # team_values' (or another section's team's)
+        and nearest(section, [SECTION], cutoff=0.85) is not None
     ]
 
 

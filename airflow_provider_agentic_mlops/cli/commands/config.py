@@ -21,6 +21,7 @@ from airflow_provider_agentic_mlops.core.settings_check import (
     Finding,
     env_of_section_like,
     misspelt_sections,
+    team_values,
     unknown_options,
 )
 
@@ -303,7 +304,8 @@ def _checks() -> dict[str, Callable[[Setting], None]]:
 
 def check_settings() -> tuple[list[Setting], list[Finding]]:
     """Every option provider info declares, read and checked (:class:`Setting`), and the names set in the section
-    (airflow.cfg, ``AIRFLOW__AGENTIC_MLOPS__*``) or in a section like it that Airflow does not read."""
+    (airflow.cfg, ``AIRFLOW__AGENTIC_MLOPS__*``) or in a section like it that Airflow does not read, or in a
+    per-team one the provider does not read."""
     from airflow.configuration import conf
 
     from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
@@ -325,7 +327,8 @@ def check_settings() -> tuple[list[Setting], list[Finding]]:
     in_file = [(name, "airflow.cfg") for name in raw.options(conf, SECTION)] if raw.has_section(conf, SECTION) else []
     in_env = [(name, "env") for name in sorted(os.environ) if name.startswith(ENV_PREFIX) or env_of_section_like(name)]
     unknown = unknown_options([*in_file, *in_env], options=list(declared), sensitive=sensitive_options)
-    return settings, [*misspelt_sections(raw.sections(conf)), *unknown]
+    teams = team_values(raw.sections(conf), sorted(os.environ))
+    return settings, [*misspelt_sections(raw.sections(conf)), *unknown, *teams]
 
 
 def config_check(args: argparse.Namespace) -> None:

@@ -358,3 +358,30 @@ def test_a_failing_secret_command_shows_neither_its_command_nor_its_output(
         assert code == 1, out
         assert "leakedmarker42" not in out and "echo" not in out and "exit 3" not in out
         assert source in out and "AirflowConfigException" in out and "run it by hand" in out
+
+
+def test_per_team_values_of_the_section_are_errors_saying_the_provider_reads_the_section(
+    settings, monkeypatch, capsys
+) -> None:
+    """Airflow 3.3's ``[team_a=agentic_mlops]`` and ``AIRFLOW__TEAM_A___AGENTIC_MLOPS__*``: the provider reads no
+    team's values, so the team's tasks would run with the section's values while the user thinks otherwise."""
+    from airflow.configuration import conf
+
+    raw = configparser.RawConfigParser
+    raw.add_section(conf, "team_a=agentic_mlops")
+    raw.set(conf, "team_a=agentic_mlops", "state_conn_id", "team_a_state")
+    monkeypatch.setenv("AIRFLOW__TEAM_B___AGENTIC_MLOPS__ALERTS_CONN_ID", "team_b_alerts")
+    try:
+        code, findings = _findings(capsys)
+    finally:
+        raw.remove_section(conf, "team_a=agentic_mlops")
+    assert code == 1
+    assert sorted((f["severity"], f["option"]) for f in findings) == [
+        ("error", "AIRFLOW__TEAM_B___AGENTIC_MLOPS__ALERTS_CONN_ID"),
+        ("error", "[team_a=agentic_mlops]"),
+    ]
+    for finding in findings:
+        assert "per-team values of [agentic_mlops] are not read by this provider" in finding["message"]
+        assert "team_a_state" not in finding["message"] and "team_b_alerts" not in finding["message"]
+    [env] = [f for f in findings if f["option"].startswith("AIRFLOW__")]
+    assert "set AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID" in env["message"]
