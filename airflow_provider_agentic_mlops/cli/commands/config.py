@@ -19,6 +19,7 @@ from airflow_provider_agentic_mlops.core.settings_check import (
     SECTION,
     WARNING,
     Finding,
+    env_misnamed,
     env_of_section_like,
     misspelt_sections,
     team_values,
@@ -325,7 +326,11 @@ def check_settings() -> tuple[list[Setting], list[Finding]]:
     sensitive_options = [option for option, spec in declared.items() if spec.get("sensitive")]
     raw = configparser.RawConfigParser
     in_file = [(name, "airflow.cfg") for name in raw.options(conf, SECTION)] if raw.has_section(conf, SECTION) else []
-    in_env = [(name, "env") for name in sorted(os.environ) if name.startswith(ENV_PREFIX) or env_of_section_like(name)]
+    in_env = [
+        (name, "env")
+        for name in sorted(os.environ)
+        if name.startswith(ENV_PREFIX) or env_of_section_like(name) or env_misnamed(name)
+    ]
     unknown = unknown_options([*in_file, *in_env], options=list(declared), sensitive=sensitive_options)
     teams = team_values(raw.sections(conf), sorted(os.environ))
     return settings, [*misspelt_sections(raw.sections(conf)), *unknown, *teams]

@@ -385,3 +385,32 @@ def test_per_team_values_of_the_section_are_errors_saying_the_provider_reads_the
         assert "team_a_state" not in finding["message"] and "team_b_alerts" not in finding["message"]
     [env] = [f for f in findings if f["option"].startswith("AIRFLOW__")]
     assert "set AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID" in env["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("AIRFLOW__AGENTIC_MLOPS_STATE_CONN_ID", "STATE_CONN_ID"),  # one underscore before the option
+        ("AIRFLOW_AGENTIC_MLOPS__ALERTS_CONN_ID", "ALERTS_CONN_ID"),  # one after AIRFLOW
+        ("AIRFLOW__AGENTIC__MLOPS__MODELS_FILE", "MODELS_FILE"),  # the section split in two
+    ],
+)
+def test_a_misspelt_environment_variable_prefix_is_an_error_naming_the_variable_meant(
+    settings, monkeypatch, capsys, name, meant
+) -> None:
+    monkeypatch.setenv(name, "shared")
+    code, findings = _findings(capsys)
+    assert code == 1
+    [finding] = findings
+    assert finding["option"] == name and f"did you mean {ENV}{meant}?" in finding["message"]
+    code, out = _check(capsys)
+    assert f"error: {name}: Airflow ignores it (its name does not begin {ENV}" in out
+
+
+def test_other_variables_naming_the_provider_are_not_reported(settings, monkeypatch, capsys) -> None:
+    """Connections, variables and the demo's own settings are not settings of the section."""
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_STATE_TEST", "sqlite:///x.db")
+    monkeypatch.setenv("AIRFLOW_VAR_AGENTIC_MLOPS_NOTE", "x")
+    monkeypatch.setenv("AGENTIC_MLOPS_DB_PASSWORD", "x")
+    code, findings = _findings(capsys)
+    assert code == 0 and findings == []
