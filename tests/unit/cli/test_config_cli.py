@@ -414,3 +414,12 @@ def test_other_variables_naming_the_provider_are_not_reported(settings, monkeypa
     monkeypatch.setenv("AGENTIC_MLOPS_DB_PASSWORD", "x")
     code, findings = _findings(capsys)
     assert code == 0 and findings == []
+
+
+def test_a_models_file_that_is_not_utf8_is_an_error_naming_it(settings, tmp_path, capsys) -> None:
+    path = tmp_path / "dags" / "models.yaml"
+    path.write_bytes(MODELS.replace("fraud", "caf\xe9").encode("latin-1"))
+    code, findings = _findings(capsys)
+    assert code == 1
+    [finding] = findings
+    assert finding["option"] == "models_file" and f"models file {str(path)!r} is not UTF-8" in finding["message"]
