@@ -27,6 +27,8 @@ from airflow_provider_agentic_mlops.core.settings_check import (
 )
 
 _COLUMNS = ("option", "value", "source", "status")
+#: MLflow's own variable, which ``mlflow_tracking_uri`` unset falls back to (``hooks.mlflow.default_tracking_uri``)
+MLFLOW_ENV = "MLFLOW_TRACKING_URI"
 #: characters of a value the table shows (JSON has it whole)
 _CELL = 80
 
@@ -156,6 +158,8 @@ def _mlflow_tracking_uri(setting: Setting) -> None:
     from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
 
     setting.shown = mask_url_secrets(default_tracking_uri())
+    if not setting.raw and os.environ.get(MLFLOW_ENV):  # unset or empty: default_tracking_uri's fallback
+        setting.source = f"env {MLFLOW_ENV}"
 
 
 def _mlflow_read_conn_id(setting: Setting) -> None:

@@ -423,3 +423,14 @@ def test_a_models_file_that_is_not_utf8_is_an_error_naming_it(settings, tmp_path
     assert code == 1
     [finding] = findings
     assert finding["option"] == "models_file" and f"models file {str(path)!r} is not UTF-8" in finding["message"]
+
+
+def test_an_mlflow_tracking_uri_from_mlflow_s_own_variable_names_it_as_the_source(settings, monkeypatch, capsys):
+    """The provider falls back to ``MLFLOW_TRACKING_URI`` (hooks/mlflow.py): "default" hid where the value came from."""
+    monkeypatch.delenv(f"{ENV}MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://ml:p@ss@mlflow:5000/?token=t0k")
+    code, out = _check(capsys, "-o", "json")
+    assert code == 0, out
+    [row] = [row for row in json.loads(out)["options"] if row["option"] == "mlflow_tracking_uri"]
+    assert row["source"] == "env MLFLOW_TRACKING_URI"
+    assert row["value"] == "http://ml:***@mlflow:5000/?token=***"
