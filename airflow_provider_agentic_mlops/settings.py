@@ -6,6 +6,8 @@ unimported.
 
 from __future__ import annotations
 
+import threading
+
 from airflow_provider_agentic_mlops.core.connections import (
     DEFAULT_ALERTS_CONN_ID,
     DEFAULT_REGISTRY_CONN_ID,
@@ -14,7 +16,14 @@ from airflow_provider_agentic_mlops.core.connections import (
 from airflow_provider_agentic_mlops.core.errors import SettingInvalid
 from airflow_provider_agentic_mlops.core.option_defaults import DEFAULT_MIGRATION_LOCK_TIMEOUT
 
+#: The longest timeout the settings take, in whole seconds: PostgreSQL's ``lock_timeout`` at most (INT_MAX ms) and
+#: ``threading.Lock().acquire(timeout=...)`` at most (``threading.TIMEOUT_MAX``), whichever is less. Longer, every
+#: lock wait would fail at run time (PostgreSQL refuses the setting; threading raises OverflowError).
+MAX_SECONDS: float = min(threading.TIMEOUT_MAX, float((2**31 - 1) // 1000))
+
 __all__ = [
+    "MAX_SECONDS",
+    "SecretUnreadable",
     "SettingInvalid",  # defined in core.errors (core.durations raises it too); imported from here by callers
     "configured_alerts_conn_ids",
     "configured_migration_lock_timeout",
@@ -23,6 +32,22 @@ __all__ = [
     "configured_signing_secret",
     "configured_state_conn_id",
 ]
+
+
+class SecretUnreadable(SettingInvalid):
+    """A sensitive option whose ``_cmd`` or ``_secret`` form failed. Names the error's type only: Airflow's
+    message repeats the command line and what it printed, which may be the secret.
+
+    :param option: the option.
+    :param failed: the type of the error reading it.
+    """
+
+    def __init__(self, option: str, failed: str) -> None:
+        self.option, self.failed = option, failed
+        super().__init__(
+            f"[agentic_mlops] {option} could not be read ({failed}; its message is not shown: it may hold the "
+            "command line or its output, the secret)"
+        )
 
 
 def configured_state_conn_id() -> str:
@@ -66,10 +91,19 @@ def configured_alerts_conn_ids() -> list[str]:
 def configured_signing_secret() -> str:
     """The Slack signing secret: ``[agentic_mlops] slack_signing_secret`` (env
     ``AIRFLOW__AGENTIC_MLOPS__SLACK_SIGNING_SECRET``, or its ``_CMD`` / ``_SECRET`` forms). Empty: the Slack HTTP
-    endpoint refuses everything."""
+    endpoint refuses everything.
+
+    :raises SecretUnreadable: its ``_cmd`` or ``_secret`` form failed; the message names the error's type only:
+        Airflow's repeats the command line and its output, which may be the secret.
+    """
     from airflow.configuration import conf
 
-    return conf.get("agentic_mlops", "slack_signing_secret", fallback="") or ""
+    try:
+        return conf.get("agentic_mlops", "slack_signing_secret", fallback="") or ""
+    except Exception as err:  # noqa: BLE001 - any failure of the command or the secrets backend
+        failed = type(err).__name__
+    # raised outside the except block: the original error is not even its context (a log would print it)
+    raise SecretUnreadable("slack_signing_secret", failed)
 
 
 def configured_seconds(option: str, default: float) -> float:
@@ -77,7 +111,7 @@ def configured_seconds(option: str, default: float) -> float:
     empty: ``default``.
 
     :raises SettingInvalid: the value is not a positive number of seconds (fail closed: nothing runs under a
-        timeout nobody set), naming the value and the fix.
+        timeout nobody set), or is more than :data:`MAX_SECONDS`, naming the value and the fix.
     """
     from airflow.configuration import conf
 
@@ -88,10 +122,17 @@ def configured_seconds(option: str, default: float) -> float:
         seconds = float(raw)
     except ValueError:
         seconds = float("nan")
+    env = f"AIRFLOW__AGENTIC_MLOPS__{option.upper()}"
     if not 0 < seconds < float("inf"):
         raise SettingInvalid(
             f"[agentic_mlops] {option} = {raw!r} is not a positive number of seconds: set it to one "
-            f"(env AIRFLOW__AGENTIC_MLOPS__{option.upper()}), or remove it for the default {default:g}"
+            f"(env {env}), or remove it for the default {default:g}"
+        )
+    if seconds > MAX_SECONDS:
+        raise SettingInvalid(
+            f"[agentic_mlops] {option} = {raw!r} is too long: at most {MAX_SECONDS:.0f} seconds (about 24.8 days; "
+            f"PostgreSQL's lock_timeout stops there, a thread's lock wait too): set it to at most that (env {env}), "
+            f"or remove it for the default {default:g}"
         )
     return seconds
 

@@ -1280,6 +1280,13 @@ def load_models(path: str | Path, *, cache_dir: str | Path | None = None) -> lis
     return models.specs
 
 
+def _undecodable(err: UnicodeDecodeError) -> str:
+    """Where ``err`` found a byte that is not UTF-8: ``byte 0xe9 at line 3, offset 22 (invalid continuation
+    byte)``."""
+    line = err.object[: err.start].count(b"\n") + 1
+    return f"byte 0x{err.object[err.start]:02x} at line {line}, offset {err.start} ({err.reason})"
+
+
 def read_models_file(
     path: str | Path, *, cache_dir: str | Path | None = None, origin: Callable[[], str] | None = None
 ) -> ModelEntries:
@@ -1293,14 +1300,16 @@ def read_models_file(
         cache never changes the result. A missing or unwritable directory only disables the cache.
     :param origin: says where ``path`` came from and what to correct, for an unreadable file (called then
         only); None: the generic advice.
-    :raises ConfigError: the file cannot be read, is not YAML, or is wrong as a whole (empty, no ``models``
-        list). Not YAML (or a key given twice at the top or in ``defaults``) or wrong as a whole with a cache
+    :raises ConfigError: the file cannot be read, is not UTF-8, is not YAML, or is wrong as a whole (empty, no
+        ``models`` list). Not YAML (or a key given twice at the top or in ``defaults``) or wrong as a whole with a cache
         holding models valid before: no error raised, each of those models is bad with the file's error (its
         DAG runs its last valid entry).
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")  # YAML's own encoding, whatever the process's locale
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"models file {str(path)!r} is not UTF-8: {_undecodable(err)}; save it as UTF-8.") from None
     except OSError as err:
         fix = (
             origin()

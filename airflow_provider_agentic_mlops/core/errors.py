@@ -9,10 +9,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-#: ``scheme://user:password@`` in an error message: the password is replaced before it is shown.
-_URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^\s:/@]*):[^\s@]*@")
-#: ``?password=...`` / ``&sslpassword=...`` in a URL's query (libpq takes both there): the value is replaced.
-_QUERY_PASSWORD = re.compile(r"([?&][^\s=&#?]*password=)[^\s&#]*", re.IGNORECASE)
+#: ``scheme://user:password@`` in an error message: the password is replaced before it is shown, up to the last
+#: ``@`` before the host (a password may hold an ``@`` left unencoded: ``u:p@ss@db``).
+_URL_PASSWORD = re.compile(r"(\b[\w+.-]+://[^\s:/@]*):[^\s/?#]*@")
+#: ``?password=...`` / ``&sslpassword=...`` / ``?token=`` / ``&api_key=`` / ``&client_secret=``... in a URL's
+#: query (libpq takes a password there, servers a token or key): the value is replaced.
+_QUERY_PASSWORD = re.compile(
+    r"([?&][^\s=&#?]*(?:password|passwd|pwd|token|secret|key|credential|signature)[^\s=&#?]*=)[^\s&#]*",
+    re.IGNORECASE,
+)
 #: Any ``?name=value`` / ``&name=value`` in a URL's query: the separator, the name and the value.
 _QUERY_VALUE = re.compile(r"([?&])([^\s=&#?]*)=([^\s&#]*)")
 
@@ -29,8 +34,9 @@ class SettingInvalid(AgenticMlopsError, ValueError):
 
 
 def mask_url_secrets(text: str, *, query_kept: Collection[str] | None = None) -> str:
-    """``text`` with any URL's password (``user:password@``, and ``password``/``sslpassword`` in its query)
-    replaced by ``***``. Works on any text, a URL that does not parse too.
+    """``text`` with any URL's password (``user:password@``) and its query values named like a secret (``password``,
+    ``sslpassword``, ``token``, ``api_key``, ``client_secret``...) replaced by ``***``. Works on any text, a URL
+    that does not parse too.
 
     :param query_kept: when given, every query value is replaced but those of these names (case-insensitive):
         for a URL whose query may hold a gateway's key (Azure API Management's ``?subscription-key=``, Azure

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_agentic_mlops.cli.output import logs_to_stderr, print_json, print_rows
-from airflow_provider_agentic_mlops.core.errors import describe
 from airflow_provider_agentic_mlops.core.settings_check import (
     ENV_PREFIX,
     ERROR,
@@ -20,12 +19,16 @@ from airflow_provider_agentic_mlops.core.settings_check import (
     SECTION,
     WARNING,
     Finding,
+    env_misnamed,
     env_of_section_like,
     misspelt_sections,
+    team_values,
     unknown_options,
 )
 
 _COLUMNS = ("option", "value", "source", "status")
+#: MLflow's own variable, which ``mlflow_tracking_uri`` unset falls back to (``hooks.mlflow.default_tracking_uri``)
+MLFLOW_ENV = "MLFLOW_TRACKING_URI"
 #: characters of a value the table shows (JSON has it whole)
 _CELL = 80
 
@@ -155,6 +158,8 @@ def _mlflow_tracking_uri(setting: Setting) -> None:
     from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
 
     setting.shown = mask_url_secrets(default_tracking_uri())
+    if not setting.raw and os.environ.get(MLFLOW_ENV):  # unset or empty: default_tracking_uri's fallback
+        setting.source = f"env {MLFLOW_ENV}"
 
 
 def _mlflow_read_conn_id(setting: Setting) -> None:
@@ -239,7 +244,7 @@ def _seconds(default: float) -> Callable[[Setting], None]:
         from airflow_provider_agentic_mlops.settings import SettingInvalid, configured_seconds
 
         try:
-            setting.shown = f"{configured_seconds(setting.option, default):g}"
+            setting.shown = f"{configured_seconds(setting.option, default):.10g}"
         except SettingInvalid as err:
             setting.shown = setting.raw
             setting.problem(str(err))
@@ -248,13 +253,18 @@ def _seconds(default: float) -> Callable[[Setting], None]:
 
 
 def _slack_signing_secret(setting: Setting) -> None:
-    from airflow_provider_agentic_mlops.settings import configured_signing_secret
+    from airflow_provider_agentic_mlops.settings import SecretUnreadable, configured_signing_secret
 
     try:
         secret = configured_signing_secret()
-    except Exception as err:  # noqa: BLE001 - its _cmd or _secret form failed; the error names neither value
+    except SecretUnreadable as err:  # its _cmd or _secret form failed: the error names its type, not its text
         setting.shown = "(unreadable)"
-        setting.problem(f"could not be read: {describe(err, 300)}")
+        failed = err.failed
+        hidden = f"({failed}; not shown: the error repeats the command line and its output, which may be the secret)"
+        if setting.source.lower().endswith("_secret"):  # the source names the form that failed
+            setting.problem(f"could not be read: the secrets backend's lookup failed {hidden}: check its key")
+        else:
+            setting.problem(f"could not be read: its command failed {hidden}: run it by hand to see why")
         return
     setting.shown = "(set)" if secret else "(unset)"
     if not secret:
@@ -299,7 +309,8 @@ def _checks() -> dict[str, Callable[[Setting], None]]:
 
 def check_settings() -> tuple[list[Setting], list[Finding]]:
     """Every option provider info declares, read and checked (:class:`Setting`), and the names set in the section
-    (airflow.cfg, ``AIRFLOW__AGENTIC_MLOPS__*``) or in a section like it that Airflow does not read."""
+    (airflow.cfg, ``AIRFLOW__AGENTIC_MLOPS__*``) or in a section like it that Airflow does not read, or in a
+    per-team one the provider does not read."""
     from airflow.configuration import conf
 
     from airflow_provider_agentic_mlops.get_provider_info import get_provider_info
@@ -319,9 +330,14 @@ def check_settings() -> tuple[list[Setting], list[Finding]]:
     sensitive_options = [option for option, spec in declared.items() if spec.get("sensitive")]
     raw = configparser.RawConfigParser
     in_file = [(name, "airflow.cfg") for name in raw.options(conf, SECTION)] if raw.has_section(conf, SECTION) else []
-    in_env = [(name, "env") for name in sorted(os.environ) if name.startswith(ENV_PREFIX) or env_of_section_like(name)]
+    in_env = [
+        (name, "env")
+        for name in sorted(os.environ)
+        if name.startswith(ENV_PREFIX) or env_of_section_like(name) or env_misnamed(name)
+    ]
     unknown = unknown_options([*in_file, *in_env], options=list(declared), sensitive=sensitive_options)
-    return settings, [*misspelt_sections(raw.sections(conf)), *unknown]
+    teams = team_values(raw.sections(conf), sorted(os.environ))
+    return settings, [*misspelt_sections(raw.sections(conf)), *unknown, *teams]
 
 
 def config_check(args: argparse.Namespace) -> None:

@@ -122,6 +122,9 @@ BAD_VALUES = [
     ("mlflow_read_conn_id", "nope_mlflow", "'nope_mlflow'"),
     ("alerts_conn_id", "agentic_mlops_alerts, nope_alerts", "'nope_alerts' does not exist"),
     ("models_file", "/nonexistent/models.yaml", "does not exist"),
+    # finite but beyond what a lock wait takes: threading's OverflowError, PostgreSQL's lock_timeout refused
+    ("alert_lock_timeout", "1e10", "at most 2147483 seconds"),
+    ("migration_lock_timeout", "5e6", "at most 2147483 seconds"),
 ]
 
 
@@ -335,3 +338,99 @@ def test_an_alerts_connection_whose_scope_cannot_be_read_is_an_error(settings, m
     assert finding["option"] == "alerts_conn_id"
     assert "the scope of the alerts connection 'team_a_alerts' cannot be read" in finding["message"]
     assert says in finding["message"]
+
+
+@pytest.mark.parametrize("where", ["env", "airflow.cfg"])
+def test_a_failing_secret_command_shows_neither_its_command_nor_its_output(
+    settings, monkeypatch, cfg, capsys, where
+) -> None:
+    """Airflow's error repeats the command line and what it printed, which may be the secret itself."""
+    monkeypatch.delenv(f"{ENV}SLACK_SIGNING_SECRET")
+    command_line = 'sh -c "echo leakedmarker42; exit 3"'
+    if where == "env":
+        monkeypatch.setenv(f"{ENV}SLACK_SIGNING_SECRET_CMD", command_line)
+        source = f"env {ENV}SLACK_SIGNING_SECRET_CMD"
+    else:
+        cfg("slack_signing_secret_cmd", command_line)
+        source = "airflow.cfg slack_signing_secret_cmd"
+    for argv in ((), ("-o", "json")):
+        code, out = _check(capsys, *argv)
+        assert code == 1, out
+        assert "leakedmarker42" not in out and "echo" not in out and "exit 3" not in out
+        assert source in out and "AirflowConfigException" in out and "run it by hand" in out
+
+
+def test_per_team_values_of_the_section_are_errors_saying_the_provider_reads_the_section(
+    settings, monkeypatch, capsys
+) -> None:
+    """Airflow 3.3's ``[team_a=agentic_mlops]`` and ``AIRFLOW__TEAM_A___AGENTIC_MLOPS__*``: the provider reads no
+    team's values, so the team's tasks would run with the section's values while the user thinks otherwise."""
+    from airflow.configuration import conf
+
+    raw = configparser.RawConfigParser
+    raw.add_section(conf, "team_a=agentic_mlops")
+    raw.set(conf, "team_a=agentic_mlops", "state_conn_id", "team_a_state")
+    monkeypatch.setenv("AIRFLOW__TEAM_B___AGENTIC_MLOPS__ALERTS_CONN_ID", "team_b_alerts")
+    try:
+        code, findings = _findings(capsys)
+    finally:
+        raw.remove_section(conf, "team_a=agentic_mlops")
+    assert code == 1
+    assert sorted((f["severity"], f["option"]) for f in findings) == [
+        ("error", "AIRFLOW__TEAM_B___AGENTIC_MLOPS__ALERTS_CONN_ID"),
+        ("error", "[team_a=agentic_mlops]"),
+    ]
+    for finding in findings:
+        assert "per-team values of [agentic_mlops] are not read by this provider" in finding["message"]
+        assert "team_a_state" not in finding["message"] and "team_b_alerts" not in finding["message"]
+    [env] = [f for f in findings if f["option"].startswith("AIRFLOW__")]
+    assert "set AIRFLOW__AGENTIC_MLOPS__ALERTS_CONN_ID" in env["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("AIRFLOW__AGENTIC_MLOPS_STATE_CONN_ID", "STATE_CONN_ID"),  # one underscore before the option
+        ("AIRFLOW_AGENTIC_MLOPS__ALERTS_CONN_ID", "ALERTS_CONN_ID"),  # one after AIRFLOW
+        ("AIRFLOW__AGENTIC__MLOPS__MODELS_FILE", "MODELS_FILE"),  # the section split in two
+    ],
+)
+def test_a_misspelt_environment_variable_prefix_is_an_error_naming_the_variable_meant(
+    settings, monkeypatch, capsys, name, meant
+) -> None:
+    monkeypatch.setenv(name, "shared")
+    code, findings = _findings(capsys)
+    assert code == 1
+    [finding] = findings
+    assert finding["option"] == name and f"did you mean {ENV}{meant}?" in finding["message"]
+    code, out = _check(capsys)
+    assert f"error: {name}: Airflow ignores it (its name does not begin {ENV}" in out
+
+
+def test_other_variables_naming_the_provider_are_not_reported(settings, monkeypatch, capsys) -> None:
+    """Connections, variables and the demo's own settings are not settings of the section."""
+    monkeypatch.setenv("AIRFLOW_CONN_AGENTIC_MLOPS_STATE_TEST", "sqlite:///x.db")
+    monkeypatch.setenv("AIRFLOW_VAR_AGENTIC_MLOPS_NOTE", "x")
+    monkeypatch.setenv("AGENTIC_MLOPS_DB_PASSWORD", "x")
+    code, findings = _findings(capsys)
+    assert code == 0 and findings == []
+
+
+def test_a_models_file_that_is_not_utf8_is_an_error_naming_it(settings, tmp_path, capsys) -> None:
+    path = tmp_path / "dags" / "models.yaml"
+    path.write_bytes(MODELS.replace("fraud", "caf\xe9").encode("latin-1"))
+    code, findings = _findings(capsys)
+    assert code == 1
+    [finding] = findings
+    assert finding["option"] == "models_file" and f"models file {str(path)!r} is not UTF-8" in finding["message"]
+
+
+def test_an_mlflow_tracking_uri_from_mlflow_s_own_variable_names_it_as_the_source(settings, monkeypatch, capsys):
+    """The provider falls back to ``MLFLOW_TRACKING_URI`` (hooks/mlflow.py): "default" hid where the value came from."""
+    monkeypatch.delenv(f"{ENV}MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://ml:p@ss@mlflow:5000/?token=t0k")
+    code, out = _check(capsys, "-o", "json")
+    assert code == 0, out
+    [row] = [row for row in json.loads(out)["options"] if row["option"] == "mlflow_tracking_uri"]
+    assert row["source"] == "env MLFLOW_TRACKING_URI"
+    assert row["value"] == "http://ml:***@mlflow:5000/?token=***"

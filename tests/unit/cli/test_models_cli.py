@@ -158,6 +158,20 @@ def test_a_mistyped_models_file_setting_is_named_as_where_the_path_came_from(tmp
     assert "Set [agentic_mlops] models_file" not in message
 
 
+def test_models_validate_names_a_models_file_that_is_not_utf8(tmp_path, monkeypatch) -> None:
+    """A Latin-1 file ended in a UnicodeDecodeError traceback: only OSError was caught."""
+    from airflow_provider_agentic_mlops.cli.definition import main
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    path = tmp_path / "models.yaml"
+    path.write_bytes(MODELS.format(name="caf\xe9").encode("latin-1"))
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "validate", "--models-file", str(path)])
+    message = str(exc.value)
+    assert message.startswith("error: ") and f"models file {str(path)!r} is not UTF-8" in message
+    assert "0xe9" in message and "save it as UTF-8" in message
+
+
 def test_a_missing_default_models_file_is_named_as_the_default(tmp_path, monkeypatch) -> None:
     from airflow_provider_agentic_mlops.cli.definition import main
 

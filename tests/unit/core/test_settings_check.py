@@ -70,3 +70,14 @@ def test_a_finding_names_option_value_and_source_once() -> None:
         "error: [agentic_mlops] alert_lock_timeout = '10s' (airflow.cfg): is not a positive number of seconds"
     )
     assert finding.as_dict()["message"] == finding.message  # the JSON keeps the component's message whole
+
+
+def test_a_team_s_section_is_a_team_value_not_a_misspelt_section() -> None:
+    from airflow_provider_agentic_mlops.core.settings_check import misspelt_sections, team_values
+
+    sections = ["a=agentic_mlops", "team_a=core", "agentic_mlops"]
+    assert misspelt_sections(sections) == []
+    assert [f.option for f in team_values(sections, ["AIRFLOW__T___AGENTIC_MLOPS__X", "AIRFLOW__T___CORE__X"])] == [
+        "[a=agentic_mlops]",
+        "AIRFLOW__T___AGENTIC_MLOPS__X",
+    ]

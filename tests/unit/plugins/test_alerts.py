@@ -67,6 +67,23 @@ def test_an_alert_lock_timeout_that_is_no_positive_number_is_an_error_naming_it_
     assert alerts.configured_lock_timeout() == 10
 
 
+def test_an_alert_lock_timeout_longer_than_a_lock_can_wait_is_a_500_naming_the_bound(
+    sqlite_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``1e10`` passed as a positive number, then every alert's ``Lock.acquire(timeout=1e10)`` raised
+    OverflowError."""
+    client = _alerts_app(monkeypatch, sqlite_store, {"fraud": {"dag_id": "agentic_mlops__fraud", "paused": False}})
+    monkeypatch.setenv("AIRFLOW__AGENTIC_MLOPS__ALERT_LOCK_TIMEOUT", "1e10")
+    response = client.post(
+        "/agentic-mlops/alerts",
+        json={"alerts": [{"status": "firing", "labels": {"model": "fraud"}}]},
+        headers={"Authorization": "Bearer tok"},
+    )
+    assert response.status_code == 500, response.text
+    assert "alert_lock_timeout = '1e10' is too long: at most 2147483 seconds" in response.json()["detail"]
+    assert sqlite_store.audit_trail() == []
+
+
 @pytest.mark.parametrize("value", ["abc", "-1"])
 @pytest.mark.parametrize("status", ["firing", "resolved"])
 def test_a_bad_alert_lock_timeout_is_a_500_whose_json_names_the_setting_and_the_fix(
