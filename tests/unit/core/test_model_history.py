@@ -676,3 +676,78 @@ def test_the_overviews_sparkline_skips_decisions_a_later_try_of_their_run_supers
             assert [r.decision_id for r in runs] == [late[0], late[-1]], dags
     finally:
         store.dispose()
+
+
+def test_a_models_page_of_decisions_pages_back_through_its_dags_standing_runs_on_each_backend(store_url: str) -> None:
+    """``model_runs`` of some DAGs (and the rows that recorded none, NULL or ''), page by page with ``before``:
+    each run's newest decision of those DAGs, newest first across them, as filtering the model's decisions does."""
+    store = StateStore(store_url)
+    try:
+        recorded: list[tuple[int, str | None, str | None]] = []
+        for i in range(30):
+            dag = ("dag_a", "dag_b", "dag_c", None, "")[i % 5]
+            run = None if dag is None else f"r{i // 7}"  # runs decided again: earlier tries superseded
+            decision = store.record_decision("fraud", mode="rules", final_action="no_action", dag_id=dag, run_id=run)
+            recorded.append((decision, dag, run))
+            store.record_decision("churn", mode="rules", final_action="no_action", dag_id=dag, run_id=run)
+        newest_of_run = {(d or "", r): i for i, d, r in recorded if r is not None}
+        standing = [i for i, d, r in recorded if r is None or newest_of_run[(d or "", r)] == i]
+        many = {"dag_a", *(f"other_{i}" for i in range(600))}  # more DAGs than SQLite's compound SELECT takes
+        for dags in ({"dag_a", None}, {"dag_b", "dag_c"}, {None}, {"dag_a", "dag_b", "dag_c", None}, set(), many, None):
+            want = [i for i, d, _ in recorded if i in standing and model_history.of_dags(d, dags)]
+            got: list[int] = []
+            before = None
+            while True:
+                page = [
+                    r.decision_id
+                    for r in model_history.model_runs(store, "fraud", limit=4, dag_ids=dags, before=before)
+                ]
+                assert page == sorted(page) and len(page) <= 4, (dags, page)
+                got = page + got
+                if len(page) < 4:
+                    break
+                before = page[0]
+            assert got == want, dags
+    finally:
+        store.dispose()
+
+
+def test_postgresql_reads_a_models_newest_decisions_of_its_dags_not_its_whole_history(pg_url: str) -> None:
+    """The model page's newest decisions of the reader's DAGs (and the rows that recorded none): PostgreSQL
+    estimated a model's rows of its DAG at a few (it takes ``model_name`` and ``dag_id`` to be independent, and a
+    later try's absence to keep 0.5% of them), so it read and sorted all of them (a year of hourly decisions:
+    9,000) instead of stopping after the page's. Walking each DAG's index one ``max(id)`` at a time reads the
+    page's rows (and each one's search for a later try), however long the history."""
+    from airflow_provider_agentic_mlops.core.schema import decisions
+    from tests.sql_statements import rows_read_on_postgresql, statements_with_parameters_on
+
+    per_model, models, limit = 4_000, 50, 201
+    store = StateStore(pg_url)
+    try:
+        with store.engine.begin() as conn:
+            # hourly decisions, a few runs decided twice; half of model-03's recorded no DAG
+            conn.exec_driver_sql(
+                "INSERT INTO agentic_mlops_decisions (model_name, dag_id, run_id, created_at, mode, final_action, "
+                "inputs) SELECT 'model-' || lpad(m::text, 2, '0'), CASE WHEN m = 3 AND h %% 2 = 0 THEN NULL "
+                "ELSE 'agentic_mlops__model-' || lpad(m::text, 2, '0') END, 'r' || (h - (h %% 100 = 1)::int), "
+                "now() + h * interval '1 hour', 'rules', 'no_action', '{}' "
+                f"FROM generate_series(0, {per_model - 1}) h, generate_series(0, {models - 1}) m ORDER BY h, m"
+            )
+            conn.exec_driver_sql("ANALYZE")
+        model, dag = "model-03", "agentic_mlops__model-03"
+        with statements_with_parameters_on(store.engine) as seen:
+            runs = model_history.model_runs(store, model, dag_ids={dag, None}, limit=limit)
+        with store.engine.connect() as conn:
+            ids = conn.execute(
+                decisions.select()
+                .where(decisions.c.model_name == model, model_history._stands())
+                .order_by(decisions.c.id.desc())
+                .limit(limit)
+            ).mappings()
+            assert [r.decision_id for r in runs] == sorted(r["id"] for r in ids)
+            (statement, parameters), *_ = [s for s in seen if s[0].lstrip().startswith(("SELECT", "WITH"))]
+            read = rows_read_on_postgresql(conn, statement, parameters, {decisions.name})
+        # the walks' steps, their rows and each one's later-try search: not the model's 4,000 and as many searches
+        assert read < per_model / 2, read
+    finally:
+        store.dispose()
