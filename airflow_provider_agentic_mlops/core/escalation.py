@@ -246,21 +246,41 @@ def _run_failed_step(reason: str, last_task: str | None, rerun: tuple[str, ...])
     )
 
 
-def render_escalation(
-    facts: EscalationFacts,
-    *,
-    text: Callable[[str], str] = str,
-    code: Callable[[str], str] = str,
-    bold: Callable[[str], str] = str,
-    link: Callable[[str, str], str] = lambda url, label: f"{label}: {url}",
-    icon: str = "",
-) -> str:
-    """The one layout of an escalation, for every destination: ``text`` escapes untrusted text, ``code``
-    shows a command, ``bold`` a label, ``link`` a URL with its label (all plain by default: the task log's text).
+def _plain_link(url: str, label: str) -> str:
+    return f"{label}: {url}"
+
+
+@dataclass(frozen=True)
+class Markup:
+    """How a destination marks an escalation's text up; all plain by default (the task log's text).
+
+    :param text: escapes untrusted text.
+    :param code: shows a command or an id.
+    :param bold: shows a label.
+    :param link: a URL with its label.
+    """
+
+    text: Callable[[str], str] = str
+    code: Callable[[str], str] = str
+    bold: Callable[[str], str] = str
+    link: Callable[[str, str], str] = _plain_link
+
+    def open_line(self, links: Iterable[tuple[str, str]]) -> str:
+        """The line of pages to open (``(label, url)`` pairs)."""
+        return f"{self.bold('Open:')} " + " | ".join(self.link(url, label) for label, url in links)
+
+
+#: The task log's markup: none.
+PLAIN = Markup()
+
+
+def render_escalation(facts: EscalationFacts, markup: Markup = PLAIN, *, icon: str = "") -> str:
+    """The one layout of an escalation, for every destination (``markup`` says how it marks text up).
 
     :param facts: what :func:`escalation_facts` gathered.
     :param icon: put before the first line (Slack's ``:warning: ``).
     """
+    text, code, bold = markup.text, markup.code, markup.bold
     decided = f", decided by {text(facts.decided_by)}" if facts.decided_by else ""
     # a failure callback in a DAG that took no decision names none
     run = f", run {code(facts.run_id)}" if facts.run_id else ""
@@ -297,7 +317,7 @@ def render_escalation(
         lines.append(f"{bold('Override:')} {text(facts.override)}")
     lines.append(f"Full trace: {code(facts.trace_command)}")
     if facts.links:
-        lines.append(f"{bold('Open:')} " + " | ".join(link(url, label) for label, url in facts.links))
+        lines.append(markup.open_line(facts.links))
     step = "".join(code(part) if isinstance(part, Command) else text(part) for part in facts.next_step)
     lines.append(f"{bold('Next:')} {step}")
     return "\n".join(lines)
@@ -455,16 +475,7 @@ def repeat_thread(
 REPEAT_LOOKBACK = 20
 
 
-def render_repeat(
-    facts: EscalationFacts,
-    thread: EscalationThread,
-    *,
-    text: Callable[[str], str] = str,
-    code: Callable[[str], str] = str,
-    bold: Callable[[str], str] = str,
-    link: Callable[[str, str], str] = lambda url, label: f"{label}: {url}",
-    icon: str = "",
-) -> str:
+def render_repeat(facts: EscalationFacts, thread: EscalationThread, markup: Markup = PLAIN, *, icon: str = "") -> str:
     """The reply in ``thread`` for a repeat of its escalation: the run, that it is the same (a failure's error line
     shown as this run has it), how many runs since
     the first message; the pages of this run to open. It mentions nobody: a thread's followers are told, the
@@ -472,6 +483,7 @@ def render_repeat(
 
     :param facts: this run's :func:`escalation_facts`.
     """
+    text, code = markup.text, markup.code
     if facts.failed:
         task_id, run_id, error = facts.failed
         tried = f" (try {facts.try_number})" if facts.try_number is not None else ""
@@ -487,7 +499,7 @@ def render_repeat(
     since = thread.started_at.strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"{icon}{what}; {thread.runs + 1} runs since {text(since)}."]
     if facts.links:
-        lines.append(f"{bold('Open:')} " + " | ".join(link(url, label) for label, url in facts.links))
+        lines.append(markup.open_line(facts.links))
     return "\n".join(lines)
 
 
@@ -515,10 +527,13 @@ __all__ = [
     "Command",
     "EscalationFacts",
     "EscalationThread",
+    "Markup",
+    "PLAIN",
     "escalation_facts",
     "escalation_log_text",
     "escalation_signature",
     "escalation_task_defaults",
+    "render_escalation",
     "render_repeat",
     "repeat_thread",
 ]

@@ -492,14 +492,14 @@ def escalation_message(model_name: str, decision: Mapping[str, Any], **where: An
     """
     from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_escalation
 
-    return render_escalation(
-        escalation_facts(model_name, decision, **where),
-        text=escape_mrkdwn,
-        code=code,
-        bold=lambda label: f"*{label}*",
-        link=link,
-        icon=":warning: ",
-    )
+    return render_escalation(escalation_facts(model_name, decision, **where), _slack_markup(), icon=":warning: ")
+
+
+def _slack_markup() -> Any:
+    """Slack's mrkdwn for an escalation's text (:class:`~airflow_provider_agentic_mlops.core.escalation.Markup`)."""
+    from airflow_provider_agentic_mlops.core.escalation import Markup
+
+    return Markup(text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", link=link)
 
 
 def escalation_repeat_message(model_name: str, decision: Mapping[str, Any], *, thread: Any, **where: Any) -> str:
@@ -512,9 +512,7 @@ def escalation_repeat_message(model_name: str, decision: Mapping[str, Any], *, t
     from airflow_provider_agentic_mlops.core.escalation import escalation_facts, render_repeat
 
     facts = escalation_facts(model_name, decision, **where)
-    return render_repeat(
-        facts, thread, text=escape_mrkdwn, code=code, bold=lambda label: f"*{label}*", link=link, icon=":repeat: "
-    )
+    return render_repeat(facts, thread, _slack_markup(), icon=":repeat: ")
 
 
 #: The longest Retry-After a rate-limited call waits for before its retry; a longer one fails the call at once.
