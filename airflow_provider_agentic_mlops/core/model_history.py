@@ -956,17 +956,17 @@ TRACE_CHECK_SAYS = {
 }
 
 
-def trace_moved(check: Mapping[str, Any], now: str) -> str:
+def trace_moved(check: Mapping[str, Any], row_model: str) -> str:
     """What to add when the decision's audit entry names another model than its row (``StateStore.trace_check``):
     the row's ``model_name`` was changed by hand. Empty otherwise.
 
     :param check: ``StateStore.trace_check`` of the decision.
-    :param now: the row's ``model_name``.
+    :param row_model: the row's ``model_name``.
     """
     recorded = check.get("recorded_model_name")
-    if check.get("status") != "differs" or recorded is None or recorded == now:
+    if check.get("status") != "differs" or recorded is None or recorded == row_model:
         return ""
-    return f"its audit entry names model {recorded!r}: the row's model_name was changed to {now!r}"
+    return f"its audit entry names model {recorded!r}: the row's model_name was changed to {row_model!r}"
 
 
 def decision_approvals(store: StateStore, decision: Mapping[str, Any]) -> list[dict[str, Any]]:
