@@ -158,8 +158,8 @@ def _mlflow_tracking_uri(setting: Setting) -> None:
     from airflow_provider_agentic_mlops.hooks.mlflow import default_tracking_uri
 
     setting.shown = mask_url_secrets(default_tracking_uri())
-    if not setting.raw and os.environ.get(MLFLOW_ENV):  # unset or empty: default_tracking_uri's fallback
-        setting.source = f"env {MLFLOW_ENV}"
+    if not setting.raw:  # unset or empty (a new airflow.cfg lists it empty): default_tracking_uri's fallbacks
+        setting.source = f"env {MLFLOW_ENV}" if os.environ.get(MLFLOW_ENV) else "default (SQLite in $AIRFLOW_HOME)"
 
 
 def _mlflow_read_conn_id(setting: Setting) -> None:

@@ -434,3 +434,18 @@ def test_an_mlflow_tracking_uri_from_mlflow_s_own_variable_names_it_as_the_sourc
     [row] = [row for row in json.loads(out)["options"] if row["option"] == "mlflow_tracking_uri"]
     assert row["source"] == "env MLFLOW_TRACKING_URI"
     assert row["value"] == "http://ml:***@mlflow:5000/?token=***"
+
+
+def test_an_mlflow_tracking_uri_left_empty_in_airflow_cfg_shows_the_fallback_as_its_source(
+    settings, cfg, monkeypatch, capsys
+):
+    """Airflow writes every option into a new airflow.cfg, ``mlflow_tracking_uri`` empty: the URI in use is then the
+    SQLite fallback in $AIRFLOW_HOME, which airflow.cfg did not set."""
+    monkeypatch.delenv(f"{ENV}MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg("mlflow_tracking_uri", "")
+    code, out = _check(capsys, "-o", "json")
+    assert code == 0, out
+    [row] = [row for row in json.loads(out)["options"] if row["option"] == "mlflow_tracking_uri"]
+    assert row["value"].startswith("sqlite:///") and row["value"].endswith("mlflow.db")
+    assert row["source"] == "default (SQLite in $AIRFLOW_HOME)"
