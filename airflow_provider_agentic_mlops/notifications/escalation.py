@@ -148,7 +148,6 @@ class EscalationNotifier(BaseNotifier):
         from airflow_provider_agentic_mlops.approvals import slack_client_for
         from airflow_provider_agentic_mlops.core.escalation import (
             EscalationThread,
-            escalation_log_text,
             escalation_signature,
         )
         from airflow_provider_agentic_mlops.core.slack import (
@@ -231,12 +230,8 @@ class EscalationNotifier(BaseNotifier):
                     f"Could not look up Slack connection {self.slack_conn_id!r}, so channel {self.channel!r} was not "
                     f"messaged: {error}"
                 )
-                log.log(
-                    logging.WARNING if callback else logging.ERROR,
-                    "%s. No one was messaged: the escalation is in this log and on the model's page (Browse > "
-                    "Models); its last line, Next, says what to do:\n%s",
-                    unsent,
-                    escalation_log_text(self.model_name, decision, **shown),
+                self._log_unsent(
+                    logging.WARNING if callback else logging.ERROR, f"{unsent}. No one was messaged", decision, shown
                 )
                 result.update(error=error)
                 self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
@@ -261,25 +256,14 @@ class EscalationNotifier(BaseNotifier):
             # a channel is set and a connection named that does not exist (a typo, a lost secret): someone expects
             # the message, an error; the default connection never created is an install without Slack (the demo)
             named_and_missing = client is None and self.channel and self.slack_conn_id != DEFAULT_SLACK_CONN_ID
-            log.log(
-                logging.ERROR if named_and_missing else logging.WARNING,
-                "%s: the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
-                "says what to do:\n%s",
-                unsent,
-                escalation_log_text(self.model_name, decision, **shown),
-            )
+            self._log_unsent(logging.ERROR if named_and_missing else logging.WARNING, unsent, decision, shown)
         elif dag_processor and _dag_processor_spent >= DAG_PROCESSOR_NOTICE_BUDGET:
             unsent = (
                 f"Not posted to channel {self.channel!r}: this DAG processor's failure notices took their "
                 f"{DAG_PROCESSOR_NOTICE_BUDGET:g} s (Slack slow or not answering), and the other tasks' callbacks "
                 "must run before dag_file_processor_timeout"
             )
-            log.warning(
-                "%s; the escalation is in this log and on the model's page (Browse > Models); its last line, Next, "
-                "says what to do:\n%s",
-                unsent,
-                escalation_log_text(self.model_name, decision, **shown),
-            )
+            self._log_unsent(logging.WARNING, unsent, decision, shown)
             result.update(error=unsent, skipped=True)
         else:
             if callback:
@@ -325,13 +309,12 @@ class EscalationNotifier(BaseNotifier):
                         reached=response is not None or not post_again_later(err),
                         **({"sent_again": "this message was not posted (it is in this log)"} if callback else {}),
                     )
-                log.log(
+                messaged = "Whether anyone was messaged is not known" if unknown else "No one was messaged"
+                self._log_unsent(
                     logging.WARNING if callback else logging.ERROR,
-                    "%s. %s: the escalation is in this log and on the model's page (Browse > Models); its last line, "
-                    "Next, says what to do:\n%s",
-                    refused,
-                    "Whether anyone was messaged is not known" if unknown else "No one was messaged",
-                    escalation_log_text(self.model_name, decision, **shown),
+                    f"{refused}. {messaged}",
+                    decision,
+                    shown,
                 )
                 result.update(
                     error=error, posted="unknown" if unknown else False, **({"cause": cause} if unknown else {})
@@ -362,6 +345,19 @@ class EscalationNotifier(BaseNotifier):
             return result
         self._record(store, dag_id, run_id, decision_id, failed, result, run_failed)
         return result
+
+    def _log_unsent(self, level: int, why: str, decision: dict[str, Any], shown: dict[str, Any]) -> None:
+        """Log why the escalation was not posted and the escalation itself, whole: then the task log (and the model's
+        page) is where a person finds it."""
+        from airflow_provider_agentic_mlops.core.escalation import escalation_log_text
+
+        log.log(
+            level,
+            "%s: the escalation is in this log and on the model's page (Browse > Models); its last line, Next, says "
+            "what to do:\n%s",
+            why,
+            escalation_log_text(self.model_name, decision, **shown),
+        )
 
     def _repeat_thread(self, store: Any, signature: list[list[str]], now: datetime) -> EscalationThread | None:
         """The thread this escalation repeats (:func:`~airflow_provider_agentic_mlops.core.escalation.repeat_thread`
