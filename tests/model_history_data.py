@@ -144,3 +144,32 @@ def reject_validation(
             "run_id": run_id,
         },
     )
+
+
+def record_decision_before_digests(store: StateStore, model_name: str, **where: Any) -> int:
+    """A decision as a release before trace digests recorded it: the row and a ``decision`` audit entry without a
+    digest (written directly: the store's own writes add one). Returns its id.
+
+    :param where: the row's ``dag_id`` and ``run_id``, if any.
+    """
+    import sqlalchemy as sa
+
+    from airflow_provider_agentic_mlops.core.schema import audit, decisions
+
+    with store.engine.begin() as conn:
+        decision_id = conn.execute(
+            decisions.insert().values(
+                model_name=model_name, mode="rules", final_action="no_action", created_at=sa.func.now(), **where
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            audit.insert().values(
+                at=sa.func.now(),
+                actor="agent:rules",
+                action="decision",
+                model_name=model_name,
+                subject=f"decision:{decision_id}",
+                details={"action": "no_action", "override": None},
+            )
+        )
+    return int(decision_id)

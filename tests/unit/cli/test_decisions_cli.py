@@ -14,6 +14,7 @@ from airflow_provider_agentic_mlops.core.config import DecisionConfig
 from airflow_provider_agentic_mlops.core.decision import LLMReply, ModelHistory, decide
 from airflow_provider_agentic_mlops.hooks.state import StateStoreHook
 from tests.approval_data import approve_and_promote
+from tests.model_history_data import record_decision_before_digests
 
 
 @pytest.fixture
@@ -482,26 +483,7 @@ def test_show_verifies_the_trace_against_the_digest_of_its_decision_audit_entry(
 
 
 def test_show_says_a_decision_recorded_before_digests_were_has_none(store, capsys):
-    import sqlalchemy as sa
-
-    from airflow_provider_agentic_mlops.core.schema import audit, decisions
-
-    with store.engine.begin() as conn:  # its audit entry has no digest, and none before it has one
-        old = conn.execute(
-            decisions.insert().values(
-                model_name="fraud", mode="rules", final_action="no_action", created_at=sa.func.now()
-            )
-        ).inserted_primary_key[0]
-        conn.execute(
-            audit.insert().values(
-                at=sa.func.now(),
-                actor="agent:rules",
-                action="decision",
-                model_name="fraud",
-                subject=f"decision:{old}",
-                details={"action": "no_action", "override": None},
-            )
-        )
+    old = record_decision_before_digests(store, "fraud")  # its audit entry has no digest, and none before it has one
     record(store, "fraud")  # digests begin
     decisions_show(ns(decision_id=old))
     assert "Trace:       no digest recorded (a decision recorded before digests were)" in capsys.readouterr().out

@@ -16,7 +16,14 @@ from airflow_provider_agentic_mlops.core.state import StateStore
 from airflow_provider_agentic_mlops.plugins import alerts, approvals_page, overview
 from airflow_provider_agentic_mlops.plugins.app import AppSettings, create_app
 from tests.approval_data import request_approval
-from tests.model_history_data import COLUMNS, REJECTED_REASONS, RUNS, reject_validation, seed_history
+from tests.model_history_data import (
+    COLUMNS,
+    REJECTED_REASONS,
+    RUNS,
+    record_decision_before_digests,
+    reject_validation,
+    seed_history,
+)
 from tests.parsed_dags import parsed_dag
 from tests.sql_statements import statements_on
 
@@ -263,30 +270,11 @@ def test_decision_page_checks_the_trace_against_the_digest_of_its_audit_entry(
     """As ``decisions show`` does: a decision row edited by hand after it was recorded is flagged on its page."""
     import sqlalchemy as sa
 
-    from airflow_provider_agentic_mlops.core.schema import audit, decisions
+    from airflow_provider_agentic_mlops.core.schema import decisions
 
     allowed.add(DAG)
-    with sqlite_store.engine.begin() as conn:  # a decision recorded before digests were: its audit entry has none
-        old = conn.execute(
-            decisions.insert().values(
-                model_name="fraud-detector",
-                mode="rules",
-                final_action="no_action",
-                dag_id=DAG,
-                run_id="manual__0",
-                created_at=sa.func.now(),
-            )
-        ).inserted_primary_key[0]
-        conn.execute(
-            audit.insert().values(
-                at=sa.func.now(),
-                actor="agent:rules",
-                action="decision",
-                model_name="fraud-detector",
-                subject=f"decision:{old}",
-                details={"action": "no_action", "override": None},
-            )
-        )
+    # a decision recorded before digests were: its audit entry has none
+    old = record_decision_before_digests(sqlite_store, "fraud-detector", dag_id=DAG, run_id="manual__0")
     decision_id = _decide(sqlite_store)
     client = _client(sqlite_store)
     url = f"/agentic-mlops/models/fraud-detector/decisions/{decision_id}"
