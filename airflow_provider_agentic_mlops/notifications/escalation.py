@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
@@ -35,8 +35,11 @@ _dag_processor_spent = 0.0
 
 
 def utcnow() -> datetime:
-    """Naive UTC, as the state store keeps times."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Naive UTC, as the state store keeps times (:func:`~airflow_provider_agentic_mlops.core.state.utcnow`, imported
+    here at run time: DAGs are parsed without the store's module)."""
+    from airflow_provider_agentic_mlops.core.state import utcnow as store_now
+
+    return store_now()
 
 
 class EscalationNotifier(BaseNotifier):
